@@ -1,0 +1,262 @@
+/**
+ * The logical dataflow IR: what the type checker lowers a `.pipe` file into, what the optimiser
+ * passes rewrite, and what code generation reads. It is also written into the artifact
+ * (`manifest.json` → `graph`) so that a runtime or a tool can inspect the operator graph.
+ *
+ * Rules (see docs/architecture.md):
+ * - plain, readonly, JSON-serialisable data tagged by `kind`; no classes, no back-links;
+ * - every node and every expression carries the `Span` of the source text it came from;
+ * - every expression carries its checked `Type`, so later passes never re-infer types;
+ * - nodes refer to their input by `id`; ids are unique within a pipeline.
+ */
+
+/** A range of source text: byte offsets into `file`'s text, `end` exclusive. Line:col is computed only when printed. */
+export interface Span {
+  readonly file: string
+  readonly start: number
+  readonly end: number
+}
+
+// ---------------------------------------------------------------------------------------------
+// Types
+
+export type ScalarTypeKind = 'string' | 'bool' | 'i64' | 'f64' | 'timestamp' | 'duration'
+
+/**
+ * Value types of the language.
+ * - `i64` is carried as a JS number and is restricted to the safe-integer range (±2^53−1); see
+ *   docs/decisions/0004-numbers.md.
+ * - `timestamp` is milliseconds since the Unix epoch (UTC), `duration` is milliseconds.
+ * - `null` is the type of the literal `null` only; it is assignable to any `optional`.
+ */
+export type Type =
+  | { readonly kind: ScalarTypeKind }
+  | { readonly kind: 'null' }
+  | { readonly kind: 'optional'; readonly of: Type }
+  | { readonly kind: 'list'; readonly of: Type }
+  | RecordType
+
+export interface RecordType {
+  readonly kind: 'record'
+  /** The schema name when the record is a declared schema, for messages and codegen names. */
+  readonly name?: string
+  readonly fields: readonly FieldType[]
+}
+
+export interface FieldType {
+  readonly name: string
+  readonly type: Type
+  /** Set on the one field that a schema marks `@event_time` (must be a timestamp). */
+  readonly eventTime?: boolean
+}
+
+// ---------------------------------------------------------------------------------------------
+// Expressions (pure: no expression has a side effect, so passes may move or duplicate them)
+
+export type BinaryOp = '+' | '-' | '*' | '/' | '%' | '==' | '!=' | '<' | '<=' | '>' | '>=' | 'and' | 'or'
+export type UnaryOp = 'neg' | 'not'
+
+export type Expr =
+  | LiteralExpr
+  | ColumnExpr
+  | MemberExpr
+  | IndexExpr
+  | UnaryExpr
+  | BinaryExpr
+  | CoalesceExpr
+  | IsNullExpr
+  | ConditionalExpr
+  | CallExpr
+  | RecordExpr
+  | ListExpr
+
+interface ExprBase {
+  readonly type: Type
+  readonly span: Span
+}
+
+/** `value` is a number for i64/f64/timestamp/duration, a string, a boolean, or null. */
+export interface LiteralExpr extends ExprBase {
+  readonly kind: 'Literal'
+  readonly value: string | number | boolean | null
+}
+
+/** A field of the current record (the operator's input row). */
+export interface ColumnExpr extends ExprBase {
+  readonly kind: 'Column'
+  readonly name: string
+}
+
+/** `object.name` on a nested record; null when `object` is null. */
+export interface MemberExpr extends ExprBase {
+  readonly kind: 'Member'
+  readonly object: Expr
+  readonly name: string
+}
+
+/** `object[index]` on a list; null when `object` is null or the index is out of range. */
+export interface IndexExpr extends ExprBase {
+  readonly kind: 'Index'
+  readonly object: Expr
+  readonly index: Expr
+}
+
+export interface UnaryExpr extends ExprBase {
+  readonly kind: 'Unary'
+  readonly op: UnaryOp
+  readonly operand: Expr
+}
+
+/**
+ * Arithmetic and comparison propagate null (SQL semantics); `and`/`or` use three-valued logic.
+ * `+` on two strings concatenates; timestamp ± duration gives a timestamp; timestamp − timestamp a
+ * duration. Integer `/` truncates toward zero; integer division or `%` by zero is an evaluation
+ * error (the event goes to the dead-letter topic with the span).
+ */
+export interface BinaryExpr extends ExprBase {
+  readonly kind: 'Binary'
+  readonly op: BinaryOp
+  readonly left: Expr
+  readonly right: Expr
+}
+
+/** `left ?? right`: `left` unless it is null. */
+export interface CoalesceExpr extends ExprBase {
+  readonly kind: 'Coalesce'
+  readonly left: Expr
+  readonly right: Expr
+}
+
+/** `operand is null` / `operand is not null`. */
+export interface IsNullExpr extends ExprBase {
+  readonly kind: 'IsNull'
+  readonly operand: Expr
+  readonly negated: boolean
+}
+
+/** `if cond then a else b`; a null condition takes the else branch. */
+export interface ConditionalExpr extends ExprBase {
+  readonly kind: 'Conditional'
+  readonly condition: Expr
+  readonly then: Expr
+  readonly otherwise: Expr
+}
+
+/** A call of a stdlib function by its registered name (see stdlib/registry.ts). */
+export interface CallExpr extends ExprBase {
+  readonly kind: 'Call'
+  readonly fn: string
+  readonly args: readonly Expr[]
+}
+
+export interface RecordExpr extends ExprBase {
+  readonly kind: 'Record'
+  readonly fields: readonly { readonly name: string; readonly value: Expr }[]
+}
+
+export interface ListExpr extends ExprBase {
+  readonly kind: 'List'
+  readonly items: readonly Expr[]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connectors
+
+/**
+ * Where a source reads and a sink writes. `kafka("t")` names a topic of the node's log: the
+ * embedded log in embedded mode, Apache Kafka in distributed mode (docs/decisions/0003-one-log-interface.md).
+ * `stdout` prints one JSON line per event (sinks only).
+ */
+export type Connector = { readonly kind: 'kafka'; readonly topic: string } | { readonly kind: 'stdout' }
+
+// ---------------------------------------------------------------------------------------------
+// Operator nodes
+
+export type Node = SourceNode | FilterNode | MapNode | KeyByNode | FusedNode | SinkNode
+export type NodeKind = Node['kind']
+
+interface NodeBase {
+  readonly id: string
+  readonly span: Span
+  /** The record type this node emits (for a sink: the type it writes). */
+  readonly schema: RecordType
+}
+
+/**
+ * Reads events from a connector and decodes them against `schema`. An event that does not
+ * decode goes to the dead-letter topic. Its event time is `eventTimeField` when set, else the
+ * log's append time; downstream operators carry that timestamp with the event.
+ */
+export interface SourceNode extends NodeBase {
+  readonly kind: 'Source'
+  /** The name the `.pipe` gave the source (`source payments: ...`). */
+  readonly name: string
+  readonly connector: Connector
+  readonly eventTimeField: string | null
+  /** `watermark ts - 5s`: the watermark trails the largest event time seen by `delayMs`. */
+  readonly watermark: { readonly field: string; readonly delayMs: number } | null
+}
+
+/** Drops events whose predicate is false or null. Stateless. */
+export interface FilterNode extends NodeBase {
+  readonly kind: 'Filter'
+  readonly input: string
+  readonly predicate: Expr
+}
+
+/** `select { ... }`: builds a new record from expressions over the input. Stateless. */
+export interface MapNode extends NodeBase {
+  readonly kind: 'Map'
+  readonly input: string
+  readonly fields: readonly { readonly name: string; readonly value: Expr; readonly span: Span }[]
+}
+
+/** `key by expr`: sets the event's key (used for partitioning and, later, keyed state). Stateless. */
+export interface KeyByNode extends NodeBase {
+  readonly kind: 'KeyBy'
+  readonly input: string
+  readonly key: Expr
+}
+
+/** One step inside a fused chain: the stateless operators, without ids or inputs. */
+export type FusedStep =
+  | { readonly kind: 'Filter'; readonly predicate: Expr; readonly span: Span }
+  | {
+      readonly kind: 'Map'
+      readonly fields: readonly { readonly name: string; readonly value: Expr; readonly span: Span }[]
+      readonly schema: RecordType
+      readonly span: Span
+    }
+  | { readonly kind: 'KeyBy'; readonly key: Expr; readonly span: Span }
+
+/**
+ * A chain of stateless operators that code generation turns into one function with one loop
+ * over the batch (made by passes/fuse-stateless-chains.ts). `inputSchema` is the record type the
+ * first step reads.
+ */
+export interface FusedNode extends NodeBase {
+  readonly kind: 'Fused'
+  readonly input: string
+  readonly inputSchema: RecordType
+  readonly steps: readonly FusedStep[]
+  /** The ids of the nodes this chain replaced, for diagnostics and the artifact's graph view. */
+  readonly fusedFrom: readonly string[]
+}
+
+/** Writes every event of `input` to a connector, encoded as JSON, with the event's key. */
+export interface SinkNode extends NodeBase {
+  readonly kind: 'Sink'
+  readonly input: string
+  readonly connector: Connector
+}
+
+/** A whole checked `.pipe` file. `streams` maps every named stream/source to the node that produces it. */
+export interface Pipeline {
+  readonly kind: 'Pipeline'
+  readonly irVersion: 0
+  readonly file: string
+  readonly schemas: Readonly<Record<string, RecordType>>
+  readonly streams: Readonly<Record<string, string>>
+  /** Topologically ordered: a node's input always comes before it. */
+  readonly nodes: readonly Node[]
+}

@@ -1,0 +1,35 @@
+/**
+ * Every error the runtime raises on purpose is a SluiceError with a `code` from this one list.
+ * Callers branch on `code`, never on the message; `retryable` says whether trying again may help.
+ */
+export const RUNTIME_ERROR_CODES = [
+  'LOG_UNKNOWN_TOPIC',
+  'LOG_BAD_PARTITION',
+  'LOG_CORRUPT_SEGMENT',
+  'LOG_CLOSED',
+  'KAFKA_UNAVAILABLE',
+  'ARTIFACT_NOT_FOUND',
+  'ARTIFACT_INVALID',
+  'ARTIFACT_HASH_MISMATCH',
+  'EVENT_DECODE',
+  'EVENT_EVAL',
+  'CONFIG_INVALID',
+] as const
+
+export type RuntimeErrorCode = (typeof RUNTIME_ERROR_CODES)[number]
+
+export class SluiceError extends Error {
+  readonly code: RuntimeErrorCode
+  readonly retryable: boolean
+
+  constructor(code: RuntimeErrorCode, message: string, options: { cause?: unknown; retryable?: boolean } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'SluiceError'
+    this.code = code
+    this.retryable = options.retryable ?? false
+  }
+}
+
+export function isSluiceError(error: unknown, code?: RuntimeErrorCode): error is SluiceError {
+  return error instanceof SluiceError && (code === undefined || error.code === code)
+}

@@ -1,0 +1,94 @@
+/**
+ * The log: partitioned, append-only topics of records with offsets, and consumer groups whose
+ * committed offsets survive restarts. Two implementations pass one conformance suite
+ * (conformance.ts):
+ * - embedded.ts: segment files under a data directory (the default, one process, no servers);
+ * - kafka.ts: Apache Kafka through kafkajs (distributed mode).
+ *
+ * Contract (both implementations):
+ * - `append` writes a batch in order; records with the same key go to the same partition
+ *   (Kafka's murmur2 partitioner, so both implementations agree on the partition of a key);
+ *   a record with a null key goes to partition `partition` when given, else round-robin.
+ *   The returned positions are in the order of the input records.
+ * - Offsets within a partition start at 0 and increase by 1 per record; they are never reused,
+ *   also across restarts.
+ * - `subscribe` delivers each partition's records in offset order, one batch at a time, and
+ *   commits the offset after a batch only once the handler's promise resolved (at-least-once;
+ *   exactly-once comes with transactions later). A handler that rejects stops the subscription
+ *   and the batch is delivered again to the next subscriber of the group.
+ * - A group with no committed offset starts at the earliest record when `fromBeginning` is true,
+ *   else at the end of each partition.
+ * - `close` stops every subscription, waits for in-flight handlers and flushes to durable storage.
+ */
+
+/** A record to append. `value` is the encoded event (JSON for now); headers are UTF-8 strings. */
+export interface OutgoingRecord {
+  readonly key: string | null
+  readonly value: Buffer
+  readonly headers?: Readonly<Record<string, string>>
+  /** Milliseconds since the epoch; defaults to the time of the append. */
+  readonly timestamp?: number
+  /** Explicit partition; overrides the key's partition. */
+  readonly partition?: number
+}
+
+/** A record as stored in the log. */
+export interface LogRecord {
+  readonly topic: string
+  readonly partition: number
+  readonly offset: number
+  readonly key: string | null
+  readonly value: Buffer
+  readonly headers: Readonly<Record<string, string>>
+  readonly timestamp: number
+}
+
+export interface RecordPosition {
+  readonly topic: string
+  readonly partition: number
+  readonly offset: number
+}
+
+/** Records of one topic-partition, in offset order, handed to a subscription handler. */
+export interface RecordBatch {
+  readonly topic: string
+  readonly partition: number
+  readonly records: readonly LogRecord[]
+}
+
+export interface SubscribeOptions {
+  readonly group: string
+  readonly topics: readonly string[]
+  /** Where a group with no committed offset starts. Default: true (earliest). */
+  readonly fromBeginning?: boolean
+  /** Upper bound on records in one batch. Default: 1000. */
+  readonly maxBatchRecords?: number
+}
+
+export interface Subscription {
+  /** Stops fetching, waits for the handler in flight, commits its offsets. Idempotent. */
+  stop(): Promise<void>
+  /** Resolves when the subscription ends: after stop(), or rejects with the handler's error. */
+  readonly done: Promise<void>
+}
+
+export interface TopicConfig {
+  /** Default: 1. */
+  readonly partitions?: number
+}
+
+export interface Log {
+  /** Creates the topic when it does not exist; an existing topic is left as it is. */
+  ensureTopic(topic: string, config?: TopicConfig): Promise<void>
+  /** Number of partitions of an existing topic; rejects with code LOG_UNKNOWN_TOPIC otherwise. */
+  partitions(topic: string): Promise<number>
+  append(topic: string, records: readonly OutgoingRecord[]): Promise<RecordPosition[]>
+  /** Up to `maxRecords` records of one partition from `fromOffset` on (fewer at the end). */
+  read(topic: string, partition: number, fromOffset: number, maxRecords: number): Promise<LogRecord[]>
+  /** The offset the next appended record of each partition will get, index = partition. */
+  endOffsets(topic: string): Promise<number[]>
+  /** The group's committed offset (next record to read) per partition; -1 where none. */
+  committedOffsets(group: string, topic: string): Promise<number[]>
+  subscribe(options: SubscribeOptions, handler: (batch: RecordBatch) => Promise<void>): Promise<Subscription>
+  close(): Promise<void>
+}
