@@ -1,0 +1,487 @@
+/**
+ * The reference interpreter: runs a `Pipeline` one event at a time, one operator at a time.
+ *
+ * It has two jobs.
+ * 1. It is the *reference semantics* of the IR. Generated (fused) code is property-tested against
+ *    it, so every rule about nulls, three-valued logic, integer arithmetic and keys lives here, in
+ *    the plainest form we could write, with the rule spelled out beside the code that implements it.
+ * 2. It is the *unfused baseline* in benchmarks: a classic push (Volcano-style) interpreter where
+ *    every operator node is a separate object with its own `push(event)` and every event is a
+ *    separate object. Expressions are compiled once into closures (no re-dispatch on `kind` per
+ *    event), so the baseline is a reasonable interpreter, not a strawman.
+ *
+ * Values: i64, f64, timestamp (epoch ms) and duration (ms) are JS numbers; null is `null`; records
+ * are plain objects; lists are arrays.
+ *
+ * Errors: an `EvalError` thrown while evaluating an expression for one event is caught at the edge
+ * into the node that threw, reported once to `onError` with the source name and the original
+ * event, and the event is dropped from that branch only (a sibling branch of a fan-out still gets
+ * it). Any other exception is a bug and propagates to the caller of `push`.
+ */
+
+import { EvalError as EvaluationError } from '../../stdlib/eval-error.ts'
+import type { BinaryExpr, BinaryOp, Expr, FusedStep, Node, Pipeline, Type } from './types.ts'
+
+/** One decoded event as it enters a source (or travels between operators). */
+export interface InterpreterEvent {
+  readonly value: Record<string, unknown>
+  readonly key: string | null
+  /** Event time, epoch milliseconds. */
+  readonly timestamp: number
+}
+
+/** An event delivered to a sink. `sinkId` is the id of the `Sink` node. */
+export interface SinkOutput {
+  readonly sinkId: string
+  readonly value: Record<string, unknown>
+  readonly key: string | null
+  readonly timestamp: number
+}
+
+/** An event that failed to evaluate on one branch; it is dropped from that branch. */
+export interface InterpreterError {
+  readonly sourceName: string
+  readonly event: InterpreterEvent
+  readonly error: EvaluationError
+}
+
+/** What the interpreter needs to know about a stdlib function (a subset of the stdlib registry entry). */
+export interface InterpretedFunction {
+  readonly nullPropagating: boolean
+  // biome-ignore lint/suspicious/noExplicitAny: stdlib implementations have heterogeneous signatures.
+  readonly impl: (...args: any[]) => unknown
+}
+
+export type FunctionTable = Readonly<Record<string, InterpretedFunction>>
+
+export interface InterpreterOptions {
+  /** The callable functions, by registered name: the stdlib registry (`stdlib` from stdlib/index.ts). */
+  readonly functions: FunctionTable
+  /** Receives every event that reaches a sink, in order. */
+  readonly onSink: (output: SinkOutput) => void
+  /** Receives every evaluation error. Defaults to rethrowing the error. */
+  readonly onError?: (error: InterpreterError) => void
+}
+
+export interface Interpreter {
+  /** The source names this pipeline reads, in node order. */
+  readonly sources: readonly string[]
+  /** Pushes one decoded event into source `sourceName` and runs it through to the sinks. */
+  push(sourceName: string, event: InterpreterEvent): void
+}
+
+/** A running operator: takes one event, emits zero or more to its consumers. */
+interface Operator {
+  push(event: InterpreterEvent): void
+}
+
+/** The context of the event currently being pushed (the interpreter is synchronous and re-entrant-free). */
+interface Current {
+  sourceName: string
+  event: InterpreterEvent
+}
+
+type Row = Record<string, unknown>
+type Evaluator = (row: Row) => unknown
+
+/**
+ * Builds an interpreter for `pipeline`. Throws (a plain Error, at build time) when the pipeline is
+ * malformed: an unknown input id, an unknown function, a key type that has no string form.
+ */
+export function createInterpreter(pipeline: Pipeline, options: InterpreterOptions): Interpreter {
+  const { functions, onSink } = options
+  const onError =
+    options.onError ??
+    ((failure: InterpreterError) => {
+      throw failure.error
+    })
+  const current: Current = { sourceName: '', event: { value: {}, key: null, timestamp: 0 } }
+
+  /** Delivers one event to one operator, catching evaluation errors for that branch only. */
+  const deliver = (target: Operator, event: InterpreterEvent): void => {
+    try {
+      target.push(event)
+    } catch (error) {
+      if (!(error instanceof EvaluationError)) throw error
+      onError({ sourceName: current.sourceName, event: current.event, error })
+    }
+  }
+
+  /** The edge out of a node: delivers to each consumer in turn, each branch failing on its own. */
+  const edgeTo = (targets: readonly Operator[]): Operator => {
+    if (targets.length === 1) {
+      const only = targets[0]!
+      return { push: (event) => deliver(only, event) }
+    }
+    return {
+      push: (event) => {
+        for (const target of targets) deliver(target, event)
+      },
+    }
+  }
+
+  const ids = new Set<string>()
+  for (const node of pipeline.nodes) {
+    if (ids.has(node.id)) throw new Error(`duplicate node id '${node.id}'`)
+    ids.add(node.id)
+  }
+
+  // Nodes are topologically ordered, so walking them backwards builds every consumer before the
+  // node it reads from: when a node is built, its consumer list is complete.
+  const consumers = new Map<string, Operator[]>()
+  const sourceEntries = new Map<string, Operator>()
+  const sources: string[] = []
+  const built = new Set<string>()
+  for (let i = pipeline.nodes.length - 1; i >= 0; i--) {
+    const node = pipeline.nodes[i]!
+    built.add(node.id)
+    const operator = buildNode(node, edgeTo(consumers.get(node.id) ?? []), functions, onSink)
+    if (node.kind === 'Source') {
+      if (sourceEntries.has(node.name)) throw new Error(`duplicate source name '${node.name}'`)
+      sourceEntries.set(node.name, operator)
+      sources.unshift(node.name)
+    } else {
+      if (!ids.has(node.input)) throw new Error(`node '${node.id}' reads unknown input '${node.input}'`)
+      if (built.has(node.input)) throw new Error(`node '${node.id}' comes before its input '${node.input}'`)
+      const list = consumers.get(node.input)
+      // Consumers are built last-first; keep them in node order.
+      if (list === undefined) consumers.set(node.input, [operator])
+      else list.unshift(operator)
+    }
+  }
+
+  return {
+    sources,
+    push(sourceName, event) {
+      const entry = sourceEntries.get(sourceName)
+      if (entry === undefined) throw new Error(`unknown source '${sourceName}'`)
+      current.sourceName = sourceName
+      current.event = event
+      deliver(entry, event)
+    },
+  }
+}
+
+/** Builds the operator for one node; `emit` is the edge to its consumers. */
+function buildNode(
+  node: Node,
+  emit: Operator,
+  functions: FunctionTable,
+  onSink: (output: SinkOutput) => void,
+): Operator {
+  switch (node.kind) {
+    case 'Source':
+      return emit
+    case 'Filter':
+      return filterOperator(compileExpr(node.predicate, functions), emit)
+    case 'Map':
+      return mapOperator(node.fields, functions, emit)
+    case 'KeyBy':
+      return keyByOperator(node.key, functions, emit)
+    case 'Fused': {
+      // Each step stays a separate operator (no fusion here): built back to front so each step
+      // pushes into the next one.
+      let next: Operator = emit
+      for (let i = node.steps.length - 1; i >= 0; i--) next = buildStep(node.steps[i]!, next, functions)
+      return next
+    }
+    case 'Sink': {
+      const sinkId = node.id
+      return {
+        push: (event) => onSink({ sinkId, value: event.value, key: event.key, timestamp: event.timestamp }),
+      }
+    }
+  }
+}
+
+function buildStep(step: FusedStep, next: Operator, functions: FunctionTable): Operator {
+  switch (step.kind) {
+    case 'Filter':
+      return filterOperator(compileExpr(step.predicate, functions), next)
+    case 'Map':
+      return mapOperator(step.fields, functions, next)
+    case 'KeyBy':
+      return keyByOperator(step.key, functions, next)
+  }
+}
+
+/** Filter keeps an event only when the predicate is exactly `true` (false and null drop it). */
+function filterOperator(predicate: Evaluator, next: Operator): Operator {
+  return {
+    push: (event) => {
+      if (predicate(event.value) === true) next.push(event)
+    },
+  }
+}
+
+/** Map builds a new record with the fields in declaration order; key and timestamp travel unchanged. */
+function mapOperator(
+  fields: readonly { readonly name: string; readonly value: Expr }[],
+  functions: FunctionTable,
+  next: Operator,
+): Operator {
+  const names = fields.map((field) => field.name)
+  const values = fields.map((field) => compileExpr(field.value, functions))
+  return {
+    push: (event) => {
+      const row: Row = {}
+      for (let i = 0; i < names.length; i++) row[names[i]!] = values[i]!(event.value)
+      next.push({ value: row, key: event.key, timestamp: event.timestamp })
+    },
+  }
+}
+
+/** KeyBy replaces the event's key with the string form of the key expression (see `keyString`). */
+function keyByOperator(key: Expr, functions: FunctionTable, next: Operator): Operator {
+  const evaluate = compileExpr(key, functions)
+  const toKey = keyString(key.type)
+  return {
+    push: (event) => {
+      next.push({ value: event.value, key: toKey(evaluate(event.value)), timestamp: event.timestamp })
+    },
+  }
+}
+
+/**
+ * The string form of a key: null → null; string → itself; i64/f64/duration → `String(n)`;
+ * bool → 'true'/'false'; timestamp → ISO 8601 UTC (`new Date(ms).toISOString()`), and an
+ * evaluation error when the timestamp is outside the range a Date can represent.
+ */
+export function keyString(type: Type): (value: unknown) => string | null {
+  const base = unwrapOptional(type)
+  switch (base.kind) {
+    case 'null':
+      return () => null
+    case 'string':
+      return (value) => (value === null ? null : (value as string))
+    case 'bool':
+      return (value) => (value === null ? null : value === true ? 'true' : 'false')
+    case 'i64':
+    case 'f64':
+    case 'duration':
+      return (value) => (value === null ? null : String(value as number))
+    case 'timestamp':
+      return (value) => {
+        if (value === null) return null
+        const date = new Date(value as number)
+        if (Number.isNaN(date.getTime()))
+          throw new EvaluationError(`timestamp ${String(value)} is out of range for a key`)
+        return date.toISOString()
+      }
+    case 'optional':
+    case 'list':
+    case 'record':
+      throw new Error(`cannot key by a value of type ${base.kind}`)
+  }
+}
+
+function unwrapOptional(type: Type): Type {
+  let t = type
+  while (t.kind === 'optional') t = t.of
+  return t
+}
+
+// ---------------------------------------------------------------------------------------------
+// Expressions
+
+/** Compiles an expression into a closure over the input row. */
+export function compileExpr(expr: Expr, functions: FunctionTable): Evaluator {
+  switch (expr.kind) {
+    case 'Literal': {
+      const value = expr.value
+      return () => value
+    }
+    case 'Column': {
+      // A missing field reads as null.
+      const name = expr.name
+      return (row) => {
+        const value = row[name]
+        return value === undefined ? null : value
+      }
+    }
+    case 'Member': {
+      // Member access on null is null; a missing field is null.
+      const object = compileExpr(expr.object, functions)
+      const name = expr.name
+      return (row) => {
+        const target = object(row)
+        if (target === null) return null
+        const value = (target as Row)[name]
+        return value === undefined ? null : value
+      }
+    }
+    case 'Index': {
+      // Null list or null index → null; an index outside [0, length) → null.
+      const object = compileExpr(expr.object, functions)
+      const index = compileExpr(expr.index, functions)
+      return (row) => {
+        const list = object(row)
+        const i = index(row)
+        if (list === null || i === null) return null
+        const items = list as readonly unknown[]
+        const n = i as number
+        if (!Number.isInteger(n) || n < 0 || n >= items.length) return null
+        const value = items[n]
+        return value === undefined ? null : value
+      }
+    }
+    case 'Unary': {
+      const operand = compileExpr(expr.operand, functions)
+      if (expr.op === 'neg') {
+        return (row) => {
+          const value = operand(row)
+          return value === null ? null : -(value as number)
+        }
+      }
+      return (row) => {
+        const value = operand(row)
+        return value === null ? null : !(value as boolean)
+      }
+    }
+    case 'Binary':
+      return compileBinary(expr.op, unwrapOptional(expr.type), expr, functions)
+    case 'Coalesce': {
+      // The right side is evaluated only when the left is null (so its errors only count then).
+      const left = compileExpr(expr.left, functions)
+      const right = compileExpr(expr.right, functions)
+      return (row) => {
+        const value = left(row)
+        return value === null ? right(row) : value
+      }
+    }
+    case 'IsNull': {
+      const operand = compileExpr(expr.operand, functions)
+      return expr.negated ? (row) => operand(row) !== null : (row) => operand(row) === null
+    }
+    case 'Conditional': {
+      // Only the chosen branch is evaluated; a null condition takes the else branch.
+      const condition = compileExpr(expr.condition, functions)
+      const then = compileExpr(expr.then, functions)
+      const otherwise = compileExpr(expr.otherwise, functions)
+      return (row) => (condition(row) === true ? then(row) : otherwise(row))
+    }
+    case 'Call': {
+      const fn = functions[expr.fn]
+      if (fn === undefined) throw new Error(`unknown function '${expr.fn}'`)
+      const args = expr.args.map((arg) => compileExpr(arg, functions))
+      const impl = fn.impl
+      const nullPropagating = fn.nullPropagating
+      return (row) => {
+        const values = new Array<unknown>(args.length)
+        for (let i = 0; i < args.length; i++) values[i] = args[i]!(row)
+        if (nullPropagating && values.includes(null)) return null
+        return impl(...values)
+      }
+    }
+    case 'Record': {
+      const names = expr.fields.map((field) => field.name)
+      const values = expr.fields.map((field) => compileExpr(field.value, functions))
+      return (row) => {
+        const record: Row = {}
+        for (let i = 0; i < names.length; i++) record[names[i]!] = values[i]!(row)
+        return record
+      }
+    }
+    case 'List': {
+      const items = expr.items.map((item) => compileExpr(item, functions))
+      return (row) => items.map((item) => item(row))
+    }
+  }
+}
+
+/**
+ * Binary operators. Both operands are always evaluated (expressions are pure; an evaluation error
+ * on either side is an error even for `and`/`or`).
+ * - Arithmetic and comparisons: null if either side is null.
+ * - `and`: false if either side is false, else null if either is null, else true.
+ *   `or`: true if either side is true, else null if either is null, else false.
+ * - `==`/`!=`: `===`/`!==` on the values.
+ * - When the result type is i64: `/` truncates toward zero; `/` or `%` by zero throws
+ *   `EvalError('integer division by zero')`; a `+ - * /` result outside ±MAX_SAFE_INTEGER throws
+ *   `EvalError('i64 overflow')`. Everything else (f64, timestamp, duration) follows IEEE 754.
+ * - `+` on strings concatenates (the result type is string).
+ */
+function compileBinary(
+  op: BinaryOp,
+  resultType: Type,
+  expr: BinaryExpr,
+  functions: FunctionTable,
+): Evaluator {
+  const left = compileExpr(expr.left, functions)
+  const right = compileExpr(expr.right, functions)
+
+  if (op === 'and') {
+    return (row) => {
+      const a = left(row)
+      const b = right(row)
+      if (a === false || b === false) return false
+      if (a === null || b === null) return null
+      return true
+    }
+  }
+  if (op === 'or') {
+    return (row) => {
+      const a = left(row)
+      const b = right(row)
+      if (a === true || b === true) return true
+      if (a === null || b === null) return null
+      return false
+    }
+  }
+
+  const apply = binaryFunction(op, resultType.kind === 'i64')
+  return (row) => {
+    const a = left(row)
+    const b = right(row)
+    if (a === null || b === null) return null
+    return apply(a, b)
+  }
+}
+
+function checkI64(result: number): number {
+  if (result > Number.MAX_SAFE_INTEGER || result < -Number.MAX_SAFE_INTEGER)
+    throw new EvaluationError('i64 overflow')
+  return result
+}
+
+type NonLogicalOp = Exclude<BinaryOp, 'and' | 'or'>
+
+function binaryFunction(op: NonLogicalOp, integer: boolean): (a: unknown, b: unknown) => unknown {
+  // `unknown` operands: the type checker guarantees they are numbers, or strings for `+` and the
+  // comparisons, or booleans for `==`/`!=`.
+  type N = number
+  switch (op) {
+    case '+':
+      return integer ? (a, b) => checkI64((a as N) + (b as N)) : (a, b) => (a as N) + (b as N)
+    case '-':
+      return integer ? (a, b) => checkI64((a as N) - (b as N)) : (a, b) => (a as N) - (b as N)
+    case '*':
+      return integer ? (a, b) => checkI64((a as N) * (b as N)) : (a, b) => (a as N) * (b as N)
+    case '/':
+      return integer
+        ? (a, b) => {
+            if (b === 0) throw new EvaluationError('integer division by zero')
+            return checkI64(Math.trunc((a as N) / (b as N)))
+          }
+        : (a, b) => (a as N) / (b as N)
+    case '%':
+      return integer
+        ? (a, b) => {
+            if (b === 0) throw new EvaluationError('integer division by zero')
+            return (a as N) % (b as N)
+          }
+        : (a, b) => (a as N) % (b as N)
+    case '==':
+      return (a, b) => a === b
+    case '!=':
+      return (a, b) => a !== b
+    case '<':
+      return (a, b) => (a as N) < (b as N)
+    case '<=':
+      return (a, b) => (a as N) <= (b as N)
+    case '>':
+      return (a, b) => (a as N) > (b as N)
+    case '>=':
+      return (a, b) => (a as N) >= (b as N)
+  }
+}
