@@ -1,0 +1,808 @@
+/**
+ * The log on Apache Kafka through kafkajs (distributed mode). Same contract as the embedded log
+ * (see index.ts); the differences that remain are Kafka's own: offsets are the broker's, a topic's
+ * partition count is fixed at creation here (ensureTopic never changes an existing topic), and a
+ * group's membership follows Kafka's rebalancing protocol.
+ *
+ * - Keyed records are placed with partitionForKey and sent with an explicit partition, so the
+ *   embedded log and Kafka agree on the partition of a key whatever the client's partitioner does.
+ * - append uses one idempotent producer (acks=all, one request in flight per connection, so a retried
+ *   request can neither duplicate nor reorder records) and computes positions from the produce
+ *   response: baseOffset of the partition's record batch + the record's index within it.
+ * - read uses a short-lived consumer in a throw-away group whose only member is assigned just the
+ *   requested partition, starting from an offset committed for that group beforehand; it stops at
+ *   min(fromOffset + maxRecords, end offset at the time of the call).
+ * - subscribe commits a batch's offsets only after the handler's promise resolved; a rejecting
+ *   handler stops the consumer without committing that batch, so the next member of the group gets
+ *   it again.
+ */
+import { randomUUID } from 'node:crypto'
+import {
+  type Admin,
+  AssignerProtocol,
+  type Consumer,
+  type EachBatchPayload,
+  type IHeaders,
+  Kafka,
+  type KafkaMessage,
+  type LogEntry,
+  logLevel,
+  type Message,
+  type PartitionAssigner,
+  Partitioners,
+  type Producer,
+  type RecordMetadata,
+} from 'kafkajs'
+import { SluiceError } from '../errors.ts'
+import type {
+  Log,
+  LogRecord,
+  OutgoingRecord,
+  RecordBatch,
+  RecordPosition,
+  SubscribeOptions,
+  Subscription,
+  TopicConfig,
+} from './index.ts'
+import { partitionForKey } from './partitioner.ts'
+
+export type KafkaClientLogLevel = 'error' | 'warn' | 'info' | 'debug'
+
+/** One kafkajs log line, as structured data. */
+export interface KafkaClientLogEntry {
+  readonly level: KafkaClientLogLevel
+  /** kafkajs component: Connection, Consumer, Producer, Admin, ... */
+  readonly namespace: string
+  readonly message: string
+  readonly fields: Readonly<Record<string, unknown>>
+}
+
+export interface KafkaLogOptions {
+  /** Bootstrap brokers, host:port. */
+  readonly brokers: readonly string[]
+  /** Client id sent to the brokers. Default: 'sluice'. */
+  readonly clientId?: string
+  /**
+   * Receives kafkajs's log lines at `logLevel` and above. Default: warnings and errors go to stderr
+   * as one line each; errors kafkajs retries or hands back to the caller anyway are logged at debug.
+   */
+  readonly logger?: (entry: KafkaClientLogEntry) => void
+  /** Default: 'warn'. */
+  readonly logLevel?: KafkaClientLogLevel
+  /** TCP connect timeout per broker in ms. Default: 3000. */
+  readonly connectionTimeoutMs?: number
+  /** Timeout of one request in ms. Default: 30000. */
+  readonly requestTimeoutMs?: number
+  /**
+   * Retries of a failing request before it fails (exponential back-off from 300 ms, capped at 30 s).
+   * Default: 5 (about 10 s when no broker is reachable).
+   */
+  readonly retries?: number
+  /** Consumer session timeout in ms; a consumer whose handler runs longer is evicted. Default: 30000. */
+  readonly sessionTimeoutMs?: number
+  /** Consumer heartbeat interval in ms; also bounds how fast a rebalance is noticed. Default: 1000. */
+  readonly heartbeatIntervalMs?: number
+  /** Longest a consumer's fetch waits for new records in ms. Default: 500. */
+  readonly maxWaitTimeMs?: number
+  /** Longest read() may take before it fails with KAFKA_UNAVAILABLE, in ms. Default: 30000. */
+  readonly readTimeoutMs?: number
+  /** Longest subscribe() waits for the first partition assignment, in ms. Default: 60000. */
+  readonly subscribeTimeoutMs?: number
+}
+
+const DEFAULT_MAX_BATCH_RECORDS = 1000
+/**
+ * Upper bound on the encoded size of one produce request: an append is split into sends of at most
+ * this many bytes, well under the broker's default message.max.bytes (1 MiB) per record batch.
+ */
+const MAX_SEND_BYTES = 512 * 1024
+/** Per-record overhead estimate of Kafka's record format v2. */
+const RECORD_OVERHEAD_BYTES = 32
+
+const KAFKAJS_LEVEL: Record<KafkaClientLogLevel, logLevel> = {
+  error: logLevel.ERROR,
+  warn: logLevel.WARN,
+  info: logLevel.INFO,
+  debug: logLevel.DEBUG,
+}
+const LEVEL_RANK: Record<KafkaClientLogLevel, number> = { error: 1, warn: 2, info: 4, debug: 5 }
+
+/** Errors of kafkajs that mean the cluster cannot be reached (as opposed to a refused request). */
+const UNAVAILABLE_ERRORS = new Set([
+  'KafkaJSConnectionError',
+  'KafkaJSConnectionClosedError',
+  'KafkaJSRequestTimeoutError',
+  'KafkaJSBrokerNotFound',
+  'KafkaJSGroupCoordinatorNotFound',
+  'KafkaJSLockTimeout',
+  'KafkaJSMetadataNotLoaded',
+  'KafkaJSTimeout',
+])
+
+export class KafkaLog implements Log {
+  readonly #kafka: Kafka
+  readonly #admin: Admin
+  readonly #producer: Producer
+  readonly #options: KafkaLogOptions
+  readonly #brokers: string
+  /** Partition counts of topics seen; a topic's partition count only changes by an admin's hand. */
+  readonly #partitionCounts = new Map<string, number>()
+  /** Next partition for records with neither a key nor a partition, per topic. */
+  readonly #roundRobin = new Map<string, number>()
+  readonly #subscriptions = new Set<KafkaSubscription>()
+  readonly #readers = new Set<Consumer>()
+  #closed = false
+  #closing: Promise<void> | undefined
+
+  private constructor(kafka: Kafka, admin: Admin, producer: Producer, options: KafkaLogOptions) {
+    this.#kafka = kafka
+    this.#admin = admin
+    this.#producer = producer
+    this.#options = options
+    this.#brokers = options.brokers.join(',')
+  }
+
+  /** Connects the admin client and the producer; rejects with KAFKA_UNAVAILABLE when no broker answers. */
+  static async connect(options: KafkaLogOptions): Promise<KafkaLog> {
+    if (options.brokers.length === 0) {
+      throw new SluiceError('CONFIG_INVALID', 'KafkaLog.connect: no brokers given')
+    }
+    const level = options.logLevel ?? 'warn'
+    const sink = options.logger ?? defaultLogSink
+    const retries = options.retries ?? 5
+    const kafka = new Kafka({
+      clientId: options.clientId ?? 'sluice',
+      brokers: [...options.brokers],
+      connectionTimeout: options.connectionTimeoutMs ?? 3000,
+      requestTimeout: options.requestTimeoutMs ?? 30_000,
+      retry: { retries, initialRetryTime: 300, maxRetryTime: 30_000 },
+      logLevel: KAFKAJS_LEVEL[level],
+      logCreator: () => (entry: LogEntry) => {
+        const structured = toLogEntry(entry)
+        if (LEVEL_RANK[structured.level] <= LEVEL_RANK[level]) sink(structured)
+      },
+    })
+    const admin = kafka.admin()
+    const producer = kafka.producer({
+      idempotent: true,
+      // One request in flight: with more, a retried produce request could overtake a later one and
+      // the broker would reject it as out of sequence (kafkajs does not re-sequence).
+      maxInFlightRequests: 1,
+      // Keyed records are placed by partitionForKey and sent with an explicit partition; the
+      // explicit partitioner also keeps kafkajs from warning about its v2 default.
+      createPartitioner: Partitioners.DefaultPartitioner,
+      allowAutoTopicCreation: false,
+      // Bounded (kafkajs defaults to unbounded retries for idempotent producers) so an unreachable
+      // cluster surfaces as KAFKA_UNAVAILABLE; sequence numbers still dedupe the retries made.
+      retry: { retries: Math.max(retries, 1), initialRetryTime: 300, maxRetryTime: 30_000 },
+    })
+    const log = new KafkaLog(kafka, admin, producer, options)
+    try {
+      await admin.connect()
+      await producer.connect()
+    } catch (error) {
+      await Promise.allSettled([producer.disconnect(), admin.disconnect()])
+      throw log.#unavailable(error)
+    }
+    return log
+  }
+
+  async ensureTopic(topic: string, config: TopicConfig = {}): Promise<void> {
+    this.#assertOpen()
+    const partitions = config.partitions ?? 1
+    if (!Number.isInteger(partitions) || partitions < 1) {
+      throw new SluiceError('CONFIG_INVALID', `ensureTopic(${topic}): partitions must be a positive integer`)
+    }
+    try {
+      // Returns false when the topic exists already; an existing topic is left as it is.
+      await this.#admin.createTopics({
+        topics: [{ topic, numPartitions: partitions, replicationFactor: -1 }],
+        waitForLeaders: true,
+      })
+    } catch (error) {
+      if (isKafkaError(error, 'INVALID_TOPIC_EXCEPTION')) {
+        throw new SluiceError('CONFIG_INVALID', `invalid Kafka topic name '${topic}'`, { cause: error })
+      }
+      if (!isTopicAlreadyExists(error)) throw this.#mapError(error, topic)
+    }
+    this.#partitionCounts.delete(topic)
+  }
+
+  async partitions(topic: string): Promise<number> {
+    this.#assertOpen()
+    return this.#fetchPartitionCount(topic)
+  }
+
+  async append(topic: string, records: readonly OutgoingRecord[]): Promise<RecordPosition[]> {
+    this.#assertOpen()
+    const partitionCount = await this.#partitionCount(topic)
+    if (records.length === 0) return []
+    const placed = records.map((record) => ({
+      record,
+      partition: this.#place(topic, record, partitionCount),
+    }))
+    const positions: RecordPosition[] = new Array(records.length)
+    const now = Date.now()
+    let start = 0
+    while (start < placed.length) {
+      // One send per chunk of at most MAX_SEND_BYTES (at least one record); chunks go in order.
+      let end = start
+      let bytes = 0
+      while (end < placed.length) {
+        const size = estimateSize(placed[end]!.record)
+        if (end > start && bytes + size > MAX_SEND_BYTES) break
+        bytes += size
+        end++
+      }
+      const chunk = placed.slice(start, end)
+      const messages: Message[] = chunk.map(({ record, partition }) => toMessage(record, partition, now))
+      let metadata: RecordMetadata[]
+      try {
+        metadata = await this.#producer.send({ topic, messages, acks: -1 })
+      } catch (error) {
+        this.#partitionCounts.delete(topic)
+        throw this.#mapError(error, topic)
+      }
+      // kafkajs writes one record batch per partition, in input order; its base offset is the offset
+      // of the first record of that partition in this chunk.
+      const baseOffsets = new Map<number, number>()
+      for (const m of metadata) {
+        if (m.topicName !== topic || m.baseOffset === undefined) continue
+        baseOffsets.set(m.partition, Number(m.baseOffset))
+      }
+      const nextIndex = new Map<number, number>()
+      for (let i = 0; i < chunk.length; i++) {
+        const { partition } = chunk[i]!
+        const base = baseOffsets.get(partition)
+        if (base === undefined) {
+          throw new SluiceError(
+            'KAFKA_UNAVAILABLE',
+            `Kafka at ${this.#brokers} acknowledged a produce to ${topic} without an offset for partition ${partition}`,
+            { retryable: true },
+          )
+        }
+        const index = nextIndex.get(partition) ?? 0
+        nextIndex.set(partition, index + 1)
+        positions[start + i] = { topic, partition, offset: base + index }
+      }
+      start = end
+    }
+    return positions
+  }
+
+  async read(topic: string, partition: number, fromOffset: number, maxRecords: number): Promise<LogRecord[]> {
+    this.#assertOpen()
+    const partitionCount = await this.#fetchPartitionCount(topic)
+    if (!Number.isInteger(partition) || partition < 0 || partition >= partitionCount) {
+      throw new SluiceError(
+        'LOG_BAD_PARTITION',
+        `${topic} has ${partitionCount} partitions, no partition ${partition}`,
+      )
+    }
+    if (!Number.isInteger(fromOffset) || fromOffset < 0) {
+      throw new SluiceError('LOG_BAD_PARTITION', `read(${topic}, ${partition}): bad offset ${fromOffset}`)
+    }
+    if (!Number.isInteger(maxRecords) || maxRecords <= 0) return []
+    const watermarks = await this.#watermarks(topic)
+    const mark = watermarks.find((w) => w.partition === partition)
+    if (!mark) throw new SluiceError('LOG_UNKNOWN_TOPIC', `${topic}: no offsets for partition ${partition}`)
+    // Records below the log start offset are gone (retention); the range starts at what is left.
+    const start = Math.max(fromOffset, mark.low)
+    const until = Math.min(fromOffset + maxRecords, mark.high)
+    if (start >= until) return []
+    return this.#readRange(topic, partition, start, until, maxRecords)
+  }
+
+  async endOffsets(topic: string): Promise<number[]> {
+    this.#assertOpen()
+    const watermarks = await this.#watermarks(topic)
+    return watermarks.map((w) => w.high)
+  }
+
+  async committedOffsets(group: string, topic: string): Promise<number[]> {
+    this.#assertOpen()
+    const partitionCount = await this.#fetchPartitionCount(topic)
+    let response: Awaited<ReturnType<Admin['fetchOffsets']>>
+    try {
+      response = await this.#admin.fetchOffsets({ groupId: group, topics: [topic] })
+    } catch (error) {
+      throw this.#mapError(error, topic)
+    }
+    const offsets = new Array<number>(partitionCount).fill(-1)
+    for (const entry of response) {
+      if (entry.topic !== topic) continue
+      for (const p of entry.partitions) {
+        // kafkajs reports "no committed offset" as '-1'.
+        const offset = Number(p.offset)
+        if (p.partition < partitionCount) offsets[p.partition] = offset >= 0 ? offset : -1
+      }
+    }
+    return offsets
+  }
+
+  async subscribe(
+    options: SubscribeOptions,
+    handler: (batch: RecordBatch) => Promise<void>,
+  ): Promise<Subscription> {
+    this.#assertOpen()
+    if (options.topics.length === 0) {
+      throw new SluiceError('CONFIG_INVALID', `subscribe(${options.group}): no topics`)
+    }
+    const maxBatchRecords = options.maxBatchRecords ?? DEFAULT_MAX_BATCH_RECORDS
+    if (!Number.isInteger(maxBatchRecords) || maxBatchRecords < 1) {
+      throw new SluiceError(
+        'CONFIG_INVALID',
+        `subscribe(${options.group}): maxBatchRecords must be a positive integer`,
+      )
+    }
+    for (const topic of options.topics) await this.#fetchPartitionCount(topic)
+    const consumer = this.#kafka.consumer({
+      groupId: options.group,
+      allowAutoTopicCreation: false,
+      sessionTimeout: this.#options.sessionTimeoutMs ?? 30_000,
+      heartbeatInterval: this.#options.heartbeatIntervalMs ?? 1000,
+      maxWaitTimeInMs: this.#options.maxWaitTimeMs ?? 500,
+    })
+    const subscription = new KafkaSubscription(consumer, handler, maxBatchRecords, (error) =>
+      this.#mapError(error),
+    )
+    this.#subscriptions.add(subscription)
+    subscription.done.then(
+      () => this.#subscriptions.delete(subscription),
+      () => this.#subscriptions.delete(subscription),
+    )
+    try {
+      await subscription.start(options, this.#options.subscribeTimeoutMs ?? 60_000)
+    } catch (error) {
+      await subscription.stop().catch(() => {})
+      this.#subscriptions.delete(subscription)
+      throw this.#mapError(error)
+    }
+    return subscription
+  }
+
+  async close(): Promise<void> {
+    if (!this.#closing) {
+      this.#closed = true
+      this.#closing = (async () => {
+        await Promise.allSettled([...this.#subscriptions].map((s) => s.stop()))
+        await Promise.allSettled([...this.#readers].map((c) => c.disconnect()))
+        await Promise.allSettled([this.#producer.disconnect(), this.#admin.disconnect()])
+      })()
+    }
+    return this.#closing
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new SluiceError('LOG_CLOSED', 'the Kafka log is closed')
+  }
+
+  #place(topic: string, record: OutgoingRecord, partitionCount: number): number {
+    if (record.partition !== undefined) {
+      if (!Number.isInteger(record.partition) || record.partition < 0 || record.partition >= partitionCount) {
+        throw new SluiceError(
+          'LOG_BAD_PARTITION',
+          `${topic} has ${partitionCount} partitions, no partition ${record.partition}`,
+        )
+      }
+      return record.partition
+    }
+    if (record.key !== null) return partitionForKey(record.key, partitionCount)
+    const next = this.#roundRobin.get(topic) ?? 0
+    this.#roundRobin.set(topic, (next + 1) % partitionCount)
+    return next % partitionCount
+  }
+
+  async #partitionCount(topic: string): Promise<number> {
+    return this.#partitionCounts.get(topic) ?? this.#fetchPartitionCount(topic)
+  }
+
+  async #fetchPartitionCount(topic: string): Promise<number> {
+    let metadata: Awaited<ReturnType<Admin['fetchTopicMetadata']>>
+    try {
+      // One metadata request for exactly this topic (no retries on an unknown topic).
+      metadata = await this.#admin.fetchTopicMetadata({ topics: [topic] })
+    } catch (error) {
+      this.#partitionCounts.delete(topic)
+      throw this.#mapError(error, topic)
+    }
+    const found = metadata.topics.find((t) => t.name === topic)
+    if (!found || found.partitions.length === 0) {
+      throw new SluiceError('LOG_UNKNOWN_TOPIC', `unknown topic ${topic}`)
+    }
+    this.#partitionCounts.set(topic, found.partitions.length)
+    return found.partitions.length
+  }
+
+  /** Low and high watermark per partition, in partition order. */
+  async #watermarks(topic: string): Promise<{ partition: number; low: number; high: number }[]> {
+    // Checked first: fetchTopicOffsets retries an unknown topic for seconds before it fails.
+    await this.#fetchPartitionCount(topic)
+    let offsets: Awaited<ReturnType<Admin['fetchTopicOffsets']>>
+    try {
+      offsets = await this.#admin.fetchTopicOffsets(topic)
+    } catch (error) {
+      throw this.#mapError(error, topic)
+    }
+    return offsets
+      .map((o) => ({ partition: o.partition, low: Number(o.low), high: Number(o.high) }))
+      .sort((a, b) => a.partition - b.partition)
+  }
+
+  async #readRange(
+    topic: string,
+    partition: number,
+    start: number,
+    until: number,
+    maxRecords: number,
+  ): Promise<LogRecord[]> {
+    const group = `sluice-read-${randomUUID()}`
+    const consumer = this.#kafka.consumer({
+      groupId: group,
+      allowAutoTopicCreation: false,
+      partitionAssigners: [singlePartitionAssigner(topic, partition)],
+      maxWaitTimeInMs: 100,
+      sessionTimeout: this.#options.sessionTimeoutMs ?? 30_000,
+      heartbeatInterval: this.#options.heartbeatIntervalMs ?? 1000,
+    })
+    this.#readers.add(consumer)
+    const records: LogRecord[] = []
+    let timer: NodeJS.Timeout | undefined
+    try {
+      await consumer.connect()
+      await consumer.subscribe({ topics: [topic], fromBeginning: true })
+      // The seek is registered when the member joined, before its first fetch, so that fetch is
+      // already at `start`. (The group has no committed offset and commits none: autoCommit off.)
+      consumer.on(consumer.events.GROUP_JOIN, () => consumer.seek({ topic, partition, offset: String(start) }))
+      await new Promise<void>((resolve, reject) => {
+        timer = setTimeout(() => {
+          reject(
+            new SluiceError(
+              'KAFKA_UNAVAILABLE',
+              `read(${topic}, ${partition}, ${start}) from Kafka at ${this.#brokers} got ${records.length} of the records before offset ${until} in ${this.#options.readTimeoutMs ?? 30_000} ms`,
+              { retryable: true },
+            ),
+          )
+        }, this.#options.readTimeoutMs ?? 30_000)
+        consumer.on(consumer.events.CRASH, (event) => {
+          if (!event.payload.restart) reject(event.payload.error)
+        })
+        let finished = false
+        // Offsets only move forward: a batch fetched again after a rejoin is not taken twice.
+        let next = start
+        consumer
+          .run({
+            autoCommit: false,
+            eachBatchAutoResolve: false,
+            eachBatch: async ({ batch, resolveOffset }: EachBatchPayload) => {
+              if (finished || batch.topic !== topic || batch.partition !== partition) return
+              for (const message of batch.messages) {
+                const offset = Number(message.offset)
+                if (offset < next || offset >= until) continue
+                next = offset + 1
+                records.push(toLogRecord(topic, partition, message))
+                if (records.length >= maxRecords) break
+              }
+              const last = Number(batch.lastOffset())
+              resolveOffset(batch.lastOffset())
+              // lastOffset counts records the client filtered out (control records), so a range
+              // whose tail is such records still ends.
+              if (records.length >= maxRecords || last + 1 >= until) {
+                finished = true
+                resolve()
+              }
+            },
+          })
+          .catch(reject)
+      })
+    } catch (error) {
+      throw this.#mapError(error, topic)
+    } finally {
+      clearTimeout(timer)
+      await consumer.disconnect().catch(() => {})
+      this.#readers.delete(consumer)
+      // The throw-away group holds the committed start offset: remove it (best effort).
+      await this.#admin.deleteGroups([group]).catch(() => {})
+    }
+    return records
+  }
+
+  /** A connection failure as KAFKA_UNAVAILABLE; anything else unchanged. */
+  #unavailable(error: unknown): unknown {
+    if (error instanceof SluiceError) return error
+    return new SluiceError(
+      'KAFKA_UNAVAILABLE',
+      `Kafka at ${this.#brokers} is unavailable: ${errorMessage(error)}`,
+      { cause: error, retryable: true },
+    )
+  }
+
+  #mapError(error: unknown, topic?: string): unknown {
+    if (error instanceof SluiceError) return error
+    if (topic !== undefined && isKafkaError(error, 'UNKNOWN_TOPIC_OR_PARTITION')) {
+      return new SluiceError('LOG_UNKNOWN_TOPIC', `unknown topic ${topic}`, { cause: error })
+    }
+    if (isUnavailable(error)) return this.#unavailable(error)
+    return error
+  }
+}
+
+/** One consumer-group member of a subscription. */
+class KafkaSubscription implements Subscription {
+  readonly done: Promise<void>
+  readonly #consumer: Consumer
+  readonly #handler: (batch: RecordBatch) => Promise<void>
+  readonly #maxBatchRecords: number
+  readonly #mapError: (error: unknown) => unknown
+  #resolveDone!: () => void
+  #rejectDone!: (error: unknown) => void
+  #failure: { error: unknown } | undefined
+  #stopping: Promise<void> | undefined
+
+  constructor(
+    consumer: Consumer,
+    handler: (batch: RecordBatch) => Promise<void>,
+    maxBatchRecords: number,
+    mapError: (error: unknown) => unknown,
+  ) {
+    this.#consumer = consumer
+    this.#handler = handler
+    this.#maxBatchRecords = maxBatchRecords
+    this.#mapError = mapError
+    this.done = new Promise<void>((resolve, reject) => {
+      this.#resolveDone = resolve
+      this.#rejectDone = reject
+    })
+    // `done` may never be awaited (a caller that only calls stop()): no unhandled rejection.
+    this.done.catch(() => {})
+  }
+
+  /** Joins the group and resolves once this member's first fetch resolved its start offsets. */
+  async start(options: SubscribeOptions, timeoutMs: number): Promise<void> {
+    const consumer = this.#consumer
+    await consumer.connect()
+    await consumer.subscribe({ topics: [...options.topics], fromBeginning: options.fromBeginning ?? true })
+    // A group without committed offsets starts at the end of a partition *when this member first
+    // fetches it*; wait for that so records appended after subscribe() resolved are delivered.
+    let joined = false
+    const ready = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () =>
+          reject(
+            new SluiceError('KAFKA_UNAVAILABLE', `no partition assignment within ${timeoutMs} ms`, {
+              retryable: true,
+            }),
+          ),
+        timeoutMs,
+      )
+      const settle = (fn: () => void) => {
+        clearTimeout(timer)
+        removeJoin()
+        removeFetch()
+        removeCrash()
+        fn()
+      }
+      const removeJoin = consumer.on(consumer.events.GROUP_JOIN, (event) => {
+        joined = true
+        const assigned = Object.values(event.payload.memberAssignment).some(
+          (partitions) => partitions.length > 0,
+        )
+        if (!assigned) settle(resolve)
+      })
+      const removeFetch = consumer.on(consumer.events.FETCH, () => {
+        if (joined) settle(resolve)
+      })
+      const removeCrash = consumer.on(consumer.events.CRASH, (event) => {
+        if (!event.payload.restart) settle(() => reject(event.payload.error))
+      })
+    })
+    consumer.on(consumer.events.CRASH, (event) => {
+      if (!event.payload.restart) this.#fail(this.#mapError(event.payload.error))
+    })
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: (payload) => this.#eachBatch(payload),
+    })
+    await ready
+  }
+
+  async #eachBatch({
+    batch,
+    resolveOffset,
+    heartbeat,
+    commitOffsetsIfNecessary,
+    uncommittedOffsets,
+    isRunning,
+    isStale,
+  }: EachBatchPayload): Promise<void> {
+    const messages = batch.messages
+    for (let from = 0; from < messages.length; from += this.#maxBatchRecords) {
+      // Not after a failure (the consumer is being stopped and nothing more may be handled or
+      // committed), a stop (the rest goes to the next member) or a rebalance that took the partition.
+      if (this.#failure || !isRunning() || isStale()) return
+      const slice = messages.slice(from, from + this.#maxBatchRecords)
+      const records = slice.map((m) => toLogRecord(batch.topic, batch.partition, m))
+      try {
+        await this.#handler({ topic: batch.topic, partition: batch.partition, records })
+      } catch (error) {
+        this.#fail(error)
+        return
+      }
+      resolveOffset(slice[slice.length - 1]!.offset)
+      // Commits exactly what was resolved: with partitionsConsumedConcurrently=1 that is this
+      // partition's progress (plus partitions kafkajs advanced past filtered-out records).
+      await commitOffsetsIfNecessary(uncommittedOffsets())
+      if (from + this.#maxBatchRecords < messages.length) await heartbeat()
+    }
+  }
+
+  #fail(error: unknown): void {
+    if (this.#failure) return
+    this.#failure = { error }
+    // Not awaited here: disconnect waits for the eachBatch call this runs in to return.
+    void this.#shutdown()
+  }
+
+  stop(): Promise<void> {
+    return this.#shutdown()
+  }
+
+  #shutdown(): Promise<void> {
+    if (!this.#stopping) {
+      this.#stopping = (async () => {
+        try {
+          // Stops fetching, waits for the eachBatch in flight (which commits after its handler),
+          // then leaves the group so its partitions move to the other members at once.
+          await this.#consumer.disconnect()
+        } catch {
+          // The consumer is gone either way; a failed LeaveGroup only delays the rebalance.
+        }
+        if (this.#failure) this.#rejectDone(this.#failure.error)
+        else this.#resolveDone()
+      })()
+    }
+    return this.#stopping
+  }
+}
+
+/** Assigns only `topic`/`partition` to the (single) member of a read() group. */
+function singlePartitionAssigner(topic: string, partition: number): PartitionAssigner {
+  return () => ({
+    name: 'SluiceSinglePartition',
+    version: 0,
+    async assign({ members }) {
+      return members.map((member, i) => ({
+        memberId: member.memberId,
+        memberAssignment: AssignerProtocol.MemberAssignment.encode({
+          version: 0,
+          assignment: i === 0 ? { [topic]: [partition] } : {},
+          userData: Buffer.alloc(0),
+        }),
+      }))
+    },
+    protocol({ topics }) {
+      return {
+        name: 'SluiceSinglePartition',
+        metadata: AssignerProtocol.MemberMetadata.encode({ version: 0, topics, userData: Buffer.alloc(0) }),
+      }
+    },
+  })
+}
+
+function toMessage(record: OutgoingRecord, partition: number, now: number): Message {
+  const message: Message = {
+    key: record.key,
+    value: record.value,
+    partition,
+    timestamp: String(record.timestamp ?? now),
+  }
+  if (record.headers) message.headers = { ...record.headers }
+  return message
+}
+
+function toLogRecord(topic: string, partition: number, message: KafkaMessage): LogRecord {
+  return {
+    topic,
+    partition,
+    offset: Number(message.offset),
+    key: message.key === null ? null : message.key.toString('utf8'),
+    value: message.value ?? Buffer.alloc(0),
+    headers: decodeHeaders(message.headers),
+    timestamp: Number(message.timestamp),
+  }
+}
+
+function decodeHeaders(headers: IHeaders | undefined): Record<string, string> {
+  const out: Record<string, string> = {}
+  if (!headers) return out
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue
+    // A repeated header name comes back as an array; the log's headers are a map: last one wins.
+    const last = Array.isArray(value) ? value[value.length - 1] : value
+    if (last === undefined) continue
+    out[name] = typeof last === 'string' ? last : last.toString('utf8')
+  }
+  return out
+}
+
+function estimateSize(record: OutgoingRecord): number {
+  let size = RECORD_OVERHEAD_BYTES + record.value.length
+  if (record.key !== null) size += Buffer.byteLength(record.key, 'utf8')
+  if (record.headers) {
+    for (const [name, value] of Object.entries(record.headers)) {
+      size += 8 + Buffer.byteLength(name, 'utf8') + Buffer.byteLength(value, 'utf8')
+    }
+  }
+  return size
+}
+
+function isKafkaError(error: unknown, type: string): boolean {
+  let current: unknown = error
+  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
+    if ((current as { type?: unknown }).type === type) return true
+    current = (current as { cause?: unknown }).cause ?? (current as { originalError?: unknown }).originalError
+  }
+  return false
+}
+
+function isTopicAlreadyExists(error: unknown): boolean {
+  if (isKafkaError(error, 'TOPIC_ALREADY_EXISTS')) return true
+  // createTopics wraps per-topic failures in a KafkaJSAggregateError of protocol errors.
+  const errors = (error as { errors?: unknown }).errors
+  return (
+    Array.isArray(errors) && errors.length > 0 && errors.every((e) => isKafkaError(e, 'TOPIC_ALREADY_EXISTS'))
+  )
+}
+
+function isUnavailable(error: unknown): boolean {
+  let current: unknown = error
+  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
+    if (UNAVAILABLE_ERRORS.has(current.name)) return true
+    current = (current as { cause?: unknown }).cause ?? (current as { originalError?: unknown }).originalError
+  }
+  return false
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
+}
+
+function toLogEntry({ namespace, level, log }: LogEntry): KafkaClientLogEntry {
+  const {
+    message,
+    timestamp: _timestamp,
+    logger: _logger,
+    ...fields
+  } = log as LogEntry['log'] & {
+    logger?: string
+  }
+  let mapped: KafkaClientLogLevel =
+    level === logLevel.ERROR
+      ? 'error'
+      : level === logLevel.WARN
+        ? 'warn'
+        : level === logLevel.INFO
+          ? 'info'
+          : 'debug'
+  // An error response is retried by kafkajs or handed back to the caller, who maps it: logging it
+  // too only adds noise (a fresh broker answers "coordinator not available" a few times).
+  if (namespace === 'Connection' && message.startsWith('Response ')) mapped = 'debug'
+  // Retries are bounded on purpose (see KafkaLog.connect).
+  if (message.startsWith('Limiting retries for the idempotent producer')) mapped = 'info'
+  // kafkajs logs a restart after a retriable consumer crash; the consumer goes on.
+  if (namespace === 'Runner' && message.includes('Restarting the consumer')) mapped = 'info'
+  return { level: mapped, namespace, message, fields }
+}
+
+function defaultLogSink(entry: KafkaClientLogEntry): void {
+  if (entry.level !== 'error' && entry.level !== 'warn') return
+  let fields = ''
+  try {
+    fields = JSON.stringify(entry.fields)
+  } catch {
+    fields = '{…}'
+  }
+  process.stderr.write(`kafkajs ${entry.level} [${entry.namespace}] ${entry.message} ${fields}\n`)
+}
