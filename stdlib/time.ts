@@ -1,0 +1,84 @@
+/**
+ * Calendar arithmetic on epoch milliseconds (UTC) without allocating a `Date` per call: the time
+ * functions run once per event in fused loops.
+ */
+
+export const MS_PER_SECOND = 1000
+export const MS_PER_MINUTE = 60_000
+export const MS_PER_HOUR = 3_600_000
+export const MS_PER_DAY = 86_400_000
+
+export function floorDiv(a: number, b: number): number {
+  return Math.floor(a / b)
+}
+
+/** Days since 1970-01-01 → proleptic Gregorian year, month (1–12), day (1–31); H. Hinnant's `civil_from_days`. */
+export function civilFromDays(days: number): { year: number; month: number; day: number } {
+  const z = days + 719_468
+  const era = Math.floor(z / 146_097)
+  const doe = z - era * 146_097
+  const yoe = Math.floor(
+    (doe - Math.floor(doe / 1460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365,
+  )
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100))
+  const mp = Math.floor((5 * doy + 2) / 153)
+  const day = doy - Math.floor((153 * mp + 2) / 5) + 1
+  const month = mp < 10 ? mp + 3 : mp - 9
+  const year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+  return { year, month, day }
+}
+
+/** The inverse of civilFromDays. */
+export function daysFromCivil(year: number, month: number, day: number): number {
+  const y = month <= 2 ? year - 1 : year
+  const era = Math.floor(y / 400)
+  const yoe = y - era * 400
+  const mp = month > 2 ? month - 3 : month + 9
+  const doy = Math.floor((153 * mp + 2) / 5) + day - 1
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy
+  return era * 146_097 + doe - 719_468
+}
+
+export function daysInMonth(year: number, month: number): number {
+  if (month === 2) return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28
+  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31
+}
+
+const ISO_TIMESTAMP =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?([Zz]|([+-])(\d{2}):?(\d{2})))?$/
+
+/**
+ * Parses an ISO-8601 / RFC 3339 timestamp to epoch milliseconds, or returns null. Accepted:
+ * `YYYY-MM-DD` (midnight UTC) or `YYYY-MM-DDThh:mm[:ss[.fraction]]` followed by `Z` or `±hh:mm`.
+ * A time without a zone is rejected rather than read as local time, which would make results
+ * depend on the machine. Fractions beyond milliseconds are truncated. Out-of-range components
+ * (month 13, February 30, hour 24) are rejected, unlike `Date.parse`.
+ */
+export function parseIsoTimestamp(text: string): number | null {
+  const m = ISO_TIMESTAMP.exec(text)
+  if (m === null) return null
+  const year = Number(m[1])
+  const month = Number(m[2])
+  const day = Number(m[3])
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return null
+  const hour = m[4] === undefined ? 0 : Number(m[4])
+  const minute = m[5] === undefined ? 0 : Number(m[5])
+  const second = m[6] === undefined ? 0 : Number(m[6])
+  if (hour > 23 || minute > 59 || second > 59) return null
+  const millis = m[7] === undefined ? 0 : Number(m[7].slice(0, 3).padEnd(3, '0'))
+  let offsetMinutes = 0
+  if (m[9] !== undefined) {
+    const oh = Number(m[10])
+    const om = Number(m[11])
+    if (oh > 23 || om > 59) return null
+    offsetMinutes = (m[9] === '-' ? -1 : 1) * (oh * 60 + om)
+  }
+  return (
+    daysFromCivil(year, month, day) * MS_PER_DAY +
+    hour * MS_PER_HOUR +
+    minute * MS_PER_MINUTE +
+    second * MS_PER_SECOND +
+    millis -
+    offsetMinutes * MS_PER_MINUTE
+  )
+}
