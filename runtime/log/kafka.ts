@@ -191,7 +191,10 @@ export class KafkaLog implements Log {
     this.#assertOpen()
     const partitions = config.partitions ?? 1
     if (!Number.isInteger(partitions) || partitions < 1) {
-      throw new SluiceError('CONFIG_INVALID', `ensureTopic(${topic}): partitions must be a positive integer`)
+      throw new SluiceError(
+        'LOG_INVALID_ARGUMENT',
+        `ensureTopic(${topic}): partitions must be a positive integer`,
+      )
     }
     try {
       // Returns false when the topic exists already; an existing topic is left as it is.
@@ -201,7 +204,7 @@ export class KafkaLog implements Log {
       })
     } catch (error) {
       if (isKafkaError(error, 'INVALID_TOPIC_EXCEPTION')) {
-        throw new SluiceError('CONFIG_INVALID', `invalid Kafka topic name '${topic}'`, { cause: error })
+        throw new SluiceError('LOG_INVALID_ARGUMENT', `invalid Kafka topic name '${topic}'`, { cause: error })
       }
       if (!isTopicAlreadyExists(error)) throw this.#mapError(error, topic)
     }
@@ -280,7 +283,7 @@ export class KafkaLog implements Log {
       )
     }
     if (!Number.isInteger(fromOffset) || fromOffset < 0) {
-      throw new SluiceError('LOG_BAD_PARTITION', `read(${topic}, ${partition}): bad offset ${fromOffset}`)
+      throw new SluiceError('LOG_INVALID_ARGUMENT', `read(${topic}, ${partition}): bad offset ${fromOffset}`)
     }
     if (!Number.isInteger(maxRecords) || maxRecords <= 0) return []
     const watermarks = await this.#watermarks(topic)
@@ -326,12 +329,12 @@ export class KafkaLog implements Log {
   ): Promise<Subscription> {
     this.#assertOpen()
     if (options.topics.length === 0) {
-      throw new SluiceError('CONFIG_INVALID', `subscribe(${options.group}): no topics`)
+      throw new SluiceError('LOG_INVALID_ARGUMENT', `subscribe(${options.group}): no topics`)
     }
     const maxBatchRecords = options.maxBatchRecords ?? DEFAULT_MAX_BATCH_RECORDS
     if (!Number.isInteger(maxBatchRecords) || maxBatchRecords < 1) {
       throw new SluiceError(
-        'CONFIG_INVALID',
+        'LOG_INVALID_ARGUMENT',
         `subscribe(${options.group}): maxBatchRecords must be a positive integer`,
       )
     }
@@ -453,7 +456,9 @@ export class KafkaLog implements Log {
       await consumer.subscribe({ topics: [topic], fromBeginning: true })
       // The seek is registered when the member joined, before its first fetch, so that fetch is
       // already at `start`. (The group has no committed offset and commits none: autoCommit off.)
-      consumer.on(consumer.events.GROUP_JOIN, () => consumer.seek({ topic, partition, offset: String(start) }))
+      consumer.on(consumer.events.GROUP_JOIN, () =>
+        consumer.seek({ topic, partition, offset: String(start) }),
+      )
       await new Promise<void>((resolve, reject) => {
         timer = setTimeout(() => {
           reject(

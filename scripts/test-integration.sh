@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Integration tests against real servers: installs and starts Apache Kafka (scripts/servers/kafka.sh),
+# runs vitest.integration.config.ts, and stops the broker on exit unless SLUICE_KEEP_SERVERS=1.
+#
+# Environment:
+#   SLUICE_KEEP_SERVERS=1   leave the broker running afterwards (faster reruns)
+#   SLUICE_KAFKA_BROKERS    exported for the tests (127.0.0.1:$SLUICE_KAFKA_PORT, default port 19092)
+#   SLUICE_CACHE_DIR, SLUICE_RUN_DIR, SLUICE_KAFKA_PORT: see scripts/servers/kafka.sh
+# Extra arguments go to vitest (e.g. a file filter).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+started_here=0
+cleanup() {
+  local status=$?
+  if [[ "$started_here" == 1 && "${SLUICE_KEEP_SERVERS:-0}" != 1 ]]; then
+    bash scripts/servers/kafka.sh stop || true
+  elif [[ "$started_here" == 1 ]]; then
+    echo "[test-integration] SLUICE_KEEP_SERVERS=1: Kafka keeps running (bash scripts/servers/kafka.sh stop)" >&2
+  fi
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+bash scripts/servers/kafka.sh install
+# A broker that was running before this script (SLUICE_KEEP_SERVERS=1 earlier) is reused and left running.
+if ! bash scripts/servers/kafka.sh status 2>/dev/null; then
+  started_here=1
+fi
+brokers="$(bash scripts/servers/kafka.sh start)"
+export SLUICE_KAFKA_BROKERS="${brokers}"
+echo "[test-integration] SLUICE_KAFKA_BROKERS=$SLUICE_KAFKA_BROKERS" >&2
+
+npx vitest run -c vitest.integration.config.ts "$@"
