@@ -1,0 +1,181 @@
+/**
+ * Packages generated code into an artifact: an immutable, content-addressed directory that is the
+ * whole contract between the compiler and the runtime (specs/artifact.md).
+ *
+ *   manifest.json            what the runtime reads first: inputs, outputs, schemas, graph, sites, hash
+ *   operators.generated.ts   the generated TypeScript (for people and for type checking)
+ *   operators.js             the same, transpiled: what the runtime imports
+ *   operators.js.map         source map to the .pipe file
+ *
+ * The content hash covers every file but the manifest plus the manifest without its hash field,
+ * so two compiles of the same source by the same compiler give the same hash, and any edit to
+ * any file is detected by the runtime before it runs the artifact.
+ */
+import { createHash } from 'node:crypto'
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises'
+import { basename, dirname, join, relative } from 'node:path'
+import { ts } from 'ts-morph'
+import type { GeneratedModule } from '../codegen/generate.ts'
+import { GENERATED_FILE } from '../codegen/generate.ts'
+import { lineColumnOf, lineStarts } from '../diagnostics/index.ts'
+import type { Connector, Pipeline, RecordType, SinkNode, SourceNode } from '../ir/types.ts'
+import { buildSourceMap } from './source-map.ts'
+
+export const ARTIFACT_FORMAT = 'sluice-artifact'
+export const ARTIFACT_FORMAT_VERSION = 1
+export const MODULE_FILE = 'operators.js'
+export const SOURCE_MAP_FILE = 'operators.js.map'
+export const MANIFEST_FILE = 'manifest.json'
+
+export interface ManifestSite {
+  readonly file: string
+  readonly line: number
+  readonly column: number
+  readonly endLine: number
+  readonly endColumn: number
+}
+
+export interface Manifest {
+  readonly format: typeof ARTIFACT_FORMAT
+  readonly formatVersion: typeof ARTIFACT_FORMAT_VERSION
+  readonly name: string
+  readonly compiler: { readonly name: 'sluice'; readonly version: string }
+  readonly irVersion: number
+  /** `sha256:<hex>`; see `contentHash`. */
+  readonly contentHash: string
+  readonly source: { readonly file: string; readonly sha256: string }
+  readonly files: { readonly module: string; readonly typescript: string; readonly sourceMap: string }
+  readonly inputs: readonly {
+    readonly source: string
+    readonly connector: Connector
+    readonly schema: RecordType
+    readonly eventTimeField: string | null
+    readonly watermark: { readonly field: string; readonly delayMs: number } | null
+  }[]
+  readonly outputs: readonly {
+    readonly sink: string
+    readonly connector: Connector
+    readonly schema: RecordType
+  }[]
+  readonly schemas: Pipeline['schemas']
+  /** The optimised IR: the operator graph the runtime wires. */
+  readonly graph: Pipeline
+  /** Locations that evaluation errors and the source map refer to, by index. */
+  readonly sites: readonly ManifestSite[]
+  /** WebAssembly kernels shipped with the artifact (none in IR version 0). */
+  readonly wasm: readonly { readonly name: string; readonly file: string; readonly sha256: string }[]
+}
+
+export interface Artifact {
+  readonly manifest: Manifest
+  /** File name → content, manifest.json included. */
+  readonly files: ReadonlyMap<string, string>
+}
+
+export interface PackageInput {
+  readonly name: string
+  readonly compilerVersion: string
+  readonly sourceFile: string
+  readonly sourceText: string
+  readonly pipeline: Pipeline
+  readonly module: GeneratedModule
+}
+
+export function packageArtifact(input: PackageInput): Artifact {
+  const { pipeline, module, sourceText } = input
+  const transpiled = ts.transpileModule(module.typescript, {
+    compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext, removeComments: false },
+    fileName: GENERATED_FILE,
+    reportDiagnostics: false,
+  })
+  const javascript = `${transpiled.outputText.trimEnd()}\n//# sourceMappingURL=${SOURCE_MAP_FILE}\n`
+  const starts = lineStarts(sourceText)
+  const sourceMap = buildSourceMap(
+    javascript,
+    MODULE_FILE,
+    module.sites,
+    starts,
+    basename(input.sourceFile),
+    sourceText,
+  )
+
+  const files = new Map<string, string>([
+    [GENERATED_FILE, module.typescript],
+    [MODULE_FILE, javascript],
+    [SOURCE_MAP_FILE, `${JSON.stringify(sourceMap)}\n`],
+  ])
+  const sources = pipeline.nodes.filter((n): n is SourceNode => n.kind === 'Source')
+  const sinks = pipeline.nodes.filter((n): n is SinkNode => n.kind === 'Sink')
+  const unhashed: Omit<Manifest, 'contentHash'> = {
+    format: ARTIFACT_FORMAT,
+    formatVersion: ARTIFACT_FORMAT_VERSION,
+    name: input.name,
+    compiler: { name: 'sluice', version: input.compilerVersion },
+    irVersion: pipeline.irVersion,
+    source: { file: input.sourceFile, sha256: sha256(sourceText) },
+    files: { module: MODULE_FILE, typescript: GENERATED_FILE, sourceMap: SOURCE_MAP_FILE },
+    inputs: sources.map((s) => ({
+      source: s.name,
+      connector: s.connector,
+      schema: s.schema,
+      eventTimeField: s.eventTimeField,
+      watermark: s.watermark,
+    })),
+    outputs: sinks.map((s) => ({ sink: s.id, connector: s.connector, schema: s.schema })),
+    schemas: pipeline.schemas,
+    graph: pipeline,
+    sites: module.sites.map((span) => {
+      const start = lineColumnOf(starts, span.start)
+      const end = lineColumnOf(starts, span.end)
+      return {
+        file: span.file,
+        line: start.line,
+        column: start.column,
+        endLine: end.line,
+        endColumn: end.column,
+      }
+    }),
+    wasm: [],
+  }
+  const manifest: Manifest = { ...unhashed, contentHash: contentHash(unhashed, files) }
+  files.set(MANIFEST_FILE, `${JSON.stringify(manifest, null, 2)}\n`)
+  return { manifest, files }
+}
+
+/**
+ * `sha256:` + hex SHA-256 of the canonical JSON of `{ manifest (without contentHash), files:
+ * { name: sha256(content) } sorted by name }`. runtime/artifact/load.ts recomputes it the same way.
+ */
+export function contentHash(
+  manifest: Omit<Manifest, 'contentHash'>,
+  files: ReadonlyMap<string, string>,
+): string {
+  const fileHashes = [...files.entries()]
+    .filter(([name]) => name !== MANIFEST_FILE)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([name, content]) => [name, sha256(content)])
+  return `sha256:${sha256(JSON.stringify({ manifest, files: Object.fromEntries(fileHashes) }))}`
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex')
+}
+
+/**
+ * Writes the artifact to `dir`, replacing what was there, via a sibling temporary directory and
+ * a rename, so a reader never sees a half-written artifact.
+ */
+export async function writeArtifact(artifact: Artifact, dir: string): Promise<void> {
+  const staging = join(dirname(dir), `.${basename(dir)}.tmp-${process.pid}`)
+  await rm(staging, { recursive: true, force: true })
+  await mkdir(staging, { recursive: true })
+  for (const [name, content] of artifact.files) await writeFile(join(staging, name), content)
+  await rm(dir, { recursive: true, force: true })
+  await rename(staging, dir)
+}
+
+/** The source path as recorded in the manifest: relative to the working directory when inside it. */
+export function displayPath(file: string): string {
+  const rel = relative(process.cwd(), file)
+  return rel.startsWith('..') ? file : rel
+}

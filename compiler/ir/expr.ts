@@ -1,0 +1,96 @@
+import type { Expr, Type } from './types.ts'
+
+type ExprOf<K extends Expr['kind']> = Extract<Expr, { kind: K }>
+
+/** The direct sub-expressions of each expression kind; a new kind will not compile until listed. */
+const CHILDREN: { readonly [K in Expr['kind']]: (expr: ExprOf<K>) => readonly Expr[] } = {
+  Literal: () => [],
+  Column: () => [],
+  Member: (e) => [e.object],
+  Index: (e) => [e.object, e.index],
+  Unary: (e) => [e.operand],
+  Binary: (e) => [e.left, e.right],
+  Coalesce: (e) => [e.left, e.right],
+  IsNull: (e) => [e.operand],
+  Conditional: (e) => [e.condition, e.then, e.otherwise],
+  Call: (e) => e.args,
+  Record: (e) => e.fields.map((f) => f.value),
+  List: (e) => e.items,
+}
+
+/** Rebuilds each kind from new children, in the order CHILDREN lists them. */
+const REBUILD: { readonly [K in Expr['kind']]: (expr: ExprOf<K>, children: readonly Expr[]) => Expr } = {
+  Literal: (e) => e,
+  Column: (e) => e,
+  Member: (e, [object]) => ({ ...e, object: object! }),
+  Index: (e, [object, index]) => ({ ...e, object: object!, index: index! }),
+  Unary: (e, [operand]) => ({ ...e, operand: operand! }),
+  Binary: (e, [left, right]) => ({ ...e, left: left!, right: right! }),
+  Coalesce: (e, [left, right]) => ({ ...e, left: left!, right: right! }),
+  IsNull: (e, [operand]) => ({ ...e, operand: operand! }),
+  Conditional: (e, [condition, then, otherwise]) => ({
+    ...e,
+    condition: condition!,
+    then: then!,
+    otherwise: otherwise!,
+  }),
+  Call: (e, args) => ({ ...e, args }),
+  Record: (e, values) => ({ ...e, fields: e.fields.map((f, i) => ({ name: f.name, value: values[i]! })) }),
+  List: (e, items) => ({ ...e, items }),
+}
+
+export function childrenOf(expr: Expr): readonly Expr[] {
+  return (CHILDREN[expr.kind] as (e: Expr) => readonly Expr[])(expr)
+}
+
+/** Bottom-up rewrite: `fn` sees each expression after its children were rewritten. */
+export function transformExpr(expr: Expr, fn: (expr: Expr) => Expr): Expr {
+  const children = childrenOf(expr)
+  const rewritten = children.map((child) => transformExpr(child, fn))
+  const changed = rewritten.some((child, i) => child !== children[i])
+  const rebuilt = changed
+    ? (REBUILD[expr.kind] as (e: Expr, c: readonly Expr[]) => Expr)(expr, rewritten)
+    : expr
+  return fn(rebuilt)
+}
+
+/** Names of the input columns an expression reads. */
+export function columnsRead(expr: Expr, into = new Set<string>()): Set<string> {
+  if (expr.kind === 'Column') into.add(expr.name)
+  for (const child of childrenOf(expr)) columnsRead(child, into)
+  return into
+}
+
+export function isOptional(type: Type): boolean {
+  return type.kind === 'optional' || type.kind === 'null'
+}
+
+/** The type without its outer `optional`. */
+export function unwrapOptional(type: Type): Type {
+  return type.kind === 'optional' ? type.of : type
+}
+
+/** Splits `a and b and c` into its conjuncts. */
+export function conjuncts(expr: Expr): Expr[] {
+  if (expr.kind === 'Binary' && expr.op === 'and') return [...conjuncts(expr.left), ...conjuncts(expr.right)]
+  return [expr]
+}
+
+/** Joins conjuncts back with `and`; the span covers them all, the type is optional if any part is. */
+export function conjoin(parts: readonly Expr[]): Expr {
+  return parts.reduce((left, right) => ({
+    kind: 'Binary',
+    op: 'and',
+    left,
+    right,
+    type:
+      isOptional(left.type) || isOptional(right.type)
+        ? { kind: 'optional', of: { kind: 'bool' } }
+        : { kind: 'bool' },
+    span: {
+      file: left.span.file,
+      start: Math.min(left.span.start, right.span.start),
+      end: Math.max(left.span.end, right.span.end),
+    },
+  }))
+}
