@@ -1,0 +1,81 @@
+/**
+ * Loads an artifact directory: reads and validates the manifest, recomputes the content hash over
+ * the files (any edit after compilation is refused), imports the generated module and
+ * instantiates it with the stdlib. The module is imported by a content-addressed URL query, so
+ * loading a new version of an artifact in a running process never returns a cached old module.
+ */
+import { createHash } from 'node:crypto'
+import { readdir, readFile } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { EvalError as PipeEvalError } from '../../stdlib/eval-error.ts'
+import { stdlib } from '../../stdlib/index.ts'
+import { SluiceError } from '../errors.ts'
+import { type RuntimeManifest, validateManifest } from './manifest.ts'
+import type { OperatorModule, Operators } from './operators.ts'
+
+export interface LoadedArtifact {
+  readonly dir: string
+  readonly manifest: RuntimeManifest
+  readonly operators: Operators
+}
+
+const MANIFEST_FILE = 'manifest.json'
+
+export async function loadArtifact(dir: string): Promise<LoadedArtifact> {
+  const root = resolve(dir)
+  let names: string[]
+  try {
+    names = (await readdir(root)).filter((name) => !name.startsWith('.'))
+  } catch (cause) {
+    throw new SluiceError(
+      'ARTIFACT_NOT_FOUND',
+      `no artifact at ${dir} (compile one with \`sluice compile\`)`,
+      { cause },
+    )
+  }
+  if (!names.includes(MANIFEST_FILE)) {
+    throw new SluiceError('ARTIFACT_NOT_FOUND', `${dir} has no ${MANIFEST_FILE}: not an artifact directory`)
+  }
+  const files = new Map<string, string>()
+  for (const name of names) files.set(name, await readFile(join(root, name), 'utf8'))
+
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(files.get(MANIFEST_FILE)!)
+  } catch (cause) {
+    throw new SluiceError('ARTIFACT_INVALID', `${join(dir, MANIFEST_FILE)} is not valid JSON`, { cause })
+  }
+  const manifest = validateManifest(parsed, join(dir, MANIFEST_FILE))
+  const actual = contentHash(parsed as Record<string, unknown>, files)
+  if (actual !== manifest.contentHash) {
+    throw new SluiceError(
+      'ARTIFACT_HASH_MISMATCH',
+      `${dir}: content hash is ${actual} but the manifest says ${manifest.contentHash}; the artifact was modified after compilation`,
+    )
+  }
+  const moduleUrl = `${pathToFileURL(join(root, manifest.files.module)).href}?hash=${manifest.contentHash.slice(7, 23)}`
+  const module = (await import(moduleUrl)) as OperatorModule
+  if (module.IR_VERSION !== manifest.irVersion) {
+    throw new SluiceError(
+      'ARTIFACT_INVALID',
+      `${dir}: module IR version ${module.IR_VERSION} differs from the manifest's`,
+    )
+  }
+  const operators = module.instantiate({ stdlib, EvalError: PipeEvalError })
+  return { dir: root, manifest, operators }
+}
+
+/** The compiler's content hash (compiler/artifact/package.ts `contentHash`), recomputed independently. */
+function contentHash(manifest: Record<string, unknown>, files: ReadonlyMap<string, string>): string {
+  const { contentHash: _ignored, ...unhashed } = manifest
+  const fileHashes = [...files.entries()]
+    .filter(([name]) => name !== MANIFEST_FILE)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([name, content]) => [name, sha256(content)])
+  return `sha256:${sha256(JSON.stringify({ manifest: unhashed, files: Object.fromEntries(fileHashes) }))}`
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex')
+}

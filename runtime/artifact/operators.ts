@@ -1,0 +1,53 @@
+/**
+ * The shape of a generated operator module (`operators.js` in an artifact), as the runtime uses
+ * it. compiler/codegen/generate.ts writes modules of this shape; the two sides share no code, so
+ * this file and that one change together (the artifact format version guards it).
+ */
+
+/** A batch of events as parallel arrays; the first `length` entries are valid, the rest are reused space. */
+export interface EventBatch {
+  values: unknown[]
+  keys: (string | null)[]
+  timestamps: number[]
+  /** For each event, the index of the log record it came from (for dead-lettering). */
+  origins: number[]
+  length: number
+}
+
+export interface ChainError {
+  /** Index of the failed event in the chain's input batch. */
+  readonly index: number
+  readonly error: unknown
+  /** Site (manifest.sites index) of the step or expression that failed; -1 when unknown. */
+  readonly site: number
+}
+
+/** One fused chain: reads `input`, overwrites `output` (setting its length), reports per-event errors. */
+export type ChainFunction = (input: EventBatch, output: EventBatch, errors: ChainError[]) => void
+
+export interface OperatorModule {
+  readonly IR_VERSION: number
+  instantiate(runtime: {
+    readonly stdlib: Readonly<Record<string, { readonly impl: (...args: never[]) => unknown }>>
+    readonly EvalError: new (message: string, site?: number) => Error
+  }): Operators
+}
+
+export interface Operators {
+  readonly chains: Readonly<Record<string, ChainFunction>>
+  readonly sources: Readonly<
+    Record<string, { decode(value: unknown): unknown; eventTime: ((row: never) => number) | null }>
+  >
+  readonly sinks: Readonly<Record<string, { encode(value: never): string }>>
+  isDecodeFailure(error: unknown): boolean
+}
+
+export function createEventBatch(capacity = 0): EventBatch {
+  return {
+    values: new Array(capacity),
+    keys: new Array(capacity),
+    timestamps: new Array(capacity),
+    origins: new Array(capacity),
+    length: 0,
+  }
+}
