@@ -1,0 +1,64 @@
+import { resolve } from 'node:path'
+import { writeArtifact } from '../../compiler/artifact/package.ts'
+import { type CompileStage, compileSource } from '../../compiler/compile.ts'
+import { formatDiagnostics } from '../../compiler/diagnostics/index.ts'
+import { parse, UsageError } from '../args.ts'
+import type { Command } from '../command.ts'
+import { formatMs } from '../progress.ts'
+import { readSource } from './check.ts'
+
+export const compile: Command = {
+  name: 'compile',
+  summary: 'compile a .pipe file into an artifact directory',
+  help: `Usage: sluice compile FILE.pipe [-o DIR] [--name NAME]
+
+Checks the file, optimises the dataflow (pushes filters toward sources, fuses stateless
+chains), generates the operator module and writes an immutable, content-addressed artifact:
+manifest.json, operators.generated.ts, operators.js and a source map to the .pipe.
+
+Options:
+  -o, --out DIR         artifact directory (default: dist/<name>)
+  --name NAME           artifact name (default: the file name without .pipe)
+  --no-color            plain diagnostics
+  -h, --help            show this help`,
+  async run(argv, io) {
+    const { positionals, values } = parse(argv, {
+      out: { type: 'string', short: 'o' },
+      name: { type: 'string' },
+      'no-color': { type: 'boolean' },
+    })
+    if (positionals.length !== 1) throw new UsageError('sluice compile takes exactly one .pipe file')
+    const file = positionals[0]!
+    const text = await readSource(file)
+    const labels: Record<CompileStage, string> = {
+      check: 'parse and type-check',
+      optimise: 'optimise dataflow',
+      codegen: 'generate operators (ts-morph)',
+      package: 'transpile and package',
+    }
+    const result = compileSource(file, text, {
+      ...(values.name ? { name: values.name } : {}),
+      onProgress: ({ stage, phase, ms }) => {
+        if (phase === 'start') io.stderr(`  ${labels[stage]} …`)
+        else io.stderr(` done (${formatMs(ms ?? 0)})\n`)
+      },
+    })
+    if (result.diagnostics.length > 0) {
+      io.stderr(
+        `\n${formatDiagnostics(result.diagnostics, new Map([[file, text]]), { color: io.color && !values['no-color'] })}`,
+      )
+    }
+    if (!result.artifact) {
+      io.stderr('\n')
+      return 1
+    }
+    const out = resolve(values.out ?? `dist/${result.artifact.manifest.name}`)
+    await writeArtifact(result.artifact, out)
+    const { manifest } = result.artifact
+    const chains = manifest.graph.nodes.filter((n) => n.kind === 'Fused')
+    io.stderr(
+      `compiled ${file} → ${out}\n  ${manifest.contentHash}\n  ${manifest.inputs.length} source(s), ${chains.length} fused chain(s), ${manifest.outputs.length} sink(s)\n`,
+    )
+    return 0
+  },
+}

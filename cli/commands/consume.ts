@@ -1,0 +1,75 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { integerOption, LOG_OPTIONS, LOG_OPTIONS_HELP, parse, UsageError } from '../args.ts'
+import type { Command } from '../command.ts'
+import { openLog } from '../open-log.ts'
+
+export const consume: Command = {
+  name: 'consume',
+  summary: 'print the records of a topic',
+  help: `Usage: sluice consume TOPIC [options]
+
+Prints each record's value, one per line (or, with --meta, a JSON object with partition, offset,
+key, timestamp, headers and value). Reads without joining a consumer group and, on the embedded
+log, without taking the data directory's lock, so it works beside a running node.
+
+Options:
+  --partition N         only this partition (default: all)
+  --offset N            start at this offset (default: 0)
+  -n, --max N           stop after N records
+  --follow              keep waiting for new records (Ctrl-C to stop)
+  --meta                print records with their metadata
+${LOG_OPTIONS_HELP}
+  -h, --help            show this help`,
+  async run(argv, io) {
+    const { positionals, values } = parse(argv, {
+      ...LOG_OPTIONS,
+      partition: { type: 'string' },
+      offset: { type: 'string' },
+      max: { type: 'string', short: 'n' },
+      follow: { type: 'boolean' },
+      meta: { type: 'boolean' },
+    })
+    if (positionals.length !== 1) throw new UsageError('sluice consume takes exactly one topic')
+    const topic = positionals[0]!
+    const max = integerOption(values.max, 'max', Number.MAX_SAFE_INTEGER)
+    const { log } = await openLog(values, { readOnly: true })
+    let printed = 0
+    let stop = false
+    io.interrupted.then(() => {
+      stop = true
+    })
+    try {
+      const partitionCount = await log.partitions(topic)
+      const only = values.partition === undefined ? null : integerOption(values.partition, 'partition', 0)
+      if (only !== null && only >= partitionCount)
+        throw new UsageError(`${topic} has ${partitionCount} partition(s); no partition ${only}`)
+      const partitions = only === null ? [...Array(partitionCount).keys()] : [only]
+      const next = partitions.map(() => integerOption(values.offset, 'offset', 0))
+      while (!stop && printed < max) {
+        let progressed = false
+        for (const [i, partition] of partitions.entries()) {
+          const records = await log.read(topic, partition, next[i]!, Math.min(1000, max - printed))
+          for (const r of records) {
+            const value = r.value.toString('utf8')
+            io.stdout(
+              values.meta
+                ? `${JSON.stringify({ partition: r.partition, offset: r.offset, key: r.key, timestamp: r.timestamp, headers: r.headers, value })}\n`
+                : `${value}\n`,
+            )
+            next[i] = r.offset + 1
+          }
+          printed += records.length
+          progressed ||= records.length > 0
+          if (printed >= max) break
+        }
+        if (!progressed) {
+          if (!values.follow) break
+          await sleep(200)
+        }
+      }
+    } finally {
+      await log.close()
+    }
+    return 0
+  },
+}

@@ -1,0 +1,70 @@
+import { createReadStream } from 'node:fs'
+import { createInterface } from 'node:readline'
+import type { OutgoingRecord } from '../../runtime/log/index.ts'
+import { integerOption, LOG_OPTIONS, LOG_OPTIONS_HELP, parse, UsageError } from '../args.ts'
+import type { Command } from '../command.ts'
+import { openLog } from '../open-log.ts'
+import { createProgress } from '../progress.ts'
+
+const BATCH = 1000
+
+export const produce: Command = {
+  name: 'produce',
+  summary: 'append JSON lines from a file or stdin to a topic',
+  help: `Usage: sluice produce TOPIC [--file FILE] [--key-field FIELD] [options]
+
+Appends one record per non-empty input line, as is: a line that is not valid JSON is still
+appended, and the pipeline that reads it sends it to the dead-letter topic with the reason.
+
+Options:
+  -f, --file FILE       read lines from FILE (default: stdin)
+  -k, --key-field NAME  use this top-level field of each JSON line as the record key
+  --partitions N        partitions if the topic is created (default: 1)
+${LOG_OPTIONS_HELP}
+  -h, --help            show this help`,
+  async run(argv) {
+    const { positionals, values } = parse(argv, {
+      ...LOG_OPTIONS,
+      file: { type: 'string', short: 'f' },
+      'key-field': { type: 'string', short: 'k' },
+      partitions: { type: 'string' },
+    })
+    if (positionals.length !== 1) throw new UsageError('sluice produce takes exactly one topic')
+    const topic = positionals[0]!
+    const input = values.file ? createReadStream(values.file) : process.stdin
+    const { log, describe } = await openLog(values)
+    const progress = createProgress(`produce → ${topic}`)
+    let count = 0
+    try {
+      await log.ensureTopic(topic, { partitions: integerOption(values.partitions, 'partitions', 1) })
+      let batch: OutgoingRecord[] = []
+      for await (const line of createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY })) {
+        if (line.trim() === '') continue
+        batch.push({ key: keyOf(line, values['key-field']), value: Buffer.from(line) })
+        if (batch.length >= BATCH) {
+          await log.append(topic, batch)
+          count += batch.length
+          batch = []
+          progress.update(count)
+        }
+      }
+      if (batch.length > 0) await log.append(topic, batch)
+      count += batch.length
+    } finally {
+      await log.close()
+    }
+    progress.finish(`${count} records appended to ${describe}`)
+    return 0
+  },
+}
+
+function keyOf(line: string, field: string | undefined): string | null {
+  if (field === undefined) return null
+  try {
+    const value = (JSON.parse(line) as Record<string, unknown> | null)?.[field]
+    if (value === undefined || value === null) return null
+    return typeof value === 'string' ? value : JSON.stringify(value)
+  } catch {
+    return null
+  }
+}
