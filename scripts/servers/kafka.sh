@@ -41,6 +41,22 @@ die() {
   exit 1
 }
 
+# Java 17+ and Maven come with this project's machines; on a bare Debian/Ubuntu as root they are
+# installed from the distribution.
+ensure_tools() {
+  local missing=()
+  command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
+  command -v mvn >/dev/null || missing+=(maven)
+  ((${#missing[@]} == 0)) && return 0
+  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+    say "installing ${missing[*]} with apt-get"
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
+  else
+    die "missing ${missing[*]}: Java 17+ and Maven 3.6+ are needed"
+  fi
+}
+
 # Jars that must be in lib/ for the install to count as complete (the marker file is written last).
 INSTALL_MARKER="$LIB_DIR/.complete-$KAFKA_VERSION"
 
@@ -49,16 +65,16 @@ install() {
     say "jars already installed in $LIB_DIR"
     return 0
   fi
-  command -v java >/dev/null || die "java not found (Java 17+ is needed: apt-get install -y openjdk-17-jre-headless)"
-  command -v mvn >/dev/null || die "mvn not found (apt-get install -y maven)"
+  ensure_tools
   say "installing Kafka $KAFKA_VERSION jars from Maven Central into $LIB_DIR (cold: ~30 s, 43 MB)"
   local started=$SECONDS tmp
   mkdir -p "$CACHE_DIR"
   tmp="$(mktemp -d "$CACHE_DIR/lib.tmp.XXXXXX")"
-  if ! mvn -q -B -Dstyle.color=never -f "$HERE/kafka/pom.xml" dependency:copy-dependencies \
-    -DoutputDirectory="$tmp" -DincludeScope=runtime >&2; then
+  if ! mvn -B -Dstyle.color=never -f "$HERE/kafka/pom.xml" dependency:copy-dependencies \
+    -DoutputDirectory="$tmp" -DincludeScope=runtime >"$CACHE_DIR/install.log" 2>&1; then
     rm -rf "$tmp"
-    die "maven could not fetch the Kafka jars"
+    grep -E 'ERROR|BUILD' "$CACHE_DIR/install.log" | tail -n 30 >&2 || tail -n 30 "$CACHE_DIR/install.log" >&2
+    die "maven could not fetch the Kafka jars (full output: $CACHE_DIR/install.log)"
   fi
   [[ -f "$tmp/kafka_2.13-$KAFKA_VERSION.jar" ]] || {
     rm -rf "$tmp"
@@ -148,7 +164,7 @@ start() {
     return 0
   fi
   install
-  command -v java >/dev/null || die "java not found (Java 17+ is needed)"
+  command -v java >/dev/null || ensure_tools
   if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
     die "port $PORT is taken by another process (not a broker started by this script); stop it or set SLUICE_KAFKA_PORT"
   fi
