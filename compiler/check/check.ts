@@ -1,0 +1,882 @@
+/**
+ * Name resolution, type checking and lowering of a parsed `.pipe` file to the IR.
+ *
+ * Before: a `PipeFile` (compiler/parse/ast.ts) with names as written.
+ * After: a `Pipeline` (compiler/ir/types.ts) of Source → Filter/Map/KeyBy → Sink nodes in
+ * topological order, every expression typed, or null when any error was found.
+ *
+ * The checker goes on after an error: a failed expression gets `ERROR_TYPE`, which every rule
+ * accepts silently, and names of statements the parser had to drop (`incomplete`) resolve to it
+ * too, so each mistake is reported once, where it was made.
+ */
+import { stdlib } from '../../stdlib/index.ts'
+import type { ArgInfo } from '../../stdlib/types.ts'
+import type { DiagnosticCode } from '../diagnostics/catalogue.ts'
+import {
+  createDiagnostic,
+  type Diagnostic,
+  hasErrors,
+  type RelatedInformation,
+} from '../diagnostics/diagnostic.ts'
+import type {
+  Connector,
+  Expr,
+  FieldType,
+  MapNode,
+  Node,
+  Pipeline,
+  RecordType,
+  SourceNode,
+  Span,
+  Type,
+} from '../ir/types.ts'
+import type {
+  ConnectorExpr,
+  Expression,
+  FieldDecl,
+  FieldInit,
+  Identifier,
+  PipeFile,
+  SchemaDecl,
+  SinkDecl,
+  SourceDecl,
+  StreamDecl,
+  TypeExpr,
+} from '../parse/ast.ts'
+import { DURATION_UNIT_MS } from '../parse/lexer.ts'
+import { didYouMean } from './suggest.ts'
+import {
+  arithmeticResult,
+  BOOL,
+  baseType,
+  comparable,
+  containsBareNull,
+  describeRecord,
+  ERROR_TYPE,
+  isError,
+  isKeyType,
+  isNullable,
+  listOf,
+  NULL,
+  optional,
+  scalar,
+  show,
+  unify,
+  withNullability,
+} from './types.ts'
+
+export interface CheckResult {
+  /** Null when there is any error (including errors in `priorDiagnostics`). */
+  readonly pipeline: Pipeline | null
+  readonly diagnostics: readonly Diagnostic[]
+}
+
+const SCALAR_TYPE_NAMES = ['string', 'bool', 'i64', 'f64', 'timestamp'] as const
+const EVENT_TIME = 'event_time'
+const CONNECTORS = ['kafka', 'stdout'] as const
+
+/** Checks and lowers `ast`. `priorDiagnostics` (lexer and parser) only decide whether a pipeline is built. */
+export function checkProgram(
+  ast: PipeFile,
+  file: string,
+  incomplete: ReadonlySet<string> = new Set(),
+  priorDiagnostics: readonly Diagnostic[] = [],
+): CheckResult {
+  const checker = new Checker(file, incomplete)
+  const pipeline = checker.run(ast)
+  const diagnostics = checker.diagnostics
+  return {
+    pipeline: hasErrors(diagnostics) || hasErrors(priorDiagnostics) ? null : pipeline,
+    diagnostics,
+  }
+}
+
+interface SchemaEntry {
+  readonly decl: SchemaDecl
+  state: 'unresolved' | 'resolving' | 'done'
+  type: RecordType | null
+}
+
+/** A source or stream as later statements see it. */
+interface StreamEntry {
+  readonly kind: 'source' | 'stream'
+  readonly name: Identifier
+  readonly schema: Type
+  readonly eventTimeField: string | null
+  readonly lastId: string
+  used: boolean
+}
+
+/** What expressions in one step can see: the fields of the step's input record. */
+interface Scope {
+  readonly record: Type
+}
+
+class Checker {
+  readonly diagnostics: Diagnostic[] = []
+  private readonly schemas = new Map<string, SchemaEntry>()
+  private readonly streams = new Map<string, StreamEntry>()
+  /** Every source/stream declaration by name, to tell "declared later" from "unknown". */
+  private readonly declared = new Map<string, Identifier>()
+  private readonly nodes: Node[] = []
+
+  constructor(
+    private readonly file: string,
+    private readonly incomplete: ReadonlySet<string>,
+  ) {}
+
+  private report(
+    code: DiagnosticCode,
+    message: string,
+    span: Span,
+    related?: readonly RelatedInformation[],
+  ): void {
+    this.diagnostics.push(createDiagnostic(code, message, span, related))
+  }
+
+  run(ast: PipeFile): Pipeline {
+    for (const statement of ast.statements) {
+      if (statement.kind !== 'Schema') continue
+      const existing = this.schemas.get(statement.name.name)
+      if (existing) {
+        this.report(
+          'E0205',
+          `schema \`${statement.name.name}\` is defined more than once`,
+          statement.name.span,
+          [{ message: 'first defined here', span: existing.decl.name.span }],
+        )
+      } else {
+        this.schemas.set(statement.name.name, { decl: statement, state: 'unresolved', type: null })
+      }
+    }
+    for (const entry of this.schemas.values()) this.resolveSchema(entry)
+
+    for (const statement of ast.statements) {
+      if (statement.kind === 'Source' || statement.kind === 'Stream') {
+        if (!this.declared.has(statement.name.name)) this.declared.set(statement.name.name, statement.name)
+      }
+    }
+    const sinks: SinkDecl[] = []
+    for (const statement of ast.statements) {
+      if (statement.kind === 'Source') this.checkSource(statement)
+      else if (statement.kind === 'Stream') this.checkStream(statement)
+      else if (statement.kind === 'Sink') sinks.push(statement)
+    }
+    sinks.forEach((sink, i) => {
+      this.checkSink(sink, i + 1)
+    })
+    for (const entry of this.streams.values()) {
+      if (entry.used) continue
+      if (entry.kind === 'stream') {
+        this.report(
+          'W0001',
+          `stream \`${entry.name.name}\` is never used; sink it (\`sink ${entry.name.name} -> stdout\`) or remove it`,
+          entry.name.span,
+        )
+      } else {
+        this.report('W0002', `source \`${entry.name.name}\` is never read`, entry.name.span)
+      }
+    }
+
+    const schemas: Record<string, RecordType> = {}
+    for (const [name, entry] of this.schemas) if (entry.type) schemas[name] = entry.type
+    const streams: Record<string, string> = {}
+    for (const [name, entry] of this.streams) streams[name] = entry.lastId
+    return { kind: 'Pipeline', irVersion: 0, file: this.file, schemas, streams, nodes: this.nodes }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Schemas and types
+
+  private resolveSchema(entry: SchemaEntry): RecordType | null {
+    if (entry.state === 'done') return entry.type
+    entry.state = 'resolving'
+    const fields = this.resolveFields(entry.decl.fields, true)
+    this.checkEventTimeFields(entry.decl.fields, fields)
+    entry.type = { kind: 'record', name: entry.decl.name.name, fields }
+    entry.state = 'done'
+    return entry.type
+  }
+
+  private resolveFields(decls: readonly FieldDecl[], topLevel: boolean): FieldType[] {
+    const fields: FieldType[] = []
+    const seen = new Map<string, Identifier>()
+    for (const decl of decls) {
+      const first = seen.get(decl.name.name)
+      if (first) {
+        this.report('E0207', `field \`${decl.name.name}\` is declared more than once`, decl.name.span, [
+          { message: 'first declared here', span: first.span },
+        ])
+        continue
+      }
+      seen.set(decl.name.name, decl.name)
+      const type = this.resolveType(decl.type)
+      let eventTime = false
+      for (const annotation of decl.annotations) {
+        if (annotation.name.name !== EVENT_TIME) {
+          this.report(
+            'E0211',
+            `unknown annotation \`@${annotation.name.name}\`${didYouMean(annotation.name.name, [EVENT_TIME])}`,
+            annotation.span,
+          )
+        } else if (!topLevel) {
+          this.report('E0402', '`@event_time` can only mark a top-level field of a schema', annotation.span)
+        } else {
+          eventTime = true
+        }
+      }
+      fields.push(
+        eventTime ? { name: decl.name.name, type, eventTime: true } : { name: decl.name.name, type },
+      )
+    }
+    return fields
+  }
+
+  /** At most one `@event_time` per schema, on a required timestamp; a bad mark is dropped after reporting. */
+  private checkEventTimeFields(decls: readonly FieldDecl[], fields: FieldType[]): void {
+    let first: FieldDecl | null = null
+    for (let i = 0; i < fields.length; i++) {
+      const field = fields[i]!
+      if (!field.eventTime) continue
+      const decl = decls.find((d) => d.name.name === field.name)!
+      const annotation = decl.annotations.find((a) => a.name.name === EVENT_TIME)!
+      let ok = true
+      if (first) {
+        this.report(
+          'E0401',
+          `a schema can have only one \`@event_time\` field, but \`${first.name.name}\` already is`,
+          annotation.span,
+          [{ message: 'first `@event_time` field', span: first.name.span }],
+        )
+        ok = false
+      } else if (isError(field.type)) {
+        ok = false
+      } else if (field.type.kind !== 'timestamp') {
+        this.report(
+          'E0402',
+          field.type.kind === 'optional' && field.type.of.kind === 'timestamp'
+            ? `the \`@event_time\` field \`${field.name}\` cannot be optional: every event needs a time`
+            : `\`@event_time\` must mark a \`timestamp\` field, but \`${field.name}\` is \`${show(field.type)}\``,
+          decl.type.span,
+        )
+        ok = false
+      }
+      if (ok) first = decl
+      else fields[i] = { name: field.name, type: field.type }
+    }
+  }
+
+  private resolveType(type: TypeExpr): Type {
+    switch (type.kind) {
+      case 'OptionalType':
+        return optional(this.resolveType(type.of))
+      case 'ListType':
+        return listOf(this.resolveType(type.of))
+      case 'RecordType':
+        return { kind: 'record', fields: this.resolveFields(type.fields, false) }
+      case 'NamedType': {
+        const name = type.name.name
+        if ((SCALAR_TYPE_NAMES as readonly string[]).includes(name)) return scalar(name as 'string')
+        if (name === 'duration') {
+          this.report(
+            'E0312',
+            '`duration` cannot be a field type; store milliseconds as `i64` and convert with `to_duration_ms`',
+            type.span,
+          )
+          return ERROR_TYPE
+        }
+        const entry = this.schemas.get(name)
+        if (!entry) {
+          if (!this.incomplete.has(name)) {
+            this.report(
+              'E0201',
+              `unknown type \`${name}\`${didYouMean(name, [...SCALAR_TYPE_NAMES, ...this.schemas.keys()])}`,
+              type.span,
+            )
+          }
+          return ERROR_TYPE
+        }
+        if (entry.state === 'resolving') {
+          this.report(
+            'E0208',
+            `schema \`${name}\` contains itself; records cannot be recursive (use a list or an id field)`,
+            type.span,
+            [{ message: `\`${name}\` is defined here`, span: entry.decl.name.span }],
+          )
+          return ERROR_TYPE
+        }
+        const record = this.resolveSchema(entry)
+        if (!record) return ERROR_TYPE
+        // Event time belongs to the top-level record; a nested copy of the schema does not carry it.
+        return { kind: 'record', name, fields: record.fields.map((f) => ({ name: f.name, type: f.type })) }
+      }
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Sources, streams, sinks
+
+  private connector(decl: ConnectorExpr, role: 'source' | 'sink'): Connector | null {
+    const name = decl.name.name
+    if (name === 'kafka') {
+      const arg = decl.args?.[0]
+      if (decl.args?.length !== 1 || !arg) {
+        this.report('E0404', '`kafka` takes one topic name: `kafka("topic")`', decl.span)
+        return null
+      }
+      if (arg.value === '') {
+        this.report('E0404', 'the topic name cannot be empty', arg.span)
+        return null
+      }
+      return { kind: 'kafka', topic: arg.value }
+    }
+    if (name === 'stdout') {
+      if (role === 'source') {
+        this.report('E0405', '`stdout` can only be a sink; read events with `kafka("topic")`', decl.span)
+        return null
+      }
+      if (decl.args !== null) {
+        this.report('E0404', '`stdout` takes no arguments', decl.span)
+        return null
+      }
+      return { kind: 'stdout' }
+    }
+    this.report(
+      'E0210',
+      `unknown connector \`${name}\`${didYouMean(name, CONNECTORS) || `; the connectors are ${role === 'source' ? '`kafka("topic")`' : '`kafka("topic")` and `stdout`'}`}`,
+      decl.name.span,
+    )
+    return null
+  }
+
+  private declare(name: Identifier, entry: StreamEntry): void {
+    const existing = this.streams.get(name.name)
+    if (existing) {
+      this.report(
+        'E0206',
+        `\`${name.name}\` is already defined as a ${existing.kind}; sources and streams share one namespace`,
+        name.span,
+        [{ message: 'first defined here', span: existing.name.span }],
+      )
+      return
+    }
+    this.streams.set(name.name, entry)
+  }
+
+  private checkSource(decl: SourceDecl): void {
+    let schema: Type = ERROR_TYPE
+    const schemaEntry = this.schemas.get(decl.schema.name)
+    if (schemaEntry?.type) schema = schemaEntry.type
+    else if (!this.incomplete.has(decl.schema.name)) {
+      this.report(
+        'E0201',
+        `unknown schema \`${decl.schema.name}\`${didYouMean(decl.schema.name, this.schemas.keys())}`,
+        decl.schema.span,
+      )
+    }
+    const connector = this.connector(decl.connector, 'source')
+    const record = isError(schema) ? null : (schema as RecordType)
+    const eventTimeField = record?.fields.find((f) => f.eventTime)?.name ?? null
+    let watermark: SourceNode['watermark'] = null
+    if (decl.watermark) {
+      const wm = decl.watermark
+      const delayMs = wm.delay ? wm.delay.amount * DURATION_UNIT_MS[wm.delay.unit] : 0
+      watermark = { field: wm.field.name, delayMs }
+      const field = record?.fields.find((f) => f.name === wm.field.name)
+      if (record && !field) {
+        this.report(
+          'E0203',
+          `unknown field \`${wm.field.name}\` on \`${decl.schema.name}\`${didYouMean(
+            wm.field.name,
+            record.fields.filter((f) => f.type.kind === 'timestamp').map((f) => f.name),
+          )}`,
+          wm.field.span,
+        )
+      } else if (field && !isError(field.type) && field.type.kind !== 'timestamp') {
+        this.report(
+          'E0403',
+          `the watermark field must be a required \`timestamp\`, but \`${field.name}\` is \`${show(field.type)}\``,
+          wm.field.span,
+        )
+      } else if (field && field.name !== eventTimeField) {
+        this.report(
+          'W0005',
+          eventTimeField === null
+            ? `\`${field.name}\` is not marked \`@event_time\`, so events are timed by their log append time and this watermark does not follow them; mark the field \`@event_time\``
+            : `the watermark follows \`${field.name}\`, but the event time is \`${eventTimeField}\``,
+          wm.field.span,
+        )
+      }
+    }
+    this.nodes.push({
+      kind: 'Source',
+      id: decl.name.name,
+      span: decl.span,
+      schema: record ?? (ERROR_TYPE as RecordType),
+      name: decl.name.name,
+      connector: connector ?? { kind: 'stdout' },
+      eventTimeField,
+      watermark,
+    })
+    this.declare(decl.name, {
+      kind: 'source',
+      name: decl.name,
+      schema,
+      eventTimeField,
+      lastId: decl.name.name,
+      used: false,
+    })
+  }
+
+  /** The source or stream `name` refers to, or null (reported unless the name's statement failed to parse). */
+  private lookupStream(name: Identifier, reader: string | null): StreamEntry | null {
+    const entry = this.streams.get(name.name)
+    if (entry) {
+      entry.used = true
+      return entry
+    }
+    if (this.incomplete.has(name.name)) return null
+    if (reader !== null && name.name === reader) {
+      this.report('E0209', `stream \`${reader}\` cannot read itself`, name.span)
+      return null
+    }
+    const later = this.declared.get(name.name)
+    if (later && reader !== null) {
+      this.report(
+        'E0209',
+        `\`${name.name}\` is used before its declaration; declare it above this stream`,
+        name.span,
+        [{ message: 'declared here', span: later.span }],
+      )
+      return null
+    }
+    const candidates = reader === null ? this.declared.keys() : this.streams.keys()
+    this.report(
+      'E0202',
+      `unknown stream or source \`${name.name}\`${didYouMean(name.name, candidates)}`,
+      name.span,
+    )
+    return null
+  }
+
+  private checkStream(decl: StreamDecl): void {
+    const input = this.lookupStream(decl.input, decl.name.name)
+    let record: Type = input?.schema ?? ERROR_TYPE
+    let eventTimeField = input?.eventTimeField ?? null
+    let previous = input?.lastId ?? ''
+    decl.steps.forEach((step, i) => {
+      const id = `${decl.name.name}#${i + 1}`
+      const scope: Scope = { record }
+      const schema = record as RecordType
+      switch (step.kind) {
+        case 'Where': {
+          const predicate = this.expr(step.predicate, scope)
+          this.expectCondition(predicate, '`where`', step.predicate.span)
+          this.nodes.push({ kind: 'Filter', id, span: step.span, schema, input: previous, predicate })
+          break
+        }
+        case 'KeyBy': {
+          const key = this.expr(step.key, scope)
+          if (!isError(key.type) && (!isKeyType(key.type) || key.type.kind === 'null')) {
+            this.report(
+              'E0308',
+              `a key must be a string, i64, bool or timestamp (optionally \`?\`), but this is \`${show(key.type)}\``,
+              step.key.span,
+            )
+          }
+          this.nodes.push({ kind: 'KeyBy', id, span: step.span, schema, input: previous, key })
+          break
+        }
+        case 'Select': {
+          const fields = this.fieldInits(step.fields, scope)
+          let outputEventTime: string | null = null
+          const types: FieldType[] = fields.map((f) => {
+            const isEventTime =
+              outputEventTime === null &&
+              eventTimeField !== null &&
+              f.value.kind === 'Column' &&
+              f.value.name === eventTimeField
+            if (isEventTime) outputEventTime = f.name
+            return isEventTime
+              ? { name: f.name, type: f.value.type, eventTime: true }
+              : { name: f.name, type: f.value.type }
+          })
+          const output: RecordType = { kind: 'record', fields: types }
+          const node: MapNode = { kind: 'Map', id, span: step.span, schema: output, input: previous, fields }
+          this.nodes.push(node)
+          record = output
+          eventTimeField = outputEventTime
+          break
+        }
+      }
+      previous = id
+    })
+    this.declare(decl.name, {
+      kind: 'stream',
+      name: decl.name,
+      schema: record,
+      eventTimeField,
+      lastId: previous,
+      used: false,
+    })
+  }
+
+  private checkSink(decl: SinkDecl, index: number): void {
+    const input = this.lookupStream(decl.input, null)
+    const connector = this.connector(decl.connector, 'sink')
+    this.nodes.push({
+      kind: 'Sink',
+      id: `sink#${index}`,
+      span: decl.span,
+      schema: (input?.schema ?? ERROR_TYPE) as RecordType,
+      input: input?.lastId ?? '',
+      connector: connector ?? { kind: 'stdout' },
+    })
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Expressions
+
+  private expectCondition(condition: Expr, what: string, span: Span): void {
+    if (isError(condition.type) || baseType(condition.type).kind === 'bool') return
+    this.report('E0302', `${what} needs a \`bool\` condition, but this is \`${show(condition.type)}\``, span)
+  }
+
+  /** Checks `{ name: value, shorthand }` lists of `select` and record literals. */
+  private fieldInits(inits: readonly FieldInit[], scope: Scope): MapNode['fields'] {
+    const fields: { name: string; value: Expr; span: Span }[] = []
+    const seen = new Map<string, Span>()
+    for (const init of inits) {
+      const value = this.expr(init.value, scope)
+      const name =
+        init.name?.name ??
+        (init.value.kind === 'Member'
+          ? init.value.name.name
+          : init.value.kind === 'Name'
+            ? init.value.name
+            : '')
+      const nameSpan =
+        init.name?.span ?? (init.value.kind === 'Member' ? init.value.name.span : init.value.span)
+      const first = seen.get(name)
+      if (first) {
+        this.report('E0207', `field \`${name}\` is defined more than once`, nameSpan, [
+          { message: 'first defined here', span: first },
+        ])
+        continue
+      }
+      seen.set(name, nameSpan)
+      if (!isError(value.type) && containsBareNull(value.type)) {
+        this.report(
+          'E0310',
+          `the type of field \`${name}\` cannot be inferred: a bare \`null\` has no type (give it one, e.g. \`if false then 0 else null\` for an \`i64?\`)`,
+          init.value.span,
+        )
+      }
+      fields.push({ name, value, span: init.span })
+    }
+    return fields
+  }
+
+  private expr(e: Expression, scope: Scope): Expr {
+    const span = e.span
+    switch (e.kind) {
+      case 'IntLiteral':
+        return { kind: 'Literal', value: e.value, type: scalar('i64'), span }
+      case 'FloatLiteral':
+        return { kind: 'Literal', value: e.value, type: scalar('f64'), span }
+      case 'StringLiteral':
+        return { kind: 'Literal', value: e.value, type: scalar('string'), span }
+      case 'BoolLiteral':
+        return { kind: 'Literal', value: e.value, type: BOOL, span }
+      case 'NullLiteral':
+        return { kind: 'Literal', value: null, type: NULL, span }
+      case 'DurationLiteral':
+        return { kind: 'Literal', value: e.amount * DURATION_UNIT_MS[e.unit], type: scalar('duration'), span }
+      case 'Name':
+        return { kind: 'Column', name: e.name, type: this.fieldType(scope.record, e.name, span), span }
+      case 'Member': {
+        const object = this.expr(e.object, scope)
+        return {
+          kind: 'Member',
+          object,
+          name: e.name.name,
+          type: this.fieldType(object.type, e.name.name, e.name.span),
+          span,
+        }
+      }
+      case 'Index':
+        return this.index(e.object, e.index, span, scope)
+      case 'Unary':
+        return this.unary(e.op, e.operand, span, scope)
+      case 'Binary':
+        return this.binary(e.op, e.left, e.right, e.opSpan, span, scope)
+      case 'Coalesce':
+        return this.coalesce(e.left, e.right, span, scope)
+      case 'IsNull': {
+        const operand = this.expr(e.operand, scope)
+        if (!isError(operand.type) && !isNullable(operand.type)) {
+          this.report(
+            'W0003',
+            `this is never null (its type is \`${show(operand.type)}\`), so \`${e.negated ? 'is not null' : 'is null'}\` is always ${e.negated ? 'true' : 'false'}`,
+            span,
+          )
+        }
+        return { kind: 'IsNull', operand, negated: e.negated, type: BOOL, span }
+      }
+      case 'If': {
+        const condition = this.expr(e.condition, scope)
+        this.expectCondition(condition, '`if`', e.condition.span)
+        const then = this.expr(e.then, scope)
+        const otherwise = this.expr(e.otherwise, scope)
+        let type = unify(then.type, otherwise.type)
+        if (type === null) {
+          this.report(
+            'E0307',
+            `the branches of \`if\` have different types: \`${show(then.type)}\` and \`${show(otherwise.type)}\``,
+            e.otherwise.span,
+            [{ message: `this branch is \`${show(then.type)}\``, span: e.then.span }],
+          )
+          type = ERROR_TYPE
+        }
+        return { kind: 'Conditional', condition, then, otherwise, type, span }
+      }
+      case 'Call':
+        return this.call(e.callee, e.args, span, scope)
+      case 'RecordLiteral': {
+        const fields = this.fieldInits(e.fields, scope).map((f) => ({ name: f.name, value: f.value }))
+        const type: Type = {
+          kind: 'record',
+          fields: fields.map((f) => ({ name: f.name, type: f.value.type })),
+        }
+        return { kind: 'Record', fields, type, span }
+      }
+      case 'ListLiteral': {
+        const items = e.items.map((item) => this.expr(item, scope))
+        const first = items[0]
+        if (!first) {
+          this.report('E0310', 'the item type of an empty list cannot be inferred', span)
+          return { kind: 'List', items, type: ERROR_TYPE, span }
+        }
+        let itemType: Type = first.type
+        for (let i = 1; i < items.length; i++) {
+          const item = items[i]!
+          const next = unify(itemType, item.type)
+          if (next === null) {
+            this.report(
+              'E0307',
+              `list items must have one type, but this is \`${show(item.type)}\` and earlier items are \`${show(itemType)}\``,
+              item.span,
+            )
+            return { kind: 'List', items, type: ERROR_TYPE, span }
+          }
+          itemType = next
+        }
+        if (itemType.kind === 'null') {
+          this.report('E0310', 'the item type of a list of only `null`s cannot be inferred', span)
+          return { kind: 'List', items, type: ERROR_TYPE, span }
+        }
+        return { kind: 'List', items, type: listOf(itemType), span }
+      }
+    }
+  }
+
+  /** The type of field `name` of `record` (optional when `record` is, for `a.b`), or ERROR_TYPE after reporting. */
+  private fieldType(record: Type, name: string, span: Span): Type {
+    if (isError(record)) return ERROR_TYPE
+    const base = baseType(record)
+    if (base.kind !== 'record') {
+      this.report('E0306', `\`.${name}\` needs a record, but this is \`${show(record)}\``, span)
+      return ERROR_TYPE
+    }
+    if (isError(base)) return ERROR_TYPE
+    const field = base.fields.find((f) => f.name === name)
+    if (!field) {
+      const names = base.fields.map((f) => f.name)
+      const hint = didYouMean(name, names)
+      this.report('E0203', `unknown field \`${name}\` on ${describeRecord(base)}${hint}`, span)
+      return ERROR_TYPE
+    }
+    return withNullability(field.type, isNullable(record))
+  }
+
+  private index(objectAst: Expression, indexAst: Expression, span: Span, scope: Scope): Expr {
+    const object = this.expr(objectAst, scope)
+    const index = this.expr(indexAst, scope)
+    let type: Type = ERROR_TYPE
+    if (!isError(object.type)) {
+      const base = baseType(object.type)
+      if (base.kind === 'list') type = optional(base.of)
+      else
+        this.report(
+          'E0305',
+          `only lists can be indexed, but this is \`${show(object.type)}\``,
+          objectAst.span,
+        )
+    }
+    if (!isError(index.type) && baseType(index.type).kind !== 'i64') {
+      this.report(
+        'E0305',
+        `a list index must be an \`i64\`, but this is \`${show(index.type)}\``,
+        indexAst.span,
+      )
+      type = ERROR_TYPE
+    }
+    if (!isError(type) && isNullable(index.type)) type = optional(type)
+    return { kind: 'Index', object, index, type, span }
+  }
+
+  private unary(op: '-' | 'not', operandAst: Expression, span: Span, scope: Scope): Expr {
+    const operand = this.expr(operandAst, scope)
+    const irOp = op === '-' ? 'neg' : 'not'
+    if (isError(operand.type)) return { kind: 'Unary', op: irOp, operand, type: ERROR_TYPE, span }
+    const base = baseType(operand.type)
+    const ok =
+      op === '-'
+        ? base.kind === 'i64' || base.kind === 'f64' || base.kind === 'duration'
+        : base.kind === 'bool'
+    if (!ok) {
+      this.report(
+        'E0301',
+        op === '-'
+          ? `cannot negate \`${show(operand.type)}\`; \`-\` applies to i64, f64 and duration`
+          : `\`not\` needs a \`bool\`, but this is \`${show(operand.type)}\``,
+        span,
+      )
+      return { kind: 'Unary', op: irOp, operand, type: ERROR_TYPE, span }
+    }
+    return { kind: 'Unary', op: irOp, operand, type: operand.type, span }
+  }
+
+  private binary(
+    op: Extract<Expression, { kind: 'Binary' }>['op'],
+    leftAst: Expression,
+    rightAst: Expression,
+    opSpan: Span,
+    span: Span,
+    scope: Scope,
+  ): Expr {
+    const left = this.expr(leftAst, scope)
+    const right = this.expr(rightAst, scope)
+    const result = (type: Type): Expr => ({ kind: 'Binary', op, left, right, type, span })
+    if (isError(left.type) || isError(right.type)) return result(ERROR_TYPE)
+    const nullable = isNullable(left.type) || isNullable(right.type)
+    const a = baseType(left.type)
+    const b = baseType(right.type)
+    const mismatch = (hint = ''): Expr => {
+      this.report(
+        'E0301',
+        `cannot apply \`${op}\` to \`${show(left.type)}\` and \`${show(right.type)}\`${hint}`,
+        opSpan,
+      )
+      return result(ERROR_TYPE)
+    }
+    if (a.kind === 'null' || b.kind === 'null') {
+      if (op === '==' || op === '!=') {
+        this.report(
+          'E0311',
+          `comparing with \`null\` gives null, never true; write \`${op === '==' ? 'is null' : 'is not null'}\` instead`,
+          opSpan,
+        )
+        return result(ERROR_TYPE)
+      }
+      return mismatch('; `null` has no operators (test it with `is null`)')
+    }
+    switch (op) {
+      case 'and':
+      case 'or':
+        if (a.kind !== 'bool' || b.kind !== 'bool') return mismatch(`; \`${op}\` needs two bools`)
+        return result(withNullability(BOOL, nullable))
+      case '==':
+      case '!=':
+      case '<':
+      case '<=':
+      case '>':
+      case '>=': {
+        const ordered = op !== '==' && op !== '!='
+        if (!comparable(a, b, ordered)) {
+          return mismatch(
+            ordered
+              ? '; `<`, `<=`, `>` and `>=` compare two numbers, strings, timestamps or durations'
+              : '; `==` and `!=` compare two scalars of the same type',
+          )
+        }
+        return result(withNullability(BOOL, nullable))
+      }
+      default: {
+        const type = arithmeticResult(op, a, b)
+        if (type === null) {
+          const hint =
+            op === '+' && (a.kind === 'string' || b.kind === 'string')
+              ? '; convert the other side with `to_string(…)` to concatenate'
+              : ''
+          return mismatch(hint)
+        }
+        if (
+          (op === '/' || op === '%') &&
+          (type.kind === 'i64' || type.kind === 'duration') &&
+          right.kind === 'Literal' &&
+          right.value === 0
+        ) {
+          this.report(
+            'E0309',
+            `integer ${op === '/' ? 'division' : 'remainder'} by zero fails on every event`,
+            rightAst.span,
+          )
+          return result(ERROR_TYPE)
+        }
+        return result(withNullability(type, nullable))
+      }
+    }
+  }
+
+  private coalesce(leftAst: Expression, rightAst: Expression, span: Span, scope: Scope): Expr {
+    const left = this.expr(leftAst, scope)
+    const right = this.expr(rightAst, scope)
+    const result = (type: Type): Expr => ({ kind: 'Coalesce', left, right, type, span })
+    if (isError(left.type) || isError(right.type)) return result(ERROR_TYPE)
+    if (!isNullable(left.type)) {
+      this.report(
+        'W0004',
+        `the left side of \`??\` is never null (its type is \`${show(left.type)}\`), so the right side is never used`,
+        leftAst.span,
+      )
+    }
+    const type = unify(baseType(left.type), right.type)
+    if (type === null) {
+      this.report(
+        'E0307',
+        `\`??\` needs a fallback of the same type: \`${show(left.type)}\` and \`${show(right.type)}\``,
+        rightAst.span,
+      )
+      return result(ERROR_TYPE)
+    }
+    return result(type)
+  }
+
+  private call(callee: Identifier, argAsts: readonly Expression[], span: Span, scope: Scope): Expr {
+    const args = argAsts.map((a) => this.expr(a, scope))
+    const result = (type: Type): Expr => ({ kind: 'Call', fn: callee.name, args, type, span })
+    const fn = Object.hasOwn(stdlib, callee.name) ? stdlib[callee.name] : undefined
+    if (!fn) {
+      this.report(
+        'E0204',
+        `unknown function \`${callee.name}\`${didYouMean(callee.name, Object.keys(stdlib))}`,
+        callee.span,
+      )
+      return result(ERROR_TYPE)
+    }
+    if (args.some((a) => isError(a.type))) return result(ERROR_TYPE)
+    const propagate = fn.nullPropagating && args.some((a) => isNullable(a.type) && a.type.kind !== 'null')
+    const infos: ArgInfo[] = args.map((a) => {
+      const type = fn.nullPropagating ? baseType(a.type) : a.type
+      return a.kind === 'Literal' ? { type, literal: a.value } : { type }
+    })
+    const signature = fn.signature(infos)
+    if (!signature.ok) {
+      const argSpan = signature.argIndex === undefined ? undefined : argAsts[signature.argIndex]?.span
+      this.report(signature.arity ? 'E0303' : 'E0304', signature.message, argSpan ?? span)
+      return result(ERROR_TYPE)
+    }
+    return result(withNullability(signature.type, propagate))
+  }
+}

@@ -1,0 +1,304 @@
+/**
+ * The syntax tree of a `.pipe` file, as written: names are unresolved, types are as spelled and
+ * parentheses are gone (precedence is in the tree shape). Every node has the `Span` of its text.
+ * Like the IR it is plain readonly data tagged by `kind`, so `parse(print(ast))` can be compared
+ * to `ast` structurally (spans aside).
+ */
+import type { Span } from '../ir/types.ts'
+
+export interface Identifier {
+  readonly kind: 'Identifier'
+  readonly name: string
+  readonly span: Span
+}
+
+// ---------------------------------------------------------------------------------------------
+// Types as written
+
+export type TypeExpr = NamedTypeExpr | OptionalTypeExpr | ListTypeExpr | RecordTypeExpr
+
+/** `string`, `i64`, …, or a schema name. */
+export interface NamedTypeExpr {
+  readonly kind: 'NamedType'
+  readonly name: Identifier
+  readonly span: Span
+}
+
+export interface OptionalTypeExpr {
+  readonly kind: 'OptionalType'
+  readonly of: TypeExpr
+  readonly span: Span
+}
+
+export interface ListTypeExpr {
+  readonly kind: 'ListType'
+  readonly of: TypeExpr
+  readonly span: Span
+}
+
+export interface RecordTypeExpr {
+  readonly kind: 'RecordType'
+  readonly fields: readonly FieldDecl[]
+  readonly span: Span
+}
+
+/** `name: type @annotation…` inside a schema or an inline record type. */
+export interface FieldDecl {
+  readonly kind: 'FieldDecl'
+  readonly name: Identifier
+  readonly type: TypeExpr
+  readonly annotations: readonly Annotation[]
+  readonly span: Span
+}
+
+/** `@event_time`; the span covers the `@`. */
+export interface Annotation {
+  readonly kind: 'Annotation'
+  readonly name: Identifier
+  readonly span: Span
+}
+
+// ---------------------------------------------------------------------------------------------
+// Expressions
+
+export type BinaryOperator =
+  | '+'
+  | '-'
+  | '*'
+  | '/'
+  | '%'
+  | '=='
+  | '!='
+  | '<'
+  | '<='
+  | '>'
+  | '>='
+  | 'and'
+  | 'or'
+export type DurationUnit = 'ms' | 's' | 'm' | 'h' | 'd'
+
+export type Expression =
+  | IntLiteral
+  | FloatLiteral
+  | StringLiteral
+  | BoolLiteral
+  | NullLiteral
+  | DurationLiteral
+  | NameExpr
+  | MemberAccess
+  | IndexAccess
+  | UnaryExpression
+  | BinaryExpression
+  | CoalesceExpression
+  | IsNullExpression
+  | IfExpression
+  | CallExpression
+  | RecordLiteral
+  | ListLiteral
+
+export interface IntLiteral {
+  readonly kind: 'IntLiteral'
+  /** Non-negative (a minus sign is a `UnaryExpression`) and at most 2^53−1. */
+  readonly value: number
+  readonly span: Span
+}
+
+export interface FloatLiteral {
+  readonly kind: 'FloatLiteral'
+  readonly value: number
+  readonly span: Span
+}
+
+export interface StringLiteral {
+  readonly kind: 'StringLiteral'
+  /** The value after escapes. */
+  readonly value: string
+  readonly span: Span
+}
+
+export interface BoolLiteral {
+  readonly kind: 'BoolLiteral'
+  readonly value: boolean
+  readonly span: Span
+}
+
+export interface NullLiteral {
+  readonly kind: 'NullLiteral'
+  readonly span: Span
+}
+
+/** `5s` is `{ amount: 5, unit: 's' }`; the unit is kept so printing gives back what was written. */
+export interface DurationLiteral {
+  readonly kind: 'DurationLiteral'
+  readonly amount: number
+  readonly unit: DurationUnit
+  readonly span: Span
+}
+
+/** A bare name: a field of the input record. */
+export interface NameExpr {
+  readonly kind: 'Name'
+  readonly name: string
+  readonly span: Span
+}
+
+export interface MemberAccess {
+  readonly kind: 'Member'
+  readonly object: Expression
+  readonly name: Identifier
+  readonly span: Span
+}
+
+export interface IndexAccess {
+  readonly kind: 'Index'
+  readonly object: Expression
+  readonly index: Expression
+  readonly span: Span
+}
+
+export interface UnaryExpression {
+  readonly kind: 'Unary'
+  readonly op: '-' | 'not'
+  readonly operand: Expression
+  readonly span: Span
+}
+
+export interface BinaryExpression {
+  readonly kind: 'Binary'
+  readonly op: BinaryOperator
+  readonly left: Expression
+  readonly right: Expression
+  /** The operator token, where operator type errors point. */
+  readonly opSpan: Span
+  readonly span: Span
+}
+
+export interface CoalesceExpression {
+  readonly kind: 'Coalesce'
+  readonly left: Expression
+  readonly right: Expression
+  readonly span: Span
+}
+
+export interface IsNullExpression {
+  readonly kind: 'IsNull'
+  readonly operand: Expression
+  readonly negated: boolean
+  readonly span: Span
+}
+
+export interface IfExpression {
+  readonly kind: 'If'
+  readonly condition: Expression
+  readonly then: Expression
+  readonly otherwise: Expression
+  readonly span: Span
+}
+
+export interface CallExpression {
+  readonly kind: 'Call'
+  readonly callee: Identifier
+  readonly args: readonly Expression[]
+  readonly span: Span
+}
+
+/**
+ * `name: value`, or a shorthand `value` when `name` is null: a bare name or a member path, whose
+ * last segment names the field (`{ addr.city }` is `{ city: addr.city }`).
+ */
+export interface FieldInit {
+  readonly kind: 'FieldInit'
+  readonly name: Identifier | null
+  readonly value: Expression
+  readonly span: Span
+}
+
+export interface RecordLiteral {
+  readonly kind: 'RecordLiteral'
+  readonly fields: readonly FieldInit[]
+  readonly span: Span
+}
+
+export interface ListLiteral {
+  readonly kind: 'ListLiteral'
+  readonly items: readonly Expression[]
+  readonly span: Span
+}
+
+// ---------------------------------------------------------------------------------------------
+// Statements
+
+/** `kafka("topic")` or `stdout`; `args` is null when there are no parentheses. */
+export interface ConnectorExpr {
+  readonly kind: 'Connector'
+  readonly name: Identifier
+  readonly args: readonly StringLiteral[] | null
+  readonly span: Span
+}
+
+export interface SchemaDecl {
+  readonly kind: 'Schema'
+  readonly name: Identifier
+  readonly fields: readonly FieldDecl[]
+  readonly span: Span
+}
+
+/** `watermark ts - 5s`; `delay` is null for `watermark ts` (no allowed lateness). */
+export interface WatermarkClause {
+  readonly kind: 'Watermark'
+  readonly field: Identifier
+  readonly delay: DurationLiteral | null
+  readonly span: Span
+}
+
+export interface SourceDecl {
+  readonly kind: 'Source'
+  readonly name: Identifier
+  readonly schema: Identifier
+  readonly connector: ConnectorExpr
+  readonly watermark: WatermarkClause | null
+  readonly span: Span
+}
+
+export type Step = WhereStep | SelectStep | KeyByStep
+
+export interface WhereStep {
+  readonly kind: 'Where'
+  readonly predicate: Expression
+  readonly span: Span
+}
+
+export interface SelectStep {
+  readonly kind: 'Select'
+  readonly fields: readonly FieldInit[]
+  readonly span: Span
+}
+
+export interface KeyByStep {
+  readonly kind: 'KeyBy'
+  readonly key: Expression
+  readonly span: Span
+}
+
+export interface StreamDecl {
+  readonly kind: 'Stream'
+  readonly name: Identifier
+  readonly input: Identifier
+  readonly steps: readonly Step[]
+  readonly span: Span
+}
+
+export interface SinkDecl {
+  readonly kind: 'Sink'
+  readonly input: Identifier
+  readonly connector: ConnectorExpr
+  readonly span: Span
+}
+
+export type Statement = SchemaDecl | SourceDecl | StreamDecl | SinkDecl
+
+export interface PipeFile {
+  readonly kind: 'File'
+  readonly statements: readonly Statement[]
+  readonly span: Span
+}

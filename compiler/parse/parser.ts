@@ -1,0 +1,669 @@
+/**
+ * Recursive-descent parser for `.pipe` (grammar: specs/language.md). It never throws to its
+ * caller and reports as many syntax errors as it can per run: after an error it skips to a
+ * synchronisation point — the next statement keyword, the next `|` step, or the next `,` / `}` of
+ * a field list (bracket-aware) — and goes on.
+ *
+ * A statement that contained a syntax error is left out of the tree and its name is returned in
+ * `incomplete`, so the checker can stay silent about uses of it instead of reporting a cascade of
+ * "unknown stream" errors caused by the typo.
+ */
+import { createDiagnostic, type Diagnostic } from '../diagnostics/diagnostic.ts'
+import type { Span } from '../ir/types.ts'
+import type {
+  Annotation,
+  BinaryOperator,
+  ConnectorExpr,
+  DurationLiteral,
+  DurationUnit,
+  Expression,
+  FieldDecl,
+  FieldInit,
+  Identifier,
+  PipeFile,
+  SchemaDecl,
+  SinkDecl,
+  SourceDecl,
+  Statement,
+  Step,
+  StreamDecl,
+  StringLiteral,
+  TypeExpr,
+  WatermarkClause,
+} from './ast.ts'
+import { lex, type Token, type TokenKind } from './lexer.ts'
+
+export interface ParseResult {
+  readonly ast: PipeFile
+  readonly diagnostics: readonly Diagnostic[]
+  /** Names of schemas and streams whose statement had a syntax error (and is not in `ast`). */
+  readonly incomplete: ReadonlySet<string>
+}
+
+/** Deeper trees than this are rejected, so no later recursive pass can overflow the stack. */
+export const MAX_NESTING = 200
+
+const STATEMENT_KEYWORDS: ReadonlySet<TokenKind> = new Set(['schema', 'source', 'stream', 'sink'])
+const COMPARISON_OPS: ReadonlySet<TokenKind> = new Set(['==', '!=', '<', '<=', '>', '>='])
+const OPENERS: ReadonlySet<TokenKind> = new Set(['(', '[', '{'])
+const CLOSERS: ReadonlySet<TokenKind> = new Set([')', ']', '}'])
+
+/** Unwinds to the nearest synchronisation point after an error has been reported. */
+class ParseAbort {}
+
+export function describeToken(token: Token): string {
+  switch (token.kind) {
+    case 'eof':
+      return 'end of file'
+    case 'ident':
+      return `identifier \`${token.value}\``
+    case 'int':
+    case 'float':
+      return `number \`${token.value}\``
+    case 'string':
+      return 'a string literal'
+    case 'duration':
+      return `duration \`${token.value}${token.unit ?? ''}\``
+    default:
+      return /^[a-z]/.test(token.kind) ? `keyword \`${token.kind}\`` : `\`${token.kind}\``
+  }
+}
+
+export function parse(file: string, text: string): ParseResult {
+  const lexed = lex(file, text)
+  return new Parser(file, lexed.tokens, [...lexed.diagnostics]).parseFile(text.length)
+}
+
+class Parser {
+  private pos = 0
+  private syntaxErrors = 0
+  private nesting = 0
+  private readonly depth = new WeakMap<object, number>()
+  private readonly incomplete = new Set<string>()
+
+  constructor(
+    private readonly file: string,
+    private readonly tokens: readonly Token[],
+    private readonly diagnostics: Diagnostic[],
+  ) {}
+
+  parseFile(length: number): ParseResult {
+    const statements: Statement[] = []
+    while (!this.at('eof')) {
+      const errorsBefore = this.syntaxErrors
+      let pendingName: string | null = null
+      try {
+        const statement = this.parseStatement((name) => {
+          pendingName = name
+        })
+        if (this.syntaxErrors === errorsBefore) statements.push(statement)
+        else if (pendingName !== null) this.incomplete.add(pendingName)
+      } catch (e) {
+        if (!(e instanceof ParseAbort)) throw e
+        if (pendingName !== null) this.incomplete.add(pendingName)
+        this.syncTo(new Set())
+      }
+    }
+    return {
+      ast: { kind: 'File', statements, span: this.span(0, length) },
+      diagnostics: this.diagnostics,
+      incomplete: this.incomplete,
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Token helpers
+
+  private peek(offset = 0): Token {
+    return this.tokens[Math.min(this.pos + offset, this.tokens.length - 1)]!
+  }
+
+  private at(kind: TokenKind): boolean {
+    return this.peek().kind === kind
+  }
+
+  private advance(): Token {
+    const token = this.peek()
+    if (token.kind !== 'eof') this.pos++
+    return token
+  }
+
+  private eat(kind: TokenKind): Token | null {
+    return this.at(kind) ? this.advance() : null
+  }
+
+  private span(start: number, end: number): Span {
+    return { file: this.file, start, end }
+  }
+
+  private prevEnd(): number {
+    return this.tokens[this.pos - 1]?.end ?? 0
+  }
+
+  private report(message: string, span: Span, code: 'E0101' | 'E0102' | 'E0103' | 'E0104' = 'E0101'): void {
+    this.syntaxErrors++
+    this.diagnostics.push(createDiagnostic(code, message, span))
+  }
+
+  /** Reports `expected …, found …` at the current token and unwinds. */
+  private fail(expected: string): never {
+    const token = this.peek()
+    this.report(`expected ${expected}, found ${describeToken(token)}`, this.span(token.start, token.end))
+    throw new ParseAbort()
+  }
+
+  private expect(kind: TokenKind, expected: string): Token {
+    return this.eat(kind) ?? this.fail(expected)
+  }
+
+  private identifier(expected: string): Identifier {
+    const token = this.expect('ident', expected)
+    return { kind: 'Identifier', name: String(token.value), span: this.span(token.start, token.end) }
+  }
+
+  /**
+   * Skips tokens until one of `stops` at bracket depth 0, a statement keyword (always a fresh
+   * start: keywords are reserved) or the end of file. Unbalanced closers are skipped.
+   */
+  private syncTo(stops: ReadonlySet<TokenKind>): void {
+    let depth = 0
+    for (;;) {
+      const kind = this.peek().kind
+      if (kind === 'eof' || STATEMENT_KEYWORDS.has(kind)) return
+      if (depth === 0 && stops.has(kind)) return
+      if (OPENERS.has(kind)) depth++
+      else if (CLOSERS.has(kind) && depth > 0) depth--
+      this.advance()
+    }
+  }
+
+  /** Records a node's tree depth and rejects trees deeper than MAX_NESTING. */
+  private node<T extends object>(value: T, ...children: readonly object[]): T {
+    let d = 0
+    for (const child of children) d = Math.max(d, this.depth.get(child) ?? 0)
+    if (d + 1 > MAX_NESTING) {
+      const s = (value as { span?: Span }).span ?? this.span(this.prevEnd(), this.prevEnd())
+      this.report(`expression is nested too deeply (more than ${MAX_NESTING} levels)`, s, 'E0104')
+      throw new ParseAbort()
+    }
+    this.depth.set(value, d + 1)
+    return value
+  }
+
+  /** Guards recursion that does not build a node per level yet (parentheses, prefix operators). */
+  private nested<T>(parse: () => T): T {
+    if (this.nesting >= MAX_NESTING) {
+      const token = this.peek()
+      this.report(
+        `expression is nested too deeply (more than ${MAX_NESTING} levels)`,
+        this.span(token.start, token.end),
+        'E0104',
+      )
+      throw new ParseAbort()
+    }
+    this.nesting++
+    try {
+      return parse()
+    } finally {
+      this.nesting--
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Statements
+
+  private parseStatement(named: (name: string) => void): Statement {
+    switch (this.peek().kind) {
+      case 'schema':
+        return this.parseSchema(named)
+      case 'source':
+        return this.parseSource(named)
+      case 'stream':
+        return this.parseStream(named)
+      case 'sink':
+        return this.parseSink()
+      default:
+        return this.fail('a statement (`schema`, `source`, `stream` or `sink`)')
+    }
+  }
+
+  private parseSchema(named: (name: string) => void): SchemaDecl {
+    const start = this.advance().start
+    const name = this.identifier('a schema name')
+    named(name.name)
+    const fields = this.parseFieldDecls('after the schema name')
+    return { kind: 'Schema', name, fields, span: this.span(start, this.prevEnd()) }
+  }
+
+  /** `{ field, … }` of a schema or inline record type, recovering per field. */
+  private parseFieldDecls(where: string): FieldDecl[] {
+    this.expect('{', `\`{\` ${where}`)
+    const fields: FieldDecl[] = []
+    const stops: ReadonlySet<TokenKind> = new Set([',', '}'])
+    while (!this.at('}')) {
+      try {
+        fields.push(this.parseFieldDecl())
+        if (!this.at('}')) this.expect(',', '`,` or `}` after a field')
+      } catch (e) {
+        if (!(e instanceof ParseAbort)) throw e
+        this.syncTo(stops)
+        if (this.eat(',')) continue
+        if (!this.at('}')) return fields
+      }
+    }
+    this.advance()
+    return fields
+  }
+
+  private parseFieldDecl(): FieldDecl {
+    const name = this.identifier('a field name')
+    this.expect(':', `\`:\` after field name \`${name.name}\``)
+    const type = this.parseType()
+    const annotations: Annotation[] = []
+    while (this.at('@')) {
+      const at = this.advance()
+      const annotationName = this.identifier('an annotation name after `@`')
+      annotations.push({
+        kind: 'Annotation',
+        name: annotationName,
+        span: this.span(at.start, this.prevEnd()),
+      })
+    }
+    return { kind: 'FieldDecl', name, type, annotations, span: this.span(name.span.start, this.prevEnd()) }
+  }
+
+  private parseType(): TypeExpr {
+    return this.nested(() => {
+      const start = this.peek().start
+      let type: TypeExpr
+      if (this.at('{')) {
+        const fields = this.parseFieldDecls('to start a record type')
+        type = { kind: 'RecordType', fields, span: this.span(start, this.prevEnd()) }
+      } else {
+        const name = this.identifier('a type')
+        if (name.name === 'list') {
+          this.expect('<', '`<` after `list` (write `list<T>`)')
+          const of = this.parseType()
+          this.expect('>', '`>` to close `list<…>`')
+          type = { kind: 'ListType', of, span: this.span(start, this.prevEnd()) }
+        } else {
+          type = { kind: 'NamedType', name, span: name.span }
+        }
+      }
+      if (this.eat('?')) {
+        type = { kind: 'OptionalType', of: type, span: this.span(start, this.prevEnd()) }
+      }
+      if (this.at('?') || this.at('??')) {
+        const token = this.peek()
+        this.report('a type can be made optional only once', this.span(token.start, token.end))
+        throw new ParseAbort()
+      }
+      return type
+    })
+  }
+
+  private parseSource(named: (name: string) => void): SourceDecl {
+    const start = this.advance().start
+    const name = this.identifier('a source name')
+    named(name.name)
+    this.expect(':', '`:` and the schema of the source')
+    const schema = this.identifier('a schema name')
+    this.expect('from', '`from` and a connector')
+    const connector = this.parseConnector()
+    let watermark: WatermarkClause | null = null
+    if (this.at('watermark')) {
+      const wmStart = this.advance().start
+      const field = this.identifier('the event-time field after `watermark`')
+      let delay: DurationLiteral | null = null
+      if (this.eat('-')) {
+        const token = this.expect('duration', 'a duration literal such as `5s`')
+        delay = this.durationLiteral(token)
+      }
+      watermark = { kind: 'Watermark', field, delay, span: this.span(wmStart, this.prevEnd()) }
+    }
+    return { kind: 'Source', name, schema, connector, watermark, span: this.span(start, this.prevEnd()) }
+  }
+
+  private parseConnector(): ConnectorExpr {
+    const name = this.identifier('a connector (`kafka("topic")` or `stdout`)')
+    let args: StringLiteral[] | null = null
+    if (this.eat('(')) {
+      args = []
+      while (!this.at(')')) {
+        const token = this.expect('string', 'a string argument')
+        args.push({
+          kind: 'StringLiteral',
+          value: String(token.value),
+          span: this.span(token.start, token.end),
+        })
+        if (!this.at(')')) this.expect(',', '`,` or `)`')
+      }
+      this.advance()
+    }
+    return { kind: 'Connector', name, args, span: this.span(name.span.start, this.prevEnd()) }
+  }
+
+  private parseStream(named: (name: string) => void): StreamDecl {
+    const start = this.advance().start
+    const name = this.identifier('a stream name')
+    named(name.name)
+    this.expect('=', '`=` after the stream name')
+    const input = this.identifier('the name of a source or stream to read')
+    const steps: Step[] = []
+    const stops: ReadonlySet<TokenKind> = new Set(['|'])
+    while (this.eat('|')) {
+      try {
+        steps.push(this.parseStep())
+      } catch (e) {
+        if (!(e instanceof ParseAbort)) throw e
+        this.syncTo(stops)
+      }
+    }
+    return { kind: 'Stream', name, input, steps, span: this.span(start, this.prevEnd()) }
+  }
+
+  private parseStep(): Step {
+    const start = this.peek().start
+    if (this.eat('where')) {
+      const predicate = this.parseExpression()
+      return { kind: 'Where', predicate, span: this.span(start, this.prevEnd()) }
+    }
+    if (this.eat('select')) {
+      const fields = this.parseFieldInits('`{` after `select`')
+      return { kind: 'Select', fields, span: this.span(start, this.prevEnd()) }
+    }
+    if (this.eat('key')) {
+      this.expect('by', '`by` after `key`')
+      const key = this.parseExpression()
+      return { kind: 'KeyBy', key, span: this.span(start, this.prevEnd()) }
+    }
+    return this.fail('a step (`where`, `select` or `key by`)')
+  }
+
+  private parseSink(): SinkDecl {
+    const start = this.advance().start
+    const input = this.identifier('the name of the stream to sink')
+    this.expect('->', '`->` and a connector')
+    const connector = this.parseConnector()
+    return { kind: 'Sink', input, connector, span: this.span(start, this.prevEnd()) }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Expressions, lowest precedence first
+
+  parseExpression(): Expression {
+    return this.nested(() => (this.at('if') ? this.parseIf() : this.parseCoalesce()))
+  }
+
+  private parseIf(): Expression {
+    const start = this.advance().start
+    const condition = this.parseExpression()
+    this.expect('then', '`then` after the `if` condition')
+    const then = this.parseExpression()
+    this.expect('else', '`else` (an `if` needs both branches)')
+    const otherwise = this.parseExpression()
+    return this.node(
+      { kind: 'If', condition, then, otherwise, span: this.span(start, otherwise.span.end) },
+      condition,
+      then,
+      otherwise,
+    )
+  }
+
+  private parseCoalesce(): Expression {
+    const left = this.parseOr()
+    if (!this.eat('??')) return left
+    const right = this.nested(() => this.parseCoalesce())
+    return this.node(
+      { kind: 'Coalesce', left, right, span: this.span(left.span.start, right.span.end) },
+      left,
+      right,
+    )
+  }
+
+  private binary(op: BinaryOperator, opToken: Token, left: Expression, right: Expression): Expression {
+    return this.node(
+      {
+        kind: 'Binary',
+        op,
+        left,
+        right,
+        opSpan: this.span(opToken.start, opToken.end),
+        span: this.span(left.span.start, right.span.end),
+      },
+      left,
+      right,
+    )
+  }
+
+  private parseOr(): Expression {
+    let left = this.parseAnd()
+    while (this.at('or')) {
+      const op = this.advance()
+      left = this.binary('or', op, left, this.parseAnd())
+    }
+    return left
+  }
+
+  private parseAnd(): Expression {
+    let left = this.parseNot()
+    while (this.at('and')) {
+      const op = this.advance()
+      left = this.binary('and', op, left, this.parseNot())
+    }
+    return left
+  }
+
+  private parseNot(): Expression {
+    if (!this.at('not')) return this.parseComparison()
+    const start = this.advance().start
+    const operand = this.nested(() => this.parseNot())
+    return this.node({ kind: 'Unary', op: 'not', operand, span: this.span(start, operand.span.end) }, operand)
+  }
+
+  private parseComparison(): Expression {
+    let left = this.parseAdditive()
+    let compared = false
+    for (;;) {
+      const token = this.peek()
+      if (!COMPARISON_OPS.has(token.kind) && token.kind !== 'is') return left
+      if (compared) {
+        // Reported without unwinding: the rest parses fine and may hold more errors worth showing.
+        this.report(
+          `comparisons cannot be chained; combine them with \`and\` (e.g. \`a < b and b < c\`)`,
+          this.span(token.start, token.end),
+          'E0102',
+        )
+      }
+      compared = true
+      this.advance()
+      if (token.kind === 'is') {
+        const negated = this.eat('not') !== null
+        this.expect('null', negated ? '`null` after `is not`' : '`null` or `not null` after `is`')
+        left = this.node(
+          { kind: 'IsNull', operand: left, negated, span: this.span(left.span.start, this.prevEnd()) },
+          left,
+        )
+      } else {
+        left = this.binary(token.kind as BinaryOperator, token, left, this.parseAdditive())
+      }
+    }
+  }
+
+  private parseAdditive(): Expression {
+    let left = this.parseMultiplicative()
+    while (this.at('+') || this.at('-')) {
+      const op = this.advance()
+      left = this.binary(op.kind as '+' | '-', op, left, this.parseMultiplicative())
+    }
+    return left
+  }
+
+  private parseMultiplicative(): Expression {
+    let left = this.parseUnary()
+    while (this.at('*') || this.at('/') || this.at('%')) {
+      const op = this.advance()
+      left = this.binary(op.kind as '*' | '/' | '%', op, left, this.parseUnary())
+    }
+    return left
+  }
+
+  private parseUnary(): Expression {
+    if (!this.at('-')) return this.parsePostfix()
+    const start = this.advance().start
+    const operand = this.nested(() => this.parseUnary())
+    return this.node({ kind: 'Unary', op: '-', operand, span: this.span(start, operand.span.end) }, operand)
+  }
+
+  private parsePostfix(): Expression {
+    let expr = this.parsePrimary()
+    for (;;) {
+      if (this.eat('.')) {
+        const name = this.identifier('a field name after `.`')
+        expr = this.node(
+          { kind: 'Member', object: expr, name, span: this.span(expr.span.start, name.span.end) },
+          expr,
+        )
+      } else if (this.at('[')) {
+        this.advance()
+        const index = this.parseExpression()
+        this.expect(']', '`]` to close the index')
+        expr = this.node(
+          { kind: 'Index', object: expr, index, span: this.span(expr.span.start, this.prevEnd()) },
+          expr,
+          index,
+        )
+      } else if (this.at('(')) {
+        const token = this.peek()
+        this.report('only stdlib functions can be called, by name: `f(x)`', this.span(token.start, token.end))
+        throw new ParseAbort()
+      } else {
+        return expr
+      }
+    }
+  }
+
+  private durationLiteral(token: Token): DurationLiteral {
+    return {
+      kind: 'DurationLiteral',
+      amount: Number(token.value),
+      unit: token.unit as DurationUnit,
+      span: this.span(token.start, token.end),
+    }
+  }
+
+  private parsePrimary(): Expression {
+    const token = this.peek()
+    const span = this.span(token.start, token.end)
+    switch (token.kind) {
+      case 'int':
+        this.advance()
+        return this.node({ kind: 'IntLiteral', value: Number(token.value), span })
+      case 'float':
+        this.advance()
+        return this.node({ kind: 'FloatLiteral', value: Number(token.value), span })
+      case 'string':
+        this.advance()
+        return this.node({ kind: 'StringLiteral', value: String(token.value), span })
+      case 'duration':
+        this.advance()
+        return this.node(this.durationLiteral(token))
+      case 'true':
+      case 'false':
+        this.advance()
+        return this.node({ kind: 'BoolLiteral', value: token.kind === 'true', span })
+      case 'null':
+        this.advance()
+        return this.node({ kind: 'NullLiteral', span })
+      case 'ident': {
+        this.advance()
+        const name = String(token.value)
+        if (!this.at('(')) return this.node({ kind: 'Name', name, span })
+        this.advance()
+        const args: Expression[] = []
+        while (!this.at(')')) {
+          args.push(this.parseExpression())
+          if (!this.at(')')) this.expect(',', '`,` or `)` in the argument list')
+        }
+        this.advance()
+        return this.node(
+          {
+            kind: 'Call',
+            callee: { kind: 'Identifier', name, span },
+            args,
+            span: this.span(token.start, this.prevEnd()),
+          },
+          ...args,
+        )
+      }
+      case '(': {
+        this.advance()
+        const inner = this.parseExpression()
+        this.expect(')', '`)` to close the parenthesis')
+        return inner
+      }
+      case '{': {
+        const fields = this.nested(() => this.parseFieldInits('`{`'))
+        return this.node(
+          { kind: 'RecordLiteral', fields, span: this.span(token.start, this.prevEnd()) },
+          ...fields.map((f) => f.value),
+        )
+      }
+      case '[': {
+        this.advance()
+        const items: Expression[] = []
+        while (!this.at(']')) {
+          items.push(this.parseExpression())
+          if (!this.at(']')) this.expect(',', '`,` or `]` in the list')
+        }
+        this.advance()
+        return this.node(
+          { kind: 'ListLiteral', items, span: this.span(token.start, this.prevEnd()) },
+          ...items,
+        )
+      }
+      case 'if':
+        return this.parseExpression()
+      default:
+        return this.fail('an expression')
+    }
+  }
+
+  /** `{ name: expr, shorthand, … }` of `select` and record literals, recovering per field. */
+  private parseFieldInits(opening: string): FieldInit[] {
+    this.expect('{', opening)
+    const fields: FieldInit[] = []
+    const stops: ReadonlySet<TokenKind> = new Set([',', '}'])
+    while (!this.at('}')) {
+      try {
+        fields.push(this.parseFieldInit())
+        if (!this.at('}')) this.expect(',', '`,` or `}` after a field')
+      } catch (e) {
+        if (!(e instanceof ParseAbort)) throw e
+        this.syncTo(stops)
+        if (this.eat(',')) continue
+        if (!this.at('}')) return fields
+      }
+    }
+    this.advance()
+    return fields
+  }
+
+  private parseFieldInit(): FieldInit {
+    if (this.at('ident') && this.peek(1).kind === ':') {
+      const name = this.identifier('a field name')
+      this.advance()
+      const value = this.parseExpression()
+      return { kind: 'FieldInit', name, value, span: this.span(name.span.start, value.span.end) }
+    }
+    const value = this.parseExpression()
+    if (value.kind !== 'Name' && value.kind !== 'Member') {
+      this.report(
+        'this field needs a name: write `name: <expression>` (only a field or `a.b` path names itself)',
+        value.span,
+        'E0103',
+      )
+    }
+    return { kind: 'FieldInit', name: null, value, span: value.span }
+  }
+}
