@@ -1,0 +1,627 @@
+import { randomBytes } from 'node:crypto'
+import { EventEmitter } from 'node:events'
+import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises'
+import path from 'node:path'
+import { SluiceError } from '../errors.ts'
+import type { FrameInput } from './embedded/frame.ts'
+import { frameSize, MAX_FRAME_BYTES } from './embedded/frame.ts'
+import { encodeGroupName, GroupOffsets } from './embedded/group-offsets.ts'
+import { acquireLock, releaseLock } from './embedded/lock.ts'
+import { isCode, PartitionLog, type PreparedAppend, syncDir } from './embedded/segment.ts'
+import type {
+  Log,
+  LogRecord,
+  OutgoingRecord,
+  RecordBatch,
+  RecordPosition,
+  SubscribeOptions,
+  Subscription,
+  TopicConfig,
+} from './index.ts'
+import { partitionForKey } from './partitioner.ts'
+
+/**
+ * The embedded log: the Log contract (index.ts) on local files, for one process, no servers.
+ *
+ * Layout of a data directory:
+ *   <dataDir>/LOCK                              pid of the owning process (embedded/lock.ts)
+ *   <dataDir>/log/<topic>/meta.json             {"version":1,"partitions":N}; written last, so a
+ *                                               topic exists once its partitions do
+ *   <dataDir>/log/<topic>/<p>/<base>.seg        segment files of record frames
+ *                                               (embedded/segment.ts, embedded/frame.ts)
+ *   <dataDir>/groups/<group>.json               committed offsets (embedded/group-offsets.ts)
+ *
+ * Appends of a topic are serialized; a batch becomes one buffer and one write per partition (per
+ * segment, if it rolls one), then one fdatasync per partition, and is visible to readers only
+ * after that. If any partition of a batch fails, the other partitions' part is rolled back too.
+ *
+ * Consumer groups: a group has at most one active subscription per topic here (a second one is
+ * refused with LOG_GROUP_BUSY). Spreading a group's partitions over several consumers is what the
+ * Kafka implementation is for; the embedded log is one process by design (the LOCK file).
+ */
+
+export interface EmbeddedLogOptions {
+  /** A segment is rolled before a write would take it past this size. Default: 64 MiB. */
+  readonly segmentBytes?: number
+  /**
+   * 'always' (default): every append batch and offset commit is fdatasync'ed before it resolves.
+   * 'never': left to the OS; a machine crash can lose acknowledged records (a process crash can
+   * not). close() syncs either way.
+   */
+  readonly fsync?: 'always' | 'never'
+  /** Every indexInterval-th record's file position is kept in memory. Default: 128. */
+  readonly indexInterval?: number
+  /**
+   * How long an idle subscription sleeps when no append notification arrives. Appends in this
+   * process wake it at once; this is a safety net, not a poll. Default: 1000 ms.
+   */
+  readonly idleWakeMs?: number
+}
+
+const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
+const DEFAULT_INDEX_INTERVAL = 128
+const MAX_PARTITIONS = 10_000
+/** Kafka's rule for topic names; it also keeps names safe as directory names. */
+const TOPIC_NAME = /^[A-Za-z0-9._-]{1,249}$/
+
+interface Topic {
+  readonly name: string
+  readonly partitions: readonly PartitionLog[]
+  /** Tail of the chain that serializes this topic's appends. */
+  queue: Promise<unknown>
+  /** Next partition for a record with neither key nor partition. */
+  roundRobin: number
+}
+
+export class EmbeddedLog implements Log {
+  private readonly topics = new Map<string, Promise<Topic | null>>()
+  private readonly subscriptions = new Set<EmbeddedSubscription>()
+  /** `${group}\0${topic}` of every running subscription. */
+  private readonly claimed = new Set<string>()
+  private readonly inFlight = new Set<Promise<unknown>>()
+  /** Emits 'append' with the topic name after a batch becomes visible. */
+  readonly events = new EventEmitter()
+  /** Set when close() begins: no new subscriptions. */
+  private closing: Promise<void> | null = null
+  /** Set once subscriptions have stopped: nothing at all is accepted any more. */
+  private closed = false
+  readonly groups: GroupOffsets
+
+  private constructor(
+    readonly dataDir: string,
+    private readonly options: Required<Omit<EmbeddedLogOptions, 'fsync'>> & { readonly fsync: boolean },
+    readonly readOnly: boolean,
+    private readonly lockFile: string | null,
+  ) {
+    this.groups = new GroupOffsets(path.join(dataDir, 'groups'), { fsync: options.fsync, readOnly })
+    this.events.setMaxListeners(0)
+  }
+
+  /**
+   * Opens (creating if needed) a data directory for reading and writing. Takes the directory's
+   * LOCK (LOG_LOCKED if a live process holds it) and recovers every partition: a torn last write
+   * is cut off, damage in the middle of a segment fails with LOG_CORRUPT_SEGMENT.
+   */
+  static async open(dataDir: string, options: EmbeddedLogOptions = {}): Promise<EmbeddedLog> {
+    const resolved = resolveOptions(options)
+    await mkdir(dataDir, { recursive: true })
+    const lockFile = await acquireLock(dataDir)
+    const log = new EmbeddedLog(dataDir, resolved, false, lockFile)
+    try {
+      await mkdir(path.join(dataDir, 'log'), { recursive: true })
+      await mkdir(path.join(dataDir, 'groups'), { recursive: true })
+      for (const name of await readdir(path.join(dataDir, 'log'))) {
+        if (TOPIC_NAME.test(name)) await log.lookup(name)
+      }
+    } catch (error) {
+      await log.closeFiles().catch(() => {})
+      await releaseLock(lockFile).catch(() => {})
+      throw error
+    }
+    return log
+  }
+
+  /**
+   * Opens a data directory for inspection while another process may own it: takes no lock,
+   * repairs nothing, ignores a last frame still being written, and picks up new records on each
+   * read/endOffsets. append, subscribe and creating topics fail with LOG_READ_ONLY.
+   */
+  static async openReadOnly(
+    dataDir: string,
+    options: Pick<EmbeddedLogOptions, 'indexInterval'> = {},
+  ): Promise<EmbeddedLog> {
+    try {
+      if (!(await stat(dataDir)).isDirectory()) throw new Error('not a directory')
+    } catch (error) {
+      throw new SluiceError('LOG_INVALID_ARGUMENT', `no data directory at ${dataDir}`, { cause: error })
+    }
+    return new EmbeddedLog(dataDir, resolveOptions({ ...options, fsync: 'never' }), true, null)
+  }
+
+  async ensureTopic(topic: string, config: TopicConfig = {}): Promise<void> {
+    this.checkOpen()
+    validateTopicName(topic)
+    const partitions = config.partitions ?? 1
+    if (!Number.isSafeInteger(partitions) || partitions < 1 || partitions > MAX_PARTITIONS) {
+      throw new SluiceError(
+        'LOG_INVALID_ARGUMENT',
+        `partitions must be an integer in 1..${MAX_PARTITIONS}, got ${partitions}`,
+      )
+    }
+    for (;;) {
+      if ((await this.lookup(topic)) !== null) return
+      if (this.readOnly)
+        throw new SluiceError('LOG_READ_ONLY', `cannot create topic ${topic} in a read-only log`)
+      // Another caller may have started creating it while we looked; then wait for that one.
+      if (this.topics.has(topic)) continue
+      const creating = this.createTopic(topic, partitions)
+      this.topics.set(topic, creating)
+      creating.catch(() => this.topics.delete(topic))
+      await creating
+      return
+    }
+  }
+
+  async partitions(topic: string): Promise<number> {
+    return (await this.topic(topic)).partitions.length
+  }
+
+  async append(topic: string, records: readonly OutgoingRecord[]): Promise<RecordPosition[]> {
+    this.checkOpen()
+    if (this.readOnly)
+      throw new SluiceError('LOG_READ_ONLY', `cannot append to ${topic}: the log is open read-only`)
+    const t = await this.topic(topic)
+    if (records.length === 0) return []
+    const now = Date.now()
+    const count = t.partitions.length
+    const partitionOf: number[] = new Array(records.length)
+    const byPartition = new Map<number, FrameInput[]>()
+    for (let i = 0; i < records.length; i++) {
+      const record = records[i]!
+      const partition = choosePartition(t, record, count)
+      partitionOf[i] = partition
+      const input = toFrameInput(record, now, topic)
+      const list = byPartition.get(partition)
+      if (list === undefined) byPartition.set(partition, [input])
+      else list.push(input)
+    }
+    const run = t.queue.then(() => this.appendSerialized(t, byPartition))
+    t.queue = run.catch(() => {})
+    this.inFlight.add(run)
+    let firstOffsets: Map<number, number>
+    try {
+      firstOffsets = await run
+    } finally {
+      this.inFlight.delete(run)
+    }
+    const next = new Map(firstOffsets)
+    return partitionOf.map((partition) => {
+      const offset = next.get(partition)!
+      next.set(partition, offset + 1)
+      return { topic, partition, offset }
+    })
+  }
+
+  /** Writes and syncs every partition's part of a batch, then publishes all or rolls back all. */
+  private async appendSerialized(
+    t: Topic,
+    byPartition: Map<number, FrameInput[]>,
+  ): Promise<Map<number, number>> {
+    const entries = [...byPartition]
+    const results = await Promise.allSettled(entries.map(([p, inputs]) => t.partitions[p]!.prepare(inputs)))
+    const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+    if (failure !== undefined) {
+      await Promise.all(
+        results.map((r, i) =>
+          r.status === 'fulfilled' ? t.partitions[entries[i]![0]]!.rollback(r.value) : Promise.resolve(),
+        ),
+      )
+      throw failure.reason
+    }
+    const firstOffsets = new Map<number, number>()
+    results.forEach((r, i) => {
+      const prepared = (r as PromiseFulfilledResult<PreparedAppend>).value
+      const partition = entries[i]![0]
+      t.partitions[partition]!.publish(prepared)
+      firstOffsets.set(partition, prepared.firstOffset)
+    })
+    this.events.emit('append', t.name)
+    return firstOffsets
+  }
+
+  async read(topic: string, partition: number, fromOffset: number, maxRecords: number): Promise<LogRecord[]> {
+    this.checkOpen()
+    const t = await this.topic(topic)
+    const p = partitionLog(t, partition)
+    if (!Number.isSafeInteger(fromOffset) || fromOffset < 0) {
+      throw new SluiceError(
+        'LOG_INVALID_ARGUMENT',
+        `fromOffset must be a non-negative integer, got ${fromOffset}`,
+      )
+    }
+    if (!Number.isSafeInteger(maxRecords)) {
+      throw new SluiceError('LOG_INVALID_ARGUMENT', `maxRecords must be an integer, got ${maxRecords}`)
+    }
+    return p.read(fromOffset, maxRecords)
+  }
+
+  async endOffsets(topic: string): Promise<number[]> {
+    this.checkOpen()
+    const t = await this.topic(topic)
+    if (this.readOnly) await Promise.all(t.partitions.map((p) => p.refresh()))
+    return t.partitions.map((p) => p.endOffset)
+  }
+
+  async committedOffsets(group: string, topic: string): Promise<number[]> {
+    this.checkOpen()
+    encodeGroupName(group)
+    const t = await this.topic(topic)
+    return this.groups.committed(group, topic, t.partitions.length)
+  }
+
+  async subscribe(
+    options: SubscribeOptions,
+    handler: (batch: RecordBatch) => Promise<void>,
+  ): Promise<Subscription> {
+    this.checkOpen()
+    if (this.readOnly) throw new SluiceError('LOG_READ_ONLY', 'cannot subscribe: the log is open read-only')
+    if (this.closing !== null) throw new SluiceError('LOG_CLOSED', 'the log is closing')
+    const { group } = options
+    encodeGroupName(group)
+    const maxBatchRecords = options.maxBatchRecords ?? 1000
+    if (!Number.isSafeInteger(maxBatchRecords) || maxBatchRecords < 1) {
+      throw new SluiceError(
+        'LOG_INVALID_ARGUMENT',
+        `maxBatchRecords must be a positive integer, got ${maxBatchRecords}`,
+      )
+    }
+    const names = [...new Set(options.topics)]
+    if (names.length === 0)
+      throw new SluiceError('LOG_INVALID_ARGUMENT', 'subscribe needs at least one topic')
+    const topics = await Promise.all(names.map((name) => this.topic(name)))
+    const keys = names.map((name) => `${group}\0${name}`)
+    const busy = names.filter((_, i) => this.claimed.has(keys[i]!))
+    if (busy.length > 0) {
+      throw new SluiceError(
+        'LOG_GROUP_BUSY',
+        `group ${group} already has a subscription to ${busy.join(', ')} in this log; the embedded log runs one ` +
+          'consumer per group and topic (use Kafka to spread a group over several consumers)',
+      )
+    }
+    for (const key of keys) this.claimed.add(key)
+    try {
+      const assignments: Assignment[] = []
+      for (const t of topics) {
+        const committed = await this.groups.committed(group, t.name, t.partitions.length)
+        t.partitions.forEach((p, i) => {
+          const c = committed[i]!
+          // No committed offset: earliest is 0 (nothing is ever deleted), latest is the end now.
+          const position = c >= 0 ? c : options.fromBeginning === false ? p.endOffset : 0
+          assignments.push({ topic: t.name, partition: i, log: p, position })
+        })
+      }
+      const subscription = new EmbeddedSubscription(
+        this,
+        group,
+        assignments,
+        maxBatchRecords,
+        handler,
+        () => {
+          for (const key of keys) this.claimed.delete(key)
+          this.subscriptions.delete(subscription)
+        },
+      )
+      this.subscriptions.add(subscription)
+      return subscription
+    } catch (error) {
+      for (const key of keys) this.claimed.delete(key)
+      throw error
+    }
+  }
+
+  /**
+   * Stops every subscription (waiting for handlers in flight; they may still append, which is how
+   * a pipeline writes its output), waits for appends in flight, syncs and closes every file and
+   * releases the LOCK. Idempotent.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await Promise.all([...this.subscriptions].map((s) => s.stop()))
+      this.closed = true
+      await Promise.allSettled([...this.inFlight])
+      try {
+        await this.closeFiles()
+      } finally {
+        if (this.lockFile !== null) await releaseLock(this.lockFile)
+      }
+    })()
+    return this.closing
+  }
+
+  private async closeFiles(): Promise<void> {
+    const topics = (await Promise.allSettled([...this.topics.values()])).flatMap((r) =>
+      r.status === 'fulfilled' && r.value !== null ? [r.value] : [],
+    )
+    const partitions = topics.flatMap((t) => t.partitions)
+    const synced = await Promise.allSettled(partitions.map((p) => p.sync()))
+    await Promise.allSettled(partitions.map((p) => p.close()))
+    const failed = synced.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+    if (failed !== undefined) throw failed.reason
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new SluiceError('LOG_CLOSED', `the log at ${this.dataDir} is closed`)
+  }
+
+  private async topic(name: string): Promise<Topic> {
+    validateTopicName(name)
+    const t = await this.lookup(name)
+    if (t === null) throw new SluiceError('LOG_UNKNOWN_TOPIC', `unknown topic ${name}`)
+    return t
+  }
+
+  /** The topic from memory, else from disk (loading it once); null when it does not exist. */
+  private lookup(name: string): Promise<Topic | null> {
+    const known = this.topics.get(name)
+    if (known !== undefined) return known
+    const loading = this.loadTopic(name).then(
+      (t) => {
+        if (t === null) this.topics.delete(name)
+        return t
+      },
+      (error: unknown) => {
+        this.topics.delete(name)
+        throw error
+      },
+    )
+    this.topics.set(name, loading)
+    return loading
+  }
+
+  private async loadTopic(name: string): Promise<Topic | null> {
+    const dir = path.join(this.dataDir, 'log', name)
+    let meta: unknown
+    try {
+      meta = JSON.parse(await readFile(path.join(dir, 'meta.json'), 'utf8'))
+    } catch (error) {
+      if (isCode(error, 'ENOENT')) return null
+      throw error
+    }
+    const count = (meta as { partitions?: unknown }).partitions
+    if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 1) {
+      throw new SluiceError(
+        'LOG_CORRUPT_SEGMENT',
+        `${path.join(dir, 'meta.json')} has no valid partition count`,
+      )
+    }
+    return this.openPartitions(name, count)
+  }
+
+  private async createTopic(name: string, partitions: number): Promise<Topic> {
+    const dir = path.join(this.dataDir, 'log', name)
+    await mkdir(dir, { recursive: true })
+    const t = await this.openPartitions(name, partitions)
+    // meta.json last and atomically: its presence means every partition directory is in place.
+    const meta = path.join(dir, 'meta.json')
+    const temp = `${meta}.${randomBytes(4).toString('hex')}.tmp`
+    const fh = await open(temp, 'w')
+    try {
+      await fh.writeFile(JSON.stringify({ version: 1, partitions }))
+      if (this.options.fsync) await fh.sync()
+    } finally {
+      await fh.close()
+    }
+    await rename(temp, meta).catch(async (error: unknown) => {
+      await unlink(temp).catch(() => {})
+      throw error
+    })
+    if (this.options.fsync) {
+      await syncDir(dir)
+      await syncDir(path.dirname(dir))
+    }
+    return t
+  }
+
+  private async openPartitions(name: string, count: number): Promise<Topic> {
+    const dir = path.join(this.dataDir, 'log', name)
+    const partitionOptions = {
+      segmentBytes: this.options.segmentBytes,
+      indexInterval: this.options.indexInterval,
+      fsync: this.options.fsync,
+      readOnly: this.readOnly,
+    }
+    const partitions: PartitionLog[] = []
+    try {
+      for (let p = 0; p < count; p++) {
+        partitions.push(await PartitionLog.open(path.join(dir, String(p)), name, p, partitionOptions))
+      }
+    } catch (error) {
+      await Promise.allSettled(partitions.map((p) => p.close()))
+      throw error
+    }
+    return { name, partitions, queue: Promise.resolve(), roundRobin: 0 }
+  }
+
+  /** @internal For subscriptions: how long to sleep when idle. */
+  get idleWakeMs(): number {
+    return this.options.idleWakeMs
+  }
+}
+
+interface Assignment {
+  readonly topic: string
+  readonly partition: number
+  readonly log: PartitionLog
+  /** Next offset to deliver. */
+  position: number
+}
+
+/**
+ * One subscription: a single async loop that visits its partitions round-robin, hands at most
+ * one batch per partition per round to the handler, commits after the handler resolved, and
+ * sleeps when everything is caught up until an append to one of its topics (or the idle timer).
+ */
+class EmbeddedSubscription implements Subscription {
+  readonly done: Promise<void>
+  private stopping = false
+  /** An append arrived since the current round began; prevents sleeping past it. */
+  private signalled = false
+  private wake: (() => void) | null = null
+  private readonly topicNames: Set<string>
+
+  constructor(
+    private readonly log: EmbeddedLog,
+    private readonly group: string,
+    private readonly assignments: readonly Assignment[],
+    private readonly maxBatchRecords: number,
+    private readonly handler: (batch: RecordBatch) => Promise<void>,
+    private readonly release: () => void,
+  ) {
+    this.topicNames = new Set(assignments.map((a) => a.topic))
+    this.done = this.run()
+    // Callers that only call stop() never look at `done`; without this a failing handler would
+    // surface as an unhandled rejection. Awaiting `done` still sees the rejection.
+    this.done.catch(() => {})
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true
+    this.wake?.()
+    await this.done.catch(() => {})
+  }
+
+  private readonly onAppend = (topic: string): void => {
+    if (!this.topicNames.has(topic)) return
+    this.signalled = true
+    this.wake?.()
+  }
+
+  private async run(): Promise<void> {
+    // Let the constructor finish (and subscribe() return) before the first handler call.
+    await Promise.resolve()
+    this.log.events.on('append', this.onAppend)
+    try {
+      while (!this.stopping) {
+        this.signalled = false
+        let delivered = false
+        for (const a of this.assignments) {
+          if (this.stopping) break
+          if (a.position >= a.log.endOffset) continue
+          const records = await a.log.read(a.position, this.maxBatchRecords)
+          if (records.length === 0) continue
+          await this.handler({ topic: a.topic, partition: a.partition, records })
+          const next = records.at(-1)!.offset + 1
+          await this.log.groups.commit(this.group, a.topic, a.partition, next)
+          a.position = next
+          delivered = true
+        }
+        if (!delivered && !this.stopping && !this.signalled) await this.sleep()
+      }
+    } finally {
+      this.log.events.off('append', this.onAppend)
+      this.release()
+    }
+  }
+
+  private sleep(): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, this.log.idleWakeMs)
+      const self = this
+      function done(): void {
+        clearTimeout(timer)
+        self.wake = null
+        resolve()
+      }
+      this.wake = done
+    })
+  }
+}
+
+function resolveOptions(
+  options: EmbeddedLogOptions,
+): Required<Omit<EmbeddedLogOptions, 'fsync'>> & { fsync: boolean } {
+  const segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES
+  const indexInterval = options.indexInterval ?? DEFAULT_INDEX_INTERVAL
+  const idleWakeMs = options.idleWakeMs ?? 1000
+  if (!Number.isSafeInteger(segmentBytes) || segmentBytes < 1) {
+    throw new SluiceError(
+      'LOG_INVALID_ARGUMENT',
+      `segmentBytes must be a positive integer, got ${segmentBytes}`,
+    )
+  }
+  if (!Number.isSafeInteger(indexInterval) || indexInterval < 1) {
+    throw new SluiceError(
+      'LOG_INVALID_ARGUMENT',
+      `indexInterval must be a positive integer, got ${indexInterval}`,
+    )
+  }
+  if (!(idleWakeMs > 0))
+    throw new SluiceError('LOG_INVALID_ARGUMENT', `idleWakeMs must be positive, got ${idleWakeMs}`)
+  const fsync = options.fsync ?? 'always'
+  if (fsync !== 'always' && fsync !== 'never') {
+    throw new SluiceError('LOG_INVALID_ARGUMENT', `fsync must be 'always' or 'never', got ${String(fsync)}`)
+  }
+  return { segmentBytes, indexInterval, idleWakeMs, fsync: fsync === 'always' }
+}
+
+function validateTopicName(topic: string): void {
+  if (typeof topic !== 'string' || !TOPIC_NAME.test(topic) || topic === '.' || topic === '..') {
+    throw new SluiceError(
+      'LOG_INVALID_ARGUMENT',
+      `invalid topic name ${JSON.stringify(topic)}: use 1-249 characters from [A-Za-z0-9._-] (as Kafka does)`,
+    )
+  }
+}
+
+function partitionLog(t: Topic, partition: number): PartitionLog {
+  const p = Number.isSafeInteger(partition) ? t.partitions[partition] : undefined
+  if (p === undefined) {
+    throw new SluiceError(
+      'LOG_BAD_PARTITION',
+      `topic ${t.name} has no partition ${partition} (it has ${t.partitions.length})`,
+    )
+  }
+  return p
+}
+
+function choosePartition(t: Topic, record: OutgoingRecord, count: number): number {
+  if (record.partition !== undefined) return partitionLog(t, record.partition).partition
+  if (record.key !== null) return partitionForKey(record.key, count)
+  const p = t.roundRobin % count
+  t.roundRobin = (t.roundRobin + 1) % count
+  return p
+}
+
+function toFrameInput(record: OutgoingRecord, now: number, topic: string): FrameInput {
+  if (!(record.value instanceof Uint8Array)) {
+    throw new SluiceError('LOG_INVALID_ARGUMENT', `record value for ${topic} must be a Buffer`)
+  }
+  if (record.key !== null && typeof record.key !== 'string') {
+    throw new SluiceError('LOG_INVALID_ARGUMENT', `record key for ${topic} must be a string or null`)
+  }
+  const timestamp = record.timestamp ?? now
+  if (!Number.isSafeInteger(timestamp)) {
+    throw new SluiceError(
+      'LOG_INVALID_ARGUMENT',
+      `record timestamp must be an integer (ms since the epoch), got ${timestamp}`,
+    )
+  }
+  const headers = record.headers ?? {}
+  for (const name in headers) {
+    if (typeof headers[name] !== 'string') {
+      throw new SluiceError(
+        'LOG_INVALID_ARGUMENT',
+        `header ${name} of a record for ${topic} must be a string`,
+      )
+    }
+  }
+  const input = { timestamp, key: record.key, headers, value: record.value }
+  const size = frameSize(input)
+  if (size > MAX_FRAME_BYTES) {
+    throw new SluiceError(
+      'LOG_INVALID_ARGUMENT',
+      `record of ${size} bytes exceeds the limit of ${MAX_FRAME_BYTES}`,
+    )
+  }
+  return input
+}
