@@ -300,10 +300,25 @@ describe('expressions', () => {
     }
   })
 
-  it('and/or evaluate both sides, so an error on either side is an error', () => {
+  it('and/or short-circuit: the right side runs only when the left does not decide', () => {
     const boom = bin('==', bin('/', lit(1), lit(0), I64), lit(1), BOOL)
-    expect(() => evaluate(bin('and', lit(false, BOOL), boom, BOOL))).toThrow(EvaluationError)
-    expect(() => evaluate(bin('or', lit(true, BOOL), boom, BOOL))).toThrow(EvaluationError)
+    expect(evaluate(bin('and', lit(false, BOOL), boom, BOOL))).toBe(false)
+    expect(evaluate(bin('or', lit(true, BOOL), boom, BOOL))).toBe(true)
+    for (const undecided of [true, null]) {
+      expect(() => evaluate(bin('and', lit(undecided, BOOL), boom, opt(BOOL)))).toThrow(EvaluationError)
+    }
+    for (const undecided of [false, null]) {
+      expect(() => evaluate(bin('or', lit(undecided, BOOL), boom, opt(BOOL)))).toThrow(EvaluationError)
+    }
+    // The guard idiom: b != 0 and a / b > 1.
+    const guarded = bin(
+      'and',
+      bin('!=', col('b'), lit(0), BOOL),
+      bin('>', bin('/', col('a'), col('b'), I64), lit(1), BOOL),
+      BOOL,
+    )
+    expect(evaluate(guarded, { a: 5, b: 0 })).toBe(false)
+    expect(evaluate(guarded, { a: 5, b: 2 })).toBe(true)
   })
 
   it('Coalesce returns the left side unless it is null, and evaluates the right only then', () => {
@@ -362,6 +377,23 @@ describe('expressions', () => {
     expect(() => evaluate(call('checked_sqrt', [lit(-1, F64)]))).toThrow(
       new EvaluationError('sqrt of a negative number'),
     )
+  })
+
+  it('calls the real stdlib by default', () => {
+    const call: Expr = { kind: 'Call', fn: 'to_i64', args: [col('x', opt(F64))], type: opt(I64), span }
+    const p = pipelineOf([source('in'), map('m', 'in', { v: call }), sink('out', 'm')])
+    const outputs: SinkOutput[] = []
+    const errors: InterpreterError[] = []
+    const interpreter = createInterpreter(p, {
+      onSink: (o) => outputs.push(o),
+      onError: (e) => errors.push(e),
+    })
+    interpreter.push('in', ev({ x: 12.75 }))
+    interpreter.push('in', ev({ x: null }))
+    interpreter.push('in', ev({ x: Number.POSITIVE_INFINITY }))
+    expect(outputs.map((o) => o.value.v)).toEqual([12, null])
+    expect(errors).toHaveLength(1)
+    expect(errors[0]!.error).toBeInstanceOf(EvaluationError)
   })
 
   it('Call of an unknown function fails when the interpreter is built', () => {

@@ -20,6 +20,7 @@
  */
 
 import { EvalError as EvaluationError } from '../../stdlib/eval-error.ts'
+import { stdlib } from '../../stdlib/index.ts'
 import type { BinaryExpr, BinaryOp, Expr, FusedStep, Node, Pipeline, Type } from './types.ts'
 
 /** One decoded event as it enters a source (or travels between operators). */
@@ -48,15 +49,15 @@ export interface InterpreterError {
 /** What the interpreter needs to know about a stdlib function (a subset of the stdlib registry entry). */
 export interface InterpretedFunction {
   readonly nullPropagating: boolean
-  // biome-ignore lint/suspicious/noExplicitAny: stdlib implementations have heterogeneous signatures.
-  readonly impl: (...args: any[]) => unknown
+  /** Typed `never[]` like the stdlib's: the type checker, not this signature, vouches for the arguments. */
+  readonly impl: (...args: never[]) => unknown
 }
 
 export type FunctionTable = Readonly<Record<string, InterpretedFunction>>
 
 export interface InterpreterOptions {
-  /** The callable functions, by registered name: the stdlib registry (`stdlib` from stdlib/index.ts). */
-  readonly functions: FunctionTable
+  /** The callable functions by registered name; defaults to the stdlib registry. */
+  readonly functions?: FunctionTable
   /** Receives every event that reaches a sink, in order. */
   readonly onSink: (output: SinkOutput) => void
   /** Receives every evaluation error. Defaults to rethrowing the error. */
@@ -89,7 +90,8 @@ type Evaluator = (row: Row) => unknown
  * malformed: an unknown input id, an unknown function, a key type that has no string form.
  */
 export function createInterpreter(pipeline: Pipeline, options: InterpreterOptions): Interpreter {
-  const { functions, onSink } = options
+  const { onSink } = options
+  const functions = options.functions ?? stdlib
   const onError =
     options.onError ??
     ((failure: InterpreterError) => {
@@ -364,7 +366,7 @@ export function compileExpr(expr: Expr, functions: FunctionTable): Evaluator {
       const fn = functions[expr.fn]
       if (fn === undefined) throw new Error(`unknown function '${expr.fn}'`)
       const args = expr.args.map((arg) => compileExpr(arg, functions))
-      const impl = fn.impl
+      const impl = fn.impl as (...args: unknown[]) => unknown
       const nullPropagating = fn.nullPropagating
       return (row) => {
         const values = new Array<unknown>(args.length)
@@ -390,11 +392,13 @@ export function compileExpr(expr: Expr, functions: FunctionTable): Evaluator {
 }
 
 /**
- * Binary operators. Both operands are always evaluated (expressions are pure; an evaluation error
- * on either side is an error even for `and`/`or`).
- * - Arithmetic and comparisons: null if either side is null.
+ * Binary operators.
+ * - Arithmetic and comparisons evaluate both sides and are null if either side is null.
  * - `and`: false if either side is false, else null if either is null, else true.
  *   `or`: true if either side is true, else null if either is null, else false.
+ *   Both short-circuit: when the left side is false (`and`) or true (`or`) the right side is not
+ *   evaluated, so an evaluation error there does not count. The results are the same as
+ *   evaluating both sides whenever neither side fails; compiler/codegen/expressions.ts does the same.
  * - `==`/`!=`: `===`/`!==` on the values.
  * - When the result type is i64: `/` truncates toward zero; `/` or `%` by zero throws
  *   `EvalError('integer division by zero')`; a `+ - * /` result outside ±MAX_SAFE_INTEGER throws
@@ -410,11 +414,14 @@ function compileBinary(
   const left = compileExpr(expr.left, functions)
   const right = compileExpr(expr.right, functions)
 
+  // Three-valued and short-circuiting: the right side is evaluated only when the left side does
+  // not decide the result, so `b != 0 and a / b > 1` guards the division.
   if (op === 'and') {
     return (row) => {
       const a = left(row)
+      if (a === false) return false
       const b = right(row)
-      if (a === false || b === false) return false
+      if (b === false) return false
       if (a === null || b === null) return null
       return true
     }
@@ -422,8 +429,9 @@ function compileBinary(
   if (op === 'or') {
     return (row) => {
       const a = left(row)
+      if (a === true) return true
       const b = right(row)
-      if (a === true || b === true) return true
+      if (b === true) return true
       if (a === null || b === null) return null
       return false
     }
