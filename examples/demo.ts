@@ -46,7 +46,7 @@ await sluice([
 
 heading('sluice run (until caught up); the `risky` stream prints to stdout')
 const risky: string[] = []
-await sluice(['run', artifact, '--data-dir', dataDir, '--until-caught-up', '--log-level', 'warn'], risky)
+await sluice(['run', artifact, '--data-dir', dataDir, '--until-caught-up', '--log-level', 'error'], risky)
 process.stdout.write(risky.join(''))
 
 heading('topic large-payments (written by the compiled artifact)')
@@ -56,8 +56,9 @@ heading('topic sluice.dead-letter (malformed events, with the reason)')
 const dead: string[] = []
 await sluice(['consume', 'sluice.dead-letter', '--data-dir', dataDir, '--meta'], dead)
 for (const line of dead.join('').split('\n').filter(Boolean)) {
-  const record = JSON.parse(line) as { offset: number; headers: Record<string, string>; value: string }
+  const { headers, value } = JSON.parse(line) as { headers: Record<string, string>; value: string }
+  const from = `${headers['sluice.source.topic']}@${headers['sluice.source.partition']}:${headers['sluice.source.offset']}`
   process.stdout.write(
-    `offset ${record.offset} of payments: ${record.headers['sluice.error']}\n    ${record.value}\n`,
+    `${from} (${headers['sluice.error.stage']}): ${headers['sluice.error']}\n    ${value}\n`,
   )
 }

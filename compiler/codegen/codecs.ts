@@ -90,7 +90,7 @@ export class CodecWriter {
   private decodeRecord(type: RecordType): string {
     const fields = type.fields.map((f) => {
       const decode = this.decoder(f.type)
-      return `    ${f.name}: ${decode}(object.${f.name}, path + ${JSON.stringify(`.${f.name}`)}),`
+      return `    ${f.name}: ${decode}(object.${f.name}, path === '' ? ${JSON.stringify(f.name)} : path + ${JSON.stringify(`.${f.name}`)}),`
     })
     return [
       `if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new DecodeFailure(path, 'an object', value)`,

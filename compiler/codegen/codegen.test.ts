@@ -1,0 +1,345 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import fc from 'fast-check'
+import { Project } from 'ts-morph'
+import { afterAll, describe, expect, it } from 'vitest'
+import { EvalError as PipeEvalError } from '../../stdlib/eval-error.ts'
+import { stdlib } from '../../stdlib/index.ts'
+import { compileSource } from '../compile.ts'
+import { checkSource } from '../frontend.ts'
+import { createInterpreter, type SinkOutput } from '../ir/interpret.ts'
+import type { Pipeline } from '../ir/types.ts'
+import { GENERATED_FILE } from './generate.ts'
+
+// The shape of a generated module, as the runtime sees it (runtime/artifact/operators.ts); the
+// compiler may not import the runtime, so the test declares what it calls.
+interface Batch {
+  values: unknown[]
+  keys: (string | null)[]
+  timestamps: number[]
+  origins: number[]
+  length: number
+}
+interface Operators {
+  chains: Record<
+    string,
+    (input: Batch, output: Batch, errors: { index: number; error: unknown; site: number }[]) => void
+  >
+  sources: Record<string, { decode(value: unknown): unknown; eventTime: ((row: never) => number) | null }>
+  sinks: Record<string, { encode(value: never): string }>
+  isDecodeFailure(error: unknown): boolean
+}
+
+const dirs: string[] = []
+afterAll(async () => {
+  for (const dir of dirs) await rm(dir, { recursive: true, force: true })
+})
+
+async function compileAndLoad(
+  text: string,
+): Promise<{ operators: Operators; pipeline: Pipeline; typescript: string; sites: unknown[] }> {
+  const result = compileSource('test.pipe', text)
+  if (!result.artifact || !result.pipeline) throw new Error(JSON.stringify(result.diagnostics, null, 2))
+  const dir = await mkdtemp(join(tmpdir(), 'sluice-codegen-'))
+  dirs.push(dir)
+  for (const [name, content] of result.artifact.files) await writeFile(join(dir, name), content)
+  const module = (await import(pathToFileURL(join(dir, 'operators.js')).href)) as {
+    instantiate(runtime: unknown): Operators
+  }
+  return {
+    operators: module.instantiate({ stdlib, EvalError: PipeEvalError }),
+    pipeline: result.pipeline,
+    typescript: result.artifact.files.get(GENERATED_FILE)!,
+    sites: result.artifact.manifest.sites as unknown[],
+  }
+}
+
+/** Runs decoded events through every chain and sink of a (linear or fan-out) pipeline, like the runtime. */
+function runFused(
+  operators: Operators,
+  pipeline: Pipeline,
+  sourceName: string,
+  events: readonly { value: unknown; key: string | null; timestamp: number }[],
+): { outputs: SinkOutput[]; errors: number[] } {
+  const source = pipeline.nodes.find((n) => n.kind === 'Source' && n.name === sourceName)!
+  const input: Batch = {
+    values: events.map((e) => e.value),
+    keys: events.map((e) => e.key),
+    timestamps: events.map((e) => e.timestamp),
+    origins: events.map((_, i) => i),
+    length: events.length,
+  }
+  const outputs: SinkOutput[] = []
+  const errors: number[] = []
+  const push = (nodeId: string, batch: Batch) => {
+    for (const node of pipeline.nodes) {
+      if (node.kind === 'Source' || node.input !== nodeId) continue
+      if (node.kind === 'Fused') {
+        const out: Batch = { values: [], keys: [], timestamps: [], origins: [], length: 0 }
+        const failures: { index: number; error: unknown; site: number }[] = []
+        operators.chains[node.id]!(batch, out, failures)
+        for (const f of failures) {
+          expect(f.error).toBeInstanceOf(PipeEvalError)
+          errors.push(batch.origins[f.index]!)
+        }
+        push(node.id, out)
+      } else if (node.kind === 'Sink') {
+        for (let i = 0; i < batch.length; i++) {
+          outputs.push({
+            sinkId: node.id,
+            value: batch.values[i] as Record<string, unknown>,
+            key: batch.keys[i]!,
+            timestamp: batch.timestamps[i]!,
+          })
+        }
+      }
+    }
+  }
+  push(source.id, input)
+  return { outputs, errors: errors.sort((a, b) => a - b) }
+}
+
+/** The reference: the same checked pipeline, unoptimised, through the interpreter. */
+function runInterpreted(
+  text: string,
+  sourceName: string,
+  events: readonly { value: unknown; key: string | null; timestamp: number }[],
+): { outputs: SinkOutput[]; errors: number[] } {
+  const pipeline = checkedPipeline(text)
+  const outputs: SinkOutput[] = []
+  const errors = new Set<number>()
+  let current = -1
+  const interpreter = createInterpreter(pipeline, {
+    functions: stdlib,
+    onSink: (output) => outputs.push(output),
+    onError: () => errors.add(current),
+  })
+  events.forEach((event, i) => {
+    current = i
+    interpreter.push(sourceName, event as never)
+  })
+  return { outputs, errors: [...errors].sort((a, b) => a - b) }
+}
+
+/** The checked, unoptimised IR: the reference runs what the author wrote, not what the optimiser made. */
+function checkedPipeline(text: string): Pipeline {
+  const { pipeline } = checkSource('test.pipe', text)
+  if (!pipeline) throw new Error('does not check')
+  return pipeline
+}
+
+/** Group outputs per sink, in order: fusion may interleave sinks differently, never reorder one sink. */
+function bySink(outputs: readonly SinkOutput[]): Record<string, SinkOutput[]> {
+  const groups: Record<string, SinkOutput[]> = {}
+  for (const o of outputs) (groups[o.sinkId] ??= []).push(o)
+  return groups
+}
+
+const RICH = `
+schema Merchant { name: string, country: string? }
+schema Event {
+  id: string,
+  n: i64,
+  d: i64,
+  x: f64,
+  s: string?,
+  flag: bool?,
+  tags: list<string>,
+  m: Merchant,
+  ts: timestamp @event_time
+}
+source events: Event from kafka("events")
+
+stream picked = events
+  | where n > -50 and (flag ?? true)
+  | select {
+      id,
+      q: if d != 0 then n / d else 0,
+      r: n % 7,
+      prod: n * 3 + d,
+      ratio: x / 2.0 + to_f64(n),
+      label: (s ?? "none") + "-" + lower(m.name),
+      same: s == m.country,
+      either: flag or n > 10,
+      both: flag and s is not null,
+      first: tags[0],
+      nth: tags[d],
+      size: len(tags),
+      later: ts + 5s,
+      hour: hour(ts),
+      nested: { a: n, b: [x, 1.5] },
+      ts
+    }
+  | key by id
+
+stream risky = picked | where q > 2 or label == "none-shop" | key by hour
+stream divided = events | select { id, z: n / d } | where z > 0
+
+sink picked -> kafka("picked")
+sink risky -> kafka("risky")
+sink divided -> kafka("divided")
+`
+
+const merchantArb = fc.record({
+  name: fc.constantFrom('Shop', 'shop', 'CAFÉ', ''),
+  country: fc.option(fc.constantFrom('DE', 'none', 'FR'), { nil: null }),
+})
+const eventArb = fc.record({
+  id: fc.string({ maxLength: 4 }),
+  n: fc.integer({ min: -100, max: 100 }),
+  d: fc.integer({ min: -3, max: 3 }),
+  x: fc.double({ min: -1e6, max: 1e6, noNaN: true }),
+  s: fc.option(fc.constantFrom('DE', 'none', 'x'), { nil: null }),
+  flag: fc.option(fc.boolean(), { nil: null }),
+  tags: fc.array(fc.constantFrom('a', 'b', 'c'), { maxLength: 3 }),
+  m: merchantArb,
+  ts: fc.integer({ min: 0, max: 4_102_444_800_000 }),
+})
+
+describe('generated code', () => {
+  it('type-checks as strict TypeScript', async () => {
+    const { typescript } = await compileAndLoad(RICH)
+    const project = new Project({
+      useInMemoryFileSystem: true,
+      compilerOptions: { strict: true, noUncheckedIndexedAccess: true, target: 99, lib: ['lib.es2022.d.ts'] },
+    })
+    project.createSourceFile(GENERATED_FILE, typescript)
+    const problems = project.getPreEmitDiagnostics().map((d) => {
+      const message = d.getMessageText()
+      return `${d.getLineNumber()}: ${typeof message === 'string' ? message : message.getMessageText()}`
+    })
+    expect(problems).toEqual([])
+  })
+
+  it('computes exactly what the reference interpreter computes, on random events', async () => {
+    const { operators, pipeline } = await compileAndLoad(RICH)
+    await fc.assert(
+      fc.asyncProperty(fc.array(eventArb, { maxLength: 40 }), async (values) => {
+        const events = values.map((value, i) => ({
+          value,
+          key: i % 3 === 0 ? null : `k${i}`,
+          timestamp: value.ts,
+        }))
+        // The generated decoder fills absent optionals with null; feed both sides the decoded rows.
+        const decoded = events.map((e) => ({ ...e, value: operators.sources.events!.decode(e.value) }))
+        const fused = runFused(operators, pipeline, 'events', decoded)
+        const reference = runInterpreted(RICH, 'events', decoded)
+        expect(bySink(fused.outputs)).toEqual(bySink(reference.outputs))
+        expect(fused.errors).toEqual(reference.errors)
+      }),
+      { numRuns: 200 },
+    )
+  })
+
+  it('reports an evaluation error with the site of the failing expression and keeps going', async () => {
+    const { operators, pipeline, sites } = await compileAndLoad(RICH)
+    const chain = pipeline.nodes.find(
+      (n) =>
+        n.kind === 'Fused' && n.steps.some((s) => s.kind === 'Map' && s.fields.some((f) => f.name === 'z')),
+    )!
+    const base = {
+      id: 'a',
+      n: 10,
+      x: 1,
+      s: null,
+      flag: null,
+      tags: [],
+      m: { name: 'Shop', country: null },
+      ts: 0,
+    }
+    const rows = [
+      { ...base, d: 0 },
+      { ...base, d: 5 },
+    ].map((v) => operators.sources.events!.decode(v))
+    const out: Batch = { values: [], keys: [], timestamps: [], origins: [], length: 0 }
+    const errors: { index: number; error: unknown; site: number }[] = []
+    operators.chains[chain.id]!(
+      { values: rows, keys: [null, null], timestamps: [0, 0], origins: [0, 1], length: 2 },
+      out,
+      errors,
+    )
+    expect(out.length).toBe(1)
+    expect(out.values[0]).toEqual({ id: 'a', z: 2 })
+    expect(errors).toHaveLength(1)
+    const error = errors[0]!.error as PipeEvalError
+    expect(error.message).toBe('integer division by zero')
+    const lines = RICH.split('\n')
+    const line = lines.findIndex((l) => l.includes('z: n / d')) + 1
+    const column = lines[line - 1]!.indexOf('n / d') + 1
+    expect(sites[error.site]).toMatchObject({ file: 'test.pipe', line, column })
+  })
+
+  it('decodes strictly and names the failing field', async () => {
+    const { operators } = await compileAndLoad(RICH)
+    const decode = operators.sources.events!.decode
+    const good = {
+      id: 'a',
+      n: 1,
+      d: 2,
+      x: 1.5,
+      tags: ['t'],
+      m: { name: 'S' },
+      ts: '2024-01-02T03:04:05.678Z',
+      extra: 1,
+    }
+    expect(decode(good)).toEqual({
+      id: 'a',
+      n: 1,
+      d: 2,
+      x: 1.5,
+      s: null,
+      flag: null,
+      tags: ['t'],
+      m: { name: 'S', country: null },
+      ts: Date.UTC(2024, 0, 2, 3, 4, 5, 678),
+    })
+    const failure = (value: unknown): string => {
+      try {
+        decode(value)
+      } catch (error) {
+        expect(operators.isDecodeFailure(error)).toBe(true)
+        return (error as Error).message
+      }
+      throw new Error('decoded')
+    }
+    expect(failure({ ...good, n: 1.5 })).toMatch(/^n: expected an integer/)
+    expect(failure({ ...good, n: 2 ** 60 })).toMatch(/^n: expected an integer/)
+    expect(failure({ ...good, tags: ['a', 3] })).toMatch(/^tags\[1\]: expected a string, got number 3/)
+    expect(failure({ ...good, m: { country: 'DE' } })).toMatch(
+      /^m\.name: expected a string, got nothing \(field missing\)/,
+    )
+    expect(failure({ ...good, ts: '2024-01-02T03:04:05' })).toMatch(/^ts: expected a timestamp/)
+    expect(failure([1])).toMatch(/^event: expected an object, got a list/)
+  })
+
+  it('encodes JSON with fields in order, ISO timestamps and null for non-finite numbers', async () => {
+    const { operators, pipeline } = await compileAndLoad(`
+schema E { id: string, x: f64, n: i64?, ts: timestamp, tags: list<string> }
+source e: E from kafka("e")
+stream s = e | select { id, half: x / 0.0, n, ts, tags, quote: "a\\"b" }
+sink s -> kafka("out")`)
+    const sink = pipeline.nodes.find((n) => n.kind === 'Sink')!
+    const encode = operators.sinks[sink.id]!.encode as (v: unknown) => string
+    const text = encode({
+      id: 'é',
+      half: Number.POSITIVE_INFINITY,
+      n: null,
+      ts: 0,
+      tags: ['a', 'b'],
+      quote: 'a"b',
+    })
+    expect(text).toBe(
+      '{"id":"é","half":null,"n":null,"ts":"1970-01-01T00:00:00.000Z","tags":["a","b"],"quote":"a\\"b"}',
+    )
+    expect(JSON.parse(text)).toMatchObject({ id: 'é', tags: ['a', 'b'] })
+  })
+
+  it('is deterministic: the same source gives the same artifact hash', () => {
+    const a = compileSource('test.pipe', RICH).artifact!.manifest.contentHash
+    const b = compileSource('test.pipe', RICH).artifact!.manifest.contentHash
+    expect(a).toBe(b)
+    expect(a).toMatch(/^sha256:[0-9a-f]{64}$/)
+  })
+})
