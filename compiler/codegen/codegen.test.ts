@@ -133,7 +133,10 @@ function checkedPipeline(text: string): Pipeline {
 /** Group outputs per sink, in order: fusion may interleave sinks differently, never reorder one sink. */
 function bySink(outputs: readonly SinkOutput[]): Record<string, SinkOutput[]> {
   const groups: Record<string, SinkOutput[]> = {}
-  for (const o of outputs) (groups[o.sinkId] ??= []).push(o)
+  for (const o of outputs) {
+    groups[o.sinkId] ??= []
+    groups[o.sinkId]!.push(o)
+  }
   return groups
 }
 
