@@ -209,6 +209,37 @@ export class KafkaLog implements Log {
       if (!isTopicAlreadyExists(error)) throw this.#mapError(error, topic)
     }
     this.#partitionCounts.delete(topic)
+    // A concurrent creator's call (TOPIC_ALREADY_EXISTS) returns before the topic has leaders; the
+    // broker's metadata may lag the controller too. Return only once the topic is usable.
+    await this.#awaitLeaders(topic)
+  }
+
+  async #awaitLeaders(topic: string): Promise<void> {
+    const deadline = Date.now() + (this.#options.requestTimeoutMs ?? 30_000)
+    for (let delay = 10; ; delay = Math.min(delay * 2, 500)) {
+      try {
+        const { topics } = await this.#admin.fetchTopicMetadata({ topics: [topic] })
+        const found = topics.find((t) => t.name === topic)
+        if (found && found.partitions.length > 0 && found.partitions.every((p) => p.leader >= 0)) return
+      } catch (error) {
+        if (
+          !isKafkaError(error, 'UNKNOWN_TOPIC_OR_PARTITION') &&
+          !isKafkaError(error, 'LEADER_NOT_AVAILABLE')
+        ) {
+          throw this.#mapError(error, topic)
+        }
+      }
+      if (Date.now() > deadline) {
+        throw new SluiceError(
+          'KAFKA_UNAVAILABLE',
+          `topic ${topic} has no leader on Kafka at ${this.#brokers}`,
+          {
+            retryable: true,
+          },
+        )
+      }
+      await new Promise((resolve) => setTimeout(resolve, delay))
+    }
   }
 
   async partitions(topic: string): Promise<number> {
