@@ -1,0 +1,240 @@
+/**
+ * fast-check arbitraries for syntactically valid `.pipe` trees, for the round-trip property
+ * (`parse(print(ast))` equals `ast`) and for fuzzing later passes with well-formed input.
+ * Spans are dummies: comparisons go through `stripSpans`.
+ */
+import fc from 'fast-check'
+import type { Span } from '../ir/types.ts'
+import type {
+  ConnectorExpr,
+  DurationUnit,
+  Expression,
+  FieldDecl,
+  FieldInit,
+  Identifier,
+  PipeFile,
+  Statement,
+  Step,
+  StringLiteral,
+  TypeExpr,
+} from './ast.ts'
+import { isKeyword } from './lexer.ts'
+
+const span: Span = { file: 'arbitrary.pipe', start: 0, end: 0 }
+
+/** Identifiers that are not keywords (reserved) and not `list` (which needs `<T>` in a type). */
+export const nameArb: fc.Arbitrary<string> = fc
+  .stringMatching(/^[a-zA-Z_][a-zA-Z0-9_]{0,7}$/)
+  .filter((n) => !isKeyword(n) && n !== 'list')
+
+const identArb: fc.Arbitrary<Identifier> = nameArb.map((name) => ({ kind: 'Identifier', name, span }))
+
+const stringValueArb = fc.oneof(fc.string({ maxLength: 12 }), fc.string({ unit: 'binary', maxLength: 8 }))
+
+const stringLiteralArb: fc.Arbitrary<StringLiteral> = stringValueArb.map((value) => ({
+  kind: 'StringLiteral',
+  value,
+  span,
+}))
+
+const leafArb: fc.Arbitrary<Expression> = fc.oneof(
+  fc
+    .integer({ min: 0, max: Number.MAX_SAFE_INTEGER })
+    .map((value) => ({ kind: 'IntLiteral' as const, value, span })),
+  fc
+    .double({ min: 0, max: 1e300, noNaN: true })
+    .map((v) => ({ kind: 'FloatLiteral' as const, value: Object.is(v, -0) ? 0 : v, span })),
+  stringLiteralArb,
+  fc.boolean().map((value) => ({ kind: 'BoolLiteral' as const, value, span })),
+  fc.constant({ kind: 'NullLiteral' as const, span }),
+  fc
+    .record({
+      amount: fc.integer({ min: 0, max: 100_000 }),
+      unit: fc.constantFrom<DurationUnit>('ms', 's', 'm', 'h', 'd'),
+    })
+    .map(({ amount, unit }) => ({ kind: 'DurationLiteral' as const, amount, unit, span })),
+  nameArb.map((name) => ({ kind: 'Name' as const, name, span })),
+)
+
+const BINARY_OPS = ['+', '-', '*', '/', '%', '==', '!=', '<', '<=', '>', '>=', 'and', 'or'] as const
+
+export const expressionArb: fc.Arbitrary<Expression> = fc.letrec<{ expr: Expression; fieldInit: FieldInit }>(
+  (tie) => ({
+    expr: fc.oneof(
+      { depthSize: 'small', withCrossShrink: true },
+      leafArb,
+      fc
+        .record({ object: tie('expr'), name: identArb })
+        .map(({ object, name }) => ({ kind: 'Member' as const, object, name, span })),
+      fc
+        .record({ object: tie('expr'), index: tie('expr') })
+        .map(({ object, index }) => ({ kind: 'Index' as const, object, index, span })),
+      fc
+        .record({ op: fc.constantFrom('-' as const, 'not' as const), operand: tie('expr') })
+        .map(({ op, operand }) => ({ kind: 'Unary' as const, op, operand, span })),
+      fc
+        .record({ op: fc.constantFrom(...BINARY_OPS), left: tie('expr'), right: tie('expr') })
+        .map(({ op, left, right }) => ({ kind: 'Binary' as const, op, left, right, opSpan: span, span })),
+      fc
+        .record({ left: tie('expr'), right: tie('expr') })
+        .map(({ left, right }) => ({ kind: 'Coalesce' as const, left, right, span })),
+      fc
+        .record({ operand: tie('expr'), negated: fc.boolean() })
+        .map(({ operand, negated }) => ({ kind: 'IsNull' as const, operand, negated, span })),
+      fc
+        .record({ condition: tie('expr'), then: tie('expr'), otherwise: tie('expr') })
+        .map((r) => ({ kind: 'If' as const, ...r, span })),
+      fc
+        .record({ callee: identArb, args: fc.array(tie('expr'), { maxLength: 3 }) })
+        .map(({ callee, args }) => ({ kind: 'Call' as const, callee, args, span })),
+      fc
+        .array(tie('fieldInit'), { maxLength: 3 })
+        .map((fields) => ({ kind: 'RecordLiteral' as const, fields, span })),
+      fc.array(tie('expr'), { maxLength: 3 }).map((items) => ({ kind: 'ListLiteral' as const, items, span })),
+    ),
+    fieldInit: fc.oneof(
+      fc
+        .record({ name: identArb, value: tie('expr') })
+        .map(({ name, value }) => ({ kind: 'FieldInit' as const, name, value, span })),
+      nameArb.map((name) => ({
+        kind: 'FieldInit' as const,
+        name: null,
+        value: { kind: 'Name' as const, name, span },
+        span,
+      })),
+      fc.record({ object: tie('expr'), name: identArb }).map(({ object, name }) => ({
+        kind: 'FieldInit' as const,
+        name: null,
+        value: { kind: 'Member' as const, object, name, span },
+        span,
+      })),
+    ),
+  }),
+).expr
+
+const fieldInitsArb: fc.Arbitrary<FieldInit[]> = fc.array(
+  fc.oneof(
+    fc.record({ name: identArb, value: expressionArb }).map(({ name, value }) => ({
+      kind: 'FieldInit' as const,
+      name,
+      value,
+      span,
+    })),
+    nameArb.map((name) => ({
+      kind: 'FieldInit' as const,
+      name: null,
+      value: { kind: 'Name' as const, name, span },
+      span,
+    })),
+  ),
+  { maxLength: 4 },
+)
+
+const typeArb: fc.Arbitrary<TypeExpr> = fc.letrec<{ type: TypeExpr; required: TypeExpr; field: FieldDecl }>(
+  (tie) => ({
+    // `T??` does not parse, so an optional wraps only a non-optional type.
+    type: fc.oneof(
+      { depthSize: 'small' },
+      tie('required'),
+      tie('required').map((of) => ({ kind: 'OptionalType' as const, of, span })),
+    ),
+    required: fc.oneof(
+      { depthSize: 'small' },
+      identArb.map((name) => ({ kind: 'NamedType' as const, name, span })),
+      tie('type').map((of) => ({ kind: 'ListType' as const, of, span })),
+      fc
+        .array(tie('field'), { maxLength: 3 })
+        .map((fields) => ({ kind: 'RecordType' as const, fields, span })),
+    ),
+    field: fc
+      .record({ name: identArb, type: tie('type'), annotations: fc.array(identArb, { maxLength: 2 }) })
+      .map(({ name, type, annotations }) => ({
+        kind: 'FieldDecl' as const,
+        name,
+        type,
+        annotations: annotations.map((a) => ({ kind: 'Annotation' as const, name: a, span })),
+        span,
+      })),
+  }),
+).type
+
+const fieldDeclArb: fc.Arbitrary<FieldDecl> = fc
+  .record({ name: identArb, type: typeArb, annotations: fc.array(identArb, { maxLength: 1 }) })
+  .map(({ name, type, annotations }) => ({
+    kind: 'FieldDecl' as const,
+    name,
+    type,
+    annotations: annotations.map((a) => ({ kind: 'Annotation' as const, name: a, span })),
+    span,
+  }))
+
+const connectorArb: fc.Arbitrary<ConnectorExpr> = fc
+  .record({ name: identArb, args: fc.option(fc.array(stringLiteralArb, { maxLength: 2 }), { nil: null }) })
+  .map(({ name, args }) => ({ kind: 'Connector' as const, name, args, span }))
+
+const stepArb: fc.Arbitrary<Step> = fc.oneof(
+  expressionArb.map((predicate) => ({ kind: 'Where' as const, predicate, span })),
+  fieldInitsArb.map((fields) => ({ kind: 'Select' as const, fields, span })),
+  expressionArb.map((key) => ({ kind: 'KeyBy' as const, key, span })),
+)
+
+export const statementArb: fc.Arbitrary<Statement> = fc.oneof(
+  fc
+    .record({ name: identArb, fields: fc.array(fieldDeclArb, { maxLength: 4 }) })
+    .map(({ name, fields }) => ({ kind: 'Schema' as const, name, fields, span })),
+  fc
+    .record({
+      name: identArb,
+      schema: identArb,
+      connector: connectorArb,
+      watermark: fc.option(
+        fc.record({
+          field: identArb,
+          delay: fc.option(
+            fc.record({
+              amount: fc.integer({ min: 0, max: 100_000 }),
+              unit: fc.constantFrom<DurationUnit>('ms', 's', 'm', 'h', 'd'),
+            }),
+            { nil: null },
+          ),
+        }),
+        { nil: null },
+      ),
+    })
+    .map(({ watermark, ...rest }) => ({
+      kind: 'Source' as const,
+      ...rest,
+      watermark:
+        watermark === null
+          ? null
+          : {
+              kind: 'Watermark' as const,
+              field: watermark.field,
+              delay:
+                watermark.delay === null
+                  ? null
+                  : { kind: 'DurationLiteral' as const, ...watermark.delay, span },
+              span,
+            },
+      span,
+    })),
+  fc
+    .record({ name: identArb, input: identArb, steps: fc.array(stepArb, { maxLength: 3 }) })
+    .map((r) => ({ kind: 'Stream' as const, ...r, span })),
+  fc.record({ input: identArb, connector: connectorArb }).map((r) => ({ kind: 'Sink' as const, ...r, span })),
+)
+
+export const pipeFileArb: fc.Arbitrary<PipeFile> = fc
+  .array(statementArb, { maxLength: 5 })
+  .map((statements) => ({ kind: 'File' as const, statements, span }))
+
+/** A deep copy without `span`/`opSpan` keys, for comparing trees by structure. */
+export function stripSpans(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(stripSpans)
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {}
+    for (const [k, v] of Object.entries(value)) if (k !== 'span' && k !== 'opSpan') out[k] = stripSpans(v)
+    return out
+  }
+  return value
+}

@@ -1,0 +1,205 @@
+/**
+ * Prints a syntax tree back to `.pipe` text, in the house layout (one statement per line group,
+ * steps on their own `|` lines). Parentheses are added exactly where precedence needs them, so
+ * `parse(print(ast))` gives back `ast` (spans aside) — the round-trip property test in
+ * print.test.ts holds the printer and the parser to the same grammar.
+ */
+import type {
+  ConnectorExpr,
+  Expression,
+  FieldDecl,
+  FieldInit,
+  PipeFile,
+  Statement,
+  Step,
+  TypeExpr,
+} from './ast.ts'
+
+/** Binding strength, loosest first; mirrors the parser's precedence climbing. */
+enum Prec {
+  If = 0,
+  Coalesce = 1,
+  Or = 2,
+  And = 3,
+  Not = 4,
+  Comparison = 5,
+  Additive = 6,
+  Multiplicative = 7,
+  Unary = 8,
+  Postfix = 9,
+}
+
+function precedence(e: Expression): Prec {
+  switch (e.kind) {
+    case 'If':
+      return Prec.If
+    case 'Coalesce':
+      return Prec.Coalesce
+    case 'Binary':
+      switch (e.op) {
+        case 'or':
+          return Prec.Or
+        case 'and':
+          return Prec.And
+        case '+':
+        case '-':
+          return Prec.Additive
+        case '*':
+        case '/':
+        case '%':
+          return Prec.Multiplicative
+        default:
+          return Prec.Comparison
+      }
+    case 'IsNull':
+      return Prec.Comparison
+    case 'Unary':
+      return e.op === 'not' ? Prec.Not : Prec.Unary
+    default:
+      return Prec.Postfix
+  }
+}
+
+/** Prints `e`, parenthesised when it binds looser than `min`. */
+function sub(e: Expression, min: Prec): string {
+  const text = printExpression(e)
+  return precedence(e) < min ? `(${text})` : text
+}
+
+export function printString(value: string): string {
+  let out = '"'
+  for (const ch of value) {
+    const code = ch.codePointAt(0) ?? 0
+    if (ch === '"') out += '\\"'
+    else if (ch === '\\') out += '\\\\'
+    else if (ch === '\n') out += '\\n'
+    else if (ch === '\t') out += '\\t'
+    else if (ch === '\r') out += '\\r'
+    else if (code < 0x20 || code === 0x7f) out += `\\u{${code.toString(16)}}`
+    else out += ch
+  }
+  return `${out}"`
+}
+
+/** A float always prints with a `.` or an exponent so it reads back as a float, not an i64. */
+export function printFloat(value: number): string {
+  const text = String(value)
+  return /[.eE]/.test(text) ? text : `${text}.0`
+}
+
+export function printExpression(e: Expression): string {
+  switch (e.kind) {
+    case 'IntLiteral':
+      return String(e.value)
+    case 'FloatLiteral':
+      return printFloat(e.value)
+    case 'StringLiteral':
+      return printString(e.value)
+    case 'BoolLiteral':
+      return String(e.value)
+    case 'NullLiteral':
+      return 'null'
+    case 'DurationLiteral':
+      return `${e.amount}${e.unit}`
+    case 'Name':
+      return e.name
+    case 'Member':
+      return `${sub(e.object, Prec.Postfix)}.${e.name.name}`
+    case 'Index':
+      return `${sub(e.object, Prec.Postfix)}[${printExpression(e.index)}]`
+    case 'Call':
+      return `${e.callee.name}(${e.args.map(printExpression).join(', ')})`
+    case 'Unary': {
+      if (e.op === 'not') return `not ${sub(e.operand, Prec.Not)}`
+      // A space keeps `- -x` readable; the lexer has no `--` token, so either form parses the same.
+      const operand = sub(e.operand, Prec.Unary)
+      return operand.startsWith('-') ? `- ${operand}` : `-${operand}`
+    }
+    case 'Binary': {
+      const p = precedence(e)
+      // Left-associative: the right operand needs parentheses at equal strength; comparisons do not chain at all.
+      const leftMin = p === Prec.Comparison ? p + 1 : p
+      return `${sub(e.left, leftMin)} ${e.op} ${sub(e.right, p + 1)}`
+    }
+    case 'Coalesce':
+      // Right-associative.
+      return `${sub(e.left, Prec.Coalesce + 1)} ?? ${sub(e.right, Prec.Coalesce)}`
+    case 'IsNull':
+      return `${sub(e.operand, Prec.Comparison + 1)} is ${e.negated ? 'not ' : ''}null`
+    case 'If':
+      return `if ${printExpression(e.condition)} then ${printExpression(e.then)} else ${printExpression(e.otherwise)}`
+    case 'RecordLiteral':
+      return printFieldInits(e.fields)
+    case 'ListLiteral':
+      return `[${e.items.map(printExpression).join(', ')}]`
+  }
+}
+
+function printFieldInits(fields: readonly FieldInit[]): string {
+  if (fields.length === 0) return '{}'
+  const parts = fields.map((f) =>
+    f.name === null ? printExpression(f.value) : `${f.name.name}: ${printExpression(f.value)}`,
+  )
+  return `{ ${parts.join(', ')} }`
+}
+
+export function printType(type: TypeExpr): string {
+  switch (type.kind) {
+    case 'NamedType':
+      return type.name.name
+    case 'OptionalType':
+      return `${printType(type.of)}?`
+    case 'ListType':
+      return `list<${printType(type.of)}>`
+    case 'RecordType':
+      return type.fields.length === 0 ? '{}' : `{ ${type.fields.map(printFieldDecl).join(', ')} }`
+  }
+}
+
+function printFieldDecl(field: FieldDecl): string {
+  const annotations = field.annotations.map((a) => ` @${a.name.name}`).join('')
+  return `${field.name.name}: ${printType(field.type)}${annotations}`
+}
+
+function printConnector(c: ConnectorExpr): string {
+  return c.args === null
+    ? c.name.name
+    : `${c.name.name}(${c.args.map((a) => printString(a.value)).join(', ')})`
+}
+
+function printStep(step: Step): string {
+  switch (step.kind) {
+    case 'Where':
+      return `where ${printExpression(step.predicate)}`
+    case 'Select':
+      return `select ${printFieldInits(step.fields)}`
+    case 'KeyBy':
+      return `key by ${printExpression(step.key)}`
+  }
+}
+
+export function printStatement(s: Statement): string {
+  switch (s.kind) {
+    case 'Schema':
+      return s.fields.length === 0
+        ? `schema ${s.name.name} {}`
+        : `schema ${s.name.name} {\n${s.fields.map((f) => `  ${printFieldDecl(f)},`).join('\n')}\n}`
+    case 'Source': {
+      const wm = s.watermark
+      const watermark =
+        wm === null
+          ? ''
+          : ` watermark ${wm.field.name}${wm.delay ? ` - ${wm.delay.amount}${wm.delay.unit}` : ''}`
+      return `source ${s.name.name}: ${s.schema.name} from ${printConnector(s.connector)}${watermark}`
+    }
+    case 'Stream':
+      return `stream ${s.name.name} = ${s.input.name}${s.steps.map((step) => `\n  | ${printStep(step)}`).join('')}`
+    case 'Sink':
+      return `sink ${s.input.name} -> ${printConnector(s.connector)}`
+  }
+}
+
+/** The whole file, statements separated by blank lines, ending with a newline. */
+export function printFile(file: PipeFile): string {
+  return file.statements.map((s) => `${printStatement(s)}\n`).join('\n')
+}
