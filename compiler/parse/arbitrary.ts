@@ -82,8 +82,8 @@ export const expressionArb: fc.Arbitrary<Expression> = fc.letrec<{ expr: Express
         .record({ operand: tie('expr'), negated: fc.boolean() })
         .map(({ operand, negated }) => ({ kind: 'IsNull' as const, operand, negated, span })),
       fc
-        .record({ condition: tie('expr'), then: tie('expr'), otherwise: tie('expr') })
-        .map((r) => ({ kind: 'If' as const, ...r, span })),
+        .tuple(tie('expr'), tie('expr'), tie('expr'))
+        .map(([condition, then, otherwise]) => ({ kind: 'If' as const, condition, then, otherwise, span })),
       fc
         .record({ callee: identArb, args: fc.array(tie('expr'), { maxLength: 3 }) })
         .map(({ callee, args }) => ({ kind: 'Call' as const, callee, args, span })),
