@@ -202,6 +202,41 @@ describe('EmbeddedLog persistence', () => {
   })
 })
 
+describe('EmbeddedLog concurrent appends', () => {
+  it('serializes concurrent appends: each call gets consecutive offsets, none shared', async () => {
+    const log = await openLog(await newDir(), { segmentBytes: 2048 })
+    await log.ensureTopic('t', { partitions: 2 })
+    const calls = await Promise.all(
+      Array.from({ length: 25 }, (_, c) =>
+        log.append(
+          't',
+          Array.from({ length: 4 }, (_, i) => ({
+            key: null,
+            value: Buffer.from(`c${c}-${i}`),
+            partition: i % 2,
+          })),
+        ),
+      ),
+    )
+    const taken = new Set<string>()
+    for (const positions of calls) {
+      for (const p of [0, 1]) {
+        const offsets = positions.filter((x) => x.partition === p).map((x) => x.offset)
+        expect(offsets).toEqual([offsets[0]!, offsets[0]! + 1])
+      }
+      for (const x of positions) taken.add(`${x.partition}/${x.offset}`)
+    }
+    expect(taken.size).toBe(100)
+    expect(await log.endOffsets('t')).toEqual([50, 50])
+    for (const [c, positions] of calls.entries()) {
+      for (const [i, x] of positions.entries()) {
+        const [record] = await log.read('t', x.partition, x.offset, 1)
+        expect(record!.value.toString()).toBe(`c${c}-${i}`)
+      }
+    }
+  })
+})
+
 describe('EmbeddedLog recovery', () => {
   async function fiveRecords(): Promise<{ dir: string; file: string; positions: number[] }> {
     const dir = await newDir()

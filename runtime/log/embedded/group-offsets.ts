@@ -65,6 +65,11 @@ export class GroupOffsets {
           state.dirty = false
           await this.write(group, JSON.stringify({ version: 1, topics: state.topics }))
         } while (state.dirty)
+      } catch (error) {
+        // Every commit not yet durable rejects with this error, so its subscriber treats the batch
+        // as uncommitted; the cache must not claim otherwise. Forget it and re-read the file.
+        this.groups.delete(group)
+        throw error
       } finally {
         state.writing = null
       }

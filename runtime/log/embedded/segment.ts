@@ -2,7 +2,7 @@ import { type FileHandle, mkdir, open, readdir, stat, unlink } from 'node:fs/pro
 import path from 'node:path'
 import { SluiceError } from '../../errors.ts'
 import type { LogRecord } from '../index.ts'
-import { checkFrame, decodeFrame, encodeFrames, type FrameInput, frameSize } from './frame.ts'
+import { checkFrame, decodeFrame, encodeFrames, FRAME_MAGIC, type FrameInput, frameSize } from './frame.ts'
 
 /**
  * One partition of a topic on disk: `<partitionDir>/<20-digit base offset>.seg` segment files,
@@ -524,7 +524,7 @@ async function findValidFrameAfter(
   const buf = Buffer.allocUnsafe(length)
   await readFully(fh, buf, length, from)
   for (let at = 1; at + 9 <= length; at++) {
-    if (buf[at + 8] !== 1) continue // cheap pre-filter: the magic byte
+    if (buf[at + 8] !== FRAME_MAGIC) continue // cheap pre-filter before the CRC
     const check = checkFrame(buf, at, length)
     if (check.status === 'ok' && check.offset >= minOffset)
       return { position: from + at, offset: check.offset }
