@@ -1,0 +1,281 @@
+/**
+ * Benchmark reports: `<name>.json` (everything, machine-readable), `<name>.md` (a table, ratios
+ * between variants computed in the same run, targets, method) and `<name>.svg` (a bar chart of
+ * events/s per variant, hand-written SVG), plus a console summary table.
+ */
+import { execFileSync } from 'node:child_process'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { cpus, totalmem } from 'node:os'
+import { join } from 'node:path'
+import type { VariantResult } from './measure.ts'
+
+export interface MachineInfo {
+  readonly cpuModel: string
+  readonly cores: number
+  readonly totalMemoryBytes: number
+  readonly platform: string
+  readonly arch: string
+  readonly nodeVersion: string
+  readonly v8Version: string
+  /** ISO 8601 time the report was made. */
+  readonly date: string
+  /** HEAD of the repository the benchmark ran in, or null outside a git work tree. */
+  readonly gitCommit: string | null
+  /** True when tracked files differed from HEAD. */
+  readonly gitDirty: boolean | null
+}
+
+/** A ratio of one variant to the baseline, from the same run. */
+export interface VariantRatio {
+  readonly variant: string
+  readonly baseline: string
+  /** variant events/s ÷ baseline events/s (> 1: the variant is faster). */
+  readonly throughput: number
+  /** baseline p99 ÷ variant p99 (> 1: the variant's tail is shorter). */
+  readonly p99Latency: number
+}
+
+export interface TargetResult {
+  readonly description: string
+  readonly actual: string
+  readonly met: boolean
+}
+
+export interface BenchmarkReport {
+  readonly name: string
+  readonly title: string
+  readonly description: string
+  readonly machine: MachineInfo
+  /** Parameters of the run (event count, batch sizes, seed, the pipeline text, …). */
+  readonly parameters: Readonly<Record<string, string | number | boolean>>
+  readonly variants: readonly VariantResult[]
+  /** The variant the ratios compare against. */
+  readonly baseline: string
+  readonly ratios: readonly VariantRatio[]
+  readonly targets: readonly TargetResult[]
+  /** How the figures were measured, one paragraph per entry. */
+  readonly method: readonly string[]
+}
+
+/** Describes this machine and the repository state at `cwd`. */
+export function machineInfo(cwd = process.cwd(), now = new Date()): MachineInfo {
+  const git = (args: string[]): string | null => {
+    try {
+      return execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
+    } catch {
+      return null
+    }
+  }
+  const commit = git(['rev-parse', 'HEAD'])
+  const status = commit === null ? null : git(['status', '--porcelain', '--untracked-files=no'])
+  const cpuList = cpus()
+  return {
+    cpuModel: cpuList[0]?.model.trim() ?? 'unknown',
+    cores: cpuList.length,
+    totalMemoryBytes: totalmem(),
+    platform: process.platform,
+    arch: process.arch,
+    nodeVersion: process.version,
+    v8Version: process.versions.v8,
+    date: now.toISOString(),
+    gitCommit: commit,
+    gitDirty: status === null ? null : status.length > 0,
+  }
+}
+
+/** Ratios of every other variant to `baseline`. */
+export function computeRatios(variants: readonly VariantResult[], baseline: string): VariantRatio[] {
+  const base = variants.find((variant) => variant.name === baseline)
+  if (base === undefined) throw new Error(`baseline variant '${baseline}' is not among the results`)
+  return variants
+    .filter((variant) => variant.name !== baseline)
+    .map((variant) => ({
+      variant: variant.name,
+      baseline,
+      throughput: variant.throughput.eventsPerSecond / base.throughput.eventsPerSecond,
+      p99Latency: base.latencyNs.p99 / variant.latencyNs.p99,
+    }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Formatting
+
+/** 5234000 → '5.23 M', 812345 → '812 k', 950 → '950'. */
+export function formatRate(perSecond: number): string {
+  if (perSecond >= 1e9) return `${(perSecond / 1e9).toFixed(2)} G`
+  if (perSecond >= 1e6) return `${(perSecond / 1e6).toFixed(2)} M`
+  if (perSecond >= 1e3) return `${(perSecond / 1e3).toFixed(0)} k`
+  return perSecond.toFixed(0)
+}
+
+/** Nanoseconds in a readable unit: '85 ns', '1.25 µs', '3.40 ms'. */
+export function formatNs(ns: number): string {
+  if (ns >= 1e6) return `${(ns / 1e6).toFixed(2)} ms`
+  if (ns >= 1e3) return `${(ns / 1e3).toFixed(2)} µs`
+  return `${ns.toFixed(0)} ns`
+}
+
+export function formatBytes(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`
+}
+
+export function formatRatio(ratio: number): string {
+  return `${ratio.toFixed(2)}×`
+}
+
+const HEADERS = ['variant', 'events/s', '± rme', 'p50', 'p99', 'p999', 'peak RSS', 'peak heap'] as const
+
+function rows(report: BenchmarkReport): string[][] {
+  return report.variants.map((v) => [
+    v.name,
+    formatRate(v.throughput.eventsPerSecond),
+    `${v.throughput.rmePercent.toFixed(2)}%`,
+    formatNs(v.latencyNs.p50),
+    formatNs(v.latencyNs.p99),
+    formatNs(v.latencyNs.p999),
+    formatBytes(v.memory.peakRssBytes),
+    formatBytes(v.memory.peakHeapUsedBytes),
+  ])
+}
+
+const escapeMarkdown = (text: string): string => text.replace(/\|/g, '\\|')
+
+export function renderMarkdown(report: BenchmarkReport): string {
+  const m = report.machine
+  const lines: string[] = [
+    `# ${report.title}`,
+    '',
+    report.description,
+    '',
+    `Run ${m.date} on ${m.cpuModel} (${m.cores} cores, ${formatBytes(m.totalMemoryBytes)}), Node ${m.nodeVersion} (V8 ${m.v8Version}), ${m.platform}/${m.arch}; commit ${m.gitCommit ?? 'unknown'}${m.gitDirty ? ' (with uncommitted changes)' : ''}.`,
+    '',
+    `| ${HEADERS.join(' | ')} |`,
+    `| ${HEADERS.map((_, i) => (i === 0 ? '---' : '---:')).join(' | ')} |`,
+    ...rows(report).map((cells) => `| ${cells.map(escapeMarkdown).join(' | ')} |`),
+    '',
+    'Latencies are per event (see Method).',
+    '',
+  ]
+  if (report.ratios.length > 0) {
+    lines.push(
+      '## Ratios (same run)',
+      '',
+      '| variant | vs | throughput | p99 latency |',
+      '| --- | --- | ---: | ---: |',
+    )
+    for (const r of report.ratios) {
+      lines.push(
+        `| ${escapeMarkdown(r.variant)} | ${escapeMarkdown(r.baseline)} | ${formatRatio(r.throughput)} faster | ${formatRatio(r.p99Latency)} shorter |`,
+      )
+    }
+    lines.push('')
+  }
+  if (report.targets.length > 0) {
+    lines.push('## Targets', '', '| target | measured | met |', '| --- | --- | :---: |')
+    for (const t of report.targets) {
+      lines.push(
+        `| ${escapeMarkdown(t.description)} | ${escapeMarkdown(t.actual)} | ${t.met ? 'yes' : '**no**'} |`,
+      )
+    }
+    lines.push('')
+  }
+  lines.push('## Parameters', '')
+  for (const [key, value] of Object.entries(report.parameters)) {
+    const text = String(value)
+    lines.push(text.includes('\n') ? `- ${key}:\n\n\`\`\`\n${text}\n\`\`\`\n` : `- ${key}: \`${text}\``)
+  }
+  lines.push('', '## Method', '', ...report.method.flatMap((paragraph) => [paragraph, '']))
+  lines.push(`![events/s per variant](./${report.name}.svg)`, '')
+  return lines.join('\n')
+}
+
+const escapeXml = (text: string): string =>
+  text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')
+
+export interface SvgOptions {
+  /** Draws a dashed line at this events/s (e.g. a target). */
+  readonly markerEventsPerSecond?: number
+  readonly markerLabel?: string
+}
+
+/** A horizontal bar chart of events/s per variant, with the rme as a whisker. */
+export function renderSvg(report: BenchmarkReport, options: SvgOptions = {}): string {
+  const width = 760
+  const labelWidth = 180
+  const valueWidth = 120
+  const barArea = width - labelWidth - valueWidth - 20
+  const barHeight = 28
+  const gap = 14
+  const top = 48
+  const rates = report.variants.map((v) => v.throughput.eventsPerSecond)
+  const max = Math.max(...rates, options.markerEventsPerSecond ?? 0, 1)
+  const height = top + report.variants.length * (barHeight + gap) + 30
+  const x = (rate: number) => labelWidth + (rate / max) * barArea
+  const palette = ['#2f6db5', '#d0822b', '#3a9a5b', '#a4475d', '#6f5aa8']
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="13">`,
+    `<title>${escapeXml(report.title)}</title>`,
+    `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
+    `<text x="${labelWidth}" y="24" font-size="15" font-weight="bold">${escapeXml(report.title)}: events/s per core</text>`,
+  ]
+  report.variants.forEach((variant, i) => {
+    const y = top + i * (barHeight + gap)
+    const rate = variant.throughput.eventsPerSecond
+    const barWidth = Math.max(1, x(rate) - labelWidth)
+    const whisker = (rate * variant.throughput.rmePercent) / 100
+    const cy = y + barHeight / 2
+    parts.push(
+      `<text x="${labelWidth - 8}" y="${cy + 4}" text-anchor="end">${escapeXml(variant.name)}</text>`,
+      `<rect class="bar" x="${labelWidth}" y="${y}" width="${barWidth.toFixed(1)}" height="${barHeight}" fill="${palette[i % palette.length]}"/>`,
+      `<line x1="${x(rate - whisker).toFixed(1)}" x2="${x(rate + whisker).toFixed(1)}" y1="${cy}" y2="${cy}" stroke="#222" stroke-width="1.5"/>`,
+      `<text x="${(labelWidth + barWidth + 8).toFixed(1)}" y="${cy + 4}">${escapeXml(formatRate(rate))} events/s</text>`,
+    )
+  })
+  if (options.markerEventsPerSecond !== undefined) {
+    const mx = x(options.markerEventsPerSecond).toFixed(1)
+    const bottom = height - 24
+    parts.push(
+      `<line x1="${mx}" x2="${mx}" y1="${top - 8}" y2="${bottom}" stroke="#c0392b" stroke-dasharray="5,4" stroke-width="1.5"/>`,
+      `<text x="${mx}" y="${bottom + 16}" text-anchor="middle" fill="#c0392b">${escapeXml(options.markerLabel ?? formatRate(options.markerEventsPerSecond))}</text>`,
+    )
+  }
+  parts.push(
+    `<line x1="${labelWidth}" x2="${labelWidth}" y1="${top - 8}" y2="${height - 24}" stroke="#444"/>`,
+    '</svg>',
+  )
+  return `${parts.join('\n')}\n`
+}
+
+/** A fixed-width table for the terminal, with the ratios under it. */
+export function renderConsoleTable(report: BenchmarkReport): string {
+  const table = [Array.from(HEADERS), ...rows(report)]
+  const widths = HEADERS.map((_, c) => Math.max(...table.map((row) => row[c]!.length)))
+  const line = (cells: readonly string[]) =>
+    cells.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ')
+  const out = [line(table[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...table.slice(1).map(line)]
+  for (const r of report.ratios) {
+    out.push(
+      `${r.variant} vs ${r.baseline}: ${formatRatio(r.throughput)} throughput, ${formatRatio(r.p99Latency)} shorter p99`,
+    )
+  }
+  for (const t of report.targets) out.push(`${t.met ? 'MET ' : 'MISS'}  ${t.description}: ${t.actual}`)
+  return `${out.join('\n')}\n`
+}
+
+/** Writes `<name>.json`, `<name>.md` and `<name>.svg` into `dir`; returns their paths. */
+export async function writeReport(
+  dir: string,
+  report: BenchmarkReport,
+  svgOptions: SvgOptions = {},
+): Promise<{ json: string; markdown: string; svg: string }> {
+  await mkdir(dir, { recursive: true })
+  const paths = {
+    json: join(dir, `${report.name}.json`),
+    markdown: join(dir, `${report.name}.md`),
+    svg: join(dir, `${report.name}.svg`),
+  }
+  await writeFile(paths.json, `${JSON.stringify(report, null, 2)}\n`)
+  await writeFile(paths.markdown, renderMarkdown(report))
+  await writeFile(paths.svg, renderSvg(report, svgOptions))
+  return paths
+}
