@@ -9,10 +9,10 @@ export interface Progress {
 
 export function createProgress(
   label: string,
-  options: { total?: number; stream?: NodeJS.WriteStream; intervalMs?: number } = {},
+  options: { total?: number; write?: (text: string) => void; tty?: boolean; intervalMs?: number } = {},
 ): Progress {
-  const stream = options.stream ?? process.stderr
-  const tty = stream.isTTY === true
+  const write = options.write ?? ((text: string) => process.stderr.write(text))
+  const tty = options.tty ?? (options.write === undefined && process.stderr.isTTY === true)
   const interval = options.intervalMs ?? (tty ? 100 : 2000)
   const started = performance.now()
   let last = 0
@@ -30,12 +30,10 @@ export function createProgress(
       const now = performance.now()
       if (now - last < interval) return
       last = now
-      stream.write(tty ? `\r\x1b[2K${render(done, detail)}` : `${render(done, detail)}\n`)
+      write(tty ? `\r\x1b[2K${render(done, detail)}` : `${render(done, detail)}\n`)
     },
     finish(message) {
-      stream.write(
-        `${tty ? '\r\x1b[2K' : ''}${label}: ${message} in ${formatMs(performance.now() - started)}\n`,
-      )
+      write(`${tty ? '\r\x1b[2K' : ''}${label}: ${message} in ${formatMs(performance.now() - started)}\n`)
     },
   }
 }

@@ -22,7 +22,7 @@ Options:
   --partitions N        partitions if the topic is created (default: 1)
 ${LOG_OPTIONS_HELP}
   -h, --help            show this help`,
-  async run(argv) {
+  async run(argv, io) {
     const { positionals, values } = parse(argv, {
       ...LOG_OPTIONS,
       file: { type: 'string', short: 'f' },
@@ -33,7 +33,7 @@ ${LOG_OPTIONS_HELP}
     const topic = positionals[0]!
     const input = values.file ? createReadStream(values.file) : process.stdin
     const { log, describe } = await openLog(values)
-    const progress = createProgress(`produce → ${topic}`)
+    const progress = createProgress(`produce → ${topic}`, { write: io.stderr, tty: io.color })
     let count = 0
     try {
       await log.ensureTopic(topic, { partitions: integerOption(values.partitions, 'partitions', 1) })

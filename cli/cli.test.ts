@@ -1,0 +1,165 @@
+import { execFile } from 'node:child_process'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { CommandIO } from './command.ts'
+import { COMMANDS, main } from './main.ts'
+
+const ROOT = join(import.meta.dirname, '..')
+let dir: string
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'sluice-cli-'))
+})
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true })
+})
+
+async function sluice(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = ''
+  let stderr = ''
+  const io: CommandIO = {
+    stdout: (t) => {
+      stdout += t
+    },
+    stderr: (t) => {
+      stderr += t
+    },
+    color: false,
+    interrupted: new Promise(() => {}),
+  }
+  const code = await main(argv, io)
+  return { code, stdout, stderr }
+}
+
+const THREE_TYPE_ERRORS = `schema Payment { id: string, amount: f64, country: string }
+source payments: Payment from kafka("payments")
+stream s = payments
+  | where amount > "1000"
+  | select { id, cents: amount * 100.0, upper_country: upper(countri) }
+  | key by id
+stream t = s | where cents and true
+sink s -> kafka("out")
+sink t -> kafka("t")
+`
+
+describe('sluice CLI', () => {
+  it('prints usage and per-command help', async () => {
+    const top = await sluice('--help')
+    expect(top.code).toBe(0)
+    for (const command of COMMANDS) expect(top.stdout).toContain(command.name)
+    for (const command of COMMANDS) {
+      const help = await sluice(command.name, '--help')
+      expect(help.code).toBe(0)
+      expect(help.stdout).toMatch(new RegExp(`^Usage: sluice ${command.name}`))
+    }
+  })
+
+  it('rejects unknown commands and options with exit code 2 and says why', async () => {
+    const unknown = await sluice('frobnicate')
+    expect(unknown.code).toBe(2)
+    expect(unknown.stderr).toContain('unknown command "frobnicate"')
+    const option = await sluice('check', '--frob', 'x.pipe')
+    expect(option.code).toBe(2)
+    expect(option.stderr).toMatch(/Unknown option '--frob'/)
+    expect(option.stderr).toContain('sluice check --help')
+  })
+
+  it('check prints all three type errors with file:line:col, the source line and a caret', async () => {
+    const file = join(dir, 'three.pipe')
+    await writeFile(file, THREE_TYPE_ERRORS)
+    const { code, stderr } = await sluice('check', file)
+    expect(code).toBe(1)
+    const locations = [...stderr.matchAll(/--> (.+):(\d+):(\d+)/g)].map((m) => `${m[2]}:${m[3]}`)
+    expect(locations).toEqual(['4:18', '5:62', '7:28'])
+    expect(stderr).toContain('  | where amount > "1000"')
+    expect(stderr).toMatch(/\n\s+\|\s+\^+/)
+    expect(stderr).toMatch(/did you mean `country`/)
+    expect(stderr).toMatch(/3 errors/)
+    expect(stderr).not.toMatch(/\n\s+at /) // no stack trace
+  })
+
+  it('check says ok for a valid file, and explains a missing one', async () => {
+    const ok = await sluice('check', join(ROOT, 'examples/payments/payments.pipe'))
+    expect(ok.code).toBe(0)
+    expect(ok.stderr).toContain('ok')
+    const missing = await sluice('check', join(dir, 'missing.pipe'))
+    expect(missing.code).toBe(2)
+    expect(missing.stderr).toContain('cannot read')
+  })
+
+  it('compiles, produces, runs until caught up and consumes on the embedded log', async () => {
+    const artifact = join(dir, 'artifact')
+    const data = join(dir, 'data')
+    const compiled = await sluice('compile', join(ROOT, 'examples/payments/payments.pipe'), '-o', artifact)
+    expect(compiled.code).toBe(0)
+    expect(compiled.stderr).toMatch(/compiled .* sha256:[0-9a-f]{64}/s)
+
+    const events = join(dir, 'events.jsonl')
+    const ts = '2026-01-01T02:00:00.000Z'
+    const merchant = { name: 'Shop', country: 'DE' }
+    await writeFile(
+      events,
+      [
+        JSON.stringify({
+          id: 'a',
+          card: 'c1',
+          amount: 2000,
+          currency: 'EUR',
+          country: 'FR',
+          merchant,
+          tags: ['x'],
+          ts,
+        }),
+        JSON.stringify({ id: 'b', card: 'c2', amount: 10, currency: 'EUR', merchant, tags: [], ts }),
+        'garbage',
+        '',
+      ].join('\n'),
+    )
+    const produced = await sluice(
+      'produce',
+      'payments',
+      '--file',
+      events,
+      '--key-field',
+      'card',
+      '--data-dir',
+      data,
+    )
+    expect(produced.code).toBe(0)
+    expect(produced.stderr).toContain('3 records appended')
+
+    const ran = await sluice('run', artifact, '--data-dir', data, '--until-caught-up', '--log-level', 'error')
+    expect(ran.code).toBe(0)
+    expect(ran.stdout).toBe(
+      '{"id":"a","card":"c1","cents":200000,"country":"FR","reason":"foreign payment at 2h"}\n',
+    )
+    expect(ran.stderr).toMatch(/processed 3 events .*: 2 written, 1 dead-lettered/)
+
+    const consumed = await sluice('consume', 'large-payments', '--data-dir', data)
+    expect(consumed.code).toBe(0)
+    expect(JSON.parse(consumed.stdout)).toMatchObject({
+      id: 'a',
+      cents: 200000,
+      merchant: 'SHOP',
+      foreign: true,
+      hour: 2,
+    })
+    const dead = await sluice('consume', 'sluice.dead-letter', '--data-dir', data, '--meta')
+    expect(JSON.parse(dead.stdout)).toMatchObject({
+      value: 'garbage',
+      headers: { 'sluice.error.stage': 'decode' },
+    })
+  })
+
+  it('runs as a real process through bin/sluice.js', async () => {
+    const { stdout } = await promisify(execFile)(process.execPath, [
+      join(ROOT, 'bin/sluice.js'),
+      'compile',
+      '--help',
+    ])
+    expect(stdout).toMatch(/^Usage: sluice compile/)
+  })
+})
