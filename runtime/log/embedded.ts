@@ -79,12 +79,13 @@ export class EmbeddedLog implements Log {
   /** `${group}\0${topic}` of every running subscription. */
   private readonly claimed = new Set<string>()
   private readonly inFlight = new Set<Promise<unknown>>()
-  /** Emits 'append' with the topic name after a batch becomes visible. */
+  /** @internal Emits 'append' with the topic name after a batch becomes visible (wakes subscriptions). */
   readonly events = new EventEmitter()
   /** Set when close() begins: no new subscriptions. */
   private closing: Promise<void> | null = null
   /** Set once subscriptions have stopped: nothing at all is accepted any more. */
   private closed = false
+  /** @internal Committed offsets; subscriptions commit through it. */
   readonly groups: GroupOffsets
 
   private constructor(
