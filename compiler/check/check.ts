@@ -82,7 +82,8 @@ export function checkProgram(
   incomplete: ReadonlySet<string> = new Set(),
   priorDiagnostics: readonly Diagnostic[] = [],
 ): CheckResult {
-  const checker = new Checker(file, incomplete)
+  // Statements the parser dropped may have read a stream, so "never used" would be a guess.
+  const checker = new Checker(file, incomplete, !hasErrors(priorDiagnostics))
   const pipeline = checker.run(ast)
   const diagnostics = checker.diagnostics
   return {
@@ -119,10 +120,13 @@ class Checker {
   /** Every source/stream declaration by name, to tell "declared later" from "unknown". */
   private readonly declared = new Map<string, Identifier>()
   private readonly nodes: Node[] = []
+  /** Names some statement tried to read, even where that failed (e.g. read before declared). */
+  private readonly referenced = new Set<string>()
 
   constructor(
     private readonly file: string,
     private readonly incomplete: ReadonlySet<string>,
+    private readonly warnUnused: boolean,
   ) {}
 
   private report(
@@ -166,7 +170,7 @@ class Checker {
       this.checkSink(sink, i + 1)
     })
     for (const entry of this.streams.values()) {
-      if (entry.used) continue
+      if (!this.warnUnused || entry.used || this.referenced.has(entry.name.name)) continue
       if (entry.kind === 'stream') {
         this.report(
           'W0001',
@@ -216,7 +220,7 @@ class Checker {
         if (annotation.name.name !== EVENT_TIME) {
           this.report(
             'E0211',
-            `unknown annotation \`@${annotation.name.name}\`${didYouMean(annotation.name.name, [EVENT_TIME])}`,
+            `unknown annotation \`@${annotation.name.name}\`${didYouMean(annotation.name.name, [EVENT_TIME]).replace('`', '`@')}`,
             annotation.span,
           )
         } else if (!topLevel) {
@@ -430,6 +434,7 @@ class Checker {
 
   /** The source or stream `name` refers to, or null (reported unless the name's statement failed to parse). */
   private lookupStream(name: Identifier, reader: string | null): StreamEntry | null {
+    if (name.name !== reader) this.referenced.add(name.name)
     const entry = this.streams.get(name.name)
     if (entry) {
       entry.used = true
