@@ -17,7 +17,7 @@ const cases = readdirSync(dir)
   .filter((f) => f.endsWith('.pipe'))
   .sort()
 
-export function renderCase(pipePath: string): string {
+function renderCase(pipePath: string): string {
   const file = relative(root, pipePath)
   const text = readFileSync(pipePath, 'utf8')
   const result = checkSource(file, text)
