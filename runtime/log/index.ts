@@ -19,6 +19,14 @@
  * - A group with no committed offset starts at the earliest record when `fromBeginning` is true,
  *   else at the end of each partition.
  * - `close` stops every subscription, waits for in-flight handlers and flushes to durable storage.
+ * - `subscribe` resolves once the subscription's starting positions are fixed, so a record appended
+ *   after it resolved is delivered even with `fromBeginning: false`.
+ * - `done` never becomes an unhandled rejection when nobody awaits it; a handler must not await
+ *   its own subscription's `stop()` (stop waits for that handler).
+ * - "Offsets are never reused" holds for durable records: a record lost before it was synced
+ *   (embedded `fsync: 'never'`, or a crash mid-append) may see its offset handed out again, which
+ *   at-least-once delivery tolerates. Kafka may also delete old records by retention.
+ * - Headers are UTF-8 strings with unique names; timestamps round-trip on CreateTime topics.
  */
 
 /** A record to append. `value` is the encoded event (JSON for now); headers are UTF-8 strings. */
