@@ -8,7 +8,12 @@ import { isSluiceError } from '../errors.ts'
 import { EmbeddedLog } from '../log/embedded.ts'
 import type { Log, LogRecord } from '../log/index.ts'
 import { MetricsRegistry } from '../metrics/registry.ts'
-import { ARTIFACT_HEADER, DEAD_LETTER_HEADERS, DEFAULT_DEAD_LETTER_TOPIC, PipelineRunner } from './pipeline-runner.ts'
+import {
+  ARTIFACT_HEADER,
+  DEAD_LETTER_HEADERS,
+  DEFAULT_DEAD_LETTER_TOPIC,
+  PipelineRunner,
+} from './pipeline-runner.ts'
 
 const PIPE = `
 schema Order { id: string, customer: string, qty: i64, price: f64, ts: timestamp @event_time }
@@ -90,7 +95,10 @@ describe('PipelineRunner', () => {
     await log.ensureTopic('orders')
     await log.append('orders', [
       { key: 'k1', value: Buffer.from('{not json'), headers: { trace: 't1' } },
-      { key: null, value: Buffer.from(JSON.stringify({ id: 'x', customer: 'c', qty: 'many', price: 1, ts: 0 })) },
+      {
+        key: null,
+        value: Buffer.from(JSON.stringify({ id: 'x', customer: 'c', qty: 'many', price: 1, ts: 0 })),
+      },
       { key: null, value: order('boom', 5) }, // qty / (qty - 5) divides by zero
       { key: null, value: order('ok', 1) },
     ])
@@ -107,12 +115,16 @@ describe('PipelineRunner', () => {
     expect(json!.headers[DEAD_LETTER_HEADERS.stage]).toBe('decode')
     expect(json!.headers[DEAD_LETTER_HEADERS.offset]).toBe('0')
     expect(json!.headers[DEAD_LETTER_HEADERS.topic]).toBe('orders')
-    expect(schema!.headers[DEAD_LETTER_HEADERS.reason]).toBe('qty: expected an integer within ±(2^53-1), got the string "many"')
+    expect(schema!.headers[DEAD_LETTER_HEADERS.reason]).toBe(
+      'qty: expected an integer within ±(2^53-1), got the string "many"',
+    )
     const line = PIPE.split('\n').findIndex((l) => l.includes('qty / (qty - 5)')) + 1
     const column = PIPE.split('\n')[line - 1]!.indexOf('qty / (qty - 5)') + 1
     expect(evaluation!.headers[DEAD_LETTER_HEADERS.stage]).toBe('evaluate')
     expect(evaluation!.headers[DEAD_LETTER_HEADERS.location]).toBe(`orders.pipe:${line}:${column}`)
-    expect(evaluation!.headers[DEAD_LETTER_HEADERS.reason]).toBe(`integer division by zero (at orders.pipe:${line}:${column})`)
+    expect(evaluation!.headers[DEAD_LETTER_HEADERS.reason]).toBe(
+      `integer division by zero (at orders.pipe:${line}:${column})`,
+    )
     expect(evaluation!.headers[DEAD_LETTER_HEADERS.offset]).toBe('2')
     expect(metrics.find('sluice_dead_letters_total')?.total()).toBe(3)
   })
@@ -126,7 +138,11 @@ describe('PipelineRunner', () => {
       { key: null, value: order('c', 1) },
     ])
     await runUntilCaughtUp()
-    expect((await readAll('big-orders')).map((r) => JSON.parse(r.value.toString()).id)).toEqual(['a', 'b', 'c'])
+    expect((await readAll('big-orders')).map((r) => JSON.parse(r.value.toString()).id)).toEqual([
+      'a',
+      'b',
+      'c',
+    ])
   })
 
   it('keeps its place across a close and reopen of the embedded log', async () => {

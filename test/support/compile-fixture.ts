@@ -12,7 +12,9 @@ import { compileSource } from '../../compiler/compile.ts'
 export async function compileFixture(text: string, name = 'fixture', file = 'fixture.pipe'): Promise<string> {
   const result = compileSource(file, text, { name })
   if (!result.artifact) {
-    throw new Error(`fixture does not compile:\n${result.diagnostics.map((d) => `${d.code} ${d.message}`).join('\n')}`)
+    throw new Error(
+      `fixture does not compile:\n${result.diagnostics.map((d) => `${d.code} ${d.message}`).join('\n')}`,
+    )
   }
   const dir = join(await mkdtemp(join(tmpdir(), 'sluice-artifact-')), name)
   await writeArtifact(result.artifact, dir)
