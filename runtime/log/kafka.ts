@@ -130,7 +130,8 @@ export class KafkaLog implements Log {
   /** Next partition for records with neither a key nor a partition, per topic. */
   readonly #roundRobin = new Map<string, number>()
   readonly #subscriptions = new Set<KafkaSubscription>()
-  readonly #readers = new Set<Consumer>()
+  /** Public calls under way; close() waits for them. */
+  readonly #inFlight = new Set<Promise<unknown>>()
   #closed = false
   #closing: Promise<void> | undefined
 
@@ -187,8 +188,66 @@ export class KafkaLog implements Log {
     return log
   }
 
-  async ensureTopic(topic: string, config: TopicConfig = {}): Promise<void> {
-    this.#assertOpen()
+  ensureTopic(topic: string, config: TopicConfig = {}): Promise<void> {
+    return this.#op(() => this.#ensureTopicImpl(topic, config))
+  }
+
+  partitions(topic: string): Promise<number> {
+    return this.#op(() => this.#partitionsImpl(topic))
+  }
+
+  append(topic: string, records: readonly OutgoingRecord[]): Promise<RecordPosition[]> {
+    return this.#op(() => this.#appendImpl(topic, records))
+  }
+
+  read(topic: string, partition: number, fromOffset: number, maxRecords: number): Promise<LogRecord[]> {
+    return this.#op(() => this.#readImpl(topic, partition, fromOffset, maxRecords))
+  }
+
+  endOffsets(topic: string): Promise<number[]> {
+    return this.#op(() => this.#endOffsetsImpl(topic))
+  }
+
+  committedOffsets(group: string, topic: string): Promise<number[]> {
+    return this.#op(() => this.#committedOffsetsImpl(group, topic))
+  }
+
+  subscribe(
+    options: SubscribeOptions,
+    handler: (batch: RecordBatch) => Promise<void>,
+  ): Promise<Subscription> {
+    return this.#op(() => this.#subscribeImpl(options, handler))
+  }
+
+  /**
+   * Stops every subscription (each waits for its handler in flight and commits), waits for the
+   * calls in flight (an append under way completes), then disconnects. Idempotent.
+   */
+  async close(): Promise<void> {
+    if (!this.#closing) {
+      this.#closed = true
+      this.#closing = (async () => {
+        await Promise.allSettled([...this.#subscriptions].map((s) => s.stop()))
+        await Promise.allSettled([...this.#inFlight])
+        // Subscriptions started by calls that were in flight.
+        await Promise.allSettled([...this.#subscriptions].map((s) => s.stop()))
+        await Promise.allSettled([this.#producer.disconnect(), this.#admin.disconnect()])
+      })()
+    }
+    return this.#closing
+  }
+
+  /** Runs a public call: LOG_CLOSED after close(), and close() waits for it. */
+  #op<T>(call: () => Promise<T>): Promise<T> {
+    if (this.#closed) return Promise.reject(new SluiceError('LOG_CLOSED', 'the Kafka log is closed'))
+    const running = call()
+    this.#inFlight.add(running)
+    const forget = () => this.#inFlight.delete(running)
+    running.then(forget, forget)
+    return running
+  }
+
+  async #ensureTopicImpl(topic: string, config: TopicConfig = {}): Promise<void> {
     const partitions = config.partitions ?? 1
     if (!Number.isInteger(partitions) || partitions < 1) {
       throw new SluiceError(
@@ -242,13 +301,11 @@ export class KafkaLog implements Log {
     }
   }
 
-  async partitions(topic: string): Promise<number> {
-    this.#assertOpen()
+  async #partitionsImpl(topic: string): Promise<number> {
     return this.#fetchPartitionCount(topic)
   }
 
-  async append(topic: string, records: readonly OutgoingRecord[]): Promise<RecordPosition[]> {
-    this.#assertOpen()
+  async #appendImpl(topic: string, records: readonly OutgoingRecord[]): Promise<RecordPosition[]> {
     const partitionCount = await this.#partitionCount(topic)
     if (records.length === 0) return []
     const placed = records.map((record) => ({
@@ -304,8 +361,12 @@ export class KafkaLog implements Log {
     return positions
   }
 
-  async read(topic: string, partition: number, fromOffset: number, maxRecords: number): Promise<LogRecord[]> {
-    this.#assertOpen()
+  async #readImpl(
+    topic: string,
+    partition: number,
+    fromOffset: number,
+    maxRecords: number,
+  ): Promise<LogRecord[]> {
     const partitionCount = await this.#fetchPartitionCount(topic)
     if (!Number.isInteger(partition) || partition < 0 || partition >= partitionCount) {
       throw new SluiceError(
@@ -327,14 +388,12 @@ export class KafkaLog implements Log {
     return this.#readRange(topic, partition, start, until, maxRecords)
   }
 
-  async endOffsets(topic: string): Promise<number[]> {
-    this.#assertOpen()
+  async #endOffsetsImpl(topic: string): Promise<number[]> {
     const watermarks = await this.#watermarks(topic)
     return watermarks.map((w) => w.high)
   }
 
-  async committedOffsets(group: string, topic: string): Promise<number[]> {
-    this.#assertOpen()
+  async #committedOffsetsImpl(group: string, topic: string): Promise<number[]> {
     const partitionCount = await this.#fetchPartitionCount(topic)
     let response: Awaited<ReturnType<Admin['fetchOffsets']>>
     try {
@@ -354,11 +413,10 @@ export class KafkaLog implements Log {
     return offsets
   }
 
-  async subscribe(
+  async #subscribeImpl(
     options: SubscribeOptions,
     handler: (batch: RecordBatch) => Promise<void>,
   ): Promise<Subscription> {
-    this.#assertOpen()
     if (options.topics.length === 0) {
       throw new SluiceError('LOG_INVALID_ARGUMENT', `subscribe(${options.group}): no topics`)
     }
@@ -393,22 +451,6 @@ export class KafkaLog implements Log {
       throw this.#mapError(error)
     }
     return subscription
-  }
-
-  async close(): Promise<void> {
-    if (!this.#closing) {
-      this.#closed = true
-      this.#closing = (async () => {
-        await Promise.allSettled([...this.#subscriptions].map((s) => s.stop()))
-        await Promise.allSettled([...this.#readers].map((c) => c.disconnect()))
-        await Promise.allSettled([this.#producer.disconnect(), this.#admin.disconnect()])
-      })()
-    }
-    return this.#closing
-  }
-
-  #assertOpen(): void {
-    if (this.#closed) throw new SluiceError('LOG_CLOSED', 'the Kafka log is closed')
   }
 
   #place(topic: string, record: OutgoingRecord, partitionCount: number): number {
@@ -479,7 +521,6 @@ export class KafkaLog implements Log {
       sessionTimeout: this.#options.sessionTimeoutMs ?? 30_000,
       heartbeatInterval: this.#options.heartbeatIntervalMs ?? 1000,
     })
-    this.#readers.add(consumer)
     const records: LogRecord[] = []
     let timer: NodeJS.Timeout | undefined
     try {
@@ -500,10 +541,10 @@ export class KafkaLog implements Log {
             ),
           )
         }, this.#options.readTimeoutMs ?? 30_000)
+        let finished = false
         consumer.on(consumer.events.CRASH, (event) => {
           if (!event.payload.restart) reject(event.payload.error)
         })
-        let finished = false
         // Offsets only move forward: a batch fetched again after a rejoin is not taken twice.
         let next = start
         consumer
@@ -536,7 +577,6 @@ export class KafkaLog implements Log {
     } finally {
       clearTimeout(timer)
       await consumer.disconnect().catch(() => {})
-      this.#readers.delete(consumer)
       // The throw-away group holds the committed start offset: remove it (best effort).
       await this.#admin.deleteGroups([group]).catch(() => {})
     }

@@ -336,6 +336,22 @@ describe('KafkaLog lifecycle', () => {
     expect(Date.now() - started).toBeLessThan(20_000)
   })
 
+  it('lets calls in flight finish on close: an append under way is written', async () => {
+    const own = await connectKafkaLog()
+    const topic = uniqueName('closing')
+    await own.ensureTopic(topic)
+    const appending = own.append(
+      topic,
+      Array.from({ length: 500 }, (_, i) => ({ key: null, value: text(`c${i}`) })),
+    )
+    const reading = own.read(topic, 0, 0, 10)
+    await own.close()
+    const positions = await appending
+    expect(positions.map((p) => p.offset)).toEqual(Array.from({ length: 500 }, (_, i) => i))
+    expect(Array.isArray(await reading)).toBe(true)
+    expect(await log.endOffsets(topic)).toEqual([500])
+  })
+
   it('rejects calls after close with LOG_CLOSED and stops its subscriptions', async () => {
     const own = await connectKafkaLog()
     const topic = uniqueName('closed')
