@@ -154,6 +154,56 @@ describe('sluice CLI', () => {
     })
   })
 
+  it('shuts down cleanly on SIGTERM: in-flight work committed, lock released, exit 0', async () => {
+    const artifact = join(dir, 'artifact-sigterm')
+    const data = join(dir, 'data-sigterm')
+    expect(
+      (await sluice('compile', join(ROOT, 'examples/payments/payments.pipe'), '-o', artifact)).code,
+    ).toBe(0)
+    expect(
+      (
+        await sluice(
+          'produce',
+          'payments',
+          '--file',
+          join(ROOT, 'examples/payments/events.jsonl'),
+          '--data-dir',
+          data,
+        )
+      ).code,
+    ).toBe(0)
+
+    const { spawn } = await import('node:child_process')
+    const child = spawn(
+      process.execPath,
+      [join(ROOT, 'bin/sluice.js'), 'run', artifact, '--data-dir', data, '--log-level', 'info'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    )
+    let stderr = ''
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString()
+    })
+    // Wait until the node has processed the backlog (it logs at start; poll the committed offsets).
+    const { EmbeddedLog } = await import('../runtime/log/embedded.ts')
+    const deadline = Date.now() + 30_000
+    for (;;) {
+      const reader = await EmbeddedLog.openReadOnly(data)
+      const committed = await reader.committedOffsets('sluice.payments', 'payments').catch(() => [-1])
+      await reader.close()
+      if (committed[0] === 43) break
+      if (Date.now() > deadline) throw new Error(`node did not catch up:\n${stderr}`)
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+    child.kill('SIGTERM')
+    expect(await exited).toBe(0)
+    expect(stderr).toMatch(/processed 43 events/)
+    const { existsSync } = await import('node:fs')
+    expect(existsSync(join(data, 'LOCK'))).toBe(false)
+  })
+
   it('runs as a real process through bin/sluice.js', async () => {
     const { stdout } = await promisify(execFile)(process.execPath, [
       join(ROOT, 'bin/sluice.js'),

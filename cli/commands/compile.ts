@@ -14,7 +14,7 @@ export const compile: Command = {
 
 Checks the file, optimises the dataflow (pushes filters toward sources, fuses stateless
 chains), generates the operator module and writes an immutable, content-addressed artifact:
-manifest.json, operators.generated.ts, operators.js and a source map to the .pipe.
+manifest.json, operators.generated.ts, operators.mjs and a source map to the .pipe.
 
 Options:
   -o, --out DIR         artifact directory (default: dist/<name>)

@@ -4,8 +4,9 @@
  *
  *   manifest.json            what the runtime reads first: inputs, outputs, schemas, graph, sites, hash
  *   operators.generated.ts   the generated TypeScript (for people and for type checking)
- *   operators.js             the same, transpiled: what the runtime imports
- *   operators.js.map         source map to the .pipe file
+ *   operators.mjs            the same, transpiled: what the runtime imports (.mjs: ESM wherever the
+ *                            artifact directory lives, whatever package.json is above it)
+ *   operators.mjs.map        source map to the .pipe file
  *
  * The content hash covers every file but the manifest plus the manifest without its hash field,
  * so two compiles of the same source by the same compiler give the same hash, and any edit to
@@ -23,8 +24,8 @@ import { buildSourceMap } from './source-map.ts'
 
 export const ARTIFACT_FORMAT = 'sluice-artifact'
 export const ARTIFACT_FORMAT_VERSION = 1
-export const MODULE_FILE = 'operators.js'
-export const SOURCE_MAP_FILE = 'operators.js.map'
+export const MODULE_FILE = 'operators.mjs'
+export const SOURCE_MAP_FILE = 'operators.mjs.map'
 export const MANIFEST_FILE = 'manifest.json'
 
 export interface ManifestSite {

@@ -45,7 +45,7 @@ async function compileAndLoad(
   const dir = await mkdtemp(join(tmpdir(), 'sluice-codegen-'))
   dirs.push(dir)
   for (const [name, content] of result.artifact.files) await writeFile(join(dir, name), content)
-  const module = (await import(pathToFileURL(join(dir, 'operators.js')).href)) as {
+  const module = (await import(pathToFileURL(join(dir, 'operators.mjs')).href)) as {
     instantiate(runtime: unknown): Operators
   }
   return {

@@ -1,5 +1,5 @@
 /**
- * The shape of a generated operator module (`operators.js` in an artifact), as the runtime uses
+ * The shape of a generated operator module (`operators.mjs` in an artifact), as the runtime uses
  * it. compiler/codegen/generate.ts writes modules of this shape; the two sides share no code, so
  * this file and that one change together (the artifact format version guards it).
  */

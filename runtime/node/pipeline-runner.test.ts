@@ -159,7 +159,7 @@ describe('PipelineRunner', () => {
 
 describe('loadArtifact', () => {
   it('refuses an artifact whose files changed after compilation', async () => {
-    const js = join(artifactDir, 'operators.js')
+    const js = join(artifactDir, 'operators.mjs')
     await writeFile(js, '// tampered\n', { flag: 'a' })
     const error = await loadArtifact(artifactDir).catch((e: unknown) => e)
     expect(isSluiceError(error, 'ARTIFACT_HASH_MISMATCH')).toBe(true)
