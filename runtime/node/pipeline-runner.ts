@@ -204,6 +204,8 @@ export class PipelineRunner {
       if (records.length > 0) appends.push(this.options.log.append(topic, records))
     }
     if (deadLetters.length > 0) {
+      // Decode failures are found before evaluation failures; write them in source order.
+      deadLetters.sort((a, b) => a.record.offset - b.record.offset)
       appends.push(
         this.options.log.append(
           this.deadLetterTopic,

@@ -1,0 +1,180 @@
+/**
+ * The conformance cases of the language (specs/conformance/<case>/), run end to end: each case's
+ * `case.pipe` is compiled to an artifact, its `input.<source>.jsonl` lines are appended to the
+ * source topics of an embedded log, the artifact runs until caught up, and what every sink wrote
+ * must equal `expected.<topic>.jsonl` (`expected.stdout.jsonl` for the stdout sink), line by line
+ * as JSON. Optional: `expected.keys.<topic>.jsonl` (one JSON key per line) and
+ * `expected.dead-letters.jsonl` (`{"source": name, "line": n, "reason": regex}` per dead letter,
+ * in order; `line` is 1-based in that source's input file).
+ *
+ * The same inputs also go through the reference interpreter (unfused, unoptimised), which must
+ * produce the same sink values: both implementations of the semantics pass every case.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { checkSource } from '../compiler/frontend.ts'
+import { createInterpreter } from '../compiler/ir/interpret.ts'
+import { loadArtifact } from '../runtime/artifact/load.ts'
+import { EmbeddedLog } from '../runtime/log/embedded.ts'
+import { MetricsRegistry } from '../runtime/metrics/registry.ts'
+import {
+  DEAD_LETTER_HEADERS,
+  DEFAULT_DEAD_LETTER_TOPIC,
+  PipelineRunner,
+} from '../runtime/node/pipeline-runner.ts'
+import { stdlib } from '../stdlib/index.ts'
+import { compileFixture } from '../test/support/compile-fixture.ts'
+
+const CASES = join(import.meta.dirname, 'conformance')
+
+function lines(file: string): string[] {
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+}
+
+function jsonLines(file: string): unknown[] {
+  return lines(file).map((line) => JSON.parse(line) as unknown)
+}
+
+const cases = existsSync(CASES)
+  ? readdirSync(CASES).filter((name) => existsSync(join(CASES, name, 'case.pipe')))
+  : []
+
+describe('conformance cases', () => {
+  it('exist', () => {
+    expect(cases.length).toBeGreaterThanOrEqual(10)
+  })
+
+  for (const name of cases) {
+    const dir = join(CASES, name)
+    const text = readFileSync(join(dir, 'case.pipe'), 'utf8')
+    const files = readdirSync(dir)
+    const inputs = files
+      .filter((f) => /^input\..+\.jsonl$/.test(f))
+      .map((f) => ({ source: f.slice(6, -6), file: join(dir, f) }))
+    const expectedOutputs = files
+      .filter(
+        (f) =>
+          /^expected\..+\.jsonl$/.test(f) &&
+          !f.startsWith('expected.keys.') &&
+          f !== 'expected.dead-letters.jsonl',
+      )
+      .map((f) => ({ target: f.slice(9, -6), file: join(dir, f) }))
+
+    it(`${name}: the compiled artifact on the embedded log`, async () => {
+      const artifactDir = await compileFixture(text, name, `${name}/case.pipe`)
+      const artifact = await loadArtifact(artifactDir)
+      const dataDir = await mkdtemp(join(tmpdir(), `sluice-conformance-${name}-`))
+      const log = await EmbeddedLog.open(dataDir, { fsync: 'never' })
+      try {
+        for (const { source, file } of inputs) {
+          const input = artifact.manifest.inputs.find((i) => i.source === source)
+          expect(input, `input.${source}.jsonl names no source of the case`).toBeDefined()
+          if (input?.connector.kind !== 'kafka') throw new Error(`source ${source} is not a kafka() source`)
+          await log.ensureTopic(input.connector.topic)
+          await log.append(
+            input.connector.topic,
+            lines(file).map((line) => ({ key: null, value: Buffer.from(line) })),
+          )
+        }
+        const stdout: string[] = []
+        const runner = await PipelineRunner.start({
+          log,
+          artifact,
+          metrics: new MetricsRegistry(),
+          stdout: (t) => void stdout.push(t),
+        })
+        await runner.waitUntilCaughtUp(20_000)
+        await runner.stop()
+        await runner.done
+
+        const written = new Set<string>()
+        for (const { target, file } of expectedOutputs) {
+          written.add(target)
+          const actual =
+            target === 'stdout'
+              ? stdout
+                  .join('')
+                  .split('\n')
+                  .filter(Boolean)
+                  .map((l) => JSON.parse(l) as unknown)
+              : (await log.read(target, 0, 0, 100_000)).map((r) => JSON.parse(r.value.toString()) as unknown)
+          expect(actual, `sink ${target}`).toEqual(jsonLines(file))
+          const keysFile = join(dir, `expected.keys.${target}.jsonl`)
+          if (existsSync(keysFile)) {
+            expect(
+              (await log.read(target, 0, 0, 100_000)).map((r) => r.key),
+              `keys of ${target}`,
+            ).toEqual(jsonLines(keysFile))
+          }
+        }
+        // Every sink of the case is checked: a sink with no expected file would go unverified.
+        for (const output of artifact.manifest.graph.nodes.filter((n) => n.kind === 'Sink')) {
+          const target = output.connector.kind === 'stdout' ? 'stdout' : output.connector.topic
+          expect(written.has(target), `no expected.${target}.jsonl for a sink of ${name}`).toBe(true)
+        }
+
+        const deadFile = join(dir, 'expected.dead-letters.jsonl')
+        const dead = (await log.partitions(DEFAULT_DEAD_LETTER_TOPIC).then(
+          () => log.read(DEFAULT_DEAD_LETTER_TOPIC, 0, 0, 100_000),
+          () => [],
+        )) as Awaited<ReturnType<typeof log.read>>
+        const expectedDead = existsSync(deadFile)
+          ? (jsonLines(deadFile) as { source: string; line: number; reason: string }[])
+          : []
+        expect(dead.length, 'dead letters').toBe(expectedDead.length)
+        expectedDead.forEach((expected, i) => {
+          const record = dead[i]!
+          const input = artifact.manifest.inputs.find((x) => x.source === expected.source)!
+          expect(record.headers[DEAD_LETTER_HEADERS.topic]).toBe(
+            input.connector.kind === 'kafka' ? input.connector.topic : '',
+          )
+          expect(record.headers[DEAD_LETTER_HEADERS.offset]).toBe(String(expected.line - 1))
+          expect(record.headers[DEAD_LETTER_HEADERS.reason]).toMatch(new RegExp(expected.reason))
+        })
+      } finally {
+        await log.close()
+        await rm(dataDir, { recursive: true, force: true })
+      }
+    })
+
+    it(`${name}: the reference interpreter agrees`, async () => {
+      const { pipeline } = checkSource(`${name}/case.pipe`, text)
+      if (!pipeline) throw new Error(`${name} does not check`)
+      // Decoding is the runtime's job; reuse the artifact's generated decoders for the interpreter's input.
+      const artifact = await loadArtifact(await compileFixture(text, name, `${name}/case.pipe`))
+      const outputs = new Map<string, unknown[]>()
+      const interpreter = createInterpreter(pipeline, {
+        functions: stdlib,
+        onSink: ({ sinkId, value }) => {
+          const sink = pipeline.nodes.find((n) => n.id === sinkId)
+          const target =
+            sink?.kind === 'Sink' && sink.connector.kind === 'kafka' ? sink.connector.topic : 'stdout'
+          const encode = artifact.operators.sinks[sinkId]!.encode as (v: unknown) => string
+          outputs.set(target, [...(outputs.get(target) ?? []), JSON.parse(encode(value)) as unknown])
+        },
+        onError: () => {},
+      })
+      for (const { source, file } of inputs) {
+        const decoder = artifact.operators.sources[source]!
+        for (const line of lines(file)) {
+          let value: unknown
+          try {
+            value = decoder.decode(JSON.parse(line))
+          } catch {
+            continue // dead-lettered by the runtime; the interpreter never sees it
+          }
+          const timestamp = decoder.eventTime ? decoder.eventTime(value as never) : 0
+          interpreter.push(source, { value: value as Record<string, unknown>, key: null, timestamp })
+        }
+      }
+      for (const { target, file } of expectedOutputs) {
+        expect(outputs.get(target) ?? [], `sink ${target}`).toEqual(jsonLines(file))
+      }
+    })
+  }
+})
