@@ -119,6 +119,14 @@ const UNAVAILABLE_ERRORS = new Set([
   'KafkaJSTimeout',
 ])
 
+/** Protocol errors for records the broker will never accept as they are. */
+const INVALID_RECORD_ERRORS = [
+  'INVALID_TIMESTAMP',
+  'MESSAGE_TOO_LARGE',
+  'RECORD_LIST_TOO_LARGE',
+  'INVALID_RECORD',
+]
+
 export class KafkaLog implements Log {
   readonly #kafka: Kafka
   readonly #admin: Admin
@@ -306,8 +314,12 @@ export class KafkaLog implements Log {
   }
 
   async #appendImpl(topic: string, records: readonly OutgoingRecord[]): Promise<RecordPosition[]> {
-    const partitionCount = await this.#partitionCount(topic)
+    let partitionCount = await this.#partitionCount(topic)
     if (records.length === 0) return []
+    // The cached count may predate partitions an admin added since: check before refusing a record.
+    if (records.some((r) => r.partition !== undefined && r.partition >= partitionCount)) {
+      partitionCount = await this.#fetchPartitionCount(topic)
+    }
     const placed = records.map((record) => ({
       record,
       partition: this.#place(topic, record, partitionCount),
@@ -597,6 +609,16 @@ export class KafkaLog implements Log {
     if (error instanceof SluiceError) return error
     if (topic !== undefined && isKafkaError(error, 'UNKNOWN_TOPIC_OR_PARTITION')) {
       return new SluiceError('LOG_UNKNOWN_TOPIC', `unknown topic ${topic}`, { cause: error })
+    }
+    // Refused records: a timestamp too far off the broker's clock, a record or batch over its size limit.
+    if (INVALID_RECORD_ERRORS.some((type) => isKafkaError(error, type))) {
+      return new SluiceError(
+        'LOG_INVALID_ARGUMENT',
+        `Kafka refused the records${topic ? ` for ${topic}` : ''}: ${errorMessage(error)}`,
+        {
+          cause: error,
+        },
+      )
     }
     if (isUnavailable(error)) return this.#unavailable(error)
     return error

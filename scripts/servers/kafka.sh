@@ -21,7 +21,7 @@ set -euo pipefail
 KAFKA_VERSION=4.1.1
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
-CACHE_DIR="${SLUICE_CACHE_DIR:-$HOME/.cache/sluice}/kafka-$KAFKA_VERSION"
+CACHE_DIR="${SLUICE_CACHE_DIR:-${HOME:-/root}/.cache/sluice}/kafka-$KAFKA_VERSION"
 LIB_DIR="$CACHE_DIR/lib"
 RUN_DIR="${SLUICE_RUN_DIR:-$REPO/.cache/run}/kafka"
 PORT="${SLUICE_KAFKA_PORT:-19092}"
@@ -60,8 +60,10 @@ ensure_tools() {
 # Jars that must be in lib/ for the install to count as complete (the marker file is written last).
 INSTALL_MARKER="$LIB_DIR/.complete-$KAFKA_VERSION"
 
+installed() { [[ -f "$INSTALL_MARKER" && -f "$LIB_DIR/kafka_2.13-$KAFKA_VERSION.jar" ]]; }
+
 install() {
-  if [[ -f "$INSTALL_MARKER" && -f "$LIB_DIR/kafka_2.13-$KAFKA_VERSION.jar" ]]; then
+  if installed; then
     say "jars already installed in $LIB_DIR"
     return 0
   fi
@@ -163,7 +165,7 @@ start() {
     echo "127.0.0.1:$PORT"
     return 0
   fi
-  install
+  installed || install
   command -v java >/dev/null || ensure_tools
   if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
     die "port $PORT is taken by another process (not a broker started by this script); stop it or set SLUICE_KAFKA_PORT"
