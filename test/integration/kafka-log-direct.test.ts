@@ -68,6 +68,20 @@ describe('KafkaLog topics', () => {
     await expectCode(log.partitions(topic), 'LOG_UNKNOWN_TOPIC')
   })
 
+  it('maps records the broker refuses (timestamp hours ahead) to LOG_INVALID_ARGUMENT', async () => {
+    const topic = uniqueName('future')
+    await log.ensureTopic(topic)
+    const future = Date.now() + 3 * 3600_000
+    await expectCode(
+      log.append(topic, [{ key: 'k', value: text('v'), timestamp: future }]),
+      'LOG_INVALID_ARGUMENT',
+    )
+    // The producer goes on working after the refusal.
+    expect(await log.append(topic, [{ key: 'k', value: text('v') }])).toEqual([
+      { topic, partition: 0, offset: 0 },
+    ])
+  })
+
   it('rejects a partition outside the topic with LOG_BAD_PARTITION', async () => {
     const topic = uniqueName('badpart')
     await log.ensureTopic(topic, { partitions: 2 })
