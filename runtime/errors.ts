@@ -26,7 +26,11 @@ export class SluiceError extends Error {
   readonly code: RuntimeErrorCode
   readonly retryable: boolean
 
-  constructor(code: RuntimeErrorCode, message: string, options: { cause?: unknown; retryable?: boolean } = {}) {
+  constructor(
+    code: RuntimeErrorCode,
+    message: string,
+    options: { cause?: unknown; retryable?: boolean } = {},
+  ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause })
     this.name = 'SluiceError'
     this.code = code

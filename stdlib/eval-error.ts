@@ -4,12 +4,12 @@
  * it per event and sends that event to the dead-letter topic with `message` and the `.pipe`
  * location of `site` (an index into the artifact's expression-site table, or -1 when unknown).
  */
-export class EvalError extends Error {
+export class EvaluationError extends Error {
   readonly site: number
 
   constructor(message: string, site = -1) {
     super(message)
-    this.name = 'EvalError'
+    this.name = 'EvaluationError'
     this.site = site
   }
 }

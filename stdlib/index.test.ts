@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { EvalError as EvaluationError } from './eval-error.ts'
+import { EvaluationError } from './eval-error.ts'
 import { type StdlibFunction, stdlib } from './index.ts'
 import { parseIsoTimestamp } from './time.ts'
 import type { LibType } from './types.ts'

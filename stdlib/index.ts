@@ -6,10 +6,10 @@
  *
  * Values at run time: string → JS string, bool → boolean, i64 / f64 → number (i64 always a safe
  * integer), timestamp → epoch milliseconds (UTC), duration → milliseconds, list → array,
- * record → plain object, null → null. Errors are `EvalError`s: the runtime sends that event to
+ * record → plain object, null → null. Errors are `EvaluationError`s: the runtime sends that event to
  * the dead-letter topic.
  */
-import { EvalError as EvaluationError } from './eval-error.ts'
+import { EvaluationError } from './eval-error.ts'
 import {
   civilFromDays,
   floorDiv,

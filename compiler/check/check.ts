@@ -631,19 +631,19 @@ class Checker {
       case 'If': {
         const condition = this.expr(e.condition, scope)
         this.expectCondition(condition, '`if`', e.condition.span)
-        const then = this.expr(e.then, scope)
-        const otherwise = this.expr(e.otherwise, scope)
+        const then = this.expr(e.whenTrue, scope)
+        const otherwise = this.expr(e.whenFalse, scope)
         let type = unify(then.type, otherwise.type)
         if (type === null) {
           this.report(
             'E0307',
             `the branches of \`if\` have different types: \`${show(then.type)}\` and \`${show(otherwise.type)}\``,
-            e.otherwise.span,
-            [{ message: `this branch is \`${show(then.type)}\``, span: e.then.span }],
+            e.whenFalse.span,
+            [{ message: `this branch is \`${show(then.type)}\``, span: e.whenTrue.span }],
           )
           type = ERROR_TYPE
         }
-        return { kind: 'Conditional', condition, then, otherwise, type, span }
+        return { kind: 'Conditional', condition, whenTrue: then, whenFalse: otherwise, type, span }
       }
       case 'Call':
         return this.call(e.callee, e.args, span, scope)

@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url'
 import fc from 'fast-check'
 import { Project } from 'ts-morph'
 import { afterAll, describe, expect, it } from 'vitest'
-import { EvalError as PipeEvalError } from '../../stdlib/eval-error.ts'
+import { EvaluationError } from '../../stdlib/eval-error.ts'
 import { stdlib } from '../../stdlib/index.ts'
 import { compileSource } from '../compile.ts'
 import { checkSource } from '../frontend.ts'
@@ -49,7 +49,7 @@ async function compileAndLoad(
     instantiate(runtime: unknown): Operators
   }
   return {
-    operators: module.instantiate({ stdlib, EvalError: PipeEvalError }),
+    operators: module.instantiate({ stdlib, EvaluationError }),
     pipeline: result.pipeline,
     typescript: result.artifact.files.get(GENERATED_FILE)!,
     sites: result.artifact.manifest.sites as unknown[],
@@ -81,7 +81,7 @@ function runFused(
         const failures: { index: number; error: unknown; site: number }[] = []
         operators.chains[node.id]!(batch, out, failures)
         for (const f of failures) {
-          expect(f.error).toBeInstanceOf(PipeEvalError)
+          expect(f.error).toBeInstanceOf(EvaluationError)
           errors.push(batch.origins[f.index]!)
         }
         push(node.id, out)
@@ -266,7 +266,7 @@ describe('generated code', () => {
     expect(out.length).toBe(1)
     expect(out.values[0]).toEqual({ id: 'a', z: 2 })
     expect(errors).toHaveLength(1)
-    const error = errors[0]!.error as PipeEvalError
+    const error = errors[0]!.error as EvaluationError
     expect(error.message).toBe('integer division by zero')
     const lines = RICH.split('\n')
     const line = lines.findIndex((l) => l.includes('z: n / d')) + 1

@@ -91,7 +91,7 @@ const EMIT: { readonly [K in Expr['kind']]: (expr: ExprOf<K>, ctx: ExprContext) 
   Conditional: (e, ctx) => {
     const condition = compileExpr(e.condition, ctx)
     const test = isOptional(e.condition.type) ? `${condition} === true` : condition
-    return `(${test} ? ${compileExpr(e.then, ctx)} : ${compileExpr(e.otherwise, ctx)})`
+    return `(${test} ? ${compileExpr(e.whenTrue, ctx)} : ${compileExpr(e.whenFalse, ctx)})`
   },
   Call: (e, ctx) => {
     const fn = ctx.fn(e.fn)
@@ -181,15 +181,15 @@ export const EXPRESSION_HELPERS = `
     return index >= 0 && index < list.length ? (list[index] as T) : null
   }
   function checkI64(value: number, site: number): number {
-    if (value > ${MAX_SAFE} || value < -${MAX_SAFE}) throw new EvalError('i64 overflow', site)
+    if (value > ${MAX_SAFE} || value < -${MAX_SAFE}) throw new EvaluationError('i64 overflow', site)
     return value
   }
   function idiv(a: number, b: number, site: number): number {
-    if (b === 0) throw new EvalError('integer division by zero', site)
+    if (b === 0) throw new EvaluationError('integer division by zero', site)
     return checkI64(Math.trunc(a / b), site)
   }
   function imod(a: number, b: number, site: number): number {
-    if (b === 0) throw new EvalError('integer division by zero', site)
+    if (b === 0) throw new EvaluationError('integer division by zero', site)
     return a % b
   }
 `

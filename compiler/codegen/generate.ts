@@ -134,7 +134,7 @@ export function generateModule(
           name: 'stdlib',
           type: 'Readonly<Record<string, { readonly impl: (...args: never[]) => unknown }>>',
         },
-        { name: 'EvalError', type: 'new (message: string, site?: number) => Error' },
+        { name: 'EvaluationError', type: 'new (message: string, site?: number) => Error' },
       ],
     },
     ...Object.entries(pipeline.schemas).map(([name, schema]) => ({
@@ -149,7 +149,7 @@ export function generateModule(
     isExported: true,
     parameters: [{ name: 'runtime', type: 'OperatorRuntime' }],
     statements: (writer) => {
-      writer.writeLine('const EvalError = runtime.EvalError')
+      writer.writeLine('const EvaluationError = runtime.EvaluationError')
       for (const [name, ref] of usedFunctions) {
         writer.writeLine(
           `const ${ref} = runtime.stdlib[${JSON.stringify(name)}]!.impl as (...args: any[]) => any`,

@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { EvalError as EvaluationError } from '../../stdlib/eval-error.ts'
+import { EvaluationError } from '../../stdlib/eval-error.ts'
 import {
   createInterpreter,
   type FunctionTable,
@@ -352,8 +352,8 @@ describe('expressions', () => {
     const cond = (condition: Expr, then: Expr, otherwise: Expr): Expr => ({
       kind: 'Conditional',
       condition,
-      then,
-      otherwise,
+      whenTrue: then,
+      whenFalse: otherwise,
       type: STR,
       span,
     })
@@ -406,7 +406,7 @@ describe('expressions', () => {
     ).toThrow("unknown function 'nope'")
   })
 
-  it('an exception that is not an EvalError is a bug and propagates', () => {
+  it('an exception that is not an EvaluationError is a bug and propagates', () => {
     const call: Expr = { kind: 'Call', fn: 'broken', args: [], type: STR, span }
     expect(() => evaluate(call)).toThrow(TypeError)
   })

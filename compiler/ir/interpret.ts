@@ -13,13 +13,13 @@
  * Values: i64, f64, timestamp (epoch ms) and duration (ms) are JS numbers; null is `null`; records
  * are plain objects; lists are arrays.
  *
- * Errors: an `EvalError` thrown while evaluating an expression for one event is caught at the edge
+ * Errors: an `EvaluationError` thrown while evaluating an expression for one event is caught at the edge
  * into the node that threw, reported once to `onError` with the source name and the original
  * event, and the event is dropped from that branch only (a sibling branch of a fan-out still gets
  * it). Any other exception is a bug and propagates to the caller of `push`.
  */
 
-import { EvalError as EvaluationError } from '../../stdlib/eval-error.ts'
+import { EvaluationError } from '../../stdlib/eval-error.ts'
 import { stdlib } from '../../stdlib/index.ts'
 import type { BinaryExpr, BinaryOp, Expr, FusedStep, Node, Pipeline, Type } from './types.ts'
 
@@ -358,8 +358,8 @@ export function compileExpr(expr: Expr, functions: FunctionTable): Evaluator {
     case 'Conditional': {
       // Only the chosen branch is evaluated; a null condition takes the else branch.
       const condition = compileExpr(expr.condition, functions)
-      const then = compileExpr(expr.then, functions)
-      const otherwise = compileExpr(expr.otherwise, functions)
+      const then = compileExpr(expr.whenTrue, functions)
+      const otherwise = compileExpr(expr.whenFalse, functions)
       return (row) => (condition(row) === true ? then(row) : otherwise(row))
     }
     case 'Call': {
@@ -401,8 +401,8 @@ export function compileExpr(expr: Expr, functions: FunctionTable): Evaluator {
  *   evaluating both sides whenever neither side fails; compiler/codegen/expressions.ts does the same.
  * - `==`/`!=`: `===`/`!==` on the values.
  * - When the result type is i64: `/` truncates toward zero; `/` or `%` by zero throws
- *   `EvalError('integer division by zero')`; a `+ - * /` result outside ±MAX_SAFE_INTEGER throws
- *   `EvalError('i64 overflow')`. Everything else (f64, timestamp, duration) follows IEEE 754.
+ *   `EvaluationError('integer division by zero')`; a `+ - * /` result outside ±MAX_SAFE_INTEGER throws
+ *   `EvaluationError('i64 overflow')`. Everything else (f64, timestamp, duration) follows IEEE 754.
  * - `+` on strings concatenates (the result type is string).
  */
 function compileBinary(

@@ -138,8 +138,9 @@ export interface IsNullExpr extends ExprBase {
 export interface ConditionalExpr extends ExprBase {
   readonly kind: 'Conditional'
   readonly condition: Expr
-  readonly then: Expr
-  readonly otherwise: Expr
+  /** Named `whenTrue`, not `then`: an object with a `then` member is a thenable to `await`. */
+  readonly whenTrue: Expr
+  readonly whenFalse: Expr
 }
 
 /** A call of a stdlib function by its registered name (see stdlib/registry.ts). */

@@ -81,9 +81,13 @@ export const expressionArb: fc.Arbitrary<Expression> = fc.letrec<{ expr: Express
       fc
         .record({ operand: tie('expr'), negated: fc.boolean() })
         .map(({ operand, negated }) => ({ kind: 'IsNull' as const, operand, negated, span })),
-      fc
-        .tuple(tie('expr'), tie('expr'), tie('expr'))
-        .map(([condition, then, otherwise]) => ({ kind: 'If' as const, condition, then, otherwise, span })),
+      fc.tuple(tie('expr'), tie('expr'), tie('expr')).map(([condition, then, otherwise]) => ({
+        kind: 'If' as const,
+        condition,
+        whenTrue: then,
+        whenFalse: otherwise,
+        span,
+      })),
       fc
         .record({ callee: identArb, args: fc.array(tie('expr'), { maxLength: 3 }) })
         .map(({ callee, args }) => ({ kind: 'Call' as const, callee, args, span })),

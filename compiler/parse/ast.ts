@@ -190,8 +190,9 @@ export interface IsNullExpression {
 export interface IfExpression {
   readonly kind: 'If'
   readonly condition: Expression
-  readonly then: Expression
-  readonly otherwise: Expression
+  /** Named `whenTrue`, not `then`: an object with a `then` member is a thenable to `await`. */
+  readonly whenTrue: Expression
+  readonly whenFalse: Expression
   readonly span: Span
 }
 

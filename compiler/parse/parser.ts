@@ -403,7 +403,13 @@ class Parser {
     this.expect('else', '`else` (an `if` needs both branches)')
     const otherwise = this.parseExpression()
     return this.node(
-      { kind: 'If', condition, then, otherwise, span: this.span(start, otherwise.span.end) },
+      {
+        kind: 'If',
+        condition,
+        whenTrue: then,
+        whenFalse: otherwise,
+        span: this.span(start, otherwise.span.end),
+      },
       condition,
       then,
       otherwise,

@@ -127,7 +127,7 @@ export function printExpression(e: Expression): string {
     case 'IsNull':
       return `${sub(e.operand, Prec.Comparison + 1)} is ${e.negated ? 'not ' : ''}null`
     case 'If':
-      return `if ${printExpression(e.condition)} then ${printExpression(e.then)} else ${printExpression(e.otherwise)}`
+      return `if ${printExpression(e.condition)} then ${printExpression(e.whenTrue)} else ${printExpression(e.whenFalse)}`
     case 'RecordLiteral':
       return printFieldInits(e.fields)
     case 'ListLiteral':

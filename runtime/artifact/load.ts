@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto'
 import { readdir, readFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { EvalError as PipeEvalError } from '../../stdlib/eval-error.ts'
+import { EvaluationError } from '../../stdlib/eval-error.ts'
 import { stdlib } from '../../stdlib/index.ts'
 import { SluiceError } from '../errors.ts'
 import { type RuntimeManifest, validateManifest } from './manifest.ts'
@@ -62,7 +62,7 @@ export async function loadArtifact(dir: string): Promise<LoadedArtifact> {
       `${dir}: module IR version ${module.IR_VERSION} differs from the manifest's`,
     )
   }
-  const operators = module.instantiate({ stdlib, EvalError: PipeEvalError })
+  const operators = module.instantiate({ stdlib, EvaluationError })
   return { dir: root, manifest, operators }
 }
 

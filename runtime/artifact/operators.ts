@@ -29,7 +29,7 @@ export interface OperatorModule {
   readonly IR_VERSION: number
   instantiate(runtime: {
     readonly stdlib: Readonly<Record<string, { readonly impl: (...args: never[]) => unknown }>>
-    readonly EvalError: new (message: string, site?: number) => Error
+    readonly EvaluationError: new (message: string, site?: number) => Error
   }): Operators
 }
 

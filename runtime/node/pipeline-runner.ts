@@ -9,7 +9,7 @@
  * its schema, or fails while evaluating an expression goes to the dead-letter topic with the
  * original bytes and headers naming the reason, the `.pipe` location and where it came from.
  */
-import { EvalError as PipeEvalError } from '../../stdlib/eval-error.ts'
+import { EvaluationError } from '../../stdlib/eval-error.ts'
 import type { LoadedArtifact } from '../artifact/load.ts'
 import type { Connector, GraphNode } from '../artifact/manifest.ts'
 import { type ChainError, createEventBatch, type EventBatch } from '../artifact/operators.ts'
@@ -272,7 +272,7 @@ export class PipelineRunner {
             stage: 'evaluate',
             reason: errorMessage(failure.error),
             location: this.location(
-              failure.error instanceof PipeEvalError && failure.error.site >= 0
+              failure.error instanceof EvaluationError && failure.error.site >= 0
                 ? failure.error.site
                 : failure.site,
             ),
