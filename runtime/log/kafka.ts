@@ -725,8 +725,6 @@ class KafkaSubscription implements Subscription {
       try {
         await this.#handler({ topic: batch.topic, partition: batch.partition, records })
       } catch (error) {
-        resolveOffset(slice[slice.length - 1]!.offset)
-        await commitOffsetsIfNecessary(uncommittedOffsets())
         this.#fail(error)
         return
       }
