@@ -100,9 +100,9 @@ describe('a compiled pipeline on Apache Kafka', () => {
 
     const expected = [...first, ...second].filter((r) => r.celsius > 30)
     const out = await readTopic(output)
-    expect(out.map((r) => (JSON.parse(r.value.toString()) as { seq: number }).seq).sort((a, b) => a - b)).toEqual(
-      expected.map((r) => r.seq),
-    )
+    expect(
+      out.map((r) => (JSON.parse(r.value.toString()) as { seq: number }).seq).sort((a, b) => a - b),
+    ).toEqual(expected.map((r) => r.seq))
     for (const record of out) {
       const value = JSON.parse(record.value.toString()) as { sensor: string; fahrenheit: number; seq: number }
       expect(record.key).toBe(value.sensor)
@@ -154,7 +154,17 @@ describe('a compiled pipeline on Apache Kafka', () => {
     }
     const brokers = kafkaBrokers().join(',')
     await cli('produce', input, '--file', file, '--key-field', 'sensor', '--kafka', brokers)
-    await cli('run', artifactDir, '--kafka', brokers, '--until-caught-up', '--group', uniqueName('g'), '--log-level', 'error')
+    await cli(
+      'run',
+      artifactDir,
+      '--kafka',
+      brokers,
+      '--until-caught-up',
+      '--group',
+      uniqueName('g'),
+      '--log-level',
+      'error',
+    )
     const lines = (await cli('consume', output, '--kafka', brokers)).trim().split('\n')
     expect(lines.map((l) => (JSON.parse(l) as { seq: number }).seq).sort((a, b) => a - b)).toEqual([31, 45])
   })
