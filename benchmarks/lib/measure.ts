@@ -4,30 +4,40 @@
  * so events/s is events per second per core (V8's GC helper threads may use another core).
  *
  * Method (also written into every report):
- * - Throughput: a tinybench task processes the whole prepared input (N events) per iteration,
- *   after warmup iterations; events/s = N / mean iteration time, ± tinybench's relative margin of
- *   error (rme, 95% confidence) of that mean.
+ * - Throughput: a tinybench task processes the whole prepared input (N events, cut ahead of time
+ *   into runtime-sized batches, default 1024) per iteration, after warmup iterations;
+ *   events/s = N / mean iteration time, ± tinybench's relative margin of error (rme, 95%
+ *   confidence) of that mean.
  * - Latency: the input is cut into many small batches of a fixed size (e.g. 64 events), each timed
  *   with `process.hrtime.bigint()`; a batch's time divided by its size is one per-event sample, and
  *   p50/p99/p999 are nearest-rank percentiles over all samples. This is per-event processing cost
  *   within a small batch (no queueing), so a GC pause or a deopt shows up in the tail.
  * - Memory: `process.memoryUsage()` sampled after every throughput iteration and every 256 latency
- *   batches; peak RSS (whole process) and peak V8 heap used. When node runs with --expose-gc, a
- *   full GC runs before each variant, so heap figures are comparable between variants.
+ *   batches; peak RSS (whole process, so it includes earlier variants' high-water mark) and peak V8
+ *   heap used. A full GC runs before each variant, so heap figures are comparable between variants.
  */
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { Bench } from 'tinybench'
 import { type LatencySummary, summarize } from './percentile.ts'
 
-/** A variant: processes `count` events of the prepared input starting at `start`. */
-export interface VariantSpec {
+/**
+ * A variant of a benchmark over a prepared input of `events` events. `batches` cuts the input into
+ * batches of a given size ahead of time (untimed), `process` runs one batch through the variant.
+ */
+export interface VariantSpec<B> {
   readonly name: string
-  /** Returns the number of events emitted, so the work has an observable result. */
-  run(start: number, count: number): number
+  /** The whole input as consecutive batches of `size` events (the last may be shorter). Untimed. */
+  batches(size: number): readonly B[]
+  /** Processes one batch; returns the number of events emitted, so the work has an observable result. */
+  process(batch: B): number
 }
 
 export interface MeasureOptions {
   /** Events in the prepared input; one throughput iteration processes all of them. */
   readonly events: number
+  /** Events per batch in the throughput iterations (default 1024, a runtime-sized batch). */
+  readonly batchSize?: number
   /** Minimum throughput iterations after warmup (default 10). */
   readonly iterations?: number
   /** Time budget for the throughput iterations, ms (default 5000; tinybench stops when both limits are met). */
@@ -49,6 +59,7 @@ export interface VariantResult {
     readonly iterations: number
     readonly meanIterationMs: number
     readonly eventsPerIteration: number
+    readonly batchSize: number
     /** Events the variant emitted per iteration (for the report: selectivity check). */
     readonly outputsPerIteration: number
   }
@@ -57,8 +68,10 @@ export interface VariantResult {
   readonly memory: {
     readonly peakRssBytes: number
     readonly peakHeapUsedBytes: number
-    /** Heap used just before the variant started (after a GC when available). */
+    /** Heap used just before the variant started (after a full GC). */
     readonly startHeapUsedBytes: number
+    /** Heap used after a full GC at the end: what the variant retains (peak − this ≈ uncollected garbage). */
+    readonly endHeapUsedBytes: number
   }
 }
 
@@ -74,19 +87,41 @@ export class PeakMemory {
   }
 }
 
-function collectGarbage(): void {
-  const gc = (globalThis as { gc?: () => void }).gc
-  if (typeof gc === 'function') gc()
+let gcFunction: (() => void) | null | undefined
+
+/** A full GC: `global.gc` when node runs with --expose-gc, else enabled at run time through V8 flags. */
+export function collectGarbage(): void {
+  if (gcFunction === undefined) {
+    const exposed = (globalThis as { gc?: () => void }).gc
+    if (typeof exposed === 'function') gcFunction = exposed
+    else {
+      try {
+        setFlagsFromString('--expose-gc')
+        gcFunction = runInNewContext('gc') as () => void
+      } catch {
+        gcFunction = null
+      }
+    }
+  }
+  gcFunction?.()
 }
 
-export async function measureVariant(spec: VariantSpec, options: MeasureOptions): Promise<VariantResult> {
+export async function measureVariant<B>(
+  spec: VariantSpec<B>,
+  options: MeasureOptions,
+): Promise<VariantResult> {
   const events = options.events
-  const batchSize = options.latencyBatchSize ?? 64
-  const batches = options.latencyBatches ?? 100_000
+  const throughputBatchSize = options.batchSize ?? 1024
+  const latencyBatchSize = options.latencyBatchSize ?? 64
+  const latencyBatchCount = options.latencyBatches ?? 100_000
   if (!Number.isInteger(events) || events <= 0)
     throw new RangeError(`events must be a positive integer, got ${events}`)
-  if (batchSize > events)
-    throw new RangeError(`latency batch size ${batchSize} exceeds the ${events} prepared events`)
+  if (latencyBatchSize > events) {
+    throw new RangeError(`latency batch size ${latencyBatchSize} exceeds the ${events} prepared events`)
+  }
+  const throughputBatches = spec.batches(throughputBatchSize)
+  // Only whole batches for latency, so every sample divides by the same size.
+  const latencyBatches = spec.batches(latencyBatchSize).slice(0, Math.floor(events / latencyBatchSize))
 
   collectGarbage()
   const startHeapUsedBytes = process.memoryUsage().heapUsed
@@ -107,7 +142,9 @@ export async function measureVariant(spec: VariantSpec, options: MeasureOptions)
   bench.add(
     spec.name,
     () => {
-      outputs = spec.run(0, events)
+      let emitted = 0
+      for (const batch of throughputBatches) emitted += spec.process(batch)
+      outputs = emitted
     },
     { afterEach: () => memory.sample() },
   )
@@ -118,20 +155,20 @@ export async function measureVariant(spec: VariantSpec, options: MeasureOptions)
     throw new Error(`benchmark task ${spec.name} did not complete (${result.state})`)
   const meanIterationMs = result.latency.mean
 
-  // Latency: many small timed batches, walking through the input.
-  const samples = new Float64Array(batches)
-  const span = events - batchSize + 1
-  let start = 0
-  for (let b = 0; b < batches; b++) {
+  // Latency: many small timed batches, walking through the input (and around again).
+  const samples = new Float64Array(latencyBatchCount)
+  for (let b = 0, next = 0; b < latencyBatchCount; b++) {
+    const batch = latencyBatches[next]!
     const t0 = process.hrtime.bigint()
-    spec.run(start, batchSize)
+    spec.process(batch)
     const t1 = process.hrtime.bigint()
-    samples[b] = Number(t1 - t0) / batchSize
-    start += batchSize
-    if (start >= span) start = 0
+    samples[b] = Number(t1 - t0) / latencyBatchSize
+    next = next + 1 === latencyBatches.length ? 0 : next + 1
     if ((b & 255) === 255) memory.sample()
   }
   memory.sample()
+  collectGarbage()
+  const endHeapUsedBytes = process.memoryUsage().heapUsed
 
   return {
     name: spec.name,
@@ -141,13 +178,15 @@ export async function measureVariant(spec: VariantSpec, options: MeasureOptions)
       iterations: result.latency.samplesCount,
       meanIterationMs,
       eventsPerIteration: events,
+      batchSize: throughputBatchSize,
       outputsPerIteration: outputs,
     },
-    latencyNs: { ...summarize(samples), batchSize, batches },
+    latencyNs: { ...summarize(samples), batchSize: latencyBatchSize, batches: latencyBatchCount },
     memory: {
       peakRssBytes: memory.peakRssBytes,
       peakHeapUsedBytes: memory.peakHeapUsedBytes,
       startHeapUsedBytes,
+      endHeapUsedBytes,
     },
   }
 }

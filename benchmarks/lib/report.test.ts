@@ -24,6 +24,7 @@ function variant(name: string, eventsPerSecond: number, p99: number): VariantRes
       iterations: 12,
       meanIterationMs: 1e6 / eventsPerSecond,
       eventsPerIteration: 1_000_000,
+      batchSize: 1024,
       outputsPerIteration: 500_000,
     },
     latencyNs: {
@@ -41,6 +42,7 @@ function variant(name: string, eventsPerSecond: number, p99: number): VariantRes
       peakRssBytes: 200 * 1024 * 1024,
       peakHeapUsedBytes: 50 * 1024 * 1024,
       startHeapUsedBytes: 10 * 1024 * 1024,
+      endHeapUsedBytes: 12 * 1024 * 1024,
     },
   }
 }
@@ -110,8 +112,12 @@ describe('renderMarkdown', () => {
   it('has a row per variant, the ratios, targets, parameters and method', () => {
     const md = renderMarkdown(sampleReport())
     expect(md).toContain('# Sample | bench')
-    expect(md).toContain('| variant | events/s | ± rme | p50 | p99 | p999 | peak RSS | peak heap |')
-    expect(md).toContain('| interpreted | 1.25 M | 1.50% | 40 ns | 800 ns | 1.60 µs | 200.0 MiB | 50.0 MiB |')
+    expect(md).toContain(
+      '| variant | events/s | ± rme | p50 | p99 | p999 | peak RSS | peak heap | heap after GC |',
+    )
+    expect(md).toContain(
+      '| interpreted | 1.25 M | 1.50% | 40 ns | 800 ns | 1.60 µs | 200.0 MiB | 50.0 MiB | 12.0 MiB |',
+    )
     expect(md).toContain('| fused <fast> & "new" | 6.00 M |')
     expect(md).toContain('| fused <fast> & "new" | interpreted | 4.80× faster | 5.00× shorter |')
     expect(md).toContain('| fused ≥ 10× interpreted | 4.80× | **no** |')

@@ -123,7 +123,17 @@ export function formatRatio(ratio: number): string {
   return `${ratio.toFixed(2)}×`
 }
 
-const HEADERS = ['variant', 'events/s', '± rme', 'p50', 'p99', 'p999', 'peak RSS', 'peak heap'] as const
+const HEADERS = [
+  'variant',
+  'events/s',
+  '± rme',
+  'p50',
+  'p99',
+  'p999',
+  'peak RSS',
+  'peak heap',
+  'heap after GC',
+] as const
 
 function rows(report: BenchmarkReport): string[][] {
   return report.variants.map((v) => [
@@ -135,6 +145,7 @@ function rows(report: BenchmarkReport): string[][] {
     formatNs(v.latencyNs.p999),
     formatBytes(v.memory.peakRssBytes),
     formatBytes(v.memory.peakHeapUsedBytes),
+    formatBytes(v.memory.endHeapUsedBytes),
   ])
 }
 
