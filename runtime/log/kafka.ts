@@ -535,6 +535,7 @@ export class KafkaLog implements Log {
     })
     const records: LogRecord[] = []
     let timer: NodeJS.Timeout | undefined
+    let watchdog: NodeJS.Timeout | undefined
     try {
       await consumer.connect()
       await consumer.subscribe({ topics: [topic], fromBeginning: true })
@@ -559,6 +560,20 @@ export class KafkaLog implements Log {
         })
         // Offsets only move forward: a batch fetched again after a rejoin is not taken twice.
         let next = start
+        // Records of the range deleted under the read (retention, DeleteRecords) are never fetched:
+        // while waiting, check now and then whether what is left of the range is gone.
+        watchdog = setInterval(() => {
+          this.#admin
+            .fetchTopicOffsets(topic)
+            .then((offsets) => {
+              const low = Number(offsets.find((o) => o.partition === partition)?.low ?? 0)
+              if (!finished && low >= until) {
+                finished = true
+                resolve()
+              }
+            })
+            .catch(() => {})
+        }, 1000)
         consumer
           .run({
             autoCommit: false,
@@ -588,6 +603,7 @@ export class KafkaLog implements Log {
       throw this.#mapError(error, topic)
     } finally {
       clearTimeout(timer)
+      clearInterval(watchdog)
       await consumer.disconnect().catch(() => {})
       // The throw-away group holds the committed start offset: remove it (best effort).
       await this.#admin.deleteGroups([group]).catch(() => {})

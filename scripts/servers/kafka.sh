@@ -127,7 +127,11 @@ share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
 delete.topic.enable=true
-log.retention.hours=24
+# No time-based retention: tests append records with timestamps years in the past (timestamps must
+# round-trip), and the retention check (every 5 min) would delete them under a running test. The
+# data dir is recreated at every start, so nothing accumulates across runs.
+log.retention.ms=-1
+log.retention.bytes=-1
 EOF
   # Kafka 4.x logs through SLF4J -> log4j2; without a configuration log4j2 prints only ERROR, and
   # the readiness line (INFO from kafka.server.KafkaRaftServer) would never appear.
