@@ -155,6 +155,36 @@ describe('KafkaLog append and read', () => {
     expect(await log.endOffsets(topic)).toEqual([25])
   })
 
+  it('reads what retention left: records deleted from the start of a partition are skipped', async () => {
+    const topic = uniqueName('deleted')
+    await log.ensureTopic(topic)
+    await log.append(
+      topic,
+      Array.from({ length: 10 }, (_, i) => ({ key: null, value: text(`d${i}`) })),
+    )
+    const kafka = new Kafka({
+      brokers: kafkaBrokers(),
+      clientId: 'sluice-test-delete',
+      logLevel: logLevel.NOTHING,
+    })
+    const admin = kafka.admin()
+    await admin.connect()
+    try {
+      // kafkajs's deleteTopicRecords needs the topic in its metadata cache, which this loads.
+      await admin.fetchTopicOffsets(topic)
+      await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: '6' }] })
+    } finally {
+      await admin.disconnect()
+    }
+    expect((await log.read(topic, 0, 0, 100)).map((r) => r.offset)).toEqual([6, 7, 8, 9])
+    expect(await log.read(topic, 0, 0, 3)).toEqual([])
+    expect((await log.read(topic, 0, 4, 4)).map((r) => r.value.toString())).toEqual(['d6', 'd7'])
+    // Offsets are not reused after the deletion.
+    expect(await log.append(topic, [{ key: null, value: text('d10') }])).toEqual([
+      { topic, partition: 0, offset: 10 },
+    ])
+  })
+
   it('spreads unkeyed records round-robin and keeps offsets growing across appends', async () => {
     const topic = uniqueName('rr')
     await log.ensureTopic(topic, { partitions: 3 })
