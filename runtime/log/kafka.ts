@@ -140,6 +140,7 @@ export class KafkaLog implements Log {
   readonly #subscriptions = new Set<KafkaSubscription>()
   /** Public calls under way; close() waits for them. */
   readonly #inFlight = new Set<Promise<unknown>>()
+  #adminQueue: Promise<unknown> = Promise.resolve()
   #closed = false
   #closing: Promise<void> | undefined
 
@@ -245,6 +246,18 @@ export class KafkaLog implements Log {
     return this.#closing
   }
 
+  /**
+   * Runs admin calls one at a time. kafkajs's admin keeps one metadata cache that fetchTopicMetadata
+   * replaces with the metadata of just the topics asked for, while fetchTopicOffsets reads it between
+   * requests: concurrent calls on different topics fail inside kafkajs (a TypeError on an empty
+   * ListOffsets result). Admin calls are short; the producer and consumers have their own caches.
+   */
+  #withAdmin<T>(call: (admin: Admin) => Promise<T>): Promise<T> {
+    const result = this.#adminQueue.then(() => call(this.#admin))
+    this.#adminQueue = result.catch(() => {})
+    return result
+  }
+
   /** Runs a public call: LOG_CLOSED after close(), and close() waits for it. */
   #op<T>(call: () => Promise<T>): Promise<T> {
     if (this.#closed) return Promise.reject(new SluiceError('LOG_CLOSED', 'the Kafka log is closed'))
@@ -265,10 +278,12 @@ export class KafkaLog implements Log {
     }
     try {
       // Returns false when the topic exists already; an existing topic is left as it is.
-      await this.#admin.createTopics({
-        topics: [{ topic, numPartitions: partitions, replicationFactor: -1 }],
-        waitForLeaders: true,
-      })
+      await this.#withAdmin((admin) =>
+        admin.createTopics({
+          topics: [{ topic, numPartitions: partitions, replicationFactor: -1 }],
+          waitForLeaders: true,
+        }),
+      )
     } catch (error) {
       if (isKafkaError(error, 'INVALID_TOPIC_EXCEPTION')) {
         throw new SluiceError('LOG_INVALID_ARGUMENT', `invalid Kafka topic name '${topic}'`, { cause: error })
@@ -285,7 +300,7 @@ export class KafkaLog implements Log {
     const deadline = Date.now() + (this.#options.requestTimeoutMs ?? 30_000)
     for (let delay = 10; ; delay = Math.min(delay * 2, 500)) {
       try {
-        const { topics } = await this.#admin.fetchTopicMetadata({ topics: [topic] })
+        const { topics } = await this.#withAdmin((admin) => admin.fetchTopicMetadata({ topics: [topic] }))
         const found = topics.find((t) => t.name === topic)
         if (found && found.partitions.length > 0 && found.partitions.every((p) => p.leader >= 0)) return
       } catch (error) {
@@ -409,7 +424,7 @@ export class KafkaLog implements Log {
     const partitionCount = await this.#fetchPartitionCount(topic)
     let response: Awaited<ReturnType<Admin['fetchOffsets']>>
     try {
-      response = await this.#admin.fetchOffsets({ groupId: group, topics: [topic] })
+      response = await this.#withAdmin((admin) => admin.fetchOffsets({ groupId: group, topics: [topic] }))
     } catch (error) {
       throw this.#mapError(error, topic)
     }
@@ -489,7 +504,7 @@ export class KafkaLog implements Log {
     let metadata: Awaited<ReturnType<Admin['fetchTopicMetadata']>>
     try {
       // One metadata request for exactly this topic (no retries on an unknown topic).
-      metadata = await this.#admin.fetchTopicMetadata({ topics: [topic] })
+      metadata = await this.#withAdmin((admin) => admin.fetchTopicMetadata({ topics: [topic] }))
     } catch (error) {
       this.#partitionCounts.delete(topic)
       throw this.#mapError(error, topic)
@@ -508,7 +523,7 @@ export class KafkaLog implements Log {
     await this.#fetchPartitionCount(topic)
     let offsets: Awaited<ReturnType<Admin['fetchTopicOffsets']>>
     try {
-      offsets = await this.#admin.fetchTopicOffsets(topic)
+      offsets = await this.#withAdmin((admin) => admin.fetchTopicOffsets(topic))
     } catch (error) {
       throw this.#mapError(error, topic)
     }
@@ -563,8 +578,7 @@ export class KafkaLog implements Log {
         // Records of the range deleted under the read (retention, DeleteRecords) are never fetched:
         // while waiting, check now and then whether what is left of the range is gone.
         watchdog = setInterval(() => {
-          this.#admin
-            .fetchTopicOffsets(topic)
+          this.#withAdmin((admin) => admin.fetchTopicOffsets(topic))
             .then((offsets) => {
               const low = Number(offsets.find((o) => o.partition === partition)?.low ?? 0)
               if (!finished && low >= until) {
@@ -606,7 +620,7 @@ export class KafkaLog implements Log {
       clearInterval(watchdog)
       await consumer.disconnect().catch(() => {})
       // The throw-away group holds the committed start offset: remove it (best effort).
-      await this.#admin.deleteGroups([group]).catch(() => {})
+      await this.#withAdmin((admin) => admin.deleteGroups([group])).catch(() => {})
     }
     return records
   }

@@ -234,6 +234,37 @@ describe('KafkaLog append and read', () => {
     for (const key of keys) expect(seen.get(key), key).toBe(partitionForKey(key, partitions))
   })
 
+  it('serves concurrent offset calls while other topics are created and looked up', async () => {
+    const own = await connectKafkaLog()
+    try {
+      const partitionsOf = (i: number) => 1 + (i % 3)
+      const topics = Array.from({ length: 4 }, () => uniqueName('concurrent'))
+      await Promise.all(topics.map((topic, i) => own.ensureTopic(topic, { partitions: partitionsOf(i) })))
+      await Promise.all(
+        topics.map((topic) => own.append(topic, [{ key: null, value: text('x'), partition: 0 }])),
+      )
+      // Offsets of known topics are asked for while topics the client never saw appear: in kafkajs
+      // both go through one metadata cache.
+      const fresh = Array.from({ length: 8 }, () => uniqueName('concurrent-new'))
+      const calls: Promise<unknown>[] = fresh.map(async (topic, i) => {
+        await own.ensureTopic(topic, { partitions: partitionsOf(i) })
+        expect(await own.partitions(topic)).toBe(partitionsOf(i))
+        expect(await own.endOffsets(topic)).toHaveLength(partitionsOf(i))
+      })
+      for (let round = 0; round < 10; round++) {
+        for (const [i, topic] of topics.entries()) {
+          calls.push(own.endOffsets(topic).then((ends) => expect(ends[0]).toBe(1)))
+          calls.push(
+            own.committedOffsets(uniqueName('g'), topic).then((c) => expect(c).toHaveLength(partitionsOf(i))),
+          )
+        }
+      }
+      await Promise.all(calls)
+    } finally {
+      await own.close()
+    }
+  })
+
   it('splits a large append into several produce requests without losing order', async () => {
     const topic = uniqueName('large')
     await log.ensureTopic(topic, { partitions: 2 })
