@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { CommandIO } from './command.ts'
-import { COMMANDS, main } from './main.ts'
+import { runCli } from '../test/support/capture-io.ts'
+import { COMMANDS } from './main.ts'
 
 const ROOT = join(import.meta.dirname, '..')
 let dir: string
@@ -17,22 +17,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true })
 })
 
-async function sluice(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = ''
-  let stderr = ''
-  const io: CommandIO = {
-    stdout: (t) => {
-      stdout += t
-    },
-    stderr: (t) => {
-      stderr += t
-    },
-    color: false,
-    interrupted: new Promise(() => {}),
-  }
-  const code = await main(argv, io)
-  return { code, stdout, stderr }
-}
+const sluice = runCli
 
 const THREE_TYPE_ERRORS = `schema Payment { id: string, amount: f64, country: string }
 source payments: Payment from kafka("payments")

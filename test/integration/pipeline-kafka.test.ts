@@ -4,14 +4,13 @@
  * Topic names are unique per run because the broker outlives the tests.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { CommandIO } from '../../cli/command.ts'
-import { main } from '../../cli/main.ts'
 import { loadArtifact } from '../../runtime/artifact/load.ts'
 import type { LogRecord } from '../../runtime/log/index.ts'
 import type { KafkaLog } from '../../runtime/log/kafka.ts'
 import { partitionForKey } from '../../runtime/log/partitioner.ts'
 import { MetricsRegistry } from '../../runtime/metrics/registry.ts'
 import { DEAD_LETTER_HEADERS, PipelineRunner } from '../../runtime/node/pipeline-runner.ts'
+import { runCli } from '../support/capture-io.ts'
 import { compileFixture } from '../support/compile-fixture.ts'
 import { connectKafkaLog, kafkaBrokers, uniqueName } from './kafka-env.ts'
 
@@ -136,19 +135,7 @@ describe('a compiled pipeline on Apache Kafka', () => {
     await writeFile(file, [reading(45), reading(10), reading(31)].map((r) => JSON.stringify(r)).join('\n'))
 
     const cli = async (...argv: string[]) => {
-      let stdout = ''
-      let stderr = ''
-      const io: CommandIO = {
-        stdout: (t) => {
-          stdout += t
-        },
-        stderr: (t) => {
-          stderr += t
-        },
-        color: false,
-        interrupted: new Promise(() => {}),
-      }
-      const code = await main(argv, io)
+      const { code, stdout, stderr } = await runCli(...argv)
       expect(code, stderr).toBe(0)
       return stdout
     }
