@@ -124,6 +124,48 @@ describe('a compiled pipeline on Apache Kafka', () => {
     expect(dead.every((r) => r.headers[DEAD_LETTER_HEADERS.topic] === input)).toBe(true)
   })
 
+  it('scales out: two nodes in one consumer group share the partitions and together process everything', async () => {
+    const input = uniqueName('shared-in')
+    const output = uniqueName('shared-out')
+    const group = uniqueName('shared-group')
+    const artifactDir = await compileFixture(pipe(input, output), 'sensors-shared')
+    await log.ensureTopic(input, { partitions: PARTITIONS })
+    // Each node has its own connection, as two processes would.
+    const nodes = await Promise.all([connectKafkaLog(), connectKafkaLog()])
+    const metrics = [new MetricsRegistry(), new MetricsRegistry()]
+    const runners: PipelineRunner[] = []
+    try {
+      for (const [i, nodeLog] of nodes.entries()) {
+        runners.push(
+          await PipelineRunner.start({
+            log: nodeLog,
+            artifact: await loadArtifact(artifactDir),
+            metrics: metrics[i]!,
+            group,
+            deadLetterTopic: uniqueName('dead'),
+            partitions: PARTITIONS,
+          }),
+        )
+      }
+      const readings = Array.from({ length: 900 }, (_, i) => reading(i))
+      await log.append(
+        input,
+        readings.map((r) => ({ key: r.sensor, value: Buffer.from(JSON.stringify(r)) })),
+      )
+      await Promise.all(runners.map((runner) => runner.waitUntilCaughtUp(90_000)))
+      const seqs = (await readTopic(output)).map(
+        (r) => (JSON.parse(r.value.toString()) as { seq: number }).seq,
+      )
+      expect(seqs.sort((a, b) => a - b)).toEqual(readings.filter((r) => r.celsius > 30).map((r) => r.seq))
+      const processed = metrics.map((m) => m.find('sluice_events_in_total')?.total() ?? 0)
+      expect(processed[0]! + processed[1]!).toBe(900)
+      expect(processed.every((n) => n > 0)).toBe(true)
+    } finally {
+      for (const runner of runners) await runner.stop()
+      for (const nodeLog of nodes) await nodeLog.close()
+    }
+  })
+
   it('works through the CLI with --kafka', async () => {
     const input = uniqueName('cli-in')
     const output = uniqueName('cli-out')
