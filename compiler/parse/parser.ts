@@ -238,11 +238,19 @@ class Parser {
   /** `{ field, … }` of a schema or inline record type, recovering per field. */
   private parseFieldDecls(where: string): FieldDecl[] {
     this.expect('{', `\`{\` ${where}`)
-    const fields: FieldDecl[] = []
+    return this.parseFieldsUntilBrace(() => this.parseFieldDecl())
+  }
+
+  /**
+   * The fields after a `{`, up to and including the `}`. A field that fails to parse is skipped
+   * up to the next `,` or `}`, so one bad field does not hide the errors of the others.
+   */
+  private parseFieldsUntilBrace<T>(parseField: () => T): T[] {
+    const fields: T[] = []
     const stops: ReadonlySet<TokenKind> = new Set([',', '}'])
     while (!this.at('}')) {
       try {
-        fields.push(this.parseFieldDecl())
+        fields.push(parseField())
         if (!this.at('}')) this.expect(',', '`,` or `}` after a field')
       } catch (e) {
         if (!(e instanceof ParseAbort)) throw e
@@ -638,21 +646,7 @@ class Parser {
   /** `{ name: expr, shorthand, … }` of `select` and record literals, recovering per field. */
   private parseFieldInits(opening: string): FieldInit[] {
     this.expect('{', opening)
-    const fields: FieldInit[] = []
-    const stops: ReadonlySet<TokenKind> = new Set([',', '}'])
-    while (!this.at('}')) {
-      try {
-        fields.push(this.parseFieldInit())
-        if (!this.at('}')) this.expect(',', '`,` or `}` after a field')
-      } catch (e) {
-        if (!(e instanceof ParseAbort)) throw e
-        this.syncTo(stops)
-        if (this.eat(',')) continue
-        if (!this.at('}')) return fields
-      }
-    }
-    this.advance()
-    return fields
+    return this.parseFieldsUntilBrace(() => this.parseFieldInit())
   }
 
   private parseFieldInit(): FieldInit {
