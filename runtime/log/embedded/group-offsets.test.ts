@@ -59,6 +59,29 @@ describe('GroupOffsets', () => {
     await expect(reader.commit('g', 't', 0, 5)).rejects.toSatisfy((e) => isSluiceError(e, 'LOG_READ_ONLY'))
   })
 
+  it('keeps offsets of topics named like Object.prototype members, without polluting it', async () => {
+    const groups = new GroupOffsets(dir, { fsync: false, readOnly: false })
+    expect(await groups.committed('constructor', 'constructor', 2)).toEqual([-1, -1])
+    expect(await groups.committed('constructor', '__proto__', 2)).toEqual([-1, -1])
+    await groups.commit('constructor', '__proto__', 1, 5)
+    await groups.commit('constructor', 'constructor', 0, 3)
+    await groups.commit('constructor', 'toString', 0, 4)
+    expect(await groups.committed('constructor', '__proto__', 2)).toEqual([-1, 5])
+    expect(await groups.committed('constructor', 'constructor', 2)).toEqual([3, -1])
+    const onDisk = JSON.parse(await readFile(path.join(dir, 'constructor.json'), 'utf8'))
+    expect(Object.entries(onDisk.topics)).toEqual([
+      ['__proto__', [-1, 5]],
+      ['constructor', [3]],
+      ['toString', [4]],
+    ])
+    for (const readOnly of [false, true]) {
+      const fresh = new GroupOffsets(dir, { fsync: false, readOnly })
+      expect(await fresh.committed('constructor', '__proto__', 2)).toEqual([-1, 5])
+      expect(await fresh.committed('constructor', 'constructor', 1)).toEqual([3])
+      expect(await fresh.committed('constructor', 'hasOwnProperty', 1)).toEqual([-1])
+    }
+  })
+
   it('refuses a damaged offsets file', async () => {
     await writeFile(path.join(dir, 'g.json'), JSON.stringify({ version: 1, topics: { t: ['x'] } }))
     const groups = new GroupOffsets(dir, { fsync: false, readOnly: false })

@@ -17,6 +17,7 @@ import { isCode, syncDir } from './segment.ts'
  */
 
 interface GroupState {
+  /** Topic → offsets; a prototype-less object, so any topic name (`__proto__`, `constructor`) is a plain key. */
   topics: Record<string, number[]>
   /** The write in flight, and whether another commit arrived after it took its snapshot. */
   writing: Promise<void> | null
@@ -93,7 +94,7 @@ export class GroupOffsets {
     try {
       text = await readFile(file, 'utf8')
     } catch (error) {
-      if (isCode(error, 'ENOENT')) return { topics: {}, writing: null, dirty: false }
+      if (isCode(error, 'ENOENT')) return { topics: Object.create(null), writing: null, dirty: false }
       throw error
     }
     const parsed: unknown = JSON.parse(text)
