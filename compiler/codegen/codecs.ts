@@ -90,7 +90,7 @@ export class CodecWriter {
   private decodeRecord(type: RecordType): string {
     const fields = type.fields.map((f) => {
       const decode = this.decoder(f.type)
-      return `    ${f.name}: ${decode}(object.${f.name}, path === '' ? ${JSON.stringify(f.name)} : path + ${JSON.stringify(`.${f.name}`)}),`
+      return `    ${f.name}: ${decode}(${ownField('object', f.name)}, path === '' ? ${JSON.stringify(f.name)} : path + ${JSON.stringify(`.${f.name}`)}),`
     })
     return [
       `if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new DecodeFailure(path, 'an object', value)`,
@@ -106,9 +106,11 @@ export class CodecWriter {
       case 'string':
         return 'return JSON.stringify(value)'
       case 'bool':
+        return 'return String(value)'
       case 'i64':
       case 'duration':
-        return 'return String(value)'
+        // Evaluation keeps integers safe; this guards the output against anything that got past it.
+        return `if (!Number.isSafeInteger(value)) throw new RangeError(\`\${value} is not an integer within ±(2^53-1)\`)\nreturn String(value)`
       case 'f64':
         return `return Number.isFinite(value) ? String(value) : 'null'`
       case 'timestamp':
@@ -137,6 +139,17 @@ export class CodecWriter {
   }
 }
 
+/**
+ * Reads a field of a parsed JSON object. A field named like a member of Object.prototype
+ * (`constructor`, `toString`, …) must be an own property, or an absent field would read the
+ * inherited function; other names need no check, and the fast path stays a plain property load.
+ */
+function ownField(object: string, name: string): string {
+  return name in Object.prototype
+    ? `(Object.hasOwn(${object}, ${JSON.stringify(name)}) ? ${object}[${JSON.stringify(name)}] : undefined)`
+    : `${object}.${name}`
+}
+
 /** Helpers the codecs call; emitted once per generated module. */
 export const CODEC_HELPERS = `
   class DecodeFailure extends Error {
@@ -152,14 +165,15 @@ export const CODEC_HELPERS = `
     if (typeof value === 'object') return 'an object'
     return typeof value + ' ' + String(value)
   }
-  // ISO-8601 date, or date-time with a zone (a time without a zone would depend on the node's TZ).
-  const ISO_TIMESTAMP = /^\\d{4}-\\d{2}-\\d{2}(?:[T ]\\d{2}:\\d{2}(?::\\d{2}(?:\\.\\d{1,9})?)?(?:Z|[+-]\\d{2}(?::?\\d{2})?))?$/
+  // Timestamps: epoch milliseconds within the range of a Date (±8.64e15), or the ISO-8601 forms
+  // that parse_ts accepts (date, or date-time with a zone; impossible dates are rejected).
+  const MAX_TIMESTAMP_MS = 8.64e15
   function decodeTimestamp(value: unknown, path: string): number {
     if (typeof value === 'number') {
-      if (Number.isSafeInteger(value)) return value
-    } else if (typeof value === 'string' && ISO_TIMESTAMP.test(value)) {
-      const ms = Date.parse(value.replace(' ', 'T'))
-      if (!Number.isNaN(ms)) return ms
+      if (Number.isSafeInteger(value) && Math.abs(value) <= MAX_TIMESTAMP_MS) return value
+    } else if (typeof value === 'string') {
+      const ms = parseTimestamp(value)
+      if (ms !== null && Math.abs(ms) <= MAX_TIMESTAMP_MS) return ms
     }
     throw new DecodeFailure(path, 'a timestamp (epoch milliseconds or ISO-8601 with a zone)', value)
   }

@@ -201,6 +201,37 @@ const eventArb = fc.record({
   ts: fc.integer({ min: 0, max: 4_102_444_800_000 }),
 })
 
+// Durations and timestamps (integer arithmetic), field names that live on Object.prototype,
+// keys from timestamps, and `is null` on a non-optional expression that can fail.
+const TEMPORAL = `
+schema Thing { constructor: string?, toString: i64?, default: string, n: i64, ts: timestamp @event_time }
+source things: Thing from kafka("things")
+stream t = things
+  | select {
+      default,
+      constructor: constructor ?? "none",
+      third: millis(to_duration_ms(n) / 3),
+      scaled: millis(to_duration_ms(n) * n),
+      later: ts + to_duration_ms(n) * 1000,
+      gap: millis(ts - (ts - 5s)),
+      broken: (n / (n - n)) is null,
+      ts
+    }
+  | key by later
+sink t -> kafka("t")
+`
+
+const thingArb = fc.record(
+  {
+    constructor: fc.constantFrom('a', 'b'),
+    toString: fc.integer(),
+    default: fc.string({ maxLength: 3 }),
+    n: fc.oneof(fc.integer({ min: -5, max: 5 }), fc.integer({ min: -(2 ** 40), max: 2 ** 40 })),
+    ts: fc.oneof(fc.integer({ min: 0, max: 2 ** 40 }), fc.constantFrom(8.64e15, -8.64e15, 8.64e15 - 1)),
+  },
+  { requiredKeys: ['default', 'n', 'ts'] },
+)
+
 describe('generated code', () => {
   it('type-checks as strict TypeScript', async () => {
     const { typescript } = await compileAndLoad(RICH)
@@ -234,6 +265,60 @@ describe('generated code', () => {
       }),
       { numRuns: 200 },
     )
+  })
+
+  it('agrees with the interpreter on durations, timestamps, prototype-named fields and timestamp keys', async () => {
+    const { operators, pipeline } = await compileAndLoad(TEMPORAL)
+    await fc.assert(
+      fc.asyncProperty(fc.array(thingArb, { maxLength: 30 }), async (values) => {
+        const decoded = values.map((value) => {
+          const row = operators.sources.things!.decode(value)
+          return { value: row, key: null, timestamp: value.ts }
+        })
+        const fused = runFused(operators, pipeline, 'things', decoded)
+        const reference = runInterpreted(TEMPORAL, 'things', decoded)
+        expect(bySink(fused.outputs)).toEqual(bySink(reference.outputs))
+        expect(fused.errors).toEqual(reference.errors)
+        // `(n / (n - n)) is null` divides by zero on every event: nothing gets through.
+        expect(fused.outputs).toEqual([])
+      }),
+      { numRuns: 100 },
+    )
+  })
+
+  it('keeps integer rules for durations, keys timestamps safely and reads only own fields', async () => {
+    const text = TEMPORAL.replace('      broken: (n / (n - n)) is null,\n', '')
+    const { operators, pipeline } = await compileAndLoad(text)
+    const decode = operators.sources.things!.decode
+    const row = decode({ default: 'd', n: 1, ts: 0 }) as Record<string, unknown>
+    expect(row.constructor).toBeNull()
+    expect(row.toString).toBeNull()
+    const { outputs, errors } = runFused(operators, pipeline, 'things', [
+      { value: row, key: null, timestamp: 0 },
+      { value: decode({ default: 'e', n: 2 ** 30, ts: 0 }), key: null, timestamp: 0 },
+      { value: decode({ default: 'f', n: 1, ts: 8.64e15 }), key: null, timestamp: 0 },
+    ])
+    expect(outputs[0]!.value).toMatchObject({
+      default: 'd',
+      constructor: 'none',
+      third: 0,
+      scaled: 1,
+      later: 1000,
+      gap: 5000,
+    })
+    expect(outputs[0]!.key).toBe('1970-01-01T00:00:01.000Z')
+    // 2^30 ms * 2^30 overflows the safe range; a key 1 s past the last Date is out of range.
+    expect(errors).toEqual([1, 2])
+  })
+
+  it('rejects timestamps a Date cannot hold and impossible calendar dates', async () => {
+    const decode = (await compileAndLoad(TEMPORAL)).operators.sources.things!.decode
+    for (const ts of [8.64e15 + 1, '2024-02-30T00:00:00Z', '2024-01-01T24:00:00Z', '2023-02-29']) {
+      expect(() => decode({ default: 'd', n: 1, ts }), String(ts)).toThrow(/^ts: expected a timestamp/)
+    }
+    expect(decode({ default: 'd', n: 1, ts: '2024-01-01t10:00:00z' })).toMatchObject({
+      ts: Date.UTC(2024, 0, 1, 10),
+    })
   })
 
   it('reports an evaluation error with the site of the failing expression and keeps going', async () => {

@@ -84,8 +84,10 @@ const EMIT: { readonly [K in Expr['kind']]: (expr: ExprOf<K>, ctx: ExprContext) 
     return `((${t} = ${left}) !== null ? ${t} : ${compileExpr(e.right, ctx)})`
   },
   IsNull: (e, ctx) => {
-    // A non-optional operand is never null; the expression is pure, so it need not be evaluated.
-    if (!isOptional(e.operand.type)) return e.negated ? 'true' : 'false'
+    // A non-optional operand is never null, but it is still evaluated: it may fail (the checker
+    // warns that the test is constant), and the reference interpreter evaluates it too.
+    if (!isOptional(e.operand.type))
+      return `${e.negated ? '!' : ''}alwaysFalse(${compileExpr(e.operand, ctx)})`
     return `(${compileExpr(e.operand, ctx)} ${e.negated ? '!==' : '==='} null)`
   },
   Conditional: (e, ctx) => {
@@ -134,6 +136,9 @@ function nullGuarded(
   return `(${checks.join(' || ')} ? null : ${body(narrowed)})`
 }
 
+/** Result kinds computed in integer milliseconds or units: range-checked, `/` truncates, `/ 0` fails. */
+const INTEGER_KINDS: ReadonlySet<string> = new Set(['i64', 'duration', 'timestamp'])
+
 const COMPARISON: Readonly<Record<string, string>> = {
   '==': '===',
   '!=': '!==',
@@ -146,8 +151,7 @@ const COMPARISON: Readonly<Record<string, string>> = {
 function binary(e: BinaryExpr, ctx: ExprContext): string {
   const left = compileExpr(e.left, ctx)
   const right = compileExpr(e.right, ctx)
-  const resultType = unwrapOptional(e.type)
-  const integer = resultType.kind === 'i64'
+  const integer = INTEGER_KINDS.has(unwrapOptional(e.type).kind)
   return nullGuarded(ctx, [e.left, e.right], [left, right], ([l, r]) => {
     const comparison = COMPARISON[e.op]
     if (comparison) return `(${l} ${comparison} ${r})`
@@ -191,5 +195,12 @@ export const EXPRESSION_HELPERS = `
   function imod(a: number, b: number, site: number): number {
     if (b === 0) throw new EvaluationError('integer division by zero', site)
     return a % b
+  }
+  function alwaysFalse(_value: unknown): boolean {
+    return false
+  }
+  function timestampKey(ms: number, site: number): string {
+    if (!(Math.abs(ms) <= 8.64e15)) throw new EvaluationError(\`timestamp \${ms} is out of range for a key\`, site)
+    return new Date(ms).toISOString()
   }
 `

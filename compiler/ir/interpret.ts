@@ -400,7 +400,7 @@ export function compileExpr(expr: Expr, functions: FunctionTable): Evaluator {
  *   evaluated, so an evaluation error there does not count. The results are the same as
  *   evaluating both sides whenever neither side fails; compiler/codegen/expressions.ts does the same.
  * - `==`/`!=`: `===`/`!==` on the values.
- * - When the result type is i64: `/` truncates toward zero; `/` or `%` by zero throws
+ * - When the result type is i64, duration or timestamp (integer milliseconds): `/` truncates toward zero; `/` or `%` by zero throws
  *   `EvaluationError('integer division by zero')`; a `+ - * /` result outside ±MAX_SAFE_INTEGER throws
  *   `EvaluationError('i64 overflow')`. Everything else (f64, timestamp, duration) follows IEEE 754.
  * - `+` on strings concatenates (the result type is string).
@@ -437,7 +437,11 @@ function compileBinary(
     }
   }
 
-  const apply = binaryFunction(op, resultType.kind === 'i64')
+  // Durations and timestamps are integer milliseconds: the same checks as i64.
+  const apply = binaryFunction(
+    op,
+    resultType.kind === 'i64' || resultType.kind === 'duration' || resultType.kind === 'timestamp',
+  )
   return (row) => {
     const a = left(row)
     const b = right(row)

@@ -110,8 +110,9 @@ export interface UnaryExpr extends ExprBase {
 /**
  * Arithmetic and comparison propagate null (SQL semantics); `and`/`or` use three-valued logic.
  * `+` on two strings concatenates; timestamp ± duration gives a timestamp; timestamp − timestamp a
- * duration. Integer `/` truncates toward zero; integer division or `%` by zero is an evaluation
- * error (the event goes to the dead-letter topic with the span).
+ * duration. When the result is i64, duration or timestamp (all integers), `/` truncates toward
+ * zero, division or `%` by zero is an evaluation error and a result outside ±(2^53−1) is an
+ * evaluation error (the event goes to the dead-letter topic with the span).
  */
 export interface BinaryExpr extends ExprBase {
   readonly kind: 'Binary'
