@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -73,6 +73,51 @@ describe('sluice CLI', () => {
     const missing = await sluice('check', join(dir, 'missing.pipe'))
     expect(missing.code).toBe(2)
     expect(missing.stderr).toContain('cannot read')
+  })
+
+  it('compile refuses to replace a directory that is not an artifact, and leaves it alone', async () => {
+    const project = join(dir, 'project')
+    const pipe = join(project, 'e.pipe')
+    await mkdir(project)
+    await writeFile(pipe, 'schema E { id: string }\nsource e: E from kafka("in")\nsink e -> kafka("out")\n')
+    await writeFile(join(project, 'notes.txt'), 'precious')
+
+    const occupied = await sluice('compile', pipe, '-o', project)
+    expect(occupied.code).toBe(2)
+    expect(occupied.stderr).toMatch(
+      /sluice compile: refusing to replace .*project: it contains the source file/,
+    )
+    expect(occupied.stderr).not.toMatch(/\n\s+at /)
+
+    await rm(pipe)
+    const other = join(dir, 'other.pipe')
+    await writeFile(other, 'schema E { id: string }\nsource e: E from kafka("in")\nsink e -> kafka("out")\n')
+    const notArtifact = await sluice('compile', other, '-o', project)
+    expect(notArtifact.code).toBe(2)
+    expect(notArtifact.stderr).toMatch(/it is not empty and is not a Sluice artifact/)
+    expect(notArtifact.stderr).toContain('choose a new or empty directory')
+    expect(await readdir(project)).toEqual(['notes.txt'])
+
+    // In a child process whose working directory is a scratch one: never risk the repository.
+    const scratch = join(dir, 'scratch')
+    await mkdir(scratch)
+    const here = await promisify(execFile)(
+      process.execPath,
+      [join(ROOT, 'bin/sluice.js'), 'compile', other, '-o', '.'],
+      {
+        cwd: scratch,
+      },
+    ).then(
+      () => ({ code: 0, stderr: '' }),
+      (error: { code: number; stderr: string }) => error,
+    )
+    expect(here.code).toBe(2)
+    expect(here.stderr).toMatch(/refusing to replace .*scratch: it is the current directory/)
+    expect(here.stderr).not.toMatch(/\n\s+at /)
+
+    const artifact = join(dir, 'artifact-twice')
+    expect((await sluice('compile', other, '-o', artifact)).code).toBe(0)
+    expect((await sluice('compile', other, '-o', artifact)).code).toBe(0) // an earlier artifact: replaced
   })
 
   it('compiles, produces, runs until caught up and consumes on the embedded log', async () => {

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path'
-import { writeArtifact } from '../../compiler/artifact/package.ts'
+import { ArtifactOutputError, writeArtifact } from '../../compiler/artifact/package.ts'
 import { type CompileStage, compileSource } from '../../compiler/compile.ts'
 import { formatDiagnostics } from '../../compiler/diagnostics/index.ts'
 import { parse, UsageError } from '../args.ts'
@@ -17,7 +17,8 @@ chains), generates the operator module and writes an immutable, content-addresse
 manifest.json, operators.generated.ts, operators.mjs and a source map to the .pipe.
 
 Options:
-  -o, --out DIR         artifact directory (default: dist/<name>)
+  -o, --out DIR         artifact directory (default: dist/<name>); it must be new, empty or an
+                        earlier artifact, and neither the current directory nor one above the .pipe
   --name NAME           artifact name (default: the file name without .pipe)
   --no-color            plain diagnostics
   -h, --help            show this help`,
@@ -53,7 +54,13 @@ Options:
       return 1
     }
     const out = resolve(values.out ?? `dist/${result.artifact.manifest.name}`)
-    await writeArtifact(result.artifact, out)
+    try {
+      await writeArtifact(result.artifact, out, { sourceFile: file })
+    } catch (error) {
+      // A refused -o directory is the user's choice to change, not a failure of the compiler.
+      if (error instanceof ArtifactOutputError) throw new UsageError(error.message)
+      throw error
+    }
     const { manifest } = result.artifact
     const chains = manifest.graph.nodes.filter((n) => n.kind === 'Fused')
     io.stderr(

@@ -13,8 +13,8 @@
  * any file is detected by the runtime before it runs the artifact.
  */
 import { createHash } from 'node:crypto'
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises'
-import { basename, dirname, join, relative } from 'node:path'
+import { lstat, mkdir, readdir, readFile, realpath, rename, rm, writeFile } from 'node:fs/promises'
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path'
 import { ts } from 'ts-morph'
 import type { GeneratedModule } from '../codegen/generate.ts'
 import { GENERATED_FILE } from '../codegen/generate.ts'
@@ -162,17 +162,109 @@ function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex')
 }
 
+/** `writeArtifact` refused the output directory: the message says why and what to do instead. */
+export class ArtifactOutputError extends Error {
+  override name = 'ArtifactOutputError'
+}
+
+export interface WriteArtifactOptions {
+  /** The .pipe file (default: the manifest's source file); no directory containing it is replaced. */
+  readonly sourceFile?: string
+  /** Relative paths resolve against this; it and its ancestors are never replaced (default: process.cwd()). */
+  readonly cwd?: string
+}
+
 /**
- * Writes the artifact to `dir`, replacing what was there, via a sibling temporary directory and
- * a rename, so a reader never sees a half-written artifact.
+ * Writes the artifact to `dir` via a sibling temporary directory and a rename, so a reader never
+ * sees a half-written artifact. `dir` is replaced only when that cannot lose anything but an
+ * earlier artifact: it must not exist, be empty, or hold a manifest.json of format
+ * "sluice-artifact"; and it must be neither the working directory (nor one of its ancestors) nor
+ * an ancestor of the .pipe file. Otherwise this throws ArtifactOutputError and touches nothing.
  */
-export async function writeArtifact(artifact: Artifact, dir: string): Promise<void> {
-  const staging = join(dirname(dir), `.${basename(dir)}.tmp-${process.pid}`)
+export async function writeArtifact(
+  artifact: Artifact,
+  dir: string,
+  options: WriteArtifactOptions = {},
+): Promise<void> {
+  const cwd = resolve(options.cwd ?? process.cwd())
+  const target = resolve(cwd, dir)
+  await checkReplaceable(target, dir, cwd, resolve(cwd, options.sourceFile ?? artifact.manifest.source.file))
+  const staging = join(dirname(target), `.${basename(target)}.tmp-${process.pid}`)
   await rm(staging, { recursive: true, force: true })
-  await mkdir(staging, { recursive: true })
-  for (const [name, content] of artifact.files) await writeFile(join(staging, name), content)
-  await rm(dir, { recursive: true, force: true })
-  await rename(staging, dir)
+  try {
+    await mkdir(staging, { recursive: true })
+    for (const [name, content] of artifact.files) await writeFile(join(staging, name), content)
+    await rm(target, { recursive: true, force: true })
+    await rename(staging, target)
+  } catch (error) {
+    await rm(staging, { recursive: true, force: true }).catch(() => {})
+    throw error
+  }
+}
+
+const CHOOSE_ANOTHER = 'choose a new or empty directory for the artifact (or an earlier artifact to replace)'
+
+async function checkReplaceable(
+  target: string,
+  shown: string,
+  cwd: string,
+  sourceFile: string,
+): Promise<void> {
+  const refuse = (why: string) =>
+    new ArtifactOutputError(`refusing to replace ${shown}: ${why}; ${CHOOSE_ANOTHER}`)
+  const real = await canonicalPath(target)
+  const workingDir = await canonicalPath(cwd)
+  if (containsOrIs(real, workingDir)) {
+    throw refuse(real === workingDir ? 'it is the current directory' : 'it contains the current directory')
+  }
+  if (containsOrIs(real, await canonicalPath(sourceFile))) {
+    throw refuse(`it contains the source file ${sourceFile}`)
+  }
+
+  let entries: string[]
+  try {
+    if (!(await lstat(target)).isDirectory())
+      throw refuse('it exists and is not a directory (a file or a symbolic link)')
+    entries = await readdir(target)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return
+    throw error
+  }
+  if (entries.length === 0) return
+  let format: unknown
+  try {
+    format = (JSON.parse(await readFile(join(target, MANIFEST_FILE), 'utf8')) as { format?: unknown } | null)
+      ?.format
+  } catch {
+    format = undefined
+  }
+  if (format !== ARTIFACT_FORMAT) {
+    throw refuse(
+      `it is not empty and is not a Sluice artifact (no ${MANIFEST_FILE} with "format": "${ARTIFACT_FORMAT}")`,
+    )
+  }
+}
+
+/** The real path of `path`'s longest existing prefix (symlinks resolved), followed by the rest. */
+async function canonicalPath(path: string): Promise<string> {
+  const rest: string[] = []
+  let head = path
+  for (;;) {
+    try {
+      return join(await realpath(head), ...rest)
+    } catch (error) {
+      const parent = dirname(head)
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || parent === head) return path
+      rest.unshift(basename(head))
+      head = parent
+    }
+  }
+}
+
+/** Whether `ancestor` is `path` or one of the directories above it (both absolute). */
+function containsOrIs(ancestor: string, path: string): boolean {
+  const rel = relative(ancestor, path)
+  return rel === '' || !(rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel))
 }
 
 /** The source path as recorded in the manifest: relative to the working directory when inside it. */

@@ -1,0 +1,115 @@
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { compileSource } from '../compile.ts'
+import { type Artifact, ArtifactOutputError, MANIFEST_FILE, MODULE_FILE, writeArtifact } from './package.ts'
+
+const PIPE = `schema E { id: string }
+source e: E from kafka("in")
+sink e -> kafka("out")
+`
+
+let root: string
+
+beforeEach(async () => {
+  root = await mkdtemp(join(tmpdir(), 'sluice-package-'))
+})
+afterEach(async () => {
+  await rm(root, { recursive: true, force: true })
+})
+
+/** Compiles PIPE as if from `sourceFile` (an absolute path, so the working directory plays no part). */
+function artifactOf(sourceFile: string): Artifact {
+  const result = compileSource(sourceFile, PIPE, { name: 'e' })
+  if (!result.artifact) throw new Error(result.diagnostics.map((d) => d.message).join('\n'))
+  return result.artifact
+}
+
+async function expectRefused(write: Promise<void>, reason: RegExp): Promise<void> {
+  const error = await write.then(
+    () => null,
+    (e: unknown) => e,
+  )
+  expect(error).toBeInstanceOf(ArtifactOutputError)
+  expect((error as Error).message).toMatch(reason)
+}
+
+describe('writeArtifact', () => {
+  const source = () => join(root, 'src', 'e.pipe')
+  const cwd = () => join(root, 'work')
+
+  it('writes a new directory, fills an empty one and replaces an earlier artifact', async () => {
+    const artifact = artifactOf(source())
+    const fresh = join(root, 'out', 'nested', 'e')
+    await writeArtifact(artifact, fresh, { cwd: cwd() })
+    expect((await readdir(fresh)).sort()).toEqual([...artifact.files.keys()].sort())
+
+    const empty = join(root, 'empty')
+    await mkdir(empty)
+    await writeArtifact(artifact, empty, { cwd: cwd() })
+    expect(await readFile(join(empty, MODULE_FILE), 'utf8')).toBe(artifact.files.get(MODULE_FILE))
+
+    await writeFile(join(fresh, 'stale.mjs'), 'old')
+    await writeArtifact(artifact, fresh, { cwd: cwd() })
+    expect(await readdir(fresh)).not.toContain('stale.mjs')
+    expect(JSON.parse(await readFile(join(fresh, MANIFEST_FILE), 'utf8')).contentHash).toBe(
+      artifact.manifest.contentHash,
+    )
+    expect((await readdir(root)).filter((n) => n.includes('.tmp-'))).toEqual([])
+  })
+
+  it('refuses a non-empty directory that is not an artifact and leaves it untouched', async () => {
+    const project = join(root, 'project')
+    await mkdir(project)
+    await writeFile(join(project, 'notes.txt'), 'precious')
+    await expectRefused(
+      writeArtifact(artifactOf(source()), project, { cwd: cwd() }),
+      /refusing to replace .*project.*not empty.*not a Sluice artifact/s,
+    )
+    expect(await readdir(project)).toEqual(['notes.txt'])
+    expect(await readFile(join(project, 'notes.txt'), 'utf8')).toBe('precious')
+    expect((await readdir(root)).filter((n) => n.includes('.tmp-'))).toEqual([])
+  })
+
+  it('refuses a directory whose manifest.json is not a Sluice artifact manifest', async () => {
+    const other = join(root, 'other')
+    await mkdir(other)
+    await writeFile(join(other, MANIFEST_FILE), JSON.stringify({ format: 'something-else' }))
+    await expectRefused(writeArtifact(artifactOf(source()), other, { cwd: cwd() }), /not a Sluice artifact/)
+    const broken = join(root, 'broken')
+    await mkdir(broken)
+    await writeFile(join(broken, MANIFEST_FILE), '{ not json')
+    await expectRefused(writeArtifact(artifactOf(source()), broken, { cwd: cwd() }), /not a Sluice artifact/)
+    expect(await readdir(broken)).toEqual([MANIFEST_FILE])
+  })
+
+  it('refuses a path that is a file', async () => {
+    const file = join(root, 'file')
+    await writeFile(file, 'data')
+    await expectRefused(writeArtifact(artifactOf(source()), file, { cwd: cwd() }), /not a directory/)
+    expect(await readFile(file, 'utf8')).toBe('data')
+  })
+
+  it('refuses the working directory and its ancestors, even when they hold an artifact', async () => {
+    const artifact = artifactOf(source())
+    const work = cwd()
+    await writeArtifact(artifact, work, { cwd: root }) // an artifact directory now
+    await expectRefused(writeArtifact(artifact, work, { cwd: work }), /current directory/)
+    await expectRefused(writeArtifact(artifact, join(work, 'sub', '..'), { cwd: work }), /current directory/)
+    await expectRefused(writeArtifact(artifact, work, { cwd: join(work, 'deeper') }), /current directory/)
+    expect(await readFile(join(work, MANIFEST_FILE), 'utf8')).toBe(artifact.files.get(MANIFEST_FILE))
+  })
+
+  it('refuses any ancestor of the .pipe file, even one that holds an artifact', async () => {
+    const artifactDir = join(root, 'a')
+    const pipe = join(artifactDir, 'src', 'e.pipe')
+    const artifact = artifactOf(pipe)
+    await writeArtifact(artifact, artifactDir, { cwd: cwd(), sourceFile: source() })
+    await mkdir(join(artifactDir, 'src'))
+    await writeFile(pipe, PIPE)
+    await expectRefused(writeArtifact(artifact, artifactDir, { cwd: cwd() }), /contains the source file/)
+    await expectRefused(writeArtifact(artifact, join(artifactDir, 'src'), { cwd: cwd() }), /source file/)
+    expect(await readFile(pipe, 'utf8')).toBe(PIPE)
+  })
+})
