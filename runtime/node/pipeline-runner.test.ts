@@ -155,6 +155,42 @@ describe('PipelineRunner', () => {
     await runUntilCaughtUp()
     expect((await readAll('big-orders')).map((r) => JSON.parse(r.value.toString()).id)).toEqual(['a', 'b'])
   })
+
+  it('refuses to read its own dead-letter topic, which would retry every failure forever', async () => {
+    const artifact = await loadArtifact(artifactDir)
+    const error = await PipelineRunner.start({
+      log,
+      artifact,
+      metrics: new MetricsRegistry(),
+      deadLetterTopic: 'orders',
+    }).catch((e: unknown) => e)
+    expect(isSluiceError(error, 'CONFIG_INVALID')).toBe(true)
+    expect((error as Error).message).toMatch(/source `orders` reads `orders`, the dead-letter topic/)
+    expect((error as Error).message).toContain('pass another --dead-letter-topic')
+    // Refused before creating any topic.
+    const unknown = await log.partitions('big-orders').catch((e: unknown) => e)
+    expect(isSluiceError(unknown, 'LOG_UNKNOWN_TOPIC')).toBe(true)
+
+    const fromDeadLetters = await compileFixture(
+      `schema E { id: string }\nsource e: E from kafka("${DEFAULT_DEAD_LETTER_TOPIC}")\nsink e -> stdout\n`,
+      'dlq',
+    )
+    const defaulted = await PipelineRunner.start({
+      log,
+      artifact: await loadArtifact(fromDeadLetters),
+      metrics: new MetricsRegistry(),
+    }).catch((e: unknown) => e)
+    expect(isSluiceError(defaulted, 'CONFIG_INVALID')).toBe(true)
+    const elsewhere = await PipelineRunner.start({
+      log,
+      artifact: await loadArtifact(fromDeadLetters),
+      metrics: new MetricsRegistry(),
+      deadLetterTopic: 'dlq.failures',
+      stdout: () => {},
+    })
+    await elsewhere.stop()
+    await elsewhere.done
+  })
 })
 
 describe('loadArtifact', () => {

@@ -13,6 +13,7 @@ import { EvaluationError } from '../../stdlib/eval-error.ts'
 import type { LoadedArtifact } from '../artifact/load.ts'
 import type { Connector, GraphNode } from '../artifact/manifest.ts'
 import { type ChainError, createEventBatch, type EventBatch } from '../artifact/operators.ts'
+import { SluiceError } from '../errors.ts'
 import type { Log, LogRecord, OutgoingRecord, RecordBatch, Subscription } from '../log/index.ts'
 import type { Counter, Gauge, Histogram, MetricsRegistry } from '../metrics/registry.ts'
 import { type Logger, silentLogger } from '../observability/logger.ts'
@@ -101,6 +102,13 @@ export class PipelineRunner {
       const list = this.sourcesByTopic.get(topic) ?? []
       list.push({ node, delayMs: input?.watermark?.delayMs ?? 0 })
       this.sourcesByTopic.set(topic, list)
+      if (topic === this.deadLetterTopic) {
+        // Failed records would be read back, fail again and be dead-lettered again, forever.
+        throw new SluiceError(
+          'CONFIG_INVALID',
+          `source \`${node.name}\` reads \`${topic}\`, the dead-letter topic, so every failed record would be read and fail again forever; pass another --dead-letter-topic`,
+        )
+      }
     }
     const m = options.metrics
     this.metrics = {
