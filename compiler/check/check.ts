@@ -332,6 +332,11 @@ class Checker {
         this.report('E0404', 'the topic name cannot be empty', arg.span)
         return null
       }
+      const invalid = invalidTopicName(arg.value)
+      if (invalid !== null) {
+        this.report('E0404', invalid, arg.span)
+        return null
+      }
       return { kind: 'kafka', topic: arg.value }
     }
     if (name === 'stdout') {
@@ -884,4 +889,32 @@ class Checker {
     }
     return result(withNullability(signature.type, propagate))
   }
+}
+
+const MAX_TOPIC_LENGTH = 249
+
+/**
+ * Why `topic` is not a legal Kafka topic name (`[A-Za-z0-9._-]{1,249}`, but not `.` or `..`), or
+ * null when it is. The embedded log applies the same rule, so a pipeline moves to Kafka as is.
+ */
+function invalidTopicName(topic: string): string | null {
+  const allowed = 'use only letters, digits, `.`, `_` and `-`'
+  const bad = [...topic].find((c) => !/^[A-Za-z0-9._-]$/.test(c))
+  if (bad !== undefined) {
+    return `${JSON.stringify(topic)} is not a valid topic name: ${describeCharacter(bad)} is not allowed; ${allowed}`
+  }
+  if (topic === '.' || topic === '..') return `"." and ".." cannot be topic names (Kafka reserves them)`
+  if (topic.length > MAX_TOPIC_LENGTH) {
+    return `the topic name is ${topic.length} characters long; Kafka allows at most ${MAX_TOPIC_LENGTH}`
+  }
+  return null
+}
+
+function describeCharacter(c: string): string {
+  if (c === ' ') return 'a space'
+  if (c === '`') return 'a backtick'
+  const code = c.codePointAt(0)!
+  if (code < 0x20 || code === 0x7f)
+    return `the control character U+${code.toString(16).toUpperCase().padStart(4, '0')}`
+  return `\`${c}\``
 }
