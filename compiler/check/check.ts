@@ -122,6 +122,8 @@ class Checker {
   private readonly nodes: Node[] = []
   /** Names some statement tried to read, even where that failed (e.g. read before declared). */
   private readonly referenced = new Set<string>()
+  /** Topic → the first source reading it, to catch sinks that feed a pipeline its own output. */
+  private readonly sourceTopics = new Map<string, SourceDecl>()
 
   constructor(
     private readonly file: string,
@@ -384,6 +386,9 @@ class Checker {
       )
     }
     const connector = this.connector(decl.connector, 'source')
+    if (connector?.kind === 'kafka' && !this.sourceTopics.has(connector.topic)) {
+      this.sourceTopics.set(connector.topic, decl)
+    }
     const record = isError(schema) ? null : (schema as RecordType)
     const eventTimeField = record?.fields.find((f) => f.eventTime)?.name ?? null
     let watermark: SourceNode['watermark'] = null
@@ -534,6 +539,16 @@ class Checker {
   private checkSink(decl: SinkDecl, index: number): void {
     const input = this.lookupStream(decl.input, null)
     const connector = this.connector(decl.connector, 'sink')
+    const topic = connector?.kind === 'kafka' ? connector.topic : null
+    const reader = topic === null ? undefined : this.sourceTopics.get(topic)
+    if (reader) {
+      this.report(
+        'E0406',
+        `this sink writes "${topic}", which source \`${reader.name.name}\` reads, so the pipeline would read its own output again, forever; write to another topic`,
+        decl.connector.span,
+        [{ message: `source \`${reader.name.name}\` reads "${topic}" here`, span: reader.connector.span }],
+      )
+    }
     this.nodes.push({
       kind: 'Sink',
       id: `sink#${index}`,
