@@ -209,3 +209,24 @@ describe('signatures', () => {
     }
   })
 })
+
+describe('mayFail', () => {
+  it('is set exactly on the functions whose impl calls fail(…)', () => {
+    for (const f of Object.values(stdlib)) {
+      const source = Function.prototype.toString.call(f.impl)
+      expect(f.mayFail, `${f.name}: ${source}`).toBe(/\bfail\(/.test(source))
+    }
+  })
+
+  it('marks substr, sqrt, to_i64, date_trunc and format_ts, and each of them does fail', () => {
+    const marked = Object.values(stdlib)
+      .filter((f) => f.mayFail)
+      .map((f) => f.name)
+    expect(marked.sort()).toEqual(['date_trunc', 'format_ts', 'sqrt', 'substr', 'to_i64'])
+    expect(() => call('substr', 'abc', -1, 1)).toThrow(EvaluationError)
+    expect(() => call('sqrt', -1)).toThrow(EvaluationError)
+    expect(() => call('to_i64', Number.NaN)).toThrow(EvaluationError)
+    expect(() => call('date_trunc', 'week', 0)).toThrow(EvaluationError)
+    expect(() => call('format_ts', 9e15)).toThrow(EvaluationError)
+  })
+})

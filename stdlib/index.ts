@@ -47,6 +47,11 @@ export interface StdlibFunction {
   readonly signature: (args: readonly ArgInfo[]) => SignatureResult
   /** When true, callers return null without calling impl if any argument is null. */
   readonly nullPropagating: boolean
+  /**
+   * True when impl can throw an `EvaluationError` for some arguments (the optimiser may not move
+   * such a call past an operator or ahead of a check that guards it). Entries leave it out when false.
+   */
+  readonly mayFail: boolean
   readonly impl: (...args: never[]) => unknown
 }
 
@@ -291,9 +296,11 @@ function coalesceSignature(args: readonly ArgInfo[]): SignatureResult {
 
 const identity = (x: number): number => x
 
-function define(fns: readonly StdlibFunction[]): Readonly<Record<string, StdlibFunction>> {
+function define(
+  fns: readonly (Omit<StdlibFunction, 'mayFail'> & { readonly mayFail?: true })[],
+): Readonly<Record<string, StdlibFunction>> {
   const table: Record<string, StdlibFunction> = Object.create(null)
-  for (const fn of fns) table[fn.name] = Object.freeze(fn)
+  for (const fn of fns) table[fn.name] = Object.freeze({ ...fn, mayFail: fn.mayFail ?? false })
   return Object.freeze(table)
 }
 
@@ -369,6 +376,7 @@ export const stdlib: Readonly<Record<string, StdlibFunction>> = define([
     usage: 'substr(s: string, start: i64, len: i64) → string',
     signature: fixed('substr', [p.string('s'), p.i64('start'), p.i64('len')], () => t.string),
     nullPropagating: true,
+    mayFail: true,
     impl: substr,
   },
   {
@@ -426,6 +434,7 @@ export const stdlib: Readonly<Record<string, StdlibFunction>> = define([
     usage: 'sqrt(x: i64 | f64) → f64',
     signature: fixed('sqrt', [p.number('x')], () => t.f64),
     nullPropagating: true,
+    mayFail: true,
     impl: sqrt,
   },
   {
@@ -458,6 +467,7 @@ export const stdlib: Readonly<Record<string, StdlibFunction>> = define([
     usage: 'to_i64(x: i64 | f64) → i64',
     signature: fixed('to_i64', [p.number('x')], () => t.i64),
     nullPropagating: true,
+    mayFail: true,
     impl: toI64,
   },
   {
@@ -561,6 +571,7 @@ export const stdlib: Readonly<Record<string, StdlibFunction>> = define([
       return t.timestamp
     }),
     nullPropagating: true,
+    mayFail: true,
     impl: dateTrunc,
   },
   {
@@ -569,6 +580,7 @@ export const stdlib: Readonly<Record<string, StdlibFunction>> = define([
     usage: 'format_ts(ts: timestamp) → string',
     signature: fixed('format_ts', [p.timestamp('ts')], () => t.string),
     nullPropagating: true,
+    mayFail: true,
     impl: formatTs,
   },
   {

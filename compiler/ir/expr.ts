@@ -1,4 +1,5 @@
-import type { Expr, Type } from './types.ts'
+import { stdlib } from '../../stdlib/index.ts'
+import type { BinaryOp, Expr, ScalarTypeKind, Type } from './types.ts'
 
 type ExprOf<K extends Expr['kind']> = Extract<Expr, { kind: K }>
 
@@ -93,4 +94,27 @@ export function conjoin(parts: readonly Expr[]): Expr {
       end: Math.max(left.span.end, right.span.end),
     },
   }))
+}
+
+/** Arithmetic that is checked (division by zero, results outside ±(2^53−1)) when its result is an integer type. */
+const CHECKED_OPS: ReadonlySet<BinaryOp> = new Set<BinaryOp>(['+', '-', '*', '/', '%'])
+const INTEGER_TYPES: ReadonlySet<string> = new Set<ScalarTypeKind>(['i64', 'duration', 'timestamp'])
+
+/**
+ * Whether evaluating `expr` can raise an evaluation error for some input (so send an event to the
+ * dead-letter topic): `+ - * / %` whose result is i64, duration or timestamp (optional or not), or
+ * a call of a function marked `mayFail` (an unknown function counts as failing), anywhere inside.
+ * Conservative: a guarded sub-expression (`x != 0 and a / x > 1`) still counts.
+ */
+export function canFail(
+  expr: Expr,
+  functions: Readonly<Record<string, { readonly mayFail: boolean } | undefined>> = stdlib,
+): boolean {
+  if (expr.kind === 'Binary' && CHECKED_OPS.has(expr.op) && INTEGER_TYPES.has(unwrapOptional(expr.type).kind))
+    return true
+  if (expr.kind === 'Call') {
+    const fn = Object.hasOwn(functions, expr.fn) ? functions[expr.fn] : undefined
+    if (fn?.mayFail !== false) return true
+  }
+  return childrenOf(expr).some((child) => canFail(child, functions))
 }

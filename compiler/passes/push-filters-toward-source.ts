@@ -1,22 +1,41 @@
 /**
  * Moves filters upstream, past `key by` and past `select`s, so events are dropped before work is
- * spent on them.
+ * spent on them, without changing any output or which events go to the dead-letter topic
+ * (specs/language.md §6).
  *
- * Before: source → select { id, c: lower(country), amount } → key by id → where amount > 10 and c != "us"
- * After:  source → where amount > 10 → select {...} → key by id → where c != "us"
+ * Before: source → select { id, n, c: lower(country), amount } → key by id
+ *           → where n != 0 and amount / n > 10 and c != "us"
+ * After:  source → where n != 0 and amount / n > 10 → select {...} → where c != "us" → key by id
+ * Kept:   select { a, x, b: x + 0 } → where b != 0 and a / x > 1 stays as it is: `x + 0` can fail
+ *         (i64 overflow), and `a / x > 1` may not run ahead of its guard `b != 0` (a computed field).
  *
- * - Past a `key by`, a filter moves whole (key by does not change the record).
- * - Past a `select`, each conjunct of the predicate moves when every field it reads is a plain
- *   projection (a column, a member/index path or a literal), rewritten onto the select's input.
- *   Conjuncts that read computed fields stay, so no expression is evaluated twice.
+ * Rules (an event a moved filter drops never reaches the operators it was moved past, and the
+ * conjuncts of a predicate are evaluated left to right, stopping at the first false one):
+ * - Only past an operator that cannot fail on any event: no select field and no key expression
+ *   that `canFail`, and no timestamp key (its string form fails out of the Date range).
+ *   Otherwise an event the moved filter drops would no longer be dead-lettered by that operator.
  * - Only when the operator being passed has the filter as its one consumer: with fan-out, the
  *   other consumers must still see every event.
- * Expressions are pure, so reordering never changes an output; an event that a moved filter
- * drops no longer reaches an evaluation error in an operator it skipped (see specs/language.md).
+ * - Past a `key by`, a filter moves whole (key by does not change the record).
+ * - Past a `select`, a prefix of the predicate's conjuncts moves, up to the first conjunct that
+ *   reads a computed field (only plain projections — a column, a member/index path or a literal —
+ *   are rewritten onto the select's input, so no expression is evaluated twice). A prefix keeps
+ *   the conjuncts' order, so a guard (`x != 0 and a / x > 1`) still runs before what it guards.
+ * - When a staying conjunct can fail, only conjuncts that are never null move: with a null one
+ *   (and none false) the whole predicate still evaluates the staying conjuncts, which may fail,
+ *   while a moved filter would drop the event first.
  */
-import { columnsRead, conjoin, conjuncts, transformExpr } from '../ir/expr.ts'
+import {
+  canFail,
+  columnsRead,
+  conjoin,
+  conjuncts,
+  isOptional,
+  transformExpr,
+  unwrapOptional,
+} from '../ir/expr.ts'
 import { consumersOf, nodeById, topologicalOrder } from '../ir/graph.ts'
-import type { Expr, FilterNode, MapNode, Node, Pipeline } from '../ir/types.ts'
+import type { Expr, FilterNode, KeyByNode, MapNode, Node, Pipeline } from '../ir/types.ts'
 
 export function pushFiltersTowardSource(pipeline: Pipeline): Pipeline {
   let current = pipeline
@@ -36,8 +55,9 @@ function pushOneFilter(pipeline: Pipeline): Pipeline | null {
     if (filter.kind !== 'Filter') continue
     const upstream = byId.get(filter.input)
     if (!upstream || consumers.get(upstream.id)?.length !== 1) continue
-    if (upstream.kind === 'KeyBy') return swapPastKeyBy(pipeline, filter, upstream)
-    if (upstream.kind === 'Map') {
+    if (upstream.kind === 'KeyBy') {
+      if (!keyByCanFail(upstream)) return swapPastKeyBy(pipeline, filter, upstream)
+    } else if (upstream.kind === 'Map' && !upstream.fields.some((field) => canFail(field.value))) {
       const rewritten = pushPastMap(pipeline, filter, upstream, byId)
       if (rewritten) return rewritten
     }
@@ -45,11 +65,12 @@ function pushOneFilter(pipeline: Pipeline): Pipeline | null {
   return null
 }
 
-function swapPastKeyBy(
-  pipeline: Pipeline,
-  filter: FilterNode,
-  keyBy: Extract<Node, { kind: 'KeyBy' }>,
-): Pipeline {
+/** A timestamp key fails outside the Date range (see `keyString` in ir/interpret.ts). */
+function keyByCanFail(keyBy: KeyByNode): boolean {
+  return canFail(keyBy.key) || unwrapOptional(keyBy.key.type).kind === 'timestamp'
+}
+
+function swapPastKeyBy(pipeline: Pipeline, filter: FilterNode, keyBy: KeyByNode): Pipeline {
   const movedFilter: FilterNode = { ...filter, input: keyBy.input }
   const movedKeyBy = { ...keyBy, input: filter.id }
   return replaceNodes(pipeline, [movedFilter, movedKeyBy], new Map([[filter.id, keyBy.id]]))
@@ -64,9 +85,19 @@ function pushPastMap(
   const projections = new Map<string, Expr>()
   for (const field of map.fields) if (isProjection(field.value)) projections.set(field.name, field.value)
   const parts = conjuncts(filter.predicate)
-  const movable = parts.filter((part) => [...columnsRead(part)].every((name) => projections.has(name)))
-  if (movable.length === 0) return null
-  const staying = parts.filter((part) => !movable.includes(part))
+  const readsProjections = (part: Expr): boolean =>
+    [...columnsRead(part)].every((name) => projections.has(name))
+  let count = 0
+  while (count < parts.length && readsProjections(parts[count]!)) count++
+  if (parts.slice(count).some((part) => canFail(part))) {
+    // A null moved conjunct would drop the event before a staying conjunct that fails on it.
+    let neverNull = 0
+    while (neverNull < count && !isOptional(parts[neverNull]!.type)) neverNull++
+    count = neverNull
+  }
+  if (count === 0) return null
+  const movable = parts.slice(0, count)
+  const staying = parts.slice(count)
   const mapInput = byId.get(map.input)
   if (!mapInput) return null
 
@@ -75,7 +106,7 @@ function pushPastMap(
   )
   const pushed: FilterNode = {
     kind: 'Filter',
-    id: `${filter.id}^`,
+    id: freshId(pipeline, `${filter.id}^`),
     input: map.input,
     predicate: pushedPredicate,
     schema: mapInput.schema,
@@ -88,6 +119,14 @@ function pushPastMap(
   }
   const withoutFilter = { ...pipeline, nodes: pipeline.nodes.filter((node) => node.id !== filter.id) }
   return replaceNodes(withoutFilter, [pushed, rewiredMap], new Map([[filter.id, map.id]]))
+}
+
+/** `base`, or `base` with more `^` appended until no node has that id. */
+function freshId(pipeline: Pipeline, base: string): string {
+  const ids = new Set(pipeline.nodes.map((node) => node.id))
+  let id = base
+  while (ids.has(id)) id += '^'
+  return id
 }
 
 /** A column, a literal, or a member/index path over them: cheap to evaluate twice, safe to copy. */
