@@ -74,6 +74,7 @@ export interface CheckResult {
 const SCALAR_TYPE_NAMES = ['string', 'bool', 'i64', 'f64', 'timestamp'] as const
 const EVENT_TIME = 'event_time'
 const CONNECTORS = ['kafka', 'stdout'] as const
+const RESERVED_FIELD_NAME = '__proto__'
 
 /** Checks and lowers `ast`. `priorDiagnostics` (lexer and parser) only decide whether a pipeline is built. */
 export function checkProgram(
@@ -216,6 +217,7 @@ class Checker {
         continue
       }
       seen.set(decl.name.name, decl.name)
+      this.checkFieldName(decl.name.name, decl.name.span)
       const type = this.resolveType(decl.type)
       let eventTime = false
       for (const annotation of decl.annotations) {
@@ -317,6 +319,19 @@ class Checker {
         return { kind: 'record', name, fields: record.fields.map((f) => ({ name: f.name, type: f.type })) }
       }
     }
+  }
+
+  /**
+   * Events are plain JavaScript objects, where `__proto__` is not an ordinary key (a literal or an
+   * assignment sets the prototype instead), so no record may have a field of that name.
+   */
+  private checkFieldName(name: string, span: Span): void {
+    if (name !== RESERVED_FIELD_NAME) return
+    this.report(
+      'E0212',
+      '`__proto__` cannot be a field name: JavaScript objects, which carry events, treat it specially; rename the field',
+      span,
+    )
   }
 
   // -------------------------------------------------------------------------------------------
@@ -590,6 +605,8 @@ class Checker {
         continue
       }
       seen.set(name, nameSpan)
+      // A shorthand `__proto__` already failed as an unknown field: report it once.
+      if (init.name || !isError(value.type)) this.checkFieldName(name, nameSpan)
       if (!isError(value.type) && containsBareNull(value.type)) {
         this.report(
           'E0310',

@@ -29,6 +29,7 @@ export const diagnosticCatalogue = {
   E0209: { severity: 'error', title: 'stream used before its declaration' },
   E0210: { severity: 'error', title: 'unknown connector' },
   E0211: { severity: 'error', title: 'unknown annotation' },
+  E0212: { severity: 'error', title: 'reserved field name' },
   // Types
   E0301: { severity: 'error', title: 'operator cannot be applied to these types' },
   E0302: { severity: 'error', title: 'condition is not a bool' },
