@@ -234,6 +234,19 @@ describe('sluice CLI', () => {
     expect(existsSync(join(data, 'LOCK'))).toBe(false)
   })
 
+  it('produce explains a missing or unreadable --file as a usage error, before opening the log', async () => {
+    const data = join(dir, 'data-missing-file')
+    const missing = await sluice('produce', 't', '--file', join(dir, 'missing.jsonl'), '--data-dir', data)
+    expect(missing.code).toBe(2)
+    expect(missing.stderr).toContain(`sluice produce: cannot read ${join(dir, 'missing.jsonl')}: ENOENT`)
+    expect(missing.stderr).not.toMatch(/\n\s+at /)
+    const directory = await sluice('produce', 't', '--file', dir, '--data-dir', data)
+    expect(directory.code).toBe(2)
+    expect(directory.stderr).toContain(`cannot read ${dir}: EISDIR`)
+    const { existsSync } = await import('node:fs')
+    expect(existsSync(data)).toBe(false)
+  })
+
   it('runs as a real process through bin/sluice.js', async () => {
     const { stdout } = await promisify(execFile)(process.execPath, [
       join(ROOT, 'bin/sluice.js'),

@@ -1,4 +1,4 @@
-import { createReadStream } from 'node:fs'
+import { type FileHandle, open } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
 import type { OutgoingRecord } from '../../runtime/log/index.ts'
 import { integerOption, LOG_OPTIONS, LOG_OPTIONS_HELP, parse, UsageError } from '../args.ts'
@@ -31,29 +31,36 @@ ${LOG_OPTIONS_HELP}
     })
     if (positionals.length !== 1) throw new UsageError('sluice produce takes exactly one topic')
     const topic = positionals[0]!
-    const input = values.file ? createReadStream(values.file) : process.stdin
-    const { log, describe } = await openLog(values)
-    const progress = createProgress(`produce → ${topic}`, { write: io.stderr, tty: io.color })
+    // Open the file before anything else: a missing one is the user's mistake to report, and a
+    // stream created before anyone listens would throw its 'error' event as a crash.
+    const file = values.file === undefined ? null : await openInput(values.file)
     let count = 0
     try {
-      await log.ensureTopic(topic, { partitions: integerOption(values.partitions, 'partitions', 1) })
-      let batch: OutgoingRecord[] = []
-      for await (const line of createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY })) {
-        if (line.trim() === '') continue
-        batch.push({ key: keyOf(line, values['key-field']), value: Buffer.from(line) })
-        if (batch.length >= BATCH) {
-          await log.append(topic, batch)
-          count += batch.length
-          batch = []
-          progress.update(count)
+      const { log, describe } = await openLog(values)
+      const progress = createProgress(`produce → ${topic}`, { write: io.stderr, tty: io.color })
+      const input = file ? file.createReadStream({ autoClose: false }) : process.stdin
+      try {
+        await log.ensureTopic(topic, { partitions: integerOption(values.partitions, 'partitions', 1) })
+        let batch: OutgoingRecord[] = []
+        for await (const line of createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY })) {
+          if (line.trim() === '') continue
+          batch.push({ key: keyOf(line, values['key-field']), value: Buffer.from(line) })
+          if (batch.length >= BATCH) {
+            await log.append(topic, batch)
+            count += batch.length
+            batch = []
+            progress.update(count)
+          }
         }
+        if (batch.length > 0) await log.append(topic, batch)
+        count += batch.length
+      } finally {
+        await log.close()
       }
-      if (batch.length > 0) await log.append(topic, batch)
-      count += batch.length
+      progress.finish(`${count} records appended to ${describe}`)
     } finally {
-      await log.close()
+      await file?.close()
     }
-    progress.finish(`${count} records appended to ${describe}`)
     return 0
   },
 }
@@ -66,5 +73,19 @@ function keyOf(line: string, field: string | undefined): string | null {
     return typeof value === 'string' ? value : JSON.stringify(value)
   } catch {
     return null
+  }
+}
+
+/** Opens FILE for reading, or explains why not as a usage error (like `check` does). */
+async function openInput(path: string): Promise<FileHandle> {
+  let handle: FileHandle | null = null
+  try {
+    handle = await open(path, 'r')
+    if ((await handle.stat()).isDirectory())
+      throw Object.assign(new Error('is a directory'), { code: 'EISDIR' })
+    return handle
+  } catch (error) {
+    await handle?.close()
+    throw new UsageError(`cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`)
   }
 }
