@@ -247,6 +247,45 @@ describe('sluice CLI', () => {
     expect(existsSync(data)).toBe(false)
   })
 
+  it('consume into a reader that closes early (| head -2) exits 0 without a stack trace', async () => {
+    const data = join(dir, 'data-epipe')
+    const lines = join(dir, 'many.jsonl')
+    await writeFile(
+      lines,
+      Array.from({ length: 20_000 }, (_, i) => JSON.stringify({ id: `e${i}` })).join('\n'),
+    )
+    expect((await sluice('produce', 'many', '--file', lines, '--data-dir', data)).code).toBe(0)
+
+    const { spawn } = await import('node:child_process')
+    const child = spawn(
+      process.execPath,
+      [join(ROOT, 'bin/sluice.js'), 'consume', 'many', '--data-dir', data],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    )
+    let stderr = ''
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString()
+    })
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
+    // Like `head -2`: read two lines, then close the pipe while the consumer is still writing.
+    let head = ''
+    await new Promise<void>((resolve) => {
+      child.stdout.on('data', (chunk: Buffer) => {
+        head += chunk.toString()
+        if (head.split('\n').length > 2) {
+          child.stdout.destroy()
+          resolve()
+        }
+      })
+    })
+    expect(head.split('\n').slice(0, 2)).toEqual(['{"id":"e0"}', '{"id":"e1"}'])
+    expect(await exited).toBe(0)
+    expect(stderr).not.toMatch(/EPIPE|\n\s+at /)
+    expect(stderr).toBe('')
+  })
+
   it('runs as a real process through bin/sluice.js', async () => {
     const { stdout } = await promisify(execFile)(process.execPath, [
       join(ROOT, 'bin/sluice.js'),

@@ -26,6 +26,7 @@ Run \`sluice COMMAND --help\` for a command's options.
 }
 
 export function processIO(): CommandIO {
+  let stdoutClosed = false
   const interrupted = new Promise<void>((resolve) => {
     const stop = () => {
       process.off('SIGINT', stop)
@@ -34,9 +35,18 @@ export function processIO(): CommandIO {
     }
     process.on('SIGINT', stop)
     process.on('SIGTERM', stop)
+    // The reader of our stdout went away (`sluice consume t | head -2`): nobody wants more output,
+    // so stop as on Ctrl-C, drop further writes, and exit quietly instead of crashing on EPIPE.
+    process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE') throw error
+      stdoutClosed = true
+      stop()
+    })
   })
   return {
-    stdout: (text) => process.stdout.write(text),
+    stdout: (text) => {
+      if (!stdoutClosed) process.stdout.write(text)
+    },
     stderr: (text) => process.stderr.write(text),
     color: process.stderr.isTTY === true && !process.env.NO_COLOR,
     interrupted,
