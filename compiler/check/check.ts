@@ -153,6 +153,7 @@ class Checker {
           [{ message: 'first defined here', span: existing.decl.name.span }],
         )
       } else {
+        this.checkFieldName(statement.name.name, statement.name.span, 'a schema name')
         this.schemas.set(statement.name.name, { decl: statement, state: 'unresolved', type: null })
       }
     }
@@ -323,13 +324,15 @@ class Checker {
 
   /**
    * Events are plain JavaScript objects, where `__proto__` is not an ordinary key (a literal or an
-   * assignment sets the prototype instead), so no record may have a field of that name.
+   * assignment sets the prototype instead), so no record may have a field of that name. Schemas,
+   * sources and streams are kept in objects keyed by name too, so the name is reserved for them
+   * as well.
    */
-  private checkFieldName(name: string, span: Span): void {
+  private checkFieldName(name: string, span: Span, what = 'a field name'): void {
     if (name !== RESERVED_FIELD_NAME) return
     this.report(
       'E0212',
-      '`__proto__` cannot be a field name: JavaScript objects, which carry events, treat it specially; rename the field',
+      `\`__proto__\` cannot be ${what}: JavaScript objects, which carry events and names, treat it specially; rename it`,
       span,
     )
   }
@@ -376,6 +379,7 @@ class Checker {
   }
 
   private declare(name: Identifier, entry: StreamEntry): void {
+    this.checkFieldName(name.name, name.span, `a ${entry.kind} name`)
     const existing = this.streams.get(name.name)
     if (existing) {
       this.report(
