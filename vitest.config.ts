@@ -2,6 +2,9 @@ import { defineConfig } from 'vitest/config'
 
 export default defineConfig({
   test: {
+    // The JSON report feeds scripts/test-summary.mjs (the closing 'N passed, N failed' line of CI).
+    reporters: ['default', 'json'],
+    outputFile: { json: '.cache/test-results/unit.json' },
     include: [
       'test/support/**/*.test.ts',
       'compiler/**/*.test.ts',
