@@ -1,0 +1,552 @@
+/**
+ * End-to-end node throughput: the payments-like filter → select → key by pipeline run by the
+ * PipelineRunner against a real log, on JSON-encoded events (bytes in the log, as in production).
+ *
+ *   npm run bench:pipeline                                      # 500k events, embedded variants
+ *   npm run bench:pipeline -- --kafka localhost:19092           # plus Kafka (or SLUICE_KAFKA_BROKERS)
+ *   node --import tsx benchmarks/pipeline-throughput.bench.ts --events 100000 --runs 1 --out /tmp/r
+ *
+ * Per run: N events are appended to a fresh source topic first (untimed), then the runner starts and
+ * the clock runs until the group's committed offsets reach the end of every source partition
+ * (`waitUntilCaughtUp`). events/s = N ÷ (caught up − first batch handed to the runner): decode +
+ * chain + encode + append of the output + commit, with the log's fetch/read in between. The runner
+ * start-up before the first batch (topic creation, Kafka group join) is reported separately.
+ *
+ * Per-batch latency comes from a Log decorator (lib/timed-log.ts) that wraps `subscribe` and times
+ * every handler call, i.e. the runner's whole work on one batch, until its appends resolved.
+ *
+ * Variants, each in its own fresh node process (this script re-run with `--variant <name>`):
+ * embedded log with fsync 'never', embedded log with fsync 'always', and Kafka when brokers are
+ * given. When a variant misses its target (or with `--profile always`), it is run once more under
+ * `node --cpu-prof` and the report lists what dominates the processing window of that profile.
+ */
+import { execFileSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { loadArtifact } from '../runtime/artifact/load.ts'
+import { EmbeddedLog } from '../runtime/log/embedded.ts'
+import type { Log } from '../runtime/log/index.ts'
+import { KafkaLog } from '../runtime/log/kafka.ts'
+import { MetricsRegistry } from '../runtime/metrics/registry.ts'
+import { PipelineRunner } from '../runtime/node/pipeline-runner.ts'
+import { compileFixture } from '../test/support/compile-fixture.ts'
+import { type CpuProfile, type ProfileSummary, summarizeProfile } from './lib/cpu-profile.ts'
+import { collectGarbage, PeakMemory, type VariantResult } from './lib/measure.ts'
+import { summarize } from './lib/percentile.ts'
+import {
+  type BenchmarkReport,
+  computeRatios,
+  formatBytes,
+  formatNs,
+  formatRate,
+  machineInfo,
+  renderConsoleTable,
+  type TargetResult,
+  writeReport,
+} from './lib/report.ts'
+import { runStatistics } from './lib/runs.ts'
+import { TimedLog } from './lib/timed-log.ts'
+
+const NAME = 'pipeline-throughput'
+const REPO = resolve(import.meta.dirname, '..')
+const TARGET_EMBEDDED = 100_000
+const TARGET_KAFKA = 200_000
+
+const VARIANTS = {
+  'embedded-nofsync': { label: "embedded, fsync 'never'", target: TARGET_EMBEDDED },
+  'embedded-fsync': { label: "embedded, fsync 'always'", target: TARGET_EMBEDDED },
+  kafka: { label: 'Kafka (3 partitions)', target: TARGET_KAFKA },
+} as const
+type VariantName = keyof typeof VARIANTS
+
+/** The pipeline, with the run's topic names. */
+function pipelineText(source: string, sink: string): string {
+  return `schema Payment { id: string, card: string, amount: f64, country: string, ts: timestamp @event_time }
+
+source payments: Payment from kafka("${source}")
+
+stream big = payments
+  | where amount > 100.0 and country != "US"
+  | select { id, card, cents: to_i64(amount * 100.0), country }
+  | key by card
+
+sink big -> kafka("${sink}")
+`
+}
+
+/** mulberry32: a small seeded PRNG, so every run appends the same events. */
+function mulberry32(seed: number): () => number {
+  let state = seed >>> 0
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0
+    let t = state
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+interface Payment {
+  id: string
+  card: string
+  amount: number
+  country: string
+  ts: number
+}
+
+/**
+ * Payments like the fused-vs-interpreted bench's: amount uniform in [0, 400), country one of
+ * US/DE/FR, so about 50% pass the filter; 10,000 distinct cards; event time 10 ms apart.
+ */
+function* paymentChunks(count: number, seed: number, chunk: number): Generator<Payment[]> {
+  const random = mulberry32(seed)
+  const countries = ['US', 'DE', 'FR'] as const
+  const start = Date.UTC(2026, 0, 1)
+  for (let from = 0; from < count; from += chunk) {
+    const out: Payment[] = []
+    for (let i = from; i < Math.min(count, from + chunk); i++) {
+      out.push({
+        id: `p-${i}`,
+        card: `card-${Math.floor(random() * 10_000)}`,
+        amount: Math.round(random() * 40_000) / 100,
+        country: countries[Math.floor(random() * 3)]!,
+        ts: start + i * 10,
+      })
+    }
+    yield out
+  }
+}
+
+interface Options {
+  readonly events: number
+  readonly runs: number
+  readonly seed: number
+  readonly batch: number
+  readonly partitions: number
+  readonly brokers: string[]
+}
+
+/** One end-to-end run of a variant. */
+interface RunResult {
+  readonly eventsPerSecond: number
+  /** First batch handed to the runner → caught up, ms. */
+  readonly processingMs: number
+  /** PipelineRunner.start called → first batch handed to the runner, ms. */
+  readonly startupMs: number
+  /** Appending the N input events beforehand (untimed for events/s), ms. */
+  readonly preAppendMs: number
+  readonly batches: number
+  readonly outputs: number
+  /** Time inside the runner's handler ÷ processing time: the rest is the log's fetch/read/commit and waiting. */
+  readonly handlerShare: number
+  /** The processing window on process.hrtime's clock, µs (to cut a CPU profile to it). */
+  readonly windowUs: { readonly startUs: number; readonly endUs: number }
+}
+
+interface ChildResult {
+  readonly variant: VariantResult
+  readonly key: VariantName
+  readonly runs: readonly RunResult[]
+}
+
+async function openLog(
+  variant: VariantName,
+  options: Options,
+): Promise<{ log: Log; cleanup: () => Promise<void> }> {
+  if (variant === 'kafka') {
+    const log = await KafkaLog.connect({ brokers: options.brokers, clientId: 'sluice-bench' })
+    return { log, cleanup: async () => {} }
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'sluice-bench-log-'))
+  const log = await EmbeddedLog.open(dir, { fsync: variant === 'embedded-fsync' ? 'always' : 'never' })
+  return { log, cleanup: () => rm(dir, { recursive: true, force: true }) }
+}
+
+async function runOnce(
+  variant: VariantName,
+  options: Options,
+  memory: PeakMemory,
+  durations: number[],
+): Promise<RunResult> {
+  const id = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`
+  const source = `bench.payments.${id}`
+  const sink = `bench.big-payments.${id}`
+  const deadLetters = `bench.dead-letter.${id}`
+  const artifactDir = await compileFixture(pipelineText(source, sink), 'payments', 'payments.pipe')
+  const artifact = await loadArtifact(artifactDir)
+  const { log, cleanup } = await openLog(variant, options)
+  try {
+    // Pre-append the input, encoded as the runner's sources expect it: JSON bytes.
+    await log.ensureTopic(source, { partitions: options.partitions })
+    let expected = 0
+    const appendStarted = performance.now()
+    for (const chunk of paymentChunks(options.events, options.seed, 10_000)) {
+      for (const p of chunk) if (p.amount > 100 && p.country !== 'US') expected++
+      await log.append(
+        source,
+        chunk.map((p) => ({ key: null, value: Buffer.from(JSON.stringify(p)), timestamp: p.ts })),
+      )
+    }
+    const preAppendMs = performance.now() - appendStarted
+
+    collectGarbage()
+    const timed = new TimedLog(log)
+    timed.onBatch = (duration) => {
+      durations.push(duration)
+      if ((durations.length & 63) === 0) memory.sample()
+    }
+    const sampler = setInterval(() => memory.sample(), 50)
+    sampler.unref()
+    const started = process.hrtime.bigint()
+    const runner = await PipelineRunner.start({
+      log: timed,
+      artifact,
+      metrics: new MetricsRegistry(),
+      group: `bench.${id}`,
+      partitions: options.partitions,
+      maxBatchRecords: options.batch,
+      deadLetterTopic: deadLetters,
+    })
+    await runner.waitUntilCaughtUp(Math.max(300_000, options.events))
+    const caughtUp = process.hrtime.bigint()
+    clearInterval(sampler)
+    memory.sample()
+    await runner.stop()
+    await runner.done
+
+    const first = timed.firstCallStartNs ?? caughtUp
+    const processingNs = Number(caughtUp - first)
+    const outputs = (await log.endOffsets(sink)).reduce((a, b) => a + b, 0)
+    const dead = (await log.endOffsets(deadLetters)).reduce((a, b) => a + b, 0)
+    if (timed.records !== options.events || outputs !== expected || dead !== 0 || timed.failures !== 0) {
+      throw new Error(
+        `${variant}: handled ${timed.records}/${options.events} records, wrote ${outputs}/${expected} outputs, ${dead} dead letters, ${timed.failures} failed batches`,
+      )
+    }
+    return {
+      eventsPerSecond: options.events / (processingNs / 1e9),
+      processingMs: processingNs / 1e6,
+      startupMs: Number(first - started) / 1e6,
+      preAppendMs,
+      batches: timed.durationsNs.length,
+      outputs,
+      handlerShare: timed.handlerNs / processingNs,
+      windowUs: { startUs: Number(first / 1000n), endUs: Number(caughtUp / 1000n) },
+    }
+  } finally {
+    await log.close()
+    await cleanup()
+    await rm(dirname(artifactDir), { recursive: true, force: true })
+  }
+}
+
+async function measureChild(variant: VariantName, options: Options): Promise<ChildResult> {
+  collectGarbage()
+  const startHeapUsedBytes = process.memoryUsage().heapUsed
+  const memory = new PeakMemory()
+  const durations: number[] = []
+  const runs: RunResult[] = []
+  for (let r = 0; r < options.runs; r++) {
+    process.stderr.write(`  ${variant}: run ${r + 1}/${options.runs} …\n`)
+    const run = await runOnce(variant, options, memory, durations)
+    process.stderr.write(
+      `  ${variant}: ${formatRate(run.eventsPerSecond)} events/s (${run.processingMs.toFixed(0)} ms, start-up ${run.startupMs.toFixed(0)} ms, pre-append ${run.preAppendMs.toFixed(0)} ms)\n`,
+    )
+    runs.push(run)
+  }
+  collectGarbage()
+  const endHeapUsedBytes = process.memoryUsage().heapUsed
+  const stats = runStatistics(runs.map((r) => r.eventsPerSecond))
+  const meanMs = runs.reduce((a, r) => a + r.processingMs, 0) / runs.length
+  return {
+    key: variant,
+    runs,
+    variant: {
+      name: VARIANTS[variant].label,
+      throughput: {
+        eventsPerSecond: stats.mean,
+        rmePercent: stats.rmePercent,
+        iterations: runs.length,
+        meanIterationMs: meanMs,
+        eventsPerIteration: options.events,
+        batchSize: options.batch,
+        outputsPerIteration: runs[0]!.outputs,
+      },
+      latencyNs: { ...summarize(durations), batchSize: options.batch, batches: durations.length },
+      memory: {
+        peakRssBytes: memory.peakRssBytes,
+        peakHeapUsedBytes: memory.peakHeapUsedBytes,
+        startHeapUsedBytes,
+        endHeapUsedBytes,
+      },
+    },
+  }
+}
+
+/** Runs this script for one variant in a fresh node process; returns its result (last stdout line). */
+function runChild(variant: VariantName, extraNodeFlags: string[], extraArgs: string[]): ChildResult {
+  const stdout = execFileSync(
+    process.execPath,
+    [
+      ...extraNodeFlags,
+      ...process.execArgv,
+      fileURLToPath(import.meta.url),
+      ...process.argv.slice(2),
+      ...extraArgs,
+      '--variant',
+      variant,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+  )
+  const lines = stdout.trim().split('\n')
+  return JSON.parse(lines[lines.length - 1]!) as ChildResult
+}
+
+interface ProfileResult {
+  readonly variant: string
+  readonly eventsPerSecond: number
+  readonly summary: ProfileSummary
+}
+
+/** One more run of `variant` under --cpu-prof; what its processing window spent time on. */
+async function profileVariant(variant: VariantName): Promise<ProfileResult> {
+  const dir = await mkdtemp(join(tmpdir(), 'sluice-bench-prof-'))
+  try {
+    process.stderr.write(`profiling ${variant} (node --cpu-prof, one run) …\n`)
+    const result = runChild(variant, ['--cpu-prof', `--cpu-prof-dir=${dir}`], ['--runs', '1'])
+    // CPU.<date>.<time>.<pid>.<thread id>.<seq>.cpuprofile: one per thread (tsx's loader hooks run
+    // on a thread of their own); the main thread is thread 0.
+    const files = (await readdir(dir)).filter((f) => f.endsWith('.cpuprofile') && f.split('.')[4] === '0')
+    if (files.length !== 1)
+      throw new Error(`expected one main-thread CPU profile in ${dir}, found ${files.length}`)
+    const profile = JSON.parse(await readFile(join(dir, files[0]!), 'utf8')) as CpuProfile
+    const summary = summarizeProfile(profile, { window: result.runs[0]!.windowUs, top: 15, root: REPO })
+    return { variant: VARIANTS[variant].label, eventsPerSecond: result.runs[0]!.eventsPerSecond, summary }
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+const pct = (share: number) => `${(share * 100).toFixed(1)}%`
+
+/** A sentence naming what dominates, from the profile data. */
+function dominates(p: ProfileResult): string {
+  const s = p.summary
+  const busy = s.components.filter((c) => c.name !== 'idle (waiting for I/O)')
+  const top = busy.slice(0, 4).map((c) => `${c.name} ${pct(c.busyShare)}`)
+  const fns = s.functions.slice(0, 5).map((f) => `\`${f.name}\` ${pct(f.busyShare)}`)
+  return (
+    `${p.variant}: the main thread was idle ${pct(s.totalUs > 0 ? s.idleUs / s.totalUs : 0)} of the processing window (waiting for I/O: disk syncs, the broker). ` +
+    `Of the busy time, by component: ${top.join(', ')}. Heaviest functions (self time, share of busy time): ${fns.join(', ')}.`
+  )
+}
+
+function endToEndSection(children: readonly ChildResult[], options: Options): string[] {
+  const lines = [
+    '## End to end, per run',
+    '',
+    `events/s = ${options.events.toLocaleString('en-US')} events ÷ (caught up − first batch handed to the runner). Start-up (runner start → first batch: topic creation, Kafka group join) and the pre-append of the input are not in it. "in handler" is the share of the processing time spent inside the runner's batch handler; the rest is the log's own work between batches (read/fetch, offset commit) and waiting.`,
+    '',
+    '| variant | run | events/s | processing | start-up | pre-append | batches | records/batch | in handler | outputs |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ]
+  for (const child of children) {
+    child.runs.forEach((r, i) => {
+      lines.push(
+        `| ${child.variant.name} | ${i + 1} | ${formatRate(r.eventsPerSecond)} | ${(r.processingMs / 1000).toFixed(2)} s | ${r.startupMs.toFixed(0)} ms | ${(r.preAppendMs / 1000).toFixed(2)} s | ${r.batches} | ${(options.events / r.batches).toFixed(0)} | ${pct(r.handlerShare)} | ${r.outputs} |`,
+      )
+    })
+  }
+  lines.push('')
+  return lines
+}
+
+function profileSection(profiles: readonly ProfileResult[]): string[] {
+  if (profiles.length === 0) return []
+  const lines = [
+    '## Profile: what dominates',
+    '',
+    'Each variant that missed its target was run once more under `node --cpu-prof` (1 ms sampling; the profiled run is slower than the measured ones and is not in the figures above). Only samples inside the processing window (first batch → caught up) are counted. Shares of busy time exclude the idle samples; self time only (a function’s callees are counted separately). V8 charges its own builtins to the JS function that calls them: the self time of the runner’s `decode` is mostly `JSON.parse` (plus the inlined generated decoder), that of the generated `encodeN` mostly string building / `JSON.stringify`; C++ bindings (`utf8Slice`, `utf8Write`, `writeBuffer`, `fdatasync`) and `crc32` appear on their own.',
+    '',
+  ]
+  for (const p of profiles) {
+    const s = p.summary
+    lines.push(
+      `### ${p.variant}`,
+      '',
+      `Profiled run: ${formatRate(p.eventsPerSecond)} events/s; ${(s.totalUs / 1e6).toFixed(2)} s sampled${s.windowed ? ' in the processing window' : ' (whole process: the window matched no samples)'}, idle ${pct(s.idleUs / Math.max(1, s.totalUs))}.`,
+      '',
+      dominates(p),
+      '',
+      '| component | self time | share of busy time |',
+      '| --- | ---: | ---: |',
+      ...s.components
+        .filter((c) => c.name !== 'idle (waiting for I/O)')
+        .slice(0, 12)
+        .map(
+          (c) =>
+            `| ${c.name.replace(/\|/g, '\\|')} | ${(c.selfUs / 1000).toFixed(0)} ms | ${pct(c.busyShare)} |`,
+        ),
+      '',
+      '| function | self time | share of busy time |',
+      '| --- | ---: | ---: |',
+      ...s.functions.map(
+        (f) =>
+          `| \`${f.name.replace(/\|/g, '\\|')}\` | ${(f.selfUs / 1000).toFixed(0)} ms | ${pct(f.busyShare)} |`,
+      ),
+      '',
+    )
+  }
+  return lines
+}
+
+const METHOD = [
+  'Input: N payments (seeded PRNG; ~50% pass the filter, 10,000 distinct cards) are JSON-encoded and appended to a fresh source topic (unique topic names and consumer group per run) with null keys, i.e. round-robin over the partitions, in appends of 10,000 records. This pre-append is not timed for events/s.',
+  'Throughput: the PipelineRunner starts on the loaded artifact (compiled from the .pipe text above) and the clock runs from the first batch the log hands to the runner until `waitUntilCaughtUp` sees the group’s committed offsets at the end of every source partition (it polls every 25 ms). That covers decode (JSON.parse + schema decode), the fused chain, encode (JSON.stringify + Buffer), append of the output (and its fsync with fsync always; acks=all with Kafka) and the offset commit, plus the log’s read/fetch between batches. events/s is the mean over runs; ± rme is the 95% confidence half-width of that mean (Student’s t over runs; 0 for one run). Runs of a variant share one process, so later runs run on warm JIT.',
+  'Latency: a Log decorator (benchmarks/lib/timed-log.ts) wraps `subscribe` and times each handler call with process.hrtime.bigint(): one sample per batch (up to the batch size records), from the log calling the runner until the runner’s appends resolved. It does not include the log’s read/fetch before or commit after the handler. p50/p99/p999 are nearest-rank percentiles over all batches of all runs. The table shows them per batch, not per event.',
+  'Memory: process.memoryUsage() every 50 ms and every 64 batches while the runner processes, plus once at caught-up; peak RSS and peak heap used of that variant’s own process. Heap after GC: after a full GC once all runs closed their logs.',
+  'Isolation: each variant runs in a fresh node process with the same node flags. The Kafka broker (one KRaft node, scripts/servers/kafka.sh) runs on the same 2-core machine, so it competes with the node process for CPU.',
+]
+
+function parseOptions() {
+  return parseArgs({
+    options: {
+      events: { type: 'string', default: '500000' },
+      runs: { type: 'string', default: '3' },
+      seed: { type: 'string', default: '42' },
+      batch: { type: 'string', default: '1000' },
+      partitions: { type: 'string', default: '3' },
+      kafka: { type: 'string' },
+      profile: { type: 'string', default: 'auto' },
+      out: { type: 'string', default: join(import.meta.dirname, 'reports') },
+      variant: { type: 'string' },
+    },
+  }).values
+}
+
+async function main(): Promise<void> {
+  const args = parseOptions()
+  const brokersText = args.kafka ?? process.env.SLUICE_KAFKA_BROKERS ?? ''
+  const options: Options = {
+    events: Number(args.events),
+    runs: Number(args.runs),
+    seed: Number(args.seed),
+    batch: Number(args.batch),
+    partitions: Number(args.partitions),
+    brokers: brokersText
+      .split(',')
+      .map((b) => b.trim())
+      .filter((b) => b.length > 0),
+  }
+  for (const [key, value] of Object.entries(options)) {
+    if (typeof value === 'number' && !(Number.isInteger(value) && value > 0))
+      throw new RangeError(`--${key} must be a positive integer, got ${value}`)
+  }
+  if (!['auto', 'always', 'never'].includes(args.profile))
+    throw new RangeError(`--profile must be auto, always or never, got ${args.profile}`)
+
+  if (args.variant !== undefined) {
+    // Child mode: measure one variant in this fresh process, print the result as one JSON line.
+    if (!(args.variant in VARIANTS)) throw new Error(`unknown variant '${args.variant}'`)
+    const result = await measureChild(args.variant as VariantName, options)
+    process.stdout.write(`${JSON.stringify(result)}\n`)
+    // kafkajs may leave timers behind after disconnecting; --cpu-prof writes its file on exit.
+    process.exit(0)
+  }
+
+  const names: VariantName[] = ['embedded-nofsync', 'embedded-fsync']
+  if (options.brokers.length > 0) names.push('kafka')
+  const children: ChildResult[] = []
+  for (const name of names) {
+    process.stderr.write(`measuring ${VARIANTS[name].label} (fresh process) …\n`)
+    children.push(runChild(name, [], []))
+  }
+
+  const targets: TargetResult[] = []
+  const missed: VariantName[] = []
+  for (const child of children) {
+    const { target } = VARIANTS[child.key]
+    const rate = child.variant.throughput.eventsPerSecond
+    const met = rate >= target
+    if (!met) missed.push(child.key)
+    targets.push({
+      description:
+        child.key === 'kafka'
+          ? `Kafka ≥ ${target.toLocaleString('en-US')} events/s end to end`
+          : `${child.variant.name}: embedded ≥ ${target.toLocaleString('en-US')} events/s`,
+      actual: `${formatRate(rate)} events/s`,
+      met,
+    })
+  }
+  const toProfile =
+    args.profile === 'always'
+      ? names
+      : args.profile === 'never'
+        ? []
+        : names.filter((n) => missed.includes(n))
+  const profiles: ProfileResult[] = []
+  for (const name of toProfile) profiles.push(await profileVariant(name))
+
+  const variants = children.map((c) => c.variant)
+  const baseline = variants[0]!.name
+  const report: BenchmarkReport & { runs: unknown; profiles: unknown } = {
+    name: NAME,
+    title: 'Pipeline throughput: filter → select → key by, end to end',
+    description:
+      'The PipelineRunner on a compiled payments pipeline, reading JSON-encoded events from a log topic and writing its keyed output back: decode + fused chain + encode + append + commit, per log implementation (~50% of events pass the filter).',
+    machine: machineInfo(REPO),
+    parameters: {
+      events: options.events,
+      'runs per variant': options.runs,
+      seed: options.seed,
+      'max records per batch': options.batch,
+      partitions: options.partitions,
+      kafka:
+        options.brokers.length > 0
+          ? options.brokers.join(',')
+          : 'not run (no --kafka / SLUICE_KAFKA_BROKERS)',
+      'events emitted per run': children[0]!.variant.throughput.outputsPerIteration,
+      isolation: 'each variant in a fresh node process',
+      'node flags': process.execArgv.join(' '),
+      pipeline: pipelineText('payments', 'big-payments').trim(),
+    },
+    variants,
+    baseline,
+    ratios: computeRatios(variants, baseline),
+    targets,
+    method: METHOD,
+    runs: Object.fromEntries(children.map((c) => [c.variant.name, c.runs])),
+    profiles,
+  }
+  const paths = await writeReport(args.out, report, {
+    markerEventsPerSecond: TARGET_EMBEDDED,
+    markerLabel: `target ${formatRate(TARGET_EMBEDDED)} (embedded)`,
+  })
+  // The shared renderer describes per-event latencies and per-core rates; here they are per batch
+  // and end to end. Add the per-run table and the profile findings before the parameters.
+  const markdown = (await readFile(paths.markdown, 'utf8'))
+    .replace(
+      'Latencies are per event (see Method).',
+      `Latencies are per batch (one runner handler call, up to ${options.batch} records; see Method). Peak heap / RSS while processing.`,
+    )
+    .replace(
+      '## Parameters',
+      [...endToEndSection(children, options), ...profileSection(profiles), '## Parameters'].join('\n'),
+    )
+  await writeFile(paths.markdown, markdown)
+  const svg = (await readFile(paths.svg, 'utf8')).replace(': events/s per core', ': events/s end to end')
+  await writeFile(paths.svg, svg)
+
+  process.stdout.write(`\n${renderConsoleTable(report)}`)
+  for (const p of profiles) process.stdout.write(`${dominates(p)}\n`)
+  process.stdout.write(
+    `latency is per batch (p50/p99/p999 over ${variants.map((v) => v.latencyNs.batches).join('/')} batches); memory ${variants.map((v) => formatBytes(v.memory.peakRssBytes)).join('/')} peak RSS; p99 ${variants.map((v) => formatNs(v.latencyNs.p99)).join('/')}\n`,
+  )
+  process.stdout.write(`wrote ${paths.json}, ${paths.markdown}, ${paths.svg}\n`)
+}
+
+await main()
