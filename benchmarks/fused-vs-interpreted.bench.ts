@@ -35,6 +35,7 @@ import {
   type EventBatch,
 } from '../runtime/artifact/operators.ts'
 import { measureVariant, type VariantResult, type VariantSpec } from './lib/measure.ts'
+import { generatePayments, type Payment, paymentPipeline } from './lib/payments.ts'
 import {
   type BenchmarkReport,
   computeRatios,
@@ -50,58 +51,7 @@ const SOURCE_NAME = 'payments'
 const TARGET_EVENTS_PER_SECOND = 5_000_000
 const TARGET_SPEEDUP = 3
 
-const PIPELINE = `schema Payment { id: string, card: string, amount: f64, country: string, ts: timestamp @event_time }
-
-source payments: Payment from kafka("payments")
-
-stream big = payments
-  | where amount > 100.0 and country != "US"
-  | select { id, card, cents: to_i64(amount * 100.0), country }
-  | key by card
-
-sink big -> kafka("big-payments")
-`
-
-interface Payment {
-  id: string
-  card: string
-  amount: number
-  country: string
-  ts: number
-}
-
-/** mulberry32: a small seeded PRNG, so every run benchmarks the same events. */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
-/**
- * `count` decoded payments: amount uniform in [0, 400) (75% above 100), country one of US/DE/FR
- * (2/3 not US), so about 50% pass the filter; 10,000 distinct cards.
- */
-function generatePayments(count: number, seed: number): Payment[] {
-  const random = mulberry32(seed)
-  const countries = ['US', 'DE', 'FR'] as const
-  const start = Date.UTC(2026, 0, 1)
-  const events = new Array<Payment>(count)
-  for (let i = 0; i < count; i++) {
-    events[i] = {
-      id: `p-${i}`,
-      card: `card-${Math.floor(random() * 10_000)}`,
-      amount: Math.round(random() * 40_000) / 100,
-      country: countries[Math.floor(random() * 3)]!,
-      ts: start + i * 10,
-    }
-  }
-  return events
-}
+const PIPELINE = paymentPipeline()
 
 interface Chunk {
   readonly start: number

@@ -36,6 +36,7 @@ import { PipelineRunner } from '../runtime/node/pipeline-runner.ts'
 import { compileFixture } from '../test/support/compile-fixture.ts'
 import { type CpuProfile, type ProfileSummary, summarizeProfile } from './lib/cpu-profile.ts'
 import { collectGarbage, PeakMemory, type VariantResult } from './lib/measure.ts'
+import { paymentChunks, paymentPipeline } from './lib/payments.ts'
 import { summarize } from './lib/percentile.ts'
 import {
   type BenchmarkReport,
@@ -62,64 +63,6 @@ const VARIANTS = {
   kafka: { label: 'Kafka (3 partitions)', target: TARGET_KAFKA },
 } as const
 type VariantName = keyof typeof VARIANTS
-
-/** The pipeline, with the run's topic names. */
-function pipelineText(source: string, sink: string): string {
-  return `schema Payment { id: string, card: string, amount: f64, country: string, ts: timestamp @event_time }
-
-source payments: Payment from kafka("${source}")
-
-stream big = payments
-  | where amount > 100.0 and country != "US"
-  | select { id, card, cents: to_i64(amount * 100.0), country }
-  | key by card
-
-sink big -> kafka("${sink}")
-`
-}
-
-/** mulberry32: a small seeded PRNG, so every run appends the same events. */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
-interface Payment {
-  id: string
-  card: string
-  amount: number
-  country: string
-  ts: number
-}
-
-/**
- * Payments like the fused-vs-interpreted bench's: amount uniform in [0, 400), country one of
- * US/DE/FR, so about 50% pass the filter; 10,000 distinct cards; event time 10 ms apart.
- */
-function* paymentChunks(count: number, seed: number, chunk: number): Generator<Payment[]> {
-  const random = mulberry32(seed)
-  const countries = ['US', 'DE', 'FR'] as const
-  const start = Date.UTC(2026, 0, 1)
-  for (let from = 0; from < count; from += chunk) {
-    const out: Payment[] = []
-    for (let i = from; i < Math.min(count, from + chunk); i++) {
-      out.push({
-        id: `p-${i}`,
-        card: `card-${Math.floor(random() * 10_000)}`,
-        amount: Math.round(random() * 40_000) / 100,
-        country: countries[Math.floor(random() * 3)]!,
-        ts: start + i * 10,
-      })
-    }
-    yield out
-  }
-}
 
 interface Options {
   readonly events: number
@@ -176,7 +119,7 @@ async function runOnce(
   const source = `bench.payments.${id}`
   const sink = `bench.big-payments.${id}`
   const deadLetters = `bench.dead-letter.${id}`
-  const artifactDir = await compileFixture(pipelineText(source, sink), 'payments', 'payments.pipe')
+  const artifactDir = await compileFixture(paymentPipeline(source, sink), 'payments', 'payments.pipe')
   const artifact = await loadArtifact(artifactDir)
   const { log, cleanup } = await openLog(variant, options)
   try {
@@ -512,7 +455,7 @@ async function main(): Promise<void> {
       'events emitted per run': children[0]!.variant.throughput.outputsPerIteration,
       isolation: 'each variant in a fresh node process',
       'node flags': process.execArgv.join(' '),
-      pipeline: pipelineText('payments', 'big-payments').trim(),
+      pipeline: paymentPipeline('payments', 'big-payments').trim(),
     },
     variants,
     baseline,
