@@ -11,7 +11,7 @@ import { generateModule } from './codegen/generate.ts'
 import { type Diagnostic, hasErrors } from './diagnostics/index.ts'
 import { checkSource } from './frontend.ts'
 import type { Pipeline } from './ir/types.ts'
-import { PASSES } from './passes/optimise.ts'
+import { optimise } from './passes/optimise.ts'
 
 export const COMPILER_VERSION: string = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -47,7 +47,7 @@ export function compileSource(file: string, text: string, options: CompileOption
     return { artifact: null, pipeline: null, diagnostics: checked.diagnostics }
   }
   const checkedPipeline = checked.pipeline
-  const pipeline = stage('optimise', () => PASSES.reduce((ir, pass) => pass.run(ir), checkedPipeline))
+  const pipeline = stage('optimise', () => optimise(checkedPipeline))
   const module = stage('codegen', () => generateModule(pipeline, stdlib, COMPILER_VERSION))
   const artifact = stage('package', () =>
     packageArtifact({

@@ -266,9 +266,3 @@ function containsOrIs(ancestor: string, path: string): boolean {
   const rel = relative(ancestor, path)
   return rel === '' || !(rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel))
 }
-
-/** The source path as recorded in the manifest: relative to the working directory when inside it. */
-export function displayPath(file: string): string {
-  const rel = relative(process.cwd(), file)
-  return rel.startsWith('..') ? file : rel
-}

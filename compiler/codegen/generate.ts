@@ -26,8 +26,6 @@ export interface GeneratedModule {
   readonly typescript: string
   /** Spans that evaluation errors and source-map markers refer to, by site index. */
   readonly sites: readonly Span[]
-  /** The JS identifiers of every chain, source and sink, keyed as in `instantiate`'s result. */
-  readonly chainIds: readonly string[]
 }
 
 /** What a generated module needs to know about a stdlib function. */
@@ -172,7 +170,7 @@ export function generateModule(
   }
   file.addFunction(instantiate)
   file.formatText({ indentSize: 2, convertTabsToSpaces: true })
-  return { typescript: file.getFullText(), sites, chainIds: chains.map((c) => c.id) }
+  return { typescript: file.getFullText(), sites }
 }
 
 interface ChainContext {
