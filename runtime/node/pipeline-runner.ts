@@ -301,7 +301,8 @@ export class PipelineRunner {
     deadLetters: DeadLetter[],
   ): void {
     const { encode } = this.options.artifact.operators.sinks[node.id]!
-    const hash = this.options.artifact.manifest.contentHash
+    // One headers object for every output record of the batch (headers are read-only).
+    const headers = { [ARTIFACT_HEADER]: this.options.artifact.manifest.contentHash }
     const toStdout = node.connector.kind === 'stdout'
     const topic = node.connector.kind === 'kafka' ? node.connector.topic : ''
     const out = toStdout ? [] : (outputs.get(topic) ?? [])
@@ -327,7 +328,7 @@ export class PipelineRunner {
           key: batch.keys[i]!,
           value: Buffer.from(json),
           timestamp: batch.timestamps[i]!,
-          headers: { [ARTIFACT_HEADER]: hash },
+          headers,
         })
       }
     }
