@@ -11,6 +11,14 @@ export const RUNTIME_ERROR_CODES = [
   'LOG_READ_ONLY',
   'LOG_GROUP_BUSY',
   'LOG_INVALID_ARGUMENT',
+  /** A record the log will never accept as it is (the broker's reason in the message). */
+  'LOG_RECORD_REFUSED',
+  /** The disk (or quota) is full: ENOSPC / EDQUOT, with the file in the message. */
+  'LOG_DISK_FULL',
+  /** A consumer group's committed-offsets file is damaged and no backup generation could replace it. */
+  'LOG_CORRUPT_OFFSETS',
+  /** Another I/O failure of the embedded log, with the file and the system error code. */
+  'LOG_IO',
   'KAFKA_UNAVAILABLE',
   'ARTIFACT_NOT_FOUND',
   'ARTIFACT_INVALID',

@@ -6,6 +6,8 @@
 #   scripts/servers/kafka.sh install   fetch the jars into the cache (skipped when complete)
 #   scripts/servers/kafka.sh start     install, format fresh storage, start, wait until ready
 #   scripts/servers/kafka.sh stop      stop the broker started by `start`
+#   scripts/servers/kafka.sh restart   SIGTERM the broker and start it again on the same storage
+#                                      (what an operator's rolling restart does; tests use it)
 #   scripts/servers/kafka.sh status    exit 0 when running, 1 otherwise
 #
 # Environment:
@@ -179,6 +181,11 @@ start() {
   # earlier format would make the broker refuse to start.
   rm -rf "$DATA_DIR"
   write_config
+  format_storage
+  launch
+}
+
+format_storage() {
   say "formatting storage in $DATA_DIR"
   local cluster_id
   # stderr away: log4j/SLF4J warnings on stderr would otherwise end up inside the cluster id.
@@ -188,7 +195,13 @@ start() {
     tail -n 40 "$RUN_DIR/format.log" >&2
     die "formatting the storage failed"
   }
-  say "starting broker (cluster $cluster_id) on 127.0.0.1:$PORT, controller 127.0.0.1:$CONTROLLER_PORT; log: $LOG_FILE"
+  say "formatted storage of cluster $cluster_id"
+}
+
+# Starts the JVM on the storage and configuration in place and waits until it is ready.
+launch() {
+  local pid
+  say "starting broker on 127.0.0.1:$PORT, controller 127.0.0.1:$CONTROLLER_PORT; log: $LOG_FILE"
   local started=$SECONDS
   : >"$LOG_FILE"
   nohup java "-Xmx$HEAP" -Xms128m "-Dlog4j2.configurationFile=$LOG4J_CONFIG" -cp "$LIB_DIR/*" \
@@ -217,6 +230,20 @@ start() {
   done
   say "ready in $((SECONDS - started)) s (pid $pid)"
   echo "127.0.0.1:$PORT"
+}
+
+# A broker restart as operators do it: SIGTERM (controlled shutdown), then the same storage again.
+restart() {
+  running_pid >/dev/null || die "not running: nothing to restart (use start)"
+  [[ -f "$CONFIG" && -d "$DATA_DIR" ]] || die "no configuration or storage in $RUN_DIR"
+  stop
+  # The port may linger for a moment after the JVM exits.
+  local waited=0
+  while (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do
+    ((waited++ < 40)) || die "port $PORT still taken after the broker stopped"
+    sleep 0.25
+  done
+  launch
 }
 
 stop() {
@@ -256,9 +283,10 @@ case "${1:-}" in
 install) install ;;
 start) start ;;
 stop) stop ;;
+restart) restart ;;
 status) status ;;
 *)
-  echo "usage: $0 install|start|stop|status" >&2
+  echo "usage: $0 install|start|stop|restart|status" >&2
   exit 2
   ;;
 esac
