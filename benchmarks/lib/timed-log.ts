@@ -8,6 +8,7 @@
  * Every other Log method is passed through unchanged.
  */
 import type {
+  AppendOptions,
   Log,
   LogRecord,
   OutgoingRecord,
@@ -94,8 +95,12 @@ export class TimedLog implements Log {
     return this.inner.partitions(topic)
   }
 
-  append(topic: string, records: readonly OutgoingRecord[]): Promise<RecordPosition[]> {
-    return this.inner.append(topic, records)
+  append(
+    topic: string,
+    records: readonly OutgoingRecord[],
+    options?: AppendOptions,
+  ): Promise<RecordPosition[]> {
+    return this.inner.append(topic, records, options)
   }
 
   read(topic: string, partition: number, fromOffset: number, maxRecords: number): Promise<LogRecord[]> {

@@ -4,11 +4,12 @@ import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/pr
 import path from 'node:path'
 import { SluiceError } from '../errors.ts'
 import type { FrameInput } from './embedded/frame.ts'
-import { frameSize, MAX_FRAME_BYTES } from './embedded/frame.ts'
+import { frameSize, MAX_FRAME_BYTES, MIN_FRAME_BYTES } from './embedded/frame.ts'
 import { encodeGroupName, GroupOffsets } from './embedded/group-offsets.ts'
 import { acquireLock, releaseLock } from './embedded/lock.ts'
 import { isCode, PartitionLog, type PreparedAppend, syncDir } from './embedded/segment.ts'
 import type {
+  AppendOptions,
   Log,
   LogRecord,
   OutgoingRecord,
@@ -56,6 +57,12 @@ export interface EmbeddedLogOptions {
    * process wake it at once; this is a safety net, not a poll. Default: 1000 ms.
    */
   readonly idleWakeMs?: number
+  /**
+   * Largest record (as a frame: value, key, headers and 37 bytes of framing) an append accepts; a
+   * larger one is refused (LOG_RECORD_REFUSED, or reported through AppendOptions.onRefused), like
+   * Kafka's max.message.bytes. Default and upper bound: 256 MiB.
+   */
+  readonly maxRecordBytes?: number
 }
 
 const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
@@ -167,7 +174,11 @@ export class EmbeddedLog implements Log {
     return (await this.topic(topic)).partitions.length
   }
 
-  async append(topic: string, records: readonly OutgoingRecord[]): Promise<RecordPosition[]> {
+  async append(
+    topic: string,
+    records: readonly OutgoingRecord[],
+    options: AppendOptions = {},
+  ): Promise<RecordPosition[]> {
     this.checkOpen()
     if (this.readOnly)
       throw new SluiceError('LOG_READ_ONLY', `cannot append to ${topic}: the log is open read-only`)
@@ -175,17 +186,24 @@ export class EmbeddedLog implements Log {
     if (records.length === 0) return []
     const now = Date.now()
     const count = t.partitions.length
-    const partitionOf: number[] = new Array(records.length)
+    const partitionOf: number[] = []
     const byPartition = new Map<number, FrameInput[]>()
     for (let i = 0; i < records.length; i++) {
       const record = records[i]!
       const partition = choosePartition(t, record, count)
-      partitionOf[i] = partition
       const input = toFrameInput(record, now, topic)
+      const refusal = refusalOf(input, this.options.maxRecordBytes)
+      if (refusal !== null) {
+        if (options.onRefused === undefined) throw new SluiceError('LOG_RECORD_REFUSED', refusal)
+        options.onRefused(i, refusal)
+        continue
+      }
+      partitionOf.push(partition)
       const list = byPartition.get(partition)
       if (list === undefined) byPartition.set(partition, [input])
       else list.push(input)
     }
+    if (byPartition.size === 0) return []
     const run = t.queue.then(() => this.appendSerialized(t, byPartition))
     t.queue = run.catch(() => {})
     this.inFlight.add(run)
@@ -544,6 +562,17 @@ function resolveOptions(
   const segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES
   const indexInterval = options.indexInterval ?? DEFAULT_INDEX_INTERVAL
   const idleWakeMs = options.idleWakeMs ?? 1000
+  const maxRecordBytes = options.maxRecordBytes ?? MAX_FRAME_BYTES
+  if (
+    !Number.isSafeInteger(maxRecordBytes) ||
+    maxRecordBytes < MIN_FRAME_BYTES ||
+    maxRecordBytes > MAX_FRAME_BYTES
+  ) {
+    throw new SluiceError(
+      'LOG_INVALID_ARGUMENT',
+      `maxRecordBytes must be an integer in ${MIN_FRAME_BYTES}..${MAX_FRAME_BYTES}, got ${maxRecordBytes}`,
+    )
+  }
   if (!Number.isSafeInteger(segmentBytes) || segmentBytes < 1) {
     throw new SluiceError(
       'LOG_INVALID_ARGUMENT',
@@ -562,7 +591,7 @@ function resolveOptions(
   if (fsync !== 'always' && fsync !== 'never') {
     throw new SluiceError('LOG_INVALID_ARGUMENT', `fsync must be 'always' or 'never', got ${String(fsync)}`)
   }
-  return { segmentBytes, indexInterval, idleWakeMs, fsync: fsync === 'always' }
+  return { segmentBytes, indexInterval, idleWakeMs, maxRecordBytes, fsync: fsync === 'always' }
 }
 
 function validateTopicName(topic: string): void {
@@ -616,13 +645,13 @@ function toFrameInput(record: OutgoingRecord, now: number, topic: string): Frame
       )
     }
   }
-  const input = { timestamp, key: record.key, headers, value: record.value }
+  return { timestamp, key: record.key, headers, value: record.value }
+}
+
+/** Why the log can never store this record as it is, or null when it can. */
+function refusalOf(input: FrameInput, maxRecordBytes: number): string | null {
   const size = frameSize(input)
-  if (size > MAX_FRAME_BYTES) {
-    throw new SluiceError(
-      'LOG_INVALID_ARGUMENT',
-      `record of ${size} bytes exceeds the limit of ${MAX_FRAME_BYTES}`,
-    )
-  }
-  return input
+  return size > maxRecordBytes
+    ? `record of ${size} bytes exceeds the embedded log's limit of ${maxRecordBytes} bytes`
+    : null
 }

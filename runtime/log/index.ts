@@ -85,12 +85,28 @@ export interface TopicConfig {
   readonly partitions?: number
 }
 
+export interface AppendOptions {
+  /**
+   * Records the log will never accept as they are (larger than its record limit, a timestamp the
+   * broker refuses) are then left out and reported here, with the log's reason, while every other
+   * record is appended in order; the returned positions are those of the appended records only.
+   * Without it, such a record fails the whole append with LOG_RECORD_REFUSED (records of other
+   * partitions may have been appended by then on Kafka). Failures that are not about one record
+   * (unknown topic, unavailable, closed) reject the append either way.
+   */
+  readonly onRefused?: (index: number, reason: string) => void
+}
+
 export interface Log {
   /** Creates the topic when it does not exist; an existing topic is left as it is. */
   ensureTopic(topic: string, config?: TopicConfig): Promise<void>
   /** Number of partitions of an existing topic; rejects with code LOG_UNKNOWN_TOPIC otherwise. */
   partitions(topic: string): Promise<number>
-  append(topic: string, records: readonly OutgoingRecord[]): Promise<RecordPosition[]>
+  append(
+    topic: string,
+    records: readonly OutgoingRecord[],
+    options?: AppendOptions,
+  ): Promise<RecordPosition[]>
   /** Up to `maxRecords` records of one partition from `fromOffset` on (fewer at the end). */
   read(topic: string, partition: number, fromOffset: number, maxRecords: number): Promise<LogRecord[]>
   /** The offset the next appended record of each partition will get, index = partition. */

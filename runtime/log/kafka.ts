@@ -35,6 +35,7 @@ import {
 } from 'kafkajs'
 import { SluiceError } from '../errors.ts'
 import type {
+  AppendOptions,
   Log,
   LogRecord,
   OutgoingRecord,
@@ -205,8 +206,12 @@ export class KafkaLog implements Log {
     return this.#op(() => this.#partitionsImpl(topic))
   }
 
-  append(topic: string, records: readonly OutgoingRecord[]): Promise<RecordPosition[]> {
-    return this.#op(() => this.#appendImpl(topic, records))
+  append(
+    topic: string,
+    records: readonly OutgoingRecord[],
+    options: AppendOptions = {},
+  ): Promise<RecordPosition[]> {
+    return this.#op(() => this.#appendImpl(topic, records, options))
   }
 
   read(topic: string, partition: number, fromOffset: number, maxRecords: number): Promise<LogRecord[]> {
@@ -328,18 +333,23 @@ export class KafkaLog implements Log {
     return this.#fetchPartitionCount(topic)
   }
 
-  async #appendImpl(topic: string, records: readonly OutgoingRecord[]): Promise<RecordPosition[]> {
+  async #appendImpl(
+    topic: string,
+    records: readonly OutgoingRecord[],
+    options: AppendOptions,
+  ): Promise<RecordPosition[]> {
     let partitionCount = await this.#partitionCount(topic)
     if (records.length === 0) return []
     // The cached count may predate partitions an admin added since: check before refusing a record.
     if (records.some((r) => r.partition !== undefined && r.partition >= partitionCount)) {
       partitionCount = await this.#fetchPartitionCount(topic)
     }
-    const placed = records.map((record) => ({
+    const placed: Placed[] = records.map((record, index) => ({
+      index,
       record,
       partition: this.#place(topic, record, partitionCount),
     }))
-    const positions: RecordPosition[] = new Array(records.length)
+    const positions: (RecordPosition | undefined)[] = new Array(records.length)
     const now = Date.now()
     let start = 0
     while (start < placed.length) {
@@ -353,39 +363,90 @@ export class KafkaLog implements Log {
         end++
       }
       const chunk = placed.slice(start, end)
-      const messages: Message[] = chunk.map(({ record, partition }) => toMessage(record, partition, now))
-      let metadata: RecordMetadata[]
       try {
-        metadata = await this.#producer.send({ topic, messages, acks: -1 })
+        await this.#send(topic, chunk, positions, now)
       } catch (error) {
-        this.#partitionCounts.delete(topic)
-        throw this.#mapError(error, topic)
-      }
-      // kafkajs writes one record batch per partition, in input order; its base offset is the offset
-      // of the first record of that partition in this chunk.
-      const baseOffsets = new Map<number, number>()
-      for (const m of metadata) {
-        if (m.topicName !== topic || m.baseOffset === undefined) continue
-        baseOffsets.set(m.partition, Number(m.baseOffset))
-      }
-      const nextIndex = new Map<number, number>()
-      for (let i = 0; i < chunk.length; i++) {
-        const { partition } = chunk[i]!
-        const base = baseOffsets.get(partition)
-        if (base === undefined) {
-          throw new SluiceError(
-            'KAFKA_UNAVAILABLE',
-            `Kafka at ${this.#brokers} acknowledged a produce to ${topic} without an offset for partition ${partition}`,
-            { retryable: true },
-          )
-        }
-        const index = nextIndex.get(partition) ?? 0
-        nextIndex.set(partition, index + 1)
-        positions[start + i] = { topic, partition, offset: base + index }
+        if (!isRefusal(error) || options.onRefused === undefined) throw error
+        await this.#sendAroundRefusals(topic, chunk, positions, now, options.onRefused)
       }
       start = end
     }
-    return positions
+    return positions.filter((p): p is RecordPosition => p !== undefined)
+  }
+
+  /** One produce request for `chunk`; fills in the positions of its records. */
+  async #send(
+    topic: string,
+    chunk: readonly Placed[],
+    positions: (RecordPosition | undefined)[],
+    now: number,
+  ): Promise<void> {
+    const messages: Message[] = chunk.map(({ record, partition }) => toMessage(record, partition, now))
+    let metadata: RecordMetadata[]
+    try {
+      metadata = await this.#producer.send({ topic, messages, acks: -1 })
+    } catch (error) {
+      this.#partitionCounts.delete(topic)
+      throw this.#mapError(error, topic)
+    }
+    // kafkajs writes one record batch per partition, in input order; its base offset is the offset
+    // of the first record of that partition in this chunk.
+    const baseOffsets = new Map<number, number>()
+    for (const m of metadata) {
+      if (m.topicName !== topic || m.baseOffset === undefined) continue
+      baseOffsets.set(m.partition, Number(m.baseOffset))
+    }
+    const nextIndex = new Map<number, number>()
+    for (const { index, partition } of chunk) {
+      const base = baseOffsets.get(partition)
+      if (base === undefined) {
+        throw new SluiceError(
+          'KAFKA_UNAVAILABLE',
+          `Kafka at ${this.#brokers} acknowledged a produce to ${topic} without an offset for partition ${partition}`,
+          { retryable: true },
+        )
+      }
+      const n = nextIndex.get(partition) ?? 0
+      nextIndex.set(partition, n + 1)
+      positions[index] = { topic, partition, offset: base + n }
+    }
+  }
+
+  /**
+   * A request of `chunk` was refused for some record in it. The broker refuses per partition, and
+   * it may have written the other partitions' batches: each partition's records are sent again as
+   * the same batch first (kafkajs rolled the idempotent sequence numbers back, so a batch the broker
+   * already holds is recognised as a duplicate and not written twice), and a refused batch is split
+   * in halves until the records the broker will not take are found and reported.
+   */
+  async #sendAroundRefusals(
+    topic: string,
+    chunk: readonly Placed[],
+    positions: (RecordPosition | undefined)[],
+    now: number,
+    onRefused: (index: number, reason: string) => void,
+  ): Promise<void> {
+    const byPartition = new Map<number, Placed[]>()
+    for (const item of chunk) {
+      const list = byPartition.get(item.partition)
+      if (list === undefined) byPartition.set(item.partition, [item])
+      else list.push(item)
+    }
+    const sendOrSplit = async (items: readonly Placed[]): Promise<void> => {
+      try {
+        await this.#send(topic, items, positions, now)
+      } catch (error) {
+        if (!isRefusal(error)) throw error
+        if (items.length === 1) {
+          onRefused(items[0]!.index, errorMessage(error))
+          return
+        }
+        const half = items.length >> 1
+        await sendOrSplit(items.slice(0, half))
+        await sendOrSplit(items.slice(half))
+      }
+    }
+    for (const items of byPartition.values()) await sendOrSplit(items)
   }
 
   async #readImpl(
@@ -643,8 +704,8 @@ export class KafkaLog implements Log {
     // Refused records: a timestamp too far off the broker's clock, a record or batch over its size limit.
     if (INVALID_RECORD_ERRORS.some((type) => isKafkaError(error, type))) {
       return new SluiceError(
-        'LOG_INVALID_ARGUMENT',
-        `Kafka refused the records${topic ? ` for ${topic}` : ''}: ${errorMessage(error)}`,
+        'LOG_RECORD_REFUSED',
+        `Kafka refused the record${topic ? ` for ${topic}` : ''}: ${errorMessage(error)}`,
         {
           cause: error,
         },
@@ -853,6 +914,17 @@ function decodeHeaders(headers: IHeaders | undefined): Record<string, string> {
     out[name] = typeof last === 'string' ? last : last.toString('utf8')
   }
   return out
+}
+
+/** A record of an append with the partition it goes to and its index in the append. */
+interface Placed {
+  readonly index: number
+  readonly record: OutgoingRecord
+  readonly partition: number
+}
+
+function isRefusal(error: unknown): boolean {
+  return error instanceof SluiceError && error.code === 'LOG_RECORD_REFUSED'
 }
 
 function estimateSize(record: OutgoingRecord): number {

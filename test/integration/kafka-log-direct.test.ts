@@ -68,18 +68,46 @@ describe('KafkaLog topics', () => {
     await expectCode(log.partitions(topic), 'LOG_UNKNOWN_TOPIC')
   })
 
-  it('maps records the broker refuses (timestamp hours ahead) to LOG_INVALID_ARGUMENT', async () => {
+  it('maps records the broker refuses (timestamp hours ahead) to LOG_RECORD_REFUSED', async () => {
     const topic = uniqueName('future')
     await log.ensureTopic(topic)
     const future = Date.now() + 3 * 3600_000
     await expectCode(
       log.append(topic, [{ key: 'k', value: text('v'), timestamp: future }]),
-      'LOG_INVALID_ARGUMENT',
+      'LOG_RECORD_REFUSED',
     )
     // The producer goes on working after the refusal.
     expect(await log.append(topic, [{ key: 'k', value: text('v') }])).toEqual([
       { topic, partition: 0, offset: 0 },
     ])
+  })
+
+  it('with onRefused, leaves out only the refused records and writes every other record once', async () => {
+    const topic = uniqueName('refusals')
+    await log.ensureTopic(topic, { partitions: 3 })
+    const future = Date.now() + 3 * 3600_000
+    // Partition 1's batch holds the two refused records among good ones; partitions 0 and 2 are
+    // fine, so the broker writes their batches in the same request that it refuses partition 1's.
+    const records = Array.from({ length: 30 }, (_, i) => ({
+      key: null,
+      value: text(`v${i}`),
+      partition: i % 3,
+      ...(i === 7 || i === 22 ? { timestamp: future } : {}),
+    }))
+    const refused: [number, string][] = []
+    const positions = await log.append(topic, records, {
+      onRefused: (i, reason) => refused.push([i, reason]),
+    })
+    expect(refused.map(([i]) => i)).toEqual([7, 22])
+    expect(refused[0]![1]).toMatch(/timestamp/i)
+    expect(positions).toHaveLength(28)
+    expect(await log.endOffsets(topic)).toEqual([10, 8, 10])
+    const values: string[] = []
+    for (const partition of [0, 1, 2]) {
+      for (const r of await log.read(topic, partition, 0, 100)) values.push(r.value.toString())
+    }
+    const expected = records.map((r) => r.value.toString()).filter((_, i) => i !== 7 && i !== 22)
+    expect(values.sort()).toEqual(expected.sort())
   })
 
   it('rejects a partition outside the topic with LOG_BAD_PARTITION', async () => {
