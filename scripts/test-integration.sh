@@ -4,7 +4,8 @@
 #
 # Environment:
 #   SLUICE_KEEP_SERVERS=1   leave the broker running afterwards (faster reruns)
-#   SLUICE_KAFKA_BROKERS    exported for the tests (127.0.0.1:$SLUICE_KAFKA_PORT, default port 19092)
+#   SLUICE_KAFKA_BROKERS    exported for the tests (127.0.0.1:$SLUICE_KAFKA_PORT, default port 19092),
+#   with SLUICE_KAFKA_SASL_BROKERS, SLUICE_KAFKA_TLS_BROKERS and SLUICE_KAFKA_TLS_DIR (`kafka.sh env`)
 #   SLUICE_CACHE_DIR, SLUICE_RUN_DIR, SLUICE_KAFKA_PORT: see scripts/servers/kafka.sh
 # Extra arguments go to vitest (e.g. a file filter).
 set -euo pipefail
@@ -31,7 +32,14 @@ if ! bash scripts/servers/kafka.sh status 2>/dev/null; then
   started_here=1
 fi
 brokers="$(bash scripts/servers/kafka.sh start)"
-export SLUICE_KAFKA_BROKERS="${brokers}"
-echo "[test-integration] SLUICE_KAFKA_BROKERS=$SLUICE_KAFKA_BROKERS" >&2
+# SLUICE_KAFKA_BROKERS, SLUICE_KAFKA_SASL_BROKERS, SLUICE_KAFKA_TLS_BROKERS, SLUICE_KAFKA_TLS_DIR.
+# A broker started by an older kafka.sh has no such listeners: the other tests still run against
+# it, and the security tests fail saying so.
+listeners="$(bash scripts/servers/kafka.sh env)" || listeners="SLUICE_KAFKA_BROKERS=$brokers"
+while IFS='=' read -r name value; do
+  [[ "$name" =~ ^SLUICE_KAFKA_[A-Z_]+$ ]] || continue
+  export "$name=$value"
+  echo "[test-integration] $name=$value" >&2
+done <<<"$listeners"
 
 npx vitest run -c vitest.integration.config.ts "$@"

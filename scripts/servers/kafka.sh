@@ -9,15 +9,30 @@
 #   scripts/servers/kafka.sh restart   SIGTERM the broker and start it again on the same storage
 #                                      (what an operator's rolling restart does; tests use it)
 #   scripts/servers/kafka.sh status    exit 0 when running, 1 otherwise
+#   scripts/servers/kafka.sh env       print the listeners of the running broker as KEY=VALUE lines
+#
+# Listeners (all on 127.0.0.1):
+#   port      PLAINTEXT       no authentication (what the other integration tests use)
+#   port+1    CONTROLLER      KRaft controller, not for clients
+#   port+2    SASL_PLAINTEXT  users: sluice-plain / plain-secret (PLAIN),
+#                             sluice-scram256 / scram256-secret (SCRAM-SHA-256),
+#                             sluice-scram512 / scram512-secret (SCRAM-SHA-512)
+#   port+3    SSL             server certificate signed by a CA made at first start; clients must
+#                             present a certificate signed by that CA (mutual TLS)
+# TLS material is made once with openssl and keytool and kept in $SLUICE_RUN_DIR/kafka-tls: ca.pem
+# (the CA for clients), client.pem + client.key (a client certificate), untrusted-ca.pem (an
+# unrelated CA, for tests of a failing verification) and the broker's PKCS12 key and trust stores.
+# `env` prints SLUICE_KAFKA_BROKERS, SLUICE_KAFKA_SASL_BROKERS, SLUICE_KAFKA_TLS_BROKERS and
+# SLUICE_KAFKA_TLS_DIR (written at start to $SLUICE_RUN_DIR/kafka/listeners.env).
 #
 # Environment:
 #   SLUICE_CACHE_DIR    jar cache root              (default: $HOME/.cache/sluice)
 #   SLUICE_RUN_DIR      pid, log, config and data   (default: <repo>/.cache/run)
-#   SLUICE_KAFKA_PORT   client listener port        (default: 19092; the controller uses port+1)
+#   SLUICE_KAFKA_PORT   client listener port        (default: 19092; see Listeners for port+1..3)
 #   SLUICE_KAFKA_START_TIMEOUT  seconds to wait for readiness (default: 90)
 #   SLUICE_KAFKA_HEAP   JVM -Xmx                    (default: 512m)
 #
-# Progress goes to stderr; `start` prints the broker address on stdout.
+# Progress goes to stderr; `start` prints the (plaintext) broker address on stdout.
 set -euo pipefail
 
 KAFKA_VERSION=4.1.1
@@ -26,8 +41,13 @@ REPO="$(cd "$HERE/../.." && pwd)"
 CACHE_DIR="${SLUICE_CACHE_DIR:-${HOME:-/root}/.cache/sluice}/kafka-$KAFKA_VERSION"
 LIB_DIR="$CACHE_DIR/lib"
 RUN_DIR="${SLUICE_RUN_DIR:-$REPO/.cache/run}/kafka"
+# Outside RUN_DIR's data so that a fresh start keeps it; clients keep trusting the same CA.
+TLS_DIR="${SLUICE_RUN_DIR:-$REPO/.cache/run}/kafka-tls"
 PORT="${SLUICE_KAFKA_PORT:-19092}"
 CONTROLLER_PORT=$((PORT + 1))
+SASL_PORT=$((PORT + 2))
+SSL_PORT=$((PORT + 3))
+LISTENERS_ENV="$RUN_DIR/listeners.env"
 START_TIMEOUT="${SLUICE_KAFKA_START_TIMEOUT:-90}"
 HEAP="${SLUICE_KAFKA_HEAP:-512m}"
 PID_FILE="$RUN_DIR/kafka.pid"
@@ -36,6 +56,13 @@ CONFIG="$RUN_DIR/server.properties"
 LOG4J_CONFIG="$RUN_DIR/log4j2.properties"
 DATA_DIR="$RUN_DIR/data"
 READY_LINE='Kafka Server started'
+# Test users of the SASL listener (a development broker: these are not secrets).
+PLAIN_USER=sluice-plain
+PLAIN_PASSWORD=plain-secret
+SCRAM256_USER=sluice-scram256
+SCRAM256_PASSWORD=scram256-secret
+SCRAM512_USER=sluice-scram512
+SCRAM512_PASSWORD=scram512-secret
 
 say() { printf '[kafka] %s\n' "$*" >&2; }
 die() {
@@ -49,6 +76,7 @@ ensure_tools() {
   local missing=()
   command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
   command -v mvn >/dev/null || missing+=(maven)
+  command -v openssl >/dev/null || missing+=(openssl)
   ((${#missing[@]} == 0)) && return 0
   if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
     say "installing ${missing[*]} with apt-get"
@@ -102,6 +130,8 @@ running_pid() {
 
 write_config() {
   mkdir -p "$DATA_DIR"
+  local store_password
+  store_password="$(cat "$TLS_DIR/store-password")"
   # auto.create.topics.enable=false: topics exist only through Log.ensureTopic with an explicit
   # partition count, as in the embedded log. With auto-creation on, a produce or a metadata request
   # for a misspelled topic would silently create it with the broker's default partition count and
@@ -111,11 +141,26 @@ write_config() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$PORT
+listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT,SASL_PLAINTEXT://127.0.0.1:$SASL_PORT,SSL://127.0.0.1:$SSL_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$PORT,SASL_PLAINTEXT://127.0.0.1:$SASL_PORT,SSL://127.0.0.1:$SSL_PORT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL
+# SASL listener: PLAIN users live in the JAAS line below; SCRAM users are created at format time
+# (StorageTool --add-scram) and stored in the cluster metadata, as kafka-configs --alter would.
+sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$PLAIN_USER="$PLAIN_PASSWORD";
+listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+# SSL listener: mutual TLS with the CA of $TLS_DIR.
+listener.name.ssl.ssl.keystore.type=PKCS12
+listener.name.ssl.ssl.keystore.location=$TLS_DIR/broker.p12
+listener.name.ssl.ssl.keystore.password=$store_password
+listener.name.ssl.ssl.key.password=$store_password
+listener.name.ssl.ssl.truststore.type=PKCS12
+listener.name.ssl.ssl.truststore.location=$TLS_DIR/truststore.p12
+listener.name.ssl.ssl.truststore.password=$store_password
+listener.name.ssl.ssl.client.auth=required
 log.dirs=$DATA_DIR
 num.partitions=1
 default.replication.factor=1
@@ -160,6 +205,64 @@ logger.cleaner.level = warn
 EOF
 }
 
+# The CA, the broker's key and trust stores and a client certificate, made once and kept in
+# TLS_DIR (a CA that changed at every start would invalidate the ca.pem clients were given).
+# openssl makes the keys and certificates, keytool the broker's PKCS12 trust store.
+ensure_tls() {
+  if [[ -f "$TLS_DIR/.complete" ]]; then
+    return 0
+  fi
+  command -v openssl >/dev/null && command -v keytool >/dev/null || ensure_tools
+  say "making a CA and broker/client certificates in $TLS_DIR"
+  local tmp
+  mkdir -p "$(dirname "$TLS_DIR")"
+  tmp="$(mktemp -d "$TLS_DIR.tmp.XXXXXX")"
+  (
+    cd "$tmp"
+    set -e
+    openssl rand -hex 16 >store-password
+    local password
+    password="$(cat store-password)"
+    make_ca() { # name subject
+      openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "$2" -keyout "$1.key" -out "$1.pem" \
+        -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
+    }
+    sign() { # name subject extensions
+      openssl req -newkey rsa:2048 -nodes -subj "$2" -keyout "$1.key" -out "$1.csr"
+      printf '%s\n' "$3" >"$1.ext"
+      openssl x509 -req -days 3650 -in "$1.csr" -CA ca.pem -CAkey ca.key -CAcreateserial \
+        -extfile "$1.ext" -out "$1.pem"
+    }
+    make_ca ca '/CN=Sluice development CA'
+    make_ca untrusted-ca '/CN=Unrelated CA'
+    sign broker '/CN=127.0.0.1' $'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth'
+    sign client '/CN=sluice-client' 'extendedKeyUsage=clientAuth'
+    openssl pkcs12 -export -name broker -in broker.pem -inkey broker.key -certfile ca.pem \
+      -out broker.p12 -passout "pass:$password"
+    keytool -importcert -noprompt -alias sluice-ca -file ca.pem -keystore truststore.p12 \
+      -storetype PKCS12 -storepass "$password"
+    rm -f ./*.csr ./*.ext ./*.srl untrusted-ca.key
+    chmod 600 ./*.key store-password ./*.p12
+    touch .complete
+  ) >"$tmp.log" 2>&1 || {
+    tail -n 30 "$tmp.log" >&2
+    rm -rf "$tmp"
+    die "making the TLS material failed (openssl and keytool are needed)"
+  }
+  rm -f "$tmp.log"
+  rm -rf "$TLS_DIR"
+  mv "$tmp" "$TLS_DIR"
+}
+
+write_listeners_env() {
+  cat >"$LISTENERS_ENV" <<EOF
+SLUICE_KAFKA_BROKERS=127.0.0.1:$PORT
+SLUICE_KAFKA_SASL_BROKERS=127.0.0.1:$SASL_PORT
+SLUICE_KAFKA_TLS_BROKERS=127.0.0.1:$SSL_PORT
+SLUICE_KAFKA_TLS_DIR=$TLS_DIR
+EOF
+}
+
 java_cmd() {
   java "-Dlog4j2.configurationFile=$LOG4J_CONFIG" -cp "$LIB_DIR/*" "$@"
 }
@@ -173,16 +276,22 @@ start() {
   fi
   installed || install
   command -v java >/dev/null || ensure_tools
-  if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
-    die "port $PORT is taken by another process (not a broker started by this script); stop it or set SLUICE_KAFKA_PORT"
-  fi
+  local port
+  for port in "$PORT" "$CONTROLLER_PORT" "$SASL_PORT" "$SSL_PORT"; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      die "port $port is taken by another process (not a broker started by this script); stop it or set SLUICE_KAFKA_PORT (the broker uses it and the next three ports)"
+    fi
+  done
   mkdir -p "$RUN_DIR"
+  ensure_tls
   # Fresh storage at every start: tests create uniquely named topics, and a stale cluster id from an
   # earlier format would make the broker refuse to start.
   rm -rf "$DATA_DIR"
+  rm -f "$LISTENERS_ENV"
   write_config
   format_storage
   launch
+  write_listeners_env
 }
 
 format_storage() {
@@ -191,7 +300,10 @@ format_storage() {
   # stderr away: log4j/SLF4J warnings on stderr would otherwise end up inside the cluster id.
   cluster_id="$(java_cmd kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)"
   [[ "$cluster_id" =~ ^[A-Za-z0-9_-]{22}$ ]] || die "StorageTool random-uuid printed '$cluster_id', not a cluster id"
-  java_cmd kafka.tools.StorageTool format -t "$cluster_id" -c "$CONFIG" >"$RUN_DIR/format.log" 2>&1 || {
+  java_cmd kafka.tools.StorageTool format -t "$cluster_id" -c "$CONFIG" \
+    --add-scram "SCRAM-SHA-256=[name=$SCRAM256_USER,password=$SCRAM256_PASSWORD]" \
+    --add-scram "SCRAM-SHA-512=[name=$SCRAM512_USER,password=$SCRAM512_PASSWORD]" \
+    >"$RUN_DIR/format.log" 2>&1 || {
     tail -n 40 "$RUN_DIR/format.log" >&2
     die "formatting the storage failed"
   }
@@ -269,6 +381,13 @@ stop() {
   say "stopped"
 }
 
+env_lines() {
+  running_pid >/dev/null || die "not running (use start)"
+  [[ -f "$LISTENERS_ENV" ]] ||
+    die "the running broker was started without SASL and TLS listeners (by an older kafka.sh): stop and start it again"
+  cat "$LISTENERS_ENV"
+}
+
 status() {
   local pid
   if pid="$(running_pid)"; then
@@ -285,8 +404,9 @@ start) start ;;
 stop) stop ;;
 restart) restart ;;
 status) status ;;
+env) env_lines ;;
 *)
-  echo "usage: $0 install|start|stop|restart|status" >&2
+  echo "usage: $0 install|start|stop|restart|status|env" >&2
   exit 2
   ;;
 esac
