@@ -20,6 +20,8 @@ export const RUNTIME_ERROR_CODES = [
   /** Another I/O failure of the embedded log, with the file and the system error code. */
   'LOG_IO',
   'KAFKA_UNAVAILABLE',
+  /** The brokers refused our credentials (SASL) or the TLS handshake failed (certificate, CA, host name). */
+  'KAFKA_AUTH',
   'ARTIFACT_NOT_FOUND',
   'ARTIFACT_INVALID',
   'ARTIFACT_HASH_MISMATCH',
