@@ -34,6 +34,7 @@ import {
   type RecordMetadata,
 } from 'kafkajs'
 import { SluiceError } from '../errors.ts'
+import { formatLogRecord } from '../observability/logger.ts'
 import type {
   AppendOptions,
   Log,
@@ -58,11 +59,39 @@ export interface KafkaClientLogEntry {
   readonly fields: Readonly<Record<string, unknown>>
 }
 
+export interface KafkaTlsOptions {
+  /** PEM certificate(s) of the CA(s) the brokers' certificates must chain to, instead of Node's default CAs. */
+  readonly ca?: string | Buffer
+  /** PEM client certificate and its private key, for brokers that require mutual TLS. */
+  readonly cert?: string | Buffer
+  readonly key?: string | Buffer
+  /**
+   * Accept any broker certificate (no CA or host name check): encrypted, but anyone on the path can
+   * impersonate the broker. For testing only. Default: false.
+   */
+  readonly insecure?: boolean
+}
+
+export type KafkaSaslMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512'
+
+export interface KafkaSaslOptions {
+  readonly mechanism: KafkaSaslMechanism
+  readonly username: string
+  readonly password: string
+}
+
 export interface KafkaLogOptions {
   /** Bootstrap brokers, host:port. */
   readonly brokers: readonly string[]
-  /** Client id sent to the brokers. Default: 'sluice'. */
+  /**
+   * Client id sent to the brokers: what their logs, metrics and quotas know this client by. Default:
+   * 'sluice'.
+   */
   readonly clientId?: string
+  /** TLS to every broker (`true`: verify them against Node's default CAs). Default: plaintext. */
+  readonly tls?: KafkaTlsOptions | boolean
+  /** SASL authentication (over TLS when `tls` is set). Default: none. */
+  readonly sasl?: KafkaSaslOptions
   /**
    * Receives kafkajs's log lines at `logLevel` and above. Default: warnings and errors go to stderr
    * as one line each; errors kafkajs retries or hands back to the caller anyway are logged at debug.
@@ -164,6 +193,7 @@ export class KafkaLog implements Log {
     const kafka = new Kafka({
       clientId: options.clientId ?? 'sluice',
       brokers: [...options.brokers],
+      ...clientSecurity(options),
       connectionTimeout: options.connectionTimeoutMs ?? 3000,
       requestTimeout: options.requestTimeoutMs ?? 30_000,
       retry: { retries, initialRetryTime: 300, maxRetryTime: 30_000 },
@@ -193,7 +223,7 @@ export class KafkaLog implements Log {
       await producer.connect()
     } catch (error) {
       await Promise.allSettled([producer.disconnect(), admin.disconnect()])
-      throw log.#unavailable(error)
+      throw authFailure(error, options) ?? log.#unavailable(error)
     }
     return log
   }
@@ -989,20 +1019,113 @@ function toLogEntry({ namespace, level, log }: LogEntry): KafkaClientLogEntry {
   // An error response is retried by kafkajs or handed back to the caller, who maps it: logging it
   // too only adds noise (a fresh broker answers "coordinator not available" a few times).
   if (namespace === 'Connection' && message.startsWith('Response ')) mapped = 'debug'
+  // kafkajs's info lines are client lifecycle chatter (connecting, joining a group, stopping; read()
+  // starts a consumer per call): detail for debugging, not news for an operator.
+  if (mapped === 'info') mapped = 'debug'
+  // A failed connection is retried, and a lasting failure reaches the caller as KAFKA_UNAVAILABLE or
+  // KAFKA_AUTH: worth a warning while it happens, not an error of its own.
+  if (namespace === 'Connection' && mapped === 'error') mapped = 'warn'
   // Retries are bounded on purpose (see KafkaLog.connect).
   if (message.startsWith('Limiting retries for the idempotent producer')) mapped = 'info'
   // kafkajs logs a restart after a retriable consumer crash; the consumer goes on.
   if (namespace === 'Runner' && message.includes('Restarting the consumer')) mapped = 'info'
+  // Stack traces are for debugging; an operator's log gets the message.
+  if (mapped !== 'debug' && 'stack' in fields) delete (fields as { stack?: unknown }).stack
   return { level: mapped, namespace, message, fields }
 }
 
+/** Without a logger: warnings and errors to stderr as JSON lines, like the runtime's own logs. */
 function defaultLogSink(entry: KafkaClientLogEntry): void {
   if (entry.level !== 'error' && entry.level !== 'warn') return
-  let fields = ''
-  try {
-    fields = JSON.stringify(entry.fields)
-  } catch {
-    fields = '{…}'
+  process.stderr.write(
+    formatLogRecord('json', entry.level, entry.message, {
+      component: 'kafkajs',
+      namespace: entry.namespace,
+      ...entry.fields,
+    }),
+  )
+}
+
+/** kafkajs's ssl and sasl settings from KafkaLogOptions. */
+function clientSecurity(options: KafkaLogOptions): Pick<import('kafkajs').KafkaConfig, 'ssl' | 'sasl'> {
+  const config: Pick<import('kafkajs').KafkaConfig, 'ssl' | 'sasl'> = {}
+  if (options.tls === true) config.ssl = true
+  else if (options.tls) {
+    const { ca, cert, key, insecure } = options.tls
+    config.ssl = {
+      ...(ca === undefined ? {} : { ca }),
+      ...(cert === undefined ? {} : { cert }),
+      ...(key === undefined ? {} : { key }),
+      rejectUnauthorized: insecure !== true,
+    }
   }
-  process.stderr.write(`kafkajs ${entry.level} [${entry.namespace}] ${entry.message} ${fields}\n`)
+  if (options.sasl) {
+    const { mechanism, username, password } = options.sasl
+    config.sasl = { mechanism, username, password } as import('kafkajs').SASLOptions
+  }
+  return config
+}
+
+/** Node's codes for a broker certificate that does not chain to a trusted CA. */
+const UNTRUSTED_CERTIFICATE_CODES = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_UNTRUSTED',
+  'CERT_SIGNATURE_FAILURE',
+])
+
+/**
+ * A refused login or a failed TLS handshake as KAFKA_AUTH naming the broker and the mechanism, or
+ * undefined for any other failure. Retrying cannot help either, so neither is retryable.
+ */
+function authFailure(error: unknown, options: KafkaLogOptions): SluiceError | undefined {
+  const chain: Error[] = []
+  for (let current: unknown = error; chain.length < 6 && current instanceof Error; ) {
+    chain.push(current)
+    current = (current as { cause?: unknown }).cause ?? (current as { originalError?: unknown }).originalError
+  }
+  const brokers = options.brokers.join(',')
+  const sasl = chain.find((e) => e.name === 'KafkaJSSASLAuthenticationError')
+  if (sasl && options.sasl) {
+    const mechanism = options.sasl.mechanism.toUpperCase()
+    return new SluiceError(
+      'KAFKA_AUTH',
+      `Kafka at ${brokers} refused SASL ${mechanism} authentication of user '${options.sasl.username}': ${sasl.message}`,
+      { cause: error },
+    )
+  }
+  if (sasl) {
+    return new SluiceError('KAFKA_AUTH', `Kafka at ${brokers} requires authentication: ${sasl.message}`, {
+      cause: error,
+    })
+  }
+  if (!options.tls) return undefined
+  const connection = chain.find((e) => typeof (e as { code?: unknown }).code === 'string') as
+    | (Error & { code: string; broker?: string })
+    | undefined
+  if (!connection) return undefined
+  const code = connection.code
+  const broker = connection.broker ?? brokers
+  const reason = UNTRUSTED_CERTIFICATE_CODES.has(code)
+    ? "the broker's certificate is not signed by a trusted CA"
+    : code === 'ERR_TLS_CERT_ALTNAME_INVALID'
+      ? "the broker's certificate is not for this host name"
+      : code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID'
+        ? "the broker's certificate is expired or not yet valid"
+        : /CERTIFICATE_REQUIRED|BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_UNKNOWN/.test(code)
+          ? 'the broker refused the client certificate (or requires one and none was given)'
+          : code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'EPROTO'
+            ? 'the broker does not speak TLS on this port'
+            : code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_') || code.startsWith('CERT_')
+              ? 'the TLS handshake failed'
+              : undefined
+  if (reason === undefined) return undefined
+  return new SluiceError(
+    'KAFKA_AUTH',
+    `TLS with Kafka broker ${broker} failed: ${reason} (${code}: ${connection.message.replace(/^Connection error: /, '')})`,
+    { cause: error },
+  )
 }
