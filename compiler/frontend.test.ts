@@ -24,7 +24,7 @@ stream big = payments
   | select { id, card, cents: to_i64(amount * 100.0), country: country ?? "unknown", city: address.city, first_tag: tags[0], hour: hour(ts), ts }
   | key by card
 stream flagged = big | where cents > 500000
-sink big -> kafka("big-payments")
+sink big -> kafka("big-payments") timestamp append
 sink flagged -> stdout
 `
 
@@ -84,6 +84,9 @@ const TOKENS = [
     'timestamp',
     'bool',
     'list',
+    'append',
+    'event',
+    'timestamp append',
   ],
   ...[
     '0',
@@ -252,8 +255,18 @@ describe('checkSource lowers the language example', () => {
     const keyBy = pipeline!.nodes[3] as KeyByNode
     expect(keyBy.key).toMatchObject({ kind: 'Column', name: 'card', type: { kind: 'string' } })
     const [s1, s2] = pipeline!.nodes.slice(5) as SinkNode[]
-    expect(s1).toMatchObject({ input: 'big#3', connector: { kind: 'kafka', topic: 'big-payments' } })
-    expect(s2).toMatchObject({ input: 'flagged#1', connector: { kind: 'stdout' } })
+    expect(s1).toMatchObject({
+      input: 'big#3',
+      connector: { kind: 'kafka', topic: 'big-payments' },
+      name: 'big',
+      recordTimestamp: 'append',
+    })
+    expect(s2).toMatchObject({
+      input: 'flagged#1',
+      connector: { kind: 'stdout' },
+      name: 'flagged',
+      recordTimestamp: 'event',
+    })
     expect(s2!.schema).toBe((pipeline!.nodes[4] as FilterNode).schema)
   })
 

@@ -19,7 +19,14 @@ import { ts } from 'ts-morph'
 import type { GeneratedModule } from '../codegen/generate.ts'
 import { GENERATED_FILE } from '../codegen/generate.ts'
 import { lineColumnOf, lineStarts } from '../diagnostics/index.ts'
-import type { Connector, Pipeline, RecordType, SinkNode, SourceNode } from '../ir/types.ts'
+import type {
+  Connector,
+  Pipeline,
+  RecordTimestampMode,
+  RecordType,
+  SinkNode,
+  SourceNode,
+} from '../ir/types.ts'
 import { buildSourceMap } from './source-map.ts'
 
 export const ARTIFACT_FORMAT = 'sluice-artifact'
@@ -55,7 +62,10 @@ export interface Manifest {
   }[]
   readonly outputs: readonly {
     readonly sink: string
+    /** The sunk source or stream (not unique: one stream may have several sinks). */
+    readonly name: string
     readonly connector: Connector
+    readonly recordTimestamp: RecordTimestampMode
     readonly schema: RecordType
   }[]
   readonly schemas: Pipeline['schemas']
@@ -122,7 +132,13 @@ export function packageArtifact(input: PackageInput): Artifact {
       eventTimeField: s.eventTimeField,
       watermark: s.watermark,
     })),
-    outputs: sinks.map((s) => ({ sink: s.id, connector: s.connector, schema: s.schema })),
+    outputs: sinks.map((s) => ({
+      sink: s.id,
+      name: s.name,
+      connector: s.connector,
+      recordTimestamp: s.recordTimestamp,
+      schema: s.schema,
+    })),
     schemas: pipeline.schemas,
     graph: pipeline,
     sites: module.sites.map((span) => {

@@ -568,6 +568,13 @@ class Checker {
         [{ message: `source \`${reader.name.name}\` reads "${topic}" here`, span: reader.connector.span }],
       )
     }
+    if (decl.timestamp && connector?.kind === 'stdout') {
+      this.report(
+        'E0407',
+        `\`stdout\` writes lines of text, not log records, so there is no record timestamp to choose; remove \`timestamp ${decl.timestamp.mode}\``,
+        decl.timestamp.span,
+      )
+    }
     this.nodes.push({
       kind: 'Sink',
       id: `sink#${index}`,
@@ -575,6 +582,8 @@ class Checker {
       schema: (input?.schema ?? ERROR_TYPE) as RecordType,
       input: input?.lastId ?? '',
       connector: connector ?? { kind: 'stdout' },
+      name: decl.input.name,
+      recordTimestamp: decl.timestamp?.mode ?? 'event',
     })
   }
 

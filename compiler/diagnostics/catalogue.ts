@@ -50,6 +50,7 @@ export const diagnosticCatalogue = {
   E0404: { severity: 'error', title: 'invalid connector arguments' },
   E0405: { severity: 'error', title: 'connector cannot be used here' },
   E0406: { severity: 'error', title: 'sink writes a topic the pipeline reads' },
+  E0407: { severity: 'error', title: 'record timestamp on a sink that writes no records' },
   // Warnings
   W0001: { severity: 'warning', title: 'stream is never used' },
   W0002: { severity: 'warning', title: 'source is never used' },

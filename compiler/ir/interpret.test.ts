@@ -80,6 +80,8 @@ const sink = (id: string, input: string): Node => ({
   span,
   schema: anyRecord,
   connector: { kind: 'stdout' },
+  name: input,
+  recordTimestamp: 'event',
 })
 const filter = (id: string, input: string, predicate: Expr): Node => ({
   kind: 'Filter',

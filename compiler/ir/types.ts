@@ -245,11 +245,21 @@ export interface FusedNode extends NodeBase {
   readonly fusedFrom: readonly string[]
 }
 
+/**
+ * What a sink gives the log as each record's timestamp (Kafka's CreateTime): `event` is the
+ * event's event time, `append` leaves it to the log, which stamps the time it appends the record
+ * (specs/language.md, "Record timestamps").
+ */
+export type RecordTimestampMode = 'event' | 'append'
+
 /** Writes every event of `input` to a connector, encoded as JSON, with the event's key. */
 export interface SinkNode extends NodeBase {
   readonly kind: 'Sink'
   readonly input: string
   readonly connector: Connector
+  /** The source or stream the `.pipe` sinks (`sink large -> …` is `large`), for metric labels and logs; not unique when one stream has several sinks. */
+  readonly name: string
+  readonly recordTimestamp: RecordTimestampMode
 }
 
 /** A whole checked `.pipe` file. `streams` maps every named stream/source to the node that produces it. */

@@ -13,6 +13,7 @@ import type {
   FieldInit,
   Identifier,
   PipeFile,
+  RecordTimestampMode,
   Statement,
   Step,
   StringLiteral,
@@ -225,7 +226,18 @@ export const statementArb: fc.Arbitrary<Statement> = fc.oneof(
   fc
     .record({ name: identArb, input: identArb, steps: fc.array(stepArb, { maxLength: 3 }) })
     .map((r) => ({ kind: 'Stream' as const, ...r, span })),
-  fc.record({ input: identArb, connector: connectorArb }).map((r) => ({ kind: 'Sink' as const, ...r, span })),
+  fc
+    .record({
+      input: identArb,
+      connector: connectorArb,
+      mode: fc.option(fc.constantFrom<RecordTimestampMode>('event', 'append'), { nil: null }),
+    })
+    .map(({ mode, ...rest }) => ({
+      kind: 'Sink' as const,
+      ...rest,
+      timestamp: mode === null ? null : { kind: 'RecordTimestamp' as const, mode, span },
+      span,
+    })),
 )
 
 export const pipeFileArb: fc.Arbitrary<PipeFile> = fc

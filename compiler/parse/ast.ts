@@ -4,7 +4,9 @@
  * Like the IR it is plain readonly data tagged by `kind`, so `parse(print(ast))` can be compared
  * to `ast` structurally (spans aside).
  */
-import type { Span } from '../ir/types.ts'
+import type { RecordTimestampMode, Span } from '../ir/types.ts'
+
+export type { RecordTimestampMode }
 
 export interface Identifier {
   readonly kind: 'Identifier'
@@ -289,10 +291,19 @@ export interface StreamDecl {
   readonly span: Span
 }
 
+/** `timestamp append` after a sink's connector; the span covers `timestamp` and the mode. */
+export interface RecordTimestampClause {
+  readonly kind: 'RecordTimestamp'
+  readonly mode: RecordTimestampMode
+  readonly span: Span
+}
+
 export interface SinkDecl {
   readonly kind: 'Sink'
   readonly input: Identifier
   readonly connector: ConnectorExpr
+  /** Null when the sink does not say: it then writes the event time (`timestamp event`). */
+  readonly timestamp: RecordTimestampClause | null
   readonly span: Span
 }
 

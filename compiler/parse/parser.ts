@@ -21,6 +21,8 @@ import type {
   FieldInit,
   Identifier,
   PipeFile,
+  RecordTimestampClause,
+  RecordTimestampMode,
   SchemaDecl,
   SinkDecl,
   SourceDecl,
@@ -47,6 +49,9 @@ const STATEMENT_KEYWORDS: ReadonlySet<TokenKind> = new Set(['schema', 'source', 
 const COMPARISON_OPS: ReadonlySet<TokenKind> = new Set(['==', '!=', '<', '<=', '>', '>='])
 const OPENERS: ReadonlySet<TokenKind> = new Set(['(', '[', '{'])
 const CLOSERS: ReadonlySet<TokenKind> = new Set([')', ']', '}'])
+/** The contextual word of a sink's record-timestamp clause, and its modes. */
+export const RECORD_TIMESTAMP = 'timestamp'
+export const RECORD_TIMESTAMP_MODES: readonly RecordTimestampMode[] = ['event', 'append']
 
 /** Unwinds to the nearest synchronisation point after an error has been reported. */
 class ParseAbort {}
@@ -393,7 +398,36 @@ class Parser {
     const input = this.identifier('the name of the stream to sink')
     this.expect('->', '`->` and a connector')
     const connector = this.parseConnector()
-    return { kind: 'Sink', input, connector, span: this.span(start, this.prevEnd()) }
+    const timestamp = this.parseRecordTimestamp()
+    if (timestamp && this.atWord(RECORD_TIMESTAMP)) {
+      const token = this.peek()
+      this.report('a sink takes one `timestamp` clause', this.span(token.start, token.end))
+      throw new ParseAbort()
+    }
+    return { kind: 'Sink', input, connector, timestamp, span: this.span(start, this.prevEnd()) }
+  }
+
+  /**
+   * `timestamp event` / `timestamp append` after a sink's connector, or null. `timestamp` is also
+   * a type name, so it is a word only here, not a keyword: no statement starts with an
+   * identifier, so after a connector it cannot be anything else.
+   */
+  private parseRecordTimestamp(): RecordTimestampClause | null {
+    if (!this.atWord(RECORD_TIMESTAMP)) return null
+    const start = this.advance().start
+    const token = this.peek()
+    const mode = RECORD_TIMESTAMP_MODES.find((m) => token.kind === 'ident' && token.value === m)
+    if (mode === undefined) {
+      this.fail('`event` (the event time) or `append` (the time the record is written) after `timestamp`')
+    }
+    this.advance()
+    return { kind: 'RecordTimestamp', mode, span: this.span(start, this.prevEnd()) }
+  }
+
+  /** Whether the current token is the identifier `word` (a contextual word, not a keyword). */
+  private atWord(word: string): boolean {
+    const token = this.peek()
+    return token.kind === 'ident' && token.value === word
   }
 
   // -------------------------------------------------------------------------------------------

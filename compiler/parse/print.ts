@@ -195,7 +195,7 @@ export function printStatement(s: Statement): string {
     case 'Stream':
       return `stream ${s.name.name} = ${s.input.name}${s.steps.map((step) => `\n  | ${printStep(step)}`).join('')}`
     case 'Sink':
-      return `sink ${s.input.name} -> ${printConnector(s.connector)}`
+      return `sink ${s.input.name} -> ${printConnector(s.connector)}${s.timestamp ? ` timestamp ${s.timestamp.mode}` : ''}`
   }
 }
 

@@ -7,10 +7,31 @@ import { SluiceError } from '../errors.ts'
 
 export type Connector = { readonly kind: 'kafka'; readonly topic: string } | { readonly kind: 'stdout' }
 
+/**
+ * What a sink gives the log as each record's timestamp: `event` the event's event time, `append`
+ * none, so the log stamps the time it appends the record (specs/language.md, "Record timestamps").
+ */
+export type RecordTimestampMode = 'event' | 'append'
+export const RECORD_TIMESTAMP_MODES: readonly RecordTimestampMode[] = ['event', 'append']
+
+export interface SinkGraphNode {
+  readonly kind: 'Sink'
+  readonly id: string
+  readonly input: string
+  readonly connector: Connector
+  /**
+   * The source or stream the sink writes, for metric labels and logs. Not unique: one stream may
+   * have several sinks. An artifact compiled before sinks had names gets the node id.
+   */
+  readonly name: string
+  /** `event` for an artifact compiled before sinks could choose (they all wrote the event time). */
+  readonly recordTimestamp: RecordTimestampMode
+}
+
 export type GraphNode =
   | { readonly kind: 'Source'; readonly id: string; readonly name: string; readonly connector: Connector }
   | { readonly kind: 'Fused'; readonly id: string; readonly input: string }
-  | { readonly kind: 'Sink'; readonly id: string; readonly input: string; readonly connector: Connector }
+  | SinkGraphNode
 
 export interface ManifestSite {
   readonly file: string
@@ -40,7 +61,11 @@ export interface RuntimeManifest {
 export const SUPPORTED_FORMAT_VERSION = 1
 export const SUPPORTED_IR_VERSION = 0
 
-/** Checks the fields the runtime uses; throws ARTIFACT_INVALID naming the first problem. */
+/**
+ * Checks the fields the runtime uses; throws ARTIFACT_INVALID naming the first problem. Returns a
+ * copy with the defaults of older artifacts filled in (a sink's `name` and `recordTimestamp`);
+ * `value` itself is left as it is, because the content hash is computed over it as written.
+ */
 export function validateManifest(value: unknown, where: string): RuntimeManifest {
   const fail = (problem: string): never => {
     throw new SluiceError('ARTIFACT_INVALID', `${where}: ${problem}`)
@@ -60,14 +85,40 @@ export function validateManifest(value: unknown, where: string): RuntimeManifest
   const graph = m.graph as { nodes?: unknown } | undefined
   if (!graph || !Array.isArray(graph.nodes)) fail('missing "graph.nodes"')
   const ids = new Set<string>()
-  for (const node of (graph as { nodes: Record<string, unknown>[] }).nodes) {
-    if (node.kind !== 'Source' && node.kind !== 'Fused' && node.kind !== 'Sink') {
-      fail(`graph node ${String(node.id)} has kind ${String(node.kind)}, which this runtime cannot run`)
+  const nodes: GraphNode[] = []
+  for (const node of (graph as { nodes: unknown[] }).nodes) {
+    if (typeof node !== 'object' || node === null) return fail('a graph node is not a JSON object')
+    const n = node as Record<string, unknown>
+    if (n.kind !== 'Source' && n.kind !== 'Fused' && n.kind !== 'Sink') {
+      fail(`graph node ${String(n.id)} has kind ${String(n.kind)}, which this runtime cannot run`)
     }
-    if (node.kind !== 'Source' && !ids.has(node.input as string)) {
-      fail(`graph node ${String(node.id)} reads ${String(node.input)}, which does not come before it`)
+    if (n.kind !== 'Source' && !ids.has(n.input as string)) {
+      fail(`graph node ${String(n.id)} reads ${String(n.input)}, which does not come before it`)
     }
-    ids.add(node.id as string)
+    ids.add(n.id as string)
+    nodes.push(n.kind === 'Sink' ? sinkNode(n, fail) : (n as unknown as GraphNode))
   }
-  return value as RuntimeManifest
+  return { ...(m as unknown as RuntimeManifest), graph: { ...(graph as object), nodes } }
+}
+
+/** A Sink graph node with its naming and record-timestamp fields checked, or defaulted when absent. */
+function sinkNode(node: Record<string, unknown>, fail: (problem: string) => never): SinkGraphNode {
+  const id = String(node.id)
+  const { name, recordTimestamp } = node
+  if (name !== undefined && (typeof name !== 'string' || name === '')) {
+    fail(`sink ${id} has name ${JSON.stringify(name)}; a sink's name must be a non-empty string`)
+  }
+  if (
+    recordTimestamp !== undefined &&
+    !RECORD_TIMESTAMP_MODES.includes(recordTimestamp as RecordTimestampMode)
+  ) {
+    fail(
+      `sink ${id} has recordTimestamp ${JSON.stringify(recordTimestamp)}, which this runtime does not know (it knows ${RECORD_TIMESTAMP_MODES.map((m) => `"${m}"`).join(' and ')})`,
+    )
+  }
+  return {
+    ...(node as unknown as SinkGraphNode),
+    name: (name as string | undefined) ?? id,
+    recordTimestamp: (recordTimestamp as RecordTimestampMode | undefined) ?? 'event',
+  }
 }
