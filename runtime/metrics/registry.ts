@@ -1,120 +1,373 @@
 /**
- * Counters, gauges and histograms with labels, rendered in the Prometheus text exposition format
- * (version 0.0.4). Label sets are resolved to a series once (`counter.labels(...)`) so the hot path
- * only adds to a number.
+ * The pipeline's metrics: counters, gauges and histograms with labels, rendered in the Prometheus
+ * text exposition format (version 0.0.4), plus, when asked, the Node.js process metrics and a
+ * build-info gauge (`process-metrics.ts`). Why this is hand-written and the process metrics come
+ * from prom-client: docs/decisions/0009-metrics-registry.md.
+ *
+ * API (every metric belongs to one registry; a name can be registered once):
+ *
+ *   const registry = new MetricsRegistry({ processMetrics: true })   // option: process_*, nodejs_*, sluice_build_info
+ *
+ *   const events = registry.counter('sluice_events_in_total', 'Records read.')
+ *   const series = events.labels({ source: 'payments' })   // resolve a label set once, outside the hot path
+ *   series.inc(batch.length)                                // then only adds to a number
+ *   events.inc()                                            // the series without labels
+ *
+ *   const lag = registry.gauge('sluice_partition_lag_records', 'Records behind.')
+ *   lag.set(12, { topic: 't', partition: '0' })             // one series per label set
+ *   lag.labels({ topic: 't', partition: '1' }).set(3)       // or resolved once; also inc(n), dec(n)
+ *   lag.remove({ topic: 't', partition: '1' })              // drop a series (partition revoked)
+ *
+ *   registry.gauge('sluice_consumer_lag_records', 'Records behind, per partition.', {
+ *     collect: () => [{ labels: { partition: '0' }, value: 12 }],   // computed at every scrape;
+ *   })                                                               // may be async; replaces all series
+ *
+ *   const seconds = registry.histogram('sluice_batch_processing_seconds', 'Batch time.', [0.001, 0.01, 0.1])
+ *   seconds.observe(0.004)                                  // the series without labels
+ *   seconds.labels({ source: 'payments' }).observe(0.004)   // or per label set; remove(labels) too
+ *
+ *   registry.find('sluice_events_in_total')?.total()       // sum over label sets (counters, gauges)
+ *   registry.find('sluice_partition_lag_records')?.value({ topic: 't', partition: '0' })
+ *   await registry.render()                                 // the exposition text (async: collectors)
+ *   registry.lint()                                         // names that break Prometheus conventions
+ *
+ * Rules the registry enforces, with an Error naming the metric: a name or label name Prometheus
+ * cannot parse is refused; every series of one metric has the same label names (so sums and
+ * rates across them mean something); counters only go up; values and observations are numbers,
+ * never NaN. Names that parse but break promtool's conventions (`_ms` instead of `_seconds`,
+ * a counter without `_total`, ...) are recorded and listed by `lint()`; tests fail on them.
  */
+import {
+  labelNameProblems,
+  labelNameSyntaxError,
+  type MetricType,
+  metricNameProblems,
+  metricNameSyntaxError,
+} from './naming.ts'
+import { buildInfoLabels, renderProcessMetrics } from './process-metrics.ts'
 
-export interface Series {
+export type Labels = Readonly<Record<string, string>>
+
+/** One sample of a gauge computed at scrape time. */
+export interface GaugeSample {
+  readonly labels?: Labels
+  readonly value: number
+}
+
+export type GaugeCollector = () => Iterable<GaugeSample> | Promise<Iterable<GaugeSample>>
+
+export interface CounterSeries {
   inc(by?: number): void
 }
 
-abstract class Metric {
-  protected readonly series = new Map<string, { labels: Readonly<Record<string, string>>; value: number }>()
+export interface GaugeSeries {
+  set(value: number): void
+  inc(by?: number): void
+  dec(by?: number): void
+}
+
+export interface HistogramSeries {
+  observe(value: number): void
+}
+
+/** Kept for callers that typed the result of `counter.labels()` as `Series`. */
+export type Series = CounterSeries
+
+interface Entry<S> {
+  readonly labels: Labels
+  readonly state: S
+}
+
+/** A metric's series by label set. The first series fixes the label names of every other one. */
+abstract class Metric<S> {
+  protected readonly series = new Map<string, Entry<S>>()
+  private labelNames: readonly string[] | null = null
 
   constructor(
     readonly name: string,
     readonly help: string,
-    readonly type: 'counter' | 'gauge',
+    readonly type: MetricType,
   ) {}
 
-  protected entry(labels: Readonly<Record<string, string>>) {
-    const id = labelText(labels)
-    let entry = this.series.get(id)
+  /** Removes the series with these labels (a revoked partition); true if it existed. */
+  remove(labels: Labels = {}): boolean {
+    const key = this.key(labels, false)
+    return key !== null && this.series.delete(key)
+  }
+
+  /** Removes every series. */
+  clear(): void {
+    this.series.clear()
+  }
+
+  /** Label-name problems by promtool's conventions (recorded, not refused; see lint()). */
+  labelProblems(): string[] {
+    return (this.labelNames ?? []).flatMap((label) =>
+      labelNameProblems(label, this.type).map((problem) => `label ${label}: ${problem}`),
+    )
+  }
+
+  protected abstract initial(): S
+
+  protected entry(labels: Labels): Entry<S> {
+    const key = this.key(labels, true)!
+    let entry = this.series.get(key)
     if (!entry) {
-      entry = { labels, value: 0 }
-      this.series.set(id, entry)
+      // Stored in label-name order, so every series renders its labels in the same order.
+      const ordered = Object.fromEntries(this.labelNames!.map((name) => [name, labels[name]!]))
+      entry = { labels: ordered, state: this.initial() }
+      this.series.set(key, entry)
     }
     return entry
   }
 
-  value(labels: Readonly<Record<string, string>> = {}): number {
-    return this.series.get(labelText(labels))?.value ?? 0
+  /** The series with these labels, if it exists (a lookup never fixes the label names). */
+  protected find(labels: Labels): Entry<S> | undefined {
+    const key = this.key(labels, false)
+    return key === null ? undefined : this.series.get(key)
+  }
+
+  /**
+   * The series' identity: its label values in the metric's label-name order, checked. The first
+   * series created fixes the label names; before that a lookup (`create` false) answers null.
+   */
+  private key(labels: Labels, create: boolean): string | null {
+    const names = Object.keys(labels).sort()
+    if (this.labelNames === null) {
+      if (!create) return null
+      for (const name of names) {
+        const error = labelNameSyntaxError(name, this.type)
+        if (error) throw new Error(`metric ${this.name}: ${error}`)
+      }
+      this.labelNames = names
+    }
+    const expected = this.labelNames
+    if (names.length !== expected.length || !expected.every((name, i) => names[i] === name))
+      throw new Error(
+        `metric ${this.name} has labels [${expected.join(', ')}]; got [${names.join(', ')}]: every series of a metric needs the same label names`,
+      )
+    let key = ''
+    for (const name of expected) {
+      const value = labels[name]
+      if (typeof value !== 'string')
+        throw new Error(`metric ${this.name}: label ${name} must be a string, got ${typeof value}`)
+      // Length-prefixed, so no label value can make two label sets collide.
+      key += `${value.length}:${value}`
+    }
+    return key
+  }
+
+  protected header(): string {
+    return `# HELP ${this.name} ${escapeHelp(this.help)}\n# TYPE ${this.name} ${this.type}\n`
+  }
+
+  /** Called before render; a collected gauge refreshes its series here. */
+  async collect(): Promise<void> {}
+
+  abstract render(): string
+}
+
+/** Counter or gauge: one number per series. */
+abstract class ScalarMetric extends Metric<{ value: number }> {
+  protected initial() {
+    return { value: 0 }
+  }
+
+  value(labels: Labels = {}): number {
+    return this.find(labels)?.state.value ?? 0
   }
 
   /** The sum over every label set. */
   total(): number {
     let sum = 0
-    for (const entry of this.series.values()) sum += entry.value
+    for (const entry of this.series.values()) sum += entry.state.value
     return sum
   }
 
   render(): string {
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} ${this.type}`]
-    for (const { labels, value } of this.series.values())
-      lines.push(`${this.name}${labelText(labels)} ${formatNumber(value)}`)
-    return lines.join('\n')
+    let text = this.header()
+    for (const { labels, state } of this.series.values())
+      text += `${this.name}${labelText(labels)} ${formatNumber(state.value)}\n`
+    return text
   }
 }
 
-export class Counter extends Metric {
+export class Counter extends ScalarMetric {
   constructor(name: string, help: string) {
     super(name, help, 'counter')
   }
 
-  labels(labels: Readonly<Record<string, string>> = {}): Series {
-    const entry = this.entry(labels)
+  labels(labels: Labels = {}): CounterSeries {
+    const state = this.entry(labels).state
     return {
       inc: (by = 1) => {
-        if (by < 0) throw new Error(`counter ${this.name} cannot decrease`)
-        entry.value += by
+        checkIncrement(this.name, by)
+        state.value += by
       },
+    }
+  }
+
+  /** Adds to the series without labels. */
+  inc(by = 1): void {
+    this.labels().inc(by)
+  }
+}
+
+export class Gauge extends ScalarMetric {
+  constructor(
+    name: string,
+    help: string,
+    private readonly collector: GaugeCollector | null = null,
+  ) {
+    super(name, help, 'gauge')
+  }
+
+  get collected(): boolean {
+    return this.collector !== null
+  }
+
+  set(value: number, labels: Labels = {}): void {
+    this.labels(labels).set(value)
+  }
+
+  labels(labels: Labels = {}): GaugeSeries {
+    if (this.collector)
+      throw new Error(
+        `gauge ${this.name} is computed by its collect callback at scrape time; it cannot be set`,
+      )
+    const state = this.entry(labels).state
+    return {
+      set: (value) => {
+        checkNumber(this.name, value)
+        state.value = value
+      },
+      inc: (by = 1) => {
+        checkNumber(this.name, by)
+        state.value += by
+      },
+      dec: (by = 1) => {
+        checkNumber(this.name, by)
+        state.value -= by
+      },
+    }
+  }
+
+  /** Replaces every series with what the collect callback returns now. */
+  override async collect(): Promise<void> {
+    if (!this.collector) return
+    const samples = [...(await this.collector())]
+    this.series.clear()
+    for (const sample of samples) {
+      checkNumber(this.name, sample.value)
+      this.entry(sample.labels ?? {}).state.value = sample.value
     }
   }
 }
 
-export class Gauge extends Metric {
-  constructor(name: string, help: string) {
-    super(name, help, 'gauge')
-  }
-
-  set(value: number, labels: Readonly<Record<string, string>> = {}): void {
-    this.entry(labels).value = value
-  }
+interface HistogramState {
+  readonly counts: number[]
+  sum: number
+  count: number
 }
 
 /** Cumulative-bucket histogram, as Prometheus expects (`le` buckets, `_sum`, `_count`). */
-export class Histogram {
-  private readonly counts: number[]
-  private sum = 0
-  private count = 0
+export class Histogram extends Metric<HistogramState> {
+  readonly buckets: readonly number[]
 
-  constructor(
-    readonly name: string,
-    readonly help: string,
-    readonly buckets: readonly number[],
-  ) {
-    this.counts = buckets.map(() => 0)
+  constructor(name: string, help: string, buckets: readonly number[]) {
+    super(name, help, 'histogram')
+    // +Inf is always the last bucket; listing it is allowed and changes nothing.
+    const bounds = buckets.filter((b) => b !== Number.POSITIVE_INFINITY)
+    if (bounds.length === 0) throw new Error(`histogram ${name} needs at least one finite bucket bound`)
+    for (const [i, bound] of bounds.entries()) {
+      if (!Number.isFinite(bound))
+        throw new Error(`histogram ${name}: bucket bound ${bound} is not a finite number`)
+      if (i > 0 && bound <= bounds[i - 1]!)
+        throw new Error(`histogram ${name}: bucket bounds must increase, got ${bounds.join(', ')}`)
+    }
+    this.buckets = bounds
   }
 
+  protected initial(): HistogramState {
+    return { counts: this.buckets.map(() => 0), sum: 0, count: 0 }
+  }
+
+  labels(labels: Labels = {}): HistogramSeries {
+    const state = this.entry(labels).state
+    const bounds = this.buckets
+    return {
+      observe: (value) => {
+        checkNumber(this.name, value)
+        state.sum += value
+        state.count++
+        // Buckets are cumulative: the first bound that holds the value, and every one after it.
+        for (let i = 0; i < bounds.length; i++) if (value <= bounds[i]!) state.counts[i]!++
+      },
+    }
+  }
+
+  /** Observes into the series without labels. */
   observe(value: number): void {
-    this.sum += value
-    this.count++
-    for (let i = 0; i < this.buckets.length; i++) if (value <= this.buckets[i]!) this.counts[i]!++
+    this.labels().observe(value)
   }
 
+  /** Observations over every label set. */
   get observations(): number {
-    return this.count
+    let count = 0
+    for (const entry of this.series.values()) count += entry.state.count
+    return count
   }
 
   render(): string {
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`]
-    for (const [i, le] of this.buckets.entries())
-      lines.push(`${this.name}_bucket{le="${le}"} ${this.counts[i]}`)
-    lines.push(`${this.name}_bucket{le="+Inf"} ${this.count}`)
-    lines.push(`${this.name}_sum ${formatNumber(this.sum)}`, `${this.name}_count ${this.count}`)
-    return lines.join('\n')
+    let text = this.header()
+    for (const { labels, state } of this.series.values()) {
+      for (const [i, le] of this.buckets.entries())
+        text += `${this.name}_bucket${labelText({ ...labels, le: formatNumber(le) })} ${state.counts[i]}\n`
+      text += `${this.name}_bucket${labelText({ ...labels, le: '+Inf' })} ${state.count}\n`
+      text += `${this.name}_sum${labelText(labels)} ${formatNumber(state.sum)}\n`
+      text += `${this.name}_count${labelText(labels)} ${state.count}\n`
+    }
+    return text
   }
 }
 
+export interface MetricsRegistryOptions {
+  /**
+   * Also export the Node.js process metrics (CPU, memory, heap, event-loop lag, GC, open file
+   * descriptors; prom-client's default metrics) and `sluice_build_info`. These describe the whole
+   * process, so a process serves them from one registry: the one `sluice run` scrapes.
+   */
+  readonly processMetrics?: boolean
+  /** Told when a collect callback fails; the scrape still answers, without that metric's samples. */
+  readonly onCollectError?: (metric: string, error: unknown) => void
+}
+
 export class MetricsRegistry {
-  private readonly metrics: (Metric | Histogram)[] = []
+  private readonly metrics: (Counter | Gauge | Histogram)[] = []
+  private readonly problems: string[] = []
+  private collectFailures: Counter | null = null
+
+  constructor(private readonly options: MetricsRegistryOptions = {}) {
+    if (options.processMetrics)
+      this.gauge(
+        'sluice_build_info',
+        'Sluice build: the version and the Node.js that runs it; always 1.',
+      ).set(1, buildInfoLabels())
+  }
 
   counter(name: string, help: string): Counter {
     return this.add(new Counter(name, help))
   }
 
-  gauge(name: string, help: string): Gauge {
-    return this.add(new Gauge(name, help))
+  /** A gauge; with `collect`, its series are computed at every scrape instead of set. */
+  gauge(name: string, help: string, options: { collect?: GaugeCollector } = {}): Gauge {
+    const gauge = this.add(new Gauge(name, help, options.collect ?? null))
+    if (options.collect && !this.collectFailures)
+      this.collectFailures = this.counter(
+        'sluice_metrics_collect_failures_total',
+        'Scrapes in which a metric computed at scrape time failed and was left out, by metric.',
+      )
+    return gauge
   }
 
   histogram(name: string, help: string, buckets: readonly number[]): Histogram {
@@ -126,23 +379,83 @@ export class MetricsRegistry {
     return this.metrics.find((m): m is Counter | Gauge => m.name === name && !(m instanceof Histogram))
   }
 
-  /** The whole registry in Prometheus text format. */
-  render(): string {
-    return `${this.metrics.map((m) => m.render()).join('\n')}\n`
+  /** The histogram registered under `name`. */
+  findHistogram(name: string): Histogram | undefined {
+    return this.metrics.find((m): m is Histogram => m.name === name && m instanceof Histogram)
   }
 
-  private add<M extends Metric | Histogram>(metric: M): M {
+  /**
+   * Every registered name (and label name) that breaks Prometheus naming conventions, as
+   * `name: problem` lines in promtool's words; empty when all is well.
+   */
+  lint(): string[] {
+    return [
+      ...this.problems,
+      ...this.metrics.flatMap((m) => m.labelProblems().map((problem) => `${m.name}: ${problem}`)),
+    ]
+  }
+
+  /**
+   * The whole registry in Prometheus text format: collected gauges are computed first, and the
+   * process metrics follow when enabled. Never rejects because of one failing collector.
+   */
+  async render(): Promise<string> {
+    const parts: string[] = []
+    for (const metric of this.metrics) {
+      try {
+        await metric.collect()
+      } catch (error) {
+        metric.clear()
+        this.collectFailures?.labels({ metric: metric.name }).inc()
+        this.options.onCollectError?.(metric.name, error)
+      }
+    }
+    for (const metric of this.metrics) parts.push(metric.render())
+    if (this.options.processMetrics) {
+      try {
+        parts.push(await renderProcessMetrics())
+      } catch (error) {
+        this.options.onCollectError?.('process metrics', error)
+      }
+    }
+    return parts.join('')
+  }
+
+  private add<M extends Counter | Gauge | Histogram>(metric: M): M {
+    const error = metricNameSyntaxError(metric.name)
+    if (error) throw new Error(error)
     if (this.metrics.some((m) => m.name === metric.name))
       throw new Error(`metric ${metric.name} registered twice`)
+    for (const problem of metricNameProblems(metric.name, metric.type, metric.help))
+      this.problems.push(`${metric.name}: ${problem}`)
     this.metrics.push(metric)
     return metric
   }
 }
 
-function labelText(labels: Readonly<Record<string, string>>): string {
-  const keys = Object.keys(labels)
-  if (keys.length === 0) return ''
-  return `{${keys.map((k) => `${k}="${labels[k]!.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`).join(',')}}`
+function checkIncrement(name: string, by: number): void {
+  checkNumber(name, by)
+  if (by < 0) throw new Error(`counter ${name} cannot decrease (inc by ${by})`)
+}
+
+function checkNumber(name: string, value: number): void {
+  if (typeof value !== 'number' || Number.isNaN(value))
+    throw new Error(`metric ${name}: ${String(value)} is not a number`)
+}
+
+function labelText(labels: Labels): string {
+  const names = Object.keys(labels)
+  if (names.length === 0) return ''
+  return `{${names.map((name) => `${name}="${escapeLabelValue(labels[name]!)}"`).join(',')}}`
+}
+
+function escapeLabelValue(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')
+}
+
+/** HELP text escapes only backslash and newline (a quote is literal there). */
+function escapeHelp(help: string): string {
+  return help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')
 }
 
 function formatNumber(value: number): string {
