@@ -35,16 +35,22 @@ export type RuntimeErrorCode = (typeof RUNTIME_ERROR_CODES)[number]
 export class SluiceError extends Error {
   readonly code: RuntimeErrorCode
   readonly retryable: boolean
+  /**
+   * For a failed append: how many of its leading records (in input order) were durably appended
+   * before the failure, so a caller that tries again sends only the rest. Absent: unknown.
+   */
+  readonly appended: number | undefined
 
   constructor(
     code: RuntimeErrorCode,
     message: string,
-    options: { cause?: unknown; retryable?: boolean } = {},
+    options: { cause?: unknown; retryable?: boolean; appended?: number } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause })
     this.name = 'SluiceError'
     this.code = code
     this.retryable = options.retryable ?? false
+    this.appended = options.appended
   }
 }
 

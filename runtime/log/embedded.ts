@@ -325,6 +325,7 @@ export class EmbeddedLog implements Log {
         assignments,
         maxBatchRecords,
         handler,
+        options.onCommitted,
         () => {
           for (const key of keys) this.claimed.delete(key)
           this.subscriptions.delete(subscription)
@@ -494,6 +495,7 @@ class EmbeddedSubscription implements Subscription {
     private readonly assignments: readonly Assignment[],
     private readonly maxBatchRecords: number,
     private readonly handler: (batch: RecordBatch) => Promise<void>,
+    private readonly onCommitted: SubscribeOptions['onCommitted'],
     private readonly release: () => void,
   ) {
     this.topicNames = new Set(assignments.map((a) => a.topic))
@@ -528,9 +530,17 @@ class EmbeddedSubscription implements Subscription {
           if (a.position >= a.log.endOffset) continue
           const records = await a.log.read(a.position, this.maxBatchRecords)
           if (records.length === 0) continue
-          await this.handler({ topic: a.topic, partition: a.partition, records })
+          const endOffset = a.log.endOffset
+          await this.handler({ topic: a.topic, partition: a.partition, records, endOffset })
           const next = records.at(-1)!.offset + 1
+          const committing = performance.now()
           await this.log.groups.commit(this.group, a.topic, a.partition, next)
+          this.onCommitted?.({
+            topic: a.topic,
+            partition: a.partition,
+            offset: next,
+            seconds: (performance.now() - committing) / 1000,
+          })
           a.position = next
           delivered = true
         }

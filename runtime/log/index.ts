@@ -62,6 +62,11 @@ export interface RecordBatch {
   readonly topic: string
   readonly partition: number
   readonly records: readonly LogRecord[]
+  /**
+   * The partition's end offset (the next offset to be written) as the log knew it when it fetched
+   * the batch, for consumer lag: records behind after this batch = endOffset - (last offset + 1).
+   */
+  readonly endOffset: number
 }
 
 export interface SubscribeOptions {
@@ -71,6 +76,14 @@ export interface SubscribeOptions {
   readonly fromBeginning?: boolean
   /** Upper bound on records in one batch. Default: 1000. */
   readonly maxBatchRecords?: number
+  /** Told after each batch's offsets are committed, with how long the commit took. */
+  readonly onCommitted?: (commit: {
+    readonly topic: string
+    readonly partition: number
+    /** The committed offset: the next record the group reads. */
+    readonly offset: number
+    readonly seconds: number
+  }) => void
 }
 
 export interface Subscription {

@@ -108,7 +108,12 @@ export interface KafkaLogOptions {
    * Default: 5 (about 10 s when no broker is reachable).
    */
   readonly retries?: number
-  /** Consumer session timeout in ms; a consumer whose handler runs longer is evicted. Default: 30000. */
+  /**
+   * Consumer session timeout in ms: how long the group waits for a member that stopped
+   * heartbeating (killed, partitioned away) before its partitions move to the others. Default:
+   * 6000, the broker's smallest allowed (group.min.session.timeout.ms), so a killed node's
+   * partitions move within seconds.
+   */
   readonly sessionTimeoutMs?: number
   /** Consumer heartbeat interval in ms; also bounds how fast a rebalance is noticed. Default: 1000. */
   readonly heartbeatIntervalMs?: number
@@ -121,6 +126,8 @@ export interface KafkaLogOptions {
 }
 
 const DEFAULT_MAX_BATCH_RECORDS = 1000
+const DEFAULT_SESSION_TIMEOUT_MS = 6000
+const DEFAULT_HEARTBEAT_INTERVAL_MS = 1000
 /**
  * Upper bound on the encoded size of one produce request: an append is split into sends of at most
  * this many bytes, well under the broker's default message.max.bytes (1 MiB) per record batch.
@@ -394,10 +401,17 @@ export class KafkaLog implements Log {
       }
       const chunk = placed.slice(start, end)
       try {
-        await this.#send(topic, chunk, positions, now)
+        try {
+          await this.#send(topic, chunk, positions, now)
+        } catch (error) {
+          if (!isRefusal(error) || options.onRefused === undefined) throw error
+          await this.#sendAroundRefusals(topic, chunk, positions, now, options.onRefused)
+        }
       } catch (error) {
-        if (!isRefusal(error) || options.onRefused === undefined) throw error
-        await this.#sendAroundRefusals(topic, chunk, positions, now, options.onRefused)
+        // The chunks before this one are acknowledged. Sending the rest again, starting with this
+        // very chunk, cannot duplicate it: kafkajs rolled its sequence numbers back, so the broker
+        // recognises a batch it already wrote.
+        throw withAppended(error, start)
       }
       start = end
     }
@@ -549,12 +563,12 @@ export class KafkaLog implements Log {
     const consumer = this.#kafka.consumer({
       groupId: options.group,
       allowAutoTopicCreation: false,
-      sessionTimeout: this.#options.sessionTimeoutMs ?? 30_000,
-      heartbeatInterval: this.#options.heartbeatIntervalMs ?? 1000,
+      sessionTimeout: this.#options.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS,
+      heartbeatInterval: this.#options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS,
       maxWaitTimeInMs: this.#options.maxWaitTimeMs ?? 500,
     })
-    const subscription = new KafkaSubscription(consumer, handler, maxBatchRecords, (error) =>
-      this.#mapError(error),
+    const subscription = new KafkaSubscription(consumer, handler, { ...options, maxBatchRecords }, (error) =>
+      this.#mapConsumerError(error),
     )
     this.#subscriptions.add(subscription)
     subscription.done.then(
@@ -636,8 +650,8 @@ export class KafkaLog implements Log {
       allowAutoTopicCreation: false,
       partitionAssigners: [singlePartitionAssigner(topic, partition)],
       maxWaitTimeInMs: 100,
-      sessionTimeout: this.#options.sessionTimeoutMs ?? 30_000,
-      heartbeatInterval: this.#options.heartbeatIntervalMs ?? 1000,
+      sessionTimeout: this.#options.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS,
+      heartbeatInterval: this.#options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS,
     })
     const records: LogRecord[] = []
     let timer: NodeJS.Timeout | undefined
@@ -726,6 +740,23 @@ export class KafkaLog implements Log {
     )
   }
 
+  /**
+   * A consumer that kafkajs gave up on (a crash it will not restart). Only a missing topic or a
+   * refused authentication is final; anything else (the broker restarting, a coordinator moving,
+   * a network blip longer than kafkajs's retries) is KAFKA_UNAVAILABLE and retryable, so the
+   * subscriber can subscribe again once the cluster answers.
+   */
+  #mapConsumerError(error: unknown): unknown {
+    const mapped = this.#mapError(error)
+    if (mapped instanceof SluiceError) return mapped
+    if (isKafkaError(error, 'UNKNOWN_TOPIC_OR_PARTITION') || isAuthenticationError(error)) return mapped
+    return new SluiceError(
+      'KAFKA_UNAVAILABLE',
+      `the Kafka consumer at ${this.#brokers} stopped: ${errorMessage(error)}`,
+      { cause: error, retryable: true },
+    )
+  }
+
   #mapError(error: unknown, topic?: string): unknown {
     if (error instanceof SluiceError) return error
     if (topic !== undefined && isKafkaError(error, 'UNKNOWN_TOPIC_OR_PARTITION')) {
@@ -753,6 +784,7 @@ class KafkaSubscription implements Subscription {
   readonly #handler: (batch: RecordBatch) => Promise<void>
   readonly #maxBatchRecords: number
   readonly #mapError: (error: unknown) => unknown
+  readonly #onCommitted: SubscribeOptions['onCommitted']
   #resolveDone!: () => void
   #rejectDone!: (error: unknown) => void
   #failure: { error: unknown } | undefined
@@ -761,12 +793,13 @@ class KafkaSubscription implements Subscription {
   constructor(
     consumer: Consumer,
     handler: (batch: RecordBatch) => Promise<void>,
-    maxBatchRecords: number,
+    options: SubscribeOptions,
     mapError: (error: unknown) => unknown,
   ) {
     this.#consumer = consumer
     this.#handler = handler
-    this.#maxBatchRecords = maxBatchRecords
+    this.#maxBatchRecords = options.maxBatchRecords ?? DEFAULT_MAX_BATCH_RECORDS
+    this.#onCommitted = options.onCommitted
     this.#mapError = mapError
     this.done = new Promise<void>((resolve, reject) => {
       this.#resolveDone = resolve
@@ -843,16 +876,27 @@ class KafkaSubscription implements Subscription {
       if (this.#failure || !isRunning() || isStale()) return
       const slice = messages.slice(from, from + this.#maxBatchRecords)
       const records = slice.map((m) => toLogRecord(batch.topic, batch.partition, m))
+      const endOffset = Number(batch.highWatermark)
       try {
-        await this.#handler({ topic: batch.topic, partition: batch.partition, records })
+        await this.#handler({ topic: batch.topic, partition: batch.partition, records, endOffset })
       } catch (error) {
         this.#fail(error)
         return
       }
-      resolveOffset(slice[slice.length - 1]!.offset)
+      const last = slice[slice.length - 1]!.offset
+      resolveOffset(last)
       // Commits exactly what was resolved: with partitionsConsumedConcurrently=1 that is this
-      // partition's progress (plus partitions kafkajs advanced past filtered-out records).
+      // partition's progress (plus partitions kafkajs advanced past filtered-out records). A commit
+      // that fails (the broker went away, the group rebalanced while the handler waited) throws
+      // into kafkajs, which restarts the consumer: the batch is fetched and handled again.
+      const committing = performance.now()
       await commitOffsetsIfNecessary(uncommittedOffsets())
+      this.#onCommitted?.({
+        topic: batch.topic,
+        partition: batch.partition,
+        offset: Number(last) + 1,
+        seconds: (performance.now() - committing) / 1000,
+      })
       if (from + this.#maxBatchRecords < messages.length) await heartbeat()
     }
   }
@@ -953,6 +997,15 @@ interface Placed {
   readonly partition: number
 }
 
+function withAppended(error: unknown, appended: number): unknown {
+  if (!(error instanceof SluiceError)) return error
+  return new SluiceError(error.code, error.message, {
+    cause: error.cause,
+    retryable: error.retryable,
+    appended,
+  })
+}
+
 function isRefusal(error: unknown): boolean {
   return error instanceof SluiceError && error.code === 'LOG_RECORD_REFUSED'
 }
@@ -984,6 +1037,17 @@ function isTopicAlreadyExists(error: unknown): boolean {
   return (
     Array.isArray(errors) && errors.length > 0 && errors.every((e) => isKafkaError(e, 'TOPIC_ALREADY_EXISTS'))
   )
+}
+
+function isAuthenticationError(error: unknown): boolean {
+  let current: unknown = error
+  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
+    if (current.name === 'KafkaJSSASLAuthenticationError') return true
+    const type = (current as { type?: unknown }).type
+    if (typeof type === 'string' && /AUTHENTICATION|AUTHORIZATION/.test(type)) return true
+    current = (current as { cause?: unknown }).cause ?? (current as { originalError?: unknown }).originalError
+  }
+  return false
 }
 
 function isUnavailable(error: unknown): boolean {

@@ -88,7 +88,9 @@ describe('PipelineRunner', () => {
     expect(stdout.join('')).toBe('{"id":"c","total":120}\n')
     expect(metrics.find('sluice_events_in_total')?.total()).toBe(3)
     expect(metrics.find('sluice_events_out_total')?.total()).toBe(3)
-    expect(metrics.find('sluice_watermark_ms')?.value({ source: 'orders' })).toBe(1_700_000_000_000 - 2000)
+    expect(metrics.find('sluice_watermark_seconds')?.value({ source: 'orders' })).toBe(
+      (1_700_000_000_000 - 2000) / 1000,
+    )
   })
 
   it('dead-letters malformed and failing events with the reason, the .pipe location and the origin', async () => {

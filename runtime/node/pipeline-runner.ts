@@ -6,14 +6,21 @@
  * exactly-once arrives with transactional epochs, docs/architecture.md).
  *
  * Bad input never stops the pipeline and is never lost: a record that is not JSON, does not match
- * its schema, or fails while evaluating an expression goes to the dead-letter topic with the
+ * its schema, fails while evaluating an expression, or whose output the log refuses (a timestamp
+ * the broker will not take, a record over its size limit) goes to the dead-letter topic with the
  * original bytes and headers naming the reason, the `.pipe` location and where it came from.
+ *
+ * An unavailable log never stops it either (a broker restart, a network blip of any length): every
+ * call that fails with a retryable error is tried again with exponential back-off, the node reports
+ * itself not ready (`sluice_ready` 0, a warning in the log) until the log answers again, and a
+ * subscription that the log gave up on is made again. Appends resume after the records the log
+ * acknowledged (SluiceError.appended), so a retry adds no duplicates where the log can tell.
  */
 import { EvaluationError } from '../../stdlib/eval-error.ts'
 import type { LoadedArtifact } from '../artifact/load.ts'
-import type { Connector, GraphNode } from '../artifact/manifest.ts'
+import type { Connector, GraphNode, SinkGraphNode } from '../artifact/manifest.ts'
 import { type ChainError, createEventBatch, type EventBatch } from '../artifact/operators.ts'
-import { SluiceError } from '../errors.ts'
+import { isSluiceError, SluiceError } from '../errors.ts'
 import type { Log, LogRecord, OutgoingRecord, RecordBatch, Subscription } from '../log/index.ts'
 import type { Counter, Gauge, Histogram, MetricsRegistry } from '../metrics/registry.ts'
 import { type Logger, silentLogger } from '../observability/logger.ts'
@@ -29,6 +36,8 @@ export const DEAD_LETTER_HEADERS = {
   partition: 'sluice.source.partition',
   offset: 'sluice.source.offset',
   artifact: 'sluice.artifact',
+  /** Set when the dead-letter topic itself refused the original value: why it was left out. */
+  valueDropped: 'sluice.error.value-dropped',
 } as const
 
 /** Header on every output record: the content hash of the artifact that produced it. */
@@ -47,17 +56,31 @@ export interface PipelineRunnerOptions {
   /** Where the `stdout` sink writes; default process.stdout. */
   readonly stdout?: (text: string) => void
   readonly logger?: Logger
+  /** Back-off while the log is unavailable, in ms: first wait and longest wait. Default 200 / 5000. */
+  readonly retryBackoffMs?: { readonly initial: number; readonly max: number }
+  /**
+   * Aborting it stops the runner, also while start() still waits for an unavailable log; start()
+   * then resolves with a runner that has already stopped.
+   */
+  readonly signal?: AbortSignal
 }
 
 interface RunnerMetrics {
   readonly eventsIn: Counter
   readonly eventsOut: Counter
+  readonly eventsFiltered: Counter
   readonly deadLetters: Counter
+  readonly appendErrors: Counter
   readonly batchSeconds: Histogram
+  readonly appendSeconds: Histogram
+  readonly commitSeconds: Histogram
   readonly watermark: Gauge
+  readonly eventTimeLag: Gauge
+  readonly consumerLag: Gauge
+  readonly ready: Gauge
 }
 
-type Stage = 'decode' | 'evaluate' | 'encode'
+type Stage = 'decode' | 'evaluate' | 'encode' | 'sink'
 
 /** A dead letter on its way out: the original record and why it failed. */
 interface DeadLetter {
@@ -66,6 +89,15 @@ interface DeadLetter {
   readonly reason: string
   readonly location: string | null
 }
+
+/** What a batch writes to one topic, with the source record of each output (for dead-lettering). */
+interface TopicOutput {
+  readonly records: OutgoingRecord[]
+  /** Index into the batch's source records, per output record. */
+  readonly origins: number[]
+}
+
+const LATENCY_BUCKETS = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5]
 
 export class PipelineRunner {
   readonly group: string
@@ -77,10 +109,20 @@ export class PipelineRunner {
     string,
     { node: GraphNode & { kind: 'Source' }; delayMs: number }[]
   >()
+  /** The source each chain's input comes from, for the filtered-events metric. */
+  private readonly sourceOf = new Map<string, string>()
   private readonly maxEventTime = new Map<string, number>()
   private readonly metrics: RunnerMetrics
   private readonly logger: Logger
   private readonly write: (text: string) => void
+  private readonly backoff: { readonly initial: number; readonly max: number }
+  private stopping = false
+  /** Wakes a back-off wait early when the runner stops. */
+  private wakeStop: (() => void) | null = null
+  /** When the log became unavailable (ms since the epoch), null while it answers. */
+  private unavailableSince: number | null = null
+  private failures = 0
+  private finished: Promise<void> = Promise.resolve()
 
   private constructor(private readonly options: PipelineRunnerOptions) {
     const { manifest } = options.artifact
@@ -88,11 +130,14 @@ export class PipelineRunner {
     this.deadLetterTopic = options.deadLetterTopic ?? DEFAULT_DEAD_LETTER_TOPIC
     this.logger = (options.logger ?? silentLogger).child({ artifact: manifest.name })
     this.write = options.stdout ?? ((text) => process.stdout.write(text))
+    this.backoff = options.retryBackoffMs ?? { initial: 200, max: 5000 }
     for (const node of manifest.graph.nodes) {
       this.consumers.set(node.id, [])
-      if (node.kind !== 'Source') {
+      if (node.kind === 'Source') this.sourceOf.set(node.id, node.name)
+      else {
         this.consumers.get(node.input)!.push(node)
         this.buffers.set(node.id, createEventBatch())
+        this.sourceOf.set(node.id, this.sourceOf.get(node.input) ?? node.input)
       }
     }
     for (const node of manifest.graph.nodes) {
@@ -112,25 +157,73 @@ export class PipelineRunner {
     }
     const m = options.metrics
     this.metrics = {
-      eventsIn: m.counter('sluice_events_in_total', 'Records read from source topics.'),
-      eventsOut: m.counter('sluice_events_out_total', 'Events written by sinks.'),
+      eventsIn: m.counter('sluice_events_in_total', 'Records read from source topics, by source.'),
+      eventsOut: m.counter('sluice_events_out_total', 'Events written by sinks, by sink (stream) and topic.'),
+      eventsFiltered: m.counter(
+        'sluice_events_filtered_total',
+        'Events a `where` step dropped, by the source they came from.',
+      ),
       deadLetters: m.counter('sluice_dead_letters_total', 'Records sent to the dead-letter topic, by stage.'),
+      appendErrors: m.counter(
+        'sluice_append_errors_total',
+        'Appends (produce requests) to the log that failed, by topic and error code; retryable ones are tried again.',
+      ),
       batchSeconds: m.histogram(
         'sluice_batch_processing_seconds',
         'Time to decode, process and write one batch of records.',
-        [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1],
+        LATENCY_BUCKETS,
+      ),
+      appendSeconds: m.histogram(
+        'sluice_append_seconds',
+        'Time of one successful append of a batch’s records to one topic (acks=all on Kafka).',
+        LATENCY_BUCKETS,
+      ),
+      commitSeconds: m.histogram(
+        'sluice_commit_seconds',
+        'Time to commit a batch’s consumer offsets.',
+        LATENCY_BUCKETS,
       ),
       watermark: m.gauge(
-        'sluice_watermark_ms',
-        'Watermark per source: largest event time seen minus the declared delay.',
+        'sluice_watermark_seconds',
+        'Watermark per source, seconds since the epoch: largest event time seen minus the declared delay.',
+      ),
+      eventTimeLag: m.gauge(
+        'sluice_event_time_lag_seconds',
+        'How far the watermark trails the wall clock, per source, as of the last batch.',
+      ),
+      consumerLag: m.gauge(
+        'sluice_consumer_lag_records',
+        'Records in a source partition not yet processed, as of the last batch fetched from it.',
+      ),
+      ready: m.gauge(
+        'sluice_ready',
+        '1 while the node reads and writes its log; 0 while it waits for an unavailable log.',
       ),
     }
+    this.metrics.ready.set(0)
   }
 
-  /** Creates the topics the artifact uses and starts consuming. */
+  /**
+   * Creates the topics the artifact uses and starts consuming. Waits (with back-off, reporting
+   * itself not ready) while the log is unavailable; rejects only on errors that retrying cannot
+   * fix (a bad configuration, a closed log).
+   */
   static async start(options: PipelineRunnerOptions): Promise<PipelineRunner> {
     const runner = new PipelineRunner(options)
-    await runner.subscribe()
+    const onAbort = () => void runner.stop()
+    options.signal?.addEventListener('abort', onAbort, { once: true })
+    if (options.signal?.aborted) runner.stopping = true
+    try {
+      await runner.retrying(() => runner.ensureTopics())
+      await runner.retrying(() => runner.subscribe())
+    } catch (error) {
+      if (!runner.stopping) throw error
+      // Stopped while waiting for the log: a runner that has stopped, not a failure.
+      return runner
+    }
+    runner.finished = runner.supervise()
+    // `done` may never be awaited (callers that only stop()); awaiting it still sees a rejection.
+    runner.finished.catch(() => {})
     return runner
   }
 
@@ -139,19 +232,29 @@ export class PipelineRunner {
     return [...this.sourcesByTopic.keys()]
   }
 
-  /** Resolves when the subscription ends (after stop), rejects if processing failed. */
+  /** Whether the log answered the last call (false while waiting out an outage). */
+  get ready(): boolean {
+    return this.unavailableSince === null && !this.stopping
+  }
+
+  /** Resolves when the runner ends (after stop), rejects if processing failed for good. */
   get done(): Promise<void> {
-    return this.subscription?.done ?? Promise.resolve()
+    return this.finished
   }
 
   /** Stops consuming after the batch in flight, whose output and offsets are then written. */
   async stop(): Promise<void> {
+    this.stopping = true
+    this.wakeStop?.()
+    this.metrics.ready.set(0)
     await this.subscription?.stop()
+    await this.finished.catch(() => {})
   }
 
   /**
    * Resolves once the group's committed offsets reached the end of every source partition, i.e.
-   * everything appended so far has been processed and its output written.
+   * everything appended so far has been processed and its output written. An unavailable log
+   * only delays it.
    */
   async waitUntilCaughtUp(timeoutMs = 60_000): Promise<void> {
     const deadline = Date.now() + timeoutMs
@@ -163,17 +266,22 @@ export class PipelineRunner {
   }
 
   private async caughtUp(): Promise<boolean> {
-    for (const topic of this.sourceTopics) {
-      const [ends, committed] = await Promise.all([
-        this.options.log.endOffsets(topic),
-        this.options.log.committedOffsets(this.group, topic),
-      ])
-      if (ends.some((end, p) => end > 0 && (committed[p] ?? -1) < end)) return false
+    try {
+      for (const topic of this.sourceTopics) {
+        const [ends, committed] = await Promise.all([
+          this.options.log.endOffsets(topic),
+          this.options.log.committedOffsets(this.group, topic),
+        ])
+        if (ends.some((end, p) => end > 0 && (committed[p] ?? -1) < end)) return false
+      }
+      return true
+    } catch (error) {
+      if (isRetryable(error)) return false
+      throw error
     }
-    return true
   }
 
-  private async subscribe(): Promise<void> {
+  private async ensureTopics(): Promise<void> {
     const { log, artifact } = this.options
     const config = { partitions: this.options.partitions ?? 1 }
     const topics = new Set<string>([...this.sourcesByTopic.keys(), this.deadLetterTopic])
@@ -181,15 +289,21 @@ export class PipelineRunner {
       if (node.kind === 'Sink' && node.connector.kind === 'kafka') topics.add(node.connector.topic)
     }
     for (const topic of topics) await log.ensureTopic(topic, config)
+  }
+
+  private async subscribe(): Promise<void> {
+    const { log, artifact } = this.options
     this.subscription = await log.subscribe(
       {
         group: this.group,
         topics: this.sourceTopics,
         fromBeginning: true,
         ...(this.options.maxBatchRecords ? { maxBatchRecords: this.options.maxBatchRecords } : {}),
+        onCommitted: ({ seconds }) => this.metrics.commitSeconds.observe(seconds),
       },
       (batch) => this.processBatch(batch),
     )
+    this.available()
     this.logger.info('pipeline started', {
       group: this.group,
       topics: this.sourceTopics,
@@ -197,32 +311,207 @@ export class PipelineRunner {
     })
   }
 
+  /**
+   * Keeps a subscription running until stop(): one that the log ends with a retryable error (a
+   * consumer the client gave up on while the broker was away) is made again once the log answers.
+   */
+  private async supervise(): Promise<void> {
+    for (;;) {
+      let ended: unknown = new SluiceError('KAFKA_UNAVAILABLE', 'the subscription ended by itself', {
+        retryable: true,
+      })
+      try {
+        await this.subscription!.done
+      } catch (error) {
+        ended = error
+      }
+      // A handler stopped mid-outage by stop(): its batch is not committed and comes again later.
+      if (this.stopping) return
+      if (!isRetryable(ended)) {
+        this.metrics.ready.set(0)
+        throw ended
+      }
+      this.unavailable(ended)
+      // Releases what the ended subscription still holds (the embedded log's claim on the group).
+      await this.subscription!.stop().catch(() => {})
+      await this.pause()
+      try {
+        await this.retrying(() => this.subscribe())
+      } catch (retryError) {
+        if (this.stopping) return
+        throw retryError
+      }
+    }
+  }
+
+  /** Calls `call` until it succeeds or fails with an error retrying cannot fix (or the runner stops). */
+  private async retrying<T>(call: () => Promise<T>): Promise<T> {
+    for (;;) {
+      if (this.stopping) throw new SluiceError('LOG_CLOSED', 'the pipeline runner is stopping')
+      try {
+        const result = await call()
+        this.available()
+        return result
+      } catch (error) {
+        if (!isRetryable(error) || this.stopping) throw error
+        this.unavailable(error)
+        await this.pause()
+      }
+    }
+  }
+
+  /** Notes that the log failed with a retryable error: not ready, one warning per outage. */
+  private unavailable(error: unknown): void {
+    this.failures++
+    this.metrics.ready.set(0)
+    if (this.unavailableSince !== null) return
+    this.unavailableSince = Date.now()
+    this.logger.warn('log unavailable; retrying with back-off until it answers', {
+      error: errorMessage(error),
+      code: isSluiceError(error) ? error.code : undefined,
+    })
+  }
+
+  /** Notes that the log answered: ready again, with how long the outage lasted. */
+  private available(): void {
+    this.failures = 0
+    if (this.stopping) return
+    this.metrics.ready.set(1)
+    if (this.unavailableSince === null) return
+    this.logger.info('log available again', { unavailableMs: Date.now() - this.unavailableSince })
+    this.unavailableSince = null
+  }
+
+  /** Waits the back-off for the current run of failures; returns early when the runner stops. */
+  private pause(): Promise<void> {
+    const exponent = Math.min(this.failures - 1, 20)
+    const delay = Math.min(this.backoff.max, this.backoff.initial * 2 ** Math.max(exponent, 0))
+    // Jitter, so nodes of one group do not hammer a returning broker in step.
+    const ms = delay * (0.8 + Math.random() * 0.4)
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer)
+        this.wakeStop = null
+        resolve()
+      }
+      const timer = setTimeout(wake, ms)
+      this.wakeStop = wake
+    })
+  }
+
   /** Decode → chains → sinks for one batch of log records; resolves once all output is appended. */
   private async processBatch(batch: RecordBatch): Promise<void> {
     const started = performance.now()
-    const outputs = new Map<string, OutgoingRecord[]>()
+    const outputs = new Map<string, TopicOutput>()
     const deadLetters: DeadLetter[] = []
     for (const { node, delayMs } of this.sourcesByTopic.get(batch.topic) ?? []) {
       const decoded = this.decode(node, batch.records, deadLetters)
       this.trackWatermark(node.name, decoded, delayMs)
       this.push(node.id, decoded, batch.records, outputs, deadLetters)
     }
-    const appends: Promise<unknown>[] = []
-    for (const [topic, records] of outputs) {
-      if (records.length > 0) appends.push(this.options.log.append(topic, records))
-    }
+    await Promise.all(
+      [...outputs].map(([topic, output]) =>
+        output.records.length === 0
+          ? undefined
+          : this.appendRetrying(topic, output.records, (index, reason) => {
+              deadLetters.push({
+                record: batch.records[output.origins[index]!]!,
+                stage: 'sink',
+                reason: `${topic} refused the output record: ${reason}`,
+                location: null,
+              })
+            }),
+      ),
+    )
     if (deadLetters.length > 0) {
       // Decode failures are found before evaluation failures; write them in source order.
       deadLetters.sort((a, b) => a.record.offset - b.record.offset)
-      appends.push(
-        this.options.log.append(
-          this.deadLetterTopic,
-          deadLetters.map((d) => this.deadLetterRecord(d)),
-        ),
-      )
+      await this.appendDeadLetters(deadLetters.map((d) => this.deadLetterRecord(d)))
     }
-    await Promise.all(appends)
+    const last = batch.records.at(-1)
+    if (last !== undefined) {
+      this.metrics.consumerLag.set(Math.max(0, batch.endOffset - (last.offset + 1)), {
+        topic: batch.topic,
+        partition: String(batch.partition),
+      })
+    }
     this.metrics.batchSeconds.observe((performance.now() - started) / 1000)
+  }
+
+  /**
+   * Appends `records` to `topic`, waiting out an unavailable log: after a retryable failure only
+   * the records the log did not acknowledge are sent again. Refused records go to `onRefused` with
+   * their index in `records`.
+   */
+  private async appendRetrying(
+    topic: string,
+    records: readonly OutgoingRecord[],
+    onRefused?: (index: number, reason: string) => void,
+  ): Promise<void> {
+    let done = 0
+    let failed = false
+    for (;;) {
+      const rest = done === 0 ? records : records.slice(done)
+      const base = done
+      const started = performance.now()
+      try {
+        await this.options.log.append(
+          topic,
+          rest,
+          onRefused ? { onRefused: (index, reason) => onRefused(base + index, reason) } : {},
+        )
+        this.metrics.appendSeconds.observe((performance.now() - started) / 1000)
+        // Only the call that saw the outage ends it: another topic's append may succeed meanwhile.
+        if (failed) this.available()
+        return
+      } catch (error) {
+        this.metrics.appendErrors.labels({ topic, code: isSluiceError(error) ? error.code : 'UNKNOWN' }).inc()
+        if (!isRetryable(error)) throw error
+        if (this.stopping) {
+          throw new SluiceError(
+            'LOG_CLOSED',
+            'stopped while the log was unavailable; the batch is processed again at the next start',
+            { cause: error },
+          )
+        }
+        done += isSluiceError(error) ? (error.appended ?? 0) : 0
+        failed = true
+        this.unavailable(error)
+        await this.pause()
+      }
+    }
+  }
+
+  /**
+   * Dead letters must not be refused in turn: one the dead-letter topic will not take as it is is
+   * written again with the log's own timestamp (the source's may be too far off for this topic),
+   * and if that is refused too, without its value (the headers say where the original still is).
+   */
+  private async appendDeadLetters(records: OutgoingRecord[]): Promise<void> {
+    let pending = records
+    for (const attempt of ['as is', 'with the append time', 'without the value'] as const) {
+      const refused: [number, string][] = []
+      await this.appendRetrying(
+        this.deadLetterTopic,
+        pending,
+        attempt === 'without the value' ? undefined : (index, reason) => refused.push([index, reason]),
+      )
+      if (refused.length === 0) return
+      pending = refused.map(([index, reason]) => {
+        const { timestamp: _timestamp, ...record } = pending[index]!
+        this.logger.error('the dead-letter topic refused a dead letter; writing it again', {
+          topic: this.deadLetterTopic,
+          reason,
+          retry: attempt === 'as is' ? 'with the append time' : 'without the value',
+        })
+        if (attempt === 'as is') return record
+        return {
+          ...record,
+          value: Buffer.alloc(0),
+          headers: { ...record.headers, [DEAD_LETTER_HEADERS.valueDropped]: reason },
+        }
+      })
+    }
   }
 
   private decode(
@@ -259,14 +548,16 @@ export class PipelineRunner {
     for (let i = 0; i < batch.length; i++) if (batch.timestamps[i]! > max) max = batch.timestamps[i]!
     if (max === Number.NEGATIVE_INFINITY) return
     this.maxEventTime.set(source, max)
-    this.metrics.watermark.set(max - delayMs, { source })
+    const watermarkMs = max - delayMs
+    this.metrics.watermark.set(watermarkMs / 1000, { source })
+    this.metrics.eventTimeLag.set((Date.now() - watermarkMs) / 1000, { source })
   }
 
   private push(
     nodeId: string,
     batch: EventBatch,
     records: readonly LogRecord[],
-    outputs: Map<string, OutgoingRecord[]>,
+    outputs: Map<string, TopicOutput>,
     deadLetters: DeadLetter[],
   ): void {
     for (const consumer of this.consumers.get(nodeId) ?? []) {
@@ -286,6 +577,10 @@ export class PipelineRunner {
             ),
           })
         }
+        const filtered = batch.length - output.length - errors.length
+        if (filtered > 0) {
+          this.metrics.eventsFiltered.labels({ source: this.sourceOf.get(consumer.id)! }).inc(filtered)
+        }
         this.push(consumer.id, output, records, outputs, deadLetters)
       } else if (consumer.kind === 'Sink') {
         this.sink(consumer, batch, records, outputs, deadLetters)
@@ -294,27 +589,35 @@ export class PipelineRunner {
   }
 
   private sink(
-    node: GraphNode & { kind: 'Sink' },
+    node: SinkGraphNode,
     batch: EventBatch,
     records: readonly LogRecord[],
-    outputs: Map<string, OutgoingRecord[]>,
+    outputs: Map<string, TopicOutput>,
     deadLetters: DeadLetter[],
   ): void {
     const { encode } = this.options.artifact.operators.sinks[node.id]!
-    // One headers object for every output record of the batch (headers are read-only).
-    const headers = { [ARTIFACT_HEADER]: this.options.artifact.manifest.contentHash }
+    // One headers object for every output record whose source record has no headers of its own;
+    // a source record's headers (a W3C traceparent, say) travel on with its outputs.
+    const shared = { [ARTIFACT_HEADER]: this.options.artifact.manifest.contentHash }
+    const withSourceHeaders: (Readonly<Record<string, string>> | undefined)[] = []
     const toStdout = node.connector.kind === 'stdout'
     const topic = node.connector.kind === 'kafka' ? node.connector.topic : ''
-    const out = toStdout ? [] : (outputs.get(topic) ?? [])
+    const eventTime = node.recordTimestamp === 'event'
+    let out = outputs.get(topic)
+    if (!toStdout && out === undefined) {
+      out = { records: [], origins: [] }
+      outputs.set(topic, out)
+    }
     let text = ''
     let written = 0
     for (let i = 0; i < batch.length; i++) {
+      const origin = batch.origins[i]!
       let json: string
       try {
         json = encode(batch.values[i] as never)
       } catch (error) {
         deadLetters.push({
-          record: records[batch.origins[i]!]!,
+          record: records[origin]!,
           stage: 'encode',
           reason: errorMessage(error),
           location: null,
@@ -322,19 +625,24 @@ export class PipelineRunner {
         continue
       }
       written++
-      if (toStdout) text += `${json}\n`
-      else {
-        out.push({
-          key: batch.keys[i]!,
-          value: Buffer.from(json),
-          timestamp: batch.timestamps[i]!,
-          headers,
-        })
+      if (toStdout) {
+        text += `${json}\n`
+        continue
       }
+      let headers = withSourceHeaders[origin]
+      if (headers === undefined) {
+        headers = mergeHeaders(records[origin]!.headers, shared)
+        withSourceHeaders[origin] = headers
+      }
+      out!.records.push(
+        eventTime
+          ? { key: batch.keys[i]!, value: Buffer.from(json), timestamp: batch.timestamps[i]!, headers }
+          : { key: batch.keys[i]!, value: Buffer.from(json), headers },
+      )
+      out!.origins.push(origin)
     }
     if (toStdout && text.length > 0) this.write(text)
-    if (!toStdout) outputs.set(topic, out)
-    this.metrics.eventsOut.labels({ sink: node.id }).inc(written)
+    this.metrics.eventsOut.labels({ sink: node.name, topic: toStdout ? 'stdout' : topic }).inc(written)
   }
 
   private location(site: number): string | null {
@@ -368,6 +676,19 @@ export class PipelineRunner {
       },
     }
   }
+}
+
+/** The source record's headers with the runner's own on top; `shared` itself when there are none. */
+function mergeHeaders(
+  source: Readonly<Record<string, string>>,
+  shared: Readonly<Record<string, string>>,
+): Readonly<Record<string, string>> {
+  for (const _ in source) return { ...source, ...shared }
+  return shared
+}
+
+function isRetryable(error: unknown): boolean {
+  return error instanceof SluiceError && error.retryable
 }
 
 function topicOf(connector: Connector, what: string): string {
