@@ -3,8 +3,10 @@
  * cli/commands/, one per file; this file only dispatches and turns errors into messages and exit
  * codes (2: usage, 1: failure), never stack traces (set SLUICE_DEBUG=1 to see them).
  */
+import { readFileSync } from 'node:fs'
 import { isSluiceError } from '../runtime/errors.ts'
-import { UsageError } from './args.ts'
+import { formatLogRecord } from '../runtime/observability/logger.ts'
+import { logFormat, logFormatInArgv, type TerminalAwareIO, UsageError } from './args.ts'
 import type { Command, CommandIO } from './command.ts'
 import { check } from './commands/check.ts'
 import { compile } from './commands/compile.ts'
@@ -14,6 +16,17 @@ import { run } from './commands/run.ts'
 
 export const COMMANDS: readonly Command[] = [check, compile, run, produce, consume]
 
+/** Commands that take --log-format: their errors, too, are written in the chosen format. */
+const LOGGING_COMMANDS: ReadonlySet<string> = new Set([run.name, produce.name, consume.name])
+
+/** `sluice 0.1.0 (Node.js v20.19.0)`: the version in package.json and the runtime's. */
+export function versionLine(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string
+  }
+  return `sluice ${pkg.version} (Node.js ${process.version})`
+}
+
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length))
   return `Usage: sluice COMMAND [options]
@@ -21,11 +34,11 @@ function usage(): string {
 Commands:
 ${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}
 
-Run \`sluice COMMAND --help\` for a command's options.
+Run \`sluice COMMAND --help\` for a command's options; \`sluice --version\` prints the version.
 `
 }
 
-export function processIO(): CommandIO {
+export function processIO(): TerminalAwareIO {
   let stdoutClosed = false
   const interrupted = new Promise<void>((resolve) => {
     const stop = () => {
@@ -49,6 +62,7 @@ export function processIO(): CommandIO {
     },
     stderr: (text) => process.stderr.write(text),
     color: process.stderr.isTTY === true && !process.env.NO_COLOR,
+    stderrIsTerminal: process.stderr.isTTY === true,
     interrupted,
   }
 }
@@ -58,6 +72,10 @@ export async function main(argv: readonly string[], io: CommandIO = processIO())
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     io.stdout(usage())
     return name === undefined ? 2 : 0
+  }
+  if (name === '--version' || name === '-V') {
+    io.stdout(`${versionLine()}\n`)
+    return 0
   }
   const command = COMMANDS.find((c) => c.name === name)
   if (!command) {
@@ -72,15 +90,38 @@ export async function main(argv: readonly string[], io: CommandIO = processIO())
     return await command.run(rest, io)
   } catch (error) {
     if (process.env.SLUICE_DEBUG) io.stderr(`${(error as Error)?.stack ?? String(error)}\n`)
+    const json = LOGGING_COMMANDS.has(name) && errorFormat(rest, io) === 'json'
     if (error instanceof UsageError) {
-      io.stderr(`sluice ${name}: ${error.message}\nRun \`sluice ${name} --help\` for usage.\n`)
+      const message = `sluice ${name}: ${error.message}`
+      io.stderr(
+        json
+          ? formatLogRecord('json', 'error', message, {
+              command: name,
+              code: 'USAGE',
+              help: `sluice ${name} --help`,
+            })
+          : `${message}\nRun \`sluice ${name} --help\` for usage.\n`,
+      )
       return 2
     }
-    if (isSluiceError(error)) {
-      io.stderr(`sluice ${name}: error[${error.code}]: ${error.message}\n`)
-      return 1
-    }
-    io.stderr(`sluice ${name}: ${error instanceof Error ? error.message : String(error)}\n`)
+    const code = isSluiceError(error) ? error.code : undefined
+    const message = code
+      ? `sluice ${name}: error[${code}]: ${(error as Error).message}`
+      : `sluice ${name}: ${error instanceof Error ? error.message : String(error)}`
+    io.stderr(
+      json
+        ? formatLogRecord('json', 'error', message, { command: name, code: code ?? null })
+        : `${message}\n`,
+    )
     return 1
+  }
+}
+
+/** The log format a failed command's error is written in; text when even that was mistyped. */
+function errorFormat(argv: readonly string[], io: CommandIO): 'json' | 'text' {
+  try {
+    return logFormat(logFormatInArgv(argv), io)
+  } catch {
+    return 'text'
   }
 }

@@ -1,5 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import { integerOption, LOG_OPTIONS, LOG_OPTIONS_HELP, parse, UsageError } from '../args.ts'
+import {
+  commandLogger,
+  integerOption,
+  LOG_OPTIONS,
+  LOG_OPTIONS_HELP,
+  loggingOptions,
+  parse,
+  UsageError,
+} from '../args.ts'
 import type { Command } from '../command.ts'
 import { openLog } from '../open-log.ts'
 
@@ -32,7 +40,13 @@ ${LOG_OPTIONS_HELP}
     if (positionals.length !== 1) throw new UsageError('sluice consume takes exactly one topic')
     const topic = positionals[0]!
     const max = integerOption(values.max, 'max', Number.MAX_SAFE_INTEGER)
-    const { log } = await openLog(values, { readOnly: true })
+    const logging = loggingOptions(values, io)
+    const { log } = await openLog(values, {
+      readOnly: true,
+      logger: commandLogger(logging, io),
+      logLevel: logging.level,
+      clientId: 'sluice-consume',
+    })
     let printed = 0
     let stop = false
     io.interrupted.then(() => {

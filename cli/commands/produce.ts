@@ -1,10 +1,19 @@
 import { type FileHandle, open } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
 import type { OutgoingRecord } from '../../runtime/log/index.ts'
-import { integerOption, LOG_OPTIONS, LOG_OPTIONS_HELP, parse, UsageError } from '../args.ts'
+import { formatLogRecord } from '../../runtime/observability/logger.ts'
+import {
+  commandLogger,
+  integerOption,
+  LOG_OPTIONS,
+  LOG_OPTIONS_HELP,
+  loggingOptions,
+  parse,
+  UsageError,
+} from '../args.ts'
 import type { Command } from '../command.ts'
 import { openLog } from '../open-log.ts'
-import { createProgress } from '../progress.ts'
+import { createProgress, type Progress } from '../progress.ts'
 
 const BATCH = 1000
 
@@ -17,7 +26,7 @@ Appends one record per non-empty input line, as is: a line that is not valid JSO
 appended, and the pipeline that reads it sends it to the dead-letter topic with the reason.
 
 Options:
-  -f, --file FILE       read lines from FILE (default: stdin)
+  -f, --file FILE       read lines from FILE (default, or FILE -: standard input)
   -k, --key-field NAME  use this top-level field of each JSON line as the record key
   --partitions N        partitions if the topic is created (default: 1)
 ${LOG_OPTIONS_HELP}
@@ -31,13 +40,22 @@ ${LOG_OPTIONS_HELP}
     })
     if (positionals.length !== 1) throw new UsageError('sluice produce takes exactly one topic')
     const topic = positionals[0]!
+    const logging = loggingOptions(values, io)
     // Open the file before anything else: a missing one is the user's mistake to report, and a
     // stream created before anyone listens would throw its 'error' event as a crash.
-    const file = values.file === undefined ? null : await openInput(values.file)
+    const file = values.file === undefined || values.file === '-' ? null : await openInput(values.file)
     let count = 0
     try {
-      const { log, describe } = await openLog(values)
-      const progress = createProgress(`produce → ${topic}`, { write: io.stderr, tty: io.color })
+      const { log, describe } = await openLog(values, {
+        logger: commandLogger(logging, io),
+        logLevel: logging.level,
+        clientId: 'sluice-produce',
+      })
+      // In JSON log format stderr carries JSON lines only: no progress, the result as one record.
+      const progress =
+        logging.format === 'json'
+          ? jsonResult(`produce → ${topic}`, io.stderr, { topic })
+          : createProgress(`produce → ${topic}`, { write: io.stderr, tty: io.color })
       const input = file ? file.createReadStream({ autoClose: false }) : process.stdin
       try {
         await log.ensureTopic(topic, { partitions: integerOption(values.partitions, 'partitions', 1) })
@@ -87,5 +105,20 @@ async function openInput(path: string): Promise<FileHandle> {
   } catch (error) {
     await handle?.close()
     throw new UsageError(`cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`)
+  }
+}
+
+/** A Progress that reports only the result, as one JSON log record. */
+function jsonResult(label: string, write: (line: string) => void, fields: Record<string, unknown>): Progress {
+  const started = performance.now()
+  return {
+    update: () => {},
+    finish: (message) =>
+      write(
+        formatLogRecord('json', 'info', `${label}: ${message}`, {
+          ...fields,
+          durationMs: Math.round(performance.now() - started),
+        }),
+      ),
   }
 }

@@ -2,8 +2,16 @@ import { loadArtifact } from '../../runtime/artifact/load.ts'
 import { MetricsRegistry } from '../../runtime/metrics/registry.ts'
 import { serveMetrics } from '../../runtime/metrics/serve.ts'
 import { DEFAULT_DEAD_LETTER_TOPIC, PipelineRunner } from '../../runtime/node/pipeline-runner.ts'
-import { createLogger, type LogLevel } from '../../runtime/observability/logger.ts'
-import { integerOption, LOG_OPTIONS, LOG_OPTIONS_HELP, parse, UsageError } from '../args.ts'
+import { formatLogRecord } from '../../runtime/observability/logger.ts'
+import {
+  commandLogger,
+  integerOption,
+  LOG_OPTIONS,
+  LOG_OPTIONS_HELP,
+  loggingOptions,
+  parse,
+  UsageError,
+} from '../args.ts'
 import type { Command } from '../command.ts'
 import { openLog } from '../open-log.ts'
 import { formatMs } from '../progress.ts'
@@ -24,7 +32,6 @@ ${LOG_OPTIONS_HELP}
   --dead-letter-topic T dead-letter topic (default: ${DEFAULT_DEAD_LETTER_TOPIC})
   --until-caught-up     stop once everything already in the source topics is processed
   --metrics-port PORT   serve Prometheus metrics on http://127.0.0.1:PORT/metrics
-  --log-level LEVEL     debug | info | warn | error (default: info)
   -h, --help            show this help`,
   async run(argv, io) {
     const { positionals, values } = parse(argv, {
@@ -34,15 +41,18 @@ ${LOG_OPTIONS_HELP}
       'dead-letter-topic': { type: 'string' },
       'until-caught-up': { type: 'boolean' },
       'metrics-port': { type: 'string' },
-      'log-level': { type: 'string' },
     })
     if (positionals.length !== 1) throw new UsageError('sluice run takes exactly one artifact directory')
-    const level = (values['log-level'] ?? 'info') as LogLevel
-    if (!['debug', 'info', 'warn', 'error'].includes(level))
-      throw new UsageError(`unknown --log-level ${level}`)
-    const logger = createLogger({ level, write: io.stderr })
+    const logging = loggingOptions(values, io)
+    const logger = commandLogger(logging, io)
     const artifact = await loadArtifact(positionals[0]!)
-    const { log, describe } = await openLog(values)
+    // The client id names the pipeline, like the default group, so brokers' logs and quotas tell
+    // pipelines apart.
+    const { log, describe } = await openLog(values, {
+      logger,
+      logLevel: logging.level,
+      clientId: `sluice.${artifact.manifest.name}`,
+    })
     const metrics = new MetricsRegistry()
     const server =
       values['metrics-port'] === undefined
@@ -77,8 +87,23 @@ ${LOG_OPTIONS_HELP}
       await server?.close()
     }
     const count = (name: string) => metrics.find(name)?.total() ?? 0
+    const ms = performance.now() - started
+    const [eventsIn, eventsOut, deadLetters] = [
+      count('sluice_events_in_total'),
+      count('sluice_events_out_total'),
+      count('sluice_dead_letters_total'),
+    ]
+    const summary = `processed ${eventsIn} events in ${formatMs(ms)}: ${eventsOut} written, ${deadLetters} dead-lettered`
+    // Written whatever the log level (it is the command's result), in the chosen log format.
     io.stderr(
-      `processed ${count('sluice_events_in_total')} events in ${formatMs(performance.now() - started)}: ${count('sluice_events_out_total')} written, ${count('sluice_dead_letters_total')} dead-lettered\n`,
+      logging.format === 'json'
+        ? formatLogRecord('json', 'info', summary, {
+            eventsIn,
+            eventsOut,
+            deadLetters,
+            durationMs: Math.round(ms),
+          })
+        : `${summary}\n`,
     )
     return 0
   },
