@@ -3,12 +3,14 @@
  * `case.pipe` is compiled to an artifact, its `input.<source>.jsonl` lines are appended to the
  * source topics of an embedded log, the artifact runs until caught up, and what every sink wrote
  * must equal `expected.<topic>.jsonl` (`expected.stdout.jsonl` for the stdout sink), line by line
- * as JSON. Optional: `expected.keys.<topic>.jsonl` (one JSON key per line) and
+ * as JSON. Optional: `expected.keys.<topic>.jsonl` (one JSON key per line),
+ * `expected.timestamps.<topic>.jsonl` (one ISO-8601 record timestamp per line) and
  * `expected.dead-letters.jsonl` (`{"source": name, "line": n, "reason": regex}` per dead letter,
  * in order; `line` is 1-based in that source's input file).
  *
  * The same inputs also go through the reference interpreter (unfused, unoptimised), which must
- * produce the same sink values: both implementations of the semantics pass every case.
+ * produce the same sink values (and, for sinks of event-time records, the same timestamps): both
+ * implementations of the semantics pass every case.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -66,6 +68,7 @@ describe('conformance cases', () => {
         (f) =>
           /^expected\..+\.jsonl$/.test(f) &&
           !f.startsWith('expected.keys.') &&
+          !f.startsWith('expected.timestamps.') &&
           f !== 'expected.dead-letters.jsonl',
       )
       .map((f) => ({ target: f.slice(9, -6), file: join(dir, f) }))
@@ -114,6 +117,23 @@ describe('conformance cases', () => {
               `keys of ${target}`,
             ).toEqual(jsonLines(keysFile))
           }
+          const timestampsFile = join(dir, `expected.timestamps.${target}.jsonl`)
+          if (existsSync(timestampsFile)) {
+            // Append times depend on the clock; only event-time sinks have timestamps to expect.
+            const modes = artifact.manifest.graph.nodes
+              .filter(
+                (n) => n.kind === 'Sink' && n.connector.kind === 'kafka' && n.connector.topic === target,
+              )
+              .map((n) => (n.kind === 'Sink' ? n.recordTimestamp : null))
+            expect(modes, `expected.timestamps.${target}.jsonl needs event-time sinks`).toEqual(
+              modes.map(() => 'event'),
+            )
+            expect(modes.length, 'stdout writes no record timestamps').toBeGreaterThan(0)
+            expect(
+              (await log.read(target, 0, 0, 100_000)).map((r) => new Date(r.timestamp).toISOString()),
+              `record timestamps of ${target}`,
+            ).toEqual(jsonLines(timestampsFile))
+          }
         }
         // Every sink of the case is checked: a sink with no expected file would go unverified.
         for (const output of artifact.manifest.graph.nodes.filter((n) => n.kind === 'Sink')) {
@@ -151,14 +171,19 @@ describe('conformance cases', () => {
       // Decoding is the runtime's job; reuse the artifact's generated decoders for the interpreter's input.
       const artifact = await loadArtifact(await compileFixture(text, name, `${name}/case.pipe`))
       const outputs = new Map<string, string[]>()
+      const timestamps = new Map<string, string[]>()
       const interpreter = createInterpreter(pipeline, {
         functions: stdlib,
-        onSink: ({ sinkId, value }) => {
+        onSink: ({ sinkId, value, timestamp }) => {
           const sink = pipeline.nodes.find((n) => n.id === sinkId)
           const target =
             sink?.kind === 'Sink' && sink.connector.kind === 'kafka' ? sink.connector.topic : 'stdout'
           const encode = artifact.operators.sinks[sinkId]!.encode as (v: unknown) => string
           outputs.set(target, [...(outputs.get(target) ?? []), canonicalJson(encode(value))])
+          // The event time the interpreter carries is the record timestamp of an event-time sink.
+          if (sink?.kind === 'Sink' && sink.recordTimestamp === 'event') {
+            timestamps.set(target, [...(timestamps.get(target) ?? []), new Date(timestamp).toISOString()])
+          }
         },
         onError: () => {},
       })
@@ -177,6 +202,19 @@ describe('conformance cases', () => {
       }
       for (const { target, file } of expectedOutputs) {
         expect(outputs.get(target) ?? [], `sink ${target}`).toEqual(lines(file).map(canonicalJson))
+        const timestampsFile = join(dir, `expected.timestamps.${target}.jsonl`)
+        const eventTimeSink = pipeline.nodes.some(
+          (n) =>
+            n.kind === 'Sink' &&
+            n.recordTimestamp === 'event' &&
+            n.connector.kind === 'kafka' &&
+            n.connector.topic === target,
+        )
+        if (existsSync(timestampsFile) && eventTimeSink) {
+          expect(timestamps.get(target) ?? [], `event times sunk to ${target}`).toEqual(
+            jsonLines(timestampsFile),
+          )
+        }
       }
     })
   }
