@@ -150,7 +150,7 @@ async function startRunner(metrics = new MetricsRegistry(), signal?: AbortSignal
     log,
     artifact: await loadArtifact(artifactDir),
     metrics,
-    retryBackoffMs: { initial: 1, max: 5 },
+    retryBackoff: { initialMs: 1, maxMs: 5 },
     logger: createLogger({ level: 'debug', write: (line) => void logLines.push(JSON.parse(line)) }),
     ...(signal ? { signal } : {}),
   })

@@ -22,6 +22,14 @@ import type { Connector, GraphNode, SinkGraphNode } from '../artifact/manifest.t
 import { type ChainError, createEventBatch, type EventBatch } from '../artifact/operators.ts'
 import { isSluiceError, SluiceError } from '../errors.ts'
 import type { Log, LogRecord, OutgoingRecord, RecordBatch, Subscription } from '../log/index.ts'
+import {
+  appendRetrying,
+  type Backoff,
+  backoffDelay,
+  DEFAULT_BACKOFF,
+  isRetryable,
+  sleep,
+} from '../log/retry.ts'
 import type { Counter, Gauge, Histogram, MetricsRegistry } from '../metrics/registry.ts'
 import { type Logger, silentLogger } from '../observability/logger.ts'
 
@@ -56,8 +64,8 @@ export interface PipelineRunnerOptions {
   /** Where the `stdout` sink writes; default process.stdout. */
   readonly stdout?: (text: string) => void
   readonly logger?: Logger
-  /** Back-off while the log is unavailable, in ms: first wait and longest wait. Default 200 / 5000. */
-  readonly retryBackoffMs?: { readonly initial: number; readonly max: number }
+  /** Back-off while the log is unavailable. Default: 200 ms doubling up to 5 s. */
+  readonly retryBackoff?: Backoff
   /**
    * Aborting it stops the runner, also while start() still waits for an unavailable log; start()
    * then resolves with a runner that has already stopped.
@@ -115,10 +123,9 @@ export class PipelineRunner {
   private readonly metrics: RunnerMetrics
   private readonly logger: Logger
   private readonly write: (text: string) => void
-  private readonly backoff: { readonly initial: number; readonly max: number }
-  private stopping = false
-  /** Wakes a back-off wait early when the runner stops. */
-  private wakeStop: (() => void) | null = null
+  private readonly backoff: Backoff
+  /** Aborted by stop(): ends back-off waits at once. */
+  private readonly stopSignal = new AbortController()
   /** When the log became unavailable (ms since the epoch), null while it answers. */
   private unavailableSince: number | null = null
   private failures = 0
@@ -130,7 +137,7 @@ export class PipelineRunner {
     this.deadLetterTopic = options.deadLetterTopic ?? DEFAULT_DEAD_LETTER_TOPIC
     this.logger = (options.logger ?? silentLogger).child({ artifact: manifest.name })
     this.write = options.stdout ?? ((text) => process.stdout.write(text))
-    this.backoff = options.retryBackoffMs ?? { initial: 200, max: 5000 }
+    this.backoff = options.retryBackoff ?? DEFAULT_BACKOFF
     for (const node of manifest.graph.nodes) {
       this.consumers.set(node.id, [])
       if (node.kind === 'Source') this.sourceOf.set(node.id, node.name)
@@ -212,7 +219,7 @@ export class PipelineRunner {
     const runner = new PipelineRunner(options)
     const onAbort = () => void runner.stop()
     options.signal?.addEventListener('abort', onAbort, { once: true })
-    if (options.signal?.aborted) runner.stopping = true
+    if (options.signal?.aborted) runner.stopSignal.abort()
     try {
       await runner.retrying(() => runner.ensureTopics())
       await runner.retrying(() => runner.subscribe())
@@ -232,6 +239,10 @@ export class PipelineRunner {
     return [...this.sourcesByTopic.keys()]
   }
 
+  private get stopping(): boolean {
+    return this.stopSignal.signal.aborted
+  }
+
   /** Whether the log answered the last call (false while waiting out an outage). */
   get ready(): boolean {
     return this.unavailableSince === null && !this.stopping
@@ -244,8 +255,7 @@ export class PipelineRunner {
 
   /** Stops consuming after the batch in flight, whose output and offsets are then written. */
   async stop(): Promise<void> {
-    this.stopping = true
-    this.wakeStop?.()
+    this.stopSignal.abort()
     this.metrics.ready.set(0)
     await this.subscription?.stop()
     await this.finished.catch(() => {})
@@ -384,19 +394,7 @@ export class PipelineRunner {
 
   /** Waits the back-off for the current run of failures; returns early when the runner stops. */
   private pause(): Promise<void> {
-    const exponent = Math.min(this.failures - 1, 20)
-    const delay = Math.min(this.backoff.max, this.backoff.initial * 2 ** Math.max(exponent, 0))
-    // Jitter, so nodes of one group do not hammer a returning broker in step.
-    const ms = delay * (0.8 + Math.random() * 0.4)
-    return new Promise((resolve) => {
-      const wake = () => {
-        clearTimeout(timer)
-        this.wakeStop = null
-        resolve()
-      }
-      const timer = setTimeout(wake, ms)
-      this.wakeStop = wake
-    })
+    return sleep(backoffDelay(this.failures, this.backoff), this.stopSignal.signal)
   }
 
   /** Decode → chains → sinks for one batch of log records; resolves once all output is appended. */
@@ -439,47 +437,35 @@ export class PipelineRunner {
   }
 
   /**
-   * Appends `records` to `topic`, waiting out an unavailable log: after a retryable failure only
-   * the records the log did not acknowledge are sent again. Refused records go to `onRefused` with
-   * their index in `records`.
+   * Appends `records` to `topic`, waiting out an unavailable log (runtime/log/retry.ts). Refused
+   * records go to `onRefused` with their index in `records`.
    */
   private async appendRetrying(
     topic: string,
     records: readonly OutgoingRecord[],
     onRefused?: (index: number, reason: string) => void,
   ): Promise<void> {
-    let done = 0
-    let failed = false
-    for (;;) {
-      const rest = done === 0 ? records : records.slice(done)
-      const base = done
-      const started = performance.now()
-      try {
-        await this.options.log.append(
-          topic,
-          rest,
-          onRefused ? { onRefused: (index, reason) => onRefused(base + index, reason) } : {},
-        )
-        this.metrics.appendSeconds.observe((performance.now() - started) / 1000)
-        // Only the call that saw the outage ends it: another topic's append may succeed meanwhile.
-        if (failed) this.available()
-        return
-      } catch (error) {
-        this.metrics.appendErrors.labels({ topic, code: isSluiceError(error) ? error.code : 'UNKNOWN' }).inc()
-        if (!isRetryable(error)) throw error
-        if (this.stopping) {
-          throw new SluiceError(
-            'LOG_CLOSED',
-            'stopped while the log was unavailable; the batch is processed again at the next start',
-            { cause: error },
-          )
-        }
-        done += isSluiceError(error) ? (error.appended ?? 0) : 0
-        failed = true
-        this.unavailable(error)
-        await this.pause()
-      }
+    const started = performance.now()
+    const countError = (error: unknown) =>
+      this.metrics.appendErrors.labels({ topic, code: isSluiceError(error) ? error.code : 'UNKNOWN' }).inc()
+    let failures: number
+    try {
+      failures = await appendRetrying(this.options.log, topic, records, {
+        backoff: this.backoff,
+        signal: this.stopSignal.signal,
+        ...(onRefused ? { onRefused } : {}),
+        onRetry: (error) => {
+          countError(error)
+          this.unavailable(error)
+        },
+      })
+    } catch (error) {
+      if (!isSluiceError(error, 'LOG_CLOSED') || !this.stopping) countError(error)
+      throw error
     }
+    this.metrics.appendSeconds.observe((performance.now() - started) / 1000)
+    // Only the call that saw the outage ends it: another topic's append may succeed meanwhile.
+    if (failures > 0) this.available()
   }
 
   /**
@@ -685,10 +671,6 @@ function mergeHeaders(
 ): Readonly<Record<string, string>> {
   for (const _ in source) return { ...source, ...shared }
   return shared
-}
-
-function isRetryable(error: unknown): boolean {
-  return error instanceof SluiceError && error.retryable
 }
 
 function topicOf(connector: Connector, what: string): string {
