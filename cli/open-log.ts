@@ -41,6 +41,8 @@ export interface OpenLogMode {
   readonly logLevel?: LogLevel
   /** Client id when neither --kafka-client-id nor $SLUICE_KAFKA_CLIENT_ID gives one. Default: 'sluice'. */
   readonly clientId?: string
+  /** Consumer-group timing of a command that consumes in a group (`run`). */
+  readonly consumer?: Pick<KafkaLogOptions, 'sessionTimeoutMs' | 'heartbeatIntervalMs'>
 }
 
 /** The Kafka-only options, for the usage error when they come without Kafka. */
@@ -63,7 +65,8 @@ export async function openLog(
   options: LogSelection,
   mode: OpenLogMode = {},
 ): Promise<{ log: Log; describe: string }> {
-  if (options.kafka !== undefined && options.kafka.trim() === '') throw new UsageError('--kafka names no broker')
+  if (options.kafka !== undefined && options.kafka.trim() === '')
+    throw new UsageError('--kafka names no broker')
   const brokers = options.kafka ?? process.env.SLUICE_KAFKA_BROKERS
   if (brokers && options['data-dir']) throw new UsageError('give either --kafka or --data-dir, not both')
   if (brokers) {
@@ -82,6 +85,7 @@ export async function openLog(
     const log = await KafkaLog.connect({
       brokers: list,
       ...connection,
+      ...mode.consumer,
       ...(logger ? { logger: kafkaClientLogSink(logger), logLevel: mode.logLevel ?? 'info' } : {}),
     })
     return { log, describe: `Kafka at ${list.join(',')}${describeSecurity(connection)}` }

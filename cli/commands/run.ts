@@ -1,8 +1,9 @@
 import { loadArtifact } from '../../runtime/artifact/load.ts'
+import { backoffDelay, DEFAULT_BACKOFF, isRetryable, sleep } from '../../runtime/log/retry.ts'
 import { MetricsRegistry } from '../../runtime/metrics/registry.ts'
 import { serveMetrics } from '../../runtime/metrics/serve.ts'
 import { DEFAULT_DEAD_LETTER_TOPIC, PipelineRunner } from '../../runtime/node/pipeline-runner.ts'
-import { formatLogRecord } from '../../runtime/observability/logger.ts'
+import { formatLogRecord, type Logger } from '../../runtime/observability/logger.ts'
 import {
   commandLogger,
   integerOption,
@@ -32,6 +33,15 @@ ${LOG_OPTIONS_HELP}
   --dead-letter-topic T dead-letter topic (default: ${DEFAULT_DEAD_LETTER_TOPIC})
   --until-caught-up     stop once everything already in the source topics is processed
   --metrics-port PORT   serve Prometheus metrics on http://127.0.0.1:PORT/metrics
+  --kafka-session-timeout MS
+                        Kafka: how long the group waits for a member that stopped heartbeating
+                        (killed, cut off) before its partitions move to the others (default: 6000,
+                        the broker's minimum unless group.min.session.timeout.ms is lowered)
+  --kafka-heartbeat-interval MS
+                        Kafka: heartbeat interval, under a third of the session timeout (default: 1000)
+
+While the log is unavailable (a broker restart, a network blip) the node keeps trying with
+back-off, reports sluice_ready 0 and logs one warning per outage, and goes on where it stopped.
   -h, --help            show this help`,
   async run(argv, io) {
     const { positionals, values } = parse(argv, {
@@ -41,6 +51,8 @@ ${LOG_OPTIONS_HELP}
       'dead-letter-topic': { type: 'string' },
       'until-caught-up': { type: 'boolean' },
       'metrics-port': { type: 'string' },
+      'kafka-session-timeout': { type: 'string' },
+      'kafka-heartbeat-interval': { type: 'string' },
     })
     if (positionals.length !== 1) throw new UsageError('sluice run takes exactly one artifact directory')
     const logging = loggingOptions(values, io)
@@ -48,11 +60,23 @@ ${LOG_OPTIONS_HELP}
     const artifact = await loadArtifact(positionals[0]!)
     // The client id names the pipeline, like the default group, so brokers' logs and quotas tell
     // pipelines apart.
-    const { log, describe } = await openLog(values, {
+    const consumer = consumerTiming(values)
+    // Stops the waiting for an unavailable log (at start-up or later) on Ctrl-C / SIGTERM.
+    const interrupted = new AbortController()
+    void io.interrupted.then(() => interrupted.abort())
+    const opened = await waitForLog(
+      () =>
+        openLog(values, {
+          logger,
+          logLevel: logging.level,
+          clientId: `sluice.${artifact.manifest.name}`,
+          consumer,
+        }),
       logger,
-      logLevel: logging.level,
-      clientId: `sluice.${artifact.manifest.name}`,
-    })
+      interrupted.signal,
+    )
+    if (opened === null) return 0
+    const { log, describe } = opened
     const metrics = new MetricsRegistry()
     const server =
       values['metrics-port'] === undefined
@@ -67,6 +91,7 @@ ${LOG_OPTIONS_HELP}
         logger,
         stdout: io.stdout,
         partitions: integerOption(values.partitions, 'partitions', 1),
+        signal: interrupted.signal,
         ...(values.group ? { group: values.group } : {}),
         ...(values['dead-letter-topic'] ? { deadLetterTopic: values['dead-letter-topic'] } : {}),
       })
@@ -107,4 +132,55 @@ ${LOG_OPTIONS_HELP}
     )
     return 0
   },
+}
+
+/**
+ * Opens the log, waiting with back-off while it is unavailable (a node started before its broker,
+ * or during a restart); null when interrupted first. Errors retrying cannot fix are thrown.
+ */
+async function waitForLog<T>(open: () => Promise<T>, logger: Logger, signal: AbortSignal): Promise<T | null> {
+  let failures = 0
+  for (;;) {
+    try {
+      return await open()
+    } catch (error) {
+      if (!isRetryable(error)) throw error
+      failures++
+      if (failures === 1) {
+        logger.warn('log unavailable at start; retrying with back-off until it answers', {
+          error: error.message,
+          code: error.code,
+        })
+      }
+      await sleep(backoffDelay(failures, DEFAULT_BACKOFF), signal)
+      if (signal.aborted) return null
+    }
+  }
+}
+
+function consumerTiming(values: {
+  'kafka-session-timeout'?: string | undefined
+  'kafka-heartbeat-interval'?: string | undefined
+}): { sessionTimeoutMs?: number; heartbeatIntervalMs?: number } {
+  const session = values['kafka-session-timeout']
+  const heartbeat = values['kafka-heartbeat-interval']
+  const sessionTimeoutMs =
+    session === undefined ? undefined : integerOption(session, 'kafka-session-timeout', 0)
+  const heartbeatIntervalMs =
+    heartbeat === undefined ? undefined : integerOption(heartbeat, 'kafka-heartbeat-interval', 0)
+  if (sessionTimeoutMs !== undefined && sessionTimeoutMs < 1000) {
+    throw new UsageError(`--kafka-session-timeout must be at least 1000 ms, got ${sessionTimeoutMs}`)
+  }
+  if (heartbeatIntervalMs !== undefined && heartbeatIntervalMs < 100) {
+    throw new UsageError(`--kafka-heartbeat-interval must be at least 100 ms, got ${heartbeatIntervalMs}`)
+  }
+  if (heartbeatIntervalMs !== undefined && heartbeatIntervalMs * 3 > (sessionTimeoutMs ?? 6000)) {
+    throw new UsageError(
+      `--kafka-heartbeat-interval ${heartbeatIntervalMs} must be under a third of the session timeout (${sessionTimeoutMs ?? 6000} ms), or a slow heartbeat evicts a healthy member`,
+    )
+  }
+  return {
+    ...(sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs }),
+    ...(heartbeatIntervalMs === undefined ? {} : { heartbeatIntervalMs }),
+  }
 }
