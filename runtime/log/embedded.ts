@@ -2,11 +2,14 @@ import { randomBytes } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises'
 import path from 'node:path'
-import { SluiceError } from '../errors.ts'
+import { isSluiceError, SluiceError } from '../errors.ts'
+import { type Logger, silentLogger } from '../observability/logger.ts'
 import type { FrameInput } from './embedded/frame.ts'
 import { frameSize, MAX_FRAME_BYTES, MIN_FRAME_BYTES } from './embedded/frame.ts'
 import { encodeGroupName, GroupOffsets } from './embedded/group-offsets.ts'
+import { withFile } from './embedded/io-errors.ts'
 import { acquireLock, releaseLock } from './embedded/lock.ts'
+import { type RecoveryEvent, RecoveryReport } from './embedded/report.ts'
 import { isCode, PartitionLog, type PreparedAppend, syncDir } from './embedded/segment.ts'
 import type {
   AppendOptions,
@@ -30,7 +33,17 @@ import { partitionForKey } from './partitioner.ts'
  *                                               topic exists once its partitions do
  *   <dataDir>/log/<topic>/<p>/<base>.seg        segment files of record frames
  *                                               (embedded/segment.ts, embedded/frame.ts)
- *   <dataDir>/groups/<group>.json               committed offsets (embedded/group-offsets.ts)
+ *   <dataDir>/log/<topic>/<p>/gaps.json         retired offset ranges (embedded/gaps.ts)
+ *   <dataDir>/log/<topic>/<p>/<base>.seg.quarantine-at-<byte>
+ *                                               damaged bytes set aside, never deleted
+ *   <dataDir>/groups/<group>.json[.bak]         committed offsets and their previous generation
+ *                                               (embedded/group-offsets.ts)
+ *
+ * Damage (docs/decisions/0008-embedded-log-damage.md) stays in its partition: open() recovers
+ * what it safely can (cuts a torn write, quarantines a corrupt tail, never reuses an offset) and
+ * marks a partition it cannot recover as damaged; that partition's reads and appends fail with
+ * LOG_CORRUPT_SEGMENT naming the file, the byte and `sluice log repair`, everything else works.
+ * What recovery found and did is logged (options.logger) and kept in `recoveryReport`.
  *
  * Appends of a topic are serialized; a batch becomes one buffer and one write per partition (per
  * segment, if it rolls one), then one fdatasync per partition, and is visible to readers only
@@ -63,6 +76,27 @@ export interface EmbeddedLogOptions {
    * Kafka's max.message.bytes. Default and upper bound: 256 MiB.
    */
   readonly maxRecordBytes?: number
+  /** Where recovery warnings go (JSON lines in the CLI). Default: silent; see recoveryReport. */
+  readonly logger?: Logger
+  /** @internal Test seam: called before each segment write; throwing simulates a failed write. */
+  readonly beforeWrite?: (file: string, bytes: number) => void
+}
+
+/** Options of a read-only open. */
+export interface ReadOnlyOptions {
+  readonly indexInterval?: number
+  readonly logger?: Logger
+  /**
+   * Step over damaged records (each range reported as a 'corrupt-skipped' event) instead of
+   * failing the read with LOG_CORRUPT_SEGMENT. Default: false.
+   */
+  readonly skipCorrupt?: boolean
+}
+
+type ResolvedOptions = Required<Omit<EmbeddedLogOptions, 'fsync' | 'logger' | 'beforeWrite'>> & {
+  readonly fsync: boolean
+  readonly skipCorrupt: boolean
+  readonly beforeWrite?: (file: string, bytes: number) => void
 }
 
 const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
@@ -94,32 +128,66 @@ export class EmbeddedLog implements Log {
   private closed = false
   /** @internal Committed offsets; subscriptions commit through it. */
   readonly groups: GroupOffsets
+  private readonly report: RecoveryReport
 
   private constructor(
     readonly dataDir: string,
-    private readonly options: Required<Omit<EmbeddedLogOptions, 'fsync'>> & { readonly fsync: boolean },
+    private readonly options: ResolvedOptions,
     readonly readOnly: boolean,
     private readonly lockFile: string | null,
+    logger: Logger,
   ) {
-    this.groups = new GroupOffsets(path.join(dataDir, 'groups'), { fsync: options.fsync, readOnly })
+    this.report = new RecoveryReport(logger)
+    this.groups = new GroupOffsets(path.join(dataDir, 'groups'), {
+      fsync: options.fsync,
+      readOnly,
+      report: this.report.add,
+    })
     this.events.setMaxListeners(0)
+  }
+
+  /**
+   * What recovery found and did since the log was opened: torn writes cut, corrupt data
+   * quarantined, offsets retired, damaged partitions and topics, offsets files restored from
+   * their backup, damaged records a reader skipped. Each was also logged as a warning.
+   */
+  get recoveryReport(): readonly RecoveryEvent[] {
+    return this.report.events
+  }
+
+  /** What the user can run about damage in this data directory (for error messages). */
+  private get repairHint(): string {
+    const dir = JSON.stringify(this.dataDir)
+    return `run \`sluice log verify --data-dir ${dir}\` to see the damage and \`sluice log repair --data-dir ${dir}\` (with the log closed) to set it aside`
   }
 
   /**
    * Opens (creating if needed) a data directory for reading and writing. Takes the directory's
    * LOCK (LOG_LOCKED if a live process holds it) and recovers every partition: a torn last write
-   * is cut off, damage in the middle of a segment fails with LOG_CORRUPT_SEGMENT.
+   * is cut off, a corrupt tail is quarantined, and appends continue past every offset that may
+   * have been handed out. Damage recovery cannot fix (a bad frame with valid ones after it, a
+   * damaged meta.json) makes only that partition or topic unusable; it is reported, not thrown.
    */
   static async open(dataDir: string, options: EmbeddedLogOptions = {}): Promise<EmbeddedLog> {
     const resolved = resolveOptions(options)
-    await mkdir(dataDir, { recursive: true })
+    await withFile(dataDir, 'creating', () => mkdir(dataDir, { recursive: true }))
     const lockFile = await acquireLock(dataDir)
-    const log = new EmbeddedLog(dataDir, resolved, false, lockFile)
+    const log = new EmbeddedLog(dataDir, resolved, false, lockFile, options.logger ?? silentLogger)
     try {
       await mkdir(path.join(dataDir, 'log'), { recursive: true })
       await mkdir(path.join(dataDir, 'groups'), { recursive: true })
       for (const name of await readdir(path.join(dataDir, 'log'))) {
-        if (TOPIC_NAME.test(name)) await log.lookup(name)
+        if (!TOPIC_NAME.test(name)) continue
+        try {
+          await log.lookup(name)
+        } catch (error) {
+          if (!isSluiceError(error, 'LOG_CORRUPT_SEGMENT')) throw error
+          log.report.add({
+            kind: 'topic-damaged',
+            message: `topic ${name} is unusable until repaired: ${error.message}`,
+            topic: name,
+          })
+        }
       }
     } catch (error) {
       await log.closeFiles().catch(() => {})
@@ -134,16 +202,18 @@ export class EmbeddedLog implements Log {
    * repairs nothing, ignores a last frame still being written, and picks up new records on each
    * read/endOffsets. append, subscribe and creating topics fail with LOG_READ_ONLY.
    */
-  static async openReadOnly(
-    dataDir: string,
-    options: Pick<EmbeddedLogOptions, 'indexInterval'> = {},
-  ): Promise<EmbeddedLog> {
+  static async openReadOnly(dataDir: string, options: ReadOnlyOptions = {}): Promise<EmbeddedLog> {
     try {
       if (!(await stat(dataDir)).isDirectory()) throw new Error('not a directory')
     } catch (error) {
       throw new SluiceError('LOG_INVALID_ARGUMENT', `no data directory at ${dataDir}`, { cause: error })
     }
-    return new EmbeddedLog(dataDir, resolveOptions({ ...options, fsync: 'never' }), true, null)
+    const interval = options.indexInterval === undefined ? {} : { indexInterval: options.indexInterval }
+    const resolved = {
+      ...resolveOptions({ ...interval, fsync: 'never' }),
+      skipCorrupt: options.skipCorrupt === true,
+    }
+    return new EmbeddedLog(dataDir, resolved, true, null, options.logger ?? silentLogger)
   }
 
   async ensureTopic(topic: string, config: TopicConfig = {}): Promise<void> {
@@ -400,40 +470,49 @@ export class EmbeddedLog implements Log {
 
   private async loadTopic(name: string): Promise<Topic | null> {
     const dir = path.join(this.dataDir, 'log', name)
-    let meta: unknown
+    const file = path.join(dir, 'meta.json')
+    let text: string
     try {
-      meta = JSON.parse(await readFile(path.join(dir, 'meta.json'), 'utf8'))
+      text = await readFile(file, 'utf8')
     } catch (error) {
       if (isCode(error, 'ENOENT')) return null
-      throw error
+      return withFile(file, 'reading', () => Promise.reject(error))
     }
-    const count = (meta as { partitions?: unknown }).partitions
-    if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 1) {
+    let meta: unknown
+    try {
+      meta = JSON.parse(text)
+    } catch (error) {
       throw new SluiceError(
         'LOG_CORRUPT_SEGMENT',
-        `${path.join(dir, 'meta.json')} has no valid partition count`,
+        `${file} is damaged (${(error as Error).message}); ${this.repairHint}`,
       )
+    }
+    const count = (meta as { partitions?: unknown } | null)?.partitions
+    if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 1) {
+      throw new SluiceError('LOG_CORRUPT_SEGMENT', `${file} has no valid partition count; ${this.repairHint}`)
     }
     return this.openPartitions(name, count)
   }
 
   private async createTopic(name: string, partitions: number): Promise<Topic> {
     const dir = path.join(this.dataDir, 'log', name)
-    await mkdir(dir, { recursive: true })
+    await withFile(dir, 'creating', () => mkdir(dir, { recursive: true }))
     const t = await this.openPartitions(name, partitions)
     // meta.json last and atomically: its presence means every partition directory is in place.
     const meta = path.join(dir, 'meta.json')
     const temp = `${meta}.${randomBytes(4).toString('hex')}.tmp`
-    const fh = await open(temp, 'w')
-    try {
-      await fh.writeFile(JSON.stringify({ version: 1, partitions }))
-      if (this.options.fsync) await fh.sync()
-    } finally {
-      await fh.close()
-    }
-    await rename(temp, meta).catch(async (error: unknown) => {
-      await unlink(temp).catch(() => {})
-      throw error
+    await withFile(meta, 'writing', async () => {
+      const fh = await open(temp, 'w')
+      try {
+        await fh.writeFile(JSON.stringify({ version: 1, partitions }))
+        if (this.options.fsync) await fh.sync()
+      } finally {
+        await fh.close()
+      }
+      await rename(temp, meta).catch(async (error: unknown) => {
+        await unlink(temp).catch(() => {})
+        throw error
+      })
     })
     if (this.options.fsync) {
       await syncDir(dir)
@@ -444,16 +523,40 @@ export class EmbeddedLog implements Log {
 
   private async openPartitions(name: string, count: number): Promise<Topic> {
     const dir = path.join(this.dataDir, 'log', name)
-    const partitionOptions = {
-      segmentBytes: this.options.segmentBytes,
-      indexInterval: this.options.indexInterval,
-      fsync: this.options.fsync,
-      readOnly: this.readOnly,
-    }
+    // Recovery continues each partition past the highest offset any group committed in it.
+    const committed = this.readOnly ? [] : await this.groups.highestCommitted(name)
     const partitions: PartitionLog[] = []
     try {
       for (let p = 0; p < count; p++) {
-        partitions.push(await PartitionLog.open(path.join(dir, String(p)), name, p, partitionOptions))
+        const partitionDir = path.join(dir, String(p))
+        const partitionOptions = {
+          segmentBytes: this.options.segmentBytes,
+          indexInterval: this.options.indexInterval,
+          fsync: this.options.fsync,
+          readOnly: this.readOnly,
+          skipCorrupt: this.options.skipCorrupt,
+          report: this.report.add,
+          highestCommitted: committed[p] ?? -1,
+          repairHint: this.repairHint,
+          ...(this.options.beforeWrite === undefined ? {} : { beforeWrite: this.options.beforeWrite }),
+        }
+        try {
+          partitions.push(await PartitionLog.open(partitionDir, name, p, partitionOptions))
+        } catch (error) {
+          if (!isSluiceError(error, 'LOG_CORRUPT_SEGMENT')) throw error
+          // Damage that stops the partition from opening at all (a damaged gaps.json) stays in
+          // this partition: it refuses reads and appends, the others work.
+          const damage = new SluiceError('LOG_CORRUPT_SEGMENT', `${error.message}; ${this.repairHint}`, {
+            cause: error,
+          })
+          this.report.add({
+            kind: 'partition-damaged',
+            message: `partition ${name}/${p} is damaged and refuses reads and appends until repaired: ${damage.message}`,
+            topic: name,
+            partition: p,
+          })
+          partitions.push(PartitionLog.damaged(partitionDir, name, p, partitionOptions, damage))
+        }
       }
     } catch (error) {
       await Promise.allSettled(partitions.map((p) => p.close()))
@@ -527,6 +630,13 @@ class EmbeddedSubscription implements Subscription {
         let delivered = false
         for (const a of this.assignments) {
           if (this.stopping) break
+          // Offsets retired by recovery hold no records: move the group past them, so its committed
+          // offset reaches the end (caught up) instead of waiting for records that never come.
+          const past = a.log.skipGaps(a.position)
+          if (past > a.position && past <= a.log.endOffset) {
+            await this.log.groups.commit(this.group, a.topic, a.partition, past)
+            a.position = past
+          }
           if (a.position >= a.log.endOffset) continue
           const records = await a.log.read(a.position, this.maxBatchRecords)
           if (records.length === 0) continue
@@ -566,9 +676,7 @@ class EmbeddedSubscription implements Subscription {
   }
 }
 
-function resolveOptions(
-  options: EmbeddedLogOptions,
-): Required<Omit<EmbeddedLogOptions, 'fsync'>> & { fsync: boolean } {
+function resolveOptions(options: EmbeddedLogOptions): ResolvedOptions {
   const segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES
   const indexInterval = options.indexInterval ?? DEFAULT_INDEX_INTERVAL
   const idleWakeMs = options.idleWakeMs ?? 1000
@@ -601,7 +709,15 @@ function resolveOptions(
   if (fsync !== 'always' && fsync !== 'never') {
     throw new SluiceError('LOG_INVALID_ARGUMENT', `fsync must be 'always' or 'never', got ${String(fsync)}`)
   }
-  return { segmentBytes, indexInterval, idleWakeMs, maxRecordBytes, fsync: fsync === 'always' }
+  return {
+    segmentBytes,
+    indexInterval,
+    idleWakeMs,
+    maxRecordBytes,
+    fsync: fsync === 'always',
+    skipCorrupt: false,
+    ...(options.beforeWrite === undefined ? {} : { beforeWrite: options.beforeWrite }),
+  }
 }
 
 function validateTopicName(topic: string): void {

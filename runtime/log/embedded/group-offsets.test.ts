@@ -4,6 +4,7 @@ import path from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { isSluiceError } from '../../errors.ts'
 import { encodeGroupName, GroupOffsets } from './group-offsets.ts'
+import type { RecoveryEvent } from './report.ts'
 
 let dir: string
 
@@ -33,7 +34,11 @@ describe('GroupOffsets', () => {
     await Promise.all(Array.from({ length: 50 }, (_, i) => groups.commit('g', 't', i % 5, i)))
     const onDisk = JSON.parse(await readFile(path.join(dir, 'g.json'), 'utf8'))
     expect(onDisk).toEqual({ version: 1, topics: { t: [45, 46, 47, 48, 49] } })
-    expect(await readdir(dir)).toEqual(['g.json'])
+    // The generation before the newest is kept as the backup; no temp files are left.
+    expect((await readdir(dir)).sort()).toEqual(['g.json', 'g.json.bak'])
+    const backup = JSON.parse(await readFile(path.join(dir, 'g.json.bak'), 'utf8'))
+    expect(backup.version).toBe(1)
+    expect(backup).not.toEqual(onDisk)
   })
 
   it('rejects a commit it could not write and forgets it, so the batch counts as uncommitted', async () => {
@@ -82,12 +87,82 @@ describe('GroupOffsets', () => {
     }
   })
 
-  it('refuses a damaged offsets file', async () => {
+  it('refuses a damaged offsets file without a backup, naming the file (LOG_CORRUPT_OFFSETS)', async () => {
     await writeFile(path.join(dir, 'g.json'), JSON.stringify({ version: 1, topics: { t: ['x'] } }))
     const groups = new GroupOffsets(dir, { fsync: false, readOnly: false })
     await expect(groups.committed('g', 't', 1)).rejects.toSatisfy((e) =>
-      isSluiceError(e, 'LOG_CORRUPT_SEGMENT'),
+      isSluiceError(e, 'LOG_CORRUPT_OFFSETS'),
     )
+    // A torn file: before, JSON.parse's bare "Unexpected end of JSON input" named no file.
+    await writeFile(path.join(dir, 'h.json'), '{"version":1,"topics":{"t":[4')
+    const error = await groups.committed('h', 't', 1).catch((e: Error) => e)
+    expect(isSluiceError(error, 'LOG_CORRUPT_OFFSETS')).toBe(true)
+    expect((error as Error).message).toContain(path.join(dir, 'h.json'))
+    expect((error as Error).message).toMatch(/JSON/)
+  })
+
+  it('falls back to the backup generation of a damaged file, with a warning naming it', async () => {
+    const events: RecoveryEvent[] = []
+    const writer = new GroupOffsets(dir, { fsync: true, readOnly: false })
+    await writer.commit('g', 't', 0, 10)
+    await writer.commit('g', 't', 0, 20)
+    await writeFile(path.join(dir, 'g.json'), '{"version":1,"topics":{"t":[2')
+    const groups = new GroupOffsets(dir, { fsync: true, readOnly: false, report: (e) => events.push(e) })
+    expect(await groups.committed('g', 't', 1)).toEqual([10])
+    expect(events.map((e) => e.kind)).toEqual(['group-offsets-backup-used'])
+    expect(events[0]!.file).toBe(path.join(dir, 'g.json'))
+    expect(events[0]!.message).toContain(path.join(dir, 'g.json.bak'))
+    // The next commit replaces the damaged file but keeps the good backup: damaging the new file
+    // again still leaves a good generation.
+    await groups.commit('g', 't', 0, 30)
+    expect(JSON.parse(await readFile(path.join(dir, 'g.json.bak'), 'utf8')).topics.t).toEqual([10])
+    await writeFile(path.join(dir, 'g.json'), 'garbage')
+    const again = new GroupOffsets(dir, { fsync: true, readOnly: false })
+    expect(await again.committed('g', 't', 1)).toEqual([10])
+  })
+
+  it('warns loudly when a group’s offsets file vanished and its backup remains', async () => {
+    const events: RecoveryEvent[] = []
+    const writer = new GroupOffsets(dir, { fsync: true, readOnly: false })
+    await writer.commit('g', 't', 0, 10)
+    await writer.commit('g', 't', 0, 20)
+    await rm(path.join(dir, 'g.json'))
+    for (const readOnly of [false, true]) {
+      const groups = new GroupOffsets(dir, { fsync: true, readOnly, report: (e) => events.push(e) })
+      expect(await groups.committed('g', 't', 1)).toEqual([10])
+      expect(await groups.committed('g', 't', 1)).toEqual([10])
+    }
+    // Once per instance, not on every read.
+    expect(events.map((e) => e.kind)).toEqual(['group-offsets-vanished', 'group-offsets-vanished'])
+    expect(events[0]!.message).toMatch(/vanished/)
+    // A group that never existed is just new: no warning.
+    const fresh = new GroupOffsets(dir, { fsync: true, readOnly: false, report: (e) => events.push(e) })
+    expect(await fresh.committed('never', 't', 1)).toEqual([-1])
+    expect(events).toHaveLength(2)
+  })
+
+  it('fails with LOG_CORRUPT_OFFSETS when both generations are damaged, naming both files', async () => {
+    await writeFile(path.join(dir, 'g.json'), '{')
+    await writeFile(path.join(dir, 'g.json.bak'), '[')
+    const error = await new GroupOffsets(dir, { fsync: false, readOnly: false })
+      .committed('g', 't', 1)
+      .catch((e: Error) => e)
+    expect(isSluiceError(error, 'LOG_CORRUPT_OFFSETS')).toBe(true)
+    expect((error as Error).message).toContain(path.join(dir, 'g.json'))
+    expect((error as Error).message).toContain(path.join(dir, 'g.json.bak'))
+  })
+
+  it('reports the highest offset any group committed per partition, using backups when needed', async () => {
+    const groups = new GroupOffsets(dir, { fsync: false, readOnly: false })
+    await groups.commit('a', 't', 0, 5)
+    await groups.commit('a', 't', 1, 2)
+    await groups.commit('b', 't', 0, 3)
+    await groups.commit('b', 't', 1, 9)
+    await groups.commit('b', 't', 1, 11)
+    await writeFile(path.join(dir, 'b.json'), '{') // damaged: b's backup says 9
+    const fresh = new GroupOffsets(dir, { fsync: false, readOnly: false })
+    expect(await fresh.highestCommitted('t')).toEqual([5, 9])
+    expect(await fresh.highestCommitted('other')).toEqual([])
   })
 })
 

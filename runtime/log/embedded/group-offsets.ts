@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto'
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises'
+import { link, mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises'
 import path from 'node:path'
 import { SluiceError } from '../../errors.ts'
-import { isCode, syncDir } from './segment.ts'
+import { isCode, syncDir } from './fs-util.ts'
+import { ioError, withFile } from './io-errors.ts'
+import type { ReportSink } from './report.ts'
 
 /**
  * Committed offsets of consumer groups: one JSON file per group, `<dir>/<encoded group>.json`:
@@ -11,9 +13,17 @@ import { isCode, syncDir } from './segment.ts'
  *
  * with -1 for a partition the group never committed. Files are replaced atomically (write a temp
  * file, fsync it, rename it over the old one, fsync the directory), so a crash leaves either the
- * old or the new offsets, never a torn file. Commits that arrive while a write is in flight are
- * coalesced into the next write: the file always ends up with the newest offsets, and a burst of
- * commits costs two writes, not one per commit.
+ * old or the new offsets, never a torn file. Before each replacement the current good file
+ * becomes the backup generation `<encoded group>.json.bak` (a hard link, renamed into place), so
+ * when the file is damaged later (a bad disk block, an editor) or deleted, the previous offsets
+ * are still there: loading falls back to them with a loud warning (a few records are then
+ * delivered again, which at-least-once allows), and fails with LOG_CORRUPT_OFFSETS naming both
+ * files only when nothing good is left. A group whose file vanished while its backup (or a temp
+ * file of it) remains is reported, instead of silently starting over.
+ *
+ * Commits that arrive while a write is in flight are coalesced into the next write: the file
+ * always ends up with the newest offsets, and a burst of commits costs two writes, not one per
+ * commit.
  */
 
 interface GroupState {
@@ -22,15 +32,30 @@ interface GroupState {
   /** The write in flight, and whether another commit arrived after it took its snapshot. */
   writing: Promise<void> | null
   dirty: boolean
+  /** Whether the file on disk is a good generation that may become the backup on the next write. */
+  fileIsGood: boolean
 }
+
+type FileRead =
+  | { readonly status: 'missing' }
+  | { readonly status: 'ok'; readonly topics: Record<string, number[]> }
+  | { readonly status: 'bad'; readonly problem: string }
+
+export const BACKUP_SUFFIX = '.bak'
 
 export class GroupOffsets {
   private readonly groups = new Map<string, Promise<GroupState>>()
   private dirCreated = false
+  /** Warnings already given (read-only readers load the file on every call). */
+  private readonly warned = new Set<string>()
 
   constructor(
     private readonly dir: string,
-    private readonly options: { readonly fsync: boolean; readonly readOnly: boolean },
+    private readonly options: {
+      readonly fsync: boolean
+      readonly readOnly: boolean
+      readonly report?: ReportSink
+    },
   ) {}
 
   /** Committed offsets of `group` for `topic` (-1 where none), `partitions` entries long. */
@@ -39,6 +64,38 @@ export class GroupOffsets {
     const state = this.options.readOnly ? await this.load(group) : await this.state(group)
     const stored = state.topics[topic] ?? []
     return Array.from({ length: partitions }, (_, p) => stored[p] ?? -1)
+  }
+
+  /**
+   * The highest offset any group committed per partition of `topic` (-1 where none). Recovery
+   * continues a partition past it, so a record a group already moved past is never replaced.
+   * A group whose offsets cannot be read at all is left out (using it fails loudly later).
+   */
+  async highestCommitted(topic: string): Promise<number[]> {
+    let names: string[]
+    try {
+      names = await readdir(this.dir)
+    } catch (error) {
+      if (isCode(error, 'ENOENT')) return []
+      throw error
+    }
+    const groups = new Set<string>()
+    for (const name of names) {
+      const match = /^(.+)\.json(?:\.bak)?$/.exec(name)
+      if (match !== null) groups.add(match[1]!)
+    }
+    const highest: number[] = []
+    for (const encoded of groups) {
+      let state: GroupState
+      try {
+        state = await this.loadFile(path.join(this.dir, `${encoded}.json`), decodeGroupName(encoded))
+      } catch {
+        continue
+      }
+      for (const [p, offset] of (state.topics[topic] ?? []).entries())
+        highest[p] = Math.max(highest[p] ?? -1, offset)
+    }
+    return highest
   }
 
   /** Records that `group` will next read `offset` in `topic`/`partition`; resolves once durable. */
@@ -64,7 +121,8 @@ export class GroupOffsets {
       try {
         do {
           state.dirty = false
-          await this.write(group, JSON.stringify({ version: 1, topics: state.topics }))
+          await this.write(group, JSON.stringify({ version: 1, topics: state.topics }), state.fileIsGood)
+          state.fileIsGood = true
         } while (state.dirty)
       } catch (error) {
         // Every commit not yet durable rejects with this error, so its subscriber treats the batch
@@ -88,58 +146,158 @@ export class GroupOffsets {
     return state
   }
 
-  private async load(group: string): Promise<GroupState> {
-    const file = this.file(group)
-    let text: string
-    try {
-      text = await readFile(file, 'utf8')
-    } catch (error) {
-      if (isCode(error, 'ENOENT')) return { topics: Object.create(null), writing: null, dirty: false }
-      throw error
-    }
-    const parsed: unknown = JSON.parse(text)
-    const topics = (parsed as { topics?: unknown }).topics
-    if (typeof topics !== 'object' || topics === null) {
-      throw new SluiceError('LOG_CORRUPT_SEGMENT', `group offsets file ${file} has no "topics" object`)
-    }
-    const result: Record<string, number[]> = Object.create(null)
-    for (const [topic, offsets] of Object.entries(topics)) {
-      if (!Array.isArray(offsets) || !offsets.every((o) => Number.isSafeInteger(o) && o >= -1)) {
-        throw new SluiceError(
-          'LOG_CORRUPT_SEGMENT',
-          `group offsets file ${file} has bad offsets for topic ${topic}`,
-        )
-      }
-      result[topic] = offsets
-    }
-    return { topics: result, writing: null, dirty: false }
+  private load(group: string): Promise<GroupState> {
+    return this.loadFile(this.file(group), group)
   }
 
-  private async write(group: string, content: string): Promise<void> {
-    if (!this.dirCreated) {
-      await mkdir(this.dir, { recursive: true })
-      this.dirCreated = true
-    }
-    const file = this.file(group)
-    const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
-    const fh = await open(temp, 'w')
-    try {
-      try {
-        await fh.writeFile(content)
-        if (this.options.fsync) await fh.sync()
-      } finally {
-        await fh.close()
+  private async loadFile(file: string, group: string): Promise<GroupState> {
+    const main = await readOffsetsFile(file)
+    if (main.status === 'ok') return { topics: main.topics, writing: null, dirty: false, fileIsGood: true }
+    const backupFile = `${file}${BACKUP_SUFFIX}`
+    const backup = await readOffsetsFile(backupFile)
+    if (main.status === 'missing') {
+      if (backup.status === 'missing') {
+        if (await this.hasTempFiles(file)) {
+          this.warnOnce(
+            'group-offsets-vanished',
+            group,
+            file,
+            `the committed offsets of consumer group ${group} are gone: ${file} is missing but a temp file of it remains; the group starts over`,
+          )
+        }
+        return { topics: Object.create(null), writing: null, dirty: false, fileIsGood: false }
       }
-      await rename(temp, file)
-    } catch (error) {
-      await unlink(temp).catch(() => {})
-      throw error
+      if (backup.status === 'bad') {
+        throw new SluiceError(
+          'LOG_CORRUPT_OFFSETS',
+          `the committed offsets of consumer group ${group} are lost: ${file} is missing and its backup ${backupFile} is damaged (${backup.problem}); run \`sluice log repair\` to set the damaged backup aside (the group then starts over)`,
+        )
+      }
+      this.warnOnce(
+        'group-offsets-vanished',
+        group,
+        file,
+        `the committed offsets of consumer group ${group} vanished: ${file} is missing; using the backup generation ${backupFile} (records after it are delivered again)`,
+      )
+      return { topics: backup.topics, writing: null, dirty: false, fileIsGood: false }
     }
-    if (this.options.fsync) await syncDir(this.dir)
+    if (backup.status !== 'ok') {
+      throw new SluiceError(
+        'LOG_CORRUPT_OFFSETS',
+        `group offsets file ${file} of consumer group ${group} is damaged (${main.problem}) and there is no good backup generation (${backupFile}: ${backup.status === 'missing' ? 'missing' : backup.problem}); run \`sluice log repair\` to set it aside (the group then starts over)`,
+      )
+    }
+    this.warnOnce(
+      'group-offsets-backup-used',
+      group,
+      file,
+      `group offsets file ${file} of consumer group ${group} is damaged (${main.problem}); using the backup generation ${backupFile} (records after it are delivered again)`,
+    )
+    return { topics: backup.topics, writing: null, dirty: false, fileIsGood: false }
+  }
+
+  private warnOnce(
+    kind: 'group-offsets-backup-used' | 'group-offsets-vanished',
+    group: string,
+    file: string,
+    message: string,
+  ): void {
+    const key = `${kind}\0${file}`
+    if (this.warned.has(key)) return
+    this.warned.add(key)
+    this.options.report?.({ kind, message, group, file })
+  }
+
+  private async hasTempFiles(file: string): Promise<boolean> {
+    const prefix = `${path.basename(file)}.`
+    try {
+      return (await readdir(path.dirname(file))).some((n) => n.startsWith(prefix) && n.endsWith('.tmp'))
+    } catch {
+      return false
+    }
+  }
+
+  private async write(group: string, content: string, keepBackup: boolean): Promise<void> {
+    const file = this.file(group)
+    await withFile(file, 'writing', async () => {
+      if (!this.dirCreated) {
+        await mkdir(this.dir, { recursive: true })
+        this.dirCreated = true
+      }
+      const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
+      try {
+        const fh = await open(temp, 'w')
+        try {
+          await fh.writeFile(content)
+          if (this.options.fsync) await fh.sync()
+        } finally {
+          await fh.close()
+        }
+        if (keepBackup) await keepAsBackup(file)
+        await rename(temp, file)
+      } catch (error) {
+        await unlink(temp).catch(() => {})
+        throw error
+      }
+      if (this.options.fsync) await syncDir(this.dir)
+    })
   }
 
   private file(group: string): string {
     return path.join(this.dir, `${encodeGroupName(group)}.json`)
+  }
+}
+
+/** Makes the current `file` the backup generation, atomically replacing the older backup. */
+async function keepAsBackup(file: string): Promise<void> {
+  const temp = `${file}${BACKUP_SUFFIX}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
+  try {
+    await link(file, temp)
+  } catch (error) {
+    if (isCode(error, 'ENOENT')) return
+    throw error
+  }
+  try {
+    await rename(temp, `${file}${BACKUP_SUFFIX}`)
+  } catch (error) {
+    await unlink(temp).catch(() => {})
+    throw error
+  }
+}
+
+/** Reads and validates one offsets file; `bad` says what is wrong with it. */
+export async function readOffsetsFile(file: string): Promise<FileRead> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (error) {
+    if (isCode(error, 'ENOENT')) return { status: 'missing' }
+    throw ioError(error, file, 'reading')
+  }
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch (error) {
+    return { status: 'bad', problem: `not valid JSON: ${(error as Error).message}` }
+  }
+  const topics = (parsed as { topics?: unknown } | null)?.topics
+  if (typeof topics !== 'object' || topics === null || Array.isArray(topics))
+    return { status: 'bad', problem: 'no "topics" object' }
+  const result: Record<string, number[]> = Object.create(null)
+  for (const [topic, offsets] of Object.entries(topics)) {
+    if (!Array.isArray(offsets) || !offsets.every((o) => Number.isSafeInteger(o) && o >= -1))
+      return { status: 'bad', problem: `bad offsets for topic ${topic}` }
+    result[topic] = offsets
+  }
+  return { status: 'ok', topics: result }
+}
+
+/** The group name an encoded file name stands for (encodeGroupName reversed). */
+export function decodeGroupName(encoded: string): string {
+  try {
+    return decodeURIComponent(encoded)
+  } catch {
+    return encoded
   }
 }
 

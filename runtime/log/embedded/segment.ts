@@ -2,7 +2,15 @@ import { type FileHandle, mkdir, open, readdir, stat, unlink } from 'node:fs/pro
 import path from 'node:path'
 import { SluiceError } from '../../errors.ts'
 import type { LogRecord } from '../index.ts'
-import { checkFrame, decodeFrame, encodeFrames, FRAME_MAGIC, type FrameInput, frameSize } from './frame.ts'
+import { writeNewFile } from './atomic-file.ts'
+import { classifyTail, findValidFrame, incompleteReason } from './damage.ts'
+import { checkFrame, decodeFrame, encodeFrames, type FrameInput, frameSize } from './frame.ts'
+import { isCode, syncDir } from './fs-util.ts'
+import { OffsetGaps } from './gaps.ts'
+import { ioError, withFile } from './io-errors.ts'
+import type { ReportSink } from './report.ts'
+
+export { isCode, syncDir } from './fs-util.ts'
 
 /**
  * One partition of a topic on disk: `<partitionDir>/<20-digit base offset>.seg` segment files,
@@ -15,8 +23,17 @@ import { checkFrame, decodeFrame, encodeFrames, FRAME_MAGIC, type FrameInput, fr
  *
  * Index: per segment, the file position of every `indexInterval`-th record (by offset relative to
  * the segment's base, so each segment's first record is always indexed). The last segment's index
- * is built when the partition opens (that scan also repairs a torn tail) and kept up to date on
+ * is built when the partition opens (that scan also recovers the tail) and kept up to date on
  * append; older segments are scanned and indexed on their first read, which also verifies them.
+ *
+ * Damage (docs/decisions/0008-embedded-log-damage.md): on open, bytes after the last valid frame
+ * of the last segment are cut: a torn write (incomplete frame, zeros) is cut, complete frames
+ * that fail their CRC are first copied to `<segment>.quarantine-at-<byte>`. Offsets that may have
+ * been handed out (readable in the cut bytes, or committed by a consumer group) are retired as
+ * a recorded gap (gaps.ts) and appends continue in a new segment past them. Damage with valid
+ * frames after it cannot be cut without losing records: the partition is marked damaged and
+ * refuses reads and appends (naming the file, byte and `sluice log repair`) while the rest of
+ * the log works.
  */
 
 export interface PartitionOptions {
@@ -24,6 +41,16 @@ export interface PartitionOptions {
   readonly indexInterval: number
   readonly fsync: boolean
   readonly readOnly: boolean
+  /** Read-only: step over damaged bytes (reporting each range) instead of failing the read. */
+  readonly skipCorrupt?: boolean
+  /** Where recovery reports what it found and did. */
+  readonly report?: ReportSink
+  /** Highest offset a consumer group committed for this partition (-1: none); appends continue past it. */
+  readonly highestCommitted?: number
+  /** What the user can run about damage, appended to damage errors. */
+  readonly repairHint?: string
+  /** @internal Test seam: called before each segment write; throwing simulates a failed write. */
+  readonly beforeWrite?: (file: string, bytes: number) => void
 }
 
 const SEGMENT_NAME = /^(\d{20})\.seg$/
@@ -44,6 +71,8 @@ class Segment {
   indexOffsets: number[] | null = null
   indexPositions: number[] = []
   indexing: Promise<void> | null = null
+  /** Damaged byte ranges a reader steps over (read-only with skipCorrupt): start → end. */
+  readonly skips = new Map<number, number>()
 
   constructor(
     readonly baseOffset: number,
@@ -77,6 +106,10 @@ export interface PreparedAppend {
 export class PartitionLog {
   private segments: Segment[]
   private poisoned: Error | null = null
+  /** Damage that makes the partition unusable until repaired (read-write opens). */
+  private damage: SluiceError | null = null
+  /** Read-only: damage where the visible records end; reads past it fail with it. */
+  private readDamage: SluiceError | null = null
 
   private constructor(
     readonly dir: string,
@@ -84,14 +117,39 @@ export class PartitionLog {
     readonly partition: number,
     private readonly options: PartitionOptions,
     segments: Segment[],
+    private readonly gaps: OffsetGaps,
   ) {
     this.segments = segments
   }
 
   /** Offset the next appended record gets (= one past the last visible record). */
   get endOffset(): number {
+    if (this.damage !== null) throw this.damage
     const last = this.segments.at(-1)
     return last === undefined ? 0 : last.endOffset
+  }
+
+  /** The damage that makes this partition unusable, or null. */
+  get damaged(): SluiceError | null {
+    return this.damage
+  }
+
+  /** The first offset ≥ `offset` not inside a recorded gap (consumers step over gaps with it). */
+  skipGaps(offset: number): number {
+    return this.gaps.skip(offset)
+  }
+
+  /** A partition that could not be opened: every read and append fails with `error`. */
+  static damaged(
+    dir: string,
+    topic: string,
+    partition: number,
+    options: PartitionOptions,
+    error: SluiceError,
+  ) {
+    const log = new PartitionLog(dir, topic, partition, options, [], OffsetGaps.empty(dir))
+    log.damage = error
+    return log
   }
 
   static async open(
@@ -100,8 +158,9 @@ export class PartitionLog {
     partition: number,
     options: PartitionOptions,
   ): Promise<PartitionLog> {
-    if (!options.readOnly) await mkdir(dir, { recursive: true })
+    if (!options.readOnly) await withFile(dir, 'creating', () => mkdir(dir, { recursive: true }))
     const bases = await listSegmentBases(dir, options.readOnly)
+    const gaps = await OffsetGaps.load(dir)
     const segments: Segment[] = []
     for (let i = 0; i < bases.length - 1; i++) {
       const base = bases[i]!
@@ -109,27 +168,36 @@ export class PartitionLog {
       // Sealed segments are verified and indexed lazily, on first read.
       segments.push(new Segment(base, file, (await stat(file)).size, bases[i + 1]!))
     }
-    const log = new PartitionLog(dir, topic, partition, options, segments)
+    const log = new PartitionLog(dir, topic, partition, options, segments, gaps)
     if (bases.length === 0) {
-      if (!options.readOnly) await log.createSegment(0, true)
-    } else {
-      const base = bases.at(-1)!
-      const file = path.join(dir, segmentFileName(base))
-      const segment = new Segment(base, file, 0, base)
-      segment.fh = await open(file, options.readOnly ? 'r' : 'r+')
-      segment.indexOffsets = []
-      segments.push(segment)
-      await log.recoverTail(segment)
+      if (!options.readOnly) await log.continueAt(0, null)
+      return log
     }
+    const base = bases.at(-1)!
+    const file = path.join(dir, segmentFileName(base))
+    const segment = new Segment(base, file, 0, base)
+    segment.fh = await withFile(file, 'opening', () => open(file, options.readOnly ? 'r' : 'r+'))
+    segment.indexOffsets = []
+    segments.push(segment)
+    if (options.readOnly) await log.scanReadOnly(segment)
+    else await log.recoverTail(segment)
     return log
+  }
+
+  private note(kind: Parameters<ReportSink>[0]['kind'], message: string, fields: object = {}): void {
+    this.options.report?.({ kind, message, topic: this.topic, partition: this.partition, ...fields })
+  }
+
+  private hint(): string {
+    return this.options.repairHint === undefined ? '' : `; ${this.options.repairHint}`
   }
 
   /**
    * Scans the last segment from its start, builds its index and finds where its valid frames
-   * end. Whatever follows is either a torn write (a crash mid-append: no complete frame follows
-   * the damage) and is cut off, or damage in the middle of the segment (a valid frame follows
-   * it), which we refuse to paper over. Read-only opens never modify the file: they stop at the
-   * first invalid frame, which may be a write in progress by the process that owns the log.
+   * end. What follows is cut (torn write) or quarantined and cut (corruption) when no valid frame
+   * follows it; otherwise the damage is in the middle of the data and the partition is marked
+   * damaged instead of papering over it. Then appends continue past every offset that may have
+   * been handed out (continueAt).
    */
   private async recoverTail(segment: Segment): Promise<void> {
     const fh = segment.fh!
@@ -139,18 +207,178 @@ export class PartitionLog {
     segment.endOffset = scan.nextOffset
     segment.indexOffsets = scan.indexOffsets
     segment.indexPositions = scan.indexPositions
-    if (scan.end === fileSize || this.options.readOnly) return
-    const bad = scan.bad!
-    const found = await findValidFrameAfter(fh, scan.end, fileSize, scan.nextOffset)
+    if (scan.end === fileSize) {
+      await this.continueAt(scan.nextOffset, null)
+      return
+    }
+    const tail = await readRegion(fh, scan.end, fileSize)
+    const found = findValidFrame(tail, scan.nextOffset)
     if (found !== null) {
-      throw corrupt(
+      this.damage = corrupt(
         segment.file,
         scan.end,
-        `${bad.reason}, followed by a valid frame (offset ${found.offset}) at byte ${found.position}`,
+        `${scan.bad!.reason}, followed by a valid frame (offset ${found.offset}) at byte ${scan.end + found.at}${scan.bad!.incomplete ? '; the length field is probably damaged' : ''}`,
+        this.hint(),
+      )
+      this.note(
+        'partition-damaged',
+        `partition ${this.topic}/${this.partition} is damaged and refuses reads and appends until repaired: ${this.damage.message}`,
+        {
+          file: segment.file,
+          position: scan.end,
+        },
+      )
+      return
+    }
+    const damage = classifyTail(tail, scan.nextOffset, scan.end)
+    await this.continueAt(scan.nextOffset, { segment, position: scan.end, bytes: tail, damage })
+  }
+
+  /**
+   * Makes the next appended offset `endOffset` or higher: past the offsets readable in a cut
+   * tail, past every offset a consumer group committed, past a gap recorded at the end (a crash
+   * between recording a gap and starting the segment after it). Order, for crash safety: keep
+   * corrupt bytes (quarantine), record the gap, cut the tail, then start the segment past the gap.
+   */
+  private async continueAt(
+    endOffset: number,
+    cut: {
+      segment: Segment
+      position: number
+      bytes: Buffer
+      damage: ReturnType<typeof classifyTail>
+    } | null,
+  ): Promise<void> {
+    const committed = this.options.highestCommitted ?? -1
+    const fromCut =
+      cut === null ? -1 : Math.max(cut.damage.highestOffset + 1, endOffset + cut.damage.completeFrames)
+    const target = this.gaps.skip(Math.max(endOffset, committed, fromCut))
+    let quarantine: string | null = null
+    if (cut?.damage.corrupt) {
+      quarantine = await writeNewFile(cut.segment.file, `quarantine-at-${cut.position}`, cut.bytes)
+    }
+    const reasons: string[] = []
+    if (cut !== null && fromCut > endOffset)
+      reasons.push(`records ${endOffset}..${fromCut - 1} were cut from ${cut.segment.file}`)
+    if (committed > endOffset)
+      reasons.push(`a consumer group had committed offset ${committed} but the log ended at ${endOffset}`)
+    if (target > endOffset) {
+      await this.gaps.record(
+        endOffset,
+        target,
+        reasons.join('; ') || 'recorded gap at the end',
+        this.options.fsync,
       )
     }
-    await fh.truncate(scan.end)
-    if (this.options.fsync) await fh.datasync()
+    if (cut !== null) {
+      const fh = cut.segment.fh!
+      await withFile(cut.segment.file, 'cutting the damaged tail of', async () => {
+        await fh.truncate(cut.position)
+        if (this.options.fsync) await fh.datasync()
+      })
+      const lost = fromCut > endOffset ? ` (records ${endOffset}..${fromCut - 1})` : ''
+      if (quarantine !== null) {
+        this.note(
+          'corrupt-tail-quarantined',
+          `corrupt data at the end of ${cut.segment.file}: ${cut.damage.reason}; moved ${cut.bytes.length} bytes from byte ${cut.position}${lost} to ${quarantine}`,
+          {
+            file: cut.segment.file,
+            position: cut.position,
+            bytes: cut.bytes.length,
+            quarantine,
+            ...offsetsField(endOffset, fromCut),
+          },
+        )
+      } else {
+        this.note(
+          'torn-tail-cut',
+          `cut ${cut.bytes.length} bytes from byte ${cut.position} of ${cut.segment.file}: ${cut.damage.reason}${lost}`,
+          {
+            file: cut.segment.file,
+            position: cut.position,
+            bytes: cut.bytes.length,
+            ...offsetsField(endOffset, fromCut),
+          },
+        )
+      }
+    }
+    const last = this.segments.at(-1)
+    if (last !== undefined && target === endOffset) return
+    await this.createSegment(target, true)
+    if (last !== undefined && last.indexOffsets !== null && last.fh !== null) {
+      // The old last segment is sealed now: sync it like a roll does.
+      await withFile(last.file, 'syncing', () => last.fh!.datasync())
+    }
+    if (target > endOffset) {
+      this.note(
+        'offsets-skipped',
+        `partition ${this.topic}/${this.partition} continues at offset ${target}: offsets ${endOffset}..${target - 1} are retired (${reasons.join('; ') || 'recorded gap'}) and never handed out again`,
+        { offsets: { from: endOffset, to: target } },
+      )
+    }
+  }
+
+  /**
+   * Read-only: scans the last segment from what is known of it to the end of the file. An
+   * incomplete last frame may be a write in progress: it is left for the next look. Anything
+   * else invalid is corruption: reads past it fail with an error naming file, byte and offset,
+   * or (skipCorrupt) step over the damaged bytes to the next valid frame, with a warning.
+   */
+  private async scanReadOnly(segment: Segment): Promise<void> {
+    const fh = await this.handle(segment)
+    for (;;) {
+      const fileSize = (await fh.stat()).size
+      if (fileSize <= segment.size) return
+      const scan = await scanFrames(
+        fh,
+        segment,
+        segment.size,
+        segment.endOffset,
+        fileSize,
+        this.options.indexInterval,
+      )
+      segment.indexOffsets!.push(...scan.indexOffsets)
+      segment.indexPositions.push(...scan.indexPositions)
+      segment.size = scan.end
+      segment.endOffset = scan.nextOffset
+      if (scan.end === fileSize) return
+      const tail = await readRegion(fh, scan.end, fileSize)
+      const found = findValidFrame(tail, scan.nextOffset)
+      let reason: string
+      if (found !== null) {
+        reason = `${scan.bad!.reason}, followed by a valid frame (offset ${found.offset}) at byte ${scan.end + found.at}${scan.bad!.incomplete ? '; the length field is probably damaged' : ''}`
+      } else {
+        const damage = classifyTail(tail, scan.nextOffset, scan.end)
+        if (!damage.corrupt) return // maybe being written: look again later
+        reason = damage.reason
+      }
+      const error = corrupt(
+        segment.file,
+        scan.end,
+        `${reason} (where record offset ${scan.nextOffset} should be)`,
+        this.hint(),
+      )
+      if (this.options.skipCorrupt !== true) {
+        this.readDamage = error
+        return
+      }
+      const to = found === null ? fileSize : scan.end + found.at
+      segment.skips.set(scan.end, to)
+      segment.size = to
+      const resume = found === null ? scan.nextOffset : found.offset
+      this.note(
+        'corrupt-skipped',
+        `skipped damaged bytes ${scan.end}..${to - 1} of ${segment.file}${resume > scan.nextOffset ? ` (offsets ${scan.nextOffset}..${resume - 1} unreadable)` : ''}: ${reason}`,
+        {
+          file: segment.file,
+          position: scan.end,
+          bytes: to - scan.end,
+          ...offsetsField(scan.nextOffset, resume),
+        },
+      )
+      segment.endOffset = resume
+      if (found === null) return
+    }
   }
 
   /**
@@ -158,6 +386,7 @@ export class PartitionLog {
    * last segment, new segments). Frames are only accepted once complete and valid.
    */
   async refresh(): Promise<void> {
+    if (this.damage !== null) throw this.damage
     if (this.segments.length === 0) {
       const bases = await listSegmentBases(this.dir, true)
       if (bases.length === 0) return
@@ -167,34 +396,25 @@ export class PartitionLog {
       this.segments.push(segment)
     }
     for (;;) {
+      if (this.readDamage !== null) return
       const last = this.segments.at(-1)!
-      const fh = await this.handle(last)
-      const fileSize = (await fh.stat()).size
-      if (fileSize > last.size) {
-        const scan = await scanFrames(
-          fh,
-          last,
-          last.size,
-          last.endOffset,
-          fileSize,
-          this.options.indexInterval,
-        )
-        last.indexOffsets!.push(...scan.indexOffsets)
-        last.indexPositions.push(...scan.indexPositions)
-        last.size = scan.end
-        last.endOffset = scan.nextOffset
+      await this.scanReadOnly(last)
+      if (this.readDamage !== null) return
+      // A successor starts where this segment ends, or past a gap recorded there. Looking it up by
+      // that name (not by listing) never skips bytes of this segment not yet scanned.
+      let nextBase = last.endOffset
+      let nextFh =
+        last.endOffset === last.baseOffset
+          ? null
+          : await openIfExists(path.join(this.dir, segmentFileName(nextBase)))
+      if (nextFh === null) {
+        await this.gaps.reload()
+        nextBase = this.gaps.skip(last.endOffset)
+        if (nextBase === last.endOffset) return
+        nextFh = await openIfExists(path.join(this.dir, segmentFileName(nextBase)))
+        if (nextFh === null) return
       }
-      // Segments are only rolled when non-empty, so a successor starts past this one's base.
-      if (last.endOffset === last.baseOffset) return
-      const next = segmentFileName(last.endOffset)
-      let nextFh: FileHandle
-      try {
-        nextFh = await open(path.join(this.dir, next), 'r')
-      } catch (error) {
-        if (isCode(error, 'ENOENT')) return
-        throw error
-      }
-      const segment = new Segment(last.endOffset, path.join(this.dir, next), 0, last.endOffset)
+      const segment = new Segment(nextBase, path.join(this.dir, segmentFileName(nextBase)), 0, nextBase)
       segment.fh = nextFh
       segment.indexOffsets = []
       this.segments.push(segment)
@@ -204,9 +424,11 @@ export class PartitionLog {
   /**
    * Phase one of an append: assigns offsets from endOffset, writes the frames (one buffer per
    * segment touched, normally one) and syncs them. Nothing is visible until publish(); on failure
-   * call rollback(). The caller serializes appends of a partition.
+   * call rollback(). The caller serializes appends of a partition. Failures name the file:
+   * LOG_DISK_FULL for ENOSPC/EDQUOT, LOG_IO otherwise; nothing of a failed batch stays.
    */
   async prepare(records: readonly FrameInput[]): Promise<PreparedAppend> {
+    if (this.damage !== null) throw this.damage
     if (this.poisoned !== null) {
       throw new SluiceError(
         'LOG_CLOSED',
@@ -246,6 +468,8 @@ export class PartitionLog {
         index,
       })
     }
+    let file = segment.file
+    let action = 'writing'
     try {
       for (let i = 0; i < records.length; i++) {
         const size = sizes[i]!
@@ -256,9 +480,14 @@ export class PartitionLog {
           }
           // A segment is sealed durably before its successor exists, even with fsync 'never':
           // recovery only repairs the last segment, so earlier ones must be complete on disk.
+          action = 'syncing'
           await segment.fh!.datasync()
+          file = path.join(this.dir, segmentFileName(firstOffset + i))
+          action = 'creating'
           segment = await this.createSegment(firstOffset + i, false)
           created.push(segment)
+          file = segment.file
+          action = 'writing'
           isNew = true
           segmentSize = 0
           bytes = 0
@@ -268,16 +497,18 @@ export class PartitionLog {
       }
       cut(records.length)
       await this.writeChunk(chunks.at(-1)!)
+      action = 'syncing'
       if (this.options.fsync) await segment.fh!.datasync()
     } catch (error) {
       await this.rollback({ firstOffset, chunks, created }, error)
-      throw error
+      throw ioError(error, file, action)
     }
     return { firstOffset, chunks, created }
   }
 
   private async writeChunk(chunk: Chunk): Promise<void> {
     const fh = chunk.segment.fh!
+    this.options.beforeWrite?.(chunk.segment.file, chunk.buffer.length)
     let written = 0
     while (written < chunk.buffer.length) {
       const { bytesWritten } = await fh.write(
@@ -328,18 +559,20 @@ export class PartitionLog {
   private async createSegment(baseOffset: number, publish: boolean): Promise<Segment> {
     const file = path.join(this.dir, segmentFileName(baseOffset))
     const segment = new Segment(baseOffset, file, 0, baseOffset)
-    segment.fh = await open(file, 'w+')
+    segment.fh = await withFile(file, 'creating', () => open(file, 'w+'))
     segment.indexOffsets = []
     // The directory entry must be durable too, or a crash could lose the whole file.
-    await syncDir(this.dir)
+    await withFile(this.dir, 'syncing', () => syncDir(this.dir))
     if (publish) this.segments.push(segment)
     return segment
   }
 
   /** Up to `maxRecords` visible records from `fromOffset` on. */
   async read(fromOffset: number, maxRecords: number): Promise<LogRecord[]> {
+    if (this.damage !== null) throw this.damage
     if (this.options.readOnly && fromOffset >= this.endOffset) await this.refresh()
     const out: LogRecord[] = []
+    if (maxRecords > 0 && fromOffset >= this.endOffset && this.readDamage !== null) throw this.readDamage
     if (maxRecords <= 0 || fromOffset >= this.endOffset) return out
     let i = findSegment(this.segments, fromOffset)
     while (out.length < maxRecords && i < this.segments.length) {
@@ -363,6 +596,11 @@ export class PartitionLog {
     let bufStart = position
     let bufEnd = position
     while (wanted > 0 && position < limit) {
+      const skipTo = segment.skips.get(position)
+      if (skipTo !== undefined) {
+        position = skipTo
+        continue
+      }
       // Refill until the whole frame at `position` is buffered: first its length, then the rest.
       for (;;) {
         const buffered = bufEnd - position
@@ -383,15 +621,17 @@ export class PartitionLog {
           segment.file,
           position,
           check.status === 'invalid' ? check.reason : 'frame runs past the end of the data',
+          this.hint(),
         )
       }
       if (check.offset >= from) {
         const verified = checkFrame(buf, at, bufEnd - bufStart, true)
-        if (verified.status !== 'ok') throw corrupt(segment.file, position, 'CRC mismatch')
+        if (verified.status !== 'ok')
+          throw corrupt(segment.file, position, `CRC mismatch (record offset ${check.offset})`, this.hint())
         try {
           out.push(decodeFrame(buf, at, check.size, this.topic, this.partition))
         } catch (error) {
-          throw corrupt(segment.file, position, asError(error).message)
+          throw corrupt(segment.file, position, asError(error).message, this.hint())
         }
         wanted--
       }
@@ -399,29 +639,69 @@ export class PartitionLog {
     }
   }
 
-  /** Scans a sealed segment once, verifying every frame, and builds its index. */
+  /**
+   * Scans a sealed segment once, verifying every frame, and builds its index. Its frames must
+   * run up to where the next segment starts, or stop where a recorded gap begins. Damage fails
+   * the read (read-only readers asked to skip it step over it instead, with a warning).
+   */
   private ensureIndexed(segment: Segment): Promise<void> {
     if (segment.indexOffsets !== null) return Promise.resolve()
     segment.indexing ??= (async () => {
       const fh = await this.handle(segment)
-      const scan = await scanFrames(
-        fh,
-        segment,
-        0,
-        segment.baseOffset,
-        segment.size,
-        this.options.indexInterval,
-      )
-      if (scan.bad !== null) throw corrupt(segment.file, scan.end, scan.bad.reason)
-      if (scan.nextOffset !== segment.endOffset) {
-        throw corrupt(
-          segment.file,
-          scan.end,
-          `segment ends at offset ${scan.nextOffset} but the next segment starts at ${segment.endOffset}`,
+      const offsets: number[] = []
+      const positions: number[] = []
+      let position = 0
+      let expected = segment.baseOffset
+      for (;;) {
+        const scan = await scanFrames(
+          fh,
+          segment,
+          position,
+          expected,
+          segment.size,
+          this.options.indexInterval,
         )
+        offsets.push(...scan.indexOffsets)
+        positions.push(...scan.indexPositions)
+        expected = scan.nextOffset
+        if (scan.bad === null) break
+        const tail = await readRegion(fh, scan.end, segment.size)
+        const found = findValidFrame(tail, scan.nextOffset)
+        const reason =
+          found === null
+            ? `${scan.bad.reason} in a sealed segment`
+            : `${scan.bad.reason}, followed by a valid frame (offset ${found.offset}) at byte ${scan.end + found.at}${scan.bad.incomplete ? '; the length field is probably damaged' : ''}`
+        if (this.options.skipCorrupt !== true) throw corrupt(segment.file, scan.end, reason, this.hint())
+        const to = found === null ? segment.size : scan.end + found.at
+        segment.skips.set(scan.end, to)
+        const resume = found === null ? segment.endOffset : found.offset
+        this.note(
+          'corrupt-skipped',
+          `skipped damaged bytes ${scan.end}..${to - 1} of ${segment.file}${resume > expected ? ` (offsets ${expected}..${resume - 1} unreadable)` : ''}: ${reason}`,
+          { file: segment.file, position: scan.end, bytes: to - scan.end, ...offsetsField(expected, resume) },
+        )
+        if (found === null) {
+          expected = resume
+          break
+        }
+        position = to
+        expected = found.offset
       }
-      segment.indexPositions = scan.indexPositions
-      segment.indexOffsets = scan.indexOffsets
+      if (expected !== segment.endOffset) {
+        const explained = expected < segment.endOffset && this.gaps.covers(expected, segment.endOffset)
+        if (!explained && this.options.skipCorrupt !== true) {
+          throw corrupt(
+            segment.file,
+            segment.size,
+            `segment ends at offset ${expected} but the next segment starts at ${segment.endOffset}` +
+              (expected < segment.endOffset ? ' and no gap is recorded for the offsets between' : ''),
+            this.hint(),
+          )
+        }
+        if (expected < segment.endOffset) segment.endOffset = expected
+      }
+      segment.indexPositions = positions
+      segment.indexOffsets = offsets
     })().finally(() => {
       segment.indexing = null
     })
@@ -437,7 +717,8 @@ export class PartitionLog {
   /** Flushes the active segment (used by close, which must leave everything durable). */
   async sync(): Promise<void> {
     if (this.options.readOnly) return
-    await this.segments.at(-1)?.fh?.datasync()
+    const last = this.segments.at(-1)
+    if (last?.fh) await withFile(last.file, 'syncing', () => last.fh!.datasync())
   }
 
   async close(): Promise<void> {
@@ -453,8 +734,8 @@ interface ScanResult {
   readonly nextOffset: number
   readonly indexOffsets: number[]
   readonly indexPositions: number[]
-  /** Why the scan stopped before `until`, or null when it reached it. */
-  readonly bad: { readonly reason: string } | null
+  /** Why the scan stopped before `until` (incomplete: the frame's length runs past `until`), or null. */
+  readonly bad: { readonly reason: string; readonly incomplete: boolean } | null
 }
 
 /**
@@ -477,24 +758,25 @@ async function scanFrames(
   let buf = Buffer.allocUnsafe(Math.min(SCAN_CHUNK, Math.max(until - start, 0)))
   let bufStart = start
   let bufEnd = start
-  const result = (reason: string | null): ScanResult => ({
+  const result = (reason: string | null, incomplete = false): ScanResult => ({
     end: position,
     nextOffset: expected,
     indexOffsets,
     indexPositions,
-    bad: reason === null ? null : { reason },
+    bad: reason === null ? null : { reason, incomplete },
   })
   while (position < until) {
     let check = checkFrame(buf, position - bufStart, bufEnd - bufStart)
     if (check.status === 'incomplete') {
-      if (bufEnd >= until) return result('incomplete frame at the end of the file')
+      if (bufEnd >= until) return result(incompleteReason(position, check.size, until - position), true)
       const length = Math.min(until - position, Math.max(SCAN_CHUNK, check.size))
       if (buf.length < length) buf = Buffer.allocUnsafe(length)
       await readFully(fh, buf, length, position)
       bufStart = position
       bufEnd = position + length
       check = checkFrame(buf, 0, length)
-      if (check.status === 'incomplete') return result('incomplete frame at the end of the file')
+      if (check.status === 'incomplete')
+        return result(incompleteReason(position, check.size, until - position), true)
     }
     if (check.status === 'invalid') return result(check.reason)
     if (check.offset !== expected)
@@ -509,27 +791,24 @@ async function scanFrames(
   return result(null)
 }
 
-/**
- * Looks for a complete, CRC-valid frame with an offset ≥ `minOffset` anywhere in
- * `[from + 1, until)`. Finding one means the damage at `from` is in the middle of the data, not a
- * torn tail. Runs only during recovery of a damaged segment.
- */
-async function findValidFrameAfter(
-  fh: FileHandle,
-  from: number,
-  until: number,
-  minOffset: number,
-): Promise<{ position: number; offset: number } | null> {
-  const length = until - from
-  const buf = Buffer.allocUnsafe(length)
-  await readFully(fh, buf, length, from)
-  for (let at = 1; at + 9 <= length; at++) {
-    if (buf[at + 8] !== FRAME_MAGIC) continue // cheap pre-filter before the CRC
-    const check = checkFrame(buf, at, length)
-    if (check.status === 'ok' && check.offset >= minOffset)
-      return { position: from + at, offset: check.offset }
+/** The bytes [from, until) of a file. */
+async function readRegion(fh: FileHandle, from: number, until: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(until - from)
+  await readFully(fh, buf, until - from, from)
+  return buf
+}
+
+async function openIfExists(file: string): Promise<FileHandle | null> {
+  try {
+    return await open(file, 'r')
+  } catch (error) {
+    if (isCode(error, 'ENOENT')) return null
+    throw error
   }
-  return null
+}
+
+function offsetsField(from: number, to: number): { offsets?: { from: number; to: number } } {
+  return to > from ? { offsets: { from, to } } : {}
 }
 
 async function readFully(fh: FileHandle, buf: Buffer, length: number, position: number): Promise<void> {
@@ -581,21 +860,15 @@ function upperBound(values: readonly number[], x: number): number {
   return lo
 }
 
-export async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r')
-  try {
-    await fh.sync()
-  } finally {
-    await fh.close()
-  }
+function corrupt(file: string, position: number, reason: string, hint = ''): SluiceError {
+  return new SluiceError(
+    'LOG_CORRUPT_SEGMENT',
+    `corrupt segment ${file} at byte ${position}: ${reason}${hint}`,
+  )
 }
 
-function corrupt(file: string, position: number, reason: string): SluiceError {
-  return new SluiceError('LOG_CORRUPT_SEGMENT', `corrupt segment ${file} at byte ${position}: ${reason}`)
-}
-
-export function isCode(error: unknown, code: string): boolean {
-  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === code
+export async function listSegments(dir: string): Promise<number[]> {
+  return listSegmentBases(dir, true)
 }
 
 function isSyscall(error: unknown, ...syscalls: string[]): boolean {
