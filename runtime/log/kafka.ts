@@ -1086,11 +1086,16 @@ function toLogEntry({ namespace, level, log }: LogEntry): KafkaClientLogEntry {
   // kafkajs's info lines are client lifecycle chatter (connecting, joining a group, stopping; read()
   // starts a consumer per call): detail for debugging, not news for an operator.
   if (mapped === 'info') mapped = 'debug'
-  // A failed connection is retried, and a lasting failure reaches the caller as KAFKA_UNAVAILABLE or
-  // KAFKA_AUTH: worth a warning while it happens, not an error of its own.
-  if (namespace === 'Connection' && mapped === 'error') mapped = 'warn'
-  // Retries are bounded on purpose (see KafkaLog.connect).
-  if (message.startsWith('Limiting retries for the idempotent producer')) mapped = 'info'
+  // A failed connection or login is retried, and a lasting failure reaches the caller as
+  // KAFKA_UNAVAILABLE or KAFKA_AUTH: worth a warning while it happens, not an error of its own.
+  if (
+    mapped === 'error' &&
+    (namespace === 'Connection' || namespace === 'BrokerPool' || namespace.startsWith('SaslAuthenticator'))
+  ) {
+    mapped = 'warn'
+  }
+  // Retries are bounded on purpose (see KafkaLog.connect); said at every connect, it is no news.
+  if (message.startsWith('Limiting retries for the idempotent producer')) mapped = 'debug'
   // kafkajs logs a restart after a retriable consumer crash; the consumer goes on.
   if (namespace === 'Runner' && message.includes('Restarting the consumer')) mapped = 'info'
   // Stack traces are for debugging; an operator's log gets the message.
