@@ -26,3 +26,34 @@ export function uniqueName(prefix: string): string {
 export function connectKafkaLog(options: Partial<KafkaLogOptions> = {}): Promise<KafkaLog> {
   return KafkaLog.connect({ brokers: kafkaBrokers(), clientId: 'sluice-test', ...options })
 }
+
+/** The broker's SASL and TLS listeners, as `scripts/servers/kafka.sh env` prints them. */
+export interface SecureListeners {
+  /** SASL_PLAINTEXT listener, host:port. */
+  readonly sasl: string
+  /** SSL listener (mutual TLS), host:port. */
+  readonly tls: string
+  /** ca.pem, client.pem, client.key and untrusted-ca.pem. */
+  readonly tlsDir: string
+}
+
+export function secureListeners(): SecureListeners {
+  const sasl = process.env.SLUICE_KAFKA_SASL_BROKERS
+  const tls = process.env.SLUICE_KAFKA_TLS_BROKERS
+  const tlsDir = process.env.SLUICE_KAFKA_TLS_DIR
+  if (!sasl || !tls || !tlsDir) {
+    throw new Error(
+      'SLUICE_KAFKA_SASL_BROKERS, SLUICE_KAFKA_TLS_BROKERS and SLUICE_KAFKA_TLS_DIR are not set: run the ' +
+        'tests with scripts/test-integration.sh, or export `bash scripts/servers/kafka.sh env` (a broker ' +
+        'started by an older kafka.sh has no SASL or TLS listener: stop it and start it again)',
+    )
+  }
+  return { sasl, tls, tlsDir }
+}
+
+/** The SASL users scripts/servers/kafka.sh creates (a development broker: not secrets). */
+export const TEST_SASL_USERS = {
+  plain: { user: 'sluice-plain', password: 'plain-secret' },
+  'scram-sha-256': { user: 'sluice-scram256', password: 'scram256-secret' },
+  'scram-sha-512': { user: 'sluice-scram512', password: 'scram512-secret' },
+} as const
