@@ -69,6 +69,17 @@ describe('parsing the timestamp clause of a sink', () => {
     ])
   })
 
+  it('reports a misspelt clause where it is, not as a statement that does not start', () => {
+    expect(errorsOf(`${HEADER}sink large -> kafka("out") timestmp append\n`)).toEqual([
+      {
+        code: 'E0101',
+        message:
+          "unexpected identifier `timestmp` after the sink's connector; a sink may end with `timestamp event` or `timestamp append`",
+        text: 'timestmp',
+      },
+    ])
+  })
+
   it('recovers after a bad clause: the next statement is still checked', () => {
     const errors = errorsOf(`${HEADER}sink large -> kafka("out") timestamp 5s\nsink nope -> stdout\n`)
     expect(errors.map((e) => e.code)).toEqual(['E0101', 'E0202'])

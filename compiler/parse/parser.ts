@@ -399,9 +399,15 @@ class Parser {
     this.expect('->', '`->` and a connector')
     const connector = this.parseConnector()
     const timestamp = this.parseRecordTimestamp()
-    if (timestamp && this.atWord(RECORD_TIMESTAMP)) {
+    if (this.at('ident')) {
+      // No statement starts with an identifier: this is a misspelt or repeated clause.
       const token = this.peek()
-      this.report('a sink takes one `timestamp` clause', this.span(token.start, token.end))
+      this.report(
+        timestamp && this.atWord(RECORD_TIMESTAMP)
+          ? 'a sink takes one `timestamp` clause'
+          : `unexpected ${describeToken(token)} after the sink's connector; a sink may end with \`timestamp event\` or \`timestamp append\``,
+        this.span(token.start, token.end),
+      )
       throw new ParseAbort()
     }
     return { kind: 'Sink', input, connector, timestamp, span: this.span(start, this.prevEnd()) }
