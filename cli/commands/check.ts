@@ -4,6 +4,9 @@ import { checkSource } from '../../compiler/frontend.ts'
 import { parse, UsageError } from '../args.ts'
 import type { Command } from '../command.ts'
 
+/** How diagnostics and the manifest name a source read from standard input. */
+export const STDIN_NAME = '<stdin>'
+
 export const check: Command = {
   name: 'check',
   summary: 'type-check .pipe files and print every error with file:line:col and a caret',
@@ -11,6 +14,7 @@ export const check: Command = {
 
 Parses and type-checks each file and prints all diagnostics (errors and warnings), each with
 file:line:col, the source line and a caret under the problem. Exits 1 if any file has an error.
+A FILE of - reads the standard input (shown as ${STDIN_NAME}).
 
 Options:
   --no-color            plain output even on a terminal
@@ -18,9 +22,12 @@ Options:
   async run(argv, io) {
     const { positionals, values } = parse(argv, { 'no-color': { type: 'boolean' } })
     if (positionals.length === 0) throw new UsageError('sluice check needs at least one .pipe file')
+    if (positionals.filter((file) => file === '-').length > 1)
+      throw new UsageError('- (standard input) can be given only once')
     let failed = false
-    for (const file of positionals) {
-      const text = await readSource(file)
+    for (const given of positionals) {
+      const file = sourceName(given)
+      const text = await readSource(given)
       const { diagnostics } = checkSource(file, text)
       if (diagnostics.length > 0) {
         io.stderr(
@@ -34,10 +41,22 @@ Options:
   },
 }
 
+/** The name a source is shown under: the path, or STDIN_NAME for `-`. */
+export function sourceName(file: string): string {
+  return file === '-' ? STDIN_NAME : file
+}
+
+/** A .pipe file's text, or the standard input's for `-`; an unreadable file is a usage error. */
 export async function readSource(file: string): Promise<string> {
   try {
-    return await readFile(file, 'utf8')
+    return file === '-' ? await readStdin() : await readFile(file, 'utf8')
   } catch (error) {
     throw new UsageError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`)
   }
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = []
+  for await (const chunk of process.stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk)
+  return Buffer.concat(chunks).toString('utf8')
 }

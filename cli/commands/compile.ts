@@ -5,12 +5,13 @@ import { formatDiagnostics } from '../../compiler/diagnostics/index.ts'
 import { parse, UsageError } from '../args.ts'
 import type { Command } from '../command.ts'
 import { formatMs } from '../progress.ts'
-import { readSource } from './check.ts'
+import { readSource, sourceName } from './check.ts'
 
 export const compile: Command = {
   name: 'compile',
   summary: 'compile a .pipe file into an artifact directory',
   help: `Usage: sluice compile FILE.pipe [-o DIR] [--name NAME]
+       sluice compile - --name NAME [-o DIR]     (the .pipe text on standard input)
 
 Checks the file, optimises the dataflow (pushes filters toward sources, fuses stateless
 chains), generates the operator module and writes an immutable, content-addressed artifact:
@@ -29,8 +30,14 @@ Options:
       'no-color': { type: 'boolean' },
     })
     if (positionals.length !== 1) throw new UsageError('sluice compile takes exactly one .pipe file')
-    const file = positionals[0]!
-    const text = await readSource(file)
+    const given = positionals[0]!
+    if (given === '-' && !values.name) {
+      throw new UsageError(
+        'compile - reads the .pipe from standard input, which has no file name to name the artifact after: give --name NAME',
+      )
+    }
+    const file = sourceName(given)
+    const text = await readSource(given)
     const labels: Record<CompileStage, string> = {
       check: 'parse and type-check',
       optimise: 'optimise dataflow',
