@@ -32,7 +32,8 @@ ${LOG_OPTIONS_HELP}
   --partitions N        partitions of topics the node creates (default: 1)
   --dead-letter-topic T dead-letter topic (default: ${DEFAULT_DEAD_LETTER_TOPIC})
   --until-caught-up     stop once everything already in the source topics is processed
-  --metrics-port PORT   serve Prometheus metrics on http://127.0.0.1:PORT/metrics
+  --metrics-port PORT   serve Prometheus metrics on http://HOST:PORT/metrics (0: any free port)
+  --metrics-host HOST   address the metrics server listens on (default: 127.0.0.1; 0.0.0.0: all)
   --kafka-session-timeout MS
                         Kafka: how long the group waits for a member that stopped heartbeating
                         (killed, cut off) before its partitions move to the others (default: 6000,
@@ -51,10 +52,14 @@ back-off, reports sluice_ready 0 and logs one warning per outage, and goes on wh
       'dead-letter-topic': { type: 'string' },
       'until-caught-up': { type: 'boolean' },
       'metrics-port': { type: 'string' },
+      'metrics-host': { type: 'string' },
       'kafka-session-timeout': { type: 'string' },
       'kafka-heartbeat-interval': { type: 'string' },
     })
     if (positionals.length !== 1) throw new UsageError('sluice run takes exactly one artifact directory')
+    const metricsPort = portOption(values['metrics-port'], 'metrics-port')
+    const metricsHost = values['metrics-host'] ?? '127.0.0.1'
+    if (metricsHost.trim() === '') throw new UsageError('--metrics-host must not be empty')
     const logging = loggingOptions(values, io)
     const logger = commandLogger(logging, io)
     const artifact = await loadArtifact(positionals[0]!)
@@ -77,11 +82,22 @@ back-off, reports sluice_ready 0 and logs one warning per outage, and goes on wh
     )
     if (opened === null) return 0
     const { log, describe } = opened
-    const metrics = new MetricsRegistry()
+    // Process metrics and sluice_build_info too: this registry is the one the process serves.
+    const metrics = new MetricsRegistry({
+      processMetrics: true,
+      onCollectError: (metric, error) =>
+        logger.warn('metric left out of a scrape', { metric, error: String(error) }),
+    })
     const server =
-      values['metrics-port'] === undefined
+      metricsPort === null
         ? null
-        : await serveMetrics(metrics, integerOption(values['metrics-port'], 'metrics-port', 0))
+        : await serveMetrics(metrics, metricsPort, metricsHost, {
+            onError: (error, context) =>
+              logger.warn('metrics server error', { context, error: String(error) }),
+          }).catch(async (error: unknown) => {
+            await log.close()
+            throw error
+          })
     const started = performance.now()
     try {
       const runner = await PipelineRunner.start({
@@ -183,4 +199,12 @@ function consumerTiming(values: {
     ...(sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs }),
     ...(heartbeatIntervalMs === undefined ? {} : { heartbeatIntervalMs }),
   }
+}
+
+/** A TCP port from the command line, or null when the option is absent; anything else is a usage error. */
+function portOption(value: string | undefined, name: string): number | null {
+  if (value === undefined) return null
+  const port = integerOption(value, name, 0)
+  if (port > 65_535) throw new UsageError(`--${name} must be a port from 0 to 65535, got "${value}"`)
+  return port
 }

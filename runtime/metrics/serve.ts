@@ -15,7 +15,7 @@
  *   throws into the process.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import type { AddressInfo, Socket } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import { SluiceError } from '../errors.ts'
 import { Counter, type MetricsRegistry } from './registry.ts'
 
@@ -99,11 +99,10 @@ export async function serveMetrics(
   // http server destroys it. This covers connections that never send a request.
   server.timeout = settings.idleTimeoutMs
   server.on('drop', () => dropped.inc())
-  server.on('connection', (socket: Socket) => {
-    socket.on('error', (error) => onError(error, 'socket'))
-  })
+  // Node's http server turns socket errors into 'clientError' too, so this one handler covers them.
   server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
-    // Malformed or timed-out requests: answer 400 when the socket can still take it, else drop.
+    // Malformed or timed-out requests: answer 400 or 408 when the socket can still take it, else
+    // drop. A client hanging up (ECONNRESET, EPIPE) is normal and not worth reporting.
     if (error.code !== 'ECONNRESET' && error.code !== 'EPIPE') onError(error, 'client')
     if (socket.writable && !socket.destroyed) {
       const status = error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request'
