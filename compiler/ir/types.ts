@@ -257,7 +257,10 @@ export interface SinkNode extends NodeBase {
   readonly kind: 'Sink'
   readonly input: string
   readonly connector: Connector
-  /** The source or stream the `.pipe` sinks (`sink large -> …` is `large`), for metric labels and logs; not unique when one stream has several sinks. */
+  /**
+   * The source or stream the `.pipe` sinks (`sink large -> …` is `large`), for metric labels and
+   * logs; not unique when one stream has several sinks (`id` is).
+   */
   readonly name: string
   readonly recordTimestamp: RecordTimestampMode
 }

@@ -13,13 +13,13 @@ import type {
   FieldInit,
   Identifier,
   PipeFile,
-  RecordTimestampMode,
   Statement,
   Step,
   StringLiteral,
   TypeExpr,
 } from './ast.ts'
 import { isKeyword } from './lexer.ts'
+import { RECORD_TIMESTAMP_MODES } from './parser.ts'
 
 const span: Span = { file: 'arbitrary.pipe', start: 0, end: 0 }
 
@@ -230,7 +230,7 @@ export const statementArb: fc.Arbitrary<Statement> = fc.oneof(
     .record({
       input: identArb,
       connector: connectorArb,
-      mode: fc.option(fc.constantFrom<RecordTimestampMode>('event', 'append'), { nil: null }),
+      mode: fc.option(fc.constantFrom(...RECORD_TIMESTAMP_MODES), { nil: null }),
     })
     .map(({ mode, ...rest }) => ({
       kind: 'Sink' as const,

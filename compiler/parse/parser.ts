@@ -50,7 +50,7 @@ const COMPARISON_OPS: ReadonlySet<TokenKind> = new Set(['==', '!=', '<', '<=', '
 const OPENERS: ReadonlySet<TokenKind> = new Set(['(', '[', '{'])
 const CLOSERS: ReadonlySet<TokenKind> = new Set([')', ']', '}'])
 /** The contextual word of a sink's record-timestamp clause, and its modes. */
-export const RECORD_TIMESTAMP = 'timestamp'
+const RECORD_TIMESTAMP = 'timestamp'
 export const RECORD_TIMESTAMP_MODES: readonly RecordTimestampMode[] = ['event', 'append']
 
 /** Unwinds to the nearest synchronisation point after an error has been reported. */
