@@ -41,6 +41,8 @@ export interface OpenLogMode {
   readonly logLevel?: LogLevel
   /** Client id when neither --kafka-client-id nor $SLUICE_KAFKA_CLIENT_ID gives one. Default: 'sluice'. */
   readonly clientId?: string
+  /** Embedded, read-only: step over damaged records (each reported to `logger`) instead of failing. */
+  readonly skipCorrupt?: boolean
   /** Consumer-group timing of a command that consumes in a group (`run`). */
   readonly consumer?: Pick<KafkaLogOptions, 'sessionTimeoutMs' | 'heartbeatIntervalMs'>
 }
@@ -93,7 +95,11 @@ export async function openLog(
   const given = KAFKA_ONLY_OPTIONS.find((name) => options[name] !== undefined)
   if (given) throw new UsageError(`--${given} needs --kafka BROKERS (or $SLUICE_KAFKA_BROKERS)`)
   const dir = options['data-dir'] ?? process.env.SLUICE_DATA_DIR ?? '.sluice'
-  const log = mode.readOnly ? await EmbeddedLog.openReadOnly(dir) : await EmbeddedLog.open(dir)
+  // The logger shows what recovery found (cut, quarantined, skipped) as warnings.
+  const embedded = mode.logger ? { logger: mode.logger } : {}
+  const log = mode.readOnly
+    ? await EmbeddedLog.openReadOnly(dir, { ...embedded, skipCorrupt: mode.skipCorrupt === true })
+    : await EmbeddedLog.open(dir, embedded)
   return { log, describe: `embedded log in ${dir}` }
 }
 

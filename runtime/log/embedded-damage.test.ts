@@ -373,6 +373,8 @@ describe('a full disk (defect 8)', () => {
     const [file] = await segmentFiles(dir, 't')
     expect(error.message).toContain(file!)
     expect(error.message).toContain('ENOSPC')
+    // None of the failed batch is in the log, and the error says so (a caller resends all of it).
+    expect((error as { appended?: number }).appended).toBe(0)
     expect(await log.endOffsets('t')).toEqual([1])
     full = false
     expect(await appendOne(log, 't', 'c')).toBe(1)

@@ -7,7 +7,7 @@ import { type Logger, silentLogger } from '../observability/logger.ts'
 import type { FrameInput } from './embedded/frame.ts'
 import { frameSize, MAX_FRAME_BYTES, MIN_FRAME_BYTES } from './embedded/frame.ts'
 import { encodeGroupName, GroupOffsets } from './embedded/group-offsets.ts'
-import { withFile } from './embedded/io-errors.ts'
+import { withAppended, withFile } from './embedded/io-errors.ts'
 import { acquireLock, releaseLock } from './embedded/lock.ts'
 import { type RecoveryEvent, RecoveryReport } from './embedded/report.ts'
 import { isCode, PartitionLog, type PreparedAppend, syncDir } from './embedded/segment.ts'
@@ -300,12 +300,15 @@ export class EmbeddedLog implements Log {
     const results = await Promise.allSettled(entries.map(([p, inputs]) => t.partitions[p]!.prepare(inputs)))
     const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
     if (failure !== undefined) {
-      await Promise.all(
+      const undone = await Promise.all(
         results.map((r, i) =>
-          r.status === 'fulfilled' ? t.partitions[entries[i]![0]]!.rollback(r.value) : Promise.resolve(),
+          r.status === 'fulfilled'
+            ? t.partitions[entries[i]![0]]!.rollback(r.value)
+            : Promise.resolve(isSluiceError(r.reason) && r.reason.appended === 0),
         ),
       )
-      throw failure.reason
+      // The batch is all or nothing: say none of it is in the log only when every part was undone.
+      throw withAppended(failure.reason, undone.every(Boolean) ? 0 : undefined)
     }
     const firstOffsets = new Map<number, number>()
     results.forEach((r, i) => {

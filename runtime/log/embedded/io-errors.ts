@@ -5,19 +5,28 @@ import { isSluiceError, SluiceError } from '../../errors.ts'
  * disk or quota (the user frees space and retries), LOG_IO with the system error code otherwise.
  * SluiceErrors pass through unchanged.
  */
-export function ioError(error: unknown, file: string, action: string): Error {
+export function ioError(
+  error: unknown,
+  file: string,
+  action: string,
+  extra: { readonly appended?: number } = {},
+): Error {
   if (isSluiceError(error)) return error
   const code = errnoCode(error)
   const detail = error instanceof Error ? error.message : String(error)
+  // Not retryable: waiting does not free space, and a writer that retried silently would hide it.
   if (code === 'ENOSPC' || code === 'EDQUOT') {
     return new SluiceError(
       'LOG_DISK_FULL',
       `disk full while ${action} ${file} (${code}): free space on that file system and try again`,
-      { cause: error, retryable: true },
+      { cause: error, ...extra },
     )
   }
   if (code !== null) {
-    return new SluiceError('LOG_IO', `${action} ${file} failed: ${code} (${detail})`, { cause: error })
+    return new SluiceError('LOG_IO', `${action} ${file} failed: ${code} (${detail})`, {
+      cause: error,
+      ...extra,
+    })
   }
   return error instanceof Error ? error : new Error(detail)
 }
@@ -25,6 +34,16 @@ export function ioError(error: unknown, file: string, action: string): Error {
 export function errnoCode(error: unknown): string | null {
   const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined
   return typeof code === 'string' && /^E[A-Z0-9]+$/.test(code) ? code : null
+}
+
+/** The same error saying how many of the batch's records the log durably holds (undefined: unknown). */
+export function withAppended(error: unknown, appended: number | undefined): unknown {
+  if (!isSluiceError(error) || error.appended === appended) return error
+  return new SluiceError(error.code, error.message, {
+    cause: error.cause,
+    retryable: error.retryable,
+    ...(appended === undefined ? {} : { appended }),
+  })
 }
 
 /** Runs `operation`, rethrowing its failure through ioError. */

@@ -7,7 +7,7 @@ import { classifyTail, findValidFrame, incompleteReason } from './damage.ts'
 import { checkFrame, decodeFrame, encodeFrames, type FrameInput, frameSize } from './frame.ts'
 import { isCode, syncDir } from './fs-util.ts'
 import { OffsetGaps } from './gaps.ts'
-import { ioError, withFile } from './io-errors.ts'
+import { ioError, withAppended, withFile } from './io-errors.ts'
 import type { ReportSink } from './report.ts'
 
 export { isCode, syncDir } from './fs-util.ts'
@@ -500,8 +500,10 @@ export class PartitionLog {
       action = 'syncing'
       if (this.options.fsync) await segment.fh!.datasync()
     } catch (error) {
-      await this.rollback({ firstOffset, chunks, created }, error)
-      throw ioError(error, file, action)
+      const undone = await this.rollback({ firstOffset, chunks, created }, error)
+      // appended: 0 tells the caller none of the batch is in the log, so resending all of it
+      // adds no duplicates; unknown when the rollback itself failed.
+      throw withAppended(ioError(error, file, action), undone ? 0 : undefined)
     }
     return { firstOffset, chunks, created }
   }
@@ -541,7 +543,7 @@ export class PartitionLog {
    * the batch created. If that fails, or the failure was in a sync (after a failed fsync the page
    * cache can no longer be trusted), the partition refuses further appends until reopened.
    */
-  async rollback(prepared: PreparedAppend, cause?: unknown): Promise<void> {
+  async rollback(prepared: PreparedAppend, cause?: unknown): Promise<boolean> {
     const active = this.segments.at(-1)!
     try {
       await active.fh!.truncate(active.size)
@@ -551,8 +553,10 @@ export class PartitionLog {
         await unlink(segment.file)
       }
       if (cause !== undefined && isSyscall(cause, 'fdatasync', 'fsync')) this.poisoned = asError(cause)
+      return true
     } catch (error) {
       this.poisoned = asError(error)
+      return false
     }
   }
 

@@ -1,0 +1,274 @@
+import { readdir, readFile, stat } from 'node:fs/promises'
+import path from 'node:path'
+import { classifyTail, findValidFrame, incompleteReason } from './damage.ts'
+import { checkFrame } from './frame.ts'
+import { isCode } from './fs-util.ts'
+import { OffsetGaps } from './gaps.ts'
+import { BACKUP_SUFFIX, decodeGroupName, readOffsetsFile } from './group-offsets.ts'
+import { listSegments, segmentFileName } from './segment.ts'
+
+/**
+ * `sluice log verify`: reads every byte of an embedded data directory without changing anything
+ * and says what it finds, per topic, partition, segment and consumer-group file. It needs no
+ * lock (it works beside a running node; an incomplete last frame may then be a write in
+ * progress, which is why it is a notice, not damage). repair.ts acts on the same findings.
+ */
+
+export interface DamageRange {
+  /** Byte range [position, end) of the segment file that holds no valid frames. */
+  readonly position: number
+  readonly end: number
+  /** torn: an incomplete last frame or zeros (a crash mid-write); corrupt: anything else. */
+  readonly kind: 'torn' | 'corrupt'
+  readonly reason: string
+  /** The offset the first damaged frame should have. */
+  readonly expectedOffset: number
+  /** Offset of the valid frame at `end`; null when the damage runs to the end of the file. */
+  readonly resumeOffset: number | null
+  /** Highest offset readable in the damaged bytes (-1: none), and complete frames in them. */
+  readonly highestOffset: number
+  readonly completeFrames: number
+}
+
+export interface SegmentFinding {
+  readonly file: string
+  readonly baseOffset: number
+  readonly bytes: number
+  readonly records: number
+  /** Offset after the last valid record. */
+  readonly nextOffset: number
+  readonly damage: readonly DamageRange[]
+}
+
+export interface PartitionFinding {
+  readonly topic: string
+  readonly partition: number
+  readonly dir: string
+  readonly segments: readonly SegmentFinding[]
+  readonly gaps: OffsetGaps | null
+  /** Damage outside the segments' bytes: a damaged gaps.json, unexplained or overlapping boundaries. */
+  readonly problems: readonly PartitionProblem[]
+  /** Quarantine files left by earlier recoveries (information, not damage). */
+  readonly quarantined: readonly string[]
+}
+
+export type PartitionProblem =
+  | { readonly kind: 'gaps-file'; readonly file: string; readonly reason: string }
+  | { readonly kind: 'missing-offsets'; readonly from: number; readonly to: number; readonly file: string }
+  | { readonly kind: 'overlap'; readonly file: string; readonly reason: string }
+
+export interface TopicFinding {
+  readonly topic: string
+  readonly dir: string
+  /** Why meta.json is unusable, or null. */
+  readonly metaProblem: string | null
+  readonly partitions: readonly PartitionFinding[]
+}
+
+export interface GroupFinding {
+  readonly group: string
+  readonly file: string
+  readonly status: 'ok' | 'damaged-backup-good' | 'vanished-backup-good' | 'lost'
+  readonly detail: string
+}
+
+export interface VerifyReport {
+  readonly dataDir: string
+  readonly topics: readonly TopicFinding[]
+  readonly groups: readonly GroupFinding[]
+}
+
+const TOPIC_NAME = /^[A-Za-z0-9._-]{1,249}$/
+
+export async function verifyDataDir(dataDir: string): Promise<VerifyReport> {
+  const logDir = path.join(dataDir, 'log')
+  const topics: TopicFinding[] = []
+  for (const name of (await readdirOrEmpty(logDir)).sort()) {
+    if (!TOPIC_NAME.test(name) || !(await isDirectory(path.join(logDir, name)))) continue
+    topics.push(await verifyTopic(path.join(logDir, name), name))
+  }
+  return { dataDir, topics, groups: await verifyGroups(path.join(dataDir, 'groups')) }
+}
+
+/** Whether the report holds damage (torn last frames alone are not: open() cuts them). */
+export function hasDamage(report: VerifyReport): boolean {
+  return (
+    report.groups.some((g) => g.status !== 'ok') ||
+    report.topics.some(
+      (t) =>
+        t.metaProblem !== null ||
+        t.partitions.some(
+          (p) =>
+            p.problems.length > 0 || p.segments.some((s, i) => isDamaged(s, i === p.segments.length - 1)),
+        ),
+    )
+  )
+}
+
+export function isDamaged(segment: SegmentFinding, last: boolean): boolean {
+  return segment.damage.some((d) => d.kind === 'corrupt' || d.resumeOffset !== null || !last)
+}
+
+async function verifyTopic(dir: string, topic: string): Promise<TopicFinding> {
+  let metaProblem: string | null = null
+  let count: number | null = null
+  try {
+    const meta = JSON.parse(await readFile(path.join(dir, 'meta.json'), 'utf8')) as {
+      partitions?: unknown
+    } | null
+    const partitions = meta?.partitions
+    if (typeof partitions === 'number' && Number.isSafeInteger(partitions) && partitions >= 1)
+      count = partitions
+    else metaProblem = 'no valid partition count'
+  } catch (error) {
+    metaProblem = isCode(error, 'ENOENT') ? 'missing' : `damaged (${(error as Error).message})`
+  }
+  const dirs = (await readdirOrEmpty(dir)).filter((n) => /^\d+$/.test(n)).map(Number)
+  const partitionCount = count ?? (dirs.length === 0 ? 0 : Math.max(...dirs) + 1)
+  const partitions: PartitionFinding[] = []
+  for (let p = 0; p < partitionCount; p++)
+    partitions.push(await verifyPartition(path.join(dir, String(p)), topic, p))
+  return { topic, dir, metaProblem, partitions }
+}
+
+async function verifyPartition(dir: string, topic: string, partition: number): Promise<PartitionFinding> {
+  const problems: PartitionProblem[] = []
+  let gaps: OffsetGaps | null = null
+  try {
+    gaps = await OffsetGaps.load(dir)
+  } catch (error) {
+    problems.push({ kind: 'gaps-file', file: path.join(dir, 'gaps.json'), reason: (error as Error).message })
+  }
+  const bases = await listSegments(dir)
+  const segments: SegmentFinding[] = []
+  for (const base of bases) segments.push(await verifySegment(path.join(dir, segmentFileName(base)), base))
+  for (let i = 0; i + 1 < segments.length; i++) {
+    const end = segments[i]!.nextOffset
+    const next = segments[i + 1]!.baseOffset
+    // A segment cut by damage ends where the damage began; the damage range accounts for the rest.
+    if (segments[i]!.damage.length > 0) continue
+    if (end > next) {
+      problems.push({
+        kind: 'overlap',
+        file: segments[i]!.file,
+        reason: `segment ends at offset ${end} but the next segment starts at ${next}`,
+      })
+    } else if (end < next && !(gaps?.covers(end, next) ?? false)) {
+      problems.push({ kind: 'missing-offsets', from: end, to: next, file: segments[i]!.file })
+    }
+  }
+  const quarantined = (await readdirOrEmpty(dir))
+    .filter((n) => n.includes('.quarantine-at-'))
+    .map((n) => path.join(dir, n))
+  return { topic, partition, dir, segments, gaps, problems, quarantined }
+}
+
+/** Walks every frame of a segment file, collecting the ranges that hold no valid frames. */
+export async function verifySegment(file: string, baseOffset: number): Promise<SegmentFinding> {
+  const buf = await readFile(file)
+  const damage: DamageRange[] = []
+  let at = 0
+  let expected = baseOffset
+  let records = 0
+  while (at < buf.length) {
+    const check = checkFrame(buf, at, buf.length)
+    if (check.status === 'ok' && check.offset === expected) {
+      records++
+      expected++
+      at += check.size
+      continue
+    }
+    const reason =
+      check.status === 'ok'
+        ? `frame has offset ${check.offset} where ${expected} was expected`
+        : check.status === 'invalid'
+          ? check.reason
+          : incompleteReason(at, check.size, buf.length - at)
+    const rest = buf.subarray(at)
+    const found = findValidFrame(rest, expected)
+    if (found !== null) {
+      const tail = classifyTail(rest.subarray(0, found.at), expected, at)
+      damage.push({
+        position: at,
+        end: at + found.at,
+        kind: 'corrupt',
+        reason: `${reason}, followed by a valid frame (offset ${found.offset}) at byte ${at + found.at}${check.status === 'incomplete' ? '; the length field is probably damaged' : ''}`,
+        expectedOffset: expected,
+        resumeOffset: found.offset,
+        highestOffset: tail.highestOffset,
+        completeFrames: tail.completeFrames,
+      })
+      at += found.at
+      expected = found.offset
+      continue
+    }
+    const tail = classifyTail(rest, expected, at)
+    damage.push({
+      position: at,
+      end: buf.length,
+      kind: tail.corrupt ? 'corrupt' : 'torn',
+      reason: tail.reason,
+      expectedOffset: expected,
+      resumeOffset: null,
+      highestOffset: tail.highestOffset,
+      completeFrames: tail.completeFrames,
+    })
+    break
+  }
+  const nextOffset = damage.length > 0 ? damage[0]!.expectedOffset : expected
+  return { file, baseOffset, bytes: buf.length, records, nextOffset, damage }
+}
+
+async function verifyGroups(dir: string): Promise<GroupFinding[]> {
+  const encoded = new Set<string>()
+  for (const name of await readdirOrEmpty(dir)) {
+    const match = /^(.+)\.json(?:\.bak)?$/.exec(name)
+    if (match !== null) encoded.add(match[1]!)
+  }
+  const findings: GroupFinding[] = []
+  for (const name of [...encoded].sort()) {
+    const file = path.join(dir, `${name}.json`)
+    const group = decodeGroupName(name)
+    const main = await readOffsetsFile(file)
+    const backup = await readOffsetsFile(`${file}${BACKUP_SUFFIX}`)
+    const backupText = backup.status === 'bad' ? `damaged (${backup.problem})` : backup.status
+    if (main.status === 'ok') {
+      findings.push({ group, file, status: 'ok', detail: `ok (backup generation ${backupText})` })
+    } else if (backup.status === 'ok') {
+      findings.push({
+        group,
+        file,
+        status: main.status === 'missing' ? 'vanished-backup-good' : 'damaged-backup-good',
+        detail:
+          main.status === 'missing'
+            ? 'missing; its backup generation is good and will be used (records after it are delivered again)'
+            : `damaged (${main.problem}); its backup generation is good and will be used`,
+      })
+    } else {
+      findings.push({
+        group,
+        file,
+        status: 'lost',
+        detail: `${main.status === 'missing' ? 'missing' : `damaged (${main.problem})`} and its backup generation is ${backupText}: the group's offsets are lost`,
+      })
+    }
+  }
+  return findings
+}
+
+async function readdirOrEmpty(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir)
+  } catch (error) {
+    if (isCode(error, 'ENOENT')) return []
+    throw error
+  }
+}
+
+async function isDirectory(file: string): Promise<boolean> {
+  try {
+    return (await stat(file)).isDirectory()
+  } catch {
+    return false
+  }
+}
