@@ -48,6 +48,8 @@ import { buildInfoLabels, renderProcessMetrics } from './process-metrics.ts'
 
 export type Labels = Readonly<Record<string, string>>
 
+const NO_LABELS: Labels = Object.freeze({})
+
 /** One sample of a gauge computed at scrape time. */
 export interface GaugeSample {
   readonly labels?: Labels
@@ -109,7 +111,8 @@ abstract class Metric<S> {
 
   protected abstract initial(): S
 
-  protected entry(labels: Labels): Entry<S> {
+  /** The series' state, created on first use. The state object is also the series handle. */
+  protected state(labels: Labels): S {
     const key = this.key(labels, true)!
     let entry = this.series.get(key)
     if (!entry) {
@@ -118,23 +121,24 @@ abstract class Metric<S> {
       entry = { labels: ordered, state: this.initial() }
       this.series.set(key, entry)
     }
-    return entry
+    return entry.state
   }
 
   /** The series with these labels, if it exists (a lookup never fixes the label names). */
-  protected find(labels: Labels): Entry<S> | undefined {
+  protected find(labels: Labels): S | undefined {
     const key = this.key(labels, false)
-    return key === null ? undefined : this.series.get(key)
+    return key === null ? undefined : this.series.get(key)?.state
   }
 
   /**
    * The series' identity: its label values in the metric's label-name order, checked. The first
    * series created fixes the label names; before that a lookup (`create` false) answers null.
+   * Runs on every `labels(...)` call, so it allocates nothing but the key string.
    */
   private key(labels: Labels, create: boolean): string | null {
-    const names = Object.keys(labels).sort()
     if (this.labelNames === null) {
       if (!create) return null
+      const names = Object.keys(labels).sort()
       for (const name of names) {
         const error = labelNameSyntaxError(name, this.type)
         if (error) throw new Error(`metric ${this.name}: ${error}`)
@@ -142,19 +146,35 @@ abstract class Metric<S> {
       this.labelNames = names
     }
     const expected = this.labelNames
-    if (names.length !== expected.length || !expected.every((name, i) => names[i] === name))
-      throw new Error(
-        `metric ${this.name} has labels [${expected.join(', ')}]; got [${names.join(', ')}]: every series of a metric needs the same label names`,
-      )
+    let given = 0
+    for (const _ in labels) given++
+    if (given !== expected.length) this.labelMismatch(labels)
+    if (given === 0) return ''
+    if (given === 1) {
+      const value = labels[expected[0]!]
+      if (typeof value !== 'string') this.labelMismatch(labels)
+      return value
+    }
     let key = ''
     for (const name of expected) {
       const value = labels[name]
-      if (typeof value !== 'string')
-        throw new Error(`metric ${this.name}: label ${name} must be a string, got ${typeof value}`)
+      if (typeof value !== 'string') this.labelMismatch(labels)
       // Length-prefixed, so no label value can make two label sets collide.
       key += `${value.length}:${value}`
     }
     return key
+  }
+
+  private labelMismatch(labels: Labels): never {
+    const expected = this.labelNames ?? []
+    for (const name of expected) {
+      const value = labels[name]
+      if (value !== undefined && typeof value !== 'string')
+        throw new Error(`metric ${this.name}: label ${name} must be a string, got ${typeof value}`)
+    }
+    throw new Error(
+      `metric ${this.name} has labels [${expected.join(', ')}]; got [${Object.keys(labels).sort().join(', ')}]: every series of a metric needs the same label names`,
+    )
   }
 
   protected header(): string {
@@ -168,13 +188,9 @@ abstract class Metric<S> {
 }
 
 /** Counter or gauge: one number per series. */
-abstract class ScalarMetric extends Metric<{ value: number }> {
-  protected initial() {
-    return { value: 0 }
-  }
-
+abstract class ScalarMetric<S extends { value: number }> extends Metric<S> {
   value(labels: Labels = {}): number {
-    return this.find(labels)?.state.value ?? 0
+    return this.find(labels)?.value ?? 0
   }
 
   /** The sum over every label set. */
@@ -192,28 +208,58 @@ abstract class ScalarMetric extends Metric<{ value: number }> {
   }
 }
 
-export class Counter extends ScalarMetric {
+class CounterCell implements CounterSeries {
+  value = 0
+
+  constructor(private readonly name: string) {}
+
+  inc(by = 1): void {
+    checkIncrement(this.name, by)
+    this.value += by
+  }
+}
+
+export class Counter extends ScalarMetric<CounterCell> {
   constructor(name: string, help: string) {
     super(name, help, 'counter')
   }
 
+  protected initial(): CounterCell {
+    return new CounterCell(this.name)
+  }
+
   labels(labels: Labels = {}): CounterSeries {
-    const state = this.entry(labels).state
-    return {
-      inc: (by = 1) => {
-        checkIncrement(this.name, by)
-        state.value += by
-      },
-    }
+    return this.state(labels)
   }
 
   /** Adds to the series without labels. */
   inc(by = 1): void {
-    this.labels().inc(by)
+    this.state(NO_LABELS).inc(by)
   }
 }
 
-export class Gauge extends ScalarMetric {
+class GaugeCell implements GaugeSeries {
+  value = 0
+
+  constructor(private readonly name: string) {}
+
+  set(value: number): void {
+    checkNumber(this.name, value)
+    this.value = value
+  }
+
+  inc(by = 1): void {
+    checkNumber(this.name, by)
+    this.value += by
+  }
+
+  dec(by = 1): void {
+    checkNumber(this.name, by)
+    this.value -= by
+  }
+}
+
+export class Gauge extends ScalarMetric<GaugeCell> {
   constructor(
     name: string,
     help: string,
@@ -226,30 +272,20 @@ export class Gauge extends ScalarMetric {
     return this.collector !== null
   }
 
-  set(value: number, labels: Labels = {}): void {
+  protected initial(): GaugeCell {
+    return new GaugeCell(this.name)
+  }
+
+  set(value: number, labels: Labels = NO_LABELS): void {
     this.labels(labels).set(value)
   }
 
-  labels(labels: Labels = {}): GaugeSeries {
+  labels(labels: Labels = NO_LABELS): GaugeSeries {
     if (this.collector)
       throw new Error(
         `gauge ${this.name} is computed by its collect callback at scrape time; it cannot be set`,
       )
-    const state = this.entry(labels).state
-    return {
-      set: (value) => {
-        checkNumber(this.name, value)
-        state.value = value
-      },
-      inc: (by = 1) => {
-        checkNumber(this.name, by)
-        state.value += by
-      },
-      dec: (by = 1) => {
-        checkNumber(this.name, by)
-        state.value -= by
-      },
-    }
+    return this.state(labels)
   }
 
   /** Replaces every series with what the collect callback returns now. */
@@ -257,21 +293,40 @@ export class Gauge extends ScalarMetric {
     if (!this.collector) return
     const samples = [...(await this.collector())]
     this.series.clear()
-    for (const sample of samples) {
-      checkNumber(this.name, sample.value)
-      this.entry(sample.labels ?? {}).state.value = sample.value
-    }
+    for (const sample of samples) this.state(sample.labels ?? NO_LABELS).set(sample.value)
   }
 }
 
-interface HistogramState {
+/** One histogram series. `counts[i]` holds observations in (bound[i-1], bound[i]]; render sums them. */
+class HistogramCell implements HistogramSeries {
   readonly counts: number[]
-  sum: number
-  count: number
+  sum = 0
+  count = 0
+
+  constructor(
+    private readonly name: string,
+    private readonly bounds: readonly number[],
+  ) {
+    this.counts = bounds.map(() => 0)
+  }
+
+  observe(value: number): void {
+    checkNumber(this.name, value)
+    this.sum += value
+    this.count++
+    const bounds = this.bounds
+    for (let i = 0; i < bounds.length; i++) {
+      if (value <= bounds[i]!) {
+        this.counts[i]!++
+        return
+      }
+    }
+    // Above every bound: only the +Inf bucket, which is `count`.
+  }
 }
 
 /** Cumulative-bucket histogram, as Prometheus expects (`le` buckets, `_sum`, `_count`). */
-export class Histogram extends Metric<HistogramState> {
+export class Histogram extends Metric<HistogramCell> {
   readonly buckets: readonly number[]
 
   constructor(name: string, help: string, buckets: readonly number[]) {
@@ -288,27 +343,17 @@ export class Histogram extends Metric<HistogramState> {
     this.buckets = bounds
   }
 
-  protected initial(): HistogramState {
-    return { counts: this.buckets.map(() => 0), sum: 0, count: 0 }
+  protected initial(): HistogramCell {
+    return new HistogramCell(this.name, this.buckets)
   }
 
-  labels(labels: Labels = {}): HistogramSeries {
-    const state = this.entry(labels).state
-    const bounds = this.buckets
-    return {
-      observe: (value) => {
-        checkNumber(this.name, value)
-        state.sum += value
-        state.count++
-        // Buckets are cumulative: the first bound that holds the value, and every one after it.
-        for (let i = 0; i < bounds.length; i++) if (value <= bounds[i]!) state.counts[i]!++
-      },
-    }
+  labels(labels: Labels = NO_LABELS): HistogramSeries {
+    return this.state(labels)
   }
 
   /** Observes into the series without labels. */
   observe(value: number): void {
-    this.labels().observe(value)
+    this.state(NO_LABELS).observe(value)
   }
 
   /** Observations over every label set. */
@@ -321,8 +366,11 @@ export class Histogram extends Metric<HistogramState> {
   render(): string {
     let text = this.header()
     for (const { labels, state } of this.series.values()) {
-      for (const [i, le] of this.buckets.entries())
-        text += `${this.name}_bucket${labelText({ ...labels, le: formatNumber(le) })} ${state.counts[i]}\n`
+      let cumulative = 0
+      for (const [i, le] of this.buckets.entries()) {
+        cumulative += state.counts[i]!
+        text += `${this.name}_bucket${labelText({ ...labels, le: formatNumber(le) })} ${cumulative}\n`
+      }
       text += `${this.name}_bucket${labelText({ ...labels, le: '+Inf' })} ${state.count}\n`
       text += `${this.name}_sum${labelText(labels)} ${formatNumber(state.sum)}\n`
       text += `${this.name}_count${labelText(labels)} ${state.count}\n`
