@@ -11,10 +11,11 @@ import type { Command, CommandIO } from './command.ts'
 import { check } from './commands/check.ts'
 import { compile } from './commands/compile.ts'
 import { consume } from './commands/consume.ts'
+import { log } from './commands/log.ts'
 import { produce } from './commands/produce.ts'
 import { run } from './commands/run.ts'
 
-export const COMMANDS: readonly Command[] = [check, compile, run, produce, consume]
+export const COMMANDS: readonly Command[] = [check, compile, run, produce, consume, log]
 
 /** Commands that take --log-format: their errors, too, are written in the chosen format. */
 const LOGGING_COMMANDS: ReadonlySet<string> = new Set([run.name, produce.name, consume.name])

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
+import { isSluiceError, SluiceError } from '../../runtime/errors.ts'
 import {
   commandLogger,
   integerOption,
@@ -26,6 +27,8 @@ Options:
   -n, --max N           stop after N records
   --follow              keep waiting for new records (Ctrl-C to stop)
   --meta                print records with their metadata
+  --skip-corrupt        embedded log: step over damaged records with a warning naming the file,
+                        bytes and offsets (default: stop with an error at the first one, exit 1)
 ${LOG_OPTIONS_HELP}
   -h, --help            show this help`,
   async run(argv, io) {
@@ -36,6 +39,7 @@ ${LOG_OPTIONS_HELP}
       max: { type: 'string', short: 'n' },
       follow: { type: 'boolean' },
       meta: { type: 'boolean' },
+      'skip-corrupt': { type: 'boolean' },
     })
     if (positionals.length !== 1) throw new UsageError('sluice consume takes exactly one topic')
     const topic = positionals[0]!
@@ -43,6 +47,7 @@ ${LOG_OPTIONS_HELP}
     const logging = loggingOptions(values, io)
     const { log } = await openLog(values, {
       readOnly: true,
+      skipCorrupt: values['skip-corrupt'] === true,
       logger: commandLogger(logging, io),
       logLevel: logging.level,
       clientId: 'sluice-consume',
@@ -81,6 +86,16 @@ ${LOG_OPTIONS_HELP}
           await sleep(200)
         }
       }
+    } catch (error) {
+      // The records before the damage are printed; say how to read past it.
+      if (isSluiceError(error, 'LOG_CORRUPT_SEGMENT') && values['skip-corrupt'] !== true) {
+        throw new SluiceError(
+          error.code,
+          `${error.message}; or rerun with --skip-corrupt to step over the damaged records`,
+          { cause: error },
+        )
+      }
+      throw error
     } finally {
       await log.close()
     }

@@ -1,0 +1,178 @@
+import { mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { checkFrame } from '../runtime/log/embedded/frame.ts'
+import { EmbeddedLog } from '../runtime/log/embedded.ts'
+import { runCli } from '../test/support/capture-io.ts'
+
+// `sluice log verify|repair` and `sluice consume` on data directories damaged by the test.
+
+const dirs: string[] = []
+afterEach(async () => {
+  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })))
+})
+
+async function newDir(): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'sluice-log-cli-'))
+  dirs.push(dir)
+  return dir
+}
+
+/** Topic t (10 records, several segments, consumed by group g) and topic other (2 records). */
+async function dataDir(): Promise<string> {
+  const dir = await newDir()
+  const log = await EmbeddedLog.open(dir, { segmentBytes: 200 })
+  await log.ensureTopic('t')
+  await log.ensureTopic('other')
+  for (let i = 0; i < 10; i++) await log.append('t', [{ key: null, value: Buffer.from(`record-${i}`) }])
+  await log.append(
+    'other',
+    [0, 1].map((i) => ({ key: null, value: Buffer.from(`o${i}`) })),
+  )
+  const seen: string[] = []
+  const sub = await log.subscribe({ group: 'g', topics: ['t'], maxBatchRecords: 3 }, async (b) => {
+    seen.push(...b.records.map((r) => r.value.toString()))
+  })
+  while (seen.length < 10) await new Promise((r) => setTimeout(r, 5))
+  await sub.stop()
+  await log.close()
+  return dir
+}
+
+/** The segment of t holding `offset`, and the byte position of that record in it. */
+async function locate(dir: string, offset: number): Promise<{ file: string; position: number }> {
+  const partitionDir = path.join(dir, 'log', 't', '0')
+  const files = (await readdir(partitionDir)).filter((n) => n.endsWith('.seg')).sort()
+  for (const name of files) {
+    const buf = await readFile(path.join(partitionDir, name))
+    for (let pos = 0; pos < buf.length; ) {
+      const check = checkFrame(buf, pos, buf.length)
+      if (check.status !== 'ok') throw new Error(`bad frame at ${pos} of ${name}`)
+      if (check.offset === offset) return { file: path.join(partitionDir, name), position: pos }
+      pos += check.size
+    }
+  }
+  throw new Error(`offset ${offset} not found`)
+}
+
+async function damage(file: string, position: number): Promise<void> {
+  const fh = await open(file, 'r+')
+  await fh.write(Buffer.from([0xee]), 0, 1, position)
+  await fh.close()
+}
+
+/** Every file under dir with its content, to prove nothing changed. */
+async function snapshot(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {}
+  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (entry.isFile()) {
+      const file = path.join(entry.parentPath, entry.name)
+      out[path.relative(dir, file)] = (await readFile(file)).toString('base64')
+    }
+  }
+  return out
+}
+
+describe('sluice log verify and repair', () => {
+  it('finds damage in a sealed segment, repairs it with the lock, never reuses offsets', async () => {
+    const dir = await dataDir()
+    // A record in the middle of the log, in a sealed segment, with valid records after it.
+    const { file, position } = await locate(dir, 4)
+    await damage(file, position + 20)
+
+    const verified = await runCli('log', 'verify', '--data-dir', dir)
+    expect(verified.code).toBe(1)
+    expect(verified.stdout).toContain('topic t: 1 partition(s)')
+    expect(verified.stdout).toMatch(/partition 0: DAMAGED/)
+    expect(verified.stdout).toContain(`DAMAGED ${path.basename(file)}`)
+    expect(verified.stdout).toMatch(
+      new RegExp(`bytes ${position}\\.\\.\\d+ \\(offsets 4\\.\\.4 unreadable\\): CRC mismatch`),
+    )
+    expect(verified.stdout).toMatch(/topic other: 1 partition\(s\)\n {2}partition 0: ok/)
+    expect(verified.stdout).toMatch(/ok {6}g \(/)
+
+    const before = await snapshot(dir)
+    const dry = await runCli('log', 'repair', '--data-dir', dir, '--dry-run')
+    expect(dry.code).toBe(0)
+    expect(dry.stdout).toMatch(/repair --dry-run \(nothing changed\): 1 action\(s\) it would do/)
+    expect(await snapshot(dir)).toEqual(before)
+
+    // Not while another process (here: this one, through an open log) owns the directory.
+    const owner = await EmbeddedLog.open(dir)
+    const locked = await runCli('log', 'repair', '--data-dir', dir)
+    expect(locked.code).toBe(1)
+    expect(locked.stderr).toMatch(/error\[LOG_LOCKED\]/)
+    await owner.close()
+    expect(await snapshot(dir)).toEqual(before)
+
+    const repaired = await runCli('log', 'repair', '--data-dir', dir)
+    expect(repaired.code).toBe(0)
+    expect(repaired.stdout).toContain(`moved `)
+    expect(repaired.stdout).toContain(`${file}.quarantine-at-${position}`)
+    expect(repaired.stdout).toMatch(/offsets 4\.\.4 retired as a recorded gap/)
+    const quarantined = await readFile(`${file}.quarantine-at-${position}`)
+    expect(quarantined.length).toBeGreaterThan(0)
+
+    const clean = await runCli('log', 'verify', '--data-dir', dir)
+    expect(clean.stdout).toContain('no damage found')
+    expect(clean.code).toBe(0)
+    expect(clean.stdout).toContain('retired offsets 4..4')
+
+    const log = await EmbeddedLog.open(dir)
+    try {
+      const records = await log.read('t', 0, 0, 100)
+      expect(records.map((r) => r.offset)).toEqual([0, 1, 2, 3, 5, 6, 7, 8, 9])
+      const [position10] = await log.append('t', [{ key: null, value: Buffer.from('next') }])
+      expect(position10!.offset).toBe(10)
+    } finally {
+      await log.close()
+    }
+    expect((await runCli('log', 'repair', '--data-dir', dir)).stdout).toBe('nothing to repair\n')
+  })
+
+  it('restores a damaged consumer-group offsets file from its backup generation', async () => {
+    const dir = await dataDir()
+    const groupFile = path.join(dir, 'groups', 'g.json')
+    await writeFile(groupFile, '{"version":1,"topi')
+    const verified = await runCli('log', 'verify', '--data-dir', dir)
+    expect(verified.code).toBe(1)
+    expect(verified.stdout).toMatch(/DAMAGED g \(.*g\.json\): damaged \(not valid JSON/)
+    const repaired = await runCli('log', 'repair', '--data-dir', dir)
+    expect(repaired.code).toBe(0)
+    expect(repaired.stdout).toMatch(/restored the backup generation/)
+    expect(JSON.parse(await readFile(groupFile, 'utf8')).topics.t).toHaveLength(1)
+    expect((await readdir(path.join(dir, 'groups'))).some((n) => n.startsWith('g.json.damaged-'))).toBe(true)
+    expect((await runCli('log', 'verify', '--data-dir', dir)).code).toBe(0)
+  })
+
+  it('explains usage and a missing directory', async () => {
+    expect((await runCli('log')).code).toBe(2)
+    expect((await runCli('log', 'fix')).stderr).toMatch(/unknown subcommand "fix"/)
+    const help = await runCli('log', '--help')
+    expect(help.stdout).toMatch(/^Usage: sluice log verify/)
+    const missing = await runCli('log', 'verify', '--data-dir', path.join(tmpdir(), 'no-such-sluice-dir'))
+    expect(missing.code).toBe(1)
+    expect(missing.stderr).toMatch(/no data directory/)
+  })
+})
+
+describe('sluice consume on a damaged log', () => {
+  it('fails naming file, byte and offset after printing what comes before, or skips with a warning', async () => {
+    const dir = await dataDir()
+    const { file, position } = await locate(dir, 9) // in the last segment, read by the read-only scan
+    await damage(file, position + 20)
+    const failed = await runCli('consume', 't', '--data-dir', dir, '--log-format', 'text')
+    expect(failed.code).toBe(1)
+    expect(failed.stdout.trim().split('\n')).toHaveLength(9)
+    expect(failed.stderr).toContain('LOG_CORRUPT_SEGMENT')
+    expect(failed.stderr).toContain(`corrupt segment ${file} at byte ${position}`)
+    expect(failed.stderr).toMatch(/record offset 9/)
+    expect(failed.stderr).toContain('--skip-corrupt')
+
+    const skipped = await runCli('consume', 't', '--data-dir', dir, '--skip-corrupt', '--log-format', 'text')
+    expect(skipped.code).toBe(0)
+    expect(skipped.stdout.trim().split('\n')).toHaveLength(9)
+    expect(skipped.stderr).toMatch(/skipped damaged bytes/)
+  })
+})
