@@ -43,6 +43,14 @@ describe('process metrics', () => {
     )
   })
 
+  it('refuses to register a name the process metrics export', () => {
+    const registry = new MetricsRegistry({ processMetrics: true })
+    expect(() => registry.gauge('process_open_fds', 'Mine.')).toThrow(
+      'metric process_open_fds is already exported by the process metrics',
+    )
+    expect(() => new MetricsRegistry().gauge('process_open_fds', 'Mine.')).not.toThrow()
+  })
+
   it('is not exported unless asked for', async () => {
     const text = await new MetricsRegistry().render()
     expect(text).not.toContain('process_')

@@ -34,6 +34,11 @@ function processRegistry(): Registry {
   return shared
 }
 
+/** Whether `name` is one of the process metrics (so a registry exporting them must not reuse it). */
+export function isProcessMetricName(name: string): boolean {
+  return processRegistry().getSingleMetric(name) !== undefined
+}
+
 /** The process metrics in Prometheus text format, ending with a newline. */
 export async function renderProcessMetrics(): Promise<string> {
   // prom-client separates metric families with a blank line; the exposition needs none.

@@ -44,7 +44,7 @@ import {
   metricNameProblems,
   metricNameSyntaxError,
 } from './naming.ts'
-import { buildInfoLabels, renderProcessMetrics } from './process-metrics.ts'
+import { buildInfoLabels, isProcessMetricName, renderProcessMetrics } from './process-metrics.ts'
 
 export type Labels = Readonly<Record<string, string>>
 
@@ -474,6 +474,8 @@ export class MetricsRegistry {
     if (error) throw new Error(error)
     if (this.metrics.some((m) => m.name === metric.name))
       throw new Error(`metric ${metric.name} registered twice`)
+    if (this.options.processMetrics && isProcessMetricName(metric.name))
+      throw new Error(`metric ${metric.name} is already exported by the process metrics`)
     for (const problem of metricNameProblems(metric.name, metric.type, metric.help))
       this.problems.push(`${metric.name}: ${problem}`)
     this.metrics.push(metric)
