@@ -11,7 +11,9 @@
  *   a record with a null key goes to partition `partition` when given, else round-robin.
  *   The returned positions are in the order of the input records.
  * - Offsets within a partition start at 0 and increase by 1 per record; they are never reused,
- *   also across restarts.
+ *   also across restarts. There may be gaps: offsets with no record (Kafka: compaction, aborted
+ *   transactions; embedded: damaged records that were set aside, see below). Readers and
+ *   subscriptions step over them; a record's offset is never assumed to be the previous one + 1.
  * - `subscribe` delivers each partition's records in offset order, one batch at a time, and
  *   commits the offset after a batch only once the handler's promise resolved (at-least-once;
  *   exactly-once comes with transactions later). A handler that rejects stops the subscription
@@ -23,9 +25,15 @@
  *   after it resolved is delivered even with `fromBeginning: false`.
  * - `done` never becomes an unhandled rejection when nobody awaits it; a handler must not await
  *   its own subscription's `stop()` (stop waits for that handler).
- * - "Offsets are never reused" holds for durable records: a record lost before it was synced
- *   (embedded `fsync: 'never'`, or a crash mid-append) may see its offset handed out again, which
- *   at-least-once delivery tolerates. Kafka may also delete old records by retention.
+ * - "Offsets are never reused", embedded (docs/decisions/0008-embedded-log-damage.md): an offset
+ *   that can be read on disk (even in a damaged record), or that a consumer group committed past,
+ *   is never handed to another record. When recovery cuts a damaged or torn tail, it continues
+ *   past every offset readable in the cut bytes and every group's committed offset, and records
+ *   the skipped range (a gap). The exception is an append whose offset never became readable on
+ *   disk (a crash before or early in its write, or `fsync: 'never'` and a machine crash losing
+ *   the page): nothing is left to say the offset existed, nobody committed past it, and
+ *   at-least-once delivery tolerates a reader that saw it seeing another record there. Kafka may
+ *   also delete old records by retention.
  * - Headers are UTF-8 strings with unique names; timestamps round-trip on CreateTime topics.
  */
 
