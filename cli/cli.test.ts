@@ -1,10 +1,12 @@
-import { execFile } from 'node:child_process'
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import { execFile, spawn } from 'node:child_process'
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runCli } from '../test/support/capture-io.ts'
+import { loggingOptions, type TerminalAwareIO } from './args.ts'
+import type { CommandIO } from './command.ts'
 import { COMMANDS } from './main.ts'
 
 const ROOT = join(import.meta.dirname, '..')
@@ -293,5 +295,175 @@ describe('sluice CLI', () => {
       '--help',
     ])
     expect(stdout).toMatch(/^Usage: sluice compile/)
+  })
+})
+
+describe('sluice --version', () => {
+  it('prints the version of package.json and the Node.js version, with --version and -V', async () => {
+    const { version } = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string }
+    for (const flag of ['--version', '-V']) {
+      const { code, stdout } = await sluice(flag)
+      expect(code).toBe(0)
+      expect(stdout).toBe(`sluice ${version} (Node.js ${process.version})\n`)
+    }
+  })
+})
+
+/** `sluice ARGV` as a real process with `input` on its standard input. */
+function sluiceWithInput(
+  argv: string[],
+  input: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(ROOT, 'bin/sluice.js'), ...argv], {
+      cwd: dir,
+      env: { ...process.env, SLUICE_KAFKA_BROKERS: '' },
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString()
+    })
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString()
+    })
+    child.on('error', reject)
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }))
+    child.stdin.end(input)
+  })
+}
+
+describe('- reads standard input', () => {
+  const VALID = `schema A { x: i64 }
+source a: A from kafka("stdin-in")
+sink a -> kafka("stdin-out")
+`
+
+  it('check - checks the piped text, named <stdin> in diagnostics', async () => {
+    const good = await sluiceWithInput(['check', '-'], VALID)
+    expect(good).toMatchObject({ code: 0 })
+    expect(good.stderr).toContain('<stdin>: ok')
+    const bad = await sluiceWithInput(['check', '-'], THREE_TYPE_ERRORS)
+    expect(bad.code).toBe(1)
+    expect(bad.stderr).toMatch(/--> <stdin>:4:/)
+    expect((await sluice('check', '-', '-')).stderr).toContain('- (standard input) can be given only once')
+  })
+
+  it('compile - --name writes the artifact; without --name it is a usage error', async () => {
+    const out = join(dir, 'from-stdin')
+    const compiled = await sluiceWithInput(['compile', '-', '--name', 'piped', '-o', out], VALID)
+    expect(compiled.code, compiled.stderr).toBe(0)
+    const manifest = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')) as {
+      name: string
+      source: { file: string }
+    }
+    expect(manifest).toMatchObject({ name: 'piped', source: { file: '<stdin>' } })
+    const unnamed = await sluice('compile', '-')
+    expect(unnamed.code).toBe(2)
+    expect(unnamed.stderr).toContain('give --name NAME')
+  })
+
+  it('produce --file - appends the piped lines', async () => {
+    const data = join(dir, 'stdin-data')
+    const produced = await sluiceWithInput(
+      ['produce', 'piped', '--file', '-', '--data-dir', data, '--log-format', 'text'],
+      '{"n":1}\n{"n":2}\n',
+    )
+    expect(produced.code, produced.stderr).toBe(0)
+    expect(produced.stderr).toContain('2 records appended')
+    expect((await sluice('consume', 'piped', '--data-dir', data)).stdout).toBe('{"n":1}\n{"n":2}\n')
+  })
+})
+
+describe('log format', () => {
+  const PIPE = `schema E { id: string, n: i64 }
+source e: E from kafka("events")
+stream big = e | where n > 1
+sink big -> kafka("big")
+`
+  let artifact: string
+
+  beforeAll(async () => {
+    const file = join(dir, 'logs.pipe')
+    await writeFile(file, PIPE)
+    artifact = join(dir, 'logs-artifact')
+    expect((await sluice('compile', file, '-o', artifact)).code).toBe(0)
+  })
+
+  async function runOnFreshLog(...flags: string[]): Promise<string> {
+    const data = await mkdtemp(join(dir, 'log-format-'))
+    const input = `${data}.jsonl`
+    await writeFile(input, '{"id":"a","n":1}\n{"id":"b","n":2}\nnot json\n')
+    expect((await sluice('produce', 'events', '--file', input, '--data-dir', data)).code).toBe(0)
+    const ran = await sluice('run', artifact, '--data-dir', data, '--until-caught-up', ...flags)
+    expect(ran.code, ran.stderr).toBe(0)
+    return ran.stderr
+  }
+
+  it('json: every stderr line of run is one JSON object, the closing summary too', async () => {
+    const stderr = await runOnFreshLog('--log-format', 'json')
+    const records = stderr
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+    expect(records.map((r) => r.msg)).toContain('event dead-lettered')
+    expect(records.at(-1)).toMatchObject({
+      level: 'info',
+      msg: expect.stringMatching(/^processed 3 events in .*: 1 written, 1 dead-lettered$/),
+      eventsIn: 3,
+      eventsOut: 1,
+      deadLetters: 1,
+    })
+  })
+
+  it('text: readable lines, no JSON; $SLUICE_LOG_FORMAT chooses when the flag does not', async () => {
+    const check = (stderr: string) => {
+      const lines = stderr.trimEnd().split('\n')
+      for (const line of lines) expect(line.startsWith('{'), line).toBe(false)
+      expect(lines.some((l) => /^\S+Z WARN {2}event dead-lettered /.test(l))).toBe(true)
+      expect(lines.at(-1)).toMatch(/^processed 3 events in .*: 1 written, 1 dead-lettered$/)
+    }
+    check(await runOnFreshLog('--log-format', 'text'))
+    process.env.SLUICE_LOG_FORMAT = 'text'
+    try {
+      check(await runOnFreshLog())
+    } finally {
+      delete process.env.SLUICE_LOG_FORMAT
+    }
+  })
+
+  it('defaults to text when stderr is a terminal and to JSON otherwise; the variables choose too', () => {
+    const io: CommandIO = {
+      stdout: () => {},
+      stderr: () => {},
+      color: false,
+      interrupted: new Promise(() => {}),
+    }
+    const terminal: TerminalAwareIO = { ...io, stderrIsTerminal: true }
+    expect(loggingOptions({}, io, {})).toEqual({ level: 'info', format: 'json' })
+    expect(loggingOptions({}, terminal, {})).toEqual({ level: 'info', format: 'text' })
+    expect(loggingOptions({}, terminal, { SLUICE_LOG_FORMAT: 'json', SLUICE_LOG_LEVEL: 'warn' })).toEqual({
+      level: 'warn',
+      format: 'json',
+    })
+    expect(
+      loggingOptions({ 'log-format': 'text', 'log-level': 'debug' }, io, { SLUICE_LOG_FORMAT: 'json' }),
+    ).toEqual({
+      level: 'debug',
+      format: 'text',
+    })
+  })
+
+  it('refuses an unknown format or level; in JSON format even a usage error is a JSON line', async () => {
+    const format = await sluice('run', artifact, '--log-format', 'yaml')
+    expect(format.code).toBe(2)
+    expect(format.stderr).toContain('unknown log format "yaml" (expected json or text)')
+    const level = await sluice('consume', 'x', '--log-level', 'loud', '--log-format', 'json')
+    expect(level.code).toBe(2)
+    expect(JSON.parse(level.stderr)).toMatchObject({
+      level: 'error',
+      msg: 'sluice consume: unknown log level "loud" (expected debug, info, warn, error)',
+      code: 'USAGE',
+    })
   })
 })
