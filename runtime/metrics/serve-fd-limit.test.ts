@@ -90,7 +90,7 @@ function idleConnection(url: string): Promise<{ open: boolean; closed: Promise<v
 describe('the metrics endpoint under a file-descriptor flood (issue 10)', () => {
   it('keeps the process and its pipeline alive, and serves /metrics again once idle connections time out', async () => {
     expect(DEFAULT_SERVE_OPTIONS.maxConnections).toBeLessThan(FD_LIMIT - 40)
-    const child = await startFixture(1_500)
+    const child = await startFixture(3_000)
     const connections = await Promise.all(Array.from({ length: FLOOD }, () => idleConnection(child.url)))
     // The pipeline keeps opening files while the endpoint is flooded (the flood is still held:
     // the idle timeout has not closed every connection yet).
