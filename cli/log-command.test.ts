@@ -176,3 +176,46 @@ describe('sluice consume on a damaged log', () => {
     expect(skipped.stderr).toMatch(/skipped damaged bytes/)
   })
 })
+
+describe('sluice run on a damaged log', () => {
+  it('shows what recovery did as JSON warning lines on stderr, and runs', async () => {
+    const dir = await newDir()
+    const artifact = path.join(dir, 'artifact')
+    const data = path.join(dir, 'data')
+    const root = path.join(import.meta.dirname, '..')
+    expect(
+      (await runCli('compile', path.join(root, 'examples/payments/payments.pipe'), '-o', artifact)).code,
+    ).toBe(0)
+    const events = path.join(dir, 'events.jsonl')
+    await writeFile(events, 'not json 1\nnot json 2\nnot json 3\n')
+    expect((await runCli('produce', 'payments', '--file', events, '--data-dir', data)).code).toBe(0)
+    const segment = path.join(data, 'log', 'payments', '0', '00000000000000000000.seg')
+    const buf = await readFile(segment)
+    let last = 0
+    for (let pos = 0; pos < buf.length; ) {
+      last = pos
+      const check = checkFrame(buf, pos, buf.length)
+      if (check.status !== 'ok') throw new Error('bad frame')
+      pos += check.size
+    }
+    await damage(segment, last + 20)
+
+    const ran = await runCli('run', artifact, '--data-dir', data, '--until-caught-up', '--log-format', 'json')
+    expect(ran.code, ran.stderr).toBe(0)
+    const lines = ran.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+    const warning = lines.find((l) => l.kind === 'corrupt-tail-quarantined')
+    expect(warning).toMatchObject({
+      level: 'warn',
+      topic: 'payments',
+      partition: 0,
+      file: segment,
+      position: last,
+    })
+    expect(String(warning!.msg)).toMatch(/CRC mismatch/)
+    expect(lines.some((l) => l.kind === 'offsets-skipped')).toBe(true)
+    expect(ran.stderr).toMatch(/processed 2 events/)
+  })
+})
