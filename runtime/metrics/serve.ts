@@ -104,7 +104,9 @@ export async function serveMetrics(
     // Malformed or timed-out requests: answer 400 or 408 when the socket can still take it, else
     // drop. A client hanging up (ECONNRESET, EPIPE) is normal and not worth reporting.
     if (error.code !== 'ECONNRESET' && error.code !== 'EPIPE') onError(error, 'client')
-    if (socket.writable && !socket.destroyed) {
+    // A response already under way cannot be followed by a status line: then only drop.
+    const response = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage
+    if (socket.writable && !socket.destroyed && !response?.headersSent) {
       const status = error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request'
       socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`)
     } else {
