@@ -94,7 +94,8 @@ export interface KafkaLogOptions {
   readonly sasl?: KafkaSaslOptions
   /**
    * Receives kafkajs's log lines at `logLevel` and above. Default: warnings and errors go to stderr
-   * as one line each; errors kafkajs retries or hands back to the caller anyway are logged at debug.
+   * as JSON lines. kafkajs's lifecycle info counts as debug; failures it retries or hands back to
+   * the caller anyway are at most warnings; stack traces come only at debug.
    */
   readonly logger?: (entry: KafkaClientLogEntry) => void
   /** Default: 'warn'. */
