@@ -50,6 +50,11 @@ export async function repairDataDir(dataDir: string, options: { dryRun: boolean 
     const unrepaired: string[] = []
     const groups = new GroupOffsets(path.join(dataDir, 'groups'), { fsync: true, readOnly: true })
     for (const topic of report.topics) {
+      if (topic.metaProblem !== null && topic.partitions.length === 0) {
+        unrepaired.push(
+          `topic ${topic.topic}: meta.json is ${topic.metaProblem} and there are no partition directories to rebuild it from`,
+        )
+      }
       planTopic(topic, planned)
       const committed = await groups.highestCommitted(topic.topic).catch(() => [] as number[])
       for (const partition of topic.partitions) {

@@ -304,11 +304,9 @@ export class PartitionLog {
     }
     const last = this.segments.at(-1)
     if (last !== undefined && target === endOffset) return
+    // The old last segment becomes sealed: durable before its successor exists, as on a roll.
+    if (last?.fh) await withFile(last.file, 'syncing', () => last.fh!.datasync())
     await this.createSegment(target, true)
-    if (last !== undefined && last.indexOffsets !== null && last.fh !== null) {
-      // The old last segment is sealed now: sync it like a roll does.
-      await withFile(last.file, 'syncing', () => last.fh!.datasync())
-    }
     if (target > endOffset) {
       this.note(
         'offsets-skipped',
