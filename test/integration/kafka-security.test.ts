@@ -61,8 +61,8 @@ async function ok(...argv: string[]): Promise<{ stdout: string; stderr: string }
   return { stdout, stderr }
 }
 
-/** Produces EVENTS to a new topic and consumes them back, both with `connection`. */
-async function roundTrip(connection: readonly string[]): Promise<void> {
+/** Produces EVENTS to a new topic and consumes them back, both with `connection`; produce's stderr. */
+async function roundTrip(connection: readonly string[]): Promise<string> {
   const topic = uniqueName('secure')
   const produced = await ok('produce', topic, '--file', eventsFile, '--log-format', 'text', ...connection)
   expect(produced.stderr).toContain('3 records appended to Kafka at')
@@ -73,13 +73,14 @@ async function roundTrip(connection: readonly string[]): Promise<void> {
       .split('\n')
       .map((line) => JSON.parse(line)),
   ).toEqual(EVENTS)
+  return produced.stderr
 }
 
 describe('SASL', () => {
   for (const mechanism of ['plain', 'scram-sha-256', 'scram-sha-512'] as const) {
     it(`produces and consumes with SASL ${mechanism.toUpperCase()} (password from a file)`, async () => {
       const { user, password } = TEST_SASL_USERS[mechanism]
-      await roundTrip([
+      const stderr = await roundTrip([
         '--kafka',
         listeners.sasl,
         '--kafka-sasl',
@@ -89,6 +90,9 @@ describe('SASL', () => {
         '--kafka-password-file',
         await passwordFile(password),
       ])
+      // The listener is SASL_PLAINTEXT: PLAIN's password crosses the network readable, and says so.
+      const warned = stderr.includes('SASL PLAIN without TLS sends the password to the brokers in clear text')
+      expect(warned).toBe(mechanism === 'plain')
     })
   }
 
