@@ -170,7 +170,9 @@ describe('a damaged tail after a group consumed it (defect 3: offsets are never 
     await log.close()
     await rm(path.join(path.dirname(file), 'gaps.json'))
     log = await openLog(dir)
-    const error = await expectCode(log.read('t', 0, 0, 10), 'LOG_CORRUPT_SEGMENT')
+    // The records before the unexplained hole are handed out; the read that reaches it fails.
+    expect(texts(await log.read('t', 0, 0, 10))).toEqual(['r0', 'r1', 'r2', 'r3'])
+    const error = await expectCode(log.read('t', 0, 4, 10), 'LOG_CORRUPT_SEGMENT')
     expect(error.message).toMatch(
       /segment ends at offset 4 but the next segment starts at 5 and no gap is recorded/,
     )
@@ -250,6 +252,24 @@ describe('read-only readers and corruption (defect 5)', () => {
     expect(error.message).toMatch(/CRC mismatch/)
     expect(error.message).toMatch(/record offset 2/)
     // Before the fix the reader stopped here silently, as if the rest were being written.
+  })
+
+  it('hands out the records of a sealed segment before its damage, then fails naming it', async () => {
+    const dir = await newDir()
+    const log = await openLog(dir, { segmentBytes: 200 })
+    await log.ensureTopic('t')
+    for (let i = 0; i < 12; i++) await appendOne(log, 't', `r${i}`)
+    await log.close()
+    const [first] = await segmentFiles(dir, 't')
+    const positions = await framePositions(first!)
+    await overwrite(first!, positions[2]! + 20, Buffer.from([0xee]))
+    const reader = await openReader(dir)
+    expect(texts(await reader.read('t', 0, 0, 100))).toEqual(['r0', 'r1'])
+    const error = await expectCode(reader.read('t', 0, 2, 100), 'LOG_CORRUPT_SEGMENT')
+    expect(error.message).toContain(`corrupt segment ${first} at byte ${positions[2]}`)
+    expect(error.message).toMatch(/record offset 2/)
+    const skipping = await openReader(dir, true)
+    expect(texts(await skipping.read('t', 0, 0, 100))).toHaveLength(11)
   })
 
   it('steps over the damaged range with a warning when asked to', async () => {

@@ -73,6 +73,8 @@ class Segment {
   indexing: Promise<void> | null = null
   /** Damaged byte ranges a reader steps over (read-only with skipCorrupt): start → end. */
   readonly skips = new Map<number, number>()
+  /** Sealed segments: damage after the valid records (up to `endOffset`); reads reaching it fail. */
+  damage: SluiceError | null = null
 
   constructor(
     readonly baseOffset: number,
@@ -582,6 +584,11 @@ export class PartitionLog {
       await this.ensureIndexed(segment)
       const from = Math.max(fromOffset, segment.baseOffset)
       if (from < segment.endOffset) await this.readSegment(segment, from, maxRecords - out.length, out)
+      if (segment.damage !== null && out.length < maxRecords) {
+        // Hand out what lies before the damage; the next read, starting at it, fails.
+        if (out.length > 0) break
+        throw segment.damage
+      }
       i++
     }
     return out
@@ -673,7 +680,17 @@ export class PartitionLog {
           found === null
             ? `${scan.bad.reason} in a sealed segment`
             : `${scan.bad.reason}, followed by a valid frame (offset ${found.offset}) at byte ${scan.end + found.at}${scan.bad.incomplete ? '; the length field is probably damaged' : ''}`
-        if (this.options.skipCorrupt !== true) throw corrupt(segment.file, scan.end, reason, this.hint())
+        if (this.options.skipCorrupt !== true) {
+          // The records before the damage stay readable; a read that reaches it fails with this.
+          segment.damage = corrupt(
+            segment.file,
+            scan.end,
+            `${reason} (where record offset ${expected} should be)`,
+            this.hint(),
+          )
+          segment.size = scan.end
+          break
+        }
         const to = found === null ? segment.size : scan.end + found.at
         segment.skips.set(scan.end, to)
         const resume = found === null ? segment.endOffset : found.offset
@@ -689,10 +706,10 @@ export class PartitionLog {
         position = to
         expected = found.offset
       }
-      if (expected !== segment.endOffset) {
+      if (segment.damage === null && expected !== segment.endOffset) {
         const explained = expected < segment.endOffset && this.gaps.covers(expected, segment.endOffset)
         if (!explained && this.options.skipCorrupt !== true) {
-          throw corrupt(
+          segment.damage = corrupt(
             segment.file,
             segment.size,
             `segment ends at offset ${expected} but the next segment starts at ${segment.endOffset}` +
@@ -700,8 +717,8 @@ export class PartitionLog {
             this.hint(),
           )
         }
-        if (expected < segment.endOffset) segment.endOffset = expected
       }
+      segment.endOffset = Math.min(segment.endOffset, expected)
       segment.indexPositions = positions
       segment.indexOffsets = offsets
     })().finally(() => {
