@@ -1,5 +1,6 @@
 import { type FileHandle, open } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
+import { SluiceError } from '../../runtime/errors.ts'
 import type { OutgoingRecord } from '../../runtime/log/index.ts'
 import { formatLogRecord } from '../../runtime/observability/logger.ts'
 import {
@@ -29,6 +30,8 @@ Options:
   -f, --file FILE       read lines from FILE (default, or FILE -: standard input)
   -k, --key-field NAME  use this top-level field of each JSON line as the record key
   --partitions N        partitions if the topic is created (default: 1)
+  --from-line N         skip the input's lines before line N (1-based): to resume after a failure,
+                        which says the line to resume from
 ${LOG_OPTIONS_HELP}
   -h, --help            show this help`,
   async run(argv, io) {
@@ -37,8 +40,11 @@ ${LOG_OPTIONS_HELP}
       file: { type: 'string', short: 'f' },
       'key-field': { type: 'string', short: 'k' },
       partitions: { type: 'string' },
+      'from-line': { type: 'string' },
     })
     if (positionals.length !== 1) throw new UsageError('sluice produce takes exactly one topic')
+    const fromLine = integerOption(values['from-line'], 'from-line', 1)
+    if (fromLine < 1) throw new UsageError('--from-line counts from 1')
     const topic = positionals[0]!
     const logging = loggingOptions(values, io)
     // Open the file before anything else: a missing one is the user's mistake to report, and a
@@ -60,18 +66,40 @@ ${LOG_OPTIONS_HELP}
       try {
         await log.ensureTopic(topic, { partitions: integerOption(values.partitions, 'partitions', 1) })
         let batch: OutgoingRecord[] = []
-        for await (const line of createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY })) {
-          if (line.trim() === '') continue
-          batch.push({ key: keyOf(line, values['key-field']), value: Buffer.from(line) })
-          if (batch.length >= BATCH) {
+        // The input line of each record in `batch`, so a failure can say where to resume.
+        let batchLines: number[] = []
+        let lineNumber = 0
+        const flush = async () => {
+          try {
             await log.append(topic, batch)
-            count += batch.length
-            batch = []
+          } catch (error) {
+            const stopped = stoppedAt(error, batchLines, count, lineNumber)
+            io.stderr(
+              logging.format === 'json'
+                ? formatLogRecord('json', 'error', `produce → ${topic}: ${stopped.message}`, {
+                    topic,
+                    appended: stopped.appended,
+                    resumeFromLine: stopped.resumeFromLine,
+                  })
+                : `produce → ${topic}: ${stopped.message}\n`,
+            )
+            throw error
+          }
+          count += batch.length
+          batch = []
+          batchLines = []
+        }
+        for await (const line of createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY })) {
+          lineNumber++
+          if (lineNumber < fromLine || line.trim() === '') continue
+          batch.push({ key: keyOf(line, values['key-field']), value: Buffer.from(line) })
+          batchLines.push(lineNumber)
+          if (batch.length >= BATCH) {
+            await flush()
             progress.update(count)
           }
         }
-        if (batch.length > 0) await log.append(topic, batch)
-        count += batch.length
+        if (batch.length > 0) await flush()
       } finally {
         await log.close()
       }
@@ -81,6 +109,29 @@ ${LOG_OPTIONS_HELP}
     }
     return 0
   },
+}
+
+/**
+ * What a failed append leaves behind, for the user to resume without duplicates: the records
+ * durably appended (those of earlier batches, plus the failed batch's leading records the log
+ * says it holds) and the input line of the first record that is not in the log.
+ */
+export function stoppedAt(
+  error: unknown,
+  batchLines: readonly number[],
+  appendedBefore: number,
+  linesRead: number,
+): { message: string; appended: number; resumeFromLine: number } {
+  const known = error instanceof SluiceError ? error.appended : undefined
+  const inBatch = known === undefined ? 0 : Math.min(known, batchLines.length)
+  const appended = appendedBefore + inBatch
+  const resumeFromLine = batchLines[inBatch] ?? linesRead + 1
+  const through = resumeFromLine > 1 ? ` (input lines 1..${resumeFromLine - 1})` : ''
+  const message =
+    known === undefined
+      ? `stopped: ${appended} records were appended${through}; the log may also hold some of the ${batchLines.length} records of input lines ${batchLines[0]}..${batchLines.at(-1)} it was appending. Resume with --from-line ${resumeFromLine} (records the log already holds are then appended again)`
+      : `stopped: ${appended} records durably appended${through}, nothing after that. Resume with --from-line ${resumeFromLine}`
+  return { message, appended, resumeFromLine }
 }
 
 function keyOf(line: string, field: string | undefined): string | null {
