@@ -20,7 +20,9 @@ vi.mock('./open-log.ts', async (importOriginal) => {
     const dir = options['data-dir']!
     const log = await EmbeddedLog.open(dir, {
       beforeWrite: (_file, bytes) => {
-        if (writeBudget !== null && (writeBudget -= bytes) < 0) {
+        if (writeBudget === null) return
+        writeBudget -= bytes
+        if (writeBudget < 0) {
           throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })
         }
       },
