@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { mkdtemp, open, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, open, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -399,6 +399,36 @@ describe('a full disk (defect 8)', () => {
     full = false
     expect(await appendOne(log, 't', 'c')).toBe(1)
     expect(texts(await log.read('t', 0, 0, 10))).toEqual(['a', 'c'])
+  })
+
+  it('reports another failed write as LOG_IO naming the file and the errno code', async () => {
+    const dir = await newDir()
+    let failing = false
+    const log = await openLog(dir, {
+      beforeWrite: () => {
+        if (failing)
+          throw Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO', syscall: 'write' })
+      },
+    })
+    await log.ensureTopic('t')
+    failing = true
+    const error = await expectCode(appendOne(log, 't', 'x'), 'LOG_IO')
+    const [file] = await segmentFiles(dir, 't')
+    expect(error.message).toContain(`writing ${file} failed: EIO`)
+  })
+
+  it('reports an unreadable partition file as LOG_IO naming it, not a bare system error', async () => {
+    const dir = await newDir()
+    let log = await openLog(dir)
+    await log.ensureTopic('t')
+    await log.close()
+    const gaps = path.join(dir, 'log', 't', '0', 'gaps.json')
+    await mkdir(gaps) // reading it fails with EISDIR
+    const error = await expectCode(EmbeddedLog.open(dir), 'LOG_IO')
+    expect(error.message).toContain(`reading ${gaps} failed: EISDIR`)
+    await rm(gaps, { recursive: true })
+    log = await openLog(dir)
+    expect(await log.endOffsets('t')).toEqual([0])
   })
 
   it('on a real full file system (tmpfs, when this machine lets us mount one)', async (context) => {

@@ -3,6 +3,7 @@ import path from 'node:path'
 import { SluiceError } from '../../errors.ts'
 import { writeFileAtomic } from './atomic-file.ts'
 import { isCode } from './fs-util.ts'
+import { ioError } from './io-errors.ts'
 
 /**
  * Offset ranges of a partition that hold no records on purpose: `<partitionDir>/gaps.json`,
@@ -40,7 +41,7 @@ export class OffsetGaps {
       text = await readFile(file, 'utf8')
     } catch (error) {
       if (isCode(error, 'ENOENT')) return new OffsetGaps(file, [])
-      throw error
+      throw ioError(error, file, 'reading')
     }
     return new OffsetGaps(file, parseGaps(text, file))
   }

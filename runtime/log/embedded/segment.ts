@@ -168,7 +168,8 @@ export class PartitionLog {
       const base = bases[i]!
       const file = path.join(dir, segmentFileName(base))
       // Sealed segments are verified and indexed lazily, on first read.
-      segments.push(new Segment(base, file, (await stat(file)).size, bases[i + 1]!))
+      const { size } = await withFile(file, 'reading', () => stat(file))
+      segments.push(new Segment(base, file, size, bases[i + 1]!))
     }
     const log = new PartitionLog(dir, topic, partition, options, segments, gaps)
     if (bases.length === 0) {
@@ -845,7 +846,7 @@ async function listSegmentBases(dir: string, tolerateMissing: boolean): Promise<
     names = await readdir(dir)
   } catch (error) {
     if (tolerateMissing && isCode(error, 'ENOENT')) return []
-    throw error
+    throw ioError(error, dir, 'listing')
   }
   const bases: number[] = []
   for (const name of names) {
