@@ -104,6 +104,10 @@ export function formatReport(report: VerifyReport): string {
   const lines: string[] = [`data directory ${report.dataDir}`]
   if (report.topics.length === 0) lines.push('  no topics')
   for (const topic of report.topics) {
+    if (topic.unfinished) {
+      lines.push(`topic ${topic.topic}: no meta.json, an unfinished topic creation (the log ignores it)`)
+      continue
+    }
     lines.push(`topic ${topic.topic}: ${topic.partitions.length} partition(s)`)
     if (topic.metaProblem !== null)
       lines.push(`  DAMAGED ${path.join(topic.dir, 'meta.json')}: ${topic.metaProblem}`)

@@ -1,4 +1,4 @@
-import { mkdtemp, open, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, open, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -101,10 +101,19 @@ describe('repair', () => {
     await writeFile(meta, '{"version":1,"partitions":"x"}')
     const result = await repairDataDir(dir, { dryRun: false })
     expect(result.actions[0]!.description).toMatch(
-      /meta\.json is no valid partition count; rewrote it with 1 partition/,
+      /meta\.json is no valid partition count; renamed it aside and rewrote it with 1 partition/,
     )
     expect(JSON.parse(await readFile(meta, 'utf8'))).toEqual({ version: 1, partitions: 1 })
     expect(await offsets(dir)).toEqual([0, 1, 2])
+  })
+
+  it('leaves a topic directory without meta.json alone: an unfinished creation, not damage', async () => {
+    const { dir } = await dataDir(1)
+    await mkdir(path.join(dir, 'log', 'half', '0'), { recursive: true })
+    const report = await verifyDataDir(dir)
+    expect(report.topics.find((t) => t.topic === 'half')).toMatchObject({ unfinished: true })
+    expect(hasDamage(report)).toBe(false)
+    expect((await repairDataDir(dir, { dryRun: false })).actions).toEqual([])
   })
 
   it('sets aside a group whose offsets files are both damaged, saying the group starts over', async () => {

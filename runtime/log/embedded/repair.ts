@@ -99,9 +99,9 @@ function planTopic(topic: TopicFinding, planned: Planned[]): void {
   const partitions = topic.partitions.length
   if (partitions === 0) return
   planned.push({
-    description: `topic ${topic.topic}: meta.json is ${topic.metaProblem}; rewrote it with ${partitions} partition(s), as many as there are partition directories${topic.metaProblem === 'missing' ? '' : ' (the damaged file was renamed aside)'}`,
+    description: `topic ${topic.topic}: meta.json is ${topic.metaProblem}; renamed it aside and rewrote it with ${partitions} partition(s), as many as there are partition directories`,
     run: async () => {
-      if (topic.metaProblem !== 'missing') await renameAside(meta)
+      await renameAside(meta)
       await writeFileAtomic(meta, JSON.stringify({ version: 1, partitions }), true)
     },
   })

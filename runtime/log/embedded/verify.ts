@@ -62,6 +62,11 @@ export interface TopicFinding {
   readonly dir: string
   /** Why meta.json is unusable, or null. */
   readonly metaProblem: string | null
+  /**
+   * No meta.json at all: a topic creation that did not finish (meta.json is written last). The
+   * log ignores such a directory and creates the topic afresh when asked; it is not damage.
+   */
+  readonly unfinished: boolean
   readonly partitions: readonly PartitionFinding[]
 }
 
@@ -121,14 +126,15 @@ async function verifyTopic(dir: string, topic: string): Promise<TopicFinding> {
       count = partitions
     else metaProblem = 'no valid partition count'
   } catch (error) {
-    metaProblem = isCode(error, 'ENOENT') ? 'missing' : `damaged (${(error as Error).message})`
+    if (isCode(error, 'ENOENT')) return { topic, dir, metaProblem: null, unfinished: true, partitions: [] }
+    metaProblem = `damaged (${(error as Error).message})`
   }
   const dirs = (await readdirOrEmpty(dir)).filter((n) => /^\d+$/.test(n)).map(Number)
   const partitionCount = count ?? (dirs.length === 0 ? 0 : Math.max(...dirs) + 1)
   const partitions: PartitionFinding[] = []
   for (let p = 0; p < partitionCount; p++)
     partitions.push(await verifyPartition(path.join(dir, String(p)), topic, p))
-  return { topic, dir, metaProblem, partitions }
+  return { topic, dir, metaProblem, unfinished: false, partitions }
 }
 
 async function verifyPartition(dir: string, topic: string, partition: number): Promise<PartitionFinding> {
