@@ -15,6 +15,7 @@ import {
 import type { Command } from '../command.ts'
 import { openLog } from '../open-log.ts'
 import { createProgress, type Progress } from '../progress.ts'
+import { appendWaiting, waitForLog } from '../wait-for-log.ts'
 
 const BATCH = 1000
 
@@ -52,11 +53,17 @@ ${LOG_OPTIONS_HELP}
     const file = values.file === undefined || values.file === '-' ? null : await openInput(values.file)
     let count = 0
     try {
-      const { log, describe } = await openLog(values, {
-        logger: commandLogger(logging, io),
-        logLevel: logging.level,
-        clientId: 'sluice-produce',
-      })
+      const logger = commandLogger(logging, io)
+      // Ctrl-C / SIGTERM ends the waiting for an unavailable log.
+      const interrupted = new AbortController()
+      void io.interrupted.then(() => interrupted.abort())
+      const opened = await waitForLog(
+        () => openLog(values, { logger, logLevel: logging.level, clientId: 'sluice-produce' }),
+        logger,
+        interrupted.signal,
+      )
+      if (opened === null) return 130
+      const { log, describe } = opened
       // In JSON log format stderr carries JSON lines only: no progress, the result as one record.
       const progress =
         logging.format === 'json'
@@ -71,7 +78,7 @@ ${LOG_OPTIONS_HELP}
         let lineNumber = 0
         const flush = async () => {
           try {
-            await log.append(topic, batch)
+            await appendWaiting(log, topic, batch, logger, interrupted.signal)
           } catch (error) {
             const stopped = stoppedAt(error, batchLines, count, lineNumber)
             io.stderr(

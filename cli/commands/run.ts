@@ -16,6 +16,7 @@ import {
 import type { Command } from '../command.ts'
 import { openLog } from '../open-log.ts'
 import { formatMs } from '../progress.ts'
+import { waitForLog } from '../wait-for-log.ts'
 
 export const run: Command = {
   name: 'run',
@@ -148,30 +149,6 @@ back-off, reports sluice_ready 0 and logs one warning per outage, and goes on wh
     )
     return 0
   },
-}
-
-/**
- * Opens the log, waiting with back-off while it is unavailable (a node started before its broker,
- * or during a restart); null when interrupted first. Errors retrying cannot fix are thrown.
- */
-async function waitForLog<T>(open: () => Promise<T>, logger: Logger, signal: AbortSignal): Promise<T | null> {
-  let failures = 0
-  for (;;) {
-    try {
-      return await open()
-    } catch (error) {
-      if (!isRetryable(error)) throw error
-      failures++
-      if (failures === 1) {
-        logger.warn('log unavailable at start; retrying with back-off until it answers', {
-          error: error.message,
-          code: error.code,
-        })
-      }
-      await sleep(backoffDelay(failures, DEFAULT_BACKOFF), signal)
-      if (signal.aborted) return null
-    }
-  }
 }
 
 function consumerTiming(values: {
