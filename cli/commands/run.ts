@@ -1,9 +1,8 @@
 import { loadArtifact } from '../../runtime/artifact/load.ts'
-import { backoffDelay, DEFAULT_BACKOFF, isRetryable, sleep } from '../../runtime/log/retry.ts'
 import { MetricsRegistry } from '../../runtime/metrics/registry.ts'
 import { serveMetrics } from '../../runtime/metrics/serve.ts'
 import { DEFAULT_DEAD_LETTER_TOPIC, PipelineRunner } from '../../runtime/node/pipeline-runner.ts'
-import { formatLogRecord, type Logger } from '../../runtime/observability/logger.ts'
+import { formatLogRecord } from '../../runtime/observability/logger.ts'
 import {
   commandLogger,
   integerOption,
