@@ -84,6 +84,12 @@ export interface SubscribeOptions {
   readonly fromBeginning?: boolean
   /** Upper bound on records in one batch. Default: 1000. */
   readonly maxBatchRecords?: number
+  /**
+   * Told when the log client loses its connection and keeps retrying by itself (`available: false`,
+   * with the error), and when it fetches again (`available: true`): a subscriber's readiness.
+   * Failures the client gives up on end the subscription instead (`done` rejects).
+   */
+  readonly onAvailability?: (available: boolean, error?: unknown) => void
   /** Told after each batch's offsets are committed, with how long the commit took. */
   readonly onCommitted?: (commit: {
     readonly topic: string

@@ -786,6 +786,8 @@ class KafkaSubscription implements Subscription {
   readonly #maxBatchRecords: number
   readonly #mapError: (error: unknown) => unknown
   readonly #onCommitted: SubscribeOptions['onCommitted']
+  readonly #onAvailability: SubscribeOptions['onAvailability']
+  #available = true
   #resolveDone!: () => void
   #rejectDone!: (error: unknown) => void
   #failure: { error: unknown } | undefined
@@ -801,6 +803,7 @@ class KafkaSubscription implements Subscription {
     this.#handler = handler
     this.#maxBatchRecords = options.maxBatchRecords ?? DEFAULT_MAX_BATCH_RECORDS
     this.#onCommitted = options.onCommitted
+    this.#onAvailability = options.onAvailability
     this.#mapError = mapError
     this.done = new Promise<void>((resolve, reject) => {
       this.#resolveDone = resolve
@@ -851,7 +854,11 @@ class KafkaSubscription implements Subscription {
     })
     consumer.on(consumer.events.CRASH, (event) => {
       if (!event.payload.restart) this.#fail(this.#mapError(event.payload.error))
+      else this.#setAvailable(false, this.#mapError(event.payload.error))
     })
+    // kafkajs restarts a consumer that crashed on a retriable error (the broker went away, the
+    // coordinator moved) by itself; the first fetch after that means it is back.
+    consumer.on(consumer.events.FETCH, () => this.#setAvailable(true))
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
@@ -900,6 +907,12 @@ class KafkaSubscription implements Subscription {
       })
       if (from + this.#maxBatchRecords < messages.length) await heartbeat()
     }
+  }
+
+  #setAvailable(available: boolean, error?: unknown): void {
+    if (this.#available === available) return
+    this.#available = available
+    this.#onAvailability?.(available, error)
   }
 
   #fail(error: unknown): void {

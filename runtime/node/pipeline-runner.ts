@@ -310,6 +310,10 @@ export class PipelineRunner {
         fromBeginning: true,
         ...(this.options.maxBatchRecords ? { maxBatchRecords: this.options.maxBatchRecords } : {}),
         onCommitted: ({ seconds }) => this.metrics.commitSeconds.observe(seconds),
+        onAvailability: (available, error) => {
+          if (available) this.available()
+          else this.unavailable(error)
+        },
       },
       (batch) => this.processBatch(batch),
     )
