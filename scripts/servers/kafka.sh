@@ -6,8 +6,10 @@
 #   scripts/servers/kafka.sh install   fetch the jars into the cache (skipped when complete)
 #   scripts/servers/kafka.sh start     install, format fresh storage, start, wait until ready
 #   scripts/servers/kafka.sh stop      stop the broker started by `start`
-#   scripts/servers/kafka.sh restart   SIGTERM the broker and start it again on the same storage
-#                                      (what an operator's rolling restart does; tests use it)
+#   scripts/servers/kafka.sh restart [SECONDS]
+#                                      SIGTERM the broker and start it again on the same storage,
+#                                      after staying down SECONDS (default 0): an operator's restart,
+#                                      or an outage longer than the clients' own retries; tests use it
 #   scripts/servers/kafka.sh status    exit 0 when running, 1 otherwise
 #   scripts/servers/kafka.sh env       print the listeners of the running broker as KEY=VALUE lines
 #
@@ -355,6 +357,12 @@ restart() {
     ((waited++ < 40)) || die "port $PORT still taken after the broker stopped"
     sleep 0.25
   done
+  local down="${1:-0}"
+  if [[ "$down" != 0 ]]; then
+    [[ "$down" =~ ^[0-9]+$ ]] || die "restart takes a whole number of seconds to stay down, got '$down'"
+    say "staying down for $down s"
+    sleep "$down"
+  fi
   launch
 }
 
@@ -402,7 +410,7 @@ case "${1:-}" in
 install) install ;;
 start) start ;;
 stop) stop ;;
-restart) restart ;;
+restart) restart "${2:-0}" ;;
 status) status ;;
 env) env_lines ;;
 *)

@@ -55,6 +55,36 @@ async function readTopic(topic: string): Promise<LogRecord[]> {
   return records
 }
 
+/** How many members of the group hold at least one partition (the broker's view). */
+async function assignedMembers(group: string): Promise<number> {
+  const { Kafka, AssignerProtocol, logLevel } = await import('kafkajs')
+  const admin = new Kafka({ brokers: kafkaBrokers(), logLevel: logLevel.NOTHING }).admin()
+  await admin.connect()
+  try {
+    const { groups } = await admin.describeGroups([group])
+    return (groups[0]?.members ?? []).filter((m) => {
+      const assignment = AssignerProtocol.MemberAssignment.decode(m.memberAssignment)
+      return assignment !== null && Object.values(assignment.assignment).some((p) => p.length > 0)
+    }).length
+  } finally {
+    await admin.disconnect()
+  }
+}
+
+/** Whether the group has committed every record of the topic (it processed them all). */
+async function groupCaughtUp(group: string, topic: string): Promise<boolean> {
+  const [ends, committed] = await Promise.all([log.endOffsets(topic), log.committedOffsets(group, topic)])
+  return ends.every((end, p) => (committed[p] ?? -1) >= end)
+}
+
+async function waitFor(condition: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await condition().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`)
+    await new Promise((resolve) => setTimeout(resolve, 200))
+  }
+}
+
 async function runOnce(artifactDir: string, group: string, deadLetterTopic: string): Promise<void> {
   const runner = await PipelineRunner.start({
     log,
@@ -163,6 +193,108 @@ describe('a compiled pipeline on Apache Kafka', () => {
     } finally {
       for (const runner of runners) await runner.stop()
       for (const nodeLog of nodes) await nodeLog.close()
+    }
+  })
+
+  it('dead-letters an output the broker refuses (event time hours ahead) and goes on, also after a restart', async () => {
+    const input = uniqueName('future-in')
+    const output = uniqueName('future-out')
+    const deadLetters = uniqueName('future-dead')
+    const group = uniqueName('future-group')
+    // The sink writes the event time as the record timestamp; the broker refuses one more than
+    // message.timestamp.after.max.ms (1 h by default) ahead.
+    const artifactDir = await compileFixture(pipe(input, output), 'sensors-future')
+    await log.ensureTopic(input, { partitions: PARTITIONS })
+    const now = Date.now()
+    const events = [
+      { sensor: 's1', celsius: 40, seq: 1, at: now },
+      { sensor: 's1', celsius: 41, seq: 2, at: now + 3 * 3600_000 },
+      { sensor: 's2', celsius: 42, seq: 3, at: now },
+    ]
+    // The input records carry the append time, so the broker takes them; only the output is refused.
+    await log.append(
+      input,
+      events.map((e) => ({ key: e.sensor, value: Buffer.from(JSON.stringify(e)) })),
+    )
+    await runOnce(artifactDir, group, deadLetters)
+    // A restart neither fails on the refused record nor repeats anything.
+    await runOnce(artifactDir, group, deadLetters)
+
+    const seqs = (await readTopic(output)).map((r) => (JSON.parse(r.value.toString()) as { seq: number }).seq)
+    expect(seqs.sort()).toEqual([1, 3])
+    const dead = await readTopic(deadLetters)
+    expect(dead).toHaveLength(1)
+    expect(JSON.parse(dead[0]!.value.toString())).toEqual(events[1])
+    expect(dead[0]!.headers[DEAD_LETTER_HEADERS.stage]).toBe('sink')
+    expect(dead[0]!.headers[DEAD_LETTER_HEADERS.reason]).toMatch(
+      new RegExp(`^${output} refused the output record: .*timestamp`, 'i'),
+    )
+  })
+
+  it('moves a killed node’s partitions to the survivor within seconds (session timeout from the CLI)', async () => {
+    const input = uniqueName('kill-in')
+    const output = uniqueName('kill-out')
+    const group = uniqueName('kill-group')
+    const artifactDir = await compileFixture(pipe(input, output), 'sensors-kill')
+    await log.ensureTopic(input, { partitions: PARTITIONS })
+    const { spawn } = await import('node:child_process')
+    const { join } = await import('node:path')
+    const node = () =>
+      spawn(
+        process.execPath,
+        [
+          join(import.meta.dirname, '..', '..', 'bin/sluice.js'),
+          'run',
+          artifactDir,
+          '--kafka',
+          kafkaBrokers().join(','),
+          '--group',
+          group,
+          '--partitions',
+          String(PARTITIONS),
+          '--kafka-session-timeout',
+          '6000',
+          '--kafka-heartbeat-interval',
+          '500',
+          '--log-level',
+          'error',
+        ],
+        { stdio: ['ignore', 'ignore', 'pipe'] },
+      )
+    const survivor = node()
+    const victim = node()
+    let survivorErr = ''
+    survivor.stderr.on('data', (chunk: Buffer) => {
+      survivorErr += chunk.toString()
+    })
+    try {
+      const first = Array.from({ length: 300 }, (_, i) => reading(i))
+      // Both members hold partitions before anything is appended.
+      await waitFor(async () => (await assignedMembers(group)) === 2)
+      await log.append(
+        input,
+        first.map((r) => ({ key: r.sensor, value: Buffer.from(JSON.stringify(r)) })),
+      )
+      // Both members work until the first events are through, then one is killed without leaving.
+      await waitFor(() => groupCaughtUp(group, input))
+      victim.kill('SIGKILL')
+      const second = Array.from({ length: 300 }, (_, i) => reading(300 + i))
+      await log.append(
+        input,
+        second.map((r) => ({ key: r.sensor, value: Buffer.from(JSON.stringify(r)) })),
+      )
+      const expected = [...first, ...second].filter((r) => r.celsius > 30).map((r) => r.seq)
+      // Every partition, the victim's included, is processed (and committed) by the survivor.
+      await waitFor(() => groupCaughtUp(group, input), 60_000)
+      const seqs = new Set(
+        (await readTopic(output)).map((r) => (JSON.parse(r.value.toString()) as { seq: number }).seq),
+      )
+      expect([...seqs].sort((a, b) => a - b)).toEqual(expected)
+      expect(survivor.exitCode, survivorErr).toBe(null)
+    } finally {
+      victim.kill('SIGKILL')
+      survivor.kill('SIGTERM')
+      await new Promise((resolve) => survivor.once('exit', resolve))
     }
   })
 
