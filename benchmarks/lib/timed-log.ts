@@ -5,24 +5,15 @@
  * batch without touching runtime code. The log's own work around the handler (fetching or reading
  * the batch, committing its offsets) is not inside the sample; an end-to-end clock covers it.
  *
- * Every other Log method is passed through unchanged.
+ * Every other Log method is passed through unchanged (ForwardingLog).
  */
-import type {
-  AppendOptions,
-  Log,
-  LogRecord,
-  OutgoingRecord,
-  RecordBatch,
-  RecordPosition,
-  SubscribeOptions,
-  Subscription,
-  TopicConfig,
-} from '../../runtime/log/index.ts'
+import { ForwardingLog } from '../../runtime/log/forwarding-log.ts'
+import type { Log, RecordBatch, SubscribeOptions, Subscription } from '../../runtime/log/index.ts'
 
 /** Nanoseconds from an arbitrary origin (process.hrtime.bigint by default). */
 export type Clock = () => bigint
 
-export class TimedLog implements Log {
+export class TimedLog extends ForwardingLog {
   /** Duration of every handler call that resolved, ns, in completion order. */
   readonly durationsNs: number[] = []
   /** Records in the batches of `durationsNs`, same order. */
@@ -37,9 +28,11 @@ export class TimedLog implements Log {
   onBatch: ((durationNs: number, records: number) => void) | null = null
 
   constructor(
-    readonly inner: Log,
+    inner: Log,
     private readonly clock: Clock = process.hrtime.bigint,
-  ) {}
+  ) {
+    super(inner)
+  }
 
   /** Total records in the batches whose handler resolved. */
   get records(): number {
@@ -64,7 +57,7 @@ export class TimedLog implements Log {
     this.lastCallEndNs = null
   }
 
-  subscribe(
+  override subscribe(
     options: SubscribeOptions,
     handler: (batch: RecordBatch) => Promise<void>,
   ): Promise<Subscription> {
@@ -85,37 +78,5 @@ export class TimedLog implements Log {
       this.batchRecords.push(batch.records.length)
       this.onBatch?.(duration, batch.records.length)
     })
-  }
-
-  ensureTopic(topic: string, config?: TopicConfig): Promise<void> {
-    return this.inner.ensureTopic(topic, config)
-  }
-
-  partitions(topic: string): Promise<number> {
-    return this.inner.partitions(topic)
-  }
-
-  append(
-    topic: string,
-    records: readonly OutgoingRecord[],
-    options?: AppendOptions,
-  ): Promise<RecordPosition[]> {
-    return this.inner.append(topic, records, options)
-  }
-
-  read(topic: string, partition: number, fromOffset: number, maxRecords: number): Promise<LogRecord[]> {
-    return this.inner.read(topic, partition, fromOffset, maxRecords)
-  }
-
-  endOffsets(topic: string): Promise<number[]> {
-    return this.inner.endOffsets(topic)
-  }
-
-  committedOffsets(group: string, topic: string): Promise<number[]> {
-    return this.inner.committedOffsets(group, topic)
-  }
-
-  close(): Promise<void> {
-    return this.inner.close()
   }
 }

@@ -11,16 +11,14 @@ import { compileFixture } from '../../test/support/compile-fixture.ts'
 import { loadArtifact } from '../artifact/load.ts'
 import { SluiceError } from '../errors.ts'
 import { EmbeddedLog } from '../log/embedded.ts'
+import { ForwardingLog } from '../log/forwarding-log.ts'
 import type {
   AppendOptions,
-  Log,
-  LogRecord,
   OutgoingRecord,
   RecordBatch,
   RecordPosition,
   SubscribeOptions,
   Subscription,
-  TopicConfig,
 } from '../log/index.ts'
 import { MetricsRegistry } from '../metrics/registry.ts'
 import { createLogger } from '../observability/logger.ts'
@@ -39,31 +37,19 @@ sink out -> kafka("out")
 sink out -> kafka("out-appended") timestamp append
 `
 
-/** Delegates to a real log; tests set the failures it injects. */
-class FaultyLog implements Log {
+/** Forwards to a real log; tests set the failures it injects. */
+class FaultyLog extends ForwardingLog {
   /** Appends to these topics fail with a retryable KAFKA_UNAVAILABLE while the count is above 0. */
   failAppends = new Map<string, number>()
   /** The first failing append writes this many leading records before failing (as Kafka can). */
   partialBeforeFailure = 0
-  appendCalls = 0
   private subscriptions: { inner: Subscription; fail: (error: unknown) => void }[] = []
 
-  constructor(readonly inner: EmbeddedLog) {}
-
-  ensureTopic(topic: string, config?: TopicConfig): Promise<void> {
-    return this.inner.ensureTopic(topic, config)
-  }
-
-  partitions(topic: string): Promise<number> {
-    return this.inner.partitions(topic)
-  }
-
-  async append(
+  override async append(
     topic: string,
     records: readonly OutgoingRecord[],
     options?: AppendOptions,
   ): Promise<RecordPosition[]> {
-    this.appendCalls++
     const failures = this.failAppends.get(topic) ?? 0
     if (failures > 0) {
       this.failAppends.set(topic, failures - 1)
@@ -78,19 +64,7 @@ class FaultyLog implements Log {
     return this.inner.append(topic, records, options)
   }
 
-  read(topic: string, partition: number, fromOffset: number, maxRecords: number): Promise<LogRecord[]> {
-    return this.inner.read(topic, partition, fromOffset, maxRecords)
-  }
-
-  endOffsets(topic: string): Promise<number[]> {
-    return this.inner.endOffsets(topic)
-  }
-
-  committedOffsets(group: string, topic: string): Promise<number[]> {
-    return this.inner.committedOffsets(group, topic)
-  }
-
-  async subscribe(
+  override async subscribe(
     options: SubscribeOptions,
     handler: (batch: RecordBatch) => Promise<void>,
   ): Promise<Subscription> {
@@ -114,10 +88,6 @@ class FaultyLog implements Log {
 
   get subscriptionCount(): number {
     return this.subscriptions.length
-  }
-
-  close(): Promise<void> {
-    return this.inner.close()
   }
 }
 

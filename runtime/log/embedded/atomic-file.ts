@@ -37,22 +37,30 @@ export async function writeNewFile(file: string, suffix: string, content: Buffer
   for (let n = 0; ; n++) {
     const target = n === 0 ? `${file}.${suffix}` : `${file}.${suffix}.${n}`
     try {
-      await withFile(target, 'writing', async () => {
-        const fh = await open(target, 'wx')
-        try {
-          await fh.writeFile(content)
-          await fh.sync()
-        } finally {
-          await fh.close()
-        }
-        await syncDir(path.dirname(target))
-      })
+      await writeSynced(target, content, 'wx')
       return target
     } catch (error) {
       if (isEexist(error) && n < 1000) continue
       throw error
     }
   }
+}
+
+/**
+ * Writes `content` to `target` (opened with `flags`: 'w' replaces, 'wx' only creates) and makes
+ * the file and its directory entry durable before resolving. Failures name the file.
+ */
+export async function writeSynced(target: string, content: Buffer, flags: 'w' | 'wx'): Promise<void> {
+  await withFile(target, 'writing', async () => {
+    const fh = await open(target, flags)
+    try {
+      await fh.writeFile(content)
+      await fh.sync()
+    } finally {
+      await fh.close()
+    }
+    await syncDir(path.dirname(target))
+  })
 }
 
 function isEexist(error: unknown): boolean {

@@ -1,6 +1,6 @@
 import { copyFile, open, readFile, rename, truncate } from 'node:fs/promises'
 import path from 'node:path'
-import { writeFileAtomic, writeNewFile } from './atomic-file.ts'
+import { writeFileAtomic, writeNewFile, writeSynced } from './atomic-file.ts'
 import { syncDir } from './fs-util.ts'
 import { OffsetGaps } from './gaps.ts'
 import { BACKUP_SUFFIX, GroupOffsets } from './group-offsets.ts'
@@ -237,16 +237,7 @@ async function quarantine(file: string, from: number, to: number): Promise<void>
 
 async function copyRange(file: string, from: number, to: number, target: string): Promise<void> {
   const bytes = (await withFile(file, 'reading', () => readFile(file))).subarray(from, to)
-  await withFile(target, 'writing', async () => {
-    const fh = await open(target, 'w')
-    try {
-      await fh.writeFile(bytes)
-      await fh.sync()
-    } finally {
-      await fh.close()
-    }
-    await syncDir(path.dirname(target))
-  })
+  await writeSynced(target, bytes, 'w')
 }
 
 async function cut(file: string, at: number): Promise<void> {
