@@ -742,15 +742,17 @@ export class KafkaLog implements Log {
   }
 
   /**
-   * A consumer that kafkajs gave up on (a crash it will not restart). Only a missing topic or a
-   * refused authentication is final; anything else (the broker restarting, a coordinator moving,
+   * A consumer that kafkajs gave up on (a crash it will not restart). Only a missing topic, a
+   * refused login or TLS handshake (KAFKA_AUTH) or an ACL refusal is final; anything else (the broker restarting, a coordinator moving,
    * a network blip longer than kafkajs's retries) is KAFKA_UNAVAILABLE and retryable, so the
    * subscriber can subscribe again once the cluster answers.
    */
   #mapConsumerError(error: unknown): unknown {
+    const refusedLogin = authFailure(error, this.#options)
+    if (refusedLogin) return refusedLogin
     const mapped = this.#mapError(error)
     if (mapped instanceof SluiceError) return mapped
-    if (isKafkaError(error, 'UNKNOWN_TOPIC_OR_PARTITION') || isAuthenticationError(error)) return mapped
+    if (isKafkaError(error, 'UNKNOWN_TOPIC_OR_PARTITION') || isAuthorizationError(error)) return mapped
     return new SluiceError(
       'KAFKA_UNAVAILABLE',
       `the Kafka consumer at ${this.#brokers} stopped: ${errorMessage(error)}`,
@@ -1053,12 +1055,12 @@ function isTopicAlreadyExists(error: unknown): boolean {
   )
 }
 
-function isAuthenticationError(error: unknown): boolean {
+/** An ACL refusal (TOPIC_/GROUP_/CLUSTER_AUTHORIZATION_FAILED): retrying does not grant access. */
+function isAuthorizationError(error: unknown): boolean {
   let current: unknown = error
   for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
-    if (current.name === 'KafkaJSSASLAuthenticationError') return true
     const type = (current as { type?: unknown }).type
-    if (typeof type === 'string' && /AUTHENTICATION|AUTHORIZATION/.test(type)) return true
+    if (typeof type === 'string' && type.endsWith('AUTHORIZATION_FAILED')) return true
     current = (current as { cause?: unknown }).cause ?? (current as { originalError?: unknown }).originalError
   }
   return false
