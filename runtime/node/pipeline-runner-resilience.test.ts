@@ -287,3 +287,24 @@ describe('PipelineRunner output records', () => {
     for (const record of appended) expect(record.timestamp).toBeGreaterThanOrEqual(before)
   })
 })
+
+describe('PipelineRunner logs under a flood of bad events', () => {
+  it('writes at most 10 dead-letter lines a second and one line for the rest, while the metric counts all', async () => {
+    await log.ensureTopic('orders')
+    await log.append(
+      'orders',
+      Array.from({ length: 50 }, (_, i) => ({ key: null, value: Buffer.from(`not json ${i}`) })),
+    )
+    const metrics = new MetricsRegistry()
+    const runner = await startRunner(metrics)
+    await runner.waitUntilCaughtUp(10_000)
+    await runner.stop()
+    await runner.done
+    expect(metrics.find('sluice_dead_letters_total')!.total()).toBe(50)
+    expect(logLines.filter((l) => l.msg === 'event dead-lettered')).toHaveLength(10)
+    expect(logLines.filter((l) => l.msg === 'more events dead-lettered than logged one by one')).toEqual([
+      expect.objectContaining({ count: 40, linesPerSecond: 10 }),
+    ])
+    expect((await embedded.endOffsets(DEFAULT_DEAD_LETTER_TOPIC))[0]).toBe(50)
+  })
+})

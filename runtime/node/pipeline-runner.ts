@@ -31,6 +31,7 @@ import {
   sleep,
 } from '../log/retry.ts'
 import type { Counter, Gauge, Histogram, MetricsRegistry } from '../metrics/registry.ts'
+import { LogSampler } from '../observability/log-sampler.ts'
 import { type Logger, silentLogger } from '../observability/logger.ts'
 
 export const DEFAULT_DEAD_LETTER_TOPIC = 'sluice.dead-letter'
@@ -105,6 +106,7 @@ interface TopicOutput {
   readonly origins: number[]
 }
 
+const DEAD_LETTER_LINES_PER_SECOND = 10
 const LATENCY_BUCKETS = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5]
 
 export class PipelineRunner {
@@ -130,6 +132,13 @@ export class PipelineRunner {
   private unavailableSince: number | null = null
   private failures = 0
   private finished: Promise<void> = Promise.resolve()
+  /** At most 10 'event dead-lettered' lines a second; the metric counts every one. */
+  private readonly deadLetterLines = new LogSampler(DEAD_LETTER_LINES_PER_SECOND, (count) =>
+    this.logger.warn('more events dead-lettered than logged one by one', {
+      count,
+      linesPerSecond: DEAD_LETTER_LINES_PER_SECOND,
+    }),
+  )
 
   private constructor(private readonly options: PipelineRunnerOptions) {
     const { manifest } = options.artifact
@@ -259,6 +268,7 @@ export class PipelineRunner {
     this.metrics.ready.set(0)
     await this.subscription?.stop()
     await this.finished.catch(() => {})
+    this.deadLetterLines.flush()
   }
 
   /**
@@ -644,12 +654,14 @@ export class PipelineRunner {
     this.metrics.deadLetters.labels({ stage: dead.stage }).inc()
     const { record } = dead
     const reason = dead.location ? `${dead.reason} (at ${dead.location})` : dead.reason
-    this.logger.warn('event dead-lettered', {
-      topic: record.topic,
-      partition: record.partition,
-      offset: record.offset,
-      reason,
-    })
+    if (this.deadLetterLines.take()) {
+      this.logger.warn('event dead-lettered', {
+        topic: record.topic,
+        partition: record.partition,
+        offset: record.offset,
+        reason,
+      })
+    }
     return {
       key: record.key,
       value: record.value,
