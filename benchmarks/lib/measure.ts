@@ -1,6 +1,6 @@
 /**
- * Measures one variant of a benchmark: throughput with tinybench, per-event latency percentiles
- * from per-batch timings, and peak memory. Single-threaded: everything runs on the calling thread,
+ * Measures one variant of a benchmark: throughput with tinybench, per-batch latency percentiles,
+ * a checksum of what it emitted, and peak memory. Single-threaded: everything runs on the calling thread,
  * so events/s is events per second per core (V8's GC helper threads may use another core).
  *
  * Method (also written into every report):
@@ -9,9 +9,14 @@
  *   events/s = N / mean iteration time, ± tinybench's relative margin of error (rme, 95%
  *   confidence) of that mean.
  * - Latency: the input is cut into many small batches of a fixed size (e.g. 64 events), each timed
- *   with `process.hrtime.bigint()`; a batch's time divided by its size is one per-event sample, and
- *   p50/p99/p999 are nearest-rank percentiles over all samples. This is per-event processing cost
- *   within a small batch (no queueing), so a GC pause or a deopt shows up in the tail.
+ *   with `process.hrtime.bigint()`; one batch's time is one sample, and p50/p99/p999 are
+ *   nearest-rank percentiles over all samples. They are per batch of that size, not per event:
+ *   dividing by the batch size would spread one event's GC pause over 63 others and report a
+ *   latency no event had. No queueing is included; a GC pause or a deopt shows up in the tail.
+ * - Outputs: when the variant exposes them, its outputs (values, keys, timestamps) are folded into
+ *   a checksum after every batch of one pass over the whole input after the timed iterations, and
+ *   after every timed latency batch (outside the timer), so variants can be shown to agree on the
+ *   run that was measured.
  * - Memory: `process.memoryUsage()` sampled after every throughput iteration and every 256 latency
  *   batches; peak RSS (whole process, so it includes earlier variants' high-water mark) and peak V8
  *   heap used. A full GC runs before each variant, so heap figures are comparable between variants.
@@ -19,6 +24,7 @@
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { Bench } from 'tinybench'
+import { type ChecksumResult, OutputChecksum, type OutputView } from './checksum.ts'
 import { type LatencySummary, summarize } from './percentile.ts'
 
 /**
@@ -31,6 +37,8 @@ export interface VariantSpec<B> {
   batches(size: number): readonly B[]
   /** Processes one batch; returns the number of events emitted, so the work has an observable result. */
   process(batch: B): number
+  /** The outputs of the last `process` call; when given, they are checksummed (outside the timers). */
+  outputs?(): OutputView
 }
 
 export interface MeasureOptions {
@@ -48,6 +56,8 @@ export interface MeasureOptions {
   readonly latencyBatchSize?: number
   /** Number of timed batches (default 100,000). */
   readonly latencyBatches?: number
+  /** The latency clock, nanoseconds (default `process.hrtime.bigint`; the tests pass a fake one). */
+  readonly clock?: () => bigint
 }
 
 export interface VariantResult {
@@ -63,8 +73,13 @@ export interface VariantResult {
     /** Events the variant emitted per iteration (for the report: selectivity check). */
     readonly outputsPerIteration: number
   }
-  /** Per-event latency, nanoseconds. */
+  /** Per-batch latency, nanoseconds: the time to process one batch of `batchSize` events. */
   readonly latencyNs: LatencySummary & { readonly batchSize: number; readonly batches: number }
+  /**
+   * Checksums of the outputs (when the spec exposes them): `pass` over one untimed pass of the whole
+   * input in throughput batches, after the timed iterations; `latencyRun` over every timed latency batch.
+   */
+  readonly outputs?: { readonly pass: ChecksumResult; readonly latencyRun: ChecksumResult }
   readonly memory: {
     readonly peakRssBytes: number
     readonly peakHeapUsedBytes: number
@@ -155,14 +170,30 @@ export async function measureVariant<B>(
     throw new Error(`benchmark task ${spec.name} did not complete (${result.state})`)
   const meanIterationMs = result.latency.mean
 
-  // Latency: many small timed batches, walking through the input (and around again).
+  // The same code, warm from the timed iterations, once more over the whole input, reading outputs.
+  const readOutputs = spec.outputs?.bind(spec)
+  let pass: ChecksumResult | null = null
+  if (readOutputs !== undefined) {
+    const checksum = new OutputChecksum()
+    for (const batch of throughputBatches) {
+      spec.process(batch)
+      checksum.addBatch(readOutputs())
+    }
+    pass = checksum.result()
+  }
+
+  // Latency: many small timed batches, walking through the input (and around again). One sample is
+  // one batch: a per-event figure would be batch time ÷ size, a latency no event actually had.
+  const clock = options.clock ?? process.hrtime.bigint
+  const latencyChecksum = new OutputChecksum()
   const samples = new Float64Array(latencyBatchCount)
   for (let b = 0, next = 0; b < latencyBatchCount; b++) {
     const batch = latencyBatches[next]!
-    const t0 = process.hrtime.bigint()
+    const t0 = clock()
     spec.process(batch)
-    const t1 = process.hrtime.bigint()
-    samples[b] = Number(t1 - t0) / latencyBatchSize
+    const t1 = clock()
+    samples[b] = Number(t1 - t0)
+    if (readOutputs !== undefined) latencyChecksum.addBatch(readOutputs())
     next = next + 1 === latencyBatches.length ? 0 : next + 1
     if ((b & 255) === 255) memory.sample()
   }
@@ -182,6 +213,7 @@ export async function measureVariant<B>(
       outputsPerIteration: outputs,
     },
     latencyNs: { ...summarize(samples), batchSize: latencyBatchSize, batches: latencyBatchCount },
+    ...(pass === null ? {} : { outputs: { pass, latencyRun: latencyChecksum.result() } }),
     memory: {
       peakRssBytes: memory.peakRssBytes,
       peakHeapUsedBytes: memory.peakHeapUsedBytes,

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -6,9 +6,11 @@ import type { VariantResult } from './measure.ts'
 import {
   type BenchmarkReport,
   computeRatios,
+  computeRatiosOf,
   formatNs,
   formatRate,
   machineInfo,
+  readEndToEndFigures,
   renderConsoleTable,
   renderMarkdown,
   renderSvg,
@@ -93,6 +95,117 @@ describe('computeRatios', () => {
 
   it('rejects an unknown baseline', () => {
     expect(() => computeRatios([variant('a', 1, 1)], 'z')).toThrow("baseline variant 'z'")
+  })
+})
+
+describe('computeRatiosOf', () => {
+  it('divides one variant by each baseline, and says when it is slower', () => {
+    const variants = [variant('fused', 40e6, 100), variant('hand', 50e6, 80), variant('interp', 8e6, 400)]
+    const ratios = computeRatiosOf(variants, 'fused', ['hand', 'interp'])
+    expect(ratios).toEqual([
+      { variant: 'fused', baseline: 'hand', throughput: 0.8, p99Latency: 0.8 },
+      { variant: 'fused', baseline: 'interp', throughput: 5, p99Latency: 4 },
+    ])
+    const md = renderMarkdown({ ...sampleReport(), variants, ratios })
+    expect(md).toContain('| fused | hand | 0.80× (1.25× slower) | 0.80× (1.25× longer) |')
+    expect(md).toContain('| fused | interp | 5.00× faster | 4.00× shorter |')
+    expect(() => computeRatiosOf(variants, 'fused', ['nope'])).toThrow("variant 'nope'")
+  })
+})
+
+describe('per-batch latency, outputs and end-to-end figures', () => {
+  const endToEnd = {
+    source: 'benchmarks/reports/pipeline-throughput.json',
+    title: 'Pipeline throughput',
+    date: '2026-11-25T15:27:29.704Z',
+    gitCommit: 'def456',
+    variants: [
+      {
+        name: "embedded, fsync 'always'",
+        eventsPerSecond: 160_000,
+        rmePercent: 30,
+        peakRssBytes: 280 * 1024 ** 2,
+      },
+    ],
+  }
+
+  it('says the latencies are per batch of the measured size, never per event', () => {
+    const md = renderMarkdown(sampleReport())
+    expect(md).toContain('Latencies are per batch of 64 events, not per event (see Method).')
+    expect(md).not.toContain('Latencies are per event')
+    expect(renderConsoleTable(sampleReport())).toContain('per batch of 64 events')
+    expect(renderMarkdown({ ...sampleReport(), latencyNote: 'Per handler call.' })).toContain(
+      '\nPer handler call.\n',
+    )
+  })
+
+  it('lists each variant’s output checksums', () => {
+    const report = sampleReport()
+    const withOutputs = {
+      ...report,
+      variants: report.variants.map((v) => ({
+        ...v,
+        outputs: {
+          pass: { events: 499_165, digest: '0123456789abcdef' },
+          latencyRun: { events: 3_194_000, digest: 'fedcba9876543210' },
+        },
+      })),
+    }
+    const md = renderMarkdown(withOutputs)
+    expect(md).toContain(
+      '| interpreted | 499,165 events, `0123456789abcdef` | 3,194,000 events, `fedcba9876543210` |',
+    )
+    expect(renderMarkdown(report)).not.toContain('## Outputs')
+  })
+
+  it('quotes end-to-end figures beside the kernel figures, with their source and date', () => {
+    const report = { ...sampleReport(), endToEnd }
+    const md = renderMarkdown(report)
+    expect(md).toContain('## End to end (from `benchmarks/reports/pipeline-throughput.json`)')
+    expect(md).toContain('run 2026-11-25T15:27:29.704Z at commit def456')
+    // 6,000,000 (the fastest variant) ÷ 160,000 = 37.5 → 38×.
+    expect(md).toContain("| embedded, fsync 'always' | 160 k | 30.00% | 280.0 MiB | 38× |")
+    expect(md.indexOf('## End to end')).toBeLessThan(md.indexOf('## Ratios'))
+    const svg = renderSvg(report)
+    expect(svg).toContain("end to end: embedded, fsync 'always'")
+    expect(svg).toContain('160 k events/s (2026-11-25)')
+    const widths = [...svg.matchAll(/<rect class="bar[^"]*"[^>]* width="([\d.]+)"/g)].map((m) => Number(m[1]))
+    expect(widths).toHaveLength(3)
+    expect(widths[1]! / widths[2]!).toBeCloseTo(6_000_000 / 160_000, 0)
+    expect(renderConsoleTable(report)).toContain(
+      "end to end (benchmarks/reports/pipeline-throughput.json, 2026-11-25T15:27:29.704Z): embedded, fsync 'always' 160 k events/s",
+    )
+  })
+
+  it('reads end-to-end figures from a written report and refuses anything else', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sluice-e2e-'))
+    try {
+      const paths = await writeReport(dir, sampleReport())
+      const figures = await readEndToEndFigures(paths.json, 'reports/sample.json')
+      expect(figures).toEqual({
+        source: 'reports/sample.json',
+        title: 'Sample | bench',
+        date: machine.date,
+        gitCommit: 'abc123',
+        variants: [
+          { name: 'interpreted', eventsPerSecond: 1_250_000, rmePercent: 1.5, peakRssBytes: 200 * 1024 ** 2 },
+          {
+            name: 'fused <fast> & "new"',
+            eventsPerSecond: 6_000_000,
+            rmePercent: 1.5,
+            peakRssBytes: 200 * 1024 ** 2,
+          },
+        ],
+      })
+      await expect(readEndToEndFigures(join(dir, 'missing.json'))).rejects.toThrow(
+        /cannot read the end-to-end report .*missing\.json/,
+      )
+      const bad = join(dir, 'bad.json')
+      await writeFile(bad, JSON.stringify({ title: 'x', machine: { date: 'd' }, variants: [{ name: 'v' }] }))
+      await expect(readEndToEndFigures(bad)).rejects.toThrow(/bad\.json is not a benchmark report/)
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 })
 

@@ -4,7 +4,7 @@
  * events/s per variant, hand-written SVG), plus a console summary table.
  */
 import { execFileSync } from 'node:child_process'
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import type { VariantResult } from './measure.ts'
@@ -55,6 +55,69 @@ export interface BenchmarkReport {
   readonly targets: readonly TargetResult[]
   /** How the figures were measured, one paragraph per entry. */
   readonly method: readonly string[]
+  /** What the latency columns measure; by default derived from the variants' latency batch sizes. */
+  readonly latencyNote?: string
+  /** End-to-end figures of the same workload from another report, quoted beside this one's. */
+  readonly endToEnd?: EndToEndFigures
+}
+
+/** End-to-end rates quoted from another (committed) report, with where and when they were measured. */
+export interface EndToEndFigures {
+  /** The report file they were read from, relative to the repository. */
+  readonly source: string
+  readonly title: string
+  /** When that report was made (its machine.date) and at which commit. */
+  readonly date: string
+  readonly gitCommit: string | null
+  readonly variants: readonly {
+    readonly name: string
+    readonly eventsPerSecond: number
+    readonly rmePercent: number
+    readonly peakRssBytes: number
+  }[]
+}
+
+/**
+ * Reads the end-to-end figures out of a report written by `writeReport` (e.g.
+ * `benchmarks/reports/pipeline-throughput.json`). Throws naming the file when it is missing or not
+ * such a report, rather than quoting nothing or a stale number.
+ */
+export async function readEndToEndFigures(path: string, source = path): Promise<EndToEndFigures> {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(await readFile(path, 'utf8'))
+  } catch (error) {
+    throw new Error(`cannot read the end-to-end report ${path}: ${(error as Error).message}`)
+  }
+  const report = parsed as Partial<BenchmarkReport>
+  const variants = Array.isArray(report.variants) ? report.variants : []
+  const usable = variants.every(
+    (v) =>
+      typeof v?.name === 'string' &&
+      Number.isFinite(v.throughput?.eventsPerSecond) &&
+      Number.isFinite(v.memory?.peakRssBytes),
+  )
+  if (
+    typeof report.title !== 'string' ||
+    typeof report.machine?.date !== 'string' ||
+    variants.length === 0 ||
+    !usable
+  )
+    throw new Error(
+      `${path} is not a benchmark report with variants (title, machine.date, variants[].throughput.eventsPerSecond, variants[].memory.peakRssBytes)`,
+    )
+  return {
+    source,
+    title: report.title,
+    date: report.machine.date,
+    gitCommit: report.machine.gitCommit ?? null,
+    variants: variants.map((v) => ({
+      name: v.name,
+      eventsPerSecond: v.throughput.eventsPerSecond,
+      rmePercent: v.throughput.rmePercent ?? 0,
+      peakRssBytes: v.memory.peakRssBytes,
+    })),
+  }
 }
 
 /** Describes this machine and the repository state at `cwd`. */
@@ -81,6 +144,29 @@ export function machineInfo(cwd = process.cwd(), now = new Date()): MachineInfo 
     gitCommit: commit,
     gitDirty: status === null ? null : status.length > 0,
   }
+}
+
+/** Ratios of `subject` to each of `baselines` (e.g. the fused chain against every baseline). */
+export function computeRatiosOf(
+  variants: readonly VariantResult[],
+  subject: string,
+  baselines: readonly string[],
+): VariantRatio[] {
+  const find = (name: string) => {
+    const found = variants.find((variant) => variant.name === name)
+    if (found === undefined) throw new Error(`variant '${name}' is not among the results`)
+    return found
+  }
+  const s = find(subject)
+  return baselines.map((name) => {
+    const base = find(name)
+    return {
+      variant: subject,
+      baseline: name,
+      throughput: s.throughput.eventsPerSecond / base.throughput.eventsPerSecond,
+      p99Latency: base.latencyNs.p99 / s.latencyNs.p99,
+    }
+  })
 }
 
 /** Ratios of every other variant to `baseline`. */
@@ -121,6 +207,55 @@ export function formatBytes(bytes: number): string {
 
 export function formatRatio(ratio: number): string {
   return `${ratio.toFixed(2)}×`
+}
+
+/** 4.8 → '4.80× faster', 0.8 → '0.80× (1.25× slower)': a ratio below 1 is not called faster. */
+function formatSpeedup(ratio: number, better: string, worse: string): string {
+  return ratio >= 1
+    ? `${formatRatio(ratio)} ${better}`
+    : `${formatRatio(ratio)} (${formatRatio(1 / ratio)} ${worse})`
+}
+
+/** The sentence under the table saying what the latency columns are. */
+export function latencyNote(report: BenchmarkReport): string {
+  if (report.latencyNote !== undefined) return report.latencyNote
+  const sizes = [...new Set(report.variants.map((v) => v.latencyNs.batchSize))]
+  return `Latencies are per batch of ${sizes.map((n) => n.toLocaleString('en-US')).join(' / ')} events, not per event (see Method).`
+}
+
+function endToEndLines(report: BenchmarkReport): string[] {
+  const e2e = report.endToEnd
+  if (e2e === undefined) return []
+  const fastest = Math.max(...report.variants.map((v) => v.throughput.eventsPerSecond))
+  return [
+    `## End to end (from \`${e2e.source}\`)`,
+    '',
+    `The same workload through a whole node, JSON in, through the log, JSON out (“${escapeMarkdown(e2e.title)}”, run ${e2e.date}${e2e.gitCommit === null ? '' : ` at commit ${e2e.gitCommit}`}; a different run, so compare only orders of magnitude):`,
+    '',
+    '| end to end | events/s | ± rme | peak RSS | fastest variant above ÷ this |',
+    '| --- | ---: | ---: | ---: | ---: |',
+    ...e2e.variants.map(
+      (v) =>
+        `| ${escapeMarkdown(v.name)} | ${formatRate(v.eventsPerSecond)} | ${v.rmePercent.toFixed(2)}% | ${formatBytes(v.peakRssBytes)} | ${(fastest / v.eventsPerSecond).toFixed(0)}× |`,
+    ),
+    '',
+  ]
+}
+
+function outputLines(report: BenchmarkReport): string[] {
+  const checked = report.variants.filter((v) => v.outputs !== undefined)
+  if (checked.length === 0) return []
+  return [
+    '## Outputs (checksums of values, keys and timestamps)',
+    '',
+    '| variant | whole-input pass | latency run |',
+    '| --- | --- | --- |',
+    ...checked.map(
+      (v) =>
+        `| ${escapeMarkdown(v.name)} | ${v.outputs!.pass.events.toLocaleString('en-US')} events, \`${v.outputs!.pass.digest}\` | ${v.outputs!.latencyRun.events.toLocaleString('en-US')} events, \`${v.outputs!.latencyRun.digest}\` |`,
+    ),
+    '',
+  ]
 }
 
 const HEADERS = [
@@ -164,8 +299,10 @@ export function renderMarkdown(report: BenchmarkReport): string {
     `| ${HEADERS.map((_, i) => (i === 0 ? '---' : '---:')).join(' | ')} |`,
     ...rows(report).map((cells) => `| ${cells.map(escapeMarkdown).join(' | ')} |`),
     '',
-    'Latencies are per event (see Method).',
+    latencyNote(report),
     '',
+    ...endToEndLines(report),
+    ...outputLines(report),
   ]
   if (report.ratios.length > 0) {
     lines.push(
@@ -176,7 +313,7 @@ export function renderMarkdown(report: BenchmarkReport): string {
     )
     for (const r of report.ratios) {
       lines.push(
-        `| ${escapeMarkdown(r.variant)} | ${escapeMarkdown(r.baseline)} | ${formatRatio(r.throughput)} faster | ${formatRatio(r.p99Latency)} shorter |`,
+        `| ${escapeMarkdown(r.variant)} | ${escapeMarkdown(r.baseline)} | ${formatSpeedup(r.throughput, 'faster', 'slower')} | ${formatSpeedup(r.p99Latency, 'shorter', 'longer')} |`,
       )
     }
     lines.push('')
@@ -209,18 +346,27 @@ export interface SvgOptions {
   readonly markerLabel?: string
 }
 
-/** A horizontal bar chart of events/s per variant, with the rme as a whisker. */
+/**
+ * A horizontal bar chart of events/s per variant, with the rme as a whisker; end-to-end figures
+ * quoted from another report (`report.endToEnd`) get grey bars under them, on the same scale.
+ */
 export function renderSvg(report: BenchmarkReport, options: SvgOptions = {}): string {
   const width = 760
-  const labelWidth = 180
+  const labelWidth = 260
   const valueWidth = 120
   const barArea = width - labelWidth - valueWidth - 20
   const barHeight = 28
   const gap = 14
   const top = 48
   const rates = report.variants.map((v) => v.throughput.eventsPerSecond)
-  const max = Math.max(...rates, options.markerEventsPerSecond ?? 0, 1)
-  const height = top + report.variants.length * (barHeight + gap) + 30
+  const endToEnd = report.endToEnd?.variants ?? []
+  const max = Math.max(
+    ...rates,
+    ...endToEnd.map((v) => v.eventsPerSecond),
+    options.markerEventsPerSecond ?? 0,
+    1,
+  )
+  const height = top + (report.variants.length + endToEnd.length) * (barHeight + gap) + 30
   const x = (rate: number) => labelWidth + (rate / max) * barArea
   const palette = ['#2f6db5', '#d0822b', '#3a9a5b', '#a4475d', '#6f5aa8']
   const parts: string[] = [
@@ -240,6 +386,17 @@ export function renderSvg(report: BenchmarkReport, options: SvgOptions = {}): st
       `<rect class="bar" x="${labelWidth}" y="${y}" width="${barWidth.toFixed(1)}" height="${barHeight}" fill="${palette[i % palette.length]}"/>`,
       `<line x1="${x(rate - whisker).toFixed(1)}" x2="${x(rate + whisker).toFixed(1)}" y1="${cy}" y2="${cy}" stroke="#222" stroke-width="1.5"/>`,
       `<text x="${(labelWidth + barWidth + 8).toFixed(1)}" y="${cy + 4}">${escapeXml(formatRate(rate))} events/s</text>`,
+    )
+  })
+  endToEnd.forEach((variant, j) => {
+    const y = top + (report.variants.length + j) * (barHeight + gap)
+    const rate = variant.eventsPerSecond
+    const barWidth = Math.max(1, x(rate) - labelWidth)
+    const cy = y + barHeight / 2
+    parts.push(
+      `<text x="${labelWidth - 8}" y="${cy + 4}" text-anchor="end">${escapeXml(`end to end: ${variant.name}`)}</text>`,
+      `<rect class="bar end-to-end" x="${labelWidth}" y="${y}" width="${barWidth.toFixed(1)}" height="${barHeight}" fill="#9a9a9a"/>`,
+      `<text x="${(labelWidth + barWidth + 8).toFixed(1)}" y="${cy + 4}">${escapeXml(`${formatRate(rate)} events/s (${report.endToEnd!.date.slice(0, 10)})`)}</text>`,
     )
   })
   if (options.markerEventsPerSecond !== undefined) {
@@ -264,11 +421,16 @@ export function renderConsoleTable(report: BenchmarkReport): string {
   const line = (cells: readonly string[]) =>
     cells.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ')
   const out = [line(table[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...table.slice(1).map(line)]
+  out.push(latencyNote(report))
   for (const r of report.ratios) {
     out.push(
       `${r.variant} vs ${r.baseline}: ${formatRatio(r.throughput)} throughput, ${formatRatio(r.p99Latency)} shorter p99`,
     )
   }
+  for (const v of report.endToEnd?.variants ?? [])
+    out.push(
+      `end to end (${report.endToEnd!.source}, ${report.endToEnd!.date}): ${v.name} ${formatRate(v.eventsPerSecond)} events/s`,
+    )
   for (const t of report.targets) out.push(`${t.met ? 'MET ' : 'MISS'}  ${t.description}: ${t.actual}`)
   return `${out.join('\n')}\n`
 }
