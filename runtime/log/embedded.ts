@@ -4,9 +4,11 @@ import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/pr
 import path from 'node:path'
 import { isSluiceError, SluiceError } from '../errors.ts'
 import { type Logger, silentLogger } from '../observability/logger.ts'
+import { type Durability, formatDurability, resolveDurability } from './embedded/durability.ts'
 import type { FrameInput } from './embedded/frame.ts'
 import { frameSize, MAX_FRAME_BYTES, MIN_FRAME_BYTES } from './embedded/frame.ts'
-import { encodeGroupName, GroupOffsets } from './embedded/group-offsets.ts'
+import { GroupCommit, type RoundResult } from './embedded/group-commit.ts'
+import { encodeGroupName, GroupOffsets, type OffsetsSnapshot } from './embedded/group-offsets.ts'
 import { withAppended, withFile } from './embedded/io-errors.ts'
 import { acquireLock, releaseLock } from './embedded/lock.ts'
 import { type RecoveryEvent, RecoveryReport } from './embedded/report.ts'
@@ -46,8 +48,12 @@ import { partitionForKey } from './partitioner.ts'
  * What recovery found and did is logged (options.logger) and kept in `recoveryReport`.
  *
  * Appends of a topic are serialized; a batch becomes one buffer and one write per partition (per
- * segment, if it rolls one), then one fdatasync per partition, and is visible to readers only
- * after that. If any partition of a batch fails, the other partitions' part is rolled back too.
+ * segment, if it rolls one). If any partition of a batch fails, the other partitions' part is
+ * rolled back too. When appends and offset commits become durable is the data directory's
+ * durability policy (embedded/durability.ts, docs/decisions/0014-embedded-durability-policy.md):
+ * 'batch' (the default here) syncs before an append or commit resolves, concurrent ones sharing
+ * one sync round (embedded/group-commit.ts); the interval policy (the commands' default, every
+ * 100 ms) syncs data and then offsets in one round every N ms; 'none' only on close.
  *
  * Consumer groups: a group has at most one active subscription per topic here (a second one is
  * refused with LOG_GROUP_BUSY). Spreading a group's partitions over several consumers is what the
@@ -58,10 +64,12 @@ export interface EmbeddedLogOptions {
   /** A segment is rolled before a write would take it past this size. Default: 64 MiB. */
   readonly segmentBytes?: number
   /**
-   * 'always' (default): every append batch and offset commit is fdatasync'ed before it resolves.
-   * 'never': left to the OS; a machine crash can lose acknowledged records (a process crash can
-   * not). close() syncs either way.
+   * When appends and commits become durable: 'batch', { intervalMs } or 'none' (see
+   * embedded/durability.ts for each one's guarantee). Default: 'batch'. close()
+   * syncs everything under every policy.
    */
+  readonly durability?: Durability
+  /** The old name of durability: 'always' is 'batch', 'never' is 'none'. */
   readonly fsync?: 'always' | 'never'
   /** Every indexInterval-th record's file position is kept in memory. Default: 128. */
   readonly indexInterval?: number
@@ -80,6 +88,11 @@ export interface EmbeddedLogOptions {
   readonly logger?: Logger
   /** @internal Test seam: called before each segment write; throwing simulates a failed write. */
   readonly beforeWrite?: (file: string, bytes: number) => void
+  /**
+   * @internal Test seam: called before each fdatasync of a segment and each fsync of an offsets
+   * file (with its path); throwing simulates a failed sync.
+   */
+  readonly beforeSync?: (file: string) => void
 }
 
 /** Options of a read-only open. */
@@ -93,10 +106,15 @@ export interface ReadOnlyOptions {
   readonly skipCorrupt?: boolean
 }
 
-type ResolvedOptions = Required<Omit<EmbeddedLogOptions, 'fsync' | 'logger' | 'beforeWrite'>> & {
+type ResolvedOptions = Required<
+  Omit<EmbeddedLogOptions, 'fsync' | 'logger' | 'beforeWrite' | 'beforeSync' | 'durability'>
+> & {
+  readonly durability: Durability
+  /** Whether anything is synced before close (recovery, new topics, offsets files). */
   readonly fsync: boolean
   readonly skipCorrupt: boolean
   readonly beforeWrite?: (file: string, bytes: number) => void
+  readonly beforeSync?: (file: string) => void
 }
 
 const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
@@ -126,24 +144,81 @@ export class EmbeddedLog implements Log {
   private closing: Promise<void> | null = null
   /** Set once subscriptions have stopped: nothing at all is accepted any more. */
   private closed = false
-  /** @internal Committed offsets; subscriptions commit through it. */
+  /** @internal Committed offsets; subscriptions commit through commitOffset. */
   readonly groups: GroupOffsets
   private readonly report: RecoveryReport
+  /** Sync rounds of data and offsets (policies 'batch' and interval). */
+  private readonly syncer: GroupCommit<PartitionLog, OffsetsSnapshot>
+  /** The interval policy's timer. */
+  private syncTimer: ReturnType<typeof setInterval> | null = null
 
   private constructor(
     readonly dataDir: string,
     private readonly options: ResolvedOptions,
     readonly readOnly: boolean,
     private readonly lockFile: string | null,
-    logger: Logger,
+    private readonly logger: Logger,
   ) {
     this.report = new RecoveryReport(logger)
+    const deferred = options.durability !== 'none'
+    this.syncer = new GroupCommit(
+      {
+        takeDirty: () => this.groups.takeDirty(),
+        write: (snapshot) => this.groups.writeSnapshot(snapshot),
+        restore: (snapshot) => this.groups.restore(snapshot),
+      },
+      {
+        offsetsDespiteDataFailure: options.durability === 'batch',
+        onFailure: (result) => this.reportSyncFailure(result),
+      },
+    )
     this.groups = new GroupOffsets(path.join(dataDir, 'groups'), {
       fsync: options.fsync,
       readOnly,
       report: this.report.add,
+      ...(deferred ? { onRecord: this.syncer.markOffsetsDirty } : {}),
+      ...(options.beforeSync === undefined ? {} : { beforeSync: options.beforeSync }),
     })
     this.events.setMaxListeners(0)
+    const { durability } = options
+    if (!readOnly && typeof durability === 'object') {
+      this.syncTimer = setInterval(() => {
+        if (!this.syncer.idle) void this.syncer.round()
+      }, durability.intervalMs)
+      // The timer alone must not keep a process alive; close() does the last round.
+      this.syncTimer.unref()
+    }
+  }
+
+  /** The durability policy this log was opened with. */
+  get durability(): Durability {
+    return this.options.durability
+  }
+
+  /**
+   * A failed sync round: with 'batch' the appends and commits waiting for it fail; with the
+   * interval policy they were acknowledged already, so this error in the log is the signal that
+   * records acknowledged since the previous round may not survive a machine crash. The partition
+   * refuses further appends (LOG_CLOSED) until the log is reopened.
+   */
+  private reportSyncFailure(result: RoundResult<PartitionLog>): void {
+    for (const [partition, error] of result.failed) {
+      this.logger.error(
+        'embedded log: syncing a partition failed; it refuses appends until the log is reopened',
+        {
+          topic: partition.topic,
+          partition: partition.partition,
+          durability: formatDurability(this.options.durability),
+          error: error.message,
+        },
+      )
+    }
+    if (result.offsetsError !== null) {
+      this.logger.error('embedded log: writing consumer-group offsets failed; they stay as last written', {
+        durability: formatDurability(this.options.durability),
+        error: result.offsetsError.message,
+      })
+    }
   }
 
   /**
@@ -210,7 +285,7 @@ export class EmbeddedLog implements Log {
     }
     const interval = options.indexInterval === undefined ? {} : { indexInterval: options.indexInterval }
     const resolved = {
-      ...resolveOptions({ ...interval, fsync: 'never' }),
+      ...resolveOptions({ ...interval, durability: 'none' }),
       skipCorrupt: options.skipCorrupt === true,
     }
     return new EmbeddedLog(dataDir, resolved, true, null, options.logger ?? silentLogger)
@@ -298,17 +373,22 @@ export class EmbeddedLog implements Log {
   ): Promise<Map<number, number>> {
     const entries = [...byPartition]
     const results = await Promise.allSettled(entries.map(([p, inputs]) => t.partitions[p]!.prepare(inputs)))
-    const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+    let failure: unknown = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')?.reason
+    if (failure === undefined && this.options.durability === 'batch') {
+      // Durable before visible and acknowledged; concurrent appends and commits share the round.
+      const round = await this.syncer.round()
+      failure = entries.map(([p]) => round.failed.get(t.partitions[p]!)).find((e) => e !== undefined)
+    }
     if (failure !== undefined) {
       const undone = await Promise.all(
         results.map((r, i) =>
           r.status === 'fulfilled'
-            ? t.partitions[entries[i]![0]]!.rollback(r.value)
+            ? t.partitions[entries[i]![0]]!.rollback(r.value, failure)
             : Promise.resolve(isSluiceError(r.reason) && r.reason.appended === 0),
         ),
       )
       // The batch is all or nothing: say none of it is in the log only when every part was undone.
-      throw withAppended(failure.reason, undone.every(Boolean) ? 0 : undefined)
+      throw withAppended(failure, undone.every(Boolean) ? 0 : undefined)
     }
     const firstOffsets = new Map<number, number>()
     results.forEach((r, i) => {
@@ -413,17 +493,39 @@ export class EmbeddedLog implements Log {
   }
 
   /**
+   * @internal Commits a group's offset per the durability policy: 'none' writes the offsets file
+   * now (unsynced); 'batch' records it and resolves once a sync round wrote it; the interval
+   * policy records it for the next round.
+   */
+  async commitOffset(group: string, topic: string, partition: number, offset: number): Promise<void> {
+    const { durability } = this.options
+    if (durability === 'none') return this.groups.commit(group, topic, partition, offset)
+    await this.groups.record(group, topic, partition, offset)
+    if (durability !== 'batch') return
+    const round = await this.syncer.round()
+    if (round.offsetsError !== null) throw round.offsetsError
+  }
+
+  /**
    * Stops every subscription (waiting for handlers in flight; they may still append, which is how
-   * a pipeline writes its output), waits for appends in flight, syncs and closes every file and
-   * releases the LOCK. Idempotent.
+   * a pipeline writes its output), waits for appends in flight, syncs data and offsets, closes
+   * every file and releases the LOCK. Idempotent.
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
       await Promise.all([...this.subscriptions].map((s) => s.stop()))
       this.closed = true
       await Promise.allSettled([...this.inFlight])
+      if (this.syncTimer !== null) clearInterval(this.syncTimer)
       try {
+        // The last round: whatever the policy deferred (data, then offsets) becomes durable.
+        let lastRound: Error | null = null
+        if (!this.readOnly && this.options.durability !== 'none') {
+          const round = await this.syncer.round()
+          lastRound = round.failed.values().next().value ?? round.offsetsError
+        }
         await this.closeFiles()
+        if (lastRound !== null) throw lastRound
       } finally {
         if (this.lockFile !== null) await releaseLock(this.lockFile)
       }
@@ -538,10 +640,12 @@ export class EmbeddedLog implements Log {
           fsync: this.options.fsync,
           readOnly: this.readOnly,
           skipCorrupt: this.options.skipCorrupt,
+          onWritten: this.syncer.markDirty,
           report: this.report.add,
           highestCommitted: committed[p] ?? -1,
           repairHint: this.repairHint,
           ...(this.options.beforeWrite === undefined ? {} : { beforeWrite: this.options.beforeWrite }),
+          ...(this.options.beforeSync === undefined ? {} : { beforeSync: this.options.beforeSync }),
         }
         try {
           partitions.push(await PartitionLog.open(partitionDir, name, p, partitionOptions))
@@ -583,9 +687,12 @@ interface Assignment {
 }
 
 /**
- * One subscription: a single async loop that visits its partitions round-robin, hands at most
- * one batch per partition per round to the handler, commits after the handler resolved, and
- * sleeps when everything is caught up until an append to one of its topics (or the idle timer).
+ * One subscription: a single async loop that visits its partitions round-robin and hands each
+ * one, per round, whatever it holds past the group's position, up to maxBatchRecords: a small
+ * batch at once when the queue is short, a full one under load, never waiting for more. A batch's
+ * offsets are committed after the handler resolved, while the next batch is read and handled (at
+ * most one commit in flight, so they land in order). When everything is caught up it sleeps until
+ * an append to one of its topics wakes it (or the one idle timer of the subscription).
  */
 class EmbeddedSubscription implements Subscription {
   readonly done: Promise<void>
@@ -594,6 +701,8 @@ class EmbeddedSubscription implements Subscription {
   private signalled = false
   private wake: (() => void) | null = null
   private readonly topicNames: Set<string>
+  /** The offset commit in flight (or the last one); its failure ends the subscription. */
+  private committing: Promise<void> | null = null
 
   constructor(
     private readonly log: EmbeddedLog,
@@ -627,6 +736,10 @@ class EmbeddedSubscription implements Subscription {
     // Let the constructor finish (and subscribe() return) before the first handler call.
     await Promise.resolve()
     this.log.events.on('append', this.onAppend)
+    // One safety-net timer for the subscription's life rather than one per idle wait: under a
+    // steady trickle of appends the loop falls asleep after almost every batch, and appends in
+    // this process wake it anyway.
+    const safetyNet = setInterval(() => this.wake?.(), this.log.idleWakeMs)
     try {
       while (!this.stopping) {
         this.signalled = false
@@ -637,7 +750,7 @@ class EmbeddedSubscription implements Subscription {
           // offset reaches the end (caught up) instead of waiting for records that never come.
           const past = a.log.skipGaps(a.position)
           if (past > a.position && past <= a.log.endOffset) {
-            await this.log.groups.commit(this.group, a.topic, a.partition, past)
+            await this.commit(a, past)
             a.position = past
           }
           if (a.position >= a.log.endOffset) continue
@@ -646,35 +759,49 @@ class EmbeddedSubscription implements Subscription {
           const endOffset = a.log.endOffset
           await this.handler({ topic: a.topic, partition: a.partition, records, endOffset })
           const next = records.at(-1)!.offset + 1
-          const committing = performance.now()
-          await this.log.groups.commit(this.group, a.topic, a.partition, next)
-          this.onCommitted?.({
-            topic: a.topic,
-            partition: a.partition,
-            offset: next,
-            seconds: (performance.now() - committing) / 1000,
-          })
+          await this.commit(a, next)
           a.position = next
           delivered = true
         }
         if (!delivered && !this.stopping && !this.signalled) await this.sleep()
       }
+      // stop() resolves once the last batch's offsets are committed.
+      await this.committing
     } finally {
+      clearInterval(safetyNet)
+      // A failed handler ends the loop; the commit before it still finishes before the release.
+      await this.committing?.catch(() => {})
       this.log.events.off('append', this.onAppend)
       this.release()
     }
   }
 
+  /**
+   * Starts committing `offset` for `a` once the commit in flight is written (rethrowing its
+   * failure), without waiting for this one: the next batch is read and handled meanwhile.
+   */
+  private async commit(a: Assignment, offset: number): Promise<void> {
+    if (this.committing !== null) await this.committing
+    const started = performance.now()
+    const committing = this.log.commitOffset(this.group, a.topic, a.partition, offset).then(() => {
+      this.onCommitted?.({
+        topic: a.topic,
+        partition: a.partition,
+        offset,
+        seconds: (performance.now() - started) / 1000,
+      })
+    })
+    // Awaited before the next commit or at the end; until then it must not count as unhandled.
+    committing.catch(() => {})
+    this.committing = committing
+  }
+
   private sleep(): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(done, this.log.idleWakeMs)
-      const self = this
-      function done(): void {
-        clearTimeout(timer)
-        self.wake = null
+      this.wake = () => {
+        this.wake = null
         resolve()
       }
-      this.wake = done
     })
   }
 }
@@ -708,18 +835,17 @@ function resolveOptions(options: EmbeddedLogOptions): ResolvedOptions {
   }
   if (!(idleWakeMs > 0))
     throw new SluiceError('LOG_INVALID_ARGUMENT', `idleWakeMs must be positive, got ${idleWakeMs}`)
-  const fsync = options.fsync ?? 'always'
-  if (fsync !== 'always' && fsync !== 'never') {
-    throw new SluiceError('LOG_INVALID_ARGUMENT', `fsync must be 'always' or 'never', got ${String(fsync)}`)
-  }
+  const durability = resolveDurability(options.durability, options.fsync)
   return {
     segmentBytes,
     indexInterval,
     idleWakeMs,
     maxRecordBytes,
-    fsync: fsync === 'always',
+    durability,
+    fsync: durability !== 'none',
     skipCorrupt: false,
     ...(options.beforeWrite === undefined ? {} : { beforeWrite: options.beforeWrite }),
+    ...(options.beforeSync === undefined ? {} : { beforeSync: options.beforeSync }),
   }
 }
 

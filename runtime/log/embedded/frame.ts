@@ -129,6 +129,11 @@ export function checkFrame(buf: Buffer, pos: number, end: number, verifyCrc = tr
   return { status: 'ok', size, offset }
 }
 
+/** Whether the stored CRC of the `size`-byte frame at `pos` matches its body. */
+export function frameCrcMatches(buf: Buffer, pos: number, size: number): boolean {
+  return buf.readUInt32BE(pos + 4) === crc32(buf.subarray(pos + 8, pos + size))
+}
+
 /**
  * Decodes a frame that checkFrame accepted (`size` bytes at `pos`). Throws an Error with a reason
  * when the inner lengths do not add up to the frame size (damage the CRC could not see, or a bug).
@@ -163,16 +168,21 @@ export function decodeFrame(
   for (let i = 0; i < headerCount; i++) {
     const [name, afterName] = readString(buf, p, end)
     const [value, afterValue] = readString(buf, afterName, end)
-    // defineProperty, so a header named "__proto__" becomes a header, not the object's prototype.
-    Object.defineProperty(headers, name, { value, enumerable: true, writable: true, configurable: true })
+    // A header named "__proto__" must become a header, not the object's prototype; defineProperty
+    // does that but is several times slower than a plain store, so only that name pays for it.
+    if (name === '__proto__')
+      Object.defineProperty(headers, name, { value, enumerable: true, writable: true, configurable: true })
+    else headers[name] = value
     p = afterValue
   }
   need(p + 4, end, 'value length')
   const valueLength = buf.readUInt32BE(p)
   p += 4
   if (p + valueLength !== end) throw new Error(`value length ${valueLength} does not fill the frame`)
-  // A copy, so that a record kept by the caller does not pin the whole read buffer in memory.
-  const value = Buffer.from(buf.subarray(p, end))
+  // A view into the read buffer, not a copy: the reader gives every read a buffer of its own,
+  // sized to that read and never reused (segment.ts readSegment), so the view stays valid and
+  // pins at most that one read's bytes for as long as the caller keeps the record.
+  const value = buf.subarray(p, end)
   return { topic, partition, offset, key, value, headers, timestamp }
 }
 

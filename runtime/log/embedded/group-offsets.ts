@@ -21,9 +21,14 @@ import type { ReportSink } from './report.ts'
  * files only when nothing good is left. A group whose file vanished while its backup (or a temp
  * file of it) remains is reported, instead of silently starting over.
  *
- * Commits that arrive while a write is in flight are coalesced into the next write: the file
- * always ends up with the newest offsets, and a burst of commits costs two writes, not one per
- * commit.
+ * Two ways to commit, by durability policy (durability.ts):
+ * - commit(): writes the file at once (policy 'none': without syncs). Commits that arrive while
+ *   a write is in flight are coalesced into the next write: the file always ends up with the
+ *   newest offsets, and a burst of commits costs two writes, not one per commit.
+ * - record() + a group-commit round (policies 'batch' and interval, group-commit.ts): a commit
+ *   only updates memory; the round takes a snapshot of every group that committed (takeDirty)
+ *   and writes each group's file once, after the data it follows is synced. Each write is still
+ *   the atomic replacement above with its backup generation, but one per round, not per commit.
  */
 
 interface GroupState {
@@ -43,11 +48,16 @@ type FileRead =
 
 export const BACKUP_SUFFIX = '.bak'
 
+/** Offsets of the groups that committed since the last round, as the files will hold them. */
+export type OffsetsSnapshot = readonly { readonly group: string; readonly content: string }[]
+
 export class GroupOffsets {
   private readonly groups = new Map<string, Promise<GroupState>>()
   private dirCreated = false
   /** Warnings already given (read-only readers load the file on every call). */
   private readonly warned = new Set<string>()
+  /** Groups whose record()ed offsets are not written yet, with their loaded state. */
+  private readonly dirty = new Map<string, GroupState>()
 
   constructor(
     private readonly dir: string,
@@ -55,6 +65,10 @@ export class GroupOffsets {
       readonly fsync: boolean
       readonly readOnly: boolean
       readonly report?: ReportSink
+      /** Told that a group-commit round has offsets to write (record() was called). */
+      readonly onRecord?: () => void
+      /** @internal Test seam: called before each offsets file is synced. */
+      readonly beforeSync?: (file: string) => void
     },
   ) {}
 
@@ -108,6 +122,62 @@ export class GroupOffsets {
     while (offsets.length <= partition) offsets.push(-1)
     offsets[partition] = offset
     await this.flush(group, state)
+  }
+
+  /**
+   * Records that `group` will next read `offset` in `topic`/`partition`, in memory only: the next
+   * group-commit round writes it (takeDirty, writeSnapshot). Resolves once recorded.
+   */
+  async record(group: string, topic: string, partition: number, offset: number): Promise<void> {
+    if (this.options.readOnly)
+      throw new SluiceError('LOG_READ_ONLY', 'cannot commit offsets in a read-only log')
+    const state = await this.state(group)
+    const offsets = state.topics[topic] ?? []
+    state.topics[topic] = offsets
+    while (offsets.length <= partition) offsets.push(-1)
+    offsets[partition] = offset
+    this.dirty.set(group, state)
+    this.options.onRecord?.()
+  }
+
+  /** The file content of every group record()ed since the last call, taken now; null if none. */
+  takeDirty(): OffsetsSnapshot | null {
+    if (this.dirty.size === 0) return null
+    const snapshot = [...this.dirty].map(([group, state]) => ({
+      group,
+      content: JSON.stringify({ version: 1, topics: state.topics }),
+    }))
+    this.dirty.clear()
+    return snapshot
+  }
+
+  /** Marks the groups of a snapshot that was not written as dirty again. */
+  restore(snapshot: OffsetsSnapshot): void {
+    for (const { group } of snapshot) {
+      const state = this.groups.get(group)
+      if (state !== undefined) void state.then((s) => this.dirty.set(group, s)).catch(() => {})
+    }
+  }
+
+  /**
+   * Writes a snapshot's files (one atomic replacement each, backup kept). Rounds run one at a
+   * time, so no two writes of a group overlap. A group whose write failed is forgotten and
+   * re-read from its file on next use, as after a failed commit(); the first error is thrown.
+   */
+  async writeSnapshot(snapshot: OffsetsSnapshot): Promise<void> {
+    let failure: unknown = null
+    for (const { group, content } of snapshot) {
+      try {
+        const state = await this.state(group)
+        await this.write(group, content, state.fileIsGood)
+        state.fileIsGood = true
+      } catch (error) {
+        this.groups.delete(group)
+        this.dirty.delete(group)
+        failure ??= error
+      }
+    }
+    if (failure !== null) throw failure
   }
 
   private async flush(group: string, state: GroupState): Promise<void> {
@@ -229,7 +299,10 @@ export class GroupOffsets {
         const fh = await open(temp, 'w')
         try {
           await fh.writeFile(content)
-          if (this.options.fsync) await fh.sync()
+          if (this.options.fsync) {
+            this.options.beforeSync?.(file)
+            await fh.sync()
+          }
         } finally {
           await fh.close()
         }

@@ -4,7 +4,14 @@ import { SluiceError } from '../../errors.ts'
 import type { LogRecord } from '../index.ts'
 import { writeNewFile } from './atomic-file.ts'
 import { classifyTail, findValidFrame, incompleteReason } from './damage.ts'
-import { checkFrame, decodeFrame, encodeFrames, type FrameInput, frameSize } from './frame.ts'
+import {
+  checkFrame,
+  decodeFrame,
+  encodeFrames,
+  type FrameInput,
+  frameCrcMatches,
+  frameSize,
+} from './frame.ts'
 import { isCode, syncDir } from './fs-util.ts'
 import { OffsetGaps } from './gaps.ts'
 import { ioError, withAppended, withFile } from './io-errors.ts'
@@ -18,8 +25,9 @@ export { isCode, syncDir } from './fs-util.ts'
  * segment is written to; it is rolled (a new file started) before a write would take it past
  * `segmentBytes`. A batch larger than a segment gets a segment of its own, never split frames.
  *
- * Visibility: readers see a record only after its batch was written and (with fsync 'always')
- * fdatasync'ed, so a consumer never sees a record that a crash could take back.
+ * Durability: prepare() writes a batch and says so (onWritten); the log's group commit syncs it
+ * (syncData) when its durability policy (durability.ts) says, and publishes the batch to readers
+ * after that ('batch') or right after the write (interval, 'none').
  *
  * Index: per segment, the file position of every `indexInterval`-th record (by offset relative to
  * the segment's base, so each segment's first record is always indexed). The last segment's index
@@ -51,11 +59,20 @@ export interface PartitionOptions {
   readonly repairHint?: string
   /** @internal Test seam: called before each segment write; throwing simulates a failed write. */
   readonly beforeWrite?: (file: string, bytes: number) => void
+  /** @internal Test seam: called before each fdatasync of a segment; throwing simulates a failed sync. */
+  readonly beforeSync?: (file: string) => void
+  /**
+   * Told after prepare() wrote bytes that are not yet durable; the log's group commit
+   * (group-commit.ts) then calls syncData(). prepare itself never syncs the batch it wrote.
+   */
+  readonly onWritten?: (partition: PartitionLog) => void
 }
 
 const SEGMENT_NAME = /^(\d{20})\.seg$/
 const SCAN_CHUNK = 1 << 20
-const READ_CHUNK = 64 * 1024
+/** Largest single read of readSegment; a larger frame gets a read of exactly its size. */
+const MAX_READ_BYTES = 1 << 20
+const EMPTY = Buffer.alloc(0)
 
 export function segmentFileName(baseOffset: number): string {
   return `${String(baseOffset).padStart(20, '0')}.seg`
@@ -112,6 +129,8 @@ export class PartitionLog {
   private damage: SluiceError | null = null
   /** Read-only: damage where the visible records end; reads past it fail with it. */
   private readDamage: SluiceError | null = null
+  /** The segment written to since the last syncData, or null when everything written is durable. */
+  private unsynced: Segment | null = null
 
   private constructor(
     readonly dir: string,
@@ -424,19 +443,14 @@ export class PartitionLog {
 
   /**
    * Phase one of an append: assigns offsets from endOffset, writes the frames (one buffer per
-   * segment touched, normally one) and syncs them. Nothing is visible until publish(); on failure
+   * segment touched, normally one); syncing them is syncData's job. Nothing is visible until
+   * publish(); on failure
    * call rollback(). The caller serializes appends of a partition. Failures name the file:
    * LOG_DISK_FULL for ENOSPC/EDQUOT, LOG_IO otherwise; nothing of a failed batch stays.
    */
   async prepare(records: readonly FrameInput[]): Promise<PreparedAppend> {
     if (this.damage !== null) throw this.damage
-    if (this.poisoned !== null) {
-      throw new SluiceError(
-        'LOG_CLOSED',
-        `partition ${this.topic}/${this.partition} failed an earlier write and accepts no more appends until the log is reopened: ${this.poisoned.message}`,
-        { cause: this.poisoned },
-      )
-    }
+    if (this.poisoned !== null) throw this.poisonedError()
     const sizes = records.map(frameSize)
     const firstOffset = this.endOffset
     const chunks: Chunk[] = []
@@ -482,7 +496,7 @@ export class PartitionLog {
           // A segment is sealed durably before its successor exists, even with fsync 'never':
           // recovery only repairs the last segment, so earlier ones must be complete on disk.
           action = 'syncing'
-          await segment.fh!.datasync()
+          await this.datasync(segment)
           file = path.join(this.dir, segmentFileName(firstOffset + i))
           action = 'creating'
           segment = await this.createSegment(firstOffset + i, false)
@@ -498,8 +512,8 @@ export class PartitionLog {
       }
       cut(records.length)
       await this.writeChunk(chunks.at(-1)!)
-      action = 'syncing'
-      if (this.options.fsync) await segment.fh!.datasync()
+      this.unsynced = segment
+      this.options.onWritten?.(this)
     } catch (error) {
       const undone = await this.rollback({ firstOffset, chunks, created }, error)
       // appended: 0 tells the caller none of the batch is in the log, so resending all of it
@@ -522,6 +536,38 @@ export class PartitionLog {
       )
       written += bytesWritten
     }
+  }
+
+  /**
+   * Makes everything prepare() wrote so far durable (one fdatasync of the segment written to).
+   * A failed sync poisons the partition: after a failed fsync the kernel may have dropped the
+   * dirty pages and a second fsync would report success, so nothing written can be trusted.
+   */
+  async syncData(): Promise<void> {
+    const segment = this.unsynced
+    if (segment === null) return
+    if (this.poisoned !== null) throw this.poisonedError()
+    this.unsynced = null
+    if (segment.fh === null) return // removed by a rollback
+    try {
+      await this.datasync(segment)
+    } catch (error) {
+      this.poisoned = asError(error)
+      throw ioError(error, segment.file, 'syncing')
+    }
+  }
+
+  private async datasync(segment: Segment): Promise<void> {
+    this.options.beforeSync?.(segment.file)
+    await segment.fh!.datasync()
+  }
+
+  private poisonedError(): SluiceError {
+    return new SluiceError(
+      'LOG_CLOSED',
+      `partition ${this.topic}/${this.partition} failed an earlier write and accepts no more appends until the log is reopened: ${this.poisoned!.message}`,
+      { cause: this.poisoned },
+    )
   }
 
   /** Phase two: makes a prepared batch visible to readers. */
@@ -548,6 +594,7 @@ export class PartitionLog {
     const active = this.segments.at(-1)!
     try {
       await active.fh!.truncate(active.size)
+      if (this.unsynced !== null && prepared.created.includes(this.unsynced)) this.unsynced = active
       for (const segment of prepared.created) {
         await segment.fh?.close()
         segment.fh = null
@@ -595,14 +642,25 @@ export class PartitionLog {
     return out
   }
 
+  /**
+   * Reads up to `max` frames from offset `from` on. Each file read goes into a buffer of its own,
+   * sized from the sparse index to cover the wanted frames (at most MAX_READ_BYTES, at least one
+   * whole frame) and never reused: the records' values are views into it (frame.ts decodeFrame),
+   * so nothing is copied, and a buffer lives only as long as records of this read are kept.
+   * Each frame handed out is checked once (length, magic, CRC); frames before `from` (between the
+   * index entry and the wanted offset) are only walked over.
+   */
   private async readSegment(segment: Segment, from: number, max: number, out: LogRecord[]): Promise<void> {
     const fh = await this.handle(segment)
     const limit = segment.size // snapshot: bytes past it may be a batch still being written
     const offsets = segment.indexOffsets!
+    const positions = segment.indexPositions
     const k = upperBound(offsets, from) - 1
-    let position = k >= 0 ? segment.indexPositions[k]! : 0
+    let position = k >= 0 ? positions[k]! : 0
     let wanted = max
-    let buf = Buffer.allocUnsafe(0)
+    // Offsets within a segment are consecutive, so the last wanted frame's offset is known.
+    const lastWanted = from + max - 1
+    let buf = EMPTY
     let bufStart = position
     let bufEnd = position
     while (wanted > 0 && position < limit) {
@@ -616,15 +674,17 @@ export class PartitionLog {
         const buffered = bufEnd - position
         const needed = buffered >= 4 ? buf.readUInt32BE(position - bufStart) + 4 : 4
         if (buffered >= needed || bufEnd >= limit) break
-        const length = Math.min(limit - position, Math.max(READ_CHUNK, needed))
-        if (buf.length < length) buf = Buffer.allocUnsafe(length)
+        // Up to the first indexed frame at or past the last wanted offset: the whole batch in
+        // one read when it fits, overshooting by less than indexInterval frames.
+        const j = upperBound(offsets, lastWanted)
+        const estimate = (j < offsets.length ? positions[j]! : limit) - position
+        const length = Math.min(limit - position, Math.max(needed, Math.min(estimate, MAX_READ_BYTES)))
+        buf = Buffer.allocUnsafeSlow(length)
         await readFully(fh, buf, length, position)
         bufStart = position
         bufEnd = position + length
       }
       const at = position - bufStart
-      // Frames before `from` (between the index entry and the wanted offset) are only walked over;
-      // the CRC is checked on the frames we hand out.
       const check = checkFrame(buf, at, bufEnd - bufStart, false)
       if (check.status !== 'ok') {
         throw corrupt(
@@ -635,8 +695,7 @@ export class PartitionLog {
         )
       }
       if (check.offset >= from) {
-        const verified = checkFrame(buf, at, bufEnd - bufStart, true)
-        if (verified.status !== 'ok')
+        if (!frameCrcMatches(buf, at, check.size))
           throw corrupt(segment.file, position, `CRC mismatch (record offset ${check.offset})`, this.hint())
         try {
           out.push(decodeFrame(buf, at, check.size, this.topic, this.partition))
