@@ -25,6 +25,12 @@ export const RUNTIME_ERROR_CODES = [
   'ARTIFACT_NOT_FOUND',
   'ARTIFACT_INVALID',
   'ARTIFACT_HASH_MISMATCH',
+  /** A state snapshot (file or Redis entry) is damaged; the message names it. */
+  'STATE_CORRUPT',
+  /** The state store cannot give the state of the epoch the log committed (history compacted away, or ahead of it). */
+  'STATE_EPOCH_MISMATCH',
+  /** The state store (Redis) cannot be reached; retryable. */
+  'STATE_UNAVAILABLE',
   'EVENT_DECODE',
   'EVENT_EVAL',
   'CONFIG_INVALID',

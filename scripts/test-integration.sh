@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Integration tests against real servers: installs and starts Apache Kafka (scripts/servers/kafka.sh),
-# runs vitest.integration.config.ts, and stops the broker on exit unless SLUICE_KEEP_SERVERS=1.
+# Integration tests against real servers: installs and starts Apache Kafka (scripts/servers/kafka.sh)
+# and Redis (scripts/servers/redis.sh), runs vitest.integration.config.ts, and stops the servers it
+# started on exit unless SLUICE_KEEP_SERVERS=1.
 #
 # Environment:
-#   SLUICE_KEEP_SERVERS=1   leave the broker running afterwards (faster reruns)
+#   SLUICE_KEEP_SERVERS=1   leave the servers running afterwards (faster reruns)
+#   SLUICE_REDIS_URL        exported for the tests (redis://127.0.0.1:$SLUICE_REDIS_PORT, default 6390)
 #   SLUICE_KAFKA_BROKERS    exported for the tests (127.0.0.1:$SLUICE_KAFKA_PORT, default port 19092),
 #   with SLUICE_KAFKA_SASL_BROKERS, SLUICE_KAFKA_TLS_BROKERS and SLUICE_KAFKA_TLS_DIR (`kafka.sh env`)
 #   SLUICE_CACHE_DIR, SLUICE_RUN_DIR, SLUICE_KAFKA_PORT: see scripts/servers/kafka.sh
@@ -14,12 +16,15 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 started_here=0
+redis_started_here=0
 cleanup() {
   local status=$?
-  if [[ "$started_here" == 1 && "${SLUICE_KEEP_SERVERS:-0}" != 1 ]]; then
-    bash scripts/servers/kafka.sh stop || true
-  elif [[ "$started_here" == 1 ]]; then
-    echo "[test-integration] SLUICE_KEEP_SERVERS=1: Kafka keeps running (bash scripts/servers/kafka.sh stop)" >&2
+  if [[ "${SLUICE_KEEP_SERVERS:-0}" == 1 ]]; then
+    ((started_here + redis_started_here == 0)) ||
+      echo "[test-integration] SLUICE_KEEP_SERVERS=1: servers keep running (scripts/servers/{kafka,redis}.sh stop)" >&2
+  else
+    [[ "$started_here" == 1 ]] && { bash scripts/servers/kafka.sh stop || true; }
+    [[ "$redis_started_here" == 1 ]] && { bash scripts/servers/redis.sh stop || true; }
   fi
   exit "$status"
 }
@@ -41,5 +46,13 @@ while IFS='=' read -r name value; do
   export "$name=$value"
   echo "[test-integration] $name=$value" >&2
 done <<<"$listeners"
+
+# Redis for the distributed state backend (Debian's redis-server, installed when missing).
+if ! bash scripts/servers/redis.sh status 2>/dev/null; then
+  redis_started_here=1
+fi
+SLUICE_REDIS_URL="$(bash scripts/servers/redis.sh start)"
+export SLUICE_REDIS_URL
+echo "[test-integration] SLUICE_REDIS_URL=$SLUICE_REDIS_URL" >&2
 
 npx vitest run -c vitest.integration.config.ts "$@"
