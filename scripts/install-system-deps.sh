@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # System packages the project needs beyond Node.js: a Java runtime and Maven to fetch and run
-# Apache Kafka from Maven Central jars, and promtool (Debian's `prometheus` package) with which
-# the metrics tests lint the /metrics output. Installed from Debian's packages only when missing.
+# Apache Kafka from Maven Central jars, promtool (Debian's `prometheus` package) with which the
+# metrics tests lint the /metrics output, and redis-server for the state backend's integration
+# tests (scripts/servers/redis.sh starts it). Installed from Debian's packages only when missing.
 set -euo pipefail
 
 missing=()
 command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 if ((${#missing[@]} > 0)); then
   echo "[deps] installing ${missing[*]} (Debian packages)" >&2
   # Only promtool is wanted from `prometheus`: its maintainer scripts must not start a Prometheus
-  # server (nor the recommended node exporter) on the CI machine. A policy-rc.d answering 101
+  # server (nor the recommended node exporter) on the CI machine, nor redis-server's a system-wide
+  # Redis (scripts/servers/redis.sh starts the tests' own). A policy-rc.d answering 101
   # forbids service starts during the install; we add one only if the machine has none.
   policy=/usr/sbin/policy-rc.d
   added_policy=0
