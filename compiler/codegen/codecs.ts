@@ -1,30 +1,64 @@
 /**
  * Generated JSON codecs, one function per record type, so the hot path never interprets a
- * schema at run time.
+ * schema at run time (docs/decisions/0013-generated-codecs.md).
  *
  * Decoding (specs/language.md, "Event decoding"): the input is the value of `JSON.parse`. A record
  * is a JSON object; required fields must be present with the right JSON type; an optional field may
- * be absent or null (both become null, so every decoded record has every field, in schema order, and
- * all records of a schema share one V8 hidden class); i64 must be a safe integer; timestamps accept
- * epoch milliseconds (an integer) or an ISO-8601 string with a zone; unknown fields are ignored.
+ * be absent or null (both become null); i64 must be a safe integer; timestamps accept epoch
+ * milliseconds (an integer) or an ISO-8601 string with a zone; unknown fields are ignored.
  * Anything else throws `DecodeFailure` naming the field path and what was expected.
  *
+ * Each type gets two decoders that accept exactly the same values:
+ * - the reader (`readN`, `fastN`, `validN`), the success path: it checks every field and builds
+ *   nothing but the result, no path strings and no messages, returning undefined (or false) at
+ *   the first value it rejects; a source's reader materialises only the fields the pipeline reads
+ *   (the rest are checked and dropped), so the rows of one source still share one hidden class;
+ * - the explaining decoder (`decodeN(value, path)`), run only after the reader rejected a value,
+ *   which finds the same first failure and throws it with the field path.
+ *
  * Encoding writes JSON text directly (keys in field order, timestamps as ISO-8601 strings with
- * milliseconds, non-finite f64 as null), which is also faster than JSON.stringify on a value
- * that needs timestamp conversion.
+ * milliseconds formatted by arithmetic, non-finite f64 as null), one concatenation per record.
  */
 import type { RecordType, Type } from '../ir/types.ts'
 import { tsType } from './expressions.ts'
+import { ISO_TIMESTAMP } from './iso-timestamp.ts'
 
 /** Names and emits one function per distinct type, deduplicated by structure. */
 export class CodecWriter {
   private readonly decoders = new Map<string, string>()
+  private readonly readers = new Map<string, string>()
+  private readonly fasts = new Map<string, string>()
+  private readonly valids = new Map<string, string>()
   private readonly encoders = new Map<string, string>()
   private readonly bodies: string[] = []
 
   constructor(private readonly typeName: (type: Type) => string | undefined) {}
 
-  /** Returns the name of `decode_N(value: unknown, path: string): T`. */
+  /**
+   * Returns the name of `readN(value: unknown): T | undefined`, the success-path decoder of a
+   * source's records: it accepts exactly what `decoder(type)` accepts, returns undefined for the
+   * rest, and materialises only the fields named in `read` (all of them when `read` is null). The
+   * row keeps the schema's type in TypeScript; only the fields the pipeline reads are present.
+   */
+  reader(type: RecordType, read: ReadonlySet<string> | null): string {
+    const fields = read === null ? null : type.fields.filter((f) => read.has(f.name)).map((f) => f.name)
+    const id = `${JSON.stringify(type)}/${JSON.stringify(fields)}`
+    const existing = this.readers.get(id)
+    if (existing) return existing
+    const name = `read${this.readers.size}`
+    this.readers.set(id, name)
+    const selected = fields === null ? null : new Set(fields)
+    this.bodies.push(
+      [
+        `function ${name}(value: unknown): ${tsType(type, this.typeName)} | undefined {`,
+        this.recordReader(type, selected, 'return undefined'),
+        '}',
+      ].join('\n'),
+    )
+    return name
+  }
+
+  /** Returns the name of `decode_N(value: unknown, path: string): T`, which throws DecodeFailure. */
   decoder(type: Type): string {
     const id = JSON.stringify(type)
     const existing = this.decoders.get(id)
@@ -54,6 +88,146 @@ export class CodecWriter {
   code(): string {
     return this.bodies.join('\n\n')
   }
+
+  // -------------------------------------------------------------------------------------------
+  // The success path: checks without messages
+
+  /** `fastN(value: unknown): T | undefined`: the value materialised, or undefined when rejected. */
+  private fast(type: Type): string {
+    const id = JSON.stringify(type)
+    const existing = this.fasts.get(id)
+    if (existing) return existing
+    const name = `fast${this.fasts.size}`
+    this.fasts.set(id, name)
+    const fail = 'return undefined'
+    const body =
+      type.kind === 'record'
+        ? this.recordReader(type, null, fail)
+        : type.kind === 'list'
+          ? [...this.listCheck(type.of, true, fail), 'return out'].join('\n')
+          : [...this.check(type, 'value', 'out', fail), 'return out'].join('\n')
+    this.bodies.push(
+      `function ${name}(value: unknown): ${tsType(type, this.typeName)} | undefined {\n${body}\n}`,
+    )
+    return name
+  }
+
+  /** `validN(value: unknown): boolean`: whether the value decodes, building nothing. */
+  private valid(type: Type): string {
+    const id = JSON.stringify(type)
+    const existing = this.valids.get(id)
+    if (existing) return existing
+    const name = `valid${this.valids.size}`
+    this.valids.set(id, name)
+    const fail = 'return false'
+    const lines =
+      type.kind === 'record'
+        ? [
+            ...objectCheck(fail),
+            ...type.fields.flatMap((f, i) => [
+              `const f${i} = ${ownField('object', f.name)}`,
+              ...this.check(f.type, `f${i}`, null, fail),
+            ]),
+          ]
+        : type.kind === 'list'
+          ? this.listCheck(type.of, false, fail)
+          : this.check(type, 'value', null, fail)
+    this.bodies.push(
+      `function ${name}(value: unknown): boolean {\n${[...lines, 'return true'].join('\n')}\n}`,
+    )
+    return name
+  }
+
+  /**
+   * Statements that check `source` (a local name) against `type` and run `fail` when it does not
+   * decode; with a `target`, they also declare `const target` holding the decoded value.
+   * Scalars are checked inline; lists and records (and optionals of them) call a function.
+   */
+  private check(type: Type, source: string, target: string | null, fail: string): string[] {
+    const guard = (condition: string) => `if (${condition}) ${fail}`
+    const assign = (expression: string) => (target === null ? [] : [`const ${target} = ${expression}`])
+    const absent = `(${source} === null || ${source} === undefined)`
+    switch (type.kind) {
+      case 'string':
+      case 'bool':
+      case 'f64':
+        return [guard(`typeof ${source} !== '${JS_TYPEOF[type.kind]}'`), ...assign(source)]
+      case 'i64':
+      case 'duration':
+        return [guard(`!Number.isSafeInteger(${source})`), ...assign(`${source} as number`)]
+      case 'timestamp':
+        return target === null
+          ? [guard(`Number.isNaN(timestampOrNaN(${source}))`)]
+          : [`const ${target} = timestampOrNaN(${source})`, guard(`${target} !== ${target}`)]
+      case 'null':
+        return [guard(`!${absent}`), ...assign('null')]
+      case 'optional': {
+        const inner = type.of
+        if (inner.kind === 'string' || inner.kind === 'bool' || inner.kind === 'f64') {
+          return [
+            guard(`!${absent} && typeof ${source} !== '${JS_TYPEOF[inner.kind]}'`),
+            ...assign(`${source} ?? null`),
+          ]
+        }
+        if (target === null) return [guard(`!${absent} && !${this.valid(inner)}(${source})`)]
+        // null and undefined decode to null; anything else as the inner type (undefined: rejected).
+        return [
+          `const ${target} = ${absent} ? null : ${this.fast(inner)}(${source})`,
+          guard(`${target} === undefined`),
+        ]
+      }
+      case 'list':
+      case 'record':
+        if (target === null) return [guard(`!${this.valid(type)}(${source})`)]
+        return [`const ${target} = ${this.fast(type)}(${source})`, guard(`${target} === undefined`)]
+    }
+  }
+
+  /** Checks `value` is a list of `item`; with `materialise`, declares `const out`, the decoded list. */
+  private listCheck(item: Type, materialise: boolean, fail: string): string[] {
+    const lines = [`if (!Array.isArray(value)) ${fail}`]
+    const type = tsType({ kind: 'list', of: item }, this.typeName)
+    if (!materialise || IDENTITY_ITEMS.has(item.kind)) {
+      // Items that decode to themselves are checked and the parsed array kept: no copy.
+      lines.push(
+        'for (let i = 0; i < value.length; i++) {',
+        'const item: unknown = value[i]',
+        ...this.check(item, 'item', null, fail),
+        '}',
+      )
+      if (materialise) lines.push(`const out = value as ${type}`)
+      return lines
+    }
+    lines.push(
+      `const out: ${type} = new Array(value.length)`,
+      'for (let i = 0; i < value.length; i++) {',
+      'const item: unknown = value[i]',
+      ...this.check(item, 'item', 'decoded', fail),
+      'out[i] = decoded',
+      '}',
+    )
+    return lines
+  }
+
+  /** Checks an object's fields in schema order and returns the fields in `selected` (null: all). */
+  private recordReader(type: RecordType, selected: ReadonlySet<string> | null, fail: string): string {
+    const lines = objectCheck(fail)
+    const kept: string[] = []
+    type.fields.forEach((f, i) => {
+      const keep = selected === null || selected.has(f.name)
+      lines.push(`const f${i} = ${ownField('object', f.name)}`)
+      lines.push(...this.check(f.type, `f${i}`, keep ? `v${i}` : null, fail))
+      if (keep) kept.push(`${f.name}: v${i}`)
+    })
+    const row = `{ ${kept.join(', ')} }`
+    const complete = kept.length === type.fields.length
+    // A partial row keeps the schema's type: the pipeline reads only the fields it holds.
+    lines.push(complete ? `return ${row}` : `return ${row} as ${tsType(type, this.typeName)}`)
+    return lines.join('\n')
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The error path: the same checks, with the field path in the message
 
   private decodeBody(type: Type): string {
     switch (type.kind) {
@@ -103,27 +277,13 @@ export class CodecWriter {
 
   private encodeBody(type: Type): string {
     switch (type.kind) {
-      case 'string':
-        return 'return JSON.stringify(value)'
-      case 'bool':
-        return 'return String(value)'
-      case 'i64':
-      case 'duration':
-        // Evaluation keeps integers safe; this guards the output against anything that got past it.
-        return `if (!Number.isSafeInteger(value)) throw new RangeError(\`\${value} is not an integer within ±(2^53-1)\`)\nreturn String(value)`
-      case 'f64':
-        return `return Number.isFinite(value) ? String(value) : 'null'`
-      case 'timestamp':
-        return `return '"' + new Date(value).toISOString() + '"'`
-      case 'null':
-        return `return 'null'`
-      case 'optional':
-        return `return value === null ? 'null' : ${this.encoder(type.of)}(value)`
       case 'list': {
-        const item = this.encoder(type.of)
         return [
-          'let out = "["',
-          `for (let i = 0; i < value.length; i++) out += (i === 0 ? '' : ',') + ${item}(value[i]!)`,
+          `let out = '['`,
+          'for (let i = 0; i < value.length; i++) {',
+          'const item = value[i]!',
+          `out += (i === 0 ? '' : ',') + ${this.encodeValue(type.of, 'item')}`,
+          '}',
           `return out + ']'`,
         ].join('\n')
       }
@@ -131,12 +291,54 @@ export class CodecWriter {
         if (type.fields.length === 0) return `return '{}'`
         const parts = type.fields.map((f, i) => {
           const key = JSON.stringify(`${i === 0 ? '{' : ','}${JSON.stringify(f.name)}:`)
-          return `${key} + ${this.encoder(f.type)}(value.${f.name})`
+          return `${key} + ${this.encodeValue(f.type, `value.${f.name}`)}`
         })
         return `return ${parts.join(' +\n    ')} + '}'`
       }
+      default:
+        return `return ${this.encodeValue(type, 'value')}`
     }
   }
+
+  /**
+   * A JS expression: the JSON text of `value` (a property read or a local, so reading it twice
+   * costs nothing). Scalars inline; lists and records call their encoder.
+   */
+  private encodeValue(type: Type, value: string): string {
+    switch (type.kind) {
+      case 'string':
+        return `JSON.stringify(${value})`
+      case 'bool':
+        return `(${value} ? 'true' : 'false')`
+      case 'i64':
+      case 'duration':
+        // Evaluation keeps integers safe; this guards the output against anything that got past it.
+        return `integerText(${value})`
+      case 'f64':
+        return `(Number.isFinite(${value}) ? '' + ${value} : 'null')`
+      case 'timestamp':
+        return `'"' + isoTimestamp(${value}) + '"'`
+      case 'null':
+        return `'null'`
+      case 'optional':
+        return `(${value} === null ? 'null' : ${this.encodeValue(type.of, value)})`
+      case 'list':
+      case 'record':
+        return `${this.encoder(type)}(${value})`
+    }
+  }
+}
+
+const JS_TYPEOF = { string: 'string', bool: 'boolean', f64: 'number' } as const
+
+/** List items whose decoded value is the parsed value itself. */
+const IDENTITY_ITEMS: ReadonlySet<Type['kind']> = new Set(['string', 'bool', 'i64', 'f64', 'duration'])
+
+function objectCheck(fail: string): string[] {
+  return [
+    `if (typeof value !== 'object' || value === null || Array.isArray(value)) ${fail}`,
+    'const object = value as Record<string, unknown>',
+  ]
 }
 
 /**
@@ -168,13 +370,24 @@ export const CODEC_HELPERS = `
   // Timestamps: epoch milliseconds within the range of a Date (±8.64e15), or the ISO-8601 forms
   // that parse_ts accepts (date, or date-time with a zone; impossible dates are rejected).
   const MAX_TIMESTAMP_MS = 8.64e15
-  function decodeTimestamp(value: unknown, path: string): number {
+  /** The timestamp a value decodes to, or NaN (never a timestamp) when it does not decode. */
+  function timestampOrNaN(value: unknown): number {
     if (typeof value === 'number') {
-      if (Number.isSafeInteger(value) && Math.abs(value) <= MAX_TIMESTAMP_MS) return value
-    } else if (typeof value === 'string') {
-      const ms = parseTimestamp(value)
-      if (ms !== null && Math.abs(ms) <= MAX_TIMESTAMP_MS) return ms
+      return Number.isSafeInteger(value) && Math.abs(value) <= MAX_TIMESTAMP_MS ? value : Number.NaN
     }
+    if (typeof value === 'string') {
+      const ms = parseTimestamp(value)
+      return ms !== null && Math.abs(ms) <= MAX_TIMESTAMP_MS ? ms : Number.NaN
+    }
+    return Number.NaN
+  }
+  function decodeTimestamp(value: unknown, path: string): number {
+    const ms = timestampOrNaN(value)
+    if (ms === ms) return ms
     throw new DecodeFailure(path, 'a timestamp (epoch milliseconds or ISO-8601 with a zone)', value)
   }
-`
+  function integerText(value: number): string {
+    if (!Number.isSafeInteger(value)) throw new RangeError(\`\${value} is not an integer within ±(2^53-1)\`)
+    return '' + value
+  }
+${ISO_TIMESTAMP}`

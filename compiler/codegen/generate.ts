@@ -6,7 +6,8 @@
  * - `chains[id]`: one function per `Fused` node, `(input, output, errors) => void`, that loops
  *   over the input batch once, running every step of the chain on the event before the next
  *   event (filters `continue`, selects build one object, key by sets the key);
- * - `sources[name]`: the generated decoder of the source's schema and its event-time getter;
+ * - `sources[name]`: the generated decoder of the source's schema (materialising only the fields the
+ *   pipeline reads, see fields-read.ts) and its event-time getter;
  * - `sinks[id]`: the generated JSON encoder of what the sink writes.
  * The runtime (runtime/artifact/operators.ts) declares the same shapes: the module is the
  * contract, and neither side imports the other.
@@ -20,6 +21,7 @@ import { isOptional, unwrapOptional } from '../ir/expr.ts'
 import type { Expr, FusedNode, Pipeline, SinkNode, SourceNode, Span, Type } from '../ir/types.ts'
 import { CODEC_HELPERS, CodecWriter } from './codecs.ts'
 import { compileExpr, EXPRESSION_HELPERS, type ExprContext, tsType } from './expressions.ts'
+import { fieldsRead } from './fields-read.ts'
 
 export interface GeneratedModule {
   /** TypeScript source of the module. */
@@ -78,12 +80,15 @@ export function generateModule(
 
   const chainCode = chains.map((chain, i) => chainFunction(`chain${i}`, chain, { site, fnRef, typeName }))
   const sourceEntries = sources.map((source) => {
-    const decode = codecs.decoder(source.schema)
+    const read = codecs.reader(source.schema, fieldsRead(pipeline, source))
+    // The reader is the success path; a value it rejects goes to the explaining decoder, which
+    // throws the DecodeFailure naming the field (it returns the full row if they ever disagree).
+    const explain = codecs.decoder(source.schema)
     const eventTime =
       source.eventTimeField === null
         ? 'null'
         : `(row: ${tsType(source.schema, typeName)}) => row.${source.eventTimeField}`
-    return `${JSON.stringify(source.name)}: { decode: (value: unknown) => ${decode}(value, ''), eventTime: ${eventTime} }`
+    return `${JSON.stringify(source.name)}: { decode: (value: unknown) => ${read}(value) ?? ${explain}(value, ''), eventTime: ${eventTime} }`
   })
   const sinkEntries = sinks.map(
     (sink) =>

@@ -1,0 +1,43 @@
+/**
+ * Which fields of a source's records the pipeline reads, so the source's decoder materialises
+ * only those (the rest are still checked: a record that does not match its schema is
+ * dead-lettered whether or not its bad field is read).
+ *
+ * A field is read when a chain fed by the source refers to it before its first `select` (which
+ * builds a new row), or when the source's rows reach anything that uses the whole row: a sink
+ * (it writes every field), or a chain without a `select` whose output does. The event-time field
+ * is always read (the runtime takes event time from it).
+ */
+import { columnsRead } from '../ir/expr.ts'
+import { consumersOf, nodeById } from '../ir/graph.ts'
+import type { Pipeline, SourceNode } from '../ir/types.ts'
+
+/** The names of the fields read, or null when the whole row is needed. */
+export function fieldsRead(pipeline: Pipeline, source: SourceNode): ReadonlySet<string> | null {
+  const consumers = consumersOf(pipeline)
+  const byId = nodeById(pipeline)
+  const read = new Set<string>()
+  if (source.eventTimeField !== null) read.add(source.eventTimeField)
+  if (source.watermark !== null) read.add(source.watermark.field)
+
+  /** Adds what the readers of `nodeId`, whose rows are the source's rows, read; false: everything. */
+  const visit = (nodeId: string): boolean => {
+    for (const consumerId of consumers.get(nodeId) ?? []) {
+      const node = byId.get(consumerId)
+      if (node?.kind !== 'Fused') return false
+      let passesRowOn = true
+      for (const step of node.steps) {
+        if (step.kind === 'Filter') columnsRead(step.predicate, read)
+        else if (step.kind === 'KeyBy') columnsRead(step.key, read)
+        else {
+          for (const field of step.fields) columnsRead(field.value, read)
+          passesRowOn = false
+          break
+        }
+      }
+      if (passesRowOn && !visit(node.id)) return false
+    }
+    return true
+  }
+  return visit(source.id) ? read : null
+}
