@@ -40,10 +40,10 @@ ${LOG_OPTIONS_HELP}
                         the broker's minimum unless group.min.session.timeout.ms is lowered)
   --kafka-heartbeat-interval MS
                         Kafka: heartbeat interval, under a third of the session timeout (default: 1000)
+  -h, --help            show this help
 
 While the log is unavailable (a broker restart, a network blip) the node keeps trying with
-back-off, reports sluice_ready 0 and logs one warning per outage, and goes on where it stopped.
-  -h, --help            show this help`,
+back-off, reports sluice_ready 0 and logs one warning per outage, and goes on where it stopped.`,
   async run(argv, io) {
     const { positionals, values } = parse(argv, {
       ...LOG_OPTIONS,
@@ -63,8 +63,6 @@ back-off, reports sluice_ready 0 and logs one warning per outage, and goes on wh
     const logging = loggingOptions(values, io)
     const logger = commandLogger(logging, io)
     const artifact = await loadArtifact(positionals[0]!)
-    // The client id names the pipeline, like the default group, so brokers' logs and quotas tell
-    // pipelines apart.
     const consumer = consumerTiming(values)
     // Stops the waiting for an unavailable log (at start-up or later) on Ctrl-C / SIGTERM.
     const interrupted = new AbortController()
@@ -74,6 +72,8 @@ back-off, reports sluice_ready 0 and logs one warning per outage, and goes on wh
         openLog(values, {
           logger,
           logLevel: logging.level,
+          // The client id names the pipeline, like the default group, so brokers' logs and quotas
+          // tell pipelines apart.
           clientId: `sluice.${artifact.manifest.name}`,
           consumer,
         }),
