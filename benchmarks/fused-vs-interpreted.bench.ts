@@ -1,195 +1,61 @@
 /**
- * Fused generated code vs the reference interpreter, on one 3-operator stateless chain
- * (filter → map → key by) over the same pre-decoded events.
+ * The fused chain against the strongest baselines, on one 3-operator stateless chain
+ * (filter → map → key by) over the same pre-decoded events, with the end-to-end node figure
+ * quoted beside it. The variants (hand-written loop, operator-at-a-time, interpreted, fused) are
+ * described in lib/chain-variants.ts.
  *
  *   npm run bench                                   # 1M events, writes benchmarks/reports/fused-vs-interpreted.*
  *   node --import tsx benchmarks/fused-vs-interpreted.bench.ts --events 200000 --time 2000 --out /tmp/r
  *
- * - fused: the artifact `compileSource` produces for PIPELINE, loaded through the runtime's
- *   artifact loader; its one chain function runs a whole batch in one loop.
- * - interpreted: `createInterpreter` over the same checked, unfused IR: one object per operator,
- *   one `push` per event per operator (compiler/ir/interpret.ts).
- *
- * Both variants see the same decoded events (generated from the same seed), cut into the same
+ * All variants see the same decoded events (generated from the same seed), cut into the same
  * batches. Each variant is measured in its own fresh node process (this script re-run with
- * `--variant <name>`), so neither inherits the other's heap, JIT state or V8 pretenuring decisions.
- * Before that, the outputs of both are compared on a prefix of the input and the run aborts if
- * they differ.
+ * `--variant <name>`), so none inherits another's heap, JIT state or V8 pretenuring decisions.
+ * The outputs are read and compared twice: on a prefix, event by event, before anything is timed;
+ * and on the measured run, as checksums each child computes over a whole pass of the input and over
+ * every timed latency batch. The run aborts, writing no report, if any variant differs.
  */
 import { execFileSync } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { writeArtifact } from '../compiler/artifact/package.ts'
-import { compileSource } from '../compiler/compile.ts'
-import { checkSource } from '../compiler/frontend.ts'
-import { createInterpreter, type InterpreterEvent } from '../compiler/ir/interpret.ts'
-import type { Pipeline } from '../compiler/ir/types.ts'
-import { loadArtifact } from '../runtime/artifact/load.ts'
 import {
-  type ChainError,
-  type ChainFunction,
-  createEventBatch,
-  type EventBatch,
-} from '../runtime/artifact/operators.ts'
-import { measureVariant, type VariantResult, type VariantSpec } from './lib/measure.ts'
-import { generatePayments, type Payment, paymentPipeline } from './lib/payments.ts'
+  checkedPipeline,
+  checkMeasuredOutputs,
+  crossCheck,
+  loadFusedChain,
+  PIPELINE,
+  specFactory,
+  VARIANT_KEYS,
+  VARIANTS,
+  type VariantKey,
+  variantSpec,
+} from './lib/chain-variants.ts'
+import { measureVariant, type VariantResult } from './lib/measure.ts'
+import { generatePayments } from './lib/payments.ts'
 import {
   type BenchmarkReport,
-  computeRatios,
+  computeRatiosOf,
   formatRate,
   formatRatio,
   machineInfo,
+  readEndToEndFigures,
   renderConsoleTable,
   writeReport,
 } from './lib/report.ts'
 
 const NAME = 'fused-vs-interpreted'
-const SOURCE_NAME = 'payments'
 const TARGET_EVENTS_PER_SECOND = 5_000_000
 const TARGET_SPEEDUP = 3
-
-const PIPELINE = paymentPipeline()
-
-interface Chunk {
-  readonly start: number
-  readonly end: number
-}
-
-function chunks(total: number, size: number): Chunk[] {
-  const out: Chunk[] = []
-  for (let start = 0; start < total; start += size) out.push({ start, end: Math.min(total, start + size) })
-  return out
-}
-
-/** The fused variant: the generated chain function over pre-built input batches. */
-function fusedVariant(chain: ChainFunction, payments: readonly Payment[]): VariantSpec<EventBatch> {
-  const output = createEventBatch(0)
-  const errors: ChainError[] = []
-  return {
-    name: 'fused (generated)',
-    batches: (size) =>
-      chunks(payments.length, size).map(({ start, end }) => ({
-        values: payments.slice(start, end),
-        keys: new Array<string | null>(end - start).fill(null),
-        timestamps: payments.slice(start, end).map((p) => p.ts),
-        origins: Array.from({ length: end - start }, (_, i) => start + i),
-        length: end - start,
-      })),
-    process: (batch) => {
-      errors.length = 0
-      chain(batch, output, errors)
-      return output.length
-    },
-  }
-}
-
-/** The interpreted variant: one push per event through the unfused operator objects. */
-function interpretedVariant(
-  pipeline: Pipeline,
-  payments: readonly Payment[],
-): VariantSpec<InterpreterEvent[]> {
-  // The sink writes into reused arrays, like the fused chain's output batch.
-  const outValues: unknown[] = []
-  const outKeys: (string | null)[] = []
-  let emitted = 0
-  const interpreter = createInterpreter(pipeline, {
-    onSink: (out) => {
-      outValues[emitted] = out.value
-      outKeys[emitted] = out.key
-      emitted++
-    },
-    onError: () => {},
-  })
-  const events: InterpreterEvent[] = payments.map((p) => ({
-    value: p as unknown as Record<string, unknown>,
-    key: null,
-    timestamp: p.ts,
-  }))
-  return {
-    name: 'interpreted',
-    batches: (size) => chunks(events.length, size).map(({ start, end }) => events.slice(start, end)),
-    process: (batch) => {
-      emitted = 0
-      for (let i = 0; i < batch.length; i++) interpreter.push(SOURCE_NAME, batch[i]!)
-      return emitted
-    },
-  }
-}
-
-/**
- * Runs both variants over `payments` (in batches of `batchSize`, like the measurement) and throws
- * if their outputs differ. Returns the number of events emitted.
- */
-function crossCheck(
-  chain: ChainFunction,
-  pipeline: Pipeline,
-  payments: readonly Payment[],
-  batchSize: number,
-): number {
-  const expected: { value: unknown; key: string | null; timestamp: number }[] = []
-  const interpreter = createInterpreter(pipeline, {
-    onSink: (out) => expected.push({ value: out.value, key: out.key, timestamp: out.timestamp }),
-  })
-  for (const p of payments) {
-    interpreter.push(SOURCE_NAME, {
-      value: p as unknown as Record<string, unknown>,
-      key: null,
-      timestamp: p.ts,
-    })
-  }
-  const actual: { value: unknown; key: string | null; timestamp: number }[] = []
-  const output = createEventBatch(0)
-  const errors: ChainError[] = []
-  for (const batch of fusedVariant(chain, payments).batches(batchSize)) {
-    chain(batch, output, errors)
-    if (errors.length > 0) throw new Error(`fused chain reported ${errors.length} errors on the check prefix`)
-    for (let i = 0; i < output.length; i++) {
-      actual.push({ value: output.values[i], key: output.keys[i]!, timestamp: output.timestamps[i]! })
-    }
-  }
-  if (JSON.stringify(actual) !== JSON.stringify(expected)) {
-    throw new Error('fused and interpreted outputs differ on the check prefix; not benchmarking')
-  }
-  return expected.length
-}
-
-async function loadFusedChain(): Promise<{ chain: ChainFunction; chainId: string; pipeline: Pipeline }> {
-  const compiled = compileSource('bench.pipe', PIPELINE)
-  if (compiled.artifact === null || compiled.pipeline === null) {
-    throw new Error(
-      `the benchmark pipeline does not compile:\n${JSON.stringify(compiled.diagnostics, null, 2)}`,
-    )
-  }
-  const fused = compiled.pipeline.nodes.filter((node) => node.kind === 'Fused')
-  if (fused.length !== 1) throw new Error(`expected one fused chain, the optimiser made ${fused.length}`)
-  const chainId = fused[0]!.id
-  const dir = await mkdtemp(join(tmpdir(), 'sluice-bench-'))
-  try {
-    await writeArtifact(compiled.artifact, dir)
-    const loaded = await loadArtifact(dir)
-    const chain = loaded.operators.chains[chainId]
-    if (chain === undefined) throw new Error(`artifact has no chain '${chainId}'`)
-    return { chain, chainId, pipeline: compiled.pipeline }
-  } finally {
-    await rm(dir, { recursive: true, force: true })
-  }
-}
-
-function checkedPipeline(): Pipeline {
-  const checked = checkSource('bench.pipe', PIPELINE)
-  if (checked.pipeline === null)
-    throw new Error(`the benchmark pipeline does not check: ${JSON.stringify(checked.diagnostics)}`)
-  return checked.pipeline
-}
+const REPO = join(import.meta.dirname, '..')
 
 const METHOD = [
+  'Variants: hand-written loop (one loop over the decoded payments with the filter, the projection and the key inline: what a person would write with no framework), operator-at-a-time (one loop per operator per batch: the filter writes a selection vector, the projection reads through it into the output batch, key by sets that batch’s keys; specialised to this pipeline by hand), interpreted (the reference interpreter over the unfused IR: one object per operator, one push per event per operator) and fused (the generated chain function, loaded from the compiled artifact). The hand-written loop and the operators truncate with Math.trunc where to_i64 also rejects NaN and values beyond ±2^53, which no payment here reaches. Ratios compare the fused chain with each of the other three.',
   'Throughput: each tinybench iteration runs the whole prepared input (the event count above, cut ahead of time into batches of the throughput batch size) through the variant, after warmup iterations; events/s = events ÷ mean iteration time, and ± rme is tinybench’s relative margin of error of that mean (95% confidence). Everything runs on one thread, so this is events/s per core (V8’s GC helper threads may use the second core).',
-  'Latency: the same input is cut into batches of the latency batch size; each batch is timed with process.hrtime.bigint() and its time divided by the batch size is one per-event sample. p50/p99/p999 are nearest-rank percentiles over all samples. This is processing cost per event inside a small batch, without queueing; GC pauses and deoptimisations show up in the tail.',
+  'Latency: the same input is cut into batches of the latency batch size; each batch is timed with process.hrtime.bigint(), and one batch’s time is one sample. p50/p99/p999 are nearest-rank percentiles over all samples, per batch of that many events, not per event: an event waits for its whole batch, and dividing by the batch size would spread one event’s GC pause over the others. This is processing time only, without queueing; GC pauses and deoptimisations show up in the tail.',
+  'Outputs: every variant writes value, key and timestamp of each output into arrays reused between batches. Before timing, each variant runs over a prefix of the input and every output must equal the interpreter’s (deep equality, and a checksum that also compares field order). In the measured process, after the timed iterations, the variant runs once more over the whole input and its outputs are folded into a checksum batch by batch; the outputs of every timed latency batch are folded into a second checksum outside the timer (the checksum allocates nothing, so it leaves no garbage for the next timed batch). The report is written only if all variants’ checksums and output counts are equal; they are listed under Outputs.',
+  'End to end: the figures under “End to end” are read, when this report is written, from the committed report of benchmarks/pipeline-throughput.bench.ts: the same workload through a whole node (JSON lines in a log topic, decode, the fused chain, encode, append to the output topic, offset commit). They come from a different run, at the date shown; the ratio column says how much of the node’s time the chain is not.',
   'Memory: process.memoryUsage() sampled after every throughput iteration and every 256 latency batches; a full GC runs before measuring. Each variant runs in its own fresh node process, so peak RSS and peak heap used are that variant’s own (they include the prepared input, ~1M decoded events, and garbage not yet collected).',
-  'Inputs: both variants read the same decoded events, generated from the same seed (no JSON decoding is timed); the interpreter gets them wrapped once, before timing, as { value, key, timestamp }. Before timing, both variants run over a prefix of the input and their outputs (values, keys, timestamps) must be identical.',
+  'Inputs: all variants read the same decoded events, generated from the same seed (no JSON decoding is timed); the interpreter gets them wrapped once, before timing, as { value, key, timestamp }, the fused chain and the operators as runtime batches (parallel arrays of values, keys, timestamps, origins), the hand-written loop as arrays of payments.',
 ]
 
 async function main(): Promise<void> {
@@ -201,6 +67,10 @@ async function main(): Promise<void> {
       'batch-size': { type: 'string', default: '1024' },
       'latency-batch-size': { type: 'string', default: '64' },
       'latency-batches': { type: 'string', default: '100000' },
+      'end-to-end': {
+        type: 'string',
+        default: join(import.meta.dirname, 'reports', 'pipeline-throughput.json'),
+      },
       out: { type: 'string', default: join(import.meta.dirname, 'reports') },
       variant: { type: 'string' },
     },
@@ -215,51 +85,54 @@ async function main(): Promise<void> {
     latencyBatches: Number(args['latency-batches']),
   }
 
-  const variantNames = ['interpreted', 'fused'] as const
   if (args.variant !== undefined) {
     // Child mode: measure one variant in this (fresh) process and print its result as JSON.
-    if (!(variantNames as readonly string[]).includes(args.variant))
-      throw new Error(`unknown variant '${args.variant}'`)
+    if (!(VARIANT_KEYS as readonly string[]).includes(args.variant))
+      throw new Error(`unknown variant '${args.variant}' (one of ${VARIANT_KEYS.join(', ')})`)
     const { chain } = await loadFusedChain()
     const pipeline = checkedPipeline()
     const payments = generatePayments(events, seed)
-    const spec = (
-      args.variant === 'fused' ? fusedVariant(chain, payments) : interpretedVariant(pipeline, payments)
-    ) as VariantSpec<unknown>
+    const spec = variantSpec(args.variant as VariantKey, chain, pipeline, payments)
     process.stderr.write(`measuring ${spec.name} (pid ${process.pid}) …\n`)
     process.stdout.write(`${JSON.stringify(await measureVariant(spec, options))}\n`)
     return
   }
 
+  // Read before measuring: a missing or unreadable end-to-end report fails the run at once.
+  const endToEnd = await readEndToEndFigures(args['end-to-end'], relative(REPO, args['end-to-end']))
   process.stderr.write(`compiling and loading the pipeline …\n`)
   const { chain, chainId } = await loadFusedChain()
   const pipeline = checkedPipeline()
   const prefix = generatePayments(Math.min(events, 20_480), seed)
-  const checked = crossCheck(chain, pipeline, prefix, options.batchSize)
-  process.stderr.write(`outputs agree on the first ${prefix.length} events (${checked} emitted)\n`)
+  const checked = crossCheck(specFactory(chain, pipeline), prefix, options.batchSize)
+  process.stderr.write(
+    `outputs of all ${VARIANT_KEYS.length} variants agree on the first ${prefix.length} events (${checked} emitted)\n`,
+  )
 
-  // Each variant runs in its own fresh process (same node flags), so neither inherits the other's
+  // Each variant runs in its own fresh process (same node flags), so none inherits another's
   // heap, JIT feedback or V8 pretenuring decisions, and RSS/heap peaks are the variant's own.
   const variants: VariantResult[] = []
-  for (const name of variantNames) {
+  for (const key of VARIANT_KEYS) {
     const stdout = execFileSync(
       process.execPath,
-      [...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2), '--variant', name],
+      [...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2), '--variant', key],
       { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 },
     )
     const lines = stdout.trim().split('\n')
     variants.push(JSON.parse(lines[lines.length - 1]!) as VariantResult)
   }
-  const interpreted = variants[0]!
-  const fused = variants[1]!
-  const ratios = computeRatios(variants, interpreted.name)
-  const speedup = ratios[0]!.throughput
+  checkMeasuredOutputs(variants)
+  const byKey = (key: VariantKey) => variants[VARIANT_KEYS.indexOf(key)]!
+  const fused = byKey('fused')
+  const baselines = VARIANT_KEYS.filter((key) => key !== 'fused').map((key) => VARIANTS[key])
+  const ratios = computeRatiosOf(variants, fused.name, baselines)
+  const speedup = ratios.find((r) => r.baseline === VARIANTS.interpreted)!.throughput
   const report: BenchmarkReport = {
     name: NAME,
-    title: 'Fused vs interpreted: filter → map → key by',
+    title: 'Fused chain vs hand-written, operator-at-a-time and interpreted: filter → map → key by',
     description:
-      'The same 3-operator stateless chain run as the generated fused chain function and as the reference interpreter, on the same pre-decoded events (~50% pass the filter).',
-    machine: machineInfo(),
+      'The same 3-operator stateless chain run as the generated fused chain function, a hand-written loop, one loop per operator per batch, and the reference interpreter, on the same pre-decoded events (~50% pass the filter), with the end-to-end node figure of the same workload beside them.',
+    machine: machineInfo(REPO),
     parameters: {
       events,
       seed,
@@ -269,12 +142,13 @@ async function main(): Promise<void> {
       'tinybench time budget (ms)': options.timeMs,
       'fused chain': chainId,
       'events emitted per iteration': fused.throughput.outputsPerIteration,
+      'outputs compared on the prefix': `${checked} of ${prefix.length} events`,
       isolation: 'each variant in a fresh node process',
       'node flags': process.execArgv.join(' '),
       pipeline: PIPELINE.trim(),
     },
     variants,
-    baseline: interpreted.name,
+    baseline: VARIANTS.interpreted,
     ratios,
     targets: [
       {
@@ -289,6 +163,8 @@ async function main(): Promise<void> {
       },
     ],
     method: METHOD,
+    latencyNote: `Latencies are per batch of ${options.latencyBatchSize} events (the time to process one whole batch), not per event; see Method.`,
+    endToEnd: { ...endToEnd, compareWith: fused.name },
   }
   const paths = await writeReport(args.out, report, {
     markerEventsPerSecond: TARGET_EVENTS_PER_SECOND,

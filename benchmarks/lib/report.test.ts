@@ -164,7 +164,12 @@ describe('per-batch latency, outputs and end-to-end figures', () => {
     expect(md).toContain('## End to end (from `benchmarks/reports/pipeline-throughput.json`)')
     expect(md).toContain('run 2026-11-25T15:27:29.704Z at commit def456')
     // 6,000,000 (the fastest variant) ÷ 160,000 = 37.5 → 38×.
+    expect(md).toContain('| end to end | events/s | ± rme | peak RSS | fused <fast> & "new" ÷ this |')
     expect(md).toContain("| embedded, fsync 'always' | 160 k | 30.00% | 280.0 MiB | 38× |")
+    // Or divided by a named variant: 1,250,000 ÷ 160,000 ≈ 8×.
+    const named = renderMarkdown({ ...report, endToEnd: { ...endToEnd, compareWith: 'interpreted' } })
+    expect(named).toContain('| end to end | events/s | ± rme | peak RSS | interpreted ÷ this |')
+    expect(named).toContain('| 280.0 MiB | 8× |')
     expect(md.indexOf('## End to end')).toBeLessThan(md.indexOf('## Ratios'))
     const svg = renderSvg(report)
     expect(svg).toContain("end to end: embedded, fsync 'always'")
@@ -269,7 +274,7 @@ describe('renderConsoleTable', () => {
     const lines = text.trimEnd().split('\n')
     expect(lines[0]).toMatch(/^variant\s+events\/s/)
     expect(new Set(lines.slice(0, 4).map((l) => l.length)).size).toBe(1)
-    expect(text).toContain('fused <fast> & "new" vs interpreted: 4.80× throughput, 5.00× shorter p99')
+    expect(text).toContain('fused <fast> & "new" vs interpreted: 4.80× faster throughput, p99 5.00× shorter')
     expect(text).toContain('MISS  fused ≥ 10× interpreted: 4.80×')
     expect(text).toContain('MET   fused ≥ 5M events/s: 6.00 M')
   })
