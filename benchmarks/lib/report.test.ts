@@ -174,6 +174,9 @@ describe('per-batch latency, outputs and end-to-end figures', () => {
     const svg = renderSvg(report)
     expect(svg).toContain("end to end: embedded, fsync 'always'")
     expect(svg).toContain('160 k events/s (2026-11-25)')
+    expect(svg).toContain(
+      'grey: the whole node end to end (JSON in, log, JSON out), from benchmarks/reports/pipeline-throughput.json',
+    )
     const widths = [...svg.matchAll(/<rect class="bar[^"]*"[^>]* width="([\d.]+)"/g)].map((m) => Number(m[1]))
     expect(widths).toHaveLength(3)
     expect(widths[1]! / widths[2]!).toBeCloseTo(6_000_000 / 160_000, 0)

@@ -362,7 +362,8 @@ export function renderSvg(report: BenchmarkReport, options: SvgOptions = {}): st
   const barArea = width - labelWidth - valueWidth - 20
   const barHeight = 28
   const gap = 14
-  const top = 48
+  // Room for a second heading line that says what the grey end-to-end bars are.
+  const top = report.endToEnd === undefined ? 48 : 66
   const rates = report.variants.map((v) => v.throughput.eventsPerSecond)
   const endToEnd = report.endToEnd?.variants ?? []
   const max = Math.max(
@@ -378,7 +379,7 @@ export function renderSvg(report: BenchmarkReport, options: SvgOptions = {}): st
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="13">`,
     `<title>${escapeXml(report.title)}</title>`,
     `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
-    `<text x="${labelWidth}" y="24" font-size="15" font-weight="bold">${escapeXml(report.title)}: events/s per core</text>`,
+    `<text x="12" y="24" font-size="15" font-weight="bold">${escapeXml(report.title)}: events/s per core</text>`,
   ]
   report.variants.forEach((variant, i) => {
     const y = top + i * (barHeight + gap)
@@ -393,6 +394,11 @@ export function renderSvg(report: BenchmarkReport, options: SvgOptions = {}): st
       `<text x="${(labelWidth + barWidth + 8).toFixed(1)}" y="${cy + 4}">${escapeXml(formatRate(rate))} events/s</text>`,
     )
   })
+  if (report.endToEnd !== undefined) {
+    parts.push(
+      `<text x="12" y="44" fill="#555">${escapeXml(`grey: the whole node end to end (JSON in, log, JSON out), from ${report.endToEnd.source}`)}</text>`,
+    )
+  }
   endToEnd.forEach((variant, j) => {
     const y = top + (report.variants.length + j) * (barHeight + gap)
     const rate = variant.eventsPerSecond
