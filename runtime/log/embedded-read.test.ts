@@ -34,8 +34,11 @@ describe('embedded log read path', () => {
     expect(records.map((r) => r.value.toString())).toEqual(
       Array.from({ length: 50 }, (_, i) => value(i).toString()),
     )
-    // One batch, one buffer: every value lies in the same ArrayBuffer.
+    // One batch, one buffer: every value lies in the same ArrayBuffer, where the read put its
+    // frame, so consecutive values are one frame apart (the value plus 37 bytes of framing).
     expect(new Set(records.map((r) => r.value.buffer)).size).toBe(1)
+    for (let i = 1; i < records.length; i++)
+      expect(records[i]!.value.byteOffset - records[i - 1]!.value.byteOffset).toBe(40 + 37)
   })
 
   it('never reuses a read buffer: values of earlier reads stay intact after later reads', async () => {

@@ -126,10 +126,19 @@ const TOPIC_NAME = /^[A-Za-z0-9._-]{1,249}$/
 interface Topic {
   readonly name: string
   readonly partitions: readonly PartitionLog[]
-  /** Tail of the chain that serializes this topic's appends. */
-  queue: Promise<unknown>
+  /** Appends waiting while one is written; the next write takes them all as one batch. */
+  waiting: PendingAppend[]
+  /** Whether an append of this topic is being written (appends are serialized per topic). */
+  writing: boolean
   /** Next partition for a record with neither key nor partition. */
   roundRobin: number
+}
+
+/** An append queued behind the one being written (EmbeddedLog.enqueue). */
+interface PendingAppend {
+  readonly byPartition: Map<number, FrameInput[]>
+  readonly resolve: (firstOffsets: Map<number, number>) => void
+  readonly reject: (error: unknown) => void
 }
 
 export class EmbeddedLog implements Log {
@@ -349,8 +358,7 @@ export class EmbeddedLog implements Log {
       else list.push(input)
     }
     if (byPartition.size === 0) return []
-    const run = t.queue.then(() => this.appendSerialized(t, byPartition))
-    t.queue = run.catch(() => {})
+    const run = this.enqueue(t, byPartition)
     this.inFlight.add(run)
     let firstOffsets: Map<number, number>
     try {
@@ -366,7 +374,60 @@ export class EmbeddedLog implements Log {
     })
   }
 
-  /** Writes and syncs every partition's part of a batch, then publishes all or rolls back all. */
+  /**
+   * Serializes the appends of a topic, and coalesces them: appends that arrive while one is being
+   * written (and, with 'batch', synced) wait, and are then written together as one batch (one
+   * write per partition, one sync round), each told the offsets of its own records. A coalesced
+   * batch succeeds or fails as a whole, like any one batch.
+   */
+  private enqueue(t: Topic, byPartition: Map<number, FrameInput[]>): Promise<Map<number, number>> {
+    return new Promise((resolve, reject) => {
+      t.waiting.push({ byPartition, resolve, reject })
+      if (!t.writing) void this.drain(t)
+    })
+  }
+
+  private async drain(t: Topic): Promise<void> {
+    t.writing = true
+    try {
+      while (t.waiting.length > 0) {
+        const appends = t.waiting.splice(0)
+        if (appends.length === 1) {
+          const only = appends[0]!
+          await this.appendSerialized(t, only.byPartition).then(only.resolve, only.reject)
+          continue
+        }
+        // Each append's records follow those of the appends before it, per partition.
+        const merged = new Map<number, FrameInput[]>()
+        const starts = appends.map(({ byPartition }) => {
+          const start = new Map<number, number>()
+          for (const [partition, inputs] of byPartition) {
+            const list = merged.get(partition) ?? []
+            merged.set(partition, list)
+            start.set(partition, list.length)
+            for (const input of inputs) list.push(input)
+          }
+          return start
+        })
+        await this.appendSerialized(t, merged).then(
+          (firstOffsets) =>
+            appends.forEach((append, i) => {
+              const own = new Map<number, number>()
+              for (const [partition, index] of starts[i]!)
+                own.set(partition, firstOffsets.get(partition)! + index)
+              append.resolve(own)
+            }),
+          (error: unknown) => {
+            for (const append of appends) append.reject(error)
+          },
+        )
+      }
+    } finally {
+      t.writing = false
+    }
+  }
+
+  /** Writes every partition's part of a batch (and with 'batch' syncs it), then publishes all or rolls back all. */
   private async appendSerialized(
     t: Topic,
     byPartition: Map<number, FrameInput[]>,
@@ -669,7 +730,7 @@ export class EmbeddedLog implements Log {
       await Promise.allSettled(partitions.map((p) => p.close()))
       throw error
     }
-    return { name, partitions, queue: Promise.resolve(), roundRobin: 0 }
+    return { name, partitions, waiting: [], writing: false, roundRobin: 0 }
   }
 
   /** @internal For subscriptions: how long to sleep when idle. */
@@ -687,12 +748,9 @@ interface Assignment {
 }
 
 /**
- * One subscription: a single async loop that visits its partitions round-robin and hands each
- * one, per round, whatever it holds past the group's position, up to maxBatchRecords: a small
- * batch at once when the queue is short, a full one under load, never waiting for more. A batch's
- * offsets are committed after the handler resolved, while the next batch is read and handled (at
- * most one commit in flight, so they land in order). When everything is caught up it sleeps until
- * an append to one of its topics wakes it (or the one idle timer of the subscription).
+ * One subscription: a single async loop that visits its partitions round-robin, hands at most
+ * one batch per partition per round to the handler, commits after the handler resolved, and
+ * sleeps when everything is caught up until an append to one of its topics (or the idle timer).
  */
 class EmbeddedSubscription implements Subscription {
   readonly done: Promise<void>
@@ -701,8 +759,6 @@ class EmbeddedSubscription implements Subscription {
   private signalled = false
   private wake: (() => void) | null = null
   private readonly topicNames: Set<string>
-  /** The offset commit in flight (or the last one); its failure ends the subscription. */
-  private committing: Promise<void> | null = null
 
   constructor(
     private readonly log: EmbeddedLog,
@@ -736,10 +792,6 @@ class EmbeddedSubscription implements Subscription {
     // Let the constructor finish (and subscribe() return) before the first handler call.
     await Promise.resolve()
     this.log.events.on('append', this.onAppend)
-    // One safety-net timer for the subscription's life rather than one per idle wait: under a
-    // steady trickle of appends the loop falls asleep after almost every batch, and appends in
-    // this process wake it anyway.
-    const safetyNet = setInterval(() => this.wake?.(), this.log.idleWakeMs)
     try {
       while (!this.stopping) {
         this.signalled = false
@@ -750,7 +802,7 @@ class EmbeddedSubscription implements Subscription {
           // offset reaches the end (caught up) instead of waiting for records that never come.
           const past = a.log.skipGaps(a.position)
           if (past > a.position && past <= a.log.endOffset) {
-            await this.commit(a, past)
+            await this.log.commitOffset(this.group, a.topic, a.partition, past)
             a.position = past
           }
           if (a.position >= a.log.endOffset) continue
@@ -759,49 +811,35 @@ class EmbeddedSubscription implements Subscription {
           const endOffset = a.log.endOffset
           await this.handler({ topic: a.topic, partition: a.partition, records, endOffset })
           const next = records.at(-1)!.offset + 1
-          await this.commit(a, next)
+          const committing = performance.now()
+          await this.log.commitOffset(this.group, a.topic, a.partition, next)
+          this.onCommitted?.({
+            topic: a.topic,
+            partition: a.partition,
+            offset: next,
+            seconds: (performance.now() - committing) / 1000,
+          })
           a.position = next
           delivered = true
         }
         if (!delivered && !this.stopping && !this.signalled) await this.sleep()
       }
-      // stop() resolves once the last batch's offsets are committed.
-      await this.committing
     } finally {
-      clearInterval(safetyNet)
-      // A failed handler ends the loop; the commit before it still finishes before the release.
-      await this.committing?.catch(() => {})
       this.log.events.off('append', this.onAppend)
       this.release()
     }
   }
 
-  /**
-   * Starts committing `offset` for `a` once the commit in flight is written (rethrowing its
-   * failure), without waiting for this one: the next batch is read and handled meanwhile.
-   */
-  private async commit(a: Assignment, offset: number): Promise<void> {
-    if (this.committing !== null) await this.committing
-    const started = performance.now()
-    const committing = this.log.commitOffset(this.group, a.topic, a.partition, offset).then(() => {
-      this.onCommitted?.({
-        topic: a.topic,
-        partition: a.partition,
-        offset,
-        seconds: (performance.now() - started) / 1000,
-      })
-    })
-    // Awaited before the next commit or at the end; until then it must not count as unhandled.
-    committing.catch(() => {})
-    this.committing = committing
-  }
-
   private sleep(): Promise<void> {
     return new Promise((resolve) => {
-      this.wake = () => {
-        this.wake = null
+      const timer = setTimeout(done, this.log.idleWakeMs)
+      const self = this
+      function done(): void {
+        clearTimeout(timer)
+        self.wake = null
         resolve()
       }
+      this.wake = done
     })
   }
 }

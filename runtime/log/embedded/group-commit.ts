@@ -37,14 +37,21 @@ export class GroupCommit<T extends SyncTarget, Snapshot> {
   private hasDirtyOffsets = false
   private waiters: ((result: RoundResult<T>) => void)[] = []
   private running = false
+  /**
+   * Set when a data sync failed and offsets must not follow it: data acknowledged before may be
+   * lost to a machine crash, and no offset written later could say which. Offsets then stay as
+   * last written (their records are delivered again after a restart) until the log is reopened.
+   */
+  private offsetsHeld: Error | null = null
 
   constructor(
     private readonly offsets: OffsetsTarget<Snapshot>,
     private readonly options: {
       /**
-       * Write the offsets even when a data sync of the round failed. True for 'batch' (each
-       * commit's appends were already durable before it); false for the interval policy, where
-       * offsets must not become durable ahead of data that may now be lost.
+       * Write the offsets even when a data sync failed. True for 'batch' (each commit's appends
+       * were already durable before it); false for the interval policy, where offsets must not
+       * become durable ahead of data that may now be lost: after a failed data sync no round
+       * writes offsets any more.
        */
       readonly offsetsDespiteDataFailure: boolean
       /** Told about every round that failed somewhere (also when nobody waits for it). */
@@ -101,21 +108,28 @@ export class GroupCommit<T extends SyncTarget, Snapshot> {
     synced.forEach((r, i) => {
       if (r.status === 'rejected') failed.set(targets[i]!, asError(r.reason))
     })
+    if (failed.size > 0 && !this.options.offsetsDespiteDataFailure)
+      this.offsetsHeld ??= failed.values().next().value!
     let offsetsError: Error | null = null
+    let report = failed.size > 0
     if (snapshot !== null) {
-      if (failed.size > 0 && !this.options.offsetsDespiteDataFailure) {
+      if (this.offsetsHeld !== null) {
         this.offsets.restore(snapshot)
-        this.hasDirtyOffsets = true
+        offsetsError = new Error(
+          `offsets are not written after a failed data sync (${this.offsetsHeld.message}); reopen the log`,
+        )
       } else {
         try {
           await this.offsets.write(snapshot)
         } catch (error) {
           offsetsError = asError(error)
+          report = true
         }
       }
     }
     const result = { failed, offsetsError }
-    if (failed.size > 0 || offsetsError !== null) this.options.onFailure?.(result)
+    // Held offsets were reported with the failed sync that held them, not again every round.
+    if (report) this.options.onFailure?.(result)
     return result
   }
 }
