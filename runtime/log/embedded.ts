@@ -748,9 +748,12 @@ interface Assignment {
 }
 
 /**
- * One subscription: a single async loop that visits its partitions round-robin, hands at most
- * one batch per partition per round to the handler, commits after the handler resolved, and
- * sleeps when everything is caught up until an append to one of its topics (or the idle timer).
+ * One subscription: a single async loop that visits its partitions round-robin and hands each
+ * one, per round, whatever it holds past the group's position, up to maxBatchRecords: a small
+ * batch at once when the queue is short, a full one under load, never waiting for more. A batch's
+ * offsets are committed after the handler resolved, while the next batch is read and handled (at
+ * most one commit in flight, so they land in order). When everything is caught up it sleeps until
+ * an append to one of its topics wakes it (or the one idle timer of the subscription).
  */
 class EmbeddedSubscription implements Subscription {
   readonly done: Promise<void>
@@ -759,6 +762,8 @@ class EmbeddedSubscription implements Subscription {
   private signalled = false
   private wake: (() => void) | null = null
   private readonly topicNames: Set<string>
+  /** The offset commit in flight (or the last one); its failure ends the subscription. */
+  private committing: Promise<void> | null = null
 
   constructor(
     private readonly log: EmbeddedLog,
@@ -792,6 +797,10 @@ class EmbeddedSubscription implements Subscription {
     // Let the constructor finish (and subscribe() return) before the first handler call.
     await Promise.resolve()
     this.log.events.on('append', this.onAppend)
+    // One safety-net timer for the subscription's life rather than one per idle wait: under a
+    // steady trickle of appends the loop falls asleep after almost every batch, and appends in
+    // this process wake it anyway.
+    const safetyNet = setInterval(() => this.wake?.(), this.log.idleWakeMs)
     try {
       while (!this.stopping) {
         this.signalled = false
@@ -802,7 +811,7 @@ class EmbeddedSubscription implements Subscription {
           // offset reaches the end (caught up) instead of waiting for records that never come.
           const past = a.log.skipGaps(a.position)
           if (past > a.position && past <= a.log.endOffset) {
-            await this.log.commitOffset(this.group, a.topic, a.partition, past)
+            await this.commit(a, past)
             a.position = past
           }
           if (a.position >= a.log.endOffset) continue
@@ -811,35 +820,49 @@ class EmbeddedSubscription implements Subscription {
           const endOffset = a.log.endOffset
           await this.handler({ topic: a.topic, partition: a.partition, records, endOffset })
           const next = records.at(-1)!.offset + 1
-          const committing = performance.now()
-          await this.log.commitOffset(this.group, a.topic, a.partition, next)
-          this.onCommitted?.({
-            topic: a.topic,
-            partition: a.partition,
-            offset: next,
-            seconds: (performance.now() - committing) / 1000,
-          })
+          await this.commit(a, next)
           a.position = next
           delivered = true
         }
         if (!delivered && !this.stopping && !this.signalled) await this.sleep()
       }
+      // stop() resolves once the last batch's offsets are committed.
+      await this.committing
     } finally {
+      clearInterval(safetyNet)
+      // A failed handler ends the loop; the commit before it still finishes before the release.
+      await this.committing?.catch(() => {})
       this.log.events.off('append', this.onAppend)
       this.release()
     }
   }
 
+  /**
+   * Starts committing `offset` for `a` once the commit in flight is written (rethrowing its
+   * failure), without waiting for this one: the next batch is read and handled meanwhile.
+   */
+  private async commit(a: Assignment, offset: number): Promise<void> {
+    if (this.committing !== null) await this.committing
+    const started = performance.now()
+    const committing = this.log.commitOffset(this.group, a.topic, a.partition, offset).then(() => {
+      this.onCommitted?.({
+        topic: a.topic,
+        partition: a.partition,
+        offset,
+        seconds: (performance.now() - started) / 1000,
+      })
+    })
+    // Awaited before the next commit or at the end; until then it must not count as unhandled.
+    committing.catch(() => {})
+    this.committing = committing
+  }
+
   private sleep(): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(done, this.log.idleWakeMs)
-      const self = this
-      function done(): void {
-        clearTimeout(timer)
-        self.wake = null
+      this.wake = () => {
+        this.wake = null
         resolve()
       }
-      this.wake = done
     })
   }
 }
