@@ -25,6 +25,7 @@ export type OptionSpec = NonNullable<ParseArgsConfig['options']>
  */
 export const LOG_OPTIONS = {
   'data-dir': { type: 'string' },
+  durability: { type: 'string' },
   kafka: { type: 'string' },
   'kafka-client-id': { type: 'string' },
   'kafka-tls': { type: 'boolean' },
@@ -40,6 +41,11 @@ export const LOG_OPTIONS = {
 } as const satisfies OptionSpec
 
 export const LOG_OPTIONS_HELP = `  --data-dir DIR        embedded mode: the data directory (default: $SLUICE_DATA_DIR or .sluice)
+  --durability POLICY   embedded mode, when writes are synced to disk (or $SLUICE_DURABILITY):
+                        100ms (default; any N ms or N s): every 100 ms, a process crash loses
+                        nothing acknowledged, a machine crash at most the last 100 ms;
+                        batch: before each append or commit resolves, nothing acknowledged is lost;
+                        none: only on exit
   --kafka BROKERS       distributed mode: Apache Kafka bootstrap brokers, comma-separated (or $SLUICE_KAFKA_BROKERS)
   --kafka-client-id ID  client id the brokers see, for their logs and quotas
                         (or $SLUICE_KAFKA_CLIENT_ID; default: sluice.<artifact> for run, else sluice-<command>)

@@ -6,6 +6,12 @@
  */
 import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
+import {
+  COMMAND_DEFAULT_DURABILITY,
+  type Durability,
+  formatDurability,
+  parseDurability,
+} from '../runtime/log/embedded/durability.ts'
 import { EmbeddedLog } from '../runtime/log/embedded.ts'
 import type { Log } from '../runtime/log/index.ts'
 import {
@@ -20,6 +26,7 @@ import { booleanOption, stringOption, UsageError } from './args.ts'
 
 export interface LogSelection {
   readonly 'data-dir'?: string | undefined
+  readonly durability?: string | undefined
   readonly kafka?: string | undefined
   readonly 'kafka-client-id'?: string | undefined
   readonly 'kafka-tls'?: boolean | undefined
@@ -77,6 +84,10 @@ export async function openLog(
       .map((b) => b.trim())
       .filter(Boolean)
     if (list.length === 0) throw new UsageError(`no Kafka broker in "${brokers}"`)
+    if (options.durability !== undefined)
+      throw new UsageError(
+        '--durability is for the embedded log; Kafka makes writes durable by replication (acks=all)',
+      )
     const connection = await kafkaConnection(options, mode.clientId ?? 'sluice')
     const logger = mode.logger
     if (logger && connection.sasl?.mechanism === 'plain' && !connection.tls) {
@@ -97,10 +108,28 @@ export async function openLog(
   const dir = options['data-dir'] ?? process.env.SLUICE_DATA_DIR ?? '.sluice'
   // The logger shows what recovery found (cut, quarantined, skipped) as warnings.
   const embedded = mode.logger ? { logger: mode.logger } : {}
-  const log = mode.readOnly
-    ? await EmbeddedLog.openReadOnly(dir, { ...embedded, skipCorrupt: mode.skipCorrupt === true })
-    : await EmbeddedLog.open(dir, embedded)
-  return { log, describe: `embedded log in ${dir}` }
+  if (mode.readOnly) {
+    if (options.durability !== undefined)
+      throw new UsageError('--durability is for commands that write to the log; this one only reads')
+    const log = await EmbeddedLog.openReadOnly(dir, { ...embedded, skipCorrupt: mode.skipCorrupt === true })
+    return { log, describe: `embedded log in ${dir}` }
+  }
+  const durability = durabilityOption(options.durability)
+  const log = await EmbeddedLog.open(dir, { ...embedded, durability })
+  return { log, describe: `embedded log in ${dir} (durability ${formatDurability(durability)})` }
+}
+
+/** The embedded log's durability policy from --durability, else $SLUICE_DURABILITY, else the commands' default. */
+function durabilityOption(flag: string | undefined): Durability {
+  const text = flag ?? process.env.SLUICE_DURABILITY
+  if (text === undefined || text === '') return COMMAND_DEFAULT_DURABILITY
+  try {
+    return parseDurability(text)
+  } catch (error) {
+    throw new UsageError(
+      `${flag !== undefined ? '--durability' : '$SLUICE_DURABILITY'}: ${(error as Error).message}`,
+    )
+  }
 }
 
 /** kafkajs's lines through a Sluice logger, marked as coming from the Kafka client. */
