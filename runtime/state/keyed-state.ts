@@ -26,10 +26,19 @@ export interface KeyedStateOptions<V> {
 }
 
 interface Entry<V> {
-  value: V
+  /** The value; undefined until first used after a restore (then `raw` holds its encoding). */
+  value: V | undefined
+  /** The encoded value from a snapshot, decoded on first use: a restore decodes nothing. */
+  raw: Buffer | null
   /** When the key was last read or written (ms, the operator's clock: event or processing time). */
   touched: number
 }
+
+/**
+ * A key is moved to the newest end of the recency order at most once per this many ms of its
+ * clock: hot keys are used many times a second, and moving one costs a Map delete and insert.
+ */
+const REORDER_GRANULARITY_MS = 1000
 
 const TOUCHED_BYTES = 8
 
@@ -39,8 +48,10 @@ const TOUCHED_BYTES = 8
  * and a budget in keys and bytes with a declared policy. Reads and writes are synchronous Map
  * operations; encoding happens once per changed key per epoch, not per event.
  *
- * Entries are kept in least-recently-used order (a Map re-inserted on access), so expiry and
- * eviction walk only the keys they remove.
+ * Entries are kept in approximately least-recently-used order (a Map, a key re-inserted when used
+ * and last moved more than a second of its clock ago), so eviction takes the oldest first without
+ * searching. After a restore, keys not used since come first, in snapshot order. Values restored
+ * from a snapshot are decoded when first used, so a restore of a million keys decodes none.
  */
 export class KeyedState<V> {
   private readonly entries = new Map<string, Entry<V>>()
@@ -82,6 +93,10 @@ export class KeyedState<V> {
     const entry = this.entries.get(key)
     if (entry === undefined) return undefined
     this.touch(key, entry, now)
+    if (entry.raw !== null) {
+      entry.value = this.codec.decode(entry.raw)
+      entry.raw = null
+    }
     return entry.value
   }
 
@@ -95,6 +110,7 @@ export class KeyedState<V> {
     const entry = this.entries.get(key)
     if (entry !== undefined) {
       entry.value = value
+      entry.raw = null
       this.touch(key, entry, now)
       this.dirty.set(key, true)
       if (size !== undefined) this.countSize(key, size)
@@ -110,7 +126,7 @@ export class KeyedState<V> {
         this.stats.evicted++
       }
     }
-    this.entries.set(key, { value, touched: now })
+    this.entries.set(key, { value, raw: null, touched: now })
     this.dirty.set(key, true)
     if (size !== undefined) this.countSize(key, size)
     return true
@@ -120,13 +136,16 @@ export class KeyedState<V> {
     if (this.entries.has(key)) this.remove(key)
   }
 
-  /** Drops every key idle for longer than the TTL as of `now`; returns how many. */
+  /**
+   * Drops every key idle for longer than the TTL as of `now`; returns how many. It looks at every
+   * key (the recency order is only approximate), so call it once per checkpoint, not per event.
+   */
   expire(now: number): number {
     const ttl = this.options.ttlMs
     if (ttl === undefined) return 0
     let removed = 0
     for (const [key, entry] of this.entries) {
-      if (now - entry.touched <= ttl) break // LRU order: everything after is newer
+      if (now - entry.touched <= ttl) continue
       this.remove(key)
       removed++
     }
@@ -136,7 +155,13 @@ export class KeyedState<V> {
 
   /** Every key and value, least recently used first (for firing and inspection). */
   *[Symbol.iterator](): IterableIterator<[string, V]> {
-    for (const [key, entry] of this.entries) yield [key, entry.value]
+    for (const [key, entry] of this.entries) {
+      if (entry.raw !== null) {
+        entry.value = this.codec.decode(entry.raw)
+        entry.raw = null
+      }
+      yield [key, entry.value as V]
+    }
   }
 
   /** The changes since the last call, encoded for a snapshot; starts a new epoch of changes. */
@@ -163,24 +188,21 @@ export class KeyedState<V> {
     this.dirty.clear()
     this.encodedSizes.clear()
     this.knownBytes = 0
-    const restored: [string, Entry<V>][] = []
     for (const [stored, bytes] of snapshot) {
       if (!stored.startsWith(this.prefix)) continue
       const key = stored.slice(this.prefix.length)
-      restored.push([
-        key,
-        { touched: bytes.readDoubleBE(0), value: this.codec.decode(bytes.subarray(TOUCHED_BYTES)) },
-      ])
+      this.entries.set(key, {
+        value: undefined,
+        raw: bytes.subarray(TOUCHED_BYTES),
+        touched: bytes.readDoubleBE(0),
+      })
       this.encodedSizes.set(key, bytes.length)
       this.knownBytes += bytes.length
     }
-    // Back into least-recently-used order.
-    restored.sort((a, b) => a[1].touched - b[1].touched)
-    for (const [key, entry] of restored) this.entries.set(key, entry)
   }
 
   private encode(entry: Entry<V>): Buffer {
-    const value = this.codec.encode(entry.value)
+    const value = entry.raw ?? this.codec.encode(entry.value as V)
     const bytes = Buffer.allocUnsafe(TOUCHED_BYTES + value.length)
     bytes.writeDoubleBE(entry.touched, 0)
     value.copy(bytes, TOUCHED_BYTES)
@@ -188,10 +210,11 @@ export class KeyedState<V> {
   }
 
   private touch(key: string, entry: Entry<V>, now: number): void {
+    if (now - entry.touched > REORDER_GRANULARITY_MS) {
+      this.entries.delete(key)
+      this.entries.set(key, entry)
+    }
     if (now > entry.touched) entry.touched = now
-    // Move to the newest end of the LRU order.
-    this.entries.delete(key)
-    this.entries.set(key, entry)
   }
 
   private remove(key: string): void {

@@ -96,8 +96,10 @@ export function decodeSnapshotFile(bytes: Buffer, file: string): SnapshotFile {
       continue
     }
     if (p + valueLength > end) fail(`entry ${i} runs past the end`)
-    // A copy: the entries outlive the file's buffer, which would otherwise stay pinned whole.
-    entries.set(key, Buffer.from(bytes.subarray(p, p + valueLength)))
+    // A view, not a copy: a restore of a million keys then allocates no value buffers. The file's
+    // buffer stays alive while a restored value is still in its raw form (decoded on first use,
+    // dropped when the key is next written), which is at most the size of the state itself.
+    entries.set(key, bytes.subarray(p, p + valueLength))
     p += valueLength
   }
   if (p !== end) fail(`${end - p} bytes after the last entry`)
