@@ -30,6 +30,7 @@ import { PerformanceObserver } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { loadArtifact } from '../runtime/artifact/load.ts'
+import { COMMAND_DEFAULT_DURABILITY } from '../runtime/log/embedded/durability.ts'
 import { EmbeddedLog, type EmbeddedLogOptions } from '../runtime/log/embedded.ts'
 import type { Log, OutgoingRecord } from '../runtime/log/index.ts'
 import { KafkaLog } from '../runtime/log/kafka.ts'
@@ -68,10 +69,23 @@ interface KafkaVariant {
   readonly label: string
   readonly kind: 'kafka'
 }
-/** One entry per durability policy the embedded log offers, plus Kafka when brokers are given. */
+/** One entry per durability policy the embedded log offers (embedded/durability.ts), plus Kafka. */
 const VARIANTS: Record<string, EmbeddedVariant | KafkaVariant> = {
-  'embedded-never': { label: "embedded, fsync 'never'", kind: 'embedded', options: { fsync: 'never' } },
-  'embedded-always': { label: "embedded, fsync 'always'", kind: 'embedded', options: { fsync: 'always' } },
+  'embedded-batch': {
+    label: "embedded, durability 'batch'",
+    kind: 'embedded',
+    options: { durability: 'batch' },
+  },
+  'embedded-100ms': {
+    label: 'embedded, durability every 100 ms',
+    kind: 'embedded',
+    options: { durability: COMMAND_DEFAULT_DURABILITY },
+  },
+  'embedded-none': {
+    label: "embedded, durability 'none'",
+    kind: 'embedded',
+    options: { durability: 'none' },
+  },
   kafka: { label: 'Kafka (acks=all)', kind: 'kafka' },
 }
 
