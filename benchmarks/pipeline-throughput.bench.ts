@@ -16,7 +16,8 @@
  * every handler call, i.e. the runner's whole work on one batch, until its appends resolved.
  *
  * Variants, each in its own fresh node process (this script re-run with `--variant <name>`):
- * embedded log with fsync 'never', embedded log with fsync 'always', and Kafka when brokers are
+ * the embedded log under each durability policy ('none', every 100 ms (the commands' default),
+ * 'batch'; runtime/log/embedded/durability.ts), and Kafka when brokers are
  * given. When a variant misses its target (or with `--profile always`), it is run once more under
  * `node --cpu-prof` and the report lists what dominates the processing window of that profile.
  */
@@ -28,6 +29,7 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { loadArtifact } from '../runtime/artifact/load.ts'
+import type { Durability } from '../runtime/log/embedded/durability.ts'
 import { EmbeddedLog } from '../runtime/log/embedded.ts'
 import type { Log } from '../runtime/log/index.ts'
 import { KafkaLog } from '../runtime/log/kafka.ts'
@@ -58,11 +60,18 @@ const TARGET_EMBEDDED = 100_000
 const TARGET_KAFKA = 200_000
 
 const VARIANTS = {
-  'embedded-nofsync': { label: "embedded, fsync 'never'", target: TARGET_EMBEDDED },
-  'embedded-fsync': { label: "embedded, fsync 'always'", target: TARGET_EMBEDDED },
+  'embedded-none': { label: 'embedded, durability none', target: TARGET_EMBEDDED },
+  'embedded-100ms': { label: 'embedded, durability 100ms (default)', target: TARGET_EMBEDDED },
+  'embedded-batch': { label: 'embedded, durability batch', target: TARGET_EMBEDDED },
   kafka: { label: 'Kafka (3 partitions)', target: TARGET_KAFKA },
 } as const
 type VariantName = keyof typeof VARIANTS
+
+const EMBEDDED_DURABILITY: Record<Exclude<VariantName, 'kafka'>, Durability> = {
+  'embedded-none': 'none',
+  'embedded-100ms': { intervalMs: 100 },
+  'embedded-batch': 'batch',
+}
 
 interface Options {
   readonly events: number
@@ -105,7 +114,8 @@ async function openLog(
     return { log, cleanup: async () => {} }
   }
   const dir = await mkdtemp(join(tmpdir(), 'sluice-bench-log-'))
-  const log = await EmbeddedLog.open(dir, { fsync: variant === 'embedded-fsync' ? 'always' : 'never' })
+  const durability = EMBEDDED_DURABILITY[variant]
+  const log = await EmbeddedLog.open(dir, { durability })
   return { log, cleanup: () => rm(dir, { recursive: true, force: true }) }
 }
 
@@ -349,7 +359,7 @@ function profileSection(profiles: readonly ProfileResult[]): string[] {
 
 const METHOD = [
   'Input: N payments (seeded PRNG; ~50% pass the filter, 10,000 distinct cards) are JSON-encoded and appended to a fresh source topic (unique topic names and consumer group per run) with null keys, i.e. round-robin over the partitions, in appends of 10,000 records. This pre-append is not timed for events/s.',
-  'Throughput: the PipelineRunner starts on the loaded artifact (compiled from the .pipe text above) and the clock runs from the first batch the log hands to the runner until `waitUntilCaughtUp` sees the group’s committed offsets at the end of every source partition (it polls every 25 ms). That covers decode (JSON.parse + schema decode), the fused chain, encode (JSON.stringify + Buffer), append of the output (and its fsync with fsync always; acks=all with Kafka) and the offset commit, plus the log’s read/fetch between batches. events/s is the mean over runs; ± rme is the 95% confidence half-width of that mean (Student’s t over runs; 0 for one run). Runs of a variant share one process, so later runs run on warm JIT.',
+  'Throughput: the PipelineRunner starts on the loaded artifact (compiled from the .pipe text above) and the clock runs from the first batch the log hands to the runner until `waitUntilCaughtUp` sees the group’s committed offsets at the end of every source partition (it polls every 25 ms). That covers decode (JSON.parse + schema decode), the fused chain, encode (JSON.stringify + Buffer), append of the output (with durability batch its fdatasync, shared by the appends in flight; every 100 ms one background round syncs data and offsets; none never syncs; acks=all with Kafka) and the offset commit, plus the log’s read/fetch between batches. events/s is the mean over runs; ± rme is the 95% confidence half-width of that mean (Student’s t over runs; 0 for one run). Runs of a variant share one process, so later runs run on warm JIT.',
   'Latency: a Log decorator (benchmarks/lib/timed-log.ts) wraps `subscribe` and times each handler call with process.hrtime.bigint(): one sample per batch (up to the batch size records), from the log calling the runner until the runner’s appends resolved. It does not include the log’s read/fetch before or commit after the handler. p50/p99/p999 are nearest-rank percentiles over all batches of all runs. The table shows them per batch, not per event.',
   'Memory: process.memoryUsage() every 50 ms and every 64 batches while the runner processes, plus once at caught-up; peak RSS and peak heap used of that variant’s own process. Heap after GC: after a full GC once all runs closed their logs.',
   'Isolation: each variant runs in a fresh node process with the same node flags. The Kafka broker (one KRaft node, scripts/servers/kafka.sh) runs on the same 2-core machine, so it competes with the node process for CPU.',
@@ -401,7 +411,7 @@ async function main(): Promise<void> {
     process.exit(0)
   }
 
-  const names: VariantName[] = ['embedded-nofsync', 'embedded-fsync']
+  const names: VariantName[] = ['embedded-none', 'embedded-100ms', 'embedded-batch']
   if (options.brokers.length > 0) names.push('kafka')
   const children: ChildResult[] = []
   for (const name of names) {
