@@ -42,6 +42,7 @@ import {
   renderConsoleTable,
   writeReport,
 } from './lib/report.ts'
+import { combineRounds } from './lib/rounds.ts'
 
 const NAME = 'fused-vs-interpreted'
 const TARGET_EVENTS_PER_SECOND = 5_000_000
@@ -50,11 +51,12 @@ const REPO = join(import.meta.dirname, '..')
 
 const METHOD = [
   'Variants: hand-written loop (one loop over the decoded payments with the filter, the projection and the key inline: what a person would write with no framework), operator-at-a-time (one loop per operator per batch: the filter writes a selection vector, the projection reads through it into the output batch, key by sets that batch’s keys; specialised to this pipeline by hand), interpreted (the reference interpreter over the unfused IR: one object per operator, one push per event per operator) and fused (the generated chain function, loaded from the compiled artifact). The hand-written loop and the operators truncate with Math.trunc where to_i64 also rejects NaN and values beyond ±2^53, which no payment here reaches. Ratios compare the fused chain with each of the other three.',
-  'Throughput: each tinybench iteration runs the whole prepared input (the event count above, cut ahead of time into batches of the throughput batch size) through the variant, after warmup iterations; events/s = events ÷ mean iteration time, and ± rme is tinybench’s relative margin of error of that mean (95% confidence). Everything runs on one thread, so this is events/s per core (V8’s GC helper threads may use the second core).',
-  'Latency: the same input is cut into batches of the latency batch size; each batch is timed with process.hrtime.bigint(), and one batch’s time is one sample. p50/p99/p999 are nearest-rank percentiles over all samples, per batch of that many events, not per event: an event waits for its whole batch, and dividing by the batch size would spread one event’s GC pause over the others. This is processing time only, without queueing; GC pauses and deoptimisations show up in the tail.',
+  'Rounds: every variant is measured once per round, each time in a fresh node process, and the variants alternate within a round (hand-written, operator-at-a-time, interpreted, fused; then again), so a change in the machine’s load during the run is spread over all variants instead of landing on one. The table combines a variant’s rounds; the Rounds section lists each round’s events/s.',
+  'Throughput: each tinybench iteration runs the whole prepared input (the event count above, cut ahead of time into batches of the throughput batch size) through the variant, after warmup iterations. events/s = events ÷ the mean iteration time over all rounds (each round’s mean iteration time weighted equally); ± rme is the 95% confidence half-width of that mean across rounds (Student’s t; with one round, tinybench’s relative margin of error of its mean). Everything runs on one thread, so this is events/s per core (V8’s GC helper threads may use the second core).',
+  'Latency: the same input is cut into batches of the latency batch size; each batch is timed with process.hrtime.bigint(), and one batch’s time is one sample. p50/p99/p999 are nearest-rank percentiles over the samples of all rounds together, per batch of that many events, not per event: an event waits for its whole batch, and dividing by the batch size would spread one event’s GC pause over the others. This is processing time only, without queueing; GC pauses and deoptimisations show up in the tail.',
   'Outputs: every variant writes value, key and timestamp of each output into arrays reused between batches. Before timing, each variant runs over a prefix of the input and every output must equal the interpreter’s (deep equality, and a checksum that also compares field order). In the measured process, after the timed iterations, the variant runs once more over the whole input and its outputs are folded into a checksum batch by batch; the outputs of every timed latency batch are folded into a second checksum outside the timer (the checksum allocates nothing, so it leaves no garbage for the next timed batch). The report is written only if all variants’ checksums and output counts are equal; they are listed under Outputs.',
   'End to end: the figures under “End to end” are read, when this report is written, from the committed report of benchmarks/pipeline-throughput.bench.ts: the same workload through a whole node (JSON lines in a log topic, decode, the fused chain, encode, append to the output topic, offset commit). They come from a different run, at the date shown; the ratio column says how much of the node’s time the chain is not.',
-  'Memory: process.memoryUsage() sampled after every throughput iteration and every 256 latency batches; a full GC runs before measuring. Each variant runs in its own fresh node process, so peak RSS and peak heap used are that variant’s own (they include the prepared input, ~1M decoded events, and garbage not yet collected).',
+  'Memory: process.memoryUsage() sampled after every throughput iteration and every 256 latency batches; a full GC runs before measuring. Each variant runs in its own fresh node process, so peak RSS and peak heap used (the highest of its rounds) are that variant’s own (they include the prepared input, ~1M decoded events, and garbage not yet collected).',
   'Inputs: all variants read the same decoded events, generated from the same seed (no JSON decoding is timed); the interpreter gets them wrapped once, before timing, as { value, key, timestamp }, the fused chain and the operators as runtime batches (parallel arrays of values, keys, timestamps, origins), the hand-written loop as arrays of payments.',
 ]
 
@@ -63,7 +65,8 @@ async function main(): Promise<void> {
     options: {
       events: { type: 'string', default: '1000000' },
       seed: { type: 'string', default: '42' },
-      time: { type: 'string', default: '5000' },
+      time: { type: 'string', default: '3000' },
+      rounds: { type: 'string', default: '3' },
       'batch-size': { type: 'string', default: '1024' },
       'latency-batch-size': { type: 'string', default: '64' },
       'latency-batches': { type: 'string', default: '100000' },
@@ -83,6 +86,7 @@ async function main(): Promise<void> {
     batchSize: Number(args['batch-size']),
     latencyBatchSize: Number(args['latency-batch-size']),
     latencyBatches: Number(args['latency-batches']),
+    keepLatencySamples: true,
   }
 
   if (args.variant !== undefined) {
@@ -111,16 +115,26 @@ async function main(): Promise<void> {
 
   // Each variant runs in its own fresh process (same node flags), so none inherits another's
   // heap, JIT feedback or V8 pretenuring decisions, and RSS/heap peaks are the variant's own.
-  const variants: VariantResult[] = []
-  for (const key of VARIANT_KEYS) {
-    const stdout = execFileSync(
-      process.execPath,
-      [...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2), '--variant', key],
-      { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 },
-    )
-    const lines = stdout.trim().split('\n')
-    variants.push(JSON.parse(lines[lines.length - 1]!) as VariantResult)
+  // Rounds alternate the variants (A B C D, A B C D, …), so a change in the machine's load while
+  // the benchmark runs is spread over all of them rather than landing on one.
+  const rounds = Number(args.rounds)
+  if (!Number.isInteger(rounds) || rounds < 1)
+    throw new RangeError(`--rounds must be a positive integer, got ${args.rounds}`)
+  const measured = new Map<VariantKey, VariantResult[]>(VARIANT_KEYS.map((key) => [key, []]))
+  for (let round = 1; round <= rounds; round++) {
+    for (const key of VARIANT_KEYS) {
+      process.stderr.write(`round ${round}/${rounds}: `)
+      const stdout = execFileSync(
+        process.execPath,
+        [...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2), '--variant', key],
+        { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 },
+      )
+      const lines = stdout.trim().split('\n')
+      measured.get(key)!.push(JSON.parse(lines[lines.length - 1]!) as VariantResult)
+    }
   }
+  const combined = VARIANT_KEYS.map((key) => combineRounds(measured.get(key)!))
+  const variants = combined.map((c) => c.result)
   checkMeasuredOutputs(variants)
   const byKey = (key: VariantKey) => variants[VARIANT_KEYS.indexOf(key)]!
   const fused = byKey('fused')
@@ -139,7 +153,8 @@ async function main(): Promise<void> {
       'throughput batch size': options.batchSize,
       'latency batch size': options.latencyBatchSize,
       'latency batches': options.latencyBatches,
-      'tinybench time budget (ms)': options.timeMs,
+      'tinybench time budget per round (ms)': options.timeMs,
+      rounds,
       'fused chain': chainId,
       'events emitted per iteration': fused.throughput.outputsPerIteration,
       'outputs compared on the prefix': `${checked} of ${prefix.length} events`,
@@ -163,6 +178,7 @@ async function main(): Promise<void> {
       },
     ],
     method: METHOD,
+    rounds: combined.map((c) => ({ variant: c.result.name, eventsPerSecond: c.roundsEventsPerSecond })),
     latencyNote: `Latencies are per batch of ${options.latencyBatchSize} events (the time to process one whole batch), not per event; see Method.`,
     endToEnd: { ...endToEnd, compareWith: fused.name },
   }

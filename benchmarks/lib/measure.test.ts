@@ -76,6 +76,18 @@ describe('measureVariant (bookkeeping, not timings)', () => {
       clock,
     })
     expect(result.latencyNs).toMatchObject({ batchSize: 64, batches: 50, p50: 6_400, p99: 6_400, max: 6_400 })
+    expect(result.latencySamplesNs).toBeUndefined()
+    now = 0n
+    reads = 0
+    const kept = await measureVariant(spec, {
+      events: 640,
+      latencyBatchSize: 64,
+      latencyBatches: 5,
+      timeMs: 1,
+      clock,
+      keepLatencySamples: true,
+    })
+    expect(kept.latencySamplesNs).toEqual([6_400, 6_400, 6_400, 6_400, 6_400])
   })
 
   it('checksums the outputs of a whole pass and of every timed latency batch', async () => {

@@ -58,6 +58,8 @@ export interface MeasureOptions {
   readonly latencyBatches?: number
   /** The latency clock, nanoseconds (default `process.hrtime.bigint`; the tests pass a fake one). */
   readonly clock?: () => bigint
+  /** Also return every latency sample (to merge percentiles over several processes). Default false. */
+  readonly keepLatencySamples?: boolean
 }
 
 export interface VariantResult {
@@ -80,6 +82,8 @@ export interface VariantResult {
    * input in throughput batches, after the timed iterations; `latencyRun` over every timed latency batch.
    */
   readonly outputs?: { readonly pass: ChecksumResult; readonly latencyRun: ChecksumResult }
+  /** Every per-batch latency sample, ns, in measurement order (only with `keepLatencySamples`). */
+  readonly latencySamplesNs?: readonly number[]
   readonly memory: {
     readonly peakRssBytes: number
     readonly peakHeapUsedBytes: number
@@ -213,6 +217,7 @@ export async function measureVariant<B>(
       outputsPerIteration: outputs,
     },
     latencyNs: { ...summarize(samples), batchSize: latencyBatchSize, batches: latencyBatchCount },
+    ...(options.keepLatencySamples === true ? { latencySamplesNs: Array.from(samples) } : {}),
     ...(pass === null ? {} : { outputs: { pass, latencyRun: latencyChecksum.result() } }),
     memory: {
       peakRssBytes: memory.peakRssBytes,

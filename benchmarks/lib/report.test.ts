@@ -139,6 +139,20 @@ describe('per-batch latency, outputs and end-to-end figures', () => {
     )
   })
 
+  it('lists the events/s of every round when variants were measured in alternation', () => {
+    const md = renderMarkdown({
+      ...sampleReport(),
+      rounds: [
+        { variant: 'interpreted', eventsPerSecond: [1_200_000, 1_300_000] },
+        { variant: 'fused', eventsPerSecond: [6_100_000, 5_900_000] },
+      ],
+    })
+    expect(md).toContain('| variant | round 1 | round 2 |')
+    expect(md).toContain('| interpreted | 1.20 M | 1.30 M |')
+    expect(md).toContain('| fused | 6.10 M | 5.90 M |')
+    expect(renderMarkdown(sampleReport())).not.toContain('## Rounds')
+  })
+
   it('lists each variant’s output checksums', () => {
     const report = sampleReport()
     const withOutputs = {
@@ -183,6 +197,24 @@ describe('per-batch latency, outputs and end-to-end figures', () => {
     expect(renderConsoleTable(report)).toContain(
       "end to end (benchmarks/reports/pipeline-throughput.json, 2026-11-25T15:27:29.704Z): embedded, fsync 'always' 160 k events/s",
     )
+  })
+
+  it('keeps a margin of error wider than the bar inside the chart', () => {
+    const report = sampleReport()
+    const noisy = {
+      ...report,
+      variants: report.variants.map((v) => ({ ...v, throughput: { ...v.throughput, rmePercent: 400 } })),
+    }
+    const svg = renderSvg(noisy)
+    const ends = [...svg.matchAll(/<line x1="([\d.-]+)" x2="([\d.-]+)" y1="(\d+)" y2="\3"/g)].flatMap((m) => [
+      Number(m[1]),
+      Number(m[2]),
+    ])
+    expect(ends.length).toBe(4)
+    for (const end of ends) {
+      expect(end).toBeGreaterThanOrEqual(260)
+      expect(end).toBeLessThanOrEqual(760)
+    }
   })
 
   it('reads end-to-end figures from a written report and refuses anything else', async () => {

@@ -59,6 +59,8 @@ export interface BenchmarkReport {
   readonly latencyNote?: string
   /** End-to-end figures of the same workload from another report, quoted beside this one's. */
   readonly endToEnd?: EndToEndFigures
+  /** events/s of each round (fresh process) per variant, when the variants were measured in alternation. */
+  readonly rounds?: readonly { readonly variant: string; readonly eventsPerSecond: readonly number[] }[]
 }
 
 /** End-to-end rates quoted from another (committed) report, with where and when they were measured. */
@@ -247,6 +249,24 @@ function endToEndLines(report: BenchmarkReport): string[] {
   ]
 }
 
+function roundLines(report: BenchmarkReport): string[] {
+  const rounds = report.rounds ?? []
+  if (rounds.length === 0) return []
+  const count = Math.max(...rounds.map((r) => r.eventsPerSecond.length))
+  const numbers = Array.from({ length: count }, (_, i) => `round ${i + 1}`)
+  return [
+    '## Rounds (events/s of each fresh process; the variants alternate within a round)',
+    '',
+    `| variant | ${numbers.join(' | ')} |`,
+    `| --- | ${numbers.map(() => '---:').join(' | ')} |`,
+    ...rounds.map(
+      (r) =>
+        `| ${escapeMarkdown(r.variant)} | ${numbers.map((_, i) => (r.eventsPerSecond[i] === undefined ? '' : formatRate(r.eventsPerSecond[i]!))).join(' | ')} |`,
+    ),
+    '',
+  ]
+}
+
 function outputLines(report: BenchmarkReport): string[] {
   const checked = report.variants.filter((v) => v.outputs !== undefined)
   if (checked.length === 0) return []
@@ -307,6 +327,7 @@ export function renderMarkdown(report: BenchmarkReport): string {
     latencyNote(report),
     '',
     ...endToEndLines(report),
+    ...roundLines(report),
     ...outputLines(report),
   ]
   if (report.ratios.length > 0) {
@@ -390,7 +411,8 @@ export function renderSvg(report: BenchmarkReport, options: SvgOptions = {}): st
     parts.push(
       `<text x="${labelWidth - 8}" y="${cy + 4}" text-anchor="end">${escapeXml(variant.name)}</text>`,
       `<rect class="bar" x="${labelWidth}" y="${y}" width="${barWidth.toFixed(1)}" height="${barHeight}" fill="${palette[i % palette.length]}"/>`,
-      `<line x1="${x(rate - whisker).toFixed(1)}" x2="${x(rate + whisker).toFixed(1)}" y1="${cy}" y2="${cy}" stroke="#222" stroke-width="1.5"/>`,
+      // A margin wider than the bar (few noisy rounds) stops at the axis and the chart's edge.
+      `<line x1="${x(Math.max(0, rate - whisker)).toFixed(1)}" x2="${x(Math.min(max, rate + whisker)).toFixed(1)}" y1="${cy}" y2="${cy}" stroke="#222" stroke-width="1.5"/>`,
       `<text x="${(labelWidth + barWidth + 8).toFixed(1)}" y="${cy + 4}">${escapeXml(formatRate(rate))} events/s</text>`,
     )
   })
