@@ -42,8 +42,12 @@ export interface ParseResult {
   readonly incomplete: ReadonlySet<string>
 }
 
-/** Deeper trees than this are rejected, so no later recursive pass can overflow the stack. */
-export const MAX_NESTING = 200
+/**
+ * Deeper trees than this are rejected, so no later recursive pass can overflow the stack: the
+ * checker, lowering, and TypeScript's own parser on the generated code, which is the first to
+ * fail (near 700 levels of a flat `or` chain). 500 takes a 500-term `a or b or …` filter.
+ */
+export const MAX_NESTING = 500
 
 const STATEMENT_KEYWORDS: ReadonlySet<TokenKind> = new Set(['schema', 'source', 'stream', 'sink'])
 const COMPARISON_OPS: ReadonlySet<TokenKind> = new Set(['==', '!=', '<', '<=', '>', '>='])
