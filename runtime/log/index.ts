@@ -30,9 +30,11 @@
  *   is never handed to another record. When recovery cuts a damaged or torn tail, it continues
  *   past every offset readable in the cut bytes and every group's committed offset, and records
  *   the skipped range (a gap). The exception is an append whose offset never became readable on
- *   disk (a crash before or early in its write, or `fsync: 'never'` and a machine crash losing
- *   the page): nothing is left to say the offset existed, nobody committed past it, and
- *   at-least-once delivery tolerates a reader that saw it seeing another record there. Kafka may
+ *   disk (a crash before or early in its write, or a machine crash losing a page the durability
+ *   policy had not synced yet: `{ intervalMs }` or 'none', embedded/durability.ts): nothing is
+ *   left to say the offset existed, nobody committed past it (offsets are synced after the data
+ *   they follow), and at-least-once delivery tolerates a reader that saw it seeing another record
+ *   there. Kafka may
  *   also delete old records by retention.
  * - Headers are UTF-8 strings with unique names; timestamps round-trip on CreateTime topics.
  */
