@@ -34,8 +34,7 @@
  *   policy had not synced yet: `{ intervalMs }` or 'none', embedded/durability.ts): nothing is
  *   left to say the offset existed, nobody committed past it (offsets are synced after the data
  *   they follow), and at-least-once delivery tolerates a reader that saw it seeing another record
- *   there. Kafka may
- *   also delete old records by retention.
+ *   there. Kafka may also delete old records by retention.
  * - Headers are UTF-8 strings with unique names; timestamps round-trip on CreateTime topics.
  */
 
