@@ -92,6 +92,8 @@ const VARIANTS: Record<string, EmbeddedVariant | KafkaVariant> = {
 interface Options {
   readonly rates: number[]
   readonly warmupSeconds: number
+  /** At least this many warm-up events per rate, however low the rate (the JIT needs the calls). */
+  readonly warmupEvents: number
   readonly durationSeconds: number
   readonly batch: number
   readonly partitions: number
@@ -210,7 +212,7 @@ async function runRate(
   const artifactDir = await compileFixture(paymentPipeline(source, sink), 'payments', 'payments.pipe')
   const artifact = await loadArtifact(artifactDir)
   const { log, cleanup } = await openLog(variant, options)
-  const warmupEvents = Math.round(rate * options.warmupSeconds)
+  const warmupEvents = Math.max(options.warmupEvents, Math.round(rate * options.warmupSeconds))
   const measuredEvents = Math.round(rate * options.durationSeconds)
   const total = warmupEvents + measuredEvents
   // seq 0 is a primer sent before the clock starts (it waits out Kafka's group join); the
@@ -359,7 +361,7 @@ const METHOD = [
   'Open loop: per offered rate R, event s (s = 0, 1, …) is due at origin + s/R. A producer in the node’s process ticks every 1 ms (Node’s finest timer) and appends, as one group, every event due that it has not sent; while its append is in flight it sends nothing, and what fell due meanwhile goes in the next group at once. Latencies that start at the intended send time therefore include any delay of the producer, the log and the runner’s backlog: a stall cannot hide queued events (coordinated omission).',
   'Events: a pool of 65,536 seeded payments (benchmarks/lib/payments.ts), JSON-encoded once up to their `ts`; the producer cycles through them, keyed by card, and writes `ts` = base + seq ms (the event time) per send, also as the record timestamp, so an output (the sink writes the event time as its record timestamp) names its source event and nothing is added to the records. About half the events pass the filter; latencies are per output event.',
   'Hooks: a Log decorator (benchmarks/lib/latency-probe-log.ts, a ForwardingLog) wraps `subscribe` (the time the log hands a batch to the runner, per source record) and `append` on the output topic (handed off when called, durable when it resolved); no runtime code is changed for measuring. The clock is performance.now(). Values go into HDR histograms (hdr-histogram-js 3.0.1, 3 significant digits, 1 ns … 10 min): percentiles are within 0.1 % above the exact value.',
-  `Per rate: a fresh topic set (and data directory for the embedded log), a new PipelineRunner on the compiled artifact; one primer event read before the clock starts (Kafka’s group join); then warm-up events (not recorded) followed by the measured ones. The run ends when every measured output is durable (or after the schedule plus max(10 s, 2 × duration): not caught up). Achieved rate = measured events ÷ (max(last output durable, schedule end) − first measured intended time). A rate is held when achieved ≥ ${HELD_SHARE * 100} % of offered and p99 read → handoff < 1 ms. GC: PerformanceObserver 'gc' pauses that began in that window. CPU: process.cpuUsage over the window (user + system of the whole process, so also the producer; with Kafka the broker’s CPU is not counted). Peak RSS: process RSS sampled every 20 ms during the rate.`,
+  `Per rate: a fresh topic set (and data directory for the embedded log), a new PipelineRunner on the compiled artifact; one primer event read before the clock starts (Kafka’s group join); then warm-up events (not recorded: max(warm-up seconds × rate, the warm-up event minimum), so the JIT has seen enough calls even at low rates) followed by the measured ones. The run ends when every measured output is durable (or after the schedule plus max(10 s, 2 × duration): not caught up). Achieved rate = measured events ÷ (max(last output durable, schedule end) − first measured intended time). A rate is held when achieved ≥ ${HELD_SHARE * 100} % of offered and p99 read → handoff < 1 ms. GC: PerformanceObserver 'gc' pauses that began in that window. CPU: process.cpuUsage over the window (user + system of the whole process, so also the producer; with Kafka the broker’s CPU is not counted). Peak RSS: process RSS sampled every 20 ms during the rate.`,
   'Isolation: each variant runs in a fresh node process; the search goes up the rates and stops after the first at which the node falls below 90 % of the offered rate or does not catch up. The machine has 2 cores shared with whatever else runs (the load average at the start is in the parameters); with Kafka the broker runs on the same cores.',
 ]
 
@@ -368,6 +370,7 @@ function parseOptions() {
     options: {
       rates: { type: 'string', default: DEFAULT_RATES },
       warmup: { type: 'string', default: '2' },
+      'warmup-events': { type: 'string', default: '100000' },
       duration: { type: 'string', default: '5' },
       batch: { type: 'string', default: '1000' },
       partitions: { type: 'string', default: '1' },
@@ -386,6 +389,7 @@ async function main(): Promise<void> {
   const options: Options = {
     rates: args.rates.split(',').map((r) => Number(r.trim())),
     warmupSeconds: Number(args.warmup),
+    warmupEvents: Number(args['warmup-events']),
     durationSeconds: Number(args.duration),
     batch: Number(args.batch),
     partitions: Number(args.partitions),
@@ -409,6 +413,8 @@ async function main(): Promise<void> {
   ] as const)
     if (!(Number.isInteger(value) && value > 0))
       throw new RangeError(`--${key} must be a positive integer, got ${value}`)
+  if (!(Number.isInteger(options.warmupEvents) && options.warmupEvents >= 0))
+    throw new RangeError(`--warmup-events must be a non-negative integer, got ${options.warmupEvents}`)
 
   if (args.variant !== undefined) {
     if (!(args.variant in VARIANTS)) throw new Error(`unknown variant '${args.variant}'`)
@@ -439,6 +445,7 @@ async function main(): Promise<void> {
     parameters: {
       rates: options.rates.join(', '),
       warmupSeconds: options.warmupSeconds,
+      warmupEventsAtLeast: options.warmupEvents,
       durationSeconds: options.durationSeconds,
       maxBatchRecords: options.batch,
       partitions: options.partitions,
