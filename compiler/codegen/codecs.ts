@@ -22,11 +22,13 @@
 import type { RecordType, Type } from '../ir/types.ts'
 import { tsType } from './expressions.ts'
 import { ISO_TIMESTAMP } from './iso-timestamp.ts'
+import { canScan, scannerFunction } from './json-scanner.ts'
 
 /** Names and emits one function per distinct type, deduplicated by structure. */
 export class CodecWriter {
   private readonly decoders = new Map<string, string>()
   private readonly readers = new Map<string, string>()
+  private readonly jsonDecoders = new Map<string, string>()
   private readonly fasts = new Map<string, string>()
   private readonly valids = new Map<string, string>()
   private readonly encoders = new Map<string, string>()
@@ -55,6 +57,35 @@ export class CodecWriter {
         '}',
       ].join('\n'),
     )
+    return name
+  }
+
+  /**
+   * Returns the name of `decodeJsonN(bytes: JsonBytes): T`, a source's decoder from the JSON bytes
+   * of a record: the byte-level scanner (json-scanner.ts) when the schema has one and it takes the
+   * bytes, else `JSON.parse` (a SyntaxError for invalid JSON), the reader, and the explaining
+   * decoder for what the reader rejects.
+   */
+  jsonDecoder(type: RecordType, read: ReadonlySet<string> | null): string {
+    const fields = read === null ? null : type.fields.filter((f) => read.has(f.name)).map((f) => f.name)
+    const id = `${JSON.stringify(type)}/${JSON.stringify(fields)}`
+    const existing = this.jsonDecoders.get(id)
+    if (existing) return existing
+    const name = `decodeJson${this.jsonDecoders.size}`
+    this.jsonDecoders.set(id, name)
+    const rowType = tsType(type, this.typeName)
+    const lines = [`function ${name}(bytes: JsonBytes): ${rowType} {`]
+    if (canScan(type)) {
+      const scanner = `scan${this.jsonDecoders.size - 1}`
+      this.bodies.push(scannerFunction(scanner, type, read, this.typeName))
+      lines.push(`const scanned = ${scanner}(bytes)`, 'if (scanned !== undefined) return scanned')
+    }
+    lines.push(
+      `const value: unknown = JSON.parse(bytes.toString('utf8', 0, bytes.length))`,
+      `return ${this.reader(type, read)}(value) ?? ${this.decoder(type)}(value, '')`,
+      '}',
+    )
+    this.bodies.push(lines.join('\n'))
     return name
   }
 

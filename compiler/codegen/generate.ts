@@ -6,8 +6,9 @@
  * - `chains[id]`: one function per `Fused` node, `(input, output, errors) => void`, that loops
  *   over the input batch once, running every step of the chain on the event before the next
  *   event (filters `continue`, selects build one object, key by sets the key);
- * - `sources[name]`: the generated decoder of the source's schema (materialising only the fields the
- *   pipeline reads, see fields-read.ts) and its event-time getter;
+ * - `sources[name]`: the generated decoders of the source's schema, `decode` from the value of
+ *   JSON.parse and `decodeJson` from the record's bytes (both materialising only the fields the
+ *   pipeline reads, see fields-read.ts), and its event-time getter;
  * - `sinks[id]`: the generated JSON encoder of what the sink writes.
  * The runtime (runtime/artifact/operators.ts) declares the same shapes: the module is the
  * contract, and neither side imports the other.
@@ -22,6 +23,7 @@ import type { Expr, FusedNode, Pipeline, SinkNode, SourceNode, Span, Type } from
 import { CODEC_HELPERS, CodecWriter } from './codecs.ts'
 import { compileExpr, EXPRESSION_HELPERS, type ExprContext, tsType } from './expressions.ts'
 import { fieldsRead } from './fields-read.ts'
+import { SCANNER_HELPERS } from './json-scanner.ts'
 
 export interface GeneratedModule {
   /** TypeScript source of the module. */
@@ -80,7 +82,8 @@ export function generateModule(
 
   const chainCode = chains.map((chain, i) => chainFunction(`chain${i}`, chain, { site, fnRef, typeName }))
   const sourceEntries = sources.map((source) => {
-    const read = codecs.reader(source.schema, fieldsRead(pipeline, source))
+    const read = fieldsRead(pipeline, source)
+    const reader = codecs.reader(source.schema, read)
     // The reader is the success path; a value it rejects goes to the explaining decoder, which
     // throws the DecodeFailure naming the field (it returns the full row if they ever disagree).
     const explain = codecs.decoder(source.schema)
@@ -88,7 +91,8 @@ export function generateModule(
       source.eventTimeField === null
         ? 'null'
         : `(row: ${tsType(source.schema, typeName)}) => row.${source.eventTimeField}`
-    return `${JSON.stringify(source.name)}: { decode: (value: unknown) => ${read}(value) ?? ${explain}(value, ''), eventTime: ${eventTime} }`
+    const decodeJson = codecs.jsonDecoder(source.schema, read)
+    return `${JSON.stringify(source.name)}: { decode: (value: unknown) => ${reader}(value) ?? ${explain}(value, ''), decodeJson: ${decodeJson}, eventTime: ${eventTime} }`
   })
   const sinkEntries = sinks.map(
     (sink) =>
@@ -118,6 +122,24 @@ export function generateModule(
         { name: 'timestamps', type: 'number[]' },
         { name: 'origins', type: 'number[]', docs: ['Index of the log record each event came from.'] },
         { name: 'length', type: 'number' },
+      ],
+    },
+    {
+      name: 'JsonBytes',
+      isExported: true,
+      docs: ['The bytes of a JSON record as the log hands them over (a Node Buffer).'],
+      properties: [{ name: 'length', type: 'number', isReadonly: true }],
+      indexSignatures: [{ keyName: 'index', keyType: 'number', returnType: 'number', isReadonly: true }],
+      methods: [
+        {
+          name: 'toString',
+          parameters: [
+            { name: 'encoding', type: "'latin1' | 'utf8'" },
+            { name: 'start', type: 'number' },
+            { name: 'end', type: 'number' },
+          ],
+          returnType: 'string',
+        },
       ],
     },
     {
@@ -163,6 +185,7 @@ export function generateModule(
       }
       writer.write(EXPRESSION_HELPERS).newLine()
       writer.write(CODEC_HELPERS).newLine()
+      writer.write(SCANNER_HELPERS).newLine()
       writer.write(codecs.code()).newLine()
       for (const code of chainCode) writer.write(code).newLine()
       writer.writeLine('return {')

@@ -35,11 +35,22 @@ export interface OperatorModule {
 
 export interface Operators {
   readonly chains: Readonly<Record<string, ChainFunction>>
-  readonly sources: Readonly<
-    Record<string, { decode(value: unknown): unknown; eventTime: ((row: never) => number) | null }>
-  >
+  readonly sources: Readonly<Record<string, SourceDecoder>>
   readonly sinks: Readonly<Record<string, { encode(value: never): string }>>
   isDecodeFailure(error: unknown): boolean
+}
+
+/** A source's generated decoders; both throw the module's decode failure for a bad event. */
+export interface SourceDecoder {
+  /** From the value of JSON.parse. */
+  decode(value: unknown): unknown
+  /**
+   * From a record's JSON bytes (throws a SyntaxError for invalid JSON). Artifacts compiled before
+   * it existed lack it (the member is additive, the format version unchanged); then the runner
+   * decodes through JSON.parse and `decode`.
+   */
+  readonly decodeJson?: (bytes: Buffer) => unknown
+  readonly eventTime: ((row: never) => number) | null
 }
 
 export function createEventBatch(capacity = 0): EventBatch {

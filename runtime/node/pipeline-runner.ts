@@ -157,6 +157,17 @@ export class PipelineRunner {
       }
     }
     for (const node of manifest.graph.nodes) {
+      if (
+        node.kind === 'Sink' &&
+        node.connector.kind === 'kafka' &&
+        node.connector.topic === this.deadLetterTopic
+      ) {
+        // The compiler refuses the default name (E0408); another --dead-letter-topic is checked here.
+        throw new SluiceError(
+          'CONFIG_INVALID',
+          `sink \`${node.name}\` writes \`${this.deadLetterTopic}\`, the dead-letter topic, so its output would be mixed with the dead letters; pass another --dead-letter-topic`,
+        )
+      }
       if (node.kind !== 'Source') continue
       const topic = topicOf(node.connector, `source ${node.name}`)
       const input = manifest.inputs.find((i) => i.source === node.name)
@@ -520,13 +531,17 @@ export class PipelineRunner {
     deadLetters: DeadLetter[],
   ): EventBatch {
     const source = this.options.artifact.operators.sources[node.name]!
+    // The generated decoder from the record's bytes; an artifact compiled before it existed
+    // decodes through JSON.parse and the decoder of the parsed value.
+    const decodeJson =
+      source.decodeJson ?? ((bytes: Buffer) => source.decode(JSON.parse(bytes.toString('utf8'))))
     const out = createEventBatch(records.length)
     let n = 0
     for (let i = 0; i < records.length; i++) {
       const record = records[i]!
       let row: unknown
       try {
-        row = source.decode(JSON.parse(record.value.toString('utf8')))
+        row = decodeJson(record.value)
       } catch (error) {
         const reason = error instanceof SyntaxError ? `invalid JSON: ${error.message}` : errorMessage(error)
         deadLetters.push({ record, stage: 'decode', reason, location: null })
