@@ -75,6 +75,11 @@ const SCALAR_TYPE_NAMES = ['string', 'bool', 'i64', 'f64', 'timestamp'] as const
 const EVENT_TIME = 'event_time'
 const CONNECTORS = ['kafka', 'stdout'] as const
 const RESERVED_FIELD_NAME = '__proto__'
+/**
+ * The node's default dead-letter topic (runtime/node/pipeline-runner.ts; the compiler does not
+ * import the runtime, and compiler/sink-checks.test.ts keeps the two equal).
+ */
+export const DEFAULT_DEAD_LETTER_TOPIC = 'sluice.dead-letter'
 
 /** Checks and lowers `ast`. `priorDiagnostics` (lexer and parser) only decide whether a pipeline is built. */
 export function checkProgram(
@@ -125,6 +130,8 @@ class Checker {
   private readonly referenced = new Set<string>()
   /** Topic → the first source reading it, to catch sinks that feed a pipeline its own output. */
   private readonly sourceTopics = new Map<string, SourceDecl>()
+  /** `<stream>\0<topic>` of every sink so far, for W0006. */
+  private readonly sinkTargets = new Map<string, SinkDecl>()
 
   constructor(
     private readonly file: string,
@@ -559,6 +566,25 @@ class Checker {
     const input = this.lookupStream(decl.input, null)
     const connector = this.connector(decl.connector, 'sink')
     const topic = connector?.kind === 'kafka' ? connector.topic : null
+    if (topic === DEFAULT_DEAD_LETTER_TOPIC) {
+      this.report(
+        'E0408',
+        `"${topic}" is where the node writes the events it cannot process (the dead-letter topic), so this sink's output would be mixed with the dead letters; write to another topic`,
+        decl.connector.span,
+      )
+    }
+    if (topic !== null && input !== undefined) {
+      const target = `${decl.input.name}\u0000${topic}`
+      const earlier = this.sinkTargets.get(target)
+      if (earlier) {
+        this.report(
+          'W0006',
+          `\`${decl.input.name}\` is already sunk to "${topic}": every event would be written there twice; remove one of the sinks`,
+          decl.span,
+          [{ message: 'the first sink of it to that topic', span: earlier.span }],
+        )
+      } else this.sinkTargets.set(target, decl)
+    }
     const reader = topic === null ? undefined : this.sourceTopics.get(topic)
     if (reader) {
       this.report(

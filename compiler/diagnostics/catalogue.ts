@@ -51,12 +51,14 @@ export const diagnosticCatalogue = {
   E0405: { severity: 'error', title: 'connector cannot be used here' },
   E0406: { severity: 'error', title: 'sink writes a topic the pipeline reads' },
   E0407: { severity: 'error', title: 'record timestamp on a sink that writes no records' },
+  E0408: { severity: 'error', title: 'sink writes the dead-letter topic' },
   // Warnings
   W0001: { severity: 'warning', title: 'stream is never used' },
   W0002: { severity: 'warning', title: 'source is never used' },
   W0003: { severity: 'warning', title: 'null test on a value that is never null' },
   W0004: { severity: 'warning', title: 'left side of `??` is never null' },
   W0005: { severity: 'warning', title: 'watermark field is not the event-time field' },
+  W0006: { severity: 'warning', title: 'the same stream is sunk to one topic twice' },
   // Internal
   E9999: { severity: 'error', title: 'internal compiler error' },
 } as const satisfies Record<string, { severity: 'error' | 'warning'; title: string }>
