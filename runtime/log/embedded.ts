@@ -274,6 +274,7 @@ export class EmbeddedLog implements Log {
         }
       }
     } catch (error) {
+      if (log.syncTimer !== null) clearInterval(log.syncTimer)
       await log.closeFiles().catch(() => {})
       await releaseLock(lockFile).catch(() => {})
       throw error
