@@ -27,7 +27,14 @@ export interface Operators {
     string,
     (input: Batch, output: Batch, errors: { index: number; error: unknown; site: number }[]) => void
   >
-  sources: Record<string, { decode(value: unknown): unknown; eventTime: ((row: never) => number) | null }>
+  sources: Record<
+    string,
+    {
+      decode(value: unknown): unknown
+      decodeJson(bytes: Buffer): unknown
+      eventTime: ((row: never) => number) | null
+    }
+  >
   sinks: Record<string, { encode(value: never): string }>
   isDecodeFailure(error: unknown): boolean
 }
