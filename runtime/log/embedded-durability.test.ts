@@ -216,6 +216,40 @@ describe('durability every N ms', () => {
   })
 })
 
+describe('whenDurable', () => {
+  it('interval: resolves with the next round of the timer, at once when nothing waits for one', async () => {
+    const { counts, beforeSync } = syncCounter()
+    // The first tick comes a second after open: long after the appends below, whatever the load.
+    const log = await openLog(await newDir(), { durability: { intervalMs: 1000 }, beforeSync })
+    await log.ensureTopic('t')
+    await log.whenDurable()
+    expect(counts.data).toBe(0)
+    await log.append('t', [record('x')])
+    await log.commitOffset('g', 't', 0, 1)
+    const durable = log.whenDurable()
+    expect(counts).toEqual({ data: 0, offsets: 0 })
+    await durable
+    expect(counts).toEqual({ data: 1, offsets: 1 })
+  })
+
+  it("'none': syncs the data written so far; 'batch': nothing left to wait for", async () => {
+    const none = syncCounter()
+    const log = await openLog(await newDir(), { durability: 'none', beforeSync: none.beforeSync })
+    await log.ensureTopic('t')
+    await log.append('t', [record('x')])
+    expect(none.counts.data).toBe(0)
+    await log.whenDurable()
+    expect(none.counts.data).toBe(1)
+
+    const batch = syncCounter()
+    const strict = await openLog(await newDir(), { durability: 'batch', beforeSync: batch.beforeSync })
+    await strict.ensureTopic('t')
+    await strict.append('t', [record('x')])
+    await strict.whenDurable()
+    expect(batch.counts.data).toBe(1)
+  })
+})
+
 /**
  * A child process appends (and commits) in a loop, printing each acknowledged position, and is
  * SIGKILLed mid-stream; reopening must find every acknowledged record. For a process kill the page

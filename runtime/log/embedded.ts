@@ -192,7 +192,7 @@ export class EmbeddedLog implements Log {
     const { durability } = options
     if (!readOnly && typeof durability === 'object') {
       this.syncTimer = setInterval(() => {
-        if (!this.syncer.idle) void this.syncer.round()
+        if (!this.syncer.idle || this.syncer.busy) void this.syncer.round()
       }, durability.intervalMs)
       // The timer alone must not keep a process alive; close() does the last round.
       this.syncTimer.unref()
@@ -552,6 +552,29 @@ export class EmbeddedLog implements Log {
       for (const key of keys) this.claimed.delete(key)
       throw error
     }
+  }
+
+  /**
+   * Resolves once every append and commit acknowledged before the call is durable, for whoever
+   * must know (a benchmark measuring time to durable, a producer about to report success):
+   * with 'batch' at once (they were durable when acknowledged); with the interval policy after
+   * the next round of its timer (not sooner: it starts no round of its own); with 'none' after a
+   * round it starts, which syncs the data (offsets files are synced only by close()). Rejects
+   * with the failure when that round failed to sync something.
+   */
+  async whenDurable(): Promise<void> {
+    this.checkOpen()
+    const { durability } = this.options
+    if (this.readOnly || durability === 'batch') return
+    let round: RoundResult<PartitionLog>
+    if (typeof durability === 'object') {
+      if (this.syncer.idle && !this.syncer.busy) return
+      round = await this.syncer.nextRound()
+    } else {
+      round = await this.syncer.round()
+    }
+    const failed = round.failed.values().next().value ?? round.offsetsError
+    if (failed) throw failed
   }
 
   /**

@@ -74,6 +74,19 @@ export class GroupCommit<T extends SyncTarget, Snapshot> {
     return this.dirty.size === 0 && !this.hasDirtyOffsets
   }
 
+  /** Whether a round is running or callers wait for one. */
+  get busy(): boolean {
+    return this.running || this.waiters.length > 0
+  }
+
+  /**
+   * Resolves after the next round without starting one: a timer (the interval policy) or another
+   * caller of round() does. Never rejects; see RoundResult.
+   */
+  nextRound(): Promise<RoundResult<T>> {
+    return new Promise((resolve) => this.waiters.push(resolve))
+  }
+
   /** Resolves after a round that began after this call (it never rejects; see RoundResult). */
   round(): Promise<RoundResult<T>> {
     return new Promise((resolve) => {
