@@ -91,6 +91,7 @@ describe('renderLatencyMarkdown', () => {
     )
     expect(md).toContain('| 200 k | 150 k | **no** |')
     expect(md).toContain('| 42 | 3: 4.5 ms, 2.0 ms | 4.00 s (80 %) | 150.0 MiB |')
+    expect(md).toContain('| kafka | 20 k | 0.15× | 0.15× | 0.15× |')
     expect(md).toContain('```\nline one\nline two\n```')
     expect(md).toContain('First.\n\nSecond.')
     expect(md).toContain('![latency percentiles against offered rate](./latency.svg)')

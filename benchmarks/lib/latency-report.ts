@@ -102,6 +102,7 @@ export function renderLatencyMarkdown(report: LatencyReport): string {
     }
     lines.push('')
   }
+  lines.push(...ratioSection(report))
   lines.push('## Parameters', '')
   for (const [key, value] of Object.entries(report.parameters)) {
     const text = String(value)
@@ -110,6 +111,58 @@ export function renderLatencyMarkdown(report: LatencyReport): string {
   lines.push('', '## Method', '', ...report.method.flatMap((p) => [p, '']))
   lines.push(`![latency percentiles against offered rate](./${report.name}.svg)`, '')
   return lines.join('\n')
+}
+
+/**
+ * Each variant against the first, at the rates both ran (same run, same machine state): p99 of
+ * each measure, baseline ÷ variant (> 1: the variant's tail is shorter).
+ */
+export function latencyRatios(report: LatencyReport): {
+  variant: string
+  baseline: string
+  offered: number
+  readToHandoff: number
+  readToDurable: number
+  offeredToDurable: number
+}[] {
+  const [base, ...others] = report.variants
+  if (base === undefined) return []
+  const ratio = (a: number, b: number) => (b > 0 ? a / b : Number.NaN)
+  return others.flatMap((v) =>
+    v.rates.flatMap((r) => {
+      const b = base.rates.find((x) => x.offered === r.offered)
+      if (b === undefined) return []
+      return [
+        {
+          variant: v.label,
+          baseline: base.label,
+          offered: r.offered,
+          readToHandoff: ratio(b.readToHandoff.p99, r.readToHandoff.p99),
+          readToDurable: ratio(b.readToDurable.p99, r.readToDurable.p99),
+          offeredToDurable: ratio(b.offeredToDurable.p99, r.offeredToDurable.p99),
+        },
+      ]
+    }),
+  )
+}
+
+function ratioSection(report: LatencyReport): string[] {
+  const ratios = latencyRatios(report)
+  if (ratios.length === 0) return []
+  const f = (x: number) => (Number.isFinite(x) ? `${x.toFixed(2)}×` : 'n/a')
+  return [
+    '## Ratios (same run)',
+    '',
+    `p99 of ${escapeMarkdown(ratios[0]!.baseline)} ÷ p99 of the variant, at the same offered rate (> 1: the variant's tail is shorter).`,
+    '',
+    '| variant | offered/s | read → handoff | read → durable | offered → durable |',
+    '| --- | ---: | ---: | ---: | ---: |',
+    ...ratios.map(
+      (r) =>
+        `| ${escapeMarkdown(r.variant)} | ${formatRate(r.offered)} | ${f(r.readToHandoff)} | ${f(r.readToDurable)} | ${f(r.offeredToDurable)} |`,
+    ),
+    '',
+  ]
 }
 
 const PALETTE = ['#2f6db5', '#d0822b', '#3a9a5b', '#a4475d', '#6f5aa8']
