@@ -7,7 +7,7 @@ import fc from 'fast-check'
 import { afterAll, describe, expect, it } from 'vitest'
 import { stdlib } from '../../stdlib/index.ts'
 import type { RecordType, Type } from '../ir/types.ts'
-import { compileAndLoad, removeLoadedModules } from './load-generated.ts'
+import { type Batch, compileAndLoad, removeLoadedModules } from './load-generated.ts'
 
 afterAll(removeLoadedModules)
 
@@ -371,6 +371,55 @@ sink ts -> kafka("out")`)
       ),
       { numRuns: 1000 },
     )
+  })
+
+  it("write rows a chain built, in the schema's field order, also where JSON.stringify writes them", async () => {
+    // No timestamps in the output: the encoder hands the row to JSON.stringify, which keeps the
+    // row's own key order; the reference below writes the sink schema's order by name.
+    const { operators, pipeline } = await compileAndLoad(`
+schema In { s: string, n: i64, m: i64?, x: f64, flag: bool? }
+source ins: In from kafka("in")
+stream out = ins | select { x2: x * 2.0, flag, m, s, n, l: [x, x], r: { s, flag } }
+sink out -> kafka("out")`)
+    const chain = pipeline.nodes.find((n) => n.kind === 'Fused')!
+    const sink = pipeline.nodes.find((n) => n.kind === 'Sink')!
+    const encode = operators.sinks[sink.id]!.encode as (value: unknown) => string
+    const reference = (row: Record<string, unknown>) =>
+      `{${sink.schema.fields.map((f) => `${JSON.stringify(f.name)}:${JSON.stringify(row[f.name])}`).join(',')}}`
+    const value = fc.record({
+      s: fc.string({ unit: 'binary', maxLength: 5 }),
+      n: fc.integer(),
+      m: fc.option(fc.integer(), { nil: null }),
+      x: fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.constantFrom(-0, 1e308)),
+      flag: fc.option(fc.boolean(), { nil: null }),
+    })
+    fc.assert(
+      fc.property(fc.array(value, { minLength: 1, maxLength: 5 }), (values) => {
+        const rows = values.map((v) => operators.sources.ins!.decode(v))
+        const out: Batch = { values: [], keys: [], timestamps: [], origins: [], length: 0 }
+        operators.chains[chain.id]!(
+          {
+            values: rows,
+            keys: rows.map(() => null),
+            timestamps: rows.map(() => 0),
+            origins: rows.map((_, i) => i),
+            length: rows.length,
+          },
+          out,
+          [],
+        )
+        expect(out.length).toBe(values.length)
+        for (let i = 0; i < out.length; i++) {
+          const row = out.values[i] as Record<string, unknown>
+          expect(encode(row)).toBe(reference(row))
+        }
+      }),
+      { numRuns: 300 },
+    )
+    const row = { x2: 1, flag: null, m: 2 ** 53, s: '', n: 1, l: [], r: { s: "", flag: null } }
+    expect(() => encode(row)).toThrow(/^9007199254740992 is not an integer within ±\(2\^53-1\)$/)
+    expect(() => encode({ ...row, m: null, n: 1.5 })).toThrow(/^1.5 is not an integer/)
+    expect(encode({ ...row, m: null })).toBe(reference({ ...row, m: null }))
   })
 
   it('refuse an i64 outside the safe range instead of writing a rounded number', async () => {
