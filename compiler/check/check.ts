@@ -75,6 +75,25 @@ const SCALAR_TYPE_NAMES = ['string', 'bool', 'i64', 'f64', 'timestamp'] as const
 const EVENT_TIME = 'event_time'
 const CONNECTORS = ['kafka', 'stdout'] as const
 const RESERVED_FIELD_NAME = '__proto__'
+/** Names a schema cannot take: the scalar types, and the type constructors and `duration`. */
+const BUILT_IN_TYPE_NAMES: ReadonlySet<string> = new Set([...SCALAR_TYPE_NAMES, 'list', 'duration'])
+/** What users of other languages write for Sluice's types. */
+const TYPE_NAME_HINTS: Readonly<Record<string, string>> = {
+  int: 'i64',
+  integer: 'i64',
+  long: 'i64',
+  int64: 'i64',
+  float: 'f64',
+  double: 'f64',
+  number: 'f64',
+  float64: 'f64',
+  boolean: 'bool',
+  str: 'string',
+  text: 'string',
+  datetime: 'timestamp',
+  date: 'timestamp',
+  instant: 'timestamp',
+}
 /**
  * The node's default dead-letter topic (runtime/node/pipeline-runner.ts; the compiler does not
  * import the runtime, and compiler/sink-checks.test.ts keeps the two equal).
@@ -159,6 +178,13 @@ class Checker {
           statement.name.span,
           [{ message: 'first defined here', span: existing.decl.name.span }],
         )
+      } else if (BUILT_IN_TYPE_NAMES.has(statement.name.name)) {
+        // A field of type `string` would silently mean this record instead of text.
+        this.report(
+          'E0213',
+          `\`${statement.name.name}\` is a built-in type, so a schema cannot have that name; rename the schema`,
+          statement.name.span,
+        )
       } else {
         this.checkFieldName(statement.name.name, statement.name.span, 'a schema name')
         this.schemas.set(statement.name.name, { decl: statement, state: 'unresolved', type: null })
@@ -180,6 +206,22 @@ class Checker {
     sinks.forEach((sink, i) => {
       this.checkSink(sink, i + 1)
     })
+    const sources = ast.statements.filter((s) => s.kind === 'Source').length
+    // Only on a file that parsed: a sink with a syntax error is not in the tree, yet it is there.
+    if ((sources === 0 || sinks.length === 0) && this.warnUnused) {
+      // An artifact without both would compile and then have nothing to run.
+      const missing =
+        sources === 0 && sinks.length === 0
+          ? 'no source and no sink'
+          : sources === 0
+            ? 'no source'
+            : 'no sink'
+      this.report(
+        'E0214',
+        `the file declares ${missing}: a pipeline reads at least one \`source\` and writes at least one \`sink\``,
+        { file: ast.span.file, start: ast.span.end, end: ast.span.end },
+      )
+    }
     for (const entry of this.streams.values()) {
       if (!this.warnUnused || entry.used || this.referenced.has(entry.name.name)) continue
       if (entry.kind === 'stream') {
@@ -306,7 +348,7 @@ class Checker {
           if (!this.incomplete.has(name)) {
             this.report(
               'E0201',
-              `unknown type \`${name}\`${didYouMean(name, [...SCALAR_TYPE_NAMES, ...this.schemas.keys()])}`,
+              `unknown type \`${name}\`${TYPE_NAME_HINTS[name] ? `; Sluice spells it \`${TYPE_NAME_HINTS[name]}\`` : didYouMean(name, [...SCALAR_TYPE_NAMES, ...this.schemas.keys()])}`,
               type.span,
             )
           }
@@ -529,6 +571,13 @@ class Checker {
           break
         }
         case 'Select': {
+          if (step.fields.length === 0) {
+            this.report(
+              'E0215',
+              '`select { }` selects no field, so every event would be empty; name the fields to keep',
+              step.span,
+            )
+          }
           const fields = this.fieldInits(step.fields, scope)
           let outputEventTime: string | null = null
           const types: FieldType[] = fields.map((f) => {

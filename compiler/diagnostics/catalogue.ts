@@ -30,6 +30,9 @@ export const diagnosticCatalogue = {
   E0210: { severity: 'error', title: 'unknown connector' },
   E0211: { severity: 'error', title: 'unknown annotation' },
   E0212: { severity: 'error', title: 'reserved field name' },
+  E0213: { severity: 'error', title: 'schema named like a built-in type' },
+  E0214: { severity: 'error', title: 'nothing to run' },
+  E0215: { severity: 'error', title: 'empty select' },
   // Types
   E0301: { severity: 'error', title: 'operator cannot be applied to these types' },
   E0302: { severity: 'error', title: 'condition is not a bool' },
