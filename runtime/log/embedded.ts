@@ -177,7 +177,7 @@ export class EmbeddedLog implements Log {
         restore: (snapshot) => this.groups.restore(snapshot),
       },
       {
-        offsetsDespiteDataFailure: options.durability === 'batch',
+        independent: options.durability === 'batch',
         onFailure: (result) => this.reportSyncFailure(result),
       },
     )
@@ -437,8 +437,8 @@ export class EmbeddedLog implements Log {
     const results = await Promise.allSettled(entries.map(([p, inputs]) => t.partitions[p]!.prepare(inputs)))
     let failure: unknown = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')?.reason
     if (failure === undefined && this.options.durability === 'batch') {
-      // Durable before visible and acknowledged; concurrent appends and commits share the round.
-      const round = await this.syncer.round()
+      // Durable before visible and acknowledged; concurrent appends share the round.
+      const round = await this.syncer.dataRound()
       failure = entries.map(([p]) => round.failed.get(t.partitions[p]!)).find((e) => e !== undefined)
     }
     if (failure !== undefined) {
@@ -587,7 +587,7 @@ export class EmbeddedLog implements Log {
     if (durability === 'none') return this.groups.commit(group, topic, partition, offset)
     await this.groups.record(group, topic, partition, offset)
     if (durability !== 'batch') return
-    const round = await this.syncer.round()
+    const round = await this.syncer.offsetsRound()
     if (round.offsetsError !== null) throw round.offsetsError
   }
 

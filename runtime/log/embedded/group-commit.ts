@@ -6,7 +6,9 @@
  *
  * Order within a round, for crash safety: the dirty partitions and the offsets to write are
  * taken at the same moment, the data is synced first, the offsets written after. A commit
- * follows the appends of its batch, so any offset on disk is backed by durable data.
+ * follows the appends of its batch, so any offset on disk is backed by durable data. With
+ * 'batch' that holds already when the commit is made, so there data rounds and offsets rounds
+ * run side by side: the next batch's append is synced while the last batch's offsets are written.
  */
 
 /** Something written but maybe not yet durable (a partition's active segment). */
@@ -32,28 +34,77 @@ export interface RoundResult<T extends SyncTarget = SyncTarget> {
   readonly offsetsError: Error | null
 }
 
+/**
+ * Runs a task in rounds: callers that ask while a round runs share the next one, so N
+ * concurrent callers cost at most two rounds. A round's task never rejects.
+ */
+class Rounds<R> {
+  private waiters: ((result: R) => void)[] = []
+  private running = false
+
+  constructor(private readonly task: () => Promise<R>) {}
+
+  /** Whether a round is running or callers wait for one. */
+  get busy(): boolean {
+    return this.running || this.waiters.length > 0
+  }
+
+  /** Resolves after a round that began after this call. */
+  run(): Promise<R> {
+    return new Promise((resolve) => {
+      this.waiters.push(resolve)
+      if (!this.running) {
+        this.running = true
+        void this.loop()
+      }
+    })
+  }
+
+  /** Resolves after the next round without starting one (a timer or another caller does). */
+  next(): Promise<R> {
+    return new Promise((resolve) => this.waiters.push(resolve))
+  }
+
+  private async loop(): Promise<void> {
+    try {
+      while (this.waiters.length > 0) {
+        const waiters = this.waiters
+        this.waiters = []
+        const result = await this.task()
+        for (const resolve of waiters) resolve(result)
+      }
+    } finally {
+      this.running = false
+    }
+  }
+}
+
 export class GroupCommit<T extends SyncTarget, Snapshot> {
   private readonly dirty = new Set<T>()
   private hasDirtyOffsets = false
-  private waiters: ((result: RoundResult<T>) => void)[] = []
-  private running = false
   /**
    * Set when a data sync failed and offsets must not follow it: data acknowledged before may be
    * lost to a machine crash, and no offset written later could say which. Offsets then stay as
    * last written (their records are delivered again after a restart) until the log is reopened.
    */
   private offsetsHeld: Error | null = null
+  /** Data, then offsets, in one round (the interval policy and 'none'). */
+  private readonly together = new Rounds(() => this.runRound(true, true))
+  /** 'batch': data rounds and offsets rounds run side by side (see `independent`). */
+  private readonly dataRounds = new Rounds(() => this.runRound(true, false))
+  private readonly offsetsRounds = new Rounds(() => this.runRound(false, true))
 
   constructor(
     private readonly offsets: OffsetsTarget<Snapshot>,
     private readonly options: {
       /**
-       * Write the offsets even when a data sync failed. True for 'batch' (each commit's appends
-       * were already durable before it); false for the interval policy, where offsets must not
-       * become durable ahead of data that may now be lost: after a failed data sync no round
-       * writes offsets any more.
+       * 'batch': every commit's appends were durable before the commit was made, so offsets
+       * need not wait for data: data rounds (for appends) and offsets rounds (for commits) run
+       * side by side, and offsets are written even after a failed data sync. Otherwise (the
+       * interval policy) a round syncs data and then writes offsets, and after a failed data
+       * sync no round writes offsets any more.
        */
-      readonly offsetsDespiteDataFailure: boolean
+      readonly independent: boolean
       /** Told about every round that failed somewhere (also when nobody waits for it). */
       readonly onFailure?: (result: RoundResult<T>) => void
     },
@@ -76,53 +127,42 @@ export class GroupCommit<T extends SyncTarget, Snapshot> {
 
   /** Whether a round is running or callers wait for one. */
   get busy(): boolean {
-    return this.running || this.waiters.length > 0
+    return this.together.busy || this.dataRounds.busy || this.offsetsRounds.busy
   }
 
-  /**
-   * Resolves after the next round without starting one: a timer (the interval policy) or another
-   * caller of round() does. Never rejects; see RoundResult.
-   */
+  /** Resolves after the next round of both data and offsets without starting one. */
   nextRound(): Promise<RoundResult<T>> {
-    return new Promise((resolve) => this.waiters.push(resolve))
+    if (!this.options.independent) return this.together.next()
+    return Promise.all([this.dataRounds.next(), this.offsetsRounds.next()]).then(merge)
   }
 
-  /** Resolves after a round that began after this call (it never rejects; see RoundResult). */
+  /** Resolves once data and offsets written before this call are durable (never rejects). */
   round(): Promise<RoundResult<T>> {
-    return new Promise((resolve) => {
-      this.waiters.push(resolve)
-      if (!this.running) {
-        this.running = true
-        void this.loop()
-      }
-    })
+    if (!this.options.independent) return this.together.run()
+    return Promise.all([this.dataRounds.run(), this.offsetsRounds.run()]).then(merge)
   }
 
-  private async loop(): Promise<void> {
-    try {
-      while (this.waiters.length > 0) {
-        const waiters = this.waiters
-        this.waiters = []
-        const result = await this.runRound()
-        for (const resolve of waiters) resolve(result)
-      }
-    } finally {
-      this.running = false
-    }
+  /** Resolves once data written before this call is durable (with `independent`; else round()). */
+  dataRound(): Promise<RoundResult<T>> {
+    return this.options.independent ? this.dataRounds.run() : this.together.run()
   }
 
-  private async runRound(): Promise<RoundResult<T>> {
-    const targets = [...this.dirty]
-    this.dirty.clear()
-    this.hasDirtyOffsets = false
-    const snapshot = this.offsets.takeDirty()
+  /** Resolves once offsets recorded before this call are written (with `independent`; else round()). */
+  offsetsRound(): Promise<RoundResult<T>> {
+    return this.options.independent ? this.offsetsRounds.run() : this.together.run()
+  }
+
+  private async runRound(withData: boolean, withOffsets: boolean): Promise<RoundResult<T>> {
+    const targets = withData ? [...this.dirty] : []
+    if (withData) this.dirty.clear()
+    if (withOffsets) this.hasDirtyOffsets = false
+    const snapshot = withOffsets ? this.offsets.takeDirty() : null
     const failed = new Map<T, Error>()
     const synced = await Promise.allSettled(targets.map((t) => t.syncData()))
     synced.forEach((r, i) => {
       if (r.status === 'rejected') failed.set(targets[i]!, asError(r.reason))
     })
-    if (failed.size > 0 && !this.options.offsetsDespiteDataFailure)
-      this.offsetsHeld ??= failed.values().next().value!
+    if (failed.size > 0 && !this.options.independent) this.offsetsHeld ??= failed.values().next().value!
     let offsetsError: Error | null = null
     let report = failed.size > 0
     if (snapshot !== null) {
@@ -144,6 +184,13 @@ export class GroupCommit<T extends SyncTarget, Snapshot> {
     // Held offsets were reported with the failed sync that held them, not again every round.
     if (report) this.options.onFailure?.(result)
     return result
+  }
+}
+
+function merge<T extends SyncTarget>([data, offsets]: RoundResult<T>[]): RoundResult<T> {
+  return {
+    failed: data!.failed.size > 0 ? data!.failed : offsets!.failed,
+    offsetsError: offsets!.offsetsError ?? data!.offsetsError,
   }
 }
 
