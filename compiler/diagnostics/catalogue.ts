@@ -17,6 +17,7 @@ export const diagnosticCatalogue = {
   E0102: { severity: 'error', title: 'comparisons cannot be chained' },
   E0103: { severity: 'error', title: 'record field needs a name' },
   E0104: { severity: 'error', title: 'nesting too deep' },
+  E0105: { severity: 'error', title: 'reserved word as a field name' },
   // Names
   E0201: { severity: 'error', title: 'unknown type or schema' },
   E0202: { severity: 'error', title: 'unknown stream or source' },

@@ -33,7 +33,7 @@ import type {
   TypeExpr,
   WatermarkClause,
 } from './ast.ts'
-import { lex, type Token, type TokenKind } from './lexer.ts'
+import { KEYWORDS, lex, type Token, type TokenKind } from './lexer.ts'
 
 export interface ParseResult {
   readonly ast: PipeFile
@@ -50,6 +50,7 @@ export interface ParseResult {
 export const MAX_NESTING = 500
 
 const STATEMENT_KEYWORDS: ReadonlySet<TokenKind> = new Set(['schema', 'source', 'stream', 'sink'])
+const KEYWORD_SET: ReadonlySet<TokenKind> = new Set(KEYWORDS as readonly TokenKind[])
 const COMPARISON_OPS: ReadonlySet<TokenKind> = new Set(['==', '!=', '<', '<=', '>', '>='])
 const OPENERS: ReadonlySet<TokenKind> = new Set(['(', '[', '{'])
 const CLOSERS: ReadonlySet<TokenKind> = new Set([')', ']', '}'])
@@ -149,7 +150,11 @@ class Parser {
     return this.tokens[this.pos - 1]?.end ?? 0
   }
 
-  private report(message: string, span: Span, code: 'E0101' | 'E0102' | 'E0103' | 'E0104' = 'E0101'): void {
+  private report(
+    message: string,
+    span: Span,
+    code: 'E0101' | 'E0102' | 'E0103' | 'E0104' | 'E0105' = 'E0101',
+  ): void {
     this.syntaxErrors++
     this.diagnostics.push(createDiagnostic(code, message, span))
   }
@@ -163,6 +168,26 @@ class Parser {
 
   private expect(kind: TokenKind, expected: string): Token {
     return this.eat(kind) ?? this.fail(expected)
+  }
+
+  /**
+   * The name of a field being declared. A reserved word there (`key: string`, a JSON key users
+   * meet often) is reported as what it is and parsing goes on after it, instead of the statement
+   * keyword it may be (`source`) starting a new statement in the middle of the field list.
+   */
+  private fieldName(): Identifier {
+    const token = this.peek()
+    if (KEYWORD_SET.has(token.kind) && this.peek(1).kind === ':') {
+      this.advance()
+      const span = this.span(token.start, token.end)
+      this.report(
+        `\`${token.kind}\` is a reserved word of the language, so it cannot name a field; rename the field (reserved: ${KEYWORDS.join(', ')})`,
+        span,
+        'E0105',
+      )
+      return { kind: 'Identifier', name: token.kind, span }
+    }
+    return this.identifier('a field name')
   }
 
   private identifier(expected: string): Identifier {
@@ -273,7 +298,7 @@ class Parser {
   }
 
   private parseFieldDecl(): FieldDecl {
-    const name = this.identifier('a field name')
+    const name = this.fieldName()
     this.expect(':', `\`:\` after field name \`${name.name}\``)
     const type = this.parseType()
     const annotations: Annotation[] = []
@@ -694,8 +719,8 @@ class Parser {
   }
 
   private parseFieldInit(): FieldInit {
-    if (this.at('ident') && this.peek(1).kind === ':') {
-      const name = this.identifier('a field name')
+    if ((this.at('ident') || KEYWORD_SET.has(this.peek().kind)) && this.peek(1).kind === ':') {
+      const name = this.fieldName()
       this.advance()
       const value = this.parseExpression()
       return { kind: 'FieldInit', name, value, span: this.span(name.span.start, value.span.end) }
