@@ -18,7 +18,8 @@
  * Each variant (log and durability policy) runs in a fresh node process (this script again with
  * `--variant NAME`); its rates run one after another in that process, each on fresh topics (and a
  * fresh data directory for the embedded log) with a new runner. The search goes up the rates and
- * stops after the first rate at which the node falls clearly behind (achieved < 90 % of offered).
+ * stops after the first rate at which the node falls clearly behind (achieved < 90 % of offered);
+ * when no listed rate was held it halves the lowest one until a rate is held or --min-rate.
  * The producer runs in the node's process (the embedded log is one process by design), so its
  * appends compete with the runner for the same thread, as a co-located producer would.
  */
@@ -49,6 +50,7 @@ import {
 import { collectGarbage } from './lib/measure.ts'
 import { OpenLoopProducer, OpenLoopSchedule } from './lib/open-loop.ts'
 import { paymentChunks, paymentPipeline } from './lib/payments.ts'
+import { nextRate, type RateOutcome } from './lib/rate-search.ts'
 import { formatNs, formatRate, machineInfo } from './lib/report.ts'
 
 const NAME = 'latency'
@@ -94,6 +96,8 @@ interface Options {
   readonly warmupSeconds: number
   /** At least this many warm-up events per rate, however low the rate (the JIT needs the calls). */
   readonly warmupEvents: number
+  /** The downward search (when no listed rate is held) stops below this rate. */
+  readonly minRate: number
   readonly durationSeconds: number
   readonly batch: number
   readonly partitions: number
@@ -212,7 +216,11 @@ async function runRate(
   const artifactDir = await compileFixture(paymentPipeline(source, sink), 'payments', 'payments.pipe')
   const artifact = await loadArtifact(artifactDir)
   const { log, cleanup } = await openLog(variant, options)
-  const warmupEvents = Math.max(options.warmupEvents, Math.round(rate * options.warmupSeconds))
+  // At least the minimum warm-up events, but no more than 10 s of them at a low rate.
+  const warmupEvents = Math.max(
+    Math.round(rate * options.warmupSeconds),
+    Math.min(options.warmupEvents, Math.round(rate * 10)),
+  )
   const measuredEvents = Math.round(rate * options.durationSeconds)
   const total = warmupEvents + measuredEvents
   // seq 0 is a primer sent before the clock starts (it waits out Kafka's group join); the
@@ -329,15 +337,25 @@ async function measureChild(name: string, options: Options): Promise<VariantLate
   const pool = eventPool(options.seed)
   const gc = new GcPauses()
   const rates: RateResult[] = []
-  for (const rate of options.rates) {
+  const outcomes: RateOutcome[] = []
+  for (
+    let rate = nextRate(outcomes, options.rates, options.minRate);
+    rate !== null;
+    rate = nextRate(outcomes, options.rates, options.minRate)
+  ) {
     process.stderr.write(`  ${variant.label}: ${formatRate(rate)} events/s offered …\n`)
     const r = await runRate(variant, rate, options, pool, gc)
     process.stderr.write(
       `  ${variant.label}: ${formatRate(r.offered)} offered, ${formatRate(r.achieved)} achieved; read→handoff p50 ${formatNs(r.readToHandoff.p50)} p99 ${formatNs(r.readToHandoff.p99)} p999 ${formatNs(r.readToHandoff.p999)}; offered→durable p99 ${formatNs(r.offeredToDurable.p99)}; ${r.recordsPerBatch.toFixed(0)} records/batch; GC ${r.gc.totalMs.toFixed(0)} ms; ${r.held ? 'held' : 'NOT held'}\n`,
     )
     rates.push(r)
-    if (r.achieved < OVERLOAD_SHARE * r.offered || !r.caughtUp) break
+    outcomes.push({
+      offered: r.offered,
+      held: r.held,
+      overloaded: r.achieved < OVERLOAD_SHARE * r.offered || !r.caughtUp,
+    })
   }
+  rates.sort((a, b) => a.offered - b.offered)
   const held = rates.filter((r) => r.held).map((r) => r.offered)
   return {
     key: name,
@@ -361,8 +379,8 @@ const METHOD = [
   'Open loop: per offered rate R, event s (s = 0, 1, …) is due at origin + s/R. A producer in the node’s process ticks every 1 ms (Node’s finest timer) and appends, as one group, every event due that it has not sent; while its append is in flight it sends nothing, and what fell due meanwhile goes in the next group at once. Latencies that start at the intended send time therefore include any delay of the producer, the log and the runner’s backlog: a stall cannot hide queued events (coordinated omission).',
   'Events: a pool of 65,536 seeded payments (benchmarks/lib/payments.ts), JSON-encoded once up to their `ts`; the producer cycles through them, keyed by card, and writes `ts` = base + seq ms (the event time) per send, also as the record timestamp, so an output (the sink writes the event time as its record timestamp) names its source event and nothing is added to the records. About half the events pass the filter; latencies are per output event.',
   'Hooks: a Log decorator (benchmarks/lib/latency-probe-log.ts, a ForwardingLog) wraps `subscribe` (the time the log hands a batch to the runner, per source record) and `append` on the output topic (handed off when called, durable when it resolved); no runtime code is changed for measuring. The clock is performance.now(). Values go into HDR histograms (hdr-histogram-js 3.0.1, 3 significant digits, 1 ns … 10 min): percentiles are within 0.1 % above the exact value.',
-  `Per rate: a fresh topic set (and data directory for the embedded log), a new PipelineRunner on the compiled artifact; one primer event read before the clock starts (Kafka’s group join); then warm-up events (not recorded: max(warm-up seconds × rate, the warm-up event minimum), so the JIT has seen enough calls even at low rates) followed by the measured ones. The run ends when every measured output is durable (or after the schedule plus max(10 s, 2 × duration): not caught up). Achieved rate = measured events ÷ (max(last output durable, schedule end) − first measured intended time). A rate is held when achieved ≥ ${HELD_SHARE * 100} % of offered and p99 read → handoff < 1 ms. GC: PerformanceObserver 'gc' pauses that began in that window. CPU: process.cpuUsage over the window (user + system of the whole process, so also the producer; with Kafka the broker’s CPU is not counted). Peak RSS: process RSS sampled every 20 ms during the rate.`,
-  'Isolation: each variant runs in a fresh node process; the search goes up the rates and stops after the first at which the node falls below 90 % of the offered rate or does not catch up. The machine has 2 cores shared with whatever else runs (the load average at the start is in the parameters); with Kafka the broker runs on the same cores.',
+  `Per rate: a fresh topic set (and data directory for the embedded log), a new PipelineRunner on the compiled artifact; one primer event read before the clock starts (Kafka’s group join); then warm-up events (not recorded: max(warm-up seconds × rate, min(the warm-up event minimum, 10 s × rate)), so the JIT has seen enough calls even at low rates) followed by the measured ones. The run ends when every measured output is durable (or after the schedule plus max(10 s, 2 × duration): not caught up). Achieved rate = measured events ÷ (max(last output durable, schedule end) − first measured intended time). A rate is held when achieved ≥ ${HELD_SHARE * 100} % of offered and p99 read → handoff < 1 ms. GC: PerformanceObserver 'gc' pauses that began in that window. CPU: process.cpuUsage over the window (user + system of the whole process, so also the producer; with Kafka the broker’s CPU is not counted). Peak RSS: process RSS sampled every 20 ms during the rate.`,
+  'Isolation: each variant runs in a fresh node process; the search goes up the rates and stops after the first at which the node falls below 90 % of the offered rate or does not catch up; when none of the listed rates was held it halves the lowest one until a rate is held or the minimum rate is reached (benchmarks/lib/rate-search.ts). The machine has 2 cores shared with whatever else runs (the load average at the start is in the parameters); with Kafka the broker runs on the same cores.',
 ]
 
 function parseOptions() {
@@ -371,6 +389,7 @@ function parseOptions() {
       rates: { type: 'string', default: DEFAULT_RATES },
       warmup: { type: 'string', default: '2' },
       'warmup-events': { type: 'string', default: '100000' },
+      'min-rate': { type: 'string', default: '2500' },
       duration: { type: 'string', default: '5' },
       batch: { type: 'string', default: '1000' },
       partitions: { type: 'string', default: '1' },
@@ -390,6 +409,7 @@ async function main(): Promise<void> {
     rates: args.rates.split(',').map((r) => Number(r.trim())),
     warmupSeconds: Number(args.warmup),
     warmupEvents: Number(args['warmup-events']),
+    minRate: Number(args['min-rate']),
     durationSeconds: Number(args.duration),
     batch: Number(args.batch),
     partitions: Number(args.partitions),
@@ -410,6 +430,7 @@ async function main(): Promise<void> {
   for (const [key, value] of [
     ['batch', options.batch],
     ['partitions', options.partitions],
+    ['min-rate', options.minRate],
   ] as const)
     if (!(Number.isInteger(value) && value > 0))
       throw new RangeError(`--${key} must be a positive integer, got ${value}`)
@@ -446,6 +467,7 @@ async function main(): Promise<void> {
       rates: options.rates.join(', '),
       warmupSeconds: options.warmupSeconds,
       warmupEventsAtLeast: options.warmupEvents,
+      minRate: options.minRate,
       durationSeconds: options.durationSeconds,
       maxBatchRecords: options.batch,
       partitions: options.partitions,
