@@ -16,8 +16,12 @@
  * - the explaining decoder (`decodeN(value, path)`), run only after the reader rejected a value,
  *   which finds the same first failure and throws it with the field path.
  *
+ * A source's decoder from bytes (`decodeJsonN`) tries the byte-level scanner first
+ * (json-scanner.ts), then JSON.parse and the reader.
+ *
  * Encoding writes JSON text directly (keys in field order, timestamps as ISO-8601 strings with
- * milliseconds formatted by arithmetic, non-finite f64 as null), one concatenation per record.
+ * milliseconds formatted by arithmetic, non-finite f64 as null), one concatenation per record, or
+ * JSON.stringify for records without timestamps (the same text).
  */
 import type { RecordType, Type } from '../ir/types.ts'
 import { tsType } from './expressions.ts'
