@@ -41,6 +41,36 @@ describe('GroupOffsets', () => {
     expect(backup).not.toEqual(onDisk)
   })
 
+  it('record() only remembers; a round writes one snapshot per group and keeps the backup generation', async () => {
+    let recorded = 0
+    const groups = new GroupOffsets(dir, { fsync: true, readOnly: false, onRecord: () => recorded++ })
+    expect(groups.takeDirty()).toBeNull()
+    for (let i = 1; i <= 10; i++) await groups.record('g', 't', 0, i)
+    await groups.record('h', 't', 1, 4)
+    expect(recorded).toBe(11)
+    expect(await readdir(dir)).toEqual([])
+    expect(await groups.committed('g', 't', 1)).toEqual([10])
+    const first = groups.takeDirty()!
+    expect(first.map((s) => s.group).sort()).toEqual(['g', 'h'])
+    // Taken at that moment: a commit recorded afterwards is not in it.
+    await groups.record('g', 't', 0, 11)
+    await groups.writeSnapshot(first)
+    expect(JSON.parse(await readFile(path.join(dir, 'g.json'), 'utf8')).topics.t).toEqual([10])
+    expect(JSON.parse(await readFile(path.join(dir, 'h.json'), 'utf8')).topics.t).toEqual([-1, 4])
+    await groups.writeSnapshot(groups.takeDirty()!)
+    expect(JSON.parse(await readFile(path.join(dir, 'g.json'), 'utf8')).topics.t).toEqual([11])
+    expect(JSON.parse(await readFile(path.join(dir, 'g.json.bak'), 'utf8')).topics.t).toEqual([10])
+    expect(groups.takeDirty()).toBeNull()
+  })
+
+  it('a snapshot that was not written is taken again by the next round', async () => {
+    const groups = new GroupOffsets(dir, { fsync: false, readOnly: false })
+    await groups.record('g', 't', 0, 5)
+    groups.restore(groups.takeDirty()!)
+    await groups.writeSnapshot(groups.takeDirty()!)
+    expect(JSON.parse(await readFile(path.join(dir, 'g.json'), 'utf8')).topics.t).toEqual([5])
+  })
+
   it('rejects a commit it could not write and forgets it, so the batch counts as uncommitted', async () => {
     const groups = new GroupOffsets(dir, { fsync: true, readOnly: false })
     await groups.commit('g', 't', 0, 3)

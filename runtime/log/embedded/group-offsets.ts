@@ -58,6 +58,8 @@ export class GroupOffsets {
   private readonly warned = new Set<string>()
   /** Groups whose record()ed offsets are not written yet, with their loaded state. */
   private readonly dirty = new Map<string, GroupState>()
+  /** The groups of the last takeDirty() snapshot, for restore(). */
+  private taken = new Map<string, GroupState>()
 
   constructor(
     private readonly dir: string,
@@ -147,6 +149,7 @@ export class GroupOffsets {
       group,
       content: JSON.stringify({ version: 1, topics: state.topics }),
     }))
+    this.taken = new Map(this.dirty)
     this.dirty.clear()
     return snapshot
   }
@@ -154,8 +157,9 @@ export class GroupOffsets {
   /** Marks the groups of a snapshot that was not written as dirty again. */
   restore(snapshot: OffsetsSnapshot): void {
     for (const { group } of snapshot) {
-      const state = this.groups.get(group)
-      if (state !== undefined) void state.then((s) => this.dirty.set(group, s)).catch(() => {})
+      const state = this.taken.get(group)
+      // A newer record() since may have marked it already, with the same state object.
+      if (state !== undefined && !this.dirty.has(group)) this.dirty.set(group, state)
     }
   }
 
