@@ -201,6 +201,6 @@ export const EXPRESSION_HELPERS = `
   }
   function timestampKey(ms: number, site: number): string {
     if (!(Math.abs(ms) <= 8.64e15)) throw new EvaluationError(\`timestamp \${ms} is out of range for a key\`, site)
-    return new Date(ms).toISOString()
+    return isoTimestamp(ms)
   }
 `
