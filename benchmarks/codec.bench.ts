@@ -20,7 +20,7 @@
  */
 import { execFileSync } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
@@ -279,6 +279,12 @@ async function main(): Promise<void> {
   )
   const averageBytes = lines.reduce((a, l) => a + l.length, 0) / lines.length
 
+  // The machine is often shared: say how loaded it was, so a reader knows how far to trust the rates.
+  const load = () =>
+    loadavg()
+      .map((n) => n.toFixed(2))
+      .join(' / ')
+  const loadAtStart = load()
   const variants: VariantResult[] = []
   for (const name of names) {
     const stdout = execFileSync(
@@ -312,6 +318,7 @@ async function main(): Promise<void> {
       'events emitted per iteration (sluice)': sluice.throughput.outputsPerIteration,
       'scanner ÷ JSON.parse + reader (same run)': formatRatio(scannerGain),
       'before (decision 0013)': `${BEFORE.note}: ${formatRate(BEFORE.eventsPerSecond)} events/s beside bare ${formatRate(BEFORE.bareEventsPerSecond)} (${formatRatio(BEFORE.eventsPerSecond / BEFORE.bareEventsPerSecond)}) in a run at ${BEFORE.commit}, ${BEFORE.when}`,
+      'load average (1 / 5 / 15 min) at start, at end': `${loadAtStart}, ${load()}`,
       isolation: 'each variant in a fresh node process',
       'node flags': process.execArgv.join(' '),
       pipeline: PIPELINE.trim(),
