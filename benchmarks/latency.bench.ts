@@ -37,7 +37,6 @@ import type { Log, OutgoingRecord } from '../runtime/log/index.ts'
 import { KafkaLog } from '../runtime/log/kafka.ts'
 import { MetricsRegistry } from '../runtime/metrics/registry.ts'
 import { PipelineRunner } from '../runtime/node/pipeline-runner.ts'
-import { compileFixture } from '../test/support/compile-fixture.ts'
 import { LatencyProbeLog } from './lib/latency-probe-log.ts'
 import {
   heldRate,
@@ -54,6 +53,7 @@ import { nextRate, type RateOutcome } from './lib/rate-search.ts'
 import { formatNs, formatRate, machineInfo } from './lib/report.ts'
 
 const NAME = 'latency'
+const BIN = join(import.meta.dirname, '..', 'bin', 'sluice.js')
 /** p99 read → handoff must stay under this for a rate to be held. */
 const P99_LIMIT_NS = 1e6
 /** A rate is held when the achieved rate is at least this share of the offered. */
@@ -158,6 +158,19 @@ async function openLog(
   return { log, cleanup: () => rm(dir, { recursive: true, force: true }) }
 }
 
+/**
+ * Compiles with `sluice compile` in a child process: the compiler's heap (ts-morph, TypeScript)
+ * never lives in the measured process, where it would lengthen every major GC.
+ */
+async function compilePipeline(text: string): Promise<string> {
+  const out = join(await mkdtemp(join(tmpdir(), 'sluice-latency-artifact-')), 'payments')
+  execFileSync(process.execPath, [BIN, 'compile', '-', '--name', 'payments', '-o', out], {
+    input: text,
+    stdio: ['pipe', 'ignore', 'pipe'],
+  })
+  return out
+}
+
 /** GC pauses reported by V8, kept with their start time to cut them to a window. */
 class GcPauses {
   private readonly pauses: { startMs: number; durationMs: number }[] = []
@@ -213,7 +226,7 @@ async function runRate(
   const source = `bench.latency.in.${id}`
   const sink = `bench.latency.out.${id}`
   const deadLetters = `bench.latency.dead-letter.${id}`
-  const artifactDir = await compileFixture(paymentPipeline(source, sink), 'payments', 'payments.pipe')
+  const artifactDir = await compilePipeline(paymentPipeline(source, sink))
   const artifact = await loadArtifact(artifactDir)
   const { log, cleanup } = await openLog(variant, options)
   // At least the minimum warm-up events, but no more than 10 s of them at a low rate.
@@ -379,7 +392,7 @@ const METHOD = [
   'Open loop: per offered rate R, event s (s = 0, 1, …) is due at origin + s/R. A producer in the node’s process ticks every 1 ms (Node’s finest timer) and appends, as one group, every event due that it has not sent; while its append is in flight it sends nothing, and what fell due meanwhile goes in the next group at once. Latencies that start at the intended send time therefore include any delay of the producer, the log and the runner’s backlog: a stall cannot hide queued events (coordinated omission).',
   'Events: a pool of 65,536 seeded payments (benchmarks/lib/payments.ts), JSON-encoded once up to their `ts`; the producer cycles through them, keyed by card, and writes `ts` = base + seq ms (the event time) per send, also as the record timestamp, so an output (the sink writes the event time as its record timestamp) names its source event and nothing is added to the records. About half the events pass the filter; latencies are per output event.',
   'Hooks: a Log decorator (benchmarks/lib/latency-probe-log.ts, a ForwardingLog) wraps `subscribe` (the time the log hands a batch to the runner, per source record) and `append` on the output topic (handed off when called, durable when it resolved); no runtime code is changed for measuring. The clock is performance.now(). Values go into HDR histograms (hdr-histogram-js 3.0.1, 3 significant digits, 1 ns … 10 min): percentiles are within 0.1 % above the exact value.',
-  `Per rate: a fresh topic set (and data directory for the embedded log), a new PipelineRunner on the compiled artifact; one primer event read before the clock starts (Kafka’s group join); then warm-up events (not recorded: max(warm-up seconds × rate, min(the warm-up event minimum, 10 s × rate)), so the JIT has seen enough calls even at low rates) followed by the measured ones. The run ends when every measured output is durable (or after the schedule plus max(10 s, 2 × duration): not caught up). Achieved rate = measured events ÷ (max(last output durable, schedule end) − first measured intended time). A rate is held when achieved ≥ ${HELD_SHARE * 100} % of offered and p99 read → handoff < 1 ms. GC: PerformanceObserver 'gc' pauses that began in that window. CPU: process.cpuUsage over the window (user + system of the whole process, so also the producer; with Kafka the broker’s CPU is not counted). Peak RSS: process RSS sampled every 20 ms during the rate.`,
+  `Per rate: a fresh topic set (and data directory for the embedded log), a new PipelineRunner on the artifact (compiled by sluice compile in a child process, so the compiler’s heap is not in the measured one); one primer event read before the clock starts (Kafka’s group join); then warm-up events (not recorded: max(warm-up seconds × rate, min(the warm-up event minimum, 10 s × rate)), so the JIT has seen enough calls even at low rates) followed by the measured ones. The run ends when every measured output is durable (or after the schedule plus max(10 s, 2 × duration): not caught up). Achieved rate = measured events ÷ (max(last output durable, schedule end) − first measured intended time). A rate is held when achieved ≥ ${HELD_SHARE * 100} % of offered and p99 read → handoff < 1 ms. GC: PerformanceObserver 'gc' pauses that began in that window. CPU: process.cpuUsage over the window (user + system of the whole process, so also the producer; with Kafka the broker’s CPU is not counted). Peak RSS: process RSS sampled every 20 ms during the rate.`,
   'Isolation: each variant runs in a fresh node process; the search goes up the rates and stops after the first at which the node falls below 90 % of the offered rate or does not catch up; when none of the listed rates was held it halves the lowest one until a rate is held or the minimum rate is reached (benchmarks/lib/rate-search.ts). The machine has 2 cores shared with whatever else runs (the load average at the start is in the parameters); with Kafka the broker runs on the same cores.',
 ]
 
