@@ -130,6 +130,44 @@ describe("durability 'batch': group commit", () => {
     for (const t of topics) expect(await log.endOffsets(t)).toEqual([5])
   })
 
+  it("an append's sync does not wait behind an offsets write in flight", async () => {
+    let releaseOffsets = () => {}
+    const offsetsHeld = new Promise<void>((resolve) => {
+      releaseOffsets = resolve
+    })
+    let reachedOffsets = () => {}
+    const offsetsReached = new Promise<void>((resolve) => {
+      reachedOffsets = resolve
+    })
+    const log = await openLog(await newDir(), {
+      durability: 'batch',
+      beforeSync: (file) => {
+        if (!file.endsWith('.json')) return
+        reachedOffsets()
+        return offsetsHeld
+      },
+    })
+    await log.ensureTopic('t')
+    await log.append('t', [record('first')])
+    let committed = false
+    const commit = log.commitOffset('g', 't', 0, 1).then(() => {
+      committed = true
+    })
+    // The commit's offsets file is being written (held); the next batch's append goes ahead.
+    await offsetsReached
+    const appended = log.append('t', [record('second')])
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const guard = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('the append waited for the offsets write')), 5000)
+    })
+    const [position] = await Promise.race([appended, guard]).finally(() => clearTimeout(timer))
+    expect(position!.offset).toBe(1)
+    expect(committed).toBe(false)
+    releaseOffsets()
+    await commit
+    expect(await log.committedOffsets('g', 't')).toEqual([1])
+  })
+
   it('an append whose sync fails is rolled back, fails, and the partition refuses more', async () => {
     const dir = await newDir()
     let failSync = false

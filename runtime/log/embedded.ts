@@ -90,9 +90,10 @@ export interface EmbeddedLogOptions {
   readonly beforeWrite?: (file: string, bytes: number) => void
   /**
    * @internal Test seam: called before each fdatasync of a segment and each fsync of an offsets
-   * file (with its path); throwing simulates a failed sync.
+   * file (with its path); throwing simulates a failed sync; a returned promise holds the sync
+   * back until it settles (to see what proceeds meanwhile).
    */
-  readonly beforeSync?: (file: string) => void
+  readonly beforeSync?: (file: string) => void | Promise<void>
 }
 
 /** Options of a read-only open. */
@@ -114,7 +115,7 @@ type ResolvedOptions = Required<
   readonly fsync: boolean
   readonly skipCorrupt: boolean
   readonly beforeWrite?: (file: string, bytes: number) => void
-  readonly beforeSync?: (file: string) => void
+  readonly beforeSync?: (file: string) => void | Promise<void>
 }
 
 const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024

@@ -70,7 +70,7 @@ export class GroupOffsets {
       /** Told that a group-commit round has offsets to write (record() was called). */
       readonly onRecord?: () => void
       /** @internal Test seam: called before each offsets file is synced. */
-      readonly beforeSync?: (file: string) => void
+      readonly beforeSync?: (file: string) => void | Promise<void>
     },
   ) {}
 
@@ -304,7 +304,7 @@ export class GroupOffsets {
         try {
           await fh.writeFile(content)
           if (this.options.fsync) {
-            this.options.beforeSync?.(file)
+            await this.options.beforeSync?.(file)
             await fh.sync()
           }
         } finally {

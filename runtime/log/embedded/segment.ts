@@ -60,7 +60,7 @@ export interface PartitionOptions {
   /** @internal Test seam: called before each segment write; throwing simulates a failed write. */
   readonly beforeWrite?: (file: string, bytes: number) => void
   /** @internal Test seam: called before each fdatasync of a segment; throwing simulates a failed sync. */
-  readonly beforeSync?: (file: string) => void
+  readonly beforeSync?: (file: string) => void | Promise<void>
   /**
    * Told after prepare() wrote bytes that are not yet durable; the log's group commit
    * (group-commit.ts) then calls syncData(). prepare itself never syncs the batch it wrote.
@@ -558,7 +558,7 @@ export class PartitionLog {
   }
 
   private async datasync(segment: Segment): Promise<void> {
-    this.options.beforeSync?.(segment.file)
+    await this.options.beforeSync?.(segment.file)
     await segment.fh!.datasync()
   }
 
