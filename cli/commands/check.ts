@@ -46,17 +46,59 @@ export function sourceName(file: string): string {
   return file === '-' ? STDIN_NAME : file
 }
 
-/** A .pipe file's text, or the standard input's for `-`; an unreadable file is a usage error. */
+/**
+ * A .pipe file's text, or the standard input's for `-`. An unreadable file, and one that is not
+ * UTF-8 text (a binary given by mistake gave 74,143 errors and 403 MB of output), is a usage error
+ * naming the first offending byte.
+ */
 export async function readSource(file: string): Promise<string> {
+  let bytes: Buffer
   try {
-    return file === '-' ? await readStdin() : await readFile(file, 'utf8')
+    bytes = file === '-' ? await readStdin() : await readFile(file)
   } catch (error) {
     throw new UsageError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`)
   }
+  const problem = notText(bytes)
+  if (problem !== null) throw new UsageError(`${sourceName(file)} is not a .pipe text file: ${problem}`)
+  return bytes.toString('utf8')
 }
 
-async function readStdin(): Promise<string> {
+/** Why `bytes` is not UTF-8 text (a NUL byte, an invalid UTF-8 sequence), or null when it is. */
+export function notText(bytes: Buffer): string | null {
+  const nul = bytes.indexOf(0)
+  if (nul >= 0) return `it holds a NUL byte at byte ${nul} (a binary file?)`
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(bytes)
+    return null
+  } catch {
+    return `it is not valid UTF-8 (first bad byte at ${firstInvalidUtf8(bytes)}); save it as UTF-8`
+  }
+}
+
+function firstInvalidUtf8(bytes: Buffer): number {
+  // Binary search on the longest valid prefix: fatal decoding of a prefix fails iff it holds a
+  // bad byte (a prefix that only cuts a valid sequence short is decoded with stream: true).
+  const decoder = new TextDecoder('utf-8', { fatal: true })
+  let lo = 0
+  let hi = bytes.length
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1
+    try {
+      decoder.decode(bytes.subarray(0, mid + 1), { stream: true })
+      lo = mid + 1
+    } catch {
+      hi = mid
+    }
+  }
+  // `lo` is where the decoder noticed; the bad sequence starts at the lead byte before it, if any.
+  let start = lo
+  while (start > 0 && start > lo - 3 && (bytes[start - 1]! & 0xc0) === 0x80) start--
+  if (start > 0 && start > lo - 4 && bytes[start - 1]! >= 0xc0) start--
+  return start
+}
+
+async function readStdin(): Promise<Buffer> {
   const chunks: Buffer[] = []
   for await (const chunk of process.stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk)
-  return Buffer.concat(chunks).toString('utf8')
+  return Buffer.concat(chunks)
 }

@@ -11,11 +11,15 @@ export interface LineColumn {
   readonly column: number
 }
 
-/** Offsets of the first character of every line, for binary search from an offset to a line. */
+/**
+ * Offsets of the first character of every line, for binary search from an offset to a line.
+ * Lines end with LF, CR LF, or a CR alone (old Mac files), as the lexer's line comments do.
+ */
 export function lineStarts(text: string): number[] {
   const starts = [0]
   for (let i = 0; i < text.length; i++) {
-    if (text.charCodeAt(i) === 10) starts.push(i + 1)
+    const c = text.charCodeAt(i)
+    if (c === 10 || (c === 13 && text.charCodeAt(i + 1) !== 10)) starts.push(i + 1)
   }
   return starts
 }
@@ -50,10 +54,18 @@ function severityColor(severity: Severity): string {
 
 interface Snippet {
   readonly lineNumber: number
+  /** The column of the span's start, 1-based in UTF-16 code units (as in `file:line:col`). */
+  readonly column: number
+  /** What to print of the line: a window around the span, safe for a terminal. */
   readonly lineText: string
+  /** Where the carets start and how many, in `lineText`'s code units. */
   readonly caretOffset: number
   readonly caretLength: number
 }
+
+/** The widest part of a line a snippet prints; longer lines show a window around the span. */
+const MAX_SNIPPET_UNITS = 160
+const CONTEXT_UNITS = 60
 
 /**
  * The line a span starts on and the part of it to underline. A span that runs over several lines
@@ -67,14 +79,89 @@ function snippetFor(span: Span, text: string, starts: readonly number[]): Snippe
   const lineStart = starts[line - 1] ?? 0
   let lineEnd = starts[line] !== undefined ? (starts[line] ?? text.length) - 1 : text.length
   if (lineEnd > lineStart && text.charCodeAt(lineEnd - 1) === 13) lineEnd -= 1
-  const lineText = text.slice(lineStart, lineEnd)
   const caretEnd = Math.min(end, lineEnd)
+  // A long line (a 10 MB literal) prints a window around the span, marked with `…` on cut sides.
+  let from = lineStart
+  let to = lineEnd
+  if (lineEnd - lineStart > MAX_SNIPPET_UNITS) {
+    from = Math.max(lineStart, start - CONTEXT_UNITS)
+    to = Math.min(lineEnd, Math.max(caretEnd, start + 1) + CONTEXT_UNITS, from + MAX_SNIPPET_UNITS)
+    from = safeBoundary(text, from)
+    to = safeBoundary(text, to)
+  }
+  const before = from > lineStart ? '…' : ''
+  const after = to < lineEnd ? '…' : ''
   return {
     lineNumber: line,
-    lineText,
-    caretOffset: column - 1,
-    caretLength: Math.max(1, caretEnd - start),
+    column,
+    lineText: `${before}${terminalSafe(text.slice(from, to))}${after}`,
+    caretOffset: before.length + start - from,
+    caretLength: Math.max(1, Math.min(caretEnd, to) - start),
   }
+}
+
+/** Moves an offset off the second half of a surrogate pair, so a window never splits one. */
+function safeBoundary(text: string, offset: number): number {
+  const c = text.charCodeAt(offset)
+  return c >= 0xdc00 && c <= 0xdfff ? offset - 1 : offset
+}
+
+/**
+ * Source text as a terminal should see it: control characters (which could move the cursor or
+ * recolor the terminal) and bidirectional overrides (which reorder what is shown) become visible
+ * stand-ins of one code unit each, so columns and carets stay where they were.
+ */
+function terminalSafe(line: string): string {
+  let out = ''
+  for (let i = 0; i < line.length; i++) {
+    const c = line.charCodeAt(i)
+    if ((c < 32 && c !== 9) || c === 127) out += String.fromCharCode(c === 127 ? 0x2421 : 0x2400 + c)
+    else if ((c >= 0x80 && c <= 0x9f) || (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069))
+      out += '\ufffd'
+    else out += line[i]
+  }
+  return out
+}
+
+/** Columns a terminal gives a code point: 0 for combining marks, 2 for East Asian wide and emoji. */
+function displayWidth(cp: number): number {
+  if ((cp >= 0x200b && cp <= 0x200f) || cp === 0xfe0f || COMBINING.test(String.fromCodePoint(cp))) return 0
+  if (
+    (cp >= 0x1100 && cp <= 0x115f) ||
+    (cp >= 0x2e80 && cp <= 0x303e) ||
+    (cp >= 0x3041 && cp <= 0x33ff) ||
+    (cp >= 0x3400 && cp <= 0x4dbf) ||
+    (cp >= 0x4e00 && cp <= 0x9fff) ||
+    (cp >= 0xa000 && cp <= 0xa4cf) ||
+    (cp >= 0xac00 && cp <= 0xd7a3) ||
+    (cp >= 0xf900 && cp <= 0xfaff) ||
+    (cp >= 0xfe30 && cp <= 0xfe4f) ||
+    (cp >= 0xff00 && cp <= 0xff60) ||
+    (cp >= 0xffe0 && cp <= 0xffe6) ||
+    (cp >= 0x1f300 && cp <= 0x1f64f) ||
+    (cp >= 0x1f680 && cp <= 0x1f6ff) ||
+    (cp >= 0x1f900 && cp <= 0x1f9ff) ||
+    (cp >= 0x20000 && cp <= 0x3fffd)
+  ) {
+    return 2
+  }
+  return 1
+}
+
+const COMBINING = /^[\p{Mn}\p{Me}]$/u
+
+/** Blank space as wide as `text` is shown (tabs kept as tabs, so they line up however wide). */
+function blankLike(text: string): string {
+  let out = ''
+  for (const ch of text) out += ch === '\t' ? '\t' : ' '.repeat(displayWidth(ch.codePointAt(0)!))
+  return out
+}
+
+/** How many columns `text` takes on a terminal (at least 1, so an empty span still shows). */
+function widthOf(text: string): number {
+  let width = 0
+  for (const ch of text) width += displayWidth(ch.codePointAt(0)!)
+  return Math.max(1, width)
 }
 
 function renderLocation(
@@ -91,12 +178,13 @@ function renderLocation(
   const gutterWidth = String(snippet.lineNumber).length
   const pad = ' '.repeat(gutterWidth + 1)
   const bar = paint('|', ansi.bold + ansi.blue, options.color)
-  // Tabs before the caret are copied so the caret lines up however wide the terminal draws a tab.
-  const caretIndent = snippet.lineText.slice(0, snippet.caretOffset).replace(/[^\t]/g, ' ')
-  const carets = paint('^'.repeat(snippet.caretLength), ansi.bold + caretColor, options.color)
+  // The caret lines up under wide characters (CJK, emoji) and tabs as the terminal draws them.
+  const caretIndent = blankLike(snippet.lineText.slice(0, snippet.caretOffset))
+  const underlined = snippet.lineText.slice(snippet.caretOffset, snippet.caretOffset + snippet.caretLength)
+  const carets = paint('^'.repeat(widthOf(underlined)), ansi.bold + caretColor, options.color)
   return [
     header,
-    `${pad}${paint('-->', ansi.bold + ansi.blue, options.color)} ${span.file}:${snippet.lineNumber}:${snippet.caretOffset + 1}`,
+    `${pad}${paint('-->', ansi.bold + ansi.blue, options.color)} ${span.file}:${snippet.lineNumber}:${snippet.column}`,
     `${pad} ${bar}`,
     `${paint(` ${String(snippet.lineNumber).padStart(gutterWidth)} `, ansi.bold + ansi.blue, options.color)}${bar}${snippet.lineText.length > 0 ? ` ${snippet.lineText}` : ''}`,
     `${pad} ${bar} ${caretIndent}${carets}`,

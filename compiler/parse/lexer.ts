@@ -92,6 +92,10 @@ function isDigit(c: number): boolean {
   return c >= 48 && c <= 57
 }
 
+/** A letter outside ASCII, where a name may start, and what may continue such a name. */
+const NON_ASCII_NAME_START = /^\p{L}$/u
+const NON_ASCII_NAME_PART = /^[\p{L}\p{M}\p{N}]$/u
+
 function isIdentStart(c: number): boolean {
   return (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95
 }
@@ -265,7 +269,8 @@ export function lex(file: string, text: string): LexResult {
     }
     const start = i
     if (c === 47 && text.charCodeAt(i + 1) === 47) {
-      while (i < text.length && text.charCodeAt(i) !== 10) i++
+      // A line comment ends at LF or CR (old Mac files end lines with CR alone).
+      while (i < text.length && text.charCodeAt(i) !== 10 && text.charCodeAt(i) !== 13) i++
       continue
     }
     if (c === 47 && text.charCodeAt(i + 1) === 42) {
@@ -280,9 +285,31 @@ export function lex(file: string, text: string): LexResult {
       }
       continue
     }
-    if (isIdentStart(c)) {
-      while (i < text.length && isIdentPart(text.charCodeAt(i))) i++
+    if (isIdentStart(c) || NON_ASCII_NAME_START.test(String.fromCodePoint(text.codePointAt(i) ?? c))) {
+      // A name with non-ASCII letters (`café`, `名前`) is one error for the whole name, not one per
+      // character, and lexes on as a name so the rest of the statement is still checked.
+      let nonAscii = false
+      while (i < text.length) {
+        const code = text.codePointAt(i) ?? 0
+        if (code < 128) {
+          if (!isIdentPart(code)) break
+          i++
+          continue
+        }
+        if (!NON_ASCII_NAME_PART.test(String.fromCodePoint(code))) break
+        nonAscii = true
+        i += code > 0xffff ? 2 : 1
+      }
       const name = text.slice(start, i)
+      if (nonAscii) {
+        diagnostics.push(
+          createDiagnostic(
+            'E0001',
+            `\`${name}\` is not a valid name: names are ASCII letters, digits and \`_\``,
+            span(start, i),
+          ),
+        )
+      }
       tokens.push({ kind: isKeyword(name) ? name : 'ident', start, end: i, value: name })
       continue
     }
