@@ -4,7 +4,9 @@
  * dead-letter reason), on JSON written every way JSON allows and on broken bytes.
  */
 import fc from 'fast-check'
+import { Project } from 'ts-morph'
 import { afterAll, describe, expect, it } from 'vitest'
+import { GENERATED_FILE } from './generate.ts'
 import { compileAndLoad, type Operators, removeLoadedModules } from './load-generated.ts'
 
 afterAll(removeLoadedModules)
@@ -12,18 +14,34 @@ afterAll(removeLoadedModules)
 const SCHEMA = `
 schema Flat {
   s: string, n: i64, x: f64, b: bool, t: timestamp @event_time,
-  os: string?, on: i64?, ox: f64?, ob: bool?, ot: timestamp?, constructor: string?
+  os: string?, on: i64?, ox: f64?, ob: bool?, ot: timestamp?, constructor: string?,
+  tags: list<string>, scores: list<i64?>, stamps: list<timestamp>?
 }
 source flat: Flat from kafka("flat")
 `
 const NARROW = `${SCHEMA}
-stream picked = flat | where x > 0.0 | select { s, ob }
+stream picked = flat | where x > 0.0 | select { s, ob, scores }
 sink picked -> kafka("picked")
 `
 const WHOLE = `${SCHEMA}
 sink flat -> kafka("all")
 `
-const FIELDS = ['s', 'n', 'x', 'b', 't', 'os', 'on', 'ox', 'ob', 'ot', 'constructor']
+const FIELDS = [
+  's',
+  'n',
+  'x',
+  'b',
+  't',
+  'os',
+  'on',
+  'ox',
+  'ob',
+  'ot',
+  'constructor',
+  'tags',
+  'scores',
+  'stamps',
+]
 
 type Outcome =
   | { readonly row: Record<string, unknown> }
@@ -84,6 +102,11 @@ const numberArb = fc.oneof(
   fc.constantFrom(0, -0, 0.1, 123.45, 1e15, 1e15 + 1, 2 ** 53, 2 ** 53 + 2, 1767225600000, 8.64e15, 1.5e-7),
   fc.integer({ min: -8.64e15, max: 8.64e15 }),
 )
+/** A JSON array of the items' texts, with some whitespace. */
+const listText = (item: fc.Arbitrary<string>): fc.Arbitrary<string> =>
+  fc
+    .tuple(fc.array(item, { maxLength: 4 }), space, space)
+    .map(([items, a, b]) => `[${a}${items.join(`${b},${a}`)}${b}]`)
 /** JSON text of a value a field may hold: mostly its type, sometimes anything. */
 const valueText: fc.Arbitrary<string> = fc.oneof(
   numberArb.chain(numberText),
@@ -118,13 +141,20 @@ const eventText = fc
     ob: fc.constantFrom('true', 'false', 'null'),
     ot: fc.constantFrom('null', '0', '"2024-01-02"'),
     constructor: fc.constantFrom('null', '"c"'),
+    tags: listText(text.chain(stringText)),
+    scores: listText(fc.oneof(fc.integer().chain(numberText), fc.constant('null'))),
+    stamps: fc.oneof(
+      fc.constant('null'),
+      listText(fc.constantFrom('0', '-1', '"2024-01-02"', '1767225600000')),
+    ),
   })
   .chain((fields) => {
     const entries = Object.entries(fields)
-    const required = entries.slice(0, 5)
+    const isRequired = ([k]: [string, string]) => ['s', 'n', 'x', 'b', 't', 'tags', 'scores'].includes(k)
+    const required = entries.filter(isRequired)
     return fc
       .tuple(
-        fc.subarray(entries.slice(5)),
+        fc.subarray(entries.filter((e) => !isRequired(e))),
         fc.oneof({ weight: 2, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: member }),
         fc.array(space, { minLength: 6, maxLength: 6 }),
       )
@@ -141,22 +171,36 @@ const eventText = fc
           )
       })
   })
-/** Anything: objects of random members, or broken bytes. */
+/** `t` with one of the characters `where` matches replaced by another structural character. */
+const swapped = (t: string, where: RegExp): fc.Arbitrary<string> =>
+  fc.tuple(fc.nat(), fc.constantFrom(',', '"', '}', '{', ']', '[', ':')).map(([n, c]) => {
+    const at = [...t.matchAll(where)].map((m) => m.index)
+    const i = at.length === 0 ? 0 : at[n % at.length]!
+    return t.slice(0, i) + c + t.slice(i + 1)
+  })
+
+const brokenEvent = eventText.chain((t) => {
+  // Chosen by index: fc.oneof inside chain leans towards its first option.
+  const mutations = [
+    fc.nat({ max: t.length }).map((n) => t.slice(0, n)),
+    fc
+      .tuple(
+        fc.nat({ max: t.length }),
+        fc.constantFrom(',', '"', '}', '{', ' ', '\\', '0', 'x', '\u0001', ':'),
+      )
+      .map(([n, c]) => t.slice(0, n) + c + t.slice(n)),
+    fc.nat({ max: t.length }).map((n) => t.slice(0, n) + t.slice(n + 1)),
+    // A bracket, brace, quote or separator swapped for another, and a bracket or brace.
+    swapped(t, /[[\]{},:"]/g),
+    swapped(t, /[[\]{}]/g),
+  ]
+  return fc.nat({ max: mutations.length - 1 }).chain((k) => mutations[k]!)
+})
+/** Anything: objects of random members, values, or broken events. */
 const messyText = fc.oneof(
-  fc.array(member, { maxLength: 8 }).map((m) => `{${m.join(',')}}`),
-  valueText,
-  eventText.chain((t) =>
-    fc.oneof(
-      fc.nat({ max: t.length }).map((n) => t.slice(0, n)),
-      fc
-        .tuple(
-          fc.nat({ max: t.length }),
-          fc.constantFrom(',', '"', '}', '{', ' ', '\\', '0', 'x', '\u0001', ':'),
-        )
-        .map(([n, c]) => t.slice(0, n) + c + t.slice(n)),
-      fc.nat({ max: t.length }).map((n) => t.slice(0, n) + t.slice(n + 1)),
-    ),
-  ),
+  { weight: 1, arbitrary: fc.array(member, { maxLength: 8 }).map((m) => `{${m.join(',')}}`) },
+  { weight: 1, arbitrary: valueText },
+  { weight: 3, arbitrary: brokenEvent },
 )
 /** Bytes: the UTF-8 of the text, sometimes with a byte that is not valid UTF-8. */
 const bytesArb = fc
@@ -196,10 +240,100 @@ describe('the generated JSON scanner', () => {
             })
           }
         }),
-        { numRuns: 4000 },
+        { numRuns: 5000 },
       )
       expect(seen.rows).toBeGreaterThan(800)
       expect(seen.errors).toBeGreaterThan(800)
+    }
+  })
+
+  it('agrees with JSON.parse on the edges of JSON, one by one', async () => {
+    const base = '"s":"a","n":1,"x":2.5,"b":true,"t":0,"tags":["p","q"],"scores":[1,null]'
+    const texts = [
+      `{${base}}`,
+      ` \t\r\n{ ${base.replaceAll(',', ' ,\n ')} }\n`,
+      `{${base.replace('["p","q"]', '["p","q"}')}}`,
+      `{${base.replace('["p","q"]', '["p","q",]')}}`,
+      `{${base.replace('["p","q"]', '["p" "q"]')}}`,
+      `{${base.replace('["p","q"]', '[,"p"]')}}`,
+      `{${base.replace('[1,null]', '[1,null}')}}`,
+      `{${base},}`,
+      `{${base}`,
+      `{${base}]`,
+      `{${base}}}`,
+      `{${base}} x`,
+      `\ufeff{${base}}`,
+      `{${base},"s":"b"}`,
+      `{${base},"s":1}`,
+      `{${base},"\u0073":"b"}`,
+      `{${base},"extra":${'['.repeat(70)}${']'.repeat(70)}}`,
+      `{${base},"extra":{"a":[1,2,{"b":"\\u00e9\\n"}],"c":-1.5e-3}}`,
+      `{${base},"extra":"\\x"}`,
+      `{${base},"extra":"\\u12G4"}`,
+      `{${base},"extra":tru}`,
+      `{${base},"extra":nul}`,
+      ...[
+        '01',
+        '-',
+        '1.',
+        '.5',
+        '+1',
+        '1e5',
+        '1E+2',
+        '-0',
+        '-0.0',
+        '0.1',
+        '123456789012345',
+        '1234567890123456',
+        '9007199254740993',
+        '1.0',
+      ].map((n) => `{${base.replace('"n":1', `"n":${n}`).replace('"x":2.5', `"x":${n}`)}}`),
+      `{${base.replace('"a"', '"a\tb"')}}`,
+      `{${base.replace('"a"', '"a\\"b"')}}`,
+      `{${base.replace('"a"', '"é😀"')}}`,
+      `{${base.replace('"t":0', '"t":"2024-02-30"')}}`,
+      `{${base.replace('"t":0', '"t":8640000000000001')}}`,
+      `{${base.replace('"t":0', '"t":1.5')}}`,
+      '',
+      ' ',
+      'null',
+      '[]',
+      '{}',
+      '"s"',
+    ]
+    const { sources } = await load(WHOLE)
+    const source = sources.flat!
+    for (const text of texts) {
+      for (const bytes of [Buffer.from(text), Buffer.concat([Buffer.from(text), Buffer.from([0xff])])]) {
+        const expected = outcome(() => source.decode(JSON.parse(bytes.toString('utf8'))))
+        const actual = outcome(() => source.decodeJson(bytes))
+        expect({ text, actual: same(actual, expected) ? expected : actual }).toEqual({
+          text,
+          actual: expected,
+        })
+      }
+    }
+  })
+
+  it('type-checks as strict TypeScript', async () => {
+    for (const text of [NARROW, WHOLE]) {
+      const { typescript } = await compileAndLoad(text)
+      expect(typescript).toMatch(/function scan\d+\(bytes: JsonBytes\)/)
+      const project = new Project({
+        useInMemoryFileSystem: true,
+        compilerOptions: {
+          strict: true,
+          noUncheckedIndexedAccess: true,
+          target: 99,
+          lib: ['lib.es2022.d.ts'],
+        },
+      })
+      project.createSourceFile(GENERATED_FILE, typescript)
+      const problems = project.getPreEmitDiagnostics().map((d) => {
+        const message = d.getMessageText()
+        return `${d.getLineNumber()}: ${typeof message === 'string' ? message : message.getMessageText()}`
+      })
+      expect(problems).toEqual([])
     }
   })
 
@@ -223,15 +357,15 @@ describe('the generated JSON scanner', () => {
       })
     }
     const lines = [
-      '{"s":"a","n":1,"x":2.5,"b":true,"t":1767225600000}',
-      '{ "t": "2024-01-02T03:04:05Z", "x": -0.25, "s": "ünïcode 😀", "extra": {"nested": [1, 2e3, "\\u00e9"]}, "b": false, "n": -7, "ob": null }',
+      '{"s":"a","n":1,"x":2.5,"b":true,"t":1767225600000,"tags":[],"scores":[1,null, -2]}',
+      '{ "t": "2024-01-02T03:04:05Z", "x": -0.25, "s": "ünïcode 😀", "extra": {"nested": [1, 2e3, "\\u00e9"]}, "b": false, "n": -7, "ob": null, "tags": ["a", "b"], "scores": [], "stamps": [0, "2024-01-02"] }',
     ]
     for (const line of lines) {
       expect(source.decodeJson(instrumented(line))).toEqual(source.decode(JSON.parse(line)))
     }
     expect(wholeRecordTexts).toBe(0)
     // An escaped string is left to JSON.parse.
-    source.decodeJson(instrumented('{"s":"a\\nb","n":1,"x":2.5,"b":true,"t":0}'))
+    source.decodeJson(instrumented('{"s":"a\\nb","n":1,"x":2.5,"b":true,"t":0,"tags":[],"scores":[]}'))
     expect(wholeRecordTexts).toBe(1)
   })
 })

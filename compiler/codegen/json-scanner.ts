@@ -17,8 +17,9 @@
  * wrong type, a missing required field, or nesting deeper than 64 in a skipped value makes it
  * give up.
  *
- * Schemas it covers: records whose fields are all scalars (string, bool, i64, f64, timestamp) or
- * optional scalars, up to 31 fields; for others no scanner is generated.
+ * Schemas it covers: records whose fields are all scalars (string, bool, i64, f64, timestamp),
+ * lists of scalars, or optional ones of those, up to 31 fields; for others no scanner is
+ * generated.
  */
 import type { RecordType, Type } from '../ir/types.ts'
 import { tsType } from './expressions.ts'
@@ -27,7 +28,14 @@ const MAX_FIELDS = 31
 
 type Scalar = 'string' | 'bool' | 'i64' | 'f64' | 'timestamp'
 
-function scalarOf(type: Type): { readonly kind: Scalar; readonly optional: boolean } | null {
+/** A value the scanner reads: a scalar, or a list of scalars (`item`); either may be optional. */
+interface Shape {
+  readonly kind: Scalar | 'list'
+  readonly optional: boolean
+  readonly item?: Shape & { readonly type: Type }
+}
+
+function shapeOf(type: Type, listAllowed = true): Shape | null {
   const optional = type.kind === 'optional'
   const inner = type.kind === 'optional' ? type.of : type
   switch (inner.kind) {
@@ -37,6 +45,10 @@ function scalarOf(type: Type): { readonly kind: Scalar; readonly optional: boole
     case 'f64':
     case 'timestamp':
       return { kind: inner.kind, optional }
+    case 'list': {
+      const item = listAllowed ? shapeOf(inner.of, false) : null
+      return item === null ? null : { kind: 'list', optional, item: { ...item, type: inner.of } }
+    }
     default:
       return null
   }
@@ -44,7 +56,7 @@ function scalarOf(type: Type): { readonly kind: Scalar; readonly optional: boole
 
 /** Whether `scannerFunction` can scan records of `type`. */
 export function canScan(type: RecordType): boolean {
-  return type.fields.length <= MAX_FIELDS && type.fields.every((f) => scalarOf(f.type) !== null)
+  return type.fields.length <= MAX_FIELDS && type.fields.every((f) => shapeOf(f.type) !== null)
 }
 
 /**
@@ -63,7 +75,7 @@ export function scannerFunction(
   const kept: string[] = []
   let required = 0
   type.fields.forEach((field, index) => {
-    const scalar = scalarOf(field.type)
+    const scalar = shapeOf(field.type)
     if (scalar === null) throw new Error(`codegen: field ${field.name} cannot be scanned`)
     const bit = 2 ** index
     if (!scalar.optional) required += bit
@@ -73,11 +85,13 @@ export function scannerFunction(
       // A placeholder until the key is seen; a required field never seen makes the scan give up.
       const initial = scalar.optional
         ? 'null'
-        : scalar.kind === 'string'
-          ? "''"
-          : scalar.kind === 'bool'
-            ? 'false'
-            : '0'
+        : scalar.kind === 'list'
+          ? '[]'
+          : scalar.kind === 'string'
+            ? "''"
+            : scalar.kind === 'bool'
+              ? 'false'
+              : '0'
       declarations.push(`let ${variable}: ${tsType(field.type)} = ${initial}`)
       kept.push(
         scalar.optional
@@ -145,13 +159,43 @@ export function scannerFunction(
 }
 
 /** Statements that scan the value at `i` (setting scanEnd), into `target` when given. */
-function scanValue(
-  scalar: { readonly kind: Scalar; readonly optional: boolean },
-  target: string | null,
-): string[] {
+function scanValue(scalar: Shape, target: string | null): string[] {
   const set = (value: string) => (target === null ? [] : [`${target} = ${value}`])
   const lines: string[] = []
   switch (scalar.kind) {
+    case 'list': {
+      const item = scalar.item!
+      const itemType = tsType(item.type)
+      lines.push(
+        'if (bytes[i] !== 91) return undefined',
+        ...(target === null
+          ? []
+          : [`const items: ${itemType.includes('|') ? `(${itemType})` : itemType}[] = []`]),
+        'let j = skipSpace(bytes, i + 1)',
+        'if (bytes[j] === 93) scanEnd = j + 1',
+        'else {',
+        'for (;;) {',
+        // The item's statements read the value at i.
+        'i = j',
+        '{',
+        ...(target === null ? [] : [`let item: ${itemType}`]),
+        ...scanValue(item, target === null ? null : 'item'),
+        ...(target === null ? [] : ['items.push(item)']),
+        '}',
+        'j = skipSpace(bytes, scanEnd)',
+        'if (bytes[j] === 44) {',
+        'j = skipSpace(bytes, j + 1)',
+        'continue',
+        '}',
+        'if (bytes[j] !== 93) return undefined',
+        'scanEnd = j + 1',
+        'break',
+        '}',
+        '}',
+        ...set('items'),
+      )
+      break
+    }
     case 'string':
       if (target === null) lines.push('if (bytes[i] !== 34 || !skipString(bytes, i + 1)) return undefined')
       else
