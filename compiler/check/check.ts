@@ -75,6 +75,8 @@ const SCALAR_TYPE_NAMES = ['string', 'bool', 'i64', 'f64', 'timestamp'] as const
 const EVENT_TIME = 'event_time'
 const CONNECTORS = ['kafka', 'stdout'] as const
 const RESERVED_FIELD_NAME = '__proto__'
+/** How deep records may nest in a schema (see checkRecordDepths). */
+export const MAX_RECORD_DEPTH = 64
 /** Names a schema cannot take: the scalar types, and the type constructors and `duration`. */
 const BUILT_IN_TYPE_NAMES: ReadonlySet<string> = new Set([...SCALAR_TYPE_NAMES, 'list', 'duration'])
 /** What users of other languages write for Sluice's types. */
@@ -190,7 +192,10 @@ class Checker {
         this.schemas.set(statement.name.name, { decl: statement, state: 'unresolved', type: null })
       }
     }
-    for (const entry of this.schemas.values()) this.resolveSchema(entry)
+    // Dependencies first, so resolving a schema never recurses through a chain of schemas (1,500
+    // chained schemas overflowed the stack), then the nesting limit on what they resolved to.
+    for (const entry of this.schemasInDependencyOrder()) this.resolveSchema(entry)
+    this.checkRecordDepths()
 
     for (const statement of ast.statements) {
       if (statement.kind === 'Source' || statement.kind === 'Stream') {
@@ -244,6 +249,73 @@ class Checker {
 
   // -------------------------------------------------------------------------------------------
   // Schemas and types
+
+  /** Schemas ordered so each comes after the schemas its fields name (cycles: in any order). */
+  private schemasInDependencyOrder(): SchemaEntry[] {
+    const order: SchemaEntry[] = []
+    const visited = new Set<string>()
+    for (const [root] of this.schemas) {
+      if (visited.has(root)) continue
+      // Iterative depth-first search, children before parents.
+      const stack: { name: string; children: string[] | null }[] = [{ name: root, children: null }]
+      visited.add(root)
+      while (stack.length > 0) {
+        const top = stack.at(-1)!
+        top.children ??= this.schemaReferences(this.schemas.get(top.name)!.decl.fields)
+        const next = top.children.pop()
+        if (next === undefined) {
+          order.push(this.schemas.get(top.name)!)
+          stack.pop()
+        } else if (!visited.has(next) && this.schemas.has(next)) {
+          visited.add(next)
+          stack.push({ name: next, children: null })
+        }
+      }
+    }
+    return order
+  }
+
+  private schemaReferences(fields: readonly FieldDecl[]): string[] {
+    const names: string[] = []
+    const pending: TypeExpr[] = fields.map((f) => f.type)
+    for (let type = pending.pop(); type !== undefined; type = pending.pop()) {
+      if (type.kind === 'NamedType') names.push(type.name.name)
+      else if (type.kind === 'RecordType') pending.push(...type.fields.map((f) => f.type))
+      else pending.push(type.of)
+    }
+    return names
+  }
+
+  /**
+   * Records nested deeper than MAX_RECORD_DEPTH are refused (E0216) at the schema where the limit
+   * is crossed: generated decoders and encoders nest as the records do, and no JSON event needs
+   * that many levels.
+   */
+  private checkRecordDepths(): void {
+    const depths = new WeakMap<object, number>()
+    const depthOf = (type: Type): number => {
+      const known = depths.get(type)
+      if (known !== undefined) return known
+      let depth = 0
+      if (type.kind === 'record') depth = 1 + Math.max(0, ...type.fields.map((f) => depthOf(f.type)))
+      else if (type.kind === 'list' || type.kind === 'optional') depth = depthOf(type.of)
+      depths.set(type, depth)
+      return depth
+    }
+    // In dependency order, so the depth of each referenced record is known before its user's.
+    for (const entry of this.schemasInDependencyOrder()) {
+      if (!entry.type) continue
+      const depth = depthOf(entry.type)
+      const inner = Math.max(0, ...entry.type.fields.map((f) => depthOf(f.type)))
+      if (depth > MAX_RECORD_DEPTH && inner <= MAX_RECORD_DEPTH) {
+        this.report(
+          'E0216',
+          `schema \`${entry.decl.name.name}\` nests records ${depth} levels deep; at most ${MAX_RECORD_DEPTH} are allowed`,
+          entry.decl.name.span,
+        )
+      }
+    }
+  }
 
   private resolveSchema(entry: SchemaEntry): RecordType | null {
     if (entry.state === 'done') return entry.type

@@ -34,6 +34,7 @@ export const diagnosticCatalogue = {
   E0213: { severity: 'error', title: 'schema named like a built-in type' },
   E0214: { severity: 'error', title: 'nothing to run' },
   E0215: { severity: 'error', title: 'empty select' },
+  E0216: { severity: 'error', title: 'records nested too deeply' },
   // Types
   E0301: { severity: 'error', title: 'operator cannot be applied to these types' },
   E0302: { severity: 'error', title: 'condition is not a bool' },
