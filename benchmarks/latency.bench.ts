@@ -39,6 +39,7 @@ import { MetricsRegistry } from '../runtime/metrics/registry.ts'
 import { PipelineRunner } from '../runtime/node/pipeline-runner.ts'
 import { LatencyProbeLog } from './lib/latency-probe-log.ts'
 import {
+  formatRate,
   heldRate,
   type LatencyReport,
   type RateResult,
@@ -50,7 +51,7 @@ import { collectGarbage } from './lib/measure.ts'
 import { OpenLoopProducer, OpenLoopSchedule } from './lib/open-loop.ts'
 import { paymentChunks, paymentPipeline } from './lib/payments.ts'
 import { nextRate, type RateOutcome } from './lib/rate-search.ts'
-import { formatNs, formatRate, machineInfo } from './lib/report.ts'
+import { formatNs, machineInfo } from './lib/report.ts'
 
 const NAME = 'latency'
 const BIN = join(import.meta.dirname, '..', 'bin', 'sluice.js')

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { HistogramSummary } from './latency-histogram.ts'
 import {
+  formatRate,
   heldRate,
   type LatencyReport,
   type RateResult,
@@ -80,6 +81,18 @@ const report: LatencyReport = {
   heldShare: 0.97,
   method: ['First.', 'Second.'],
 }
+
+describe('formatRate', () => {
+  it('keeps the digits that tell rates apart', () => {
+    expect(formatRate(2500)).toBe('2.5 k')
+    expect(formatRate(2497.3)).toBe('2.5 k')
+    expect(formatRate(20_000)).toBe('20 k')
+    expect(formatRate(99_000)).toBe('99 k')
+    expect(formatRate(150_000)).toBe('150 k')
+    expect(formatRate(1_250_000)).toBe('1.25 M')
+    expect(formatRate(950)).toBe('950')
+  })
+})
 
 describe('renderLatencyMarkdown', () => {
   it('gives the highest rate held per variant and a row per rate', () => {

@@ -6,7 +6,7 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { HistogramSummary } from './latency-histogram.ts'
-import { formatBytes, formatNs, formatRate, type MachineInfo } from './report.ts'
+import { formatBytes, formatNs, type MachineInfo } from './report.ts'
 
 export interface RateResult {
   readonly offered: number
@@ -57,6 +57,14 @@ export function heldRate(
   share: number,
 ): boolean {
   return r.caughtUp && r.achieved >= share * r.offered && r.readToHandoff.p99 < p99LimitNs
+}
+
+/** Events/s with the digits a rate needs: 2500 → '2.5 k' (not '3 k'), 150000 → '150 k'. */
+export function formatRate(perSecond: number): string {
+  const trim = (x: number) => String(Number(x.toPrecision(3)))
+  if (perSecond >= 1e6) return `${trim(perSecond / 1e6)} M`
+  if (perSecond >= 1e3) return `${trim(perSecond / 1e3)} k`
+  return perSecond.toFixed(0)
 }
 
 const escapeMarkdown = (text: string): string => text.replace(/\|/g, '\\|')
