@@ -41,21 +41,19 @@ Run \`sluice COMMAND --help\` for a command's options; \`sluice --version\` prin
 
 export function processIO(): TerminalAwareIO {
   let stdoutClosed = false
-  const interrupted = new Promise<void>((resolve) => {
-    const stop = () => {
-      process.off('SIGINT', stop)
-      process.off('SIGTERM', stop)
-      resolve()
-    }
-    process.on('SIGINT', stop)
-    process.on('SIGTERM', stop)
-    // The reader of our stdout went away (`sluice consume t | head -2`): nobody wants more output,
-    // so stop as on Ctrl-C, drop further writes, and exit quietly instead of crashing on EPIPE.
-    process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-      if (error.code !== 'EPIPE') throw error
-      stdoutClosed = true
-      stop()
-    })
+  let interrupted: Promise<void> | null = null
+  let resolveInterrupted: (() => void) | null = null
+  const stop = () => {
+    process.off('SIGINT', stop)
+    process.off('SIGTERM', stop)
+    resolveInterrupted?.()
+  }
+  // The reader of our stdout went away (`sluice consume t | head -2`): nobody wants more output,
+  // so stop as on Ctrl-C, drop further writes, and exit quietly instead of crashing on EPIPE.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error
+    stdoutClosed = true
+    stop()
   })
   return {
     stdout: (text) => {
@@ -64,7 +62,17 @@ export function processIO(): TerminalAwareIO {
     stderr: (text) => process.stderr.write(text),
     color: process.stderr.isTTY === true && !process.env.NO_COLOR,
     stderrIsTerminal: process.stderr.isTTY === true,
-    interrupted,
+    // Ctrl-C and SIGTERM are caught only once a command asks for them (run, produce, consume stop
+    // cleanly). A command that never asks (check, compile) keeps Node's default and ends at once:
+    // catching the signals for it made them ignored until it finished.
+    get interrupted() {
+      interrupted ??= new Promise<void>((resolve) => {
+        resolveInterrupted = resolve
+        process.on('SIGINT', stop)
+        process.on('SIGTERM', stop)
+      })
+      return interrupted
+    },
   }
 }
 
