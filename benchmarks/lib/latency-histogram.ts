@@ -3,7 +3,8 @@
  * however many events are recorded, 3 significant digits (a recorded value is reported within
  * 0.1 % above its true value), values from 1 ns to 10 minutes in nanoseconds. Percentiles are the
  * histogram's: the value at rank ⌈p·n⌉, given as the highest value equivalent to it at that
- * precision, so a reported p99 is never below the true one. The max is the largest value recorded.
+ * precision (capped at the largest value recorded, which is the max), so a reported p99 is never
+ * below the true one.
  */
 import { build, type Histogram } from 'hdr-histogram-js'
 
@@ -47,10 +48,14 @@ export class LatencyHistogram {
     return this.histogram.totalCount
   }
 
-  /** The value at percentile `p` (0 < p ≤ 100), ns; 0 for an empty histogram. */
+  /**
+   * The value at percentile `p` (0 < p ≤ 100), ns; 0 for an empty histogram. Never above the
+   * largest value recorded (the bucket's upper end can be, by up to 0.1 %).
+   */
   percentile(p: number): number {
     if (!(p > 0 && p <= 100)) throw new RangeError(`percentile must be in (0, 100], got ${p}`)
-    return this.histogram.getValueAtPercentile(p)
+    const h = this.histogram
+    return h.totalCount === 0 ? 0 : Math.min(h.getValueAtPercentile(p), h.maxValue)
   }
 
   summary(): HistogramSummary {
