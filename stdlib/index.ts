@@ -159,7 +159,33 @@ function parseF64(text: string): number | null {
 function substr(s: string, start: number, len: number): string {
   if (start < 0) fail('substr', start, 'is not a valid start (negative)')
   if (len < 0) fail('substr', len, 'is not a valid length (negative)')
-  return s.substring(start, start + len)
+  // A character outside the BMP is two code units; one cut in half at either end is left out, so
+  // the result is never half a character (which strict JSON parsers and UTF-8 encoders refuse).
+  let from = Math.min(start, s.length)
+  let to = Math.min(start + len, s.length)
+  if (
+    from > 0 &&
+    from < s.length &&
+    isLowSurrogate(s.charCodeAt(from)) &&
+    isHighSurrogate(s.charCodeAt(from - 1))
+  )
+    from++
+  if (to > 0 && to < s.length && isLowSurrogate(s.charCodeAt(to)) && isHighSurrogate(s.charCodeAt(to - 1)))
+    to--
+  return from >= to ? '' : s.substring(from, to)
+}
+
+function isHighSurrogate(c: number): boolean {
+  return c >= 0xd800 && c <= 0xdbff
+}
+
+function isLowSurrogate(c: number): boolean {
+  return c >= 0xdc00 && c <= 0xdfff
+}
+
+/** `split` with an empty separator gives characters (code points), never half of one. */
+function split(s: string, sep: string): string[] {
+  return sep === '' ? Array.from(s) : s.split(sep)
 }
 
 function replaceAll(s: string, from: string, to: string): string {
@@ -372,7 +398,7 @@ export const stdlib: Readonly<Record<string, StdlibFunction>> = define([
   },
   {
     name: 'substr',
-    doc: 'At most `len` code units of the string from 0-based `start` (shorter at the end of the string); a negative start or length is an evaluation error.',
+    doc: 'At most `len` code units of the string from 0-based `start` (shorter at the end of the string); a character cut in half at either end is left out; a negative start or length is an evaluation error.',
     usage: 'substr(s: string, start: i64, len: i64) → string',
     signature: fixed('substr', [p.string('s'), p.i64('start'), p.i64('len')], () => t.string),
     nullPropagating: true,
@@ -389,11 +415,11 @@ export const stdlib: Readonly<Record<string, StdlibFunction>> = define([
   },
   {
     name: 'split',
-    doc: 'The parts of the string between separators (an empty separator splits into code units).',
+    doc: 'The parts of the string between separators (an empty separator splits into characters, each a code point).',
     usage: 'split(s: string, sep: string) → list<string>',
     signature: fixed('split', [p.string('s'), p.string('sep')], () => t.list(t.string)),
     nullPropagating: true,
-    impl: (s: string, sep: string) => s.split(sep),
+    impl: split,
   },
   // Numbers
   {
