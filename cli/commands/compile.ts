@@ -21,12 +21,14 @@ Options:
   -o, --out DIR         artifact directory (default: dist/<name>); it must be new, empty or an
                         earlier artifact, and neither the current directory nor one above the .pipe
   --name NAME           artifact name (default: the file name without .pipe)
+  --replace             replace DIR even when it holds the artifact of another pipeline
   --no-color            plain diagnostics
   -h, --help            show this help`,
   async run(argv, io) {
     const { positionals, values } = parse(argv, {
       out: { type: 'string', short: 'o' },
       name: { type: 'string' },
+      replace: { type: 'boolean' },
       'no-color': { type: 'boolean' },
     })
     if (positionals.length !== 1) throw new UsageError('sluice compile takes exactly one .pipe file')
@@ -62,7 +64,10 @@ Options:
     }
     const out = resolve(values.out ?? `dist/${result.artifact.manifest.name}`)
     try {
-      await writeArtifact(result.artifact, out, { sourceFile: file })
+      await writeArtifact(result.artifact, out, {
+        sourceFile: file,
+        replaceOtherPipeline: values.replace === true,
+      })
     } catch (error) {
       // A refused -o directory is the user's choice to change, not a failure of the compiler.
       if (error instanceof ArtifactOutputError) throw new UsageError(error.message)

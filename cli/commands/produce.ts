@@ -52,6 +52,14 @@ ${LOG_OPTIONS_HELP}
     // stream created before anyone listens would throw its 'error' event as a crash.
     const file = values.file === undefined || values.file === '-' ? null : await openInput(values.file)
     let count = 0
+    /** Input lines appended without a key although --key-field asked for one. */
+    const keyless = {
+      count: 0,
+      first: 0,
+      add(line: number) {
+        if (this.count++ === 0) this.first = line
+      },
+    }
     try {
       const logger = commandLogger(logging, io)
       // Ctrl-C / SIGTERM ends the waiting for an unavailable log.
@@ -96,10 +104,13 @@ ${LOG_OPTIONS_HELP}
           batch = []
           batchLines = []
         }
+        const keyField = values['key-field']
         for await (const line of createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY })) {
           lineNumber++
           if (lineNumber < fromLine || line.trim() === '') continue
-          batch.push({ key: keyOf(line, values['key-field']), value: Buffer.from(line) })
+          const key = keyOf(line, keyField)
+          if (keyField !== undefined && key === null) keyless.add(lineNumber)
+          batch.push({ key, value: Buffer.from(line) })
           batchLines.push(lineNumber)
           if (batch.length >= BATCH) {
             await flush()
@@ -111,6 +122,13 @@ ${LOG_OPTIONS_HELP}
         await log.close()
       }
       progress.finish(`${count} records appended to ${describe}`)
+      if (keyless.count > 0) {
+        // Such records go round-robin over the partitions: their order per key is not kept.
+        logger.warn(
+          `${keyless.count} lines had no --key-field ${values['key-field']} (not JSON, or the field missing or null) and were appended without a key`,
+          { topic, lines: keyless.count, firstLine: keyless.first },
+        )
+      }
     } finally {
       await file?.close()
     }

@@ -57,6 +57,11 @@ back-off, reports sluice_ready 0 and logs one warning per outage, and goes on wh
       'kafka-heartbeat-interval': { type: 'string' },
     })
     if (positionals.length !== 1) throw new UsageError('sluice run takes exactly one artifact directory')
+    if (values.group !== undefined && values.group.trim() === '') {
+      throw new UsageError(
+        '--group names no consumer group; leave it out for the default sluice.<artifact name>',
+      )
+    }
     const metricsPort = portOption(values['metrics-port'], 'metrics-port')
     const metricsHost = values['metrics-host'] ?? '127.0.0.1'
     if (metricsHost.trim() === '') throw new UsageError('--metrics-host must not be empty')

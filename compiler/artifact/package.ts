@@ -188,6 +188,8 @@ export interface WriteArtifactOptions {
   readonly sourceFile?: string
   /** Relative paths resolve against this; it and its ancestors are never replaced (default: process.cwd()). */
   readonly cwd?: string
+  /** Replace an earlier artifact of another pipeline too (default: only one of the same name). */
+  readonly replaceOtherPipeline?: boolean
 }
 
 /**
@@ -204,7 +206,13 @@ export async function writeArtifact(
 ): Promise<void> {
   const cwd = resolve(options.cwd ?? process.cwd())
   const target = resolve(cwd, dir)
-  await checkReplaceable(target, dir, cwd, resolve(cwd, options.sourceFile ?? artifact.manifest.source.file))
+  await checkReplaceable(
+    target,
+    dir,
+    cwd,
+    resolve(cwd, options.sourceFile ?? artifact.manifest.source.file),
+    options.replaceOtherPipeline === true ? null : artifact.manifest.name,
+  )
   const staging = join(dirname(target), `.${basename(target)}.tmp-${process.pid}`)
   await rm(staging, { recursive: true, force: true })
   try {
@@ -225,6 +233,8 @@ async function checkReplaceable(
   shown: string,
   cwd: string,
   sourceFile: string,
+  /** The pipeline an existing artifact must belong to; null: any. */
+  pipeline: string | null,
 ): Promise<void> {
   const refuse = (why: string) =>
     new ArtifactOutputError(`refusing to replace ${shown}: ${why}; ${CHOOSE_ANOTHER}`)
@@ -247,16 +257,22 @@ async function checkReplaceable(
     throw error
   }
   if (entries.length === 0) return
-  let format: unknown
-  try {
-    format = (JSON.parse(await readFile(join(target, MANIFEST_FILE), 'utf8')) as { format?: unknown } | null)
-      ?.format
-  } catch {
-    format = undefined
-  }
-  if (format !== ARTIFACT_FORMAT) {
+  const existing = await readFile(join(target, MANIFEST_FILE), 'utf8')
+    .then(
+      (text) => JSON.parse(text) as { format?: unknown; name?: unknown; source?: { file?: unknown } } | null,
+      () => null,
+    )
+    .catch(() => null)
+  if (existing?.format !== ARTIFACT_FORMAT) {
     throw refuse(
       `it is not empty and is not a Sluice artifact (no ${MANIFEST_FILE} with "format": "${ARTIFACT_FORMAT}")`,
+    )
+  }
+  if (pipeline !== null && existing.name !== pipeline) {
+    // Two pipelines compiled to one directory by mistake: the earlier one would be gone.
+    const from = typeof existing.source?.file === 'string' ? `, compiled from ${existing.source.file}` : ''
+    throw new ArtifactOutputError(
+      `refusing to replace ${shown}: it holds the artifact of pipeline \`${String(existing.name)}\`${from}, not \`${pipeline}\`; pass --replace to replace it, or choose another directory`,
     )
   }
 }

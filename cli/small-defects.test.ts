@@ -1,0 +1,73 @@
+/** Issue 17, defect 22: smaller CLI defects, each with the behaviour users should get. */
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { runCli } from '../test/support/capture-io.ts'
+
+let dir: string
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'sluice-small-defects-'))
+})
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true })
+})
+
+const pipe = (name: string) =>
+  `schema E { id: string }\nsource e: E from kafka("${name}-in")\nsink e -> kafka("${name}-out")\n`
+
+describe('small CLI defects', () => {
+  it('compile -o does not silently replace the artifact of another pipeline; --replace does', async () => {
+    await writeFile(join(dir, 'one.pipe'), pipe('one'))
+    await writeFile(join(dir, 'two.pipe'), pipe('two'))
+    const out = join(dir, 'shared-out')
+    expect((await runCli('compile', join(dir, 'one.pipe'), '-o', out)).code).toBe(0)
+    // The same pipeline again: replacing its own earlier artifact is fine.
+    expect((await runCli('compile', join(dir, 'one.pipe'), '-o', out)).code).toBe(0)
+    const refused = await runCli('compile', join(dir, 'two.pipe'), '-o', out)
+    expect(refused.code).toBe(2)
+    expect(refused.stderr).toContain('it holds the artifact of pipeline `one`')
+    expect(refused.stderr).toContain('pass --replace')
+    expect(JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')).name).toBe('one')
+    expect((await runCli('compile', join(dir, 'two.pipe'), '-o', out, '--replace')).code).toBe(0)
+    expect(JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')).name).toBe('two')
+  })
+
+  it('run refuses an empty --group instead of falling back to the default', async () => {
+    const { code, stderr } = await runCli(
+      'run',
+      join(dir, 'shared-out'),
+      '--group',
+      '',
+      '--data-dir',
+      join(dir, 'd'),
+    )
+    expect(code).toBe(2)
+    expect(stderr).toContain('--group names no consumer group')
+  })
+
+  it('produce --key-field warns about lines appended without a key, with the first line', async () => {
+    const file = join(dir, 'events.jsonl')
+    await writeFile(file, '{"card":"a"}\n{"other":1}\nnot json\n{"card":null}\n{"card":"b"}\n')
+    const { code, stderr } = await runCli(
+      'produce',
+      't',
+      '--file',
+      file,
+      '--key-field',
+      'card',
+      '--data-dir',
+      join(dir, 'd'),
+      '--log-format',
+      'json',
+    )
+    expect(code).toBe(0)
+    const warning = stderr
+      .split('\n')
+      .filter((l) => l.length > 0)
+      .map((l) => JSON.parse(l) as { level: string; msg: string; lines?: number; firstLine?: number })
+      .find((r) => r.level === 'warn')
+    expect(warning).toMatchObject({ lines: 3, firstLine: 2 })
+    expect(warning!.msg).toMatch(/^3 lines had no --key-field card/)
+  })
+})
