@@ -636,7 +636,7 @@ export const stdlib: Readonly<Record<string, StdlibFunction>> = define([
   // Null
   {
     name: 'coalesce',
-    doc: 'The first argument that is not null (null when all are); never null when any argument type is not optional.',
+    doc: 'The first argument that is not null (null when all are); never null when any argument type is not optional. Like `??`, an argument is evaluated only when all before it are null.',
     usage: 'coalesce(a: T?, b: T?, ...) → T or T?',
     signature: coalesceSignature,
     nullPropagating: false,

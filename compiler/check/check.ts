@@ -1079,8 +1079,24 @@ class Checker {
       this.report(signature.arity ? 'E0303' : 'E0304', signature.message, argSpan ?? span)
       return result(ERROR_TYPE)
     }
-    return result(withNullability(signature.type, propagate))
+    const type = withNullability(signature.type, propagate)
+    // `coalesce(a, b, c)` is `a ?? (b ?? c)`: an argument is evaluated only when all before it are
+    // null, as with `??` (it used to evaluate them all, so `coalesce(x, 1 / y)` could fail on y).
+    if (callee.name === 'coalesce') return coalesceChain(args, type, span)
+    return result(type)
   }
+}
+
+/** Right-nested `??` nodes for `coalesce` arguments, each typed as what its suffix can give. */
+function coalesceChain(args: readonly Expr[], type: Type, span: Span): Expr {
+  let chain = args.at(-1)!
+  for (let i = args.length - 2; i >= 0; i--) {
+    const left = args[i]!
+    const right = chain
+    const suffixType = i === 0 ? type : (unify(baseType(left.type), right.type) ?? type)
+    chain = { kind: 'Coalesce', left, right, type: suffixType, span }
+  }
+  return chain
 }
 
 const MAX_TOPIC_LENGTH = 249
