@@ -86,21 +86,25 @@ describe('OpenLoopProducer', () => {
     expect(target.calls).toHaveLength(1)
     target.calls[0]!.settle()
     await flush()
-    // Sent at once when the append resolved, as one group: the schedule, not the log, sets the pace.
-    expect(target.calls.map((c) => c.seqs)).toEqual([[0], [1, 2, 3, 4, 5]])
+    // Nothing until the next tick: no burst of tiny appends the moment one resolves.
+    expect(target.calls).toHaveLength(1)
+    advance(1)
+    producer.tick()
+    // One group with everything due, the schedule's and not the log's pace: 1 … 6.
+    expect(target.calls.map((c) => c.seqs)).toEqual([[0], [1, 2, 3, 4, 5, 6]])
     target.calls[1]!.settle()
     await flush()
     producer.tick() // nothing new due
     expect(target.calls).toHaveLength(2)
     advance(100) // far past the end: only the 20 events exist
     producer.tick()
-    expect(target.calls[2]!.seqs).toEqual([6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19])
+    expect(target.calls[2]!.seqs).toEqual([7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19])
     expect(producer.sent).toBe(20)
     target.calls[2]!.settle()
     await producer.done
     expect(producer.acknowledged).toBe(20)
     expect(producer.appends).toBe(3)
-    expect(producer.largestGroup).toBe(14)
+    expect(producer.largestGroup).toBe(13)
     expect(target.calls.every((c) => c.topic === 'in')).toBe(true)
   })
 

@@ -42,10 +42,12 @@ export interface AppendTarget {
 }
 
 /**
- * Sends events `0 … total − 1` to `topic` on an open-loop schedule. Every `tick()` appends, as one
- * group, every event due that was not sent yet; while an append is in flight nothing else is sent,
- * and whatever fell due meanwhile goes in the next group as soon as it resolves (like a client's
- * linger: the log's own append latency makes the groups larger, never the schedule later).
+ * Sends events `0 … total − 1` to `topic` on an open-loop schedule. Every `tick()` (every 1 ms)
+ * appends, as one group, every event due that was not sent yet; a tick while an append is in
+ * flight sends nothing, and what fell due meanwhile goes with the next tick after it resolved
+ * (like a client's linger: the log's append latency makes the groups larger, never the schedule
+ * later, since every event is measured from its intended time). Sending again the moment an
+ * append resolves would instead turn the producer into a busy loop of appends of 2 or 3 events.
  */
 export class OpenLoopProducer {
   /** Events handed to `append`. */
@@ -110,7 +112,7 @@ export class OpenLoopProducer {
         if (this.acknowledged === this.total) {
           this.stop()
           this.finish?.resolve()
-        } else this.tick()
+        }
       },
       (error: unknown) => {
         this.inFlight = false
