@@ -134,18 +134,25 @@ back-off, reports sluice_ready 0 and logs one warning per outage, and goes on wh
     }
     const count = (name: string) => metrics.find(name)?.total() ?? 0
     const ms = performance.now() - started
-    const [eventsIn, eventsOut, deadLetters] = [
+    const [eventsIn, eventsOut, deadLetters, eventsDeadLettered] = [
       count('sluice_events_in_total'),
       count('sluice_events_out_total'),
       count('sluice_dead_letters_total'),
+      count('sluice_events_dead_lettered_total'),
     ]
-    const summary = `processed ${eventsIn} events in ${formatMs(ms)}: ${eventsOut} written, ${deadLetters} dead-lettered`
+    // Events, not dead letters: one event failing in two streams has two dead letters.
+    const perStream =
+      deadLetters === eventsDeadLettered
+        ? ''
+        : ` (${deadLetters} dead letters: some failed in several streams)`
+    const summary = `processed ${eventsIn} events in ${formatMs(ms)}: ${eventsOut} written, ${eventsDeadLettered} dead-lettered${perStream}`
     // Written whatever the log level (it is the command's result), in the chosen log format.
     io.stderr(
       logging.format === 'json'
         ? formatLogRecord('json', 'info', summary, {
             eventsIn,
             eventsOut,
+            eventsDeadLettered,
             deadLetters,
             durationMs: Math.round(ms),
           })

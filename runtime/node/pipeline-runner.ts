@@ -30,7 +30,7 @@ import {
   isRetryable,
   sleep,
 } from '../log/retry.ts'
-import type { Counter, Gauge, Histogram, MetricsRegistry } from '../metrics/registry.ts'
+import type { Counter, Gauge, Histogram, MetricsRegistry, Series } from '../metrics/registry.ts'
 import { LogSampler } from '../observability/log-sampler.ts'
 import { type Logger, silentLogger } from '../observability/logger.ts'
 
@@ -79,6 +79,7 @@ interface RunnerMetrics {
   readonly eventsOut: Counter
   readonly eventsFiltered: Counter
   readonly deadLetters: Counter
+  readonly eventsDeadLettered: Series
   readonly appendErrors: Counter
   readonly batchSeconds: Histogram
   readonly appendSeconds: Histogram
@@ -191,6 +192,12 @@ export class PipelineRunner {
         'Events a `where` step dropped, by the source they came from.',
       ),
       deadLetters: m.counter('sluice_dead_letters_total', 'Records sent to the dead-letter topic, by stage.'),
+      eventsDeadLettered: m
+        .counter(
+          'sluice_events_dead_lettered_total',
+          'Source events with at least one dead letter (an event failing in two streams has two dead letters, counted once here).',
+        )
+        .labels(),
       appendErrors: m.counter(
         'sluice_append_errors_total',
         'Appends (produce requests) to the log that failed, by topic and error code; retryable ones are tried again.',
@@ -447,6 +454,8 @@ export class PipelineRunner {
       ),
     )
     if (deadLetters.length > 0) {
+      // One dead letter per failing stream; an event failing in two streams counts once here.
+      this.metrics.eventsDeadLettered.inc(new Set(deadLetters.map((d) => d.record)).size)
       // Decode failures are found before evaluation failures; write them in source order.
       deadLetters.sort((a, b) => a.record.offset - b.record.offset)
       await this.appendDeadLetters(deadLetters.map((d) => this.deadLetterRecord(d)))
