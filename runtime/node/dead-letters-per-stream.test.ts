@@ -52,3 +52,15 @@ sink c -> kafka("c")
     }
   })
 })
+
+describe('dead-letter reasons (issue 17, defect 21)', () => {
+  it('escape control characters, replace lone surrogates and stay short', async () => {
+    const { headerSafe } = await import('./pipeline-runner.ts')
+    expect(headerSafe('got the string "a\u0000b\u001b[31m"')).toBe('got the string "a\\u0000b\\u001b[31m"')
+    expect(headerSafe('half \ud83d and whole 😀')).toBe('half \ufffd and whole 😀')
+    const long = headerSafe(`x${'y'.repeat(5000)}`)
+    expect(long.length).toBe(1000)
+    expect(long.endsWith('…')).toBe(true)
+    expect(headerSafe('short')).toBe('short')
+  })
+})

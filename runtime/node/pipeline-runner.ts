@@ -677,7 +677,7 @@ export class PipelineRunner {
   private deadLetterRecord(dead: DeadLetter): OutgoingRecord {
     this.metrics.deadLetters.labels({ stage: dead.stage }).inc()
     const { record } = dead
-    const reason = dead.location ? `${dead.reason} (at ${dead.location})` : dead.reason
+    const reason = headerSafe(dead.location ? `${dead.reason} (at ${dead.location})` : dead.reason)
     if (this.deadLetterLines.take()) {
       this.logger.warn('event dead-lettered', {
         topic: record.topic,
@@ -711,6 +711,32 @@ function mergeHeaders(
 ): Readonly<Record<string, string>> {
   for (const _ in source) return { ...source, ...shared }
   return shared
+}
+
+/** Longest reason a dead letter carries; the event's own bytes are in its value anyway. */
+const MAX_REASON_LENGTH = 1000
+
+/**
+ * A reason as a header value tools can show: control characters (a NUL quoted from the event)
+ * escaped as \uXXXX, lone surrogates replaced, and at most MAX_REASON_LENGTH characters.
+ */
+export function headerSafe(reason: string): string {
+  let out = ''
+  let i = 0
+  for (; i < reason.length && out.length < MAX_REASON_LENGTH; i++) {
+    const c = reason.charCodeAt(i)
+    if (c < 0x20 || c === 0x7f) out += `\\u${c.toString(16).padStart(4, '0')}`
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < reason.length && isLow(reason.charCodeAt(i + 1))) {
+      out += reason.slice(i, i + 2)
+      i++
+    } else if (c >= 0xd800 && c <= 0xdfff) out += '\ufffd'
+    else out += reason[i]
+  }
+  return i < reason.length || out.length > MAX_REASON_LENGTH ? `${out.slice(0, MAX_REASON_LENGTH - 1)}…` : out
+}
+
+function isLow(c: number): boolean {
+  return c >= 0xdc00 && c <= 0xdfff
 }
 
 function topicOf(connector: Connector, what: string): string {
