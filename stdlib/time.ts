@@ -45,11 +45,12 @@ export function daysInMonth(year: number, month: number): number {
 }
 
 const ISO_TIMESTAMP =
-  /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?([Zz]|([+-])(\d{2}):?(\d{2})))?$/
+  /^(\d{4}|[+-]\d{6})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?([Zz]|([+-])(\d{2}):?(\d{2})))?$/
 
 /**
  * Parses an ISO-8601 / RFC 3339 timestamp to epoch milliseconds, or returns null. Accepted:
- * `YYYY-MM-DD` (midnight UTC) or `YYYY-MM-DDThh:mm[:ss[.fraction]]` followed by `Z` or `±hh:mm`.
+ * `YYYY-MM-DD` (midnight UTC) or `YYYY-MM-DDThh:mm[:ss[.fraction]]` followed by `Z` or `±hh:mm`,
+ * where a year outside 0000-9999 is written `±YYYYYY` (ISO 8601 expanded years).
  * A time without a zone is rejected rather than read as local time, which would make results
  * depend on the machine. Fractions beyond milliseconds are truncated. Out-of-range components
  * (month 13, February 30, hour 24) are rejected, unlike `Date.parse`.
@@ -57,6 +58,9 @@ const ISO_TIMESTAMP =
 export function parseIsoTimestamp(text: string): number | null {
   const m = ISO_TIMESTAMP.exec(text)
   if (m === null) return null
+  // Years outside 0000-9999 come as ISO 8601's expanded form, a sign and six digits, which is how
+  // Sluice (and JavaScript's toISOString) writes them; `-000000` is not a year.
+  if (m[1] === '-000000') return null
   const year = Number(m[1])
   const month = Number(m[2])
   const day = Number(m[3])

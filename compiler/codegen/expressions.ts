@@ -158,6 +158,10 @@ function binary(e: BinaryExpr, ctx: ExprContext): string {
     if (integer && (e.op === '/' || e.op === '%')) {
       return `${e.op === '/' ? 'idiv' : 'imod'}(${l}, ${r}, ${ctx.site(e.span)})`
     }
+    // A timestamp result must stay a time a Date can hold, or it fails here, with this location,
+    // rather than later when it is encoded or formatted.
+    if (unwrapOptional(e.type).kind === 'timestamp')
+      return `checkTimestamp(${l} ${e.op} ${r}, ${ctx.site(e.span)})`
     if (integer) return `checkI64(${l} ${e.op} ${r}, ${ctx.site(e.span)})`
     return `(${l} ${e.op} ${r})`
   })
@@ -186,6 +190,12 @@ export const EXPRESSION_HELPERS = `
   }
   function checkI64(value: number, site: number): number {
     if (value > ${MAX_SAFE} || value < -${MAX_SAFE}) throw new EvaluationError('i64 overflow', site)
+    return value
+  }
+  function checkTimestamp(value: number, site: number): number {
+    if (!(Math.abs(value) <= 8.64e15)) {
+      throw new EvaluationError(\`timestamp arithmetic gave \${value} ms, outside the range of a timestamp (±8.64e15 ms, years -271821 to 275760)\`, site)
+    }
     return value
   }
   function idiv(a: number, b: number, site: number): number {

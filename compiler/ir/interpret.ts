@@ -437,17 +437,31 @@ function compileBinary(
     }
   }
 
-  // Durations and timestamps are integer milliseconds: the same checks as i64.
-  const apply = binaryFunction(
+  // Durations and timestamps are integer milliseconds: the same checks as i64, and a timestamp
+  // result must be one a Date can hold.
+  const integerApply = binaryFunction(
     op,
     resultType.kind === 'i64' || resultType.kind === 'duration' || resultType.kind === 'timestamp',
   )
+  const apply =
+    resultType.kind === 'timestamp'
+      ? (a: unknown, b: unknown) => checkTimestamp(integerApply(a, b) as number)
+      : integerApply
   return (row) => {
     const a = left(row)
     const b = right(row)
     if (a === null || b === null) return null
     return apply(a, b)
   }
+}
+
+function checkTimestamp(value: number): number {
+  if (!(Math.abs(value) <= 8.64e15)) {
+    throw new EvaluationError(
+      `timestamp arithmetic gave ${value} ms, outside the range of a timestamp (±8.64e15 ms, years -271821 to 275760)`,
+    )
+  }
+  return value
 }
 
 function checkI64(result: number): number {
