@@ -185,8 +185,9 @@ export class CodecWriter {
     switch (type.kind) {
       case 'string':
       case 'bool':
-      case 'f64':
         return [guard(`typeof ${source} !== '${JS_TYPEOF[type.kind]}'`), ...assign(source)]
+      case 'f64':
+        return [guard(`!Number.isFinite(${source})`), ...assign(`${source} as number`)]
       case 'i64':
       case 'duration':
         return [guard(`!Number.isSafeInteger(${source})`), ...assign(`${source} as number`)]
@@ -198,10 +199,16 @@ export class CodecWriter {
         return [guard(`!${absent}`), ...assign('null')]
       case 'optional': {
         const inner = type.of
-        if (inner.kind === 'string' || inner.kind === 'bool' || inner.kind === 'f64') {
+        if (inner.kind === 'string' || inner.kind === 'bool') {
           return [
             guard(`!${absent} && typeof ${source} !== '${JS_TYPEOF[inner.kind]}'`),
             ...assign(`${source} ?? null`),
+          ]
+        }
+        if (inner.kind === 'f64') {
+          return [
+            guard(`!${absent} && !Number.isFinite(${source})`),
+            ...assign(`(${source} ?? null) as number | null`),
           ]
         }
         if (target === null) return [guard(`!${absent} && !${this.valid(inner)}(${source})`)]
@@ -273,7 +280,8 @@ export class CodecWriter {
       case 'i64':
         return `if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw new DecodeFailure(path, 'an integer within ±(2^53-1)', value)\nreturn value`
       case 'f64':
-        return `if (typeof value !== 'number') throw new DecodeFailure(path, 'a number', value)\nreturn value`
+        // JSON.parse reads 1e400 as Infinity: not a number an f64 field can hold and write back.
+        return `if (typeof value !== 'number' || !Number.isFinite(value)) throw new DecodeFailure(path, 'a finite number', value)\nreturn value`
       case 'timestamp':
         return 'return decodeTimestamp(value, path)'
       case 'duration':
@@ -324,17 +332,19 @@ export class CodecWriter {
       }
       case 'record': {
         if (type.fields.length === 0) return `return '{}'`
-        if (type.fields.every((f) => stringifies(unwrapIntegers(f.type)))) {
+        if (type.fields.every((f) => stringifies(unwrapIntegers(f.type), true))) {
           // JSON.stringify writes these records exactly as the concatenation would (the rows
           // are built with the schema's fields in order), and a flat string, which Buffer.from
-          // copies faster than the concatenation's rope. Integers only need their range check.
-          const guards = type.fields
-            .filter((f) => unwrapIntegers(f.type) !== f.type)
-            .map((f) =>
-              isOptionalType(f.type)
-                ? `if (value.${f.name} !== null) integerText(value.${f.name})`
-                : `integerText(value.${f.name})`,
-            )
+          // copies faster than the concatenation's rope. Integers only need their range check,
+          // and a non-optional f64 its finiteness (stringify would write NaN as null).
+          const guards = type.fields.flatMap((f) => {
+            if (unwrapIntegers(f.type) !== f.type) {
+              return isOptionalType(f.type)
+                ? [`if (value.${f.name} !== null) integerText(value.${f.name})`]
+                : [`integerText(value.${f.name})`]
+            }
+            return f.type.kind === 'f64' ? [`finiteText(value.${f.name})`] : []
+          })
           return [...guards, 'return JSON.stringify(value)'].join('\n')
         }
         const parts = type.fields.map((f, i) => {
@@ -363,12 +373,16 @@ export class CodecWriter {
         // Evaluation keeps integers safe; this guards the output against anything that got past it.
         return `integerText(${value})`
       case 'f64':
-        return `(Number.isFinite(${value}) ? '' + ${value} : 'null')`
+        // JSON has no NaN or Infinity: a field that may not be null cannot carry them.
+        return `finiteText(${value})`
       case 'timestamp':
         return `'"' + isoTimestamp(${value}) + '"'`
       case 'null':
         return `'null'`
       case 'optional':
+        // An optional f64 that is NaN or ±Infinity is written as null (language.md, section 9).
+        if (type.of.kind === 'f64')
+          return `(${value} === null || !Number.isFinite(${value}) ? 'null' : '' + ${value})`
         return `(${value} === null ? 'null' : ${this.encodeValue(type.of, value)})`
       case 'list':
       case 'record':
@@ -377,15 +391,22 @@ export class CodecWriter {
   }
 }
 
-/** Whether JSON.stringify writes a value of this type as the encoder does (no timestamps, no integers to check). */
-function stringifies(type: Type): boolean {
+/**
+ * Whether JSON.stringify writes a value of this type as the encoder does (no timestamps, no
+ * integers to check; f64 only as a record's own field, where a guard checks it: in a list or a
+ * nested record stringify would write a non-finite number as null unchecked).
+ */
+function stringifies(type: Type, topLevelField = false): boolean {
   switch (type.kind) {
     case 'string':
     case 'bool':
-    case 'f64':
     case 'null':
       return true
+    case 'f64':
+      return topLevelField
     case 'optional':
+      // stringify writes an optional f64's NaN as null, which is what the encoder writes too.
+      return type.of.kind === 'f64' ? topLevelField : stringifies(type.of)
     case 'list':
       return stringifies(type.of)
     case 'record':
@@ -461,6 +482,10 @@ export const CODEC_HELPERS = `
     const ms = timestampOrNaN(value)
     if (ms === ms) return ms
     throw new DecodeFailure(path, 'a timestamp (epoch milliseconds or ISO-8601 with a zone)', value)
+  }
+  function finiteText(value: number): string {
+    if (!Number.isFinite(value)) throw new RangeError(\`\${value} is not a finite number: JSON has no NaN or Infinity; make the field optional (f64?) to write null\`)
+    return '' + value
   }
   function integerText(value: number): string {
     if (!Number.isSafeInteger(value)) throw new RangeError(\`\${value} is not an integer within ±(2^53-1)\`)

@@ -363,24 +363,29 @@ describe('generated code', () => {
     expect(failure([1])).toMatch(/^event: expected an object, got a list/)
   })
 
-  it('encodes JSON with fields in order, ISO timestamps and null for non-finite numbers', async () => {
+  it('encodes JSON with fields in order, ISO timestamps, null for a non-finite optional f64, and refuses one that may not be null', async () => {
     const { operators, pipeline } = await compileAndLoad(`
 schema E { id: string, x: f64, n: i64?, ts: timestamp, tags: list<string> }
 source e: E from kafka("e")
-stream s = e | select { id, half: x / 0.0, n, ts, tags, quote: "a\\"b" }
+stream s = e | select { id, half: x / 0.0, maybe: if x > 0.0 then x / 0.0 else null, n, ts, tags, quote: "a\\"b" }
 sink s -> kafka("out")`)
     const sink = pipeline.nodes.find((n) => n.kind === 'Sink')!
     const encode = operators.sinks[sink.id]!.encode as (v: unknown) => string
-    const text = encode({
+    const row = {
       id: 'é',
-      half: Number.POSITIVE_INFINITY,
+      half: 0.5,
+      maybe: Number.POSITIVE_INFINITY,
       n: null,
       ts: 0,
       tags: ['a', 'b'],
       quote: 'a"b',
-    })
+    }
+    const text = encode(row)
     expect(text).toBe(
-      '{"id":"é","half":null,"n":null,"ts":"1970-01-01T00:00:00.000Z","tags":["a","b"],"quote":"a\\"b"}',
+      '{"id":"é","half":0.5,"maybe":null,"n":null,"ts":"1970-01-01T00:00:00.000Z","tags":["a","b"],"quote":"a\\"b"}',
+    )
+    expect(() => encode({ ...row, half: Number.NaN })).toThrow(
+      'NaN is not a finite number: JSON has no NaN or Infinity; make the field optional (f64?) to write null',
     )
     expect(JSON.parse(text)).toMatchObject({ id: 'é', tags: ['a', 'b'] })
   })

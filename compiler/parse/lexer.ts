@@ -212,7 +212,18 @@ export function lex(file: string, text: string): LexResult {
     const suffix = text.slice(suffixStart, i)
     if (suffix === '') {
       if (isFloat) {
-        tokens.push({ kind: 'float', start, end: i, value: Number(numberText) })
+        const value = Number(numberText)
+        if (!Number.isFinite(value)) {
+          // 1e309 would silently be Infinity, which no f64 field can write to JSON.
+          diagnostics.push(
+            createDiagnostic(
+              'E0005',
+              `\`${numberText}\` is beyond the range of f64 (about ±1.8e308)`,
+              span(start, i),
+            ),
+          )
+        }
+        tokens.push({ kind: 'float', start, end: i, value: Number.isFinite(value) ? value : 0 })
         return
       }
       const value = Number(numberText)
