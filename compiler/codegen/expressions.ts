@@ -19,7 +19,7 @@ export interface ExprContext {
   /** Registers a source location for evaluation errors and returns its site index. */
   site(span: Span): number
   /** The JS name under which a stdlib function's impl is bound in the generated module. */
-  fn(name: string): { readonly ref: string; readonly nullPropagating: boolean }
+  fn(name: string): { readonly ref: string; readonly nullPropagating: boolean; readonly mayFail: boolean }
 }
 
 const MAX_SAFE = 'Number.MAX_SAFE_INTEGER'
@@ -98,8 +98,14 @@ const EMIT: { readonly [K in Expr['kind']]: (expr: ExprOf<K>, ctx: ExprContext) 
   Call: (e, ctx) => {
     const fn = ctx.fn(e.fn)
     const args = e.args.map((arg) => compileExpr(arg, ctx))
-    if (!fn.nullPropagating) return `${fn.ref}(${args.join(', ')})`
-    return nullGuarded(ctx, e.args, args, (values) => `${fn.ref}(${values.join(', ')})`)
+    // A call that may fail first points the chain's `site` at itself, so its evaluation error is
+    // located at the call (`sqrt(x)`), not at the step keyword it is in.
+    const call = (values: readonly string[]) =>
+      fn.mayFail
+        ? `(site = ${ctx.site(e.span)}, ${fn.ref}(${values.join(', ')}))`
+        : `${fn.ref}(${values.join(', ')})`
+    if (!fn.nullPropagating) return call(args)
+    return nullGuarded(ctx, e.args, args, call)
   },
   Record: (e, ctx) => `{ ${e.fields.map((f) => `${f.name}: ${compileExpr(f.value, ctx)}`).join(', ')} }`,
   List: (e, ctx) => `[${e.items.map((item) => compileExpr(item, ctx)).join(', ')}]`,

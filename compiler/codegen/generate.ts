@@ -35,6 +35,8 @@ export interface GeneratedModule {
 /** What a generated module needs to know about a stdlib function. */
 export interface StdlibInfo {
   readonly nullPropagating: boolean
+  /** It can throw an EvaluationError (a negative `sqrt`, `to_i64` of NaN): its calls set the site. */
+  readonly mayFail?: boolean
 }
 
 export const GENERATED_FILE = 'operators.generated.ts'
@@ -72,7 +74,7 @@ export function generateModule(
       ref = `fn_${name}`
       usedFunctions.set(name, ref)
     }
-    return { ref, nullPropagating: info.nullPropagating }
+    return { ref, nullPropagating: info.nullPropagating, mayFail: info.mayFail === true }
   }
 
   const codecs = new CodecWriter(typeName)
@@ -203,7 +205,7 @@ export function generateModule(
 
 interface ChainContext {
   site(span: Span): number
-  fnRef(name: string): { ref: string; nullPropagating: boolean }
+  fnRef(name: string): { ref: string; nullPropagating: boolean; mayFail: boolean }
   typeName(type: Type): string | undefined
 }
 
