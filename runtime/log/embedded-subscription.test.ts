@@ -33,8 +33,9 @@ const records = (n: number, from = 0) =>
 
 /** Waits (up to `ms`) on the event loop itself (setImmediate), so no timer is involved. */
 async function until(condition: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = performance.now() + ms
-  while (!condition() && performance.now() < deadline) await new Promise((r) => setImmediate(r))
+  // Date.now: one test mocks performance.now.
+  const deadline = Date.now() + ms
+  while (!condition() && Date.now() < deadline) await new Promise((r) => setImmediate(r))
   expect(condition()).toBe(true)
 }
 
@@ -173,5 +174,38 @@ describe('EmbeddedSubscription', () => {
     for (let i = 0; i < 200 && handled < 2; i++) await new Promise((r) => setTimeout(r, 5))
     expect(handled).toBe(2)
     await sub.stop()
+  })
+
+  it('sizes batches to the handler’s pace while it keeps up, full batches once it falls behind', async () => {
+    // A clock the handler advances: `msPerRecord` of work per record it is given.
+    let now = 0
+    let msPerRecord = 0.01
+    vi.spyOn(performance, 'now').mockImplementation(() => now)
+    const log = await openLog()
+    await log.ensureTopic('t')
+    const batches: number[] = []
+    const sub = await log.subscribe({ group: 'g', topics: ['t'], maxBatchRecords: 1000 }, async (batch) => {
+      now += batch.records.length * msPerRecord
+      batches.push(batch.records.length)
+    })
+    const total = () => batches.reduce((a, b) => a + b, 0)
+    await log.append('t', records(100))
+    await until(() => total() === 100)
+    expect(batches).toEqual([100]) // no pace known yet: whatever is there
+    // 0.01 ms a record: 0.5 ms is 50 records, at least 64. A burst of 300 goes out in small
+    // batches, so no record waits for 300 others.
+    batches.length = 0
+    await log.append('t', records(300, 100))
+    await until(() => total() === 300)
+    expect(batches).toEqual([64, 64, 64, 64, 44])
+    // 5 ms a record and 2,500 waiting: after the first small batch the backlog has stood for
+    // 320 ms, so the subscription is behind and hands out full batches.
+    batches.length = 0
+    msPerRecord = 5
+    await log.append('t', records(2500, 400))
+    await until(() => total() === 2500)
+    expect(batches.slice(0, 2)).toEqual([64, 1000])
+    await sub.stop()
+    expect(await log.committedOffsets('g', 't')).toEqual([2900])
   })
 })

@@ -774,8 +774,9 @@ interface Assignment {
 
 /**
  * One subscription: a single async loop that visits its partitions round-robin and hands each
- * one, per round, whatever it holds past the group's position, up to maxBatchRecords: a small
- * batch at once when the queue is short, a full one under load, never waiting for more. A batch's
+ * one, per round, whatever it holds past the group's position, never waiting for more: a small
+ * batch at once when the queue is short, at most what the handler gets through in 0.5 ms while it
+ * keeps up, full batches (maxBatchRecords) once it falls behind (limitFor). A batch's
  * offsets are committed after the handler resolved, while the next batch is read and handled (at
  * most one commit in flight, so they land in order). When everything is caught up it sleeps until
  * an append to one of its topics wakes it (or the one idle timer of the subscription).
@@ -789,6 +790,22 @@ class EmbeddedSubscription implements Subscription {
   private readonly topicNames: Set<string>
   /** The offset commit in flight (or the last one); its failure ends the subscription. */
   private committing: Promise<void> | null = null
+  /**
+   * The handler's synchronous work per record, ms, smoothed over recent batches (0 before the
+   * first): what sizes batches to the latency budget while the subscription keeps up (limitFor).
+   */
+  private msPerRecord = 0
+  /** Handler time a batch aims under while the subscription keeps up with its partitions. */
+  private static readonly BUDGET_MS = 0.5
+  /** The smallest budgeted batch: below it the per-batch work (read, commit) would dominate. */
+  private static readonly MIN_BUDGETED_BATCH = 64
+  /**
+   * How long two full batches or more may stay waiting before the subscription counts as falling
+   * behind: a burst after a stall drains sooner at a rate the node can hold.
+   */
+  private static readonly BEHIND_AFTER_MS = 200
+  /** Per partition: since when two full batches or more have been waiting (performance.now). */
+  private readonly backlogSince = new Map<Assignment, number>()
 
   constructor(
     private readonly log: EmbeddedLog,
@@ -840,10 +857,15 @@ class EmbeddedSubscription implements Subscription {
             a.position = past
           }
           if (a.position >= a.log.endOffset) continue
-          const records = await a.log.read(a.position, this.maxBatchRecords)
+          const records = await a.log.read(a.position, this.limitFor(a))
           if (records.length === 0) continue
           const endOffset = a.log.endOffset
-          await this.handler({ topic: a.topic, partition: a.partition, records, endOffset })
+          const started = performance.now()
+          const handling = this.handler({ topic: a.topic, partition: a.partition, records, endOffset })
+          // Up to its first await the handler works on the batch (a pipeline runner: decode, the
+          // chains, encode, the append call); the rest is waiting for the log.
+          this.observe(records.length, performance.now() - started)
+          await handling
           const next = records.at(-1)!.offset + 1
           await this.commit(a, next)
           a.position = next
@@ -860,6 +882,32 @@ class EmbeddedSubscription implements Subscription {
       this.log.events.off('append', this.onAppend)
       this.release()
     }
+  }
+
+  /**
+   * How many records to read next from `a`. Keeping up: as many as the handler gets through
+   * within BUDGET_MS, so the burst after a stall (a GC pause, a slow write) is handed out in
+   * budget-sized batches, shrinking the backlog batch by batch, rather than in one large batch
+   * every record of which waits for. Falling behind (two full batches or more waiting for
+   * BEHIND_AFTER_MS): full batches, so per-batch work does not slow it further.
+   */
+  private limitFor(a: Assignment): number {
+    const max = this.maxBatchRecords
+    if (a.log.endOffset - a.position < 2 * max) this.backlogSince.delete(a)
+    else {
+      const since = this.backlogSince.get(a)
+      if (since === undefined) this.backlogSince.set(a, performance.now())
+      else if (performance.now() - since >= EmbeddedSubscription.BEHIND_AFTER_MS) return max
+    }
+    if (!(this.msPerRecord > 0)) return max
+    const budgeted = Math.floor(EmbeddedSubscription.BUDGET_MS / this.msPerRecord)
+    return Math.min(max, Math.max(EmbeddedSubscription.MIN_BUDGETED_BATCH, budgeted))
+  }
+
+  private observe(records: number, ms: number): void {
+    if (!(ms >= 0) || records === 0) return
+    const perRecord = ms / records
+    this.msPerRecord = this.msPerRecord === 0 ? perRecord : 0.8 * this.msPerRecord + 0.2 * perRecord
   }
 
   /**
