@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { formatDiagnostics, hasErrors } from '../../compiler/diagnostics/index.ts'
 import { checkSource } from '../../compiler/frontend.ts'
+import { firstInvalidUtf8 } from '../../runtime/text/utf8.ts'
 import { parse, UsageError } from '../args.ts'
 import type { Command } from '../command.ts'
 
@@ -67,34 +68,8 @@ export async function readSource(file: string): Promise<string> {
 export function notText(bytes: Buffer): string | null {
   const nul = bytes.indexOf(0)
   if (nul >= 0) return `it holds a NUL byte at byte ${nul} (a binary file?)`
-  try {
-    new TextDecoder('utf-8', { fatal: true }).decode(bytes)
-    return null
-  } catch {
-    return `it is not valid UTF-8 (first bad byte at ${firstInvalidUtf8(bytes)}); save it as UTF-8`
-  }
-}
-
-function firstInvalidUtf8(bytes: Buffer): number {
-  // Binary search on the longest valid prefix: fatal decoding of a prefix fails iff it holds a
-  // bad byte (a prefix that only cuts a valid sequence short is decoded with stream: true).
-  const decoder = new TextDecoder('utf-8', { fatal: true })
-  let lo = 0
-  let hi = bytes.length
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1
-    try {
-      decoder.decode(bytes.subarray(0, mid + 1), { stream: true })
-      lo = mid + 1
-    } catch {
-      hi = mid
-    }
-  }
-  // `lo` is where the decoder noticed; the bad sequence starts at the lead byte before it, if any.
-  let start = lo
-  while (start > 0 && start > lo - 3 && (bytes[start - 1]! & 0xc0) === 0x80) start--
-  if (start > 0 && start > lo - 4 && bytes[start - 1]! >= 0xc0) start--
-  return start
+  const bad = firstInvalidUtf8(bytes)
+  return bad < 0 ? null : `it is not valid UTF-8 (first bad byte at ${bad}); save it as UTF-8`
 }
 
 async function readStdin(): Promise<Buffer> {

@@ -1,5 +1,4 @@
 import { type FileHandle, open } from 'node:fs/promises'
-import { createInterface } from 'node:readline'
 import { SluiceError } from '../../runtime/errors.ts'
 import type { OutgoingRecord } from '../../runtime/log/index.ts'
 import { formatLogRecord } from '../../runtime/observability/logger.ts'
@@ -12,6 +11,7 @@ import {
   parse,
   UsageError,
 } from '../args.ts'
+import { byteLines, isBlank } from '../byte-lines.ts'
 import type { Command } from '../command.ts'
 import { openLog } from '../open-log.ts'
 import { createProgress, type Progress } from '../progress.ts'
@@ -105,12 +105,14 @@ ${LOG_OPTIONS_HELP}
           batchLines = []
         }
         const keyField = values['key-field']
-        for await (const line of createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY })) {
+        for await (const line of byteLines(input)) {
           lineNumber++
-          if (lineNumber < fromLine || line.trim() === '') continue
-          const key = keyOf(line, keyField)
+          if (lineNumber < fromLine || isBlank(line)) continue
+          const key = keyField === undefined ? null : keyOf(line.toString('utf8'), keyField)
           if (keyField !== undefined && key === null) keyless.add(lineNumber)
-          batch.push({ key, value: Buffer.from(line) })
+          // The line's bytes as they are (not decoded and encoded again, which would replace invalid
+          // UTF-8): the pipeline dead-letters a bad line with its own bytes.
+          batch.push({ key, value: line })
           batchLines.push(lineNumber)
           if (batch.length >= BATCH) {
             await flush()

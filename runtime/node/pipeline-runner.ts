@@ -33,6 +33,7 @@ import {
 import type { Counter, Gauge, Histogram, MetricsRegistry, Series } from '../metrics/registry.ts'
 import { LogSampler } from '../observability/log-sampler.ts'
 import { type Logger, silentLogger } from '../observability/logger.ts'
+import { firstInvalidUtf8, isUtf8 } from '../text/utf8.ts'
 
 export const DEFAULT_DEAD_LETTER_TOPIC = 'sluice.dead-letter'
 
@@ -548,6 +549,13 @@ export class PipelineRunner {
     let n = 0
     for (let i = 0; i < records.length; i++) {
       const record = records[i]!
+      // Decoding would replace invalid bytes with U+FFFD and lose them; the event keeps its bytes
+      // in the dead-letter topic instead.
+      if (!isUtf8(record.value)) {
+        const reason = `the record is not valid UTF-8 (first bad byte at ${firstInvalidUtf8(record.value)})`
+        deadLetters.push({ record, stage: 'decode', reason, location: null })
+        continue
+      }
       let row: unknown
       try {
         row = decodeJson(record.value)
