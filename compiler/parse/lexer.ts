@@ -69,6 +69,14 @@ const PUNCTUATION = [
 ] as const
 export type Punctuation = (typeof PUNCTUATION)[number]
 
+/** Operators of SQL and C that Sluice spells otherwise, and the token each stands for. */
+const FOREIGN_SPELLINGS: readonly { readonly text: string; readonly kind: 'and' | 'or' | 'not' | '!=' }[] = [
+  { text: '&&', kind: 'and' },
+  { text: '||', kind: 'or' },
+  { text: '<>', kind: '!=' },
+  { text: '!', kind: 'not' },
+]
+
 export type TokenKind = 'ident' | 'int' | 'float' | 'string' | 'duration' | 'eof' | Keyword | Punctuation
 
 export interface Token {
@@ -330,6 +338,23 @@ export function lex(file: string, text: string): LexResult {
     }
     if (c === 34) {
       readString(start)
+      continue
+    }
+    // Spellings of other languages: one clear error, and the token Sluice spells, so the rest
+    // of the expression still parses (`&&` gave two "unexpected character" errors and a cascade).
+    const foreign = FOREIGN_SPELLINGS.find(
+      (f) => text.startsWith(f.text, i) && !(f.text === '!' && text[i + 1] === '='),
+    )
+    if (foreign !== undefined) {
+      i += foreign.text.length
+      diagnostics.push(
+        createDiagnostic(
+          'E0001',
+          `\`${foreign.text}\` is spelled \`${foreign.kind}\` in Sluice`,
+          span(start, i),
+        ),
+      )
+      tokens.push({ kind: foreign.kind, start, end: i, value: foreign.kind })
       continue
     }
     const punct = PUNCTUATION.find((p) => text.startsWith(p, i))

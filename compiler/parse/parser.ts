@@ -58,6 +58,13 @@ const CLOSERS: ReadonlySet<TokenKind> = new Set([')', ']', '}'])
 const RECORD_TIMESTAMP = 'timestamp'
 export const RECORD_TIMESTAMP_MODES: readonly RecordTimestampMode[] = ['event', 'append']
 
+/** What to write instead of SQL's comparison words. */
+const SQL_OPERATOR_HINTS: Readonly<Record<string, string>> = {
+  in: 'write `x == a or x == b`, or `contains([a, b], x)`',
+  between: 'write `low <= x and x <= high`',
+  like: 'use `starts_with`, `ends_with` or `contains`',
+}
+
 /** Unwinds to the nearest synchronisation point after an error has been reported. */
 class ParseAbort {}
 
@@ -548,7 +555,21 @@ class Parser {
     let left = this.parseAdditive()
     let compared = false
     for (;;) {
-      const token = this.peek()
+      let token = this.peek()
+      if (token.kind === '=') {
+        // SQL's `=`: one error, then read as `==` so the rest of the condition parses.
+        this.report('`=` compares in SQL; Sluice compares with `==`', this.span(token.start, token.end))
+        token = { ...token, kind: '==' }
+      }
+      if (token.kind === 'ident' && typeof token.value === 'string' && SQL_OPERATOR_HINTS[token.value]) {
+        // SQL's `in`, `between`, `like`: say what to write instead, and skip the statement
+        // (it used to be a false type error followed by "expected a statement").
+        this.report(
+          `\`${token.value}\` is not an operator in Sluice; ${SQL_OPERATOR_HINTS[token.value]}`,
+          this.span(token.start, token.end),
+        )
+        throw new ParseAbort()
+      }
       if (!COMPARISON_OPS.has(token.kind) && token.kind !== 'is') return left
       if (compared) {
         // Reported without unwinding: the rest parses fine and may hold more errors worth showing.
