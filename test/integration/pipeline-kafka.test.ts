@@ -148,7 +148,7 @@ describe('a compiled pipeline on Apache Kafka', () => {
 
     const dead = await readTopic(deadLetters)
     expect(dead.map((r) => r.headers[DEAD_LETTER_HEADERS.reason]).sort()).toEqual([
-      'celsius: expected a number, got the string "hot"',
+      'celsius: expected a finite number, got the string "hot"',
       expect.stringMatching(/^invalid JSON/),
     ])
     expect(dead.every((r) => r.headers[DEAD_LETTER_HEADERS.topic] === input)).toBe(true)
