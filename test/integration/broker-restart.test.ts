@@ -131,12 +131,18 @@ sink scaled -> kafka("${output}") timestamp append
       [5, 20],
       [8, 0],
     ])
+    // A restart runs while the next slices are fed, so the producer and the runner both have
+    // work during every outage (waiting for it first would let the producer sit idle through it).
+    let restarting: Promise<void> = Promise.resolve()
     for (let s = 0; s < slices; s++) {
       await feed(producer, produced, lines.slice((s * EVENTS) / slices, ((s + 1) * EVENTS) / slices))
       const down = restartAfter.get(s)
-      if (down !== undefined) await restartBroker(down)
-      else await new Promise((resolve) => setTimeout(resolve, 300))
+      if (down !== undefined) {
+        await restarting
+        restarting = restartBroker(down)
+      } else await new Promise((resolve) => setTimeout(resolve, 300))
     }
+    await restarting
     producer.stdin!.end()
     const producerExit = await produced.exit
     expect(producerExit, produced.stderr()).toBe(0)
