@@ -9,7 +9,7 @@
  * The Redis store runs when --redis (or $SLUICE_REDIS_URL) names a server (scripts/servers/redis.sh
  * start). Writes benchmarks/reports/state-snapshot.{json,md,svg}.
  */
-import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
@@ -18,7 +18,7 @@ import { jsonCodec, type SnapshotStore, type StateCodec, type StateScope } from 
 import { KeyedState } from '../runtime/state/keyed-state.ts'
 import { RedisSnapshotStore } from '../runtime/state/redis-snapshot-store.ts'
 import { PeakMemory } from './lib/measure.ts'
-import { formatBytes, machineInfo } from './lib/report.ts'
+import { formatBytes, machineInfo, writeReportFiles } from './lib/report.ts'
 
 const { values } = parseArgs({
   options: {
@@ -154,10 +154,7 @@ async function main(): Promise<void> {
     method:
       'One process. A KeyedState of KEYS running {count, sum} values (JSON codec) is staged and committed as epoch 1 (full snapshot), then 1 % of the keys change and epoch 2 is staged and committed (incremental), then epoch 2 is loaded and restored into a new KeyedState (checked: size and a value). Files fsync every file; Redis runs with AOF everysec (scripts/servers/redis.sh). Hot path: 2M get+set pairs on random keys of the filled state.',
   }
-  await mkdir(values.out!, { recursive: true })
-  await writeFile(path.join(values.out!, 'state-snapshot.json'), `${JSON.stringify(report, null, 2)}\n`)
-  await writeFile(path.join(values.out!, 'state-snapshot.md'), renderMarkdown(report))
-  await writeFile(path.join(values.out!, 'state-snapshot.svg'), renderSvg(results))
+  await writeReportFiles(values.out!, report.name, report, renderMarkdown(report), renderSvg(results))
   console.log(renderMarkdown(report))
 }
 

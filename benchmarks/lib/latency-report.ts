@@ -3,10 +3,9 @@
  * latency percentiles per offered rate, GC, CPU, memory; the highest rate held) and `latency.svg`
  * (p50/p99/p999 read → handoff and p99 offered → durable against offered rate, log scale).
  */
-import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { HistogramSummary } from './latency-histogram.ts'
-import { formatBytes, formatNs, type MachineInfo } from './report.ts'
+import { formatBytes, formatNs, type MachineInfo, writeReportFiles } from './report.ts'
 
 export interface RateResult {
   readonly offered: number
@@ -249,18 +248,9 @@ export function renderLatencySvg(report: LatencyReport): string {
 }
 
 /** Writes `<name>.json`, `<name>.md` and `<name>.svg` into `dir`. */
-export async function writeLatencyReport(
+export function writeLatencyReport(
   dir: string,
   report: LatencyReport,
 ): Promise<{ json: string; markdown: string; svg: string }> {
-  await mkdir(dir, { recursive: true })
-  const paths = {
-    json: join(dir, `${report.name}.json`),
-    markdown: join(dir, `${report.name}.md`),
-    svg: join(dir, `${report.name}.svg`),
-  }
-  await writeFile(paths.json, `${JSON.stringify(report, null, 2)}\n`)
-  await writeFile(paths.markdown, renderLatencyMarkdown(report))
-  await writeFile(paths.svg, renderLatencySvg(report))
-  return paths
+  return writeReportFiles(dir, report.name, report, renderLatencyMarkdown(report), renderLatencySvg(report))
 }

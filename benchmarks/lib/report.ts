@@ -474,14 +474,28 @@ export async function writeReport(
   report: BenchmarkReport,
   svgOptions: SvgOptions = {},
 ): Promise<{ json: string; markdown: string; svg: string }> {
+  return writeReportFiles(dir, report.name, report, renderMarkdown(report), renderSvg(report, svgOptions))
+}
+
+/**
+ * The three files of any benchmark's report: `<name>.json` (the data), `<name>.md` and
+ * `<name>.svg` (as rendered by its benchmark) in `dir`; returns their paths.
+ */
+export async function writeReportFiles(
+  dir: string,
+  name: string,
+  data: unknown,
+  markdown: string,
+  svg: string,
+): Promise<{ json: string; markdown: string; svg: string }> {
   await mkdir(dir, { recursive: true })
   const paths = {
-    json: join(dir, `${report.name}.json`),
-    markdown: join(dir, `${report.name}.md`),
-    svg: join(dir, `${report.name}.svg`),
+    json: join(dir, `${name}.json`),
+    markdown: join(dir, `${name}.md`),
+    svg: join(dir, `${name}.svg`),
   }
-  await writeFile(paths.json, `${JSON.stringify(report, null, 2)}\n`)
-  await writeFile(paths.markdown, renderMarkdown(report))
-  await writeFile(paths.svg, renderSvg(report, svgOptions))
+  await writeFile(paths.json, `${JSON.stringify(data, null, 2)}\n`)
+  await writeFile(paths.markdown, markdown)
+  await writeFile(paths.svg, svg)
   return paths
 }
