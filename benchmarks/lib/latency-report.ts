@@ -3,7 +3,6 @@
  * latency percentiles per offered rate, GC, CPU, memory; the highest rate held) and `latency.svg`
  * (p50/p99/p999 read → handoff and p99 offered → durable against offered rate, log scale).
  */
-import { join } from 'node:path'
 import type { HistogramSummary } from './latency-histogram.ts'
 import { formatBytes, formatNs, type MachineInfo, writeReportFiles } from './report.ts'
 
