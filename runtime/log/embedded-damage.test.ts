@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process'
-import { mkdir, mkdtemp, open, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises'
-import os from 'node:os'
+import { mkdir, open, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises'
 import path from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
-import { isSluiceError, type RuntimeErrorCode } from '../errors.ts'
+import { describe, expect, it } from 'vitest'
+import { expectCode, logScratch } from '../../test/support/log-scratch.ts'
+import { isSluiceError } from '../errors.ts'
 import { createLogger } from '../observability/logger.ts'
 import { checkFrame } from './embedded/frame.ts'
 import { EmbeddedLog, type EmbeddedLogOptions } from './embedded.ts'
@@ -12,39 +12,10 @@ import type { LogRecord } from './index.ts'
 // Damaged data directories, written by the tests: what recovery, readers and appends do with them
 // (docs/decisions/0008-embedded-log-damage.md).
 
-const dirs: string[] = []
-const logs: EmbeddedLog[] = []
+const { newDir, openLog, track, closeLogs } = logScratch('sluice-damage')
 
-afterEach(async () => {
-  await Promise.allSettled(logs.splice(0).map((l) => l.close()))
-  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })))
-})
-
-async function newDir(): Promise<string> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'sluice-damage-'))
-  dirs.push(dir)
-  return dir
-}
-
-async function openLog(dir: string, options?: EmbeddedLogOptions): Promise<EmbeddedLog> {
-  const log = await EmbeddedLog.open(dir, options)
-  logs.push(log)
-  return log
-}
-
-async function openReader(dir: string, skipCorrupt = false): Promise<EmbeddedLog> {
-  const log = await EmbeddedLog.openReadOnly(dir, { skipCorrupt })
-  logs.push(log)
-  return log
-}
-
-async function expectCode(promise: Promise<unknown>, code: RuntimeErrorCode): Promise<Error> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  )
-  expect(isSluiceError(error, code), `expected SluiceError ${code}, got ${String(error)}`).toBe(true)
-  return error as Error
+function openReader(dir: string, skipCorrupt = false): Promise<EmbeddedLog> {
+  return EmbeddedLog.openReadOnly(dir, { skipCorrupt }).then(track)
 }
 
 function texts(records: readonly LogRecord[]): string[] {
@@ -472,7 +443,7 @@ describe('a full disk (defect 8)', () => {
       expect(await reopened.read('t', 0, 0, 1000)).toHaveLength(appended)
     } finally {
       // Every file on it must be closed, even when an expectation failed, or umount is refused.
-      await Promise.allSettled(logs.splice(0).map((l) => l.close()))
+      await closeLogs()
       if (mounted) execFileSync('umount', [dir])
     }
   })

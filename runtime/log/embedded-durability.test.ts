@@ -1,32 +1,14 @@
 import { spawn } from 'node:child_process'
-import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import os from 'node:os'
+import { access, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
+import { logScratch } from '../../test/support/log-scratch.ts'
 import { isSluiceError } from '../errors.ts'
 import type { Logger } from '../observability/logger.ts'
 import { parseDurability } from './embedded/durability.ts'
 import { EmbeddedLog, type EmbeddedLogOptions } from './embedded.ts'
 
-const dirs: string[] = []
-const logs: EmbeddedLog[] = []
-
-afterEach(async () => {
-  await Promise.allSettled(logs.splice(0).map((l) => l.close()))
-  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })))
-})
-
-async function newDir(): Promise<string> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'sluice-durability-'))
-  dirs.push(dir)
-  return dir
-}
-
-async function openLog(dir: string, options: EmbeddedLogOptions): Promise<EmbeddedLog> {
-  const log = await EmbeddedLog.open(dir, options)
-  logs.push(log)
-  return log
-}
+const { newDir, openLog } = logScratch('sluice-durability')
 
 /** Counts the syncs the log makes through its test seam: data (segments) and offsets files. */
 function syncCounter() {

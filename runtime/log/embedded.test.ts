@@ -2,8 +2,8 @@ import { spawnSync } from 'node:child_process'
 import { appendFile, mkdtemp, open, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
-import { isSluiceError, type RuntimeErrorCode } from '../errors.ts'
+import { describe, expect, it } from 'vitest'
+import { expectCode, logScratch } from '../../test/support/log-scratch.ts'
 import { logConformance } from './conformance.ts'
 import { checkFrame } from './embedded/frame.ts'
 import { EmbeddedLog, type EmbeddedLogOptions } from './embedded.ts'
@@ -37,41 +37,7 @@ logConformance(
   conformanceWith({ segmentBytes: 300, indexInterval: 2, durability: 'none' }),
 )
 
-const dirs: string[] = []
-const logs: EmbeddedLog[] = []
-
-afterEach(async () => {
-  await Promise.allSettled(logs.splice(0).map((l) => l.close()))
-  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })))
-})
-
-async function newDir(): Promise<string> {
-  const dir = await tempDir()
-  dirs.push(dir)
-  return dir
-}
-
-async function openLog(dir: string, options?: EmbeddedLogOptions): Promise<EmbeddedLog> {
-  const log = await EmbeddedLog.open(dir, options)
-  logs.push(log)
-  return log
-}
-
-async function expectCode(
-  promise: Promise<unknown>,
-  code: RuntimeErrorCode,
-  message?: RegExp | string,
-): Promise<Error> {
-  let error: unknown
-  try {
-    await promise
-  } catch (e) {
-    error = e
-  }
-  expect(isSluiceError(error, code), `expected SluiceError ${code}, got ${String(error)}`).toBe(true)
-  if (message !== undefined) expect((error as Error).message).toMatch(message)
-  return error as Error
-}
+const { newDir, openLog, track } = logScratch('sluice-log')
 
 function texts(records: readonly LogRecord[]): string[] {
   return records.map((r) => r.value.toString())
@@ -381,8 +347,7 @@ describe('EmbeddedLog read-only', () => {
     await waitFor(() => seen.length === 3)
     await sub.stop()
 
-    const reader = await EmbeddedLog.openReadOnly(dir)
-    logs.push(reader)
+    const reader = track(await EmbeddedLog.openReadOnly(dir))
     expect(await reader.partitions('t')).toBe(2)
     expect(await reader.endOffsets('t')).toEqual([0, 3])
     expect(texts(await reader.read('t', 1, 0, 10))).toEqual(['a-0', 'a-1', 'a-2'])
@@ -418,8 +383,7 @@ describe('EmbeddedLog read-only', () => {
     await appendFile(file!, whole.subarray(0, Math.floor(positions[1]! / 2)))
     const size = (await stat(file!)).size
 
-    const reader = await EmbeddedLog.openReadOnly(dir)
-    logs.push(reader)
+    const reader = track(await EmbeddedLog.openReadOnly(dir))
     expect(await reader.endOffsets('t')).toEqual([3])
     expect(texts(await reader.read('t', 0, 0, 10))).toEqual(['r-0', 'r-1', 'r-2'])
     expect((await stat(file!)).size).toBe(size)
