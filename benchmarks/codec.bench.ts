@@ -169,7 +169,7 @@ function sluicePath(
     }
     input.length = n
     errors.length = 0
-    chain(input, output, errors)
+    chain(input, output, errors, [])
     const out: Buffer[] = []
     for (let i = 0; i < output.length; i++) out.push(Buffer.from(encode(output.values[i] as never)))
     return out

@@ -19,6 +19,11 @@ export const RUNTIME_ERROR_CODES = [
   'LOG_CORRUPT_OFFSETS',
   /** Another I/O failure of the embedded log, with the file and the system error code. */
   'LOG_IO',
+  /**
+   * Another subscriber took this source partition's transactional id over (exactly-once): this one is
+   * a zombie, and what it appended since its last commit is discarded. Not retryable by this owner.
+   */
+  'LOG_FENCED',
   'KAFKA_UNAVAILABLE',
   /** The brokers refused our credentials (SASL) or the TLS handshake failed (certificate, CA, host name). */
   'KAFKA_AUTH',

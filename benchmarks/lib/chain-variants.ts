@@ -89,7 +89,7 @@ function fusedVariant(chain: ChainFunction, payments: readonly Payment[]): Varia
     batches: (size) => eventBatches(payments, size),
     process: (batch) => {
       errors.length = 0
-      chain(batch, output, errors)
+      chain(batch, output, errors, [])
       // No event of this input can fail; one that did would be missing from the outputs.
       if (errors.length > 0) throw new Error(`the fused chain reported ${errors.length} errors`)
       return output.length

@@ -30,8 +30,31 @@ export interface SinkGraphNode {
 
 export type GraphNode =
   | { readonly kind: 'Source'; readonly id: string; readonly name: string; readonly connector: Connector }
-  | { readonly kind: 'Fused'; readonly id: string; readonly input: string }
+  | {
+      readonly kind: 'Fused'
+      readonly id: string
+      readonly input: string
+      /**
+       * The chain's stateful steps (dedup, aggregate), in the order of the `states` argument of its
+       * chain function. Absent or empty for a stateless chain (and in artifacts compiled before
+       * stateful steps existed).
+       */
+      readonly state?: readonly StateSlot[]
+    }
   | SinkGraphNode
+
+/**
+ * One stateful step's keyed state. The runner keeps one KeyedState per slot and source partition,
+ * scoped (artifact name, slot id, topic, partition) in the snapshot store, so `id` must stay the same
+ * when a pipeline is recompiled without changing that step: the compiler derives it from the stream
+ * name and the step's kind and position, not from the content hash.
+ */
+export interface StateSlot {
+  readonly id: string
+  readonly step: 'dedup' | 'aggregate'
+  /** Keys idle this long in event time are dropped (dedup: its `within` duration); null: kept. */
+  readonly ttlMs: number | null
+}
 
 export interface ManifestSite {
   readonly file: string

@@ -22,8 +22,31 @@ export interface ChainError {
   readonly site: number
 }
 
-/** One fused chain: reads `input`, overwrites `output` (setting its length), reports per-event errors. */
-export type ChainFunction = (input: EventBatch, output: EventBatch, errors: ChainError[]) => void
+/**
+ * One fused chain: reads `input`, overwrites `output` (setting its length), reports per-event errors.
+ * `states` holds, for a chain with stateful steps, each step's state for the source partition the
+ * batch came from, in the order of the Fused node's `state` slots (runtime/artifact/manifest.ts).
+ */
+export type ChainFunction = (
+  input: EventBatch,
+  output: EventBatch,
+  errors: ChainError[],
+  states: readonly StepState[],
+) => void
+
+/**
+ * A stateful step's values per key (runtime/state/keyed-state.ts implements it). `now` is the event's
+ * time: TTLs run in event time. Keys are strings; the generated code turns a key value into one
+ * (a string as it is, anything else as its JSON).
+ */
+export interface StepState {
+  get(key: string, now: number): unknown
+  /**
+   * Returns false when the state is full and its budget policy is to refuse new keys: the generated
+   * code then fails the event (it is dead-lettered with the reason) rather than forgetting state.
+   */
+  set(key: string, value: unknown, now: number): boolean
+}
 
 export interface OperatorModule {
   readonly IR_VERSION: number

@@ -45,6 +45,10 @@ export class ForwardingLog implements Log {
     return this.inner.committedOffsets(group, topic)
   }
 
+  committedMetadata(group: string, topic: string, partition: number): Promise<string | null> {
+    return this.inner.committedMetadata(group, topic, partition)
+  }
+
   subscribe(
     options: SubscribeOptions,
     handler: (batch: RecordBatch) => Promise<void>,

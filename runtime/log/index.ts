@@ -15,8 +15,8 @@
  *   transactions; embedded: damaged records that were set aside, see below). Readers and
  *   subscriptions step over them; a record's offset is never assumed to be the previous one + 1.
  * - `subscribe` delivers each partition's records in offset order, one batch at a time, and
- *   commits the offset after a batch only once the handler's promise resolved (at-least-once;
- *   exactly-once comes with transactions later). A handler that rejects stops the subscription
+ *   commits the offset after a batch only once the handler's promise resolved (at-least-once), or
+ *   at checkpoints, with exactly-once transactions when asked (CheckpointOptions, Delivery). A handler that rejects stops the subscription
  *   and the batch is delivered again to the next subscriber of the group.
  * - A group with no committed offset starts at the earliest record when `fromBeginning` is true,
  *   else at the end of each partition.
@@ -76,6 +76,17 @@ export interface RecordBatch {
    * the batch, for consumer lag: records behind after this batch = endOffset - (last offset + 1).
    */
   readonly endOffset: number
+  /**
+   * Appends that belong to this partition's open checkpoint: under exactly-once, part of its
+   * transaction (invisible to readers until the commit, discarded if it aborts); under
+   * at-least-once, plain appends. Present when the subscription has `checkpoint`.
+   */
+  readonly transaction?: PartitionTransaction
+}
+
+/** Appends as part of a source partition's open checkpoint (see Delivery). */
+export interface PartitionTransaction {
+  append(topic: string, records: readonly OutgoingRecord[], options?: AppendOptions): Promise<RecordPosition[]>
 }
 
 export interface SubscribeOptions {
@@ -91,6 +102,13 @@ export interface SubscribeOptions {
    * Failures the client gives up on end the subscription instead (`done` rejects).
    */
   readonly onAvailability?: (available: boolean, error?: unknown) => void
+  /** Default: at-least-once. Exactly-once needs `checkpoint` with a `transactionalId`. */
+  readonly delivery?: Delivery
+  /**
+   * Commit at checkpoints with hooks for operator state, instead of after every batch. Without it
+   * (stateless pipelines), at-least-once commits after each batch, as the contract above says.
+   */
+  readonly checkpoint?: CheckpointOptions
   /** Told after each batch's offsets are committed, with how long the commit took. */
   readonly onCommitted?: (commit: {
     readonly topic: string
@@ -99,6 +117,56 @@ export interface SubscribeOptions {
     readonly offset: number
     readonly seconds: number
   }) => void
+}
+
+/**
+ * How a subscription's offsets are committed (docs/decisions/0016-exactly-once.md).
+ *
+ * - `at-least-once`: offsets (with the checkpoint's metadata) are committed after the outputs were
+ *   appended; a crash in between replays the records since the last commit, and their outputs
+ *   appear again.
+ * - `exactly-once`: per source partition, the handler's appends (`RecordBatch.transaction`) and the
+ *   group's offset with its metadata commit together in one transaction, or not at all. Readers
+ *   (`read`, `subscribe`) only ever see committed records: records of an open transaction are not
+ *   delivered yet, those of an aborted one never are (they become gaps). Each source partition has
+ *   its own transactional id, `${transactionalId}.${topic}.${partition}`, so whoever takes a partition
+ *   over (a restarted node, or another node after a rebalance) fences the previous owner: a zombie's
+ *   later appends and commits fail with LOG_FENCED instead of landing.
+ */
+export type Delivery = 'at-least-once' | 'exactly-once'
+
+/**
+ * Checkpoints: instead of committing after every batch, the subscription commits each partition's
+ * offset (and, under exactly-once, its transaction) at most every `intervalMs` (at a batch boundary,
+ * also when the partition goes idle, and on stop()), and lets the owner of operator state take part:
+ * `prepare` before the commit (the runner stages its state for the epoch and returns the epoch as
+ * metadata), `committed` after it (the runner makes the staged state visible), `assigned` before a
+ * partition's first batch (the runner restores the state of the epoch that committed last).
+ *
+ * Every hook of a partition runs serialised with that partition's handler: never two at once.
+ * A hook that rejects ends the subscription as a rejecting handler does (`done` rejects); under
+ * exactly-once the open transaction is then aborted.
+ */
+export interface CheckpointOptions {
+  /** How often each partition commits. Default 1000 ms. */
+  readonly intervalMs?: number
+  /** With exactly-once: names the transactions (see Delivery). Required for exactly-once. */
+  readonly transactionalId?: string
+  /**
+   * The partition is now this subscriber's; `metadata` is what `prepare` returned for its last
+   * committed offset (null when the group never committed it, or committed it without metadata).
+   */
+  assigned(topic: string, partition: number, metadata: string | null): Promise<void>
+  /** Before committing the partition's offset; resolves to the metadata committed with it (≤ 4 KB). */
+  prepare(topic: string, partition: number): Promise<string>
+  /** After the commit of what `prepare` returned (`metadata`) succeeded. */
+  committed(topic: string, partition: number, metadata: string): Promise<void>
+  /**
+   * The partition is no longer this subscriber's (a rebalance, stop(), or an aborted transaction).
+   * Its open work was committed or aborted before this is called; state kept for it must be
+   * dropped, since another node may change it before the partition comes back.
+   */
+  revoked(topic: string, partition: number): void
 }
 
 export interface Subscription {
@@ -141,6 +209,8 @@ export interface Log {
   endOffsets(topic: string): Promise<number[]>
   /** The group's committed offset (next record to read) per partition; -1 where none. */
   committedOffsets(group: string, topic: string): Promise<number[]>
+  /** The metadata committed with the group's offset of one partition; null when none. */
+  committedMetadata(group: string, topic: string, partition: number): Promise<string | null>
   subscribe(options: SubscribeOptions, handler: (batch: RecordBatch) => Promise<void>): Promise<Subscription>
   close(): Promise<void>
 }

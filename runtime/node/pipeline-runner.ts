@@ -596,7 +596,7 @@ export class PipelineRunner {
       if (consumer.kind === 'Fused') {
         const output = this.buffers.get(consumer.id)!
         const errors: ChainError[] = []
-        this.options.artifact.operators.chains[consumer.id]!(batch, output, errors)
+        this.options.artifact.operators.chains[consumer.id]!(batch, output, errors, [])
         for (const failure of errors) {
           deadLetters.push({
             record: records[batch.origins[failure.index]!]!,
