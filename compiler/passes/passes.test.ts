@@ -340,7 +340,7 @@ sink k -> kafka("o4")`,
     ),
   })
 
-  const REACHES_EVERY_SINK = [
+  const REACHES_EVERY_SINK: (typeof event extends fc.Arbitrary<infer T> ? T : never)[] = [
     { a: 6, x: 2, y: 1, f: 16, s: 'a', c: 'DE', ts: 1000 },
     { a: 6, x: 0, y: 1, f: 16, s: 'a', c: 'DE', ts: 1000 },
     { a: 7, x: 0, y: 1, f: -1, s: 'a', c: 'DE', ts: 1000 },
