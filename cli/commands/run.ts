@@ -15,6 +15,7 @@ import {
 import type { Command } from '../command.ts'
 import { openLog } from '../open-log.ts'
 import { formatMs } from '../progress.ts'
+import { STATE_OPTIONS, STATE_OPTIONS_HELP, stateOptions } from '../state-options.ts'
 import { waitForLog } from '../wait-for-log.ts'
 
 export const run: Command = {
@@ -32,6 +33,7 @@ ${LOG_OPTIONS_HELP}
   --partitions N        partitions of topics the node creates (default: 1)
   --dead-letter-topic T dead-letter topic (default: ${DEFAULT_DEAD_LETTER_TOPIC})
   --until-caught-up     stop once everything already in the source topics is processed
+${STATE_OPTIONS_HELP}
   --metrics-port PORT   serve Prometheus metrics on http://HOST:PORT/metrics (0: any free port)
   --metrics-host HOST   address the metrics server listens on (default: 127.0.0.1; 0.0.0.0: all)
   --kafka-session-timeout MS
@@ -47,6 +49,7 @@ back-off, reports sluice_ready 0 and logs one warning per outage, and goes on wh
   async run(argv, io) {
     const { positionals, values } = parse(argv, {
       ...LOG_OPTIONS,
+      ...STATE_OPTIONS,
       group: { type: 'string' },
       partitions: { type: 'string' },
       'dead-letter-topic': { type: 'string' },
@@ -68,6 +71,7 @@ back-off, reports sluice_ready 0 and logs one warning per outage, and goes on wh
     const logging = loggingOptions(values, io)
     const logger = commandLogger(logging, io)
     const artifact = await loadArtifact(positionals[0]!)
+    const state = await stateOptions(values, artifact)
     const consumer = consumerTiming(values)
     // Stops the waiting for an unavailable log (at start-up or later) on Ctrl-C / SIGTERM.
     const interrupted = new AbortController()
@@ -85,7 +89,10 @@ back-off, reports sluice_ready 0 and logs one warning per outage, and goes on wh
       logger,
       interrupted.signal,
     )
-    if (opened === null) return 0
+    if (opened === null) {
+      await state.stateStore?.close()
+      return 0
+    }
     const { log, describe } = opened
     // Process metrics and sluice_build_info too: this registry is the one the process serves.
     const metrics = new MetricsRegistry({
@@ -101,6 +108,7 @@ back-off, reports sluice_ready 0 and logs one warning per outage, and goes on wh
               logger.warn('metrics server error', { context, error: String(error) }),
           }).catch(async (error: unknown) => {
             await log.close()
+            await state.stateStore?.close()
             throw error
           })
     const started = performance.now()
@@ -115,10 +123,16 @@ back-off, reports sluice_ready 0 and logs one warning per outage, and goes on wh
         signal: interrupted.signal,
         ...(values.group ? { group: values.group } : {}),
         ...(values['dead-letter-topic'] ? { deadLetterTopic: values['dead-letter-topic'] } : {}),
+        delivery: state.delivery,
+        checkpointIntervalMs: state.checkpointIntervalMs,
+        stateBudget: state.stateBudget,
+        ...(state.stateStore ? { stateStore: state.stateStore } : {}),
       })
       logger.info('running', {
         artifact: artifact.manifest.name,
         log: describe,
+        delivery: state.delivery,
+        state: state.describe,
         metrics: server?.url ?? null,
       })
       if (values['until-caught-up']) {
@@ -130,6 +144,7 @@ back-off, reports sluice_ready 0 and logs one warning per outage, and goes on wh
       await runner.done
     } finally {
       await log.close()
+      await state.stateStore?.close()
       await server?.close()
     }
     const count = (name: string) => metrics.find(name)?.total() ?? 0

@@ -59,7 +59,7 @@ export interface AppendRetryOptions {
  * (at-least-once). Resolves with the number of failures it waited out.
  */
 export async function appendRetrying(
-  log: Log,
+  log: Pick<Log, 'append'>,
   topic: string,
   records: readonly OutgoingRecord[],
   options: AppendRetryOptions = {},

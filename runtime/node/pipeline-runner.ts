@@ -21,7 +21,15 @@ import type { LoadedArtifact } from '../artifact/load.ts'
 import type { Connector, GraphNode, SinkGraphNode } from '../artifact/manifest.ts'
 import { type ChainError, createEventBatch, type EventBatch } from '../artifact/operators.ts'
 import { isSluiceError, SluiceError } from '../errors.ts'
-import type { Log, LogRecord, OutgoingRecord, RecordBatch, Subscription } from '../log/index.ts'
+import type {
+  Delivery,
+  Log,
+  LogRecord,
+  OutgoingRecord,
+  PartitionTransaction,
+  RecordBatch,
+  Subscription,
+} from '../log/index.ts'
 import {
   appendRetrying,
   type Backoff,
@@ -33,7 +41,9 @@ import {
 import type { Counter, Gauge, Histogram, MetricsRegistry, Series } from '../metrics/registry.ts'
 import { LogSampler } from '../observability/log-sampler.ts'
 import { type Logger, silentLogger } from '../observability/logger.ts'
+import type { SnapshotStore } from '../state/index.ts'
 import { firstInvalidUtf8, isUtf8 } from '../text/utf8.ts'
+import { OperatorState, type PartitionState, type StateBudget } from './operator-state.ts'
 
 export const DEFAULT_DEAD_LETTER_TOPIC = 'sluice.dead-letter'
 
@@ -73,7 +83,23 @@ export interface PipelineRunnerOptions {
    * then resolves with a runner that has already stopped.
    */
   readonly signal?: AbortSignal
+  /**
+   * Default at-least-once. Exactly-once commits each source partition's outputs, dead letters,
+   * offsets and operator state together per checkpoint (docs/decisions/0016-exactly-once.md).
+   */
+  readonly delivery?: Delivery
+  /** How often each source partition checkpoints (stateful or exactly-once pipelines). Default 1000 ms. */
+  readonly checkpointIntervalMs?: number
+  /** Names the transactions (exactly-once); default: the group. */
+  readonly transactionalId?: string
+  /** Where operator state is snapshotted; required when the artifact has stateful steps. */
+  readonly stateStore?: SnapshotStore
+  /** Budget of each stateful step's state per source partition, and what happens beyond it. */
+  readonly stateBudget?: StateBudget
 }
+
+/** The `states` argument of a stateless chain. */
+const NO_STATES: readonly never[] = []
 
 interface RunnerMetrics {
   readonly eventsIn: Counter
@@ -134,6 +160,8 @@ export class PipelineRunner {
   private unavailableSince: number | null = null
   private failures = 0
   private finished: Promise<void> = Promise.resolve()
+  /** Keyed state and checkpoints; null for a stateless at-least-once pipeline (commits per batch). */
+  private readonly operatorState: OperatorState | null
   /** At most 10 'event dead-lettered' lines a second; the metric counts every one. */
   private readonly deadLetterLines = new LogSampler(DEAD_LETTER_LINES_PER_SECOND, (count) =>
     this.logger.warn('more events dead-lettered than logged one by one', {
@@ -184,6 +212,7 @@ export class PipelineRunner {
         )
       }
     }
+    this.operatorState = this.createOperatorState()
     const m = options.metrics
     this.metrics = {
       eventsIn: m.counter('sluice_events_in_total', 'Records read from source topics, by source.'),
@@ -236,6 +265,50 @@ export class PipelineRunner {
       ),
     }
     this.metrics.ready.set(0)
+  }
+
+  /**
+   * Operator state and checkpoints when the artifact has stateful steps or exactly-once is asked
+   * for; null otherwise, so a stateless at-least-once pipeline keeps committing after every batch.
+   */
+  private createOperatorState(): OperatorState | null {
+    const { artifact, delivery, stateStore } = this.options
+    const chains = artifact.manifest.graph.nodes.filter(
+      (n): n is GraphNode & { kind: 'Fused' } => n.kind === 'Fused',
+    )
+    const stateful = chains.filter((c) => (c.state?.length ?? 0) > 0)
+    if (stateful.length === 0 && delivery !== 'exactly-once') return null
+    if (stateful.length > 0 && stateStore === undefined) {
+      throw new SluiceError(
+        'CONFIG_INVALID',
+        `pipeline ${artifact.manifest.name} has stateful steps (${stateful.flatMap((c) => c.state!.map((s) => s.id)).join(', ')}) but no state store was given`,
+      )
+    }
+    // The chains a batch of each source topic reaches: only their state exists per partition.
+    const chainsOfTopic = new Map<string, Set<string>>()
+    for (const [topic, sources] of this.sourcesByTopic) {
+      const reached = new Set<string>()
+      const visit = (id: string) => {
+        for (const consumer of this.consumers.get(id) ?? []) {
+          if (consumer.kind !== 'Fused' || reached.has(consumer.id)) continue
+          reached.add(consumer.id)
+          visit(consumer.id)
+        }
+      }
+      for (const { node } of sources) visit(node.id)
+      chainsOfTopic.set(topic, reached)
+    }
+    return new OperatorState({
+      pipeline: artifact.manifest.name,
+      chains: stateful,
+      chainsOfTopic,
+      store: stateStore ?? null,
+      ...(this.options.stateBudget ? { budget: this.options.stateBudget } : {}),
+      watermarkDelayMs: (topic) =>
+        Math.max(0, ...(this.sourcesByTopic.get(topic) ?? []).map((s) => s.delayMs)),
+      metrics: this.options.metrics,
+      logger: this.logger,
+    })
   }
 
   /**
@@ -338,6 +411,16 @@ export class PipelineRunner {
         topics: this.sourceTopics,
         fromBeginning: true,
         ...(this.options.maxBatchRecords ? { maxBatchRecords: this.options.maxBatchRecords } : {}),
+        delivery: this.options.delivery ?? 'at-least-once',
+        ...(this.operatorState
+          ? {
+              checkpoint: {
+                intervalMs: this.options.checkpointIntervalMs ?? 1000,
+                transactionalId: this.options.transactionalId ?? this.group,
+                ...this.operatorState.hooks(),
+              },
+            }
+          : {}),
         onCommitted: ({ seconds }) => this.metrics.commitSeconds.observe(seconds),
         onAvailability: (available, error) => {
           if (available) this.available()
@@ -435,16 +518,20 @@ export class PipelineRunner {
     const started = performance.now()
     const outputs = new Map<string, TopicOutput>()
     const deadLetters: DeadLetter[] = []
+    const states = this.operatorState?.of(batch.topic, batch.partition)
+    // Under exactly-once, part of the partition's transaction; else plain appends.
+    const target = batch.transaction ?? this.options.log
     for (const { node, delayMs } of this.sourcesByTopic.get(batch.topic) ?? []) {
       const decoded = this.decode(node, batch.records, deadLetters)
-      this.trackWatermark(node.name, decoded, delayMs)
-      this.push(node.id, decoded, batch.records, outputs, deadLetters)
+      const max = this.trackWatermark(node.name, decoded, delayMs)
+      if (states && max > states.maxEventTime) states.maxEventTime = max
+      this.push(node.id, decoded, batch.records, outputs, deadLetters, states)
     }
     await Promise.all(
       [...outputs].map(([topic, output]) =>
         output.records.length === 0
           ? undefined
-          : this.appendRetrying(topic, output.records, (index, reason) => {
+          : this.appendRetrying(target, topic, output.records, (index, reason) => {
               deadLetters.push({
                 record: batch.records[output.origins[index]!]!,
                 stage: 'sink',
@@ -459,7 +546,10 @@ export class PipelineRunner {
       this.metrics.eventsDeadLettered.inc(new Set(deadLetters.map((d) => d.record)).size)
       // Decode failures are found before evaluation failures; write them in source order.
       deadLetters.sort((a, b) => a.record.offset - b.record.offset)
-      await this.appendDeadLetters(deadLetters.map((d) => this.deadLetterRecord(d)))
+      await this.appendDeadLetters(
+        target,
+        deadLetters.map((d) => this.deadLetterRecord(d)),
+      )
     }
     const last = batch.records.at(-1)
     if (last !== undefined) {
@@ -476,6 +566,7 @@ export class PipelineRunner {
    * records go to `onRefused` with their index in `records`.
    */
   private async appendRetrying(
+    target: Pick<Log, 'append'> | PartitionTransaction,
     topic: string,
     records: readonly OutgoingRecord[],
     onRefused?: (index: number, reason: string) => void,
@@ -485,7 +576,7 @@ export class PipelineRunner {
       this.metrics.appendErrors.labels({ topic, code: isSluiceError(error) ? error.code : 'UNKNOWN' }).inc()
     let failures: number
     try {
-      failures = await appendRetrying(this.options.log, topic, records, {
+      failures = await appendRetrying(target, topic, records, {
         backoff: this.backoff,
         signal: this.stopSignal.signal,
         ...(onRefused ? { onRefused } : {}),
@@ -508,11 +599,15 @@ export class PipelineRunner {
    * written again with the log's own timestamp (the source's may be too far off for this topic),
    * and if that is refused too, without its value (the headers say where the original still is).
    */
-  private async appendDeadLetters(records: OutgoingRecord[]): Promise<void> {
+  private async appendDeadLetters(
+    target: Pick<Log, 'append'> | PartitionTransaction,
+    records: OutgoingRecord[],
+  ): Promise<void> {
     let pending = records
     for (const attempt of ['as is', 'with the append time', 'without the value'] as const) {
       const refused: [number, string][] = []
       await this.appendRetrying(
+        target,
         this.deadLetterTopic,
         pending,
         attempt === 'without the value' ? undefined : (index, reason) => refused.push([index, reason]),
@@ -575,14 +670,17 @@ export class PipelineRunner {
     return out
   }
 
-  private trackWatermark(source: string, batch: EventBatch, delayMs: number): void {
-    let max = this.maxEventTime.get(source) ?? Number.NEGATIVE_INFINITY
-    for (let i = 0; i < batch.length; i++) if (batch.timestamps[i]! > max) max = batch.timestamps[i]!
-    if (max === Number.NEGATIVE_INFINITY) return
+  /** Updates the source's watermark metrics; returns the batch's newest event time (-Infinity: none). */
+  private trackWatermark(source: string, batch: EventBatch, delayMs: number): number {
+    let newest = Number.NEGATIVE_INFINITY
+    for (let i = 0; i < batch.length; i++) if (batch.timestamps[i]! > newest) newest = batch.timestamps[i]!
+    const max = Math.max(newest, this.maxEventTime.get(source) ?? Number.NEGATIVE_INFINITY)
+    if (max === Number.NEGATIVE_INFINITY) return newest
     this.maxEventTime.set(source, max)
     const watermarkMs = max - delayMs
     this.metrics.watermark.set(watermarkMs / 1000, { source })
     this.metrics.eventTimeLag.set((Date.now() - watermarkMs) / 1000, { source })
+    return newest
   }
 
   private push(
@@ -591,12 +689,14 @@ export class PipelineRunner {
     records: readonly LogRecord[],
     outputs: Map<string, TopicOutput>,
     deadLetters: DeadLetter[],
+    states: PartitionState | undefined,
   ): void {
     for (const consumer of this.consumers.get(nodeId) ?? []) {
       if (consumer.kind === 'Fused') {
         const output = this.buffers.get(consumer.id)!
         const errors: ChainError[] = []
-        this.options.artifact.operators.chains[consumer.id]!(batch, output, errors, [])
+        const chainStates = states?.chains.get(consumer.id) ?? NO_STATES
+        this.options.artifact.operators.chains[consumer.id]!(batch, output, errors, chainStates)
         for (const failure of errors) {
           deadLetters.push({
             record: records[batch.origins[failure.index]!]!,
@@ -613,7 +713,7 @@ export class PipelineRunner {
         if (filtered > 0) {
           this.metrics.eventsFiltered.labels({ source: this.sourceOf.get(consumer.id)! }).inc(filtered)
         }
-        this.push(consumer.id, output, records, outputs, deadLetters)
+        this.push(consumer.id, output, records, outputs, deadLetters, states)
       } else if (consumer.kind === 'Sink') {
         this.sink(consumer, batch, records, outputs, deadLetters)
       }

@@ -1,0 +1,310 @@
+/**
+ * The operator state of a running pipeline and its checkpoints (docs/decisions/0015 and 0016).
+ *
+ * Each stateful step (a Fused node's state slot) keeps one KeyedState per source partition the node
+ * owns. The log drives checkpoints through the hooks of CheckpointOptions, one source partition at a
+ * time and never concurrently with that partition's handler:
+ *
+ *   assigned   restore each slot's state as of the epoch the log committed last (its offsets' metadata)
+ *   prepare    expire idle keys, stage each slot's changes since the last epoch as epoch e + 1, and
+ *              hand the log `{"epoch": e + 1}` to commit with the offsets (and, exactly-once, the outputs)
+ *   committed  make the staged epoch visible in the store
+ *   revoked    drop the partition's state: another node may change it before it comes back
+ *
+ * So the state loaded after any crash is the one that belongs to the committed offsets: records after
+ * them are replayed into it (at-least-once: their outputs appear again; exactly-once: their earlier
+ * outputs were never committed).
+ */
+import type { GraphNode, StateSlot } from '../artifact/manifest.ts'
+import type { StepState } from '../artifact/operators.ts'
+import { SluiceError } from '../errors.ts'
+import type { CheckpointOptions } from '../log/index.ts'
+import type { Counter, Histogram, MetricsRegistry } from '../metrics/registry.ts'
+import type { Logger } from '../observability/logger.ts'
+import { jsonCodec, type SnapshotStore, type StateScope } from '../state/index.ts'
+import { KeyedState, type OverBudgetPolicy } from '../state/keyed-state.ts'
+
+/** A budget for each stateful step's state, per source partition (docs/decisions/0015). */
+export interface StateBudget {
+  readonly maxKeys?: number
+  readonly maxBytes?: number
+  /** Default 'refuse': the event that needs a new key is dead-lettered with the reason. */
+  readonly overBudget?: OverBudgetPolicy
+}
+
+export interface OperatorStateOptions {
+  /** The pipeline (artifact name): the first part of every state scope. */
+  readonly pipeline: string
+  /** The chains with stateful steps, and for each source topic the chains its batches reach. */
+  readonly chains: readonly (GraphNode & { kind: 'Fused' })[]
+  readonly chainsOfTopic: ReadonlyMap<string, ReadonlySet<string>>
+  /** Where snapshots go; null only when no chain has state (epochs then number the commits alone). */
+  readonly store: SnapshotStore | null
+  readonly budget?: StateBudget
+  /** How far behind the newest event time a key idles out: the source's watermark delay. */
+  readonly watermarkDelayMs: (topic: string) => number
+  readonly metrics: MetricsRegistry
+  readonly logger: Logger
+}
+
+/** One source partition's operator state. */
+export interface PartitionState {
+  /** The epoch committed last (0: none). */
+  epoch: number
+  /** Per chain id, each of its slots' state, in slot order (the chain's `states` argument). */
+  readonly chains: ReadonlyMap<string, readonly StepState[]>
+  /** Newest event time seen in this partition: the clock that idle keys expire by. */
+  maxEventTime: number
+}
+
+interface SlotState {
+  readonly chain: string
+  readonly slot: StateSlot
+  readonly state: KeyedState<unknown>
+  readonly scope: StateScope
+}
+
+interface OpenPartition extends PartitionState {
+  readonly topic: string
+  readonly partition: number
+  readonly slots: readonly SlotState[]
+  /** The epoch prepare() staged and the log is committing. */
+  preparing: number | null
+  prepareStarted: number
+  stagedBytes: number
+}
+
+const CHECKPOINT_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30]
+
+/** What the log's offset metadata says about the epoch; a commit without Sluice's metadata is epoch 0. */
+export function epochOfMetadata(metadata: string | null): number {
+  if (metadata === null || metadata === '') return 0
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(metadata)
+  } catch {
+    return 0
+  }
+  const epoch = (parsed as { epoch?: unknown } | null)?.epoch
+  return typeof epoch === 'number' && Number.isSafeInteger(epoch) && epoch >= 0 ? epoch : 0
+}
+
+export function metadataOfEpoch(epoch: number): string {
+  return JSON.stringify({ epoch })
+}
+
+export class OperatorState {
+  private readonly partitions = new Map<string, OpenPartition>()
+  private readonly checkpointSeconds: Histogram
+  private readonly checkpointBytes: Histogram
+  private readonly lastCommitted = new Map<
+    string,
+    { epoch: number; at: number; topic: string; partition: number }
+  >()
+  private readonly evicted: Counter
+  private readonly refused: Counter
+  private readonly expired: Counter
+  /** Each state's stats as last added to the counters (KeyedState.stats are cumulative). */
+  private readonly counted = new WeakMap<
+    KeyedState<unknown>,
+    { evicted: number; refused: number; expired: number }
+  >()
+
+  constructor(private readonly options: OperatorStateOptions) {
+    const m = options.metrics
+    this.checkpointSeconds = m.histogram(
+      'sluice_checkpoint_seconds',
+      'Time from preparing a source partition’s checkpoint (staging its state) to the store committing it, the log’s commit included.',
+      CHECKPOINT_BUCKETS,
+    )
+    this.checkpointBytes = m.histogram(
+      'sluice_checkpoint_bytes',
+      'Bytes of operator state one checkpoint of one source partition staged (the keys changed since the last).',
+      [0, 1024, 16_384, 262_144, 4_194_304, 67_108_864],
+    )
+    m.gauge('sluice_checkpoint_epoch', 'The last committed checkpoint epoch, per source partition.', {
+      collect: () =>
+        [...this.lastCommitted.values()].map((c) => ({
+          labels: { topic: c.topic, partition: String(c.partition) },
+          value: c.epoch,
+        })),
+    })
+    m.gauge(
+      'sluice_checkpoint_age_seconds',
+      'Seconds since the last committed checkpoint, per source partition (what a crash now would replay).',
+      {
+        collect: () =>
+          [...this.lastCommitted.values()].map((c) => ({
+            labels: { topic: c.topic, partition: String(c.partition) },
+            value: (Date.now() - c.at) / 1000,
+          })),
+      },
+    )
+    m.gauge('sluice_state_keys', 'Keys held by each stateful step, over the partitions this node owns.', {
+      collect: () => this.perOperator((s) => s.state.size),
+    })
+    m.gauge(
+      'sluice_state_bytes',
+      'Approximate bytes of state (as encoded in snapshots) held by each stateful step, over the partitions this node owns.',
+      { collect: () => this.perOperator((s) => s.state.approximateBytes) },
+    )
+    this.evicted = m.counter(
+      'sluice_state_evicted_keys_total',
+      'Keys dropped to stay within the state budget (policy evict-lru), per stateful step.',
+    )
+    this.refused = m.counter(
+      'sluice_state_refused_keys_total',
+      'New keys the full state refused (policy refuse), per stateful step; their events were dead-lettered.',
+    )
+    this.expired = m.counter(
+      'sluice_state_expired_keys_total',
+      'Keys dropped after idling longer than the step’s TTL in event time, per stateful step.',
+    )
+  }
+
+  /** The hooks of the log's checkpointed subscription. */
+  hooks(): Pick<CheckpointOptions, 'assigned' | 'prepare' | 'committed' | 'revoked'> {
+    return {
+      assigned: (topic, partition, metadata) => this.assigned(topic, partition, metadata),
+      prepare: (topic, partition) => this.prepare(topic, partition),
+      committed: (topic, partition, metadata) => this.committed(topic, partition, metadata),
+      revoked: (topic, partition) => this.revoked(topic, partition),
+    }
+  }
+
+  /** The state of a partition the log assigned; undefined before its `assigned` hook ran. */
+  of(topic: string, partition: number): PartitionState | undefined {
+    return this.partitions.get(partitionKey(topic, partition))
+  }
+
+  async close(): Promise<void> {
+    this.partitions.clear()
+    await this.options.store?.close()
+  }
+
+  private async assigned(topic: string, partition: number, metadata: string | null): Promise<void> {
+    const epoch = epochOfMetadata(metadata)
+    const slots: SlotState[] = []
+    const chains = new Map<string, StepState[]>()
+    const reached = this.options.chainsOfTopic.get(topic) ?? new Set<string>()
+    for (const chain of this.options.chains) {
+      if (!reached.has(chain.id)) continue
+      const states: StepState[] = []
+      for (const slot of chain.state ?? []) {
+        const state = new KeyedState<unknown>({
+          codec: jsonCodec,
+          ...(slot.ttlMs !== null ? { ttlMs: slot.ttlMs } : {}),
+          ...this.options.budget,
+        })
+        const scope: StateScope = { pipeline: this.options.pipeline, operator: slot.id, topic, partition }
+        const store = this.requireStore()
+        const snapshot = await store.load(scope, epoch)
+        state.restore(snapshot.entries)
+        states.push(state)
+        slots.push({ chain: chain.id, slot, state, scope })
+      }
+      chains.set(chain.id, states)
+    }
+    this.partitions.set(partitionKey(topic, partition), {
+      topic,
+      partition,
+      epoch,
+      chains,
+      slots,
+      maxEventTime: Number.NEGATIVE_INFINITY,
+      preparing: null,
+      prepareStarted: 0,
+      stagedBytes: 0,
+    })
+    this.lastCommitted.set(partitionKey(topic, partition), { epoch, at: Date.now(), topic, partition })
+    if (slots.length > 0) {
+      this.options.logger.info('operator state restored', {
+        topic,
+        partition,
+        epoch,
+        keys: slots.reduce((n, s) => n + s.state.size, 0),
+      })
+    }
+  }
+
+  private async prepare(topic: string, partition: number): Promise<string> {
+    const open = this.open(topic, partition)
+    const epoch = open.epoch + 1
+    open.prepareStarted = performance.now()
+    open.stagedBytes = 0
+    const clock = open.maxEventTime - this.options.watermarkDelayMs(topic)
+    const staging: Promise<void>[] = []
+    for (const { state, scope } of open.slots) {
+      if (Number.isFinite(clock)) state.expire(clock)
+      this.countStats(scope.operator, state)
+      const changes = state.takeChanges()
+      if (changes.puts.size === 0 && changes.deletes.length === 0) continue
+      for (const bytes of changes.puts.values()) open.stagedBytes += bytes.length
+      staging.push(this.requireStore().stage(scope, epoch, changes))
+    }
+    await Promise.all(staging)
+    open.preparing = epoch
+    return metadataOfEpoch(epoch)
+  }
+
+  private async committed(topic: string, partition: number, metadata: string): Promise<void> {
+    const open = this.open(topic, partition)
+    const epoch = epochOfMetadata(metadata)
+    if (open.preparing !== epoch) {
+      throw new SluiceError(
+        'STATE_EPOCH_MISMATCH',
+        `the log committed epoch ${epoch} of ${topic}/${partition} but epoch ${open.preparing ?? 'none'} was prepared`,
+      )
+    }
+    // Every slot, also those without changes this epoch: commit is idempotent and keeps the
+    // store's committed epoch equal to the log's.
+    await Promise.all(open.slots.map(({ scope }) => this.requireStore().commit(scope, epoch)))
+    open.epoch = epoch
+    open.preparing = null
+    this.checkpointSeconds.observe((performance.now() - open.prepareStarted) / 1000)
+    this.checkpointBytes.observe(open.stagedBytes)
+    this.lastCommitted.set(partitionKey(topic, partition), { epoch, at: Date.now(), topic, partition })
+  }
+
+  private revoked(topic: string, partition: number): void {
+    const key = partitionKey(topic, partition)
+    const open = this.partitions.get(key)
+    if (open) for (const { scope, state } of open.slots) this.countStats(scope.operator, state)
+    this.partitions.delete(key)
+    this.lastCommitted.delete(key)
+  }
+
+  private open(topic: string, partition: number): OpenPartition {
+    const open = this.partitions.get(partitionKey(topic, partition))
+    if (!open) throw new Error(`no operator state for ${topic}/${partition}: the log did not assign it`)
+    return open
+  }
+
+  private requireStore(): SnapshotStore {
+    if (this.options.store === null) throw new Error('a stateful pipeline needs a snapshot store')
+    return this.options.store
+  }
+
+  /** Adds what a state evicted, refused and expired since the last call to the counters. */
+  private countStats(operator: string, state: KeyedState<unknown>): void {
+    const seen = this.counted.get(state) ?? { evicted: 0, refused: 0, expired: 0 }
+    const { evicted, refused, expired } = state.stats
+    this.evicted.labels({ operator }).inc(evicted - seen.evicted)
+    this.refused.labels({ operator }).inc(refused - seen.refused)
+    this.expired.labels({ operator }).inc(expired - seen.expired)
+    this.counted.set(state, { evicted, refused, expired })
+  }
+
+  private perOperator(value: (slot: SlotState) => number): { labels: { operator: string }; value: number }[] {
+    const sums = new Map<string, number>()
+    for (const open of this.partitions.values()) {
+      for (const slot of open.slots)
+        sums.set(slot.scope.operator, (sums.get(slot.scope.operator) ?? 0) + value(slot))
+    }
+    return [...sums].map(([operator, total]) => ({ labels: { operator }, value: total }))
+  }
+}
+
+function partitionKey(topic: string, partition: number): string {
+  return `${topic}\u0000${partition}`
+}
