@@ -1,0 +1,151 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import type { GraphNode } from '../artifact/manifest.ts'
+import { MetricsRegistry } from '../metrics/registry.ts'
+import { silentLogger } from '../observability/logger.ts'
+import { FileSnapshotStore } from '../state/file-snapshot-store.ts'
+import {
+  epochOfMetadata,
+  metadataOfEpoch,
+  OperatorState,
+  type OperatorStateOptions,
+} from './operator-state.ts'
+
+const dirs: string[] = []
+afterEach(async () => {
+  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })))
+})
+
+const counts: GraphNode & { kind: 'Fused' } = {
+  kind: 'Fused',
+  id: 'c1',
+  input: 's',
+  state: [{ id: 'totals.aggregate.0', step: 'aggregate', ttlMs: null }],
+}
+const seen: GraphNode & { kind: 'Fused' } = {
+  kind: 'Fused',
+  id: 'c2',
+  input: 's',
+  state: [{ id: 'fresh.dedup.0', step: 'dedup', ttlMs: 1000 }],
+}
+
+async function operatorState(dir: string, overrides: Partial<OperatorStateOptions> = {}) {
+  const metrics = new MetricsRegistry()
+  const state = new OperatorState({
+    pipeline: 'p',
+    chains: [counts, seen],
+    chainsOfTopic: new Map([['in', new Set(['c1', 'c2'])]]),
+    store: new FileSnapshotStore(dir, { fsync: false }),
+    watermarkDelayMs: () => 0,
+    metrics,
+    logger: silentLogger,
+    ...overrides,
+  })
+  return { state, hooks: state.hooks(), metrics }
+}
+
+async function newDir(): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'sluice-operator-state-'))
+  dirs.push(dir)
+  return dir
+}
+
+describe('OperatorState', () => {
+  it('reads the epoch from the offsets metadata, and treats anything else as epoch 0', () => {
+    expect(epochOfMetadata(metadataOfEpoch(42))).toBe(42)
+    for (const other of [null, '', 'not json', '{"epoch":-1}', '{"epoch":1.5}', '[]', 'null']) {
+      expect(epochOfMetadata(other)).toBe(0)
+    }
+  })
+
+  it('restores exactly the epoch the log committed: staged epochs the log never committed are dropped', async () => {
+    const dir = await newDir()
+    const first = await operatorState(dir)
+    await first.hooks.assigned('in', 0, null)
+    const part = first.state.of('in', 0)!
+    part.chains.get('c1')![0]!.set('card-1', [1, 10], 0)
+    const epoch1 = await first.hooks.prepare('in', 0)
+    expect(epoch1).toBe(metadataOfEpoch(1))
+    await first.hooks.committed('in', 0, epoch1)
+    part.chains.get('c1')![0]!.set('card-1', [2, 30], 0)
+    part.chains.get('c1')![0]!.set('card-2', [1, 5], 0)
+    // Staged, but the crash comes before the log commits epoch 2.
+    await first.hooks.prepare('in', 0)
+    await first.state.close()
+
+    const second = await operatorState(dir)
+    await second.hooks.assigned('in', 0, epoch1)
+    const restored = second.state.of('in', 0)!.chains.get('c1')![0]!
+    expect(restored.get('card-1', 0)).toEqual([1, 10])
+    expect(restored.get('card-2', 0)).toBeUndefined()
+    // The next epoch after the restored one is 2 again: epoch numbers follow the log's commits.
+    expect(await second.hooks.prepare('in', 0)).toBe(metadataOfEpoch(2))
+    await second.state.close()
+  })
+
+  it('restores a staged epoch the log did commit (the crash came between the log and the store)', async () => {
+    const dir = await newDir()
+    const first = await operatorState(dir)
+    await first.hooks.assigned('in', 3, null)
+    first.state.of('in', 3)!.chains.get('c2')![0]!.set('id-9', 500, 500)
+    const metadata = await first.hooks.prepare('in', 3)
+    await first.state.close()
+
+    const second = await operatorState(dir)
+    await second.hooks.assigned('in', 3, metadata)
+    expect(second.state.of('in', 3)!.chains.get('c2')![0]!.get('id-9', 600)).toBe(500)
+    expect(second.state.of('in', 3)!.epoch).toBe(1)
+    await second.state.close()
+  })
+
+  it('keeps partitions apart, drops a revoked one, and only creates state for chains the topic reaches', async () => {
+    const dir = await newDir()
+    const { state, hooks } = await operatorState(dir, {
+      chainsOfTopic: new Map([
+        ['in', new Set(['c1'])],
+        ['other', new Set(['c2'])],
+      ]),
+    })
+    await hooks.assigned('in', 0, null)
+    await hooks.assigned('in', 1, null)
+    expect([...state.of('in', 0)!.chains.keys()]).toEqual(['c1'])
+    state.of('in', 0)!.chains.get('c1')![0]!.set('k', 1, 0)
+    expect(state.of('in', 1)!.chains.get('c1')![0]!.get('k', 0)).toBeUndefined()
+    hooks.revoked('in', 0)
+    expect(state.of('in', 0)).toBeUndefined()
+    await state.close()
+  })
+
+  it('expires idle keys at a checkpoint by the partition’s newest event time, less the watermark delay', async () => {
+    const dir = await newDir()
+    const { state, hooks, metrics } = await operatorState(dir, { watermarkDelayMs: () => 200 })
+    await hooks.assigned('in', 0, null)
+    const part = state.of('in', 0)!
+    const dedup = part.chains.get('c2')![0]!
+    dedup.set('old', 1000, 1000)
+    dedup.set('recent', 2500, 2500)
+    part.maxEventTime = 2500
+    // Clock 2300: `old` idled 1300 ms > its 1000 ms TTL; `recent` is in the future of the clock.
+    await hooks.committed('in', 0, await hooks.prepare('in', 0))
+    expect(dedup.get('old', 2500)).toBeUndefined()
+    expect(dedup.get('recent', 2500)).toBe(2500)
+    expect(metrics.find('sluice_state_expired_keys_total')?.total()).toBe(1)
+    const text = await metrics.render()
+    expect(text).toContain('sluice_checkpoint_epoch{partition="0",topic="in"} 1')
+    expect(text).toContain('sluice_state_keys{operator="fresh.dedup.0"} 1')
+    expect(text).toMatch(/sluice_checkpoint_seconds_count 1/)
+    await state.close()
+  })
+
+  it('refuses to commit an epoch it did not prepare', async () => {
+    const dir = await newDir()
+    const { state, hooks } = await operatorState(dir)
+    await hooks.assigned('in', 0, null)
+    await expect(hooks.committed('in', 0, metadataOfEpoch(5))).rejects.toMatchObject({
+      code: 'STATE_EPOCH_MISMATCH',
+    })
+    await state.close()
+  })
+})
