@@ -1,0 +1,220 @@
+/**
+ * Exactly-once under chaos, as issue 12's "done when" asks: 200,000 payments go through a dedup and
+ * a keyed running count and sum, while the node (`sluice run --delivery exactly-once`, a real
+ * process) is SIGKILLed at random points at least 20 times and, on Kafka, the broker is restarted
+ * once. The committed output (what a read-committed reader sees) must equal a brute-force
+ * reference run exactly: every row once, none missing, each card's rows in order.
+ *
+ * Once against the real Kafka broker with state in the real Redis (both started by
+ * scripts/test-integration.sh), once on the embedded log with state in files. Kills that come after
+ * the node has already finished do not count: the test keeps killing until 20 landed mid-stream.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { afterAll, describe, expect, it } from 'vitest'
+import { EmbeddedLog } from '../../runtime/log/embedded.ts'
+import type { Log, LogRecord } from '../../runtime/log/index.ts'
+import { compileFixture } from '../support/compile-fixture.ts'
+import {
+  type ChaosEvent,
+  type CountRow,
+  chaosEvents,
+  compareCounts,
+  expectedCounts,
+  seededRandom,
+} from '../support/stateful-reference.ts'
+import { connectKafkaLog, kafkaBrokers, uniqueName } from './kafka-env.ts'
+
+const ROOT = join(import.meta.dirname, '..', '..')
+const EVENTS = 200_000
+const KILLS = 20
+const PARTITIONS = 3
+const WITHIN_MS = 60_000
+const SEED = Number(process.env.SLUICE_CHAOS_SEED ?? 12)
+const REDIS_URL = process.env.SLUICE_REDIS_URL ?? 'redis://127.0.0.1:6390'
+
+const scratch: string[] = []
+afterAll(async () => {
+  await Promise.all(scratch.map((d) => rm(d, { recursive: true, force: true })))
+})
+
+function pipeline(input: string, output: string): string {
+  return `
+schema Payment { id: string, card: string, amount: i64, ts: timestamp @event_time }
+source payments: Payment from kafka("${input}")
+stream fresh = payments | dedup by id within 1m
+stream counts = fresh | aggregate by card { n: count(), total: sum(amount) } | key by card
+sink counts -> kafka("${output}")
+`
+}
+
+interface Mode {
+  readonly name: 'kafka' | 'embedded'
+  /** Arguments that select the log and the state store. */
+  readonly args: readonly string[]
+  readonly env: NodeJS.ProcessEnv
+  /** Opens the log from the test process (embedded: only while no node holds the directory). */
+  open(): Promise<Log>
+}
+
+function sluice(args: readonly string[], mode: Mode): ChildProcess {
+  return spawn(process.execPath, [join(ROOT, 'bin/sluice.js'), ...args, ...mode.args], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, ...mode.env },
+  })
+}
+
+/** Resolves with the exit code once the process ends; `stderr()` is what it wrote. */
+function watch(child: ChildProcess) {
+  let stderr = ''
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString()
+  })
+  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  return { stderr: () => stderr, exit }
+}
+
+async function produce(log: Log, topic: string, events: readonly ChaosEvent[]): Promise<void> {
+  await log.ensureTopic(topic, { partitions: PARTITIONS })
+  for (let i = 0; i < events.length; i += 5000) {
+    await log.append(
+      topic,
+      events.slice(i, i + 5000).map((e) => ({
+        key: e.card,
+        value: Buffer.from(
+          JSON.stringify({ id: e.id, card: e.card, amount: e.amount, ts: new Date(e.ts).toISOString() }),
+        ),
+      })),
+    )
+  }
+}
+
+async function committed(log: Log, group: string, topic: string): Promise<number> {
+  return (await log.committedOffsets(group, topic)).reduce((sum, o) => sum + Math.max(0, o), 0)
+}
+
+async function readAll(log: Log, topic: string): Promise<LogRecord[]> {
+  const out: LogRecord[] = []
+  const partitions = await log.partitions(topic)
+  for (let p = 0; p < partitions; p++) {
+    for (let offset = 0; ; ) {
+      const records = await log.read(topic, p, offset, 5000)
+      if (records.length === 0) break
+      out.push(...records)
+      offset = records.at(-1)!.offset + 1
+    }
+  }
+  return out
+}
+
+async function restartBroker(): Promise<void> {
+  await promisify(execFile)('bash', [join(ROOT, 'scripts/servers/kafka.sh'), 'restart', '2'], {
+    env: process.env,
+    timeout: 120_000,
+  })
+}
+
+async function chaos(mode: Mode): Promise<void> {
+  const input = uniqueName('chaos-in')
+  const output = uniqueName('chaos-out')
+  const deadLetters = uniqueName('chaos-dead')
+  const group = uniqueName('chaos-group')
+  // A name of its own: the state scopes in Redis start with it.
+  const artifact = await compileFixture(pipeline(input, output), uniqueName('chaos'))
+  const events = chaosEvents(EVENTS, 500, WITHIN_MS, SEED)
+  const log = await mode.open()
+  try {
+    await produce(log, input, events)
+  } finally {
+    if (mode.name === 'embedded') await log.close()
+  }
+  const runArgs = [
+    'run',
+    artifact,
+    '--group',
+    group,
+    '--partitions',
+    String(PARTITIONS),
+    '--dead-letter-topic',
+    deadLetters,
+    '--delivery',
+    'exactly-once',
+    '--checkpoint-interval',
+    '100',
+    '--log-format',
+    'json',
+  ]
+  const random = seededRandom(SEED)
+  let midStream = 0
+  let lives = 0
+  let brokerRestarted = mode.name !== 'kafka'
+  while (midStream < KILLS) {
+    lives++
+    if (lives > KILLS * 4)
+      throw new Error(`only ${midStream} of ${lives} kills landed before the node finished`)
+    const node = sluice(runArgs, mode)
+    const watched = watch(node)
+    // Lives of 0.3-1.5 s: long enough to start and commit some epochs, short enough to die mid-stream.
+    await Promise.race([new Promise((r) => setTimeout(r, 300 + random() * 1200)), watched.exit])
+    // Once, the broker goes away under a running node, which must ride it out (and then dies anyway).
+    if (!brokerRestarted && midStream === KILLS / 2) {
+      await restartBroker()
+      brokerRestarted = true
+    }
+    node.kill('SIGKILL')
+    const code = await watched.exit
+    if (code !== null)
+      throw new Error(`the node exited by itself (${code}):\n${watched.stderr().slice(-4000)}`)
+    const reader = mode.name === 'kafka' ? log : await mode.open()
+    const done = await committed(reader, group, input)
+    if (reader !== log) await reader.close()
+    // The group's offsets count input records, repeats included, so EVENTS means finished.
+    if (done < EVENTS) midStream++
+  }
+  // A last life that runs to the end and stops cleanly.
+  const last = sluice([...runArgs, '--until-caught-up'], mode)
+  const lastWatched = watch(last)
+  expect(await lastWatched.exit, lastWatched.stderr().slice(-4000)).toBe(0)
+
+  const reader = mode.name === 'kafka' ? log : await mode.open()
+  try {
+    const rows = (await readAll(reader, output)).map((r) => JSON.parse(r.value.toString()) as CountRow)
+    const expected = expectedCounts(events, WITHIN_MS)
+    const total = [...expected.values()].reduce((n, list) => n + list.length, 0)
+    const problems = compareCounts(expected, rows)
+    console.log(
+      `[chaos ${mode.name}] ${EVENTS} events, ${lives} lives, ${midStream} kills mid-stream: ${rows.length} rows committed, ${total} expected, ${problems.length} problems`,
+    )
+    expect(problems.slice(0, 20)).toEqual([])
+    expect(rows.length).toBe(total)
+    expect((await readAll(reader, deadLetters).catch(() => [])).length).toBe(0)
+  } finally {
+    await reader.close()
+    if (reader !== log) await log.close().catch(() => {})
+  }
+}
+
+describe('exactly-once under SIGKILL and a broker restart', () => {
+  it(`Kafka + Redis: ${EVENTS} events, ${KILLS} kills mid-stream, one broker restart`, async () => {
+    await chaos({
+      name: 'kafka',
+      args: ['--state', REDIS_URL],
+      env: { SLUICE_KAFKA_BROKERS: kafkaBrokers().join(',') },
+      open: () => connectKafkaLog(),
+    })
+  }, 900_000)
+
+  it(`embedded log + state files: ${EVENTS} events, ${KILLS} kills mid-stream`, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sluice-chaos-'))
+    scratch.push(dir)
+    await chaos({
+      name: 'embedded',
+      args: ['--data-dir', dir, '--durability', '100ms'],
+      env: { SLUICE_KAFKA_BROKERS: '' },
+      open: async () => EmbeddedLog.open(dir),
+    })
+  }, 900_000)
+})

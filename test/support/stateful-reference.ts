@@ -1,0 +1,105 @@
+/**
+ * Brute-force references for the stateful steps, for tests that check the real thing against them:
+ * `dedup by id within W` followed by `aggregate by card { n: count(), total: sum(amount) }`, run
+ * event by event in each card's order of arrival (all of a card's events share a partition, since
+ * they are keyed by card).
+ */
+export interface ChaosEvent {
+  readonly id: string
+  readonly card: string
+  readonly amount: number
+  /** Event time, ms since the epoch. */
+  readonly ts: number
+}
+
+export interface CountRow {
+  readonly card: string
+  readonly n: number
+  readonly total: number
+}
+
+/** What the pipeline must emit, per card, in order. */
+export function expectedCounts(events: readonly ChaosEvent[], withinMs: number): Map<string, CountRow[]> {
+  const kept = new Map<string, number>()
+  const out = new Map<string, CountRow[]>()
+  for (const e of events) {
+    const last = kept.get(e.id)
+    if (last !== undefined && Math.abs(e.ts - last) < withinMs) continue
+    kept.set(e.id, last === undefined ? e.ts : Math.max(last, e.ts))
+    const rows = out.get(e.card) ?? []
+    const previous = rows.at(-1)
+    rows.push({ card: e.card, n: (previous?.n ?? 0) + 1, total: (previous?.total ?? 0) + e.amount })
+    out.set(e.card, rows)
+  }
+  return out
+}
+
+/** A deterministic xorshift generator, so a failing run can be repeated from its seed. */
+export function seededRandom(seed: number): () => number {
+  let x = seed >>> 0 || 1
+  return () => {
+    x ^= x << 13
+    x >>>= 0
+    x ^= x >>> 17
+    x ^= x << 5
+    x >>>= 0
+    return x / 2 ** 32
+  }
+}
+
+/**
+ * Payments with repeats: about 8 % resend an earlier event's id within a few seconds (dropped by
+ * the dedup), 2 % resend one after twice the window (kept again).
+ */
+export function chaosEvents(count: number, cards: number, withinMs: number, seed: number): ChaosEvent[] {
+  const random = seededRandom(seed)
+  const events: ChaosEvent[] = []
+  const start = Date.UTC(2026, 0, 1)
+  for (let i = 0; i < count; i++) {
+    const roll = random()
+    const ts = start + i * 10
+    if (i > 100 && roll < 0.1) {
+      const earlier = events[i - 1 - Math.floor(random() * 100)]!
+      const late = roll < 0.02
+      events.push({
+        ...earlier,
+        ts: late ? earlier.ts + 2 * withinMs : earlier.ts + Math.floor(random() * 5000),
+      })
+      continue
+    }
+    events.push({
+      id: `e${i}`,
+      card: `c${Math.floor(random() * cards)}`,
+      amount: 1 + Math.floor(random() * 1000),
+      ts,
+    })
+  }
+  return events
+}
+
+/**
+ * Compares emitted rows with the expected ones card by card: returns the problems found (missing,
+ * duplicated or out-of-order rows), empty when they agree exactly.
+ */
+export function compareCounts(expected: Map<string, CountRow[]>, actual: readonly CountRow[]): string[] {
+  const byCard = new Map<string, CountRow[]>()
+  for (const row of actual) {
+    const rows = byCard.get(row.card) ?? []
+    rows.push(row)
+    byCard.set(row.card, rows)
+  }
+  const problems: string[] = []
+  for (const [card, rows] of expected) {
+    const got = byCard.get(card) ?? []
+    if (got.length !== rows.length) problems.push(`card ${card}: ${got.length} rows, expected ${rows.length}`)
+    const first = rows.findIndex((row, i) => got[i]?.n !== row.n || got[i]?.total !== row.total)
+    if (first >= 0) {
+      problems.push(
+        `card ${card}: row ${first} is ${JSON.stringify(got[first])}, expected ${JSON.stringify(rows[first])}`,
+      )
+    }
+  }
+  for (const card of byCard.keys())
+    if (!expected.has(card)) problems.push(`card ${card}: not expected at all`)
+  return problems
+}
