@@ -44,6 +44,7 @@ import type {
   TypeExpr,
 } from '../parse/ast.ts'
 import { DURATION_UNIT_MS } from '../parse/lexer.ts'
+import { checkAggregate, checkDedup, type StepContext } from './stateful-steps.ts'
 import { didYouMean } from './suggest.ts'
 import {
   arithmeticResult,
@@ -619,11 +620,34 @@ class Checker {
     let record: Type = input?.schema ?? ERROR_TYPE
     let eventTimeField = input?.eventTimeField ?? null
     let previous = input?.lastId ?? ''
+    /** Stateful steps of each kind so far, for their state slot ids. */
+    const statefulCounts = { dedup: 0, aggregate: 0 }
     decl.steps.forEach((step, i) => {
       const id = `${decl.name.name}#${i + 1}`
       const scope: Scope = { record }
       const schema = record as RecordType
+      const stepContext = (kind: 'dedup' | 'aggregate'): StepContext => ({
+        record,
+        eventTimeField,
+        id,
+        input: previous,
+        stateId: `${decl.name.name}.${kind}.${statefulCounts[kind]++}`,
+        expr: (e) => this.expr(e, scope),
+        fieldInits: (inits) => this.fieldInits(inits, scope),
+        checkFieldName: (name, span) => this.checkFieldName(name, span),
+        report: (code, message, span, related) => this.report(code, message, span, related),
+      })
       switch (step.kind) {
+        case 'Dedup':
+          this.nodes.push(checkDedup(step, stepContext('dedup')))
+          break
+        case 'Aggregate': {
+          const { node, eventTimeField: outputEventTime } = checkAggregate(step, stepContext('aggregate'))
+          this.nodes.push(node)
+          record = node.schema
+          eventTimeField = outputEventTime
+          break
+        }
         case 'Where': {
           const predicate = this.expr(step.predicate, scope)
           this.expectCondition(predicate, '`where`', step.predicate.span)

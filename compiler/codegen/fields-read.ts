@@ -3,8 +3,8 @@
  * only those (the rest are still checked: a record that does not match its schema is
  * dead-lettered whether or not its bad field is read).
  *
- * A field is read when a chain fed by the source refers to it before its first `select` (which
- * builds a new row), or when the source's rows reach anything that uses the whole row: a sink
+ * A field is read when a chain fed by the source refers to it before its first `select` or
+ * `aggregate` (which build a new row), or when the source's rows reach anything that uses the whole row: a sink
  * (it writes every field), or a chain without a `select` whose output does. The event-time field
  * is always read (the runtime takes event time from it).
  */
@@ -29,8 +29,14 @@ export function fieldsRead(pipeline: Pipeline, source: SourceNode): ReadonlySet<
       for (const step of node.steps) {
         if (step.kind === 'Filter') columnsRead(step.predicate, read)
         else if (step.kind === 'KeyBy') columnsRead(step.key, read)
-        else {
+        else if (step.kind === 'Dedup') for (const key of step.keys) columnsRead(key, read)
+        else if (step.kind === 'Map') {
           for (const field of step.fields) columnsRead(field.value, read)
+          passesRowOn = false
+          break
+        } else {
+          for (const key of step.keys) columnsRead(key.value, read)
+          for (const aggregate of step.aggregates) if (aggregate.arg) columnsRead(aggregate.arg, read)
           passesRowOn = false
           break
         }

@@ -3,9 +3,10 @@
  * built with ts-morph structures (declarations) and writers (bodies).
  *
  * The module exports `instantiate(runtime)`, which binds the stdlib functions once and returns:
- * - `chains[id]`: one function per `Fused` node, `(input, output, errors) => void`, that loops
- *   over the input batch once, running every step of the chain on the event before the next
- *   event (filters `continue`, selects build one object, key by sets the key);
+ * - `chains[id]`: one function per `Fused` node, `(input, output, errors, states) => void`, that
+ *   loops over the input batch once, running every step of the chain on the event before the
+ *   next event (filters `continue`, selects build one object, key by sets the key, dedup and
+ *   aggregate read and write their keyed state in `states`, see stateful.ts);
  * - `sources[name]`: the generated decoders of the source's schema, `decode` from the value of
  *   JSON.parse and `decodeJson` from the record's bytes (both materialising only the fields the
  *   pipeline reads, see fields-read.ts), and its event-time getter;
@@ -19,11 +20,12 @@
  */
 import { type FunctionDeclarationStructure, Project, StructureKind, VariableDeclarationKind } from 'ts-morph'
 import { isOptional, unwrapOptional } from '../ir/expr.ts'
-import type { Expr, FusedNode, Pipeline, SinkNode, SourceNode, Span, Type } from '../ir/types.ts'
+import type { Expr, FusedNode, Pipeline, SinkNode, SourceNode, Span, StateSlot, Type } from '../ir/types.ts'
 import { CODEC_HELPERS, CodecWriter } from './codecs.ts'
 import { compileExpr, EXPRESSION_HELPERS, type ExprContext, tsType } from './expressions.ts'
 import { fieldsRead } from './fields-read.ts'
 import { SCANNER_HELPERS } from './json-scanner.ts'
+import { aggregateCode, dedupCode, EVENT_TIME, STATEFUL_HELPERS } from './stateful.ts'
 
 export interface GeneratedModule {
   /** TypeScript source of the module. */
@@ -154,6 +156,31 @@ export function generateModule(
       ],
     },
     {
+      name: 'StepState',
+      isExported: true,
+      docs: ["A stateful step's values per key; `now` is the event time (runtime/artifact/operators.ts)."],
+      methods: [
+        {
+          name: 'get',
+          parameters: [
+            { name: 'key', type: 'string' },
+            { name: 'now', type: 'number' },
+          ],
+          returnType: 'unknown',
+        },
+        {
+          name: 'set',
+          docs: ['False when the state is full and refuses a new key: the event then fails.'],
+          parameters: [
+            { name: 'key', type: 'string' },
+            { name: 'value', type: 'unknown' },
+            { name: 'now', type: 'number' },
+          ],
+          returnType: 'boolean',
+        },
+      ],
+    },
+    {
       name: 'OperatorRuntime',
       isExported: true,
       properties: [
@@ -188,6 +215,7 @@ export function generateModule(
       writer.write(EXPRESSION_HELPERS).newLine()
       writer.write(CODEC_HELPERS).newLine()
       writer.write(SCANNER_HELPERS).newLine()
+      if (chains.some((chain) => (chain.state?.length ?? 0) > 0)) writer.write(STATEFUL_HELPERS).newLine()
       writer.write(codecs.code()).newLine()
       for (const code of chainCode) writer.write(code).newLine()
       writer.writeLine('return {')
@@ -238,6 +266,13 @@ function chainFunction(name: string, chain: FusedNode, context: ChainContext): s
     fn: (fnName) => context.fnRef(fnName),
   })
 
+  const slots = chain.state ?? []
+  /** A stateful step's state is `states[n]`, n its slot's index in the chain's `state`. */
+  const statefulContext = (step: number, state: StateSlot, stepSite: number) => {
+    const slot = slots.findIndex((s) => s.id === state.id)
+    if (slot < 0) throw new Error(`codegen: chain ${chain.id} lists no state slot ${state.id}`)
+    return { expr: ctx, step, slot, site: stepSite, typeName: context.typeName }
+  }
   const steps: string[] = []
   chain.steps.forEach((step, i) => {
     const stepSite = context.site(step.span)
@@ -263,6 +298,15 @@ function chainFunction(name: string, chain: FusedNode, context: ChainContext): s
       case 'KeyBy':
         lines.push(siteLine, `key = ${keyToString(step.key, compileExpr(step.key, ctx()), ctx())}`)
         break
+      case 'Dedup':
+        lines.push(siteLine, ...dedupCode(step, statefulContext(i, step.state, stepSite)))
+        break
+      case 'Aggregate': {
+        const next = `r${i + 1}`
+        lines.push(siteLine, ...aggregateCode(step, statefulContext(i, step.state, stepSite), next))
+        row = next
+        break
+      }
     }
     steps.push(lines.join('\n'))
   })
@@ -273,9 +317,10 @@ function chainFunction(name: string, chain: FusedNode, context: ChainContext): s
   // Every chain catches per event, also errors no step should raise: one event that breaks an
   // assumption is dead-lettered instead of failing its whole batch again on every restart. The
   // benchmark measured the try block as free (its cost is within noise).
-  const loopBody = `try {\nconst r0 = values[i]!\nlet key = keys[i]!\n${body}\n${emit}\n} catch (error) {\nerrors.push({ index: i, error, site })\n}`
+  const stateful = slots.length > 0 ? `const ${EVENT_TIME} = timestamps[i]!\n` : ''
+  const loopBody = `try {\nconst r0 = values[i]!\nlet key = keys[i]!\n${stateful}${body}\n${emit}\n} catch (error) {\nerrors.push({ index: i, error, site })\n}`
   return [
-    `function ${name}(input: EventBatch, output: EventBatch, errors: ChainError[]): void {`,
+    `function ${name}(input: EventBatch, output: EventBatch, errors: ChainError[], states: readonly StepState[]): void {`,
     `const values = input.values as ${inputType}[], keys = input.keys, timestamps = input.timestamps, origins = input.origins, n = input.length`,
     'const outValues = output.values, outKeys = output.keys, outTimestamps = output.timestamps, outOrigins = output.origins',
     'let o = 0',

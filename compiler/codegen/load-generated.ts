@@ -22,10 +22,21 @@ export interface Batch {
   length: number
 }
 
+/** A stateful step's keyed state, as the runtime passes it to a chain (one per `state` slot). */
+export interface StepState {
+  get(key: string, now: number): unknown
+  set(key: string, value: unknown, now: number): boolean
+}
+
 export interface Operators {
   chains: Record<
     string,
-    (input: Batch, output: Batch, errors: { index: number; error: unknown; site: number }[]) => void
+    (
+      input: Batch,
+      output: Batch,
+      errors: { index: number; error: unknown; site: number }[],
+      states?: readonly StepState[],
+    ) => void
   >
   sources: Record<
     string,

@@ -35,6 +35,8 @@ export const diagnosticCatalogue = {
   E0214: { severity: 'error', title: 'nothing to run' },
   E0215: { severity: 'error', title: 'empty select' },
   E0216: { severity: 'error', title: 'records nested too deeply' },
+  E0217: { severity: 'error', title: 'unknown aggregate function' },
+  E0218: { severity: 'error', title: 'empty aggregate' },
   // Types
   E0301: { severity: 'error', title: 'operator cannot be applied to these types' },
   E0302: { severity: 'error', title: 'condition is not a bool' },
@@ -57,6 +59,7 @@ export const diagnosticCatalogue = {
   E0406: { severity: 'error', title: 'sink writes a topic the pipeline reads' },
   E0407: { severity: 'error', title: 'record timestamp on a sink that writes no records' },
   E0408: { severity: 'error', title: 'sink writes the dead-letter topic' },
+  E0409: { severity: 'error', title: 'dedup duration is not positive' },
   // Warnings
   W0001: { severity: 'warning', title: 'stream is never used' },
   W0002: { severity: 'warning', title: 'source is never used' },

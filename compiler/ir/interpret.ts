@@ -21,7 +21,15 @@
 
 import { EvaluationError } from '../../stdlib/eval-error.ts'
 import { stdlib } from '../../stdlib/index.ts'
-import type { BinaryExpr, BinaryOp, Expr, FusedStep, Node, Pipeline, Type } from './types.ts'
+import {
+  accumulate,
+  aggregateValues,
+  dedupKeeps,
+  initialAccumulators,
+  type ReferenceState,
+  stateKey,
+} from './stateful-semantics.ts'
+import type { AggregateField, BinaryExpr, BinaryOp, Expr, FusedStep, Node, Pipeline, Type } from './types.ts'
 
 /** One decoded event as it enters a source (or travels between operators). */
 export interface InterpreterEvent {
@@ -180,6 +188,10 @@ function buildNode(
       return mapOperator(node.fields, functions, emit)
     case 'KeyBy':
       return keyByOperator(node.key, functions, emit)
+    case 'Dedup':
+      return dedupOperator(node.keys, node.withinMs, functions, emit)
+    case 'Aggregate':
+      return aggregateOperator(node.keys, node.aggregates, functions, emit)
     case 'Fused': {
       // Each step stays a separate operator (no fusion here): built back to front so each step
       // pushes into the next one.
@@ -204,6 +216,72 @@ function buildStep(step: FusedStep, next: Operator, functions: FunctionTable): O
       return mapOperator(step.fields, functions, next)
     case 'KeyBy':
       return keyByOperator(step.key, functions, next)
+    case 'Dedup':
+      return dedupOperator(step.keys, step.withinMs, functions, next)
+    case 'Aggregate':
+      return aggregateOperator(step.keys, step.aggregates, functions, next)
+  }
+}
+
+/** Each stateful operator keeps its own state, in memory, with no budget and no expiry. */
+function mapState(): ReferenceState {
+  const values = new Map<string, unknown>()
+  return { get: (key) => values.get(key), set: (key, value) => void values.set(key, value) }
+}
+
+/** Dedup passes an event on unchanged when `dedupKeeps` keeps it (stateful-semantics.ts). */
+function dedupOperator(
+  keys: readonly Expr[],
+  withinMs: number,
+  functions: FunctionTable,
+  next: Operator,
+): Operator {
+  const evaluators = keys.map((key) => compileExpr(key, functions))
+  const toKey = stateKey(keys.map((key) => key.type))
+  const state = mapState()
+  return {
+    push: (event) => {
+      const key = toKey(evaluators.map((evaluate) => evaluate(event.value)))
+      if (dedupKeeps(state, key, event.timestamp, withinMs)) next.push(event)
+    },
+  }
+}
+
+/**
+ * Aggregate emits, per event, the key fields then the aggregates after including the event; the
+ * event's key and time travel unchanged. An event that fails (a key, an argument or an overflow)
+ * leaves the state as it was.
+ */
+function aggregateOperator(
+  keys: readonly { readonly name: string; readonly value: Expr }[],
+  aggregates: readonly AggregateField[],
+  functions: FunctionTable,
+  next: Operator,
+): Operator {
+  const keyEvaluators = keys.map((key) => compileExpr(key.value, functions))
+  const argEvaluators = aggregates.map((a) => (a.arg === null ? () => null : compileExpr(a.arg, functions)))
+  const toKey = stateKey(keys.map((key) => key.value.type))
+  const state = mapState()
+  return {
+    push: (event) => {
+      const keyValues = keyEvaluators.map((evaluate) => evaluate(event.value))
+      const args = argEvaluators.map((evaluate) => evaluate(event.value))
+      const key = toKey(keyValues)
+      const before =
+        (state.get(key) as ReturnType<typeof initialAccumulators> | undefined) ??
+        initialAccumulators(aggregates)
+      const after = accumulate(aggregates, before, args)
+      state.set(key, after)
+      const row: Row = {}
+      keys.forEach((k, i) => {
+        row[k.name] = keyValues[i]
+      })
+      const values = aggregateValues(aggregates, after)
+      aggregates.forEach((a, i) => {
+        row[a.name] = values[i]
+      })
+      next.push({ value: row, key: event.key, timestamp: event.timestamp })
+    },
   }
 }
 

@@ -174,7 +174,15 @@ export type Connector = { readonly kind: 'kafka'; readonly topic: string } | { r
 // ---------------------------------------------------------------------------------------------
 // Operator nodes
 
-export type Node = SourceNode | FilterNode | MapNode | KeyByNode | FusedNode | SinkNode
+export type Node =
+  | SourceNode
+  | FilterNode
+  | MapNode
+  | KeyByNode
+  | DedupNode
+  | AggregateNode
+  | FusedNode
+  | SinkNode
 export type NodeKind = Node['kind']
 
 interface NodeBase {
@@ -220,7 +228,59 @@ export interface KeyByNode extends NodeBase {
   readonly key: Expr
 }
 
-/** One step inside a fused chain: the stateless operators, without ids or inputs. */
+/**
+ * The keyed state of a stateful step, as the runtime sees it (runtime/artifact/manifest.ts
+ * declares the same shape). `id` is `<stream>.<step>.<n>`, n counting that stream's steps of
+ * that kind from 0: it stays the same when the pipeline is recompiled without changing the step,
+ * because the runtime keeps the step's snapshots under it.
+ */
+export interface StateSlot {
+  readonly id: string
+  readonly step: 'dedup' | 'aggregate'
+  /** Keys idle this long in event time may be dropped (dedup: its `within`); null: kept. */
+  readonly ttlMs: number | null
+}
+
+/**
+ * `dedup by keys within d`: keeps an event unless an event with the same key values was kept
+ * with an event time less than `withinMs` away from it; the state per key is the latest event
+ * time kept. Emits its input's record type. Stateful.
+ */
+export interface DedupNode extends NodeBase {
+  readonly kind: 'Dedup'
+  readonly input: string
+  readonly keys: readonly Expr[]
+  readonly withinMs: number
+  readonly state: StateSlot
+}
+
+/** The aggregate functions of `aggregate { … }` (specs/language.md, "Stateful steps"). */
+export type AggregateFunction = 'count' | 'sum' | 'min' | 'max' | 'avg'
+
+/** One output field of an aggregate: `name: fn(arg)`; `arg` is null for `count()`. */
+export interface AggregateField {
+  readonly name: string
+  readonly fn: AggregateFunction
+  readonly arg: Expr | null
+  /** The output field's type (see the typing rules of `aggregate`). */
+  readonly type: Type
+  readonly span: Span
+}
+
+/**
+ * `aggregate by keys { aggregates }`: a keyed running aggregate. For every input event it emits
+ * one record, the key fields then the aggregate fields, with the aggregates' values after
+ * including the event; the state per key is one accumulator per aggregate. Stateful.
+ */
+export interface AggregateNode extends NodeBase {
+  readonly kind: 'Aggregate'
+  readonly input: string
+  readonly keys: readonly { readonly name: string; readonly value: Expr; readonly span: Span }[]
+  readonly aggregates: readonly AggregateField[]
+  readonly state: StateSlot
+}
+
+/** One step inside a fused chain: the per-event operators, without ids or inputs. */
 export type FusedStep =
   | { readonly kind: 'Filter'; readonly predicate: Expr; readonly span: Span }
   | {
@@ -230,11 +290,27 @@ export type FusedStep =
       readonly span: Span
     }
   | { readonly kind: 'KeyBy'; readonly key: Expr; readonly span: Span }
+  | {
+      readonly kind: 'Dedup'
+      readonly keys: readonly Expr[]
+      readonly withinMs: number
+      readonly state: StateSlot
+      readonly span: Span
+    }
+  | {
+      readonly kind: 'Aggregate'
+      readonly keys: AggregateNode['keys']
+      readonly aggregates: readonly AggregateField[]
+      readonly schema: RecordType
+      readonly state: StateSlot
+      readonly span: Span
+    }
 
 /**
- * A chain of stateless operators that code generation turns into one function with one loop
+ * A chain of per-event operators that code generation turns into one function with one loop
  * over the batch (made by passes/fuse-stateless-chains.ts). `inputSchema` is the record type the
- * first step reads.
+ * first step reads. Stateful steps (dedup, aggregate) fuse too: they work event by event on
+ * keyed state that the runtime passes in, one `StepState` per entry of `state`.
  */
 export interface FusedNode extends NodeBase {
   readonly kind: 'Fused'
@@ -243,6 +319,8 @@ export interface FusedNode extends NodeBase {
   readonly steps: readonly FusedStep[]
   /** The ids of the nodes this chain replaced, for diagnostics and the artifact's graph view. */
   readonly fusedFrom: readonly string[]
+  /** The state slots of the chain's stateful steps, in step order; absent when it has none. */
+  readonly state?: readonly StateSlot[]
 }
 
 /**

@@ -6,6 +6,7 @@
 import fc from 'fast-check'
 import type { Span } from '../ir/types.ts'
 import type {
+  AggregateInit,
   ConnectorExpr,
   DurationUnit,
   Expression,
@@ -177,10 +178,34 @@ const connectorArb: fc.Arbitrary<ConnectorExpr> = fc
   .record({ name: identArb, args: fc.option(fc.array(stringLiteralArb, { maxLength: 2 }), { nil: null }) })
   .map(({ name, args }) => ({ kind: 'Connector' as const, name, args, span }))
 
+const durationArb = fc
+  .record({
+    amount: fc.integer({ min: 0, max: 100_000 }),
+    unit: fc.constantFrom<DurationUnit>('ms', 's', 'm', 'h', 'd'),
+  })
+  .map(({ amount, unit }) => ({ kind: 'DurationLiteral' as const, amount, unit, span }))
+
+const aggregateInitArb: fc.Arbitrary<AggregateInit> = fc
+  .record({
+    name: identArb,
+    fn: identArb,
+    args: fc.array(expressionArb, { maxLength: 2 }),
+  })
+  .map((r) => ({ kind: 'AggregateInit' as const, ...r, span }))
+
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
   expressionArb.map((predicate) => ({ kind: 'Where' as const, predicate, span })),
   fieldInitsArb.map((fields) => ({ kind: 'Select' as const, fields, span })),
   expressionArb.map((key) => ({ kind: 'KeyBy' as const, key, span })),
+  fc
+    .record({ keys: fc.array(expressionArb, { minLength: 1, maxLength: 3 }), within: durationArb })
+    .map((r) => ({ kind: 'Dedup' as const, ...r, span })),
+  fc
+    .record({
+      keys: fieldInitsArb.filter((keys) => keys.length > 0),
+      aggregates: fc.array(aggregateInitArb, { maxLength: 3 }),
+    })
+    .map((r) => ({ kind: 'Aggregate' as const, ...r, span })),
 )
 
 export const statementArb: fc.Arbitrary<Statement> = fc.oneof(

@@ -263,7 +263,7 @@ export interface SourceDecl {
   readonly span: Span
 }
 
-export type Step = WhereStep | SelectStep | KeyByStep
+export type Step = WhereStep | SelectStep | KeyByStep | DedupStep | AggregateStep
 
 export interface WhereStep {
   readonly kind: 'Where'
@@ -280,6 +280,38 @@ export interface SelectStep {
 export interface KeyByStep {
   readonly kind: 'KeyBy'
   readonly key: Expression
+  readonly span: Span
+}
+
+/**
+ * `dedup by a, b within 10m`: keeps an event unless one with the same key values was kept less
+ * than the duration of event time away. `dedup`, `within` are words of the step, not keywords.
+ */
+export interface DedupStep {
+  readonly kind: 'Dedup'
+  readonly keys: readonly Expression[]
+  readonly within: DurationLiteral
+  readonly span: Span
+}
+
+/**
+ * `aggregate by card, k: lower(x) { n: count(), total: sum(amount) }`: a keyed running aggregate.
+ * Keys are written like `select` fields (a shorthand name or path, or `name: expr`). A later
+ * `window …` clause goes between the keys and `{` (the parser reserves the word there).
+ */
+export interface AggregateStep {
+  readonly kind: 'Aggregate'
+  readonly keys: readonly FieldInit[]
+  readonly aggregates: readonly AggregateInit[]
+  readonly span: Span
+}
+
+/** `name: fn(args)` inside an `aggregate { … }`; `fn` is resolved by the checker. */
+export interface AggregateInit {
+  readonly kind: 'AggregateInit'
+  readonly name: Identifier
+  readonly fn: Identifier
+  readonly args: readonly Expression[]
   readonly span: Span
 }
 

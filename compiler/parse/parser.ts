@@ -11,9 +11,12 @@
 import { createDiagnostic, type Diagnostic } from '../diagnostics/diagnostic.ts'
 import type { Span } from '../ir/types.ts'
 import type {
+  AggregateInit,
+  AggregateStep,
   Annotation,
   BinaryOperator,
   ConnectorExpr,
+  DedupStep,
   DurationLiteral,
   DurationUnit,
   Expression,
@@ -57,6 +60,18 @@ const CLOSERS: ReadonlySet<TokenKind> = new Set([')', ']', '}'])
 /** The contextual word of a sink's record-timestamp clause, and its modes. */
 const RECORD_TIMESTAMP = 'timestamp'
 export const RECORD_TIMESTAMP_MODES: readonly RecordTimestampMode[] = ['event', 'append']
+/**
+ * The words of the stateful steps. They are not keywords, so fields named `window` or `within`
+ * stay legal: a step starts with a keyword or one of these words, and `within` (after dedup's
+ * keys) and `window` (after aggregate's keys, reserved for windowed aggregates) stand where an
+ * expression has ended, so no expression can mean them.
+ */
+export const STEP_WORDS = {
+  dedup: 'dedup',
+  aggregate: 'aggregate',
+  within: 'within',
+  window: 'window',
+} as const
 
 /** What to write instead of SQL's comparison words. */
 const SQL_OPERATOR_HINTS: Readonly<Record<string, string>> = {
@@ -426,7 +441,65 @@ class Parser {
       const key = this.parseExpression()
       return { kind: 'KeyBy', key, span: this.span(start, this.prevEnd()) }
     }
-    return this.fail('a step (`where`, `select` or `key by`)')
+    if (this.atWord(STEP_WORDS.dedup)) return this.parseDedup()
+    if (this.atWord(STEP_WORDS.aggregate)) return this.parseAggregate()
+    return this.fail('a step (`where`, `select`, `key by`, `dedup` or `aggregate`)')
+  }
+
+  /** `dedup by expr, … within DURATION` */
+  private parseDedup(): DedupStep {
+    const start = this.advance().start
+    this.expect('by', '`by` and the key after `dedup` (`dedup by id within 10m`)')
+    const keys: Expression[] = [this.parseExpression()]
+    while (this.eat(',')) keys.push(this.parseExpression())
+    if (!this.atWord(STEP_WORDS.within)) {
+      this.fail('`within` and a duration after the keys of `dedup` (`dedup by id within 10m`)')
+    }
+    this.advance()
+    const token = this.expect('duration', 'a duration literal after `within`, such as `10m`')
+    const within = this.durationLiteral(token)
+    return { kind: 'Dedup', keys, within, span: this.span(start, this.prevEnd()) }
+  }
+
+  /** `aggregate by key, name: expr, … { name: fn(args), … }` */
+  private parseAggregate(): AggregateStep {
+    const start = this.advance().start
+    this.expect('by', '`by` and the keys after `aggregate` (`aggregate by card { n: count() }`)')
+    const keys: FieldInit[] = [this.parseFieldInit()]
+    while (this.eat(',')) keys.push(this.parseFieldInit())
+    if (this.atWord(STEP_WORDS.window)) {
+      const token = this.peek()
+      this.report(
+        '`window` clauses are not supported yet: `aggregate` keeps one running total per key; remove the clause',
+        this.span(token.start, token.end),
+      )
+      throw new ParseAbort()
+    }
+    this.expect('{', '`{` and the aggregates after the keys (`{ n: count(), total: sum(amount) }`)')
+    const aggregates = this.parseFieldsUntilBrace(() => this.parseAggregateInit())
+    return { kind: 'Aggregate', keys, aggregates, span: this.span(start, this.prevEnd()) }
+  }
+
+  private parseAggregateInit(): AggregateInit {
+    const name = this.fieldName()
+    this.expect(':', `\`:\` and an aggregate after \`${name.name}\` (\`${name.name}: sum(x)\`)`)
+    const fn = this.identifier('an aggregate function: `count`, `sum`, `min`, `max` or `avg`')
+    if (!this.at('(')) {
+      // `total: amount`: a value where an aggregate belongs; say how to aggregate it.
+      this.report(
+        `an aggregate is a call of \`count\`, \`sum\`, \`min\`, \`max\` or \`avg\`, such as \`${name.name}: sum(${fn.name})\``,
+        fn.span,
+      )
+      throw new ParseAbort()
+    }
+    this.advance()
+    const args: Expression[] = []
+    while (!this.at(')')) {
+      args.push(this.parseExpression())
+      if (!this.at(')')) this.expect(',', '`,` or `)` in the argument list')
+    }
+    this.advance()
+    return { kind: 'AggregateInit', name, fn, args, span: this.span(name.span.start, this.prevEnd()) }
   }
 
   private parseSink(): SinkDecl {

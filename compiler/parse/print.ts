@@ -5,6 +5,7 @@
  * print.test.ts holds the printer and the parser to the same grammar.
  */
 import type {
+  AggregateInit,
   ConnectorExpr,
   Expression,
   FieldDecl,
@@ -135,12 +136,17 @@ export function printExpression(e: Expression): string {
   }
 }
 
+function printFieldInit(f: FieldInit): string {
+  return f.name === null ? printExpression(f.value) : `${f.name.name}: ${printExpression(f.value)}`
+}
+
 function printFieldInits(fields: readonly FieldInit[]): string {
   if (fields.length === 0) return '{}'
-  const parts = fields.map((f) =>
-    f.name === null ? printExpression(f.value) : `${f.name.name}: ${printExpression(f.value)}`,
-  )
-  return `{ ${parts.join(', ')} }`
+  return `{ ${fields.map(printFieldInit).join(', ')} }`
+}
+
+function printAggregateInit(a: AggregateInit): string {
+  return `${a.name.name}: ${a.fn.name}(${a.args.map(printExpression).join(', ')})`
 }
 
 export function printType(type: TypeExpr): string {
@@ -175,6 +181,13 @@ function printStep(step: Step): string {
       return `select ${printFieldInits(step.fields)}`
     case 'KeyBy':
       return `key by ${printExpression(step.key)}`
+    case 'Dedup':
+      return `dedup by ${step.keys.map(printExpression).join(', ')} within ${step.within.amount}${step.within.unit}`
+    case 'Aggregate': {
+      const aggregates =
+        step.aggregates.length === 0 ? '{}' : `{ ${step.aggregates.map(printAggregateInit).join(', ')} }`
+      return `aggregate by ${step.keys.map(printFieldInit).join(', ')} ${aggregates}`
+    }
   }
 }
 

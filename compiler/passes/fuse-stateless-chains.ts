@@ -1,5 +1,6 @@
 /**
- * Fuses each maximal chain of stateless operators (where, select, key by) into one `Fused` node,
+ * Fuses each maximal chain of per-event operators (where, select, key by, and the stateful dedup
+ * and aggregate, which work event by event on keyed state) into one `Fused` node,
  * which code generation turns into a single function with one loop over the batch: no
  * intermediate batches, no per-operator calls, the record stays in registers between steps.
  *
@@ -8,28 +9,57 @@
  *
  * A chain continues from a node to its consumer only when that consumer is the node's one
  * reader; at a fan-out each branch becomes its own chain (the shared prefix is its own chain
- * too, so it is computed once). A lone stateless operator becomes a chain of one, so code
- * generation only ever sees `Fused` nodes.
+ * too, so it is computed once). A lone operator becomes a chain of one, so code generation only
+ * ever sees `Fused` nodes. A chain's stateful steps are listed, in order, in its `state`: the
+ * runtime passes their keyed state to the chain in that order.
  */
 import { consumersOf, nodeById, topologicalOrder } from '../ir/graph.ts'
-import type { FilterNode, FusedNode, FusedStep, KeyByNode, MapNode, Node, Pipeline } from '../ir/types.ts'
+import type {
+  AggregateNode,
+  DedupNode,
+  FilterNode,
+  FusedNode,
+  FusedStep,
+  KeyByNode,
+  MapNode,
+  Node,
+  Pipeline,
+  StateSlot,
+} from '../ir/types.ts'
 
-type StatelessNode = FilterNode | MapNode | KeyByNode
+type ChainableNode = FilterNode | MapNode | KeyByNode | DedupNode | AggregateNode
 
-function isStateless(node: Node | undefined): node is StatelessNode {
-  return node !== undefined && (node.kind === 'Filter' || node.kind === 'Map' || node.kind === 'KeyBy')
+const CHAINABLE: ReadonlySet<Node['kind']> = new Set(['Filter', 'Map', 'KeyBy', 'Dedup', 'Aggregate'])
+
+function isChainable(node: Node | undefined): node is ChainableNode {
+  return node !== undefined && CHAINABLE.has(node.kind)
 }
 
 const TO_STEP: {
-  readonly [K in StatelessNode['kind']]: (node: Extract<StatelessNode, { kind: K }>) => FusedStep
+  readonly [K in ChainableNode['kind']]: (node: Extract<ChainableNode, { kind: K }>) => FusedStep
 } = {
   Filter: (node) => ({ kind: 'Filter', predicate: node.predicate, span: node.span }),
   Map: (node) => ({ kind: 'Map', fields: node.fields, schema: node.schema, span: node.span }),
   KeyBy: (node) => ({ kind: 'KeyBy', key: node.key, span: node.span }),
+  Dedup: (node) => ({
+    kind: 'Dedup',
+    keys: node.keys,
+    withinMs: node.withinMs,
+    state: node.state,
+    span: node.span,
+  }),
+  Aggregate: (node) => ({
+    kind: 'Aggregate',
+    keys: node.keys,
+    aggregates: node.aggregates,
+    schema: node.schema,
+    state: node.state,
+    span: node.span,
+  }),
 }
 
-function toStep(node: StatelessNode): FusedStep {
-  return (TO_STEP[node.kind] as (n: StatelessNode) => FusedStep)(node)
+function toStep(node: ChainableNode): FusedStep {
+  return (TO_STEP[node.kind] as (n: ChainableNode) => FusedStep)(node)
 }
 
 export function fuseStatelessChains(pipeline: Pipeline): Pipeline {
@@ -43,14 +73,17 @@ export function fuseStatelessChains(pipeline: Pipeline): Pipeline {
   const replacedBy = new Map<string, string>()
   const fused: FusedNode[] = []
   for (const node of pipeline.nodes) {
-    if (!isStateless(node) || replacedBy.has(node.id)) continue
-    // A chain starts where the upstream is not a stateless node that this node alone reads.
+    if (!isChainable(node) || replacedBy.has(node.id)) continue
+    // A chain starts where the upstream is not a chainable node that this node alone reads.
     const upstream = byId.get(node.input)
-    if (isStateless(upstream) && soleReaderOf(upstream.id) === node) continue
-    const chain: StatelessNode[] = [node]
-    for (let next = soleReaderOf(node.id); isStateless(next); next = soleReaderOf(next.id)) chain.push(next)
+    if (isChainable(upstream) && soleReaderOf(upstream.id) === node) continue
+    const chain: ChainableNode[] = [node]
+    for (let next = soleReaderOf(node.id); isChainable(next); next = soleReaderOf(next.id)) chain.push(next)
     const last = chain[chain.length - 1]!
     const id = `fused(${chain.map((n) => n.id).join(',')})`
+    const state: StateSlot[] = []
+    for (const member of chain)
+      if (member.kind === 'Dedup' || member.kind === 'Aggregate') state.push(member.state)
     fused.push({
       kind: 'Fused',
       id,
@@ -58,6 +91,7 @@ export function fuseStatelessChains(pipeline: Pipeline): Pipeline {
       inputSchema: upstream?.schema ?? node.schema,
       steps: chain.map(toStep),
       fusedFrom: chain.map((n) => n.id),
+      ...(state.length > 0 ? { state } : {}),
       schema: last.schema,
       span: { file: node.span.file, start: node.span.start, end: last.span.end },
     })

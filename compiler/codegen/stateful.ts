@@ -1,0 +1,182 @@
+/**
+ * Code of the stateful steps of a fused chain, `dedup` and `aggregate`, as statements of the
+ * chain's loop body. Each step reads and writes its keyed state through `states[slot]` (the
+ * runtime's StepState for the batch's source partition, runtime/artifact/operators.ts), with the
+ * event time as the state's clock. Semantics: specs/language.md, "Stateful steps"; the reference
+ * is compiler/ir/stateful-semantics.ts, and codegen.test.ts compares the two on random events.
+ *
+ * Sketch for `dedup by id within 10s` (state slot 0, site 3):
+ *
+ *   site = 3
+ *   const k1 = r0.id
+ *   const s1 = states[0]!.get(k1, time) as number | undefined
+ *   if (s1 !== undefined && Math.abs(time - s1) < 10000) continue
+ *   if (!states[0]!.set(k1, s1 === undefined || time > s1 ? time : s1, time)) stateFull('t.dedup.0', 3)
+ *
+ * An aggregate computes every new accumulator before it writes the state, so an event that fails
+ * (an overflow, a key or argument that fails to evaluate) leaves the state as it was.
+ */
+import { isOptional, unwrapOptional } from '../ir/expr.ts'
+import type { AggregateField, Expr, FusedStep, RecordType, Type } from '../ir/types.ts'
+import { compileExpr, type ExprContext, tsType } from './expressions.ts'
+
+const MAX_SAFE = 'Number.MAX_SAFE_INTEGER'
+
+type DedupStep = Extract<FusedStep, { kind: 'Dedup' }>
+type AggregateStep = Extract<FusedStep, { kind: 'Aggregate' }>
+
+export interface StatefulContext {
+  /** Builds an expression context over the current row. */
+  readonly expr: () => ExprContext
+  /** This step's index in the chain, to name its variables. */
+  readonly step: number
+  /** Index of this step's state in `states`. */
+  readonly slot: number
+  /** The step's site index. */
+  readonly site: number
+  readonly typeName: (type: Type) => string | undefined
+}
+
+/** The chain's event time variable, set once per event by the loop. */
+export const EVENT_TIME = 'time'
+
+/** Statements of a dedup step (it `continue`s for a dropped event). */
+export function dedupCode(step: DedupStep, ctx: StatefulContext): string[] {
+  const k = `k${ctx.step}`
+  const s = `s${ctx.step}`
+  const state = `states[${ctx.slot}]!`
+  const keys = step.keys.map((key) => compileExpr(key, ctx.expr()))
+  return [
+    `const ${k} = ${stateKey(step.keys, keys)}`,
+    `const ${s} = ${state}.get(${k}, ${EVENT_TIME}) as number | undefined`,
+    `if (${s} !== undefined && Math.abs(${EVENT_TIME} - ${s}) < ${step.withinMs}) continue`,
+    `if (!${state}.set(${k}, ${s} === undefined || ${EVENT_TIME} > ${s} ? ${EVENT_TIME} : ${s}, ${EVENT_TIME})) stateFull(${JSON.stringify(step.state.id)}, ${ctx.site})`,
+  ]
+}
+
+/** Statements of an aggregate step; the last declares `next`, the step's output row. */
+export function aggregateCode(step: AggregateStep, ctx: StatefulContext, next: string): string[] {
+  const n = ctx.step
+  const state = `states[${ctx.slot}]!`
+  const lines: string[] = []
+  const keyVars = step.keys.map((key, i) => {
+    const v = `kv${n}_${i}`
+    lines.push(`const ${v} = ${compileExpr(key.value, ctx.expr())}`)
+    return v
+  })
+  const argVars = step.aggregates.map((aggregate, i) => {
+    if (aggregate.arg === null) return 'null'
+    const v = `av${n}_${i}`
+    lines.push(`const ${v} = ${compileExpr(aggregate.arg, ctx.expr())}`)
+    return v
+  })
+  const k = `k${n}`
+  const p = `p${n}`
+  lines.push(
+    `const ${k} = ${stateKey(
+      step.keys.map((key) => key.value),
+      keyVars,
+    )}`,
+    `const ${p} = ${state}.get(${k}, ${EVENT_TIME}) as unknown[] | undefined`,
+  )
+  const accVars = step.aggregates.map((aggregate, i) => {
+    const v = `a${n}_${i}`
+    lines.push(`const ${v} = ${accumulate(aggregate, `${p}[${i}]`, p, argVars[i]!, ctx.site)}`)
+    return v
+  })
+  lines.push(
+    `if (!${state}.set(${k}, [${accVars.join(', ')}], ${EVENT_TIME})) stateFull(${JSON.stringify(step.state.id)}, ${ctx.site})`,
+  )
+  const fields = [
+    ...step.keys.map((key, i) => `${key.name}: ${keyVars[i]}`),
+    ...step.aggregates.map((aggregate, i) => `${aggregate.name}: ${output(aggregate, accVars[i]!)}`),
+  ]
+  lines.push(`const ${next}: ${tsType(step.schema as RecordType, ctx.typeName)} = { ${fields.join(', ')} }`)
+  return lines
+}
+
+/** The state key: one required string as it is, anything else as JSON (of the array, for several keys). */
+function stateKey(keys: readonly Expr[], codes: readonly string[]): string {
+  if (keys.length === 1 && keys[0]!.type.kind === 'string') return codes[0]!
+  if (keys.length === 1) return `JSON.stringify(${codes[0]})`
+  return `JSON.stringify([${codes.join(', ')}])`
+}
+
+/** The new accumulator of one aggregate from the stored one (`stored`, under `previous` when the key has any). */
+function accumulate(
+  aggregate: AggregateField,
+  stored: string,
+  previous: string,
+  arg: string,
+  site: number,
+): string {
+  const kind = aggregate.arg === null ? null : unwrapOptional(aggregate.arg.type).kind
+  const before = (initial: string, type: string) =>
+    `(${previous} === undefined ? ${initial} : (${stored} as ${type}))`
+  switch (aggregate.fn) {
+    case 'count':
+      return `${before('0', 'number')} + 1`
+    case 'sum':
+      return kind === 'f64'
+        ? `sumF64(${before('null', 'number | null')}, ${arg}, ${site})`
+        : `sumI64(${before('null', 'number | null')}, ${arg}, ${site})`
+    case 'avg':
+      return `avgAcc(${before('[0, 0]', '[number, number]')}, ${arg}, ${site})`
+    case 'min':
+    case 'max': {
+      const type = kind === 'string' ? 'string' : 'number'
+      const checked = kind === 'f64' ? `finiteArg(${arg}, '${aggregate.fn}', ${site})` : arg
+      return `${aggregate.fn}Acc<${type}>(${before('null', `${type} | null`)}, ${checked})`
+    }
+  }
+}
+
+/** An aggregate's output value from its accumulator, typed as the output field. */
+function output(aggregate: AggregateField, acc: string): string {
+  const value = aggregate.fn === 'avg' ? `avgValue(${acc})` : acc
+  return isOptional(aggregate.type) || aggregate.fn === 'count'
+    ? value
+    : `(${value} as ${tsType(aggregate.type)})`
+}
+
+/** Helpers of the stateful steps; emitted once per generated module. */
+export const STATEFUL_HELPERS = `
+  function stateFull(step: string, site: number): never {
+    throw new EvaluationError(\`the state of step \${step} is full: its budget refuses new keys\`, site)
+  }
+  function finiteArg<T extends number | null>(value: T, fn: string, site: number): T {
+    if (value !== null && !Number.isFinite(value)) {
+      throw new EvaluationError(\`\${fn} of \${value}: aggregates take finite numbers only\`, site)
+    }
+    return value
+  }
+  function sumI64(before: number | null, value: number | null, site: number): number | null {
+    if (value === null) return before
+    if (before === null) return value
+    const sum = before + value
+    if (sum > ${MAX_SAFE} || sum < -${MAX_SAFE}) throw new EvaluationError('i64 overflow in sum', site)
+    return sum
+  }
+  function sumF64(before: number | null, value: number | null, site: number): number | null {
+    if (finiteArg(value, 'sum', site) === null) return before
+    if (before === null) return value
+    const sum = before + (value as number)
+    if (!Number.isFinite(sum)) throw new EvaluationError('f64 overflow in sum', site)
+    return sum
+  }
+  function avgAcc(before: [number, number], value: number | null, site: number): [number, number] {
+    if (finiteArg(value, 'avg', site) === null) return before
+    const sum = before[0] + (value as number)
+    if (!Number.isFinite(sum)) throw new EvaluationError('f64 overflow in avg', site)
+    return [sum, before[1] + 1]
+  }
+  function avgValue(acc: [number, number]): number | null {
+    return acc[1] === 0 ? null : acc[0] / acc[1]
+  }
+  function minAcc<T extends number | string>(before: T | null, value: T | null): T | null {
+    return value === null ? before : before === null || value < before ? value : before
+  }
+  function maxAcc<T extends number | string>(before: T | null, value: T | null): T | null {
+    return value === null ? before : before === null || value > before ? value : before
+  }
+`
