@@ -1,0 +1,425 @@
+/**
+ * What state and checkpoints cost a running node, and how fast it comes back (issue 12's report):
+ *
+ * 1. Checkpoint overhead, in one run: a keyed running count + sum (`aggregate by card`) over N
+ *    payments on the embedded log, run by the PipelineRunner in this process, with a checkpoint
+ *    every 1 s against none during the run (interval 1 h: state is only written at the stop), both
+ *    at-least-once, and exactly-once at 1 s. Rounds alternate the variants, so machine noise hits
+ *    all of them; events/s per variant is the median round.
+ * 2. Recovery: a node (`sluice run`, a real process) holds KEYS keys of committed state, is
+ *    SIGKILLed, one new event is appended, and a new node is started: the time from its spawn to
+ *    the new event's output being readable, split by the node's own log lines (process start,
+ *    state restored, running). Embedded log with state files, and Kafka with state in Redis when
+ *    --kafka and --redis are given.
+ *
+ *   npm run bench:recovery [-- --events 1000000 --keys 1000000 --rounds 3]
+ *   npm run bench:recovery -- --kafka 127.0.0.1:19092 --redis redis://127.0.0.1:6390
+ *
+ * Writes benchmarks/reports/recovery.{json,md,svg}. Run it alone: the machine has two cores.
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import { loadArtifact } from '../runtime/artifact/load.ts'
+import { EmbeddedLog } from '../runtime/log/embedded.ts'
+import type { Delivery, Log } from '../runtime/log/index.ts'
+import { KafkaLog } from '../runtime/log/kafka.ts'
+import { MetricsRegistry } from '../runtime/metrics/registry.ts'
+import { PipelineRunner } from '../runtime/node/pipeline-runner.ts'
+import { FileSnapshotStore } from '../runtime/state/file-snapshot-store.ts'
+import { compileFixture } from '../test/support/compile-fixture.ts'
+import { collectGarbage, PeakMemory } from './lib/measure.ts'
+import { mulberry32 } from './lib/payments.ts'
+import { formatBytes, formatRate, machineInfo, writeReportFiles } from './lib/report.ts'
+
+const REPO = resolve(import.meta.dirname, '..')
+const { values } = parseArgs({
+  options: {
+    events: { type: 'string', default: '1000000' },
+    cards: { type: 'string', default: '100000' },
+    keys: { type: 'string', default: '1000000' },
+    rounds: { type: 'string', default: '3' },
+    kafka: { type: 'string' },
+    redis: { type: 'string' },
+    out: { type: 'string', default: 'benchmarks/reports' },
+  },
+})
+const EVENTS = Number(values.events)
+const CARDS = Number(values.cards)
+const KEYS = Number(values.keys)
+const ROUNDS = Number(values.rounds)
+
+const PIPE = (input: string, output: string) => `
+schema Payment { id: string, card: string, amount: i64, ts: timestamp @event_time }
+source payments: Payment from kafka("${input}")
+stream totals = payments | aggregate by card { n: count(), total: sum(amount) }
+sink totals -> kafka("${output}")
+`
+
+function payments(count: number, cards: number, seed: number, firstId = 0) {
+  const random = mulberry32(seed)
+  const start = Date.UTC(2026, 0, 1)
+  const records = []
+  for (let i = 0; i < count; i++) {
+    const card = `card-${cards >= count ? firstId + i : Math.floor(random() * cards)}`
+    const value = {
+      id: `p${firstId + i}`,
+      card,
+      amount: 1 + Math.floor(random() * 1000),
+      ts: new Date(start + i).toISOString(),
+    }
+    records.push({ key: card, value: Buffer.from(JSON.stringify(value)) })
+  }
+  return records
+}
+
+async function appendAll(log: Log, topic: string, records: ReturnType<typeof payments>): Promise<void> {
+  await log.ensureTopic(topic)
+  for (let i = 0; i < records.length; i += 10_000) await log.append(topic, records.slice(i, i + 10_000))
+}
+
+// ── 1. checkpoint overhead ────────────────────────────────────────────────────────────────────
+
+interface OverheadVariant {
+  readonly name: string
+  readonly delivery: Delivery
+  readonly checkpointIntervalMs: number
+}
+
+const VARIANTS: readonly OverheadVariant[] = [
+  { name: 'checkpoint every 1 s', delivery: 'at-least-once', checkpointIntervalMs: 1000 },
+  { name: 'no checkpoint during the run', delivery: 'at-least-once', checkpointIntervalMs: 3_600_000 },
+  { name: 'exactly-once, checkpoint every 1 s', delivery: 'exactly-once', checkpointIntervalMs: 1000 },
+]
+
+interface OverheadRound {
+  readonly variant: string
+  readonly seconds: number
+  readonly eventsPerSecond: number
+}
+
+async function overheadRound(
+  variant: OverheadVariant,
+  records: ReturnType<typeof payments>,
+): Promise<OverheadRound> {
+  const dir = await mkdtemp(join(tmpdir(), 'sluice-bench-recovery-'))
+  try {
+    const log = await EmbeddedLog.open(dir, { durability: { intervalMs: 100 } })
+    await appendAll(log, 'payments', records)
+    const artifact = await loadArtifact(await compileFixture(PIPE('payments', 'totals'), 'recovery-bench'))
+    const store = new FileSnapshotStore(join(dir, 'state'))
+    collectGarbage()
+    const started = performance.now()
+    const runner = await PipelineRunner.start({
+      log,
+      artifact,
+      metrics: new MetricsRegistry(),
+      delivery: variant.delivery,
+      checkpointIntervalMs: variant.checkpointIntervalMs,
+      stateStore: store,
+    })
+    if (variant.checkpointIntervalMs > 60_000) {
+      // Nothing commits during the run: done when every output is in the log.
+      while ((await log.endOffsets('totals')).reduce((a, b) => a + b, 0) < records.length) {
+        await new Promise((r) => setTimeout(r, 5))
+      }
+    } else {
+      // Done when the group committed everything (exactly-once: the outputs are visible then).
+      await runner.waitUntilCaughtUp(600_000)
+    }
+    const seconds = (performance.now() - started) / 1000
+    await runner.stop()
+    await runner.done
+    await log.close()
+    await store.close()
+    return { variant: variant.name, seconds, eventsPerSecond: records.length / seconds }
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+// ── 2. recovery after SIGKILL ─────────────────────────────────────────────────────────────────
+
+interface RecoveryResult {
+  readonly backend: string
+  readonly keys: number
+  /** Spawn of the new node → the new event's output readable. */
+  readonly totalSeconds: number
+  /** Spawn → the node's first log line (process and CLI start-up). */
+  readonly startSeconds: number | null
+  /** Spawn → state restored (the node's 'operator state restored' lines, the last one). */
+  readonly restoredSeconds: number | null
+  /** Spawn → 'running'. */
+  readonly runningSeconds: number | null
+  /** How often the output was polled: the resolution of totalSeconds. */
+  readonly pollMs: number
+}
+
+interface Backend {
+  readonly name: string
+  readonly args: readonly string[]
+  readonly env: NodeJS.ProcessEnv
+  open(): Promise<Log>
+  /** A reader for polling while a node runs (embedded: read-only, without the lock). */
+  openReader(): Promise<Log>
+}
+
+function sluice(
+  args: readonly string[],
+  backend: Backend,
+): { child: ChildProcess; lines: () => { t: number; msg: string }[]; exit: Promise<number | null> } {
+  const child = spawn(
+    process.execPath,
+    [join(REPO, 'bin/sluice.js'), ...args, ...backend.args, '--log-format', 'json', '--log-level', 'info'],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, ...backend.env },
+    },
+  )
+  const lines: { t: number; msg: string }[] = []
+  let pending = ''
+  child.stderr!.on('data', (chunk: Buffer) => {
+    const now = performance.now()
+    pending += chunk.toString()
+    const parts = pending.split('\n')
+    pending = parts.pop()!
+    for (const line of parts) {
+      try {
+        lines.push({ t: now, msg: (JSON.parse(line) as { msg: string }).msg })
+      } catch {
+        lines.push({ t: now, msg: line })
+      }
+    }
+  })
+  const exit = new Promise<number | null>((r) => child.on('exit', (code) => r(code)))
+  return { child, lines: () => lines, exit }
+}
+
+async function total(log: Log, topic: string): Promise<number> {
+  return (await log.endOffsets(topic)).reduce((a, b) => a + b, 0)
+}
+
+async function recovery(backend: Backend): Promise<RecoveryResult> {
+  const suffix = Math.random().toString(36).slice(2, 8)
+  const input = `recovery-in-${suffix}`
+  const output = `recovery-out-${suffix}`
+  const artifact = await compileFixture(PIPE(input, output), `recovery-${suffix}`)
+  const common = ['run', artifact, '--group', `recovery-${suffix}`]
+  // KEYS distinct cards: KEYS keys of state.
+  const log = await backend.open()
+  await appendAll(log, input, payments(KEYS, KEYS, 1))
+  if (backend.name.startsWith('embedded')) await log.close()
+  console.log(`[recovery ${backend.name}] building ${KEYS.toLocaleString('en')} keys of state…`)
+  const build = sluice([...common, '--until-caught-up'], backend)
+  if ((await build.exit) !== 0)
+    throw new Error(
+      `building the state failed:\n${build
+        .lines()
+        .map((l) => l.msg)
+        .join('\n')}`,
+    )
+
+  // A node that restored the state and is idle, then killed.
+  const victim = sluice(common, backend)
+  while (!victim.lines().some((l) => l.msg === 'running')) {
+    if (victim.child.exitCode !== null) throw new Error('the node exited before running')
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  await new Promise((r) => setTimeout(r, 1500))
+  victim.child.kill('SIGKILL')
+  await victim.exit
+
+  const writer = backend.name.startsWith('embedded') ? await backend.open() : log
+  const before = await total(writer, output)
+  await writer.append(input, payments(1, KEYS + 1, 2, KEYS))
+  if (writer !== log || backend.name.startsWith('embedded')) await writer.close()
+
+  const spawned = performance.now()
+  const node = sluice(common, backend)
+  const reader = backend.name.startsWith('embedded') ? null : log
+  const pollMs = 10
+  let done = 0
+  for (;;) {
+    if (node.child.exitCode !== null)
+      throw new Error(
+        `the node exited:\n${node
+          .lines()
+          .map((l) => l.msg)
+          .join('\n')}`,
+      )
+    const r = reader ?? (await backend.openReader())
+    const n = await total(r, output).catch(() => before)
+    if (r !== reader) await r.close()
+    if (n > before) {
+      done = performance.now()
+      break
+    }
+    await new Promise((res) => setTimeout(res, pollMs))
+  }
+  node.child.kill('SIGTERM')
+  await node.exit
+  if (reader) await reader.close()
+  const at = (msg: string, last = false) => {
+    const hits = node.lines().filter((l) => l.msg === msg)
+    const hit = last ? hits.at(-1) : hits[0]
+    return hit ? (hit.t - spawned) / 1000 : null
+  }
+  const first = node.lines()[0]
+  return {
+    backend: backend.name,
+    keys: KEYS,
+    totalSeconds: (done - spawned) / 1000,
+    startSeconds: first ? (first.t - spawned) / 1000 : null,
+    restoredSeconds: at('operator state restored', true),
+    runningSeconds: at('running'),
+    pollMs,
+  }
+}
+
+// ── report ────────────────────────────────────────────────────────────────────────────────────
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.floor(s.length / 2)]!
+}
+
+async function main(): Promise<void> {
+  const peak = new PeakMemory()
+  const sampler = setInterval(() => peak.sample(), 100)
+  const records = payments(EVENTS, CARDS, 7)
+  const rounds: OverheadRound[] = []
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const variant of VARIANTS) {
+      const round = await overheadRound(variant, records)
+      console.log(
+        `[overhead] round ${r + 1}: ${variant.name}: ${formatRate(round.eventsPerSecond)} (${round.seconds.toFixed(2)} s)`,
+      )
+      rounds.push(round)
+    }
+  }
+  const overhead = VARIANTS.map((v) => ({
+    variant: v.name,
+    eventsPerSecond: median(rounds.filter((r) => r.variant === v.name).map((r) => r.eventsPerSecond)),
+  }))
+  const none = overhead.find((o) => o.variant === 'no checkpoint during the run')!.eventsPerSecond
+  const everySecond = overhead.find((o) => o.variant === 'checkpoint every 1 s')!.eventsPerSecond
+  const overheadPercent = (1 - everySecond / none) * 100
+
+  const backends: Backend[] = []
+  const scratch: string[] = []
+  const dir = await mkdtemp(join(tmpdir(), 'sluice-bench-recovery-node-'))
+  scratch.push(dir)
+  backends.push({
+    name: 'embedded log + state files',
+    args: ['--data-dir', dir],
+    env: { SLUICE_KAFKA_BROKERS: '' },
+    open: () => EmbeddedLog.open(dir),
+    openReader: () => EmbeddedLog.openReadOnly(dir),
+  })
+  const brokers = values.kafka ?? process.env.SLUICE_KAFKA_BROKERS
+  const redis = values.redis ?? process.env.SLUICE_REDIS_URL
+  if (brokers && redis) {
+    backends.push({
+      name: 'Kafka + Redis',
+      args: ['--kafka', brokers, '--state', redis],
+      env: {},
+      open: () => KafkaLog.connect({ brokers: brokers.split(',') }),
+      openReader: () => KafkaLog.connect({ brokers: brokers.split(',') }),
+    })
+  }
+  const recoveries: RecoveryResult[] = []
+  for (const backend of backends) {
+    const result = await recovery(backend)
+    console.log(`[recovery] ${backend.name}: ${result.totalSeconds.toFixed(2)} s`)
+    recoveries.push(result)
+  }
+  clearInterval(sampler)
+  peak.sample()
+  await Promise.all(scratch.map((d) => rm(d, { recursive: true, force: true })))
+
+  const report = {
+    name: 'recovery',
+    machine: machineInfo(),
+    events: EVENTS,
+    cards: CARDS,
+    rounds: ROUNDS,
+    overhead,
+    overheadRounds: rounds,
+    checkpointOverheadPercent: overheadPercent,
+    recoveries,
+    peakRssBytes: peak.peakRssBytes,
+    targets: {
+      checkpointOverheadPercent: 5,
+      recoverySeconds: 2,
+    },
+  }
+  await writeReportFiles(values.out!, 'recovery', report, renderMarkdown(report), renderSvg(report))
+  console.log(renderMarkdown(report))
+}
+
+type Report = {
+  machine: ReturnType<typeof machineInfo>
+  events: number
+  cards: number
+  rounds: number
+  overhead: { variant: string; eventsPerSecond: number }[]
+  checkpointOverheadPercent: number
+  recoveries: RecoveryResult[]
+  peakRssBytes: number
+}
+
+function renderMarkdown(report: Report): string {
+  const s = (x: number | null) => (x === null ? '—' : `${x.toFixed(2)} s`)
+  return `# Checkpoints and recovery
+
+${report.machine.cpuModel}, ${report.machine.cores} cores, Node ${report.machine.nodeVersion}, ${report.machine.date} (commit ${report.machine.gitCommit ?? 'unknown'}${report.machine.gitDirty ? ', dirty' : ''}).
+
+## Checkpoint overhead
+
+\`aggregate by card { n: count(), total: sum(amount) }\` over ${report.events.toLocaleString('en')} payments and ${report.cards.toLocaleString('en')} cards, embedded log (durability 100 ms), end to end (JSON in, through the log, JSON out); median of ${report.rounds} alternating rounds.
+
+| variant | events/s |
+|---|---:|
+${report.overhead.map((o) => `| ${o.variant} | ${formatRate(o.eventsPerSecond)} |`).join('\n')}
+
+Checkpoints every second cost **${report.checkpointOverheadPercent.toFixed(1)} %** of the throughput without checkpoints (target: under 5 %). Exactly-once is measured to the last commit (its outputs become visible then), so its figure includes up to one interval of waiting at the end.
+
+## Recovery after SIGKILL
+
+A node holding committed state is SIGKILLed, one new event is appended, a new node is spawned; the time runs from the spawn to the new event's output being readable.
+
+| backend | keys | total | process up (first log line) | state restored | running |
+|---|---:|---:|---:|---:|---:|
+${report.recoveries.map((r) => `| ${r.backend} | ${r.keys.toLocaleString('en')} | **${s(r.totalSeconds)}** | ${s(r.startSeconds)} | ${s(r.restoredSeconds)} | ${s(r.runningSeconds)} |`).join('\n')}
+
+Target: under 2 s with 1,000,000 keys. Peak RSS of the benchmark process ${formatBytes(report.peakRssBytes)}. The output was polled every ${report.recoveries[0]?.pollMs ?? 10} ms. Snapshot size and time per million keys for both stores: state-snapshot.md.
+`
+}
+
+function renderSvg(report: Report): string {
+  const bars = [
+    ...report.overhead.map((o) => ({ label: o.variant, value: o.eventsPerSecond, unit: 'ev/s' })),
+    ...report.recoveries.map((r) => ({ label: `recovery: ${r.backend}`, value: r.totalSeconds, unit: 's' })),
+  ]
+  const width = 760
+  const rowHeight = 28
+  const height = 40 + bars.length * rowHeight
+  const rows = bars
+    .map((b, i) => {
+      const max = Math.max(...bars.filter((x) => x.unit === b.unit).map((x) => x.value), 1e-9)
+      const w = Math.max(2, (b.value / max) * 360)
+      const y = 30 + i * rowHeight
+      const text = b.unit === 's' ? `${b.value.toFixed(2)} s` : formatRate(b.value)
+      return `<text x="10" y="${y + 14}" font-size="12">${b.label}</text><rect x="300" y="${y}" width="${w}" height="18" fill="${b.unit === 's' ? '#d9822b' : '#4a7bd0'}"/><text x="${306 + w}" y="${y + 14}" font-size="12">${text}</text>`
+    })
+    .join('\n')
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif">
+<text x="10" y="18" font-size="14" font-weight="bold">Checkpoint overhead (events/s) and recovery after SIGKILL (s)</text>
+${rows}
+</svg>
+`
+}
+
+await main()
