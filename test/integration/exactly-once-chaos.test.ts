@@ -197,7 +197,78 @@ async function chaos(mode: Mode): Promise<void> {
   }
 }
 
+/**
+ * Scale-out: two nodes share the group; one is SIGKILLed mid-stream, and after the session timeout
+ * its partitions move, with their state (in Redis), to the survivor, which finishes the stream.
+ */
+async function survivorTakesOver(events: readonly ChaosEvent[]): Promise<void> {
+  const input = uniqueName('takeover-in')
+  const output = uniqueName('takeover-out')
+  const deadLetters = uniqueName('takeover-dead')
+  const group = uniqueName('takeover-group')
+  const artifact = await compileFixture(pipeline(input, output), uniqueName('takeover'))
+  const mode: Mode = {
+    name: 'kafka',
+    args: ['--state', REDIS_URL],
+    env: { SLUICE_KAFKA_BROKERS: kafkaBrokers().join(',') },
+    open: () => connectKafkaLog(),
+  }
+  const log = await mode.open()
+  try {
+    await produce(log, input, events)
+    const args = [
+      'run',
+      artifact,
+      '--group',
+      group,
+      '--partitions',
+      String(PARTITIONS),
+      '--dead-letter-topic',
+      deadLetters,
+      '--delivery',
+      'exactly-once',
+      '--checkpoint-interval',
+      '100',
+      '--log-format',
+      'json',
+    ]
+    const victim = sluice(args, mode)
+    const victimWatched = watch(victim)
+    const survivor = sluice(args, mode)
+    const survivorWatched = watch(survivor)
+    // Both nodes own partitions and have committed some of them before the kill.
+    const deadline = Date.now() + 60_000
+    while ((await committed(log, group, input)) < events.length / 10) {
+      if (Date.now() > deadline) throw new Error(`no progress:\n${victimWatched.stderr().slice(-3000)}`)
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    victim.kill('SIGKILL')
+    await victimWatched.exit
+    const left = await committed(log, group, input)
+    while ((await committed(log, group, input)) < events.length) {
+      if (Date.now() > deadline + 120_000)
+        throw new Error(`the survivor did not finish:\n${survivorWatched.stderr().slice(-3000)}`)
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    survivor.kill('SIGTERM')
+    expect(await survivorWatched.exit, survivorWatched.stderr().slice(-3000)).toBe(0)
+    const rows = (await readAll(log, output)).map((r) => JSON.parse(r.value.toString()) as CountRow)
+    const problems = compareCounts(expectedCounts(events, WITHIN_MS), rows)
+    console.log(
+      `[takeover] ${events.length} events, victim killed at ${left} committed; ${rows.length} rows, ${problems.length} problems`,
+    )
+    expect(left).toBeLessThan(events.length)
+    expect(problems.slice(0, 20)).toEqual([])
+  } finally {
+    await log.close()
+  }
+}
+
 describe('exactly-once under SIGKILL and a broker restart', () => {
+  it('Kafka + Redis: a killed node’s partitions and state move to the survivor of its group', async () => {
+    await survivorTakesOver(chaosEvents(50_000, 300, WITHIN_MS, SEED + 1))
+  }, 600_000)
+
   it(`Kafka + Redis: ${EVENTS} events, ${KILLS} kills mid-stream, one broker restart`, async () => {
     await chaos({
       name: 'kafka',
