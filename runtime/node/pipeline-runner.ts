@@ -453,6 +453,22 @@ export class PipelineRunner {
       }
       // A handler stopped mid-outage by stop(): its batch is not committed and comes again later.
       if (this.stopping) return
+      if (isSluiceError(ended, 'LOG_FENCED')) {
+        // Another node took a partition over while this one stalled (a long pause past the session
+        // timeout): what this one appended since its last checkpoint is discarded, so it joins the
+        // group again as a new member and restores whatever state its new partitions committed.
+        this.logger.warn('fenced by a newer owner of a partition; joining the group again', {
+          error: errorMessage(ended),
+        })
+        await this.subscription!.stop().catch(() => {})
+        try {
+          await this.retrying(() => this.subscribe())
+        } catch (retryError) {
+          if (this.stopping) return
+          throw retryError
+        }
+        continue
+      }
       if (!isRetryable(ended)) {
         this.metrics.ready.set(0)
         throw ended
