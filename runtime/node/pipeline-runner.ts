@@ -2,8 +2,10 @@
  * Runs one loaded artifact against a log: subscribes to the source topics, and for every batch of
  * log records decodes them, pushes the decoded batch through the fused chains of the operator
  * graph, appends the sinks' output and the dead letters, and only then lets the log commit the
- * batch's offsets. A crash between the appends and the commit replays the batch (at-least-once;
- * exactly-once arrives with transactional epochs, docs/architecture.md).
+ * batch's offsets. A crash between the appends and the commit replays the batch (at-least-once).
+ * Stateful steps and exactly-once delivery commit per checkpoint instead: the log drives them per
+ * source partition and this runner's OperatorState stages and restores the steps' state
+ * (operator-state.ts, docs/decisions/0016-exactly-once.md).
  *
  * Bad input never stops the pipeline and is never lost: a record that is not JSON, does not match
  * its schema, fails while evaluating an expression, or whose output the log refuses (a timestamp
