@@ -8,34 +8,62 @@ import { checkSource } from '../frontend.ts'
 import { createInterpreter, type SinkOutput } from '../ir/interpret.ts'
 import type { Pipeline } from '../ir/types.ts'
 import { GENERATED_FILE } from './generate.ts'
-import { type Batch, compileAndLoad, type Operators, removeLoadedModules } from './load-generated.ts'
+import {
+  type Batch,
+  compileAndLoad,
+  type Operators,
+  removeLoadedModules,
+  type StepState,
+} from './load-generated.ts'
 
 afterAll(removeLoadedModules)
 
-/** Runs decoded events through every chain and sink of a (linear or fan-out) pipeline, like the runtime. */
+/**
+ * A StepState over a Map, with no expiry: the runtime's expiry only drops keys idle longer than
+ * any event that could still match them (specs/language.md), so results do not depend on it.
+ * `maxKeys` makes it refuse new keys beyond a budget, like the runtime's 'refuse' policy.
+ */
+function mapStepState(maxKeys = Number.POSITIVE_INFINITY): StepState & { values: Map<string, unknown> } {
+  const values = new Map<string, unknown>()
+  return {
+    values,
+    get: (key) => values.get(key),
+    set: (key, value) => {
+      if (!values.has(key) && values.size >= maxKeys) return false
+      // Stored as the runtime snapshots it: a value that does not survive JSON would show here.
+      values.set(key, JSON.parse(JSON.stringify(value)))
+      return true
+    },
+  }
+}
+
+/**
+ * Runs decoded events through every chain and sink of a (linear or fan-out) pipeline, like the
+ * runtime: in batches of `batchSize`, each chain with its own states, kept across batches.
+ */
 function runFused(
   operators: Operators,
   pipeline: Pipeline,
   sourceName: string,
   events: readonly { value: unknown; key: string | null; timestamp: number }[],
+  batchSize = Number.POSITIVE_INFINITY,
 ): { outputs: SinkOutput[]; errors: number[] } {
   const source = pipeline.nodes.find((n) => n.kind === 'Source' && n.name === sourceName)!
-  const input: Batch = {
-    values: events.map((e) => e.value),
-    keys: events.map((e) => e.key),
-    timestamps: events.map((e) => e.timestamp),
-    origins: events.map((_, i) => i),
-    length: events.length,
-  }
   const outputs: SinkOutput[] = []
   const errors: number[] = []
+  const states = new Map<string, StepState[]>()
   const push = (nodeId: string, batch: Batch) => {
     for (const node of pipeline.nodes) {
       if (node.kind === 'Source' || node.input !== nodeId) continue
       if (node.kind === 'Fused') {
         const out: Batch = { values: [], keys: [], timestamps: [], origins: [], length: 0 }
         const failures: { index: number; error: unknown; site: number }[] = []
-        operators.chains[node.id]!(batch, out, failures)
+        if (!states.has(node.id))
+          states.set(
+            node.id,
+            (node.state ?? []).map(() => mapStepState()),
+          )
+        operators.chains[node.id]!(batch, out, failures, states.get(node.id)!)
         for (const f of failures) {
           expect(f.error).toBeInstanceOf(EvaluationError)
           errors.push(batch.origins[f.index]!)
@@ -53,8 +81,18 @@ function runFused(
       }
     }
   }
-  push(source.id, input)
-  return { outputs, errors: errors.sort((a, b) => a - b) }
+  for (let start = 0; start < events.length; start += Math.min(batchSize, events.length)) {
+    const slice = events.slice(start, start + batchSize)
+    push(source.id, {
+      values: slice.map((e) => e.value),
+      keys: slice.map((e) => e.key),
+      timestamps: slice.map((e) => e.timestamp),
+      origins: slice.map((_, i) => start + i),
+      length: slice.length,
+    })
+  }
+  // An event that fails in two streams is one failed event, as the reference counts it.
+  return { outputs, errors: [...new Set(errors)].sort((a, b) => a - b) }
 }
 
 /** The reference: the same checked pipeline, unoptimised, through the interpreter. */
@@ -188,9 +226,65 @@ const thingArb = fc.record(
   { requiredKeys: ['default', 'n', 'ts'] },
 )
 
+// Dedup and running aggregates: repeated keys (including the string "null" beside a null key),
+// out-of-order event times, i64 sums that overflow, f64 arguments that are not finite, a failing
+// step after an aggregate, and a stateful chain read by another stateful chain.
+const STATEFUL = `
+schema Txn { id: string, card: string?, n: i64, x: f64?, big: i64, label: string, ts: timestamp @event_time }
+source txns: Txn from kafka("txns")
+stream unique = txns | dedup by id within 5s
+stream pairs = txns | dedup by card, n % 3 within 2s | select { id, card, ts }
+stream totals = txns
+  | where n > -40
+  | aggregate by card, even: n % 2 == 0 {
+      c: count(),
+      s: sum(n),
+      sx: sum(x),
+      huge: sum(x * 1e303),
+      lo: min(x),
+      hi: max(label),
+      first: min(ts),
+      last: max(ts),
+      mean: avg(x),
+      m2: avg(n),
+      total: sum(big)
+    }
+  | where c > 1
+stream after = unique | aggregate by id { c: count(), q: sum(100 / n) } | select { id, c, q, r: 10 / (c - 2) }
+sink unique -> kafka("unique")
+sink pairs -> kafka("pairs")
+sink totals -> kafka("totals")
+sink after -> kafka("after")
+`
+
+const txnArb = fc.record({
+  id: fc.constantFrom('a', 'b', 'c', 'd'),
+  card: fc.option(fc.constantFrom('c1', 'c2', 'null'), { nil: null }),
+  n: fc.integer({ min: -50, max: 50 }),
+  // No -0: the test's state stores values as JSON, which has no -0, and the interpreter's does not.
+  x: fc.option(
+    fc.double({ min: -1e6, max: 1e6, noNaN: true }).map((v) => (Object.is(v, -0) ? 0 : v)),
+    {
+      nil: null,
+    },
+  ),
+  big: fc.oneof(fc.integer({ min: -5, max: 5 }), fc.constantFrom(2 ** 52, -(2 ** 52), 2 ** 53 - 1)),
+  label: fc.constantFrom('x', 'y', 'Z', ''),
+  // Close together, in any order: windows of 2 s and 5 s see repeats, early and late; whole
+  // seconds often land exactly a window apart (kept: the window is open at its end).
+  ts: fc.oneof(
+    fc.integer({ min: 0, max: 20 }).map((s) => 1_700_000_000_000 + s * 1000),
+    fc.integer({ min: 1_700_000_000_000, max: 1_700_000_020_000 }),
+  ),
+})
+
 describe('generated code', () => {
   it('type-checks as strict TypeScript', async () => {
-    const { typescript } = await compileAndLoad(RICH)
+    for (const text of [RICH, STATEFUL]) await expectStrictTypeScript(text)
+  })
+
+  async function expectStrictTypeScript(text: string): Promise<void> {
+    const { typescript } = await compileAndLoad(text)
     const project = new Project({
       useInMemoryFileSystem: true,
       compilerOptions: { strict: true, noUncheckedIndexedAccess: true, target: 99, lib: ['lib.es2022.d.ts'] },
@@ -201,6 +295,87 @@ describe('generated code', () => {
       return `${d.getLineNumber()}: ${typeof message === 'string' ? message : message.getMessageText()}`
     })
     expect(problems).toEqual([])
+  }
+
+  it('runs dedup and running aggregates as the reference interpreter does, across batches', async () => {
+    const { operators, pipeline } = await compileAndLoad(STATEFUL)
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(txnArb, { maxLength: 40 }),
+        fc.integer({ min: 1, max: 8 }),
+        async (values, batchSize) => {
+          const decoded = values.map((value) => ({
+            value: operators.sources.txns!.decode(value),
+            key: null,
+            timestamp: value.ts,
+          }))
+          const fused = runFused(operators, pipeline, 'txns', decoded, batchSize)
+          const reference = runInterpreted(STATEFUL, 'txns', decoded)
+          expect(bySink(fused.outputs)).toEqual(bySink(reference.outputs))
+          expect(fused.errors).toEqual(reference.errors)
+        },
+      ),
+      { numRuns: 300 },
+    )
+  })
+
+  it('drops repeats within the duration, before or after the kept time, and counts per key', async () => {
+    const { operators, pipeline } = await compileAndLoad(STATEFUL)
+    const event = (id: string, second: number, extra: Record<string, unknown> = {}) => {
+      const ts = 1_700_000_000_000 + second * 1000
+      const value = { id, card: 'c1', n: 1, x: null, big: 1, label: 'x', ts, ...extra }
+      return { value: operators.sources.txns!.decode(value), key: null, timestamp: ts }
+    }
+    // within 5s: a@0 kept; a@4 dropped; a@-4 (late) dropped; a@5 kept (5 s away) and stored;
+    // a@1 (late, 4 s before the stored 5) dropped; a@-1 kept (6 s before 5), the stored time stays 5.
+    const events = [
+      event('a', 0),
+      event('a', 4),
+      event('a', -4),
+      event('a', 5),
+      event('a', 1),
+      event('a', -1),
+    ]
+    const { outputs } = runFused(operators, pipeline, 'txns', events, 2)
+    const unique = outputs.filter((o) => o.sinkId === 'sink#1').map((o) => o.timestamp)
+    expect(unique).toEqual([0, 5, -1].map((s) => 1_700_000_000_000 + s * 1000))
+    // The aggregate after the dedup counts the kept events per id.
+    const after = outputs.filter((o) => o.sinkId === 'sink#4').map((o) => o.value)
+    expect(after).toEqual([
+      { id: 'a', c: 1, q: 100, r: -10 },
+      { id: 'a', c: 3, q: 300, r: 10 },
+    ])
+  })
+
+  it('fails an event whose new key the state refuses, naming the step, and keeps going', async () => {
+    const { operators, pipeline } = await compileAndLoad(STATEFUL)
+    const chain = pipeline.nodes.find((n) => n.kind === 'Fused' && n.state?.[0]?.id === 'unique.dedup.0')!
+    expect(chain.kind === 'Fused' && chain.state).toEqual([
+      { id: 'unique.dedup.0', step: 'dedup', ttlMs: 5000 },
+    ])
+    const rows = ['a', 'b', 'a'].map((id) =>
+      operators.sources.txns!.decode({ id, card: null, n: 1, x: null, big: 0, label: '', ts: 0 }),
+    )
+    const out: Batch = { values: [], keys: [], timestamps: [], origins: [], length: 0 }
+    const errors: { index: number; error: unknown; site: number }[] = []
+    operators.chains[chain.id]!(
+      {
+        values: rows,
+        keys: [null, null, null],
+        timestamps: [0, 10_000, 20_000],
+        origins: [0, 1, 2],
+        length: 3,
+      },
+      out,
+      errors,
+      [mapStepState(1)],
+    )
+    expect(out.values.slice(0, out.length)).toEqual([rows[0], rows[2]])
+    expect(errors.map((e) => e.index)).toEqual([1])
+    expect(errors[0]!.error).toBeInstanceOf(EvaluationError)
+    expect((errors[0]!.error as Error).message).toBe(
+      'the state of step unique.dedup.0 is full: its budget refuses new keys',
+    )
   })
 
   it('computes exactly what the reference interpreter computes, on random events', async () => {

@@ -83,6 +83,31 @@ sink keyed -> kafka("all")`)
     expect(pushFiltersTowardSource(before)).toEqual(before)
   })
 
+  it('never moves a filter across a stateful step, only up to it', () => {
+    const cases: [string, string[], string[]][] = [
+      [
+        'events | dedup by card within 1m | where amount > 10.0',
+        ['Source', 'Dedup', 'Filter', 'Sink'],
+        ['Source', 'Dedup', 'Filter', 'Sink'],
+      ],
+      [
+        'events | aggregate by card { n: count() } | key by card | where n > 1',
+        ['Source', 'Aggregate', 'KeyBy', 'Filter', 'Sink'],
+        ['Source', 'Aggregate', 'Filter', 'KeyBy', 'Sink'],
+      ],
+      [
+        'events | dedup by id within 1m | select { id, amount } | where amount > 1.0',
+        ['Source', 'Dedup', 'Map', 'Filter', 'Sink'],
+        ['Source', 'Dedup', 'Filter', 'Map', 'Sink'],
+      ],
+    ]
+    for (const [stream, before, after] of cases) {
+      const pipeline = checked(`stream s = ${stream}\nsink s -> kafka("out")`)
+      expect(chainTo(pipeline), stream).toEqual(before)
+      expect(chainTo(pushFiltersTowardSource(pipeline)), stream).toEqual(after)
+    }
+  })
+
   it('renames through a projection that renames a field', () => {
     const after = pushFiltersTowardSource(
       checked(`
@@ -311,6 +336,19 @@ sink s -> kafka("o")`).nodes.find((n) => n.kind === 'Map')!
       body: 'stream s = p | select { a, x, c, s, ts } | key by s | select { a, x, c, ts, r: a % 7 } | where c != "US" and x != 0 and a / x > 0 and r > 1\nsink s -> kafka("o")',
       deadLetters: false,
     },
+    // Stateful steps: a filter moved ahead of one would change which events its state sees.
+    {
+      body: 'stream s = p | dedup by c within 5ms | where x != 0 and a / x > 1\nsink s -> kafka("o")',
+      deadLetters: false,
+    },
+    {
+      body: 'stream s = p | aggregate by c { n: count(), t: sum(a) } | key by c | where n > 1\nsink s -> kafka("o")',
+      deadLetters: true,
+    },
+    {
+      body: 'stream s = p | select { a, x, c } | dedup by c, x > 0 within 3ms | select { a, x, c } | where a > 0\nsink s -> kafka("o")',
+      deadLetters: false,
+    },
     {
       deadLetters: true,
       body: `stream base = p | select { a, x, c, y }
@@ -411,6 +449,48 @@ sink s -> kafka("a")
 sink events -> kafka("raw")`),
     )
     expect(after.nodes.map((n) => n.kind).sort()).toEqual(['Fused', 'Sink', 'Sink', 'Source'])
+  })
+})
+
+describe('fuseStatelessChains with stateful steps', () => {
+  it('fuses dedup and aggregate into the chain and lists their state slots in step order', () => {
+    const after = fuseStatelessChains(
+      checked(`
+stream s = events | dedup by id within 10m | where amount > 1.0 | aggregate by card { n: count() } | key by card
+sink s -> kafka("out")`),
+    )
+    expect(after.nodes.map((n) => n.kind)).toEqual(['Source', 'Fused', 'Sink'])
+    const fused = after.nodes[1] as FusedNode
+    expect(fused.steps.map((s) => s.kind)).toEqual(['Dedup', 'Filter', 'Aggregate', 'KeyBy'])
+    expect(fused.state).toEqual([
+      { id: 's.dedup.0', step: 'dedup', ttlMs: 600_000 },
+      { id: 's.aggregate.0', step: 'aggregate', ttlMs: null },
+    ])
+    expect(fused.schema.fields.map((f) => f.name)).toEqual(['card', 'n'])
+  })
+
+  it('keeps slot ids when other steps change, and computes a shared stateful prefix once', () => {
+    const slots = (body: string) =>
+      optimise(checked(body))
+        .nodes.filter((n): n is FusedNode => n.kind === 'Fused')
+        .map((n) => n.state?.map((slot) => slot.id) ?? [])
+    const before = slots(`
+stream s = events | dedup by id within 1m | aggregate by card { n: count() }
+sink s -> kafka("out")`)
+    const edited = slots(`
+stream s = events | where amount > 0.0 | select { id, card } | dedup by id within 1m | key by id | aggregate by card { n: count() }
+sink s -> kafka("out")`)
+    expect(before).toEqual([['s.dedup.0', 's.aggregate.0']])
+    expect(edited).toEqual(before)
+    // A fan-out after a dedup: the dedup runs once, in the shared chain, and the branches have no state.
+    expect(
+      slots(`
+stream u = events | dedup by id within 1m
+stream a = u | where amount > 1.0
+stream b = u | aggregate by card { n: count() }
+sink a -> kafka("a")
+sink b -> kafka("b")`),
+    ).toEqual([['u.dedup.0'], [], ['b.aggregate.0']])
   })
 })
 

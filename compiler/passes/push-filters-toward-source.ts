@@ -14,6 +14,8 @@
  * - Only past an operator that cannot fail on any event: no select field and no key expression
  *   that `canFail`, and no timestamp key (its string form fails out of the Date range).
  *   Otherwise an event the moved filter drops would no longer be dead-lettered by that operator.
+ * - Never past a stateful step (`dedup`, `aggregate`): its state would see other events, so it
+ *   would keep, drop or count differently. Only `key by` and `select` are ever passed.
  * - Only when the operator being passed has the filter as its one consumer: with fan-out, the
  *   other consumers must still see every event.
  * - Past a `key by`, a filter moves whole (key by does not change the record).
