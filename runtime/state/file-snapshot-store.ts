@@ -5,7 +5,8 @@ import { writeFileAtomic } from '../log/embedded/atomic-file.ts'
 import { isCode } from '../log/embedded/fs-util.ts'
 import type { Snapshot, SnapshotChanges, SnapshotStore, StateScope } from './index.ts'
 import { encodeScopePart, parseScopeId, scopeId } from './index.ts'
-import { decodeSnapshotFile, encodeSnapshotFile } from './snapshot-file.ts'
+import { type EntryLayer, mergeLayers, SnapshotEntries } from './snapshot-entries.ts'
+import { decodeSnapshotFile, encodeSnapshotFile, fileWriter, finishFile } from './snapshot-file.ts'
 
 export interface FileSnapshotStoreOptions {
   /**
@@ -88,7 +89,9 @@ export class FileSnapshotStore implements SnapshotStore {
           `the log committed epoch ${target} for ${scopeId(scope)} but the state in ${dir} is at epoch ${committed} and no longer holds ${target}`,
         )
       }
-      const entries = await this.loadUnlocked(dir, target)
+      const layers = await this.loadUnlocked(dir, target)
+      // An empty state as a plain Map: what callers compare against.
+      const entries = layers.length === 0 ? new Map<string, Buffer>() : new SnapshotEntries(layers)
       if (epoch === undefined) return { epoch: target, entries }
       // Recovery: staged epochs above the target never committed in the log; their changes are gone.
       for (const e of files.deltas) if (e > target) await unlink(path.join(dir, deltaName(e)))
@@ -125,34 +128,29 @@ export class FileSnapshotStore implements SnapshotStore {
 
   /** Writes the state as of `epoch` as a new base, then removes the files it replaces. */
   private async compact(dir: string, epoch: number): Promise<void> {
-    const state = await this.loadUnlocked(dir, epoch)
-    await writeFileAtomic(
-      path.join(dir, baseName(epoch)),
-      encodeSnapshotFile('base', epoch, state),
-      this.fsync,
-    )
+    const layers = await this.loadUnlocked(dir, epoch)
+    const writer = fileWriter(layers.reduce((n, l) => n + l.end - l.start, 0) + 64)
+    mergeLayers(layers, writer)
+    await writeFileAtomic(path.join(dir, baseName(epoch)), finishFile(writer, 'base', epoch), this.fsync)
     const files = await listFiles(dir)
     for (const e of files.bases) if (e < epoch) await unlink(path.join(dir, baseName(e)))
     for (const e of files.deltas) if (e <= epoch) await unlink(path.join(dir, deltaName(e)))
   }
 
-  private async loadUnlocked(dir: string, epoch: number): Promise<Map<string, Buffer>> {
+  /**
+   * The base and the deltas after it up to `epoch`, as layers read in place: nothing is merged
+   * here (KeyedState.restore applies them in order; the Map view merges on first use).
+   */
+  private async loadUnlocked(dir: string, epoch: number): Promise<EntryLayer[]> {
     const files = await listFiles(dir)
     const base = files.bases.filter((e) => e <= epoch).at(-1)
-    const entries = new Map<string, Buffer>()
-    if (base !== undefined) {
-      for (const [key, value] of (await this.read(dir, baseName(base))).entries) {
-        if (value !== null) entries.set(key, value)
-      }
-    }
+    const layers: EntryLayer[] = []
+    if (base !== undefined) layers.push((await this.read(dir, baseName(base))).layer)
     for (const e of files.deltas) {
       if (e <= (base ?? 0) || e > epoch) continue
-      for (const [key, value] of (await this.read(dir, deltaName(e))).entries) {
-        if (value === null) entries.delete(key)
-        else entries.set(key, value)
-      }
+      layers.push((await this.read(dir, deltaName(e))).layer)
     }
-    return entries
+    return layers
   }
 
   private async read(dir: string, name: string): Promise<ReturnType<typeof decodeSnapshotFile>> {

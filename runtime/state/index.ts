@@ -45,7 +45,11 @@ export interface SnapshotChanges {
 export interface Snapshot {
   /** The epoch loaded; 0 when nothing was ever committed (and `entries` is empty). */
   readonly epoch: number
-  readonly entries: Map<string, Buffer>
+  /**
+   * Key → value. Read-only: the file store hands out its files' buffers in place
+   * (snapshot-entries.ts), which KeyedState.restore reads without a Buffer per key.
+   */
+  readonly entries: ReadonlyMap<string, Buffer>
 }
 
 /**

@@ -1,5 +1,6 @@
 import { SluiceError } from '../errors.ts'
 import { crc32 } from '../log/embedded/crc32.ts'
+import { DELETED, type EntryLayer, EntryWriter, OffsetsBuilder, SnapshotEntries } from './snapshot-entries.ts'
 
 /**
  * The file format of a snapshot (a whole state, `base`) or of one epoch's changes (`delta`):
@@ -9,7 +10,9 @@ import { crc32 } from '../log/embedded/crc32.ts'
  *   u32 CRC-32 of everything before it
  *
  * Integers are big-endian. The CRC covers the whole file, so a torn or damaged file is refused
- * (STATE_CORRUPT naming it), never half read.
+ * (STATE_CORRUPT naming it), never half read. Entries are read in place (snapshot-entries.ts):
+ * decoding a file indexes where each key and value lie, and a full snapshot's entries, encoded
+ * into one buffer by KeyedState, are copied into the file as one block.
  */
 const MAGIC = Buffer.from('SLST')
 const VERSION = 1
@@ -21,52 +24,59 @@ export type SnapshotKind = 'base' | 'delta'
 export interface SnapshotFile {
   readonly kind: SnapshotKind
   readonly epoch: number
-  /** Key → value, or null for a deletion (deltas only). In file order. */
-  readonly entries: Map<string, Buffer | null>
+  /** The file's entries in place (a deletion, deltas only, has no value), in file order. */
+  readonly layer: EntryLayer
 }
 
+/**
+ * Encodes a file. Puts that are one plain layer already in this encoding (KeyedState.takeChanges,
+ * a compaction) are copied as one block; others are written entry by entry into one buffer.
+ */
 export function encodeSnapshotFile(
   kind: SnapshotKind,
   epoch: number,
   puts: Iterable<[string, Buffer]>,
   deletes: Iterable<string> = [],
 ): Buffer {
-  const parts: Buffer[] = []
-  let count = 0
-  let size = HEADER_BYTES + 4
-  const header = Buffer.alloc(HEADER_BYTES)
-  parts.push(header)
-  for (const [key, value] of puts) {
-    const k = Buffer.from(key, 'utf8')
-    const lengths = Buffer.alloc(8)
-    lengths.writeUInt32BE(k.length, 0)
-    lengths.writeInt32BE(value.length, 4)
-    parts.push(lengths.subarray(0, 4), k, lengths.subarray(4), value)
-    size += 8 + k.length + value.length
-    count++
+  const plain = puts instanceof SnapshotEntries && puts.isPlain ? puts.layers[0] : undefined
+  const writer = new EntryWriter(HEADER_BYTES, HEADER_BYTES + (plain ? plain.end - plain.start : 0) + 4096)
+  if (plain !== undefined) writer.copy(plain)
+  else if (!(puts instanceof SnapshotEntries && puts.layers.length === 0)) {
+    for (const [key, value] of puts) {
+      writer.key('', key)
+      writer.value(value)
+    }
   }
   for (const key of deletes) {
-    const k = Buffer.from(key, 'utf8')
-    const lengths = Buffer.alloc(8)
-    lengths.writeUInt32BE(k.length, 0)
-    lengths.writeInt32BE(-1, 4)
-    parts.push(lengths.subarray(0, 4), k, lengths.subarray(4))
-    size += 8 + k.length
-    count++
+    writer.key('', key)
+    writer.deletion()
   }
-  MAGIC.copy(header, 0)
-  header[4] = VERSION
-  header[5] = kind === 'base' ? 1 : 2
-  header.writeUInt32BE(Math.floor(epoch / TWO_32), 6)
-  header.writeUInt32BE(epoch % TWO_32, 10)
-  header.writeUInt32BE(count, 14)
-  const body = Buffer.concat(parts, size - 4)
-  const out = Buffer.allocUnsafe(size)
-  body.copy(out, 0)
-  out.writeUInt32BE(crc32(body), size - 4)
-  return out
+  return finishFile(writer, kind, epoch)
 }
 
+/** Writes the header and the CRC around entries written at HEADER_BYTES of an EntryWriter. */
+export function finishFile(writer: EntryWriter, kind: SnapshotKind, epoch: number): Buffer {
+  writer.reserve(4)
+  const { bytes, end } = writer.finish()
+  MAGIC.copy(bytes, 0)
+  bytes[4] = VERSION
+  bytes[5] = kind === 'base' ? 1 : 2
+  bytes.writeUInt32BE(Math.floor(epoch / TWO_32), 6)
+  bytes.writeUInt32BE(epoch % TWO_32, 10)
+  bytes.writeUInt32BE(writer.count, 14)
+  bytes.writeUInt32BE(crc32(bytes.subarray(0, end)), end)
+  return bytes.subarray(0, end + 4)
+}
+
+/** Starts an EntryWriter for a file (room for the header in front). */
+export function fileWriter(capacity = 4096): EntryWriter {
+  return new EntryWriter(HEADER_BYTES, capacity)
+}
+
+/**
+ * Checks a file and indexes its entries in place: no string or Buffer per entry (keys and values
+ * are read from the file's buffer when used), so a million keys decode in a few milliseconds.
+ */
 export function decodeSnapshotFile(bytes: Buffer, file: string): SnapshotFile {
   const fail = (why: string): never => {
     throw new SluiceError('STATE_CORRUPT', `state snapshot ${file} is damaged: ${why}`)
@@ -79,29 +89,28 @@ export function decodeSnapshotFile(bytes: Buffer, file: string): SnapshotFile {
   const kind: SnapshotKind = bytes[5] === 1 ? 'base' : bytes[5] === 2 ? 'delta' : fail(`kind ${bytes[5]}`)
   const epoch = bytes.readUInt32BE(6) * TWO_32 + bytes.readUInt32BE(10)
   const count = bytes.readUInt32BE(14)
-  const entries = new Map<string, Buffer | null>()
   const end = bytes.length - 4
+  // At least 8 bytes an entry: a count beyond that is damage, not a reason to allocate.
+  if (count > (end - HEADER_BYTES) / 8) fail(`${count} entries cannot fit in ${bytes.length} bytes`)
+  const offsets = new OffsetsBuilder(count)
   let p = HEADER_BYTES
   for (let i = 0; i < count; i++) {
     if (p + 4 > end) fail(`entry ${i} runs past the end`)
     const keyLength = bytes.readUInt32BE(p)
     p += 4
     if (p + keyLength + 4 > end) fail(`entry ${i} runs past the end`)
-    const key = bytes.toString('utf8', p, p + keyLength)
+    const keyStart = p
     p += keyLength
     const valueLength = bytes.readInt32BE(p)
     p += 4
     if (valueLength < 0) {
-      entries.set(key, null)
+      offsets.add(keyStart, keyStart + keyLength, DELETED, DELETED)
       continue
     }
     if (p + valueLength > end) fail(`entry ${i} runs past the end`)
-    // A view, not a copy: a restore of a million keys then allocates no value buffers. The file's
-    // buffer stays alive while a restored value is still in its raw form (decoded on first use,
-    // dropped when the key is next written), which is at most the size of the state itself.
-    entries.set(key, bytes.subarray(p, p + valueLength))
+    offsets.add(keyStart, keyStart + keyLength, p, p + valueLength)
     p += valueLength
   }
   if (p !== end) fail(`${end - p} bytes after the last entry`)
-  return { kind, epoch, entries }
+  return { kind, epoch, layer: offsets.layer(bytes, HEADER_BYTES, end) }
 }

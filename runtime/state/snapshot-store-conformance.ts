@@ -19,7 +19,7 @@ const changes = (puts: Record<string, string>, deletes: string[] = []): Snapshot
   puts: new Map(Object.entries(puts).map(([k, v]) => [k, b(v)])),
   deletes,
 })
-const text = (entries: Map<string, Buffer>) =>
+const text = (entries: ReadonlyMap<string, Buffer>) =>
   Object.fromEntries([...entries].map(([k, v]) => [k, v.toString()]).sort(([a], [c]) => (a! < c! ? -1 : 1)))
 
 export function snapshotStoreConformance(name: string, harness: SnapshotStoreHarness): void {

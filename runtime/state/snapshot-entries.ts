@@ -1,0 +1,303 @@
+/**
+ * Snapshot entries kept as they lie in the snapshot file format (snapshot-file.ts): one Buffer
+ * per file (a layer) and a table of where each entry's key and value lie in it, instead of a
+ * string and a Buffer per entry. A million keys then load as a few large buffers and offset
+ * tables, and KeyedState.restore reads keys and values straight from them; a full snapshot is
+ * encoded into one buffer that the file store writes as it is.
+ *
+ * A loaded snapshot is a base and the deltas after it: layers applied in order, a later entry of
+ * a key replacing an earlier one and a deletion removing it. As a ReadonlyMap it shows the merged
+ * result (built on first use, for callers without a fast path: timers, tests, the Redis store).
+ */
+
+/** Entry i's positions in a layer's offsets table: key start/end, value start/end. */
+const STRIDE = 4
+/** A value start marking a deletion (deltas only). */
+export const DELETED = 0xffffffff
+
+/** Entries in snapshot-file encoding: `u32 keyLength | key | i32 valueLength | value`, back to back. */
+export interface EntryLayer {
+  readonly bytes: Buffer
+  /** 4 per entry: key start, key end, value start (DELETED for a deletion), value end. */
+  readonly offsets: Uint32Array
+  readonly count: number
+  /** Where the encoded entries start and end in `bytes` (they are contiguous). */
+  readonly start: number
+  readonly end: number
+}
+
+export function keyStartOf(layer: EntryLayer, i: number): number {
+  return layer.offsets[i * STRIDE]!
+}
+export function keyEndOf(layer: EntryLayer, i: number): number {
+  return layer.offsets[i * STRIDE + 1]!
+}
+export function valueStartOf(layer: EntryLayer, i: number): number {
+  return layer.offsets[i * STRIDE + 2]!
+}
+export function valueEndOf(layer: EntryLayer, i: number): number {
+  return layer.offsets[i * STRIDE + 3]!
+}
+
+/** Builds a layer's offsets table as entries are appended (the encoder and the decoder use it). */
+export class OffsetsBuilder {
+  private table: Uint32Array
+  count = 0
+
+  constructor(capacity = 64) {
+    this.table = new Uint32Array(Math.max(1, capacity) * STRIDE)
+  }
+
+  add(keyStart: number, keyEnd: number, valueStart: number, valueEnd: number): void {
+    let t = this.table
+    const at = this.count * STRIDE
+    if (at + STRIDE > t.length) {
+      const grown = new Uint32Array(t.length * 2)
+      grown.set(t)
+      this.table = t = grown
+    }
+    t[at] = keyStart
+    t[at + 1] = keyEnd
+    t[at + 2] = valueStart
+    t[at + 3] = valueEnd
+    this.count++
+  }
+
+  layer(bytes: Buffer, start: number, end: number): EntryLayer {
+    return { bytes, offsets: this.table, count: this.count, start, end }
+  }
+}
+
+/** The entries of a snapshot or of one epoch's puts, as layers; a ReadonlyMap of key → value. */
+export class SnapshotEntries implements ReadonlyMap<string, Buffer> {
+  private merged: Map<string, Buffer> | null = null
+  /**
+   * One layer without deletions: read as it is, without merging (every encoder writes a layer
+   * from a map or a set of slots, so no key is in a layer twice).
+   */
+  readonly isPlain: boolean
+
+  constructor(readonly layers: readonly EntryLayer[]) {
+    this.isPlain = layers.length <= 1 && !layers.some(hasDeletions)
+  }
+
+  get size(): number {
+    return this.isPlain ? (this.layers[0]?.count ?? 0) : this.map().size
+  }
+
+  get(key: string): Buffer | undefined {
+    return this.map().get(key)
+  }
+
+  has(key: string): boolean {
+    return this.map().has(key)
+  }
+
+  forEach(callback: (value: Buffer, key: string, map: ReadonlyMap<string, Buffer>) => void): void {
+    for (const [key, value] of this) callback(value, key, this)
+  }
+
+  *entries(): MapIterator<[string, Buffer]> {
+    if (this.merged === null && this.isPlain) {
+      const layer = this.layers[0]
+      if (layer === undefined) return
+      for (let i = 0; i < layer.count; i++) yield [keyOf(layer, i), valueOf(layer, i)!]
+      return
+    }
+    yield* this.map()
+  }
+
+  *keys(): MapIterator<string> {
+    for (const [key] of this.entries()) yield key
+  }
+
+  *values(): MapIterator<Buffer> {
+    for (const [, value] of this.entries()) yield value
+  }
+
+  [Symbol.iterator](): MapIterator<[string, Buffer]> {
+    return this.entries()
+  }
+
+  /** The merged view: every layer applied in order. */
+  private map(): Map<string, Buffer> {
+    if (this.merged !== null) return this.merged
+    const merged = new Map<string, Buffer>()
+    for (const layer of this.layers) {
+      for (let i = 0; i < layer.count; i++) {
+        const value = valueOf(layer, i)
+        if (value === null) merged.delete(keyOf(layer, i))
+        else merged.set(keyOf(layer, i), value)
+      }
+    }
+    this.merged = merged
+    return merged
+  }
+}
+
+export function keyOf(layer: EntryLayer, i: number): string {
+  return layer.bytes.toString('utf8', keyStartOf(layer, i), keyEndOf(layer, i))
+}
+
+/** Entry i's value as a view into the layer's buffer (no copy), or null for a deletion. */
+export function valueOf(layer: EntryLayer, i: number): Buffer | null {
+  const start = valueStartOf(layer, i)
+  return start === DELETED ? null : layer.bytes.subarray(start, valueEndOf(layer, i))
+}
+
+function hasDeletions(layer: EntryLayer): boolean {
+  for (let i = 0; i < layer.count; i++) if (valueStartOf(layer, i) === DELETED) return true
+  return false
+}
+
+/**
+ * Appends entries in snapshot-file encoding to one growing buffer and records their offsets:
+ * how a full snapshot of a million keys is encoded without a Buffer per key. Keys are written as
+ * `prefix + key` without concatenating them.
+ */
+export class EntryWriter {
+  private bytes: Buffer
+  private at: number
+  private keyStart = 0
+  private keyEnd = 0
+  private readonly offsets: OffsetsBuilder
+
+  /** `start`: bytes left free in front (a file header), written by the caller afterwards. */
+  constructor(
+    private readonly start = 0,
+    capacity = 4096,
+  ) {
+    this.bytes = Buffer.allocUnsafe(Math.max(start + 64, capacity))
+    this.at = start
+    this.offsets = new OffsetsBuilder(Math.max(16, capacity >> 6))
+  }
+
+  get count(): number {
+    return this.offsets.count
+  }
+
+  /** Starts an entry with its key; `value` or `deletion` ends it. */
+  key(prefix: string, key: string): void {
+    // UTF-8 takes at most 3 bytes per UTF-16 unit; 8 more for the two lengths.
+    this.reserve(4 + 3 * (prefix.length + key.length) + 4)
+    const bytes = this.bytes
+    let p = this.at + 4
+    if (prefix.length > 0) p += bytes.write(prefix, p)
+    if (key.length > 0) p += bytes.write(key, p)
+    bytes.writeUInt32BE(p - this.at - 4, this.at)
+    this.keyStart = this.at + 4
+    this.keyEnd = p
+    this.at = p
+  }
+
+  /** Ends the entry with a value: `head` (when given, a float64 in front of it) then `value`. */
+  value(value: Uint8Array, head?: number): void {
+    const headBytes = head === undefined ? 0 : 8
+    this.reserve(4 + headBytes + value.length)
+    const bytes = this.bytes
+    bytes.writeInt32BE(headBytes + value.length, this.at)
+    const start = this.at + 4
+    if (head !== undefined) bytes.writeDoubleBE(head, start)
+    bytes.set(value, start + headBytes)
+    this.at = start + headBytes + value.length
+    this.offsets.add(this.keyStart, this.keyEnd, start, this.at)
+  }
+
+  /** Ends the entry as a deletion. */
+  deletion(): void {
+    this.reserve(4)
+    this.bytes.writeInt32BE(-1, this.at)
+    this.at += 4
+    this.offsets.add(this.keyStart, this.keyEnd, DELETED, DELETED)
+  }
+
+  /** Copies the encoded entries of a layer (offsets shifted to their new place). */
+  copy(layer: EntryLayer): void {
+    const length = layer.end - layer.start
+    this.reserve(length)
+    layer.bytes.copy(this.bytes, this.at, layer.start, layer.end)
+    const shift = this.at - layer.start
+    for (let i = 0; i < layer.count; i++) {
+      const valueStart = valueStartOf(layer, i)
+      this.offsets.add(
+        keyStartOf(layer, i) + shift,
+        keyEndOf(layer, i) + shift,
+        valueStart === DELETED ? DELETED : valueStart + shift,
+        valueStart === DELETED ? DELETED : valueEndOf(layer, i) + shift,
+      )
+    }
+    this.at += length
+  }
+
+  /** Copies entry i of a layer as it is encoded there. */
+  copyEntry(layer: EntryLayer, i: number): void {
+    const keyStart = keyStartOf(layer, i)
+    const keyEnd = keyEndOf(layer, i)
+    const valueStart = valueStartOf(layer, i)
+    const end = valueStart === DELETED ? keyEnd + 4 : valueEndOf(layer, i)
+    this.reserve(end - keyStart + 4)
+    layer.bytes.copy(this.bytes, this.at, keyStart - 4, end)
+    const shift = this.at + 4 - keyStart
+    this.offsets.add(
+      keyStart + shift,
+      keyEnd + shift,
+      valueStart === DELETED ? DELETED : valueStart + shift,
+      valueStart === DELETED ? DELETED : end + shift,
+    )
+    this.at += end - keyStart + 4
+  }
+
+  /** Makes room for `extra` more bytes at the end; `finish` then gets a buffer of that size. */
+  reserve(extra: number): void {
+    if (this.at + extra <= this.bytes.length) return
+    let capacity = this.bytes.length * 2
+    while (capacity < this.at + extra) capacity *= 2
+    const grown = Buffer.allocUnsafe(capacity)
+    this.bytes.copy(grown, 0, 0, this.at)
+    this.bytes = grown
+  }
+
+  /** The buffer (its first `end` bytes used) and the layer of the entries written. */
+  finish(): { bytes: Buffer; end: number; layer: EntryLayer } {
+    return { bytes: this.bytes, end: this.at, layer: this.offsets.layer(this.bytes, this.start, this.at) }
+  }
+}
+
+/** FNV-1a over a key's bytes: a cheap filter before decoding a key to compare it. */
+export function hashKeyBytes(layer: EntryLayer, i: number): number {
+  const bytes = layer.bytes
+  let h = 0x811c9dc5
+  for (let p = keyStartOf(layer, i), end = keyEndOf(layer, i); p < end; p++) {
+    h = Math.imul(h ^ bytes[p]!, 0x01000193)
+  }
+  return h >>> 0
+}
+
+/**
+ * The merged entries of several layers as one layer without deletions (what compaction writes
+ * as a new base), copying each surviving entry's bytes. Only the keys of the later layers (the
+ * deltas, usually few) are decoded; an entry of the first layer is decoded only when its bytes
+ * hash like a later key, so compacting a million-key base decodes almost none of it.
+ */
+export function mergeLayers(layers: readonly EntryLayer[], writer: EntryWriter): void {
+  const [first, ...later] = layers
+  if (first === undefined) return
+  const latest = new Map<string, { layer: EntryLayer; i: number }>()
+  const hashes = new Set<number>()
+  for (const layer of later) {
+    for (let i = 0; i < layer.count; i++) {
+      const key = keyOf(layer, i)
+      latest.delete(key) // re-inserted: file order follows the last change
+      latest.set(key, { layer, i })
+      hashes.add(hashKeyBytes(layer, i))
+    }
+  }
+  for (let i = 0; i < first.count; i++) {
+    if (valueStartOf(first, i) === DELETED) continue
+    if (hashes.has(hashKeyBytes(first, i)) && latest.has(keyOf(first, i))) continue
+    writer.copyEntry(first, i)
+  }
+  for (const { layer, i } of latest.values()) {
+    if (valueStartOf(layer, i) !== DELETED) writer.copyEntry(layer, i)
+  }
+}
