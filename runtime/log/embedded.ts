@@ -4,6 +4,7 @@ import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/pr
 import path from 'node:path'
 import { isSluiceError, SluiceError } from '../errors.ts'
 import { type Logger, silentLogger } from '../observability/logger.ts'
+import { type CheckpointedPartition, Checkpoints } from './embedded/checkpoints.ts'
 import { type Durability, formatDurability, resolveDurability } from './embedded/durability.ts'
 import type { FrameInput } from './embedded/frame.ts'
 import { frameSize, MAX_FRAME_BYTES, MIN_FRAME_BYTES } from './embedded/frame.ts'
@@ -13,6 +14,12 @@ import { withAppended, withFile } from './embedded/io-errors.ts'
 import { acquireLock, releaseLock } from './embedded/lock.ts'
 import { type RecoveryEvent, RecoveryReport } from './embedded/report.ts'
 import { isCode, PartitionLog, type PreparedAppend, syncDir } from './embedded/segment.ts'
+import {
+  TRANSACTIONS_DIR,
+  type TransactionalProducer,
+  type TransactionFile,
+  Transactions,
+} from './embedded/transactions.ts'
 import type {
   AppendOptions,
   Log,
@@ -38,8 +45,11 @@ import { partitionForKey } from './partitioner.ts'
  *   <dataDir>/log/<topic>/<p>/gaps.json         retired offset ranges (embedded/gaps.ts)
  *   <dataDir>/log/<topic>/<p>/<base>.seg.quarantine-at-<byte>
  *                                               damaged bytes set aside, never deleted
- *   <dataDir>/groups/<group>.json[.bak]         committed offsets and their previous generation
- *                                               (embedded/group-offsets.ts)
+ *   <dataDir>/groups/<group>.json[.bak]         committed offsets (and checkpoint metadata) and
+ *                                               their previous generation (embedded/group-offsets.ts)
+ *   <dataDir>/transactions/<id>.json            exactly-once transactions: intents and commit
+ *                                               markers (embedded/transactions.ts)
+ *   <dataDir>/log/<topic>/<p>/aborted.json      offset ranges of aborted transactions (embedded/aborted.ts)
  *
  * Damage (docs/decisions/0008-embedded-log-damage.md) stays in its partition: open() recovers
  * what it safely can (cuts a torn write, quarantines a corrupt tail, never reuses an offset) and
@@ -138,6 +148,8 @@ interface Topic {
 /** An append queued behind the one being written (EmbeddedLog.enqueue). */
 interface PendingAppend {
   readonly byPartition: Map<number, FrameInput[]>
+  /** The exactly-once transaction the append belongs to (its records stay invisible until it commits). */
+  readonly producer: TransactionalProducer | null
   readonly resolve: (firstOffsets: Map<number, number>) => void
   readonly reject: (error: unknown) => void
 }
@@ -161,6 +173,10 @@ export class EmbeddedLog implements Log {
   private readonly syncer: GroupCommit<PartitionLog, OffsetsSnapshot>
   /** The interval policy's timer. */
   private syncTimer: ReturnType<typeof setInterval> | null = null
+  /** Exactly-once transactions (not in read-only opens). */
+  private readonly transactions: Transactions
+  /** `${topic}\0${partition}` → end of ranges transactions open at the last crash reserved (open()). */
+  private reservedUntil = new Map<string, number>()
 
   private constructor(
     readonly dataDir: string,
@@ -188,6 +204,13 @@ export class EmbeddedLog implements Log {
       report: this.report.add,
       ...(deferred ? { onRecord: this.syncer.markOffsetsDirty } : {}),
       ...(options.beforeSync === undefined ? {} : { beforeSync: options.beforeSync }),
+    })
+    this.transactions = new Transactions(path.join(dataDir, TRANSACTIONS_DIR), options.fsync, {
+      syncData: (partitions) => this.syncForCommit(partitions),
+      commitOffset: (c) => this.commitOffset(c.group, c.topic, c.partition, c.offset, c.metadata),
+      wake: (topics) => {
+        for (const topic of new Set(topics)) this.events.emit('append', topic)
+      },
     })
     this.events.setMaxListeners(0)
     const { durability } = options
@@ -261,6 +284,8 @@ export class EmbeddedLog implements Log {
     try {
       await mkdir(path.join(dataDir, 'log'), { recursive: true })
       await mkdir(path.join(dataDir, 'groups'), { recursive: true })
+      const transactions = await Transactions.readAll(path.join(dataDir, TRANSACTIONS_DIR))
+      await log.rollForward(transactions)
       for (const name of await readdir(path.join(dataDir, 'log'))) {
         if (!TOPIC_NAME.test(name)) continue
         try {
@@ -274,6 +299,7 @@ export class EmbeddedLog implements Log {
           })
         }
       }
+      await log.abortUnfinished(transactions)
     } catch (error) {
       if (log.syncTimer !== null) clearInterval(log.syncTimer)
       await log.closeFiles().catch(() => {})
@@ -300,6 +326,78 @@ export class EmbeddedLog implements Log {
       skipCorrupt: options.skipCorrupt === true,
     }
     return new EmbeddedLog(dataDir, resolved, true, null, options.logger ?? silentLogger)
+  }
+
+  /**
+   * Recovery, first step: a transaction that committed is the truth about its group's offset and
+   * metadata (the offsets file is written after the commit marker), so a group behind it is moved
+   * forward to it; and the ranges of transactions still open are reserved, so the partitions
+   * continue past them (openPartitions).
+   */
+  private async rollForward(files: readonly TransactionFile[]): Promise<void> {
+    this.transactions.load(files)
+    for (const f of files) {
+      const c = f.commit
+      if (c !== null) {
+        const stored = (await this.groups.committed(c.group, c.topic, c.partition + 1))[c.partition]!
+        if (stored < c.offset) await this.groups.commit(c.group, c.topic, c.partition, c.offset, c.metadata)
+      }
+      if (f.state !== 'open') continue
+      for (const r of f.ranges) {
+        const key = `${r.topic}\0${r.partition}`
+        this.reservedUntil.set(key, Math.max(this.reservedUntil.get(key) ?? -1, r.to))
+      }
+    }
+  }
+
+  /**
+   * Recovery, last step: the transactions that were open when the process ended are aborted:
+   * their ranges are recorded as aborted in their partitions, so no reader ever sees them.
+   */
+  private async abortUnfinished(files: readonly TransactionFile[]): Promise<void> {
+    for (const f of files) {
+      if (f.state !== 'open' || f.ranges.length === 0) continue
+      let complete = true
+      for (const r of f.ranges) {
+        const t = await this.lookup(r.topic).catch(() => null)
+        const partition = t?.partitions[r.partition]
+        if (partition === undefined || partition.damaged !== null) {
+          // Its records stay where they are; the damaged partition refuses reads until repaired,
+          // and the next open (after repair) aborts them.
+          complete = false
+          continue
+        }
+        await partition.recordAborted([{ from: r.from, to: r.to }])
+        this.report.add({
+          kind: 'transaction-aborted',
+          message: `transaction ${f.transactionalId} was open when the log was last closed; its records ${r.from}..${r.to - 1} of ${r.topic}/${r.partition} are aborted and never delivered`,
+          topic: r.topic,
+          partition: r.partition,
+          offsets: { from: r.from, to: r.to },
+        })
+      }
+      if (complete) await this.transactions.write({ ...f, state: 'aborted', ranges: [] })
+    }
+    this.reservedUntil.clear()
+  }
+
+  /** @internal Takes a transactional id over (see embedded/transactions.ts). */
+  claim(
+    transactionalId: string,
+    source: { group: string; topic: string; partition: number },
+    onFenced: () => void,
+  ): Promise<TransactionalProducer> {
+    this.checkOpen()
+    return this.transactions.claim(transactionalId, source, onFenced)
+  }
+
+  /** Before a commit marker is written, the transaction's records must be durable. */
+  private async syncForCommit(partitions: readonly PartitionLog[]): Promise<void> {
+    // 'batch' synced them before each append resolved; 'none' syncs nothing before close.
+    if (typeof this.options.durability !== 'object' || partitions.length === 0) return
+    const round = await this.syncer.dataRound()
+    const failed = partitions.map((p) => round.failed.get(p)).find((e) => e !== undefined)
+    if (failed !== undefined) throw failed
   }
 
   async ensureTopic(topic: string, config: TopicConfig = {}): Promise<void> {
@@ -330,10 +428,29 @@ export class EmbeddedLog implements Log {
     return (await this.topic(topic)).partitions.length
   }
 
-  async append(
+  append(
     topic: string,
     records: readonly OutgoingRecord[],
     options: AppendOptions = {},
+  ): Promise<RecordPosition[]> {
+    return this.appendAs(topic, records, options, null)
+  }
+
+  /** @internal An append in an exactly-once transaction (invisible until `producer` commits). */
+  appendTransactional(
+    topic: string,
+    records: readonly OutgoingRecord[],
+    options: AppendOptions | undefined,
+    producer: TransactionalProducer,
+  ): Promise<RecordPosition[]> {
+    return this.appendAs(topic, records, options ?? {}, producer)
+  }
+
+  private async appendAs(
+    topic: string,
+    records: readonly OutgoingRecord[],
+    options: AppendOptions,
+    producer: TransactionalProducer | null,
   ): Promise<RecordPosition[]> {
     this.checkOpen()
     if (this.readOnly)
@@ -360,7 +477,7 @@ export class EmbeddedLog implements Log {
       else list.push(input)
     }
     if (byPartition.size === 0) return []
-    const run = this.enqueue(t, byPartition)
+    const run = this.enqueue(t, byPartition, producer)
     this.inFlight.add(run)
     let firstOffsets: Map<number, number>
     try {
@@ -382,9 +499,13 @@ export class EmbeddedLog implements Log {
    * write per partition, one sync round), each told the offsets of its own records. A coalesced
    * batch succeeds or fails as a whole, like any one batch.
    */
-  private enqueue(t: Topic, byPartition: Map<number, FrameInput[]>): Promise<Map<number, number>> {
+  private enqueue(
+    t: Topic,
+    byPartition: Map<number, FrameInput[]>,
+    producer: TransactionalProducer | null,
+  ): Promise<Map<number, number>> {
     return new Promise((resolve, reject) => {
-      t.waiting.push({ byPartition, resolve, reject })
+      t.waiting.push({ byPartition, producer, resolve, reject })
       if (!t.writing) void this.drain(t)
     })
   }
@@ -396,7 +517,8 @@ export class EmbeddedLog implements Log {
         const appends = t.waiting.splice(0)
         if (appends.length === 1) {
           const only = appends[0]!
-          await this.appendSerialized(t, only.byPartition).then(only.resolve, only.reject)
+          const reservations = reservationsOf(only, null)
+          await this.appendSerialized(t, only.byPartition, reservations).then(only.resolve, only.reject)
           continue
         }
         // Each append's records follow those of the appends before it, per partition.
@@ -411,7 +533,8 @@ export class EmbeddedLog implements Log {
           }
           return start
         })
-        await this.appendSerialized(t, merged).then(
+        const reservations = appends.flatMap((append, i) => reservationsOf(append, starts[i]!))
+        await this.appendSerialized(t, merged, reservations).then(
           (firstOffsets) =>
             appends.forEach((append, i) => {
               const own = new Map<number, number>()
@@ -433,8 +556,23 @@ export class EmbeddedLog implements Log {
   private async appendSerialized(
     t: Topic,
     byPartition: Map<number, FrameInput[]>,
+    reservations: readonly Reservation[],
   ): Promise<Map<number, number>> {
     const entries = [...byPartition]
+    // Transactional records: their ranges are reserved (invisible) and the intent written before
+    // a byte of them is, so a crash at any point leaves them abortable.
+    const reserved: { producer: TransactionalProducer; log: PartitionLog; from: number; to: number }[] = []
+    try {
+      for (const r of reservations) {
+        const log = t.partitions[r.partition]!
+        const from = log.endOffset + r.start
+        await r.producer.reserve(log, from, from + r.count)
+        reserved.push({ producer: r.producer, log, from, to: from + r.count })
+      }
+    } catch (error) {
+      for (const r of reserved) r.producer.unreserve(r.log, r.from, r.to)
+      throw withAppended(error, 0)
+    }
     const results = await Promise.allSettled(entries.map(([p, inputs]) => t.partitions[p]!.prepare(inputs)))
     let failure: unknown = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')?.reason
     if (failure === undefined && this.options.durability === 'batch') {
@@ -450,6 +588,7 @@ export class EmbeddedLog implements Log {
             : Promise.resolve(isSluiceError(r.reason) && r.reason.appended === 0),
         ),
       )
+      if (undone.every(Boolean)) for (const r of reserved) r.producer.unreserve(r.log, r.from, r.to)
       // The batch is all or nothing: say none of it is in the log only when every part was undone.
       throw withAppended(failure, undone.every(Boolean) ? 0 : undefined)
     }
@@ -477,7 +616,23 @@ export class EmbeddedLog implements Log {
     if (!Number.isSafeInteger(maxRecords)) {
       throw new SluiceError('LOG_INVALID_ARGUMENT', `maxRecords must be an integer, got ${maxRecords}`)
     }
-    return p.read(fromOffset, maxRecords)
+    if (!this.readOnly) return p.read(fromOffset, maxRecords)
+    // Read-only: what the owner's transactions hide is re-read each time; records past the end
+    // seen before that are left for the next read, since their transaction may be unknown yet.
+    await p.refresh()
+    const end = p.endOffset
+    await this.reloadTransactions(p)
+    return (await p.read(fromOffset, maxRecords)).filter((r) => r.offset < end)
+  }
+
+  /** Read-only: the owning process's open transactions and aborted ranges of `p`, as on disk now. */
+  private async reloadTransactions(p: PartitionLog): Promise<void> {
+    const files = await Transactions.readAll(path.join(this.dataDir, TRANSACTIONS_DIR))
+    const open = files
+      .filter((f) => f.state === 'open')
+      .flatMap((f) => f.ranges)
+      .filter((r) => r.topic === p.topic && r.partition === p.partition)
+    await p.reloadTransactions(open)
   }
 
   async endOffsets(topic: string): Promise<number[]> {
@@ -494,6 +649,13 @@ export class EmbeddedLog implements Log {
     return this.groups.committed(group, topic, t.partitions.length)
   }
 
+  async committedMetadata(group: string, topic: string, partition: number): Promise<string | null> {
+    this.checkOpen()
+    encodeGroupName(group)
+    partitionLog(await this.topic(topic), partition)
+    return this.groups.committedMetadata(group, topic, partition)
+  }
+
   async subscribe(
     options: SubscribeOptions,
     handler: (batch: RecordBatch) => Promise<void>,
@@ -503,6 +665,7 @@ export class EmbeddedLog implements Log {
     if (this.closing !== null) throw new SluiceError('LOG_CLOSED', 'the log is closing')
     const { group } = options
     encodeGroupName(group)
+    Checkpoints.validate(options)
     const maxBatchRecords = options.maxBatchRecords ?? 1000
     if (!Number.isSafeInteger(maxBatchRecords) || maxBatchRecords < 1) {
       throw new SluiceError(
@@ -541,7 +704,7 @@ export class EmbeddedLog implements Log {
         assignments,
         maxBatchRecords,
         handler,
-        options.onCommitted,
+        options,
         () => {
           for (const key of keys) this.claimed.delete(key)
           this.subscriptions.delete(subscription)
@@ -583,10 +746,16 @@ export class EmbeddedLog implements Log {
    * now (unsynced); 'batch' records it and resolves once a sync round wrote it; the interval
    * policy records it for the next round.
    */
-  async commitOffset(group: string, topic: string, partition: number, offset: number): Promise<void> {
+  async commitOffset(
+    group: string,
+    topic: string,
+    partition: number,
+    offset: number,
+    metadata: string | null = null,
+  ): Promise<void> {
     const { durability } = this.options
-    if (durability === 'none') return this.groups.commit(group, topic, partition, offset)
-    await this.groups.record(group, topic, partition, offset)
+    if (durability === 'none') return this.groups.commit(group, topic, partition, offset, metadata)
+    await this.groups.record(group, topic, partition, offset, metadata)
     if (durability !== 'batch') return
     const round = await this.syncer.offsetsRound()
     if (round.offsetsError !== null) throw round.offsetsError
@@ -721,6 +890,7 @@ export class EmbeddedLog implements Log {
       for (let p = 0; p < count; p++) {
         const partitionDir = path.join(dir, String(p))
         const partitionOptions = {
+          reservedUntil: this.reservedUntil.get(`${name}\0${p}`) ?? -1,
           segmentBytes: this.options.segmentBytes,
           indexInterval: this.options.indexInterval,
           fsync: this.options.fsync,
@@ -764,13 +934,7 @@ export class EmbeddedLog implements Log {
   }
 }
 
-interface Assignment {
-  readonly topic: string
-  readonly partition: number
-  readonly log: PartitionLog
-  /** Next offset to deliver. */
-  position: number
-}
+type Assignment = CheckpointedPartition
 
 /**
  * One subscription: a single async loop that visits its partitions round-robin and hands each
@@ -780,6 +944,10 @@ interface Assignment {
  * offsets are committed after the handler resolved, while the next batch is read and handled (at
  * most one commit in flight, so they land in order). When everything is caught up it sleeps until
  * an append to one of its topics wakes it (or the one idle timer of the subscription).
+ *
+ * With `checkpoint` (embedded/checkpoints.ts), offsets are committed at checkpoints instead of
+ * after each batch, the sleep ends when a partition with uncommitted work is due, and batches
+ * carry the partition's transaction. Readers see only committed records (PartitionLog.stableEnd).
  */
 class EmbeddedSubscription implements Subscription {
   readonly done: Promise<void>
@@ -806,6 +974,9 @@ class EmbeddedSubscription implements Subscription {
   private static readonly BEHIND_AFTER_MS = 200
   /** Per partition: since when two full batches or more have been waiting (performance.now). */
   private readonly backlogSince = new Map<Assignment, number>()
+  private readonly onCommitted: SubscribeOptions['onCommitted']
+  /** Checkpoints and transactions; null for a subscription that commits after every batch. */
+  private readonly checkpoints: Checkpoints | null
 
   constructor(
     private readonly log: EmbeddedLog,
@@ -813,9 +984,21 @@ class EmbeddedSubscription implements Subscription {
     private readonly assignments: readonly Assignment[],
     private readonly maxBatchRecords: number,
     private readonly handler: (batch: RecordBatch) => Promise<void>,
-    private readonly onCommitted: SubscribeOptions['onCommitted'],
+    options: SubscribeOptions,
     private readonly release: () => void,
   ) {
+    this.onCommitted = options.onCommitted
+    this.checkpoints =
+      options.checkpoint === undefined
+        ? null
+        : new Checkpoints(
+            log,
+            group,
+            options.checkpoint,
+            options.delivery ?? 'at-least-once',
+            options.onCommitted,
+            () => this.wake?.(),
+          )
     this.topicNames = new Set(assignments.map((a) => a.topic))
     this.done = this.run()
     // Callers that only call stop() never look at `done`; without this a failing handler would
@@ -843,38 +1026,60 @@ class EmbeddedSubscription implements Subscription {
     // steady trickle of appends the loop falls asleep after almost every batch, and appends in
     // this process wake it anyway.
     const safetyNet = setInterval(() => this.wake?.(), this.log.idleWakeMs)
+    const cp = this.checkpoints
     try {
       while (!this.stopping) {
         this.signalled = false
         let delivered = false
+        cp?.checkAllFenced()
         for (const a of this.assignments) {
           if (this.stopping) break
-          // Offsets retired by recovery hold no records: move the group past them, so its committed
-          // offset reaches the end (caught up) instead of waiting for records that never come.
+          // Offsets retired by recovery hold no records (nor do aborted transactions' offsets for
+          // a reader): move the group past them, so its committed offset reaches the end (caught
+          // up) instead of waiting for records that never come.
           const past = a.log.skipGaps(a.position)
-          if (past > a.position && past <= a.log.endOffset) {
-            await this.commit(a, past)
+          if (past > a.position && past <= a.log.stableEnd) {
+            if (cp === null) await this.commit(a, past)
             a.position = past
           }
-          if (a.position >= a.log.endOffset) continue
+          if (a.position >= a.log.stableEnd) {
+            if (cp !== null) await cp.whenIdle(a)
+            continue
+          }
           const records = await a.log.read(a.position, this.limitFor(a))
           if (records.length === 0) continue
           const endOffset = a.log.endOffset
+          const batch: RecordBatch =
+            cp === null
+              ? { topic: a.topic, partition: a.partition, records, endOffset }
+              : {
+                  topic: a.topic,
+                  partition: a.partition,
+                  records,
+                  endOffset,
+                  transaction: await cp.beforeBatch(a),
+                }
           const started = performance.now()
-          const handling = this.handler({ topic: a.topic, partition: a.partition, records, endOffset })
+          const handling = this.handler(batch)
           // Up to its first await the handler works on the batch (a pipeline runner: decode, the
           // chains, encode, the append call); the rest is waiting for the log.
           this.observe(records.length, performance.now() - started)
           await handling
           const next = records.at(-1)!.offset + 1
-          await this.commit(a, next)
+          if (cp === null) await this.commit(a, next)
           a.position = next
+          if (cp !== null) await cp.afterBatch(a)
           delivered = true
         }
-        if (!delivered && !this.stopping && !this.signalled) await this.sleep()
+        if (!delivered && !this.stopping && !this.signalled) await this.sleep(cp?.nextDue() ?? null)
       }
       // stop() resolves once the last batch's offsets are committed.
       await this.committing
+      await cp?.stop()
+    } catch (error) {
+      // The open transactions are aborted (nothing of them is ever visible) before `revoked`.
+      await cp?.fail()
+      throw error
     } finally {
       clearInterval(safetyNet)
       // A failed handler ends the loop; the commit before it still finishes before the release.
@@ -930,10 +1135,13 @@ class EmbeddedSubscription implements Subscription {
     this.committing = committing
   }
 
-  private sleep(): Promise<void> {
+  /** Sleeps until woken, or at most `ms` (a checkpoint falls due) when given. */
+  private sleep(ms: number | null = null): Promise<void> {
     return new Promise((resolve) => {
+      const timer = ms === null ? null : setTimeout(() => this.wake?.(), ms)
       this.wake = () => {
         this.wake = null
+        if (timer !== null) clearTimeout(timer)
         resolve()
       }
     })
@@ -990,6 +1198,26 @@ function validateTopicName(topic: string): void {
       `invalid topic name ${JSON.stringify(topic)}: use 1-249 characters from [A-Za-z0-9._-] (as Kafka does)`,
     )
   }
+}
+
+/** A transactional append's records in one partition: `count` from `start` within the batch. */
+interface Reservation {
+  readonly producer: TransactionalProducer
+  readonly partition: number
+  readonly start: number
+  readonly count: number
+}
+
+/** The ranges `append` reserves in a batch where its records start at `starts` (null: at 0). */
+function reservationsOf(append: PendingAppend, starts: Map<number, number> | null): Reservation[] {
+  const { producer } = append
+  if (producer === null) return []
+  return [...append.byPartition].map(([partition, inputs]) => ({
+    producer,
+    partition,
+    start: starts?.get(partition) ?? 0,
+    count: inputs.length,
+  }))
 }
 
 function partitionLog(t: Topic, partition: number): PartitionLog {

@@ -9,9 +9,12 @@ import type { ReportSink } from './report.ts'
 /**
  * Committed offsets of consumer groups: one JSON file per group, `<dir>/<encoded group>.json`:
  *
- *   { "version": 1, "topics": { "<topic>": [<next offset of partition 0>, ...] } }
+ *   { "version": 1, "topics": { "<topic>": [<next offset of partition 0>, ...] },
+ *     "metadata": { "<topic>": [<string or null per partition>, ...] } }
  *
- * with -1 for a partition the group never committed. Files are replaced atomically (write a temp
+ * with -1 for a partition the group never committed. `metadata` is what a checkpoint committed
+ * with the offset (CheckpointOptions.prepare); it is left out when no partition has any, and
+ * files written before it existed have none (null everywhere). Files are replaced atomically (write a temp
  * file, fsync it, rename it over the old one, fsync the directory), so a crash leaves either the
  * old or the new offsets, never a torn file. Before each replacement the current good file
  * becomes the backup generation `<encoded group>.json.bak` (a hard link, renamed into place), so
@@ -34,6 +37,8 @@ import type { ReportSink } from './report.ts'
 interface GroupState {
   /** Topic → offsets; a prototype-less object, so any topic name (`__proto__`, `constructor`) is a plain key. */
   topics: Record<string, number[]>
+  /** Topic → metadata committed with each partition's offset (null: none); prototype-less too. */
+  metadata: Record<string, (string | null)[]>
   /** The write in flight, and whether another commit arrived after it took its snapshot. */
   writing: Promise<void> | null
   dirty: boolean
@@ -43,7 +48,11 @@ interface GroupState {
 
 type FileRead =
   | { readonly status: 'missing' }
-  | { readonly status: 'ok'; readonly topics: Record<string, number[]> }
+  | {
+      readonly status: 'ok'
+      readonly topics: Record<string, number[]>
+      readonly metadata: Record<string, (string | null)[]>
+    }
   | { readonly status: 'bad'; readonly problem: string }
 
 export const BACKUP_SUFFIX = '.bak'
@@ -82,6 +91,12 @@ export class GroupOffsets {
     return Array.from({ length: partitions }, (_, p) => stored[p] ?? -1)
   }
 
+  /** The metadata committed with `group`'s offset of `topic`/`partition`; null when none. */
+  async committedMetadata(group: string, topic: string, partition: number): Promise<string | null> {
+    const state = this.options.readOnly ? await this.load(group) : await this.state(group)
+    return state.metadata[topic]?.[partition] ?? null
+  }
+
   /**
    * The highest offset any group committed per partition of `topic` (-1 where none). Recovery
    * continues a partition past it, so a record a group already moved past is never replaced.
@@ -114,15 +129,21 @@ export class GroupOffsets {
     return highest
   }
 
-  /** Records that `group` will next read `offset` in `topic`/`partition`; resolves once durable. */
-  async commit(group: string, topic: string, partition: number, offset: number): Promise<void> {
+  /**
+   * Records that `group` will next read `offset` in `topic`/`partition`, with `metadata` (null:
+   * none); resolves once durable.
+   */
+  async commit(
+    group: string,
+    topic: string,
+    partition: number,
+    offset: number,
+    metadata: string | null = null,
+  ): Promise<void> {
     if (this.options.readOnly)
       throw new SluiceError('LOG_READ_ONLY', 'cannot commit offsets in a read-only log')
     const state = await this.state(group)
-    const offsets = state.topics[topic] ?? []
-    state.topics[topic] = offsets
-    while (offsets.length <= partition) offsets.push(-1)
-    offsets[partition] = offset
+    setOffset(state, topic, partition, offset, metadata)
     await this.flush(group, state)
   }
 
@@ -130,14 +151,17 @@ export class GroupOffsets {
    * Records that `group` will next read `offset` in `topic`/`partition`, in memory only: the next
    * group-commit round writes it (takeDirty, writeSnapshot). Resolves once recorded.
    */
-  async record(group: string, topic: string, partition: number, offset: number): Promise<void> {
+  async record(
+    group: string,
+    topic: string,
+    partition: number,
+    offset: number,
+    metadata: string | null = null,
+  ): Promise<void> {
     if (this.options.readOnly)
       throw new SluiceError('LOG_READ_ONLY', 'cannot commit offsets in a read-only log')
     const state = await this.state(group)
-    const offsets = state.topics[topic] ?? []
-    state.topics[topic] = offsets
-    while (offsets.length <= partition) offsets.push(-1)
-    offsets[partition] = offset
+    setOffset(state, topic, partition, offset, metadata)
     this.dirty.set(group, state)
     this.options.onRecord?.()
   }
@@ -147,7 +171,7 @@ export class GroupOffsets {
     if (this.dirty.size === 0) return null
     const snapshot = [...this.dirty].map(([group, state]) => ({
       group,
-      content: JSON.stringify({ version: 1, topics: state.topics }),
+      content: serialize(state),
     }))
     this.taken = new Map(this.dirty)
     this.dirty.clear()
@@ -195,7 +219,7 @@ export class GroupOffsets {
       try {
         do {
           state.dirty = false
-          await this.write(group, JSON.stringify({ version: 1, topics: state.topics }), state.fileIsGood)
+          await this.write(group, serialize(state), state.fileIsGood)
           state.fileIsGood = true
         } while (state.dirty)
       } catch (error) {
@@ -226,7 +250,8 @@ export class GroupOffsets {
 
   private async loadFile(file: string, group: string): Promise<GroupState> {
     const main = await readOffsetsFile(file)
-    if (main.status === 'ok') return { topics: main.topics, writing: null, dirty: false, fileIsGood: true }
+    if (main.status === 'ok')
+      return { topics: main.topics, metadata: main.metadata, writing: null, dirty: false, fileIsGood: true }
     const backupFile = `${file}${BACKUP_SUFFIX}`
     const backup = await readOffsetsFile(backupFile)
     if (main.status === 'missing') {
@@ -239,7 +264,13 @@ export class GroupOffsets {
             `the committed offsets of consumer group ${group} are gone: ${file} is missing but a temp file of it remains; the group starts over`,
           )
         }
-        return { topics: Object.create(null), writing: null, dirty: false, fileIsGood: false }
+        return {
+          topics: Object.create(null),
+          metadata: Object.create(null),
+          writing: null,
+          dirty: false,
+          fileIsGood: false,
+        }
       }
       if (backup.status === 'bad') {
         throw new SluiceError(
@@ -253,7 +284,13 @@ export class GroupOffsets {
         file,
         `the committed offsets of consumer group ${group} vanished: ${file} is missing; using the backup generation ${backupFile} (records after it are delivered again)`,
       )
-      return { topics: backup.topics, writing: null, dirty: false, fileIsGood: false }
+      return {
+        topics: backup.topics,
+        metadata: backup.metadata,
+        writing: null,
+        dirty: false,
+        fileIsGood: false,
+      }
     }
     if (backup.status !== 'ok') {
       throw new SluiceError(
@@ -267,7 +304,13 @@ export class GroupOffsets {
       file,
       `group offsets file ${file} of consumer group ${group} is damaged (${main.problem}); using the backup generation ${backupFile} (records after it are delivered again)`,
     )
-    return { topics: backup.topics, writing: null, dirty: false, fileIsGood: false }
+    return {
+      topics: backup.topics,
+      metadata: backup.metadata,
+      writing: null,
+      dirty: false,
+      fileIsGood: false,
+    }
   }
 
   private warnOnce(
@@ -366,7 +409,44 @@ export async function readOffsetsFile(file: string): Promise<FileRead> {
       return { status: 'bad', problem: `bad offsets for topic ${topic}` }
     result[topic] = offsets
   }
-  return { status: 'ok', topics: result }
+  const metadata: Record<string, (string | null)[]> = Object.create(null)
+  const stored = (parsed as { metadata?: unknown }).metadata
+  if (stored !== undefined) {
+    if (typeof stored !== 'object' || stored === null || Array.isArray(stored))
+      return { status: 'bad', problem: '"metadata" is not an object' }
+    for (const [topic, list] of Object.entries(stored)) {
+      if (!Array.isArray(list) || !list.every((m) => m === null || typeof m === 'string'))
+        return { status: 'bad', problem: `bad metadata for topic ${topic}` }
+      metadata[topic] = list
+    }
+  }
+  return { status: 'ok', topics: result, metadata }
+}
+
+function setOffset(
+  state: GroupState,
+  topic: string,
+  partition: number,
+  offset: number,
+  metadata: string | null,
+): void {
+  const offsets = state.topics[topic] ?? []
+  state.topics[topic] = offsets
+  while (offsets.length <= partition) offsets.push(-1)
+  offsets[partition] = offset
+  const list = state.metadata[topic]
+  if (metadata === null && list === undefined) return
+  const metadataList = list ?? []
+  state.metadata[topic] = metadataList
+  while (metadataList.length <= partition) metadataList.push(null)
+  metadataList[partition] = metadata
+}
+
+/** The file content of a group's state; `metadata` only when some partition has any. */
+function serialize(state: GroupState): string {
+  const metadata = Object.entries(state.metadata).filter(([, list]) => list.some((m) => m !== null))
+  if (metadata.length === 0) return JSON.stringify({ version: 1, topics: state.topics })
+  return JSON.stringify({ version: 1, topics: state.topics, metadata: Object.fromEntries(metadata) })
 }
 
 /** The group name an encoded file name stands for (encodeGroupName reversed). */

@@ -22,6 +22,8 @@ export type RecoveryEventKind =
   | 'group-offsets-backup-used'
   /** A consumer group's offsets file is gone while traces of the group remain. */
   | 'group-offsets-vanished'
+  /** A transaction was open when the process ended: its records were aborted (never delivered). */
+  | 'transaction-aborted'
 
 export interface RecoveryEvent {
   readonly kind: RecoveryEventKind

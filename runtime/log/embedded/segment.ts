@@ -2,6 +2,7 @@ import { type FileHandle, mkdir, open, readdir, stat, unlink } from 'node:fs/pro
 import path from 'node:path'
 import { SluiceError } from '../../errors.ts'
 import type { LogRecord } from '../index.ts'
+import { AbortedRanges, mergeRanges, type OffsetRange } from './aborted.ts'
 import { writeNewFile } from './atomic-file.ts'
 import { classifyTail, findValidFrame, incompleteReason } from './damage.ts'
 import {
@@ -42,6 +43,13 @@ export { isCode, syncDir } from './fs-util.ts'
  * frames after it cannot be cut without losing records: the partition is marked damaged and
  * refuses reads and appends (naming the file, byte and `sluice log repair`) while the rest of
  * the log works.
+ *
+ * Transactions (transactions.ts): the records of an open transaction are written like any other
+ * but stay invisible until it commits: readers see nothing at or past the first offset of the
+ * oldest open transaction (the last stable offset, `stableEnd`), and never the records of an
+ * aborted one (aborted.ts), which they step over like gaps. A partition that never took part in
+ * a transaction reads exactly as before: the filtering is only switched on (`transactional`) once
+ * it has an open or aborted range.
  */
 
 export interface PartitionOptions {
@@ -55,6 +63,11 @@ export interface PartitionOptions {
   readonly report?: ReportSink
   /** Highest offset a consumer group committed for this partition (-1: none); appends continue past it. */
   readonly highestCommitted?: number
+  /**
+   * End of the ranges transactions open at a crash had reserved here (-1: none): their records may
+   * not all have been written, but the offsets were promised to them, so appends continue past.
+   */
+  readonly reservedUntil?: number
   /** What the user can run about damage, appended to damage errors. */
   readonly repairHint?: string
   /** @internal Test seam: called before each segment write; throwing simulates a failed write. */
@@ -131,6 +144,14 @@ export class PartitionLog {
   private readDamage: SluiceError | null = null
   /** The segment written to since the last syncData, or null when everything written is durable. */
   private unsynced: Segment | null = null
+  /** Ranges of aborted transactions; loaded by open(). */
+  private aborted: AbortedRanges
+  /** Ranges reserved by open transactions, per transaction (transactions.ts), not yet visible. */
+  private readonly openRanges = new Map<object, OffsetRange[]>()
+  /** The first offset of the oldest open transaction here (Infinity: none). */
+  private firstOpen = Number.POSITIVE_INFINITY
+  /** Whether reads must filter for transactions (an open or aborted range exists). */
+  private transactional = false
 
   private constructor(
     readonly dir: string,
@@ -141,6 +162,7 @@ export class PartitionLog {
     private readonly gaps: OffsetGaps,
   ) {
     this.segments = segments
+    this.aborted = AbortedRanges.empty(dir)
   }
 
   /** Offset the next appended record gets (= one past the last visible record). */
@@ -155,9 +177,99 @@ export class PartitionLog {
     return this.damage
   }
 
-  /** The first offset ≥ `offset` not inside a recorded gap (consumers step over gaps with it). */
+  /**
+   * The end of what readers may see: endOffset, or the first offset of the oldest open
+   * transaction when that is lower (Kafka's last stable offset).
+   */
+  get stableEnd(): number {
+    const end = this.endOffset
+    return Math.min(this.firstOpen, end)
+  }
+
+  /**
+   * The first offset ≥ `offset` not inside a recorded gap or an aborted transaction's range
+   * (consumers step over both with it).
+   */
   skipGaps(offset: number): number {
-    return this.gaps.skip(offset)
+    const past = this.gaps.skip(offset)
+    if (!this.transactional) return past
+    for (let at = past; ; ) {
+      const next = this.gaps.skip(this.aborted.skip(at))
+      if (next === at) return at
+      at = next
+    }
+  }
+
+  /**
+   * Reserves [from, to) for the open transaction `owner`: invisible to readers until
+   * commitRanges or abortRanges. Called before the records are written.
+   */
+  reserve(owner: object, from: number, to: number): void {
+    const list = this.openRanges.get(owner) ?? []
+    this.openRanges.set(owner, mergeRanges([...list, { from, to }]))
+    this.transactional = true
+    this.firstOpen = Math.min(this.firstOpen, from)
+  }
+
+  /** Takes back a reservation whose append failed (its offsets are handed out again). */
+  unreserve(owner: object, from: number, to: number): void {
+    const list = this.openRanges.get(owner)
+    if (list === undefined) return
+    const rest = list.flatMap((r) =>
+      r.to <= from || r.from >= to
+        ? [r]
+        : [
+            ...(r.from < from ? [{ from: r.from, to: from }] : []),
+            ...(r.to > to ? [{ from: to, to: r.to }] : []),
+          ],
+    )
+    if (rest.length === 0) this.openRanges.delete(owner)
+    else this.openRanges.set(owner, rest)
+    this.updateOpen()
+  }
+
+  /** `owner` committed: its records here become visible. */
+  commitRanges(owner: object): void {
+    if (this.openRanges.delete(owner)) this.updateOpen()
+  }
+
+  /**
+   * `owner` aborted (or was fenced): its ranges here are recorded as aborted (durably, before the
+   * transaction forgets them), so no reader ever sees their records.
+   */
+  async abortRanges(owner: object): Promise<void> {
+    const list = this.openRanges.get(owner)
+    if (list === undefined) return
+    await this.recordAborted(list)
+    this.openRanges.delete(owner)
+    this.updateOpen()
+  }
+
+  /** Records ranges of transactions that were open when the process ended (recovery). */
+  async recordAborted(ranges: readonly OffsetRange[]): Promise<void> {
+    if (this.damage !== null) throw this.damage
+    await this.aborted.record(ranges, this.options.fsync)
+    if (!this.aborted.isEmpty) this.transactional = true
+  }
+
+  /** Aborted ranges, for verification and tests. */
+  get abortedRanges(): readonly OffsetRange[] {
+    return this.aborted.all
+  }
+
+  private updateOpen(): void {
+    let first = Number.POSITIVE_INFINITY
+    for (const list of this.openRanges.values()) if (list[0]!.from < first) first = list[0]!.from
+    this.firstOpen = first
+    this.transactional = this.openRanges.size > 0 || !this.aborted.isEmpty
+  }
+
+  /** Read-only: replaces the open ranges with what the owning process's transaction files say now. */
+  async reloadTransactions(open: readonly OffsetRange[]): Promise<void> {
+    await this.aborted.reload()
+    this.openRanges.clear()
+    if (open.length > 0) this.openRanges.set(this, mergeRanges(open))
+    this.updateOpen()
   }
 
   /** A partition that could not be opened: every read and append fails with `error`. */
@@ -191,6 +303,8 @@ export class PartitionLog {
       segments.push(new Segment(base, file, size, bases[i + 1]!))
     }
     const log = new PartitionLog(dir, topic, partition, options, segments, gaps)
+    log.aborted = await AbortedRanges.load(dir)
+    log.transactional = !log.aborted.isEmpty
     if (bases.length === 0) {
       if (!options.readOnly) await log.continueAt(0, null)
       return log
@@ -272,9 +386,10 @@ export class PartitionLog {
     } | null,
   ): Promise<void> {
     const committed = this.options.highestCommitted ?? -1
+    const reserved = this.options.reservedUntil ?? -1
     const fromCut =
       cut === null ? -1 : Math.max(cut.damage.highestOffset + 1, endOffset + cut.damage.completeFrames)
-    const target = this.gaps.skip(Math.max(endOffset, committed, fromCut))
+    const target = this.gaps.skip(Math.max(endOffset, committed, fromCut, reserved))
     let quarantine: string | null = null
     if (cut?.damage.corrupt) {
       quarantine = await writeNewFile(cut.segment.file, `quarantine-at-${cut.position}`, cut.bytes)
@@ -284,6 +399,8 @@ export class PartitionLog {
       reasons.push(`records ${endOffset}..${fromCut - 1} were cut from ${cut.segment.file}`)
     if (committed > endOffset)
       reasons.push(`a consumer group had committed offset ${committed} but the log ended at ${endOffset}`)
+    if (reserved > endOffset)
+      reasons.push(`a transaction open at the crash had reserved offsets up to ${reserved - 1}`)
     if (target > endOffset) {
       await this.gaps.record(
         endOffset,
@@ -619,8 +736,42 @@ export class PartitionLog {
     return segment
   }
 
-  /** Up to `maxRecords` visible records from `fromOffset` on. */
-  async read(fromOffset: number, maxRecords: number): Promise<LogRecord[]> {
+  /**
+   * Up to `maxRecords` visible records from `fromOffset` on: below stableEnd and outside aborted
+   * ranges once the partition took part in a transaction (fewer only at stableEnd).
+   */
+  read(fromOffset: number, maxRecords: number): Promise<LogRecord[]> {
+    return this.transactional
+      ? this.readCommitted(fromOffset, maxRecords)
+      : this.readVisible(fromOffset, maxRecords)
+  }
+
+  private async readCommitted(fromOffset: number, maxRecords: number): Promise<LogRecord[]> {
+    if (this.options.readOnly && fromOffset >= this.endOffset) await this.refresh()
+    const out: LogRecord[] = []
+    let at = fromOffset
+    while (out.length < maxRecords) {
+      at = this.skipGaps(at)
+      const limit = this.stableEnd
+      if (at >= limit) break
+      // Up to the next aborted range (or the stable end): offsets are unique, so no more records
+      // than offsets lie before it.
+      const until = Math.min(limit, this.aborted.nextStart(at))
+      const chunk = await this.readVisible(at, Math.min(maxRecords - out.length, until - at))
+      let kept = 0
+      for (const record of chunk) {
+        if (record.offset >= until) break
+        out.push(record)
+        kept++
+      }
+      if (kept > 0) at = out.at(-1)!.offset + 1
+      else if (chunk.length === 0 || until === limit) break
+      else at = until
+    }
+    return out
+  }
+
+  private async readVisible(fromOffset: number, maxRecords: number): Promise<LogRecord[]> {
     if (this.damage !== null) throw this.damage
     if (this.options.readOnly && fromOffset >= this.endOffset) await this.refresh()
     const out: LogRecord[] = []

@@ -1,0 +1,374 @@
+import { mkdir, readdir, readFile } from 'node:fs/promises'
+import path from 'node:path'
+import { SluiceError } from '../../errors.ts'
+import { writeFileAtomic } from './atomic-file.ts'
+import { isCode } from './fs-util.ts'
+import { decodeGroupName, encodeGroupName } from './group-offsets.ts'
+import { ioError } from './io-errors.ts'
+import type { PartitionLog } from './segment.ts'
+
+/**
+ * Exactly-once transactions of the embedded log (index.ts Delivery): one transaction file per
+ * transactional id, `<dataDir>/transactions/<encoded id>.json`,
+ *
+ *   { "version": 1, "transactionalId": "...", "state": "open" | "committed" | "aborted",
+ *     "ranges": [{ "topic": "out", "partition": 0, "from": 10, "to": 14 }],
+ *     "commit": { "group": "g", "topic": "in", "partition": 0, "offset": 7, "metadata": "..." } }
+ *
+ * replaced atomically (atomic-file.ts) at each step of a transaction:
+ * - before an append's records are written: state "open" with every range the transaction has
+ *   reserved so far (the intent). The records stay invisible (segment.ts `reserve`).
+ * - commit: the records are made durable first, then one write with state "committed", the
+ *   ranges and the source partition's offset and metadata. That write is the commit point:
+ *   outputs, offset and metadata become visible together. The group's offsets file is updated
+ *   after it; a crash in between is repaired on open, which rolls the group forward to `commit`.
+ * - abort: the ranges go to each partition's aborted.json (aborted.ts) first, then state
+ *   "aborted" with no ranges.
+ * `commit` always holds the last committed offset of the source partition, carried from epoch
+ * to epoch, so the roll-forward never depends on a file the next epoch already overwrote.
+ *
+ * On open, a file still "open" is a transaction the process did not finish: its ranges are
+ * aborted (recoverOpen), and appends continue past them (offsets are never reused).
+ *
+ * Fencing: the log is one process, so a zombie is another subscriber of this process holding the
+ * same transactional id. `claim` bumps the id's producer epoch, aborts the previous holder's open
+ * transaction and fences it: its later appends and commits fail with LOG_FENCED. Everything a
+ * producer does (append, commit, abort) and a claim run under one lock per id, so a claim never
+ * slips between an intent and its records.
+ */
+
+export interface TransactionRange {
+  readonly topic: string
+  readonly partition: number
+  readonly from: number
+  readonly to: number
+}
+
+/** The source partition's offset and metadata a transaction commits. */
+export interface SourceCommit {
+  readonly group: string
+  readonly topic: string
+  readonly partition: number
+  readonly offset: number
+  readonly metadata: string
+}
+
+export interface TransactionFile {
+  readonly transactionalId: string
+  readonly state: 'open' | 'committed' | 'aborted'
+  readonly ranges: readonly TransactionRange[]
+  readonly commit: SourceCommit | null
+}
+
+export const TRANSACTIONS_DIR = 'transactions'
+
+/** What a producer needs from the log. */
+export interface TransactionHost {
+  /** Makes the data already written to these partitions durable (per the durability policy). */
+  syncData(partitions: readonly PartitionLog[]): Promise<void>
+  /** Records the group's offset and metadata (after the commit point). */
+  commitOffset(commit: SourceCommit): Promise<void>
+  /** Readers of these topics may have something new to see (an LSO moved). */
+  wake(topics: Iterable<string>): void
+}
+
+export class Transactions {
+  private readonly holders = new Map<string, TransactionalProducer>()
+  private readonly locks = new Map<string, Promise<unknown>>()
+  /** The last committed source offset per id, from the files (carried into the next epoch). */
+  private readonly lastCommits = new Map<string, SourceCommit | null>()
+
+  constructor(
+    readonly dir: string,
+    private readonly fsync: boolean,
+    private readonly host: TransactionHost,
+  ) {}
+
+  /** Every transaction file in `dir` (none when it does not exist); LOG_CORRUPT_SEGMENT for a damaged one. */
+  static async readAll(dir: string): Promise<TransactionFile[]> {
+    let names: string[]
+    try {
+      names = await readdir(dir)
+    } catch (error) {
+      if (isCode(error, 'ENOENT')) return []
+      throw ioError(error, dir, 'listing')
+    }
+    const files: TransactionFile[] = []
+    for (const name of names.sort()) {
+      const match = /^(.+)\.json$/.exec(name)
+      if (match === null) continue
+      const file = path.join(dir, name)
+      let text: string
+      try {
+        text = await readFile(file, 'utf8')
+      } catch (error) {
+        if (isCode(error, 'ENOENT')) continue
+        throw ioError(error, file, 'reading')
+      }
+      files.push(parseTransactionFile(text, file, decodeGroupName(match[1]!)))
+    }
+    return files
+  }
+
+  /** Remembers the last commits of the files read at open. */
+  load(files: readonly TransactionFile[]): void {
+    for (const f of files) this.lastCommits.set(f.transactionalId, f.commit)
+  }
+
+  /**
+   * Takes `transactionalId` over: the previous holder (if any) is fenced and its open transaction
+   * aborted before this resolves.
+   */
+  claim(
+    transactionalId: string,
+    source: { group: string; topic: string; partition: number },
+    onFenced: () => void = () => {},
+  ): Promise<TransactionalProducer> {
+    encodeGroupName(transactionalId)
+    return this.locked(transactionalId, async () => {
+      const previous = this.holders.get(transactionalId)
+      if (previous !== undefined) {
+        previous.fenced = true
+        await previous.abortLocked()
+        previous.onFenced()
+      }
+      const producer = new TransactionalProducer(
+        this,
+        transactionalId,
+        source,
+        previous?.lastCommit ?? this.lastCommits.get(transactionalId) ?? null,
+        onFenced,
+      )
+      this.holders.set(transactionalId, producer)
+      return producer
+    })
+  }
+
+  /** @internal A producer is done (its subscription ended): the id is free without fencing. */
+  release(producer: TransactionalProducer): void {
+    if (this.holders.get(producer.transactionalId) === producer) this.holders.delete(producer.transactionalId)
+  }
+
+  /** @internal Runs `task` under the id's lock. */
+  locked<T>(transactionalId: string, task: () => Promise<T>): Promise<T> {
+    const before = this.locks.get(transactionalId) ?? Promise.resolve()
+    const run = before.then(task, task)
+    const tail = run.catch(() => {})
+    this.locks.set(transactionalId, tail)
+    void tail.then(() => {
+      if (this.locks.get(transactionalId) === tail) this.locks.delete(transactionalId)
+    })
+    return run
+  }
+
+  /** @internal Replaces the id's file. */
+  async write(file: TransactionFile): Promise<void> {
+    await mkdir(this.dir, { recursive: true })
+    const target = path.join(this.dir, `${encodeGroupName(file.transactionalId)}.json`)
+    await writeFileAtomic(target, `${JSON.stringify({ version: 1, ...file })}\n`, this.fsync)
+  }
+
+  /** @internal */
+  get logHost(): TransactionHost {
+    return this.host
+  }
+}
+
+interface Reserved {
+  readonly partition: PartitionLog
+  from: number
+  to: number
+}
+
+/**
+ * One holder of a transactional id: the transaction of one source partition, epoch after epoch.
+ * Appends reserve their ranges (`reserve`, called by the log while it holds the topic's append
+ * turn), `commit` ends the epoch with the source offset, `abort` discards it.
+ */
+export class TransactionalProducer {
+  /** Set when another holder claimed the id: everything fails with LOG_FENCED from then on. */
+  fenced = false
+  private reserved: Reserved[] = []
+
+  constructor(
+    private readonly owner: Transactions,
+    readonly transactionalId: string,
+    private readonly source: { readonly group: string; readonly topic: string; readonly partition: number },
+    public lastCommit: SourceCommit | null,
+    /** Told when another holder claims the id (the subscription ends without waiting for a batch). */
+    readonly onFenced: () => void,
+  ) {}
+
+  /** Whether the open epoch appended anything. */
+  get hasOpenWork(): boolean {
+    return this.reserved.length > 0
+  }
+
+  /** Runs an append of this transaction (under the id's lock; LOG_FENCED once fenced). */
+  append<T>(task: () => Promise<T>): Promise<T> {
+    return this.owner.locked(this.transactionalId, async () => {
+      this.checkFenced()
+      return task()
+    })
+  }
+
+  /**
+   * Reserves [from, to) of `partition` for this transaction and writes the intent (the file in
+   * state "open" with every range so far) before the caller writes the records.
+   */
+  async reserve(partition: PartitionLog, from: number, to: number): Promise<void> {
+    this.checkFenced()
+    partition.reserve(this, from, to)
+    const last = this.reserved.at(-1)
+    if (last !== undefined && last.partition === partition && last.to === from) last.to = to
+    else this.reserved.push({ partition, from, to })
+    try {
+      await this.writeState('open')
+    } catch (error) {
+      this.unreserve(partition, from, to)
+      throw error
+    }
+  }
+
+  /** Takes back a reservation whose records were not written (the append failed and was rolled back). */
+  unreserve(partition: PartitionLog, from: number, to: number): void {
+    partition.unreserve(this, from, to)
+    this.reserved = this.reserved.flatMap((r) =>
+      r.partition !== partition || r.to <= from || r.from >= to
+        ? [r]
+        : [
+            ...(r.from < from ? [{ partition, from: r.from, to: from }] : []),
+            ...(r.to > to ? [{ partition, from: to, to: r.to }] : []),
+          ],
+    )
+    // The intent on disk may still list the range: a crash now aborts offsets nobody holds, and
+    // the next intent (or commit) rewrites the file without it.
+  }
+
+  /**
+   * Commits the epoch: the records are made durable, then the transaction file records the
+   * ranges and the source offset with its metadata (the commit point), then readers see them.
+   */
+  commit(offset: number, metadata: string): Promise<void> {
+    return this.owner.locked(this.transactionalId, async () => {
+      this.checkFenced()
+      const host = this.owner.logHost
+      const partitions = [...new Set(this.reserved.map((r) => r.partition))]
+      await host.syncData(partitions)
+      const commit: SourceCommit = { ...this.source, offset, metadata }
+      await this.owner.write({
+        transactionalId: this.transactionalId,
+        state: 'committed',
+        ranges: this.ranges(),
+        commit,
+      })
+      for (const p of partitions) p.commitRanges(this)
+      this.reserved = []
+      this.lastCommit = commit
+      host.wake(partitions.map((p) => p.topic))
+      await host.commitOffset(commit)
+    })
+  }
+
+  /** Aborts the open epoch (its records never become visible). A fenced producer has nothing left to abort. */
+  abort(): Promise<void> {
+    return this.owner.locked(this.transactionalId, () => this.abortLocked())
+  }
+
+  /** Ends this holder: aborts what is open unless fenced, and frees the id. */
+  async close(): Promise<void> {
+    if (!this.fenced) await this.abort()
+    this.owner.release(this)
+  }
+
+  /** @internal abort() with the lock held (claim aborts the previous holder's epoch). */
+  async abortLocked(): Promise<void> {
+    if (this.reserved.length === 0) return
+    const partitions = [...new Set(this.reserved.map((r) => r.partition))]
+    for (const p of partitions) await p.abortRanges(this)
+    this.reserved = []
+    await this.writeState('aborted')
+    this.owner.logHost.wake(partitions.map((p) => p.topic))
+  }
+
+  private writeState(state: 'open' | 'aborted'): Promise<void> {
+    return this.owner.write({
+      transactionalId: this.transactionalId,
+      state,
+      ranges: state === 'open' ? this.ranges() : [],
+      commit: this.lastCommit,
+    })
+  }
+
+  private ranges(): TransactionRange[] {
+    return this.reserved.map((r) => ({
+      topic: r.partition.topic,
+      partition: r.partition.partition,
+      from: r.from,
+      to: r.to,
+    }))
+  }
+
+  private checkFenced(): void {
+    if (this.fenced) {
+      throw new SluiceError(
+        'LOG_FENCED',
+        `transactional id ${this.transactionalId} was taken over by another subscriber; this one's transaction was aborted`,
+      )
+    }
+  }
+}
+
+/** Parses a transaction file; LOG_CORRUPT_SEGMENT naming it when it is not one. */
+export function parseTransactionFile(text: string, file: string, fallbackId: string): TransactionFile {
+  const bad = (why: string) =>
+    new SluiceError(
+      'LOG_CORRUPT_SEGMENT',
+      `transaction file ${file} is damaged (${why}); records of a transaction it lists as open could become visible, so the log refuses to open: run \`sluice log verify\``,
+    )
+  let parsed: Record<string, unknown>
+  try {
+    parsed = JSON.parse(text) as Record<string, unknown>
+  } catch (error) {
+    throw bad((error as Error).message)
+  }
+  if (typeof parsed !== 'object' || parsed === null) throw bad('not an object')
+  const { state, ranges, commit } = parsed
+  const transactionalId = typeof parsed.transactionalId === 'string' ? parsed.transactionalId : fallbackId
+  if (state !== 'open' && state !== 'committed' && state !== 'aborted') throw bad(`state ${String(state)}`)
+  if (!Array.isArray(ranges)) throw bad('no "ranges" list')
+  const list: TransactionRange[] = []
+  for (const r of ranges) {
+    const { topic, partition, from, to } = (r ?? {}) as Record<string, unknown>
+    if (
+      typeof topic !== 'string' ||
+      !Number.isSafeInteger(partition) ||
+      !Number.isSafeInteger(from) ||
+      !Number.isSafeInteger(to) ||
+      (from as number) < 0 ||
+      (to as number) <= (from as number)
+    )
+      throw bad(`bad range ${JSON.stringify(r)}`)
+    list.push({ topic, partition: partition as number, from: from as number, to: to as number })
+  }
+  let source: SourceCommit | null = null
+  if (commit !== null && commit !== undefined) {
+    const c = commit as Record<string, unknown>
+    if (
+      typeof c.group !== 'string' ||
+      typeof c.topic !== 'string' ||
+      !Number.isSafeInteger(c.partition) ||
+      !Number.isSafeInteger(c.offset) ||
+      typeof c.metadata !== 'string'
+    )
+      throw bad(`bad commit ${JSON.stringify(commit)}`)
+    source = {
+      group: c.group,
+      topic: c.topic,
+      partition: c.partition as number,
+      offset: c.offset as number,
+      metadata: c.metadata,
+    }
+  }
+  return { transactionalId, state, ranges: list, commit: source }
+}
