@@ -23,6 +23,7 @@ import {
   type Consumer,
   type EachBatchPayload,
   type IHeaders,
+  type ISocketFactory,
   Kafka,
   type KafkaMessage,
   type LogEntry,
@@ -37,6 +38,7 @@ import { SluiceError } from '../errors.ts'
 import { formatLogRecord } from '../observability/logger.ts'
 import type {
   AppendOptions,
+  CheckpointOptions,
   Log,
   LogRecord,
   OutgoingRecord,
@@ -46,6 +48,8 @@ import type {
   Subscription,
   TopicConfig,
 } from './index.ts'
+import { type CheckpointEnvironment, CheckpointedPartitions } from './kafka-checkpoint.ts'
+import { type Sender, TransactionalProducer } from './kafka-transactions.ts'
 import { partitionForKey } from './partitioner.ts'
 
 export type KafkaClientLogLevel = 'error' | 'warn' | 'info' | 'debug'
@@ -124,6 +128,11 @@ export interface KafkaLogOptions {
   readonly readTimeoutMs?: number
   /** Longest subscribe() waits for the first partition assignment, in ms. Default: 60000. */
   readonly subscribeTimeoutMs?: number
+  /**
+   * Opens the connections to the brokers instead of kafkajs's TCP/TLS factory: for a proxy, or for
+   * a test that cuts the client off the network as a crashed process would be.
+   */
+  readonly socketFactory?: ISocketFactory
 }
 
 const DEFAULT_MAX_BATCH_RECORDS = 1000
@@ -206,6 +215,7 @@ export class KafkaLog implements Log {
       requestTimeout: options.requestTimeoutMs ?? 30_000,
       retry: { retries, initialRetryTime: 300, maxRetryTime: 30_000 },
       logLevel: KAFKAJS_LEVEL[level],
+      ...(options.socketFactory === undefined ? {} : { socketFactory: options.socketFactory }),
       logCreator: () => (entry: LogEntry) => {
         const structured = toLogEntry(entry)
         if (LEVEL_RANK[structured.level] <= LEVEL_RANK[level]) sink(structured)
@@ -262,6 +272,10 @@ export class KafkaLog implements Log {
 
   committedOffsets(group: string, topic: string): Promise<number[]> {
     return this.#op(() => this.#committedOffsetsImpl(group, topic))
+  }
+
+  committedMetadata(group: string, topic: string, partition: number): Promise<string | null> {
+    return this.#op(async () => (await this.#committedImpl(group, topic, partition)).metadata)
   }
 
   subscribe(
@@ -371,10 +385,12 @@ export class KafkaLog implements Log {
     return this.#fetchPartitionCount(topic)
   }
 
+  /** `send` is the idempotent producer's, or a transaction's (RecordBatch.transaction under exactly-once). */
   async #appendImpl(
     topic: string,
     records: readonly OutgoingRecord[],
     options: AppendOptions,
+    send: Sender = (record) => this.#producer.send(record),
   ): Promise<RecordPosition[]> {
     let partitionCount = await this.#partitionCount(topic)
     if (records.length === 0) return []
@@ -403,10 +419,10 @@ export class KafkaLog implements Log {
       const chunk = placed.slice(start, end)
       try {
         try {
-          await this.#send(topic, chunk, positions, now)
+          await this.#send(send, topic, chunk, positions, now)
         } catch (error) {
           if (!isRefusal(error) || options.onRefused === undefined) throw error
-          await this.#sendAroundRefusals(topic, chunk, positions, now, options.onRefused)
+          await this.#sendAroundRefusals(send, topic, chunk, positions, now, options.onRefused)
         }
       } catch (error) {
         // The chunks before this one are acknowledged. Sending the rest again, starting with this
@@ -421,6 +437,7 @@ export class KafkaLog implements Log {
 
   /** One produce request for `chunk`; fills in the positions of its records. */
   async #send(
+    send: Sender,
     topic: string,
     chunk: readonly Placed[],
     positions: (RecordPosition | undefined)[],
@@ -429,7 +446,7 @@ export class KafkaLog implements Log {
     const messages: Message[] = chunk.map(({ record, partition }) => toMessage(record, partition, now))
     let metadata: RecordMetadata[]
     try {
-      metadata = await this.#producer.send({ topic, messages, acks: -1 })
+      metadata = await send({ topic, messages, acks: -1 })
     } catch (error) {
       this.#partitionCounts.delete(topic)
       throw this.#mapError(error, topic)
@@ -465,6 +482,7 @@ export class KafkaLog implements Log {
    * in halves until the records the broker will not take are found and reported.
    */
   async #sendAroundRefusals(
+    send: Sender,
     topic: string,
     chunk: readonly Placed[],
     positions: (RecordPosition | undefined)[],
@@ -479,7 +497,7 @@ export class KafkaLog implements Log {
     }
     const sendOrSplit = async (items: readonly Placed[]): Promise<void> => {
       try {
-        await this.#send(topic, items, positions, now)
+        await this.#send(send, topic, items, positions, now)
       } catch (error) {
         if (!isRefusal(error)) throw error
         if (items.length === 1) {
@@ -546,6 +564,32 @@ export class KafkaLog implements Log {
     return offsets
   }
 
+  /** The group's committed offset of one partition (-1: none) and the metadata committed with it. */
+  async #committedImpl(
+    group: string,
+    topic: string,
+    partition: number,
+  ): Promise<{ offset: number; metadata: string | null }> {
+    const partitionCount = await this.#fetchPartitionCount(topic)
+    if (!Number.isInteger(partition) || partition < 0 || partition >= partitionCount) {
+      throw new SluiceError(
+        'LOG_BAD_PARTITION',
+        `${topic} has ${partitionCount} partitions, no partition ${partition}`,
+      )
+    }
+    let response: Awaited<ReturnType<Admin['fetchOffsets']>>
+    try {
+      response = await this.#withAdmin((admin) => admin.fetchOffsets({ groupId: group, topics: [topic] }))
+    } catch (error) {
+      throw this.#mapError(error, topic)
+    }
+    const entry = response.find((t) => t.topic === topic)?.partitions.find((p) => p.partition === partition)
+    const offset = entry === undefined ? -1 : Number(entry.offset)
+    if (entry === undefined || offset < 0) return { offset: -1, metadata: null }
+    // Kafka stores a commit without metadata as the empty string: both read as "no metadata".
+    return { offset, metadata: entry.metadata === null || entry.metadata === '' ? null : entry.metadata }
+  }
+
   async #subscribeImpl(
     options: SubscribeOptions,
     handler: (batch: RecordBatch) => Promise<void>,
@@ -553,6 +597,7 @@ export class KafkaLog implements Log {
     if (options.topics.length === 0) {
       throw new SluiceError('LOG_INVALID_ARGUMENT', `subscribe(${options.group}): no topics`)
     }
+    validateCheckpoint(options)
     const maxBatchRecords = options.maxBatchRecords ?? DEFAULT_MAX_BATCH_RECORDS
     if (!Number.isInteger(maxBatchRecords) || maxBatchRecords < 1) {
       throw new SluiceError(
@@ -567,9 +612,16 @@ export class KafkaLog implements Log {
       sessionTimeout: this.#options.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS,
       heartbeatInterval: this.#options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS,
       maxWaitTimeInMs: this.#options.maxWaitTimeMs ?? 500,
+      // Committed records only (kafkajs's default, stated because exactly-once relies on it):
+      // records of open transactions wait, those of aborted ones are skipped.
+      readUncommitted: false,
     })
-    const subscription = new KafkaSubscription(consumer, handler, { ...options, maxBatchRecords }, (error) =>
-      this.#mapConsumerError(error),
+    const subscription = new KafkaSubscription(
+      consumer,
+      handler,
+      { ...options, maxBatchRecords },
+      (error) => this.#mapConsumerError(error),
+      options.checkpoint && this.#checkpointAccess(options.checkpoint),
     )
     this.#subscriptions.add(subscription)
     subscription.done.then(
@@ -584,6 +636,26 @@ export class KafkaLog implements Log {
       throw this.#mapError(error)
     }
     return subscription
+  }
+
+  /** What a checkpointed subscription uses of the log (kafka-checkpoint.ts). */
+  #checkpointAccess(checkpoint: CheckpointOptions): CheckpointAccess {
+    const intervalMs = checkpoint.intervalMs ?? 1000
+    return {
+      openProducer: (topic, partition) =>
+        TransactionalProducer.open({
+          kafka: this.#kafka,
+          transactionalId: `${checkpoint.transactionalId}.${topic}.${partition}`,
+          retries: this.#options.retries ?? 5,
+          // Well above the interval between commits, within the broker's default maximum (15 min).
+          transactionTimeoutMs: Math.min(900_000, Math.max(60_000, 3 * intervalMs)),
+          mapError: (error) => this.#mapError(error),
+        }),
+      fetchCommitted: (group, topic, partition) => this.#committedImpl(group, topic, partition),
+      // Not through #op: a handler in flight while the log closes still finishes its batch.
+      append: (producer, topic, records, options) =>
+        this.#appendImpl(topic, records, options, producer?.send),
+    }
   }
 
   #place(topic: string, record: OutgoingRecord, partitionCount: number): number {
@@ -651,6 +723,9 @@ export class KafkaLog implements Log {
       allowAutoTopicCreation: false,
       partitionAssigners: [singlePartitionAssigner(topic, partition)],
       maxWaitTimeInMs: 100,
+      // Committed records only; the range ends at the last stable offset (fetchTopicOffsets asks
+      // with read_committed), so an open transaction does not keep the read waiting.
+      readUncommitted: false,
       sessionTimeout: this.#options.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS,
       heartbeatInterval: this.#options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS,
     })
@@ -678,6 +753,15 @@ export class KafkaLog implements Log {
         let finished = false
         consumer.on(consumer.events.CRASH, (event) => {
           if (!event.payload.restart) reject(event.payload.error)
+        })
+        // A fetched batch of nothing but transaction markers or aborted records never reaches
+        // eachBatch (kafkajs passes over it by itself): its end still ends a range ending there.
+        consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+          if (payload.topic !== topic || payload.partition !== partition) return
+          if (!finished && Number(payload.lastOffset) + 1 >= until) {
+            finished = true
+            resolve()
+          }
         })
         // Offsets only move forward: a batch fetched again after a rejoin is not taken twice.
         let next = start
@@ -780,6 +864,40 @@ export class KafkaLog implements Log {
   }
 }
 
+/** What a checkpointed subscription needs of the log; see CheckpointEnvironment. */
+interface CheckpointAccess {
+  openProducer: CheckpointEnvironment['openProducer']
+  fetchCommitted(
+    group: string,
+    topic: string,
+    partition: number,
+  ): ReturnType<CheckpointEnvironment['fetchCommitted']>
+  append: CheckpointEnvironment['append']
+}
+
+function validateCheckpoint(options: SubscribeOptions): void {
+  const { delivery, checkpoint, group } = options
+  if (delivery !== undefined && delivery !== 'at-least-once' && delivery !== 'exactly-once') {
+    throw new SluiceError(
+      'LOG_INVALID_ARGUMENT',
+      `subscribe(${group}): unknown delivery '${String(delivery)}'`,
+    )
+  }
+  if (delivery === 'exactly-once' && (checkpoint === undefined || !checkpoint.transactionalId)) {
+    throw new SluiceError(
+      'LOG_INVALID_ARGUMENT',
+      `subscribe(${group}): exactly-once needs checkpoint options with a transactionalId`,
+    )
+  }
+  const intervalMs = checkpoint?.intervalMs
+  if (intervalMs !== undefined && !(Number.isFinite(intervalMs) && intervalMs >= 0)) {
+    throw new SluiceError(
+      'LOG_INVALID_ARGUMENT',
+      `subscribe(${group}): checkpoint.intervalMs must be a non-negative number`,
+    )
+  }
+}
+
 /** One consumer-group member of a subscription. */
 class KafkaSubscription implements Subscription {
   readonly done: Promise<void>
@@ -794,12 +912,15 @@ class KafkaSubscription implements Subscription {
   #rejectDone!: (error: unknown) => void
   #failure: { error: unknown } | undefined
   #stopping: Promise<void> | undefined
+  /** With CheckpointOptions: batches, hooks and commits per partition (kafka-checkpoint.ts). */
+  readonly #checkpoints: CheckpointedPartitions | undefined
 
   constructor(
     consumer: Consumer,
     handler: (batch: RecordBatch) => Promise<void>,
     options: SubscribeOptions,
     mapError: (error: unknown) => unknown,
+    access?: CheckpointAccess,
   ) {
     this.#consumer = consumer
     this.#handler = handler
@@ -807,6 +928,29 @@ class KafkaSubscription implements Subscription {
     this.#onCommitted = options.onCommitted
     this.#onAvailability = options.onAvailability
     this.#mapError = mapError
+    if (options.checkpoint && access) {
+      const { group } = options
+      this.#checkpoints = new CheckpointedPartitions({
+        group,
+        delivery: options.delivery ?? 'at-least-once',
+        checkpoint: options.checkpoint,
+        maxBatchRecords: this.#maxBatchRecords,
+        handler,
+        onCommitted: options.onCommitted,
+        toLogRecord,
+        openProducer: access.openProducer,
+        fetchCommitted: (topic, partition) => access.fetchCommitted(group, topic, partition),
+        commitOffset: async (topic, partition, offset, metadata) => {
+          try {
+            await consumer.commitOffsets([{ topic, partition, offset: String(offset), metadata }])
+          } catch (error) {
+            throw mapError(error)
+          }
+        },
+        append: access.append,
+        fail: (error) => this.#fail(error),
+      })
+    }
     this.done = new Promise<void>((resolve, reject) => {
       this.#resolveDone = resolve
       this.#rejectDone = reject
@@ -856,8 +1000,18 @@ class KafkaSubscription implements Subscription {
     })
     consumer.on(consumer.events.CRASH, (event) => {
       if (!event.payload.restart) this.#fail(this.#mapError(event.payload.error))
-      else this.#setAvailable(false, this.#mapError(event.payload.error))
+      else {
+        this.#setAvailable(false, this.#mapError(event.payload.error))
+        // The restarted consumer fetches from the committed offsets: the open checkpoints are
+        // aborted (their partitions are assigned again, from the last commit, once it rejoins).
+        void this.#checkpoints?.closeAll('abort')
+      }
     })
+    // Partitions a rebalance took away leave their checkpoint (kafkajs has no revocation callback:
+    // the new assignment is known once the member rejoined).
+    consumer.on(consumer.events.GROUP_JOIN, (event) =>
+      this.#checkpoints?.assign(event.payload.memberAssignment),
+    )
     // kafkajs restarts a consumer that crashed on a retriable error (the broker went away, the
     // coordinator moved) by itself; the first fetch after that means it is back.
     consumer.on(consumer.events.FETCH, () => this.#setAvailable(true))
@@ -870,7 +1024,13 @@ class KafkaSubscription implements Subscription {
     await ready
   }
 
-  async #eachBatch({
+  async #eachBatch(payload: EachBatchPayload): Promise<void> {
+    if (this.#checkpoints) return this.#checkpoints.eachBatch(payload)
+    return this.#eachBatchCommitting(payload)
+  }
+
+  /** Without checkpoints: commits after every batch the handler took. */
+  async #eachBatchCommitting({
     batch,
     resolveOffset,
     heartbeat,
@@ -931,6 +1091,11 @@ class KafkaSubscription implements Subscription {
   #shutdown(): Promise<void> {
     if (!this.#stopping) {
       this.#stopping = (async () => {
+        if (this.#checkpoints) {
+          // Before the consumer stops: at-least-once commits go through it.
+          this.#checkpoints.end()
+          await this.#checkpoints.closeAll(this.#failure ? 'abort' : 'commit')
+        }
         try {
           // Stops fetching, waits for the eachBatch in flight (which commits after its handler),
           // then leaves the group so its partitions move to the other members at once.

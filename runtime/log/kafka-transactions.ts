@@ -1,0 +1,164 @@
+/**
+ * One Kafka transactional producer per owned source partition (exactly-once, "EOS v1" style:
+ * kafkajs has no KIP-447 consumer-group fencing, so the transactional id names the source
+ * partition and whoever takes the partition over fences the previous owner by initialising the
+ * same id).
+ *
+ * kafkajs initialises a transactional producer id lazily, at the first `producer.transaction()`,
+ * not at connect: `open` begins a transaction at once so the fencing (InitProducerId, which also
+ * aborts or completes the previous owner's open transaction before it answers) happens before the
+ * new owner reads the partition's committed offset. A transaction that failed to commit leaves
+ * kafkajs's transaction state machine stuck (it stays COMMITTING), so a failed commit ends this
+ * producer: the subscription ends and the next owner's InitProducerId settles the outcome.
+ */
+import type { Kafka, Producer, ProducerRecord, RecordMetadata, Transaction } from 'kafkajs'
+import { SluiceError } from '../errors.ts'
+
+/** Sends one produce request (kafkajs's `send` of a producer or of a transaction). */
+export type Sender = (record: ProducerRecord) => Promise<RecordMetadata[]>
+
+export interface TransactionalProducerConfig {
+  readonly kafka: Kafka
+  readonly transactionalId: string
+  /** kafkajs retries of one request (bounded, as for the log's idempotent producer). */
+  readonly retries: number
+  /**
+   * The broker aborts a transaction open longer than this (a producer that died without a
+   * successor). Readers with read_committed wait at most this long behind an abandoned one.
+   */
+  readonly transactionTimeoutMs: number
+  /** Maps a kafkajs failure to the log's errors (fencing → LOG_FENCED, unreachable → KAFKA_UNAVAILABLE). */
+  readonly mapError: (error: unknown) => unknown
+}
+
+export class TransactionalProducer {
+  readonly transactionalId: string
+  readonly #producer: Producer
+  readonly #mapError: (error: unknown) => unknown
+  #transaction: Transaction
+  /** Set once a send or commit failed: kafkajs cannot go on with this producer. */
+  #broken: unknown
+
+  private constructor(config: TransactionalProducerConfig, producer: Producer, transaction: Transaction) {
+    this.transactionalId = config.transactionalId
+    this.#producer = producer
+    this.#mapError = (error) =>
+      isFencingError(error) ? fencedError(config.transactionalId, error) : config.mapError(error)
+    this.#transaction = transaction
+  }
+
+  /**
+   * Connects and initialises the transactional id: from here on an earlier owner of the id is
+   * fenced, and its open transaction was aborted (or, if it was already committing, completed).
+   */
+  static async open(config: TransactionalProducerConfig): Promise<TransactionalProducer> {
+    const producer = config.kafka.producer({
+      transactionalId: config.transactionalId,
+      idempotent: true,
+      // As the log's own producer: a retried request must not overtake a later one.
+      maxInFlightRequests: 1,
+      transactionTimeout: config.transactionTimeoutMs,
+      allowAutoTopicCreation: false,
+      retry: { retries: Math.max(config.retries, 1), initialRetryTime: 300, maxRetryTime: 30_000 },
+    })
+    try {
+      await producer.connect()
+      const transaction = await producer.transaction()
+      return new TransactionalProducer(config, producer, transaction)
+    } catch (error) {
+      await producer.disconnect().catch(() => {})
+      throw isFencingError(error) ? fencedError(config.transactionalId, error) : config.mapError(error)
+    }
+  }
+
+  /** Sends as part of the open transaction. A failure makes the producer unusable (see class doc). */
+  readonly send: Sender = async (record) => {
+    if (this.#broken !== undefined) throw this.#broken
+    try {
+      return await this.#transaction.send(record)
+    } catch (error) {
+      // A refused record (too large, bad timestamp) leaves the transaction usable: the broker
+      // refused that batch only, and kafkajs did not advance the sequence for it.
+      const mapped = this.#mapError(error)
+      if (!(mapped instanceof SluiceError && mapped.code === 'LOG_RECORD_REFUSED')) this.#broken = mapped
+      // The log's append maps what is left (with the topic); fencing is mapped here, where the
+      // transactional id is known.
+      throw isFencingError(error) ? mapped : error
+    }
+  }
+
+  /**
+   * Commits the open transaction with the group's offset of `topic`/`partition` and its metadata
+   * (TxnOffsetCommit carries metadata), then begins the next transaction.
+   */
+  async commit(
+    group: string,
+    topic: string,
+    partition: number,
+    offset: number,
+    metadata: string,
+  ): Promise<void> {
+    if (this.#broken !== undefined) throw this.#broken
+    try {
+      await this.#transaction.sendOffsets({
+        consumerGroupId: group,
+        // kafkajs's types leave `metadata` out; its TxnOffsetCommit request encodes it.
+        topics: [
+          {
+            topic,
+            partitions: [
+              { partition, offset: String(offset), metadata } as { partition: number; offset: string },
+            ],
+          },
+        ],
+      })
+      await this.#transaction.commit()
+      this.#transaction = await this.#producer.transaction()
+    } catch (error) {
+      this.#broken = this.#mapError(error)
+      throw this.#broken
+    }
+  }
+
+  /**
+   * Aborts the open transaction, best effort: when the broker cannot be told (unreachable,
+   * fenced), the transaction is aborted by the next owner's InitProducerId or by the broker's
+   * transaction timeout; either way nothing of it ever becomes visible.
+   */
+  async abort(): Promise<void> {
+    if (this.#broken === undefined && this.#transaction.isActive()) {
+      await this.#transaction.abort().catch(() => {})
+    }
+  }
+
+  /** Aborts what is open and disconnects. */
+  async close(): Promise<void> {
+    await this.abort()
+    await this.#producer.disconnect().catch(() => {})
+  }
+}
+
+/**
+ * A producer that lost its transactional id to a newer owner. Brokers answer INVALID_PRODUCER_EPOCH
+ * (47) to a fenced producer's produce, AddPartitionsToTxn, TxnOffsetCommit and EndTxn; newer
+ * brokers answer PRODUCER_FENCED (90) to some of them, a code kafkajs 2.2.4 does not know (it
+ * reports "Unknown error code 90").
+ */
+export function isFencingError(error: unknown): boolean {
+  let current: unknown = error
+  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
+    const type = (current as { type?: unknown }).type
+    if (type === 'INVALID_PRODUCER_EPOCH' || type === 'PRODUCER_FENCED') return true
+    if (type === 'KAFKAJS_UNKNOWN_ERROR_CODE' && /\bcode 90\b/.test(current.message)) return true
+    current = (current as { cause?: unknown }).cause ?? (current as { originalError?: unknown }).originalError
+  }
+  return false
+}
+
+export function fencedError(transactionalId: string, error: unknown): SluiceError {
+  return new SluiceError(
+    'LOG_FENCED',
+    `transactional id ${transactionalId} was taken over by a newer owner: this subscriber's open transaction is aborted`,
+    { cause: error },
+  )
+}

@@ -1,0 +1,279 @@
+/**
+ * Checkpoints and exactly-once on Kafka: the shared suite (runtime/log/checkpoint-conformance.ts)
+ * against the broker of scripts/servers/kafka.sh, plus what only Kafka has: a zombie in the same
+ * consumer group fenced by its successor, read_committed readers over open and aborted
+ * transactions, metadata at the broker's size limit.
+ *
+ * A "crash" cuts the old KafkaLog off the network (every socket destroyed, new ones refused): it
+ * neither commits nor aborts, its group member stops heartbeating and its open transaction stays
+ * open on the broker until the next owner's InitProducerId aborts it, as after a killed process.
+ */
+import { connect, Socket } from 'node:net'
+import type { ISocketFactory } from 'kafkajs'
+import { afterEach, describe, expect, it } from 'vitest'
+import { isSluiceError } from '../../runtime/errors.ts'
+import { checkpointConformance } from '../../runtime/log/checkpoint-conformance.ts'
+import type { CheckpointOptions, LogRecord, Subscription } from '../../runtime/log/index.ts'
+import type { KafkaLog } from '../../runtime/log/kafka.ts'
+import { connectKafkaLog, uniqueName } from './kafka-env.ts'
+
+/** Connections a test can cut, as if the process holding them had died. */
+class CuttableNetwork {
+  readonly #sockets = new Set<Socket>()
+  #cut = false
+
+  readonly factory: ISocketFactory = ({ host, port, onConnect }) => {
+    if (this.#cut) {
+      const refused = new Socket()
+      setImmediate(() => refused.destroy(new Error(`connection to ${host}:${port} cut off by the test`)))
+      return refused
+    }
+    const socket = connect({ host, port }, onConnect)
+    socket.setKeepAlive(true, 60_000)
+    this.#sockets.add(socket)
+    socket.on('close', () => this.#sockets.delete(socket))
+    return socket
+  }
+
+  cut(): void {
+    this.#cut = true
+    for (const socket of this.#sockets) socket.destroy()
+  }
+
+  heal(): void {
+    this.#cut = false
+  }
+}
+
+checkpointConformance('kafka', async () => {
+  const network = new CuttableNetwork()
+  // Few retries: after the cut, the abandoned client gives up (and stops) within seconds.
+  const log = await connectKafkaLog({ socketFactory: network.factory, retries: 2 })
+  const logs: KafkaLog[] = [log]
+  return {
+    log,
+    async crash() {
+      network.cut()
+      const restarted = await connectKafkaLog()
+      logs.push(restarted)
+      return restarted
+    },
+    async cleanup() {
+      network.heal()
+      await Promise.allSettled(logs.map((l) => l.close()))
+    },
+  }
+})
+
+describe('KafkaLog checkpoints: Kafka specifics', () => {
+  const logs: KafkaLog[] = []
+  const running: Subscription[] = []
+
+  afterEach(async () => {
+    await Promise.allSettled(running.splice(0).map((s) => s.stop()))
+    await Promise.allSettled(logs.splice(0).map((l) => l.close()))
+  }, 60_000)
+
+  async function open(): Promise<KafkaLog> {
+    const log = await connectKafkaLog()
+    logs.push(log)
+    return log
+  }
+
+  function hooks(transactionalId: string, events: string[] = []): CheckpointOptions {
+    return {
+      intervalMs: 60_000,
+      transactionalId,
+      assigned: async (_topic, partition, metadata) => {
+        events.push(`assigned ${partition} ${metadata}`)
+      },
+      prepare: async () => 'epoch',
+      committed: async () => {},
+      revoked: (_topic, partition) => {
+        events.push(`revoked ${partition}`)
+      },
+    }
+  }
+
+  it('a member that stopped heartbeating loses its partition to a second KafkaLog of the group and is fenced: LOG_FENCED, its output never visible', async () => {
+    const first = await open()
+    const second = await open()
+    const topic = uniqueName('ckpt-in')
+    const out = uniqueName('ckpt-out')
+    const group = uniqueName('ckpt-group')
+    const transactionalId = uniqueName('ckpt-txn')
+    await first.ensureTopic(topic)
+    await first.ensureTopic(out)
+    await first.append(topic, [{ key: null, value: Buffer.from('z') }])
+    let release = () => {}
+    const held = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    let zombieAppend: Promise<unknown> | undefined
+    let entered = false
+    const zombie = await first.subscribe(
+      { group, topics: [topic], delivery: 'exactly-once', checkpoint: hooks(transactionalId) },
+      async (batch) => {
+        await batch.transaction!.append(out, [{ key: null, value: Buffer.from('zombie-1') }])
+        entered = true
+        // Blocked in its handler, kafkajs sends no heartbeat: the group drops it after the
+        // session timeout and gives the partition to the second member.
+        await held
+        zombieAppend = batch.transaction!.append(out, [{ key: null, value: Buffer.from('zombie-2') }])
+        await zombieAppend
+      },
+    )
+    running.push(zombie)
+    await waitFor(() => entered, 'the zombie to append in its transaction')
+
+    const events: string[] = []
+    const handled: number[] = []
+    const successor = await second.subscribe(
+      { group, topics: [topic], delivery: 'exactly-once', checkpoint: hooks(transactionalId, events) },
+      async (batch) => {
+        handled.push(...batch.records.map((r) => r.offset))
+        await batch.transaction!.append(out, [{ key: null, value: Buffer.from('successor') }])
+      },
+    )
+    running.push(successor)
+    await waitFor(() => handled.length >= 1, 'the successor to take the partition over', 45_000)
+    expect(events[0]).toBe('assigned 0 null')
+    release()
+    const ended = await zombie.done.then(
+      () => null,
+      (error: unknown) => error,
+    )
+    expect(isSluiceError(ended, 'LOG_FENCED'), `expected LOG_FENCED, got ${String(ended)}`).toBe(true)
+    await expect(zombieAppend).rejects.toMatchObject({ code: 'LOG_FENCED' })
+
+    await successor.stop()
+    expect(events.at(-1)).toBe('revoked 0')
+    expect((await readAll(second, out)).map((r) => r.value.toString())).toEqual(['successor'])
+    expect(await second.committedOffsets(group, topic)).toEqual([1])
+    expect(await second.committedMetadata(group, topic, 0)).toBe('epoch')
+  }, 90_000)
+
+  it('read and read_committed subscribers skip aborted transactions and wait for open ones', async () => {
+    const log = await open()
+    const topic = uniqueName('ckpt-in')
+    const out = uniqueName('ckpt-out')
+    await log.ensureTopic(topic)
+    await log.ensureTopic(out)
+    await log.append(topic, [{ key: null, value: Buffer.from('a') }])
+    await log.append(out, [{ key: null, value: Buffer.from('plain-before') }])
+
+    // A transaction that aborts: the handler appends, then fails.
+    const failing = await log.subscribe(
+      {
+        group: uniqueName('ckpt-group'),
+        topics: [topic],
+        delivery: 'exactly-once',
+        checkpoint: hooks(uniqueName('ckpt-txn')),
+      },
+      async (batch) => {
+        await batch.transaction!.append(out, [{ key: null, value: Buffer.from('aborted') }])
+        throw new Error('fails on purpose')
+      },
+    )
+    await expect(failing.done).rejects.toThrow('fails on purpose')
+
+    // A transaction left open (interval of a minute), with a plain append after it.
+    const group = uniqueName('ckpt-group')
+    let appended = false
+    const pending = await log.subscribe(
+      { group, topics: [topic], delivery: 'exactly-once', checkpoint: hooks(uniqueName('ckpt-txn')) },
+      async (batch) => {
+        await batch.transaction!.append(out, [{ key: null, value: Buffer.from('in-open-transaction') }])
+        appended = true
+      },
+    )
+    running.push(pending)
+    await waitFor(() => appended, 'the open transaction to append')
+    await log.append(out, [{ key: null, value: Buffer.from('plain-after') }])
+
+    const seen: LogRecord[] = []
+    const reader = await log.subscribe({ group: uniqueName('reader'), topics: [out] }, async (batch) => {
+      seen.push(...batch.records)
+    })
+    running.push(reader)
+    await waitFor(() => seen.length >= 1, 'the reader to get the record before the open transaction')
+    await sleep(1000)
+    // The last stable offset stops at the open transaction: what comes after it waits too.
+    expect(seen.map((r) => r.value.toString())).toEqual(['plain-before'])
+    const started = Date.now()
+    expect((await readAll(log, out)).map((r) => r.value.toString())).toEqual(['plain-before'])
+    expect(Date.now() - started).toBeLessThan(10_000)
+
+    await pending.stop()
+    const visible = await readAll(log, out)
+    expect(visible.map((r) => r.value.toString())).toEqual([
+      'plain-before',
+      'in-open-transaction',
+      'plain-after',
+    ])
+    // The aborted record and the transaction markers hold offsets: gaps for the reader.
+    expect(visible[1]!.offset).toBeGreaterThan(visible[0]!.offset + 1)
+    await waitFor(() => seen.length >= 3, 'the reader to get the committed records')
+    expect(seen.map((r) => r.value.toString())).toEqual(visible.map((r) => r.value.toString()))
+  }, 90_000)
+
+  it('metadata up to 4 KB round-trips, a plain commit has none, and a bad partition is refused', async () => {
+    const log = await open()
+    const topic = uniqueName('ckpt-in')
+    const group = uniqueName('ckpt-group')
+    await log.ensureTopic(topic, { partitions: 2 })
+    await log.append(topic, [{ key: null, value: Buffer.from('a'), partition: 1 }])
+    const metadata = `{"epoch":7,"note":"${'é✓'.repeat(600)}"}`.slice(0, 1300)
+    expect(Buffer.byteLength(metadata)).toBeLessThanOrEqual(4096)
+    let handled = 0
+    const subscription = await log.subscribe(
+      {
+        group,
+        topics: [topic],
+        checkpoint: {
+          intervalMs: 0,
+          assigned: async () => {},
+          prepare: async () => metadata,
+          committed: async () => {},
+          revoked: () => {},
+        },
+      },
+      async (batch) => {
+        handled += batch.records.length
+      },
+    )
+    running.push(subscription)
+    await waitFor(() => handled >= 1, 'the record')
+    await subscription.stop()
+    expect(await log.committedMetadata(group, topic, 1)).toBe(metadata)
+    expect(await log.committedMetadata(group, topic, 0)).toBeNull()
+    expect(await log.committedMetadata(uniqueName('no-group'), topic, 1)).toBeNull()
+    await expect(log.committedMetadata(group, topic, 2)).rejects.toMatchObject({ code: 'LOG_BAD_PARTITION' })
+    await expect(log.committedMetadata(group, uniqueName('no-topic'), 0)).rejects.toMatchObject({
+      code: 'LOG_UNKNOWN_TOPIC',
+    })
+  }, 60_000)
+})
+
+async function readAll(log: KafkaLog, topic: string): Promise<LogRecord[]> {
+  const out: LogRecord[] = []
+  let from = 0
+  for (;;) {
+    const records = await log.read(topic, 0, from, 100)
+    if (records.length === 0) return out
+    out.push(...records)
+    from = records.at(-1)!.offset + 1
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+async function waitFor(condition: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await sleep(20)
+  }
+}
