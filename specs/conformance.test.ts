@@ -28,6 +28,7 @@ import {
   DEFAULT_DEAD_LETTER_TOPIC,
   PipelineRunner,
 } from '../runtime/node/pipeline-runner.ts'
+import { FileSnapshotStore } from '../runtime/state/file-snapshot-store.ts'
 import { stdlib } from '../stdlib/index.ts'
 import { compileFixture } from '../test/support/compile-fixture.ts'
 
@@ -79,6 +80,8 @@ describe('conformance cases', () => {
       const artifact = await loadArtifact(artifactDir)
       const dataDir = await mkdtemp(join(tmpdir(), `sluice-conformance-${name}-`))
       const log = await EmbeddedLog.open(dataDir, { fsync: 'never' })
+      // Stateful steps snapshot their state; a case's store lives and dies with its data directory.
+      const stateStore = new FileSnapshotStore(join(dataDir, 'state'), { fsync: false })
       try {
         for (const { source, file } of inputs) {
           const input = artifact.manifest.inputs.find((i) => i.source === source)
@@ -97,6 +100,7 @@ describe('conformance cases', () => {
           artifact,
           metrics: new MetricsRegistry(),
           stdout: (t) => void stdout.push(t),
+          stateStore,
         })
         await runner.waitUntilCaughtUp(20_000)
         await runner.stop()
@@ -171,6 +175,7 @@ describe('conformance cases', () => {
           expect(record.headers[DEAD_LETTER_HEADERS.reason]).toMatch(new RegExp(expected.reason))
         })
       } finally {
+        await stateStore.close()
         await log.close()
         await rm(dataDir, { recursive: true, force: true })
       }

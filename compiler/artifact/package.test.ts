@@ -113,3 +113,37 @@ describe('writeArtifact', () => {
     expect(await readFile(pipe, 'utf8')).toBe(PIPE)
   })
 })
+
+describe('manifest graph of stateful steps', () => {
+  const stateOf = (text: string) => {
+    const result = compileSource('/src/s.pipe', text, { name: 's' })
+    if (!result.artifact) throw new Error(result.diagnostics.map((d) => d.message).join('\n'))
+    const manifest = JSON.parse(result.artifact.files.get(MANIFEST_FILE)!) as {
+      graph: { nodes: { kind: string; state?: unknown }[] }
+    }
+    return manifest.graph.nodes.filter((n) => n.kind === 'Fused').map((n) => n.state ?? null)
+  }
+
+  it('declares a Fused node state slot per stateful step, with ids that survive unrelated edits', () => {
+    const text = `schema E { id: string, n: i64, ts: timestamp @event_time }
+source e: E from kafka("in")
+stream totals = e | dedup by id within 1h | aggregate by id { n: count(), total: sum(n) }
+stream plain = e | where n > 0
+sink totals -> kafka("out")
+sink plain -> kafka("plain")
+`
+    const slots = stateOf(text)
+    expect(slots).toEqual([
+      [
+        { id: 'totals.dedup.0', step: 'dedup', ttlMs: 3_600_000 },
+        { id: 'totals.aggregate.0', step: 'aggregate', ttlMs: null },
+      ],
+      null,
+    ])
+    const edited = text.replace(
+      '| dedup by id within 1h |',
+      '| where n != 3 | dedup by id within 1h | key by id |',
+    )
+    expect(stateOf(edited)).toEqual(slots)
+  })
+})
