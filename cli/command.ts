@@ -14,3 +14,17 @@ export interface CommandIO {
   /** Resolves when the user asks the process to stop (SIGINT/SIGTERM). */
   readonly interrupted: Promise<void>
 }
+
+/**
+ * A command as the registry lists it: what `sluice --help` shows, and a `load` that imports the
+ * command's module only when it runs. Importing every command up front loaded the compiler
+ * (ts-morph) and the Kafka, Redis and metrics clients for `sluice --version`.
+ */
+export interface CommandEntry {
+  readonly name: string
+  /** The command's `summary`, repeated here so the listing needs no import (a test keeps them equal). */
+  readonly summary: string
+  /** Takes --log-format: its errors, too, are written in the chosen format. */
+  readonly logging: boolean
+  load(): Promise<Command>
+}

@@ -7,18 +7,51 @@ import { readFileSync } from 'node:fs'
 import { isSluiceError } from '../runtime/errors.ts'
 import { formatLogRecord } from '../runtime/observability/logger.ts'
 import { logFormat, logFormatInArgv, type TerminalAwareIO, UsageError } from './args.ts'
-import type { Command, CommandIO } from './command.ts'
-import { check } from './commands/check.ts'
-import { compile } from './commands/compile.ts'
-import { consume } from './commands/consume.ts'
-import { log } from './commands/log.ts'
-import { produce } from './commands/produce.ts'
-import { run } from './commands/run.ts'
+import type { Command, CommandEntry, CommandIO } from './command.ts'
 
-export const COMMANDS: readonly Command[] = [check, compile, run, produce, consume, log]
-
-/** Commands that take --log-format: their errors, too, are written in the chosen format. */
-const LOGGING_COMMANDS: ReadonlySet<string> = new Set([run.name, produce.name, consume.name])
+/**
+ * Every command, in `--help` order. Each loads with a dynamic import of a literal path, which the
+ * precompiled bundle (scripts/build-cli.mjs) turns into a chunk of its own: a command's
+ * dependencies load only when it runs.
+ */
+export const COMMANDS: readonly CommandEntry[] = [
+  {
+    name: 'check',
+    summary: 'type-check .pipe files and print every error with file:line:col and a caret',
+    logging: false,
+    load: async () => (await import('./commands/check.ts')).check,
+  },
+  {
+    name: 'compile',
+    summary: 'compile a .pipe file into an artifact directory',
+    logging: false,
+    load: async () => (await import('./commands/compile.ts')).compile,
+  },
+  {
+    name: 'run',
+    summary: 'run a compiled artifact against the embedded log or Kafka',
+    logging: true,
+    load: async () => (await import('./commands/run.ts')).run,
+  },
+  {
+    name: 'produce',
+    summary: 'append JSON lines from a file or stdin to a topic',
+    logging: true,
+    load: async () => (await import('./commands/produce.ts')).produce,
+  },
+  {
+    name: 'consume',
+    summary: 'print the records of a topic',
+    logging: true,
+    load: async () => (await import('./commands/consume.ts')).consume,
+  },
+  {
+    name: 'log',
+    summary: 'verify or repair an embedded data directory (damaged segments, offsets files)',
+    logging: false,
+    load: async () => (await import('./commands/log.ts')).log,
+  },
+]
 
 /** `sluice 0.1.0 (Node.js v20.19.0)`: the version in package.json and the runtime's. */
 export function versionLine(): string {
@@ -86,11 +119,14 @@ export async function main(argv: readonly string[], io: CommandIO = processIO())
     io.stdout(`${versionLine()}\n`)
     return 0
   }
-  const command = COMMANDS.find((c) => c.name === name)
-  if (!command) {
+  const entry = COMMANDS.find((c) => c.name === name)
+  if (!entry) {
     io.stderr(`sluice: unknown command "${name}"\n\n${usage()}`)
     return 2
   }
+  // Loaded outside the try below: a module that fails to load is a defect to see with its stack,
+  // not a command failure to word as one.
+  const command: Command = await entry.load()
   if (rest.includes('--help') || rest.includes('-h')) {
     io.stdout(`${command.help}\n`)
     return 0
@@ -99,7 +135,7 @@ export async function main(argv: readonly string[], io: CommandIO = processIO())
     return await command.run(rest, io)
   } catch (error) {
     if (process.env.SLUICE_DEBUG) io.stderr(`${(error as Error)?.stack ?? String(error)}\n`)
-    const json = LOGGING_COMMANDS.has(name) && errorFormat(rest, io) === 'json'
+    const json = entry.logging && errorFormat(rest, io) === 'json'
     if (error instanceof UsageError) {
       const message = `sluice ${name}: ${error.message}`
       io.stderr(
