@@ -184,9 +184,14 @@ function checkAggregateField(init: AggregateInit, ctx: StepContext): AggregateFi
     return { name: init.name.name, fn, arg: null, type: scalar('i64'), span: init.span }
   }
   if (args.length !== 1) {
+    // `max(a, b)` of the stdlib compares two values of one event; an aggregate takes one.
+    const stdlibHint =
+      args.length === 2 && (fn === 'min' || fn === 'max')
+        ? `; \`${fn}(a, b)\` of two values of one event is a stdlib function: aggregate it with \`${fn}(${fn}(a, b))\``
+        : ''
     ctx.report(
       'E0303',
-      `\`${fn}\` takes one argument, but ${args.length === 0 ? 'none was' : `${args.length} were`} given: \`${init.name.name}: ${fn}(expression)\``,
+      `the aggregate \`${fn}\` takes one argument, but ${args.length === 0 ? 'none was' : `${args.length} were`} given: \`${init.name.name}: ${fn}(expression)\`${stdlibHint}`,
       args.length === 0 ? init.span : init.args[1]!.span,
     )
     return null
