@@ -10,6 +10,10 @@
  *    separate object. Expressions are compiled once into closures (no re-dispatch on `kind` per
  *    event), so the baseline is a reasonable interpreter, not a strawman.
  *
+ * State: each `dedup` and `aggregate` operator keeps its own Map from key to value, with no
+ * budget and no expiry, and applies the rules of stateful-semantics.ts. Like the conformance
+ * cases, it stands for one source partition.
+ *
  * Values: i64, f64, timestamp (epoch ms) and duration (ms) are JS numbers; null is `null`; records
  * are plain objects; lists are arrays.
  *
