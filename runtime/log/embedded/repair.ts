@@ -23,6 +23,9 @@ import { type PartitionFinding, type SegmentFinding, type TopicFinding, verifyDa
  * - A damaged gaps.json or meta.json: renamed aside and rebuilt from the segment files.
  * - A damaged or missing consumer-group offsets file: restored from its backup generation, or
  *   set aside when no good generation is left (that group starts over, which the output says).
+ * - A damaged aborted.json or transaction file is not repaired: without it nobody knows which
+ *   records belong to aborted or unfinished transactions, and setting it aside would deliver
+ *   them. It is reported (unrepaired) for a human to decide.
  *
  * Every action is planned first; with dryRun nothing is changed and the plan is returned.
  */
@@ -59,6 +62,13 @@ export async function repairDataDir(dataDir: string, options: { dryRun: boolean 
       const committed = await groups.highestCommitted(topic.topic).catch(() => [] as number[])
       for (const partition of topic.partitions) {
         planPartition(partition, committed[partition.partition] ?? -1, planned, unrepaired)
+      }
+    }
+    for (const t of report.transactions) {
+      if (t.status === 'damaged') {
+        unrepaired.push(
+          `${t.file}: ${t.detail}; not repaired: moving it aside lets records of a transaction that never committed be delivered, so decide by hand`,
+        )
       }
     }
     for (const group of report.groups) {
@@ -135,6 +145,10 @@ function planPartition(
   const holes: { from: number; to: number; file: string }[] = []
   for (const problem of p.problems) {
     if (problem.kind === 'missing-offsets') holes.push(problem)
+    if (problem.kind === 'aborted-file')
+      unrepaired.push(
+        `${where}: ${problem.reason}; not repaired: moving it aside lets records of aborted transactions be delivered, so decide by hand`,
+      )
     if (problem.kind === 'overlap')
       unrepaired.push(
         `${where}: ${problem.file}: ${problem.reason}; not repaired (move the file aside by hand after checking it)`,

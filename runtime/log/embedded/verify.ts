@@ -1,11 +1,13 @@
 import { readdir, readFile, stat } from 'node:fs/promises'
 import path from 'node:path'
+import { ABORTED_FILE, AbortedRanges, type OffsetRange } from './aborted.ts'
 import { classifyTail, findValidFrame, incompleteReason } from './damage.ts'
 import { checkFrame } from './frame.ts'
 import { isCode } from './fs-util.ts'
 import { OffsetGaps } from './gaps.ts'
 import { BACKUP_SUFFIX, decodeGroupName, readOffsetsFile } from './group-offsets.ts'
 import { listSegments, segmentFileName } from './segment.ts'
+import { parseTransactionFile, TRANSACTIONS_DIR, type TransactionFile } from './transactions.ts'
 
 /**
  * `sluice log verify`: reads every byte of an embedded data directory without changing anything
@@ -46,6 +48,8 @@ export interface PartitionFinding {
   readonly dir: string
   readonly segments: readonly SegmentFinding[]
   readonly gaps: OffsetGaps | null
+  /** Offset ranges of aborted transactions (their records are never delivered); null if unreadable. */
+  readonly aborted: readonly OffsetRange[] | null
   /** Damage outside the segments' bytes: a damaged gaps.json, unexplained or overlapping boundaries. */
   readonly problems: readonly PartitionProblem[]
   /** Quarantine files left by earlier recoveries (information, not damage). */
@@ -54,6 +58,8 @@ export interface PartitionFinding {
 
 export type PartitionProblem =
   | { readonly kind: 'gaps-file'; readonly file: string; readonly reason: string }
+  /** aborted.json is unreadable: which records belong to aborted transactions is unknown. */
+  | { readonly kind: 'aborted-file'; readonly file: string; readonly reason: string }
   | { readonly kind: 'missing-offsets'; readonly from: number; readonly to: number; readonly file: string }
   | { readonly kind: 'overlap'; readonly file: string; readonly reason: string }
 
@@ -77,10 +83,20 @@ export interface GroupFinding {
   readonly detail: string
 }
 
+/** An exactly-once transaction file (transactions.ts). */
+export interface TransactionFinding {
+  readonly file: string
+  /** ok: committed or aborted; open: the next open aborts its ranges; damaged: the log refuses to open. */
+  readonly status: 'ok' | 'open' | 'damaged'
+  readonly detail: string
+  readonly transaction: TransactionFile | null
+}
+
 export interface VerifyReport {
   readonly dataDir: string
   readonly topics: readonly TopicFinding[]
   readonly groups: readonly GroupFinding[]
+  readonly transactions: readonly TransactionFinding[]
 }
 
 const TOPIC_NAME = /^[A-Za-z0-9._-]{1,249}$/
@@ -92,13 +108,19 @@ export async function verifyDataDir(dataDir: string): Promise<VerifyReport> {
     if (!TOPIC_NAME.test(name) || !(await isDirectory(path.join(logDir, name)))) continue
     topics.push(await verifyTopic(path.join(logDir, name), name))
   }
-  return { dataDir, topics, groups: await verifyGroups(path.join(dataDir, 'groups')) }
+  return {
+    dataDir,
+    topics,
+    groups: await verifyGroups(path.join(dataDir, 'groups')),
+    transactions: await verifyTransactions(path.join(dataDir, TRANSACTIONS_DIR)),
+  }
 }
 
 /** Whether the report holds damage (torn last frames alone are not: open() cuts them). */
 export function hasDamage(report: VerifyReport): boolean {
   return (
     report.groups.some((g) => g.status !== 'ok') ||
+    report.transactions.some((t) => t.status === 'damaged') ||
     report.topics.some(
       (t) =>
         t.metaProblem !== null ||
@@ -145,6 +167,16 @@ async function verifyPartition(dir: string, topic: string, partition: number): P
   } catch (error) {
     problems.push({ kind: 'gaps-file', file: path.join(dir, 'gaps.json'), reason: (error as Error).message })
   }
+  let aborted: readonly OffsetRange[] | null = null
+  try {
+    aborted = (await AbortedRanges.load(dir)).all
+  } catch (error) {
+    problems.push({
+      kind: 'aborted-file',
+      file: path.join(dir, ABORTED_FILE),
+      reason: (error as Error).message,
+    })
+  }
   const bases = await listSegments(dir)
   const segments: SegmentFinding[] = []
   for (const base of bases) segments.push(await verifySegment(path.join(dir, segmentFileName(base)), base))
@@ -166,7 +198,7 @@ async function verifyPartition(dir: string, topic: string, partition: number): P
   const quarantined = (await readdirOrEmpty(dir))
     .filter((n) => n.includes('.quarantine-at-'))
     .map((n) => path.join(dir, n))
-  return { topic, partition, dir, segments, gaps, problems, quarantined }
+  return { topic, partition, dir, segments, gaps, aborted, problems, quarantined }
 }
 
 /** Walks every frame of a segment file, collecting the ranges that hold no valid frames. */
@@ -258,6 +290,41 @@ async function verifyGroups(dir: string): Promise<GroupFinding[]> {
         detail: `${main.status === 'missing' ? 'missing' : `damaged (${main.problem})`} and its backup generation is ${backupText}: the group's offsets are lost`,
       })
     }
+  }
+  return findings
+}
+
+async function verifyTransactions(dir: string): Promise<TransactionFinding[]> {
+  const findings: TransactionFinding[] = []
+  for (const name of (await readdirOrEmpty(dir)).sort()) {
+    const match = /^(.+)\.json$/.exec(name)
+    if (match === null) continue
+    const file = path.join(dir, name)
+    let transaction: TransactionFile
+    try {
+      transaction = parseTransactionFile(await readFile(file, 'utf8'), file, decodeGroupName(match[1]!))
+    } catch (error) {
+      findings.push({ file, status: 'damaged', detail: (error as Error).message, transaction: null })
+      continue
+    }
+    const ranges = transaction.ranges
+      .map((r) => `${r.topic}/${r.partition} ${r.from}..${r.to - 1}`)
+      .join(', ')
+    findings.push(
+      transaction.state === 'open' && transaction.ranges.length > 0
+        ? {
+            file,
+            status: 'open',
+            detail: `transaction ${transaction.transactionalId} is open (records ${ranges}); if its process is gone, the next open aborts it`,
+            transaction,
+          }
+        : {
+            file,
+            status: 'ok',
+            detail: `transaction ${transaction.transactionalId}: ${transaction.state}`,
+            transaction,
+          },
+    )
   }
   return findings
 }
