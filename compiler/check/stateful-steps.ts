@@ -91,7 +91,8 @@ export function checkAggregate(
 ): { node: AggregateNode; eventTimeField: string | null } {
   const keys = ctx.fieldInits(step.keys)
   keys.forEach((key, i) => {
-    checkKeyType(key.value, step.keys[i]!.value.span, ctx)
+    // A bare `null` key was reported by fieldInits already (its type cannot be inferred).
+    if (key.value.type.kind !== 'null') checkKeyType(key.value, step.keys[i]!.value.span, ctx)
   })
   if (step.aggregates.length === 0) {
     ctx.report(
