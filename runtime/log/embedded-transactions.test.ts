@@ -223,6 +223,33 @@ describe('crash points of a transaction', () => {
     }
   })
 
+  it('a transactional append that failed gives its offsets back, and a crash hides nothing that took them', async () => {
+    const copy = `${await newDir()}-copy`
+    let failNext = true
+    const { dir, log } = await setUp({
+      beforeWrite: (file) => {
+        if (failNext && file.includes(`${path.sep}out${path.sep}`)) {
+          failNext = false
+          throw new Error('simulated write failure')
+        }
+      },
+    })
+    const sub = await log.subscribe(
+      { group: 'g', topics: ['in'], delivery: 'exactly-once', checkpoint: hooks('job') },
+      mirrorTo('out'),
+    )
+    await expect(sub.done).rejects.toThrow('simulated write failure')
+    const [position] = await log.append('out', [{ key: null, value: Buffer.from('plain') }])
+    expect(position!.offset).toBe(0)
+    crashCopy(dir, copy)
+    try {
+      const restarted = await openCopy(copy)
+      expect((await readAll(restarted, 'out')).map((r) => r.value.toString())).toEqual(['plain'])
+    } finally {
+      await rm(copy, { recursive: true, force: true })
+    }
+  })
+
   it('between the commit marker and the offsets file: the group is rolled forward to the marker', async () => {
     const copy = `${await newDir()}-copy`
     let copied = false

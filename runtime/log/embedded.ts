@@ -391,6 +391,31 @@ export class EmbeddedLog implements Log {
     return this.transactions.claim(transactionalId, source, onFenced)
   }
 
+  /**
+   * Takes back the reservations of a transactional append that failed and was undone. Its offsets
+   * go to the next append, so the intents on disk must stop claiming them before that one is
+   * written (this runs in the topic's append turn): a crash would otherwise abort its records.
+   */
+  private async retract(
+    reserved: readonly { producer: TransactionalProducer; log: PartitionLog; from: number; to: number }[],
+  ): Promise<void> {
+    // A partition whose write could not be undone refuses appends until reopened: nothing reuses
+    // its offsets, and records of the batch may be on disk, so the reservation stays (aborted
+    // with the transaction, or by recovery).
+    const retracted = reserved.filter((r) => !r.log.refusesAppends)
+    for (const r of retracted) r.producer.unreserve(r.log, r.from, r.to)
+    for (const producer of new Set(retracted.map((r) => r.producer))) {
+      await producer.rewriteIntent().catch((error: unknown) => {
+        // The partition's next append may then reuse offsets a stale intent names; a crash before
+        // the transaction's next intent or commit would hide those records. Say so loudly.
+        this.logger.error('embedded log: rewriting a transaction intent after a failed append failed', {
+          transactionalId: producer.transactionalId,
+          error: error instanceof Error ? error.message : String(error),
+        })
+      })
+    }
+  }
+
   /** Before a commit marker is written, the transaction's records must be durable. */
   private async syncForCommit(partitions: readonly PartitionLog[]): Promise<void> {
     // 'batch' synced them before each append resolved; 'none' syncs nothing before close.
@@ -566,11 +591,12 @@ export class EmbeddedLog implements Log {
       for (const r of reservations) {
         const log = t.partitions[r.partition]!
         const from = log.endOffset + r.start
-        await r.producer.reserve(log, from, from + r.count)
+        // Listed first: a reservation whose intent failed to write is taken back too.
         reserved.push({ producer: r.producer, log, from, to: from + r.count })
+        await r.producer.reserve(log, from, from + r.count)
       }
     } catch (error) {
-      for (const r of reserved) r.producer.unreserve(r.log, r.from, r.to)
+      await this.retract(reserved)
       throw withAppended(error, 0)
     }
     const results = await Promise.allSettled(entries.map(([p, inputs]) => t.partitions[p]!.prepare(inputs)))
@@ -588,7 +614,7 @@ export class EmbeddedLog implements Log {
             : Promise.resolve(isSluiceError(r.reason) && r.reason.appended === 0),
         ),
       )
-      if (undone.every(Boolean)) for (const r of reserved) r.producer.unreserve(r.log, r.from, r.to)
+      await this.retract(reserved)
       // The batch is all or nothing: say none of it is in the log only when every part was undone.
       throw withAppended(failure, undone.every(Boolean) ? 0 : undefined)
     }

@@ -172,6 +172,11 @@ export class PartitionLog {
     return last === undefined ? 0 : last.endOffset
   }
 
+  /** Whether appends fail until the log is reopened (a write that could not be undone, damage). */
+  get refusesAppends(): boolean {
+    return this.poisoned !== null || this.damage !== null
+  }
+
   /** The damage that makes this partition unusable, or null. */
   get damaged(): SluiceError | null {
     return this.damage

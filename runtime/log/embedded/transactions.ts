@@ -222,12 +222,12 @@ export class TransactionalProducer {
     const last = this.reserved.at(-1)
     if (last !== undefined && last.partition === partition && last.to === from) last.to = to
     else this.reserved.push({ partition, from, to })
-    try {
-      await this.writeState('open')
-    } catch (error) {
-      this.unreserve(partition, from, to)
-      throw error
-    }
+    await this.writeState('open')
+  }
+
+  /** Rewrites the intent with the ranges reserved now (after unreserve). */
+  rewriteIntent(): Promise<void> {
+    return this.writeState('open')
   }
 
   /** Takes back a reservation whose records were not written (the append failed and was rolled back). */
@@ -241,8 +241,7 @@ export class TransactionalProducer {
             ...(r.to > to ? [{ partition, from: to, to: r.to }] : []),
           ],
     )
-    // The intent on disk may still list the range: a crash now aborts offsets nobody holds, and
-    // the next intent (or commit) rewrites the file without it.
+    // The intent on disk still lists the range until the caller rewrites it (rewriteIntent).
   }
 
   /**
