@@ -29,6 +29,49 @@ describe('GroupOffsets', () => {
     expect(await fresh.committed('g', 't', 3)).toEqual([-1, 7, -1])
   })
 
+  it('keeps checkpoint metadata with the offset, and reads files written before metadata existed', async () => {
+    // A file of an earlier version: offsets only.
+    await writeFile(path.join(dir, 'old.json'), JSON.stringify({ version: 1, topics: { t: [4, 9] } }))
+    const groups = new GroupOffsets(dir, { fsync: true, readOnly: false })
+    expect(await groups.committed('old', 't', 2)).toEqual([4, 9])
+    expect(await groups.committedMetadata('old', 't', 1)).toBeNull()
+
+    await groups.commit('old', 't', 1, 10, 'epoch 3')
+    await groups.record('old', 'u', 0, 1, 'epoch 1')
+    await groups.writeSnapshot(groups.takeDirty()!)
+    expect(JSON.parse(await readFile(path.join(dir, 'old.json'), 'utf8'))).toEqual({
+      version: 1,
+      topics: { t: [4, 10], u: [1] },
+      metadata: { t: [null, 'epoch 3'], u: ['epoch 1'] },
+    })
+    const fresh = new GroupOffsets(dir, { fsync: true, readOnly: true })
+    expect(await fresh.committedMetadata('old', 't', 1)).toBe('epoch 3')
+    expect(await fresh.committedMetadata('old', 't', 0)).toBeNull()
+    expect(await fresh.committedMetadata('old', 'u', 0)).toBe('epoch 1')
+
+    // A commit without metadata (no checkpoint) clears what the partition had.
+    await groups.commit('old', 't', 1, 11)
+    await groups.commit('old', 'u', 0, 2)
+    expect(await groups.committedMetadata('old', 't', 1)).toBeNull()
+    expect(JSON.parse(await readFile(path.join(dir, 'old.json'), 'utf8'))).toEqual({
+      version: 1,
+      topics: { t: [4, 11], u: [2] },
+    })
+  })
+
+  it('treats malformed metadata as a damaged file (the backup generation is used)', async () => {
+    await writeFile(path.join(dir, 'g.json.bak'), JSON.stringify({ version: 1, topics: { t: [3] } }))
+    await writeFile(
+      path.join(dir, 'g.json'),
+      JSON.stringify({ version: 1, topics: { t: [5] }, metadata: { t: [7] } }),
+    )
+    const events: RecoveryEvent[] = []
+    const groups = new GroupOffsets(dir, { fsync: true, readOnly: false, report: (e) => events.push(e) })
+    expect(await groups.committed('g', 't', 1)).toEqual([3])
+    expect(events.map((e) => e.kind)).toEqual(['group-offsets-backup-used'])
+    expect(events[0]!.message).toMatch(/bad metadata for topic t/)
+  })
+
   it('coalesces concurrent commits and ends with the newest offsets on disk, leaving no temp files', async () => {
     const groups = new GroupOffsets(dir, { fsync: true, readOnly: false })
     await Promise.all(Array.from({ length: 50 }, (_, i) => groups.commit('g', 't', i % 5, i)))
