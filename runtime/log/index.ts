@@ -128,10 +128,13 @@ export interface SubscribeOptions {
  * - `exactly-once`: per source partition, the handler's appends (`RecordBatch.transaction`) and the
  *   group's offset with its metadata commit together in one transaction, or not at all. Readers
  *   (`read`, `subscribe`) only ever see committed records: records of an open transaction are not
- *   delivered yet, those of an aborted one never are (they become gaps). Each source partition has
- *   its own transactional id, `${transactionalId}.${topic}.${partition}`, so whoever takes a partition
- *   over (a restarted node, or another node after a rebalance) fences the previous owner: a zombie's
- *   later appends and commits fail with LOG_FENCED instead of landing.
+ *   delivered yet, those of an aborted one never are (they become gaps). As in Kafka's
+ *   read_committed, a reader stops at a partition's oldest open transaction (the last stable
+ *   offset): records appended after it, transactional or not, wait until it commits or aborts.
+ *   Each source partition has its own transactional id, `${transactionalId}.${topic}.${partition}`,
+ *   so whoever takes a partition over (a restarted node, or another node after a rebalance)
+ *   fences the previous owner: a zombie's later appends and commits fail with LOG_FENCED instead
+ *   of landing.
  */
 export type Delivery = 'at-least-once' | 'exactly-once'
 
@@ -148,7 +151,7 @@ export type Delivery = 'at-least-once' | 'exactly-once'
  * exactly-once the open transaction is then aborted.
  */
 export interface CheckpointOptions {
-  /** How often each partition commits. Default 1000 ms. */
+  /** How often each partition commits. Default 1000 ms; 0 commits at every batch boundary. */
   readonly intervalMs?: number
   /** With exactly-once: names the transactions (see Delivery). Required for exactly-once. */
   readonly transactionalId?: string
