@@ -1,4 +1,15 @@
+import { SluiceError } from '../errors.ts'
 import type { SnapshotChanges, StateCodec } from './index.ts'
+import {
+  DELETED,
+  type EntryLayer,
+  EntryWriter,
+  keyEndOf,
+  keyStartOf,
+  SnapshotEntries,
+  valueEndOf,
+  valueStartOf,
+} from './snapshot-entries.ts'
 
 /** What a full KeyedState does with a new key (docs/decisions/0015). */
 export type OverBudgetPolicy =
@@ -25,79 +36,123 @@ export interface KeyedStateOptions<V> {
   readonly prefix?: string
 }
 
-interface Entry<V> {
-  /** The value; undefined until first used after a restore (then `raw` holds its encoding). */
-  value: V | undefined
-  /** The encoded value from a snapshot, decoded on first use: a restore decodes nothing. */
-  raw: Buffer | null
-  /** When the key was last read or written (ms, the operator's clock: event or processing time). */
-  touched: number
-}
-
 /**
  * A key is moved to the newest end of the recency order at most once per this many ms of its
- * clock: hot keys are used many times a second, and moving one costs a Map delete and insert.
+ * clock: hot keys are used many times a second, and a move touches two neighbours' links.
  */
 const REORDER_GRANULARITY_MS = 1000
 
 const TOUCHED_BYTES = 8
 
+/** Per-slot numbers in `meta`: last use, the epoch of changes it was last written in, encoded size. */
+const STRIDE = 3
+const TOUCHED = 0
+const WRITTEN = 1
+const SIZE = 2
+
+/** A value restored from a snapshot and not decoded yet: its bytes are in `raw[slot]`. */
+const RAW: unique symbol = Symbol('raw')
+
 /**
  * Values per key for one operator and source partition, in memory, with what a checkpoint needs:
  * the changes since the last epoch (takeChanges), restore from a snapshot, idle-key expiry (TTL)
- * and a budget in keys and bytes with a declared policy. Reads and writes are synchronous Map
- * operations; encoding happens once per changed key per epoch, not per event.
+ * and a budget in keys and bytes with a declared policy. Reads and writes are synchronous;
+ * encoding happens once per changed key per epoch, not per event.
  *
- * Entries are kept in approximately least-recently-used order (a Map, a key re-inserted when used
- * and last moved more than a second of its clock ago), so eviction takes the oldest first without
- * searching. After a restore, keys not used since come first, in snapshot order. Values restored
- * from a snapshot are decoded when first used, so a restore of a million keys decodes none.
+ * The layout is for a million keys read and written at random by the hot path: one Map from key
+ * to a slot number, and per slot a value in a plain array and its numbers (last use, epoch of
+ * its last write, encoded size) side by side in one Float64Array, so there is no object per key
+ * beyond the key and the value, nothing for the collector to trace per entry, and one cache line
+ * for a key's bookkeeping. `set` right after `get` of the same key (the usual read-modify-write)
+ * finds the slot without a second lookup. Changed keys are a list of slots per epoch; a slot
+ * counts as changed while its WRITTEN number equals the current epoch of changes.
+ *
+ * Under 'evict-lru' with a budget, slots are also linked in least-recently-used order (a key moves
+ * to the newest end when used, at most once a second of its clock), so eviction takes the oldest
+ * first without searching; other states keep no order, which costs nothing per event. Values
+ * restored from a snapshot are decoded when first used, read in place from the snapshot's buffers,
+ * so a restore of a million keys decodes no value and allocates no Buffer per key.
  */
 export class KeyedState<V> {
-  private readonly entries = new Map<string, Entry<V>>()
-  /** Keys changed since the last takeChanges: true when written, false when deleted. */
-  private readonly dirty = new Map<string, boolean>()
-  /** Encoded size of each key as of the last snapshot it was in. */
-  private readonly encodedSizes = new Map<string, number>()
+  /** Key → slot. */
+  private slots = new Map<string, number>()
+  /** Per slot: its key, undefined while the slot is free. */
+  private keys: (string | undefined)[] = []
+  /** Per slot: the value, or RAW while still encoded in `raw`. */
+  private values: unknown[] = []
+  private meta = new Float64Array(16 * STRIDE)
+  /** Per RAW slot: the buffer holding its encoding, and where (`rawAt`: start, end) it lies. */
+  private raw: (Buffer | undefined)[] = []
+  private rawAt = new Uint32Array(16 * 2)
+  private capacity = 16
+  /** Slots handed out so far; free ones below it are in `free`. */
+  private used = 0
+  private free: number[] = []
+  /** The current epoch of changes (starts at 1: WRITTEN 0 means unchanged). */
+  private epoch = 1
+  /** Slots written in this epoch (a slot freed and reused may be listed twice; WRITTEN decides). */
+  private written: number[] = []
+  /** Keys deleted in this epoch and not written since. */
+  private readonly deleted = new Set<string>()
+  /** Set when a restore met a key twice (see restoreEntry). */
+  private orphans = false
+  /** The slot of the last get or set: a following set of the same key skips the lookup. */
+  private lastSlot = -1
+  /** Keys with a known encoded size (SIZE ≥ 0), and the sum of those sizes. */
+  private knownKeys = 0
   private knownBytes = 0
+  /** Recency links (evict-lru with a budget only): previous/next slot, -1 at the ends. */
+  private readonly lru: boolean
+  private prev = new Int32Array(0)
+  private next = new Int32Array(0)
+  private head = -1
+  private tail = -1
   private readonly codec: StateCodec<V>
   private readonly prefix: string
+  private readonly prefixBytes: Buffer
   private readonly policy: OverBudgetPolicy
+  private readonly maxKeys: number | undefined
+  private readonly maxBytes: number | undefined
   readonly stats = { evicted: 0, refused: 0, expired: 0 }
 
   constructor(private readonly options: KeyedStateOptions<V>) {
     this.codec = options.codec
     this.prefix = options.prefix ?? 'v:'
+    this.prefixBytes = Buffer.from(this.prefix, 'utf8')
     this.policy = options.overBudget ?? 'refuse'
+    this.maxKeys = options.maxKeys
+    this.maxBytes = options.maxBytes
+    this.lru = this.policy === 'evict-lru' && (this.maxKeys !== undefined || this.maxBytes !== undefined)
+    if (this.lru) {
+      this.prev = new Int32Array(this.capacity)
+      this.next = new Int32Array(this.capacity)
+    }
   }
 
   get size(): number {
-    return this.entries.size
+    return this.slots.size
   }
 
   /** Bytes as encoded in snapshots: exact for keys snapshotted since their last write, else estimated. */
   get approximateBytes(): number {
-    const known = this.encodedSizes.size
-    const unknown = this.entries.size - known
+    const unknown = this.slots.size - this.knownKeys
     if (unknown <= 0) return this.knownBytes
-    const average = known > 0 ? this.knownBytes / known : 64
+    const average = this.knownKeys > 0 ? this.knownBytes / this.knownKeys : 64
     return this.knownBytes + unknown * average
   }
 
   has(key: string): boolean {
-    return this.entries.has(key)
+    return this.slots.has(key)
   }
 
   /** The key's value, marking it used at `now`. */
   get(key: string, now: number): V | undefined {
-    const entry = this.entries.get(key)
-    if (entry === undefined) return undefined
-    this.touch(key, entry, now)
-    if (entry.raw !== null) {
-      entry.value = this.codec.decode(entry.raw)
-      entry.raw = null
-    }
-    return entry.value
+    const slot = this.slots.get(key)
+    if (slot === undefined) return undefined
+    this.lastSlot = slot
+    this.touch(slot, now)
+    const value = this.values[slot]
+    return (value === RAW ? this.decodeRaw(slot) : value) as V
   }
 
   /**
@@ -105,15 +160,15 @@ export class KeyedState<V> {
    * makes room by evicting the least recently used keys, as the policy says.
    */
   set(key: string, value: V, now: number): boolean {
-    const size =
-      this.options.maxBytes === undefined ? undefined : TOUCHED_BYTES + this.codec.encode(value).length
-    const entry = this.entries.get(key)
-    if (entry !== undefined) {
-      entry.value = value
-      entry.raw = null
-      this.touch(key, entry, now)
-      this.dirty.set(key, true)
-      if (size !== undefined) this.countSize(key, size)
+    const size = this.maxBytes === undefined ? -1 : TOUCHED_BYTES + this.codec.encode(value).length
+    let slot = this.lastSlot
+    if (slot < 0 || this.keys[slot] !== key) slot = this.slots.get(key) ?? -1
+    if (slot >= 0) {
+      if (this.values[slot] === RAW) this.raw[slot] = undefined
+      this.values[slot] = value
+      this.touch(slot, now)
+      this.markWritten(slot)
+      if (size >= 0) this.countSize(slot, size)
       return true
     }
     if (this.overBudget(size)) {
@@ -121,121 +176,320 @@ export class KeyedState<V> {
         this.stats.refused++
         return false
       }
-      while (this.entries.size > 0 && this.overBudget(size)) {
-        this.remove(this.entries.keys().next().value as string)
+      while (this.slots.size > 0 && this.overBudget(size)) {
+        this.remove(this.head, true)
         this.stats.evicted++
       }
     }
-    this.entries.set(key, { value, raw: null, touched: now })
-    this.dirty.set(key, true)
-    if (size !== undefined) this.countSize(key, size)
+    slot = this.add(key, value, now)
+    if (this.deleted.size > 0) this.deleted.delete(key)
+    this.markWritten(slot)
+    if (size >= 0) this.countSize(slot, size)
+    this.lastSlot = slot
     return true
   }
 
   delete(key: string): void {
-    if (this.entries.has(key)) this.remove(key)
+    const slot = this.slots.get(key)
+    if (slot !== undefined) this.remove(slot, true)
   }
 
   /**
    * Drops every key idle for longer than the TTL as of `now`; returns how many. It looks at every
-   * key (the recency order is only approximate), so call it once per checkpoint, not per event.
+   * key (clocks of event time go back and forth, so no order says which are idle), so call it once
+   * per checkpoint, not per event: a pass over a Float64Array, about a millisecond per million keys.
    */
   expire(now: number): number {
     const ttl = this.options.ttlMs
     if (ttl === undefined) return 0
+    const meta = this.meta
     let removed = 0
-    for (const [key, entry] of this.entries) {
-      if (now - entry.touched <= ttl) continue
-      this.remove(key)
+    for (let slot = 0; slot < this.used; slot++) {
+      if (this.keys[slot] === undefined || now - meta[slot * STRIDE + TOUCHED]! <= ttl) continue
+      this.remove(slot, true)
       removed++
     }
     this.stats.expired += removed
     return removed
   }
 
-  /** Every key and value, least recently used first (for firing and inspection). */
+  /**
+   * Every key and value: least recently used first when the state evicts by recency
+   * ('evict-lru' with a budget), else in slot order (the order keys were added, freed slots
+   * reused). For firing and inspection, not the hot path: it decodes every restored value.
+   */
   *[Symbol.iterator](): IterableIterator<[string, V]> {
-    for (const [key, entry] of this.entries) {
-      if (entry.raw !== null) {
-        entry.value = this.codec.decode(entry.raw)
-        entry.raw = null
+    if (this.lru) {
+      for (let slot = this.head; slot >= 0; ) {
+        const following = this.next[slot]!
+        yield [this.keys[slot]!, this.valueAt(slot)]
+        slot = following
       }
-      yield [key, entry.value as V]
+      return
+    }
+    for (let slot = 0; slot < this.used; slot++) {
+      const key = this.keys[slot]
+      if (key !== undefined) yield [key, this.valueAt(slot)]
     }
   }
 
-  /** The changes since the last call, encoded for a snapshot; starts a new epoch of changes. */
+  /**
+   * The changes since the last call, encoded for a snapshot; starts a new epoch of changes. The
+   * puts are encoded into one buffer (snapshot-entries.ts), which the file store writes as it is.
+   */
   takeChanges(): SnapshotChanges {
-    const puts = new Map<string, Buffer>()
-    const deletes: string[] = []
-    for (const [key, written] of this.dirty) {
-      if (!written) {
-        deletes.push(this.prefix + key)
-        continue
-      }
-      const entry = this.entries.get(key)!
-      const bytes = this.encode(entry)
-      puts.set(this.prefix + key, bytes)
-      this.countSize(key, bytes.length)
+    const meta = this.meta
+    const writer = new EntryWriter(0, this.written.length * (32 + this.prefix.length) + 256)
+    for (const slot of this.written) {
+      const m = slot * STRIDE
+      // Freed since it was written, or listed twice: WRITTEN no longer names this epoch.
+      if (meta[m + WRITTEN] !== this.epoch) continue
+      meta[m + WRITTEN] = 0
+      writer.key(this.prefix, this.keys[slot]!)
+      const value = this.values[slot]
+      const encoded =
+        value === RAW
+          ? this.raw[slot]!.subarray(this.rawAt[2 * slot], this.rawAt[2 * slot + 1])
+          : this.codec.encode(value as V)
+      writer.value(encoded, meta[m + TOUCHED]!)
+      this.countSize(slot, TOUCHED_BYTES + encoded.length)
     }
-    this.dirty.clear()
+    const deletes: string[] = []
+    for (const key of this.deleted) deletes.push(this.prefix + key)
+    this.deleted.clear()
+    this.written = []
+    this.epoch++
+    // No puts as a plain empty Map: what callers compare against.
+    const puts = writer.count === 0 ? new Map<string, Buffer>() : new SnapshotEntries([writer.finish().layer])
     return { puts, deletes }
   }
 
-  /** Replaces everything with a snapshot's entries (those under this state's prefix). */
+  /**
+   * Replaces everything with a snapshot's entries (those under this state's prefix). Entries a
+   * file store loaded are read in place, layer by layer (base, then deltas): a key string and a
+   * few numbers per key, the values left encoded until used.
+   */
   restore(snapshot: ReadonlyMap<string, Buffer>): void {
-    this.entries.clear()
-    this.dirty.clear()
-    this.encodedSizes.clear()
-    this.knownBytes = 0
+    this.reset()
+    if (snapshot instanceof SnapshotEntries) {
+      let total = 0
+      for (const layer of snapshot.layers) total += layer.count
+      this.grow(total)
+      snapshot.layers.forEach((layer, i) => this.restoreLayer(layer, i === 0))
+      if (this.orphans) this.dropOrphans()
+      return
+    }
+    this.grow(snapshot.size)
+    const length = this.prefix.length
     for (const [stored, bytes] of snapshot) {
       if (!stored.startsWith(this.prefix)) continue
-      const key = stored.slice(this.prefix.length)
-      this.entries.set(key, {
-        value: undefined,
-        raw: bytes.subarray(TOUCHED_BYTES),
-        touched: bytes.readDoubleBE(0),
-      })
-      this.encodedSizes.set(key, bytes.length)
-      this.knownBytes += bytes.length
+      this.restoreEntry(stored.slice(length), bytes, 0, bytes.length, true)
     }
   }
 
-  private encode(entry: Entry<V>): Buffer {
-    const value = entry.raw ?? this.codec.encode(entry.value as V)
-    const bytes = Buffer.allocUnsafe(TOUCHED_BYTES + value.length)
-    bytes.writeDoubleBE(entry.touched, 0)
-    value.copy(bytes, TOUCHED_BYTES)
-    return bytes
-  }
-
-  private touch(key: string, entry: Entry<V>, now: number): void {
-    if (now - entry.touched > REORDER_GRANULARITY_MS) {
-      this.entries.delete(key)
-      this.entries.set(key, entry)
-    }
-    if (now > entry.touched) entry.touched = now
-  }
-
-  private remove(key: string): void {
-    this.entries.delete(key)
-    this.dirty.set(key, false)
-    const size = this.encodedSizes.get(key)
-    if (size !== undefined) {
-      this.knownBytes -= size
-      this.encodedSizes.delete(key)
+  private restoreLayer(layer: EntryLayer, fresh: boolean): void {
+    const { bytes } = layer
+    const prefix = this.prefixBytes
+    const prefixLength = prefix.length
+    next: for (let i = 0; i < layer.count; i++) {
+      const keyStart = keyStartOf(layer, i)
+      const keyEnd = keyEndOf(layer, i)
+      if (keyEnd - keyStart < prefixLength) continue
+      for (let j = 0; j < prefixLength; j++) if (bytes[keyStart + j] !== prefix[j]) continue next
+      const key = bytes.toString('utf8', keyStart + prefixLength, keyEnd)
+      const valueStart = valueStartOf(layer, i)
+      if (valueStart === DELETED) {
+        const slot = this.slots.get(key)
+        if (slot !== undefined) this.remove(slot, false)
+        continue
+      }
+      this.restoreEntry(key, bytes, valueStart, valueEndOf(layer, i), fresh)
     }
   }
 
-  private countSize(key: string, size: number): void {
-    this.knownBytes += size - (this.encodedSizes.get(key) ?? 0)
-    this.encodedSizes.set(key, size)
+  /**
+   * One restored key. `fresh`: the first layer into an empty state, whose keys are new (a layer
+   * is written from a map: no key twice), so no lookup before adding.
+   */
+  private restoreEntry(key: string, bytes: Buffer, start: number, end: number, fresh: boolean): void {
+    if (end - start < TOUCHED_BYTES) {
+      throw new SluiceError(
+        'STATE_CORRUPT',
+        `the snapshot value of ${JSON.stringify(key)} has ${end - start} bytes, less than its last-use time`,
+      )
+    }
+    let slot = fresh ? -1 : (this.slots.get(key) ?? -1)
+    if (slot < 0) {
+      const before = this.slots.size
+      slot = this.add(key, RAW, bytes.readDoubleBE(start))
+      // A key twice in a fresh layer (a Redis HSCAN may repeat one): the last wins; the slot of
+      // the first is freed after the restore, in one pass however many there are.
+      if (this.slots.size === before) this.orphans = true
+    } else {
+      this.values[slot] = RAW
+      this.meta[slot * STRIDE + TOUCHED] = bytes.readDoubleBE(start)
+    }
+    this.raw[slot] = bytes
+    this.rawAt[2 * slot] = start + TOUCHED_BYTES
+    this.rawAt[2 * slot + 1] = end
+    this.countSize(slot, end - start)
+  }
+
+  /** Frees the slots of keys that a later entry of the same restore replaced. */
+  private dropOrphans(): void {
+    this.orphans = false
+    for (let slot = 0; slot < this.used; slot++) {
+      const key = this.keys[slot]
+      if (key !== undefined && this.slots.get(key) !== slot) this.release(slot)
+    }
+  }
+
+  private valueAt(slot: number): V {
+    const value = this.values[slot]
+    return (value === RAW ? this.decodeRaw(slot) : value) as V
+  }
+
+  private decodeRaw(slot: number): V {
+    const value = this.codec.decode(this.raw[slot]!.subarray(this.rawAt[2 * slot], this.rawAt[2 * slot + 1]))
+    this.values[slot] = value
+    this.raw[slot] = undefined
+    return value
+  }
+
+  /** Puts a new key in a free slot (newest in the recency order); returns the slot. */
+  private add(key: string, value: unknown, touched: number): number {
+    let slot = this.free.pop()
+    if (slot === undefined) {
+      slot = this.used++
+      if (slot >= this.capacity) this.grow(slot + 1)
+      this.keys.push(key)
+      this.values.push(value)
+      this.raw.push(undefined)
+    } else {
+      this.keys[slot] = key
+      this.values[slot] = value
+    }
+    const m = slot * STRIDE
+    this.meta[m + TOUCHED] = touched
+    this.meta[m + WRITTEN] = 0
+    this.meta[m + SIZE] = -1
+    this.slots.set(key, slot)
+    if (this.lru) this.link(slot)
+    return slot
+  }
+
+  /** Frees a slot; `recorded`: a deletion to write in the next snapshot (not during a restore). */
+  private remove(slot: number, recorded: boolean): void {
+    const key = this.keys[slot]!
+    this.slots.delete(key)
+    this.release(slot)
+    if (recorded) this.deleted.add(key)
+  }
+
+  /** Empties a slot and makes it free (its key is no longer in `slots`, or maps elsewhere). */
+  private release(slot: number): void {
+    this.keys[slot] = undefined
+    this.values[slot] = undefined
+    this.raw[slot] = undefined
+    const m = slot * STRIDE
+    this.meta[m + WRITTEN] = 0
+    this.forgetSize(slot)
+    if (this.lru) this.unlink(slot)
+    this.free.push(slot)
+  }
+
+  private markWritten(slot: number): void {
+    const m = slot * STRIDE + WRITTEN
+    if (this.meta[m] === this.epoch) return
+    this.meta[m] = this.epoch
+    this.written.push(slot)
+  }
+
+  private touch(slot: number, now: number): void {
+    const m = slot * STRIDE + TOUCHED
+    const touched = this.meta[m]!
+    if (this.lru && now - touched > REORDER_GRANULARITY_MS && this.tail !== slot) {
+      this.unlink(slot)
+      this.link(slot)
+    }
+    if (now > touched) this.meta[m] = now
+  }
+
+  private countSize(slot: number, size: number): void {
+    this.forgetSize(slot)
+    this.meta[slot * STRIDE + SIZE] = size
+    this.knownKeys++
+    this.knownBytes += size
+  }
+
+  private forgetSize(slot: number): void {
+    const m = slot * STRIDE + SIZE
+    const size = this.meta[m]!
+    if (size < 0) return
+    this.knownKeys--
+    this.knownBytes -= size
+    this.meta[m] = -1
+  }
+
+  /** Appends a slot at the newest end of the recency order. */
+  private link(slot: number): void {
+    this.prev[slot] = this.tail
+    this.next[slot] = -1
+    if (this.tail >= 0) this.next[this.tail] = slot
+    else this.head = slot
+    this.tail = slot
+  }
+
+  private unlink(slot: number): void {
+    const before = this.prev[slot]!
+    const after = this.next[slot]!
+    if (before >= 0) this.next[before] = after
+    else this.head = after
+    if (after >= 0) this.prev[after] = before
+    else this.tail = before
+  }
+
+  /** Makes room for at least `slots` slots in the typed arrays (doubling). */
+  private grow(slots: number): void {
+    if (slots <= this.capacity) return
+    let capacity = this.capacity
+    while (capacity < slots) capacity *= 2
+    const meta = new Float64Array(capacity * STRIDE)
+    meta.set(this.meta)
+    this.meta = meta
+    const rawAt = new Uint32Array(capacity * 2)
+    rawAt.set(this.rawAt)
+    this.rawAt = rawAt
+    if (this.lru) {
+      const prev = new Int32Array(capacity)
+      prev.set(this.prev)
+      this.prev = prev
+      const next = new Int32Array(capacity)
+      next.set(this.next)
+      this.next = next
+    }
+    this.capacity = capacity
+  }
+
+  private reset(): void {
+    this.slots = new Map()
+    this.keys = []
+    this.values = []
+    this.raw = []
+    this.free = []
+    this.used = 0
+    this.written = []
+    this.deleted.clear()
+    this.lastSlot = -1
+    this.knownKeys = 0
+    this.knownBytes = 0
+    this.head = -1
+    this.tail = -1
   }
 
   /** Whether one more key (of `bytes`, when a byte budget counts them) would exceed the budget. */
-  private overBudget(bytes: number | undefined): boolean {
-    const { maxKeys, maxBytes } = this.options
-    if (maxKeys !== undefined && this.entries.size + 1 > maxKeys) return true
-    return maxBytes !== undefined && bytes !== undefined && this.approximateBytes + bytes > maxBytes
+  private overBudget(bytes: number): boolean {
+    if (this.maxKeys !== undefined && this.slots.size + 1 > this.maxKeys) return true
+    return this.maxBytes !== undefined && bytes >= 0 && this.approximateBytes + bytes > this.maxBytes
   }
 }

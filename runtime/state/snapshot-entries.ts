@@ -72,13 +72,20 @@ export class OffsetsBuilder {
 export class SnapshotEntries implements ReadonlyMap<string, Buffer> {
   private merged: Map<string, Buffer> | null = null
   /**
-   * One layer without deletions: read as it is, without merging (every encoder writes a layer
-   * from a map or a set of slots, so no key is in a layer twice).
+   * One layer without deletions: read as it is, without merging (the encoders write a layer from
+   * a map or a set of slots, so no key is in it twice, unless `mayRepeat` says otherwise).
    */
   readonly isPlain: boolean
 
-  constructor(readonly layers: readonly EntryLayer[]) {
-    this.isPlain = layers.length <= 1 && !layers.some(hasDeletions)
+  /**
+   * `mayRepeat`: a layer may hold a key twice, the last one counting (a Redis HSCAN can return an
+   * entry twice); readers then merge even a single layer.
+   */
+  constructor(
+    readonly layers: readonly EntryLayer[],
+    readonly mayRepeat = false,
+  ) {
+    this.isPlain = !mayRepeat && layers.length <= 1 && !layers.some(hasDeletions)
   }
 
   get size(): number {
@@ -101,7 +108,7 @@ export class SnapshotEntries implements ReadonlyMap<string, Buffer> {
     if (this.merged === null && this.isPlain) {
       const layer = this.layers[0]
       if (layer === undefined) return
-      for (let i = 0; i < layer.count; i++) yield [keyOf(layer, i), valueOf(layer, i)!]
+      for (let i = 0; i < layer.count; i++) yield [entryKey(layer, i), entryValue(layer, i)!]
       return
     }
     yield* this.map()
@@ -125,9 +132,9 @@ export class SnapshotEntries implements ReadonlyMap<string, Buffer> {
     const merged = new Map<string, Buffer>()
     for (const layer of this.layers) {
       for (let i = 0; i < layer.count; i++) {
-        const value = valueOf(layer, i)
-        if (value === null) merged.delete(keyOf(layer, i))
-        else merged.set(keyOf(layer, i), value)
+        const value = entryValue(layer, i)
+        if (value === null) merged.delete(entryKey(layer, i))
+        else merged.set(entryKey(layer, i), value)
       }
     }
     this.merged = merged
@@ -135,12 +142,12 @@ export class SnapshotEntries implements ReadonlyMap<string, Buffer> {
   }
 }
 
-export function keyOf(layer: EntryLayer, i: number): string {
+export function entryKey(layer: EntryLayer, i: number): string {
   return layer.bytes.toString('utf8', keyStartOf(layer, i), keyEndOf(layer, i))
 }
 
 /** Entry i's value as a view into the layer's buffer (no copy), or null for a deletion. */
-export function valueOf(layer: EntryLayer, i: number): Buffer | null {
+export function entryValue(layer: EntryLayer, i: number): Buffer | null {
   const start = valueStartOf(layer, i)
   return start === DELETED ? null : layer.bytes.subarray(start, valueEndOf(layer, i))
 }
@@ -209,6 +216,20 @@ export class EntryWriter {
     this.bytes.writeInt32BE(-1, this.at)
     this.at += 4
     this.offsets.add(this.keyStart, this.keyEnd, DELETED, DELETED)
+  }
+
+  /** One entry from a key's and a value's bytes (as a Redis reply hands them over). */
+  pair(key: Uint8Array, value: Uint8Array): void {
+    this.reserve(8 + key.length + value.length)
+    const bytes = this.bytes
+    bytes.writeUInt32BE(key.length, this.at)
+    const keyStart = this.at + 4
+    bytes.set(key, keyStart)
+    const keyEnd = keyStart + key.length
+    bytes.writeInt32BE(value.length, keyEnd)
+    bytes.set(value, keyEnd + 4)
+    this.at = keyEnd + 4 + value.length
+    this.offsets.add(keyStart, keyEnd, keyEnd + 4, this.at)
   }
 
   /** Copies the encoded entries of a layer (offsets shifted to their new place). */
@@ -286,7 +307,7 @@ export function mergeLayers(layers: readonly EntryLayer[], writer: EntryWriter):
   const hashes = new Set<number>()
   for (const layer of later) {
     for (let i = 0; i < layer.count; i++) {
-      const key = keyOf(layer, i)
+      const key = entryKey(layer, i)
       latest.delete(key) // re-inserted: file order follows the last change
       latest.set(key, { layer, i })
       hashes.add(hashKeyBytes(layer, i))
@@ -294,7 +315,7 @@ export function mergeLayers(layers: readonly EntryLayer[], writer: EntryWriter):
   }
   for (let i = 0; i < first.count; i++) {
     if (valueStartOf(first, i) === DELETED) continue
-    if (hashes.has(hashKeyBytes(first, i)) && latest.has(keyOf(first, i))) continue
+    if (hashes.has(hashKeyBytes(first, i)) && latest.has(entryKey(first, i))) continue
     writer.copyEntry(first, i)
   }
   for (const { layer, i } of latest.values()) {
