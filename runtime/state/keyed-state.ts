@@ -275,7 +275,7 @@ export class KeyedState<V> {
       let total = 0
       for (const layer of snapshot.layers) total += layer.count
       this.grow(total)
-      snapshot.layers.forEach((layer, i) => this.restoreLayer(layer, i === 0))
+      for (const [i, layer] of snapshot.layers.entries()) this.restoreLayer(layer, i === 0)
       if (this.orphans) this.dropOrphans()
       return
     }
