@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { cp, mkdtemp, readFile, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises'
+import { cp, mkdtemp, readdir, readFile, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -196,6 +196,33 @@ describe('the precompiled CLI', () => {
     expect(ran.stderr).toContain(`${RUNS_SOURCES} (SLUICE_CLI=source)`)
     expect(ran.stdout).toBe(`sluice ${version} (Node.js ${process.version})\n`)
     expect((await sluice(['--version'], { SLUICE_CLI: 'fast' })).code).toBe(2)
+  })
+})
+
+describe('rebuilding', () => {
+  it('keeps the files of the build it replaced and removes older ones', async () => {
+    const outDir = join(tree, 'rebuilt')
+    const file = join(tree, 'cli/main.ts')
+    const original = await readFile(file, 'utf8')
+    const summary = COMMANDS.find((c) => c.name === 'check')!.summary
+    const builds: { entry: string; files: string[] }[] = []
+    try {
+      for (const edit of ['one', 'two', 'three']) {
+        await writeFile(file, original.replace(summary, `build ${edit}`))
+        builds.push(await buildCli({ root: tree, outDir }))
+        // Every file so far is older than the minute a concurrent build's files are spared.
+        const old = new Date(Date.now() - 120_000)
+        for (const name of await readdir(outDir)) await utimes(join(outDir, name), old, old)
+      }
+    } finally {
+      await writeFile(file, original)
+    }
+    const left = new Set(await readdir(outDir))
+    const [first, second, third] = builds
+    for (const name of [...second!.files, ...third!.files]) expect(left).toContain(name)
+    expect(first!.files.filter((name) => !left.has(name))).toContain(first!.entry)
+    const stamp = JSON.parse(await readFile(join(outDir, 'stamp.json'), 'utf8')) as { entry: string }
+    expect(stamp.entry).toBe(third!.entry)
   })
 })
 

@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto'
 import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs'
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { dirname, extname, join, relative, resolve, sep } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { build } from 'esbuild'
@@ -137,7 +137,11 @@ export function sha256(bytes) {
 
 /**
  * Moves the new files in beside the current ones, then replaces the stamp in one rename: a process
- * reading the stamp sees the old build or the new one, never half of one.
+ * reading the stamp sees the old build or the new one, never half of one. Then removes the files
+ * no build may still need: not of this build, the one it replaced or whichever is current now (a
+ * concurrent build may have published since), and older than a minute (a concurrent build's
+ * files before its stamp is written). A process imports its command chunk within milliseconds of
+ * reading the stamp, so the replaced build's files are kept for it until the build after next.
  */
 async function publish(staging, outDir, stamp) {
   await mkdir(outDir, { recursive: true })
@@ -146,9 +150,17 @@ async function publish(staging, outDir, stamp) {
   const temporary = join(outDir, `${STAMP_FILE}.${process.pid}`)
   await writeFile(temporary, `${JSON.stringify(stamp, null, 2)}\n`)
   await rename(temporary, join(outDir, STAMP_FILE))
-  const keep = new Set([STAMP_FILE, ...stamp.files, ...(previous?.files ?? [])])
+  const current = await readStamp(outDir)
+  const keep = new Set([STAMP_FILE, ...stamp.files, ...(previous?.files ?? []), ...(current?.files ?? [])])
+  const cutoff = Date.now() - 60_000
   for (const file of await readdir(outDir)) {
-    if (!keep.has(file) && !file.startsWith(`${STAMP_FILE}.`)) await rm(join(outDir, file), { force: true })
+    if (keep.has(file) || file.startsWith(`${STAMP_FILE}.`)) continue
+    const path = join(outDir, file)
+    const modified = await stat(path).then(
+      (s) => s.mtimeMs,
+      () => Date.now(),
+    )
+    if (modified < cutoff) await rm(path, { force: true })
   }
 }
 
