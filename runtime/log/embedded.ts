@@ -68,6 +68,16 @@ import { partitionForKey } from './partitioner.ts'
  * Consumer groups: a group has at most one active subscription per topic here (a second one is
  * refused with LOG_GROUP_BUSY). Spreading a group's partitions over several consumers is what the
  * Kafka implementation is for; the embedded log is one process by design (the LOCK file).
+ *
+ * Checkpoints and exactly-once (index.ts CheckpointOptions, Delivery): embedded/checkpoints.ts
+ * drives a checkpointed subscription's hooks and commits; embedded/transactions.ts is Kafka's
+ * design for one writer: a transaction's records are written like any other but reserved, so
+ * readers stop at the oldest open one (PartitionLog.stableEnd) and step over aborted ones
+ * (aborted.ts); one atomic write of its transaction file, after the records are durable, commits
+ * the outputs with the source offset and metadata. open() aborts what a crash left open and rolls
+ * groups forward to their last commit marker. Partitions that never saw a transaction read
+ * exactly as before. A zombie is another subscriber of this process taking the same
+ * transactional id: it is fenced (LOG_FENCED) and its open transaction aborted.
  */
 
 export interface EmbeddedLogOptions {
