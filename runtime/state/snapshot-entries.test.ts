@@ -1,0 +1,129 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import {
+  DELETED,
+  type EntryLayer,
+  EntryWriter,
+  entryKey,
+  mergeLayers,
+  SnapshotEntries,
+  valueStartOf,
+} from './snapshot-entries.ts'
+import { decodeSnapshotFile, encodeSnapshotFile, fileWriter, finishFile } from './snapshot-file.ts'
+
+type Change = { key: string; value: string | null }
+
+/** A layer of puts (value) and deletions (null), written the way the stores write them. */
+function layerOf(changes: readonly Change[]): EntryLayer {
+  const writer = new EntryWriter(0, 16)
+  for (const { key, value } of changes) {
+    writer.key('', key)
+    if (value === null) writer.deletion()
+    else writer.value(Buffer.from(value))
+  }
+  return writer.finish().layer
+}
+
+const text = (entries: Iterable<[string, Buffer]>) =>
+  Object.fromEntries([...entries].map(([k, v]) => [k, v.toString()]))
+
+/** Keys with multi-byte UTF-8, a '/' and ':' (as scope keys have), and an empty one. */
+const keys = fc.constantFrom('a', 'b', 'v:é', 'v:\u{1F600}', 'k/1:x', '')
+const layers = fc.array(
+  fc.uniqueArray(fc.record({ key: keys, value: fc.option(fc.string({ maxLength: 6 })) }), {
+    selector: (c) => c.key,
+    maxLength: 6,
+  }),
+  { minLength: 1, maxLength: 4 },
+)
+
+function model(all: readonly (readonly Change[])[]): Record<string, string> {
+  const merged = new Map<string, string>()
+  for (const changes of all) {
+    for (const { key, value } of changes) {
+      if (value === null) merged.delete(key)
+      else merged.set(key, value)
+    }
+  }
+  return Object.fromEntries(merged)
+}
+
+describe('SnapshotEntries', () => {
+  it('property: as a map, layers read as every change applied in order', () => {
+    fc.assert(
+      fc.property(layers, (all) => {
+        const entries = new SnapshotEntries(all.map(layerOf))
+        const expected = model(all)
+        expect(text(entries)).toEqual(expected)
+        expect(entries.size).toBe(Object.keys(expected).length)
+        for (const { key } of all.flat()) {
+          expect(entries.get(key)?.toString()).toBe(expected[key])
+          expect(entries.has(key)).toBe(key in expected)
+        }
+      }),
+    )
+  })
+
+  it('property: merging layers into one (compaction) keeps exactly the merged entries', () => {
+    fc.assert(
+      fc.property(layers, (all) => {
+        const writer = new EntryWriter(0, 16)
+        mergeLayers(all.map(layerOf), writer)
+        const merged = new SnapshotEntries([writer.finish().layer])
+        expect(merged.isPlain).toBe(true)
+        expect(text(merged)).toEqual(model(all))
+      }),
+    )
+  })
+
+  it('reads one layer without deletions in place, and lets the last copy of a repeated key count', () => {
+    const plain = new SnapshotEntries([layerOf([{ key: 'a', value: '1' }])])
+    expect(plain.isPlain).toBe(true)
+    const [[, value]] = [...plain]
+    expect(value?.buffer).toBe(plain.layers[0]!.bytes.buffer) // a view, not a copy
+
+    const writer = new EntryWriter(0, 16)
+    writer.pair(Buffer.from('a'), Buffer.from('old'))
+    writer.pair(Buffer.from('b'), Buffer.from('2'))
+    writer.pair(Buffer.from('a'), Buffer.from('new'))
+    const repeated = new SnapshotEntries([writer.finish().layer], true)
+    expect(repeated.isPlain).toBe(false)
+    expect(text(repeated)).toEqual({ a: 'new', b: '2' })
+  })
+})
+
+describe('snapshot files', () => {
+  it('property: any puts and deletes round-trip through a file, whether given as a map or as entries', () => {
+    fc.assert(
+      fc.property(layers, fc.integer({ min: 1, max: 2 ** 40 }), (all, epoch) => {
+        const changes = all[0]!
+        const puts = changes.filter((c) => c.value !== null)
+        const deletes = changes.filter((c) => c.value === null).map((c) => c.key)
+        const asMap = new Map(puts.map((c) => [c.key, Buffer.from(c.value!)]))
+        const asEntries = puts.length === 0 ? asMap : new SnapshotEntries([layerOf(puts)])
+        for (const given of [asMap, asEntries]) {
+          const file = decodeSnapshotFile(encodeSnapshotFile('delta', epoch, given, deletes), 'f')
+          expect(file.kind).toBe('delta')
+          expect(file.epoch).toBe(epoch)
+          expect(text(new SnapshotEntries([file.layer]))).toEqual(model([puts]))
+          const deleted: string[] = []
+          for (let i = 0; i < file.layer.count; i++) {
+            if (valueStartOf(file.layer, i) === DELETED) deleted.push(entryKey(file.layer, i))
+          }
+          expect(deleted).toEqual(deletes)
+        }
+      }),
+    )
+  })
+
+  it('writes a file from a writer with room for the header, as compaction does', () => {
+    const writer = fileWriter(8)
+    writer.key('v:', 'card-1')
+    writer.value(Buffer.from('{"n":1}'), 42)
+    const file = decodeSnapshotFile(finishFile(writer, 'base', 7), 'f')
+    expect(file).toMatchObject({ kind: 'base', epoch: 7 })
+    const value = new SnapshotEntries([file.layer]).get('v:card-1')!
+    expect(value.readDoubleBE(0)).toBe(42)
+    expect(value.subarray(8).toString()).toBe('{"n":1}')
+  })
+})
