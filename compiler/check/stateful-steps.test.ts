@@ -60,18 +60,51 @@ sink x -> stdout`)
 })
 
 describe('state slots', () => {
-  it('are named by stream, step kind and position among the steps of that kind', () => {
+  const ids = (body: string) => nodesOf(`${body}\nsink a -> stdout`).map((n) => n.state.id)
+
+  it('are named by stream, step kind, position among the steps of that kind and state layout', () => {
     const nodes =
       nodesOf(`stream a = src | dedup by s within 1s | aggregate by s { c: count() } | dedup by c within 2m
 stream b = src | where n > 0 | dedup by o, n within 1d
 sink a -> stdout
 sink b -> stdout`)
-    expect(nodes.map((n) => n.state)).toEqual([
-      { id: 'a.dedup.0', step: 'dedup', ttlMs: 1000 },
-      { id: 'a.aggregate.0', step: 'aggregate', ttlMs: null },
-      { id: 'a.dedup.1', step: 'dedup', ttlMs: 120_000 },
-      { id: 'b.dedup.0', step: 'dedup', ttlMs: 86_400_000 },
-    ])
+    expect(nodes.map((n) => [n.state.id.replace(/\.[0-9a-f]{8}$/, ''), n.state.step, n.state.ttlMs])).toEqual(
+      [
+        ['a.dedup.0', 'dedup', 1000],
+        ['a.aggregate.0', 'aggregate', null],
+        ['a.dedup.1', 'dedup', 120_000],
+        ['b.dedup.0', 'dedup', 86_400_000],
+      ],
+    )
+    for (const node of nodes) expect(node.state.id).toMatch(/^[a-z]\.(dedup|aggregate)\.\d\.[0-9a-f]{8}$/)
     expect(nodes.map((n) => n.id)).toEqual(['a#1', 'a#2', 'a#3', 'b#2'])
+  })
+
+  it('keep their id through edits that keep the meaning of the stored values', () => {
+    const base = ids('stream a = src | dedup by s within 1s | aggregate by s { c: count(), t: sum(n) }')
+    for (const edited of [
+      'stream a = src | where n > 1 | key by s | dedup by s within 1h | aggregate by s { c: count(), t: sum(n) }',
+      'stream a = src | dedup by s within 1s | aggregate by card: s { count: count(), total: sum(n * 2) }',
+      'stream a = src | dedup by lower(s) within 1s | aggregate by s { c: count(), t: sum(m) }',
+    ]) {
+      expect(ids(edited), edited).toEqual(base)
+    }
+  })
+
+  it('change id when the stored values would mean something else, so old state is not misread', () => {
+    const [dedup, aggregate] = ids(
+      'stream a = src | dedup by s within 1s | aggregate by s { c: count(), t: sum(n) }',
+    )
+    const changed = [
+      'stream a = src | dedup by o within 1s | aggregate by s { t: sum(n), c: count() }',
+      'stream a = src | dedup by s, n within 1s | aggregate by s, n { c: count(), t: sum(n) }',
+      'stream a = src | dedup by n within 1s | aggregate by s { c: count(), t: sum(f) }',
+      'stream a = src | dedup by s, s within 1s | aggregate by s { c: count(), t: sum(n), l: max(s) }',
+    ]
+    for (const edited of changed) {
+      const [d, g] = ids(edited)
+      expect(d, edited).not.toBe(dedup)
+      expect(g, edited).not.toBe(aggregate)
+    }
   })
 })

@@ -7,6 +7,7 @@
  * After: a `Dedup` node (same record out) or an `Aggregate` node (a record of the keys then the
  * aggregates), each with the `StateSlot` the runtime keeps its keyed state under.
  */
+import { createHash } from 'node:crypto'
 import { stdlib } from '../../stdlib/index.ts'
 import type { DiagnosticCode } from '../diagnostics/catalogue.ts'
 import type { RelatedInformation } from '../diagnostics/diagnostic.ts'
@@ -36,7 +37,7 @@ export interface StepContext {
   readonly eventTimeField: string | null
   readonly id: string
   readonly input: string
-  /** The slot id, `<stream>.<step>.<n>`. */
+  /** The start of the slot id, `<stream>.<step>.<n>` (see slotId). */
   readonly stateId: string
   expr(e: Expression): Expr
   /** Checks `select`-style fields (names, duplicates, bare nulls). */
@@ -71,7 +72,8 @@ export function checkDedup(step: DedupStep, ctx: StepContext): DedupNode {
       step.within.span,
     )
   }
-  const state: StateSlot = { id: ctx.stateId, step: 'dedup', ttlMs: withinMs }
+  const layout = { keys: keys.map((key) => show(key.type)) }
+  const state: StateSlot = { id: slotId(ctx.stateId, layout), step: 'dedup', ttlMs: withinMs }
   return {
     kind: 'Dedup',
     id: ctx.id,
@@ -135,7 +137,11 @@ export function checkAggregate(
   })
   for (const aggregate of aggregates) fields.push({ name: aggregate.name, type: aggregate.type })
   const schema: RecordType = { kind: 'record', fields }
-  const state: StateSlot = { id: ctx.stateId, step: 'aggregate', ttlMs: null }
+  const layout = {
+    keys: keys.map((key) => show(key.value.type)),
+    aggregates: aggregates.map((a) => (a.arg === null ? a.fn : `${a.fn}(${baseType(a.arg.type).kind})`)),
+  }
+  const state: StateSlot = { id: slotId(ctx.stateId, layout), step: 'aggregate', ttlMs: null }
   return {
     node: {
       kind: 'Aggregate',
@@ -149,6 +155,19 @@ export function checkAggregate(
     },
     eventTimeField,
   }
+}
+
+/**
+ * The slot id: `<stream>.<step>.<n>.<layout>`, `layout` being 8 hex digits of the SHA-256 of what
+ * the stored values mean: the key types (they decide the key strings) and, for an aggregate, each
+ * accumulator's function and argument kind, in order. Recompiling an unchanged step keeps the id,
+ * and so the state the runtime snapshotted under it; so do renaming output fields, changing the
+ * duration and editing other steps. A change that would make the stored values mean something
+ * else (another aggregate in front, a key added) gets a new id: the step starts from empty state
+ * instead of misreading the old one (a count read as a sum).
+ */
+function slotId(base: string, layout: unknown): string {
+  return `${base}.${createHash('sha256').update(JSON.stringify(layout)).digest('hex').slice(0, 8)}`
 }
 
 /** Keys become state keys through their JSON or string form: scalars only, as for `key by`. */
