@@ -186,7 +186,7 @@ describe('KeyedState', () => {
       expect(Object.fromEntries(restored)).toEqual({ a: 10, c: 2, 'é\u{1F600}': 3 })
       // Last-use times came back too: c (102) and the last key (103) are idle at 160, a is not.
       expect(restored.expire(160)).toBe(2)
-      expect(restored.takeChanges().deletes.sort()).toEqual(['v:c', 'v:é\u{1F600}'])
+      expect([...restored.takeChanges().deletes].sort()).toEqual(['v:c', 'v:é\u{1F600}'])
       await store.close()
     } finally {
       await rm(dir, { recursive: true, force: true })

@@ -79,7 +79,7 @@ describe('SnapshotEntries', () => {
   it('reads one layer without deletions in place, and lets the last copy of a repeated key count', () => {
     const plain = new SnapshotEntries([layerOf([{ key: 'a', value: '1' }])])
     expect(plain.isPlain).toBe(true)
-    const [[, value]] = [...plain]
+    const value = [...plain.values()][0]
     expect(value?.buffer).toBe(plain.layers[0]!.bytes.buffer) // a view, not a copy
 
     const writer = new EntryWriter(0, 16)
