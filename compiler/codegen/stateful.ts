@@ -11,7 +11,7 @@
  *   const k1 = r0.id
  *   const s1 = states[0]!.get(k1, time) as number | undefined
  *   if (s1 !== undefined && Math.abs(time - s1) < 10000) continue
- *   if (!states[0]!.set(k1, s1 === undefined || time > s1 ? time : s1, time)) stateFull('t.dedup.0', 3)
+ *   if (!states[0]!.set(k1, s1 === undefined || time > s1 ? time : s1, time)) stateFull('t.dedup.0.85881c92', 3)
  *
  * An aggregate computes every new accumulator before it writes the state, so an event that fails
  * (an overflow, a key or argument that fails to evaluate) leaves the state as it was.
