@@ -352,6 +352,62 @@ describe('readers', () => {
   })
 })
 
+describe('concurrent writers', () => {
+  for (const durability of ['batch', 'none'] as const) {
+    it(`durability ${durability}: transactions and plain appends sharing batches keep their own records`, async () => {
+      const dir = await newDir()
+      const log = await openLog(dir, { durability })
+      await log.ensureTopic('in1')
+      await log.ensureTopic('in2')
+      await log.ensureTopic('out', { partitions: 2 })
+      const inputs = (prefix: string) =>
+        Array.from({ length: 200 }, (_, i) => ({ key: null, value: Buffer.from(`${prefix}${i}`) }))
+      await log.append('in1', inputs('a'))
+      await log.append('in2', inputs('b'))
+      const committing = await log.subscribe(
+        {
+          group: 'ga',
+          topics: ['in1'],
+          maxBatchRecords: 9,
+          delivery: 'exactly-once',
+          checkpoint: hooks('a', { intervalMs: 0 }),
+        },
+        mirrorTo('out'),
+      )
+      const aborting = await log.subscribe(
+        {
+          group: 'gb',
+          topics: ['in2'],
+          maxBatchRecords: 7,
+          delivery: 'exactly-once',
+          checkpoint: hooks('b'),
+        },
+        mirrorTo('out', async (batch) => {
+          if (batch.records.at(-1)!.offset >= 150) throw new Error('b aborts')
+        }),
+      )
+      // Plain appends one after another while both transactions write: the log coalesces
+      // appends that wait for the one being written into one batch.
+      for (let i = 0; i < 60; i++) await log.append('out', [{ key: null, value: Buffer.from(`plain${i}`) }])
+      await expect(aborting.done).rejects.toThrow('b aborts')
+      await waitFor(async () => (await log.committedOffsets('ga', 'in1'))[0] === 200, 'a to finish')
+      await committing.stop()
+      const visible = [...(await readAll(log, 'out', 0)), ...(await readAll(log, 'out', 1))]
+      const values = visible.map((r) => r.value.toString()).sort()
+      const expected = [
+        ...Array.from({ length: 200 }, (_, i) => `out:a${i}`),
+        ...Array.from({ length: 60 }, (_, i) => `plain${i}`),
+      ].sort()
+      expect(values).toEqual(expected)
+      // The same after a restart: what aborted stays aborted, what committed stays visible.
+      await log.close()
+      const reopened = await openLog(dir, { durability })
+      const again = [...(await readAll(reopened, 'out', 0)), ...(await readAll(reopened, 'out', 1))]
+      expect(again.map((r) => r.value.toString()).sort()).toEqual(expected)
+    })
+  }
+})
+
 describe('fencing', () => {
   it('an idle zombie ends with LOG_FENCED as soon as its id is taken, its open work aborted', async () => {
     const { log } = await setUp()
