@@ -103,6 +103,9 @@ const TOKENS = [
     '"\\u{110000}"',
   ],
   ...['to_i64', 'hour', 'coalesce', 'lower', '/*', '*/', '//', '\n', '#', '😀', '\u0000'],
+  // The words of the stateful steps and their aggregates, alone and in working order.
+  ...['dedup', 'aggregate', 'within', 'window', 'count', 'sum', 'min', 'max', 'avg', '0s'],
+  ...['| dedup by card within 5s', '| aggregate by card { n: count(), t: sum(amount) }', 'count()'],
 ]
 
 describe('checkSource never throws', () => {
