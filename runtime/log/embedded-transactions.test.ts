@@ -352,6 +352,36 @@ describe('readers', () => {
   })
 })
 
+describe('validation', () => {
+  it('refuses a transactional id too long to name its file, at subscribe', async () => {
+    const { log } = await setUp()
+    await expectCode(
+      log.subscribe(
+        { group: 'g', topics: ['in'], delivery: 'exactly-once', checkpoint: hooks('x'.repeat(195)) },
+        mirrorTo('out'),
+      ),
+      'LOG_INVALID_ARGUMENT',
+      /transactionalId .* too long/,
+    )
+  })
+
+  it('ends the subscription when prepare returns more than 4 KB of metadata, committing nothing', async () => {
+    const { log } = await setUp()
+    const sub = await log.subscribe(
+      {
+        group: 'g',
+        topics: ['in'],
+        delivery: 'exactly-once',
+        checkpoint: hooks('job', { intervalMs: 0, prepare: async () => 'é'.repeat(2049) }),
+      },
+      mirrorTo('out'),
+    )
+    await expectCode(sub.done, 'LOG_INVALID_ARGUMENT', /at most 4096 bytes/)
+    expect(await log.committedOffsets('g', 'in')).toEqual([-1])
+    expect(await log.read('out', 0, 0, 10)).toEqual([])
+  })
+})
+
 describe('concurrent writers', () => {
   for (const durability of ['batch', 'none'] as const) {
     it(`durability ${durability}: transactions and plain appends sharing batches keep their own records`, async () => {

@@ -8,6 +8,7 @@ import type {
   RecordPosition,
   SubscribeOptions,
 } from '../index.ts'
+import { encodeGroupName } from './group-offsets.ts'
 import type { PartitionLog } from './segment.ts'
 import type { TransactionalProducer } from './transactions.ts'
 
@@ -68,6 +69,9 @@ interface PartitionState {
   transaction: PartitionTransaction | null
 }
 
+/** The longest partition number a topic can have (embedded.ts allows 10 000 partitions). */
+const MAX_PARTITION_DIGITS = '9999'
+
 /** Kafka's default offset.metadata.max.bytes; the contract promises no more. */
 const MAX_METADATA_BYTES = 4096
 
@@ -105,6 +109,17 @@ export class Checkpoints {
       )
     if (typeof checkpoint.transactionalId !== 'string' || checkpoint.transactionalId.length === 0)
       throw new SluiceError('LOG_INVALID_ARGUMENT', 'exactly-once delivery needs checkpoint.transactionalId')
+    // Each partition's id names a file (transactions.ts): refuse now what would fail at the first batch.
+    for (const topic of options.topics) {
+      try {
+        encodeGroupName(`${checkpoint.transactionalId}.${topic}.${MAX_PARTITION_DIGITS}`)
+      } catch {
+        throw new SluiceError(
+          'LOG_INVALID_ARGUMENT',
+          `checkpoint.transactionalId ${JSON.stringify(checkpoint.transactionalId.slice(0, 40))}… is too long for the embedded log (with the topic ${topic} and a partition it must encode to at most 200 file-name characters)`,
+        )
+      }
+    }
   }
 
   private state(p: CheckpointedPartition): PartitionState {
