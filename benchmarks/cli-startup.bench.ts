@@ -18,7 +18,7 @@
 import { execFileSync, spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { cp, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 // @ts-expect-error: plain JavaScript (it runs before any TypeScript loader) without declarations.
@@ -166,6 +166,7 @@ function compileStages(stderr: string): Record<string, number> {
 }
 
 async function main(): Promise<void> {
+  const loadAtStart = loadavg()[0]!
   const tree = await cliTree()
   const beforeTree = await cliTree(values.before)
   const treeOf = (mode: Mode) => (mode === 'before' ? beforeTree : tree)
@@ -206,6 +207,7 @@ async function main(): Promise<void> {
     const report: Report = {
       machine: machineInfo(REPO),
       runs: RUNS,
+      loadAverage: { start: loadAtStart, end: loadavg()[0]! },
       before: execFileSync('git', ['rev-parse', '--short', values.before!], {
         cwd: REPO,
         encoding: 'utf8',
@@ -238,6 +240,8 @@ function medianStages(runs: readonly Record<string, number>[]): Record<string, n
 interface Report {
   machine: ReturnType<typeof machineInfo>
   runs: number
+  /** The 1-minute load average when the run started and ended: others' work on the two cores. */
+  loadAverage: { start: number; end: number }
   specLines: number
   specBlocks: number
   specSha256Prefix: string
@@ -266,7 +270,8 @@ ${m.cpuModel}, ${m.cores} cores, Node ${m.nodeVersion}, ${m.date} (commit ${m.gi
 
 Wall time from spawn to exit of \`node bin/sluice.js …\`, ${report.runs} runs per command and mode,
 rounds alternating modes and commands after one unmeasured round. p99 of ${report.runs} runs is
-close to the slowest run.
+close to the slowest run. 1-minute load average ${report.loadAverage.start.toFixed(1)} at the start,
+${report.loadAverage.end.toFixed(1)} at the end.
 
 - \`bundle\`: the precompiled bundle, dist/.sluice-cli (SLUICE_CLI=bundle), commands loaded when they run.
 - \`source\`: the same code as TypeScript through tsx (SLUICE_CLI=source), what bin/sluice.js
