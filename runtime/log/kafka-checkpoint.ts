@@ -43,6 +43,16 @@ export interface CheckpointEnvironment {
   openProducer(topic: string, partition: number): Promise<TransactionalProducer>
   /** The group's committed offset (-1: none) and its metadata (null: none). */
   fetchCommitted(topic: string, partition: number): Promise<{ offset: number; metadata: string | null }>
+  /**
+   * Exactly-once, after a commit: resolves once the group's offset (at least `offset`) and the
+   * outputs the transaction wrote (`written`, see TransactionalProducer.commit) are visible.
+   */
+  awaitCommitted(
+    topic: string,
+    partition: number,
+    offset: number,
+    written: ReadonlyMap<string, ReadonlyMap<number, number>>,
+  ): Promise<void>
   /** At-least-once: commits the group's offset with its metadata through the consumer. */
   commitOffset(topic: string, partition: number, offset: number, metadata: string): Promise<void>
   /** A plain append (no producer) or one in `producer`'s open transaction. */
@@ -241,8 +251,14 @@ export class CheckpointedPartitions {
     const { topic, partition } = state
     const metadata = await this.#env.checkpoint.prepare(topic, partition)
     const started = performance.now()
-    if (state.producer) await state.producer.commit(this.#env.group, topic, partition, state.next, metadata)
-    else await this.#env.commitOffset(topic, partition, state.next, metadata)
+    if (state.producer) {
+      const written = await state.producer.commit(this.#env.group, topic, partition, state.next, metadata)
+      // `committed` tells the state owner the epoch is durable: also readable, so that anyone who
+      // looks (the next owner, a reader of the outputs) sees what the epoch did.
+      await this.#env.awaitCommitted(topic, partition, state.next, written)
+    } else {
+      await this.#env.commitOffset(topic, partition, state.next, metadata)
+    }
     state.dirty = false
     this.#env.onCommitted?.({
       topic,

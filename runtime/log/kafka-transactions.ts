@@ -11,8 +11,18 @@
  * kafkajs's transaction state machine stuck (it stays COMMITTING), so a failed commit ends this
  * producer: the subscription ends and the next owner's InitProducerId settles the outcome.
  */
-import type { Kafka, Producer, ProducerRecord, RecordMetadata, Transaction } from 'kafkajs'
+import {
+  type Kafka,
+  Partitioners,
+  type Producer,
+  type ProducerRecord,
+  type RecordMetadata,
+  type Transaction,
+} from 'kafkajs'
 import { SluiceError } from '../errors.ts'
+
+/** Longest close() waits for the broker to confirm an abort. */
+const ABORT_WAIT_MS = 5000
 
 /** Sends one produce request (kafkajs's `send` of a producer or of a transaction). */
 export type Sender = (record: ProducerRecord) => Promise<RecordMetadata[]>
@@ -38,6 +48,8 @@ export class TransactionalProducer {
   #transaction: Transaction
   /** Set once a send or commit failed: kafkajs cannot go on with this producer. */
   #broken: unknown
+  /** Per topic and partition, the base offset of the last batch sent in the open transaction. */
+  #written = new Map<string, Map<number, number>>()
 
   private constructor(config: TransactionalProducerConfig, producer: Producer, transaction: Transaction) {
     this.transactionalId = config.transactionalId
@@ -59,6 +71,9 @@ export class TransactionalProducer {
       maxInFlightRequests: 1,
       transactionTimeout: config.transactionTimeoutMs,
       allowAutoTopicCreation: false,
+      // Every record is sent with its partition; naming the partitioner keeps kafkajs quiet about
+      // its v2 default.
+      createPartitioner: Partitioners.DefaultPartitioner,
       retry: { retries: Math.max(config.retries, 1), initialRetryTime: 300, maxRetryTime: 30_000 },
     })
     try {
@@ -75,7 +90,17 @@ export class TransactionalProducer {
   readonly send: Sender = async (record) => {
     if (this.#broken !== undefined) throw this.#broken
     try {
-      return await this.#transaction.send(record)
+      const sent = await this.#transaction.send(record)
+      for (const { topicName, partition, baseOffset } of sent) {
+        if (baseOffset === undefined) continue
+        let partitions = this.#written.get(topicName)
+        if (partitions === undefined) {
+          partitions = new Map()
+          this.#written.set(topicName, partitions)
+        }
+        partitions.set(partition, Math.max(partitions.get(partition) ?? -1, Number(baseOffset)))
+      }
+      return sent
     } catch (error) {
       // A refused record (too large, bad timestamp) leaves the transaction usable: the broker
       // refused that batch only, and kafkajs did not advance the sequence for it.
@@ -89,7 +114,10 @@ export class TransactionalProducer {
 
   /**
    * Commits the open transaction with the group's offset of `topic`/`partition` and its metadata
-   * (TxnOffsetCommit carries metadata), then begins the next transaction.
+   * (TxnOffsetCommit carries metadata), then begins the next transaction. Resolves to where the
+   * committed transaction wrote (topic → partition → base offset of its last batch there): the
+   * broker answers EndTxn once the commit is decided, and writes the markers that make it visible
+   * (to readers, and to OffsetFetch for the group's offset) just after.
    */
   async commit(
     group: string,
@@ -97,7 +125,7 @@ export class TransactionalProducer {
     partition: number,
     offset: number,
     metadata: string,
-  ): Promise<void> {
+  ): Promise<ReadonlyMap<string, ReadonlyMap<number, number>>> {
     if (this.#broken !== undefined) throw this.#broken
     try {
       await this.#transaction.sendOffsets({
@@ -113,7 +141,10 @@ export class TransactionalProducer {
         ],
       })
       await this.#transaction.commit()
+      const written = this.#written
+      this.#written = new Map()
       this.#transaction = await this.#producer.transaction()
+      return written
     } catch (error) {
       this.#broken = this.#mapError(error)
       throw this.#broken
@@ -126,15 +157,27 @@ export class TransactionalProducer {
    * transaction timeout; either way nothing of it ever becomes visible.
    */
   async abort(): Promise<void> {
-    if (this.#broken === undefined && this.#transaction.isActive()) {
-      await this.#transaction.abort().catch(() => {})
-    }
+    if (this.#broken !== undefined || !this.#transaction.isActive()) return
+    await this.#transaction.abort().catch(() => {})
   }
 
-  /** Aborts what is open and disconnects. */
+  /**
+   * Aborts what is open and disconnects, waiting at most ABORT_WAIT_MS: with the broker away,
+   * kafkajs would retry for half a minute, and nobody needs to wait for an abort the broker
+   * completes by itself (the next owner's InitProducerId, or the transaction timeout).
+   */
   async close(): Promise<void> {
-    await this.abort()
-    await this.#producer.disconnect().catch(() => {})
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([
+      (async () => {
+        await this.abort()
+        await this.#producer.disconnect().catch(() => {})
+      })(),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, ABORT_WAIT_MS)
+      }),
+    ])
+    clearTimeout(timer)
   }
 }
 

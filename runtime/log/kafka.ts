@@ -143,6 +143,8 @@ const DEFAULT_HEARTBEAT_INTERVAL_MS = 1000
  * this many bytes, well under the broker's default message.max.bytes (1 MiB) per record batch.
  */
 const MAX_SEND_BYTES = 512 * 1024
+/** Longest a checkpointed subscription's stop() waits for its consumer to leave the group. */
+const CHECKPOINT_DISCONNECT_WAIT_MS = 10_000
 /** Per-record overhead estimate of Kafka's record format v2. */
 const RECORD_OVERHEAD_BYTES = 32
 
@@ -652,9 +654,50 @@ export class KafkaLog implements Log {
           mapError: (error) => this.#mapError(error),
         }),
       fetchCommitted: (group, topic, partition) => this.#committedImpl(group, topic, partition),
+      awaitCommitted: (group, topic, partition, offset, written) =>
+        this.#awaitCommitted(group, topic, partition, offset, written),
       // Not through #op: a handler in flight while the log closes still finishes its batch.
       append: (producer, topic, records, options) =>
         this.#appendImpl(topic, records, options, producer?.send),
+    }
+  }
+
+  /**
+   * Polls until a committed transaction's markers are written: the group's committed offset of
+   * `topic`/`partition` reached `offset`, and the last stable offset of every partition it wrote
+   * passed its last batch (kafkajs's OffsetFetch predates KIP-447's require_stable, and EndTxn
+   * answers before the markers are written). Usually one or two rounds of a few milliseconds.
+   */
+  async #awaitCommitted(
+    group: string,
+    topic: string,
+    partition: number,
+    offset: number,
+    written: ReadonlyMap<string, ReadonlyMap<number, number>>,
+  ): Promise<void> {
+    const deadline = Date.now() + (this.#options.requestTimeoutMs ?? 30_000)
+    const pending = new Map([...written].map(([t, partitions]) => [t, new Map(partitions)]))
+    let offsetVisible = false
+    for (let delay = 5; ; delay = Math.min(delay * 2, 200)) {
+      if (!offsetVisible)
+        offsetVisible = (await this.#committedImpl(group, topic, partition)).offset >= offset
+      for (const [t, partitions] of pending) {
+        // fetchTopicOffsets asks with read_committed: its high is the last stable offset.
+        for (const { partition: p, high } of await this.#watermarks(t)) {
+          const last = partitions.get(p)
+          if (last !== undefined && high > last) partitions.delete(p)
+        }
+        if (partitions.size === 0) pending.delete(t)
+      }
+      if (offsetVisible && pending.size === 0) return
+      if (Date.now() > deadline) {
+        throw new SluiceError(
+          'KAFKA_UNAVAILABLE',
+          `the transaction committing ${group}'s offset ${offset} of ${topic}/${partition} did not become visible on Kafka at ${this.#brokers}`,
+          { retryable: true },
+        )
+      }
+      await new Promise((resolve) => setTimeout(resolve, delay))
     }
   }
 
@@ -867,6 +910,7 @@ export class KafkaLog implements Log {
 /** What a checkpointed subscription needs of the log; see CheckpointEnvironment. */
 interface CheckpointAccess {
   openProducer: CheckpointEnvironment['openProducer']
+  awaitCommitted(group: string, ...rest: Parameters<CheckpointEnvironment['awaitCommitted']>): Promise<void>
   fetchCommitted(
     group: string,
     topic: string,
@@ -940,6 +984,7 @@ class KafkaSubscription implements Subscription {
         toLogRecord,
         openProducer: access.openProducer,
         fetchCommitted: (topic, partition) => access.fetchCommitted(group, topic, partition),
+        awaitCommitted: (...args) => access.awaitCommitted(group, ...args),
         commitOffset: async (topic, partition, offset, metadata) => {
           try {
             await consumer.commitOffsets([{ topic, partition, offset: String(offset), metadata }])
@@ -1099,7 +1144,10 @@ class KafkaSubscription implements Subscription {
         try {
           // Stops fetching, waits for the eachBatch in flight (which commits after its handler),
           // then leaves the group so its partitions move to the other members at once.
-          await this.#consumer.disconnect()
+          const disconnected = this.#consumer.disconnect()
+          // With checkpoints the handlers are done already (closeAll waited for them): when the
+          // broker cannot be reached, kafkajs's retries need not hold stop() up for long.
+          await (this.#checkpoints ? withinMs(disconnected, CHECKPOINT_DISCONNECT_WAIT_MS) : disconnected)
         } catch {
           // The consumer is gone either way; a failed LeaveGroup only delays the rebalance.
         }
@@ -1109,6 +1157,18 @@ class KafkaSubscription implements Subscription {
     }
     return this.#stopping
   }
+}
+
+/** Resolves when `promise` settles or after `ms`, whichever comes first (never rejects). */
+async function withinMs(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([
+    promise.catch(() => {}),
+    new Promise((resolve) => {
+      timer = setTimeout(resolve, ms)
+    }),
+  ])
+  clearTimeout(timer)
 }
 
 /** Assigns only `topic`/`partition` to the (single) member of a read() group. */
@@ -1273,6 +1333,10 @@ function toLogEntry({ namespace, level, log }: LogEntry): KafkaClientLogEntry {
     mapped === 'error' &&
     (namespace === 'Connection' || namespace === 'BrokerPool' || namespace.startsWith('SaslAuthenticator'))
   ) {
+    mapped = 'warn'
+  }
+  // A fenced transactional producer: the subscription ends with LOG_FENCED, which says so.
+  if (mapped === 'error' && message.startsWith('Producer attempted an operation with an old epoch')) {
     mapped = 'warn'
   }
   // Retries are bounded on purpose (see KafkaLog.connect); said at every connect, it is no news.
