@@ -640,6 +640,8 @@ interface HookEvent {
   result?: unknown
   /** When it started (Date.now()). */
   at: number
+  /** Whether it resolved. */
+  finished?: boolean
 }
 
 /** Records hooks and batches in the order they start, and counts overlaps within a partition. */
@@ -659,6 +661,7 @@ class HookRecorder {
       await sleep(2)
       const result = await body()
       recorded.result = result
+      recorded.finished = true
       return result
     } finally {
       this.busy.delete(key)
@@ -673,10 +676,10 @@ class HookRecorder {
     return this.events.filter((e) => e.kind === kind).length
   }
 
-  /** Records of `topic` whose batch was handed to the handler. */
+  /** Records of `topic` whose batch the handler finished (its outputs appended). */
   handled(topic: string): number {
     return this.events.reduce(
-      (sum, e) => sum + (e.kind === 'batch' && e.topic === topic ? e.offsets!.length : 0),
+      (sum, e) => sum + (e.kind === 'batch' && e.topic === topic && e.finished ? e.offsets!.length : 0),
       0,
     )
   }

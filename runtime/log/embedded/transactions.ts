@@ -225,9 +225,12 @@ export class TransactionalProducer {
     await this.writeState('open')
   }
 
-  /** Rewrites the intent with the ranges reserved now (after unreserve). */
+  /**
+   * Rewrites the intent with the ranges reserved now (after unreserve). Never for a fenced
+   * producer: the file is its successor's now.
+   */
   rewriteIntent(): Promise<void> {
-    return this.writeState('open')
+    return this.fenced ? Promise.resolve() : this.writeState('open')
   }
 
   /** Takes back a reservation whose records were not written (the append failed and was rolled back). */
