@@ -1,5 +1,6 @@
 import { SluiceError } from '../errors.ts'
 import type { SnapshotChanges, StateCodec } from './index.ts'
+import { KeyIndex } from './key-index.ts'
 import {
   DELETED,
   type EntryLayer,
@@ -59,11 +60,11 @@ const RAW: unique symbol = Symbol('raw')
  * and a budget in keys and bytes with a declared policy. Reads and writes are synchronous;
  * encoding happens once per changed key per epoch, not per event.
  *
- * The layout is for a million keys read and written at random by the hot path: one Map from key
- * to a slot number, and per slot a value in a plain array and its numbers (last use, epoch of
- * its last write, encoded size) side by side in one Float64Array, so there is no object per key
- * beyond the key and the value, nothing for the collector to trace per entry, and one cache line
- * for a key's bookkeeping. `set` right after `get` of the same key (the usual read-modify-write)
+ * The layout is for a million keys read and written at random by the hot path: a hash table from
+ * key to a slot number (key-index.ts), and per slot a value in a plain array and its numbers (last
+ * use, epoch of its last write, encoded size) side by side in one Float64Array, so there is no
+ * object per key beyond the key and the value, nothing for the collector to trace per entry, and
+ * one cache line for a key's bookkeeping. `set` right after `get` of the same key (the usual read-modify-write)
  * finds the slot without a second lookup. Changed keys are a list of slots per epoch; a slot
  * counts as changed while its WRITTEN number equals the current epoch of changes.
  *
@@ -74,10 +75,8 @@ const RAW: unique symbol = Symbol('raw')
  * so a restore of a million keys decodes no value and allocates no Buffer per key.
  */
 export class KeyedState<V> {
-  /** Key → slot. */
-  private slots = new Map<string, number>()
-  /** Per slot: its key, undefined while the slot is free. */
-  private keys: (string | undefined)[] = []
+  /** Key → slot, and per slot its key (undefined while the slot is free). */
+  private index = new KeyIndex()
   /** Per slot: the value, or RAW while still encoded in `raw`. */
   private values: unknown[] = []
   private meta = new Float64Array(16 * STRIDE)
@@ -94,8 +93,6 @@ export class KeyedState<V> {
   private written: number[] = []
   /** Keys deleted in this epoch and not written since. */
   private readonly deleted = new Set<string>()
-  /** Set when a restore met a key twice (see restoreEntry). */
-  private orphans = false
   /** The slot of the last get or set: a following set of the same key skips the lookup. */
   private lastSlot = -1
   /** Keys with a known encoded size (SIZE ≥ 0), and the sum of those sizes. */
@@ -130,25 +127,25 @@ export class KeyedState<V> {
   }
 
   get size(): number {
-    return this.slots.size
+    return this.index.size
   }
 
   /** Bytes as encoded in snapshots: exact for keys snapshotted since their last write, else estimated. */
   get approximateBytes(): number {
-    const unknown = this.slots.size - this.knownKeys
+    const unknown = this.index.size - this.knownKeys
     if (unknown <= 0) return this.knownBytes
     const average = this.knownKeys > 0 ? this.knownBytes / this.knownKeys : 64
     return this.knownBytes + unknown * average
   }
 
   has(key: string): boolean {
-    return this.slots.has(key)
+    return this.index.find(key) >= 0
   }
 
   /** The key's value, marking it used at `now`. */
   get(key: string, now: number): V | undefined {
-    const slot = this.slots.get(key)
-    if (slot === undefined) return undefined
+    const slot = this.index.find(key)
+    if (slot < 0) return undefined
     this.lastSlot = slot
     this.touch(slot, now)
     const value = this.values[slot]
@@ -162,7 +159,7 @@ export class KeyedState<V> {
   set(key: string, value: V, now: number): boolean {
     const size = this.maxBytes === undefined ? -1 : TOUCHED_BYTES + this.codec.encode(value).length
     let slot = this.lastSlot
-    if (slot < 0 || this.keys[slot] !== key) slot = this.slots.get(key) ?? -1
+    if (slot < 0 || this.index.keys[slot] !== key) slot = this.index.find(key)
     if (slot >= 0) {
       if (this.values[slot] === RAW) this.raw[slot] = undefined
       this.values[slot] = value
@@ -176,12 +173,14 @@ export class KeyedState<V> {
         this.stats.refused++
         return false
       }
-      while (this.slots.size > 0 && this.overBudget(size)) {
+      while (this.index.size > 0 && this.overBudget(size)) {
         this.remove(this.head, true)
         this.stats.evicted++
       }
     }
-    slot = this.add(key, value, now)
+    slot = this.claim()
+    this.index.insert(key, slot)
+    this.fill(slot, value, now)
     if (this.deleted.size > 0) this.deleted.delete(key)
     this.markWritten(slot)
     if (size >= 0) this.countSize(slot, size)
@@ -190,8 +189,8 @@ export class KeyedState<V> {
   }
 
   delete(key: string): void {
-    const slot = this.slots.get(key)
-    if (slot !== undefined) this.remove(slot, true)
+    const slot = this.index.find(key)
+    if (slot >= 0) this.remove(slot, true)
   }
 
   /**
@@ -204,8 +203,9 @@ export class KeyedState<V> {
     if (ttl === undefined) return 0
     const meta = this.meta
     let removed = 0
+    const keys = this.index.keys
     for (let slot = 0; slot < this.used; slot++) {
-      if (this.keys[slot] === undefined || now - meta[slot * STRIDE + TOUCHED]! <= ttl) continue
+      if (keys[slot] === undefined || now - meta[slot * STRIDE + TOUCHED]! <= ttl) continue
       this.remove(slot, true)
       removed++
     }
@@ -222,13 +222,13 @@ export class KeyedState<V> {
     if (this.lru) {
       for (let slot = this.head; slot >= 0; ) {
         const following = this.next[slot]!
-        yield [this.keys[slot]!, this.valueAt(slot)]
+        yield [this.index.keys[slot]!, this.valueAt(slot)]
         slot = following
       }
       return
     }
     for (let slot = 0; slot < this.used; slot++) {
-      const key = this.keys[slot]
+      const key = this.index.keys[slot]
       if (key !== undefined) yield [key, this.valueAt(slot)]
     }
   }
@@ -245,7 +245,7 @@ export class KeyedState<V> {
       // Freed since it was written, or listed twice: WRITTEN no longer names this epoch.
       if (meta[m + WRITTEN] !== this.epoch) continue
       meta[m + WRITTEN] = 0
-      writer.key(this.prefix, this.keys[slot]!)
+      writer.key(this.prefix, this.index.keys[slot]!)
       const value = this.values[slot]
       const encoded =
         value === RAW
@@ -274,20 +274,19 @@ export class KeyedState<V> {
     if (snapshot instanceof SnapshotEntries) {
       let total = 0
       for (const layer of snapshot.layers) total += layer.count
-      this.grow(total)
-      for (const [i, layer] of snapshot.layers.entries()) this.restoreLayer(layer, i === 0)
-      if (this.orphans) this.dropOrphans()
+      this.reserve(total)
+      for (const layer of snapshot.layers) this.restoreLayer(layer)
       return
     }
-    this.grow(snapshot.size)
+    this.reserve(snapshot.size)
     const length = this.prefix.length
     for (const [stored, bytes] of snapshot) {
       if (!stored.startsWith(this.prefix)) continue
-      this.restoreEntry(stored.slice(length), bytes, 0, bytes.length, true)
+      this.restoreEntry(stored.slice(length), bytes, 0, bytes.length)
     }
   }
 
-  private restoreLayer(layer: EntryLayer, fresh: boolean): void {
+  private restoreLayer(layer: EntryLayer): void {
     const { bytes } = layer
     const prefix = this.prefixBytes
     const prefixLength = prefix.length
@@ -299,33 +298,30 @@ export class KeyedState<V> {
       const key = bytes.toString('utf8', keyStart + prefixLength, keyEnd)
       const valueStart = valueStartOf(layer, i)
       if (valueStart === DELETED) {
-        const slot = this.slots.get(key)
-        if (slot !== undefined) this.remove(slot, false)
+        const slot = this.index.find(key)
+        if (slot >= 0) this.remove(slot, false)
         continue
       }
-      this.restoreEntry(key, bytes, valueStart, valueEndOf(layer, i), fresh)
+      this.restoreEntry(key, bytes, valueStart, valueEndOf(layer, i))
     }
   }
 
   /**
-   * One restored key. `fresh`: the first layer into an empty state, whose keys are new (a layer
-   * is written from a map: no key twice), so no lookup before adding.
+   * One restored key: a new slot, or the key's slot when an earlier layer (or an earlier copy in
+   * the same layer: a Redis HSCAN may repeat an entry) had it, found by the same probe.
    */
-  private restoreEntry(key: string, bytes: Buffer, start: number, end: number, fresh: boolean): void {
+  private restoreEntry(key: string, bytes: Buffer, start: number, end: number): void {
     if (end - start < TOUCHED_BYTES) {
       throw new SluiceError(
         'STATE_CORRUPT',
         `the snapshot value of ${JSON.stringify(key)} has ${end - start} bytes, less than its last-use time`,
       )
     }
-    let slot = fresh ? -1 : (this.slots.get(key) ?? -1)
-    if (slot < 0) {
-      const before = this.slots.size
-      slot = this.add(key, RAW, bytes.readDoubleBE(start))
-      // A key twice in a fresh layer (a Redis HSCAN may repeat one): the last wins; the slot of
-      // the first is freed after the restore, in one pass however many there are.
-      if (this.slots.size === before) this.orphans = true
-    } else {
+    const claimed = this.claim()
+    const slot = this.index.insert(key, claimed)
+    if (slot === claimed) this.fill(slot, RAW, bytes.readDoubleBE(start))
+    else {
+      this.free.push(claimed)
       this.values[slot] = RAW
       this.meta[slot * STRIDE + TOUCHED] = bytes.readDoubleBE(start)
     }
@@ -333,15 +329,6 @@ export class KeyedState<V> {
     this.rawAt[2 * slot] = start + TOUCHED_BYTES
     this.rawAt[2 * slot + 1] = end
     this.countSize(slot, end - start)
-  }
-
-  /** Frees the slots of keys that a later entry of the same restore replaced. */
-  private dropOrphans(): void {
-    this.orphans = false
-    for (let slot = 0; slot < this.used; slot++) {
-      const key = this.keys[slot]
-      if (key !== undefined && this.slots.get(key) !== slot) this.release(slot)
-    }
   }
 
   private valueAt(slot: number): V {
@@ -356,39 +343,31 @@ export class KeyedState<V> {
     return value
   }
 
-  /** Puts a new key in a free slot (newest in the recency order); returns the slot. */
-  private add(key: string, value: unknown, touched: number): number {
-    let slot = this.free.pop()
-    if (slot === undefined) {
-      slot = this.used++
-      if (slot >= this.capacity) this.grow(slot + 1)
-      this.keys.push(key)
-      this.values.push(value)
-      this.raw.push(undefined)
-    } else {
-      this.keys[slot] = key
-      this.values[slot] = value
-    }
+  /** A free slot number (its key is not in the index yet). */
+  private claim(): number {
+    const free = this.free.pop()
+    if (free !== undefined) return free
+    const slot = this.used++
+    if (slot >= this.capacity) this.grow(slot + 1)
+    this.values.push(undefined)
+    this.raw.push(undefined)
+    return slot
+  }
+
+  /** Fills a slot just given a key (the newest in the recency order). */
+  private fill(slot: number, value: unknown, touched: number): void {
+    this.values[slot] = value
     const m = slot * STRIDE
     this.meta[m + TOUCHED] = touched
     this.meta[m + WRITTEN] = 0
     this.meta[m + SIZE] = -1
-    this.slots.set(key, slot)
     if (this.lru) this.link(slot)
-    return slot
   }
 
   /** Frees a slot; `recorded`: a deletion to write in the next snapshot (not during a restore). */
   private remove(slot: number, recorded: boolean): void {
-    const key = this.keys[slot]!
-    this.slots.delete(key)
-    this.release(slot)
-    if (recorded) this.deleted.add(key)
-  }
-
-  /** Empties a slot and makes it free (its key is no longer in `slots`, or maps elsewhere). */
-  private release(slot: number): void {
-    this.keys[slot] = undefined
+    const key = this.index.keys[slot]!
+    this.index.remove(slot)
     this.values[slot] = undefined
     this.raw[slot] = undefined
     const m = slot * STRIDE
@@ -396,6 +375,7 @@ export class KeyedState<V> {
     this.forgetSize(slot)
     if (this.lru) this.unlink(slot)
     this.free.push(slot)
+    if (recorded) this.deleted.add(key)
   }
 
   private markWritten(slot: number): void {
@@ -471,9 +451,14 @@ export class KeyedState<V> {
     this.capacity = capacity
   }
 
+  /** Room for `slots` keys at once (a restore): the index and the arrays are sized once. */
+  private reserve(slots: number): void {
+    this.index.reserve(slots)
+    this.grow(slots)
+  }
+
   private reset(): void {
-    this.slots = new Map()
-    this.keys = []
+    this.index = new KeyIndex()
     this.values = []
     this.raw = []
     this.free = []
@@ -489,7 +474,7 @@ export class KeyedState<V> {
 
   /** Whether one more key (of `bytes`, when a byte budget counts them) would exceed the budget. */
   private overBudget(bytes: number): boolean {
-    if (this.maxKeys !== undefined && this.slots.size + 1 > this.maxKeys) return true
+    if (this.maxKeys !== undefined && this.index.size + 1 > this.maxKeys) return true
     return this.maxBytes !== undefined && bytes >= 0 && this.approximateBytes + bytes > this.maxBytes
   }
 }
