@@ -102,13 +102,17 @@ export class TransactionalProducer {
       }
       return sent
     } catch (error) {
-      // A refused record (too large, bad timestamp) leaves the transaction usable: the broker
-      // refused that batch only, and kafkajs did not advance the sequence for it.
-      const mapped = this.#mapError(error)
-      if (!(mapped instanceof SluiceError && mapped.code === 'LOG_RECORD_REFUSED')) this.#broken = mapped
-      // The log's append maps what is left (with the topic); fencing is mapped here, where the
-      // transactional id is known.
-      throw isFencingError(error) ? mapped : error
+      // Fenced: nothing this producer does can land any more. Any other failure leaves the
+      // transaction usable: a refused record (too large, bad timestamp) refused only its batch,
+      // and after a connection failure kafkajs rolled its sequence numbers back, so sending the
+      // same records again (appendRetrying on RecordBatch.transaction) cannot duplicate them. If
+      // the broker aborted the transaction meanwhile (its timeout), the retry is fenced.
+      if (isFencingError(error)) {
+        this.#broken = fencedError(this.transactionalId, error)
+        throw this.#broken
+      }
+      // The log's append maps it, naming the topic.
+      throw error
     }
   }
 

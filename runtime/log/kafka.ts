@@ -1335,6 +1335,9 @@ function toLogEntry({ namespace, level, log }: LogEntry): KafkaClientLogEntry {
   ) {
     mapped = 'warn'
   }
+  // A transaction's next send right after a commit meets the commit's markers still being
+  // written: the broker asks to retry, and kafkajs does.
+  if (message.includes('another concurrent operation on the same transaction')) mapped = 'debug'
   // A fenced transactional producer: the subscription ends with LOG_FENCED, which says so.
   if (mapped === 'error' && message.startsWith('Producer attempted an operation with an old epoch')) {
     mapped = 'warn'
