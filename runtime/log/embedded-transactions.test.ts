@@ -438,6 +438,60 @@ describe('concurrent writers', () => {
   }
 })
 
+describe('a crash with transactions interleaved', () => {
+  it('recovery aborts exactly the open ones: committed outputs and plain records stay, nothing else', async () => {
+    const copy = `${await newDir()}-copy`
+    const dir = await newDir()
+    const log = await openLog(dir)
+    await log.ensureTopic('in1')
+    await log.ensureTopic('in2')
+    await log.ensureTopic('out')
+    const inputs = (prefix: string) =>
+      Array.from({ length: 300 }, (_, i) => ({ key: null, value: Buffer.from(`${prefix}${i}`) }))
+    await log.append('in1', inputs('a'))
+    await log.append('in2', inputs('b'))
+    const slow = () => new Promise<void>((r) => setTimeout(r, 1))
+    // a commits every batch; b never commits before the crash.
+    await log.subscribe(
+      {
+        group: 'ga',
+        topics: ['in1'],
+        maxBatchRecords: 5,
+        delivery: 'exactly-once',
+        checkpoint: hooks('a', { intervalMs: 0 }),
+      },
+      mirrorTo('out', slow),
+    )
+    await log.subscribe(
+      { group: 'gb', topics: ['in2'], maxBatchRecords: 5, delivery: 'exactly-once', checkpoint: hooks('b') },
+      mirrorTo('out', slow),
+    )
+    let plain = 0
+    await waitFor(async () => {
+      await log.append('out', [{ key: null, value: Buffer.from(`plain${plain++}`) }])
+      return (await log.committedOffsets('ga', 'in1'))[0]! >= 100
+    }, 'a to commit 100 inputs')
+    crashCopy(dir, copy)
+    try {
+      const restarted = await openCopy(copy)
+      const [committedA] = await restarted.committedOffsets('ga', 'in1')
+      expect(await restarted.committedOffsets('gb', 'in2')).toEqual([-1])
+      const visible = (await readAll(restarted, 'out')).map((r) => r.value.toString())
+      expect(visible.filter((v) => v.startsWith('out:b'))).toEqual([])
+      expect(visible.filter((v) => v.startsWith('out:a'))).toEqual(
+        Array.from({ length: committedA! }, (_, i) => `out:a${i}`),
+      )
+      expect(visible.filter((v) => v.startsWith('plain'))).toEqual(
+        Array.from({ length: plain }, (_, i) => `plain${i}`),
+      )
+      expect(restarted.recoveryReport.some((e) => e.kind === 'transaction-aborted')).toBe(true)
+      expect(hasDamage(await verifyDataDir(copy))).toBe(false)
+    } finally {
+      await rm(copy, { recursive: true, force: true })
+    }
+  })
+})
+
 describe('fencing', () => {
   it('an idle zombie ends with LOG_FENCED as soon as its id is taken, its open work aborted', async () => {
     const { log } = await setUp()
