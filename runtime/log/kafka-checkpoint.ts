@@ -175,6 +175,8 @@ export class CheckpointedPartitions {
   /** Ends every partition's open work (`commit` at stop(), `abort` after a failure or a restart). */
   async closeAll(how: 'commit' | 'abort'): Promise<void> {
     await Promise.all([...this.#states.values()].map((state) => this.#close(state, how)))
+    // Also what was queued before: partitions a rebalance took away are still being closed.
+    await Promise.all([...this.#tails.values()])
   }
 
   /** Runs `work` after everything queued for the partition; a failure ends the subscription. */

@@ -15,6 +15,13 @@
  * - subscribe commits a batch's offsets only after the handler's promise resolved; a rejecting
  *   handler stops the consumer without committing that batch, so the next member of the group gets
  *   it again.
+ * - With CheckpointOptions, kafka-checkpoint.ts runs each partition's batches, hooks and commits;
+ *   exactly-once uses one transactional producer per source partition (kafka-transactions.ts),
+ *   whose TxnOffsetCommit carries the group's offset and metadata.
+ * - Readers (read and every subscription) consume read_committed: records of open transactions
+ *   wait, those of aborted ones are skipped. endOffsets and read's range end at the last stable
+ *   offset (kafkajs's ListOffsets asks with read_committed), so an open transaction's records are
+ *   not yet counted there.
  */
 import { randomUUID } from 'node:crypto'
 import {
