@@ -19,12 +19,19 @@
 export interface StateCodec<V> {
   encode(value: V): Buffer
   decode(bytes: Buffer): V
+  /**
+   * Optional: the encoding as a string whose UTF-8 bytes are what `encode` returns. A snapshot
+   * then writes it straight into its one buffer, without a Buffer per value (a full snapshot of a
+   * million keys is a million of them).
+   */
+  readonly encodeString?: (value: V) => string
 }
 
 /** JSON, for values of plain data (numbers, strings, arrays, records). */
 export const jsonCodec: StateCodec<unknown> = {
   encode: (value) => Buffer.from(JSON.stringify(value)),
   decode: (bytes) => JSON.parse(bytes.toString('utf8')) as unknown,
+  encodeString: (value) => JSON.stringify(value),
 }
 
 /** Whose state: one operator of one pipeline, for one source partition. */

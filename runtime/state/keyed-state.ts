@@ -239,6 +239,7 @@ export class KeyedState<V> {
    */
   takeChanges(): SnapshotChanges {
     const meta = this.meta
+    const encodeString = this.codec.encodeString
     const writer = new EntryWriter(0, this.written.length * (32 + this.prefix.length) + 256)
     for (const slot of this.written) {
       const m = slot * STRIDE
@@ -247,12 +248,16 @@ export class KeyedState<V> {
       meta[m + WRITTEN] = 0
       writer.key(this.prefix, this.index.keys[slot]!)
       const value = this.values[slot]
-      const encoded =
-        value === RAW
-          ? this.raw[slot]!.subarray(this.rawAt[2 * slot], this.rawAt[2 * slot + 1])
-          : this.codec.encode(value as V)
-      writer.value(encoded, meta[m + TOUCHED]!)
-      this.countSize(slot, TOUCHED_BYTES + encoded.length)
+      if (value !== RAW && encodeString !== undefined) {
+        writer.valueString(encodeString(value as V), meta[m + TOUCHED]!)
+      } else {
+        const encoded =
+          value === RAW
+            ? this.raw[slot]!.subarray(this.rawAt[2 * slot], this.rawAt[2 * slot + 1])
+            : this.codec.encode(value as V)
+        writer.value(encoded, meta[m + TOUCHED]!)
+      }
+      this.countSize(slot, writer.lastValueBytes)
     }
     const deletes: string[] = []
     for (const key of this.deleted) deletes.push(this.prefix + key)

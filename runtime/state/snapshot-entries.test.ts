@@ -5,6 +5,7 @@ import {
   type EntryLayer,
   EntryWriter,
   entryKey,
+  entryValue,
   mergeLayers,
   SnapshotEntries,
   valueStartOf,
@@ -89,6 +90,44 @@ describe('SnapshotEntries', () => {
     const repeated = new SnapshotEntries([writer.finish().layer], true)
     expect(repeated.isPlain).toBe(false)
     expect(text(repeated)).toEqual({ a: 'new', b: '2' })
+  })
+})
+
+describe('EntryWriter', () => {
+  it('property: keys and string values are written as the UTF-8 Buffer.from would give, ASCII or not', () => {
+    const text = fc.string({
+      unit: fc.oneof(
+        fc.constant('a'),
+        fc.constant('é'),
+        fc.constant('\u{1F600}'),
+        fc.constant('\ud800'),
+        fc.string({ unit: 'binary', maxLength: 1 }),
+      ),
+      maxLength: 8,
+    })
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.string({ maxLength: 2 }), text, text, fc.double({ noNaN: true })), {
+          maxLength: 5,
+        }),
+        (entries) => {
+          const writer = new EntryWriter(0, 8)
+          for (const [prefix, key, value, head] of entries) {
+            writer.key(prefix, key)
+            writer.valueString(value, head)
+            expect(writer.lastValueBytes).toBe(8 + Buffer.byteLength(value))
+          }
+          const layer = writer.finish().layer
+          expect(layer.count).toBe(entries.length)
+          entries.forEach(([prefix, key, value, head], i) => {
+            expect(entryKey(layer, i)).toBe(Buffer.from(prefix + key).toString())
+            const bytes = entryValue(layer, i)!
+            expect(bytes.readDoubleBE(0)).toBe(head)
+            expect(bytes.subarray(8).equals(Buffer.from(value))).toBe(true)
+          })
+        },
+      ),
+    )
   })
 })
 

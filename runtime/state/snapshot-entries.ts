@@ -168,6 +168,8 @@ export class EntryWriter {
   private keyStart = 0
   private keyEnd = 0
   private readonly offsets: OffsetsBuilder
+  /** The length of the last value written (its head included). */
+  lastValueBytes = 0
 
   /** `start`: bytes left free in front (a file header), written by the caller afterwards. */
   constructor(
@@ -189,12 +191,26 @@ export class EntryWriter {
     this.reserve(4 + 3 * (prefix.length + key.length) + 4)
     const bytes = this.bytes
     let p = this.at + 4
-    if (prefix.length > 0) p += bytes.write(prefix, p)
-    if (key.length > 0) p += bytes.write(key, p)
+    if (prefix.length > 0) p = writeUtf8(bytes, prefix, p)
+    if (key.length > 0) p = writeUtf8(bytes, key, p)
     bytes.writeUInt32BE(p - this.at - 4, this.at)
     this.keyStart = this.at + 4
     this.keyEnd = p
     this.at = p
+  }
+
+  /** Ends the entry with a value given as the string whose UTF-8 bytes it is (StateCodec.encodeString). */
+  valueString(value: string, head?: number): void {
+    const headBytes = head === undefined ? 0 : 8
+    this.reserve(4 + headBytes + 3 * value.length)
+    const bytes = this.bytes
+    const start = this.at + 4
+    if (head !== undefined) bytes.writeDoubleBE(head, start)
+    const end = writeUtf8(bytes, value, start + headBytes)
+    bytes.writeInt32BE(end - start, this.at)
+    this.at = end
+    this.lastValueBytes = end - start
+    this.offsets.add(this.keyStart, this.keyEnd, start, end)
   }
 
   /** Ends the entry with a value: `head` (when given, a float64 in front of it) then `value`. */
@@ -207,6 +223,7 @@ export class EntryWriter {
     if (head !== undefined) bytes.writeDoubleBE(head, start)
     bytes.set(value, start + headBytes)
     this.at = start + headBytes + value.length
+    this.lastValueBytes = headBytes + value.length
     this.offsets.add(this.keyStart, this.keyEnd, start, this.at)
   }
 
@@ -321,4 +338,19 @@ export function mergeLayers(layers: readonly EntryLayer[], writer: EntryWriter):
   for (const { layer, i } of latest.values()) {
     if (valueStartOf(layer, i) !== DELETED) writer.copyEntry(layer, i)
   }
+}
+
+/**
+ * Writes a string's UTF-8 at `at` (room for 3 bytes per UTF-16 unit must be there); returns the
+ * end. Keys and JSON values are mostly ASCII and short, where a loop beats Buffer.write's call
+ * into C++; the first non-ASCII unit hands the rest to Buffer.write.
+ */
+function writeUtf8(bytes: Buffer, text: string, at: number): number {
+  const length = text.length
+  for (let i = 0; i < length; i++) {
+    const unit = text.charCodeAt(i)
+    if (unit >= 0x80) return at + bytes.write(i === 0 ? text : text.slice(i), at, 'utf8')
+    bytes[at++] = unit
+  }
+  return at
 }
