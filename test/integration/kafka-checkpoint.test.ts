@@ -13,7 +13,7 @@ import type { ISocketFactory } from 'kafkajs'
 import { afterEach, describe, expect, it } from 'vitest'
 import { isSluiceError } from '../../runtime/errors.ts'
 import { checkpointConformance } from '../../runtime/log/checkpoint-conformance.ts'
-import type { CheckpointOptions, LogRecord, Subscription } from '../../runtime/log/index.ts'
+import type { CheckpointOptions, LogRecord, RecordBatch, Subscription } from '../../runtime/log/index.ts'
 import type { KafkaLog } from '../../runtime/log/kafka.ts'
 import { connectKafkaLog, uniqueName } from './kafka-env.ts'
 
@@ -152,6 +152,82 @@ describe('KafkaLog checkpoints: Kafka specifics', () => {
     expect(await second.committedOffsets(group, topic)).toEqual([1])
     expect(await second.committedMetadata(group, topic, 0)).toBe('epoch')
   }, 90_000)
+
+  it('exactly-once through a rebalance: a second member joins and takes partitions with open transactions; every input comes out once', async () => {
+    const first = await open()
+    const second = await open()
+    const topic = uniqueName('ckpt-in')
+    const out = uniqueName('ckpt-out')
+    const group = uniqueName('ckpt-group')
+    const transactionalId = uniqueName('ckpt-txn')
+    await first.ensureTopic(topic, { partitions: 4 })
+    await first.ensureTopic(out, { partitions: 4 })
+    const feed = async (from: number, n: number) => {
+      await first.append(
+        topic,
+        Array.from({ length: n }, (_, i) => ({
+          key: null,
+          value: Buffer.from(`in-${from + i}`),
+          partition: (from + i) % 4,
+        })),
+      )
+    }
+    await feed(0, 400)
+    const handled = { first: 0, second: 0 }
+    const member = (name: 'first' | 'second') => async (batch: RecordBatch) => {
+      await batch.transaction!.append(
+        out,
+        batch.records.map((r) => ({
+          key: null,
+          value: Buffer.from(`out:${r.value.toString()}`),
+          partition: r.partition,
+        })),
+      )
+      handled[name] += batch.records.length
+      await sleep(5)
+    }
+    const options = (events: string[]) => ({
+      group,
+      topics: [topic],
+      delivery: 'exactly-once' as const,
+      maxBatchRecords: 10,
+      checkpoint: { ...hooks(transactionalId, events), intervalMs: 100 },
+    })
+    const firstEvents: string[] = []
+    const a = await first.subscribe(options(firstEvents), member('first'))
+    running.push(a)
+    await waitFor(() => handled.first >= 100, 'the first member to get going')
+    const secondEvents: string[] = []
+    const b = await second.subscribe(options(secondEvents), member('second'))
+    running.push(b)
+    await feed(400, 400)
+    await waitFor(() => handled.second > 0, 'the second member to get partitions', 45_000)
+    const committed = async () => (await first.committedOffsets(group, topic)).reduce((x, y) => x + y, 0)
+    const deadline = Date.now() + 60_000
+    while ((await committed()) < 800 && Date.now() < deadline) await sleep(200)
+    expect(await committed()).toBe(800)
+    await Promise.all([a.stop(), b.stop()])
+    await expect(a.done).resolves.toBeUndefined()
+    await expect(b.done).resolves.toBeUndefined()
+    // The first member's four partitions were each revoked once: some at the rebalance, the rest
+    // at stop().
+    const revoked = firstEvents.filter((e) => e.startsWith('revoked')).length
+    expect(revoked).toBe(4)
+    expect(secondEvents.filter((e) => e.startsWith('assigned')).length).toBeGreaterThan(0)
+
+    const outputs: string[] = []
+    for (let p = 0; p < 4; p++) {
+      let from = 0
+      for (;;) {
+        const records = await first.read(out, p, from, 500)
+        if (records.length === 0) break
+        outputs.push(...records.map((r) => r.value.toString()))
+        from = records.at(-1)!.offset + 1
+      }
+    }
+    expect(outputs.length).toBe(800)
+    expect(new Set(outputs).size).toBe(800)
+  }, 120_000)
 
   it('read and read_committed subscribers skip aborted transactions and wait for open ones', async () => {
     const log = await open()
