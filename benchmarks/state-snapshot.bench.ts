@@ -10,9 +10,10 @@
  * start). Writes benchmarks/reports/state-snapshot.{json,md,svg}.
  */
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
+import { Redis } from 'ioredis'
 import { FileSnapshotStore } from '../runtime/state/file-snapshot-store.ts'
 import { jsonCodec, type SnapshotStore, type StateCodec, type StateScope } from '../runtime/state/index.ts'
 import { KeyedState } from '../runtime/state/keyed-state.ts'
@@ -104,16 +105,32 @@ async function measure(
   }
 }
 
-function hotPath(): { getSetNs: number } {
-  const state = filled()
+/**
+ * KeyedState get + set on random keys, and in the same run the floor under it: one lookup of the
+ * same keys in a plain Map (a million random keys miss the CPU caches, so the machine's memory
+ * latency, not the code, sets most of the cost; the ratio says what the state adds).
+ */
+function hotPath(): { getSetNs: number; mapGetNs: number } {
   const n = 2_000_000
-  const t = process.hrtime.bigint()
+  const key = (i: number) => `card-${(i * 7919) % KEYS}`
+  const map = new Map<string, Running>()
+  for (let i = 0; i < KEYS; i++) map.set(`card-${i}`, { count: 1, sum: 1 })
+  let sink = 0
+  let t = process.hrtime.bigint()
+  for (let i = 0; i < n; i++) sink += map.get(key(i))!.count
+  const mapGetNs = Number(process.hrtime.bigint() - t) / n
+  map.clear()
+
+  const state = filled()
+  t = process.hrtime.bigint()
   for (let i = 0; i < n; i++) {
-    const key = `card-${(i * 7919) % KEYS}`
-    const v = state.get(key, i)
-    state.set(key, v === undefined ? { count: 1, sum: 1 } : { count: v.count + 1, sum: v.sum + 1 }, i)
+    const k = key(i)
+    const v = state.get(k, i)
+    state.set(k, v === undefined ? { count: 1, sum: 1 } : { count: v.count + 1, sum: v.sum + 1 }, i)
   }
-  return { getSetNs: Number(process.hrtime.bigint() - t) / n }
+  const getSetNs = Number(process.hrtime.bigint() - t) / n
+  if (sink !== n) throw new Error('map lookups missed')
+  return { getSetNs, mapGetNs }
 }
 
 async function main(): Promise<void> {
@@ -135,8 +152,12 @@ async function main(): Promise<void> {
     if (REDIS_URL) {
       const prefix = `sluice-bench-${process.pid}`
       const redis = await RedisSnapshotStore.connect({ url: REDIS_URL, prefix })
-      results.push(await measure('Redis (distributed)', redis, async () => null))
-      await redis.close()
+      try {
+        results.push(await measure('Redis (distributed)', redis, async () => null))
+      } finally {
+        await redis.close()
+        await dropKeys(REDIS_URL, prefix)
+      }
     }
   } finally {
     await rm(dir, { recursive: true, force: true })
@@ -147,12 +168,13 @@ async function main(): Promise<void> {
   const report = {
     name: 'state-snapshot',
     machine: machineInfo(),
+    loadAverage: loadavg()[0]!,
     keys: KEYS,
-    hotPath: { getPlusSetNsPerEvent: hot.getSetNs },
+    hotPath: { getPlusSetNsPerEvent: hot.getSetNs, plainMapGetNs: hot.mapGetNs },
     backends: results,
     peakRssBytes: memory.peakRssBytes,
     method:
-      'One process. A KeyedState of KEYS running {count, sum} values (JSON codec) is staged and committed as epoch 1 (full snapshot), then 1 % of the keys change and epoch 2 is staged and committed (incremental), then epoch 2 is loaded and restored into a new KeyedState (checked: size and a value). Files fsync every file; Redis runs with AOF everysec (scripts/servers/redis.sh). Hot path: 2M get+set pairs on random keys of the filled state.',
+      'One process. A KeyedState of KEYS running {count, sum} values (JSON codec) is staged and committed as epoch 1 (full snapshot), then 1 % of the keys change and epoch 2 is staged and committed (incremental), then epoch 2 is loaded and restored into a new KeyedState (checked: size and a value). Files fsync every file; Redis runs with AOF everysec (scripts/servers/redis.sh). Hot path: 2M get+set pairs on random keys of the filled state, and before it 2M lookups of the same keys in a plain Map (the floor).',
   }
   await writeReportFiles(values.out!, report.name, report, renderMarkdown(report), renderSvg(results))
   console.log(renderMarkdown(report))
@@ -160,8 +182,9 @@ async function main(): Promise<void> {
 
 function renderMarkdown(report: {
   machine: ReturnType<typeof machineInfo>
+  loadAverage: number
   keys: number
-  hotPath: { getPlusSetNsPerEvent: number }
+  hotPath: { getPlusSetNsPerEvent: number; plainMapGetNs: number }
   backends: BackendResult[]
   peakRssBytes: number
   method: string
@@ -173,13 +196,13 @@ function renderMarkdown(report: {
   )
   return `# State snapshots at ${report.keys.toLocaleString('en')} keys
 
-${report.machine.cpuModel}, ${report.machine.cores} cores, Node ${report.machine.nodeVersion}, ${report.machine.date} (commit ${report.machine.gitCommit ?? 'unknown'}${report.machine.gitDirty ? ', dirty' : ''}).
+${report.machine.cpuModel}, ${report.machine.cores} cores, Node ${report.machine.nodeVersion}, ${report.machine.date} (commit ${report.machine.gitCommit ?? 'unknown'}${report.machine.gitDirty ? ', dirty' : ''}), load average ${report.loadAverage.toFixed(1)} at the end.
 
 | store | full snapshot (stage + commit) | size | incremental epoch (1 % changed) | load | restore into KeyedState | state recovery (load + restore) |
 |---|---:|---:|---:|---:|---:|---:|
 ${rows.join('\n')}
 
-Hot path: KeyedState get + set of a running value, **${report.hotPath.getPlusSetNsPerEvent.toFixed(0)} ns per event** (random keys of ${report.keys.toLocaleString('en')}). Peak RSS ${formatBytes(report.peakRssBytes)}.
+Hot path: KeyedState get + set of a running value, **${report.hotPath.getPlusSetNsPerEvent.toFixed(0)} ns per event** (random keys of ${report.keys.toLocaleString('en')}); one lookup of the same keys in a plain Map took ${report.hotPath.plainMapGetNs.toFixed(0)} ns in the same run. Peak RSS ${formatBytes(report.peakRssBytes)}.
 
 Target (exactly-once issue): recovery from SIGKILL to the first new committed output under 2 s with 1,000,000 keys; the state part of it is the last column (the log's reconnect and the group's rebalance come on top, measured by the recovery benchmark of that issue).
 
@@ -209,6 +232,21 @@ function renderSvg(results: BackendResult[]): string {
 ${rows}
 </svg>
 `
+}
+
+/** Removes the benchmark's keys, so runs against a long-lived Redis do not pile up a million keys each. */
+async function dropKeys(url: string, prefix: string): Promise<void> {
+  const redis = new Redis(url)
+  try {
+    let cursor = '0'
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
+      if (keys.length > 0) await redis.del(...keys)
+      cursor = next
+    } while (cursor !== '0')
+  } finally {
+    redis.disconnect()
+  }
 }
 
 await main()
