@@ -415,7 +415,7 @@ export class EmbeddedLog implements Log {
     const retracted = reserved.filter((r) => !r.log.refusesAppends)
     for (const r of retracted) r.producer.unreserve(r.log, r.from, r.to)
     for (const producer of new Set(retracted.map((r) => r.producer))) {
-      await producer.rewriteIntent().catch((error: unknown) => {
+      await producer.writeIntent().catch((error: unknown) => {
         // The partition's next append may then reuse offsets a stale intent names; a crash before
         // the transaction's next intent or commit would hide those records. Say so loudly.
         this.logger.error('embedded log: rewriting a transaction intent after a failed append failed', {
@@ -601,10 +601,11 @@ export class EmbeddedLog implements Log {
       for (const r of reservations) {
         const log = t.partitions[r.partition]!
         const from = log.endOffset + r.start
-        // Listed first: a reservation whose intent failed to write is taken back too.
+        r.producer.reserve(log, from, from + r.count)
         reserved.push({ producer: r.producer, log, from, to: from + r.count })
-        await r.producer.reserve(log, from, from + r.count)
       }
+      // One intent write per transaction for all its ranges in the batch.
+      for (const producer of new Set(reservations.map((r) => r.producer))) await producer.writeIntent()
     } catch (error) {
       await this.retract(reserved)
       throw withAppended(error, 0)

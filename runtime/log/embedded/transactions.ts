@@ -182,8 +182,9 @@ interface Reserved {
 
 /**
  * One holder of a transactional id: the transaction of one source partition, epoch after epoch.
- * Appends reserve their ranges (`reserve`, called by the log while it holds the topic's append
- * turn), `commit` ends the epoch with the source offset, `abort` discards it.
+ * Appends reserve their ranges and write the intent (`reserve`, `writeIntent`, called by the log
+ * while it holds the topic's append turn), `commit` ends the epoch with the source offset,
+ * `abort` discards it.
  */
 export class TransactionalProducer {
   /** Set when another holder claimed the id: everything fails with LOG_FENCED from then on. */
@@ -213,27 +214,28 @@ export class TransactionalProducer {
   }
 
   /**
-   * Reserves [from, to) of `partition` for this transaction and writes the intent (the file in
-   * state "open" with every range so far) before the caller writes the records.
+   * Reserves [from, to) of `partition` for this transaction: invisible to readers from now on.
+   * The caller then writes the intent (writeIntent), then the records.
    */
-  async reserve(partition: PartitionLog, from: number, to: number): Promise<void> {
+  reserve(partition: PartitionLog, from: number, to: number): void {
     this.checkFenced()
     partition.reserve(this, from, to)
     const last = this.reserved.at(-1)
     if (last !== undefined && last.partition === partition && last.to === from) last.to = to
     else this.reserved.push({ partition, from, to })
-    await this.writeState('open')
   }
 
   /**
-   * Rewrites the intent with the ranges reserved now (after unreserve). Never for a fenced
-   * producer: the file is its successor's now.
+   * Writes the intent: the file in state "open" with every range reserved now. After reserve()
+   * (once for all ranges of a batch) and before the records are written; after unreserve() so
+   * the file stops claiming offsets that go to the next append. Never for a fenced producer:
+   * the file is its successor's now.
    */
-  rewriteIntent(): Promise<void> {
+  writeIntent(): Promise<void> {
     return this.fenced ? Promise.resolve() : this.writeState('open')
   }
 
-  /** Takes back a reservation whose records were not written (the append failed and was rolled back). */
+  /** Takes back a reservation whose records were not written (the append failed and was undone). */
   unreserve(partition: PartitionLog, from: number, to: number): void {
     partition.unreserve(this, from, to)
     this.reserved = this.reserved.flatMap((r) =>
@@ -244,7 +246,7 @@ export class TransactionalProducer {
             ...(r.to > to ? [{ partition, from: to, to: r.to }] : []),
           ],
     )
-    // The intent on disk still lists the range until the caller rewrites it (rewriteIntent).
+    // The intent on disk still lists the range until the caller rewrites it (writeIntent).
   }
 
   /**
@@ -255,9 +257,16 @@ export class TransactionalProducer {
     return this.owner.locked(this.transactionalId, async () => {
       this.checkFenced()
       const host = this.owner.logHost
+      const commit: SourceCommit = { ...this.source, offset, metadata }
+      if (this.reserved.length === 0) {
+        // No outputs to make visible with it: the offset alone is the commit, as at-least-once.
+        // A marker is not needed (recovery only rolls groups forward, never back).
+        this.lastCommit = commit
+        await host.commitOffset(commit)
+        return
+      }
       const partitions = [...new Set(this.reserved.map((r) => r.partition))]
       await host.syncData(partitions)
-      const commit: SourceCommit = { ...this.source, offset, metadata }
       await this.owner.write({
         transactionalId: this.transactionalId,
         state: 'committed',
