@@ -57,6 +57,9 @@ describe('SnapshotEntries', () => {
         const expected = model(all)
         expect(text(entries)).toEqual(expected)
         expect(entries.size).toBe(Object.keys(expected).length)
+        const bytes = Object.values(expected).reduce((n, v) => n + Buffer.byteLength(v), 0)
+        expect(entries.valueBytes).toBe(bytes)
+        expect([...entries.values()].map((v) => v.toString())).toEqual(Object.values(expected))
         for (const { key } of all.flat()) {
           expect(entries.get(key)?.toString()).toBe(expected[key])
           expect(entries.has(key)).toBe(key in expected)
