@@ -17,22 +17,24 @@ import type { PartitionLog } from './segment.ts'
  *
  * replaced atomically (atomic-file.ts) at each step of a transaction:
  * - before an append's records are written: state "open" with every range the transaction has
- *   reserved so far (the intent). The records stay invisible (segment.ts `reserve`).
+ *   reserved so far (the intent; one write per append batch). The records stay invisible
+ *   (segment.ts `reserve`).
  * - commit: the records are made durable first, then one write with state "committed", the
  *   ranges and the source partition's offset and metadata. That write is the commit point:
  *   outputs, offset and metadata become visible together. The group's offsets file is updated
  *   after it; a crash in between is repaired on open, which rolls the group forward to `commit`.
+ *   An epoch that appended nothing commits its offset alone, like at-least-once (nothing to
+ *   make visible with it).
  * - abort: the ranges go to each partition's aborted.json (aborted.ts) first, then state
  *   "aborted" with no ranges.
  * `commit` always holds the last committed offset of the source partition, carried from epoch
  * to epoch, so the roll-forward never depends on a file the next epoch already overwrote.
  *
  * On open, a file still "open" is a transaction the process did not finish: its ranges are
- * aborted (recoverOpen), and appends continue past them (offsets are never reused).
+ * aborted (EmbeddedLog.open), and appends continue past them (offsets are never reused).
  *
  * Fencing: the log is one process, so a zombie is another subscriber of this process holding the
- * same transactional id. `claim` bumps the id's producer epoch, aborts the previous holder's open
- * transaction and fences it: its later appends and commits fail with LOG_FENCED. Everything a
+ * same transactional id. `claim` aborts the previous holder's open transaction and fences it: its later appends and commits fail with LOG_FENCED. Everything a
  * producer does (append, commit, abort) and a claim run under one lock per id, so a claim never
  * slips between an intent and its records.
  */
