@@ -56,6 +56,12 @@ describe('SnapshotEntries', () => {
         const entries = new SnapshotEntries(all.map(layerOf))
         const expected = model(all)
         expect(text(entries)).toEqual(expected)
+        expect([...entries.keys()]).toEqual(Object.keys(expected))
+        expect(entries.keysWithPrefix('v:').sort()).toEqual(
+          Object.keys(expected)
+            .filter((k) => k.startsWith('v:'))
+            .sort(),
+        )
         expect(entries.size).toBe(Object.keys(expected).length)
         const bytes = Object.values(expected).reduce((n, v) => n + Buffer.byteLength(v), 0)
         expect(entries.valueBytes).toBe(bytes)

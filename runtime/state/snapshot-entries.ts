@@ -115,7 +115,37 @@ export class SnapshotEntries implements ReadonlyMap<string, Buffer> {
   }
 
   *keys(): MapIterator<string> {
-    for (const [key] of this.entries()) yield key
+    const layer = this.layers[0]
+    if (this.merged !== null || !this.isPlain || layer === undefined) {
+      yield* this.map().keys()
+      return
+    }
+    for (let i = 0; i < layer.count; i++) yield entryKey(layer, i)
+  }
+
+  /**
+   * The keys under `prefix`, with the prefix (every layer applied in order). Only keys whose
+   * bytes start with the prefix are decoded: a TimerQueue restores its few timers from a scope
+   * of a million values without decoding the values' keys.
+   */
+  keysWithPrefix(prefix: string): string[] {
+    const wanted = Buffer.from(prefix, 'utf8')
+    const found = new Set<string>()
+    for (const layer of this.layers) {
+      const bytes = layer.bytes
+      next: for (let i = 0; i < layer.count; i++) {
+        const start = keyStartOf(layer, i)
+        if (keyEndOf(layer, i) - start < wanted.length) continue
+        for (let j = 0; j < wanted.length; j++) if (bytes[start + j] !== wanted[j]) continue next
+        const key = entryKey(layer, i)
+        if (valueStartOf(layer, i) === DELETED) found.delete(key)
+        else {
+          found.delete(key) // a later copy counts: keep the order of the last change
+          found.add(key)
+        }
+      }
+    }
+    return [...found]
   }
 
   *values(): MapIterator<Buffer> {

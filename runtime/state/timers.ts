@@ -1,4 +1,5 @@
 import type { SnapshotChanges } from './index.ts'
+import { SnapshotEntries } from './snapshot-entries.ts'
 
 /** One timer: fire for `key` once the clock (event time: the watermark) reaches `time`. */
 export interface Timer {
@@ -67,7 +68,8 @@ export class TimerQueue {
     this.heap.length = 0
     this.ids.clear()
     this.dirty.clear()
-    for (const stored of snapshot.keys()) {
+    const keys = snapshot instanceof SnapshotEntries ? snapshot.keysWithPrefix(this.prefix) : snapshot.keys()
+    for (const stored of keys) {
       if (!stored.startsWith(this.prefix)) continue
       const id = stored.slice(this.prefix.length)
       const separator = id.indexOf(':')
