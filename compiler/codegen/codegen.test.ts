@@ -23,10 +23,15 @@ afterAll(removeLoadedModules)
  * any event that could still match them (specs/language.md), so results do not depend on it.
  * `maxKeys` makes it refuse new keys beyond a budget, like the runtime's 'refuse' policy.
  */
-function mapStepState(maxKeys = Number.POSITIVE_INFINITY): StepState & { values: Map<string, unknown> } {
+function mapStepState(
+  maxKeys = Number.POSITIVE_INFINITY,
+  latenessMs = 0,
+): StepState & { values: Map<string, unknown> } {
   const values = new Map<string, unknown>()
   return {
     values,
+    clock: Number.NEGATIVE_INFINITY,
+    latenessMs,
     get: (key) => values.get(key),
     set: (key, value) => {
       if (!values.has(key) && values.size >= maxKeys) return false
@@ -35,6 +40,16 @@ function mapStepState(maxKeys = Number.POSITIVE_INFINITY): StepState & { values:
       return true
     },
   }
+}
+
+/** The watermark delay of the source a node reads from (a dedup's lateness, as the runtime sets it). */
+function latenessOf(pipeline: Pipeline, nodeId: string): number {
+  for (let node = pipeline.nodes.find((n) => n.id === nodeId); node; ) {
+    if (node.kind === 'Source') return node.watermark?.delayMs ?? 0
+    const input = node.input
+    node = pipeline.nodes.find((n) => n.id === input)
+  }
+  return 0
 }
 
 /**
@@ -61,7 +76,9 @@ function runFused(
         if (!states.has(node.id))
           states.set(
             node.id,
-            (node.state ?? []).map(() => mapStepState()),
+            (node.state ?? []).map(() =>
+              mapStepState(Number.POSITIVE_INFINITY, latenessOf(pipeline, node.id)),
+            ),
           )
         operators.chains[node.id]!(batch, out, failures, states.get(node.id)!)
         for (const f of failures) {

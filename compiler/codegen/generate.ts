@@ -159,6 +159,15 @@ export function generateModule(
       name: 'StepState',
       isExported: true,
       docs: ["A stateful step's values per key; `now` is the event time (runtime/artifact/operators.ts)."],
+      properties: [
+        { name: 'clock', type: 'number', docs: ['The newest event time the step has seen.'] },
+        {
+          name: 'latenessMs',
+          type: 'number',
+          isReadonly: true,
+          docs: ["The source's watermark delay: how far behind the clock an event may arrive."],
+        },
+      ],
       methods: [
         {
           name: 'get',

@@ -24,6 +24,8 @@ export interface Batch {
 
 /** A stateful step's keyed state, as the runtime passes it to a chain (one per `state` slot). */
 export interface StepState {
+  clock: number
+  readonly latenessMs: number
   get(key: string, now: number): unknown
   set(key: string, value: unknown, now: number): boolean
 }

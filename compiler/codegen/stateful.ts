@@ -8,10 +8,12 @@
  * Sketch for `dedup by id within 10s` (state slot 0, site 3):
  *
  *   site = 3
+ *   if (time > states[0]!.clock) states[0]!.clock = time
  *   const k1 = r0.id
  *   const s1 = states[0]!.get(k1, time) as number | undefined
- *   if (s1 !== undefined && Math.abs(time - s1) < 10000) continue
- *   if (!states[0]!.set(k1, s1 === undefined || time > s1 ? time : s1, time)) stateFull('t.dedup.0.85881c92', 3)
+ *   const l1 = s1 !== undefined && s1 + 10000 > states[0]!.clock - states[0]!.latenessMs
+ *   if (l1 && Math.abs(time - s1) < 10000) continue
+ *   if (!states[0]!.set(k1, l1 && s1 > time ? s1 : time, time)) stateFull('t.dedup.0.85881c92', 3)
  *
  * An aggregate computes every new accumulator before it writes the state, so an event that fails
  * (an overflow, a key or argument that fails to evaluate) leaves the state as it was.
@@ -46,11 +48,15 @@ export function dedupCode(step: DedupStep, ctx: StatefulContext): string[] {
   const s = `s${ctx.step}`
   const state = `states[${ctx.slot}]!`
   const keys = step.keys.map((key) => compileExpr(key, ctx.expr()))
+  const live = `l${ctx.step}`
   return [
+    `if (${EVENT_TIME} > ${state}.clock) ${state}.clock = ${EVENT_TIME}`,
     `const ${k} = ${stateKey(step.keys, keys)}`,
     `const ${s} = ${state}.get(${k}, ${EVENT_TIME}) as number | undefined`,
-    `if (${s} !== undefined && Math.abs(${EVENT_TIME} - ${s}) < ${step.withinMs}) continue`,
-    `if (!${state}.set(${k}, ${s} === undefined || ${EVENT_TIME} > ${s} ? ${EVENT_TIME} : ${s}, ${EVENT_TIME})) stateFull(${JSON.stringify(step.state.id)}, ${ctx.site})`,
+    // A stored time more than `within` behind the clock (less the source's lateness) is gone.
+    `const ${live} = ${s} !== undefined && ${s} + ${step.withinMs} > ${state}.clock - ${state}.latenessMs`,
+    `if (${live} && Math.abs(${EVENT_TIME} - ${s}) < ${step.withinMs}) continue`,
+    `if (!${state}.set(${k}, ${live} && ${s} > ${EVENT_TIME} ? ${s} : ${EVENT_TIME}, ${EVENT_TIME})) stateFull(${JSON.stringify(step.state.id)}, ${ctx.site})`,
   ]
 }
 

@@ -142,6 +142,14 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
 
   // Nodes are topologically ordered, so walking them backwards builds every consumer before the
   // node it reads from: when a node is built, its consumer list is complete.
+  // Each node's lateness: its source's watermark delay, the slack a dedup's clock allows.
+  const lateness = new Map<string, number>()
+  for (const node of pipeline.nodes) {
+    lateness.set(
+      node.id,
+      node.kind === 'Source' ? (node.watermark?.delayMs ?? 0) : (lateness.get(node.input) ?? 0),
+    )
+  }
   const consumers = new Map<string, Operator[]>()
   const sourceEntries = new Map<string, Operator>()
   const sources: string[] = []
@@ -149,7 +157,13 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
   for (let i = pipeline.nodes.length - 1; i >= 0; i--) {
     const node = pipeline.nodes[i]!
     built.add(node.id)
-    const operator = buildNode(node, edgeTo(consumers.get(node.id) ?? []), functions, onSink)
+    const operator = buildNode(
+      node,
+      edgeTo(consumers.get(node.id) ?? []),
+      functions,
+      onSink,
+      lateness.get(node.id)!,
+    )
     if (node.kind === 'Source') {
       if (sourceEntries.has(node.name)) throw new Error(`duplicate source name '${node.name}'`)
       sourceEntries.set(node.name, operator)
@@ -182,6 +196,7 @@ function buildNode(
   emit: Operator,
   functions: FunctionTable,
   onSink: (output: SinkOutput) => void,
+  latenessMs: number,
 ): Operator {
   switch (node.kind) {
     case 'Source':
@@ -193,14 +208,16 @@ function buildNode(
     case 'KeyBy':
       return keyByOperator(node.key, functions, emit)
     case 'Dedup':
-      return dedupOperator(node.keys, node.withinMs, functions, emit)
+      return dedupOperator(node.keys, node.withinMs, latenessMs, functions, emit)
     case 'Aggregate':
       return aggregateOperator(node.keys, node.aggregates, functions, emit)
     case 'Fused': {
       // Each step stays a separate operator (no fusion here): built back to front so each step
       // pushes into the next one.
       let next: Operator = emit
-      for (let i = node.steps.length - 1; i >= 0; i--) next = buildStep(node.steps[i]!, next, functions)
+      for (let i = node.steps.length - 1; i >= 0; i--) {
+        next = buildStep(node.steps[i]!, next, functions, latenessMs)
+      }
       return next
     }
     case 'Sink': {
@@ -212,7 +229,7 @@ function buildNode(
   }
 }
 
-function buildStep(step: FusedStep, next: Operator, functions: FunctionTable): Operator {
+function buildStep(step: FusedStep, next: Operator, functions: FunctionTable, latenessMs: number): Operator {
   switch (step.kind) {
     case 'Filter':
       return filterOperator(compileExpr(step.predicate, functions), next)
@@ -221,7 +238,7 @@ function buildStep(step: FusedStep, next: Operator, functions: FunctionTable): O
     case 'KeyBy':
       return keyByOperator(step.key, functions, next)
     case 'Dedup':
-      return dedupOperator(step.keys, step.withinMs, functions, next)
+      return dedupOperator(step.keys, step.withinMs, latenessMs, functions, next)
     case 'Aggregate':
       return aggregateOperator(step.keys, step.aggregates, functions, next)
   }
@@ -230,13 +247,18 @@ function buildStep(step: FusedStep, next: Operator, functions: FunctionTable): O
 /** Each stateful operator keeps its own state, in memory, with no budget and no expiry. */
 function mapState(): ReferenceState {
   const values = new Map<string, unknown>()
-  return { get: (key) => values.get(key), set: (key, value) => void values.set(key, value) }
+  return {
+    clock: Number.NEGATIVE_INFINITY,
+    get: (key) => values.get(key),
+    set: (key, value) => void values.set(key, value),
+  }
 }
 
 /** Dedup passes an event on unchanged when `dedupKeeps` keeps it (stateful-semantics.ts). */
 function dedupOperator(
   keys: readonly Expr[],
   withinMs: number,
+  latenessMs: number,
   functions: FunctionTable,
   next: Operator,
 ): Operator {
@@ -246,7 +268,7 @@ function dedupOperator(
   return {
     push: (event) => {
       const key = toKey(evaluators.map((evaluate) => evaluate(event.value)))
-      if (dedupKeeps(state, key, event.timestamp, withinMs)) next.push(event)
+      if (dedupKeeps(state, key, event.timestamp, withinMs, latenessMs)) next.push(event)
     },
   }
 }

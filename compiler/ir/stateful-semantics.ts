@@ -12,6 +12,8 @@ import type { AggregateField, Type } from './types.ts'
 
 /** Where a step keeps its values per key; the interpreter's is a Map that never refuses a key. */
 export interface ReferenceState {
+  /** The newest event time the step has seen (dedup's clock); -Infinity before any. */
+  clock: number
   get(key: string): unknown
   set(key: string, value: unknown): void
 }
@@ -28,12 +30,24 @@ export function stateKey(types: readonly Type[]): (values: readonly unknown[]) =
 }
 
 /**
- * Dedup: whether the event at `time` is kept. It is dropped when the key's stored time (the
- * latest kept so far) is less than `withinMs` away, before or after; a kept event stores
- * max(stored, time). A dropped event leaves the state as it was.
+ * Dedup: whether the event at `time` is kept. The step's clock first moves to the newest event
+ * time seen. The key's stored time (the latest kept so far) counts only while it is live: more
+ * than `withinMs` ahead of the clock less `latenessMs` (the source's watermark delay); a key
+ * behind that is gone, whenever the runtime actually drops it, so results do not depend on
+ * checkpoints or restarts. The event is dropped when a live stored time is less than `withinMs`
+ * away, before or after; a kept event stores max(live stored time, time). A dropped event leaves
+ * the keys as they were.
  */
-export function dedupKeeps(state: ReferenceState, key: string, time: number, withinMs: number): boolean {
-  const kept = state.get(key) as number | undefined
+export function dedupKeeps(
+  state: ReferenceState,
+  key: string,
+  time: number,
+  withinMs: number,
+  latenessMs: number,
+): boolean {
+  if (time > state.clock) state.clock = time
+  const stored = state.get(key) as number | undefined
+  const kept = stored !== undefined && stored + withinMs > state.clock - latenessMs ? stored : undefined
   if (kept !== undefined && Math.abs(time - kept) < withinMs) return false
   state.set(key, kept === undefined ? time : Math.max(kept, time))
   return true

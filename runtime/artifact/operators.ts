@@ -40,6 +40,18 @@ export type ChainFunction = (
  * (a string as it is, anything else as its JSON).
  */
 export interface StepState {
+  /**
+   * The step's event-time clock: the newest event time it has seen (-Infinity before any). The
+   * generated code advances it per event; the runtime snapshots it with the state, so a restored
+   * step goes on with the clock it had at the checkpoint.
+   */
+  clock: number
+  /**
+   * How far behind its clock an event may still arrive: the source's declared watermark delay
+   * (0 without one). A dedup key whose kept time is `within` or more behind `clock - latenessMs`
+   * is gone (specs/language.md), and the runtime drops such keys at checkpoints.
+   */
+  readonly latenessMs: number
   get(key: string, now: number): unknown
   /**
    * Returns false when the state is full and its budget policy is to refuse new keys: the generated

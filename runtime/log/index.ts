@@ -86,7 +86,11 @@ export interface RecordBatch {
 
 /** Appends as part of a source partition's open checkpoint (see Delivery). */
 export interface PartitionTransaction {
-  append(topic: string, records: readonly OutgoingRecord[], options?: AppendOptions): Promise<RecordPosition[]>
+  append(
+    topic: string,
+    records: readonly OutgoingRecord[],
+    options?: AppendOptions,
+  ): Promise<RecordPosition[]>
 }
 
 export interface SubscribeOptions {

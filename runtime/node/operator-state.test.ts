@@ -118,7 +118,7 @@ describe('OperatorState', () => {
     await state.close()
   })
 
-  it('expires idle keys at a checkpoint by the partition’s newest event time, less the watermark delay', async () => {
+  it('expires idle keys at a checkpoint by the step’s clock, less the watermark delay', async () => {
     const dir = await newDir()
     const { state, hooks, metrics } = await operatorState(dir, { watermarkDelayMs: () => 200 })
     await hooks.assigned('in', 0, null)
@@ -126,8 +126,8 @@ describe('OperatorState', () => {
     const dedup = part.chains.get('c2')![0]!
     dedup.set('old', 1000, 1000)
     dedup.set('recent', 2500, 2500)
-    part.maxEventTime = 2500
-    // Clock 2300: `old` idled 1300 ms > its 1000 ms TTL; `recent` is in the future of the clock.
+    dedup.clock = 2500
+    // The step's clock less its lateness is 2300: `old` idled 1300 ms > its 1000 ms TTL.
     await hooks.committed('in', 0, await hooks.prepare('in', 0))
     expect(dedup.get('old', 2500)).toBeUndefined()
     expect(dedup.get('recent', 2500)).toBe(2500)
@@ -137,6 +137,22 @@ describe('OperatorState', () => {
     expect(text).toContain('sluice_state_keys{operator="fresh.dedup.0"} 1')
     expect(text).toMatch(/sluice_checkpoint_seconds_count 1/)
     await state.close()
+  })
+
+  it('restores each step’s clock with its state', async () => {
+    const dir = await newDir()
+    const first = await operatorState(dir)
+    await first.hooks.assigned('in', 0, null)
+    const dedup = first.state.of('in', 0)!.chains.get('c2')![0]!
+    dedup.clock = 123_456
+    const epoch = await first.hooks.prepare('in', 0)
+    await first.hooks.committed('in', 0, epoch)
+    await first.state.close()
+    const second = await operatorState(dir)
+    await second.hooks.assigned('in', 0, epoch)
+    expect(second.state.of('in', 0)!.chains.get('c2')![0]!.clock).toBe(123_456)
+    expect(second.state.of('in', 0)!.chains.get('c1')![0]!.clock).toBe(Number.NEGATIVE_INFINITY)
+    await second.state.close()
   })
 
   it('refuses to commit an epoch it did not prepare', async () => {

@@ -41,7 +41,7 @@ export interface OperatorStateOptions {
   /** Where snapshots go; null only when no chain has state (epochs then number the commits alone). */
   readonly store: SnapshotStore | null
   readonly budget?: StateBudget
-  /** How far behind the newest event time a key idles out: the source's watermark delay. */
+  /** How late an event of a source topic may be: its watermark delay (each step's `latenessMs`). */
   readonly watermarkDelayMs: (topic: string) => number
   readonly metrics: MetricsRegistry
   readonly logger: Logger
@@ -53,15 +53,36 @@ export interface PartitionState {
   epoch: number
   /** Per chain id, each of its slots' state, in slot order (the chain's `states` argument). */
   readonly chains: ReadonlyMap<string, readonly StepState[]>
-  /** Newest event time seen in this partition: the clock that idle keys expire by. */
-  maxEventTime: number
 }
 
 interface SlotState {
   readonly chain: string
   readonly slot: StateSlot
-  readonly state: KeyedState<unknown>
+  readonly step: Step
   readonly scope: StateScope
+}
+
+/** Where a step's clock is kept in its scope's snapshot, beside the state's `v:` keys. */
+const CLOCK_ENTRY = 'clock'
+
+/** A stateful step's state for one source partition, as the generated code sees it. */
+class Step implements StepState {
+  clock = Number.NEGATIVE_INFINITY
+  /** The clock as last staged: a checkpoint writes it only when it moved. */
+  stagedClock = Number.NEGATIVE_INFINITY
+
+  constructor(
+    readonly state: KeyedState<unknown>,
+    readonly latenessMs: number,
+  ) {}
+
+  get(key: string, now: number): unknown {
+    return this.state.get(key, now)
+  }
+
+  set(key: string, value: unknown, now: number): boolean {
+    return this.state.set(key, value, now)
+  }
 }
 
 interface OpenPartition extends PartitionState {
@@ -141,12 +162,12 @@ export class OperatorState {
       },
     )
     m.gauge('sluice_state_keys', 'Keys held by each stateful step, over the partitions this node owns.', {
-      collect: () => this.perOperator((s) => s.state.size),
+      collect: () => this.perOperator((s) => s.step.state.size),
     })
     m.gauge(
       'sluice_state_bytes',
       'Approximate bytes of state (as encoded in snapshots) held by each stateful step, over the partitions this node owns.',
-      { collect: () => this.perOperator((s) => s.state.approximateBytes) },
+      { collect: () => this.perOperator((s) => s.step.state.approximateBytes) },
     )
     this.evicted = m.counter(
       'sluice_state_evicted_keys_total',
@@ -200,8 +221,11 @@ export class OperatorState {
         const store = this.requireStore()
         const snapshot = await store.load(scope, epoch)
         state.restore(snapshot.entries)
-        states.push(state)
-        slots.push({ chain: chain.id, slot, state, scope })
+        const step = new Step(state, this.options.watermarkDelayMs(topic))
+        const clock = snapshot.entries.get(CLOCK_ENTRY)
+        if (clock?.length === 8) step.clock = step.stagedClock = clock.readDoubleBE(0)
+        states.push(step)
+        slots.push({ chain: chain.id, slot, step, scope })
       }
       chains.set(chain.id, states)
     }
@@ -211,7 +235,6 @@ export class OperatorState {
       epoch,
       chains,
       slots,
-      maxEventTime: Number.NEGATIVE_INFINITY,
       preparing: null,
       prepareStarted: 0,
       stagedBytes: 0,
@@ -222,7 +245,7 @@ export class OperatorState {
         topic,
         partition,
         epoch,
-        keys: slots.reduce((n, s) => n + s.state.size, 0),
+        keys: slots.reduce((n, s) => n + s.step.state.size, 0),
       })
     }
   }
@@ -232,15 +255,26 @@ export class OperatorState {
     const epoch = open.epoch + 1
     open.prepareStarted = performance.now()
     open.stagedBytes = 0
-    const clock = open.maxEventTime - this.options.watermarkDelayMs(topic)
     const staging: Promise<void>[] = []
-    for (const { state, scope } of open.slots) {
+    for (const { step, scope } of open.slots) {
+      const { state } = step
+      // By the step's own clock, which the generated code advanced per event: a key idle for
+      // longer than its TTL behind it is one the step already treats as gone (a dedup's kept time
+      // is at most its last use), so dropping it now changes no result, whenever the checkpoint falls.
+      const clock = step.clock - step.latenessMs
       if (Number.isFinite(clock)) state.expire(clock)
       this.countStats(scope.operator, state)
       const changes = state.takeChanges()
-      if (changes.puts.size === 0 && changes.deletes.length === 0) continue
-      for (const bytes of changes.puts.values()) open.stagedBytes += bytes.length
-      staging.push(this.requireStore().stage(scope, epoch, changes))
+      let puts = changes.puts
+      if (step.clock !== step.stagedClock) {
+        const bytes = Buffer.allocUnsafe(8)
+        bytes.writeDoubleBE(step.clock, 0)
+        puts = new Map(puts).set(CLOCK_ENTRY, bytes)
+        step.stagedClock = step.clock
+      }
+      if (puts.size === 0 && changes.deletes.length === 0) continue
+      for (const bytes of puts.values()) open.stagedBytes += bytes.length
+      staging.push(this.requireStore().stage(scope, epoch, { puts, deletes: changes.deletes }))
     }
     await Promise.all(staging)
     open.preparing = epoch
@@ -269,7 +303,7 @@ export class OperatorState {
   private revoked(topic: string, partition: number): void {
     const key = partitionKey(topic, partition)
     const open = this.partitions.get(key)
-    if (open) for (const { scope, state } of open.slots) this.countStats(scope.operator, state)
+    if (open) for (const { scope, step } of open.slots) this.countStats(scope.operator, step.state)
     this.partitions.delete(key)
     this.lastCommitted.delete(key)
   }

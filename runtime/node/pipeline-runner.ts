@@ -541,8 +541,7 @@ export class PipelineRunner {
     const target = batch.transaction ?? this.options.log
     for (const { node, delayMs } of this.sourcesByTopic.get(batch.topic) ?? []) {
       const decoded = this.decode(node, batch.records, deadLetters)
-      const max = this.trackWatermark(node.name, decoded, delayMs)
-      if (states && max > states.maxEventTime) states.maxEventTime = max
+      this.trackWatermark(node.name, decoded, delayMs)
       this.push(node.id, decoded, batch.records, outputs, deadLetters, states)
     }
     await Promise.all(
@@ -688,17 +687,14 @@ export class PipelineRunner {
     return out
   }
 
-  /** Updates the source's watermark metrics; returns the batch's newest event time (-Infinity: none). */
-  private trackWatermark(source: string, batch: EventBatch, delayMs: number): number {
-    let newest = Number.NEGATIVE_INFINITY
-    for (let i = 0; i < batch.length; i++) if (batch.timestamps[i]! > newest) newest = batch.timestamps[i]!
-    const max = Math.max(newest, this.maxEventTime.get(source) ?? Number.NEGATIVE_INFINITY)
-    if (max === Number.NEGATIVE_INFINITY) return newest
+  private trackWatermark(source: string, batch: EventBatch, delayMs: number): void {
+    let max = this.maxEventTime.get(source) ?? Number.NEGATIVE_INFINITY
+    for (let i = 0; i < batch.length; i++) if (batch.timestamps[i]! > max) max = batch.timestamps[i]!
+    if (max === Number.NEGATIVE_INFINITY) return
     this.maxEventTime.set(source, max)
     const watermarkMs = max - delayMs
     this.metrics.watermark.set(watermarkMs / 1000, { source })
     this.metrics.eventTimeLag.set((Date.now() - watermarkMs) / 1000, { source })
-    return newest
   }
 
   private push(

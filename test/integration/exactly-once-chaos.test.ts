@@ -17,6 +17,7 @@ import { promisify } from 'node:util'
 import { afterAll, describe, expect, it } from 'vitest'
 import { EmbeddedLog } from '../../runtime/log/embedded.ts'
 import type { Log, LogRecord } from '../../runtime/log/index.ts'
+import { partitionForKey } from '../../runtime/log/partitioner.ts'
 import { compileFixture } from '../support/compile-fixture.ts'
 import {
   type ChaosEvent,
@@ -182,7 +183,7 @@ async function chaos(mode: Mode): Promise<void> {
   const reader = mode.name === 'kafka' ? log : await mode.open()
   try {
     const rows = (await readAll(reader, output)).map((r) => JSON.parse(r.value.toString()) as CountRow)
-    const expected = expectedCounts(events, WITHIN_MS)
+    const expected = expectedCounts(events, WITHIN_MS, (e) => partitionForKey(e.card, PARTITIONS))
     const total = [...expected.values()].reduce((n, list) => n + list.length, 0)
     const problems = compareCounts(expected, rows)
     console.log(
@@ -253,7 +254,10 @@ async function survivorTakesOver(events: readonly ChaosEvent[]): Promise<void> {
     survivor.kill('SIGTERM')
     expect(await survivorWatched.exit, survivorWatched.stderr().slice(-3000)).toBe(0)
     const rows = (await readAll(log, output)).map((r) => JSON.parse(r.value.toString()) as CountRow)
-    const problems = compareCounts(expectedCounts(events, WITHIN_MS), rows)
+    const problems = compareCounts(
+      expectedCounts(events, WITHIN_MS, (e) => partitionForKey(e.card, PARTITIONS)),
+      rows,
+    )
     console.log(
       `[takeover] ${events.length} events, victim killed at ${left} committed; ${rows.length} rows, ${problems.length} problems`,
     )

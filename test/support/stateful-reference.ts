@@ -18,12 +18,26 @@ export interface CountRow {
   readonly total: number
 }
 
-/** What the pipeline must emit, per card, in order. */
-export function expectedCounts(events: readonly ChaosEvent[], withinMs: number): Map<string, CountRow[]> {
+/**
+ * What the pipeline must emit, per card, in order. The dedup's clock (specs/language.md) is per
+ * source partition; `partitionOf` says which partition an event is on (by default one for all,
+ * which is exact when repeats of an id only come after the id's first event, as here).
+ */
+export function expectedCounts(
+  events: readonly ChaosEvent[],
+  withinMs: number,
+  partitionOf: (e: ChaosEvent) => number = () => 0,
+): Map<string, CountRow[]> {
   const kept = new Map<string, number>()
+  const clocks = new Map<number, number>()
   const out = new Map<string, CountRow[]>()
   for (const e of events) {
-    const last = kept.get(e.id)
+    const p = partitionOf(e)
+    const clock = Math.max(clocks.get(p) ?? Number.NEGATIVE_INFINITY, e.ts)
+    clocks.set(p, clock)
+    const stored = kept.get(e.id)
+    // A kept time `within` behind the clock is gone (no watermark: lateness 0).
+    const last = stored !== undefined && stored + withinMs > clock ? stored : undefined
     if (last !== undefined && Math.abs(e.ts - last) < withinMs) continue
     kept.set(e.id, last === undefined ? e.ts : Math.max(last, e.ts))
     const rows = out.get(e.card) ?? []
