@@ -1,6 +1,6 @@
 /**
  * Key → slot for KeyedState: an open-addressing hash table (linear probing, at most half full)
- * in an Int32Array, with each slot's hash kept beside it, instead of a Map.
+ * in an Int32Array, each position holding a slot and its key's hash, instead of a Map.
  *
  * Why not a Map: restoring a million keys is a million inserts, and a Map cannot be sized in
  * advance, so it rehashes everything at every doubling; this table is sized once for the
@@ -17,22 +17,23 @@
 const EMPTY = -1
 
 export class KeyIndex {
-  /** Per position: a slot, or EMPTY. Length a power of two, at least twice the number of keys. */
+  /**
+   * Two Int32s per position: a slot (or EMPTY) and its key's hash, side by side so a probe reads
+   * one cache line and touches a key string only when the hashes match. Positions: a power of
+   * two, at least twice the number of keys.
+   */
   private table: Int32Array
   private mask: number
-  /** Per slot: the key's hash (valid while the slot holds a key). */
-  private hashes: Uint32Array
   private count = 0
-  private readonly seed = (Math.random() * 0x1_0000_0000) >>> 0
+  private readonly seed = (Math.random() * 0x1_0000_0000) | 0
 
   /** Per slot: its key, undefined while free. Owned here, read by KeyedState. */
   keys: (string | undefined)[] = []
 
   constructor(expected = 8) {
-    const capacity = tableSize(expected)
-    this.table = new Int32Array(capacity).fill(EMPTY)
-    this.mask = capacity - 1
-    this.hashes = new Uint32Array(Math.max(8, expected))
+    const positions = tableSize(expected)
+    this.table = new Int32Array(2 * positions).fill(EMPTY)
+    this.mask = positions - 1
   }
 
   get size(): number {
@@ -43,13 +44,12 @@ export class KeyIndex {
   find(key: string): number {
     const h = this.hash(key)
     const table = this.table
-    const hashes = this.hashes
     const keys = this.keys
     const mask = this.mask
     for (let i = h & mask; ; i = (i + 1) & mask) {
-      const slot = table[i]!
+      const slot = table[2 * i]!
       if (slot === EMPTY) return -1
-      if (hashes[slot] === h && keys[slot] === key) return slot
+      if (table[2 * i + 1] === h && keys[slot] === key) return slot
     }
   }
 
@@ -58,18 +58,17 @@ export class KeyIndex {
    * had instead when it was there after all (the caller then decides which one to keep).
    */
   insert(key: string, slot: number): number {
-    if ((this.count + 1) * 2 > this.table.length) this.rehash(this.table.length * 2)
-    if (slot >= this.hashes.length) this.growHashes(slot + 1)
+    if ((this.count + 1) * 2 > this.mask + 1) this.rehash((this.mask + 1) * 2)
     const h = this.hash(key)
     const table = this.table
     const mask = this.mask
     let i = h & mask
-    for (; table[i] !== EMPTY; i = (i + 1) & mask) {
-      const other = table[i]!
-      if (this.hashes[other] === h && this.keys[other] === key) return other
+    for (; table[2 * i] !== EMPTY; i = (i + 1) & mask) {
+      const other = table[2 * i]!
+      if (table[2 * i + 1] === h && this.keys[other] === key) return other
     }
-    table[i] = slot
-    this.hashes[slot] = h
+    table[2 * i] = slot
+    table[2 * i + 1] = h
     while (this.keys.length <= slot) this.keys.push(undefined)
     this.keys[slot] = key
     this.count++
@@ -78,55 +77,49 @@ export class KeyIndex {
 
   /** Removes the slot's key; a no-op for a free slot. */
   remove(slot: number): void {
-    if (this.keys[slot] === undefined) return
+    const key = this.keys[slot]
+    if (key === undefined) return
     const table = this.table
     const mask = this.mask
-    let i = this.hashes[slot]! & mask
-    while (table[i] !== slot) i = (i + 1) & mask
+    let i = this.hash(key) & mask
+    while (table[2 * i] !== slot) i = (i + 1) & mask
     // Backward shift: move each following entry of the run into the gap unless its home
     // position lies cyclically after the gap (then it is already as close to home as it can be).
-    for (let j = (i + 1) & mask; table[j] !== EMPTY; j = (j + 1) & mask) {
-      const home = this.hashes[table[j]!]! & mask
+    for (let j = (i + 1) & mask; table[2 * j] !== EMPTY; j = (j + 1) & mask) {
+      const home = table[2 * j + 1]! & mask
       const stays = i <= j ? i < home && home <= j : i < home || home <= j
       if (stays) continue
-      table[i] = table[j]!
+      table[2 * i] = table[2 * j]!
+      table[2 * i + 1] = table[2 * j + 1]!
       i = j
     }
-    table[i] = EMPTY
+    table[2 * i] = EMPTY
     this.keys[slot] = undefined
     this.count--
   }
 
   /** Sizes the table for `expected` keys at once (a restore), so it never rehashes on the way. */
   reserve(expected: number): void {
-    const capacity = tableSize(expected)
-    if (capacity > this.table.length) this.rehash(capacity)
-    if (expected > this.hashes.length) this.growHashes(expected)
+    const positions = tableSize(expected)
+    if (positions > this.mask + 1) this.rehash(positions)
   }
 
-  private rehash(capacity: number): void {
+  private rehash(positions: number): void {
     const old = this.table
-    const table = new Int32Array(capacity).fill(EMPTY)
-    const mask = capacity - 1
-    for (let p = 0; p < old.length; p++) {
-      const slot = old[p]!
-      if (slot === EMPTY) continue
-      let i = this.hashes[slot]! & mask
-      while (table[i] !== EMPTY) i = (i + 1) & mask
-      table[i] = slot
+    const table = new Int32Array(2 * positions).fill(EMPTY)
+    const mask = positions - 1
+    for (let p = 0; p < old.length; p += 2) {
+      if (old[p] === EMPTY) continue
+      let i = old[p + 1]! & mask
+      while (table[2 * i] !== EMPTY) i = (i + 1) & mask
+      table[2 * i] = old[p]!
+      table[2 * i + 1] = old[p + 1]!
     }
     this.table = table
     this.mask = mask
   }
 
-  private growHashes(slots: number): void {
-    let length = this.hashes.length
-    while (length < slots) length *= 2
-    const hashes = new Uint32Array(length)
-    hashes.set(this.hashes)
-    this.hashes = hashes
-  }
-
+  /** A non-negative int32 (so it compares equal to the Int32Array's copy). */
   private hash(key: string): number {
     let h = this.seed ^ 0x811c9dc5
     for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193)
@@ -136,7 +129,7 @@ export class KeyIndex {
     h ^= h >>> 13
     h = Math.imul(h, 0xc2b2ae35)
     h ^= h >>> 16
-    return h >>> 0
+    return h & 0x7fffffff
   }
 }
 
