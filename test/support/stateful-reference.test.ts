@@ -23,7 +23,7 @@ describe('the stateful reference', () => {
   })
 
   it('finds missing, duplicated and reordered rows', () => {
-    const events = chaosEvents(2000, 20, 60_000, 7)
+    const events = chaosEvents(20_000, 20, 60_000, 7)
     const expected = expectedCounts(events, 60_000)
     const rows = [...expected.values()].flat()
     expect(compareCounts(expected, rows)).toEqual([])
@@ -33,7 +33,7 @@ describe('the stateful reference', () => {
     ;[swapped[0], swapped[1]] = [swapped[1]!, swapped[0]!]
     const sameCard = swapped[0]!.card === swapped[1]!.card
     expect(compareCounts(expected, swapped).length > 0).toBe(sameCard)
-    // The generator makes repeats the dedup drops.
-    expect(rows.length).toBeLessThan(events.length)
+    // The generator makes repeats the dedup drops (about 8 %), and some it keeps.
+    expect(rows.length).toBeLessThan(events.length * 0.95)
   })
 })

@@ -62,23 +62,27 @@ export function seededRandom(seed: number): () => number {
 }
 
 /**
- * Payments with repeats: about 8 % resend an earlier event's id within a few seconds (dropped by
- * the dedup), 2 % resend one after twice the window (kept again).
+ * Payments 10 ms apart with repeats: about 8 % resend one of the last 100 events' id a few seconds
+ * after it (dropped by a dedup within a minute), 2 % resend an id from more than `2 × within` ago
+ * at the current time (kept again). Event time stays close to arrival order, so a dedup's clock
+ * never runs far ahead of the events it compares.
  */
 export function chaosEvents(count: number, cards: number, withinMs: number, seed: number): ChaosEvent[] {
   const random = seededRandom(seed)
   const events: ChaosEvent[] = []
   const start = Date.UTC(2026, 0, 1)
+  const oldAfter = Math.ceil((2 * withinMs) / 10)
   for (let i = 0; i < count; i++) {
     const roll = random()
     const ts = start + i * 10
-    if (i > 100 && roll < 0.1) {
+    if (i > 100 && roll < 0.08) {
       const earlier = events[i - 1 - Math.floor(random() * 100)]!
-      const late = roll < 0.02
-      events.push({
-        ...earlier,
-        ts: late ? earlier.ts + 2 * withinMs : earlier.ts + Math.floor(random() * 5000),
-      })
+      events.push({ ...earlier, ts: earlier.ts + Math.floor(random() * 5000) })
+      continue
+    }
+    if (i > oldAfter && roll < 0.1) {
+      const old = events[Math.floor(random() * (i - oldAfter))]!
+      events.push({ ...old, ts })
       continue
     }
     events.push({
