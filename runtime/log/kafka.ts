@@ -319,7 +319,17 @@ export class KafkaLog implements Log {
    * ListOffsets result). Admin calls are short; the producer and consumers have their own caches.
    */
   #withAdmin<T>(call: (admin: Admin) => Promise<T>): Promise<T> {
-    const result = this.#adminQueue.then(() => call(this.#admin))
+    const result = this.#adminQueue
+      .then(() => call(this.#admin))
+      .catch((error: unknown) => {
+        // When no broker answered a metadata request (all down, e.g. restarting), kafkajs's
+        // brokerPool.withBroker returns null and the admin call fails reading it: a TypeError that
+        // means the cluster is unavailable.
+        if (error instanceof TypeError && /of null \(reading '\w+'\)/.test(error.message)) {
+          throw this.#unavailable(error)
+        }
+        throw error
+      })
     this.#adminQueue = result.catch(() => {})
     return result
   }
