@@ -1362,7 +1362,10 @@ function toLogEntry({ namespace, level, log }: LogEntry): KafkaClientLogEntry {
   // Retries are bounded on purpose (see KafkaLog.connect); said at every connect, it is no news.
   if (message.startsWith('Limiting retries for the idempotent producer')) mapped = 'debug'
   // kafkajs logs a restart after a retriable consumer crash; the consumer goes on.
-  if (namespace === 'Runner' && message.includes('Restarting the consumer')) mapped = 'info'
+  // (kafkajs 2.2.4 says so under Consumer, at error level.)
+  if ((namespace === 'Runner' || namespace === 'Consumer') && message.startsWith('Restarting the consumer')) {
+    mapped = 'info'
+  }
   // Stack traces are for debugging; an operator's log gets the message.
   if (mapped !== 'debug' && 'stack' in fields) delete (fields as { stack?: unknown }).stack
   return { level: mapped, namespace, message, fields }
