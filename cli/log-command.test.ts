@@ -146,6 +146,40 @@ describe('sluice log verify and repair', () => {
     expect((await runCli('log', 'verify', '--data-dir', dir)).code).toBe(0)
   })
 
+  it('lists exactly-once transactions and the offsets of aborted ones', async () => {
+    const dir = await newDir()
+    const log = await EmbeddedLog.open(dir)
+    await log.ensureTopic('in')
+    await log.ensureTopic('out')
+    await log.append('in', [{ key: null, value: Buffer.from('x') }])
+    const subscription = await log.subscribe(
+      {
+        group: 'g',
+        topics: ['in'],
+        delivery: 'exactly-once',
+        checkpoint: {
+          transactionalId: 'tx',
+          assigned: async () => {},
+          prepare: async () => 'epoch',
+          committed: async () => {},
+          revoked: () => {},
+        },
+      },
+      async (batch) => {
+        await batch.transaction!.append('out', [{ key: null, value: Buffer.from('never visible') }])
+        throw new Error('the handler fails: its transaction is aborted')
+      },
+    )
+    await subscription.done.catch(() => {})
+    await log.close()
+    const { code, stdout } = await runCli('log', 'verify', '--data-dir', dir)
+    expect(code).toBe(0)
+    expect(stdout).toMatch(
+      /topic out: 1 partition\(s\)\n {2}partition 0: ok, .*aborted \(exactly-once, never delivered\) 0\.\.0/,
+    )
+    expect(stdout).toMatch(/exactly-once transactions:\n {2}ok +tx%2Ein%2E0\.json: transaction tx\.in\.0: aborted/)
+  })
+
   it('explains usage and a missing directory', async () => {
     expect((await runCli('log')).code).toBe(2)
     expect((await runCli('log', 'fix')).stderr).toMatch(/unknown subcommand "fix"/)
