@@ -47,7 +47,9 @@ export type GraphNode =
  * One stateful step's keyed state. The runner keeps one KeyedState per slot and source partition,
  * scoped (artifact name, slot id, topic, partition) in the snapshot store, so `id` must stay the same
  * when a pipeline is recompiled without changing that step: the compiler derives it from the stream
- * name and the step's kind and position, not from the content hash.
+ * name, the step's kind and position, and a hash of what its stored values mean (key types,
+ * aggregates), `<stream>.<kind>.<n>.<layout>`; not from the content hash. A step whose state would
+ * be read differently gets a new id, and starts empty.
  */
 export interface StateSlot {
   readonly id: string
