@@ -205,7 +205,7 @@ export function isFencingError(error: unknown): boolean {
 export function fencedError(transactionalId: string, error: unknown): SluiceError {
   return new SluiceError(
     'LOG_FENCED',
-    `transactional id ${transactionalId} was taken over by a newer owner: this subscriber's open transaction is aborted`,
+    `transactional id ${transactionalId} was taken over by a newer owner (or the broker aborted its transaction after the transaction timeout): this subscriber's open transaction is aborted`,
     { cause: error },
   )
 }
