@@ -3,8 +3,9 @@
  *   1. sluice check + compile examples/payments/payments.pipe  → an artifact
  *   2. sluice produce the sample events (three of them malformed) → topic "payments"
  *   3. sluice run the artifact until it has processed everything
- *   4. print what the compiled artifact wrote: the large-payments topic, the risky stream (stdout
- *      sink) and the dead-letter topic with the reason for each rejected event.
+ *   4. print what the compiled artifact wrote: the large-payments topic, the running totals per card
+ *      (a stateful aggregate), the risky stream (stdout sink) and the dead-letter topic with the
+ *      reason for each rejected event.
  * Everything lives under .sluice-demo/, recreated on each run.
  */
 import { rm } from 'node:fs/promises'
@@ -51,6 +52,9 @@ process.stdout.write(risky.join(''))
 
 heading('topic large-payments (written by the compiled artifact)')
 await sluice(['consume', 'large-payments', '--data-dir', dataDir])
+
+heading('topic card-totals (a running aggregate per card: keyed state)')
+await sluice(['consume', 'card-totals', '--data-dir', dataDir])
 
 heading('topic sluice.dead-letter (malformed events, with the reason)')
 const dead: string[] = []
