@@ -247,6 +247,32 @@ describe('CheckpointedPartitions (Kafka)', () => {
     expect(h.committed.get(0)?.offset).toBe(4)
   })
 
+  it('after a consumer restart (open work aborted) the partition is assigned again from its last commit', async () => {
+    const h = harness({ delivery: 'exactly-once', intervalMs: 60_000 })
+    await h.batch(0, [0, 1])
+    await h.partitions.closeAll('commit')
+    h.events.length = 0
+    await h.batch(0, [2, 3])
+    // kafkajs restarted the consumer: what was handled since the last commit is aborted...
+    await h.partitions.closeAll('abort')
+    // ...and fetched again from the committed offset, for a new owner's transaction.
+    await h.batch(0, [2, 3])
+    expect(h.events).toEqual([
+      'producer 0',
+      expect.stringMatching(/^assigned 0 m0@/),
+      'batch 0 2,3',
+      'producer closed 0',
+      'revoked 0',
+      'producer 0',
+      expect.stringMatching(/^assigned 0 m0@/),
+      'batch 0 2,3',
+    ])
+    expect(h.committed.get(0)?.offset).toBe(2)
+    expect(h.failures).toEqual([])
+    await h.partitions.closeAll('commit')
+    expect(h.committed.get(0)?.offset).toBe(4)
+  })
+
   it('a rejecting handler fails the subscription; nothing more of the partition is handled or committed', async () => {
     const failure = new Error('handler failed')
     const h = harness({
