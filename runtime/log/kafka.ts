@@ -919,6 +919,14 @@ export class KafkaLog implements Log {
         },
       )
     }
+    // Checkpoint metadata over the broker's offset.metadata.max.bytes (default 4096).
+    if (isKafkaError(error, 'OFFSET_METADATA_TOO_LARGE')) {
+      return new SluiceError(
+        'LOG_INVALID_ARGUMENT',
+        `Kafka refused the checkpoint metadata committed with the offset: ${errorMessage(error)}`,
+        { cause: error },
+      )
+    }
     if (isUnavailable(error)) return this.#unavailable(error)
     return error
   }

@@ -335,6 +335,32 @@ describe('KafkaLog checkpoints: Kafka specifics', () => {
       code: 'LOG_UNKNOWN_TOPIC',
     })
   }, 60_000)
+
+  for (const delivery of ['at-least-once', 'exactly-once'] as const) {
+    it(`${delivery}: metadata over the broker's 4 KB limit ends the subscription with LOG_INVALID_ARGUMENT, nothing committed`, async () => {
+      const log = await open()
+      const topic = uniqueName('ckpt-in')
+      const group = uniqueName('ckpt-group')
+      await log.ensureTopic(topic)
+      await log.append(topic, [{ key: null, value: Buffer.from('a') }])
+      const subscription = await log.subscribe(
+        {
+          group,
+          topics: [topic],
+          delivery,
+          checkpoint: {
+            ...hooks(uniqueName('ckpt-txn')),
+            intervalMs: 0,
+            prepare: async () => 'x'.repeat(5000),
+          },
+        },
+        async () => {},
+      )
+      running.push(subscription)
+      await expect(subscription.done).rejects.toMatchObject({ code: 'LOG_INVALID_ARGUMENT' })
+      expect(await log.committedOffsets(group, topic)).toEqual([-1])
+    }, 60_000)
+  }
 })
 
 async function readAll(log: KafkaLog, topic: string): Promise<LogRecord[]> {
