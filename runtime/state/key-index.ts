@@ -12,6 +12,11 @@
  * The hash is FNV-1a over the UTF-16 code units with a per-table random basis and a final mix
  * (the table uses its low bits), so keys chosen to collide in one process do not collide in
  * another.
+ *
+ * Restored keys can stay bytes: `insertBytes` indexes an ASCII key where it lies in a snapshot's
+ * buffer (its hash over the bytes equals the string's), and the key becomes a string only when
+ * first looked up (taking the caller's string) or asked for. A restore of a million keys then
+ * makes no string and leaves the collector nothing new to trace per key.
  */
 
 const EMPTY = -1
@@ -27,8 +32,14 @@ export class KeyIndex {
   private count = 0
   private readonly seed = (Math.random() * 0x1_0000_0000) | 0
 
-  /** Per slot: its key, undefined while free. Owned here, read by KeyedState. */
+  /**
+   * Per slot: its key, undefined while free or while the key is still bytes (`raw`). Read by
+   * KeyedState for the cheap check of `set` after `get`; `keyAt` for everything else.
+   */
   keys: (string | undefined)[] = []
+  /** Per slot whose key is still bytes: the buffer, and where (`rawAt`: start, end) it lies. */
+  private raw: (Buffer | undefined)[] = []
+  private rawAt = new Uint32Array(16)
 
   constructor(expected = 8) {
     const positions = tableSize(expected)
@@ -49,8 +60,59 @@ export class KeyIndex {
     for (let i = h & mask; ; i = (i + 1) & mask) {
       const slot = table[2 * i]!
       if (slot === EMPTY) return -1
-      if (table[2 * i + 1] === h && keys[slot] === key) return slot
+      if (table[2 * i + 1] !== h) continue
+      const stored = keys[slot]
+      if (stored === key) return slot
+      if (stored === undefined && this.rawEquals(slot, key)) {
+        // The first lookup of a restored key: keep the caller's string, drop the bytes.
+        keys[slot] = key
+        this.raw[slot] = undefined
+        return slot
+      }
     }
+  }
+
+  /** The slot's key, or undefined for a free slot (a key still in bytes is decoded now). */
+  keyAt(slot: number): string | undefined {
+    const key = this.keys[slot]
+    if (key !== undefined) return key
+    const bytes = this.raw[slot]
+    if (bytes === undefined) return undefined
+    const decoded = bytes.toString('latin1', this.rawAt[2 * slot], this.rawAt[2 * slot + 1])
+    this.keys[slot] = decoded
+    this.raw[slot] = undefined
+    return decoded
+  }
+
+  /** Whether the slot holds a key. */
+  holds(slot: number): boolean {
+    return this.keys[slot] !== undefined || this.raw[slot] !== undefined
+  }
+
+  /**
+   * Like insert, for a key of ASCII bytes (every byte below 0x80: the caller checks) at
+   * bytes[start, end), indexed without making a string of it.
+   */
+  insertBytes(bytes: Buffer, start: number, end: number, slot: number): number {
+    if ((this.count + 1) * 2 > this.mask + 1) this.rehash((this.mask + 1) * 2)
+    let h = this.seed ^ 0x811c9dc5
+    for (let p = start; p < end; p++) h = Math.imul(h ^ bytes[p]!, 0x01000193)
+    h = finish(h)
+    const table = this.table
+    const mask = this.mask
+    let i = h & mask
+    for (; table[2 * i] !== EMPTY; i = (i + 1) & mask) {
+      const other = table[2 * i]!
+      if (table[2 * i + 1] === h && this.equalsBytes(other, bytes, start, end)) return other
+    }
+    table[2 * i] = slot
+    table[2 * i + 1] = h
+    this.ensureSlot(slot)
+    this.raw[slot] = bytes
+    this.rawAt[2 * slot] = start
+    this.rawAt[2 * slot + 1] = end
+    this.count++
+    return slot
   }
 
   /**
@@ -65,11 +127,13 @@ export class KeyIndex {
     let i = h & mask
     for (; table[2 * i] !== EMPTY; i = (i + 1) & mask) {
       const other = table[2 * i]!
-      if (table[2 * i + 1] === h && this.keys[other] === key) return other
+      if (table[2 * i + 1] !== h) continue
+      if (this.keys[other] === key || (this.keys[other] === undefined && this.rawEquals(other, key)))
+        return other
     }
     table[2 * i] = slot
     table[2 * i + 1] = h
-    while (this.keys.length <= slot) this.keys.push(undefined)
+    this.ensureSlot(slot)
     this.keys[slot] = key
     this.count++
     return slot
@@ -77,7 +141,7 @@ export class KeyIndex {
 
   /** Removes the slot's key; a no-op for a free slot. */
   remove(slot: number): void {
-    const key = this.keys[slot]
+    const key = this.keyAt(slot)
     if (key === undefined) return
     const table = this.table
     const mask = this.mask
@@ -95,6 +159,7 @@ export class KeyIndex {
     }
     table[2 * i] = EMPTY
     this.keys[slot] = undefined
+    this.raw[slot] = undefined
     this.count--
   }
 
@@ -102,6 +167,11 @@ export class KeyIndex {
   reserve(expected: number): void {
     const positions = tableSize(expected)
     if (positions > this.mask + 1) this.rehash(positions)
+    if (2 * expected > this.rawAt.length) {
+      const rawAt = new Uint32Array(2 * expected)
+      rawAt.set(this.rawAt)
+      this.rawAt = rawAt
+    }
   }
 
   private rehash(positions: number): void {
@@ -119,18 +189,66 @@ export class KeyIndex {
     this.mask = mask
   }
 
-  /** A non-negative int32 (so it compares equal to the Int32Array's copy). */
   private hash(key: string): number {
     let h = this.seed ^ 0x811c9dc5
     for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193)
-    // murmur3's finaliser: every input bit reaches the low bits the table indexes by.
-    h ^= h >>> 16
-    h = Math.imul(h, 0x85ebca6b)
-    h ^= h >>> 13
-    h = Math.imul(h, 0xc2b2ae35)
-    h ^= h >>> 16
-    return h & 0x7fffffff
+    return finish(h)
   }
+
+  /** Whether the slot's key, still in bytes (ASCII), is `key`. */
+  private rawEquals(slot: number, key: string): boolean {
+    const bytes = this.raw[slot]
+    if (bytes === undefined) return false
+    const start = this.rawAt[2 * slot]!
+    if (this.rawAt[2 * slot + 1]! - start !== key.length) return false
+    for (let i = 0; i < key.length; i++) if (bytes[start + i] !== key.charCodeAt(i)) return false
+    return true
+  }
+
+  /** Whether the slot's key (a string or bytes) is the ASCII key at bytes[start, end). */
+  private equalsBytes(slot: number, bytes: Buffer, start: number, end: number): boolean {
+    const key = this.keys[slot]
+    if (key !== undefined) {
+      if (key.length !== end - start) return false
+      for (let i = 0; i < key.length; i++) if (key.charCodeAt(i) !== bytes[start + i]) return false
+      return true
+    }
+    const other = this.raw[slot]
+    if (other === undefined) return false
+    const from = this.rawAt[2 * slot]!
+    return (
+      this.rawAt[2 * slot + 1]! - from === end - start &&
+      other.compare(bytes, start, end, from, from + end - start) === 0
+    )
+  }
+
+  private ensureSlot(slot: number): void {
+    while (this.keys.length <= slot) {
+      this.keys.push(undefined)
+      this.raw.push(undefined)
+    }
+    if (2 * slot + 2 > this.rawAt.length) {
+      let length = this.rawAt.length
+      while (length < 2 * slot + 2) length *= 2
+      const rawAt = new Uint32Array(length)
+      rawAt.set(this.rawAt)
+      this.rawAt = rawAt
+    }
+  }
+}
+
+/**
+ * murmur3's finaliser (every input bit reaches the low bits the table indexes by), as a
+ * non-negative int32 so it compares equal to the table's copy.
+ */
+function finish(hash: number): number {
+  let h = hash
+  h ^= h >>> 16
+  h = Math.imul(h, 0x85ebca6b)
+  h ^= h >>> 13
+  h = Math.imul(h, 0xc2b2ae35)
+  h ^= h >>> 16
+  return h & 0x7fffffff
 }
 
 /** The smallest power of two at least twice `keys` (and at least 16). */

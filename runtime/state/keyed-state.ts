@@ -203,9 +203,9 @@ export class KeyedState<V> {
     if (ttl === undefined) return 0
     const meta = this.meta
     let removed = 0
-    const keys = this.index.keys
+    const index = this.index
     for (let slot = 0; slot < this.used; slot++) {
-      if (keys[slot] === undefined || now - meta[slot * STRIDE + TOUCHED]! <= ttl) continue
+      if (!index.holds(slot) || now - meta[slot * STRIDE + TOUCHED]! <= ttl) continue
       this.remove(slot, true)
       removed++
     }
@@ -222,13 +222,13 @@ export class KeyedState<V> {
     if (this.lru) {
       for (let slot = this.head; slot >= 0; ) {
         const following = this.next[slot]!
-        yield [this.index.keys[slot]!, this.valueAt(slot)]
+        yield [this.index.keyAt(slot)!, this.valueAt(slot)]
         slot = following
       }
       return
     }
     for (let slot = 0; slot < this.used; slot++) {
-      const key = this.index.keys[slot]
+      const key = this.index.keyAt(slot)
       if (key !== undefined) yield [key, this.valueAt(slot)]
     }
   }
@@ -246,7 +246,7 @@ export class KeyedState<V> {
       // Freed since it was written, or listed twice: WRITTEN no longer names this epoch.
       if (meta[m + WRITTEN] !== this.epoch) continue
       meta[m + WRITTEN] = 0
-      writer.key(this.prefix, this.index.keys[slot]!)
+      writer.key(this.prefix, this.index.keyAt(slot)!)
       const value = this.values[slot]
       if (value !== RAW && encodeString !== undefined) {
         writer.valueString(encodeString(value as V), meta[m + TOUCHED]!)
@@ -300,30 +300,44 @@ export class KeyedState<V> {
       const keyEnd = keyEndOf(layer, i)
       if (keyEnd - keyStart < prefixLength) continue
       for (let j = 0; j < prefixLength; j++) if (bytes[keyStart + j] !== prefix[j]) continue next
-      const key = bytes.toString('utf8', keyStart + prefixLength, keyEnd)
+      const from = keyStart + prefixLength
       const valueStart = valueStartOf(layer, i)
       if (valueStart === DELETED) {
-        const slot = this.index.find(key)
+        const slot = this.index.find(bytes.toString('utf8', from, keyEnd))
         if (slot >= 0) this.remove(slot, false)
         continue
       }
-      this.restoreEntry(key, bytes, valueStart, valueEndOf(layer, i))
+      const valueEnd = valueEndOf(layer, i)
+      if (valueEnd - valueStart < TOUCHED_BYTES)
+        this.tooShort(bytes.toString('utf8', from, keyEnd), valueStart, valueEnd)
+      let ascii = true
+      for (let p = from; p < keyEnd; p++) {
+        if (bytes[p]! >= 0x80) {
+          ascii = false
+          break
+        }
+      }
+      // An ASCII key stays bytes in the index until used; others become strings now.
+      const claimed = this.claim()
+      const slot = ascii
+        ? this.index.insertBytes(bytes, from, keyEnd, claimed)
+        : this.index.insert(bytes.toString('utf8', from, keyEnd), claimed)
+      this.restoreValue(slot, claimed, bytes, valueStart, valueEnd)
     }
   }
 
-  /**
-   * One restored key: a new slot, or the key's slot when an earlier layer (or an earlier copy in
-   * the same layer: a Redis HSCAN may repeat an entry) had it, found by the same probe.
-   */
   private restoreEntry(key: string, bytes: Buffer, start: number, end: number): void {
-    if (end - start < TOUCHED_BYTES) {
-      throw new SluiceError(
-        'STATE_CORRUPT',
-        `the snapshot value of ${JSON.stringify(key)} has ${end - start} bytes, less than its last-use time`,
-      )
-    }
+    if (end - start < TOUCHED_BYTES) this.tooShort(key, start, end)
     const claimed = this.claim()
-    const slot = this.index.insert(key, claimed)
+    this.restoreValue(this.index.insert(key, claimed), claimed, bytes, start, end)
+  }
+
+  /**
+   * A restored value into `slot`: the claimed one, or the key's slot when an earlier layer (or an
+   * earlier copy in the same layer: a Redis HSCAN may repeat an entry) had it, found by the same
+   * probe that would have added it.
+   */
+  private restoreValue(slot: number, claimed: number, bytes: Buffer, start: number, end: number): void {
     if (slot === claimed) this.fill(slot, RAW, bytes.readDoubleBE(start))
     else {
       this.free.push(claimed)
@@ -334,6 +348,13 @@ export class KeyedState<V> {
     this.rawAt[2 * slot] = start + TOUCHED_BYTES
     this.rawAt[2 * slot + 1] = end
     this.countSize(slot, end - start)
+  }
+
+  private tooShort(key: string, start: number, end: number): never {
+    throw new SluiceError(
+      'STATE_CORRUPT',
+      `the snapshot value of ${JSON.stringify(key)} has ${end - start} bytes, less than its last-use time`,
+    )
   }
 
   private valueAt(slot: number): V {
@@ -371,7 +392,7 @@ export class KeyedState<V> {
 
   /** Frees a slot; `recorded`: a deletion to write in the next snapshot (not during a restore). */
   private remove(slot: number, recorded: boolean): void {
-    const key = this.index.keys[slot]!
+    const key = this.index.keyAt(slot)!
     this.index.remove(slot)
     this.values[slot] = undefined
     this.raw[slot] = undefined
