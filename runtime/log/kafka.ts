@@ -1011,10 +1011,27 @@ class KafkaSubscription implements Subscription {
         fetchCommitted: (topic, partition) => access.fetchCommitted(group, topic, partition),
         awaitCommitted: (...args) => access.awaitCommitted(group, ...args),
         commitOffset: async (topic, partition, offset, metadata) => {
+          // kafkajs resolves commitOffsets without committing when its consumer is not running
+          // (stopping, or restarting after a crash): only its commit event says the commit was made.
+          let made = false
+          const removeListener = consumer.on(consumer.events.COMMIT_OFFSETS, ({ payload }) => {
+            made ||= payload.topics.some(
+              (t) => t.topic === topic && t.partitions.some((p) => Number(p.partition) === partition),
+            )
+          })
           try {
             await consumer.commitOffsets([{ topic, partition, offset: String(offset), metadata }])
           } catch (error) {
             throw mapError(error)
+          } finally {
+            removeListener()
+          }
+          if (!made) {
+            throw new SluiceError(
+              'KAFKA_UNAVAILABLE',
+              `the offset of ${topic}/${partition} was not committed: the Kafka consumer is not running`,
+              { retryable: true },
+            )
           }
         },
         append: access.append,
