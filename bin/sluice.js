@@ -13,7 +13,9 @@ if (!['auto', 'bundle', 'source'].includes(mode)) {
   process.exit(2)
 }
 const bundle =
-  mode === 'source' ? { stale: 'SLUICE_CLI=source' } : freshBundle(root, new URL('dist/.sluice-cli/', root))
+  mode === 'source'
+    ? { stale: 'SLUICE_CLI=source' }
+    : await freshBundle(root, new URL('dist/.sluice-cli/', root))
 if (mode === 'bundle' && bundle.stale) {
   process.stderr.write(`sluice: SLUICE_CLI=bundle but the bundle cannot run: ${bundle.stale}\n`)
   process.exit(2)
