@@ -46,6 +46,8 @@ export async function buildCli({ root = ROOT, outDir = join(root, BUNDLE_DIR) } 
       packages: 'external',
       outdir: staging,
       entryNames: '[name]-[hash]',
+      // .mjs: ESM by its name, so Node does not look for a package.json "type" for each chunk.
+      outExtension: { '.js': '.mjs' },
       chunkNames: 'chunk-[hash]',
       // Read only when asked for (SLUICE_DEBUG turns source maps on in bin/sluice.js).
       sourcemap: 'linked',
