@@ -212,7 +212,11 @@ export interface Log {
   ): Promise<RecordPosition[]>
   /** Up to `maxRecords` records of one partition from `fromOffset` on (fewer at the end). */
   read(topic: string, partition: number, fromOffset: number, maxRecords: number): Promise<LogRecord[]>
-  /** The offset the next appended record of each partition will get, index = partition. */
+  /**
+   * The offset the next appended record of each partition will get, index = partition. Kafka:
+   * while a transaction is open on a partition, its last stable offset instead (the first offset of
+   * the oldest open transaction: where read_committed readers stop for now).
+   */
   endOffsets(topic: string): Promise<number[]>
   /** The group's committed offset (next record to read) per partition; -1 where none. */
   committedOffsets(group: string, topic: string): Promise<number[]>
