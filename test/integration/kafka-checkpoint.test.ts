@@ -336,6 +336,61 @@ describe('KafkaLog checkpoints: Kafka specifics', () => {
     })
   }, 60_000)
 
+  it('a transaction takes concurrent appends to several topics (as the runner sends each sink), committed together', async () => {
+    const log = await open()
+    const topic = uniqueName('ckpt-in')
+    const outs = [uniqueName('ckpt-out-a'), uniqueName('ckpt-out-b'), uniqueName('ckpt-out-c')]
+    const group = uniqueName('ckpt-group')
+    await log.ensureTopic(topic)
+    for (const out of outs) await log.ensureTopic(out, { partitions: 2 })
+    await log.append(
+      topic,
+      Array.from({ length: 60 }, (_, i) => ({ key: null, value: Buffer.from(`in-${i}`) })),
+    )
+    let handled = 0
+    const subscription = await log.subscribe(
+      {
+        group,
+        topics: [topic],
+        delivery: 'exactly-once',
+        maxBatchRecords: 7,
+        checkpoint: { ...hooks(uniqueName('ckpt-txn')), intervalMs: 50 },
+      },
+      async (batch) => {
+        await Promise.all(
+          outs.map((out) =>
+            batch.transaction!.append(
+              out,
+              batch.records.map((r) => ({
+                key: r.value.toString(),
+                value: Buffer.from(`${out}:${r.value.toString()}`),
+              })),
+            ),
+          ),
+        )
+        handled += batch.records.length
+      },
+    )
+    running.push(subscription)
+    await waitFor(() => handled >= 60, 'the 60 records')
+    await subscription.stop()
+    await expect(subscription.done).resolves.toBeUndefined()
+    for (const out of outs) {
+      const values: string[] = []
+      for (const partition of [0, 1]) {
+        let from = 0
+        for (;;) {
+          const records = await log.read(out, partition, from, 100)
+          if (records.length === 0) break
+          values.push(...records.map((r) => r.value.toString()))
+          from = records.at(-1)!.offset + 1
+        }
+      }
+      expect(values.sort()).toEqual(Array.from({ length: 60 }, (_, i) => `${out}:in-${i}`).sort())
+    }
+    expect(await log.committedOffsets(group, topic)).toEqual([60])
+  }, 60_000)
+
   for (const delivery of ['at-least-once', 'exactly-once'] as const) {
     it(`${delivery}: metadata over the broker's 4 KB limit ends the subscription with LOG_INVALID_ARGUMENT, nothing committed`, async () => {
       const log = await open()
