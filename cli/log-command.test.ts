@@ -221,7 +221,11 @@ describe('sluice run on a damaged log', () => {
       (await runCli('compile', path.join(root, 'examples/payments/payments.pipe'), '-o', artifact)).code,
     ).toBe(0)
     const events = path.join(dir, 'events.jsonl')
-    await writeFile(events, 'not json 1\nnot json 2\nnot json 3\n')
+    // Two produce calls, so that the last record is a batch frame of its own (one append is one
+    // batch, and damage takes its whole batch).
+    await writeFile(events, 'not json 1\nnot json 2\n')
+    expect((await runCli('produce', 'payments', '--file', events, '--data-dir', data)).code).toBe(0)
+    await writeFile(events, 'not json 3\n')
     expect((await runCli('produce', 'payments', '--file', events, '--data-dir', data)).code).toBe(0)
     const segment = path.join(data, 'log', 'payments', '0', '00000000000000000000.seg')
     const buf = await readFile(segment)

@@ -1,5 +1,13 @@
+import { BATCH_HEADER_BYTES } from './batch.ts'
 import { crc32 } from './crc32.ts'
-import { checkFrame, FRAME_MAGIC, MAX_FRAME_BYTES, MIN_FRAME_BYTES } from './frame.ts'
+import {
+  BATCH_MAGIC,
+  checkFrame,
+  isFrameMagic,
+  MAX_FRAME_BYTES,
+  MIN_FRAME_BYTES,
+  MIN_RECORD_BYTES,
+} from './frame.ts'
 
 /**
  * Telling a torn write from corruption, for the bytes after the last valid frame of a segment.
@@ -18,19 +26,22 @@ export interface TailDamage {
   readonly reason: string
   /** Highest record offset readable in the bytes (plausible for this position), or -1. */
   readonly highestOffset: number
-  /** Complete frames (by their length field) in the bytes. */
-  readonly completeFrames: number
+  /**
+   * Records in the complete frames (by their length field) in the bytes: a batch counts its
+   * records when its count is plausible for its size, any other frame one.
+   */
+  readonly completeRecords: number
 }
 
 export function classifyTail(buf: Buffer, expectedOffset: number, position: number): TailDamage {
   let at = 0
-  let completeFrames = 0
+  let completeRecords = 0
   let highestOffset = -1
   let corrupt = false
   let reason = ''
-  // Offsets in the region can only be expectedOffset + k for the k-th frame, and every frame has at
-  // least MIN_FRAME_BYTES; anything outside that range is a damaged offset field, not a record.
-  const maxPlausible = expectedOffset + Math.ceil(buf.length / MIN_FRAME_BYTES)
+  // Offsets in the region can only be expectedOffset + k for the k-th record, and every record
+  // takes at least MIN_RECORD_BYTES; anything outside that range is a damaged offset field.
+  const maxPlausible = expectedOffset + Math.ceil(buf.length / MIN_RECORD_BYTES)
   const note = (text: string) => {
     if (reason === '') reason = text
   }
@@ -39,9 +50,10 @@ export function classifyTail(buf: Buffer, expectedOffset: number, position: numb
       note(`${buf.length - at} zero bytes after the last complete frame (a torn write)`)
       break
     }
-    if (buf.length - at >= 17 && buf[at + 8] === FRAME_MAGIC) {
+    if (buf.length - at >= 17 && isFrameMagic(buf[at + 8])) {
       const offset = buf.readUInt32BE(at + 9) * 2 ** 32 + buf.readUInt32BE(at + 13)
-      if (offset >= expectedOffset && offset <= maxPlausible) highestOffset = Math.max(highestOffset, offset)
+      const last = offset + batchCount(buf, at, buf.length - at) - 1
+      if (offset >= expectedOffset && last <= maxPlausible) highestOffset = Math.max(highestOffset, last)
     }
     if (buf.length - at < 4) {
       note(
@@ -72,13 +84,13 @@ export function classifyTail(buf: Buffer, expectedOffset: number, position: numb
     }
     const check = checkFrame(buf, at, buf.length)
     corrupt = true
-    completeFrames++
+    completeRecords += batchCount(buf, at, size)
     note(
       `the complete frame at byte ${position + at} is damaged (${check.status === 'invalid' ? check.reason : `offset ${check.status === 'ok' ? check.offset : '?'} out of sequence`})`,
     )
     at += size
   }
-  return { corrupt, reason, highestOffset, completeFrames }
+  return { corrupt, reason, highestOffset, completeRecords }
 }
 
 /**
@@ -87,7 +99,7 @@ export function classifyTail(buf: Buffer, expectedOffset: number, position: numb
  */
 export function findValidFrame(buf: Buffer, minOffset: number): { at: number; offset: number } | null {
   for (let at = 1; at + 9 <= buf.length; at++) {
-    if (buf[at + 8] !== FRAME_MAGIC) continue // cheap pre-filter before the CRC
+    if (!isFrameMagic(buf[at + 8])) continue // cheap pre-filter before the CRC
     const check = checkFrame(buf, at, buf.length)
     if (check.status === 'ok' && check.offset >= minOffset) return { at, offset: check.offset }
   }
@@ -99,6 +111,17 @@ export function incompleteReason(position: number, claimed: number, remaining: n
   return claimed === 0
     ? `only ${remaining} bytes remain at byte ${position}, too few for a frame's length`
     : `the frame at byte ${position} claims ${claimed} bytes but only ${remaining} remain`
+}
+
+/**
+ * How many records the frame at `at` claims, when it is a batch whose record count is there and
+ * fits in `size` bytes; otherwise 1 (a record frame, or a count too damaged to believe).
+ */
+function batchCount(buf: Buffer, at: number, size: number): number {
+  if (buf[at + 8] !== BATCH_MAGIC || size < BATCH_HEADER_BYTES || buf.length - at < BATCH_HEADER_BYTES)
+    return 1
+  const count = buf.readUInt32BE(at + 25)
+  return count >= 1 && count <= (size - BATCH_HEADER_BYTES) / MIN_RECORD_BYTES ? count : 1
 }
 
 function isZero(buf: Buffer, from: number): boolean {

@@ -204,7 +204,7 @@ function planSegment(
       ? Math.max(
           tail.expectedOffset,
           tail.highestOffset + 1,
-          tail.expectedOffset + tail.completeFrames,
+          tail.expectedOffset + tail.completeRecords,
           highestCommitted,
         )
       : nextBase

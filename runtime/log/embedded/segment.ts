@@ -4,15 +4,9 @@ import { SluiceError } from '../../errors.ts'
 import type { LogRecord } from '../index.ts'
 import { AbortedRanges, mergeRanges, type OffsetRange } from './aborted.ts'
 import { writeNewFile } from './atomic-file.ts'
+import { BatchBuilder, MAX_BATCH_BYTES } from './batch.ts'
 import { classifyTail, findValidFrame, incompleteReason } from './damage.ts'
-import {
-  checkFrame,
-  decodeFrame,
-  encodeFrames,
-  type FrameInput,
-  frameCrcMatches,
-  frameSize,
-} from './frame.ts'
+import { checkFrame, decodeRecords, type FrameInput, frameCrcMatches } from './frame.ts'
 import { isCode, syncDir } from './fs-util.ts'
 import { OffsetGaps } from './gaps.ts'
 import { ioError, withAppended, withFile } from './io-errors.ts'
@@ -22,16 +16,18 @@ export { isCode, syncDir } from './fs-util.ts'
 
 /**
  * One partition of a topic on disk: `<partitionDir>/<20-digit base offset>.seg` segment files,
- * each holding consecutive frames (frame.ts) starting at the offset in its name. Only the last
+ * each holding consecutive frames (frame.ts) starting at the offset in its name. Appends write
+ * record batch frames (batch.ts), one per append chunk of up to MAX_BATCH_BYTES. Only the last
  * segment is written to; it is rolled (a new file started) before a write would take it past
- * `segmentBytes`. A batch larger than a segment gets a segment of its own, never split frames.
+ * `segmentBytes`. A record larger than a segment gets a segment of its own, never split frames.
  *
  * Durability: prepare() writes a batch and says so (onWritten); the log's group commit syncs it
  * (syncData) when its durability policy (durability.ts) says, and publishes the batch to readers
  * after that ('batch') or right after the write (interval, 'none').
  *
- * Index: per segment, the file position of every `indexInterval`-th record (by offset relative to
- * the segment's base, so each segment's first record is always indexed). The last segment's index
+ * Index: per segment, the file position and first offset of every frame that holds an
+ * `indexInterval`-th record (by offset relative to the segment's base, so each segment's first
+ * frame is always indexed); a read finds the last indexed frame starting at or before its offset. The last segment's index
  * is built when the partition opens (that scan also recovers the tail) and kept up to date on
  * append; older segments are scanned and indexed on their first read, which also verifies them.
  *
@@ -393,7 +389,7 @@ export class PartitionLog {
     const committed = this.options.highestCommitted ?? -1
     const reserved = this.options.reservedUntil ?? -1
     const fromCut =
-      cut === null ? -1 : Math.max(cut.damage.highestOffset + 1, endOffset + cut.damage.completeFrames)
+      cut === null ? -1 : Math.max(cut.damage.highestOffset + 1, endOffset + cut.damage.completeRecords)
     const target = this.gaps.skip(Math.max(endOffset, committed, fromCut, reserved))
     let quarantine: string | null = null
     if (cut?.damage.corrupt) {
@@ -573,35 +569,38 @@ export class PartitionLog {
   async prepare(records: readonly FrameInput[]): Promise<PreparedAppend> {
     if (this.damage !== null) throw this.damage
     if (this.poisoned !== null) throw this.poisonedError()
-    const sizes = records.map(frameSize)
     const firstOffset = this.endOffset
     const chunks: Chunk[] = []
     const created: Segment[] = []
     let segment = this.segments.at(-1)!
     let segmentSize = segment.size
     let isNew = false
+    // The chunk being built (the bytes for one write to `segment`): its closed batches, the index
+    // of its first record, and their bytes.
+    let batches: BatchBuilder[] = []
     let start = 0
     let bytes = 0
-    const cut = (end: number) => {
+    let batch = new BatchBuilder()
+    const cut = () => {
       const index: [number, number][] = []
       const base = segment.baseOffset
       const startPosition = segmentSize
       const interval = this.options.indexInterval
-      const buffer = encodeFrames(
-        records.slice(start, end),
-        sizes.slice(start, end),
-        firstOffset + start,
-        (o, p) => {
-          if ((o - base) % interval === 0) index.push([o, startPosition + p])
-        },
-      )
+      const buffer = Buffer.allocUnsafe(bytes)
+      let pos = 0
+      let offset = firstOffset + start
+      for (const b of batches) {
+        if (holdsIndexedOffset(offset - base, b.count, interval)) index.push([offset, startPosition + pos])
+        pos = b.encode(buffer, pos, offset)
+        offset += b.count
+      }
       chunks.push({
         segment,
         isNew,
         startPosition,
         buffer,
         firstOffset: firstOffset + start,
-        count: end - start,
+        count: offset - firstOffset - start,
         index,
       })
     }
@@ -609,10 +608,24 @@ export class PartitionLog {
     let action = 'writing'
     try {
       for (let i = 0; i < records.length; i++) {
-        const size = sizes[i]!
-        if (segmentSize + bytes > 0 && segmentSize + bytes + size > this.options.segmentBytes) {
-          if (i > start) {
-            cut(i)
+        const record = records[i]!
+        let size = batch.measure(record)
+        if (
+          batch.count > 0 &&
+          (size > MAX_BATCH_BYTES || segmentSize + bytes + size > this.options.segmentBytes)
+        ) {
+          batches.push(batch)
+          bytes += batch.size
+          batch = new BatchBuilder()
+          size = batch.measure(record)
+        }
+        if (
+          batch.count === 0 &&
+          segmentSize + bytes > 0 &&
+          segmentSize + bytes + size > this.options.segmentBytes
+        ) {
+          if (batches.length > 0) {
+            cut()
             await this.writeChunk(chunks.at(-1)!)
           }
           // A segment is sealed durably before its successor exists, even with fsync 'never':
@@ -628,11 +641,16 @@ export class PartitionLog {
           isNew = true
           segmentSize = 0
           bytes = 0
+          batches = []
           start = i
         }
-        bytes += size
+        batch.add(record)
       }
-      cut(records.length)
+      if (batch.count > 0) {
+        batches.push(batch)
+        bytes += batch.size
+      }
+      cut()
       await this.writeChunk(chunks.at(-1)!)
       this.unsynced = segment
       this.options.onWritten?.(this)
@@ -799,12 +817,13 @@ export class PartitionLog {
   }
 
   /**
-   * Reads up to `max` frames from offset `from` on. Each file read goes into a buffer of its own,
+   * Reads up to `max` records from offset `from` on. Each file read goes into a buffer of its own,
    * sized from the sparse index to cover the wanted frames (at most MAX_READ_BYTES, at least one
-   * whole frame) and never reused: the records' values are views into it (frame.ts decodeFrame),
+   * whole frame) and never reused: the records' values are views into it (frame.ts decodeRecords),
    * so nothing is copied, and a buffer lives only as long as records of this read are kept.
-   * Each frame handed out is checked once (length, magic, CRC); frames before `from` (between the
-   * index entry and the wanted offset) are only walked over.
+   * Each frame records are handed out of is checked once (length, magic, CRC); frames wholly
+   * before `from` (between the index entry and the wanted offset) are only walked over, and the
+   * records before `from` in the batch holding it are decoded past, not handed out.
    */
   private async readSegment(segment: Segment, from: number, max: number, out: LogRecord[]): Promise<void> {
     const fh = await this.handle(segment)
@@ -850,15 +869,14 @@ export class PartitionLog {
           this.hint(),
         )
       }
-      if (check.offset >= from) {
+      if (check.offset + check.count > from) {
         if (!frameCrcMatches(buf, at, check.size))
           throw corrupt(segment.file, position, `CRC mismatch (record offset ${check.offset})`, this.hint())
         try {
-          out.push(decodeFrame(buf, at, check.size, this.topic, this.partition))
+          wanted -= decodeRecords(buf, at, check.size, this.topic, this.partition, from, wanted, out)
         } catch (error) {
           throw corrupt(segment.file, position, asError(error).message, this.hint())
         }
-        wanted--
       }
       position += check.size
     }
@@ -975,7 +993,7 @@ interface ScanResult {
 
 /**
  * Walks frames from `start` (where offset `firstOffset` must begin) up to `until`, verifying each
- * (length, magic, CRC, consecutive offsets) and collecting index entries. Stops at the first frame
+ * (length, magic, record count, CRC, consecutive offsets) and collecting index entries. Stops at the first frame
  * that is invalid or runs past `until`.
  */
 async function scanFrames(
@@ -1016,12 +1034,12 @@ async function scanFrames(
     if (check.status === 'invalid') return result(check.reason)
     if (check.offset !== expected)
       return result(`frame has offset ${check.offset} where ${expected} was expected`)
-    if ((expected - segment.baseOffset) % indexInterval === 0) {
+    if (holdsIndexedOffset(expected - segment.baseOffset, check.count, indexInterval)) {
       indexOffsets.push(expected)
       indexPositions.push(position)
     }
     position += check.size
-    expected++
+    expected += check.count
   }
   return result(null)
 }
@@ -1081,6 +1099,15 @@ function findSegment(segments: readonly Segment[], offset: number): number {
     else hi = mid - 1
   }
   return lo
+}
+
+/**
+ * Whether a frame of `count` records from `relative` (its first offset minus the segment's base)
+ * holds an offset the index samples (a multiple of `interval` relative to the base).
+ */
+function holdsIndexedOffset(relative: number, count: number, interval: number): boolean {
+  const r = relative % interval
+  return r === 0 || r + count > interval
 }
 
 /** First index whose value is > x. */

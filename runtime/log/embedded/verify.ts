@@ -27,9 +27,9 @@ export interface DamageRange {
   readonly expectedOffset: number
   /** Offset of the valid frame at `end`; null when the damage runs to the end of the file. */
   readonly resumeOffset: number | null
-  /** Highest offset readable in the damaged bytes (-1: none), and complete frames in them. */
+  /** Highest offset readable in the damaged bytes (-1: none), and records in their complete frames. */
   readonly highestOffset: number
-  readonly completeFrames: number
+  readonly completeRecords: number
 }
 
 export interface SegmentFinding {
@@ -211,8 +211,8 @@ export async function verifySegment(file: string, baseOffset: number): Promise<S
   while (at < buf.length) {
     const check = checkFrame(buf, at, buf.length)
     if (check.status === 'ok' && check.offset === expected) {
-      records++
-      expected++
+      records += check.count
+      expected += check.count
       at += check.size
       continue
     }
@@ -234,7 +234,7 @@ export async function verifySegment(file: string, baseOffset: number): Promise<S
         expectedOffset: expected,
         resumeOffset: found.offset,
         highestOffset: tail.highestOffset,
-        completeFrames: tail.completeFrames,
+        completeRecords: tail.completeRecords,
       })
       at += found.at
       expected = found.offset
@@ -249,7 +249,7 @@ export async function verifySegment(file: string, baseOffset: number): Promise<S
       expectedOffset: expected,
       resumeOffset: null,
       highestOffset: tail.highestOffset,
-      completeFrames: tail.completeFrames,
+      completeRecords: tail.completeRecords,
     })
     break
   }
