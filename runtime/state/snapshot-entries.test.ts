@@ -1,5 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { crc32 } from '../log/embedded/crc32.ts'
 import {
   DELETED,
   type EntryLayer,
@@ -162,6 +163,32 @@ describe('snapshot files', () => {
         }
       }),
     )
+  })
+
+  it('reads a file of the first format, byte for byte as the earlier encoder wrote it', () => {
+    // magic | version 1 | kind 2 (delta) | u64 epoch 3 | u32 count 2 | "v:a" → "xy" | "v:b" deleted | CRC
+    const body = Buffer.concat([
+      Buffer.from('SLST'),
+      Buffer.from([1, 2, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 2]),
+      Buffer.from([0, 0, 0, 3]),
+      Buffer.from('v:a'),
+      Buffer.from([0, 0, 0, 2]),
+      Buffer.from('xy'),
+      Buffer.from([0, 0, 0, 3]),
+      Buffer.from('v:b'),
+      Buffer.from([0xff, 0xff, 0xff, 0xff]),
+    ])
+    const crc = Buffer.alloc(4)
+    crc.writeUInt32BE(crc32(body))
+    const file = decodeSnapshotFile(Buffer.concat([body, crc]), 'f')
+    expect(file).toMatchObject({ kind: 'delta', epoch: 3 })
+    expect(entryKey(file.layer, 0)).toBe('v:a')
+    expect(entryValue(file.layer, 0)?.toString()).toBe('xy')
+    expect(entryKey(file.layer, 1)).toBe('v:b')
+    expect(entryValue(file.layer, 1)).toBeNull()
+    // And the encoder still writes exactly those bytes.
+    const puts = new Map([['v:a', Buffer.from('xy')]])
+    expect(encodeSnapshotFile('delta', 3, puts, ['v:b']).equals(Buffer.concat([body, crc]))).toBe(true)
   })
 
   it('writes a file from a writer with room for the header, as compaction does', () => {
