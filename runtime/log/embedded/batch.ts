@@ -92,7 +92,7 @@ export class BatchBuilder {
   measure(record: FrameInput): number {
     const delta = this.records.length === 0 ? 0 : record.timestamp - this.baseTimestamp
     if (delta > MAX_TIMESTAMP_DELTA || delta < -MAX_TIMESTAMP_DELTA) return Number.POSITIVE_INFINITY
-    const keyBytes = record.key === null ? 0 : Buffer.byteLength(record.key, 'utf8')
+    const keyBytes = record.key === null ? 0 : utf8Length(record.key)
     this.pendingKeyBytes = keyBytes
     let setCount = this.sets.length
     let setBytes = 0
@@ -186,9 +186,13 @@ export class BatchBuilder {
       if (record.key === null) {
         buf[pos++] = 0
       } else {
+        const key = record.key
         const n = this.keyBytes[i]!
         pos = writeVarint(buf, n + 1, pos)
-        pos += buf.write(record.key, pos, n, 'utf8')
+        // As many bytes as characters: ASCII, and a short key is quicker stored by a loop than
+        // through Buffer.write's native call.
+        if (n === key.length && n <= SHORT_STRING) for (let c = 0; c < n; c++) buf[pos++] = key.charCodeAt(c)
+        else pos += buf.write(key, pos, n, 'utf8')
       }
       pos = writeVarint(buf, this.setRefs[i]!, pos)
       pos = writeVarint(buf, record.value.length, pos)
@@ -294,6 +298,16 @@ function readHeaderSet(r: VarintReader): Readonly<Record<string, string>> {
     else headers[name] = value
   }
   return headers
+}
+
+/** Keys up to this many characters are measured and written by a loop when they are ASCII. */
+const SHORT_STRING = 32
+
+/** UTF-8 length of `s`; short ASCII strings (keys are usually ids) without a native call. */
+function utf8Length(s: string): number {
+  if (s.length > SHORT_STRING) return Buffer.byteLength(s, 'utf8')
+  for (let c = 0; c < s.length; c++) if (s.charCodeAt(c) >= 0x80) return Buffer.byteLength(s, 'utf8')
+  return s.length
 }
 
 function headerSet(headers: Readonly<Record<string, string>>): HeaderSet {
