@@ -981,6 +981,8 @@ class KafkaSubscription implements Subscription {
   #rejectDone!: (error: unknown) => void
   #failure: { error: unknown } | undefined
   #stopping: Promise<void> | undefined
+  /** stop() finished: a consumer that fetches after this is a ghost kafkajs brought back. */
+  #stopped = false
   /** With CheckpointOptions: batches, hooks and commits per partition (kafka-checkpoint.ts). */
   readonly #checkpoints: CheckpointedPartitions | undefined
 
@@ -1094,6 +1096,14 @@ class KafkaSubscription implements Subscription {
         void this.#checkpoints?.closeAll('abort')
       }
     })
+    // kafkajs can bring a disconnected consumer back: a crash restart it schedules after the
+    // disconnect() that ends its crash (ours may share it), or a restart still joining the group
+    // (its runner is not running yet, so disconnect() passes it by). Such a ghost joins the group
+    // and holds partitions that nobody handles; once it fetches, its runner runs and can be
+    // stopped.
+    consumer.on(consumer.events.FETCH_START, () => {
+      if (this.#stopped) void consumer.disconnect().catch(() => {})
+    })
     // Partitions a rebalance took away leave their checkpoint (kafkajs has no revocation callback:
     // the new assignment is known once the member rejoined).
     consumer.on(consumer.events.GROUP_JOIN, (event) =>
@@ -1130,7 +1140,7 @@ class KafkaSubscription implements Subscription {
     for (let from = 0; from < messages.length; from += this.#maxBatchRecords) {
       // Not after a failure (the consumer is being stopped and nothing more may be handled or
       // committed), a stop (the rest goes to the next member) or a rebalance that took the partition.
-      if (this.#failure || !isRunning() || isStale()) return
+      if (this.#failure || this.#stopped || !isRunning() || isStale()) return
       const slice = messages.slice(from, from + this.#maxBatchRecords)
       const records = slice.map((m) => toLogRecord(batch.topic, batch.partition, m))
       const endOffset = Number(batch.highWatermark)
@@ -1193,6 +1203,7 @@ class KafkaSubscription implements Subscription {
         } catch {
           // The consumer is gone either way; a failed LeaveGroup only delays the rebalance.
         }
+        this.#stopped = true
         if (this.#failure) this.#rejectDone(this.#failure.error)
         else this.#resolveDone()
       })()
