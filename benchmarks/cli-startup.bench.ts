@@ -221,7 +221,13 @@ async function main(): Promise<void> {
       ) as Record<Mode, Record<string, number>>,
       targets: Object.entries(TARGETS).map(([name, limitMs]) => {
         const result = results.find((r) => r.name === name && r.mode === 'bundle')!
-        return { name, limitMs, p50Ms: result.wallMs.p50, met: result.wallMs.p50 < limitMs }
+        return {
+          name,
+          limitMs,
+          p50Ms: result.wallMs.p50,
+          minMs: result.wallMs.min,
+          met: result.wallMs.p50 < limitMs,
+        }
       }),
     }
     await writeReportFiles(values.out!, 'cli-startup', report, renderMarkdown(report), renderSvg(report))
@@ -250,7 +256,7 @@ interface Report {
   results: CaseResult[]
   /** The compile command's own stage timings (its progress lines), median per stage. */
   compileStagesMs: Record<Mode, Record<string, number>>
-  targets: { name: string; limitMs: number; p50Ms: number; met: boolean }[]
+  targets: { name: string; limitMs: number; p50Ms: number; minMs: number; met: boolean }[]
 }
 
 const ms = (x: number) => `${Math.round(x)} ms`
@@ -288,7 +294,7 @@ ${rows.join('\n')}
 
 ## Targets (issue 17, bundle p50)
 
-${report.targets.map((t) => `- \`sluice ${t.name}\` under ${t.limitMs} ms: ${ms(t.p50Ms)}, ${t.met ? 'met' : '**not met**'}`).join('\n')}
+${report.targets.map((t) => `- \`sluice ${t.name}\` under ${t.limitMs} ms: ${ms(t.p50Ms)}, ${t.met ? 'met' : '**not met**'} (fastest run ${ms(t.minMs)})`).join('\n')}
 
 ## Where compile spends its time
 
