@@ -5,22 +5,6 @@ import { encodeRecordFrames, recordFrameSize } from './frame-v1.ts'
 
 // The magic 1 frame (one record per frame), which the log reads but no longer writes; batch.test.ts
 // has the magic 2 batch frame. The old encoder (frame-v1.ts) writes what segments held before.
-const frameSize = recordFrameSize
-const encodeFrames = (
-  records: readonly FrameInput[],
-  _sizes: readonly number[],
-  first: number,
-  onFrame?: (offset: number, pos: number) => void,
-): Buffer => {
-  const buf = encodeRecordFrames(records, first)
-  let pos = 0
-  records.forEach((r, i) => {
-    onFrame?.(first + i, pos)
-    pos += recordFrameSize(r)
-  })
-  return buf
-}
-const MIN_FRAME_BYTES = MIN_RECORD_FRAME_BYTES
 
 const record = (over: Partial<FrameInput> = {}): FrameInput => ({
   timestamp: 1_700_000_000_123,
@@ -39,16 +23,19 @@ const arbRecord: fc.Arbitrary<FrameInput> = fc.record({
   value: fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b)),
 })
 
-function decodeAll(buf: Buffer): ReturnType<typeof decodeFrame>[] {
-  const out = []
+function decodeAll(buf: Buffer): { records: ReturnType<typeof decodeFrame>[]; positions: number[] } {
+  const records = []
+  const positions = []
   let pos = 0
   while (pos < buf.length) {
     const check = checkFrame(buf, pos, buf.length)
     if (check.status !== 'ok') throw new Error(`frame at ${pos}: ${check.status}`)
-    out.push(decodeFrame(buf, pos, check.size, 't', 3))
+    expect(check.count).toBe(1)
+    positions.push(pos)
+    records.push(decodeFrame(buf, pos, check.size, 't', 3))
     pos += check.size
   }
-  return out
+  return { records, positions }
 }
 
 describe('record frame codec (magic 1)', () => {
@@ -58,11 +45,10 @@ describe('record frame codec (magic 1)', () => {
         fc.array(arbRecord, { maxLength: 10 }),
         fc.integer({ min: 0, max: 2 ** 40 }),
         (records, first) => {
-          const sizes = records.map(frameSize)
-          const positions: number[] = []
-          const buf = encodeFrames(records, sizes, first, (_offset, pos) => positions.push(pos))
+          const sizes = records.map(recordFrameSize)
+          const buf = encodeRecordFrames(records, first)
           expect(buf.length).toBe(sizes.reduce((a, b) => a + b, 0))
-          const decoded = decodeAll(buf)
+          const { records: decoded, positions } = decodeAll(buf)
           expect(decoded.map((r) => r.offset)).toEqual(records.map((_, i) => first + i))
           for (let i = 0; i < records.length; i++) {
             const r = records[i]!
@@ -87,13 +73,9 @@ describe('record frame codec (magic 1)', () => {
   })
 
   it('encodes the documented layout', () => {
-    const buf = encodeFrames(
-      [record({ key: null, headers: {}, value: Buffer.alloc(0) })],
-      [MIN_FRAME_BYTES],
-      5,
-    )
-    expect(buf.length).toBe(MIN_FRAME_BYTES)
-    expect(buf.readUInt32BE(0)).toBe(MIN_FRAME_BYTES - 4)
+    const buf = encodeRecordFrames([record({ key: null, headers: {}, value: Buffer.alloc(0) })], 5)
+    expect(buf.length).toBe(MIN_RECORD_FRAME_BYTES)
+    expect(buf.readUInt32BE(0)).toBe(MIN_RECORD_FRAME_BYTES - 4)
     expect(buf[8]).toBe(1)
     expect(buf.readUInt32BE(9)).toBe(0)
     expect(buf.readUInt32BE(13)).toBe(5)
@@ -103,9 +85,7 @@ describe('record frame codec (magic 1)', () => {
   })
 
   it('detects a flipped bit anywhere after the length field', () => {
-    const r = record()
-    const size = frameSize(r)
-    const clean = encodeFrames([r], [size], 0)
+    const clean = encodeRecordFrames([record()], 0)
     for (let i = 4; i < clean.length; i++) {
       const damaged = Buffer.from(clean)
       damaged[i]! ^= 0x10
@@ -115,8 +95,8 @@ describe('record frame codec (magic 1)', () => {
 
   it('reports a frame cut short as incomplete with its claimed size', () => {
     const r = record()
-    const size = frameSize(r)
-    const buf = encodeFrames([r], [size], 0)
+    const size = recordFrameSize(r)
+    const buf = encodeRecordFrames([r], 0)
     expect(checkFrame(buf, 0, 3)).toEqual({ status: 'incomplete', size: 0 })
     expect(checkFrame(buf, 0, size - 1)).toEqual({ status: 'incomplete', size })
     expect(checkFrame(buf, 0, size)).toEqual({ status: 'ok', size, offset: 0, count: 1 })
