@@ -40,8 +40,8 @@ import { partitionForKey } from './partitioner.ts'
  *   <dataDir>/LOCK                              pid of the owning process (embedded/lock.ts)
  *   <dataDir>/log/<topic>/meta.json             {"version":1,"partitions":N}; written last, so a
  *                                               topic exists once its partitions do
- *   <dataDir>/log/<topic>/<p>/<base>.seg        segment files of record frames
- *                                               (embedded/segment.ts, embedded/frame.ts)
+ *   <dataDir>/log/<topic>/<p>/<base>.seg        segment files of record batch frames
+ *                                               (embedded/segment.ts, frame.ts, batch.ts)
  *   <dataDir>/log/<topic>/<p>/gaps.json         retired offset ranges (embedded/gaps.ts)
  *   <dataDir>/log/<topic>/<p>/<base>.seg.quarantine-at-<byte>
  *                                               damaged bytes set aside, never deleted
@@ -99,8 +99,8 @@ export interface EmbeddedLogOptions {
    */
   readonly idleWakeMs?: number
   /**
-   * Largest record (as a frame: value, key, headers and 37 bytes of framing) an append accepts; a
-   * larger one is refused (LOG_RECORD_REFUSED, or reported through AppendOptions.onRefused), like
+   * Largest record (as a record batch frame holding it alone: value, key, headers and at least 35
+   * bytes of framing) an append accepts; a larger one is refused (LOG_RECORD_REFUSED, or reported through AppendOptions.onRefused), like
    * Kafka's max.message.bytes. Default and upper bound: 256 MiB.
    */
   readonly maxRecordBytes?: number
