@@ -100,8 +100,9 @@ export interface EmbeddedLogOptions {
   readonly idleWakeMs?: number
   /**
    * Largest record (as a record batch frame holding it alone: value, key, headers and at least 35
-   * bytes of framing) an append accepts; a larger one is refused (LOG_RECORD_REFUSED, or reported through AppendOptions.onRefused), like
-   * Kafka's max.message.bytes. Default and upper bound: 256 MiB.
+   * bytes of framing) an append accepts; a larger one is refused (LOG_RECORD_REFUSED, or reported
+   * through AppendOptions.onRefused), like Kafka's max.message.bytes. Default and upper bound:
+   * 256 MiB.
    */
   readonly maxRecordBytes?: number
   /** Where recovery warnings go (JSON lines in the CLI). Default: silent; see recoveryReport. */
