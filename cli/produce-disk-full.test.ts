@@ -114,7 +114,9 @@ describe('sluice produce on a full disk (defect 8)', () => {
     const data = path.join(dir, 'data')
     const input = await inputFile(dir, 3500, 40)
     await runCli('produce', 't', '--data-dir', data, '--file', '/dev/null') // creates the topic
-    writeBudget = 2500 * 97 // two and a half batches of 1000 frames of 93..97 bytes
+    // Two and a half appends: each is one record batch frame of 1000 records of 63..67 bytes (a
+    // 57..60-byte value and 5 or 6 bytes of varints), about 65 to 67 kB.
+    writeBudget = 2500 * 66
     const failed = await runCli('produce', 't', '--data-dir', data, '--file', input, '--log-format', 'text')
     expect(failed.code).toBe(1)
     expect(failed.stderr).toMatch(
