@@ -64,18 +64,19 @@ const RAW: unique symbol = Symbol('raw')
  * key to a slot number (key-index.ts), and per slot a value in a plain array and its numbers (last
  * use, epoch of its last write, encoded size) side by side in one Float64Array, so there is no
  * object per key beyond the key and the value, nothing for the collector to trace per entry, and
- * one cache line for a key's bookkeeping. `set` right after `get` of the same key (the usual read-modify-write)
- * finds the slot without a second lookup. Changed keys are a list of slots per epoch; a slot
- * counts as changed while its WRITTEN number equals the current epoch of changes.
+ * one cache line for a key's bookkeeping. `set` right after `get` of the same key (the usual
+ * read-modify-write) finds the slot without a second lookup. Changed keys are a list of slots
+ * per epoch; a slot counts as changed while its WRITTEN number equals the current epoch.
  *
  * Under 'evict-lru' with a budget, slots are also linked in least-recently-used order (a key moves
  * to the newest end when used, at most once a second of its clock), so eviction takes the oldest
  * first without searching; other states keep no order, which costs nothing per event. Values
- * restored from a snapshot are decoded when first used, read in place from the snapshot's buffers,
- * so a restore of a million keys decodes no value and allocates no Buffer per key.
+ * restored from a snapshot are decoded when first used, read in place from the snapshot's
+ * buffers, and so are ASCII keys (key-index.ts), so a restore of a million keys decodes no value,
+ * makes no key string and allocates no Buffer per key.
  */
 export class KeyedState<V> {
-  /** Key → slot, and per slot its key (undefined while the slot is free). */
+  /** Key → slot, and per slot its key (a restored one kept as bytes until used). */
   private index = new KeyIndex()
   /** Per slot: the value, or RAW while still encoded in `raw`. */
   private values: unknown[] = []
