@@ -27,9 +27,10 @@ export { isCode, syncDir } from './fs-util.ts'
  *
  * Index: per segment, the file position and first offset of every frame that holds an
  * `indexInterval`-th record (by offset relative to the segment's base, so each segment's first
- * frame is always indexed); a read finds the last indexed frame starting at or before its offset. The last segment's index
- * is built when the partition opens (that scan also recovers the tail) and kept up to date on
- * append; older segments are scanned and indexed on their first read, which also verifies them.
+ * frame is always indexed); a read starts at the last indexed frame at or before its offset. The
+ * last segment's index is built when the partition opens (that scan also recovers the tail) and
+ * kept up to date on append; older segments are scanned and indexed on their first read, which
+ * also verifies them.
  *
  * Damage (docs/decisions/0008-embedded-log-damage.md): on open, bytes after the last valid frame
  * of the last segment are cut: a torn write (incomplete frame, zeros) is cut, complete frames
