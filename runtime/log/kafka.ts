@@ -150,6 +150,8 @@ const DEFAULT_HEARTBEAT_INTERVAL_MS = 1000
  * this many bytes, well under the broker's default message.max.bytes (1 MiB) per record batch.
  */
 const MAX_SEND_BYTES = 512 * 1024
+/** Longest a commit waits for its transaction's outputs to become readable (see #awaitCommitted). */
+const OUTPUT_VISIBILITY_WAIT_MS = 1000
 /** Longest a checkpointed subscription's stop() waits for its consumer to leave the group. */
 const CHECKPOINT_DISCONNECT_WAIT_MS = 10_000
 /** Per-record overhead estimate of Kafka's record format v2. */
@@ -680,10 +682,15 @@ export class KafkaLog implements Log {
   }
 
   /**
-   * Polls until a committed transaction's markers are written: the group's committed offset of
-   * `topic`/`partition` reached `offset`, and the last stable offset of every partition it wrote
-   * passed its last batch (kafkajs's OffsetFetch predates KIP-447's require_stable, and EndTxn
-   * answers before the markers are written). Usually one or two rounds of a few milliseconds.
+   * Polls until a committed transaction's markers are written, so that `committed` means visible:
+   * the group's committed offset of `topic`/`partition` reached `offset` (kafkajs's OffsetFetch
+   * predates KIP-447's require_stable, and EndTxn answers before the markers are written), and,
+   * for at most OUTPUT_VISIBILITY_WAIT_MS, the last stable offset of every partition the
+   * transaction wrote passed its last batch. That second wait is bounded and never fails: another
+   * transaction open on the same output partition (another source partition's, committing within
+   * its interval; a dead member's, until its successor or the transaction timeout aborts it) holds
+   * the last stable offset back, which is not this commit's business. Usually one or two rounds of
+   * a few milliseconds.
    */
   async #awaitCommitted(
     group: string,
@@ -692,12 +699,15 @@ export class KafkaLog implements Log {
     offset: number,
     written: ReadonlyMap<string, ReadonlyMap<number, number>>,
   ): Promise<void> {
-    const deadline = Date.now() + (this.#options.requestTimeoutMs ?? 30_000)
+    const started = Date.now()
+    const deadline = started + (this.#options.requestTimeoutMs ?? 30_000)
     const pending = new Map([...written].map(([t, partitions]) => [t, new Map(partitions)]))
     let offsetVisible = false
     for (let delay = 5; ; delay = Math.min(delay * 2, 200)) {
-      if (!offsetVisible)
+      if (!offsetVisible) {
         offsetVisible = (await this.#committedImpl(group, topic, partition)).offset >= offset
+      }
+      if (Date.now() - started > OUTPUT_VISIBILITY_WAIT_MS) pending.clear()
       for (const [t, partitions] of pending) {
         // fetchTopicOffsets asks with read_committed: its high is the last stable offset.
         for (const { partition: p, high } of await this.#watermarks(t)) {
