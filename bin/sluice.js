@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Entry point: run the precompiled bundle (dist/.sluice-cli, built by scripts/build-cli.mjs) when
 // it was built from the sources as they are now, else the TypeScript sources through tsx, which
-// transpiles every module at start-up (about 1.5 s more). docs/decisions/0017-precompiled-cli.md.
+// transpiles them at start-up (0.3-0.4 s more with tsx's cache warm: benchmarks/reports/cli-startup.md).
+// Why and how fresh is decided: docs/decisions/0017-precompiled-cli.md.
 //   SLUICE_CLI=source   always the sources        SLUICE_CLI=bundle   the bundle or an error
 //   SLUICE_DEBUG=1      say which one runs, and map bundle stack traces back to the sources
 import { freshBundle } from './fresh-bundle.js'
