@@ -52,8 +52,11 @@ export function classifyTail(buf: Buffer, expectedOffset: number, position: numb
     }
     if (buf.length - at >= 17 && isFrameMagic(buf[at + 8])) {
       const offset = buf.readUInt32BE(at + 9) * 2 ** 32 + buf.readUInt32BE(at + 13)
-      const last = offset + batchCount(buf, at, buf.length - at) - 1
-      if (offset >= expectedOffset && last <= maxPlausible) highestOffset = Math.max(highestOffset, last)
+      // A batch torn short may still have been read whole (written to the OS, lost in a machine
+      // crash): every offset it claims counts, its count checked against the size it claims.
+      const claimed = Math.min(buf.readUInt32BE(at) + 4, MAX_FRAME_BYTES)
+      if (offset >= expectedOffset && offset <= maxPlausible)
+        highestOffset = Math.max(highestOffset, offset + batchCount(buf, at, claimed) - 1)
     }
     if (buf.length - at < 4) {
       note(

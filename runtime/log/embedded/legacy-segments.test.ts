@@ -1,4 +1,4 @@
-import { mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdtemp, open, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -139,6 +139,31 @@ describe('batches', () => {
     await finished
     await sub.stop()
     expect(seen).toEqual(['r7', 'r8', 'r9'])
+    await log.close()
+  })
+
+  it('a batch torn short at the end is cut and every offset it claims is retired', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'sluice-batch-'))
+    dirs.push(dir)
+    let log = await EmbeddedLog.open(dir, { durability: 'none' })
+    await log.ensureTopic('t')
+    await log.append('t', [{ key: null, value: Buffer.from('first') }])
+    await log.append(
+      't',
+      Array.from({ length: 50 }, (_, i) => ({ key: null, value: Buffer.alloc(100, i) })),
+    )
+    await log.close()
+    const segment = path.join(dir, 'log', 't', '0', segmentFileName(0))
+    const { size } = await stat(segment)
+    // Only the first 100 of the 50-record batch's 5,000-odd bytes reached the disk: too few to
+    // hold 50 records, but the batch's header says it claimed offsets 1..50.
+    const firstFrame = checkFrame(await readFile(segment), 0, size)
+    if (firstFrame.status !== 'ok') throw new Error('bad first frame')
+    await truncate(segment, firstFrame.size + 100)
+    log = await EmbeddedLog.open(dir, { durability: 'none' })
+    expect(await log.endOffsets('t')).toEqual([51])
+    expect((await stat(segment)).size).toBe(firstFrame.size)
+    expect(texts(await log.read('t', 0, 0, 10))).toEqual(['first'])
     await log.close()
   })
 
