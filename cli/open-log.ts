@@ -14,12 +14,12 @@ import {
 } from '../runtime/log/embedded/durability.ts'
 import { EmbeddedLog } from '../runtime/log/embedded.ts'
 import type { Log } from '../runtime/log/index.ts'
-import {
-  type KafkaClientLogEntry,
-  KafkaLog,
-  type KafkaLogOptions,
-  type KafkaSaslMechanism,
-  type KafkaTlsOptions,
+// Types only: kafkajs is loaded when --kafka asks for it, not by every command that opens a log.
+import type {
+  KafkaClientLogEntry,
+  KafkaLogOptions,
+  KafkaSaslMechanism,
+  KafkaTlsOptions,
 } from '../runtime/log/kafka.ts'
 import type { Logger, LogLevel } from '../runtime/observability/logger.ts'
 import { booleanOption, stringOption, UsageError } from './args.ts'
@@ -95,6 +95,7 @@ export async function openLog(
         brokers: list.join(','),
       })
     }
+    const { KafkaLog } = await import('../runtime/log/kafka.ts')
     const log = await KafkaLog.connect({
       brokers: list,
       ...connection,

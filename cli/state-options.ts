@@ -8,7 +8,6 @@ import type { StateBudget } from '../runtime/node/operator-state.ts'
 import { FileSnapshotStore } from '../runtime/state/file-snapshot-store.ts'
 import type { SnapshotStore } from '../runtime/state/index.ts'
 import type { OverBudgetPolicy } from '../runtime/state/keyed-state.ts'
-import { RedisSnapshotStore } from '../runtime/state/redis-snapshot-store.ts'
 import { integerOption, UsageError } from './args.ts'
 
 export const STATE_OPTIONS = {
@@ -94,6 +93,8 @@ export async function stateOptions(
   }
   const target = given ?? path.join(values['data-dir'] ?? env.SLUICE_DATA_DIR ?? '.sluice', 'state')
   if (/^rediss?:\/\//.test(target)) {
+    // ioredis is loaded only when Redis is asked for (a restarted node's start-up counts).
+    const { RedisSnapshotStore } = await import('../runtime/state/redis-snapshot-store.ts')
     const stateStore = await RedisSnapshotStore.connect({ url: target })
     return {
       delivery,
