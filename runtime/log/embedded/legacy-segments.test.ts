@@ -167,6 +167,33 @@ describe('batches', () => {
     await log.close()
   })
 
+  it('a damaged batch in the middle is found by resync, and repair keeps the batches after it readable', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'sluice-batch-'))
+    dirs.push(dir)
+    let log = await EmbeddedLog.open(dir, { durability: 'none' })
+    await log.ensureTopic('t')
+    for (const prefix of ['a', 'b', 'c'])
+      await log.append(
+        't',
+        Array.from({ length: 4 }, (_, i) => ({ key: null, value: Buffer.from(`${prefix}${i}`) })),
+      )
+    await log.close()
+    const segment = path.join(dir, 'log', 't', '0', segmentFileName(0))
+    const first = checkFrame(await readFile(segment), 0, (await stat(segment)).size)
+    if (first.status !== 'ok') throw new Error('bad first frame')
+    const fh = await open(segment, 'r+')
+    await fh.write(Buffer.from([0xee]), 0, 1, first.size + 40) // inside batch b
+    await fh.close()
+    const damage = (await verifyDataDir(dir)).topics[0]!.partitions[0]!.segments[0]!.damage
+    expect(damage).toMatchObject([{ kind: 'corrupt', expectedOffset: 4, resumeOffset: 8 }])
+    expect((await repairDataDir(dir, { dryRun: false })).unrepaired).toEqual([])
+    expect(hasDamage(await verifyDataDir(dir))).toBe(false)
+    log = await EmbeddedLog.open(dir, { durability: 'none' })
+    expect(texts(await log.read('t', 0, 0, 100))).toEqual(['a0', 'a1', 'a2', 'a3', 'c0', 'c1', 'c2', 'c3'])
+    expect((await log.read('t', 0, 5, 1)).map((r) => r.offset)).toEqual([8])
+    await log.close()
+  })
+
   it('a damaged batch at the end is set aside whole and its offsets are never handed out again', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'sluice-batch-'))
     dirs.push(dir)
