@@ -165,6 +165,17 @@ describe('snapshot files', () => {
     )
   })
 
+  it('property: puts given as several layers are written merged (a state and its timers, or any overlap)', () => {
+    fc.assert(
+      fc.property(layers, (all) => {
+        const puts = new SnapshotEntries(all.map(layerOf))
+        const file = decodeSnapshotFile(encodeSnapshotFile('delta', 1, puts), 'f')
+        expect(text(new SnapshotEntries([file.layer], true))).toEqual(model(all))
+        expect(file.layer.count).toBe(Object.keys(model(all)).length)
+      }),
+    )
+  })
+
   it('reads a file of the first format, byte for byte as the earlier encoder wrote it', () => {
     // magic | version 1 | kind 2 (delta) | u64 epoch 3 | u32 count 2 | "v:a" → "xy" | "v:b" deleted | CRC
     const body = Buffer.concat([

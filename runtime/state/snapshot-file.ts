@@ -1,6 +1,13 @@
 import { SluiceError } from '../errors.ts'
 import { crc32 } from '../log/embedded/crc32.ts'
-import { DELETED, type EntryLayer, EntryWriter, OffsetsBuilder, SnapshotEntries } from './snapshot-entries.ts'
+import {
+  DELETED,
+  type EntryLayer,
+  EntryWriter,
+  mergeLayers,
+  OffsetsBuilder,
+  SnapshotEntries,
+} from './snapshot-entries.ts'
 
 /**
  * The file format of a snapshot (a whole state, `base`) or of one epoch's changes (`delta`):
@@ -29,8 +36,9 @@ export interface SnapshotFile {
 }
 
 /**
- * Encodes a file. Puts that are one plain layer already in this encoding (KeyedState.takeChanges,
- * a compaction) are copied as one block; others are written entry by entry into one buffer.
+ * Encodes a file. Puts already in this encoding (KeyedState.takeChanges, merged with a
+ * TimerQueue's) are copied: one plain layer as one block, several entry by entry as their bytes
+ * (mergeLayers); others are written entry by entry into one buffer.
  */
 export function encodeSnapshotFile(
   kind: SnapshotKind,
@@ -38,15 +46,16 @@ export function encodeSnapshotFile(
   puts: Iterable<[string, Buffer]>,
   deletes: Iterable<string> = [],
 ): Buffer {
-  const plain = puts instanceof SnapshotEntries && puts.isPlain ? puts.layers[0] : undefined
-  const writer = new EntryWriter(HEADER_BYTES, HEADER_BYTES + (plain ? plain.end - plain.start : 0) + 4096)
-  if (plain !== undefined) writer.copy(plain)
-  else if (!(puts instanceof SnapshotEntries && puts.layers.length === 0)) {
+  const layers = puts instanceof SnapshotEntries && !puts.mayRepeat ? puts.layers : undefined
+  const size = layers?.reduce((n, l) => n + l.end - l.start, 0) ?? 0
+  const writer = new EntryWriter(HEADER_BYTES, HEADER_BYTES + size + 4096)
+  if (layers === undefined) {
     for (const [key, value] of puts) {
       writer.key('', key)
       writer.value(value)
     }
-  }
+  } else if (layers.length === 1 && (puts as SnapshotEntries).isPlain) writer.copy(layers[0]!)
+  else mergeLayers(layers, writer)
   for (const key of deletes) {
     writer.key('', key)
     writer.deletion()

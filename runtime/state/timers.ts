@@ -1,5 +1,5 @@
 import type { SnapshotChanges } from './index.ts'
-import { SnapshotEntries } from './snapshot-entries.ts'
+import { type EntryLayer, EntryWriter, SnapshotEntries } from './snapshot-entries.ts'
 
 /** One timer: fire for `key` once the clock (event time: the watermark) reaches `time`. */
 export interface Timer {
@@ -53,14 +53,21 @@ export class TimerQueue {
     return out
   }
 
+  /** The changes since the last call; puts encoded into one buffer, like KeyedState's. */
   takeChanges(): SnapshotChanges {
-    const puts = new Map<string, Buffer>()
+    const writer = new EntryWriter(0, 64 * this.dirty.size + 64)
     const deletes: string[] = []
     for (const [id, added] of this.dirty) {
-      if (added) puts.set(this.prefix + id, EMPTY)
-      else deletes.push(this.prefix + id)
+      if (!added) {
+        deletes.push(this.prefix + id)
+        continue
+      }
+      writer.key(this.prefix, id)
+      writer.value(EMPTY)
     }
     this.dirty.clear()
+    // No puts as a plain empty Map: what callers compare against.
+    const puts = writer.count === 0 ? new Map<string, Buffer>() : new SnapshotEntries([writer.finish().layer])
     return { puts, deletes }
   }
 
@@ -124,13 +131,27 @@ function before(a: Timer, b: Timer): boolean {
   return a.time < b.time || (a.time === b.time && a.key < b.key)
 }
 
-/** One epoch's changes of several states that share a scope (their prefixes keep them apart). */
+/**
+ * One epoch's changes of several states that share a scope (their prefixes keep them apart). Puts
+ * that are encoded entries (KeyedState's, a TimerQueue's once encoded) stay so, as layers: a
+ * million changed values are not turned into a Map of strings and Buffers on the way to a file.
+ */
 export function mergeChanges(...changes: SnapshotChanges[]): SnapshotChanges {
-  const puts = new Map<string, Buffer>()
   const deletes: string[] = []
-  for (const c of changes) {
-    for (const [k, v] of c.puts) puts.set(k, v)
-    deletes.push(...c.deletes)
+  for (const c of changes) deletes.push(...c.deletes)
+  const withPuts = changes.filter((c) => !(c.puts instanceof Map && c.puts.size === 0))
+  if (withPuts.length === 0) return { puts: new Map(), deletes }
+  if (withPuts.length === 1) return { puts: withPuts[0]!.puts, deletes }
+  const layers: EntryLayer[] = []
+  for (const { puts } of withPuts) {
+    if (!(puts instanceof SnapshotEntries) || puts.mayRepeat) return { puts: mergedMap(withPuts), deletes }
+    layers.push(...puts.layers)
   }
-  return { puts, deletes }
+  return { puts: new SnapshotEntries(layers), deletes }
+}
+
+function mergedMap(changes: readonly SnapshotChanges[]): Map<string, Buffer> {
+  const puts = new Map<string, Buffer>()
+  for (const c of changes) for (const [k, v] of c.puts) puts.set(k, v)
+  return puts
 }
