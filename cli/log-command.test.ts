@@ -177,7 +177,9 @@ describe('sluice log verify and repair', () => {
     expect(stdout).toMatch(
       /topic out: 1 partition\(s\)\n {2}partition 0: ok, .*aborted \(exactly-once, never delivered\) 0\.\.0/,
     )
-    expect(stdout).toMatch(/exactly-once transactions:\n {2}ok +tx%2Ein%2E0\.json: transaction tx\.in\.0: aborted/)
+    expect(stdout).toMatch(
+      /exactly-once transactions:\n {2}ok +tx%2Ein%2E0\.json: transaction tx\.in\.0: aborted/,
+    )
   })
 
   it('explains usage and a missing directory', async () => {
