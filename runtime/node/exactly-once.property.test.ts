@@ -248,7 +248,13 @@ describe('exactly-once with crashes (property)', () => {
           expect(compareCounts(expected, withCrashes.rows)).toEqual([])
         },
       ),
-      { numRuns: 25, endOnFailure: true },
+      {
+        numRuns: 25,
+        endOnFailure: true,
+        // To replay a failure: SLUICE_PROPERTY_SEED=<seed> SLUICE_PROPERTY_PATH=<path>.
+        ...(process.env.SLUICE_PROPERTY_SEED ? { seed: Number(process.env.SLUICE_PROPERTY_SEED) } : {}),
+        ...(process.env.SLUICE_PROPERTY_PATH ? { path: process.env.SLUICE_PROPERTY_PATH } : {}),
+      },
     )
     // The crash points are reached, so the comparison covers recovery.
     expect(crashes).toBeGreaterThan(10)
