@@ -23,6 +23,8 @@ import type { Counter, Histogram, MetricsRegistry } from '../metrics/registry.ts
 import type { Logger } from '../observability/logger.ts'
 import { jsonCodec, type SnapshotStore, type StateScope } from '../state/index.ts'
 import { KeyedState, type OverBudgetPolicy } from '../state/keyed-state.ts'
+import { EntryWriter, SnapshotEntries } from '../state/snapshot-entries.ts'
+import { mergeChanges } from '../state/timers.ts'
 
 /** A budget for each stateful step's state, per source partition (docs/decisions/0015). */
 export interface StateBudget {
@@ -264,17 +266,21 @@ export class OperatorState {
       const clock = step.clock - step.latenessMs
       if (Number.isFinite(clock)) state.expire(clock)
       this.countStats(scope.operator, state)
-      const changes = state.takeChanges()
-      let puts = changes.puts
+      let changes = state.takeChanges()
       if (step.clock !== step.stagedClock) {
+        // As a layer of its own, so a million changed keys are not copied to add one entry.
+        const clock = new EntryWriter(0, 64)
+        clock.key('', CLOCK_ENTRY)
         const bytes = Buffer.allocUnsafe(8)
         bytes.writeDoubleBE(step.clock, 0)
-        puts = new Map(puts).set(CLOCK_ENTRY, bytes)
+        clock.value(bytes)
+        changes = mergeChanges(changes, { puts: new SnapshotEntries([clock.finish().layer]), deletes: [] })
         step.stagedClock = step.clock
       }
-      if (puts.size === 0 && changes.deletes.length === 0) continue
-      for (const bytes of puts.values()) open.stagedBytes += bytes.length
-      staging.push(this.requireStore().stage(scope, epoch, { puts, deletes: changes.deletes }))
+      const { puts, deletes } = changes
+      if (puts.size === 0 && deletes.length === 0) continue
+      open.stagedBytes += stagedBytes(puts)
+      staging.push(this.requireStore().stage(scope, epoch, changes))
     }
     await Promise.all(staging)
     open.preparing = epoch
@@ -337,6 +343,14 @@ export class OperatorState {
     }
     return [...sums].map(([operator, total]) => ({ labels: { operator }, value: total }))
   }
+}
+
+/** Bytes of the values staged, without a Buffer view per value when they are snapshot entries. */
+function stagedBytes(puts: ReadonlyMap<string, Buffer>): number {
+  if (puts instanceof SnapshotEntries) return puts.valueBytes
+  let total = 0
+  for (const bytes of puts.values()) total += bytes.length
+  return total
 }
 
 function partitionKey(topic: string, partition: number): string {
