@@ -1354,10 +1354,32 @@ function isAuthorizationError(error: unknown): boolean {
   return false
 }
 
-function isUnavailable(error: unknown): boolean {
+/**
+ * Protocol errors of a cluster still settling (a broker just restarted: its group coordinator is
+ * loading, a partition has no leader yet): kafkajs gives up on them after its own retries in admin
+ * calls such as fetchOffsets, but trying again later succeeds.
+ */
+const SETTLING_PROTOCOL_ERRORS = new Set([
+  'NOT_COORDINATOR',
+  'COORDINATOR_NOT_AVAILABLE',
+  'COORDINATOR_LOAD_IN_PROGRESS',
+  'LEADER_NOT_AVAILABLE',
+  'NOT_LEADER_OR_FOLLOWER',
+  'NOT_LEADER_FOR_PARTITION',
+])
+
+export function isUnavailable(error: unknown): boolean {
   let current: unknown = error
   for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
     if (UNAVAILABLE_ERRORS.has(current.name)) return true
+    const type = (current as { type?: unknown }).type
+    if (
+      current.name === 'KafkaJSProtocolError' &&
+      typeof type === 'string' &&
+      SETTLING_PROTOCOL_ERRORS.has(type)
+    ) {
+      return true
+    }
     current = (current as { cause?: unknown }).cause ?? (current as { originalError?: unknown }).originalError
   }
   return false
