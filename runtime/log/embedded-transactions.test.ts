@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import { cpSync } from 'node:fs'
-import { mkdir, readFile, rm, unlink, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { expectCode, logScratch } from '../../test/support/log-scratch.ts'
@@ -180,8 +180,108 @@ await log.subscribe({
   }
 })
 
+describe('transactional batches on disk, no intent', () => {
+  const embedded = path.join(import.meta.dirname, 'embedded.ts')
+
+  /**
+   * A child claims a transactional id and appends, durably ('batch'), the outputs of three inputs
+   * in three appends without committing, then waits. Nothing but the claim writes the transaction
+   * file; the records name their transaction in their batches. While it runs, a read-only reader
+   * in this process must not see them; after a SIGKILL the next open must abort them.
+   */
+  it('records of a transaction killed before its commit are aborted at open; a read-only reader never sees them', {
+    timeout: 60_000,
+  }, async () => {
+    const dir = await newDir()
+    const data = path.join(dir, 'data')
+    const setup = track(await EmbeddedLog.open(data))
+    await setup.ensureTopic('in')
+    await setup.ensureTopic('out')
+    await setup.append(
+      'in',
+      [0, 1, 2].map((i) => ({ key: null, value: Buffer.from(`v${i}`) })),
+    )
+    await setup.append('out', [{ key: null, value: Buffer.from('before') }])
+    await setup.close()
+    const script = path.join(dir, 'child.mts')
+    await writeFile(
+      script,
+      `import { EmbeddedLog } from ${JSON.stringify(embedded)}
+const log = await EmbeddedLog.open(process.argv[2], { durability: 'batch' })
+await log.subscribe({
+  group: 'g', topics: ['in'], maxBatchRecords: 1, delivery: 'exactly-once',
+  checkpoint: {
+    intervalMs: 600000, transactionalId: 'job',
+    assigned: async () => {}, prepare: async () => 'm', revoked: () => {}, committed: async () => {},
+  },
+}, async (batch) => {
+  await batch.transaction.append('out', batch.records.map((r) => ({ key: null, value: Buffer.from('out:' + r.value.toString()) })))
+  process.stdout.write('appended\\n')
+})
+`,
+    )
+    const child = spawn(process.execPath, ['--import', 'tsx', script, data], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()))
+    let stderr = ''
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString()
+    })
+    let txnFile = ''
+    let claimed = ''
+    try {
+      let appended = 0
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on('data', (d: Buffer) => {
+          appended += d
+            .toString()
+            .split('\n')
+            .filter((l) => l === 'appended').length
+          if (appended >= 3) resolve()
+        })
+        child.on('exit', (code) => reject(new Error(`child exited (${code}): ${stderr}`)))
+      })
+      const [name, ...others] = await readdir(path.join(data, 'transactions'))
+      expect(others).toEqual([])
+      txnFile = path.join(data, 'transactions', name!)
+      claimed = await readFile(txnFile, 'utf8')
+      // The file the claim wrote: no ranges, nothing per append.
+      expect(JSON.parse(claimed)).toMatchObject({ state: 'open', ranges: [], producerId: 0, epoch: 0 })
+
+      const reader = track(await EmbeddedLog.openReadOnly(data))
+      expect(await reader.endOffsets('out')).toEqual([4])
+      expect((await readAll(reader, 'out')).map((r) => r.value.toString())).toEqual(['before'])
+    } finally {
+      child.kill('SIGKILL')
+      await exited
+    }
+    expect(await readFile(txnFile, 'utf8')).toBe(claimed)
+
+    const restarted = track(await EmbeddedLog.open(data))
+    expect(restarted.recoveryReport).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ kind: 'transaction-aborted', topic: 'out', offsets: { from: 1, to: 4 } }),
+      ]),
+    )
+    expect((await readAll(restarted, 'out')).map((r) => r.value.toString())).toEqual(['before'])
+    expect(await restarted.committedOffsets('g', 'in')).toEqual([-1])
+    const [position] = await restarted.append('out', [{ key: null, value: Buffer.from('after') }])
+    expect(position!.offset).toBe(4)
+    const report = await verifyDataDir(data)
+    expect(report.topics.find((t) => t.topic === 'out')!.partitions[0]!.aborted).toEqual([{ from: 1, to: 4 }])
+    expect(hasDamage(report)).toBe(false)
+    await restarted.close()
+
+    // Decided once: the next open finds nothing more to abort (the tail mark moved past it).
+    const again = track(await EmbeddedLog.open(data))
+    expect(again.recoveryReport.map((e) => e.kind)).not.toContain('transaction-aborted')
+    expect((await readAll(again, 'out')).map((r) => r.value.toString())).toEqual(['before', 'after'])
+  })
+})
+
 describe('crash points of a transaction', () => {
-  it('between the intent and the records: nothing visible, the reserved offsets retired', async () => {
+  it('between the claim and the records: nothing of the transaction is on disk, its offsets go to the next append', async () => {
     const copy = `${await newDir()}-copy`
     let copied = false
     const { dir, log } = await setUp({
@@ -199,25 +299,21 @@ describe('crash points of a transaction', () => {
     await waitFor(() => copied, 'the output write')
     await sub.stop()
     try {
+      // The claim wrote the file (producer id, epoch); no append writes it again.
       const before = await verifyDataDir(copy)
-      expect(before.transactions.map((t) => t.status)).toEqual(['open'])
+      expect(before.transactions.map((t) => t.transaction)).toEqual([
+        expect.objectContaining({ state: 'open', ranges: [], producerId: 0, epoch: 0 }),
+      ])
 
       const restarted = await openCopy(copy)
       expect(await readAll(restarted, 'out')).toEqual([])
-      expect(restarted.recoveryReport.map((e) => e.kind)).toEqual(
-        expect.arrayContaining(['transaction-aborted', 'offsets-skipped']),
-      )
+      expect(restarted.recoveryReport.map((e) => e.kind)).not.toContain('offsets-skipped')
       expect(await restarted.committedOffsets('g', 'in')).toEqual([-1])
+      // No record of the transaction reached the disk, so nobody can have seen its offsets.
       const [position] = await restarted.append('out', [{ key: null, value: Buffer.from('plain') }])
-      expect(position!.offset).toBe(3)
+      expect(position!.offset).toBe(0)
       expect((await readAll(restarted, 'out')).map((r) => r.value.toString())).toEqual(['plain'])
-
-      const after = await verifyDataDir(copy)
-      expect(after.transactions.map((t) => t.status)).toEqual(['ok'])
-      expect(after.topics.find((t) => t.topic === 'out')!.partitions[0]!.aborted).toEqual([
-        { from: 0, to: 3 },
-      ])
-      expect(hasDamage(after)).toBe(false)
+      expect(hasDamage(await verifyDataDir(copy))).toBe(false)
     } finally {
       await rm(copy, { recursive: true, force: true })
     }
@@ -439,57 +535,72 @@ describe('concurrent writers', () => {
 })
 
 describe('a crash with transactions interleaved', () => {
-  it('recovery aborts exactly the open ones: committed outputs and plain records stay, nothing else', async () => {
-    const copy = `${await newDir()}-copy`
-    const dir = await newDir()
-    const log = await openLog(dir)
-    await log.ensureTopic('in1')
-    await log.ensureTopic('in2')
-    await log.ensureTopic('out')
-    const inputs = (prefix: string) =>
-      Array.from({ length: 300 }, (_, i) => ({ key: null, value: Buffer.from(`${prefix}${i}`) }))
-    await log.append('in1', inputs('a'))
-    await log.append('in2', inputs('b'))
-    const slow = () => new Promise<void>((r) => setTimeout(r, 1))
-    // a commits every batch; b never commits before the crash.
-    await log.subscribe(
-      {
-        group: 'ga',
-        topics: ['in1'],
-        maxBatchRecords: 5,
-        delivery: 'exactly-once',
-        checkpoint: hooks('a', { intervalMs: 0 }),
-      },
-      mirrorTo('out', slow),
-    )
-    await log.subscribe(
-      { group: 'gb', topics: ['in2'], maxBatchRecords: 5, delivery: 'exactly-once', checkpoint: hooks('b') },
-      mirrorTo('out', slow),
-    )
-    let plain = 0
-    await waitFor(async () => {
-      await log.append('out', [{ key: null, value: Buffer.from(`plain${plain++}`) }])
-      return (await log.committedOffsets('ga', 'in1'))[0]! >= 100
-    }, 'a to commit 100 inputs')
-    crashCopy(dir, copy)
-    try {
-      const restarted = await openCopy(copy)
-      const [committedA] = await restarted.committedOffsets('ga', 'in1')
-      expect(await restarted.committedOffsets('gb', 'in2')).toEqual([-1])
-      const visible = (await readAll(restarted, 'out')).map((r) => r.value.toString())
-      expect(visible.filter((v) => v.startsWith('out:b'))).toEqual([])
-      expect(visible.filter((v) => v.startsWith('out:a'))).toEqual(
-        Array.from({ length: committedA! }, (_, i) => `out:a${i}`),
+  // Small segments: the batches recovery scans for lie in many segments, sealed and last.
+  for (const segmentBytes of [undefined, 2048]) {
+    it(`recovery aborts exactly the open ones: committed outputs and plain records stay, nothing else (segments of ${segmentBytes ?? 'default'} bytes)`, async () => {
+      const copy = `${await newDir()}-copy`
+      const dir = await newDir()
+      const options = segmentBytes === undefined ? {} : { segmentBytes }
+      const log = await openLog(dir, options)
+      await log.ensureTopic('in1')
+      await log.ensureTopic('in2')
+      await log.ensureTopic('out')
+      const inputs = (prefix: string) =>
+        Array.from({ length: 300 }, (_, i) => ({ key: null, value: Buffer.from(`${prefix}${i}`) }))
+      await log.append('in1', inputs('a'))
+      await log.append('in2', inputs('b'))
+      const slow = () => new Promise<void>((r) => setTimeout(r, 1))
+      // a commits every batch; b never commits before the crash.
+      await log.subscribe(
+        {
+          group: 'ga',
+          topics: ['in1'],
+          maxBatchRecords: 5,
+          delivery: 'exactly-once',
+          checkpoint: hooks('a', { intervalMs: 0 }),
+        },
+        mirrorTo('out', slow),
       )
-      expect(visible.filter((v) => v.startsWith('plain'))).toEqual(
-        Array.from({ length: plain }, (_, i) => `plain${i}`),
+      await log.subscribe(
+        {
+          group: 'gb',
+          topics: ['in2'],
+          maxBatchRecords: 5,
+          delivery: 'exactly-once',
+          checkpoint: hooks('b'),
+        },
+        mirrorTo('out', slow),
       )
-      expect(restarted.recoveryReport.some((e) => e.kind === 'transaction-aborted')).toBe(true)
-      expect(hasDamage(await verifyDataDir(copy))).toBe(false)
-    } finally {
-      await rm(copy, { recursive: true, force: true })
-    }
-  })
+      let plain = 0
+      await waitFor(async () => {
+        await log.append('out', [{ key: null, value: Buffer.from(`plain${plain++}`) }])
+        return (await log.committedOffsets('ga', 'in1'))[0]! >= 100
+      }, 'a to commit 100 inputs')
+      crashCopy(dir, copy)
+      try {
+        const restarted = await openCopy(copy, options)
+        const [committedA] = await restarted.committedOffsets('ga', 'in1')
+        expect(await restarted.committedOffsets('gb', 'in2')).toEqual([-1])
+        const visible = (await readAll(restarted, 'out')).map((r) => r.value.toString())
+        expect(visible.filter((v) => v.startsWith('out:b'))).toEqual([])
+        expect(visible.filter((v) => v.startsWith('out:a'))).toEqual(
+          Array.from({ length: committedA! }, (_, i) => `out:a${i}`),
+        )
+        expect(visible.filter((v) => v.startsWith('plain'))).toEqual(
+          Array.from({ length: plain }, (_, i) => `plain${i}`),
+        )
+        expect(restarted.recoveryReport.some((e) => e.kind === 'transaction-aborted')).toBe(true)
+        expect(hasDamage(await verifyDataDir(copy))).toBe(false)
+        // Everything before the end has ended now: the tail mark moved there.
+        const mark = JSON.parse(
+          await readFile(path.join(copy, 'log', 'out', '0', 'transactional.json'), 'utf8'),
+        )
+        expect(mark.from).toBe((await restarted.endOffsets('out'))[0])
+      } finally {
+        await rm(copy, { recursive: true, force: true })
+      }
+    })
+  }
 })
 
 describe('fencing', () => {

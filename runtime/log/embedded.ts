@@ -4,6 +4,8 @@ import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/pr
 import path from 'node:path'
 import { isSluiceError, SluiceError } from '../errors.ts'
 import { type Logger, silentLogger } from '../observability/logger.ts'
+import { mergeRanges } from './embedded/aborted.ts'
+import type { BatchProducer } from './embedded/batch.ts'
 import { type CheckpointedPartition, Checkpoints } from './embedded/checkpoints.ts'
 import { type Durability, formatDurability, resolveDurability } from './embedded/durability.ts'
 import type { FrameInput } from './embedded/frame.ts'
@@ -15,6 +17,7 @@ import { acquireLock, releaseLock } from './embedded/lock.ts'
 import { type RecoveryEvent, RecoveryReport } from './embedded/report.ts'
 import { isCode, PartitionLog, type PreparedAppend, syncDir } from './embedded/segment.ts'
 import {
+  decidedUntil,
   TRANSACTIONS_DIR,
   type TransactionalProducer,
   type TransactionFile,
@@ -47,9 +50,12 @@ import { partitionForKey } from './partitioner.ts'
  *                                               damaged bytes set aside, never deleted
  *   <dataDir>/groups/<group>.json[.bak]         committed offsets (and checkpoint metadata) and
  *                                               their previous generation (embedded/group-offsets.ts)
- *   <dataDir>/transactions/<id>.json            exactly-once transactions: intents and commit
- *                                               markers (embedded/transactions.ts)
+ *   <dataDir>/transactions/<id>.json            exactly-once transactions: producer id and epoch,
+ *                                               commit markers (embedded/transactions.ts)
  *   <dataDir>/log/<topic>/<p>/aborted.json      offset ranges of aborted transactions (embedded/aborted.ts)
+ *   <dataDir>/log/<topic>/<p>/transactional.json
+ *                                               where transactions that may not have ended begin
+ *                                               (embedded/txn-tail.ts)
  *
  * Damage (docs/decisions/0008-embedded-log-damage.md) stays in its partition: open() recovers
  * what it safely can (cuts a torn write, quarantines a corrupt tail, never reuses an offset) and
@@ -71,11 +77,12 @@ import { partitionForKey } from './partitioner.ts'
  *
  * Checkpoints and exactly-once (index.ts CheckpointOptions, Delivery): embedded/checkpoints.ts
  * drives a checkpointed subscription's hooks and commits; embedded/transactions.ts is Kafka's
- * design for one writer: a transaction's records are written like any other but reserved, so
- * readers stop at the oldest open one (PartitionLog.stableEnd) and step over aborted ones
- * (aborted.ts); one atomic write of its transaction file, after the records are durable, commits
- * the outputs with the source offset and metadata. open() aborts what a crash left open and rolls
- * groups forward to their last commit marker. Partitions that never saw a transaction read
+ * design for one writer: a transaction's records are written as transactional batches naming it
+ * (batch.ts, magic 3) and reserved, so readers stop at the oldest open one
+ * (PartitionLog.stableEnd) and step over aborted ones (aborted.ts); one atomic write of its
+ * transaction file, after the records are durable, commits the outputs with the source offset and
+ * metadata. open() aborts the batches of transactions a crash left open (abortUndecided) and
+ * rolls groups forward to their last commit marker. Partitions that never saw a transaction read
  * exactly as before. A zombie is another subscriber of this process taking the same
  * transactional id: it is fenced (LOG_FENCED) and its open transaction aborted.
  */
@@ -311,6 +318,7 @@ export class EmbeddedLog implements Log {
         }
       }
       await log.abortUnfinished(transactions)
+      await log.abortUndecided(transactions)
     } catch (error) {
       if (log.syncTimer !== null) clearInterval(log.syncTimer)
       await log.closeFiles().catch(() => {})
@@ -392,6 +400,42 @@ export class EmbeddedLog implements Log {
     this.reservedUntil.clear()
   }
 
+  /**
+   * Recovery, after abortUnfinished: transactional batches (embedded/batch.ts, magic 3) at or past
+   * their producer's decided offset belong to epochs the last process did not commit or abort:
+   * they are aborted. Only the partitions' tails from their transactional tail mark are scanned;
+   * the mark then moves to the end, since everything before it has now ended.
+   */
+  private async abortUndecided(files: readonly TransactionFile[]): Promise<void> {
+    const byProducer = new Map<number, TransactionFile>()
+    for (const f of files) if (f.producerId !== undefined) byProducer.set(f.producerId, f)
+    for (const pending of this.topics.values()) {
+      const t = await pending.catch(() => null)
+      for (const partition of t?.partitions ?? []) {
+        const mark = partition.transactionalTail
+        if (mark === null || partition.damaged !== null) continue
+        const batches = await partition.transactionalBatches(mark)
+        const undecided = batches.filter((b) => {
+          const f = byProducer.get(b.producerId)
+          return b.offset >= decidedUntil(f, partition.topic, partition.partition)
+        })
+        const ranges = mergeRanges(undecided.map((b) => ({ from: b.offset, to: b.offset + b.count })))
+        const fresh = ranges.filter((r) => partition.skipGaps(r.from) < r.to)
+        await partition.recordAborted(ranges)
+        for (const r of fresh) {
+          this.report.add({
+            kind: 'transaction-aborted',
+            message: `records ${r.from}..${r.to - 1} of ${partition.topic}/${partition.partition} belong to a transaction that was open when the log was last closed; they are aborted and never delivered`,
+            topic: partition.topic,
+            partition: partition.partition,
+            offsets: { from: r.from, to: r.to },
+          })
+        }
+        await partition.advanceTransactionalTail(true)
+      }
+    }
+  }
+
   /** @internal Takes a transactional id over (see embedded/transactions.ts). */
   claim(
     transactionalId: string,
@@ -403,28 +447,16 @@ export class EmbeddedLog implements Log {
   }
 
   /**
-   * Takes back the reservations of a transactional append that failed and was undone. Its offsets
-   * go to the next append, so the intents on disk must stop claiming them before that one is
-   * written (this runs in the topic's append turn): a crash would otherwise abort its records.
+   * Takes back the reservations of a transactional append that failed and was undone: its
+   * offsets go to the next append. Nothing on disk names them (no batch of it stayed).
    */
-  private async retract(
+  private retract(
     reserved: readonly { producer: TransactionalProducer; log: PartitionLog; from: number; to: number }[],
-  ): Promise<void> {
+  ): void {
     // A partition whose write could not be undone refuses appends until reopened: nothing reuses
     // its offsets, and records of the batch may be on disk, so the reservation stays (aborted
     // with the transaction, or by recovery).
-    const retracted = reserved.filter((r) => !r.log.refusesAppends)
-    for (const r of retracted) r.producer.unreserve(r.log, r.from, r.to)
-    for (const producer of new Set(retracted.map((r) => r.producer))) {
-      await producer.writeIntent().catch((error: unknown) => {
-        // The partition's next append may then reuse offsets a stale intent names; a crash before
-        // the transaction's next intent or commit would hide those records. Say so loudly.
-        this.logger.error('embedded log: rewriting a transaction intent after a failed append failed', {
-          transactionalId: producer.transactionalId,
-          error: error instanceof Error ? error.message : String(error),
-        })
-      })
-    }
+    for (const r of reserved) if (!r.log.refusesAppends) r.producer.unreserve(r.log, r.from, r.to)
   }
 
   /** Before a commit marker is written, the transaction's records must be durable. */
@@ -595,23 +627,33 @@ export class EmbeddedLog implements Log {
     reservations: readonly Reservation[],
   ): Promise<Map<number, number>> {
     const entries = [...byPartition]
-    // Transactional records: their ranges are reserved (invisible) and the intent written before
-    // a byte of them is, so a crash at any point leaves them abortable.
+    // Transactional records: their ranges are reserved (invisible) before a byte of them is
+    // written, and they go into transactional batches naming their producer, so a crash at any
+    // point leaves them abortable (abortUndecided) without a write per append.
     const reserved: { producer: TransactionalProducer; log: PartitionLog; from: number; to: number }[] = []
+    const producers = new Map<number, (BatchProducer | null)[]>()
     try {
       for (const r of reservations) {
         const log = t.partitions[r.partition]!
         const from = log.endOffset + r.start
         r.producer.reserve(log, from, from + r.count)
         reserved.push({ producer: r.producer, log, from, to: from + r.count })
+        let list = producers.get(r.partition)
+        if (list === undefined) {
+          list = new Array<BatchProducer | null>(byPartition.get(r.partition)!.length).fill(null)
+          producers.set(r.partition, list)
+        }
+        list.fill(r.producer.identity, r.start, r.start + r.count)
       }
-      // One intent write per transaction for all its ranges in the batch.
-      for (const producer of new Set(reservations.map((r) => r.producer))) await producer.writeIntent()
+      // Once per partition, ever: recovery's scan for transactional batches starts at the mark.
+      for (const partition of producers.keys()) await t.partitions[partition]!.markTransactional()
     } catch (error) {
-      await this.retract(reserved)
+      this.retract(reserved)
       throw withAppended(error, 0)
     }
-    const results = await Promise.allSettled(entries.map(([p, inputs]) => t.partitions[p]!.prepare(inputs)))
+    const results = await Promise.allSettled(
+      entries.map(([p, inputs]) => t.partitions[p]!.prepare(inputs, producers.get(p))),
+    )
     let failure: unknown = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')?.reason
     if (failure === undefined && this.options.durability === 'batch') {
       // Durable before visible and acknowledged; concurrent appends share the round.
@@ -626,7 +668,7 @@ export class EmbeddedLog implements Log {
             : Promise.resolve(isSluiceError(r.reason) && r.reason.appended === 0),
         ),
       )
-      await this.retract(reserved)
+      this.retract(reserved)
       // The batch is all or nothing: say none of it is in the log only when every part was undone.
       throw withAppended(failure, undone.every(Boolean) ? 0 : undefined)
     }
@@ -659,18 +701,8 @@ export class EmbeddedLog implements Log {
     // seen before that are left for the next read, since their transaction may be unknown yet.
     await p.refresh()
     const end = p.endOffset
-    await this.reloadTransactions(p)
+    await p.reloadTransactions(() => Transactions.readAll(path.join(this.dataDir, TRANSACTIONS_DIR)))
     return (await p.read(fromOffset, maxRecords)).filter((r) => r.offset < end)
-  }
-
-  /** Read-only: the owning process's open transactions and aborted ranges of `p`, as on disk now. */
-  private async reloadTransactions(p: PartitionLog): Promise<void> {
-    const files = await Transactions.readAll(path.join(this.dataDir, TRANSACTIONS_DIR))
-    const open = files
-      .filter((f) => f.state === 'open')
-      .flatMap((f) => f.ranges)
-      .filter((r) => r.topic === p.topic && r.partition === p.partition)
-    await p.reloadTransactions(open)
   }
 
   async endOffsets(topic: string): Promise<number[]> {

@@ -1,7 +1,15 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import type { LogRecord } from '../index.ts'
-import { BATCH_MAGIC, BatchBuilder, MIN_BATCH_BYTES, soloBatchSize } from './batch.ts'
+import {
+  BATCH_MAGIC,
+  BatchBuilder,
+  batchProducer,
+  MIN_BATCH_BYTES,
+  soloBatchSize,
+  TXN_BATCH_HEADER_BYTES,
+  TXN_BATCH_MAGIC,
+} from './batch.ts'
 import { crc32 } from './crc32.ts'
 import { checkFrame, decodeRecords, type FrameInput } from './frame.ts'
 
@@ -168,6 +176,33 @@ describe('record batch frame (magic 2)', () => {
       ...[0, 0, 0, 0, 0], // record 0: delta 0, timestamp +0, null key, no headers, empty value
       ...[1, 1, 2, ...Buffer.from('k'), 1, 2, ...Buffer.from('ab')], // record 1: timestamp -1 (zigzag 1)
     ])
+  })
+
+  it('writes the batch of a transaction as magic 3 with its producer id and epoch, read like any other', () => {
+    const batch = new BatchBuilder({ producerId: 2 ** 40 + 5, epoch: 7 })
+    const records: FrameInput[] = [
+      { timestamp: 1000, key: 'k', headers: ARTIFACT, value: Buffer.from('ab') },
+      { timestamp: 1001, key: null, headers: ARTIFACT, value: Buffer.from('c') },
+    ]
+    for (const r of records) {
+      expect(batch.measure(r)).toBeGreaterThan(TXN_BATCH_HEADER_BYTES)
+      batch.add(r)
+    }
+    const buf = Buffer.alloc(batch.size)
+    expect(batch.encode(buf, 0, 9)).toBe(buf.length)
+    expect(buf[8]).toBe(TXN_BATCH_MAGIC)
+    expect(batchProducer(buf, 0)).toEqual({ producerId: 2 ** 40 + 5, epoch: 7 })
+    const check = checkFrame(buf, 0, buf.length)
+    expect(check).toMatchObject({ status: 'ok', offset: 9, count: 2 })
+    const out: LogRecord[] = []
+    decodeRecords(buf, 0, buf.length, 't', 0, 10, 10, out)
+    expect(out.map((r) => [r.offset, r.key, r.value.toString(), r.headers])).toEqual([
+      [10, null, 'c', ARTIFACT],
+    ])
+    // The same records in a plain batch: 12 bytes less, magic 2, no producer.
+    const { buf: plain } = encodeAll(records, 9)
+    expect(plain.length).toBe(buf.length - 12)
+    expect(batchProducer(plain, 0)).toBeNull()
   })
 
   it('detects a flipped bit anywhere after the length field', () => {

@@ -29,8 +29,48 @@ import { unzigzag, VarintReader, varintSize, writeVarint, zigzag } from './varin
  * reference one set.
  */
 export const BATCH_MAGIC = 2
+/**
+ * The transactional record batch (magic 3): a magic 2 batch written by an exactly-once
+ * transaction, with the transaction's identity after the record count (Kafka's RecordBatch marks
+ * these with its isTransactional attribute and producerId/producerEpoch):
+ *
+ *   29    8     producerId      u64 (< 2^53), assigned per transactional id (transactions.ts)
+ *   37    4     producerEpoch   u32, bumped each time the id is claimed
+ *   41    v     headerSetCount  and the rest as in magic 2
+ *
+ * A separate magic rather than an attribute bit in magic 2, so plain batches stay byte for byte
+ * what they were and a version that does not know transactions fails on these frames as
+ * unknown instead of delivering records of a transaction that may have aborted. Recovery and
+ * read-only readers tell from these fields which records belong to which transaction, so no
+ * intent has to be written before a transaction's records (docs/decisions/0016-exactly-once.md).
+ */
+export const TXN_BATCH_MAGIC = 3
 /** Bytes before the header sets. */
 export const BATCH_HEADER_BYTES = 29
+/** Bytes before the header sets of a transactional batch. */
+export const TXN_BATCH_HEADER_BYTES = BATCH_HEADER_BYTES + 12
+
+/** Who wrote a transactional batch. */
+export interface BatchProducer {
+  readonly producerId: number
+  readonly epoch: number
+}
+
+/** Whether `magic` is a record batch's (plain or transactional). */
+export function isBatchMagic(magic: number | undefined): boolean {
+  return magic === BATCH_MAGIC || magic === TXN_BATCH_MAGIC
+}
+
+/** Bytes before the header sets of a batch with this magic. */
+export function batchHeaderBytes(magic: number | undefined): number {
+  return magic === TXN_BATCH_MAGIC ? TXN_BATCH_HEADER_BYTES : BATCH_HEADER_BYTES
+}
+
+/** The producer of the batch frame at `pos` (its first 41 bytes there), or null for a plain one. */
+export function batchProducer(buf: Buffer, pos: number): BatchProducer | null {
+  if (buf[pos + 8] !== TXN_BATCH_MAGIC) return null
+  return { producerId: readU64(buf, pos + 29), epoch: buf.readUInt32BE(pos + 37) }
+}
 /** The smallest record inside a batch: five one-byte varints (null key, no headers, empty value). */
 export const MIN_BATCH_RECORD_BYTES = 5
 /** The smallest batch frame: one minimal record, no header sets. */
@@ -75,6 +115,12 @@ export class BatchBuilder {
   private pendingRef = 0
   private pendingSet: HeaderSet | null = null
   private pendingBytes = 0
+  private readonly headerBytes: number
+
+  /** `producer`: the transaction writing this batch (a magic 3 frame), or null for a plain batch. */
+  constructor(readonly producer: BatchProducer | null = null) {
+    this.headerBytes = producer === null ? BATCH_HEADER_BYTES : TXN_BATCH_HEADER_BYTES
+  }
 
   get count(): number {
     return this.records.length
@@ -82,7 +128,7 @@ export class BatchBuilder {
 
   /** Encoded size of the batch as it stands. */
   get size(): number {
-    return BATCH_HEADER_BYTES + varintSize(this.sets.length) + this.body
+    return this.headerBytes + varintSize(this.sets.length) + this.body
   }
 
   /**
@@ -120,7 +166,7 @@ export class BatchBuilder {
       varintSize(length) +
       length
     this.pendingBytes = setBytes + bytes
-    return BATCH_HEADER_BYTES + varintSize(setCount) + this.body + this.pendingBytes
+    return this.headerBytes + varintSize(setCount) + this.body + this.pendingBytes
   }
 
   /** Adds the record measure() was last called with. */
@@ -166,11 +212,16 @@ export class BatchBuilder {
     const size = this.size
     buf.writeUInt32BE(size - 4, pos)
     pos += 8 // the CRC is written once the body is
-    buf[pos++] = BATCH_MAGIC
+    buf[pos++] = this.producer === null ? BATCH_MAGIC : TXN_BATCH_MAGIC
     pos = writeU64(buf, baseOffset, pos)
     pos = writeI64(buf, this.baseTimestamp, pos)
     buf.writeUInt32BE(this.records.length, pos)
     pos += 4
+    if (this.producer !== null) {
+      pos = writeU64(buf, this.producer.producerId, pos)
+      buf.writeUInt32BE(this.producer.epoch, pos)
+      pos += 4
+    }
     pos = writeVarint(buf, this.sets.length, pos)
     for (const set of this.sets) {
       pos = writeVarint(buf, set.names.length, pos)
@@ -245,7 +296,7 @@ export function decodeBatch(
   const baseOffset = readU64(buf, pos + 9)
   const baseTimestamp = readI64(buf, pos + 17)
   const count = buf.readUInt32BE(pos + 25)
-  const r = new VarintReader(buf, pos + BATCH_HEADER_BYTES, end)
+  const r = new VarintReader(buf, pos + batchHeaderBytes(buf[pos + 8]), end)
   const setCount = r.varint('header set count')
   const sets: Readonly<Record<string, string>>[] = []
   for (let s = 0; s < setCount; s++) sets.push(readHeaderSet(r))

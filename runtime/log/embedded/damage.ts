@@ -1,13 +1,6 @@
-import { BATCH_HEADER_BYTES } from './batch.ts'
+import { BATCH_HEADER_BYTES, isBatchMagic } from './batch.ts'
 import { crc32 } from './crc32.ts'
-import {
-  BATCH_MAGIC,
-  checkFrame,
-  isFrameMagic,
-  MAX_FRAME_BYTES,
-  MIN_FRAME_BYTES,
-  MIN_RECORD_BYTES,
-} from './frame.ts'
+import { checkFrame, isFrameMagic, MAX_FRAME_BYTES, MIN_FRAME_BYTES, MIN_RECORD_BYTES } from './frame.ts'
 
 /**
  * Telling a torn write from corruption, for the bytes after the last valid frame of a segment.
@@ -121,7 +114,7 @@ export function incompleteReason(position: number, claimed: number, remaining: n
  * fits in `size` bytes; otherwise 1 (a record frame, or a count too damaged to believe).
  */
 function batchCount(buf: Buffer, at: number, size: number): number {
-  if (buf[at + 8] !== BATCH_MAGIC || size < BATCH_HEADER_BYTES || buf.length - at < BATCH_HEADER_BYTES)
+  if (!isBatchMagic(buf[at + 8]) || size < BATCH_HEADER_BYTES || buf.length - at < BATCH_HEADER_BYTES)
     return 1
   const count = buf.readUInt32BE(at + 25)
   return count >= 1 && count <= (size - BATCH_HEADER_BYTES) / MIN_RECORD_BYTES ? count : 1

@@ -1,8 +1,8 @@
 import type { LogRecord } from '../index.ts'
 import {
-  BATCH_HEADER_BYTES,
-  BATCH_MAGIC,
+  batchHeaderBytes,
   decodeBatch,
+  isBatchMagic,
   MIN_BATCH_BYTES,
   MIN_BATCH_RECORD_BYTES,
   soloBatchSize,
@@ -18,7 +18,8 @@ export type { FrameInput } from './frame-fields.ts'
  * kinds share their first 17 bytes (length, CRC, magic, first offset), so scanners and damage
  * classification read them alike:
  *
- * - magic 2, the record batch (batch.ts): what appends write, one frame per append chunk.
+ * - magic 2, the record batch (batch.ts): what appends write, one frame per append chunk;
+ *   magic 3, the same written by an exactly-once transaction (its producer id and epoch added).
  * - magic 1, one record per frame: what segments held before record batches
  *   (docs/decisions/0018-embedded-record-batches.md). Never written any more, always readable,
  *   also mixed with batches in one segment (a log written before batches and appended to after).
@@ -56,7 +57,7 @@ export const MIN_RECORD_BYTES = MIN_BATCH_RECORD_BYTES
 
 /** Whether `byte` is the magic of a frame kind this version reads. */
 export function isFrameMagic(byte: number | undefined): boolean {
-  return byte === BATCH_MAGIC || byte === RECORD_MAGIC
+  return isBatchMagic(byte) || byte === RECORD_MAGIC
 }
 
 /**
@@ -86,9 +87,9 @@ export function checkFrame(buf: Buffer, pos: number, end: number, verifyCrc = tr
   if (end - pos < size) return { status: 'incomplete', size }
   const magic = buf[pos + 8]
   let count = 1
-  if (magic === BATCH_MAGIC) {
+  if (isBatchMagic(magic)) {
     count = buf.readUInt32BE(pos + 25)
-    if (count < 1 || count > (size - BATCH_HEADER_BYTES - 1) / MIN_BATCH_RECORD_BYTES)
+    if (count < 1 || count > (size - batchHeaderBytes(magic) - 1) / MIN_BATCH_RECORD_BYTES)
       return { status: 'invalid', reason: `bad record count ${count} for a batch of ${size} bytes` }
   } else if (magic !== RECORD_MAGIC) {
     return { status: 'invalid', reason: `bad frame magic ${magic}` }
@@ -119,7 +120,7 @@ export function decodeRecords(
   max: number,
   out: LogRecord[],
 ): number {
-  if (buf[pos + 8] === BATCH_MAGIC) return decodeBatch(buf, pos, size, topic, partition, from, max, out)
+  if (isBatchMagic(buf[pos + 8])) return decodeBatch(buf, pos, size, topic, partition, from, max, out)
   if (max <= 0 || readU64(buf, pos + 9) < from) return 0
   out.push(decodeFrame(buf, pos, size, topic, partition))
   return 1

@@ -107,6 +107,21 @@ describe('repair', () => {
     expect(await offsets(dir)).toEqual([0, 1, 2])
   })
 
+  it('rewrites a damaged transactional tail mark as offset 0, which makes the next open scan the whole partition', async () => {
+    const { dir, partitionDir } = await dataDir(3)
+    const mark = path.join(partitionDir, 'transactional.json')
+    await writeFile(mark, '{"version":1,"from":')
+    expect(hasDamage(await verifyDataDir(dir))).toBe(true)
+    const damaged = await EmbeddedLog.open(dir)
+    await expect(damaged.read('t', 0, 0, 10)).rejects.toThrow(/transactional tail file/)
+    await damaged.close()
+    const result = await repairDataDir(dir, { dryRun: false })
+    expect(result.actions[0]!.description).toMatch(/transactional\.json.*rewrote it as offset 0/)
+    expect(JSON.parse(await readFile(mark, 'utf8'))).toEqual({ version: 1, from: 0 })
+    expect(hasDamage(await verifyDataDir(dir))).toBe(false)
+    expect(await offsets(dir)).toEqual([0, 1, 2])
+  })
+
   it('leaves a topic directory without meta.json alone: an unfinished creation, not damage', async () => {
     const { dir } = await dataDir(1)
     await mkdir(path.join(dir, 'log', 'half', '0'), { recursive: true })

@@ -7,6 +7,7 @@ import { BACKUP_SUFFIX, GroupOffsets } from './group-offsets.ts'
 import { withFile } from './io-errors.ts'
 import { acquireLock, releaseLock } from './lock.ts'
 import { segmentFileName } from './segment.ts'
+import { writeTxnTail } from './txn-tail.ts'
 import { type PartitionFinding, type SegmentFinding, type TopicFinding, verifyDataDir } from './verify.ts'
 
 /**
@@ -21,6 +22,9 @@ import { type PartitionFinding, type SegmentFinding, type TopicFinding, verifyDa
  * - Damage at the end of a segment: quarantined (a torn last write is only cut) and cut off.
  * - Offsets missing between segments with no recorded gap: recorded as a gap (they are lost).
  * - A damaged gaps.json or meta.json: renamed aside and rebuilt from the segment files.
+ * - A damaged transactional.json (txn-tail.ts): renamed aside and rewritten as offset 0, the
+ *   bound that is always right: the next open scans the whole partition for transactional
+ *   batches of unfinished transactions.
  * - A damaged or missing consumer-group offsets file: restored from its backup generation, or
  *   set aside when no good generation is left (that group starts over, which the output says).
  * - A damaged aborted.json or transaction file is not repaired: without it nobody knows which
@@ -137,6 +141,15 @@ function planPartition(
         run: async () => {
           await renameAside(gapsFile)
           gaps = OffsetGaps.empty(p.dir)
+        },
+      })
+    }
+    if (problem.kind === 'txn-tail-file') {
+      planned.push({
+        description: `${where}: ${problem.reason}; renamed it aside and rewrote it as offset 0 (the next open scans the whole partition for unfinished transactions)`,
+        run: async () => {
+          await renameAside(problem.file)
+          await writeTxnTail(p.dir, 0, true)
         },
       })
     }

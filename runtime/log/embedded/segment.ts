@@ -4,13 +4,15 @@ import { SluiceError } from '../../errors.ts'
 import type { LogRecord } from '../index.ts'
 import { AbortedRanges, mergeRanges, type OffsetRange } from './aborted.ts'
 import { writeNewFile } from './atomic-file.ts'
-import { BatchBuilder, MAX_BATCH_BYTES } from './batch.ts'
+import { BatchBuilder, type BatchProducer, batchProducer, MAX_BATCH_BYTES } from './batch.ts'
 import { classifyTail, findValidFrame, incompleteReason } from './damage.ts'
 import { checkFrame, decodeRecords, type FrameInput, frameCrcMatches } from './frame.ts'
 import { isCode, syncDir } from './fs-util.ts'
 import { OffsetGaps } from './gaps.ts'
 import { ioError, withAppended, withFile } from './io-errors.ts'
 import type { ReportSink } from './report.ts'
+import { decidedUntil, type TransactionFile } from './transactions.ts'
+import { readTxnTail, writeTxnTail } from './txn-tail.ts'
 
 export { isCode, syncDir } from './fs-util.ts'
 
@@ -46,8 +48,21 @@ export { isCode, syncDir } from './fs-util.ts'
  * oldest open transaction (the last stable offset, `stableEnd`), and never the records of an
  * aborted one (aborted.ts), which they step over like gaps. A partition that never took part in
  * a transaction reads exactly as before: the filtering is only switched on (`transactional`) once
- * it has an open or aborted range.
+ * it has an open or aborted range. A transaction's records are written as transactional batches
+ * (batch.ts, magic 3) naming it, so the ones on disk can be told apart after a crash
+ * (`transactionalBatches`) and by read-only readers in another process (`reloadTransactions`),
+ * from the partition's transactional tail mark (txn-tail.ts) on.
  */
+
+/** A transactional batch found on disk. */
+export interface TransactionalBatch {
+  readonly offset: number
+  readonly count: number
+  readonly producerId: number
+}
+
+/** Commits move the transactional tail mark when it lags the last stable offset by this many offsets. */
+const TAIL_MARK_LAG = 1 << 16
 
 export interface PartitionOptions {
   readonly segmentBytes: number
@@ -98,6 +113,8 @@ class Segment {
   indexOffsets: number[] | null = null
   indexPositions: number[] = []
   indexing: Promise<void> | null = null
+  /** Read-only: whether its transactional batches are in PartitionLog.seenTransactional. */
+  transactionalScanned = false
   /** Damaged byte ranges a reader steps over (read-only with skipCorrupt): start → end. */
   readonly skips = new Map<number, number>()
   /** Sealed segments: damage after the valid records (up to `endOffset`); reads reaching it fail. */
@@ -149,6 +166,10 @@ export class PartitionLog {
   private firstOpen = Number.POSITIVE_INFINITY
   /** Whether reads must filter for transactions (an open or aborted range exists). */
   private transactional = false
+  /** The transactional tail mark (txn-tail.ts) as last read or written; null: no file. */
+  private tailMark: number | null = null
+  /** Read-only: transactional batches seen past the tail mark and not known to have ended. */
+  private seenTransactional: TransactionalBatch[] = []
 
   private constructor(
     readonly dir: string,
@@ -266,12 +287,105 @@ export class PartitionLog {
     this.transactional = this.openRanges.size > 0 || !this.aborted.isEmpty
   }
 
-  /** Read-only: replaces the open ranges with what the owning process's transaction files say now. */
-  async reloadTransactions(open: readonly OffsetRange[]): Promise<void> {
+  /**
+   * Read-only: the open ranges are what the owning process has not committed or aborted now: every
+   * transactional batch at or past its producer's decided offset (transactions.ts) and not in
+   * aborted.json (Kafka's read_committed rule, from the batches and the files), and the ranges
+   * older files list as open. Read in this order, the opposite of the owner's writes: the tail
+   * mark, aborted.json, then `readFiles`, so a batch the mark says has ended is already in
+   * aborted.json when it was aborted.
+   */
+  async reloadTransactions(readFiles: () => Promise<readonly TransactionFile[]>): Promise<void> {
+    const mark = await readTxnTail(this.dir)
     await this.aborted.reload()
+    const files = await readFiles()
+    if (mark !== null) {
+      this.tailMark = mark
+      // Segments sealed before this reader first looked were not scanned for batches yet.
+      for (const segment of this.segments) {
+        if (segment.transactionalScanned || segment.endOffset <= mark || segment === this.segments.at(-1))
+          continue
+        const fh = await this.handle(segment)
+        const found: TransactionalBatch[] = []
+        await scanFrames(fh, segment, 0, segment.baseOffset, segment.size, this.options.indexInterval, found)
+        segment.transactionalScanned = true
+        this.seenTransactional.push(...found)
+      }
+      this.seenTransactional.sort((a, b) => a.offset - b.offset)
+    }
+    const byProducer = new Map<number, TransactionFile>()
+    for (const f of files) if (f.producerId !== undefined) byProducer.set(f.producerId, f)
+    const open: OffsetRange[] = []
+    this.seenTransactional = this.seenTransactional.filter((b) => {
+      const to = b.offset + b.count
+      // Ended for good: before the mark, before its producer's decided offset, or aborted.
+      if (mark !== null && to <= mark) return false
+      if (b.offset < decidedUntil(byProducer.get(b.producerId), this.topic, this.partition)) return false
+      if (this.aborted.skip(b.offset) >= to) return false
+      open.push({ from: b.offset, to })
+      return true
+    })
+    for (const f of files) {
+      if (f.state !== 'open') continue
+      for (const r of f.ranges) if (r.topic === this.topic && r.partition === this.partition) open.push(r)
+    }
     this.openRanges.clear()
     if (open.length > 0) this.openRanges.set(this, mergeRanges(open))
     this.updateOpen()
+  }
+
+  /**
+   * The transactional batches on disk from `from` on (recovery: those of transactions the last
+   * process did not end). Stops at damage, which makes what follows unreadable anyway.
+   */
+  async transactionalBatches(from: number): Promise<TransactionalBatch[]> {
+    if (this.damage !== null) return []
+    const found: TransactionalBatch[] = []
+    for (const segment of this.segments) {
+      if (segment.endOffset <= from || segment.size === 0) continue
+      // From the last indexed frame at or before `from` when the segment is indexed (the last
+      // one is, by recovery): the scan covers the tail, not the whole segment.
+      let position = 0
+      let first = segment.baseOffset
+      const k = segment.indexOffsets === null ? -1 : upperBound(segment.indexOffsets, from) - 1
+      if (k >= 0) {
+        position = segment.indexPositions[k]!
+        first = segment.indexOffsets![k]!
+      }
+      const fh = await this.handle(segment)
+      await scanFrames(fh, segment, position, first, segment.size, this.options.indexInterval, found)
+    }
+    return found.filter((b) => b.offset + b.count > from)
+  }
+
+  /** The transactional tail mark (txn-tail.ts) read at open or last written; null: none. */
+  get transactionalTail(): number | null {
+    return this.tailMark
+  }
+
+  /**
+   * Before the partition's first transactional batch is written: the tail mark must exist and not
+   * lie past it. One write per partition, ever (later marks only move it forward).
+   */
+  async markTransactional(): Promise<void> {
+    if (this.tailMark !== null) return
+    const from = this.endOffset
+    await withFile(path.join(this.dir, 'transactional.json'), 'writing', () =>
+      writeTxnTail(this.dir, from, this.options.fsync),
+    )
+    this.tailMark = from
+  }
+
+  /**
+   * Moves the tail mark to the last stable offset: below it every transactional batch has ended.
+   * `always`: even when it lags little (recovery, once everything is decided).
+   */
+  async advanceTransactionalTail(always: boolean): Promise<void> {
+    if (this.tailMark === null || this.damage !== null) return
+    const to = this.stableEnd
+    if (to <= this.tailMark || (!always && to - this.tailMark < TAIL_MARK_LAG)) return
+    await writeTxnTail(this.dir, to, this.options.fsync)
+    this.tailMark = to
   }
 
   /** A partition that could not be opened: every read and append fails with `error`. */
@@ -307,6 +421,7 @@ export class PartitionLog {
     const log = new PartitionLog(dir, topic, partition, options, segments, gaps)
     log.aborted = await AbortedRanges.load(dir)
     log.transactional = !log.aborted.isEmpty
+    if (!options.readOnly) log.tailMark = await readTxnTail(dir)
     if (bases.length === 0) {
       if (!options.readOnly) await log.continueAt(0, null)
       return log
@@ -475,7 +590,9 @@ export class PartitionLog {
         segment.endOffset,
         fileSize,
         this.options.indexInterval,
+        this.seenTransactional,
       )
+      segment.transactionalScanned = true
       segment.indexOffsets!.push(...scan.indexOffsets)
       segment.indexPositions.push(...scan.indexPositions)
       segment.size = scan.end
@@ -566,8 +683,13 @@ export class PartitionLog {
    * publish(); on failure
    * call rollback(). The caller serializes appends of a partition. Failures name the file:
    * LOG_DISK_FULL for ENOSPC/EDQUOT, LOG_IO otherwise; nothing of a failed batch stays.
+   * `producers[i]`: the transaction record i belongs to (null or absent: none); a batch holds
+   * records of one transaction, or of none.
    */
-  async prepare(records: readonly FrameInput[]): Promise<PreparedAppend> {
+  async prepare(
+    records: readonly FrameInput[],
+    producers?: readonly (BatchProducer | null)[],
+  ): Promise<PreparedAppend> {
     if (this.damage !== null) throw this.damage
     if (this.poisoned !== null) throw this.poisonedError()
     const firstOffset = this.endOffset
@@ -581,7 +703,7 @@ export class PartitionLog {
     let batches: BatchBuilder[] = []
     let start = 0
     let bytes = 0
-    let batch = new BatchBuilder()
+    let batch = new BatchBuilder(producers?.[0] ?? null)
     const cut = () => {
       const index: [number, number][] = []
       const base = segment.baseOffset
@@ -610,6 +732,14 @@ export class PartitionLog {
     try {
       for (let i = 0; i < records.length; i++) {
         const record = records[i]!
+        const producer = producers?.[i] ?? null
+        if (producer !== batch.producer) {
+          if (batch.count > 0) {
+            batches.push(batch)
+            bytes += batch.size
+          }
+          batch = new BatchBuilder(producer)
+        }
         let size = batch.measure(record)
         if (
           batch.count > 0 &&
@@ -617,7 +747,7 @@ export class PartitionLog {
         ) {
           batches.push(batch)
           bytes += batch.size
-          batch = new BatchBuilder()
+          batch = new BatchBuilder(producer)
           size = batch.measure(record)
         }
         if (
@@ -994,7 +1124,8 @@ interface ScanResult {
 
 /**
  * Walks frames from `start` (where offset `firstOffset` must begin) up to `until`, verifying each
- * (length, magic, record count, CRC, consecutive offsets) and collecting index entries. Stops at the first frame
+ * (length, magic, record count, CRC, consecutive offsets) and collecting index entries (and, into
+ * `transactional` when given, the transactional batches). Stops at the first frame
  * that is invalid or runs past `until`.
  */
 async function scanFrames(
@@ -1004,6 +1135,7 @@ async function scanFrames(
   firstOffset: number,
   until: number,
   indexInterval: number,
+  transactional?: TransactionalBatch[],
 ): Promise<ScanResult> {
   const indexOffsets: number[] = []
   const indexPositions: number[] = []
@@ -1038,6 +1170,11 @@ async function scanFrames(
     if (holdsIndexedOffset(expected - segment.baseOffset, check.count, indexInterval)) {
       indexOffsets.push(expected)
       indexPositions.push(position)
+    }
+    if (transactional !== undefined) {
+      const producer = batchProducer(buf, position - bufStart)
+      if (producer !== null)
+        transactional.push({ offset: expected, count: check.count, producerId: producer.producerId })
     }
     position += check.size
     expected += check.count

@@ -2,6 +2,7 @@ import { mkdir, readdir, readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { SluiceError } from '../../errors.ts'
 import { writeFileAtomic } from './atomic-file.ts'
+import type { BatchProducer } from './batch.ts'
 import { isCode } from './fs-util.ts'
 import { decodeGroupName, encodeGroupName } from './group-offsets.ts'
 import { ioError } from './io-errors.ts'
@@ -12,13 +13,18 @@ import type { PartitionLog } from './segment.ts'
  * transactional id, `<dataDir>/transactions/<encoded id>.json`,
  *
  *   { "version": 1, "transactionalId": "...", "state": "open" | "committed" | "aborted",
+ *     "producerId": 3, "epoch": 5,
+ *     "decided": [{ "topic": "out", "partition": 0, "until": 14 }],
  *     "ranges": [{ "topic": "out", "partition": 0, "from": 10, "to": 14 }],
  *     "commit": { "group": "g", "topic": "in", "partition": 0, "offset": 7, "metadata": "..." } }
  *
  * replaced atomically (atomic-file.ts) at each step of a transaction:
- * - before an append's records are written: state "open" with every range the transaction has
- *   reserved so far (the intent; one write per append batch). The records stay invisible
- *   (segment.ts `reserve`).
+ * - claim: state "open" with a producer id (assigned once per transactional id, never reused)
+ *   and the epoch, one higher than the previous holder's. The transaction's records are written
+ *   as transactional batches (batch.ts, magic 3) carrying both, so nothing is written before
+ *   each append: records on disk name their transaction themselves, and every one at or past
+ *   its transaction's `decided` offset in its partition belongs to an epoch that has not ended.
+ *   In memory they stay invisible (segment.ts `reserve`).
  * - commit: the records are made durable first, then one write with state "committed", the
  *   ranges and the source partition's offset and metadata. That write is the commit point:
  *   outputs, offset and metadata become visible together. The group's offsets file is updated
@@ -27,16 +33,20 @@ import type { PartitionLog } from './segment.ts'
  *   make visible with it).
  * - abort: the ranges go to each partition's aborted.json (aborted.ts) first, then state
  *   "aborted" with no ranges.
+ * Commit and abort move `decided` past the epoch's ranges in each partition it wrote to: below
+ * it, every batch of this producer is committed or recorded in aborted.json.
  * `commit` always holds the last committed offset of the source partition, carried from epoch
  * to epoch, so the roll-forward never depends on a file the next epoch already overwrote.
  *
- * On open, a file still "open" is a transaction the process did not finish: its ranges are
- * aborted (EmbeddedLog.open), and appends continue past them (offsets are never reused).
+ * On open, transactional batches at or past their producer's `decided` offset are the records of
+ * epochs the process did not finish: they are aborted (EmbeddedLog.open, which scans only past
+ * each partition's transactional tail mark, txn-tail.ts). Files written before transactional
+ * batches may still be "open" with the ranges of their intent: those ranges are aborted too.
  *
  * Fencing: the log is one process, so a zombie is another subscriber of this process holding the
- * same transactional id. `claim` aborts the previous holder's open transaction and fences it: its later appends and commits fail with LOG_FENCED. Everything a
- * producer does (append, commit, abort) and a claim run under one lock per id, so a claim never
- * slips between an intent and its records.
+ * same transactional id. `claim` aborts the previous holder's open transaction and fences it: its
+ * later appends and commits fail with LOG_FENCED. Everything a producer does (append, commit,
+ * abort) and a claim run under one lock per id, so a claim never slips into an append.
  */
 
 export interface TransactionRange {
@@ -55,11 +65,28 @@ export interface SourceCommit {
   readonly metadata: string
 }
 
+/** Below `until`, every transactional batch of the file's producer in the partition has ended. */
+export interface DecidedUntil {
+  readonly topic: string
+  readonly partition: number
+  readonly until: number
+}
+
 export interface TransactionFile {
   readonly transactionalId: string
   readonly state: 'open' | 'committed' | 'aborted'
   readonly ranges: readonly TransactionRange[]
   readonly commit: SourceCommit | null
+  /** Absent in files written before transactional batches (no batch names them). */
+  readonly producerId?: number
+  readonly epoch?: number
+  readonly decided?: readonly DecidedUntil[]
+}
+
+/** The first offset of `partition` where batches of the file's producer may not have ended (0: all). */
+export function decidedUntil(file: TransactionFile | undefined, topic: string, partition: number): number {
+  const d = file?.decided?.find((x) => x.topic === topic && x.partition === partition)
+  return d?.until ?? 0
 }
 
 export const TRANSACTIONS_DIR = 'transactions'
@@ -79,6 +106,9 @@ export class Transactions {
   private readonly locks = new Map<string, Promise<unknown>>()
   /** The last committed source offset per id, from the files (carried into the next epoch). */
   private readonly lastCommits = new Map<string, SourceCommit | null>()
+  /** The files read at open, per id: producer ids, epochs and decided offsets carry on from them. */
+  private readonly loaded = new Map<string, TransactionFile>()
+  private nextProducerId = 0
 
   constructor(
     readonly dir: string,
@@ -114,12 +144,17 @@ export class Transactions {
 
   /** Remembers the last commits of the files read at open. */
   load(files: readonly TransactionFile[]): void {
-    for (const f of files) this.lastCommits.set(f.transactionalId, f.commit)
+    for (const f of files) {
+      this.lastCommits.set(f.transactionalId, f.commit)
+      this.loaded.set(f.transactionalId, f)
+      if (f.producerId !== undefined) this.nextProducerId = Math.max(this.nextProducerId, f.producerId + 1)
+    }
   }
 
   /**
    * Takes `transactionalId` over: the previous holder (if any) is fenced and its open transaction
-   * aborted before this resolves.
+   * aborted, then the file is written with the id's producer id and a new epoch, before this
+   * resolves. That write is the only one a transaction makes before its records.
    */
   claim(
     transactionalId: string,
@@ -134,13 +169,25 @@ export class Transactions {
         await previous.abortLocked()
         previous.onFenced()
       }
+      const file = this.loaded.get(transactionalId)
+      const before = previous?.identity ?? (file?.producerId === undefined ? null : file)
+      const identity: BatchProducer = {
+        producerId: before?.producerId ?? this.nextProducerId++,
+        epoch: (before?.epoch ?? -1) + 1,
+      }
+      const decided = new Map<string, DecidedUntil>()
+      for (const d of previous?.decidedList() ?? file?.decided ?? [])
+        decided.set(`${d.topic}\0${d.partition}`, d)
       const producer = new TransactionalProducer(
         this,
         transactionalId,
         source,
         previous?.lastCommit ?? this.lastCommits.get(transactionalId) ?? null,
+        identity,
+        decided,
         onFenced,
       )
+      await producer.writeClaim()
       this.holders.set(transactionalId, producer)
       return producer
     })
@@ -184,9 +231,9 @@ interface Reserved {
 
 /**
  * One holder of a transactional id: the transaction of one source partition, epoch after epoch.
- * Appends reserve their ranges and write the intent (`reserve`, `writeIntent`, called by the log
- * while it holds the topic's append turn), `commit` ends the epoch with the source offset,
- * `abort` discards it.
+ * Appends reserve their ranges (`reserve`, called by the log while it holds the topic's append
+ * turn) and write their records as batches naming `identity`, `commit` ends the epoch with the
+ * source offset, `abort` discards it.
  */
 export class TransactionalProducer {
   /** Set when another holder claimed the id: everything fails with LOG_FENCED from then on. */
@@ -198,6 +245,10 @@ export class TransactionalProducer {
     readonly transactionalId: string,
     private readonly source: { readonly group: string; readonly topic: string; readonly partition: number },
     public lastCommit: SourceCommit | null,
+    /** What this holder's batches carry (batch.ts TXN_BATCH_MAGIC). */
+    readonly identity: BatchProducer,
+    /** Per `${topic}\0${partition}`: below `until`, this producer's batches there have ended. */
+    private readonly decided: Map<string, DecidedUntil>,
     /** Told when another holder claims the id (the subscription ends without waiting for a batch). */
     readonly onFenced: () => void,
   ) {}
@@ -217,7 +268,7 @@ export class TransactionalProducer {
 
   /**
    * Reserves [from, to) of `partition` for this transaction: invisible to readers from now on.
-   * The caller then writes the intent (writeIntent), then the records.
+   * The caller then writes the records as batches naming `identity`.
    */
   reserve(partition: PartitionLog, from: number, to: number): void {
     this.checkFenced()
@@ -227,14 +278,14 @@ export class TransactionalProducer {
     else this.reserved.push({ partition, from, to })
   }
 
-  /**
-   * Writes the intent: the file in state "open" with every range reserved now. After reserve()
-   * (once for all ranges of a batch) and before the records are written; after unreserve() so
-   * the file stops claiming offsets that go to the next append. Never for a fenced producer:
-   * the file is its successor's now.
-   */
-  writeIntent(): Promise<void> {
-    return this.fenced ? Promise.resolve() : this.writeState('open')
+  /** @internal Claim: the file names this holder's producer id and epoch before it appends. */
+  writeClaim(): Promise<void> {
+    return this.writeState('open')
+  }
+
+  /** @internal The decided offsets, for the next holder of the id. */
+  decidedList(): DecidedUntil[] {
+    return [...this.decided.values()]
   }
 
   /** Takes back a reservation whose records were not written (the append failed and was undone). */
@@ -248,7 +299,7 @@ export class TransactionalProducer {
             ...(r.to > to ? [{ partition, from: to, to: r.to }] : []),
           ],
     )
-    // The intent on disk still lists the range until the caller rewrites it (writeIntent).
+    // No batch of it reached the disk (the append was undone), so nothing on disk names it.
   }
 
   /**
@@ -269,14 +320,22 @@ export class TransactionalProducer {
       }
       const partitions = [...new Set(this.reserved.map((r) => r.partition))]
       await host.syncData(partitions)
+      const ranges = this.ranges()
       await this.owner.write({
         transactionalId: this.transactionalId,
         state: 'committed',
-        ranges: this.ranges(),
+        ranges,
         commit,
+        ...this.identity,
+        decided: this.decidedAfter(ranges),
       })
+      this.decide(ranges)
       for (const p of partitions) p.commitRanges(this)
       this.reserved = []
+      for (const p of partitions) {
+        // Only shortens recovery's scan: a mark that could not be moved stays a correct bound.
+        await p.advanceTransactionalTail(false).catch(() => {})
+      }
       this.lastCommit = commit
       host.wake(partitions.map((p) => p.topic))
       await host.commitOffset(commit)
@@ -299,6 +358,8 @@ export class TransactionalProducer {
     if (this.reserved.length === 0) return
     const partitions = [...new Set(this.reserved.map((r) => r.partition))]
     for (const p of partitions) await p.abortRanges(this)
+    // Recorded in aborted.json now: the file may say the epoch ended there.
+    this.decide(this.ranges())
     this.reserved = []
     await this.writeState('aborted')
     this.owner.logHost.wake(partitions.map((p) => p.topic))
@@ -308,9 +369,26 @@ export class TransactionalProducer {
     return this.owner.write({
       transactionalId: this.transactionalId,
       state,
-      ranges: state === 'open' ? this.ranges() : [],
+      ranges: [],
       commit: this.lastCommit,
+      ...this.identity,
+      decided: this.decidedList(),
     })
+  }
+
+  /** The decided offsets once `ranges` have ended. */
+  private decidedAfter(ranges: readonly TransactionRange[]): DecidedUntil[] {
+    const next = new Map(this.decided)
+    for (const r of ranges) {
+      const key = `${r.topic}\0${r.partition}`
+      if ((next.get(key)?.until ?? 0) < r.to)
+        next.set(key, { topic: r.topic, partition: r.partition, until: r.to })
+    }
+    return [...next.values()]
+  }
+
+  private decide(ranges: readonly TransactionRange[]): void {
+    for (const d of this.decidedAfter(ranges)) this.decided.set(`${d.topic}\0${d.partition}`, d)
   }
 
   private ranges(): TransactionRange[] {
@@ -383,5 +461,29 @@ export function parseTransactionFile(text: string, file: string, fallbackId: str
       metadata: c.metadata,
     }
   }
-  return { transactionalId, state, ranges: list, commit: source }
+  const { producerId, epoch, decided } = parsed
+  const identity: { producerId?: number; epoch?: number; decided?: DecidedUntil[] } = {}
+  if (producerId !== undefined) {
+    if (!Number.isSafeInteger(producerId) || (producerId as number) < 0)
+      throw bad(`producerId ${String(producerId)}`)
+    if (!Number.isSafeInteger(epoch) || (epoch as number) < 0 || (epoch as number) > 0xffffffff)
+      throw bad(`epoch ${String(epoch)}`)
+    identity.producerId = producerId as number
+    identity.epoch = epoch as number
+  }
+  if (decided !== undefined) {
+    if (!Array.isArray(decided)) throw bad('"decided" is not a list')
+    identity.decided = decided.map((d) => {
+      const { topic, partition, until } = (d ?? {}) as Record<string, unknown>
+      if (
+        typeof topic !== 'string' ||
+        !Number.isSafeInteger(partition) ||
+        !Number.isSafeInteger(until) ||
+        (until as number) < 0
+      )
+        throw bad(`bad decided entry ${JSON.stringify(d)}`)
+      return { topic, partition: partition as number, until: until as number }
+    })
+  }
+  return { transactionalId, state, ranges: list, commit: source, ...identity }
 }

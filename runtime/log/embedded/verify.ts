@@ -8,6 +8,7 @@ import { OffsetGaps } from './gaps.ts'
 import { BACKUP_SUFFIX, decodeGroupName, readOffsetsFile } from './group-offsets.ts'
 import { listSegments, segmentFileName } from './segment.ts'
 import { parseTransactionFile, TRANSACTIONS_DIR, type TransactionFile } from './transactions.ts'
+import { readTxnTail, TXN_TAIL_FILE } from './txn-tail.ts'
 
 /**
  * `sluice log verify`: reads every byte of an embedded data directory without changing anything
@@ -60,6 +61,8 @@ export type PartitionProblem =
   | { readonly kind: 'gaps-file'; readonly file: string; readonly reason: string }
   /** aborted.json is unreadable: which records belong to aborted transactions is unknown. */
   | { readonly kind: 'aborted-file'; readonly file: string; readonly reason: string }
+  /** transactional.json is unreadable: where recovery must look for unfinished transactions is unknown. */
+  | { readonly kind: 'txn-tail-file'; readonly file: string; readonly reason: string }
   | { readonly kind: 'missing-offsets'; readonly from: number; readonly to: number; readonly file: string }
   | { readonly kind: 'overlap'; readonly file: string; readonly reason: string }
 
@@ -174,6 +177,15 @@ async function verifyPartition(dir: string, topic: string, partition: number): P
     problems.push({
       kind: 'aborted-file',
       file: path.join(dir, ABORTED_FILE),
+      reason: (error as Error).message,
+    })
+  }
+  try {
+    await readTxnTail(dir)
+  } catch (error) {
+    problems.push({
+      kind: 'txn-tail-file',
+      file: path.join(dir, TXN_TAIL_FILE),
       reason: (error as Error).message,
     })
   }
