@@ -257,6 +257,11 @@ await log.subscribe({
       await exited
     }
     expect(await readFile(txnFile, 'utf8')).toBe(claimed)
+    const killed = await verifyDataDir(data)
+    expect(killed.topics.find((t) => t.topic === 'out')!.partitions[0]!.unfinished).toEqual([
+      { from: 1, to: 4 },
+    ])
+    expect(hasDamage(killed)).toBe(false)
 
     const restarted = track(await EmbeddedLog.open(data))
     expect(restarted.recoveryReport).toEqual(
@@ -270,6 +275,7 @@ await log.subscribe({
     expect(position!.offset).toBe(4)
     const report = await verifyDataDir(data)
     expect(report.topics.find((t) => t.topic === 'out')!.partitions[0]!.aborted).toEqual([{ from: 1, to: 4 }])
+    expect(report.topics.find((t) => t.topic === 'out')!.partitions[0]!.unfinished).toEqual([])
     expect(hasDamage(report)).toBe(false)
     await restarted.close()
 

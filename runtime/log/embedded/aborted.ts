@@ -43,6 +43,11 @@ export class AbortedRanges {
     return new AbortedRanges(file, parseAborted(text, file))
   }
 
+  /** Lookups over `ranges` (not tied to a file that is read or written). */
+  static of(ranges: readonly OffsetRange[]): AbortedRanges {
+    return new AbortedRanges('', mergeRanges(ranges))
+  }
+
   static empty(partitionDir: string): AbortedRanges {
     return new AbortedRanges(path.join(partitionDir, ABORTED_FILE), [])
   }

@@ -1,13 +1,14 @@
 import { readdir, readFile, stat } from 'node:fs/promises'
 import path from 'node:path'
-import { ABORTED_FILE, AbortedRanges, type OffsetRange } from './aborted.ts'
+import { ABORTED_FILE, AbortedRanges, mergeRanges, type OffsetRange } from './aborted.ts'
+import { batchProducer } from './batch.ts'
 import { classifyTail, findValidFrame, incompleteReason } from './damage.ts'
 import { checkFrame } from './frame.ts'
 import { isCode } from './fs-util.ts'
 import { OffsetGaps } from './gaps.ts'
 import { BACKUP_SUFFIX, decodeGroupName, readOffsetsFile } from './group-offsets.ts'
-import { listSegments, segmentFileName } from './segment.ts'
-import { parseTransactionFile, TRANSACTIONS_DIR, type TransactionFile } from './transactions.ts'
+import { listSegments, segmentFileName, type TransactionalBatch } from './segment.ts'
+import { decidedUntil, parseTransactionFile, TRANSACTIONS_DIR, type TransactionFile } from './transactions.ts'
 import { readTxnTail, TXN_TAIL_FILE } from './txn-tail.ts'
 
 /**
@@ -41,6 +42,8 @@ export interface SegmentFinding {
   /** Offset after the last valid record. */
   readonly nextOffset: number
   readonly damage: readonly DamageRange[]
+  /** Its transactional batches (batch.ts, magic 3): offsets and the producer that wrote them. */
+  readonly transactional: readonly TransactionalBatch[]
 }
 
 export interface PartitionFinding {
@@ -55,6 +58,12 @@ export interface PartitionFinding {
   readonly problems: readonly PartitionProblem[]
   /** Quarantine files left by earlier recoveries (information, not damage). */
   readonly quarantined: readonly string[]
+  /**
+   * Offset ranges of transactional batches no commit or abort covers (past the transactional tail
+   * mark and their producer's decided offset, not in aborted.json): a transaction still running,
+   * or one the next open aborts. Information, not damage.
+   */
+  readonly unfinished: readonly OffsetRange[]
 }
 
 export type PartitionProblem =
@@ -106,16 +115,20 @@ const TOPIC_NAME = /^[A-Za-z0-9._-]{1,249}$/
 
 export async function verifyDataDir(dataDir: string): Promise<VerifyReport> {
   const logDir = path.join(dataDir, 'log')
+  const transactions = await verifyTransactions(path.join(dataDir, TRANSACTIONS_DIR))
+  const byProducer = new Map<number, TransactionFile>()
+  for (const t of transactions)
+    if (t.transaction?.producerId !== undefined) byProducer.set(t.transaction.producerId, t.transaction)
   const topics: TopicFinding[] = []
   for (const name of (await readdirOrEmpty(logDir)).sort()) {
     if (!TOPIC_NAME.test(name) || !(await isDirectory(path.join(logDir, name)))) continue
-    topics.push(await verifyTopic(path.join(logDir, name), name))
+    topics.push(await verifyTopic(path.join(logDir, name), name, byProducer))
   }
   return {
     dataDir,
     topics,
     groups: await verifyGroups(path.join(dataDir, 'groups')),
-    transactions: await verifyTransactions(path.join(dataDir, TRANSACTIONS_DIR)),
+    transactions,
   }
 }
 
@@ -139,7 +152,11 @@ export function isDamaged(segment: SegmentFinding, last: boolean): boolean {
   return segment.damage.some((d) => d.kind === 'corrupt' || d.resumeOffset !== null || !last)
 }
 
-async function verifyTopic(dir: string, topic: string): Promise<TopicFinding> {
+async function verifyTopic(
+  dir: string,
+  topic: string,
+  byProducer: ReadonlyMap<number, TransactionFile>,
+): Promise<TopicFinding> {
   let metaProblem: string | null = null
   let count: number | null = null
   try {
@@ -158,11 +175,16 @@ async function verifyTopic(dir: string, topic: string): Promise<TopicFinding> {
   const partitionCount = count ?? (dirs.length === 0 ? 0 : Math.max(...dirs) + 1)
   const partitions: PartitionFinding[] = []
   for (let p = 0; p < partitionCount; p++)
-    partitions.push(await verifyPartition(path.join(dir, String(p)), topic, p))
+    partitions.push(await verifyPartition(path.join(dir, String(p)), topic, p, byProducer))
   return { topic, dir, metaProblem, unfinished: false, partitions }
 }
 
-async function verifyPartition(dir: string, topic: string, partition: number): Promise<PartitionFinding> {
+async function verifyPartition(
+  dir: string,
+  topic: string,
+  partition: number,
+  byProducer: ReadonlyMap<number, TransactionFile>,
+): Promise<PartitionFinding> {
   const problems: PartitionProblem[] = []
   let gaps: OffsetGaps | null = null
   try {
@@ -180,8 +202,10 @@ async function verifyPartition(dir: string, topic: string, partition: number): P
       reason: (error as Error).message,
     })
   }
+  // A damaged mark counts as 0, as repair rewrites it: the whole partition is looked at.
+  let mark: number | null = 0
   try {
-    await readTxnTail(dir)
+    mark = await readTxnTail(dir)
   } catch (error) {
     problems.push({
       kind: 'txn-tail-file',
@@ -210,7 +234,29 @@ async function verifyPartition(dir: string, topic: string, partition: number): P
   const quarantined = (await readdirOrEmpty(dir))
     .filter((n) => n.includes('.quarantine-at-'))
     .map((n) => path.join(dir, n))
-  return { topic, partition, dir, segments, gaps, aborted, problems, quarantined }
+  const unfinished: OffsetRange[] = []
+  if (mark !== null) {
+    const abortedRanges = AbortedRanges.of(aborted ?? [])
+    for (const segment of segments) {
+      for (const b of segment.transactional) {
+        const to = b.offset + b.count
+        if (to <= mark || abortedRanges.skip(b.offset) >= to) continue
+        if (b.offset >= decidedUntil(byProducer.get(b.producerId), topic, partition))
+          unfinished.push({ from: b.offset, to })
+      }
+    }
+  }
+  return {
+    topic,
+    partition,
+    dir,
+    segments,
+    gaps,
+    aborted,
+    problems,
+    quarantined,
+    unfinished: mergeRanges(unfinished),
+  }
 }
 
 /** Walks every frame of a segment file, collecting the ranges that hold no valid frames. */
@@ -220,9 +266,13 @@ export async function verifySegment(file: string, baseOffset: number): Promise<S
   let at = 0
   let expected = baseOffset
   let records = 0
+  const transactional: TransactionalBatch[] = []
   while (at < buf.length) {
     const check = checkFrame(buf, at, buf.length)
     if (check.status === 'ok' && check.offset === expected) {
+      const producer = batchProducer(buf, at)
+      if (producer !== null)
+        transactional.push({ offset: check.offset, count: check.count, producerId: producer.producerId })
       records += check.count
       expected += check.count
       at += check.size
@@ -266,7 +316,7 @@ export async function verifySegment(file: string, baseOffset: number): Promise<S
     break
   }
   const nextOffset = damage.length > 0 ? damage[0]!.expectedOffset : expected
-  return { file, baseOffset, bytes: buf.length, records, nextOffset, damage }
+  return { file, baseOffset, bytes: buf.length, records, nextOffset, damage, transactional }
 }
 
 async function verifyGroups(dir: string): Promise<GroupFinding[]> {
