@@ -291,14 +291,14 @@ export class PartitionLog {
    * Read-only: the open ranges are what the owning process has not committed or aborted now: every
    * transactional batch at or past its producer's decided offset (transactions.ts) and not in
    * aborted.json (Kafka's read_committed rule, from the batches and the files), and the ranges
-   * older files list as open. Read in this order, the opposite of the owner's writes: the tail
-   * mark, aborted.json, then `readFiles`, so a batch the mark says has ended is already in
-   * aborted.json when it was aborted.
+   * older files list as open. The owner records an abort in aborted.json before its transaction
+   * file or the tail mark say the batches ended, so they are read first and aborted.json last:
+   * a batch they say ended and that was aborted is then always in the aborted.json read.
    */
   async reloadTransactions(readFiles: () => Promise<readonly TransactionFile[]>): Promise<void> {
     const mark = await readTxnTail(this.dir)
-    await this.aborted.reload()
     const files = await readFiles()
+    await this.aborted.reload()
     if (mark !== null) {
       this.tailMark = mark
       // Segments sealed before this reader first looked were not scanned for batches yet.
