@@ -678,3 +678,24 @@ describe('damage', () => {
     ])
   })
 })
+
+describe('the transactional tail mark', () => {
+  it('is written before the first transactional batch and moves to the stable offset on a commit far past it', async () => {
+    const { dir, log } = await setUp()
+    await log.append('out', [{ key: null, value: Buffer.from('plain') }])
+    const markFile = path.join(dir, 'log', 'out', '0', 'transactional.json')
+    const mark = async () => (JSON.parse(await readFile(markFile, 'utf8')) as { from: number }).from
+    await expect(readFile(markFile)).rejects.toThrow(/ENOENT/)
+    const producer = await log.claim('job', { group: 'g', topic: 'in', partition: 0 }, () => {})
+    const records = (n: number) => Array.from({ length: n }, () => ({ key: null, value: Buffer.from('x') }))
+    await log.appendTransactional('out', records(10), undefined, producer)
+    expect(await mark()).toBe(1)
+    // A commit close behind the mark leaves it (one write saved per commit).
+    await producer.commit(1, 'm')
+    expect(await mark()).toBe(1)
+    await log.appendTransactional('out', records(70_000), undefined, producer)
+    await producer.commit(2, 'm')
+    expect(await mark()).toBe(70_011)
+    await producer.close()
+  })
+})
