@@ -111,6 +111,19 @@ async function readAll(log: Log, topic: string): Promise<LogRecord[]> {
   return out
 }
 
+/** Tries `call` again for up to a minute while it fails: a broker just restarted may still settle. */
+async function settled<T>(call: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 60_000
+  for (;;) {
+    try {
+      return await call()
+    } catch (error) {
+      if (Date.now() > deadline) throw error
+      await new Promise((r) => setTimeout(r, 500))
+    }
+  }
+}
+
 async function restartBroker(): Promise<void> {
   await promisify(execFile)('bash', [join(ROOT, 'scripts/servers/kafka.sh'), 'restart', '2'], {
     env: process.env,
@@ -152,14 +165,29 @@ async function chaos(mode: Mode): Promise<void> {
   let midStream = 0
   let lives = 0
   let brokerRestarted = mode.name !== 'kafka'
+  // A quarter of the lives die while starting (restoring state, joining the group); the others
+  // once running, after a random share of a processing time adapted to this machine, so that a
+  // life gets through about a fortieth of the input and twenty kills land mid-stream on a fast
+  // machine as on a slow one.
+  const targetPerLife = EVENTS / (KILLS * 2)
+  let lifeMs = 300
+  let previous = 0
+  const progressPerLife: number[] = []
   while (midStream < KILLS) {
     lives++
     if (lives > KILLS * 4)
       throw new Error(`only ${midStream} of ${lives} kills landed before the node finished`)
     const node = sluice(runArgs, mode)
     const watched = watch(node)
-    // Lives of 0.3-1.5 s: long enough to start and commit some epochs, short enough to die mid-stream.
-    await Promise.race([new Promise((r) => setTimeout(r, 300 + random() * 1200)), watched.exit])
+    const duringStart = random() < 0.25
+    if (duringStart) {
+      await Promise.race([new Promise((r) => setTimeout(r, random() * 300)), watched.exit])
+    } else {
+      while (!watched.stderr().includes('"msg":"running"') && node.exitCode === null) {
+        await new Promise((r) => setTimeout(r, 5))
+      }
+      await Promise.race([new Promise((r) => setTimeout(r, lifeMs * (0.3 + random()))), watched.exit])
+    }
     // Once, the broker goes away under a running node, which must ride it out (and then dies anyway).
     if (!brokerRestarted && midStream === KILLS / 2) {
       await restartBroker()
@@ -169,11 +197,21 @@ async function chaos(mode: Mode): Promise<void> {
     const code = await watched.exit
     if (code !== null)
       throw new Error(`the node exited by itself (${code}):\n${watched.stderr().slice(-4000)}`)
-    const reader = mode.name === 'kafka' ? log : await mode.open()
-    const done = await committed(reader, group, input)
-    if (reader !== log) await reader.close()
+    const done = await settled(async () => {
+      const reader = mode.name === 'kafka' ? log : await mode.open()
+      try {
+        return await committed(reader, group, input)
+      } finally {
+        if (reader !== log) await reader.close()
+      }
+    })
     // The group's offsets count input records, repeats included, so EVENTS means finished.
     if (done < EVENTS) midStream++
+    const progress = done - previous
+    previous = done
+    progressPerLife.push(progress)
+    if (!duringStart && progress > targetPerLife) lifeMs = Math.max(5, lifeMs * 0.6)
+    else if (!duringStart && progress < targetPerLife / 4) lifeMs = Math.min(5000, lifeMs * 1.5)
   }
   // A last life that runs to the end and stops cleanly.
   const last = sluice([...runArgs, '--until-caught-up'], mode)
@@ -182,12 +220,14 @@ async function chaos(mode: Mode): Promise<void> {
 
   const reader = mode.name === 'kafka' ? log : await mode.open()
   try {
-    const rows = (await readAll(reader, output)).map((r) => JSON.parse(r.value.toString()) as CountRow)
+    const rows = (await settled(() => readAll(reader, output))).map(
+      (r) => JSON.parse(r.value.toString()) as CountRow,
+    )
     const expected = expectedCounts(events, WITHIN_MS, (e) => partitionForKey(e.card, PARTITIONS))
     const total = [...expected.values()].reduce((n, list) => n + list.length, 0)
     const problems = compareCounts(expected, rows)
     console.log(
-      `[chaos ${mode.name}] ${EVENTS} events, ${lives} lives, ${midStream} kills mid-stream: ${rows.length} rows committed, ${total} expected, ${problems.length} problems`,
+      `[chaos ${mode.name}] ${EVENTS} events, ${lives} lives, ${midStream} kills mid-stream: ${rows.length} rows committed, ${total} expected, ${problems.length} problems; records committed per life: ${progressPerLife.join(' ')}`,
     )
     expect(problems.slice(0, 20)).toEqual([])
     expect(rows.length).toBe(total)
