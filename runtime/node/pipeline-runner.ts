@@ -137,8 +137,6 @@ interface TopicOutput {
 }
 
 const DEAD_LETTER_LINES_PER_SECOND = 10
-/** How long no batch must have come before caughtUp asks the log what is readable past a commit. */
-const IDLE_BEFORE_READ_CHECK_MS = 200
 const LATENCY_BUCKETS = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5]
 
 export class PipelineRunner {
@@ -164,8 +162,6 @@ export class PipelineRunner {
   private unavailableSince: number | null = null
   private failures = 0
   private finished: Promise<void> = Promise.resolve()
-  /** When the last batch was handed to the runner (performance.now()), for waitUntilCaughtUp. */
-  private lastBatchAt = 0
   /** Keyed state and checkpoints; null for a stateless at-least-once pipeline (commits per batch). */
   private readonly operatorState: OperatorState | null
   /** At most 10 'event dead-lettered' lines a second; the metric counts every one. */
@@ -390,15 +386,7 @@ export class PipelineRunner {
           this.options.log.endOffsets(topic),
           this.options.log.committedOffsets(this.group, topic),
         ])
-        for (const [p, end] of ends.entries()) {
-          const at = committed[p] ?? -1
-          if (end === 0 || at >= end) continue
-          // Behind the end: records still to process, or offsets no reader is ever given (a
-          // retired gap, an aborted transaction, transaction markers). Only once no batch came for
-          // a while is it worth asking the log whether anything is readable there.
-          if (performance.now() - this.lastBatchAt < IDLE_BEFORE_READ_CHECK_MS) return false
-          if ((await this.options.log.read(topic, p, Math.max(at, 0), 1)).length > 0) return false
-        }
+        if (ends.some((end, p) => end > 0 && (committed[p] ?? -1) < end)) return false
       }
       return true
     } catch (error) {
@@ -546,7 +534,6 @@ export class PipelineRunner {
   /** Decode → chains → sinks for one batch of log records; resolves once all output is appended. */
   private async processBatch(batch: RecordBatch): Promise<void> {
     const started = performance.now()
-    this.lastBatchAt = started
     const outputs = new Map<string, TopicOutput>()
     const deadLetters: DeadLetter[] = []
     const states = this.operatorState?.of(batch.topic, batch.partition)
