@@ -1,4 +1,4 @@
-import { mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { cp, mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -179,6 +179,53 @@ describe('sluice log verify and repair', () => {
     )
     expect(stdout).toMatch(
       /exactly-once transactions:\n {2}ok +tx%2Ein%2E0\.json: transaction tx\.in\.0: aborted/,
+    )
+  })
+
+  it('lists the offsets of a transaction still open when the node stopped, which the next open aborts', async () => {
+    const dir = await newDir()
+    const log = await EmbeddedLog.open(dir, { durability: 'batch' })
+    await log.ensureTopic('in')
+    await log.ensureTopic('out')
+    await log.append('in', [{ key: null, value: Buffer.from('x') }])
+    let appended!: () => void
+    const inside = new Promise<void>((resolve) => {
+      appended = resolve
+    })
+    let release!: () => void
+    const held = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const subscription = await log.subscribe(
+      {
+        group: 'g',
+        topics: ['in'],
+        delivery: 'exactly-once',
+        checkpoint: {
+          transactionalId: 'tx',
+          assigned: async () => {},
+          prepare: async () => 'epoch',
+          committed: async () => {},
+          revoked: () => {},
+        },
+      },
+      async (batch) => {
+        await batch.transaction!.append('out', [{ key: null, value: Buffer.from('not yet') }])
+        appended()
+        await held
+      },
+    )
+    await inside
+    // The directory as a crash would leave it: the transaction's records on disk, no commit.
+    const crashed = await newDir()
+    await cp(dir, crashed, { recursive: true })
+    release()
+    await subscription.stop()
+    await log.close()
+    const { code, stdout } = await runCli('log', 'verify', '--data-dir', crashed)
+    expect(code).toBe(0)
+    expect(stdout).toMatch(
+      /topic out: .*\n {2}partition 0: ok, .*unfinished transactions \(the next open aborts them\) 0\.\.0/,
     )
   })
 

@@ -132,7 +132,7 @@ function formatPartition(p: PartitionFinding): string[] {
   const damaged =
     p.problems.length > 0 || p.segments.some((s, i) => isDamaged(s, i === p.segments.length - 1))
   const lines = [
-    `  partition ${p.partition}: ${damaged ? 'DAMAGED' : 'ok'}, ${p.segments.length} segment(s), ${records} record(s)${p.gaps && p.gaps.all.length > 0 ? `, retired offsets ${p.gaps.all.map((g) => `${g.from}..${g.to - 1}`).join(', ')}` : ''}${p.aborted && p.aborted.length > 0 ? `, aborted (exactly-once, never delivered) ${p.aborted.map((g) => `${g.from}..${g.to - 1}`).join(', ')}` : ''}`,
+    `  partition ${p.partition}: ${damaged ? 'DAMAGED' : 'ok'}, ${p.segments.length} segment(s), ${records} record(s)${p.gaps && p.gaps.all.length > 0 ? `, retired offsets ${p.gaps.all.map((g) => `${g.from}..${g.to - 1}`).join(', ')}` : ''}${p.aborted && p.aborted.length > 0 ? `, aborted (exactly-once, never delivered) ${p.aborted.map((g) => `${g.from}..${g.to - 1}`).join(', ')}` : ''}${p.unfinished.length > 0 ? `, unfinished transactions (the next open aborts them) ${p.unfinished.map((g) => `${g.from}..${g.to - 1}`).join(', ')}` : ''}`,
   ]
   for (const [i, segment] of p.segments.entries())
     lines.push(...formatSegment(segment, i === p.segments.length - 1))
