@@ -95,6 +95,8 @@ interface RunResult {
   readonly outputs: number
   /** Time inside the runner's handler ÷ processing time: the rest is the log's fetch/read/commit and waiting. */
   readonly handlerShare: number
+  /** CPU time (user + system) of the node process from runner start to caught up, seconds. */
+  readonly cpuSeconds: number
   /** The processing window on process.hrtime's clock, µs (to cut a CPU profile to it). */
   readonly windowUs: { readonly startUs: number; readonly endUs: number }
 }
@@ -155,6 +157,7 @@ async function runOnce(
     const sampler = setInterval(() => memory.sample(), 50)
     sampler.unref()
     const started = process.hrtime.bigint()
+    const cpuAtStart = process.cpuUsage()
     const runner = await PipelineRunner.start({
       log: timed,
       artifact,
@@ -166,6 +169,7 @@ async function runOnce(
     })
     await runner.waitUntilCaughtUp(Math.max(300_000, options.events))
     const caughtUp = process.hrtime.bigint()
+    const cpu = process.cpuUsage(cpuAtStart)
     clearInterval(sampler)
     memory.sample()
     await runner.stop()
@@ -188,6 +192,7 @@ async function runOnce(
       batches: timed.durationsNs.length,
       outputs,
       handlerShare: timed.handlerNs / processingNs,
+      cpuSeconds: (cpu.user + cpu.system) / 1e6,
       windowUs: { startUs: Number(first / 1000n), endUs: Number(caughtUp / 1000n) },
     }
   } finally {
@@ -302,15 +307,15 @@ function endToEndSection(children: readonly ChildResult[], options: Options): st
   const lines = [
     '## End to end, per run',
     '',
-    `events/s = ${options.events.toLocaleString('en-US')} events ÷ (caught up − first batch handed to the runner). Start-up (runner start → first batch: topic creation, Kafka group join) and the pre-append of the input are not in it. "in handler" is the share of the processing time spent inside the runner's batch handler; the rest is the log's own work between batches (read/fetch, offset commit) and waiting.`,
+    `events/s = ${options.events.toLocaleString('en-US')} events ÷ (caught up − first batch handed to the runner). Start-up (runner start → first batch: topic creation, Kafka group join) and the pre-append of the input are not in it. CPU-s is the node process's user + system time from runner start to caught up (on Kafka the broker's own CPU comes on top). "in handler" is the share of the processing time spent inside the runner's batch handler; the rest is the log's own work between batches (read/fetch, offset commit) and waiting.`,
     '',
-    '| variant | run | events/s | processing | start-up | pre-append | batches | records/batch | in handler | outputs |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| variant | run | events/s | processing | CPU-s | start-up | pre-append | batches | records/batch | in handler | outputs |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ]
   for (const child of children) {
     child.runs.forEach((r, i) => {
       lines.push(
-        `| ${child.variant.name} | ${i + 1} | ${formatRate(r.eventsPerSecond)} | ${(r.processingMs / 1000).toFixed(2)} s | ${r.startupMs.toFixed(0)} ms | ${(r.preAppendMs / 1000).toFixed(2)} s | ${r.batches} | ${(options.events / r.batches).toFixed(0)} | ${pct(r.handlerShare)} | ${r.outputs} |`,
+        `| ${child.variant.name} | ${i + 1} | ${formatRate(r.eventsPerSecond)} | ${(r.processingMs / 1000).toFixed(2)} s | ${r.cpuSeconds.toFixed(2)} | ${r.startupMs.toFixed(0)} ms | ${(r.preAppendMs / 1000).toFixed(2)} s | ${r.batches} | ${(options.events / r.batches).toFixed(0)} | ${pct(r.handlerShare)} | ${r.outputs} |`,
       )
     })
   }
