@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { isSluiceError, type RuntimeErrorCode } from '../errors.ts'
+import { isSluiceError } from '../errors.ts'
+import { expectCode, sleep, waitFor } from './conformance-support.ts'
 import type {
   CheckpointOptions,
   Delivery,
@@ -724,31 +725,4 @@ function unique(prefix: string): string {
 
 function range(from: number, to: number): number[] {
   return Array.from({ length: Math.max(0, to - from) }, (_, i) => from + i)
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
-}
-
-/** Polls `condition` until it holds; fails after `timeoutMs` (default 30 s) naming what it awaited. */
-async function waitFor(
-  condition: () => boolean | Promise<boolean>,
-  what: string,
-  { timeoutMs = 30_000, intervalMs = 20 }: { timeoutMs?: number; intervalMs?: number } = {},
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    if (await condition()) return
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await sleep(intervalMs)
-  }
-}
-
-async function expectCode(promise: Promise<unknown>, code: RuntimeErrorCode): Promise<void> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  )
-  expect(error, `expected a SluiceError ${code}`).toBeDefined()
-  expect(isSluiceError(error, code), `expected a SluiceError ${code}, got ${String(error)}`).toBe(true)
 }

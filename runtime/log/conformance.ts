@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import fc from 'fast-check'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { isSluiceError, type RuntimeErrorCode } from '../errors.ts'
+import { expectCode, sleep, waitFor } from './conformance-support.ts'
 import type { Log, LogRecord, OutgoingRecord, RecordBatch, SubscribeOptions, Subscription } from './index.ts'
 import { partitionForKey } from './partitioner.ts'
 
@@ -616,33 +616,4 @@ function range(from: number, to: number): number[] {
 
 function stripRecord(r: LogRecord) {
   return { offset: r.offset, key: r.key, value: r.value, headers: { ...r.headers }, timestamp: r.timestamp }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
-}
-
-/** Polls `condition` until it holds; fails after `timeoutMs` (default 30 s) naming what it awaited. */
-async function waitFor(
-  condition: () => boolean | Promise<boolean>,
-  what: string,
-  { timeoutMs = 30_000, intervalMs = 20 }: { timeoutMs?: number; intervalMs?: number } = {},
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    if (await condition()) return
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await sleep(intervalMs)
-  }
-}
-
-async function expectCode(promise: Promise<unknown>, code: RuntimeErrorCode): Promise<void> {
-  let error: unknown
-  try {
-    await promise
-  } catch (e) {
-    error = e
-  }
-  expect(error, `expected a SluiceError ${code}`).toBeDefined()
-  expect(isSluiceError(error, code), `expected a SluiceError ${code}, got ${String(error)}`).toBe(true)
 }
