@@ -4,6 +4,7 @@ import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { checkFrame } from '../runtime/log/embedded/frame.ts'
 import { EmbeddedLog } from '../runtime/log/embedded.ts'
+import type { SubscribeOptions } from '../runtime/log/index.ts'
 import { runCli } from '../test/support/capture-io.ts'
 
 // `sluice log verify|repair` and `sluice consume` on data directories damaged by the test.
@@ -38,6 +39,20 @@ async function dataDir(): Promise<string> {
   await sub.stop()
   await log.close()
   return dir
+}
+
+/** An exactly-once subscription of group g to topic in, whose checkpoints need no state. */
+const EXACTLY_ONCE: SubscribeOptions = {
+  group: 'g',
+  topics: ['in'],
+  delivery: 'exactly-once',
+  checkpoint: {
+    transactionalId: 'tx',
+    assigned: async () => {},
+    prepare: async () => 'epoch',
+    committed: async () => {},
+    revoked: () => {},
+  },
 }
 
 /** The segment of t holding `offset`, and the byte position of that record in it. */
@@ -152,24 +167,10 @@ describe('sluice log verify and repair', () => {
     await log.ensureTopic('in')
     await log.ensureTopic('out')
     await log.append('in', [{ key: null, value: Buffer.from('x') }])
-    const subscription = await log.subscribe(
-      {
-        group: 'g',
-        topics: ['in'],
-        delivery: 'exactly-once',
-        checkpoint: {
-          transactionalId: 'tx',
-          assigned: async () => {},
-          prepare: async () => 'epoch',
-          committed: async () => {},
-          revoked: () => {},
-        },
-      },
-      async (batch) => {
-        await batch.transaction!.append('out', [{ key: null, value: Buffer.from('never visible') }])
-        throw new Error('the handler fails: its transaction is aborted')
-      },
-    )
+    const subscription = await log.subscribe(EXACTLY_ONCE, async (batch) => {
+      await batch.transaction!.append('out', [{ key: null, value: Buffer.from('never visible') }])
+      throw new Error('the handler fails: its transaction is aborted')
+    })
     await subscription.done.catch(() => {})
     await log.close()
     const { code, stdout } = await runCli('log', 'verify', '--data-dir', dir)
@@ -196,25 +197,11 @@ describe('sluice log verify and repair', () => {
     const held = new Promise<void>((resolve) => {
       release = resolve
     })
-    const subscription = await log.subscribe(
-      {
-        group: 'g',
-        topics: ['in'],
-        delivery: 'exactly-once',
-        checkpoint: {
-          transactionalId: 'tx',
-          assigned: async () => {},
-          prepare: async () => 'epoch',
-          committed: async () => {},
-          revoked: () => {},
-        },
-      },
-      async (batch) => {
-        await batch.transaction!.append('out', [{ key: null, value: Buffer.from('not yet') }])
-        appended()
-        await held
-      },
-    )
+    const subscription = await log.subscribe(EXACTLY_ONCE, async (batch) => {
+      await batch.transaction!.append('out', [{ key: null, value: Buffer.from('not yet') }])
+      appended()
+      await held
+    })
     await inside
     // The directory as a crash would leave it: the transaction's records on disk, no commit.
     const crashed = await newDir()

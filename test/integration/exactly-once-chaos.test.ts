@@ -78,6 +78,26 @@ function watch(child: ChildProcess) {
   return { stderr: () => stderr, exit }
 }
 
+/** `sluice run` of a chaos node: exactly-once, a checkpoint every 100 ms, JSON log lines. */
+function nodeArgs(artifact: string, group: string, deadLetters: string): string[] {
+  return [
+    'run',
+    artifact,
+    '--group',
+    group,
+    '--partitions',
+    String(PARTITIONS),
+    '--dead-letter-topic',
+    deadLetters,
+    '--delivery',
+    'exactly-once',
+    '--checkpoint-interval',
+    '100',
+    '--log-format',
+    'json',
+  ]
+}
+
 async function produce(log: Log, topic: string, events: readonly ChaosEvent[]): Promise<void> {
   await log.ensureTopic(topic, { partitions: PARTITIONS })
   for (let i = 0; i < events.length; i += 5000) {
@@ -145,22 +165,7 @@ async function chaos(mode: Mode): Promise<void> {
   } finally {
     if (mode.name === 'embedded') await log.close()
   }
-  const runArgs = [
-    'run',
-    artifact,
-    '--group',
-    group,
-    '--partitions',
-    String(PARTITIONS),
-    '--dead-letter-topic',
-    deadLetters,
-    '--delivery',
-    'exactly-once',
-    '--checkpoint-interval',
-    '100',
-    '--log-format',
-    'json',
-  ]
+  const runArgs = nodeArgs(artifact, group, deadLetters)
   const random = seededRandom(SEED)
   let midStream = 0
   let lives = 0
@@ -257,22 +262,7 @@ async function survivorTakesOver(events: readonly ChaosEvent[]): Promise<void> {
   const log = await mode.open()
   try {
     await produce(log, input, events)
-    const args = [
-      'run',
-      artifact,
-      '--group',
-      group,
-      '--partitions',
-      String(PARTITIONS),
-      '--dead-letter-topic',
-      deadLetters,
-      '--delivery',
-      'exactly-once',
-      '--checkpoint-interval',
-      '100',
-      '--log-format',
-      'json',
-    ]
+    const args = nodeArgs(artifact, group, deadLetters)
     const victim = sluice(args, mode)
     const victimWatched = watch(victim)
     const survivor = sluice(args, mode)
