@@ -1,9 +1,7 @@
-import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { SluiceError } from '../../errors.ts'
 import { writeFileAtomic } from './atomic-file.ts'
-import { isCode } from './fs-util.ts'
-import { ioError } from './io-errors.ts'
+import { readTextIfExists } from './io-errors.ts'
 
 /**
  * Offset ranges of a partition whose records belong to aborted transactions:
@@ -33,14 +31,8 @@ export class AbortedRanges {
   /** The partition's aborted ranges (none when the file does not exist); LOG_CORRUPT_SEGMENT if damaged. */
   static async load(partitionDir: string): Promise<AbortedRanges> {
     const file = path.join(partitionDir, ABORTED_FILE)
-    let text: string
-    try {
-      text = await readFile(file, 'utf8')
-    } catch (error) {
-      if (isCode(error, 'ENOENT')) return new AbortedRanges(file, [])
-      throw ioError(error, file, 'reading')
-    }
-    return new AbortedRanges(file, parseAborted(text, file))
+    const text = await readTextIfExists(file)
+    return new AbortedRanges(file, text === null ? [] : parseAborted(text, file))
   }
 
   /** Lookups over `ranges` (not tied to a file that is read or written). */

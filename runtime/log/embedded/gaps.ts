@@ -1,9 +1,7 @@
-import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { SluiceError } from '../../errors.ts'
 import { writeFileAtomic } from './atomic-file.ts'
-import { isCode } from './fs-util.ts'
-import { ioError } from './io-errors.ts'
+import { readTextIfExists } from './io-errors.ts'
 
 /**
  * Offset ranges of a partition that hold no records on purpose: `<partitionDir>/gaps.json`,
@@ -36,14 +34,8 @@ export class OffsetGaps {
   /** Loads the partition's gaps (none when the file does not exist); LOG_CORRUPT_SEGMENT if damaged. */
   static async load(partitionDir: string): Promise<OffsetGaps> {
     const file = path.join(partitionDir, GAPS_FILE)
-    let text: string
-    try {
-      text = await readFile(file, 'utf8')
-    } catch (error) {
-      if (isCode(error, 'ENOENT')) return new OffsetGaps(file, [])
-      throw ioError(error, file, 'reading')
-    }
-    return new OffsetGaps(file, parseGaps(text, file))
+    const text = await readTextIfExists(file)
+    return new OffsetGaps(file, text === null ? [] : parseGaps(text, file))
   }
 
   static empty(partitionDir: string): OffsetGaps {

@@ -1,4 +1,16 @@
+import { readFile } from 'node:fs/promises'
 import { isSluiceError, SluiceError } from '../../errors.ts'
+import { isCode } from './fs-util.ts'
+
+/** A file's text, or null when it does not exist; any other failure is ioError naming the file. */
+export async function readTextIfExists(file: string): Promise<string | null> {
+  try {
+    return await readFile(file, 'utf8')
+  } catch (error) {
+    if (isCode(error, 'ENOENT')) return null
+    throw ioError(error, file, 'reading')
+  }
+}
 
 /**
  * Turns a failed file operation into a SluiceError that names the file: LOG_DISK_FULL for a full

@@ -1,11 +1,11 @@
-import { mkdir, readdir, readFile } from 'node:fs/promises'
+import { mkdir, readdir } from 'node:fs/promises'
 import path from 'node:path'
 import { SluiceError } from '../../errors.ts'
 import { writeFileAtomic } from './atomic-file.ts'
 import type { BatchProducer } from './batch.ts'
 import { isCode } from './fs-util.ts'
 import { decodeGroupName, encodeGroupName } from './group-offsets.ts'
-import { ioError } from './io-errors.ts'
+import { ioError, readTextIfExists } from './io-errors.ts'
 import type { PartitionLog } from './segment.ts'
 
 /**
@@ -130,13 +130,9 @@ export class Transactions {
       const match = /^(.+)\.json$/.exec(name)
       if (match === null) continue
       const file = path.join(dir, name)
-      let text: string
-      try {
-        text = await readFile(file, 'utf8')
-      } catch (error) {
-        if (isCode(error, 'ENOENT')) continue
-        throw ioError(error, file, 'reading')
-      }
+      // Gone between the listing and the read (released meanwhile): nothing to read.
+      const text = await readTextIfExists(file)
+      if (text === null) continue
       files.push(parseTransactionFile(text, file, decodeGroupName(match[1]!)))
     }
     return files

@@ -1,9 +1,7 @@
-import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { SluiceError } from '../../errors.ts'
 import { writeFileAtomic } from './atomic-file.ts'
-import { isCode } from './fs-util.ts'
-import { ioError } from './io-errors.ts'
+import { readTextIfExists } from './io-errors.ts'
 
 /**
  * A partition's transactional tail mark: `<partitionDir>/transactional.json`,
@@ -24,14 +22,8 @@ export const TXN_TAIL_FILE = 'transactional.json'
 /** Reads the mark (null: no file, the partition never held a transactional batch). */
 export async function readTxnTail(partitionDir: string): Promise<number | null> {
   const file = path.join(partitionDir, TXN_TAIL_FILE)
-  let text: string
-  try {
-    text = await readFile(file, 'utf8')
-  } catch (error) {
-    if (isCode(error, 'ENOENT')) return null
-    throw ioError(error, file, 'reading')
-  }
-  return parseTxnTail(text, file)
+  const text = await readTextIfExists(file)
+  return text === null ? null : parseTxnTail(text, file)
 }
 
 /** Parses the mark's text; LOG_CORRUPT_SEGMENT naming the file when it is not one. */
