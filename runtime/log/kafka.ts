@@ -554,10 +554,16 @@ export class KafkaLog implements Log {
     const mark = watermarks.find((w) => w.partition === partition)
     if (!mark) throw new SluiceError('LOG_UNKNOWN_TOPIC', `${topic}: no offsets for partition ${partition}`)
     // Records below the log start offset are gone (retention); the range starts at what is left.
-    const start = Math.max(fromOffset, mark.low)
-    const until = Math.min(fromOffset + maxRecords, mark.high)
-    if (start >= until) return []
-    return this.#readRange(topic, partition, start, until, maxRecords)
+    let start = Math.max(fromOffset, mark.low)
+    for (;;) {
+      const until = Math.min(start + maxRecords, mark.high)
+      if (start >= until) return []
+      const records = await this.#readRange(topic, partition, start, until, maxRecords)
+      if (records.length > 0) return records
+      // Only aborted records and transaction markers in [start, until): a reader's next records,
+      // if any, come after them, and an empty result would say the partition ends here.
+      start = until
+    }
   }
 
   async #endOffsetsImpl(topic: string): Promise<number[]> {
