@@ -16,6 +16,7 @@ import { join } from 'node:path'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { compileFixture } from '../../test/support/compile-fixture.ts'
+import { readTopic } from '../../test/support/read-topic.ts'
 import {
   type ChaosEvent,
   type CountRow,
@@ -25,7 +26,7 @@ import {
 import { type LoadedArtifact, loadArtifact } from '../artifact/load.ts'
 import { EmbeddedLog } from '../log/embedded.ts'
 import { ForwardingLog } from '../log/forwarding-log.ts'
-import type { Log, LogRecord, RecordBatch, SubscribeOptions, Subscription } from '../log/index.ts'
+import type { Log, RecordBatch, SubscribeOptions, Subscription } from '../log/index.ts'
 import { partitionForKey } from '../log/partitioner.ts'
 import { MetricsRegistry } from '../metrics/registry.ts'
 import { FileSnapshotStore } from '../state/file-snapshot-store.ts'
@@ -141,19 +142,6 @@ function record(e: ChaosEvent) {
   }
 }
 
-async function readAll(log: Log, topic: string): Promise<LogRecord[]> {
-  const out: LogRecord[] = []
-  for (let p = 0; p < PARTITIONS; p++) {
-    for (let offset = 0; ; ) {
-      const records = await log.read(topic, p, offset, 1000)
-      if (records.length === 0) break
-      out.push(...records)
-      offset = records.at(-1)!.offset + 1
-    }
-  }
-  return out
-}
-
 /** Runs the pipeline over `events` until caught up, restarting after each injected crash. */
 async function run(
   events: readonly ChaosEvent[],
@@ -197,7 +185,7 @@ async function run(
       ])
       await withTimeout(runner.stop(), `stopping the runner of life ${life}`)
       if (outcome === 'caught up') {
-        const rows = (await readAll(log, 'out')).map((r) => JSON.parse(r.value.toString()) as CountRow)
+        const rows = (await readTopic(log, 'out')).map((r) => JSON.parse(r.value.toString()) as CountRow)
         return { rows, crashed }
       }
       if (outcome !== 'crashed') throw new Error(`the runner ended by itself (${outcome})`)

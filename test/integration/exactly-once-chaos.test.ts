@@ -16,9 +16,10 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, describe, expect, it } from 'vitest'
 import { EmbeddedLog } from '../../runtime/log/embedded.ts'
-import type { Log, LogRecord } from '../../runtime/log/index.ts'
+import type { Log } from '../../runtime/log/index.ts'
 import { partitionForKey } from '../../runtime/log/partitioner.ts'
 import { compileFixture } from '../support/compile-fixture.ts'
+import { readTopic } from '../support/read-topic.ts'
 import {
   type ChaosEvent,
   type CountRow,
@@ -117,20 +118,6 @@ async function committed(log: Log, group: string, topic: string): Promise<number
   return (await log.committedOffsets(group, topic)).reduce((sum, o) => sum + Math.max(0, o), 0)
 }
 
-async function readAll(log: Log, topic: string): Promise<LogRecord[]> {
-  const out: LogRecord[] = []
-  const partitions = await log.partitions(topic)
-  for (let p = 0; p < partitions; p++) {
-    for (let offset = 0; ; ) {
-      const records = await log.read(topic, p, offset, 5000)
-      if (records.length === 0) break
-      out.push(...records)
-      offset = records.at(-1)!.offset + 1
-    }
-  }
-  return out
-}
-
 /** Tries `call` again for up to a minute while it fails: a broker just restarted may still settle. */
 async function settled<T>(call: () => Promise<T>): Promise<T> {
   const deadline = Date.now() + 60_000
@@ -225,7 +212,7 @@ async function chaos(mode: Mode): Promise<void> {
 
   const reader = mode.name === 'kafka' ? log : await mode.open()
   try {
-    const rows = (await settled(() => readAll(reader, output))).map(
+    const rows = (await settled(() => readTopic(reader, output))).map(
       (r) => JSON.parse(r.value.toString()) as CountRow,
     )
     const expected = expectedCounts(events, WITHIN_MS, (e) => partitionForKey(e.card, PARTITIONS))
@@ -236,7 +223,7 @@ async function chaos(mode: Mode): Promise<void> {
     )
     expect(problems.slice(0, 20)).toEqual([])
     expect(rows.length).toBe(total)
-    expect((await readAll(reader, deadLetters).catch(() => [])).length).toBe(0)
+    expect((await readTopic(reader, deadLetters).catch(() => [])).length).toBe(0)
   } finally {
     await reader.close()
     if (reader !== log) await log.close().catch(() => {})
@@ -283,7 +270,7 @@ async function survivorTakesOver(events: readonly ChaosEvent[]): Promise<void> {
     }
     survivor.kill('SIGTERM')
     expect(await survivorWatched.exit, survivorWatched.stderr().slice(-3000)).toBe(0)
-    const rows = (await readAll(log, output)).map((r) => JSON.parse(r.value.toString()) as CountRow)
+    const rows = (await readTopic(log, output)).map((r) => JSON.parse(r.value.toString()) as CountRow)
     const problems = compareCounts(
       expectedCounts(events, WITHIN_MS, (e) => partitionForKey(e.card, PARTITIONS)),
       rows,
