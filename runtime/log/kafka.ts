@@ -555,14 +555,15 @@ export class KafkaLog implements Log {
     if (!mark) throw new SluiceError('LOG_UNKNOWN_TOPIC', `${topic}: no offsets for partition ${partition}`)
     // Records below the log start offset are gone (retention); the range starts at what is left.
     let start = Math.max(fromOffset, mark.low)
+    let until = Math.min(fromOffset + maxRecords, mark.high)
     for (;;) {
-      const until = Math.min(start + maxRecords, mark.high)
       if (start >= until) return []
       const records = await this.#readRange(topic, partition, start, until, maxRecords)
       if (records.length > 0) return records
       // Only aborted records and transaction markers in [start, until): a reader's next records,
       // if any, come after them, and an empty result would say the partition ends here.
       start = until
+      until = Math.min(start + maxRecords, mark.high)
     }
   }
 
