@@ -339,11 +339,12 @@ describe('TypedArrayWindowStore', () => {
       return performance.now() - started
     }
     timeRound(0) // warm up
-    const early = Math.min(timeRound(50), timeRound(100))
-    for (let round = 150; round < 2000; round += 50) timeRound(round)
-    const late = Math.min(timeRound(2000), timeRound(2050))
+    const early = Math.min(timeRound(50), timeRound(100), timeRound(150))
+    for (let round = 200; round < 2000; round += 50) timeRound(round)
+    const late = Math.min(timeRound(2000), timeRound(2050), timeRound(2100))
     expect(store.size).toBe(0)
-    // 2000 collects each removing every row: a table full of tombstones would make this many times slower.
-    expect(late).toBeLessThan(early * 3 + 5)
+    // 2000 collects each removing every row: a table full of tombstones would make this many times
+    // slower. Best of three on both sides, and a wide margin, so a busy machine does not fail it.
+    expect(late).toBeLessThan(early * 4 + 5)
   })
 })

@@ -12,7 +12,8 @@
  *   double when full.
  * - an open-addressing hash table (linear probing, power-of-two capacity = 2 × row capacity, so
  *   the load factor stays <= 1/2) from (key id, window start) to row index + 1 (0 = empty slot);
- *   each slot keeps its key so a probe reads only the table.
+ *   each slot also keeps the 32-bit hash, so a probe reads the row's key only when the hashes
+ *   match, and the table (8 bytes a slot, one Int32Array) stays small enough for the cache.
  * - removal (collect's purge) moves the last row into the hole and deletes the slot by backward
  *   shifting the probe run behind it: no tombstones, so the table is as fast after any number of
  *   collects as a freshly built one.
@@ -146,8 +147,8 @@ export function lastWindowStart(t: number, slide: number): number {
   return s + 0
 }
 
-/** Table slot of (key, start): 32-bit mix of the key id and both halves of the start. */
-function hashSlot(key: number, start: number, mask: number): number {
+/** Hash of (key, start): a 32-bit mix of the key id and both halves of the start. */
+function hashOf(key: number, start: number): number {
   const lo = start | 0
   const hi = ((start - lo) / 4294967296) | 0
   let h = Math.imul(lo, 0x9e3779b1) ^ Math.imul(hi, 0x27d4eb2f) ^ Math.imul(key, 0x85ebca77)
@@ -156,7 +157,7 @@ function hashSlot(key: number, start: number, mask: number): number {
   h ^= h >>> 12
   h = Math.imul(h, 0x297a2d39)
   h ^= h >>> 15
-  return h & mask
+  return h
 }
 
 const INITIAL_ROW_CAPACITY = 64
@@ -178,10 +179,8 @@ export class TypedArrayWindowStore implements WindowAccumulatorStore {
   private acc = new Float64Array(0)
 
   private tableMask = 0
-  private tableStarts = new Float64Array(0)
-  private tableKeys = new Int32Array(0)
-  /** Row index + 1; 0 marks an empty slot. */
-  private tableRows = new Int32Array(0)
+  /** Slot s: table[2s] = row index + 1 (0: empty), table[2s + 1] = hashOf(key id, start). */
+  private table = new Int32Array(0)
 
   private nextEmit = Number.POSITIVE_INFINITY
   private minRowEnd = Number.POSITIVE_INFINITY
@@ -212,9 +211,7 @@ export class TypedArrayWindowStore implements WindowAccumulatorStore {
       this.starts.byteLength +
       this.dirty.byteLength +
       this.acc.byteLength +
-      this.tableStarts.byteLength +
-      this.tableKeys.byteLength +
-      this.tableRows.byteLength +
+      this.table.byteLength +
       this.scratch.byteLength
     )
   }
@@ -331,7 +328,7 @@ export class TypedArrayWindowStore implements WindowAccumulatorStore {
 
   clear(): void {
     this.rowCount = 0
-    this.tableRows.fill(0)
+    this.table.fill(0)
     this.nextEmit = Number.POSITIVE_INFINITY
     this.minRowEnd = Number.POSITIVE_INFINITY
   }
@@ -358,7 +355,7 @@ export class TypedArrayWindowStore implements WindowAccumulatorStore {
         this.clear()
         throw new RangeError(`row ${i} repeats key id ${key} and window start ${start}`)
       }
-      const row = this.insert(key, start)
+      const row = this.insert(key, start, hashOf(key, start))
       const dirty = rows.dirty[i] === 0 ? 0 : 1
       this.dirty[row] = dirty
       for (let j = 0; j < this.accCount; j++) {
@@ -376,15 +373,18 @@ export class TypedArrayWindowStore implements WindowAccumulatorStore {
   /** The row of (key, start), created with the initial accumulators (and counted in minEnd) if new. */
   private rowOf(key: number, start: number): number {
     const mask = this.tableMask
-    const tableRows = this.tableRows
-    let slot = hashSlot(key, start, mask)
+    const table = this.table
+    const hash = hashOf(key, start)
+    let slot = hash & mask
     for (;;) {
-      const row = tableRows[slot]!
+      const row = table[2 * slot]!
       if (row === 0) break
-      if (this.tableStarts[slot] === start && this.tableKeys[slot] === key) return row - 1
+      if (table[2 * slot + 1] === hash && this.starts[row - 1] === start && this.keyIds[row - 1] === key) {
+        return row - 1
+      }
       slot = (slot + 1) & mask
     }
-    const row = this.insert(key, start)
+    const row = this.insert(key, start, hash)
     this.acc.set(this.initialRow, row * this.initialRow.length)
     const end = start + this.sizeMs
     if (end < this.minRowEnd) this.minRowEnd = end
@@ -394,56 +394,54 @@ export class TypedArrayWindowStore implements WindowAccumulatorStore {
   /** The row of (key, start), or -1. */
   private find(key: number, start: number): number {
     const mask = this.tableMask
-    let slot = hashSlot(key, start, mask)
-    for (;;) {
-      const row = this.tableRows[slot]!
+    const hash = hashOf(key, start)
+    for (let slot = hash & mask; ; slot = (slot + 1) & mask) {
+      const row = this.table[2 * slot]!
       if (row === 0) return -1
-      if (this.tableStarts[slot] === start && this.tableKeys[slot] === key) return row - 1
-      slot = (slot + 1) & mask
+      if (
+        this.table[2 * slot + 1] === hash &&
+        this.starts[row - 1] === start &&
+        this.keyIds[row - 1] === key
+      ) {
+        return row - 1
+      }
     }
   }
 
   /** Appends a row for a (key, start) that is not in the table (accumulators left as they are). */
-  private insert(key: number, start: number): number {
+  private insert(key: number, start: number, hash: number): number {
     if (this.rowCount === this.rowCapacity) this.resize(this.rowCapacity * 2)
     const row = this.rowCount++
     this.keyIds[row] = key
     this.starts[row] = start
-    this.placeInTable(key, start, row)
+    this.placeInTable(hash, row)
     return row
   }
 
-  private placeInTable(key: number, start: number, row: number): void {
+  private placeInTable(hash: number, row: number): void {
     const mask = this.tableMask
-    let slot = hashSlot(key, start, mask)
-    while (this.tableRows[slot] !== 0) slot = (slot + 1) & mask
-    this.tableStarts[slot] = start
-    this.tableKeys[slot] = key
-    this.tableRows[slot] = row + 1
+    let slot = hash & mask
+    while (this.table[2 * slot] !== 0) slot = (slot + 1) & mask
+    this.table[2 * slot] = row + 1
+    this.table[2 * slot + 1] = hash
   }
 
-  /** The table slot holding (key, start); the pair must be present. */
-  private slotOf(key: number, start: number): number {
+  /** The table slot holding row r (which is in the table). */
+  private slotOf(r: number): number {
     const mask = this.tableMask
-    let slot = hashSlot(key, start, mask)
-    while (
-      !(this.tableStarts[slot] === start && this.tableKeys[slot] === key && this.tableRows[slot] !== 0)
-    ) {
-      slot = (slot + 1) & mask
-    }
+    let slot = hashOf(this.keyIds[r]!, this.starts[r]!) & mask
+    while (this.table[2 * slot] !== r + 1) slot = (slot + 1) & mask
     return slot
   }
 
   /** Removes row r: its slot goes (backward shift), the last row moves into r. */
   private removeRow(r: number): void {
-    this.deleteSlot(this.slotOf(this.keyIds[r]!, this.starts[r]!))
+    this.deleteSlot(this.slotOf(r))
     const last = this.rowCount - 1
     if (r !== last) {
-      const key = this.keyIds[last]!
-      const start = this.starts[last]!
-      this.tableRows[this.slotOf(key, start)] = r + 1
-      this.keyIds[r] = key
-      this.starts[r] = start
+      this.table[2 * this.slotOf(last)] = r + 1
+      this.keyIds[r] = this.keyIds[last]!
+      this.starts[r] = this.starts[last]!
       this.dirty[r] = this.dirty[last]!
       const stride = 2 * this.accCount
       this.acc.copyWithin(r * stride, last * stride, last * stride + stride)
@@ -457,20 +455,20 @@ export class TypedArrayWindowStore implements WindowAccumulatorStore {
    */
   private deleteSlot(i: number): void {
     const mask = this.tableMask
-    const tableRows = this.tableRows
+    const table = this.table
     let j = i
     for (;;) {
       j = (j + 1) & mask
-      const row = tableRows[j]!
+      const row = table[2 * j]!
       if (row === 0) break
-      const home = hashSlot(this.tableKeys[j]!, this.tableStarts[j]!, mask)
+      const hash = table[2 * j + 1]!
+      const home = hash & mask
       if (i <= j ? i < home && home <= j : i < home || home <= j) continue
-      this.tableStarts[i] = this.tableStarts[j]!
-      this.tableKeys[i] = this.tableKeys[j]!
-      tableRows[i] = row
+      table[2 * i] = row
+      table[2 * i + 1] = hash
       i = j
     }
-    tableRows[i] = 0
+    table[2 * i] = 0
   }
 
   /** Grows the row columns to `capacity` rows and rebuilds the table at 2 × capacity slots. */
@@ -491,10 +489,8 @@ export class TypedArrayWindowStore implements WindowAccumulatorStore {
     this.rowCapacity = capacity
     const slots = capacity * 2
     this.tableMask = slots - 1
-    this.tableStarts = new Float64Array(slots)
-    this.tableKeys = new Int32Array(slots)
-    this.tableRows = new Int32Array(slots)
-    for (let r = 0; r < this.rowCount; r++) this.placeInTable(keyIds[r]!, starts[r]!, r)
+    this.table = new Int32Array(2 * slots)
+    for (let r = 0; r < this.rowCount; r++) this.placeInTable(hashOf(keyIds[r]!, starts[r]!), r)
   }
 
   /** Copies rows `indices[0 … n-1]` out as fresh columns. */

@@ -9,8 +9,10 @@
 //   input    f64 times[inCap], f64 horizons[inCap], f64 args[accCount][inCap], i32 keyIds[inCap]
 //   output   f64 starts[outCap], f64 values[accCount][outCap], f64 aux[accCount][outCap],
 //            i32 keyIds[outCap], u8 dirty[outCap]
-//   table    2·rowCap slots of 16 bytes: f64 start, i32 key id, i32 row + 1 (0 = empty);
-//            open addressing with linear probing, load factor <= 1/2
+//   table    2·rowCap slots of 8 bytes: i32 row + 1 (0 = empty), u32 hash of (key id, start);
+//            open addressing with linear probing, load factor <= 1/2. A probe compares the hash
+//            first and reads the row only when it matches (the row is read next anyway), so the
+//            table stays small enough to sit in cache.
 //   rows     rowCap rows of 16 + 16·accCount bytes: f64 start, i32 key id, u8 dirty, then per
 //            accumulator f64 value, f64 aux
 //
@@ -90,15 +92,14 @@ function outBytes(cap: i32): usize {
   return align16(<usize>cap * (13 + 16 * <usize>accCount))
 }
 
-/** Puts (key, start) → row into the table at `table` (the pair must not be there). */
+/** Puts row (whose key hashes to `hash`) into the table at `table` (it must not be there). */
 @inline
-function placeInTable(table: usize, mask: u32, key: i32, start: f64, row: i32): void {
-  let slot = hashOf(key, start) & mask
-  while (load<i32>(table + ((<usize>slot) << 4), 12) != 0) slot = (slot + 1) & mask
-  const p = table + ((<usize>slot) << 4)
-  store<f64>(p, start)
-  store<i32>(p, key, 8)
-  store<i32>(p, row + 1, 12)
+function placeInTable(table: usize, mask: u32, hash: u32, row: i32): void {
+  let slot = hash & mask
+  while (load<i32>(table + ((<usize>slot) << 3)) != 0) slot = (slot + 1) & mask
+  const p = table + ((<usize>slot) << 3)
+  store<i32>(p, row + 1)
+  store<u32>(p, hash, 4)
 }
 
 /**
@@ -110,7 +111,7 @@ function relayout(newInCap: i32, newOutCap: i32, newRowCap: i32): void {
   const newIn = kindsPtr + align16(<usize>accCount)
   const newOut = newIn + inBytes(newInCap)
   const newTable = newOut + outBytes(newOutCap)
-  const tableBytes = (<usize>newRowCap) << 5
+  const tableBytes = (<usize>newRowCap) << 4
   const newRows = newTable + tableBytes
   const newEnd = newRows + <usize>newRowCap * rowStride
   const usedRowBytes = <usize>rowCount * rowStride
@@ -122,7 +123,7 @@ function relayout(newInCap: i32, newOutCap: i32, newRowCap: i32): void {
   const mask = <u32>(newRowCap * 2 - 1)
   for (let r: i32 = 0; r < rowCount; r++) {
     const p = scratchRows + <usize>r * rowStride
-    placeInTable(scratch, mask, load<i32>(p, 8), load<f64>(p), r)
+    placeInTable(scratch, mask, hashOf(load<i32>(p, 8), load<f64>(p)), r)
   }
   memory.copy(newTable, scratch, tableBytes + usedRowBytes)
   inPtr = newIn
@@ -270,23 +271,23 @@ export function add(length: i32): i32 {
     for (let start = lastWindowStart(t, slide); start + size > lower; start -= slide) {
       // Find or create the row of (key, start).
       let row: i32 = 0
-      let slot = hashOf(key, start) & mask
+      const hash = hashOf(key, start)
+      let slot = hash & mask
       while (true) {
-        const sp = table + ((<usize>slot) << 4)
-        const r = load<i32>(sp, 12)
+        const sp = table + ((<usize>slot) << 3)
+        const r = load<i32>(sp)
         if (r == 0) {
           if (rowCount == rowCap) {
             relayout(inCap, outCap, rowCap << 1)
             table = tablePtr
             mask = tableMask
             rows = rowsPtr
-            slot = hashOf(key, start) & mask
+            slot = hash & mask
             continue
           }
           row = rowCount++
-          store<f64>(sp, start)
-          store<i32>(sp, key, 8)
-          store<i32>(sp, row + 1, 12)
+          store<i32>(sp, row + 1)
+          store<u32>(sp, hash, 4)
           const np = rows + <usize>row * stride
           store<f64>(np, start)
           store<i32>(np, key, 8)
@@ -311,9 +312,12 @@ export function add(length: i32): i32 {
           if (end < minRowEnd) minRowEnd = end
           break
         }
-        if (load<f64>(sp) == start && load<i32>(sp, 8) == key) {
-          row = r - 1
-          break
+        if (load<u32>(sp, 4) == hash) {
+          const cp = rows + <usize>(r - 1) * stride
+          if (load<f64>(cp) == start && load<i32>(cp, 8) == key) {
+            row = r - 1
+            break
+          }
         }
         slot = (slot + 1) & mask
       }
@@ -378,15 +382,12 @@ function writeOutput(r: i32, e: i32): void {
   }
 }
 
-/** The table slot holding (key, start); the pair must be present. */
-function slotOf(key: i32, start: f64): u32 {
-  let slot = hashOf(key, start) & tableMask
-  while (true) {
-    const sp = tablePtr + ((<usize>slot) << 4)
-    if (load<i32>(sp, 12) != 0 && load<f64>(sp) == start && load<i32>(sp, 8) == key) return slot
-    slot = (slot + 1) & tableMask
-  }
-  return 0
+/** The table slot holding row r (which is in the table). */
+function slotOf(r: i32): u32 {
+  const p = rowsPtr + <usize>r * rowStride
+  let slot = hashOf(load<i32>(p, 8), load<f64>(p)) & tableMask
+  while (load<i32>(tablePtr + ((<usize>slot) << 3)) != r + 1) slot = (slot + 1) & tableMask
+  return slot
 }
 
 /** Empties table slot i, moving back the later entries of its probe run (no tombstone). */
@@ -396,28 +397,23 @@ function deleteSlot(i: u32): void {
   let j = i
   while (true) {
     j = (j + 1) & mask
-    const jp = table + ((<usize>j) << 4)
-    if (load<i32>(jp, 12) == 0) break
-    const home = hashOf(load<i32>(jp, 8), load<f64>(jp)) & mask
+    const jp = table + ((<usize>j) << 3)
+    if (load<i32>(jp) == 0) break
+    const home = load<u32>(jp, 4) & mask
     if (i <= j ? i < home && home <= j : i < home || home <= j) continue
-    const ip = table + ((<usize>i) << 4)
-    store<u64>(ip, load<u64>(jp))
-    store<u64>(ip, load<u64>(jp, 8), 8)
+    store<u64>(table + ((<usize>i) << 3), load<u64>(jp))
     i = j
   }
-  store<i32>(table + ((<usize>i) << 4), 0, 12)
+  store<u64>(table + ((<usize>i) << 3), 0)
 }
 
 /** Removes row r: its slot goes, the last row moves into r. */
 function removeRow(r: i32): void {
-  const p = rowsPtr + <usize>r * rowStride
-  deleteSlot(slotOf(load<i32>(p, 8), load<f64>(p)))
+  deleteSlot(slotOf(r))
   const last = rowCount - 1
   if (r != last) {
-    const lp = rowsPtr + <usize>last * rowStride
-    const slot = slotOf(load<i32>(lp, 8), load<f64>(lp))
-    store<i32>(tablePtr + ((<usize>slot) << 4), r + 1, 12)
-    memory.copy(p, lp, rowStride)
+    store<i32>(tablePtr + ((<usize>slotOf(last)) << 3), r + 1)
+    memory.copy(rowsPtr + <usize>r * rowStride, rowsPtr + <usize>last * rowStride, rowStride)
   }
   rowCount = last
 }
@@ -469,7 +465,7 @@ export function exportRows(): i32 {
 /** Removes every row (the memory stays as large as it grew). */
 export function clear(): void {
   rowCount = 0
-  memory.fill(tablePtr, 0, (<usize>rowCap) << 5)
+  memory.fill(tablePtr, 0, (<usize>rowCap) << 4)
   nextEmit = Infinity
   minRowEnd = Infinity
 }
@@ -499,17 +495,19 @@ export function importRows(length: i32): i32 {
     const io = <usize>i
     const key = load<i32>(keys + (io << 2))
     const start = load<f64>(starts + (io << 3))
-    let slot = hashOf(key, start) & tableMask
+    const hash = hashOf(key, start)
+    let slot = hash & tableMask
     while (true) {
-      const sp = tablePtr + ((<usize>slot) << 4)
-      if (load<i32>(sp, 12) == 0) break
-      if (load<f64>(sp) == start && load<i32>(sp, 8) == key) return i
+      const sp = tablePtr + ((<usize>slot) << 3)
+      const r = load<i32>(sp)
+      if (r == 0) break
+      const cp = rowsPtr + <usize>(r - 1) * rowStride
+      if (load<u32>(sp, 4) == hash && load<f64>(cp) == start && load<i32>(cp, 8) == key) return i
       slot = (slot + 1) & tableMask
     }
-    const sp = tablePtr + ((<usize>slot) << 4)
-    store<f64>(sp, start)
-    store<i32>(sp, key, 8)
-    store<i32>(sp, rowCount + 1, 12)
+    const sp = tablePtr + ((<usize>slot) << 3)
+    store<i32>(sp, rowCount + 1)
+    store<u32>(sp, hash, 4)
     const p = rowsPtr + <usize>rowCount * rowStride
     rowCount++
     const d: u8 = load<u8>(dirty + io) != 0 ? 1 : 0
