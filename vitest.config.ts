@@ -2,6 +2,8 @@ import { defineConfig } from 'vitest/config'
 
 export default defineConfig({
   test: {
+    // Builds the WebAssembly kernels (cached) that compiled artifacts ship: npm ci does it too.
+    globalSetup: ['test/support/build-kernels.ts'],
     // The JSON report feeds scripts/test-summary.mjs (the closing 'N passed, N failed' line of CI).
     reporters: ['default', 'json'],
     outputFile: { json: '.cache/test-results/unit.json' },

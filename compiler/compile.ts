@@ -6,8 +6,10 @@
 import { readFileSync } from 'node:fs'
 import { basename, extname } from 'node:path'
 import { stdlib } from '../stdlib/index.ts'
+import { kernelPath, readKernel } from './artifact/kernels.ts'
 import { type Artifact, packageArtifact } from './artifact/package.ts'
 import { generateModule } from './codegen/generate.ts'
+import { createDiagnostic } from './diagnostics/diagnostic.ts'
 import { type Diagnostic, hasErrors } from './diagnostics/index.ts'
 import { checkSource } from './frontend.ts'
 import type { Pipeline } from './ir/types.ts'
@@ -22,6 +24,11 @@ export type CompileStage = 'check' | 'optimise' | 'codegen' | 'package'
 export interface CompileOptions {
   /** The artifact's name; defaults to the file name without `.pipe`. */
   readonly name?: string
+  /**
+   * Where windowed aggregates keep their accumulators: `wasm` (the WebAssembly kernel, the
+   * default when it is built), `typescript` (typed arrays), or `auto`.
+   */
+  readonly windowExecution?: 'auto' | 'wasm' | 'typescript'
   /** Called when a stage starts and when it ends (with its duration). */
   readonly onProgress?: (event: { stage: CompileStage; phase: 'start' | 'end'; ms?: number }) => void
 }
@@ -47,7 +54,15 @@ export function compileSource(file: string, text: string, options: CompileOption
     return { artifact: null, pipeline: null, diagnostics: checked.diagnostics }
   }
   const checkedPipeline = checked.pipeline
-  const pipeline = stage('optimise', () => optimise(checkedPipeline))
+  const optimised = stage('optimise', () => optimise(checkedPipeline))
+  const {
+    pipeline,
+    kernels,
+    diagnostics: executionDiagnostics,
+  } = chooseWindowExecution(optimised, options.windowExecution ?? 'auto')
+  if (hasErrors(executionDiagnostics)) {
+    return { artifact: null, pipeline: null, diagnostics: [...checked.diagnostics, ...executionDiagnostics] }
+  }
   const module = stage('codegen', () => generateModule(pipeline, stdlib, COMPILER_VERSION))
   const artifact = stage('package', () =>
     packageArtifact({
@@ -57,7 +72,47 @@ export function compileSource(file: string, text: string, options: CompileOption
       sourceText: text,
       pipeline,
       module,
+      kernels,
     }),
   )
-  return { artifact, pipeline, diagnostics: checked.diagnostics }
+  return { artifact, pipeline, diagnostics: [...checked.diagnostics, ...executionDiagnostics] }
 }
+
+/**
+ * Picks where each windowed aggregate runs. Every window aggregate the language has is numeric, so
+ * the WebAssembly kernel can run them all; `auto` uses it when it is built and otherwise falls back
+ * to typed arrays with a warning (W0007); `wasm` without a built kernel is an error.
+ */
+function chooseWindowExecution(
+  pipeline: Pipeline,
+  choice: 'auto' | 'wasm' | 'typescript',
+): { pipeline: Pipeline; kernels: ReadonlyMap<string, Uint8Array>; diagnostics: Diagnostic[] } {
+  const windows = pipeline.nodes.filter((n) => n.kind === 'WindowAggregate')
+  const kernels = new Map<string, Uint8Array>()
+  const diagnostics: Diagnostic[] = []
+  if (windows.length === 0) return { pipeline, kernels, diagnostics }
+  const kernel = choice === 'typescript' ? null : readKernel(WINDOW_KERNEL)
+  if (kernel === null && choice !== 'typescript') {
+    const [first] = windows
+    diagnostics.push(
+      createDiagnostic(
+        choice === 'wasm' ? 'E0412' : 'W0007',
+        `the WebAssembly window kernel is not built (${kernelPath(WINDOW_KERNEL)}): run \`npm run build:wasm\`${choice === 'wasm' ? '' : '; the windows run on typed arrays in TypeScript instead'}`,
+        first!.span,
+      ),
+    )
+  }
+  const execution = kernel === null ? 'typescript' : 'wasm'
+  if (kernel !== null) kernels.set(WINDOW_KERNEL, kernel)
+  return {
+    pipeline: {
+      ...pipeline,
+      nodes: pipeline.nodes.map((n) => (n.kind === 'WindowAggregate' ? { ...n, execution } : n)),
+    },
+    kernels,
+    diagnostics,
+  }
+}
+
+/** The kernel that window operators run (wasm/kernels/window.ts). */
+const WINDOW_KERNEL = 'window'

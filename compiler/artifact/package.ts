@@ -73,14 +73,16 @@ export interface Manifest {
   readonly graph: Pipeline
   /** Locations that evaluation errors and the source map refer to, by index. */
   readonly sites: readonly ManifestSite[]
-  /** WebAssembly kernels shipped with the artifact (none in IR version 0). */
+  /** WebAssembly kernels shipped with the artifact: `<name>.wasm` files the window operators run. */
   readonly wasm: readonly { readonly name: string; readonly file: string; readonly sha256: string }[]
 }
 
 export interface Artifact {
   readonly manifest: Manifest
-  /** File name → content, manifest.json included. */
+  /** File name → text content, manifest.json included. */
   readonly files: ReadonlyMap<string, string>
+  /** Binary files: the WebAssembly kernels, `<name>.wasm` → bytes (listed in the manifest's `wasm`). */
+  readonly binaryFiles: ReadonlyMap<string, Uint8Array>
 }
 
 export interface PackageInput {
@@ -90,6 +92,8 @@ export interface PackageInput {
   readonly sourceText: string
   readonly pipeline: Pipeline
   readonly module: GeneratedModule
+  /** WebAssembly kernels to ship, by name (written as `<name>.wasm`). */
+  readonly kernels?: ReadonlyMap<string, Uint8Array>
 }
 
 export function packageArtifact(input: PackageInput): Artifact {
@@ -152,11 +156,20 @@ export function packageArtifact(input: PackageInput): Artifact {
         endColumn: end.column,
       }
     }),
-    wasm: [],
+    wasm: [...(input.kernels ?? [])].map(([name, bytes]) => ({
+      name,
+      file: `${name}.wasm`,
+      sha256: sha256(bytes),
+    })),
   }
-  const manifest: Manifest = { ...unhashed, contentHash: contentHash(unhashed, files) }
+  const binaryFiles = new Map<string, Uint8Array>()
+  for (const [name, bytes] of input.kernels ?? []) binaryFiles.set(`${name}.wasm`, bytes)
+  const manifest: Manifest = {
+    ...unhashed,
+    contentHash: contentHash(unhashed, new Map<string, string | Uint8Array>([...files, ...binaryFiles])),
+  }
   files.set(MANIFEST_FILE, `${JSON.stringify(manifest, null, 2)}\n`)
-  return { manifest, files }
+  return { manifest, files, binaryFiles }
 }
 
 /**
@@ -165,7 +178,7 @@ export function packageArtifact(input: PackageInput): Artifact {
  */
 export function contentHash(
   manifest: Omit<Manifest, 'contentHash'>,
-  files: ReadonlyMap<string, string>,
+  files: ReadonlyMap<string, string | Uint8Array>,
 ): string {
   const fileHashes = [...files.entries()]
     .filter(([name]) => name !== MANIFEST_FILE)
@@ -174,7 +187,7 @@ export function contentHash(
   return `sha256:${sha256(JSON.stringify({ manifest, files: Object.fromEntries(fileHashes) }))}`
 }
 
-function sha256(text: string): string {
+function sha256(text: string | Uint8Array): string {
   return createHash('sha256').update(text).digest('hex')
 }
 
@@ -218,6 +231,7 @@ export async function writeArtifact(
   try {
     await mkdir(staging, { recursive: true })
     for (const [name, content] of artifact.files) await writeFile(join(staging, name), content)
+    for (const [name, content] of artifact.binaryFiles) await writeFile(join(staging, name), content)
     await rm(target, { recursive: true, force: true })
     await rename(staging, target)
   } catch (error) {

@@ -66,6 +66,7 @@ import {
   unify,
   withNullability,
 } from './types.ts'
+import { checkWindowAggregate } from './window-steps.ts'
 
 export interface CheckResult {
   /** Null when there is any error (including errors in `priorDiagnostics`). */
@@ -202,6 +203,12 @@ class Checker {
     for (const statement of ast.statements) {
       if (statement.kind === 'Source' || statement.kind === 'Stream') {
         if (!this.declared.has(statement.name.name)) this.declared.set(statement.name.name, statement.name)
+      }
+      if (statement.kind === 'Stream') {
+        for (const step of statement.steps) {
+          const late = step.kind === 'Aggregate' ? step.window?.lateInto : undefined
+          if (late && !this.declared.has(late.name)) this.declared.set(late.name, late)
+        }
       }
     }
     const sinks: SinkDecl[] = []
@@ -622,12 +629,12 @@ class Checker {
     let eventTimeField = input?.eventTimeField ?? null
     let previous = input?.lastId ?? ''
     /** Stateful steps of each kind so far, for their state slot ids. */
-    const statefulCounts = { dedup: 0, aggregate: 0 }
+    const statefulCounts = { dedup: 0, aggregate: 0, window: 0 }
     decl.steps.forEach((step, i) => {
       const id = `${decl.name.name}#${i + 1}`
       const scope: Scope = { record }
       const schema = record as RecordType
-      const stepContext = (kind: 'dedup' | 'aggregate'): StepContext => ({
+      const stepContext = (kind: 'dedup' | 'aggregate' | 'window'): StepContext => ({
         record,
         eventTimeField,
         id,
@@ -643,6 +650,32 @@ class Checker {
           this.nodes.push(checkDedup(step, stepContext('dedup')))
           break
         case 'Aggregate': {
+          if (step.window !== null) {
+            const windowStep = { ...step, window: step.window }
+            this.checkWindowInput(previous, step.window.span)
+            const node = checkWindowAggregate(windowStep, stepContext('window'), `${id}.late`)
+            this.nodes.push(node)
+            if (node.late !== null) {
+              this.nodes.push({
+                kind: 'LateEvents',
+                id: node.late,
+                span: step.window.span,
+                schema,
+                input: id,
+              })
+              this.declare(step.window.lateInto!, {
+                kind: 'stream',
+                name: step.window.lateInto!,
+                schema: record,
+                eventTimeField,
+                lastId: node.late,
+                used: false,
+              })
+            }
+            record = node.schema
+            eventTimeField = null
+            break
+          }
           const { node, eventTimeField: outputEventTime } = checkAggregate(step, stepContext('aggregate'))
           this.nodes.push(node)
           record = node.schema
@@ -706,6 +739,27 @@ class Checker {
       lastId: previous,
       used: false,
     })
+  }
+
+  /**
+   * A window's watermark is its source partition's, so a window over another window's results
+   * (timed at their window's end, when that watermark has already passed it) would find them all
+   * late: refused until operators forward watermarks of their own.
+   */
+  private checkWindowInput(input: string, span: Span): void {
+    const byId = new Map(this.nodes.map((n) => [n.id, n]))
+    for (let node = byId.get(input); node !== undefined; ) {
+      if (node.kind === 'WindowAggregate') {
+        this.report(
+          'E0411',
+          'this window reads the results of another window; windows over windows are not supported yet (aggregate both from the source instead)',
+          span,
+          [{ message: 'the first window', span: node.span }],
+        )
+        return
+      }
+      node = node.kind === 'Source' ? undefined : byId.get(node.input)
+    }
   }
 
   private checkSink(decl: SinkDecl, index: number): void {

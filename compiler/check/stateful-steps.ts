@@ -166,12 +166,12 @@ export function checkAggregate(
  * else (another aggregate in front, a key added) gets a new id: the step starts from empty state
  * instead of misreading the old one (a count read as a sum).
  */
-function slotId(base: string, layout: unknown): string {
+export function slotId(base: string, layout: unknown): string {
   return `${base}.${createHash('sha256').update(JSON.stringify(layout)).digest('hex').slice(0, 8)}`
 }
 
 /** Keys become state keys through their JSON or string form: scalars only, as for `key by`. */
-function checkKeyType(key: Expr, span: Span, ctx: StepContext): void {
+export function checkKeyType(key: Expr, span: Span, ctx: StepContext): void {
   if (isError(key.type) || (isKeyType(key.type) && key.type.kind !== 'null')) return
   ctx.report(
     'E0308',
@@ -240,7 +240,7 @@ function checkAggregateField(init: AggregateInit, ctx: StepContext): AggregateFi
   }
 }
 
-function describeKinds(kinds: readonly string[]): string {
+export function describeKinds(kinds: readonly string[]): string {
   const quoted = kinds.map((k) => `\`${k}\``)
   const list = quoted.length === 1 ? quoted[0]! : `${quoted.slice(0, -1).join(', ')} or ${quoted.at(-1)}`
   return `an ${list}`

@@ -24,6 +24,13 @@ export function fieldsRead(pipeline: Pipeline, source: SourceNode): ReadonlySet<
   const visit = (nodeId: string): boolean => {
     for (const consumerId of consumers.get(nodeId) ?? []) {
       const node = byId.get(consumerId)
+      if (node?.kind === 'WindowAggregate') {
+        // Reads its keys and arguments; its late events are the source's rows, read on downstream.
+        for (const key of node.keys) columnsRead(key.value, read)
+        for (const aggregate of node.aggregates) if (aggregate.arg) columnsRead(aggregate.arg, read)
+        if (node.late !== null && !visit(node.late)) return false
+        continue
+      }
       if (node?.kind !== 'Fused') return false
       let passesRowOn = true
       for (const step of node.steps) {

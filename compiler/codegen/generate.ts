@@ -20,12 +20,23 @@
  */
 import { type FunctionDeclarationStructure, Project, StructureKind, VariableDeclarationKind } from 'ts-morph'
 import { isOptional, unwrapOptional } from '../ir/expr.ts'
-import type { Expr, FusedNode, Pipeline, SinkNode, SourceNode, Span, StateSlot, Type } from '../ir/types.ts'
+import type {
+  Expr,
+  FusedNode,
+  Pipeline,
+  SinkNode,
+  SourceNode,
+  Span,
+  StateSlot,
+  Type,
+  WindowAggregateNode,
+} from '../ir/types.ts'
 import { CODEC_HELPERS, CodecWriter } from './codecs.ts'
 import { compileExpr, EXPRESSION_HELPERS, type ExprContext, tsType } from './expressions.ts'
 import { fieldsRead } from './fields-read.ts'
 import { SCANNER_HELPERS } from './json-scanner.ts'
 import { aggregateCode, dedupCode, EVENT_TIME, STATEFUL_HELPERS } from './stateful.ts'
+import { WINDOW_HELPERS, windowFunctions } from './window.ts'
 
 export interface GeneratedModule {
   /** TypeScript source of the module. */
@@ -85,6 +96,10 @@ export function generateModule(
   const sinks = pipeline.nodes.filter((n): n is SinkNode => n.kind === 'Sink')
 
   const chainCode = chains.map((chain, i) => chainFunction(`chain${i}`, chain, { site, fnRef, typeName }))
+  const windows = pipeline.nodes.filter((n): n is WindowAggregateNode => n.kind === 'WindowAggregate')
+  const windowEntries = windows.map(
+    (node) => `${JSON.stringify(node.id)}: ${windowFunctions(node, { site, fnRef, typeName })}`,
+  )
   const sourceEntries = sources.map((source) => {
     const read = fieldsRead(pipeline, source)
     const reader = codecs.reader(source.schema, read)
@@ -225,12 +240,14 @@ export function generateModule(
       writer.write(CODEC_HELPERS).newLine()
       writer.write(SCANNER_HELPERS).newLine()
       if (chains.some((chain) => (chain.state?.length ?? 0) > 0)) writer.write(STATEFUL_HELPERS).newLine()
+      if (windows.length > 0) writer.write(WINDOW_HELPERS).newLine()
       writer.write(codecs.code()).newLine()
       for (const code of chainCode) writer.write(code).newLine()
       writer.writeLine('return {')
       writer.writeLine(`  chains: { ${chainEntries.join(', ')} },`)
       writer.writeLine(`  sources: { ${sourceEntries.join(',\n    ')} },`)
       writer.writeLine(`  sinks: { ${sinkEntries.join(',\n    ')} },`)
+      writer.writeLine(`  windows: { ${windowEntries.join(',\n    ')} },`)
       writer.writeLine('  isDecodeFailure: (error: unknown): boolean => error instanceof DecodeFailure,')
       writer.writeLine('}')
     },

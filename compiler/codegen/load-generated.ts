@@ -68,6 +68,7 @@ export async function compileAndLoad(text: string): Promise<LoadedModule> {
   const dir = await mkdtemp(join(tmpdir(), 'sluice-codegen-'))
   dirs.push(dir)
   for (const [name, content] of result.artifact.files) await writeFile(join(dir, name), content)
+  for (const [name, content] of result.artifact.binaryFiles) await writeFile(join(dir, name), content)
   const module = (await import(pathToFileURL(join(dir, 'operators.mjs')).href)) as {
     instantiate(runtime: unknown): Operators
   }

@@ -60,6 +60,9 @@ export const diagnosticCatalogue = {
   E0407: { severity: 'error', title: 'record timestamp on a sink that writes no records' },
   E0408: { severity: 'error', title: 'sink writes the dead-letter topic' },
   E0409: { severity: 'error', title: 'dedup duration is not positive' },
+  E0410: { severity: 'error', title: 'invalid window' },
+  E0411: { severity: 'error', title: 'window over the output of a window' },
+  E0412: { severity: 'error', title: 'WebAssembly kernel not built' },
   // Warnings
   W0001: { severity: 'warning', title: 'stream is never used' },
   W0002: { severity: 'warning', title: 'source is never used' },
@@ -67,6 +70,7 @@ export const diagnosticCatalogue = {
   W0004: { severity: 'warning', title: 'left side of `??` is never null' },
   W0005: { severity: 'warning', title: 'watermark field is not the event-time field' },
   W0006: { severity: 'warning', title: 'the same stream is sunk to one topic twice' },
+  W0007: { severity: 'warning', title: 'WebAssembly kernel not built' },
   // Internal
   E9999: { severity: 'error', title: 'internal compiler error' },
 } as const satisfies Record<string, { severity: 'error' | 'warning'; title: string }>

@@ -33,7 +33,18 @@ import {
   type ReferenceState,
   stateKey,
 } from './stateful-semantics.ts'
-import type { AggregateField, BinaryExpr, BinaryOp, Expr, FusedStep, Node, Pipeline, Type } from './types.ts'
+import type {
+  AggregateField,
+  BinaryExpr,
+  BinaryOp,
+  Expr,
+  FusedStep,
+  Node,
+  Pipeline,
+  Type,
+  WindowAggregateNode,
+} from './types.ts'
+import { lateReason, ReferenceWindows } from './window-semantics.ts'
 
 /** One decoded event as it enters a source (or travels between operators). */
 export interface InterpreterEvent {
@@ -150,20 +161,45 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
       node.kind === 'Source' ? (node.watermark?.delayMs ?? 0) : (lateness.get(node.input) ?? 0),
     )
   }
+  // Windows run on their source's watermark: the largest event time it has read less its delay.
+  const sourceNameOf = new Map<string, string>()
+  for (const node of pipeline.nodes) {
+    sourceNameOf.set(node.id, node.kind === 'Source' ? node.name : (sourceNameOf.get(node.input) ?? ''))
+  }
+  const maxEventTime = new Map<string, number>()
+  const ticks = new Map<string, (() => void)[]>()
+  const windowContext: WindowContext = {
+    watermark: (source, delayMs) => (maxEventTime.get(source) ?? Number.NEGATIVE_INFINITY) - delayMs,
+    onTick: (source, tick) => {
+      const list = ticks.get(source) ?? []
+      list.push(tick)
+      ticks.set(source, list)
+    },
+    report: (error) => onError({ sourceName: current.sourceName, event: current.event, error }),
+  }
   const consumers = new Map<string, Operator[]>()
+  const lateEdges = new Map<string, Operator>()
   const sourceEntries = new Map<string, Operator>()
   const sources: string[] = []
   const built = new Set<string>()
   for (let i = pipeline.nodes.length - 1; i >= 0; i--) {
     const node = pipeline.nodes[i]!
     built.add(node.id)
-    const operator = buildNode(
-      node,
-      edgeTo(consumers.get(node.id) ?? []),
-      functions,
-      onSink,
-      lateness.get(node.id)!,
-    )
+    const emit = edgeTo(consumers.get(node.id) ?? [])
+    const operator =
+      node.kind === 'WindowAggregate'
+        ? windowOperator(node, emit, lateEdges.get(node.id) ?? null, functions, {
+            ...windowContext,
+            source: sourceNameOf.get(node.id)!,
+            delayMs: lateness.get(node.id)!,
+          })
+        : buildNode(node, emit, functions, onSink, lateness.get(node.id)!)
+    if (node.kind === 'LateEvents') {
+      // Not a consumer of the window's results: the window hands it the events it refuses. A
+      // late stream nothing reads (a warning) leaves them to the dead letters, never dropped.
+      if ((consumers.get(node.id) ?? []).length > 0) lateEdges.set(node.input, operator)
+      continue
+    }
     if (node.kind === 'Source') {
       if (sourceEntries.has(node.name)) throw new Error(`duplicate source name '${node.name}'`)
       sourceEntries.set(node.name, operator)
@@ -185,7 +221,12 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
       if (entry === undefined) throw new Error(`unknown source '${sourceName}'`)
       current.sourceName = sourceName
       current.event = event
+      if (event.timestamp > (maxEventTime.get(sourceName) ?? Number.NEGATIVE_INFINITY)) {
+        maxEventTime.set(sourceName, event.timestamp)
+      }
       deliver(entry, event)
+      // The watermark moved with this event even if no window saw it: windows it closed fire now.
+      for (const tick of ticks.get(sourceName) ?? []) tick()
     },
   }
 }
@@ -200,7 +241,10 @@ function buildNode(
 ): Operator {
   switch (node.kind) {
     case 'Source':
+    case 'LateEvents':
       return emit
+    case 'WindowAggregate':
+      throw new Error('codegen: window operators are built by windowOperator')
     case 'Filter':
       return filterOperator(compileExpr(node.predicate, functions), emit)
     case 'Map':
@@ -309,6 +353,70 @@ function aggregateOperator(
       next.push({ value: row, key: event.key, timestamp: event.timestamp })
     },
   }
+}
+
+interface WindowContext {
+  watermark(source: string, delayMs: number): number
+  onTick(source: string, tick: () => void): void
+  report(error: EvaluationError): void
+}
+
+/**
+ * A windowed aggregate by the rules of window-semantics.ts: before each event, the windows the
+ * watermark closed fire; the event is added (or refused as late); an event that changed a fired
+ * window makes it fire again at once. After every event of its source the windows fire too.
+ */
+function windowOperator(
+  node: WindowAggregateNode,
+  emit: Operator,
+  late: Operator | null,
+  functions: FunctionTable,
+  ctx: WindowContext & { readonly source: string; readonly delayMs: number },
+): Operator {
+  const keyEvaluators = node.keys.map((key) => compileExpr(key.value, functions))
+  const argEvaluators = node.aggregates.map((a) =>
+    a.arg === null ? () => null : compileExpr(a.arg, functions),
+  )
+  const finiteOnly = node.aggregates.map((a) => a.arg !== null && unwrap(a.arg.type).kind === 'f64')
+  const toKey = stateKey(node.keys.map((key) => key.value.type))
+  const windows = new ReferenceWindows({
+    window: node.window,
+    latenessMs: node.latenessMs,
+    keyNames: node.keys.map((key) => key.name),
+    aggregates: node.aggregates,
+  })
+  const fire = (watermark: number) => {
+    const { results, failures } = windows.fire(watermark)
+    for (const result of results)
+      emit.push({ value: result.record, key: result.key, timestamp: result.end - 1 })
+    for (const failure of failures) ctx.report(failure)
+  }
+  ctx.onTick(ctx.source, () => fire(ctx.watermark(ctx.source, ctx.delayMs)))
+  return {
+    push: (event) => {
+      const keyValues = keyEvaluators.map((evaluate) => evaluate(event.value))
+      const args = argEvaluators.map((evaluate, i) => {
+        const value = evaluate(event.value)
+        if (finiteOnly[i] && value !== null && !Number.isFinite(value as number)) {
+          throw new EvaluationError(
+            `${node.aggregates[i]!.fn} of ${String(value)}: aggregates take finite numbers only`,
+          )
+        }
+        return value
+      })
+      const watermark = ctx.watermark(ctx.source, ctx.delayMs)
+      fire(watermark)
+      const added = windows.add(toKey(keyValues), keyValues, event.timestamp, args, watermark)
+      if (added === 'update') fire(watermark)
+      if (added !== 'late') return
+      if (late === null) throw new EvaluationError(lateReason(event.timestamp, watermark, node.latenessMs))
+      late.push(event)
+    },
+  }
+}
+
+function unwrap(type: Type): Type {
+  return type.kind === 'optional' ? unwrap(type.of) : type
 }
 
 /** Filter keeps an event only when the predicate is exactly `true` (false and null drop it). */

@@ -181,6 +181,8 @@ export type Node =
   | KeyByNode
   | DedupNode
   | AggregateNode
+  | WindowAggregateNode
+  | LateEventsNode
   | FusedNode
   | SinkNode
 export type NodeKind = Node['kind']
@@ -236,7 +238,7 @@ export interface KeyByNode extends NodeBase {
  */
 export interface StateSlot {
   readonly id: string
-  readonly step: 'dedup' | 'aggregate'
+  readonly step: 'dedup' | 'aggregate' | 'window'
   /** Keys idle this long in event time may be dropped (dedup: its `within`); null: kept. */
   readonly ttlMs: number | null
 }
@@ -278,6 +280,56 @@ export interface AggregateNode extends NodeBase {
   readonly keys: readonly { readonly name: string; readonly value: Expr; readonly span: Span }[]
   readonly aggregates: readonly AggregateField[]
   readonly state: StateSlot
+}
+
+/**
+ * Time windows aligned to the epoch: window starts are multiples of `slideMs`, each covering
+ * [start, start + sizeMs). Tumbling windows have `slideMs === sizeMs`; hopping windows overlap.
+ */
+export interface WindowSpec {
+  readonly kind: 'tumbling' | 'hopping'
+  readonly sizeMs: number
+  readonly slideMs: number
+}
+
+/** The functions of a windowed `aggregate`: the running ones, first/last, and the window's bounds. */
+export type WindowFunction = AggregateFunction | 'first' | 'last' | 'window_start' | 'window_end'
+
+/** One output field of a windowed aggregate; `arg` is null for count(), window_start(), window_end(). */
+export interface WindowAggregateField {
+  readonly name: string
+  readonly fn: WindowFunction
+  readonly arg: Expr | null
+  readonly type: Type
+  readonly span: Span
+}
+
+/**
+ * `aggregate by keys window tumbling 1m { … }`: a keyed aggregate per event-time window
+ * (specs/language.md, "Windows"). It emits one record per key and window when the watermark
+ * passes the window's end (and again for each late event within `latenessMs` that changes it):
+ * the key fields, then the aggregate fields. Events later than that go to `late` (a
+ * `LateEvents` node's id) or, without a `late into` clause, to the dead-letter topic. Not fused:
+ * its output comes when event time advances, not per input event. `execution` is where the
+ * accumulators live: the WebAssembly kernel, or typed arrays in TypeScript.
+ */
+export interface WindowAggregateNode extends NodeBase {
+  readonly kind: 'WindowAggregate'
+  readonly input: string
+  readonly keys: readonly { readonly name: string; readonly value: Expr; readonly span: Span }[]
+  readonly aggregates: readonly WindowAggregateField[]
+  readonly window: WindowSpec
+  readonly latenessMs: number
+  readonly late: string | null
+  readonly state: StateSlot
+  readonly execution: 'wasm' | 'typescript'
+}
+
+/** The events a window refused as too late (`late into name`): its input's record type. */
+export interface LateEventsNode extends NodeBase {
+  readonly kind: 'LateEvents'
+  /** The WindowAggregate node. */
+  readonly input: string
 }
 
 /** One step inside a fused chain: the per-event operators, without ids or inputs. */

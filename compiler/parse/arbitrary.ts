@@ -18,6 +18,7 @@ import type {
   Step,
   StringLiteral,
   TypeExpr,
+  WindowClause,
 } from './ast.ts'
 import { isKeyword } from './lexer.ts'
 import { RECORD_TIMESTAMP_MODES } from './parser.ts'
@@ -193,6 +194,24 @@ const aggregateInitArb: fc.Arbitrary<AggregateInit> = fc
   })
   .map((r) => ({ kind: 'AggregateInit' as const, ...r, span }))
 
+const windowArb: fc.Arbitrary<WindowClause> = fc
+  .record({
+    hopping: fc.boolean(),
+    size: durationArb,
+    every: durationArb,
+    lateness: fc.option(durationArb, { nil: null }),
+    lateInto: fc.option(identArb, { nil: null }),
+  })
+  .map((r) => ({
+    kind: 'WindowClause' as const,
+    type: { kind: 'Identifier' as const, name: r.hopping ? 'hopping' : 'tumbling', span },
+    size: r.size,
+    every: r.hopping ? r.every : null,
+    lateness: r.lateness,
+    lateInto: r.lateInto,
+    span,
+  }))
+
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
   expressionArb.map((predicate) => ({ kind: 'Where' as const, predicate, span })),
   fieldInitsArb.map((fields) => ({ kind: 'Select' as const, fields, span })),
@@ -203,6 +222,7 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
   fc
     .record({
       keys: fieldInitsArb.filter((keys) => keys.length > 0),
+      window: fc.option(windowArb, { nil: null }),
       aggregates: fc.array(aggregateInitArb, { maxLength: 3 }),
     })
     .map((r) => ({ kind: 'Aggregate' as const, ...r, span })),

@@ -302,7 +302,26 @@ export interface DedupStep {
 export interface AggregateStep {
   readonly kind: 'Aggregate'
   readonly keys: readonly FieldInit[]
+  /** `window tumbling 1m …`: a windowed aggregate; null for a running one. */
+  readonly window: WindowClause | null
   readonly aggregates: readonly AggregateInit[]
+  readonly span: Span
+}
+
+/**
+ * `window tumbling 1m`, `window hopping 10m every 1m`, optionally followed by `lateness 30s` and
+ * `late into name`. All words of the clause are contextual, not keywords.
+ */
+export interface WindowClause {
+  readonly kind: 'WindowClause'
+  /** `tumbling` or `hopping` (the parser accepts no other). */
+  readonly type: Identifier
+  readonly size: DurationLiteral
+  /** The `every` of a hopping window. */
+  readonly every: DurationLiteral | null
+  readonly lateness: DurationLiteral | null
+  /** The stream the late events go to. */
+  readonly lateInto: Identifier | null
   readonly span: Span
 }
 

@@ -35,6 +35,7 @@ import type {
   StringLiteral,
   TypeExpr,
   WatermarkClause,
+  WindowClause,
 } from './ast.ts'
 import { KEYWORDS, lex, type Token, type TokenKind } from './lexer.ts'
 
@@ -71,6 +72,16 @@ export const STEP_WORDS = {
   aggregate: 'aggregate',
   within: 'within',
   window: 'window',
+} as const
+
+/** The contextual words of a `window` clause. */
+export const WINDOW_WORDS = {
+  tumbling: 'tumbling',
+  hopping: 'hopping',
+  every: 'every',
+  lateness: 'lateness',
+  late: 'late',
+  into: 'into',
 } as const
 
 /** What to write instead of SQL's comparison words. */
@@ -467,17 +478,68 @@ class Parser {
     this.expect('by', '`by` and the keys after `aggregate` (`aggregate by card { n: count() }`)')
     const keys: FieldInit[] = [this.parseFieldInit()]
     while (this.eat(',')) keys.push(this.parseFieldInit())
-    if (this.atWord(STEP_WORDS.window)) {
-      const token = this.peek()
+    const window = this.atWord(STEP_WORDS.window) ? this.parseWindowClause() : null
+    this.expect('{', '`{` and the aggregates after the keys (`{ n: count(), total: sum(amount) }`)')
+    const aggregates = this.parseFieldsUntilBrace(() => this.parseAggregateInit())
+    return { kind: 'Aggregate', keys, window, aggregates, span: this.span(start, this.prevEnd()) }
+  }
+
+  /** `window tumbling D | hopping D every D` [`lateness D`] [`late into name`] */
+  private parseWindowClause(): WindowClause {
+    const start = this.advance().start
+    const type = this.identifier('a window type after `window`: `tumbling 1m` or `hopping 10m every 1m`')
+    if (type.name === 'session' || type.name === 'count') {
       this.report(
-        '`window` clauses are not supported yet: `aggregate` keeps one running total per key; remove the clause',
-        this.span(token.start, token.end),
+        `${type.name} windows are not supported yet; use \`tumbling\` or \`hopping\` windows`,
+        type.span,
       )
       throw new ParseAbort()
     }
-    this.expect('{', '`{` and the aggregates after the keys (`{ n: count(), total: sum(amount) }`)')
-    const aggregates = this.parseFieldsUntilBrace(() => this.parseAggregateInit())
-    return { kind: 'Aggregate', keys, aggregates, span: this.span(start, this.prevEnd()) }
+    if (type.name !== WINDOW_WORDS.tumbling && type.name !== WINDOW_WORDS.hopping) {
+      this.report(
+        `unknown window type \`${type.name}\`; write \`window tumbling 1m\` or \`window hopping 10m every 1m\``,
+        type.span,
+      )
+      throw new ParseAbort()
+    }
+    const size = this.durationLiteral(
+      this.expect('duration', `a duration after \`${type.name}\`: the window's length, such as \`1m\``),
+    )
+    let every: DurationLiteral | null = null
+    if (type.name === WINDOW_WORDS.hopping) {
+      if (!this.atWord(WINDOW_WORDS.every)) {
+        this.fail('`every` and the step between windows after the length (`window hopping 10m every 1m`)')
+      }
+      this.advance()
+      every = this.durationLiteral(this.expect('duration', 'a duration after `every`, such as `1m`'))
+    }
+    let lateness: DurationLiteral | null = null
+    if (this.atWord(WINDOW_WORDS.lateness)) {
+      this.advance()
+      lateness = this.durationLiteral(
+        this.expect(
+          'duration',
+          'a duration after `lateness`: how late an event may still change a window, such as `30s`',
+        ),
+      )
+    }
+    let lateInto: Identifier | null = null
+    if (this.atWord(WINDOW_WORDS.late)) {
+      this.advance()
+      if (!this.atWord(WINDOW_WORDS.into))
+        this.fail('`into` and a stream name after `late` (`late into late_payments`)')
+      this.advance()
+      lateInto = this.identifier('the name of the stream of late events after `late into`')
+    }
+    return {
+      kind: 'WindowClause',
+      type,
+      size,
+      every,
+      lateness,
+      lateInto,
+      span: this.span(start, this.prevEnd()),
+    }
   }
 
   private parseAggregateInit(): AggregateInit {

@@ -14,6 +14,7 @@ import type {
   Statement,
   Step,
   TypeExpr,
+  WindowClause,
 } from './ast.ts'
 
 /** Binding strength, loosest first; mirrors the parser's precedence climbing. */
@@ -145,6 +146,16 @@ function printFieldInits(fields: readonly FieldInit[]): string {
   return `{ ${fields.map(printFieldInit).join(', ')} }`
 }
 
+function printWindowClause(w: WindowClause): string {
+  const duration = (d: { amount: number; unit: string }) => `${d.amount}${d.unit}`
+  return [
+    `window ${w.type.name} ${duration(w.size)}`,
+    w.every ? ` every ${duration(w.every)}` : '',
+    w.lateness ? ` lateness ${duration(w.lateness)}` : '',
+    w.lateInto ? ` late into ${w.lateInto.name}` : '',
+  ].join('')
+}
+
 function printAggregateInit(a: AggregateInit): string {
   return `${a.name.name}: ${a.fn.name}(${a.args.map(printExpression).join(', ')})`
 }
@@ -186,7 +197,8 @@ function printStep(step: Step): string {
     case 'Aggregate': {
       const aggregates =
         step.aggregates.length === 0 ? '{}' : `{ ${step.aggregates.map(printAggregateInit).join(', ')} }`
-      return `aggregate by ${step.keys.map(printFieldInit).join(', ')} ${aggregates}`
+      const window = step.window === null ? '' : ` ${printWindowClause(step.window)}`
+      return `aggregate by ${step.keys.map(printFieldInit).join(', ')}${window} ${aggregates}`
     }
   }
 }

@@ -18,6 +18,8 @@ export interface LoadedArtifact {
   readonly dir: string
   readonly manifest: RuntimeManifest
   readonly operators: Operators
+  /** The WebAssembly kernels the artifact ships (manifest `wasm`), by name. */
+  readonly wasm: ReadonlyMap<string, Uint8Array>
 }
 
 const MANIFEST_FILE = 'manifest.json'
@@ -37,12 +39,13 @@ export async function loadArtifact(dir: string): Promise<LoadedArtifact> {
   if (!names.includes(MANIFEST_FILE)) {
     throw new SluiceError('ARTIFACT_NOT_FOUND', `${dir} has no ${MANIFEST_FILE}: not an artifact directory`)
   }
-  const files = new Map<string, string>()
-  for (const name of names) files.set(name, await readFile(join(root, name), 'utf8'))
+  // As bytes: hashes are over the bytes (text files hash as their UTF-8), and kernels are binary.
+  const files = new Map<string, Buffer>()
+  for (const name of names) files.set(name, await readFile(join(root, name)))
 
   let parsed: unknown
   try {
-    parsed = JSON.parse(files.get(MANIFEST_FILE)!)
+    parsed = JSON.parse(files.get(MANIFEST_FILE)!.toString('utf8'))
   } catch (cause) {
     throw new SluiceError('ARTIFACT_INVALID', `${join(dir, MANIFEST_FILE)} is not valid JSON`, { cause })
   }
@@ -63,11 +66,22 @@ export async function loadArtifact(dir: string): Promise<LoadedArtifact> {
     )
   }
   const operators = module.instantiate({ stdlib, EvaluationError })
-  return { dir: root, manifest, operators }
+  const wasm = new Map<string, Uint8Array>()
+  for (const kernel of manifest.wasm ?? []) {
+    const bytes = files.get(kernel.file)
+    if (bytes === undefined || sha256(bytes) !== kernel.sha256) {
+      throw new SluiceError(
+        'ARTIFACT_INVALID',
+        `${dir}: the WebAssembly kernel ${kernel.name} (${kernel.file}) is missing or does not match its sha256`,
+      )
+    }
+    wasm.set(kernel.name, bytes)
+  }
+  return { dir: root, manifest, operators, wasm }
 }
 
 /** The compiler's content hash (compiler/artifact/package.ts `contentHash`), recomputed independently. */
-function contentHash(manifest: Record<string, unknown>, files: ReadonlyMap<string, string>): string {
+function contentHash(manifest: Record<string, unknown>, files: ReadonlyMap<string, Buffer>): string {
   const { contentHash: _ignored, ...unhashed } = manifest
   const fileHashes = [...files.entries()]
     .filter(([name]) => name !== MANIFEST_FILE)
@@ -76,6 +90,6 @@ function contentHash(manifest: Record<string, unknown>, files: ReadonlyMap<strin
   return `sha256:${sha256(JSON.stringify({ manifest: unhashed, files: Object.fromEntries(fileHashes) }))}`
 }
 
-function sha256(text: string): string {
+function sha256(text: string | Buffer): string {
   return createHash('sha256').update(text).digest('hex')
 }

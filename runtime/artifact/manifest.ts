@@ -41,7 +41,33 @@ export type GraphNode =
        */
       readonly state?: readonly StateSlot[]
     }
+  | WindowGraphNode
+  | {
+      /** The events a window refused as too late (`late into name`), for the streams that read them. */
+      readonly kind: 'LateEvents'
+      readonly id: string
+      /** The WindowAggregate node. */
+      readonly input: string
+    }
   | SinkGraphNode
+
+/** A windowed aggregate (specs/language.md, "Windows"); its functions are the module's `windows[id]`. */
+export interface WindowGraphNode {
+  readonly kind: 'WindowAggregate'
+  readonly id: string
+  readonly input: string
+  readonly window: {
+    readonly kind: 'tumbling' | 'hopping'
+    readonly sizeMs: number
+    readonly slideMs: number
+  }
+  readonly latenessMs: number
+  /** The LateEvents node's id, or null: late events are dead-lettered. */
+  readonly late: string | null
+  readonly state: StateSlot
+  /** Where the accumulators live: the artifact's WebAssembly kernel, or typed arrays. */
+  readonly execution: 'wasm' | 'typescript'
+}
 
 /**
  * One stateful step's keyed state. The runner keeps one KeyedState per slot and source partition,
@@ -53,7 +79,7 @@ export type GraphNode =
  */
 export interface StateSlot {
   readonly id: string
-  readonly step: 'dedup' | 'aggregate'
+  readonly step: 'dedup' | 'aggregate' | 'window'
   /** Keys idle this long in event time are dropped (dedup: its `within` duration); null: kept. */
   readonly ttlMs: number | null
 }
@@ -80,10 +106,20 @@ export interface RuntimeManifest {
     readonly watermark: { readonly field: string; readonly delayMs: number } | null
   }[]
   readonly graph: { readonly nodes: readonly GraphNode[] }
+  /** WebAssembly kernels shipped in the artifact (absent in artifacts compiled before any was). */
+  readonly wasm?: readonly { readonly name: string; readonly file: string; readonly sha256: string }[]
   readonly sites: readonly ManifestSite[]
 }
 
 export const SUPPORTED_FORMAT_VERSION = 1
+
+const RUNNABLE_KINDS: ReadonlySet<string> = new Set([
+  'Source',
+  'Fused',
+  'WindowAggregate',
+  'LateEvents',
+  'Sink',
+])
 export const SUPPORTED_IR_VERSION = 0
 
 /**
@@ -114,7 +150,7 @@ export function validateManifest(value: unknown, where: string): RuntimeManifest
   for (const node of (graph as { nodes: unknown[] }).nodes) {
     if (typeof node !== 'object' || node === null) return fail('a graph node is not a JSON object')
     const n = node as Record<string, unknown>
-    if (n.kind !== 'Source' && n.kind !== 'Fused' && n.kind !== 'Sink') {
+    if (!RUNNABLE_KINDS.has(n.kind as string)) {
       fail(`graph node ${String(n.id)} has kind ${String(n.kind)}, which this runtime cannot run`)
     }
     if (n.kind !== 'Source' && !ids.has(n.input as string)) {

@@ -3,6 +3,7 @@
  * it. compiler/codegen/generate.ts writes modules of this shape; the two sides share no code, so
  * this file and that one change together (the artifact format version guards it).
  */
+import type { AccumulatorKind } from '../window/accumulator-store.ts'
 
 /** A batch of events as parallel arrays; the first `length` entries are valid, the rest are reused space. */
 export interface EventBatch {
@@ -68,8 +69,40 @@ export interface OperatorModule {
   }): Operators
 }
 
+/**
+ * The generated part of a windowed aggregate (compiler/codegen/window.ts); the runtime's window
+ * operator (runtime/window/window-operator.ts) does the rest.
+ */
+export interface WindowFunctions {
+  /** The accumulator store's kinds, one per aggregate that needs one (runtime/window/accumulator-store.ts). */
+  readonly accumulators: readonly AccumulatorKind[]
+  /**
+   * Per event i of `input`: `keys[i]` its state key string and `columns[j][i]` accumulator j's
+   * argument as an f64 (NaN for null); an event that fails gets `keys[i] = null` and an error.
+   */
+  extract(
+    input: EventBatch,
+    keys: (string | null)[],
+    columns: readonly Float64Array[],
+    errors: ChainError[],
+  ): void
+  /** The key field values of a key string. */
+  keyValues(key: string): readonly unknown[]
+  /** The output record of row `row` of a store's rows; throws an EvaluationError on an overflow. */
+  result(
+    keyValues: readonly unknown[],
+    start: number,
+    end: number,
+    values: readonly Float64Array[],
+    aux: readonly Float64Array[],
+    row: number,
+  ): unknown
+}
+
 export interface Operators {
   readonly chains: Readonly<Record<string, ChainFunction>>
+  /** Absent in artifacts compiled before windows existed. */
+  readonly windows?: Readonly<Record<string, WindowFunctions>>
   readonly sources: Readonly<Record<string, SourceDecoder>>
   readonly sinks: Readonly<Record<string, { encode(value: never): string }>>
   isDecodeFailure(error: unknown): boolean

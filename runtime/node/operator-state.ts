@@ -15,7 +15,7 @@
  * them are replayed into it (at-least-once: their outputs appear again; exactly-once: their earlier
  * outputs were never committed).
  */
-import type { GraphNode, StateSlot } from '../artifact/manifest.ts'
+import type { GraphNode, StateSlot, WindowGraphNode } from '../artifact/manifest.ts'
 import type { StepState } from '../artifact/operators.ts'
 import { SluiceError } from '../errors.ts'
 import type { CheckpointOptions } from '../log/index.ts'
@@ -25,6 +25,7 @@ import { jsonCodec, type SnapshotStore, type StateScope } from '../state/index.t
 import { KeyedState, type OverBudgetPolicy } from '../state/keyed-state.ts'
 import { EntryWriter, SnapshotEntries } from '../state/snapshot-entries.ts'
 import { mergeChanges } from '../state/timers.ts'
+import type { WindowOperator } from '../window/window-operator.ts'
 
 /** A budget for each stateful step's state, per source partition (docs/decisions/0015). */
 export interface StateBudget {
@@ -40,6 +41,11 @@ export interface OperatorStateOptions {
   /** The chains with stateful steps, and for each source topic the chains its batches reach. */
   readonly chains: readonly (GraphNode & { kind: 'Fused' })[]
   readonly chainsOfTopic: ReadonlyMap<string, ReadonlySet<string>>
+  /** The windowed aggregates, and for each source topic the ones its batches reach. */
+  readonly windows?: readonly WindowGraphNode[]
+  readonly windowsOfTopic?: ReadonlyMap<string, ReadonlySet<string>>
+  /** Creates a window's operator (with an empty store) for one source partition of `topic`. */
+  readonly createWindow?: (node: WindowGraphNode, topic: string) => Promise<WindowOperator>
   /** Where snapshots go; null only when no chain has state (epochs then number the commits alone). */
   readonly store: SnapshotStore | null
   readonly budget?: StateBudget
@@ -55,7 +61,17 @@ export interface PartitionState {
   epoch: number
   /** Per chain id, each of its slots' state, in slot order (the chain's `states` argument). */
   readonly chains: ReadonlyMap<string, readonly StepState[]>
+  /** Per WindowAggregate node id, its operator on this partition. */
+  readonly windows: ReadonlyMap<string, WindowOperator>
 }
+
+interface WindowSlot {
+  readonly operator: WindowOperator
+  readonly scope: StateScope
+}
+
+/** The entry of a window's snapshot in its scope. */
+const WINDOW_ENTRY = 'window'
 
 interface SlotState {
   readonly chain: string
@@ -91,6 +107,7 @@ interface OpenPartition extends PartitionState {
   readonly topic: string
   readonly partition: number
   readonly slots: readonly SlotState[]
+  readonly windowSlots: readonly WindowSlot[]
   /** The epoch prepare() staged and the log is committing. */
   preparing: number | null
   prepareStarted: number
@@ -171,6 +188,28 @@ export class OperatorState {
       'Approximate bytes of state (as encoded in snapshots) held by each stateful step, over the partitions this node owns.',
       { collect: () => this.perOperator((s) => s.step.state.approximateBytes) },
     )
+    m.gauge(
+      'sluice_window_rows',
+      'Open windows (one per key and window) held by each windowed aggregate, over the partitions this node owns.',
+      {
+        collect: () => this.perWindow((w) => w.operator.store.size),
+      },
+    )
+    m.gauge(
+      'sluice_window_watermark_seconds',
+      'The watermark each windowed aggregate runs on, per source partition: the largest event time read less the source’s delay.',
+      {
+        collect: () =>
+          [...this.partitions.values()].flatMap((open) =>
+            open.windowSlots
+              .filter((w) => Number.isFinite(w.operator.maxTime))
+              .map((w) => ({
+                labels: { operator: w.scope.operator, topic: open.topic, partition: String(open.partition) },
+                value: (w.operator.maxTime - w.operator.delayMs) / 1000,
+              })),
+          ),
+      },
+    )
     this.evicted = m.counter(
       'sluice_state_evicted_keys_total',
       'Keys dropped to stay within the state budget (policy evict-lru), per stateful step.',
@@ -231,23 +270,40 @@ export class OperatorState {
       }
       chains.set(chain.id, states)
     }
+    const windows = new Map<string, WindowOperator>()
+    const windowSlots: WindowSlot[] = []
+    const reachedWindows = this.options.windowsOfTopic?.get(topic) ?? new Set<string>()
+    for (const node of this.options.windows ?? []) {
+      if (!reachedWindows.has(node.id)) continue
+      const operator = await this.options.createWindow!(node, topic)
+      const scope: StateScope = { pipeline: this.options.pipeline, operator: node.state.id, topic, partition }
+      const snapshot = await this.requireStore().load(scope, epoch)
+      operator.restore(snapshot.entries.get(WINDOW_ENTRY))
+      windows.set(node.id, operator)
+      windowSlots.push({ operator, scope })
+    }
     this.partitions.set(partitionKey(topic, partition), {
       topic,
       partition,
       epoch,
       chains,
+      windows,
+      windowSlots,
       slots,
       preparing: null,
       prepareStarted: 0,
       stagedBytes: 0,
     })
     this.lastCommitted.set(partitionKey(topic, partition), { epoch, at: Date.now(), topic, partition })
-    if (slots.length > 0) {
+    if (slots.length > 0 || windowSlots.length > 0) {
       this.options.logger.info('operator state restored', {
         topic,
         partition,
         epoch,
         keys: slots.reduce((n, s) => n + s.step.state.size, 0),
+        ...(windowSlots.length > 0
+          ? { windowRows: windowSlots.reduce((n, w) => n + w.operator.store.size, 0) }
+          : {}),
       })
     }
   }
@@ -282,6 +338,14 @@ export class OperatorState {
       open.stagedBytes += stagedBytes(puts)
       staging.push(this.requireStore().stage(scope, epoch, changes))
     }
+    for (const { operator, scope } of open.windowSlots) {
+      if (!operator.takeChanged()) continue
+      const bytes = operator.snapshot()
+      open.stagedBytes += bytes.length
+      staging.push(
+        this.requireStore().stage(scope, epoch, { puts: new Map([[WINDOW_ENTRY, bytes]]), deletes: [] }),
+      )
+    }
     await Promise.all(staging)
     open.preparing = epoch
     return metadataOfEpoch(epoch)
@@ -298,7 +362,9 @@ export class OperatorState {
     }
     // Every slot, also those without changes this epoch: commit is idempotent and keeps the
     // store's committed epoch equal to the log's.
-    await Promise.all(open.slots.map(({ scope }) => this.requireStore().commit(scope, epoch)))
+    await Promise.all(
+      [...open.slots, ...open.windowSlots].map(({ scope }) => this.requireStore().commit(scope, epoch)),
+    )
     open.epoch = epoch
     open.preparing = null
     this.checkpointSeconds.observe((performance.now() - open.prepareStarted) / 1000)
@@ -333,6 +399,15 @@ export class OperatorState {
     this.refused.labels({ operator }).inc(refused - seen.refused)
     this.expired.labels({ operator }).inc(expired - seen.expired)
     this.counted.set(state, { evicted, refused, expired })
+  }
+
+  private perWindow(value: (slot: WindowSlot) => number): { labels: { operator: string }; value: number }[] {
+    const sums = new Map<string, number>()
+    for (const open of this.partitions.values()) {
+      for (const slot of open.windowSlots)
+        sums.set(slot.scope.operator, (sums.get(slot.scope.operator) ?? 0) + value(slot))
+    }
+    return [...sums].map(([operator, total]) => ({ labels: { operator }, value: total }))
   }
 
   private perOperator(value: (slot: SlotState) => number): { labels: { operator: string }; value: number }[] {

@@ -19,8 +19,9 @@
  * acknowledged (SluiceError.appended), so a retry adds no duplicates where the log can tell.
  */
 import { EvaluationError } from '../../stdlib/eval-error.ts'
+import { loadWindowKernel, type WindowKernel } from '../../wasm/host/window-kernel.ts'
 import type { LoadedArtifact } from '../artifact/load.ts'
-import type { Connector, GraphNode, SinkGraphNode } from '../artifact/manifest.ts'
+import type { Connector, GraphNode, SinkGraphNode, WindowGraphNode } from '../artifact/manifest.ts'
 import { type ChainError, createEventBatch, type EventBatch } from '../artifact/operators.ts'
 import { isSluiceError, SluiceError } from '../errors.ts'
 import type {
@@ -45,6 +46,8 @@ import { LogSampler } from '../observability/log-sampler.ts'
 import { type Logger, silentLogger } from '../observability/logger.ts'
 import type { SnapshotStore } from '../state/index.ts'
 import { firstInvalidUtf8, isUtf8 } from '../text/utf8.ts'
+import { createTypedArrayWindowStore } from '../window/typed-array-store.ts'
+import { lateReason, WindowOperator } from '../window/window-operator.ts'
 import { OperatorState, type PartitionState, type StateBudget } from './operator-state.ts'
 
 export const DEFAULT_DEAD_LETTER_TOPIC = 'sluice.dead-letter'
@@ -102,6 +105,26 @@ export interface PipelineRunnerOptions {
 
 /** The `states` argument of a stateless chain. */
 const NO_STATES: readonly never[] = []
+const NO_TIMES = new Float64Array(0)
+
+/**
+ * For each source record index o, the largest event time among the decoded records 0…o
+ * (-Infinity before the first): what a window's watermark is as of that record.
+ */
+function sourceMaxTimes(decoded: EventBatch, records: number): Float64Array {
+  const times = new Float64Array(records)
+  let max = Number.NEGATIVE_INFINITY
+  let next = 0
+  for (let i = 0; i < decoded.length; i++) {
+    const origin = decoded.origins[i]!
+    times.fill(max, next, origin)
+    if (decoded.timestamps[i]! > max) max = decoded.timestamps[i]!
+    times[origin] = max
+    next = origin + 1
+  }
+  times.fill(max, next, records)
+  return times
+}
 
 interface RunnerMetrics {
   readonly eventsIn: Counter
@@ -117,9 +140,11 @@ interface RunnerMetrics {
   readonly eventTimeLag: Gauge
   readonly consumerLag: Gauge
   readonly ready: Gauge
+  readonly eventsLate: Counter
+  readonly windowResults: Counter
 }
 
-type Stage = 'decode' | 'evaluate' | 'encode' | 'sink'
+type Stage = 'decode' | 'evaluate' | 'late' | 'encode' | 'sink'
 
 /** A dead letter on its way out: the original record and why it failed. */
 interface DeadLetter {
@@ -164,6 +189,7 @@ export class PipelineRunner {
   private finished: Promise<void> = Promise.resolve()
   /** Keyed state and checkpoints; null for a stateless at-least-once pipeline (commits per batch). */
   private readonly operatorState: OperatorState | null
+  private readonly hasWindows: boolean
   /** At most 10 'event dead-lettered' lines a second; the metric counts every one. */
   private readonly deadLetterLines = new LogSampler(DEAD_LETTER_LINES_PER_SECOND, (count) =>
     this.logger.warn('more events dead-lettered than logged one by one', {
@@ -214,6 +240,7 @@ export class PipelineRunner {
         )
       }
     }
+    this.hasWindows = manifest.graph.nodes.some((n) => n.kind === 'WindowAggregate')
     this.operatorState = this.createOperatorState()
     const m = options.metrics
     this.metrics = {
@@ -261,6 +288,14 @@ export class PipelineRunner {
         'sluice_consumer_lag_records',
         'Records in a source partition not yet processed, as of the last batch fetched from it.',
       ),
+      eventsLate: m.counter(
+        'sluice_events_late_total',
+        'Events a window refused as later than its lateness allows and handed to its late stream, by window (those dead-lettered count in sluice_dead_letters_total{stage="late"}).',
+      ),
+      windowResults: m.counter(
+        'sluice_window_results_total',
+        'Results windows emitted (updates of a window that had fired included), by window.',
+      ),
       ready: m.gauge(
         'sluice_ready',
         '1 while the node reads and writes its log; 0 while it waits for an unavailable log.',
@@ -279,31 +314,62 @@ export class PipelineRunner {
       (n): n is GraphNode & { kind: 'Fused' } => n.kind === 'Fused',
     )
     const stateful = chains.filter((c) => (c.state?.length ?? 0) > 0)
-    if (stateful.length === 0 && delivery !== 'exactly-once') return null
-    if (stateful.length > 0 && stateStore === undefined) {
+    const windows = artifact.manifest.graph.nodes.filter(
+      (n): n is WindowGraphNode => n.kind === 'WindowAggregate',
+    )
+    if (stateful.length === 0 && windows.length === 0 && delivery !== 'exactly-once') return null
+    if ((stateful.length > 0 || windows.length > 0) && stateStore === undefined) {
+      const slots = [...stateful.flatMap((c) => c.state!.map((s) => s.id)), ...windows.map((w) => w.state.id)]
       throw new SluiceError(
         'CONFIG_INVALID',
-        `pipeline ${artifact.manifest.name} has stateful steps (${stateful.flatMap((c) => c.state!.map((s) => s.id)).join(', ')}) but no state store was given`,
+        `pipeline ${artifact.manifest.name} has stateful steps (${slots.join(', ')}) but no state store was given`,
       )
     }
-    // The chains a batch of each source topic reaches: only their state exists per partition.
+    // The chains and windows a batch of each source topic reaches: only their state exists per partition.
     const chainsOfTopic = new Map<string, Set<string>>()
+    const windowsOfTopic = new Map<string, Set<string>>()
     for (const [topic, sources] of this.sourcesByTopic) {
       const reached = new Set<string>()
+      const reachedWindows = new Set<string>()
       const visit = (id: string) => {
         for (const consumer of this.consumers.get(id) ?? []) {
-          if (consumer.kind !== 'Fused' || reached.has(consumer.id)) continue
-          reached.add(consumer.id)
+          if (consumer.kind === 'Sink' || reached.has(consumer.id) || reachedWindows.has(consumer.id))
+            continue
+          if (consumer.kind === 'WindowAggregate') reachedWindows.add(consumer.id)
+          else if (consumer.kind === 'Fused') reached.add(consumer.id)
           visit(consumer.id)
         }
       }
       for (const { node } of sources) visit(node.id)
       chainsOfTopic.set(topic, reached)
+      windowsOfTopic.set(topic, reachedWindows)
     }
+    const kernel = windows.some((w) => w.execution === 'wasm') ? this.windowKernel() : null
     return new OperatorState({
       pipeline: artifact.manifest.name,
       chains: stateful,
       chainsOfTopic,
+      windows,
+      windowsOfTopic,
+      createWindow: async (node, topic) => {
+        const functions = artifact.operators.windows?.[node.id]
+        if (functions === undefined) {
+          throw new SluiceError(
+            'ARTIFACT_INVALID',
+            `the artifact's module has no functions for window ${node.id}`,
+          )
+        }
+        const spec = {
+          accumulators: functions.accumulators,
+          sizeMs: node.window.sizeMs,
+          slideMs: node.window.slideMs,
+        }
+        const store =
+          node.execution === 'wasm' ? (await kernel!).createStore(spec) : createTypedArrayWindowStore(spec)
+        const source = this.sourceNodeOf(node.id)
+        const delayMs = (this.sourcesByTopic.get(topic) ?? []).find((s) => s.node.id === source)?.delayMs ?? 0
+        return new WindowOperator(node, functions, store, delayMs)
+      },
       store: stateStore ?? null,
       ...(this.options.stateBudget ? { budget: this.options.stateBudget } : {}),
       watermarkDelayMs: (topic) =>
@@ -311,6 +377,28 @@ export class PipelineRunner {
       metrics: this.options.metrics,
       logger: this.logger,
     })
+  }
+
+  /** The id of the Source node whose events reach node `id`. */
+  private sourceNodeOf(id: string): string {
+    const byId = new Map(this.options.artifact.manifest.graph.nodes.map((n) => [n.id, n]))
+    let node = byId.get(id)
+    while (node !== undefined && node.kind !== 'Source') node = byId.get(node.input)
+    return node?.id ?? ''
+  }
+
+  /** The artifact's window kernel, compiled once (each window and partition gets an instance). */
+  private windowKernel(): Promise<WindowKernel> {
+    const bytes = this.options.artifact.wasm.get('window')
+    if (bytes === undefined) {
+      return Promise.reject(
+        new SluiceError(
+          'ARTIFACT_INVALID',
+          'the artifact runs windows in WebAssembly but ships no window kernel',
+        ),
+      )
+    }
+    return loadWindowKernel(bytes)
   }
 
   /**
@@ -542,7 +630,8 @@ export class PipelineRunner {
     for (const { node, delayMs } of this.sourcesByTopic.get(batch.topic) ?? []) {
       const decoded = this.decode(node, batch.records, deadLetters)
       this.trackWatermark(node.name, decoded, delayMs)
-      this.push(node.id, decoded, batch.records, outputs, deadLetters, states)
+      const maxTimes = this.hasWindows ? sourceMaxTimes(decoded, batch.records.length) : NO_TIMES
+      this.push(node.id, decoded, batch.records, outputs, deadLetters, states, maxTimes)
     }
     await Promise.all(
       [...outputs].map(([topic, output]) =>
@@ -704,9 +793,12 @@ export class PipelineRunner {
     outputs: Map<string, TopicOutput>,
     deadLetters: DeadLetter[],
     states: PartitionState | undefined,
+    maxTimes: Float64Array,
   ): void {
     for (const consumer of this.consumers.get(nodeId) ?? []) {
-      if (consumer.kind === 'Fused') {
+      if (consumer.kind === 'WindowAggregate') {
+        this.window(consumer, batch, records, outputs, deadLetters, states, maxTimes)
+      } else if (consumer.kind === 'Fused') {
         const output = this.buffers.get(consumer.id)!
         const errors: ChainError[] = []
         const chainStates = states?.chains.get(consumer.id) ?? NO_STATES
@@ -727,11 +819,58 @@ export class PipelineRunner {
         if (filtered > 0) {
           this.metrics.eventsFiltered.labels({ source: this.sourceOf.get(consumer.id)! }).inc(filtered)
         }
-        this.push(consumer.id, output, records, outputs, deadLetters, states)
+        this.push(consumer.id, output, records, outputs, deadLetters, states, maxTimes)
       } else if (consumer.kind === 'Sink') {
         this.sink(consumer, batch, records, outputs, deadLetters)
       }
     }
+  }
+
+  /**
+   * Runs a window on a batch: its results go on to the window's readers, its late events to the
+   * readers of its late stream (dead letters when it has none), its failures to the dead letters.
+   */
+  private window(
+    node: WindowGraphNode,
+    batch: EventBatch,
+    records: readonly LogRecord[],
+    outputs: Map<string, TopicOutput>,
+    deadLetters: DeadLetter[],
+    states: PartitionState | undefined,
+    maxTimes: Float64Array,
+  ): void {
+    const operator = states?.windows.get(node.id)
+    if (operator === undefined)
+      throw new Error(`no state for window ${node.id}: the log did not assign the partition`)
+    const { results, late, lateWatermarks, failures } = operator.process(batch, maxTimes, records.length - 1)
+    for (const failure of failures) {
+      deadLetters.push({
+        record: records[failure.origin]!,
+        stage: 'evaluate',
+        reason: errorMessage(failure.error),
+        location: this.location(
+          failure.error instanceof EvaluationError && failure.error.site >= 0
+            ? failure.error.site
+            : failure.site,
+        ),
+      })
+    }
+    const lateReaders = node.late === null ? [] : (this.consumers.get(node.late) ?? [])
+    if (late.length > 0 && lateReaders.length === 0) {
+      for (let i = 0; i < late.length; i++) {
+        deadLetters.push({
+          record: records[late.origins[i]!]!,
+          stage: 'late',
+          reason: lateReason(late.timestamps[i]!, lateWatermarks[i]!, node.latenessMs),
+          location: null,
+        })
+      }
+    } else if (late.length > 0) {
+      this.metrics.eventsLate.labels({ operator: node.id }).inc(late.length)
+      this.push(node.late!, late, records, outputs, deadLetters, states, maxTimes)
+    }
+    this.metrics.windowResults.labels({ operator: node.id }).inc(results.length)
+    this.push(node.id, results, records, outputs, deadLetters, states, maxTimes)
   }
 
   private sink(

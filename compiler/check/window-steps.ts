@@ -1,0 +1,232 @@
+/**
+ * Checking and lowering of windowed aggregates (specs/language.md, "Windows"), for the checker
+ * (check.ts), which owns scopes and expression checking and lends them through StepContext.
+ *
+ * Before: `| aggregate by card window tumbling 1m lateness 10s late into late { n: count() }`.
+ * After: a `WindowAggregate` node (a record of the keys then the aggregates per key and window),
+ * and, with `late into`, a `LateEvents` node that the named stream reads.
+ */
+import type {
+  Expr,
+  FieldType,
+  RecordType,
+  StateSlot,
+  Type,
+  WindowAggregateField,
+  WindowAggregateNode,
+  WindowFunction,
+  WindowSpec,
+} from '../ir/types.ts'
+import type { AggregateInit, AggregateStep, DurationLiteral, WindowClause } from '../parse/ast.ts'
+import { DURATION_UNIT_MS } from '../parse/lexer.ts'
+import { checkKeyType, describeKinds, type StepContext, slotId } from './stateful-steps.ts'
+import { didYouMean } from './suggest.ts'
+import { baseType, isError, isNullable, scalar, show, withNullability } from './types.ts'
+
+export const WINDOW_FUNCTIONS: readonly WindowFunction[] = [
+  'count',
+  'sum',
+  'min',
+  'max',
+  'avg',
+  'first',
+  'last',
+  'window_start',
+  'window_end',
+]
+const WINDOW_FUNCTION_LIST =
+  '`count()`, `sum(x)`, `min(x)`, `max(x)`, `avg(x)`, `first(x)`, `last(x)`, `window_start()` and `window_end()`'
+
+/** Argument kinds (of the non-null type) each function of one argument accepts in a window. */
+const WINDOW_ARGUMENT_KINDS: Readonly<Record<string, readonly string[]>> = {
+  sum: ['i64', 'f64'],
+  avg: ['i64', 'f64'],
+  min: ['i64', 'f64', 'timestamp'],
+  max: ['i64', 'f64', 'timestamp'],
+  first: ['i64', 'f64', 'timestamp'],
+  last: ['i64', 'f64', 'timestamp'],
+}
+
+/** The largest window or lateness: windows are kept in memory until the watermark passes them. */
+const MAX_WINDOW_MS = 366 * 24 * 3600 * 1000
+
+export function checkWindowAggregate(
+  step: AggregateStep & { window: WindowClause },
+  ctx: StepContext,
+  lateId: string,
+): WindowAggregateNode {
+  const keys = ctx.fieldInits(step.keys)
+  keys.forEach((key, i) => {
+    if (key.value.type.kind !== 'null') checkKeyType(key.value, step.keys[i]!.value.span, ctx)
+  })
+  if (step.aggregates.length === 0) {
+    ctx.report(
+      'E0218',
+      `\`aggregate { }\` computes nothing; name at least one aggregate (${WINDOW_FUNCTION_LIST})`,
+      step.span,
+    )
+  }
+  const window = windowSpec(step.window, ctx)
+  const latenessMs = step.window.lateness ? durationMs(step.window.lateness) : 0
+  if (latenessMs > MAX_WINDOW_MS) {
+    ctx.report(
+      'E0410',
+      'the lateness is longer than a year: windows stay in memory that long after they close',
+      step.window.lateness!.span,
+    )
+  }
+
+  const names = new Map<string, AggregateInit['name']['span']>()
+  step.keys.forEach((init, i) => {
+    const key = keys[i]
+    if (key) names.set(key.name, init.name?.span ?? init.value.span)
+  })
+  const aggregates: WindowAggregateField[] = []
+  for (const init of step.aggregates) {
+    const field = checkWindowField(init, ctx)
+    const first = names.get(init.name.name)
+    if (first) {
+      ctx.report('E0207', `field \`${init.name.name}\` is defined more than once`, init.name.span, [
+        { message: 'first defined here', span: first },
+      ])
+      continue
+    }
+    names.set(init.name.name, init.name.span)
+    ctx.checkFieldName(init.name.name, init.name.span)
+    if (field) aggregates.push(field)
+  }
+
+  // The output's event time is the window's last millisecond (end - 1), carried with the event;
+  // no output field is marked as event time, since none holds exactly that value.
+  const fields: FieldType[] = [
+    ...keys.map((key) => ({ name: key.name, type: key.value.type })),
+    ...aggregates.map((a) => ({ name: a.name, type: a.type })),
+  ]
+  const schema: RecordType = { kind: 'record', fields }
+  const layout = {
+    keys: keys.map((key) => show(key.value.type)),
+    window: [window.sizeMs, window.slideMs],
+    aggregates: accumulatorLayout(aggregates),
+  }
+  const state: StateSlot = { id: slotId(ctx.stateId, layout), step: 'window', ttlMs: null }
+  return {
+    kind: 'WindowAggregate',
+    id: ctx.id,
+    span: step.span,
+    schema,
+    input: ctx.input,
+    keys,
+    aggregates,
+    window,
+    latenessMs,
+    late: step.window.lateInto ? lateId : null,
+    state,
+    execution: 'wasm',
+  }
+}
+
+/** What the snapshot of a window's rows means: its accumulators, in order. */
+function accumulatorLayout(aggregates: readonly WindowAggregateField[]): string[] {
+  return aggregates
+    .filter((a) => a.fn !== 'window_start' && a.fn !== 'window_end')
+    .map((a) => (a.arg === null ? a.fn : `${a.fn}(${baseType(a.arg.type).kind})`))
+}
+
+function durationMs(d: DurationLiteral): number {
+  return d.amount * DURATION_UNIT_MS[d.unit]
+}
+
+function windowSpec(clause: WindowClause, ctx: StepContext): WindowSpec {
+  const sizeMs = durationMs(clause.size)
+  const slideMs = clause.every ? durationMs(clause.every) : sizeMs
+  if (sizeMs <= 0 || sizeMs > MAX_WINDOW_MS) {
+    ctx.report(
+      'E0410',
+      sizeMs <= 0
+        ? 'a window must have a positive length (e.g. `window tumbling 1m`)'
+        : 'a window longer than a year is not supported: its state would stay in memory that long',
+      clause.size.span,
+    )
+  } else if (clause.every && (slideMs <= 0 || slideMs > sizeMs)) {
+    ctx.report(
+      'E0410',
+      slideMs <= 0
+        ? 'the step between hopping windows must be positive (e.g. `every 1m`)'
+        : `hopping windows every ${clause.every.amount}${clause.every.unit} but only ${clause.size.amount}${clause.size.unit} long would leave gaps no window covers; use a step no longer than the window`,
+      clause.every.span,
+    )
+  } else if (clause.every && sizeMs / slideMs > 1000) {
+    ctx.report(
+      'E0410',
+      `each event would belong to ${Math.ceil(sizeMs / slideMs)} hopping windows; at most 1000 are supported (make the step longer)`,
+      clause.every.span,
+    )
+  }
+  const safeSize = sizeMs > 0 ? sizeMs : 1
+  return {
+    kind: clause.every ? 'hopping' : 'tumbling',
+    sizeMs: safeSize,
+    slideMs: slideMs > 0 && slideMs <= safeSize ? slideMs : safeSize,
+  }
+}
+
+/** One `name: fn(arg)` of a windowed aggregate; null after an error in it (reported). */
+function checkWindowField(init: AggregateInit, ctx: StepContext): WindowAggregateField | null {
+  const args = init.args.map((arg) => ctx.expr(arg))
+  const fnName = init.fn.name
+  const fn = WINDOW_FUNCTIONS.find((f) => f === fnName)
+  if (fn === undefined) {
+    const hint =
+      didYouMean(fnName, WINDOW_FUNCTIONS) || `; the aggregates of a window are ${WINDOW_FUNCTION_LIST}`
+    ctx.report('E0217', `unknown aggregate function \`${fnName}\`${hint}`, init.fn.span)
+    return null
+  }
+  const field = (arg: Expr | null, type: Type): WindowAggregateField => ({
+    name: init.name.name,
+    fn,
+    arg,
+    type,
+    span: init.span,
+  })
+  if (fn === 'count' || fn === 'window_start' || fn === 'window_end') {
+    if (args.length > 0) {
+      ctx.report(
+        'E0303',
+        fn === 'count'
+          ? '`count()` counts events and takes no argument; to count the non-null values of `x`, write `sum(if x is null then 0 else 1)`'
+          : `\`${fn}()\` is the window's ${fn === 'window_start' ? 'first millisecond' : 'end (exclusive)'} and takes no argument`,
+        init.args[0]!.span,
+      )
+      return null
+    }
+    return field(null, scalar(fn === 'count' ? 'i64' : 'timestamp'))
+  }
+  if (args.length !== 1) {
+    ctx.report(
+      'E0303',
+      `the aggregate \`${fn}\` takes one argument, but ${args.length === 0 ? 'none was' : `${args.length} were`} given: \`${init.name.name}: ${fn}(expression)\``,
+      args.length === 0 ? init.span : init.args[1]!.span,
+    )
+    return null
+  }
+  const arg = args[0]!
+  if (isError(arg.type)) return null
+  const base = baseType(arg.type)
+  const allowed = WINDOW_ARGUMENT_KINDS[fn]!
+  if (!allowed.includes(base.kind)) {
+    const strings =
+      base.kind === 'string'
+        ? '; strings are not supported by window aggregates yet (the accumulators are numeric columns)'
+        : ''
+    ctx.report(
+      'E0304',
+      `\`${fn}\` in a window needs ${describeKinds(allowed)} argument, but this is \`${show(arg.type)}\`${strings}`,
+      init.args[0]!.span,
+    )
+    return null
+  }
+  // Nulls are skipped (SQL), so the result is null only while every argument in the window was
+  // null, which only an optional argument can be.
+  const result: Type = fn === 'avg' ? scalar('f64') : base
+  return field(arg, withNullability(result, isNullable(arg.type)))
+}

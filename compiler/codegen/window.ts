@@ -1,0 +1,158 @@
+/**
+ * Code of a windowed aggregate's per-event and per-result work, as an entry of the generated
+ * module's `windows` (runtime/artifact/operators.ts, WindowFunctions). The runtime's window
+ * operator owns the windows, the watermark and the accumulator store (WebAssembly or typed
+ * arrays); the generated code only does what depends on the pipeline's types and expressions:
+ *
+ *   accumulators  the store's accumulator kinds, one per aggregate that needs one (avg uses a sum)
+ *   extract       one loop over a batch: each event's state key string, and each accumulator's
+ *                 argument as an f64 (NaN for null) in column j at the event's index; an event
+ *                 that fails (a key or argument, a non-finite f64) is reported and its key is null
+ *   keyValues     the key field values back from a key string (for results after a restore)
+ *   result        the output record of one store row: keys, then the aggregates in written order
+ *
+ * Semantics: specs/language.md, "Windows"; the reference is compiler/ir/window-semantics.ts.
+ */
+import { isOptional, unwrapOptional } from '../ir/expr.ts'
+import type { WindowAggregateField, WindowAggregateNode } from '../ir/types.ts'
+import { compileExpr, type ExprContext } from './expressions.ts'
+
+export interface WindowCodeContext {
+  site(span: WindowAggregateNode['span']): number
+  fnRef(name: string): { ref: string; nullPropagating: boolean; mayFail: boolean }
+  typeName(type: WindowAggregateNode['schema']): string | undefined
+}
+
+/** The accumulator (store column pair) of each field, or null for window_start()/window_end(). */
+export function accumulatorOf(field: WindowAggregateField): string | null {
+  switch (field.fn) {
+    case 'window_start':
+    case 'window_end':
+      return null
+    case 'avg':
+      return 'sum'
+    default:
+      return field.fn
+  }
+}
+
+/** The object literal of one window's functions. */
+export function windowFunctions(node: WindowAggregateNode, context: WindowCodeContext): string {
+  const temps: string[] = []
+  const ctx: ExprContext = {
+    row: 'r0',
+    temp: (type) => {
+      const t = `t${temps.length}`
+      temps.push(`${t}: ${type} = null`)
+      return t
+    },
+    site: (span) => context.site(span),
+    fn: (name) => context.fnRef(name),
+  }
+  const stepSite = context.site(node.span)
+  const keyCodes = node.keys.map((key) => compileExpr(key.value, ctx))
+  const keyTypes = node.keys.map((key) => key.value.type)
+  const singleString = keyTypes.length === 1 && keyTypes[0]!.kind === 'string'
+  const keyString = singleString
+    ? keyCodes[0]!
+    : keyTypes.length === 1
+      ? `JSON.stringify(${keyCodes[0]})`
+      : `JSON.stringify([${keyCodes.join(', ')}])`
+
+  const accumulators: string[] = []
+  const extractLines: string[] = []
+  const resultFields: string[] = []
+  node.aggregates.forEach((field, fieldIndex) => {
+    const fieldSite = context.site(field.span)
+    const kind = accumulatorOf(field)
+    if (kind === null) {
+      resultFields.push(`${field.name}: ${field.fn === 'window_start' ? 'start' : 'end'}`)
+      return
+    }
+    const j = accumulators.length
+    accumulators.push(kind)
+    if (field.arg !== null) {
+      const v = `a${fieldIndex}`
+      const argKind = unwrapOptional(field.arg.type).kind
+      extractLines.push(`site = ${fieldSite}`, `const ${v} = ${compileExpr(field.arg, ctx)}`)
+      if (argKind === 'f64') {
+        extractLines.push(
+          `if (${v} !== null && !Number.isFinite(${v})) throw new EvaluationError(\`${field.fn} of \${${v}}: aggregates take finite numbers only\`, ${fieldSite})`,
+        )
+      }
+      extractLines.push(
+        isOptional(field.arg.type)
+          ? `columns[${j}]![i] = ${v} === null ? Number.NaN : ${v}`
+          : `columns[${j}]![i] = ${v}`,
+      )
+    }
+    resultFields.push(`${field.name}: ${resultCode(field, j, fieldSite)}`)
+  })
+
+  const keyFields = node.keys.map((key, i) => `${key.name}: kv[${i}]`)
+  const keyValues = singleString
+    ? '(key: string): readonly unknown[] => [key]'
+    : keyTypes.length === 1
+      ? '(key: string): readonly unknown[] => [JSON.parse(key)]'
+      : '(key: string): readonly unknown[] => JSON.parse(key) as unknown[]'
+  const inputType = 'any'
+  return [
+    '{',
+    `accumulators: ${JSON.stringify(accumulators)} as const,`,
+    `extract(input: EventBatch, keys: (string | null)[], columns: readonly Float64Array[], errors: ChainError[]): void {`,
+    `const values = input.values as ${inputType}[], n = input.length`,
+    'let site = -1',
+    ...(temps.length > 0 ? [`let ${temps.join(', ')}`] : []),
+    'for (let i = 0; i < n; i++) {',
+    'try {',
+    'const r0 = values[i]!',
+    `site = ${stepSite}`,
+    `const key = ${keyString}`,
+    ...extractLines,
+    'keys[i] = key',
+    '} catch (error) {',
+    'keys[i] = null',
+    'errors.push({ index: i, error, site })',
+    '}',
+    '}',
+    '},',
+    `keyValues: ${keyValues},`,
+    'result(kv: readonly unknown[], start: number, end: number, values: readonly Float64Array[], aux: readonly Float64Array[], row: number): unknown {',
+    `return { ${[...keyFields, ...resultFields].join(', ')} }`,
+    '},',
+    '}',
+  ].join('\n')
+}
+
+/** A field's value from row `row` of accumulator `j` (see runtime/window/accumulator-store.ts). */
+function resultCode(field: WindowAggregateField, j: number, site: number): string {
+  const value = `values[${j}]![row]!`
+  const aux = `aux[${j}]![row]!`
+  const overflow = (kind: string) =>
+    `windowOverflow('${kind}', '${field.fn}', ${JSON.stringify(field.name)}, ${site})`
+  switch (field.fn) {
+    case 'count':
+      return value
+    case 'sum':
+      return unwrapOptional(field.arg!.type).kind === 'i64'
+        ? `(${aux} === 0 ? null : Math.abs(${value}) > Number.MAX_SAFE_INTEGER ? ${overflow('i64')} : ${value})`
+        : `(${aux} === 0 ? null : Number.isFinite(${value}) ? ${value} : ${overflow('f64')})`
+    case 'avg':
+      return `(${aux} === 0 ? null : Number.isFinite(${value}) ? ${value} / ${aux} : ${overflow('f64')})`
+    case 'min':
+    case 'max':
+      return `(${aux} === 0 ? null : ${value})`
+    case 'first':
+    case 'last':
+      return `(Number.isFinite(${aux}) ? ${value} : null)`
+    default:
+      throw new Error(`codegen: ${field.fn} has no accumulator`)
+  }
+}
+
+/** Helpers of the window functions; emitted once per generated module that has windows. */
+export const WINDOW_HELPERS = `
+  function windowOverflow(kind: string, fn: string, name: string, site: number): never {
+    throw new EvaluationError(\`\${kind} overflow in \${fn} \\\`\${name}\\\` of a window\`, site)
+  }
+`

@@ -1,0 +1,363 @@
+/**
+ * A windowed aggregate on one source partition (specs/language.md, "Windows"; the reference is
+ * compiler/ir/window-semantics.ts, which the property tests compare this with).
+ *
+ * Per batch: the generated `extract` evaluates every event's key and aggregate arguments into
+ * columns; then one pass in event order keeps the watermark (the source partition's largest event
+ * time so far, less its delay, as of each event's source record), refuses late events, and packs
+ * the others into a segment of columns (dense key ids from a dictionary, times, horizons,
+ * arguments) that the accumulator store adds in one call: the WebAssembly kernel's hot loop. The
+ * segment is cut wherever a window must fire before the next event, so results do not depend on
+ * how the log cut the batches:
+ *
+ *   before an event, if the watermark reached the earliest due window end: add the segment, collect
+ *   an event that reached a window which had fired (within the lateness): add, collect at once
+ *   after the batch, with the watermark of its last source record: add, collect
+ *
+ * Collected rows are emitted in order of window start, then key string, each timed at its
+ * window's last millisecond (end - 1) and keyed by its key string.
+ *
+ * State for checkpoints: the store's rows with their keys as strings, the largest event time and
+ * nothing else (a snapshot is the whole state: open windows are bounded by keys × windows open).
+ */
+import type { WindowGraphNode } from '../artifact/manifest.ts'
+import type { EventBatch, WindowFunctions } from '../artifact/operators.ts'
+import type { WindowAccumulatorStore, WindowRows } from './accumulator-store.ts'
+import { lastWindowStart } from './typed-array-store.ts'
+
+/** What a batch produced besides the results and late events: events or results that failed. */
+export interface WindowFailure {
+  /** Index into the batch's source records of the event that failed or whose watermark fired the result. */
+  readonly origin: number
+  readonly error: unknown
+  readonly site: number
+}
+
+export interface WindowBatchOutput {
+  /** Results; `origins` name the source record whose watermark fired them. */
+  readonly results: EventBatch
+  /** Events whose windows had all closed for good (origins as in the input). */
+  readonly late: EventBatch
+  /** The watermark each late event met, parallel to `late`. */
+  readonly lateWatermarks: number[]
+  readonly failures: WindowFailure[]
+}
+
+const SNAPSHOT_MAGIC = 0x534c5731 // "SLW1"
+
+export class WindowOperator {
+  /** The largest event time of the source partition so far (-Infinity before any). */
+  maxTime = Number.NEGATIVE_INFINITY
+  /** Whether anything changed since the last snapshot. */
+  private changed = false
+  private readonly keyIds = new Map<string, number>()
+  private keyStrings: string[] = []
+  private keyValuesById: (readonly unknown[] | undefined)[] = []
+  /** The smallest window end among events added to the pending segment. */
+  private pendingMinEnd = Number.POSITIVE_INFINITY
+
+  // Columns reused across batches; they grow to the largest batch.
+  private capacity = 0
+  private segKeyIds = new Int32Array(0)
+  private segTimes = new Float64Array(0)
+  private segHorizons = new Float64Array(0)
+  private argColumns: Float64Array[] = []
+  private readonly keysOfBatch: (string | null)[] = []
+
+  private readonly sizeMs: number
+  private readonly slideMs: number
+  private readonly latenessMs: number
+
+  constructor(
+    readonly node: WindowGraphNode,
+    private readonly functions: WindowFunctions,
+    readonly store: WindowAccumulatorStore,
+    /** The source's watermark delay. */
+    readonly delayMs: number,
+  ) {
+    this.sizeMs = node.window.sizeMs
+    this.slideMs = node.window.slideMs
+    this.latenessMs = node.latenessMs
+  }
+
+  get keys(): number {
+    return this.keyIds.size
+  }
+
+  /**
+   * Processes one batch of the window's input. `sourceMaxTimes[o]` is the largest event time among
+   * the batch's source records 0…o (-Infinity while none decoded); `lastRecord` is the index of the
+   * batch's last source record.
+   */
+  process(input: EventBatch, sourceMaxTimes: Float64Array, lastRecord: number): WindowBatchOutput {
+    const out: WindowBatchOutput = {
+      results: emptyBatch(),
+      late: emptyBatch(),
+      lateWatermarks: [],
+      failures: [],
+    }
+    const n = input.length
+    this.ensureCapacity(n)
+    const errors: { index: number; error: unknown; site: number }[] = []
+    this.functions.extract(input, this.keysOfBatch, this.argColumns, errors)
+    for (const e of errors)
+      out.failures.push({ origin: input.origins[e.index]!, error: e.error, site: e.site })
+
+    const { sizeMs, slideMs, latenessMs } = this
+    let seg = 0
+    for (let i = 0; i < n; i++) {
+      const key = this.keysOfBatch[i]
+      if (key === null || key === undefined) continue
+      const origin = input.origins[i]!
+      const max = Math.max(this.maxTime, sourceMaxTimes[origin]!)
+      const watermark = max - this.delayMs
+      if (watermark >= this.dueAt()) {
+        this.flush(seg)
+        seg = 0
+        this.collect(watermark, origin, out)
+      }
+      const time = input.timestamps[i]!
+      const lastStart = lastWindowStart(time, slideMs)
+      const horizon = watermark - latenessMs
+      if (lastStart + sizeMs <= horizon) {
+        out.late.values.push(input.values[i])
+        out.late.keys.push(input.keys[i]!)
+        out.late.timestamps.push(time)
+        out.late.origins.push(origin)
+        out.late.length++
+        out.lateWatermarks.push(watermark)
+        continue
+      }
+      this.segKeyIds[seg] = this.idOf(key)
+      this.segTimes[seg] = time
+      this.segHorizons[seg] = horizon
+      for (let j = 0; j < this.argColumns.length; j++) this.argColumns[j]![seg] = this.argColumns[j]![i]!
+      seg++
+      this.changed = true
+      // The earliest window of this event that is still kept: its end is when it (next) fires.
+      let firstStart = lastStart
+      while (firstStart - slideMs > time - sizeMs && firstStart - slideMs + sizeMs > horizon)
+        firstStart -= slideMs
+      const firstEnd = firstStart + sizeMs
+      if (firstEnd <= watermark) {
+        // It reached a window that has fired: the update is emitted now.
+        this.flush(seg)
+        seg = 0
+        this.collect(watermark, origin, out)
+      } else if (firstEnd < this.pendingMinEnd) {
+        this.pendingMinEnd = firstEnd
+      }
+    }
+    this.flush(seg)
+    if (lastRecord >= 0) {
+      this.maxTime = Math.max(this.maxTime, sourceMaxTimes[lastRecord]!)
+      const watermark = this.maxTime - this.delayMs
+      if (watermark >= this.dueAt()) this.collect(watermark, lastRecord, out)
+    }
+    return out
+  }
+
+  /** The earliest watermark at which something fires or is dropped. */
+  private dueAt(): number {
+    return Math.min(this.pendingMinEnd, this.store.nextEmitEnd, this.store.minEnd + this.latenessMs)
+  }
+
+  private flush(length: number): void {
+    if (length === 0) return
+    this.store.add(this.segKeyIds, this.segTimes, this.segHorizons, this.argColumns, length)
+    this.pendingMinEnd = Number.POSITIVE_INFINITY
+  }
+
+  private collect(watermark: number, origin: number, out: WindowBatchOutput): void {
+    const rows = this.store.collect(watermark, watermark - this.latenessMs)
+    this.changed = true
+    if (rows.length === 0) return
+    const order = Array.from({ length: rows.length }, (_, r) => r)
+    const keyOf = (r: number) => this.keyStrings[rows.keyIds[r]!]!
+    order.sort((a, b) => {
+      const byStart = rows.starts[a]! - rows.starts[b]!
+      if (byStart !== 0) return byStart
+      const ka = keyOf(a)
+      const kb = keyOf(b)
+      return ka < kb ? -1 : ka > kb ? 1 : 0
+    })
+    const { results } = out
+    for (const r of order) {
+      const start = rows.starts[r]!
+      const end = start + this.sizeMs
+      const key = keyOf(r)
+      let record: unknown
+      try {
+        record = this.functions.result(
+          this.keyValuesOf(rows.keyIds[r]!),
+          start,
+          end,
+          rows.values,
+          rows.aux,
+          r,
+        )
+      } catch (error) {
+        out.failures.push({ origin, error, site: -1 })
+        continue
+      }
+      results.values.push(record)
+      results.keys.push(key)
+      results.timestamps.push(end - 1)
+      results.origins.push(origin)
+      results.length++
+    }
+  }
+
+  private idOf(key: string): number {
+    let id = this.keyIds.get(key)
+    if (id === undefined) {
+      id = this.keyStrings.length
+      this.keyIds.set(key, id)
+      this.keyStrings.push(key)
+      this.keyValuesById.push(undefined)
+    }
+    return id
+  }
+
+  private keyValuesOf(id: number): readonly unknown[] {
+    let values = this.keyValuesById[id]
+    if (values === undefined) {
+      values = this.functions.keyValues(this.keyStrings[id]!)
+      this.keyValuesById[id] = values
+    }
+    return values
+  }
+
+  private ensureCapacity(n: number): void {
+    if (n <= this.capacity && this.argColumns.length === this.functions.accumulators.length) return
+    const capacity = Math.max(n, this.capacity * 2, 256)
+    this.segKeyIds = new Int32Array(capacity)
+    this.segTimes = new Float64Array(capacity)
+    this.segHorizons = new Float64Array(capacity)
+    this.argColumns = this.functions.accumulators.map(() => new Float64Array(capacity))
+    this.capacity = capacity
+  }
+
+  /** True when the state changed since the last call (a checkpoint then stages a snapshot). */
+  takeChanged(): boolean {
+    const changed = this.changed
+    this.changed = false
+    return changed
+  }
+
+  /**
+   * The whole state as bytes. Keys without rows are left out, and the dictionary is rebuilt from
+   * the rows when it has grown well past them, so it does not grow with every key ever seen.
+   */
+  snapshot(): Buffer {
+    const rows = this.store.export()
+    const live = new Map<number, number>()
+    const liveKeys: Buffer[] = []
+    for (let r = 0; r < rows.length; r++) {
+      const id = rows.keyIds[r]!
+      if (!live.has(id)) {
+        live.set(id, liveKeys.length)
+        liveKeys.push(Buffer.from(this.keyStrings[id]!, 'utf8'))
+      }
+    }
+    const accumulators = rows.values.length
+    const keyBytes = liveKeys.reduce((sum, k) => sum + 4 + k.length, 0)
+    const rowBytes = 4 + 8 + 1 + 16 * accumulators
+    const buffer = Buffer.allocUnsafe(24 + keyBytes + rows.length * rowBytes)
+    let at = buffer.writeUInt32BE(SNAPSHOT_MAGIC, 0)
+    at = buffer.writeDoubleBE(this.maxTime, at)
+    at = buffer.writeUInt32BE(accumulators, at)
+    at = buffer.writeUInt32BE(liveKeys.length, at)
+    at = buffer.writeUInt32BE(rows.length, at)
+    for (const key of liveKeys) {
+      at = buffer.writeUInt32BE(key.length, at)
+      at += key.copy(buffer, at)
+    }
+    for (let r = 0; r < rows.length; r++) {
+      at = buffer.writeInt32BE(live.get(rows.keyIds[r]!)!, at)
+      at = buffer.writeDoubleBE(rows.starts[r]!, at)
+      at = buffer.writeUInt8(rows.dirty[r]!, at)
+      for (let j = 0; j < accumulators; j++) {
+        at = buffer.writeDoubleBE(rows.values[j]![r]!, at)
+        at = buffer.writeDoubleBE(rows.aux[j]![r]!, at)
+      }
+    }
+    if (this.keyIds.size > 2 * liveKeys.length + 4096) this.restoreRows(liveKeys, rows, live)
+    return buffer
+  }
+
+  /** Restores a snapshot (an empty or absent one: no state). */
+  restore(bytes: Buffer | undefined): void {
+    this.store.clear()
+    this.keyIds.clear()
+    this.keyStrings = []
+    this.keyValuesById = []
+    this.maxTime = Number.NEGATIVE_INFINITY
+    this.pendingMinEnd = Number.POSITIVE_INFINITY
+    this.changed = false
+    if (bytes === undefined || bytes.length === 0) return
+    if (bytes.readUInt32BE(0) !== SNAPSHOT_MAGIC) throw new Error('not a window snapshot')
+    let at = 4
+    this.maxTime = bytes.readDoubleBE(at)
+    at += 8
+    const accumulators = bytes.readUInt32BE(at)
+    const keyCount = bytes.readUInt32BE(at + 4)
+    const rowCount = bytes.readUInt32BE(at + 8)
+    at += 12
+    if (accumulators !== this.functions.accumulators.length) {
+      throw new Error(
+        `the window snapshot has ${accumulators} accumulators but the step has ${this.functions.accumulators.length}`,
+      )
+    }
+    for (let k = 0; k < keyCount; k++) {
+      const length = bytes.readUInt32BE(at)
+      this.idOf(bytes.toString('utf8', at + 4, at + 4 + length))
+      at += 4 + length
+    }
+    const rows = {
+      length: rowCount,
+      keyIds: new Int32Array(rowCount),
+      starts: new Float64Array(rowCount),
+      dirty: new Uint8Array(rowCount),
+      values: Array.from({ length: accumulators }, () => new Float64Array(rowCount)),
+      aux: Array.from({ length: accumulators }, () => new Float64Array(rowCount)),
+    }
+    for (let r = 0; r < rowCount; r++) {
+      rows.keyIds[r] = bytes.readInt32BE(at)
+      rows.starts[r] = bytes.readDoubleBE(at + 4)
+      rows.dirty[r] = bytes.readUInt8(at + 12)
+      at += 13
+      for (let j = 0; j < accumulators; j++) {
+        rows.values[j]![r] = bytes.readDoubleBE(at)
+        rows.aux[j]![r] = bytes.readDoubleBE(at + 8)
+        at += 16
+      }
+    }
+    this.store.import(rows)
+  }
+
+  /** Renumbers keys densely (live ones only) and reloads the store's rows under the new ids. */
+  private restoreRows(
+    liveKeys: readonly Buffer[],
+    rows: WindowRows,
+    live: ReadonlyMap<number, number>,
+  ): void {
+    const keyIds = new Int32Array(rows.length)
+    for (let r = 0; r < rows.length; r++) keyIds[r] = live.get(rows.keyIds[r]!)!
+    this.keyIds.clear()
+    this.keyStrings = []
+    this.keyValuesById = []
+    for (const key of liveKeys) this.idOf(key.toString('utf8'))
+    this.store.clear()
+    this.store.import({ ...rows, keyIds })
+  }
+}
+
+function emptyBatch(): EventBatch {
+  return { values: [], keys: [], timestamps: [], origins: [], length: 0 }
+}
+
+/** The reason a late event gives in the dead letters (the same words as the reference's). */
+export function lateReason(time: number, watermark: number, latenessMs: number): string {
+  return `late event: its event time ${new Date(time).toISOString()} is in windows that closed for good (watermark ${new Date(watermark).toISOString()}, lateness ${latenessMs} ms)`
+}
