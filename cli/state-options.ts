@@ -27,7 +27,7 @@ export const STATE_OPTIONS_HELP = `  --delivery MODE       at-least-once (defaul
   --checkpoint-interval MS
                         how often each source partition checkpoints its state (and, exactly-once,
                         commits its outputs) (default: 1000)
-  --state DIR|URL       where stateful steps (dedup, aggregate) keep snapshots: a directory, or
+  --state DIR|URL       where stateful steps (dedup, aggregate, windows) keep snapshots: a directory, or
                         redis://host:port for Redis (default: DATA_DIR/state in embedded mode;
                         with Kafka a stateful pipeline needs Redis, or a directory on one node)
   --state-max-keys N    most keys each stateful step keeps per source partition (default: no limit)
@@ -81,7 +81,9 @@ export async function stateOptions(
       ? { maxBytes: positive(values['state-max-bytes'], 'state-max-bytes') }
       : {}),
   }
-  const stateful = artifact.manifest.graph.nodes.some((n) => n.kind === 'Fused' && (n.state?.length ?? 0) > 0)
+  const stateful = artifact.manifest.graph.nodes.some(
+    (n) => (n.kind === 'Fused' && (n.state?.length ?? 0) > 0) || n.kind === 'WindowAggregate',
+  )
   const kafka = values.kafka ?? env.SLUICE_KAFKA_BROKERS
   const given = values.state?.trim()
   if (given === '') throw new UsageError('--state names no directory or URL')

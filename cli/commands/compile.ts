@@ -22,6 +22,9 @@ Options:
                         earlier artifact, and neither the current directory nor one above the .pipe
   --name NAME           artifact name (default: the file name without .pipe)
   --replace             replace DIR even when it holds the artifact of another pipeline
+  --window-execution E  where windowed aggregates keep their accumulators: wasm (the WebAssembly
+                        kernel, shipped in the artifact), typescript (typed arrays), or auto
+                        (default: wasm when the kernel is built, else typescript with a warning)
   --no-color            plain diagnostics
   -h, --help            show this help`,
   async run(argv, io) {
@@ -29,8 +32,13 @@ Options:
       out: { type: 'string', short: 'o' },
       name: { type: 'string' },
       replace: { type: 'boolean' },
+      'window-execution': { type: 'string' },
       'no-color': { type: 'boolean' },
     })
+    const windowExecution = values['window-execution'] ?? 'auto'
+    if (windowExecution !== 'auto' && windowExecution !== 'wasm' && windowExecution !== 'typescript') {
+      throw new UsageError(`--window-execution must be wasm, typescript or auto, got "${windowExecution}"`)
+    }
     if (positionals.length !== 1) throw new UsageError('sluice compile takes exactly one .pipe file')
     const given = positionals[0]!
     if (given === '-' && !values.name) {
@@ -48,6 +56,7 @@ Options:
     }
     const result = compileSource(file, text, {
       ...(values.name ? { name: values.name } : {}),
+      windowExecution,
       onProgress: ({ stage, phase, ms }) => {
         if (phase === 'start') io.stderr(`  ${labels[stage]} …`)
         else io.stderr(` done (${formatMs(ms ?? 0)})\n`)
@@ -75,8 +84,13 @@ Options:
     }
     const { manifest } = result.artifact
     const chains = manifest.graph.nodes.filter((n) => n.kind === 'Fused')
+    const windows = manifest.graph.nodes.filter((n) => n.kind === 'WindowAggregate')
+    const windowNote =
+      windows.length === 0
+        ? ''
+        : `, ${windows.length} window(s) on ${windows[0]!.execution === 'wasm' ? 'the WebAssembly kernel' : 'typed arrays'}`
     io.stderr(
-      `compiled ${file} → ${out}\n  ${manifest.contentHash}\n  ${manifest.inputs.length} source(s), ${chains.length} fused chain(s), ${manifest.outputs.length} sink(s)\n`,
+      `compiled ${file} → ${out}\n  ${manifest.contentHash}\n  ${manifest.inputs.length} source(s), ${chains.length} fused chain(s)${windowNote}, ${manifest.outputs.length} sink(s)\n`,
     )
     return 0
   },
