@@ -4,7 +4,7 @@
  *   2. sluice produce the sample events (three of them malformed) → topic "payments"
  *   3. sluice run the artifact until it has processed everything
  *   4. print what the compiled artifact wrote: the large-payments topic, the running totals per card
- *      (a stateful aggregate), the risky stream (stdout sink) and the dead-letter topic with the
+ *      (a stateful aggregate), six-hour windows per currency (event time, watermarks), the risky stream (stdout sink) and the dead-letter topic with the
  *      reason for each rejected event.
  * Everything lives under .sluice-demo/, recreated on each run.
  */
@@ -55,6 +55,9 @@ await sluice(['consume', 'large-payments', '--data-dir', dataDir])
 
 heading('topic card-totals (a running aggregate per card: keyed state)')
 await sluice(['consume', 'card-totals', '--data-dir', dataDir])
+
+heading('topic volume-6h (six-hour event-time windows per currency, emitted as the watermark passes them)')
+await sluice(['consume', 'volume-6h', '--data-dir', dataDir])
 
 heading('topic sluice.dead-letter (malformed events, with the reason)')
 const dead: string[] = []
