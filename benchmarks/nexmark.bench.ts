@@ -1,0 +1,414 @@
+/**
+ * Nexmark end to end: the queries of examples/nexmark/ (q0 pass-through, q1 currency conversion,
+ * q2 selection, q5-counts bids per auction per 10 s tumbling window) run by the PipelineRunner on
+ * the embedded log, on generated Nexmark bids as JSON (benchmarks/lib/nexmark.ts), JSON out.
+ *
+ *   npm run bench:nexmark                                           # 1M Nexmark events, 3 runs per query
+ *   node --import tsx benchmarks/nexmark.bench.ts --events 100000 --runs 1 --out /tmp/nexmark
+ *
+ * Per run: the bids of N Nexmark events (46 of every 50) are appended to a fresh `bid` topic of a
+ * fresh embedded log (untimed), then the runner starts and the clock runs until the group's
+ * committed offsets reach the end of the topic (`waitUntilCaughtUp`). events/s = bids ÷ (caught up
+ * − first batch handed to the runner). Persons and auctions are not appended: no query here reads
+ * them, so they would only be bytes the runner never touches. CPU seconds are the node process's
+ * user + system time from runner start to caught up; events per CPU-second is events/s per core.
+ * Each query runs in its own fresh node process (this script re-run with `--query <name>`).
+ * Issue 13's target: q0 at 450k events/s per core, judged on the lower of events/s and events per
+ * CPU-second.
+ */
+import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { loadArtifact } from '../runtime/artifact/load.ts'
+import type { Durability } from '../runtime/log/embedded/durability.ts'
+import { EmbeddedLog } from '../runtime/log/embedded.ts'
+import { MetricsRegistry } from '../runtime/metrics/registry.ts'
+import { DEFAULT_DEAD_LETTER_TOPIC, PipelineRunner } from '../runtime/node/pipeline-runner.ts'
+import { FileSnapshotStore } from '../runtime/state/file-snapshot-store.ts'
+import { compileFixture } from '../test/support/compile-fixture.ts'
+import { collectGarbage, PeakMemory, type VariantResult } from './lib/measure.ts'
+import { type Bid, nexmarkEvents } from './lib/nexmark.ts'
+import { summarize } from './lib/percentile.ts'
+import {
+  type BenchmarkReport,
+  computeRatios,
+  formatBytes,
+  formatRate,
+  machineInfo,
+  renderConsoleTable,
+  type TargetResult,
+  writeReport,
+} from './lib/report.ts'
+import { runStatistics } from './lib/runs.ts'
+import { TimedLog } from './lib/timed-log.ts'
+
+const NAME = 'nexmark'
+const REPO = resolve(import.meta.dirname, '..')
+const EXAMPLES = join(REPO, 'examples', 'nexmark')
+/** Issue 13: q0 at 450k events/s per core. */
+const TARGET_Q0 = 450_000
+const WINDOW_MS = 10_000
+
+const QUERIES = {
+  q0: { label: 'q0 pass-through', file: 'q0.pipe', sink: 'nexmark-q0' },
+  q1: { label: 'q1 currency conversion', file: 'q1.pipe', sink: 'nexmark-q1' },
+  q2: { label: 'q2 selection (auction % 123)', file: 'q2.pipe', sink: 'nexmark-q2' },
+  'q5-counts': { label: 'q5-counts (10 s tumbling)', file: 'q5-counts.pipe', sink: 'nexmark-q5-counts' },
+} as const
+type QueryName = keyof typeof QUERIES
+const QUERY_NAMES = Object.keys(QUERIES) as QueryName[]
+
+interface Options {
+  readonly events: number
+  readonly runs: number
+  readonly seed: number
+  readonly rate: number
+  readonly batch: number
+  readonly durability: Durability
+  readonly durabilityText: string
+}
+
+interface RunResult {
+  readonly bids: number
+  readonly eventsPerSecond: number
+  readonly eventsPerCpuSecond: number
+  readonly processingMs: number
+  readonly cpuSeconds: number
+  readonly startupMs: number
+  readonly preAppendMs: number
+  readonly batches: number
+  readonly outputs: number
+}
+
+interface ChildResult {
+  readonly key: QueryName
+  readonly variant: VariantResult
+  readonly runs: readonly RunResult[]
+}
+
+/** What a query must write for the bids of this run, counted while they are generated. */
+class ExpectedOutputs {
+  bids = 0
+  selected = 0
+  private maxTime = Number.NEGATIVE_INFINITY
+  private readonly windowKeys = new Map<number, Set<number>>()
+
+  add(bid: Bid, timestamp: number): void {
+    this.bids++
+    if (bid.auction % 123 === 0) this.selected++
+    if (timestamp > this.maxTime) this.maxTime = timestamp
+    const start = Math.floor(timestamp / WINDOW_MS) * WINDOW_MS
+    const keys = this.windowKeys.get(start) ?? new Set<number>()
+    keys.add(bid.auction)
+    this.windowKeys.set(start, keys)
+  }
+
+  of(query: QueryName): number {
+    if (query === 'q2') return this.selected
+    if (query === 'q5-counts') {
+      // One result per auction and window whose end the final watermark (the last bid's time) reached.
+      let n = 0
+      for (const [start, keys] of this.windowKeys) if (start + WINDOW_MS <= this.maxTime) n += keys.size
+      return n
+    }
+    return this.bids
+  }
+}
+
+async function runOnce(
+  query: QueryName,
+  options: Options,
+  memory: PeakMemory,
+  durations: number[],
+): Promise<RunResult> {
+  const spec = QUERIES[query]
+  const text = readFileSync(join(EXAMPLES, spec.file), 'utf8')
+  const artifact = await loadArtifact(await compileFixture(text, `nexmark-${query}`, spec.file))
+  const dir = await mkdtemp(join(tmpdir(), 'sluice-bench-nexmark-'))
+  const log = await EmbeddedLog.open(join(dir, 'log'), { durability: options.durability })
+  const stateStore = new FileSnapshotStore(join(dir, 'state'), { fsync: false })
+  try {
+    await log.ensureTopic('bid')
+    const expected = new ExpectedOutputs()
+    const appendStarted = performance.now()
+    const chunk = 10_000
+    for (let from = 0; from < options.events; from += chunk) {
+      const records: { key: null; value: Buffer; timestamp: number }[] = []
+      for (const event of nexmarkEvents(
+        Math.min(chunk, options.events - from),
+        { seed: options.seed, eventsPerSecond: options.rate },
+        from,
+      )) {
+        if (event.topic !== 'bid') continue
+        expected.add(event.value, event.timestamp)
+        records.push({
+          key: null,
+          value: Buffer.from(JSON.stringify(event.value)),
+          timestamp: event.timestamp,
+        })
+      }
+      await log.append('bid', records)
+    }
+    const preAppendMs = performance.now() - appendStarted
+
+    collectGarbage()
+    const timed = new TimedLog(log)
+    timed.onBatch = (duration) => {
+      durations.push(duration)
+      if ((durations.length & 63) === 0) memory.sample()
+    }
+    const sampler = setInterval(() => memory.sample(), 50)
+    sampler.unref()
+    const started = process.hrtime.bigint()
+    const cpuAtStart = process.cpuUsage()
+    const runner = await PipelineRunner.start({
+      log: timed,
+      artifact,
+      metrics: new MetricsRegistry(),
+      group: `bench.nexmark.${query}`,
+      maxBatchRecords: options.batch,
+      stateStore,
+    })
+    await runner.waitUntilCaughtUp(Math.max(300_000, options.events))
+    const caughtUp = process.hrtime.bigint()
+    const cpu = process.cpuUsage(cpuAtStart)
+    clearInterval(sampler)
+    memory.sample()
+    await runner.stop()
+    await runner.done
+
+    const first = timed.firstCallStartNs ?? caughtUp
+    const processingNs = Number(caughtUp - first)
+    const outputs = (await log.endOffsets(spec.sink)).reduce((a, b) => a + b, 0)
+    const dead = await log.endOffsets(DEFAULT_DEAD_LETTER_TOPIC).then(
+      (offsets) => offsets.reduce((a, b) => a + b, 0),
+      () => 0,
+    )
+    if (
+      timed.records !== expected.bids ||
+      outputs !== expected.of(query) ||
+      dead !== 0 ||
+      timed.failures !== 0
+    ) {
+      throw new Error(
+        `${query}: handled ${timed.records}/${expected.bids} bids, wrote ${outputs}/${expected.of(query)} outputs, ${dead} dead letters, ${timed.failures} failed batches`,
+      )
+    }
+    const cpuSeconds = (cpu.user + cpu.system) / 1e6
+    return {
+      bids: expected.bids,
+      eventsPerSecond: expected.bids / (processingNs / 1e9),
+      eventsPerCpuSecond: expected.bids / cpuSeconds,
+      processingMs: processingNs / 1e6,
+      cpuSeconds,
+      startupMs: Number(first - started) / 1e6,
+      preAppendMs,
+      batches: timed.durationsNs.length,
+      outputs,
+    }
+  } finally {
+    await stateStore.close()
+    await log.close()
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+async function measureChild(query: QueryName, options: Options): Promise<ChildResult> {
+  const memory = new PeakMemory()
+  const durations: number[] = []
+  collectGarbage()
+  const startHeapUsedBytes = process.memoryUsage().heapUsed
+  const runs: RunResult[] = []
+  for (let i = 0; i < options.runs; i++) {
+    const run = await runOnce(query, options, memory, durations)
+    process.stderr.write(
+      `  ${query} run ${i + 1}: ${formatRate(run.eventsPerSecond)} events/s, ${formatRate(run.eventsPerCpuSecond)} per CPU-s (${run.bids} bids, ${run.outputs} outputs)\n`,
+    )
+    runs.push(run)
+  }
+  collectGarbage()
+  const endHeapUsedBytes = process.memoryUsage().heapUsed
+  const stats = runStatistics(runs.map((r) => r.eventsPerSecond))
+  return {
+    key: query,
+    runs,
+    variant: {
+      name: QUERIES[query].label,
+      throughput: {
+        eventsPerSecond: stats.mean,
+        rmePercent: stats.rmePercent,
+        iterations: runs.length,
+        meanIterationMs: runs.reduce((a, r) => a + r.processingMs, 0) / runs.length,
+        eventsPerIteration: runs[0]!.bids,
+        batchSize: options.batch,
+        outputsPerIteration: runs[0]!.outputs,
+      },
+      latencyNs: { ...summarize(durations), batchSize: options.batch, batches: durations.length },
+      memory: {
+        peakRssBytes: memory.peakRssBytes,
+        peakHeapUsedBytes: memory.peakHeapUsedBytes,
+        startHeapUsedBytes,
+        endHeapUsedBytes,
+      },
+    },
+  }
+}
+
+function runChild(query: QueryName): ChildResult {
+  const stdout = execFileSync(
+    process.execPath,
+    [...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2), '--query', query],
+    { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+  )
+  const lines = stdout.trim().split('\n')
+  return JSON.parse(lines[lines.length - 1]!) as ChildResult
+}
+
+const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length
+
+function perRunSection(children: readonly ChildResult[]): string[] {
+  const lines = [
+    '## Per run',
+    '',
+    'events/s = bids ÷ (caught up − first batch handed to the runner); per CPU-s = bids ÷ the node process’s user + system CPU time from runner start to caught up (events/s per core: the process may use more than one core for GC and I/O threads, or less than one while it waits).',
+    '',
+    '| query | run | bids | events/s | events per CPU-s | processing | CPU-s | start-up | pre-append | batches | outputs |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ]
+  for (const child of children) {
+    child.runs.forEach((r, i) => {
+      lines.push(
+        `| ${child.variant.name} | ${i + 1} | ${r.bids.toLocaleString('en-US')} | ${formatRate(r.eventsPerSecond)} | ${formatRate(r.eventsPerCpuSecond)} | ${(r.processingMs / 1000).toFixed(2)} s | ${r.cpuSeconds.toFixed(2)} | ${r.startupMs.toFixed(0)} ms | ${(r.preAppendMs / 1000).toFixed(2)} s | ${r.batches} | ${r.outputs.toLocaleString('en-US')} |`,
+      )
+    })
+  }
+  lines.push('')
+  return lines
+}
+
+const METHOD = [
+  'Input: N Nexmark events from benchmarks/lib/nexmark.ts (seeded; 1 person : 3 auctions : 46 bids, hot auctions and bidders as in Beam’s defaults, event time advancing at --rate events/s). The bids (46 of every 50 events) are JSON-encoded and appended to the `bid` topic of a fresh embedded log (one partition, appends of up to 10,000 events’ bids), untimed. Persons and auctions are not appended: no query here reads them.',
+  'Throughput: the PipelineRunner starts on the artifact compiled from examples/nexmark/<query>.pipe and the clock runs from the first batch the log hands to the runner until `waitUntilCaughtUp` sees the group’s committed offset at the end of the topic (it polls every 25 ms). That covers decode (JSON.parse + schema decode), the fused chain or the window kernel, encode, append of the output and the offset commit, plus the log’s reads between batches; q5-counts also checkpoints its window state every second to a FileSnapshotStore (no fsync). Each run checks the outputs’ count against the reference (all bids for q0/q1, auction % 123 == 0 for q2, one result per auction and closed window for q5-counts) and that nothing was dead-lettered. events/s is the mean over runs; ± rme is the 95% confidence half-width (Student’s t over runs). Runs of a query share one process, so later runs run on warm JIT.',
+  'Per core: the node process’s CPU time (process.cpuUsage, user + system, all its threads) from runner start to caught up; bids ÷ CPU-seconds is events per CPU-second. The target (issue 13) is judged on the lower of events/s and events per CPU-second, so neither idle waiting nor extra threads flatter it.',
+  'Latency: one sample per batch (benchmarks/lib/timed-log.ts): the runner’s handler call on up to --batch records, until its appends resolved. Memory: process.memoryUsage() every 50 ms and every 64 batches while processing; peak RSS and heap of that query’s own process.',
+  'Isolation: each query runs in a fresh node process with the same node flags, one after the other, on a 2-core machine.',
+]
+
+function parseDurability(text: string): Durability {
+  if (text === 'none' || text === 'batch') return text
+  const match = /^(\d+)ms$/.exec(text)
+  if (match === null) throw new RangeError(`--durability must be none, batch or <N>ms, got ${text}`)
+  return { intervalMs: Number(match[1]) }
+}
+
+async function main(): Promise<void> {
+  const { values: args } = parseArgs({
+    options: {
+      events: { type: 'string', default: '1000000' },
+      runs: { type: 'string', default: '3' },
+      seed: { type: 'string', default: '42' },
+      rate: { type: 'string', default: '10000' },
+      batch: { type: 'string', default: '1000' },
+      durability: { type: 'string', default: '100ms' },
+      queries: { type: 'string', default: QUERY_NAMES.join(',') },
+      out: { type: 'string', default: join(import.meta.dirname, 'reports') },
+      query: { type: 'string' },
+    },
+  })
+  const options: Options = {
+    events: Number(args.events),
+    runs: Number(args.runs),
+    seed: Number(args.seed),
+    rate: Number(args.rate),
+    batch: Number(args.batch),
+    durability: parseDurability(args.durability),
+    durabilityText: args.durability,
+  }
+  for (const key of ['events', 'runs', 'seed', 'rate', 'batch'] as const) {
+    const value = options[key]
+    if (!(Number.isInteger(value) && value > 0))
+      throw new RangeError(`--${key} must be a positive integer, got ${value}`)
+  }
+  const queries = args.queries.split(',').map((q) => q.trim()) as QueryName[]
+  for (const q of [...queries, ...(args.query === undefined ? [] : [args.query])])
+    if (!(q in QUERIES)) throw new RangeError(`unknown query '${q}' (known: ${QUERY_NAMES.join(', ')})`)
+
+  if (args.query !== undefined) {
+    const result = await measureChild(args.query as QueryName, options)
+    process.stdout.write(`${JSON.stringify(result)}\n`)
+    return
+  }
+
+  const children: ChildResult[] = []
+  for (const query of queries) {
+    process.stderr.write(`measuring ${QUERIES[query].label} (fresh process) …\n`)
+    children.push(runChild(query))
+  }
+
+  const targets: TargetResult[] = []
+  const q0 = children.find((c) => c.key === 'q0')
+  if (q0 !== undefined) {
+    const wall = q0.variant.throughput.eventsPerSecond
+    const perCpu = mean(q0.runs.map((r) => r.eventsPerCpuSecond))
+    const perCore = Math.min(wall, perCpu)
+    targets.push({
+      description: `q0 ≥ ${formatRate(TARGET_Q0)} events/s per core (issue 13)`,
+      actual: `${formatRate(perCore)} (events/s ${formatRate(wall)}, per CPU-s ${formatRate(perCpu)})`,
+      met: perCore >= TARGET_Q0,
+    })
+  }
+
+  const variants = children.map((c) => c.variant)
+  const baseline = variants[0]!.name
+  const report: BenchmarkReport & { runs: unknown } = {
+    name: NAME,
+    title: 'Nexmark q0, q1, q2, q5-counts end to end',
+    description:
+      'The PipelineRunner on the compiled examples/nexmark queries, reading JSON Nexmark bids from the embedded log and writing JSON results back: decode + chain or window + encode + append + commit, one node process, one partition.',
+    machine: machineInfo(REPO),
+    parameters: {
+      'Nexmark events': options.events,
+      'bids per run': children[0]!.runs[0]!.bids,
+      'event time rate (events/s)': options.rate,
+      'runs per query': options.runs,
+      seed: options.seed,
+      'max records per batch': options.batch,
+      durability: options.durabilityText,
+      partitions: 1,
+      isolation: 'each query in a fresh node process',
+      'node flags': process.execArgv.join(' '),
+    },
+    variants,
+    baseline,
+    ratios: computeRatios(variants, baseline),
+    targets,
+    method: METHOD,
+    runs: Object.fromEntries(children.map((c) => [c.variant.name, c.runs])),
+  }
+  const paths = await writeReport(args.out, report, {
+    markerEventsPerSecond: TARGET_Q0,
+    markerLabel: `target q0 ${formatRate(TARGET_Q0)} per core`,
+  })
+  const markdown = (await readFile(paths.markdown, 'utf8'))
+    .replace(
+      /Latencies are per batch[^\n]*/,
+      `Latencies are per batch (one runner handler call, up to ${options.batch} records; see Method). Peak heap / RSS while processing.`,
+    )
+    .replace('## Parameters', [...perRunSection(children), '## Parameters'].join('\n'))
+  await writeFile(paths.markdown, markdown)
+  const svg = (await readFile(paths.svg, 'utf8')).replace(': events/s per core', ': events/s end to end')
+  await writeFile(paths.svg, svg)
+
+  process.stdout.write(`\n${renderConsoleTable(report)}`)
+  for (const c of children)
+    process.stdout.write(
+      `${c.variant.name}: ${formatRate(mean(c.runs.map((r) => r.eventsPerCpuSecond)))} events per CPU-s, ${mean(c.runs.map((r) => r.cpuSeconds)).toFixed(2)} CPU-s per run, peak RSS ${formatBytes(c.variant.memory.peakRssBytes)}\n`,
+    )
+  process.stdout.write(`wrote ${paths.json}, ${paths.markdown}, ${paths.svg}\n`)
+}
+
+await main()
