@@ -30,9 +30,9 @@
  *   trimmed); `extra` pads each event towards `avgPersonByteSize` 200, `avgAuctionByteSize` 500,
  *   `avgBidByteSize` 100 (± 20%) as `nextExtra` does.
  * - Event time: event n has time `baseTime` + ⌊n · 1000 / `eventsPerSecond`⌋ ms, one generator, a
- *   constant rate, in order (Beam's `outOfOrderGroupSize` 1: no jitter, no delayed events). Beam's
- *   default rate (`firstEventRate`) is 10,000 events/s; Flink's suites drive the generator at up to
- *   10M events/s. The rate only spaces event times: the events are generated as fast as asked for.
+ *   constant rate, in order (Beam's `outOfOrderGroupSize` 1: no jitter, no delayed events). The
+ *   default rate is Beam's and Flink's `firstEventRate`, 10,000 events/s; 10,000,000 puts events
+ *   0.1 µs apart. The rate only spaces event times: events are generated as fast as asked for.
  *
  * Not bit-for-bit Beam's stream: Beam seeds `java.util.Random` with the event id; this seeds a
  * mulberry32 with a hash of (seed, event id), so events are reproducible per seed and any event can
