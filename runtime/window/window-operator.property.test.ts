@@ -1,0 +1,571 @@
+/**
+ * Windowed aggregates as properties, on random streams and random windows: the real
+ * PipelineRunner (WebAssembly kernel and TypeScript store) on an embedded log, with random batch
+ * cuts and crashes under exactly-once, against the reference interpreter (exact output sequence)
+ * and against the brute-force reference of test/support/window-reference.ts (final value of
+ * every window, late events).
+ *
+ * Windows keep state per source partition: events carry their partition in a field `p` that is
+ * also a key of the aggregate, so each output record names the partition that produced it, and
+ * each partition's output is compared with the references fed that partition's events alone.
+ * Partitions are chosen by key, at random, or by key with all but the first left idle for a
+ * long stretch (their watermark stays behind while another's moves on).
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import fc from 'fast-check'
+import { afterAll, describe, expect, it } from 'vitest'
+import { writeArtifact } from '../../compiler/artifact/package.ts'
+import { compileSource } from '../../compiler/compile.ts'
+import { checkSource } from '../../compiler/frontend.ts'
+import { createInterpreter } from '../../compiler/ir/interpret.ts'
+import { stdlib } from '../../stdlib/index.ts'
+import { readTopic } from '../../test/support/read-topic.ts'
+import {
+  finalWindowResults,
+  type WindowFn,
+  type WindowRefEvent,
+  type WindowRefResult,
+  type WindowRefShape,
+  windowEmissions,
+} from '../../test/support/window-reference.ts'
+import { type LoadedArtifact, loadArtifact } from '../artifact/load.ts'
+import { EmbeddedLog } from '../log/embedded.ts'
+import { ForwardingLog } from '../log/forwarding-log.ts'
+import type { Log, RecordBatch, SubscribeOptions, Subscription } from '../log/index.ts'
+import { MetricsRegistry } from '../metrics/registry.ts'
+import { DEFAULT_DEAD_LETTER_TOPIC, PipelineRunner } from '../node/pipeline-runner.ts'
+import { FileSnapshotStore } from '../state/file-snapshot-store.ts'
+
+/** The aggregates: field, function, argument (the reference's argument column). */
+const AGGREGATES: [name: string, fn: WindowFn, arg: 'amount' | 'n' | 'ts' | null][] = [
+  ['start', 'window_start', null],
+  ['end', 'window_end', null],
+  ['c', 'count', null],
+  ['total', 'sum', 'amount'],
+  ['isum', 'sum', 'n'],
+  ['lo', 'min', 'amount'],
+  ['hi', 'max', 'n'],
+  ['mean', 'avg', 'amount'],
+  ['imean', 'avg', 'n'],
+  ['fa', 'first', 'amount'],
+  ['ln', 'last', 'n'],
+  ['la', 'last', 'amount'],
+  ['fts', 'first', 'ts'],
+  ['maxts', 'max', 'ts'],
+  ['mints', 'min', 'ts'],
+]
+const FNS = AGGREGATES.map(([, fn]) => fn)
+const TIMESTAMP_FIELDS = new Set(['start', 'end', 'fts', 'maxts', 'mints'])
+
+interface Shape extends WindowRefShape {
+  readonly kind: 'tumbling' | 'hopping'
+}
+
+interface Ev {
+  readonly id: number
+  readonly k: string
+  readonly p: number
+  readonly amount: number | null
+  readonly n: number | null
+  readonly keep: boolean
+  readonly ts: number
+}
+
+/**
+ * `single`: one window. `fan-out`: a second window (another shape, keyed by partition only, no
+ * `where`) reads the source too. (A window over a window's results does not compile yet, E0411.)
+ */
+type Variant = 'single' | 'fan-out'
+
+interface Scenario {
+  readonly shape: Shape
+  readonly partitions: number
+  readonly events: readonly Ev[]
+  readonly variant: Variant
+  /** The second window's shape (its lateness and the source's delay as in `shape`). */
+  readonly second: Shape
+}
+
+/** The sink topics of a variant: the first window's results and late events, then the second's. */
+function topicsOf(variant: Variant): string[] {
+  return variant === 'single' ? ['out', 'late'] : ['out', 'late', 'out2', 'late2']
+}
+
+function windowClause(shape: Shape): string {
+  const kind =
+    shape.kind === 'tumbling'
+      ? `tumbling ${shape.sizeMs}ms`
+      : `hopping ${shape.sizeMs}ms every ${shape.slideMs}ms`
+  return `window ${kind}${shape.latenessMs > 0 ? ` lateness ${shape.latenessMs}ms` : ''}`
+}
+
+function pipeText(s: Pick<Scenario, 'shape' | 'variant' | 'second'>): string {
+  const fields = AGGREGATES.map(([name, fn, arg]) => `${name}: ${fn}(${arg ?? ''})`).join(', ')
+  const second = {
+    single: '',
+    'fan-out': `stream w2 = evs | aggregate by p ${windowClause(s.second)} late into late2 { start: window_start(), c: count(), total: sum(amount), last_n: last(n), hi: max(ts) }`,
+  }[s.variant]
+  return `
+schema Ev { id: i64, k: string, p: i64, amount: f64?, n: i64?, keep: bool, ts: timestamp @event_time }
+source evs: Ev from kafka("in") watermark ts - ${s.shape.delayMs}ms
+stream w = evs | where keep | aggregate by k, p ${windowClause(s.shape)} late into late_evs { ${fields} }
+sink w -> kafka("out")
+sink late_evs -> kafka("late")
+${second}
+${second === '' ? '' : 'sink w2 -> kafka("out2")\nsink late2 -> kafka("late2")'}
+`
+}
+
+// ---------------------------------------------------------------------------------------------
+// Arbitraries
+
+const shapeArb: fc.Arbitrary<Shape> = fc
+  .record({
+    kind: fc.constantFrom<'tumbling' | 'hopping'>('tumbling', 'hopping'),
+    sizeMs: fc.integer({ min: 20, max: 1500 }),
+    // Up to 6 windows per event; the jitter makes sizes that are no multiple of the slide.
+    perEvent: fc.integer({ min: 1, max: 6 }),
+    jitter: fc.integer({ min: -7, max: 7 }),
+    latenessMs: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 1500 })),
+    delayMs: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 300 })),
+  })
+  .map(({ kind, sizeMs, perEvent, jitter, latenessMs, delayMs }) => {
+    const slideMs =
+      kind === 'tumbling' ? sizeMs : Math.min(sizeMs, Math.max(1, Math.ceil(sizeMs / perEvent) + jitter))
+    return { kind, sizeMs, slideMs, latenessMs, delayMs }
+  })
+
+const rawEventArb = fc.record({
+  key: fc.nat({ max: 299 }),
+  advance: fc.integer({ min: 0, max: 120 }),
+  disorder: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 800 })),
+  // One in 15 is very late: seconds behind.
+  veryLate: fc.integer({ min: 0, max: 14 }),
+  lateBy: fc.integer({ min: 1_000, max: 8_000 }),
+  amount: fc.option(fc.integer({ min: -100, max: 1000 }), { freq: 5 }),
+  n: fc.option(fc.integer({ min: -50, max: 50 }), { freq: 5 }),
+  keep: fc.integer({ min: 0, max: 7 }).map((x) => x !== 0),
+  spread: fc.nat(),
+})
+
+const roundTo = (x: number, q: number) => Math.round(x / q) * q
+
+function scenarioArb(maxEvents: number): fc.Arbitrary<Scenario> {
+  return fc
+    .record({
+      shape: shapeArb,
+      partitions: fc.integer({ min: 1, max: 3 }),
+      placement: fc.constantFrom('by key', 'random', 'idle'),
+      // A few keys, or up to 300 (the stores' tables grow, shrink and move slots back).
+      keys: fc.constantFrom(3, 5, 300),
+      // Times and durations in whole multiples of this: events fall on window boundaries.
+      quantumMs: fc.constantFrom(1, 1, 10, 100),
+      // Around 2026, or across the epoch (negative times: floor, not truncation).
+      baseMs: fc.constantFrom(Date.UTC(2026, 0, 1), -6_000),
+      raw: fc.array(rawEventArb, { minLength: 1, maxLength: maxEvents, size: 'max' }),
+      variant: fc.constantFrom<Variant>('single', 'fan-out'),
+      second: shapeArb,
+    })
+    .map(({ shape, partitions, placement, keys, quantumMs: q, baseMs, raw, variant, second }) => {
+      const sizeMs = Math.max(q, roundTo(shape.sizeMs, q))
+      const slideMs =
+        shape.kind === 'tumbling' ? sizeMs : Math.min(sizeMs, Math.max(q, roundTo(shape.slideMs, q)))
+      const rounded: Shape = {
+        kind: shape.kind,
+        sizeMs,
+        slideMs,
+        latenessMs: roundTo(shape.latenessMs, q),
+        delayMs: roundTo(shape.delayMs, q),
+      }
+      let cursor = baseMs
+      const events = raw.map((r, id): Ev => {
+        cursor += r.advance
+        const ts = roundTo(r.veryLate === 0 ? cursor - r.lateBy : cursor - r.disorder, q)
+        const key = r.key % keys
+        const byKey = key % partitions
+        // Idle: the middle half of the stream all goes to partition 0; the others wait.
+        const middle = id >= raw.length / 4 && id < (3 * raw.length) / 4
+        const p = placement === 'random' ? r.spread % partitions : placement === 'idle' && middle ? 0 : byKey
+        return { id, k: `k${key}`, p, amount: r.amount, n: r.n, keep: r.keep, ts }
+      })
+      return { shape: rounded, partitions, events, variant, second: { ...second, delayMs: rounded.delayMs } }
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// References
+
+const keyString = (e: { k: string; p: number }) => JSON.stringify([e.k, e.p])
+
+function refEvents(events: readonly Ev[]): WindowRefEvent[] {
+  return events.map((e) => ({
+    time: e.ts,
+    key: keyString(e),
+    args: AGGREGATES.map(([, , arg]) => (arg === null ? null : arg === 'ts' ? e.ts : e[arg])),
+    dropped: !e.keep,
+  }))
+}
+
+const partitionEvents = (s: Scenario, p: number) => s.events.filter((e) => e.p === p)
+
+/** A brute-force result as the record the sink writes (parsed), keys first. */
+function refRecord(result: WindowRefResult): Record<string, unknown> {
+  const [k, p] = JSON.parse(result.key) as [string, number]
+  const record: Record<string, unknown> = { k, p }
+  AGGREGATES.forEach(([name], i) => {
+    const v = result.values[i]!
+    record[name] = TIMESTAMP_FIELDS.has(name) && v !== null ? new Date(v).toISOString() : v
+  })
+  return record
+}
+
+function eventJson(e: Ev): string {
+  return JSON.stringify({ ...e, ts: new Date(e.ts).toISOString() })
+}
+
+/** One output record: its JSON text, key and timestamp. */
+interface Out {
+  readonly json: string
+  readonly key: string | null
+  readonly timestamp: number
+}
+
+/** Per sink topic, per source partition: the records in order. */
+interface Outputs {
+  readonly [topic: string]: Out[][]
+  /** The first window's results and late events. */
+  readonly out: Out[][]
+  readonly late: Out[][]
+}
+
+const canonical = (json: string) => JSON.stringify(JSON.parse(json))
+
+/** The reference interpreter, one instance per source partition fed its events in arrival order. */
+function interpret(text: string, artifact: LoadedArtifact, s: Scenario): Outputs {
+  const { pipeline } = checkSource('window.pipe', text)
+  if (!pipeline) throw new Error('the pipeline does not check')
+  const decoder = artifact.operators.sources.evs!
+  const result: Record<string, Out[][]> = Object.fromEntries(
+    topicsOf(s.variant).map((topic) => [topic, Array.from({ length: s.partitions }, (): Out[] => [])]),
+  )
+  for (let p = 0; p < s.partitions; p++) {
+    const interpreter = createInterpreter(pipeline, {
+      functions: stdlib,
+      onSink: ({ sinkId, value, key, timestamp }) => {
+        const sink = pipeline.nodes.find((n) => n.id === sinkId)
+        const topic = sink?.kind === 'Sink' && sink.connector.kind === 'kafka' ? sink.connector.topic : ''
+        const encode = artifact.operators.sinks[sinkId]!.encode as (v: unknown) => string
+        result[topic]![p]!.push({ json: canonical(encode(value)), key, timestamp })
+      },
+      onError: (failure) => {
+        throw failure.error
+      },
+    })
+    for (const e of partitionEvents(s, p)) {
+      const value = decoder.decode(JSON.parse(eventJson(e))) as never
+      const timestamp = decoder.eventTime ? decoder.eventTime(value) : 0
+      interpreter.push('evs', { value, key: e.k, timestamp })
+    }
+  }
+  return result as Outputs
+}
+
+// ---------------------------------------------------------------------------------------------
+// The runner
+
+const dirs: string[] = []
+afterAll(async () => {
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })))
+})
+
+const artifacts = new Map<string, Promise<LoadedArtifact>>()
+
+/** Compiles (once per text and execution) and loads the artifact. */
+function artifactFor(text: string, execution: 'wasm' | 'typescript'): Promise<LoadedArtifact> {
+  const id = `${execution}\n${text}`
+  let loaded = artifacts.get(id)
+  if (loaded === undefined) {
+    loaded = (async () => {
+      const result = compileSource('window.pipe', text, {
+        name: 'window-property',
+        windowExecution: execution,
+      })
+      if (!result.artifact) {
+        throw new Error(
+          `does not compile:\n${result.diagnostics.map((d) => `${d.code} ${d.message}`).join('\n')}`,
+        )
+      }
+      const dir = await mkdtemp(join(tmpdir(), 'sluice-window-artifact-'))
+      dirs.push(dir)
+      await writeArtifact(result.artifact, join(dir, 'a'))
+      const artifact = await loadArtifact(join(dir, 'a'))
+      const windows = artifact.manifest.graph.nodes.filter((n) => n.kind === 'WindowAggregate')
+      expect(new Set(windows.map((w) => w.execution))).toEqual(new Set([execution]))
+      return artifact
+    })()
+    artifacts.set(id, loaded)
+  }
+  return loaded
+}
+
+class InjectedCrash extends Error {}
+
+function withTimeout<T>(promise: Promise<T>, what: string, ms = 20_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`hung: ${what}`)), ms)
+  })
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}
+
+/** Fails the handler call or checkpoint prepare whose number is next in `crashes`. */
+class CrashingLog extends ForwardingLog {
+  private count = 0
+  constructor(
+    inner: Log,
+    private readonly crashes: number[],
+  ) {
+    super(inner)
+  }
+
+  private tick(where: string): void {
+    this.count++
+    if (this.crashes.length > 0 && this.count >= this.crashes[0]!) {
+      this.crashes.shift()
+      throw new InjectedCrash(`injected crash at operation ${this.count} (${where})`)
+    }
+  }
+
+  override subscribe(
+    options: SubscribeOptions,
+    handler: (batch: RecordBatch) => Promise<void>,
+  ): Promise<Subscription> {
+    const checkpoint = options.checkpoint && {
+      ...options.checkpoint,
+      prepare: async (topic: string, partition: number) => {
+        this.tick('prepare')
+        return options.checkpoint!.prepare(topic, partition)
+      },
+    }
+    return super.subscribe({ ...options, ...(checkpoint ? { checkpoint } : {}) }, async (batch) => {
+      this.tick('handler')
+      return handler(batch)
+    })
+  }
+}
+
+interface RunOptions {
+  readonly maxBatchRecords: number
+  /** Operation numbers (handler calls and checkpoint prepares) at which the runner crashes. */
+  readonly crashes: readonly number[]
+}
+
+/**
+ * Appends the events to a fresh log, runs the artifact until caught up under exactly-once,
+ * restarting (new log handle, store and runner on the same directories) after each crash, and
+ * returns the committed output per source partition.
+ */
+async function runRunner(
+  artifact: LoadedArtifact,
+  s: Scenario,
+  options: RunOptions,
+): Promise<{ outputs: Outputs; lives: number }> {
+  const dir = await mkdtemp(join(tmpdir(), 'sluice-window-property-'))
+  dirs.push(dir)
+  const first = await EmbeddedLog.open(dir, { durability: 'none' })
+  await first.ensureTopic('in', { partitions: s.partitions })
+  // One partition for each output: each source partition's records keep their order in it.
+  for (const topic of topicsOf(s.variant)) await first.ensureTopic(topic, { partitions: 1 })
+  await first.append(
+    'in',
+    s.events.map((e) => ({ key: e.k, value: Buffer.from(eventJson(e)), partition: e.p })),
+  )
+  await first.close()
+  const crashes = [...options.crashes].sort((a, b) => a - b)
+  try {
+    for (let life = 1; ; life++) {
+      if (life > options.crashes.length + 1) throw new Error('more lives than crashes')
+      const log = await EmbeddedLog.open(dir, { durability: 'none' })
+      const store = new FileSnapshotStore(join(dir, 'state'), { fsync: false })
+      try {
+        const runner = await withTimeout(
+          PipelineRunner.start({
+            log: new CrashingLog(log, crashes),
+            artifact,
+            metrics: new MetricsRegistry(),
+            delivery: 'exactly-once',
+            checkpointIntervalMs: 1,
+            maxBatchRecords: options.maxBatchRecords,
+            stateStore: store,
+          }),
+          `starting the runner of life ${life}`,
+        )
+        const outcome = await Promise.race([
+          runner.waitUntilCaughtUp(20_000).then(() => 'caught up' as const),
+          runner.done.then(
+            () => 'ended' as const,
+            (error: unknown) => {
+              if (error instanceof InjectedCrash) return 'crashed' as const
+              throw error
+            },
+          ),
+        ])
+        await withTimeout(runner.stop(), `stopping the runner of life ${life}`)
+        if (outcome === 'caught up') {
+          const toOut = (r: { value: Buffer; key: string | null; timestamp: number }): Out => ({
+            json: canonical(r.value.toString()),
+            key: r.key,
+            timestamp: r.timestamp,
+          })
+          const dead = await log.partitions(DEFAULT_DEAD_LETTER_TOPIC).then(
+            () => readTopic(log, DEFAULT_DEAD_LETTER_TOPIC),
+            () => [],
+          )
+          expect(
+            dead.map((d) => d.headers),
+            'dead letters',
+          ).toEqual([])
+          const byPartition = (records: Out[]) =>
+            Array.from({ length: s.partitions }, (_, p) =>
+              records.filter((r) => (JSON.parse(r.json) as { p: number }).p === p),
+            )
+          const outputs: Record<string, Out[][]> = {}
+          for (const topic of topicsOf(s.variant))
+            outputs[topic] = byPartition((await readTopic(log, topic)).map(toOut))
+          return { outputs: outputs as Outputs, lives: life }
+        }
+        if (outcome !== 'crashed') throw new Error(`the runner ended by itself (${outcome})`)
+      } finally {
+        await withTimeout(log.close(), `closing the log of life ${life}`)
+        await store.close()
+      }
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+/** (b): the last emission of each (key, window) and the late events, against the brute force. */
+function expectBruteForce(s: Scenario, outputs: Outputs): void {
+  for (let p = 0; p < s.partitions; p++) {
+    const events = partitionEvents(s, p)
+    const expected = finalWindowResults(refEvents(events), s.shape, FNS)
+    const last = new Map<string, Record<string, unknown>>()
+    for (const o of outputs.out[p]!) {
+      const record = JSON.parse(o.json) as Record<string, unknown>
+      last.set(`${String(record.start)}|${o.key}`, record)
+    }
+    const actual = [...last.values()].sort(
+      (a, b) =>
+        Date.parse(a.start as string) - Date.parse(b.start as string) ||
+        (keyString(a as never) < keyString(b as never) ? -1 : 1),
+    )
+    expect(actual, `final window results of partition ${p}`).toEqual(expected.results.map(refRecord))
+    expect(
+      outputs.late[p]!.map((o) => (JSON.parse(o.json) as { id: number }).id),
+      `late events of partition ${p}`,
+    ).toEqual(expected.late.map((i) => events[i]!.id))
+  }
+}
+
+const runs = (n: number) => ({
+  numRuns: Number(process.env.SLUICE_PROPERTY_RUNS ?? n),
+  endOnFailure: true,
+  // To replay a failure: SLUICE_PROPERTY_SEED=<seed> SLUICE_PROPERTY_PATH=<path>.
+  ...(process.env.SLUICE_PROPERTY_SEED ? { seed: Number(process.env.SLUICE_PROPERTY_SEED) } : {}),
+  ...(process.env.SLUICE_PROPERTY_PATH ? { path: process.env.SLUICE_PROPERTY_PATH } : {}),
+})
+
+const batchArb = fc.oneof(fc.integer({ min: 1, max: 8 }), fc.integer({ min: 1, max: 64 }))
+/** Crash points as fractions of the run's handler calls (about events / batch), so most are reached. */
+const crashesArb = fc.array(fc.integer({ min: 0, max: 999 }), { maxLength: 3 })
+const crashPoints = (s: Scenario, maxBatchRecords: number, fractions: readonly number[]) =>
+  fractions.map((f) => 1 + Math.floor(((f / 1000) * s.events.length) / maxBatchRecords))
+
+describe('windowed aggregates (property)', () => {
+  it('the reference interpreter emits what the brute-force rules say, updates included', async () => {
+    const seen = { updates: 0, late: 0, results: 0, runs: 0 }
+    const options = runs(100)
+    await fc.assert(
+      fc.asyncProperty(scenarioArb(300), async (s) => {
+        seen.runs++
+        const text = pipeText(s)
+        const interpreted = interpret(text, await artifactFor(text, 'typescript'), s)
+        for (let p = 0; p < s.partitions; p++) {
+          const events = partitionEvents(s, p)
+          const emissions = windowEmissions(refEvents(events), s.shape, FNS)
+          expect(
+            interpreted.out[p]!.map((o) => JSON.parse(o.json)),
+            `emissions of partition ${p}`,
+          ).toEqual(emissions.map(refRecord))
+          expect(interpreted.out[p]!.map((o) => [o.key, o.timestamp])).toEqual(
+            emissions.map((e) => [e.key, e.end - 1]),
+          )
+          const outcome = finalWindowResults(refEvents(events), s.shape, FNS)
+          seen.results += outcome.results.length
+          seen.updates += emissions.length - outcome.results.length
+          seen.late += outcome.late.length
+        }
+        expectBruteForce(s, interpreted)
+      }),
+      options,
+    )
+    // The streams reach the interesting cases: updates of fired windows and late events.
+    console.info('window property coverage', seen)
+    expect(seen.updates).toBeGreaterThan(seen.runs)
+    expect(seen.late).toBeGreaterThan(seen.runs)
+  }, 600_000)
+
+  for (const execution of ['wasm', 'typescript'] as const) {
+    it(`the runner (${execution} windows, random batches and crashes) emits exactly what the interpreter does`, async () => {
+      let crashed = 0
+      const options = runs(30)
+      await fc.assert(
+        fc.asyncProperty(scenarioArb(300), batchArb, crashesArb, async (s, maxBatchRecords, crashes) => {
+          const text = pipeText(s)
+          const artifact = await artifactFor(text, execution)
+          const { outputs, lives } = await runRunner(artifact, s, {
+            maxBatchRecords,
+            crashes: crashPoints(s, maxBatchRecords, crashes),
+          })
+          crashed += lives - 1
+          const expected = interpret(text, artifact, s)
+          for (const topic of topicsOf(s.variant)) {
+            for (let p = 0; p < s.partitions; p++) {
+              expect(outputs[topic]![p], `${topic} of partition ${p} (${s.variant})`).toEqual(
+                expected[topic]![p],
+              )
+            }
+          }
+          expectBruteForce(s, outputs)
+        }),
+        options,
+      )
+      // Restarts are covered, not just generated.
+      expect(crashed).toBeGreaterThan(options.numRuns / 6)
+    }, 600_000)
+  }
+
+  it('does not depend on batch cuts or restarts, and a partition does not depend on the others', async () => {
+    await fc.assert(
+      fc.asyncProperty(scenarioArb(200), crashesArb, async (s, crashes) => {
+        const artifact = await artifactFor(pipeText(s), 'wasm')
+        const whole = await runRunner(artifact, s, { maxBatchRecords: 1000, crashes: [] })
+        const cut = await runRunner(artifact, s, { maxBatchRecords: 1, crashes: crashPoints(s, 1, crashes) })
+        expect(cut.outputs).toEqual(whole.outputs)
+        // The first partition alone: the others idle throughout, its output is the same.
+        const alone = await runRunner(
+          artifact,
+          { ...s, events: s.events.filter((e) => e.p === 0) },
+          { maxBatchRecords: 7, crashes: [] },
+        )
+        for (const topic of topicsOf(s.variant)) {
+          expect(alone.outputs[topic]![0], topic).toEqual(whole.outputs[topic]![0])
+        }
+      }),
+      runs(10),
+    )
+  }, 600_000)
+})

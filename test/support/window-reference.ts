@@ -1,0 +1,203 @@
+/**
+ * A brute-force reference for windowed aggregates on one source partition, written differently
+ * from both implementations (compiler/ir/window-semantics.ts and runtime/window/): no accumulators,
+ * no state carried from event to event except the watermark.
+ *
+ * 1. The watermark after arrival i is W_i = max(time_0 … time_i) − delay (every source event moves
+ *    it, also one a `where` drops). Event i reaches window w = [s, s + size) when its time is in
+ *    w and w is not gone at W_i (s + size + lateness > W_i). An event that reaches none of its
+ *    windows is late.
+ * 2. A window's value is recomputed from scratch over the events that reached it, sorted by event
+ *    time (stable by arrival): count, sum, min, max, avg over the non-null arguments, first/last
+ *    the argument of the first/last such event in that order.
+ * 3. Emissions (`windowEmissions`), straight from the rules: after arrival i, first every window
+ *    whose end the watermark passed with this arrival (W_{i−1} < end <= W_i) and that some earlier
+ *    event reached, in order of start then key string, with the events before i; then, when event
+ *    i reached windows that had already fired (end <= W_i), those windows, with event i included.
+ *    The last emission of a window is therefore its final value (`finalWindowResults`).
+ */
+
+export type WindowFn =
+  | 'count'
+  | 'sum'
+  | 'min'
+  | 'max'
+  | 'avg'
+  | 'first'
+  | 'last'
+  | 'window_start'
+  | 'window_end'
+
+export interface WindowRefEvent {
+  /** Event time, ms. */
+  readonly time: number
+  /** The state key string (what the operator sorts and keys results by). */
+  readonly key: string
+  /** One argument per aggregate (ignored for count, window_start, window_end); null is skipped. */
+  readonly args: readonly (number | null)[]
+  /** Dropped by a `where` before the window: moves the watermark, reaches no window. */
+  readonly dropped: boolean
+}
+
+export interface WindowRefShape {
+  readonly sizeMs: number
+  readonly slideMs: number
+  readonly latenessMs: number
+  /** The source's watermark delay. */
+  readonly delayMs: number
+}
+
+export interface WindowRefResult {
+  readonly key: string
+  readonly start: number
+  readonly end: number
+  /** One value per aggregate, in the order of `fns`. */
+  readonly values: readonly (number | null)[]
+}
+
+export interface WindowRefOutcome {
+  /** The final value of every (key, window) that fired by the end of the stream, by start then key. */
+  readonly results: WindowRefResult[]
+  /** Indexes (into the events) of the late events, in arrival order. */
+  readonly late: number[]
+}
+
+/** The watermark after each arrival. */
+export function watermarks(events: readonly WindowRefEvent[], delayMs: number): number[] {
+  let max = Number.NEGATIVE_INFINITY
+  return events.map((e) => {
+    max = Math.max(max, e.time)
+    return max - delayMs
+  })
+}
+
+/** Every window start s (a multiple of the slide) with s <= time < s + size, by counting slides. */
+function startsOf(time: number, sizeMs: number, slideMs: number): number[] {
+  const starts: number[] = []
+  // Scan every multiple of the slide from well below to time: slow, obviously right.
+  let k = Math.ceil((time - sizeMs) / slideMs) - 1
+  for (; k * slideMs <= time; k++) {
+    const s = k * slideMs
+    if (s <= time && time < s + sizeMs) starts.push(s)
+  }
+  return starts
+}
+
+interface Reach {
+  /** Arrival index of the event. */
+  readonly index: number
+  readonly key: string
+  readonly start: number
+}
+
+/** Which (event, window) pairs happened, and which events were late. */
+function reaches(
+  events: readonly WindowRefEvent[],
+  shape: WindowRefShape,
+): { reach: Reach[]; late: number[] } {
+  const w = watermarks(events, shape.delayMs)
+  const reach: Reach[] = []
+  const late: number[] = []
+  events.forEach((e, index) => {
+    if (e.dropped) return
+    const kept = startsOf(e.time, shape.sizeMs, shape.slideMs).filter(
+      (s) => s + shape.sizeMs + shape.latenessMs > w[index]!,
+    )
+    if (kept.length === 0) late.push(index)
+    for (const start of kept) reach.push({ index, key: e.key, start })
+  })
+  return { reach, late }
+}
+
+/** The values of one window from the events that reached it (arrival indexes), from scratch. */
+function valuesOf(
+  events: readonly WindowRefEvent[],
+  indexes: readonly number[],
+  fns: readonly WindowFn[],
+  start: number,
+  end: number,
+): (number | null)[] {
+  const sorted = [...indexes].sort((a, b) => events[a]!.time - events[b]!.time || a - b)
+  return fns.map((fn, f) => {
+    if (fn === 'count') return sorted.length
+    if (fn === 'window_start') return start
+    if (fn === 'window_end') return end
+    const args = sorted.map((i) => events[i]!.args[f]!).filter((v): v is number => v !== null)
+    if (args.length === 0) return null
+    switch (fn) {
+      case 'sum':
+        return args.reduce((a, b) => a + b, 0)
+      case 'avg':
+        return args.reduce((a, b) => a + b, 0) / args.length
+      case 'min':
+        return Math.min(...args)
+      case 'max':
+        return Math.max(...args)
+      case 'first':
+        return args[0]!
+      default: // last
+        return args.at(-1)!
+    }
+  })
+}
+
+function byStartThenKey(a: { start: number; key: string }, b: { start: number; key: string }): number {
+  return a.start - b.start || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)
+}
+
+/** Final results and late events of one source partition's events in arrival order. */
+export function finalWindowResults(
+  events: readonly WindowRefEvent[],
+  shape: WindowRefShape,
+  fns: readonly WindowFn[],
+): WindowRefOutcome {
+  const { reach, late } = reaches(events, shape)
+  const finalW = events.length === 0 ? Number.NEGATIVE_INFINITY : watermarks(events, shape.delayMs).at(-1)!
+  const groups = new Map<string, { key: string; start: number; indexes: number[] }>()
+  for (const r of reach) {
+    const id = `${r.start}|${r.key}`
+    const group = groups.get(id) ?? { key: r.key, start: r.start, indexes: [] }
+    group.indexes.push(r.index)
+    groups.set(id, group)
+  }
+  const results = [...groups.values()]
+    .filter((g) => g.start + shape.sizeMs <= finalW)
+    .sort(byStartThenKey)
+    .map((g) => ({
+      key: g.key,
+      start: g.start,
+      end: g.start + shape.sizeMs,
+      values: valuesOf(events, g.indexes, fns, g.start, g.start + shape.sizeMs),
+    }))
+  return { results, late }
+}
+
+/** Every emission (updates included) in order, by the rule in the header (point 3). */
+export function windowEmissions(
+  events: readonly WindowRefEvent[],
+  shape: WindowRefShape,
+  fns: readonly WindowFn[],
+): WindowRefResult[] {
+  const { reach } = reaches(events, shape)
+  const w = watermarks(events, shape.delayMs)
+  const { sizeMs } = shape
+  const out: WindowRefResult[] = []
+  const result = (key: string, start: number, upTo: number): WindowRefResult => {
+    const indexes = reach
+      .filter((r) => r.key === key && r.start === start && r.index <= upTo)
+      .map((r) => r.index)
+    return { key, start, end: start + sizeMs, values: valuesOf(events, indexes, fns, start, start + sizeMs) }
+  }
+  events.forEach((_, i) => {
+    const before = i === 0 ? Number.NEGATIVE_INFINITY : w[i - 1]!
+    const passed = new Map<string, { key: string; start: number }>()
+    for (const r of reach) {
+      const end = r.start + sizeMs
+      if (r.index < i && before < end && end <= w[i]!) passed.set(`${r.start}|${r.key}`, r)
+    }
+    for (const p of [...passed.values()].sort(byStartThenKey)) out.push(result(p.key, p.start, i - 1))
+    const updated = reach.filter((r) => r.index === i && r.start + sizeMs <= w[i]!).sort(byStartThenKey)
+    for (const u of updated) out.push(result(u.key, u.start, i))
+  })
+  return out
+}
