@@ -12,7 +12,7 @@ import { generateModule } from './codegen/generate.ts'
 import { createDiagnostic } from './diagnostics/diagnostic.ts'
 import { type Diagnostic, hasErrors } from './diagnostics/index.ts'
 import { checkSource } from './frontend.ts'
-import type { Pipeline } from './ir/types.ts'
+import type { Pipeline, WindowAggregateNode } from './ir/types.ts'
 import { optimise } from './passes/optimise.ts'
 
 export const COMPILER_VERSION: string = (
@@ -87,10 +87,19 @@ function chooseWindowExecution(
   pipeline: Pipeline,
   choice: 'auto' | 'wasm' | 'typescript',
 ): { pipeline: Pipeline; kernels: ReadonlyMap<string, Uint8Array>; diagnostics: Diagnostic[] } {
-  const windows = pipeline.nodes.filter((n) => n.kind === 'WindowAggregate')
+  // Sessions merge windows, which the columnar kernel does not: they always run in TypeScript.
+  const windows = pipeline.nodes.filter(
+    (n): n is WindowAggregateNode => n.kind === 'WindowAggregate' && n.window.kind !== 'session',
+  )
   const kernels = new Map<string, Uint8Array>()
   const diagnostics: Diagnostic[] = []
-  if (windows.length === 0) return { pipeline, kernels, diagnostics }
+  const sessionsOnTypeScript: Pipeline = {
+    ...pipeline,
+    nodes: pipeline.nodes.map((n) =>
+      n.kind === 'WindowAggregate' && n.window.kind === 'session' ? { ...n, execution: 'typescript' } : n,
+    ),
+  }
+  if (windows.length === 0) return { pipeline: sessionsOnTypeScript, kernels, diagnostics }
   const kernel = choice === 'typescript' ? null : readKernel(WINDOW_KERNEL)
   if (kernel === null && choice !== 'typescript') {
     const [first] = windows
@@ -106,8 +115,10 @@ function chooseWindowExecution(
   if (kernel !== null) kernels.set(WINDOW_KERNEL, kernel)
   return {
     pipeline: {
-      ...pipeline,
-      nodes: pipeline.nodes.map((n) => (n.kind === 'WindowAggregate' ? { ...n, execution } : n)),
+      ...sessionsOnTypeScript,
+      nodes: sessionsOnTypeScript.nodes.map((n) =>
+        n.kind === 'WindowAggregate' && n.window.kind !== 'session' ? { ...n, execution } : n,
+      ),
     },
     kernels,
     diagnostics,

@@ -10,6 +10,7 @@ import type {
   Expr,
   FieldType,
   RecordType,
+  SessionSpec,
   StateSlot,
   Type,
   WindowAggregateField,
@@ -105,7 +106,7 @@ export function checkWindowAggregate(
   const schema: RecordType = { kind: 'record', fields }
   const layout = {
     keys: keys.map((key) => show(key.value.type)),
-    window: [window.sizeMs, window.slideMs],
+    window: window.kind === 'session' ? ['session'] : [window.sizeMs, window.slideMs],
     aggregates: accumulatorLayout(aggregates),
   }
   const state: StateSlot = { id: slotId(ctx.stateId, layout), step: 'window', ttlMs: null }
@@ -136,8 +137,9 @@ function durationMs(d: DurationLiteral): number {
   return d.amount * DURATION_UNIT_MS[d.unit]
 }
 
-function windowSpec(clause: WindowClause, ctx: StepContext): WindowSpec {
-  const sizeMs = durationMs(clause.size)
+function windowSpec(clause: WindowClause, ctx: StepContext): WindowSpec | SessionSpec {
+  if (clause.type.name === 'session') return sessionSpec(clause, ctx)
+  const sizeMs = durationMs(clause.size!)
   const slideMs = clause.every ? durationMs(clause.every) : sizeMs
   if (sizeMs <= 0 || sizeMs > MAX_WINDOW_MS) {
     ctx.report(
@@ -145,14 +147,14 @@ function windowSpec(clause: WindowClause, ctx: StepContext): WindowSpec {
       sizeMs <= 0
         ? 'a window must have a positive length (e.g. `window tumbling 1m`)'
         : 'a window longer than a year is not supported: its state would stay in memory that long',
-      clause.size.span,
+      clause.size!.span,
     )
   } else if (clause.every && (slideMs <= 0 || slideMs > sizeMs)) {
     ctx.report(
       'E0410',
       slideMs <= 0
         ? 'the step between hopping windows must be positive (e.g. `every 1m`)'
-        : `hopping windows every ${clause.every.amount}${clause.every.unit} but only ${clause.size.amount}${clause.size.unit} long would leave gaps no window covers; use a step no longer than the window`,
+        : `hopping windows every ${clause.every.amount}${clause.every.unit} but only ${clause.size!.amount}${clause.size!.unit} long would leave gaps no window covers; use a step no longer than the window`,
       clause.every.span,
     )
   } else if (clause.every && sizeMs / slideMs > 1000) {
@@ -168,6 +170,32 @@ function windowSpec(clause: WindowClause, ctx: StepContext): WindowSpec {
     sizeMs: safeSize,
     slideMs: slideMs > 0 && slideMs <= safeSize ? slideMs : safeSize,
   }
+}
+
+/** `session 30m` (a fixed gap) or `session (expr)` (a duration computed per event). */
+function sessionSpec(clause: WindowClause, ctx: StepContext): SessionSpec {
+  if (clause.gap !== null) {
+    const gap = ctx.expr(clause.gap)
+    if (!isError(gap.type) && gap.type.kind !== 'duration') {
+      ctx.report(
+        'E0410',
+        `the gap of a session must be a duration (e.g. \`session (if vip then 5m else 30m)\`), but this is \`${show(gap.type)}\``,
+        clause.gap.span,
+      )
+    }
+    return { kind: 'session', gapMs: null, gap }
+  }
+  const gapMs = durationMs(clause.size!)
+  if (gapMs <= 0 || gapMs > MAX_WINDOW_MS) {
+    ctx.report(
+      'E0410',
+      gapMs <= 0
+        ? 'a session gap must be positive (e.g. `window session 30m`)'
+        : 'a session gap longer than a year is not supported: sessions would stay in memory that long',
+      clause.size!.span,
+    )
+  }
+  return { kind: 'session', gapMs: gapMs > 0 ? gapMs : 1, gap: null }
 }
 
 /** One `name: fn(arg)` of a windowed aggregate; null after an error in it (reported). */

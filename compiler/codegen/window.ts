@@ -6,8 +6,9 @@
  *
  *   accumulators  the store's accumulator kinds, one per aggregate that needs one (avg uses a sum)
  *   extract       one loop over a batch: each event's state key string, and each accumulator's
- *                 argument as an f64 (NaN for null) in column j at the event's index; an event
- *                 that fails (a key or argument, a non-finite f64) is reported and its key is null
+ *                 argument as an f64 (NaN for null) in column j at the event's index (and a session
+ *                 gap computed per event in `gaps`); an event that fails (a key, an argument, a
+ *                 non-finite f64, a gap that is not positive) is reported and its key is null
  *   keyValues     the key field values back from a key string (for results after a restore)
  *   result        the output record of one store row: keys, then the aggregates in written order
  *
@@ -89,6 +90,15 @@ export function windowFunctions(node: WindowAggregateNode, context: WindowCodeCo
     resultFields.push(`${field.name}: ${resultCode(field, j, fieldSite)}`)
   })
 
+  if (node.window.kind === 'session' && node.window.gap !== null) {
+    const gapSite = context.site(node.window.gap.span)
+    extractLines.push(
+      `site = ${gapSite}`,
+      `const gap = ${compileExpr(node.window.gap, ctx)}`,
+      `if (gap === null || !(gap > 0)) throw new EvaluationError(\`a session gap must be a positive duration, but it is \${gap === null ? 'null' : \`\${gap} ms\`}\`, ${gapSite})`,
+      'gaps[i] = gap',
+    )
+  }
   const keyFields = node.keys.map((key, i) => `${key.name}: kv[${i}]`)
   const keyValues = singleString
     ? '(key: string): readonly unknown[] => [key]'
@@ -99,7 +109,7 @@ export function windowFunctions(node: WindowAggregateNode, context: WindowCodeCo
   return [
     '{',
     `accumulators: ${JSON.stringify(accumulators)} as const,`,
-    `extract(input: EventBatch, keys: (string | null)[], columns: readonly Float64Array[], errors: ChainError[]): void {`,
+    `extract(input: EventBatch, keys: (string | null)[], columns: readonly Float64Array[], errors: ChainError[], gaps: Float64Array): void {`,
     `const values = input.values as ${inputType}[], n = input.length`,
     'let site = -1',
     ...(temps.length > 0 ? [`let ${temps.join(', ')}`] : []),

@@ -379,6 +379,13 @@ function windowOperator(
   )
   const finiteOnly = node.aggregates.map((a) => a.arg !== null && unwrap(a.arg.type).kind === 'f64')
   const toKey = stateKey(node.keys.map((key) => key.value.type))
+  const { window } = node
+  const sessionGap: Evaluator | null =
+    window.kind !== 'session'
+      ? null
+      : window.gap !== null
+        ? compileExpr(window.gap, functions)
+        : () => window.gapMs
   const windows = new ReferenceWindows({
     window: node.window,
     latenessMs: node.latenessMs,
@@ -404,9 +411,15 @@ function windowOperator(
         }
         return value
       })
+      const gapMs = sessionGap === null ? 0 : (sessionGap(event.value) as number | null)
+      if (sessionGap !== null && (gapMs === null || gapMs <= 0)) {
+        throw new EvaluationError(
+          `a session gap must be a positive duration, but it is ${gapMs === null ? 'null' : `${gapMs} ms`}`,
+        )
+      }
       const watermark = ctx.watermark(ctx.source, ctx.delayMs)
       fire(watermark)
-      const added = windows.add(toKey(keyValues), keyValues, event.timestamp, args, watermark)
+      const added = windows.add(toKey(keyValues), keyValues, event.timestamp, args, watermark, gapMs!)
       if (added === 'update') fire(watermark)
       if (added !== 'late') return
       if (late === null) throw new EvaluationError(lateReason(event.timestamp, watermark, node.latenessMs))

@@ -292,6 +292,17 @@ export interface WindowSpec {
   readonly slideMs: number
 }
 
+/**
+ * Session windows: each event opens [t, t + gap), and a key's overlapping windows merge into one
+ * session. The gap is fixed (`gapMs`) or computed per event from `gap` (a duration expression).
+ */
+export interface SessionSpec {
+  readonly kind: 'session'
+  /** The fixed gap; null when `gap` computes it per event. */
+  readonly gapMs: number | null
+  readonly gap: Expr | null
+}
+
 /** The functions of a windowed `aggregate`: the running ones, first/last, and the window's bounds. */
 export type WindowFunction = AggregateFunction | 'first' | 'last' | 'window_start' | 'window_end'
 
@@ -318,7 +329,7 @@ export interface WindowAggregateNode extends NodeBase {
   readonly input: string
   readonly keys: readonly { readonly name: string; readonly value: Expr; readonly span: Span }[]
   readonly aggregates: readonly WindowAggregateField[]
-  readonly window: WindowSpec
+  readonly window: WindowSpec | SessionSpec
   readonly latenessMs: number
   readonly late: string | null
   readonly state: StateSlot

@@ -16,7 +16,7 @@
  * event included (an update). Results are emitted in order of window end, then start, then key.
  */
 import { EvaluationError } from '../../stdlib/eval-error.ts'
-import type { Type, WindowAggregateField, WindowSpec } from './types.ts'
+import type { SessionSpec, Type, WindowAggregateField, WindowSpec } from './types.ts'
 
 /** The starts of the windows an event at `time` belongs to, earliest first. */
 export function windowStarts(time: number, window: WindowSpec): number[] {
@@ -34,14 +34,16 @@ type Accumulator =
   | { fn: 'count'; n: number }
   | { fn: 'sum' | 'avg'; sum: number; n: number }
   | { fn: 'min' | 'max'; value: number | null }
-  | { fn: 'first' | 'last'; value: number | null; time: number }
+  /** `seq` is the arrival number of the event whose value it is: it breaks ties of time. */
+  | { fn: 'first' | 'last'; value: number | null; time: number; seq: number }
   | { fn: 'window_start' | 'window_end' }
 
 interface WindowEntry {
   readonly keyValues: readonly unknown[]
   readonly key: string
-  readonly start: number
-  readonly accumulators: Accumulator[]
+  start: number
+  end: number
+  accumulators: Accumulator[]
   /** Changed since it last fired (or never fired). */
   dirty: boolean
 }
@@ -56,7 +58,7 @@ export interface WindowResult {
 }
 
 export interface ReferenceWindowOptions {
-  readonly window: WindowSpec
+  readonly window: WindowSpec | SessionSpec
   readonly latenessMs: number
   readonly keyNames: readonly string[]
   readonly aggregates: readonly WindowAggregateField[]
@@ -65,44 +67,50 @@ export interface ReferenceWindowOptions {
 /**
  * The windows of one operator on one source partition. The caller evaluates keys and arguments;
  * `fire` returns the results due at the given watermark, and `add` tells whether an event was late.
+ *
+ * Session windows: an event at t with gap g opens [t, t + g); it merges with every session of its
+ * key that is still kept and overlaps or touches it (start <= t + g and end >= t), into one
+ * session from the smallest start to the largest end, whose accumulators are combined. An event
+ * that merges with nothing and whose own window has end + lateness <= watermark is late.
  */
 export class ReferenceWindows {
   private readonly entries = new Map<string, WindowEntry>()
+  /** Sessions per key (session windows only). */
+  private readonly sessions = new Map<string, WindowEntry[]>()
+  private arrivals = 0
 
   constructor(private readonly options: ReferenceWindowOptions) {}
 
   /** Results of every window that fired and changed since: end <= watermark; then drops gone ones. */
   fire(watermark: number): { results: WindowResult[]; failures: EvaluationError[] } {
-    const { sizeMs } = this.options.window
-    const due = [...this.entries.values()]
-      .filter((e) => e.dirty && e.start + sizeMs <= watermark)
+    const due = this.all()
+      .filter((e) => e.dirty && e.end <= watermark)
       .sort((a, b) => a.start - b.start || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
     const results: WindowResult[] = []
     const failures: EvaluationError[] = []
     for (const entry of due) {
       entry.dirty = false
       try {
-        results.push({
-          start: entry.start,
-          end: entry.start + sizeMs,
-          key: entry.key,
-          record: this.record(entry),
-        })
+        results.push({ start: entry.start, end: entry.end, key: entry.key, record: this.record(entry) })
       } catch (error) {
         if (!(error instanceof EvaluationError)) throw error
         failures.push(error)
       }
     }
-    for (const [id, entry] of this.entries) {
-      if (entry.start + sizeMs + this.options.latenessMs <= watermark) this.entries.delete(id)
+    const gone = (e: WindowEntry) => e.end + this.options.latenessMs <= watermark
+    for (const [id, entry] of this.entries) if (gone(entry)) this.entries.delete(id)
+    for (const [key, list] of this.sessions) {
+      const kept = list.filter((e) => !gone(e))
+      if (kept.length === 0) this.sessions.delete(key)
+      else this.sessions.set(key, kept)
     }
     return { results, failures }
   }
 
   /**
-   * Adds an event at `time` to its windows that are not gone at `watermark`. Returns 'late' when
-   * they are all gone (nothing changed), 'update' when it reached a window that already fired
-   * (fire again now), else 'added'.
+   * Adds an event at `time` to its windows that are not gone at `watermark` (`gapMs`: its session
+   * gap). Returns 'late' when there is none (nothing changed), 'update' when it reached a window
+   * that already fired (fire again now), else 'added'.
    */
   add(
     key: string,
@@ -110,8 +118,11 @@ export class ReferenceWindows {
     time: number,
     args: readonly unknown[],
     watermark: number,
+    gapMs = 0,
   ): 'late' | 'update' | 'added' {
+    const seq = this.arrivals++
     const { window, latenessMs } = this.options
+    if (window.kind === 'session') return this.addToSession(key, keyValues, time, args, watermark, gapMs, seq)
     const open = windowStarts(time, window).filter((s) => s + window.sizeMs + latenessMs > watermark)
     if (open.length === 0) return 'late'
     let update = false
@@ -119,16 +130,57 @@ export class ReferenceWindows {
       const id = `${start}|${key}`
       let entry = this.entries.get(id)
       if (entry === undefined) {
-        entry = { keyValues, key, start, accumulators: this.options.aggregates.map(initial), dirty: true }
+        entry = {
+          keyValues,
+          key,
+          start,
+          end: start + window.sizeMs,
+          accumulators: this.options.aggregates.map(initial),
+          dirty: true,
+        }
         this.entries.set(id, entry)
       }
       entry.dirty = true
-      if (start + window.sizeMs <= watermark) update = true
+      if (entry.end <= watermark) update = true
       entry.accumulators.forEach((acc, i) => {
-        fold(acc, args[i], time)
+        fold(acc, args[i], time, seq)
       })
     }
     return update ? 'update' : 'added'
+  }
+
+  private addToSession(
+    key: string,
+    keyValues: readonly unknown[],
+    time: number,
+    args: readonly unknown[],
+    watermark: number,
+    gapMs: number,
+    seq: number,
+  ): 'late' | 'update' | 'added' {
+    const list = (this.sessions.get(key) ?? []).filter((e) => e.end + this.options.latenessMs > watermark)
+    const overlapping = list.filter((e) => e.start <= time + gapMs && e.end >= time)
+    if (overlapping.length === 0 && time + gapMs + this.options.latenessMs <= watermark) return 'late'
+    const merged: WindowEntry = {
+      keyValues,
+      key,
+      start: Math.min(time, ...overlapping.map((e) => e.start)),
+      end: Math.max(time + gapMs, ...overlapping.map((e) => e.end)),
+      accumulators: this.options.aggregates.map(initial),
+      dirty: true,
+    }
+    for (const e of overlapping) {
+      merged.accumulators = merged.accumulators.map((acc, i) => combine(acc, e.accumulators[i]!))
+    }
+    merged.accumulators.forEach((acc, i) => {
+      fold(acc, args[i], time, seq)
+    })
+    this.sessions.set(key, [...list.filter((e) => !overlapping.includes(e)), merged])
+    return merged.end <= watermark ? 'update' : 'added'
+  }
+
+  private all(): WindowEntry[] {
+    return [...this.entries.values(), ...[...this.sessions.values()].flat()]
   }
 
   private record(entry: WindowEntry): Record<string, unknown> {
@@ -136,11 +188,41 @@ export class ReferenceWindows {
     this.options.keyNames.forEach((name, i) => {
       record[name] = entry.keyValues[i]
     })
-    const end = entry.start + this.options.window.sizeMs
     this.options.aggregates.forEach((field, i) => {
-      record[field.name] = resultOf(field, entry.accumulators[i]!, entry.start, end)
+      record[field.name] = resultOf(field, entry.accumulators[i]!, entry.start, entry.end)
     })
     return record
+  }
+}
+
+/** Two sessions' accumulators as one (sessions merge). */
+function combine(a: Accumulator, b: Accumulator): Accumulator {
+  switch (a.fn) {
+    case 'count':
+      return { fn: 'count', n: a.n + (b as typeof a).n }
+    case 'sum':
+    case 'avg': {
+      const other = b as typeof a
+      return { fn: a.fn, sum: a.sum + other.sum, n: a.n + other.n }
+    }
+    case 'min':
+    case 'max': {
+      const other = b as typeof a
+      if (a.value === null) return other
+      if (other.value === null) return a
+      const pick = a.fn === 'min' ? other.value < a.value : other.value > a.value
+      return pick ? other : a
+    }
+    case 'first':
+    case 'last': {
+      const other = b as typeof a
+      if (a.value === null) return other
+      if (other.value === null) return a
+      const earlier = other.time < a.time || (other.time === a.time && other.seq < a.seq)
+      return (a.fn === 'first') === earlier ? other : a
+    }
+    default:
+      return a
   }
 }
 
@@ -156,14 +238,14 @@ function initial(field: WindowAggregateField): Accumulator {
       return { fn: field.fn, value: null }
     case 'first':
     case 'last':
-      return { fn: field.fn, value: null, time: 0 }
+      return { fn: field.fn, value: null, time: 0, seq: 0 }
     default:
       return { fn: field.fn }
   }
 }
 
 /** Folds one argument in; null arguments are skipped (SQL). */
-function fold(acc: Accumulator, arg: unknown, time: number): void {
+function fold(acc: Accumulator, arg: unknown, time: number, seq: number): void {
   if (acc.fn === 'count') {
     acc.n++
     return
@@ -186,12 +268,14 @@ function fold(acc: Accumulator, arg: unknown, time: number): void {
       if (acc.value === null || time < acc.time) {
         acc.value = value
         acc.time = time
+        acc.seq = seq
       }
       return
     case 'last':
       if (acc.value === null || time >= acc.time) {
         acc.value = value
         acc.time = time
+        acc.seq = seq
       }
   }
 }

@@ -196,7 +196,8 @@ const aggregateInitArb: fc.Arbitrary<AggregateInit> = fc
 
 const windowArb: fc.Arbitrary<WindowClause> = fc
   .record({
-    hopping: fc.boolean(),
+    type: fc.constantFrom('tumbling', 'hopping', 'session'),
+    computedGap: fc.option(expressionArb, { nil: null }),
     size: durationArb,
     every: durationArb,
     lateness: fc.option(durationArb, { nil: null }),
@@ -204,9 +205,10 @@ const windowArb: fc.Arbitrary<WindowClause> = fc
   })
   .map((r) => ({
     kind: 'WindowClause' as const,
-    type: { kind: 'Identifier' as const, name: r.hopping ? 'hopping' : 'tumbling', span },
-    size: r.size,
-    every: r.hopping ? r.every : null,
+    type: { kind: 'Identifier' as const, name: r.type, span },
+    size: r.type === 'session' && r.computedGap !== null ? null : r.size,
+    gap: r.type === 'session' ? r.computedGap : null,
+    every: r.type === 'hopping' ? r.every : null,
     lateness: r.lateness,
     lateInto: r.lateInto,
     span,

@@ -314,9 +314,12 @@ export interface AggregateStep {
  */
 export interface WindowClause {
   readonly kind: 'WindowClause'
-  /** `tumbling` or `hopping` (the parser accepts no other). */
+  /** `tumbling`, `hopping` or `session` (the parser accepts no other). */
   readonly type: Identifier
-  readonly size: DurationLiteral
+  /** The length (tumbling, hopping) or the fixed gap (session); null for a computed gap. */
+  readonly size: DurationLiteral | null
+  /** `session (expr)`: the gap computed per event. */
+  readonly gap: Expression | null
   /** The `every` of a hopping window. */
   readonly every: DurationLiteral | null
   readonly lateness: DurationLiteral | null

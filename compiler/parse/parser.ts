@@ -78,6 +78,7 @@ export const STEP_WORDS = {
 export const WINDOW_WORDS = {
   tumbling: 'tumbling',
   hopping: 'hopping',
+  session: 'session',
   every: 'every',
   lateness: 'lateness',
   late: 'late',
@@ -488,23 +489,40 @@ class Parser {
   private parseWindowClause(): WindowClause {
     const start = this.advance().start
     const type = this.identifier('a window type after `window`: `tumbling 1m` or `hopping 10m every 1m`')
-    if (type.name === 'session' || type.name === 'count') {
+    if (type.name === 'count') {
       this.report(
-        `${type.name} windows are not supported yet; use \`tumbling\` or \`hopping\` windows`,
+        'count windows are not supported yet; use `tumbling`, `hopping` or `session` windows',
         type.span,
       )
       throw new ParseAbort()
     }
-    if (type.name !== WINDOW_WORDS.tumbling && type.name !== WINDOW_WORDS.hopping) {
+    if (
+      type.name !== WINDOW_WORDS.tumbling &&
+      type.name !== WINDOW_WORDS.hopping &&
+      type.name !== WINDOW_WORDS.session
+    ) {
       this.report(
-        `unknown window type \`${type.name}\`; write \`window tumbling 1m\` or \`window hopping 10m every 1m\``,
+        `unknown window type \`${type.name}\`; write \`window tumbling 1m\`, \`window hopping 10m every 1m\` or \`window session 30m\``,
         type.span,
       )
       throw new ParseAbort()
     }
-    const size = this.durationLiteral(
-      this.expect('duration', `a duration after \`${type.name}\`: the window's length, such as \`1m\``),
-    )
+    let size: DurationLiteral | null = null
+    let gap: Expression | null = null
+    if (type.name === WINDOW_WORDS.session && this.at('(')) {
+      this.advance()
+      gap = this.parseExpression()
+      this.expect(')', '`)` after the gap expression of `session (…)`')
+    } else {
+      size = this.durationLiteral(
+        this.expect(
+          'duration',
+          type.name === WINDOW_WORDS.session
+            ? 'a duration after `session`: the gap that ends a session, such as `30m`, or `(expression)` for a gap per event'
+            : `a duration after \`${type.name}\`: the window's length, such as \`1m\``,
+        ),
+      )
+    }
     let every: DurationLiteral | null = null
     if (type.name === WINDOW_WORDS.hopping) {
       if (!this.atWord(WINDOW_WORDS.every)) {
@@ -535,6 +553,7 @@ class Parser {
       kind: 'WindowClause',
       type,
       size,
+      gap,
       every,
       lateness,
       lateInto,

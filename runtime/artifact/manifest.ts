@@ -56,11 +56,10 @@ export interface WindowGraphNode {
   readonly kind: 'WindowAggregate'
   readonly id: string
   readonly input: string
-  readonly window: {
-    readonly kind: 'tumbling' | 'hopping'
-    readonly sizeMs: number
-    readonly slideMs: number
-  }
+  readonly window:
+    | { readonly kind: 'tumbling' | 'hopping'; readonly sizeMs: number; readonly slideMs: number }
+    /** `gapMs` null: the gap is computed per event by the module's `extract`. */
+    | { readonly kind: 'session'; readonly gapMs: number | null }
   readonly latenessMs: number
   /** The LateEvents node's id, or null: late events are dead-lettered. */
   readonly late: string | null

@@ -78,13 +78,15 @@ export interface WindowFunctions {
   readonly accumulators: readonly AccumulatorKind[]
   /**
    * Per event i of `input`: `keys[i]` its state key string and `columns[j][i]` accumulator j's
-   * argument as an f64 (NaN for null); an event that fails gets `keys[i] = null` and an error.
+   * argument as an f64 (NaN for null), and `gaps[i]` its session gap when the gap is computed per
+   * event; an event that fails gets `keys[i] = null` and an error.
    */
   extract(
     input: EventBatch,
     keys: (string | null)[],
     columns: readonly Float64Array[],
     errors: ChainError[],
+    gaps: Float64Array,
   ): void
   /** The key field values of a key string. */
   keyValues(key: string): readonly unknown[]

@@ -25,7 +25,7 @@ import { jsonCodec, type SnapshotStore, type StateScope } from '../state/index.t
 import { KeyedState, type OverBudgetPolicy } from '../state/keyed-state.ts'
 import { EntryWriter, SnapshotEntries } from '../state/snapshot-entries.ts'
 import { mergeChanges } from '../state/timers.ts'
-import type { WindowOperator } from '../window/window-operator.ts'
+import type { WindowedOperator } from '../window/window-operator.ts'
 
 /** A budget for each stateful step's state, per source partition (docs/decisions/0015). */
 export interface StateBudget {
@@ -45,7 +45,7 @@ export interface OperatorStateOptions {
   readonly windows?: readonly WindowGraphNode[]
   readonly windowsOfTopic?: ReadonlyMap<string, ReadonlySet<string>>
   /** Creates a window's operator (with an empty store) for one source partition of `topic`. */
-  readonly createWindow?: (node: WindowGraphNode, topic: string) => Promise<WindowOperator>
+  readonly createWindow?: (node: WindowGraphNode, topic: string) => Promise<WindowedOperator>
   /** Where snapshots go; null only when no chain has state (epochs then number the commits alone). */
   readonly store: SnapshotStore | null
   readonly budget?: StateBudget
@@ -62,11 +62,11 @@ export interface PartitionState {
   /** Per chain id, each of its slots' state, in slot order (the chain's `states` argument). */
   readonly chains: ReadonlyMap<string, readonly StepState[]>
   /** Per WindowAggregate node id, its operator on this partition. */
-  readonly windows: ReadonlyMap<string, WindowOperator>
+  readonly windows: ReadonlyMap<string, WindowedOperator>
 }
 
 interface WindowSlot {
-  readonly operator: WindowOperator
+  readonly operator: WindowedOperator
   readonly scope: StateScope
 }
 
@@ -192,7 +192,7 @@ export class OperatorState {
       'sluice_window_rows',
       'Open windows (one per key and window) held by each windowed aggregate, over the partitions this node owns.',
       {
-        collect: () => this.perWindow((w) => w.operator.store.size),
+        collect: () => this.perWindow((w) => w.operator.rows),
       },
     )
     m.gauge(
@@ -270,7 +270,7 @@ export class OperatorState {
       }
       chains.set(chain.id, states)
     }
-    const windows = new Map<string, WindowOperator>()
+    const windows = new Map<string, WindowedOperator>()
     const windowSlots: WindowSlot[] = []
     const reachedWindows = this.options.windowsOfTopic?.get(topic) ?? new Set<string>()
     for (const node of this.options.windows ?? []) {
@@ -302,7 +302,7 @@ export class OperatorState {
         epoch,
         keys: slots.reduce((n, s) => n + s.step.state.size, 0),
         ...(windowSlots.length > 0
-          ? { windowRows: windowSlots.reduce((n, w) => n + w.operator.store.size, 0) }
+          ? { windowRows: windowSlots.reduce((n, w) => n + w.operator.rows, 0) }
           : {}),
       })
     }

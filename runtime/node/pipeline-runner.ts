@@ -46,6 +46,7 @@ import { LogSampler } from '../observability/log-sampler.ts'
 import { type Logger, silentLogger } from '../observability/logger.ts'
 import type { SnapshotStore } from '../state/index.ts'
 import { firstInvalidUtf8, isUtf8 } from '../text/utf8.ts'
+import { SessionWindowOperator } from '../window/session-operator.ts'
 import { createTypedArrayWindowStore } from '../window/typed-array-store.ts'
 import { lateReason, WindowOperator } from '../window/window-operator.ts'
 import { OperatorState, type PartitionState, type StateBudget } from './operator-state.ts'
@@ -344,7 +345,9 @@ export class PipelineRunner {
       chainsOfTopic.set(topic, reached)
       windowsOfTopic.set(topic, reachedWindows)
     }
-    const kernel = windows.some((w) => w.execution === 'wasm') ? this.windowKernel() : null
+    const kernel = windows.some((w) => w.execution === 'wasm' && w.window.kind !== 'session')
+      ? this.windowKernel()
+      : null
     return new OperatorState({
       pipeline: artifact.manifest.name,
       chains: stateful,
@@ -359,6 +362,9 @@ export class PipelineRunner {
             `the artifact's module has no functions for window ${node.id}`,
           )
         }
+        const source = this.sourceNodeOf(node.id)
+        const delayMs = (this.sourcesByTopic.get(topic) ?? []).find((s) => s.node.id === source)?.delayMs ?? 0
+        if (node.window.kind === 'session') return new SessionWindowOperator(node, functions, delayMs)
         const spec = {
           accumulators: functions.accumulators,
           sizeMs: node.window.sizeMs,
@@ -366,8 +372,6 @@ export class PipelineRunner {
         }
         const store =
           node.execution === 'wasm' ? (await kernel!).createStore(spec) : createTypedArrayWindowStore(spec)
-        const source = this.sourceNodeOf(node.id)
-        const delayMs = (this.sourcesByTopic.get(topic) ?? []).find((s) => s.node.id === source)?.delayMs ?? 0
         return new WindowOperator(node, functions, store, delayMs)
       },
       store: stateStore ?? null,

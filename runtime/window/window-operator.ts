@@ -43,9 +43,27 @@ export interface WindowBatchOutput {
   readonly failures: WindowFailure[]
 }
 
-const SNAPSHOT_MAGIC = 0x534c5731 // "SLW1"
+/** What the runner and the checkpoints need of a window operator (time windows or sessions). */
+export interface WindowedOperator {
+  /** The largest event time of the source partition so far (-Infinity before any). */
+  readonly maxTime: number
+  /** The source's watermark delay. */
+  readonly delayMs: number
+  /** Windows (or sessions) held. */
+  readonly rows: number
+  readonly approximateBytes: number
+  process(input: EventBatch, sourceMaxTimes: Float64Array, lastRecord: number): WindowBatchOutput
+  /** True when the state changed since the last call (a checkpoint then stages a snapshot). */
+  takeChanged(): boolean
+  snapshot(): Buffer
+  restore(bytes: Buffer | undefined): void
+}
 
-export class WindowOperator {
+const SNAPSHOT_MAGIC = 0x534c5731 // "SLW1"
+/** Time windows have no per-event gap (only session windows with a computed gap write one). */
+const NO_GAPS = new Float64Array(0)
+
+export class WindowOperator implements WindowedOperator {
   /** The largest event time of the source partition so far (-Infinity before any). */
   maxTime = Number.NEGATIVE_INFINITY
   /** Whether anything changed since the last snapshot. */
@@ -75,6 +93,7 @@ export class WindowOperator {
     /** The source's watermark delay. */
     readonly delayMs: number,
   ) {
+    if (node.window.kind === 'session') throw new Error(`window ${node.id} is a session window`)
     this.sizeMs = node.window.sizeMs
     this.slideMs = node.window.slideMs
     this.latenessMs = node.latenessMs
@@ -82,6 +101,14 @@ export class WindowOperator {
 
   get keys(): number {
     return this.keyIds.size
+  }
+
+  get rows(): number {
+    return this.store.size
+  }
+
+  get approximateBytes(): number {
+    return this.store.approximateBytes
   }
 
   /**
@@ -99,7 +126,7 @@ export class WindowOperator {
     const n = input.length
     this.ensureCapacity(n)
     const errors: { index: number; error: unknown; site: number }[] = []
-    this.functions.extract(input, this.keysOfBatch, this.argColumns, errors)
+    this.functions.extract(input, this.keysOfBatch, this.argColumns, errors, NO_GAPS)
     for (const e of errors)
       out.failures.push({ origin: input.origins[e.index]!, error: e.error, site: e.site })
 

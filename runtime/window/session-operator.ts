@@ -1,0 +1,376 @@
+/**
+ * Session windows on one source partition (specs/language.md, "Windows"; the reference is
+ * compiler/ir/window-semantics.ts, `ReferenceWindows` with a session spec).
+ *
+ * An event at t with gap g opens [t, t + g); it merges with every kept session of its key that
+ * overlaps or touches it (start <= t + g and end >= t) into one session spanning them all, whose
+ * accumulators are combined. Watermark, firing, lateness and the order of results follow the same
+ * rules as the time windows of window-operator.ts, event by event (sessions merge, so there is no
+ * columnar kernel for them: the compiler always runs them here, in TypeScript).
+ */
+import type { WindowGraphNode } from '../artifact/manifest.ts'
+import type { EventBatch, WindowFunctions } from '../artifact/operators.ts'
+import type { AccumulatorKind } from './accumulator-store.ts'
+import type { WindowBatchOutput, WindowedOperator } from './window-operator.ts'
+
+interface Session {
+  start: number
+  end: number
+  dirty: boolean
+  readonly values: Float64Array
+  readonly aux: Float64Array
+  /** Arrival number of the event a first/last value came from: it breaks ties of time. */
+  readonly seqs: Float64Array
+}
+
+const SNAPSHOT_MAGIC = 0x534c5331 // "SLS1"
+
+export class SessionWindowOperator implements WindowedOperator {
+  maxTime = Number.NEGATIVE_INFINITY
+  private changed = false
+  private arrivals = 0
+  private readonly sessions = new Map<string, Session[]>()
+  private readonly keyValues = new Map<string, readonly unknown[]>()
+  private sessionCount = 0
+  /** The earliest watermark at which a session fires or is dropped (exact after each collect). */
+  private due = Number.POSITIVE_INFINITY
+  private readonly kinds: readonly AccumulatorKind[]
+  private readonly latenessMs: number
+  private readonly fixedGapMs: number | null
+
+  private capacity = 0
+  private argColumns: Float64Array[] = []
+  private gaps = new Float64Array(0)
+  private readonly keysOfBatch: (string | null)[] = []
+
+  constructor(
+    readonly node: WindowGraphNode,
+    private readonly functions: WindowFunctions,
+    readonly delayMs: number,
+  ) {
+    if (node.window.kind !== 'session') throw new Error(`window ${node.id} is not a session window`)
+    this.kinds = functions.accumulators
+    this.latenessMs = node.latenessMs
+    this.fixedGapMs = node.window.gapMs
+  }
+
+  get rows(): number {
+    return this.sessionCount
+  }
+
+  get approximateBytes(): number {
+    return this.sessionCount * (48 + 24 * this.kinds.length)
+  }
+
+  process(input: EventBatch, sourceMaxTimes: Float64Array, lastRecord: number): WindowBatchOutput {
+    const out: WindowBatchOutput = {
+      results: emptyBatch(),
+      late: emptyBatch(),
+      lateWatermarks: [],
+      failures: [],
+    }
+    const n = input.length
+    this.ensureCapacity(n)
+    const errors: { index: number; error: unknown; site: number }[] = []
+    this.functions.extract(input, this.keysOfBatch, this.argColumns, errors, this.gaps)
+    for (const e of errors)
+      out.failures.push({ origin: input.origins[e.index]!, error: e.error, site: e.site })
+
+    for (let i = 0; i < n; i++) {
+      const key = this.keysOfBatch[i]
+      if (key === null || key === undefined) continue
+      const origin = input.origins[i]!
+      const watermark = Math.max(this.maxTime, sourceMaxTimes[origin]!) - this.delayMs
+      if (watermark >= this.due) this.collect(watermark, origin, out)
+      const time = input.timestamps[i]!
+      const gap = this.fixedGapMs ?? this.gaps[i]!
+      const seq = this.arrivals++
+      const list = this.sessions.get(key) ?? []
+      const overlapping = list.filter((s) => s.start <= time + gap && s.end >= time)
+      if (overlapping.length === 0 && time + gap + this.latenessMs <= watermark) {
+        out.late.values.push(input.values[i])
+        out.late.keys.push(input.keys[i]!)
+        out.late.timestamps.push(time)
+        out.late.origins.push(origin)
+        out.late.length++
+        out.lateWatermarks.push(watermark)
+        continue
+      }
+      const merged = this.newSession(time, time + gap)
+      for (const s of overlapping) this.combine(merged, s)
+      this.fold(merged, i, time, seq)
+      if (overlapping.length === 0) {
+        list.push(merged)
+        this.sessions.set(key, list)
+      } else {
+        const kept = list.filter((s) => !overlapping.includes(s))
+        kept.push(merged)
+        this.sessions.set(key, kept)
+      }
+      this.sessionCount += 1 - overlapping.length
+      if (!this.keyValues.has(key)) this.keyValues.set(key, this.functions.keyValues(key))
+      this.changed = true
+      if (merged.end <= watermark) this.collect(watermark, origin, out)
+      else if (merged.end < this.due) this.due = merged.end
+    }
+    if (lastRecord >= 0) {
+      this.maxTime = Math.max(this.maxTime, sourceMaxTimes[lastRecord]!)
+      const watermark = this.maxTime - this.delayMs
+      if (watermark >= this.due) this.collect(watermark, lastRecord, out)
+    }
+    return out
+  }
+
+  /** Emits the dirty sessions that ended by `watermark` (by start, then key), drops the gone ones. */
+  private collect(watermark: number, origin: number, out: WindowBatchOutput): void {
+    this.changed = true
+    const emit: { key: string; session: Session }[] = []
+    let due = Number.POSITIVE_INFINITY
+    for (const [key, list] of this.sessions) {
+      for (const session of list) {
+        if (session.dirty && session.end <= watermark) {
+          session.dirty = false
+          emit.push({ key, session })
+        }
+      }
+      const kept = list.filter((s) => s.end + this.latenessMs > watermark)
+      this.sessionCount -= list.length - kept.length
+      if (kept.length === 0) {
+        this.sessions.delete(key)
+        this.keyValues.delete(key)
+        continue
+      }
+      if (kept.length !== list.length) this.sessions.set(key, kept)
+      for (const s of kept) due = Math.min(due, s.dirty ? s.end : s.end + this.latenessMs)
+    }
+    this.due = due
+    emit.sort((a, b) => a.session.start - b.session.start || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+    const { results } = out
+    for (const { key, session } of emit) {
+      let record: unknown
+      try {
+        record = this.functions.result(
+          this.keyValues.get(key) ?? this.functions.keyValues(key),
+          session.start,
+          session.end,
+          columnsOf(session.values),
+          columnsOf(session.aux),
+          0,
+        )
+      } catch (error) {
+        out.failures.push({ origin, error, site: -1 })
+        continue
+      }
+      results.values.push(record)
+      results.keys.push(key)
+      results.timestamps.push(session.end - 1)
+      results.origins.push(origin)
+      results.length++
+    }
+  }
+
+  private newSession(start: number, end: number): Session {
+    const k = this.kinds.length
+    const session: Session = {
+      start,
+      end,
+      dirty: true,
+      values: new Float64Array(k),
+      aux: new Float64Array(k),
+      seqs: new Float64Array(k),
+    }
+    this.kinds.forEach((kind, j) => {
+      if (kind === 'min') session.values[j] = Number.POSITIVE_INFINITY
+      else if (kind === 'max') session.values[j] = Number.NEGATIVE_INFINITY
+      else if (kind === 'first') {
+        session.values[j] = Number.NaN
+        session.aux[j] = Number.POSITIVE_INFINITY
+      } else if (kind === 'last') {
+        session.values[j] = Number.NaN
+        session.aux[j] = Number.NEGATIVE_INFINITY
+      }
+    })
+    return session
+  }
+
+  /** Folds event i (argument columns at index i) into `s`, by the rules of accumulator-store.ts. */
+  private fold(s: Session, i: number, time: number, seq: number): void {
+    for (let j = 0; j < this.kinds.length; j++) {
+      const kind = this.kinds[j]!
+      if (kind === 'count') {
+        s.values[j]! += 1
+        continue
+      }
+      const x = this.argColumns[j]![i]!
+      if (Number.isNaN(x)) continue
+      switch (kind) {
+        case 'sum':
+          s.values[j]! += x
+          s.aux[j]! += 1
+          break
+        case 'min':
+          if (x < s.values[j]!) s.values[j] = x
+          s.aux[j]! += 1
+          break
+        case 'max':
+          if (x > s.values[j]!) s.values[j] = x
+          s.aux[j]! += 1
+          break
+        case 'first':
+          if (time < s.aux[j]!) {
+            s.values[j] = x
+            s.aux[j] = time
+            s.seqs[j] = seq
+          }
+          break
+        case 'last':
+          if (time >= s.aux[j]!) {
+            s.values[j] = x
+            s.aux[j] = time
+            s.seqs[j] = seq
+          }
+          break
+      }
+    }
+  }
+
+  /** Combines session `b` into `a` (they merge); `a`'s bounds grow to cover `b`. */
+  private combine(a: Session, b: Session): void {
+    a.start = Math.min(a.start, b.start)
+    a.end = Math.max(a.end, b.end)
+    for (let j = 0; j < this.kinds.length; j++) {
+      switch (this.kinds[j]!) {
+        case 'count':
+          a.values[j]! += b.values[j]!
+          break
+        case 'sum':
+          a.values[j]! += b.values[j]!
+          a.aux[j]! += b.aux[j]!
+          break
+        case 'min':
+          if (b.values[j]! < a.values[j]!) a.values[j] = b.values[j]!
+          a.aux[j]! += b.aux[j]!
+          break
+        case 'max':
+          if (b.values[j]! > a.values[j]!) a.values[j] = b.values[j]!
+          a.aux[j]! += b.aux[j]!
+          break
+        case 'first':
+        case 'last': {
+          if (!Number.isFinite(b.aux[j]!)) break
+          const earlier =
+            !Number.isFinite(a.aux[j]!) ||
+            b.aux[j]! < a.aux[j]! ||
+            (b.aux[j] === a.aux[j] && b.seqs[j]! < a.seqs[j]!)
+          const later =
+            !Number.isFinite(a.aux[j]!) ||
+            b.aux[j]! > a.aux[j]! ||
+            (b.aux[j] === a.aux[j] && b.seqs[j]! > a.seqs[j]!)
+          if (this.kinds[j] === 'first' ? earlier : later) {
+            a.values[j] = b.values[j]!
+            a.aux[j] = b.aux[j]!
+            a.seqs[j] = b.seqs[j]!
+          }
+          break
+        }
+      }
+    }
+  }
+
+  private ensureCapacity(n: number): void {
+    if (n <= this.capacity) return
+    const capacity = Math.max(n, this.capacity * 2, 256)
+    this.argColumns = this.kinds.map(() => new Float64Array(capacity))
+    this.gaps = new Float64Array(capacity)
+    this.capacity = capacity
+  }
+
+  takeChanged(): boolean {
+    const changed = this.changed
+    this.changed = false
+    return changed
+  }
+
+  /** The whole state: watermark, arrival counter, every session with its key. */
+  snapshot(): Buffer {
+    const k = this.kinds.length
+    const keys = [...this.sessions].map(([key, list]) => ({ key: Buffer.from(key, 'utf8'), list }))
+    const size =
+      28 + keys.reduce((sum, { key, list }) => sum + 8 + key.length + list.length * (17 + 24 * k), 0)
+    const buffer = Buffer.allocUnsafe(size)
+    let at = buffer.writeUInt32BE(SNAPSHOT_MAGIC, 0)
+    at = buffer.writeDoubleBE(this.maxTime, at)
+    at = buffer.writeDoubleBE(this.arrivals, at)
+    at = buffer.writeUInt32BE(k, at)
+    at = buffer.writeUInt32BE(keys.length, at)
+    for (const { key, list } of keys) {
+      at = buffer.writeUInt32BE(key.length, at)
+      at += key.copy(buffer, at)
+      at = buffer.writeUInt32BE(list.length, at)
+      for (const s of list) {
+        at = buffer.writeDoubleBE(s.start, at)
+        at = buffer.writeDoubleBE(s.end, at)
+        at = buffer.writeUInt8(s.dirty ? 1 : 0, at)
+        for (let j = 0; j < k; j++) {
+          at = buffer.writeDoubleBE(s.values[j]!, at)
+          at = buffer.writeDoubleBE(s.aux[j]!, at)
+          at = buffer.writeDoubleBE(s.seqs[j]!, at)
+        }
+      }
+    }
+    return buffer
+  }
+
+  restore(bytes: Buffer | undefined): void {
+    this.sessions.clear()
+    this.keyValues.clear()
+    this.sessionCount = 0
+    this.maxTime = Number.NEGATIVE_INFINITY
+    this.arrivals = 0
+    this.changed = false
+    this.due = Number.POSITIVE_INFINITY
+    if (bytes === undefined || bytes.length === 0) return
+    if (bytes.readUInt32BE(0) !== SNAPSHOT_MAGIC) throw new Error('not a session window snapshot')
+    this.maxTime = bytes.readDoubleBE(4)
+    this.arrivals = bytes.readDoubleBE(12)
+    const k = bytes.readUInt32BE(20)
+    if (k !== this.kinds.length) {
+      throw new Error(`the session snapshot has ${k} accumulators but the step has ${this.kinds.length}`)
+    }
+    const keyCount = bytes.readUInt32BE(24)
+    let at = 28
+    for (let n = 0; n < keyCount; n++) {
+      const length = bytes.readUInt32BE(at)
+      const key = bytes.toString('utf8', at + 4, at + 4 + length)
+      at += 4 + length
+      const count = bytes.readUInt32BE(at)
+      at += 4
+      const list: Session[] = []
+      for (let c = 0; c < count; c++) {
+        const s = this.newSession(bytes.readDoubleBE(at), bytes.readDoubleBE(at + 8))
+        s.dirty = bytes.readUInt8(at + 16) === 1
+        at += 17
+        for (let j = 0; j < k; j++) {
+          s.values[j] = bytes.readDoubleBE(at)
+          s.aux[j] = bytes.readDoubleBE(at + 8)
+          s.seqs[j] = bytes.readDoubleBE(at + 16)
+          at += 24
+        }
+        list.push(s)
+        this.due = Math.min(this.due, s.dirty ? s.end : s.end + this.latenessMs)
+      }
+      this.sessions.set(key, list)
+      this.keyValues.set(key, this.functions.keyValues(key))
+      this.sessionCount += list.length
+    }
+  }
+}
+
+/** One value per accumulator as the one-row columns the generated `result` reads. */
+function columnsOf(values: Float64Array): Float64Array[] {
+  return Array.from(values, (v) => Float64Array.of(v))
+}
+
+function emptyBatch(): EventBatch {
+  return { values: [], keys: [], timestamps: [], origins: [], length: 0 }
+}
