@@ -76,12 +76,15 @@ export class SessionWindowOperator implements WindowedOperator {
     for (const e of errors)
       out.failures.push({ origin: input.origins[e.index]!, error: e.error, site: e.site })
 
+    /** The first source record whose watermark has not been fired through yet. */
+    let next = 0
     for (let i = 0; i < n; i++) {
       const key = this.keysOfBatch[i]
       if (key === null || key === undefined) continue
       const origin = input.origins[i]!
       const watermark = Math.max(this.maxTime, sourceMaxTimes[origin]!) - this.delayMs
-      if (watermark >= this.due) this.collect(watermark, origin, out)
+      if (watermark >= this.due) this.fireThrough(next, origin, sourceMaxTimes, out)
+      next = origin + 1
       const time = input.timestamps[i]!
       const gap = this.fixedGapMs ?? this.gaps[i]!
       const seq = this.arrivals++
@@ -114,11 +117,30 @@ export class SessionWindowOperator implements WindowedOperator {
       else if (merged.end < this.due) this.due = merged.end
     }
     if (lastRecord >= 0) {
+      this.fireThrough(next, lastRecord, sourceMaxTimes, out)
       this.maxTime = Math.max(this.maxTime, sourceMaxTimes[lastRecord]!)
-      const watermark = this.maxTime - this.delayMs
-      if (watermark >= this.due) this.collect(watermark, lastRecord, out)
     }
     return out
+  }
+
+  /**
+   * Fires, record by record, what the watermarks of source records from…to make due, each time
+   * at the first record whose watermark reaches the earliest due session (as WindowOperator does).
+   */
+  private fireThrough(from: number, to: number, sourceMaxTimes: Float64Array, out: WindowBatchOutput): void {
+    const watermarkAt = (o: number) => Math.max(this.maxTime, sourceMaxTimes[o]!) - this.delayMs
+    let first = from
+    while (first <= to && watermarkAt(to) >= this.due) {
+      let lo = first
+      let hi = to
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1
+        if (watermarkAt(mid) >= this.due) hi = mid
+        else lo = mid + 1
+      }
+      this.collect(watermarkAt(lo), lo, out)
+      first = lo + 1
+    }
   }
 
   /** Emits the dirty sessions that ended by `watermark` (by start, then key), drops the gone ones. */

@@ -1,15 +1,27 @@
 /**
- * Windowed aggregates as properties, on random streams and random windows: the real
- * PipelineRunner (WebAssembly kernel and TypeScript store) on an embedded log, with random batch
- * cuts and crashes under exactly-once, against the reference interpreter (exact output sequence)
- * and against the brute-force reference of test/support/window-reference.ts (final value of
- * every window, late events).
+ * Windowed aggregates as properties, on random streams and random windows (tumbling, hopping,
+ * sizes no multiple of the slide, lateness, watermark delay; out-of-order and very late events,
+ * null arguments, events a `where` drops, times on window boundaries and before 1970):
+ *
+ * - the reference interpreter emits exactly the emissions the brute-force rules of
+ *   test/support/window-reference.ts give, updates included;
+ * - the real PipelineRunner (WebAssembly kernel and TypeScript store) on an embedded log, with
+ *   random batch cuts and crashes under exactly-once, commits exactly the interpreter's output
+ *   (values, keys, timestamps, in order), and the last emission of each window and the late
+ *   events equal the brute force's final results;
+ * - the output does not depend on batch cuts or restarts, nor a partition's on the others';
+ * - results that fail (i64 sum overflow) are dead-lettered with the interpreter's source events;
+ * - snapshots that compact the key dictionary (thousands of keys) change nothing;
+ * - at-least-once with crashes: the output less replayed duplicates is the interpreter's.
  *
  * Windows keep state per source partition: events carry their partition in a field `p` that is
  * also a key of the aggregate, so each output record names the partition that produced it, and
  * each partition's output is compared with the references fed that partition's events alone.
  * Partitions are chosen by key, at random, or by key with all but the first left idle for a
  * long stretch (their watermark stays behind while another's moves on).
+ *
+ * To replay a failure: SLUICE_PROPERTY_SEED=<seed> SLUICE_PROPERTY_PATH=<path>; to run longer:
+ * SLUICE_PROPERTY_RUNS=<runs> (each property's run count).
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -516,7 +528,7 @@ const crashPoints = (s: Scenario, maxBatchRecords: number, fractions: readonly n
 describe('windowed aggregates (property)', () => {
   it('the reference interpreter emits what the brute-force rules say, updates included', async () => {
     const seen = { updates: 0, late: 0, results: 0, runs: 0 }
-    const options = runs(100)
+    const options = runs(60)
     await fc.assert(
       fc.asyncProperty(scenarioArb(300), async (s) => {
         seen.runs++
@@ -545,8 +557,10 @@ describe('windowed aggregates (property)', () => {
     )
     // The streams reach the interesting cases: updates of fired windows and late events.
     console.info('window property coverage', seen)
-    expect(seen.updates).toBeGreaterThan(seen.runs)
-    expect(seen.late).toBeGreaterThan(seen.runs)
+    if (seen.runs >= 20) {
+      expect(seen.updates).toBeGreaterThan(seen.runs)
+      expect(seen.late).toBeGreaterThan(seen.runs)
+    }
   }, 600_000)
 
   for (const execution of ['wasm', 'typescript'] as const) {
@@ -577,7 +591,7 @@ describe('windowed aggregates (property)', () => {
         options,
       )
       // Restarts are covered, not just generated.
-      expect(crashed).toBeGreaterThan(options.numRuns / 6)
+      if (options.numRuns >= 10) expect(crashed).toBeGreaterThan(options.numRuns / 6)
     }, 600_000)
   }
 
@@ -724,6 +738,6 @@ describe('windowed aggregates (property)', () => {
       }),
       options,
     )
-    expect(crashed).toBeGreaterThan(options.numRuns / 6)
+    if (options.numRuns >= 10) expect(crashed).toBeGreaterThan(options.numRuns / 6)
   }, 600_000)
 })

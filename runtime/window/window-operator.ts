@@ -132,17 +132,19 @@ export class WindowOperator implements WindowedOperator {
 
     const { sizeMs, slideMs, latenessMs } = this
     let seg = 0
+    /** The first source record whose watermark has not been fired through yet. */
+    let next = 0
     for (let i = 0; i < n; i++) {
       const key = this.keysOfBatch[i]
       if (key === null || key === undefined) continue
       const origin = input.origins[i]!
-      const max = Math.max(this.maxTime, sourceMaxTimes[origin]!)
-      const watermark = max - this.delayMs
+      const watermark = Math.max(this.maxTime, sourceMaxTimes[origin]!) - this.delayMs
       if (watermark >= this.dueAt()) {
         this.flush(seg)
         seg = 0
-        this.collect(watermark, origin, out)
+        this.fireThrough(next, origin, sourceMaxTimes, out)
       }
+      next = origin + 1
       const time = input.timestamps[i]!
       const lastStart = lastWindowStart(time, slideMs)
       const horizon = watermark - latenessMs
@@ -177,11 +179,35 @@ export class WindowOperator implements WindowedOperator {
     }
     this.flush(seg)
     if (lastRecord >= 0) {
+      this.fireThrough(next, lastRecord, sourceMaxTimes, out)
       this.maxTime = Math.max(this.maxTime, sourceMaxTimes[lastRecord]!)
-      const watermark = this.maxTime - this.delayMs
-      if (watermark >= this.dueAt()) this.collect(watermark, lastRecord, out)
     }
     return out
+  }
+
+  /**
+   * Fires, record by record, what the watermarks of source records from…to make due: each time at
+   * the first record whose watermark reaches the earliest due window, with that record as the
+   * results' origin, as if the windows were ticked after every record (the reference does that).
+   * The pending segment must have been added.
+   */
+  private fireThrough(from: number, to: number, sourceMaxTimes: Float64Array, out: WindowBatchOutput): void {
+    const watermarkAt = (o: number) => Math.max(this.maxTime, sourceMaxTimes[o]!) - this.delayMs
+    let first = from
+    while (first <= to && watermarkAt(to) >= this.dueAt()) {
+      const due = this.dueAt()
+      // Watermarks only grow along the records: the first that reaches `due`, by bisection.
+      let lo = first
+      let hi = to
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1
+        if (watermarkAt(mid) >= due) hi = mid
+        else lo = mid + 1
+      }
+      // Collecting at a watermark leaves nothing due at or below it: the next firing is later.
+      this.collect(watermarkAt(lo), lo, out)
+      first = lo + 1
+    }
   }
 
   /** The earliest watermark at which something fires or is dropped. */
