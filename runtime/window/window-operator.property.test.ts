@@ -6,7 +6,8 @@
  * - the reference interpreter emits exactly the emissions the brute-force rules of
  *   test/support/window-reference.ts give, updates included;
  * - the real PipelineRunner (WebAssembly kernel and TypeScript store) on an embedded log, with
- *   random batch cuts and crashes under exactly-once, commits exactly the interpreter's output
+ *   random batch cuts, crashes and graceful stops (each followed by a new runner on the same log
+ *   and state directories) under exactly-once, commits exactly the interpreter's output
  *   (values, keys, timestamps, in order), and the last emission of each window and the late
  *   events equal the brute force's final results;
  * - the output does not depend on batch cuts or restarts, nor a partition's on the others';
@@ -346,6 +347,8 @@ class CrashingLog extends ForwardingLog {
   constructor(
     inner: Log,
     private readonly crashes: number[],
+    /** Called before each batch is handled. */
+    private readonly onBatch: () => void = () => {},
   ) {
     super(inner)
   }
@@ -371,6 +374,7 @@ class CrashingLog extends ForwardingLog {
     }
     return super.subscribe({ ...options, ...(checkpoint ? { checkpoint } : {}) }, async (batch) => {
       this.tick('handler')
+      this.onBatch()
       return handler(batch)
     })
   }
@@ -380,6 +384,8 @@ interface RunOptions {
   readonly maxBatchRecords: number
   /** Operation numbers (handler calls and checkpoint prepares) at which the runner crashes. */
   readonly crashes: readonly number[]
+  /** Batch numbers (counted over all lives) before which the runner is stopped gracefully. */
+  readonly stops?: readonly number[]
   /** Dead letters are expected (else the run fails on any). */
   readonly deadLetters?: boolean
   /** Default exactly-once. */
@@ -415,14 +421,31 @@ async function runRunner(
   await first.close()
   const crashes = [...options.crashes].sort((a, b) => a - b)
   try {
+    const stops = new Set(options.stops ?? [])
+    let batches = 0
+    const maxLives = options.crashes.length + stops.size + 1
     for (let life = 1; ; life++) {
-      if (life > options.crashes.length + 1) throw new Error('more lives than crashes')
+      if (life > maxLives) throw new Error('more lives than crashes and stops')
       const log = await EmbeddedLog.open(dir, { durability: 'none' })
       const store = new FileSnapshotStore(join(dir, 'state'), { fsync: false })
+      // A graceful stop asked for mid-stream, from outside the handler (stop waits for it).
+      let stopping: 'no' | 'asked' | 'stopped' = 'no'
+      let started: PipelineRunner | undefined
+      const stopSoon = () => {
+        if (stopping !== 'asked' || started === undefined) return
+        stopping = 'stopped'
+        setImmediate(() => void started!.stop())
+      }
       try {
         const runner = await withTimeout(
           PipelineRunner.start({
-            log: new CrashingLog(log, crashes),
+            log: new CrashingLog(log, crashes, () => {
+              batches++
+              if (stopping === 'no' && stops.delete(batches)) {
+                stopping = 'asked'
+                stopSoon()
+              }
+            }),
             artifact,
             metrics: new MetricsRegistry(),
             delivery: options.delivery ?? 'exactly-once',
@@ -432,6 +455,8 @@ async function runRunner(
           }),
           `starting the runner of life ${life}`,
         )
+        started = runner
+        stopSoon()
         const outcome = await Promise.race([
           runner.waitUntilCaughtUp(20_000).then(() => 'caught up' as const),
           runner.done.then(
@@ -477,7 +502,7 @@ async function runRunner(
             outputs[topic] = byPartition((await readTopic(log, topic)).map(toOut))
           return { outputs: outputs as Outputs, deadLetters, lives: life }
         }
-        if (outcome !== 'crashed') throw new Error(`the runner ended by itself (${outcome})`)
+        if (outcome === 'ended' && stopping === 'no') throw new Error('the runner ended by itself')
       } finally {
         await withTimeout(log.close(), `closing the log of life ${life}`)
         await store.close()
@@ -564,34 +589,48 @@ describe('windowed aggregates (property)', () => {
   }, 600_000)
 
   for (const execution of ['wasm', 'typescript'] as const) {
-    it(`the runner (${execution} windows, random batches and crashes) emits exactly what the interpreter does`, async () => {
-      let crashed = 0
+    it(`the runner (${execution} windows, random batches, crashes and stops) emits exactly what the interpreter does`, async () => {
+      let restarts = 0
       const options = runs(30)
       await fc.assert(
-        fc.asyncProperty(scenarioArb(300), batchArb, crashesArb, async (s, maxBatchRecords, crashes) => {
-          const text = pipeText(s)
-          const artifact = await artifactFor(text, execution)
-          const { outputs, lives } = await runRunner(artifact, s, {
-            maxBatchRecords,
-            crashes: crashPoints(s, maxBatchRecords, crashes),
-          })
-          crashed += lives - 1
-          const errors: DeadLetter[][] = []
-          const expected = interpret(text, artifact, s, errors)
-          expect(errors.flat()).toEqual([])
-          for (const topic of topicsOf(s.variant)) {
-            for (let p = 0; p < s.partitions; p++) {
-              expect(outputs[topic]![p], `${topic} of partition ${p} (${s.variant})`).toEqual(
-                expected[topic]![p],
-              )
+        fc.asyncProperty(
+          scenarioArb(300),
+          batchArb,
+          crashesArb,
+          crashesArb,
+          async (scenario, maxBatchRecords, crashes, stops) => {
+            // With graceful stops no event is filtered out: a batch whose only effect on the window
+            // is a watermark moved by filtered-out records is not snapshotted, so the watermark
+            // goes back after a restart (reported bug; runtime/window/window-watermark-restore.test.ts).
+            const s =
+              stops.length === 0
+                ? scenario
+                : { ...scenario, events: scenario.events.map((e) => ({ ...e, keep: true })) }
+            const text = pipeText(s)
+            const artifact = await artifactFor(text, execution)
+            const { outputs, lives } = await runRunner(artifact, s, {
+              maxBatchRecords,
+              crashes: crashPoints(s, maxBatchRecords, crashes),
+              stops: crashPoints(s, maxBatchRecords, stops),
+            })
+            restarts += lives - 1
+            const errors: DeadLetter[][] = []
+            const expected = interpret(text, artifact, s, errors)
+            expect(errors.flat()).toEqual([])
+            for (const topic of topicsOf(s.variant)) {
+              for (let p = 0; p < s.partitions; p++) {
+                expect(outputs[topic]![p], `${topic} of partition ${p} (${s.variant})`).toEqual(
+                  expected[topic]![p],
+                )
+              }
             }
-          }
-          expectBruteForce(s, outputs)
-        }),
+            expectBruteForce(s, outputs)
+          },
+        ),
         options,
       )
       // Restarts are covered, not just generated.
-      if (options.numRuns >= 10) expect(crashed).toBeGreaterThan(options.numRuns / 6)
+      if (options.numRuns >= 10) expect(restarts).toBeGreaterThan(options.numRuns / 3)
     }, 600_000)
   }
 
