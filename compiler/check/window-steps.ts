@@ -18,11 +18,11 @@ import type {
   WindowFunction,
   WindowSpec,
 } from '../ir/types.ts'
-import type { AggregateInit, AggregateStep, DurationLiteral, WindowClause } from '../parse/ast.ts'
+import type { AggregateInit, AggregateStep, DurationLiteral, Expression, WindowClause } from '../parse/ast.ts'
 import { DURATION_UNIT_MS } from '../parse/lexer.ts'
 import { checkKeyType, describeKinds, type StepContext, slotId } from './stateful-steps.ts'
 import { didYouMean } from './suggest.ts'
-import { baseType, isError, isNullable, scalar, show, withNullability } from './types.ts'
+import { baseType, isError, isNullable, listOf, optional, scalar, show, withNullability } from './types.ts'
 
 export const WINDOW_FUNCTIONS: readonly WindowFunction[] = [
   'count',
@@ -34,9 +34,18 @@ export const WINDOW_FUNCTIONS: readonly WindowFunction[] = [
   'last',
   'window_start',
   'window_end',
+  'count_distinct',
+  'approx_count_distinct',
+  'quantile',
+  'top_k',
 ]
 const WINDOW_FUNCTION_LIST =
-  '`count()`, `sum(x)`, `min(x)`, `max(x)`, `avg(x)`, `first(x)`, `last(x)`, `window_start()` and `window_end()`'
+  '`count()`, `sum(x)`, `min(x)`, `max(x)`, `avg(x)`, `first(x)`, `last(x)`, `window_start()`, `window_end()`, `count_distinct(x)`, `approx_count_distinct(x)`, `quantile(x, q)` and `top_k(x, k)`'
+
+/** The kinds (of the non-null type) a key may have: those of the distinct counts and top_k. */
+const KEY_KINDS: readonly string[] = ['string', 'i64', 'bool', 'timestamp']
+/** The largest k of `top_k(x, k)`: the result is a list of at most k records. */
+const MAX_TOP_K = 1000
 
 /** Argument kinds (of the non-null type) each function of one argument accepts in a window. */
 const WINDOW_ARGUMENT_KINDS: Readonly<Record<string, readonly string[]>> = {
@@ -46,6 +55,10 @@ const WINDOW_ARGUMENT_KINDS: Readonly<Record<string, readonly string[]>> = {
   max: ['i64', 'f64', 'timestamp'],
   first: ['i64', 'f64', 'timestamp'],
   last: ['i64', 'f64', 'timestamp'],
+  count_distinct: KEY_KINDS,
+  approx_count_distinct: KEY_KINDS,
+  top_k: KEY_KINDS,
+  quantile: ['i64', 'f64'],
 }
 
 /** The largest window or lateness: windows are kept in memory until the watermark passes them. */
@@ -130,7 +143,11 @@ export function checkWindowAggregate(
 function accumulatorLayout(aggregates: readonly WindowAggregateField[]): string[] {
   return aggregates
     .filter((a) => a.fn !== 'window_start' && a.fn !== 'window_end')
-    .map((a) => (a.arg === null ? a.fn : `${a.fn}(${baseType(a.arg.type).kind})`))
+    .map((a) => {
+      if (a.arg === null) return a.fn
+      const param = a.k ?? a.q
+      return `${a.fn}(${baseType(a.arg.type).kind}${param === undefined ? '' : `,${param}`})`
+    })
 }
 
 function durationMs(d: DurationLiteral): number {
@@ -229,11 +246,14 @@ function checkWindowField(init: AggregateInit, ctx: StepContext): WindowAggregat
     }
     return field(null, scalar(fn === 'count' ? 'i64' : 'timestamp'))
   }
-  if (args.length !== 1) {
+  const two = fn === 'quantile' || fn === 'top_k'
+  if (args.length !== (two ? 2 : 1)) {
+    const usage = two ? `${fn}(expression, ${fn === 'quantile' ? 'q' : 'k'})` : `${fn}(expression)`
+    const count = two ? 'two arguments' : 'one argument'
     ctx.report(
       'E0303',
-      `the aggregate \`${fn}\` takes one argument, but ${args.length === 0 ? 'none was' : `${args.length} were`} given: \`${init.name.name}: ${fn}(expression)\``,
-      args.length === 0 ? init.span : init.args[1]!.span,
+      `the aggregate \`${fn}\` takes ${count}, but ${args.length === 0 ? 'none was' : args.length === 1 ? 'one was' : `${args.length} were`} given: \`${init.name.name}: ${usage}\``,
+      args.length === 0 || args.length < (two ? 2 : 1) ? init.span : init.args[two ? 2 : 1]!.span,
     )
     return null
   }
@@ -244,17 +264,67 @@ function checkWindowField(init: AggregateInit, ctx: StepContext): WindowAggregat
   if (!allowed.includes(base.kind)) {
     const strings =
       base.kind === 'string'
-        ? '; strings are not supported by window aggregates yet (the accumulators are numeric columns)'
+        ? '; of strings, a window computes `count_distinct`, `approx_count_distinct` and `top_k`'
         : ''
     ctx.report(
       'E0304',
-      `\`${fn}\` in a window needs ${describeKinds(allowed)} argument, but this is \`${show(arg.type)}\`${strings}`,
+      `\`${fn}\` in a window needs ${allowed === KEY_KINDS ? 'a `string`, `i64`, `bool` or `timestamp` (a key type)' : describeKinds(allowed)} argument, but this is \`${show(arg.type)}\`${strings}`,
       init.args[0]!.span,
     )
     return null
+  }
+  switch (fn) {
+    case 'count_distinct':
+    case 'approx_count_distinct':
+      // Nulls are skipped; no value at all counts 0.
+      return field(arg, scalar('i64'))
+    case 'quantile': {
+      const q = literalParameter(init.args[1]!)
+      if (q === null || q.kind !== 'FloatLiteral' || !(q.value > 0 && q.value < 1)) {
+        ctx.report(
+          'E0304',
+          `the quantile \`q\` of \`quantile(x, q)\` must be an \`f64\` literal between 0 and 1 (both excluded), e.g. \`0.99\`${q === null ? ', not an expression' : `, but this is \`${q.text}\``}`,
+          init.args[1]!.span,
+        )
+        return null
+      }
+      // Null while every argument in the window was null (or there was none).
+      return { ...field(arg, optional(scalar('f64'))), q: q.value }
+    }
+    case 'top_k': {
+      const k = literalParameter(init.args[1]!)
+      if (k === null || k.kind !== 'IntLiteral' || k.value < 1 || k.value > MAX_TOP_K) {
+        ctx.report(
+          'E0304',
+          `the \`k\` of \`top_k(x, k)\` must be an \`i64\` literal from 1 to ${MAX_TOP_K}, e.g. \`10\`${k === null ? ', not an expression' : `, but this is \`${k.text}\``}`,
+          init.args[1]!.span,
+        )
+        return null
+      }
+      const entry: RecordType = {
+        kind: 'record',
+        fields: [
+          { name: 'value', type: base },
+          { name: 'count', type: scalar('i64') },
+        ],
+      }
+      return { ...field(arg, listOf(entry)), k: k.value }
+    }
   }
   // Nulls are skipped (SQL), so the result is null only while every argument in the window was
   // null, which only an optional argument can be.
   const result: Type = fn === 'avg' ? scalar('f64') : base
   return field(arg, withNullability(result, isNullable(arg.type)))
+}
+
+/** A number literal as written (a minus sign makes it no literal here: q and k are positive). */
+function literalParameter(
+  expression: Expression,
+): { kind: 'IntLiteral' | 'FloatLiteral'; value: number; text: string } | null {
+  if (expression.kind !== 'IntLiteral' && expression.kind !== 'FloatLiteral') return null
+  const text =
+    expression.kind === 'FloatLiteral' && Number.isInteger(expression.value)
+      ? `${expression.value}.0`
+      : String(expression.value)
+  return { kind: expression.kind, value: expression.value, text }
 }

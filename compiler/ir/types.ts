@@ -303,16 +303,33 @@ export interface SessionSpec {
   readonly gap: Expr | null
 }
 
-/** The functions of a windowed `aggregate`: the running ones, first/last, and the window's bounds. */
-export type WindowFunction = AggregateFunction | 'first' | 'last' | 'window_start' | 'window_end'
+/**
+ * The functions of a windowed `aggregate`: the running ones, first/last, the window's bounds, and
+ * the rich ones, whose state is not a numeric column (stdlib/sketches `RichFunction`).
+ */
+export type WindowFunction =
+  | AggregateFunction
+  | 'first'
+  | 'last'
+  | 'window_start'
+  | 'window_end'
+  | 'count_distinct'
+  | 'approx_count_distinct'
+  | 'quantile'
+  | 'top_k'
 
-/** One output field of a windowed aggregate; `arg` is null for count(), window_start(), window_end(). */
+/**
+ * One output field of a windowed aggregate; `arg` is null for count(), window_start(),
+ * window_end(). `k` (top_k) and `q` (quantile) are their literal second arguments.
+ */
 export interface WindowAggregateField {
   readonly name: string
   readonly fn: WindowFunction
   readonly arg: Expr | null
   readonly type: Type
   readonly span: Span
+  readonly k?: number
+  readonly q?: number
 }
 
 /**
