@@ -5,15 +5,20 @@
  * arrays); the generated code only does what depends on the pipeline's types and expressions:
  *
  *   accumulators  the store's accumulator kinds, one per aggregate that needs one (avg uses a sum)
+ *   rich          the rich aggregates (count_distinct, approx_count_distinct, quantile, top_k) with
+ *                 their literal k or q: the runtime keeps their stdlib/sketches accumulators
  *   extract       one loop over a batch: each event's state key string, and each accumulator's
- *                 argument as an f64 (NaN for null) in column j at the event's index (and a session
+ *                 argument as an f64 (NaN for null) in column j at the event's index, each rich
+ *                 aggregate's raw argument in richArgs[r] at the event's index (and a session
  *                 gap computed per event in `gaps`); an event that fails (a key, an argument, a
  *                 non-finite f64, a gap that is not positive) is reported and its key is null
  *   keyValues     the key field values back from a key string (for results after a restore)
- *   result        the output record of one store row: keys, then the aggregates in written order
+ *   result        the output record of one store row and the finished rich values: keys, then the
+ *                 aggregates in written order
  *
  * Semantics: specs/language.md, "Windows"; the reference is compiler/ir/window-semantics.ts.
  */
+import { isRichFunction } from '../../stdlib/sketches/index.ts'
 import { isOptional, unwrapOptional } from '../ir/expr.ts'
 import type { WindowAggregateField, WindowAggregateNode } from '../ir/types.ts'
 import { compileExpr, type ExprContext } from './expressions.ts'
@@ -24,8 +29,17 @@ export interface WindowCodeContext {
   typeName(type: WindowAggregateNode['schema']): string | undefined
 }
 
-/** The accumulator (store column pair) of each field, or null for window_start()/window_end(). */
+/** Whether a field's state is a rich accumulator (stdlib/sketches) rather than a store column. */
+export function isRich(field: WindowAggregateField): boolean {
+  return isRichFunction(field.fn)
+}
+
+/**
+ * The accumulator (store column pair) of each field, or null for window_start()/window_end() and
+ * the rich aggregates.
+ */
 export function accumulatorOf(field: WindowAggregateField): string | null {
+  if (isRich(field)) return null
   switch (field.fn) {
     case 'window_start':
     case 'window_end':
@@ -61,10 +75,29 @@ export function windowFunctions(node: WindowAggregateNode, context: WindowCodeCo
       : `JSON.stringify([${keyCodes.join(', ')}])`
 
   const accumulators: string[] = []
+  const rich: { fn: string; k?: number; q?: number }[] = []
   const extractLines: string[] = []
   const resultFields: string[] = []
   node.aggregates.forEach((field, fieldIndex) => {
     const fieldSite = context.site(field.span)
+    if (isRich(field)) {
+      const r = rich.length
+      rich.push({
+        fn: field.fn,
+        ...(field.k === undefined ? {} : { k: field.k }),
+        ...(field.q === undefined ? {} : { q: field.q }),
+      })
+      const v = `a${fieldIndex}`
+      extractLines.push(`site = ${fieldSite}`, `const ${v} = ${compileExpr(field.arg!, ctx)}`)
+      if (unwrapOptional(field.arg!.type).kind === 'f64') {
+        extractLines.push(
+          `if (${v} !== null && !Number.isFinite(${v})) throw new EvaluationError(\`${field.fn} of \${${v}}: aggregates take finite numbers only\`, ${fieldSite})`,
+        )
+      }
+      extractLines.push(`richArgs[${r}]![i] = ${v}`)
+      resultFields.push(`${field.name}: rich[${r}]`)
+      return
+    }
     const kind = accumulatorOf(field)
     if (kind === null) {
       resultFields.push(`${field.name}: ${field.fn === 'window_start' ? 'start' : 'end'}`)
@@ -109,7 +142,8 @@ export function windowFunctions(node: WindowAggregateNode, context: WindowCodeCo
   return [
     '{',
     `accumulators: ${JSON.stringify(accumulators)} as const,`,
-    `extract(input: EventBatch, keys: (string | null)[], columns: readonly Float64Array[], errors: ChainError[], gaps: Float64Array): void {`,
+    `rich: ${JSON.stringify(rich)} as const,`,
+    `extract(input: EventBatch, keys: (string | null)[], columns: readonly Float64Array[], errors: ChainError[], gaps: Float64Array, richArgs: unknown[][]): void {`,
     `const values = input.values as ${inputType}[], n = input.length`,
     'let site = -1',
     ...(temps.length > 0 ? [`let ${temps.join(', ')}`] : []),
@@ -127,7 +161,7 @@ export function windowFunctions(node: WindowAggregateNode, context: WindowCodeCo
     '}',
     '},',
     `keyValues: ${keyValues},`,
-    'result(kv: readonly unknown[], start: number, end: number, values: readonly Float64Array[], aux: readonly Float64Array[], row: number): unknown {',
+    'result(kv: readonly unknown[], start: number, end: number, values: readonly Float64Array[], aux: readonly Float64Array[], row: number, rich: readonly unknown[]): unknown {',
     `return { ${[...keyFields, ...resultFields].join(', ')} }`,
     '},',
     '}',

@@ -16,6 +16,13 @@
  * event included (an update). Results are emitted in order of window end, then start, then key.
  */
 import { EvaluationError } from '../../stdlib/eval-error.ts'
+import {
+  createRich,
+  isRichFunction,
+  mergedRich,
+  type RichAccumulator,
+  type RichSpec,
+} from '../../stdlib/sketches/index.ts'
 import type { SessionSpec, Type, WindowAggregateField, WindowSpec } from './types.ts'
 
 /** The starts of the windows an event at `time` belongs to, earliest first. */
@@ -37,6 +44,8 @@ type Accumulator =
   /** `seq` is the arrival number of the event whose value it is: it breaks ties of time. */
   | { fn: 'first' | 'last'; value: number | null; time: number; seq: number }
   | { fn: 'window_start' | 'window_end' }
+  /** count_distinct, approx_count_distinct, quantile, top_k: the sketches of stdlib/sketches. */
+  | { fn: 'rich'; spec: RichSpec; acc: RichAccumulator }
 
 interface WindowEntry {
   readonly keyValues: readonly unknown[]
@@ -198,6 +207,8 @@ export class ReferenceWindows {
 /** Two sessions' accumulators as one (sessions merge). */
 function combine(a: Accumulator, b: Accumulator): Accumulator {
   switch (a.fn) {
+    case 'rich':
+      return { fn: 'rich', spec: a.spec, acc: mergedRich(a.spec, a.acc, (b as typeof a).acc) }
     case 'count':
       return { fn: 'count', n: a.n + (b as typeof a).n }
     case 'sum':
@@ -227,6 +238,10 @@ function combine(a: Accumulator, b: Accumulator): Accumulator {
 }
 
 function initial(field: WindowAggregateField): Accumulator {
+  if (isRichFunction(field.fn)) {
+    const spec: RichSpec = { fn: field.fn, k: field.k, q: field.q }
+    return { fn: 'rich', spec, acc: createRich(spec) }
+  }
   switch (field.fn) {
     case 'count':
       return { fn: 'count', n: 0 }
@@ -253,6 +268,9 @@ function fold(acc: Accumulator, arg: unknown, time: number, seq: number): void {
   if (acc.fn === 'window_start' || acc.fn === 'window_end' || arg === null) return
   const value = arg as number
   switch (acc.fn) {
+    case 'rich':
+      acc.acc.add(arg)
+      return
     case 'sum':
     case 'avg':
       acc.sum += value
@@ -292,6 +310,8 @@ function resultOf(field: WindowAggregateField, acc: Accumulator, start: number, 
       return start
     case 'window_end':
       return end
+    case 'rich':
+      return acc.acc.result()
     case 'sum':
       if (acc.n === 0) return null
       checkSum(field, acc.sum)

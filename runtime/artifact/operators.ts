@@ -77,9 +77,20 @@ export interface WindowFunctions {
   /** The accumulator store's kinds, one per aggregate that needs one (runtime/window/accumulator-store.ts). */
   readonly accumulators: readonly AccumulatorKind[]
   /**
+   * The rich aggregates, in written order: the runtime keeps one stdlib/sketches accumulator of
+   * each per window (or session), beside the store. Absent in artifacts compiled before they
+   * existed (none then).
+   */
+  readonly rich?: readonly {
+    readonly fn: 'count_distinct' | 'approx_count_distinct' | 'quantile' | 'top_k'
+    readonly k?: number
+    readonly q?: number
+  }[]
+  /**
    * Per event i of `input`: `keys[i]` its state key string and `columns[j][i]` accumulator j's
-   * argument as an f64 (NaN for null), and `gaps[i]` its session gap when the gap is computed per
-   * event; an event that fails gets `keys[i] = null` and an error.
+   * argument as an f64 (NaN for null), `richArgs[r][i]` rich aggregate r's argument as it is
+   * (null for null), and `gaps[i]` its session gap when the gap is computed per event; an event
+   * that fails gets `keys[i] = null` and an error.
    */
   extract(
     input: EventBatch,
@@ -87,10 +98,14 @@ export interface WindowFunctions {
     columns: readonly Float64Array[],
     errors: ChainError[],
     gaps: Float64Array,
+    richArgs: unknown[][],
   ): void
   /** The key field values of a key string. */
   keyValues(key: string): readonly unknown[]
-  /** The output record of row `row` of a store's rows; throws an EvaluationError on an overflow. */
+  /**
+   * The output record of row `row` of a store's rows, with the rich aggregates' finished values
+   * (`rich[r]`, in the order of `rich`); throws an EvaluationError on an overflow.
+   */
   result(
     keyValues: readonly unknown[],
     start: number,
@@ -98,6 +113,7 @@ export interface WindowFunctions {
     values: readonly Float64Array[],
     aux: readonly Float64Array[],
     row: number,
+    rich: readonly unknown[],
   ): unknown
 }
 

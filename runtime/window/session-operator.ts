@@ -8,6 +8,12 @@
  * rules as the time windows of window-operator.ts, event by event (sessions merge, so there is no
  * columnar kernel for them: the compiler always runs them here, in TypeScript).
  */
+import {
+  createRich,
+  deserializeRich,
+  type RichAccumulator,
+  type RichSpec,
+} from '../../stdlib/sketches/index.ts'
 import type { WindowGraphNode } from '../artifact/manifest.ts'
 import type { EventBatch, WindowFunctions } from '../artifact/operators.ts'
 import type { AccumulatorKind } from './accumulator-store.ts'
@@ -21,9 +27,13 @@ interface Session {
   readonly aux: Float64Array
   /** Arrival number of the event a first/last value came from: it breaks ties of time. */
   readonly seqs: Float64Array
+  /** The rich aggregates' accumulators (stdlib/sketches); merged when sessions merge. */
+  readonly rich: RichAccumulator[]
 }
 
-const SNAPSHOT_MAGIC = 0x534c5331 // "SLS1"
+/** Snapshots before rich aggregates: sessions without their rich section (still restored). */
+const SNAPSHOT_MAGIC_V1 = 0x534c5331 // "SLS1"
+const SNAPSHOT_MAGIC = 0x534c5332 // "SLS2"
 
 export class SessionWindowOperator implements WindowedOperator {
   maxTime = Number.NEGATIVE_INFINITY
@@ -42,6 +52,9 @@ export class SessionWindowOperator implements WindowedOperator {
   private argColumns: Float64Array[] = []
   private gaps = new Float64Array(0)
   private readonly keysOfBatch: (string | null)[] = []
+  private readonly richSpecs: readonly RichSpec[]
+  /** The rich aggregates' arguments of the batch, one array per rich aggregate. */
+  private readonly richArgs: unknown[][]
 
   constructor(
     readonly node: WindowGraphNode,
@@ -52,6 +65,8 @@ export class SessionWindowOperator implements WindowedOperator {
     this.kinds = functions.accumulators
     this.latenessMs = node.latenessMs
     this.fixedGapMs = node.window.gapMs
+    this.richSpecs = functions.rich ?? []
+    this.richArgs = this.richSpecs.map(() => [])
   }
 
   get rows(): number {
@@ -59,7 +74,8 @@ export class SessionWindowOperator implements WindowedOperator {
   }
 
   get approximateBytes(): number {
-    return this.sessionCount * (48 + 24 * this.kinds.length)
+    // A rough figure for the sketches (a HyperLogLog alone is 16 KiB).
+    return this.sessionCount * (48 + 24 * this.kinds.length + 256 * this.richSpecs.length)
   }
 
   process(input: EventBatch, sourceMaxTimes: Float64Array, lastRecord: number): WindowBatchOutput {
@@ -72,7 +88,7 @@ export class SessionWindowOperator implements WindowedOperator {
     const n = input.length
     this.ensureCapacity(n)
     const errors: { index: number; error: unknown; site: number }[] = []
-    this.functions.extract(input, this.keysOfBatch, this.argColumns, errors, this.gaps)
+    this.functions.extract(input, this.keysOfBatch, this.argColumns, errors, this.gaps, this.richArgs)
     for (const e of errors)
       out.failures.push({ origin: input.origins[e.index]!, error: e.error, site: e.site })
 
@@ -178,6 +194,7 @@ export class SessionWindowOperator implements WindowedOperator {
           columnsOf(session.values),
           columnsOf(session.aux),
           0,
+          session.rich.map((acc) => acc.result()),
         )
       } catch (error) {
         out.failures.push({ origin, error, site: -1 })
@@ -200,6 +217,7 @@ export class SessionWindowOperator implements WindowedOperator {
       values: new Float64Array(k),
       aux: new Float64Array(k),
       seqs: new Float64Array(k),
+      rich: this.richSpecs.map(createRich),
     }
     this.kinds.forEach((kind, j) => {
       if (kind === 'min') session.values[j] = Number.POSITIVE_INFINITY
@@ -217,6 +235,7 @@ export class SessionWindowOperator implements WindowedOperator {
 
   /** Folds event i (argument columns at index i) into `s`, by the rules of accumulator-store.ts. */
   private fold(s: Session, i: number, time: number, seq: number): void {
+    for (let r = 0; r < s.rich.length; r++) s.rich[r]!.add(this.richArgs[r]![i])
     for (let j = 0; j < this.kinds.length; j++) {
       const kind = this.kinds[j]!
       if (kind === 'count') {
@@ -260,6 +279,7 @@ export class SessionWindowOperator implements WindowedOperator {
   private combine(a: Session, b: Session): void {
     a.start = Math.min(a.start, b.start)
     a.end = Math.max(a.end, b.end)
+    for (let r = 0; r < a.rich.length; r++) a.rich[r]!.merge(b.rich[r]!)
     for (let j = 0; j < this.kinds.length; j++) {
       switch (this.kinds[j]!) {
         case 'count':
@@ -313,23 +333,41 @@ export class SessionWindowOperator implements WindowedOperator {
     return changed
   }
 
-  /** The whole state: watermark, arrival counter, every session with its key. */
+  /**
+   * The whole state: watermark, arrival counter, every session with its key; after each session's
+   * accumulators, each rich accumulator's bytes (u32 length, bytes).
+   */
   snapshot(): Buffer {
     const k = this.kinds.length
-    const keys = [...this.sessions].map(([key, list]) => ({ key: Buffer.from(key, 'utf8'), list }))
+    const keys = [...this.sessions].map(([key, list]) => ({
+      key: Buffer.from(key, 'utf8'),
+      list: list.map((s) => ({ s, rich: s.rich.map((acc) => acc.serialize()) })),
+    }))
     const size =
-      28 + keys.reduce((sum, { key, list }) => sum + 8 + key.length + list.length * (17 + 24 * k), 0)
+      32 +
+      keys.reduce(
+        (sum, { key, list }) =>
+          sum +
+          8 +
+          key.length +
+          list.reduce(
+            (bytes, { rich }) => bytes + 17 + 24 * k + rich.reduce((n, b) => n + 4 + b.length, 0),
+            0,
+          ),
+        0,
+      )
     const buffer = Buffer.allocUnsafe(size)
     let at = buffer.writeUInt32BE(SNAPSHOT_MAGIC, 0)
     at = buffer.writeDoubleBE(this.maxTime, at)
     at = buffer.writeDoubleBE(this.arrivals, at)
     at = buffer.writeUInt32BE(k, at)
+    at = buffer.writeUInt32BE(this.richSpecs.length, at)
     at = buffer.writeUInt32BE(keys.length, at)
     for (const { key, list } of keys) {
       at = buffer.writeUInt32BE(key.length, at)
       at += key.copy(buffer, at)
       at = buffer.writeUInt32BE(list.length, at)
-      for (const s of list) {
+      for (const { s, rich } of list) {
         at = buffer.writeDoubleBE(s.start, at)
         at = buffer.writeDoubleBE(s.end, at)
         at = buffer.writeUInt8(s.dirty ? 1 : 0, at)
@@ -337,6 +375,11 @@ export class SessionWindowOperator implements WindowedOperator {
           at = buffer.writeDoubleBE(s.values[j]!, at)
           at = buffer.writeDoubleBE(s.aux[j]!, at)
           at = buffer.writeDoubleBE(s.seqs[j]!, at)
+        }
+        for (const bytes of rich) {
+          at = buffer.writeUInt32BE(bytes.length, at)
+          buffer.set(bytes, at)
+          at += bytes.length
         }
       }
     }
@@ -352,15 +395,25 @@ export class SessionWindowOperator implements WindowedOperator {
     this.changed = false
     this.due = Number.POSITIVE_INFINITY
     if (bytes === undefined || bytes.length === 0) return
-    if (bytes.readUInt32BE(0) !== SNAPSHOT_MAGIC) throw new Error('not a session window snapshot')
+    const magic = bytes.readUInt32BE(0)
+    if (magic !== SNAPSHOT_MAGIC && magic !== SNAPSHOT_MAGIC_V1)
+      throw new Error('not a session window snapshot')
     this.maxTime = bytes.readDoubleBE(4)
     this.arrivals = bytes.readDoubleBE(12)
     const k = bytes.readUInt32BE(20)
     if (k !== this.kinds.length) {
       throw new Error(`the session snapshot has ${k} accumulators but the step has ${this.kinds.length}`)
     }
-    const keyCount = bytes.readUInt32BE(24)
-    let at = 28
+    let at = 24
+    const richCount = magic === SNAPSHOT_MAGIC ? bytes.readUInt32BE(at) : 0
+    if (magic === SNAPSHOT_MAGIC) at += 4
+    if (richCount !== this.richSpecs.length) {
+      throw new Error(
+        `the session snapshot has ${richCount} rich aggregates but the step has ${this.richSpecs.length}`,
+      )
+    }
+    const keyCount = bytes.readUInt32BE(at)
+    at += 4
     for (let n = 0; n < keyCount; n++) {
       const length = bytes.readUInt32BE(at)
       const key = bytes.toString('utf8', at + 4, at + 4 + length)
@@ -377,6 +430,11 @@ export class SessionWindowOperator implements WindowedOperator {
           s.aux[j] = bytes.readDoubleBE(at + 8)
           s.seqs[j] = bytes.readDoubleBE(at + 16)
           at += 24
+        }
+        for (let r = 0; r < richCount; r++) {
+          const size = bytes.readUInt32BE(at)
+          s.rich[r] = deserializeRich(this.richSpecs[r]!, bytes.subarray(at + 4, at + 4 + size))
+          at += 4 + size
         }
         list.push(s)
         this.due = Math.min(this.due, s.dirty ? s.end : s.end + this.latenessMs)

@@ -17,9 +17,21 @@
  * Collected rows are emitted in order of window start, then key string, each timed at its
  * window's last millisecond (end - 1) and keyed by its key string.
  *
- * State for checkpoints: the store's rows with their keys as strings, the largest event time and
- * nothing else (a snapshot is the whole state: open windows are bounded by keys × windows open).
+ * Rich aggregates (count_distinct, approx_count_distinct, quantile, top_k: stdlib/sketches) are not
+ * store columns: their accumulators live beside the store, per window start and key string, are
+ * added to as each event is packed into the segment (they do not depend on the order of events),
+ * read when the store emits the row, and dropped when the store purges it.
+ *
+ * State for checkpoints: the store's rows with their keys as strings, the rich accumulators, the
+ * largest event time and nothing else (a snapshot is the whole state: open windows are bounded by
+ * keys × windows open).
  */
+import {
+  createRich,
+  deserializeRich,
+  type RichAccumulator,
+  type RichSpec,
+} from '../../stdlib/sketches/index.ts'
 import type { WindowGraphNode } from '../artifact/manifest.ts'
 import type { EventBatch, WindowFunctions } from '../artifact/operators.ts'
 import type { WindowAccumulatorStore, WindowRows } from './accumulator-store.ts'
@@ -59,9 +71,12 @@ export interface WindowedOperator {
   restore(bytes: Buffer | undefined): void
 }
 
-const SNAPSHOT_MAGIC = 0x534c5731 // "SLW1"
+/** Snapshots before rich aggregates: the same without the rich section (still restored). */
+const SNAPSHOT_MAGIC_V1 = 0x534c5731 // "SLW1"
+const SNAPSHOT_MAGIC = 0x534c5732 // "SLW2"
 /** Time windows have no per-event gap (only session windows with a computed gap write one). */
 const NO_GAPS = new Float64Array(0)
+const NO_RICH: unknown[] = []
 
 export class WindowOperator implements WindowedOperator {
   /** The largest event time of the source partition so far (-Infinity before any). */
@@ -81,6 +96,12 @@ export class WindowOperator implements WindowedOperator {
   private segHorizons = new Float64Array(0)
   private argColumns: Float64Array[] = []
   private readonly keysOfBatch: (string | null)[] = []
+  /** The rich aggregates' arguments of the batch, one array per rich aggregate. */
+  private readonly richArgs: unknown[][]
+  private readonly richSpecs: readonly RichSpec[]
+  /** Rich accumulators by window start, then key string (rows of the store that have them). */
+  private readonly rich = new Map<number, Map<string, RichAccumulator[]>>()
+  private richEntries = 0
 
   private readonly sizeMs: number
   private readonly slideMs: number
@@ -97,6 +118,8 @@ export class WindowOperator implements WindowedOperator {
     this.sizeMs = node.window.sizeMs
     this.slideMs = node.window.slideMs
     this.latenessMs = node.latenessMs
+    this.richSpecs = functions.rich ?? []
+    this.richArgs = this.richSpecs.map(() => [])
   }
 
   get keys(): number {
@@ -108,7 +131,8 @@ export class WindowOperator implements WindowedOperator {
   }
 
   get approximateBytes(): number {
-    return this.store.approximateBytes
+    // A rough figure for the sketches (a HyperLogLog alone is 16 KiB).
+    return this.store.approximateBytes + this.richEntries * this.richSpecs.length * 256
   }
 
   /**
@@ -126,7 +150,7 @@ export class WindowOperator implements WindowedOperator {
     const n = input.length
     this.ensureCapacity(n)
     const errors: { index: number; error: unknown; site: number }[] = []
-    this.functions.extract(input, this.keysOfBatch, this.argColumns, errors, NO_GAPS)
+    this.functions.extract(input, this.keysOfBatch, this.argColumns, errors, NO_GAPS, this.richArgs)
     for (const e of errors)
       out.failures.push({ origin: input.origins[e.index]!, error: e.error, site: e.site })
 
@@ -161,6 +185,7 @@ export class WindowOperator implements WindowedOperator {
       this.segTimes[seg] = time
       this.segHorizons[seg] = horizon
       for (let j = 0; j < this.argColumns.length; j++) this.argColumns[j]![seg] = this.argColumns[j]![i]!
+      if (this.richSpecs.length > 0) this.addRich(key, i, time, horizon)
       seg++
       this.changed = true
       // The earliest window of this event that is still kept: its end is when it (next) fires.
@@ -221,10 +246,53 @@ export class WindowOperator implements WindowedOperator {
     this.pendingMinEnd = Number.POSITIVE_INFINITY
   }
 
+  /** Adds event i's rich arguments to its windows that end after `horizon` (as the store does). */
+  private addRich(key: string, i: number, time: number, horizon: number): void {
+    const { sizeMs, slideMs } = this
+    for (
+      let start = lastWindowStart(time, slideMs);
+      start > time - sizeMs && start + sizeMs > horizon;
+      start -= slideMs
+    ) {
+      let byKey = this.rich.get(start)
+      if (byKey === undefined) {
+        byKey = new Map()
+        this.rich.set(start, byKey)
+      }
+      let accumulators = byKey.get(key)
+      if (accumulators === undefined) {
+        accumulators = this.richSpecs.map(createRich)
+        byKey.set(key, accumulators)
+        this.richEntries++
+      }
+      for (let r = 0; r < accumulators.length; r++) accumulators[r]!.add(this.richArgs[r]![i])
+    }
+  }
+
+  /** The rich values of a window (fresh accumulators' values when it has none). */
+  private richResults(start: number, key: string): unknown[] {
+    if (this.richSpecs.length === 0) return NO_RICH
+    const accumulators = this.rich.get(start)?.get(key) ?? this.richSpecs.map(createRich)
+    return accumulators.map((acc) => acc.result())
+  }
+
+  /** Drops the rich accumulators of windows ending at or before `purgeUpTo` (the store's purge). */
+  private purgeRich(purgeUpTo: number): void {
+    for (const [start, byKey] of this.rich) {
+      if (start + this.sizeMs <= purgeUpTo) {
+        this.richEntries -= byKey.size
+        this.rich.delete(start)
+      }
+    }
+  }
+
   private collect(watermark: number, origin: number, out: WindowBatchOutput): void {
     const rows = this.store.collect(watermark, watermark - this.latenessMs)
     this.changed = true
-    if (rows.length === 0) return
+    if (rows.length === 0) {
+      if (this.richSpecs.length > 0) this.purgeRich(watermark - this.latenessMs)
+      return
+    }
     const order = Array.from({ length: rows.length }, (_, r) => r)
     const keyOf = (r: number) => this.keyStrings[rows.keyIds[r]!]!
     order.sort((a, b) => {
@@ -248,6 +316,7 @@ export class WindowOperator implements WindowedOperator {
           rows.values,
           rows.aux,
           r,
+          this.richResults(start, key),
         )
       } catch (error) {
         out.failures.push({ origin, error, site: -1 })
@@ -259,6 +328,7 @@ export class WindowOperator implements WindowedOperator {
       results.origins.push(origin)
       results.length++
     }
+    if (this.richSpecs.length > 0) this.purgeRich(watermark - this.latenessMs)
   }
 
   private idOf(key: string): number {
@@ -336,7 +406,67 @@ export class WindowOperator implements WindowedOperator {
       }
     }
     if (this.keyIds.size > 2 * liveKeys.length + 4096) this.restoreRows(liveKeys, rows, live)
-    return buffer
+    return Buffer.concat([buffer, this.richSnapshot()])
+  }
+
+  /**
+   * The rich section of a snapshot: the number of rich aggregates (u32) and of windows that have
+   * rich accumulators (u32), then per window its start (f64), its key (u32 length, UTF-8) and
+   * each accumulator's bytes (u32 length, bytes).
+   */
+  private richSnapshot(): Buffer {
+    const parts: Buffer[] = []
+    const head = Buffer.allocUnsafe(8)
+    head.writeUInt32BE(this.richSpecs.length, 0)
+    head.writeUInt32BE(this.richEntries, 4)
+    parts.push(head)
+    for (const [start, byKey] of this.rich) {
+      for (const [key, accumulators] of byKey) {
+        const keyBytes = Buffer.from(key, 'utf8')
+        const entry = Buffer.allocUnsafe(12)
+        entry.writeDoubleBE(start, 0)
+        entry.writeUInt32BE(keyBytes.length, 8)
+        parts.push(entry, keyBytes)
+        for (const acc of accumulators) {
+          const bytes = acc.serialize()
+          const length = Buffer.allocUnsafe(4)
+          length.writeUInt32BE(bytes.length, 0)
+          parts.push(length, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))
+        }
+      }
+    }
+    return Buffer.concat(parts)
+  }
+
+  /** Reads the rich section at `at` (see richSnapshot). */
+  private restoreRich(bytes: Buffer, at: number): void {
+    const count = bytes.readUInt32BE(at)
+    const entries = bytes.readUInt32BE(at + 4)
+    at += 8
+    if (count !== this.richSpecs.length) {
+      throw new Error(
+        `the window snapshot has ${count} rich aggregates but the step has ${this.richSpecs.length}`,
+      )
+    }
+    for (let e = 0; e < entries; e++) {
+      const start = bytes.readDoubleBE(at)
+      const keyLength = bytes.readUInt32BE(at + 8)
+      const key = bytes.toString('utf8', at + 12, at + 12 + keyLength)
+      at += 12 + keyLength
+      const accumulators = this.richSpecs.map((spec) => {
+        const length = bytes.readUInt32BE(at)
+        const acc = deserializeRich(spec, bytes.subarray(at + 4, at + 4 + length))
+        at += 4 + length
+        return acc
+      })
+      let byKey = this.rich.get(start)
+      if (byKey === undefined) {
+        byKey = new Map()
+        this.rich.set(start, byKey)
+      }
+      byKey.set(key, accumulators)
+      this.richEntries++
+    }
   }
 
   /** Restores a snapshot (an empty or absent one: no state). */
@@ -348,8 +478,14 @@ export class WindowOperator implements WindowedOperator {
     this.maxTime = Number.NEGATIVE_INFINITY
     this.pendingMinEnd = Number.POSITIVE_INFINITY
     this.changed = false
+    this.rich.clear()
+    this.richEntries = 0
     if (bytes === undefined || bytes.length === 0) return
-    if (bytes.readUInt32BE(0) !== SNAPSHOT_MAGIC) throw new Error('not a window snapshot')
+    const magic = bytes.readUInt32BE(0)
+    if (magic !== SNAPSHOT_MAGIC && magic !== SNAPSHOT_MAGIC_V1) throw new Error('not a window snapshot')
+    if (magic === SNAPSHOT_MAGIC_V1 && this.richSpecs.length > 0) {
+      throw new Error(`the window snapshot has no rich aggregates but the step has ${this.richSpecs.length}`)
+    }
     let at = 4
     this.maxTime = bytes.readDoubleBE(at)
     at += 8
@@ -387,6 +523,7 @@ export class WindowOperator implements WindowedOperator {
       }
     }
     this.store.import(rows)
+    if (magic === SNAPSHOT_MAGIC) this.restoreRich(bytes, at)
   }
 
   /** Renumbers keys densely (live ones only) and reloads the store's rows under the new ids. */
