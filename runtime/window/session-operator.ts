@@ -134,7 +134,11 @@ export class SessionWindowOperator implements WindowedOperator {
     }
     if (lastRecord >= 0) {
       this.fireThrough(next, lastRecord, sourceMaxTimes, out)
-      this.maxTime = Math.max(this.maxTime, sourceMaxTimes[lastRecord]!)
+      const max = Math.max(this.maxTime, sourceMaxTimes[lastRecord]!)
+      // The watermark is state too: a batch whose records all were filtered out before the window
+      // still moved it, and a restart must not move it back.
+      if (max !== this.maxTime) this.changed = true
+      this.maxTime = max
     }
     return out
   }

@@ -1,9 +1,8 @@
 /**
- * Red test for a reported bug (not committed with the window properties): a window result fired by
- * the watermark of a source record that a `where` before the window drops is attributed by the
- * runner to the NEXT kept record (or to the batch's last record), so a failing result's dead
- * letter carries a source record that depends on how the log cut the batches, and differs from
- * the reference interpreter's (the dropped record, whose watermark fired it).
+ * A window result fired by the watermark of a source record that a `where` before the window drops
+ * belongs to that record: a failing result's dead letter carries it, as the reference interpreter
+ * says, however the log cut the batches (the runner once named the next kept record, or the
+ * batch's last one). Found by the window properties.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'

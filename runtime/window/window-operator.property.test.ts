@@ -602,13 +602,7 @@ describe('windowed aggregates (property)', () => {
           crashesArb,
           crashesArb,
           async (scenario, maxBatchRecords, crashes, stops) => {
-            // With graceful stops no event is filtered out: a batch whose only effect on the window
-            // is a watermark moved by filtered-out records is not snapshotted, so the watermark
-            // goes back after a restart (reported bug; runtime/window/window-watermark-restore.test.ts).
-            const s =
-              stops.length === 0
-                ? scenario
-                : { ...scenario, events: scenario.events.map((e) => ({ ...e, keep: true })) }
+            const s = scenario
             const text = pipeText(s)
             const artifact = await artifactFor(text, execution)
             const { outputs, lives } = await runRunner(artifact, s, {
@@ -653,10 +647,7 @@ describe('windowed aggregates (property)', () => {
         crashesArb,
         crashesArb,
         async (scenario, maxBatchRecords, crashes, stops) => {
-          const s =
-            stops.length === 0
-              ? scenario
-              : { ...scenario, events: scenario.events.map((e) => ({ ...e, keep: true })) }
+          const s = scenario
           const text = pipeText(s)
           const artifact = await artifactFor(text, 'typescript')
           const { outputs, lives } = await runRunner(artifact, s, {
