@@ -75,6 +75,9 @@ export function windowFunctions(node: WindowAggregateNode, context: WindowCodeCo
       : `JSON.stringify([${keyCodes.join(', ')}])`
 
   const accumulators: string[] = []
+  /** Per accumulator, the column its argument is in (-1: none); equal arguments share one column. */
+  const argColumns: number[] = []
+  const columnOfArgument = new Map<string, number>()
   const rich: { fn: string; k?: number; q?: number }[] = []
   const extractLines: string[] = []
   const resultFields: string[] = []
@@ -105,7 +108,18 @@ export function windowFunctions(node: WindowAggregateNode, context: WindowCodeCo
     }
     const j = accumulators.length
     accumulators.push(kind)
+    argColumns.push(-1)
     if (field.arg !== null) {
+      // `sum(amount)`, `max(amount)`, `avg(amount)`: one column, evaluated and checked once.
+      const argument = JSON.stringify(field.arg, (name, value) => (name === 'span' ? undefined : value))
+      const shared = columnOfArgument.get(argument)
+      if (shared !== undefined) {
+        argColumns[j] = shared
+        resultFields.push(`${field.name}: ${resultCode(field, j, fieldSite)}`)
+        return
+      }
+      columnOfArgument.set(argument, j)
+      argColumns[j] = j
       const v = `a${fieldIndex}`
       const argKind = unwrapOptional(field.arg.type).kind
       extractLines.push(`site = ${fieldSite}`, `const ${v} = ${compileExpr(field.arg, ctx)}`)
@@ -143,6 +157,7 @@ export function windowFunctions(node: WindowAggregateNode, context: WindowCodeCo
     '{',
     `accumulators: ${JSON.stringify(accumulators)} as const,`,
     `rich: ${JSON.stringify(rich)} as const,`,
+    `argColumns: ${JSON.stringify(argColumns)},`,
     `extract(input: EventBatch, keys: (string | null)[], columns: readonly Float64Array[], errors: ChainError[], gaps: Float64Array, richArgs: unknown[][]): void {`,
     `const values = input.values as ${inputType}[], n = input.length`,
     'let site = -1',

@@ -77,6 +77,12 @@ export interface WindowFunctions {
   /** The accumulator store's kinds, one per aggregate that needs one (runtime/window/accumulator-store.ts). */
   readonly accumulators: readonly AccumulatorKind[]
   /**
+   * Per accumulator, the column `extract` writes its argument to (-1: it has none, as count());
+   * accumulators of the same argument share one column. Absent in artifacts compiled before
+   * columns were shared: then accumulator j's argument is in column j.
+   */
+  readonly argColumns?: readonly number[]
+  /**
    * The rich aggregates, in written order: the runtime keeps one stdlib/sketches accumulator of
    * each per window (or session), beside the store. Absent in artifacts compiled before they
    * existed (none then).

@@ -17,7 +17,7 @@ import {
 import type { WindowGraphNode } from '../artifact/manifest.ts'
 import type { EventBatch, WindowFunctions } from '../artifact/operators.ts'
 import type { AccumulatorKind } from './accumulator-store.ts'
-import type { WindowBatchOutput, WindowedOperator } from './window-operator.ts'
+import { argumentColumns, type WindowBatchOutput, type WindowedOperator } from './window-operator.ts'
 
 interface Session {
   start: number
@@ -326,7 +326,7 @@ export class SessionWindowOperator implements WindowedOperator {
   private ensureCapacity(n: number): void {
     if (n <= this.capacity) return
     const capacity = Math.max(n, this.capacity * 2, 256)
-    this.argColumns = this.kinds.map(() => new Float64Array(capacity))
+    this.argColumns = argumentColumns(this.functions, capacity).columns
     this.gaps = new Float64Array(capacity)
     this.capacity = capacity
   }

@@ -95,6 +95,10 @@ export class WindowOperator implements WindowedOperator {
   private segTimes = new Float64Array(0)
   private segHorizons = new Float64Array(0)
   private argColumns: Float64Array[] = []
+  /** The distinct columns `extract` writes (accumulators of one argument share one). */
+  private writtenColumns: Float64Array[] = []
+  /** The store's earliest due watermark, as of its last change (see refreshStoreDue). */
+  private storeDue = Number.POSITIVE_INFINITY
   private readonly keysOfBatch: (string | null)[] = []
   /** The rich aggregates' arguments of the batch, one array per rich aggregate. */
   private readonly richArgs: unknown[][]
@@ -154,22 +158,26 @@ export class WindowOperator implements WindowedOperator {
     for (const e of errors)
       out.failures.push({ origin: input.origins[e.index]!, error: e.error, site: e.site })
 
-    const { sizeMs, slideMs, latenessMs } = this
+    const { sizeMs, slideMs, latenessMs, keysOfBatch, keyIds, richSpecs } = this
+    const tumbling = slideMs === sizeMs
+    const { timestamps, origins } = input
     let seg = 0
+    let added = false
     /** The first source record whose watermark has not been fired through yet. */
     let next = 0
     for (let i = 0; i < n; i++) {
-      const key = this.keysOfBatch[i]
+      const key = keysOfBatch[i]
       if (key === null || key === undefined) continue
-      const origin = input.origins[i]!
-      const watermark = Math.max(this.maxTime, sourceMaxTimes[origin]!) - this.delayMs
+      const origin = origins[i]!
+      const recordMax = sourceMaxTimes[origin]!
+      const watermark = (recordMax > this.maxTime ? recordMax : this.maxTime) - this.delayMs
       if (watermark >= this.dueAt()) {
         this.flush(seg)
         seg = 0
         this.fireThrough(next, origin, sourceMaxTimes, out)
       }
       next = origin + 1
-      const time = input.timestamps[i]!
+      const time = timestamps[i]!
       const lastStart = lastWindowStart(time, slideMs)
       const horizon = watermark - latenessMs
       if (lastStart + sizeMs <= horizon) {
@@ -181,17 +189,22 @@ export class WindowOperator implements WindowedOperator {
         out.lateWatermarks.push(watermark)
         continue
       }
-      this.segKeyIds[seg] = this.idOf(key)
+      let id = keyIds.get(key)
+      if (id === undefined) id = this.idOf(key)
+      this.segKeyIds[seg] = id
       this.segTimes[seg] = time
       this.segHorizons[seg] = horizon
-      for (let j = 0; j < this.argColumns.length; j++) this.argColumns[j]![seg] = this.argColumns[j]![i]!
-      if (this.richSpecs.length > 0) this.addRich(key, i, time, horizon)
+      // Packed in place: only once an event was left out do the columns need moving.
+      if (seg !== i) for (const column of this.writtenColumns) column[seg] = column[i]!
+      if (richSpecs.length > 0) this.addRich(key, i, time, horizon)
       seg++
-      this.changed = true
+      added = true
       // The earliest window of this event that is still kept: its end is when it (next) fires.
       let firstStart = lastStart
-      while (firstStart - slideMs > time - sizeMs && firstStart - slideMs + sizeMs > horizon)
-        firstStart -= slideMs
+      if (!tumbling) {
+        while (firstStart - slideMs > time - sizeMs && firstStart - slideMs + sizeMs > horizon)
+          firstStart -= slideMs
+      }
       const firstEnd = firstStart + sizeMs
       if (firstEnd <= watermark) {
         // It reached a window that has fired: the update is emitted now.
@@ -202,6 +215,7 @@ export class WindowOperator implements WindowedOperator {
         this.pendingMinEnd = firstEnd
       }
     }
+    if (added) this.changed = true
     this.flush(seg)
     if (lastRecord >= 0) {
       this.fireThrough(next, lastRecord, sourceMaxTimes, out)
@@ -241,13 +255,22 @@ export class WindowOperator implements WindowedOperator {
 
   /** The earliest watermark at which something fires or is dropped. */
   private dueAt(): number {
-    return Math.min(this.pendingMinEnd, this.store.nextEmitEnd, this.store.minEnd + this.latenessMs)
+    return this.pendingMinEnd < this.storeDue ? this.pendingMinEnd : this.storeDue
+  }
+
+  /**
+   * Reads the store's due times again after it changed (add, collect, import): they are getters,
+   * calls into WebAssembly for the kernel, too dear to make for every event.
+   */
+  private refreshStoreDue(): void {
+    this.storeDue = Math.min(this.store.nextEmitEnd, this.store.minEnd + this.latenessMs)
   }
 
   private flush(length: number): void {
     if (length === 0) return
     this.store.add(this.segKeyIds, this.segTimes, this.segHorizons, this.argColumns, length)
     this.pendingMinEnd = Number.POSITIVE_INFINITY
+    this.refreshStoreDue()
   }
 
   /** Adds event i's rich arguments to its windows that end after `horizon` (as the store does). */
@@ -292,6 +315,7 @@ export class WindowOperator implements WindowedOperator {
 
   private collect(watermark: number, origin: number, out: WindowBatchOutput): void {
     const rows = this.store.collect(watermark, watermark - this.latenessMs)
+    this.refreshStoreDue()
     this.changed = true
     if (rows.length === 0) {
       if (this.richSpecs.length > 0) this.purgeRich(watermark - this.latenessMs)
@@ -361,7 +385,9 @@ export class WindowOperator implements WindowedOperator {
     this.segKeyIds = new Int32Array(capacity)
     this.segTimes = new Float64Array(capacity)
     this.segHorizons = new Float64Array(capacity)
-    this.argColumns = this.functions.accumulators.map(() => new Float64Array(capacity))
+    const { columns, written } = argumentColumns(this.functions, capacity)
+    this.argColumns = columns
+    this.writtenColumns = written
     this.capacity = capacity
   }
 
@@ -476,6 +502,7 @@ export class WindowOperator implements WindowedOperator {
   /** Restores a snapshot (an empty or absent one: no state). */
   restore(bytes: Buffer | undefined): void {
     this.store.clear()
+    this.storeDue = Number.POSITIVE_INFINITY
     this.keyIds.clear()
     this.keyStrings = []
     this.keyValuesById = []
@@ -527,6 +554,7 @@ export class WindowOperator implements WindowedOperator {
       }
     }
     this.store.import(rows)
+    this.refreshStoreDue()
     if (magic === SNAPSHOT_MAGIC) this.restoreRich(bytes, at)
   }
 
@@ -544,7 +572,23 @@ export class WindowOperator implements WindowedOperator {
     for (const key of liveKeys) this.idOf(key.toString('utf8'))
     this.store.clear()
     this.store.import({ ...rows, keyIds })
+    this.refreshStoreDue()
   }
+}
+
+/**
+ * One argument column per accumulator, as the store takes them; accumulators whose arguments the
+ * generated code puts in one column get the same array (artifacts without `argColumns`: one each).
+ */
+export function argumentColumns(
+  functions: WindowFunctions,
+  capacity: number,
+): { columns: Float64Array[]; written: Float64Array[] } {
+  const layout = functions.argColumns ?? functions.accumulators.map((kind, j) => (kind === 'count' ? -1 : j))
+  const own = functions.accumulators.map(() => new Float64Array(capacity))
+  const columns = layout.map((c, j) => own[c >= 0 ? c : j]!)
+  const written = [...new Set(layout.filter((c) => c >= 0))].map((c) => own[c]!)
+  return { columns, written }
 }
 
 function emptyBatch(): EventBatch {
