@@ -103,25 +103,7 @@ export function checkAggregate(
       step.span,
     )
   }
-  const names = new Map<string, Span>()
-  step.keys.forEach((init, i) => {
-    const key = keys[i]
-    if (key) names.set(key.name, init.name?.span ?? init.value.span)
-  })
-  const aggregates: AggregateField[] = []
-  for (const init of step.aggregates) {
-    const field = checkAggregateField(init, ctx)
-    const first = names.get(init.name.name)
-    if (first) {
-      ctx.report('E0207', `field \`${init.name.name}\` is defined more than once`, init.name.span, [
-        { message: 'first defined here', span: first },
-      ])
-      continue
-    }
-    names.set(init.name.name, init.name.span)
-    ctx.checkFieldName(init.name.name, init.name.span)
-    if (field) aggregates.push(field)
-  }
+  const aggregates = aggregateFields(step, keys, ctx, checkAggregateField)
 
   let eventTimeField: string | null = null
   const fields: FieldType[] = keys.map((key) => {
@@ -155,6 +137,39 @@ export function checkAggregate(
     },
     eventTimeField,
   }
+}
+
+/**
+ * The checked aggregate fields of `aggregate by keys { … }`, running or windowed: each name once
+ * among keys and aggregates (E0207), and a legal field name; a field whose check failed (reported
+ * by `check`) is left out.
+ */
+export function aggregateFields<F>(
+  step: AggregateStep,
+  keys: readonly { readonly name: string }[],
+  ctx: StepContext,
+  check: (init: AggregateInit, ctx: StepContext) => F | null,
+): F[] {
+  const names = new Map<string, Span>()
+  step.keys.forEach((init, i) => {
+    const key = keys[i]
+    if (key) names.set(key.name, init.name?.span ?? init.value.span)
+  })
+  const fields: F[] = []
+  for (const init of step.aggregates) {
+    const field = check(init, ctx)
+    const first = names.get(init.name.name)
+    if (first) {
+      ctx.report('E0207', `field \`${init.name.name}\` is defined more than once`, init.name.span, [
+        { message: 'first defined here', span: first },
+      ])
+      continue
+    }
+    names.set(init.name.name, init.name.span)
+    ctx.checkFieldName(init.name.name, init.name.span)
+    if (field) fields.push(field)
+  }
+  return fields
 }
 
 /**

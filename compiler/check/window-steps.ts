@@ -20,7 +20,7 @@ import type {
 } from '../ir/types.ts'
 import type { AggregateInit, AggregateStep, DurationLiteral, Expression, WindowClause } from '../parse/ast.ts'
 import { DURATION_UNIT_MS } from '../parse/lexer.ts'
-import { checkKeyType, describeKinds, type StepContext, slotId } from './stateful-steps.ts'
+import { aggregateFields, checkKeyType, describeKinds, type StepContext, slotId } from './stateful-steps.ts'
 import { didYouMean } from './suggest.ts'
 import { baseType, isError, isNullable, listOf, optional, scalar, show, withNullability } from './types.ts'
 
@@ -90,25 +90,7 @@ export function checkWindowAggregate(
     )
   }
 
-  const names = new Map<string, AggregateInit['name']['span']>()
-  step.keys.forEach((init, i) => {
-    const key = keys[i]
-    if (key) names.set(key.name, init.name?.span ?? init.value.span)
-  })
-  const aggregates: WindowAggregateField[] = []
-  for (const init of step.aggregates) {
-    const field = checkWindowField(init, ctx)
-    const first = names.get(init.name.name)
-    if (first) {
-      ctx.report('E0207', `field \`${init.name.name}\` is defined more than once`, init.name.span, [
-        { message: 'first defined here', span: first },
-      ])
-      continue
-    }
-    names.set(init.name.name, init.name.span)
-    ctx.checkFieldName(init.name.name, init.name.span)
-    if (field) aggregates.push(field)
-  }
+  const aggregates = aggregateFields(step, keys, ctx, checkWindowField)
 
   // The output's event time is the window's last millisecond (end - 1), carried with the event;
   // no output field is marked as event time, since none holds exactly that value.

@@ -808,16 +808,7 @@ export class PipelineRunner {
         const chainStates = states?.chains.get(consumer.id) ?? NO_STATES
         this.options.artifact.operators.chains[consumer.id]!(batch, output, errors, chainStates)
         for (const failure of errors) {
-          deadLetters.push({
-            record: records[batch.origins[failure.index]!]!,
-            stage: 'evaluate',
-            reason: errorMessage(failure.error),
-            location: this.location(
-              failure.error instanceof EvaluationError && failure.error.site >= 0
-                ? failure.error.site
-                : failure.site,
-            ),
-          })
+          deadLetters.push(this.evaluationFailure(records[batch.origins[failure.index]!]!, failure))
         }
         const filtered = batch.length - output.length - errors.length
         if (filtered > 0) {
@@ -847,18 +838,8 @@ export class PipelineRunner {
     if (operator === undefined)
       throw new Error(`no state for window ${node.id}: the log did not assign the partition`)
     const { results, late, lateWatermarks, failures } = operator.process(batch, maxTimes, records.length - 1)
-    for (const failure of failures) {
-      deadLetters.push({
-        record: records[failure.origin]!,
-        stage: 'evaluate',
-        reason: errorMessage(failure.error),
-        location: this.location(
-          failure.error instanceof EvaluationError && failure.error.site >= 0
-            ? failure.error.site
-            : failure.site,
-        ),
-      })
-    }
+    for (const failure of failures)
+      deadLetters.push(this.evaluationFailure(records[failure.origin]!, failure))
     const lateReaders = node.late === null ? [] : (this.consumers.get(node.late) ?? [])
     if (late.length > 0 && lateReaders.length === 0) {
       for (let i = 0; i < late.length; i++) {
@@ -932,6 +913,17 @@ export class PipelineRunner {
     }
     if (toStdout && text.length > 0) this.write(text)
     this.metrics.eventsOut.labels({ sink: node.name, topic: toStdout ? 'stdout' : topic }).inc(written)
+  }
+
+  /** The dead letter of an event (or window result) whose evaluation failed at `site`. */
+  private evaluationFailure(record: LogRecord, failure: { error: unknown; site: number }): DeadLetter {
+    const { error, site } = failure
+    return {
+      record,
+      stage: 'evaluate',
+      reason: errorMessage(error),
+      location: this.location(error instanceof EvaluationError && error.site >= 0 ? error.site : site),
+    }
   }
 
   private location(site: number): string | null {

@@ -17,7 +17,12 @@ import {
 import type { WindowGraphNode } from '../artifact/manifest.ts'
 import type { EventBatch, WindowFunctions } from '../artifact/operators.ts'
 import type { AccumulatorKind } from './accumulator-store.ts'
-import { argumentColumns, type WindowBatchOutput, type WindowedOperator } from './window-operator.ts'
+import {
+  argumentColumns,
+  fireThrough,
+  type WindowBatchOutput,
+  type WindowedOperator,
+} from './window-operator.ts'
 
 interface Session {
   start: number
@@ -148,19 +153,13 @@ export class SessionWindowOperator implements WindowedOperator {
    * at the first record whose watermark reaches the earliest due session (as WindowOperator does).
    */
   private fireThrough(from: number, to: number, sourceMaxTimes: Float64Array, out: WindowBatchOutput): void {
-    const watermarkAt = (o: number) => Math.max(this.maxTime, sourceMaxTimes[o]!) - this.delayMs
-    let first = from
-    while (first <= to && watermarkAt(to) >= this.due) {
-      let lo = first
-      let hi = to
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1
-        if (watermarkAt(mid) >= this.due) hi = mid
-        else lo = mid + 1
-      }
-      this.collect(watermarkAt(lo), lo, out)
-      first = lo + 1
-    }
+    fireThrough(
+      from,
+      to,
+      (o) => Math.max(this.maxTime, sourceMaxTimes[o]!) - this.delayMs,
+      () => this.due,
+      (watermark, origin) => this.collect(watermark, origin, out),
+    )
   }
 
   /** Emits the dirty sessions that ended by `watermark` (by start, then key), drops the gone ones. */

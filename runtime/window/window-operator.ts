@@ -170,7 +170,7 @@ export class WindowOperator implements WindowedOperator {
       if (key === null || key === undefined) continue
       const origin = origins[i]!
       const recordMax = sourceMaxTimes[origin]!
-      const watermark = (recordMax > this.maxTime ? recordMax : this.maxTime) - this.delayMs
+      const watermark = Math.max(recordMax, this.maxTime) - this.delayMs
       if (watermark >= this.dueAt()) {
         this.flush(seg)
         seg = 0
@@ -235,27 +235,18 @@ export class WindowOperator implements WindowedOperator {
    * The pending segment must have been added.
    */
   private fireThrough(from: number, to: number, sourceMaxTimes: Float64Array, out: WindowBatchOutput): void {
-    const watermarkAt = (o: number) => Math.max(this.maxTime, sourceMaxTimes[o]!) - this.delayMs
-    let first = from
-    while (first <= to && watermarkAt(to) >= this.dueAt()) {
-      const due = this.dueAt()
-      // Watermarks only grow along the records: the first that reaches `due`, by bisection.
-      let lo = first
-      let hi = to
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1
-        if (watermarkAt(mid) >= due) hi = mid
-        else lo = mid + 1
-      }
-      // Collecting at a watermark leaves nothing due at or below it: the next firing is later.
-      this.collect(watermarkAt(lo), lo, out)
-      first = lo + 1
-    }
+    fireThrough(
+      from,
+      to,
+      (o) => Math.max(this.maxTime, sourceMaxTimes[o]!) - this.delayMs,
+      () => this.dueAt(),
+      (watermark, origin) => this.collect(watermark, origin, out),
+    )
   }
 
   /** The earliest watermark at which something fires or is dropped. */
   private dueAt(): number {
-    return this.pendingMinEnd < this.storeDue ? this.pendingMinEnd : this.storeDue
+    return Math.min(this.pendingMinEnd, this.storeDue)
   }
 
   /**
@@ -573,6 +564,33 @@ export class WindowOperator implements WindowedOperator {
     this.store.clear()
     this.store.import({ ...rows, keyIds })
     this.refreshStoreDue()
+  }
+}
+
+/**
+ * Fires, record by record, what the watermarks of source records from…to make due: each time at
+ * the first record whose watermark reaches the earliest due time (`due`, which a `collect` moves
+ * past the watermark it collected at), by bisection since watermarks only grow along the records.
+ */
+export function fireThrough(
+  from: number,
+  to: number,
+  watermarkAt: (record: number) => number,
+  due: () => number,
+  collect: (watermark: number, record: number) => void,
+): void {
+  let first = from
+  while (first <= to && watermarkAt(to) >= due()) {
+    const dueAt = due()
+    let lo = first
+    let hi = to
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (watermarkAt(mid) >= dueAt) hi = mid
+      else lo = mid + 1
+    }
+    collect(watermarkAt(lo), lo)
+    first = lo + 1
   }
 }
 
