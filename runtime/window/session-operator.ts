@@ -17,12 +17,8 @@ import {
 import type { WindowGraphNode } from '../artifact/manifest.ts'
 import type { EventBatch, WindowFunctions } from '../artifact/operators.ts'
 import type { AccumulatorKind } from './accumulator-store.ts'
-import {
-  argumentColumns,
-  fireThrough,
-  type WindowBatchOutput,
-  type WindowedOperator,
-} from './window-operator.ts'
+import { EventTimeOperator, emptyOutput, refuseLate } from './event-time.ts'
+import { argumentColumns, type WindowBatchOutput, type WindowedOperator } from './window-operator.ts'
 
 interface Session {
   start: number
@@ -40,9 +36,7 @@ interface Session {
 const SNAPSHOT_MAGIC_V1 = 0x534c5331 // "SLS1"
 const SNAPSHOT_MAGIC = 0x534c5332 // "SLS2"
 
-export class SessionWindowOperator implements WindowedOperator {
-  maxTime = Number.NEGATIVE_INFINITY
-  private changed = false
+export class SessionWindowOperator extends EventTimeOperator implements WindowedOperator {
   private arrivals = 0
   private readonly sessions = new Map<string, Session[]>()
   private readonly keyValues = new Map<string, readonly unknown[]>()
@@ -64,8 +58,9 @@ export class SessionWindowOperator implements WindowedOperator {
   constructor(
     readonly node: WindowGraphNode,
     private readonly functions: WindowFunctions,
-    readonly delayMs: number,
+    delayMs: number,
   ) {
+    super(delayMs)
     if (node.window.kind !== 'session') throw new Error(`window ${node.id} is not a session window`)
     this.kinds = functions.accumulators
     this.latenessMs = node.latenessMs
@@ -84,12 +79,7 @@ export class SessionWindowOperator implements WindowedOperator {
   }
 
   process(input: EventBatch, sourceMaxTimes: Float64Array, lastRecord: number): WindowBatchOutput {
-    const out: WindowBatchOutput = {
-      results: emptyBatch(),
-      late: emptyBatch(),
-      lateWatermarks: [],
-      failures: [],
-    }
+    const out = emptyOutput()
     const n = input.length
     this.ensureCapacity(n)
     const errors: { index: number; error: unknown; site: number }[] = []
@@ -112,12 +102,7 @@ export class SessionWindowOperator implements WindowedOperator {
       const list = this.sessions.get(key) ?? []
       const overlapping = list.filter((s) => s.start <= time + gap && s.end >= time)
       if (overlapping.length === 0 && time + gap + this.latenessMs <= watermark) {
-        out.late.values.push(input.values[i])
-        out.late.keys.push(input.keys[i]!)
-        out.late.timestamps.push(time)
-        out.late.origins.push(origin)
-        out.late.length++
-        out.lateWatermarks.push(watermark)
+        refuseLate(out, input, i, watermark)
         continue
       }
       const merged = this.newSession(time, time + gap)
@@ -137,33 +122,16 @@ export class SessionWindowOperator implements WindowedOperator {
       if (merged.end <= watermark) this.collect(watermark, origin, out)
       else if (merged.end < this.due) this.due = merged.end
     }
-    if (lastRecord >= 0) {
-      this.fireThrough(next, lastRecord, sourceMaxTimes, out)
-      const max = Math.max(this.maxTime, sourceMaxTimes[lastRecord]!)
-      // The watermark is state too: a batch whose records all were filtered out before the window
-      // still moved it, and a restart must not move it back.
-      if (max !== this.maxTime) this.changed = true
-      this.maxTime = max
-    }
+    this.finishBatch(next, lastRecord, sourceMaxTimes, out)
     return out
   }
 
-  /**
-   * Fires, record by record, what the watermarks of source records from…to make due, each time
-   * at the first record whose watermark reaches the earliest due session (as WindowOperator does).
-   */
-  private fireThrough(from: number, to: number, sourceMaxTimes: Float64Array, out: WindowBatchOutput): void {
-    fireThrough(
-      from,
-      to,
-      (o) => Math.max(this.maxTime, sourceMaxTimes[o]!) - this.delayMs,
-      () => this.due,
-      (watermark, origin) => this.collect(watermark, origin, out),
-    )
+  /** Emits the dirty sessions that ended by `watermark` (by start, then key), drops the gone ones. */
+  protected dueAt(): number {
+    return this.due
   }
 
-  /** Emits the dirty sessions that ended by `watermark` (by start, then key), drops the gone ones. */
-  private collect(watermark: number, origin: number, out: WindowBatchOutput): void {
+  protected collect(watermark: number, origin: number, out: WindowBatchOutput): void {
     this.changed = true
     const emit: { key: string; session: Session }[] = []
     let due = Number.POSITIVE_INFINITY
@@ -330,12 +298,6 @@ export class SessionWindowOperator implements WindowedOperator {
     this.capacity = capacity
   }
 
-  takeChanged(): boolean {
-    const changed = this.changed
-    this.changed = false
-    return changed
-  }
-
   /**
    * The whole state: watermark, arrival counter, every session with its key; after each session's
    * accumulators, each rich accumulator's bytes (u32 length, bytes).
@@ -452,8 +414,4 @@ export class SessionWindowOperator implements WindowedOperator {
 /** One value per accumulator as the one-row columns the generated `result` reads. */
 function columnsOf(values: Float64Array): Float64Array[] {
   return Array.from(values, (v) => Float64Array.of(v))
-}
-
-function emptyBatch(): EventBatch {
-  return { values: [], keys: [], timestamps: [], origins: [], length: 0 }
 }

@@ -35,6 +35,7 @@ import {
 import type { WindowGraphNode } from '../artifact/manifest.ts'
 import type { EventBatch, WindowFunctions } from '../artifact/operators.ts'
 import type { WindowAccumulatorStore, WindowRows } from './accumulator-store.ts'
+import { EventTimeOperator, emptyOutput, refuseLate } from './event-time.ts'
 import { lastWindowStart } from './typed-array-store.ts'
 
 /** What a batch produced besides the results and late events: events or results that failed. */
@@ -78,11 +79,7 @@ const SNAPSHOT_MAGIC = 0x534c5732 // "SLW2"
 const NO_GAPS = new Float64Array(0)
 const NO_RICH: unknown[] = []
 
-export class WindowOperator implements WindowedOperator {
-  /** The largest event time of the source partition so far (-Infinity before any). */
-  maxTime = Number.NEGATIVE_INFINITY
-  /** Whether anything changed since the last snapshot. */
-  private changed = false
+export class WindowOperator extends EventTimeOperator implements WindowedOperator {
   private readonly keyIds = new Map<string, number>()
   private keyStrings: string[] = []
   private keyValuesById: (readonly unknown[] | undefined)[] = []
@@ -116,8 +113,9 @@ export class WindowOperator implements WindowedOperator {
     private readonly functions: WindowFunctions,
     readonly store: WindowAccumulatorStore,
     /** The source's watermark delay. */
-    readonly delayMs: number,
+    delayMs: number,
   ) {
+    super(delayMs)
     if (node.window.kind === 'session') throw new Error(`window ${node.id} is a session window`)
     this.sizeMs = node.window.sizeMs
     this.slideMs = node.window.slideMs
@@ -145,12 +143,7 @@ export class WindowOperator implements WindowedOperator {
    * batch's last source record.
    */
   process(input: EventBatch, sourceMaxTimes: Float64Array, lastRecord: number): WindowBatchOutput {
-    const out: WindowBatchOutput = {
-      results: emptyBatch(),
-      late: emptyBatch(),
-      lateWatermarks: [],
-      failures: [],
-    }
+    const out = emptyOutput()
     const n = input.length
     this.ensureCapacity(n)
     const errors: { index: number; error: unknown; site: number }[] = []
@@ -181,12 +174,7 @@ export class WindowOperator implements WindowedOperator {
       const lastStart = lastWindowStart(time, slideMs)
       const horizon = watermark - latenessMs
       if (lastStart + sizeMs <= horizon) {
-        out.late.values.push(input.values[i])
-        out.late.keys.push(input.keys[i]!)
-        out.late.timestamps.push(time)
-        out.late.origins.push(origin)
-        out.late.length++
-        out.lateWatermarks.push(watermark)
+        refuseLate(out, input, i, watermark)
         continue
       }
       let id = keyIds.get(key)
@@ -217,35 +205,12 @@ export class WindowOperator implements WindowedOperator {
     }
     if (added) this.changed = true
     this.flush(seg)
-    if (lastRecord >= 0) {
-      this.fireThrough(next, lastRecord, sourceMaxTimes, out)
-      const max = Math.max(this.maxTime, sourceMaxTimes[lastRecord]!)
-      // The watermark is state too: a batch whose records all were filtered out before the window
-      // still moved it, and a restart must not move it back.
-      if (max !== this.maxTime) this.changed = true
-      this.maxTime = max
-    }
+    this.finishBatch(next, lastRecord, sourceMaxTimes, out)
     return out
   }
 
-  /**
-   * Fires, record by record, what the watermarks of source records from…to make due: each time at
-   * the first record whose watermark reaches the earliest due window, with that record as the
-   * results' origin, as if the windows were ticked after every record (the reference does that).
-   * The pending segment must have been added.
-   */
-  private fireThrough(from: number, to: number, sourceMaxTimes: Float64Array, out: WindowBatchOutput): void {
-    fireThrough(
-      from,
-      to,
-      (o) => Math.max(this.maxTime, sourceMaxTimes[o]!) - this.delayMs,
-      () => this.dueAt(),
-      (watermark, origin) => this.collect(watermark, origin, out),
-    )
-  }
-
   /** The earliest watermark at which something fires or is dropped. */
-  private dueAt(): number {
+  protected dueAt(): number {
     return Math.min(this.pendingMinEnd, this.storeDue)
   }
 
@@ -304,7 +269,7 @@ export class WindowOperator implements WindowedOperator {
     }
   }
 
-  private collect(watermark: number, origin: number, out: WindowBatchOutput): void {
+  protected collect(watermark: number, origin: number, out: WindowBatchOutput): void {
     const rows = this.store.collect(watermark, watermark - this.latenessMs)
     this.refreshStoreDue()
     this.changed = true
@@ -380,13 +345,6 @@ export class WindowOperator implements WindowedOperator {
     this.argColumns = columns
     this.writtenColumns = written
     this.capacity = capacity
-  }
-
-  /** True when the state changed since the last call (a checkpoint then stages a snapshot). */
-  takeChanged(): boolean {
-    const changed = this.changed
-    this.changed = false
-    return changed
   }
 
   /**
@@ -568,33 +526,6 @@ export class WindowOperator implements WindowedOperator {
 }
 
 /**
- * Fires, record by record, what the watermarks of source records from…to make due: each time at
- * the first record whose watermark reaches the earliest due time (`due`, which a `collect` moves
- * past the watermark it collected at), by bisection since watermarks only grow along the records.
- */
-export function fireThrough(
-  from: number,
-  to: number,
-  watermarkAt: (record: number) => number,
-  due: () => number,
-  collect: (watermark: number, record: number) => void,
-): void {
-  let first = from
-  while (first <= to && watermarkAt(to) >= due()) {
-    const dueAt = due()
-    let lo = first
-    let hi = to
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1
-      if (watermarkAt(mid) >= dueAt) hi = mid
-      else lo = mid + 1
-    }
-    collect(watermarkAt(lo), lo)
-    first = lo + 1
-  }
-}
-
-/**
  * One argument column per accumulator, as the store takes them; accumulators whose arguments the
  * generated code puts in one column get the same array (artifacts without `argColumns`: one each).
  */
@@ -607,10 +538,6 @@ export function argumentColumns(
   const columns = layout.map((c, j) => own[c >= 0 ? c : j]!)
   const written = [...new Set(layout.filter((c) => c >= 0))].map((c) => own[c]!)
   return { columns, written }
-}
-
-function emptyBatch(): EventBatch {
-  return { values: [], keys: [], timestamps: [], origins: [], length: 0 }
 }
 
 /** The reason a late event gives in the dead letters (the same words as the reference's). */
