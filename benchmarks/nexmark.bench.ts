@@ -26,8 +26,7 @@ import { parseArgs } from 'node:util'
 import { loadArtifact } from '../runtime/artifact/load.ts'
 import type { Durability } from '../runtime/log/embedded/durability.ts'
 import { EmbeddedLog } from '../runtime/log/embedded.ts'
-import { MetricsRegistry } from '../runtime/metrics/registry.ts'
-import { DEFAULT_DEAD_LETTER_TOPIC, PipelineRunner } from '../runtime/node/pipeline-runner.ts'
+import { DEFAULT_DEAD_LETTER_TOPIC } from '../runtime/node/pipeline-runner.ts'
 import { FileSnapshotStore } from '../runtime/state/file-snapshot-store.ts'
 import { compileFixture } from '../test/support/compile-fixture.ts'
 import { collectGarbage, PeakMemory, type VariantResult } from './lib/measure.ts'
@@ -44,7 +43,7 @@ import {
   writeReport,
 } from './lib/report.ts'
 import { runStatistics } from './lib/runs.ts'
-import { TimedLog } from './lib/timed-log.ts'
+import { timeNodeUntilCaughtUp } from './lib/timed-run.ts'
 
 const NAME = 'nexmark'
 const REPO = resolve(import.meta.dirname, '..')
@@ -155,34 +154,13 @@ async function runOnce(
     }
     const preAppendMs = performance.now() - appendStarted
 
-    collectGarbage()
-    const timed = new TimedLog(log)
-    timed.onBatch = (duration) => {
-      durations.push(duration)
-      if ((durations.length & 63) === 0) memory.sample()
-    }
-    const sampler = setInterval(() => memory.sample(), 50)
-    sampler.unref()
-    const started = process.hrtime.bigint()
-    const cpuAtStart = process.cpuUsage()
-    const runner = await PipelineRunner.start({
-      log: timed,
-      artifact,
-      metrics: new MetricsRegistry(),
-      group: `bench.nexmark.${query}`,
-      maxBatchRecords: options.batch,
-      stateStore,
-    })
-    await runner.waitUntilCaughtUp(Math.max(300_000, options.events))
-    const caughtUp = process.hrtime.bigint()
-    const cpu = process.cpuUsage(cpuAtStart)
-    clearInterval(sampler)
-    memory.sample()
-    await runner.stop()
-    await runner.done
-
-    const first = timed.firstCallStartNs ?? caughtUp
-    const processingNs = Number(caughtUp - first)
+    const { timed, processingNs, startupMs, cpuSeconds } = await timeNodeUntilCaughtUp(
+      log,
+      { artifact, group: `bench.nexmark.${query}`, maxBatchRecords: options.batch, stateStore },
+      memory,
+      Math.max(300_000, options.events),
+    )
+    for (const duration of timed.durationsNs) durations.push(duration)
     const outputs = (await log.endOffsets(spec.sink)).reduce((a, b) => a + b, 0)
     const dead = await log.endOffsets(DEFAULT_DEAD_LETTER_TOPIC).then(
       (offsets) => offsets.reduce((a, b) => a + b, 0),
@@ -198,14 +176,13 @@ async function runOnce(
         `${query}: handled ${timed.records}/${expected.bids} bids, wrote ${outputs}/${expected.of(query)} outputs, ${dead} dead letters, ${timed.failures} failed batches`,
       )
     }
-    const cpuSeconds = (cpu.user + cpu.system) / 1e6
     return {
       bids: expected.bids,
       eventsPerSecond: expected.bids / (processingNs / 1e9),
       eventsPerCpuSecond: expected.bids / cpuSeconds,
       processingMs: processingNs / 1e6,
       cpuSeconds,
-      startupMs: Number(first - started) / 1e6,
+      startupMs,
       preAppendMs,
       batches: timed.durationsNs.length,
       outputs,

@@ -33,8 +33,6 @@ import type { Durability } from '../runtime/log/embedded/durability.ts'
 import { EmbeddedLog } from '../runtime/log/embedded.ts'
 import type { Log } from '../runtime/log/index.ts'
 import { KafkaLog } from '../runtime/log/kafka.ts'
-import { MetricsRegistry } from '../runtime/metrics/registry.ts'
-import { PipelineRunner } from '../runtime/node/pipeline-runner.ts'
 import { compileFixture } from '../test/support/compile-fixture.ts'
 import { type CpuProfile, type ProfileSummary, summarizeProfile } from './lib/cpu-profile.ts'
 import { collectGarbage, PeakMemory, type VariantResult } from './lib/measure.ts'
@@ -52,7 +50,7 @@ import {
   writeReport,
 } from './lib/report.ts'
 import { runStatistics } from './lib/runs.ts'
-import { TimedLog } from './lib/timed-log.ts'
+import { timeNodeUntilCaughtUp } from './lib/timed-run.ts'
 
 const NAME = 'pipeline-throughput'
 const REPO = resolve(import.meta.dirname, '..')
@@ -148,35 +146,19 @@ async function runOnce(
     }
     const preAppendMs = performance.now() - appendStarted
 
-    collectGarbage()
-    const timed = new TimedLog(log)
-    timed.onBatch = (duration) => {
-      durations.push(duration)
-      if ((durations.length & 63) === 0) memory.sample()
-    }
-    const sampler = setInterval(() => memory.sample(), 50)
-    sampler.unref()
-    const started = process.hrtime.bigint()
-    const cpuAtStart = process.cpuUsage()
-    const runner = await PipelineRunner.start({
-      log: timed,
-      artifact,
-      metrics: new MetricsRegistry(),
-      group: `bench.${id}`,
-      partitions: options.partitions,
-      maxBatchRecords: options.batch,
-      deadLetterTopic: deadLetters,
-    })
-    await runner.waitUntilCaughtUp(Math.max(300_000, options.events))
-    const caughtUp = process.hrtime.bigint()
-    const cpu = process.cpuUsage(cpuAtStart)
-    clearInterval(sampler)
-    memory.sample()
-    await runner.stop()
-    await runner.done
-
-    const first = timed.firstCallStartNs ?? caughtUp
-    const processingNs = Number(caughtUp - first)
+    const { timed, processingNs, startupMs, cpuSeconds, windowUs } = await timeNodeUntilCaughtUp(
+      log,
+      {
+        artifact,
+        group: `bench.${id}`,
+        partitions: options.partitions,
+        maxBatchRecords: options.batch,
+        deadLetterTopic: deadLetters,
+      },
+      memory,
+      Math.max(300_000, options.events),
+    )
+    for (const duration of timed.durationsNs) durations.push(duration)
     const outputs = (await log.endOffsets(sink)).reduce((a, b) => a + b, 0)
     const dead = (await log.endOffsets(deadLetters)).reduce((a, b) => a + b, 0)
     if (timed.records !== options.events || outputs !== expected || dead !== 0 || timed.failures !== 0) {
@@ -187,13 +169,13 @@ async function runOnce(
     return {
       eventsPerSecond: options.events / (processingNs / 1e9),
       processingMs: processingNs / 1e6,
-      startupMs: Number(first - started) / 1e6,
+      startupMs,
       preAppendMs,
       batches: timed.durationsNs.length,
       outputs,
       handlerShare: timed.handlerNs / processingNs,
-      cpuSeconds: (cpu.user + cpu.system) / 1e6,
-      windowUs: { startUs: Number(first / 1000n), endUs: Number(caughtUp / 1000n) },
+      cpuSeconds,
+      windowUs,
     }
   } finally {
     await log.close()

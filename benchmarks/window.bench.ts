@@ -38,8 +38,6 @@ import { type LoadedArtifact, loadArtifact } from '../runtime/artifact/load.ts'
 import type { WindowGraphNode } from '../runtime/artifact/manifest.ts'
 import type { EventBatch, WindowFunctions } from '../runtime/artifact/operators.ts'
 import { EmbeddedLog } from '../runtime/log/embedded.ts'
-import { MetricsRegistry } from '../runtime/metrics/registry.ts'
-import { PipelineRunner } from '../runtime/node/pipeline-runner.ts'
 import { FileSnapshotStore } from '../runtime/state/file-snapshot-store.ts'
 import type { WindowAccumulatorStore } from '../runtime/window/accumulator-store.ts'
 import { createTypedArrayWindowStore } from '../runtime/window/typed-array-store.ts'
@@ -66,7 +64,7 @@ import {
 } from './lib/report.ts'
 import { combineRounds } from './lib/rounds.ts'
 import { runStatistics } from './lib/runs.ts'
-import { TimedLog } from './lib/timed-log.ts'
+import { timeNodeUntilCaughtUp } from './lib/timed-run.ts'
 import {
   batchMaxTimes,
   HandWrittenTumblingWindows,
@@ -461,35 +459,20 @@ async function endToEndRun(execution: Execution, options: Options): Promise<EndT
     }
     const preAppendMs = performance.now() - appendStarted
 
-    collectGarbage()
     const memory = new PeakMemory()
-    const timed = new TimedLog(log)
-    timed.onBatch = () => {
-      if ((timed.durationsNs.length & 63) === 0) memory.sample()
-    }
-    const sampler = setInterval(() => memory.sample(), 50)
-    sampler.unref()
-    const started = process.hrtime.bigint()
-    const cpuAtStart = process.cpuUsage()
-    const runner = await PipelineRunner.start({
-      log: timed,
-      artifact: loaded.artifact,
-      metrics: new MetricsRegistry(),
-      group: `bench.${id}`,
-      partitions: 1,
-      maxBatchRecords: options.e2eBatch,
-      deadLetterTopic: deadLetters,
-      stateStore,
-    })
-    await runner.waitUntilCaughtUp(Math.max(300_000, options.e2eEvents / 10))
-    const caughtUp = process.hrtime.bigint()
-    const cpu = process.cpuUsage(cpuAtStart)
-    clearInterval(sampler)
-    memory.sample()
-    await runner.stop()
-    await runner.done
-    const first = timed.firstCallStartNs ?? caughtUp
-    const processingNs = Number(caughtUp - first)
+    const { timed, processingNs, startupMs, cpuSeconds } = await timeNodeUntilCaughtUp(
+      log,
+      {
+        artifact: loaded.artifact,
+        group: `bench.${id}`,
+        partitions: 1,
+        maxBatchRecords: options.e2eBatch,
+        deadLetterTopic: deadLetters,
+        stateStore,
+      },
+      memory,
+      Math.max(300_000, options.e2eEvents / 10),
+    )
     const outputs = (await log.endOffsets(sink)).reduce((a, b) => a + b, 0)
     const dead = (await log.endOffsets(deadLetters)).reduce((a, b) => a + b, 0)
     if (timed.records !== options.e2eEvents || dead !== 0 || timed.failures !== 0)
@@ -500,9 +483,9 @@ async function endToEndRun(execution: Execution, options: Options): Promise<EndT
       execution,
       eventsPerSecond: options.e2eEvents / (processingNs / 1e9),
       processingMs: processingNs / 1e6,
-      startupMs: Number(first - started) / 1e6,
+      startupMs,
       preAppendMs,
-      cpuSeconds: (cpu.user + cpu.system) / 1e6,
+      cpuSeconds,
       peakRssBytes: memory.peakRssBytes,
       batches: timed.durationsNs.length,
       batchP99Ns: summarize(timed.durationsNs).p99,
