@@ -553,6 +553,52 @@ const crashesArb = fc.array(fc.integer({ min: 0, max: 999 }), { maxLength: 3 })
 const crashPoints = (s: Scenario, maxBatchRecords: number, fractions: readonly number[]) =>
   fractions.map((f) => 1 + Math.floor(((f / 1000) * s.events.length) / maxBatchRecords))
 
+/**
+ * The runner's output (random scenarios, batch sizes, crashes and graceful stops under
+ * exactly-once) equals the reference interpreter's on every sink topic and partition, and with
+ * `bruteForce` the brute-force reference's final values and late events too.
+ */
+async function expectRunnerAsInterpreter(
+  scenarios: fc.Arbitrary<Scenario>,
+  execution: 'wasm' | 'typescript',
+  bruteForce: boolean,
+): Promise<void> {
+  let restarts = 0
+  const options = runs(30)
+  await fc.assert(
+    fc.asyncProperty(
+      scenarios,
+      batchArb,
+      crashesArb,
+      crashesArb,
+      async (s, maxBatchRecords, crashes, stops) => {
+        const text = pipeText(s)
+        const artifact = await artifactFor(text, execution)
+        const { outputs, lives } = await runRunner(artifact, s, {
+          maxBatchRecords,
+          crashes: crashPoints(s, maxBatchRecords, crashes),
+          stops: crashPoints(s, maxBatchRecords, stops),
+        })
+        restarts += lives - 1
+        const errors: DeadLetter[][] = []
+        const expected = interpret(text, artifact, s, errors)
+        expect(errors.flat()).toEqual([])
+        for (const topic of topicsOf(s.variant)) {
+          for (let p = 0; p < s.partitions; p++) {
+            expect(outputs[topic]![p], `${topic} of partition ${p} (${s.variant})`).toEqual(
+              expected[topic]![p],
+            )
+          }
+        }
+        if (bruteForce) expectBruteForce(s, outputs)
+      },
+    ),
+    options,
+  )
+  // Restarts are covered, not just generated.
+  if (options.numRuns >= 10) expect(restarts).toBeGreaterThan(options.numRuns / 3)
+}
+
 describe('windowed aggregates (property)', () => {
   it('the reference interpreter emits what the brute-force rules say, updates included', async () => {
     const seen = { updates: 0, late: 0, results: 0, runs: 0 }
@@ -593,41 +639,7 @@ describe('windowed aggregates (property)', () => {
 
   for (const execution of ['wasm', 'typescript'] as const) {
     it(`the runner (${execution} windows, random batches, crashes and stops) emits exactly what the interpreter does`, async () => {
-      let restarts = 0
-      const options = runs(30)
-      await fc.assert(
-        fc.asyncProperty(
-          scenarioArb(300),
-          batchArb,
-          crashesArb,
-          crashesArb,
-          async (scenario, maxBatchRecords, crashes, stops) => {
-            const s = scenario
-            const text = pipeText(s)
-            const artifact = await artifactFor(text, execution)
-            const { outputs, lives } = await runRunner(artifact, s, {
-              maxBatchRecords,
-              crashes: crashPoints(s, maxBatchRecords, crashes),
-              stops: crashPoints(s, maxBatchRecords, stops),
-            })
-            restarts += lives - 1
-            const errors: DeadLetter[][] = []
-            const expected = interpret(text, artifact, s, errors)
-            expect(errors.flat()).toEqual([])
-            for (const topic of topicsOf(s.variant)) {
-              for (let p = 0; p < s.partitions; p++) {
-                expect(outputs[topic]![p], `${topic} of partition ${p} (${s.variant})`).toEqual(
-                  expected[topic]![p],
-                )
-              }
-            }
-            expectBruteForce(s, outputs)
-          },
-        ),
-        options,
-      )
-      // Restarts are covered, not just generated.
-      if (options.numRuns >= 10) expect(restarts).toBeGreaterThan(options.numRuns / 3)
+      await expectRunnerAsInterpreter(scenarioArb(300), execution, true)
     }, 600_000)
   }
 
@@ -638,39 +650,7 @@ describe('windowed aggregates (property)', () => {
     const sessions = scenarioArb(300).map(
       (s): Scenario => ({ ...s, shape: { ...s.shape, kind: 'session', slideMs: s.shape.sizeMs } }),
     )
-    let restarts = 0
-    const options = runs(30)
-    await fc.assert(
-      fc.asyncProperty(
-        sessions,
-        batchArb,
-        crashesArb,
-        crashesArb,
-        async (scenario, maxBatchRecords, crashes, stops) => {
-          const s = scenario
-          const text = pipeText(s)
-          const artifact = await artifactFor(text, 'typescript')
-          const { outputs, lives } = await runRunner(artifact, s, {
-            maxBatchRecords,
-            crashes: crashPoints(s, maxBatchRecords, crashes),
-            stops: crashPoints(s, maxBatchRecords, stops),
-          })
-          restarts += lives - 1
-          const errors: DeadLetter[][] = []
-          const expected = interpret(text, artifact, s, errors)
-          expect(errors.flat()).toEqual([])
-          for (const topic of topicsOf(s.variant)) {
-            for (let p = 0; p < s.partitions; p++) {
-              expect(outputs[topic]![p], `${topic} of partition ${p} (${s.variant})`).toEqual(
-                expected[topic]![p],
-              )
-            }
-          }
-        },
-      ),
-      options,
-    )
-    if (options.numRuns >= 10) expect(restarts).toBeGreaterThan(options.numRuns / 3)
+    await expectRunnerAsInterpreter(sessions, 'typescript', false)
   }, 600_000)
 
   it('does not depend on batch cuts or restarts, and a partition does not depend on the others', async () => {
