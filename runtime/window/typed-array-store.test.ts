@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { rowsOf } from '../../test/support/window-rows.ts'
 import type { AccumulatorKind, WindowRows, WindowStoreSpec } from './accumulator-store.ts'
 import {
   createTypedArrayWindowStore,
@@ -27,29 +28,6 @@ function addEvents(store: TypedArrayWindowStore, events: readonly Event[]): void
     args,
     n,
   )
-}
-
-interface Row {
-  key: number
-  start: number
-  dirty: number
-  values: number[]
-  aux: number[]
-}
-
-/** Rows as objects sorted by (start, key). */
-function rowsOf(rows: WindowRows): Row[] {
-  const out: Row[] = []
-  for (let i = 0; i < rows.length; i++) {
-    out.push({
-      key: rows.keyIds[i]!,
-      start: rows.starts[i]!,
-      dirty: rows.dirty[i]!,
-      values: rows.values.map((column) => column[i]!),
-      aux: rows.aux.map((column) => column[i]!),
-    })
-  }
-  return out.sort((a, b) => a.start - b.start || a.key - b.key)
 }
 
 const spec = (accumulators: AccumulatorKind[], sizeMs: number, slideMs = sizeMs): WindowStoreSpec => ({

@@ -4,10 +4,10 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import type {
   AccumulatorKind,
   WindowAccumulatorStore,
-  WindowRows,
   WindowStoreSpec,
 } from '../../runtime/window/accumulator-store.ts'
 import { createTypedArrayWindowStore } from '../../runtime/window/typed-array-store.ts'
+import { type Row, rowsOf } from '../../test/support/window-rows.ts'
 import { buildKernel, KERNELS_DIR } from '../build.ts'
 import { loadWindowKernel, type WindowKernel } from './window-kernel.ts'
 
@@ -17,29 +17,6 @@ beforeAll(async () => {
   const built = await buildKernel(join(KERNELS_DIR, 'window.ts'))
   kernel = await loadWindowKernel(built.wasmPath)
 }, 60_000)
-
-interface Row {
-  key: number
-  start: number
-  dirty: number
-  values: number[]
-  aux: number[]
-}
-
-/** Rows as objects sorted by (start, key id). */
-function rowsOf(rows: WindowRows): Row[] {
-  const out: Row[] = []
-  for (let i = 0; i < rows.length; i++) {
-    out.push({
-      key: rows.keyIds[i]!,
-      start: rows.starts[i]!,
-      dirty: rows.dirty[i]!,
-      values: rows.values.map((column) => column[i]!),
-      aux: rows.aux.map((column) => column[i]!),
-    })
-  }
-  return out.sort((a, b) => a.start - b.start || a.key - b.key)
-}
 
 /** The brute-force model: a Map keyed by `${keyId}|${start}`, windows found by modular arithmetic. */
 class ModelStore {
