@@ -82,6 +82,13 @@ export interface RecordBatch {
    * at-least-once, plain appends. Present when the subscription has `checkpoint`.
    */
   readonly transaction?: PartitionTransaction
+  /**
+   * The checkpoint unit (task) the batch belongs to, present when the subscription has
+   * `checkpoint`: the first topic of the batch's co-partitioned group (SubscribeOptions.copartitioned)
+   * and the batch's partition; the batch's own topic and partition outside any group. Hooks are
+   * called with this name; `transaction` is the task's.
+   */
+  readonly task?: { readonly topic: string; readonly partition: number }
 }
 
 /** Appends as part of a source partition's open checkpoint (see Delivery). */
@@ -113,6 +120,27 @@ export interface SubscribeOptions {
    * (stateless pipelines), at-least-once commits after each batch, as the contract above says.
    */
   readonly checkpoint?: CheckpointOptions
+  /**
+   * Co-partitioned topic groups (docs/decisions/0020-joins-need-co-partitioned-tasks.md), for
+   * state fed by several topics (a join). Partition p of every topic of a group is one *task*: the
+   * unit of assignment and, with `checkpoint`, of checkpoints:
+   *
+   * - one subscriber holds all of a task's partitions (Kafka: a partition assigner that assigns
+   *   whole tasks; the embedded log has one subscriber per group and topic anyway);
+   * - the hooks of CheckpointOptions are called once per task, with the group's first topic and
+   *   p (`RecordBatch.task`), and run serialised with the handler of every partition of the task;
+   * - a checkpoint commits the offsets of all the task's partitions with the same metadata, and
+   *   under exactly-once in one transaction (transactional id `${transactionalId}.${firstTopic}.${p}`)
+   *   that holds the outputs of batches of every partition of the task;
+   * - `assigned` gets the metadata committed with the first topic's offset (the task's partitions
+   *   always commit together, so they carry the same metadata).
+   *
+   * Each group names two or more distinct topics of `topics`, a topic belongs to at most one
+   * group, and the topics of a group must have the same number of partitions: subscribe rejects
+   * with LOG_INVALID_ARGUMENT otherwise (naming the topics and their partition counts). Topics in
+   * no group are tasks of one partition each, exactly as without this option.
+   */
+  readonly copartitioned?: readonly (readonly string[])[]
   /** Told after each batch's offsets are committed, with how long the commit took. */
   readonly onCommitted?: (commit: {
     readonly topic: string
