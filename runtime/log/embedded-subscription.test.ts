@@ -42,13 +42,13 @@ async function until(condition: () => boolean, ms = 10_000): Promise<void> {
 /** Makes every offset commit of `log` wait until the test releases it (or fails it). */
 function holdCommits(log: EmbeddedLog) {
   const held: { offset: number; release: () => void; fail: (error: Error) => void }[] = []
-  const commit = log.groups.commit.bind(log.groups)
-  vi.spyOn(log.groups, 'commit').mockImplementation(
-    (group, topic, partition, offset) =>
+  const commitAll = log.groups.commitAll.bind(log.groups)
+  vi.spyOn(log.groups, 'commitAll').mockImplementation(
+    (group, offsets, metadata) =>
       new Promise<void>((resolve, reject) => {
         held.push({
-          offset,
-          release: () => commit(group, topic, partition, offset).then(resolve, reject),
+          offset: offsets[0]!.offset,
+          release: () => commitAll(group, offsets, metadata).then(resolve, reject),
           fail: reject,
         })
       }),

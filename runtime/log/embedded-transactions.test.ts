@@ -686,15 +686,15 @@ describe('the transactional tail mark', () => {
     const markFile = path.join(dir, 'log', 'out', '0', 'transactional.json')
     const mark = async () => (JSON.parse(await readFile(markFile, 'utf8')) as { from: number }).from
     await expect(readFile(markFile)).rejects.toThrow(/ENOENT/)
-    const producer = await log.claim('job', { group: 'g', topic: 'in', partition: 0 }, () => {})
+    const producer = await log.claim('job', [{ group: 'g', topic: 'in', partition: 0 }], () => {})
     const records = (n: number) => Array.from({ length: n }, () => ({ key: null, value: Buffer.from('x') }))
     await log.appendTransactional('out', records(10), undefined, producer)
     expect(await mark()).toBe(1)
     // A commit close behind the mark leaves it (one write saved per commit).
-    await producer.commit(1, 'm')
+    await producer.commit([1], 'm')
     expect(await mark()).toBe(1)
     await log.appendTransactional('out', records(70_000), undefined, producer)
-    await producer.commit(2, 'm')
+    await producer.commit([2], 'm')
     expect(await mark()).toBe(70_011)
     await producer.close()
   })

@@ -11,13 +11,19 @@ import { type Durability, formatDurability, resolveDurability } from './embedded
 import type { FrameInput } from './embedded/frame.ts'
 import { frameSize, MAX_FRAME_BYTES, MIN_FRAME_BYTES } from './embedded/frame.ts'
 import { GroupCommit, type RoundResult } from './embedded/group-commit.ts'
-import { encodeGroupName, GroupOffsets, type OffsetsSnapshot } from './embedded/group-offsets.ts'
+import {
+  encodeGroupName,
+  GroupOffsets,
+  type OffsetsSnapshot,
+  type PartitionOffset,
+} from './embedded/group-offsets.ts'
 import { withAppended, withFile } from './embedded/io-errors.ts'
 import { acquireLock, releaseLock } from './embedded/lock.ts'
 import { type RecoveryEvent, RecoveryReport } from './embedded/report.ts'
 import { isCode, PartitionLog, type PreparedAppend, syncDir } from './embedded/segment.ts'
 import {
   decidedUntil,
+  type SourcePartition,
   TRANSACTIONS_DIR,
   type TransactionalProducer,
   type TransactionFile,
@@ -35,6 +41,7 @@ import type {
   TopicConfig,
 } from './index.ts'
 import { partitionForKey } from './partitioner.ts'
+import { Tasks } from './tasks.ts'
 
 /**
  * The embedded log: the Log contract (index.ts) on local files, for one process, no servers.
@@ -225,7 +232,8 @@ export class EmbeddedLog implements Log {
     })
     this.transactions = new Transactions(path.join(dataDir, TRANSACTIONS_DIR), options.fsync, {
       syncData: (partitions) => this.syncForCommit(partitions),
-      commitOffset: (c) => this.commitOffset(c.group, c.topic, c.partition, c.offset, c.metadata),
+      // A producer's sources are one group's partitions, committed with one metadata.
+      commitOffsets: (commits) => this.commitOffsets(commits[0]!.group, commits, commits[0]!.metadata),
       wake: (topics) => {
         for (const topic of new Set(topics)) this.events.emit('append', topic)
       },
@@ -356,11 +364,13 @@ export class EmbeddedLog implements Log {
   private async rollForward(files: readonly TransactionFile[]): Promise<void> {
     this.transactions.load(files)
     for (const f of files) {
-      const c = f.commit
-      if (c !== null) {
+      const behind = []
+      for (const c of f.commits) {
         const stored = (await this.groups.committed(c.group, c.topic, c.partition + 1))[c.partition]!
-        if (stored < c.offset) await this.groups.commit(c.group, c.topic, c.partition, c.offset, c.metadata)
+        if (stored < c.offset) behind.push(c)
       }
+      // A task's partitions moved forward together: all of them in one write.
+      if (behind.length > 0) await this.groups.commitAll(behind[0]!.group, behind, behind[0]!.metadata)
       if (f.state !== 'open') continue
       for (const r of f.ranges) {
         const key = `${r.topic}\0${r.partition}`
@@ -439,11 +449,11 @@ export class EmbeddedLog implements Log {
   /** @internal Takes a transactional id over (see embedded/transactions.ts). */
   claim(
     transactionalId: string,
-    source: { group: string; topic: string; partition: number },
+    sources: readonly SourcePartition[],
     onFenced: () => void,
   ): Promise<TransactionalProducer> {
     this.checkOpen()
-    return this.transactions.claim(transactionalId, source, onFenced)
+    return this.transactions.claim(transactionalId, sources, onFenced)
   }
 
   /**
@@ -747,6 +757,7 @@ export class EmbeddedLog implements Log {
     if (names.length === 0)
       throw new SluiceError('LOG_INVALID_ARGUMENT', 'subscribe needs at least one topic')
     const topics = await Promise.all(names.map((name) => this.topic(name)))
+    const tasks = await Tasks.of(options, async (name) => topics[names.indexOf(name)]!.partitions.length)
     const keys = names.map((name) => `${group}\0${name}`)
     const busy = names.filter((_, i) => this.claimed.has(keys[i]!))
     if (busy.length > 0) {
@@ -775,6 +786,7 @@ export class EmbeddedLog implements Log {
         maxBatchRecords,
         handler,
         options,
+        tasks,
         () => {
           for (const key of keys) this.claimed.delete(key)
           this.subscriptions.delete(subscription)
@@ -816,16 +828,25 @@ export class EmbeddedLog implements Log {
    * now (unsynced); 'batch' records it and resolves once a sync round wrote it; the interval
    * policy records it for the next round.
    */
-  async commitOffset(
+  commitOffset(
     group: string,
     topic: string,
     partition: number,
     offset: number,
     metadata: string | null = null,
   ): Promise<void> {
+    return this.commitOffsets(group, [{ topic, partition, offset }], metadata)
+  }
+
+  /** @internal commitOffset() of several partitions (a task's) with one metadata, all or none. */
+  async commitOffsets(
+    group: string,
+    offsets: readonly PartitionOffset[],
+    metadata: string | null = null,
+  ): Promise<void> {
     const { durability } = this.options
-    if (durability === 'none') return this.groups.commit(group, topic, partition, offset, metadata)
-    await this.groups.record(group, topic, partition, offset, metadata)
+    if (durability === 'none') return this.groups.commitAll(group, offsets, metadata)
+    await this.groups.recordAll(group, offsets, metadata)
     if (durability !== 'batch') return
     const round = await this.syncer.offsetsRound()
     if (round.offsetsError !== null) throw round.offsetsError
@@ -1055,6 +1076,7 @@ class EmbeddedSubscription implements Subscription {
     private readonly maxBatchRecords: number,
     private readonly handler: (batch: RecordBatch) => Promise<void>,
     options: SubscribeOptions,
+    tasks: Tasks,
     private readonly release: () => void,
   ) {
     this.onCommitted = options.onCommitted
@@ -1068,6 +1090,8 @@ class EmbeddedSubscription implements Subscription {
             options.delivery ?? 'at-least-once',
             options.onCommitted,
             () => this.wake?.(),
+            assignments,
+            tasks,
           )
     this.topicNames = new Set(assignments.map((a) => a.topic))
     this.done = this.run()
@@ -1128,6 +1152,7 @@ class EmbeddedSubscription implements Subscription {
                   records,
                   endOffset,
                   transaction: await cp.beforeBatch(a),
+                  task: cp.task(a),
                 }
           const started = performance.now()
           const handling = this.handler(batch)

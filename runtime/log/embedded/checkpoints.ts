@@ -8,13 +8,16 @@ import type {
   RecordPosition,
   SubscribeOptions,
 } from '../index.ts'
-import { encodeGroupName } from './group-offsets.ts'
+import type { TaskName, Tasks } from '../tasks.ts'
+import { taskKey } from '../tasks.ts'
+import { encodeGroupName, type PartitionOffset } from './group-offsets.ts'
 import type { PartitionLog } from './segment.ts'
-import type { TransactionalProducer } from './transactions.ts'
+import type { SourcePartition, TransactionalProducer } from './transactions.ts'
 
 /**
- * The checkpoint side of one embedded subscription (index.ts CheckpointOptions): per source
- * partition, `assigned` before its first batch, a checkpoint (prepare, commit of the offset with
+ * The checkpoint side of one embedded subscription (index.ts CheckpointOptions): per task (a
+ * source partition, or partition p of every topic of a co-partitioned group: tasks.ts), `assigned`
+ * before its first batch, a checkpoint (prepare, commit of the offset with
  * the metadata, and under exactly-once of the partition's transaction, then committed) when
  * `intervalMs` has passed since the last one (at a batch boundary, or when the partition went
  * idle: the subscription's loop sleeps no longer than nextDue()), and on stop(); `revoked` last.
@@ -35,16 +38,11 @@ export interface CheckpointLog {
     options: AppendOptions | undefined,
     producer: TransactionalProducer,
   ): Promise<RecordPosition[]>
-  commitOffset(
-    group: string,
-    topic: string,
-    partition: number,
-    offset: number,
-    metadata: string,
-  ): Promise<void>
+  /** Commits the offsets of several partitions (a task's) with one metadata, in one write. */
+  commitOffsets(group: string, offsets: readonly PartitionOffset[], metadata: string): Promise<void>
   claim(
     transactionalId: string,
-    source: { group: string; topic: string; partition: number },
+    sources: readonly SourcePartition[],
     onFenced: () => void,
   ): Promise<TransactionalProducer>
   committedMetadata(group: string, topic: string, partition: number): Promise<string | null>
@@ -59,10 +57,13 @@ export interface CheckpointedPartition {
   position: number
 }
 
-interface PartitionState {
+interface TaskState {
+  readonly name: TaskName
+  /** The task's partitions in this subscription, the group's first topic first. */
+  readonly members: readonly CheckpointedPartition[]
   assigned: boolean
-  /** The offset committed last (what a restart resumes from). */
-  committed: number
+  /** Per member, the offset committed last (what a restart resumes from). */
+  readonly committed: Map<CheckpointedPartition, number>
   /** When the last checkpoint (or the assignment) was, performance.now(). */
   since: number
   producer: TransactionalProducer | null
@@ -76,7 +77,9 @@ const MAX_PARTITION_DIGITS = '9999'
 const MAX_METADATA_BYTES = 4096
 
 export class Checkpoints {
-  private readonly states = new Map<CheckpointedPartition, PartitionState>()
+  /** Every task of the subscription, by the partitions in it. */
+  private readonly taskOf = new Map<CheckpointedPartition, TaskState>()
+  private readonly tasks: readonly TaskState[]
   readonly intervalMs: number
 
   constructor(
@@ -87,8 +90,38 @@ export class Checkpoints {
     private readonly onCommitted: SubscribeOptions['onCommitted'],
     /** Wakes the subscription's loop (a fenced producer ends it without waiting for a batch). */
     private readonly wake: () => void,
+    /** The subscription's partitions, grouped into tasks by `tasks`. */
+    partitions: readonly CheckpointedPartition[],
+    tasks: Tasks,
   ) {
     this.intervalMs = hooks.intervalMs ?? 1000
+    const byKey = new Map<string, TaskState>()
+    for (const p of partitions) {
+      const name = tasks.of(p.topic, p.partition)
+      const key = taskKey(name)
+      let state = byKey.get(key)
+      if (state === undefined) {
+        state = {
+          name,
+          members: [],
+          assigned: false,
+          committed: new Map(),
+          since: 0,
+          producer: null,
+          transaction: null,
+        }
+        byKey.set(key, state)
+      }
+      ;(state.members as CheckpointedPartition[]).push(p)
+      this.taskOf.set(p, state)
+    }
+    for (const state of byKey.values()) {
+      const order = tasks.topicsOf(state.name.topic)
+      ;(state.members as CheckpointedPartition[]).sort(
+        (x, y) => order.indexOf(x.topic) - order.indexOf(y.topic),
+      )
+    }
+    this.tasks = [...byKey.values()]
   }
 
   /** Validates subscribe options about checkpoints and delivery (LOG_INVALID_ARGUMENT). */
@@ -122,39 +155,48 @@ export class Checkpoints {
     }
   }
 
-  private state(p: CheckpointedPartition): PartitionState {
-    let state = this.states.get(p)
-    if (state === undefined) {
-      state = { assigned: false, committed: p.position, since: 0, producer: null, transaction: null }
-      this.states.set(p, state)
-    }
+  /** The task `p` belongs to (RecordBatch.task). */
+  task(p: CheckpointedPartition): TaskName {
+    return this.state(p).name
+  }
+
+  private state(p: CheckpointedPartition): TaskState {
+    const state = this.taskOf.get(p)
+    if (state === undefined)
+      throw new Error(`${p.topic}/${p.partition} is not a partition of this subscription`)
     return state
   }
 
-  /** Before a batch of `p`: the assignment (claim, `assigned`) the first time; the batch's transaction. */
+  /**
+   * Before a batch of `p`: the assignment of its task (claim, `assigned`) the first time; the
+   * task's transaction.
+   */
   async beforeBatch(p: CheckpointedPartition): Promise<PartitionTransaction> {
     const state = this.state(p)
     this.checkFenced(state)
     if (!state.assigned) {
       state.assigned = true
-      state.committed = p.position
+      for (const member of state.members) state.committed.set(member, member.position)
+      const { topic, partition } = state.name
       const transactionalId = this.hooks.transactionalId
       if (this.delivery === 'exactly-once' && transactionalId !== undefined) {
         const producer = await this.log.claim(
-          `${transactionalId}.${p.topic}.${p.partition}`,
-          { group: this.group, topic: p.topic, partition: p.partition },
+          `${transactionalId}.${topic}.${partition}`,
+          state.members.map((m) => ({ group: this.group, topic: m.topic, partition: m.partition })),
           this.wake,
         )
         state.producer = producer
         state.transaction = {
-          append: (topic, records, options) =>
-            producer.append(() => this.log.appendTransactional(topic, records, options, producer)),
+          append: (target, records, options) =>
+            producer.append(() => this.log.appendTransactional(target, records, options, producer)),
         }
       } else {
-        state.transaction = { append: (topic, records, options) => this.log.append(topic, records, options) }
+        state.transaction = {
+          append: (target, records, options) => this.log.append(target, records, options),
+        }
       }
-      const metadata = await this.log.committedMetadata(this.group, p.topic, p.partition)
-      await this.hooks.assigned(p.topic, p.partition, metadata)
+      const metadata = await this.log.committedMetadata(this.group, topic, partition)
+      await this.hooks.assigned(topic, partition, metadata)
       state.since = performance.now()
     }
     return state.transaction!
@@ -164,24 +206,23 @@ export class Checkpoints {
   async afterBatch(p: CheckpointedPartition): Promise<void> {
     const state = this.state(p)
     this.checkFenced(state)
-    if (performance.now() - state.since >= this.intervalMs) await this.checkpoint(p, state)
+    if (performance.now() - state.since >= this.intervalMs) await this.checkpoint(state)
   }
 
-  /** `p` has nothing to deliver: a checkpoint when one is due and there is something to commit. */
+  /** `p` has nothing to deliver: a checkpoint of its task when one is due and there is something to commit. */
   async whenIdle(p: CheckpointedPartition): Promise<void> {
-    const state = this.states.get(p)
-    if (state === undefined || !state.assigned) return
+    const state = this.state(p)
+    if (!state.assigned) return
     this.checkFenced(state)
-    if (this.dirty(p, state) && performance.now() - state.since >= this.intervalMs)
-      await this.checkpoint(p, state)
+    if (this.dirty(state) && performance.now() - state.since >= this.intervalMs) await this.checkpoint(state)
   }
 
-  /** Milliseconds until the first partition with uncommitted work is due (null: none). */
+  /** Milliseconds until the first task with uncommitted work is due (null: none). */
   nextDue(): number | null {
     let due: number | null = null
     const now = performance.now()
-    for (const [p, state] of this.states) {
-      if (!state.assigned || !this.dirty(p, state)) continue
+    for (const state of this.tasks) {
+      if (!state.assigned || !this.dirty(state)) continue
       const wait = Math.max(0, state.since + this.intervalMs - now)
       if (due === null || wait < due) due = wait
     }
@@ -190,22 +231,22 @@ export class Checkpoints {
 
   /** Throws LOG_FENCED when another subscriber took one of this subscription's transactional ids. */
   checkAllFenced(): void {
-    for (const state of this.states.values()) this.checkFenced(state)
+    for (const state of this.tasks) this.checkFenced(state)
   }
 
-  /** Clean stop: every partition's open work is committed, then each is revoked. */
+  /** Clean stop: every task's open work is committed, then each is revoked. */
   async stop(): Promise<void> {
-    for (const [p, state] of this.states) {
+    for (const state of this.tasks) {
       if (!state.assigned) continue
       this.checkFenced(state)
-      if (this.dirty(p, state)) await this.checkpoint(p, state)
+      if (this.dirty(state)) await this.checkpoint(state)
     }
     await this.revokeAll()
   }
 
-  /** The subscription failed: every partition's open transaction is aborted, then each is revoked. */
+  /** The subscription failed: every task's open transaction is aborted, then each is revoked. */
   async fail(): Promise<void> {
-    for (const state of this.states.values()) {
+    for (const state of this.tasks) {
       if (state.producer === null) continue
       // A fenced producer's work was aborted by whoever fenced it; an abort that fails here leaves
       // the transaction open, which the next claim of the id or the next open aborts.
@@ -215,43 +256,51 @@ export class Checkpoints {
   }
 
   private async revokeAll(): Promise<void> {
-    for (const [p, state] of this.states) {
+    for (const state of this.tasks) {
       if (!state.assigned) continue
       state.assigned = false
       await state.producer?.close()
       state.producer = null
-      this.hooks.revoked(p.topic, p.partition)
+      this.hooks.revoked(state.name.topic, state.name.partition)
     }
   }
 
-  private dirty(p: CheckpointedPartition, state: PartitionState): boolean {
-    return p.position !== state.committed || (state.producer?.hasOpenWork ?? false)
+  private dirty(state: TaskState): boolean {
+    return (
+      state.members.some((m) => m.position !== state.committed.get(m)) ||
+      (state.producer?.hasOpenWork ?? false)
+    )
   }
 
-  private async checkpoint(p: CheckpointedPartition, state: PartitionState): Promise<void> {
-    const metadata = await this.hooks.prepare(p.topic, p.partition)
+  private async checkpoint(state: TaskState): Promise<void> {
+    const { topic, partition } = state.name
+    const metadata = await this.hooks.prepare(topic, partition)
     if (typeof metadata !== 'string' || Buffer.byteLength(metadata) > MAX_METADATA_BYTES) {
       throw new SluiceError(
         'LOG_INVALID_ARGUMENT',
-        `checkpoint metadata of ${p.topic}/${p.partition} must be a string of at most ${MAX_METADATA_BYTES} bytes`,
+        `checkpoint metadata of ${topic}/${partition} must be a string of at most ${MAX_METADATA_BYTES} bytes`,
       )
     }
-    const offset = p.position
+    const offsets = state.members.map((m) => m.position)
     const started = performance.now()
-    if (state.producer !== null) await state.producer.commit(offset, metadata)
-    else await this.log.commitOffset(this.group, p.topic, p.partition, offset, metadata)
-    state.committed = offset
+    if (state.producer !== null) await state.producer.commit(offsets, metadata)
+    else {
+      await this.log.commitOffsets(
+        this.group,
+        state.members.map((m, i) => ({ topic: m.topic, partition: m.partition, offset: offsets[i]! })),
+        metadata,
+      )
+    }
+    const seconds = (performance.now() - started) / 1000
     state.since = performance.now()
-    this.onCommitted?.({
-      topic: p.topic,
-      partition: p.partition,
-      offset,
-      seconds: (performance.now() - started) / 1000,
-    })
-    await this.hooks.committed(p.topic, p.partition, metadata)
+    for (const [i, m] of state.members.entries()) {
+      state.committed.set(m, offsets[i]!)
+      this.onCommitted?.({ topic: m.topic, partition: m.partition, offset: offsets[i]!, seconds })
+    }
+    await this.hooks.committed(topic, partition, metadata)
   }
 
-  private checkFenced(state: PartitionState): void {
+  private checkFenced(state: TaskState): void {
     if (state.producer?.fenced) {
       throw new SluiceError(
         'LOG_FENCED',

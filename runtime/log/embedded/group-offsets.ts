@@ -57,6 +57,13 @@ type FileRead =
 
 export const BACKUP_SUFFIX = '.bak'
 
+/** The offset a group commits for one partition. */
+export interface PartitionOffset {
+  readonly topic: string
+  readonly partition: number
+  readonly offset: number
+}
+
 /** Offsets of the groups that committed since the last round, as the files will hold them. */
 export type OffsetsSnapshot = readonly { readonly group: string; readonly content: string }[]
 
@@ -133,17 +140,29 @@ export class GroupOffsets {
    * Records that `group` will next read `offset` in `topic`/`partition`, with `metadata` (null:
    * none); resolves once durable.
    */
-  async commit(
+  commit(
     group: string,
     topic: string,
     partition: number,
     offset: number,
     metadata: string | null = null,
   ): Promise<void> {
+    return this.commitAll(group, [{ topic, partition, offset }], metadata)
+  }
+
+  /**
+   * commit() of several partitions (a task's, index.ts SubscribeOptions.copartitioned) with one
+   * metadata: one write of the group's file, so they are committed together or not at all.
+   */
+  async commitAll(
+    group: string,
+    offsets: readonly PartitionOffset[],
+    metadata: string | null,
+  ): Promise<void> {
     if (this.options.readOnly)
       throw new SluiceError('LOG_READ_ONLY', 'cannot commit offsets in a read-only log')
     const state = await this.state(group)
-    setOffset(state, topic, partition, offset, metadata)
+    for (const { topic, partition, offset } of offsets) setOffset(state, topic, partition, offset, metadata)
     await this.flush(group, state)
   }
 
@@ -151,17 +170,26 @@ export class GroupOffsets {
    * Records that `group` will next read `offset` in `topic`/`partition`, in memory only: the next
    * group-commit round writes it (takeDirty, writeSnapshot). Resolves once recorded.
    */
-  async record(
+  record(
     group: string,
     topic: string,
     partition: number,
     offset: number,
     metadata: string | null = null,
   ): Promise<void> {
+    return this.recordAll(group, [{ topic, partition, offset }], metadata)
+  }
+
+  /** record() of several partitions with one metadata; the round writes them in one file. */
+  async recordAll(
+    group: string,
+    offsets: readonly PartitionOffset[],
+    metadata: string | null,
+  ): Promise<void> {
     if (this.options.readOnly)
       throw new SluiceError('LOG_READ_ONLY', 'cannot commit offsets in a read-only log')
     const state = await this.state(group)
-    setOffset(state, topic, partition, offset, metadata)
+    for (const { topic, partition, offset } of offsets) setOffset(state, topic, partition, offset, metadata)
     this.dirty.set(group, state)
     this.options.onRecord?.()
   }

@@ -16,7 +16,7 @@ import type { PartitionLog } from './segment.ts'
  *     "producerId": 3, "epoch": 5,
  *     "decided": [{ "topic": "out", "partition": 0, "until": 14 }],
  *     "ranges": [{ "topic": "out", "partition": 0, "from": 10, "to": 14 }],
- *     "commit": { "group": "g", "topic": "in", "partition": 0, "offset": 7, "metadata": "..." } }
+ *     "commits": [{ "group": "g", "topic": "in", "partition": 0, "offset": 7, "metadata": "..." }] }
  *
  * replaced atomically (atomic-file.ts) at each step of a transaction:
  * - claim: state "open" with a producer id (assigned once per transactional id, never reused)
@@ -26,7 +26,8 @@ import type { PartitionLog } from './segment.ts'
  *   its transaction's `decided` offset in its partition belongs to an epoch that has not ended.
  *   In memory they stay invisible (segment.ts `reserve`).
  * - commit: the records are made durable first, then one write with state "committed", the
- *   ranges and the source partition's offset and metadata. That write is the commit point:
+ *   ranges and the source partitions' offsets and metadata (one source partition, or every
+ *   partition of a co-partitioned task: index.ts SubscribeOptions.copartitioned). That write is the commit point:
  *   outputs, offset and metadata become visible together. The group's offsets file is updated
  *   after it; a crash in between is repaired on open, which rolls the group forward to `commit`.
  *   An epoch that appended nothing commits its offset alone, like at-least-once (nothing to
@@ -35,8 +36,9 @@ import type { PartitionLog } from './segment.ts'
  *   "aborted" with no ranges.
  * Commit and abort move `decided` past the epoch's ranges in each partition it wrote to: below
  * it, every batch of this producer is committed or recorded in aborted.json.
- * `commit` always holds the last committed offset of the source partition, carried from epoch
- * to epoch, so the roll-forward never depends on a file the next epoch already overwrote.
+ * `commits` always holds the last committed offsets of the source partitions, carried from epoch
+ * to epoch, so the roll-forward never depends on a file the next epoch already overwrote. Files
+ * written before tasks have a single `commit` object instead; they are read as a list of one.
  *
  * On open, transactional batches at or past their producer's `decided` offset are the records of
  * epochs the process did not finish: they are aborted (EmbeddedLog.open, which scans only past
@@ -56,13 +58,20 @@ export interface TransactionRange {
   readonly to: number
 }
 
-/** The source partition's offset and metadata a transaction commits. */
+/** A source partition's offset and metadata a transaction commits. */
 export interface SourceCommit {
   readonly group: string
   readonly topic: string
   readonly partition: number
   readonly offset: number
   readonly metadata: string
+}
+
+/** A source partition whose offset a producer's transactions commit. */
+export interface SourcePartition {
+  readonly group: string
+  readonly topic: string
+  readonly partition: number
 }
 
 /** Below `until`, every transactional batch of the file's producer in the partition has ended. */
@@ -76,7 +85,8 @@ export interface TransactionFile {
   readonly transactionalId: string
   readonly state: 'open' | 'committed' | 'aborted'
   readonly ranges: readonly TransactionRange[]
-  readonly commit: SourceCommit | null
+  /** The source partitions' last committed offsets (empty before the first commit). */
+  readonly commits: readonly SourceCommit[]
   /** Absent in files written before transactional batches (no batch names them). */
   readonly producerId?: number
   readonly epoch?: number
@@ -95,8 +105,8 @@ export const TRANSACTIONS_DIR = 'transactions'
 export interface TransactionHost {
   /** Makes the data already written to these partitions durable (per the durability policy). */
   syncData(partitions: readonly PartitionLog[]): Promise<void>
-  /** Records the group's offset and metadata (after the commit point). */
-  commitOffset(commit: SourceCommit): Promise<void>
+  /** Records the group's offsets and metadata (after the commit point), all in one write. */
+  commitOffsets(commits: readonly SourceCommit[]): Promise<void>
   /** Readers of these topics may have something new to see (an LSO moved). */
   wake(topics: Iterable<string>): void
 }
@@ -105,7 +115,7 @@ export class Transactions {
   private readonly holders = new Map<string, TransactionalProducer>()
   private readonly locks = new Map<string, Promise<unknown>>()
   /** The last committed source offset per id, from the files (carried into the next epoch). */
-  private readonly lastCommits = new Map<string, SourceCommit | null>()
+  private readonly lastCommits = new Map<string, readonly SourceCommit[]>()
   /** The files read at open, per id: producer ids, epochs and decided offsets carry on from them. */
   private readonly loaded = new Map<string, TransactionFile>()
   private nextProducerId = 0
@@ -141,7 +151,7 @@ export class Transactions {
   /** Remembers the last commits of the files read at open. */
   load(files: readonly TransactionFile[]): void {
     for (const f of files) {
-      this.lastCommits.set(f.transactionalId, f.commit)
+      this.lastCommits.set(f.transactionalId, f.commits)
       this.loaded.set(f.transactionalId, f)
       if (f.producerId !== undefined) this.nextProducerId = Math.max(this.nextProducerId, f.producerId + 1)
     }
@@ -154,7 +164,7 @@ export class Transactions {
    */
   claim(
     transactionalId: string,
-    source: { group: string; topic: string; partition: number },
+    sources: readonly SourcePartition[],
     onFenced: () => void = () => {},
   ): Promise<TransactionalProducer> {
     encodeGroupName(transactionalId)
@@ -177,8 +187,8 @@ export class Transactions {
       const producer = new TransactionalProducer(
         this,
         transactionalId,
-        source,
-        previous?.lastCommit ?? this.lastCommits.get(transactionalId) ?? null,
+        sources,
+        previous?.lastCommits ?? this.lastCommits.get(transactionalId) ?? [],
         identity,
         decided,
         onFenced,
@@ -191,7 +201,21 @@ export class Transactions {
 
   /** @internal A producer is done (its subscription ended): the id is free without fencing. */
   release(producer: TransactionalProducer): void {
-    if (this.holders.get(producer.transactionalId) === producer) this.holders.delete(producer.transactionalId)
+    if (this.holders.get(producer.transactionalId) !== producer) return
+    this.holders.delete(producer.transactionalId)
+    // The next holder in this process carries on from this one as from a file read at open: the
+    // same producer id (its batches on disk name it), its decided offsets (below them its
+    // committed batches must not be taken for undecided ones and aborted after a crash) and its
+    // last commits.
+    this.loaded.set(producer.transactionalId, {
+      transactionalId: producer.transactionalId,
+      state: 'aborted',
+      ranges: [],
+      commits: producer.lastCommits,
+      ...producer.identity,
+      decided: producer.decidedList(),
+    })
+    this.lastCommits.set(producer.transactionalId, producer.lastCommits)
   }
 
   /** @internal Runs `task` under the id's lock. */
@@ -210,7 +234,7 @@ export class Transactions {
   async write(file: TransactionFile): Promise<void> {
     await mkdir(this.dir, { recursive: true })
     const target = path.join(this.dir, `${encodeGroupName(file.transactionalId)}.json`)
-    await writeFileAtomic(target, `${JSON.stringify({ version: 1, ...file })}\n`, this.fsync)
+    await writeFileAtomic(target, `${JSON.stringify({ version: 2, ...file })}\n`, this.fsync)
   }
 
   /** @internal */
@@ -226,10 +250,11 @@ interface Reserved {
 }
 
 /**
- * One holder of a transactional id: the transaction of one source partition, epoch after epoch.
+ * One holder of a transactional id: the transaction of one source partition (or of a task's
+ * partitions), epoch after epoch.
  * Appends reserve their ranges (`reserve`, called by the log while it holds the topic's append
  * turn) and write their records as batches naming `identity`, `commit` ends the epoch with the
- * source offset, `abort` discards it.
+ * source offsets, `abort` discards it.
  */
 export class TransactionalProducer {
   /** Set when another holder claimed the id: everything fails with LOG_FENCED from then on. */
@@ -239,8 +264,8 @@ export class TransactionalProducer {
   constructor(
     private readonly owner: Transactions,
     readonly transactionalId: string,
-    private readonly source: { readonly group: string; readonly topic: string; readonly partition: number },
-    public lastCommit: SourceCommit | null,
+    private readonly sources: readonly SourcePartition[],
+    public lastCommits: readonly SourceCommit[],
     /** What this holder's batches carry (batch.ts TXN_BATCH_MAGIC). */
     readonly identity: BatchProducer,
     /** Per `${topic}\0${partition}`: below `until`, this producer's batches there have ended. */
@@ -300,18 +325,23 @@ export class TransactionalProducer {
 
   /**
    * Commits the epoch: the records are made durable, then the transaction file records the
-   * ranges and the source offset with its metadata (the commit point), then readers see them.
+   * ranges and the source offsets with their metadata (the commit point), then readers see them.
+   * `offsets[i]` is the next offset of `sources[i]` (as claimed).
    */
-  commit(offset: number, metadata: string): Promise<void> {
+  commit(offsets: readonly number[], metadata: string): Promise<void> {
     return this.owner.locked(this.transactionalId, async () => {
       this.checkFenced()
       const host = this.owner.logHost
-      const commit: SourceCommit = { ...this.source, offset, metadata }
+      const commits: SourceCommit[] = this.sources.map((source, i) => ({
+        ...source,
+        offset: offsets[i]!,
+        metadata,
+      }))
       if (this.reserved.length === 0) {
-        // No outputs to make visible with it: the offset alone is the commit, as at-least-once.
+        // No outputs to make visible with it: the offsets alone are the commit, as at-least-once.
         // A marker is not needed (recovery only rolls groups forward, never back).
-        this.lastCommit = commit
-        await host.commitOffset(commit)
+        this.lastCommits = commits
+        await host.commitOffsets(commits)
         return
       }
       const partitions = [...new Set(this.reserved.map((r) => r.partition))]
@@ -321,7 +351,7 @@ export class TransactionalProducer {
         transactionalId: this.transactionalId,
         state: 'committed',
         ranges,
-        commit,
+        commits,
         ...this.identity,
         decided: this.decidedAfter(ranges),
       })
@@ -332,9 +362,9 @@ export class TransactionalProducer {
         // Only shortens recovery's scan: a mark that could not be moved stays a correct bound.
         await p.advanceTransactionalTail(false).catch(() => {})
       }
-      this.lastCommit = commit
+      this.lastCommits = commits
       host.wake(partitions.map((p) => p.topic))
-      await host.commitOffset(commit)
+      await host.commitOffsets(commits)
     })
   }
 
@@ -366,7 +396,7 @@ export class TransactionalProducer {
       transactionalId: this.transactionalId,
       state,
       ranges: [],
-      commit: this.lastCommit,
+      commits: this.lastCommits,
       ...this.identity,
       decided: this.decidedList(),
     })
@@ -420,7 +450,7 @@ export function parseTransactionFile(text: string, file: string, fallbackId: str
     throw bad((error as Error).message)
   }
   if (typeof parsed !== 'object' || parsed === null) throw bad('not an object')
-  const { state, ranges, commit } = parsed
+  const { state, ranges, commit, commits } = parsed
   const transactionalId = typeof parsed.transactionalId === 'string' ? parsed.transactionalId : fallbackId
   if (state !== 'open' && state !== 'committed' && state !== 'aborted') throw bad(`state ${String(state)}`)
   if (!Array.isArray(ranges)) throw bad('no "ranges" list')
@@ -438,9 +468,11 @@ export function parseTransactionFile(text: string, file: string, fallbackId: str
       throw bad(`bad range ${JSON.stringify(r)}`)
     list.push({ topic, partition: partition as number, from: from as number, to: to as number })
   }
-  let source: SourceCommit | null = null
-  if (commit !== null && commit !== undefined) {
-    const c = commit as Record<string, unknown>
+  // Files written before tasks hold one `commit` (or null); later ones a `commits` list.
+  const listed = commits !== undefined ? commits : commit === null || commit === undefined ? [] : [commit]
+  if (!Array.isArray(listed)) throw bad('"commits" is not a list')
+  const sources: SourceCommit[] = listed.map((entry) => {
+    const c = (entry ?? {}) as Record<string, unknown>
     if (
       typeof c.group !== 'string' ||
       typeof c.topic !== 'string' ||
@@ -448,15 +480,15 @@ export function parseTransactionFile(text: string, file: string, fallbackId: str
       !Number.isSafeInteger(c.offset) ||
       typeof c.metadata !== 'string'
     )
-      throw bad(`bad commit ${JSON.stringify(commit)}`)
-    source = {
+      throw bad(`bad commit ${JSON.stringify(entry)}`)
+    return {
       group: c.group,
       topic: c.topic,
       partition: c.partition as number,
       offset: c.offset as number,
       metadata: c.metadata,
     }
-  }
+  })
   const { producerId, epoch, decided } = parsed
   const identity: { producerId?: number; epoch?: number; decided?: DecidedUntil[] } = {}
   if (producerId !== undefined) {
@@ -481,5 +513,5 @@ export function parseTransactionFile(text: string, file: string, fallbackId: str
       return { topic, partition: partition as number, until: until as number }
     })
   }
-  return { transactionalId, state, ranges: list, commit: source, ...identity }
+  return { transactionalId, state, ranges: list, commits: sources, ...identity }
 }
