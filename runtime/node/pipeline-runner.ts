@@ -49,6 +49,7 @@ import { firstInvalidUtf8, isUtf8 } from '../text/utf8.ts'
 import { SessionWindowOperator } from '../window/session-operator.ts'
 import { createTypedArrayWindowStore } from '../window/typed-array-store.ts'
 import { lateReason, WindowOperator } from '../window/window-operator.ts'
+import { copartitionedTopics } from './copartitioned.ts'
 import { OperatorState, type PartitionState, type StateBudget } from './operator-state.ts'
 
 export const DEFAULT_DEAD_LETTER_TOPIC = 'sluice.dead-letter'
@@ -191,6 +192,8 @@ export class PipelineRunner {
   /** Keyed state and checkpoints; null for a stateless at-least-once pipeline (commits per batch). */
   private readonly operatorState: OperatorState | null
   private readonly hasWindows: boolean
+  /** Source topics read as co-partitioned tasks: those feeding an operator of two inputs. */
+  private readonly copartitioned: string[][]
   /** At most 10 'event dead-lettered' lines a second; the metric counts every one. */
   private readonly deadLetterLines = new LogSampler(DEAD_LETTER_LINES_PER_SECOND, (count) =>
     this.logger.warn('more events dead-lettered than logged one by one', {
@@ -242,6 +245,12 @@ export class PipelineRunner {
       }
     }
     this.hasWindows = manifest.graph.nodes.some((n) => n.kind === 'WindowAggregate')
+    this.copartitioned = copartitionedTopics({
+      nodes: manifest.graph.nodes,
+      id: (n) => n.id,
+      inputsOf: (n) => (n.kind === 'Source' ? [] : [n.input]),
+      topicOf: (n) => (n.kind === 'Source' && n.connector.kind === 'kafka' ? n.connector.topic : null),
+    })
     this.operatorState = this.createOperatorState()
     const m = options.metrics
     this.metrics = {
@@ -344,6 +353,13 @@ export class PipelineRunner {
       for (const { node } of sources) visit(node.id)
       chainsOfTopic.set(topic, reached)
       windowsOfTopic.set(topic, reachedWindows)
+    }
+    // A task's state (named by its first topic) holds what the batches of any of its topics reach.
+    for (const [lead, ...others] of this.copartitioned) {
+      for (const topic of others) {
+        for (const id of chainsOfTopic.get(topic) ?? []) chainsOfTopic.get(lead!)!.add(id)
+        for (const id of windowsOfTopic.get(topic) ?? []) windowsOfTopic.get(lead!)!.add(id)
+      }
     }
     const kernel = windows.some((w) => w.execution === 'wasm' && w.window.kind !== 'session')
       ? this.windowKernel()
@@ -504,6 +520,7 @@ export class PipelineRunner {
         group: this.group,
         topics: this.sourceTopics,
         fromBeginning: true,
+        ...(this.copartitioned.length > 0 ? { copartitioned: this.copartitioned } : {}),
         ...(this.options.maxBatchRecords ? { maxBatchRecords: this.options.maxBatchRecords } : {}),
         delivery: this.options.delivery ?? 'at-least-once',
         ...(this.operatorState
@@ -628,7 +645,8 @@ export class PipelineRunner {
     const started = performance.now()
     const outputs = new Map<string, TopicOutput>()
     const deadLetters: DeadLetter[] = []
-    const states = this.operatorState?.of(batch.topic, batch.partition)
+    // A batch of a co-partitioned topic shares the state of its task (decision 0020).
+    const states = this.operatorState?.of(batch.task?.topic ?? batch.topic, batch.partition)
     // Under exactly-once, part of the partition's transaction; else plain appends.
     const target = batch.transaction ?? this.options.log
     for (const { node, delayMs } of this.sourcesByTopic.get(batch.topic) ?? []) {
