@@ -1,7 +1,7 @@
 /**
  * Code of a join's per-event and per-result work, as an entry of the generated module's `joins`
  * (runtime/artifact/operators.ts, JoinFunctions). The runtime's join operator
- * (runtime/join/join-operator.ts) owns the buffers, the watermarks and the bound; the generated
+ * (runtime/join/interval-join.ts) owns the buffers, the watermarks and the bound; the generated
  * code only does what depends on the pipeline's types and expressions:
  *
  *   leftKeys / rightKeys  one loop over a batch of that side: each event's join key string (null

@@ -1,6 +1,6 @@
 /**
  * The reference semantics of joins (specs/language.md, "Joins"), in the plainest form, for the
- * reference interpreter (interpret.ts). The runtime's join operator (runtime/join/join-operator.ts)
+ * reference interpreter (interpret.ts). The runtime's join operator (runtime/join/interval-join.ts)
  * implements the same rules with keyed buffers and is compared with this, and both with the
  * brute-force enumeration of test/support/join-reference.ts, on random streams.
  *

@@ -70,7 +70,7 @@ export interface WindowGraphNode {
 
 /**
  * A join of two inputs (specs/language.md, "Joins"); its functions are the module's `joins[id]`,
- * its operator runtime/join/join-operator.ts. Not runnable yet (validateManifest refuses it), so
+ * its operator runtime/join/interval-join.ts. Not runnable yet (validateManifest refuses it), so
  * not yet a member of GraphNode: the runner's code assumes one `input` per node.
  */
 export interface JoinGraphNode {
@@ -171,7 +171,7 @@ export function validateManifest(value: unknown, where: string): RuntimeManifest
   for (const node of (graph as { nodes: unknown[] }).nodes) {
     if (typeof node !== 'object' || node === null) return fail('a graph node is not a JSON object')
     const n = node as Record<string, unknown>
-    // JOIN GUARD (remove when the runner drives runtime/join/join-operator.ts): a join's state
+    // JOIN GUARD (remove when the runner drives runtime/join/interval-join.ts): a join's state
     // belongs to a task of co-partitioned partitions (docs/decisions/0020), which the runner has not yet.
     if (n.kind === 'Join') {
       fail(

@@ -125,7 +125,7 @@ export interface WindowFunctions {
 
 /**
  * The generated part of a join (compiler/codegen/join.ts); the runtime's join operator
- * (runtime/join/join-operator.ts) does the rest.
+ * (runtime/join/interval-join.ts) does the rest.
  */
 export interface JoinFunctions {
   /**

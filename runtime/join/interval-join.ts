@@ -1,6 +1,7 @@
 /**
  * A join of two inputs on one task (specs/language.md, "Joins"; docs/decisions/0020): an interval
- * join (inner, left, full) or a window join (inner, tumbling or hopping). The reference is
+ * join (inner, left, full) or, in the same class (they share the sides' watermarks, the record by
+ * record driving, late events and snapshots), a window join (inner, tumbling or hopping). The reference is
  * compiler/ir/join-semantics.ts, which the property tests compare this with, and both with the
  * brute-force enumeration of test/support/join-reference.ts.
  *

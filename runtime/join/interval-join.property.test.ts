@@ -28,7 +28,7 @@ import {
   rowText,
 } from '../../test/support/join-reference.ts'
 import type { EventBatch, JoinFunctions } from '../artifact/operators.ts'
-import { JoinOperator } from './join-operator.ts'
+import { JoinOperator } from './interval-join.ts'
 
 const RUNS = Number(process.env.SLUICE_PROPERTY_RUNS ?? 200)
 const SEED =
