@@ -108,13 +108,18 @@ export function checkJoin(
 
   const leftRecord = sideRecord(left)
   const rightRecord = sideRecord(right)
-  const { leftKeys, rightKeys } = checkCondition(clause, leftRecord, rightRecord, ctx)
+  // With one name for both sides, `x.f` could mean either: the condition and the bound are left
+  // unchecked rather than reported against a guess.
+  const sameAlias = leftAlias === rightAlias
+  const { leftKeys, rightKeys } = sameAlias
+    ? { leftKeys: [], rightKeys: [] }
+    : checkCondition(clause, leftRecord, rightRecord, ctx)
 
   let bound: IntervalJoinBound | WindowSpec
   let latenessMs: number
   let lateInto: Identifier | null
   if (clause.within !== null) {
-    bound = intervalBound(clause, ctx)
+    bound = sameAlias ? { kind: 'interval', lowerMs: 0, upperMs: 0 } : intervalBound(clause, ctx)
     latenessMs = lateness(clause.within.lateness, ctx)
     lateInto = clause.within.lateInto
   } else {
@@ -191,7 +196,7 @@ function checkCondition(
     kind: 'record',
     fields: [
       { name: leftAlias, type: leftRecord },
-      ...(rightAlias === leftAlias ? [] : [{ name: rightAlias, type: rightRecord }]),
+      { name: rightAlias, type: rightRecord },
     ],
   }
   const leftKeys: Expr[] = []
@@ -328,7 +333,7 @@ function intervalBound(clause: JoinClause, ctx: JoinCheckContext): IntervalJoinB
     ctx.report(
       'E0443',
       `the bound is empty: \`${show(w.lower)}\` is later than \`${show(w.upper)}\`, so no two events can meet it; write the earlier offset first`,
-      { file: w.span.file, start: w.lower.amount.span.start, end: w.reference.span.start },
+      { file: w.span.file, start: w.lower.span.start, end: w.upper.span.end },
     )
   }
   for (const o of [w.lower, w.upper]) {

@@ -233,10 +233,9 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
     .map((r) => ({ kind: 'Aggregate' as const, ...r, span })),
 )
 
-const boundOffsetArb = fc.record({
-  amount: durationArb,
-  direction: fc.constantFrom<'before' | 'after'>('before', 'after'),
-})
+const boundOffsetArb = fc
+  .record({ amount: durationArb, direction: fc.constantFrom<'before' | 'after'>('before', 'after') })
+  .map((r) => ({ ...r, span }))
 
 const intervalBoundArb: fc.Arbitrary<IntervalBound> = fc
   .record({

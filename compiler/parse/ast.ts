@@ -374,6 +374,7 @@ export interface JoinClause {
 export interface BoundOffset {
   readonly amount: DurationLiteral
   readonly direction: 'before' | 'after'
+  readonly span: Span
 }
 
 /**

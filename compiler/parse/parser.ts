@@ -548,7 +548,11 @@ class Parser {
       this.fail(`\`before\` or \`after\` after \`${amount.amount}${amount.unit}\``)
     }
     this.advance()
-    return { amount, direction: token.value === JOIN_WORDS.before ? 'before' : 'after' }
+    return {
+      amount,
+      direction: token.value === JOIN_WORDS.before ? 'before' : 'after',
+      span: this.span(amount.span.start, this.prevEnd()),
+    }
   }
 
   /** [`lateness D`] [`late into name`], after a window or a join's bound. */
