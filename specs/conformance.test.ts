@@ -11,16 +11,21 @@
  *
  * The same inputs also go through the reference interpreter (unfused, unoptimised), which must
  * produce the same sink values (and, for sinks of event-time records, the same timestamps): both
- * implementations of the semantics pass every case.
+ * implementations of the semantics pass every case. The interpreter reads the sources' events in
+ * the order `input.order` gives (one source name per line: the source whose next event comes
+ * next), or, without that file, each source's file after the other's.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { checkSource } from '../compiler/frontend.ts'
 import { createInterpreter } from '../compiler/ir/interpret.ts'
 import { loadArtifact } from '../runtime/artifact/load.ts'
+import type { RuntimeManifest } from '../runtime/artifact/manifest.ts'
+import type { OperatorModule, Operators } from '../runtime/artifact/operators.ts'
 import { EmbeddedLog } from '../runtime/log/embedded.ts'
 import { MetricsRegistry } from '../runtime/metrics/registry.ts'
 import {
@@ -29,6 +34,7 @@ import {
   PipelineRunner,
 } from '../runtime/node/pipeline-runner.ts'
 import { FileSnapshotStore } from '../runtime/state/file-snapshot-store.ts'
+import { EvaluationError } from '../stdlib/eval-error.ts'
 import { stdlib } from '../stdlib/index.ts'
 import { compileFixture } from '../test/support/compile-fixture.ts'
 
@@ -47,6 +53,40 @@ function canonicalJson(text: string): string {
 
 function jsonLines(file: string): unknown[] {
   return lines(file).map((line) => JSON.parse(line) as unknown)
+}
+
+/** The operators of a compiled artifact's generated module, without the runtime's checks of its manifest. */
+async function generatedOperators(artifactDir: string): Promise<Operators> {
+  const manifest = JSON.parse(readFileSync(join(artifactDir, 'manifest.json'), 'utf8')) as RuntimeManifest
+  const module = (await import(
+    pathToFileURL(join(artifactDir, manifest.files.module)).href
+  )) as OperatorModule
+  return module.instantiate({ stdlib, EvaluationError })
+}
+
+/**
+ * The events of all inputs in the order the interpreter reads them: as `input.order` interleaves
+ * them, or file after file (specs/language.md, §10).
+ */
+function interleaving(
+  dir: string,
+  inputs: readonly { source: string; file: string }[],
+): { source: string; line: string }[] {
+  const queues = new Map(inputs.map(({ source, file }) => [source, lines(file)]))
+  const orderFile = join(dir, 'input.order')
+  if (!existsSync(orderFile)) {
+    return inputs.flatMap(({ source }) => queues.get(source)!.map((line) => ({ source, line })))
+  }
+  const order = lines(orderFile).map((line) => {
+    const source = line.trim()
+    const next = queues.get(source)?.shift()
+    if (next === undefined) throw new Error(`input.order names ${source} once more than it has events`)
+    return { source, line: next }
+  })
+  for (const [source, rest] of queues) {
+    if (rest.length > 0) throw new Error(`input.order leaves ${rest.length} event(s) of ${source} unread`)
+  }
+  return order
 }
 
 const cases = existsSync(CASES)
@@ -75,7 +115,12 @@ describe('conformance cases', () => {
       )
       .map((f) => ({ target: f.slice(9, -6), file: join(dir, f) }))
 
-    it(`${name}: the compiled artifact on the embedded log`, async () => {
+    // The runner cannot run a join yet: a join's state belongs to a task of co-partitioned
+    // partitions (docs/decisions/0020), which the runner does not have; until it does, the manifest
+    // refuses Join nodes and join cases run in the interpreter only. Remove this skip when wiring.
+    const joinCase =
+      checkSource(`${name}/case.pipe`, text).pipeline?.nodes.some((n) => n.kind === 'Join') ?? false
+    it.skipIf(joinCase)(`${name}: the compiled artifact on the embedded log`, async () => {
       const artifactDir = await compileFixture(text, name, `${name}/case.pipe`)
       const artifact = await loadArtifact(artifactDir)
       const dataDir = await mkdtemp(join(tmpdir(), `sluice-conformance-${name}-`))
@@ -184,8 +229,11 @@ describe('conformance cases', () => {
     it(`${name}: the reference interpreter agrees`, async () => {
       const { pipeline } = checkSource(`${name}/case.pipe`, text)
       if (!pipeline) throw new Error(`${name} does not check`)
-      // Decoding is the runtime's job; reuse the artifact's generated decoders for the interpreter's input.
-      const artifact = await loadArtifact(await compileFixture(text, name, `${name}/case.pipe`))
+      // Decoding is the runtime's job; reuse the artifact's generated decoders for the interpreter's
+      // input, from its module alone (a join case's manifest is one the runtime refuses for now).
+      const artifact = {
+        operators: await generatedOperators(await compileFixture(text, name, `${name}/case.pipe`)),
+      }
       const outputs = new Map<string, string[]>()
       const timestamps = new Map<string, string[]>()
       const interpreter = createInterpreter(pipeline, {
@@ -209,18 +257,16 @@ describe('conformance cases', () => {
         },
         onError: () => {},
       })
-      for (const { source, file } of inputs) {
+      for (const { source, line } of interleaving(dir, inputs)) {
         const decoder = artifact.operators.sources[source]!
-        for (const line of lines(file)) {
-          let value: unknown
-          try {
-            value = decoder.decode(JSON.parse(line))
-          } catch {
-            continue // dead-lettered by the runtime; the interpreter never sees it
-          }
-          const timestamp = decoder.eventTime ? decoder.eventTime(value as never) : 0
-          interpreter.push(source, { value: value as Record<string, unknown>, key: null, timestamp })
+        let value: unknown
+        try {
+          value = decoder.decode(JSON.parse(line))
+        } catch {
+          continue // dead-lettered by the runtime; the interpreter never sees it
         }
+        const timestamp = decoder.eventTime ? decoder.eventTime(value as never) : 0
+        interpreter.push(source, { value: value as Record<string, unknown>, key: null, timestamp })
       }
       for (const { target, file } of expectedOutputs) {
         expect(outputs.get(target) ?? [], `sink ${target}`).toEqual(lines(file).map(canonicalJson))

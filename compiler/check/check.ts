@@ -23,6 +23,7 @@ import type {
   Connector,
   Expr,
   FieldType,
+  JoinNode,
   MapNode,
   Node,
   Pipeline,
@@ -37,6 +38,7 @@ import type {
   FieldDecl,
   FieldInit,
   Identifier,
+  JoinClause,
   PipeFile,
   SchemaDecl,
   SinkDecl,
@@ -45,6 +47,7 @@ import type {
   TypeExpr,
 } from '../parse/ast.ts'
 import { DURATION_UNIT_MS } from '../parse/lexer.ts'
+import { checkJoin, type JoinInput, lateRecordOf } from './join-steps.ts'
 import { checkAggregate, checkDedup, type StepContext } from './stateful-steps.ts'
 import { didYouMean } from './suggest.ts'
 import {
@@ -209,6 +212,9 @@ class Checker {
           const late = step.kind === 'Aggregate' ? step.window?.lateInto : undefined
           if (late && !this.declared.has(late.name)) this.declared.set(late.name, late)
         }
+        const join = statement.join
+        const joinLate = join?.within?.lateInto ?? join?.window?.lateInto
+        if (joinLate && !this.declared.has(joinLate.name)) this.declared.set(joinLate.name, joinLate)
       }
     }
     const sinks: SinkDecl[] = []
@@ -628,6 +634,12 @@ class Checker {
     let record: Type = input?.schema ?? ERROR_TYPE
     let eventTimeField = input?.eventTimeField ?? null
     let previous = input?.lastId ?? ''
+    if (decl.join !== null) {
+      const joined = this.checkJoinHead(decl, decl.join, input)
+      record = joined.schema
+      eventTimeField = null
+      previous = joined.id
+    }
     /** Stateful steps of each kind so far, for their state slot ids. */
     const statefulCounts = { dedup: 0, aggregate: 0, window: 0 }
     decl.steps.forEach((step, i) => {
@@ -742,6 +754,64 @@ class Checker {
   }
 
   /**
+   * The join a stream starts with (join-steps.ts), and its late stream. Its output carries no
+   * event-time field: a pair is timed by the later of its events, an outer row by its event.
+   */
+  private checkJoinHead(decl: StreamDecl, clause: JoinClause, leftEntry: StreamEntry | null): JoinNode {
+    const rightEntry = this.lookupStream(clause.right, decl.name.name)
+    const id = `${decl.name.name}#join`
+    const node = checkJoin(
+      clause,
+      this.joinInput(decl.input, leftEntry),
+      this.joinInput(clause.right, rightEntry),
+      clause.span,
+      {
+        id,
+        lateId: `${id}.late`,
+        stateId: `${decl.name.name}.join.0`,
+        expr: (e, record) => this.expr(e, { record }),
+        checkFieldName: (name, span) => this.checkFieldName(name, span),
+        report: (code, message, span, related) => this.report(code, message, span, related),
+      },
+    )
+    this.nodes.push(node)
+    const lateInto = clause.within?.lateInto ?? clause.window?.lateInto ?? null
+    if (node.late !== null && lateInto !== null) {
+      const schema = lateRecordOf(node)
+      this.nodes.push({ kind: 'LateEvents', id: node.late, span: lateInto.span, schema, input: id })
+      this.declare(lateInto, {
+        kind: 'stream',
+        name: lateInto,
+        schema,
+        eventTimeField: null,
+        lastId: node.late,
+        used: false,
+      })
+    }
+    return node
+  }
+
+  /** What a join needs to know of one of its inputs, found by walking the nodes up to its source. */
+  private joinInput(name: Identifier, entry: StreamEntry | null): JoinInput | null {
+    if (entry === null) return null
+    const byId = new Map(this.nodes.map((n) => [n.id, n]))
+    let hasEventTime = true
+    let timedResultsOf: JoinInput['timedResultsOf'] = null
+    for (let node = byId.get(entry.lastId); node !== undefined; ) {
+      if (node.kind === 'Source') {
+        hasEventTime = node.eventTimeField !== null
+        break
+      }
+      if (node.kind === 'WindowAggregate' || node.kind === 'Join') {
+        timedResultsOf = { kind: node.kind, span: node.span }
+        break
+      }
+      node = byId.get(node.input)
+    }
+    return { name, record: entry.schema, lastId: entry.lastId, hasEventTime, timedResultsOf }
+  }
+
+  /**
    * A window's watermark is its source partition's, so a window over another window's results
    * (timed at their window's end, when that watermark has already passed it) would find them all
    * late: refused until operators forward watermarks of their own.
@@ -755,6 +825,15 @@ class Checker {
           'this window reads the results of another window; windows over windows are not supported yet (aggregate both from the source instead)',
           span,
           [{ message: 'the first window', span: node.span }],
+        )
+        return
+      }
+      if (node.kind === 'Join') {
+        this.report(
+          'E0447',
+          "this window reads the results of a join, timed by the join's watermark, which a window does not follow; windows over joins are not supported yet",
+          span,
+          [{ message: 'the join', span: node.span }],
         )
         return
       }

@@ -5,6 +5,7 @@ import { EvaluationError } from '../../stdlib/eval-error.ts'
 import { stdlib } from '../../stdlib/index.ts'
 import { compileSource } from '../compile.ts'
 import { checkSource } from '../frontend.ts'
+import { inputsOf } from '../ir/graph.ts'
 import { createInterpreter, type SinkOutput } from '../ir/interpret.ts'
 import type { Pipeline } from '../ir/types.ts'
 import { GENERATED_FILE } from './generate.ts'
@@ -46,7 +47,7 @@ function mapStepState(
 function latenessOf(pipeline: Pipeline, nodeId: string): number {
   for (let node = pipeline.nodes.find((n) => n.id === nodeId); node; ) {
     if (node.kind === 'Source') return node.watermark?.delayMs ?? 0
-    const input = node.input
+    const input = inputsOf(node)[0]
     node = pipeline.nodes.find((n) => n.id === input)
   }
   return 0
@@ -69,7 +70,7 @@ function runFused(
   const states = new Map<string, StepState[]>()
   const push = (nodeId: string, batch: Batch) => {
     for (const node of pipeline.nodes) {
-      if (node.kind === 'Source' || node.input !== nodeId) continue
+      if (!inputsOf(node).includes(nodeId)) continue
       if (node.kind === 'Fused') {
         const out: Batch = { values: [], keys: [], timestamps: [], origins: [], length: 0 }
         const failures: { index: number; error: unknown; site: number }[] = []

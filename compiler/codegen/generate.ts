@@ -23,6 +23,7 @@ import { isOptional, unwrapOptional } from '../ir/expr.ts'
 import type {
   Expr,
   FusedNode,
+  JoinNode,
   Pipeline,
   SinkNode,
   SourceNode,
@@ -34,6 +35,7 @@ import type {
 import { CODEC_HELPERS, CodecWriter } from './codecs.ts'
 import { compileExpr, EXPRESSION_HELPERS, type ExprContext, tsType } from './expressions.ts'
 import { fieldsRead } from './fields-read.ts'
+import { joinFunctions } from './join.ts'
 import { SCANNER_HELPERS } from './json-scanner.ts'
 import { aggregateCode, dedupCode, EVENT_TIME, STATEFUL_HELPERS } from './stateful.ts'
 import { WINDOW_HELPERS, windowFunctions } from './window.ts'
@@ -99,6 +101,10 @@ export function generateModule(
   const windows = pipeline.nodes.filter((n): n is WindowAggregateNode => n.kind === 'WindowAggregate')
   const windowEntries = windows.map(
     (node) => `${JSON.stringify(node.id)}: ${windowFunctions(node, { site, fnRef, typeName })}`,
+  )
+  const joins = pipeline.nodes.filter((n): n is JoinNode => n.kind === 'Join')
+  const joinEntries = joins.map(
+    (node) => `${JSON.stringify(node.id)}: ${joinFunctions(node, { site, fnRef, keyToString })}`,
   )
   const sourceEntries = sources.map((source) => {
     const read = fieldsRead(pipeline, source)
@@ -248,6 +254,7 @@ export function generateModule(
       writer.writeLine(`  sources: { ${sourceEntries.join(',\n    ')} },`)
       writer.writeLine(`  sinks: { ${sinkEntries.join(',\n    ')} },`)
       writer.writeLine(`  windows: { ${windowEntries.join(',\n    ')} },`)
+      writer.writeLine(`  joins: { ${joinEntries.join(',\n    ')} },`)
       writer.writeLine('  isDecodeFailure: (error: unknown): boolean => error instanceof DecodeFailure,')
       writer.writeLine('}')
     },

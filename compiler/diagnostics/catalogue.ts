@@ -63,6 +63,15 @@ export const diagnosticCatalogue = {
   E0410: { severity: 'error', title: 'invalid window' },
   E0411: { severity: 'error', title: 'window over the output of a window' },
   E0412: { severity: 'error', title: 'WebAssembly kernel not built' },
+  E0440: { severity: 'error', title: 'join keys of different types' },
+  E0441: { severity: 'error', title: 'join side without event time' },
+  E0442: { severity: 'error', title: 'both sides of a join have one name' },
+  E0443: { severity: 'error', title: 'invalid join bound' },
+  E0444: { severity: 'error', title: 'join of a stream with itself' },
+  E0445: { severity: 'error', title: 'join condition is not an equality of keys' },
+  E0446: { severity: 'error', title: 'join bound names no side of the join' },
+  E0447: { severity: 'error', title: 'join or window over timed results' },
+  E0448: { severity: 'error', title: 'unsupported window join' },
   // Warnings
   W0001: { severity: 'warning', title: 'stream is never used' },
   W0002: { severity: 'warning', title: 'source is never used' },
@@ -71,6 +80,7 @@ export const diagnosticCatalogue = {
   W0005: { severity: 'warning', title: 'watermark field is not the event-time field' },
   W0006: { severity: 'warning', title: 'the same stream is sunk to one topic twice' },
   W0007: { severity: 'warning', title: 'WebAssembly kernel not built' },
+  W0014: { severity: 'warning', title: 'optional join key' },
   // Internal
   E9999: { severity: 'error', title: 'internal compiler error' },
 } as const satisfies Record<string, { severity: 'error' | 'warning'; title: string }>

@@ -1,8 +1,17 @@
 import type { Node, Pipeline } from './types.ts'
 
-/** The id of the node a node reads from, or null for a source. */
-export function inputOf(node: Node): string | null {
-  return node.kind === 'Source' ? null : node.input
+/** The ids of the nodes a node reads from: none for a source, two for a join, else one. */
+export function inputsOf(node: Node): string[] {
+  if (node.kind === 'Source') return []
+  if (node.kind === 'Join') return [node.left, node.right]
+  return [node.input]
+}
+
+/** The node with every input id mapped through `redirect`. */
+export function withInputs(node: Node, redirect: (id: string) => string): Node {
+  if (node.kind === 'Source') return node
+  if (node.kind === 'Join') return { ...node, left: redirect(node.left), right: redirect(node.right) }
+  return { ...node, input: redirect(node.input) }
 }
 
 /** For each node id, the ids of the nodes that read its output, in pipeline order. */
@@ -10,8 +19,8 @@ export function consumersOf(pipeline: Pipeline): Map<string, string[]> {
   const consumers = new Map<string, string[]>()
   for (const node of pipeline.nodes) consumers.set(node.id, [])
   for (const node of pipeline.nodes) {
-    const input = inputOf(node)
-    if (input !== null) consumers.get(input)?.push(node.id)
+    // A join of a stream with itself is refused by the checker, so a node reads an input once.
+    for (const input of inputsOf(node)) consumers.get(input)?.push(node.id)
   }
   return consumers
 }
@@ -21,7 +30,7 @@ export function nodeById(pipeline: Pipeline): Map<string, Node> {
 }
 
 /**
- * Orders nodes so that every node comes after its input, keeping the given order where it
+ * Orders nodes so that every node comes after its inputs, keeping the given order where it
  * already satisfies that (passes rewrite inputs, and this restores the IR's invariant).
  */
 export function topologicalOrder(nodes: readonly Node[]): Node[] {
@@ -32,9 +41,10 @@ export function topologicalOrder(nodes: readonly Node[]): Node[] {
     if (placed.has(node.id)) return
     if (path.has(node.id)) throw new Error(`IR cycle through ${node.id}`)
     path.add(node.id)
-    const input = inputOf(node)
-    const upstream = input === null ? undefined : byId.get(input)
-    if (upstream) place(upstream, path)
+    for (const input of inputsOf(node)) {
+      const upstream = byId.get(input)
+      if (upstream) place(upstream, path)
+    }
     placed.add(node.id)
     ordered.push(node)
   }

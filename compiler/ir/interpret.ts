@@ -25,6 +25,8 @@
 
 import { EvaluationError } from '../../stdlib/eval-error.ts'
 import { stdlib } from '../../stdlib/index.ts'
+import { inputsOf } from './graph.ts'
+import { type JoinRow, type JoinSide, joinLateReason, ReferenceJoin } from './join-semantics.ts'
 import {
   accumulate,
   aggregateValues,
@@ -39,6 +41,7 @@ import type {
   BinaryOp,
   Expr,
   FusedStep,
+  JoinNode,
   Node,
   Pipeline,
   Type,
@@ -158,13 +161,19 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
   for (const node of pipeline.nodes) {
     lateness.set(
       node.id,
-      node.kind === 'Source' ? (node.watermark?.delayMs ?? 0) : (lateness.get(node.input) ?? 0),
+      node.kind === 'Source'
+        ? (node.watermark?.delayMs ?? 0)
+        : Math.max(...inputsOf(node).map((input) => lateness.get(input) ?? 0)),
     )
   }
   // Windows run on their source's watermark: the largest event time it has read less its delay.
   const sourceNameOf = new Map<string, string>()
   for (const node of pipeline.nodes) {
-    sourceNameOf.set(node.id, node.kind === 'Source' ? node.name : (sourceNameOf.get(node.input) ?? ''))
+    // A join's output has no one source (the checker lets no window read it).
+    sourceNameOf.set(
+      node.id,
+      node.kind === 'Source' ? node.name : node.kind === 'Join' ? '' : (sourceNameOf.get(node.input) ?? ''),
+    )
   }
   const maxEventTime = new Map<string, number>()
   const ticks = new Map<string, (() => void)[]>()
@@ -186,6 +195,26 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
     const node = pipeline.nodes[i]!
     built.add(node.id)
     const emit = edgeTo(consumers.get(node.id) ?? [])
+    if (node.kind === 'Join') {
+      // Two entries, one per side, each registered as a consumer of that side's node.
+      const side = (input: string) => ({ source: sourceNameOf.get(input)!, delayMs: lateness.get(input)! })
+      const entries = joinOperator(node, emit, lateEdges.get(node.id) ?? null, functions, {
+        ...windowContext,
+        left: side(node.left),
+        right: side(node.right),
+      })
+      for (const [input, entry] of [
+        [node.left, entries.left],
+        [node.right, entries.right],
+      ] as const) {
+        if (!ids.has(input)) throw new Error(`node '${node.id}' reads unknown input '${input}'`)
+        if (built.has(input)) throw new Error(`node '${node.id}' comes before its input '${input}'`)
+        const list = consumers.get(input)
+        if (list === undefined) consumers.set(input, [entry])
+        else list.unshift(entry)
+      }
+      continue
+    }
     const operator =
       node.kind === 'WindowAggregate'
         ? windowOperator(node, emit, lateEdges.get(node.id) ?? null, functions, {
@@ -245,6 +274,8 @@ function buildNode(
       return emit
     case 'WindowAggregate':
       throw new Error('codegen: window operators are built by windowOperator')
+    case 'Join':
+      throw new Error('codegen: join operators are built by joinOperator')
     case 'Filter':
       return filterOperator(compileExpr(node.predicate, functions), emit)
     case 'Map':
@@ -425,6 +456,88 @@ function windowOperator(
       if (late === null) throw new EvaluationError(lateReason(event.timestamp, watermark, node.latenessMs))
       late.push(event)
     },
+  }
+}
+
+interface JoinContext extends WindowContext {
+  readonly left: { readonly source: string; readonly delayMs: number }
+  readonly right: { readonly source: string; readonly delayMs: number }
+}
+
+/**
+ * A join by the rules of join-semantics.ts, with an entry per side. The join's watermark is the
+ * smaller of its sides' (each its source's largest event time less the delay); after every event
+ * of either side's source what it made due is emitted, and before and after each event reaching it.
+ */
+function joinOperator(
+  node: JoinNode,
+  emit: Operator,
+  late: Operator | null,
+  functions: FunctionTable,
+  ctx: JoinContext,
+): { left: Operator; right: Operator } {
+  const join = new ReferenceJoin({ joinType: node.joinType, bound: node.bound, latenessMs: node.latenessMs })
+  const watermark = () =>
+    Math.min(
+      ctx.watermark(ctx.left.source, ctx.left.delayMs),
+      ctx.watermark(ctx.right.source, ctx.right.delayMs),
+    )
+  const output = (row: JoinRow) =>
+    emit.push({
+      value: { [node.leftAlias]: row.left, [node.rightAlias]: row.right },
+      key: row.key,
+      timestamp: row.timestamp,
+    })
+  const advance = () => {
+    for (const row of join.advance(watermark())) output(row)
+  }
+  ctx.onTick(ctx.left.source, advance)
+  if (ctx.right.source !== ctx.left.source) ctx.onTick(ctx.right.source, advance)
+  const entry = (side: JoinSide): Operator => {
+    const keyOf = joinKeyFunction(side === 'left' ? node.leftKeys : node.rightKeys, functions)
+    return {
+      push: (event) => {
+        const key = keyOf(event.value)
+        const now = watermark()
+        advance()
+        if (join.isLate(event.timestamp, now)) {
+          if (late === null) throw new EvaluationError(joinLateReason(event.timestamp, now, node.latenessMs))
+          const value =
+            side === 'left' ? { left: event.value, right: null } : { left: null, right: event.value }
+          late.push({
+            value: { [node.leftAlias]: value.left, [node.rightAlias]: value.right },
+            key: event.key,
+            timestamp: event.timestamp,
+          })
+          return
+        }
+        for (const row of join.add(side, key, event.value, event.timestamp, now)) output(row)
+        advance()
+      },
+    }
+  }
+  return { left: entry('left'), right: entry('right') }
+}
+
+/**
+ * The join key string of a side's record: null when any key value is null (it matches nothing),
+ * else the state key of the values over their non-optional types, so `string` and `string?`
+ * keys of the two sides give the same strings.
+ */
+export function joinKeyFunction(
+  keys: readonly Expr[],
+  functions: FunctionTable,
+): (row: Row) => string | null {
+  const evaluators = keys.map((key) => compileExpr(key, functions))
+  const strings = keys.map((key) => keyString(unwrap(key.type)))
+  return (row) => {
+    const parts: string[] = []
+    for (let i = 0; i < evaluators.length; i++) {
+      const value = evaluators[i]!(row)
+      if (value === null) return null
+      parts.push(strings[i]!(value)!)
+    }
+    return parts.length === 1 ? parts[0]! : JSON.stringify(parts)
   }
 }
 

@@ -183,6 +183,7 @@ export type Node =
   | AggregateNode
   | WindowAggregateNode
   | LateEventsNode
+  | JoinNode
   | FusedNode
   | SinkNode
 export type NodeKind = Node['kind']
@@ -238,7 +239,7 @@ export interface KeyByNode extends NodeBase {
  */
 export interface StateSlot {
   readonly id: string
-  readonly step: 'dedup' | 'aggregate' | 'window'
+  readonly step: 'dedup' | 'aggregate' | 'window' | 'join'
   /** Keys idle this long in event time may be dropped (dedup: its `within`); null: kept. */
   readonly ttlMs: number | null
 }
@@ -353,11 +354,54 @@ export interface WindowAggregateNode extends NodeBase {
   readonly execution: 'wasm' | 'typescript'
 }
 
-/** The events a window refused as too late (`late into name`): its input's record type. */
+/**
+ * The events a window or a join refused as too late (`late into name`). A window's are its input's
+ * record type; a join's are its output record type with both sides optional, the late side set.
+ */
 export interface LateEventsNode extends NodeBase {
   readonly kind: 'LateEvents'
-  /** The WindowAggregate node. */
+  /** The WindowAggregate or Join node. */
   readonly input: string
+}
+
+/**
+ * An interval join: a right event joins a left event of equal keys whose time `l` puts its own
+ * time `r` in [l + lowerMs, l + upperMs] (both ends inclusive, as Flink's `between`).
+ */
+export interface IntervalJoinBound {
+  readonly kind: 'interval'
+  readonly lowerMs: number
+  readonly upperMs: number
+}
+
+/**
+ * `[left|full] join A as a, B as b on a.k == b.k (within … | window …)` (specs/language.md,
+ * "Joins"): joins the events of two inputs whose keys are equal and whose event times meet the
+ * bound: an interval around the left event's time, or the same tumbling or hopping window
+ * (inner only). It emits one record per pair, `{ <leftAlias>: left, <rightAlias>: right }`, and
+ * for an outer join each event that can no longer meet a match with the other side null. Events
+ * behind the join's watermark (the smaller of its inputs' watermarks) by more than the bound
+ * allows go to `late` (a LateEvents node's id) or the dead-letter topic. Not fused: its state
+ * holds both sides' events, and outer rows come when event time advances.
+ */
+export interface JoinNode extends NodeBase {
+  readonly kind: 'Join'
+  /** The node of the first stream written (the left side), and of the second. */
+  readonly left: string
+  readonly right: string
+  readonly leftAlias: string
+  readonly rightAlias: string
+  readonly joinType: 'inner' | 'left' | 'full'
+  /** The key expressions over a left event's record, and over a right event's, pairwise equal in type. */
+  readonly leftKeys: readonly Expr[]
+  readonly rightKeys: readonly Expr[]
+  readonly bound: IntervalJoinBound | WindowSpec
+  readonly latenessMs: number
+  readonly late: string | null
+  readonly state: StateSlot
+  /** The record types of the two sides (the output's fields are these, optional on an outer side). */
+  readonly leftSchema: RecordType
+  readonly rightSchema: RecordType
 }
 
 /** One step inside a fused chain: the per-event operators, without ids or inputs. */

@@ -13,6 +13,9 @@ import type {
   FieldDecl,
   FieldInit,
   Identifier,
+  IntervalBound,
+  JoinClause,
+  JoinType,
   PipeFile,
   Statement,
   Step,
@@ -230,6 +233,35 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
     .map((r) => ({ kind: 'Aggregate' as const, ...r, span })),
 )
 
+const boundOffsetArb = fc
+  .record({ amount: durationArb, direction: fc.constantFrom<'before' | 'after'>('before', 'after') })
+  .map((r) => ({ ...r, span }))
+
+const intervalBoundArb: fc.Arbitrary<IntervalBound> = fc
+  .record({
+    subject: identArb,
+    lower: boundOffsetArb,
+    upper: boundOffsetArb,
+    reference: identArb,
+    lateness: fc.option(durationArb, { nil: null }),
+    lateInto: fc.option(identArb, { nil: null }),
+  })
+  .map((r) => ({ kind: 'IntervalBound' as const, ...r, span }))
+
+const joinArb: fc.Arbitrary<JoinClause> = fc
+  .record({
+    type: fc.constantFrom<JoinType>('inner', 'left', 'full'),
+    leftAlias: identArb,
+    right: identArb,
+    rightAlias: identArb,
+    on: expressionArb,
+    bound: fc.oneof(
+      intervalBoundArb.map((within) => ({ within, window: null })),
+      windowArb.map((window) => ({ within: null, window })),
+    ),
+  })
+  .map(({ bound, ...r }) => ({ kind: 'JoinClause' as const, ...r, ...bound, span }))
+
 export const statementArb: fc.Arbitrary<Statement> = fc.oneof(
   fc
     .record({ name: identArb, fields: fc.array(fieldDeclArb, { maxLength: 4 }) })
@@ -271,7 +303,12 @@ export const statementArb: fc.Arbitrary<Statement> = fc.oneof(
       span,
     })),
   fc
-    .record({ name: identArb, input: identArb, steps: fc.array(stepArb, { maxLength: 3 }) })
+    .record({
+      name: identArb,
+      input: identArb,
+      join: fc.option(joinArb, { nil: null }),
+      steps: fc.array(stepArb, { maxLength: 3 }),
+    })
     .map((r) => ({ kind: 'Stream' as const, ...r, span })),
   fc
     .record({

@@ -340,8 +340,56 @@ export interface AggregateInit {
 export interface StreamDecl {
   readonly kind: 'Stream'
   readonly name: Identifier
+  /** The stream read; for a join, its left side (the first one written). */
   readonly input: Identifier
+  /** `join a as x, b as y on … within …`: the stream starts with a join of `input` and another; null otherwise. */
+  readonly join: JoinClause | null
   readonly steps: readonly Step[]
+  readonly span: Span
+}
+
+/** The kinds of join: `join` (inner), `left join`, `full join` (outer). */
+export type JoinType = 'inner' | 'left' | 'full'
+
+/**
+ * `[left|full] join A as a, B as b on a.k == b.k within b between 5m before and 1m after a`, or
+ * `… on a.k == b.k window tumbling 1m` (a window join). The left side is the stream's `input`.
+ * `join`, `left`, `full`, `as`, `on` and the words of the bound are contextual, not keywords.
+ */
+export interface JoinClause {
+  readonly kind: 'JoinClause'
+  readonly type: JoinType
+  readonly leftAlias: Identifier
+  readonly right: Identifier
+  readonly rightAlias: Identifier
+  /** The join condition: equalities of the two sides' keys joined by `and` (checked, not parsed, as such). */
+  readonly on: Expression
+  /** `within …` (an interval join) or `window …` (a window join): exactly one is set. */
+  readonly within: IntervalBound | null
+  readonly window: WindowClause | null
+  readonly span: Span
+}
+
+/** `5m before`, `1m after`, `0ms after`. */
+export interface BoundOffset {
+  readonly amount: DurationLiteral
+  readonly direction: 'before' | 'after'
+  readonly span: Span
+}
+
+/**
+ * `within s between 5m before and 1m after o`: the time of `subject`'s event is at least
+ * `lower` and at most `upper` away from the time of `reference`'s event, optionally with
+ * `lateness D` and `late into name` as a window has.
+ */
+export interface IntervalBound {
+  readonly kind: 'IntervalBound'
+  readonly subject: Identifier
+  readonly lower: BoundOffset
+  readonly upper: BoundOffset
+  readonly reference: Identifier
+  readonly lateness: DurationLiteral | null
+  readonly lateInto: Identifier | null
   readonly span: Span
 }
 

@@ -15,6 +15,7 @@ import type {
   AggregateStep,
   Annotation,
   BinaryOperator,
+  BoundOffset,
   ConnectorExpr,
   DedupStep,
   DurationLiteral,
@@ -23,6 +24,9 @@ import type {
   FieldDecl,
   FieldInit,
   Identifier,
+  IntervalBound,
+  JoinClause,
+  JoinType,
   PipeFile,
   RecordTimestampClause,
   RecordTimestampMode,
@@ -83,6 +87,18 @@ export const WINDOW_WORDS = {
   lateness: 'lateness',
   late: 'late',
   into: 'into',
+} as const
+
+/** The contextual words of a join (specs/language.md, "Joins"). */
+export const JOIN_WORDS = {
+  join: 'join',
+  left: 'left',
+  full: 'full',
+  as: 'as',
+  on: 'on',
+  between: 'between',
+  before: 'before',
+  after: 'after',
 } as const
 
 /** What to write instead of SQL's comparison words. */
@@ -424,7 +440,11 @@ class Parser {
     const name = this.identifier('a stream name')
     named(name.name)
     this.expect('=', '`=` after the stream name')
-    const input = this.identifier('the name of a source or stream to read')
+    const joinStart = this.joinStart()
+    let input: Identifier
+    let join: JoinClause | null = null
+    if (joinStart === null) input = this.identifier('the name of a source or stream to read')
+    else ({ input, join } = this.parseJoin(joinStart))
     const steps: Step[] = []
     const stops: ReadonlySet<TokenKind> = new Set(['|'])
     while (this.eat('|')) {
@@ -435,7 +455,127 @@ class Parser {
         this.syncTo(stops)
       }
     }
-    return { kind: 'Stream', name, input, steps, span: this.span(start, this.prevEnd()) }
+    return { kind: 'Stream', name, input, join, steps, span: this.span(start, this.prevEnd()) }
+  }
+
+  /**
+   * The join type when a join starts here: `join X`, `left join`, `full join`. The words are not
+   * keywords: a source named `join` is still read by `stream s = join | …`, as an identifier
+   * followed by another (the joined stream) can only start a join.
+   */
+  private joinStart(): JoinType | null {
+    const next = this.peek(1)
+    if (this.atWord(JOIN_WORDS.join) && next.kind === 'ident') return 'inner'
+    const isJoin = next.kind === 'ident' && next.value === JOIN_WORDS.join
+    if (this.atWord(JOIN_WORDS.left) && isJoin) return 'left'
+    if (this.atWord(JOIN_WORDS.full) && isJoin) return 'full'
+    return null
+  }
+
+  /** `[left|full] join A as a, B as b on expr (within … | window …)` */
+  private parseJoin(type: JoinType): { input: Identifier; join: JoinClause } {
+    const start = this.advance().start
+    if (type !== 'inner') this.advance()
+    const input = this.identifier('the name of a source or stream to join')
+    const leftAlias = this.joinAlias(input)
+    this.expect(',', '`,` and the second stream of the join (`join orders as o, shipments as s on …`)')
+    const right = this.identifier('the name of the second source or stream to join')
+    const rightAlias = this.joinAlias(right)
+    if (!this.atWord(JOIN_WORDS.on)) {
+      this.fail('`on` and the join condition (`on o.id == s.order_id`)')
+    }
+    this.advance()
+    const on = this.parseExpression()
+    let within: IntervalBound | null = null
+    let window: WindowClause | null = null
+    if (this.atWord(STEP_WORDS.within)) within = this.parseIntervalBound()
+    else if (this.atWord(STEP_WORDS.window)) window = this.parseWindowClause()
+    else {
+      this.fail(
+        'the time bound of the join after its condition: `within s between 5m before and 1m after o` or `window tumbling 1m`',
+      )
+    }
+    const span = this.span(start, this.prevEnd())
+    return {
+      input,
+      join: { kind: 'JoinClause', type, leftAlias, right, rightAlias, on, within, window, span },
+    }
+  }
+
+  /** `as name` after a joined stream. */
+  private joinAlias(of: Identifier): Identifier {
+    if (!this.atWord(JOIN_WORDS.as)) {
+      this.fail(`\`as\` and a name for the events of \`${of.name}\` in the join (\`${of.name} as x\`)`)
+    }
+    this.advance()
+    return this.identifier(`a name for the events of \`${of.name}\` after \`as\``)
+  }
+
+  /** `within s between D before|after and D before|after o` [`lateness D`] [`late into name`] */
+  private parseIntervalBound(): IntervalBound {
+    const start = this.advance().start
+    const subject = this.identifier('the name of one side of the join after `within` (`within s between …`)')
+    if (!this.atWord(JOIN_WORDS.between)) {
+      this.fail('`between` after the side (`within s between 5m before and 1m after o`)')
+    }
+    this.advance()
+    const lower = this.boundOffset()
+    this.expect('and', '`and` and the upper bound (`between 5m before and 1m after o`)')
+    const upper = this.boundOffset()
+    const reference = this.identifier(
+      'the name of the other side of the join after the bounds (`… and 1m after o`)',
+    )
+    const { lateness, lateInto } = this.latenessClauses()
+    return {
+      kind: 'IntervalBound',
+      subject,
+      lower,
+      upper,
+      reference,
+      lateness,
+      lateInto,
+      span: this.span(start, this.prevEnd()),
+    }
+  }
+
+  /** `5m before` or `1m after`. */
+  private boundOffset(): BoundOffset {
+    const amount = this.durationLiteral(
+      this.expect('duration', 'a duration in the bound, such as `5m before` or `0ms after`'),
+    )
+    const token = this.peek()
+    if (!this.atWord(JOIN_WORDS.before) && !this.atWord(JOIN_WORDS.after)) {
+      this.fail(`\`before\` or \`after\` after \`${amount.amount}${amount.unit}\``)
+    }
+    this.advance()
+    return {
+      amount,
+      direction: token.value === JOIN_WORDS.before ? 'before' : 'after',
+      span: this.span(amount.span.start, this.prevEnd()),
+    }
+  }
+
+  /** [`lateness D`] [`late into name`], after a window or a join's bound. */
+  private latenessClauses(): { lateness: DurationLiteral | null; lateInto: Identifier | null } {
+    let lateness: DurationLiteral | null = null
+    if (this.atWord(WINDOW_WORDS.lateness)) {
+      this.advance()
+      lateness = this.durationLiteral(
+        this.expect(
+          'duration',
+          'a duration after `lateness`: how late an event may still change a window, such as `30s`',
+        ),
+      )
+    }
+    let lateInto: Identifier | null = null
+    if (this.atWord(WINDOW_WORDS.late)) {
+      this.advance()
+      if (!this.atWord(WINDOW_WORDS.into))
+        this.fail('`into` and a stream name after `late` (`late into late_payments`)')
+      this.advance()
+      lateInto = this.identifier('the name of the stream of late events after `late into`')
+    }
+    return { lateness, lateInto }
   }
 
   private parseStep(): Step {
@@ -531,24 +671,7 @@ class Parser {
       this.advance()
       every = this.durationLiteral(this.expect('duration', 'a duration after `every`, such as `1m`'))
     }
-    let lateness: DurationLiteral | null = null
-    if (this.atWord(WINDOW_WORDS.lateness)) {
-      this.advance()
-      lateness = this.durationLiteral(
-        this.expect(
-          'duration',
-          'a duration after `lateness`: how late an event may still change a window, such as `30s`',
-        ),
-      )
-    }
-    let lateInto: Identifier | null = null
-    if (this.atWord(WINDOW_WORDS.late)) {
-      this.advance()
-      if (!this.atWord(WINDOW_WORDS.into))
-        this.fail('`into` and a stream name after `late` (`late into late_payments`)')
-      this.advance()
-      lateInto = this.identifier('the name of the stream of late events after `late into`')
-    }
+    const { lateness, lateInto } = this.latenessClauses()
     return {
       kind: 'WindowClause',
       type,

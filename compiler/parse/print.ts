@@ -6,10 +6,13 @@
  */
 import type {
   AggregateInit,
+  BoundOffset,
   ConnectorExpr,
   Expression,
   FieldDecl,
   FieldInit,
+  Identifier,
+  JoinClause,
   PipeFile,
   Statement,
   Step,
@@ -156,6 +159,26 @@ function printWindowClause(w: WindowClause): string {
   ].join('')
 }
 
+const JOIN_WORDS: Readonly<Record<JoinClause['type'], string>> = {
+  inner: 'join',
+  left: 'left join',
+  full: 'full join',
+}
+
+function printJoin(left: Identifier, join: JoinClause): string {
+  const offset = (o: BoundOffset) => `${o.amount.amount}${o.amount.unit} ${o.direction}`
+  const w = join.within
+  const bound =
+    w !== null
+      ? [
+          `within ${w.subject.name} between ${offset(w.lower)} and ${offset(w.upper)} ${w.reference.name}`,
+          w.lateness ? ` lateness ${w.lateness.amount}${w.lateness.unit}` : '',
+          w.lateInto ? ` late into ${w.lateInto.name}` : '',
+        ].join('')
+      : printWindowClause(join.window!)
+  return `${JOIN_WORDS[join.type]} ${left.name} as ${join.leftAlias.name}, ${join.right.name} as ${join.rightAlias.name}\n  on ${printExpression(join.on)}\n  ${bound}`
+}
+
 function printAggregateInit(a: AggregateInit): string {
   return `${a.name.name}: ${a.fn.name}(${a.args.map(printExpression).join(', ')})`
 }
@@ -218,7 +241,7 @@ export function printStatement(s: Statement): string {
       return `source ${s.name.name}: ${s.schema.name} from ${printConnector(s.connector)}${watermark}`
     }
     case 'Stream':
-      return `stream ${s.name.name} = ${s.input.name}${s.steps.map((step) => `\n  | ${printStep(step)}`).join('')}`
+      return `stream ${s.name.name} = ${s.join === null ? s.input.name : printJoin(s.input, s.join)}${s.steps.map((step) => `\n  | ${printStep(step)}`).join('')}`
     case 'Sink':
       return `sink ${s.input.name} -> ${printConnector(s.connector)}${s.timestamp ? ` timestamp ${s.timestamp.mode}` : ''}`
   }

@@ -13,7 +13,7 @@
  * ever sees `Fused` nodes. A chain's stateful steps are listed, in order, in its `state`: the
  * runtime passes their keyed state to the chain in that order.
  */
-import { consumersOf, nodeById, topologicalOrder } from '../ir/graph.ts'
+import { consumersOf, nodeById, topologicalOrder, withInputs } from '../ir/graph.ts'
 import type {
   AggregateNode,
   DedupNode,
@@ -105,7 +105,7 @@ export function fuseStatelessChains(pipeline: Pipeline): Pipeline {
   const nodes: Node[] = []
   for (const node of pipeline.nodes) {
     if (replacedBy.has(node.id)) continue
-    nodes.push(node.kind === 'Source' ? node : { ...node, input: redirect(node.input) })
+    nodes.push(withInputs(node, redirect))
   }
   for (const chain of fused) nodes.push({ ...chain, input: redirect(chain.input) })
   const streams = Object.fromEntries(

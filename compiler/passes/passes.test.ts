@@ -2,6 +2,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { checkSource } from '../frontend.ts'
 import { canFail } from '../ir/expr.ts'
+import { inputsOf } from '../ir/graph.ts'
 import { createInterpreter } from '../ir/interpret.ts'
 import type { Expr, FilterNode, FusedNode, Node, Pipeline } from '../ir/types.ts'
 import { fuseStatelessChains } from './fuse-stateless-chains.ts'
@@ -24,11 +25,7 @@ function chainTo(pipeline: Pipeline, sinkIndex = 0): string[] {
   const byId = new Map(pipeline.nodes.map((n) => [n.id, n]))
   const sink = pipeline.nodes.filter((n) => n.kind === 'Sink')[sinkIndex]!
   const kinds: string[] = []
-  for (
-    let node: Node | undefined = sink;
-    node;
-    node = node.kind === 'Source' ? undefined : byId.get(node.input)
-  ) {
+  for (let node: Node | undefined = sink; node; node = byId.get(inputsOf(node)[0] ?? '')) {
     kinds.unshift(node.kind)
   }
   return kinds
@@ -37,7 +34,7 @@ function chainTo(pipeline: Pipeline, sinkIndex = 0): string[] {
 function isTopological(pipeline: Pipeline): boolean {
   const seen = new Set<string>()
   return pipeline.nodes.every((n) => {
-    const ok = n.kind === 'Source' || seen.has(n.input)
+    const ok = inputsOf(n).every((input) => seen.has(input))
     seen.add(n.id)
     return ok
   })
@@ -164,7 +161,7 @@ function filtersTo(pipeline: Pipeline, text: string): string[][] {
   for (
     let node: Node | undefined = pipeline.nodes.find((n) => n.kind === 'Sink');
     node && node.kind !== 'Source';
-    node = byId.get(node.input)
+    node = byId.get(inputsOf(node)[0] ?? '')
   ) {
     if (node.kind === 'Filter') filters.unshift(parts((node as FilterNode).predicate))
   }

@@ -36,7 +36,7 @@ import {
   transformExpr,
   unwrapOptional,
 } from '../ir/expr.ts'
-import { consumersOf, nodeById, topologicalOrder } from '../ir/graph.ts'
+import { consumersOf, nodeById, topologicalOrder, withInputs } from '../ir/graph.ts'
 import type { Expr, FilterNode, KeyByNode, MapNode, Node, Pipeline } from '../ir/types.ts'
 
 export function pushFiltersTowardSource(pipeline: Pipeline): Pipeline {
@@ -156,9 +156,8 @@ function replaceNodes(pipeline: Pipeline, updated: readonly Node[], redirect: Ma
   const added = updated.filter((node) => !pipeline.nodes.some((old) => old.id === node.id))
   const changedIds = new Set(updated.map((node) => node.id))
   const rewired = [...added, ...kept].map((node) => {
-    if (node.kind === 'Source' || changedIds.has(node.id)) return node
-    const target = redirect.get(node.input)
-    return target === undefined ? node : { ...node, input: target }
+    if (changedIds.has(node.id)) return node
+    return withInputs(node, (input) => redirect.get(input) ?? input)
   })
   const streams = Object.fromEntries(
     Object.entries(pipeline.streams).map(([name, id]) => [name, redirect.get(id) ?? id]),

@@ -43,10 +43,10 @@ export type GraphNode =
     }
   | WindowGraphNode
   | {
-      /** The events a window refused as too late (`late into name`), for the streams that read them. */
+      /** The events a window or join refused as too late (`late into name`), for the streams that read them. */
       readonly kind: 'LateEvents'
       readonly id: string
-      /** The WindowAggregate node. */
+      /** The WindowAggregate or Join node. */
       readonly input: string
     }
   | SinkGraphNode
@@ -69,6 +69,28 @@ export interface WindowGraphNode {
 }
 
 /**
+ * A join of two inputs (specs/language.md, "Joins"); its functions are the module's `joins[id]`,
+ * its operator runtime/join/interval-join.ts. Not runnable yet (validateManifest refuses it), so
+ * not yet a member of GraphNode: the runner's code assumes one `input` per node.
+ */
+export interface JoinGraphNode {
+  readonly kind: 'Join'
+  readonly id: string
+  readonly left: string
+  readonly right: string
+  readonly leftAlias: string
+  readonly rightAlias: string
+  readonly joinType: 'inner' | 'left' | 'full'
+  readonly bound:
+    | { readonly kind: 'interval'; readonly lowerMs: number; readonly upperMs: number }
+    | { readonly kind: 'tumbling' | 'hopping'; readonly sizeMs: number; readonly slideMs: number }
+  readonly latenessMs: number
+  /** The LateEvents node's id, or null: late events are dead-lettered. */
+  readonly late: string | null
+  readonly state: StateSlot
+}
+
+/**
  * One stateful step's keyed state. The runner keeps one KeyedState per slot and source partition,
  * scoped (artifact name, slot id, topic, partition) in the snapshot store, so `id` must stay the same
  * when a pipeline is recompiled without changing that step: the compiler derives it from the stream
@@ -78,7 +100,7 @@ export interface WindowGraphNode {
  */
 export interface StateSlot {
   readonly id: string
-  readonly step: 'dedup' | 'aggregate' | 'window'
+  readonly step: 'dedup' | 'aggregate' | 'window' | 'join'
   /** Keys idle this long in event time are dropped (dedup: its `within` duration); null: kept. */
   readonly ttlMs: number | null
 }
@@ -149,6 +171,13 @@ export function validateManifest(value: unknown, where: string): RuntimeManifest
   for (const node of (graph as { nodes: unknown[] }).nodes) {
     if (typeof node !== 'object' || node === null) return fail('a graph node is not a JSON object')
     const n = node as Record<string, unknown>
+    // JOIN GUARD (remove when the runner drives runtime/join/interval-join.ts): a join's state
+    // belongs to a task of co-partitioned partitions (docs/decisions/0020), which the runner has not yet.
+    if (n.kind === 'Join') {
+      fail(
+        `graph node ${String(n.id)} is a join, which this runtime cannot run yet: joins need co-partitioned tasks (docs/decisions/0020-joins-need-co-partitioned-tasks.md)`,
+      )
+    }
     if (!RUNNABLE_KINDS.has(n.kind as string)) {
       fail(`graph node ${String(n.id)} has kind ${String(n.kind)}, which this runtime cannot run`)
     }

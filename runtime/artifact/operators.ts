@@ -123,10 +123,28 @@ export interface WindowFunctions {
   ): unknown
 }
 
+/**
+ * The generated part of a join (compiler/codegen/join.ts); the runtime's join operator
+ * (runtime/join/interval-join.ts) does the rest.
+ */
+export interface JoinFunctions {
+  /**
+   * Per event i of a batch of the left side: `keys[i]` its join key string, null when a key value
+   * is null (it matches nothing) or when it failed (then also an entry in `errors`).
+   */
+  leftKeys(input: EventBatch, keys: (string | null)[], errors: ChainError[]): void
+  /** The same for the right side. */
+  rightKeys(input: EventBatch, keys: (string | null)[], errors: ChainError[]): void
+  /** The output record of a pair, or of an outer row (the missing side null). */
+  output(left: unknown, right: unknown): unknown
+}
+
 export interface Operators {
   readonly chains: Readonly<Record<string, ChainFunction>>
   /** Absent in artifacts compiled before windows existed. */
   readonly windows?: Readonly<Record<string, WindowFunctions>>
+  /** Absent in artifacts compiled before joins existed. */
+  readonly joins?: Readonly<Record<string, JoinFunctions>>
   readonly sources: Readonly<Record<string, SourceDecoder>>
   readonly sinks: Readonly<Record<string, { encode(value: never): string }>>
   isDecodeFailure(error: unknown): boolean

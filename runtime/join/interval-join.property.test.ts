@@ -1,0 +1,267 @@
+/**
+ * Joins as properties, on random interleavings of two random out-of-order streams (random keys,
+ * null keys, records a `where` drops before the join, random watermark delays per side, random
+ * lateness, interval bounds on either side of zero, empty-width bounds, tumbling and hopping
+ * windows, times before 1970):
+ *
+ * - the runtime's JoinOperator, fed the interleaving as batches of one side at a time cut at
+ *   random, snapshotted and restored into a new operator at random points, emits exactly the rows
+ *   of the brute-force reference (test/support/join-reference.ts) as a multiset, and refuses
+ *   exactly its late events (none lost, none made up);
+ * - the reference interpreter, running a `.pipe` join over the same interleaving, does the same;
+ * - both emit in the same order when the operator gets one record per batch.
+ *
+ * To replay a failure: SLUICE_PROPERTY_SEED=<seed> SLUICE_PROPERTY_PATH=<path>; to run longer:
+ * SLUICE_PROPERTY_RUNS=<runs>.
+ */
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { checkSource } from '../../compiler/frontend.ts'
+import { createInterpreter } from '../../compiler/ir/interpret.ts'
+import { stdlib } from '../../stdlib/index.ts'
+import {
+  type JoinRefRecord,
+  type JoinRefRow,
+  type JoinRefShape,
+  type JoinRefSide,
+  joinReference,
+  rowText,
+} from '../../test/support/join-reference.ts'
+import type { EventBatch, JoinFunctions } from '../artifact/operators.ts'
+import { JoinOperator } from './interval-join.ts'
+
+const RUNS = Number(process.env.SLUICE_PROPERTY_RUNS ?? 200)
+const SEED =
+  process.env.SLUICE_PROPERTY_SEED === undefined ? undefined : Number(process.env.SLUICE_PROPERTY_SEED)
+const PATH = process.env.SLUICE_PROPERTY_PATH
+const params = {
+  numRuns: RUNS,
+  ...(SEED === undefined ? {} : { seed: SEED }),
+  ...(PATH ? { path: PATH } : {}),
+}
+
+interface Value {
+  readonly id: number
+  readonly k: string | null
+  readonly t: number
+  readonly drop: boolean
+}
+
+const shapeArb: fc.Arbitrary<JoinRefShape> = fc
+  .record({
+    interval: fc.boolean(),
+    joinType: fc.constantFrom<'inner' | 'left' | 'full'>('inner', 'left', 'full'),
+    lower: fc.integer({ min: -30, max: 20 }),
+    width: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 40 })),
+    size: fc.integer({ min: 1, max: 40 }),
+    slideDivisor: fc.integer({ min: 1, max: 4 }),
+    lateness: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 30 })),
+    delayLeft: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 30 })),
+    delayRight: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 30 })),
+  })
+  .map((r) => ({
+    joinType: r.interval ? r.joinType : 'inner',
+    bound: r.interval
+      ? { kind: 'interval' as const, lowerMs: r.lower, upperMs: r.lower + r.width }
+      : r.slideDivisor === 1
+        ? { kind: 'tumbling' as const, sizeMs: r.size, slideMs: r.size }
+        : {
+            kind: 'hopping' as const,
+            sizeMs: r.size,
+            slideMs: Math.max(1, Math.floor(r.size / r.slideDivisor)),
+          },
+    latenessMs: r.lateness,
+    delayMs: { left: r.delayLeft, right: r.delayRight },
+  }))
+
+/** An interleaving of both sides' records: times drift upward with jitter, now and then far back. */
+const recordsArb: fc.Arbitrary<JoinRefRecord[]> = fc
+  .array(
+    fc.record({
+      side: fc.constantFrom<JoinRefSide>('left', 'right'),
+      step: fc.integer({ min: -3, max: 6 }),
+      jitter: fc.oneof(
+        { arbitrary: fc.constant(0), weight: 3 },
+        { arbitrary: fc.integer({ min: -60, max: 20 }), weight: 1 },
+      ),
+      key: fc.oneof(
+        { arbitrary: fc.constantFrom('a', 'b'), weight: 4 },
+        { arbitrary: fc.constant(null), weight: 1 },
+      ),
+      dropped: fc.integer({ min: 0, max: 9 }).map((n) => n < 3),
+    }),
+    { maxLength: 80, size: 'large' },
+  )
+  .map((items) => {
+    let clock = -40
+    return items.map((item, id) => {
+      clock += item.step
+      return { side: item.side, id, time: clock + item.jitter, key: item.key, dropped: item.dropped }
+    })
+  })
+
+const FUNCTIONS: JoinFunctions = {
+  leftKeys: (input, keys) => {
+    for (let i = 0; i < input.length; i++) keys[i] = (input.values[i] as Value).k
+  },
+  rightKeys: (input, keys) => {
+    for (let i = 0; i < input.length; i++) keys[i] = (input.values[i] as Value).k
+  },
+  output: (left, right) => ({ l: left, r: right }),
+}
+
+function eventValue(record: JoinRefRecord): Value {
+  return { id: record.id, k: record.key, t: record.time, drop: record.dropped }
+}
+
+function rowOf(value: unknown, key: string | null, time: number): JoinRefRow {
+  const { l, r } = value as { l: Value | null; r: Value | null }
+  return { left: l?.id ?? null, right: r?.id ?? null, key, time }
+}
+
+function lateIdOf(value: unknown): number {
+  const { l, r } = value as { l: Value | null; r: Value | null }
+  return (l ?? r)!.id
+}
+
+/** Drives a JoinOperator over the records, batch by batch; `cuts[i]` ends a batch after record i. */
+function runOperator(
+  records: readonly JoinRefRecord[],
+  shape: JoinRefShape,
+  cuts: readonly boolean[],
+  restores: readonly boolean[],
+): { rows: JoinRefRow[]; late: number[] } {
+  const spec = { id: 'j#join', joinType: shape.joinType, bound: shape.bound, latenessMs: shape.latenessMs }
+  let operator = new JoinOperator(spec, FUNCTIONS, shape.delayMs)
+  const rows: JoinRefRow[] = []
+  const late: number[] = []
+  let start = 0
+  let batchNo = 0
+  for (let i = 0; i < records.length; i++) {
+    const last = i === records.length - 1 || records[i + 1]!.side !== records[i]!.side || cuts[i]
+    if (!last) continue
+    const slice = records.slice(start, i + 1)
+    start = i + 1
+    const side = slice[0]!.side
+    const batch: EventBatch = { values: [], keys: [], timestamps: [], origins: [], length: 0 }
+    const maxTimes = new Float64Array(slice.length)
+    let max = Number.NEGATIVE_INFINITY
+    slice.forEach((record, o) => {
+      max = Math.max(max, record.time)
+      maxTimes[o] = max
+      if (record.dropped) return
+      batch.values.push(eventValue(record))
+      batch.keys.push(record.key)
+      batch.timestamps.push(record.time)
+      batch.origins.push(o)
+      batch.length++
+    })
+    const out = operator.process(side, batch, maxTimes, slice.length - 1)
+    expect(out.failures).toEqual([])
+    for (let r = 0; r < out.results.length; r++) {
+      expect(out.results.origins[r]).toBeGreaterThanOrEqual(0)
+      expect(out.results.origins[r]).toBeLessThan(slice.length)
+      rows.push(rowOf(out.results.values[r], out.results.keys[r]!, out.results.timestamps[r]!))
+    }
+    expect(out.lateWatermarks.length).toBe(out.late.length)
+    for (let r = 0; r < out.late.length; r++) late.push(lateIdOf(out.late.values[r]))
+    if (restores[batchNo++ % restores.length]) {
+      const snapshot = operator.snapshot()
+      operator = new JoinOperator(spec, FUNCTIONS, shape.delayMs)
+      operator.restore(snapshot)
+    }
+  }
+  return { rows, late }
+}
+
+function pipeOf(shape: JoinRefShape): string {
+  const ms = (n: number) => `${Math.abs(n)}ms ${n < 0 ? 'before' : 'after'}`
+  const { bound } = shape
+  const clause =
+    bound.kind === 'interval'
+      ? `within r between ${ms(bound.lowerMs)} and ${ms(bound.upperMs)} l lateness ${shape.latenessMs}ms late into late_j`
+      : `window ${bound.kind === 'tumbling' ? `tumbling ${bound.sizeMs}ms` : `hopping ${bound.sizeMs}ms every ${bound.slideMs}ms`} lateness ${shape.latenessMs}ms late into late_j`
+  const type = shape.joinType === 'inner' ? 'join' : `${shape.joinType} join`
+  return `
+schema Ev { id: i64, k: string?, t: timestamp @event_time, drop: bool }
+source L: Ev from kafka("l") watermark t - ${shape.delayMs.left}ms
+source R: Ev from kafka("r") watermark t - ${shape.delayMs.right}ms
+stream lf = L | where not drop
+stream rf = R | where not drop
+stream j = ${type} lf as l, rf as r on l.k == r.k ${clause}
+sink j -> kafka("out")
+sink late_j -> kafka("late")
+`
+}
+
+function runInterpreter(
+  records: readonly JoinRefRecord[],
+  shape: JoinRefShape,
+): { rows: JoinRefRow[]; late: number[] } {
+  const checked = checkSource('join.pipe', pipeOf(shape))
+  if (!checked.pipeline) throw new Error(checked.diagnostics.map((d) => d.message).join('\n'))
+  const rows: JoinRefRow[] = []
+  const late: number[] = []
+  const interpreter = createInterpreter(checked.pipeline, {
+    functions: stdlib,
+    onSink: ({ sinkId, value, key, timestamp }) => {
+      if (sinkId === 'sink#1') rows.push(rowOf(value, key, timestamp))
+      else late.push(lateIdOf(value))
+    },
+  })
+  for (const record of records) {
+    interpreter.push(record.side === 'left' ? 'L' : 'R', {
+      value: eventValue(record) as unknown as Record<string, unknown>,
+      key: null,
+      timestamp: record.time,
+    })
+  }
+  return { rows, late }
+}
+
+const sorted = (rows: readonly JoinRefRow[]) => rows.map(rowText).sort()
+
+describe('joins (property)', () => {
+  it('the runtime operator (random batches, snapshots and restores) emits the brute-force rows and late events', () => {
+    fc.assert(
+      fc.property(
+        shapeArb,
+        recordsArb,
+        fc.array(fc.boolean(), { minLength: 80, maxLength: 80 }),
+        fc.array(fc.boolean(), { minLength: 1, maxLength: 8 }),
+        (shape, records, cuts, restores) => {
+          const expected = joinReference(records, shape)
+          const actual = runOperator(records, shape, cuts, restores)
+          expect(sorted(actual.rows)).toEqual(sorted(expected.rows))
+          expect([...actual.late].sort((a, b) => a - b)).toEqual([...expected.late].sort((a, b) => a - b))
+        },
+      ),
+      params,
+    )
+  })
+
+  it('the reference interpreter runs a .pipe join to the brute-force rows and late events', () => {
+    fc.assert(
+      fc.property(shapeArb, recordsArb, (shape, records) => {
+        const expected = joinReference(records, shape)
+        const actual = runInterpreter(records, shape)
+        expect(sorted(actual.rows)).toEqual(sorted(expected.rows))
+        expect(actual.late).toEqual(expected.late)
+      }),
+      { ...params, numRuns: Math.max(1, Math.floor(params.numRuns / 2)) },
+    )
+  })
+
+  it('the operator fed one record per batch emits in the order the interpreter does', () => {
+    fc.assert(
+      fc.property(shapeArb, recordsArb, (shape, records) => {
+        const everyRecord = records.map(() => true)
+        const actual = runOperator(records, shape, everyRecord, [false])
+        const interpreted = runInterpreter(records, shape)
+        expect(actual.rows.map(rowText)).toEqual(interpreted.rows.map(rowText))
+        expect(actual.late).toEqual(interpreted.late)
+      }),
+      { ...params, numRuns: Math.max(1, Math.floor(params.numRuns / 2)) },
+    )
+  })
+})

@@ -1,0 +1,475 @@
+/**
+ * A join of two inputs on one task (specs/language.md, "Joins"; docs/decisions/0020): an interval
+ * join (inner, left, full) or, in the same class (they share the sides' watermarks, the record by
+ * record driving, late events and snapshots), a window join (inner, tumbling or hopping). The reference is
+ * compiler/ir/join-semantics.ts, which the property tests compare this with, and both with the
+ * brute-force enumeration of test/support/join-reference.ts.
+ *
+ * The runner hands it batches of either side, in the order the task's log delivers them:
+ * `process(side, batch, maxTimes, lastRecord)`, `maxTimes[o]` being the largest event time among
+ * that side's source records 0…o of the batch. Each side's watermark is the largest event time its
+ * source has read less the source's delay; the join's watermark W is the smaller of the two. Record
+ * by record, as the reference does: what W made due is emitted (outer rows, windows that close),
+ * attributed to the record whose arrival moved W; then the record's event, if it reached the join,
+ * is refused as late, or matched with the other side's buffered events and buffered itself.
+ *
+ * State: per side, each key's buffered events sorted by time (interval) or, per window start, each
+ * key's events of both sides (window); a heap of the interval events by the watermark at which no
+ * partner can come any more; both sides' largest event times. A snapshot is all of it (v8
+ * serialisation, which keeps NaN, ±Infinity and -0 of f64 fields that JSON would lose).
+ */
+import { deserialize, serialize } from 'node:v8'
+import type { JoinGraphNode } from '../artifact/manifest.ts'
+import type { ChainError, EventBatch, JoinFunctions } from '../artifact/operators.ts'
+
+export type JoinSide = 'left' | 'right'
+
+export interface JoinFailure {
+  /** Index into the batch's source records of the event that failed. */
+  readonly origin: number
+  readonly error: unknown
+  readonly site: number
+}
+
+export interface JoinBatchOutput {
+  /** Pairs and outer rows; `origins` name the source record of the batch that made each. */
+  readonly results: EventBatch
+  /** Events refused as late, as the late stream's records (`{ left alias, right alias }`, the other side null). */
+  readonly late: EventBatch
+  /** The join watermark each late event met, parallel to `late`. */
+  readonly lateWatermarks: number[]
+  readonly failures: JoinFailure[]
+}
+
+/** What a join needs of its graph node. */
+export type JoinSpec = Pick<JoinGraphNode, 'id' | 'joinType' | 'bound' | 'latenessMs'>
+
+interface Buffered {
+  readonly value: unknown
+  readonly key: string
+  readonly time: number
+  readonly seq: number
+  matched: boolean
+  /** Interval joins: the horizon (W - lateness) from which no partner can come: the event is gone when it passes this. */
+  readonly lastUseful: number
+  readonly side: JoinSide
+}
+
+interface WindowState {
+  readonly start: number
+  readonly end: number
+  fired: boolean
+  /** Per key, each side's events in arrival order. */
+  readonly keys: Map<string, { left: Buffered[]; right: Buffered[] }>
+}
+
+const SNAPSHOT_MAGIC = 0x534c4a31 // "SLJ1"
+
+export class JoinOperator {
+  /** Each side's largest event time so far (-Infinity before any). */
+  readonly maxTime: Record<JoinSide, number> = {
+    left: Number.NEGATIVE_INFINITY,
+    right: Number.NEGATIVE_INFINITY,
+  }
+  private changed = false
+  private seq = 0
+  /** Interval joins: per side, per key, the buffered events sorted by (time, seq). */
+  private buffers: Record<JoinSide, Map<string, Buffered[]>> = { left: new Map(), right: new Map() }
+  /** Interval joins: every buffered event, a min-heap by `lastUseful`. */
+  private heap: Buffered[] = []
+  /** Window joins: by window start. */
+  private windows = new Map<number, WindowState>()
+  private readonly keysOfBatch: (string | null)[] = []
+
+  constructor(
+    readonly spec: JoinSpec,
+    private readonly functions: JoinFunctions,
+    /** Each side's source watermark delay. */
+    readonly delayMs: Readonly<Record<JoinSide, number>>,
+  ) {}
+
+  /** Events buffered (interval) or windows held (window): the figure for metrics. */
+  get rows(): number {
+    return this.spec.bound.kind === 'interval' ? this.heap.length : this.windows.size
+  }
+
+  /** Events held in all. */
+  get size(): number {
+    if (this.spec.bound.kind === 'interval') return this.heap.length
+    let n = 0
+    for (const window of this.windows.values())
+      for (const entry of window.keys.values()) n += entry.left.length + entry.right.length
+    return n
+  }
+
+  /** True when the state changed since the last call (a checkpoint then stages a snapshot). */
+  takeChanged(): boolean {
+    const changed = this.changed
+    this.changed = false
+    return changed
+  }
+
+  /** The join's watermark with `side`'s largest event time taken as `sideMax`. */
+  private watermarkWith(side: JoinSide, sideMax: number): number {
+    const other: JoinSide = side === 'left' ? 'right' : 'left'
+    return Math.min(
+      Math.max(this.maxTime[side], sideMax) - this.delayMs[side],
+      this.maxTime[other] - this.delayMs[other],
+    )
+  }
+
+  process(side: JoinSide, input: EventBatch, maxTimes: Float64Array, lastRecord: number): JoinBatchOutput {
+    const out: JoinBatchOutput = {
+      results: emptyBatch(),
+      late: emptyBatch(),
+      lateWatermarks: [],
+      failures: [],
+    }
+    const n = input.length
+    const keys = this.keysOfBatch
+    keys.length = n
+    const errors: ChainError[] = []
+    if (side === 'left') this.functions.leftKeys(input, keys, errors)
+    else this.functions.rightKeys(input, keys, errors)
+    const failed = new Set<number>()
+    for (const e of errors) {
+      failed.add(e.index)
+      out.failures.push({ origin: input.origins[e.index]!, error: e.error, site: e.site })
+    }
+    /** The first source record whose watermark has not been applied yet. */
+    let next = 0
+    for (let i = 0; i < n; i++) {
+      const origin = input.origins[i]!
+      for (; next <= origin; next++) this.advance(this.watermarkWith(side, maxTimes[next]!), next, out)
+      if (failed.has(i)) continue
+      const watermark = this.watermarkWith(side, maxTimes[origin]!)
+      this.addEvent(side, input, i, keys[i]!, watermark, out)
+      this.advance(watermark, origin, out)
+    }
+    for (; next <= lastRecord; next++) this.advance(this.watermarkWith(side, maxTimes[next]!), next, out)
+    if (lastRecord >= 0) {
+      const max = Math.max(this.maxTime[side], maxTimes[lastRecord]!)
+      if (max !== this.maxTime[side]) this.changed = true
+      this.maxTime[side] = max
+    }
+    return out
+  }
+
+  private isLate(time: number, watermark: number): boolean {
+    const { bound, latenessMs } = this.spec
+    if (bound.kind === 'interval') return time < watermark - latenessMs
+    return lastWindowStart(time, bound.slideMs) + bound.sizeMs + latenessMs <= watermark
+  }
+
+  private addEvent(
+    side: JoinSide,
+    input: EventBatch,
+    i: number,
+    key: string | null,
+    watermark: number,
+    out: JoinBatchOutput,
+  ): void {
+    const value = input.values[i]
+    const time = input.timestamps[i]!
+    const origin = input.origins[i]!
+    if (this.isLate(time, watermark)) {
+      pushRow(out.late, this.sideRow(side, value), input.keys[i]!, time, origin)
+      out.lateWatermarks.push(watermark)
+      return
+    }
+    const { bound, joinType } = this.spec
+    const seq = this.seq++
+    this.changed = true
+    if (key === null) {
+      if (bound.kind === 'interval' && isOuterSide(joinType, side)) {
+        pushRow(out.results, this.sideRow(side, value), null, time, origin)
+      }
+      return
+    }
+    const lastUseful =
+      bound.kind !== 'interval' ? 0 : side === 'left' ? time + bound.upperMs : time - bound.lowerMs
+    const event: Buffered = {
+      value,
+      key,
+      time,
+      seq,
+      matched: false,
+      lastUseful,
+      side,
+    }
+    if (bound.kind === 'interval') {
+      const other: JoinSide = side === 'left' ? 'right' : 'left'
+      const partners = this.buffers[other].get(key)
+      if (partners !== undefined) {
+        // Partners' times: r in [l + lower, l + upper], or l in [r - upper, r - lower].
+        const from = side === 'left' ? time + bound.lowerMs : time - bound.upperMs
+        const to = side === 'left' ? time + bound.upperMs : time - bound.lowerMs
+        for (let p = firstAtOrAfter(partners, from); p < partners.length && partners[p]!.time <= to; p++) {
+          const partner = partners[p]!
+          partner.matched = true
+          event.matched = true
+          const [l, r] = side === 'left' ? [event, partner] : [partner, event]
+          pushRow(out.results, this.functions.output(l.value, r.value), key, Math.max(l.time, r.time), origin)
+        }
+      }
+      let list = this.buffers[side].get(key)
+      if (list === undefined) {
+        list = []
+        this.buffers[side].set(key, list)
+      }
+      // After every event of the same time: sorted by (time, seq).
+      list.splice(firstAfter(list, time), 0, event)
+      heapPush(this.heap, event)
+      return
+    }
+    const starts: number[] = []
+    for (
+      let start = lastWindowStart(time, bound.slideMs);
+      start > time - bound.sizeMs;
+      start -= bound.slideMs
+    )
+      starts.unshift(start)
+    for (const start of starts) {
+      const end = start + bound.sizeMs
+      if (end + this.spec.latenessMs <= watermark) continue
+      let window = this.windows.get(start)
+      if (window === undefined) {
+        window = { start, end, fired: false, keys: new Map() }
+        this.windows.set(start, window)
+      }
+      let entry = window.keys.get(key)
+      if (entry === undefined) {
+        entry = { left: [], right: [] }
+        window.keys.set(key, entry)
+      }
+      entry[side].push(event)
+      if (!window.fired) continue
+      for (const partner of entry[side === 'left' ? 'right' : 'left']) {
+        const [l, r] = side === 'left' ? [event, partner] : [partner, event]
+        pushRow(out.results, this.functions.output(l.value, r.value), key, end - 1, origin)
+      }
+    }
+  }
+
+  /** The output row of one side's event alone: the other side null. */
+  private sideRow(side: JoinSide, value: unknown): unknown {
+    return side === 'left' ? this.functions.output(value, null) : this.functions.output(null, value)
+  }
+
+  /** Emits what join watermark `watermark` made due, as made by source record `origin`. */
+  private advance(watermark: number, origin: number, out: JoinBatchOutput): void {
+    const { bound, latenessMs, joinType } = this.spec
+    const horizon = watermark - latenessMs
+    if (bound.kind === 'interval') {
+      const heap = this.heap
+      if (heap.length === 0 || !(heap[0]!.lastUseful < horizon)) return
+      const expired: Buffered[] = []
+      while (heap.length > 0 && heap[0]!.lastUseful < horizon) {
+        const event = heapPop(heap)
+        const list = this.buffers[event.side].get(event.key)!
+        list.splice(list.indexOf(event), 1)
+        if (list.length === 0) this.buffers[event.side].delete(event.key)
+        if (!event.matched && isOuterSide(joinType, event.side)) expired.push(event)
+      }
+      this.changed = true
+      expired.sort(
+        (a, b) => a.time - b.time || (a.side === b.side ? 0 : a.side === 'left' ? -1 : 1) || a.seq - b.seq,
+      )
+      for (const event of expired) {
+        pushRow(out.results, this.sideRow(event.side, event.value), event.key, event.time, origin)
+      }
+      return
+    }
+    let due = false
+    for (const window of this.windows.values()) {
+      if ((!window.fired && window.end <= watermark) || window.end + latenessMs <= watermark) due = true
+    }
+    if (!due) return
+    this.changed = true
+    const starts = [...this.windows.keys()].sort((a, b) => a - b)
+    for (const start of starts) {
+      const window = this.windows.get(start)!
+      if (!window.fired && window.end <= watermark) {
+        window.fired = true
+        for (const key of [...window.keys.keys()].sort(compareStrings)) {
+          const entry = window.keys.get(key)!
+          for (const l of entry.left) {
+            for (const r of entry.right) {
+              pushRow(out.results, this.functions.output(l.value, r.value), key, window.end - 1, origin)
+            }
+          }
+        }
+      }
+      if (window.end + latenessMs <= watermark) this.windows.delete(start)
+    }
+  }
+
+  snapshot(): Buffer {
+    const events: unknown[] = []
+    for (const event of this.heap) events.push(plainEvent(event))
+    const windows: unknown[] = []
+    for (const window of this.windows.values()) {
+      const keys: unknown[] = []
+      for (const [key, entry] of window.keys)
+        keys.push([key, entry.left.map(plainEvent), entry.right.map(plainEvent)])
+      windows.push([window.start, window.end, window.fired, keys])
+    }
+    const body = serialize({
+      maxLeft: this.maxTime.left,
+      maxRight: this.maxTime.right,
+      seq: this.seq,
+      events,
+      windows,
+    })
+    const header = Buffer.alloc(4)
+    header.writeUInt32BE(SNAPSHOT_MAGIC, 0)
+    return Buffer.concat([header, body])
+  }
+
+  restore(bytes: Buffer | Uint8Array | undefined): void {
+    this.maxTime.left = Number.NEGATIVE_INFINITY
+    this.maxTime.right = Number.NEGATIVE_INFINITY
+    this.seq = 0
+    this.buffers = { left: new Map(), right: new Map() }
+    this.heap = []
+    this.windows = new Map()
+    this.changed = false
+    if (bytes === undefined || bytes.length === 0) return
+    const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+    if (buffer.length < 4 || buffer.readUInt32BE(0) !== SNAPSHOT_MAGIC) {
+      throw new Error(
+        `join ${this.spec.id}: the snapshot is not a join snapshot of a version this runtime reads`,
+      )
+    }
+    const state = deserialize(buffer.subarray(4)) as {
+      maxLeft: number
+      maxRight: number
+      seq: number
+      events: PlainEvent[]
+      windows: [number, number, boolean, [string, PlainEvent[], PlainEvent[]][]][]
+    }
+    this.maxTime.left = state.maxLeft
+    this.maxTime.right = state.maxRight
+    this.seq = state.seq
+    for (const plain of state.events) {
+      const event = fromPlain(plain)
+      let list = this.buffers[event.side].get(event.key)
+      if (list === undefined) {
+        list = []
+        this.buffers[event.side].set(event.key, list)
+      }
+      list.push(event)
+      heapPush(this.heap, event)
+    }
+    for (const side of ['left', 'right'] as const) {
+      for (const list of this.buffers[side].values()) list.sort((a, b) => a.time - b.time || a.seq - b.seq)
+    }
+    for (const [start, end, fired, keys] of state.windows) {
+      const window: WindowState = { start, end, fired, keys: new Map() }
+      for (const [key, left, right] of keys) {
+        window.keys.set(key, { left: left.map(fromPlain), right: right.map(fromPlain) })
+      }
+      this.windows.set(start, window)
+    }
+  }
+}
+
+type PlainEvent = [unknown, string, number, number, boolean, number, JoinSide]
+
+function plainEvent(e: Buffered): PlainEvent {
+  return [e.value, e.key, e.time, e.seq, e.matched, e.lastUseful, e.side]
+}
+
+function fromPlain(p: PlainEvent): Buffered {
+  const [value, key, time, seq, matched, lastUseful, side] = p
+  return { value, key, time, seq, matched, lastUseful, side }
+}
+
+/** Whether a side's unmatched events are emitted (with the other side null). */
+export function isOuterSide(joinType: JoinSpec['joinType'], side: JoinSide): boolean {
+  return joinType === 'full' || (joinType === 'left' && side === 'left')
+}
+
+/** The start of the last window holding time t (windows start at multiples of `slide`). */
+function lastWindowStart(t: number, slide: number): number {
+  let s = Math.floor(t / slide) * slide
+  if (s > t) s -= slide
+  else if (s + slide <= t) s += slide
+  return s + 0
+}
+
+/** The first index of a (time, seq)-sorted list whose time is at least `time`. */
+function firstAtOrAfter(list: readonly Buffered[], time: number): number {
+  let lo = 0
+  let hi = list.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (list[mid]!.time < time) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
+
+/** The first index whose time is after `time`. */
+function firstAfter(list: readonly Buffered[], time: number): number {
+  let lo = 0
+  let hi = list.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (list[mid]!.time <= time) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
+
+function heapPush(heap: Buffered[], event: Buffered): void {
+  heap.push(event)
+  let i = heap.length - 1
+  while (i > 0) {
+    const parent = (i - 1) >> 1
+    if (heap[parent]!.lastUseful <= event.lastUseful) break
+    heap[i] = heap[parent]!
+    i = parent
+  }
+  heap[i] = event
+}
+
+function heapPop(heap: Buffered[]): Buffered {
+  const top = heap[0]!
+  const last = heap.pop()!
+  if (heap.length > 0) {
+    let i = 0
+    for (;;) {
+      const l = 2 * i + 1
+      const r = l + 1
+      let smallest = i
+      let value = last.lastUseful
+      if (l < heap.length && heap[l]!.lastUseful < value) {
+        smallest = l
+        value = heap[l]!.lastUseful
+      }
+      if (r < heap.length && heap[r]!.lastUseful < value) smallest = r
+      if (smallest === i) break
+      heap[i] = heap[smallest]!
+      i = smallest
+    }
+    heap[i] = last
+  }
+  return top
+}
+
+function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
+}
+
+function emptyBatch(): EventBatch {
+  return { values: [], keys: [], timestamps: [], origins: [], length: 0 }
+}
+
+function pushRow(batch: EventBatch, value: unknown, key: string | null, time: number, origin: number): void {
+  batch.values.push(value)
+  batch.keys.push(key)
+  batch.timestamps.push(time)
+  batch.origins.push(origin)
+  batch.length++
+}
