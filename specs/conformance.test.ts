@@ -115,12 +115,11 @@ describe('conformance cases', () => {
       )
       .map((f) => ({ target: f.slice(9, -6), file: join(dir, f) }))
 
-    // The runner cannot run a join yet: a join's state belongs to a task of co-partitioned
-    // partitions (docs/decisions/0020), which the runner does not have; until it does, the manifest
-    // refuses Join nodes and join cases run in the interpreter only. Remove this skip when wiring.
-    const joinCase =
-      checkSource(`${name}/case.pipe`, text).pipeline?.nodes.some((n) => n.kind === 'Join') ?? false
-    it.skipIf(joinCase)(`${name}: the compiled artifact on the embedded log`, async () => {
+    // With `input.order`, the log must hand the runner the events in that order too (a join's
+    // results depend on how its two inputs interleave): each is appended once the runner has
+    // committed the one before, with a checkpoint at every batch.
+    const ordered = existsSync(join(dir, 'input.order'))
+    it(`${name}: the compiled artifact on the embedded log`, async () => {
       const artifactDir = await compileFixture(text, name, `${name}/case.pipe`)
       const artifact = await loadArtifact(artifactDir)
       const dataDir = await mkdtemp(join(tmpdir(), `sluice-conformance-${name}-`))
@@ -128,13 +127,17 @@ describe('conformance cases', () => {
       // Stateful steps snapshot their state; a case's store lives and dies with its data directory.
       const stateStore = new FileSnapshotStore(join(dataDir, 'state'), { fsync: false })
       try {
-        for (const { source, file } of inputs) {
+        const topicOf = (source: string): string => {
           const input = artifact.manifest.inputs.find((i) => i.source === source)
           expect(input, `input.${source}.jsonl names no source of the case`).toBeDefined()
           if (input?.connector.kind !== 'kafka') throw new Error(`source ${source} is not a kafka() source`)
-          await log.ensureTopic(input.connector.topic)
+          return input.connector.topic
+        }
+        for (const { source, file } of inputs) {
+          await log.ensureTopic(topicOf(source))
+          if (ordered) continue
           await log.append(
-            input.connector.topic,
+            topicOf(source),
             lines(file).map((line) => ({ key: null, value: Buffer.from(line) })),
           )
         }
@@ -146,7 +149,14 @@ describe('conformance cases', () => {
           metrics: new MetricsRegistry(),
           stdout: (t) => void stdout.push(t),
           stateStore,
+          ...(ordered ? { checkpointIntervalMs: 0 } : {}),
         })
+        if (ordered) {
+          for (const { source, line } of interleaving(dir, inputs)) {
+            await log.append(topicOf(source), [{ key: null, value: Buffer.from(line) }])
+            await runner.waitUntilCaughtUp(20_000)
+          }
+        }
         await runner.waitUntilCaughtUp(20_000)
         await runner.stop()
         await runner.done

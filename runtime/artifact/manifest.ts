@@ -42,6 +42,7 @@ export type GraphNode =
       readonly state?: readonly StateSlot[]
     }
   | WindowGraphNode
+  | JoinGraphNode
   | {
       /** The events a window or join refused as too late (`late into name`), for the streams that read them. */
       readonly kind: 'LateEvents'
@@ -68,10 +69,16 @@ export interface WindowGraphNode {
   readonly execution: 'wasm' | 'typescript'
 }
 
+/** The ids of the nodes `node` reads: none for a source, both sides for a join. */
+export function inputsOf(node: GraphNode): readonly string[] {
+  if (node.kind === 'Source') return []
+  if (node.kind === 'Join') return [node.left, node.right]
+  return [node.input]
+}
+
 /**
  * A join of two inputs (specs/language.md, "Joins"); its functions are the module's `joins[id]`,
- * its operator runtime/join/interval-join.ts. Not runnable yet (validateManifest refuses it), so
- * not yet a member of GraphNode: the runner's code assumes one `input` per node.
+ * its operator runtime/join/interval-join.ts, one per co-partitioned task (decision 0020).
  */
 export interface JoinGraphNode {
   readonly kind: 'Join'
@@ -138,6 +145,7 @@ const RUNNABLE_KINDS: ReadonlySet<string> = new Set([
   'Source',
   'Fused',
   'WindowAggregate',
+  'Join',
   'LateEvents',
   'Sink',
 ])
@@ -171,18 +179,13 @@ export function validateManifest(value: unknown, where: string): RuntimeManifest
   for (const node of (graph as { nodes: unknown[] }).nodes) {
     if (typeof node !== 'object' || node === null) return fail('a graph node is not a JSON object')
     const n = node as Record<string, unknown>
-    // JOIN GUARD (remove when the runner drives runtime/join/interval-join.ts): a join's state
-    // belongs to a task of co-partitioned partitions (docs/decisions/0020), which the runner has not yet.
-    if (n.kind === 'Join') {
-      fail(
-        `graph node ${String(n.id)} is a join, which this runtime cannot run yet: joins need co-partitioned tasks (docs/decisions/0020-joins-need-co-partitioned-tasks.md)`,
-      )
-    }
     if (!RUNNABLE_KINDS.has(n.kind as string)) {
       fail(`graph node ${String(n.id)} has kind ${String(n.kind)}, which this runtime cannot run`)
     }
-    if (n.kind !== 'Source' && !ids.has(n.input as string)) {
-      fail(`graph node ${String(n.id)} reads ${String(n.input)}, which does not come before it`)
+    for (const input of n.kind === 'Source' ? [] : n.kind === 'Join' ? [n.left, n.right] : [n.input]) {
+      if (!ids.has(input as string)) {
+        fail(`graph node ${String(n.id)} reads ${String(input)}, which does not come before it`)
+      }
     }
     ids.add(n.id as string)
     nodes.push(n.kind === 'Sink' ? sinkNode(n, fail) : (n as unknown as GraphNode))

@@ -473,3 +473,8 @@ function pushRow(batch: EventBatch, value: unknown, key: string | null, time: nu
   batch.origins.push(origin)
   batch.length++
 }
+
+/** The dead-letter reason of an event the join refused as late (compiler/ir/join-semantics.ts says the same). */
+export function joinLateReason(time: number, watermark: number, latenessMs: number): string {
+  return `late event: its event time ${new Date(time).toISOString()} is behind the join's watermark ${new Date(watermark).toISOString()} by more than the lateness (${latenessMs} ms), so its partners may be gone`
+}

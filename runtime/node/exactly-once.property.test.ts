@@ -5,9 +5,8 @@
  *
  * A "crash" is a failure injected at the n-th operation the runner does against the log or the
  * state store (a handler call, an append inside the partition's transaction, a checkpoint's
- * prepare, the store's commit after the log committed): the runner's subscription ends with it, the
- * log aborts what the open checkpoint appended, and a new runner on a reopened log goes on from
- * what committed. Real process kills (SIGKILL, torn files) are the chaos test's part
+ * prepare, the store's commit after the log committed; test/support/crash-injection.ts). Real
+ * process kills (SIGKILL, torn files) are the chaos test's part
  * (test/integration/exactly-once-chaos.test.ts).
  */
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -16,6 +15,13 @@ import { join } from 'node:path'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { compileFixture } from '../../test/support/compile-fixture.ts'
+import {
+  CrashingLog,
+  CrashingStore,
+  CrashPoints,
+  InjectedCrash,
+  withTimeout,
+} from '../../test/support/crash-injection.ts'
 import { readTopic } from '../../test/support/read-topic.ts'
 import {
   type ChaosEvent,
@@ -25,12 +31,9 @@ import {
 } from '../../test/support/stateful-reference.ts'
 import { type LoadedArtifact, loadArtifact } from '../artifact/load.ts'
 import { EmbeddedLog } from '../log/embedded.ts'
-import { ForwardingLog } from '../log/forwarding-log.ts'
-import type { Log, RecordBatch, SubscribeOptions, Subscription } from '../log/index.ts'
 import { partitionForKey } from '../log/partitioner.ts'
 import { MetricsRegistry } from '../metrics/registry.ts'
 import { FileSnapshotStore } from '../state/file-snapshot-store.ts'
-import type { SnapshotChanges, SnapshotStore, StateScope } from '../state/index.ts'
 import { PipelineRunner } from './pipeline-runner.ts'
 
 const WITHIN_MS = 10_000
@@ -52,88 +55,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })))
 })
-
-class InjectedCrash extends Error {}
-
-/** A hang fails the run with what hung, instead of the whole property timing out. */
-function withTimeout<T>(promise: Promise<T>, what: string, ms = 15_000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`hung: ${what}`)), ms)
-  })
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
-}
-
-/** Counts operations and fails the one whose number is next in `crashes`. */
-class CrashPoints {
-  private count = 0
-  constructor(private readonly crashes: number[]) {}
-  tick(where: string): void {
-    this.count++
-    if (this.crashes.length > 0 && this.count >= this.crashes[0]!) {
-      this.crashes.shift()
-      throw new InjectedCrash(`injected crash at operation ${this.count} (${where})`)
-    }
-  }
-}
-
-/** The log with crash points in the handler, the transaction's appends and the checkpoint hooks. */
-class CrashingLog extends ForwardingLog {
-  constructor(
-    inner: Log,
-    private readonly points: CrashPoints,
-  ) {
-    super(inner)
-  }
-
-  override subscribe(
-    options: SubscribeOptions,
-    handler: (batch: RecordBatch) => Promise<void>,
-  ): Promise<Subscription> {
-    const points = this.points
-    const checkpoint = options.checkpoint && {
-      ...options.checkpoint,
-      prepare: async (topic: string, partition: number) => {
-        points.tick('prepare')
-        return options.checkpoint!.prepare(topic, partition)
-      },
-    }
-    return super.subscribe({ ...options, ...(checkpoint ? { checkpoint } : {}) }, async (batch) => {
-      points.tick('handler')
-      const transaction = batch.transaction && {
-        append: (...args: Parameters<NonNullable<RecordBatch['transaction']>['append']>) => {
-          points.tick('append')
-          return batch.transaction!.append(...args)
-        },
-      }
-      return handler(transaction ? { ...batch, transaction } : batch)
-    })
-  }
-}
-
-/** The store with a crash point in commit: the log has committed the epoch, the store not yet. */
-class CrashingStore implements SnapshotStore {
-  constructor(
-    private readonly inner: SnapshotStore,
-    private readonly points: CrashPoints,
-  ) {}
-  stage(scope: StateScope, epoch: number, changes: SnapshotChanges) {
-    return this.inner.stage(scope, epoch, changes)
-  }
-  async commit(scope: StateScope, epoch: number) {
-    this.points.tick('store commit')
-    return this.inner.commit(scope, epoch)
-  }
-  load(scope: StateScope, epoch?: number) {
-    return this.inner.load(scope, epoch)
-  }
-  scopes(pipeline: string) {
-    return this.inner.scopes(pipeline)
-  }
-  close() {
-    return this.inner.close()
-  }
-}
 
 function record(e: ChaosEvent) {
   return {

@@ -15,9 +15,10 @@
  * them are replayed into it (at-least-once: their outputs appear again; exactly-once: their earlier
  * outputs were never committed).
  */
-import type { GraphNode, StateSlot, WindowGraphNode } from '../artifact/manifest.ts'
+import type { GraphNode, JoinGraphNode, StateSlot, WindowGraphNode } from '../artifact/manifest.ts'
 import type { StepState } from '../artifact/operators.ts'
 import { SluiceError } from '../errors.ts'
+import type { JoinOperator } from '../join/interval-join.ts'
 import type { CheckpointOptions } from '../log/index.ts'
 import type { Counter, Histogram, MetricsRegistry } from '../metrics/registry.ts'
 import type { Logger } from '../observability/logger.ts'
@@ -46,6 +47,11 @@ export interface OperatorStateOptions {
   readonly windowsOfTopic?: ReadonlyMap<string, ReadonlySet<string>>
   /** Creates a window's operator (with an empty store) for one source partition of `topic`. */
   readonly createWindow?: (node: WindowGraphNode, topic: string) => Promise<WindowedOperator>
+  /** The joins, and for each task's first topic the ones its batches reach (decision 0020). */
+  readonly joins?: readonly JoinGraphNode[]
+  readonly joinsOfTopic?: ReadonlyMap<string, ReadonlySet<string>>
+  /** Creates a join's operator (empty) for one task. */
+  readonly createJoin?: (node: JoinGraphNode) => JoinOperator
   /** Where snapshots go; null only when no chain has state (epochs then number the commits alone). */
   readonly store: SnapshotStore | null
   readonly budget?: StateBudget
@@ -63,6 +69,8 @@ export interface PartitionState {
   readonly chains: ReadonlyMap<string, readonly StepState[]>
   /** Per WindowAggregate node id, its operator on this partition. */
   readonly windows: ReadonlyMap<string, WindowedOperator>
+  /** Per Join node id, its operator on this task. */
+  readonly joins: ReadonlyMap<string, JoinOperator>
 }
 
 interface WindowSlot {
@@ -70,8 +78,15 @@ interface WindowSlot {
   readonly scope: StateScope
 }
 
+interface JoinSlot {
+  readonly operator: JoinOperator
+  readonly scope: StateScope
+}
+
 /** The entry of a window's snapshot in its scope. */
 const WINDOW_ENTRY = 'window'
+/** The entry of a join's snapshot (both sides' buffers) in its scope. */
+const JOIN_ENTRY = 'join'
 
 interface SlotState {
   readonly chain: string
@@ -108,6 +123,7 @@ interface OpenPartition extends PartitionState {
   readonly partition: number
   readonly slots: readonly SlotState[]
   readonly windowSlots: readonly WindowSlot[]
+  readonly joinSlots: readonly JoinSlot[]
   /** The epoch prepare() staged and the log is committing. */
   preparing: number | null
   prepareStarted: number
@@ -210,6 +226,19 @@ export class OperatorState {
           ),
       },
     )
+    m.gauge(
+      'sluice_join_rows',
+      'Events each join holds (both sides, over the tasks this node owns) while they may still find a match.',
+      {
+        collect: () => {
+          const sums = new Map<string, number>()
+          for (const open of this.partitions.values())
+            for (const { operator, scope } of open.joinSlots)
+              sums.set(scope.operator, (sums.get(scope.operator) ?? 0) + operator.size)
+          return [...sums].map(([operator, value]) => ({ labels: { operator }, value }))
+        },
+      },
+    )
     this.evicted = m.counter(
       'sluice_state_evicted_keys_total',
       'Keys dropped to stay within the state budget (policy evict-lru), per stateful step.',
@@ -282,6 +311,18 @@ export class OperatorState {
       windows.set(node.id, operator)
       windowSlots.push({ operator, scope })
     }
+    const joins = new Map<string, JoinOperator>()
+    const joinSlots: JoinSlot[] = []
+    const reachedJoins = this.options.joinsOfTopic?.get(topic) ?? new Set<string>()
+    for (const node of this.options.joins ?? []) {
+      if (!reachedJoins.has(node.id)) continue
+      const operator = this.options.createJoin!(node)
+      const scope: StateScope = { pipeline: this.options.pipeline, operator: node.state.id, topic, partition }
+      const snapshot = await this.requireStore().load(scope, epoch)
+      operator.restore(snapshot.entries.get(JOIN_ENTRY))
+      joins.set(node.id, operator)
+      joinSlots.push({ operator, scope })
+    }
     this.partitions.set(partitionKey(topic, partition), {
       topic,
       partition,
@@ -289,13 +330,15 @@ export class OperatorState {
       chains,
       windows,
       windowSlots,
+      joins,
+      joinSlots,
       slots,
       preparing: null,
       prepareStarted: 0,
       stagedBytes: 0,
     })
     this.lastCommitted.set(partitionKey(topic, partition), { epoch, at: Date.now(), topic, partition })
-    if (slots.length > 0 || windowSlots.length > 0) {
+    if (slots.length > 0 || windowSlots.length > 0 || joinSlots.length > 0) {
       this.options.logger.info('operator state restored', {
         topic,
         partition,
@@ -304,6 +347,7 @@ export class OperatorState {
         ...(windowSlots.length > 0
           ? { windowRows: windowSlots.reduce((n, w) => n + w.operator.rows, 0) }
           : {}),
+        ...(joinSlots.length > 0 ? { joinRows: joinSlots.reduce((n, j) => n + j.operator.size, 0) } : {}),
       })
     }
   }
@@ -346,6 +390,14 @@ export class OperatorState {
         this.requireStore().stage(scope, epoch, { puts: new Map([[WINDOW_ENTRY, bytes]]), deletes: [] }),
       )
     }
+    for (const { operator, scope } of open.joinSlots) {
+      if (!operator.takeChanged()) continue
+      const bytes = operator.snapshot()
+      open.stagedBytes += bytes.length
+      staging.push(
+        this.requireStore().stage(scope, epoch, { puts: new Map([[JOIN_ENTRY, bytes]]), deletes: [] }),
+      )
+    }
     await Promise.all(staging)
     open.preparing = epoch
     return metadataOfEpoch(epoch)
@@ -363,7 +415,9 @@ export class OperatorState {
     // Every slot, also those without changes this epoch: commit is idempotent and keeps the
     // store's committed epoch equal to the log's.
     await Promise.all(
-      [...open.slots, ...open.windowSlots].map(({ scope }) => this.requireStore().commit(scope, epoch)),
+      [...open.slots, ...open.windowSlots, ...open.joinSlots].map(({ scope }) =>
+        this.requireStore().commit(scope, epoch),
+      ),
     )
     open.epoch = epoch
     open.preparing = null

@@ -21,9 +21,17 @@
 import { EvaluationError } from '../../stdlib/eval-error.ts'
 import { loadWindowKernel, type WindowKernel } from '../../wasm/host/window-kernel.ts'
 import type { LoadedArtifact } from '../artifact/load.ts'
-import type { Connector, GraphNode, SinkGraphNode, WindowGraphNode } from '../artifact/manifest.ts'
+import {
+  type Connector,
+  type GraphNode,
+  inputsOf,
+  type JoinGraphNode,
+  type SinkGraphNode,
+  type WindowGraphNode,
+} from '../artifact/manifest.ts'
 import { type ChainError, createEventBatch, type EventBatch } from '../artifact/operators.ts'
 import { isSluiceError, SluiceError } from '../errors.ts'
+import { JoinOperator, type JoinSide, joinLateReason } from '../join/interval-join.ts'
 import type {
   Delivery,
   Log,
@@ -144,6 +152,7 @@ interface RunnerMetrics {
   readonly ready: Gauge
   readonly eventsLate: Counter
   readonly windowResults: Counter
+  readonly joinResults: Counter
 }
 
 type Stage = 'decode' | 'evaluate' | 'late' | 'encode' | 'sink'
@@ -191,7 +200,8 @@ export class PipelineRunner {
   private finished: Promise<void> = Promise.resolve()
   /** Keyed state and checkpoints; null for a stateless at-least-once pipeline (commits per batch). */
   private readonly operatorState: OperatorState | null
-  private readonly hasWindows: boolean
+  /** Windows or joins: they need each record's running maximum event time (sourceMaxTimes). */
+  private readonly hasEventTimeOperators: boolean
   /** Source topics read as co-partitioned tasks: those feeding an operator of two inputs. */
   private readonly copartitioned: string[][]
   /** At most 10 'event dead-lettered' lines a second; the metric counts every one. */
@@ -213,9 +223,11 @@ export class PipelineRunner {
       this.consumers.set(node.id, [])
       if (node.kind === 'Source') this.sourceOf.set(node.id, node.name)
       else {
-        this.consumers.get(node.input)!.push(node)
+        const inputs = inputsOf(node)
+        for (const input of inputs) this.consumers.get(input)!.push(node)
         this.buffers.set(node.id, createEventBatch())
-        this.sourceOf.set(node.id, this.sourceOf.get(node.input) ?? node.input)
+        // After a join, events come from both sides' sources.
+        this.sourceOf.set(node.id, inputs.map((input) => this.sourceOf.get(input) ?? input).join('+'))
       }
     }
     for (const node of manifest.graph.nodes) {
@@ -244,11 +256,13 @@ export class PipelineRunner {
         )
       }
     }
-    this.hasWindows = manifest.graph.nodes.some((n) => n.kind === 'WindowAggregate')
+    this.hasEventTimeOperators = manifest.graph.nodes.some(
+      (n) => n.kind === 'WindowAggregate' || n.kind === 'Join',
+    )
     this.copartitioned = copartitionedTopics({
       nodes: manifest.graph.nodes,
       id: (n) => n.id,
-      inputsOf: (n) => (n.kind === 'Source' ? [] : [n.input]),
+      inputsOf,
       topicOf: (n) => (n.kind === 'Source' && n.connector.kind === 'kafka' ? n.connector.topic : null),
     })
     this.operatorState = this.createOperatorState()
@@ -306,6 +320,10 @@ export class PipelineRunner {
         'sluice_window_results_total',
         'Results windows emitted (updates of a window that had fired included), by window.',
       ),
+      joinResults: m.counter(
+        'sluice_join_results_total',
+        'Records joins emitted (pairs, and outer rows without a match), by join.',
+      ),
       ready: m.gauge(
         'sluice_ready',
         '1 while the node reads and writes its log; 0 while it waits for an unavailable log.',
@@ -327,9 +345,14 @@ export class PipelineRunner {
     const windows = artifact.manifest.graph.nodes.filter(
       (n): n is WindowGraphNode => n.kind === 'WindowAggregate',
     )
-    if (stateful.length === 0 && windows.length === 0 && delivery !== 'exactly-once') return null
-    if ((stateful.length > 0 || windows.length > 0) && stateStore === undefined) {
-      const slots = [...stateful.flatMap((c) => c.state!.map((s) => s.id)), ...windows.map((w) => w.state.id)]
+    const joins = artifact.manifest.graph.nodes.filter((n): n is JoinGraphNode => n.kind === 'Join')
+    const operators = [...windows, ...joins]
+    if (stateful.length === 0 && operators.length === 0 && delivery !== 'exactly-once') return null
+    if ((stateful.length > 0 || operators.length > 0) && stateStore === undefined) {
+      const slots = [
+        ...stateful.flatMap((c) => c.state!.map((s) => s.id)),
+        ...operators.map((o) => o.state.id),
+      ]
       throw new SluiceError(
         'CONFIG_INVALID',
         `pipeline ${artifact.manifest.name} has stateful steps (${slots.join(', ')}) but no state store was given`,
@@ -338,14 +361,18 @@ export class PipelineRunner {
     // The chains and windows a batch of each source topic reaches: only their state exists per partition.
     const chainsOfTopic = new Map<string, Set<string>>()
     const windowsOfTopic = new Map<string, Set<string>>()
+    const joinsOfTopic = new Map<string, Set<string>>()
     for (const [topic, sources] of this.sourcesByTopic) {
       const reached = new Set<string>()
       const reachedWindows = new Set<string>()
+      const reachedJoins = new Set<string>()
+      const seen = new Set<string>()
       const visit = (id: string) => {
         for (const consumer of this.consumers.get(id) ?? []) {
-          if (consumer.kind === 'Sink' || reached.has(consumer.id) || reachedWindows.has(consumer.id))
-            continue
+          if (consumer.kind === 'Sink' || seen.has(consumer.id)) continue
+          seen.add(consumer.id)
           if (consumer.kind === 'WindowAggregate') reachedWindows.add(consumer.id)
+          else if (consumer.kind === 'Join') reachedJoins.add(consumer.id)
           else if (consumer.kind === 'Fused') reached.add(consumer.id)
           visit(consumer.id)
         }
@@ -353,12 +380,14 @@ export class PipelineRunner {
       for (const { node } of sources) visit(node.id)
       chainsOfTopic.set(topic, reached)
       windowsOfTopic.set(topic, reachedWindows)
+      joinsOfTopic.set(topic, reachedJoins)
     }
     // A task's state (named by its first topic) holds what the batches of any of its topics reach.
     for (const [lead, ...others] of this.copartitioned) {
       for (const topic of others) {
         for (const id of chainsOfTopic.get(topic) ?? []) chainsOfTopic.get(lead!)!.add(id)
         for (const id of windowsOfTopic.get(topic) ?? []) windowsOfTopic.get(lead!)!.add(id)
+        for (const id of joinsOfTopic.get(topic) ?? []) joinsOfTopic.get(lead!)!.add(id)
       }
     }
     const kernel = windows.some((w) => w.execution === 'wasm' && w.window.kind !== 'session')
@@ -390,6 +419,21 @@ export class PipelineRunner {
           node.execution === 'wasm' ? (await kernel!).createStore(spec) : createTypedArrayWindowStore(spec)
         return new WindowOperator(node, functions, store, delayMs)
       },
+      joins,
+      joinsOfTopic,
+      createJoin: (node) => {
+        const functions = artifact.operators.joins?.[node.id]
+        if (functions === undefined) {
+          throw new SluiceError(
+            'ARTIFACT_INVALID',
+            `the artifact's module has no functions for join ${node.id}`,
+          )
+        }
+        return new JoinOperator(node, functions, {
+          left: this.sourceDelayMs(this.sourceNodeOf(node.left)),
+          right: this.sourceDelayMs(this.sourceNodeOf(node.right)),
+        })
+      },
       store: stateStore ?? null,
       ...(this.options.stateBudget ? { budget: this.options.stateBudget } : {}),
       watermarkDelayMs: (topic) =>
@@ -399,11 +443,20 @@ export class PipelineRunner {
     })
   }
 
+  /** The watermark delay of the Source node `id`. */
+  private sourceDelayMs(id: string): number {
+    for (const sources of this.sourcesByTopic.values()) {
+      for (const { node, delayMs } of sources) if (node.id === id) return delayMs
+    }
+    return 0
+  }
+
   /** The id of the Source node whose events reach node `id`. */
   private sourceNodeOf(id: string): string {
     const byId = new Map(this.options.artifact.manifest.graph.nodes.map((n) => [n.id, n]))
     let node = byId.get(id)
-    while (node !== undefined && node.kind !== 'Source') node = byId.get(node.input)
+    // Windows and joins read one source's events each (the compiler refuses them over a join, E0447).
+    while (node !== undefined && node.kind !== 'Source') node = byId.get(inputsOf(node)[0]!)
     return node?.id ?? ''
   }
 
@@ -652,7 +705,7 @@ export class PipelineRunner {
     for (const { node, delayMs } of this.sourcesByTopic.get(batch.topic) ?? []) {
       const decoded = this.decode(node, batch.records, deadLetters)
       this.trackWatermark(node.name, decoded, delayMs)
-      const maxTimes = this.hasWindows ? sourceMaxTimes(decoded, batch.records.length) : NO_TIMES
+      const maxTimes = this.hasEventTimeOperators ? sourceMaxTimes(decoded, batch.records.length) : NO_TIMES
       this.push(node.id, decoded, batch.records, outputs, deadLetters, states, maxTimes)
     }
     await Promise.all(
@@ -820,6 +873,9 @@ export class PipelineRunner {
     for (const consumer of this.consumers.get(nodeId) ?? []) {
       if (consumer.kind === 'WindowAggregate') {
         this.window(consumer, batch, records, outputs, deadLetters, states, maxTimes)
+      } else if (consumer.kind === 'Join') {
+        const side = consumer.left === nodeId ? 'left' : 'right'
+        this.join(consumer, side, batch, records, outputs, deadLetters, states, maxTimes)
       } else if (consumer.kind === 'Fused') {
         const output = this.buffers.get(consumer.id)!
         const errors: ChainError[] = []
@@ -839,10 +895,7 @@ export class PipelineRunner {
     }
   }
 
-  /**
-   * Runs a window on a batch: its results go on to the window's readers, its late events to the
-   * readers of its late stream (dead letters when it has none), its failures to the dead letters.
-   */
+  /** Runs a window on a batch (what it emits: emitTimed). */
   private window(
     node: WindowGraphNode,
     batch: EventBatch,
@@ -855,16 +908,59 @@ export class PipelineRunner {
     const operator = states?.windows.get(node.id)
     if (operator === undefined)
       throw new Error(`no state for window ${node.id}: the log did not assign the partition`)
-    const { results, late, lateWatermarks, failures } = operator.process(batch, maxTimes, records.length - 1)
+    const output = operator.process(batch, maxTimes, records.length - 1)
+    this.metrics.windowResults.labels({ operator: node.id }).inc(output.results.length)
+    this.emitTimed(node, output, records, outputs, deadLetters, states, maxTimes)
+  }
+
+  /** Runs one side's batch through a join (its state is the task's: decision 0020). */
+  private join(
+    node: JoinGraphNode,
+    side: JoinSide,
+    batch: EventBatch,
+    records: readonly LogRecord[],
+    outputs: Map<string, TopicOutput>,
+    deadLetters: DeadLetter[],
+    states: PartitionState | undefined,
+    maxTimes: Float64Array,
+  ): void {
+    const operator = states?.joins.get(node.id)
+    if (operator === undefined)
+      throw new Error(`no state for join ${node.id}: the log did not assign the task`)
+    const output = operator.process(side, batch, maxTimes, records.length - 1)
+    this.metrics.joinResults.labels({ operator: node.id }).inc(output.results.length)
+    this.emitTimed(node, output, records, outputs, deadLetters, states, maxTimes)
+  }
+
+  /**
+   * What a window or a join emitted: results to its readers, late events to the readers of its
+   * late stream (dead letters with the reason when it has none), failures to the dead letters.
+   */
+  private emitTimed(
+    node: WindowGraphNode | JoinGraphNode,
+    output: {
+      readonly results: EventBatch
+      readonly late: EventBatch
+      readonly lateWatermarks: readonly number[]
+      readonly failures: readonly { origin: number; error: unknown; site: number }[]
+    },
+    records: readonly LogRecord[],
+    outputs: Map<string, TopicOutput>,
+    deadLetters: DeadLetter[],
+    states: PartitionState | undefined,
+    maxTimes: Float64Array,
+  ): void {
+    const { results, late, lateWatermarks, failures } = output
     for (const failure of failures)
       deadLetters.push(this.evaluationFailure(records[failure.origin]!, failure))
     const lateReaders = node.late === null ? [] : (this.consumers.get(node.late) ?? [])
     if (late.length > 0 && lateReaders.length === 0) {
+      const reason = node.kind === 'Join' ? joinLateReason : lateReason
       for (let i = 0; i < late.length; i++) {
         deadLetters.push({
           record: records[late.origins[i]!]!,
           stage: 'late',
-          reason: lateReason(late.timestamps[i]!, lateWatermarks[i]!, node.latenessMs),
+          reason: reason(late.timestamps[i]!, lateWatermarks[i]!, node.latenessMs),
           location: null,
         })
       }
@@ -872,7 +968,6 @@ export class PipelineRunner {
       this.metrics.eventsLate.labels({ operator: node.id }).inc(late.length)
       this.push(node.late!, late, records, outputs, deadLetters, states, maxTimes)
     }
-    this.metrics.windowResults.labels({ operator: node.id }).inc(results.length)
     this.push(node.id, results, records, outputs, deadLetters, states, maxTimes)
   }
 
