@@ -31,9 +31,29 @@ describe('sluice run state options', () => {
     const choice = await stateOptions({ 'data-dir': dir }, await artifactOf(STATEFUL), {})
     expect(choice.delivery).toBe('at-least-once')
     expect(choice.checkpointIntervalMs).toBe(1000)
+    expect(choice.idleTimeoutMs).toBeUndefined()
     expect(choice.stateBudget).toEqual({ overBudget: 'refuse' })
     expect(choice.stateStore).toBeInstanceOf(FileSnapshotStore)
     expect((choice.stateStore as FileSnapshotStore).dir).toBe(path.join(dir, 'state'))
+    await choice.stateStore!.close()
+  })
+
+  it('a join keeps state: it gets a store, and --idle-timeout reaches the runner options', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'sluice-state-opts-'))
+    dirs.push(dir)
+    const artifact = await loadArtifact(
+      await compileFixture(
+        `schema A { k: string, ts: timestamp @event_time }
+source a: A from kafka("a")
+source b: A from kafka("b")
+stream j = join a as x, b as y on x.k == y.k within y between 1s before and 1s after x
+sink j -> kafka("j")`,
+        'opts-join',
+      ),
+    )
+    const choice = await stateOptions({ 'data-dir': dir, 'idle-timeout': '30000' }, artifact, {})
+    expect(choice.idleTimeoutMs).toBe(30_000)
+    expect(choice.stateStore).toBeInstanceOf(FileSnapshotStore)
     await choice.stateStore!.close()
   })
 
@@ -47,6 +67,7 @@ describe('sluice run state options', () => {
     const cases: [Record<string, string>, RegExp][] = [
       [{ delivery: 'twice' }, /--delivery must be at-least-once or exactly-once/],
       [{ 'checkpoint-interval': '0' }, /--checkpoint-interval must be at least 1 ms/],
+      [{ 'idle-timeout': '0' }, /--idle-timeout must be at least 1/],
       [{ 'state-over-budget': 'spill' }, /--state-over-budget must be refuse or evict-lru/],
       [{ 'state-max-keys': '0' }, /--state-max-keys must be at least 1/],
       [{ state: ' ' }, /--state names no directory or URL/],

@@ -13,6 +13,7 @@ import { integerOption, UsageError } from './args.ts'
 export const STATE_OPTIONS = {
   delivery: { type: 'string' },
   'checkpoint-interval': { type: 'string' },
+  'idle-timeout': { type: 'string' },
   state: { type: 'string' },
   'state-max-keys': { type: 'string' },
   'state-max-bytes': { type: 'string' },
@@ -27,6 +28,9 @@ export const STATE_OPTIONS_HELP = `  --delivery MODE       at-least-once (defaul
   --checkpoint-interval MS
                         how often each source partition checkpoints its state (and, exactly-once,
                         commits its outputs) (default: 1000)
+  --idle-timeout MS     a join input partition that delivers nothing for MS stops holding back the
+                        join's watermark; its events behind it when it delivers again are late
+                        (default: it holds the watermark back until it delivers)
   --state DIR|URL       where stateful steps (dedup, aggregate, windows) keep snapshots: a directory, or
                         redis://host:port for Redis (default: DATA_DIR/state in embedded mode;
                         with Kafka a stateful pipeline needs Redis, or a directory on one node)
@@ -39,6 +43,7 @@ export const STATE_OPTIONS_HELP = `  --delivery MODE       at-least-once (defaul
 export interface StateSelection {
   readonly delivery?: string | undefined
   readonly 'checkpoint-interval'?: string | undefined
+  readonly 'idle-timeout'?: string | undefined
   readonly state?: string | undefined
   readonly 'state-max-keys'?: string | undefined
   readonly 'state-max-bytes'?: string | undefined
@@ -50,6 +55,8 @@ export interface StateSelection {
 export interface StateChoice {
   readonly delivery: Delivery
   readonly checkpointIntervalMs: number
+  /** Undefined: idle join inputs hold the watermark back. */
+  readonly idleTimeoutMs: number | undefined
   readonly stateBudget: StateBudget
   /** The snapshot store, opened; null when the pipeline has no stateful step. */
   readonly stateStore: SnapshotStore | null
@@ -68,6 +75,8 @@ export async function stateOptions(
   }
   const checkpointIntervalMs = integerOption(values['checkpoint-interval'], 'checkpoint-interval', 1000)
   if (checkpointIntervalMs < 1) throw new UsageError('--checkpoint-interval must be at least 1 ms')
+  const idleTimeoutMs =
+    values['idle-timeout'] === undefined ? undefined : positive(values['idle-timeout'], 'idle-timeout')
   const overBudget = values['state-over-budget'] ?? 'refuse'
   if (overBudget !== 'refuse' && overBudget !== 'evict-lru') {
     throw new UsageError(`--state-over-budget must be refuse or evict-lru, got "${overBudget}"`)
@@ -82,12 +91,14 @@ export async function stateOptions(
       : {}),
   }
   const stateful = artifact.manifest.graph.nodes.some(
-    (n) => (n.kind === 'Fused' && (n.state?.length ?? 0) > 0) || n.kind === 'WindowAggregate',
+    (n) =>
+      (n.kind === 'Fused' && (n.state?.length ?? 0) > 0) || n.kind === 'WindowAggregate' || n.kind === 'Join',
   )
   const kafka = values.kafka ?? env.SLUICE_KAFKA_BROKERS
   const given = values.state?.trim()
   if (given === '') throw new UsageError('--state names no directory or URL')
-  if (!stateful) return { delivery, checkpointIntervalMs, stateBudget, stateStore: null, describe: null }
+  if (!stateful)
+    return { delivery, checkpointIntervalMs, idleTimeoutMs, stateBudget, stateStore: null, describe: null }
   if (given === undefined && kafka) {
     throw new UsageError(
       `pipeline ${artifact.manifest.name} keeps state, and with Kafka its state must move with the partitions between nodes: give --state redis://HOST:PORT (or --state DIR to keep it on this node only)`,
@@ -101,6 +112,7 @@ export async function stateOptions(
     return {
       delivery,
       checkpointIntervalMs,
+      idleTimeoutMs,
       stateBudget,
       stateStore,
       describe: `Redis at ${redactUrl(target)}`,
@@ -112,6 +124,7 @@ export async function stateOptions(
   return {
     delivery,
     checkpointIntervalMs,
+    idleTimeoutMs,
     stateBudget,
     stateStore: new FileSnapshotStore(target),
     describe: `files in ${target}`,

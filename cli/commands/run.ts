@@ -125,6 +125,7 @@ back-off, reports sluice_ready 0 and logs one warning per outage, and goes on wh
         ...(values['dead-letter-topic'] ? { deadLetterTopic: values['dead-letter-topic'] } : {}),
         delivery: state.delivery,
         checkpointIntervalMs: state.checkpointIntervalMs,
+        ...(state.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: state.idleTimeoutMs }),
         stateBudget: state.stateBudget,
         ...(state.stateStore ? { stateStore: state.stateStore } : {}),
       })

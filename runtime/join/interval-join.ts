@@ -81,12 +81,31 @@ export class JoinOperator {
   private windows = new Map<number, WindowState>()
   private readonly keysOfBatch: (string | null)[] = []
 
+  /**
+   * The watermark applied so far: it never goes back, also when a side that was idle (below)
+   * delivers again behind it; its events are then late.
+   */
+  private floor = Number.NEGATIVE_INFINITY
+  /** When each side last delivered a batch (processing time, idle.now()). */
+  private readonly lastArrival: Record<JoinSide, number>
+  /** Whether the other side counts as idle during the current process() call. */
+  private otherIdle = false
+
   constructor(
     readonly spec: JoinSpec,
     private readonly functions: JoinFunctions,
     /** Each side's source watermark delay. */
     readonly delayMs: Readonly<Record<JoinSide, number>>,
-  ) {}
+    /**
+     * A side that has delivered nothing for `timeoutMs` of processing time stops holding the
+     * join's watermark back (Flink's withIdleness): the other side's watermark alone moves it.
+     * Without it, an idle side holds it back until it delivers again.
+     */
+    private readonly idle?: { readonly timeoutMs: number; readonly now: () => number },
+  ) {
+    const now = idle?.now() ?? 0
+    this.lastArrival = { left: now, right: now }
+  }
 
   /** Events buffered (interval) or windows held (window): the figure for metrics. */
   get rows(): number {
@@ -112,13 +131,21 @@ export class JoinOperator {
   /** The join's watermark with `side`'s largest event time taken as `sideMax`. */
   private watermarkWith(side: JoinSide, sideMax: number): number {
     const other: JoinSide = side === 'left' ? 'right' : 'left'
-    return Math.min(
-      Math.max(this.maxTime[side], sideMax) - this.delayMs[side],
-      this.maxTime[other] - this.delayMs[other],
-    )
+    const own = Math.max(this.maxTime[side], sideMax) - this.delayMs[side]
+    const combined = this.otherIdle ? own : Math.min(own, this.maxTime[other] - this.delayMs[other])
+    if (combined > this.floor) {
+      this.floor = combined
+      this.changed = true
+    }
+    return this.floor
   }
 
   process(side: JoinSide, input: EventBatch, maxTimes: Float64Array, lastRecord: number): JoinBatchOutput {
+    if (this.idle !== undefined) {
+      const now = this.idle.now()
+      this.lastArrival[side] = now
+      this.otherIdle = now - this.lastArrival[side === 'left' ? 'right' : 'left'] >= this.idle.timeoutMs
+    }
     const out: JoinBatchOutput = {
       results: emptyBatch(),
       late: emptyBatch(),
@@ -317,6 +344,7 @@ export class JoinOperator {
     const body = serialize({
       maxLeft: this.maxTime.left,
       maxRight: this.maxTime.right,
+      floor: this.floor,
       seq: this.seq,
       events,
       windows,
@@ -329,6 +357,11 @@ export class JoinOperator {
   restore(bytes: Buffer | Uint8Array | undefined): void {
     this.maxTime.left = Number.NEGATIVE_INFINITY
     this.maxTime.right = Number.NEGATIVE_INFINITY
+    this.floor = Number.NEGATIVE_INFINITY
+    // Idleness is counted from the restore: a side gets the whole timeout to deliver again.
+    const now = this.idle?.now() ?? 0
+    this.lastArrival.left = now
+    this.lastArrival.right = now
     this.seq = 0
     this.buffers = { left: new Map(), right: new Map() }
     this.heap = []
@@ -344,12 +377,16 @@ export class JoinOperator {
     const state = deserialize(buffer.subarray(4)) as {
       maxLeft: number
       maxRight: number
+      /** Absent in snapshots written before idle timeouts: the watermark of the two maxima. */
+      floor?: number
       seq: number
       events: PlainEvent[]
       windows: [number, number, boolean, [string, PlainEvent[], PlainEvent[]][]][]
     }
     this.maxTime.left = state.maxLeft
     this.maxTime.right = state.maxRight
+    this.floor =
+      state.floor ?? Math.min(state.maxLeft - this.delayMs.left, state.maxRight - this.delayMs.right)
     this.seq = state.seq
     for (const plain of state.events) {
       const event = fromPlain(plain)

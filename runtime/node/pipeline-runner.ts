@@ -105,6 +105,12 @@ export interface PipelineRunnerOptions {
   readonly delivery?: Delivery
   /** How often each source partition checkpoints (stateful or exactly-once pipelines). Default 1000 ms. */
   readonly checkpointIntervalMs?: number
+  /**
+   * A join input that has delivered nothing for this long (processing time) stops holding the
+   * join's watermark back, so outer rows and window joins go on with the other input alone; its
+   * events behind the watermark when it delivers again are late. Default: never (it waits).
+   */
+  readonly idleTimeoutMs?: number
   /** Names the transactions (exactly-once); default: the group. */
   readonly transactionalId?: string
   /** Where operator state is snapshotted; required when the artifact has stateful steps. */
@@ -429,10 +435,17 @@ export class PipelineRunner {
             `the artifact's module has no functions for join ${node.id}`,
           )
         }
-        return new JoinOperator(node, functions, {
+        const delays = {
           left: this.sourceDelayMs(this.sourceNodeOf(node.left)),
           right: this.sourceDelayMs(this.sourceNodeOf(node.right)),
-        })
+        }
+        const { idleTimeoutMs } = this.options
+        return idleTimeoutMs === undefined
+          ? new JoinOperator(node, functions, delays)
+          : new JoinOperator(node, functions, delays, {
+              timeoutMs: idleTimeoutMs,
+              now: () => performance.now(),
+            })
       },
       store: stateStore ?? null,
       ...(this.options.stateBudget ? { budget: this.options.stateBudget } : {}),
