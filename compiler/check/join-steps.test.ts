@@ -87,6 +87,12 @@ sink late_j -> stdout`)
     const join = pipeline.nodes.find((n): n is JoinNode => n.kind === 'Join')!
     expect(join.bound).toEqual({ kind: 'hopping', sizeMs: 600_000, slideMs: 300_000 })
     expect(join.latenessMs).toBe(60_000)
+    expect(join.schema.fields.map((f) => [f.name, f.type])).toEqual([
+      ['x', A],
+      ['y', B],
+      ['window_start', t('timestamp')],
+      ['window_end', t('timestamp')],
+    ])
     const late = pipeline.nodes.find((n): n is LateEventsNode => n.kind === 'LateEvents')!
     expect(late).toMatchObject({ id: 'j#join.late', input: 'j#join' })
     expect(late.schema.fields.map((f) => f.type)).toEqual([opt(A), opt(B)])

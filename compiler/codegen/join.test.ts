@@ -21,7 +21,8 @@ interface JoinFunctions {
     keys: (string | null)[],
     errors: { index: number; error: unknown; site: number }[],
   ): void
-  output(left: unknown, right: unknown): unknown
+  output(left: unknown, right: unknown, start: number, end: number): unknown
+  late(left: unknown, right: unknown): unknown
 }
 
 const PIPE = `
@@ -113,16 +114,18 @@ describe('generated join functions', () => {
       null,
       'error',
     ])
-    expect(fns.output({ s: 'x' }, null)).toEqual({ x: { s: 'x' }, y: null })
+    expect(fns.output({ s: 'x' }, null, Number.NaN, Number.NaN)).toStrictEqual({ x: { s: 'x' }, y: null })
+    expect(fns.late(null, { s: 'y' })).toStrictEqual({ x: null, y: { s: 'y' } })
   })
 
-  it('key one timestamp as `key by` does: its ISO-8601 text', async () => {
+  it('key one timestamp as `key by` does, and give a window join its window', async () => {
     const { operators, pipeline } = await compileAndLoad(SINGLE)
     const join = pipeline.nodes.find((n): n is JoinNode => n.kind === 'Join')!
     const fns = (operators as unknown as { joins: Record<string, JoinFunctions> }).joins[join.id]!
     const values = [{ id: 1, at: 60_000 }]
     expect(generatedKeys(fns.leftKeys, values)).toEqual(['1970-01-01T00:01:00.000Z'])
     expect(generatedKeys(fns.rightKeys, values)).toEqual(interpretedKeys(join.rightKeys, values))
-    expect(fns.output(1, 2)).toEqual({ p: 1, q: 2 })
+    expect(fns.output(1, 2, 0, 60_000)).toStrictEqual({ p: 1, q: 2, window_start: 0, window_end: 60_000 })
+    expect(fns.late(1, null)).toStrictEqual({ p: 1, q: null })
   })
 })

@@ -109,15 +109,26 @@ const FUNCTIONS: JoinFunctions = {
   rightKeys: (input, keys) => {
     for (let i = 0; i < input.length; i++) keys[i] = (input.values[i] as Value).k
   },
-  output: (left, right) => ({ l: left, r: right }),
+  // Named as the generated functions name a window join's bounds, so one rowOf reads all outputs.
+  output: (left, right, start, end) =>
+    Number.isNaN(start) ? { l: left, r: right } : { l: left, r: right, window_start: start, window_end: end },
+  late: (left, right) => ({ l: left, r: right }),
 }
 
 function eventValue(record: JoinRefRecord): Value {
   return { id: record.id, k: record.key, t: record.time, drop: record.dropped }
 }
 
-function rowOf(value: unknown, key: string | null, time: number): JoinRefRow {
-  const { l, r } = value as { l: Value | null; r: Value | null }
+/** A row of the output; a window join's must be timed at its window's last millisecond. */
+function rowOf(value: unknown, key: string | null, time: number, shape: JoinRefShape): JoinRefRow {
+  const { l, r, window_start, window_end } = value as {
+    l: Value | null
+    r: Value | null
+    window_start?: number
+    window_end?: number
+  }
+  if (shape.bound.kind === 'interval') expect(window_end).toBeUndefined()
+  else expect([window_start, window_end]).toEqual([time + 1 - shape.bound.sizeMs, time + 1])
   return { left: l?.id ?? null, right: r?.id ?? null, key, time }
 }
 
@@ -164,7 +175,7 @@ function runOperator(
     for (let r = 0; r < out.results.length; r++) {
       expect(out.results.origins[r]).toBeGreaterThanOrEqual(0)
       expect(out.results.origins[r]).toBeLessThan(slice.length)
-      rows.push(rowOf(out.results.values[r], out.results.keys[r]!, out.results.timestamps[r]!))
+      rows.push(rowOf(out.results.values[r], out.results.keys[r]!, out.results.timestamps[r]!, shape))
     }
     expect(out.lateWatermarks.length).toBe(out.late.length)
     for (let r = 0; r < out.late.length; r++) late.push(lateIdOf(out.late.values[r]))
@@ -208,7 +219,7 @@ function runInterpreter(
   const interpreter = createInterpreter(checked.pipeline, {
     functions: stdlib,
     onSink: ({ sinkId, value, key, timestamp }) => {
-      if (sinkId === 'sink#1') rows.push(rowOf(value, key, timestamp))
+      if (sinkId === 'sink#1') rows.push(rowOf(value, key, timestamp, shape))
       else late.push(lateIdOf(value))
     },
   })

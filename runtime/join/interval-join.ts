@@ -173,7 +173,8 @@ export class JoinOperator {
     const time = input.timestamps[i]!
     const origin = input.origins[i]!
     if (this.isLate(time, watermark)) {
-      pushRow(out.late, this.sideRow(side, value), input.keys[i]!, time, origin)
+      const row = side === 'left' ? this.functions.late(value, null) : this.functions.late(null, value)
+      pushRow(out.late, row, input.keys[i]!, time, origin)
       out.lateWatermarks.push(watermark)
       return
     }
@@ -209,7 +210,8 @@ export class JoinOperator {
           partner.matched = true
           event.matched = true
           const [l, r] = side === 'left' ? [event, partner] : [partner, event]
-          pushRow(out.results, this.functions.output(l.value, r.value), key, Math.max(l.time, r.time), origin)
+          const row = this.functions.output(l.value, r.value, Number.NaN, Number.NaN)
+          pushRow(out.results, row, key, Math.max(l.time, r.time), origin)
         }
       }
       let list = this.buffers[side].get(key)
@@ -246,14 +248,16 @@ export class JoinOperator {
       if (!window.fired) continue
       for (const partner of entry[side === 'left' ? 'right' : 'left']) {
         const [l, r] = side === 'left' ? [event, partner] : [partner, event]
-        pushRow(out.results, this.functions.output(l.value, r.value), key, end - 1, origin)
+        pushRow(out.results, this.functions.output(l.value, r.value, start, end), key, end - 1, origin)
       }
     }
   }
 
-  /** The output row of one side's event alone: the other side null. */
+  /** The outer row of one side's event alone (interval joins): the other side null. */
   private sideRow(side: JoinSide, value: unknown): unknown {
-    return side === 'left' ? this.functions.output(value, null) : this.functions.output(null, value)
+    return side === 'left'
+      ? this.functions.output(value, null, Number.NaN, Number.NaN)
+      : this.functions.output(null, value, Number.NaN, Number.NaN)
   }
 
   /** Emits what join watermark `watermark` made due, as made by source record `origin`. */
@@ -295,7 +299,8 @@ export class JoinOperator {
           const entry = window.keys.get(key)!
           for (const l of entry.left) {
             for (const r of entry.right) {
-              pushRow(out.results, this.functions.output(l.value, r.value), key, window.end - 1, origin)
+              const row = this.functions.output(l.value, r.value, window.start, window.end)
+              pushRow(out.results, row, key, window.end - 1, origin)
             }
           }
         }
