@@ -79,6 +79,8 @@ export class JoinOperator {
   private heap: Buffered[] = []
   /** Window joins: by window start. */
   private windows = new Map<number, WindowState>()
+  /** Window joins: the earliest watermark at which a window fires or is gone. */
+  private windowsDue = Number.POSITIVE_INFINITY
   private readonly keysOfBatch: (string | null)[] = []
 
   constructor(
@@ -238,6 +240,7 @@ export class JoinOperator {
       if (window === undefined) {
         window = { start, end, fired: false, keys: new Map() }
         this.windows.set(start, window)
+        this.noteWindowDue(window)
       }
       let entry = window.keys.get(key)
       if (entry === undefined) {
@@ -251,6 +254,12 @@ export class JoinOperator {
         pushRow(out.results, this.functions.output(l.value, r.value, start, end), key, end - 1, origin)
       }
     }
+  }
+
+  /** Counts a window's next due watermark (its end until it fired, then end + lateness) in windowsDue. */
+  private noteWindowDue(window: WindowState): void {
+    const due = window.fired ? window.end + this.spec.latenessMs : window.end
+    if (due < this.windowsDue) this.windowsDue = due
   }
 
   /** The outer row of one side's event alone (interval joins): the other side null. */
@@ -284,11 +293,7 @@ export class JoinOperator {
       }
       return
     }
-    let due = false
-    for (const window of this.windows.values()) {
-      if ((!window.fired && window.end <= watermark) || window.end + latenessMs <= watermark) due = true
-    }
-    if (!due) return
+    if (!(this.windowsDue <= watermark)) return
     this.changed = true
     const starts = [...this.windows.keys()].sort((a, b) => a - b)
     for (const start of starts) {
@@ -307,6 +312,8 @@ export class JoinOperator {
       }
       if (window.end + latenessMs <= watermark) this.windows.delete(start)
     }
+    this.windowsDue = Number.POSITIVE_INFINITY
+    for (const window of this.windows.values()) this.noteWindowDue(window)
   }
 
   snapshot(): Buffer {
@@ -338,6 +345,7 @@ export class JoinOperator {
     this.buffers = { left: new Map(), right: new Map() }
     this.heap = []
     this.windows = new Map()
+    this.windowsDue = Number.POSITIVE_INFINITY
     this.changed = false
     if (bytes === undefined || bytes.length === 0) return
     const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
@@ -375,6 +383,7 @@ export class JoinOperator {
         window.keys.set(key, { left: left.map(fromPlain), right: right.map(fromPlain) })
       }
       this.windows.set(start, window)
+      this.noteWindowDue(window)
     }
   }
 }
