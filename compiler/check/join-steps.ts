@@ -52,6 +52,9 @@ export interface JoinCheckContext {
   report(code: DiagnosticCode, message: string, span: Span, related?: readonly RelatedInformation[]): void
 }
 
+/** The fields a window join adds after its sides: the window's first millisecond and its end. */
+export const WINDOW_FIELDS: readonly string[] = ['window_start', 'window_end']
+
 /** The longest bound or lateness: both sides' events stay in memory that long. */
 const MAX_BOUND_MS = 366 * 24 * 3600 * 1000
 
@@ -135,6 +138,19 @@ export function checkJoin(
     { name: leftAlias, type: outerLeft ? optional(leftRecord) : leftRecord },
     { name: rightAlias, type: outerRight ? optional(rightRecord) : rightRecord },
   ]
+  if (bound.kind !== 'interval') {
+    // A window join's rows say which window paired them, as Flink SQL's window join does.
+    for (const alias of [clause.leftAlias, clause.rightAlias]) {
+      if (WINDOW_FIELDS.includes(alias.name)) {
+        ctx.report(
+          'E0442',
+          `\`${alias.name}\` names a field of a window join's output (its window's bounds); name the side otherwise`,
+          alias.span,
+        )
+      }
+    }
+    fields.push(...WINDOW_FIELDS.map((name) => ({ name, type: { kind: 'timestamp' } as const })))
+  }
   const layout = {
     join: clause.type,
     keys: leftKeys.map((key) => show(baseType(key.type))),
@@ -162,11 +178,11 @@ export function checkJoin(
   }
 }
 
-/** The record type of the late events of a join: its output with both sides optional. */
+/** The record type of the late events of a join: one field per side, both optional. */
 export function lateRecordOf(join: JoinNode): RecordType {
   return {
     kind: 'record',
-    fields: join.schema.fields.map((f) => ({
+    fields: join.schema.fields.slice(0, 2).map((f) => ({
       name: f.name,
       type: isNullable(f.type) ? f.type : optional(f.type),
     })),

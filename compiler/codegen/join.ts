@@ -6,7 +6,9 @@
  *
  *   leftKeys / rightKeys  one loop over a batch of that side: each event's join key string (null
  *                         when a key value is null: it matches nothing), or an error for the event
- *   output                the output record of a pair or an outer row, `{ <left alias>, <right alias> }`
+ *   output                the output record of a pair or an outer row, `{ <left alias>, <right alias> }`,
+ *                         and for a window join its window's `window_start` and `window_end`
+ *   late                  the record of a late event: `{ <left alias>, <right alias> }`, one side null
  *
  * An event's time is not computed here: it travels with the event in the batch's `timestamps`
  * (the side's `@event_time` as its source read it, §7), also where a `select` dropped the field.
@@ -27,11 +29,13 @@ export interface JoinCodeContext {
 
 /** The object literal of one join's functions. */
 export function joinFunctions(node: JoinNode, context: JoinCodeContext): string {
+  const sides = `${JSON.stringify(node.leftAlias)}: left, ${JSON.stringify(node.rightAlias)}: right`
   return [
     '{',
     `leftKeys: ${keysFunction(node, node.leftKeys, context)},`,
     `rightKeys: ${keysFunction(node, node.rightKeys, context)},`,
-    `output: (left: unknown, right: unknown): unknown => ({ ${JSON.stringify(node.leftAlias)}: left, ${JSON.stringify(node.rightAlias)}: right }),`,
+    `output: (left: unknown, right: unknown, start: number, end: number): unknown => ({ ${sides}${node.bound.kind === 'interval' ? '' : ', window_start: start, window_end: end'} }),`,
+    `late: (left: unknown, right: unknown): unknown => ({ ${sides} }),`,
     '}',
   ].join('\n')
 }

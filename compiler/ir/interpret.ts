@@ -484,7 +484,15 @@ function joinOperator(
     )
   const output = (row: JoinRow) =>
     emit.push({
-      value: { [node.leftAlias]: row.left, [node.rightAlias]: row.right },
+      value:
+        row.window === null
+          ? { [node.leftAlias]: row.left, [node.rightAlias]: row.right }
+          : {
+              [node.leftAlias]: row.left,
+              [node.rightAlias]: row.right,
+              window_start: row.window.start,
+              window_end: row.window.end,
+            },
       key: row.key,
       timestamp: row.timestamp,
     })

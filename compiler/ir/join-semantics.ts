@@ -47,6 +47,8 @@ export interface JoinRow {
   /** The join key's string (null for an outer row of an event whose key was null). */
   readonly key: string | null
   readonly timestamp: number
+  /** The window that paired them (window joins). */
+  readonly window: { readonly start: number; readonly end: number } | null
 }
 
 interface Buffered {
@@ -122,7 +124,7 @@ export class ReferenceJoin {
         if (r.time < l.time + bound.lowerMs || r.time > l.time + bound.upperMs) continue
         partner.matched = true
         event.matched = true
-        rows.push({ left: l.value, right: r.value, key, timestamp: Math.max(l.time, r.time) })
+        rows.push({ left: l.value, right: r.value, key, timestamp: Math.max(l.time, r.time), window: null })
       }
       this.buffers[side].push(event)
       return rows
@@ -141,7 +143,7 @@ export class ReferenceJoin {
       for (const partner of partners) {
         if (partner.key !== key) continue
         const [l, r] = side === 'left' ? [event, partner] : [partner, event]
-        rows.push({ left: l.value, right: r.value, key, timestamp: end - 1 })
+        rows.push({ left: l.value, right: r.value, key, timestamp: end - 1, window: { start, end } })
       }
     }
     return rows
@@ -184,7 +186,9 @@ export class ReferenceJoin {
         for (const l of entry.left) {
           if (l.key !== key) continue
           for (const r of entry.right) {
-            if (r.key === key) rows.push({ left: l.value, right: r.value, key, timestamp: entry.end - 1 })
+            if (r.key !== key) continue
+            const window = { start: entry.start, end: entry.end }
+            rows.push({ left: l.value, right: r.value, key, timestamp: entry.end - 1, window })
           }
         }
       }
@@ -198,8 +202,8 @@ export class ReferenceJoin {
 
 function outerRow(side: JoinSide, value: unknown, key: string | null, time: number): JoinRow {
   return side === 'left'
-    ? { left: value, right: null, key, timestamp: time }
-    : { left: null, right: value, key, timestamp: time }
+    ? { left: value, right: null, key, timestamp: time, window: null }
+    : { left: null, right: value, key, timestamp: time, window: null }
 }
 
 /** Strings by UTF-16 code units, as the language compares them. */

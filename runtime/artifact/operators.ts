@@ -135,8 +135,13 @@ export interface JoinFunctions {
   leftKeys(input: EventBatch, keys: (string | null)[], errors: ChainError[]): void
   /** The same for the right side. */
   rightKeys(input: EventBatch, keys: (string | null)[], errors: ChainError[]): void
-  /** The output record of a pair, or of an outer row (the missing side null). */
-  output(left: unknown, right: unknown): unknown
+  /**
+   * The output record of a pair, or of an outer row (the missing side null); a window join's
+   * includes its window's start and end (an interval join's ignores them).
+   */
+  output(left: unknown, right: unknown, start: number, end: number): unknown
+  /** The record of a late event for the late stream: one field per side, the other side null. */
+  late(left: unknown, right: unknown): unknown
 }
 
 export interface Operators {

@@ -79,6 +79,8 @@ export class JoinOperator {
   private heap: Buffered[] = []
   /** Window joins: by window start. */
   private windows = new Map<number, WindowState>()
+  /** Window joins: the earliest watermark at which a window fires or is gone. */
+  private windowsDue = Number.POSITIVE_INFINITY
   private readonly keysOfBatch: (string | null)[] = []
 
   /**
@@ -200,7 +202,8 @@ export class JoinOperator {
     const time = input.timestamps[i]!
     const origin = input.origins[i]!
     if (this.isLate(time, watermark)) {
-      pushRow(out.late, this.sideRow(side, value), input.keys[i]!, time, origin)
+      const row = side === 'left' ? this.functions.late(value, null) : this.functions.late(null, value)
+      pushRow(out.late, row, input.keys[i]!, time, origin)
       out.lateWatermarks.push(watermark)
       return
     }
@@ -236,7 +239,8 @@ export class JoinOperator {
           partner.matched = true
           event.matched = true
           const [l, r] = side === 'left' ? [event, partner] : [partner, event]
-          pushRow(out.results, this.functions.output(l.value, r.value), key, Math.max(l.time, r.time), origin)
+          const row = this.functions.output(l.value, r.value, Number.NaN, Number.NaN)
+          pushRow(out.results, row, key, Math.max(l.time, r.time), origin)
         }
       }
       let list = this.buffers[side].get(key)
@@ -263,6 +267,7 @@ export class JoinOperator {
       if (window === undefined) {
         window = { start, end, fired: false, keys: new Map() }
         this.windows.set(start, window)
+        this.noteWindowDue(window)
       }
       let entry = window.keys.get(key)
       if (entry === undefined) {
@@ -273,14 +278,22 @@ export class JoinOperator {
       if (!window.fired) continue
       for (const partner of entry[side === 'left' ? 'right' : 'left']) {
         const [l, r] = side === 'left' ? [event, partner] : [partner, event]
-        pushRow(out.results, this.functions.output(l.value, r.value), key, end - 1, origin)
+        pushRow(out.results, this.functions.output(l.value, r.value, start, end), key, end - 1, origin)
       }
     }
   }
 
-  /** The output row of one side's event alone: the other side null. */
+  /** Counts a window's next due watermark (its end until it fired, then end + lateness) in windowsDue. */
+  private noteWindowDue(window: WindowState): void {
+    const due = window.fired ? window.end + this.spec.latenessMs : window.end
+    if (due < this.windowsDue) this.windowsDue = due
+  }
+
+  /** The outer row of one side's event alone (interval joins): the other side null. */
   private sideRow(side: JoinSide, value: unknown): unknown {
-    return side === 'left' ? this.functions.output(value, null) : this.functions.output(null, value)
+    return side === 'left'
+      ? this.functions.output(value, null, Number.NaN, Number.NaN)
+      : this.functions.output(null, value, Number.NaN, Number.NaN)
   }
 
   /** Emits what join watermark `watermark` made due, as made by source record `origin`. */
@@ -307,11 +320,7 @@ export class JoinOperator {
       }
       return
     }
-    let due = false
-    for (const window of this.windows.values()) {
-      if ((!window.fired && window.end <= watermark) || window.end + latenessMs <= watermark) due = true
-    }
-    if (!due) return
+    if (!(this.windowsDue <= watermark)) return
     this.changed = true
     const starts = [...this.windows.keys()].sort((a, b) => a - b)
     for (const start of starts) {
@@ -322,13 +331,16 @@ export class JoinOperator {
           const entry = window.keys.get(key)!
           for (const l of entry.left) {
             for (const r of entry.right) {
-              pushRow(out.results, this.functions.output(l.value, r.value), key, window.end - 1, origin)
+              const row = this.functions.output(l.value, r.value, window.start, window.end)
+              pushRow(out.results, row, key, window.end - 1, origin)
             }
           }
         }
       }
       if (window.end + latenessMs <= watermark) this.windows.delete(start)
     }
+    this.windowsDue = Number.POSITIVE_INFINITY
+    for (const window of this.windows.values()) this.noteWindowDue(window)
   }
 
   snapshot(): Buffer {
@@ -366,6 +378,7 @@ export class JoinOperator {
     this.buffers = { left: new Map(), right: new Map() }
     this.heap = []
     this.windows = new Map()
+    this.windowsDue = Number.POSITIVE_INFINITY
     this.changed = false
     if (bytes === undefined || bytes.length === 0) return
     const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
@@ -407,6 +420,7 @@ export class JoinOperator {
         window.keys.set(key, { left: left.map(fromPlain), right: right.map(fromPlain) })
       }
       this.windows.set(start, window)
+      this.noteWindowDue(window)
     }
   }
 }

@@ -1,6 +1,6 @@
 /**
  * A brute-force reference for joins, written differently from both implementations
- * (compiler/ir/join-semantics.ts and runtime/join/join-operator.ts): no buffers, no expiry, only
+ * (compiler/ir/join-semantics.ts and runtime/join/interval-join.ts): no buffers, no expiry, only
  * the watermark after each arrival, then every pair enumerated.
  *
  * 1. The input is one interleaving of the two sides' records. After arrival i, each side's
