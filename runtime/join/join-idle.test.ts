@@ -13,6 +13,11 @@ interface Value {
   readonly t: number
 }
 
+const idsOf = (left: unknown, right: unknown) => ({
+  l: (left as Value | null)?.id ?? null,
+  r: (right as Value | null)?.id ?? null,
+})
+
 const FUNCTIONS: JoinFunctions = {
   leftKeys: (input, keys) => {
     for (let i = 0; i < input.length; i++) keys[i] = (input.values[i] as Value).k
@@ -20,10 +25,8 @@ const FUNCTIONS: JoinFunctions = {
   rightKeys: (input, keys) => {
     for (let i = 0; i < input.length; i++) keys[i] = (input.values[i] as Value).k
   },
-  output: (left, right) => ({
-    l: (left as Value | null)?.id ?? null,
-    r: (right as Value | null)?.id ?? null,
-  }),
+  output: (left, right) => idsOf(left, right),
+  late: (left, right) => idsOf(left, right),
 }
 
 /** A left join: a right event matches a left one of its key from 0 to 10 ms after it. */
