@@ -109,6 +109,11 @@ export class JoinOperator {
     this.lastArrival = { left: now, right: now }
   }
 
+  /** The join's watermark: the smaller of its inputs' (less an idle one's), never going back. */
+  get watermark(): number {
+    return this.floor
+  }
+
   /** Events buffered (interval) or windows held (window): the figure for metrics. */
   get rows(): number {
     return this.spec.bound.kind === 'interval' ? this.heap.length : this.windows.size

@@ -239,6 +239,21 @@ export class OperatorState {
         },
       },
     )
+    m.gauge(
+      'sluice_join_watermark_seconds',
+      'The watermark each join runs on, per task (named by its first topic and partition): the smaller of its two inputs’ watermarks.',
+      {
+        collect: () =>
+          [...this.partitions.values()].flatMap((open) =>
+            open.joinSlots
+              .filter((j) => Number.isFinite(j.operator.watermark))
+              .map((j) => ({
+                labels: { operator: j.scope.operator, topic: open.topic, partition: String(open.partition) },
+                value: j.operator.watermark / 1000,
+              })),
+          ),
+      },
+    )
     this.evicted = m.counter(
       'sluice_state_evicted_keys_total',
       'Keys dropped to stay within the state budget (policy evict-lru), per stateful step.',
