@@ -61,8 +61,9 @@ export const diagnosticCatalogue = {
   E0408: { severity: 'error', title: 'sink writes the dead-letter topic' },
   E0409: { severity: 'error', title: 'dedup duration is not positive' },
   E0410: { severity: 'error', title: 'invalid window' },
-  E0411: { severity: 'error', title: 'window over the output of a window' },
+  E0411: { severity: 'error', title: 'window over the late events of a window' },
   E0412: { severity: 'error', title: 'WebAssembly kernel not built' },
+  E0430: { severity: 'error', title: 'window over the results of a window with lateness' },
   // Warnings
   W0001: { severity: 'warning', title: 'stream is never used' },
   W0002: { severity: 'warning', title: 'source is never used' },
