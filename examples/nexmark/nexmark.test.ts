@@ -266,7 +266,9 @@ describe('Nexmark examples on the embedded log', () => {
     /** The last result per key (the merges emit a window again for each partition's late result). */
     const lastPerKey = (run: RunResult) => {
       const last = new Map<string | null, unknown>()
-      run.keys.forEach((key, i) => last.set(key, run.values[i]))
+      run.keys.forEach((key, i) => {
+        last.set(key, run.values[i])
+      })
       return [...last.values()]
     }
 
