@@ -61,8 +61,8 @@ const WINDOW_ARGUMENT_KINDS: Readonly<Record<string, readonly string[]>> = {
   approx_count_distinct: KEY_KINDS,
   top_k: KEY_KINDS,
   quantile: ['i64', 'f64'],
-  max_by: ['i64', 'f64', 'timestamp'],
-  min_by: ['i64', 'f64', 'timestamp'],
+  max_by: ['i64', 'f64', 'timestamp', 'string', 'bool'],
+  min_by: ['i64', 'f64', 'timestamp', 'string', 'bool'],
 }
 /** What the `by` of max_by(x, by) and min_by(x, by) may be (of the non-null type): numbers and times. */
 const BY_KINDS: readonly string[] = ['i64', 'f64', 'timestamp']
@@ -254,7 +254,7 @@ function checkWindowField(init: AggregateInit, ctx: StepContext): WindowAggregat
   if (!allowed.includes(base.kind)) {
     const strings =
       base.kind === 'string'
-        ? '; of strings, a window computes `count_distinct`, `approx_count_distinct` and `top_k`'
+        ? '; of strings, a window computes `count_distinct`, `approx_count_distinct`, `top_k`, and `max_by`/`min_by` (as the value taken)'
         : ''
     const taken = argMax ? ' (the value taken from the chosen event)' : ''
     ctx.report(

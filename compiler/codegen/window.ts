@@ -30,10 +30,16 @@ export interface WindowCodeContext {
   typeName(type: WindowAggregateNode['schema']): string | undefined
 }
 
-/** Whether a field's state is a rich accumulator (stdlib/sketches) rather than a store column. */
+/**
+ * Whether a field's state is a rich accumulator (stdlib/sketches) rather than a store column: the
+ * sketches, and max_by/min_by of a string or bool (store columns hold numbers).
+ */
 export function isRich(field: WindowAggregateField): boolean {
+  if (field.by !== undefined) return !NUMERIC_KINDS.has(unwrapOptional(field.arg!.type).kind)
   return isRichFunction(field.fn)
 }
+
+const NUMERIC_KINDS: ReadonlySet<string> = new Set(['i64', 'f64', 'timestamp'])
 
 /**
  * The accumulator (store column pair) of each field, or null for window_start()/window_end() and
@@ -115,13 +121,23 @@ export function windowFunctions(node: WindowAggregateNode, context: WindowCodeCo
         ...(field.q === undefined ? {} : { q: field.q }),
       })
       const v = `a${fieldIndex}`
-      extractLines.push(`site = ${fieldSite}`, `const ${v} = ${compileExpr(field.arg!, ctx)}`)
-      if (unwrapOptional(field.arg!.type).kind === 'f64') {
-        extractLines.push(
-          `if (${v} !== null && !Number.isFinite(${v})) throw new EvaluationError(\`${field.fn} of \${${v}}: aggregates take finite numbers only\`, ${fieldSite})`,
-        )
-      }
-      extractLines.push(`richArgs[${r}]![i] = ${v}`)
+      const finite = (name: string, arg: Expr) =>
+        unwrapOptional(arg.type).kind === 'f64'
+          ? [
+              `if (${name} !== null && !Number.isFinite(${name})) throw new EvaluationError(\`${field.fn} of \${${name}}: aggregates take finite numbers only\`, ${fieldSite})`,
+            ]
+          : []
+      extractLines.push(
+        `site = ${fieldSite}`,
+        `const ${v} = ${compileExpr(field.arg!, ctx)}`,
+        ...finite(v, field.arg!),
+      )
+      if (field.by !== undefined) {
+        // max_by/min_by of a string or bool: [x, by, the event's time] (stdlib/sketches/arg-best.ts).
+        const b = `b${fieldIndex}`
+        extractLines.push(`const ${b} = ${compileExpr(field.by, ctx)}`, ...finite(b, field.by))
+        extractLines.push(`richArgs[${r}]![i] = [${v}, ${b}, input.timestamps[i]!]`)
+      } else extractLines.push(`richArgs[${r}]![i] = ${v}`)
       resultFields.push(`${field.name}: rich[${r}]`)
       return
     }

@@ -195,6 +195,7 @@ function expectedHighestBids(input: readonly Bid[], watermark = finalWatermark(i
       bidder: b.bidder,
       price: b.price,
       date_time: b.date_time,
+      extra: b.extra,
       starts: iso(start),
       ends: iso(start + WINDOW_MS),
     }))

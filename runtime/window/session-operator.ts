@@ -212,7 +212,7 @@ export class SessionWindowOperator extends EventTimeOperator implements Windowed
 
   /** Folds event i (argument columns at index i) into `s`, by the rules of accumulator-store.ts. */
   private fold(s: Session, i: number, time: number, seq: number): void {
-    for (let r = 0; r < s.rich.length; r++) s.rich[r]!.add(this.richArgs[r]![i])
+    for (let r = 0; r < s.rich.length; r++) s.rich[r]!.add(this.richArgs[r]![i], seq)
     /** Whether the last max_by/min_by chose this event (its `taken` then copies x). */
     let chosen = false
     for (let j = 0; j < this.kinds.length; j++) {

@@ -36,13 +36,16 @@ export type WindowFn =
   | 'max_by'
   | 'min_by'
 
+/** An argument or result value: a number, or the string or bool `x` of max_by/min_by. */
+export type RefValue = number | string | boolean | null
+
 export interface WindowRefEvent {
   /** Event time, ms. */
   readonly time: number
   /** The state key string (what the operator sorts and keys results by). */
   readonly key: string
   /** One argument per aggregate (ignored for count, window_start, window_end); null is skipped. */
-  readonly args: readonly (number | null)[]
+  readonly args: readonly RefValue[]
   /** Dropped by a `where` before the window: moves the watermark, reaches no window. */
   readonly dropped: boolean
   /** Per aggregate, the `by` of max_by/min_by (ignored for the others; null is skipped). */
@@ -67,7 +70,7 @@ export interface WindowRefResult {
   readonly start: number
   readonly end: number
   /** One value per aggregate, in the order of `fns`. */
-  readonly values: readonly (number | null)[]
+  readonly values: readonly RefValue[]
 }
 
 export interface WindowRefOutcome {
@@ -160,7 +163,7 @@ function valuesOf(
   fns: readonly WindowFn[],
   start: number,
   end: number,
-): (number | null)[] {
+): RefValue[] {
   const sorted = [...indexes].sort((a, b) => events[a]!.time - events[b]!.time || a - b)
   return fns.map((fn, f) => {
     if (fn === 'count') return sorted.length
@@ -176,7 +179,7 @@ function valuesOf(
       }
       return chosen === null ? null : events[chosen]!.args[f]!
     }
-    const args = sorted.map((i) => events[i]!.args[f]!).filter((v): v is number => v !== null)
+    const args = sorted.map((i) => events[i]!.args[f]!).filter((v): v is number => typeof v === 'number')
     if (args.length === 0) return null
     switch (fn) {
       case 'sum':
