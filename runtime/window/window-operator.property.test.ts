@@ -4,7 +4,8 @@
  * null arguments, events a `where` drops, times on window boundaries and before 1970):
  *
  * - the reference interpreter emits exactly the emissions the brute-force rules of
- *   test/support/window-reference.ts give, updates included;
+ *   test/support/window-reference.ts give, updates included, and for a window over a window's
+ *   results (variant `chain`) every emission of the second window the brute-force chain gives;
  * - the real PipelineRunner (WebAssembly kernel and TypeScript store) on an embedded log, with
  *   random batch cuts, crashes and graceful stops (each followed by a new runner on the same log
  *   and state directories) under exactly-once, commits exactly the interpreter's output
