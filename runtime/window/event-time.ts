@@ -12,7 +12,7 @@ export abstract class EventTimeOperator {
   /** Whether anything changed since the last snapshot. */
   protected changed = false
 
-  /** The record before the one that moved the watermark: where a window's results meet it (see below). */
+  /** 1 when an input event meets the watermark of the record before its own (a window's results). */
   private readonly lag: 0 | 1
 
   constructor(
