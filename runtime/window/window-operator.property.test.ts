@@ -736,8 +736,13 @@ describe('windowed aggregates (property)', () => {
     // Sessions merge: the brute force of final values does not model them (a session gone for
     // good cannot merge with a later event, so final sessions depend on arrival), the interpreter's
     // event-by-event rules are the reference.
+    // A chain's second window is a session too: sessions over sessions' results.
     const sessions = scenarioArb(300).map(
-      (s): Scenario => ({ ...s, shape: { ...s.shape, kind: 'session', slideMs: s.shape.sizeMs } }),
+      (s): Scenario => ({
+        ...s,
+        shape: { ...s.shape, kind: 'session', slideMs: s.shape.sizeMs },
+        second: s.variant === 'chain' ? { ...s.second, kind: 'session', slideMs: s.second.sizeMs } : s.second,
+      }),
     )
     await expectRunnerAsInterpreter(sessions, 'typescript', false)
   }, 600_000)
