@@ -812,19 +812,20 @@ class Checker {
   }
 
   /**
-   * A window's watermark is its source partition's, so a window over another window's results
-   * (timed at their window's end, when that watermark has already passed it) would find them all
-   * late: refused until operators forward watermarks of their own.
+   * A window may read another window's results (docs/decisions/0023-windows-over-windows.md): it
+   * runs on that window's output watermark, and sees each result before the watermark that fired
+   * it. Refused: reading a window with `lateness` (its updates would be counted again as new
+   * events, E0430), and reading a late stream (those events are behind the watermark already, E0411).
    */
   private checkWindowInput(input: string, span: Span): void {
     const byId = new Map(this.nodes.map((n) => [n.id, n]))
     for (let node = byId.get(input); node !== undefined; ) {
-      if (node.kind === 'WindowAggregate') {
+      if (node.kind === 'LateEvents') {
         this.report(
           'E0411',
-          'this window reads the results of another window; windows over windows are not supported yet (aggregate both from the source instead)',
+          'this window reads the late events of another window: they are behind the watermark already, so every one would be late here too; aggregate them without a window, or give the first window more `lateness`',
           span,
-          [{ message: 'the first window', span: node.span }],
+          [{ message: 'the window whose late events these are', span: byId.get(node.input)?.span ?? span }],
         )
         return
       }
@@ -835,6 +836,17 @@ class Checker {
           span,
           [{ message: 'the join', span: node.span }],
         )
+        return
+      }
+      if (node.kind === 'WindowAggregate') {
+        if (node.latenessMs > 0) {
+          this.report(
+            'E0430',
+            'this window reads the results of a window with `lateness`, which emits a window again for each late event: each update would be counted here once more; remove the `lateness` of the first window, or aggregate both from the source',
+            span,
+            [{ message: 'the first window, with lateness', span: node.span }],
+          )
+        }
         return
       }
       node = node.kind === 'Source' ? undefined : byId.get(node.input)

@@ -38,9 +38,11 @@ export const WINDOW_FUNCTIONS: readonly WindowFunction[] = [
   'approx_count_distinct',
   'quantile',
   'top_k',
+  'max_by',
+  'min_by',
 ]
 const WINDOW_FUNCTION_LIST =
-  '`count()`, `sum(x)`, `min(x)`, `max(x)`, `avg(x)`, `first(x)`, `last(x)`, `window_start()`, `window_end()`, `count_distinct(x)`, `approx_count_distinct(x)`, `quantile(x, q)` and `top_k(x, k)`'
+  '`count()`, `sum(x)`, `min(x)`, `max(x)`, `avg(x)`, `first(x)`, `last(x)`, `window_start()`, `window_end()`, `count_distinct(x)`, `approx_count_distinct(x)`, `quantile(x, q)`, `top_k(x, k)`, `max_by(x, by)` and `min_by(x, by)`'
 
 /** The kinds (of the non-null type) a key may have: those of the distinct counts and top_k. */
 const KEY_KINDS: readonly string[] = ['string', 'i64', 'bool', 'timestamp']
@@ -59,7 +61,11 @@ const WINDOW_ARGUMENT_KINDS: Readonly<Record<string, readonly string[]>> = {
   approx_count_distinct: KEY_KINDS,
   top_k: KEY_KINDS,
   quantile: ['i64', 'f64'],
+  max_by: ['i64', 'f64', 'timestamp', 'string', 'bool'],
+  min_by: ['i64', 'f64', 'timestamp', 'string', 'bool'],
 }
+/** What the `by` of max_by(x, by) and min_by(x, by) may be (of the non-null type): numbers and times. */
+const BY_KINDS: readonly string[] = ['i64', 'f64', 'timestamp']
 
 /** The largest window or lateness: windows are kept in memory until the watermark passes them. */
 const MAX_WINDOW_MS = 366 * 24 * 3600 * 1000
@@ -127,7 +133,7 @@ function accumulatorLayout(aggregates: readonly WindowAggregateField[]): string[
     .filter((a) => a.fn !== 'window_start' && a.fn !== 'window_end')
     .map((a) => {
       if (a.arg === null) return a.fn
-      const param = a.k ?? a.q
+      const param = a.k ?? a.q ?? (a.by === undefined ? undefined : baseType(a.by.type).kind)
       return `${a.fn}(${baseType(a.arg.type).kind}${param === undefined ? '' : `,${param}`})`
     })
 }
@@ -228,9 +234,11 @@ function checkWindowField(init: AggregateInit, ctx: StepContext): WindowAggregat
     }
     return field(null, scalar(fn === 'count' ? 'i64' : 'timestamp'))
   }
-  const two = fn === 'quantile' || fn === 'top_k'
+  const argMax = fn === 'max_by' || fn === 'min_by'
+  const two = fn === 'quantile' || fn === 'top_k' || argMax
   if (args.length !== (two ? 2 : 1)) {
-    const usage = two ? `${fn}(expression, ${fn === 'quantile' ? 'q' : 'k'})` : `${fn}(expression)`
+    const second = fn === 'quantile' ? 'q' : fn === 'top_k' ? 'k' : 'by'
+    const usage = two ? `${fn}(${argMax ? 'x' : 'expression'}, ${second})` : `${fn}(expression)`
     const count = two ? 'two arguments' : 'one argument'
     ctx.report(
       'E0303',
@@ -246,16 +254,33 @@ function checkWindowField(init: AggregateInit, ctx: StepContext): WindowAggregat
   if (!allowed.includes(base.kind)) {
     const strings =
       base.kind === 'string'
-        ? '; of strings, a window computes `count_distinct`, `approx_count_distinct` and `top_k`'
+        ? '; of strings, a window computes `count_distinct`, `approx_count_distinct`, `top_k`, and `max_by`/`min_by` (as the value taken)'
         : ''
+    const taken = argMax ? ' (the value taken from the chosen event)' : ''
     ctx.report(
       'E0304',
-      `\`${fn}\` in a window needs ${allowed === KEY_KINDS ? 'a `string`, `i64`, `bool` or `timestamp` (a key type)' : describeKinds(allowed)} argument, but this is \`${show(arg.type)}\`${strings}`,
+      `\`${fn}\` in a window needs ${allowed === KEY_KINDS ? 'a `string`, `i64`, `bool` or `timestamp` (a key type)' : describeKinds(allowed)} argument${taken}, but this is \`${show(arg.type)}\`${strings}`,
       init.args[0]!.span,
     )
     return null
   }
   switch (fn) {
+    case 'max_by':
+    case 'min_by': {
+      const by = args[1]!
+      if (isError(by.type)) return null
+      if (!BY_KINDS.includes(baseType(by.type).kind)) {
+        ctx.report(
+          'E0304',
+          `the \`by\` of \`${fn}(x, by)\` is the value compared, so it must be ${describeKinds(BY_KINDS)}, but this is \`${show(by.type)}\``,
+          init.args[1]!.span,
+        )
+        return null
+      }
+      // Null when the chosen event's x is null, or when no event of the window had a non-null `by`.
+      const nullable = isNullable(arg.type) || isNullable(by.type)
+      return { ...field(arg, withNullability(base, nullable)), by }
+    }
     case 'count_distinct':
     case 'approx_count_distinct':
       // Nulls are skipped; no value at all counts 0.

@@ -4,7 +4,8 @@
  * operator owns the windows, the watermark and the accumulator store (WebAssembly or typed
  * arrays); the generated code only does what depends on the pipeline's types and expressions:
  *
- *   accumulators  the store's accumulator kinds, one per aggregate that needs one (avg uses a sum)
+ *   accumulators  the store's accumulator kinds, one per aggregate that needs one (avg uses a sum;
+ *                 max_by/min_by use two: the `by` compared, then `taken`, the x of the chosen event)
  *   rich          the rich aggregates (count_distinct, approx_count_distinct, quantile, top_k) with
  *                 their literal k or q: the runtime keeps their stdlib/sketches accumulators
  *   extract       one loop over a batch: each event's state key string, and each accumulator's
@@ -20,7 +21,7 @@
  */
 import { isRichFunction } from '../../stdlib/sketches/index.ts'
 import { isOptional, unwrapOptional } from '../ir/expr.ts'
-import type { WindowAggregateField, WindowAggregateNode } from '../ir/types.ts'
+import type { Expr, WindowAggregateField, WindowAggregateNode } from '../ir/types.ts'
 import { compileExpr, type ExprContext } from './expressions.ts'
 
 export interface WindowCodeContext {
@@ -29,10 +30,16 @@ export interface WindowCodeContext {
   typeName(type: WindowAggregateNode['schema']): string | undefined
 }
 
-/** Whether a field's state is a rich accumulator (stdlib/sketches) rather than a store column. */
+/**
+ * Whether a field's state is a rich accumulator (stdlib/sketches) rather than a store column: the
+ * sketches, and max_by/min_by of a string or bool (store columns hold numbers).
+ */
 export function isRich(field: WindowAggregateField): boolean {
+  if (field.by !== undefined) return !NUMERIC_KINDS.has(unwrapOptional(field.arg!.type).kind)
   return isRichFunction(field.fn)
 }
+
+const NUMERIC_KINDS: ReadonlySet<string> = new Set(['i64', 'f64', 'timestamp'])
 
 /**
  * The accumulator (store column pair) of each field, or null for window_start()/window_end() and
@@ -81,6 +88,29 @@ export function windowFunctions(node: WindowAggregateNode, context: WindowCodeCo
   const rich: { fn: string; k?: number; q?: number }[] = []
   const extractLines: string[] = []
   const resultFields: string[] = []
+  /**
+   * The column of accumulator j's argument: a column already holding the same expression
+   * (`sum(amount)`, `max(amount)`, `avg(amount)`: evaluated and checked once), else column j,
+   * which extract fills.
+   */
+  const argumentColumn = (arg: Expr, j: number, v: string, fn: string, fieldSite: number): number => {
+    const argument = JSON.stringify(arg, (name, value) => (name === 'span' ? undefined : value))
+    const shared = columnOfArgument.get(argument)
+    if (shared !== undefined) return shared
+    columnOfArgument.set(argument, j)
+    extractLines.push(`site = ${fieldSite}`, `const ${v} = ${compileExpr(arg, ctx)}`)
+    if (unwrapOptional(arg.type).kind === 'f64') {
+      extractLines.push(
+        `if (${v} !== null && !Number.isFinite(${v})) throw new EvaluationError(\`${fn} of \${${v}}: aggregates take finite numbers only\`, ${fieldSite})`,
+      )
+    }
+    extractLines.push(
+      isOptional(arg.type)
+        ? `columns[${j}]![i] = ${v} === null ? Number.NaN : ${v}`
+        : `columns[${j}]![i] = ${v}`,
+    )
+    return j
+  }
   node.aggregates.forEach((field, fieldIndex) => {
     const fieldSite = context.site(field.span)
     if (isRich(field)) {
@@ -91,13 +121,23 @@ export function windowFunctions(node: WindowAggregateNode, context: WindowCodeCo
         ...(field.q === undefined ? {} : { q: field.q }),
       })
       const v = `a${fieldIndex}`
-      extractLines.push(`site = ${fieldSite}`, `const ${v} = ${compileExpr(field.arg!, ctx)}`)
-      if (unwrapOptional(field.arg!.type).kind === 'f64') {
-        extractLines.push(
-          `if (${v} !== null && !Number.isFinite(${v})) throw new EvaluationError(\`${field.fn} of \${${v}}: aggregates take finite numbers only\`, ${fieldSite})`,
-        )
-      }
-      extractLines.push(`richArgs[${r}]![i] = ${v}`)
+      const finite = (name: string, arg: Expr) =>
+        unwrapOptional(arg.type).kind === 'f64'
+          ? [
+              `if (${name} !== null && !Number.isFinite(${name})) throw new EvaluationError(\`${field.fn} of \${${name}}: aggregates take finite numbers only\`, ${fieldSite})`,
+            ]
+          : []
+      extractLines.push(
+        `site = ${fieldSite}`,
+        `const ${v} = ${compileExpr(field.arg!, ctx)}`,
+        ...finite(v, field.arg!),
+      )
+      if (field.by !== undefined) {
+        // max_by/min_by of a string or bool: [x, by, the event's time] (stdlib/sketches/arg-best.ts).
+        const b = `b${fieldIndex}`
+        extractLines.push(`const ${b} = ${compileExpr(field.by, ctx)}`, ...finite(b, field.by))
+        extractLines.push(`richArgs[${r}]![i] = [${v}, ${b}, input.timestamps[i]!]`)
+      } else extractLines.push(`richArgs[${r}]![i] = ${v}`)
       resultFields.push(`${field.name}: rich[${r}]`)
       return
     }
@@ -109,30 +149,14 @@ export function windowFunctions(node: WindowAggregateNode, context: WindowCodeCo
     const j = accumulators.length
     accumulators.push(kind)
     argColumns.push(-1)
-    if (field.arg !== null) {
-      // `sum(amount)`, `max(amount)`, `avg(amount)`: one column, evaluated and checked once.
-      const argument = JSON.stringify(field.arg, (name, value) => (name === 'span' ? undefined : value))
-      const shared = columnOfArgument.get(argument)
-      if (shared !== undefined) {
-        argColumns[j] = shared
-        resultFields.push(`${field.name}: ${resultCode(field, j, fieldSite)}`)
-        return
-      }
-      columnOfArgument.set(argument, j)
-      argColumns[j] = j
-      const v = `a${fieldIndex}`
-      const argKind = unwrapOptional(field.arg.type).kind
-      extractLines.push(`site = ${fieldSite}`, `const ${v} = ${compileExpr(field.arg, ctx)}`)
-      if (argKind === 'f64') {
-        extractLines.push(
-          `if (${v} !== null && !Number.isFinite(${v})) throw new EvaluationError(\`${field.fn} of \${${v}}: aggregates take finite numbers only\`, ${fieldSite})`,
-        )
-      }
-      extractLines.push(
-        isOptional(field.arg.type)
-          ? `columns[${j}]![i] = ${v} === null ? Number.NaN : ${v}`
-          : `columns[${j}]![i] = ${v}`,
-      )
+    if (field.by !== undefined) {
+      // max_by(x, by): accumulator j compares `by`, the next one takes `x` from the event j chose.
+      // x is evaluated first, as the interpreter does (the first failure is the one reported).
+      accumulators.push('taken')
+      argColumns.push(argumentColumn(field.arg!, j + 1, `a${fieldIndex}`, field.fn, fieldSite))
+      argColumns[j] = argumentColumn(field.by, j, `b${fieldIndex}`, field.fn, fieldSite)
+    } else if (field.arg !== null) {
+      argColumns[j] = argumentColumn(field.arg, j, `a${fieldIndex}`, field.fn, fieldSite)
     }
     resultFields.push(`${field.name}: ${resultCode(field, j, fieldSite)}`)
   })
@@ -204,6 +228,12 @@ function resultCode(field: WindowAggregateField, j: number, site: number): strin
     case 'first':
     case 'last':
       return `(Number.isFinite(${aux}) ? ${value} : null)`
+    case 'max_by':
+    case 'min_by': {
+      // The value taken (NaN: none chosen yet, or the chosen event's x was null).
+      const taken = `values[${j + 1}]![row]!`
+      return `(Number.isNaN(${taken}) ? null : ${taken})`
+    }
     default:
       throw new Error(`codegen: ${field.fn} has no accumulator`)
   }

@@ -175,13 +175,28 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
       node.kind === 'Source' ? node.name : node.kind === 'Join' ? '' : (sourceNameOf.get(node.input) ?? ''),
     )
   }
+  // Whether a node's output events are (derived from) a window's results: a window reading them
+  // runs on that window's output watermark (docs/decisions/0023-windows-over-windows.md).
+  const afterWindow = new Map<string, boolean>()
+  for (const node of pipeline.nodes) {
+    afterWindow.set(
+      node.id,
+      node.kind === 'WindowAggregate' ||
+        (node.kind !== 'Source' &&
+          node.kind !== 'LateEvents' &&
+          node.kind !== 'Join' &&
+          (afterWindow.get(node.input) ?? false)),
+    )
+  }
   const maxEventTime = new Map<string, number>()
   const ticks = new Map<string, (() => void)[]>()
   const windowContext: WindowContext = {
     watermark: (source, delayMs) => (maxEventTime.get(source) ?? Number.NEGATIVE_INFINITY) - delayMs,
     onTick: (source, tick) => {
+      // Operators are built last-first: ticks run in node order, so a window's results reach a
+      // window that reads them before that one ticks.
       const list = ticks.get(source) ?? []
-      list.push(tick)
+      list.unshift(tick)
       ticks.set(source, list)
     },
     report: (error) => onError({ sourceName: current.sourceName, event: current.event, error }),
@@ -221,6 +236,7 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
             ...windowContext,
             source: sourceNameOf.get(node.id)!,
             delayMs: lateness.get(node.id)!,
+            readsWindowResults: afterWindow.get(node.input) ?? false,
           })
         : buildNode(node, emit, functions, onSink, lateness.get(node.id)!)
     if (node.kind === 'LateEvents') {
@@ -402,13 +418,24 @@ function windowOperator(
   emit: Operator,
   late: Operator | null,
   functions: FunctionTable,
-  ctx: WindowContext & { readonly source: string; readonly delayMs: number },
+  ctx: WindowContext & {
+    readonly source: string
+    readonly delayMs: number
+    /**
+     * Its input is another window's results: they come before the watermark that fired them, so
+     * an input event meets the watermark as of the previous source event (the last tick's).
+     */
+    readonly readsWindowResults: boolean
+  },
 ): Operator {
   const keyEvaluators = node.keys.map((key) => compileExpr(key.value, functions))
   const argEvaluators = node.aggregates.map((a) =>
     a.arg === null ? () => null : compileExpr(a.arg, functions),
   )
   const finiteOnly = node.aggregates.map((a) => a.arg !== null && unwrap(a.arg.type).kind === 'f64')
+  // max_by(x, by) / min_by(x, by): the argument is [x, by], both evaluated (x first) and checked.
+  const byEvaluators = node.aggregates.map((a) => (a.by === undefined ? null : compileExpr(a.by, functions)))
+  const byFiniteOnly = node.aggregates.map((a) => a.by !== undefined && unwrap(a.by.type).kind === 'f64')
   const toKey = stateKey(node.keys.map((key) => key.value.type))
   const { window } = node
   const sessionGap: Evaluator | null =
@@ -429,18 +456,29 @@ function windowOperator(
       emit.push({ value: result.record, key: result.key, timestamp: result.end - 1 })
     for (const failure of failures) ctx.report(failure)
   }
-  ctx.onTick(ctx.source, () => fire(ctx.watermark(ctx.source, ctx.delayMs)))
+  let lastTicked = Number.NEGATIVE_INFINITY
+  ctx.onTick(ctx.source, () => {
+    lastTicked = ctx.watermark(ctx.source, ctx.delayMs)
+    fire(lastTicked)
+  })
   return {
     push: (event) => {
       const keyValues = keyEvaluators.map((evaluate) => evaluate(event.value))
-      const args = argEvaluators.map((evaluate, i) => {
-        const value = evaluate(event.value)
-        if (finiteOnly[i] && value !== null && !Number.isFinite(value as number)) {
+      const finite = (value: unknown, i: number) => {
+        if (value !== null && !Number.isFinite(value as number)) {
           throw new EvaluationError(
             `${node.aggregates[i]!.fn} of ${String(value)}: aggregates take finite numbers only`,
           )
         }
-        return value
+      }
+      const args = argEvaluators.map((evaluate, i) => {
+        const value = evaluate(event.value)
+        if (finiteOnly[i]) finite(value, i)
+        const by = byEvaluators[i]
+        if (by === null || by === undefined) return value
+        const byValue = by(event.value)
+        if (byFiniteOnly[i]) finite(byValue, i)
+        return [value, byValue]
       })
       const gapMs = sessionGap === null ? 0 : (sessionGap(event.value) as number | null)
       if (sessionGap !== null && (gapMs === null || gapMs <= 0)) {
@@ -448,7 +486,7 @@ function windowOperator(
           `a session gap must be a positive duration, but it is ${gapMs === null ? 'null' : `${gapMs} ms`}`,
         )
       }
-      const watermark = ctx.watermark(ctx.source, ctx.delayMs)
+      const watermark = ctx.readsWindowResults ? lastTicked : ctx.watermark(ctx.source, ctx.delayMs)
       fire(watermark)
       const added = windows.add(toKey(keyValues), keyValues, event.timestamp, args, watermark, gapMs!)
       if (added === 'update') fire(watermark)

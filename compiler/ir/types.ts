@@ -318,10 +318,13 @@ export type WindowFunction =
   | 'approx_count_distinct'
   | 'quantile'
   | 'top_k'
+  | 'max_by'
+  | 'min_by'
 
 /**
  * One output field of a windowed aggregate; `arg` is null for count(), window_start(),
- * window_end(). `k` (top_k) and `q` (quantile) are their literal second arguments.
+ * window_end(). `k` (top_k) and `q` (quantile) are their literal second arguments; `by` is the
+ * second argument of max_by(x, by) and min_by(x, by) (the value compared; `arg` is the one taken).
  */
 export interface WindowAggregateField {
   readonly name: string
@@ -331,6 +334,7 @@ export interface WindowAggregateField {
   readonly span: Span
   readonly k?: number
   readonly q?: number
+  readonly by?: Expr
 }
 
 /**

@@ -12,7 +12,8 @@
  * s <= t < s + size. A window is open while W < end; it fires (its result is emitted) once
  * W >= end; it then stays, so that late events change it, until W >= end + lateness, when it is
  * gone. An event whose windows are all gone is late: it goes to the late stream (or the dead
- * letters). An event that reaches a window that has fired makes it fire again at once, with the
+ * letters). max_by(x, by) / min_by(x, by) take x of the event with the largest / smallest
+ * non-null `by`, ties going to the earliest event time, then the earliest arrival. An event that reaches a window that has fired makes it fire again at once, with the
  * event included (an update). Results are emitted in order of window end, then start, then key.
  */
 import { EvaluationError } from '../../stdlib/eval-error.ts'
@@ -43,6 +44,8 @@ type Accumulator =
   | { fn: 'min' | 'max'; value: number | null }
   /** `seq` is the arrival number of the event whose value it is: it breaks ties of time. */
   | { fn: 'first' | 'last'; value: number | null; time: number; seq: number }
+  /** The chosen event's `by` (null before any), its x (`value`), time and arrival number. */
+  | { fn: 'max_by' | 'min_by'; by: number | null; value: number | null; time: number; seq: number }
   | { fn: 'window_start' | 'window_end' }
   /** count_distinct, approx_count_distinct, quantile, top_k: the sketches of stdlib/sketches. */
   | { fn: 'rich'; spec: RichSpec; acc: RichAccumulator }
@@ -224,6 +227,13 @@ function combine(a: Accumulator, b: Accumulator): Accumulator {
       const pick = a.fn === 'min' ? other.value < a.value : other.value > a.value
       return pick ? other : a
     }
+    case 'max_by':
+    case 'min_by': {
+      const other = b as typeof a
+      if (other.by === null) return a
+      if (a.by === null || chooses(a.fn, other.by, other.time, other.seq, a)) return other
+      return a
+    }
     case 'first':
     case 'last': {
       const other = b as typeof a
@@ -254,6 +264,9 @@ function initial(field: WindowAggregateField): Accumulator {
     case 'first':
     case 'last':
       return { fn: field.fn, value: null, time: 0, seq: 0 }
+    case 'max_by':
+    case 'min_by':
+      return { fn: field.fn, by: null, value: null, time: 0, seq: 0 }
     default:
       return { fn: field.fn }
   }
@@ -266,6 +279,18 @@ function fold(acc: Accumulator, arg: unknown, time: number, seq: number): void {
     return
   }
   if (acc.fn === 'window_start' || acc.fn === 'window_end' || arg === null) return
+  if (acc.fn === 'max_by' || acc.fn === 'min_by') {
+    // The argument is [x, by]: an event with a null `by` is skipped; x may be null.
+    const [x, by] = arg as [number | null, number | null]
+    if (by === null) return
+    if (acc.by === null || chooses(acc.fn, by, time, seq, acc)) {
+      acc.by = by
+      acc.value = x
+      acc.time = time
+      acc.seq = seq
+    }
+    return
+  }
   const value = arg as number
   switch (acc.fn) {
     case 'rich':
@@ -296,6 +321,23 @@ function fold(acc: Accumulator, arg: unknown, time: number, seq: number): void {
         acc.seq = seq
       }
   }
+}
+
+/**
+ * Whether an event with `by` at `time` (arrival `seq`) replaces the current choice `acc` (which has
+ * one): a larger `by` for max_by, smaller for min_by; on equal `by`, the earlier event time, then
+ * the earlier arrival (so the choice is the first in event-time order).
+ */
+function chooses(
+  fn: 'max_by' | 'min_by',
+  by: number,
+  time: number,
+  seq: number,
+  acc: { by: number | null; time: number; seq: number },
+): boolean {
+  const best = acc.by!
+  if (by !== best) return fn === 'max_by' ? by > best : by < best
+  return time < acc.time || (time === acc.time && seq < acc.seq)
 }
 
 /**

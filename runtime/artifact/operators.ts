@@ -88,7 +88,7 @@ export interface WindowFunctions {
    * existed (none then).
    */
   readonly rich?: readonly {
-    readonly fn: 'count_distinct' | 'approx_count_distinct' | 'quantile' | 'top_k'
+    readonly fn: 'count_distinct' | 'approx_count_distinct' | 'quantile' | 'top_k' | 'max_by' | 'min_by'
     readonly k?: number
     readonly q?: number
   }[]

@@ -569,6 +569,51 @@ export function checkpointConformance(name: string, open: () => Promise<Checkpoi
       )
 
       it(
+        'a crash of the next holder of a transactional id in the same process keeps what the previous holder committed',
+        async () => {
+          const topic = await topicWith(1)
+          const out = await topicWith(1)
+          const group = unique('g')
+          const transactionalId = unique('txn')
+          await fill(topic, 2, 'p')
+          const first = await checkpointed({
+            group,
+            topic,
+            out,
+            delivery: 'exactly-once',
+            intervalMs: 60_000,
+            transactionalId,
+          })
+          await waitFor(() => first.recorder.handled(topic) >= 2, 'the first 2 records')
+          await first.subscription.stop()
+
+          await fill(topic, 1, 'q')
+          const stuck = gate()
+          const second = await checkpointed({
+            group,
+            topic,
+            out,
+            delivery: 'exactly-once',
+            intervalMs: 60_000,
+            transactionalId,
+            afterAppend: async () => {
+              await stuck.wait
+              throw new Error('the crashed process never gets further')
+            },
+          })
+          await waitFor(() => second.appended.length >= 1, 'the second holder to append')
+          const restarted = await target.crash()
+          stuck.open()
+          expect((await readAll(restarted, out, 1)).map((r) => r.value.toString())).toEqual([
+            'out:p-0',
+            'out:p-1',
+          ])
+          expect(await restarted.committedOffsets(group, topic)).toEqual([2])
+        },
+        TEST_TIMEOUT,
+      )
+
+      it(
         'a second subscriber taking the transactional id fences the first: LOG_FENCED, its open work never visible',
         async () => {
           const topic = await topicWith(1)
@@ -624,6 +669,236 @@ export function checkpointConformance(name: string, open: () => Promise<Checkpoi
           await successor.subscription.stop()
           const visible = (await readAll(log, out, 1)).map((r) => r.value.toString())
           expect(visible).toEqual(['out:f-0', 'out:f-1'])
+        },
+        TEST_TIMEOUT,
+      )
+    })
+
+    describe('co-partitioned tasks', () => {
+      /**
+       * A checkpointed subscription to `topics` with `groups` co-partitioned; the handler appends
+       * `out:<value>` per record through the batch's transaction. Hooks and batches are recorded
+       * under the batch's task, so the recorder counts overlaps per task.
+       */
+      async function tasked(
+        options: {
+          readonly group: string
+          readonly topics: readonly string[]
+          readonly groups: readonly (readonly string[])[]
+          readonly out: string
+          readonly delivery: Delivery
+          readonly intervalMs: number
+          readonly transactionalId?: string
+          readonly maxBatchRecords?: number
+          readonly afterAppend?: (batch: RecordBatch) => Promise<void>
+        },
+        on: Log = log,
+      ) {
+        const recorder = new HookRecorder()
+        const batches: RecordBatch[] = []
+        const appended: number[] = []
+        let prepared = 0
+        const subscription = await on.subscribe(
+          {
+            group: options.group,
+            topics: options.topics,
+            copartitioned: options.groups,
+            delivery: options.delivery,
+            fromBeginning: true,
+            ...(options.maxBatchRecords === undefined ? {} : { maxBatchRecords: options.maxBatchRecords }),
+            checkpoint: {
+              intervalMs: options.intervalMs,
+              ...(options.transactionalId === undefined ? {} : { transactionalId: options.transactionalId }),
+              assigned: (topic, partition, metadata) =>
+                recorder.run({ kind: 'assigned', topic, partition, metadata }, async () => {}),
+              prepare: (topic, partition) => {
+                const n = ++prepared
+                return recorder.run({ kind: 'prepare', topic, partition }, async () => `epoch-${n}`)
+              },
+              committed: (topic, partition, metadata) =>
+                recorder.run({ kind: 'committed', topic, partition, metadata }, async () => {}),
+              revoked: (topic, partition) => {
+                recorder.events.push({ kind: 'revoked', topic, partition, at: Date.now() })
+              },
+            },
+          },
+          async (batch) => {
+            batches.push(batch)
+            expect(batch.task, 'a checkpointed batch names its task').toBeDefined()
+            await recorder.run(
+              {
+                kind: 'batch',
+                topic: batch.task!.topic,
+                partition: batch.task!.partition,
+                offsets: batch.records.map((r) => r.offset),
+              },
+              async () => {
+                const positions = await batch.transaction!.append(
+                  options.out,
+                  batch.records.map((r) => ({ key: null, value: Buffer.from(`out:${r.value.toString()}`) })),
+                )
+                appended.push(...positions.map((p) => p.offset))
+                await options.afterAppend?.(batch)
+              },
+            )
+          },
+        )
+        running.push(subscription)
+        return { subscription, recorder, batches, appended }
+      }
+
+      it(
+        'refuses groups that name an unsubscribed topic, one topic, or topics with different partition counts',
+        async () => {
+          const a = await topicWith(2)
+          const b = await topicWith(2)
+          const three = await topicWith(3)
+          const handler = async () => {}
+          const refused = async (topics: string[], groups: string[][]) =>
+            expectCode(
+              log.subscribe({ group: unique('g'), topics, copartitioned: groups }, handler),
+              'LOG_INVALID_ARGUMENT',
+            )
+          await refused([a], [[a, b]])
+          await refused([a, b], [[a]])
+          await refused([a, b], [[a, a]])
+          await refused([a, b, three], [[a, b, three]])
+          await refused(
+            [a, b, three],
+            [
+              [a, b],
+              [b, three],
+            ],
+          )
+        },
+        TEST_TIMEOUT,
+      )
+
+      for (const delivery of ['at-least-once', 'exactly-once'] as const) {
+        it(
+          `${delivery}: partition p of every topic of a group is one task: hooks once per task under the first topic, serialised with both topics' batches, offsets committed together`,
+          async () => {
+            const a = await topicWith(2)
+            const b = await topicWith(2)
+            const lone = await topicWith(1)
+            const out = await topicWith(1)
+            const group = unique('g')
+            await fill(a, 20, 'a', 2)
+            await fill(b, 30, 'b', 2)
+            await fill(lone, 5, 'l', 1)
+            const { subscription, recorder, batches } = await tasked({
+              group,
+              topics: [a, b, lone],
+              groups: [[a, b]],
+              out,
+              delivery,
+              intervalMs: 20,
+              maxBatchRecords: 4,
+              ...(delivery === 'exactly-once' ? { transactionalId: unique('txn') } : {}),
+            })
+            const handled = () => batches.reduce((n, batch) => n + batch.records.length, 0)
+            await waitFor(() => handled() >= 55 && recorder.count('committed') >= 3, 'every record handled')
+            await subscription.stop()
+            await expect(subscription.done).resolves.toBeUndefined()
+
+            for (const batch of batches) {
+              const lead = batch.topic === lone ? lone : a
+              expect(batch.task).toEqual({ topic: lead, partition: batch.partition })
+            }
+            expect(recorder.overlaps, 'two batches or hooks of one task ran at the same time').toBe(0)
+            const hooks = recorder.events.filter((e) => e.kind !== 'batch')
+            expect(
+              hooks.some((e) => e.topic === b),
+              'no hook is called for the second topic of a group',
+            ).toBe(false)
+            for (const partition of [0, 1]) {
+              const events = recorder.of(a, partition)
+              expect(events.filter((e) => e.kind === 'assigned')).toHaveLength(1)
+              expect(events[0]).toMatchObject({ kind: 'assigned', metadata: null })
+              expect(events.at(-1)!.kind).toBe('revoked')
+              expect(events.at(-2)!.kind).toBe('committed')
+              const metadata = events.at(-2)!.metadata
+              expect(await log.committedMetadata(group, a, partition)).toBe(metadata)
+              expect(await log.committedMetadata(group, b, partition)).toBe(metadata)
+            }
+            expect(recorder.of(lone, 0)[0]).toMatchObject({ kind: 'assigned' })
+            expect(await log.committedOffsets(group, a)).toEqual([10, 10])
+            expect(await log.committedOffsets(group, b)).toEqual([15, 15])
+            expect(await log.committedOffsets(group, lone)).toEqual([5])
+            const outputs = (await readAll(log, out, 1)).map((r) => r.value.toString())
+            expect(outputs).toHaveLength(55)
+            expect(new Set(outputs).size).toBe(55)
+          },
+          TEST_TIMEOUT,
+        )
+      }
+
+      it(
+        "exactly-once: a crash mid-epoch of a task leaves neither topic's offsets nor outputs of the epoch, and the restart redoes it once",
+        async () => {
+          const a = await topicWith(1)
+          const b = await topicWith(1)
+          const out = await topicWith(1)
+          const group = unique('g')
+          const transactionalId = unique('txn')
+          await fill(a, 2, 'a')
+          await fill(b, 2, 'b')
+          const stuck = gate()
+          const job = {
+            group,
+            topics: [a, b],
+            groups: [[a, b]],
+            out,
+            delivery: 'exactly-once',
+            intervalMs: 60_000,
+            transactionalId,
+          } as const
+          const first = await tasked(job)
+          await waitFor(() => first.appended.length >= 4, 'both topics handled')
+          // The first epoch commits at stop(); the next subscriber then crashes mid-epoch.
+          await first.subscription.stop()
+          expect(await log.committedOffsets(group, a)).toEqual([2])
+          expect(await log.committedOffsets(group, b)).toEqual([2])
+
+          await fill(a, 2, 'a2')
+          await fill(b, 2, 'b2')
+          let seenB = false
+          await tasked({
+            ...job,
+            afterAppend: async (batch) => {
+              if (batch.topic !== b) return
+              seenB = true
+              await stuck.wait
+              throw new Error('the crashed process never gets further')
+            },
+          })
+          await waitFor(() => seenB, 'the second epoch to reach the second topic')
+          const restarted = await target.crash()
+          expect(await restarted.committedOffsets(group, a)).toEqual([2])
+          expect(await restarted.committedOffsets(group, b)).toEqual([2])
+          expect((await readAll(restarted, out, 1)).map((r) => r.value.toString()).sort()).toEqual(
+            ['out:a-0', 'out:a-1', 'out:b-0', 'out:b-1'].sort(),
+          )
+
+          const third = await tasked(job, restarted)
+          await waitFor(() => third.appended.length >= 4, 'the unfinished epoch again')
+          expect(third.recorder.of(a, 0)[0]).toMatchObject({ kind: 'assigned', metadata: 'epoch-1' })
+          await third.subscription.stop()
+          stuck.open()
+          expect((await readAll(restarted, out, 1)).map((r) => r.value.toString()).sort()).toEqual(
+            [
+              'out:a-0',
+              'out:a-1',
+              'out:b-0',
+              'out:b-1',
+              'out:a2-0',
+              'out:a2-1',
+              'out:b2-0',
+              'out:b2-1',
+            ].sort(),
+          )
+          expect(await restarted.committedOffsets(group, a)).toEqual([4])
+          expect(await restarted.committedOffsets(group, b)).toEqual([4])
         },
         TEST_TIMEOUT,
       )

@@ -52,6 +52,11 @@ export interface OperatorStateOptions {
   readonly joinsOfTopic?: ReadonlyMap<string, ReadonlySet<string>>
   /** Creates a join's operator (empty) for one task. */
   readonly createJoin?: (node: JoinGraphNode) => JoinOperator
+  /**
+   * What a window's watermark follows, for the watermark gauge's `upstream` label: its source's
+   * name, or the id of the window whose results it reads (chained windows). Default: the source.
+   */
+  readonly windowUpstream?: (node: WindowGraphNode) => string
   /** Where snapshots go; null only when no chain has state (epochs then number the commits alone). */
   readonly store: SnapshotStore | null
   readonly budget?: StateBudget
@@ -76,6 +81,8 @@ export interface PartitionState {
 interface WindowSlot {
   readonly operator: WindowedOperator
   readonly scope: StateScope
+  /** The gauge's `upstream` label (OperatorStateOptions.windowUpstream). */
+  readonly upstream: string
 }
 
 interface JoinSlot {
@@ -213,14 +220,19 @@ export class OperatorState {
     )
     m.gauge(
       'sluice_window_watermark_seconds',
-      'The watermark each windowed aggregate runs on, per source partition: the largest event time read less the source’s delay.',
+      'The watermark each windowed aggregate runs on, per source partition: the largest event time read less the source’s delay; `upstream` is the source, or for a window over another window’s results that window (its output watermark).',
       {
         collect: () =>
           [...this.partitions.values()].flatMap((open) =>
             open.windowSlots
               .filter((w) => Number.isFinite(w.operator.maxTime))
               .map((w) => ({
-                labels: { operator: w.scope.operator, topic: open.topic, partition: String(open.partition) },
+                labels: {
+                  operator: w.scope.operator,
+                  upstream: w.upstream,
+                  topic: open.topic,
+                  partition: String(open.partition),
+                },
                 value: (w.operator.maxTime - w.operator.delayMs) / 1000,
               })),
           ),
@@ -324,7 +336,7 @@ export class OperatorState {
       const snapshot = await this.requireStore().load(scope, epoch)
       operator.restore(snapshot.entries.get(WINDOW_ENTRY))
       windows.set(node.id, operator)
-      windowSlots.push({ operator, scope })
+      windowSlots.push({ operator, scope, upstream: this.options.windowUpstream?.(node) ?? 'source' })
     }
     const joins = new Map<string, JoinOperator>()
     const joinSlots: JoinSlot[] = []

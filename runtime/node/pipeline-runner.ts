@@ -415,7 +415,11 @@ export class PipelineRunner {
         }
         const source = this.sourceNodeOf(node.id)
         const delayMs = (this.sourcesByTopic.get(topic) ?? []).find((s) => s.node.id === source)?.delayMs ?? 0
-        if (node.window.kind === 'session') return new SessionWindowOperator(node, functions, delayMs)
+        // A window over another window's results follows that window's output watermark: the same
+        // source partition's, met one record later (runtime/window/event-time.ts).
+        const readsResults = this.upstreamWindowOf(node.id) !== null
+        if (node.window.kind === 'session')
+          return new SessionWindowOperator(node, functions, delayMs, readsResults)
         const spec = {
           accumulators: functions.accumulators,
           sizeMs: node.window.sizeMs,
@@ -423,7 +427,7 @@ export class PipelineRunner {
         }
         const store =
           node.execution === 'wasm' ? (await kernel!).createStore(spec) : createTypedArrayWindowStore(spec)
-        return new WindowOperator(node, functions, store, delayMs)
+        return new WindowOperator(node, functions, store, delayMs, readsResults)
       },
       joins,
       joinsOfTopic,
@@ -447,6 +451,8 @@ export class PipelineRunner {
               now: () => performance.now(),
             })
       },
+      windowUpstream: (node) =>
+        this.upstreamWindowOf(node.id) ?? this.sourceOf.get(this.sourceNodeOf(node.id)) ?? 'source',
       store: stateStore ?? null,
       ...(this.options.stateBudget ? { budget: this.options.stateBudget } : {}),
       watermarkDelayMs: (topic) =>
@@ -471,6 +477,19 @@ export class PipelineRunner {
     // Windows and joins read one source's events each (the compiler refuses them over a join, E0447).
     while (node !== undefined && node.kind !== 'Source') node = byId.get(inputsOf(node)[0]!)
     return node?.id ?? ''
+  }
+
+  /** The id of the nearest window whose results reach window `id` (null: it reads a source's events). */
+  private upstreamWindowOf(id: string): string | null {
+    const byId = new Map(this.options.artifact.manifest.graph.nodes.map((n) => [n.id, n]))
+    const start = byId.get(id)
+    // Windows never read a join (E0447): the first input is the only one on the way.
+    let node = start === undefined ? undefined : byId.get(inputsOf(start)[0] ?? '')
+    while (node !== undefined && node.kind !== 'Source') {
+      if (node.kind === 'WindowAggregate') return node.id
+      node = byId.get(inputsOf(node)[0]!)
+    }
+    return null
   }
 
   /** The artifact's window kernel, compiled once (each window and partition gets an instance). */

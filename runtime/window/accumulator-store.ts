@@ -21,11 +21,27 @@
  *           (ties: the one added first, i.e. replace only when t < aux)
  *   last    value: the non-null argument with the largest time              aux: its time (-Infinity before any)
  *           (ties: the one added last, i.e. replace when t >= aux)
+ *   max_by  value: the largest non-null argument (`by`; -Infinity before any) aux: the time of the event
+ *           holding it (+Infinity before any); ties of the argument: the smaller time, then the one
+ *           added first, i.e. replace when v > value or (v == value and t < aux)
+ *   min_by  the same with the smallest argument (+Infinity before any)
+ *   taken   value: the argument (x) of the event the accumulator just before it (a max_by or
+ *           min_by) chose, NaN before any or when that event's x was null    aux: unused (0)
+ *           It always follows its max_by/min_by, and is replaced exactly when that one is.
  *
  * min and max compare with `<` and `>` (a new value replaces only when strictly smaller/larger).
  */
 
-export type AccumulatorKind = 'count' | 'sum' | 'min' | 'max' | 'first' | 'last'
+export type AccumulatorKind =
+  | 'count'
+  | 'sum'
+  | 'min'
+  | 'max'
+  | 'first'
+  | 'last'
+  | 'max_by'
+  | 'min_by'
+  | 'taken'
 
 export interface WindowStoreSpec {
   readonly accumulators: readonly AccumulatorKind[]

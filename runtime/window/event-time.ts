@@ -12,10 +12,23 @@ export abstract class EventTimeOperator {
   /** Whether anything changed since the last snapshot. */
   protected changed = false
 
+  /** 1 when an input event meets the watermark of the record before its own (a window's results). */
+  private readonly lag: 0 | 1
+
   constructor(
     /** The source's watermark delay. */
     readonly delayMs: number,
-  ) {}
+    /**
+     * Whether the input is another window's results (docs/decisions/0023-windows-over-windows.md).
+     * The watermark here is then that window's output watermark, which is the same source
+     * partition's watermark, but a result comes *before* the watermark that fired it: it meets the
+     * watermark as of the record before its origin, so a result timed end - 1 is never late here,
+     * and this window's own firings for a record follow the results that record fired upstream.
+     */
+    readsWindowResults = false,
+  ) {
+    this.lag = readsWindowResults ? 1 : 0
+  }
 
   /** The earliest watermark at which something fires or is dropped. */
   protected abstract dueAt(): number
@@ -29,9 +42,17 @@ export abstract class EventTimeOperator {
     return changed
   }
 
-  /** The watermark as of source record `o` of the batch. */
+  /** The watermark as of source record `o` of the batch (-1: as of the batch's start). */
   protected watermarkAt(sourceMaxTimes: Float64Array, o: number): number {
-    return Math.max(this.maxTime, sourceMaxTimes[o]!) - this.delayMs
+    return (o < 0 ? this.maxTime : Math.max(this.maxTime, sourceMaxTimes[o]!)) - this.delayMs
+  }
+
+  /**
+   * The source record whose watermark an input event from record `origin` meets: that record, or
+   * for a window's results the one before (-1: the watermark the batch started with).
+   */
+  protected recordSeenBy(origin: number): number {
+    return origin - this.lag
   }
 
   /**

@@ -59,8 +59,10 @@ export class SessionWindowOperator extends EventTimeOperator implements Windowed
     readonly node: WindowGraphNode,
     private readonly functions: WindowFunctions,
     delayMs: number,
+    /** Whether its input is another window's results (see EventTimeOperator). */
+    readsWindowResults = false,
   ) {
-    super(delayMs)
+    super(delayMs, readsWindowResults)
     if (node.window.kind !== 'session') throw new Error(`window ${node.id} is not a session window`)
     this.kinds = functions.accumulators
     this.latenessMs = node.latenessMs
@@ -93,9 +95,10 @@ export class SessionWindowOperator extends EventTimeOperator implements Windowed
       const key = this.keysOfBatch[i]
       if (key === null || key === undefined) continue
       const origin = input.origins[i]!
-      const watermark = Math.max(this.maxTime, sourceMaxTimes[origin]!) - this.delayMs
-      if (watermark >= this.due) this.fireThrough(next, origin, sourceMaxTimes, out)
-      next = origin + 1
+      const seen = this.recordSeenBy(origin)
+      const watermark = this.watermarkAt(sourceMaxTimes, seen)
+      if (watermark >= this.due) this.fireThrough(next, seen, sourceMaxTimes, out)
+      next = seen + 1
       const time = input.timestamps[i]!
       const gap = this.fixedGapMs ?? this.gaps[i]!
       const seq = this.arrivals++
@@ -199,14 +202,19 @@ export class SessionWindowOperator extends EventTimeOperator implements Windowed
       } else if (kind === 'last') {
         session.values[j] = Number.NaN
         session.aux[j] = Number.NEGATIVE_INFINITY
-      }
+      } else if (kind === 'max_by' || kind === 'min_by') {
+        session.values[j] = kind === 'max_by' ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY
+        session.aux[j] = Number.POSITIVE_INFINITY
+      } else if (kind === 'taken') session.values[j] = Number.NaN
     })
     return session
   }
 
   /** Folds event i (argument columns at index i) into `s`, by the rules of accumulator-store.ts. */
   private fold(s: Session, i: number, time: number, seq: number): void {
-    for (let r = 0; r < s.rich.length; r++) s.rich[r]!.add(this.richArgs[r]![i])
+    for (let r = 0; r < s.rich.length; r++) s.rich[r]!.add(this.richArgs[r]![i], seq)
+    /** Whether the last max_by/min_by chose this event (its `taken` then copies x). */
+    let chosen = false
     for (let j = 0; j < this.kinds.length; j++) {
       const kind = this.kinds[j]!
       if (kind === 'count') {
@@ -214,8 +222,28 @@ export class SessionWindowOperator extends EventTimeOperator implements Windowed
         continue
       }
       const x = this.argColumns[j]![i]!
-      if (Number.isNaN(x)) continue
+      if (kind === 'taken') {
+        if (chosen) s.values[j] = x
+        continue
+      }
+      if (Number.isNaN(x)) {
+        chosen = false
+        continue
+      }
       switch (kind) {
+        case 'max_by':
+        case 'min_by': {
+          const best = s.values[j]!
+          chosen =
+            (kind === 'max_by' ? x > best : x < best) ||
+            (x === best && (time < s.aux[j]! || (time === s.aux[j] && seq < s.seqs[j]!)))
+          if (chosen) {
+            s.values[j] = x
+            s.aux[j] = time
+            s.seqs[j] = seq
+          }
+          break
+        }
         case 'sum':
           s.values[j]! += x
           s.aux[j]! += 1
@@ -268,6 +296,24 @@ export class SessionWindowOperator extends EventTimeOperator implements Windowed
           if (b.values[j]! > a.values[j]!) a.values[j] = b.values[j]!
           a.aux[j]! += b.aux[j]!
           break
+        case 'max_by':
+        case 'min_by': {
+          // b's choice wins by the fold's order: the better `by`, then the earlier time, then seq.
+          if (!Number.isFinite(b.aux[j]!)) break
+          const better =
+            this.kinds[j] === 'max_by' ? b.values[j]! > a.values[j]! : b.values[j]! < a.values[j]!
+          const tie =
+            b.values[j] === a.values[j] &&
+            (b.aux[j]! < a.aux[j]! || (b.aux[j] === a.aux[j] && b.seqs[j]! < a.seqs[j]!))
+          if (better || tie) {
+            a.values[j] = b.values[j]!
+            a.aux[j] = b.aux[j]!
+            a.seqs[j] = b.seqs[j]!
+            // The `taken` that follows moves with the choice.
+            a.values[j + 1] = b.values[j + 1]!
+          }
+          break
+        }
         case 'first':
         case 'last': {
           if (!Number.isFinite(b.aux[j]!)) break

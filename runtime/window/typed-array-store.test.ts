@@ -155,6 +155,21 @@ describe('TypedArrayWindowStore', () => {
     expect(Object.is(row!.values[3], 1)).toBe(true)
   })
 
+  it('max_by/min_by: the largest/smallest argument, ties to the earlier time then the first added; taken follows', () => {
+    const store = createTypedArrayWindowStore(spec(['max_by', 'taken', 'min_by', 'taken'], 100))
+    const N = Number.NaN
+    addEvents(store, [
+      { key: 0, t: 50, args: [5, 1, 5, 1] },
+      { key: 0, t: 40, args: [5, 2, N, 9] }, // ties on 5 at an earlier time: max_by takes it
+      { key: 0, t: 40, args: [5, 3, 2, N] }, // same time, added later: max_by keeps 2; min_by takes 2 (x null)
+      { key: 0, t: 60, args: [N, 4, 7, 4] }, // a null `by` is skipped
+      { key: 0, t: 70, args: [-1, 5, 2, 5] }, // ties min_by's 2 at a later time: kept
+    ])
+    const [row] = rowsOf(store.export())
+    expect(row!.values).toEqual([5, 2, 2, N])
+    expect(row!.aux).toEqual([40, 0, 40, 0])
+  })
+
   it('horizons skip the windows that are already closed', () => {
     const store = createTypedArrayWindowStore(spec(['count'], 30, 10))
     // t = 25: windows [0,30), [10,40), [20,50); horizon 30 closes [0,30) (end 30 <= 30).

@@ -39,6 +39,9 @@ export const ACCUMULATOR_CODES: Readonly<Record<AccumulatorKind, number>> = {
   max: 3,
   first: 4,
   last: 5,
+  max_by: 6,
+  min_by: 7,
+  taken: 8,
 }
 
 const COUNT = 0
@@ -46,11 +49,34 @@ const SUM = 1
 const MIN = 2
 const MAX = 3
 const FIRST = 4
+const LAST = 5
+const MAX_BY = 6
+const MIN_BY = 7
 
 /** Initial `value` of each accumulator kind, by code (first/last: NaN, i.e. null, before any argument). */
-const INITIAL_VALUE = [0, 0, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, Number.NaN, Number.NaN]
+const INITIAL_VALUE = [
+  0,
+  0,
+  Number.POSITIVE_INFINITY,
+  Number.NEGATIVE_INFINITY,
+  Number.NaN,
+  Number.NaN,
+  Number.NEGATIVE_INFINITY,
+  Number.POSITIVE_INFINITY,
+  Number.NaN,
+]
 /** Initial `aux` of each accumulator kind, by code. */
-const INITIAL_AUX = [0, 0, 0, 0, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]
+const INITIAL_AUX = [
+  0,
+  0,
+  0,
+  0,
+  Number.POSITIVE_INFINITY,
+  Number.NEGATIVE_INFINITY,
+  Number.POSITIVE_INFINITY,
+  Number.POSITIVE_INFINITY,
+  0,
+]
 
 /** Throws a RangeError naming what is wrong with `spec`; returns the accumulator codes. */
 export function checkWindowStoreSpec(spec: WindowStoreSpec): Uint8Array {
@@ -255,6 +281,8 @@ export class TypedArrayWindowStore implements WindowAccumulatorStore {
         if (end < nextEmit) nextEmit = end
         const acc = this.acc
         let p = row * stride
+        /** Whether the last max_by/min_by chose this event (its `taken` then copies x). */
+        let chosen = false
         for (let j = 0; j < accCount; j++, p += 2) {
           const code = codes[j]!
           if (code === COUNT) {
@@ -262,8 +290,22 @@ export class TypedArrayWindowStore implements WindowAccumulatorStore {
             continue
           }
           const v = args[j]![i]!
-          if (Number.isNaN(v)) continue
-          if (code === SUM) {
+          if (code > MIN_BY) {
+            if (chosen) acc[p] = v
+            continue
+          }
+          if (Number.isNaN(v)) {
+            chosen = false
+            continue
+          }
+          if (code >= MAX_BY) {
+            const best = acc[p]!
+            chosen = (code === MAX_BY ? v > best : v < best) || (v === best && t < acc[p + 1]!)
+            if (chosen) {
+              acc[p] = v
+              acc[p + 1] = t
+            }
+          } else if (code === SUM) {
             acc[p]! += v
             acc[p + 1]! += 1
           } else if (code === MIN) {
@@ -277,7 +319,7 @@ export class TypedArrayWindowStore implements WindowAccumulatorStore {
               acc[p] = v
               acc[p + 1] = t
             }
-          } else if (t >= acc[p + 1]!) {
+          } else if (code === LAST && t >= acc[p + 1]!) {
             acc[p] = v
             acc[p + 1] = t
           }

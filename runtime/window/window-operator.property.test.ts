@@ -4,7 +4,8 @@
  * null arguments, events a `where` drops, times on window boundaries and before 1970):
  *
  * - the reference interpreter emits exactly the emissions the brute-force rules of
- *   test/support/window-reference.ts give, updates included;
+ *   test/support/window-reference.ts give, updates included, and for a window over a window's
+ *   results (variant `chain`) every emission of the second window the brute-force chain gives;
  * - the real PipelineRunner (WebAssembly kernel and TypeScript store) on an embedded log, with
  *   random batch cuts, crashes and graceful stops (each followed by a new runner on the same log
  *   and state directories) under exactly-once, commits exactly the interpreter's output
@@ -36,7 +37,9 @@ import { createInterpreter } from '../../compiler/ir/interpret.ts'
 import { stdlib } from '../../stdlib/index.ts'
 import { readTopic } from '../../test/support/read-topic.ts'
 import {
+  chainedEvents,
   finalWindowResults,
+  type RefValue,
   type WindowFn,
   type WindowRefEvent,
   type WindowRefResult,
@@ -52,8 +55,10 @@ import { DEAD_LETTER_HEADERS, DEFAULT_DEAD_LETTER_TOPIC, PipelineRunner } from '
 import { FileSnapshotStore } from '../state/file-snapshot-store.ts'
 import { WindowOperator } from './window-operator.ts'
 
-/** The aggregates: field, function, argument (the reference's argument column). */
-const AGGREGATES: [name: string, fn: WindowFn, arg: 'amount' | 'n' | 'ts' | null][] = [
+/** Fields of the event, and two expressions of a string and a bool (max_by's rich `x`). */
+type Column = 'amount' | 'n' | 'ts' | 'to_string(n)' | 'keep'
+/** The aggregates: field, function, argument (the reference's argument column), and max_by's `by`. */
+const AGGREGATES: [name: string, fn: WindowFn, arg: Column | null, by?: Column][] = [
   ['start', 'window_start', null],
   ['end', 'window_end', null],
   ['c', 'count', null],
@@ -69,9 +74,32 @@ const AGGREGATES: [name: string, fn: WindowFn, arg: 'amount' | 'n' | 'ts' | null
   ['fts', 'first', 'ts'],
   ['maxts', 'max', 'ts'],
   ['mints', 'min', 'ts'],
+  ['mbn', 'max_by', 'n', 'amount'],
+  ['mba', 'min_by', 'amount', 'n'],
+  ['mbt', 'max_by', 'ts', 'n'],
+  ['mbl', 'min_by', 'n', 'ts'],
+  ['mbs', 'max_by', 'to_string(n)', 'amount'],
+  ['mbk', 'min_by', 'keep', 'ts'],
 ]
 const FNS = AGGREGATES.map(([, fn]) => fn)
-const TIMESTAMP_FIELDS = new Set(['start', 'end', 'fts', 'maxts', 'mints'])
+const TIMESTAMP_FIELDS = new Set(['start', 'end', 'fts', 'maxts', 'mints', 'mbt'])
+
+/**
+ * The second window of the `chain` variant, over the first one's results (keyed by partition
+ * only): field, function, argument and `by` (fields of the first window's results).
+ */
+const CHAINED: [name: string, fn: WindowFn, arg: string | null, by?: string][] = [
+  ['start', 'window_start', null],
+  ['c', 'count', null],
+  ['events', 'sum', 'c'],
+  ['hot', 'max_by', 'hi', 'c'],
+  ['cold', 'min_by', 'total', 'lo'],
+  ['lastn', 'last', 'ln'],
+  ['firstend', 'first', 'end'],
+  ['latest', 'max', 'maxts'],
+  ['hots', 'max_by', 'mbs', 'c'],
+]
+const CHAINED_TIMESTAMPS = new Set(['start', 'firstend', 'latest'])
 
 /** For a session window, `sizeMs` is the gap (and `slideMs` the same). */
 interface Shape extends WindowRefShape {
@@ -90,9 +118,10 @@ interface Ev {
 
 /**
  * `single`: one window. `fan-out`: a second window (another shape, keyed by partition only, no
- * `where`) reads the source too. (A window over a window's results does not compile yet, E0411.)
+ * `where`) reads the source too. `chain`: a second window (keyed by partition only) reads the
+ * first one's results, which then has no lateness (E0430).
  */
-type Variant = 'single' | 'fan-out'
+type Variant = 'single' | 'fan-out' | 'chain'
 
 interface Scenario {
   readonly shape: Shape
@@ -119,10 +148,13 @@ function windowClause(shape: Shape): string {
 }
 
 function pipeText(s: Pick<Scenario, 'shape' | 'variant' | 'second'>): string {
-  const fields = AGGREGATES.map(([name, fn, arg]) => `${name}: ${fn}(${arg ?? ''})`).join(', ')
+  const call = ([name, fn, arg, by]: readonly [string, string, string | null, string?]) =>
+    `${name}: ${fn}(${arg ?? ''}${by === undefined ? '' : `, ${by}`})`
+  const fields = AGGREGATES.map(call).join(', ')
   const second = {
     single: '',
     'fan-out': `stream w2 = evs | aggregate by p ${windowClause(s.second)} late into late2 { start: window_start(), c: count(), total: sum(amount), last_n: last(n), hi: max(ts) }`,
+    chain: `stream w2 = w | where c > 0 | aggregate by p ${windowClause(s.second)} late into late2 { ${CHAINED.map(call).join(', ')} }`,
   }[s.variant]
   return `
 schema Ev { id: i64, k: string, p: i64, amount: f64?, n: i64?, keep: bool, ts: timestamp @event_time }
@@ -182,7 +214,7 @@ function scenarioArb(maxEvents: number): fc.Arbitrary<Scenario> {
       // Around 2026, or across the epoch (negative times: floor, not truncation).
       baseMs: fc.constantFrom(Date.UTC(2026, 0, 1), -6_000),
       raw: fc.array(rawEventArb, { minLength: 1, maxLength: maxEvents, size: 'max' }),
-      variant: fc.constantFrom<Variant>('single', 'fan-out'),
+      variant: fc.constantFrom<Variant>('single', 'fan-out', 'chain'),
       second: shapeArb,
     })
     .map(({ shape, partitions, placement, keys, quantumMs: q, baseMs, raw, variant, second }) => {
@@ -207,7 +239,9 @@ function scenarioArb(maxEvents: number): fc.Arbitrary<Scenario> {
         const p = placement === 'random' ? r.spread % partitions : placement === 'idle' && middle ? 0 : byKey
         return { id, k: `k${key}`, p, amount: r.amount, n: r.n, keep: r.keep, ts }
       })
-      return { shape: rounded, partitions, events, variant, second: { ...second, delayMs: rounded.delayMs } }
+      // A window over a window's results: the first has no lateness (E0430 refuses it).
+      const first = variant === 'chain' ? { ...rounded, latenessMs: 0 } : rounded
+      return { shape: first, partitions, events, variant, second: { ...second, delayMs: rounded.delayMs } }
     })
 }
 
@@ -217,12 +251,44 @@ function scenarioArb(maxEvents: number): fc.Arbitrary<Scenario> {
 const keyString = (e: { k: string; p: number }) => JSON.stringify([e.k, e.p])
 
 function refEvents(events: readonly Ev[]): WindowRefEvent[] {
+  const column = (e: Ev, c: Column | null | undefined): RefValue => {
+    if (c == null) return null
+    if (c === 'to_string(n)') return e.n === null ? null : String(e.n)
+    return c === 'ts' ? e.ts : e[c]
+  }
   return events.map((e) => ({
     time: e.ts,
     key: keyString(e),
-    args: AGGREGATES.map(([, , arg]) => (arg === null ? null : arg === 'ts' ? e.ts : e[arg])),
+    args: AGGREGATES.map(([, , arg]) => column(e, arg)),
+    by: AGGREGATES.map(([, , , by]) => column(e, by) as number | null),
     dropped: !e.keep,
   }))
+}
+
+/** The chained window's input for the brute force: the first window's emissions (with `where c > 0`). */
+function chainedRefEvents(s: Scenario, events: readonly Ev[]): WindowRefEvent[] {
+  const first = refEvents(events)
+  const emissions = windowEmissions(first, s.shape, FNS)
+  const value = (emission: WindowRefResult, field: string | null | undefined) => {
+    if (field == null) return null
+    return emission.values[AGGREGATES.findIndex(([name]) => name === field)]!
+  }
+  return chainedEvents(first, s.shape, emissions, (emission) => ({
+    key: JSON.stringify((JSON.parse(emission.key) as [string, number])[1]),
+    args: CHAINED.map(([, , arg]) => value(emission, arg)),
+    by: CHAINED.map(([, , , by]) => value(emission, by) as number | null),
+    dropped: (value(emission, 'c') as number) <= 0,
+  }))
+}
+
+/** A brute-force result of the chained window as the record the sink writes (parsed). */
+function chainedRecord(result: WindowRefResult): Record<string, unknown> {
+  const record: Record<string, unknown> = { p: JSON.parse(result.key) }
+  CHAINED.forEach(([name], i) => {
+    const v = result.values[i]!
+    record[name] = CHAINED_TIMESTAMPS.has(name) && v !== null ? new Date(v as number).toISOString() : v
+  })
+  return record
 }
 
 const partitionEvents = (s: Scenario, p: number) => s.events.filter((e) => e.p === p)
@@ -233,7 +299,7 @@ function refRecord(result: WindowRefResult): Record<string, unknown> {
   const record: Record<string, unknown> = { k, p }
   AGGREGATES.forEach(([name], i) => {
     const v = result.values[i]!
-    record[name] = TIMESTAMP_FIELDS.has(name) && v !== null ? new Date(v).toISOString() : v
+    record[name] = TIMESTAMP_FIELDS.has(name) && v !== null ? new Date(v as number).toISOString() : v
   })
   return record
 }
@@ -516,10 +582,29 @@ async function runRunner(
   }
 }
 
-/** (b): the last emission of each (key, window) and the late events, against the brute force. */
+/**
+ * (b): the last emission of each (key, window) and the late events, against the brute force; for a
+ * chain, every emission of the second window too (it never updates: its input is never late).
+ */
 function expectBruteForce(s: Scenario, outputs: Outputs): void {
   for (let p = 0; p < s.partitions; p++) {
     const events = partitionEvents(s, p)
+    if (s.variant === 'chain') {
+      const chained = chainedRefEvents(s, events)
+      const emissions = windowEmissions(
+        chained,
+        s.second,
+        CHAINED.map(([, fn]) => fn),
+      )
+      expect(
+        outputs.out2![p]!.map((o) => JSON.parse(o.json)),
+        `the chained window's emissions of partition ${p}`,
+      ).toEqual(emissions.map(chainedRecord))
+      expect(outputs.out2![p]!.map((o) => [o.key, o.timestamp])).toEqual(
+        emissions.map((e) => [e.key, e.end - 1]),
+      )
+      expect(outputs.late2![p], `the chained window's late events of partition ${p}`).toEqual([])
+    }
     const expected = finalWindowResults(refEvents(events), s.shape, FNS)
     const last = new Map<string, Record<string, unknown>>()
     for (const o of outputs.out[p]!) {
@@ -601,11 +686,12 @@ async function expectRunnerAsInterpreter(
 
 describe('windowed aggregates (property)', () => {
   it('the reference interpreter emits what the brute-force rules say, updates included', async () => {
-    const seen = { updates: 0, late: 0, results: 0, runs: 0 }
+    const seen = { updates: 0, late: 0, results: 0, runs: 0, withLateness: 0, chained: 0 }
     const options = runs(60)
     await fc.assert(
       fc.asyncProperty(scenarioArb(300), async (s) => {
         seen.runs++
+        if (s.shape.latenessMs > 0) seen.withLateness++
         const text = pipeText(s)
         const errors: DeadLetter[][] = []
         const interpreted = interpret(text, await artifactFor(text, 'typescript'), s, errors)
@@ -624,6 +710,7 @@ describe('windowed aggregates (property)', () => {
           seen.results += outcome.results.length
           seen.updates += emissions.length - outcome.results.length
           seen.late += outcome.late.length
+          if (s.variant === 'chain') seen.chained += interpreted.out2![p]!.length
         }
         expectBruteForce(s, interpreted)
       }),
@@ -632,8 +719,10 @@ describe('windowed aggregates (property)', () => {
     // The streams reach the interesting cases: updates of fired windows and late events.
     console.info('window property coverage', seen)
     if (seen.runs >= 20) {
-      expect(seen.updates).toBeGreaterThan(seen.runs)
+      // Only windows with lateness update (a chain's first window has none).
+      expect(seen.updates).toBeGreaterThan(seen.withLateness)
       expect(seen.late).toBeGreaterThan(seen.runs)
+      expect(seen.chained).toBeGreaterThan(seen.runs)
     }
   }, 600_000)
 
@@ -647,8 +736,13 @@ describe('windowed aggregates (property)', () => {
     // Sessions merge: the brute force of final values does not model them (a session gone for
     // good cannot merge with a later event, so final sessions depend on arrival), the interpreter's
     // event-by-event rules are the reference.
+    // A chain's second window is a session too: sessions over sessions' results.
     const sessions = scenarioArb(300).map(
-      (s): Scenario => ({ ...s, shape: { ...s.shape, kind: 'session', slideMs: s.shape.sizeMs } }),
+      (s): Scenario => ({
+        ...s,
+        shape: { ...s.shape, kind: 'session', slideMs: s.shape.sizeMs },
+        second: s.variant === 'chain' ? { ...s.second, kind: 'session', slideMs: s.second.sizeMs } : s.second,
+      }),
     )
     await expectRunnerAsInterpreter(sessions, 'typescript', false)
   }, 600_000)

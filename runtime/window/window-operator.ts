@@ -114,8 +114,10 @@ export class WindowOperator extends EventTimeOperator implements WindowedOperato
     readonly store: WindowAccumulatorStore,
     /** The source's watermark delay. */
     delayMs: number,
+    /** Whether its input is another window's results (see EventTimeOperator). */
+    readsWindowResults = false,
   ) {
-    super(delayMs)
+    super(delayMs, readsWindowResults)
     if (node.window.kind === 'session') throw new Error(`window ${node.id} is a session window`)
     this.sizeMs = node.window.sizeMs
     this.slideMs = node.window.slideMs
@@ -162,14 +164,14 @@ export class WindowOperator extends EventTimeOperator implements WindowedOperato
       const key = keysOfBatch[i]
       if (key === null || key === undefined) continue
       const origin = origins[i]!
-      const recordMax = sourceMaxTimes[origin]!
-      const watermark = Math.max(recordMax, this.maxTime) - this.delayMs
+      const seen = this.recordSeenBy(origin)
+      const watermark = this.watermarkAt(sourceMaxTimes, seen)
       if (watermark >= this.dueAt()) {
         this.flush(seg)
         seg = 0
-        this.fireThrough(next, origin, sourceMaxTimes, out)
+        this.fireThrough(next, seen, sourceMaxTimes, out)
       }
-      next = origin + 1
+      next = seen + 1
       const time = timestamps[i]!
       const lastStart = lastWindowStart(time, slideMs)
       const horizon = watermark - latenessMs

@@ -3,13 +3,16 @@
  * numeric columns. Shared by the reference interpreter (compiler/ir/window-semantics.ts) and the
  * runtime's window operators (runtime/window/), so both compute the very same values.
  *
- * Every accumulator depends only on the multiset of values added (merges included), never on
- * their order: `a.merge(b)` equals the accumulator built from both inputs.
+ * Every sketch depends only on the multiset of values added (merges included), never on their
+ * order: `a.merge(b)` equals the accumulator built from both inputs. `max_by`/`min_by` of a
+ * string or bool (arg-best.ts) depend on order only to break ties, as the numeric ones do.
  */
+import { ArgBest } from './arg-best.ts'
 import { DDSketch } from './ddsketch.ts'
 import { DistinctSet, TopCounts } from './distinct.ts'
 import { HyperLogLog } from './hyperloglog.ts'
 
+export { ArgBest } from './arg-best.ts'
 export {
   bucketIndex,
   bucketValue,
@@ -21,16 +24,20 @@ export { DistinctSet, TopCounts, type TopEntry } from './distinct.ts'
 export { canonical, hash64 } from './hash.ts'
 export { HLL_PRECISION, HLL_REGISTERS, HLL_STANDARD_ERROR, HyperLogLog } from './hyperloglog.ts'
 
-export type RichFunction = 'count_distinct' | 'approx_count_distinct' | 'quantile' | 'top_k'
+/** The sketches: rich whatever their argument. */
+export type SketchFunction = 'count_distinct' | 'approx_count_distinct' | 'quantile' | 'top_k'
+/** Rich accumulators: the sketches, and max_by/min_by of an `x` that is not a number. */
+export type RichFunction = SketchFunction | 'max_by' | 'min_by'
 
-export const RICH_FUNCTIONS: readonly RichFunction[] = [
+export const RICH_FUNCTIONS: readonly SketchFunction[] = [
   'count_distinct',
   'approx_count_distinct',
   'quantile',
   'top_k',
 ]
 
-export function isRichFunction(fn: string): fn is RichFunction {
+/** Whether `fn` is a sketch (always rich); max_by/min_by are rich only for some arguments. */
+export function isRichFunction(fn: string): fn is SketchFunction {
   return (RICH_FUNCTIONS as readonly string[]).includes(fn)
 }
 
@@ -43,8 +50,11 @@ export interface RichSpec {
 
 /** One rich aggregate's state in one window or session. */
 export interface RichAccumulator {
-  /** Adds an argument (null is skipped). */
-  add(value: unknown): void
+  /**
+   * Adds an argument (null is skipped; max_by/min_by take `[x, by, time]`). `seq`, the event's
+   * arrival number, breaks ties of max_by/min_by across merges (sessions pass it).
+   */
+  add(value: unknown, seq?: number): void
   /** Adds everything of `other` (an accumulator of the same spec); `other` is unchanged. */
   merge(other: RichAccumulator): void
   /** The aggregate's value: i64 for the counts, f64 or null for quantile, a list for top_k. */
@@ -52,7 +62,7 @@ export interface RichAccumulator {
   serialize(): Uint8Array
 }
 
-type Sketch = DistinctSet | HyperLogLog | DDSketch | TopCounts
+type Sketch = DistinctSet | HyperLogLog | DDSketch | TopCounts | ArgBest
 
 class Rich implements RichAccumulator {
   constructor(
@@ -60,8 +70,9 @@ class Rich implements RichAccumulator {
     readonly sketch: Sketch,
   ) {}
 
-  add(value: unknown): void {
-    this.sketch.add(value)
+  add(value: unknown, seq?: number): void {
+    if (this.sketch instanceof ArgBest) this.sketch.add(value, seq)
+    else this.sketch.add(value)
   }
 
   merge(other: RichAccumulator): void {
@@ -91,6 +102,9 @@ export function createRich(spec: RichSpec): RichAccumulator {
       return new Rich(spec, new DDSketch())
     case 'top_k':
       return new Rich(spec, new TopCounts())
+    case 'max_by':
+    case 'min_by':
+      return new Rich(spec, new ArgBest(spec.fn))
   }
 }
 
@@ -104,6 +118,9 @@ export function deserializeRich(spec: RichSpec, bytes: Uint8Array): RichAccumula
       return new Rich(spec, DDSketch.deserialize(bytes))
     case 'top_k':
       return new Rich(spec, TopCounts.deserialize(bytes))
+    case 'max_by':
+    case 'min_by':
+      return new Rich(spec, ArgBest.deserialize(spec.fn, bytes))
   }
 }
 

@@ -9,7 +9,13 @@
  *    windows is late.
  * 2. A window's value is recomputed from scratch over the events that reached it, sorted by event
  *    time (stable by arrival): count, sum, min, max, avg over the non-null arguments, first/last
- *    the argument of the first/last such event in that order.
+ *    the argument of the first/last such event in that order, max_by/min_by the argument of the
+ *    first event in that order whose `by` is the largest/smallest non-null one.
+ *
+ * A window over another window's results (chained windows): its events are the first window's
+ * emissions, each with the watermark it meets given explicitly (`watermark`: the source's as of
+ * the arrival before the one that fired it), followed by a dropped event per source arrival
+ * carrying the watermark after it; see `chainedEvents`.
  * 3. Emissions (`windowEmissions`), straight from the rules: after arrival i, first every window
  *    whose end the watermark passed with this arrival (W_{i−1} < end <= W_i) and that some earlier
  *    event reached, in order of start then key string, with the events before i; then, when event
@@ -27,6 +33,11 @@ export type WindowFn =
   | 'last'
   | 'window_start'
   | 'window_end'
+  | 'max_by'
+  | 'min_by'
+
+/** An argument or result value: a number, or the string or bool `x` of max_by/min_by. */
+export type RefValue = number | string | boolean | null
 
 export interface WindowRefEvent {
   /** Event time, ms. */
@@ -34,9 +45,16 @@ export interface WindowRefEvent {
   /** The state key string (what the operator sorts and keys results by). */
   readonly key: string
   /** One argument per aggregate (ignored for count, window_start, window_end); null is skipped. */
-  readonly args: readonly (number | null)[]
+  readonly args: readonly RefValue[]
   /** Dropped by a `where` before the window: moves the watermark, reaches no window. */
   readonly dropped: boolean
+  /** Per aggregate, the `by` of max_by/min_by (ignored for the others; null is skipped). */
+  readonly by?: readonly (number | null)[]
+  /**
+   * The watermark after this arrival, when it is not the source's (max time less the delay): a
+   * chained window's, given by `chainedEvents`. Either every event has one or none.
+   */
+  readonly watermark?: number
 }
 
 export interface WindowRefShape {
@@ -52,7 +70,7 @@ export interface WindowRefResult {
   readonly start: number
   readonly end: number
   /** One value per aggregate, in the order of `fns`. */
-  readonly values: readonly (number | null)[]
+  readonly values: readonly RefValue[]
 }
 
 export interface WindowRefOutcome {
@@ -67,8 +85,37 @@ export function watermarks(events: readonly WindowRefEvent[], delayMs: number): 
   let max = Number.NEGATIVE_INFINITY
   return events.map((e) => {
     max = Math.max(max, e.time)
-    return max - delayMs
+    return e.watermark ?? max - delayMs
   })
+}
+
+/**
+ * The events of a window over `emissions` of a first window (lateness 0) over `events`: for each
+ * source arrival i, the emissions it fired (those whose end W_{i−1} < end <= W_i), as events at
+ * end − 1 that meet the watermark W_{i−1}, then a dropped event that moves it to W_i. `toEvent`
+ * makes the second window's key and arguments of an emission.
+ */
+export function chainedEvents(
+  events: readonly WindowRefEvent[],
+  shape: WindowRefShape,
+  emissions: readonly WindowRefResult[],
+  toEvent: (emission: WindowRefResult) => Pick<WindowRefEvent, 'key' | 'args' | 'by' | 'dropped'>,
+): WindowRefEvent[] {
+  if (shape.latenessMs !== 0) throw new Error('a window over a window with lateness is refused (E0430)')
+  const w = watermarks(events, shape.delayMs)
+  const out: WindowRefEvent[] = []
+  let next = 0
+  events.forEach((_, i) => {
+    const before = i === 0 ? Number.NEGATIVE_INFINITY : w[i - 1]!
+    // Emissions come in arrival order of the firing; with no lateness each window fires once.
+    while (next < emissions.length && emissions[next]!.end <= w[i]!) {
+      const emission = emissions[next++]!
+      out.push({ ...toEvent(emission), time: emission.end - 1, watermark: before })
+    }
+    out.push({ time: Number.NEGATIVE_INFINITY, key: '', args: [], dropped: true, watermark: w[i]! })
+  })
+  if (next !== emissions.length) throw new Error('an emission that no arrival fired')
+  return out
 }
 
 /** Every window start s (a multiple of the slide) with s <= time < s + size, by counting slides. */
@@ -116,13 +163,23 @@ function valuesOf(
   fns: readonly WindowFn[],
   start: number,
   end: number,
-): (number | null)[] {
+): RefValue[] {
   const sorted = [...indexes].sort((a, b) => events[a]!.time - events[b]!.time || a - b)
   return fns.map((fn, f) => {
     if (fn === 'count') return sorted.length
     if (fn === 'window_start') return start
     if (fn === 'window_end') return end
-    const args = sorted.map((i) => events[i]!.args[f]!).filter((v): v is number => v !== null)
+    if (fn === 'max_by' || fn === 'min_by') {
+      let chosen: number | null = null
+      for (const i of sorted) {
+        const by = events[i]!.by?.[f] ?? null
+        if (by === null) continue
+        const best = chosen === null ? null : events[chosen]!.by![f]!
+        if (best === null || (fn === 'max_by' ? by > best : by < best)) chosen = i
+      }
+      return chosen === null ? null : events[chosen]!.args[f]!
+    }
+    const args = sorted.map((i) => events[i]!.args[f]!).filter((v): v is number => typeof v === 'number')
     if (args.length === 0) return null
     switch (fn) {
       case 'sum':

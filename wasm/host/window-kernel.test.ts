@@ -39,24 +39,42 @@ class ModelStore {
             start: start + 0,
             dirty: 1,
             values: accumulators.map((kind) =>
-              kind === 'min'
+              kind === 'min' || kind === 'min_by'
                 ? Infinity
-                : kind === 'max'
+                : kind === 'max' || kind === 'max_by'
                   ? -Infinity
-                  : kind === 'first' || kind === 'last'
+                  : kind === 'first' || kind === 'last' || kind === 'taken'
                     ? NaN
                     : 0,
             ),
-            aux: accumulators.map((kind) => (kind === 'first' ? Infinity : kind === 'last' ? -Infinity : 0)),
+            aux: accumulators.map((kind) =>
+              kind === 'first' || kind === 'max_by' || kind === 'min_by'
+                ? Infinity
+                : kind === 'last'
+                  ? -Infinity
+                  : 0,
+            ),
           }
           this.rows.set(id, row)
         }
         row.dirty = 1
+        // The event a max_by/min_by chose: the `taken` right after it copies its x.
+        let chosen = false
         accumulators.forEach((kind, j) => {
           const v = args[j]![i]!
           if (kind === 'count') row.values[j]! += 1
-          else if (Number.isNaN(v)) return
-          else if (kind === 'sum') {
+          else if (kind === 'taken') {
+            if (chosen) row.values[j] = v
+          } else if (Number.isNaN(v)) chosen = false
+          else if (kind === 'max_by' || kind === 'min_by') {
+            const best = row.values[j]!
+            const better = kind === 'max_by' ? v > best : v < best
+            chosen = better || (v === best && t < row.aux[j]!)
+            if (chosen) {
+              row.values[j] = v
+              row.aux[j] = t
+            }
+          } else if (kind === 'sum') {
             row.values[j]! += v
             row.aux[j]! += 1
           } else if (kind === 'min' || kind === 'max') {
@@ -104,11 +122,23 @@ class ModelStore {
   }
 }
 
-const KINDS: AccumulatorKind[] = ['count', 'sum', 'min', 'max', 'first', 'last']
+/** Accumulators one aggregate uses: one, or a max_by/min_by with the `taken` that must follow it. */
+const KINDS: AccumulatorKind[][] = [
+  ['count'],
+  ['sum'],
+  ['min'],
+  ['max'],
+  ['first'],
+  ['last'],
+  ['max_by', 'taken'],
+  ['min_by', 'taken'],
+]
 
 const specArb: fc.Arbitrary<WindowStoreSpec> = fc
   .record({
-    accumulators: fc.array(fc.constantFrom(...KINDS), { minLength: 1, maxLength: 7 }),
+    accumulators: fc
+      .array(fc.constantFrom(...KINDS), { minLength: 1, maxLength: 5 })
+      .map((units) => units.flat()),
     slideMs: fc.integer({ min: 1, max: 20 }),
     multiple: fc.integer({ min: 1, max: 4 }),
     extra: fc.integer({ min: 0, max: 19 }),

@@ -32,6 +32,9 @@ const SUM: u8 = 1
 const MIN: u8 = 2
 const MAX: u8 = 3
 const FIRST: u8 = 4
+const LAST: u8 = 5
+const MAX_BY: u8 = 6
+const MIN_BY: u8 = 7
 
 const INITIAL_ROW_CAPACITY: i32 = 256
 const INITIAL_IO_CAPACITY: i32 = 256
@@ -301,10 +304,16 @@ export function add(length: i32): i32 {
             else if (kind == FIRST) {
               value = NaN
               aux = Infinity
-            } else if (kind > FIRST) {
+            } else if (kind == LAST) {
               value = NaN
               aux = -Infinity
-            }
+            } else if (kind == MAX_BY) {
+              value = -Infinity
+              aux = Infinity
+            } else if (kind == MIN_BY) {
+              value = Infinity
+              aux = Infinity
+            } else if (kind > MIN_BY) value = NaN
             store<f64>(ap, value)
             store<f64>(ap, aux, 8)
           }
@@ -327,6 +336,8 @@ export function add(length: i32): i32 {
       if (end < emit) emit = end
       let ap = rp + 16
       let argp = argBase
+      // Whether the last max_by/min_by chose this event (its `taken` then copies x).
+      let chosen = false
       for (let j: i32 = 0; j < accs; j++, ap += 16, argp += argStride) {
         const kind = load<u8>(kinds + <usize>j)
         if (kind == COUNT) {
@@ -334,8 +345,22 @@ export function add(length: i32): i32 {
           continue
         }
         const v = load<f64>(argp)
-        if (v != v) continue
-        if (kind == SUM) {
+        if (kind > MIN_BY) {
+          if (chosen) store<f64>(ap, v)
+          continue
+        }
+        if (v != v) {
+          chosen = false
+          continue
+        }
+        if (kind >= MAX_BY) {
+          const best = load<f64>(ap)
+          chosen = (kind == MAX_BY ? v > best : v < best) || (v == best && t < load<f64>(ap, 8))
+          if (chosen) {
+            store<f64>(ap, v)
+            store<f64>(ap, t, 8)
+          }
+        } else if (kind == SUM) {
           store<f64>(ap, load<f64>(ap) + v)
           store<f64>(ap, load<f64>(ap, 8) + 1.0, 8)
         } else if (kind == MIN) {
@@ -349,7 +374,7 @@ export function add(length: i32): i32 {
             store<f64>(ap, v)
             store<f64>(ap, t, 8)
           }
-        } else if (t >= load<f64>(ap, 8)) {
+        } else if (kind == LAST && t >= load<f64>(ap, 8)) {
           store<f64>(ap, v)
           store<f64>(ap, t, 8)
         }
