@@ -32,6 +32,8 @@ interface Harness {
   readonly commits: string[][]
   /** What awaitCommitted was asked to wait for, per call. */
   readonly awaited: string[][]
+  /** What onCommitted was told, as `topic/partition@offset`. */
+  readonly told: string[]
   batch(partition: number, offsets: readonly number[], topic?: string): Promise<void>
 }
 
@@ -55,6 +57,7 @@ async function harness(
   const committed = new Map(options.committed ?? [])
   const commits: string[][] = []
   const awaited: string[][] = []
+  const told: string[] = []
   const entries = (offsets: readonly PartitionOffset[]) =>
     offsets.map((o) => `${o.topic}/${o.partition}@${o.offset}`)
   const commit = (offsets: readonly PartitionOffset[], metadata: string) => {
@@ -100,7 +103,10 @@ async function harness(
       events.push(`batch ${batch.partition} ${batch.records.map((r) => r.offset).join(',')}`)
       await options.handler?.(batch)
     },
-    onCommitted: undefined,
+    onCommitted: ({ topic, partition, offset, seconds }) => {
+      expect(seconds).toBeGreaterThanOrEqual(0)
+      told.push(`${topic}/${partition}@${offset}`)
+    },
     toLogRecord: (topic, partition, message) => ({
       topic,
       partition,
@@ -146,6 +152,7 @@ async function harness(
     committed,
     commits,
     awaited,
+    told,
     batch: (partition, offsets, topic = TOPIC) =>
       partitions.eachBatch(
         payload(topic, partition, offsets, (offset) => {
@@ -371,6 +378,8 @@ describe('CheckpointedTasks (Kafka): co-partitioned tasks', () => {
     await h.partitions.closeAll('commit')
     expect(h.commits).toEqual([['in/0@4', 'in2/0@8']])
     expect(h.awaited).toEqual([['in/0@4', 'in2/0@8']])
+    // onCommitted speaks of partitions: once for each partition the commit moved.
+    expect(h.told).toEqual(['in/0@4', 'in2/0@8'])
     expect(h.committed.get('in/0')).toEqual({ offset: 4, metadata: 'm0@6' })
     expect(h.committed.get('in2/0')).toEqual({ offset: 8, metadata: 'm0@6' })
     expect(h.events.slice(5)).toEqual(['prepare 0', 'committed 0 m0@6', 'producer closed 0', 'revoked 0'])
