@@ -1,19 +1,27 @@
 /**
- * Checkpointed subscriptions on Kafka (CheckpointOptions in index.ts): per source partition, the
- * batches the consumer fetches, the hooks and the commits, serialised on one promise chain.
+ * Checkpointed subscriptions on Kafka (CheckpointOptions in index.ts): per task (a source
+ * partition, or partition p of every topic of a co-partitioned group: SubscribeOptions.copartitioned
+ * and tasks.ts), the batches the consumer fetches for any of its partitions, the hooks and the
+ * commits, serialised on one promise chain. Hooks are called once per task, with its name (the
+ * group's first topic and p, or the partition itself).
  *
- * - A partition is opened at its first batch: under exactly-once its transactional producer is
- *   initialised first (which fences the previous owner and settles its open transaction), then the
- *   group's committed offset and metadata are read and `assigned` is told. Records below that
- *   committed offset are skipped: kafkajs may have fetched the partition from an older committed
- *   offset, before the previous owner's transaction completed.
- * - The same "next offset" floor drops records fetched again after a rebalance that left the
- *   partition here (kafkajs then restarts from the committed offset, behind the open checkpoint).
+ * - A task is opened at the first batch of any of its partitions: under exactly-once its
+ *   transactional producer is initialised first (which fences the previous owner and settles its
+ *   open transaction), then the group's committed offset of each of its partitions is read and
+ *   `assigned` is told the metadata committed with the first topic's. Records below a partition's
+ *   committed offset are skipped: kafkajs may have fetched it from an older committed offset,
+ *   before the previous owner's transaction completed.
+ * - The same "next offset" floor, per partition, drops records fetched again after a rebalance that
+ *   left the task here (kafkajs then restarts from the committed offset, behind the open
+ *   checkpoint).
  * - A checkpoint opens with the first batch handled after a commit and commits `intervalMs` later:
- *   at a batch boundary, or from a timer when the partition went idle (queued on the chain, so
- *   never while its handler runs).
- * - A partition leaves at a rebalance (committed if it can be, else aborted, then `revoked`), at
- *   stop() (committed), when the subscription fails or kafkajs restarts the consumer (aborted).
+ *   at a batch boundary, or from a timer when the task went idle (queued on the chain, so never
+ *   while one of its handlers runs). It commits the offset of every partition of the task that has
+ *   one, with the same metadata, in one request: under exactly-once one TxnOffsetCommit in the
+ *   task's transaction, under at-least-once one OffsetCommit.
+ * - A task leaves at a rebalance that takes any of its partitions (committed if it can be, else
+ *   aborted, then `revoked`), at stop() (committed), when the subscription fails or kafkajs
+ *   restarts the consumer (aborted).
  */
 import type { EachBatchPayload, KafkaMessage } from 'kafkajs'
 import { SluiceError } from '../errors.ts'
@@ -28,33 +36,35 @@ import type {
   RecordPosition,
   SubscribeOptions,
 } from './index.ts'
-import type { TransactionalProducer } from './kafka-transactions.ts'
+import type { PartitionOffset, TransactionalProducer } from './kafka-transactions.ts'
+import { type TaskName, type Tasks, taskKey } from './tasks.ts'
 
 /** What the checkpointing needs from the log and its consumer. */
 export interface CheckpointEnvironment {
   readonly group: string
   readonly delivery: Delivery
   readonly checkpoint: CheckpointOptions
+  /** The subscription's tasks: which partitions check in together. */
+  readonly tasks: Tasks
   readonly maxBatchRecords: number
   readonly handler: (batch: RecordBatch) => Promise<void>
   readonly onCommitted: SubscribeOptions['onCommitted']
   toLogRecord(topic: string, partition: number, message: KafkaMessage): LogRecord
-  /** Exactly-once: connects the partition's producer and fences earlier owners of its id. */
+  /** Exactly-once: connects the producer of the task named `topic`/`partition` and fences earlier owners of its id. */
   openProducer(topic: string, partition: number): Promise<TransactionalProducer>
-  /** The group's committed offset (-1: none) and its metadata (null: none). */
+  /** The group's committed offset of one partition (-1: none) and its metadata (null: none). */
   fetchCommitted(topic: string, partition: number): Promise<{ offset: number; metadata: string | null }>
   /**
-   * Exactly-once, after a commit: resolves once the group's offset (at least `offset`) and the
-   * outputs the transaction wrote (`written`, see TransactionalProducer.commit) are visible.
+   * Exactly-once, after a commit: resolves once the group's offsets (each at least the one in
+   * `offsets`) and the outputs the transaction wrote (`written`, see TransactionalProducer.commit)
+   * are visible.
    */
   awaitCommitted(
-    topic: string,
-    partition: number,
-    offset: number,
+    offsets: readonly PartitionOffset[],
     written: ReadonlyMap<string, ReadonlyMap<number, number>>,
   ): Promise<void>
-  /** At-least-once: commits the group's offset with its metadata through the consumer. */
-  commitOffset(topic: string, partition: number, offset: number, metadata: string): Promise<void>
+  /** At-least-once: commits the group's offsets, each with `metadata`, through the consumer, in one request. */
+  commitOffsets(offsets: readonly PartitionOffset[], metadata: string): Promise<void>
   /** A plain append (no producer) or one in `producer`'s open transaction. */
   append(
     producer: TransactionalProducer | undefined,
@@ -66,7 +76,7 @@ export interface CheckpointEnvironment {
   fail(error: unknown): void
 }
 
-/** How a partition's open work ends when it leaves. */
+/** How a task's open work ends when it leaves. */
 type Closing =
   /** stop(): commit; a failure ends the subscription (done rejects). */
   | 'commit'
@@ -75,15 +85,20 @@ type Closing =
   /** The subscription failed or the consumer restarts: abort. */
   | 'abort'
 
-class PartitionCheckpoint {
-  readonly topic: string
-  readonly partition: number
+class TaskCheckpoint {
+  readonly name: TaskName
+  /** The topics whose partition `name.partition` belongs to the task, the first one first. */
+  readonly topics: readonly string[]
   /** assigned() was called (and revoked() is owed). */
   opened = false
   /** No more batches; the closing work is queued. */
   closed = false
-  /** Next offset to handle; records below it were handled already (or committed by another owner). */
-  next = -1
+  /**
+   * Per topic of the task, the next offset to handle: records below it were handled already (or
+   * committed by another owner); -1 while the partition has no position (never committed, nothing
+   * handled), which a commit leaves out.
+   */
+  readonly next = new Map<string, number>()
   /** Batches were handled since the last commit. */
   dirty = false
   /** When the first batch after the last commit was handed to the handler. */
@@ -94,30 +109,39 @@ class PartitionCheckpoint {
   released = false
   view: PartitionTransaction
 
-  constructor(topic: string, partition: number, env: CheckpointEnvironment) {
-    this.topic = topic
-    this.partition = partition
+  constructor(name: TaskName, topics: readonly string[], env: CheckpointEnvironment) {
+    this.name = name
+    this.topics = topics
     this.view = {
       append: async (target, records, options = {}) => {
         if (this.released) {
           throw new SluiceError(
             'LOG_CLOSED',
-            `the checkpoint of ${topic}/${partition} ended: its transaction takes no more appends`,
+            `the checkpoint of ${name.topic}/${name.partition} ended: its transaction takes no more appends`,
           )
         }
         return env.append(this.producer, target, records, options)
       },
     }
   }
+
+  /** The offsets a commit sends: every partition of the task that has a position. */
+  positions(): PartitionOffset[] {
+    const offsets: PartitionOffset[] = []
+    for (const [topic, offset] of this.next) {
+      if (offset >= 0) offsets.push({ topic, partition: this.name.partition, offset })
+    }
+    return offsets
+  }
 }
 
-export class CheckpointedPartitions {
+export class CheckpointedTasks {
   readonly #env: CheckpointEnvironment
   readonly #intervalMs: number
-  readonly #states = new Map<string, PartitionCheckpoint>()
-  /** Per partition, the end of its chain of batches, hooks and commits. */
+  readonly #states = new Map<string, TaskCheckpoint>()
+  /** Per task, the end of its chain of batches, hooks and commits. */
   readonly #tails = new Map<string, Promise<unknown>>()
-  /** The partitions of the last group join; undefined before the first. */
+  /** The partitions of the last group join (partitionKey); undefined before the first. */
   #assignment: Set<string> | undefined
   #ending = false
   #failed = false
@@ -127,15 +151,21 @@ export class CheckpointedPartitions {
     this.#intervalMs = env.checkpoint.intervalMs ?? 1000
   }
 
-  /** kafkajs's eachBatch: hands the batch's records to the handler in slices, on the partition's chain. */
+  /** kafkajs's eachBatch: hands the batch's records to the handler in slices, on its task's chain. */
   async eachBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
-    const key = partitionKey(batch.topic, batch.partition)
     const stopped = () => this.#ending || this.#failed || !isRunning() || isStale()
     // A batch fetched before a rebalance took the partition away is not handled.
-    if (stopped() || (this.#assignment !== undefined && !this.#assignment.has(key))) return
+    if (
+      stopped() ||
+      (this.#assignment !== undefined && !this.#assignment.has(partitionKey(batch.topic, batch.partition)))
+    ) {
+      return
+    }
+    const name = this.#env.tasks.of(batch.topic, batch.partition)
+    const key = taskKey(name)
     let state = this.#states.get(key)
     if (state === undefined) {
-      state = new PartitionCheckpoint(batch.topic, batch.partition, this.#env)
+      state = new TaskCheckpoint(name, this.#env.tasks.topicsOf(name.topic), this.#env)
       this.#states.set(key, state)
     }
     const current = state
@@ -145,7 +175,7 @@ export class CheckpointedPartitions {
       if (stopped()) return
       const slice = messages.slice(from, from + max)
       const handled = await this.#run(key, () =>
-        this.#handle(current, slice, Number(batch.highWatermark), resolveOffset),
+        this.#handle(current, batch.topic, slice, Number(batch.highWatermark), resolveOffset),
       )
       if (!handled) return
       if (from + max < messages.length) await heartbeat()
@@ -153,7 +183,7 @@ export class CheckpointedPartitions {
   }
 
   /**
-   * A group join gave this member `assignment`: partitions that are no longer in it leave (their
+   * A group join gave this member `assignment`: tasks that are no longer wholly in it leave (their
    * open work committed if the new owner has not fenced it yet, else aborted).
    */
   assign(assignment: Readonly<Record<string, readonly number[]>>): void {
@@ -162,8 +192,9 @@ export class CheckpointedPartitions {
       for (const partition of partitions) keys.add(partitionKey(topic, partition))
     }
     this.#assignment = keys
-    for (const [key, state] of this.#states) {
-      if (!keys.has(key)) void this.#close(state, 'commit-if-possible')
+    for (const state of this.#states.values()) {
+      const kept = state.topics.every((topic) => keys.has(partitionKey(topic, state.name.partition)))
+      if (!kept) void this.#close(state, 'commit-if-possible')
     }
   }
 
@@ -172,14 +203,14 @@ export class CheckpointedPartitions {
     this.#ending = true
   }
 
-  /** Ends every partition's open work (`commit` at stop(), `abort` after a failure or a restart). */
+  /** Ends every task's open work (`commit` at stop(), `abort` after a failure or a restart). */
   async closeAll(how: 'commit' | 'abort'): Promise<void> {
     await Promise.all([...this.#states.values()].map((state) => this.#close(state, how)))
-    // Also what was queued before: partitions a rebalance took away are still being closed.
+    // Also what was queued before: tasks a rebalance took away are still being closed.
     await Promise.all([...this.#tails.values()])
   }
 
-  /** Runs `work` after everything queued for the partition; a failure ends the subscription. */
+  /** Runs `work` after everything queued for the task; a failure ends the subscription. */
   #run(key: string, work: () => Promise<boolean>): Promise<boolean> {
     const previous = this.#tails.get(key) ?? Promise.resolve()
     const result = previous.then(work).catch((error: unknown) => {
@@ -192,21 +223,30 @@ export class CheckpointedPartitions {
   }
 
   async #handle(
-    state: PartitionCheckpoint,
+    state: TaskCheckpoint,
+    topic: string,
     slice: readonly KafkaMessage[],
     endOffset: number,
     resolveOffset: (offset: string) => void,
   ): Promise<boolean> {
     if (state.closed || this.#failed || this.#ending) return false
     if (!state.opened) await this.#open(state)
-    const { topic, partition } = state
+    const { partition } = state.name
     const last = slice[slice.length - 1]!.offset
-    const fresh = slice.filter((m) => Number(m.offset) >= state.next)
+    const floor = state.next.get(topic) ?? -1
+    const fresh = slice.filter((m) => Number(m.offset) >= floor)
     if (fresh.length > 0) {
       const records = fresh.map((m) => this.#env.toLogRecord(topic, partition, m))
       if (!state.dirty) state.openedAt = Date.now()
-      await this.#env.handler({ topic, partition, records, endOffset, transaction: state.view })
-      state.next = Number(last) + 1
+      await this.#env.handler({
+        topic,
+        partition,
+        records,
+        endOffset,
+        transaction: state.view,
+        task: state.name,
+      })
+      state.next.set(topic, Number(last) + 1)
       state.dirty = true
     }
     // kafkajs fetches from the resolved offset on; what was below the floor is passed over too.
@@ -217,28 +257,33 @@ export class CheckpointedPartitions {
     return true
   }
 
-  async #open(state: PartitionCheckpoint): Promise<void> {
-    const { topic, partition } = state
-    // Fence first: the committed offset read after it includes whatever the previous owner's
+  async #open(state: TaskCheckpoint): Promise<void> {
+    const { topic, partition } = state.name
+    // Fence first: the committed offsets read after it include whatever the previous owner's
     // transaction committed, and nothing it does later can land.
     if (this.#env.delivery === 'exactly-once') state.producer = await this.#env.openProducer(topic, partition)
-    const committed = await this.#env.fetchCommitted(topic, partition)
-    state.next = committed.offset
+    // The task's partitions always commit together: the first topic's metadata is the task's.
+    let metadata: string | null = null
+    for (const member of state.topics) {
+      const committed = await this.#env.fetchCommitted(member, partition)
+      state.next.set(member, committed.offset)
+      if (member === topic) metadata = committed.metadata
+    }
     state.opened = true
-    await this.#env.checkpoint.assigned(topic, partition, committed.metadata)
+    await this.#env.checkpoint.assigned(topic, partition, metadata)
   }
 
-  #due(state: PartitionCheckpoint): boolean {
+  #due(state: TaskCheckpoint): boolean {
     return Date.now() - state.openedAt >= this.#intervalMs
   }
 
-  /** A timer for a partition that may go idle with handled batches: it commits them when due. */
-  #schedule(state: PartitionCheckpoint): void {
+  /** A timer for a task that may go idle with handled batches: it commits them when due. */
+  #schedule(state: TaskCheckpoint): void {
     if (state.timer !== undefined) return
     const wait = Math.max(0, state.openedAt + this.#intervalMs - Date.now())
     state.timer = setTimeout(() => {
       state.timer = undefined
-      void this.#run(partitionKey(state.topic, state.partition), async () => {
+      void this.#run(taskKey(state.name), async () => {
         if (state.closed || !state.dirty || this.#failed || this.#ending) return true
         if (this.#due(state)) await this.#commit(state)
         else this.#schedule(state)
@@ -247,33 +292,30 @@ export class CheckpointedPartitions {
     }, wait)
   }
 
-  async #commit(state: PartitionCheckpoint): Promise<void> {
+  async #commit(state: TaskCheckpoint): Promise<void> {
     clearTimeout(state.timer)
     state.timer = undefined
-    const { topic, partition } = state
+    const { topic, partition } = state.name
     const metadata = await this.#env.checkpoint.prepare(topic, partition)
+    const offsets = state.positions()
     const started = performance.now()
     if (state.producer) {
-      const written = await state.producer.commit(this.#env.group, topic, partition, state.next, metadata)
+      const written = await state.producer.commit(this.#env.group, offsets, metadata)
       // `committed` tells the state owner the epoch is durable: also readable, so that anyone who
       // looks (the next owner, a reader of the outputs) sees what the epoch did.
-      await this.#env.awaitCommitted(topic, partition, state.next, written)
+      await this.#env.awaitCommitted(offsets, written)
     } else {
-      await this.#env.commitOffset(topic, partition, state.next, metadata)
+      await this.#env.commitOffsets(offsets, metadata)
     }
     state.dirty = false
-    this.#env.onCommitted?.({
-      topic,
-      partition,
-      offset: state.next,
-      seconds: (performance.now() - started) / 1000,
-    })
+    const seconds = (performance.now() - started) / 1000
+    for (const committed of offsets) this.#env.onCommitted?.({ ...committed, seconds })
     await this.#env.checkpoint.committed(topic, partition, metadata)
   }
 
-  /** Takes the partition out now and queues the end of its open work, then `revoked`. */
-  #close(state: PartitionCheckpoint, how: Closing): Promise<boolean> {
-    const key = partitionKey(state.topic, state.partition)
+  /** Takes the task out now and queues the end of its open work, then `revoked`. */
+  #close(state: TaskCheckpoint, how: Closing): Promise<boolean> {
+    const key = taskKey(state.name)
     if (this.#states.get(key) === state) this.#states.delete(key)
     if (state.closed) return Promise.resolve(true)
     state.closed = true
@@ -292,7 +334,7 @@ export class CheckpointedPartitions {
       }
       state.released = true
       await state.producer?.close()
-      if (state.opened) this.#env.checkpoint.revoked(state.topic, state.partition)
+      if (state.opened) this.#env.checkpoint.revoked(state.name.topic, state.name.partition)
       if (failure !== undefined && how === 'commit') throw failure
       return true
     })
@@ -300,5 +342,5 @@ export class CheckpointedPartitions {
 }
 
 function partitionKey(topic: string, partition: number): string {
-  return `${partition}\u0000${topic}`
+  return taskKey({ topic, partition })
 }

@@ -1,13 +1,13 @@
 /**
- * One Kafka transactional producer per owned source partition (exactly-once, "EOS v1" style:
- * kafkajs has no KIP-447 consumer-group fencing, so the transactional id names the source
- * partition and whoever takes the partition over fences the previous owner by initialising the
- * same id).
+ * One Kafka transactional producer per owned task (a source partition, or partition p of every
+ * topic of a co-partitioned group; exactly-once, "EOS v1" style: kafkajs has no KIP-447
+ * consumer-group fencing, so the transactional id names the task and whoever takes the task over
+ * fences the previous owner by initialising the same id).
  *
  * kafkajs initialises a transactional producer id lazily, at the first `producer.transaction()`,
  * not at connect: `open` begins a transaction at once so the fencing (InitProducerId, which also
  * aborts or completes the previous owner's open transaction before it answers) happens before the
- * new owner reads the partition's committed offset. A transaction that failed to commit leaves
+ * new owner reads the task's committed offsets. A transaction that failed to commit leaves
  * kafkajs's transaction state machine stuck (it stays COMMITTING), so a failed commit ends this
  * producer: the subscription ends and the next owner's InitProducerId settles the outcome.
  */
@@ -23,6 +23,13 @@ import { SluiceError } from '../errors.ts'
 
 /** Longest close() waits for the broker to confirm an abort. */
 const ABORT_WAIT_MS = 5000
+
+/** The group's next offset of one partition, as a commit sends it. */
+export interface PartitionOffset {
+  readonly topic: string
+  readonly partition: number
+  readonly offset: number
+}
 
 /** Sends one produce request (kafkajs's `send` of a producer or of a transaction). */
 export type Sender = (record: ProducerRecord) => Promise<RecordMetadata[]>
@@ -117,32 +124,36 @@ export class TransactionalProducer {
   }
 
   /**
-   * Commits the open transaction with the group's offset of `topic`/`partition` and its metadata
-   * (TxnOffsetCommit carries metadata), then begins the next transaction. Resolves to where the
-   * committed transaction wrote (topic → partition → base offset of its last batch there): the
-   * broker answers EndTxn once the commit is decided, and writes the markers that make it visible
-   * (to readers, and to OffsetFetch for the group's offset) just after.
+   * Commits the open transaction with the group's offsets of `offsets` (the partitions of one task,
+   * all in one TxnOffsetCommit) and `metadata` with each (TxnOffsetCommit carries metadata), then
+   * begins the next transaction. Resolves to where the committed transaction wrote (topic →
+   * partition → base offset of its last batch there): the broker answers EndTxn once the commit is
+   * decided, and writes the markers that make it visible (to readers, and to OffsetFetch for the
+   * group's offsets) just after.
    */
   async commit(
     group: string,
-    topic: string,
-    partition: number,
-    offset: number,
+    offsets: readonly PartitionOffset[],
     metadata: string,
   ): Promise<ReadonlyMap<string, ReadonlyMap<number, number>>> {
     if (this.#broken !== undefined) throw this.#broken
+    const byTopic = new Map<string, { partition: number; offset: string }[]>()
+    for (const { topic, partition, offset } of offsets) {
+      let partitions = byTopic.get(topic)
+      if (partitions === undefined) {
+        partitions = []
+        byTopic.set(topic, partitions)
+      }
+      // kafkajs's types leave `metadata` out; its TxnOffsetCommit request encodes it.
+      partitions.push({ partition, offset: String(offset), metadata } as {
+        partition: number
+        offset: string
+      })
+    }
     try {
       await this.#transaction.sendOffsets({
         consumerGroupId: group,
-        // kafkajs's types leave `metadata` out; its TxnOffsetCommit request encodes it.
-        topics: [
-          {
-            topic,
-            partitions: [
-              { partition, offset: String(offset), metadata } as { partition: number; offset: string },
-            ],
-          },
-        ],
+        topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })),
       })
       await this.#transaction.commit()
       const written = this.#written

@@ -15,9 +15,12 @@
  * - subscribe commits a batch's offsets only after the handler's promise resolved; a rejecting
  *   handler stops the consumer without committing that batch, so the next member of the group gets
  *   it again.
- * - With CheckpointOptions, kafka-checkpoint.ts runs each partition's batches, hooks and commits;
- *   exactly-once uses one transactional producer per source partition (kafka-transactions.ts),
- *   whose TxnOffsetCommit carries the group's offset and metadata.
+ * - With CheckpointOptions, kafka-checkpoint.ts runs each task's batches, hooks and commits (a task
+ *   is a source partition, or partition p of every topic of a co-partitioned group); exactly-once
+ *   uses one transactional producer per task (kafka-transactions.ts), whose TxnOffsetCommit carries
+ *   the group's offsets of the task's partitions and their metadata.
+ * - With co-partitioned groups (SubscribeOptions.copartitioned) the consumer group assigns whole
+ *   tasks (kafka-assigner.ts); without, kafkajs's round robin assigns partitions.
  * - Readers (read and every subscription) consume read_committed: records of open transactions
  *   wait, those of aborted ones are skipped. endOffsets and read's range end at the last stable
  *   offset (kafkajs's ListOffsets asks with read_committed), so an open transaction's records are
@@ -55,9 +58,11 @@ import type {
   Subscription,
   TopicConfig,
 } from './index.ts'
-import { type CheckpointEnvironment, CheckpointedPartitions } from './kafka-checkpoint.ts'
-import { type Sender, TransactionalProducer } from './kafka-transactions.ts'
+import { taskAssigner } from './kafka-assigner.ts'
+import { type CheckpointEnvironment, CheckpointedTasks } from './kafka-checkpoint.ts'
+import { type PartitionOffset, type Sender, TransactionalProducer } from './kafka-transactions.ts'
 import { partitionForKey } from './partitioner.ts'
+import { Tasks, taskKey } from './tasks.ts'
 
 export type KafkaClientLogLevel = 'error' | 'warn' | 'info' | 'debug'
 
@@ -634,8 +639,12 @@ export class KafkaLog implements Log {
       )
     }
     for (const topic of options.topics) await this.#fetchPartitionCount(topic)
+    // Checked before joining the group: a member with bad groups must not take partitions.
+    const tasks = await Tasks.of(options, (topic) => this.#fetchPartitionCount(topic))
     const consumer = this.#kafka.consumer({
       groupId: options.group,
+      // Whole tasks to one member; without groups, kafkajs's default (round robin) as before.
+      ...(tasks.grouped ? { partitionAssigners: [taskAssigner(tasks)] } : {}),
       allowAutoTopicCreation: false,
       sessionTimeout: this.#options.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS,
       heartbeatInterval: this.#options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS,
@@ -648,6 +657,7 @@ export class KafkaLog implements Log {
       consumer,
       handler,
       { ...options, maxBatchRecords },
+      tasks,
       (error) => this.#mapConsumerError(error),
       options.checkpoint && this.#checkpointAccess(options.checkpoint),
     )
@@ -680,8 +690,7 @@ export class KafkaLog implements Log {
           mapError: (error) => this.#mapError(error),
         }),
       fetchCommitted: (group, topic, partition) => this.#committedImpl(group, topic, partition),
-      awaitCommitted: (group, topic, partition, offset, written) =>
-        this.#awaitCommitted(group, topic, partition, offset, written),
+      awaitCommitted: (group, offsets, written) => this.#awaitCommitted(group, offsets, written),
       // Not through #op: a handler in flight while the log closes still finishes its batch.
       append: (producer, topic, records, options) =>
         this.#appendImpl(topic, records, options, producer?.send),
@@ -690,29 +699,28 @@ export class KafkaLog implements Log {
 
   /**
    * Polls until a committed transaction's markers are written, so that `committed` means visible:
-   * the group's committed offset of `topic`/`partition` reached `offset` (kafkajs's OffsetFetch
-   * predates KIP-447's require_stable, and EndTxn answers before the markers are written), and,
-   * for at most OUTPUT_VISIBILITY_WAIT_MS, the last stable offset of every partition the
-   * transaction wrote passed its last batch. That second wait is bounded and never fails: another
-   * transaction open on the same output partition (another source partition's, committing within
-   * its interval; a dead member's, until its successor or the transaction timeout aborts it) holds
-   * the last stable offset back, which is not this commit's business. Usually one or two rounds of
-   * a few milliseconds.
+   * the group's committed offset of every partition in `offsets` reached the one committed there
+   * (kafkajs's OffsetFetch predates KIP-447's require_stable, and EndTxn answers before the
+   * markers are written), and, for at most OUTPUT_VISIBILITY_WAIT_MS, the last stable offset of
+   * every partition the transaction wrote passed its last batch. That second wait is bounded and
+   * never fails: another transaction open on the same output partition (another task's, committing
+   * within its interval; a dead member's, until its successor or the transaction timeout aborts it)
+   * holds the last stable offset back, which is not this commit's business. Usually one or two
+   * rounds of a few milliseconds.
    */
   async #awaitCommitted(
     group: string,
-    topic: string,
-    partition: number,
-    offset: number,
+    offsets: readonly PartitionOffset[],
     written: ReadonlyMap<string, ReadonlyMap<number, number>>,
   ): Promise<void> {
     const started = Date.now()
     const deadline = started + (this.#options.requestTimeoutMs ?? 30_000)
     const pending = new Map([...written].map(([t, partitions]) => [t, new Map(partitions)]))
-    let offsetVisible = false
+    let unseen = [...offsets]
     for (let delay = 5; ; delay = Math.min(delay * 2, 200)) {
-      if (!offsetVisible) {
-        offsetVisible = (await this.#committedImpl(group, topic, partition)).offset >= offset
+      if (unseen.length > 0) {
+        const seen = await this.#committedOffsetsOf(group, [...new Set(unseen.map((o) => o.topic))])
+        unseen = unseen.filter((o) => (seen.get(o.topic)?.get(o.partition) ?? -1) < o.offset)
       }
       if (Date.now() - started > OUTPUT_VISIBILITY_WAIT_MS) pending.clear()
       for (const [t, partitions] of pending) {
@@ -723,16 +731,40 @@ export class KafkaLog implements Log {
         }
         if (partitions.size === 0) pending.delete(t)
       }
-      if (offsetVisible && pending.size === 0) return
+      if (unseen.length === 0 && pending.size === 0) return
       if (Date.now() > deadline) {
+        const what = offsets.map((o) => `${o.topic}/${o.partition} at ${o.offset}`).join(', ')
         throw new SluiceError(
           'KAFKA_UNAVAILABLE',
-          `the transaction committing ${group}'s offset ${offset} of ${topic}/${partition} did not become visible on Kafka at ${this.#brokers}`,
+          `the transaction committing ${group}'s offsets (${what}) did not become visible on Kafka at ${this.#brokers}`,
           { retryable: true },
         )
       }
       await new Promise((resolve) => setTimeout(resolve, delay))
     }
+  }
+
+  /** The group's committed offsets of `topics` in one request: topic → partition → offset (absent: none). */
+  async #committedOffsetsOf(
+    group: string,
+    topics: readonly string[],
+  ): Promise<Map<string, Map<number, number>>> {
+    let response: Awaited<ReturnType<Admin['fetchOffsets']>>
+    try {
+      response = await this.#withAdmin((admin) => admin.fetchOffsets({ groupId: group, topics: [...topics] }))
+    } catch (error) {
+      throw this.#mapError(error)
+    }
+    const offsets = new Map<string, Map<number, number>>()
+    for (const entry of response) {
+      const partitions = new Map<number, number>()
+      for (const p of entry.partitions) {
+        const offset = Number(p.offset)
+        if (offset >= 0) partitions.set(p.partition, offset)
+      }
+      offsets.set(entry.topic, partitions)
+    }
+    return offsets
   }
 
   #place(topic: string, record: OutgoingRecord, partitionCount: number): number {
@@ -1000,13 +1032,14 @@ class KafkaSubscription implements Subscription {
   #stopping: Promise<void> | undefined
   /** stop() finished: a consumer that fetches after this is a ghost kafkajs brought back. */
   #stopped = false
-  /** With CheckpointOptions: batches, hooks and commits per partition (kafka-checkpoint.ts). */
-  readonly #checkpoints: CheckpointedPartitions | undefined
+  /** With CheckpointOptions: batches, hooks and commits per task (kafka-checkpoint.ts). */
+  readonly #checkpoints: CheckpointedTasks | undefined
 
   constructor(
     consumer: Consumer,
     handler: (batch: RecordBatch) => Promise<void>,
     options: SubscribeOptions,
+    tasks: Tasks,
     mapError: (error: unknown) => unknown,
     access?: CheckpointAccess,
   ) {
@@ -1018,10 +1051,11 @@ class KafkaSubscription implements Subscription {
     this.#mapError = mapError
     if (options.checkpoint && access) {
       const { group } = options
-      this.#checkpoints = new CheckpointedPartitions({
+      this.#checkpoints = new CheckpointedTasks({
         group,
         delivery: options.delivery ?? 'at-least-once',
         checkpoint: options.checkpoint,
+        tasks,
         maxBatchRecords: this.#maxBatchRecords,
         handler,
         onCommitted: options.onCommitted,
@@ -1029,30 +1063,7 @@ class KafkaSubscription implements Subscription {
         openProducer: access.openProducer,
         fetchCommitted: (topic, partition) => access.fetchCommitted(group, topic, partition),
         awaitCommitted: (...args) => access.awaitCommitted(group, ...args),
-        commitOffset: async (topic, partition, offset, metadata) => {
-          // kafkajs resolves commitOffsets without committing when its consumer is not running
-          // (stopping, or restarting after a crash): only its commit event says the commit was made.
-          let made = false
-          const removeListener = consumer.on(consumer.events.COMMIT_OFFSETS, ({ payload }) => {
-            made ||= payload.topics.some(
-              (t) => t.topic === topic && t.partitions.some((p) => Number(p.partition) === partition),
-            )
-          })
-          try {
-            await consumer.commitOffsets([{ topic, partition, offset: String(offset), metadata }])
-          } catch (error) {
-            throw mapError(error)
-          } finally {
-            removeListener()
-          }
-          if (!made) {
-            throw new SluiceError(
-              'KAFKA_UNAVAILABLE',
-              `the offset of ${topic}/${partition} was not committed: the Kafka consumer is not running`,
-              { retryable: true },
-            )
-          }
-        },
+        commitOffsets: (offsets, metadata) => commitThroughConsumer(consumer, offsets, metadata, mapError),
         append: access.append,
         fail: (error) => this.#fail(error),
       })
@@ -1226,6 +1237,43 @@ class KafkaSubscription implements Subscription {
       })()
     }
     return this.#stopping
+  }
+}
+
+/**
+ * At-least-once: commits `offsets` (a task's partitions) with `metadata` through the consumer, in
+ * one OffsetCommit. kafkajs resolves commitOffsets without committing when its consumer is not
+ * running (stopping, or restarting after a crash): only its commit event says the commit was made,
+ * and it must name every partition.
+ */
+async function commitThroughConsumer(
+  consumer: Consumer,
+  offsets: readonly PartitionOffset[],
+  metadata: string,
+  mapError: (error: unknown) => unknown,
+): Promise<void> {
+  const unmade = new Set(offsets.map((o) => taskKey(o)))
+  const removeListener = consumer.on(consumer.events.COMMIT_OFFSETS, ({ payload }) => {
+    for (const t of payload.topics) {
+      for (const p of t.partitions) unmade.delete(taskKey({ topic: t.topic, partition: Number(p.partition) }))
+    }
+  })
+  try {
+    await consumer.commitOffsets(
+      offsets.map(({ topic, partition, offset }) => ({ topic, partition, offset: String(offset), metadata })),
+    )
+  } catch (error) {
+    throw mapError(error)
+  } finally {
+    removeListener()
+  }
+  if (unmade.size > 0) {
+    const what = offsets.map((o) => `${o.topic}/${o.partition}`).join(', ')
+    throw new SluiceError(
+      'KAFKA_UNAVAILABLE',
+      `the offsets of ${what} were not committed: the Kafka consumer is not running`,
+      { retryable: true },
+    )
   }
 }
 
