@@ -796,10 +796,12 @@ class Checker {
     if (entry === null) return null
     const byId = new Map(this.nodes.map((n) => [n.id, n]))
     let hasEventTime = true
+    let source: string | null = null
     let timedResultsOf: JoinInput['timedResultsOf'] = null
     for (let node = byId.get(entry.lastId); node !== undefined; ) {
       if (node.kind === 'Source') {
         hasEventTime = node.eventTimeField !== null
+        source = node.name
         break
       }
       if (node.kind === 'WindowAggregate' || node.kind === 'Join') {
@@ -808,7 +810,7 @@ class Checker {
       }
       node = byId.get(node.input)
     }
-    return { name, record: entry.schema, lastId: entry.lastId, hasEventTime, timedResultsOf }
+    return { name, record: entry.schema, lastId: entry.lastId, hasEventTime, source, timedResultsOf }
   }
 
   /**
