@@ -4,7 +4,8 @@
  * Before: a `PipeFile` (compiler/parse/ast.ts) with names as written.
  * After: a `Pipeline` (compiler/ir/types.ts) of Source → Filter/Map/KeyBy/Dedup/Aggregate → Sink
  * nodes in topological order, every expression typed, or null when any error was found. The
- * stateful steps are checked in stateful-steps.ts.
+ * stateful steps are checked in stateful-steps.ts, windows in window-steps.ts, and the join a
+ * stream may start with (a Join node of two inputs) in join-steps.ts.
  *
  * The checker goes on after an error: a failed expression gets `ERROR_TYPE`, which every rule
  * accepts silently, and names of statements the parser had to drop (`incomplete`) resolve to it
