@@ -4,7 +4,8 @@
  * Before: a `PipeFile` (compiler/parse/ast.ts) with names as written.
  * After: a `Pipeline` (compiler/ir/types.ts) of Source → Filter/Map/KeyBy/Dedup/Aggregate → Sink
  * nodes in topological order, every expression typed, or null when any error was found. The
- * stateful steps are checked in stateful-steps.ts.
+ * stateful steps are checked in stateful-steps.ts, windows in window-steps.ts, and the join a
+ * stream may start with (a Join node of two inputs) in join-steps.ts.
  *
  * The checker goes on after an error: a failed expression gets `ERROR_TYPE`, which every rule
  * accepts silently, and names of statements the parser had to drop (`incomplete`) resolve to it
@@ -796,10 +797,12 @@ class Checker {
     if (entry === null) return null
     const byId = new Map(this.nodes.map((n) => [n.id, n]))
     let hasEventTime = true
+    let source: string | null = null
     let timedResultsOf: JoinInput['timedResultsOf'] = null
     for (let node = byId.get(entry.lastId); node !== undefined; ) {
       if (node.kind === 'Source') {
         hasEventTime = node.eventTimeField !== null
+        source = node.name
         break
       }
       if (node.kind === 'WindowAggregate' || node.kind === 'Join') {
@@ -808,7 +811,7 @@ class Checker {
       }
       node = byId.get(node.input)
     }
-    return { name, record: entry.schema, lastId: entry.lastId, hasEventTime, timedResultsOf }
+    return { name, record: entry.schema, lastId: entry.lastId, hasEventTime, source, timedResultsOf }
   }
 
   /**

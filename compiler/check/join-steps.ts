@@ -34,6 +34,8 @@ export interface JoinInput {
   readonly lastId: string
   /** Whether its events are timed by an `@event_time` field of their source (not the log append time). */
   readonly hasEventTime: boolean
+  /** The source its events come from (null when it carries timed results, see below). */
+  readonly source: string | null
   /**
    * The window or join upstream whose results it carries, if any: they are timed behind the
    * watermark, so a join over them would find them late.
@@ -80,7 +82,15 @@ export function checkJoin(
   if (left && right && left.lastId === right.lastId) {
     ctx.report(
       'E0444',
-      `the join reads \`${right.name.name}\` twice; a join of a stream with itself is not supported (its two sides would be one buffer); derive two streams from it with \`where\` and join those`,
+      `the join reads \`${right.name.name}\` twice; a join of a stream with itself is not supported yet`,
+      clause.right.span,
+    )
+  } else if (left && right && left.source !== null && left.source === right.source) {
+    // One source's records would move both sides' watermarks, which the runner hands the join
+    // one side's batch at a time: the sides' watermarks would be out of step.
+    ctx.report(
+      'E0444',
+      `both sides of the join read source \`${left.source}\`; a join of a source with itself is not supported yet (join it with another source)`,
       clause.right.span,
     )
   }

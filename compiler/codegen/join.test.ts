@@ -4,10 +4,12 @@
  * the output record `{ <left alias>: left, <right alias>: right }`.
  */
 import fc from 'fast-check'
+import { Project } from 'ts-morph'
 import { afterAll, describe, expect, it } from 'vitest'
 import { stdlib } from '../../stdlib/index.ts'
 import { joinKeyFunction } from '../ir/interpret.ts'
 import type { JoinNode } from '../ir/types.ts'
+import { GENERATED_FILE } from './generate.ts'
 import { type Batch, compileAndLoad, removeLoadedModules } from './load-generated.ts'
 
 interface JoinFunctions {
@@ -79,6 +81,27 @@ function generatedKeys(fn: JoinFunctions['leftKeys'], values: unknown[]): (strin
 const timeArb = fc.oneof(fc.integer({ min: -8.64e15, max: 8.64e15 }), fc.constantFrom(0, 8.64e15, -8.64e15))
 
 describe('generated join functions', () => {
+  it('type-check as strict TypeScript', async () => {
+    for (const text of [PIPE, SINGLE]) {
+      const { typescript } = await compileAndLoad(text)
+      const project = new Project({
+        useInMemoryFileSystem: true,
+        compilerOptions: {
+          strict: true,
+          noUncheckedIndexedAccess: true,
+          target: 99,
+          lib: ['lib.es2022.d.ts'],
+        },
+      })
+      project.createSourceFile(GENERATED_FILE, typescript)
+      const problems = project.getPreEmitDiagnostics().map((d) => {
+        const message = d.getMessageText()
+        return `${d.getLineNumber()}: ${typeof message === 'string' ? message : message.getMessageText()}`
+      })
+      expect(problems).toEqual([])
+    }
+  })
+
   it('give each side the join key string the interpreter gives, and fail where it fails', async () => {
     const { operators, pipeline } = await compileAndLoad(PIPE)
     const join = pipeline.nodes.find((n): n is JoinNode => n.kind === 'Join')!

@@ -7,7 +7,8 @@
  * - plain, readonly, JSON-serialisable data tagged by `kind`; no classes, no back-links;
  * - every node and every expression carries the `Span` of the source text it came from;
  * - every expression carries its checked `Type`, so later passes never re-infer types;
- * - nodes refer to their input by `id`; ids are unique within a pipeline.
+ * - nodes refer to their input by `id` (a `Join` to its two, `left` and `right`; graph.ts
+ *   `inputsOf` lists any node's); ids are unique within a pipeline.
  */
 
 /** A range of source text: byte offsets into `file`'s text, `end` exclusive. Line:col is computed only when printed. */
