@@ -122,7 +122,8 @@ export class DDSketch {
   quantile(q: number): number | null {
     const n = this.count
     if (n === 0) return null
-    const rank = q * (n - 1)
+    // Floored before it is compared: a fractional rank would pick the wrong bucket among negatives.
+    const rank = Math.floor(q * (n - 1))
     const negatives = this.negative.count
     if (rank < negatives) {
       return -bucketValue(this.negative.keyAtRank(negatives - rank - 1, false))

@@ -172,6 +172,15 @@ describe('DDSketch', () => {
     const sorted = [...values].sort((a, b) => a - b)
     return sorted[Math.floor(q * (values.length - 1))]!
   }
+  it('takes the rank ⌊q·(n − 1)⌋ among negative values too (q just below 1 once picked −1 of [−1, −2])', () => {
+    const sketch = new DDSketch()
+    sketch.add(-1)
+    sketch.add(-2)
+    expect(sketch.quantile(0.9999999999999999)).toBeCloseTo(-2, 1)
+    expect(sketch.quantile(1)).toBeCloseTo(-1, 1)
+    expect(sketch.quantile(0)).toBeCloseTo(-2, 1)
+  })
+
   it('maps values into buckets within the relative accuracy', () => {
     fc.assert(
       fc.property(fc.double({ min: 1e-300, max: 1e300, noNaN: true }), (x) => {
