@@ -9,6 +9,12 @@
  * `expected.dead-letters.jsonl` (`{"source": name, "line": n, "reason": regex}` per dead letter,
  * in order; `line` is 1-based in that source's input file).
  *
+ * Tables (specs/language.md §10): `input.<table>.jsonl` holds the records of a table's topic (a
+ * line `null` is a tombstone), with their record keys in `input.keys.<table>.jsonl` when given
+ * (one JSON string or null per line; null for all without it). The table's records are appended
+ * before the runner starts, so it holds them all before the first event; the interpreter gets
+ * them before the first event too.
+ *
  * The same inputs also go through the reference interpreter (unfused, unoptimised), which must
  * produce the same sink values (and, for sinks of event-time records, the same timestamps): both
  * implementations of the semantics pass every case.
@@ -63,8 +69,13 @@ describe('conformance cases', () => {
     const text = readFileSync(join(dir, 'case.pipe'), 'utf8')
     const files = readdirSync(dir)
     const inputs = files
-      .filter((f) => /^input\..+\.jsonl$/.test(f))
+      .filter((f) => /^input\..+\.jsonl$/.test(f) && !f.startsWith('input.keys.'))
       .map((f) => ({ source: f.slice(6, -6), file: join(dir, f) }))
+    /** The record keys of an input's lines: `input.keys.<name>.jsonl`, or null for every line. */
+    const recordKeys = (source: string, count: number): (string | null)[] => {
+      const keysFile = join(dir, `input.keys.${source}.jsonl`)
+      return existsSync(keysFile) ? (jsonLines(keysFile) as (string | null)[]) : new Array(count).fill(null)
+    }
     const expectedOutputs = files
       .filter(
         (f) =>
@@ -84,13 +95,16 @@ describe('conformance cases', () => {
       const stateStore = new FileSnapshotStore(join(dataDir, 'state'), { fsync: false })
       try {
         for (const { source, file } of inputs) {
-          const input = artifact.manifest.inputs.find((i) => i.source === source)
-          expect(input, `input.${source}.jsonl names no source of the case`).toBeDefined()
+          const input =
+            artifact.manifest.inputs.find((i) => i.source === source) ??
+            artifact.manifest.graph.tables?.[source]
+          expect(input, `input.${source}.jsonl names no source or table of the case`).toBeDefined()
           if (input?.connector.kind !== 'kafka') throw new Error(`source ${source} is not a kafka() source`)
           await log.ensureTopic(input.connector.topic)
+          const keys = recordKeys(source, lines(file).length)
           await log.append(
             input.connector.topic,
-            lines(file).map((line) => ({ key: null, value: Buffer.from(line) })),
+            lines(file).map((line, i) => ({ key: keys[i] ?? null, value: Buffer.from(line) })),
           )
         }
         const stdout: string[] = []
@@ -167,7 +181,9 @@ describe('conformance cases', () => {
         expect(dead.length, 'dead letters').toBe(expectedDead.length)
         expectedDead.forEach((expected, i) => {
           const record = dead[i]!
-          const input = artifact.manifest.inputs.find((x) => x.source === expected.source)!
+          const input =
+            artifact.manifest.inputs.find((x) => x.source === expected.source) ??
+            artifact.manifest.graph.tables![expected.source]!
           expect(record.headers[DEAD_LETTER_HEADERS.topic]).toBe(
             input.connector.kind === 'kafka' ? input.connector.topic : '',
           )
@@ -209,7 +225,25 @@ describe('conformance cases', () => {
         },
         onError: () => {},
       })
-      for (const { source, file } of inputs) {
+      // Every table record first (§10): the rows a lookup sees are the whole topic's.
+      for (const { source: table, file } of inputs.filter((i) => pipeline.tables?.[i.source])) {
+        const functions = artifact.operators.tables![table]!
+        const keys = recordKeys(table, lines(file).length)
+        lines(file).forEach((line, i) => {
+          if (line.trim() === 'null') {
+            interpreter.updateTable(table, { kind: 'tombstone', key: keys[i] ?? null })
+            return
+          }
+          let value: unknown
+          try {
+            value = functions.decode(JSON.parse(line))
+          } catch {
+            return // dead-lettered by the runtime; the interpreter never sees it
+          }
+          interpreter.updateTable(table, { kind: 'row', value: value as Record<string, unknown> })
+        })
+      }
+      for (const { source, file } of inputs.filter((i) => !pipeline.tables?.[i.source])) {
         const decoder = artifact.operators.sources[source]!
         for (const line of lines(file)) {
           let value: unknown

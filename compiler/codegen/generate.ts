@@ -10,7 +10,9 @@
  * - `sources[name]`: the generated decoders of the source's schema, `decode` from the value of
  *   JSON.parse and `decodeJson` from the record's bytes (both materialising only the fields the
  *   pipeline reads, see fields-read.ts), and its event-time getter;
- * - `sinks[id]`: the generated JSON encoder of what the sink writes.
+ * - `sinks[id]`: the generated JSON encoder of what the sink writes;
+ * - `tables[name]` and `lookups[id]`: the row decoders and key of each table, and one function per
+ *   `Lookup` node over a batch (see lookup.ts).
  * The runtime (runtime/artifact/operators.ts) declares the same shapes: the module is the
  * contract, and neither side imports the other.
  *
@@ -23,6 +25,7 @@ import { isOptional, unwrapOptional } from '../ir/expr.ts'
 import type {
   Expr,
   FusedNode,
+  LookupNode,
   Pipeline,
   SinkNode,
   SourceNode,
@@ -35,6 +38,7 @@ import { CODEC_HELPERS, CodecWriter } from './codecs.ts'
 import { compileExpr, EXPRESSION_HELPERS, type ExprContext, tsType } from './expressions.ts'
 import { fieldsRead } from './fields-read.ts'
 import { SCANNER_HELPERS } from './json-scanner.ts'
+import { lookupFunction, tableKeyFunction } from './lookup.ts'
 import { aggregateCode, dedupCode, EVENT_TIME, STATEFUL_HELPERS } from './stateful.ts'
 import { WINDOW_HELPERS, windowFunctions } from './window.ts'
 
@@ -118,6 +122,21 @@ export function generateModule(
       `${JSON.stringify(sink.id)}: { encode: ${codecs.encoder(sink.schema)} as (value: never) => string }`,
   )
   const chainEntries = chains.map((chain, i) => `${JSON.stringify(chain.id)}: chain${i}`)
+  const lookupContext = { site, fnRef, typeName, keyToString }
+  const tables = Object.values(pipeline.tables ?? {})
+  const tableCode = tables.map((table, i) => tableKeyFunction(`tableKey${i}`, table, lookupContext))
+  const tableEntries = tables.map(
+    (table, i) =>
+      `${JSON.stringify(table.name)}: { decode: (value: unknown) => ${codecs.reader(table.schema, null)}(value) ?? ${codecs.decoder(table.schema)}(value, ''), decodeJson: ${codecs.jsonDecoder(table.schema, null)}, key: tableKey${i} as (row: never) => string | null }`,
+  )
+  const lookups = pipeline.nodes.filter((n): n is LookupNode => n.kind === 'Lookup')
+  const lookupCode = lookups.map((node, i) => {
+    const input = pipeline.nodes.find((n) => n.id === node.input)
+    const table = pipeline.tables?.[node.table]
+    if (!input || !table) throw new Error(`codegen: lookup ${node.id} reads a missing input or table`)
+    return lookupFunction(`lookup${i}`, node, input.schema, table, lookupContext)
+  })
+  const lookupEntries = lookups.map((node, i) => `${JSON.stringify(node.id)}: lookup${i}`)
 
   const project = new Project({ useInMemoryFileSystem: true })
   const file = project.createSourceFile(GENERATED_FILE, '', { overwrite: true })
@@ -205,6 +224,12 @@ export function generateModule(
       ],
     },
     {
+      name: 'LookupTable',
+      isExported: true,
+      docs: ["A table's rows by key string, as a lookup reads them (runtime/artifact/operators.ts)."],
+      methods: [{ name: 'get', parameters: [{ name: 'key', type: 'string' }], returnType: 'unknown' }],
+    },
+    {
       name: 'OperatorRuntime',
       isExported: true,
       properties: [
@@ -243,11 +268,14 @@ export function generateModule(
       if (windows.length > 0) writer.write(WINDOW_HELPERS).newLine()
       writer.write(codecs.code()).newLine()
       for (const code of chainCode) writer.write(code).newLine()
+      for (const code of [...tableCode, ...lookupCode]) writer.write(code).newLine()
       writer.writeLine('return {')
       writer.writeLine(`  chains: { ${chainEntries.join(', ')} },`)
       writer.writeLine(`  sources: { ${sourceEntries.join(',\n    ')} },`)
       writer.writeLine(`  sinks: { ${sinkEntries.join(',\n    ')} },`)
       writer.writeLine(`  windows: { ${windowEntries.join(',\n    ')} },`)
+      writer.writeLine(`  tables: { ${tableEntries.join(',\n    ')} },`)
+      writer.writeLine(`  lookups: { ${lookupEntries.join(',\n    ')} },`)
       writer.writeLine('  isDecodeFailure: (error: unknown): boolean => error instanceof DecodeFailure,')
       writer.writeLine('}')
     },

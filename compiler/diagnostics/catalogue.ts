@@ -63,6 +63,12 @@ export const diagnosticCatalogue = {
   E0410: { severity: 'error', title: 'invalid window' },
   E0411: { severity: 'error', title: 'window over the output of a window' },
   E0412: { severity: 'error', title: 'WebAssembly kernel not built' },
+  // Tables and lookups
+  E0450: { severity: 'error', title: 'table read as a stream' },
+  E0451: { severity: 'error', title: 'sink on a table' },
+  E0452: { severity: 'error', title: 'unknown table' },
+  E0453: { severity: 'error', title: 'lookup key type does not match the table key' },
+  E0454: { severity: 'error', title: 'lookup row name is already a field' },
   // Warnings
   W0001: { severity: 'warning', title: 'stream is never used' },
   W0002: { severity: 'warning', title: 'source is never used' },
@@ -71,6 +77,7 @@ export const diagnosticCatalogue = {
   W0005: { severity: 'warning', title: 'watermark field is not the event-time field' },
   W0006: { severity: 'warning', title: 'the same stream is sunk to one topic twice' },
   W0007: { severity: 'warning', title: 'WebAssembly kernel not built' },
+  W0016: { severity: 'warning', title: 'table is never looked up' },
   // Internal
   E9999: { severity: 'error', title: 'internal compiler error' },
 } as const satisfies Record<string, { severity: 'error' | 'warning'; title: string }>

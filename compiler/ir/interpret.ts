@@ -14,6 +14,11 @@
  * budget and no expiry, and applies the rules of stateful-semantics.ts. Like the conformance
  * cases, it stands for one source partition.
  *
+ * Tables: each table is a Map from key string to its latest row, changed only by `updateTable`.
+ * A lookup reads the table as it is when the event is pushed: the interleaving of `updateTable`
+ * and `push` calls is the interleaving of table updates and events (specs/language.md, "Tables
+ * and lookups"; the conformance cases apply every table update before the first event).
+ *
  * Values: i64, f64, timestamp (epoch ms) and duration (ms) are JS numbers; null is `null`; records
  * are plain objects; lists are arrays.
  *
@@ -39,6 +44,7 @@ import type {
   BinaryOp,
   Expr,
   FusedStep,
+  LookupNode,
   Node,
   Pipeline,
   Type,
@@ -92,7 +98,19 @@ export interface Interpreter {
   readonly sources: readonly string[]
   /** Pushes one decoded event into source `sourceName` and runs it through to the sinks. */
   push(sourceName: string, event: InterpreterEvent): void
+  /**
+   * Applies one record of table `table`'s changelog: a decoded row is stored under its key string
+   * (replacing the row before it); a tombstone deletes the row whose key string is the record's
+   * key. A row whose key is null, or fails to evaluate, and a tombstone without a record key
+   * change nothing and go to `onError` (the runtime dead-letters them).
+   */
+  updateTable(table: string, update: TableUpdate): void
 }
+
+/** One record of a table's changelog topic, decoded. */
+export type TableUpdate =
+  | { readonly kind: 'row'; readonly value: Record<string, unknown> }
+  | { readonly kind: 'tombstone'; readonly key: string | null }
 
 /** A running operator: takes one event, emits zero or more to its consumers. */
 interface Operator {
@@ -177,6 +195,18 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
     },
     report: (error) => onError({ sourceName: current.sourceName, event: current.event, error }),
   }
+  // Each table's rows by key string, shared by every lookup of it.
+  const tables = new Map<string, { rows: Map<string, Row>; key: (row: Row) => string | null }>()
+  for (const [name, table] of Object.entries(pipeline.tables ?? {})) {
+    const evaluate = compileExpr(table.key, functions)
+    const toKey = keyString(table.key.type)
+    tables.set(name, { rows: new Map(), key: (row) => toKey(evaluate(row)) })
+  }
+  const rowsOf = (name: string): Map<string, Row> => {
+    const table = tables.get(name)
+    if (table === undefined) throw new Error(`lookup of unknown table '${name}'`)
+    return table.rows
+  }
   const consumers = new Map<string, Operator[]>()
   const lateEdges = new Map<string, Operator>()
   const sourceEntries = new Map<string, Operator>()
@@ -193,7 +223,9 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
             source: sourceNameOf.get(node.id)!,
             delayMs: lateness.get(node.id)!,
           })
-        : buildNode(node, emit, functions, onSink, lateness.get(node.id)!)
+        : node.kind === 'Lookup'
+          ? lookupOperator(node, rowsOf(node.table), functions, emit)
+          : buildNode(node, emit, functions, onSink, lateness.get(node.id)!)
     if (node.kind === 'LateEvents') {
       // Not a consumer of the window's results: the window hands it the events it refuses. A
       // late stream nothing reads (a warning) leaves them to the dead letters, never dropped.
@@ -228,6 +260,56 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
       // The watermark moved with this event even if no window saw it: windows it closed fire now.
       for (const tick of ticks.get(sourceName) ?? []) tick()
     },
+    updateTable(name, update) {
+      const table = tables.get(name)
+      if (table === undefined) throw new Error(`unknown table '${name}'`)
+      const event = { value: update.kind === 'row' ? update.value : {}, key: null, timestamp: 0 }
+      const fail = (message: string) =>
+        onError({ sourceName: name, event, error: new EvaluationError(message) })
+      if (update.kind === 'tombstone') {
+        if (update.key === null) fail('a tombstone without a record key deletes nothing')
+        else table.rows.delete(update.key)
+        return
+      }
+      let key: string | null
+      try {
+        key = table.key(update.value)
+      } catch (error) {
+        if (!(error instanceof EvaluationError)) throw error
+        onError({ sourceName: name, event, error })
+        return
+      }
+      if (key === null) fail("the row's key is null, so no lookup could find it")
+      else table.rows.set(key, update.value)
+    },
+  }
+}
+
+/**
+ * Lookup adds the row of the event's key (the key string of `key`, see `keyString`) as field
+ * `alias` after the event's fields; with no row (or a null key) an inner lookup drops the event
+ * and a left one sets the alias to null. The event's key and time travel unchanged.
+ */
+function lookupOperator(
+  node: LookupNode,
+  rows: ReadonlyMap<string, Row>,
+  functions: FunctionTable,
+  next: Operator,
+): Operator {
+  const evaluate = compileExpr(node.key, functions)
+  const toKey = keyString(node.key.type)
+  const { alias } = node
+  return {
+    push: (event) => {
+      const key = toKey(evaluate(event.value))
+      const row = key === null ? undefined : rows.get(key)
+      if (row === undefined && node.mode === 'inner') return
+      next.push({
+        value: { ...event.value, [alias]: row ?? null },
+        key: event.key,
+        timestamp: event.timestamp,
+      })
+    },
   }
 }
 
@@ -245,6 +327,8 @@ function buildNode(
       return emit
     case 'WindowAggregate':
       throw new Error('codegen: window operators are built by windowOperator')
+    case 'Lookup':
+      throw new Error('codegen: lookup operators are built by lookupOperator')
     case 'Filter':
       return filterOperator(compileExpr(node.predicate, functions), emit)
     case 'Map':

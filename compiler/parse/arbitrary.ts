@@ -228,6 +228,9 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
       aggregates: fc.array(aggregateInitArb, { maxLength: 3 }),
     })
     .map((r) => ({ kind: 'Aggregate' as const, ...r, span })),
+  fc
+    .record({ table: identArb, alias: identArb, key: expressionArb, orNull: fc.boolean() })
+    .map((r) => ({ kind: 'Lookup' as const, ...r, span })),
 )
 
 export const statementArb: fc.Arbitrary<Statement> = fc.oneof(
@@ -285,6 +288,9 @@ export const statementArb: fc.Arbitrary<Statement> = fc.oneof(
       timestamp: mode === null ? null : { kind: 'RecordTimestamp' as const, mode, span },
       span,
     })),
+  fc
+    .record({ name: identArb, schema: identArb, connector: connectorArb, key: expressionArb })
+    .map((r) => ({ kind: 'Table' as const, ...r, span })),
 )
 
 export const pipeFileArb: fc.Arbitrary<PipeFile> = fc

@@ -23,6 +23,7 @@ import type {
   FieldDecl,
   FieldInit,
   Identifier,
+  LookupStep,
   PipeFile,
   RecordTimestampClause,
   RecordTimestampMode,
@@ -33,6 +34,7 @@ import type {
   Step,
   StreamDecl,
   StringLiteral,
+  TableDecl,
   TypeExpr,
   WatermarkClause,
   WindowClause,
@@ -85,6 +87,17 @@ export const WINDOW_WORDS = {
   into: 'into',
 } as const
 
+/**
+ * The words of tables and lookups: `table` where a statement starts, `lookup` where a step starts,
+ * `as` and `on` inside the lookup step. None is a keyword, so fields may still have these names.
+ */
+export const LOOKUP_WORDS = {
+  table: 'table',
+  lookup: 'lookup',
+  as: 'as',
+  on: 'on',
+} as const
+
 /** What to write instead of SQL's comparison words. */
 const SQL_OPERATOR_HINTS: Readonly<Record<string, string>> = {
   in: 'write `x == a or x == b`, or `contains([a, b], x)`',
@@ -124,6 +137,11 @@ class Parser {
   private nesting = 0
   private readonly depth = new WeakMap<object, number>()
   private readonly incomplete = new Set<string>()
+  /**
+   * While parsing the key of a lookup, the nesting level of its expression: an `or null` there
+   * ends the key (it makes the lookup a left one) instead of continuing the `or` chain.
+   */
+  private orNullEndsAt = -1
 
   constructor(
     private readonly file: string,
@@ -237,7 +255,7 @@ class Parser {
     let depth = 0
     for (;;) {
       const kind = this.peek().kind
-      if (kind === 'eof' || STATEMENT_KEYWORDS.has(kind)) return
+      if (kind === 'eof' || STATEMENT_KEYWORDS.has(kind) || this.atTableStatement()) return
       if (depth === 0 && stops.has(kind)) return
       if (OPENERS.has(kind)) depth++
       else if (CLOSERS.has(kind) && depth > 0) depth--
@@ -291,6 +309,7 @@ class Parser {
       case 'sink':
         return this.parseSink()
       default:
+        if (this.atTableStatement()) return this.parseTable(named)
         return this.fail('a statement (`schema`, `source`, `stream` or `sink`)')
     }
   }
@@ -400,6 +419,29 @@ class Parser {
     return { kind: 'Source', name, schema, connector, watermark, span: this.span(start, this.prevEnd()) }
   }
 
+  /**
+   * Whether a table statement starts here: `table NAME :`. The word alone is not enough (a field
+   * may be named `table`), but no other construct puts two names and a `:` in a row.
+   */
+  private atTableStatement(): boolean {
+    return this.atWord(LOOKUP_WORDS.table) && this.peek(1).kind === 'ident' && this.peek(2).kind === ':'
+  }
+
+  /** `table NAME: SCHEMA from connector key by expr` */
+  private parseTable(named: (name: string) => void): TableDecl {
+    const start = this.advance().start
+    const name = this.identifier('a table name')
+    named(name.name)
+    this.expect(':', '`:` and the schema of the table')
+    const schema = this.identifier('a schema name')
+    this.expect('from', '`from` and a connector')
+    const connector = this.parseConnector()
+    this.expect('key', "`key by` and the key of the table's rows (`key by id`)")
+    this.expect('by', '`by` after `key`')
+    const key = this.parseExpression()
+    return { kind: 'Table', name, schema, connector, key, span: this.span(start, this.prevEnd()) }
+  }
+
   private parseConnector(): ConnectorExpr {
     const name = this.identifier('a connector (`kafka("topic")` or `stdout`)')
     let args: StringLiteral[] | null = null
@@ -455,7 +497,38 @@ class Parser {
     }
     if (this.atWord(STEP_WORDS.dedup)) return this.parseDedup()
     if (this.atWord(STEP_WORDS.aggregate)) return this.parseAggregate()
-    return this.fail('a step (`where`, `select`, `key by`, `dedup` or `aggregate`)')
+    if (this.atWord(LOOKUP_WORDS.lookup)) return this.parseLookup()
+    return this.fail('a step (`where`, `select`, `key by`, `dedup`, `aggregate` or `lookup`)')
+  }
+
+  /** `lookup TABLE as ALIAS on expr [or null]` */
+  private parseLookup(): LookupStep {
+    const start = this.advance().start
+    const table = this.identifier('the name of a table after `lookup` (`lookup accounts as a on card_id`)')
+    if (!this.atWord(LOOKUP_WORDS.as)) {
+      this.fail('`as` and a name for the row after the table (`lookup accounts as a on card_id`)')
+    }
+    this.advance()
+    const alias = this.fieldName()
+    if (!this.atWord(LOOKUP_WORDS.on)) {
+      this.fail('`on` and the key to look up after the name of the row (`lookup accounts as a on card_id`)')
+    }
+    this.advance()
+    const outer = this.orNullEndsAt
+    this.orNullEndsAt = this.nesting + 1
+    let key: Expression
+    try {
+      key = this.parseExpression()
+    } finally {
+      this.orNullEndsAt = outer
+    }
+    let orNull = false
+    if (this.at('or') && this.peek(1).kind === 'null') {
+      this.advance()
+      this.advance()
+      orNull = true
+    }
+    return { kind: 'Lookup', table, alias, key, orNull, span: this.span(start, this.prevEnd()) }
   }
 
   /** `dedup by expr, … within DURATION` */
@@ -589,8 +662,8 @@ class Parser {
     this.expect('->', '`->` and a connector')
     const connector = this.parseConnector()
     const timestamp = this.parseRecordTimestamp()
-    if (this.at('ident')) {
-      // No statement starts with an identifier: this is a misspelt or repeated clause.
+    if (this.at('ident') && !this.atTableStatement()) {
+      // No other statement starts with an identifier: this is a misspelt or repeated clause.
       const token = this.peek()
       this.report(
         timestamp && this.atWord(RECORD_TIMESTAMP)
@@ -682,7 +755,7 @@ class Parser {
 
   private parseOr(): Expression {
     let left = this.parseAnd()
-    while (this.at('or')) {
+    while (this.at('or') && !(this.nesting === this.orNullEndsAt && this.peek(1).kind === 'null')) {
       const op = this.advance()
       left = this.binary('or', op, left, this.parseAnd())
     }

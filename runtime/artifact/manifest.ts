@@ -42,6 +42,7 @@ export type GraphNode =
       readonly state?: readonly StateSlot[]
     }
   | WindowGraphNode
+  | LookupGraphNode
   | {
       /** The events a window refused as too late (`late into name`), for the streams that read them. */
       readonly kind: 'LateEvents'
@@ -66,6 +67,24 @@ export interface WindowGraphNode {
   readonly state: StateSlot
   /** Where the accumulators live: the artifact's WebAssembly kernel, or typed arrays. */
   readonly execution: 'wasm' | 'typescript'
+}
+
+/**
+ * `lookup table as alias on key [or null]` (specs/language.md, "Tables and lookups"); its
+ * function is the module's `lookups[id]`, and its table is `graph.tables[table]`.
+ */
+export interface LookupGraphNode {
+  readonly kind: 'Lookup'
+  readonly id: string
+  readonly input: string
+  readonly table: string
+  readonly mode: 'inner' | 'left'
+}
+
+/** A table lookups read: the changelog topic every node reads in full (runtime/table/). */
+export interface TableGraphEntry {
+  readonly name: string
+  readonly connector: { readonly kind: 'kafka'; readonly topic: string }
 }
 
 /**
@@ -104,7 +123,11 @@ export interface RuntimeManifest {
     readonly eventTimeField: string | null
     readonly watermark: { readonly field: string; readonly delayMs: number } | null
   }[]
-  readonly graph: { readonly nodes: readonly GraphNode[] }
+  readonly graph: {
+    readonly nodes: readonly GraphNode[]
+    /** The tables the lookups read, by name; absent when there are none. */
+    readonly tables?: Readonly<Record<string, TableGraphEntry>>
+  }
   /** WebAssembly kernels shipped in the artifact (absent in artifacts compiled before any was). */
   readonly wasm?: readonly { readonly name: string; readonly file: string; readonly sha256: string }[]
   readonly sites: readonly ManifestSite[]
@@ -117,6 +140,7 @@ const RUNNABLE_KINDS: ReadonlySet<string> = new Set([
   'Fused',
   'WindowAggregate',
   'LateEvents',
+  'Lookup',
   'Sink',
 ])
 export const SUPPORTED_IR_VERSION = 0
@@ -155,10 +179,27 @@ export function validateManifest(value: unknown, where: string): RuntimeManifest
     if (n.kind !== 'Source' && !ids.has(n.input as string)) {
       fail(`graph node ${String(n.id)} reads ${String(n.input)}, which does not come before it`)
     }
+    if (n.kind === 'Lookup') lookupTable(n, graph as { tables?: unknown }, fail)
     ids.add(n.id as string)
     nodes.push(n.kind === 'Sink' ? sinkNode(n, fail) : (n as unknown as GraphNode))
   }
   return { ...(m as unknown as RuntimeManifest), graph: { ...(graph as object), nodes } }
+}
+
+/** Checks that a Lookup node's table is declared with a kafka topic in `graph.tables`. */
+function lookupTable(
+  node: Record<string, unknown>,
+  graph: { tables?: unknown },
+  fail: (problem: string) => never,
+): void {
+  const tables = (graph.tables ?? {}) as Record<string, { connector?: { kind?: unknown; topic?: unknown } }>
+  const name = String(node.table)
+  const table = Object.hasOwn(tables, name) ? tables[name] : undefined
+  if (table?.connector?.kind !== 'kafka' || typeof table.connector.topic !== 'string') {
+    fail(
+      `lookup ${String(node.id)} reads table ${name}, which "graph.tables" does not declare with a kafka topic`,
+    )
+  }
 }
 
 /** A Sink graph node with its naming and record-timestamp fields checked, or defaulted when absent. */

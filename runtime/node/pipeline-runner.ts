@@ -45,6 +45,7 @@ import type { Counter, Gauge, Histogram, MetricsRegistry, Series } from '../metr
 import { LogSampler } from '../observability/log-sampler.ts'
 import { type Logger, silentLogger } from '../observability/logger.ts'
 import type { SnapshotStore } from '../state/index.ts'
+import { TableReaders } from '../table/table-readers.ts'
 import { firstInvalidUtf8, isUtf8 } from '../text/utf8.ts'
 import { SessionWindowOperator } from '../window/session-operator.ts'
 import { createTypedArrayWindowStore } from '../window/typed-array-store.ts'
@@ -102,6 +103,8 @@ export interface PipelineRunnerOptions {
   readonly stateStore?: SnapshotStore
   /** Budget of each stateful step's state per source partition, and what happens beyond it. */
   readonly stateBudget?: StateBudget
+  /** How often the tables of lookups look for updates of their topics. Default 1000 ms. */
+  readonly tablePollIntervalMs?: number
 }
 
 /** The `states` argument of a stateless chain. */
@@ -191,6 +194,8 @@ export class PipelineRunner {
   /** Keyed state and checkpoints; null for a stateless at-least-once pipeline (commits per batch). */
   private readonly operatorState: OperatorState | null
   private readonly hasWindows: boolean
+  /** The tables the artifact's lookups read (runtime/table/); empty without lookups. */
+  private readonly tables: TableReaders
   /** At most 10 'event dead-lettered' lines a second; the metric counts every one. */
   private readonly deadLetterLines = new LogSampler(DEAD_LETTER_LINES_PER_SECOND, (count) =>
     this.logger.warn('more events dead-lettered than logged one by one', {
@@ -303,6 +308,20 @@ export class PipelineRunner {
       ),
     }
     this.metrics.ready.set(0)
+    this.tables = new TableReaders({
+      log: options.log,
+      artifact: options.artifact,
+      metrics: options.metrics,
+      // A table record no row can be made of is dead-lettered like a source record that fails to decode.
+      onMalformed: (record, reason) =>
+        this.appendDeadLetters(options.log, [
+          this.deadLetterRecord({ record, stage: 'decode', reason, location: null }),
+        ]),
+      ...(options.partitions === undefined ? {} : { partitions: options.partitions }),
+      ...(options.tablePollIntervalMs === undefined ? {} : { pollIntervalMs: options.tablePollIntervalMs }),
+      backoff: this.backoff,
+      logger: this.logger,
+    })
   }
 
   /**
@@ -417,6 +436,9 @@ export class PipelineRunner {
     if (options.signal?.aborted) runner.stopSignal.abort()
     try {
       await runner.retrying(() => runner.ensureTopics())
+      // Every table holds its whole topic (as of now) before the first event is processed.
+      await runner.retrying(() => runner.tables.catchUp())
+      runner.tables.follow()
       await runner.retrying(() => runner.subscribe())
     } catch (error) {
       if (!runner.stopping) throw error
@@ -454,6 +476,7 @@ export class PipelineRunner {
     this.metrics.ready.set(0)
     await this.subscription?.stop()
     await this.finished.catch(() => {})
+    await this.tables.stop()
     this.deadLetterLines.flush()
   }
 
@@ -813,6 +836,14 @@ export class PipelineRunner {
         const filtered = batch.length - output.length - errors.length
         if (filtered > 0) {
           this.metrics.eventsFiltered.labels({ source: this.sourceOf.get(consumer.id)! }).inc(filtered)
+        }
+        this.push(consumer.id, output, records, outputs, deadLetters, states, maxTimes)
+      } else if (consumer.kind === 'Lookup') {
+        const output = this.buffers.get(consumer.id)!
+        const errors: ChainError[] = []
+        this.tables.lookup(consumer, batch, output, errors)
+        for (const failure of errors) {
+          deadLetters.push(this.evaluationFailure(records[batch.origins[failure.index]!]!, failure))
         }
         this.push(consumer.id, output, records, outputs, deadLetters, states, maxTimes)
       } else if (consumer.kind === 'Sink') {
