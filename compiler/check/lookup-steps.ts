@@ -58,7 +58,8 @@ export function checkTable(decl: TableAst, ctx: TableContext): TableDecl | null 
     name: decl.schema.name,
     fields: schema.fields.map((f) => ({ name: f.name, type: f.type })),
   }
-  return { kind: 'Table', name: decl.name.name, span: decl.span, schema: row, connector, key }
+  const eventTimeField = schema.fields.find((f) => f.eventTime)?.name ?? null
+  return { kind: 'Table', name: decl.name.name, span: decl.span, schema: row, connector, key, eventTimeField }
 }
 
 /** What the checker lends this module for one lookup step. */
@@ -108,6 +109,24 @@ export function checkLookup(step: LookupStep, ctx: LookupContext): LookupNode {
       )
     }
   }
+  const asOf = step.asOf === null ? null : ctx.expr(step.asOf)
+  if (asOf !== null && step.asOf !== null) {
+    if (!isError(asOf.type) && baseType(asOf.type).kind !== 'timestamp') {
+      ctx.report(
+        'E0456',
+        `\`as of\` needs a \`timestamp\` (usually the event time), but this is \`${show(asOf.type)}\``,
+        step.asOf.span,
+      )
+    }
+    if (table !== null && table.eventTimeField === null) {
+      ctx.report(
+        'E0455',
+        `the rows of \`${table.name}\` have no time to look them up \`as of\`: mark the field that says from when a row is valid \`@event_time\` in its schema`,
+        step.asOf.span,
+        [{ message: `the table \`${table.name}\``, span: table.span }],
+      )
+    }
+  }
   ctx.checkFieldName(step.alias.name, step.alias.span)
   const input = isError(ctx.record) ? null : (baseType(ctx.record) as RecordType)
   if (input?.kind === 'record' && input.fields.some((f) => f.name === step.alias.name)) {
@@ -134,6 +153,7 @@ export function checkLookup(step: LookupStep, ctx: LookupContext): LookupNode {
     table: step.table.name,
     alias: step.alias.name,
     key,
+    asOf,
     mode: step.orNull ? 'left' : 'inner',
   }
 }

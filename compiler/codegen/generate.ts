@@ -127,7 +127,7 @@ export function generateModule(
   const tableCode = tables.map((table, i) => tableKeyFunction(`tableKey${i}`, table, lookupContext))
   const tableEntries = tables.map(
     (table, i) =>
-      `${JSON.stringify(table.name)}: { decode: (value: unknown) => ${codecs.reader(table.schema, null)}(value) ?? ${codecs.decoder(table.schema)}(value, ''), decodeJson: ${codecs.jsonDecoder(table.schema, null)}, key: tableKey${i} as (row: never) => string | null }`,
+      `${JSON.stringify(table.name)}: { decode: (value: unknown) => ${codecs.reader(table.schema, null)}(value) ?? ${codecs.decoder(table.schema)}(value, ''), decodeJson: ${codecs.jsonDecoder(table.schema, null)}, key: tableKey${i} as (row: never) => string | null, time: ${table.eventTimeField === null ? 'null' : `(row: { ${table.eventTimeField}: number }) => row.${table.eventTimeField}`} }`,
   )
   const lookups = pipeline.nodes.filter((n): n is LookupNode => n.kind === 'Lookup')
   const lookupCode = lookups.map((node, i) => {
@@ -227,7 +227,17 @@ export function generateModule(
       name: 'LookupTable',
       isExported: true,
       docs: ["A table's rows by key string, as a lookup reads them (runtime/artifact/operators.ts)."],
-      methods: [{ name: 'get', parameters: [{ name: 'key', type: 'string' }], returnType: 'unknown' }],
+      methods: [
+        { name: 'get', parameters: [{ name: 'key', type: 'string' }], returnType: 'unknown' },
+        {
+          name: 'getAsOf',
+          parameters: [
+            { name: 'key', type: 'string' },
+            { name: 'at', type: 'number' },
+          ],
+          returnType: 'unknown',
+        },
+      ],
     },
     {
       name: 'OperatorRuntime',

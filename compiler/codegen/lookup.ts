@@ -3,10 +3,12 @@
  * `tables` and `lookups`). The runtime's TableReader (runtime/table/) owns the rows, reading the
  * changelog topic; the generated code only does what depends on the pipeline's types:
  *
- *   tables[name]   the row decoders (from JSON bytes, from a parsed value) and `key(row)`, the key
- *                  string of a row: the same string form as `key by` (specs/language.md §9)
+ *   tables[name]   the row decoders (from JSON bytes, from a parsed value), `key(row)`, the key
+ *                  string of a row: the same string form as `key by` (specs/language.md §9), and
+ *                  `time(row)`, its version time (the `@event_time` field), or null without one
  *   lookups[id]    one loop over a batch: each event's key string, the table's row for it, and the
- *                  output record (the event's fields, then the row under the alias); an inner
+ *                  output record (the event's fields, then the row under the alias; with `as of`,
+ *                  the row as of the event's time expression, `table.getAsOf`); an inner
  *                  lookup drops an event with no row, a left one sets the alias to null. It
  *                  returns how many events found no row.
  *
@@ -83,6 +85,7 @@ export function lookupFunction(
   const ctx = expressionContext(context, temps)
   const stepSite = context.site(node.span)
   const key = context.keyToString(node.key, compileExpr(node.key, ctx), ctx)
+  const at = node.asOf === null ? null : compileExpr(node.asOf, ctx)
   const rowType = tsType(table.schema, context.typeName)
   const fields = inputSchema.fields.map((f) => `${f.name}: r0.${f.name}`)
   const miss =
@@ -96,7 +99,12 @@ export function lookupFunction(
     `/*@pipe:${stepSite}*/`,
     `site = ${stepSite}`,
     `const key: string | null = ${key}`,
-    'const row = key === null ? undefined : table.get(key)',
+    ...(at === null
+      ? ['const row = key === null ? undefined : table.get(key)']
+      : [
+          `const at: number | null = ${at}`,
+          'const row = key === null || at === null ? undefined : table.getAsOf(key, at)',
+        ]),
     ...miss,
     `const r1: ${tsType(node.schema, context.typeName)} = { ${[...fields, `${node.alias}: ${alias}`].join(', ')} }`,
     'outValues[o] = r1; outKeys[o] = keys[i]!; outTimestamps[o] = timestamps[i]!; outOrigins[o] = origins[i]!; o++',

@@ -69,6 +69,8 @@ export const diagnosticCatalogue = {
   E0452: { severity: 'error', title: 'unknown table' },
   E0453: { severity: 'error', title: 'lookup key type does not match the table key' },
   E0454: { severity: 'error', title: 'lookup row name is already a field' },
+  E0455: { severity: 'error', title: 'as-of lookup in a table without @event_time' },
+  E0456: { severity: 'error', title: 'as-of time is not a timestamp' },
   // Warnings
   W0001: { severity: 'warning', title: 'stream is never used' },
   W0002: { severity: 'warning', title: 'source is never used' },

@@ -14,8 +14,10 @@
  * budget and no expiry, and applies the rules of stateful-semantics.ts. Like the conformance
  * cases, it stands for one source partition.
  *
- * Tables: each table is a Map from key string to its latest row, changed only by `updateTable`.
- * A lookup reads the table as it is when the event is pushed: the interleaving of `updateTable`
+ * Tables: each table is a Map from key string to its latest row, changed only by `updateTable`,
+ * and, for a table whose schema has an `@event_time` field, every version of each key in the
+ * order applied (for lookups `as of` a time, which pick the version with the latest time not
+ * after it, by a plain scan). A lookup reads the table as it is when the event is pushed: the interleaving of `updateTable`
  * and `push` calls is the interleaving of table updates and events (specs/language.md, "Tables
  * and lookups"; the conformance cases apply every table update before the first event).
  *
@@ -110,7 +112,11 @@ export interface Interpreter {
 /** One record of a table's changelog topic, decoded. */
 export type TableUpdate =
   | { readonly kind: 'row'; readonly value: Record<string, unknown> }
-  | { readonly kind: 'tombstone'; readonly key: string | null }
+  /**
+   * `timestamp`: the record's timestamp, from when the key has no row for lookups `as of` a time;
+   * without it the tombstone deletes only the latest row.
+   */
+  | { readonly kind: 'tombstone'; readonly key: string | null; readonly timestamp?: number }
 
 /** A running operator: takes one event, emits zero or more to its consumers. */
 interface Operator {
@@ -196,16 +202,30 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
     report: (error) => onError({ sourceName: current.sourceName, event: current.event, error }),
   }
   // Each table's rows by key string, shared by every lookup of it.
-  const tables = new Map<string, { rows: Map<string, Row>; key: (row: Row) => string | null }>()
+  const tables = new Map<
+    string,
+    ReferenceTable & { key: (row: Row) => string | null; timeField: string | null }
+  >()
   for (const [name, table] of Object.entries(pipeline.tables ?? {})) {
     const evaluate = compileExpr(table.key, functions)
     const toKey = keyString(table.key.type)
-    tables.set(name, { rows: new Map(), key: (row) => toKey(evaluate(row)) })
+    tables.set(name, {
+      rows: new Map(),
+      versions: new Map(),
+      key: (row) => toKey(evaluate(row)),
+      timeField: table.eventTimeField,
+    })
   }
-  const rowsOf = (name: string): Map<string, Row> => {
+  const tableOf = (name: string): ReferenceTable => {
     const table = tables.get(name)
     if (table === undefined) throw new Error(`lookup of unknown table '${name}'`)
-    return table.rows
+    return table
+  }
+  /** Every version of a key, in the order applied; `row` null for a tombstone. */
+  const addVersion = (table: ReferenceTable, key: string, time: number, row: Row | null) => {
+    const list = table.versions.get(key) ?? []
+    list.push({ time, row })
+    table.versions.set(key, list)
   }
   const consumers = new Map<string, Operator[]>()
   const lateEdges = new Map<string, Operator>()
@@ -224,7 +244,7 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
             delayMs: lateness.get(node.id)!,
           })
         : node.kind === 'Lookup'
-          ? lookupOperator(node, rowsOf(node.table), functions, emit)
+          ? lookupOperator(node, tableOf(node.table), functions, emit)
           : buildNode(node, emit, functions, onSink, lateness.get(node.id)!)
     if (node.kind === 'LateEvents') {
       // Not a consumer of the window's results: the window hands it the events it refuses. A
@@ -268,7 +288,11 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
         onError({ sourceName: name, event, error: new EvaluationError(message) })
       if (update.kind === 'tombstone') {
         if (update.key === null) fail('a tombstone without a record key deletes nothing')
-        else table.rows.delete(update.key)
+        else {
+          table.rows.delete(update.key)
+          if (table.timeField !== null && update.timestamp !== undefined)
+            addVersion(table, update.key, update.timestamp, null)
+        }
         return
       }
       let key: string | null
@@ -280,29 +304,62 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
         return
       }
       if (key === null) fail("the row's key is null, so no lookup could find it")
-      else table.rows.set(key, update.value)
+      else {
+        table.rows.set(key, update.value)
+        if (table.timeField !== null)
+          addVersion(table, key, update.value[table.timeField] as number, update.value)
+      }
     },
   }
 }
 
+/** A table's latest rows, and its versions per key in the order applied (`row` null: deleted). */
+interface ReferenceTable {
+  readonly rows: Map<string, Row>
+  readonly versions: Map<string, { readonly time: number; readonly row: Row | null }[]>
+}
+
+/**
+ * The row of `key` as of `at`: of the key's versions with a time not after `at`, the one with the
+ * latest time, the last applied among equal times; undefined when there is none or it is a
+ * tombstone.
+ */
+function rowAsOf(table: ReferenceTable, key: string, at: number): Row | undefined {
+  let found: { readonly time: number; readonly row: Row | null } | undefined
+  for (const version of table.versions.get(key) ?? []) {
+    if (version.time <= at && (found === undefined || version.time >= found.time)) found = version
+  }
+  return found?.row ?? undefined
+}
+
 /**
  * Lookup adds the row of the event's key (the key string of `key`, see `keyString`) as field
- * `alias` after the event's fields; with no row (or a null key) an inner lookup drops the event
- * and a left one sets the alias to null. The event's key and time travel unchanged.
+ * `alias` after the event's fields: the latest row, or with `asOf` the row as of that time (see
+ * rowAsOf). With no row (or a null key or time) an inner lookup drops the event and a left one
+ * sets the alias to null. The event's key and time travel unchanged.
  */
 function lookupOperator(
   node: LookupNode,
-  rows: ReadonlyMap<string, Row>,
+  table: ReferenceTable,
   functions: FunctionTable,
   next: Operator,
 ): Operator {
   const evaluate = compileExpr(node.key, functions)
   const toKey = keyString(node.key.type)
+  const asOf = node.asOf === null ? null : compileExpr(node.asOf, functions)
   const { alias } = node
   return {
     push: (event) => {
       const key = toKey(evaluate(event.value))
-      const row = key === null ? undefined : rows.get(key)
+      const at = asOf === null ? null : (asOf(event.value) as number | null)
+      const row =
+        key === null
+          ? undefined
+          : asOf === null
+            ? table.rows.get(key)
+            : at === null
+              ? undefined
+              : rowAsOf(table, key, at)
       if (row === undefined && node.mode === 'inner') return
       next.push({
         value: { ...event.value, [alias]: row ?? null },

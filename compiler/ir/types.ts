@@ -362,10 +362,12 @@ export interface LateEventsNode extends NodeBase {
 }
 
 /**
- * `lookup accounts as a on card_id [or null]`: the event with the current row of table `table`
- * whose key string equals that of `key` (an expression over the input) added as field `alias`
- * (specs/language.md, "Tables and lookups"). `inner` drops an event with no row (or a null key);
- * `left` passes it on with the alias null. The output record is the input's fields, then the alias
+ * `lookup accounts as a on card_id [as of ts] [or null]`: the event with the current row of table
+ * `table` whose key string equals that of `key` (an expression over the input) added as field
+ * `alias` (specs/language.md, "Tables and lookups"). With `asOf` (a timestamp expression over the
+ * input), the row is instead the version of the key valid at that time: the one with the latest
+ * version time (the table's `eventTimeField`) not after it. `inner` drops an event with no row (or
+ * a null key or time); `left` passes it on with the alias null. The output record is the input's fields, then the alias
  * (`schema`); the event's key and event time travel unchanged. Not fused: the table is the
  * runtime's, not a chain's keyed state.
  */
@@ -376,6 +378,8 @@ export interface LookupNode extends NodeBase {
   readonly table: string
   readonly alias: string
   readonly key: Expr
+  /** The time to look the row up as of (a temporal lookup); null: the latest row. */
+  readonly asOf: Expr | null
   readonly mode: 'inner' | 'left'
 }
 
@@ -392,6 +396,11 @@ export interface TableDecl {
   readonly schema: RecordType
   readonly connector: { readonly kind: 'kafka'; readonly topic: string }
   readonly key: Expr
+  /**
+   * The schema's `@event_time` field: a row's version time, from which it is valid for lookups
+   * `as of` a time; null when the schema has none (then only the latest row can be looked up).
+   */
+  readonly eventTimeField: string | null
 }
 
 /** One step inside a fused chain: the per-event operators, without ids or inputs. */

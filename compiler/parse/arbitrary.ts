@@ -229,7 +229,13 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
     })
     .map((r) => ({ kind: 'Aggregate' as const, ...r, span })),
   fc
-    .record({ table: identArb, alias: identArb, key: expressionArb, orNull: fc.boolean() })
+    .record({
+      table: identArb,
+      alias: identArb,
+      key: expressionArb,
+      asOf: fc.option(expressionArb, { nil: null }),
+      orNull: fc.boolean(),
+    })
     .map((r) => ({ kind: 'Lookup' as const, ...r, span })),
 )
 

@@ -338,15 +338,18 @@ export interface AggregateInit {
 }
 
 /**
- * `lookup accounts as a on card_id [or null]`: the event with the row of table `accounts` whose key
- * equals `card_id` added as field `a`. `orNull`: an event with no row goes on with `a` null
- * (a left lookup) instead of being dropped. `lookup`, `as` and `on` are words of the step.
+ * `lookup accounts as a on card_id [as of ts] [or null]`: the event with the row of table
+ * `accounts` whose key equals `card_id` added as field `a`. `asOf`: the version of the row valid
+ * at that time (a temporal lookup) instead of the latest row. `orNull`: an event with no row goes
+ * on with `a` null (a left lookup) instead of being dropped. `lookup`, `as`, `of` and `on` are
+ * words of the step.
  */
 export interface LookupStep {
   readonly kind: 'Lookup'
   readonly table: Identifier
   readonly alias: Identifier
   readonly key: Expression
+  readonly asOf: Expression | null
   readonly orNull: boolean
   readonly span: Span
 }

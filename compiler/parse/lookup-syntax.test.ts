@@ -42,9 +42,22 @@ describe('tables and lookups, as written', () => {
     expect(lookupOf('lookup t as a on lower(k) or null').key).toMatchObject({ kind: 'Call' })
   })
 
+  it('reads `as of` after the key, which `or null` ends too', () => {
+    expect(lookupOf('lookup t as a on k as of ts')).toMatchObject({
+      key: { kind: 'Name', name: 'k' },
+      asOf: { kind: 'Name', name: 'ts' },
+      orNull: false,
+    })
+    expect(lookupOf('lookup t as a on k as of ts - 5s or null')).toMatchObject({
+      asOf: { kind: 'Binary', op: '-' },
+      orNull: true,
+    })
+    expect(lookupOf('lookup t as a on k').asOf).toBeNull()
+  })
+
   it('prints lookups and tables back to text that parses to the same tree', () => {
     const text =
-      'table t: A from kafka("t") key by id\n\nstream s = x\n  | lookup t as a on (k ?? "x") or null\n  | lookup t as b on (p or q)\n'
+      'table t: A from kafka("t") key by id\n\nstream s = x\n  | lookup t as a on (k ?? "x") or null\n  | lookup t as b on (p or q) as of (if c then t1 else t2) or null\n'
     expect(printFile(parsed(text))).toBe(text)
   })
 

@@ -95,6 +95,7 @@ export const LOOKUP_WORDS = {
   table: 'table',
   lookup: 'lookup',
   as: 'as',
+  of: 'of',
   on: 'on',
 } as const
 
@@ -501,7 +502,7 @@ class Parser {
     return this.fail('a step (`where`, `select`, `key by`, `dedup`, `aggregate` or `lookup`)')
   }
 
-  /** `lookup TABLE as ALIAS on expr [or null]` */
+  /** `lookup TABLE as ALIAS on expr [as of expr] [or null]` */
   private parseLookup(): LookupStep {
     const start = this.advance().start
     const table = this.identifier('the name of a table after `lookup` (`lookup accounts as a on card_id`)')
@@ -514,13 +515,14 @@ class Parser {
       this.fail('`on` and the key to look up after the name of the row (`lookup accounts as a on card_id`)')
     }
     this.advance()
-    const outer = this.orNullEndsAt
-    this.orNullEndsAt = this.nesting + 1
-    let key: Expression
-    try {
-      key = this.parseExpression()
-    } finally {
-      this.orNullEndsAt = outer
+    const key = this.parseLookupExpression()
+    let asOf: Expression | null = null
+    if (this.atWord(LOOKUP_WORDS.as)) {
+      // Nothing else can follow a key with `as`: a missing `of` is reported as such.
+      this.advance()
+      if (!this.atWord(LOOKUP_WORDS.of)) this.fail('`of` and the time to look the row up at (`as of ts`)')
+      this.advance()
+      asOf = this.parseLookupExpression()
     }
     let orNull = false
     if (this.at('or') && this.peek(1).kind === 'null') {
@@ -528,7 +530,18 @@ class Parser {
       this.advance()
       orNull = true
     }
-    return { kind: 'Lookup', table, alias, key, orNull, span: this.span(start, this.prevEnd()) }
+    return { kind: 'Lookup', table, alias, key, asOf, orNull, span: this.span(start, this.prevEnd()) }
+  }
+
+  /** An expression of a lookup step, which a following `or null` ends. */
+  private parseLookupExpression(): Expression {
+    const outer = this.orNullEndsAt
+    this.orNullEndsAt = this.nesting + 1
+    try {
+      return this.parseExpression()
+    } finally {
+      this.orNullEndsAt = outer
+    }
   }
 
   /** `dedup by expr, … within DURATION` */

@@ -204,7 +204,8 @@ function printStep(step: Step): string {
       // `or null` after the key ends the key, so a key that is an `or` (or ends in one, as `??`
       // and `if` can) is parenthesised.
       const key = sub(step.key, Prec.Or + 1)
-      return `lookup ${step.table.name} as ${step.alias.name} on ${key}${step.orNull ? ' or null' : ''}`
+      const asOf = step.asOf === null ? '' : ` as of ${sub(step.asOf, Prec.Or + 1)}`
+      return `lookup ${step.table.name} as ${step.alias.name} on ${key}${asOf}${step.orNull ? ' or null' : ''}`
     }
   }
 }

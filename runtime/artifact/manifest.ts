@@ -79,6 +79,12 @@ export interface LookupGraphNode {
   readonly input: string
   readonly table: string
   readonly mode: 'inner' | 'left'
+  /**
+   * A temporal lookup's time expression (the IR's; the module computes it): non-null when the
+   * lookup reads the row as of a time, so the table keeps every version. Null or absent: the
+   * latest row.
+   */
+  readonly asOf?: object | null
 }
 
 /** A table lookups read: the changelog topic every node reads in full (runtime/table/). */

@@ -127,6 +127,12 @@ export interface WindowFunctions {
 export interface LookupTable {
   /** The latest row of `key`, or undefined when the table has none (never held one, or deleted). */
   get(key: string): unknown
+  /**
+   * The row of `key` valid at `at` (epoch ms): of its versions with a time not after `at`, the one
+   * with the latest time (the last read among equal times); undefined when there is none, or it
+   * is a tombstone. Only tables whose rows have a time (TableFunctions.time) keep versions.
+   */
+  getAsOf(key: string, at: number): unknown
 }
 
 /**
@@ -152,6 +158,12 @@ export interface TableFunctions {
    * Throws an EvaluationError when the key expression fails.
    */
   key(row: never): string | null
+  /**
+   * The version time of a decoded row (its `@event_time` field), from which it is valid for
+   * lookups `as of` a time; null when the table's schema has none. Absent in artifacts compiled
+   * before temporal lookups existed.
+   */
+  readonly time?: ((row: never) => number) | null
 }
 
 export interface Operators {

@@ -143,3 +143,56 @@ describe('lookups in a running node', () => {
     expect(dead[0]!.headers[DEAD_LETTER_HEADERS.reason]).toMatch(/^holder: expected a string/)
   })
 })
+
+const AS_OF_PIPE = `
+schema Trade { id: string, pair: string, at: timestamp @event_time }
+schema Rate { pair: string, rate: f64, valid_from: timestamp @event_time }
+source trades: Trade from kafka("trades")
+table rates: Rate from kafka("rates") key by pair
+stream priced = trades
+  | lookup rates as r on pair as of at or null
+  | select { id, rate: r.rate }
+sink priced -> kafka("priced")
+`
+
+describe('temporal lookups in a running node', () => {
+  it('find the version valid at the event time, also one that arrived after newer versions', async () => {
+    const artifact = await loadArtifact(await compileFixture(AS_OF_PIPE, 'lookup-as-of-runner'))
+    const rate = (rateValue: number, validFrom: string) => ({
+      key: 'EURUSD',
+      value: Buffer.from(JSON.stringify({ pair: 'EURUSD', rate: rateValue, valid_from: validFrom })),
+    })
+    const trade = (id: string, at: string) => ({
+      key: null,
+      value: Buffer.from(JSON.stringify({ id, pair: 'EURUSD', at })),
+    })
+    await log.ensureTopic('rates')
+    await log.ensureTopic('trades')
+    await log.append('rates', [rate(1.5, '2024-03-01T10:00:00Z'), rate(2, '2024-03-01T12:00:00Z')])
+    const metrics = new MetricsRegistry()
+    const runner = await PipelineRunner.start({ log, artifact, metrics, tablePollIntervalMs: 10 })
+    try {
+      await log.append('trades', [trade('t1', '2024-03-01T11:30:00Z'), trade('t2', '2024-03-01T12:30:00Z')])
+      await runner.waitUntilCaughtUp()
+      // A version from 11:00, read after the 12:00 one: it serves 11:00 to 12:00 from now on.
+      await log.append('rates', [rate(1.25, '2024-03-01T11:00:00Z')])
+      await eventually(() => metrics.find('sluice_table_updates_total')?.total() === 3)
+      await log.append('trades', [
+        trade('t3', '2024-03-01T11:30:00Z'),
+        trade('t4', '2024-03-01T12:30:00Z'),
+        trade('t5', '2024-03-01T09:00:00Z'),
+      ])
+      await runner.waitUntilCaughtUp()
+    } finally {
+      await runner.stop()
+    }
+    const priced = (await log.read('priced', 0, 0, 100)).map((r) => JSON.parse(r.value.toString()))
+    expect(priced).toEqual([
+      { id: 't1', rate: 1.5 },
+      { id: 't2', rate: 2 },
+      { id: 't3', rate: 1.25 },
+      { id: 't4', rate: 2 },
+      { id: 't5', rate: null },
+    ])
+  })
+})

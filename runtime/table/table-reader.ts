@@ -44,6 +44,8 @@ export interface TableReaderOptions {
   readonly pollIntervalMs?: number
   /** Records per read. Default 1000. */
   readonly maxBatchRecords?: number
+  /** Whether to keep every version of each key (a lookup `as of` a time reads the table). */
+  readonly versioned?: boolean
   /** Back-off after a failed poll. Default: 200 ms doubling up to 5 s. */
   readonly backoff?: Backoff
   readonly metrics?: TableReaderMetrics
@@ -63,7 +65,7 @@ export class TableReader {
   private readonly logger: Logger
 
   constructor(private readonly options: TableReaderOptions) {
-    this.rows = new TableRows(options.functions)
+    this.rows = new TableRows(options.functions, { versioned: options.versioned ?? false })
     this.logger = (options.logger ?? silentLogger).child({ table: options.name, topic: options.topic })
   }
 

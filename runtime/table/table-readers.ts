@@ -73,6 +73,10 @@ export class TableReaders {
           name: node.table,
           topic: table.connector.topic,
           functions,
+          // A lookup `as of` a time reads versions, which only then are kept.
+          versioned: manifest.graph.nodes.some(
+            (n) => n.kind === 'Lookup' && n.table === node.table && n.asOf != null,
+          ),
           onMalformed: options.onMalformed,
           metrics,
           ...(options.pollIntervalMs === undefined ? {} : { pollIntervalMs: options.pollIntervalMs }),

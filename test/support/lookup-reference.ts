@@ -10,19 +10,23 @@
  *   lookup then emits nothing for the event, a left one emits it with the alias null.
  *
  * The output record is the event's fields, then the row under the alias.
+ *
+ * `referenceLookupAsOf` is the temporal lookup (`as of` the event's time t): of the changes of the
+ * key before the event whose time is not after t, the one with the latest time wins (among equal
+ * times, the later change); a `set` gives its row, a `delete` or nothing none.
  */
 
 export type Row = Record<string, unknown>
 
 export type LookupHistoryEntry =
   /** A changelog record that set the row of `key` (the key string of the row). */
-  | { readonly kind: 'set'; readonly key: string; readonly row: Row }
-  /** A tombstone of `key` (its record key). */
-  | { readonly kind: 'delete'; readonly key: string }
+  | { readonly kind: 'set'; readonly key: string; readonly row: Row; readonly time: number }
+  /** A tombstone of `key` (its record key), from `time` (its record's timestamp) on. */
+  | { readonly kind: 'delete'; readonly key: string; readonly time: number }
   /** A changelog record the table refuses (malformed): it changes nothing. */
   | { readonly kind: 'refused' }
-  /** A stream event and the key string the lookup computes for it (null: a null key). */
-  | { readonly kind: 'event'; readonly event: Row; readonly key: string | null }
+  /** A stream event, the key string the lookup computes for it (null: a null key), and its time. */
+  | { readonly kind: 'event'; readonly event: Row; readonly key: string | null; readonly time: number }
 
 export function referenceLookup(
   history: readonly LookupHistoryEntry[],
@@ -42,6 +46,29 @@ export function referenceLookup(
         }
       }
     }
+    if (row === null && mode === 'inner') return
+    out.push({ ...entry.event, [alias]: row })
+  })
+  return out
+}
+
+export function referenceLookupAsOf(
+  history: readonly LookupHistoryEntry[],
+  mode: 'inner' | 'left',
+  alias: string,
+): Row[] {
+  const out: Row[] = []
+  history.forEach((entry, i) => {
+    if (entry.kind !== 'event') return
+    let best: Extract<LookupHistoryEntry, { kind: 'set' | 'delete' }> | null = null
+    if (entry.key !== null) {
+      for (const earlier of history.slice(0, i)) {
+        if (earlier.kind !== 'set' && earlier.kind !== 'delete') continue
+        if (earlier.key !== entry.key || earlier.time > entry.time) continue
+        if (best === null || earlier.time >= best.time) best = earlier
+      }
+    }
+    const row = best?.kind === 'set' ? best.row : null
     if (row === null && mode === 'inner') return
     out.push({ ...entry.event, [alias]: row })
   })
