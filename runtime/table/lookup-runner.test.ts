@@ -144,6 +144,39 @@ describe('lookups in a running node', () => {
   })
 })
 
+describe('lookups under exactly-once delivery', () => {
+  it('work in transactions, and dead-letter a malformed table record outside them', async () => {
+    await log.append('cards', [card('c1', 'Ada'), { key: null, value: Buffer.from('not json') }])
+    await log.append('payments', [payment('p1', 'c1'), payment('p2', 'c9')])
+    const metrics = new MetricsRegistry()
+    const runner = await PipelineRunner.start({
+      log,
+      artifact: await loadArtifact(artifactDir),
+      metrics,
+      delivery: 'exactly-once',
+      checkpointIntervalMs: 0,
+      tablePollIntervalMs: 10,
+    })
+    try {
+      await runner.waitUntilCaughtUp()
+      await log.append('cards', [card('c9', 'Late')])
+      await eventually(() => metrics.find('sluice_table_updates_total')?.total() === 2)
+      await log.append('payments', [payment('p3', 'c9')])
+      await runner.waitUntilCaughtUp()
+    } finally {
+      await runner.stop()
+    }
+    expect(await enriched()).toEqual([
+      { id: 'p1', holder: 'Ada', amount: 1 },
+      { id: 'p3', holder: 'Late', amount: 1 },
+    ])
+    const dead = await log.read(DEFAULT_DEAD_LETTER_TOPIC, 0, 0, 100)
+    expect(dead.map((d) => d.headers[DEAD_LETTER_HEADERS.reason])).toEqual([
+      expect.stringMatching(/^invalid JSON/),
+    ])
+  })
+})
+
 const AS_OF_PIPE = `
 schema Trade { id: string, pair: string, at: timestamp @event_time }
 schema Rate { pair: string, rate: f64, valid_from: timestamp @event_time }
