@@ -11,9 +11,12 @@
  *
  * Tables (specs/language.md §10): `input.<table>.jsonl` holds the records of a table's topic (a
  * line `null` is a tombstone), with their record keys in `input.keys.<table>.jsonl` when given
- * (one JSON string or null per line; null for all without it). The table's records are appended
- * before the runner starts, so it holds them all before the first event; the interpreter gets
- * them before the first event too.
+ * (one JSON string or null per line; null for all without it). Inputs are appended in phases:
+ * those of `phases.jsonl` when the case has one (`{"input": name, "lines": n}` per line: the next n
+ * lines of that input), else every table's records, then every source's events, all before the
+ * runner starts. With phases, the runner starts with the first phase of a source, so it holds the
+ * tables appended before; each later phase is processed before the next is appended (a table
+ * phase: until the table has read its records). The interpreter gets the phases in the same order.
  *
  * The same inputs also go through the reference interpreter (unfused, unoptimised), which must
  * produce the same sink values (and, for sinks of event-time records, the same timestamps): both
@@ -76,6 +79,28 @@ describe('conformance cases', () => {
       const keysFile = join(dir, `input.keys.${source}.jsonl`)
       return existsSync(keysFile) ? (jsonLines(keysFile) as (string | null)[]) : new Array(count).fill(null)
     }
+    /** The phases inputs are appended in, each the lines [from, to) of one input (§10). */
+    const phases = (tables: ReadonlySet<string>): { input: string; from: number; to: number }[] => {
+      const phasesFile = join(dir, 'phases.jsonl')
+      if (!existsSync(phasesFile)) {
+        const ordered = [
+          ...inputs.filter((i) => tables.has(i.source)),
+          ...inputs.filter((i) => !tables.has(i.source)),
+        ]
+        return ordered.map(({ source, file }) => ({ input: source, from: 0, to: lines(file).length }))
+      }
+      const next = new Map<string, number>()
+      return (jsonLines(phasesFile) as { input: string; lines: number }[]).map(({ input, lines: n }) => {
+        const from = next.get(input) ?? 0
+        next.set(input, from + n)
+        return { input, from, to: from + n }
+      })
+    }
+    const inputLines = (input: string): string[] => {
+      const found = inputs.find((i) => i.source === input)
+      if (!found) throw new Error(`phases.jsonl of ${name} names input ${input}, which has no input file`)
+      return lines(found.file)
+    }
     const expectedOutputs = files
       .filter(
         (f) =>
@@ -94,28 +119,58 @@ describe('conformance cases', () => {
       // Stateful steps snapshot their state; a case's store lives and dies with its data directory.
       const stateStore = new FileSnapshotStore(join(dataDir, 'state'), { fsync: false })
       try {
-        for (const { source, file } of inputs) {
-          const input =
-            artifact.manifest.inputs.find((i) => i.source === source) ??
-            artifact.manifest.graph.tables?.[source]
+        const tables = artifact.manifest.graph.tables ?? {}
+        const topicOf = (source: string): string => {
+          const input = artifact.manifest.inputs.find((i) => i.source === source) ?? tables[source]
           expect(input, `input.${source}.jsonl names no source or table of the case`).toBeDefined()
           if (input?.connector.kind !== 'kafka') throw new Error(`source ${source} is not a kafka() source`)
-          await log.ensureTopic(input.connector.topic)
-          const keys = recordKeys(source, lines(file).length)
-          await log.append(
-            input.connector.topic,
-            lines(file).map((line, i) => ({ key: keys[i] ?? null, value: Buffer.from(line) })),
-          )
+          return input.connector.topic
         }
+        for (const { source } of inputs) await log.ensureTopic(topicOf(source))
         const stdout: string[] = []
         const runStarted = Date.now()
-        const runner = await PipelineRunner.start({
-          log,
-          artifact,
-          metrics: new MetricsRegistry(),
-          stdout: (t) => void stdout.push(t),
-          stateStore,
-        })
+        const metrics = new MetricsRegistry()
+        const start = () =>
+          PipelineRunner.start({
+            log,
+            artifact,
+            metrics,
+            stdout: (t) => void stdout.push(t),
+            stateStore,
+            tablePollIntervalMs: 10,
+          })
+        /** Resolves once the running node's table has read its first `count` records. */
+        const tableRead = async (table: string, count: number) => {
+          const deadline = Date.now() + 20_000
+          for (;;) {
+            const applied = metrics.find('sluice_table_updates_total')?.value({ table }) ?? 0
+            const dead = await log.partitions(DEFAULT_DEAD_LETTER_TOPIC).then(
+              () => log.read(DEFAULT_DEAD_LETTER_TOPIC, 0, 0, 100_000),
+              () => [],
+            )
+            const refused = dead.filter((d) => d.headers[DEAD_LETTER_HEADERS.topic] === topicOf(table)).length
+            if (applied + refused >= count) return
+            if (Date.now() > deadline) throw new Error(`table ${table} did not read ${count} records`)
+            await new Promise((r) => setTimeout(r, 10))
+          }
+        }
+        let runner: PipelineRunner | null = null
+        for (const phase of phases(new Set(Object.keys(tables)))) {
+          const keys = recordKeys(phase.input, inputLines(phase.input).length)
+          await log.append(
+            topicOf(phase.input),
+            inputLines(phase.input)
+              .slice(phase.from, phase.to)
+              .map((line, i) => ({ key: keys[phase.from + i] ?? null, value: Buffer.from(line) })),
+          )
+          const isTable = Object.hasOwn(tables, phase.input)
+          // Without phases.jsonl, everything is appended before the runner starts.
+          if (!existsSync(join(dir, 'phases.jsonl')) || (runner === null && isTable)) continue
+          runner ??= await start()
+          if (isTable) await tableRead(phase.input, phase.to)
+          else await runner.waitUntilCaughtUp(20_000)
+        }
+        runner ??= await start()
         await runner.waitUntilCaughtUp(20_000)
         await runner.stop()
         await runner.done
@@ -225,27 +280,31 @@ describe('conformance cases', () => {
         },
         onError: () => {},
       })
-      // Every table record first (§10): the rows a lookup sees are the whole topic's.
-      for (const { source: table, file } of inputs.filter((i) => pipeline.tables?.[i.source])) {
-        const functions = artifact.operators.tables![table]!
-        const keys = recordKeys(table, lines(file).length)
-        lines(file).forEach((line, i) => {
-          if (line.trim() === 'null') {
-            interpreter.updateTable(table, { kind: 'tombstone', key: keys[i] ?? null })
-            return
+      // The phases in order (§10): table records change the rows the later events look up.
+      for (const phase of phases(new Set(Object.keys(pipeline.tables ?? {})))) {
+        const all = inputLines(phase.input)
+        const table = pipeline.tables?.[phase.input] ? phase.input : null
+        if (table !== null) {
+          const functions = artifact.operators.tables![table]!
+          const keys = recordKeys(table, all.length)
+          for (let i = phase.from; i < phase.to; i++) {
+            const line = all[i]!
+            if (line.trim() === 'null') {
+              interpreter.updateTable(table, { kind: 'tombstone', key: keys[i] ?? null })
+              continue
+            }
+            let value: unknown
+            try {
+              value = functions.decode(JSON.parse(line))
+            } catch {
+              continue // dead-lettered by the runtime; the interpreter never sees it
+            }
+            interpreter.updateTable(table, { kind: 'row', value: value as Record<string, unknown> })
           }
-          let value: unknown
-          try {
-            value = functions.decode(JSON.parse(line))
-          } catch {
-            return // dead-lettered by the runtime; the interpreter never sees it
-          }
-          interpreter.updateTable(table, { kind: 'row', value: value as Record<string, unknown> })
-        })
-      }
-      for (const { source, file } of inputs.filter((i) => !pipeline.tables?.[i.source])) {
-        const decoder = artifact.operators.sources[source]!
-        for (const line of lines(file)) {
+          continue
+        }
+        const decoder = artifact.operators.sources[phase.input]!
+        for (const line of all.slice(phase.from, phase.to)) {
           let value: unknown
           try {
             value = decoder.decode(JSON.parse(line))
@@ -253,7 +312,7 @@ describe('conformance cases', () => {
             continue // dead-lettered by the runtime; the interpreter never sees it
           }
           const timestamp = decoder.eventTime ? decoder.eventTime(value as never) : 0
-          interpreter.push(source, { value: value as Record<string, unknown>, key: null, timestamp })
+          interpreter.push(phase.input, { value: value as Record<string, unknown>, key: null, timestamp })
         }
       }
       for (const { target, file } of expectedOutputs) {
