@@ -313,9 +313,14 @@ export class PipelineRunner {
       artifact: options.artifact,
       metrics: options.metrics,
       // A table record no row can be made of is dead-lettered like a source record that fails to decode.
-      onMalformed: (record, reason) =>
+      onMalformed: (record, reason, site) =>
         this.appendDeadLetters(options.log, [
-          this.deadLetterRecord({ record, stage: 'decode', reason, location: null }),
+          this.deadLetterRecord({
+            record,
+            stage: 'decode',
+            reason,
+            location: site === undefined ? null : this.location(site),
+          }),
         ]),
       ...(options.partitions === undefined ? {} : { partitions: options.partitions }),
       ...(options.tablePollIntervalMs === undefined ? {} : { pollIntervalMs: options.tablePollIntervalMs }),

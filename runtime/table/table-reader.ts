@@ -38,8 +38,11 @@ export interface TableReaderOptions {
   readonly name: string
   readonly topic: string
   readonly functions: TableFunctions
-  /** Called (and awaited) for each record the table refuses. */
-  readonly onMalformed: (record: LogRecord, reason: string) => Promise<void>
+  /**
+   * Called (and awaited) for each record the table refuses; `site` is the manifest site of the key
+   * expression when evaluating it failed.
+   */
+  readonly onMalformed: (record: LogRecord, reason: string, site?: number) => Promise<void>
   /** How often `follow()` looks for new records. Default 1000 ms. */
   readonly pollIntervalMs?: number
   /** Records per read. Default 1000. */
@@ -112,7 +115,7 @@ export class TableReader {
 
   private async apply(record: LogRecord): Promise<void> {
     const change: TableChange = this.rows.apply(record)
-    if (change.kind === 'refused') await this.options.onMalformed(record, change.reason)
+    if (change.kind === 'refused') await this.options.onMalformed(record, change.reason, change.site)
     else this.options.metrics?.applied(this.options.name)
   }
 

@@ -18,8 +18,8 @@ export interface TableReadersOptions {
   readonly log: Pick<Log, 'ensureTopic' | 'endOffsets' | 'read'>
   readonly artifact: LoadedArtifact
   readonly metrics: MetricsRegistry
-  /** Called (and awaited) for each table record that no row can be made of. */
-  readonly onMalformed: (record: LogRecord, reason: string) => Promise<void>
+  /** Called (and awaited) for each table record that no row can be made of (see TableReader). */
+  readonly onMalformed: (record: LogRecord, reason: string, site?: number) => Promise<void>
   /** Partitions of a table topic the node creates because it does not exist yet. */
   readonly partitions?: number
   readonly pollIntervalMs?: number

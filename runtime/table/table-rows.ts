@@ -16,6 +16,7 @@
  * one replaces it (the last read wins). Versions are never dropped: the table holds every version
  * its topic holds.
  */
+import { EvaluationError } from '../../stdlib/eval-error.ts'
 import type { LookupTable, TableFunctions } from '../artifact/operators.ts'
 import type { LogRecord } from '../log/index.ts'
 import { firstInvalidUtf8, isUtf8 } from '../text/utf8.ts'
@@ -23,7 +24,8 @@ import { firstInvalidUtf8, isUtf8 } from '../text/utf8.ts'
 /** What applying a record did: `set` or `deleted` a row, or `refused` it with a reason. */
 export type TableChange =
   | { readonly kind: 'set' | 'deleted'; readonly key: string }
-  | { readonly kind: 'refused'; readonly reason: string }
+  /** `site`: where in the `.pipe` the key expression failed (a manifest site), when it did. */
+  | { readonly kind: 'refused'; readonly reason: string; readonly site?: number }
 
 /** A value longer than this is not a tombstone even if it is white space around `null`. */
 const LONGEST_TOMBSTONE = 64
@@ -104,7 +106,10 @@ export class TableRows implements LookupTable {
     try {
       key = this.functions.key(row as never)
     } catch (error) {
-      return { kind: 'refused', reason: `the row's key cannot be computed: ${errorMessage(error)}` }
+      const reason = `the row's key cannot be computed: ${errorMessage(error)}`
+      return error instanceof EvaluationError && error.site >= 0
+        ? { kind: 'refused', reason, site: error.site }
+        : { kind: 'refused', reason }
     }
     if (key === null) return { kind: 'refused', reason: "the row's key is null, so no lookup could find it" }
     this.rows.set(key, row)
