@@ -30,10 +30,13 @@ export interface TableReadersOptions {
 export class TableReaders {
   private readonly readers = new Map<string, TableReader>()
   private readonly topics = new Map<string, string>()
-  private readonly misses: Counter
+  /** Null when the artifact looks nothing up (then no table metric is registered either). */
+  private readonly misses: Counter | null = null
 
   constructor(private readonly options: TableReadersOptions) {
     const { manifest, operators } = options.artifact
+    const lookups = manifest.graph.nodes.filter((n) => n.kind === 'Lookup')
+    if (lookups.length === 0) return
     const m = options.metrics
     const rows = m.gauge('sluice_table_rows', 'Rows a table holds (the latest row per key), by table.')
     const lag = m.gauge(
@@ -55,8 +58,7 @@ export class TableReaders {
         lag.set(behind, { table })
       },
     }
-    for (const node of manifest.graph.nodes) {
-      if (node.kind !== 'Lookup' || this.readers.has(node.table)) continue
+    for (const node of lookups) {
       const table = manifest.graph.tables?.[node.table]
       const functions = operators.tables?.[node.table]
       if (table === undefined || functions === undefined || operators.lookups?.[node.id] === undefined) {
@@ -65,6 +67,7 @@ export class TableReaders {
           `the artifact's module has no functions for lookup ${node.id} or its table ${node.table}`,
         )
       }
+      if (this.readers.has(node.table)) continue
       this.topics.set(node.table, table.connector.topic)
       this.readers.set(
         node.table,
@@ -74,9 +77,7 @@ export class TableReaders {
           topic: table.connector.topic,
           functions,
           // A lookup `as of` a time reads versions, which only then are kept.
-          versioned: manifest.graph.nodes.some(
-            (n) => n.kind === 'Lookup' && n.table === node.table && n.asOf != null,
-          ),
+          versioned: lookups.some((n) => n.table === node.table && n.asOf != null),
           onMalformed: options.onMalformed,
           metrics,
           ...(options.pollIntervalMs === undefined ? {} : { pollIntervalMs: options.pollIntervalMs }),
@@ -116,6 +117,6 @@ export class TableReaders {
   lookup(node: LookupGraphNode, input: EventBatch, output: EventBatch, errors: ChainError[]): void {
     const reader = this.readers.get(node.table)!
     const misses = this.options.artifact.operators.lookups![node.id]!(input, output, errors, reader.rows)
-    if (misses > 0) this.misses.labels({ lookup: node.id }).inc(misses)
+    if (misses > 0) this.misses?.labels({ lookup: node.id }).inc(misses)
   }
 }
