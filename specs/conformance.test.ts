@@ -9,6 +9,15 @@
  * `expected.dead-letters.jsonl` (`{"source": name, "line": n, "reason": regex}` per dead letter,
  * in order; `line` is 1-based in that source's input file).
  *
+ * Tables (specs/language.md §10): `input.<table>.jsonl` holds the records of a table's topic (a
+ * line `null` is a tombstone), with their record keys in `input.keys.<table>.jsonl` when given
+ * (one JSON string or null per line; null for all without it). Inputs are appended in phases:
+ * those of `phases.jsonl` when the case has one (`{"input": name, "lines": n}` per line: the next n
+ * lines of that input), else every table's records, then every source's events, all before the
+ * runner starts. With phases, the runner starts with the first phase of a source, so it holds the
+ * tables appended before; each later phase is processed before the next is appended (a table
+ * phase: until the table has read its records). The interpreter gets the phases in the same order.
+ *
  * The same inputs also go through the reference interpreter (unfused, unoptimised), which must
  * produce the same sink values (and, for sinks of event-time records, the same timestamps): both
  * implementations of the semantics pass every case. The interpreter reads the sources' events in
@@ -64,31 +73,6 @@ async function generatedOperators(artifactDir: string): Promise<Operators> {
   return module.instantiate({ stdlib, EvaluationError })
 }
 
-/**
- * The events of all inputs in the order the interpreter reads them: as `input.order` interleaves
- * them, or file after file (specs/language.md, §10).
- */
-function interleaving(
-  dir: string,
-  inputs: readonly { source: string; file: string }[],
-): { source: string; line: string }[] {
-  const queues = new Map(inputs.map(({ source, file }) => [source, lines(file)]))
-  const orderFile = join(dir, 'input.order')
-  if (!existsSync(orderFile)) {
-    return inputs.flatMap(({ source }) => queues.get(source)!.map((line) => ({ source, line })))
-  }
-  const order = lines(orderFile).map((line) => {
-    const source = line.trim()
-    const next = queues.get(source)?.shift()
-    if (next === undefined) throw new Error(`input.order names ${source} once more than it has events`)
-    return { source, line: next }
-  })
-  for (const [source, rest] of queues) {
-    if (rest.length > 0) throw new Error(`input.order leaves ${rest.length} event(s) of ${source} unread`)
-  }
-  return order
-}
-
 const cases = existsSync(CASES)
   ? readdirSync(CASES).filter((name) => existsSync(join(CASES, name, 'case.pipe')))
   : []
@@ -103,8 +87,53 @@ describe('conformance cases', () => {
     const text = readFileSync(join(dir, 'case.pipe'), 'utf8')
     const files = readdirSync(dir)
     const inputs = files
-      .filter((f) => /^input\..+\.jsonl$/.test(f))
+      .filter((f) => /^input\..+\.jsonl$/.test(f) && !f.startsWith('input.keys.'))
       .map((f) => ({ source: f.slice(6, -6), file: join(dir, f) }))
+    /** The record keys of an input's lines: `input.keys.<name>.jsonl`, or null for every line. */
+    const recordKeys = (source: string, count: number): (string | null)[] => {
+      const keysFile = join(dir, `input.keys.${source}.jsonl`)
+      return existsSync(keysFile) ? (jsonLines(keysFile) as (string | null)[]) : new Array(count).fill(null)
+    }
+    /** The phases inputs are appended in, each the lines [from, to) of one input (§10). */
+    const phases = (tables: ReadonlySet<string>): { input: string; from: number; to: number }[] => {
+      const phasesFile = join(dir, 'phases.jsonl')
+      const orderFile = join(dir, 'input.order')
+      if (existsSync(orderFile)) {
+        // One source name per line: the source whose next event comes next, one event a phase.
+        const next = new Map<string, number>()
+        const order = lines(orderFile).map((line) => {
+          const input = line.trim()
+          const from = next.get(input) ?? 0
+          if (from >= inputLines(input).length)
+            throw new Error(`input.order names ${input} once more than it has events`)
+          next.set(input, from + 1)
+          return { input, from, to: from + 1 }
+        })
+        for (const { source, file } of inputs) {
+          const left = lines(file).length - (next.get(source) ?? 0)
+          if (left > 0) throw new Error(`input.order leaves ${left} event(s) of ${source} unread`)
+        }
+        return order
+      }
+      if (!existsSync(phasesFile)) {
+        const ordered = [
+          ...inputs.filter((i) => tables.has(i.source)),
+          ...inputs.filter((i) => !tables.has(i.source)),
+        ]
+        return ordered.map(({ source, file }) => ({ input: source, from: 0, to: lines(file).length }))
+      }
+      const next = new Map<string, number>()
+      return (jsonLines(phasesFile) as { input: string; lines: number }[]).map(({ input, lines: n }) => {
+        const from = next.get(input) ?? 0
+        next.set(input, from + n)
+        return { input, from, to: from + n }
+      })
+    }
+    const inputLines = (input: string): string[] => {
+      const found = inputs.find((i) => i.source === input)
+      if (!found) throw new Error(`phases.jsonl of ${name} names input ${input}, which has no input file`)
+      return lines(found.file)
+    }
     const expectedOutputs = files
       .filter(
         (f) =>
@@ -115,10 +144,10 @@ describe('conformance cases', () => {
       )
       .map((f) => ({ target: f.slice(9, -6), file: join(dir, f) }))
 
-    // With `input.order`, the log must hand the runner the events in that order too (a join's
-    // results depend on how its two inputs interleave): each is appended once the runner has
-    // committed the one before, with a checkpoint at every batch.
-    const ordered = existsSync(join(dir, 'input.order'))
+    // With `phases.jsonl` or `input.order`, the runner must see the inputs in that order too (a
+    // lookup's rows, a join's interleaving): each phase is appended once the runner has committed
+    // the one before.
+    const stepwise = existsSync(join(dir, 'phases.jsonl')) || existsSync(join(dir, 'input.order'))
     it(`${name}: the compiled artifact on the embedded log`, async () => {
       const artifactDir = await compileFixture(text, name, `${name}/case.pipe`)
       const artifact = await loadArtifact(artifactDir)
@@ -127,36 +156,60 @@ describe('conformance cases', () => {
       // Stateful steps snapshot their state; a case's store lives and dies with its data directory.
       const stateStore = new FileSnapshotStore(join(dataDir, 'state'), { fsync: false })
       try {
+        const tables = artifact.manifest.graph.tables ?? {}
         const topicOf = (source: string): string => {
-          const input = artifact.manifest.inputs.find((i) => i.source === source)
-          expect(input, `input.${source}.jsonl names no source of the case`).toBeDefined()
+          const input = artifact.manifest.inputs.find((i) => i.source === source) ?? tables[source]
+          expect(input, `input.${source}.jsonl names no source or table of the case`).toBeDefined()
           if (input?.connector.kind !== 'kafka') throw new Error(`source ${source} is not a kafka() source`)
           return input.connector.topic
         }
-        for (const { source, file } of inputs) {
-          await log.ensureTopic(topicOf(source))
-          if (ordered) continue
-          await log.append(
-            topicOf(source),
-            lines(file).map((line) => ({ key: null, value: Buffer.from(line) })),
-          )
-        }
+        for (const { source } of inputs) await log.ensureTopic(topicOf(source))
         const stdout: string[] = []
         const runStarted = Date.now()
-        const runner = await PipelineRunner.start({
-          log,
-          artifact,
-          metrics: new MetricsRegistry(),
-          stdout: (t) => void stdout.push(t),
-          stateStore,
-          ...(ordered ? { checkpointIntervalMs: 0 } : {}),
-        })
-        if (ordered) {
-          for (const { source, line } of interleaving(dir, inputs)) {
-            await log.append(topicOf(source), [{ key: null, value: Buffer.from(line) }])
-            await runner.waitUntilCaughtUp(20_000)
+        const metrics = new MetricsRegistry()
+        const start = () =>
+          PipelineRunner.start({
+            log,
+            artifact,
+            metrics,
+            stdout: (t) => void stdout.push(t),
+            stateStore,
+            tablePollIntervalMs: 10,
+            // Appended phase by phase, each caught up (committed) before the next: a checkpoint per batch.
+            ...(stepwise ? { checkpointIntervalMs: 0 } : {}),
+          })
+        /** Resolves once the running node's table has read its first `count` records. */
+        const tableRead = async (table: string, count: number) => {
+          const deadline = Date.now() + 20_000
+          for (;;) {
+            const applied = metrics.find('sluice_table_updates_total')?.value({ table }) ?? 0
+            const dead = await log.partitions(DEFAULT_DEAD_LETTER_TOPIC).then(
+              () => log.read(DEFAULT_DEAD_LETTER_TOPIC, 0, 0, 100_000),
+              () => [],
+            )
+            const refused = dead.filter((d) => d.headers[DEAD_LETTER_HEADERS.topic] === topicOf(table)).length
+            if (applied + refused >= count) return
+            if (Date.now() > deadline) throw new Error(`table ${table} did not read ${count} records`)
+            await new Promise((r) => setTimeout(r, 10))
           }
         }
+        let runner: PipelineRunner | null = null
+        for (const phase of phases(new Set(Object.keys(tables)))) {
+          const keys = recordKeys(phase.input, inputLines(phase.input).length)
+          await log.append(
+            topicOf(phase.input),
+            inputLines(phase.input)
+              .slice(phase.from, phase.to)
+              .map((line, i) => ({ key: keys[phase.from + i] ?? null, value: Buffer.from(line) })),
+          )
+          const isTable = Object.hasOwn(tables, phase.input)
+          // Without phases.jsonl or input.order, everything is appended before the runner starts.
+          if (!stepwise || (runner === null && isTable)) continue
+          runner ??= await start()
+          if (isTable) await tableRead(phase.input, phase.to)
+          else await runner.waitUntilCaughtUp(20_000)
+        }
+        runner ??= await start()
         await runner.waitUntilCaughtUp(20_000)
         await runner.stop()
         await runner.done
@@ -222,7 +275,9 @@ describe('conformance cases', () => {
         expect(dead.length, 'dead letters').toBe(expectedDead.length)
         expectedDead.forEach((expected, i) => {
           const record = dead[i]!
-          const input = artifact.manifest.inputs.find((x) => x.source === expected.source)!
+          const input =
+            artifact.manifest.inputs.find((x) => x.source === expected.source) ??
+            artifact.manifest.graph.tables![expected.source]!
           expect(record.headers[DEAD_LETTER_HEADERS.topic]).toBe(
             input.connector.kind === 'kafka' ? input.connector.topic : '',
           )
@@ -267,16 +322,40 @@ describe('conformance cases', () => {
         },
         onError: () => {},
       })
-      for (const { source, line } of interleaving(dir, inputs)) {
-        const decoder = artifact.operators.sources[source]!
-        let value: unknown
-        try {
-          value = decoder.decode(JSON.parse(line))
-        } catch {
-          continue // dead-lettered by the runtime; the interpreter never sees it
+      // The phases in order (§10): table records change the rows the later events look up.
+      for (const phase of phases(new Set(Object.keys(pipeline.tables ?? {})))) {
+        const all = inputLines(phase.input)
+        const table = pipeline.tables?.[phase.input] ? phase.input : null
+        if (table !== null) {
+          const functions = artifact.operators.tables![table]!
+          const keys = recordKeys(table, all.length)
+          for (let i = phase.from; i < phase.to; i++) {
+            const line = all[i]!
+            if (line.trim() === 'null') {
+              interpreter.updateTable(table, { kind: 'tombstone', key: keys[i] ?? null })
+              continue
+            }
+            let value: unknown
+            try {
+              value = functions.decode(JSON.parse(line))
+            } catch {
+              continue // dead-lettered by the runtime; the interpreter never sees it
+            }
+            interpreter.updateTable(table, { kind: 'row', value: value as Record<string, unknown> })
+          }
+          continue
         }
-        const timestamp = decoder.eventTime ? decoder.eventTime(value as never) : 0
-        interpreter.push(source, { value: value as Record<string, unknown>, key: null, timestamp })
+        const decoder = artifact.operators.sources[phase.input]!
+        for (const line of all.slice(phase.from, phase.to)) {
+          let value: unknown
+          try {
+            value = decoder.decode(JSON.parse(line))
+          } catch {
+            continue // dead-lettered by the runtime; the interpreter never sees it
+          }
+          const timestamp = decoder.eventTime ? decoder.eventTime(value as never) : 0
+          interpreter.push(phase.input, { value: value as Record<string, unknown>, key: null, timestamp })
+        }
       }
       for (const { target, file } of expectedOutputs) {
         expect(outputs.get(target) ?? [], `sink ${target}`).toEqual(lines(file).map(canonicalJson))

@@ -31,6 +31,7 @@ import type {
   RecordType,
   SourceNode,
   Span,
+  TableDecl,
   Type,
 } from '../ir/types.ts'
 import type {
@@ -45,10 +46,12 @@ import type {
   SinkDecl,
   SourceDecl,
   StreamDecl,
+  TableDecl as TableAst,
   TypeExpr,
 } from '../parse/ast.ts'
 import { DURATION_UNIT_MS } from '../parse/lexer.ts'
 import { checkJoin, type JoinInput, lateRecordOf } from './join-steps.ts'
+import { checkLookup, checkTable, type TableEntry } from './lookup-steps.ts'
 import { checkAggregate, checkDedup, type StepContext } from './stateful-steps.ts'
 import { didYouMean } from './suggest.ts'
 import {
@@ -160,6 +163,8 @@ class Checker {
   private readonly sourceTopics = new Map<string, SourceDecl>()
   /** `<stream>\0<topic>` of every sink so far, for W0006. */
   private readonly sinkTargets = new Map<string, SinkDecl>()
+  /** Tables by name (lookup-steps.ts); declared anywhere in the file, like schemas. */
+  private readonly tables = new Map<string, TableEntry>()
 
   constructor(
     private readonly file: string,
@@ -218,6 +223,7 @@ class Checker {
         if (joinLate && !this.declared.has(joinLate.name)) this.declared.set(joinLate.name, joinLate)
       }
     }
+    for (const statement of ast.statements) if (statement.kind === 'Table') this.checkTableDecl(statement)
     const sinks: SinkDecl[] = []
     for (const statement of ast.statements) {
       if (statement.kind === 'Source') this.checkSource(statement)
@@ -256,11 +262,63 @@ class Checker {
       }
     }
 
+    for (const entry of this.tables.values()) {
+      if (!this.warnUnused || entry.used) continue
+      this.report(
+        'W0016',
+        `table \`${entry.name.name}\` is never looked up; look rows up with \`| lookup ${entry.name.name} as row on key\` or remove it`,
+        entry.name.span,
+      )
+    }
+    const tables: Record<string, TableDecl> = {}
+    for (const [name, entry] of this.tables) if (entry.ir) tables[name] = entry.ir
+
     const schemas: Record<string, RecordType> = {}
     for (const [name, entry] of this.schemas) if (entry.type) schemas[name] = entry.type
     const streams: Record<string, string> = {}
     for (const [name, entry] of this.streams) streams[name] = entry.lastId
-    return { kind: 'Pipeline', irVersion: 0, file: this.file, schemas, streams, nodes: this.nodes }
+    return {
+      kind: 'Pipeline',
+      irVersion: 0,
+      file: this.file,
+      schemas,
+      streams,
+      nodes: this.nodes,
+      ...(Object.keys(tables).length > 0 ? { tables } : {}),
+    }
+  }
+
+  /** A `table` statement: its name shares the namespace of sources and streams (E0206). */
+  private checkTableDecl(decl: TableAst): void {
+    const clash = this.tables.get(decl.name.name)?.name ?? this.declared.get(decl.name.name)
+    if (clash) {
+      this.report(
+        'E0206',
+        `\`${decl.name.name}\` is already defined; sources, streams and tables share one namespace`,
+        decl.name.span,
+        [{ message: 'first defined here', span: clash.span }],
+      )
+      return
+    }
+    const ir = checkTable(decl, {
+      schema: (name) => {
+        const entry = this.schemas.get(name.name)
+        if (entry?.type) return entry.type
+        if (!this.incomplete.has(name.name)) {
+          this.report(
+            'E0201',
+            `unknown schema \`${name.name}\`${didYouMean(name.name, this.schemas.keys())}`,
+            name.span,
+          )
+        }
+        return null
+      },
+      connector: (c) => this.connector(c, 'source'),
+      expr: (e, record) => this.expr(e, { record }),
+      checkFieldName: (name, span) => this.checkFieldName(name, span, 'a table name'),
+      report: (code, message, span, related) => this.report(code, message, span, related),
+    })
+    this.tables.set(decl.name.name, { name: decl.name, ir, used: false })
   }
 
   // -------------------------------------------------------------------------------------------
@@ -607,6 +665,19 @@ class Checker {
       return entry
     }
     if (this.incomplete.has(name.name)) return null
+    const table = this.tables.get(name.name)
+    if (table) {
+      table.used = true
+      this.report(
+        reader === null ? 'E0451' : 'E0450',
+        reader === null
+          ? `\`${name.name}\` is a table, which holds rows, not a stream of events, so it cannot be sunk; sink a stream that looks rows up in it`
+          : `\`${name.name}\` is a table, not a stream: a stream reads a source or a stream, and looks rows of a table up with \`| lookup ${name.name} as row on key\``,
+        name.span,
+        [{ message: 'the table is declared here', span: table.name.span }],
+      )
+      return null
+    }
     if (reader !== null && name.name === reader) {
       this.report('E0209', `stream \`${reader}\` cannot read itself`, name.span)
       return null
@@ -693,6 +764,23 @@ class Checker {
           this.nodes.push(node)
           record = node.schema
           eventTimeField = outputEventTime
+          break
+        }
+        case 'Lookup': {
+          const node = checkLookup(step, {
+            record,
+            id,
+            input: previous,
+            table: (name) => this.tables.get(name),
+            tableNames: () => this.tables.keys(),
+            isStream: (name) => this.streams.has(name) || this.declared.has(name),
+            isIncomplete: (name) => this.incomplete.has(name),
+            expr: (e) => this.expr(e, scope),
+            checkFieldName: (name, span) => this.checkFieldName(name, span),
+            report: (code, message, span, related) => this.report(code, message, span, related),
+          })
+          this.nodes.push(node)
+          record = node.schema
           break
         }
         case 'Where': {

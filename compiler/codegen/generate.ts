@@ -10,7 +10,9 @@
  * - `sources[name]`: the generated decoders of the source's schema, `decode` from the value of
  *   JSON.parse and `decodeJson` from the record's bytes (both materialising only the fields the
  *   pipeline reads, see fields-read.ts), and its event-time getter;
- * - `sinks[id]`: the generated JSON encoder of what the sink writes.
+ * - `sinks[id]`: the generated JSON encoder of what the sink writes;
+ * - `tables[name]` and `lookups[id]`: the row decoders and key of each table, and one function per
+ *   `Lookup` node over a batch (see lookup.ts).
  * The runtime (runtime/artifact/operators.ts) declares the same shapes: the module is the
  * contract, and neither side imports the other.
  *
@@ -24,6 +26,7 @@ import type {
   Expr,
   FusedNode,
   JoinNode,
+  LookupNode,
   Pipeline,
   SinkNode,
   SourceNode,
@@ -37,6 +40,7 @@ import { compileExpr, EXPRESSION_HELPERS, type ExprContext, tsType } from './exp
 import { fieldsRead } from './fields-read.ts'
 import { joinFunctions } from './join.ts'
 import { SCANNER_HELPERS } from './json-scanner.ts'
+import { lookupFunction, tableKeyFunction } from './lookup.ts'
 import { aggregateCode, dedupCode, EVENT_TIME, STATEFUL_HELPERS } from './stateful.ts'
 import { WINDOW_HELPERS, windowFunctions } from './window.ts'
 
@@ -124,6 +128,21 @@ export function generateModule(
       `${JSON.stringify(sink.id)}: { encode: ${codecs.encoder(sink.schema)} as (value: never) => string }`,
   )
   const chainEntries = chains.map((chain, i) => `${JSON.stringify(chain.id)}: chain${i}`)
+  const lookupContext = { site, fnRef, typeName, keyToString }
+  const tables = Object.values(pipeline.tables ?? {})
+  const tableCode = tables.map((table, i) => tableKeyFunction(`tableKey${i}`, table, lookupContext))
+  const tableEntries = tables.map(
+    (table, i) =>
+      `${JSON.stringify(table.name)}: { decode: (value: unknown) => ${codecs.reader(table.schema, null)}(value) ?? ${codecs.decoder(table.schema)}(value, ''), decodeJson: ${codecs.jsonDecoder(table.schema, null)}, key: tableKey${i} as (row: never) => string | null, time: ${table.eventTimeField === null ? 'null' : `(row: { ${table.eventTimeField}: number }) => row.${table.eventTimeField}`} }`,
+  )
+  const lookups = pipeline.nodes.filter((n): n is LookupNode => n.kind === 'Lookup')
+  const lookupCode = lookups.map((node, i) => {
+    const input = pipeline.nodes.find((n) => n.id === node.input)
+    const table = pipeline.tables?.[node.table]
+    if (!input || !table) throw new Error(`codegen: lookup ${node.id} reads a missing input or table`)
+    return lookupFunction(`lookup${i}`, node, input.schema, table, lookupContext)
+  })
+  const lookupEntries = lookups.map((node, i) => `${JSON.stringify(node.id)}: lookup${i}`)
 
   const project = new Project({ useInMemoryFileSystem: true })
   const file = project.createSourceFile(GENERATED_FILE, '', { overwrite: true })
@@ -211,6 +230,22 @@ export function generateModule(
       ],
     },
     {
+      name: 'LookupTable',
+      isExported: true,
+      docs: ["A table's rows by key string, as a lookup reads them (runtime/artifact/operators.ts)."],
+      methods: [
+        { name: 'get', parameters: [{ name: 'key', type: 'string' }], returnType: 'unknown' },
+        {
+          name: 'getAsOf',
+          parameters: [
+            { name: 'key', type: 'string' },
+            { name: 'at', type: 'number' },
+          ],
+          returnType: 'unknown',
+        },
+      ],
+    },
+    {
       name: 'OperatorRuntime',
       isExported: true,
       properties: [
@@ -249,12 +284,15 @@ export function generateModule(
       if (windows.length > 0) writer.write(WINDOW_HELPERS).newLine()
       writer.write(codecs.code()).newLine()
       for (const code of chainCode) writer.write(code).newLine()
+      for (const code of [...tableCode, ...lookupCode]) writer.write(code).newLine()
       writer.writeLine('return {')
       writer.writeLine(`  chains: { ${chainEntries.join(', ')} },`)
       writer.writeLine(`  sources: { ${sourceEntries.join(',\n    ')} },`)
       writer.writeLine(`  sinks: { ${sinkEntries.join(',\n    ')} },`)
       writer.writeLine(`  windows: { ${windowEntries.join(',\n    ')} },`)
       writer.writeLine(`  joins: { ${joinEntries.join(',\n    ')} },`)
+      writer.writeLine(`  tables: { ${tableEntries.join(',\n    ')} },`)
+      writer.writeLine(`  lookups: { ${lookupEntries.join(',\n    ')} },`)
       writer.writeLine('  isDecodeFailure: (error: unknown): boolean => error instanceof DecodeFailure,')
       writer.writeLine('}')
     },

@@ -73,6 +73,14 @@ export const diagnosticCatalogue = {
   E0446: { severity: 'error', title: 'join bound names no side of the join' },
   E0447: { severity: 'error', title: 'join or window over timed results' },
   E0448: { severity: 'error', title: 'unsupported window join' },
+  // Tables and lookups
+  E0450: { severity: 'error', title: 'table read as a stream' },
+  E0451: { severity: 'error', title: 'sink on a table' },
+  E0452: { severity: 'error', title: 'unknown table' },
+  E0453: { severity: 'error', title: 'lookup key type does not match the table key' },
+  E0454: { severity: 'error', title: 'lookup row name is already a field' },
+  E0455: { severity: 'error', title: 'as-of lookup in a table without @event_time' },
+  E0456: { severity: 'error', title: 'as-of time is not a timestamp' },
   // Warnings
   W0001: { severity: 'warning', title: 'stream is never used' },
   W0002: { severity: 'warning', title: 'source is never used' },
@@ -82,6 +90,7 @@ export const diagnosticCatalogue = {
   W0006: { severity: 'warning', title: 'the same stream is sunk to one topic twice' },
   W0007: { severity: 'warning', title: 'WebAssembly kernel not built' },
   W0014: { severity: 'warning', title: 'optional join key' },
+  W0016: { severity: 'warning', title: 'table is never looked up' },
   // Internal
   E9999: { severity: 'error', title: 'internal compiler error' },
 } as const satisfies Record<string, { severity: 'error' | 'warning'; title: string }>

@@ -14,6 +14,13 @@
  * budget and no expiry, and applies the rules of stateful-semantics.ts. Like the conformance
  * cases, it stands for one source partition.
  *
+ * Tables: each table is a Map from key string to its latest row, changed only by `updateTable`,
+ * and, for a table whose schema has an `@event_time` field, every version of each key in the
+ * order applied (for lookups `as of` a time, which pick the version with the latest time not
+ * after it, by a plain scan). A lookup reads the table as it is when the event is pushed: the interleaving of `updateTable`
+ * and `push` calls is the interleaving of table updates and events (specs/language.md, "Tables
+ * and lookups"; the conformance cases apply every table update before the first event).
+ *
  * Values: i64, f64, timestamp (epoch ms) and duration (ms) are JS numbers; null is `null`; records
  * are plain objects; lists are arrays.
  *
@@ -42,6 +49,7 @@ import type {
   Expr,
   FusedStep,
   JoinNode,
+  LookupNode,
   Node,
   Pipeline,
   Type,
@@ -95,7 +103,23 @@ export interface Interpreter {
   readonly sources: readonly string[]
   /** Pushes one decoded event into source `sourceName` and runs it through to the sinks. */
   push(sourceName: string, event: InterpreterEvent): void
+  /**
+   * Applies one record of table `table`'s changelog: a decoded row is stored under its key string
+   * (replacing the row before it); a tombstone deletes the row whose key string is the record's
+   * key. A row whose key is null, or fails to evaluate, and a tombstone without a record key
+   * change nothing and go to `onError` (the runtime dead-letters them).
+   */
+  updateTable(table: string, update: TableUpdate): void
 }
+
+/** One record of a table's changelog topic, decoded. */
+export type TableUpdate =
+  | { readonly kind: 'row'; readonly value: Record<string, unknown> }
+  /**
+   * `timestamp`: the record's timestamp, from when the key has no row for lookups `as of` a time;
+   * without it the tombstone deletes only the latest row.
+   */
+  | { readonly kind: 'tombstone'; readonly key: string | null; readonly timestamp?: number }
 
 /** A running operator: takes one event, emits zero or more to its consumers. */
 interface Operator {
@@ -201,6 +225,32 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
     },
     report: (error) => onError({ sourceName: current.sourceName, event: current.event, error }),
   }
+  // Each table's rows by key string, shared by every lookup of it.
+  const tables = new Map<
+    string,
+    ReferenceTable & { key: (row: Row) => string | null; timeField: string | null }
+  >()
+  for (const [name, table] of Object.entries(pipeline.tables ?? {})) {
+    const evaluate = compileExpr(table.key, functions)
+    const toKey = keyString(table.key.type)
+    tables.set(name, {
+      rows: new Map(),
+      versions: new Map(),
+      key: (row) => toKey(evaluate(row)),
+      timeField: table.eventTimeField,
+    })
+  }
+  const tableOf = (name: string): ReferenceTable => {
+    const table = tables.get(name)
+    if (table === undefined) throw new Error(`lookup of unknown table '${name}'`)
+    return table
+  }
+  /** Every version of a key, in the order applied; `row` null for a tombstone. */
+  const addVersion = (table: ReferenceTable, key: string, time: number, row: Row | null) => {
+    const list = table.versions.get(key) ?? []
+    list.push({ time, row })
+    table.versions.set(key, list)
+  }
   const consumers = new Map<string, Operator[]>()
   const lateEdges = new Map<string, Operator>()
   const sourceEntries = new Map<string, Operator>()
@@ -238,7 +288,9 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
             delayMs: lateness.get(node.id)!,
             readsWindowResults: afterWindow.get(node.input) ?? false,
           })
-        : buildNode(node, emit, functions, onSink, lateness.get(node.id)!)
+        : node.kind === 'Lookup'
+          ? lookupOperator(node, tableOf(node.table), functions, emit)
+          : buildNode(node, emit, functions, onSink, lateness.get(node.id)!)
     if (node.kind === 'LateEvents') {
       // Not a consumer of the window's results: the window hands it the events it refuses. A
       // late stream nothing reads (a warning) leaves them to the dead letters, never dropped.
@@ -273,6 +325,93 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
       // The watermark moved with this event even if no window saw it: windows it closed fire now.
       for (const tick of ticks.get(sourceName) ?? []) tick()
     },
+    updateTable(name, update) {
+      const table = tables.get(name)
+      if (table === undefined) throw new Error(`unknown table '${name}'`)
+      const event = { value: update.kind === 'row' ? update.value : {}, key: null, timestamp: 0 }
+      const fail = (message: string) =>
+        onError({ sourceName: name, event, error: new EvaluationError(message) })
+      if (update.kind === 'tombstone') {
+        if (update.key === null) fail('a tombstone without a record key deletes nothing')
+        else {
+          table.rows.delete(update.key)
+          if (table.timeField !== null && update.timestamp !== undefined)
+            addVersion(table, update.key, update.timestamp, null)
+        }
+        return
+      }
+      let key: string | null
+      try {
+        key = table.key(update.value)
+      } catch (error) {
+        if (!(error instanceof EvaluationError)) throw error
+        onError({ sourceName: name, event, error })
+        return
+      }
+      if (key === null) fail("the row's key is null, so no lookup could find it")
+      else {
+        table.rows.set(key, update.value)
+        if (table.timeField !== null)
+          addVersion(table, key, update.value[table.timeField] as number, update.value)
+      }
+    },
+  }
+}
+
+/** A table's latest rows, and its versions per key in the order applied (`row` null: deleted). */
+interface ReferenceTable {
+  readonly rows: Map<string, Row>
+  readonly versions: Map<string, { readonly time: number; readonly row: Row | null }[]>
+}
+
+/**
+ * The row of `key` as of `at`: of the key's versions with a time not after `at`, the one with the
+ * latest time, the last applied among equal times; undefined when there is none or it is a
+ * tombstone.
+ */
+function rowAsOf(table: ReferenceTable, key: string, at: number): Row | undefined {
+  let found: { readonly time: number; readonly row: Row | null } | undefined
+  for (const version of table.versions.get(key) ?? []) {
+    if (version.time <= at && (found === undefined || version.time >= found.time)) found = version
+  }
+  return found?.row ?? undefined
+}
+
+/**
+ * Lookup adds the row of the event's key (the key string of `key`, see `keyString`) as field
+ * `alias` after the event's fields: the latest row, or with `asOf` the row as of that time (see
+ * rowAsOf). With no row (or a null key or time) an inner lookup drops the event and a left one
+ * sets the alias to null. The event's key and time travel unchanged.
+ */
+function lookupOperator(
+  node: LookupNode,
+  table: ReferenceTable,
+  functions: FunctionTable,
+  next: Operator,
+): Operator {
+  const evaluate = compileExpr(node.key, functions)
+  const toKey = keyString(node.key.type)
+  const asOf = node.asOf === null ? null : compileExpr(node.asOf, functions)
+  const { alias } = node
+  return {
+    push: (event) => {
+      const key = toKey(evaluate(event.value))
+      const at = asOf === null ? null : (asOf(event.value) as number | null)
+      const row =
+        key === null
+          ? undefined
+          : asOf === null
+            ? table.rows.get(key)
+            : at === null
+              ? undefined
+              : rowAsOf(table, key, at)
+      if (row === undefined && node.mode === 'inner') return
+      next.push({
+        value: { ...event.value, [alias]: row ?? null },
+        key: event.key,
+        timestamp: event.timestamp,
+      })
+    },
   }
 }
 
@@ -292,6 +431,8 @@ function buildNode(
       throw new Error('codegen: window operators are built by windowOperator')
     case 'Join':
       throw new Error('codegen: join operators are built by joinOperator')
+    case 'Lookup':
+      throw new Error('codegen: lookup operators are built by lookupOperator')
     case 'Filter':
       return filterOperator(compileExpr(node.predicate, functions), emit)
     case 'Map':

@@ -185,6 +185,7 @@ export type Node =
   | WindowAggregateNode
   | LateEventsNode
   | JoinNode
+  | LookupNode
   | FusedNode
   | SinkNode
 export type NodeKind = Node['kind']
@@ -409,6 +410,48 @@ export interface JoinNode extends NodeBase {
   readonly rightSchema: RecordType
 }
 
+/**
+ * `lookup accounts as a on card_id [as of ts] [or null]`: the event with the current row of table
+ * `table` whose key string equals that of `key` (an expression over the input) added as field
+ * `alias` (specs/language.md, "Tables and lookups"). With `asOf` (a timestamp expression over the
+ * input), the row is instead the version of the key valid at that time: the one with the latest
+ * version time (the table's `eventTimeField`) not after it. `inner` drops an event with no row (or
+ * a null key or time); `left` passes it on with the alias null. The output record is the input's fields, then the alias
+ * (`schema`); the event's key and event time travel unchanged. Not fused: the table is the
+ * runtime's, not a chain's keyed state.
+ */
+export interface LookupNode extends NodeBase {
+  readonly kind: 'Lookup'
+  readonly input: string
+  /** The name of the table (a key of `Pipeline.tables`). */
+  readonly table: string
+  readonly alias: string
+  readonly key: Expr
+  /** The time to look the row up as of (a temporal lookup); null: the latest row. */
+  readonly asOf: Expr | null
+  readonly mode: 'inner' | 'left'
+}
+
+/**
+ * `table accounts: Account from kafka("accounts") key by id`: a changelog topic that every node
+ * reads in full, keeping the latest row per key (`key`, an expression over `schema`, as a key
+ * string); a record whose value is JSON `null` or empty (a tombstone) deletes the row whose key
+ * string is the record's key.
+ */
+export interface TableDecl {
+  readonly kind: 'Table'
+  readonly name: string
+  readonly span: Span
+  readonly schema: RecordType
+  readonly connector: { readonly kind: 'kafka'; readonly topic: string }
+  readonly key: Expr
+  /**
+   * The schema's `@event_time` field: a row's version time, from which it is valid for lookups
+   * `as of` a time; null when the schema has none (then only the latest row can be looked up).
+   */
+  readonly eventTimeField: string | null
+}
+
 /** One step inside a fused chain: the per-event operators, without ids or inputs. */
 export type FusedStep =
   | { readonly kind: 'Filter'; readonly predicate: Expr; readonly span: Span }
@@ -481,4 +524,6 @@ export interface Pipeline {
   readonly streams: Readonly<Record<string, string>>
   /** Topologically ordered: a node's input always comes before it. */
   readonly nodes: readonly Node[]
+  /** The tables lookups read, by name; absent when the file declares none. */
+  readonly tables?: Readonly<Record<string, TableDecl>>
 }

@@ -231,6 +231,15 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
       aggregates: fc.array(aggregateInitArb, { maxLength: 3 }),
     })
     .map((r) => ({ kind: 'Aggregate' as const, ...r, span })),
+  fc
+    .record({
+      table: identArb,
+      alias: identArb,
+      key: expressionArb,
+      asOf: fc.option(expressionArb, { nil: null }),
+      orNull: fc.boolean(),
+    })
+    .map((r) => ({ kind: 'Lookup' as const, ...r, span })),
 )
 
 const boundOffsetArb = fc
@@ -322,6 +331,9 @@ export const statementArb: fc.Arbitrary<Statement> = fc.oneof(
       timestamp: mode === null ? null : { kind: 'RecordTimestamp' as const, mode, span },
       span,
     })),
+  fc
+    .record({ name: identArb, schema: identArb, connector: connectorArb, key: expressionArb })
+    .map((r) => ({ kind: 'Table' as const, ...r, span })),
 )
 
 export const pipeFileArb: fc.Arbitrary<PipeFile> = fc

@@ -263,7 +263,7 @@ export interface SourceDecl {
   readonly span: Span
 }
 
-export type Step = WhereStep | SelectStep | KeyByStep | DedupStep | AggregateStep
+export type Step = WhereStep | SelectStep | KeyByStep | DedupStep | AggregateStep | LookupStep
 
 export interface WhereStep {
   readonly kind: 'Where'
@@ -334,6 +334,23 @@ export interface AggregateInit {
   readonly name: Identifier
   readonly fn: Identifier
   readonly args: readonly Expression[]
+  readonly span: Span
+}
+
+/**
+ * `lookup accounts as a on card_id [as of ts] [or null]`: the event with the row of table
+ * `accounts` whose key equals `card_id` added as field `a`. `asOf`: the version of the row valid
+ * at that time (a temporal lookup) instead of the latest row. `orNull`: an event with no row goes
+ * on with `a` null (a left lookup) instead of being dropped. `lookup`, `as`, `of` and `on` are
+ * words of the step.
+ */
+export interface LookupStep {
+  readonly kind: 'Lookup'
+  readonly table: Identifier
+  readonly alias: Identifier
+  readonly key: Expression
+  readonly asOf: Expression | null
+  readonly orNull: boolean
   readonly span: Span
 }
 
@@ -409,7 +426,22 @@ export interface SinkDecl {
   readonly span: Span
 }
 
-export type Statement = SchemaDecl | SourceDecl | StreamDecl | SinkDecl
+/**
+ * `table accounts: Account from kafka("accounts") key by id`: a changelog topic read in full, the
+ * latest row per key (specs/language.md, "Tables and lookups"). `table` is a word only where a
+ * statement starts.
+ */
+export interface TableDecl {
+  readonly kind: 'Table'
+  readonly name: Identifier
+  readonly schema: Identifier
+  readonly connector: ConnectorExpr
+  /** The row's key, an expression over the table's schema. */
+  readonly key: Expression
+  readonly span: Span
+}
+
+export type Statement = SchemaDecl | SourceDecl | StreamDecl | SinkDecl | TableDecl
 
 export interface PipeFile {
   readonly kind: 'File'

@@ -27,6 +27,7 @@ import type {
   IntervalBound,
   JoinClause,
   JoinType,
+  LookupStep,
   PipeFile,
   RecordTimestampClause,
   RecordTimestampMode,
@@ -37,6 +38,7 @@ import type {
   Step,
   StreamDecl,
   StringLiteral,
+  TableDecl,
   TypeExpr,
   WatermarkClause,
   WindowClause,
@@ -101,6 +103,18 @@ export const JOIN_WORDS = {
   after: 'after',
 } as const
 
+/**
+ * The words of tables and lookups: `table` where a statement starts, `lookup` where a step starts,
+ * `as` and `on` inside the lookup step. None is a keyword, so fields may still have these names.
+ */
+export const LOOKUP_WORDS = {
+  table: 'table',
+  lookup: 'lookup',
+  as: 'as',
+  of: 'of',
+  on: 'on',
+} as const
+
 /** What to write instead of SQL's comparison words. */
 const SQL_OPERATOR_HINTS: Readonly<Record<string, string>> = {
   in: 'write `x == a or x == b`, or `contains([a, b], x)`',
@@ -140,6 +154,11 @@ class Parser {
   private nesting = 0
   private readonly depth = new WeakMap<object, number>()
   private readonly incomplete = new Set<string>()
+  /**
+   * While parsing the key of a lookup, the nesting level of its expression: an `or null` there
+   * ends the key (it makes the lookup a left one) instead of continuing the `or` chain.
+   */
+  private orNullEndsAt = -1
 
   constructor(
     private readonly file: string,
@@ -253,7 +272,7 @@ class Parser {
     let depth = 0
     for (;;) {
       const kind = this.peek().kind
-      if (kind === 'eof' || STATEMENT_KEYWORDS.has(kind)) return
+      if (kind === 'eof' || STATEMENT_KEYWORDS.has(kind) || this.atTableStatement()) return
       if (depth === 0 && stops.has(kind)) return
       if (OPENERS.has(kind)) depth++
       else if (CLOSERS.has(kind) && depth > 0) depth--
@@ -307,6 +326,7 @@ class Parser {
       case 'sink':
         return this.parseSink()
       default:
+        if (this.atTableStatement()) return this.parseTable(named)
         return this.fail('a statement (`schema`, `source`, `stream` or `sink`)')
     }
   }
@@ -414,6 +434,29 @@ class Parser {
       watermark = { kind: 'Watermark', field, delay, span: this.span(wmStart, this.prevEnd()) }
     }
     return { kind: 'Source', name, schema, connector, watermark, span: this.span(start, this.prevEnd()) }
+  }
+
+  /**
+   * Whether a table statement starts here: `table NAME :`. The word alone is not enough (a field
+   * may be named `table`), but no other construct puts two names and a `:` in a row.
+   */
+  private atTableStatement(): boolean {
+    return this.atWord(LOOKUP_WORDS.table) && this.peek(1).kind === 'ident' && this.peek(2).kind === ':'
+  }
+
+  /** `table NAME: SCHEMA from connector key by expr` */
+  private parseTable(named: (name: string) => void): TableDecl {
+    const start = this.advance().start
+    const name = this.identifier('a table name')
+    named(name.name)
+    this.expect(':', '`:` and the schema of the table')
+    const schema = this.identifier('a schema name')
+    this.expect('from', '`from` and a connector')
+    const connector = this.parseConnector()
+    this.expect('key', "`key by` and the key of the table's rows (`key by id`)")
+    this.expect('by', '`by` after `key`')
+    const key = this.parseExpression()
+    return { kind: 'Table', name, schema, connector, key, span: this.span(start, this.prevEnd()) }
   }
 
   private parseConnector(): ConnectorExpr {
@@ -595,7 +638,50 @@ class Parser {
     }
     if (this.atWord(STEP_WORDS.dedup)) return this.parseDedup()
     if (this.atWord(STEP_WORDS.aggregate)) return this.parseAggregate()
-    return this.fail('a step (`where`, `select`, `key by`, `dedup` or `aggregate`)')
+    if (this.atWord(LOOKUP_WORDS.lookup)) return this.parseLookup()
+    return this.fail('a step (`where`, `select`, `key by`, `dedup`, `aggregate` or `lookup`)')
+  }
+
+  /** `lookup TABLE as ALIAS on expr [as of expr] [or null]` */
+  private parseLookup(): LookupStep {
+    const start = this.advance().start
+    const table = this.identifier('the name of a table after `lookup` (`lookup accounts as a on card_id`)')
+    if (!this.atWord(LOOKUP_WORDS.as)) {
+      this.fail('`as` and a name for the row after the table (`lookup accounts as a on card_id`)')
+    }
+    this.advance()
+    const alias = this.fieldName()
+    if (!this.atWord(LOOKUP_WORDS.on)) {
+      this.fail('`on` and the key to look up after the name of the row (`lookup accounts as a on card_id`)')
+    }
+    this.advance()
+    const key = this.parseLookupExpression()
+    let asOf: Expression | null = null
+    if (this.atWord(LOOKUP_WORDS.as)) {
+      // Nothing else can follow a key with `as`: a missing `of` is reported as such.
+      this.advance()
+      if (!this.atWord(LOOKUP_WORDS.of)) this.fail('`of` and the time to look the row up at (`as of ts`)')
+      this.advance()
+      asOf = this.parseLookupExpression()
+    }
+    let orNull = false
+    if (this.at('or') && this.peek(1).kind === 'null') {
+      this.advance()
+      this.advance()
+      orNull = true
+    }
+    return { kind: 'Lookup', table, alias, key, asOf, orNull, span: this.span(start, this.prevEnd()) }
+  }
+
+  /** An expression of a lookup step, which a following `or null` ends. */
+  private parseLookupExpression(): Expression {
+    const outer = this.orNullEndsAt
+    this.orNullEndsAt = this.nesting + 1
+    try {
+      return this.parseExpression()
+    } finally {
+      this.orNullEndsAt = outer
+    }
   }
 
   /** `dedup by expr, … within DURATION` */
@@ -712,8 +798,8 @@ class Parser {
     this.expect('->', '`->` and a connector')
     const connector = this.parseConnector()
     const timestamp = this.parseRecordTimestamp()
-    if (this.at('ident')) {
-      // No statement starts with an identifier: this is a misspelt or repeated clause.
+    if (this.at('ident') && !this.atTableStatement()) {
+      // No other statement starts with an identifier: this is a misspelt or repeated clause.
       const token = this.peek()
       this.report(
         timestamp && this.atWord(RECORD_TIMESTAMP)
@@ -805,7 +891,7 @@ class Parser {
 
   private parseOr(): Expression {
     let left = this.parseAnd()
-    while (this.at('or')) {
+    while (this.at('or') && !(this.nesting === this.orNullEndsAt && this.peek(1).kind === 'null')) {
       const op = this.advance()
       left = this.binary('or', op, left, this.parseAnd())
     }

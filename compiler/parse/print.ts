@@ -223,6 +223,13 @@ function printStep(step: Step): string {
       const window = step.window === null ? '' : ` ${printWindowClause(step.window)}`
       return `aggregate by ${step.keys.map(printFieldInit).join(', ')}${window} ${aggregates}`
     }
+    case 'Lookup': {
+      // `or null` after the key ends the key, so a key that is an `or` (or ends in one, as `??`
+      // and `if` can) is parenthesised.
+      const key = sub(step.key, Prec.Or + 1)
+      const asOf = step.asOf === null ? '' : ` as of ${sub(step.asOf, Prec.Or + 1)}`
+      return `lookup ${step.table.name} as ${step.alias.name} on ${key}${asOf}${step.orNull ? ' or null' : ''}`
+    }
   }
 }
 
@@ -244,6 +251,8 @@ export function printStatement(s: Statement): string {
       return `stream ${s.name.name} = ${s.join === null ? s.input.name : printJoin(s.input, s.join)}${s.steps.map((step) => `\n  | ${printStep(step)}`).join('')}`
     case 'Sink':
       return `sink ${s.input.name} -> ${printConnector(s.connector)}${s.timestamp ? ` timestamp ${s.timestamp.mode}` : ''}`
+    case 'Table':
+      return `table ${s.name.name}: ${s.schema.name} from ${printConnector(s.connector)} key by ${printExpression(s.key)}`
   }
 }
 

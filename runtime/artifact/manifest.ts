@@ -43,6 +43,7 @@ export type GraphNode =
     }
   | WindowGraphNode
   | JoinGraphNode
+  | LookupGraphNode
   | {
       /** The events a window or join refused as too late (`late into name`), for the streams that read them. */
       readonly kind: 'LateEvents'
@@ -98,6 +99,30 @@ export interface JoinGraphNode {
 }
 
 /**
+ * `lookup table as alias on key [or null]` (specs/language.md, "Tables and lookups"); its
+ * function is the module's `lookups[id]`, and its table is `graph.tables[table]`.
+ */
+export interface LookupGraphNode {
+  readonly kind: 'Lookup'
+  readonly id: string
+  readonly input: string
+  readonly table: string
+  readonly mode: 'inner' | 'left'
+  /**
+   * A temporal lookup's time expression (the IR's; the module computes it): non-null when the
+   * lookup reads the row as of a time, so the table keeps every version. Null or absent: the
+   * latest row.
+   */
+  readonly asOf?: object | null
+}
+
+/** A table lookups read: the changelog topic every node reads in full (runtime/table/). */
+export interface TableGraphEntry {
+  readonly name: string
+  readonly connector: { readonly kind: 'kafka'; readonly topic: string }
+}
+
+/**
  * One stateful step's keyed state. The runner keeps one KeyedState per slot and source partition,
  * scoped (artifact name, slot id, topic, partition) in the snapshot store, so `id` must stay the same
  * when a pipeline is recompiled without changing that step: the compiler derives it from the stream
@@ -133,7 +158,11 @@ export interface RuntimeManifest {
     readonly eventTimeField: string | null
     readonly watermark: { readonly field: string; readonly delayMs: number } | null
   }[]
-  readonly graph: { readonly nodes: readonly GraphNode[] }
+  readonly graph: {
+    readonly nodes: readonly GraphNode[]
+    /** The tables the lookups read, by name; absent when there are none. */
+    readonly tables?: Readonly<Record<string, TableGraphEntry>>
+  }
   /** WebAssembly kernels shipped in the artifact (absent in artifacts compiled before any was). */
   readonly wasm?: readonly { readonly name: string; readonly file: string; readonly sha256: string }[]
   readonly sites: readonly ManifestSite[]
@@ -147,6 +176,7 @@ const RUNNABLE_KINDS: ReadonlySet<string> = new Set([
   'WindowAggregate',
   'Join',
   'LateEvents',
+  'Lookup',
   'Sink',
 ])
 export const SUPPORTED_IR_VERSION = 0
@@ -187,10 +217,27 @@ export function validateManifest(value: unknown, where: string): RuntimeManifest
         fail(`graph node ${String(n.id)} reads ${String(input)}, which does not come before it`)
       }
     }
+    if (n.kind === 'Lookup') lookupTable(n, graph as { tables?: unknown }, fail)
     ids.add(n.id as string)
     nodes.push(n.kind === 'Sink' ? sinkNode(n, fail) : (n as unknown as GraphNode))
   }
   return { ...(m as unknown as RuntimeManifest), graph: { ...(graph as object), nodes } }
+}
+
+/** Checks that a Lookup node's table is declared with a kafka topic in `graph.tables`. */
+function lookupTable(
+  node: Record<string, unknown>,
+  graph: { tables?: unknown },
+  fail: (problem: string) => never,
+): void {
+  const tables = (graph.tables ?? {}) as Record<string, { connector?: { kind?: unknown; topic?: unknown } }>
+  const name = String(node.table)
+  const table = Object.hasOwn(tables, name) ? tables[name] : undefined
+  if (table?.connector?.kind !== 'kafka' || typeof table.connector.topic !== 'string') {
+    fail(
+      `lookup ${String(node.id)} reads table ${name}, which "graph.tables" does not declare with a kafka topic`,
+    )
+  }
 }
 
 /** A Sink graph node with its naming and record-timestamp fields checked, or defaulted when absent. */

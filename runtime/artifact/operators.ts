@@ -144,12 +144,60 @@ export interface JoinFunctions {
   late(left: unknown, right: unknown): unknown
 }
 
+/**
+/** A table's rows by key string, as a lookup reads them (runtime/table/ keeps them). */
+export interface LookupTable {
+  /** The latest row of `key`, or undefined when the table has none (never held one, or deleted). */
+  get(key: string): unknown
+  /**
+   * The row of `key` valid at `at` (epoch ms): of its versions with a time not after `at`, the one
+   * with the latest time (the last read among equal times); undefined when there is none, or it
+   * is a tombstone. Only tables whose rows have a time (TableFunctions.time) keep versions.
+   */
+  getAsOf(key: string, at: number): unknown
+}
+
+/**
+ * One lookup (compiler/codegen/lookup.ts): reads `input`, overwrites `output` with the events that
+ * go on (each with the table's row added under the lookup's alias, or null for a left lookup with
+ * no row), reports per-event errors, and returns how many events found no row.
+ */
+export type LookupFunction = (
+  input: EventBatch,
+  output: EventBatch,
+  errors: ChainError[],
+  table: LookupTable,
+) => number
+
+/** A table's generated decoders and key (compiler/codegen/lookup.ts). */
+export interface TableFunctions {
+  /** From the value of JSON.parse; throws the module's decode failure for a bad row. */
+  decode(value: unknown): unknown
+  /** From a record's JSON bytes (throws a SyntaxError for invalid JSON). */
+  decodeJson(bytes: Buffer): unknown
+  /**
+   * The key string of a decoded row, as `key by` would write it; null when the key is null.
+   * Throws an EvaluationError when the key expression fails.
+   */
+  key(row: never): string | null
+  /**
+   * The version time of a decoded row (its `@event_time` field), from which it is valid for
+   * lookups `as of` a time; null when the table's schema has none. Absent in artifacts compiled
+   * before temporal lookups existed.
+   */
+  readonly time?: ((row: never) => number) | null
+}
+
 export interface Operators {
   readonly chains: Readonly<Record<string, ChainFunction>>
   /** Absent in artifacts compiled before windows existed. */
   readonly windows?: Readonly<Record<string, WindowFunctions>>
   /** Absent in artifacts compiled before joins existed. */
   readonly joins?: Readonly<Record<string, JoinFunctions>>
+  /** Absent in artifacts compiled before tables existed. */
+  readonly tables?: Readonly<Record<string, TableFunctions>>
+  /** Absent in artifacts compiled before lookups existed. */
+  readonly lookups?: Readonly<Record<string, LookupFunction>>
   readonly sources: Readonly<Record<string, SourceDecoder>>
   readonly sinks: Readonly<Record<string, { encode(value: never): string }>>
   isDecodeFailure(error: unknown): boolean

@@ -53,6 +53,7 @@ import type { Counter, Gauge, Histogram, MetricsRegistry, Series } from '../metr
 import { LogSampler } from '../observability/log-sampler.ts'
 import { type Logger, silentLogger } from '../observability/logger.ts'
 import type { SnapshotStore } from '../state/index.ts'
+import { TableReaders } from '../table/table-readers.ts'
 import { firstInvalidUtf8, isUtf8 } from '../text/utf8.ts'
 import { SessionWindowOperator } from '../window/session-operator.ts'
 import { createTypedArrayWindowStore } from '../window/typed-array-store.ts'
@@ -117,6 +118,8 @@ export interface PipelineRunnerOptions {
   readonly stateStore?: SnapshotStore
   /** Budget of each stateful step's state per source partition, and what happens beyond it. */
   readonly stateBudget?: StateBudget
+  /** How often the tables of lookups look for updates of their topics. Default 1000 ms. */
+  readonly tablePollIntervalMs?: number
 }
 
 /** The `states` argument of a stateless chain. */
@@ -210,6 +213,8 @@ export class PipelineRunner {
   private readonly hasEventTimeOperators: boolean
   /** Source topics read as co-partitioned tasks: those feeding an operator of two inputs. */
   private readonly copartitioned: string[][]
+  /** The tables the artifact's lookups read (runtime/table/); empty without lookups. */
+  private readonly tables: TableReaders
   /** At most 10 'event dead-lettered' lines a second; the metric counts every one. */
   private readonly deadLetterLines = new LogSampler(DEAD_LETTER_LINES_PER_SECOND, (count) =>
     this.logger.warn('more events dead-lettered than logged one by one', {
@@ -336,6 +341,25 @@ export class PipelineRunner {
       ),
     }
     this.metrics.ready.set(0)
+    this.tables = new TableReaders({
+      log: options.log,
+      artifact: options.artifact,
+      metrics: options.metrics,
+      // A table record no row can be made of is dead-lettered like a source record that fails to decode.
+      onMalformed: (record, reason, site) =>
+        this.appendDeadLetters(options.log, [
+          this.deadLetterRecord({
+            record,
+            stage: 'decode',
+            reason,
+            location: site === undefined ? null : this.location(site),
+          }),
+        ]),
+      ...(options.partitions === undefined ? {} : { partitions: options.partitions }),
+      ...(options.tablePollIntervalMs === undefined ? {} : { pollIntervalMs: options.tablePollIntervalMs }),
+      backoff: this.backoff,
+      logger: this.logger,
+    })
   }
 
   /**
@@ -518,6 +542,9 @@ export class PipelineRunner {
     if (options.signal?.aborted) runner.stopSignal.abort()
     try {
       await runner.retrying(() => runner.ensureTopics())
+      // Every table holds its whole topic (as of now) before the first event is processed.
+      await runner.retrying(() => runner.tables.catchUp())
+      runner.tables.follow()
       await runner.retrying(() => runner.subscribe())
     } catch (error) {
       if (!runner.stopping) throw error
@@ -555,6 +582,7 @@ export class PipelineRunner {
     this.metrics.ready.set(0)
     await this.subscription?.stop()
     await this.finished.catch(() => {})
+    await this.tables.stop()
     this.deadLetterLines.flush()
   }
 
@@ -919,6 +947,14 @@ export class PipelineRunner {
         const filtered = batch.length - output.length - errors.length
         if (filtered > 0) {
           this.metrics.eventsFiltered.labels({ source: this.sourceOf.get(consumer.id)! }).inc(filtered)
+        }
+        this.push(consumer.id, output, records, outputs, deadLetters, states, maxTimes)
+      } else if (consumer.kind === 'Lookup') {
+        const output = this.buffers.get(consumer.id)!
+        const errors: ChainError[] = []
+        this.tables.lookup(consumer, batch, output, errors)
+        for (const failure of errors) {
+          deadLetters.push(this.evaluationFailure(records[batch.origins[failure.index]!]!, failure))
         }
         this.push(consumer.id, output, records, outputs, deadLetters, states, maxTimes)
       } else if (consumer.kind === 'Sink') {
