@@ -324,6 +324,15 @@ describe('Nexmark examples on the embedded log', () => {
     })
   })
 
+  it('q8: per 10 s tumbling window, the new persons who opened an auction in it (a window join)', async () => {
+    const { values, deadLetters } = await runQuery('q8.pipe', 'nexmark-q8')
+    expect(deadLetters).toBe(0)
+    const expected = expectedNewUsers(events)
+    expect(expected.length).toBeGreaterThan(3)
+    const sort = (rows: readonly unknown[]) => rows.map((r) => JSON.stringify(r)).sort()
+    expect(sort(values)).toEqual(sort(expected))
+  })
+
   it('q7: per 10 s tumbling window, the highest bid', async () => {
     const { values, keys, deadLetters } = await runQuery('q7.pipe', 'nexmark-q7')
     expect(deadLetters).toBe(0)
@@ -333,3 +342,21 @@ describe('Nexmark examples on the embedded log', () => {
     expect(keys).toEqual(expected.map(() => '0'))
   })
 })
+
+/**
+ * q8 by hand: for each 10 s window the join's watermark (the smaller of the latest person's and the
+ * latest auction's time) closed, the persons of the window whose id is the seller of an auction
+ * of the same window.
+ */
+function expectedNewUsers(input: readonly NexmarkEvent[]): { id: number; name: string; starts: string }[] {
+  const persons = input.flatMap((e) => (e.topic === 'person' ? [e.value] : []))
+  const auctions = input.flatMap((e) => (e.topic === 'auction' ? [e.value] : []))
+  const last = (times: readonly string[]) => Math.max(...times.map((t) => Date.parse(t)))
+  const watermark = Math.min(last(persons.map((p) => p.date_time)), last(auctions.map((a) => a.date_time)))
+  const windowOf = (time: string) => Math.floor(Date.parse(time) / WINDOW_MS) * WINDOW_MS
+  const sellers = new Set(auctions.map((a) => `${windowOf(a.date_time)}|${a.seller}`))
+  return persons
+    .filter((p) => windowOf(p.date_time) + WINDOW_MS <= watermark)
+    .filter((p) => sellers.has(`${windowOf(p.date_time)}|${p.id}`))
+    .map((p) => ({ id: p.id, name: p.name, starts: new Date(windowOf(p.date_time)).toISOString() }))
+}
