@@ -9,10 +9,8 @@
  * open on the broker until the next owner's InitProducerId aborts it, as after a killed process.
  */
 import { execFile } from 'node:child_process'
-import { connect, Socket } from 'node:net'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import type { ISocketFactory } from 'kafkajs'
 import { afterEach, describe, expect, it } from 'vitest'
 import { isSluiceError } from '../../runtime/errors.ts'
 import { checkpointConformance } from '../../runtime/log/checkpoint-conformance.ts'
@@ -20,37 +18,10 @@ import type { CheckpointOptions, LogRecord, RecordBatch, Subscription } from '..
 import type { KafkaLog } from '../../runtime/log/kafka.ts'
 import { isRetryable } from '../../runtime/log/retry.ts'
 import { readTopic } from '../support/read-topic.ts'
+import { CuttableNetwork } from './cuttable-network.ts'
 import { connectKafkaLog, uniqueName } from './kafka-env.ts'
 
 const ROOT = join(import.meta.dirname, '..', '..')
-
-/** Connections a test can cut, as if the process holding them had died. */
-class CuttableNetwork {
-  readonly #sockets = new Set<Socket>()
-  #cut = false
-
-  readonly factory: ISocketFactory = ({ host, port, onConnect }) => {
-    if (this.#cut) {
-      const refused = new Socket()
-      setImmediate(() => refused.destroy(new Error(`connection to ${host}:${port} cut off by the test`)))
-      return refused
-    }
-    const socket = connect({ host, port }, onConnect)
-    socket.setKeepAlive(true, 60_000)
-    this.#sockets.add(socket)
-    socket.on('close', () => this.#sockets.delete(socket))
-    return socket
-  }
-
-  cut(): void {
-    this.#cut = true
-    for (const socket of this.#sockets) socket.destroy()
-  }
-
-  heal(): void {
-    this.#cut = false
-  }
-}
 
 checkpointConformance('kafka', async () => {
   const network = new CuttableNetwork()

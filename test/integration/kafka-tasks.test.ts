@@ -1,47 +1,12 @@
-/**
- * Co-partitioned tasks on Kafka with several members of one consumer group (decision 0020): the
- * group assigns whole tasks (partition p of both topics to one member, as the broker's own view
- * of the group shows), a task moves as a whole when its member leaves, and the next owner's
- * `assigned` gets the metadata the last owner committed; under exactly-once a member that dies in
- * the middle of a task's epoch (outputs of both topics appended, nothing committed) leaves nothing
- * of it behind, and the member that takes the task over redoes the epoch: every output once.
- */
-import { connect, Socket } from 'node:net'
-import { type Admin, AssignerProtocol, type ISocketFactory, Kafka, logLevel } from 'kafkajs'
+import { type Admin, AssignerProtocol, Kafka, logLevel } from 'kafkajs'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Delivery, Log, RecordBatch, Subscription } from '../../runtime/log/index.ts'
 import type { KafkaLog } from '../../runtime/log/kafka.ts'
 import { readTopic } from '../support/read-topic.ts'
+import { CuttableNetwork } from './cuttable-network.ts'
 import { connectKafkaLog, kafkaBrokers, uniqueName } from './kafka-env.ts'
 
 const PARTITIONS = 4
-
-/** Connections a test can cut, as if the process holding them had died (no commit, no abort, no LeaveGroup). */
-class CuttableNetwork {
-  readonly #sockets = new Set<Socket>()
-  #cut = false
-
-  readonly factory: ISocketFactory = ({ host, port, onConnect }) => {
-    if (this.#cut) {
-      const refused = new Socket()
-      setImmediate(() => refused.destroy(new Error(`connection to ${host}:${port} cut off by the test`)))
-      return refused
-    }
-    const socket = connect({ host, port }, onConnect)
-    this.#sockets.add(socket)
-    socket.on('close', () => this.#sockets.delete(socket))
-    return socket
-  }
-
-  cut(): void {
-    this.#cut = true
-    for (const socket of this.#sockets) socket.destroy()
-  }
-
-  heal(): void {
-    this.#cut = false
-  }
-}
 
 /** What one member of the group saw: hooks by task partition, and the records it handled. */
 class Member {
