@@ -7,6 +7,7 @@
  * and, with `late into`, a `LateEvents` node that the named stream reads.
  */
 import type {
+  CountSpec,
   Expr,
   FieldType,
   RecordType,
@@ -82,7 +83,13 @@ export function checkWindowAggregate(
   }
   const window = windowSpec(step.window, ctx)
   const latenessMs = step.window.lateness ? durationMs(step.window.lateness) : 0
-  if (latenessMs > MAX_WINDOW_MS) {
+  if (window.kind === 'count' && step.window.lateness) {
+    ctx.report(
+      'E0420',
+      'a count window takes no `lateness`: it counts events in event-time order, so a late event would renumber every window after it; events behind the watermark go to `late into` (or the dead letters)',
+      step.window.lateness.span,
+    )
+  } else if (latenessMs > MAX_WINDOW_MS) {
     ctx.report(
       'E0410',
       'the lateness is longer than a year: windows stay in memory that long after they close',
@@ -101,7 +108,12 @@ export function checkWindowAggregate(
   const schema: RecordType = { kind: 'record', fields }
   const layout = {
     keys: keys.map((key) => show(key.value.type)),
-    window: window.kind === 'session' ? ['session'] : [window.sizeMs, window.slideMs],
+    window:
+      window.kind === 'session'
+        ? ['session']
+        : window.kind === 'count'
+          ? ['count', window.size, window.slide]
+          : [window.sizeMs, window.slideMs],
     aggregates: accumulatorLayout(aggregates),
   }
   const state: StateSlot = { id: slotId(ctx.stateId, layout), step: 'window', ttlMs: null }
@@ -136,8 +148,9 @@ function durationMs(d: DurationLiteral): number {
   return d.amount * DURATION_UNIT_MS[d.unit]
 }
 
-function windowSpec(clause: WindowClause, ctx: StepContext): WindowSpec | SessionSpec {
+function windowSpec(clause: WindowClause, ctx: StepContext): WindowSpec | SessionSpec | CountSpec {
   if (clause.type.name === 'session') return sessionSpec(clause, ctx)
+  if (clause.events !== null) return countSpec(clause.events, ctx)
   const sizeMs = durationMs(clause.size!)
   const slideMs = clause.every ? durationMs(clause.every) : sizeMs
   if (sizeMs <= 0 || sizeMs > MAX_WINDOW_MS) {
@@ -169,6 +182,40 @@ function windowSpec(clause: WindowClause, ctx: StepContext): WindowSpec | Sessio
     sizeMs: safeSize,
     slideMs: slideMs > 0 && slideMs <= safeSize ? slideMs : safeSize,
   }
+}
+
+/** The most events a count window holds: a key keeps that many events' arguments until it fires. */
+const MAX_COUNT_WINDOW = 100_000
+
+/** `count N` (tumbling: every N events of a key) or `count N every S` (sliding). */
+function countSpec(events: NonNullable<WindowClause['events']>, ctx: StepContext): CountSpec {
+  const size = events.size.value
+  const slide = events.every?.value ?? size
+  if (size < 1 || size > MAX_COUNT_WINDOW) {
+    ctx.report(
+      'E0410',
+      size < 1
+        ? 'a count window must hold at least one event (e.g. `window count 100`)'
+        : `a count window of more than ${MAX_COUNT_WINDOW} events is not supported: each key keeps its window's events until it fires`,
+      events.size.span,
+    )
+  } else if (events.every && (slide < 1 || slide > size)) {
+    ctx.report(
+      'E0410',
+      slide < 1
+        ? 'a count window must fire every one event or more (e.g. `every 10`)'
+        : `count windows of ${size} events every ${slide} events would leave events no window holds; fire every ${size} events or fewer`,
+      events.every.span,
+    )
+  } else if (events.every && size / slide > 1000) {
+    ctx.report(
+      'E0410',
+      `each event would belong to ${Math.ceil(size / slide)} count windows; at most 1000 are supported (fire less often)`,
+      events.every.span,
+    )
+  }
+  const safeSize = size >= 1 ? Math.min(size, MAX_COUNT_WINDOW) : 1
+  return { kind: 'count', size: safeSize, slide: slide >= 1 && slide <= safeSize ? slide : safeSize }
 }
 
 /** `session 30m` (a fixed gap) or `session (expr)` (a duration computed per event). */

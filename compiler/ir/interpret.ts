@@ -44,7 +44,7 @@ import type {
   Type,
   WindowAggregateNode,
 } from './types.ts'
-import { lateReason, ReferenceWindows } from './window-semantics.ts'
+import { countLateReason, lateReason, ReferenceWindows } from './window-semantics.ts'
 
 /** One decoded event as it enters a source (or travels between operators). */
 export interface InterpreterEvent {
@@ -422,7 +422,13 @@ function windowOperator(
       const added = windows.add(toKey(keyValues), keyValues, event.timestamp, args, watermark, gapMs!)
       if (added === 'update') fire(watermark)
       if (added !== 'late') return
-      if (late === null) throw new EvaluationError(lateReason(event.timestamp, watermark, node.latenessMs))
+      if (late === null) {
+        throw new EvaluationError(
+          node.window.kind === 'count'
+            ? countLateReason(event.timestamp, watermark)
+            : lateReason(event.timestamp, watermark, node.latenessMs),
+        )
+      }
       late.push(event)
     },
   }

@@ -304,6 +304,18 @@ export interface SessionSpec {
 }
 
 /**
+ * Count windows (`window count N [every S]`): a key's events, in event-time order (ties: arrival
+ * order in the partition), form windows of `size` events; one fires every `slide` events with the
+ * last `size` of them (fewer at the start, as Flink's countWindow(size, slide)). Tumbling:
+ * `slide === size`. Events are released in that order once the watermark has passed them.
+ */
+export interface CountSpec {
+  readonly kind: 'count'
+  readonly size: number
+  readonly slide: number
+}
+
+/**
  * The functions of a windowed `aggregate`: the running ones, first/last, the window's bounds, and
  * the rich ones, whose state is not a numeric column (stdlib/sketches `RichFunction`).
  */
@@ -346,7 +358,7 @@ export interface WindowAggregateNode extends NodeBase {
   readonly input: string
   readonly keys: readonly { readonly name: string; readonly value: Expr; readonly span: Span }[]
   readonly aggregates: readonly WindowAggregateField[]
-  readonly window: WindowSpec | SessionSpec
+  readonly window: WindowSpec | SessionSpec | CountSpec
   readonly latenessMs: number
   readonly late: string | null
   readonly state: StateSlot

@@ -14,6 +14,15 @@
  * gone. An event whose windows are all gone is late: it goes to the late stream (or the dead
  * letters). An event that reaches a window that has fired makes it fire again at once, with the
  * event included (an update). Results are emitted in order of window end, then start, then key.
+ *
+ * Count windows (`count N every S`): an event at time t is late when t < W (the watermark has
+ * passed it); otherwise it waits until W > t, and is then released: events are released in order
+ * of time, then arrival (each watermark releases every waiting event it passed, across keys, in that
+ * order). Each released event is the next of its key: when a key's number of released events c
+ * becomes a multiple of S, a window fires with the key's last min(N, c) released events (Flink's
+ * countWindow(N, S) fires with fewer at the start); tumbling windows (S = N) start afresh after
+ * each. A count window's bounds are its first event's time and its last event's time + 1 ms, so
+ * its result is timed at its last event. Count windows take no lateness.
  */
 import { EvaluationError } from '../../stdlib/eval-error.ts'
 import {
@@ -23,7 +32,7 @@ import {
   type RichAccumulator,
   type RichSpec,
 } from '../../stdlib/sketches/index.ts'
-import type { SessionSpec, Type, WindowAggregateField, WindowSpec } from './types.ts'
+import type { CountSpec, SessionSpec, Type, WindowAggregateField, WindowSpec } from './types.ts'
 
 /** The starts of the windows an event at `time` belongs to, earliest first. */
 export function windowStarts(time: number, window: WindowSpec): number[] {
@@ -47,6 +56,15 @@ type Accumulator =
   /** count_distinct, approx_count_distinct, quantile, top_k: the sketches of stdlib/sketches. */
   | { fn: 'rich'; spec: RichSpec; acc: RichAccumulator }
 
+/** An event of a count window, as added. */
+interface CountEvent {
+  readonly key: string
+  readonly keyValues: readonly unknown[]
+  readonly time: number
+  readonly seq: number
+  readonly args: readonly unknown[]
+}
+
 interface WindowEntry {
   readonly keyValues: readonly unknown[]
   readonly key: string
@@ -67,7 +85,7 @@ export interface WindowResult {
 }
 
 export interface ReferenceWindowOptions {
-  readonly window: WindowSpec | SessionSpec
+  readonly window: WindowSpec | SessionSpec | CountSpec
   readonly latenessMs: number
   readonly keyNames: readonly string[]
   readonly aggregates: readonly WindowAggregateField[]
@@ -87,11 +105,16 @@ export class ReferenceWindows {
   /** Sessions per key (session windows only). */
   private readonly sessions = new Map<string, WindowEntry[]>()
   private arrivals = 0
+  /** Count windows: events waiting for the watermark to pass them, in arrival order. */
+  private pending: CountEvent[] = []
+  /** Count windows: per key, its released events still in a window, and how many it released. */
+  private readonly counted = new Map<string, { events: CountEvent[]; released: number }>()
 
   constructor(private readonly options: ReferenceWindowOptions) {}
 
   /** Results of every window that fired and changed since: end <= watermark; then drops gone ones. */
   fire(watermark: number): { results: WindowResult[]; failures: EvaluationError[] } {
+    if (this.options.window.kind === 'count') return this.fireCounts(watermark, this.options.window)
     const due = this.all()
       .filter((e) => e.dirty && e.end <= watermark)
       .sort((a, b) => a.start - b.start || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
@@ -131,6 +154,11 @@ export class ReferenceWindows {
   ): 'late' | 'update' | 'added' {
     const seq = this.arrivals++
     const { window, latenessMs } = this.options
+    if (window.kind === 'count') {
+      if (time < watermark) return 'late'
+      this.pending.push({ key, keyValues, time, seq, args })
+      return 'added'
+    }
     if (window.kind === 'session') return this.addToSession(key, keyValues, time, args, watermark, gapMs, seq)
     const open = windowStarts(time, window).filter((s) => s + window.sizeMs + latenessMs > watermark)
     if (open.length === 0) return 'late'
@@ -186,6 +214,49 @@ export class ReferenceWindows {
     })
     this.sessions.set(key, [...list.filter((e) => !overlapping.includes(e)), merged])
     return merged.end <= watermark ? 'update' : 'added'
+  }
+
+  /** Releases the waiting events the watermark passed, in order of time then arrival; fires windows. */
+  private fireCounts(
+    watermark: number,
+    window: CountSpec,
+  ): { results: WindowResult[]; failures: EvaluationError[] } {
+    const released = this.pending
+      .filter((e) => e.time < watermark)
+      .sort((a, b) => a.time - b.time || a.seq - b.seq)
+    this.pending = this.pending.filter((e) => e.time >= watermark)
+    const results: WindowResult[] = []
+    const failures: EvaluationError[] = []
+    for (const event of released) {
+      const state = this.counted.get(event.key) ?? { events: [], released: 0 }
+      this.counted.set(event.key, state)
+      state.events.push(event)
+      state.released++
+      if (state.events.length > window.size) state.events.shift()
+      if (state.released % window.slide !== 0) continue
+      const events = state.events
+      if (window.slide === window.size) state.events = []
+      const entry: WindowEntry = {
+        keyValues: event.keyValues,
+        key: event.key,
+        start: events[0]!.time,
+        end: event.time + 1,
+        accumulators: this.options.aggregates.map(initial),
+        dirty: false,
+      }
+      for (const e of events) {
+        entry.accumulators.forEach((acc, i) => {
+          fold(acc, e.args[i], e.time, e.seq)
+        })
+      }
+      try {
+        results.push({ start: entry.start, end: entry.end, key: entry.key, record: this.record(entry) })
+      } catch (error) {
+        if (!(error instanceof EvaluationError)) throw error
+        failures.push(error)
+      }
+    }
+    return { results, failures }
   }
 
   private all(): WindowEntry[] {
@@ -334,6 +405,11 @@ function checkSum(field: WindowAggregateField, sum: number): void {
 
 function baseKind(type: Type): Type['kind'] {
   return type.kind === 'optional' ? baseKind(type.of) : type.kind
+}
+
+/** The reason a late event of a count window gives in the dead letters (the runtime's too). */
+export function countLateReason(time: number, watermark: number): string {
+  return `late event: its event time ${new Date(time).toISOString()} is behind the watermark ${new Date(watermark).toISOString()}, and count windows count events in event-time order`
 }
 
 /** The reason a late event gives in the dead letters (the runtime words it the same). */

@@ -196,7 +196,9 @@ const aggregateInitArb: fc.Arbitrary<AggregateInit> = fc
 
 const windowArb: fc.Arbitrary<WindowClause> = fc
   .record({
-    type: fc.constantFrom('tumbling', 'hopping', 'session'),
+    type: fc.constantFrom('tumbling', 'hopping', 'session', 'count'),
+    count: fc.integer({ min: 0, max: 1000 }),
+    countEvery: fc.option(fc.integer({ min: 0, max: 1000 }), { nil: null }),
     computedGap: fc.option(expressionArb, { nil: null }),
     size: durationArb,
     every: durationArb,
@@ -206,7 +208,14 @@ const windowArb: fc.Arbitrary<WindowClause> = fc
   .map((r) => ({
     kind: 'WindowClause' as const,
     type: { kind: 'Identifier' as const, name: r.type, span },
-    size: r.type === 'session' && r.computedGap !== null ? null : r.size,
+    events:
+      r.type === 'count'
+        ? {
+            size: { kind: 'IntLiteral' as const, value: r.count, span },
+            every: r.countEvery === null ? null : { kind: 'IntLiteral' as const, value: r.countEvery, span },
+          }
+        : null,
+    size: r.type === 'count' || (r.type === 'session' && r.computedGap !== null) ? null : r.size,
     gap: r.type === 'session' ? r.computedGap : null,
     every: r.type === 'hopping' ? r.every : null,
     lateness: r.lateness,

@@ -23,6 +23,7 @@ import type {
   FieldDecl,
   FieldInit,
   Identifier,
+  IntLiteral,
   PipeFile,
   RecordTimestampClause,
   RecordTimestampMode,
@@ -79,6 +80,7 @@ export const WINDOW_WORDS = {
   tumbling: 'tumbling',
   hopping: 'hopping',
   session: 'session',
+  count: 'count',
   every: 'every',
   lateness: 'lateness',
   late: 'late',
@@ -485,31 +487,41 @@ class Parser {
     return { kind: 'Aggregate', keys, window, aggregates, span: this.span(start, this.prevEnd()) }
   }
 
-  /** `window tumbling D | hopping D every D` [`lateness D`] [`late into name`] */
+  /**
+   * `window tumbling D | hopping D every D | session D | session (expr) | count N [every N]`
+   * [`lateness D`] [`late into name`]
+   */
   private parseWindowClause(): WindowClause {
     const start = this.advance().start
     const type = this.identifier('a window type after `window`: `tumbling 1m` or `hopping 10m every 1m`')
-    if (type.name === 'count') {
-      this.report(
-        'count windows are not supported yet; use `tumbling`, `hopping` or `session` windows',
-        type.span,
-      )
-      throw new ParseAbort()
-    }
     if (
       type.name !== WINDOW_WORDS.tumbling &&
       type.name !== WINDOW_WORDS.hopping &&
-      type.name !== WINDOW_WORDS.session
+      type.name !== WINDOW_WORDS.session &&
+      type.name !== WINDOW_WORDS.count
     ) {
       this.report(
-        `unknown window type \`${type.name}\`; write \`window tumbling 1m\`, \`window hopping 10m every 1m\` or \`window session 30m\``,
+        `unknown window type \`${type.name}\`; write \`window tumbling 1m\`, \`window hopping 10m every 1m\`, \`window session 30m\` or \`window count 100\``,
         type.span,
       )
       throw new ParseAbort()
     }
     let size: DurationLiteral | null = null
     let gap: Expression | null = null
-    if (type.name === WINDOW_WORDS.session && this.at('(')) {
+    let events: WindowClause['events'] = null
+    if (type.name === WINDOW_WORDS.count) {
+      const count = this.intLiteral(
+        this.expect('int', 'a number of events after `count`, such as `100` (`window count 100`)'),
+      )
+      let every: IntLiteral | null = null
+      if (this.atWord(WINDOW_WORDS.every)) {
+        this.advance()
+        every = this.intLiteral(
+          this.expect('int', 'a number of events after `every`, such as `10` (`window count 100 every 10`)'),
+        )
+      }
+      events = { size: count, every }
+    } else if (type.name === WINDOW_WORDS.session && this.at('(')) {
       this.advance()
       gap = this.parseExpression()
       this.expect(')', '`)` after the gap expression of `session (…)`')
@@ -552,6 +564,7 @@ class Parser {
     return {
       kind: 'WindowClause',
       type,
+      events,
       size,
       gap,
       every,
@@ -799,6 +812,10 @@ class Parser {
         return expr
       }
     }
+  }
+
+  private intLiteral(token: Token): IntLiteral {
+    return { kind: 'IntLiteral', value: Number(token.value), span: this.span(token.start, token.end) }
   }
 
   private durationLiteral(token: Token): DurationLiteral {

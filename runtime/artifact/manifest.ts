@@ -60,6 +60,8 @@ export interface WindowGraphNode {
     | { readonly kind: 'tumbling' | 'hopping'; readonly sizeMs: number; readonly slideMs: number }
     /** `gapMs` null: the gap is computed per event by the module's `extract`. */
     | { readonly kind: 'session'; readonly gapMs: number | null }
+    /** `window count size every slide` (runtime/window/count-operator.ts). */
+    | { readonly kind: 'count'; readonly size: number; readonly slide: number }
   readonly latenessMs: number
   /** The LateEvents node's id, or null: late events are dead-lettered. */
   readonly late: string | null

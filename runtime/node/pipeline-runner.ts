@@ -46,9 +46,10 @@ import { LogSampler } from '../observability/log-sampler.ts'
 import { type Logger, silentLogger } from '../observability/logger.ts'
 import type { SnapshotStore } from '../state/index.ts'
 import { firstInvalidUtf8, isUtf8 } from '../text/utf8.ts'
+import { CountWindowOperator } from '../window/count-operator.ts'
 import { SessionWindowOperator } from '../window/session-operator.ts'
 import { createTypedArrayWindowStore } from '../window/typed-array-store.ts'
-import { lateReason, WindowOperator } from '../window/window-operator.ts'
+import { countLateReason, lateReason, WindowOperator } from '../window/window-operator.ts'
 import { OperatorState, type PartitionState, type StateBudget } from './operator-state.ts'
 
 export const DEFAULT_DEAD_LETTER_TOPIC = 'sluice.dead-letter'
@@ -345,7 +346,9 @@ export class PipelineRunner {
       chainsOfTopic.set(topic, reached)
       windowsOfTopic.set(topic, reachedWindows)
     }
-    const kernel = windows.some((w) => w.execution === 'wasm' && w.window.kind !== 'session')
+    const kernel = windows.some(
+      (w) => w.execution === 'wasm' && w.window.kind !== 'session' && w.window.kind !== 'count',
+    )
       ? this.windowKernel()
       : null
     return new OperatorState({
@@ -365,6 +368,7 @@ export class PipelineRunner {
         const source = this.sourceNodeOf(node.id)
         const delayMs = (this.sourcesByTopic.get(topic) ?? []).find((s) => s.node.id === source)?.delayMs ?? 0
         if (node.window.kind === 'session') return new SessionWindowOperator(node, functions, delayMs)
+        if (node.window.kind === 'count') return new CountWindowOperator(node, functions, delayMs)
         const spec = {
           accumulators: functions.accumulators,
           sizeMs: node.window.sizeMs,
@@ -846,7 +850,10 @@ export class PipelineRunner {
         deadLetters.push({
           record: records[late.origins[i]!]!,
           stage: 'late',
-          reason: lateReason(late.timestamps[i]!, lateWatermarks[i]!, node.latenessMs),
+          reason:
+            node.window.kind === 'count'
+              ? countLateReason(late.timestamps[i]!, lateWatermarks[i]!)
+              : lateReason(late.timestamps[i]!, lateWatermarks[i]!, node.latenessMs),
           location: null,
         })
       }

@@ -116,7 +116,8 @@ export class WindowOperator extends EventTimeOperator implements WindowedOperato
     delayMs: number,
   ) {
     super(delayMs)
-    if (node.window.kind === 'session') throw new Error(`window ${node.id} is a session window`)
+    if (node.window.kind === 'session' || node.window.kind === 'count')
+      throw new Error(`window ${node.id} is a ${node.window.kind} window`)
     this.sizeMs = node.window.sizeMs
     this.slideMs = node.window.slideMs
     this.latenessMs = node.latenessMs
@@ -538,6 +539,11 @@ export function argumentColumns(
   const columns = layout.map((c, j) => own[c >= 0 ? c : j]!)
   const written = [...new Set(layout.filter((c) => c >= 0))].map((c) => own[c]!)
   return { columns, written }
+}
+
+/** The reason a late event of a count window gives in the dead letters (the reference's words). */
+export function countLateReason(time: number, watermark: number): string {
+  return `late event: its event time ${new Date(time).toISOString()} is behind the watermark ${new Date(watermark).toISOString()}, and count windows count events in event-time order`
 }
 
 /** The reason a late event gives in the dead letters (the same words as the reference's). */
