@@ -36,6 +36,7 @@ import { createInterpreter } from '../../compiler/ir/interpret.ts'
 import { stdlib } from '../../stdlib/index.ts'
 import { readTopic } from '../../test/support/read-topic.ts'
 import {
+  countWindowEmissions,
   finalWindowResults,
   type WindowFn,
   type WindowRefEvent,
@@ -73,9 +74,12 @@ const AGGREGATES: [name: string, fn: WindowFn, arg: 'amount' | 'n' | 'ts' | null
 const FNS = AGGREGATES.map(([, fn]) => fn)
 const TIMESTAMP_FIELDS = new Set(['start', 'end', 'fts', 'maxts', 'mints'])
 
-/** For a session window, `sizeMs` is the gap (and `slideMs` the same). */
+/**
+ * For a session window, `sizeMs` is the gap (and `slideMs` the same). For a count window, `sizeMs`
+ * and `slideMs` are numbers of events (`count sizeMs every slideMs`), and the lateness is 0.
+ */
 interface Shape extends WindowRefShape {
-  readonly kind: 'tumbling' | 'hopping' | 'session'
+  readonly kind: 'tumbling' | 'hopping' | 'session' | 'count'
 }
 
 interface Ev {
@@ -109,6 +113,9 @@ function topicsOf(variant: Variant): string[] {
 }
 
 function windowClause(shape: Shape): string {
+  if (shape.kind === 'count') {
+    return `window count ${shape.sizeMs}${shape.slideMs === shape.sizeMs ? '' : ` every ${shape.slideMs}`}`
+  }
   const kind =
     shape.kind === 'tumbling'
       ? `tumbling ${shape.sizeMs}ms`
@@ -516,8 +523,36 @@ async function runRunner(
   }
 }
 
-/** (b): the last emission of each (key, window) and the late events, against the brute force. */
+/** A scenario's count window shape as the brute force takes it. */
+const countShape = (s: Scenario) => ({
+  size: s.shape.sizeMs,
+  slide: s.shape.slideMs,
+  delayMs: s.shape.delayMs,
+})
+
+/**
+ * (b): the last emission of each (key, window) and the late events, against the brute force
+ * (count windows: every emission, keys and timestamps too; they are never updated).
+ */
 function expectBruteForce(s: Scenario, outputs: Outputs): void {
+  if (s.shape.kind === 'count') {
+    for (let p = 0; p < s.partitions; p++) {
+      const events = partitionEvents(s, p)
+      const { emissions, late } = countWindowEmissions(refEvents(events), countShape(s), FNS)
+      expect(
+        outputs.out[p]!.map((o) => JSON.parse(o.json)),
+        `count windows of partition ${p}`,
+      ).toEqual(emissions.map(refRecord))
+      expect(outputs.out[p]!.map((o) => [o.key, o.timestamp])).toEqual(
+        emissions.map((e) => [e.key, e.end - 1]),
+      )
+      expect(
+        outputs.late[p]!.map((o) => (JSON.parse(o.json) as { id: number }).id),
+        `late events of partition ${p}`,
+      ).toEqual(late.map((i) => events[i]!.id))
+    }
+    return
+  }
   for (let p = 0; p < s.partitions; p++) {
     const events = partitionEvents(s, p)
     const expected = finalWindowResults(refEvents(events), s.shape, FNS)
@@ -546,6 +581,27 @@ const runs = (n: number) => ({
   ...(process.env.SLUICE_PROPERTY_SEED ? { seed: Number(process.env.SLUICE_PROPERTY_SEED) } : {}),
   ...(process.env.SLUICE_PROPERTY_PATH ? { path: process.env.SLUICE_PROPERTY_PATH } : {}),
 })
+
+/** Count windows: up to 8 events, fired every 1 … size events (tumbling about a third of the time). */
+function countScenarioArb(maxEvents: number): fc.Arbitrary<Scenario> {
+  return fc
+    .tuple(
+      scenarioArb(maxEvents),
+      fc.integer({ min: 1, max: 8 }),
+      fc.integer({ min: 1, max: 8 }),
+      fc.boolean(),
+    )
+    .map(([s, size, every, tumbling]) => ({
+      ...s,
+      shape: {
+        ...s.shape,
+        kind: 'count' as const,
+        sizeMs: size,
+        slideMs: tumbling ? size : Math.min(size, every),
+        latenessMs: 0,
+      },
+    }))
+}
 
 const batchArb = fc.oneof(fc.integer({ min: 1, max: 8 }), fc.integer({ min: 1, max: 64 }))
 /** Crash points as fractions of the run's handler calls (about events / batch), so most are reached. */
@@ -651,6 +707,35 @@ describe('windowed aggregates (property)', () => {
       (s): Scenario => ({ ...s, shape: { ...s.shape, kind: 'session', slideMs: s.shape.sizeMs } }),
     )
     await expectRunnerAsInterpreter(sessions, 'typescript', false)
+  }, 600_000)
+
+  it('count windows: the reference interpreter emits what the brute-force enumeration says', async () => {
+    const seen = { results: 0, late: 0, runs: 0 }
+    await fc.assert(
+      fc.asyncProperty(countScenarioArb(300), async (s) => {
+        seen.runs++
+        const text = pipeText(s)
+        const errors: DeadLetter[][] = []
+        const interpreted = interpret(text, await artifactFor(text, 'typescript'), s, errors)
+        expect(errors.flat()).toEqual([])
+        expectBruteForce(s, interpreted)
+        for (let p = 0; p < s.partitions; p++) {
+          const outcome = countWindowEmissions(refEvents(partitionEvents(s, p)), countShape(s), FNS)
+          seen.results += outcome.emissions.length
+          seen.late += outcome.late.length
+        }
+      }),
+      runs(60),
+    )
+    console.info('count window property coverage', seen)
+    if (seen.runs >= 20) {
+      expect(seen.results).toBeGreaterThan(seen.runs)
+      expect(seen.late).toBeGreaterThan(seen.runs)
+    }
+  }, 600_000)
+
+  it('count windows: the runner (random batches, crashes and stops) emits exactly what the interpreter and the brute force do', async () => {
+    await expectRunnerAsInterpreter(countScenarioArb(300), 'typescript', true)
   }, 600_000)
 
   it('does not depend on batch cuts or restarts, and a partition does not depend on the others', async () => {

@@ -15,6 +15,15 @@
  *    event reached, in order of start then key string, with the events before i; then, when event
  *    i reached windows that had already fired (end <= W_i), those windows, with event i included.
  *    The last emission of a window is therefore its final value (`finalWindowResults`).
+ *
+ * Count windows (`countWindowEmissions`), by enumeration instead of a running count:
+ *
+ * 1. Event i is late when time_i < W_i. The others, sorted by (time, arrival), are numbered per
+ *    key 1, 2, 3, …; the event numbered j (a multiple of the slide S) closes the window of the
+ *    key's events numbered max(1, j − N + 1) … j.
+ * 2. A window is emitted at the first arrival r after its last event's arrival whose watermark
+ *    passed that event (W_r > time); windows never passed are not emitted. Emissions are ordered by
+ *    r, then by their last event's (time, arrival).
  */
 
 export type WindowFn =
@@ -200,4 +209,52 @@ export function windowEmissions(
     for (const u of updated) out.push(result(u.key, u.start, i))
   })
   return out
+}
+
+export interface CountRefShape {
+  /** Events per window (N). */
+  readonly size: number
+  /** Events between firings (S). */
+  readonly slide: number
+  /** The source's watermark delay. */
+  readonly delayMs: number
+}
+
+/** Every emission of count windows and the late events, by the rules in the header. */
+export function countWindowEmissions(
+  events: readonly WindowRefEvent[],
+  shape: CountRefShape,
+  fns: readonly WindowFn[],
+): { emissions: WindowRefResult[]; late: number[] } {
+  const w = watermarks(events, shape.delayMs)
+  const late: number[] = []
+  const kept: number[] = []
+  events.forEach((e, i) => {
+    if (e.dropped) return
+    if (e.time < w[i]!) late.push(i)
+    else kept.push(i)
+  })
+  const ordered = [...kept].sort((a, b) => events[a]!.time - events[b]!.time || a - b)
+  const fired: { release: number; last: number; result: WindowRefResult }[] = []
+  const keys = new Set(ordered.map((i) => events[i]!.key))
+  for (const key of keys) {
+    const ofKey = ordered.filter((i) => events[i]!.key === key)
+    for (let j = shape.slide; j <= ofKey.length; j += shape.slide) {
+      const indexes = ofKey.slice(Math.max(0, j - shape.size), j)
+      const last = indexes.at(-1)!
+      const release = w.findIndex((wm, r) => r > last && wm > events[last]!.time)
+      if (release < 0) continue
+      const start = events[indexes[0]!]!.time
+      const end = events[last]!.time + 1
+      fired.push({
+        release,
+        last,
+        result: { key, start, end, values: valuesOf(events, indexes, fns, start, end) },
+      })
+    }
+  }
+  fired.sort(
+    (a, b) => a.release - b.release || events[a.last]!.time - events[b.last]!.time || a.last - b.last,
+  )
+  return { emissions: fired.map((f) => f.result), late }
 }
