@@ -24,7 +24,9 @@ Options:
   --replace             replace DIR even when it holds the artifact of another pipeline
   --window-execution E  where windowed aggregates keep their accumulators: wasm (the WebAssembly
                         kernel, shipped in the artifact), typescript (typed arrays), or auto
-                        (default: wasm when the kernel is built, else typescript with a warning)
+                        (default: wasm when the kernel is built, else typescript with a warning);
+                        session and count windows, and windows that emit on update, always run
+                        in typescript
   --no-color            plain diagnostics
   -h, --help            show this help`,
   async run(argv, io) {

@@ -16,6 +16,7 @@ import type {
   Type,
   WindowAggregateField,
   WindowAggregateNode,
+  WindowEmit,
   WindowFunction,
   WindowSpec,
 } from '../ir/types.ts'
@@ -35,13 +36,14 @@ export const WINDOW_FUNCTIONS: readonly WindowFunction[] = [
   'last',
   'window_start',
   'window_end',
+  'window_final',
   'count_distinct',
   'approx_count_distinct',
   'quantile',
   'top_k',
 ]
 const WINDOW_FUNCTION_LIST =
-  '`count()`, `sum(x)`, `min(x)`, `max(x)`, `avg(x)`, `first(x)`, `last(x)`, `window_start()`, `window_end()`, `count_distinct(x)`, `approx_count_distinct(x)`, `quantile(x, q)` and `top_k(x, k)`'
+  '`count()`, `sum(x)`, `min(x)`, `max(x)`, `avg(x)`, `first(x)`, `last(x)`, `window_start()`, `window_end()`, `window_final()`, `count_distinct(x)`, `approx_count_distinct(x)`, `quantile(x, q)` and `top_k(x, k)`'
 
 /** The kinds (of the non-null type) a key may have: those of the distinct counts and top_k. */
 const KEY_KINDS: readonly string[] = ['string', 'i64', 'bool', 'timestamp']
@@ -98,6 +100,7 @@ export function checkWindowAggregate(
   }
 
   const aggregates = aggregateFields(step, keys, ctx, checkWindowField)
+  const emit = emitOf(step.window, window, ctx)
 
   // The output's event time is the window's last millisecond (end - 1), carried with the event;
   // no output field is marked as event time, since none holds exactly that value.
@@ -127,6 +130,7 @@ export function checkWindowAggregate(
     aggregates,
     window,
     latenessMs,
+    emit,
     late: step.window.lateInto ? lateId : null,
     state,
     execution: 'wasm',
@@ -136,7 +140,7 @@ export function checkWindowAggregate(
 /** What the snapshot of a window's rows means: its accumulators, in order. */
 function accumulatorLayout(aggregates: readonly WindowAggregateField[]): string[] {
   return aggregates
-    .filter((a) => a.fn !== 'window_start' && a.fn !== 'window_end')
+    .filter((a) => a.fn !== 'window_start' && a.fn !== 'window_end' && a.fn !== 'window_final')
     .map((a) => {
       if (a.arg === null) return a.fn
       const param = a.k ?? a.q
@@ -182,6 +186,42 @@ function windowSpec(clause: WindowClause, ctx: StepContext): WindowSpec | Sessio
     sizeMs: safeSize,
     slideMs: slideMs > 0 && slideMs <= safeSize ? slideMs : safeSize,
   }
+}
+
+/**
+ * `emit every D` (D shorter than the window, so an open window crosses a multiple of it),
+ * `emit on update` or `emit on close`; early results are for time windows only.
+ */
+function emitOf(
+  clause: WindowClause,
+  window: WindowSpec | SessionSpec | CountSpec,
+  ctx: StepContext,
+): WindowEmit {
+  const emit = clause.emit
+  if (emit === null || emit.mode === 'close') return { kind: 'close' }
+  if (window.kind === 'session' || window.kind === 'count') {
+    ctx.report(
+      'E0421',
+      window.kind === 'session'
+        ? 'a session window emits only when it closes: its end moves with every event, so an early result would belong to no fixed window (use `emit on close` or leave `emit` out)'
+        : 'a count window emits only when it closes, as its last event is counted (use `emit on close` or leave `emit` out)',
+      emit.span,
+    )
+    return { kind: 'close' }
+  }
+  if (emit.mode === 'update') return { kind: 'update' }
+  const everyMs = durationMs(emit.every!)
+  if (everyMs <= 0 || everyMs >= window.sizeMs) {
+    ctx.report(
+      'E0421',
+      everyMs <= 0
+        ? 'early results need a positive period (e.g. `emit every 30s`)'
+        : `a window of ${clause.size!.amount}${clause.size!.unit} closes before ${emit.every!.amount}${emit.every!.unit} of it have passed: it would never emit early; use a period shorter than the window`,
+      emit.every!.span,
+    )
+    return { kind: 'close' }
+  }
+  return { kind: 'every', everyMs }
 }
 
 /** The most events a count window holds: a key keeps that many events' arguments until it fires. */
@@ -262,18 +302,23 @@ function checkWindowField(init: AggregateInit, ctx: StepContext): WindowAggregat
     type,
     span: init.span,
   })
-  if (fn === 'count' || fn === 'window_start' || fn === 'window_end') {
+  if (fn === 'count' || fn === 'window_start' || fn === 'window_end' || fn === 'window_final') {
     if (args.length > 0) {
+      const what = {
+        window_start: "is the window's first millisecond",
+        window_end: "is the window's end (exclusive)",
+        window_final: 'tells a final result from an early one',
+      }
       ctx.report(
         'E0303',
         fn === 'count'
           ? '`count()` counts events and takes no argument; to count the non-null values of `x`, write `sum(if x is null then 0 else 1)`'
-          : `\`${fn}()\` is the window's ${fn === 'window_start' ? 'first millisecond' : 'end (exclusive)'} and takes no argument`,
+          : `\`${fn}()\` ${what[fn]} and takes no argument`,
         init.args[0]!.span,
       )
       return null
     }
-    return field(null, scalar(fn === 'count' ? 'i64' : 'timestamp'))
+    return field(null, scalar(fn === 'count' ? 'i64' : fn === 'window_final' ? 'bool' : 'timestamp'))
   }
   const two = fn === 'quantile' || fn === 'top_k'
   if (args.length !== (two ? 2 : 1)) {

@@ -64,6 +64,7 @@ export const diagnosticCatalogue = {
   E0411: { severity: 'error', title: 'window over the output of a window' },
   E0412: { severity: 'error', title: 'WebAssembly kernel not built' },
   E0420: { severity: 'error', title: 'lateness on a count window' },
+  E0421: { severity: 'error', title: 'invalid emit clause' },
   // Warnings
   W0001: { severity: 'warning', title: 'stream is never used' },
   W0002: { severity: 'warning', title: 'source is never used' },

@@ -391,13 +391,14 @@ function windowOperator(
     latenessMs: node.latenessMs,
     keyNames: node.keys.map((key) => key.name),
     aggregates: node.aggregates,
+    emit: node.emit,
   })
-  const fire = (watermark: number) => {
-    const { results, failures } = windows.fire(watermark)
+  const emitResults = ({ results, failures }: ReturnType<ReferenceWindows['fire']>) => {
     for (const result of results)
       emit.push({ value: result.record, key: result.key, timestamp: result.end - 1 })
     for (const failure of failures) ctx.report(failure)
   }
+  const fire = (watermark: number) => emitResults(windows.fire(watermark))
   ctx.onTick(ctx.source, () => fire(ctx.watermark(ctx.source, ctx.delayMs)))
   return {
     push: (event) => {
@@ -421,6 +422,7 @@ function windowOperator(
       fire(watermark)
       const added = windows.add(toKey(keyValues), keyValues, event.timestamp, args, watermark, gapMs!)
       if (added === 'update') fire(watermark)
+      if (node.emit.kind === 'update') emitResults(windows.updates())
       if (added !== 'late') return
       if (late === null) {
         throw new EvaluationError(

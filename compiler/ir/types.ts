@@ -325,6 +325,7 @@ export type WindowFunction =
   | 'last'
   | 'window_start'
   | 'window_end'
+  | 'window_final'
   | 'count_distinct'
   | 'approx_count_distinct'
   | 'quantile'
@@ -345,6 +346,16 @@ export interface WindowAggregateField {
 }
 
 /**
+ * When a time window emits besides its final result (specs/language.md, "Early results"):
+ * `close` only then; `every` also while open, each time the watermark crosses start + k·everyMs;
+ * `update` also after each event that changes it while open.
+ */
+export type WindowEmit =
+  | { readonly kind: 'close' }
+  | { readonly kind: 'update' }
+  | { readonly kind: 'every'; readonly everyMs: number }
+
+/**
  * `aggregate by keys window tumbling 1m { … }`: a keyed aggregate per event-time window
  * (specs/language.md, "Windows"). It emits one record per key and window when the watermark
  * passes the window's end (and again for each late event within `latenessMs` that changes it):
@@ -360,6 +371,7 @@ export interface WindowAggregateNode extends NodeBase {
   readonly aggregates: readonly WindowAggregateField[]
   readonly window: WindowSpec | SessionSpec | CountSpec
   readonly latenessMs: number
+  readonly emit: WindowEmit
   readonly late: string | null
   readonly state: StateSlot
   readonly execution: 'wasm' | 'typescript'

@@ -23,6 +23,14 @@
  * countWindow(N, S) fires with fewer at the start); tumbling windows (S = N) start afresh after
  * each. A count window's bounds are its first event's time and its last event's time + 1 ms, so
  * its result is timed at its last event. Count windows take no lateness.
+ *
+ * Early results (time windows): with `emit every P`, a window that is open after the watermark
+ * moved from W' to W (end > W) emits its current result when some start + k·P (k >= 1) is in
+ * (W', W] and before its end; with `emit on update`, each event that reaches open windows makes
+ * them emit at once (after the updates of fired windows it reached). Early results come after the
+ * final ones that fire at the same time, each group in order of start, then key.
+ * `window_final()` is false in an early result, true in the others (the result when the window
+ * closes, and the updates of late events after it).
  */
 import { EvaluationError } from '../../stdlib/eval-error.ts'
 import {
@@ -32,7 +40,7 @@ import {
   type RichAccumulator,
   type RichSpec,
 } from '../../stdlib/sketches/index.ts'
-import type { CountSpec, SessionSpec, Type, WindowAggregateField, WindowSpec } from './types.ts'
+import type { CountSpec, SessionSpec, Type, WindowAggregateField, WindowEmit, WindowSpec } from './types.ts'
 
 /** The starts of the windows an event at `time` belongs to, earliest first. */
 export function windowStarts(time: number, window: WindowSpec): number[] {
@@ -52,7 +60,7 @@ type Accumulator =
   | { fn: 'min' | 'max'; value: number | null }
   /** `seq` is the arrival number of the event whose value it is: it breaks ties of time. */
   | { fn: 'first' | 'last'; value: number | null; time: number; seq: number }
-  | { fn: 'window_start' | 'window_end' }
+  | { fn: 'window_start' | 'window_end' | 'window_final' }
   /** count_distinct, approx_count_distinct, quantile, top_k: the sketches of stdlib/sketches. */
   | { fn: 'rich'; spec: RichSpec; acc: RichAccumulator }
 
@@ -89,6 +97,8 @@ export interface ReferenceWindowOptions {
   readonly latenessMs: number
   readonly keyNames: readonly string[]
   readonly aggregates: readonly WindowAggregateField[]
+  /** Early results (time windows only); default: on close only. */
+  readonly emit?: WindowEmit
 }
 
 /**
@@ -109,6 +119,10 @@ export class ReferenceWindows {
   private pending: CountEvent[] = []
   /** Count windows: per key, its released events still in a window, and how many it released. */
   private readonly counted = new Map<string, { events: CountEvent[]; released: number }>()
+  /** The watermark through which early results (`emit every`) were given. */
+  private through = Number.NEGATIVE_INFINITY
+  /** `emit on update`: the open windows the last event reached. */
+  private touched: WindowEntry[] = []
 
   constructor(private readonly options: ReferenceWindowOptions) {}
 
@@ -122,13 +136,16 @@ export class ReferenceWindows {
     const failures: EvaluationError[] = []
     for (const entry of due) {
       entry.dirty = false
-      try {
-        results.push({ start: entry.start, end: entry.end, key: entry.key, record: this.record(entry) })
-      } catch (error) {
-        if (!(error instanceof EvaluationError)) throw error
-        failures.push(error)
-      }
+      this.emitTo(results, failures, entry, true)
     }
+    const { emit } = this.options
+    if (emit?.kind === 'every') {
+      const early = [...this.entries.values()]
+        .filter((e) => e.end > watermark && crossed(e.start, emit.everyMs, e.end, this.through, watermark))
+        .sort(byStartThenKey)
+      for (const entry of early) this.emitTo(results, failures, entry, false)
+    }
+    this.through = Math.max(this.through, watermark)
     const gone = (e: WindowEntry) => e.end + this.options.latenessMs <= watermark
     for (const [id, entry] of this.entries) if (gone(entry)) this.entries.delete(id)
     for (const [key, list] of this.sessions) {
@@ -137,6 +154,29 @@ export class ReferenceWindows {
       else this.sessions.set(key, kept)
     }
     return { results, failures }
+  }
+
+  /** `emit on update`: the results of the open windows the last event reached (early results). */
+  updates(): { results: WindowResult[]; failures: EvaluationError[] } {
+    const results: WindowResult[] = []
+    const failures: EvaluationError[] = []
+    for (const entry of this.touched.sort(byStartThenKey)) this.emitTo(results, failures, entry, false)
+    this.touched = []
+    return { results, failures }
+  }
+
+  private emitTo(
+    results: WindowResult[],
+    failures: EvaluationError[],
+    entry: WindowEntry,
+    final: boolean,
+  ): void {
+    try {
+      results.push({ start: entry.start, end: entry.end, key: entry.key, record: this.record(entry, final) })
+    } catch (error) {
+      if (!(error instanceof EvaluationError)) throw error
+      failures.push(error)
+    }
   }
 
   /**
@@ -179,6 +219,7 @@ export class ReferenceWindows {
       }
       entry.dirty = true
       if (entry.end <= watermark) update = true
+      else if (this.options.emit?.kind === 'update') this.touched.push(entry)
       entry.accumulators.forEach((acc, i) => {
         fold(acc, args[i], time, seq)
       })
@@ -249,12 +290,7 @@ export class ReferenceWindows {
           fold(acc, e.args[i], e.time, e.seq)
         })
       }
-      try {
-        results.push({ start: entry.start, end: entry.end, key: entry.key, record: this.record(entry) })
-      } catch (error) {
-        if (!(error instanceof EvaluationError)) throw error
-        failures.push(error)
-      }
+      this.emitTo(results, failures, entry, true)
     }
     return { results, failures }
   }
@@ -263,16 +299,27 @@ export class ReferenceWindows {
     return [...this.entries.values(), ...[...this.sessions.values()].flat()]
   }
 
-  private record(entry: WindowEntry): Record<string, unknown> {
+  private record(entry: WindowEntry, final: boolean): Record<string, unknown> {
     const record: Record<string, unknown> = {}
     this.options.keyNames.forEach((name, i) => {
       record[name] = entry.keyValues[i]
     })
     this.options.aggregates.forEach((field, i) => {
-      record[field.name] = resultOf(field, entry.accumulators[i]!, entry.start, entry.end)
+      record[field.name] = resultOf(field, entry.accumulators[i]!, entry.start, entry.end, final)
     })
     return record
   }
+}
+
+/** Whether some start + k·period (k >= 1) before `end` is in (from, to]: an early result is due. */
+export function crossed(start: number, period: number, end: number, from: number, to: number): boolean {
+  const k = Math.floor((to - start) / period)
+  const boundary = start + k * period
+  return k >= 1 && boundary > from && boundary < end
+}
+
+function byStartThenKey(a: WindowEntry, b: WindowEntry): number {
+  return a.start - b.start || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)
 }
 
 /** Two sessions' accumulators as one (sessions merge). */
@@ -336,7 +383,8 @@ function fold(acc: Accumulator, arg: unknown, time: number, seq: number): void {
     acc.n++
     return
   }
-  if (acc.fn === 'window_start' || acc.fn === 'window_end' || arg === null) return
+  if (acc.fn === 'window_start' || acc.fn === 'window_end' || acc.fn === 'window_final' || arg === null)
+    return
   const value = arg as number
   switch (acc.fn) {
     case 'rich':
@@ -373,8 +421,16 @@ function fold(acc: Accumulator, arg: unknown, time: number, seq: number): void {
  * A field's value from its accumulator. An i64 sum outside ±(2^53−1), or an f64 sum or average
  * that overflowed, fails the result (it is dead-lettered): JSON has no Infinity.
  */
-function resultOf(field: WindowAggregateField, acc: Accumulator, start: number, end: number): unknown {
+function resultOf(
+  field: WindowAggregateField,
+  acc: Accumulator,
+  start: number,
+  end: number,
+  final: boolean,
+): unknown {
   switch (acc.fn) {
+    case 'window_final':
+      return final
     case 'count':
       return acc.n
     case 'window_start':

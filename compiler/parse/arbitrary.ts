@@ -203,6 +203,7 @@ const windowArb: fc.Arbitrary<WindowClause> = fc
     size: durationArb,
     every: durationArb,
     lateness: fc.option(durationArb, { nil: null }),
+    emit: fc.option(fc.constantFrom<'every' | 'update' | 'close'>('every', 'update', 'close'), { nil: null }),
     lateInto: fc.option(identArb, { nil: null }),
   })
   .map((r) => ({
@@ -219,6 +220,10 @@ const windowArb: fc.Arbitrary<WindowClause> = fc
     gap: r.type === 'session' ? r.computedGap : null,
     every: r.type === 'hopping' ? r.every : null,
     lateness: r.lateness,
+    emit:
+      r.emit === null
+        ? null
+        : { kind: 'EmitClause' as const, mode: r.emit, every: r.emit === 'every' ? r.every : null, span },
     lateInto: r.lateInto,
     span,
   }))

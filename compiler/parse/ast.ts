@@ -313,6 +313,15 @@ export interface AggregateStep {
  * followed by `lateness 30s` and `late into name`. All words of the clause are contextual, not
  * keywords.
  */
+/** When a window emits: `every` a duration of event time while open, `on update` or `on close`. */
+export interface EmitClause {
+  readonly kind: 'EmitClause'
+  readonly mode: 'every' | 'update' | 'close'
+  /** The period of `emit every D`; null otherwise. */
+  readonly every: DurationLiteral | null
+  readonly span: Span
+}
+
 export interface WindowClause {
   readonly kind: 'WindowClause'
   /** `tumbling`, `hopping`, `session` or `count` (the parser accepts no other). */
@@ -326,6 +335,8 @@ export interface WindowClause {
   /** The `every` of a hopping window. */
   readonly every: DurationLiteral | null
   readonly lateness: DurationLiteral | null
+  /** `emit every 30s`, `emit on update` or `emit on close`; null: on close. */
+  readonly emit: EmitClause | null
   /** The stream the late events go to. */
   readonly lateInto: Identifier | null
   readonly span: Span

@@ -19,6 +19,7 @@ import type {
   DedupStep,
   DurationLiteral,
   DurationUnit,
+  EmitClause,
   Expression,
   FieldDecl,
   FieldInit,
@@ -81,6 +82,10 @@ export const WINDOW_WORDS = {
   hopping: 'hopping',
   session: 'session',
   count: 'count',
+  emit: 'emit',
+  on: 'on',
+  update: 'update',
+  close: 'close',
   every: 'every',
   lateness: 'lateness',
   late: 'late',
@@ -553,6 +558,7 @@ class Parser {
         ),
       )
     }
+    const emit = this.atWord(WINDOW_WORDS.emit) ? this.parseEmitClause() : null
     let lateInto: Identifier | null = null
     if (this.atWord(WINDOW_WORDS.late)) {
       this.advance()
@@ -560,6 +566,13 @@ class Parser {
         this.fail('`into` and a stream name after `late` (`late into late_payments`)')
       this.advance()
       lateInto = this.identifier('the name of the stream of late events after `late into`')
+      if (this.atWord(WINDOW_WORDS.emit)) {
+        this.report(
+          '`emit …` goes before `late into`: `window tumbling 1m emit every 10s late into late`',
+          this.span(this.peek().start, this.peek().end),
+        )
+        throw new ParseAbort()
+      }
     }
     return {
       kind: 'WindowClause',
@@ -569,9 +582,36 @@ class Parser {
       gap,
       every,
       lateness,
+      emit,
       lateInto,
       span: this.span(start, this.prevEnd()),
     }
+  }
+
+  /** `emit every D` | `emit on update` | `emit on close` */
+  private parseEmitClause(): EmitClause {
+    const start = this.advance().start
+    const expected = '`every` and a duration, `on update` or `on close` after `emit` (`emit every 30s`)'
+    if (this.atWord(WINDOW_WORDS.every)) {
+      this.advance()
+      const every = this.durationLiteral(
+        this.expect(
+          'duration',
+          'a duration after `emit every`: how often an open window emits, such as `30s`',
+        ),
+      )
+      return { kind: 'EmitClause', mode: 'every', every, span: this.span(start, this.prevEnd()) }
+    }
+    if (!this.atWord(WINDOW_WORDS.on)) this.fail(expected)
+    this.advance()
+    const mode = this.atWord(WINDOW_WORDS.update)
+      ? 'update'
+      : this.atWord(WINDOW_WORDS.close)
+        ? 'close'
+        : null
+    if (mode === null) this.fail('`update` or `close` after `emit on`')
+    this.advance()
+    return { kind: 'EmitClause', mode, every: null, span: this.span(start, this.prevEnd()) }
   }
 
   private parseAggregateInit(): AggregateInit {

@@ -153,6 +153,7 @@ function printWindowClause(w: WindowClause): string {
     w.events?.every ? ` every ${w.events.every.value}` : '',
     w.every ? ` every ${duration(w.every)}` : '',
     w.lateness ? ` lateness ${duration(w.lateness)}` : '',
+    w.emit === null ? '' : w.emit.every ? ` emit every ${duration(w.emit.every)}` : ` emit on ${w.emit.mode}`,
     w.lateInto ? ` late into ${w.lateInto.name}` : '',
   ].join('')
 }

@@ -15,6 +15,11 @@
  *    event reached, in order of start then key string, with the events before i; then, when event
  *    i reached windows that had already fired (end <= W_i), those windows, with event i included.
  *    The last emission of a window is therefore its final value (`finalWindowResults`).
+ *    Early results (`emit`) come after the first group (window_final() false in them, true in all
+ *    others): with `every P`, every window some earlier event reached that is still open
+ *    (end > W_i) and has a start + k·P (k >= 1, before its end) in (W_{i−1}, W_i], with the events
+ *    before i; and with `on update`, after the updates, every open window event i reached, with
+ *    event i included.
  *
  * Count windows (`countWindowEmissions`), by enumeration instead of a running count:
  *
@@ -36,6 +41,10 @@ export type WindowFn =
   | 'last'
   | 'window_start'
   | 'window_end'
+  | 'window_final'
+
+/** Early results (`emit every P`, `emit on update`); absent: on close only. */
+export type WindowRefEmit = { readonly kind: 'every'; readonly everyMs: number } | { readonly kind: 'update' }
 
 export interface WindowRefEvent {
   /** Event time, ms. */
@@ -60,8 +69,8 @@ export interface WindowRefResult {
   readonly key: string
   readonly start: number
   readonly end: number
-  /** One value per aggregate, in the order of `fns`. */
-  readonly values: readonly (number | null)[]
+  /** One value per aggregate, in the order of `fns` (window_final: a boolean). */
+  readonly values: readonly (number | boolean | null)[]
 }
 
 export interface WindowRefOutcome {
@@ -125,10 +134,12 @@ function valuesOf(
   fns: readonly WindowFn[],
   start: number,
   end: number,
-): (number | null)[] {
+  final = true,
+): (number | boolean | null)[] {
   const sorted = [...indexes].sort((a, b) => events[a]!.time - events[b]!.time || a - b)
   return fns.map((fn, f) => {
     if (fn === 'count') return sorted.length
+    if (fn === 'window_final') return final
     if (fn === 'window_start') return start
     if (fn === 'window_end') return end
     const args = sorted.map((i) => events[i]!.args[f]!).filter((v): v is number => v !== null)
@@ -181,32 +192,47 @@ export function finalWindowResults(
   return { results, late }
 }
 
-/** Every emission (updates included) in order, by the rule in the header (point 3). */
+/** Every emission (updates and early results included) in order, by the rules in the header (point 3). */
 export function windowEmissions(
   events: readonly WindowRefEvent[],
   shape: WindowRefShape,
   fns: readonly WindowFn[],
+  emit?: WindowRefEmit,
 ): WindowRefResult[] {
   const { reach } = reaches(events, shape)
   const w = watermarks(events, shape.delayMs)
   const { sizeMs } = shape
   const out: WindowRefResult[] = []
-  const result = (key: string, start: number, upTo: number): WindowRefResult => {
+  const result = (key: string, start: number, upTo: number, final: boolean): WindowRefResult => {
     const indexes = reach
       .filter((r) => r.key === key && r.start === start && r.index <= upTo)
       .map((r) => r.index)
-    return { key, start, end: start + sizeMs, values: valuesOf(events, indexes, fns, start, start + sizeMs) }
+    const end = start + sizeMs
+    return { key, start, end, values: valuesOf(events, indexes, fns, start, end, final) }
+  }
+  /** Whether a multiple of the period after `start` (and before its end) is in (from, to]. */
+  const crossed = (start: number, period: number, from: number, to: number) => {
+    for (let b = start + period; b < start + sizeMs && b <= to; b += period) if (b > from) return true
+    return false
   }
   events.forEach((_, i) => {
     const before = i === 0 ? Number.NEGATIVE_INFINITY : w[i - 1]!
     const passed = new Map<string, { key: string; start: number }>()
+    const early = new Map<string, { key: string; start: number }>()
     for (const r of reach) {
+      if (r.index >= i) continue
       const end = r.start + sizeMs
-      if (r.index < i && before < end && end <= w[i]!) passed.set(`${r.start}|${r.key}`, r)
+      if (before < end && end <= w[i]!) passed.set(`${r.start}|${r.key}`, r)
+      if (emit?.kind === 'every' && end > w[i]! && crossed(r.start, emit.everyMs, before, w[i]!))
+        early.set(`${r.start}|${r.key}`, r)
     }
-    for (const p of [...passed.values()].sort(byStartThenKey)) out.push(result(p.key, p.start, i - 1))
-    const updated = reach.filter((r) => r.index === i && r.start + sizeMs <= w[i]!).sort(byStartThenKey)
-    for (const u of updated) out.push(result(u.key, u.start, i))
+    for (const p of [...passed.values()].sort(byStartThenKey)) out.push(result(p.key, p.start, i - 1, true))
+    for (const e of [...early.values()].sort(byStartThenKey)) out.push(result(e.key, e.start, i - 1, false))
+    const reached = reach.filter((r) => r.index === i).sort(byStartThenKey)
+    for (const u of reached) if (u.start + sizeMs <= w[i]!) out.push(result(u.key, u.start, i, true))
+    if (emit?.kind === 'update') {
+      for (const u of reached) if (u.start + sizeMs > w[i]!) out.push(result(u.key, u.start, i, false))
+    }
   })
   return out
 }
