@@ -12,7 +12,7 @@
  *
  * Watermarks, firing record by record and late events follow the other window operators
  * (event-time.ts). A window is recomputed from its events when it fires (the sliding ones overlap,
- * and a key keeps at most `size` released events), so there is no columnar store here and no
+ * and a key keeps its last `size` released events anyway), so there is no columnar store here and no
  * WebAssembly kernel: the compiler always runs count windows in TypeScript.
  */
 import { createRich, type RichAccumulator, type RichSpec } from '../../stdlib/sketches/index.ts'
@@ -35,7 +35,10 @@ interface CountedEvent {
   readonly rich: readonly unknown[]
 }
 
-/** A key's released events still in a window (at most `size`) and how many it released in all. */
+/**
+ * A key's released events (its last `size` are its window under way; older ones are dropped in
+ * bulk) and how many it released in all.
+ */
 interface KeyWindow {
   events: CountedEvent[]
   released: number
@@ -156,18 +159,26 @@ export class CountWindowOperator extends EventTimeOperator implements WindowedOp
       window.events.push(event)
       this.heldEvents++
       window.released++
-      if (window.events.length > this.size) {
-        window.events.shift()
-        this.heldEvents--
+      if (window.events.length >= 2 * this.size) {
+        // Only the last `size` events matter; dropping the older ones in bulk keeps this O(1) an event.
+        const dropped = window.events.length - this.size
+        window.events.splice(0, dropped)
+        this.heldEvents -= dropped
       }
       if (window.released % this.slide !== 0) continue
-      this.emit(event.key, window.events, origin, out)
+      this.emit(event.key, this.lastEvents(window), origin, out)
       if (this.slide === this.size) {
         // Tumbling: the next window starts afresh, and a key between windows holds nothing.
         this.heldEvents -= window.events.length
         this.windows.delete(event.key)
       }
     }
+  }
+
+  /** A key's last `size` released events: its window. */
+  private lastEvents(window: KeyWindow): CountedEvent[] {
+    const { events } = window
+    return events.length > this.size ? events.slice(events.length - this.size) : events
   }
 
   /** The result of one window over `events` (in event-time order), timed at its last event. */
@@ -231,14 +242,15 @@ export class CountWindowOperator extends EventTimeOperator implements WindowedOp
     count.writeUInt32BE(this.windows.size, 0)
     parts.push(count)
     for (const [key, window] of this.windows) {
+      const events = this.lastEvents(window)
       const keyBytes = Buffer.from(key, 'utf8')
       const entry = Buffer.allocUnsafe(16 + keyBytes.length)
       let o = entry.writeUInt32BE(keyBytes.length, 0)
       o += keyBytes.copy(entry, o)
       o = entry.writeDoubleBE(window.released, o)
-      entry.writeUInt32BE(window.events.length, o)
+      entry.writeUInt32BE(events.length, o)
       parts.push(entry)
-      for (const event of window.events) parts.push(this.eventBytes(event))
+      for (const event of events) parts.push(this.eventBytes(event))
     }
     return Buffer.concat(parts)
   }
