@@ -4,7 +4,8 @@
  *
  * Before: `| aggregate by card window tumbling 1m lateness 10s late into late { n: count() }`.
  * After: a `WindowAggregate` node (a record of the keys then the aggregates per key and window),
- * and, with `late into`, a `LateEvents` node that the named stream reads.
+ * and, with `late into`, a `LateEvents` node that the named stream reads. Also `window count 100
+ * every 10` (no lateness, E0420) and `emit every 30s` / `emit on update` (time windows only, E0421).
  */
 import type {
   CountSpec,
