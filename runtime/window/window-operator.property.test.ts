@@ -343,7 +343,10 @@ function artifactFor(text: string, execution: 'wasm' | 'typescript'): Promise<Lo
       await writeArtifact(result.artifact, join(dir, 'a'))
       const artifact = await loadArtifact(join(dir, 'a'))
       const windows = artifact.manifest.graph.nodes.filter((n) => n.kind === 'WindowAggregate')
-      expect(new Set(windows.map((w) => w.execution))).toEqual(new Set([execution]))
+      // Sessions, count windows and `emit on update` run on typed arrays whatever was asked.
+      const typedArraysOnly = (w: (typeof windows)[number]) =>
+        w.window.kind === 'session' || w.window.kind === 'count' || w.emit?.kind === 'update'
+      for (const w of windows) expect(w.execution).toBe(typedArraysOnly(w) ? 'typescript' : execution)
       return artifact
     })()
     artifacts.set(id, loaded)
@@ -798,7 +801,8 @@ describe('windowed aggregates (property)', () => {
   }, 600_000)
 
   it('count windows: the runner (random batches, crashes and stops) emits exactly what the interpreter and the brute force do', async () => {
-    await expectRunnerAsInterpreter(countScenarioArb(300), 'typescript', true)
+    // Asked for the kernel: the count window runs on typed arrays, a fan-out time window on the kernel.
+    await expectRunnerAsInterpreter(countScenarioArb(300), 'wasm', true)
   }, 600_000)
 
   it('does not depend on batch cuts or restarts, and a partition does not depend on the others', async () => {
