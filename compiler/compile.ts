@@ -87,11 +87,10 @@ function chooseWindowExecution(
   pipeline: Pipeline,
   choice: 'auto' | 'wasm' | 'typescript',
 ): { pipeline: Pipeline; kernels: ReadonlyMap<string, Uint8Array>; diagnostics: Diagnostic[] } {
-  // Sessions merge windows, count windows count events, and `emit on update` reads single rows
-  // after each event, none of which the columnar kernel of time windows does: they always run in
-  // TypeScript.
+  // Sessions merge windows and count windows count events, which the columnar kernel of time
+  // windows does not: they always run in TypeScript.
   const onTypeScriptOnly = (n: WindowAggregateNode) =>
-    n.window.kind === 'session' || n.window.kind === 'count' || n.emit.kind === 'update'
+    n.window.kind === 'session' || n.window.kind === 'count'
   const windows = pipeline.nodes.filter(
     (n): n is WindowAggregateNode => n.kind === 'WindowAggregate' && !onTypeScriptOnly(n),
   )

@@ -25,8 +25,7 @@ Options:
   --window-execution E  where windowed aggregates keep their accumulators: wasm (the WebAssembly
                         kernel, shipped in the artifact), typescript (typed arrays), or auto
                         (default: wasm when the kernel is built, else typescript with a warning);
-                        session and count windows, and windows that emit on update, always run
-                        in typescript
+                        session and count windows always run in typescript
   --no-color            plain diagnostics
   -h, --help            show this help`,
   async run(argv, io) {
@@ -87,7 +86,7 @@ Options:
     const { manifest } = result.artifact
     const chains = manifest.graph.nodes.filter((n) => n.kind === 'Fused')
     const windows = manifest.graph.nodes.filter((n) => n.kind === 'WindowAggregate')
-    // Sessions, count windows and `emit on update` run on typed arrays beside kernel windows.
+    // Sessions and count windows run on typed arrays beside kernel windows.
     const onKernel = windows.filter((w) => w.execution === 'wasm').length
     const onTypedArrays = windows.length - onKernel
     const windowNote =

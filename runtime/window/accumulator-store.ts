@@ -81,8 +81,8 @@ export interface WindowAccumulatorStore {
   export(): WindowRows
   /**
    * The row of (key id, window start), unchanged (its dirty flag stays), or no row: for early
-   * results of single windows (`emit on update`). The TypeScript store has it; the WebAssembly
-   * kernel does not, and the compiler runs such windows on the TypeScript store.
+   * results of single windows (`emit on update`). Absent only in kernels built before it (an
+   * artifact ships its kernel, and older artifacts have no `emit`).
    */
   peek?(keyId: number, start: number): WindowRows
   /** Removes every row. */

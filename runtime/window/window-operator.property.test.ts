@@ -343,9 +343,9 @@ function artifactFor(text: string, execution: 'wasm' | 'typescript'): Promise<Lo
       await writeArtifact(result.artifact, join(dir, 'a'))
       const artifact = await loadArtifact(join(dir, 'a'))
       const windows = artifact.manifest.graph.nodes.filter((n) => n.kind === 'WindowAggregate')
-      // Sessions, count windows and `emit on update` run on typed arrays whatever was asked.
+      // Sessions and count windows run on typed arrays whatever was asked.
       const typedArraysOnly = (w: (typeof windows)[number]) =>
-        w.window.kind === 'session' || w.window.kind === 'count' || w.emit?.kind === 'update'
+        w.window.kind === 'session' || w.window.kind === 'count'
       for (const w of windows) expect(w.execution).toBe(typedArraysOnly(w) ? 'typescript' : execution)
       return artifact
     })()
@@ -767,8 +767,8 @@ describe('windowed aggregates (property)', () => {
     if (seen.runs >= 20) expect(seen.early).toBeGreaterThan(seen.runs)
   }, 600_000)
 
-  it('early results (emit every): the runner on the WebAssembly kernel emits exactly what the interpreter does', async () => {
-    await expectRunnerAsInterpreter(emitScenarioArb(300, false), 'wasm', true)
+  it('early results (emit every, emit on update): the runner on the WebAssembly kernel emits exactly what the interpreter does', async () => {
+    await expectRunnerAsInterpreter(emitScenarioArb(300, true), 'wasm', true)
   }, 600_000)
 
   it('early results (emit every, emit on update): the runner on the TypeScript store emits exactly what the interpreter does', async () => {

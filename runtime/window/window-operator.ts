@@ -138,7 +138,7 @@ export class WindowOperator extends EventTimeOperator implements WindowedOperato
     this.everyMs = emit.kind === 'every' ? emit.everyMs : 0
     this.onUpdate = emit.kind === 'update'
     if (this.onUpdate && store.peek === undefined) {
-      throw new Error(`window ${node.id} emits on update, which its store (the WebAssembly kernel) cannot`)
+      throw new Error(`window ${node.id} emits on update, which its store (a kernel built before it) cannot`)
     }
   }
 
