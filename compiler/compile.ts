@@ -87,16 +87,19 @@ function chooseWindowExecution(
   pipeline: Pipeline,
   choice: 'auto' | 'wasm' | 'typescript',
 ): { pipeline: Pipeline; kernels: ReadonlyMap<string, Uint8Array>; diagnostics: Diagnostic[] } {
-  // Sessions merge windows, which the columnar kernel does not: they always run in TypeScript.
+  // Sessions merge windows and count windows count events, which the columnar kernel of time
+  // windows does not: they always run in TypeScript.
+  const onTypeScriptOnly = (n: WindowAggregateNode) =>
+    n.window.kind === 'session' || n.window.kind === 'count'
   const windows = pipeline.nodes.filter(
-    (n): n is WindowAggregateNode => n.kind === 'WindowAggregate' && n.window.kind !== 'session',
+    (n): n is WindowAggregateNode => n.kind === 'WindowAggregate' && !onTypeScriptOnly(n),
   )
   const kernels = new Map<string, Uint8Array>()
   const diagnostics: Diagnostic[] = []
   const sessionsOnTypeScript: Pipeline = {
     ...pipeline,
     nodes: pipeline.nodes.map((n) =>
-      n.kind === 'WindowAggregate' && n.window.kind === 'session' ? { ...n, execution: 'typescript' } : n,
+      n.kind === 'WindowAggregate' && onTypeScriptOnly(n) ? { ...n, execution: 'typescript' } : n,
     ),
   }
   if (windows.length === 0) return { pipeline: sessionsOnTypeScript, kernels, diagnostics }
@@ -117,7 +120,7 @@ function chooseWindowExecution(
     pipeline: {
       ...sessionsOnTypeScript,
       nodes: sessionsOnTypeScript.nodes.map((n) =>
-        n.kind === 'WindowAggregate' && n.window.kind !== 'session' ? { ...n, execution } : n,
+        n.kind === 'WindowAggregate' && !onTypeScriptOnly(n) ? { ...n, execution } : n,
       ),
     },
     kernels,

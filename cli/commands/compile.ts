@@ -24,7 +24,8 @@ Options:
   --replace             replace DIR even when it holds the artifact of another pipeline
   --window-execution E  where windowed aggregates keep their accumulators: wasm (the WebAssembly
                         kernel, shipped in the artifact), typescript (typed arrays), or auto
-                        (default: wasm when the kernel is built, else typescript with a warning)
+                        (default: wasm when the kernel is built, else typescript with a warning);
+                        session and count windows always run in typescript
   --no-color            plain diagnostics
   -h, --help            show this help`,
   async run(argv, io) {
@@ -85,10 +86,15 @@ Options:
     const { manifest } = result.artifact
     const chains = manifest.graph.nodes.filter((n) => n.kind === 'Fused')
     const windows = manifest.graph.nodes.filter((n) => n.kind === 'WindowAggregate')
+    // Sessions and count windows run on typed arrays beside kernel windows.
+    const onKernel = windows.filter((w) => w.execution === 'wasm').length
+    const onTypedArrays = windows.length - onKernel
     const windowNote =
       windows.length === 0
         ? ''
-        : `, ${windows.length} window(s) on ${windows[0]!.execution === 'wasm' ? 'the WebAssembly kernel' : 'typed arrays'}`
+        : onTypedArrays === 0 || onKernel === 0
+          ? `, ${windows.length} window(s) on ${onKernel > 0 ? 'the WebAssembly kernel' : 'typed arrays'}`
+          : `, ${windows.length} window(s) (${onKernel} on the WebAssembly kernel, ${onTypedArrays} on typed arrays)`
     io.stderr(
       `compiled ${file} → ${out}\n  ${manifest.contentHash}\n  ${manifest.inputs.length} source(s), ${chains.length} fused chain(s)${windowNote}, ${manifest.outputs.length} sink(s)\n`,
     )

@@ -930,6 +930,15 @@ class Checker {
         return
       }
       if (node.kind === 'WindowAggregate') {
+        if (node.emit.kind !== 'close') {
+          this.report(
+            'E0430',
+            `this window reads the results of a window with early results (\`emit ${node.emit.kind === 'every' ? 'every …' : 'on update'}\`), which emits a window several times: each early result would be counted here once more; let the first window emit on close only, or aggregate both from the source`,
+            span,
+            [{ message: 'the first window, with early results', span: node.span }],
+          )
+          return
+        }
         if (node.latenessMs > 0) {
           this.report(
             'E0430',

@@ -379,13 +379,20 @@ function intervalBound(clause: JoinClause, ctx: JoinCheckContext): IntervalJoinB
 
 function windowBound(clause: JoinClause, ctx: JoinCheckContext): WindowSpec {
   const w = clause.window!
-  if (w.type.name === 'session') {
+  if (w.type.name === 'session' || w.type.name === 'count') {
     ctx.report(
       'E0448',
-      'a window join pairs events in tumbling or hopping windows; session windows are not supported in joins',
+      `a window join pairs events in tumbling or hopping windows; ${w.type.name} windows are not supported in joins`,
       w.type.span,
     )
     return { kind: 'tumbling', sizeMs: 1, slideMs: 1 }
+  }
+  if (w.emit !== null && w.emit.mode !== 'close') {
+    ctx.report(
+      'E0448',
+      'a window join emits its pairs when their window closes; early results (`emit every`, `emit on update`) are not supported in joins',
+      w.emit.span,
+    )
   }
   if (clause.type !== 'inner') {
     ctx.report(

@@ -4,9 +4,11 @@
  *
  * Before: `| aggregate by card window tumbling 1m lateness 10s late into late { n: count() }`.
  * After: a `WindowAggregate` node (a record of the keys then the aggregates per key and window),
- * and, with `late into`, a `LateEvents` node that the named stream reads.
+ * and, with `late into`, a `LateEvents` node that the named stream reads. Also `window count 100
+ * every 10` (no lateness, E0420) and `emit every 30s` / `emit on update` (time windows only, E0421).
  */
 import type {
+  CountSpec,
   Expr,
   FieldType,
   RecordType,
@@ -15,6 +17,7 @@ import type {
   Type,
   WindowAggregateField,
   WindowAggregateNode,
+  WindowEmit,
   WindowFunction,
   WindowSpec,
 } from '../ir/types.ts'
@@ -34,6 +37,7 @@ export const WINDOW_FUNCTIONS: readonly WindowFunction[] = [
   'last',
   'window_start',
   'window_end',
+  'window_final',
   'count_distinct',
   'approx_count_distinct',
   'quantile',
@@ -42,7 +46,7 @@ export const WINDOW_FUNCTIONS: readonly WindowFunction[] = [
   'min_by',
 ]
 const WINDOW_FUNCTION_LIST =
-  '`count()`, `sum(x)`, `min(x)`, `max(x)`, `avg(x)`, `first(x)`, `last(x)`, `window_start()`, `window_end()`, `count_distinct(x)`, `approx_count_distinct(x)`, `quantile(x, q)`, `top_k(x, k)`, `max_by(x, by)` and `min_by(x, by)`'
+  '`count()`, `sum(x)`, `min(x)`, `max(x)`, `avg(x)`, `first(x)`, `last(x)`, `window_start()`, `window_end()`, `window_final()`, `count_distinct(x)`, `approx_count_distinct(x)`, `quantile(x, q)`, `top_k(x, k)`, `max_by(x, by)` and `min_by(x, by)`'
 
 /** The kinds (of the non-null type) a key may have: those of the distinct counts and top_k. */
 const KEY_KINDS: readonly string[] = ['string', 'i64', 'bool', 'timestamp']
@@ -88,7 +92,13 @@ export function checkWindowAggregate(
   }
   const window = windowSpec(step.window, ctx)
   const latenessMs = step.window.lateness ? durationMs(step.window.lateness) : 0
-  if (latenessMs > MAX_WINDOW_MS) {
+  if (window.kind === 'count' && step.window.lateness) {
+    ctx.report(
+      'E0420',
+      'a count window takes no `lateness`: it counts events in event-time order, so a late event would renumber every window after it; events behind the watermark go to `late into` (or the dead letters)',
+      step.window.lateness.span,
+    )
+  } else if (latenessMs > MAX_WINDOW_MS) {
     ctx.report(
       'E0410',
       'the lateness is longer than a year: windows stay in memory that long after they close',
@@ -97,6 +107,7 @@ export function checkWindowAggregate(
   }
 
   const aggregates = aggregateFields(step, keys, ctx, checkWindowField)
+  const emit = emitOf(step.window, window, ctx)
 
   // The output's event time is the window's last millisecond (end - 1), carried with the event;
   // no output field is marked as event time, since none holds exactly that value.
@@ -107,7 +118,12 @@ export function checkWindowAggregate(
   const schema: RecordType = { kind: 'record', fields }
   const layout = {
     keys: keys.map((key) => show(key.value.type)),
-    window: window.kind === 'session' ? ['session'] : [window.sizeMs, window.slideMs],
+    window:
+      window.kind === 'session'
+        ? ['session']
+        : window.kind === 'count'
+          ? ['count', window.size, window.slide]
+          : [window.sizeMs, window.slideMs],
     aggregates: accumulatorLayout(aggregates),
   }
   const state: StateSlot = { id: slotId(ctx.stateId, layout), step: 'window', ttlMs: null }
@@ -121,6 +137,7 @@ export function checkWindowAggregate(
     aggregates,
     window,
     latenessMs,
+    emit,
     late: step.window.lateInto ? lateId : null,
     state,
     execution: 'wasm',
@@ -130,7 +147,7 @@ export function checkWindowAggregate(
 /** What the snapshot of a window's rows means: its accumulators, in order. */
 function accumulatorLayout(aggregates: readonly WindowAggregateField[]): string[] {
   return aggregates
-    .filter((a) => a.fn !== 'window_start' && a.fn !== 'window_end')
+    .filter((a) => a.fn !== 'window_start' && a.fn !== 'window_end' && a.fn !== 'window_final')
     .map((a) => {
       if (a.arg === null) return a.fn
       const param = a.k ?? a.q ?? (a.by === undefined ? undefined : baseType(a.by.type).kind)
@@ -142,8 +159,9 @@ function durationMs(d: DurationLiteral): number {
   return d.amount * DURATION_UNIT_MS[d.unit]
 }
 
-function windowSpec(clause: WindowClause, ctx: StepContext): WindowSpec | SessionSpec {
+function windowSpec(clause: WindowClause, ctx: StepContext): WindowSpec | SessionSpec | CountSpec {
   if (clause.type.name === 'session') return sessionSpec(clause, ctx)
+  if (clause.events !== null) return countSpec(clause.events, ctx)
   const sizeMs = durationMs(clause.size!)
   const slideMs = clause.every ? durationMs(clause.every) : sizeMs
   if (sizeMs <= 0 || sizeMs > MAX_WINDOW_MS) {
@@ -175,6 +193,76 @@ function windowSpec(clause: WindowClause, ctx: StepContext): WindowSpec | Sessio
     sizeMs: safeSize,
     slideMs: slideMs > 0 && slideMs <= safeSize ? slideMs : safeSize,
   }
+}
+
+/**
+ * `emit every D` (D shorter than the window, so an open window crosses a multiple of it),
+ * `emit on update` or `emit on close`; early results are for time windows only.
+ */
+function emitOf(
+  clause: WindowClause,
+  window: WindowSpec | SessionSpec | CountSpec,
+  ctx: StepContext,
+): WindowEmit {
+  const emit = clause.emit
+  if (emit === null || emit.mode === 'close') return { kind: 'close' }
+  if (window.kind === 'session' || window.kind === 'count') {
+    ctx.report(
+      'E0421',
+      window.kind === 'session'
+        ? 'a session window emits only when it closes: its end moves with every event, so an early result would belong to no fixed window (use `emit on close` or leave `emit` out)'
+        : 'a count window emits only when it closes, as its last event is counted (use `emit on close` or leave `emit` out)',
+      emit.span,
+    )
+    return { kind: 'close' }
+  }
+  if (emit.mode === 'update') return { kind: 'update' }
+  const everyMs = durationMs(emit.every!)
+  if (everyMs <= 0 || everyMs >= window.sizeMs) {
+    ctx.report(
+      'E0421',
+      everyMs <= 0
+        ? 'early results need a positive period (e.g. `emit every 30s`)'
+        : `a window of ${clause.size!.amount}${clause.size!.unit} closes before ${emit.every!.amount}${emit.every!.unit} of it have passed: it would never emit early; use a period shorter than the window`,
+      emit.every!.span,
+    )
+    return { kind: 'close' }
+  }
+  return { kind: 'every', everyMs }
+}
+
+/** The most events a count window holds: a key keeps that many events' arguments until it fires. */
+const MAX_COUNT_WINDOW = 100_000
+
+/** `count N` (tumbling: every N events of a key) or `count N every S` (sliding). */
+function countSpec(events: NonNullable<WindowClause['events']>, ctx: StepContext): CountSpec {
+  const size = events.size.value
+  const slide = events.every?.value ?? size
+  if (size < 1 || size > MAX_COUNT_WINDOW) {
+    ctx.report(
+      'E0410',
+      size < 1
+        ? 'a count window must hold at least one event (e.g. `window count 100`)'
+        : `a count window of more than ${MAX_COUNT_WINDOW} events is not supported: each key keeps its window's events until it fires`,
+      events.size.span,
+    )
+  } else if (events.every && (slide < 1 || slide > size)) {
+    ctx.report(
+      'E0410',
+      slide < 1
+        ? 'a count window must fire every one event or more (e.g. `every 10`)'
+        : `count windows of ${size} events every ${slide} events would leave events no window holds; fire every ${size} events or fewer`,
+      events.every.span,
+    )
+  } else if (events.every && size / slide > 1000) {
+    ctx.report(
+      'E0410',
+      `each event would belong to ${Math.ceil(size / slide)} count windows; at most 1000 are supported (fire less often)`,
+      events.every.span,
+    )
+  }
+  const safeSize = size >= 1 ? Math.min(size, MAX_COUNT_WINDOW) : 1
+  return { kind: 'count', size: safeSize, slide: slide >= 1 && slide <= safeSize ? slide : safeSize }
 }
 
 /** `session 30m` (a fixed gap) or `session (expr)` (a duration computed per event). */
@@ -221,18 +309,23 @@ function checkWindowField(init: AggregateInit, ctx: StepContext): WindowAggregat
     type,
     span: init.span,
   })
-  if (fn === 'count' || fn === 'window_start' || fn === 'window_end') {
+  if (fn === 'count' || fn === 'window_start' || fn === 'window_end' || fn === 'window_final') {
     if (args.length > 0) {
+      const what = {
+        window_start: "is the window's first millisecond",
+        window_end: "is the window's end (exclusive)",
+        window_final: 'tells a final result from an early one',
+      }
       ctx.report(
         'E0303',
         fn === 'count'
           ? '`count()` counts events and takes no argument; to count the non-null values of `x`, write `sum(if x is null then 0 else 1)`'
-          : `\`${fn}()\` is the window's ${fn === 'window_start' ? 'first millisecond' : 'end (exclusive)'} and takes no argument`,
+          : `\`${fn}()\` ${what[fn]} and takes no argument`,
         init.args[0]!.span,
       )
       return null
     }
-    return field(null, scalar(fn === 'count' ? 'i64' : 'timestamp'))
+    return field(null, scalar(fn === 'count' ? 'i64' : fn === 'window_final' ? 'bool' : 'timestamp'))
   }
   const argMax = fn === 'max_by' || fn === 'min_by'
   const two = fn === 'quantile' || fn === 'top_k' || argMax

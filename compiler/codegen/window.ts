@@ -15,7 +15,7 @@
  *                 non-finite f64, a gap that is not positive) is reported and its key is null
  *   keyValues     the key field values back from a key string (for results after a restore)
  *   result        the output record of one store row and the finished rich values: keys, then the
- *                 aggregates in written order
+ *                 aggregates in written order; `final` false for an early result (window_final())
  *
  * Semantics: specs/language.md, "Windows"; the reference is compiler/ir/window-semantics.ts.
  */
@@ -50,6 +50,7 @@ export function accumulatorOf(field: WindowAggregateField): string | null {
   switch (field.fn) {
     case 'window_start':
     case 'window_end':
+    case 'window_final':
       return null
     case 'avg':
       return 'sum'
@@ -143,7 +144,8 @@ export function windowFunctions(node: WindowAggregateNode, context: WindowCodeCo
     }
     const kind = accumulatorOf(field)
     if (kind === null) {
-      resultFields.push(`${field.name}: ${field.fn === 'window_start' ? 'start' : 'end'}`)
+      const bound = { window_start: 'start', window_end: 'end', window_final: 'final !== false' }
+      resultFields.push(`${field.name}: ${bound[field.fn as keyof typeof bound]}`)
       return
     }
     const j = accumulators.length
@@ -200,7 +202,7 @@ export function windowFunctions(node: WindowAggregateNode, context: WindowCodeCo
     '}',
     '},',
     `keyValues: ${keyValues},`,
-    'result(kv: readonly unknown[], start: number, end: number, values: readonly Float64Array[], aux: readonly Float64Array[], row: number, rich: readonly unknown[]): unknown {',
+    'result(kv: readonly unknown[], start: number, end: number, values: readonly Float64Array[], aux: readonly Float64Array[], row: number, rich: readonly unknown[], final?: boolean): unknown {',
     `return { ${[...keyFields, ...resultFields].join(', ')} }`,
     '},',
     '}',

@@ -55,7 +55,7 @@ import type {
   Type,
   WindowAggregateNode,
 } from './types.ts'
-import { lateReason, ReferenceWindows } from './window-semantics.ts'
+import { countLateReason, lateReason, ReferenceWindows } from './window-semantics.ts'
 
 /** One decoded event as it enters a source (or travels between operators). */
 export interface InterpreterEvent {
@@ -590,13 +590,14 @@ function windowOperator(
     latenessMs: node.latenessMs,
     keyNames: node.keys.map((key) => key.name),
     aggregates: node.aggregates,
+    emit: node.emit,
   })
-  const fire = (watermark: number) => {
-    const { results, failures } = windows.fire(watermark)
+  const emitResults = ({ results, failures }: ReturnType<ReferenceWindows['fire']>) => {
     for (const result of results)
       emit.push({ value: result.record, key: result.key, timestamp: result.end - 1 })
     for (const failure of failures) ctx.report(failure)
   }
+  const fire = (watermark: number) => emitResults(windows.fire(watermark))
   let lastTicked = Number.NEGATIVE_INFINITY
   ctx.onTick(ctx.source, () => {
     lastTicked = ctx.watermark(ctx.source, ctx.delayMs)
@@ -631,8 +632,15 @@ function windowOperator(
       fire(watermark)
       const added = windows.add(toKey(keyValues), keyValues, event.timestamp, args, watermark, gapMs!)
       if (added === 'update') fire(watermark)
+      if (node.emit.kind === 'update') emitResults(windows.updates())
       if (added !== 'late') return
-      if (late === null) throw new EvaluationError(lateReason(event.timestamp, watermark, node.latenessMs))
+      if (late === null) {
+        throw new EvaluationError(
+          node.window.kind === 'count'
+            ? countLateReason(event.timestamp, watermark)
+            : lateReason(event.timestamp, watermark, node.latenessMs),
+        )
+      }
       late.push(event)
     },
   }

@@ -307,6 +307,18 @@ export interface SessionSpec {
 }
 
 /**
+ * Count windows (`window count N [every S]`): a key's events, in event-time order (ties: arrival
+ * order in the partition), form windows of `size` events; one fires every `slide` events with the
+ * last `size` of them (fewer at the start, as Flink's countWindow(size, slide)). Tumbling:
+ * `slide === size`. Events are released in that order once the watermark has passed them.
+ */
+export interface CountSpec {
+  readonly kind: 'count'
+  readonly size: number
+  readonly slide: number
+}
+
+/**
  * The functions of a windowed `aggregate`: the running ones, first/last, the window's bounds, and
  * the rich ones, whose state is not a numeric column (stdlib/sketches `RichFunction`).
  */
@@ -316,6 +328,7 @@ export type WindowFunction =
   | 'last'
   | 'window_start'
   | 'window_end'
+  | 'window_final'
   | 'count_distinct'
   | 'approx_count_distinct'
   | 'quantile'
@@ -340,6 +353,16 @@ export interface WindowAggregateField {
 }
 
 /**
+ * When a time window emits besides its final result (specs/language.md, "Early results"):
+ * `close` only then; `every` also while open, each time the watermark crosses start + k·everyMs;
+ * `update` also after each event that changes it while open.
+ */
+export type WindowEmit =
+  | { readonly kind: 'close' }
+  | { readonly kind: 'update' }
+  | { readonly kind: 'every'; readonly everyMs: number }
+
+/**
  * `aggregate by keys window tumbling 1m { … }`: a keyed aggregate per event-time window
  * (specs/language.md, "Windows"). It emits one record per key and window when the watermark
  * passes the window's end (and again for each late event within `latenessMs` that changes it):
@@ -353,8 +376,9 @@ export interface WindowAggregateNode extends NodeBase {
   readonly input: string
   readonly keys: readonly { readonly name: string; readonly value: Expr; readonly span: Span }[]
   readonly aggregates: readonly WindowAggregateField[]
-  readonly window: WindowSpec | SessionSpec
+  readonly window: WindowSpec | SessionSpec | CountSpec
   readonly latenessMs: number
+  readonly emit: WindowEmit
   readonly late: string | null
   readonly state: StateSlot
   readonly execution: 'wasm' | 'typescript'

@@ -15,6 +15,23 @@
  * letters). max_by(x, by) / min_by(x, by) take x of the event with the largest / smallest
  * non-null `by`, ties going to the earliest event time, then the earliest arrival. An event that reaches a window that has fired makes it fire again at once, with the
  * event included (an update). Results are emitted in order of window end, then start, then key.
+ *
+ * Count windows (`count N every S`): an event at time t is late when t < W (the watermark has
+ * passed it); otherwise it waits until W > t, and is then released: events are released in order
+ * of time, then arrival (each watermark releases every waiting event it passed, across keys, in that
+ * order). Each released event is the next of its key: when a key's number of released events c
+ * becomes a multiple of S, a window fires with the key's last min(N, c) released events (Flink's
+ * countWindow(N, S) fires with fewer at the start); tumbling windows (S = N) start afresh after
+ * each. A count window's bounds are its first event's time and its last event's time + 1 ms, so
+ * its result is timed at its last event. Count windows take no lateness.
+ *
+ * Early results (time windows): with `emit every P`, a window that is open after the watermark
+ * moved from W' to W (end > W) emits its current result when some start + k·P (k >= 1) is in
+ * (W', W] and before its end; with `emit on update`, each event that reaches open windows makes
+ * them emit at once (after the updates of fired windows it reached). Early results come after the
+ * final ones that fire at the same time, each group in order of start, then key.
+ * `window_final()` is false in an early result, true in the others (the result when the window
+ * closes, and the updates of late events after it).
  */
 import { EvaluationError } from '../../stdlib/eval-error.ts'
 import {
@@ -24,7 +41,7 @@ import {
   type RichAccumulator,
   type RichSpec,
 } from '../../stdlib/sketches/index.ts'
-import type { SessionSpec, Type, WindowAggregateField, WindowSpec } from './types.ts'
+import type { CountSpec, SessionSpec, Type, WindowAggregateField, WindowEmit, WindowSpec } from './types.ts'
 
 /** The starts of the windows an event at `time` belongs to, earliest first. */
 export function windowStarts(time: number, window: WindowSpec): number[] {
@@ -46,9 +63,18 @@ type Accumulator =
   | { fn: 'first' | 'last'; value: number | null; time: number; seq: number }
   /** The chosen event's `by` (null before any), its x (`value`), time and arrival number. */
   | { fn: 'max_by' | 'min_by'; by: number | null; value: number | null; time: number; seq: number }
-  | { fn: 'window_start' | 'window_end' }
+  | { fn: 'window_start' | 'window_end' | 'window_final' }
   /** count_distinct, approx_count_distinct, quantile, top_k: the sketches of stdlib/sketches. */
   | { fn: 'rich'; spec: RichSpec; acc: RichAccumulator }
+
+/** An event of a count window, as added. */
+interface CountEvent {
+  readonly key: string
+  readonly keyValues: readonly unknown[]
+  readonly time: number
+  readonly seq: number
+  readonly args: readonly unknown[]
+}
 
 interface WindowEntry {
   readonly keyValues: readonly unknown[]
@@ -70,10 +96,12 @@ export interface WindowResult {
 }
 
 export interface ReferenceWindowOptions {
-  readonly window: WindowSpec | SessionSpec
+  readonly window: WindowSpec | SessionSpec | CountSpec
   readonly latenessMs: number
   readonly keyNames: readonly string[]
   readonly aggregates: readonly WindowAggregateField[]
+  /** Early results (time windows only); default: on close only. */
+  readonly emit?: WindowEmit
 }
 
 /**
@@ -90,11 +118,20 @@ export class ReferenceWindows {
   /** Sessions per key (session windows only). */
   private readonly sessions = new Map<string, WindowEntry[]>()
   private arrivals = 0
+  /** Count windows: events waiting for the watermark to pass them, in arrival order. */
+  private pending: CountEvent[] = []
+  /** Count windows: per key, its released events still in a window, and how many it released. */
+  private readonly counted = new Map<string, { events: CountEvent[]; released: number }>()
+  /** The watermark through which early results (`emit every`) were given. */
+  private through = Number.NEGATIVE_INFINITY
+  /** `emit on update`: the open windows the last event reached. */
+  private touched: WindowEntry[] = []
 
   constructor(private readonly options: ReferenceWindowOptions) {}
 
   /** Results of every window that fired and changed since: end <= watermark; then drops gone ones. */
   fire(watermark: number): { results: WindowResult[]; failures: EvaluationError[] } {
+    if (this.options.window.kind === 'count') return this.fireCounts(watermark, this.options.window)
     const due = this.all()
       .filter((e) => e.dirty && e.end <= watermark)
       .sort((a, b) => a.start - b.start || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
@@ -102,13 +139,16 @@ export class ReferenceWindows {
     const failures: EvaluationError[] = []
     for (const entry of due) {
       entry.dirty = false
-      try {
-        results.push({ start: entry.start, end: entry.end, key: entry.key, record: this.record(entry) })
-      } catch (error) {
-        if (!(error instanceof EvaluationError)) throw error
-        failures.push(error)
-      }
+      this.emitTo(results, failures, entry, true)
     }
+    const { emit } = this.options
+    if (emit?.kind === 'every') {
+      const early = [...this.entries.values()]
+        .filter((e) => e.end > watermark && crossed(e.start, emit.everyMs, e.end, this.through, watermark))
+        .sort(byStartThenKey)
+      for (const entry of early) this.emitTo(results, failures, entry, false)
+    }
+    this.through = Math.max(this.through, watermark)
     const gone = (e: WindowEntry) => e.end + this.options.latenessMs <= watermark
     for (const [id, entry] of this.entries) if (gone(entry)) this.entries.delete(id)
     for (const [key, list] of this.sessions) {
@@ -117,6 +157,29 @@ export class ReferenceWindows {
       else this.sessions.set(key, kept)
     }
     return { results, failures }
+  }
+
+  /** `emit on update`: the results of the open windows the last event reached (early results). */
+  updates(): { results: WindowResult[]; failures: EvaluationError[] } {
+    const results: WindowResult[] = []
+    const failures: EvaluationError[] = []
+    for (const entry of this.touched.sort(byStartThenKey)) this.emitTo(results, failures, entry, false)
+    this.touched = []
+    return { results, failures }
+  }
+
+  private emitTo(
+    results: WindowResult[],
+    failures: EvaluationError[],
+    entry: WindowEntry,
+    final: boolean,
+  ): void {
+    try {
+      results.push({ start: entry.start, end: entry.end, key: entry.key, record: this.record(entry, final) })
+    } catch (error) {
+      if (!(error instanceof EvaluationError)) throw error
+      failures.push(error)
+    }
   }
 
   /**
@@ -134,6 +197,11 @@ export class ReferenceWindows {
   ): 'late' | 'update' | 'added' {
     const seq = this.arrivals++
     const { window, latenessMs } = this.options
+    if (window.kind === 'count') {
+      if (time < watermark) return 'late'
+      this.pending.push({ key, keyValues, time, seq, args })
+      return 'added'
+    }
     if (window.kind === 'session') return this.addToSession(key, keyValues, time, args, watermark, gapMs, seq)
     const open = windowStarts(time, window).filter((s) => s + window.sizeMs + latenessMs > watermark)
     if (open.length === 0) return 'late'
@@ -154,6 +222,7 @@ export class ReferenceWindows {
       }
       entry.dirty = true
       if (entry.end <= watermark) update = true
+      else if (this.options.emit?.kind === 'update') this.touched.push(entry)
       entry.accumulators.forEach((acc, i) => {
         fold(acc, args[i], time, seq)
       })
@@ -191,20 +260,69 @@ export class ReferenceWindows {
     return merged.end <= watermark ? 'update' : 'added'
   }
 
+  /** Releases the waiting events the watermark passed, in order of time then arrival; fires windows. */
+  private fireCounts(
+    watermark: number,
+    window: CountSpec,
+  ): { results: WindowResult[]; failures: EvaluationError[] } {
+    const released = this.pending
+      .filter((e) => e.time < watermark)
+      .sort((a, b) => a.time - b.time || a.seq - b.seq)
+    this.pending = this.pending.filter((e) => e.time >= watermark)
+    const results: WindowResult[] = []
+    const failures: EvaluationError[] = []
+    for (const event of released) {
+      const state = this.counted.get(event.key) ?? { events: [], released: 0 }
+      this.counted.set(event.key, state)
+      state.events.push(event)
+      state.released++
+      if (state.events.length > window.size) state.events.shift()
+      if (state.released % window.slide !== 0) continue
+      const events = state.events
+      if (window.slide === window.size) state.events = []
+      const entry: WindowEntry = {
+        keyValues: event.keyValues,
+        key: event.key,
+        start: events[0]!.time,
+        end: event.time + 1,
+        accumulators: this.options.aggregates.map(initial),
+        dirty: false,
+      }
+      for (const e of events) {
+        entry.accumulators.forEach((acc, i) => {
+          fold(acc, e.args[i], e.time, e.seq)
+        })
+      }
+      this.emitTo(results, failures, entry, true)
+    }
+    return { results, failures }
+  }
+
   private all(): WindowEntry[] {
     return [...this.entries.values(), ...[...this.sessions.values()].flat()]
   }
 
-  private record(entry: WindowEntry): Record<string, unknown> {
+  private record(entry: WindowEntry, final: boolean): Record<string, unknown> {
     const record: Record<string, unknown> = {}
     this.options.keyNames.forEach((name, i) => {
       record[name] = entry.keyValues[i]
     })
     this.options.aggregates.forEach((field, i) => {
-      record[field.name] = resultOf(field, entry.accumulators[i]!, entry.start, entry.end)
+      record[field.name] = resultOf(field, entry.accumulators[i]!, entry.start, entry.end, final)
     })
     return record
   }
+}
+
+/** Whether some start + k·period (k >= 1) before `end` is in (from, to]: an early result is due. */
+export function crossed(start: number, period: number, end: number, from: number, to: number): boolean {
+  const k = Math.floor((to - start) / period)
+  const boundary = start + k * period
+  return k >= 1 && boundary > from && boundary < end
+}
+
+function byStartThenKey(a: WindowEntry, b: WindowEntry): number {
+  return a.start - b.start || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)
 }
 
 /** Two sessions' accumulators as one (sessions merge). */
@@ -278,7 +396,8 @@ function fold(acc: Accumulator, arg: unknown, time: number, seq: number): void {
     acc.n++
     return
   }
-  if (acc.fn === 'window_start' || acc.fn === 'window_end' || arg === null) return
+  if (acc.fn === 'window_start' || acc.fn === 'window_end' || acc.fn === 'window_final' || arg === null)
+    return
   if (acc.fn === 'max_by' || acc.fn === 'min_by') {
     // The argument is [x, by]: an event with a null `by` is skipped; x may be null.
     const [x, by] = arg as [number | null, number | null]
@@ -344,8 +463,16 @@ function chooses(
  * A field's value from its accumulator. An i64 sum outside ±(2^53−1), or an f64 sum or average
  * that overflowed, fails the result (it is dead-lettered): JSON has no Infinity.
  */
-function resultOf(field: WindowAggregateField, acc: Accumulator, start: number, end: number): unknown {
+function resultOf(
+  field: WindowAggregateField,
+  acc: Accumulator,
+  start: number,
+  end: number,
+  final: boolean,
+): unknown {
   switch (acc.fn) {
+    case 'window_final':
+      return final
     case 'count':
       return acc.n
     case 'window_start':
@@ -376,6 +503,11 @@ function checkSum(field: WindowAggregateField, sum: number): void {
 
 function baseKind(type: Type): Type['kind'] {
   return type.kind === 'optional' ? baseKind(type.of) : type.kind
+}
+
+/** The reason a late event of a count window gives in the dead letters (the runtime's too). */
+export function countLateReason(time: number, watermark: number): string {
+  return `late event: its event time ${new Date(time).toISOString()} is behind the watermark ${new Date(watermark).toISOString()}, and count windows count events in event-time order`
 }
 
 /** The reason a late event gives in the dead letters (the runtime words it the same). */

@@ -199,20 +199,34 @@ const aggregateInitArb: fc.Arbitrary<AggregateInit> = fc
 
 const windowArb: fc.Arbitrary<WindowClause> = fc
   .record({
-    type: fc.constantFrom('tumbling', 'hopping', 'session'),
+    type: fc.constantFrom('tumbling', 'hopping', 'session', 'count'),
+    count: fc.integer({ min: 0, max: 1000 }),
+    countEvery: fc.option(fc.integer({ min: 0, max: 1000 }), { nil: null }),
     computedGap: fc.option(expressionArb, { nil: null }),
     size: durationArb,
     every: durationArb,
     lateness: fc.option(durationArb, { nil: null }),
+    emit: fc.option(fc.constantFrom<'every' | 'update' | 'close'>('every', 'update', 'close'), { nil: null }),
     lateInto: fc.option(identArb, { nil: null }),
   })
   .map((r) => ({
     kind: 'WindowClause' as const,
     type: { kind: 'Identifier' as const, name: r.type, span },
-    size: r.type === 'session' && r.computedGap !== null ? null : r.size,
+    events:
+      r.type === 'count'
+        ? {
+            size: { kind: 'IntLiteral' as const, value: r.count, span },
+            every: r.countEvery === null ? null : { kind: 'IntLiteral' as const, value: r.countEvery, span },
+          }
+        : null,
+    size: r.type === 'count' || (r.type === 'session' && r.computedGap !== null) ? null : r.size,
     gap: r.type === 'session' ? r.computedGap : null,
     every: r.type === 'hopping' ? r.every : null,
     lateness: r.lateness,
+    emit:
+      r.emit === null
+        ? null
+        : { kind: 'EmitClause' as const, mode: r.emit, every: r.emit === 'every' ? r.every : null, span },
     lateInto: r.lateInto,
     span,
   }))

@@ -309,20 +309,34 @@ export interface AggregateStep {
 }
 
 /**
- * `window tumbling 1m`, `window hopping 10m every 1m`, optionally followed by `lateness 30s` and
- * `late into name`. All words of the clause are contextual, not keywords.
+ * `window tumbling 1m`, `window hopping 10m every 1m`, `window count 100 every 10`, optionally
+ * followed by `lateness 30s` and `late into name`. All words of the clause are contextual, not
+ * keywords.
  */
+/** When a window emits: `every` a duration of event time while open, `on update` or `on close`. */
+export interface EmitClause {
+  readonly kind: 'EmitClause'
+  readonly mode: 'every' | 'update' | 'close'
+  /** The period of `emit every D`; null otherwise. */
+  readonly every: DurationLiteral | null
+  readonly span: Span
+}
+
 export interface WindowClause {
   readonly kind: 'WindowClause'
-  /** `tumbling`, `hopping` or `session` (the parser accepts no other). */
+  /** `tumbling`, `hopping`, `session` or `count` (the parser accepts no other). */
   readonly type: Identifier
-  /** The length (tumbling, hopping) or the fixed gap (session); null for a computed gap. */
+  /** `count N [every S]`: the number of events in a window and between firings; null otherwise. */
+  readonly events: { readonly size: IntLiteral; readonly every: IntLiteral | null } | null
+  /** The length (tumbling, hopping) or the fixed gap (session); null for a computed gap or count. */
   readonly size: DurationLiteral | null
   /** `session (expr)`: the gap computed per event. */
   readonly gap: Expression | null
   /** The `every` of a hopping window. */
   readonly every: DurationLiteral | null
   readonly lateness: DurationLiteral | null
+  /** `emit every 30s`, `emit on update` or `emit on close`; null: on close. */
+  readonly emit: EmitClause | null
   /** The stream the late events go to. */
   readonly lateInto: Identifier | null
   readonly span: Span

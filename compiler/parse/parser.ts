@@ -20,11 +20,13 @@ import type {
   DedupStep,
   DurationLiteral,
   DurationUnit,
+  EmitClause,
   Expression,
   FieldDecl,
   FieldInit,
   Identifier,
   IntervalBound,
+  IntLiteral,
   JoinClause,
   JoinType,
   LookupStep,
@@ -85,6 +87,11 @@ export const WINDOW_WORDS = {
   tumbling: 'tumbling',
   hopping: 'hopping',
   session: 'session',
+  count: 'count',
+  emit: 'emit',
+  on: 'on',
+  update: 'update',
+  close: 'close',
   every: 'every',
   lateness: 'lateness',
   late: 'late',
@@ -711,31 +718,41 @@ class Parser {
     return { kind: 'Aggregate', keys, window, aggregates, span: this.span(start, this.prevEnd()) }
   }
 
-  /** `window tumbling D | hopping D every D` [`lateness D`] [`late into name`] */
+  /**
+   * `window tumbling D | hopping D every D | session D | session (expr) | count N [every N]`
+   * [`lateness D`] [`late into name`]
+   */
   private parseWindowClause(): WindowClause {
     const start = this.advance().start
     const type = this.identifier('a window type after `window`: `tumbling 1m` or `hopping 10m every 1m`')
-    if (type.name === 'count') {
-      this.report(
-        'count windows are not supported yet; use `tumbling`, `hopping` or `session` windows',
-        type.span,
-      )
-      throw new ParseAbort()
-    }
     if (
       type.name !== WINDOW_WORDS.tumbling &&
       type.name !== WINDOW_WORDS.hopping &&
-      type.name !== WINDOW_WORDS.session
+      type.name !== WINDOW_WORDS.session &&
+      type.name !== WINDOW_WORDS.count
     ) {
       this.report(
-        `unknown window type \`${type.name}\`; write \`window tumbling 1m\`, \`window hopping 10m every 1m\` or \`window session 30m\``,
+        `unknown window type \`${type.name}\`; write \`window tumbling 1m\`, \`window hopping 10m every 1m\`, \`window session 30m\` or \`window count 100\``,
         type.span,
       )
       throw new ParseAbort()
     }
     let size: DurationLiteral | null = null
     let gap: Expression | null = null
-    if (type.name === WINDOW_WORDS.session && this.at('(')) {
+    let events: WindowClause['events'] = null
+    if (type.name === WINDOW_WORDS.count) {
+      const count = this.intLiteral(
+        this.expect('int', 'a number of events after `count`, such as `100` (`window count 100`)'),
+      )
+      let every: IntLiteral | null = null
+      if (this.atWord(WINDOW_WORDS.every)) {
+        this.advance()
+        every = this.intLiteral(
+          this.expect('int', 'a number of events after `every`, such as `10` (`window count 100 every 10`)'),
+        )
+      }
+      events = { size: count, every }
+    } else if (type.name === WINDOW_WORDS.session && this.at('(')) {
       this.advance()
       gap = this.parseExpression()
       this.expect(')', '`)` after the gap expression of `session (…)`')
@@ -757,17 +774,70 @@ class Parser {
       this.advance()
       every = this.durationLiteral(this.expect('duration', 'a duration after `every`, such as `1m`'))
     }
-    const { lateness, lateInto } = this.latenessClauses()
+    let lateness: DurationLiteral | null = null
+    if (this.atWord(WINDOW_WORDS.lateness)) {
+      this.advance()
+      lateness = this.durationLiteral(
+        this.expect(
+          'duration',
+          'a duration after `lateness`: how late an event may still change a window, such as `30s`',
+        ),
+      )
+    }
+    const emit = this.atWord(WINDOW_WORDS.emit) ? this.parseEmitClause() : null
+    let lateInto: Identifier | null = null
+    if (this.atWord(WINDOW_WORDS.late)) {
+      this.advance()
+      if (!this.atWord(WINDOW_WORDS.into))
+        this.fail('`into` and a stream name after `late` (`late into late_payments`)')
+      this.advance()
+      lateInto = this.identifier('the name of the stream of late events after `late into`')
+      if (this.atWord(WINDOW_WORDS.emit)) {
+        this.report(
+          '`emit …` goes before `late into`: `window tumbling 1m emit every 10s late into late`',
+          this.span(this.peek().start, this.peek().end),
+        )
+        throw new ParseAbort()
+      }
+    }
     return {
       kind: 'WindowClause',
       type,
+      events,
       size,
       gap,
       every,
       lateness,
+      emit,
       lateInto,
       span: this.span(start, this.prevEnd()),
     }
+  }
+
+  /** `emit every D` | `emit on update` | `emit on close` */
+  private parseEmitClause(): EmitClause {
+    const start = this.advance().start
+    const expected = '`every` and a duration, `on update` or `on close` after `emit` (`emit every 30s`)'
+    if (this.atWord(WINDOW_WORDS.every)) {
+      this.advance()
+      const every = this.durationLiteral(
+        this.expect(
+          'duration',
+          'a duration after `emit every`: how often an open window emits, such as `30s`',
+        ),
+      )
+      return { kind: 'EmitClause', mode: 'every', every, span: this.span(start, this.prevEnd()) }
+    }
+    if (!this.atWord(WINDOW_WORDS.on)) this.fail(expected)
+    this.advance()
+    const mode = this.atWord(WINDOW_WORDS.update)
+      ? 'update'
+      : this.atWord(WINDOW_WORDS.close)
+        ? 'close'
+        : null
+    if (mode === null) this.fail('`update` or `close` after `emit on`')
+    this.advance()
+    return { kind: 'EmitClause', mode, every: null, span: this.span(start, this.prevEnd()) }
   }
 
   private parseAggregateInit(): AggregateInit {
@@ -1008,6 +1078,10 @@ class Parser {
         return expr
       }
     }
+  }
+
+  private intLiteral(token: Token): IntLiteral {
+    return { kind: 'IntLiteral', value: Number(token.value), span: this.span(token.start, token.end) }
   }
 
   private durationLiteral(token: Token): DurationLiteral {

@@ -152,9 +152,11 @@ function printFieldInits(fields: readonly FieldInit[]): string {
 function printWindowClause(w: WindowClause): string {
   const duration = (d: { amount: number; unit: string }) => `${d.amount}${d.unit}`
   return [
-    `window ${w.type.name} ${w.size ? duration(w.size) : `(${printExpression(w.gap!)})`}`,
+    `window ${w.type.name} ${w.events ? w.events.size.value : w.size ? duration(w.size) : `(${printExpression(w.gap!)})`}`,
+    w.events?.every ? ` every ${w.events.every.value}` : '',
     w.every ? ` every ${duration(w.every)}` : '',
     w.lateness ? ` lateness ${duration(w.lateness)}` : '',
+    w.emit === null ? '' : w.emit.every ? ` emit every ${duration(w.emit.every)}` : ` emit on ${w.emit.mode}`,
     w.lateInto ? ` late into ${w.lateInto.name}` : '',
   ].join('')
 }

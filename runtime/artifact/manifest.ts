@@ -62,7 +62,14 @@ export interface WindowGraphNode {
     | { readonly kind: 'tumbling' | 'hopping'; readonly sizeMs: number; readonly slideMs: number }
     /** `gapMs` null: the gap is computed per event by the module's `extract`. */
     | { readonly kind: 'session'; readonly gapMs: number | null }
+    /** `window count size every slide` (runtime/window/count-operator.ts). */
+    | { readonly kind: 'count'; readonly size: number; readonly slide: number }
   readonly latenessMs: number
+  /** Early results besides the final one (absent in artifacts compiled before it: on close). */
+  readonly emit?:
+    | { readonly kind: 'close' }
+    | { readonly kind: 'update' }
+    | { readonly kind: 'every'; readonly everyMs: number }
   /** The LateEvents node's id, or null: late events are dead-lettered. */
   readonly late: string | null
   readonly state: StateSlot

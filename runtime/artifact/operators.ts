@@ -110,7 +110,8 @@ export interface WindowFunctions {
   keyValues(key: string): readonly unknown[]
   /**
    * The output record of row `row` of a store's rows, with the rich aggregates' finished values
-   * (`rich[r]`, in the order of `rich`); throws an EvaluationError on an overflow.
+   * (`rich[r]`, in the order of `rich`); throws an EvaluationError on an overflow. `final` is false
+   * for an early result (window_final(); absent: true).
    */
   result(
     keyValues: readonly unknown[],
@@ -120,6 +121,7 @@ export interface WindowFunctions {
     aux: readonly Float64Array[],
     row: number,
     rich: readonly unknown[],
+    final?: boolean,
   ): unknown
 }
 

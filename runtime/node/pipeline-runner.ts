@@ -55,9 +55,10 @@ import { type Logger, silentLogger } from '../observability/logger.ts'
 import type { SnapshotStore } from '../state/index.ts'
 import { TableReaders } from '../table/table-readers.ts'
 import { firstInvalidUtf8, isUtf8 } from '../text/utf8.ts'
+import { CountWindowOperator } from '../window/count-operator.ts'
 import { SessionWindowOperator } from '../window/session-operator.ts'
 import { createTypedArrayWindowStore } from '../window/typed-array-store.ts'
-import { lateReason, WindowOperator } from '../window/window-operator.ts'
+import { countLateReason, lateReason, WindowOperator } from '../window/window-operator.ts'
 import { copartitionedTopics } from './copartitioned.ts'
 import { OperatorState, type PartitionState, type StateBudget } from './operator-state.ts'
 
@@ -420,7 +421,9 @@ export class PipelineRunner {
         for (const id of joinsOfTopic.get(topic) ?? []) joinsOfTopic.get(lead!)!.add(id)
       }
     }
-    const kernel = windows.some((w) => w.execution === 'wasm' && w.window.kind !== 'session')
+    const kernel = windows.some(
+      (w) => w.execution === 'wasm' && w.window.kind !== 'session' && w.window.kind !== 'count',
+    )
       ? this.windowKernel()
       : null
     return new OperatorState({
@@ -444,6 +447,8 @@ export class PipelineRunner {
         const readsResults = this.upstreamWindowOf(node.id) !== null
         if (node.window.kind === 'session')
           return new SessionWindowOperator(node, functions, delayMs, readsResults)
+        if (node.window.kind === 'count')
+          return new CountWindowOperator(node, functions, delayMs, readsResults)
         const spec = {
           accumulators: functions.accumulators,
           sizeMs: node.window.sizeMs,
@@ -1023,7 +1028,12 @@ export class PipelineRunner {
       deadLetters.push(this.evaluationFailure(records[failure.origin]!, failure))
     const lateReaders = node.late === null ? [] : (this.consumers.get(node.late) ?? [])
     if (late.length > 0 && lateReaders.length === 0) {
-      const reason = node.kind === 'Join' ? joinLateReason : lateReason
+      const reason =
+        node.kind === 'Join'
+          ? joinLateReason
+          : node.window.kind === 'count'
+            ? (time: number, watermark: number) => countLateReason(time, watermark)
+            : lateReason
       for (let i = 0; i < late.length; i++) {
         deadLetters.push({
           record: records[late.origins[i]!]!,

@@ -95,6 +95,12 @@ export interface WindowAccumulatorStore {
   collect(emitUpTo: number, purgeUpTo: number): WindowRows
   /** Every row (dirty flag included), for a snapshot. */
   export(): WindowRows
+  /**
+   * The row of (key id, window start), unchanged (its dirty flag stays), or no row: for early
+   * results of single windows (`emit on update`). Absent only in kernels built before it (an
+   * artifact ships its kernel, and older artifacts have no `emit`).
+   */
+  peek?(keyId: number, start: number): WindowRows
   /** Removes every row. */
   clear(): void
   /** Adds rows as exported (into an empty store: restoring a snapshot). */

@@ -18,16 +18,13 @@ import type { WindowGraphNode } from '../artifact/manifest.ts'
 import type { EventBatch, WindowFunctions } from '../artifact/operators.ts'
 import type { AccumulatorKind } from './accumulator-store.ts'
 import { EventTimeOperator, emptyOutput, refuseLate } from './event-time.ts'
+import { type AccumulatorRow, columnsOf, foldRow, initialRow } from './row-accumulators.ts'
 import { argumentColumns, type WindowBatchOutput, type WindowedOperator } from './window-operator.ts'
 
-interface Session {
+interface Session extends AccumulatorRow {
   start: number
   end: number
   dirty: boolean
-  readonly values: Float64Array
-  readonly aux: Float64Array
-  /** Arrival number of the event a first/last value came from: it breaks ties of time. */
-  readonly seqs: Float64Array
   /** The rich aggregates' accumulators (stdlib/sketches); merged when sessions merge. */
   readonly rich: RichAccumulator[]
 }
@@ -183,95 +180,14 @@ export class SessionWindowOperator extends EventTimeOperator implements Windowed
   }
 
   private newSession(start: number, end: number): Session {
-    const k = this.kinds.length
-    const session: Session = {
-      start,
-      end,
-      dirty: true,
-      values: new Float64Array(k),
-      aux: new Float64Array(k),
-      seqs: new Float64Array(k),
-      rich: this.richSpecs.map(createRich),
-    }
-    this.kinds.forEach((kind, j) => {
-      if (kind === 'min') session.values[j] = Number.POSITIVE_INFINITY
-      else if (kind === 'max') session.values[j] = Number.NEGATIVE_INFINITY
-      else if (kind === 'first') {
-        session.values[j] = Number.NaN
-        session.aux[j] = Number.POSITIVE_INFINITY
-      } else if (kind === 'last') {
-        session.values[j] = Number.NaN
-        session.aux[j] = Number.NEGATIVE_INFINITY
-      } else if (kind === 'max_by' || kind === 'min_by') {
-        session.values[j] = kind === 'max_by' ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY
-        session.aux[j] = Number.POSITIVE_INFINITY
-      } else if (kind === 'taken') session.values[j] = Number.NaN
-    })
-    return session
+    return { start, end, dirty: true, ...initialRow(this.kinds), rich: this.richSpecs.map(createRich) }
   }
 
   /** Folds event i (argument columns at index i) into `s`, by the rules of accumulator-store.ts. */
   private fold(s: Session, i: number, time: number, seq: number): void {
     for (let r = 0; r < s.rich.length; r++) s.rich[r]!.add(this.richArgs[r]![i], seq)
-    /** Whether the last max_by/min_by chose this event (its `taken` then copies x). */
-    let chosen = false
-    for (let j = 0; j < this.kinds.length; j++) {
-      const kind = this.kinds[j]!
-      if (kind === 'count') {
-        s.values[j]! += 1
-        continue
-      }
-      const x = this.argColumns[j]![i]!
-      if (kind === 'taken') {
-        if (chosen) s.values[j] = x
-        continue
-      }
-      if (Number.isNaN(x)) {
-        chosen = false
-        continue
-      }
-      switch (kind) {
-        case 'max_by':
-        case 'min_by': {
-          const best = s.values[j]!
-          chosen =
-            (kind === 'max_by' ? x > best : x < best) ||
-            (x === best && (time < s.aux[j]! || (time === s.aux[j] && seq < s.seqs[j]!)))
-          if (chosen) {
-            s.values[j] = x
-            s.aux[j] = time
-            s.seqs[j] = seq
-          }
-          break
-        }
-        case 'sum':
-          s.values[j]! += x
-          s.aux[j]! += 1
-          break
-        case 'min':
-          if (x < s.values[j]!) s.values[j] = x
-          s.aux[j]! += 1
-          break
-        case 'max':
-          if (x > s.values[j]!) s.values[j] = x
-          s.aux[j]! += 1
-          break
-        case 'first':
-          if (time < s.aux[j]!) {
-            s.values[j] = x
-            s.aux[j] = time
-            s.seqs[j] = seq
-          }
-          break
-        case 'last':
-          if (time >= s.aux[j]!) {
-            s.values[j] = x
-            s.aux[j] = time
-            s.seqs[j] = seq
-          }
-          break
-      }
-    }
+    const columns = this.argColumns
+    foldRow(s, this.kinds, (j) => columns[j]![i]!, time, seq)
   }
 
   /** Combines session `b` into `a` (they merge); `a`'s bounds grow to cover `b`. */
@@ -455,9 +371,4 @@ export class SessionWindowOperator extends EventTimeOperator implements Windowed
       this.sessionCount += list.length
     }
   }
-}
-
-/** One value per accumulator as the one-row columns the generated `result` reads. */
-function columnsOf(values: Float64Array): Float64Array[] {
-  return Array.from(values, (v) => Float64Array.of(v))
 }

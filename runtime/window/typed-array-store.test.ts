@@ -240,6 +240,22 @@ describe('TypedArrayWindowStore', () => {
     expect(store.size).toBe(0)
   })
 
+  it('peek reads one row as it is, dirty flag and bounds unchanged; no row when there is none', () => {
+    const store = createTypedArrayWindowStore(spec(['count', 'sum'], 10, 5))
+    addEvents(store, [
+      { key: 0, t: 7, args: [0, 2] },
+      { key: 1, t: 8, args: [0, 4] },
+      { key: 0, t: 9, args: [0, 3] },
+    ])
+    expect(rowsOf(store.peek(0, 5))).toEqual([{ key: 0, start: 5, dirty: 1, values: [2, 5], aux: [0, 2] }])
+    expect(rowsOf(store.peek(1, 0))).toEqual([{ key: 1, start: 0, dirty: 1, values: [1, 4], aux: [0, 1] }])
+    expect(store.peek(1, 10).length).toBe(0)
+    expect(store.peek(2, 5).length).toBe(0)
+    expect(store.nextEmitEnd).toBe(10)
+    expect(store.collect(10, Number.NEGATIVE_INFINITY).length).toBe(2)
+    expect(rowsOf(store.peek(0, 0))[0]!.dirty).toBe(0)
+  })
+
   it('rejects bad arguments without changing anything', () => {
     const store = createTypedArrayWindowStore(spec(['count', 'sum'], 10))
     const one = new Float64Array([1])

@@ -368,6 +368,13 @@ export class TypedArrayWindowStore implements WindowAccumulatorStore {
     return this.copyRows(this.scratch, n)
   }
 
+  peek(keyId: number, start: number): WindowRows {
+    const r = this.find(keyId, start)
+    if (this.scratch.length < 1) this.scratch = new Int32Array(Math.max(1, this.rowCapacity))
+    this.scratch[0] = r
+    return this.copyRows(this.scratch, r < 0 ? 0 : 1)
+  }
+
   clear(): void {
     this.rowCount = 0
     this.table.fill(0)

@@ -108,6 +108,17 @@ export class WindowOperator extends EventTimeOperator implements WindowedOperato
   private readonly slideMs: number
   private readonly latenessMs: number
 
+  // Early results (`emit every P`, `emit on update`; specs/language.md, "Early results").
+  /** `emit every P`: P, else 0. */
+  private readonly everyMs: number
+  private readonly onUpdate: boolean
+  /** `emit every`: the starts of windows that have rows and are still open. */
+  private readonly openStarts = new Set<number>()
+  /** `emit every`: the watermark through which early results were given. */
+  private earlyThrough = Number.NEGATIVE_INFINITY
+  /** `emit every`: the earliest watermark at which an open window crosses a multiple of P. */
+  private earlyDue = Number.POSITIVE_INFINITY
+
   constructor(
     readonly node: WindowGraphNode,
     private readonly functions: WindowFunctions,
@@ -118,12 +129,19 @@ export class WindowOperator extends EventTimeOperator implements WindowedOperato
     readsWindowResults = false,
   ) {
     super(delayMs, readsWindowResults)
-    if (node.window.kind === 'session') throw new Error(`window ${node.id} is a session window`)
+    if (node.window.kind === 'session' || node.window.kind === 'count')
+      throw new Error(`window ${node.id} is a ${node.window.kind} window`)
     this.sizeMs = node.window.sizeMs
     this.slideMs = node.window.slideMs
     this.latenessMs = node.latenessMs
     this.richSpecs = functions.rich ?? []
     this.richArgs = this.richSpecs.map(() => [])
+    const emit = node.emit ?? { kind: 'close' }
+    this.everyMs = emit.kind === 'every' ? emit.everyMs : 0
+    this.onUpdate = emit.kind === 'update'
+    if (this.onUpdate && store.peek === undefined) {
+      throw new Error(`window ${node.id} emits on update, which its store (a kernel built before it) cannot`)
+    }
   }
 
   get keys(): number {
@@ -172,6 +190,8 @@ export class WindowOperator extends EventTimeOperator implements WindowedOperato
         this.fireThrough(next, seen, sourceMaxTimes, out)
       }
       next = seen + 1
+      // Nothing was due up to this record's watermark: no open window crossed a multiple of P.
+      if (this.everyMs > 0) this.earlyThrough = watermark
       const time = timestamps[i]!
       const lastStart = lastWindowStart(time, slideMs)
       const horizon = watermark - latenessMs
@@ -196,6 +216,7 @@ export class WindowOperator extends EventTimeOperator implements WindowedOperato
           firstStart -= slideMs
       }
       const firstEnd = firstStart + sizeMs
+      if (this.everyMs > 0) this.noteOpenStarts(firstStart, lastStart, watermark)
       if (firstEnd <= watermark) {
         // It reached a window that has fired: the update is emitted now.
         this.flush(seg)
@@ -204,16 +225,85 @@ export class WindowOperator extends EventTimeOperator implements WindowedOperato
       } else if (firstEnd < this.pendingMinEnd) {
         this.pendingMinEnd = firstEnd
       }
+      if (this.onUpdate) {
+        // Its open windows emit their new results now, after the updates of fired ones.
+        this.flush(seg)
+        seg = 0
+        this.emitUpdated(id, key, firstStart, lastStart, watermark, origin, out)
+      }
     }
     if (added) this.changed = true
     this.flush(seg)
     this.finishBatch(next, lastRecord, sourceMaxTimes, out)
+    // Nothing is due through the batch's last watermark: early results are given through it.
+    if (this.everyMs > 0 && lastRecord >= 0) this.earlyThrough = this.maxTime - this.delayMs
     return out
   }
 
-  /** The earliest watermark at which something fires or is dropped. */
+  /** The earliest watermark at which something fires, is dropped or gives an early result. */
   protected dueAt(): number {
-    return Math.min(this.pendingMinEnd, this.storeDue)
+    return Math.min(this.pendingMinEnd, this.storeDue, this.earlyDue)
+  }
+
+  /** `emit every`: windows first…last (starts) of an event are open; when do they next emit? */
+  private noteOpenStarts(first: number, last: number, watermark: number): void {
+    for (let start = first; start <= last; start += this.slideMs) {
+      if (start + this.sizeMs <= watermark || this.openStarts.has(start)) continue
+      this.openStarts.add(start)
+      this.earlyDue = Math.min(this.earlyDue, this.nextBoundary(start))
+    }
+  }
+
+  /** The first start + k·P (k >= 1) after `earlyThrough` and before the window's end, or +Infinity. */
+  private nextBoundary(start: number): number {
+    const k = Math.max(1, Math.floor((this.earlyThrough - start) / this.everyMs) + 1)
+    const boundary = start + k * this.everyMs
+    return boundary < start + this.sizeMs ? boundary : Number.POSITIVE_INFINITY
+  }
+
+  /**
+   * `emit every`: the windows open at `watermark` that crossed a multiple of P since
+   * `earlyThrough` emit their current results (early: window_final() is false).
+   */
+  private emitEarly(watermark: number, origin: number, out: WindowBatchOutput): void {
+    const { sizeMs, everyMs } = this
+    const due = new Set<number>()
+    for (const start of this.openStarts) {
+      if (start + sizeMs <= watermark) {
+        this.openStarts.delete(start)
+        continue
+      }
+      const k = Math.floor((watermark - start) / everyMs)
+      const boundary = start + k * everyMs
+      if (k >= 1 && boundary > this.earlyThrough && boundary < start + sizeMs) due.add(start)
+    }
+    this.earlyThrough = watermark
+    let next = Number.POSITIVE_INFINITY
+    for (const start of this.openStarts) next = Math.min(next, this.nextBoundary(start))
+    this.earlyDue = next
+    if (due.size === 0) return
+    const rows = this.store.export()
+    const picked: number[] = []
+    for (let r = 0; r < rows.length; r++) if (due.has(rows.starts[r]!)) picked.push(r)
+    this.emitRows(rows, picked, origin, out, false)
+  }
+
+  /** `emit on update`: the rows of key `id` in windows from…to (starts) open at `watermark`. */
+  private emitUpdated(
+    id: number,
+    key: string,
+    from: number,
+    to: number,
+    watermark: number,
+    origin: number,
+    out: WindowBatchOutput,
+  ): void {
+    for (let start = from; start <= to; start += this.slideMs) {
+      if (start + this.sizeMs <= watermark) continue
+      const rows = this.store.peek!(id, start)
+      if (rows.length === 0) continue
+      this.emitRow(rows, 0, key, origin, out, false)
+    }
   }
 
   /**
@@ -275,46 +365,67 @@ export class WindowOperator extends EventTimeOperator implements WindowedOperato
     const rows = this.store.collect(watermark, watermark - this.latenessMs)
     this.refreshStoreDue()
     this.changed = true
-    if (rows.length === 0) {
-      if (this.richSpecs.length > 0) this.purgeRich(watermark - this.latenessMs)
-      return
+    if (rows.length > 0) {
+      const all = Array.from({ length: rows.length }, (_, r) => r)
+      this.emitRows(rows, all, origin, out, true)
     }
-    const order = Array.from({ length: rows.length }, (_, r) => r)
+    if (this.richSpecs.length > 0) this.purgeRich(watermark - this.latenessMs)
+    // Early results after the final ones: they are of windows that start later.
+    if (this.everyMs > 0) this.emitEarly(watermark, origin, out)
+  }
+
+  /** Emits rows `picked` of `rows` in order of window start, then key string. */
+  private emitRows(
+    rows: WindowRows,
+    picked: number[],
+    origin: number,
+    out: WindowBatchOutput,
+    final: boolean,
+  ): void {
     const keyOf = (r: number) => this.keyStrings[rows.keyIds[r]!]!
-    order.sort((a, b) => {
+    picked.sort((a, b) => {
       const byStart = rows.starts[a]! - rows.starts[b]!
       if (byStart !== 0) return byStart
       const ka = keyOf(a)
       const kb = keyOf(b)
       return ka < kb ? -1 : ka > kb ? 1 : 0
     })
-    const { results } = out
-    for (const r of order) {
-      const start = rows.starts[r]!
-      const end = start + this.sizeMs
-      const key = keyOf(r)
-      let record: unknown
-      try {
-        record = this.functions.result(
-          this.keyValuesOf(rows.keyIds[r]!),
-          start,
-          end,
-          rows.values,
-          rows.aux,
-          r,
-          this.richResults(start, key),
-        )
-      } catch (error) {
-        out.failures.push({ origin, error, site: -1 })
-        continue
-      }
-      results.values.push(record)
-      results.keys.push(key)
-      results.timestamps.push(end - 1)
-      results.origins.push(origin)
-      results.length++
+    for (const r of picked) this.emitRow(rows, r, keyOf(r), origin, out, final)
+  }
+
+  /** The result of row r (a failure goes to the dead letters with `origin`). */
+  private emitRow(
+    rows: WindowRows,
+    r: number,
+    key: string,
+    origin: number,
+    out: WindowBatchOutput,
+    final: boolean,
+  ): void {
+    const start = rows.starts[r]!
+    const end = start + this.sizeMs
+    let record: unknown
+    try {
+      record = this.functions.result(
+        this.keyValuesOf(rows.keyIds[r]!),
+        start,
+        end,
+        rows.values,
+        rows.aux,
+        r,
+        this.richResults(start, key),
+        final,
+      )
+    } catch (error) {
+      out.failures.push({ origin, error, site: -1 })
+      return
     }
-    if (this.richSpecs.length > 0) this.purgeRich(watermark - this.latenessMs)
+    const { results } = out
+    results.values.push(record)
+    results.keys.push(key)
+    results.timestamps.push(end - 1)
+    results.origins.push(origin)
+    results.length++
   }
 
   private idOf(key: string): number {
@@ -462,6 +573,9 @@ export class WindowOperator extends EventTimeOperator implements WindowedOperato
     this.changed = false
     this.rich.clear()
     this.richEntries = 0
+    this.openStarts.clear()
+    this.earlyThrough = Number.NEGATIVE_INFINITY
+    this.earlyDue = Number.POSITIVE_INFINITY
     if (bytes === undefined || bytes.length === 0) return
     const magic = bytes.readUInt32BE(0)
     if (magic !== SNAPSHOT_MAGIC && magic !== SNAPSHOT_MAGIC_V1) throw new Error('not a window snapshot')
@@ -507,6 +621,12 @@ export class WindowOperator extends EventTimeOperator implements WindowedOperato
     this.store.import(rows)
     this.refreshStoreDue()
     if (magic === SNAPSHOT_MAGIC) this.restoreRich(bytes, at)
+    if (this.everyMs > 0) {
+      // Snapshots are taken between batches, when early results are given through the watermark.
+      const watermark = this.maxTime - this.delayMs
+      this.earlyThrough = watermark
+      for (let r = 0; r < rowCount; r++) this.noteOpenStarts(rows.starts[r]!, rows.starts[r]!, watermark)
+    }
   }
 
   /** Renumbers keys densely (live ones only) and reloads the store's rows under the new ids. */
@@ -540,6 +660,11 @@ export function argumentColumns(
   const columns = layout.map((c, j) => own[c >= 0 ? c : j]!)
   const written = [...new Set(layout.filter((c) => c >= 0))].map((c) => own[c]!)
   return { columns, written }
+}
+
+/** The reason a late event of a count window gives in the dead letters (the reference's words). */
+export function countLateReason(time: number, watermark: number): string {
+  return `late event: its event time ${new Date(time).toISOString()} is behind the watermark ${new Date(watermark).toISOString()}, and count windows count events in event-time order`
 }
 
 /** The reason a late event gives in the dead letters (the same words as the reference's). */

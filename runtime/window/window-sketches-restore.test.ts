@@ -7,6 +7,7 @@
 import { expect, it } from 'vitest'
 import type { WindowGraphNode } from '../artifact/manifest.ts'
 import type { EventBatch, WindowFunctions } from '../artifact/operators.ts'
+import { CountWindowOperator } from './count-operator.ts'
 import { SessionWindowOperator } from './session-operator.ts'
 import { TypedArrayWindowStore } from './typed-array-store.ts'
 import { type WindowedOperator, WindowOperator } from './window-operator.ts'
@@ -121,5 +122,33 @@ it('time and session windows keep rich accumulators across a snapshot', () => {
     )
     expect(sw.all.length).toBeGreaterThan(5)
     expect(sw.split).toEqual(sw.all)
+    const early = run(
+      () =>
+        new WindowOperator(
+          {
+            ...node({ kind: 'hopping', sizeMs: 10000, slideMs: 5000 }),
+            emit: { kind: 'every', everyMs: 1500 },
+          },
+          functions,
+          new TypedArrayWindowStore({ accumulators: [], sizeMs: 10000, slideMs: 5000 }),
+          1000,
+        ),
+      events,
+      cut,
+    )
+    expect(early.all.length).toBeGreaterThan(2 * hw.all.length)
+    expect(early.split).toEqual(early.all)
+    for (const [size, slide] of [
+      [5, 5],
+      [6, 2],
+    ] as const) {
+      const cw = run(
+        () => new CountWindowOperator(node({ kind: 'count', size, slide }), functions, 1000),
+        events,
+        cut,
+      )
+      expect(cw.all.length).toBeGreaterThan(10)
+      expect(cw.split).toEqual(cw.all)
+    }
   }
 })

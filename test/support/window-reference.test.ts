@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import {
+  countWindowEmissions,
   finalWindowResults,
   type WindowFn,
   type WindowRefEvent,
@@ -129,6 +130,46 @@ describe('window reference', () => {
       [10, 1],
       [60, 1],
       [60, 2],
+    ])
+  })
+
+  it('numbers count windows in event-time order and emits each when the watermark passes its last event', () => {
+    // specs/conformance/window-count-sliding: count 4 every 2, watermark 1 s behind, seconds.
+    const readings: [key: string, seq: number, second: number][] = [
+      ['s1', 1, 10],
+      ['s1', 2, 12],
+      ['s1', 3, 11],
+      ['s1', 4, 13],
+      ['s2', 5, 13],
+      ['s1', 6, 15],
+      ['s1', 7, 5],
+      ['s1', 8, 16],
+      ['s1', 9, 16],
+      ['s9', 10, 60],
+    ]
+    const events = readings.map(
+      ([key, seq, second]): WindowRefEvent => ({
+        time: second * S,
+        key,
+        args: [null, seq, seq],
+        dropped: false,
+      }),
+    )
+    const fns: WindowFn[] = ['count', 'first', 'last']
+    const { emissions, late } = countWindowEmissions(events, { size: 4, slide: 2, delayMs: S }, fns)
+    // Line 7 (second 5) arrives behind the watermark (14 s).
+    expect(late).toEqual([6])
+    // Windows of 2, 4, then the last 4 events, by time then arrival; timed at their last event.
+    expect(emissions.map((r) => [r.key, r.start / S, (r.end - 1) / S, ...r.values])).toEqual([
+      ['s1', 10, 11, 2, 1, 3],
+      ['s1', 10, 13, 4, 1, 4],
+      ['s1', 12, 16, 4, 2, 8],
+    ])
+    // Tumbling windows of 3: s1's first three by time are 1, 3, 2 (emitted once 13 s passes 12 s).
+    const tumbling = countWindowEmissions(events, { size: 3, slide: 3, delayMs: S }, fns)
+    expect(tumbling.emissions.map((r) => [r.start / S, (r.end - 1) / S, ...r.values])).toEqual([
+      [10, 12, 3, 1, 2],
+      [13, 16, 3, 4, 8],
     ])
   })
 })

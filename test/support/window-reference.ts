@@ -21,6 +21,20 @@
  *    event reached, in order of start then key string, with the events before i; then, when event
  *    i reached windows that had already fired (end <= W_i), those windows, with event i included.
  *    The last emission of a window is therefore its final value (`finalWindowResults`).
+ *    Early results (`emit`) come after the first group (window_final() false in them, true in all
+ *    others): with `every P`, every window some earlier event reached that is still open
+ *    (end > W_i) and has a start + k·P (k >= 1, before its end) in (W_{i−1}, W_i], with the events
+ *    before i; and with `on update`, after the updates, every open window event i reached, with
+ *    event i included.
+ *
+ * Count windows (`countWindowEmissions`), by enumeration instead of a running count:
+ *
+ * 1. Event i is late when time_i < W_i. The others, sorted by (time, arrival), are numbered per
+ *    key 1, 2, 3, …; the event numbered j (a multiple of the slide S) closes the window of the
+ *    key's events numbered max(1, j − N + 1) … j.
+ * 2. A window is emitted at the first arrival r after its last event's arrival whose watermark
+ *    passed that event (W_r > time); windows never passed are not emitted. Emissions are ordered by
+ *    r, then by their last event's (time, arrival).
  */
 
 export type WindowFn =
@@ -35,9 +49,13 @@ export type WindowFn =
   | 'window_end'
   | 'max_by'
   | 'min_by'
+  | 'window_final'
 
 /** An argument or result value: a number, or the string or bool `x` of max_by/min_by. */
 export type RefValue = number | string | boolean | null
+
+/** Early results (`emit every P`, `emit on update`); absent: on close only. */
+export type WindowRefEmit = { readonly kind: 'every'; readonly everyMs: number } | { readonly kind: 'update' }
 
 export interface WindowRefEvent {
   /** Event time, ms. */
@@ -69,7 +87,7 @@ export interface WindowRefResult {
   readonly key: string
   readonly start: number
   readonly end: number
-  /** One value per aggregate, in the order of `fns`. */
+  /** One value per aggregate, in the order of `fns` (window_final: a boolean). */
   readonly values: readonly RefValue[]
 }
 
@@ -163,10 +181,12 @@ function valuesOf(
   fns: readonly WindowFn[],
   start: number,
   end: number,
+  final = true,
 ): RefValue[] {
   const sorted = [...indexes].sort((a, b) => events[a]!.time - events[b]!.time || a - b)
   return fns.map((fn, f) => {
     if (fn === 'count') return sorted.length
+    if (fn === 'window_final') return final
     if (fn === 'window_start') return start
     if (fn === 'window_end') return end
     if (fn === 'max_by' || fn === 'min_by') {
@@ -229,32 +249,95 @@ export function finalWindowResults(
   return { results, late }
 }
 
-/** Every emission (updates included) in order, by the rule in the header (point 3). */
+/** Every emission (updates and early results included) in order, by the rules in the header (point 3). */
 export function windowEmissions(
   events: readonly WindowRefEvent[],
   shape: WindowRefShape,
   fns: readonly WindowFn[],
+  emit?: WindowRefEmit,
 ): WindowRefResult[] {
   const { reach } = reaches(events, shape)
   const w = watermarks(events, shape.delayMs)
   const { sizeMs } = shape
   const out: WindowRefResult[] = []
-  const result = (key: string, start: number, upTo: number): WindowRefResult => {
+  const result = (key: string, start: number, upTo: number, final: boolean): WindowRefResult => {
     const indexes = reach
       .filter((r) => r.key === key && r.start === start && r.index <= upTo)
       .map((r) => r.index)
-    return { key, start, end: start + sizeMs, values: valuesOf(events, indexes, fns, start, start + sizeMs) }
+    const end = start + sizeMs
+    return { key, start, end, values: valuesOf(events, indexes, fns, start, end, final) }
+  }
+  /** Whether a multiple of the period after `start` (and before its end) is in (from, to]. */
+  const crossed = (start: number, period: number, from: number, to: number) => {
+    for (let b = start + period; b < start + sizeMs && b <= to; b += period) if (b > from) return true
+    return false
   }
   events.forEach((_, i) => {
     const before = i === 0 ? Number.NEGATIVE_INFINITY : w[i - 1]!
     const passed = new Map<string, { key: string; start: number }>()
+    const early = new Map<string, { key: string; start: number }>()
     for (const r of reach) {
+      if (r.index >= i) continue
       const end = r.start + sizeMs
-      if (r.index < i && before < end && end <= w[i]!) passed.set(`${r.start}|${r.key}`, r)
+      if (before < end && end <= w[i]!) passed.set(`${r.start}|${r.key}`, r)
+      if (emit?.kind === 'every' && end > w[i]! && crossed(r.start, emit.everyMs, before, w[i]!))
+        early.set(`${r.start}|${r.key}`, r)
     }
-    for (const p of [...passed.values()].sort(byStartThenKey)) out.push(result(p.key, p.start, i - 1))
-    const updated = reach.filter((r) => r.index === i && r.start + sizeMs <= w[i]!).sort(byStartThenKey)
-    for (const u of updated) out.push(result(u.key, u.start, i))
+    for (const p of [...passed.values()].sort(byStartThenKey)) out.push(result(p.key, p.start, i - 1, true))
+    for (const e of [...early.values()].sort(byStartThenKey)) out.push(result(e.key, e.start, i - 1, false))
+    const reached = reach.filter((r) => r.index === i).sort(byStartThenKey)
+    for (const u of reached) if (u.start + sizeMs <= w[i]!) out.push(result(u.key, u.start, i, true))
+    if (emit?.kind === 'update') {
+      for (const u of reached) if (u.start + sizeMs > w[i]!) out.push(result(u.key, u.start, i, false))
+    }
   })
   return out
+}
+
+export interface CountRefShape {
+  /** Events per window (N). */
+  readonly size: number
+  /** Events between firings (S). */
+  readonly slide: number
+  /** The source's watermark delay. */
+  readonly delayMs: number
+}
+
+/** Every emission of count windows and the late events, by the rules in the header. */
+export function countWindowEmissions(
+  events: readonly WindowRefEvent[],
+  shape: CountRefShape,
+  fns: readonly WindowFn[],
+): { emissions: WindowRefResult[]; late: number[] } {
+  const w = watermarks(events, shape.delayMs)
+  const late: number[] = []
+  const kept: number[] = []
+  events.forEach((e, i) => {
+    if (e.dropped) return
+    if (e.time < w[i]!) late.push(i)
+    else kept.push(i)
+  })
+  const ordered = [...kept].sort((a, b) => events[a]!.time - events[b]!.time || a - b)
+  const fired: { release: number; last: number; result: WindowRefResult }[] = []
+  const keys = new Set(ordered.map((i) => events[i]!.key))
+  for (const key of keys) {
+    const ofKey = ordered.filter((i) => events[i]!.key === key)
+    for (let j = shape.slide; j <= ofKey.length; j += shape.slide) {
+      const indexes = ofKey.slice(Math.max(0, j - shape.size), j)
+      const last = indexes.at(-1)!
+      const release = w.findIndex((wm, r) => r > last && wm > events[last]!.time)
+      if (release < 0) continue
+      const start = events[indexes[0]!]!.time
+      const end = events[last]!.time + 1
+      fired.push({
+        release,
+        last,
+        result: { key, start, end, values: valuesOf(events, indexes, fns, start, end) },
+      })
+    }
+  }
+  fired.sort(
+    (a, b) => a.release - b.release || events[a.last]!.time - events[b.last]!.time || a.last - b.last,
+  )
+  return { emissions: fired.map((f) => f.result), late }
 }

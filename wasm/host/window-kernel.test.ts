@@ -262,6 +262,11 @@ describe('WasmWindowStore and TypedArrayWindowStore against a brute-force model'
             }
           }
           checkSame(stores, model, what)
+          // peek reads a row as it is (some rows, and a (key, start) no row has).
+          for (const row of model.export().slice(0, 12)) {
+            for (const store of stores) expect(rowsOf(store.peek!(row.key, row.start)), what).toEqual([row])
+          }
+          for (const store of stores) expect(store.peek!(0, 0.5).length, what).toBe(0)
         }
         const expected = model.export()
         for (const store of stores) expect(rowsOf(store.export())).toEqual(expected)

@@ -62,6 +62,8 @@ interface WindowExports {
   readonly exportRows: () => number
   readonly clear: () => void
   readonly importRows: (length: number) => number
+  /** Absent in kernels built before `emit on update` (artifacts ship their kernel). */
+  readonly peekRow?: (key: number, start: number) => number
 }
 
 const REQUIRED_EXPORTS = [
@@ -138,6 +140,9 @@ export class WasmWindowStore implements WindowAccumulatorStore {
   private inHorizons = new Float64Array(0)
   private inArgs: Float64Array[] = []
 
+  /** The row of (key id, start), unchanged (accumulator-store.ts); absent with an older kernel. */
+  readonly peek?: (keyId: number, start: number) => WindowRows
+
   constructor(module: WebAssembly.Module, spec: WindowStoreSpec) {
     this.codes = checkWindowStoreSpec(spec)
     this.spec = { accumulators: [...spec.accumulators], sizeMs: spec.sizeMs, slideMs: spec.slideMs }
@@ -146,6 +151,8 @@ export class WasmWindowStore implements WindowAccumulatorStore {
     this.memory = this.kernel.memory
     this.kernel.init(this.accCount, spec.sizeMs, spec.slideMs)
     for (let j = 0; j < this.accCount; j++) this.kernel.setKind(j, this.codes[j]!)
+    const peekRow = this.kernel.peekRow
+    if (peekRow !== undefined) this.peek = (keyId, start) => this.copyOutput(peekRow(keyId, start))
   }
 
   get size(): number {

@@ -17,7 +17,7 @@
 //            accumulator f64 value, f64 aux
 //
 // The host writes a batch into `input` (after `reserveInput(length)`, which may move things) and
-// calls `add(length)`; collect/export write their rows into `output` and return the count; import
+// calls `add(length)`; collect/export/peekRow write their rows into `output` and return the count; import
 // reads `output` (after `reserveOutput(count)`). When the rows fill up, table and rows double:
 // they are rebuilt in scratch memory above everything, then copied down into place, so input and
 // output (which lie below the table) keep their place and content. Every relayout bumps
@@ -485,6 +485,29 @@ export function exportRows(): i32 {
   reserveOutput(rowCount)
   for (let r: i32 = 0; r < rowCount; r++) writeOutput(r, r)
   return rowCount
+}
+
+/**
+ * Writes the row of (key, start) to the output area as it is (its dirty flag stays) and returns
+ * 1, or returns 0 when there is none: the early results of single windows (`emit on update`).
+ */
+export function peekRow(key: i32, start: f64): i32 {
+  const hash = hashOf(key, start)
+  let slot = hash & tableMask
+  while (true) {
+    const sp = tablePtr + ((<usize>slot) << 3)
+    const r = load<i32>(sp)
+    if (r == 0) return 0
+    if (load<u32>(sp, 4) == hash) {
+      const p = rowsPtr + <usize>(r - 1) * rowStride
+      if (load<f64>(p) == start && load<i32>(p, 8) == key) {
+        reserveOutput(1)
+        writeOutput(r - 1, 0)
+        return 1
+      }
+    }
+    slot = (slot + 1) & tableMask
+  }
 }
 
 /** Removes every row (the memory stays as large as it grew). */
