@@ -25,9 +25,14 @@ export function fieldsRead(pipeline: Pipeline, source: SourceNode): ReadonlySet<
     for (const consumerId of consumers.get(nodeId) ?? []) {
       const node = byId.get(consumerId)
       if (node?.kind === 'WindowAggregate') {
-        // Reads its keys and arguments; its late events are the source's rows, read on downstream.
+        // Reads its keys, arguments (max_by's `by` too) and a session's computed gap; its late
+        // events are the source's rows, read on downstream.
         for (const key of node.keys) columnsRead(key.value, read)
-        for (const aggregate of node.aggregates) if (aggregate.arg) columnsRead(aggregate.arg, read)
+        for (const aggregate of node.aggregates) {
+          if (aggregate.arg) columnsRead(aggregate.arg, read)
+          if (aggregate.by) columnsRead(aggregate.by, read)
+        }
+        if (node.window.kind === 'session' && node.window.gap !== null) columnsRead(node.window.gap, read)
         if (node.late !== null && !visit(node.late)) return false
         continue
       }

@@ -1,0 +1,34 @@
+/**
+ * A source's decoder keeps the fields the pipeline reads: also those only a window reads outside
+ * its arguments (max_by's `by`, a session's computed gap), or a window would compute from
+ * `undefined`.
+ */
+import { describe, expect, it } from 'vitest'
+import { checkSource } from '../frontend.ts'
+import { fieldsRead } from './fields-read.ts'
+
+function readOf(body: string): ReadonlySet<string> | null {
+  const text = `schema Click { user: string, vip: bool, price: f64, page: string, ts: timestamp @event_time }
+source clicks: Click from kafka("clicks")
+${body}`
+  const { pipeline, diagnostics } = checkSource('fields.pipe', text)
+  expect(diagnostics.filter((d) => d.severity === 'error')).toEqual([])
+  const source = pipeline!.nodes.find((n) => n.kind === 'Source')!
+  return fieldsRead(pipeline!, source as never)
+}
+
+describe('fieldsRead', () => {
+  it("keeps a field only a session's computed gap reads", () => {
+    const read = readOf(
+      'stream s = clicks | aggregate by user window session (if vip then 5m else 30s) { n: count() }\nsink s -> stdout',
+    )
+    expect(read).toEqual(new Set(['ts', 'user', 'vip']))
+  })
+
+  it("keeps a field only max_by's `by` reads", () => {
+    const read = readOf(
+      'stream s = clicks | aggregate by user window tumbling 1m { top: max_by(page, price) }\nsink s -> stdout',
+    )
+    expect(read).toEqual(new Set(['ts', 'user', 'page', 'price']))
+  })
+})
