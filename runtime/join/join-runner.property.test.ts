@@ -16,13 +16,7 @@ import { join } from 'node:path'
 import fc from 'fast-check'
 import { afterAll, describe, expect, it } from 'vitest'
 import { compileFixture } from '../../test/support/compile-fixture.ts'
-import {
-  CrashingLog,
-  CrashingStore,
-  CrashPoints,
-  InjectedCrash,
-  withTimeout,
-} from '../../test/support/crash-injection.ts'
+import { CrashingLog, CrashingStore, runWithCrashes } from '../../test/support/crash-injection.ts'
 import {
   type JoinRefRecord,
   type JoinRefShape,
@@ -35,7 +29,6 @@ import { EmbeddedLog } from '../log/embedded.ts'
 import { partitionForKey } from '../log/partitioner.ts'
 import { MetricsRegistry } from '../metrics/registry.ts'
 import { PipelineRunner } from '../node/pipeline-runner.ts'
-import { FileSnapshotStore } from '../state/file-snapshot-store.ts'
 
 const PARTITIONS = 2
 const T0 = Date.UTC(2026, 0, 1)
@@ -161,51 +154,29 @@ async function run(
     )
   }
   await first.close()
-  const points = new CrashPoints([...crashes].sort((a, b) => a - b))
-  let crashed = 0
-  for (let life = 0; ; life++) {
-    if (life > crashes.length + 1) throw new Error('more lives than crashes')
-    const log = await EmbeddedLog.open(dir, { durability: 'none' })
-    const store = new FileSnapshotStore(join(dir, 'state'), { fsync: false })
-    try {
-      const runner = await withTimeout(
-        PipelineRunner.start({
-          log: new CrashingLog(log, points),
-          artifact,
-          metrics: new MetricsRegistry(),
-          partitions: PARTITIONS,
-          delivery: 'exactly-once',
-          checkpointIntervalMs: 1,
-          maxBatchRecords,
-          stateStore: new CrashingStore(store, points),
-        }),
-        `starting the runner of life ${life}`,
-      )
-      const outcome = await Promise.race([
-        runner.waitUntilCaughtUp(20_000).then(() => 'caught up' as const),
-        runner.done.then(
-          () => 'ended' as const,
-          (error: unknown) => {
-            if (error instanceof InjectedCrash) return 'crashed' as const
-            throw error
-          },
-        ),
-      ])
-      await withTimeout(runner.stop(), `stopping the runner of life ${life}`)
-      if (outcome === 'caught up') {
-        const rows = (await readTopic(log, 'out')).map((r) => {
+  const { result: rows, crashed } = await runWithCrashes(
+    dir,
+    crashes,
+    ({ log, store, points }) =>
+      PipelineRunner.start({
+        log: new CrashingLog(log, points),
+        artifact,
+        metrics: new MetricsRegistry(),
+        partitions: PARTITIONS,
+        delivery: 'exactly-once',
+        checkpointIntervalMs: 1,
+        maxBatchRecords,
+        stateStore: new CrashingStore(store, points),
+      }),
+    async (log) =>
+      (await readTopic(log, 'out'))
+        .map((r) => {
           const row = JSON.parse(r.value.toString()) as { l: number | null; r: number | null; k: string }
           return rowText({ left: row.l, right: row.r, key: row.k, time: r.timestamp })
         })
-        return { rows: rows.sort(), crashed }
-      }
-      if (outcome !== 'crashed') throw new Error(`the runner ended by itself (${outcome})`)
-      crashed++
-    } finally {
-      await withTimeout(log.close(), `closing the log of life ${life}`)
-      await store.close()
-    }
-  }
+        .sort(),
+  )
+  return { rows, crashed }
 }
 
 describe('joins in the runner, with crashes under exactly-once (property)', () => {

@@ -15,13 +15,7 @@ import { join } from 'node:path'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { compileFixture } from '../../test/support/compile-fixture.ts'
-import {
-  CrashingLog,
-  CrashingStore,
-  CrashPoints,
-  InjectedCrash,
-  withTimeout,
-} from '../../test/support/crash-injection.ts'
+import { CrashingLog, CrashingStore, runWithCrashes } from '../../test/support/crash-injection.ts'
 import { readTopic } from '../../test/support/read-topic.ts'
 import {
   type ChaosEvent,
@@ -33,7 +27,6 @@ import { type LoadedArtifact, loadArtifact } from '../artifact/load.ts'
 import { EmbeddedLog } from '../log/embedded.ts'
 import { partitionForKey } from '../log/partitioner.ts'
 import { MetricsRegistry } from '../metrics/registry.ts'
-import { FileSnapshotStore } from '../state/file-snapshot-store.ts'
 import { PipelineRunner } from './pipeline-runner.ts'
 
 const WITHIN_MS = 10_000
@@ -74,48 +67,23 @@ async function run(
   await first.ensureTopic('in', { partitions: PARTITIONS })
   await first.append('in', events.map(record))
   await first.close()
-  const points = new CrashPoints([...crashes].sort((a, b) => a - b))
-  let crashed = 0
-  for (let life = 0; ; life++) {
-    if (life > crashes.length + 1) throw new Error('more lives than crashes')
-    const log = await EmbeddedLog.open(dir, { durability: 'none' })
-    const store = new FileSnapshotStore(join(dir, 'state'), { fsync: false })
-    try {
-      const runner = await withTimeout(
-        PipelineRunner.start({
-          log: new CrashingLog(log, points),
-          artifact,
-          metrics: new MetricsRegistry(),
-          partitions: PARTITIONS,
-          delivery: 'exactly-once',
-          checkpointIntervalMs: 1,
-          maxBatchRecords: 7,
-          stateStore: new CrashingStore(store, points),
-        }),
-        `starting the runner of life ${life}`,
-      )
-      const outcome = await Promise.race([
-        runner.waitUntilCaughtUp(20_000).then(() => 'caught up' as const),
-        runner.done.then(
-          () => 'ended' as const,
-          (error: unknown) => {
-            if (error instanceof InjectedCrash) return 'crashed' as const
-            throw error
-          },
-        ),
-      ])
-      await withTimeout(runner.stop(), `stopping the runner of life ${life}`)
-      if (outcome === 'caught up') {
-        const rows = (await readTopic(log, 'out')).map((r) => JSON.parse(r.value.toString()) as CountRow)
-        return { rows, crashed }
-      }
-      if (outcome !== 'crashed') throw new Error(`the runner ended by itself (${outcome})`)
-      crashed++
-    } finally {
-      await withTimeout(log.close(), `closing the log of life ${life}`)
-      await store.close()
-    }
-  }
+  const { result: rows, crashed } = await runWithCrashes(
+    dir,
+    crashes,
+    ({ log, store, points }) =>
+      PipelineRunner.start({
+        log: new CrashingLog(log, points),
+        artifact,
+        metrics: new MetricsRegistry(),
+        partitions: PARTITIONS,
+        delivery: 'exactly-once',
+        checkpointIntervalMs: 1,
+        maxBatchRecords: 7,
+        stateStore: new CrashingStore(store, points),
+      }),
+    async (log) => (await readTopic(log, 'out')).map((r) => JSON.parse(r.value.toString()) as CountRow),
+  )
+  return { rows, crashed }
 }
 
 const CARD_OF_ID: Record<string, string> = { a: 'x', b: 'x', c: 'y', d: 'y', e: 'z', f: 'z' }

@@ -4,8 +4,12 @@
  * checkpoint appended, and a new runner on a reopened log goes on from what committed. Real
  * process kills (SIGKILL, torn files) are the chaos test's part.
  */
+import { join } from 'node:path'
+import { EmbeddedLog } from '../../runtime/log/embedded.ts'
 import { ForwardingLog } from '../../runtime/log/forwarding-log.ts'
 import type { Log, RecordBatch, SubscribeOptions, Subscription } from '../../runtime/log/index.ts'
+import type { PipelineRunner } from '../../runtime/node/pipeline-runner.ts'
+import { FileSnapshotStore } from '../../runtime/state/file-snapshot-store.ts'
 import type { SnapshotChanges, SnapshotStore, StateScope } from '../../runtime/state/index.ts'
 
 export class InjectedCrash extends Error {}
@@ -87,5 +91,53 @@ export class CrashingStore implements SnapshotStore {
   }
   close() {
     return this.inner.close()
+  }
+}
+
+/** What one life of a crashing runner needs: the log and store to wrap, opened fresh per life. */
+export interface Life {
+  readonly log: EmbeddedLog
+  readonly store: FileSnapshotStore
+  readonly points: CrashPoints
+}
+
+/**
+ * Runs a pipeline on the embedded log in `dir` until it has caught up, as a process that crashes
+ * at `crashes` would: each life opens the log and the state store afresh, starts a runner with
+ * `start` (which wraps them in CrashingLog / CrashingStore), and a crash ends the life; the next one
+ * goes on from what committed. `caughtUp` reads the result from the last life's log.
+ */
+export async function runWithCrashes<T>(
+  dir: string,
+  crashes: readonly number[],
+  start: (life: Life) => Promise<PipelineRunner>,
+  caughtUp: (log: EmbeddedLog) => Promise<T>,
+): Promise<{ result: T; crashed: number }> {
+  const points = new CrashPoints([...crashes].sort((a, b) => a - b))
+  let crashed = 0
+  for (let life = 0; ; life++) {
+    if (life > crashes.length + 1) throw new Error('more lives than crashes')
+    const log = await EmbeddedLog.open(dir, { durability: 'none' })
+    const store = new FileSnapshotStore(join(dir, 'state'), { fsync: false })
+    try {
+      const runner = await withTimeout(start({ log, store, points }), `starting the runner of life ${life}`)
+      const outcome = await Promise.race([
+        runner.waitUntilCaughtUp(20_000).then(() => 'caught up' as const),
+        runner.done.then(
+          () => 'ended' as const,
+          (error: unknown) => {
+            if (error instanceof InjectedCrash) return 'crashed' as const
+            throw error
+          },
+        ),
+      ])
+      await withTimeout(runner.stop(), `stopping the runner of life ${life}`)
+      if (outcome === 'caught up') return { result: await caughtUp(log), crashed }
+      if (outcome !== 'crashed') throw new Error(`the runner ended by itself (${outcome})`)
+      crashed++
+    } finally {
+      await withTimeout(log.close(), `closing the log of life ${life}`)
+      await store.close()
+    }
   }
 }
