@@ -84,6 +84,48 @@ describe('a join in the runner', () => {
     }
   })
 
+  it("a window beside the join, on the join's second topic, runs on its own source's watermark delay", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sluice-join-runner-'))
+    dirs.push(dir)
+    const text = `
+schema Order { id: string, ts: timestamp @event_time }
+schema Payment { order_id: string, ts: timestamp @event_time }
+source orders: Order from kafka("orders") watermark ts
+source payments: Payment from kafka("payments") watermark ts - 1m
+stream paid = join orders as o, payments as p on o.id == p.order_id within p between 0s before and 1m after o
+  | select { order: o.id }
+stream per_minute = payments | aggregate by order_id window tumbling 1m { n: count() }
+sink paid -> kafka("paid")
+sink per_minute -> kafka("per-minute")
+`
+    const artifact = await loadArtifact(await compileFixture(text, 'join-runner-window'))
+    const log = await EmbeddedLog.open(dir)
+    const store = new FileSnapshotStore(join(dir, 'state'))
+    try {
+      await log.ensureTopic('orders')
+      await log.ensureTopic('payments')
+      await log.ensureTopic('per-minute')
+      await log.append('payments', [
+        json({ order_id: 'a', ts: new Date(Date.UTC(2026, 0, 1, 0, 0, 30)).toISOString() }),
+        json({ order_id: 'a', ts: new Date(Date.UTC(2026, 0, 1, 0, 1, 30)).toISOString() }),
+      ])
+      const runner = await PipelineRunner.start({
+        log,
+        artifact,
+        metrics: new MetricsRegistry(),
+        stateStore: store,
+      })
+      await runner.waitUntilCaughtUp(20_000)
+      await runner.stop()
+      await runner.done
+      // The payments' watermark is 0:00:30 (1:30 less the minute of delay): the first minute is open.
+      expect(await readTopic(log, 'per-minute')).toEqual([])
+    } finally {
+      await log.close()
+      await store.close()
+    }
+  })
+
   it('refuses to start when the joined topics have different partition counts', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'sluice-join-runner-'))
     dirs.push(dir)

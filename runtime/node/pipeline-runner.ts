@@ -432,7 +432,7 @@ export class PipelineRunner {
       chainsOfTopic,
       windows,
       windowsOfTopic,
-      createWindow: async (node, topic) => {
+      createWindow: async (node) => {
         const functions = artifact.operators.windows?.[node.id]
         if (functions === undefined) {
           throw new SluiceError(
@@ -440,8 +440,8 @@ export class PipelineRunner {
             `the artifact's module has no functions for window ${node.id}`,
           )
         }
-        const source = this.sourceNodeOf(node.id)
-        const delayMs = (this.sourcesByTopic.get(topic) ?? []).find((s) => s.node.id === source)?.delayMs ?? 0
+        // By the window's own source: under a co-partitioned task `topic` is the task's first topic.
+        const delayMs = this.sourceDelayMs(this.sourceNodeOf(node.id))
         // A window over another window's results follows that window's output watermark: the same
         // source partition's, met one record later (runtime/window/event-time.ts).
         const readsResults = this.upstreamWindowOf(node.id) !== null
