@@ -126,6 +126,55 @@ sink per_minute -> kafka("per-minute")
     }
   })
 
+  it("a dedup on the second topic of a task keeps keys for its own source's lateness", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sluice-join-runner-'))
+    dirs.push(dir)
+    const text = `
+schema Order { id: string, ts: timestamp @event_time }
+schema Payment { id: string, order_id: string, ts: timestamp @event_time }
+source orders: Order from kafka("orders") watermark ts
+source payments: Payment from kafka("payments") watermark ts - 1m
+stream paid = join orders as o, payments as p on o.id == p.order_id within p between 0s before and 1m after o
+  | select { order: o.id }
+stream fresh = payments | dedup by id within 10s | select { id }
+sink paid -> kafka("paid")
+sink fresh -> kafka("fresh")
+`
+    const artifact = await loadArtifact(await compileFixture(text, 'join-runner-dedup'))
+    const log = await EmbeddedLog.open(dir)
+    const store = new FileSnapshotStore(join(dir, 'state'))
+    const at = (seconds: number) => new Date(Date.UTC(2026, 0, 1) + seconds * 1000).toISOString()
+    try {
+      await log.ensureTopic('orders')
+      await log.ensureTopic('payments')
+      const runner = await PipelineRunner.start({
+        log,
+        artifact,
+        metrics: new MetricsRegistry(),
+        stateStore: store,
+        checkpointIntervalMs: 1,
+      })
+      await log.append('payments', [json({ id: 'x', order_id: 'a', ts: at(0) })])
+      await runner.waitUntilCaughtUp(20_000)
+      // Each batch checkpoints, and a checkpoint forgets the keys the step treats as gone.
+      await log.append('payments', [json({ id: 'y', order_id: 'a', ts: at(30) })])
+      await runner.waitUntilCaughtUp(20_000)
+      // x again, 5 s after the first: within the 10 s, and within the payments' minute of
+      // lateness, so still a repeat.
+      await log.append('payments', [json({ id: 'x', order_id: 'a', ts: at(5) })])
+      await runner.waitUntilCaughtUp(20_000)
+      await runner.stop()
+      await runner.done
+      expect((await readTopic(log, 'fresh')).map((r) => JSON.parse(r.value.toString()).id)).toEqual([
+        'x',
+        'y',
+      ])
+    } finally {
+      await log.close()
+      await store.close()
+    }
+  })
+
   it('refuses to start when the joined topics have different partition counts', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'sluice-join-runner-'))
     dirs.push(dir)

@@ -484,8 +484,14 @@ export class PipelineRunner {
         this.upstreamWindowOf(node.id) ?? this.sourceOf.get(this.sourceNodeOf(node.id)) ?? 'source',
       store: stateStore ?? null,
       ...(this.options.stateBudget ? { budget: this.options.stateBudget } : {}),
+      // Of every topic of the task `topic` names (its chains may read any of them): the largest.
       watermarkDelayMs: (topic) =>
-        Math.max(0, ...(this.sourcesByTopic.get(topic) ?? []).map((s) => s.delayMs)),
+        Math.max(
+          0,
+          ...(this.copartitioned.find((group) => group[0] === topic) ?? [topic]).flatMap((t) =>
+            (this.sourcesByTopic.get(t) ?? []).map((s) => s.delayMs),
+          ),
+        ),
       metrics: this.options.metrics,
       logger: this.logger,
     })
