@@ -218,6 +218,21 @@ export interface SourceDecoder {
   readonly eventTime: ((row: never) => number) | null
 }
 
+/** Appends one event to a batch that grows by pushing (an operator's output, built event by event). */
+export function pushEvent(
+  batch: EventBatch,
+  value: unknown,
+  key: string | null,
+  timestamp: number,
+  origin: number,
+): void {
+  batch.values.push(value)
+  batch.keys.push(key)
+  batch.timestamps.push(timestamp)
+  batch.origins.push(origin)
+  batch.length++
+}
+
 export function createEventBatch(capacity = 0): EventBatch {
   return {
     values: new Array(capacity),

@@ -20,7 +20,7 @@
  */
 import { deserialize, serialize } from 'node:v8'
 import type { JoinGraphNode } from '../artifact/manifest.ts'
-import type { ChainError, EventBatch, JoinFunctions } from '../artifact/operators.ts'
+import { type ChainError, type EventBatch, type JoinFunctions, pushEvent } from '../artifact/operators.ts'
 
 export type JoinSide = 'left' | 'right'
 
@@ -208,7 +208,7 @@ export class JoinOperator {
     const origin = input.origins[i]!
     if (this.isLate(time, watermark)) {
       const row = side === 'left' ? this.functions.late(value, null) : this.functions.late(null, value)
-      pushRow(out.late, row, input.keys[i]!, time, origin)
+      pushEvent(out.late, row, input.keys[i]!, time, origin)
       out.lateWatermarks.push(watermark)
       return
     }
@@ -217,7 +217,7 @@ export class JoinOperator {
     this.changed = true
     if (key === null) {
       if (bound.kind === 'interval' && isOuterSide(joinType, side)) {
-        pushRow(out.results, this.sideRow(side, value), null, time, origin)
+        pushEvent(out.results, this.sideRow(side, value), null, time, origin)
       }
       return
     }
@@ -245,7 +245,7 @@ export class JoinOperator {
           event.matched = true
           const [l, r] = side === 'left' ? [event, partner] : [partner, event]
           const row = this.functions.output(l.value, r.value, Number.NaN, Number.NaN)
-          pushRow(out.results, row, key, Math.max(l.time, r.time), origin)
+          pushEvent(out.results, row, key, Math.max(l.time, r.time), origin)
         }
       }
       let list = this.buffers[side].get(key)
@@ -283,7 +283,7 @@ export class JoinOperator {
       if (!window.fired) continue
       for (const partner of entry[side === 'left' ? 'right' : 'left']) {
         const [l, r] = side === 'left' ? [event, partner] : [partner, event]
-        pushRow(out.results, this.functions.output(l.value, r.value, start, end), key, end - 1, origin)
+        pushEvent(out.results, this.functions.output(l.value, r.value, start, end), key, end - 1, origin)
       }
     }
   }
@@ -321,7 +321,7 @@ export class JoinOperator {
         (a, b) => a.time - b.time || (a.side === b.side ? 0 : a.side === 'left' ? -1 : 1) || a.seq - b.seq,
       )
       for (const event of expired) {
-        pushRow(out.results, this.sideRow(event.side, event.value), event.key, event.time, origin)
+        pushEvent(out.results, this.sideRow(event.side, event.value), event.key, event.time, origin)
       }
       return
     }
@@ -337,7 +337,7 @@ export class JoinOperator {
           for (const l of entry.left) {
             for (const r of entry.right) {
               const row = this.functions.output(l.value, r.value, window.start, window.end)
-              pushRow(out.results, row, key, window.end - 1, origin)
+              pushEvent(out.results, row, key, window.end - 1, origin)
             }
           }
         }
@@ -520,14 +520,6 @@ function compareStrings(a: string, b: string): number {
 
 function emptyBatch(): EventBatch {
   return { values: [], keys: [], timestamps: [], origins: [], length: 0 }
-}
-
-function pushRow(batch: EventBatch, value: unknown, key: string | null, time: number, origin: number): void {
-  batch.values.push(value)
-  batch.keys.push(key)
-  batch.timestamps.push(time)
-  batch.origins.push(origin)
-  batch.length++
 }
 
 /** The dead-letter reason of an event the join refused as late (compiler/ir/join-semantics.ts says the same). */

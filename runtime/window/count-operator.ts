@@ -17,7 +17,7 @@
  */
 import { createRich, type RichAccumulator, type RichSpec } from '../../stdlib/sketches/index.ts'
 import type { WindowGraphNode } from '../artifact/manifest.ts'
-import type { EventBatch, WindowFunctions } from '../artifact/operators.ts'
+import { type EventBatch, pushEvent, type WindowFunctions } from '../artifact/operators.ts'
 import type { AccumulatorKind } from './accumulator-store.ts'
 import { EventTimeOperator, emptyOutput, refuseLate } from './event-time.ts'
 import { columnsOf, foldRow, initialRow } from './row-accumulators.ts'
@@ -210,12 +210,7 @@ export class CountWindowOperator extends EventTimeOperator implements WindowedOp
       out.failures.push({ origin, error, site: -1 })
       return
     }
-    const { results } = out
-    results.values.push(record)
-    results.keys.push(key)
-    results.timestamps.push(end - 1)
-    results.origins.push(origin)
-    results.length++
+    pushEvent(out.results, record, key, end - 1, origin)
   }
 
   private ensureCapacity(n: number): void {

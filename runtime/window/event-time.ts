@@ -3,7 +3,7 @@
  * share about event time: the watermark as of each source record, firing record by record, the
  * watermark kept as state, and late events handed out unchanged.
  */
-import type { EventBatch } from '../artifact/operators.ts'
+import { type EventBatch, pushEvent } from '../artifact/operators.ts'
 import type { WindowBatchOutput } from './window-operator.ts'
 
 export abstract class EventTimeOperator {
@@ -107,11 +107,7 @@ export function emptyOutput(): WindowBatchOutput {
 
 /** Hands event i of `input` out unchanged as late, with the watermark it met. */
 export function refuseLate(out: WindowBatchOutput, input: EventBatch, i: number, watermark: number): void {
-  out.late.values.push(input.values[i])
-  out.late.keys.push(input.keys[i]!)
-  out.late.timestamps.push(input.timestamps[i]!)
-  out.late.origins.push(input.origins[i]!)
-  out.late.length++
+  pushEvent(out.late, input.values[i], input.keys[i]!, input.timestamps[i]!, input.origins[i]!)
   out.lateWatermarks.push(watermark)
 }
 

@@ -15,7 +15,7 @@ import {
   type RichSpec,
 } from '../../stdlib/sketches/index.ts'
 import type { WindowGraphNode } from '../artifact/manifest.ts'
-import type { EventBatch, WindowFunctions } from '../artifact/operators.ts'
+import { type EventBatch, pushEvent, type WindowFunctions } from '../artifact/operators.ts'
 import type { AccumulatorKind } from './accumulator-store.ts'
 import { EventTimeOperator, emptyOutput, refuseLate } from './event-time.ts'
 import { type AccumulatorRow, columnsOf, foldRow, initialRow } from './row-accumulators.ts'
@@ -171,11 +171,7 @@ export class SessionWindowOperator extends EventTimeOperator implements Windowed
         out.failures.push({ origin, error, site: -1 })
         continue
       }
-      results.values.push(record)
-      results.keys.push(key)
-      results.timestamps.push(session.end - 1)
-      results.origins.push(origin)
-      results.length++
+      pushEvent(results, record, key, session.end - 1, origin)
     }
   }
 

@@ -33,7 +33,7 @@ import {
   type RichSpec,
 } from '../../stdlib/sketches/index.ts'
 import type { WindowGraphNode } from '../artifact/manifest.ts'
-import type { EventBatch, WindowFunctions } from '../artifact/operators.ts'
+import { type EventBatch, pushEvent, type WindowFunctions } from '../artifact/operators.ts'
 import type { WindowAccumulatorStore, WindowRows } from './accumulator-store.ts'
 import { EventTimeOperator, emptyOutput, refuseLate } from './event-time.ts'
 import { lastWindowStart } from './typed-array-store.ts'
@@ -420,12 +420,7 @@ export class WindowOperator extends EventTimeOperator implements WindowedOperato
       out.failures.push({ origin, error, site: -1 })
       return
     }
-    const { results } = out
-    results.values.push(record)
-    results.keys.push(key)
-    results.timestamps.push(end - 1)
-    results.origins.push(origin)
-    results.length++
+    pushEvent(out.results, record, key, end - 1, origin)
   }
 
   private idOf(key: string): number {
