@@ -1,0 +1,140 @@
+/**
+ * The contract between the CEP operator (runtime/cep/cep-operator.ts: keys, event-time buffering,
+ * watermarks, late events, checkpoints, metrics) and a pattern engine that steps partial matches
+ * (the TypeScript NFA, runtime/cep/nfa.ts, or the WebAssembly kernel, wasm/host/cep-kernel.ts).
+ * Both engines run the NFA that runtime/cep/nfa-compile.ts builds from a PatternSpec
+ * (compiler/ir/pattern.ts), so they agree by construction of the automaton and differ only in
+ * where its partial matches live; the property tests compare both with a brute-force reference.
+ */
+import type { PatternSpec } from '../../compiler/ir/pattern.ts'
+
+/** The events matched so far (or in a match) by each step, as a condition or `select` reads them. */
+export interface MatchContext {
+  /** The events step `step` matched, in order; empty when it matched none. */
+  events(step: number): readonly unknown[]
+}
+
+/**
+ * A step's condition (or `until`) on an event, given the partial match it would extend. Throws an
+ * EvaluationError when the expression fails (the operator reports it; the condition counts false).
+ */
+export type StepCondition = (event: unknown, context: MatchContext) => boolean
+
+/** The generated part of a `match` step (compiler/codegen/cep.ts writes it). */
+export interface CepFunctions {
+  /** Per step: its condition (a negated step's too: the event that would stop the match). */
+  readonly conditions: readonly StepCondition[]
+  /** Per step: its `until` condition, or null. */
+  readonly untils: readonly (StepCondition | null)[]
+  /**
+   * Evaluates, for the first `n` events of `rows`, every event-local condition (steps whose `reads`
+   * are empty): bit s of `masks[i]` is step s's condition on event i, bit 16 + s its `until`.
+   * Events whose evaluation failed get `failed[i] = 1` and an entry in `errors`. Absent when no
+   * step's condition is event-local.
+   */
+  readonly masks?: (
+    rows: readonly unknown[],
+    n: number,
+    masks: Uint32Array,
+    failed: Uint8Array,
+    errors: { index: number; error: unknown; site: number }[],
+  ) => void
+  /** The key string of an event (`match by` key), null for a null key; throws an EvaluationError on failure. */
+  key(event: unknown): string | null
+  /** The output record of a match. `key` is the key string. */
+  select(context: MatchContext, key: string): unknown
+  /** The record of a timed-out partial match (`timeout into`), when the step has one. */
+  readonly timeout: ((context: MatchContext, key: string, timedOutAt: number) => unknown) | null
+}
+
+/** Events released in event-time order, as parallel columns (the first `length` entries count). */
+export interface ReleasedEvents {
+  length: number
+  /** The operator's dense id of the event's key string. */
+  keyIds: Int32Array
+  times: Float64Array
+  /** Arrival order within the partition (ties of equal time go by it), never reused. */
+  seqs: Float64Array
+  rows: unknown[]
+  /** Bitmasks from CepFunctions.masks, when the engine asked for them (`wantsMasks`). */
+  masks: Uint32Array
+}
+
+/** A match, or a timed-out partial match. */
+export interface EngineMatch {
+  readonly keyId: number
+  /** Step index of each matched event, in match order (event order). */
+  readonly steps: readonly number[]
+  readonly rows: readonly unknown[]
+  readonly seqs: readonly number[]
+  /** The event time it is emitted at: its last event's, or (absence at the end, timeouts) the time it expired. */
+  readonly time: number
+}
+
+/** Why a partial match ended without a match (explain, metrics). */
+export type DropReason = 'timeout' | 'budget' | 'skip' | 'negation' | 'no-continuation'
+
+/** One thing the NFA did with one event (`sluice explain`). */
+export type TraceEntry =
+  | {
+      readonly kind: 'start' | 'take' | 'ignore'
+      readonly partial: number
+      readonly step: number
+      readonly seq: number
+    }
+  | {
+      readonly kind: 'fail'
+      readonly partial: number
+      readonly step: number
+      readonly seq: number
+      readonly error?: string
+    }
+  | {
+      readonly kind: 'drop'
+      readonly partial: number
+      readonly reason: DropReason
+      readonly seq: number | null
+    }
+  | { readonly kind: 'match' | 'timeout'; readonly partial: number; readonly seqs: readonly number[] }
+
+export interface EngineBudget {
+  /** Partial matches one key may hold; when a new one would pass it, the key's oldest is dropped. */
+  readonly maxPerKey: number
+  /** Partial matches the operator may hold over all keys; past it, the oldest of the key that grows is dropped. */
+  readonly maxTotal: number
+}
+
+export interface PatternEngine {
+  /** Whether step() needs `masks` filled (the kernel) or evaluates conditions on rows itself. */
+  readonly wantsMasks: boolean
+  /** Partial matches held now, over all keys. */
+  readonly partialMatches: number
+  /** Partial matches dropped since the start, by reason. */
+  readonly dropped: Readonly<Record<DropReason, number>>
+  /**
+   * Steps the released events through the NFA. Each key's events come in (time, seq) order and
+   * after any the engine saw before; keys may interleave.
+   */
+  step(
+    events: ReleasedEvents,
+    matches: EngineMatch[],
+    failures: { seq: number; error: unknown; site: number }[],
+  ): void
+  /**
+   * The watermark passed `watermark`: partial matches whose `within` (or a negated step's span at
+   * the end) ran out end now: timeouts (when `timeouts` is given) or, for absence at the end, matches.
+   */
+  advanceTime(watermark: number, matches: EngineMatch[], timeouts: EngineMatch[] | null): void
+  /** Forgets a key (it holds no partial match); the operator may reuse its id. */
+  keyIsEmpty(keyId: number): boolean
+  snapshot(): Uint8Array
+  restore(bytes: Uint8Array): void
+  /** Set to record what happens (explain); null to stop. */
+  trace: ((entry: TraceEntry) => void) | null
+}
+
+export type PatternEngineFactory = (
+  spec: PatternSpec,
+  functions: CepFunctions,
+  budget: EngineBudget,
+) => PatternEngine
