@@ -35,7 +35,6 @@ const TAKE: i32 = 0
 const IGNORE: i32 = 1
 const PROCEED: i32 = 2
 
-const K_START: i32 = 0
 const K_FINAL: i32 = 2
 const K_STOP: i32 = 3
 const K_PENDING: i32 = 4
@@ -383,7 +382,14 @@ function releaseSlot(s: i32): void {
   const p = slotPtr(s)
   const refs = load<i32>(p) - 1
   store<i32>(p, refs)
-  if (refs > 0) return
+  // The current event's slot may lose its last reference (a branch that took it stopped) before
+  // the start takes it again: it is released after the event (endEvent) if nothing took it.
+  if (refs > 0 || s == curSlot) return
+  freeSlot(s)
+}
+
+/** Reports slot s released (it becomes free at the next call, after the host read this call's records). */
+function freeSlot(s: i32): void {
   totalSlots--
   if (<usize>(relCount + 1) << 2 > regionCapOf(R_REL)) growRegion(R_REL, <usize>(relCount + 1) << 2)
   store<i32>(relBase + (<usize>relCount << 2), s)
@@ -624,7 +630,8 @@ function computeNext(c: i32, t: f64, seq: f64, m: u32): void {
     startSeq = load<f64>(p, 24)
     prev = load<f64>(p, 32)
   }
-  const isStart = stateKind(state) == K_START
+  // The start is virtual (never stored): it never ignores, and a take from it starts a match.
+  const isStart = c < 0
   // The decision graph: TAKE and IGNORE edges reachable through PROCEED edges that hold.
   let top: i32 = 1
   let outN: i32 = 0
@@ -632,6 +639,8 @@ function computeNext(c: i32, t: f64, seq: f64, m: u32): void {
   while (top > 0) {
     top--
     const cur = load<i32>(stackPtr + (<usize>top << 2))
+    // A state a step's `within` guards is passed over once that window ran out for this partial match.
+    if (!isStart && t - prev >= stateWindow(cur)) continue
     const first = stateEdgeStart(cur)
     const last = first + stateEdgeCount(cur)
     for (let e = first; e < last; e++) {
@@ -766,7 +775,7 @@ function emitCompleted(k: i32): void {
         totalPartials -= removed
         dropSkip += <f64>removed
       }
-      pruneList(k, 12, 16)
+      dropSkip += <f64>pruneList(k, 12, 16)
     }
     writeRecord(REC_MATCH, k, node, load<f64>(csPtr(em), 40))
     discardCs(em)
@@ -802,7 +811,7 @@ function appendPotential(c: i32): void {
 }
 
 /** Sorts the results of one computation state: matches, a stop (drops the rest), or partial matches kept. */
-function classifyResults(fromPartial: bool, t: f64): void {
+function classifyResults(fromPartial: bool): void {
   let stopped = false
   let keepHead: i32 = -1
   let keepTail: i32 = -1
@@ -813,7 +822,8 @@ function classifyResults(fromPartial: bool, t: f64): void {
     const next = load<i32>(csPtr(c))
     const kind = stateKind(load<i32>(csPtr(c), 4))
     if (kind == K_FINAL) {
-      store<f64>(csPtr(c), t, 40)
+      // A match's time is its last event's (reached through IGNORE or PROCEED, that is not this one).
+      store<f64>(csPtr(c), load<f64>(csPtr(c), 32), 40)
       appendPotential(c)
     } else if (kind == K_STOP) {
       stopped = true
@@ -827,6 +837,7 @@ function classifyResults(fromPartial: bool, t: f64): void {
     c = next
   }
   if (stopped) {
+    // A negated step's event ends every branch of this partial match (one drop), except matches it completed.
     if (fromPartial) dropNegation += 1
     c = keepHead
     while (c >= 0) {
@@ -887,11 +898,11 @@ function stepEvent(k: i32, t: f64, seq: f64, m: u32): void {
     const next = load<i32>(csPtr(c))
     computeNext(c, t, seq, m)
     discardCs(c)
-    classifyResults(true, t)
+    classifyResults(true)
     c = next
   }
   computeNext(-1, t, seq, m)
-  classifyResults(false, t)
+  classifyResults(false)
   const kq = keyPtr(k)
   store<i32>(kq, newHead)
   store<i32>(kq, newTail, 4)
@@ -917,8 +928,12 @@ function stepEvent(k: i32, t: f64, seq: f64, m: u32): void {
       emitCompleted(k)
     }
   } else if (skipKind != SKIP_NONE && load<i32>(keyPtr(k), 12) >= 0) emitCompleted(k)
+  const kr = keyPtr(k)
+  const kept = load<i32>(kr, 8)
   enforceBudget(k)
-  if (load<i32>(keyPtr(k), 8) != newCount) recomputeMinExpiry(k)
+  // The budget may have dropped the partial match a held match waited for.
+  if (load<i32>(kr, 8) != kept && load<i32>(kr, 12) >= 0) emitCompleted(k)
+  if (load<i32>(kr, 8) != newCount) recomputeMinExpiry(k)
   schedule(k)
 }
 
@@ -928,7 +943,14 @@ function stepEvent(k: i32, t: f64, seq: f64, m: u32): void {
  */
 function expireKey(k: i32, now: f64): void {
   const kp = keyPtr(k)
-  if (load<f64>(kp, 32) > now) return
+  if (load<f64>(kp, 32) > now) {
+    // Nothing expires, but held matches may be due (their blocker went over the budget).
+    if (load<i32>(kp, 12) >= 0) {
+      emitCompleted(k)
+      recomputeMinExpiry(k)
+    }
+    return
+  }
   let c = load<i32>(kp)
   let prev: i32 = -1
   let removed: i32 = 0
@@ -1005,7 +1027,9 @@ export function step(length: i32): i32 {
     expireKey(k, t)
     stepEvent(k, t, seq, m)
     store<i32>(inBase + (<usize>inCap << 3) + (<usize>i << 2), curSlot)
+    if (curSlot >= 0 && load<i32>(slotPtr(curSlot)) == 0) freeSlot(curSlot)
   }
+  curSlot = -1
   return length
 }
 
