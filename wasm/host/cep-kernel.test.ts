@@ -489,6 +489,24 @@ describe('memory', () => {
     for (let k = 0; k < 5000; k++) expect(wasm.keyIsEmpty(k)).toBe(true)
   })
 
+  it('without timeouts to report (no `timeout into`) it counts them and matches the same', () => {
+    const spec = readPattern('a{2} followed by b', { withinMs: 4 })
+    const functions = fixtureFunctions(spec)
+    const rows = rowsOf('a1 a2 x a3 b a4 a5 x x x x a6')
+    const rounds: Round[] = [
+      { rows, keyIds: rows.map(() => 0), times: rows.map((_, i) => i + 1), watermark: 100 },
+    ]
+    const reported = run(kernel.createEngine(compileNfa(spec), spec, UNBOUNDED), functions, rounds)
+    const silent = kernel.factory(compileNfa)(spec, { ...functions, timeout: null }, UNBOUNDED)
+    const quiet = run(silent, functions, rounds)
+    const timeouts = reported.byKey.get(0)!.filter((e) => e.startsWith('t'))
+    expect(timeouts.length).toBeGreaterThan(0)
+    expect(quiet.byKey.get(0)).toEqual(reported.byKey.get(0)!.filter((e) => e.startsWith('m')))
+    expect(quiet.byKey.get(0)!.length).toBeGreaterThan(0)
+    expect(quiet.dropped).toEqual(reported.dropped)
+    expect(JSON.parse(quiet.dropped.at(-1)!).timeout).toBe(timeouts.length)
+  })
+
   it('refuses to trace (explain runs the TypeScript engine)', () => {
     const spec = readPattern('a followed by b')
     const wasm = kernel.createEngine(compileNfa(spec), spec, UNBOUNDED)

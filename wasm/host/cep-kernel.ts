@@ -60,6 +60,7 @@ interface CepExports {
     skipStep: number,
     maxPerKey: number,
     maxTotal: number,
+    reportTimeouts: number,
   ) => void
   readonly setState: (s: number, kind: number, edgeStart: number, edgeCount: number, window: number) => void
   readonly setEdge: (
@@ -262,9 +263,23 @@ export function flattenNfa(nfa: Nfa): FlatNfa {
 const budgetLimit = (n: number): number =>
   Number.isFinite(n) ? Math.max(0, Math.min(0x7fffffff, Math.floor(n))) : 0x7fffffff
 
+export interface WasmEngineOptions {
+  /**
+   * Whether timed-out partial matches come back from advanceTime (default true). The factory sets
+   * it from CepFunctions.timeout: without a `timeout into` the operator never asks for them, and
+   * the kernel then only counts them (it spares walking their paths).
+   */
+  readonly reportTimeouts?: boolean
+}
+
 export interface CepKernel {
   /** A new engine on its own instance of the kernel. Throws CepKernelUnsupportedError when it cannot run the pattern. */
-  createEngine(nfa: Nfa, spec: PatternSpec, budget: EngineBudget): WasmPatternEngine
+  createEngine(
+    nfa: Nfa,
+    spec: PatternSpec,
+    budget: EngineBudget,
+    options?: WasmEngineOptions,
+  ): WasmPatternEngine
   /** A PatternEngineFactory over `compile` (runtime/cep/nfa-compile.ts). */
   factory(compile: (spec: PatternSpec) => Nfa): PatternEngineFactory
 }
@@ -289,14 +304,14 @@ export async function loadCepKernel(wasm: Uint8Array | string = CEP_WASM_PATH): 
   const missing = REQUIRED_EXPORTS.filter((name) => !exported.has(name))
   if (missing.length > 0)
     throw new Error(`wasm module is not the CEP kernel (missing exports: ${missing.join(', ')})`)
-  const createEngine = (nfa: Nfa, spec: PatternSpec, budget: EngineBudget) =>
-    new WasmPatternEngine(module, nfa, spec, budget)
+  const createEngine = (nfa: Nfa, spec: PatternSpec, budget: EngineBudget, options: WasmEngineOptions = {}) =>
+    new WasmPatternEngine(module, nfa, spec, budget, options.reportTimeouts ?? true)
   return {
     createEngine,
     factory:
       (compile) =>
-      (spec: PatternSpec, _functions: CepFunctions, budget: EngineBudget): PatternEngine =>
-        createEngine(compile(spec), spec, budget),
+      (spec: PatternSpec, functions: CepFunctions, budget: EngineBudget): PatternEngine =>
+        createEngine(compile(spec), spec, budget, { reportTimeouts: functions.timeout !== null }),
   }
 }
 
@@ -340,7 +355,13 @@ export class WasmPatternEngine implements PatternEngine {
   private inTimes = new Float64Array(0)
   private inSeqs = new Float64Array(0)
 
-  constructor(module: WebAssembly.Module, nfa: Nfa, spec: PatternSpec, budget: EngineBudget) {
+  constructor(
+    module: WebAssembly.Module,
+    nfa: Nfa,
+    spec: PatternSpec,
+    budget: EngineBudget,
+    private readonly reportTimeouts = true,
+  ) {
     const refusal = kernelRefusal(spec)
     if (refusal !== null) throw new CepKernelUnsupportedError(refusal)
     this.nfa = nfa
@@ -370,6 +391,7 @@ export class WasmPatternEngine implements PatternEngine {
       this.skip.step,
       budgetLimit(this.budget.maxPerKey),
       budgetLimit(this.budget.maxTotal),
+      this.reportTimeouts ? 1 : 0,
     )
     for (const [i, s] of states.entries()) kernel.setState(i, s.kind, s.edgeStart, s.edgeCount, s.windowMs)
     for (const [i, e] of edges.entries())

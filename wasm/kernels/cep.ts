@@ -89,6 +89,8 @@ let skipKind: i32 = 0
 let skipStep: i32 = -1
 let maxPerKey: i32 = 0x7fffffff
 let maxTotal: i32 = 0x7fffffff
+// Whether timed-out partial matches are written out (the step has a `timeout into`).
+let reportTimeouts: bool = true
 
 let statesPtr: usize = 0
 let edgesPtr: usize = 0
@@ -207,7 +209,8 @@ function growRegion(r: i32, bytes: usize): void {
  * Starts an engine: `states` NFA states, `edges` edges, `terms` condition terms (the host writes
  * them with setState, setEdge, setTerm), the start state, the pattern's `within` (Infinity:
  * none), the skip strategy (0 none, 1 to next, 2 past last event, 3 to first, 4 to last; `step`
- * for 3 and 4) and the budget. Forgets any earlier state.
+ * for 3 and 4), the budget, and whether timeouts are written out (0: only counted). Forgets any
+ * earlier state.
  */
 export function init(
   states: i32,
@@ -219,7 +222,9 @@ export function init(
   step: i32,
   perKey: i32,
   total: i32,
+  timeouts: i32,
 ): void {
+  reportTimeouts = timeouts != 0
   stateCount = states
   startState = start
   windowMs = within
@@ -612,9 +617,11 @@ function finalAfterProceed(s: i32, m: u32): i32 {
 
 /**
  * The computation states that follow computation state c (-1: the key's start state) on an event
- * (Flink's computeNextStates): results go to the result list, in edge order.
+ * (Flink's computeNextStates): results go to the result list, in edge order. Returns true, with no
+ * results, when the only successor is c itself (its state's IGNORE to itself, no PROCEED followed):
+ * then c stays as it is, which spares allocating its copy and touching its path.
  */
-function computeNext(c: i32, t: f64, seq: f64, m: u32): void {
+function computeNext(c: i32, t: f64, seq: f64, m: u32): bool {
   let state: i32
   let node: i32 = -1
   let start: f64 = 0
@@ -635,6 +642,7 @@ function computeNext(c: i32, t: f64, seq: f64, m: u32): void {
   // The decision graph: TAKE and IGNORE edges reachable through PROCEED edges that hold.
   let top: i32 = 1
   let outN: i32 = 0
+  let proceeded = false
   store<i32>(stackPtr, state)
   while (top > 0) {
     top--
@@ -647,6 +655,7 @@ function computeNext(c: i32, t: f64, seq: f64, m: u32): void {
       const ep = edgesPtr + <usize>e * EDGE_BYTES
       if (!edgeHolds(ep, m)) continue
       if (load<i32>(ep) == PROCEED) {
+        proceeded = true
         if (top == SCRATCH_ENTRIES) abort('cep kernel: proceed closure too deep')
         store<i32>(stackPtr + (<usize>top << 2), load<i32>(ep, 4))
         top++
@@ -656,6 +665,10 @@ function computeNext(c: i32, t: f64, seq: f64, m: u32): void {
         outN++
       }
     }
+  }
+  if (outN == 1 && !proceeded && !isStart) {
+    const ep = edgesPtr + <usize>load<i32>(outEdgesPtr) * EDGE_BYTES
+    if (load<i32>(ep) == IGNORE && load<i32>(ep, 4) == state) return true
   }
   for (let i: i32 = 0; i < outN; i++) {
     const ep = edgesPtr + <usize>load<i32>(outEdgesPtr + (<usize>i << 2)) * EDGE_BYTES
@@ -672,6 +685,7 @@ function computeNext(c: i32, t: f64, seq: f64, m: u32): void {
     const fin = finalAfterProceed(target, m)
     if (fin >= 0) addState(fin, taken, s0, q0, t)
   }
+  return false
 }
 
 /** (time, seq) of computation state a's first event is before b's. */
@@ -896,9 +910,12 @@ function stepEvent(k: i32, t: f64, seq: f64, m: u32): void {
   potTail = -1
   while (c >= 0) {
     const next = load<i32>(csPtr(c))
-    computeNext(c, t, seq, m)
-    discardCs(c)
-    classifyResults(true)
+    if (computeNext(c, t, seq, m)) {
+      appendNew(c)
+    } else {
+      discardCs(c)
+      classifyResults(true)
+    }
     c = next
   }
   computeNext(-1, t, seq, m)
@@ -968,7 +985,7 @@ function expireKey(k: i32, now: f64): void {
         addCompleted(k, c)
         completed = true
       } else {
-        writeRecord(REC_TIMEOUT, k, load<i32>(p, 8), e)
+        if (reportTimeouts) writeRecord(REC_TIMEOUT, k, load<i32>(p, 8), e)
         dropTimeout += 1
         discardCs(c)
       }
