@@ -484,7 +484,6 @@ describe('memory', () => {
     rounds.push({ rows: [], keyIds: [], times: [], watermark: 1000 })
     expect(run(wasm, functions, rounds)).toEqual(run(typescript, functions, rounds))
     expect(wasm.partialMatches).toBe(0)
-    expect(wasm.heldEvents).toBe(0)
     expect(wasm.pathNodes).toBe(0)
     for (let k = 0; k < 5000; k++) expect(wasm.keyIsEmpty(k)).toBe(true)
   })

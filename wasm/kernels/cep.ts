@@ -15,17 +15,16 @@
 //           earliest time one of them expires, the expiry its timer was scheduled at
 //   states  computation states (Flink's ComputationState): NFA state, path node, start time and
 //           seq, previous event's time, expiry; pooled with a free list
-//   nodes   the arena of path nodes (slot of the event, step, previous node, reference count):
-//           branches share the prefix of their paths; a node dies when no state or node refers
-//           to it
-//   slots   one per event still referenced by a node: time, seq, reference count. The host keeps
-//           the event's row under the same slot number and frees it when the slot is reported
-//           released (slots released during a call are reused only from the next call on, so
-//           the host can still read the matches of this call)
+//   nodes   the arena of path nodes (step, previous node, reference count, the event's time and
+//           seq): branches share the prefix of their paths; a node dies when no state or node
+//           refers to it. The host keeps the taken event's row under the node's number (the call
+//           lists the nodes it created with their event's index in the batch) and forgets it when
+//           the node is reported released (nodes released during a call are reused only from the
+//           next call on, so //           the host can still read the matches of this call)
 //   heap    timers: (expiry, key) min-heap, lazily deleted, so advanceTime visits only the keys
 //           with something to expire
 //   out     records of this call: kind (0 match, 1 timeout), key id, event count, time, then
-//           (step, slot) per event
+//           (step, node) per event
 //
 // Memory: config (fixed at init) then the growable regions in a fixed order. A region grows by
 // doubling; the regions above it move up (memory.copy from the last down, so nothing is
@@ -60,7 +59,7 @@ const R_IN: i32 = 0
 const R_KEYS: i32 = 1
 const R_CS: i32 = 2
 const R_NODES: i32 = 3
-const R_SLOTS: i32 = 4
+const R_TAKEN: i32 = 4
 const R_OUT: i32 = 5
 const R_REL: i32 = 6
 const R_HEAP: i32 = 7
@@ -68,10 +67,9 @@ const REGIONS: i32 = 8
 
 const KEY_BYTES: usize = 40
 const CS_BYTES: usize = 48
-const NODE_BYTES: usize = 16
-const SLOT_BYTES: usize = 24
+const NODE_BYTES: usize = 32
 const TIMER_BYTES: usize = 16
-// Input: keyIds i32, masks u32, eventSlots i32, times f64, seqs f64.
+// Input: keyIds i32, masks u32, (unused) i32, times f64, seqs f64.
 const IN_BYTES: usize = 28
 
 const STATE_BYTES: usize = 24
@@ -109,7 +107,7 @@ let inCap: i32 = 0
 let keysBase: usize = 0
 let csBase: usize = 0
 let nodesBase: usize = 0
-let slotsBase: usize = 0
+let takenBase: usize = 0
 let outBase: usize = 0
 let relBase: usize = 0
 let heapBase_: usize = 0
@@ -120,14 +118,12 @@ let csTop: i32 = 0
 let csFree: i32 = -1
 let nodeTop: i32 = 0
 let nodeFree: i32 = -1
-let slotTop: i32 = 0
-let slotFree: i32 = -1
+let takenCount: i32 = 0
 let heapSize: i32 = 0
 let relCount: i32 = 0
 let outUsed: usize = 0
 let totalPartials: i32 = 0
 let totalNodes: i32 = 0
-let totalSlots: i32 = 0
 let dropTimeout: f64 = 0
 let dropBudget: f64 = 0
 let dropSkip: f64 = 0
@@ -135,7 +131,8 @@ let dropNegation: f64 = 0
 let dropNoContinuation: f64 = 0
 
 // ---- per-event scratch ----
-let curSlot: i32 = -1
+// The index in the batch of the event being stepped.
+let curEvent: i32 = 0
 let resHead: i32 = -1
 let resTail: i32 = -1
 
@@ -171,7 +168,7 @@ function refreshBases(): void {
   keysBase = regionPtrOf(R_KEYS)
   csBase = regionPtrOf(R_CS)
   nodesBase = regionPtrOf(R_NODES)
-  slotsBase = regionPtrOf(R_SLOTS)
+  takenBase = regionPtrOf(R_TAKEN)
   outBase = regionPtrOf(R_OUT)
   relBase = regionPtrOf(R_REL)
   heapBase_ = regionPtrOf(R_HEAP)
@@ -257,14 +254,12 @@ export function init(
   csFree = -1
   nodeTop = 0
   nodeFree = -1
-  slotTop = 0
-  slotFree = -1
+  takenCount = 0
   heapSize = 0
   relCount = 0
   outUsed = 0
   totalPartials = 0
   totalNodes = 0
-  totalSlots = 0
   dropTimeout = 0
   dropBudget = 0
   dropSkip = 0
@@ -323,12 +318,8 @@ export function setTerm(t: i32, mustSet: u32, mustClear: u32): void {
 @inline function nodePtr(n: i32): usize {
   return nodesBase + <usize>n * NODE_BYTES
 }
-// node: 0 slot, 4 step, 8 prev, 12 refs
+// node: 0 step, 4 prev, 8 refs, 16 time f64, 24 seq f64
 
-@inline function slotPtr(s: i32): usize {
-  return slotsBase + <usize>s * SLOT_BYTES
-}
-// slot: 0 refs, 4 next free, 8 time, 16 seq
 
 /** Whether edge e's guard holds for an event with condition mask m. */
 @inline
@@ -362,81 +353,50 @@ function freeCs(c: i32): void {
   csFree = c
 }
 
-/** The slot of the current event, taken on its first use. */
-function eventSlot(t: f64, seq: f64): i32 {
-  if (curSlot >= 0) return curSlot
-  let s = slotFree
-  if (s >= 0) {
-    slotFree = load<i32>(slotPtr(s), 4)
-  } else {
-    s = slotTop
-    if (<usize>(s + 1) * SLOT_BYTES > regionCapOf(R_SLOTS)) growRegion(R_SLOTS, <usize>(s + 1) * SLOT_BYTES)
-    slotTop = s + 1
-  }
-  const p = slotPtr(s)
-  store<i32>(p, 0)
-  store<i32>(p, -1, 4)
-  store<f64>(p, t, 8)
-  store<f64>(p, seq, 16)
-  totalSlots++
-  curSlot = s
-  return s
-}
-
-function releaseSlot(s: i32): void {
-  const p = slotPtr(s)
-  const refs = load<i32>(p) - 1
-  store<i32>(p, refs)
-  // The current event's slot may lose its last reference (a branch that took it stopped) before
-  // the start takes it again: it is released after the event (endEvent) if nothing took it.
-  if (refs > 0 || s == curSlot) return
-  freeSlot(s)
-}
-
-/** Reports slot s released (it becomes free at the next call, after the host read this call's records). */
-function freeSlot(s: i32): void {
-  totalSlots--
-  if (<usize>(relCount + 1) << 2 > regionCapOf(R_REL)) growRegion(R_REL, <usize>(relCount + 1) << 2)
-  store<i32>(relBase + (<usize>relCount << 2), s)
-  relCount++
-}
-
-function newNode(slot: i32, step: i32, prev: i32): i32 {
+function newNode(step: i32, prev: i32, t: f64, seq: f64): i32 {
   let n = nodeFree
   if (n >= 0) {
-    nodeFree = load<i32>(nodePtr(n), 8)
+    nodeFree = load<i32>(nodePtr(n), 4)
   } else {
     n = nodeTop
     if (<usize>(n + 1) * NODE_BYTES > regionCapOf(R_NODES)) growRegion(R_NODES, <usize>(n + 1) * NODE_BYTES)
     nodeTop = n + 1
   }
   const p = nodePtr(n)
-  store<i32>(p, slot)
-  store<i32>(p, step, 4)
-  store<i32>(p, prev, 8)
-  store<i32>(p, 0, 12)
-  const sp = slotPtr(slot)
-  store<i32>(sp, load<i32>(sp) + 1)
+  store<i32>(p, step)
+  store<i32>(p, prev, 4)
+  store<i32>(p, 0, 8)
+  store<f64>(p, t, 16)
+  store<f64>(p, seq, 24)
   if (prev >= 0) {
     const pp = nodePtr(prev)
-    store<i32>(pp, load<i32>(pp, 12) + 1, 12)
+    store<i32>(pp, load<i32>(pp, 8) + 1, 8)
   }
   totalNodes++
+  // The host keeps the event's row under the node's number.
+  if (<usize>(takenCount + 1) << 3 > regionCapOf(R_TAKEN)) growRegion(R_TAKEN, <usize>(takenCount + 1) << 3)
+  const tp = takenBase + (<usize>takenCount << 3)
+  store<i32>(tp, n)
+  store<i32>(tp, curEvent, 4)
+  takenCount++
   return n
 }
 
-/** Drops one reference to node n; a node nobody refers to goes, and with it its reference to the previous node and the event. */
+/**
+ * Drops one reference to node n; a node nobody refers to goes (reported released; free from the
+ * next call on), and with it its reference to the previous node.
+ */
 function releaseNode(n: i32): void {
   while (n >= 0) {
     const p = nodePtr(n)
-    const refs = load<i32>(p, 12) - 1
-    store<i32>(p, refs, 12)
+    const refs = load<i32>(p, 8) - 1
+    store<i32>(p, refs, 8)
     if (refs > 0) return
-    const prev = load<i32>(p, 8)
-    releaseSlot(load<i32>(p))
-    store<i32>(p, nodeFree, 8)
-    nodeFree = n
+    const prev = load<i32>(p, 4)
     totalNodes--
+    if (<usize>(relCount + 1) << 2 > regionCapOf(R_REL)) growRegion(R_REL, <usize>(relCount + 1) << 2)
+    store<i32>(relBase + (<usize>relCount << 2), n)
+    relCount++
     n = prev
   }
 }
@@ -445,7 +405,7 @@ function releaseNode(n: i32): void {
 function lockNode(n: i32): void {
   if (n >= 0) {
     const p = nodePtr(n)
-    store<i32>(p, load<i32>(p, 12) + 1, 12)
+    store<i32>(p, load<i32>(p, 8) + 1, 8)
   }
 }
 
@@ -551,7 +511,7 @@ function reserveOut(bytes: usize): void {
 /** Writes a match or timeout record of the path ending at node n. */
 function writeRecord(kind: i32, k: i32, n: i32, time: f64): void {
   let count: i32 = 0
-  for (let x = n; x >= 0; x = load<i32>(nodePtr(x), 8)) count++
+  for (let x = n; x >= 0; x = load<i32>(nodePtr(x), 4)) count++
   reserveOut(24 + (<usize>count << 3))
   const p = outBase + outUsed
   store<i32>(p, kind)
@@ -559,12 +519,11 @@ function writeRecord(kind: i32, k: i32, n: i32, time: f64): void {
   store<i32>(p, count, 8)
   store<f64>(p, time, 16)
   let i = count
-  for (let x = n; x >= 0; x = load<i32>(nodePtr(x), 8)) {
+  for (let x = n; x >= 0; x = load<i32>(nodePtr(x), 4)) {
     i--
     const q = p + 24 + (<usize>i << 3)
-    const np = nodePtr(x)
-    store<i32>(q, load<i32>(np, 4))
-    store<i32>(q, load<i32>(np), 4)
+    store<i32>(q, load<i32>(nodePtr(x)))
+    store<i32>(q, x, 4)
   }
   outUsed += 24 + (<usize>count << 3)
 }
@@ -677,8 +636,7 @@ function computeNext(c: i32, t: f64, seq: f64, m: u32): bool {
       if (!isStart) addState(target, node, start, startSeq, prev)
       continue
     }
-    const slot = eventSlot(t, seq)
-    const taken = newNode(slot, load<i32>(ep, 8), node)
+    const taken = newNode(load<i32>(ep, 8), node, t, seq)
     const s0 = isStart ? t : start
     const q0 = isStart ? seq : startSeq
     addState(target, taken, s0, q0, t)
@@ -721,16 +679,15 @@ let pruneSeq: f64 = 0
 function pruningEvent(n: i32): bool {
   if (skipKind == SKIP_NONE) return false
   let found = false
-  for (let x = n; x >= 0; x = load<i32>(nodePtr(x), 8)) {
+  for (let x = n; x >= 0; x = load<i32>(nodePtr(x), 4)) {
     const np = nodePtr(x)
     if (skipKind == SKIP_TO_FIRST || skipKind == SKIP_TO_LAST) {
-      if (load<i32>(np, 4) != skipStep) continue
+      if (load<i32>(np) != skipStep) continue
       // Walking backwards: the last event of the step comes first.
       if (skipKind == SKIP_TO_LAST && found) continue
     } else if (skipKind == SKIP_PAST_LAST && found) continue
-    const sp = slotPtr(load<i32>(np))
-    pruneTime = load<f64>(sp, 8)
-    pruneSeq = load<f64>(sp, 16)
+    pruneTime = load<f64>(np, 16)
+    pruneSeq = load<f64>(np, 24)
     found = true
   }
   return found
@@ -1006,15 +963,16 @@ function expireKey(k: i32, now: f64): void {
   }
 }
 
-/** Readies the per-call outputs; the slots released in the previous call become free. */
+/** Readies the per-call outputs; the nodes released in the previous call become free. */
 function beginCall(): void {
   for (let i: i32 = 0; i < relCount; i++) {
     const s = load<i32>(relBase + (<usize>i << 2))
-    store<i32>(slotPtr(s), slotFree, 4)
-    slotFree = s
+    store<i32>(nodePtr(s), nodeFree, 4)
+    nodeFree = s
   }
   relCount = 0
   outUsed = 0
+  takenCount = 0
 }
 
 /** Makes room for `length` input events (may move the layout: re-read the pointers after it). */
@@ -1024,8 +982,8 @@ export function reserveInput(length: i32): void {
 }
 
 /**
- * Steps input events 0 … length-1 (columns at inputKeyIds() …). Writes each event's slot (-1: no
- * partial match kept it) to inputSlots(). Returns `length`, or the index of the first event with
+ * Steps input events 0 … length-1 (columns at inputKeyIds() …); the nodes it created are at
+ * takenPtr() as (node, event index) pairs. Returns `length`, or the index of the first event with
  * a negative key id (nothing stepped then).
  */
 export function step(length: i32): i32 {
@@ -1040,13 +998,10 @@ export function step(length: i32): i32 {
     const t = load<f64>(inBase + cap * 12 + (<usize>i << 3))
     const seq = load<f64>(inBase + cap * 20 + (<usize>i << 3))
     ensureKey(k)
-    curSlot = -1
+    curEvent = i
     expireKey(k, t)
     stepEvent(k, t, seq, m)
-    store<i32>(inBase + (<usize>inCap << 3) + (<usize>i << 2), curSlot)
-    if (curSlot >= 0 && load<i32>(slotPtr(curSlot)) == 0) freeSlot(curSlot)
   }
-  curSlot = -1
   return length
 }
 
@@ -1088,9 +1043,6 @@ export function inputKeyIds(): usize {
 export function inputMasks(): usize {
   return inBase + (<usize>inCap << 2)
 }
-export function inputSlots(): usize {
-  return inBase + (<usize>inCap << 3)
-}
 export function inputTimes(): usize {
   return inBase + <usize>inCap * 12
 }
@@ -1109,17 +1061,20 @@ export function releasedPtr(): usize {
 export function releasedCount(): i32 {
   return relCount
 }
-export function slotsPtr(): usize {
-  return slotsBase
+export function nodesPtr(): usize {
+  return nodesBase
+}
+export function takenPtr(): usize {
+  return takenBase
+}
+export function takenCountOf(): i32 {
+  return takenCount
 }
 export function partialCount(): i32 {
   return totalPartials
 }
 export function nodeCount(): i32 {
   return totalNodes
-}
-export function slotCount(): i32 {
-  return totalSlots
 }
 export function dropCount(reason: i32): f64 {
   if (reason == DROP_TIMEOUT) return dropTimeout
@@ -1147,7 +1102,6 @@ export function regionUsed(r: i32): usize {
   if (r == R_KEYS) return <usize>keyCount * KEY_BYTES
   if (r == R_CS) return <usize>csTop * CS_BYTES
   if (r == R_NODES) return <usize>nodeTop * NODE_BYTES
-  if (r == R_SLOTS) return <usize>slotTop * SLOT_BYTES
   if (r == R_REL) return <usize>relCount << 2
   if (r == R_HEAP) return <usize>heapSize * TIMER_BYTES
   return 0
@@ -1164,13 +1118,10 @@ export function saveMeta(): usize {
   store<f64>(p, <f64>csFree, 16)
   store<f64>(p, <f64>nodeTop, 24)
   store<f64>(p, <f64>nodeFree, 32)
-  store<f64>(p, <f64>slotTop, 40)
-  store<f64>(p, <f64>slotFree, 48)
   store<f64>(p, <f64>heapSize, 56)
   store<f64>(p, <f64>relCount, 64)
   store<f64>(p, <f64>totalPartials, 72)
   store<f64>(p, <f64>totalNodes, 80)
-  store<f64>(p, <f64>totalSlots, 88)
   store<f64>(p, dropTimeout, 96)
   store<f64>(p, dropBudget, 104)
   store<f64>(p, dropSkip, 112)
@@ -1192,13 +1143,10 @@ export function loadMeta(): void {
   csFree = <i32>load<f64>(p, 16)
   nodeTop = <i32>load<f64>(p, 24)
   nodeFree = <i32>load<f64>(p, 32)
-  slotTop = <i32>load<f64>(p, 40)
-  slotFree = <i32>load<f64>(p, 48)
   heapSize = <i32>load<f64>(p, 56)
   relCount = <i32>load<f64>(p, 64)
   totalPartials = <i32>load<f64>(p, 72)
   totalNodes = <i32>load<f64>(p, 80)
-  totalSlots = <i32>load<f64>(p, 88)
   dropTimeout = load<f64>(p, 96)
   dropBudget = load<f64>(p, 104)
   dropSkip = load<f64>(p, 112)
