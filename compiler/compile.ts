@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs'
 import { basename, extname } from 'node:path'
 import { stdlib } from '../stdlib/index.ts'
-import { kernelPath, readKernel } from './artifact/kernels.ts'
+import { kernelPath, readKernel, WINDOW_KERNEL } from './artifact/kernels.ts'
 import { type Artifact, packageArtifact } from './artifact/package.ts'
 import { generateModule } from './codegen/generate.ts'
 import { createDiagnostic } from './diagnostics/diagnostic.ts'
@@ -128,5 +128,3 @@ function chooseWindowExecution(
   }
 }
 
-/** The kernel that window operators run (wasm/kernels/window.ts). */
-const WINDOW_KERNEL = 'window'
