@@ -1,4 +1,5 @@
 import { join } from 'node:path'
+import { isDeepStrictEqual } from 'node:util'
 import fc from 'fast-check'
 import { beforeAll, describe, expect, it } from 'vitest'
 import type { PatternSpec } from '../../compiler/ir/pattern.ts'
@@ -80,10 +81,14 @@ function run(
   restoreAfter: ((engine: PatternEngine) => PatternEngine) | null = null,
 ): Output {
   const byKey = new Map<number, string[]>()
+  const rowBySeq: unknown[] = rounds.flatMap((round) => round.rows)
   const note = (kind: 'm' | 't', list: EngineMatch[]) => {
     for (const m of list) {
       const entries = byKey.get(m.keyId) ?? []
-      entries.push(describeMatch(kind, m))
+      // Each event of a match must come with its own row (the kernel's host keeps them by node).
+      // (Deep equality: rows restored from a snapshot are copies.)
+      const rowsRight = m.seqs.every((seq, i) => isDeepStrictEqual(m.rows[i], rowBySeq[seq]))
+      entries.push(`${describeMatch(kind, m)}${rowsRight ? '' : ' WRONG ROWS'}`)
       byKey.set(m.keyId, entries)
     }
   }
@@ -347,6 +352,8 @@ type OptionsValue = typeof optionsArb extends fc.Arbitrary<infer T> ? T : never
 
 interface BitRow {
   readonly bits: number
+  /** Its place in the input: rows differ, so a match with another event's row shows. */
+  readonly at: number
 }
 
 /** Events: condition bits per row, key, time step (0: a tie), and the rounds' lengths. */
@@ -380,9 +387,9 @@ function roundsOf(input: {
   watermarkLag: number
 }): Round[] {
   let time = 0
-  const all = input.events.map((e) => {
+  const all = input.events.map((e, at) => {
     time += e.gap
-    return { row: { bits: e.bits } satisfies BitRow, key: e.key, time }
+    return { row: { bits: e.bits, at } satisfies BitRow, key: e.key, time }
   })
   const rounds: Round[] = []
   let at = 0
