@@ -513,6 +513,14 @@ describe('memory', () => {
     expect(JSON.parse(quiet.dropped.at(-1)!).timeout).toBe(timeouts.length)
   })
 
+  it('refuses a snapshot of the TypeScript engine', () => {
+    const spec = readPattern('a followed by b')
+    const functions = fixtureFunctions(spec)
+    const typescript = new NfaEngine(compileNfa(spec), spec.skip, functions, UNBOUNDED)
+    const wasm = kernel.createEngine(compileNfa(spec), spec, UNBOUNDED)
+    expect(() => wasm.restore(typescript.snapshot())).toThrow(/not a snapshot of the WebAssembly CEP engine/)
+  })
+
   it('refuses to trace (explain runs the TypeScript engine)', () => {
     const spec = readPattern('a followed by b')
     const wasm = kernel.createEngine(compileNfa(spec), spec, UNBOUNDED)

@@ -220,6 +220,8 @@ const RECORD_TIMEOUT = 1
 /** Bytes per path node in the kernel: step, previous, refs, (pad), time f64, seq f64. */
 const NODE_BYTES = 32
 const NODE_SEQ_OFFSET = 24
+/** Snapshots hold the kernel's memory as it is: only this engine at this layout reads them. */
+const SNAPSHOT_ENGINE = 'wasm-cep'
 const SNAPSHOT_VERSION = 1
 
 /** The NFA as the kernel's tables. */
@@ -488,6 +490,7 @@ export class WasmPatternEngine implements PatternEngine {
       if (row !== NO_ROW) rows.push([node, row])
     })
     return serialize({
+      engine: SNAPSHOT_ENGINE,
       version: SNAPSHOT_VERSION,
       tables: this.flat,
       skip: this.skip,
@@ -500,6 +503,7 @@ export class WasmPatternEngine implements PatternEngine {
 
   restore(bytes: Uint8Array): void {
     const state = deserialize(bytes) as {
+      engine?: string
       version: number
       tables: FlatNfa
       skip: { code: number; step: number }
@@ -508,8 +512,10 @@ export class WasmPatternEngine implements PatternEngine {
       rows: [number, unknown][]
       pendingTimeouts: EngineMatch[]
     }
-    if (state.version !== SNAPSHOT_VERSION)
-      throw new Error(`not a CEP kernel snapshot of a version this runtime reads (${state.version})`)
+    if (state.engine !== SNAPSHOT_ENGINE || state.version !== SNAPSHOT_VERSION)
+      throw new Error(
+        'not a snapshot of the WebAssembly CEP engine of a version this runtime reads (a TypeScript engine snapshot restores into that engine only)',
+      )
     if (
       JSON.stringify(state.tables) !== JSON.stringify(this.flat) ||
       state.skip.code !== this.skip.code ||
