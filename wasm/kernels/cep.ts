@@ -95,6 +95,21 @@ let edgesPtr: usize = 0
 let termsPtr: usize = 0
 let stackPtr: usize = 0
 let outEdgesPtr: usize = 0
+
+// Decision cache: an event's outgoing edges from a state depend only on the state and the mask's
+// bits that any condition reads (when no state has a step window), so they are computed once per
+// (state, compressed mask) and reused. Entries: 0 unknown, else ((outN << 1) | proceeded) + 1, or
+// -1 when the decision has too many edges to cache; final-after-proceed: 0 unknown, else final + 2.
+const CACHE_MAX_STATES: i32 = 64
+const CACHE_MAX_BITS: i32 = 8
+const CACHE_MAX_OUT: i32 = 8
+let cacheBytes: usize = 0
+let cachePtr: usize = 0
+let cacheReady: bool = false
+let cacheOn: bool = false
+let cacheBits: i32 = 0
+let cacheMaskBits: u32 = 0
+let curIdx: i32 = 0
 let metaPtr: usize = 0
 let regionTable: usize = 0
 let regionsStart: usize = 0
@@ -234,9 +249,17 @@ export function init(
   termsPtr = align16(edgesPtr + <usize>edges * EDGE_BYTES)
   stackPtr = align16(termsPtr + <usize>terms * TERM_BYTES)
   outEdgesPtr = stackPtr + (<usize>SCRATCH_ENTRIES << 2)
-  metaPtr = outEdgesPtr + (<usize>SCRATCH_ENTRIES << 2)
+  cachePtr = outEdgesPtr + (<usize>SCRATCH_ENTRIES << 2)
+  cacheBytes =
+    states <= CACHE_MAX_STATES
+      ? (<usize>states << CACHE_MAX_BITS) * (8 + (<usize>CACHE_MAX_OUT << 2))
+      : 0
+  cacheReady = false
+  cacheOn = false
+  metaPtr = align16(cachePtr + cacheBytes)
   regionTable = metaPtr + (<usize>META_WORDS << 3)
   regionsStart = align16(regionTable + (<usize>REGIONS << 3))
+  ensureMemory(regionsStart)
   let p = regionsStart
   for (let i: i32 = 0; i < REGIONS; i++) {
     let cap: usize = 16384
@@ -586,6 +609,83 @@ function finalAfterProceed(s: i32, m: u32): i32 {
   return -1
 }
 
+/** Enables the decision cache when the NFA allows it (called once, after the tables are set). */
+function prepareCache(): void {
+  cacheReady = true
+  cacheOn = false
+  if (cacheBytes == 0) return
+  let bits: u32 = 0
+  let terms: i32 = 0
+  for (let s: i32 = 0; s < stateCount; s++) {
+    if (stateWindow(s) != Infinity) return
+    const last = stateEdgeStart(s) + stateEdgeCount(s)
+    for (let e = stateEdgeStart(s); e < last; e++) {
+      const ep = edgesPtr + <usize>e * EDGE_BYTES
+      const end = load<i32>(ep, 12) + load<i32>(ep, 16)
+      if (end > terms) terms = end
+    }
+  }
+  for (let t: i32 = 0; t < terms; t++) {
+    const tp = termsPtr + <usize>t * TERM_BYTES
+    bits |= load<u32>(tp) | load<u32>(tp, 4)
+  }
+  if (<i32>popcnt<u32>(bits) > CACHE_MAX_BITS) return
+  cacheMaskBits = bits
+  cacheBits = <i32>popcnt<u32>(bits)
+  memory.fill(cachePtr, 0, cacheBytes)
+  cacheOn = true
+}
+
+/** The event's mask reduced to the bits conditions read, packed (the cache's index). */
+@inline
+function compressMask(m: u32): i32 {
+  let idx: i32 = 0
+  let bit: i32 = 0
+  let rest = cacheMaskBits
+  while (rest != 0) {
+    const low = rest & (0 - rest)
+    if ((m & low) != 0) idx |= 1 << bit
+    bit++
+    rest ^= low
+  }
+  return idx
+}
+
+/**
+ * The decision graph from `state` (Flink's createDecisionGraph): the TAKE and IGNORE edges reachable
+ * through PROCEED edges that hold, written to `out` (at most `cap`). Returns (count << 1) | proceeded,
+ * or -1 when there are more than `cap`.
+ */
+function decide(state: i32, isStart: bool, t: f64, prev: f64, m: u32, out: usize, cap: i32): i32 {
+  let top: i32 = 1
+  let outN: i32 = 0
+  let proceeded: i32 = 0
+  store<i32>(stackPtr, state)
+  while (top > 0) {
+    top--
+    const cur = load<i32>(stackPtr + (<usize>top << 2))
+    // A state a step's `within` guards is passed over once that window ran out for this partial match.
+    if (!isStart && t - prev >= stateWindow(cur)) continue
+    const first = stateEdgeStart(cur)
+    const last = first + stateEdgeCount(cur)
+    for (let e = first; e < last; e++) {
+      const ep = edgesPtr + <usize>e * EDGE_BYTES
+      if (!edgeHolds(ep, m)) continue
+      if (load<i32>(ep) == PROCEED) {
+        proceeded = 1
+        if (top == SCRATCH_ENTRIES) abort('cep kernel: proceed closure too deep')
+        store<i32>(stackPtr + (<usize>top << 2), load<i32>(ep, 4))
+        top++
+      } else {
+        if (outN == cap) return -1
+        store<i32>(out + (<usize>outN << 2), e)
+        outN++
+      }
+    }
+  }
+  return (outN << 1) | proceeded
+}
+
 /**
  * The computation states that follow computation state c (-1: the key's start state) on an event
  * (Flink's computeNextStates): results go to the result list, in edge order. Returns true, with no
@@ -611,38 +711,34 @@ function computeNext(c: i32, t: f64, seq: f64, m: u32): bool {
   // The start is virtual (never stored): it never ignores, and a take from it starts a match.
   const isStart = c < 0
   // The decision graph: TAKE and IGNORE edges reachable through PROCEED edges that hold.
-  let top: i32 = 1
-  let outN: i32 = 0
-  let proceeded = false
-  store<i32>(stackPtr, state)
-  while (top > 0) {
-    top--
-    const cur = load<i32>(stackPtr + (<usize>top << 2))
-    // A state a step's `within` guards is passed over once that window ran out for this partial match.
-    if (!isStart && t - prev >= stateWindow(cur)) continue
-    const first = stateEdgeStart(cur)
-    const last = first + stateEdgeCount(cur)
-    for (let e = first; e < last; e++) {
-      const ep = edgesPtr + <usize>e * EDGE_BYTES
-      if (!edgeHolds(ep, m)) continue
-      if (load<i32>(ep) == PROCEED) {
-        proceeded = true
-        if (top == SCRATCH_ENTRIES) abort('cep kernel: proceed closure too deep')
-        store<i32>(stackPtr + (<usize>top << 2), load<i32>(ep, 4))
-        top++
-      } else {
-        if (outN == SCRATCH_ENTRIES) abort('cep kernel: too many edges')
-        store<i32>(outEdgesPtr + (<usize>outN << 2), e)
-        outN++
-      }
+  let decision: i32 = -1
+  let list = outEdgesPtr
+  if (cacheOn) {
+    const key = (<usize>state << CACHE_MAX_BITS) | <usize>curIdx
+    const entryPtr = cachePtr + (key << 2)
+    let entry = load<i32>(entryPtr)
+    const cached = cachePtr + (<usize>stateCount << (CACHE_MAX_BITS + 3)) + key * (<usize>CACHE_MAX_OUT << 2)
+    if (entry == 0) {
+      const d = decide(state, isStart, t, prev, m, cached, CACHE_MAX_OUT)
+      entry = d < 0 ? -1 : d + 1
+      store<i32>(entryPtr, entry)
+    }
+    if (entry > 0) {
+      decision = entry - 1
+      list = cached
     }
   }
-  if (outN == 1 && !proceeded && !isStart) {
-    const ep = edgesPtr + <usize>load<i32>(outEdgesPtr) * EDGE_BYTES
+  if (decision < 0) {
+    decision = decide(state, isStart, t, prev, m, outEdgesPtr, SCRATCH_ENTRIES)
+    if (decision < 0) abort('cep kernel: too many edges')
+  }
+  const outN = decision >> 1
+  if (outN == 1 && (decision & 1) == 0 && !isStart) {
+    const ep = edgesPtr + <usize>load<i32>(list) * EDGE_BYTES
     if (load<i32>(ep) == IGNORE && load<i32>(ep, 4) == state) return true
   }
   for (let i: i32 = 0; i < outN; i++) {
-    const ep = edgesPtr + <usize>load<i32>(outEdgesPtr + (<usize>i << 2)) * EDGE_BYTES
+    const ep = edgesPtr + <usize>load<i32>(list + (<usize>i << 2)) * EDGE_BYTES
     const target = load<i32>(ep, 4)
     if (load<i32>(ep) == IGNORE) {
       if (!isStart) addState(target, node, start, startSeq, prev)
@@ -652,7 +748,16 @@ function computeNext(c: i32, t: f64, seq: f64, m: u32): bool {
     const s0 = isStart ? t : start
     const q0 = isStart ? seq : startSeq
     addState(target, taken, s0, q0, t)
-    const fin = finalAfterProceed(target, m)
+    let fin: i32
+    if (cacheOn) {
+      const fp = cachePtr + (((<usize>target << CACHE_MAX_BITS) | <usize>curIdx) << 2) + (<usize>stateCount << (CACHE_MAX_BITS + 2))
+      const known = load<i32>(fp)
+      if (known != 0) fin = known - 2
+      else {
+        fin = finalAfterProceed(target, m)
+        store<i32>(fp, fin + 2)
+      }
+    } else fin = finalAfterProceed(target, m)
     if (fin >= 0) addState(fin, taken, s0, q0, t)
   }
   return false
@@ -1003,6 +1108,7 @@ export function step(length: i32): i32 {
     if (load<i32>(inBase + (<usize>i << 2)) < 0) return i
   }
   beginCall()
+  if (!cacheReady) prepareCache()
   for (let i: i32 = 0; i < length; i++) {
     const cap = <usize>inCap
     const k = load<i32>(inBase + (<usize>i << 2))
@@ -1011,6 +1117,7 @@ export function step(length: i32): i32 {
     const seq = load<f64>(inBase + cap * 20 + (<usize>i << 3))
     ensureKey(k)
     curEvent = i
+    if (cacheOn) curIdx = compressMask(m)
     expireKey(k, t)
     stepEvent(k, t, seq, m)
   }
