@@ -161,6 +161,19 @@ describe('quantifier modes', () => {
     ])
   })
 
+  test('greedy at the end changes nothing: the final state has no edges to narrow (as in Flink)', () => {
+    expect(matchesOf('a followed by b+ greedy', 'a b1 b2')).toEqual(matchesOf('a followed by b+', 'a b1 b2'))
+  })
+
+  test('greedy times: {1,3} greedy keeps taking while it can', () => {
+    expect(matchesOf('a followed by b{1,3} greedy followed by c', 'a x1 x2 x3 c', { conditions })).toEqual([
+      'a x1 x2 x3 c',
+    ])
+    expect(matchesOf('a followed by b{1,3} followed by c', 'a x1 x2 x3 c', { conditions })).toEqual(
+      ['a x1 x2', 'a x1 x2 x3', 'a x1 x2 x3 c'].sort(),
+    )
+  })
+
   test('reluctant: an x that c can take is never repeated by b', () => {
     expect(matchesOf('a followed by b+ reluctant followed by c', 'a x1 x2 c', { conditions })).toEqual([
       'a x1 x2',
@@ -232,6 +245,17 @@ describe('negation', () => {
     const stopped = engineFor('a not followed by b', { withinMs: 5 })
     expect(runRows(stopped, rowsOf('a1 b1'), { times: [1, 3], until: 100 }).matches).toEqual([])
     expect(stopped.dropped.negation).toBeGreaterThan(0)
+  })
+
+  test('an absence that ran out waits for earlier partial matches only under a skip strategy', () => {
+    const pattern = 'a followed by c | d not followed by b within 3'
+    const free = runRows(engineFor(pattern, { withinMs: 100 }), rowsOf('a d'), { times: [1, 2], until: 5 })
+    expect(free.matches.map((m) => [idsOf(m), m.time])).toEqual([['d', 5]])
+    const skipping = engineFor(pattern, { withinMs: 100, skip: 'pastLastEvent' })
+    expect(runRows(skipping, rowsOf('a d'), { times: [1, 2], until: 5 }).matches).toEqual([])
+    const released = runRows(skipping, [], { until: 101 })
+    expect(released.matches.map((m) => [idsOf(m), m.time])).toEqual([['d', 5]])
+    expect(released.timeouts.map(idsOf)).toEqual(['a'])
   })
 
   test('absence under the negated step window ends at its previous event plus that window', () => {

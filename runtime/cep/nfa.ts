@@ -176,11 +176,7 @@ export class NfaEngine implements PatternEngine {
     }
     this.stepPartial(start, true, row, time, seq, next, potential)
     key.partials = next
-    if (this.skip.kind === 'noSkip') {
-      for (const completed of sortByStart(potential)) this.emit(keyId, completed, matches)
-    } else {
-      this.releaseCompleted(key, keyId, potential, matches)
-    }
+    this.releaseCompleted(key, keyId, potential, matches)
   }
 
   /** Steps one partial match by one event into `next` and `potential` (Flink's computeNextStates + doProcess). */
@@ -355,7 +351,7 @@ export class NfaEngine implements PatternEngine {
       }
     }
     key.partials = kept
-    // Flink prunes here whatever the strategy: a timed-out partial match may free held matches.
+    // A timed-out partial match may free held matches; absences that ran out are matches.
     this.releaseCompleted(key, keyId, potential, matches)
   }
 
@@ -372,8 +368,9 @@ export class NfaEngine implements PatternEngine {
   // ---- matches and skip strategies ---------------------------------------------------------------
 
   /**
-   * Flink's processMatchesAccordingToSkipStrategy: completed matches wait, in start order, until no
-   * partial match started earlier; each one released prunes what its skip strategy says.
+   * Flink's processMatchesAccordingToSkipStrategy: completed matches go out in start order; with a
+   * skip strategy each waits until no partial match started earlier, and prunes what the strategy
+   * says when it goes.
    */
   private releaseCompleted(
     key: KeyState,
@@ -385,7 +382,8 @@ export class NfaEngine implements PatternEngine {
     while (key.completed.length > 0) {
       const earliest = key.completed[0] as Completed
       const earliestPartial = key.partials[0]
-      if (earliestPartial !== undefined && compareStart(earliest.partial, earliestPartial) > 0) break
+      const hold = this.skip.kind !== 'noSkip' && earliestPartial !== undefined
+      if (hold && compareStart(earliest.partial, earliestPartial) > 0) break
       key.completed.shift()
       const pruneBefore = this.pruningPoint(earliest.partial.events)
       if (pruneBefore !== null) {
