@@ -14,6 +14,7 @@ const ROOMY: EngineBudget = { maxPerKey: 10_000, maxTotal: 100_000 }
 
 interface Case {
   skip?: string
+  iterative?: string[]
   withinMs?: number | null
   untils?: string[]
   conditions?: Record<string, StepCondition>
@@ -26,6 +27,7 @@ function engineFor(pattern: string, c: Case = {}): NfaEngine {
     skip: c.skip ?? 'noSkip',
     withinMs: c.withinMs ?? null,
     untils: c.untils ?? Object.keys(c.untilConditions ?? {}),
+    iterative: c.iterative ?? [],
   })
   return createNfaEngine(spec, fixtureFunctions(spec, c.conditions, c.untilConditions), c.budget ?? ROOMY)
 }
@@ -213,7 +215,10 @@ describe('quantifier modes', () => {
         return (row as FixtureRow).v === 'b' && context.events(1).length < 2 && context.events(0).length === 1
       },
     }
-    expect(matchesOf('a next b+ consecutive', 'a b1 b2 b3', { conditions })).toEqual(['a b1', 'a b1 b2'])
+    expect(matchesOf('a next b+ consecutive', 'a b1 b2 b3', { conditions, iterative: ['b'] })).toEqual([
+      'a b1',
+      'a b1 b2',
+    ])
     expect(seen).toContain(0)
     expect(seen).toContain(2)
   })
@@ -314,6 +319,19 @@ describe('budgets, failures, keys, traces, snapshots', () => {
     const { matches } = runRows(engine, rowsOf('b1 b2'), { keyIds: [0, 1] })
     expect(matches.map(idsOf).sort()).toEqual(['a1 b1', 'a2 b1', 'a4 b2'])
     expect(engine.dropped.budget).toBe(1)
+  })
+
+  test('an event-local condition is evaluated once per event, however many partial matches ask', () => {
+    let calls = 0
+    const conditions: Record<string, StepCondition> = {
+      b: (row) => {
+        calls++
+        return (row as FixtureRow).v === 'b'
+      },
+    }
+    const { matches } = runRows(engineFor('a followed by any b', { conditions }), rowsOf('a1 a2 a3 b1 x'))
+    expect(matches).toHaveLength(3)
+    expect(calls).toBe(4) // a2, a3, b1, x: each once (a1 had no partial match waiting for b)
   })
 
   test('a failing condition counts false and is reported once per event', () => {

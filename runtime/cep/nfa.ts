@@ -74,7 +74,7 @@ const SNAPSHOT_VERSION = 1
 
 /** Creates the TypeScript engine (PatternEngineFactory). */
 export function createNfaEngine(spec: PatternSpec, functions: CepFunctions, budget: EngineBudget): NfaEngine {
-  return new NfaEngine(compileNfa(spec), spec.skip, functions, budget)
+  return new NfaEngine(compileNfa(spec), spec, functions, budget)
 }
 
 export class NfaEngine implements PatternEngine {
@@ -92,13 +92,25 @@ export class NfaEngine implements PatternEngine {
   private eventFailed = false
   private failures: { seq: number; error: unknown; site: number }[] = []
   private currentSeq = 0
+  private readonly skip: SkipStrategy
+  /** Per step: its condition and until read the current event alone (PatternStepInfo.reads empty). */
+  private readonly eventLocal: boolean[]
+  /**
+   * The current event's results of event-local conditions (step s at s, its until at steps + s):
+   * 0 not evaluated yet, 1 true, 2 false. Every partial match shares them, so each is evaluated once
+   * per event however many partial matches ask.
+   */
+  private readonly localResults: Int8Array
 
   constructor(
     readonly nfa: Nfa,
-    private readonly skip: SkipStrategy,
+    spec: PatternSpec,
     private readonly functions: CepFunctions,
     private readonly budget: EngineBudget,
   ) {
+    this.skip = spec.skip
+    this.eventLocal = spec.steps.map((step) => step.reads.length === 0)
+    this.localResults = new Int8Array(spec.steps.length * 2)
     this.stateSteps = nfa.states.map((state) => state.edges.find((e) => e.action === 'take')?.step ?? -1)
   }
 
@@ -163,6 +175,7 @@ export class NfaEngine implements PatternEngine {
   ): void {
     this.eventFailed = false
     this.currentSeq = seq
+    this.localResults.fill(0)
     const next: Partial[] = []
     const potential: Completed[] = []
     for (const partial of key.partials) this.stepPartial(partial, false, row, time, seq, next, potential)
@@ -281,9 +294,17 @@ export class NfaEngine implements PatternEngine {
       case 'true':
         return true
       case 'step':
-        return this.call(this.functions.conditions[condition.step], condition.step, row, partial)
-      case 'until':
-        return this.call(this.functions.untils[condition.step], condition.step, row, partial)
+        return this.evaluate(
+          condition.step,
+          condition.step,
+          this.functions.conditions[condition.step],
+          row,
+          partial,
+        )
+      case 'until': {
+        const slot = this.eventLocal.length + condition.step
+        return this.evaluate(slot, condition.step, this.functions.untils[condition.step], row, partial)
+      }
       case 'not':
         return !this.holds(condition.of, row, partial)
       case 'and':
@@ -293,6 +314,22 @@ export class NfaEngine implements PatternEngine {
         for (const of of condition.of) if (this.holds(of, row, partial)) return true
         return false
     }
+  }
+
+  /** A condition, from the event's cache when it is event-local. */
+  private evaluate(
+    slot: number,
+    step: number,
+    condition: ((event: unknown, context: MatchContext) => boolean) | null | undefined,
+    row: unknown,
+    partial: Partial,
+  ): boolean {
+    if (!this.eventLocal[step]) return this.call(condition, step, row, partial)
+    const known = this.localResults[slot]
+    if (known !== 0) return known === 1
+    const result = this.call(condition, step, row, partial)
+    this.localResults[slot] = result ? 1 : 2
+    return result
   }
 
   /** A generated condition on the event; one that throws counts false and is reported once per event. */
