@@ -1,3 +1,4 @@
+import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
 import {
   type FixtureRow,
@@ -392,5 +393,57 @@ describe('budgets, failures, keys, traces, snapshots', () => {
           whole.timeouts.map(idsOf).sort(),
         )
       }
+  })
+})
+
+describe('properties over many patterns', () => {
+  const patterns: [string, Case][] = [
+    ['a followed by b+ followed by c', {}],
+    ['a next b{2,3} consecutive followed by any c', { skip: 'toNext' }],
+    ['a followed by b* greedy followed by c', { skip: 'pastLastEvent' }],
+    ['a followed by b? followed by c', { skip: 'toFirst b' }],
+    ['a not followed by b followed by c', { skip: 'toLast c' }],
+    ['a followed by b+ any not next c', {}],
+    ['(a next b)+ followed by c', {}],
+    ['a | b followed by c', { skip: 'toNext' }],
+    ['a followed by b+ reluctant followed by c', {}],
+    ['a followed by b not followed by c within 4', {}],
+    ['a followed by b+ followed by c', { untils: ['b'], untilConditions: { b: valueIn('x') } }],
+  ]
+  const input = fc.array(fc.constantFrom('a', 'b', 'c', 'x'), { maxLength: 24 })
+
+  test.each(patterns)('%s: a snapshot at any point continues identically and nothing leaks', (pattern, c) => {
+    fc.assert(
+      fc.property(input, fc.nat(), fc.array(fc.nat(2), { maxLength: 24 }), (values, cutAt, keys) => {
+        const rows = values.map((v, i) => ({ id: `${v}${i}`, v }))
+        const keyIds = rows.map((_, i) => keys[i] ?? 0)
+        const times = rows.map((_, i) => i + 1)
+        const options = { ...c, withinMs: 6 }
+        const whole = engineFor(pattern, options)
+        const all = runRows(whole, rows, { times, keyIds, until: 1_000 })
+        expect(whole.partialMatches).toBe(0)
+        for (const k of [0, 1, 2]) expect(whole.keyIsEmpty(k)).toBe(true)
+
+        const cut = rows.length === 0 ? 0 : cutAt % rows.length
+        const first = engineFor(pattern, options)
+        const before = runRows(first, rows.slice(0, cut), {
+          times: times.slice(0, cut),
+          keyIds: keyIds.slice(0, cut),
+        })
+        const second = engineFor(pattern, options)
+        second.restore(first.snapshot())
+        const after = runRows(second, rows.slice(cut), {
+          times: times.slice(cut),
+          keyIds: keyIds.slice(cut),
+          until: 1_000,
+        })
+        const render = (ms: { keyId: number; time: number; rows: readonly unknown[] }[]) =>
+          ms.map((m) => `${m.keyId}@${m.time}:${m.rows.map((r) => (r as FixtureRow).id).join(' ')}`)
+        expect(render([...before.matches, ...after.matches])).toEqual(render(all.matches))
+        expect(render([...before.timeouts, ...after.timeouts]).sort()).toEqual(render(all.timeouts).sort())
+        expect(whole.dropped.budget).toBe(0)
+      }),
+      { numRuns: 40 },
+    )
   })
 })
