@@ -84,6 +84,11 @@ export class NfaEngine implements PatternEngine {
   private total = 0
   private nextId = 1
   private droppedCounts: Record<DropReason, number> = emptyDropped()
+  /**
+   * No partial match runs out before this time (a lower bound: lowered for every new partial match,
+   * recomputed by each full scan), so advanceTime scans the keys only when something may end.
+   */
+  private expiryFloor = Number.POSITIVE_INFINITY
   /** Timeouts found while stepping (a partial match ran out before an event): handed out by advanceTime. */
   private stepTimeouts: EngineMatch[] = []
   /** Per state: the step its first TAKE records (traces of IGNORE name it). */
@@ -150,12 +155,26 @@ export class NfaEngine implements PatternEngine {
   advanceTime(watermark: number, matches: EngineMatch[], timeouts: EngineMatch[] | null): void {
     if (timeouts !== null) for (const timeout of this.stepTimeouts) timeouts.push(timeout)
     this.stepTimeouts = []
+    // Nothing can run out before the floor: skip the scan of every key (most watermarks).
+    if (watermark < this.expiryFloor) return
+    this.expiryFloor = Number.POSITIVE_INFINITY
     for (const [keyId, key] of [...this.keys]) {
       const before = key.partials.length
       this.expire(key, keyId, watermark, matches, timeouts)
       this.total += key.partials.length - before
+      for (const partial of key.partials) this.noteExpiry(partial)
       this.storeKey(keyId, key)
     }
+  }
+
+  /** Lowers the expiry floor to when this partial match's window (whole or step) runs out. */
+  private noteExpiry(partial: Partial): void {
+    const whole = this.nfa.windowMs
+    const step = this.nfa.states[partial.state]?.windowMs ?? null
+    let at = Number.POSITIVE_INFINITY
+    if (whole !== null) at = partial.startTime + whole
+    if (step !== null) at = Math.min(at, partial.lastTime + step)
+    if (at < this.expiryFloor) this.expiryFloor = at
   }
 
   keyIsEmpty(keyId: number): boolean {
@@ -242,7 +261,10 @@ export class NfaEngine implements PatternEngine {
     for (const successor of successors) {
       const kind = this.nfa.states[successor.state]?.kind
       if (kind === 'final') potential.push({ partial: successor, time: successor.lastTime })
-      else if (!stopped) next.push(successor)
+      else if (!stopped) {
+        next.push(successor)
+        this.noteExpiry(successor)
+      }
     }
   }
 
@@ -574,6 +596,7 @@ export class NfaEngine implements PatternEngine {
     this.nextId = state.nextId
     this.droppedCounts = { ...emptyDropped(), ...state.dropped }
     this.stepTimeouts = state.stepTimeouts
+    this.expiryFloor = Number.NEGATIVE_INFINITY // the next advanceTime scans and recomputes it
   }
 }
 
