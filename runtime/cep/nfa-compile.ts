@@ -94,6 +94,16 @@ export function compileNfa(spec: PatternSpec): Nfa {
   return compiler.compile()
 }
 
+/** Why a pattern cannot be compiled, or null when it can (the checker reports the same refusals). */
+export function nfaRefusal(spec: PatternSpec): string | null {
+  try {
+    compileNfa(spec)
+    return null
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error)
+  }
+}
+
 /** Reads the IR into Flink's chain of links (the last link of the whole pattern is returned). */
 class ChainBuilder {
   constructor(private readonly spec: PatternSpec) {}
