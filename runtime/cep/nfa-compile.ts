@@ -292,7 +292,6 @@ class NfaCompiler {
   compile(): Nfa {
     this.checkNames()
     this.checkSkip()
-    this.checkWindows()
     const end = this.createState('$end', 'final')
     let sink = this.createMiddleStates(end)
     sink = this.convertLink(sink)
@@ -314,20 +313,6 @@ class NfaCompiler {
     if (step === undefined) throw new Error(`the skip strategy names step ${skip.step}, which does not exist`)
     if (step.negated)
       throw new Error(`step ${step.name}: a skip cannot go to a negated step (it is never in a match)`)
-  }
-
-  /** No step's within is longer than the match's (Flink's checkPatternWindowTimes). */
-  private checkWindows(): void {
-    const whole = this.spec.withinMs
-    if (whole === null) return
-    const visit = (link: Link | null): void => {
-      for (let l = link; l !== null; l = l.previous) {
-        if (l.withinMs !== null && l.withinMs > whole)
-          throw new Error(`${l.name}: its within is longer than the match's within`)
-        if (l.options !== null) for (const option of l.options) visit(option)
-      }
-    }
-    visit(this.current)
   }
 
   /** Every step appears once (Flink's checkPatternNameUniqueness). */
