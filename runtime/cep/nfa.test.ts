@@ -391,6 +391,12 @@ describe('budgets, failures, keys, traces, snapshots', () => {
     expect([...kinds].sort()).toEqual(['drop', 'start'])
   })
 
+  test('a snapshot of another pattern is refused', () => {
+    const first = engineFor('a next b')
+    runRows(first, rowsOf('a'))
+    expect(() => engineFor('a followed by b{2,}').restore(first.snapshot())).toThrow(/another pattern/)
+  })
+
   test('restoring a snapshot mid-stream continues identically', () => {
     const pattern = 'a followed by b+ followed by c'
     const input = rowsOf('a1 b1 a2 b2 b3 x a3 b4 c1 b5 c2')

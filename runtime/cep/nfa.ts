@@ -552,6 +552,7 @@ export class NfaEngine implements PatternEngine {
     }
     return serialize({
       version: SNAPSHOT_VERSION,
+      states: this.nfa.states.length,
       nextId: this.nextId,
       dropped: this.droppedCounts,
       events: table.columns(),
@@ -563,6 +564,7 @@ export class NfaEngine implements PatternEngine {
   restore(bytes: Uint8Array): void {
     const state = deserialize(bytes) as {
       version: number
+      states: number
       nextId: number
       dropped: Record<DropReason, number>
       events: { steps: number[]; seqs: number[]; times: number[]; previous: number[]; rows: unknown[] }
@@ -570,6 +572,9 @@ export class NfaEngine implements PatternEngine {
       stepTimeouts: EngineMatch[]
     }
     if (state.version !== SNAPSHOT_VERSION) throw new Error('the CEP engine snapshot is of another version')
+    // Partial matches name NFA states by index: a snapshot of another pattern cannot be read.
+    if (state.states !== this.nfa.states.length)
+      throw new Error('the CEP engine snapshot was taken with another pattern')
     const nodes: MatchedEvent[] = []
     const { steps, seqs, times, previous, rows } = state.events
     for (let i = 0; i < steps.length; i++) {
