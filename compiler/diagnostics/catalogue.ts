@@ -83,6 +83,24 @@ export const diagnosticCatalogue = {
   E0454: { severity: 'error', title: 'lookup row name is already a field' },
   E0455: { severity: 'error', title: 'as-of lookup in a table without @event_time' },
   E0456: { severity: 'error', title: 'as-of time is not a timestamp' },
+  // Patterns (`match`)
+  E0460: { severity: 'error', title: 'pattern step is not defined' },
+  E0461: { severity: 'error', title: 'defined step is not in the pattern' },
+  E0462: { severity: 'error', title: 'step used or defined twice' },
+  E0463: { severity: 'error', title: 'condition reads a step it cannot see' },
+  E0464: { severity: 'error', title: 'negated step read as an event' },
+  E0465: { severity: 'error', title: 'negation after an optional step' },
+  E0466: { severity: 'error', title: 'absence or timeout without `within`' },
+  E0467: { severity: 'error', title: 'invalid quantifier' },
+  E0468: { severity: 'error', title: 'skip strategy names no step of the pattern' },
+  E0469: { severity: 'error', title: 'negated step with a quantifier, or negated group' },
+  E0470: { severity: 'error', title: 'step condition is not a bool' },
+  E0471: { severity: 'error', title: '`until` on a step that is not repeated without bound' },
+  E0472: { severity: 'error', title: 'invalid `within` of a pattern' },
+  E0473: { severity: 'error', title: 'WebAssembly pattern kernel cannot run this pattern' },
+  E0474: { severity: 'error', title: 'too many pattern steps' },
+  E0475: { severity: 'error', title: 'match over timed results or late events' },
+  E0478: { severity: 'error', title: 'match emits an empty record' },
   // Warnings
   W0001: { severity: 'warning', title: 'stream is never used' },
   W0002: { severity: 'warning', title: 'source is never used' },
@@ -93,6 +111,8 @@ export const diagnosticCatalogue = {
   W0007: { severity: 'warning', title: 'WebAssembly kernel not built' },
   W0014: { severity: 'warning', title: 'optional join key' },
   W0016: { severity: 'warning', title: 'table is never looked up' },
+  W0017: { severity: 'warning', title: 'pattern state can grow without bound' },
+  W0018: { severity: 'warning', title: 'pattern step can never match' },
   // Internal
   E9999: { severity: 'error', title: 'internal compiler error' },
 } as const satisfies Record<string, { severity: 'error' | 'warning'; title: string }>

@@ -124,6 +124,9 @@ describe('match steps, as written', () => {
     expect(errorsOf('stream s = x | match pattern a not b define a as true {}')[0]).toContain(
       'expected `next` or `followed by` after `not`',
     )
+    expect(errorsOf('stream s = x | match pattern not next a define a as true {}')[0]).toContain(
+      'cannot start with `not …`',
+    )
     expect(errorsOf('stream s = x | match pattern a{2 define a as true {}')[0]).toContain(
       'expected `}` or `,` in the quantifier',
     )

@@ -868,6 +868,14 @@ class Parser {
     const start = this.peek().start
     let step: Identifier | null = null
     let group: PatternSyntax | null = null
+    if (this.at('not')) {
+      const token = this.peek()
+      this.report(
+        'a pattern (or a group, or an option of `|`) cannot start with `not …`: absence is checked after a step (`a not followed by b`)',
+        this.span(token.start, token.end),
+      )
+      throw new ParseAbort()
+    }
     if (this.at('(')) {
       if (depth >= MAX_PATTERN_NESTING) {
         const token = this.peek()
