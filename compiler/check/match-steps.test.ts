@@ -208,6 +208,9 @@ sink expired -> stdout`)
       'E0470 the condition of step `a` must be a `bool`, but this is `f64`',
     )
     expect(diagnosticsOf('match within 1m pattern a define a as true { }')[0]).toContain('E0478')
+    expect(diagnosticsOf('match within 1m pattern a define a as true { card }')).toEqual([
+      'E0476 `card` is not a step of the pattern: the output of a match has no current event, so a field is read through a step (`a.card`)',
+    ])
     expect(diagnosticsOf('match within 1m pattern a+ define a as true { x: sum(a) }')[0]).toContain(
       'E0304 `sum` of a list needs a list of `i64`, `f64`, `duration`',
     )

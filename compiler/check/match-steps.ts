@@ -552,7 +552,24 @@ function outputScope(
   return {
     resolve(name, span) {
       const target = steps.findIndex((s) => s.name === name)
-      if (target === -1) return null
+      if (target === -1) {
+        // No event is current when a match is emitted: its fields are read through a step.
+        const last = [...steps].reverse().find((s) => !s.negated && !s.repeated)
+        const isField = record.fields.some((f) => f.name === name)
+        ctx.report(
+          'E0476',
+          `\`${name}\` is not a step of the pattern${
+            isField
+              ? ''
+              : didYouMean(
+                  name,
+                  steps.map((s) => s.name),
+                )
+          }: the ${timedOut ? 'timeout record' : 'output'} of a match has no current event, so a field is read through a step${isField && last ? ` (\`${last.name}.${name}\`)` : ''}`,
+          span,
+        )
+        return { kind: 'Literal', value: null, type: ERROR_TYPE, span }
+      }
       const step = steps[target]!
       if (step.negated) {
         ctx.report(

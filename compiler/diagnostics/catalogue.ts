@@ -100,6 +100,7 @@ export const diagnosticCatalogue = {
   E0473: { severity: 'error', title: 'WebAssembly pattern kernel cannot run this pattern' },
   E0474: { severity: 'error', title: 'too many pattern steps' },
   E0475: { severity: 'error', title: 'match over timed results or late events' },
+  E0476: { severity: 'error', title: 'bare field in the output of a match' },
   E0478: { severity: 'error', title: 'match emits an empty record' },
   // Warnings
   W0001: { severity: 'warning', title: 'stream is never used' },
