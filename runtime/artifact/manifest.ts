@@ -3,7 +3,7 @@
  * compiler/artifact/package.ts). The runtime validates them on load instead of trusting the file,
  * because an artifact can come from another compiler version or another machine.
  */
-import type { PatternSpec } from '../../compiler/ir/pattern.ts'
+import type { PatternEngineFactory } from '../cep/engine.ts'
 import { SluiceError } from '../errors.ts'
 
 export type Connector = { readonly kind: 'kafka'; readonly topic: string } | { readonly kind: 'stdout' }
@@ -85,6 +85,9 @@ export interface WindowGraphNode {
   /** Where the accumulators live: the artifact's WebAssembly kernel, or typed arrays. */
   readonly execution: 'wasm' | 'typescript'
 }
+
+/** The pattern of a `match` step, as the engines take it. */
+type PatternSpec = Parameters<PatternEngineFactory>[0]
 
 /**
  * A `match` step (specs/language.md, "Patterns"); its functions are the module's `matches[id]`.
@@ -214,6 +217,8 @@ const RUNNABLE_KINDS: ReadonlySet<string> = new Set([
   'Join',
   'LateEvents',
   'Lookup',
+  'Match',
+  'MatchTimeouts',
   'Sink',
 ])
 export const SUPPORTED_IR_VERSION = 0
