@@ -105,8 +105,10 @@ Options:
         : onTypedArrays === 0 || onKernel === 0
           ? `, ${windows.length} window(s) on ${onKernel > 0 ? 'the WebAssembly kernel' : 'typed arrays'}`
           : `, ${windows.length} window(s) (${onKernel} on the WebAssembly kernel, ${onTypedArrays} on typed arrays)`
+    const matches = manifest.graph.nodes.filter((n) => n.kind === 'Match')
+    const matchNote = matches.length === 0 ? '' : `, ${matches.length} match step(s)`
     io.stderr(
-      `compiled ${file} → ${out}\n  ${manifest.contentHash}\n  ${manifest.inputs.length} source(s), ${chains.length} fused chain(s)${windowNote}, ${manifest.outputs.length} sink(s)\n`,
+      `compiled ${file} → ${out}\n  ${manifest.contentHash}\n  ${manifest.inputs.length} source(s), ${chains.length} fused chain(s)${windowNote}${matchNote}, ${manifest.outputs.length} sink(s)\n`,
     )
     return 0
   },

@@ -950,7 +950,7 @@ class Checker {
         source = node.name
         break
       }
-      if (node.kind === 'WindowAggregate' || node.kind === 'Join') {
+      if (node.kind === 'WindowAggregate' || node.kind === 'Join' || node.kind === 'Match') {
         timedResultsOf = { kind: node.kind, span: node.span }
         break
       }
@@ -974,6 +974,15 @@ class Checker {
           'this window reads the late events of another window: they are behind the watermark already, so every one would be late here too; aggregate them without a window, or give the first window more `lateness`',
           span,
           [{ message: 'the window whose late events these are', span: byId.get(node.input)?.span ?? span }],
+        )
+        return
+      }
+      if (node.kind === 'Match' || node.kind === 'MatchTimeouts') {
+        this.report(
+          'E0447',
+          'this window reads the results of a match, emitted as the watermark passes their events, so every one would be late here; windows over matches are not supported yet',
+          span,
+          [{ message: 'the match', span: node.span }],
         )
         return
       }

@@ -255,4 +255,19 @@ stream s = w | match within 1m pattern a define a as n > 1 { x: a.card }
 sink s -> stdout`)
     expect(diagnostics.map((d) => d.code)).toEqual(['E0475'])
   })
+
+  it('refuses windows and joins over the results of a match', () => {
+    const window =
+      check(`stream m = payments | match within 1m pattern a define a as true { card: a.card, ts: a.ts }
+stream w = m | aggregate by card window tumbling 1m { n: count() }
+sink w -> stdout`)
+    expect(window.diagnostics.map((d) => d.code)).toEqual(['E0447'])
+    const joined =
+      check(`stream m = payments | match within 1m pattern a define a as true { card: a.card, ts: a.ts }
+stream j = join m as x, payments as p on x.card == p.card within p between 1m before and 1m after x
+sink j -> stdout`)
+    expect(joined.diagnostics.map((d) => `${d.code} ${d.message}`)).toContainEqual(
+      expect.stringMatching(/^E0447 `m` carries the results of a match/),
+    )
+  })
 })
