@@ -4,20 +4,26 @@
  * (test/support/crash-injection.ts), the committed output of a run that crashed and restarted from
  * its checkpoints equals that of a run that never crashed: nothing lost, nothing twice.
  */
+import { existsSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import fc from 'fast-check'
 import { afterAll, describe, expect, it } from 'vitest'
+import { writeArtifact } from '../../compiler/artifact/package.ts'
+import { compileSource } from '../../compiler/compile.ts'
 import { compileFixture } from '../../test/support/compile-fixture.ts'
 import { CrashingLog, CrashingStore, runWithCrashes } from '../../test/support/crash-injection.ts'
 import { readTopic } from '../../test/support/read-topic.ts'
+import { CEP_WASM_PATH } from '../../wasm/host/cep-kernel.ts'
 import { type LoadedArtifact, loadArtifact } from '../artifact/load.ts'
 import { EmbeddedLog } from '../log/embedded.ts'
 import { partitionForKey } from '../log/partitioner.ts'
 import { MetricsRegistry } from '../metrics/registry.ts'
 import { DEAD_LETTER_HEADERS, DEFAULT_DEAD_LETTER_TOPIC, PipelineRunner } from '../node/pipeline-runner.ts'
 import { FileSnapshotStore } from '../state/file-snapshot-store.ts'
+
+const KERNEL_BUILT = existsSync(CEP_WASM_PATH)
 
 const FRAUD = `
 schema Payment { card: string, amount: f64, country: string, ts: timestamp @event_time }
@@ -119,6 +125,10 @@ stream rises = payments
 sink rises -> kafka("rises")
 `
     const artifact = await loadArtifact(await compileFixture(text, 'cep-runner-nokey'))
+    // Event-local conditions: the kernel steps it when it is built (compiler/compile.ts).
+    expect(artifact.manifest.graph.nodes.find((n) => n.kind === 'Match')).toMatchObject({
+      execution: KERNEL_BUILT ? 'wasm' : 'typescript',
+    })
     const log = await EmbeddedLog.open(dir)
     const store = new FileSnapshotStore(join(dir, 'state'))
     try {
@@ -158,6 +168,7 @@ sink rises -> kafka("rises")
 })
 
 const PARTITIONS = 2
+/** Reads earlier steps (`count(up)`, `last(up)`): the TypeScript NFA runs it. */
 const CRASH_PIPE = `
 schema E { id: i64, k: string, v: i64, ts: timestamp @event_time }
 source events: E from kafka("events") watermark ts
@@ -171,7 +182,39 @@ sink runs -> kafka("out")
 sink stalled -> kafka("stalled")
 `
 
-let crashArtifact: Promise<LoadedArtifact> | null = null
+/** Event-local conditions: the WebAssembly pattern kernel runs it (when built). */
+const LOCAL_CRASH_PIPE = `
+schema E { id: i64, k: string, v: i64, ts: timestamp @event_time }
+source events: E from kafka("events") watermark ts
+stream runs = events
+  | match by k within 20s
+      pattern up+ next down
+      define up as v > 0, down as v < 0
+      timeout into stalled { k: first(up).k, ups: count(up) }
+      { k: down.k, first_id: first(up).id, ups: count(up), down_id: down.id }
+sink runs -> kafka("out")
+sink stalled -> kafka("stalled")
+`
+
+const artifacts = new Map<string, Promise<LoadedArtifact>>()
+
+/** The pipe compiled (once) with the engine choice `cepExecution`. */
+function artifactOf(pipe: string, cepExecution: 'auto' | 'typescript'): Promise<LoadedArtifact> {
+  const id = `${cepExecution}\u0000${pipe}`
+  let pending = artifacts.get(id)
+  if (pending === undefined) {
+    pending = (async () => {
+      const result = compileSource('crash.pipe', pipe, { name: `cep-crash-${artifacts.size}`, cepExecution })
+      if (result.artifact === null) throw new Error(result.diagnostics.map((d) => d.message).join('\n'))
+      const dir = await mkdtemp(join(tmpdir(), 'sluice-cep-artifact-'))
+      dirs.push(dir)
+      await writeArtifact(result.artifact, join(dir, 'artifact'))
+      return loadArtifact(join(dir, 'artifact'))
+    })()
+    artifacts.set(id, pending)
+  }
+  return pending
+}
 
 interface Ev {
   readonly id: number
@@ -201,6 +244,7 @@ const eventsArb = fc
   })
 
 async function runCrashing(
+  artifact: LoadedArtifact,
   events: readonly Ev[],
   crashes: readonly number[],
   maxBatchRecords: number,
@@ -217,8 +261,6 @@ async function runCrashing(
     })),
   )
   await first.close()
-  crashArtifact ??= compileFixture(CRASH_PIPE, 'cep-crash').then(loadArtifact)
-  const artifact = await crashArtifact
   const { result, crashed } = await runWithCrashes(
     dir,
     crashes,
@@ -243,26 +285,42 @@ async function runCrashing(
 }
 
 describe('a match step in the runner, with crashes under exactly-once (property)', () => {
-  it('commits what a run without crashes commits: nothing lost, nothing twice', async () => {
-    let crashes = 0
-    let matched = 0
-    await fc.assert(
-      fc.asyncProperty(
-        eventsArb,
-        fc.array(fc.integer({ min: 1, max: 10 }), { minLength: 1, maxLength: 3 }),
-        fc.integer({ min: 1, max: 7 }),
-        async (events, points, maxBatchRecords) => {
-          const expected = await runCrashing(events, [], 1000)
-          const result = await runCrashing(events, points, maxBatchRecords)
-          crashes += result.crashed
-          matched += expected.rows.length
-          expect(result.rows).toEqual(expected.rows)
-        },
-      ),
-      { numRuns: 8 },
-    )
-    // The property saw crashes and results, or it could not have failed.
-    expect(crashes).toBeGreaterThan(0)
-    expect(matched).toBeGreaterThan(0)
-  }, 240_000)
+  it.each([
+    ['an iterative pattern (TypeScript NFA)', CRASH_PIPE, 'typescript'],
+    [
+      'an event-local pattern (WebAssembly kernel when built)',
+      LOCAL_CRASH_PIPE,
+      KERNEL_BUILT ? 'wasm' : 'typescript',
+    ],
+  ])(
+    '%s commits what a run without crashes commits: nothing lost, nothing twice',
+    async (_, pipe, execution) => {
+      // The reference run has no crash and runs on the TypeScript NFA: on the event-local pattern
+      // the crashing run also compares the kernel with it.
+      const reference = await artifactOf(pipe, 'typescript')
+      const artifact = await artifactOf(pipe, 'auto')
+      expect(artifact.manifest.graph.nodes.find((n) => n.kind === 'Match')).toMatchObject({ execution })
+      let crashes = 0
+      let matched = 0
+      await fc.assert(
+        fc.asyncProperty(
+          eventsArb,
+          fc.array(fc.integer({ min: 1, max: 10 }), { minLength: 1, maxLength: 3 }),
+          fc.integer({ min: 1, max: 7 }),
+          async (events, points, maxBatchRecords) => {
+            const expected = await runCrashing(reference, events, [], 1000)
+            const result = await runCrashing(artifact, events, points, maxBatchRecords)
+            crashes += result.crashed
+            matched += expected.rows.length
+            expect(result.rows).toEqual(expected.rows)
+          },
+        ),
+        { numRuns: 8 },
+      )
+      // The property saw crashes and results, or it could not have failed.
+      expect(crashes).toBeGreaterThan(0)
+      expect(matched).toBeGreaterThan(0)
+    },
+    240_000,
+  )
 })

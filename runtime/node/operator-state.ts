@@ -63,7 +63,7 @@ export interface OperatorStateOptions {
   readonly matches?: readonly MatchGraphNode[]
   readonly matchesOfTopic?: ReadonlyMap<string, ReadonlySet<string>>
   /** Creates a match's operator (no partial match) for one source partition of `topic`. */
-  readonly createMatch?: (node: MatchGraphNode, topic: string) => CepOperator
+  readonly createMatch?: (node: MatchGraphNode, topic: string) => Promise<CepOperator>
   /**
    * What a window's watermark follows, for the watermark gauge's `upstream` label: its source's
    * name, or the id of the window whose results it reads (chained windows). Default: the source.
@@ -390,7 +390,7 @@ export class OperatorState {
     const reachedMatches = this.options.matchesOfTopic?.get(topic) ?? new Set<string>()
     for (const node of this.options.matches ?? []) {
       if (!reachedMatches.has(node.id)) continue
-      const operator = this.options.createMatch!(node, topic)
+      const operator = await this.options.createMatch!(node, topic)
       const scope: StateScope = { pipeline: this.options.pipeline, operator: node.state.id, topic, partition }
       const snapshot = await this.requireStore().load(scope, epoch)
       operator.restore(snapshot.entries.get(MATCH_ENTRY))

@@ -19,6 +19,7 @@
  * acknowledged (SluiceError.appended), so a retry adds no duplicates where the log can tell.
  */
 import { EvaluationError } from '../../stdlib/eval-error.ts'
+import { type CepKernel, CepKernelUnsupportedError, loadCepKernel } from '../../wasm/host/cep-kernel.ts'
 import { loadWindowKernel, type WindowKernel } from '../../wasm/host/window-kernel.ts'
 import type { LoadedArtifact } from '../artifact/load.ts'
 import {
@@ -34,6 +35,7 @@ import { type ChainError, createEventBatch, type EventBatch } from '../artifact/
 import { type CepBatchOutput, CepOperator } from '../cep/cep-operator.ts'
 import type { DropReason, EngineBudget, PatternEngineFactory } from '../cep/engine.ts'
 import { createNfaEngine } from '../cep/nfa.ts'
+import { compileNfa } from '../cep/nfa-compile.ts'
 import { isSluiceError, SluiceError } from '../errors.ts'
 import { JoinOperator, type JoinSide, joinLateReason } from '../join/interval-join.ts'
 import type {
@@ -457,6 +459,7 @@ export class PipelineRunner {
     )
       ? this.windowKernel()
       : null
+    const cepKernel = matches.some((m) => m.execution === 'wasm') ? this.cepKernel() : null
     return new OperatorState({
       pipeline: artifact.manifest.name,
       chains: stateful,
@@ -513,7 +516,7 @@ export class PipelineRunner {
       },
       matches,
       matchesOfTopic,
-      createMatch: (node) => {
+      createMatch: async (node) => {
         const functions = artifact.operators.matches?.[node.id]
         if (functions === undefined) {
           throw new SluiceError(
@@ -527,7 +530,7 @@ export class PipelineRunner {
           node,
           functions,
           delayMs,
-          patternEngineFactory(node),
+          patternEngineFactory(node, node.execution === 'wasm' ? await cepKernel! : null),
           this.options.cepBudget ?? DEFAULT_CEP_BUDGET,
         )
       },
@@ -576,6 +579,20 @@ export class PipelineRunner {
       node = byId.get(inputsOf(node)[0]!)
     }
     return null
+  }
+
+  /** The artifact's pattern kernel, compiled once (each match and partition gets an instance). */
+  private cepKernel(): Promise<CepKernel> {
+    const bytes = this.options.artifact.wasm.get('cep')
+    if (bytes === undefined) {
+      return Promise.reject(
+        new SluiceError(
+          'ARTIFACT_INVALID',
+          'the artifact runs patterns in WebAssembly but ships no cep kernel',
+        ),
+      )
+    }
+    return loadCepKernel(bytes)
   }
 
   /** The artifact's window kernel, compiled once (each window and partition gets an instance). */
@@ -1297,15 +1314,22 @@ function errorMessage(error: unknown): string {
 
 /**
  * The one place where a `match` step's engine is chosen (compiler/compile.ts sets
- * `node.execution`). The WebAssembly pattern kernel (wasm/host/cep-kernel.ts) has not landed on
- * this branch, so both choices step the TypeScript NFA (runtime/cep/nfa.ts) for now: a `wasm` match
- * gets the same results, only without the kernel's speed.
+ * `node.execution`): the WebAssembly pattern kernel (wasm/host/cep-kernel.ts) for a `wasm` match,
+ * the TypeScript NFA (runtime/cep/nfa.ts) otherwise. Both step the NFA runtime/cep/nfa-compile.ts
+ * builds, with the same rules, so they give the same matches; a pattern the kernel refuses (one
+ * edge's guard with too many terms) falls back to the TypeScript NFA, every time alike, so a
+ * snapshot is always restored by the engine that wrote it.
  */
-function patternEngineFactory(node: MatchGraphNode): PatternEngineFactory {
-  switch (node.execution) {
-    case 'wasm':
-    case 'typescript':
-      return createNfaEngine
+function patternEngineFactory(node: MatchGraphNode, kernel: CepKernel | null): PatternEngineFactory {
+  if (node.execution !== 'wasm' || kernel === null) return createNfaEngine
+  const onKernel = kernel.factory(compileNfa)
+  return (spec, functions, budget) => {
+    try {
+      return onKernel(spec, functions, budget)
+    } catch (error) {
+      if (error instanceof CepKernelUnsupportedError) return createNfaEngine(spec, functions, budget)
+      throw error
+    }
   }
 }
 
