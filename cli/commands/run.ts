@@ -131,6 +131,7 @@ back-off, reports sluice_ready 0 and logs one warning per outage, and goes on wh
         checkpointIntervalMs: state.checkpointIntervalMs,
         ...(state.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: state.idleTimeoutMs }),
         stateBudget: state.stateBudget,
+        cepBudget: state.cepBudget,
         ...(state.stateStore ? { stateStore: state.stateStore } : {}),
       })
       logger.info('running', {

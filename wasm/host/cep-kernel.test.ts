@@ -1,0 +1,518 @@
+import { join } from 'node:path'
+import fc from 'fast-check'
+import { beforeAll, describe, expect, it } from 'vitest'
+import type { PatternSpec } from '../../compiler/ir/pattern.ts'
+import type {
+  CepFunctions,
+  EngineBudget,
+  EngineMatch,
+  PatternEngine,
+  ReleasedEvents,
+} from '../../runtime/cep/engine.ts'
+import { NfaEngine } from '../../runtime/cep/nfa.ts'
+import { compileNfa } from '../../runtime/cep/nfa-compile.ts'
+import type { Nfa, NfaCondition } from '../../runtime/cep/nfa-types.ts'
+import {
+  type FixtureRow,
+  fixtureFunctions,
+  idsOf,
+  readPattern,
+  rowsOf,
+} from '../../test/support/cep-nfa-fixtures.ts'
+import { buildKernel, KERNELS_DIR } from '../build.ts'
+import {
+  type CepKernel,
+  CepKernelUnsupportedError,
+  conditionTerms,
+  kernelRefusal,
+  loadCepKernel,
+  termsHold,
+} from './cep-kernel.ts'
+
+let kernel: CepKernel
+
+beforeAll(async () => {
+  const built = await buildKernel(join(KERNELS_DIR, 'cep.ts'))
+  kernel = await loadCepKernel(built.wasmPath)
+}, 60_000)
+
+const UNBOUNDED: EngineBudget = { maxPerKey: Number.POSITIVE_INFINITY, maxTotal: Number.POSITIVE_INFINITY }
+const NO_CONTEXT = { events: () => [] }
+
+/** What the operator does for an engine that wants masks: every step's condition and until, per row. */
+function fillMasks(functions: CepFunctions, rows: readonly unknown[], masks: Uint32Array): void {
+  rows.forEach((row, i) => {
+    let mask = 0
+    functions.conditions.forEach((condition, s) => {
+      if (condition(row, NO_CONTEXT)) mask |= 1 << s
+    })
+    functions.untils.forEach((until, s) => {
+      if (until?.(row, NO_CONTEXT) === true) mask |= 1 << (16 + s)
+    })
+    masks[i] = mask >>> 0
+  })
+}
+
+interface Round {
+  readonly rows: readonly unknown[]
+  readonly keyIds: readonly number[]
+  readonly times: readonly number[]
+  /** advanceTime to this after the round's events (null: none). */
+  readonly watermark: number | null
+}
+
+interface Output {
+  /** Per key id: its matches and timeouts in emission order, as `m|t time seqs…`. */
+  readonly byKey: Map<number, string[]>
+  readonly partials: number[]
+  readonly dropped: string[]
+}
+
+function describeMatch(kind: 'm' | 't', match: EngineMatch): string {
+  return `${kind} @${match.time} ${match.seqs.map((s, i) => `${s}:${match.steps[i]}`).join(' ')}`
+}
+
+/** Runs rounds through an engine (one step per round, then advanceTime), seqs numbering rows from 0. */
+function run(
+  engine: PatternEngine,
+  functions: CepFunctions,
+  rounds: readonly Round[],
+  restoreAfter: ((engine: PatternEngine) => PatternEngine) | null = null,
+): Output {
+  const byKey = new Map<number, string[]>()
+  const note = (kind: 'm' | 't', list: EngineMatch[]) => {
+    for (const m of list) {
+      const entries = byKey.get(m.keyId) ?? []
+      entries.push(describeMatch(kind, m))
+      byKey.set(m.keyId, entries)
+    }
+  }
+  const partials: number[] = []
+  const dropped: string[] = []
+  let seq = 0
+  let current = engine
+  for (const round of rounds) {
+    const n = round.rows.length
+    const events: ReleasedEvents = {
+      length: n,
+      keyIds: Int32Array.from(round.keyIds),
+      times: Float64Array.from(round.times),
+      seqs: Float64Array.from(round.rows, () => seq++),
+      rows: [...round.rows],
+      masks: new Uint32Array(n),
+    }
+    if (current.wantsMasks) fillMasks(functions, round.rows, events.masks)
+    const matches: EngineMatch[] = []
+    current.step(events, matches, [])
+    note('m', matches)
+    if (round.watermark !== null) {
+      const late: EngineMatch[] = []
+      const timeouts: EngineMatch[] = []
+      current.advanceTime(round.watermark, late, timeouts)
+      note('m', late)
+      note('t', timeouts)
+    }
+    partials.push(current.partialMatches)
+    dropped.push(JSON.stringify(current.dropped))
+    if (restoreAfter !== null) current = restoreAfter(current)
+  }
+  return { byKey, partials, dropped }
+}
+
+function bothEngines(spec: PatternSpec, functions: CepFunctions, budget: EngineBudget = UNBOUNDED) {
+  const nfa = compileNfa(spec)
+  return {
+    typescript: new NfaEngine(nfa, spec.skip, functions, budget),
+    wasm: kernel.createEngine(nfa, spec, budget),
+  }
+}
+
+describe('conditionTerms', () => {
+  const conditionArb = fc.letrec<{ c: NfaCondition }>((tie) => ({
+    c: fc.oneof(
+      { depthSize: 'small', withCrossShrink: true },
+      fc.constant<NfaCondition>({ kind: 'true' }),
+      fc.integer({ min: 0, max: 3 }).map<NfaCondition>((step) => ({ kind: 'step', step })),
+      fc.integer({ min: 0, max: 2 }).map<NfaCondition>((step) => ({ kind: 'until', step })),
+      tie('c').map<NfaCondition>((of) => ({ kind: 'not', of })),
+      fc.array(tie('c'), { maxLength: 3 }).map<NfaCondition>((of) => ({ kind: 'and', of })),
+      fc.array(tie('c'), { maxLength: 3 }).map<NfaCondition>((of) => ({ kind: 'or', of })),
+    ),
+  })).c
+
+  const evaluate = (c: NfaCondition, mask: number): boolean => {
+    switch (c.kind) {
+      case 'true':
+        return true
+      case 'step':
+        return ((mask >>> c.step) & 1) === 1
+      case 'until':
+        return ((mask >>> (16 + c.step)) & 1) === 1
+      case 'not':
+        return !evaluate(c.of, mask)
+      case 'and':
+        return c.of.every((x) => evaluate(x, mask))
+      case 'or':
+        return c.of.some((x) => evaluate(x, mask))
+    }
+  }
+
+  it('flattens a condition tree into terms that hold on exactly the masks it holds on', () => {
+    fc.assert(
+      fc.property(conditionArb, (condition) => {
+        const terms = conditionTerms(condition)
+        for (let bits = 0; bits < 128; bits++) {
+          const mask = ((bits & 15) | ((bits >> 4) << 16)) >>> 0
+          expect(termsHold(terms, mask)).toBe(evaluate(condition, mask))
+        }
+      }),
+      { numRuns: 300 },
+    )
+  })
+
+  it('refuses iterative conditions and steps past the mask', () => {
+    const spec = readPattern('a followed by b')
+    expect(kernelRefusal(spec)).toBeNull()
+    const iterative: PatternSpec = {
+      ...spec,
+      steps: spec.steps.map((s, i) => (i === 1 ? { ...s, reads: [0] } : s)),
+    }
+    expect(kernelRefusal(iterative)).toMatch(/reads earlier events/)
+    expect(() => kernel.createEngine(compileNfa(spec), iterative, UNBOUNDED)).toThrow(
+      CepKernelUnsupportedError,
+    )
+  })
+})
+
+/** Rows of one key at times 1, 2, …, stepped in one batch, then time advanced to `until`. */
+function compareOnRows(
+  pattern: string,
+  input: string,
+  options: Parameters<typeof readPattern>[1] & { until?: number; budget?: EngineBudget } = {},
+): string[] {
+  const spec = readPattern(pattern, options)
+  const functions = fixtureFunctions(spec)
+  const rows = rowsOf(input)
+  const rounds: Round[] = [
+    {
+      rows,
+      keyIds: rows.map(() => 0),
+      times: rows.map((_, i) => i + 1),
+      watermark: options.until ?? null,
+    },
+  ]
+  const engines = bothEngines(spec, functions, options.budget)
+  const expected = run(engines.typescript, functions, rounds)
+  const actual = run(engines.wasm, functions, rounds)
+  expect(actual).toEqual(expected)
+  // The same matches as ids, for the reader.
+  const matches: EngineMatch[] = []
+  const wasm = bothEngines(spec, functions, options.budget).wasm
+  const events: ReleasedEvents = {
+    length: rows.length,
+    keyIds: new Int32Array(rows.length),
+    times: Float64Array.from(rows, (_, i) => i + 1),
+    seqs: Float64Array.from(rows, (_, i) => i),
+    rows,
+    masks: new Uint32Array(rows.length),
+  }
+  fillMasks(functions, rows, events.masks)
+  wasm.step(events, matches, [])
+  if (options.until !== undefined) wasm.advanceTime(options.until, matches, [])
+  return matches.map(idsOf)
+}
+
+describe('the kernel matches what the TypeScript engine matches (Flink documentation examples)', () => {
+  it('quantifiers: b+ followed by c over b1 b2 b3 c, every admissible count', () => {
+    // Relaxed: a partial match may also wait for c past a b (the c state's IGNORE).
+    expect(compareOnRows('b+ followed by c', 'b1 b2 b3 c')).toEqual([
+      'b1 b2 b3 c',
+      'b1 b2 c',
+      'b1 c',
+      'b2 b3 c',
+      'b2 c',
+      'b3 c',
+    ])
+    expect(compareOnRows('b+ consecutive next c', 'b1 b2 b3 c')).toEqual(['b1 b2 b3 c', 'b2 b3 c', 'b3 c'])
+  })
+
+  it('contiguity: strict, relaxed and non-deterministic relaxed over a c1 b c2', () => {
+    compareOnRows('a next c', 'a c1 b c2')
+    compareOnRows('a followed by c', 'a c1 b c2')
+    compareOnRows('a followed by any c', 'a c1 b c2')
+  })
+
+  it('inner contiguity of a loop: relaxed, consecutive and any over c d a1 a2 a3 d a4 b', () => {
+    for (const inner of ['', ' consecutive', ' any']) {
+      compareOnRows(`c followed by a+${inner} followed by b`, 'c d a1 a2 a3 d a4 b')
+      compareOnRows(`c followed by a{2,3}${inner} followed by b`, 'c d a1 a2 a3 d a4 b')
+    }
+  })
+
+  it('optional, greedy and reluctant quantifiers', () => {
+    compareOnRows('c followed by a* followed by b', 'c a1 a2 b')
+    compareOnRows('c followed by a? followed by b', 'c a1 a2 b')
+    compareOnRows('c followed by a+ greedy followed by b', 'c a1 a2 b')
+    compareOnRows('c followed by a+ reluctant followed by b', 'c a1 a2 b')
+  })
+
+  it('skip strategies over a1 a2 a3 b (pattern a+ followed by b)', () => {
+    for (const skip of ['noSkip', 'toNext', 'pastLastEvent', 'toFirst a', 'toLast a'])
+      compareOnRows('a+ followed by b', 'a1 a2 a3 b', { skip })
+    compareOnRows('a followed by b+', 'a b1 b2 b3 a b4', { skip: 'toLast b' })
+  })
+
+  it('negation: not next, not followed by, absence at the end under within', () => {
+    compareOnRows('a not next b followed by c', 'a b c a d c')
+    compareOnRows('a not followed by b followed by c', 'a d b c a d c')
+    compareOnRows('a not followed by b', 'a d a b a', { withinMs: 3, until: 20 })
+  })
+
+  it('within: timeouts, step windows and until', () => {
+    compareOnRows('a followed by b followed by c', 'a x b x x x c a b', { withinMs: 4, until: 30 })
+    compareOnRows('a followed by b within 2 followed by c', 'a x b c a x x b c', { until: 30 })
+    compareOnRows('a+ followed by b', 'a1 a2 u a3 b', {
+      untils: ['a'],
+    })
+  })
+
+  it('groups and alternation', () => {
+    compareOnRows('(a followed by b){2} followed by c', 'a b a b a b c')
+    compareOnRows('a followed by b | a followed by c', 'a b c a c')
+  })
+
+  it('budgets drop the oldest partial match of the key', () => {
+    compareOnRows('a followed by b', 'a1 a2 a3 a4 b', { budget: { maxPerKey: 2, maxTotal: 10 } })
+    compareOnRows('a followed by b', 'a1 a2 a3 a4 b', { budget: { maxPerKey: 10, maxTotal: 3 } })
+  })
+})
+
+// ---- random patterns of event-local conditions ----
+
+const STEP_NAMES = ['a', 'b', 'c', 'd'] as const
+
+const quantifierArb = fc.constantFrom(
+  '',
+  '',
+  '+',
+  '*',
+  '?',
+  '{2}',
+  '{1,2}',
+  '{2,}',
+  '+ consecutive',
+  '+ any',
+  '{1,3} greedy',
+  '+ reluctant',
+)
+const connectorArb = fc.constantFrom(
+  'next',
+  'followed by',
+  'followed by',
+  'followed by any',
+  'not next',
+  'not followed by',
+)
+
+/** Pattern text over steps a, b, c, d (each at most once), or null for a shape the compiler refuses. */
+const patternArb = fc
+  .record({
+    count: fc.integer({ min: 1, max: 4 }),
+    quantifiers: fc.array(quantifierArb, { minLength: 4, maxLength: 4 }),
+    connectors: fc.array(connectorArb, { minLength: 3, maxLength: 3 }),
+    group: fc.boolean(),
+    stepWithin: fc.option(fc.integer({ min: 1, max: 4 }), { nil: null }),
+  })
+  .map(({ count, quantifiers, connectors, group, stepWithin }) => {
+    const parts: string[] = []
+    for (let i = 0; i < count; i++) {
+      const negated = i > 0 && connectors[i - 1]!.startsWith('not')
+      const within = i === count - 1 && stepWithin !== null ? ` within ${stepWithin}` : ''
+      const term = `${STEP_NAMES[i]}${negated ? '' : quantifiers[i]}${within}`
+      parts.push(i === 0 ? term : `${connectors[i - 1]} ${term}`)
+    }
+    if (group && count >= 2) return `(${parts[0]} ${parts[1]}){1,2} ${parts.slice(2).join(' ')}`.trim()
+    return parts.join(' ')
+  })
+
+const optionsArb = fc.record({
+  withinMs: fc.option(fc.integer({ min: 1, max: 8 }), { nil: null }),
+  skip: fc.constantFrom('noSkip', 'toNext', 'pastLastEvent', 'toFirst a', 'toLast a', 'toLast b'),
+  untils: fc.subarray(['a', 'b']),
+  maxPerKey: fc.constantFrom(2, 5, Number.POSITIVE_INFINITY),
+  maxTotal: fc.constantFrom(4, Number.POSITIVE_INFINITY),
+})
+
+type OptionsValue = typeof optionsArb extends fc.Arbitrary<infer T> ? T : never
+
+interface BitRow {
+  readonly bits: number
+}
+
+/** Events: condition bits per row, key, time step (0: a tie), and the rounds' lengths. */
+const inputArb = fc.record({
+  events: fc.array(
+    fc.record({
+      bits: fc.integer({ min: 0, max: 0xff }),
+      key: fc.integer({ min: 0, max: 2 }),
+      gap: fc.constantFrom(0, 1, 1, 1, 2, 3),
+    }),
+    { minLength: 1, maxLength: 40 },
+  ),
+  cuts: fc.array(fc.integer({ min: 1, max: 12 }), { minLength: 1, maxLength: 8 }),
+  watermarkLag: fc.constantFrom(0, 1, 3),
+})
+
+/** Step s holds on bit s of a row, its until on bit 4 + s (so they overlap at random). */
+function bitFunctions(spec: PatternSpec): CepFunctions {
+  return {
+    ...fixtureFunctions(spec),
+    conditions: spec.steps.map((_, s) => (row: unknown) => (((row as BitRow).bits >> s) & 1) === 1),
+    untils: spec.steps.map((step, s) =>
+      step.hasUntil ? (row: unknown) => (((row as BitRow).bits >> (4 + s)) & 1) === 1 : null,
+    ),
+  }
+}
+
+function roundsOf(input: {
+  events: { bits: number; key: number; gap: number }[]
+  cuts: number[]
+  watermarkLag: number
+}): Round[] {
+  let time = 0
+  const all = input.events.map((e) => {
+    time += e.gap
+    return { row: { bits: e.bits } satisfies BitRow, key: e.key, time }
+  })
+  const rounds: Round[] = []
+  let at = 0
+  let cut = 0
+  while (at < all.length) {
+    const size = input.cuts[cut++ % input.cuts.length]!
+    const part = all.slice(at, at + size)
+    at += size
+    const last = part[part.length - 1]!.time
+    // The operator releases events the watermark passed; the next round's come after it.
+    const next = all[at]?.time ?? Number.POSITIVE_INFINITY
+    const watermark = Math.min(last + input.watermarkLag, next - 1)
+    rounds.push({
+      rows: part.map((p) => p.row),
+      keyIds: part.map((p) => p.key),
+      times: part.map((p) => p.time),
+      watermark: watermark >= last ? watermark : null,
+    })
+  }
+  rounds.push({ rows: [], keyIds: [], times: [], watermark: time + 100 })
+  return rounds
+}
+
+function specOrNull(pattern: string, options: OptionsValue): { spec: PatternSpec; nfa: Nfa } | null {
+  try {
+    const spec = readPattern(pattern, {
+      withinMs: options.withinMs,
+      skip: options.skip,
+      untils: options.untils,
+    })
+    return { spec, nfa: compileNfa(spec) }
+  } catch {
+    return null
+  }
+}
+
+describe('the kernel against the TypeScript engine on random patterns', () => {
+  it('same matches, timeouts, partial matches and drops, batch by batch', () => {
+    let compared = 0
+    fc.assert(
+      fc.property(patternArb, optionsArb, inputArb, (pattern, options, input) => {
+        const compiled = specOrNull(pattern, options)
+        fc.pre(compiled !== null)
+        const { spec, nfa } = compiled!
+        compared++
+        const functions = bitFunctions(spec)
+        const budget = { maxPerKey: options.maxPerKey, maxTotal: options.maxTotal }
+        const rounds = roundsOf(input)
+        const expected = run(new NfaEngine(nfa, spec.skip, functions, budget), functions, rounds)
+        const actual = run(kernel.createEngine(nfa, spec, budget), functions, rounds)
+        expect(actual).toEqual(expected)
+      }),
+      { numRuns: 400 },
+    )
+    expect(compared).toBeGreaterThan(100)
+  })
+
+  it('a snapshot restored into a new engine after every round goes on as the original', () => {
+    fc.assert(
+      fc.property(patternArb, optionsArb, inputArb, (pattern, options, input) => {
+        const compiled = specOrNull(pattern, options)
+        fc.pre(compiled !== null)
+        const { spec, nfa } = compiled!
+        const functions = bitFunctions(spec)
+        const budget = { maxPerKey: options.maxPerKey, maxTotal: options.maxTotal }
+        const rounds = roundsOf(input)
+        const straight = run(kernel.createEngine(nfa, spec, budget), functions, rounds)
+        const restored = run(kernel.createEngine(nfa, spec, budget), functions, rounds, (engine) => {
+          const next = kernel.createEngine(nfa, spec, budget)
+          next.restore(engine.snapshot())
+          return next
+        })
+        expect(restored).toEqual(straight)
+      }),
+      { numRuns: 150 },
+    )
+  })
+})
+
+describe('memory', () => {
+  it('grows through many keys and partial matches and frees every event once they end', () => {
+    const spec = readPattern('a{2} followed by b', { withinMs: 50 })
+    const functions = fixtureFunctions(spec)
+    const nfa = compileNfa(spec)
+    const wasm = kernel.createEngine(nfa, spec, UNBOUNDED)
+    const typescript = new NfaEngine(nfa, spec.skip, functions, UNBOUNDED)
+    const rounds: Round[] = []
+    for (let r = 0; r < 20; r++) {
+      const rows: FixtureRow[] = []
+      const keyIds: number[] = []
+      const times: number[] = []
+      for (let i = 0; i < 2000; i++) {
+        rows.push({ id: `${r}.${i}`, v: i % 7 === 6 ? 'b' : 'a' })
+        keyIds.push((i * 7919 + r) % 5000)
+        times.push(r * 10 + 1)
+      }
+      rounds.push({ rows, keyIds, times, watermark: r * 10 + 1 })
+    }
+    rounds.push({ rows: [], keyIds: [], times: [], watermark: 1000 })
+    expect(run(wasm, functions, rounds)).toEqual(run(typescript, functions, rounds))
+    expect(wasm.partialMatches).toBe(0)
+    expect(wasm.heldEvents).toBe(0)
+    expect(wasm.pathNodes).toBe(0)
+    for (let k = 0; k < 5000; k++) expect(wasm.keyIsEmpty(k)).toBe(true)
+  })
+
+  it('without timeouts to report (no `timeout into`) it counts them and matches the same', () => {
+    const spec = readPattern('a{2} followed by b', { withinMs: 4 })
+    const functions = fixtureFunctions(spec)
+    const rows = rowsOf('a1 a2 x a3 b a4 a5 x x x x a6')
+    const rounds: Round[] = [
+      { rows, keyIds: rows.map(() => 0), times: rows.map((_, i) => i + 1), watermark: 100 },
+    ]
+    const reported = run(kernel.createEngine(compileNfa(spec), spec, UNBOUNDED), functions, rounds)
+    const silent = kernel.factory(compileNfa)(spec, { ...functions, timeout: null }, UNBOUNDED)
+    const quiet = run(silent, functions, rounds)
+    const timeouts = reported.byKey.get(0)!.filter((e) => e.startsWith('t'))
+    expect(timeouts.length).toBeGreaterThan(0)
+    expect(quiet.byKey.get(0)).toEqual(reported.byKey.get(0)!.filter((e) => e.startsWith('m')))
+    expect(quiet.byKey.get(0)!.length).toBeGreaterThan(0)
+    expect(quiet.dropped).toEqual(reported.dropped)
+    expect(JSON.parse(quiet.dropped.at(-1)!).timeout).toBe(timeouts.length)
+  })
+
+  it('refuses to trace (explain runs the TypeScript engine)', () => {
+    const spec = readPattern('a followed by b')
+    const wasm = kernel.createEngine(compileNfa(spec), spec, UNBOUNDED)
+    expect(() => {
+      wasm.trace = () => {}
+    }).toThrow(/does not trace/)
+    wasm.trace = null
+  })
+})

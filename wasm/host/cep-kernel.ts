@@ -1,0 +1,594 @@
+/**
+ * Host binding of the CEP kernel (wasm/kernels/cep.ts): a PatternEngine (runtime/cep/engine.ts)
+ * whose partial matches live in a WebAssembly instance's linear memory, stepping the same NFA
+ * (runtime/cep/nfa-types.ts) with the same rules as the TypeScript engine (runtime/cep/nfa.ts).
+ *
+ *   const kernel = await loadCepKernel()                 // wasm/dist/cep.wasm, compiled once
+ *   const engine = kernel.createEngine(nfa, spec, budget) // one instance (own memory) per engine
+ *   engine.step(released, matches, failures)              // released.masks filled (wantsMasks)
+ *
+ * The kernel serves patterns whose conditions are all event-local (every PatternStepInfo.reads
+ * empty, at most 16 steps): the operator evaluates them per batch into bitmasks (bit s: step s's
+ * condition, bit 16 + s its `until`) and the NFA's condition trees are flattened here into
+ * disjunctions of (mustSet, mustClear) terms over that mask. `kernelRefusal` says why a pattern
+ * is not served.
+ *
+ * Events: the kernel gives every event a partial match keeps a slot number; the host keeps the
+ * event's row under that number and forgets it when the kernel reports the slot released.
+ * Matches and timeouts come back as records of (step, slot) pairs, turned here into EngineMatch.
+ * Timeouts the kernel finds while stepping (an event came after a partial match's `within` ran
+ * out) wait for the next advanceTime, the only call that reports timeouts.
+ *
+ * Not covered: `trace` (explain runs the TypeScript engine); iterative conditions.
+ */
+
+import { readFile } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
+import { deserialize, serialize } from 'node:v8'
+import type { PatternSpec } from '../../compiler/ir/pattern.ts'
+import type {
+  CepFunctions,
+  DropReason,
+  EngineBudget,
+  EngineMatch,
+  PatternEngine,
+  PatternEngineFactory,
+  ReleasedEvents,
+  TraceEntry,
+} from '../../runtime/cep/engine.ts'
+import type { Nfa, NfaCondition } from '../../runtime/cep/nfa-types.ts'
+import { KernelAbortError, readAssemblyScriptString } from './kernel-host.ts'
+
+/** The default location of the built kernel (`npm run build:wasm`, or `buildKernel` from wasm/build.ts). */
+export const CEP_WASM_PATH = fileURLToPath(new URL('../dist/cep.wasm', import.meta.url))
+
+/** Steps a mask can carry: bits 0–15 conditions, 16–31 untils. */
+export const MAX_KERNEL_STEPS = 16
+/** More terms than this in one edge's guard: the pattern is left to the TypeScript engine. */
+const MAX_TERMS_PER_EDGE = 256
+
+interface CepExports {
+  readonly memory: WebAssembly.Memory
+  readonly heapBase: () => number
+  readonly init: (
+    states: number,
+    edges: number,
+    terms: number,
+    start: number,
+    within: number,
+    skip: number,
+    skipStep: number,
+    maxPerKey: number,
+    maxTotal: number,
+    reportTimeouts: number,
+  ) => void
+  readonly setState: (s: number, kind: number, edgeStart: number, edgeCount: number, window: number) => void
+  readonly setEdge: (
+    e: number,
+    action: number,
+    target: number,
+    step: number,
+    termStart: number,
+    termCount: number,
+  ) => void
+  readonly setTerm: (t: number, mustSet: number, mustClear: number) => void
+  readonly reserveInput: (length: number) => void
+  readonly step: (length: number) => number
+  readonly advanceTime: (watermark: number) => void
+  readonly keyIsEmpty: (keyId: number) => number
+  readonly layoutVersion: () => number
+  readonly inputCapacity: () => number
+  readonly inputKeyIds: () => number
+  readonly inputMasks: () => number
+  readonly inputSlots: () => number
+  readonly inputTimes: () => number
+  readonly inputSeqs: () => number
+  readonly outputPtr: () => number
+  readonly outputBytes: () => number
+  readonly releasedPtr: () => number
+  readonly releasedCount: () => number
+  readonly slotsPtr: () => number
+  readonly partialCount: () => number
+  readonly nodeCount: () => number
+  readonly slotCount: () => number
+  readonly dropCount: (reason: number) => number
+  readonly layoutBytes: () => number
+  readonly regionCount: () => number
+  readonly regionPtr: (r: number) => number
+  readonly regionUsed: (r: number) => number
+  readonly reserveRegion: (r: number, bytes: number) => void
+  readonly saveMeta: () => number
+  readonly metaWords: () => number
+  readonly metaAddress: () => number
+  readonly loadMeta: () => void
+}
+
+const REQUIRED_EXPORTS = [
+  'memory',
+  'heapBase',
+  'init',
+  'setState',
+  'setEdge',
+  'setTerm',
+  'reserveInput',
+  'step',
+  'advanceTime',
+  'keyIsEmpty',
+  'saveMeta',
+  'loadMeta',
+] as const
+
+/** Why the kernel cannot run a pattern: the operator then uses the TypeScript engine. */
+export class CepKernelUnsupportedError extends Error {
+  constructor(reason: string) {
+    super(`the WebAssembly CEP kernel cannot run this pattern: ${reason}`)
+    this.name = 'CepKernelUnsupportedError'
+  }
+}
+
+/** Why the kernel cannot run `spec`, or null when it can. */
+export function kernelRefusal(spec: PatternSpec): string | null {
+  if (spec.steps.length > MAX_KERNEL_STEPS)
+    return `it has ${spec.steps.length} steps (the kernel's masks hold ${MAX_KERNEL_STEPS})`
+  const iterative = spec.steps.find((step) => step.reads.length > 0)
+  if (iterative !== undefined)
+    return `step ${iterative.name}'s condition reads earlier events (only event-local conditions run on masks)`
+  return null
+}
+
+/** One conjunction over a condition mask: every bit of `set` is 1 and every bit of `clear` is 0. */
+export interface MaskTerm {
+  readonly set: number
+  readonly clear: number
+}
+
+function conditionBit(kind: 'step' | 'until', step: number): number {
+  if (!Number.isInteger(step) || step < 0 || step >= MAX_KERNEL_STEPS)
+    throw new CepKernelUnsupportedError(`a condition names step ${step}`)
+  return (1 << (kind === 'step' ? step : 16 + step)) >>> 0
+}
+
+/** a AND b over term lists (contradictory terms dropped, duplicates merged). */
+function andTerms(a: readonly MaskTerm[], b: readonly MaskTerm[]): MaskTerm[] {
+  const out: MaskTerm[] = []
+  const seen = new Set<string>()
+  for (const x of a) {
+    for (const y of b) {
+      const set = (x.set | y.set) >>> 0
+      const clear = (x.clear | y.clear) >>> 0
+      if ((set & clear) !== 0) continue
+      const id = `${set}/${clear}`
+      if (seen.has(id)) continue
+      seen.add(id)
+      out.push({ set, clear })
+      if (out.length > MAX_TERMS_PER_EDGE)
+        throw new CepKernelUnsupportedError('a condition flattens into too many terms')
+    }
+  }
+  return out
+}
+
+/** The condition as a disjunction of mask terms (empty: never holds). */
+export function conditionTerms(condition: NfaCondition): MaskTerm[] {
+  switch (condition.kind) {
+    case 'true':
+      return [{ set: 0, clear: 0 }]
+    case 'step':
+    case 'until':
+      return [{ set: conditionBit(condition.kind, condition.step), clear: 0 }]
+    case 'and':
+      return condition.of.reduce<MaskTerm[]>(
+        (terms, part) => andTerms(terms, conditionTerms(part)),
+        [{ set: 0, clear: 0 }],
+      )
+    case 'or': {
+      const out: MaskTerm[] = []
+      for (const part of condition.of) out.push(...conditionTerms(part))
+      if (out.length > MAX_TERMS_PER_EDGE)
+        throw new CepKernelUnsupportedError('a condition flattens into too many terms')
+      return out
+    }
+    case 'not': {
+      // not (t1 or t2 …) = (not t1) and (not t2) …; not t = one of its literals negated.
+      let out: MaskTerm[] = [{ set: 0, clear: 0 }]
+      for (const term of conditionTerms(condition.of)) {
+        const negated: MaskTerm[] = []
+        for (let bit = 0; bit < 32; bit++) {
+          const b = (1 << bit) >>> 0
+          if ((term.set & b) !== 0) negated.push({ set: 0, clear: b })
+          if ((term.clear & b) !== 0) negated.push({ set: b, clear: 0 })
+        }
+        out = andTerms(out, negated)
+      }
+      return out
+    }
+  }
+}
+
+/** Evaluates a term list against a mask (tests; the kernel does the same). */
+export function termsHold(terms: readonly MaskTerm[], mask: number): boolean {
+  return terms.some((t) => (mask & t.set) >>> 0 === t.set && (mask & t.clear) === 0)
+}
+
+const STATE_KINDS = { start: 0, normal: 1, final: 2, stop: 3, pending: 4 } as const
+const ACTIONS = { take: 0, ignore: 1, proceed: 2 } as const
+const SKIP_CODES = { noSkip: 0, toNext: 1, pastLastEvent: 2, toFirst: 3, toLast: 4 } as const
+const DROP_REASONS: readonly DropReason[] = ['timeout', 'budget', 'skip', 'negation', 'no-continuation']
+const RECORD_TIMEOUT = 1
+/** Bytes per slot in the kernel: refs i32, next i32, time f64, seq f64. */
+const SLOT_BYTES = 24
+const SNAPSHOT_VERSION = 1
+
+/** The NFA as the kernel's tables. */
+export interface FlatNfa {
+  readonly states: readonly { kind: number; edgeStart: number; edgeCount: number; windowMs: number }[]
+  readonly edges: readonly {
+    action: number
+    target: number
+    step: number
+    termStart: number
+    termCount: number
+  }[]
+  readonly terms: readonly MaskTerm[]
+}
+
+export function flattenNfa(nfa: Nfa): FlatNfa {
+  const states: FlatNfa['states'][number][] = []
+  const edges: FlatNfa['edges'][number][] = []
+  const terms: MaskTerm[] = []
+  for (const state of nfa.states) {
+    states.push({
+      kind: STATE_KINDS[state.kind],
+      edgeStart: edges.length,
+      edgeCount: state.edges.length,
+      windowMs: state.windowMs ?? Number.POSITIVE_INFINITY,
+    })
+    for (const edge of state.edges) {
+      if (edge.target < 0 || edge.target >= nfa.states.length)
+        throw new RangeError(`an edge of state ${state.name} targets state ${edge.target}`)
+      const guard = conditionTerms(edge.condition)
+      edges.push({
+        action: ACTIONS[edge.action],
+        target: edge.target,
+        step: edge.step,
+        termStart: terms.length,
+        termCount: guard.length,
+      })
+      terms.push(...guard)
+    }
+  }
+  return { states, edges, terms }
+}
+
+const budgetLimit = (n: number): number =>
+  Number.isFinite(n) ? Math.max(0, Math.min(0x7fffffff, Math.floor(n))) : 0x7fffffff
+
+export interface WasmEngineOptions {
+  /**
+   * Whether timed-out partial matches come back from advanceTime (default true). The factory sets
+   * it from CepFunctions.timeout: without a `timeout into` the operator never asks for them, and
+   * the kernel then only counts them (it spares walking their paths).
+   */
+  readonly reportTimeouts?: boolean
+}
+
+export interface CepKernel {
+  /** A new engine on its own instance of the kernel. Throws CepKernelUnsupportedError when it cannot run the pattern. */
+  createEngine(
+    nfa: Nfa,
+    spec: PatternSpec,
+    budget: EngineBudget,
+    options?: WasmEngineOptions,
+  ): WasmPatternEngine
+  /** A PatternEngineFactory over `compile` (runtime/cep/nfa-compile.ts). */
+  factory(compile: (spec: PatternSpec) => Nfa): PatternEngineFactory
+}
+
+const compiledByPath = new Map<string, Promise<WebAssembly.Module>>()
+
+/** Compiles the CEP kernel (once per path) from its bytes or a `.wasm` path. */
+export async function loadCepKernel(wasm: Uint8Array | string = CEP_WASM_PATH): Promise<CepKernel> {
+  let module: WebAssembly.Module
+  if (typeof wasm === 'string') {
+    let pending = compiledByPath.get(wasm)
+    if (pending === undefined) {
+      pending = readFile(wasm).then((bytes) => WebAssembly.compile(bytes))
+      compiledByPath.set(wasm, pending)
+      pending.catch(() => compiledByPath.delete(wasm))
+    }
+    module = await pending
+  } else {
+    module = await WebAssembly.compile(wasm as Uint8Array<ArrayBuffer>)
+  }
+  const exported = new Set(WebAssembly.Module.exports(module).map((entry) => entry.name))
+  const missing = REQUIRED_EXPORTS.filter((name) => !exported.has(name))
+  if (missing.length > 0)
+    throw new Error(`wasm module is not the CEP kernel (missing exports: ${missing.join(', ')})`)
+  const createEngine = (nfa: Nfa, spec: PatternSpec, budget: EngineBudget, options: WasmEngineOptions = {}) =>
+    new WasmPatternEngine(module, nfa, spec, budget, options.reportTimeouts ?? true)
+  return {
+    createEngine,
+    factory:
+      (compile) =>
+      (spec: PatternSpec, functions: CepFunctions, budget: EngineBudget): PatternEngine =>
+        createEngine(compile(spec), spec, budget, { reportTimeouts: functions.timeout !== null }),
+  }
+}
+
+function instantiate(module: WebAssembly.Module): CepExports {
+  let memory: WebAssembly.Memory | null = null
+  const imports = {
+    env: {
+      abort(messagePtr: number, filePtr: number, line: number, column: number): never {
+        const message = memory === null ? null : readAssemblyScriptString(memory, messagePtr)
+        const file = memory === null ? null : readAssemblyScriptString(memory, filePtr)
+        throw new KernelAbortError('cep', message, file, line, column)
+      },
+    },
+  }
+  const exports = new WebAssembly.Instance(module, imports).exports as unknown as CepExports
+  memory = exports.memory
+  return exports
+}
+
+/** A released slot's row (rows may legitimately be undefined or null). */
+const NO_ROW: unique symbol = Symbol('no row')
+
+export class WasmPatternEngine implements PatternEngine {
+  readonly wantsMasks = true
+  private readonly kernel: CepExports
+  private readonly memory: WebAssembly.Memory
+  private readonly flat: FlatNfa
+  private readonly nfa: Nfa
+  private readonly skip: { code: number; step: number }
+  private readonly budget: EngineBudget
+  /** Rows of the events the kernel's slots hold, by slot. */
+  private rows: unknown[] = []
+  /** Timeouts found while stepping, reported at the next advanceTime. */
+  private pendingTimeouts: EngineMatch[] = []
+
+  // Views of the input area, valid for viewBuffer and viewVersion.
+  private viewBuffer: ArrayBuffer | null = null
+  private viewVersion = -1
+  private inKeyIds = new Int32Array(0)
+  private inMasks = new Uint32Array(0)
+  private inTimes = new Float64Array(0)
+  private inSeqs = new Float64Array(0)
+
+  constructor(
+    module: WebAssembly.Module,
+    nfa: Nfa,
+    spec: PatternSpec,
+    budget: EngineBudget,
+    private readonly reportTimeouts = true,
+  ) {
+    const refusal = kernelRefusal(spec)
+    if (refusal !== null) throw new CepKernelUnsupportedError(refusal)
+    this.nfa = nfa
+    this.flat = flattenNfa(nfa)
+    const skip = spec.skip
+    this.skip = {
+      code: SKIP_CODES[skip.kind],
+      step: skip.kind === 'toFirst' || skip.kind === 'toLast' ? skip.step : -1,
+    }
+    this.budget = budget
+    this.kernel = instantiate(module)
+    this.memory = this.kernel.memory
+    this.configure()
+  }
+
+  /** Lays the NFA's tables into a fresh kernel state. */
+  private configure(): void {
+    const { states, edges, terms } = this.flat
+    const kernel = this.kernel
+    kernel.init(
+      states.length,
+      edges.length,
+      terms.length,
+      this.nfa.start,
+      this.nfa.windowMs ?? Number.POSITIVE_INFINITY,
+      this.skip.code,
+      this.skip.step,
+      budgetLimit(this.budget.maxPerKey),
+      budgetLimit(this.budget.maxTotal),
+      this.reportTimeouts ? 1 : 0,
+    )
+    for (const [i, s] of states.entries()) kernel.setState(i, s.kind, s.edgeStart, s.edgeCount, s.windowMs)
+    for (const [i, e] of edges.entries())
+      kernel.setEdge(i, e.action, e.target, e.step, e.termStart, e.termCount)
+    for (const [i, t] of terms.entries()) kernel.setTerm(i, t.set, t.clear)
+    this.rows = []
+    this.pendingTimeouts = []
+    this.viewBuffer = null
+  }
+
+  get partialMatches(): number {
+    return this.kernel.partialCount()
+  }
+
+  get dropped(): Readonly<Record<DropReason, number>> {
+    const out = {} as Record<DropReason, number>
+    DROP_REASONS.forEach((reason, i) => {
+      out[reason] = this.kernel.dropCount(i)
+    })
+    return out
+  }
+
+  /** Events held for partial matches, and path nodes (metrics, benchmarks). */
+  get heldEvents(): number {
+    return this.kernel.slotCount()
+  }
+
+  get pathNodes(): number {
+    return this.kernel.nodeCount()
+  }
+
+  /** The kernel's whole linear memory. */
+  get approximateBytes(): number {
+    return this.memory.buffer.byteLength
+  }
+
+  get trace(): ((entry: TraceEntry) => void) | null {
+    return null
+  }
+
+  set trace(value: ((entry: TraceEntry) => void) | null) {
+    if (value !== null)
+      throw new Error('the WebAssembly CEP engine does not trace: explain runs the TypeScript engine')
+  }
+
+  step(
+    events: ReleasedEvents,
+    matches: EngineMatch[],
+    _failures: { seq: number; error: unknown; site: number }[],
+  ): void {
+    const n = events.length
+    if (n === 0) return
+    const kernel = this.kernel
+    if (n > kernel.inputCapacity()) kernel.reserveInput(n)
+    this.refreshInputViews()
+    this.inKeyIds.set(events.keyIds.length === n ? events.keyIds : events.keyIds.subarray(0, n))
+    this.inMasks.set(events.masks.length === n ? events.masks : events.masks.subarray(0, n))
+    this.inTimes.set(events.times.length === n ? events.times : events.times.subarray(0, n))
+    this.inSeqs.set(events.seqs.length === n ? events.seqs : events.seqs.subarray(0, n))
+    const done = kernel.step(n)
+    if (done !== n)
+      throw new RangeError(`released event ${done} has an invalid key id ${events.keyIds[done]}`)
+    // Rows first (this call's matches may hold this batch's events), then the records, then the
+    // released slots (they may be in this call's records).
+    const slots = new Int32Array(this.memory.buffer, kernel.inputSlots(), n)
+    const rows = this.rows
+    const batchRows = events.rows
+    for (let i = 0; i < n; i++) {
+      const slot = slots[i]!
+      if (slot >= 0) rows[slot] = batchRows[i]
+    }
+    this.readRecords(matches, this.pendingTimeouts)
+    this.forgetReleased()
+  }
+
+  advanceTime(watermark: number, matches: EngineMatch[], timeouts: EngineMatch[] | null): void {
+    if (timeouts !== null) for (const t of this.pendingTimeouts) timeouts.push(t)
+    this.pendingTimeouts = []
+    this.kernel.advanceTime(watermark)
+    this.readRecords(matches, timeouts)
+    this.forgetReleased()
+  }
+
+  keyIsEmpty(keyId: number): boolean {
+    return this.kernel.keyIsEmpty(keyId) === 1
+  }
+
+  snapshot(): Uint8Array {
+    const kernel = this.kernel
+    const buffer = this.memory.buffer
+    const regions: Uint8Array[] = []
+    for (let r = 0; r < kernel.regionCount(); r++)
+      regions.push(new Uint8Array(buffer, kernel.regionPtr(r), kernel.regionUsed(r)).slice())
+    const meta = new Float64Array(buffer, kernel.saveMeta(), kernel.metaWords()).slice()
+    const rows: [number, unknown][] = []
+    this.rows.forEach((row, slot) => {
+      if (row !== NO_ROW) rows.push([slot, row])
+    })
+    return serialize({
+      version: SNAPSHOT_VERSION,
+      tables: this.flat,
+      skip: this.skip,
+      regions,
+      meta,
+      rows,
+      pendingTimeouts: this.pendingTimeouts,
+    })
+  }
+
+  restore(bytes: Uint8Array): void {
+    const state = deserialize(bytes) as {
+      version: number
+      tables: FlatNfa
+      skip: { code: number; step: number }
+      regions: Uint8Array[]
+      meta: Float64Array
+      rows: [number, unknown][]
+      pendingTimeouts: EngineMatch[]
+    }
+    if (state.version !== SNAPSHOT_VERSION)
+      throw new Error(`not a CEP kernel snapshot of a version this runtime reads (${state.version})`)
+    if (
+      JSON.stringify(state.tables) !== JSON.stringify(this.flat) ||
+      state.skip.code !== this.skip.code ||
+      state.skip.step !== this.skip.step
+    )
+      throw new Error('the CEP kernel snapshot was taken for another pattern')
+    this.configure()
+    const kernel = this.kernel
+    state.regions.forEach((bytes, r) => {
+      if (bytes.length > 0) kernel.reserveRegion(r, bytes.length)
+    })
+    const buffer = this.memory.buffer
+    state.regions.forEach((bytes, r) => {
+      new Uint8Array(buffer, kernel.regionPtr(r), bytes.length).set(bytes)
+    })
+    new Float64Array(buffer, kernel.metaAddress(), kernel.metaWords()).set(state.meta)
+    kernel.loadMeta()
+    for (const [slot, row] of state.rows) this.rows[slot] = row
+    this.pendingTimeouts = state.pendingTimeouts
+  }
+
+  /** Turns the kernel's output records into matches (and timeouts, when wanted). */
+  private readRecords(matches: EngineMatch[], timeouts: EngineMatch[] | null): void {
+    const kernel = this.kernel
+    const bytes = kernel.outputBytes()
+    if (bytes === 0) return
+    const buffer = this.memory.buffer
+    const base = kernel.outputPtr()
+    const words = new Int32Array(buffer, base, bytes >> 2)
+    const doubles = new Float64Array(buffer, base, bytes >> 3)
+    const slotDoubles = new Float64Array(buffer, kernel.slotsPtr())
+    const rows = this.rows
+    let w = 0
+    while (w < words.length) {
+      const kind = words[w]!
+      const keyId = words[w + 1]!
+      const count = words[w + 2]!
+      const time = doubles[(w >> 1) + 2]!
+      const want = kind === RECORD_TIMEOUT ? timeouts : matches
+      if (want !== null) {
+        const steps: number[] = new Array(count)
+        const matched: unknown[] = new Array(count)
+        const seqs: number[] = new Array(count)
+        for (let i = 0; i < count; i++) {
+          const step = words[w + 6 + 2 * i]!
+          const slot = words[w + 7 + 2 * i]!
+          steps[i] = step
+          matched[i] = rows[slot]
+          seqs[i] = slotDoubles[(slot * SLOT_BYTES + 16) >> 3]!
+        }
+        want.push({ keyId, steps, rows: matched, seqs, time })
+      }
+      w += 6 + 2 * count
+    }
+  }
+
+  private forgetReleased(): void {
+    const kernel = this.kernel
+    const count = kernel.releasedCount()
+    if (count === 0) return
+    const released = new Int32Array(this.memory.buffer, kernel.releasedPtr(), count)
+    const rows = this.rows
+    for (let i = 0; i < count; i++) rows[released[i]!] = NO_ROW
+  }
+
+  private refreshInputViews(): void {
+    const kernel = this.kernel
+    const buffer = this.memory.buffer
+    const version = kernel.layoutVersion()
+    if (buffer === this.viewBuffer && version === this.viewVersion) return
+    const cap = kernel.inputCapacity()
+    this.inKeyIds = new Int32Array(buffer, kernel.inputKeyIds(), cap)
+    this.inMasks = new Uint32Array(buffer, kernel.inputMasks(), cap)
+    this.inTimes = new Float64Array(buffer, kernel.inputTimes(), cap)
+    this.inSeqs = new Float64Array(buffer, kernel.inputSeqs(), cap)
+    this.viewBuffer = buffer
+    this.viewVersion = version
+  }
+}

@@ -1,0 +1,1208 @@
+// The CEP pattern engine as a kernel (AssemblyScript, compiled by wasm/build.ts): it steps the NFA
+// of runtime/cep/nfa-types.ts (flattened into linear memory by wasm/host/cep-kernel.ts) over
+// columnar batches of released events, with the stepping rules of the TypeScript engine
+// (runtime/cep/nfa.ts), which are Flink CEP's (NFA.computeNextStates, createDecisionGraph,
+// advanceTime, processMatchesAccordingToSkipStrategy).
+//
+// Conditions are not evaluated here: the host passes, per event, the bitmask of every step's
+// event-local condition (bit s) and `until` (bit 16 + s). An edge's guard is a disjunction of
+// terms (mustSet, mustClear) over that mask, so the kernel serves patterns whose conditions are
+// all event-local.
+//
+// State, all in this module's memory (indices, never pointers, so regions can move):
+//   keys    per key id: its partial matches (a list of computation states, in start order), the
+//           completed matches that wait for an earlier partial match (skip strategies), the
+//           earliest time one of them expires, the expiry its timer was scheduled at
+//   states  computation states (Flink's ComputationState): NFA state, path node, start time and
+//           seq, previous event's time, expiry; pooled with a free list
+//   nodes   the arena of path nodes (slot of the event, step, previous node, reference count):
+//           branches share the prefix of their paths; a node dies when no state or node refers
+//           to it
+//   slots   one per event still referenced by a node: time, seq, reference count. The host keeps
+//           the event's row under the same slot number and frees it when the slot is reported
+//           released (slots released during a call are reused only from the next call on, so
+//           the host can still read the matches of this call)
+//   heap    timers: (expiry, key) min-heap, lazily deleted, so advanceTime visits only the keys
+//           with something to expire
+//   out     records of this call: kind (0 match, 1 timeout), key id, event count, time, then
+//           (step, slot) per event
+//
+// Memory: config (fixed at init) then the growable regions in a fixed order. A region grows by
+// doubling; the regions above it move up (memory.copy from the last down, so nothing is
+// overwritten). Every move bumps layoutVersion(); the host re-reads the pointers then.
+
+const TAKE: i32 = 0
+const IGNORE: i32 = 1
+const PROCEED: i32 = 2
+
+const K_FINAL: i32 = 2
+const K_STOP: i32 = 3
+const K_PENDING: i32 = 4
+
+const SKIP_NONE: i32 = 0
+const SKIP_TO_NEXT: i32 = 1
+const SKIP_PAST_LAST: i32 = 2
+const SKIP_TO_FIRST: i32 = 3
+const SKIP_TO_LAST: i32 = 4
+
+const REC_MATCH: i32 = 0
+const REC_TIMEOUT: i32 = 1
+
+// Drop counters (index into drops).
+const DROP_TIMEOUT: i32 = 0
+const DROP_BUDGET: i32 = 1
+const DROP_SKIP: i32 = 2
+const DROP_NEGATION: i32 = 3
+const DROP_NO_CONTINUATION: i32 = 4
+
+// Regions.
+const R_IN: i32 = 0
+const R_KEYS: i32 = 1
+const R_CS: i32 = 2
+const R_NODES: i32 = 3
+const R_SLOTS: i32 = 4
+const R_OUT: i32 = 5
+const R_REL: i32 = 6
+const R_HEAP: i32 = 7
+const REGIONS: i32 = 8
+
+const KEY_BYTES: usize = 40
+const CS_BYTES: usize = 48
+const NODE_BYTES: usize = 16
+const SLOT_BYTES: usize = 24
+const TIMER_BYTES: usize = 16
+// Input: keyIds i32, masks u32, eventSlots i32, times f64, seqs f64.
+const IN_BYTES: usize = 28
+
+const STATE_BYTES: usize = 24
+const EDGE_BYTES: usize = 20
+const TERM_BYTES: usize = 8
+const SCRATCH_ENTRIES: i32 = 1024
+// Scalars saved with a snapshot.
+const META_WORDS: i32 = 24
+
+// ---- configuration ----
+let stateCount: i32 = 0
+let startState: i32 = 0
+let windowMs: f64 = Infinity
+let skipKind: i32 = 0
+let skipStep: i32 = -1
+let maxPerKey: i32 = 0x7fffffff
+let maxTotal: i32 = 0x7fffffff
+// Whether timed-out partial matches are written out (the step has a `timeout into`).
+let reportTimeouts: bool = true
+
+let statesPtr: usize = 0
+let edgesPtr: usize = 0
+let termsPtr: usize = 0
+let stackPtr: usize = 0
+let outEdgesPtr: usize = 0
+let metaPtr: usize = 0
+let regionTable: usize = 0
+let regionsStart: usize = 0
+let layoutEnd: usize = 0
+let version: i32 = 0
+
+// ---- region bases (mirrors of the region table) ----
+let inBase: usize = 0
+let inCap: i32 = 0
+let keysBase: usize = 0
+let csBase: usize = 0
+let nodesBase: usize = 0
+let slotsBase: usize = 0
+let outBase: usize = 0
+let relBase: usize = 0
+let heapBase_: usize = 0
+
+// ---- dynamic state ----
+let keyCount: i32 = 0
+let csTop: i32 = 0
+let csFree: i32 = -1
+let nodeTop: i32 = 0
+let nodeFree: i32 = -1
+let slotTop: i32 = 0
+let slotFree: i32 = -1
+let heapSize: i32 = 0
+let relCount: i32 = 0
+let outUsed: usize = 0
+let totalPartials: i32 = 0
+let totalNodes: i32 = 0
+let totalSlots: i32 = 0
+let dropTimeout: f64 = 0
+let dropBudget: f64 = 0
+let dropSkip: f64 = 0
+let dropNegation: f64 = 0
+let dropNoContinuation: f64 = 0
+
+// ---- per-event scratch ----
+let curSlot: i32 = -1
+let resHead: i32 = -1
+let resTail: i32 = -1
+
+export function heapBase(): usize {
+  return __heap_base
+}
+
+@inline
+function align16(n: usize): usize {
+  return (n + 15) & ~(<usize>15)
+}
+
+function ensureMemory(end: usize): void {
+  const have = (<usize>memory.size()) << 16
+  if (end <= have) return
+  const pages = <i32>((end - have + 0xffff) >> 16)
+  if (memory.grow(pages) < 0) abort('cep kernel: out of memory')
+}
+
+@inline
+function regionPtrOf(r: i32): usize {
+  return <usize>load<u32>(regionTable + (<usize>r << 3))
+}
+
+@inline
+function regionCapOf(r: i32): usize {
+  return <usize>load<u32>(regionTable + (<usize>r << 3), 4)
+}
+
+function refreshBases(): void {
+  inBase = regionPtrOf(R_IN)
+  inCap = <i32>(regionCapOf(R_IN) / IN_BYTES)
+  keysBase = regionPtrOf(R_KEYS)
+  csBase = regionPtrOf(R_CS)
+  nodesBase = regionPtrOf(R_NODES)
+  slotsBase = regionPtrOf(R_SLOTS)
+  outBase = regionPtrOf(R_OUT)
+  relBase = regionPtrOf(R_REL)
+  heapBase_ = regionPtrOf(R_HEAP)
+}
+
+/** Makes region r at least `bytes` long (doubling); the regions above it move up. */
+function growRegion(r: i32, bytes: usize): void {
+  const oldCap = regionCapOf(r)
+  if (bytes <= oldCap) return
+  let cap = oldCap << 1
+  while (cap < bytes) cap <<= 1
+  let p = regionsStart
+  for (let i: i32 = 0; i < REGIONS; i++) {
+    const c = i == r ? cap : regionCapOf(i)
+    p += align16(c)
+  }
+  ensureMemory(p)
+  // Move from the last region down: every region only moves up.
+  let end = p
+  for (let i: i32 = REGIONS - 1; i >= 0; i--) {
+    const c = i == r ? cap : regionCapOf(i)
+    const newPtr = end - align16(c)
+    const oldPtr = regionPtrOf(i)
+    if (newPtr != oldPtr) memory.copy(newPtr, oldPtr, regionCapOf(i))
+    store<u32>(regionTable + (<usize>i << 3), <u32>newPtr)
+    store<u32>(regionTable + (<usize>i << 3), <u32>c, 4)
+    end = newPtr
+  }
+  layoutEnd = p
+  version++
+  refreshBases()
+}
+
+/**
+ * Starts an engine: `states` NFA states, `edges` edges, `terms` condition terms (the host writes
+ * them with setState, setEdge, setTerm), the start state, the pattern's `within` (Infinity:
+ * none), the skip strategy (0 none, 1 to next, 2 past last event, 3 to first, 4 to last; `step`
+ * for 3 and 4), the budget, and whether timeouts are written out (0: only counted). Forgets any
+ * earlier state.
+ */
+export function init(
+  states: i32,
+  edges: i32,
+  terms: i32,
+  start: i32,
+  within: f64,
+  skip: i32,
+  step: i32,
+  perKey: i32,
+  total: i32,
+  timeouts: i32,
+): void {
+  reportTimeouts = timeouts != 0
+  stateCount = states
+  startState = start
+  windowMs = within
+  skipKind = skip
+  skipStep = step
+  maxPerKey = perKey
+  maxTotal = total
+  statesPtr = align16(__heap_base)
+  edgesPtr = align16(statesPtr + <usize>states * STATE_BYTES)
+  termsPtr = align16(edgesPtr + <usize>edges * EDGE_BYTES)
+  stackPtr = align16(termsPtr + <usize>terms * TERM_BYTES)
+  outEdgesPtr = stackPtr + (<usize>SCRATCH_ENTRIES << 2)
+  metaPtr = outEdgesPtr + (<usize>SCRATCH_ENTRIES << 2)
+  regionTable = metaPtr + (<usize>META_WORDS << 3)
+  regionsStart = align16(regionTable + (<usize>REGIONS << 3))
+  let p = regionsStart
+  for (let i: i32 = 0; i < REGIONS; i++) {
+    let cap: usize = 16384
+    if (i == R_IN) cap = IN_BYTES * 256
+    store<u32>(regionTable + (<usize>i << 3), <u32>p)
+    store<u32>(regionTable + (<usize>i << 3), <u32>cap, 4)
+    p += align16(cap)
+  }
+  layoutEnd = p
+  ensureMemory(p)
+  version++
+  refreshBases()
+  keyCount = 0
+  csTop = 0
+  csFree = -1
+  nodeTop = 0
+  nodeFree = -1
+  slotTop = 0
+  slotFree = -1
+  heapSize = 0
+  relCount = 0
+  outUsed = 0
+  totalPartials = 0
+  totalNodes = 0
+  totalSlots = 0
+  dropTimeout = 0
+  dropBudget = 0
+  dropSkip = 0
+  dropNegation = 0
+  dropNoContinuation = 0
+}
+
+export function setState(s: i32, kind: i32, edgeStart: i32, edgeCount: i32, window: f64): void {
+  const p = statesPtr + <usize>s * STATE_BYTES
+  store<i32>(p, kind)
+  store<i32>(p, edgeStart, 4)
+  store<i32>(p, edgeCount, 8)
+  store<f64>(p, window, 16)
+}
+
+export function setEdge(e: i32, action: i32, target: i32, step: i32, termStart: i32, termCount: i32): void {
+  const p = edgesPtr + <usize>e * EDGE_BYTES
+  store<i32>(p, action)
+  store<i32>(p, target, 4)
+  store<i32>(p, step, 8)
+  store<i32>(p, termStart, 12)
+  store<i32>(p, termCount, 16)
+}
+
+export function setTerm(t: i32, mustSet: u32, mustClear: u32): void {
+  const p = termsPtr + <usize>t * TERM_BYTES
+  store<u32>(p, mustSet)
+  store<u32>(p, mustClear, 4)
+}
+
+// ---- accessors ----
+
+@inline function stateKind(s: i32): i32 {
+  return load<i32>(statesPtr + <usize>s * STATE_BYTES)
+}
+@inline function stateEdgeStart(s: i32): i32 {
+  return load<i32>(statesPtr + <usize>s * STATE_BYTES, 4)
+}
+@inline function stateEdgeCount(s: i32): i32 {
+  return load<i32>(statesPtr + <usize>s * STATE_BYTES, 8)
+}
+@inline function stateWindow(s: i32): f64 {
+  return load<f64>(statesPtr + <usize>s * STATE_BYTES, 16)
+}
+
+@inline function keyPtr(k: i32): usize {
+  return keysBase + <usize>k * KEY_BYTES
+}
+// key: 0 head, 4 tail, 8 count, 12 doneHead, 16 doneTail, 24 scheduled f64, 32 minExpiry f64
+
+@inline function csPtr(c: i32): usize {
+  return csBase + <usize>c * CS_BYTES
+}
+// cs: 0 next, 4 state, 8 node, 16 startTime, 24 startSeq, 32 prevTime, 40 expiry (a match's time once final)
+
+@inline function nodePtr(n: i32): usize {
+  return nodesBase + <usize>n * NODE_BYTES
+}
+// node: 0 slot, 4 step, 8 prev, 12 refs
+
+@inline function slotPtr(s: i32): usize {
+  return slotsBase + <usize>s * SLOT_BYTES
+}
+// slot: 0 refs, 4 next free, 8 time, 16 seq
+
+/** Whether edge e's guard holds for an event with condition mask m. */
+@inline
+function edgeHolds(e: usize, m: u32): bool {
+  const count = load<i32>(e, 16)
+  let t = termsPtr + <usize>load<i32>(e, 12) * TERM_BYTES
+  for (let i: i32 = 0; i < count; i++, t += TERM_BYTES) {
+    const set = load<u32>(t)
+    if ((m & set) == set && (m & load<u32>(t, 4)) == 0) return true
+  }
+  return false
+}
+
+// ---- pools ----
+
+function allocCs(): i32 {
+  let c = csFree
+  if (c >= 0) {
+    csFree = load<i32>(csPtr(c))
+    return c
+  }
+  c = csTop
+  if (<usize>(c + 1) * CS_BYTES > regionCapOf(R_CS)) growRegion(R_CS, <usize>(c + 1) * CS_BYTES)
+  csTop = c + 1
+  return c
+}
+
+@inline
+function freeCs(c: i32): void {
+  store<i32>(csPtr(c), csFree)
+  csFree = c
+}
+
+/** The slot of the current event, taken on its first use. */
+function eventSlot(t: f64, seq: f64): i32 {
+  if (curSlot >= 0) return curSlot
+  let s = slotFree
+  if (s >= 0) {
+    slotFree = load<i32>(slotPtr(s), 4)
+  } else {
+    s = slotTop
+    if (<usize>(s + 1) * SLOT_BYTES > regionCapOf(R_SLOTS)) growRegion(R_SLOTS, <usize>(s + 1) * SLOT_BYTES)
+    slotTop = s + 1
+  }
+  const p = slotPtr(s)
+  store<i32>(p, 0)
+  store<i32>(p, -1, 4)
+  store<f64>(p, t, 8)
+  store<f64>(p, seq, 16)
+  totalSlots++
+  curSlot = s
+  return s
+}
+
+function releaseSlot(s: i32): void {
+  const p = slotPtr(s)
+  const refs = load<i32>(p) - 1
+  store<i32>(p, refs)
+  // The current event's slot may lose its last reference (a branch that took it stopped) before
+  // the start takes it again: it is released after the event (endEvent) if nothing took it.
+  if (refs > 0 || s == curSlot) return
+  freeSlot(s)
+}
+
+/** Reports slot s released (it becomes free at the next call, after the host read this call's records). */
+function freeSlot(s: i32): void {
+  totalSlots--
+  if (<usize>(relCount + 1) << 2 > regionCapOf(R_REL)) growRegion(R_REL, <usize>(relCount + 1) << 2)
+  store<i32>(relBase + (<usize>relCount << 2), s)
+  relCount++
+}
+
+function newNode(slot: i32, step: i32, prev: i32): i32 {
+  let n = nodeFree
+  if (n >= 0) {
+    nodeFree = load<i32>(nodePtr(n), 8)
+  } else {
+    n = nodeTop
+    if (<usize>(n + 1) * NODE_BYTES > regionCapOf(R_NODES)) growRegion(R_NODES, <usize>(n + 1) * NODE_BYTES)
+    nodeTop = n + 1
+  }
+  const p = nodePtr(n)
+  store<i32>(p, slot)
+  store<i32>(p, step, 4)
+  store<i32>(p, prev, 8)
+  store<i32>(p, 0, 12)
+  const sp = slotPtr(slot)
+  store<i32>(sp, load<i32>(sp) + 1)
+  if (prev >= 0) {
+    const pp = nodePtr(prev)
+    store<i32>(pp, load<i32>(pp, 12) + 1, 12)
+  }
+  totalNodes++
+  return n
+}
+
+/** Drops one reference to node n; a node nobody refers to goes, and with it its reference to the previous node and the event. */
+function releaseNode(n: i32): void {
+  while (n >= 0) {
+    const p = nodePtr(n)
+    const refs = load<i32>(p, 12) - 1
+    store<i32>(p, refs, 12)
+    if (refs > 0) return
+    const prev = load<i32>(p, 8)
+    releaseSlot(load<i32>(p))
+    store<i32>(p, nodeFree, 8)
+    nodeFree = n
+    totalNodes--
+    n = prev
+  }
+}
+
+@inline
+function lockNode(n: i32): void {
+  if (n >= 0) {
+    const p = nodePtr(n)
+    store<i32>(p, load<i32>(p, 12) + 1, 12)
+  }
+}
+
+/** Frees a computation state and its reference to its path. */
+function discardCs(c: i32): void {
+  releaseNode(load<i32>(csPtr(c), 8))
+  freeCs(c)
+}
+
+// ---- keys ----
+
+function ensureKey(k: i32): void {
+  if (k < keyCount) return
+  const need = <usize>(k + 1) * KEY_BYTES
+  if (need > regionCapOf(R_KEYS)) growRegion(R_KEYS, need)
+  for (let i = keyCount; i <= k; i++) clearKey(i)
+  keyCount = k + 1
+}
+
+function clearKey(k: i32): void {
+  const p = keyPtr(k)
+  store<i32>(p, -1)
+  store<i32>(p, -1, 4)
+  store<i32>(p, 0, 8)
+  store<i32>(p, -1, 12)
+  store<i32>(p, -1, 16)
+  store<f64>(p, Infinity, 24)
+  store<f64>(p, Infinity, 32)
+}
+
+// ---- timers ----
+
+function heapPush(e: f64, k: i32): void {
+  if (<usize>(heapSize + 1) * TIMER_BYTES > regionCapOf(R_HEAP))
+    growRegion(R_HEAP, <usize>(heapSize + 1) * TIMER_BYTES)
+  let i = heapSize++
+  while (i > 0) {
+    const parent = (i - 1) >> 1
+    const pp = heapBase_ + <usize>parent * TIMER_BYTES
+    if (load<f64>(pp) <= e) break
+    const ip = heapBase_ + <usize>i * TIMER_BYTES
+    store<f64>(ip, load<f64>(pp))
+    store<i32>(ip, load<i32>(pp, 8), 8)
+    i = parent
+  }
+  const ip = heapBase_ + <usize>i * TIMER_BYTES
+  store<f64>(ip, e)
+  store<i32>(ip, k, 8)
+}
+
+function heapPopTop(): void {
+  heapSize--
+  const n = heapSize
+  if (n == 0) return
+  const lp = heapBase_ + <usize>n * TIMER_BYTES
+  const e = load<f64>(lp)
+  const k = load<i32>(lp, 8)
+  let i: i32 = 0
+  while (true) {
+    let child = 2 * i + 1
+    if (child >= n) break
+    let cp = heapBase_ + <usize>child * TIMER_BYTES
+    if (child + 1 < n && load<f64>(cp + TIMER_BYTES) < load<f64>(cp)) {
+      child++
+      cp += TIMER_BYTES
+    }
+    if (load<f64>(cp) >= e) break
+    const ip = heapBase_ + <usize>i * TIMER_BYTES
+    store<f64>(ip, load<f64>(cp))
+    store<i32>(ip, load<i32>(cp, 8), 8)
+    i = child
+  }
+  const ip = heapBase_ + <usize>i * TIMER_BYTES
+  store<f64>(ip, e)
+  store<i32>(ip, k, 8)
+}
+
+/** Arms key k's timer for its earliest expiry (when it is earlier than the one armed). */
+@inline
+function schedule(k: i32): void {
+  const p = keyPtr(k)
+  const e = load<f64>(p, 32)
+  if (e < load<f64>(p, 24)) {
+    store<f64>(p, e, 24)
+    heapPush(e, k)
+  }
+}
+
+/** When a partial match at NFA state s expires: the pattern's `within` from its first event, the state's from the previous event. */
+@inline
+function expiryOf(s: i32, start: f64, prev: f64): f64 {
+  const a = start + windowMs
+  const b = prev + stateWindow(s)
+  return a < b ? a : b
+}
+
+// ---- output ----
+
+function reserveOut(bytes: usize): void {
+  if (outUsed + bytes > regionCapOf(R_OUT)) growRegion(R_OUT, outUsed + bytes)
+}
+
+/** Writes a match or timeout record of the path ending at node n. */
+function writeRecord(kind: i32, k: i32, n: i32, time: f64): void {
+  let count: i32 = 0
+  for (let x = n; x >= 0; x = load<i32>(nodePtr(x), 8)) count++
+  reserveOut(24 + (<usize>count << 3))
+  const p = outBase + outUsed
+  store<i32>(p, kind)
+  store<i32>(p, k, 4)
+  store<i32>(p, count, 8)
+  store<f64>(p, time, 16)
+  let i = count
+  for (let x = n; x >= 0; x = load<i32>(nodePtr(x), 8)) {
+    i--
+    const q = p + 24 + (<usize>i << 3)
+    const np = nodePtr(x)
+    store<i32>(q, load<i32>(np, 4))
+    store<i32>(q, load<i32>(np), 4)
+  }
+  outUsed += 24 + (<usize>count << 3)
+}
+
+// ---- stepping ----
+
+@inline
+function appendResult(c: i32): void {
+  store<i32>(csPtr(c), -1)
+  if (resTail < 0) resHead = c
+  else store<i32>(csPtr(resTail), c)
+  resTail = c
+}
+
+function addState(s: i32, node: i32, start: f64, startSeq: f64, prev: f64): void {
+  const c = allocCs()
+  const p = csPtr(c)
+  store<i32>(p, s, 4)
+  store<i32>(p, node, 8)
+  store<f64>(p, start, 16)
+  store<f64>(p, startSeq, 24)
+  store<f64>(p, prev, 32)
+  store<f64>(p, expiryOf(s, start, prev), 40)
+  lockNode(node)
+  appendResult(c)
+}
+
+/** A final state reachable from s through PROCEED edges that hold for mask m (Flink's findFinalStateAfterProceed), or -1. */
+function finalAfterProceed(s: i32, m: u32): i32 {
+  let top: i32 = 0
+  store<i32>(stackPtr, s)
+  top = 1
+  while (top > 0) {
+    top--
+    const cur = load<i32>(stackPtr + (<usize>top << 2))
+    const first = stateEdgeStart(cur)
+    const last = first + stateEdgeCount(cur)
+    for (let e = first; e < last; e++) {
+      const ep = edgesPtr + <usize>e * EDGE_BYTES
+      if (load<i32>(ep) != PROCEED || !edgeHolds(ep, m)) continue
+      const target = load<i32>(ep, 4)
+      if (stateKind(target) == K_FINAL) return target
+      if (top == SCRATCH_ENTRIES) abort('cep kernel: proceed closure too deep')
+      store<i32>(stackPtr + (<usize>top << 2), target)
+      top++
+    }
+  }
+  return -1
+}
+
+/**
+ * The computation states that follow computation state c (-1: the key's start state) on an event
+ * (Flink's computeNextStates): results go to the result list, in edge order. Returns true, with no
+ * results, when the only successor is c itself (its state's IGNORE to itself, no PROCEED followed):
+ * then c stays as it is, which spares allocating its copy and touching its path.
+ */
+function computeNext(c: i32, t: f64, seq: f64, m: u32): bool {
+  let state: i32
+  let node: i32 = -1
+  let start: f64 = 0
+  let startSeq: f64 = 0
+  let prev: f64 = 0
+  if (c < 0) {
+    state = startState
+  } else {
+    const p = csPtr(c)
+    state = load<i32>(p, 4)
+    node = load<i32>(p, 8)
+    start = load<f64>(p, 16)
+    startSeq = load<f64>(p, 24)
+    prev = load<f64>(p, 32)
+  }
+  // The start is virtual (never stored): it never ignores, and a take from it starts a match.
+  const isStart = c < 0
+  // The decision graph: TAKE and IGNORE edges reachable through PROCEED edges that hold.
+  let top: i32 = 1
+  let outN: i32 = 0
+  let proceeded = false
+  store<i32>(stackPtr, state)
+  while (top > 0) {
+    top--
+    const cur = load<i32>(stackPtr + (<usize>top << 2))
+    // A state a step's `within` guards is passed over once that window ran out for this partial match.
+    if (!isStart && t - prev >= stateWindow(cur)) continue
+    const first = stateEdgeStart(cur)
+    const last = first + stateEdgeCount(cur)
+    for (let e = first; e < last; e++) {
+      const ep = edgesPtr + <usize>e * EDGE_BYTES
+      if (!edgeHolds(ep, m)) continue
+      if (load<i32>(ep) == PROCEED) {
+        proceeded = true
+        if (top == SCRATCH_ENTRIES) abort('cep kernel: proceed closure too deep')
+        store<i32>(stackPtr + (<usize>top << 2), load<i32>(ep, 4))
+        top++
+      } else {
+        if (outN == SCRATCH_ENTRIES) abort('cep kernel: too many edges')
+        store<i32>(outEdgesPtr + (<usize>outN << 2), e)
+        outN++
+      }
+    }
+  }
+  if (outN == 1 && !proceeded && !isStart) {
+    const ep = edgesPtr + <usize>load<i32>(outEdgesPtr) * EDGE_BYTES
+    if (load<i32>(ep) == IGNORE && load<i32>(ep, 4) == state) return true
+  }
+  for (let i: i32 = 0; i < outN; i++) {
+    const ep = edgesPtr + <usize>load<i32>(outEdgesPtr + (<usize>i << 2)) * EDGE_BYTES
+    const target = load<i32>(ep, 4)
+    if (load<i32>(ep) == IGNORE) {
+      if (!isStart) addState(target, node, start, startSeq, prev)
+      continue
+    }
+    const slot = eventSlot(t, seq)
+    const taken = newNode(slot, load<i32>(ep, 8), node)
+    const s0 = isStart ? t : start
+    const q0 = isStart ? seq : startSeq
+    addState(target, taken, s0, q0, t)
+    const fin = finalAfterProceed(target, m)
+    if (fin >= 0) addState(fin, taken, s0, q0, t)
+  }
+  return false
+}
+
+/** (time, seq) of computation state a's first event is before b's. */
+@inline
+function startsBefore(a: i32, b: i32): bool {
+  const ap = csPtr(a)
+  const bp = csPtr(b)
+  const at = load<f64>(ap, 16)
+  const bt = load<f64>(bp, 16)
+  return at < bt || (at == bt && load<f64>(ap, 24) < load<f64>(bp, 24))
+}
+
+/** Appends completed match c to key k's waiting matches, in start order (after equal starts). */
+function addCompleted(k: i32, c: i32): void {
+  const kp = keyPtr(k)
+  let prev: i32 = -1
+  let cur = load<i32>(kp, 12)
+  while (cur >= 0 && !startsBefore(c, cur)) {
+    prev = cur
+    cur = load<i32>(csPtr(cur))
+  }
+  store<i32>(csPtr(c), cur)
+  if (prev < 0) store<i32>(kp, c, 12)
+  else store<i32>(csPtr(prev), c)
+  if (cur < 0) store<i32>(kp, c, 16)
+}
+
+// The pruning event of the match being emitted (Flink's AfterMatchSkipStrategy.getPruningId).
+let pruneTime: f64 = 0
+let pruneSeq: f64 = 0
+
+/** Sets pruneTime/pruneSeq from the path ending at node n; false: nothing to prune. */
+function pruningEvent(n: i32): bool {
+  if (skipKind == SKIP_NONE) return false
+  let found = false
+  for (let x = n; x >= 0; x = load<i32>(nodePtr(x), 8)) {
+    const np = nodePtr(x)
+    if (skipKind == SKIP_TO_FIRST || skipKind == SKIP_TO_LAST) {
+      if (load<i32>(np, 4) != skipStep) continue
+      // Walking backwards: the last event of the step comes first.
+      if (skipKind == SKIP_TO_LAST && found) continue
+    } else if (skipKind == SKIP_PAST_LAST && found) continue
+    const sp = slotPtr(load<i32>(np))
+    pruneTime = load<f64>(sp, 8)
+    pruneSeq = load<f64>(sp, 16)
+    found = true
+  }
+  return found
+}
+
+@inline
+function shouldPrune(c: i32): bool {
+  const p = csPtr(c)
+  const t = load<f64>(p, 16)
+  const q = load<f64>(p, 24)
+  if (skipKind == SKIP_TO_FIRST || skipKind == SKIP_TO_LAST)
+    return t < pruneTime || (t == pruneTime && q < pruneSeq)
+  return t < pruneTime || (t == pruneTime && q <= pruneSeq)
+}
+
+/** Removes from the list at key field `headOff`/`tailOff` every state the pruning event prunes; returns how many. */
+function pruneList(k: i32, headOff: usize, tailOff: usize): i32 {
+  const kp = keyPtr(k)
+  let prev: i32 = -1
+  let c = load<i32>(kp + headOff)
+  let removed: i32 = 0
+  while (c >= 0) {
+    const next = load<i32>(csPtr(c))
+    if (shouldPrune(c)) {
+      if (prev < 0) store<i32>(kp + headOff, next)
+      else store<i32>(csPtr(prev), next)
+      discardCs(c)
+      removed++
+    } else prev = c
+    c = next
+  }
+  store<i32>(kp + tailOff, prev)
+  return removed
+}
+
+/**
+ * Emits the waiting completed matches of key k that no earlier-started partial match can still
+ * precede (Flink's processMatchesAccordingToSkipStrategy), pruning by the skip strategy.
+ */
+function emitCompleted(k: i32): void {
+  while (true) {
+    const kp = keyPtr(k)
+    const em = load<i32>(kp, 12)
+    if (em < 0) return
+    // Flink's isEarlier is `<= 0`: a match waits only for a partial match that started strictly earlier.
+    const ep = load<i32>(kp)
+    if (ep >= 0 && startsBefore(ep, em)) return
+    const next = load<i32>(csPtr(em))
+    store<i32>(kp, next, 12)
+    if (next < 0) store<i32>(kp, -1, 16)
+    const node = load<i32>(csPtr(em), 8)
+    if (pruningEvent(node)) {
+      const removed = pruneList(k, 0, 4)
+      if (removed > 0) {
+        store<i32>(kp, load<i32>(kp, 8) - removed, 8)
+        totalPartials -= removed
+        dropSkip += <f64>removed
+      }
+      dropSkip += <f64>pruneList(k, 12, 16)
+    }
+    writeRecord(REC_MATCH, k, node, load<f64>(csPtr(em), 40))
+    discardCs(em)
+  }
+}
+
+// The key's list being rebuilt.
+let newHead: i32 = -1
+let newTail: i32 = -1
+let newCount: i32 = 0
+let newMinExpiry: f64 = Infinity
+// Matches completed by this event, in order.
+let potHead: i32 = -1
+let potTail: i32 = -1
+
+@inline
+function appendNew(c: i32): void {
+  store<i32>(csPtr(c), -1)
+  if (newTail < 0) newHead = c
+  else store<i32>(csPtr(newTail), c)
+  newTail = c
+  newCount++
+  const e = load<f64>(csPtr(c), 40)
+  if (e < newMinExpiry) newMinExpiry = e
+}
+
+@inline
+function appendPotential(c: i32): void {
+  store<i32>(csPtr(c), -1)
+  if (potTail < 0) potHead = c
+  else store<i32>(csPtr(potTail), c)
+  potTail = c
+}
+
+/** Sorts the results of one computation state: matches, a stop (drops the rest), or partial matches kept. */
+function classifyResults(fromPartial: bool): void {
+  let stopped = false
+  let keepHead: i32 = -1
+  let keepTail: i32 = -1
+  let any = false
+  let c = resHead
+  while (c >= 0) {
+    any = true
+    const next = load<i32>(csPtr(c))
+    const kind = stateKind(load<i32>(csPtr(c), 4))
+    if (kind == K_FINAL) {
+      // A match's time is its last event's (reached through IGNORE or PROCEED, that is not this one).
+      store<f64>(csPtr(c), load<f64>(csPtr(c), 32), 40)
+      appendPotential(c)
+    } else if (kind == K_STOP) {
+      stopped = true
+      discardCs(c)
+    } else {
+      store<i32>(csPtr(c), -1)
+      if (keepTail < 0) keepHead = c
+      else store<i32>(csPtr(keepTail), c)
+      keepTail = c
+    }
+    c = next
+  }
+  if (stopped) {
+    // A negated step's event ends every branch of this partial match (one drop), except matches it completed.
+    if (fromPartial) dropNegation += 1
+    c = keepHead
+    while (c >= 0) {
+      const next = load<i32>(csPtr(c))
+      discardCs(c)
+      c = next
+    }
+  } else {
+    c = keepHead
+    while (c >= 0) {
+      const next = load<i32>(csPtr(c))
+      appendNew(c)
+      c = next
+    }
+  }
+  if (fromPartial && !any) dropNoContinuation += 1
+  resHead = -1
+  resTail = -1
+}
+
+/** Drops key k's oldest partial matches while a budget is exceeded. */
+function enforceBudget(k: i32): void {
+  const kp = keyPtr(k)
+  while (load<i32>(kp, 8) > 0 && (load<i32>(kp, 8) > maxPerKey || totalPartials > maxTotal)) {
+    const c = load<i32>(kp)
+    const next = load<i32>(csPtr(c))
+    store<i32>(kp, next)
+    if (next < 0) store<i32>(kp, -1, 4)
+    store<i32>(kp, load<i32>(kp, 8) - 1, 8)
+    totalPartials--
+    dropBudget += 1
+    discardCs(c)
+  }
+}
+
+function recomputeMinExpiry(k: i32): void {
+  const kp = keyPtr(k)
+  let e: f64 = Infinity
+  for (let c = load<i32>(kp); c >= 0; c = load<i32>(csPtr(c))) {
+    const x = load<f64>(csPtr(c), 40)
+    if (x < e) e = x
+  }
+  store<f64>(kp, e, 32)
+}
+
+/** Steps key k's partial matches (and its start state) over one event. */
+function stepEvent(k: i32, t: f64, seq: f64, m: u32): void {
+  const kp = keyPtr(k)
+  let c = load<i32>(kp)
+  const before = load<i32>(kp, 8)
+  newHead = -1
+  newTail = -1
+  newCount = 0
+  newMinExpiry = Infinity
+  potHead = -1
+  potTail = -1
+  while (c >= 0) {
+    const next = load<i32>(csPtr(c))
+    if (computeNext(c, t, seq, m)) {
+      appendNew(c)
+    } else {
+      discardCs(c)
+      classifyResults(true)
+    }
+    c = next
+  }
+  computeNext(-1, t, seq, m)
+  classifyResults(false)
+  const kq = keyPtr(k)
+  store<i32>(kq, newHead)
+  store<i32>(kq, newTail, 4)
+  store<i32>(kq, newCount, 8)
+  store<f64>(kq, newMinExpiry, 32)
+  totalPartials += newCount - before
+  if (potHead >= 0) {
+    if (skipKind == SKIP_NONE) {
+      c = potHead
+      while (c >= 0) {
+        const next = load<i32>(csPtr(c))
+        writeRecord(REC_MATCH, k, load<i32>(csPtr(c), 8), load<f64>(csPtr(c), 40))
+        discardCs(c)
+        c = next
+      }
+    } else {
+      c = potHead
+      while (c >= 0) {
+        const next = load<i32>(csPtr(c))
+        addCompleted(k, c)
+        c = next
+      }
+      emitCompleted(k)
+    }
+  } else if (skipKind != SKIP_NONE && load<i32>(keyPtr(k), 12) >= 0) emitCompleted(k)
+  const kr = keyPtr(k)
+  const kept = load<i32>(kr, 8)
+  enforceBudget(k)
+  // The budget may have dropped the partial match a held match waited for.
+  if (load<i32>(kr, 8) != kept && load<i32>(kr, 12) >= 0) emitCompleted(k)
+  if (load<i32>(kr, 8) != newCount) recomputeMinExpiry(k)
+  schedule(k)
+}
+
+/**
+ * Ends key k's partial matches that expired by `now` (Flink's advanceTime): at a pending state
+ * (absence at the end) they complete, others time out.
+ */
+function expireKey(k: i32, now: f64): void {
+  const kp = keyPtr(k)
+  if (load<f64>(kp, 32) > now) {
+    // Nothing expires, but held matches may be due (their blocker went over the budget).
+    if (load<i32>(kp, 12) >= 0) {
+      emitCompleted(k)
+      recomputeMinExpiry(k)
+    }
+    return
+  }
+  let c = load<i32>(kp)
+  let prev: i32 = -1
+  let removed: i32 = 0
+  let completed = false
+  let least: f64 = Infinity
+  while (c >= 0) {
+    const p = csPtr(c)
+    const next = load<i32>(p)
+    const e = load<f64>(p, 40)
+    if (e <= now) {
+      if (prev < 0) store<i32>(keyPtr(k), next)
+      else store<i32>(csPtr(prev), next)
+      removed++
+      if (stateKind(load<i32>(p, 4)) == K_PENDING) {
+        addCompleted(k, c)
+        completed = true
+      } else {
+        if (reportTimeouts) writeRecord(REC_TIMEOUT, k, load<i32>(p, 8), e)
+        dropTimeout += 1
+        discardCs(c)
+      }
+    } else {
+      prev = c
+      if (e < least) least = e
+    }
+    c = next
+  }
+  const kq = keyPtr(k)
+  store<i32>(kq, prev, 4)
+  store<i32>(kq, load<i32>(kq, 8) - removed, 8)
+  store<f64>(kq, least, 32)
+  totalPartials -= removed
+  if (completed || load<i32>(kq, 12) >= 0) {
+    emitCompleted(k)
+    recomputeMinExpiry(k)
+  }
+}
+
+/** Readies the per-call outputs; the slots released in the previous call become free. */
+function beginCall(): void {
+  for (let i: i32 = 0; i < relCount; i++) {
+    const s = load<i32>(relBase + (<usize>i << 2))
+    store<i32>(slotPtr(s), slotFree, 4)
+    slotFree = s
+  }
+  relCount = 0
+  outUsed = 0
+}
+
+/** Makes room for `length` input events (may move the layout: re-read the pointers after it). */
+export function reserveInput(length: i32): void {
+  if (length <= inCap) return
+  growRegion(R_IN, <usize>length * IN_BYTES)
+}
+
+/**
+ * Steps input events 0 … length-1 (columns at inputKeyIds() …). Writes each event's slot (-1: no
+ * partial match kept it) to inputSlots(). Returns `length`, or the index of the first event with
+ * a negative key id (nothing stepped then).
+ */
+export function step(length: i32): i32 {
+  for (let i: i32 = 0; i < length; i++) {
+    if (load<i32>(inBase + (<usize>i << 2)) < 0) return i
+  }
+  beginCall()
+  for (let i: i32 = 0; i < length; i++) {
+    const cap = <usize>inCap
+    const k = load<i32>(inBase + (<usize>i << 2))
+    const m = load<u32>(inBase + (cap << 2) + (<usize>i << 2))
+    const t = load<f64>(inBase + cap * 12 + (<usize>i << 3))
+    const seq = load<f64>(inBase + cap * 20 + (<usize>i << 3))
+    ensureKey(k)
+    curSlot = -1
+    expireKey(k, t)
+    stepEvent(k, t, seq, m)
+    store<i32>(inBase + (<usize>inCap << 3) + (<usize>i << 2), curSlot)
+    if (curSlot >= 0 && load<i32>(slotPtr(curSlot)) == 0) freeSlot(curSlot)
+  }
+  curSlot = -1
+  return length
+}
+
+/** Expires what the watermark passed (timeouts, absence at the end), key by key from the timer heap. */
+export function advanceTime(watermark: f64): void {
+  beginCall()
+  while (heapSize > 0 && load<f64>(heapBase_) <= watermark) {
+    const e = load<f64>(heapBase_)
+    const k = load<i32>(heapBase_, 8)
+    heapPopTop()
+    const kp = keyPtr(k)
+    if (load<f64>(kp, 24) != e) continue
+    store<f64>(kp, Infinity, 24)
+    expireKey(k, watermark)
+    schedule(k)
+  }
+}
+
+/** Forgets key k when it holds nothing; returns 1 then, else 0. */
+export function keyIsEmpty(k: i32): i32 {
+  if (k >= keyCount) return 1
+  const kp = keyPtr(k)
+  if (load<i32>(kp) >= 0 || load<i32>(kp, 12) >= 0) return 0
+  clearKey(k)
+  return 1
+}
+
+// ---- host access ----
+
+export function layoutVersion(): i32 {
+  return version
+}
+export function inputCapacity(): i32 {
+  return inCap
+}
+export function inputKeyIds(): usize {
+  return inBase
+}
+export function inputMasks(): usize {
+  return inBase + (<usize>inCap << 2)
+}
+export function inputSlots(): usize {
+  return inBase + (<usize>inCap << 3)
+}
+export function inputTimes(): usize {
+  return inBase + <usize>inCap * 12
+}
+export function inputSeqs(): usize {
+  return inBase + <usize>inCap * 20
+}
+export function outputPtr(): usize {
+  return outBase
+}
+export function outputBytes(): usize {
+  return outUsed
+}
+export function releasedPtr(): usize {
+  return relBase
+}
+export function releasedCount(): i32 {
+  return relCount
+}
+export function slotsPtr(): usize {
+  return slotsBase
+}
+export function partialCount(): i32 {
+  return totalPartials
+}
+export function nodeCount(): i32 {
+  return totalNodes
+}
+export function slotCount(): i32 {
+  return totalSlots
+}
+export function dropCount(reason: i32): f64 {
+  if (reason == DROP_TIMEOUT) return dropTimeout
+  if (reason == DROP_BUDGET) return dropBudget
+  if (reason == DROP_SKIP) return dropSkip
+  if (reason == DROP_NEGATION) return dropNegation
+  if (reason == DROP_NO_CONTINUATION) return dropNoContinuation
+  return 0
+}
+/** Bytes of linear memory the layout uses. */
+export function layoutBytes(): usize {
+  return layoutEnd
+}
+
+// ---- snapshots: the host copies each region's used bytes and the scalars ----
+
+export function regionCount(): i32 {
+  return REGIONS
+}
+export function regionPtr(r: i32): usize {
+  return regionPtrOf(r)
+}
+/** Bytes of region r that hold state (input and output hold none between calls). */
+export function regionUsed(r: i32): usize {
+  if (r == R_KEYS) return <usize>keyCount * KEY_BYTES
+  if (r == R_CS) return <usize>csTop * CS_BYTES
+  if (r == R_NODES) return <usize>nodeTop * NODE_BYTES
+  if (r == R_SLOTS) return <usize>slotTop * SLOT_BYTES
+  if (r == R_REL) return <usize>relCount << 2
+  if (r == R_HEAP) return <usize>heapSize * TIMER_BYTES
+  return 0
+}
+/** Makes region r hold `bytes` (the host then copies them to regionPtr(r)). */
+export function reserveRegion(r: i32, bytes: usize): void {
+  growRegion(r, bytes)
+}
+/** Writes the scalars to metaPtr() (for a snapshot). */
+export function saveMeta(): usize {
+  const p = metaPtr
+  store<f64>(p, <f64>keyCount)
+  store<f64>(p, <f64>csTop, 8)
+  store<f64>(p, <f64>csFree, 16)
+  store<f64>(p, <f64>nodeTop, 24)
+  store<f64>(p, <f64>nodeFree, 32)
+  store<f64>(p, <f64>slotTop, 40)
+  store<f64>(p, <f64>slotFree, 48)
+  store<f64>(p, <f64>heapSize, 56)
+  store<f64>(p, <f64>relCount, 64)
+  store<f64>(p, <f64>totalPartials, 72)
+  store<f64>(p, <f64>totalNodes, 80)
+  store<f64>(p, <f64>totalSlots, 88)
+  store<f64>(p, dropTimeout, 96)
+  store<f64>(p, dropBudget, 104)
+  store<f64>(p, dropSkip, 112)
+  store<f64>(p, dropNegation, 120)
+  store<f64>(p, dropNoContinuation, 128)
+  return p
+}
+export function metaWords(): i32 {
+  return 17
+}
+export function metaAddress(): usize {
+  return metaPtr
+}
+/** Reads the scalars back from metaPtr() (after the host restored the regions and the meta words). */
+export function loadMeta(): void {
+  const p = metaPtr
+  keyCount = <i32>load<f64>(p)
+  csTop = <i32>load<f64>(p, 8)
+  csFree = <i32>load<f64>(p, 16)
+  nodeTop = <i32>load<f64>(p, 24)
+  nodeFree = <i32>load<f64>(p, 32)
+  slotTop = <i32>load<f64>(p, 40)
+  slotFree = <i32>load<f64>(p, 48)
+  heapSize = <i32>load<f64>(p, 56)
+  relCount = <i32>load<f64>(p, 64)
+  totalPartials = <i32>load<f64>(p, 72)
+  totalNodes = <i32>load<f64>(p, 80)
+  totalSlots = <i32>load<f64>(p, 88)
+  dropTimeout = load<f64>(p, 96)
+  dropBudget = load<f64>(p, 104)
+  dropSkip = load<f64>(p, 112)
+  dropNegation = load<f64>(p, 120)
+  dropNoContinuation = load<f64>(p, 128)
+  outUsed = 0
+}
