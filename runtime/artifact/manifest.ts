@@ -91,7 +91,7 @@ type PatternSpec = Parameters<PatternEngineFactory>[0]
 
 /**
  * A `match` step (specs/language.md, "Patterns"); its functions are the module's `matches[id]`.
- * The node is the PatternSpec itself (steps, pattern, within, skip: compiler/ir/pattern.ts), from
+ * The node is the PatternSpec itself (steps, pattern, within, skip: runtime/cep/pattern-spec.ts), from
  * which the runtime builds its NFA (runtime/cep/nfa-compile.ts).
  */
 export interface MatchGraphNode extends PatternSpec {

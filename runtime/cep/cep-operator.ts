@@ -15,7 +15,6 @@
  * An event whose key is null (or fails) is left out, as windows leave such events out.
  */
 import { deserialize, serialize } from 'node:v8'
-import type { PatternSpec } from '../../compiler/ir/pattern.ts'
 import { type EventBatch, pushEvent } from '../artifact/operators.ts'
 import { EventTimeOperator, emptyOutput, refuseLate } from '../window/event-time.ts'
 import type { WindowBatchOutput, WindowedOperator } from '../window/window-operator.ts'
@@ -29,6 +28,7 @@ import type {
   ReleasedEvents,
 } from './engine.ts'
 import { matchContext } from './nfa.ts'
+import type { PatternSpec } from './pattern-spec.ts'
 
 /** A batch's output: a window's, plus the timed-out partial matches (`timeout into`). */
 export interface CepBatchOutput extends WindowBatchOutput {

@@ -1,5 +1,5 @@
 /**
- * Compiles a pattern (compiler/ir/pattern.ts) into the NFA both engines step (nfa-types.ts).
+ * Compiles a pattern (runtime/cep/pattern-spec.ts) into the NFA both engines step (nfa-types.ts).
  *
  * The construction is Flink CEP's NFACompiler, followed closely so that Sluice matches what Flink
  * matches: the pattern is turned into a chain of "patterns" (one per step or group, each linked to
@@ -18,6 +18,8 @@
  *
  * Structures it cannot compile throw an Error saying why (the checker refuses the same ones).
  */
+
+import type { Nfa, NfaCondition, NfaEdge, NfaState } from './nfa-types.ts'
 import type {
   Connector,
   Pattern,
@@ -25,8 +27,7 @@ import type {
   PatternSpec,
   PatternTerm,
   Quantifier,
-} from '../../compiler/ir/pattern.ts'
-import type { Nfa, NfaCondition, NfaEdge, NfaState } from './nfa-types.ts'
+} from './pattern-spec.ts'
 
 /** Flink's ConsumingStrategy: how a pattern's events may be separated from what comes before. */
 type Consuming = 'strict' | 'skipTillNext' | 'skipTillAny' | 'notNext' | 'notFollow'

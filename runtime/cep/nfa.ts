@@ -17,7 +17,6 @@
  * (wasm/kernels/cep.ts) can follow it line by line. docs/cep.md describes the whole.
  */
 import { deserialize, serialize } from 'node:v8'
-import type { PatternSpec, SkipStrategy } from '../../compiler/ir/pattern.ts'
 import type {
   CepFunctions,
   DropReason,
@@ -30,6 +29,7 @@ import type {
 } from './engine.ts'
 import { compileNfa } from './nfa-compile.ts'
 import type { Nfa, NfaCondition, NfaEdge } from './nfa-types.ts'
+import type { PatternSpec, SkipStrategy } from './pattern-spec.ts'
 
 /** One matched event: a link of a partial match's persistent list (newest first). */
 interface MatchedEvent {
