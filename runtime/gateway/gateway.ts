@@ -23,16 +23,16 @@
  * being received or waiting for the log at most `maxInFlightBytes`; beyond that a request is
  * answered 503 at once (it is never buffered), so under overload the gateway sheds load.
  */
-import {
-  App,
-  type HttpRequest,
-  type HttpResponse,
-  type TemplatedApp,
-  type us_listen_socket,
-  us_listen_socket_close,
-  us_socket_local_port,
-  type WebSocket,
+
+import type {
+  HttpRequest,
+  HttpResponse,
+  TemplatedApp,
+  us_listen_socket,
+  us_socket_context_t,
+  WebSocket,
 } from 'uWebSockets.js'
+import { createRequire } from 'node:module'
 import { SluiceError } from '../errors.ts'
 import type { Log, OutgoingRecord } from '../log/index.ts'
 import type { Counter, Gauge, Histogram, MetricsRegistry } from '../metrics/registry.ts'
@@ -43,6 +43,10 @@ import { type IncomingItem, parseBody } from './events.ts'
 import { RateLimiter, type RateLimits, validateLimits } from './rate-limit.ts'
 import type { IngestStream } from './streams.ts'
 import { type RequestContext, toRecord } from './validate.ts'
+
+// Through require: the package is CommonJS whose exports Node cannot detect statically, so a named
+// ESM import of it fails outside a bundler.
+const uws = createRequire(import.meta.url)('uWebSockets.js') as typeof import('uWebSockets.js')
 
 export interface GatewayOptions {
   readonly log: Log
@@ -207,7 +211,7 @@ export class Gateway {
       ),
     }
     this.metrics.inFlight.set(0)
-    this.app = this.routes(App())
+    this.app = this.routes(uws.App())
   }
 
   /** Starts listening; rejects with CONFIG_INVALID when the address cannot be bound. */
@@ -227,7 +231,7 @@ export class Gateway {
           return
         }
         gateway.listenSocket = socket
-        gateway.listenPort = us_socket_local_port(socket)
+        gateway.listenPort = uws.us_socket_local_port(socket)
         resolve()
       })
     })
@@ -255,7 +259,7 @@ export class Gateway {
   async drain(timeoutMs = 30_000): Promise<void> {
     if (this.closed) return
     this.draining = true
-    if (this.listenSocket) us_listen_socket_close(this.listenSocket)
+    if (this.listenSocket) uws.us_listen_socket_close(this.listenSocket)
     this.listenSocket = null
     if (this.active > 0) {
       let timer: ReturnType<typeof setTimeout> | undefined
@@ -483,7 +487,7 @@ export class Gateway {
       this.send(res, 'websocket', fail(this.unknownStream(source)), true)
       return
     }
-    res.upgrade(data, key, protocol, extensions, context as Parameters<HttpResponse['upgrade']>[4])
+    res.upgrade(data, key, protocol, extensions, context as us_socket_context_t)
   }
 
   private message(ws: WebSocket<SocketData>, message: Buffer): void {

@@ -1,0 +1,281 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { EmbeddedLog } from '../runtime/log/embedded.ts'
+import type { LogRecord } from '../runtime/log/index.ts'
+import { runCli } from '../test/support/capture-io.ts'
+import { compileFixture } from '../test/support/compile-fixture.ts'
+import { connectWebSocket } from '../test/support/ws-client.ts'
+import type { CommandIO } from './command.ts'
+import { main } from './main.ts'
+
+const PIPE = `
+schema Payment { id: string, card: string, amount: f64, ts: timestamp @event_time }
+source payments: Payment from kafka("payments")
+stream large = payments | where amount >= 100.0 | select { id, card, cents: to_i64(amount * 100.0) } | key by card
+sink large -> kafka("large-payments")
+`
+
+let artifactDir: string
+beforeAll(async () => {
+  artifactDir = await compileFixture(PIPE, 'payments', 'payments.pipe')
+})
+
+const dirs: string[] = []
+afterEach(async () => {
+  for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true })
+})
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'sluice-serve-'))
+  dirs.push(dir)
+  return dir
+}
+
+/** `sluice serve` in-process with --log-format json; resolves the 'serving' record, stops on stop(). */
+function startServe(...argv: string[]) {
+  let stderr = ''
+  let stop: () => void = () => {}
+  const interrupted = new Promise<void>((resolve) => {
+    stop = resolve
+  })
+  let onServing: (record: Record<string, unknown>) => void = () => {}
+  const serving = new Promise<Record<string, unknown>>((resolve) => {
+    onServing = resolve
+  })
+  const io: CommandIO = {
+    stdout: () => {},
+    stderr: (text) => {
+      stderr += text
+      for (const line of text.split('\n')) {
+        if (line.includes('"serving"')) onServing(JSON.parse(line))
+      }
+    },
+    color: false,
+    interrupted,
+  }
+  const exit = main(['serve', '--log-format', 'json', ...argv], io)
+  return {
+    serving: Promise.race([
+      serving,
+      exit.then((code) => Promise.reject(new Error(`serve exited ${code}: ${stderr}`))),
+    ]),
+    exit,
+    stop,
+    stderr: () => stderr,
+  }
+}
+
+async function readTopic(dataDir: string, topic: string): Promise<LogRecord[]> {
+  const log = await EmbeddedLog.openReadOnly(dataDir)
+  try {
+    const ends = await log.endOffsets(topic).catch(() => [] as number[])
+    const records: LogRecord[] = []
+    for (let p = 0; p < ends.length; p++) records.push(...(await log.read(topic, p, 0, 100_000)))
+    return records
+  } finally {
+    await log.close()
+  }
+}
+
+async function eventually<T>(
+  read: () => Promise<T>,
+  ok: (value: T) => boolean,
+  timeoutMs = 15_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await read()
+    if (ok(value) || Date.now() > deadline) return value
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+describe('sluice serve', () => {
+  it('runs the gateway and the pipeline on one embedded log: posted events flow to the sink topic, and a stop loses nothing acknowledged', async () => {
+    const dataDir = await tempDir()
+    const node = startServe(
+      '--gateway',
+      '127.0.0.1:0',
+      '--run',
+      artifactDir,
+      '--data-dir',
+      dataDir,
+      '--key-field',
+      'payments=card',
+      '--partitions',
+      '2',
+    )
+    const serving = await node.serving
+    expect(serving.streams).toEqual(['payments'])
+    expect(serving.pipelines).toEqual(['payments'])
+    const url = serving.gateway as string
+    const events = Array.from({ length: 40 }, (_, i) => ({
+      id: `p${i}`,
+      card: `c${i % 5}`,
+      amount: i * 10,
+      ts: 1_700_000_000_000 + i,
+    }))
+    const answer = await fetch(`${url}/streams/payments/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-ndjson' },
+      body: events.map((e) => JSON.stringify(e)).join('\n'),
+    })
+    expect(answer.status).toBe(200)
+    const ws = await connectWebSocket(`${url}/streams/payments/ws`)
+    ws.send(JSON.stringify([{ id: 'w1', card: 'c1', amount: 500, ts: 1_700_000_000_100 }]))
+    expect(JSON.parse(await ws.next())).toMatchObject({ seq: 1, accepted: 1 })
+
+    const large = events.filter((e) => e.amount >= 100).length + 1
+    // The pipeline reads what the gateway appended, while the node serves.
+    const sink = await eventually(
+      () => readTopic(dataDir, 'large-payments'),
+      (records) => records.length >= large,
+    )
+    expect(new Set(sink.map((r) => JSON.parse(r.value.toString()).id)).size).toBe(large)
+    node.stop()
+    expect(await node.exit).toBe(0)
+    expect(node.stderr()).toMatch(/"draining"/)
+    expect(node.stderr()).toMatch(/processed 41 events/)
+    // Everything acknowledged is in the source topic.
+    expect(await readTopic(dataDir, 'payments')).toHaveLength(41)
+    for (const record of sink) expect(record.key).toBe(JSON.parse(record.value.toString()).card)
+  })
+
+  it('processes while it serves: an event posted now reaches the sink while the node runs', async () => {
+    const dataDir = await tempDir()
+    const node = startServe(
+      '--gateway',
+      '0',
+      '--run',
+      artifactDir,
+      '--data-dir',
+      dataDir,
+      '--durability',
+      '10ms',
+    )
+    const url = (await node.serving).gateway as string
+    const answer = await fetch(`${url}/streams/payments/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ id: 'live', card: 'c', amount: 250, ts: 1_700_000_000_000 }),
+    })
+    expect(answer.status).toBe(200)
+    const sink = await eventually(
+      () => readTopic(dataDir, 'large-payments'),
+      (records) => records.length > 0,
+    )
+    expect(JSON.parse(sink[0]!.value.toString())).toEqual({ id: 'live', card: 'c', cents: 25000 })
+    node.stop()
+    expect(await node.exit).toBe(0)
+  })
+
+  it('takes its settings from a --config file, flags winning', async () => {
+    const dataDir = await tempDir()
+    const config = join(await tempDir(), 'serve.json')
+    await writeFile(
+      config,
+      JSON.stringify({
+        gateway: {
+          listen: '127.0.0.1:0',
+          maxEventBytes: 100,
+          limits: { stream: { eventsPerSecond: 1, burst: 1 } },
+        },
+        run: [artifactDir],
+        log: { dataDir },
+      }),
+    )
+    const node = startServe('--config', config, '--max-event-bytes', '120')
+    const url = (await node.serving).gateway as string
+    const post = (body: string) =>
+      fetch(`${url}/streams/payments/events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+      })
+    const big = await post(JSON.stringify({ id: 'x'.repeat(110), card: 'c', amount: 1, ts: 0 }))
+    expect(big.status).toBe(413)
+    expect((await big.json()).rule).toBe('at most 120 bytes')
+    expect((await post(JSON.stringify({ id: 'a', card: 'c', amount: 1, ts: 0 }))).status).toBe(200)
+    expect((await post(JSON.stringify({ id: 'b', card: 'c', amount: 1, ts: 0 }))).status).toBe(429)
+    node.stop()
+    expect(await node.exit).toBe(0)
+  })
+
+  it('reports every configuration problem at once as a usage error', async () => {
+    const config = join(await tempDir(), 'bad.json')
+    await writeFile(
+      config,
+      JSON.stringify({
+        gateway: { listen: 'nowhere', maxEventBytes: -1, colour: 'red' },
+        metrics: { port: 70000 },
+      }),
+    )
+    const result = await runCli(
+      'serve',
+      '--log-format',
+      'text',
+      '--config',
+      config,
+      '--max-request-bytes',
+      'lots',
+    )
+    expect(result.code).toBe(2)
+    expect(result.stderr).toMatch(/config gateway\.colour: unknown field/)
+    expect(result.stderr).toMatch(/config gateway\.listen "nowhere": expected \[HOST:\]PORT/)
+    expect(result.stderr).toMatch(/config gateway\.maxEventBytes: expected a positive integer, got -1/)
+    expect(result.stderr).toMatch(/--max-request-bytes must be a positive integer, got "lots"/)
+    expect(result.stderr).toMatch(/config metrics\.port: expected a port/)
+    const nothing = await runCli('serve', '--log-format', 'text')
+    expect(nothing.code).toBe(2)
+    expect(nothing.stderr).toMatch(/nothing to serve/)
+    const noStreams = await runCli('serve', '--log-format', 'text', '--gateway', '0')
+    expect(noStreams.stderr).toMatch(/the gateway needs streams/)
+    const badKey = await runCli(
+      'serve',
+      '--log-format',
+      'text',
+      '--gateway',
+      '0',
+      '--run',
+      artifactDir,
+      '--key-field',
+      'refunds=id',
+      '--data-dir',
+      await tempDir(),
+    )
+    expect(badKey.code).toBe(2)
+    expect(badKey.stderr).toMatch(/stream refunds, which no artifact has as a source/)
+  })
+
+  it('fails with the reason when the gateway cannot listen, and leaves the data directory free', async () => {
+    const dataDir = await tempDir()
+    const first = startServe(
+      '--gateway',
+      '127.0.0.1:0',
+      '--ingest',
+      artifactDir,
+      '--data-dir',
+      await tempDir(),
+    )
+    const port = new URL((await first.serving).gateway as string).port
+    const second = await runCli(
+      'serve',
+      '--log-format',
+      'text',
+      '--gateway',
+      `127.0.0.1:${port}`,
+      '--run',
+      artifactDir,
+      '--data-dir',
+      dataDir,
+    )
+    expect(second.code).toBe(1)
+    expect(second.stderr).toMatch(/cannot listen on 127\.0\.0\.1:\d+/)
+    first.stop()
+    expect(await first.exit).toBe(0)
+    const reopened = await EmbeddedLog.open(dataDir)
+    await reopened.close()
+  })
+})
