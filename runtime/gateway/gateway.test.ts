@@ -338,6 +338,15 @@ describe('WebSocket', () => {
     expect(await ws.closed).toBe(1000)
   })
 
+  it('closes a connection whose message is over the request size, without appending it', async () => {
+    const h = await harness({ maxRequestBytes: 1000 })
+    const ws = await connectWebSocket(`${h.url}/streams/payments/ws`)
+    ws.send(JSON.stringify(Array.from({ length: 20 }, (_, i) => payment(`e${i}`))))
+    // uWebSockets.js drops the connection at once (no close frame): 1006 on the client.
+    expect(await ws.closed).toBe(1006)
+    expect(await h.records()).toHaveLength(0)
+  })
+
   it('refuses the upgrade for an unknown stream', async () => {
     const h = await harness()
     const refused = await connectWebSocket(`${h.url}/streams/nope/ws`).catch((error: unknown) => error)

@@ -19,6 +19,9 @@
  * A WebSocket ack is `{seq, accepted, rejected, results}` (seq counts the connection's messages
  * from 1), or `{seq, error_code, message, retryAfterMs?}` for a message refused whole.
  *
+ * A WebSocket message over `maxRequestBytes` closes its connection at once (uWebSockets.js reads no
+ * further; the client sees 1006).
+ *
  * Memory stays bounded: a request may have at most `maxRequestBytes`, and the bytes of all requests
  * being received or waiting for the log at most `maxInFlightBytes`; beyond that a request is
  * answered 503 at once (it is never buffered), so under overload the gateway sheds load.
@@ -358,7 +361,7 @@ export class Gateway {
       finish(fail(this.unknownStream(source)), null, true)
       return
     }
-    const length = declared === '' ? 0 : Number(declared)
+    const length = /^\d+$/.test(declared) ? Number(declared) : 0
     if (length > this.settings.maxRequestBytes) {
       finish(fail(this.tooLarge(length)), null, true)
       return

@@ -71,7 +71,9 @@ export function toRecord(
   let key: string | null = event.key ?? null
   if (key === null && stream.keyField !== null) {
     parsed ??= JSON.parse(event.value.toString('utf8'))
-    key = keyString((parsed as Record<string, unknown>)[stream.keyField])
+    const row = parsed as Record<string, unknown>
+    // Own fields only: a key field named like a member of Object.prototype must not read it.
+    key = Object.hasOwn(row, stream.keyField) ? keyString(row[stream.keyField]) : null
   }
   const headers: Record<string, string> = { ...event.headers, [SCHEMA_HEADER]: stream.schema }
   if (context.traceparent !== undefined) headers.traceparent = context.traceparent
