@@ -1,7 +1,10 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import * as grpc from '@grpc/grpc-js'
+import { loadSync } from '@grpc/proto-loader'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { PROTO_FILE } from '../runtime/gateway/grpc.ts'
 import { EmbeddedLog } from '../runtime/log/embedded.ts'
 import type { LogRecord } from '../runtime/log/index.ts'
 import { runCli } from '../test/support/capture-io.ts'
@@ -171,6 +174,54 @@ describe('sluice serve', () => {
     expect(await node.exit).toBe(0)
   })
 
+  it('serves gRPC beside HTTP with --grpc: a Publish reaches the sink', async () => {
+    const dataDir = await tempDir()
+    const node = startServe(
+      '--gateway',
+      '0',
+      '--grpc',
+      '127.0.0.1:0',
+      '--run',
+      artifactDir,
+      '--data-dir',
+      dataDir,
+    )
+    const address = (await node.serving).grpc as string
+    const loaded = grpc.loadPackageDefinition(
+      loadSync(PROTO_FILE.pathname, { keepCase: true, longs: Number, defaults: true }),
+    ) as unknown as {
+      sluice: {
+        gateway: {
+          v1: { Gateway: new (address: string, credentials: grpc.ChannelCredentials) => grpc.Client }
+        }
+      }
+    }
+    const client = new loaded.sluice.gateway.v1.Gateway(
+      address,
+      grpc.credentials.createInsecure(),
+    ) as grpc.Client & {
+      Publish(request: unknown, callback: (error: Error | null, reply: { accepted: number }) => void): void
+    }
+    const reply = await new Promise<{ accepted: number }>((resolve, reject) =>
+      client.Publish(
+        {
+          stream: 'payments',
+          events: [{ json: Buffer.from(JSON.stringify({ id: 'g1', card: 'c', amount: 300, ts: 0 })) }],
+        },
+        (error, r) => (error ? reject(error) : resolve(r)),
+      ),
+    )
+    expect(reply.accepted).toBe(1)
+    const sink = await eventually(
+      () => readTopic(dataDir, 'large-payments'),
+      (records) => records.length > 0,
+    )
+    expect(JSON.parse(sink[0]!.value.toString())).toMatchObject({ id: 'g1', cents: 30000 })
+    client.close()
+    node.stop()
+    expect(await node.exit).toBe(0)
+  })
+
   it('takes its settings from a --config file, flags winning', async () => {
     const dataDir = await tempDir()
     const config = join(await tempDir(), 'serve.json')
@@ -230,6 +281,8 @@ describe('sluice serve', () => {
     const nothing = await runCli('serve', '--log-format', 'text')
     expect(nothing.code).toBe(2)
     expect(nothing.stderr).toMatch(/nothing to serve/)
+    const grpcAlone = await runCli('serve', '--log-format', 'text', '--grpc', '0', '--run', artifactDir)
+    expect(grpcAlone.stderr).toMatch(/--grpc serves the gateway over gRPC: give --gateway too/)
     const noStreams = await runCli('serve', '--log-format', 'text', '--gateway', '0')
     expect(noStreams.stderr).toMatch(/the gateway needs streams/)
     const badKey = await runCli(

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { type LoadedArtifact, loadArtifact } from '../../runtime/artifact/load.ts'
 import { GATEWAY_DEFAULTS, Gateway } from '../../runtime/gateway/gateway.ts'
+import { type GrpcGateway, startGrpcGateway } from '../../runtime/gateway/grpc.ts'
 import { type RateLimits, validateLimits } from '../../runtime/gateway/rate-limit.ts'
 import { streamCatalog } from '../../runtime/gateway/streams.ts'
 import { serveMetrics } from '../../runtime/metrics/serve.ts'
@@ -48,6 +49,8 @@ Roles:
   --gateway [HOST:]PORT serve the event gateway (HOST default 127.0.0.1; PORT 0: any free port):
                         POST /streams/SOURCE/events, WebSocket /streams/SOURCE/ws, /healthz, /readyz,
                         /metrics, GET|PUT /admin/limits
+  --grpc [HOST:]PORT    also serve the gateway over gRPC (runtime/gateway/gateway.proto: Publish,
+                        PublishStream); needs --gateway
   --run ARTIFACT_DIR    process this artifact (repeatable); its sources are gateway streams
   --ingest ARTIFACT_DIR take this artifact's sources at the gateway without processing them here
                         (repeatable): a gateway-only node in front of Kafka
@@ -89,6 +92,7 @@ ${LOG_OPTIONS_HELP}
       ...RUNNER_OPTIONS,
       config: { type: 'string' },
       gateway: { type: 'string' },
+      grpc: { type: 'string' },
       run: { type: 'string', multiple: true },
       ingest: { type: 'string', multiple: true },
       'key-field': { type: 'string', multiple: true },
@@ -155,6 +159,7 @@ ${LOG_OPTIONS_HELP}
     })
     const runners: PipelineRunner[] = []
     let gateway: Gateway | null = null
+    let grpcGateway: GrpcGateway | null = null
     let metricsServer: Awaited<ReturnType<typeof serveMetrics>> | null = null
     const started = performance.now()
     let failure: unknown = null
@@ -194,10 +199,17 @@ ${LOG_OPTIONS_HELP}
           limits: settings.limits,
           ...(adminToken === undefined ? {} : { adminToken }),
         })
+        if (settings.grpc) {
+          grpcGateway = await startGrpcGateway(gateway, {
+            ...settings.grpc,
+            maxRequestBytes: settings.maxRequestBytes,
+          })
+        }
       }
       logger.info('serving', {
         log: describe,
         gateway: gateway?.url ?? null,
+        grpc: grpcGateway?.address ?? null,
         streams: streams ? [...streams.keys()] : [],
         pipelines: processed.map((a) => a.manifest.name),
         metrics: metricsServer?.url ?? null,
@@ -209,7 +221,10 @@ ${LOG_OPTIONS_HELP}
     }
     logger.info('draining', { gateway: gateway !== null, pipelines: runners.length })
     try {
-      await gateway?.drain(settings.drainTimeoutMs)
+      await Promise.all([
+        gateway?.drain(settings.drainTimeoutMs),
+        grpcGateway?.close(settings.drainTimeoutMs),
+      ])
       for (const runner of runners) await runner.stop()
       for (const runner of runners) await runner.done.catch((error: unknown) => (failure ??= error))
     } finally {
@@ -227,6 +242,7 @@ ${LOG_OPTIONS_HELP}
 export interface ServeConfig {
   readonly gateway?: {
     readonly listen?: string
+    readonly grpc?: string
     readonly keyFields?: Readonly<Record<string, string>>
     readonly maxRequestBytes?: number
     readonly maxEventBytes?: number
@@ -243,6 +259,7 @@ export interface ServeConfig {
 
 interface ServeSettings {
   readonly gateway: { readonly host: string; readonly port: number } | null
+  readonly grpc: { readonly host: string; readonly port: number } | null
   readonly run: readonly string[]
   readonly ingest: readonly string[]
   readonly keyFields: Readonly<Record<string, string>>
@@ -295,6 +312,7 @@ export function serveSettings(values: Record<string, unknown>, config: unknown):
   const root = object(config, '(top level)', ['gateway', 'run', 'ingest', 'metrics', 'log'])
   const gw = object(root.gateway, 'gateway', [
     'listen',
+    'grpc',
     'keyFields',
     'maxRequestBytes',
     'maxEventBytes',
@@ -339,19 +357,24 @@ export function serveSettings(values: Record<string, unknown>, config: unknown):
 
   const run = [...((values.run as string[] | undefined) ?? []), ...strings(root.run, 'run')]
   const ingest = [...((values.ingest as string[] | undefined) ?? []), ...strings(root.ingest, 'ingest')]
-  const listen = flag('gateway') ?? string(gw.listen, 'gateway.listen')
-  let gateway: ServeSettings['gateway'] = null
-  if (listen !== undefined) {
-    const match = /^(?:(.+):)?(\d{1,5})$/.exec(listen.trim())
+  const address = (flagName: string, path: string): { host: string; port: number } | null => {
+    const given = flag(flagName) ?? string(gw[path], `gateway.${path}`)
+    if (given === undefined) return null
+    const match = /^(?:(.+):)?(\d{1,5})$/.exec(given.trim())
     const port = match ? Number(match[2]) : Number.NaN
     if (!match || port > 65_535) {
       problems.push(
-        `${flag('gateway') !== undefined ? '--gateway' : 'config gateway.listen'} "${listen}": expected [HOST:]PORT, PORT from 0 to 65535`,
+        `${flag(flagName) !== undefined ? `--${flagName}` : `config gateway.${path}`} "${given}": expected [HOST:]PORT, PORT from 0 to 65535`,
       )
-    } else {
-      gateway = { host: match[1] ?? '127.0.0.1', port }
+      return null
     }
+    return { host: match[1] ?? '127.0.0.1', port }
   }
+  const listen = flag('gateway') ?? gw.listen
+  const gateway = address('gateway', 'listen')
+  const grpcAddress = address('grpc', 'grpc')
+  if (grpcAddress !== null && listen === undefined)
+    problems.push('--grpc serves the gateway over gRPC: give --gateway too')
   if (gateway === null && listen === undefined && run.length === 0) {
     problems.push('nothing to serve: give --gateway [HOST:]PORT, one or more --run ARTIFACT_DIR, or both')
   }
@@ -443,6 +466,7 @@ export function serveSettings(values: Record<string, unknown>, config: unknown):
 
   const settings: ServeSettings = {
     gateway,
+    grpc: grpcAddress,
     run,
     ingest,
     keyFields,

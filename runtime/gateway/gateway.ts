@@ -107,7 +107,7 @@ const REASONS: Readonly<Record<number, string>> = {
   503: 'Service Unavailable',
 }
 
-type Protocol = 'http' | 'websocket'
+type Protocol = 'http' | 'websocket' | 'grpc'
 
 interface GatewayMetrics {
   readonly requests: Counter
@@ -127,7 +127,7 @@ interface SocketData {
 }
 
 /** What a handled request or message comes to: one status and JSON body. */
-interface Outcome {
+export interface Outcome {
   readonly status: number
   readonly body: unknown
   readonly retryAfterMs?: number
@@ -466,6 +466,55 @@ export class Gateway {
       return { status: 200, body: { partition, offset } }
     }
     return { status: rejected === 0 ? 200 : 207, body: { accepted, rejected, results } }
+  }
+
+  /**
+   * For transports beside HTTP and WebSocket (gRPC: grpc.ts): validates, rate-limits and appends
+   * a batch of `bytes` bytes with the same bounds, counting it under `protocol`. Always a batch
+   * answer (per-event results) unless the whole batch is refused.
+   */
+  async publish(
+    protocol: Protocol,
+    streamName: string,
+    items: readonly IncomingItem[],
+    bytes: number,
+    apiKey: string,
+    context: RequestContext,
+  ): Promise<Outcome> {
+    const started = performance.now()
+    this.metrics.bytes.labels({ protocol }).inc(bytes)
+    const outcome = await this.publishCounted(streamName, items, bytes, apiKey, context)
+    this.metrics.requests.labels({ protocol, code: String(outcome.status) }).inc()
+    this.metrics.ackSeconds.labels({ protocol }).observe((performance.now() - started) / 1000)
+    return outcome
+  }
+
+  private async publishCounted(
+    streamName: string,
+    items: readonly IncomingItem[],
+    bytes: number,
+    apiKey: string,
+    context: RequestContext,
+  ): Promise<Outcome> {
+    if (this.draining) return fail(draining())
+    const stream = this.options.streams.get(streamName)
+    if (stream === undefined) return fail(this.unknownStream(streamName))
+    if (bytes > this.settings.maxRequestBytes) return fail(this.tooLarge(bytes))
+    if (!this.reserve(bytes)) return fail(this.overloaded())
+    this.begin()
+    try {
+      return await this.ingest(stream, items, true, apiKey, context)
+    } catch (error) {
+      return fail(this.appendFailure(error))
+    } finally {
+      this.release(bytes)
+      this.end()
+    }
+  }
+
+  /** Whether the gateway has begun to drain (transports beside it refuse new calls then). */
+  get isDraining(): boolean {
+    return this.draining
   }
 
   // --- WebSocket ---------------------------------------------------------------------------------
