@@ -145,7 +145,7 @@ export class Gateway {
   private readonly activeWaiters: (() => void)[] = []
   private readonly sockets = new Set<WebSocket<SocketData>>()
   private draining = false
-  private closed = false
+  private drained: Promise<void> | null = null
   private readonly logger: Logger
   private readonly metrics: GatewayMetrics
   private readonly settings: Required<
@@ -259,8 +259,12 @@ export class Gateway {
    * for the requests and messages in hand to be answered (their events appended and acknowledged),
    * then closes every connection (WebSockets with 1001 Going Away).
    */
-  async drain(timeoutMs = 30_000): Promise<void> {
-    if (this.closed) return
+  drain(timeoutMs = 30_000): Promise<void> {
+    this.drained ??= this.drainOnce(timeoutMs)
+    return this.drained
+  }
+
+  private async drainOnce(timeoutMs: number): Promise<void> {
     this.draining = true
     if (this.listenSocket) uws.us_listen_socket_close(this.listenSocket)
     this.listenSocket = null
@@ -283,7 +287,6 @@ export class Gateway {
     }
     for (const ws of this.sockets) ws.end(1001, 'the node is shutting down')
     this.sockets.clear()
-    this.closed = true
     this.app.close()
   }
 
@@ -293,7 +296,10 @@ export class Gateway {
       .ws<SocketData>('/streams/:source/ws', {
         maxPayloadLength: this.settings.maxRequestBytes,
         idleTimeout: 120,
+        // A client that does not read its acks is disconnected at 1 MiB of them, rather than
+        // having acks dropped (uWebSockets.js's default) or buffered without bound.
         maxBackpressure: 1024 * 1024,
+        closeOnBackpressureLimit: 1,
         upgrade: (res, req, context) => this.upgrade(res, req, context),
         open: (ws) => {
           this.sockets.add(ws)
