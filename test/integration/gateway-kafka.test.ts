@@ -12,6 +12,8 @@ import { execFile } from 'node:child_process'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import type { CommandIO } from '../../cli/command.ts'
+import { main } from '../../cli/main.ts'
 import { type LoadedArtifact, loadArtifact } from '../../runtime/artifact/load.ts'
 import { Gateway } from '../../runtime/gateway/gateway.ts'
 import { streamCatalog } from '../../runtime/gateway/streams.ts'
@@ -20,11 +22,12 @@ import type { KafkaLog } from '../../runtime/log/kafka.ts'
 import { MetricsRegistry } from '../../runtime/metrics/registry.ts'
 import { compileFixture } from '../support/compile-fixture.ts'
 import { connectWebSocket } from '../support/ws-client.ts'
-import { connectKafkaLog, uniqueName } from './kafka-env.ts'
+import { connectKafkaLog, kafkaBrokers, uniqueName } from './kafka-env.ts'
 
 const ROOT = join(import.meta.dirname, '..', '..')
 
 let artifact: LoadedArtifact
+let artifactDir: string
 let topic: string
 beforeAll(async () => {
   topic = uniqueName('gateway-payments')
@@ -34,7 +37,8 @@ source payments: Payment from kafka("${topic}")
 stream large = payments | where amount >= 100.0
 sink large -> kafka("${topic}-large")
 `
-  artifact = await loadArtifact(await compileFixture(pipe, 'payments', 'payments.pipe'))
+  artifactDir = await compileFixture(pipe, 'payments', 'payments.pipe')
+  artifact = await loadArtifact(artifactDir)
 })
 
 const cleanups: (() => Promise<void>)[] = []
@@ -61,13 +65,13 @@ async function start(
   return { gateway, log }
 }
 
-async function readAll(log: KafkaLog): Promise<LogRecord[]> {
-  const ends = await log.endOffsets(topic)
+async function readAll(log: KafkaLog, from = topic): Promise<LogRecord[]> {
+  const ends = await log.endOffsets(from).catch(() => [] as number[])
   const records: LogRecord[] = []
   for (let p = 0; p < ends.length; p++) {
     let offset = 0
     while (offset < ends[p]!) {
-      const batch = await log.read(topic, p, offset, 10_000)
+      const batch = await log.read(from, p, offset, 10_000)
       if (batch.length === 0) break
       records.push(...batch)
       offset = batch.at(-1)!.offset + 1
@@ -134,6 +138,75 @@ describe('gateway on Kafka', () => {
       partition: ack.results[0]!.partition,
       offset: ack.results[0]!.offset,
     })
+  })
+
+  it('sluice serve --kafka: events posted to the gateway flow through the running pipeline to its sink topic', async () => {
+    let stop: () => void = () => {}
+    let stderr = ''
+    let onServing: (url: string) => void = () => {}
+    const serving = new Promise<string>((resolve) => {
+      onServing = resolve
+    })
+    const io: CommandIO = {
+      stdout: () => {},
+      stderr: (text) => {
+        stderr += text
+        const line = text.split('\n').find((l) => l.includes('"msg":"serving"'))
+        if (line) onServing(JSON.parse(line).gateway as string)
+      },
+      color: false,
+      interrupted: new Promise<void>((resolve) => {
+        stop = resolve
+      }),
+    }
+    const exit = main(
+      [
+        'serve',
+        '--log-format',
+        'json',
+        '--kafka',
+        kafkaBrokers().join(','),
+        '--gateway',
+        '127.0.0.1:0',
+        '--run',
+        artifactDir,
+        '--group',
+        uniqueName('serve'),
+        '--partitions',
+        '3',
+      ],
+      io,
+    )
+    const url = await Promise.race([
+      serving,
+      exit.then((code) => Promise.reject(new Error(`serve exited ${code}: ${stderr}`))),
+    ])
+    const answer = await fetch(`${url}/streams/payments/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-ndjson' },
+      body: ['s1', 's2', 's3']
+        .map((id, i) => JSON.stringify({ id, card: 'c', amount: 100 * (i + 1), ts: 0 }))
+        .join('\n'),
+    })
+    expect(answer.status).toBe(200)
+    const log = await connectKafkaLog({ clientId: 'sluice-gateway-test-reader' })
+    try {
+      const deadline = Date.now() + 60_000
+      let sink: LogRecord[] = []
+      while (Date.now() < deadline) {
+        // The source topic also holds the first test's events: look at this test's only.
+        sink = (await readAll(log, `${topic}-large`)).filter((r) =>
+          JSON.parse(r.value.toString()).id.startsWith('s'),
+        )
+        if (sink.length >= 3) break
+        await new Promise((resolve) => setTimeout(resolve, 250))
+      }
+      expect(sink.map((r) => JSON.parse(r.value.toString()).id).sort()).toEqual(['s1', 's2', 's3'])
+    } finally {
+      await log.close()
+    }
+    stop()
+    expect(await exit).toBe(0)
   })
 
   it('loses no acknowledged event while the broker restarts under ingestion', async () => {
