@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as grpc from '@grpc/grpc-js'
@@ -11,6 +11,7 @@ import { runCli } from '../test/support/capture-io.ts'
 import { compileFixture } from '../test/support/compile-fixture.ts'
 import { connectWebSocket } from '../test/support/ws-client.ts'
 import type { CommandIO } from './command.ts'
+import { serveSettings } from './commands/serve.ts'
 import { main } from './main.ts'
 
 const PIPE = `
@@ -252,6 +253,18 @@ describe('sluice serve', () => {
     expect((await post(JSON.stringify({ id: 'b', card: 'c', amount: 1, ts: 0 }))).status).toBe(429)
     node.stop()
     expect(await node.exit).toBe(0)
+  })
+
+  it('accepts the configuration example of the README as it is written', async () => {
+    const readme = await readFile(join(import.meta.dirname, '..', 'README.md'), 'utf8')
+    const section = readme.slice(readme.indexOf('## Serving events'))
+    const example = /```json\n([\s\S]*?)```/.exec(section)![1]!
+    const settings = serveSettings({}, JSON.parse(example))
+    expect(settings.gateway).toEqual({ host: '0.0.0.0', port: 8080 })
+    expect(settings.grpc).toEqual({ host: '0.0.0.0', port: 8081 })
+    expect(settings.keyFields).toEqual({ payments: 'card' })
+    expect(settings.limits.apiKeys?.['batch-loader']).toEqual({ eventsPerSecond: 5000, burst: 5000 })
+    expect(settings.log).toEqual({ 'data-dir': '.sluice', durability: 'batch' })
   })
 
   it('reports every configuration problem at once as a usage error', async () => {

@@ -56,7 +56,7 @@ Roles:
                         (repeatable): a gateway-only node in front of Kafka
   --metrics-port PORT   serve Prometheus metrics on http://HOST:PORT/metrics (0: any free port)
   --metrics-host HOST   address the metrics server listens on (default: 127.0.0.1)
-  --config FILE         JSON configuration; flags given as well win (see docs: README "Serving events")
+  --config FILE         JSON configuration, flags given as well winning (README, "Serving events")
 
 Gateway:
   --key-field SOURCE=FIELD
