@@ -483,7 +483,9 @@ describe('overload and drain', () => {
       },
     })
     const pending = Array.from({ length: 5 }, () => h.post(event))
-    await waitFor(() => h.gateway.bytesInFlight === event.length * 5)
+    // All five bodies received (each then goes to the appender at once), their bytes held.
+    await waitFor(() => h.metrics.find('sluice_gateway_received_bytes_total')?.total() === event.length * 5)
+    expect(h.gateway.bytesInFlight).toBe(event.length * 5)
     const shed = await Promise.all(Array.from({ length: 10 }, () => h.post(event)))
     for (const answer of shed) {
       expect(answer.status).toBe(503)
@@ -512,10 +514,13 @@ describe('overload and drain', () => {
       },
     })
     const ws = await connectWebSocket(`${h.url}/streams/payments/ws`)
-    const inFlight = Array.from({ length: 8 }, (_, i) => h.post(JSON.stringify(payment(`d${i}`))))
-    ws.send(JSON.stringify([payment('w1'), payment('w2')]))
-    await waitFor(() => h.gateway.bytesInFlight > 0 && gated!.appends === 1)
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    const bodies = Array.from({ length: 8 }, (_, i) => JSON.stringify(payment(`d${i}`)))
+    const inFlight = bodies.map((body) => h.post(body))
+    const message = JSON.stringify([payment('w1'), payment('w2')])
+    ws.send(message)
+    // Every request and the message received, all waiting for the log.
+    const expected = bodies.reduce((sum, body) => sum + body.length, message.length)
+    await waitFor(() => h.gateway.bytesInFlight === expected)
     const drained = h.gateway.drain(10_000)
     const refused = await fetch(`${h.url}/healthz`).then(
       (r) => r.status,
