@@ -213,6 +213,8 @@ describe('gateway on Kafka', () => {
     const { gateway, log } = await start({ appendTimeoutMs: 20_000 })
     const acknowledged = new Set<string>()
     let answers503 = 0
+    /** When each acknowledgement came: a gap shows the outage happened during ingestion. */
+    const ackTimes: number[] = []
     let stop = false
     const client = async (name: string) => {
       for (let n = 0; !stop; n++) {
@@ -225,6 +227,7 @@ describe('gateway on Kafka', () => {
           }).catch(() => null)
           if (answer?.status === 200) {
             for (const e of events) acknowledged.add(e.id)
+            ackTimes.push(Date.now())
             break
           }
           if (answer?.status === 503) answers503++
@@ -250,6 +253,10 @@ describe('gateway on Kafka', () => {
     stop = true
     await Promise.all(clients)
     expect(before).toBeGreaterThan(0)
+    ackTimes.sort((a, b) => a - b)
+    const longestGapMs = Math.max(...ackTimes.slice(1).map((t, i) => t - ackTimes[i]!))
+    // The broker was down for 3 s at least while the clients sent: no acknowledgement meanwhile.
+    expect(longestGapMs).toBeGreaterThan(2000)
     expect(acknowledged.size).toBeGreaterThanOrEqual(afterRestart + 500)
 
     const records = await readAll(log)
@@ -258,7 +265,7 @@ describe('gateway on Kafka', () => {
     expect(missing).toEqual([])
     const duplicates = records.length - stored.size
     console.log(
-      `gateway across a broker restart: ${acknowledged.size} acknowledged, ${records.length} records, ${duplicates} duplicates, ${answers503} answers 503`,
+      `gateway across a broker restart: ${acknowledged.size} acknowledged, ${records.length} records, ${duplicates} duplicates, ${answers503} answers 503, longest wait for an ack ${longestGapMs} ms`,
     )
   })
 })
