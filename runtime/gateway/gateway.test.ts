@@ -1,4 +1,5 @@
 import { mkdtemp, rm } from 'node:fs/promises'
+import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
@@ -536,6 +537,24 @@ describe('overload and drain', () => {
     const ids = new Set((await h.records()).map((r) => JSON.parse(r.value.toString()).id))
     for (let i = 0; i < 8; i++) expect(ids.has(`d${i}`)).toBe(true)
     expect(ids.has('w1') && ids.has('w2')).toBe(true)
+  })
+})
+
+describe('aborted requests', () => {
+  it('gives back the bytes of a request whose client goes away mid-body, and appends nothing of it', async () => {
+    const h = await harness()
+    const url = new URL(h.url)
+    const socket = connect(Number(url.port), url.hostname)
+    await new Promise((resolve) => socket.once('connect', resolve))
+    socket.write(
+      'POST /streams/payments/events HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 5000\r\n\r\n{"id":',
+    )
+    await waitFor(() => h.gateway.bytesInFlight === 5000)
+    socket.destroy()
+    await waitFor(() => h.gateway.bytesInFlight === 0)
+    expect(await h.records()).toHaveLength(0)
+    // The gateway goes on serving.
+    expect((await h.post(JSON.stringify(payment('after')))).status).toBe(200)
   })
 })
 
