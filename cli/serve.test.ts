@@ -175,6 +175,60 @@ describe('sluice serve', () => {
     expect(await node.exit).toBe(0)
   })
 
+  it('runs several pipelines in one node: two artifacts reading the same source both process what the gateway takes', async () => {
+    const audit = await compileFixture(
+      `
+schema Payment { id: string, card: string, amount: f64, ts: timestamp @event_time }
+source payments: Payment from kafka("payments")
+stream seen = payments | aggregate by card { n: count() }
+sink seen -> kafka("cards-seen")
+`,
+      'audit',
+      'audit.pipe',
+    )
+    const dataDir = await tempDir()
+    const node = startServe(
+      '--gateway',
+      '0',
+      '--run',
+      artifactDir,
+      '--run',
+      audit,
+      '--data-dir',
+      dataDir,
+      '--metrics-port',
+      '0',
+    )
+    const serving = await node.serving
+    expect(serving.pipelines).toEqual(['payments', 'audit'])
+    const answer = await fetch(`${serving.gateway as string}/streams/payments/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify([
+        { id: 'a', card: 'c1', amount: 500, ts: 0 },
+        { id: 'b', card: 'c1', amount: 5, ts: 1 },
+      ]),
+    })
+    expect(answer.status).toBe(200)
+    const large = await eventually(
+      () => readTopic(dataDir, 'large-payments'),
+      (records) => records.length >= 1,
+    )
+    expect(large.map((r) => JSON.parse(r.value.toString()).id)).toEqual(['a'])
+    const seen = await eventually(
+      () => readTopic(dataDir, 'cards-seen'),
+      (records) => records.some((r) => JSON.parse(r.value.toString()).n === 2),
+    )
+    expect(seen.map((r) => JSON.parse(r.value.toString()))).toContainEqual({ card: 'c1', n: 2 })
+    // One scrape shows both pipelines' series under one metric.
+    const metrics = await (await fetch(serving.metrics as string)).text()
+    expect(metrics.match(/# TYPE sluice_events_in_total counter/g)).toHaveLength(1)
+    expect(metrics).toMatch(/sluice_events_out_total\{[^}]*topic="large-payments"[^}]*\} 1/)
+    expect(metrics).toMatch(/sluice_events_out_total\{[^}]*topic="cards-seen"[^}]*\} [12]/)
+    node.stop()
+    expect(await node.exit).toBe(0)
+  })
+
   it('serves gRPC beside HTTP with --grpc: a Publish reaches the sink', async () => {
     const dataDir = await tempDir()
     const node = startServe(
