@@ -45,6 +45,14 @@ interface Buffered {
   readonly row: unknown
 }
 
+/** What `sluice explain` watches besides the engine's trace: events as they enter the operator. */
+export interface CepObserver {
+  /** An event was buffered under arrival number `seq` (the engine's trace names events by it). */
+  buffered(seq: number, key: string, time: number, row: unknown): void
+  /** An event arrived not after the watermark; `key` is null when its key is null or fails. */
+  late(key: string | null, time: number, watermark: number, row: unknown): void
+}
+
 const SNAPSHOT_MAGIC = 0x534c4331 // "SLC1"
 
 export class CepOperator extends EventTimeOperator implements WindowedOperator {
@@ -58,6 +66,8 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
   private seq = 0
   /** The watermark the engine's time was last advanced to. */
   private advancedTo = Number.NEGATIVE_INFINITY
+  /** Set by explain (runtime/cep/explain.ts); null in normal running. */
+  observer: CepObserver | null = null
 
   constructor(
     readonly spec: PatternSpec,
@@ -121,6 +131,7 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
       next = Math.max(next, before + 1)
       const time = input.timestamps[i] as number
       if (!(time > watermark)) {
+        if (this.observer !== null) this.observeLate(input.values[i], time, watermark)
         refuseLate(out, input, i, watermark)
         continue
       }
@@ -241,7 +252,18 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
     }
   }
 
+  private observeLate(row: unknown, time: number, watermark: number): void {
+    let key: string | null = null
+    try {
+      key = this.functions.key(row)
+    } catch {
+      // Its key fails: late all the same, and explain says so without one.
+    }
+    this.observer?.late(key, time, watermark, row)
+  }
+
   private buffer(keyId: number, time: number, row: unknown): void {
+    this.observer?.buffered(this.seq, this.keyStrings[keyId] as string, time, row)
     heapPush(this.heap, { keyId, time, seq: this.seq++, row })
     this.bufferedPerKey[keyId] = (this.bufferedPerKey[keyId] ?? 0) + 1
     this.changed = true

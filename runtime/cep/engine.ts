@@ -94,6 +94,8 @@ export type TraceEntry =
       readonly partial: number
       readonly reason: DropReason
       readonly seq: number | null
+      /** no-continuation: the steps the partial match could have gone on with (their conditions failed). */
+      readonly awaited?: readonly number[]
     }
   | { readonly kind: 'match' | 'timeout'; readonly partial: number; readonly seqs: readonly number[] }
 

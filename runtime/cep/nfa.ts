@@ -262,7 +262,13 @@ export class NfaEngine implements PatternEngine {
       const kind = this.nfa.states[successor.state]?.kind
       if (kind === 'stop') stopped = true
     }
-    if (!isStart && successors.length === 0) this.countDrop(partial, 'no-continuation', seq)
+    if (!isStart && successors.length === 0)
+      this.countDrop(
+        partial,
+        'no-continuation',
+        seq,
+        this.trace === null ? undefined : this.awaitedSteps(partial.state),
+      )
     // A negated step's event ends every branch of this partial match, except matches completed by it.
     if (stopped && !isStart) this.countDrop(partial, 'negation', seq)
     for (const successor of successors) {
@@ -525,9 +531,38 @@ export class NfaEngine implements PatternEngine {
     else this.keys.set(keyId, key)
   }
 
-  private countDrop(partial: Partial, reason: DropReason, seq: number | null): void {
+  private countDrop(
+    partial: Partial,
+    reason: DropReason,
+    seq: number | null,
+    awaited?: readonly number[],
+  ): void {
     this.droppedCounts[reason]++
-    this.emitTrace({ kind: 'drop', partial: partial.id, reason, seq })
+    this.emitTrace(
+      awaited === undefined
+        ? { kind: 'drop', partial: partial.id, reason, seq }
+        : { kind: 'drop', partial: partial.id, reason, seq, awaited },
+    )
+  }
+
+  /**
+   * For traces: the steps whose events a partial match in `state` could take next, through any
+   * proceed edges (whatever their conditions), negated steps left out.
+   */
+  private awaitedSteps(state: number): number[] {
+    const steps = new Set<number>()
+    const seen = new Set<number>()
+    const stack = [state]
+    while (stack.length > 0) {
+      const at = stack.pop() as number
+      if (seen.has(at)) continue
+      seen.add(at)
+      for (const edge of this.nfa.states[at]?.edges ?? []) {
+        if (edge.action === 'proceed') stack.push(edge.target)
+        else if (edge.action === 'take' && this.nfa.states[edge.target]?.kind !== 'stop') steps.add(edge.step)
+      }
+    }
+    return [...steps].sort((a, b) => a - b)
   }
 
   private emitTrace(entry: TraceEntry): void {
