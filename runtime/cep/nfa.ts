@@ -1,0 +1,637 @@
+/**
+ * The TypeScript pattern engine: steps the NFA of nfa-compile.ts over each key's released events,
+ * the way Flink CEP's NFA does (NFA.java: computeNextStates, createDecisionGraph,
+ * findFinalStateAfterProceed, advanceTime, processMatchesAccordingToSkipStrategy).
+ *
+ * A partial match (Flink's ComputationState) is a state of the NFA, the time and seq of its first
+ * event, the time of its last event and its events so far. The events are a persistent linked list
+ * whose head is the newest event: a branch (an event both taken and ignored, or taken by two
+ * edges) shares the whole prefix with its sibling, as Flink's SharedBuffer shares entries, and what
+ * no partial match references any more is garbage. Flink's Dewey versions exist to pick one path out
+ * of the shared buffer; a list per partial match needs none.
+ *
+ * Flink keeps one start computation state per key at all times; here the start is virtual (tried for
+ * every event, never stored), so a key without partial matches holds nothing at all.
+ *
+ * The stepping is kept in small plain functions over arrays so that the WebAssembly kernel
+ * (wasm/kernels/cep.ts) can follow it line by line. docs/cep.md describes the whole.
+ */
+import { deserialize, serialize } from 'node:v8'
+import type { PatternSpec, SkipStrategy } from '../../compiler/ir/pattern.ts'
+import type {
+  CepFunctions,
+  DropReason,
+  EngineBudget,
+  EngineMatch,
+  MatchContext,
+  PatternEngine,
+  ReleasedEvents,
+  TraceEntry,
+} from './engine.ts'
+import { compileNfa } from './nfa-compile.ts'
+import type { Nfa, NfaCondition, NfaEdge } from './nfa-types.ts'
+
+/** One matched event: a link of a partial match's persistent list (newest first). */
+interface MatchedEvent {
+  readonly step: number
+  readonly row: unknown
+  readonly seq: number
+  readonly time: number
+  readonly previous: MatchedEvent | null
+}
+
+/** Flink's ComputationState. */
+interface Partial {
+  /** For traces: a branch keeps its parent's id when it is the first successor, else gets a new one. */
+  readonly id: number
+  readonly state: number
+  /** Time and seq of the first event (Flink's start timestamp and start event id). */
+  readonly startTime: number
+  readonly startSeq: number
+  /** Time of the last taken event (a step's `within` counts from it). */
+  readonly lastTime: number
+  readonly events: MatchedEvent | null
+}
+
+/** A partial match that reached a final state (or whose pending absence ran out), with its emit time. */
+interface Completed {
+  readonly partial: Partial
+  readonly time: number
+}
+
+/** What a key holds; absent from the map when it holds nothing. */
+interface KeyState {
+  /** Ordered by (startTime, startSeq): the first is the earliest-started. */
+  partials: Partial[]
+  /** Matches held back by a skip strategy until no earlier-started partial match remains. */
+  completed: Completed[]
+}
+
+/** The virtual start partial's start fields (never compared: it is not stored). */
+const NO_START = Number.POSITIVE_INFINITY
+
+const SNAPSHOT_VERSION = 1
+
+/** Creates the TypeScript engine (PatternEngineFactory). */
+export function createNfaEngine(spec: PatternSpec, functions: CepFunctions, budget: EngineBudget): NfaEngine {
+  return new NfaEngine(compileNfa(spec), spec.skip, functions, budget)
+}
+
+export class NfaEngine implements PatternEngine {
+  readonly wantsMasks = false
+  trace: ((entry: TraceEntry) => void) | null = null
+  private keys = new Map<number, KeyState>()
+  private total = 0
+  private nextId = 1
+  private droppedCounts: Record<DropReason, number> = emptyDropped()
+  /** Timeouts found while stepping (a partial match ran out before an event): handed out by advanceTime. */
+  private stepTimeouts: EngineMatch[] = []
+  /** Per state: the step its first TAKE records (traces of IGNORE name it). */
+  private readonly stateSteps: number[]
+  /** Failure already reported for the event being stepped. */
+  private eventFailed = false
+  private failures: { seq: number; error: unknown; site: number }[] = []
+  private currentSeq = 0
+
+  constructor(
+    readonly nfa: Nfa,
+    private readonly skip: SkipStrategy,
+    private readonly functions: CepFunctions,
+    private readonly budget: EngineBudget,
+  ) {
+    this.stateSteps = nfa.states.map((state) => state.edges.find((e) => e.action === 'take')?.step ?? -1)
+  }
+
+  get partialMatches(): number {
+    return this.total
+  }
+
+  get dropped(): Readonly<Record<DropReason, number>> {
+    return this.droppedCounts
+  }
+
+  step(
+    events: ReleasedEvents,
+    matches: EngineMatch[],
+    failures: { seq: number; error: unknown; site: number }[],
+  ): void {
+    this.failures = failures
+    for (let i = 0; i < events.length; i++) {
+      const keyId = events.keyIds[i] as number
+      const time = events.times[i] as number
+      const seq = events.seqs[i] as number
+      const key = this.keys.get(keyId) ?? { partials: [], completed: [] }
+      const before = key.partials.length
+      // Flink's CepOperator advances each key's time to an event's timestamp before the event.
+      this.expire(key, keyId, time, matches, this.stepTimeouts)
+      this.processEvent(key, keyId, events.rows[i], time, seq, matches)
+      if (this.enforceBudget(key, before) && key.completed.length > 0) {
+        // A held match may have waited for a dropped partial match.
+        const kept = key.partials.length
+        this.releaseCompleted(key, keyId, [], matches)
+        this.total += key.partials.length - kept
+      }
+      this.storeKey(keyId, key)
+    }
+  }
+
+  advanceTime(watermark: number, matches: EngineMatch[], timeouts: EngineMatch[] | null): void {
+    if (timeouts !== null) for (const timeout of this.stepTimeouts) timeouts.push(timeout)
+    this.stepTimeouts = []
+    for (const [keyId, key] of [...this.keys]) {
+      const before = key.partials.length
+      this.expire(key, keyId, watermark, matches, timeouts)
+      this.total += key.partials.length - before
+      this.storeKey(keyId, key)
+    }
+  }
+
+  keyIsEmpty(keyId: number): boolean {
+    return !this.keys.has(keyId)
+  }
+
+  // ---- one event -------------------------------------------------------------------------------
+
+  /** Flink's doProcess for one key and one event. */
+  private processEvent(
+    key: KeyState,
+    keyId: number,
+    row: unknown,
+    time: number,
+    seq: number,
+    matches: EngineMatch[],
+  ): void {
+    this.eventFailed = false
+    this.currentSeq = seq
+    const next: Partial[] = []
+    const potential: Completed[] = []
+    for (const partial of key.partials) this.stepPartial(partial, false, row, time, seq, next, potential)
+    const start: Partial = {
+      id: 0,
+      state: this.nfa.start,
+      startTime: NO_START,
+      startSeq: NO_START,
+      lastTime: NO_START,
+      events: null,
+    }
+    this.stepPartial(start, true, row, time, seq, next, potential)
+    key.partials = next
+    if (this.skip.kind === 'noSkip') {
+      for (const completed of sortByStart(potential)) this.emit(keyId, completed, matches)
+    } else {
+      this.releaseCompleted(key, keyId, potential, matches)
+    }
+  }
+
+  /** Steps one partial match by one event into `next` and `potential` (Flink's computeNextStates + doProcess). */
+  private stepPartial(
+    partial: Partial,
+    isStart: boolean,
+    row: unknown,
+    time: number,
+    seq: number,
+    next: Partial[],
+    potential: Completed[],
+  ): void {
+    const edges = this.decisionGraph(partial, isStart, row, time)
+    const successors: Partial[] = []
+    let stopped = false
+    let first = true
+    for (const edge of edges) {
+      if (edge.action === 'ignore') {
+        if (isStart) continue
+        const id = first ? partial.id : this.nextId++
+        first = false
+        successors.push({ ...partial, id, state: edge.target })
+        this.emitTrace({ kind: 'ignore', partial: id, step: this.stateSteps[edge.target] as number, seq })
+        continue
+      }
+      const id = first && !isStart ? partial.id : this.nextId++
+      first = false
+      const events: MatchedEvent = { step: edge.step, row, seq, time, previous: partial.events }
+      const taken: Partial = {
+        id,
+        state: edge.target,
+        startTime: isStart ? time : partial.startTime,
+        startSeq: isStart ? seq : partial.startSeq,
+        lastTime: time,
+        events,
+      }
+      this.emitTrace({ kind: isStart ? 'start' : 'take', partial: id, step: edge.step, seq })
+      successors.push(taken)
+      // Taking may complete the match at once when the rest of the pattern may be skipped.
+      const final = this.finalAfterProceed(edge.target, partial, row)
+      if (final >= 0) successors.push({ ...taken, state: final })
+    }
+    for (const successor of successors) {
+      const kind = this.nfa.states[successor.state]?.kind
+      if (kind === 'stop') stopped = true
+    }
+    if (!isStart && successors.length === 0) this.countDrop(partial, 'no-continuation', seq)
+    // A negated step's event ends every branch of this partial match, except matches completed by it.
+    if (stopped && !isStart) this.countDrop(partial, 'negation', seq)
+    for (const successor of successors) {
+      const kind = this.nfa.states[successor.state]?.kind
+      if (kind === 'final') potential.push({ partial: successor, time: successor.lastTime })
+      else if (!stopped) next.push(successor)
+    }
+  }
+
+  /**
+   * The TAKE and IGNORE edges an event may follow from a partial match's state, PROCEED edges
+   * followed at once (Flink's createDecisionGraph). A state a step's `within` guards is passed over
+   * once that window has run out for this partial match.
+   */
+  private decisionGraph(partial: Partial, isStart: boolean, row: unknown, time: number): NfaEdge[] {
+    const edges: NfaEdge[] = []
+    const stack = [partial.state]
+    let visits = 0
+    while (stack.length > 0) {
+      const stateIndex = stack.pop() as number
+      if (++visits > 64 * this.nfa.states.length) throw new Error('the NFA has a cycle of proceed edges')
+      const state = this.nfa.states[stateIndex]
+      if (state === undefined) continue
+      if (!isStart && state.windowMs !== null && time - partial.lastTime >= state.windowMs) continue
+      for (const edge of state.edges) {
+        if (!this.holds(edge.condition, row, partial)) continue
+        if (edge.action === 'proceed') stack.push(edge.target)
+        else edges.push(edge)
+      }
+    }
+    return edges
+  }
+
+  /** A final state reachable from `state` by PROCEED edges on this event (Flink's findFinalStateAfterProceed); -1: none. */
+  private finalAfterProceed(state: number, partial: Partial, row: unknown): number {
+    const stack = [state]
+    let visits = 0
+    while (stack.length > 0) {
+      const current = this.nfa.states[stack.pop() as number]
+      if (current === undefined) continue
+      if (++visits > 64 * this.nfa.states.length) throw new Error('the NFA has a cycle of proceed edges')
+      for (const edge of current.edges) {
+        if (edge.action !== 'proceed' || !this.holds(edge.condition, row, partial)) continue
+        if (this.nfa.states[edge.target]?.kind === 'final') return edge.target
+        stack.push(edge.target)
+      }
+    }
+    return -1
+  }
+
+  // ---- conditions ------------------------------------------------------------------------------
+
+  private holds(condition: NfaCondition, row: unknown, partial: Partial): boolean {
+    switch (condition.kind) {
+      case 'true':
+        return true
+      case 'step':
+        return this.call(this.functions.conditions[condition.step], condition.step, row, partial)
+      case 'until':
+        return this.call(this.functions.untils[condition.step], condition.step, row, partial)
+      case 'not':
+        return !this.holds(condition.of, row, partial)
+      case 'and':
+        for (const of of condition.of) if (!this.holds(of, row, partial)) return false
+        return true
+      case 'or':
+        for (const of of condition.of) if (this.holds(of, row, partial)) return true
+        return false
+    }
+  }
+
+  /** A generated condition on the event; one that throws counts false and is reported once per event. */
+  private call(
+    condition: ((event: unknown, context: MatchContext) => boolean) | null | undefined,
+    step: number,
+    row: unknown,
+    partial: Partial,
+  ): boolean {
+    if (condition === null || condition === undefined) return false
+    try {
+      return condition(row, contextOf(partial.events)) === true
+    } catch (error) {
+      if (!this.eventFailed) {
+        this.eventFailed = true
+        this.failures.push({ seq: this.currentSeq, error, site: step })
+      }
+      this.emitTrace({
+        kind: 'fail',
+        partial: partial.id,
+        step,
+        seq: this.currentSeq,
+        error: error instanceof Error ? error.message : String(error),
+      })
+      return false
+    }
+  }
+
+  // ---- time ------------------------------------------------------------------------------------
+
+  /**
+   * Flink's advanceTime for one key at `time`: partial matches whose `within` ran out end, as
+   * timeouts or (absence at the end) as matches.
+   */
+  private expire(
+    key: KeyState,
+    keyId: number,
+    time: number,
+    matches: EngineMatch[],
+    timeouts: EngineMatch[] | null,
+  ): void {
+    const kept: Partial[] = []
+    const potential: Completed[] = []
+    for (const partial of key.partials) {
+      const ranOut = this.ranOutAt(partial, time)
+      if (ranOut === null) {
+        kept.push(partial)
+      } else if (this.nfa.states[partial.state]?.kind === 'pending') {
+        potential.push({ partial, time: ranOut })
+      } else {
+        if (timeouts !== null) {
+          timeouts.push(toEngineMatch(keyId, partial, ranOut))
+          this.emitTrace({ kind: 'timeout', partial: partial.id, seqs: seqsOf(partial.events) })
+        }
+        this.countDrop(partial, 'timeout', null)
+      }
+    }
+    key.partials = kept
+    // Flink prunes here whatever the strategy: a timed-out partial match may free held matches.
+    this.releaseCompleted(key, keyId, potential, matches)
+  }
+
+  /** When the partial match's window ran out if it did by `time` (the earlier of the two), else null. */
+  private ranOutAt(partial: Partial, time: number): number | null {
+    let ranOut = Number.POSITIVE_INFINITY
+    const whole = this.nfa.windowMs
+    if (whole !== null && time - partial.startTime >= whole) ranOut = partial.startTime + whole
+    const step = this.nfa.states[partial.state]?.windowMs ?? null
+    if (step !== null && time - partial.lastTime >= step) ranOut = Math.min(ranOut, partial.lastTime + step)
+    return ranOut === Number.POSITIVE_INFINITY ? null : ranOut
+  }
+
+  // ---- matches and skip strategies ---------------------------------------------------------------
+
+  /**
+   * Flink's processMatchesAccordingToSkipStrategy: completed matches wait, in start order, until no
+   * partial match started earlier; each one released prunes what its skip strategy says.
+   */
+  private releaseCompleted(
+    key: KeyState,
+    keyId: number,
+    potential: Completed[],
+    matches: EngineMatch[],
+  ): void {
+    if (potential.length > 0) key.completed = sortByStart([...key.completed, ...potential])
+    while (key.completed.length > 0) {
+      const earliest = key.completed[0] as Completed
+      const earliestPartial = key.partials[0]
+      if (earliestPartial !== undefined && compareStart(earliest.partial, earliestPartial) > 0) break
+      key.completed.shift()
+      const pruneBefore = this.pruningPoint(earliest.partial.events)
+      if (pruneBefore !== null) {
+        key.partials = this.prune(key.partials, pruneBefore)
+        key.completed = this.pruneCompleted(key.completed, pruneBefore)
+      }
+      this.emit(keyId, earliest, matches)
+    }
+  }
+
+  /** The event (time, seq) the skip strategy prunes up to, from a match's events; null: nothing. */
+  private pruningPoint(events: MatchedEvent | null): { time: number; seq: number } | null {
+    const skip = this.skip
+    if (skip.kind === 'noSkip') return null
+    let point: MatchedEvent | null = null
+    for (let e = events; e !== null; e = e.previous) {
+      if (skip.kind === 'toNext')
+        point = e // the list is newest first: the last visited is the first event
+      else if (skip.kind === 'pastLastEvent') point ??= e
+      else if (e.step === skip.step && (skip.kind === 'toFirst' || point === null)) point = e
+    }
+    return point === null ? null : { time: point.time, seq: point.seq }
+  }
+
+  /** Flink: to next and past last prune what started at or before the point; to first/last what started before it. */
+  private shouldPrune(partial: Partial, point: { time: number; seq: number }): boolean {
+    const c = partial.startTime - point.time || partial.startSeq - point.seq
+    return this.skip.kind === 'toNext' || this.skip.kind === 'pastLastEvent' ? c <= 0 : c < 0
+  }
+
+  private prune(partials: Partial[], point: { time: number; seq: number }): Partial[] {
+    const kept: Partial[] = []
+    for (const partial of partials) {
+      if (!this.shouldPrune(partial, point)) kept.push(partial)
+      else this.countDrop(partial, 'skip', null)
+    }
+    return kept
+  }
+
+  private pruneCompleted(completed: Completed[], point: { time: number; seq: number }): Completed[] {
+    const kept: Completed[] = []
+    for (const c of completed) {
+      if (!this.shouldPrune(c.partial, point)) kept.push(c)
+      else this.countDrop(c.partial, 'skip', null)
+    }
+    return kept
+  }
+
+  private emit(keyId: number, completed: Completed, matches: EngineMatch[]): void {
+    matches.push(toEngineMatch(keyId, completed.partial, completed.time))
+    this.emitTrace({ kind: 'match', partial: completed.partial.id, seqs: seqsOf(completed.partial.events) })
+  }
+
+  // ---- budgets and bookkeeping -----------------------------------------------------------------
+
+  /**
+   * After a key's event: past maxPerKey the key's oldest partial matches go; past maxTotal, the
+   * oldest of this key (the one that grew) go, so one busy key cannot evict quiet keys' matches.
+   */
+  private enforceBudget(key: KeyState, before: number): boolean {
+    this.total += key.partials.length - before
+    let drop = Math.max(0, key.partials.length - this.budget.maxPerKey)
+    drop = Math.max(drop, Math.min(key.partials.length, this.total - this.budget.maxTotal))
+    if (drop <= 0) return false
+    for (const partial of key.partials.slice(0, drop)) this.countDrop(partial, 'budget', null)
+    key.partials = key.partials.slice(drop)
+    this.total -= drop
+    return true
+  }
+
+  private storeKey(keyId: number, key: KeyState): void {
+    if (key.partials.length === 0 && key.completed.length === 0) this.keys.delete(keyId)
+    else this.keys.set(keyId, key)
+  }
+
+  private countDrop(partial: Partial, reason: DropReason, seq: number | null): void {
+    this.droppedCounts[reason]++
+    this.emitTrace({ kind: 'drop', partial: partial.id, reason, seq })
+  }
+
+  private emitTrace(entry: TraceEntry): void {
+    if (this.trace !== null) this.trace(entry)
+  }
+
+  // ---- snapshots -------------------------------------------------------------------------------
+
+  /**
+   * The engine's state as bytes: the matched events of all partial matches as one table (a shared
+   * prefix is written once; rows by node:v8), and per key its partial and held matches as indices
+   * into it. A flat table rather than the linked lists themselves: serialising a long list
+   * recursively could run out of stack.
+   */
+  snapshot(): Uint8Array {
+    const table = new EventTable()
+    const keys: [number, number[][], number[][]][] = []
+    for (const [keyId, key] of this.keys) {
+      const partials = key.partials.map((p) => partialRow(p, table))
+      const completed = key.completed.map((c) => [...partialRow(c.partial, table), c.time])
+      keys.push([keyId, partials, completed])
+    }
+    return serialize({
+      version: SNAPSHOT_VERSION,
+      nextId: this.nextId,
+      dropped: this.droppedCounts,
+      events: table.columns(),
+      keys,
+      stepTimeouts: this.stepTimeouts,
+    })
+  }
+
+  restore(bytes: Uint8Array): void {
+    const state = deserialize(bytes) as {
+      version: number
+      nextId: number
+      dropped: Record<DropReason, number>
+      events: { steps: number[]; seqs: number[]; times: number[]; previous: number[]; rows: unknown[] }
+      keys: [number, number[][], number[][]][]
+      stepTimeouts: EngineMatch[]
+    }
+    if (state.version !== SNAPSHOT_VERSION) throw new Error('the CEP engine snapshot is of another version')
+    const nodes: MatchedEvent[] = []
+    const { steps, seqs, times, previous, rows } = state.events
+    for (let i = 0; i < steps.length; i++) {
+      const p = previous[i] as number
+      nodes.push({
+        step: steps[i] as number,
+        row: rows[i],
+        seq: seqs[i] as number,
+        time: times[i] as number,
+        previous: p < 0 ? null : (nodes[p] as MatchedEvent),
+      })
+    }
+    const partialOf = (r: number[]): Partial => ({
+      id: r[0] as number,
+      state: r[1] as number,
+      startTime: r[2] as number,
+      startSeq: r[3] as number,
+      lastTime: r[4] as number,
+      events: (r[5] as number) < 0 ? null : (nodes[r[5] as number] as MatchedEvent),
+    })
+    this.keys = new Map()
+    this.total = 0
+    for (const [keyId, partials, completed] of state.keys) {
+      const key: KeyState = {
+        partials: partials.map(partialOf),
+        completed: completed.map((r) => ({ partial: partialOf(r), time: r[6] as number })),
+      }
+      this.total += key.partials.length
+      this.keys.set(keyId, key)
+    }
+    this.nextId = state.nextId
+    this.droppedCounts = { ...emptyDropped(), ...state.dropped }
+    this.stepTimeouts = state.stepTimeouts
+  }
+}
+
+/** Matched events written once each, parents before children (indices into the columns). */
+class EventTable {
+  private readonly index = new Map<MatchedEvent, number>()
+  private readonly steps: number[] = []
+  private readonly seqs: number[] = []
+  private readonly times: number[] = []
+  private readonly previous: number[] = []
+  private readonly rows: unknown[] = []
+
+  add(events: MatchedEvent | null): number {
+    if (events === null) return -1
+    const chain: MatchedEvent[] = []
+    for (let e: MatchedEvent | null = events; e !== null && !this.index.has(e); e = e.previous) chain.push(e)
+    for (let i = chain.length - 1; i >= 0; i--) {
+      const e = chain[i] as MatchedEvent
+      this.index.set(e, this.steps.length)
+      this.steps.push(e.step)
+      this.seqs.push(e.seq)
+      this.times.push(e.time)
+      this.previous.push(e.previous === null ? -1 : (this.index.get(e.previous) as number))
+      this.rows.push(e.row)
+    }
+    return this.index.get(events) as number
+  }
+
+  columns(): { steps: number[]; seqs: number[]; times: number[]; previous: number[]; rows: unknown[] } {
+    return { steps: this.steps, seqs: this.seqs, times: this.times, previous: this.previous, rows: this.rows }
+  }
+}
+
+function partialRow(p: Partial, table: EventTable): number[] {
+  return [p.id, p.state, p.startTime, p.startSeq, p.lastTime, table.add(p.events)]
+}
+
+function emptyDropped(): Record<DropReason, number> {
+  return { timeout: 0, budget: 0, skip: 0, negation: 0, 'no-continuation': 0 }
+}
+
+function compareStart(a: Partial, b: Partial): number {
+  return a.startTime - b.startTime || a.startSeq - b.startSeq
+}
+
+/** Stable: equal starts keep the order they were found in. */
+function sortByStart(completed: Completed[]): Completed[] {
+  return completed
+    .map((c, i) => ({ c, i }))
+    .sort((x, y) => compareStart(x.c.partial, y.c.partial) || x.i - y.i)
+    .map((x) => x.c)
+}
+
+/** The events of a partial match, oldest first. */
+function eventsInOrder(events: MatchedEvent | null): MatchedEvent[] {
+  const list: MatchedEvent[] = []
+  for (let e = events; e !== null; e = e.previous) list.push(e)
+  return list.reverse()
+}
+
+function seqsOf(events: MatchedEvent | null): number[] {
+  return eventsInOrder(events).map((e) => e.seq)
+}
+
+function toEngineMatch(keyId: number, partial: Partial, time: number): EngineMatch {
+  const events = eventsInOrder(partial.events)
+  return {
+    keyId,
+    steps: events.map((e) => e.step),
+    rows: events.map((e) => e.row),
+    seqs: events.map((e) => e.seq),
+    time,
+  }
+}
+
+/** A step's events in a partial match, for conditions (its own step: the events so far). */
+function contextOf(events: MatchedEvent | null): MatchContext {
+  return {
+    events(step: number): readonly unknown[] {
+      const rows: unknown[] = []
+      for (let e = events; e !== null; e = e.previous) if (e.step === step) rows.push(e.row)
+      return rows.reverse()
+    },
+  }
+}
+
+/** A MatchContext over an engine match (the operator's select and timeout read it). */
+export function matchContext(match: EngineMatch): MatchContext {
+  return {
+    events(step: number): readonly unknown[] {
+      const rows: unknown[] = []
+      for (let i = 0; i < match.steps.length; i++) if (match.steps[i] === step) rows.push(match.rows[i])
+      return rows
+    },
+  }
+}
