@@ -278,7 +278,7 @@ function buildPattern(
 ): { pattern: Pattern; stepCount: number; kinds: ('take' | 'neg')[] } {
   let next = 0
   const kinds: ('take' | 'neg')[] = []
-  const sequence = (list: readonly Draft[]): PatternSequence => {
+  const sequence = (list: readonly Draft[], isOption: boolean): PatternSequence => {
     const fixed = list.map((d) => ({ ...d }) as Draft)
     fixed[0] = { ...fixed[0]!, connector: 'begin' }
     for (let i = 0; i < fixed.length; i++) {
@@ -292,10 +292,29 @@ function buildPattern(
           !(before.connector === 'notNext' || before.connector === 'notFollowedBy') &&
           before.q.min >= 1 &&
           before.q.mode === 'all' &&
-          (i < fixed.length - 1 || d.connector === 'notNext' || before.q.min === before.q.max)
-        if (!ok) fixed[i] = { ...d, connector: 'followedBy' } as Draft
+          (i < fixed.length - 1 || d.connector === 'notNext' || before.q.min === before.q.max) &&
+          // Gap: a negation is followed by a step, not a group or alternation: the TypeScript NFA
+          // does not stop `s0 not followed by s1 next (s2 | s3)` at an s1, where Flink puts the stop
+          // on the group's first state (reported).
+          (fixed[i + 1] === undefined || fixed[i + 1]!.kind === 'step')
+        // Gap: not at the end of an alternation option: the TypeScript NFA refuses `s0 | s1 not followed
+        // by s2` under the match's within ("only under a within"), as if it had none (reported).
+        if (!ok || (isOption && i === fixed.length - 1 && d.connector === 'notFollowedBy'))
+          fixed[i] = { ...d, connector: 'followedBy' } as Draft
         else fixed[i] = { ...d, q: ONCE } as Draft
       }
+    }
+    // After a negation, a mandatory part: Flink decides `a not next b c?` on a's own event (its
+    // findFinalStateAfterProceed evaluates the negation's PROCEED on the event just taken).
+    for (let i = 1; i < fixed.length; i++) {
+      const before = fixed[i - 1]!
+      const d = fixed[i]!
+      const negated = before.connector === 'notNext' || before.connector === 'notFollowedBy'
+      if (negated && d.kind !== 'choice' && d.q.min === 0)
+        fixed[i] = {
+          ...d,
+          q: { ...d.q, min: 1, max: d.q.max === null ? null : Math.max(1, d.q.max) },
+        } as Draft
     }
     // Greedy and reluctant before a mandatory step only (reluctant may also end the pattern).
     for (let i = 0; i < fixed.length; i++) {
@@ -308,10 +327,18 @@ function buildPattern(
         after.connector !== 'notNext' &&
         after.connector !== 'notFollowedBy'
       const repeated = d.q.max === null || d.q.max > 1
+      // Gaps (reported): reluctant only on `+` / `{n,}`: the TypeScript NFA narrows the take of a
+      // reluctant step's optional repetitions by the step's own condition too (its later copies count
+      // as "the following step"), so `s0* reluctant` never takes one and `s0{1,3} reluctant` never a
+      // second. Greedy only with `consecutive`: the TypeScript NFA adds a PROCEED edge to a greedy
+      // step's ignore state (Flink's has none), so `s0{1,3} greedy next s1` can match s1 two events
+      // after s0's last, across the one between.
       const keep =
         repeated &&
+        (d.q.mode !== 'reluctant' || (d.q.min >= 1 && d.q.max === null)) &&
+        (d.q.mode !== 'greedy' || d.q.inner === 'strict') &&
         d.q.min !== d.q.max &&
-        (mandatoryNext || (d.q.mode === 'reluctant' && after === undefined && d.q.min >= 1))
+        (mandatoryNext || (d.q.mode === 'reluctant' && after === undefined && d.q.min >= 1 && !isOption))
       if (!keep) fixed[i] = { ...d, q: { ...d.q, mode: 'all' } }
     }
     // A step's within: a single step after a single step.
@@ -322,10 +349,26 @@ function buildPattern(
       const negated = d.connector === 'notNext' || d.connector === 'notFollowedBy'
       const ok =
         before?.kind === 'step' &&
+        before.connector !== 'notNext' &&
+        before.connector !== 'notFollowedBy' &&
         before.q.min === 1 &&
         before.q.max === 1 &&
         (negated ? d.connector === 'notFollowedBy' && i === fixed.length - 1 : d.q.min === 1 && d.q.max === 1)
       if (!ok) fixed[i] = { ...d, withinMs: null }
+    }
+    // A sequence that could match no event at all is refused (Flink: canProduceEmptyMatches).
+    // Gap: an alternation option begins with a single step ({1,1}, no within): the TypeScript NFA
+    // (nfa-compile.ts) compiles an option like a group's raw pattern and so treats its first step
+    // like a group's head (Flink's headOfGroup): an optional one is never left out (`s0? next s1 | s2`
+    // never matches s1 alone), a `{1,3}` one never matches (`s0 | s1{1,3}`), and its inner
+    // contiguity is the alternation's, not its own (`s0 | s1+ any` misses s1 s1 over a skipped
+    // event); as a sequence alone each would. Reported, not yet settled.
+    const head = fixed[0]!
+    if (isOption && head.kind !== 'choice')
+      fixed[0] = { kind: 'step', connector: head.connector, q: ONCE, withinMs: null }
+    if (!fixed.some((d) => d.kind === 'choice' || d.q.min >= 1)) {
+      const d = fixed[0] as Extract<Draft, { kind: 'step' }>
+      fixed[0] = { ...d, q: { ...d.q, min: 1 } }
     }
     const elements: PatternElement[] = fixed.map((d) => {
       const negated = d.connector === 'notNext' || d.connector === 'notFollowedBy'
@@ -356,9 +399,9 @@ function buildPattern(
     })
     return { kind: 'Sequence', elements, span: NO_SPAN }
   }
-  const first = sequence(drafts)
+  const first = sequence(drafts, topAlternative !== null)
   if (topAlternative === null) return { pattern: first, stepCount: next, kinds }
-  const second = sequence(topAlternative)
+  const second = sequence(topAlternative, true)
   return { pattern: alt(first, second), stepCount: next, kinds }
 }
 

@@ -93,6 +93,12 @@ export interface RefResult {
   readonly emittedAt: readonly number[]
   /** The processing points in order: a time advance, or the event at a sorted index. */
   readonly points: readonly RefPoint[]
+  /**
+   * Whether a skip strategy chose between matches completed at one point with the same first event:
+   * Flink leaves their order open (its queue orders by first event only); the reference takes
+   * them in the order of their events.
+   */
+  readonly skipChoseAmongTies: boolean
 }
 
 export type RefPoint =
@@ -182,7 +188,8 @@ function sequenceOptions(sequence: PatternSequence, maxReps: number): LinearOpti
       if (term.withinMs !== null) throw new Error('reference: no within on a group')
       const inner = linearOptions(term.pattern, maxReps)
       alternatives = []
-      const most = Math.min(q.max ?? maxReps, maxReps)
+      // Repetitions past the minimum take an event each: more than maxReps of them cannot happen.
+      const most = Math.min(q.max ?? Number.POSITIVE_INFINITY, q.min + maxReps)
       for (let reps = q.min; reps <= most; reps++) {
         let unrolled: LinearOption[] = [[]]
         for (let r = 0; r < reps; r++) {
@@ -223,6 +230,12 @@ interface Completion {
 export interface RefOptions {
   /** The watermark after the last event; null: no final time advance. */
   readonly finalWatermark: number | null
+  /**
+   * Further times the time advances to (besides the key's own event times), before the events of
+   * that time: the operator advances every key with partial matches on every watermark, as
+   * Flink's CepOperator does, so other keys' times count.
+   */
+  readonly advanceTimes?: readonly number[]
 }
 
 const NO_STEP: readonly unknown[] = []
@@ -242,11 +255,16 @@ export function referenceMatch(
   // Processing points (rule 4): per distinct time, the advance and then its events; a final advance.
   const points: RefPoint[] = []
   const eventPoint: number[] = []
-  for (let i = 0; i < n; i++) {
-    if (i === 0 || events[i]!.time !== events[i - 1]!.time)
-      points.push({ kind: 'advance', time: events[i]!.time })
-    eventPoint.push(points.length)
-    points.push({ kind: 'event', index: i })
+  const times = [...new Set([...events.map((e) => e.time), ...(options.advanceTimes ?? [])])].sort(
+    (a, b) => a - b,
+  )
+  let next = 0
+  for (const time of times) {
+    points.push({ kind: 'advance', time })
+    for (; next < n && events[next]!.time === time; next++) {
+      eventPoint.push(points.length)
+      points.push({ kind: 'event', index: next })
+    }
   }
   if (options.finalWatermark !== null) points.push({ kind: 'advance', time: options.finalWatermark })
   /** The first time advance at or after `time`: where a span ending at `time` runs out. */
@@ -283,7 +301,7 @@ export function referenceMatch(
   const completions: Completion[] = []
   const waits: { prefix: Prefix; wait: Wait }[] = []
 
-  const explore = (prefix: Prefix): void => {
+  const explore = (prefix: Prefix, doomed = false): void => {
     const parts = lineOptions[prefix.option]!
     const part = parts[prefix.part] as TakePart
     const p = prefix.indices[prefix.indices.length - 1]!
@@ -306,9 +324,20 @@ export function referenceMatch(
       after++
     }
     const followingTake = after < parts.length ? (parts[after] as TakePart) : null
-    const stopsAt = (i: number): boolean =>
-      notFollowed.some((s) => cond(s, i, context)) ||
-      (notNext !== null && mayLeave && i === p + 1 && cond(notNext, i, context))
+    // `not next` only lets the prefix on past an event that does not meet it; `not followed by` ends
+    // the path at an event that meets it, a match that same event completes excepted.
+    const notNextAt = (i: number): boolean =>
+      notNext !== null && mayLeave && i === p + 1 && cond(notNext, i, context)
+    const stopsAt = (i: number): boolean => notFollowed.some((s) => cond(s, i, context)) || notNextAt(i)
+
+    if (doomed) {
+      // The event that made this prefix also met a negation: Flink discards every continuation of
+      // the path (doProcess: shouldDiscardPath) but still emits a match that event completed.
+      const rest = parts.slice(prefix.part + 1)
+      if (mayLeave && rest.every((r) => r.kind === 'take' && r.min === 0))
+        completions.push({ prefix, point: eventPoint[p]!, time: lastTime })
+      return
+    }
 
     /** A wait: scans the events after p, extending by each it may take, until one it cannot skip. */
     const wait = (
@@ -322,7 +351,7 @@ export function referenceMatch(
       const timeoutPoint = spanEnd === null ? Number.POSITIVE_INFINITY : advanceReaching(spanEnd)
       for (let i = p + 1; i < n; i++) {
         if (eventPoint[i]! > timeoutPoint) break
-        if (canTake(i)) explore(next(i))
+        if (canTake(i)) explore(next(i), stopsAt(i))
         if (!canSkip(i)) {
           diesAt = eventPoint[i]!
           break
@@ -355,8 +384,7 @@ export function referenceMatch(
           !stopsAt(i) &&
           !until(part.step, i, context) &&
           (part.inner === 'any' || (part.inner === 'relaxed' && !cond(part.step, i, context))),
-        (i) =>
-          !stopsAt(i) && cond(part.step, i, context) && !until(part.step, i, context) && !reluctantBlocks(i),
+        (i) => cond(part.step, i, context) && !until(part.step, i, context) && !reluctantBlocks(i),
         (i) => extend(i, prefix.part, c + 1, part.step),
         matchTimeout,
       )
@@ -368,9 +396,18 @@ export function referenceMatch(
     for (let f = after; f < parts.length; f++) {
       const target = parts[f]!
       if (target.kind !== 'take') break
-      const greedyAll = part.mode === 'greedy' && part.max !== part.min
+      // Greedy parts left here (E) or passed over (an optional one): the state after such a part G
+      // takes, skips and passes on no event that meets G's condition (Flink updateWithGreedyCondition);
+      // while the prefix waits in that state, for every event, else only at the event it passes G's.
+      const greedy = parts
+        .slice(prefix.part, f)
+        .flatMap((g, k) =>
+          g.kind === 'take' && g.mode === 'greedy' && g.max !== g.min
+            ? [{ step: g.step, sink: prefix.part + k + 1 }]
+            : [],
+        )
       const greedyBlocks = (i: number) =>
-        greedyAll && (f === after || i === p + 1) && cond(part.step, i, context)
+        greedy.some((g) => (g.sink === f || i === p + 1) && cond(g.step, i, context))
       const stepSpan = target.withinMs === null ? null : lastTime + target.withinMs
       // A step's within ends the wait at p + d (Flink's PREVIOUS_AND_CURRENT), the match's at first + d.
       const spanEnd =
@@ -382,7 +419,7 @@ export function referenceMatch(
           !greedyBlocks(i) &&
           (target.enter === 'any' || (target.enter === 'relaxed' && !cond(target.step, i, context))),
         (i) =>
-          !stopsAt(i) &&
+          !notNextAt(i) &&
           !greedyBlocks(i) &&
           cond(target.step, i, context) &&
           !(repeated && until(target.step, i, context)),
@@ -480,7 +517,7 @@ function emit(
     const x = a.prefix.indices
     const y = b.prefix.indices
     for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i]! - y[i]!
-    return x.length - y.length
+    return x.length - y.length || compareLists(a.prefix.steps, b.prefix.steps)
   }
   const matches: RefMatch[] = []
   const emittedAt: number[] = []
@@ -489,6 +526,7 @@ function emit(
   /** Partial matches and queued matches whose first event index is below this are pruned. */
   let prunedBelow = 0
   const queue: Completion[] = []
+  let skipChoseAmongTies = false
   const birthOf = (prefix: Prefix) => pointOfEvent(points, prefix.indices[prefix.indices.length - 1]!)
   const aliveAfter = (point: number) => (w: { prefix: Prefix; wait: Wait }) =>
     birthOf(w.prefix) <= point && w.wait.diesAt > point && w.prefix.indices[0]! >= prunedBelow
@@ -499,7 +537,11 @@ function emit(
       if (wait.timeoutAt === null || wait.diesAt !== point || prefix.indices[0]! < prunedBelow) continue
       if (birthOf(prefix) > point) continue
       const seqs = prefix.indices.map((i) => events[i]!.seq)
-      timeouts.set(seqs.join(','), { steps: prefix.steps, seqs, time: wait.timeoutAt })
+      timeouts.set(`${seqs.join(',')}|${prefix.steps.join(',')}`, {
+        steps: prefix.steps,
+        seqs,
+        time: wait.timeoutAt,
+      })
     }
     for (const c of completions) if (c.point === point && c.prefix.indices[0]! >= prunedBelow) queue.push(c)
     queue.sort(byStart)
@@ -511,6 +553,8 @@ function emit(
         if (earliestPartial < earliest.prefix.indices[0]!) break
       }
       queue.shift()
+      if (skip.kind !== 'noSkip' && queue.some((q) => q.prefix.indices[0] === earliest.prefix.indices[0]))
+        skipChoseAmongTies = true
       const { indices, steps } = earliest.prefix
       matches.push({ steps, seqs: indices.map((i) => events[i]!.seq), time: earliest.time })
       emittedAt.push(point)
@@ -523,9 +567,9 @@ function emit(
     }
   }
   const sortedTimeouts = [...timeouts.values()].sort(
-    (a, b) => a.time - b.time || compareLists(a.seqs, b.seqs),
+    (a, b) => a.time - b.time || compareLists(a.seqs, b.seqs) || compareLists(a.steps, b.steps),
   )
-  return { matches, timeouts: sortedTimeouts, emittedAt, points }
+  return { matches, timeouts: sortedTimeouts, emittedAt, points, skipChoseAmongTies }
 }
 
 function pointOfEvent(points: readonly RefPoint[], index: number): number {
