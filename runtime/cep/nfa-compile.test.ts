@@ -96,9 +96,14 @@ describe('compileNfa builds Flink NFACompiler graphs', () => {
     expect(lines[3]).toBe('3 b:2 normal w5: take->2[b] ignore->3[!b]')
   })
 
-  test('greedy proceeds only when the event cannot be taken', () => {
-    expect(nfaText('a followed by b+ greedy followed by c')[2]).toBe(
-      '2 b:2 normal: proceed->3[((true & !b & c) | !(b | !b))] take->2[b] ignore->4[!b]',
+  test('greedy narrows every edge of what follows to events the loop cannot take', () => {
+    expect(nfaText('a followed by b+ greedy followed by c').slice(2, 4)).toEqual([
+      '2 b:2 normal: proceed->3[true] take->2[b] ignore->4[!b]',
+      '3 c normal: take->5[(c & !b)] ignore->3[(!c & !b)]',
+    ])
+    // With until, the until event proceeds into an un-narrowed copy of what follows.
+    expect(nfaText('a followed by b+ greedy followed by c', { untils: ['b'] })[2]).toBe(
+      '2 b:2 normal: proceed->3[until(b)] proceed->4[!until(b)] take->2[(!until(b) & b)] ignore->5[(!until(b) & !b)]',
     )
   })
 
@@ -152,10 +157,10 @@ describe('compileNfa refuses what it cannot compile', () => {
     ['a followed by b not followed by c followed by d{0,0}', {}, /admits no repetition/],
     ['a followed by b? not followed by c followed by d', {}, /cannot follow an optional part/],
     ['a within 5 followed by b', {}, /first step has no step before it/],
-    ['a followed by b+ greedy', {}, /greedy needs a step after it/],
     ['a followed by b* reluctant', {}, /never matches an event/],
     ['a followed by b+ greedy followed by c?', {}, /cannot follow a greedy one/],
     ['a followed by (b | c)+', {}, /alternation cannot be quantified/],
+    ['x next (a not followed by b)', { withinMs: 5 }, /cannot end a group/],
     ['a followed by b not followed by c within 5 followed by d', {}, /only for absence at the end/],
   ]
   test.each(refusals)('%s', (text, options, message) => {
