@@ -374,11 +374,13 @@ export function referenceMatch(
     // Another repetition of E.
     const reluctantAtEnd = part.mode === 'reluctant' && followingTake === null && mayLeave
     if (c < part.max && !reluctantAtEnd) {
+      // The following step "would take" the event: its condition, and not its `until`.
       const reluctantBlocks = (i: number) =>
         part.mode === 'reluctant' &&
         mayLeave &&
         followingTake !== null &&
-        cond(followingTake.step, i, context)
+        cond(followingTake.step, i, context) &&
+        !(followingTake.max > 1 && until(followingTake.step, i, context))
       wait(
         (i) =>
           !stopsAt(i) &&
@@ -480,7 +482,12 @@ export function referenceMatch(
       const part = parts[f]!
       if (part.kind !== 'take') break
       const empty: RefContext = { events: () => NO_STEP }
+      // A greedy part left out before F passes on no event it could take (rule 2, greedy).
+      const greedyBefore = parts
+        .slice(0, f)
+        .filter((g): g is TakePart => g.kind === 'take' && g.mode === 'greedy' && g.max !== g.min)
       for (let i = 0; i < n; i++) {
+        if (greedyBefore.some((g) => cond(g.step, i, empty))) continue
         if (cond(part.step, i, empty) && !(part.max > 1 && until(part.step, i, empty)))
           explore({ option, part: f, count: 1, indices: [i], steps: [part.step] })
       }
