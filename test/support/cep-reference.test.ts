@@ -299,6 +299,14 @@ describe('quantifiers', () => {
     const lazy = specOf(sequence(step(0, q(1, null)), ['followedBy', step(1)]))
     expect(run(lazy, 'a1 a2 b', { conditions: [is('a'), is('ab')] })).toContain('a1 a2')
   })
+  it('greedy left out: the step after it takes no event the greedy step could take (updateWithGreedyCondition)', () => {
+    const spec = specOf(
+      sequence(step(0), ['next', step(1, q(0, null, 'greedy', 'strict'))], ['next', step(2)]),
+    )
+    // a1 is a b-candidate too: s2 cannot take it while the greedy b* could.
+    expect(run(spec, 'x a1', { conditions: [is('x'), is('a'), is('a')] })).toEqual([])
+    expect(run(spec, 'x a1 c', { conditions: [is('x'), is('a'), is('ac')] })).toEqual(['x a1 c'])
+  })
   it('reluctant: the following step wins every tie', () => {
     const spec = specOf(sequence(step(0, q(1, null, 'reluctant')), ['followedBy', step(1)]))
     // a2 meets both: with all it may repeat (a1 a2 …); reluctant hands it to the next step.
@@ -327,6 +335,18 @@ describe('negation', () => {
       sequence(step(0, quantifier(1, null)), ['notFollowedBy', step(1)], ['followedBy', step(2)]),
     )
     expect(sorted(run(spec, 'a1 b a2 a3 c', { conditions }))).toEqual(sorted(['a2 c', 'a2 a3 c', 'a3 c']))
+  })
+  it('an event that meets not followed by still completes a match it ends (Flink doProcess keeps final states)', () => {
+    const spec = specOf(sequence(step(0), ['notFollowedBy', step(1)], ['next', step(2)]))
+    // b2 meets both the negation (b) and c's condition: the path stops, but the match a b2 is emitted.
+    expect(run(spec, 'a b2', { conditions: [is('a'), is('b'), is('b')] })).toEqual(['a b2'])
+    // When the event only continues the match, the stop ends it.
+    const longer = specOf(sequence(step(0), ['notFollowedBy', step(1)], ['next', step(2)], ['next', step(3)]))
+    expect(run(longer, 'a b2 c', { conditions: [is('a'), is('b'), is('b'), is('c')] })).toEqual([])
+  })
+  it('not next lets the match on only past an event that does not meet it', () => {
+    const spec = specOf(sequence(step(0), ['notNext', step(1)], ['next', step(2)]))
+    expect(run(spec, 'a b2', { conditions: [is('a'), is('b'), is('b')] })).toEqual([])
   })
   it('not next at the end: decided by the next event, which is not in the match', () => {
     const spec = specOf(sequence(step(0), ['notNext', step(1)]))
