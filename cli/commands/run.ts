@@ -42,6 +42,9 @@ ${STATE_OPTIONS_HELP}
                         the broker's minimum unless group.min.session.timeout.ms is lowered)
   --kafka-heartbeat-interval MS
                         Kafka: heartbeat interval, under a third of the session timeout (default: 1000)
+  --node-id ID          Kafka: this node's stable identity (also $SLUICE_NODE_ID): restarted under
+                        the same id, it takes its partitions back at once instead of after the
+                        session timeout. Two running nodes must never share one.
   -h, --help            show this help
 
 While the log is unavailable (a broker restart, a network blip) the node keeps trying with
@@ -58,6 +61,7 @@ back-off, reports sluice_ready 0 and logs one warning per outage, and goes on wh
       'metrics-host': { type: 'string' },
       'kafka-session-timeout': { type: 'string' },
       'kafka-heartbeat-interval': { type: 'string' },
+      'node-id': { type: 'string' },
     })
     if (positionals.length !== 1) throw new UsageError('sluice run takes exactly one artifact directory')
     if (values.group !== undefined && values.group.trim() === '') {
@@ -72,7 +76,7 @@ back-off, reports sluice_ready 0 and logs one warning per outage, and goes on wh
     const logger = commandLogger(logging, io)
     const artifact = await loadArtifact(positionals[0]!)
     const state = await stateOptions(values, artifact)
-    const consumer = consumerTiming(values)
+    const consumer = { ...consumerTiming(values), ...nodeIdentity(values['node-id'], process.env) }
     // Stops the waiting for an unavailable log (at start-up or later) on Ctrl-C / SIGTERM.
     const interrupted = new AbortController()
     void io.interrupted.then(() => interrupted.abort())
@@ -203,6 +207,17 @@ function consumerTiming(values: {
     ...(sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs }),
     ...(heartbeatIntervalMs === undefined ? {} : { heartbeatIntervalMs }),
   }
+}
+
+/** --node-id, else $SLUICE_NODE_ID: the Kafka instance id (runtime/log/kafka-handover.ts). */
+export function nodeIdentity(flag: string | undefined, env: NodeJS.ProcessEnv): { instanceId?: string } {
+  const value = flag ?? env.SLUICE_NODE_ID
+  if (value === undefined || (flag === undefined && value === '')) return {}
+  const source = flag !== undefined ? '--node-id' : '$SLUICE_NODE_ID'
+  // It becomes part of a Kafka client id: the same characters (cli/open-log.ts).
+  if (!/^[A-Za-z0-9._-]{1,100}$/.test(value))
+    throw new UsageError(`${source} "${value}": a node id is 1 to 100 letters, digits, '.', '_' or '-'`)
+  return { instanceId: value }
 }
 
 /** A TCP port from the command line, or null when the option is absent; anything else is a usage error. */

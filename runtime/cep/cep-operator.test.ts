@@ -186,6 +186,51 @@ describe('CepOperator', () => {
     )
   })
 
+  test('a snapshot after any batch continues identically (random streams)', () => {
+    const arbitrary = fc.tuple(
+      fc.array(
+        fc.record({
+          v: fc.constantFrom('a', 'b', 'c', 'x'),
+          k: fc.constantFrom('k1', 'k2', 'k3'),
+          time: fc.integer({ min: 1, max: 80 }),
+        }),
+        { maxLength: 30 },
+      ),
+      fc.integer({ min: 1, max: 6 }),
+      fc.nat(),
+    )
+    fc.assert(
+      fc.property(arbitrary, ([raw, batchCount, cutAt]) => {
+        const events = raw.map((e, i) => ev(`${e.v}${i}`, e.time, e.k))
+        const size = Math.max(1, Math.ceil(events.length / batchCount))
+        const batches: Event[][] = []
+        for (let i = 0; i < events.length; i += size) batches.push(events.slice(i, i + size))
+        batches.push([ev('end', 1_000, 'zz')])
+        const options = { delayMs: 10, withinMs: 15, skip: 'toNext' }
+        const pattern = 'a followed by b+ followed by c'
+        const whole = operatorFor(pattern, options)
+        const wholeOuts = batches.map((b) => feed(whole, b))
+        const cut = cutAt % batches.length
+        const first = operatorFor(pattern, options)
+        const outs = batches.slice(0, cut).map((b) => feed(first, b))
+        const second = operatorFor(pattern, options)
+        second.restore(first.snapshot())
+        for (const b of batches.slice(cut)) outs.push(feed(second, b))
+        expect(resultsOf(outs)).toEqual(resultsOf(wholeOuts))
+        expect(timeoutsOf(outs)).toEqual(timeoutsOf(wholeOuts))
+        const lateOf = (list: CepBatchOutput[]) =>
+          list.flatMap((o) => o.late.values.map((r) => (r as FixtureRow).id))
+        expect(lateOf(outs)).toEqual(lateOf(wholeOuts))
+        expect([second.keys, second.partialMatches, second.buffered]).toEqual([
+          whole.keys,
+          whole.partialMatches,
+          whole.buffered,
+        ])
+      }),
+      { numRuns: 80 },
+    )
+  })
+
   test('restoring a snapshot mid-stream continues identically', () => {
     const batches: Event[][] = [
       [ev('a1', 1), ev('b1', 2), ev('a2', 3, 'k2')],
@@ -214,6 +259,35 @@ describe('CepOperator', () => {
     }
     expect(resultsOf(wholeOuts).length).toBeGreaterThan(0)
     expect(timeoutsOf(wholeOuts).length).toBeGreaterThan(0)
+  })
+
+  test('keys that hold nothing are forgotten', () => {
+    const operator = operatorFor('a next b', { delayMs: 1 })
+    for (let round = 0; round < 3; round++) {
+      const events: Event[] = []
+      for (let k = 0; k < 50; k++) events.push(ev(`a${k}`, round * 10 + 1, `key${round}-${k}`))
+      for (let k = 0; k < 50; k++) events.push(ev(`b${k}`, round * 10 + 2, `key${round}-${k}`))
+      events.push(ev('tick', round * 10 + 5, 'clock'))
+      const out = feed(operator, events)
+      expect(out.results.length).toBe(50)
+    }
+    expect(operator.keys).toBe(1) // the clock's last event is still buffered
+    expect(operator.partialMatches).toBe(0)
+  })
+
+  test('a condition that fails is reported with the record whose watermark released the event', () => {
+    const spec = readPattern('a followed by b')
+    const functions = fixtureFunctions(spec, {
+      b: (row) => {
+        if ((row as FixtureRow).id === 'b1') throw new Error('bad b')
+        return (row as FixtureRow).v === 'b'
+      },
+    })
+    const operator = new CepOperator(spec, functions, 0, createNfaEngine, ROOMY)
+    const out = feed(operator, [ev('a1', 1), ev('b1', 2), ev('b2', 3), ev('z', 4, 'k2')])
+    // b1 is released by its own record's watermark (2): that record is the failure's origin.
+    expect(out.failures.map((f) => [f.origin, (f.error as Error).message, f.site])).toEqual([[1, 'bad b', 1]])
+    expect(resultsOf([out])).toEqual(['k1@3:a1 b2'])
   })
 
   test('restoring nothing starts empty', () => {

@@ -94,6 +94,16 @@ export function compileNfa(spec: PatternSpec): Nfa {
   return compiler.compile()
 }
 
+/** Why a pattern cannot be compiled, or null when it can (the checker reports the same refusals). */
+export function nfaRefusal(spec: PatternSpec): string | null {
+  try {
+    compileNfa(spec)
+    return null
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error)
+  }
+}
+
 /** Reads the IR into Flink's chain of links (the last link of the whole pattern is returned). */
 class ChainBuilder {
   constructor(private readonly spec: PatternSpec) {}
@@ -281,6 +291,7 @@ class NfaCompiler {
 
   compile(): Nfa {
     this.checkNames()
+    this.checkSkip()
     const end = this.createState('$end', 'final')
     let sink = this.createMiddleStates(end)
     sink = this.convertLink(sink)
@@ -292,6 +303,16 @@ class NfaCompiler {
       throw new Error('the pattern cannot begin with a negation or end where it begins')
     sink.kind = 'start'
     return this.freeze(sink)
+  }
+
+  /** A skip to a step names one that can be in a match (Flink's checkPatternSkipStrategy). */
+  private checkSkip(): void {
+    const skip = this.spec.skip
+    if (skip.kind !== 'toFirst' && skip.kind !== 'toLast') return
+    const step = this.spec.steps[skip.step]
+    if (step === undefined) throw new Error(`the skip strategy names step ${skip.step}, which does not exist`)
+    if (step.negated)
+      throw new Error(`step ${step.name}: a skip cannot go to a negated step (it is never in a match)`)
   }
 
   /** Every step appears once (Flink's checkPatternNameUniqueness). */

@@ -203,6 +203,13 @@ describe('quantifier modes', () => {
     expect(matchesOf('x next (a next b)+', 'x a1 b1 a2 b2')).toEqual(['x a1 b1', 'x a1 b1 a2 b2'])
   })
 
+  test('an optional or starred group may be left out', () => {
+    expect(matchesOf('(a followed by b)? next c', 'a b c')).toEqual(['a b c', 'c'])
+    expect(matchesOf('x followed by (a next b)* followed by c', 'x a b a b c')).toEqual(
+      ['x a b a b c', 'x a b c', 'x c'].sort(),
+    )
+  })
+
   test('alternation: every option that matches makes its own match', () => {
     expect(matchesOf('a | b', 'a b')).toEqual(['a', 'b'])
     expect(matchesOf('x next (a | b next c)', 'x b c x a')).toEqual(['x a', 'x b c'])
@@ -229,6 +236,18 @@ describe('negation', () => {
   test('not followed by: a b c has no match, a d c has one', () => {
     expect(matchesOf('a not followed by b followed by c', 'a b c')).toEqual([])
     expect(matchesOf('a not followed by b followed by c', 'a d c')).toEqual(['a c'])
+  })
+
+  test('an optional step taken lifts the negation before it (Flink NFACompiler: {a c b d} matches, {a b d} not)', () => {
+    const pattern = 'a not followed by b followed by any c? followed by any d'
+    expect(matchesOf(pattern, 'a c b d')).toEqual(['a c d'])
+    expect(matchesOf(pattern, 'a b d')).toEqual([])
+  })
+
+  test('not followed by after a loop: the negated event ends the loop and everything waiting after it', () => {
+    expect(matchesOf('a+ not followed by b followed by c', 'a1 a2 b c')).toEqual([])
+    expect(matchesOf('a+ not followed by b followed by c', 'a1 a2 c')).toEqual(['a1 a2 c', 'a1 c', 'a2 c'])
+    expect(matchesOf('a not next b followed by c', 'a x b c')).toEqual(['a c'])
   })
 
   test('not next: the next event decides, and completes the match', () => {
@@ -370,6 +389,12 @@ describe('budgets, failures, keys, traces, snapshots', () => {
     engine.trace = (entry) => kinds.add(entry.kind)
     runRows(engine, rowsOf('a2 c'))
     expect([...kinds].sort()).toEqual(['drop', 'start'])
+  })
+
+  test('a snapshot of another pattern is refused', () => {
+    const first = engineFor('a next b')
+    runRows(first, rowsOf('a'))
+    expect(() => engineFor('a followed by b{2,}').restore(first.snapshot())).toThrow(/another pattern/)
   })
 
   test('restoring a snapshot mid-stream continues identically', () => {

@@ -74,7 +74,13 @@ const SNAPSHOT_VERSION = 1
 
 /** Creates the TypeScript engine (PatternEngineFactory). */
 export function createNfaEngine(spec: PatternSpec, functions: CepFunctions, budget: EngineBudget): NfaEngine {
-  return new NfaEngine(compileNfa(spec), spec, functions, budget)
+  return new NfaEngine(
+    compileNfa(spec),
+    spec.skip,
+    functions,
+    budget,
+    spec.steps.map((step) => step.reads.length === 0),
+  )
 }
 
 export class NfaEngine implements PatternEngine {
@@ -97,9 +103,8 @@ export class NfaEngine implements PatternEngine {
   private eventFailed = false
   private failures: { seq: number; error: unknown; site: number }[] = []
   private currentSeq = 0
-  private readonly skip: SkipStrategy
   /** Per step: its condition and until read the current event alone (PatternStepInfo.reads empty). */
-  private readonly eventLocal: boolean[]
+  private readonly eventLocal: readonly boolean[]
   /**
    * The current event's results of event-local conditions (step s at s, its until at steps + s):
    * 0 not evaluated yet, 1 true, 2 false. Every partial match shares them, so each is evaluated once
@@ -109,13 +114,15 @@ export class NfaEngine implements PatternEngine {
 
   constructor(
     readonly nfa: Nfa,
-    spec: PatternSpec,
+    private readonly skip: SkipStrategy,
     private readonly functions: CepFunctions,
     private readonly budget: EngineBudget,
+    /** Per step, whether its conditions are event-local (results then shared per event); default none. */
+    eventLocal: readonly boolean[] = [],
   ) {
-    this.skip = spec.skip
-    this.eventLocal = spec.steps.map((step) => step.reads.length === 0)
-    this.localResults = new Int8Array(spec.steps.length * 2)
+    const steps = functions.conditions.length
+    this.eventLocal = Array.from({ length: steps }, (_, s) => eventLocal[s] === true)
+    this.localResults = new Int8Array(steps * 2)
     this.stateSteps = nfa.states.map((state) => state.edges.find((e) => e.action === 'take')?.step ?? -1)
   }
 
@@ -545,6 +552,7 @@ export class NfaEngine implements PatternEngine {
     }
     return serialize({
       version: SNAPSHOT_VERSION,
+      states: this.nfa.states.length,
       nextId: this.nextId,
       dropped: this.droppedCounts,
       events: table.columns(),
@@ -556,6 +564,7 @@ export class NfaEngine implements PatternEngine {
   restore(bytes: Uint8Array): void {
     const state = deserialize(bytes) as {
       version: number
+      states: number
       nextId: number
       dropped: Record<DropReason, number>
       events: { steps: number[]; seqs: number[]; times: number[]; previous: number[]; rows: unknown[] }
@@ -563,6 +572,9 @@ export class NfaEngine implements PatternEngine {
       stepTimeouts: EngineMatch[]
     }
     if (state.version !== SNAPSHOT_VERSION) throw new Error('the CEP engine snapshot is of another version')
+    // Partial matches name NFA states by index: a snapshot of another pattern cannot be read.
+    if (state.states !== this.nfa.states.length)
+      throw new Error('the CEP engine snapshot was taken with another pattern')
     const nodes: MatchedEvent[] = []
     const { steps, seqs, times, previous, rows } = state.events
     for (let i = 0; i < steps.length; i++) {
