@@ -345,13 +345,14 @@ export function referenceMatch(
       canTake: (i: number) => boolean,
       next: (i: number) => Prefix,
       spanEnd: number | null,
+      stops: (i: number) => boolean = stopsAt,
     ): void => {
       let diesAt = Number.POSITIVE_INFINITY
       let timeoutAt: number | null = null
       const timeoutPoint = spanEnd === null ? Number.POSITIVE_INFINITY : advanceReaching(spanEnd)
       for (let i = p + 1; i < n; i++) {
         if (eventPoint[i]! > timeoutPoint) break
-        if (canTake(i)) explore(next(i), stopsAt(i))
+        if (canTake(i)) explore(next(i), stops(i))
         if (!canSkip(i)) {
           diesAt = eventPoint[i]!
           break
@@ -381,14 +382,20 @@ export function referenceMatch(
         followingTake !== null &&
         cond(followingTake.step, i, context) &&
         !(followingTake.max > 1 && until(followingTake.step, i, context))
+      // A bounded step's optional repetition skips events in a state of its own that Flink gives no
+      // stop for a following `not followed by` (addStopStates, not addStopStateToLooping): past the
+      // first event after p, such a negation no longer ends this wait.
+      const ownIgnoreState = part.max !== Number.POSITIVE_INFINITY && mayLeave
+      const repStops = (i: number) => (ownIgnoreState && i > p + 1 ? false : stopsAt(i))
       wait(
         (i) =>
-          !stopsAt(i) &&
+          !repStops(i) &&
           !until(part.step, i, context) &&
           (part.inner === 'any' || (part.inner === 'relaxed' && !cond(part.step, i, context))),
         (i) => cond(part.step, i, context) && !until(part.step, i, context) && !reluctantBlocks(i),
         (i) => extend(i, prefix.part, c + 1, part.step),
         matchTimeout,
+        repStops,
       )
     }
 
