@@ -22,13 +22,17 @@
  *      events per F's connector (next: none; followed by: those that do not meet F's condition;
  *      followed by any: all); F's `within` bounds the time from p to F's event.
  *    A condition sees the events the prefix matched so far (its context). Further rules on every
- *    skipped and taken event: `not followed by N` after E: no event after E's first event up to
- *    and including the next taken one meets N; `not next N` after E: the event right after p does
- *    not meet N when the prefix may leave E there (c >= min); greedy E: the event that leaves E for
- *    the following part, and every event skipped there, does not meet E's condition; reluctant
- *    E (Sluice's): a repetition beyond the minimum is not taken by an event that meets the
- *    following part's condition, and at the end of the pattern E repeats exactly its minimum;
- *    `within d` on the match: last − first < d.
+ *    skipped and taken event: `not followed by N` after E: an event after E's first event up to
+ *    and including the next taken one that meets N ends the path (Flink's stop state), except a
+ *    match that same event completes, which is still emitted (Flink's doProcess keeps final
+ *    states), and except, past the first event after p, while a bounded E waits for an optional
+ *    repetition (that wait skips events in a state Flink gives no such stop); `not next N` after
+ *    E: the event right after p lets the prefix on only if it does not meet N (c >= min); a greedy
+ *    part G left (E) or left out: the state after G takes, skips and passes on no event that meets
+ *    G's condition (Flink's updateWithGreedyCondition), every event while waiting there, else only
+ *    the event that passes through it; reluctant E (Sluice's): a repetition beyond the minimum is
+ *    not taken by an event the following part would take, and at the end of the pattern E repeats
+ *    exactly its minimum; `within d` on the match: last − first < d.
  * 3. A prefix is a match when the parts after E are all optional (it completes at p), or are one
  *    `not next N` (it completes at the event after p, which must not meet N and is not part of the
  *    match), or are one `not followed by N` (absence at the end: it completes when the span runs out,
@@ -37,6 +41,8 @@
  * 4. Emission follows Flink's operator and NFA: processing goes time by time, first the time
  *    advance (partial matches whose `within` ran out end; absences at the end whose span ran out
  *    complete), then the events of that time one by one; a final advance to the final watermark.
+ *    The times are the key's event times and any further ones given (`advanceTimes`: the operator
+ *    advances every key on every watermark, as Flink's CepOperator does).
  *    At each of these points the matches completed there join a queue ordered by their first event
  *    (ties: by their events, in order); without a skip strategy all are emitted; with one, the
  *    earliest is emitted while no partial match still alive there started before it, and each
@@ -48,6 +54,10 @@
  *    (the match's: first + within; a step's: p + within), once per prefix, at the time the span ran
  *    out. Flink emits one per automaton state holding the prefix; the reference emits the set, and
  *    the properties compare sets.
+ *
+ * Not modelled (the generators avoid them): a group's first step taking the group's contiguity
+ * (Flink's headOfGroup), and the head state of a repeated group's later repetitions, which both
+ * skips events and proceeds to what follows.
  */
 import type {
   Contiguity,
