@@ -55,9 +55,9 @@
  *    out. Flink emits one per automaton state holding the prefix; the reference emits the set, and
  *    the properties compare sets.
  *
- * Not modelled (the generators avoid them): a group's first step taking the group's contiguity
- * (Flink's headOfGroup), and the head state of a repeated group's later repetitions, which both
- * skips events and proceeds to what follows.
+ * Not modelled (the generators avoid them): a group's first step repeating with the group's inner
+ * contiguity, or optional there (Flink's headOfGroup), and the head state of a repeated group's
+ * later repetitions, which both skips events and proceeds to what follows.
  */
 import type {
   Contiguity,
