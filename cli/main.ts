@@ -34,6 +34,18 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./commands/run.ts')).run,
   },
   {
+    name: 'explain',
+    summary: 'show, for one key of a match step over recorded events, what its pattern did with each',
+    logging: false,
+    load: async () => (await import('./commands/explain.ts')).explain,
+  },
+  {
+    name: 'serve',
+    summary: 'run a long-lived node: the event gateway and pipelines, in one process',
+    logging: true,
+    load: async () => (await import('./commands/serve.ts')).serve,
+  },
+  {
     name: 'produce',
     summary: 'append JSON lines from a file or stdin to a topic',
     logging: true,

@@ -3,8 +3,10 @@
  */
 import path from 'node:path'
 import type { LoadedArtifact } from '../runtime/artifact/load.ts'
+import type { EngineBudget } from '../runtime/cep/engine.ts'
 import type { Delivery } from '../runtime/log/index.ts'
 import type { StateBudget } from '../runtime/node/operator-state.ts'
+import { DEFAULT_CEP_BUDGET } from '../runtime/node/pipeline-runner.ts'
 import { FileSnapshotStore } from '../runtime/state/file-snapshot-store.ts'
 import type { SnapshotStore } from '../runtime/state/index.ts'
 import type { OverBudgetPolicy } from '../runtime/state/keyed-state.ts'
@@ -18,6 +20,8 @@ export const STATE_OPTIONS = {
   'state-max-keys': { type: 'string' },
   'state-max-bytes': { type: 'string' },
   'state-over-budget': { type: 'string' },
+  'cep-max-partial-per-key': { type: 'string' },
+  'cep-max-partial': { type: 'string' },
 } as const
 
 export const STATE_OPTIONS_HELP = `  --delivery MODE       at-least-once (default): a crash replays the records since the last
@@ -38,7 +42,12 @@ export const STATE_OPTIONS_HELP = `  --delivery MODE       at-least-once (defaul
   --state-max-bytes N   most bytes of state each stateful step keeps per source partition
   --state-over-budget P what a full state does with a new key: refuse (default; the event is
                         dead-lettered with the reason) or evict-lru (forget the least recently
-                        used key)`
+                        used key)
+  --cep-max-partial-per-key N
+                        most partial matches a \`match\` step holds per key (default: 10000); a new
+                        one past it drops the key's oldest, counted in sluice_cep_dropped_total
+  --cep-max-partial N   most partial matches a \`match\` step holds per source partition over all
+                        keys (default: 1000000); past it the oldest of the key that grows is dropped`
 
 export interface StateSelection {
   readonly delivery?: string | undefined
@@ -48,6 +57,8 @@ export interface StateSelection {
   readonly 'state-max-keys'?: string | undefined
   readonly 'state-max-bytes'?: string | undefined
   readonly 'state-over-budget'?: string | undefined
+  readonly 'cep-max-partial-per-key'?: string | undefined
+  readonly 'cep-max-partial'?: string | undefined
   readonly 'data-dir'?: string | undefined
   readonly kafka?: string | undefined
 }
@@ -58,6 +69,8 @@ export interface StateChoice {
   /** Undefined: idle join inputs hold the watermark back. */
   readonly idleTimeoutMs: number | undefined
   readonly stateBudget: StateBudget
+  /** The partial-match budget of each `match` step per source partition. */
+  readonly cepBudget: EngineBudget
   /** The snapshot store, opened; null when the pipeline has no stateful step. */
   readonly stateStore: SnapshotStore | null
   readonly describe: string | null
@@ -90,15 +103,36 @@ export async function stateOptions(
       ? { maxBytes: positive(values['state-max-bytes'], 'state-max-bytes') }
       : {}),
   }
+  const cepBudget: EngineBudget = {
+    maxPerKey:
+      values['cep-max-partial-per-key'] === undefined
+        ? DEFAULT_CEP_BUDGET.maxPerKey
+        : positive(values['cep-max-partial-per-key'], 'cep-max-partial-per-key'),
+    maxTotal:
+      values['cep-max-partial'] === undefined
+        ? DEFAULT_CEP_BUDGET.maxTotal
+        : positive(values['cep-max-partial'], 'cep-max-partial'),
+  }
   const stateful = artifact.manifest.graph.nodes.some(
     (n) =>
-      (n.kind === 'Fused' && (n.state?.length ?? 0) > 0) || n.kind === 'WindowAggregate' || n.kind === 'Join',
+      (n.kind === 'Fused' && (n.state?.length ?? 0) > 0) ||
+      n.kind === 'WindowAggregate' ||
+      n.kind === 'Join' ||
+      n.kind === 'Match',
   )
   const kafka = values.kafka ?? env.SLUICE_KAFKA_BROKERS
   const given = values.state?.trim()
   if (given === '') throw new UsageError('--state names no directory or URL')
   if (!stateful)
-    return { delivery, checkpointIntervalMs, idleTimeoutMs, stateBudget, stateStore: null, describe: null }
+    return {
+      delivery,
+      checkpointIntervalMs,
+      idleTimeoutMs,
+      stateBudget,
+      cepBudget,
+      stateStore: null,
+      describe: null,
+    }
   if (given === undefined && kafka) {
     throw new UsageError(
       `pipeline ${artifact.manifest.name} keeps state, and with Kafka its state must move with the partitions between nodes: give --state redis://HOST:PORT (or --state DIR to keep it on this node only)`,
@@ -114,6 +148,7 @@ export async function stateOptions(
       checkpointIntervalMs,
       idleTimeoutMs,
       stateBudget,
+      cepBudget,
       stateStore,
       describe: `Redis at ${redactUrl(target)}`,
     }
@@ -126,6 +161,7 @@ export async function stateOptions(
     checkpointIntervalMs,
     idleTimeoutMs,
     stateBudget,
+    cepBudget,
     stateStore: new FileSnapshotStore(target),
     describe: `files in ${target}`,
   }

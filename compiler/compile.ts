@@ -6,13 +6,13 @@
 import { readFileSync } from 'node:fs'
 import { basename, extname } from 'node:path'
 import { stdlib } from '../stdlib/index.ts'
-import { kernelPath, readKernel, WINDOW_KERNEL } from './artifact/kernels.ts'
+import { kernelPath, readKernel } from './artifact/kernels.ts'
 import { type Artifact, packageArtifact } from './artifact/package.ts'
 import { generateModule } from './codegen/generate.ts'
 import { createDiagnostic } from './diagnostics/diagnostic.ts'
 import { type Diagnostic, hasErrors } from './diagnostics/index.ts'
 import { checkSource } from './frontend.ts'
-import type { Pipeline, WindowAggregateNode } from './ir/types.ts'
+import type { MatchNode, Pipeline, WindowAggregateNode } from './ir/types.ts'
 import { optimise } from './passes/optimise.ts'
 
 export const COMPILER_VERSION: string = (
@@ -29,6 +29,12 @@ export interface CompileOptions {
    * default when it is built), `typescript` (typed arrays), or `auto`.
    */
   readonly windowExecution?: 'auto' | 'wasm' | 'typescript'
+  /**
+   * Which engine steps the NFA of `match` steps whose conditions are all event-local: `wasm` (the
+   * WebAssembly pattern kernel), `typescript`, or `auto` (the kernel when it is built). A match
+   * whose conditions read earlier steps always runs in TypeScript.
+   */
+  readonly cepExecution?: 'auto' | 'wasm' | 'typescript'
   /** Called when a stage starts and when it ends (with its duration). */
   readonly onProgress?: (event: { stage: CompileStage; phase: 'start' | 'end'; ms?: number }) => void
 }
@@ -55,11 +61,11 @@ export function compileSource(file: string, text: string, options: CompileOption
   }
   const checkedPipeline = checked.pipeline
   const optimised = stage('optimise', () => optimise(checkedPipeline))
-  const {
-    pipeline,
-    kernels,
-    diagnostics: executionDiagnostics,
-  } = chooseWindowExecution(optimised, options.windowExecution ?? 'auto')
+  const windowChoice = chooseWindowExecution(optimised, options.windowExecution ?? 'auto')
+  const matchChoice = chooseMatchExecution(windowChoice.pipeline, options.cepExecution ?? 'auto')
+  const pipeline = matchChoice.pipeline
+  const kernels = new Map([...windowChoice.kernels, ...matchChoice.kernels])
+  const executionDiagnostics = [...windowChoice.diagnostics, ...matchChoice.diagnostics]
   if (hasErrors(executionDiagnostics)) {
     return { artifact: null, pipeline: null, diagnostics: [...checked.diagnostics, ...executionDiagnostics] }
   }
@@ -128,3 +134,59 @@ function chooseWindowExecution(
   }
 }
 
+/**
+ * Picks the engine of each `match` step (the one place it is chosen; the runner follows
+ * `execution`). The checker marks a match `wasm` when every condition is event-local; this keeps
+ * that when the pattern kernel is built (and `typescript` was not asked for), else it falls back
+ * to the TypeScript NFA, with a warning under `auto` (W0007) and an error under `wasm` (E0412, or
+ * E0473 for a match whose conditions read earlier steps).
+ */
+function chooseMatchExecution(
+  pipeline: Pipeline,
+  choice: 'auto' | 'wasm' | 'typescript',
+): { pipeline: Pipeline; kernels: ReadonlyMap<string, Uint8Array>; diagnostics: Diagnostic[] } {
+  const matches = pipeline.nodes.filter((n): n is MatchNode => n.kind === 'Match')
+  const kernels = new Map<string, Uint8Array>()
+  const diagnostics: Diagnostic[] = []
+  if (choice === 'wasm') {
+    for (const match of matches.filter((m) => m.execution !== 'wasm')) {
+      const step = match.steps.find((s) => s.reads.length > 0)!
+      diagnostics.push(
+        createDiagnostic(
+          'E0473',
+          `the WebAssembly pattern kernel evaluates conditions ahead, one event at a time, but the condition of \`${step.name}\` reads the events of earlier steps; compile with \`--cep-execution auto\` to run this match in TypeScript`,
+          step.span,
+        ),
+      )
+    }
+  }
+  const local = matches.filter((m) => m.execution === 'wasm')
+  const kernel = choice === 'typescript' || local.length === 0 ? null : readKernel(CEP_KERNEL)
+  if (kernel === null && local.length > 0 && choice !== 'typescript') {
+    diagnostics.push(
+      createDiagnostic(
+        choice === 'wasm' ? 'E0412' : 'W0007',
+        `the WebAssembly pattern kernel is not built (${kernelPath(CEP_KERNEL)}): run \`npm run build:wasm\`${choice === 'wasm' ? '' : '; the patterns run on the TypeScript NFA instead'}`,
+        local[0]!.span,
+      ),
+    )
+  }
+  if (kernel !== null) kernels.set(CEP_KERNEL, kernel)
+  const execution = kernel === null ? 'typescript' : 'wasm'
+  return {
+    pipeline: {
+      ...pipeline,
+      nodes: pipeline.nodes.map((n) =>
+        n.kind === 'Match' && n.execution === 'wasm' ? { ...n, execution } : n,
+      ),
+    },
+    kernels,
+    diagnostics,
+  }
+}
+
+/** The kernel that pattern engines of event-local matches run (wasm/kernels/cep.ts). */
+const CEP_KERNEL = 'cep'
+
+/** The kernel that window operators run (wasm/kernels/window.ts). */
+const WINDOW_KERNEL = 'window'

@@ -26,6 +26,10 @@ Options:
                         kernel, shipped in the artifact), typescript (typed arrays), or auto
                         (default: wasm when the kernel is built, else typescript with a warning);
                         session and count windows always run in typescript
+  --cep-execution E     which engine steps the patterns of \`match\` steps whose conditions read
+                        only the current event: wasm (the WebAssembly pattern kernel), typescript
+                        (the TypeScript NFA), or auto (default: wasm when the kernel is built, else
+                        typescript with a warning); patterns that read earlier steps run in typescript
   --no-color            plain diagnostics
   -h, --help            show this help`,
   async run(argv, io) {
@@ -34,11 +38,16 @@ Options:
       name: { type: 'string' },
       replace: { type: 'boolean' },
       'window-execution': { type: 'string' },
+      'cep-execution': { type: 'string' },
       'no-color': { type: 'boolean' },
     })
     const windowExecution = values['window-execution'] ?? 'auto'
     if (windowExecution !== 'auto' && windowExecution !== 'wasm' && windowExecution !== 'typescript') {
       throw new UsageError(`--window-execution must be wasm, typescript or auto, got "${windowExecution}"`)
+    }
+    const cepExecution = values['cep-execution'] ?? 'auto'
+    if (cepExecution !== 'auto' && cepExecution !== 'wasm' && cepExecution !== 'typescript') {
+      throw new UsageError(`--cep-execution must be wasm, typescript or auto, got "${cepExecution}"`)
     }
     if (positionals.length !== 1) throw new UsageError('sluice compile takes exactly one .pipe file')
     const given = positionals[0]!
@@ -58,6 +67,7 @@ Options:
     const result = compileSource(file, text, {
       ...(values.name ? { name: values.name } : {}),
       windowExecution,
+      cepExecution,
       onProgress: ({ stage, phase, ms }) => {
         if (phase === 'start') io.stderr(`  ${labels[stage]} …`)
         else io.stderr(` done (${formatMs(ms ?? 0)})\n`)
@@ -95,8 +105,10 @@ Options:
         : onTypedArrays === 0 || onKernel === 0
           ? `, ${windows.length} window(s) on ${onKernel > 0 ? 'the WebAssembly kernel' : 'typed arrays'}`
           : `, ${windows.length} window(s) (${onKernel} on the WebAssembly kernel, ${onTypedArrays} on typed arrays)`
+    const matches = manifest.graph.nodes.filter((n) => n.kind === 'Match')
+    const matchNote = matches.length === 0 ? '' : `, ${matches.length} match step(s)`
     io.stderr(
-      `compiled ${file} → ${out}\n  ${manifest.contentHash}\n  ${manifest.inputs.length} source(s), ${chains.length} fused chain(s)${windowNote}, ${manifest.outputs.length} sink(s)\n`,
+      `compiled ${file} → ${out}\n  ${manifest.contentHash}\n  ${manifest.inputs.length} source(s), ${chains.length} fused chain(s)${windowNote}${matchNote}, ${manifest.outputs.length} sink(s)\n`,
     )
     return 0
   },

@@ -1,20 +1,19 @@
 import { loadArtifact } from '../../runtime/artifact/load.ts'
 import { MetricsRegistry } from '../../runtime/metrics/registry.ts'
 import { serveMetrics } from '../../runtime/metrics/serve.ts'
-import { DEFAULT_DEAD_LETTER_TOPIC, PipelineRunner } from '../../runtime/node/pipeline-runner.ts'
-import { formatLogRecord } from '../../runtime/observability/logger.ts'
-import {
-  commandLogger,
-  integerOption,
-  LOG_OPTIONS,
-  LOG_OPTIONS_HELP,
-  loggingOptions,
-  parse,
-  UsageError,
-} from '../args.ts'
+import { DEFAULT_DEAD_LETTER_TOPIC } from '../../runtime/node/pipeline-runner.ts'
+import { commandLogger, LOG_OPTIONS, LOG_OPTIONS_HELP, loggingOptions, parse, UsageError } from '../args.ts'
 import type { Command } from '../command.ts'
 import { openLog } from '../open-log.ts'
-import { formatMs } from '../progress.ts'
+import {
+  checkGroup,
+  consumerTiming,
+  nodeIdentity,
+  portOption,
+  RUNNER_OPTIONS,
+  startPipeline,
+  writeSummary,
+} from '../pipeline-node.ts'
 import { STATE_OPTIONS, STATE_OPTIONS_HELP, stateOptions } from '../state-options.ts'
 import { waitForLog } from '../wait-for-log.ts'
 
@@ -42,6 +41,9 @@ ${STATE_OPTIONS_HELP}
                         the broker's minimum unless group.min.session.timeout.ms is lowered)
   --kafka-heartbeat-interval MS
                         Kafka: heartbeat interval, under a third of the session timeout (default: 1000)
+  --node-id ID          Kafka: this node's stable identity (also $SLUICE_NODE_ID): restarted under
+                        the same id, it takes its partitions back at once instead of after the
+                        session timeout. Two running nodes must never share one.
   -h, --help            show this help
 
 While the log is unavailable (a broker restart, a network blip) the node keeps trying with
@@ -50,21 +52,11 @@ back-off, reports sluice_ready 0 and logs one warning per outage, and goes on wh
     const { positionals, values } = parse(argv, {
       ...LOG_OPTIONS,
       ...STATE_OPTIONS,
-      group: { type: 'string' },
-      partitions: { type: 'string' },
-      'dead-letter-topic': { type: 'string' },
+      ...RUNNER_OPTIONS,
       'until-caught-up': { type: 'boolean' },
-      'metrics-port': { type: 'string' },
-      'metrics-host': { type: 'string' },
-      'kafka-session-timeout': { type: 'string' },
-      'kafka-heartbeat-interval': { type: 'string' },
     })
     if (positionals.length !== 1) throw new UsageError('sluice run takes exactly one artifact directory')
-    if (values.group !== undefined && values.group.trim() === '') {
-      throw new UsageError(
-        '--group names no consumer group; leave it out for the default sluice.<artifact name>',
-      )
-    }
+    checkGroup(values.group)
     const metricsPort = portOption(values['metrics-port'], 'metrics-port')
     const metricsHost = values['metrics-host'] ?? '127.0.0.1'
     if (metricsHost.trim() === '') throw new UsageError('--metrics-host must not be empty')
@@ -72,7 +64,7 @@ back-off, reports sluice_ready 0 and logs one warning per outage, and goes on wh
     const logger = commandLogger(logging, io)
     const artifact = await loadArtifact(positionals[0]!)
     const state = await stateOptions(values, artifact)
-    const consumer = consumerTiming(values)
+    const consumer = { ...consumerTiming(values), ...nodeIdentity(values['node-id'], process.env) }
     // Stops the waiting for an unavailable log (at start-up or later) on Ctrl-C / SIGTERM.
     const interrupted = new AbortController()
     void io.interrupted.then(() => interrupted.abort())
@@ -113,21 +105,15 @@ back-off, reports sluice_ready 0 and logs one warning per outage, and goes on wh
           })
     const started = performance.now()
     try {
-      const runner = await PipelineRunner.start({
+      const runner = await startPipeline({
         log,
         artifact,
         metrics,
         logger,
         stdout: io.stdout,
-        partitions: integerOption(values.partitions, 'partitions', 1),
         signal: interrupted.signal,
-        ...(values.group ? { group: values.group } : {}),
-        ...(values['dead-letter-topic'] ? { deadLetterTopic: values['dead-letter-topic'] } : {}),
-        delivery: state.delivery,
-        checkpointIntervalMs: state.checkpointIntervalMs,
-        ...(state.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: state.idleTimeoutMs }),
-        stateBudget: state.stateBudget,
-        ...(state.stateStore ? { stateStore: state.stateStore } : {}),
+        values,
+        state,
       })
       logger.info('running', {
         artifact: artifact.manifest.name,
@@ -148,67 +134,10 @@ back-off, reports sluice_ready 0 and logs one warning per outage, and goes on wh
       await state.stateStore?.close()
       await server?.close()
     }
-    const count = (name: string) => metrics.find(name)?.total() ?? 0
-    const ms = performance.now() - started
-    const [eventsIn, eventsOut, deadLetters, eventsDeadLettered] = [
-      count('sluice_events_in_total'),
-      count('sluice_events_out_total'),
-      count('sluice_dead_letters_total'),
-      count('sluice_events_dead_lettered_total'),
-    ]
-    // Events, not dead letters: one event failing in two streams has two dead letters.
-    const perStream =
-      deadLetters === eventsDeadLettered
-        ? ''
-        : ` (${deadLetters} dead letters: some failed in several streams)`
-    const summary = `processed ${eventsIn} events in ${formatMs(ms)}: ${eventsOut} written, ${eventsDeadLettered} dead-lettered${perStream}`
-    // Written whatever the log level (it is the command's result), in the chosen log format.
-    io.stderr(
-      logging.format === 'json'
-        ? formatLogRecord('json', 'info', summary, {
-            eventsIn,
-            eventsOut,
-            eventsDeadLettered,
-            deadLetters,
-            durationMs: Math.round(ms),
-          })
-        : `${summary}\n`,
-    )
+    writeSummary(metrics, performance.now() - started, logging, io)
     return 0
   },
 }
 
-function consumerTiming(values: {
-  'kafka-session-timeout'?: string | undefined
-  'kafka-heartbeat-interval'?: string | undefined
-}): { sessionTimeoutMs?: number; heartbeatIntervalMs?: number } {
-  const session = values['kafka-session-timeout']
-  const heartbeat = values['kafka-heartbeat-interval']
-  const sessionTimeoutMs =
-    session === undefined ? undefined : integerOption(session, 'kafka-session-timeout', 0)
-  const heartbeatIntervalMs =
-    heartbeat === undefined ? undefined : integerOption(heartbeat, 'kafka-heartbeat-interval', 0)
-  if (sessionTimeoutMs !== undefined && sessionTimeoutMs < 1000) {
-    throw new UsageError(`--kafka-session-timeout must be at least 1000 ms, got ${sessionTimeoutMs}`)
-  }
-  if (heartbeatIntervalMs !== undefined && heartbeatIntervalMs < 100) {
-    throw new UsageError(`--kafka-heartbeat-interval must be at least 100 ms, got ${heartbeatIntervalMs}`)
-  }
-  if (heartbeatIntervalMs !== undefined && heartbeatIntervalMs * 3 > (sessionTimeoutMs ?? 6000)) {
-    throw new UsageError(
-      `--kafka-heartbeat-interval ${heartbeatIntervalMs} must be under a third of the session timeout (${sessionTimeoutMs ?? 6000} ms), or a slow heartbeat evicts a healthy member`,
-    )
-  }
-  return {
-    ...(sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs }),
-    ...(heartbeatIntervalMs === undefined ? {} : { heartbeatIntervalMs }),
-  }
-}
-
-/** A TCP port from the command line, or null when the option is absent; anything else is a usage error. */
-function portOption(value: string | undefined, name: string): number | null {
-  if (value === undefined) return null
-  const port = integerOption(value, name, 0)
-  if (port > 65_535) throw new UsageError(`--${name} must be a port from 0 to 65535, got "${value}"`)
-  return port
-}
+// Kept importable from here: tests and other commands named it before it moved.
+export { nodeIdentity }

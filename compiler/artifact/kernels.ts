@@ -17,13 +17,3 @@ export function readKernel(name: string): Uint8Array | null {
   const path = kernelPath(name)
   return existsSync(path) ? readFileSync(path) : null
 }
-
-/** The window operators' kernel (wasm/kernels/window.ts). */
-export const WINDOW_KERNEL = 'window'
-
-/**
- * The pattern engine of `match` steps whose conditions are all event-local (wasm/kernels/cep.ts;
- * wasm/host/cep-kernel.ts's kernelRefusal says which patterns it runs). An artifact with such a
- * step ships it like the window kernel; the others run the TypeScript NFA.
- */
-export const CEP_KERNEL = 'cep'

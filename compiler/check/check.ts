@@ -25,6 +25,7 @@ import type {
   Expr,
   FieldType,
   JoinNode,
+  ListFunction,
   MapNode,
   Node,
   Pipeline,
@@ -52,6 +53,7 @@ import type {
 import { DURATION_UNIT_MS } from '../parse/lexer.ts'
 import { checkJoin, type JoinInput, lateRecordOf } from './join-steps.ts'
 import { checkLookup, checkTable, type TableEntry } from './lookup-steps.ts'
+import { checkMatch, type StepScope } from './match-steps.ts'
 import { checkAggregate, checkDedup, type StepContext } from './stateful-steps.ts'
 import { didYouMean } from './suggest.ts'
 import {
@@ -148,6 +150,8 @@ interface StreamEntry {
 /** What expressions in one step can see: the fields of the step's input record. */
 interface Scope {
   readonly record: Type
+  /** Inside a `match` step: the names that read its steps' events (they shadow fields). */
+  readonly steps?: StepScope | null
 }
 
 class Checker {
@@ -713,7 +717,7 @@ class Checker {
       previous = joined.id
     }
     /** Stateful steps of each kind so far, for their state slot ids. */
-    const statefulCounts = { dedup: 0, aggregate: 0, window: 0 }
+    const statefulCounts = { dedup: 0, aggregate: 0, window: 0, match: 0 }
     decl.steps.forEach((step, i) => {
       const id = `${decl.name.name}#${i + 1}`
       const scope: Scope = { record }
@@ -764,6 +768,59 @@ class Checker {
           this.nodes.push(node)
           record = node.schema
           eventTimeField = outputEventTime
+          break
+        }
+        case 'Match': {
+          this.checkMatchInput(previous, step.span)
+          const { node, timeoutSchema } = checkMatch(step, {
+            record,
+            id,
+            input: previous,
+            stateId: `${decl.name.name}.match.${statefulCounts.match++}`,
+            lateId: `${id}.late`,
+            timeoutId: `${id}.timeout`,
+            expr: (e, steps) => this.expr(e, { record, steps }),
+            fieldInits: (inits, steps) => this.fieldInits(inits, { record, steps }),
+            report: (code, message, span, related) => this.report(code, message, span, related),
+          })
+          this.nodes.push(node)
+          if (node.late !== null) {
+            this.nodes.push({
+              kind: 'LateEvents',
+              id: node.late,
+              span: step.lateInto!.span,
+              schema,
+              input: id,
+            })
+            this.declare(step.lateInto!, {
+              kind: 'stream',
+              name: step.lateInto!,
+              schema: record,
+              eventTimeField,
+              lastId: node.late,
+              used: false,
+            })
+          }
+          if (node.timeout !== null && timeoutSchema !== null) {
+            const into = step.timeout!.into
+            this.nodes.push({
+              kind: 'MatchTimeouts',
+              id: node.timeout.stream,
+              span: step.timeout!.span,
+              schema: timeoutSchema,
+              input: id,
+            })
+            this.declare(into, {
+              kind: 'stream',
+              name: into,
+              schema: timeoutSchema,
+              eventTimeField: null,
+              lastId: node.timeout.stream,
+              used: false,
+            })
+          }
+          record = node.schema
+          eventTimeField = null
           break
         }
         case 'Lookup': {
@@ -893,7 +950,7 @@ class Checker {
         source = node.name
         break
       }
-      if (node.kind === 'WindowAggregate' || node.kind === 'Join') {
+      if (node.kind === 'WindowAggregate' || node.kind === 'Join' || node.kind === 'Match') {
         timedResultsOf = { kind: node.kind, span: node.span }
         break
       }
@@ -917,6 +974,15 @@ class Checker {
           'this window reads the late events of another window: they are behind the watermark already, so every one would be late here too; aggregate them without a window, or give the first window more `lateness`',
           span,
           [{ message: 'the window whose late events these are', span: byId.get(node.input)?.span ?? span }],
+        )
+        return
+      }
+      if (node.kind === 'Match' || node.kind === 'MatchTimeouts') {
+        this.report(
+          'E0447',
+          'this window reads the results of a match, emitted as the watermark passes their events, so every one would be late here; windows over matches are not supported yet',
+          span,
+          [{ message: 'the match', span: node.span }],
         )
         return
       }
@@ -950,6 +1016,42 @@ class Checker {
         return
       }
       node = node.kind === 'Source' ? undefined : byId.get(node.input)
+    }
+  }
+
+  /**
+   * A match reads events timed by their source: the results of a window, a join or another match
+   * come when a watermark fires them, and late events are behind the watermark already, so both
+   * are refused (E0475) until the runner gives a match a results watermark as it gives windows.
+   */
+  private checkMatchInput(input: string, span: Span): void {
+    const byId = new Map(this.nodes.map((n) => [n.id, n]))
+    for (let node = byId.get(input); node !== undefined; ) {
+      if (node.kind === 'Source') return
+      if (
+        node.kind === 'LateEvents' ||
+        node.kind === 'MatchTimeouts' ||
+        node.kind === 'WindowAggregate' ||
+        node.kind === 'Join' ||
+        node.kind === 'Match'
+      ) {
+        const what =
+          node.kind === 'LateEvents'
+            ? 'late events, which are behind the watermark already, so every one would be late here too'
+            : node.kind === 'WindowAggregate'
+              ? "the results of a window, which come when the window's watermark fires them"
+              : node.kind === 'Join'
+                ? "the results of a join, timed by the join's watermark"
+                : 'the results of another match, which come when its watermark releases them'
+        this.report(
+          'E0475',
+          `this match reads ${what}; a match over them is not supported yet: match on the source's events`,
+          span,
+          [{ message: 'here', span: node.span }],
+        )
+        return
+      }
+      node = byId.get(node.input)
     }
   }
 
@@ -1065,9 +1167,23 @@ class Checker {
       case 'DurationLiteral':
         return { kind: 'Literal', value: e.amount * DURATION_UNIT_MS[e.unit], type: scalar('duration'), span }
       case 'Name':
-        return { kind: 'Column', name: e.name, type: this.fieldType(scope.record, e.name, span), span }
+        return (
+          scope.steps?.resolve(e.name, span) ?? {
+            kind: 'Column',
+            name: e.name,
+            type: this.fieldType(scope.record, e.name, span),
+            span,
+          }
+        )
       case 'Member': {
         const object = this.expr(e.object, scope)
+        const list = isError(object.type) ? null : baseType(object.type)
+        if (list?.kind === 'list' && baseType(list.of).kind === 'record') {
+          // `small.amount` on a list of records: the list of their amounts.
+          const item = this.fieldType(list.of, e.name.name, e.name.span)
+          const type = isError(item) ? ERROR_TYPE : withNullability(listOf(item), isNullable(object.type))
+          return { kind: 'Project', object, name: e.name.name, type, span }
+        }
         return {
           kind: 'Member',
           object,
@@ -1325,8 +1441,41 @@ class Checker {
     return result(type)
   }
 
+  /** `count(l)`, `sum(l)`, …: SQL-like over the list's non-null items (ListFunctionExpr). */
+  private listFunction(fn: ListFunction, list: Expr, item: Type, listSpan: Span, span: Span): Expr {
+    const allowed = LIST_FUNCTION_KINDS[fn]
+    const base = baseType(item)
+    if (allowed !== null && !allowed.includes(base.kind)) {
+      this.report(
+        'E0304',
+        `\`${fn}\` of a list needs a list of ${allowed.map((k) => `\`${k}\``).join(', ')}, but this is \`${show(list.type)}\`${base.kind === 'record' ? `; name the field to ${fn} (\`${fn}(steps.amount)\`)` : ''}`,
+        listSpan,
+      )
+      return { kind: 'ListFunction', fn, list, type: ERROR_TYPE, span }
+    }
+    const type: Type =
+      fn === 'count'
+        ? withNullability(scalar('i64'), isNullable(list.type))
+        : optional(fn === 'avg' ? scalar('f64') : base)
+    return { kind: 'ListFunction', fn, list, type, span }
+  }
+
   private call(callee: Identifier, argAsts: readonly Expression[], span: Span, scope: Scope): Expr {
     const args = argAsts.map((a) => this.expr(a, scope))
+    const listFunction = LIST_FUNCTIONS.find((f) => f === callee.name)
+    if (listFunction !== undefined && args.length === 1 && !isError(args[0]!.type)) {
+      const list = baseType(args[0]!.type)
+      if (list.kind === 'list')
+        return this.listFunction(listFunction, args[0]!, list.of, argAsts[0]!.span, span)
+      if (!Object.hasOwn(stdlib, callee.name)) {
+        this.report(
+          'E0304',
+          `\`${callee.name}(l)\` takes a list (a repeated step, or a field of one: \`${callee.name}(small.amount)\`), but this is \`${show(args[0]!.type)}\``,
+          argAsts[0]!.span,
+        )
+        return { kind: 'Call', fn: callee.name, args, type: ERROR_TYPE, span }
+      }
+    }
     const result = (type: Type): Expr => ({ kind: 'Call', fn: callee.name, args, type, span })
     const fn = Object.hasOwn(stdlib, callee.name) ? stdlib[callee.name] : undefined
     if (!fn) {
@@ -1355,6 +1504,18 @@ class Checker {
     if (callee.name === 'coalesce') return coalesceChain(args, type, span)
     return result(type)
   }
+}
+
+/** The functions of one list (count, sum, …; ListFunctionExpr); `min`/`max` of two values stay the stdlib's. */
+const LIST_FUNCTIONS: readonly ListFunction[] = ['count', 'sum', 'min', 'max', 'avg', 'first', 'last']
+const LIST_FUNCTION_KINDS: Readonly<Record<ListFunction, readonly string[] | null>> = {
+  count: null,
+  first: null,
+  last: null,
+  sum: ['i64', 'f64', 'duration'],
+  avg: ['i64', 'f64'],
+  min: ['i64', 'f64', 'timestamp', 'duration', 'string'],
+  max: ['i64', 'f64', 'timestamp', 'duration', 'string'],
 }
 
 /** Right-nested `??` nodes for `coalesce` arguments, each typed as what its suffix can give. */

@@ -40,7 +40,7 @@ export interface JoinInput {
    * The window or join upstream whose results it carries, if any: they are timed behind the
    * watermark, so a join over them would find them late.
    */
-  readonly timedResultsOf: { readonly kind: 'WindowAggregate' | 'Join'; readonly span: Span } | null
+  readonly timedResultsOf: { readonly kind: 'WindowAggregate' | 'Join' | 'Match'; readonly span: Span } | null
 }
 
 export interface JoinCheckContext {
@@ -104,14 +104,15 @@ export function checkJoin(
       )
     }
     if (side.timedResultsOf !== null) {
-      const what = side.timedResultsOf.kind === 'Join' ? 'another join' : 'a window'
+      const kind = side.timedResultsOf.kind
+      const what = kind === 'Join' ? 'another join' : kind === 'Match' ? 'a match' : 'a window'
       ctx.report(
         'E0447',
         `\`${side.name.name}\` carries the results of ${what}, timed behind the watermark, so the join would find them all late; joins over joins or windows are not supported yet (join the streams they read instead)`,
         side.name.span,
         [
           {
-            message: `the ${side.timedResultsOf.kind === 'Join' ? 'join' : 'window'}`,
+            message: `the ${kind === 'Join' ? 'join' : kind === 'Match' ? 'match' : 'window'}`,
             span: side.timedResultsOf.span,
           },
         ],

@@ -14,6 +14,11 @@ import type { BinaryExpr, Expr, Span, Type } from '../ir/types.ts'
 export interface ExprContext {
   /** The JS variable holding the current record. */
   readonly row: string
+  /**
+   * In a `match` step's code: the JS variable holding the MatchContext (runtime/cep/engine.ts),
+   * whose `events(step)` a StepRef reads.
+   */
+  readonly steps?: string
   /** Declares a temporary of the given TS type and returns its name. */
   temp(type: string): string
   /** Registers a source location for evaluation errors and returns its site index. */
@@ -109,6 +114,31 @@ const EMIT: { readonly [K in Expr['kind']]: (expr: ExprOf<K>, ctx: ExprContext) 
   },
   Record: (e, ctx) => `{ ${e.fields.map((f) => `${f.name}: ${compileExpr(f.value, ctx)}`).join(', ')} }`,
   List: (e, ctx) => `[${e.items.map((item) => compileExpr(item, ctx)).join(', ')}]`,
+  StepRef: (e, ctx) => {
+    if (ctx.steps === undefined) throw new Error(`codegen: step \`${e.name}\` read outside a match step`)
+    const events = `${ctx.steps}.events(${e.step})`
+    // A list is the events as they are; a record, the one event or null (the checker typed it so).
+    return unwrapOptional(e.type).kind === 'list'
+      ? `(${events} as ${tsType(e.type)})`
+      : `((${events}[0] ?? null) as ${tsType(e.type)})`
+  },
+  Project: (e, ctx) => {
+    const object = compileExpr(e.object, ctx)
+    const item = (unwrapOptional(e.object.type) as Extract<Type, { kind: 'list' }>).of
+    const read = isOptional(item) ? `(r === null ? null : r.${e.name})` : `r.${e.name}`
+    return nullGuarded(ctx, [e.object], [object], ([list]) => `${list}.map((r: ${tsType(item)}) => ${read})`)
+  },
+  ListFunction: (e, ctx) => {
+    const list = compileExpr(e.list, ctx)
+    const kind = unwrapOptional(e.type).kind
+    const call = ([l]: readonly string[]) =>
+      e.fn === 'sum'
+        ? kind === 'f64'
+          ? `listSum(${l})`
+          : `listSumInteger(${l}, ${ctx.site(e.span)})`
+        : `list${e.fn[0]!.toUpperCase()}${e.fn.slice(1)}(${l})`
+    return nullGuarded(ctx, [e.list], [list], call)
+  },
 }
 
 function literal(value: string | number | boolean | null): string {
@@ -211,6 +241,42 @@ export const EXPRESSION_HELPERS = `
   function imod(a: number, b: number, site: number): number {
     if (b === 0) throw new EvaluationError('integer division by zero', site)
     return a % b
+  }
+  // The list functions (ListFunctionExpr): nulls are skipped; sum/min/max/avg of no value are null.
+  function listCount(list: readonly unknown[]): number {
+    let n = 0
+    for (const item of list) if (item !== null) n++
+    return n
+  }
+  function listSum(list: readonly (number | null)[]): number | null {
+    let sum = 0
+    let any = false
+    for (const item of list) if (item !== null) { sum += item; any = true }
+    return any ? sum : null
+  }
+  function listSumInteger(list: readonly (number | null)[], site: number): number | null {
+    const sum = listSum(list)
+    return sum === null ? null : checkI64(sum, site)
+  }
+  function listAvg(list: readonly (number | null)[]): number | null {
+    const sum = listSum(list)
+    return sum === null ? null : sum / listCount(list)
+  }
+  function listMin<T extends number | string>(list: readonly (T | null)[]): T | null {
+    let best: T | null = null
+    for (const item of list) if (item !== null && (best === null || item < best)) best = item
+    return best
+  }
+  function listMax<T extends number | string>(list: readonly (T | null)[]): T | null {
+    let best: T | null = null
+    for (const item of list) if (item !== null && (best === null || item > best)) best = item
+    return best
+  }
+  function listFirst<T>(list: readonly T[]): T | null {
+    return list.length === 0 ? null : (list[0] as T)
+  }
+  function listLast<T>(list: readonly T[]): T | null {
+    return list.length === 0 ? null : (list[list.length - 1] as T)
   }
   function alwaysFalse(_value: unknown): boolean {
     return false

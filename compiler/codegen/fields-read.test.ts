@@ -31,4 +31,19 @@ describe('fieldsRead', () => {
     )
     expect(read).toEqual(new Set(['ts', 'user', 'page', 'price']))
   })
+
+  it("keeps what a match reads of the current event and of its steps' events, all of it for a whole step", () => {
+    const read = readOf(`stream s = clicks | match by user within 1m
+  pattern a{2} followed by b
+  define a as price < 1.0, b as page == first(a).page
+  timeout into t { n: count(a), p: a[0].price }
+  { user: b.user, total: sum(a.price) }
+sink s -> stdout
+sink t -> stdout`)
+    expect(read).toEqual(new Set(['ts', 'user', 'price', 'page']))
+    const whole = readOf(
+      'stream s = clicks | match within 1m pattern a define a as price < 1.0 { event: a }\nsink s -> stdout',
+    )
+    expect(whole).toBeNull()
+  })
 })

@@ -8,9 +8,9 @@
  * (it writes every field), or a chain without a `select` whose output does. The event-time field
  * is always read (the runtime takes event time from it).
  */
-import { columnsRead } from '../ir/expr.ts'
+import { childrenOf, columnsRead } from '../ir/expr.ts'
 import { consumersOf, nodeById } from '../ir/graph.ts'
-import type { Pipeline, SourceNode } from '../ir/types.ts'
+import type { Expr, Pipeline, SourceNode } from '../ir/types.ts'
 
 /** The names of the fields read, or null when the whole row is needed. */
 export function fieldsRead(pipeline: Pipeline, source: SourceNode): ReadonlySet<string> | null {
@@ -36,6 +36,19 @@ export function fieldsRead(pipeline: Pipeline, source: SourceNode): ReadonlySet<
         if (node.late !== null && !visit(node.late)) return false
         continue
       }
+      if (node?.kind === 'Match') {
+        // Conditions and the key read the current event's columns; a step's events are the
+        // source's rows too, so reading a step whole (not a field of it) needs the whole row.
+        const reads = [
+          ...(node.key === null ? [] : [node.key]),
+          ...node.steps.flatMap((s) => (s.until === null ? [s.condition] : [s.condition, s.until])),
+          ...node.fields.map((f) => f.value),
+          ...(node.timeout?.fields.map((f) => f.value) ?? []),
+        ]
+        for (const expr of reads) if (!stepFieldsRead(expr, read)) return false
+        if (node.late !== null && !visit(node.late)) return false
+        continue
+      }
       if (node?.kind !== 'Fused') return false
       let passesRowOn = true
       for (const step of node.steps) {
@@ -58,4 +71,42 @@ export function fieldsRead(pipeline: Pipeline, source: SourceNode): ReadonlySet<
     return true
   }
   return visit(source.id) ? read : null
+}
+
+/**
+ * Adds the columns `expr` reads of the current event and the fields it reads of steps' events
+ * (`large.card`, `small.amount`, `first(small).country`); false when it reads a step's events whole
+ * (`{ e: large }`, `count(small)` aside), which needs every field.
+ */
+function stepFieldsRead(expr: Expr, read: Set<string>): boolean {
+  if (expr.kind === 'Column') {
+    read.add(expr.name)
+    return true
+  }
+  if (expr.kind === 'Member' || expr.kind === 'Project') {
+    const indexes = stepEvents(expr.object)
+    if (indexes !== null) {
+      read.add(expr.name)
+      return indexes.every((index) => stepFieldsRead(index, read))
+    }
+  }
+  // Counting a step's events reads none of their fields.
+  if (expr.kind === 'ListFunction' && expr.fn === 'count' && expr.list.kind === 'StepRef') return true
+  if (expr.kind === 'StepRef') return false
+  return childrenOf(expr).every((child) => stepFieldsRead(child, read))
+}
+
+/**
+ * When `expr` is a step's events, one of them (first/last/indexing) or all: the index expressions
+ * on the way (they read columns of their own); null when it is something else.
+ */
+function stepEvents(expr: Expr): Expr[] | null {
+  if (expr.kind === 'StepRef') return []
+  if (expr.kind === 'ListFunction' && (expr.fn === 'first' || expr.fn === 'last'))
+    return stepEvents(expr.list)
+  if (expr.kind === 'Index') {
+    const inner = stepEvents(expr.object)
+    return inner === null ? null : [...inner, expr.index]
+  }
+  return null
 }

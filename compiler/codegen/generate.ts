@@ -27,6 +27,7 @@ import type {
   FusedNode,
   JoinNode,
   LookupNode,
+  MatchNode,
   Pipeline,
   SinkNode,
   SourceNode,
@@ -35,6 +36,7 @@ import type {
   Type,
   WindowAggregateNode,
 } from '../ir/types.ts'
+import { CEP_HELPERS, cepFunctions } from './cep.ts'
 import { CODEC_HELPERS, CodecWriter } from './codecs.ts'
 import { compileExpr, EXPRESSION_HELPERS, type ExprContext, tsType } from './expressions.ts'
 import { fieldsRead } from './fields-read.ts'
@@ -109,6 +111,10 @@ export function generateModule(
   const joins = pipeline.nodes.filter((n): n is JoinNode => n.kind === 'Join')
   const joinEntries = joins.map(
     (node) => `${JSON.stringify(node.id)}: ${joinFunctions(node, { site, fnRef, keyToString })}`,
+  )
+  const matches = pipeline.nodes.filter((n): n is MatchNode => n.kind === 'Match')
+  const matchEntries = matches.map(
+    (node) => `${JSON.stringify(node.id)}: ${cepFunctions(node, { site, fnRef, keyToString })}`,
   )
   const sourceEntries = sources.map((source) => {
     const read = fieldsRead(pipeline, source)
@@ -230,6 +236,14 @@ export function generateModule(
       ],
     },
     {
+      name: 'MatchContext',
+      isExported: true,
+      docs: ['The events each step of a `match` matched so far (runtime/cep/engine.ts).'],
+      methods: [
+        { name: 'events', parameters: [{ name: 'step', type: 'number' }], returnType: 'readonly unknown[]' },
+      ],
+    },
+    {
       name: 'LookupTable',
       isExported: true,
       docs: ["A table's rows by key string, as a lookup reads them (runtime/artifact/operators.ts)."],
@@ -282,6 +296,7 @@ export function generateModule(
       writer.write(SCANNER_HELPERS).newLine()
       if (chains.some((chain) => (chain.state?.length ?? 0) > 0)) writer.write(STATEFUL_HELPERS).newLine()
       if (windows.length > 0) writer.write(WINDOW_HELPERS).newLine()
+      if (matches.length > 0) writer.write(CEP_HELPERS).newLine()
       writer.write(codecs.code()).newLine()
       for (const code of chainCode) writer.write(code).newLine()
       for (const code of [...tableCode, ...lookupCode]) writer.write(code).newLine()
@@ -291,6 +306,7 @@ export function generateModule(
       writer.writeLine(`  sinks: { ${sinkEntries.join(',\n    ')} },`)
       writer.writeLine(`  windows: { ${windowEntries.join(',\n    ')} },`)
       writer.writeLine(`  joins: { ${joinEntries.join(',\n    ')} },`)
+      writer.writeLine(`  matches: { ${matchEntries.join(',\n    ')} },`)
       writer.writeLine(`  tables: { ${tableEntries.join(',\n    ')} },`)
       writer.writeLine(`  lookups: { ${lookupEntries.join(',\n    ')} },`)
       writer.writeLine('  isDecodeFailure: (error: unknown): boolean => error instanceof DecodeFailure,')

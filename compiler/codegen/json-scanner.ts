@@ -223,9 +223,13 @@ function scanValue(scalar: Shape, target: string | null): string[] {
       lines.push(
         'let ms: number',
         'if (bytes[i] === 34) {',
+        // The form Sluice writes, read from the bytes; any other text through the full parser.
+        'ms = scanIsoTimestamp(bytes, i + 1)',
+        'if (ms !== ms) {',
         'const text = scanString(bytes, i + 1)',
         'if (text === undefined) return undefined',
         'ms = timestampOrNaN(text)',
+        '}',
         '} else ms = timestampOrNaN(scanNumber(bytes, i))',
         'if (ms !== ms) return undefined',
         ...set('ms'),
@@ -367,6 +371,55 @@ export const SCANNER_HELPERS = `
     }
     scanEnd = i
     return true
+  }
+  /**
+   * The epoch milliseconds of a string in the form toISOString (and every Sluice encoder) writes,
+   * \`YYYY-MM-DDThh:mm:ss.sssZ\` and its closing quote, starting at start (after the opening quote),
+   * read from the bytes without making a string; NaN for anything else, including such text that
+   * names no instant (February 30): the caller then parses the string in full, which decides.
+   */
+  function scanIsoTimestamp(bytes: JsonBytes, start: number): number {
+    if (start + 24 >= bytes.length) return Number.NaN
+    if (
+      bytes[start + 4] !== 45 || bytes[start + 7] !== 45 || bytes[start + 10] !== 84 ||
+      bytes[start + 13] !== 58 || bytes[start + 16] !== 58 || bytes[start + 19] !== 46 ||
+      bytes[start + 23] !== 90 || bytes[start + 24] !== 34
+    )
+      return Number.NaN
+    const b = start
+    const y0 = bytes[b]! - 48, y1 = bytes[b + 1]! - 48, y2 = bytes[b + 2]! - 48, y3 = bytes[b + 3]! - 48
+    const mo0 = bytes[b + 5]! - 48, mo1 = bytes[b + 6]! - 48, d0 = bytes[b + 8]! - 48, d1 = bytes[b + 9]! - 48
+    const h0 = bytes[b + 11]! - 48, h1 = bytes[b + 12]! - 48, mi0 = bytes[b + 14]! - 48, mi1 = bytes[b + 15]! - 48
+    const s0 = bytes[b + 17]! - 48, s1 = bytes[b + 18]! - 48
+    const f0 = bytes[b + 20]! - 48, f1 = bytes[b + 21]! - 48, f2 = bytes[b + 22]! - 48
+    // Unsigned, a byte below '0' wraps high: one comparison per digit catches both sides.
+    if (
+      (y0 >>> 0) > 9 || (y1 >>> 0) > 9 || (y2 >>> 0) > 9 || (y3 >>> 0) > 9 || (mo0 >>> 0) > 9 ||
+      (mo1 >>> 0) > 9 || (d0 >>> 0) > 9 || (d1 >>> 0) > 9 || (h0 >>> 0) > 9 || (h1 >>> 0) > 9 ||
+      (mi0 >>> 0) > 9 || (mi1 >>> 0) > 9 || (s0 >>> 0) > 9 || (s1 >>> 0) > 9 || (f0 >>> 0) > 9 ||
+      (f1 >>> 0) > 9 || (f2 >>> 0) > 9
+    )
+      return Number.NaN
+    const year = y0 * 1000 + y1 * 100 + y2 * 10 + y3
+    const month = mo0 * 10 + mo1
+    const day = d0 * 10 + d1
+    const hour = h0 * 10 + h1
+    const minute = mi0 * 10 + mi1
+    const second = s0 * 10 + s1
+    const millis = f0 * 100 + f1 * 10 + f2
+    if (month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59)
+      return Number.NaN
+    const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0
+    const monthDays = month === 2 ? (leap ? 29 : 28) : month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31
+    if (day > monthDays) return Number.NaN
+    // Days since 1970-01-01: H. Hinnant's days_from_civil, as stdlib/time.ts.
+    const y = month <= 2 ? year - 1 : year
+    const era = Math.floor(y / 400)
+    const yearOfEra = y - era * 400
+    const dayOfYear = Math.floor((153 * (month > 2 ? month - 3 : month + 9) + 2) / 5) + day - 1
+    const dayOfEra = yearOfEra * 365 + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100) + dayOfYear
+    scanEnd = start + 25
+    return (era * 146_097 + dayOfEra - 719_468) * 86_400_000 + hour * 3_600_000 + minute * 60_000 + second * 1000 + millis
   }
   /** 1 for true, 0 for false, -1 for anything else. */
   function scanBoolean(bytes: JsonBytes, i: number): number {

@@ -17,6 +17,9 @@ const CHILDREN: { readonly [K in Expr['kind']]: (expr: ExprOf<K>) => readonly Ex
   Call: (e) => e.args,
   Record: (e) => e.fields.map((f) => f.value),
   List: (e) => e.items,
+  StepRef: () => [],
+  Project: (e) => [e.object],
+  ListFunction: (e) => [e.list],
 }
 
 /** Rebuilds each kind from new children, in the order CHILDREN lists them. */
@@ -38,6 +41,9 @@ const REBUILD: { readonly [K in Expr['kind']]: (expr: ExprOf<K>, children: reado
   Call: (e, args) => ({ ...e, args }),
   Record: (e, values) => ({ ...e, fields: e.fields.map((f, i) => ({ name: f.name, value: values[i]! })) }),
   List: (e, items) => ({ ...e, items }),
+  StepRef: (e) => e,
+  Project: (e, [object]) => ({ ...e, object: object! }),
+  ListFunction: (e, [list]) => ({ ...e, list: list! }),
 }
 
 export function childrenOf(expr: Expr): readonly Expr[] {
@@ -53,6 +59,13 @@ export function transformExpr(expr: Expr, fn: (expr: Expr) => Expr): Expr {
     ? (REBUILD[expr.kind] as (e: Expr, c: readonly Expr[]) => Expr)(expr, rewritten)
     : expr
   return fn(rebuilt)
+}
+
+/** The indexes of the `match` steps an expression reads (StepRef), into `into`. */
+export function stepsRead(expr: Expr, into = new Set<number>()): Set<number> {
+  if (expr.kind === 'StepRef') into.add(expr.step)
+  for (const child of childrenOf(expr)) stepsRead(child, into)
+  return into
 }
 
 /** Names of the input columns an expression reads. */

@@ -49,6 +49,7 @@ import type {
   Expr,
   FusedStep,
   JoinNode,
+  ListFunction,
   LookupNode,
   Node,
   Pipeline,
@@ -429,6 +430,13 @@ function buildNode(
       return emit
     case 'WindowAggregate':
       throw new Error('codegen: window operators are built by windowOperator')
+    case 'Match':
+    case 'MatchTimeouts':
+      // Patterns have their own reference, a brute-force matcher that shares no code with the
+      // NFA (test/support/cep-reference.ts); this interpreter evaluates their expressions only.
+      throw new Error(
+        'the reference interpreter does not run `match` steps (see test/support/cep-reference.ts)',
+      )
     case 'Join':
       throw new Error('codegen: join operators are built by joinOperator')
     case 'Lookup':
@@ -921,6 +929,61 @@ export function compileExpr(expr: Expr, functions: FunctionTable): Evaluator {
       const items = expr.items.map((item) => compileExpr(item, functions))
       return (row) => items.map((item) => item(row))
     }
+    case 'StepRef': {
+      // The events of a `match` step, from the context the row carries (STEP_EVENTS).
+      const { step } = expr
+      const asList = unwrapOptional(expr.type).kind === 'list'
+      return (row) => {
+        const events =
+          (row as { [STEP_EVENTS]?: (step: number) => readonly unknown[] })[STEP_EVENTS]?.(step) ?? []
+        return asList ? events : (events[0] ?? null)
+      }
+    }
+    case 'Project': {
+      const object = compileExpr(expr.object, functions)
+      const name = expr.name
+      return (row) => {
+        const list = object(row) as readonly (Row | null)[] | null
+        if (list === null) return null
+        return list.map((item) => (item === null ? null : (item[name] ?? null)))
+      }
+    }
+    case 'ListFunction':
+      return listFunction(expr.fn, compileExpr(expr.list, functions), unwrapOptional(expr.type).kind)
+  }
+}
+
+/**
+ * Where an evaluator of a `match` step's expression finds the step's events: a row passed to it
+ * carries `[STEP_EVENTS](step)`, the events step `step` matched (the engine's MatchContext).
+ */
+export const STEP_EVENTS: unique symbol = Symbol('stepEvents')
+
+/** count/sum/min/max/avg/first/last over a list, skipping nulls (ListFunctionExpr). */
+function listFunction(fn: ListFunction, list: Evaluator, resultKind: string): Evaluator {
+  return (row) => {
+    const items = list(row) as readonly unknown[] | null
+    if (items === null) return null
+    if (fn === 'first') return items.length === 0 ? null : (items[0] ?? null)
+    if (fn === 'last') return items.length === 0 ? null : (items[items.length - 1] ?? null)
+    const present = items.filter((item) => item !== null)
+    if (fn === 'count') return present.length
+    if (present.length === 0) return null
+    if (fn === 'min' || fn === 'max') {
+      let best = present[0] as number | string
+      for (const item of present) {
+        const v = item as number | string
+        if (fn === 'min' ? v < best : v > best) best = v
+      }
+      return best
+    }
+    let sum = 0
+    for (const item of present) sum += item as number
+    if (fn === 'avg') return sum / present.length
+    if ((resultKind === 'i64' || resultKind === 'duration') && !(Math.abs(sum) <= Number.MAX_SAFE_INTEGER)) {
+      throw new EvaluationError('i64 overflow')
+    }
+    return sum
   }
 }
 

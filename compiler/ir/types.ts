@@ -11,6 +11,8 @@
  *   `inputsOf` lists any node's); ids are unique within a pipeline.
  */
 
+import type { Pattern, PatternStepInfo, SkipStrategy } from './pattern.ts'
+
 /** A range of source text: byte offsets into `file`'s text, `end` exclusive. Line:col is computed only when printed. */
 export interface Span {
   readonly file: string
@@ -70,6 +72,9 @@ export type Expr =
   | CallExpr
   | RecordExpr
   | ListExpr
+  | StepRefExpr
+  | ProjectExpr
+  | ListFunctionExpr
 
 interface ExprBase {
   readonly type: Type
@@ -162,6 +167,44 @@ export interface ListExpr extends ExprBase {
   readonly items: readonly Expr[]
 }
 
+/**
+ * A step of a `match` pattern named in one of its conditions or output fields (specs/language.md,
+ * "Patterns"): the events the step matched, as the engine's MatchContext gives them. Its type says
+ * how they read: a record (the step matches exactly one event), an optional record (at most one,
+ * maybe none), or a list of records (a repeated step; in its own condition, the events so far).
+ */
+export interface StepRefExpr extends ExprBase {
+  readonly kind: 'StepRef'
+  /** Index into MatchNode.steps. */
+  readonly step: number
+  readonly name: string
+}
+
+/**
+ * `list.name` on a list of records: the list of each record's field `name`, in order (`small.amount`
+ * is the amounts of the events `small` matched); null when `object` is null.
+ */
+export interface ProjectExpr extends ExprBase {
+  readonly kind: 'Project'
+  readonly object: Expr
+  readonly name: string
+}
+
+/** The functions of one list argument (specs/language.md, "Patterns"). */
+export type ListFunction = 'count' | 'sum' | 'min' | 'max' | 'avg' | 'first' | 'last'
+
+/**
+ * `count(l)`, `sum(l)`, … over a list, SQL-like: nulls in the list are skipped; `count` counts the
+ * non-null items (0 for an empty list); `sum`, `min`, `max` and `avg` of a list with no non-null
+ * item are null; `first`/`last` are the first/last item, null for an empty list. All are null when
+ * the list itself is null. An i64 or duration `sum` outside ±(2^53−1) is an evaluation error.
+ */
+export interface ListFunctionExpr extends ExprBase {
+  readonly kind: 'ListFunction'
+  readonly fn: ListFunction
+  readonly list: Expr
+}
+
 // ---------------------------------------------------------------------------------------------
 // Connectors
 
@@ -186,6 +229,8 @@ export type Node =
   | LateEventsNode
   | JoinNode
   | LookupNode
+  | MatchNode
+  | MatchTimeoutsNode
   | FusedNode
   | SinkNode
 export type NodeKind = Node['kind']
@@ -241,7 +286,7 @@ export interface KeyByNode extends NodeBase {
  */
 export interface StateSlot {
   readonly id: string
-  readonly step: 'dedup' | 'aggregate' | 'window' | 'join'
+  readonly step: 'dedup' | 'aggregate' | 'window' | 'join' | 'match'
   /** Keys idle this long in event time may be dropped (dedup: its `within`); null: kept. */
   readonly ttlMs: number | null
 }
@@ -390,7 +435,7 @@ export interface WindowAggregateNode extends NodeBase {
  */
 export interface LateEventsNode extends NodeBase {
   readonly kind: 'LateEvents'
-  /** The WindowAggregate or Join node. */
+  /** The WindowAggregate, Join or Match node. */
   readonly input: string
 }
 
@@ -454,6 +499,58 @@ export interface LookupNode extends NodeBase {
   /** The time to look the row up as of (a temporal lookup); null: the latest row. */
   readonly asOf: Expr | null
   readonly mode: 'inner' | 'left'
+}
+
+/** One step of a `match` pattern: what the runtime's NFA needs, and its checked conditions. */
+export interface MatchStepInfo extends PatternStepInfo {
+  /** Over the current event (its fields by name) and the earlier steps' events (StepRef). */
+  readonly condition: Expr
+  readonly until: Expr | null
+  readonly span: Span
+}
+
+/**
+ * `match by key within d pattern … define … { … }` (specs/language.md, "Patterns"; docs/cep.md):
+ * complex event processing, with Flink CEP's semantics (docs/decisions/0024-cep-semantics.md).
+ * Per key, events are released in event-time order once the watermark passes them and stepped
+ * through the NFA built from `pattern`; each match emits one record (`fields`, over StepRefs),
+ * timed by its last event (for absence at the end, when its span ran out), with the key as the
+ * event key. Events not after the watermark go to `late` (a LateEvents node) or the dead-letter
+ * topic; partial matches whose `within` ran out go to `timeout` (a MatchTimeouts node) when there
+ * is one. Not fused: its output comes when event time advances. `execution`: the WebAssembly
+ * kernel steps the NFA (every condition event-local, evaluated ahead into bitmasks) or the
+ * TypeScript engine does.
+ */
+export interface MatchNode extends NodeBase {
+  readonly kind: 'Match'
+  readonly input: string
+  /** The input's record type, which the conditions read. */
+  readonly inputSchema: RecordType
+  /** null: one key for all events. */
+  readonly key: Expr | null
+  readonly steps: readonly MatchStepInfo[]
+  readonly pattern: Pattern
+  readonly withinMs: number | null
+  readonly skip: SkipStrategy
+  /** The output record of a match (its types are `schema`'s). */
+  readonly fields: readonly { readonly name: string; readonly value: Expr; readonly span: Span }[]
+  /** `timeout into name { … }`: the MatchTimeouts node and its record's fields. */
+  readonly timeout: {
+    readonly stream: string
+    readonly fields: readonly { readonly name: string; readonly value: Expr; readonly span: Span }[]
+  } | null
+  readonly late: string | null
+  /** How late an event may come behind the watermark and still be matched; 0 (the syntax has no lateness yet). */
+  readonly latenessMs: number
+  readonly state: StateSlot
+  readonly execution: 'wasm' | 'typescript'
+}
+
+/** The records of the partial matches a `match` timed out (`timeout into name { … }`). */
+export interface MatchTimeoutsNode extends NodeBase {
+  readonly kind: 'MatchTimeouts'
+  /** The Match node. */
+  readonly input: string
 }
 
 /**

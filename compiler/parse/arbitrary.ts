@@ -16,7 +16,12 @@ import type {
   IntervalBound,
   JoinClause,
   JoinType,
+  MatchStep,
+  PatternSequenceSyntax,
+  PatternSyntax,
+  PatternTermSyntax,
   PipeFile,
+  QuantifierSyntax,
   Statement,
   Step,
   StringLiteral,
@@ -24,7 +29,7 @@ import type {
   WindowClause,
 } from './ast.ts'
 import { isKeyword } from './lexer.ts'
-import { RECORD_TIMESTAMP_MODES } from './parser.ts'
+import { PATTERN_RESERVED, RECORD_TIMESTAMP_MODES } from './parser.ts'
 
 const span: Span = { file: 'arbitrary.pipe', start: 0, end: 0 }
 
@@ -231,7 +236,117 @@ const windowArb: fc.Arbitrary<WindowClause> = fc
     span,
   }))
 
+const stepNameArb: fc.Arbitrary<Identifier> = identArb.filter((n) => !PATTERN_RESERVED.has(n.name))
+
+const quantifierArb: fc.Arbitrary<QuantifierSyntax> = fc
+  .record({
+    form: fc.constantFrom<QuantifierSyntax['form']>('exact', 'range', 'atLeast', '+', '*', '?'),
+    a: fc.integer({ min: 0, max: 20 }),
+    b: fc.integer({ min: 0, max: 20 }),
+    mode: fc.constantFrom<QuantifierSyntax['mode']>('all', 'greedy', 'reluctant'),
+    inner: fc.constantFrom<QuantifierSyntax['inner']>('relaxed', 'strict', 'any'),
+  })
+  .map(({ form, a, b, mode, inner }) => {
+    const [min, max] =
+      form === 'exact'
+        ? [a, a]
+        : form === 'range'
+          ? [a, b]
+          : form === 'atLeast'
+            ? [a, null]
+            : form === '+'
+              ? [1, null]
+              : form === '*'
+                ? [0, null]
+                : [0, 1]
+    return { kind: 'Quantifier' as const, form, min, max, mode, inner, span }
+  })
+
+const { pattern: patternArb } = fc.letrec<{
+  pattern: PatternSyntax
+  sequence: PatternSequenceSyntax
+  term: PatternTermSyntax
+}>((tie) => ({
+  pattern: fc.oneof(
+    { depthSize: 'small', withCrossShrink: true },
+    tie('sequence'),
+    fc
+      .array(tie('sequence'), { minLength: 2, maxLength: 3 })
+      .map((options) => ({ kind: 'PatternAlternation' as const, options, span })),
+  ),
+  sequence: fc
+    .record({
+      first: tie('term'),
+      rest: fc.array(
+        fc.record({
+          connector: fc.constantFrom(
+            'next',
+            'followedBy',
+            'followedByAny',
+            'notNext',
+            'notFollowedBy' as const,
+          ),
+          term: tie('term'),
+        }),
+        { maxLength: 3 },
+      ),
+    })
+    .map(({ first, rest }) => ({
+      kind: 'PatternSequence' as const,
+      elements: [{ connector: 'begin' as const, term: first }, ...rest],
+      span,
+    })),
+  term: fc
+    .record({
+      body: fc.oneof(
+        { depthSize: 'small', withCrossShrink: true },
+        stepNameArb.map((step) => ({ step, group: null })),
+        tie('pattern').map((group) => ({ step: null, group })),
+      ),
+      quantifier: fc.option(quantifierArb, { nil: null }),
+      within: fc.option(durationArb, { nil: null }),
+    })
+    .map(({ body, ...r }) => ({ kind: 'PatternTerm' as const, ...body, ...r, span })),
+}))
+
+const matchArb: fc.Arbitrary<MatchStep> = fc
+  .record({
+    key: fc.option(expressionArb, { nil: null }),
+    within: fc.option(durationArb, { nil: null }),
+    pattern: patternArb,
+    defines: fc.array(
+      fc
+        .record({ name: identArb, condition: expressionArb, until: fc.option(expressionArb, { nil: null }) })
+        .map((r) => ({ kind: 'StepDefinition' as const, ...r, span })),
+      { minLength: 1, maxLength: 3 },
+    ),
+    skip: fc.option(
+      fc
+        .record({
+          strategy: fc.constantFrom('toNext', 'pastLastEvent', 'toFirst', 'toLast' as const),
+          step: stepNameArb,
+        })
+        .map(({ strategy, step }) => ({
+          kind: 'SkipClause' as const,
+          strategy,
+          step: strategy === 'toFirst' || strategy === 'toLast' ? step : null,
+          span,
+        })),
+      { nil: null },
+    ),
+    lateInto: fc.option(identArb, { nil: null }),
+    timeout: fc.option(
+      fc
+        .record({ into: identArb, fields: fieldInitsArb })
+        .map((r) => ({ kind: 'TimeoutClause' as const, ...r, span })),
+      { nil: null },
+    ),
+    fields: fieldInitsArb,
+  })
+  .map((r) => ({ kind: 'Match' as const, ...r, span }))
+
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
+  matchArb,
   expressionArb.map((predicate) => ({ kind: 'Where' as const, predicate, span })),
   fieldInitsArb.map((fields) => ({ kind: 'Select' as const, fields, span })),
   expressionArb.map((key) => ({ kind: 'KeyBy' as const, key, span })),

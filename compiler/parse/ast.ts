@@ -4,6 +4,7 @@
  * Like the IR it is plain readonly data tagged by `kind`, so `parse(print(ast))` can be compared
  * to `ast` structurally (spans aside).
  */
+import type { Contiguity, Connector as PatternConnector } from '../ir/pattern.ts'
 import type { RecordTimestampMode, Span } from '../ir/types.ts'
 
 export type { RecordTimestampMode }
@@ -263,7 +264,7 @@ export interface SourceDecl {
   readonly span: Span
 }
 
-export type Step = WhereStep | SelectStep | KeyByStep | DedupStep | AggregateStep | LookupStep
+export type Step = WhereStep | SelectStep | KeyByStep | DedupStep | AggregateStep | LookupStep | MatchStep
 
 export interface WhereStep {
   readonly kind: 'Where'
@@ -365,6 +366,93 @@ export interface LookupStep {
   readonly key: Expression
   readonly asOf: Expression | null
   readonly orNull: boolean
+  readonly span: Span
+}
+
+/**
+ * `match [by key] [within d] pattern … define … [skip …] [late into x] [timeout into y { … }] { … }`:
+ * complex event processing (specs/language.md, "Patterns"). All its words (`match`, `pattern`,
+ * `define`, `next`, `followed`, `any`, `until`, `skip`, `timeout`, …) are contextual, not keywords.
+ */
+export interface MatchStep {
+  readonly kind: 'Match'
+  readonly key: Expression | null
+  readonly within: DurationLiteral | null
+  readonly pattern: PatternSyntax
+  readonly defines: readonly StepDefinition[]
+  readonly skip: SkipClause | null
+  readonly lateInto: Identifier | null
+  readonly timeout: TimeoutClause | null
+  /** The output record of a match. */
+  readonly fields: readonly FieldInit[]
+  readonly span: Span
+}
+
+export type PatternSyntax = PatternSequenceSyntax | PatternAlternationSyntax
+
+/** `a followed by b{2} next c`: the first element's connector is `begin`. */
+export interface PatternSequenceSyntax {
+  readonly kind: 'PatternSequence'
+  readonly elements: readonly { readonly connector: PatternConnector; readonly term: PatternTermSyntax }[]
+  readonly span: Span
+}
+
+/** `a | b next c`: two or more options (one option is just a sequence). */
+export interface PatternAlternationSyntax {
+  readonly kind: 'PatternAlternation'
+  readonly options: readonly PatternSequenceSyntax[]
+  readonly span: Span
+}
+
+/** A step name or a parenthesised group, with its quantifier and `within` as written. */
+export interface PatternTermSyntax {
+  readonly kind: 'PatternTerm'
+  /** Exactly one of `step` and `group` is set. */
+  readonly step: Identifier | null
+  readonly group: PatternSyntax | null
+  readonly quantifier: QuantifierSyntax | null
+  readonly within: DurationLiteral | null
+  readonly span: Span
+}
+
+/**
+ * `{n}` (`exact`), `{n,m}` (`range`), `{n,}` (`atLeast`), `+`, `*`, `?`, then `greedy` or
+ * `reluctant`, then `consecutive` or `any`; `min`/`max` are the bounds it means.
+ */
+export interface QuantifierSyntax {
+  readonly kind: 'Quantifier'
+  readonly form: 'exact' | 'range' | 'atLeast' | '+' | '*' | '?'
+  readonly min: number
+  /** null: unbounded. */
+  readonly max: number | null
+  readonly mode: 'all' | 'greedy' | 'reluctant'
+  readonly inner: Contiguity
+  readonly span: Span
+}
+
+/** `name as condition [until condition]` of a `define` list. */
+export interface StepDefinition {
+  readonly kind: 'StepDefinition'
+  readonly name: Identifier
+  readonly condition: Expression
+  readonly until: Expression | null
+  readonly span: Span
+}
+
+/** `skip to next`, `skip past last event`, `skip to first s`, `skip to last s`. */
+export interface SkipClause {
+  readonly kind: 'SkipClause'
+  readonly strategy: 'toNext' | 'pastLastEvent' | 'toFirst' | 'toLast'
+  /** The step of `to first` / `to last`. */
+  readonly step: Identifier | null
+  readonly span: Span
+}
+
+/** `timeout into name { fields }`: the record of each partial match whose `within` ran out. */
+export interface TimeoutClause {
+  readonly kind: 'TimeoutClause'
+  readonly into: Identifier
+  readonly fields: readonly FieldInit[]
   readonly span: Span
 }
 

@@ -30,17 +30,25 @@ import type {
   JoinClause,
   JoinType,
   LookupStep,
+  MatchStep,
+  PatternSequenceSyntax,
+  PatternSyntax,
+  PatternTermSyntax,
   PipeFile,
+  QuantifierSyntax,
   RecordTimestampClause,
   RecordTimestampMode,
   SchemaDecl,
   SinkDecl,
+  SkipClause,
   SourceDecl,
   Statement,
   Step,
+  StepDefinition,
   StreamDecl,
   StringLiteral,
   TableDecl,
+  TimeoutClause,
   TypeExpr,
   WatermarkClause,
   WindowClause,
@@ -121,6 +129,49 @@ export const LOOKUP_WORDS = {
   of: 'of',
   on: 'on',
 } as const
+
+/**
+ * The words of a `match` step (specs/language.md, "Patterns"). None is a keyword; the pattern's
+ * words cannot name a step, so `a next b` always reads as a connector.
+ */
+export const MATCH_WORDS = {
+  match: 'match',
+  within: 'within',
+  pattern: 'pattern',
+  define: 'define',
+  as: 'as',
+  until: 'until',
+  next: 'next',
+  followed: 'followed',
+  any: 'any',
+  greedy: 'greedy',
+  reluctant: 'reluctant',
+  consecutive: 'consecutive',
+  skip: 'skip',
+  to: 'to',
+  past: 'past',
+  last: 'last',
+  first: 'first',
+  event: 'event',
+  late: 'late',
+  into: 'into',
+  timeout: 'timeout',
+} as const
+
+/** Words that stand where a step name of a pattern would, so they cannot name a step. */
+export const PATTERN_RESERVED: ReadonlySet<string> = new Set([
+  'next',
+  'followed',
+  'any',
+  'greedy',
+  'reluctant',
+  'consecutive',
+  'within',
+  'define',
+])
+
+/** The deepest nesting of pattern groups `( ( … ) )`. */
+const MAX_PATTERN_NESTING = 32
 
 /** What to write instead of SQL's comparison words. */
 const SQL_OPERATOR_HINTS: Readonly<Record<string, string>> = {
@@ -646,7 +697,8 @@ class Parser {
     if (this.atWord(STEP_WORDS.dedup)) return this.parseDedup()
     if (this.atWord(STEP_WORDS.aggregate)) return this.parseAggregate()
     if (this.atWord(LOOKUP_WORDS.lookup)) return this.parseLookup()
-    return this.fail('a step (`where`, `select`, `key by`, `dedup`, `aggregate` or `lookup`)')
+    if (this.atWord(MATCH_WORDS.match)) return this.parseMatch()
+    return this.fail('a step (`where`, `select`, `key by`, `dedup`, `aggregate`, `lookup` or `match`)')
   }
 
   /** `lookup TABLE as ALIAS on expr [as of expr] [or null]` */
@@ -678,6 +730,282 @@ class Parser {
       orNull = true
     }
     return { kind: 'Lookup', table, alias, key, asOf, orNull, span: this.span(start, this.prevEnd()) }
+  }
+
+  /**
+   * `match [by expr] [within D] pattern P define s as cond [until cond], … [skip …]
+   * [late into x] [timeout into y { … }] { … }`
+   */
+  private parseMatch(): MatchStep {
+    const start = this.advance().start
+    const key = this.eat('by') ? this.parseExpression() : null
+    let within: DurationLiteral | null = null
+    if (this.atWord(MATCH_WORDS.within)) {
+      this.advance()
+      within = this.durationLiteral(
+        this.expect('duration', 'a duration after `within`: the longest a match may last, such as `10m`'),
+      )
+    }
+    if (!this.atWord(MATCH_WORDS.pattern)) {
+      this.fail(
+        key === null && within === null
+          ? '`by` and a key, `within` and a duration, or `pattern` after `match` (`match by card within 10m pattern a followed by b …`)'
+          : '`pattern` and the steps to match (`pattern a followed by b`)',
+      )
+    }
+    this.advance()
+    const pattern = this.parsePattern(0)
+    if (!this.atWord(MATCH_WORDS.define)) {
+      this.fail(
+        '`define` and the condition of each step after the pattern (`define a as amount < 10, b as amount > 100`), or a connector (`next`, `followed by`, `followed by any`, `not next`, `not followed by`)',
+      )
+    }
+    this.advance()
+    const defines: StepDefinition[] = [this.parseStepDefinition()]
+    while (this.eat(',')) defines.push(this.parseStepDefinition())
+    const skip = this.atWord(MATCH_WORDS.skip) ? this.parseSkip() : null
+    let lateInto: Identifier | null = null
+    if (this.atWord(MATCH_WORDS.late)) {
+      this.advance()
+      if (!this.atWord(MATCH_WORDS.into))
+        this.fail('`into` and a stream name after `late` (`late into late_payments`)')
+      this.advance()
+      lateInto = this.identifier('the name of the stream of late events after `late into`')
+    }
+    let timeout: TimeoutClause | null = null
+    if (this.atWord(MATCH_WORDS.timeout)) {
+      const timeoutStart = this.advance().start
+      if (!this.atWord(MATCH_WORDS.into)) {
+        this.fail(
+          '`into`, a stream name and its record after `timeout` (`timeout into expired { card: first(a).card }`)',
+        )
+      }
+      this.advance()
+      const into = this.identifier('the name of the stream of timed-out partial matches after `timeout into`')
+      const fields = this.parseFieldInits(
+        '`{` and the record of a timed-out partial match after its stream name (`timeout into expired { n: count(a) }`)',
+      )
+      timeout = { kind: 'TimeoutClause', into, fields, span: this.span(timeoutStart, this.prevEnd()) }
+    }
+    if (!this.at('{')) {
+      this.fail(
+        skip === null && lateInto === null && timeout === null
+          ? '`,` and another step definition, `skip …`, `late into …`, `timeout into …`, or `{` and the record of a match (`{ card: b.card, n: count(a) }`)'
+          : '`{` and the record of a match (`{ card: b.card, n: count(a) }`)',
+      )
+    }
+    const fields = this.parseFieldInits('`{`')
+    return {
+      kind: 'Match',
+      key,
+      within,
+      pattern,
+      defines,
+      skip,
+      lateInto,
+      timeout,
+      fields,
+      span: this.span(start, this.prevEnd()),
+    }
+  }
+
+  /** `option { "|" option }` */
+  private parsePattern(depth: number): PatternSyntax {
+    const first = this.parsePatternSequence(depth)
+    if (!this.at('|')) return first
+    const options: PatternSequenceSyntax[] = [first]
+    while (this.eat('|')) options.push(this.parsePatternSequence(depth))
+    return {
+      kind: 'PatternAlternation',
+      options,
+      span: this.span(first.span.start, this.prevEnd()),
+    }
+  }
+
+  /** `term { connector term }` */
+  private parsePatternSequence(depth: number): PatternSequenceSyntax {
+    const start = this.peek().start
+    const elements: PatternSequenceSyntax['elements'][number][] = [
+      { connector: 'begin', term: this.parsePatternTerm(depth) },
+    ]
+    for (;;) {
+      const connector = this.patternConnector()
+      if (connector === null) break
+      elements.push({ connector, term: this.parsePatternTerm(depth) })
+    }
+    return { kind: 'PatternSequence', elements, span: this.span(start, this.prevEnd()) }
+  }
+
+  /** Reads a connector when one starts here: `next`, `followed by [any]`, `not next`, `not followed by`. */
+  private patternConnector(): PatternSequenceSyntax['elements'][number]['connector'] | null {
+    const negated = this.at('not')
+    const word = this.peek(negated ? 1 : 0)
+    const isWord = (w: string) => word.kind === 'ident' && word.value === w
+    if (!isWord(MATCH_WORDS.next) && !isWord(MATCH_WORDS.followed)) {
+      if (negated) {
+        this.advance()
+        this.fail('`next` or `followed by` after `not` (`a not followed by b`)')
+      }
+      return null
+    }
+    if (negated) this.advance()
+    if (isWord(MATCH_WORDS.next)) {
+      this.advance()
+      return negated ? 'notNext' : 'next'
+    }
+    this.advance()
+    this.expect('by', '`by` after `followed` (`a followed by b`)')
+    if (!negated && this.atWord(MATCH_WORDS.any)) {
+      // `followed by any b`; a step named `any` cannot exist (PATTERN_RESERVED).
+      this.advance()
+      return 'followedByAny'
+    }
+    return negated ? 'notFollowedBy' : 'followedBy'
+  }
+
+  /** `(name | "(" pattern ")") [quantifier] [within D]` */
+  private parsePatternTerm(depth: number): PatternTermSyntax {
+    const start = this.peek().start
+    let step: Identifier | null = null
+    let group: PatternSyntax | null = null
+    if (this.at('not')) {
+      const token = this.peek()
+      this.report(
+        'a pattern (or a group, or an option of `|`) cannot start with `not …`: absence is checked after a step (`a not followed by b`)',
+        this.span(token.start, token.end),
+      )
+      throw new ParseAbort()
+    }
+    if (this.at('(')) {
+      if (depth >= MAX_PATTERN_NESTING) {
+        const token = this.peek()
+        this.report(
+          `pattern groups are nested too deeply (more than ${MAX_PATTERN_NESTING} levels)`,
+          this.span(token.start, token.end),
+          'E0104',
+        )
+        throw new ParseAbort()
+      }
+      this.advance()
+      group = this.parsePattern(depth + 1)
+      this.expect(')', '`)` to close the group, or a connector (`next`, `followed by`, …)')
+    } else {
+      const token = this.peek()
+      if (token.kind === 'ident' && PATTERN_RESERVED.has(String(token.value))) {
+        this.report(
+          `expected a step name or \`(\`, found \`${token.value}\`, a word of patterns (a step cannot be named so)`,
+          this.span(token.start, token.end),
+        )
+        throw new ParseAbort()
+      }
+      step = this.identifier('a step name or `(` and a group of steps')
+    }
+    const quantifier = this.parseQuantifier()
+    let within: DurationLiteral | null = null
+    if (this.atWord(MATCH_WORDS.within)) {
+      this.advance()
+      within = this.durationLiteral(
+        this.expect(
+          'duration',
+          "a duration after the step's `within`: how soon after the previous step it must come, such as `5m`",
+        ),
+      )
+    }
+    return { kind: 'PatternTerm', step, group, quantifier, within, span: this.span(start, this.prevEnd()) }
+  }
+
+  /** `{n}` `{n,m}` `{n,}` `+` `*` `?`, then `greedy`/`reluctant`, then `consecutive`/`any`; null when none. */
+  private parseQuantifier(): QuantifierSyntax | null {
+    const start = this.peek().start
+    let form: QuantifierSyntax['form']
+    let min: number
+    let max: number | null
+    if (this.eat('{')) {
+      min = Number(this.expect('int', 'a number of repetitions after `{` (`a{2}`, `a{1,3}`, `a{2,}`)').value)
+      if (this.eat(',')) {
+        const upper = this.eat('int')
+        form = upper === null ? 'atLeast' : 'range'
+        max = upper === null ? null : Number(upper.value)
+      } else {
+        form = 'exact'
+        max = min
+      }
+      this.expect(
+        '}',
+        form === 'exact' ? '`}` or `,` in the quantifier (`a{2}`, `a{1,3}`)' : '`}` to close the quantifier',
+      )
+    } else if (this.eat('+')) {
+      ;[form, min, max] = ['+', 1, null]
+    } else if (this.eat('*')) {
+      ;[form, min, max] = ['*', 0, null]
+    } else if (this.eat('?')) {
+      ;[form, min, max] = ['?', 0, 1]
+    } else {
+      return null
+    }
+    let mode: QuantifierSyntax['mode'] = 'all'
+    if (this.atWord(MATCH_WORDS.greedy) || this.atWord(MATCH_WORDS.reluctant)) {
+      mode = this.advance().value === MATCH_WORDS.greedy ? 'greedy' : 'reluctant'
+    }
+    let inner: QuantifierSyntax['inner'] = 'relaxed'
+    if (this.atWord(MATCH_WORDS.consecutive) || this.atWord(MATCH_WORDS.any)) {
+      inner = this.advance().value === MATCH_WORDS.consecutive ? 'strict' : 'any'
+    }
+    return { kind: 'Quantifier', form, min, max, mode, inner, span: this.span(start, this.prevEnd()) }
+  }
+
+  /** `name as condition [until condition]` */
+  private parseStepDefinition(): StepDefinition {
+    const name = this.identifier('the name of a step to define (`define a as amount < 10`)')
+    if (!this.atWord(MATCH_WORDS.as)) {
+      this.fail(`\`as\` and the condition of step \`${name.name}\` (\`${name.name} as amount > 100\`)`)
+    }
+    this.advance()
+    const condition = this.parseExpression()
+    let until: Expression | null = null
+    if (this.atWord(MATCH_WORDS.until)) {
+      this.advance()
+      until = this.parseExpression()
+    }
+    return {
+      kind: 'StepDefinition',
+      name,
+      condition,
+      until,
+      span: this.span(name.span.start, this.prevEnd()),
+    }
+  }
+
+  /** `skip to next` | `skip past last event` | `skip to first s` | `skip to last s` */
+  private parseSkip(): SkipClause {
+    const start = this.advance().start
+    const expected = '`to next`, `past last event`, `to first <step>` or `to last <step>` after `skip`'
+    if (this.atWord(MATCH_WORDS.past)) {
+      this.advance()
+      if (!this.atWord(MATCH_WORDS.last)) this.fail('`last event` after `skip past`')
+      this.advance()
+      if (!this.atWord(MATCH_WORDS.event)) this.fail('`event` after `skip past last`')
+      this.advance()
+      return {
+        kind: 'SkipClause',
+        strategy: 'pastLastEvent',
+        step: null,
+        span: this.span(start, this.prevEnd()),
+      }
+    }
+    if (!this.atWord(MATCH_WORDS.to)) this.fail(expected)
+    this.advance()
+    if (this.atWord(MATCH_WORDS.next)) {
+      this.advance()
+      return { kind: 'SkipClause', strategy: 'toNext', step: null, span: this.span(start, this.prevEnd()) }
+    }
+    if (!this.atWord(MATCH_WORDS.first) && !this.atWord(MATCH_WORDS.last))
+      this.fail('`next`, `first <step>` or `last <step>` after `skip to`')
+    const strategy = this.advance().value === MATCH_WORDS.first ? 'toFirst' : 'toLast'
+    const step = this.identifier(
+      `the step to skip to after \`skip to ${strategy === 'toFirst' ? 'first' : 'last'}\``,
+    )
+    return { kind: 'SkipClause', strategy, step, span: this.span(start, this.prevEnd()) }
   }
 
   /** An expression of a lookup step, which a following `or null` ends. */

@@ -13,7 +13,11 @@ import type {
   FieldInit,
   Identifier,
   JoinClause,
+  MatchStep,
+  PatternSyntax,
+  PatternTermSyntax,
   PipeFile,
+  QuantifierSyntax,
   Statement,
   Step,
   TypeExpr,
@@ -225,6 +229,8 @@ function printStep(step: Step): string {
       const window = step.window === null ? '' : ` ${printWindowClause(step.window)}`
       return `aggregate by ${step.keys.map(printFieldInit).join(', ')}${window} ${aggregates}`
     }
+    case 'Match':
+      return printMatch(step)
     case 'Lookup': {
       // `or null` after the key ends the key, so a key that is an `or` (or ends in one, as `??`
       // and `if` can) is parenthesised.
@@ -233,6 +239,79 @@ function printStep(step: Step): string {
       return `lookup ${step.table.name} as ${step.alias.name} on ${key}${asOf}${step.orNull ? ' or null' : ''}`
     }
   }
+}
+
+const CONNECTOR_WORDS: Readonly<Record<string, string>> = {
+  next: 'next',
+  followedBy: 'followed by',
+  followedByAny: 'followed by any',
+  notNext: 'not next',
+  notFollowedBy: 'not followed by',
+}
+
+export function printPattern(pattern: PatternSyntax): string {
+  if (pattern.kind === 'PatternAlternation') return pattern.options.map(printPattern).join(' | ')
+  return pattern.elements
+    .map((e) => (e.connector === 'begin' ? '' : `${CONNECTOR_WORDS[e.connector]} `) + printTerm(e.term))
+    .join(' ')
+}
+
+function printTerm(term: PatternTermSyntax): string {
+  const body = term.step !== null ? term.step.name : `(${printPattern(term.group!)})`
+  const quantifier = term.quantifier === null ? '' : printQuantifier(term.quantifier)
+  const within = term.within === null ? '' : ` within ${term.within.amount}${term.within.unit}`
+  return `${body}${quantifier}${within}`
+}
+
+function printQuantifier(q: QuantifierSyntax): string {
+  const bounds = {
+    exact: `{${q.min}}`,
+    range: `{${q.min},${q.max}}`,
+    atLeast: `{${q.min},}`,
+    '+': '+',
+    '*': '*',
+    '?': '?',
+  }[q.form]
+  const mode = q.mode === 'all' ? '' : ` ${q.mode}`
+  const inner = q.inner === 'relaxed' ? '' : q.inner === 'strict' ? ' consecutive' : ' any'
+  return `${bounds}${mode}${inner}`
+}
+
+function printMatch(step: MatchStep): string {
+  const indent = '\n      '
+  const head = [
+    'match',
+    step.key === null ? '' : ` by ${printExpression(step.key)}`,
+    step.within === null ? '' : ` within ${step.within.amount}${step.within.unit}`,
+  ].join('')
+  const defines = step.defines
+    .map(
+      (d) =>
+        `  ${d.name.name} as ${printExpression(d.condition)}${d.until === null ? '' : ` until ${printExpression(d.until)}`}`,
+    )
+    .join(`,${indent}`)
+  const skip = step.skip
+  const skipText =
+    skip === null
+      ? ''
+      : `${indent}skip ${
+          skip.strategy === 'toNext'
+            ? 'to next'
+            : skip.strategy === 'pastLastEvent'
+              ? 'past last event'
+              : `to ${skip.strategy === 'toFirst' ? 'first' : 'last'} ${skip.step!.name}`
+        }`
+  return [
+    head,
+    `${indent}pattern ${printPattern(step.pattern)}`,
+    `${indent}define${indent}${defines}`,
+    skipText,
+    step.lateInto === null ? '' : `${indent}late into ${step.lateInto.name}`,
+    step.timeout === null
+      ? ''
+      : `${indent}timeout into ${step.timeout.into.name} ${printFieldInits(step.timeout.fields)}`,
+    `${indent}${printFieldInits(step.fields)}`,
+  ].join('')
 }
 
 export function printStatement(s: Statement): string {

@@ -3,6 +3,7 @@
  * compiler/artifact/package.ts). The runtime validates them on load instead of trusting the file,
  * because an artifact can come from another compiler version or another machine.
  */
+import type { PatternEngineFactory } from '../cep/engine.ts'
 import { SluiceError } from '../errors.ts'
 
 export type Connector = { readonly kind: 'kafka'; readonly topic: string } | { readonly kind: 'stdout' }
@@ -44,11 +45,19 @@ export type GraphNode =
   | WindowGraphNode
   | JoinGraphNode
   | LookupGraphNode
+  | MatchGraphNode
   | {
-      /** The events a window or join refused as too late (`late into name`), for the streams that read them. */
+      /** The events a window, join or match refused as too late (`late into name`), for the streams that read them. */
       readonly kind: 'LateEvents'
       readonly id: string
-      /** The WindowAggregate or Join node. */
+      /** The WindowAggregate, Join or Match node. */
+      readonly input: string
+    }
+  | {
+      /** The records of a match's timed-out partial matches (`timeout into name { … }`). */
+      readonly kind: 'MatchTimeouts'
+      readonly id: string
+      /** The Match node. */
       readonly input: string
     }
   | SinkGraphNode
@@ -74,6 +83,30 @@ export interface WindowGraphNode {
   readonly late: string | null
   readonly state: StateSlot
   /** Where the accumulators live: the artifact's WebAssembly kernel, or typed arrays. */
+  readonly execution: 'wasm' | 'typescript'
+}
+
+/** The pattern of a `match` step, as the engines take it. */
+type PatternSpec = Parameters<PatternEngineFactory>[0]
+
+/**
+ * A `match` step (specs/language.md, "Patterns"); its functions are the module's `matches[id]`.
+ * The node is the PatternSpec itself (steps, pattern, within, skip: runtime/cep/pattern-spec.ts), from
+ * which the runtime builds its NFA (runtime/cep/nfa-compile.ts).
+ */
+export interface MatchGraphNode extends PatternSpec {
+  readonly kind: 'Match'
+  readonly id: string
+  readonly input: string
+  /** The `match by` expression (the module computes it), or null: one key for all events. */
+  readonly key: object | null
+  /** The LateEvents node's id, or null: late events are dead-lettered. */
+  readonly late: string | null
+  /** The MatchTimeouts node (`timeout into`), or null: timed-out partial matches are dropped, counted. */
+  readonly timeout: { readonly stream: string } | null
+  readonly latenessMs: number
+  readonly state: StateSlot
+  /** Which engine steps the NFA: the WebAssembly kernel (every condition event-local) or TypeScript. */
   readonly execution: 'wasm' | 'typescript'
 }
 
@@ -139,7 +172,7 @@ export interface TableGraphEntry {
  */
 export interface StateSlot {
   readonly id: string
-  readonly step: 'dedup' | 'aggregate' | 'window' | 'join'
+  readonly step: 'dedup' | 'aggregate' | 'window' | 'join' | 'match'
   /** Keys idle this long in event time are dropped (dedup: its `within` duration); null: kept. */
   readonly ttlMs: number | null
 }
@@ -184,6 +217,8 @@ const RUNNABLE_KINDS: ReadonlySet<string> = new Set([
   'Join',
   'LateEvents',
   'Lookup',
+  'Match',
+  'MatchTimeouts',
   'Sink',
 ])
 export const SUPPORTED_IR_VERSION = 0

@@ -3,6 +3,7 @@
  * it. compiler/codegen/generate.ts writes modules of this shape; the two sides share no code, so
  * this file and that one change together (the artifact format version guards it).
  */
+import type { CepFunctions } from '../cep/engine.ts'
 import type { AccumulatorKind } from '../window/accumulator-store.ts'
 
 /** A batch of events as parallel arrays; the first `length` entries are valid, the rest are reused space. */
@@ -196,6 +197,8 @@ export interface Operators {
   readonly windows?: Readonly<Record<string, WindowFunctions>>
   /** Absent in artifacts compiled before joins existed. */
   readonly joins?: Readonly<Record<string, JoinFunctions>>
+  /** Per `match` step, its generated functions (compiler/codegen/cep.ts). Absent in artifacts compiled before patterns existed. */
+  readonly matches?: Readonly<Record<string, CepFunctions>>
   /** Absent in artifacts compiled before tables existed. */
   readonly tables?: Readonly<Record<string, TableFunctions>>
   /** Absent in artifacts compiled before lookups existed. */

@@ -3,10 +3,10 @@
  * watermarks, late events, checkpoints, metrics) and a pattern engine that steps partial matches
  * (the TypeScript NFA, runtime/cep/nfa.ts, or the WebAssembly kernel, wasm/host/cep-kernel.ts).
  * Both engines run the NFA that runtime/cep/nfa-compile.ts builds from a PatternSpec
- * (compiler/ir/pattern.ts), so they agree by construction of the automaton and differ only in
+ * (runtime/cep/pattern-spec.ts), so they agree by construction of the automaton and differ only in
  * where its partial matches live; the property tests compare both with a brute-force reference.
  */
-import type { PatternSpec } from '../../compiler/ir/pattern.ts'
+import type { PatternSpec } from './pattern-spec.ts'
 
 /** The events matched so far (or in a match) by each step, as a condition or `select` reads them. */
 export interface MatchContext {
@@ -94,6 +94,8 @@ export type TraceEntry =
       readonly partial: number
       readonly reason: DropReason
       readonly seq: number | null
+      /** no-continuation: the steps the partial match could have gone on with (their conditions failed). */
+      readonly awaited?: readonly number[]
     }
   | { readonly kind: 'match' | 'timeout'; readonly partial: number; readonly seqs: readonly number[] }
 

@@ -1,40 +1,20 @@
 import { describe, expect, test } from 'vitest'
 import { readPattern } from '../../test/support/cep-nfa-fixtures.ts'
-import { compileNfa } from './nfa-compile.ts'
-import type { Nfa, NfaCondition } from './nfa-types.ts'
+import { compileNfa, nfaRefusal } from './nfa-compile.ts'
+import { nfaText } from './nfa-text.ts'
 
-function conditionText(c: NfaCondition, names: readonly string[]): string {
-  switch (c.kind) {
-    case 'true':
-      return 'true'
-    case 'step':
-      return names[c.step] as string
-    case 'until':
-      return `until(${names[c.step]})`
-    case 'not':
-      return `!${conditionText(c.of, names)}`
-    case 'and':
-      return `(${c.of.map((x) => conditionText(x, names)).join(' & ')})`
-    case 'or':
-      return `(${c.of.map((x) => conditionText(x, names)).join(' | ')})`
-  }
-}
-
-/** One line per state: `index name kind [window]: action->target[condition] …`. */
-function nfaText(text: string, options: Parameters<typeof readPattern>[1] = {}): string[] {
+/** The NFA of a pattern text, one line per state (nfa-text.ts). */
+function nfaLines(text: string, options: Parameters<typeof readPattern>[1] = {}): string[] {
   const spec = readPattern(text, options)
-  const nfa: Nfa = compileNfa(spec)
-  const names = spec.steps.map((s) => s.name)
-  return nfa.states.map((s, i) =>
-    `${i} ${s.name} ${s.kind}${s.windowMs === null ? '' : ` w${s.windowMs}`}: ${s.edges
-      .map((e) => `${e.action}->${e.target}[${conditionText(e.condition, names)}]`)
-      .join(' ')}`.trimEnd(),
+  return nfaText(
+    compileNfa(spec),
+    spec.steps.map((s) => s.name),
   )
 }
 
 describe('compileNfa builds Flink NFACompiler graphs', () => {
   test('a followed by b{2,} followed by c: two mandatory copies, then a looping state with its ignore copy', () => {
-    expect(nfaText('a followed by b{2,} followed by c')).toEqual([
+    expect(nfaLines('a followed by b{2,} followed by c')).toEqual([
       '0 a start: take->1[a] ignore->0[!a]',
       '1 b normal: take->2[b] ignore->1[!b]',
       '2 b:2 normal: take->3[b] ignore->2[!b]',
@@ -46,14 +26,14 @@ describe('compileNfa builds Flink NFACompiler graphs', () => {
   })
 
   test('consecutive drops the inner ignore edges, any makes them unconditional', () => {
-    const anyText = nfaText('a followed by b+ any followed by c')
+    const anyText = nfaLines('a followed by b+ any followed by c')
     expect(anyText.some((line) => /^\d b:\d normal: take->\d\[b\] ignore->\d\[true\]$/.test(line))).toBe(true)
-    const strict = nfaText('a next b{2,3} consecutive')
+    const strict = nfaLines('a next b{2,3} consecutive')
     expect(strict.filter((line) => line.includes('ignore'))).toEqual(['0 a start: take->1[a] ignore->0[!a]'])
   })
 
   test('an optional step proceeds past itself and has an ignore copy without the proceed', () => {
-    expect(nfaText('a followed by b? followed by c')).toEqual([
+    expect(nfaLines('a followed by b? followed by c')).toEqual([
       '0 a start: take->1[a] ignore->0[!a]',
       '1 b normal: take->2[b] proceed->2[true] ignore->3[!b]',
       '2 c normal: take->4[c] ignore->2[!c]',
@@ -63,7 +43,7 @@ describe('compileNfa builds Flink NFACompiler graphs', () => {
   })
 
   test('not next at the end ignores into the final state (so its proceed does not fire at once)', () => {
-    expect(nfaText('a not next b')).toEqual([
+    expect(nfaLines('a not next b')).toEqual([
       '0 a start: take->1[a] ignore->0[!a]',
       '1 b normal: ignore->2[!b] proceed->3[b]',
       '2 $end final:',
@@ -72,7 +52,7 @@ describe('compileNfa builds Flink NFACompiler graphs', () => {
   })
 
   test('not followed by in the middle is a proceed into a stop state on the states after it', () => {
-    expect(nfaText('a not followed by b followed by c')).toEqual([
+    expect(nfaLines('a not followed by b followed by c')).toEqual([
       '0 a start: take->1[a] ignore->0[!a]',
       '1 c normal: take->2[c] ignore->1[!c] proceed->3[b]',
       '2 $end final:',
@@ -81,33 +61,38 @@ describe('compileNfa builds Flink NFACompiler graphs', () => {
   })
 
   test('not followed by at the end under a within is a pending state', () => {
-    expect(nfaText('a not followed by b', { withinMs: 10 })).toEqual([
+    expect(nfaLines('a not followed by b', { withinMs: 10 })).toEqual([
       '0 a start: take->1[a] ignore->0[!a]',
       '1 b pending: proceed->2[b] ignore->1[!b]',
       '2 b:2 stop: take->2[b]',
     ])
     // The negated step's own within is the pending state's window.
-    expect(nfaText('a not followed by b within 7')[1]).toBe('1 b pending w7: proceed->2[b] ignore->1[!b]')
+    expect(nfaLines('a not followed by b within 7')[1]).toBe('1 b pending w7: proceed->2[b] ignore->1[!b]')
   })
 
   test('a step within is the window of the states that wait for its first event', () => {
-    const lines = nfaText('a followed by b? within 5 followed by c')
+    const lines = nfaLines('a followed by b? within 5 followed by c')
     expect(lines[1]).toBe('1 b normal w5: take->2[b] proceed->2[true] ignore->3[!b]')
     expect(lines[3]).toBe('3 b:2 normal w5: take->2[b] ignore->3[!b]')
   })
 
-  test('greedy proceeds only when the event cannot be taken', () => {
-    expect(nfaText('a followed by b+ greedy followed by c')[2]).toBe(
-      '2 b:2 normal: proceed->3[((true & !b & c) | !(b | !b))] take->2[b] ignore->4[!b]',
+  test('greedy narrows every edge of what follows to events the loop cannot take', () => {
+    expect(nfaLines('a followed by b+ greedy followed by c').slice(2, 4)).toEqual([
+      '2 b:2 normal: proceed->3[true] take->2[b] ignore->4[!b]',
+      '3 c normal: take->5[(c & !b)] ignore->3[(!c & !b)]',
+    ])
+    // With until, the until event proceeds into an un-narrowed copy of what follows.
+    expect(nfaLines('a followed by b+ greedy followed by c', { untils: ['b'] })[2]).toBe(
+      '2 b:2 normal: proceed->3[until(b)] proceed->4[!until(b)] take->2[(!until(b) & b)] ignore->5[(!until(b) & !b)]',
     )
   })
 
   test('reluctant narrows the repetitions to events the next step would not take', () => {
-    expect(nfaText('a followed by b+ reluctant followed by c')[2]).toBe(
+    expect(nfaLines('a followed by b+ reluctant followed by c')[2]).toBe(
       '2 b:2 normal: proceed->3[true] take->2[(b & !c)] ignore->4[!b]',
     )
     // At the end, nothing follows to prefer: it repeats exactly its minimum.
-    expect(nfaText('a followed by b{2,} reluctant')).toEqual([
+    expect(nfaLines('a followed by b{2,} reluctant')).toEqual([
       '0 a start: take->1[a] ignore->0[!a]',
       '1 b normal: take->2[b] ignore->1[!b]',
       '2 b:2 normal: take->3[b] ignore->2[!b]',
@@ -116,13 +101,13 @@ describe('compileNfa builds Flink NFACompiler graphs', () => {
   })
 
   test('until guards the repetitions', () => {
-    expect(nfaText('a followed by b+ followed by c', { untils: ['b'] })[2]).toBe(
+    expect(nfaLines('a followed by b+ followed by c', { untils: ['b'] })[2]).toBe(
       '2 b:2 normal: proceed->3[true] take->2[(!until(b) & b)] ignore->4[(!until(b) & !b)]',
     )
   })
 
   test('a repeated group loops back through a dummy state to its head', () => {
-    expect(nfaText('a followed by (b next c)+ followed by d')).toEqual([
+    expect(nfaLines('a followed by (b next c)+ followed by d')).toEqual([
       '0 a start: take->1[a] ignore->0[!a]',
       '1 b normal: take->2[b] ignore->1[!b]',
       '2 c normal: take->3[c]',
@@ -135,14 +120,14 @@ describe('compileNfa builds Flink NFACompiler graphs', () => {
   })
 
   test('an alternation proceeds into each option', () => {
-    expect(nfaText('a | b next c')).toEqual([
+    expect(nfaLines('a | b next c')).toEqual([
       '0 (a|b) start: proceed->1[true] proceed->2[true]',
       '1 a normal: take->3[a] ignore->1[!a]',
       '2 b normal: take->4[b] ignore->2[!b]',
       '3 $end final:',
       '4 c normal: take->3[c]',
     ])
-    expect(nfaText('x next (a | b) followed by c')[0]).toBe('0 x start: take->1[x] ignore->0[!x]')
+    expect(nfaLines('x next (a | b) followed by c')[0]).toBe('0 x start: take->1[x] ignore->0[!x]')
   })
 })
 
@@ -152,10 +137,11 @@ describe('compileNfa refuses what it cannot compile', () => {
     ['a followed by b not followed by c followed by d{0,0}', {}, /admits no repetition/],
     ['a followed by b? not followed by c followed by d', {}, /cannot follow an optional part/],
     ['a within 5 followed by b', {}, /first step has no step before it/],
-    ['a followed by b+ greedy', {}, /greedy needs a step after it/],
     ['a followed by b* reluctant', {}, /never matches an event/],
     ['a followed by b+ greedy followed by c?', {}, /cannot follow a greedy one/],
     ['a followed by (b | c)+', {}, /alternation cannot be quantified/],
+    ['x next (a not followed by b)', { withinMs: 5 }, /cannot end a group/],
+    ['a not followed by b followed by c', { skip: 'toFirst b' }, /negated step/],
     ['a followed by b not followed by c within 5 followed by d', {}, /only for absence at the end/],
   ]
   test.each(refusals)('%s', (text, options, message) => {
@@ -176,6 +162,11 @@ describe('compileNfa refuses what it cannot compile', () => {
       },
     }
     expect(() => compileNfa(twice)).toThrow(/appears twice/)
+  })
+
+  test('nfaRefusal gives the reason, or null', () => {
+    expect(nfaRefusal(readPattern('a followed by b'))).toBeNull()
+    expect(nfaRefusal(readPattern('a not followed by b'))).toMatch(/only under a within/)
   })
 
   test('until on a step that matches once', () => {

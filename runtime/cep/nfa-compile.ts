@@ -1,5 +1,5 @@
 /**
- * Compiles a pattern (compiler/ir/pattern.ts) into the NFA both engines step (nfa-types.ts).
+ * Compiles a pattern (runtime/cep/pattern-spec.ts) into the NFA both engines step (nfa-types.ts).
  *
  * The construction is Flink CEP's NFACompiler, followed closely so that Sluice matches what Flink
  * matches: the pattern is turned into a chain of "patterns" (one per step or group, each linked to
@@ -18,6 +18,8 @@
  *
  * Structures it cannot compile throw an Error saying why (the checker refuses the same ones).
  */
+
+import type { Nfa, NfaCondition, NfaEdge, NfaState } from './nfa-types.ts'
 import type {
   Connector,
   Pattern,
@@ -25,8 +27,7 @@ import type {
   PatternSpec,
   PatternTerm,
   Quantifier,
-} from '../../compiler/ir/pattern.ts'
-import type { Nfa, NfaCondition, NfaEdge, NfaState } from './nfa-types.ts'
+} from './pattern-spec.ts'
 
 /** Flink's ConsumingStrategy: how a pattern's events may be separated from what comes before. */
 type Consuming = 'strict' | 'skipTillNext' | 'skipTillAny' | 'notNext' | 'notFollow'
@@ -61,7 +62,8 @@ type Action = NfaEdge['action']
 interface Edge {
   readonly action: Action
   readonly target: State
-  readonly condition: NfaCondition
+  /** Mutable: a greedy step narrows the edges of the state after it (Flink's updateWithGreedyCondition). */
+  condition: NfaCondition
   readonly step: number
 }
 
@@ -91,6 +93,16 @@ function or(...of: NfaCondition[]): NfaCondition {
 export function compileNfa(spec: PatternSpec): Nfa {
   const compiler = new NfaCompiler(spec)
   return compiler.compile()
+}
+
+/** Why a pattern cannot be compiled, or null when it can (the checker reports the same refusals). */
+export function nfaRefusal(spec: PatternSpec): string | null {
+  try {
+    compileNfa(spec)
+    return null
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error)
+  }
 }
 
 /** Reads the IR into Flink's chain of links (the last link of the whole pattern is returned). */
@@ -269,6 +281,8 @@ class NfaCompiler {
   private following: Link | null = null
   private followingTake: NfaCondition | null = null
   private readonly names = new Map<string, number>()
+  /** Greedy with until: the states after a greedy step as they were before it narrowed them. */
+  private readonly originalStates = new Map<State, State>()
 
   constructor(private readonly spec: PatternSpec) {
     this.current = new ChainBuilder(spec).top(spec.pattern)
@@ -278,6 +292,7 @@ class NfaCompiler {
 
   compile(): Nfa {
     this.checkNames()
+    this.checkSkip()
     const end = this.createState('$end', 'final')
     let sink = this.createMiddleStates(end)
     sink = this.convertLink(sink)
@@ -289,6 +304,16 @@ class NfaCompiler {
       throw new Error('the pattern cannot begin with a negation or end where it begins')
     sink.kind = 'start'
     return this.freeze(sink)
+  }
+
+  /** A skip to a step names one that can be in a match (Flink's checkPatternSkipStrategy). */
+  private checkSkip(): void {
+    const skip = this.spec.skip
+    if (skip.kind !== 'toFirst' && skip.kind !== 'toLast') return
+    const step = this.spec.steps[skip.step]
+    if (step === undefined) throw new Error(`the skip strategy names step ${skip.step}, which does not exist`)
+    if (step.negated)
+      throw new Error(`step ${step.name}: a skip cannot go to a negated step (it is never in a match)`)
   }
 
   /** Every step appears once (Flink's checkPatternNameUniqueness). */
@@ -373,8 +398,9 @@ class NfaCompiler {
       if (current.consuming === 'notFollow') {
         if (lastSink.kind === 'final') {
           // Absence at the end: only a window can tell when the absence is complete.
-          const windowMs = current.withinMs ?? (this.currentGroup === null ? this.spec.withinMs : null)
-          if (windowMs === null || this.currentGroup !== null)
+          if (this.currentGroup !== null && !this.currentGroup.alternation)
+            throw new Error(`step ${current.name}: not followed by cannot end a group`)
+          if ((current.withinMs ?? this.spec.withinMs) === null)
             throw new Error(
               `step ${current.name}: a pattern may end with not followed by only under a within (the match or that step)`,
             )
@@ -469,9 +495,12 @@ class NfaCompiler {
   }
 
   private isOptional(link: Link): boolean {
-    if (this.headOfGroup(link))
-      return this.isCurrentGroupFirstOfLoop() && (this.currentGroup as Link).optional
     return link.optional
+  }
+
+  /** The head of an optional group (not inside its repetitions) gets an ignore copy as an optional step does. */
+  private isHeadOfOptionalGroup(link: Link): boolean {
+    return this.headOfGroup(link) && this.isCurrentGroupFirstOfLoop() && (this.currentGroup as Link).optional
   }
 
   private createStopState(notCondition: NfaCondition, name: string, step: number): State {
@@ -549,6 +578,10 @@ class NfaCompiler {
     this.setFirstOfLoop(false)
     const innerIgnore = this.extendWithUntil(this.innerIgnoreCondition(current), current.until, false)
     const take = this.extendWithUntil(this.takeCondition(current), current.until, true) as NfaCondition
+    if (current.greedy && from !== to) {
+      if (current.until !== null) this.originalStates.set(sinkState, this.copy(sinkState))
+      this.updateWithGreedyCondition(sinkState, take)
+    }
     for (let i = from; i < to; i++) {
       lastSink = this.createSingletonState(lastSink, proceedState, take, innerIgnore, true)
       this.addStopStateToLooping(lastSink)
@@ -578,23 +611,25 @@ class NfaCompiler {
     if (current.options !== null) return this.createGroupState(current, sinkState, proceedState, isOptional)
     const singleton = this.createState(current.name, 'normal')
     const sink = this.copyWithoutTransitiveNots(sinkState)
-    const mayProceed = isOptional && !this.headOfGroup(current)
-    const take = mayProceed ? this.reluctantTake(current, takeCondition) : takeCondition
+    const take = isOptional ? this.reluctantTake(current, takeCondition) : takeCondition
     this.addTake(singleton, sink, take)
-    let proceedCondition = this.trueCondition()
-    if (mayProceed) {
-      if (current.greedy)
-        proceedCondition = this.greedyCondition(proceedCondition, takeCondition, ignoreCondition)
-      this.addEdge(singleton, 'proceed', proceedState as State, proceedCondition)
+    if (isOptional) {
+      const proceed = proceedState as State
+      if (current.greedy && current.until !== null) {
+        // Greedy with until: at the until event it proceeds into the un-narrowed copy of what follows.
+        this.addEdge(singleton, 'proceed', this.originalStates.get(proceed) ?? proceed, current.until)
+        this.addEdge(singleton, 'proceed', proceed, not(current.until))
+      } else {
+        this.addEdge(singleton, 'proceed', proceed, this.trueCondition())
+      }
     }
     if (ignoreCondition !== null) {
       let ignoreState: State
-      if (isOptional) {
+      if (isOptional || this.isHeadOfOptionalGroup(current)) {
         ignoreState = this.createState(current.name, 'normal')
         this.addTake(ignoreState, sink, take)
         this.addEdge(ignoreState, 'ignore', ignoreState, ignoreCondition)
         this.addStopStates(ignoreState)
-        if (current.greedy) this.addEdge(ignoreState, 'proceed', proceedState as State, proceedCondition)
       } else {
         ignoreState = singleton
       }
@@ -698,11 +733,19 @@ class NfaCompiler {
       true,
     ) as NfaCondition
     const take = this.reluctantTake(current, takeCondition)
-    let proceedCondition = this.trueCondition()
-    if (current.greedy)
-      proceedCondition = this.greedyCondition(proceedCondition, takeCondition, ignoreCondition)
     const looping = this.createState(current.name, 'normal')
-    this.addEdge(looping, 'proceed', sinkState, proceedCondition)
+    if (current.greedy) {
+      // Flink's greedy: what follows may not take (or skip) an event the loop can take.
+      if (current.until !== null) {
+        const copy = this.copy(sinkState)
+        this.addEdge(looping, 'proceed', copy, current.until)
+        this.originalStates.set(sinkState, copy)
+      }
+      this.addEdge(looping, 'proceed', sinkState, current.until !== null ? not(current.until) : TRUE)
+      this.updateWithGreedyCondition(sinkState, this.takeCondition(current))
+    } else {
+      this.addEdge(looping, 'proceed', sinkState, this.trueCondition())
+    }
     this.addTake(looping, looping, take)
     this.addStopStateToLooping(looping)
     if (ignoreCondition !== null) {
@@ -710,7 +753,6 @@ class NfaCompiler {
       this.addTake(ignoreState, looping, take)
       this.addEdge(ignoreState, 'ignore', ignoreState, ignoreCondition)
       this.addEdge(looping, 'ignore', ignoreState, ignoreCondition)
-      if (current.greedy) this.addEdge(ignoreState, 'proceed', sinkState, proceedCondition)
       this.addStopStateToLooping(ignoreState)
     }
     this.followingTake = this.nextFollowingTake(this.followingTake, takeCondition, true)
@@ -727,18 +769,18 @@ class NfaCompiler {
     return condition
   }
 
-  /** Flink's greedy proceed: only when the event cannot be taken (or when nothing else can use it). */
-  private greedyCondition(
-    condition: NfaCondition,
-    take: NfaCondition,
-    ignore: NfaCondition | null,
-  ): NfaCondition {
-    if (this.followingTake === null)
-      throw new Error(
-        `${this.current.name}: greedy needs a step after it (at the end it would never complete)`,
-      )
-    const greedy = and(condition, not(take), this.followingTake)
-    return ignore !== null ? or(greedy, not(or(take, ignore))) : or(greedy, not(take))
+  /** Flink's updateWithGreedyCondition: every edge of `state` only for events the greedy step cannot take. */
+  private updateWithGreedyCondition(state: State, take: NfaCondition): void {
+    for (const edge of state.edges) edge.condition = and(edge.condition, not(take))
+  }
+
+  /** A copy of a state with the same edges (a self-edge stays a self-edge). */
+  private copy(state: State): State {
+    const copy = this.createState(state.name.replace(/:\d+$/, ''), state.kind)
+    copy.windowMs = state.windowMs
+    for (const edge of state.edges)
+      copy.edges.push({ ...edge, target: edge.target === state ? copy : edge.target })
+    return copy
   }
 
   private nextFollowingTake(

@@ -1,3 +1,4 @@
+import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
 import {
   type FixtureRow,
@@ -14,6 +15,7 @@ const ROOMY: EngineBudget = { maxPerKey: 10_000, maxTotal: 100_000 }
 
 interface Case {
   skip?: string
+  iterative?: string[]
   withinMs?: number | null
   untils?: string[]
   conditions?: Record<string, StepCondition>
@@ -26,6 +28,7 @@ function engineFor(pattern: string, c: Case = {}): NfaEngine {
     skip: c.skip ?? 'noSkip',
     withinMs: c.withinMs ?? null,
     untils: c.untils ?? Object.keys(c.untilConditions ?? {}),
+    iterative: c.iterative ?? [],
   })
   return createNfaEngine(spec, fixtureFunctions(spec, c.conditions, c.untilConditions), c.budget ?? ROOMY)
 }
@@ -161,6 +164,19 @@ describe('quantifier modes', () => {
     ])
   })
 
+  test('greedy at the end changes nothing: the final state has no edges to narrow (as in Flink)', () => {
+    expect(matchesOf('a followed by b+ greedy', 'a b1 b2')).toEqual(matchesOf('a followed by b+', 'a b1 b2'))
+  })
+
+  test('greedy times: {1,3} greedy keeps taking while it can', () => {
+    expect(matchesOf('a followed by b{1,3} greedy followed by c', 'a x1 x2 x3 c', { conditions })).toEqual([
+      'a x1 x2 x3 c',
+    ])
+    expect(matchesOf('a followed by b{1,3} followed by c', 'a x1 x2 x3 c', { conditions })).toEqual(
+      ['a x1 x2', 'a x1 x2 x3', 'a x1 x2 x3 c'].sort(),
+    )
+  })
+
   test('reluctant: an x that c can take is never repeated by b', () => {
     expect(matchesOf('a followed by b+ reluctant followed by c', 'a x1 x2 c', { conditions })).toEqual([
       'a x1 x2',
@@ -187,6 +203,13 @@ describe('quantifier modes', () => {
     expect(matchesOf('x next (a next b)+', 'x a1 b1 a2 b2')).toEqual(['x a1 b1', 'x a1 b1 a2 b2'])
   })
 
+  test('an optional or starred group may be left out', () => {
+    expect(matchesOf('(a followed by b)? next c', 'a b c')).toEqual(['a b c', 'c'])
+    expect(matchesOf('x followed by (a next b)* followed by c', 'x a b a b c')).toEqual(
+      ['x a b a b c', 'x a b c', 'x c'].sort(),
+    )
+  })
+
   test('alternation: every option that matches makes its own match', () => {
     expect(matchesOf('a | b', 'a b')).toEqual(['a', 'b'])
     expect(matchesOf('x next (a | b next c)', 'x b c x a')).toEqual(['x a', 'x b c'])
@@ -200,7 +223,10 @@ describe('quantifier modes', () => {
         return (row as FixtureRow).v === 'b' && context.events(1).length < 2 && context.events(0).length === 1
       },
     }
-    expect(matchesOf('a next b+ consecutive', 'a b1 b2 b3', { conditions })).toEqual(['a b1', 'a b1 b2'])
+    expect(matchesOf('a next b+ consecutive', 'a b1 b2 b3', { conditions, iterative: ['b'] })).toEqual([
+      'a b1',
+      'a b1 b2',
+    ])
     expect(seen).toContain(0)
     expect(seen).toContain(2)
   })
@@ -210,6 +236,18 @@ describe('negation', () => {
   test('not followed by: a b c has no match, a d c has one', () => {
     expect(matchesOf('a not followed by b followed by c', 'a b c')).toEqual([])
     expect(matchesOf('a not followed by b followed by c', 'a d c')).toEqual(['a c'])
+  })
+
+  test('an optional step taken lifts the negation before it (Flink NFACompiler: {a c b d} matches, {a b d} not)', () => {
+    const pattern = 'a not followed by b followed by any c? followed by any d'
+    expect(matchesOf(pattern, 'a c b d')).toEqual(['a c d'])
+    expect(matchesOf(pattern, 'a b d')).toEqual([])
+  })
+
+  test('not followed by after a loop: the negated event ends the loop and everything waiting after it', () => {
+    expect(matchesOf('a+ not followed by b followed by c', 'a1 a2 b c')).toEqual([])
+    expect(matchesOf('a+ not followed by b followed by c', 'a1 a2 c')).toEqual(['a1 a2 c', 'a1 c', 'a2 c'])
+    expect(matchesOf('a not next b followed by c', 'a x b c')).toEqual(['a c'])
   })
 
   test('not next: the next event decides, and completes the match', () => {
@@ -232,6 +270,17 @@ describe('negation', () => {
     const stopped = engineFor('a not followed by b', { withinMs: 5 })
     expect(runRows(stopped, rowsOf('a1 b1'), { times: [1, 3], until: 100 }).matches).toEqual([])
     expect(stopped.dropped.negation).toBeGreaterThan(0)
+  })
+
+  test('an absence that ran out waits for earlier partial matches only under a skip strategy', () => {
+    const pattern = 'a followed by c | d not followed by b within 3'
+    const free = runRows(engineFor(pattern, { withinMs: 100 }), rowsOf('a d'), { times: [1, 2], until: 5 })
+    expect(free.matches.map((m) => [idsOf(m), m.time])).toEqual([['d', 5]])
+    const skipping = engineFor(pattern, { withinMs: 100, skip: 'pastLastEvent' })
+    expect(runRows(skipping, rowsOf('a d'), { times: [1, 2], until: 5 }).matches).toEqual([])
+    const released = runRows(skipping, [], { until: 101 })
+    expect(released.matches.map((m) => [idsOf(m), m.time])).toEqual([['d', 5]])
+    expect(released.timeouts.map(idsOf)).toEqual(['a'])
   })
 
   test('absence under the negated step window ends at its previous event plus that window', () => {
@@ -292,6 +341,19 @@ describe('budgets, failures, keys, traces, snapshots', () => {
     expect(engine.dropped.budget).toBe(1)
   })
 
+  test('an event-local condition is evaluated once per event, however many partial matches ask', () => {
+    let calls = 0
+    const conditions: Record<string, StepCondition> = {
+      b: (row) => {
+        calls++
+        return (row as FixtureRow).v === 'b'
+      },
+    }
+    const { matches } = runRows(engineFor('a followed by any b', { conditions }), rowsOf('a1 a2 a3 b1 x'))
+    expect(matches).toHaveLength(3)
+    expect(calls).toBe(4) // a2, a3, b1, x: each once (a1 had no partial match waiting for b)
+  })
+
   test('a failing condition counts false and is reported once per event', () => {
     const conditions: Record<string, StepCondition> = {
       b: (row) => {
@@ -329,6 +391,12 @@ describe('budgets, failures, keys, traces, snapshots', () => {
     expect([...kinds].sort()).toEqual(['drop', 'start'])
   })
 
+  test('a snapshot of another pattern is refused', () => {
+    const first = engineFor('a next b')
+    runRows(first, rowsOf('a'))
+    expect(() => engineFor('a followed by b{2,}').restore(first.snapshot())).toThrow(/another pattern/)
+  })
+
   test('restoring a snapshot mid-stream continues identically', () => {
     const pattern = 'a followed by b+ followed by c'
     const input = rowsOf('a1 b1 a2 b2 b3 x a3 b4 c1 b5 c2')
@@ -350,5 +418,57 @@ describe('budgets, failures, keys, traces, snapshots', () => {
           whole.timeouts.map(idsOf).sort(),
         )
       }
+  })
+})
+
+describe('properties over many patterns', () => {
+  const patterns: [string, Case][] = [
+    ['a followed by b+ followed by c', {}],
+    ['a next b{2,3} consecutive followed by any c', { skip: 'toNext' }],
+    ['a followed by b* greedy followed by c', { skip: 'pastLastEvent' }],
+    ['a followed by b? followed by c', { skip: 'toFirst b' }],
+    ['a not followed by b followed by c', { skip: 'toLast c' }],
+    ['a followed by b+ any not next c', {}],
+    ['(a next b)+ followed by c', {}],
+    ['a | b followed by c', { skip: 'toNext' }],
+    ['a followed by b+ reluctant followed by c', {}],
+    ['a followed by b not followed by c within 4', {}],
+    ['a followed by b+ followed by c', { untils: ['b'], untilConditions: { b: valueIn('x') } }],
+  ]
+  const input = fc.array(fc.constantFrom('a', 'b', 'c', 'x'), { maxLength: 24 })
+
+  test.each(patterns)('%s: a snapshot at any point continues identically and nothing leaks', (pattern, c) => {
+    fc.assert(
+      fc.property(input, fc.nat(), fc.array(fc.nat(2), { maxLength: 24 }), (values, cutAt, keys) => {
+        const rows = values.map((v, i) => ({ id: `${v}${i}`, v }))
+        const keyIds = rows.map((_, i) => keys[i] ?? 0)
+        const times = rows.map((_, i) => i + 1)
+        const options = { ...c, withinMs: 6 }
+        const whole = engineFor(pattern, options)
+        const all = runRows(whole, rows, { times, keyIds, until: 1_000 })
+        expect(whole.partialMatches).toBe(0)
+        for (const k of [0, 1, 2]) expect(whole.keyIsEmpty(k)).toBe(true)
+
+        const cut = rows.length === 0 ? 0 : cutAt % rows.length
+        const first = engineFor(pattern, options)
+        const before = runRows(first, rows.slice(0, cut), {
+          times: times.slice(0, cut),
+          keyIds: keyIds.slice(0, cut),
+        })
+        const second = engineFor(pattern, options)
+        second.restore(first.snapshot())
+        const after = runRows(second, rows.slice(cut), {
+          times: times.slice(cut),
+          keyIds: keyIds.slice(cut),
+          until: 1_000,
+        })
+        const render = (ms: { keyId: number; time: number; rows: readonly unknown[] }[]) =>
+          ms.map((m) => `${m.keyId}@${m.time}:${m.rows.map((r) => (r as FixtureRow).id).join(' ')}`)
+        expect(render([...before.matches, ...after.matches])).toEqual(render(all.matches))
+        expect(render([...before.timeouts, ...after.timeouts]).sort()).toEqual(render(all.timeouts).sort())
+        expect(whole.dropped.budget).toBe(0)
+      }),
+      { numRuns: 40 },
+    )
   })
 })

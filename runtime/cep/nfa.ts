@@ -17,7 +17,6 @@
  * (wasm/kernels/cep.ts) can follow it line by line. docs/cep.md describes the whole.
  */
 import { deserialize, serialize } from 'node:v8'
-import type { PatternSpec, SkipStrategy } from '../../compiler/ir/pattern.ts'
 import type {
   CepFunctions,
   DropReason,
@@ -30,6 +29,7 @@ import type {
 } from './engine.ts'
 import { compileNfa } from './nfa-compile.ts'
 import type { Nfa, NfaCondition, NfaEdge } from './nfa-types.ts'
+import type { PatternSpec, SkipStrategy } from './pattern-spec.ts'
 
 /** One matched event: a link of a partial match's persistent list (newest first). */
 interface MatchedEvent {
@@ -74,7 +74,13 @@ const SNAPSHOT_VERSION = 1
 
 /** Creates the TypeScript engine (PatternEngineFactory). */
 export function createNfaEngine(spec: PatternSpec, functions: CepFunctions, budget: EngineBudget): NfaEngine {
-  return new NfaEngine(compileNfa(spec), spec.skip, functions, budget)
+  return new NfaEngine(
+    compileNfa(spec),
+    spec.skip,
+    functions,
+    budget,
+    spec.steps.map((step) => step.reads.length === 0),
+  )
 }
 
 export class NfaEngine implements PatternEngine {
@@ -84,6 +90,11 @@ export class NfaEngine implements PatternEngine {
   private total = 0
   private nextId = 1
   private droppedCounts: Record<DropReason, number> = emptyDropped()
+  /**
+   * No partial match runs out before this time (a lower bound: lowered for every new partial match,
+   * recomputed by each full scan), so advanceTime scans the keys only when something may end.
+   */
+  private expiryFloor = Number.POSITIVE_INFINITY
   /** Timeouts found while stepping (a partial match ran out before an event): handed out by advanceTime. */
   private stepTimeouts: EngineMatch[] = []
   /** Per state: the step its first TAKE records (traces of IGNORE name it). */
@@ -92,13 +103,26 @@ export class NfaEngine implements PatternEngine {
   private eventFailed = false
   private failures: { seq: number; error: unknown; site: number }[] = []
   private currentSeq = 0
+  /** Per step: its condition and until read the current event alone (PatternStepInfo.reads empty). */
+  private readonly eventLocal: readonly boolean[]
+  /**
+   * The current event's results of event-local conditions (step s at s, its until at steps + s):
+   * 0 not evaluated yet, 1 true, 2 false. Every partial match shares them, so each is evaluated once
+   * per event however many partial matches ask.
+   */
+  private readonly localResults: Int8Array
 
   constructor(
     readonly nfa: Nfa,
     private readonly skip: SkipStrategy,
     private readonly functions: CepFunctions,
     private readonly budget: EngineBudget,
+    /** Per step, whether its conditions are event-local (results then shared per event); default none. */
+    eventLocal: readonly boolean[] = [],
   ) {
+    const steps = functions.conditions.length
+    this.eventLocal = Array.from({ length: steps }, (_, s) => eventLocal[s] === true)
+    this.localResults = new Int8Array(steps * 2)
     this.stateSteps = nfa.states.map((state) => state.edges.find((e) => e.action === 'take')?.step ?? -1)
   }
 
@@ -138,12 +162,26 @@ export class NfaEngine implements PatternEngine {
   advanceTime(watermark: number, matches: EngineMatch[], timeouts: EngineMatch[] | null): void {
     if (timeouts !== null) for (const timeout of this.stepTimeouts) timeouts.push(timeout)
     this.stepTimeouts = []
+    // Nothing can run out before the floor: skip the scan of every key (most watermarks).
+    if (watermark < this.expiryFloor) return
+    this.expiryFloor = Number.POSITIVE_INFINITY
     for (const [keyId, key] of [...this.keys]) {
       const before = key.partials.length
       this.expire(key, keyId, watermark, matches, timeouts)
       this.total += key.partials.length - before
+      for (const partial of key.partials) this.noteExpiry(partial)
       this.storeKey(keyId, key)
     }
+  }
+
+  /** Lowers the expiry floor to when this partial match's window (whole or step) runs out. */
+  private noteExpiry(partial: Partial): void {
+    const whole = this.nfa.windowMs
+    const step = this.nfa.states[partial.state]?.windowMs ?? null
+    let at = Number.POSITIVE_INFINITY
+    if (whole !== null) at = partial.startTime + whole
+    if (step !== null) at = Math.min(at, partial.lastTime + step)
+    if (at < this.expiryFloor) this.expiryFloor = at
   }
 
   keyIsEmpty(keyId: number): boolean {
@@ -163,6 +201,7 @@ export class NfaEngine implements PatternEngine {
   ): void {
     this.eventFailed = false
     this.currentSeq = seq
+    this.localResults.fill(0)
     const next: Partial[] = []
     const potential: Completed[] = []
     for (const partial of key.partials) this.stepPartial(partial, false, row, time, seq, next, potential)
@@ -176,11 +215,7 @@ export class NfaEngine implements PatternEngine {
     }
     this.stepPartial(start, true, row, time, seq, next, potential)
     key.partials = next
-    if (this.skip.kind === 'noSkip') {
-      for (const completed of sortByStart(potential)) this.emit(keyId, completed, matches)
-    } else {
-      this.releaseCompleted(key, keyId, potential, matches)
-    }
+    this.releaseCompleted(key, keyId, potential, matches)
   }
 
   /** Steps one partial match by one event into `next` and `potential` (Flink's computeNextStates + doProcess). */
@@ -227,13 +262,22 @@ export class NfaEngine implements PatternEngine {
       const kind = this.nfa.states[successor.state]?.kind
       if (kind === 'stop') stopped = true
     }
-    if (!isStart && successors.length === 0) this.countDrop(partial, 'no-continuation', seq)
+    if (!isStart && successors.length === 0)
+      this.countDrop(
+        partial,
+        'no-continuation',
+        seq,
+        this.trace === null ? undefined : this.awaitedSteps(partial.state),
+      )
     // A negated step's event ends every branch of this partial match, except matches completed by it.
     if (stopped && !isStart) this.countDrop(partial, 'negation', seq)
     for (const successor of successors) {
       const kind = this.nfa.states[successor.state]?.kind
       if (kind === 'final') potential.push({ partial: successor, time: successor.lastTime })
-      else if (!stopped) next.push(successor)
+      else if (!stopped) {
+        next.push(successor)
+        this.noteExpiry(successor)
+      }
     }
   }
 
@@ -285,9 +329,17 @@ export class NfaEngine implements PatternEngine {
       case 'true':
         return true
       case 'step':
-        return this.call(this.functions.conditions[condition.step], condition.step, row, partial)
-      case 'until':
-        return this.call(this.functions.untils[condition.step], condition.step, row, partial)
+        return this.evaluate(
+          condition.step,
+          condition.step,
+          this.functions.conditions[condition.step],
+          row,
+          partial,
+        )
+      case 'until': {
+        const slot = this.eventLocal.length + condition.step
+        return this.evaluate(slot, condition.step, this.functions.untils[condition.step], row, partial)
+      }
       case 'not':
         return !this.holds(condition.of, row, partial)
       case 'and':
@@ -297,6 +349,22 @@ export class NfaEngine implements PatternEngine {
         for (const of of condition.of) if (this.holds(of, row, partial)) return true
         return false
     }
+  }
+
+  /** A condition, from the event's cache when it is event-local. */
+  private evaluate(
+    slot: number,
+    step: number,
+    condition: ((event: unknown, context: MatchContext) => boolean) | null | undefined,
+    row: unknown,
+    partial: Partial,
+  ): boolean {
+    if (!this.eventLocal[step]) return this.call(condition, step, row, partial)
+    const known = this.localResults[slot]
+    if (known !== 0) return known === 1
+    const result = this.call(condition, step, row, partial)
+    this.localResults[slot] = result ? 1 : 2
+    return result
   }
 
   /** A generated condition on the event; one that throws counts false and is reported once per event. */
@@ -355,7 +423,7 @@ export class NfaEngine implements PatternEngine {
       }
     }
     key.partials = kept
-    // Flink prunes here whatever the strategy: a timed-out partial match may free held matches.
+    // A timed-out partial match may free held matches; absences that ran out are matches.
     this.releaseCompleted(key, keyId, potential, matches)
   }
 
@@ -372,8 +440,9 @@ export class NfaEngine implements PatternEngine {
   // ---- matches and skip strategies ---------------------------------------------------------------
 
   /**
-   * Flink's processMatchesAccordingToSkipStrategy: completed matches wait, in start order, until no
-   * partial match started earlier; each one released prunes what its skip strategy says.
+   * Flink's processMatchesAccordingToSkipStrategy: completed matches go out in start order; with a
+   * skip strategy each waits until no partial match started earlier, and prunes what the strategy
+   * says when it goes.
    */
   private releaseCompleted(
     key: KeyState,
@@ -385,7 +454,8 @@ export class NfaEngine implements PatternEngine {
     while (key.completed.length > 0) {
       const earliest = key.completed[0] as Completed
       const earliestPartial = key.partials[0]
-      if (earliestPartial !== undefined && compareStart(earliest.partial, earliestPartial) > 0) break
+      const hold = this.skip.kind !== 'noSkip' && earliestPartial !== undefined
+      if (hold && compareStart(earliest.partial, earliestPartial) > 0) break
       key.completed.shift()
       const pruneBefore = this.pruningPoint(earliest.partial.events)
       if (pruneBefore !== null) {
@@ -461,9 +531,38 @@ export class NfaEngine implements PatternEngine {
     else this.keys.set(keyId, key)
   }
 
-  private countDrop(partial: Partial, reason: DropReason, seq: number | null): void {
+  private countDrop(
+    partial: Partial,
+    reason: DropReason,
+    seq: number | null,
+    awaited?: readonly number[],
+  ): void {
     this.droppedCounts[reason]++
-    this.emitTrace({ kind: 'drop', partial: partial.id, reason, seq })
+    this.emitTrace(
+      awaited === undefined
+        ? { kind: 'drop', partial: partial.id, reason, seq }
+        : { kind: 'drop', partial: partial.id, reason, seq, awaited },
+    )
+  }
+
+  /**
+   * For traces: the steps whose events a partial match in `state` could take next, through any
+   * proceed edges (whatever their conditions), negated steps left out.
+   */
+  private awaitedSteps(state: number): number[] {
+    const steps = new Set<number>()
+    const seen = new Set<number>()
+    const stack = [state]
+    while (stack.length > 0) {
+      const at = stack.pop() as number
+      if (seen.has(at)) continue
+      seen.add(at)
+      for (const edge of this.nfa.states[at]?.edges ?? []) {
+        if (edge.action === 'proceed') stack.push(edge.target)
+        else if (edge.action === 'take' && this.nfa.states[edge.target]?.kind !== 'stop') steps.add(edge.step)
+      }
+    }
+    return [...steps].sort((a, b) => a - b)
   }
 
   private emitTrace(entry: TraceEntry): void {
@@ -488,6 +587,7 @@ export class NfaEngine implements PatternEngine {
     }
     return serialize({
       version: SNAPSHOT_VERSION,
+      states: this.nfa.states.length,
       nextId: this.nextId,
       dropped: this.droppedCounts,
       events: table.columns(),
@@ -499,6 +599,7 @@ export class NfaEngine implements PatternEngine {
   restore(bytes: Uint8Array): void {
     const state = deserialize(bytes) as {
       version: number
+      states: number
       nextId: number
       dropped: Record<DropReason, number>
       events: { steps: number[]; seqs: number[]; times: number[]; previous: number[]; rows: unknown[] }
@@ -506,6 +607,9 @@ export class NfaEngine implements PatternEngine {
       stepTimeouts: EngineMatch[]
     }
     if (state.version !== SNAPSHOT_VERSION) throw new Error('the CEP engine snapshot is of another version')
+    // Partial matches name NFA states by index: a snapshot of another pattern cannot be read.
+    if (state.states !== this.nfa.states.length)
+      throw new Error('the CEP engine snapshot was taken with another pattern')
     const nodes: MatchedEvent[] = []
     const { steps, seqs, times, previous, rows } = state.events
     for (let i = 0; i < steps.length; i++) {
@@ -539,6 +643,7 @@ export class NfaEngine implements PatternEngine {
     this.nextId = state.nextId
     this.droppedCounts = { ...emptyDropped(), ...state.dropped }
     this.stepTimeouts = state.stepTimeouts
+    this.expiryFloor = Number.NEGATIVE_INFINITY // the next advanceTime scans and recomputes it
   }
 }
 

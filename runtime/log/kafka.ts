@@ -35,6 +35,7 @@ import {
   type IHeaders,
   type ISocketFactory,
   Kafka,
+  type KafkaConfig,
   type KafkaMessage,
   type LogEntry,
   logLevel,
@@ -60,6 +61,7 @@ import type {
 } from './index.ts'
 import { taskAssigner } from './kafka-assigner.ts'
 import { type CheckpointEnvironment, CheckpointedTasks } from './kafka-checkpoint.ts'
+import { evictPreviousIncarnation, memberClientId } from './kafka-handover.ts'
 import { type PartitionOffset, type Sender, TransactionalProducer } from './kafka-transactions.ts'
 import { partitionForKey } from './partitioner.ts'
 import { Tasks, taskKey } from './tasks.ts'
@@ -104,6 +106,14 @@ export interface KafkaLogOptions {
    * 'sluice'.
    */
   readonly clientId?: string
+  /**
+   * A stable identity of this node (`sluice run --node-id`): its consumer-group members use client
+   * id `<clientId>.<instanceId>`, and before joining a group it removes the members its previous
+   * incarnation left there (killed before leaving), so a restarted node gets its partitions at once
+   * instead of after their session timeout (runtime/log/kafka-handover.ts). Two live nodes must
+   * not share one. Default: none (a restarted node waits for the session timeout).
+   */
+  readonly instanceId?: string
   /** TLS to every broker (`true`: verify them against Node's default CAs). Default: plaintext. */
   readonly tls?: KafkaTlsOptions | boolean
   /** SASL authentication (over TLS when `tls` is set). Default: none. */
@@ -192,6 +202,8 @@ const INVALID_RECORD_ERRORS = [
 
 export class KafkaLog implements Log {
   readonly #kafka: Kafka
+  /** The client of this node's consumer-group members: #kafka, or one under its instance id. */
+  readonly #memberKafka: Kafka
   readonly #admin: Admin
   readonly #producer: Producer
   readonly #options: KafkaLogOptions
@@ -207,8 +219,15 @@ export class KafkaLog implements Log {
   #closed = false
   #closing: Promise<void> | undefined
 
-  private constructor(kafka: Kafka, admin: Admin, producer: Producer, options: KafkaLogOptions) {
+  private constructor(
+    kafka: Kafka,
+    memberKafka: Kafka,
+    admin: Admin,
+    producer: Producer,
+    options: KafkaLogOptions,
+  ) {
     this.#kafka = kafka
+    this.#memberKafka = memberKafka
     this.#admin = admin
     this.#producer = producer
     this.#options = options
@@ -223,7 +242,7 @@ export class KafkaLog implements Log {
     const level = options.logLevel ?? 'warn'
     const sink = options.logger ?? defaultLogSink
     const retries = options.retries ?? 5
-    const kafka = new Kafka({
+    const config: KafkaConfig = {
       clientId: options.clientId ?? 'sluice',
       brokers: [...options.brokers],
       ...clientSecurity(options),
@@ -236,7 +255,12 @@ export class KafkaLog implements Log {
         const structured = toLogEntry(entry)
         if (LEVEL_RANK[structured.level] <= LEVEL_RANK[level]) sink(structured)
       },
-    })
+    }
+    const kafka = new Kafka(config)
+    const memberKafka =
+      options.instanceId === undefined
+        ? kafka
+        : new Kafka({ ...config, clientId: memberClientId(config.clientId!, options.instanceId) })
     const admin = kafka.admin()
     const producer = kafka.producer({
       idempotent: true,
@@ -251,7 +275,7 @@ export class KafkaLog implements Log {
       // cluster surfaces as KAFKA_UNAVAILABLE; sequence numbers still dedupe the retries made.
       retry: { retries: Math.max(retries, 1), initialRetryTime: 300, maxRetryTime: 30_000 },
     })
-    const log = new KafkaLog(kafka, admin, producer, options)
+    const log = new KafkaLog(kafka, memberKafka, admin, producer, options)
     try {
       await admin.connect()
       await producer.connect()
@@ -641,7 +665,8 @@ export class KafkaLog implements Log {
     for (const topic of options.topics) await this.#fetchPartitionCount(topic)
     // Checked before joining the group: a member with bad groups must not take partitions.
     const tasks = await Tasks.of(options, (topic) => this.#fetchPartitionCount(topic))
-    const consumer = this.#kafka.consumer({
+    if (this.#options.instanceId !== undefined) await this.#evictPreviousIncarnation(options.group)
+    const consumer = this.#memberKafka.consumer({
       groupId: options.group,
       // Whole tasks to one member; without groups, kafkajs's default (round robin) as before.
       ...(tasks.grouped ? { partitionAssigners: [taskAssigner(tasks)] } : {}),
@@ -674,6 +699,21 @@ export class KafkaLog implements Log {
       throw this.#mapError(error)
     }
     return subscription
+  }
+
+  /** Removes the members this node's previous incarnation left in `group` (kafka-handover.ts). */
+  async #evictPreviousIncarnation(group: string): Promise<void> {
+    const clientId = memberClientId(this.#options.clientId ?? 'sluice', this.#options.instanceId)
+    const evicted = await this.#withAdmin((admin) =>
+      evictPreviousIncarnation(this.#kafka, admin, group, clientId),
+    )
+    if (evicted.length === 0) return
+    ;(this.#options.logger ?? defaultLogSink)({
+      level: 'info',
+      namespace: 'Handover',
+      message: 'removed the group members of this node’s previous incarnation',
+      fields: { group, clientId, memberIds: evicted },
+    })
   }
 
   /** What a checkpointed subscription uses of the log (kafka-checkpoint.ts). */

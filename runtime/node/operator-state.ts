@@ -15,8 +15,15 @@
  * them are replayed into it (at-least-once: their outputs appear again; exactly-once: their earlier
  * outputs were never committed).
  */
-import type { GraphNode, JoinGraphNode, StateSlot, WindowGraphNode } from '../artifact/manifest.ts'
+import type {
+  GraphNode,
+  JoinGraphNode,
+  MatchGraphNode,
+  StateSlot,
+  WindowGraphNode,
+} from '../artifact/manifest.ts'
 import type { StepState } from '../artifact/operators.ts'
+import type { CepOperator } from '../cep/cep-operator.ts'
 import { SluiceError } from '../errors.ts'
 import type { JoinOperator } from '../join/interval-join.ts'
 import type { CheckpointOptions } from '../log/index.ts'
@@ -52,6 +59,11 @@ export interface OperatorStateOptions {
   readonly joinsOfTopic?: ReadonlyMap<string, ReadonlySet<string>>
   /** Creates a join's operator (empty) for one task. */
   readonly createJoin?: (node: JoinGraphNode) => JoinOperator
+  /** The `match` steps, and for each source topic the ones its batches reach. */
+  readonly matches?: readonly MatchGraphNode[]
+  readonly matchesOfTopic?: ReadonlyMap<string, ReadonlySet<string>>
+  /** Creates a match's operator (no partial match) for one source partition of `topic`. */
+  readonly createMatch?: (node: MatchGraphNode, topic: string) => Promise<CepOperator>
   /**
    * What a window's watermark follows, for the watermark gauge's `upstream` label: its source's
    * name, or the id of the window whose results it reads (chained windows). Default: the source.
@@ -76,6 +88,8 @@ export interface PartitionState {
   readonly windows: ReadonlyMap<string, WindowedOperator>
   /** Per Join node id, its operator on this task. */
   readonly joins: ReadonlyMap<string, JoinOperator>
+  /** Per Match node id, its operator on this partition. */
+  readonly matches: ReadonlyMap<string, CepOperator>
 }
 
 interface WindowSlot {
@@ -90,10 +104,17 @@ interface JoinSlot {
   readonly scope: StateScope
 }
 
+interface MatchSlot {
+  readonly operator: CepOperator
+  readonly scope: StateScope
+}
+
 /** The entry of a window's snapshot in its scope. */
 const WINDOW_ENTRY = 'window'
 /** The entry of a join's snapshot (both sides' buffers) in its scope. */
 const JOIN_ENTRY = 'join'
+/** The entry of a match's snapshot (its buffered events, keys and partial matches) in its scope. */
+const MATCH_ENTRY = 'match'
 
 interface SlotState {
   readonly chain: string
@@ -131,6 +152,7 @@ interface OpenPartition extends PartitionState {
   readonly slots: readonly SlotState[]
   readonly windowSlots: readonly WindowSlot[]
   readonly joinSlots: readonly JoinSlot[]
+  readonly matchSlots: readonly MatchSlot[]
   /** The epoch prepare() staged and the log is committing. */
   preparing: number | null
   prepareStarted: number
@@ -236,6 +258,19 @@ export class OperatorState {
                 value: (w.operator.maxTime - w.operator.delayMs) / 1000,
               })),
           ),
+      },
+    )
+    m.gauge(
+      'sluice_cep_partial_matches',
+      'Partial matches each `match` step holds (over the partitions this node owns), waiting for their next events.',
+      {
+        collect: () => {
+          const sums = new Map<string, number>()
+          for (const open of this.partitions.values())
+            for (const { operator, scope } of open.matchSlots)
+              sums.set(scope.operator, (sums.get(scope.operator) ?? 0) + operator.partialMatches)
+          return [...sums].map(([operator, value]) => ({ labels: { operator }, value }))
+        },
       },
     )
     m.gauge(
@@ -350,6 +385,18 @@ export class OperatorState {
       joins.set(node.id, operator)
       joinSlots.push({ operator, scope })
     }
+    const matches = new Map<string, CepOperator>()
+    const matchSlots: MatchSlot[] = []
+    const reachedMatches = this.options.matchesOfTopic?.get(topic) ?? new Set<string>()
+    for (const node of this.options.matches ?? []) {
+      if (!reachedMatches.has(node.id)) continue
+      const operator = await this.options.createMatch!(node, topic)
+      const scope: StateScope = { pipeline: this.options.pipeline, operator: node.state.id, topic, partition }
+      const snapshot = await this.requireStore().load(scope, epoch)
+      operator.restore(snapshot.entries.get(MATCH_ENTRY))
+      matches.set(node.id, operator)
+      matchSlots.push({ operator, scope })
+    }
     this.partitions.set(partitionKey(topic, partition), {
       topic,
       partition,
@@ -359,13 +406,15 @@ export class OperatorState {
       windowSlots,
       joins,
       joinSlots,
+      matches,
+      matchSlots,
       slots,
       preparing: null,
       prepareStarted: 0,
       stagedBytes: 0,
     })
     this.lastCommitted.set(partitionKey(topic, partition), { epoch, at: Date.now(), topic, partition })
-    if (slots.length > 0 || windowSlots.length > 0 || joinSlots.length > 0) {
+    if (slots.length > 0 || windowSlots.length > 0 || joinSlots.length > 0 || matchSlots.length > 0) {
       this.options.logger.info('operator state restored', {
         topic,
         partition,
@@ -375,6 +424,9 @@ export class OperatorState {
           ? { windowRows: windowSlots.reduce((n, w) => n + w.operator.rows, 0) }
           : {}),
         ...(joinSlots.length > 0 ? { joinRows: joinSlots.reduce((n, j) => n + j.operator.size, 0) } : {}),
+        ...(matchSlots.length > 0
+          ? { partialMatches: matchSlots.reduce((n, m) => n + m.operator.partialMatches, 0) }
+          : {}),
       })
     }
   }
@@ -425,6 +477,14 @@ export class OperatorState {
         this.requireStore().stage(scope, epoch, { puts: new Map([[JOIN_ENTRY, bytes]]), deletes: [] }),
       )
     }
+    for (const { operator, scope } of open.matchSlots) {
+      if (!operator.takeChanged()) continue
+      const bytes = operator.snapshot()
+      open.stagedBytes += bytes.length
+      staging.push(
+        this.requireStore().stage(scope, epoch, { puts: new Map([[MATCH_ENTRY, bytes]]), deletes: [] }),
+      )
+    }
     await Promise.all(staging)
     open.preparing = epoch
     return metadataOfEpoch(epoch)
@@ -442,7 +502,7 @@ export class OperatorState {
     // Every slot, also those without changes this epoch: commit is idempotent and keeps the
     // store's committed epoch equal to the log's.
     await Promise.all(
-      [...open.slots, ...open.windowSlots, ...open.joinSlots].map(({ scope }) =>
+      [...open.slots, ...open.windowSlots, ...open.joinSlots, ...open.matchSlots].map(({ scope }) =>
         this.requireStore().commit(scope, epoch),
       ),
     )

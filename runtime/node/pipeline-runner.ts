@@ -19,6 +19,7 @@
  * acknowledged (SluiceError.appended), so a retry adds no duplicates where the log can tell.
  */
 import { EvaluationError } from '../../stdlib/eval-error.ts'
+import { type CepKernel, CepKernelUnsupportedError, loadCepKernel } from '../../wasm/host/cep-kernel.ts'
 import { loadWindowKernel, type WindowKernel } from '../../wasm/host/window-kernel.ts'
 import type { LoadedArtifact } from '../artifact/load.ts'
 import {
@@ -26,10 +27,15 @@ import {
   type GraphNode,
   inputsOf,
   type JoinGraphNode,
+  type MatchGraphNode,
   type SinkGraphNode,
   type WindowGraphNode,
 } from '../artifact/manifest.ts'
 import { type ChainError, createEventBatch, type EventBatch } from '../artifact/operators.ts'
+import { type CepBatchOutput, CepOperator } from '../cep/cep-operator.ts'
+import type { DropReason, EngineBudget, PatternEngineFactory } from '../cep/engine.ts'
+import { createNfaEngine } from '../cep/nfa.ts'
+import { compileNfa } from '../cep/nfa-compile.ts'
 import { isSluiceError, SluiceError } from '../errors.ts'
 import { JoinOperator, type JoinSide, joinLateReason } from '../join/interval-join.ts'
 import type {
@@ -121,7 +127,21 @@ export interface PipelineRunnerOptions {
   readonly stateBudget?: StateBudget
   /** How often the tables of lookups look for updates of their topics. Default 1000 ms. */
   readonly tablePollIntervalMs?: number
+  /**
+   * Partial matches a `match` step may hold per key and in all (per source partition); past
+   * either the oldest partial match of the key that grows is dropped, counted in
+   * sluice_cep_dropped_total{reason="budget"}. Default DEFAULT_CEP_BUDGET.
+   */
+  readonly cepBudget?: EngineBudget
+  /**
+   * `sluice explain`: called with each `match` step's operator as it is created. Those operators
+   * then run the TypeScript engine whatever the artifact chose, since only it traces.
+   */
+  readonly onMatchOperator?: (nodeId: string, operator: CepOperator) => void
 }
+
+/** The partial-match budget of each `match` step per source partition, unless the node is told otherwise. */
+export const DEFAULT_CEP_BUDGET: EngineBudget = { maxPerKey: 10_000, maxTotal: 1_000_000 }
 
 /** The `states` argument of a stateless chain. */
 const NO_STATES: readonly never[] = []
@@ -163,6 +183,9 @@ interface RunnerMetrics {
   readonly eventsLate: Counter
   readonly windowResults: Counter
   readonly joinResults: Counter
+  readonly cepMatches: Counter
+  readonly cepTimeouts: Counter
+  readonly cepDropped: Counter
 }
 
 type Stage = 'decode' | 'evaluate' | 'late' | 'encode' | 'sink'
@@ -269,7 +292,7 @@ export class PipelineRunner {
       }
     }
     this.hasEventTimeOperators = manifest.graph.nodes.some(
-      (n) => n.kind === 'WindowAggregate' || n.kind === 'Join',
+      (n) => n.kind === 'WindowAggregate' || n.kind === 'Join' || n.kind === 'Match',
     )
     this.copartitioned = copartitionedTopics({
       nodes: manifest.graph.nodes,
@@ -336,6 +359,15 @@ export class PipelineRunner {
         'sluice_join_results_total',
         'Records joins emitted (pairs, and outer rows without a match), by join.',
       ),
+      cepMatches: m.counter('sluice_cep_matches_total', 'Matches each `match` step emitted, by operator.'),
+      cepTimeouts: m.counter(
+        'sluice_cep_timeouts_total',
+        'Partial matches whose `within` ran out, by operator (with `timeout into`, each also emitted a record).',
+      ),
+      cepDropped: m.counter(
+        'sluice_cep_dropped_total',
+        'Partial matches each `match` step dropped without a match, by operator and reason (timeout, budget, skip, negation, no-continuation).',
+      ),
       ready: m.gauge(
         'sluice_ready',
         '1 while the node reads and writes its log; 0 while it waits for an unavailable log.',
@@ -377,7 +409,8 @@ export class PipelineRunner {
       (n): n is WindowGraphNode => n.kind === 'WindowAggregate',
     )
     const joins = artifact.manifest.graph.nodes.filter((n): n is JoinGraphNode => n.kind === 'Join')
-    const operators = [...windows, ...joins]
+    const matches = artifact.manifest.graph.nodes.filter((n): n is MatchGraphNode => n.kind === 'Match')
+    const operators = [...windows, ...joins, ...matches]
     if (stateful.length === 0 && operators.length === 0 && delivery !== 'exactly-once') return null
     if ((stateful.length > 0 || operators.length > 0) && stateStore === undefined) {
       const slots = [
@@ -393,10 +426,12 @@ export class PipelineRunner {
     const chainsOfTopic = new Map<string, Set<string>>()
     const windowsOfTopic = new Map<string, Set<string>>()
     const joinsOfTopic = new Map<string, Set<string>>()
+    const matchesOfTopic = new Map<string, Set<string>>()
     for (const [topic, sources] of this.sourcesByTopic) {
       const reached = new Set<string>()
       const reachedWindows = new Set<string>()
       const reachedJoins = new Set<string>()
+      const reachedMatches = new Set<string>()
       const seen = new Set<string>()
       const visit = (id: string) => {
         for (const consumer of this.consumers.get(id) ?? []) {
@@ -404,6 +439,7 @@ export class PipelineRunner {
           seen.add(consumer.id)
           if (consumer.kind === 'WindowAggregate') reachedWindows.add(consumer.id)
           else if (consumer.kind === 'Join') reachedJoins.add(consumer.id)
+          else if (consumer.kind === 'Match') reachedMatches.add(consumer.id)
           else if (consumer.kind === 'Fused') reached.add(consumer.id)
           visit(consumer.id)
         }
@@ -412,6 +448,7 @@ export class PipelineRunner {
       chainsOfTopic.set(topic, reached)
       windowsOfTopic.set(topic, reachedWindows)
       joinsOfTopic.set(topic, reachedJoins)
+      matchesOfTopic.set(topic, reachedMatches)
     }
     // A task's state (named by its first topic) holds what the batches of any of its topics reach.
     for (const [lead, ...others] of this.copartitioned) {
@@ -419,6 +456,7 @@ export class PipelineRunner {
         for (const id of chainsOfTopic.get(topic) ?? []) chainsOfTopic.get(lead!)!.add(id)
         for (const id of windowsOfTopic.get(topic) ?? []) windowsOfTopic.get(lead!)!.add(id)
         for (const id of joinsOfTopic.get(topic) ?? []) joinsOfTopic.get(lead!)!.add(id)
+        for (const id of matchesOfTopic.get(topic) ?? []) matchesOfTopic.get(lead!)!.add(id)
       }
     }
     const kernel = windows.some(
@@ -426,6 +464,7 @@ export class PipelineRunner {
     )
       ? this.windowKernel()
       : null
+    const cepKernel = matches.some((m) => m.execution === 'wasm') ? this.cepKernel() : null
     return new OperatorState({
       pipeline: artifact.manifest.name,
       chains: stateful,
@@ -480,6 +519,31 @@ export class PipelineRunner {
               now: () => performance.now(),
             })
       },
+      matches,
+      matchesOfTopic,
+      createMatch: async (node) => {
+        const functions = artifact.operators.matches?.[node.id]
+        if (functions === undefined) {
+          throw new SluiceError(
+            'ARTIFACT_INVALID',
+            `the artifact's module has no functions for match ${node.id}`,
+          )
+        }
+        // By the match's own source, as a window's (the compiler refuses a match over timed results, E0475).
+        const delayMs = this.sourceDelayMs(this.sourceNodeOf(node.id))
+        const explain = this.options.onMatchOperator
+        const operator = new CepOperator(
+          node,
+          functions,
+          delayMs,
+          explain !== undefined
+            ? createNfaEngine
+            : patternEngineFactory(node, node.execution === 'wasm' ? await cepKernel! : null),
+          this.options.cepBudget ?? DEFAULT_CEP_BUDGET,
+        )
+        explain?.(node.id, operator)
+        return operator
+      },
       windowUpstream: (node) =>
         this.upstreamWindowOf(node.id) ?? this.sourceOf.get(this.sourceNodeOf(node.id)) ?? 'source',
       store: stateStore ?? null,
@@ -525,6 +589,20 @@ export class PipelineRunner {
       node = byId.get(inputsOf(node)[0]!)
     }
     return null
+  }
+
+  /** The artifact's pattern kernel, compiled once (each match and partition gets an instance). */
+  private cepKernel(): Promise<CepKernel> {
+    const bytes = this.options.artifact.wasm.get('cep')
+    if (bytes === undefined) {
+      return Promise.reject(
+        new SluiceError(
+          'ARTIFACT_INVALID',
+          'the artifact runs patterns in WebAssembly but ships no cep kernel',
+        ),
+      )
+    }
+    return loadCepKernel(bytes)
   }
 
   /** The artifact's window kernel, compiled once (each window and partition gets an instance). */
@@ -944,6 +1022,8 @@ export class PipelineRunner {
     for (const consumer of this.consumers.get(nodeId) ?? []) {
       if (consumer.kind === 'WindowAggregate') {
         this.window(consumer, batch, records, outputs, deadLetters, states, maxTimes)
+      } else if (consumer.kind === 'Match') {
+        this.match(consumer, batch, records, outputs, deadLetters, states, maxTimes)
       } else if (consumer.kind === 'Join') {
         const side = consumer.left === nodeId ? 'left' : 'right'
         this.join(consumer, side, batch, records, outputs, deadLetters, states, maxTimes)
@@ -992,6 +1072,44 @@ export class PipelineRunner {
     this.emitTimed(node, output, records, outputs, deadLetters, states, maxTimes)
   }
 
+  /**
+   * Runs a `match` step on a batch: its matches to its readers and its timed-out partial matches
+   * to the readers of its `timeout into` stream (what else it emits: emitTimed).
+   */
+  private match(
+    node: MatchGraphNode,
+    batch: EventBatch,
+    records: readonly LogRecord[],
+    outputs: Map<string, TopicOutput>,
+    deadLetters: DeadLetter[],
+    states: PartitionState | undefined,
+    maxTimes: Float64Array,
+  ): void {
+    const operator = states?.matches.get(node.id)
+    if (operator === undefined)
+      throw new Error(`no state for match ${node.id}: the log did not assign the partition`)
+    const dropped = { ...operator.dropped }
+    const output = operator.process(batch, maxTimes, records.length - 1)
+    if (node.key === null) {
+      // Without `match by` every event has one key, which names nothing: the outputs carry none.
+      output.results.keys.fill(null, 0, output.results.length)
+      output.timeouts.keys.fill(null, 0, output.timeouts.length)
+    }
+    this.metrics.cepMatches.labels({ operator: node.id }).inc(output.results.length)
+    const after = operator.dropped
+    for (const reason of Object.keys(after) as DropReason[]) {
+      const n = after[reason] - (dropped[reason] ?? 0)
+      if (n > 0) this.metrics.cepDropped.labels({ operator: node.id, reason }).inc(n)
+    }
+    const timedOut = after.timeout - (dropped.timeout ?? 0)
+    if (timedOut > 0) this.metrics.cepTimeouts.labels({ operator: node.id }).inc(timedOut)
+    this.emitTimed(node, output, records, outputs, deadLetters, states, maxTimes)
+    const timeouts = (output as CepBatchOutput).timeouts
+    if (node.timeout !== null && timeouts.length > 0) {
+      this.push(node.timeout.stream, timeouts, records, outputs, deadLetters, states, maxTimes)
+    }
+  }
+
   /** Runs one side's batch through a join (its state is the task's: decision 0020). */
   private join(
     node: JoinGraphNode,
@@ -1016,7 +1134,7 @@ export class PipelineRunner {
    * late stream (dead letters with the reason when it has none), failures to the dead letters.
    */
   private emitTimed(
-    node: WindowGraphNode | JoinGraphNode,
+    node: WindowGraphNode | JoinGraphNode | MatchGraphNode,
     output: {
       readonly results: EventBatch
       readonly late: EventBatch
@@ -1037,9 +1155,11 @@ export class PipelineRunner {
       const reason =
         node.kind === 'Join'
           ? joinLateReason
-          : node.window.kind === 'count'
-            ? (time: number, watermark: number) => countLateReason(time, watermark)
-            : lateReason
+          : node.kind === 'Match'
+            ? cepLateReason
+            : node.window.kind === 'count'
+              ? (time: number, watermark: number) => countLateReason(time, watermark)
+              : lateReason
       for (let i = 0; i < late.length; i++) {
         deadLetters.push({
           record: records[late.origins[i]!]!,
@@ -1200,4 +1320,30 @@ function topicOf(connector: Connector, what: string): string {
 
 function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error)
+}
+
+/**
+ * The one place where a `match` step's engine is chosen (compiler/compile.ts sets
+ * `node.execution`): the WebAssembly pattern kernel (wasm/host/cep-kernel.ts) for a `wasm` match,
+ * the TypeScript NFA (runtime/cep/nfa.ts) otherwise. Both step the NFA runtime/cep/nfa-compile.ts
+ * builds, with the same rules, so they give the same matches; a pattern the kernel refuses (one
+ * edge's guard with too many terms) falls back to the TypeScript NFA, every time alike, so a
+ * snapshot is always restored by the engine that wrote it.
+ */
+function patternEngineFactory(node: MatchGraphNode, kernel: CepKernel | null): PatternEngineFactory {
+  if (node.execution !== 'wasm' || kernel === null) return createNfaEngine
+  const onKernel = kernel.factory(compileNfa)
+  return (spec, functions, budget) => {
+    try {
+      return onKernel(spec, functions, budget)
+    } catch (error) {
+      if (error instanceof CepKernelUnsupportedError) return createNfaEngine(spec, functions, budget)
+      throw error
+    }
+  }
+}
+
+/** The reason a late event of a `match` gives in the dead letters. */
+function cepLateReason(time: number, watermark: number): string {
+  return `late event: its event time ${new Date(time).toISOString()} is not after the watermark ${new Date(watermark).toISOString()}, and a match takes each key's events in event-time order`
 }

@@ -34,7 +34,13 @@ export interface FixtureRow {
 /** Reads `c followed by a+ consecutive followed by b` (durations in ms: `within 5`). */
 export function readPattern(
   text: string,
-  options: { withinMs?: number | null; skip?: SkipStrategy | string; untils?: readonly string[] } = {},
+  options: {
+    withinMs?: number | null
+    skip?: SkipStrategy | string
+    untils?: readonly string[]
+    /** Steps whose conditions read matched events (iterative conditions): `reads` names the step itself. */
+    iterative?: readonly string[]
+  } = {},
 ): PatternSpec {
   const tokens = text.match(/\{\d+(,\d*)?\}|[()|+*?]|[A-Za-z_][A-Za-z0-9_]*|\d+/g) ?? []
   let at = 0
@@ -134,7 +140,7 @@ export function readPattern(
       negated,
       repeated: repeated || q.max !== 1,
       hasUntil: options.untils?.includes(name) ?? false,
-      reads: [],
+      reads: options.iterative?.includes(name) ? [index] : [],
     })
     return { kind: 'Step', step: index, quantifier: q, withinMs: w, span: SPAN }
   }

@@ -27,7 +27,6 @@
 import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { deserialize, serialize } from 'node:v8'
-import type { PatternSpec } from '../../compiler/ir/pattern.ts'
 import type {
   CepFunctions,
   DropReason,
@@ -39,6 +38,7 @@ import type {
   TraceEntry,
 } from '../../runtime/cep/engine.ts'
 import type { Nfa, NfaCondition } from '../../runtime/cep/nfa-types.ts'
+import type { PatternSpec } from '../../runtime/cep/pattern-spec.ts'
 import { KernelAbortError, readAssemblyScriptString } from './kernel-host.ts'
 
 /** The default location of the built kernel (`npm run build:wasm`, or `buildKernel` from wasm/build.ts). */

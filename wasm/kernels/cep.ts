@@ -849,9 +849,10 @@ function emitCompleted(k: i32): void {
     const kp = keyPtr(k)
     const em = load<i32>(kp, 12)
     if (em < 0) return
-    // Flink's isEarlier is `<= 0`: a match waits only for a partial match that started strictly earlier.
+    // Flink's isEarlier is `<= 0`: a match waits only for a partial match that started strictly
+    // earlier, and only under a skip strategy (without one, an absence that ran out goes at once).
     const ep = load<i32>(kp)
-    if (ep >= 0 && startsBefore(ep, em)) return
+    if (skipKind != SKIP_NONE && ep >= 0 && startsBefore(ep, em)) return
     const next = load<i32>(csPtr(em))
     store<i32>(kp, next, 12)
     if (next < 0) store<i32>(kp, -1, 16)

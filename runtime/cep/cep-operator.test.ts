@@ -1,0 +1,304 @@
+import fc from 'fast-check'
+import { describe, expect, test } from 'vitest'
+import { type FixtureRow, fixtureFunctions, readPattern } from '../../test/support/cep-nfa-fixtures.ts'
+import type { EventBatch } from '../artifact/operators.ts'
+import { type CepBatchOutput, CepOperator } from './cep-operator.ts'
+import type { EngineBudget } from './engine.ts'
+import { createNfaEngine } from './nfa.ts'
+
+const ROOMY: EngineBudget = { maxPerKey: 10_000, maxTotal: 100_000 }
+
+interface Event {
+  readonly id: string
+  readonly k: string
+  readonly time: number
+}
+
+function operatorFor(
+  pattern: string,
+  options: { delayMs?: number; withinMs?: number; skip?: string; budget?: EngineBudget } = {},
+): CepOperator {
+  const spec = readPattern(pattern, { withinMs: options.withinMs ?? null, skip: options.skip ?? 'noSkip' })
+  return new CepOperator(
+    spec,
+    fixtureFunctions(spec),
+    options.delayMs ?? 0,
+    createNfaEngine,
+    options.budget ?? ROOMY,
+  )
+}
+
+/** One batch, each event its own source record. */
+function batchOf(events: readonly Event[]): {
+  input: EventBatch
+  sourceMaxTimes: Float64Array
+  lastRecord: number
+} {
+  const rows: FixtureRow[] = events.map((e) => ({ id: e.id, v: e.id.replace(/[0-9]+$/, ''), k: e.k }))
+  const sourceMaxTimes = new Float64Array(events.length)
+  let max = Number.NEGATIVE_INFINITY
+  events.forEach((e, i) => {
+    max = Math.max(max, e.time)
+    sourceMaxTimes[i] = max
+  })
+  return {
+    input: {
+      values: rows,
+      keys: events.map((e) => e.k),
+      timestamps: events.map((e) => e.time),
+      origins: events.map((_, i) => i),
+      length: events.length,
+    },
+    sourceMaxTimes,
+    lastRecord: events.length - 1,
+  }
+}
+
+function feed(operator: CepOperator, events: readonly Event[]): CepBatchOutput {
+  const { input, sourceMaxTimes, lastRecord } = batchOf(events)
+  return operator.process(input, sourceMaxTimes, lastRecord)
+}
+
+/** Results as `key@time:ids`, sorted. */
+function resultsOf(outputs: readonly CepBatchOutput[]): string[] {
+  const all: string[] = []
+  for (const out of outputs)
+    for (let i = 0; i < out.results.length; i++)
+      all.push(
+        `${out.results.keys[i]}@${out.results.timestamps[i]}:${(out.results.values[i] as string[]).join(' ')}`,
+      )
+  return all.sort()
+}
+
+function timeoutsOf(outputs: readonly CepBatchOutput[]): string[] {
+  const all: string[] = []
+  for (const out of outputs)
+    for (let i = 0; i < out.timeouts.length; i++) {
+      const t = out.timeouts.values[i] as { key: string; at: number; ids: string[] }
+      all.push(`${out.timeouts.keys[i]}@${out.timeouts.timestamps[i]}:${t.ids.join(' ')}`)
+    }
+  return all.sort()
+}
+
+const ev = (id: string, time: number, k = 'k1'): Event => ({ id, k, time })
+
+describe('CepOperator', () => {
+  test('events wait for the watermark and a match carries its last event time and its key', () => {
+    const operator = operatorFor('a followed by b', { delayMs: 5 })
+    const first = feed(operator, [ev('a1', 1), ev('b1', 3)])
+    expect(first.results.length).toBe(0)
+    expect(operator.buffered).toBe(2)
+    const second = feed(operator, [ev('x1', 9, 'k2')])
+    expect(resultsOf([second])).toEqual(['k1@3:a1 b1'])
+    expect(second.results.origins).toEqual([0])
+    expect(operator.buffered).toBe(1)
+    expect(operator.keys).toBe(1) // k1 holds nothing any more; k2 has its buffered event
+  })
+
+  test('an event not after the watermark when it arrives is late, with the watermark it met', () => {
+    const operator = operatorFor('a followed by b', { delayMs: 2 })
+    const out = feed(operator, [ev('a1', 10), ev('b1', 8), ev('b2', 9), ev('b3', 12)])
+    expect(out.late.values.map((r) => (r as FixtureRow).id)).toEqual(['b1'])
+    expect(out.lateWatermarks).toEqual([8]) // as of a1's record: 10 - 2
+    expect(out.late.origins).toEqual([1])
+    const after = feed(operator, [ev('z', 100, 'k9')])
+    // b2 comes before a1 in event time: a1 is followed by b3.
+    expect(resultsOf([out, after])).toEqual(['k1@12:a1 b3'])
+  })
+
+  test('partial matches time out when the watermark passes their window', () => {
+    const operator = operatorFor('a followed by b', { withinMs: 5 })
+    const out = feed(operator, [ev('a1', 1), ev('a2', 4, 'k2'), ev('z1', 7, 'k3')])
+    expect(timeoutsOf([out])).toEqual(['k1@6:a1'])
+    expect(operator.partialMatches).toBe(1)
+    const later = feed(operator, [ev('z2', 20, 'k3')])
+    expect(timeoutsOf([later])).toEqual(['k2@9:a2'])
+    expect(operator.partialMatches).toBe(0)
+    expect(operator.dropped.timeout).toBe(2)
+    expect(operator.keys).toBe(0)
+  })
+
+  test('absence at the end is a match when the watermark passes its span', () => {
+    const operator = operatorFor('a not followed by b', { withinMs: 5 })
+    const out = feed(operator, [ev('a1', 1), ev('a2', 2, 'k2'), ev('b1', 4, 'k2'), ev('z', 30, 'k3')])
+    expect(resultsOf([out])).toEqual(['k1@6:a1'])
+  })
+
+  test('past the budget the key drops its oldest partial matches, counted', () => {
+    const operator = operatorFor('a followed by any b', { budget: { maxPerKey: 2, maxTotal: 10 } })
+    const out = feed(operator, [ev('a1', 1), ev('a2', 2), ev('a3', 3), ev('b1', 4), ev('z', 5, 'k2')])
+    expect(resultsOf([out])).toEqual(['k1@4:a2 b1', 'k1@4:a3 b1'])
+    expect(operator.dropped.budget).toBe(1)
+  })
+
+  test('a failing key leaves the event out and reports it with its origin', () => {
+    const spec = readPattern('a followed by b')
+    const functions = {
+      ...fixtureFunctions(spec),
+      key: (row: unknown) => {
+        if ((row as FixtureRow).id === 'a2') throw new Error('no key')
+        return (row as FixtureRow).k ?? null
+      },
+    }
+    const operator = new CepOperator(spec, functions, 0, createNfaEngine, ROOMY)
+    const out = feed(operator, [ev('a1', 1), ev('a2', 2), ev('b1', 3), ev('z', 4, 'k2')])
+    expect(out.failures.map((f) => [f.origin, (f.error as Error).message])).toEqual([[1, 'no key']])
+    expect(resultsOf([out])).toEqual(['k1@3:a1 b1'])
+  })
+
+  test('out-of-order input within the delay gives the results of sorted input', () => {
+    // Arrival order is event time plus a jitter under the delay: nothing is late, much is out of order.
+    const arbitrary = fc
+      .uniqueArray(fc.integer({ min: 1, max: 300 }), { minLength: 1, maxLength: 30 })
+      .chain((times) =>
+        fc.tuple(
+          fc.constant(times),
+          fc.array(fc.constantFrom('a', 'b', 'c', 'x'), { minLength: times.length, maxLength: times.length }),
+          fc.array(fc.constantFrom('k1', 'k2'), { minLength: times.length, maxLength: times.length }),
+          fc.array(fc.integer({ min: 0, max: 49 }), { minLength: times.length, maxLength: times.length }),
+          fc.integer({ min: 1, max: 5 }),
+        ),
+      )
+    fc.assert(
+      fc.property(arbitrary, ([times, values, keys, jitters, cuts]) => {
+        const events = times.map((time, i) => ev(`${values[i]}${i}`, time, keys[i]))
+        const sorted = [...events].sort((p, q) => p.time - q.time)
+        const arrival = events
+          .map((e, i) => ({ e, at: e.time + (jitters[i] as number) }))
+          .sort((p, q) => p.at - q.at)
+          .map((x) => x.e)
+        const run = (input: Event[]): [string[], string[]] => {
+          const operator = operatorFor('a followed by b+ followed by c', { delayMs: 60, withinMs: 30 })
+          const outs: CepBatchOutput[] = []
+          const size = Math.ceil(input.length / cuts)
+          for (let i = 0; i < input.length; i += size) {
+            const out = feed(operator, input.slice(i, i + size))
+            expect(out.late.length).toBe(0)
+            outs.push(out)
+          }
+          outs.push(feed(operator, [ev('end', 1_000, 'zz')]))
+          expect(operator.partialMatches).toBe(0)
+          return [resultsOf(outs), timeoutsOf(outs)]
+        }
+        expect(run(arrival)).toEqual(run(sorted))
+      }),
+      { numRuns: 60 },
+    )
+  })
+
+  test('a snapshot after any batch continues identically (random streams)', () => {
+    const arbitrary = fc.tuple(
+      fc.array(
+        fc.record({
+          v: fc.constantFrom('a', 'b', 'c', 'x'),
+          k: fc.constantFrom('k1', 'k2', 'k3'),
+          time: fc.integer({ min: 1, max: 80 }),
+        }),
+        { maxLength: 30 },
+      ),
+      fc.integer({ min: 1, max: 6 }),
+      fc.nat(),
+    )
+    fc.assert(
+      fc.property(arbitrary, ([raw, batchCount, cutAt]) => {
+        const events = raw.map((e, i) => ev(`${e.v}${i}`, e.time, e.k))
+        const size = Math.max(1, Math.ceil(events.length / batchCount))
+        const batches: Event[][] = []
+        for (let i = 0; i < events.length; i += size) batches.push(events.slice(i, i + size))
+        batches.push([ev('end', 1_000, 'zz')])
+        const options = { delayMs: 10, withinMs: 15, skip: 'toNext' }
+        const pattern = 'a followed by b+ followed by c'
+        const whole = operatorFor(pattern, options)
+        const wholeOuts = batches.map((b) => feed(whole, b))
+        const cut = cutAt % batches.length
+        const first = operatorFor(pattern, options)
+        const outs = batches.slice(0, cut).map((b) => feed(first, b))
+        const second = operatorFor(pattern, options)
+        second.restore(first.snapshot())
+        for (const b of batches.slice(cut)) outs.push(feed(second, b))
+        expect(resultsOf(outs)).toEqual(resultsOf(wholeOuts))
+        expect(timeoutsOf(outs)).toEqual(timeoutsOf(wholeOuts))
+        const lateOf = (list: CepBatchOutput[]) =>
+          list.flatMap((o) => o.late.values.map((r) => (r as FixtureRow).id))
+        expect(lateOf(outs)).toEqual(lateOf(wholeOuts))
+        expect([second.keys, second.partialMatches, second.buffered]).toEqual([
+          whole.keys,
+          whole.partialMatches,
+          whole.buffered,
+        ])
+      }),
+      { numRuns: 80 },
+    )
+  })
+
+  test('restoring a snapshot mid-stream continues identically', () => {
+    const batches: Event[][] = [
+      [ev('a1', 1), ev('b1', 2), ev('a2', 3, 'k2')],
+      [ev('b2', 5), ev('x1', 6, 'k2'), ev('b3', 7, 'k2')],
+      [ev('c1', 9), ev('a3', 10), ev('c2', 11, 'k2')],
+      [ev('b4', 14), ev('c3', 20), ev('a4', 30), ev('z', 60, 'k3')],
+    ]
+    const options = { delayMs: 2, withinMs: 12, skip: 'toNext' }
+    const pattern = 'a followed by b+ followed by c'
+    const whole = operatorFor(pattern, options)
+    const wholeOuts = batches.map((b) => feed(whole, b))
+    for (let cut = 1; cut < batches.length; cut++) {
+      const first = operatorFor(pattern, options)
+      const outs = batches.slice(0, cut).map((b) => feed(first, b))
+      expect(first.takeChanged()).toBe(true)
+      const second = operatorFor(pattern, options)
+      second.restore(first.snapshot())
+      expect([second.buffered, second.partialMatches, second.maxTime]).toEqual([
+        first.buffered,
+        first.partialMatches,
+        first.maxTime,
+      ])
+      for (const b of batches.slice(cut)) outs.push(feed(second, b))
+      expect(resultsOf(outs)).toEqual(resultsOf(wholeOuts))
+      expect(timeoutsOf(outs)).toEqual(timeoutsOf(wholeOuts))
+    }
+    expect(resultsOf(wholeOuts).length).toBeGreaterThan(0)
+    expect(timeoutsOf(wholeOuts).length).toBeGreaterThan(0)
+  })
+
+  test('keys that hold nothing are forgotten', () => {
+    const operator = operatorFor('a next b', { delayMs: 1 })
+    for (let round = 0; round < 3; round++) {
+      const events: Event[] = []
+      for (let k = 0; k < 50; k++) events.push(ev(`a${k}`, round * 10 + 1, `key${round}-${k}`))
+      for (let k = 0; k < 50; k++) events.push(ev(`b${k}`, round * 10 + 2, `key${round}-${k}`))
+      events.push(ev('tick', round * 10 + 5, 'clock'))
+      const out = feed(operator, events)
+      expect(out.results.length).toBe(50)
+    }
+    expect(operator.keys).toBe(1) // the clock's last event is still buffered
+    expect(operator.partialMatches).toBe(0)
+  })
+
+  test('a condition that fails is reported with the record whose watermark released the event', () => {
+    const spec = readPattern('a followed by b')
+    const functions = fixtureFunctions(spec, {
+      b: (row) => {
+        if ((row as FixtureRow).id === 'b1') throw new Error('bad b')
+        return (row as FixtureRow).v === 'b'
+      },
+    })
+    const operator = new CepOperator(spec, functions, 0, createNfaEngine, ROOMY)
+    const out = feed(operator, [ev('a1', 1), ev('b1', 2), ev('b2', 3), ev('z', 4, 'k2')])
+    // b1 is released by its own record's watermark (2): that record is the failure's origin.
+    expect(out.failures.map((f) => [f.origin, (f.error as Error).message, f.site])).toEqual([[1, 'bad b', 1]])
+    expect(resultsOf([out])).toEqual(['k1@3:a1 b2'])
+  })
+
+  test('restoring nothing starts empty', () => {
+    const operator = operatorFor('a followed by b', { delayMs: 5 })
+    feed(operator, [ev('a1', 1), ev('b1', 2), ev('a2', 20)])
+    operator.restore(undefined)
+    expect([operator.buffered, operator.partialMatches, operator.keys, operator.maxTime]).toEqual([
+      0,
+      0,
+      0,
+      Number.NEGATIVE_INFINITY,
+    ])
+  })
+})

@@ -1,0 +1,398 @@
+/**
+ * The `match` step's operator (complex event processing; docs/cep.md): event time, keys, late
+ * events, checkpoints and metrics around a PatternEngine (engine.ts) that steps partial matches.
+ *
+ * Event time as Flink's CepOperator keeps it: an event is buffered until the watermark passes it
+ * and released in (time, arrival) order, so out-of-order input matches as sorted input does; an
+ * event not after the watermark when it arrives (as of the source record before its own) is late
+ * (Flink keeps `timestamp > currentWatermark`).
+ * The watermark is the window operators' (event-time.ts: the source's largest event time minus its
+ * delay, as of each source record), so the runner wires a `match` like a window: results name the
+ * source record whose watermark released them.
+ *
+ * Keys (`match by`) get dense ids for the engine; an id is freed once its key holds nothing (no
+ * buffered event, no partial match) so that a stream of distinct keys does not grow the tables.
+ * An event whose key is null (or fails) is left out, as windows leave such events out.
+ */
+import { deserialize, serialize } from 'node:v8'
+import { type EventBatch, pushEvent } from '../artifact/operators.ts'
+import { EventTimeOperator, emptyOutput, refuseLate } from '../window/event-time.ts'
+import type { WindowBatchOutput, WindowedOperator } from '../window/window-operator.ts'
+import type {
+  CepFunctions,
+  DropReason,
+  EngineBudget,
+  EngineMatch,
+  PatternEngine,
+  PatternEngineFactory,
+  ReleasedEvents,
+} from './engine.ts'
+import { matchContext } from './nfa.ts'
+import type { PatternSpec } from './pattern-spec.ts'
+
+/** A batch's output: a window's, plus the timed-out partial matches (`timeout into`). */
+export interface CepBatchOutput extends WindowBatchOutput {
+  /** Records of timed-out partial matches (empty without `timeout into`); origins as results'. */
+  readonly timeouts: EventBatch
+}
+
+/** An event waiting for the watermark. */
+interface Buffered {
+  readonly keyId: number
+  readonly time: number
+  /** Arrival order within the partition, never reused (ties of equal time go by it). */
+  readonly seq: number
+  readonly row: unknown
+}
+
+/** What `sluice explain` watches besides the engine's trace: events as they enter the operator. */
+export interface CepObserver {
+  /** An event was buffered under arrival number `seq` (the engine's trace names events by it). */
+  buffered(seq: number, key: string, time: number, row: unknown): void
+  /** An event arrived not after the watermark; `key` is null when its key is null or fails. */
+  late(key: string | null, time: number, watermark: number, row: unknown): void
+}
+
+const SNAPSHOT_MAGIC = 0x534c4331 // "SLC1"
+
+export class CepOperator extends EventTimeOperator implements WindowedOperator {
+  private engine: PatternEngine
+  private readonly keyIds = new Map<string, number>()
+  private keyStrings: (string | undefined)[] = []
+  private freeIds: number[] = []
+  private bufferedPerKey: number[] = []
+  /** Buffered events, a binary min-heap on (time, seq). */
+  private heap: Buffered[] = []
+  private seq = 0
+  /** The watermark the engine's time was last advanced to. */
+  private advancedTo = Number.NEGATIVE_INFINITY
+  /** Set by explain (runtime/cep/explain.ts); null in normal running. */
+  observer: CepObserver | null = null
+
+  constructor(
+    readonly spec: PatternSpec,
+    private readonly functions: CepFunctions,
+    delayMs: number,
+    private readonly engineFactory: PatternEngineFactory,
+    readonly budget: EngineBudget,
+  ) {
+    super(delayMs)
+    this.engine = engineFactory(spec, functions, budget)
+  }
+
+  /** Partial matches held over all keys. */
+  get partialMatches(): number {
+    return this.engine.partialMatches
+  }
+
+  /** Events waiting for the watermark. */
+  get buffered(): number {
+    return this.heap.length
+  }
+
+  /** Partial matches dropped since the start (or the restore), by reason. */
+  get dropped(): Readonly<Record<DropReason, number>> {
+    return this.engine.dropped
+  }
+
+  /** Keys that hold something. */
+  get keys(): number {
+    return this.keyIds.size
+  }
+
+  get rows(): number {
+    return this.engine.partialMatches + this.heap.length
+  }
+
+  get approximateBytes(): number {
+    // A rough figure: a buffered event or a partial match with its share of the events it holds.
+    return (this.engine.partialMatches + this.heap.length) * 128
+  }
+
+  /** The engine (explain sets its trace). */
+  get patternEngine(): PatternEngine {
+    return this.engine
+  }
+
+  /**
+   * Processes one batch of the step's input. `sourceMaxTimes[o]` is the largest event time among
+   * the batch's source records 0…o; `lastRecord` is the index of the batch's last source record.
+   */
+  process(input: EventBatch, sourceMaxTimes: Float64Array, lastRecord: number): CepBatchOutput {
+    const out: CepBatchOutput = { ...emptyOutput(), timeouts: emptyBatch() }
+    let next = 0
+    for (let i = 0; i < input.length; i++) {
+      const origin = input.origins[i] as number
+      // The watermark the event meets is the one before its own record moved it (Flink's
+      // current watermark when the element arrives): with no delay, an in-order event is on time.
+      const before = this.recordSeenBy(origin) - 1
+      const watermark = this.watermarkAt(sourceMaxTimes, before)
+      if (watermark >= this.dueAt()) this.fireThrough(next, before, sourceMaxTimes, out)
+      next = Math.max(next, before + 1)
+      const time = input.timestamps[i] as number
+      if (!(time > watermark)) {
+        if (this.observer !== null) this.observeLate(input.values[i], time, watermark)
+        refuseLate(out, input, i, watermark)
+        continue
+      }
+      const key = this.keyOf(input.values[i], origin, out)
+      if (key === null) continue
+      this.buffer(this.idOf(key), time, input.values[i])
+    }
+    this.finishBatch(next, lastRecord, sourceMaxTimes, out)
+    if (lastRecord >= 0) {
+      const watermark = this.maxTime - this.delayMs
+      // Partial matches may time out with no event to release: the watermark alone moves them.
+      if (watermark > this.advancedTo) this.advance(watermark, lastRecord, [], out)
+    }
+    return out as CepBatchOutput
+  }
+
+  protected dueAt(): number {
+    return this.heap.length === 0 ? Number.POSITIVE_INFINITY : (this.heap[0] as Buffered).time
+  }
+
+  protected collect(watermark: number, origin: number, out: WindowBatchOutput): void {
+    const released = this.release(watermark)
+    const matches: EngineMatch[] = []
+    const failures: { seq: number; error: unknown; site: number }[] = []
+    if (this.engine.wantsMasks) this.fillMasks(released, origin, out)
+    this.engine.step(released, matches, failures)
+    for (const f of failures) out.failures.push({ origin, error: f.error, site: f.site })
+    this.emitMatches(matches, origin, out)
+    const touched: number[] = []
+    for (let i = 0; i < released.length; i++) touched.push(released.keyIds[i] as number)
+    for (const m of matches) touched.push(m.keyId)
+    this.advance(watermark, origin, touched, out as CepBatchOutput)
+  }
+
+  /** Advances the engine's time to `watermark`; emits what ended and frees keys left with nothing. */
+  private advance(
+    watermark: number,
+    origin: number,
+    touched: number[],
+    out: CepBatchOutput | WindowBatchOutput,
+  ): void {
+    const matches: EngineMatch[] = []
+    const timeouts: EngineMatch[] = []
+    this.engine.advanceTime(watermark, matches, timeouts)
+    this.advancedTo = watermark
+    this.emitMatches(matches, origin, out)
+    this.emitTimeouts(timeouts, origin, out as CepBatchOutput)
+    for (const m of matches) touched.push(m.keyId)
+    for (const t of timeouts) touched.push(t.keyId)
+    if (matches.length > 0 || timeouts.length > 0 || touched.length > 0) this.changed = true
+    for (const id of touched) this.freeIfEmpty(id)
+  }
+
+  /** The buffered events at or before the watermark, in (time, seq) order. */
+  private release(watermark: number): ReleasedEvents {
+    const events: Buffered[] = []
+    while (this.heap.length > 0 && (this.heap[0] as Buffered).time <= watermark)
+      events.push(heapPop(this.heap))
+    const n = events.length
+    const released: ReleasedEvents = {
+      length: n,
+      keyIds: new Int32Array(n),
+      times: new Float64Array(n),
+      seqs: new Float64Array(n),
+      rows: new Array(n),
+      masks: new Uint32Array(this.engine.wantsMasks ? n : 0),
+    }
+    events.forEach((e, i) => {
+      released.keyIds[i] = e.keyId
+      released.times[i] = e.time
+      released.seqs[i] = e.seq
+      released.rows[i] = e.row
+      this.bufferedPerKey[e.keyId] = (this.bufferedPerKey[e.keyId] ?? 1) - 1
+    })
+    if (n > 0) this.changed = true
+    return released
+  }
+
+  /** The kernel's event-local conditions, evaluated over the released rows. */
+  private fillMasks(released: ReleasedEvents, origin: number, out: WindowBatchOutput): void {
+    const masks = this.functions.masks
+    if (masks === undefined) return
+    const errors: { index: number; error: unknown; site: number }[] = []
+    masks(released.rows, released.length, released.masks, new Uint8Array(released.length), errors)
+    for (const e of errors) out.failures.push({ origin, error: e.error, site: e.site })
+  }
+
+  private emitMatches(matches: readonly EngineMatch[], origin: number, out: WindowBatchOutput): void {
+    for (const match of matches) {
+      const key = this.keyStrings[match.keyId] as string
+      try {
+        pushEvent(out.results, this.functions.select(matchContext(match), key), key, match.time, origin)
+      } catch (error) {
+        out.failures.push({ origin, error, site: siteOf(error) })
+      }
+    }
+  }
+
+  private emitTimeouts(timeouts: readonly EngineMatch[], origin: number, out: CepBatchOutput): void {
+    const timeout = this.functions.timeout
+    if (timeout === null) return
+    for (const match of timeouts) {
+      const key = this.keyStrings[match.keyId] as string
+      try {
+        pushEvent(out.timeouts, timeout(matchContext(match), key, match.time), key, match.time, origin)
+      } catch (error) {
+        out.failures.push({ origin, error, site: siteOf(error) })
+      }
+    }
+  }
+
+  private keyOf(event: unknown, origin: number, out: WindowBatchOutput): string | null {
+    try {
+      return this.functions.key(event)
+    } catch (error) {
+      out.failures.push({ origin, error, site: siteOf(error) })
+      return null
+    }
+  }
+
+  private observeLate(row: unknown, time: number, watermark: number): void {
+    let key: string | null = null
+    try {
+      key = this.functions.key(row)
+    } catch {
+      // Its key fails: late all the same, and explain says so without one.
+    }
+    this.observer?.late(key, time, watermark, row)
+  }
+
+  private buffer(keyId: number, time: number, row: unknown): void {
+    this.observer?.buffered(this.seq, this.keyStrings[keyId] as string, time, row)
+    heapPush(this.heap, { keyId, time, seq: this.seq++, row })
+    this.bufferedPerKey[keyId] = (this.bufferedPerKey[keyId] ?? 0) + 1
+    this.changed = true
+  }
+
+  private idOf(key: string): number {
+    const known = this.keyIds.get(key)
+    if (known !== undefined) return known
+    const id = this.freeIds.pop() ?? this.keyStrings.length
+    this.keyIds.set(key, id)
+    this.keyStrings[id] = key
+    this.bufferedPerKey[id] = 0
+    return id
+  }
+
+  private freeIfEmpty(id: number): void {
+    const key = this.keyStrings[id]
+    if (key === undefined || (this.bufferedPerKey[id] ?? 0) > 0 || !this.engine.keyIsEmpty(id)) return
+    this.keyIds.delete(key)
+    this.keyStrings[id] = undefined
+    this.freeIds.push(id)
+  }
+
+  // ---- checkpoints -----------------------------------------------------------------------------
+
+  /** The watermark, the buffered events, the live keys and the engine's partial matches. */
+  snapshot(): Buffer {
+    const keys: [number, string][] = []
+    for (const [key, id] of this.keyIds) keys.push([id, key])
+    const body = serialize({
+      maxTime: this.maxTime,
+      advancedTo: this.advancedTo,
+      seq: this.seq,
+      keys,
+      buffered: this.heap.map((e) => [e.keyId, e.time, e.seq, e.row]),
+      engine: this.engine.snapshot(),
+    })
+    const header = Buffer.alloc(4)
+    header.writeUInt32BE(SNAPSHOT_MAGIC, 0)
+    return Buffer.concat([header, body])
+  }
+
+  restore(bytes: Buffer | Uint8Array | undefined): void {
+    this.keyIds.clear()
+    this.keyStrings = []
+    this.freeIds = []
+    this.bufferedPerKey = []
+    this.heap = []
+    this.seq = 0
+    this.maxTime = Number.NEGATIVE_INFINITY
+    this.advancedTo = Number.NEGATIVE_INFINITY
+    this.changed = false
+    if (bytes === undefined || bytes.length === 0) {
+      // Nothing to restore: a fresh engine (its trace, if any, carries over).
+      const trace = this.engine.trace
+      this.engine = this.engineFactory(this.spec, this.functions, this.budget)
+      this.engine.trace = trace
+      return
+    }
+    const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+    if (buffer.length < 4 || buffer.readUInt32BE(0) !== SNAPSHOT_MAGIC)
+      throw new Error('the snapshot is not a match step snapshot of a version this runtime reads')
+    const state = deserialize(buffer.subarray(4)) as {
+      maxTime: number
+      advancedTo: number
+      seq: number
+      keys: [number, string][]
+      buffered: [number, number, number, unknown][]
+      engine: Uint8Array
+    }
+    this.maxTime = state.maxTime
+    this.advancedTo = state.advancedTo
+    this.seq = state.seq
+    for (const [id, key] of state.keys) {
+      this.keyIds.set(key, id)
+      this.keyStrings[id] = key
+      this.bufferedPerKey[id] = 0
+    }
+    for (let id = 0; id < this.keyStrings.length; id++)
+      if (this.keyStrings[id] === undefined) this.freeIds.push(id)
+    this.freeIds.reverse()
+    for (const [keyId, time, seq, row] of state.buffered) {
+      heapPush(this.heap, { keyId, time, seq, row })
+      this.bufferedPerKey[keyId] = (this.bufferedPerKey[keyId] ?? 0) + 1
+    }
+    this.engine.restore(state.engine)
+  }
+}
+
+function siteOf(error: unknown): number {
+  const site = (error as { site?: unknown } | null)?.site
+  return typeof site === 'number' ? site : 0
+}
+
+function emptyBatch(): EventBatch {
+  return { values: [], keys: [], timestamps: [], origins: [], length: 0 }
+}
+
+function before(a: Buffered, b: Buffered): boolean {
+  return a.time < b.time || (a.time === b.time && a.seq < b.seq)
+}
+
+function heapPush(heap: Buffered[], item: Buffered): void {
+  heap.push(item)
+  let i = heap.length - 1
+  while (i > 0) {
+    const parent = (i - 1) >> 1
+    if (!before(heap[i] as Buffered, heap[parent] as Buffered)) break
+    ;[heap[i], heap[parent]] = [heap[parent] as Buffered, heap[i] as Buffered]
+    i = parent
+  }
+}
+
+function heapPop(heap: Buffered[]): Buffered {
+  const top = heap[0] as Buffered
+  const last = heap.pop() as Buffered
+  if (heap.length > 0) {
+    heap[0] = last
+    let i = 0
+    for (;;) {
+      const l = 2 * i + 1
+      const r = l + 1
+      let m = i
+      if (l < heap.length && before(heap[l] as Buffered, heap[m] as Buffered)) m = l
+      if (r < heap.length && before(heap[r] as Buffered, heap[m] as Buffered)) m = r
+      if (m === i) break
+      ;[heap[i], heap[m]] = [heap[m] as Buffered, heap[i] as Buffered]
+      i = m
+    }
+  }
+  return top
+}

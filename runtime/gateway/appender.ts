@@ -1,0 +1,190 @@
+/**
+ * Group commit for the gateway: the records of concurrent requests for one topic are appended
+ * together, one `Log.append` at a time per topic. While an append is in flight, new records queue;
+ * when it resolves, everything queued goes out as the next append. Under load that is one append
+ * (one fsync on the embedded log under `batch` durability, one produce request on Kafka) for many
+ * requests, and no request waits for more than the append in flight plus its own.
+ *
+ * A request's promise resolves only after the log acknowledged its records (the embedded log's
+ * append resolves after its durability policy's sync; Kafka's after acks=all of the idempotent
+ * producer), with each record's position, or null where the log refused it (AppendOptions.onRefused).
+ *
+ * An unavailable log (a broker restart) is retried with back-off for up to `appendTimeoutMs`; the
+ * records the log acknowledged before a failure are not sent again (SluiceError.appended), and a
+ * request all of whose records were acknowledged that way resolves (their offsets unknown: -1).
+ * The others then reject with LOG_UNAVAILABLE: some of their records may be in the log, so a client
+ * that sends them again may duplicate them (at-least-once).
+ */
+import { SluiceError } from '../errors.ts'
+import type { Log, OutgoingRecord, RecordPosition } from '../log/index.ts'
+import { type Backoff, backoffDelay, DEFAULT_BACKOFF, isRetryable, sleep } from '../log/retry.ts'
+
+/** Where a record went: its position, or why the log refused it. */
+export type AppendResult =
+  | { readonly partition: number; readonly offset: number }
+  | { readonly refused: string }
+
+interface Waiter {
+  readonly records: readonly OutgoingRecord[]
+  readonly resolve: (results: AppendResult[]) => void
+  readonly reject: (error: unknown) => void
+}
+
+export interface GroupAppenderOptions {
+  /** Most records in one append. Default 10,000. */
+  readonly maxRecordsPerAppend?: number
+  /** How long an append may wait out an unavailable log before its requests fail. Default 30 s. */
+  readonly appendTimeoutMs?: number
+  readonly backoff?: Backoff
+  /** Told of each retryable failure and of the append that succeeds after some. */
+  readonly onAvailability?: (available: boolean, error?: unknown) => void
+}
+
+export class GroupAppender {
+  private readonly queues = new Map<string, Waiter[]>()
+  private readonly flushing = new Set<string>()
+  private readonly idleWaiters: (() => void)[] = []
+  private readonly stopWaiting = new AbortController()
+  private pending = 0
+  /** The last append failed with a retryable error and none has succeeded since. */
+  unavailable = false
+
+  constructor(
+    private readonly log: Pick<Log, 'append'>,
+    private readonly options: GroupAppenderOptions = {},
+  ) {}
+
+  /** Appends `records` (in order) with other requests' records; resolves once the log holds them. */
+  append(topic: string, records: readonly OutgoingRecord[]): Promise<AppendResult[]> {
+    if (records.length === 0) return Promise.resolve([])
+    return new Promise((resolve, reject) => {
+      let queue = this.queues.get(topic)
+      if (queue === undefined) {
+        queue = []
+        this.queues.set(topic, queue)
+      }
+      queue.push({ records, resolve, reject })
+      this.pending++
+      if (!this.flushing.has(topic)) void this.flush(topic)
+    })
+  }
+
+  /** Resolves when nothing is queued or in flight. */
+  idle(): Promise<void> {
+    if (this.pending === 0) return Promise.resolve()
+    return new Promise((resolve) => this.idleWaiters.push(resolve))
+  }
+
+  /** Ends back-off waits at once: requests still waiting for an unavailable log fail. */
+  abortWaiting(): void {
+    this.stopWaiting.abort()
+  }
+
+  private async flush(topic: string): Promise<void> {
+    this.flushing.add(topic)
+    const queue = this.queues.get(topic)!
+    const max = this.options.maxRecordsPerAppend ?? 10_000
+    try {
+      while (queue.length > 0) {
+        // Whole requests, up to `max` records (at least one request, however large).
+        const group: Waiter[] = []
+        let count = 0
+        while (queue.length > 0 && (group.length === 0 || count + queue[0]!.records.length <= max)) {
+          const waiter = queue.shift()!
+          group.push(waiter)
+          count += waiter.records.length
+        }
+        await this.appendGroup(topic, group, count)
+        this.pending -= group.length
+      }
+    } finally {
+      this.flushing.delete(topic)
+      if (this.pending === 0) for (const wake of this.idleWaiters.splice(0)) wake()
+    }
+  }
+
+  private async appendGroup(topic: string, group: readonly Waiter[], count: number): Promise<void> {
+    const records: OutgoingRecord[] = group.length === 1 ? [...group[0]!.records] : []
+    if (group.length > 1)
+      for (const waiter of group) for (const record of waiter.records) records.push(record)
+    const results: (AppendResult | undefined)[] = new Array(count)
+    const deadline = performance.now() + (this.options.appendTimeoutMs ?? 30_000)
+    const backoff = this.options.backoff ?? DEFAULT_BACKOFF
+    let done = 0
+    let failures = 0
+    for (;;) {
+      const base = done
+      const refused = new Map<number, string>()
+      try {
+        const positions: RecordPosition[] = await this.log.append(
+          topic,
+          done === 0 ? records : records.slice(done),
+          {
+            onRefused: (index, reason) => refused.set(base + index, reason),
+          },
+        )
+        let p = 0
+        for (let i = base; i < count; i++) {
+          const reason = refused.get(i)
+          if (reason !== undefined) results[i] = { refused: reason }
+          else {
+            const position = positions[p++]!
+            results[i] = { partition: position.partition, offset: position.offset }
+          }
+        }
+        if (this.unavailable) {
+          this.unavailable = false
+          this.options.onAvailability?.(true)
+        }
+        break
+      } catch (error) {
+        if (!isRetryable(error)) {
+          this.settle(group, results, error)
+          return
+        }
+        const acknowledged = error.appended ?? 0
+        for (let i = done; i < done + acknowledged; i++) results[i] = { partition: -1, offset: -1 }
+        done += acknowledged
+        failures++
+        this.unavailable = true
+        this.options.onAvailability?.(false, error)
+        const wait = backoffDelay(failures, backoff)
+        if (performance.now() + wait > deadline || this.stopWaiting.signal.aborted) {
+          this.settle(
+            group,
+            results,
+            new SluiceError(
+              'KAFKA_UNAVAILABLE',
+              `the log did not take the events in time: ${error.message}`,
+              {
+                cause: error,
+                retryable: true,
+              },
+            ),
+          )
+          return
+        }
+        await sleep(wait, this.stopWaiting.signal)
+      }
+    }
+    this.settle(group, results, null)
+  }
+
+  /** Resolves each request whose records all have results; rejects the rest with `error`. */
+  private settle(
+    group: readonly Waiter[],
+    results: readonly (AppendResult | undefined)[],
+    error: unknown,
+  ): void {
+    let offset = 0
+    for (const waiter of group) {
+      const own = results.slice(offset, offset + waiter.records.length)
+      offset += waiter.records.length
+      // A loop, not every(): results is sparse, and every() skips holes.
+      let complete = true
+      for (let i = 0; i < own.length; i++) if (own[i] === undefined) complete = false
+      if (complete) waiter.resolve(own as AppendResult[])
+      else waiter.reject(error)
+    }
+  }
+}

@@ -1,0 +1,842 @@
+/**
+ * The event gateway: producers POST events over HTTP or send them over a WebSocket, and get an
+ * acknowledgement once the log holds them. This file is the only one that touches µWebSockets.js
+ * (docs/decisions/0026-uwebsockets-provenance.md); parsing (events.ts), validation (validate.ts),
+ * rate limits (rate-limit.ts) and group commit (appender.ts) know nothing of it.
+ *
+ * Routes:
+ *   POST /streams/:source/events   one event, a JSON array, NDJSON or CloudEvents (events.ts)
+ *   GET  /streams/:source/ws       WebSocket: each message one event or a JSON array; one ack per message
+ *   GET  /healthz, /readyz         liveness; readiness (503 while draining or the log is unreachable)
+ *   GET  /metrics                  the registry in Prometheus text format
+ *   GET|PUT /admin/limits          the rate limits in force; PUT replaces them (rate-limit.ts)
+ *
+ * Answers: a single event 200 `{partition, offset}` or its error; a batch 200 (all accepted) or 207
+ * with `{accepted, rejected, results}`, one result per event in order: `{status: 200, partition,
+ * offset}` or `{status, error_code, message, field?, rule?}`. Nothing valid in a batch is held back
+ * by an invalid neighbour. Refusals of a whole request: 404 unknown stream, 413 over the request
+ * size, 415 media type, 429 rate limit and 503 overload or draining, with Retry-After (seconds).
+ * A WebSocket ack is `{seq, accepted, rejected, results}` (seq counts the connection's messages
+ * from 1), or `{seq, error_code, message, retryAfterMs?}` for a message refused whole.
+ *
+ * A WebSocket message over `maxRequestBytes` closes its connection at once (uWebSockets.js reads no
+ * further; the client sees 1006).
+ *
+ * Memory stays bounded: a request may have at most `maxRequestBytes`, and the bytes of all requests
+ * being received or waiting for the log at most `maxInFlightBytes`; beyond that a request is
+ * answered 503 at once (it is never buffered), so under overload the gateway sheds load.
+ */
+
+import type {
+  HttpRequest,
+  HttpResponse,
+  TemplatedApp,
+  us_listen_socket,
+  us_socket_context_t,
+  WebSocket,
+} from 'uWebSockets.js'
+import { createRequire } from 'node:module'
+import { SluiceError } from '../errors.ts'
+import type { Log, OutgoingRecord } from '../log/index.ts'
+import type { Counter, Gauge, Histogram, MetricsRegistry } from '../metrics/registry.ts'
+import { type Logger, silentLogger } from '../observability/logger.ts'
+import { type AppendResult, GroupAppender } from './appender.ts'
+import { type GatewayError, gatewayError, statusOf } from './errors.ts'
+import { type IncomingItem, parseBody } from './events.ts'
+import { RateLimiter, type RateLimits, validateLimits } from './rate-limit.ts'
+import type { IngestStream } from './streams.ts'
+import { type RequestContext, toRecord } from './validate.ts'
+
+// Through require: the package is CommonJS whose exports Node cannot detect statically, so a named
+// ESM import of it fails outside a bundler.
+const uws = createRequire(import.meta.url)('uWebSockets.js') as typeof import('uWebSockets.js')
+
+export interface GatewayOptions {
+  readonly log: Log
+  readonly streams: ReadonlyMap<string, IngestStream>
+  readonly metrics: MetricsRegistry
+  readonly logger?: Logger
+  /** Default 127.0.0.1. */
+  readonly host?: string
+  /** 0: any free port (see Gateway.port). */
+  readonly port: number
+  /** Largest request body (and WebSocket message). Default 4 MiB. */
+  readonly maxRequestBytes?: number
+  /** Largest event. Default 256 KiB. */
+  readonly maxEventBytes?: number
+  /** Bytes of requests being received or waiting for the log, at most. Default 64 MiB. */
+  readonly maxInFlightBytes?: number
+  /** Default: no limits. */
+  readonly limits?: RateLimits
+  /** When set, /admin/* needs `Authorization: Bearer <token>`. */
+  readonly adminToken?: string
+  /** How long an append may wait out an unavailable log before its requests get 503. Default 30 s. */
+  readonly appendTimeoutMs?: number
+  /** How long /readyz waits for the log to answer. Default 2 s. */
+  readonly readyTimeoutMs?: number
+  /** Test seam: the rate limiter's clock (ms). */
+  readonly now?: () => number
+}
+
+export const GATEWAY_DEFAULTS = {
+  host: '127.0.0.1',
+  maxRequestBytes: 4 * 1024 * 1024,
+  maxEventBytes: 256 * 1024,
+  maxInFlightBytes: 64 * 1024 * 1024,
+  appendTimeoutMs: 30_000,
+  readyTimeoutMs: 2_000,
+} as const
+
+/** Retry-After for overload and draining: the client should come back soon, not at once. */
+const OVERLOAD_RETRY_MS = 1000
+const ADMIN_BODY_BYTES = 64 * 1024
+const ACK_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5]
+
+const REASONS: Readonly<Record<number, string>> = {
+  200: 'OK',
+  207: 'Multi-Status',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  413: 'Content Too Large',
+  415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+}
+
+type Protocol = 'http' | 'websocket' | 'grpc'
+
+interface GatewayMetrics {
+  readonly requests: Counter
+  readonly events: Counter
+  readonly bytes: Counter
+  readonly rejections: Counter
+  readonly ackSeconds: Histogram
+  readonly inFlight: Gauge
+}
+
+interface SocketData {
+  readonly stream: IngestStream
+  readonly apiKey: string
+  readonly context: RequestContext
+  seq: number
+  closed: boolean
+}
+
+/** What a handled request or message comes to: one status and JSON body. */
+export interface Outcome {
+  readonly status: number
+  readonly body: unknown
+  readonly retryAfterMs?: number
+}
+
+export class Gateway {
+  readonly limiter: RateLimiter
+  private readonly appender: GroupAppender
+  private readonly app: TemplatedApp
+  private listenSocket: us_listen_socket | null = null
+  private listenPort = 0
+  private inFlightBytes = 0
+  /** Requests and WebSocket messages being handled. */
+  private active = 0
+  private readonly activeWaiters: (() => void)[] = []
+  private readonly sockets = new Set<WebSocket<SocketData>>()
+  private draining = false
+  private drained: Promise<void> | null = null
+  private readonly logger: Logger
+  private readonly metrics: GatewayMetrics
+  private readonly settings: Required<
+    Pick<
+      GatewayOptions,
+      'host' | 'maxRequestBytes' | 'maxEventBytes' | 'maxInFlightBytes' | 'appendTimeoutMs' | 'readyTimeoutMs'
+    >
+  >
+
+  private constructor(private readonly options: GatewayOptions) {
+    this.settings = {
+      host: options.host ?? GATEWAY_DEFAULTS.host,
+      maxRequestBytes: options.maxRequestBytes ?? GATEWAY_DEFAULTS.maxRequestBytes,
+      maxEventBytes: options.maxEventBytes ?? GATEWAY_DEFAULTS.maxEventBytes,
+      maxInFlightBytes: options.maxInFlightBytes ?? GATEWAY_DEFAULTS.maxInFlightBytes,
+      appendTimeoutMs: options.appendTimeoutMs ?? GATEWAY_DEFAULTS.appendTimeoutMs,
+      readyTimeoutMs: options.readyTimeoutMs ?? GATEWAY_DEFAULTS.readyTimeoutMs,
+    }
+    for (const name of [
+      'maxRequestBytes',
+      'maxEventBytes',
+      'maxInFlightBytes',
+      'appendTimeoutMs',
+      'readyTimeoutMs',
+    ] as const) {
+      const value = this.settings[name]
+      if (!Number.isSafeInteger(value) || value < 1) {
+        throw new SluiceError('CONFIG_INVALID', `gateway ${name} must be a positive integer, got ${value}`)
+      }
+    }
+    this.logger = (options.logger ?? silentLogger).child({ component: 'gateway' })
+    this.limiter = new RateLimiter(options.limits ?? {}, options.now)
+    this.appender = new GroupAppender(options.log, {
+      appendTimeoutMs: this.settings.appendTimeoutMs,
+      onAvailability: (available, error) => {
+        if (available) this.logger.info('log available again; appends go through')
+        else this.logger.warn('log unavailable; retrying appends with back-off', { error: String(error) })
+      },
+    })
+    const m = options.metrics
+    this.metrics = {
+      requests: m.counter(
+        'sluice_gateway_requests_total',
+        'Gateway requests (HTTP requests and WebSocket messages) answered, by protocol and HTTP status.',
+      ),
+      events: m.counter(
+        'sluice_gateway_events_total',
+        'Events the gateway received, by stream and outcome (accepted: the log holds them; rejected).',
+      ),
+      bytes: m.counter(
+        'sluice_gateway_received_bytes_total',
+        'Bytes of request bodies and WebSocket messages received, by protocol.',
+      ),
+      rejections: m.counter(
+        'sluice_gateway_rejections_total',
+        'Events or whole requests the gateway refused, by reason (the error code of its answer).',
+      ),
+      ackSeconds: m.histogram(
+        'sluice_gateway_ack_seconds',
+        'Time from a request or message fully received to its answer (for accepted events: until the log held them), by protocol.',
+        ACK_BUCKETS,
+      ),
+      inFlight: m.gauge(
+        'sluice_gateway_in_flight_bytes',
+        'Bytes of requests being received or waiting for the log; bounded by the gateway’s maxInFlightBytes.',
+      ),
+    }
+    this.metrics.inFlight.set(0)
+    this.app = this.routes(uws.App())
+  }
+
+  /** Starts listening; rejects with CONFIG_INVALID when the address cannot be bound. */
+  static async start(options: GatewayOptions): Promise<Gateway> {
+    const gateway = new Gateway(options)
+    const { host } = gateway.settings
+    await new Promise<void>((resolve, reject) => {
+      gateway.app.listen(host, options.port, (socket) => {
+        if (socket === false) {
+          gateway.app.close()
+          reject(
+            new SluiceError(
+              'CONFIG_INVALID',
+              `the gateway cannot listen on ${host}:${options.port} (in use, or not an address of this machine)`,
+            ),
+          )
+          return
+        }
+        gateway.listenSocket = socket
+        gateway.listenPort = uws.us_socket_local_port(socket)
+        resolve()
+      })
+    })
+    return gateway
+  }
+
+  get port(): number {
+    return this.listenPort
+  }
+
+  get url(): string {
+    return `http://${this.settings.host}:${this.listenPort}`
+  }
+
+  /** Bytes of requests being received or waiting for the log now. */
+  get bytesInFlight(): number {
+    return this.inFlightBytes
+  }
+
+  /**
+   * Graceful stop: accepts no new connection or request (503 DRAINING), waits up to `timeoutMs`
+   * for the requests and messages in hand to be answered (their events appended and acknowledged),
+   * then closes every connection (WebSockets with 1001 Going Away).
+   */
+  drain(timeoutMs = 30_000): Promise<void> {
+    this.drained ??= this.drainOnce(timeoutMs)
+    return this.drained
+  }
+
+  private async drainOnce(timeoutMs: number): Promise<void> {
+    this.draining = true
+    if (this.listenSocket) uws.us_listen_socket_close(this.listenSocket)
+    this.listenSocket = null
+    if (this.active > 0) {
+      let timer: ReturnType<typeof setTimeout> | undefined
+      await Promise.race([
+        new Promise<void>((resolve) => this.activeWaiters.push(resolve)),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, timeoutMs)
+        }),
+      ])
+      clearTimeout(timer)
+      if (this.active > 0) {
+        this.logger.warn('drain timed out; requests still waiting for the log are cut off', {
+          active: this.active,
+        })
+        this.appender.abortWaiting()
+        await this.appender.idle()
+      }
+    }
+    for (const ws of this.sockets) ws.end(1001, 'the node is shutting down')
+    this.sockets.clear()
+    this.app.close()
+  }
+
+  private routes(app: TemplatedApp): TemplatedApp {
+    return app
+      .post('/streams/:source/events', (res, req) => this.events(res, req))
+      .ws<SocketData>('/streams/:source/ws', {
+        maxPayloadLength: this.settings.maxRequestBytes,
+        idleTimeout: 120,
+        // A client that does not read its acks is disconnected at 1 MiB of them, rather than
+        // having acks dropped (uWebSockets.js's default) or buffered without bound.
+        maxBackpressure: 1024 * 1024,
+        closeOnBackpressureLimit: 1,
+        upgrade: (res, req, context) => this.upgrade(res, req, context),
+        open: (ws) => {
+          this.sockets.add(ws)
+        },
+        message: (ws, message) => this.message(ws, Buffer.from(new Uint8Array(message))),
+        close: (ws) => {
+          ws.getUserData().closed = true
+          this.sockets.delete(ws)
+        },
+      })
+      .get('/healthz', (res) => this.send(res, 'http', { status: 200, body: { status: 'ok' } }, false))
+      .get('/readyz', (res) => this.ready(res))
+      .get('/metrics', (res) => this.scrape(res))
+      .get('/admin/limits', (res, req) => this.admin(res, req, false))
+      .put('/admin/limits', (res, req) => this.admin(res, req, true))
+      .any('/*', (res, req) =>
+        this.send(
+          res,
+          'http',
+          fail(
+            gatewayError(
+              'NOT_FOUND',
+              `no route ${req.getMethod().toUpperCase()} ${req.getUrl()}: events go to POST /streams/SOURCE/events or the WebSocket /streams/SOURCE/ws`,
+            ),
+          ),
+          false,
+        ),
+      )
+  }
+
+  // --- HTTP events ---------------------------------------------------------------------------
+
+  private events(res: HttpResponse, req: HttpRequest): void {
+    const source = decodeSegment(req.getParameter(0) ?? '')
+    const contentType = req.getHeader('content-type')
+    const declared = req.getHeader('content-length')
+    const apiKey = req.getHeader('x-api-key')
+    const context = requestContext(req)
+    const ce: Record<string, string> = {}
+    req.forEach((name, value) => {
+      if (name.startsWith('ce-')) ce[name.slice(3)] = value
+    })
+    const state = { done: false, aborted: false, reserved: 0 }
+    this.begin()
+    const finish = (outcome: Outcome, started: number | null, closeConnection: boolean) => {
+      if (state.done) return
+      state.done = true
+      this.release(state.reserved)
+      state.reserved = 0
+      if (!state.aborted) this.send(res, 'http', outcome, closeConnection || this.draining)
+      if (started !== null)
+        this.metrics.ackSeconds.labels({ protocol: 'http' }).observe((performance.now() - started) / 1000)
+      this.end()
+    }
+    res.onAborted(() => {
+      state.aborted = true
+      finish({ status: 499, body: null }, null, true)
+    })
+    if (this.draining) {
+      finish(fail(draining()), null, true)
+      return
+    }
+    const stream = this.options.streams.get(source)
+    if (stream === undefined) {
+      finish(fail(this.unknownStream(source)), null, true)
+      return
+    }
+    const length = /^\d+$/.test(declared) ? Number(declared) : 0
+    if (length > this.settings.maxRequestBytes) {
+      finish(fail(this.tooLarge(length)), null, true)
+      return
+    }
+    if (!this.reserve(length)) {
+      finish(fail(this.overloaded()), null, true)
+      return
+    }
+    state.reserved = length
+    const chunks: Buffer[] = []
+    let received = 0
+    res.onData((chunk, isLast) => {
+      if (state.done) return
+      const bytes = Buffer.from(new Uint8Array(chunk))
+      received += bytes.length
+      if (received > this.settings.maxRequestBytes) {
+        finish(fail(this.tooLarge(received)), null, true)
+        return
+      }
+      if (received > state.reserved) {
+        if (!this.reserve(received - state.reserved)) {
+          finish(fail(this.overloaded()), null, true)
+          return
+        }
+        state.reserved = received
+      }
+      chunks.push(bytes)
+      if (!isLast) return
+      this.metrics.bytes.labels({ protocol: 'http' }).inc(received)
+      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
+      const started = performance.now()
+      const parsed = parseBody(contentType, body, ce)
+      if ('error' in parsed) {
+        finish(fail(this.reject(parsed.error)), started, false)
+        return
+      }
+      this.ingest(stream, parsed.items, parsed.batch, apiKey, context).then(
+        (outcome) => finish(outcome, started, false),
+        (error: unknown) => finish(fail(this.appendFailure(error)), started, false),
+      )
+    })
+  }
+
+  /** Validates, rate-limits and appends a request's or message's events. */
+  private async ingest(
+    stream: IngestStream,
+    items: readonly IncomingItem[],
+    batch: boolean,
+    apiKey: string,
+    context: RequestContext,
+  ): Promise<Outcome> {
+    const errors: (GatewayError | null)[] = new Array(items.length).fill(null)
+    const records: OutgoingRecord[] = []
+    const indexes: number[] = []
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]!
+      const checked = 'error' in item ? item : toRecord(stream, item, context, this.settings.maxEventBytes)
+      if ('error' in checked) errors[i] = checked.error
+      else {
+        records.push(checked.record)
+        indexes.push(i)
+      }
+    }
+    if (records.length > 0) {
+      const decision = this.limiter.take(apiKey, stream.name, records.length)
+      if (!decision.allowed) {
+        this.metrics.events.labels({ stream: stream.name, outcome: 'rejected' }).inc(items.length)
+        return fail(
+          this.reject(
+            gatewayError('RATE_LIMITED', decision.message, { retryAfterMs: decision.retryAfterMs }),
+            1,
+          ),
+        )
+      }
+    }
+    const appended: AppendResult[] = await this.appender.append(stream.topic, records)
+    const results: unknown[] = new Array(items.length)
+    let accepted = 0
+    for (let r = 0; r < indexes.length; r++) {
+      const result = appended[r]!
+      if ('refused' in result)
+        errors[indexes[r]!] = gatewayError('LOG_REFUSED', `the log refused the event: ${result.refused}`)
+      else {
+        results[indexes[r]!] = { status: 200, partition: result.partition, offset: result.offset }
+        accepted++
+      }
+    }
+    for (let i = 0; i < items.length; i++) {
+      const error = errors[i]
+      if (error) {
+        this.reject(error)
+        results[i] = { status: statusOf(error), ...error }
+      }
+    }
+    const rejected = items.length - accepted
+    if (accepted > 0) this.metrics.events.labels({ stream: stream.name, outcome: 'accepted' }).inc(accepted)
+    if (rejected > 0) this.metrics.events.labels({ stream: stream.name, outcome: 'rejected' }).inc(rejected)
+    if (!batch) {
+      const error = errors[0]
+      if (error) return { status: statusOf(error), body: error }
+      const { partition, offset } = results[0] as { partition: number; offset: number }
+      return { status: 200, body: { partition, offset } }
+    }
+    return { status: rejected === 0 ? 200 : 207, body: { accepted, rejected, results } }
+  }
+
+  /**
+   * For transports beside HTTP and WebSocket (gRPC: grpc.ts): validates, rate-limits and appends
+   * a batch of `bytes` bytes with the same bounds, counting it under `protocol`. Always a batch
+   * answer (per-event results) unless the whole batch is refused.
+   */
+  async publish(
+    protocol: Protocol,
+    streamName: string,
+    items: readonly IncomingItem[],
+    bytes: number,
+    apiKey: string,
+    context: RequestContext,
+  ): Promise<Outcome> {
+    const started = performance.now()
+    this.metrics.bytes.labels({ protocol }).inc(bytes)
+    const outcome = await this.publishCounted(streamName, items, bytes, apiKey, context)
+    this.metrics.requests.labels({ protocol, code: String(outcome.status) }).inc()
+    this.metrics.ackSeconds.labels({ protocol }).observe((performance.now() - started) / 1000)
+    return outcome
+  }
+
+  private async publishCounted(
+    streamName: string,
+    items: readonly IncomingItem[],
+    bytes: number,
+    apiKey: string,
+    context: RequestContext,
+  ): Promise<Outcome> {
+    if (this.draining) return fail(draining())
+    const stream = this.options.streams.get(streamName)
+    if (stream === undefined) return fail(this.unknownStream(streamName))
+    if (bytes > this.settings.maxRequestBytes) return fail(this.tooLarge(bytes))
+    if (!this.reserve(bytes)) return fail(this.overloaded())
+    this.begin()
+    try {
+      return await this.ingest(stream, items, true, apiKey, context)
+    } catch (error) {
+      return fail(this.appendFailure(error))
+    } finally {
+      this.release(bytes)
+      this.end()
+    }
+  }
+
+  /** Whether the gateway has begun to drain (transports beside it refuse new calls then). */
+  get isDraining(): boolean {
+    return this.draining
+  }
+
+  // --- WebSocket ---------------------------------------------------------------------------------
+
+  private upgrade(res: HttpResponse, req: HttpRequest, context: unknown): void {
+    const source = decodeSegment(req.getParameter(0) ?? '')
+    const key = req.getHeader('sec-websocket-key')
+    const protocol = req.getHeader('sec-websocket-protocol')
+    const extensions = req.getHeader('sec-websocket-extensions')
+    const data: SocketData = {
+      stream: this.options.streams.get(source)!,
+      apiKey: req.getHeader('x-api-key'),
+      context: requestContext(req),
+      seq: 0,
+      closed: false,
+    }
+    if (this.draining) {
+      this.send(res, 'websocket', fail(draining()), true)
+      return
+    }
+    if (data.stream === undefined) {
+      this.send(res, 'websocket', fail(this.unknownStream(source)), true)
+      return
+    }
+    res.upgrade(data, key, protocol, extensions, context as us_socket_context_t)
+  }
+
+  private message(ws: WebSocket<SocketData>, message: Buffer): void {
+    const data = ws.getUserData()
+    const seq = ++data.seq
+    const started = performance.now()
+    this.metrics.bytes.labels({ protocol: 'websocket' }).inc(message.length)
+    const ack = (outcome: Outcome) => {
+      this.metrics.requests.labels({ protocol: 'websocket', code: String(outcome.status) }).inc()
+      this.metrics.ackSeconds.labels({ protocol: 'websocket' }).observe((performance.now() - started) / 1000)
+      if (data.closed) return
+      const body = outcome.body as Record<string, unknown>
+      ws.cork(() => ws.send(JSON.stringify({ seq, ...body }), false))
+    }
+    if (this.draining) {
+      ack(fail(draining()))
+      return
+    }
+    if (!this.reserve(message.length)) {
+      ack(fail(this.overloaded()))
+      return
+    }
+    this.begin()
+    const done = (outcome: Outcome) => {
+      this.release(message.length)
+      ack(outcome)
+      this.end()
+    }
+    const parsed = parseBody('application/json', message, {})
+    if ('error' in parsed) {
+      done(fail(this.reject(parsed.error)))
+      return
+    }
+    this.ingest(data.stream, parsed.items, true, data.apiKey, data.context).then(done, (error: unknown) =>
+      done(fail(this.appendFailure(error))),
+    )
+  }
+
+  // --- operations --------------------------------------------------------------------------------
+
+  private ready(res: HttpResponse): void {
+    const state = { aborted: false }
+    res.onAborted(() => {
+      state.aborted = true
+    })
+    const answer = (ready: boolean, reason?: string) => {
+      if (state.aborted) return
+      this.send(
+        res,
+        'http',
+        { status: ready ? 200 : 503, body: ready ? { status: 'ready' } : { status: 'unavailable', reason } },
+        false,
+      )
+    }
+    if (this.draining) {
+      answer(false, 'draining')
+      return
+    }
+    if (this.appender.unavailable) {
+      answer(false, 'the log does not take appends')
+      return
+    }
+    const topic = this.options.streams.values().next().value?.topic
+    if (topic === undefined) {
+      answer(true)
+      return
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined
+    Promise.race([
+      this.options.log.endOffsets(topic).then(() => null),
+      new Promise<string>((resolve) => {
+        timer = setTimeout(
+          () => resolve(`the log did not answer within ${this.settings.readyTimeoutMs} ms`),
+          this.settings.readyTimeoutMs,
+        )
+      }),
+    ]).then(
+      (problem) => {
+        clearTimeout(timer)
+        answer(problem === null, problem ?? undefined)
+      },
+      (error: unknown) => {
+        clearTimeout(timer)
+        // A topic nobody wrote yet is not a sick log.
+        if (error instanceof SluiceError && error.code === 'LOG_UNKNOWN_TOPIC') answer(true)
+        else
+          answer(false, `the log is unreachable: ${error instanceof Error ? error.message : String(error)}`)
+      },
+    )
+  }
+
+  private scrape(res: HttpResponse): void {
+    const state = { aborted: false }
+    res.onAborted(() => {
+      state.aborted = true
+    })
+    this.options.metrics.render().then(
+      (text) => {
+        if (state.aborted) return
+        res.cork(() => {
+          res
+            .writeStatus('200 OK')
+            .writeHeader('content-type', 'text/plain; version=0.0.4; charset=utf-8')
+            .end(text)
+        })
+      },
+      (error: unknown) => {
+        if (!state.aborted)
+          this.send(
+            res,
+            'http',
+            { status: 500, body: { error_code: 'APPEND_FAILED', message: String(error) } },
+            false,
+          )
+      },
+    )
+  }
+
+  private admin(res: HttpResponse, req: HttpRequest, write: boolean): void {
+    const authorization = req.getHeader('authorization')
+    const state = { aborted: false, done: false }
+    res.onAborted(() => {
+      state.aborted = true
+    })
+    const answer = (outcome: Outcome, close = false) => {
+      if (state.aborted || state.done) return
+      state.done = true
+      this.send(res, 'http', outcome, close)
+    }
+    const token = this.options.adminToken
+    if (token !== undefined && authorization !== `Bearer ${token}`) {
+      answer(
+        fail(
+          this.reject(
+            gatewayError('UNAUTHORIZED', 'the admin endpoint needs Authorization: Bearer <admin token>'),
+          ),
+        ),
+        true,
+      )
+      return
+    }
+    if (!write) {
+      answer({ status: 200, body: this.limiter.current })
+      return
+    }
+    const chunks: Buffer[] = []
+    let received = 0
+    res.onData((chunk, isLast) => {
+      if (state.done) return
+      received += chunk.byteLength
+      if (received > ADMIN_BODY_BYTES) {
+        answer(fail(this.tooLarge(received)), true)
+        return
+      }
+      chunks.push(Buffer.from(new Uint8Array(chunk)))
+      if (!isLast) return
+      try {
+        const limits = validateLimits(JSON.parse(Buffer.concat(chunks).toString('utf8')))
+        this.limiter.set(limits)
+        this.logger.info('rate limits changed', { limits })
+        answer({ status: 200, body: this.limiter.current })
+      } catch (error) {
+        answer(
+          fail(
+            this.reject(
+              gatewayError('INVALID_LIMITS', error instanceof Error ? error.message : String(error)),
+            ),
+          ),
+        )
+      }
+    })
+  }
+
+  // --- helpers -----------------------------------------------------------------------------------
+
+  private send(res: HttpResponse, protocol: Protocol, outcome: Outcome, closeConnection: boolean): void {
+    this.metrics.requests.labels({ protocol, code: String(outcome.status) }).inc()
+    res.cork(() => {
+      res.writeStatus(`${outcome.status} ${REASONS[outcome.status] ?? ''}`)
+      if (outcome.retryAfterMs !== undefined)
+        res.writeHeader('retry-after', String(Math.max(1, Math.ceil(outcome.retryAfterMs / 1000))))
+      res.writeHeader('content-type', 'application/json').end(JSON.stringify(outcome.body), closeConnection)
+    })
+  }
+
+  private reserve(bytes: number): boolean {
+    if (this.inFlightBytes + bytes > this.settings.maxInFlightBytes) return false
+    this.inFlightBytes += bytes
+    this.metrics.inFlight.set(this.inFlightBytes)
+    return true
+  }
+
+  private release(bytes: number): void {
+    this.inFlightBytes -= bytes
+    this.metrics.inFlight.set(this.inFlightBytes)
+  }
+
+  private begin(): void {
+    this.active++
+  }
+
+  private end(): void {
+    this.active--
+    if (this.active === 0) for (const wake of this.activeWaiters.splice(0)) wake()
+  }
+
+  /** Counts a refusal by its code; returns it. */
+  private reject(error: GatewayError, count = 1): GatewayError {
+    this.metrics.rejections.labels({ reason: error.error_code }).inc(count)
+    return error
+  }
+
+  private unknownStream(source: string): GatewayError {
+    const known = [...this.options.streams.keys()]
+    return this.reject(
+      gatewayError(
+        'UNKNOWN_STREAM',
+        `no stream ${JSON.stringify(source)}: the deployed artifacts' sources are ${known.join(', ') || 'none'}`,
+      ),
+    )
+  }
+
+  private tooLarge(bytes: number): GatewayError {
+    return this.reject(
+      gatewayError(
+        'REQUEST_TOO_LARGE',
+        `the request has ${bytes} bytes or more; at most ${this.settings.maxRequestBytes} are accepted`,
+        {
+          rule: `at most ${this.settings.maxRequestBytes} bytes`,
+        },
+      ),
+    )
+  }
+
+  private overloaded(): GatewayError {
+    return this.reject(
+      gatewayError(
+        'OVERLOADED',
+        `the gateway holds ${this.settings.maxInFlightBytes} bytes of requests in flight at most and is full: try again later`,
+        {
+          retryAfterMs: OVERLOAD_RETRY_MS,
+        },
+      ),
+    )
+  }
+
+  private appendFailure(error: unknown): GatewayError {
+    const retryable = error instanceof SluiceError && error.retryable
+    if (!retryable) this.logger.error('append failed', { error: String(error) })
+    return this.reject(
+      retryable
+        ? gatewayError('LOG_UNAVAILABLE', `the log did not take the events: ${(error as Error).message}`, {
+            retryAfterMs: OVERLOAD_RETRY_MS,
+          })
+        : gatewayError(
+            'APPEND_FAILED',
+            `the log refused the append: ${error instanceof Error ? error.message : String(error)}`,
+          ),
+    )
+  }
+}
+
+function fail(error: GatewayError): Outcome {
+  return {
+    status: statusOf(error),
+    body: error,
+    ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }),
+  }
+}
+
+function draining(): GatewayError {
+  return gatewayError('DRAINING', 'the node is shutting down: send to another node, or try again later', {
+    retryAfterMs: OVERLOAD_RETRY_MS,
+  })
+}
+
+function requestContext(req: HttpRequest): RequestContext {
+  const traceparent = req.getHeader('traceparent')
+  const tracestate = req.getHeader('tracestate')
+  const tenant = req.getHeader('x-sluice-tenant')
+  return {
+    ...(traceparent === '' ? {} : { traceparent }),
+    ...(tracestate === '' ? {} : { tracestate }),
+    ...(tenant === '' ? {} : { tenant }),
+  }
+}
+
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment)
+  } catch {
+    return segment
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * Checks one incoming event against its stream (size, then every deployed reader's generated
+ * decoder) and makes the log record of an event that passed: its own bytes, keyed by the stream's
+ * key field (or a CloudEvent's partitionkey; else no key, round robin), with headers naming the
+ * schema and carrying the trace context and tenant of the request.
+ */
+import type { OutgoingRecord } from '../log/index.ts'
+import { type GatewayError, gatewayError } from './errors.ts'
+import type { IncomingEvent } from './events.ts'
+import type { IngestStream } from './streams.ts'
+
+/** Request-level values every record of the request carries as headers. */
+export interface RequestContext {
+  /** W3C trace context of the request (`traceparent`, `tracestate` headers), passed through. */
+  readonly traceparent?: string
+  readonly tracestate?: string
+  /** `x-sluice-tenant`. */
+  readonly tenant?: string
+}
+
+export const SCHEMA_HEADER = 'sluice.schema'
+export const TENANT_HEADER = 'sluice.tenant'
+
+/** The shape of the generated decoders' failure (compiler/codegen/codecs.ts DecodeFailure). */
+interface DecodeFailureShape {
+  readonly path: string
+  readonly expected: string
+  readonly message: string
+}
+
+export function toRecord(
+  stream: IngestStream,
+  event: IncomingEvent,
+  context: RequestContext,
+  maxEventBytes: number,
+): { readonly record: OutgoingRecord } | { readonly error: GatewayError } {
+  if (event.value.length > maxEventBytes) {
+    return {
+      error: gatewayError(
+        'EVENT_TOO_LARGE',
+        `the event is ${event.value.length} bytes; events of ${stream.name} may have at most ${maxEventBytes}`,
+        { field: null, rule: `at most ${maxEventBytes} bytes` },
+      ),
+    }
+  }
+  let parsed = event.parsed
+  for (const { decoder, isDecodeFailure } of stream.decoders) {
+    try {
+      if (parsed !== undefined) decoder.decode(parsed)
+      else if (decoder.decodeJson) decoder.decodeJson(event.value)
+      else {
+        parsed = JSON.parse(event.value.toString('utf8'))
+        decoder.decode(parsed)
+      }
+    } catch (error) {
+      if (error instanceof SyntaxError) {
+        return { error: gatewayError('INVALID_JSON', `the event is not JSON: ${error.message}`) }
+      }
+      if (isDecodeFailure(error)) {
+        const failure = error as DecodeFailureShape
+        return {
+          error: gatewayError('SCHEMA_MISMATCH', `${stream.schema}: ${failure.message}`, {
+            field: failure.path === '' ? null : failure.path,
+            rule: `expected ${failure.expected}`,
+          }),
+        }
+      }
+      return { error: gatewayError('SCHEMA_MISMATCH', `${stream.schema}: ${String(error)}`) }
+    }
+  }
+  let key: string | null = event.key ?? null
+  if (key === null && stream.keyField !== null) {
+    parsed ??= JSON.parse(event.value.toString('utf8'))
+    const row = parsed as Record<string, unknown>
+    // Own fields only: a key field named like a member of Object.prototype must not read it.
+    key = Object.hasOwn(row, stream.keyField) ? keyString(row[stream.keyField]) : null
+  }
+  const headers: Record<string, string> = { ...event.headers, [SCHEMA_HEADER]: stream.schema }
+  if (context.traceparent !== undefined) headers.traceparent = context.traceparent
+  if (context.tracestate !== undefined) headers.tracestate = context.tracestate
+  if (context.tenant !== undefined) headers[TENANT_HEADER] = context.tenant
+  return { record: { key, value: event.value, headers } }
+}
+
+/** A key field's value as a record key, as `sluice produce --key-field` writes it. */
+function keyString(value: unknown): string | null {
+  if (value === undefined || value === null) return null
+  return typeof value === 'string' ? value : JSON.stringify(value)
+}
