@@ -11,7 +11,9 @@
  *    event), so the baseline is a reasonable interpreter, not a strawman.
  *
  * State: each `dedup` and `aggregate` operator keeps its own Map from key to value, with no
- * budget and no expiry, and applies the rules of stateful-semantics.ts. Like the conformance
+ * budget and no expiry, and applies the rules of stateful-semantics.ts. Windows, joins and
+ * `match` steps run by window-semantics.ts, join-semantics.ts and match-interpret.ts (the
+ * brute-force matcher of cep-semantics.ts) on their source's watermark. Like the conformance
  * cases, it stands for one source partition.
  *
  * Tables: each table is a Map from key string to its latest row, changed only by `updateTable`,
