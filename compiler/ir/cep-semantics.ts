@@ -99,6 +99,11 @@ export interface RefResult {
   /** The processing points in order: a time advance, or the event at a sorted index. */
   readonly points: readonly RefPoint[]
   /**
+   * Per point: whether the key still holds something after it (a partial match alive, or a match
+   * a skip strategy holds back); an engine forgets a key that holds nothing.
+   */
+  readonly holding: readonly boolean[]
+  /**
    * Whether a skip strategy chose between matches completed at one point with the same first event:
    * Flink leaves their order open (its queue orders by first event only); the reference takes
    * them in the order of their events.
@@ -546,6 +551,7 @@ function emit(
   let prunedBelow = 0
   const queue: Completion[] = []
   let skipChoseAmongTies = false
+  const holding: boolean[] = []
   const birthOf = (prefix: Prefix) => pointOfEvent(points, prefix.indices[prefix.indices.length - 1]!)
   const aliveAfter = (point: number) => (w: { prefix: Prefix; wait: Wait }) =>
     birthOf(w.prefix) <= point && w.wait.diesAt > point && w.prefix.indices[0]! >= prunedBelow
@@ -584,11 +590,12 @@ function emit(
           if (queue[k]!.prefix.indices[0]! < prunedBelow) queue.splice(k, 1)
       }
     }
+    holding.push(queue.length > 0 || waits.some(aliveAfter(point)))
   }
   const sortedTimeouts = [...timeouts.values()].sort(
     (a, b) => a.time - b.time || compareLists(a.seqs, b.seqs) || compareLists(a.steps, b.steps),
   )
-  return { matches, timeouts: sortedTimeouts, emittedAt, points, skipChoseAmongTies }
+  return { matches, timeouts: sortedTimeouts, emittedAt, points, holding, skipChoseAmongTies }
 }
 
 function pointOfEvent(points: readonly RefPoint[], index: number): number {

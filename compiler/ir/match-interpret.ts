@@ -57,8 +57,6 @@ export interface MatchClock {
 
 /** One key's events and what was emitted for it so far. */
 interface KeyState {
-  /** The order keys were first seen in: the runtime's advance goes key by key. */
-  readonly order: number
   readonly released: RefEvent[]
   readonly waiting: RefEvent[]
   /** Emitted matches by identity (steps, events, time), counted. */
@@ -73,7 +71,10 @@ interface Pending {
   readonly values: readonly unknown[]
   /** 0: while the released events are stepped; 1: at the advance to the watermark. */
   readonly group: 0 | 1
-  /** Within group 0: the event's time and arrival, and 0 for the time advance before it, 1 for it. */
+  /**
+   * Group 0: the event's time and arrival, and 0 for the time advance before it, 1 for the event;
+   * group 1: the time and arrival of the event since which the engine holds the key.
+   */
   readonly order: readonly number[]
 }
 
@@ -124,6 +125,23 @@ export function matchOperator(
     const bySeq = new Map(state.released.map((e) => [e.seq, e.value]))
     const valuesOf = (m: RefMatch) => m.seqs.map((seq) => bySeq.get(seq))
     const sorted = [...state.released].sort((a, b) => a.time - b.time || a.seq - b.seq)
+    // The runtime's advance goes key by key in the order the engine last began to hold each: by
+    // the event after which the key held something, having held nothing before it. The engine
+    // forgets a key only after stepping an event (the time advance to the event's time included)
+    // or after advancing to a watermark.
+    const eventTimes = new Set(sorted.map((e) => e.time))
+    let holdingSince: readonly number[] = [Number.POSITIVE_INFINITY]
+    let held = false
+    result.points.forEach((point, k) => {
+      if (k === result.points.length - 1) return // the advance to the watermark itself
+      if (point.kind === 'advance' && eventTimes.has(point.time)) return
+      const now = result.holding[k]!
+      if (point.kind === 'event' && now && !held) {
+        const event = sorted[point.index]!
+        holdingSince = [event.time, event.seq]
+      }
+      held = now
+    })
     /** Where the runtime emits what the matcher found at point `point` (see Pending). */
     const placed = (point: RefPoint | undefined): Pick<Pending, 'group' | 'order'> => {
       if (point?.kind === 'event') {
@@ -134,7 +152,7 @@ export function matchOperator(
         const event = fresh.find((e) => e.time === point.time)
         if (event !== undefined) return { group: 0, order: [event.time, event.seq, 0] }
       }
-      return { group: 1, order: [state.order] }
+      return { group: 1, order: holdingSince }
     }
     const matches: Pending[] = []
     const seen = new Map<string, number>()
@@ -194,7 +212,7 @@ export function matchOperator(
       if (key === null) return // as windows leave out events whose key is null
       let state = keys.get(key)
       if (state === undefined) {
-        state = { order: keys.size, released: [], waiting: [], emitted: new Map(), timedOut: new Set() }
+        state = { released: [], waiting: [], emitted: new Map(), timedOut: new Set() }
         keys.set(key, state)
       }
       state.waiting.push({ value: event.value, time: event.timestamp, seq: arrivals++ })
@@ -202,7 +220,7 @@ export function matchOperator(
   }
 }
 
-/** Group 0 by (time, arrival, advance before event), then group 1 by key; stable otherwise. */
+/** Group 0, then group 1, each by its order; stable otherwise. */
 function inRuntimeOrder(items: readonly Pending[]): Pending[] {
   return items
     .map((item, i) => ({ item, i }))
