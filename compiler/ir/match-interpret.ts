@@ -14,9 +14,15 @@
  * the runtime's operator advances every key on every watermark, and what the matcher finds that
  * was not emitted before is emitted now, in the runtime's order: the matches found while the newly
  * released events are stepped, in (time, arrival) order across keys (those ended by the time
- * advance before an event first); then those the advance to the watermark ends, key by key; then
- * the timeouts in the same two groups. A match is timed by its last event (absence at the end: when
- * its span ran out), a timeout by when its span ran out; the key travels as the event key.
+ * advance before an event first); then those the advance to the watermark ends, key by key (in
+ * the order the engine began to hold each key); then the timeouts in the same two groups. A match
+ * is timed by its last event (absence at the end: when its span ran out), a timeout by when its
+ * span ran out; the key travels as the event key.
+ *
+ * Left to the reference's rules: the timeouts of one key that run out at one time come once each,
+ * ordered by their events (the runtime's NFA emits one per automaton state holding the prefix, in
+ * the order of its states), and a condition that fails counts as false without a report (the
+ * runtime dead-letters the event once, when its NFA evaluated that condition).
  */
 import { EvaluationError } from '../../stdlib/eval-error.ts'
 import {
