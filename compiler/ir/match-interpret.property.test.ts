@@ -1,12 +1,11 @@
 /**
  * The reference interpreter's `match` against the runtime's CepOperator (TypeScript NFA, the
- * artifact's generated functions) on random keyed, out-of-order streams, each source record its
- * own batch as the interpreter ticks after every record: the same matches and timeouts, in the same
- * order, with the same keys and times, and the same late events (the timeouts of one key and time
- * as a set, see canonical); and with many records a batch, as the runner feeds it, the same
- * outputs stream by stream. The conformance cases pin the
- * semantics on chosen inputs; this checks the operator's plumbing (release order across keys,
- * timeouts, late events) where those cases do not reach.
+ * artifact's generated functions) on random keyed, out-of-order streams. Each source record its
+ * own batch, as the interpreter ticks after every record: the same matches and timeouts in the
+ * same order, with the same keys and times, and the same late events (the timeouts of one key and
+ * time as a set, see canonical). Many records a batch, as the runner feeds it: the same outputs
+ * stream by stream. The conformance cases pin the semantics on chosen inputs; this checks the
+ * operator's plumbing (release order across keys, timeouts, late events) where they do not reach.
  */
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
