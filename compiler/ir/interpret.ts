@@ -11,7 +11,9 @@
  *    event), so the baseline is a reasonable interpreter, not a strawman.
  *
  * State: each `dedup` and `aggregate` operator keeps its own Map from key to value, with no
- * budget and no expiry, and applies the rules of stateful-semantics.ts. Like the conformance
+ * budget and no expiry, and applies the rules of stateful-semantics.ts. Windows, joins and
+ * `match` steps run by window-semantics.ts, join-semantics.ts and match-interpret.ts (the
+ * brute-force matcher of cep-semantics.ts) on their source's watermark. Like the conformance
  * cases, it stands for one source partition.
  *
  * Tables: each table is a Map from key string to its latest row, changed only by `updateTable`,
@@ -34,6 +36,7 @@ import { EvaluationError } from '../../stdlib/eval-error.ts'
 import { stdlib } from '../../stdlib/index.ts'
 import { inputsOf } from './graph.ts'
 import { type JoinRow, type JoinSide, joinLateReason, ReferenceJoin } from './join-semantics.ts'
+import { type MatchEvaluators, matchOperator, type StepEvaluator } from './match-interpret.ts'
 import {
   accumulate,
   aggregateValues,
@@ -51,6 +54,7 @@ import type {
   JoinNode,
   ListFunction,
   LookupNode,
+  MatchNode,
   Node,
   Pipeline,
   Type,
@@ -254,6 +258,7 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
   }
   const consumers = new Map<string, Operator[]>()
   const lateEdges = new Map<string, Operator>()
+  const timeoutEdges = new Map<string, Operator>()
   const sourceEntries = new Map<string, Operator>()
   const sources: string[] = []
   const built = new Set<string>()
@@ -291,11 +296,30 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
           })
         : node.kind === 'Lookup'
           ? lookupOperator(node, tableOf(node.table), functions, emit)
-          : buildNode(node, emit, functions, onSink, lateness.get(node.id)!)
+          : node.kind === 'Match'
+            ? matchOperator(
+                node,
+                matchEvaluators(node, functions),
+                emit,
+                lateEdges.get(node.id) ?? null,
+                timeoutEdges.get(node.id) ?? null,
+                {
+                  watermark: () =>
+                    windowContext.watermark(sourceNameOf.get(node.id)!, lateness.get(node.id)!),
+                  onTick: (tick) => windowContext.onTick(sourceNameOf.get(node.id)!, tick),
+                  report: windowContext.report,
+                },
+              )
+            : buildNode(node, emit, functions, onSink, lateness.get(node.id)!)
     if (node.kind === 'LateEvents') {
       // Not a consumer of the window's results: the window hands it the events it refuses. A
       // late stream nothing reads (a warning) leaves them to the dead letters, never dropped.
       if ((consumers.get(node.id) ?? []).length > 0) lateEdges.set(node.input, operator)
+      continue
+    }
+    if (node.kind === 'MatchTimeouts') {
+      // Likewise the match hands it the partial matches that timed out.
+      timeoutEdges.set(node.input, operator)
       continue
     }
     if (node.kind === 'Source') {
@@ -427,16 +451,12 @@ function buildNode(
   switch (node.kind) {
     case 'Source':
     case 'LateEvents':
+    case 'MatchTimeouts':
       return emit
     case 'WindowAggregate':
       throw new Error('codegen: window operators are built by windowOperator')
     case 'Match':
-    case 'MatchTimeouts':
-      // Patterns have their own reference, a brute-force matcher that shares no code with the
-      // NFA (test/support/cep-reference.ts); this interpreter evaluates their expressions only.
-      throw new Error(
-        'the reference interpreter does not run `match` steps (see test/support/cep-reference.ts)',
-      )
+      throw new Error('codegen: match operators are built by matchOperator')
     case 'Join':
       throw new Error('codegen: join operators are built by joinOperator')
     case 'Lookup':
@@ -651,6 +671,36 @@ function windowOperator(
       }
       late.push(event)
     },
+  }
+}
+
+/**
+ * A `match` step's expressions by this interpreter's evaluator: a row carries the current event's
+ * fields (none for the output records) and the steps' events (STEP_EVENTS).
+ */
+function matchEvaluators(node: MatchNode, functions: FunctionTable): MatchEvaluators {
+  const overSteps = (expr: Expr): StepEvaluator => {
+    const evaluate = compileExpr(expr, functions)
+    return (event, context) => evaluate({ ...event, [STEP_EVENTS]: (step: number) => context.events(step) })
+  }
+  const record = (fields: readonly { readonly name: string; readonly value: Expr }[]): StepEvaluator => {
+    const values = fields.map((field) => overSteps(field.value))
+    return (event, context) => {
+      const row: Row = {}
+      fields.forEach((field, i) => {
+        row[field.name] = values[i]!(event, context)
+      })
+      return row
+    }
+  }
+  const key = node.key === null ? null : compileExpr(node.key, functions)
+  const toKey = node.key === null ? null : keyString(node.key.type)
+  return {
+    key: (event) => (key === null || toKey === null ? '' : toKey(key(event))),
+    conditions: node.steps.map((step) => overSteps(step.condition)),
+    untils: node.steps.map((step) => (step.until === null ? null : overSteps(step.until))),
+    select: record(node.fields),
+    timeout: node.timeout === null ? null : record(node.timeout.fields),
   }
 }
 

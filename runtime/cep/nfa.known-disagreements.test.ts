@@ -1,6 +1,6 @@
 /**
  * Known disagreements between the TypeScript NFA (nfa.ts, nfa-compile.ts) and the reference matcher
- * (test/support/cep-reference.ts), each the smallest counterexample the property found
+ * (compiler/ir/cep-semantics.ts), each the smallest counterexample the property found
  * (nfa.property.test.ts steers its generator around them, naming each). Every case asserts what
  * the reference says and why that is the rule (Flink's code, the pattern IR's documentation or
  * decision 0024); they are expected failures (`it.fails`) so that the suite stays green while the

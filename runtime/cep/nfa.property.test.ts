@@ -1,6 +1,6 @@
 /**
  * Properties of the pattern engines (PatternEngine, runtime/cep/engine.ts) against the brute-force
- * reference (test/support/cep-reference.ts) on random patterns and random keyed streams
+ * reference (compiler/ir/cep-semantics.ts) on random patterns and random keyed streams
  * (test/support/cep-arbitrary.ts): the same matches in the same order per key, the same timed-out
  * partial matches, whether the events come one at a time or a time's worth at once, and across a
  * snapshot and restore into a fresh engine halfway through.
