@@ -4,8 +4,8 @@
  * reference matcher (cep-semantics.ts), which shares no code with the runtime's NFA.
  *
  * Event time: the watermark is the window operators' (its source's largest event time less the
- * delay, ticked after every source record). An event not after the watermark as of the record
- * before its own is late (Flink's CepOperator keeps `timestamp > currentWatermark`): it goes to the
+ * delay, ticked after every source record). An event before the watermark as of the record
+ * before its own is late (Flink's rule in Sluice's watermark terms, decision 0024): it goes to the
  * `late into` stream, else to the dead letters (an EvaluationError with the runtime's reason).
  * Other events wait per key until the watermark passes them.
  *
@@ -186,7 +186,10 @@ export function matchOperator(
     const watermark = clock.watermark()
     watermarkBefore = watermark
     const last = advances[advances.length - 1] ?? Number.NEGATIVE_INFINITY
-    if (!(watermark > last)) return
+    const advancing = watermark > last
+    // An event at the watermark is on time, and released at the next record even when the
+    // watermark stays where it is (the runtime releases whatever is due at each record).
+    if (!advancing && ![...keys.values()].some((s) => s.waiting.some((e) => e.time <= watermark))) return
     const matches: Pending[] = []
     const expired: Pending[] = []
     for (const [key, state] of keys) {
@@ -200,7 +203,7 @@ export function matchOperator(
       matches.push(...found.matches)
       expired.push(...found.expired)
     }
-    advances.push(watermark)
+    if (advancing) advances.push(watermark)
     for (const item of inRuntimeOrder(matches)) output(emit, evaluators.select, item)
     const timeout = evaluators.timeout
     if (timeouts !== null && timeout !== null)
@@ -209,7 +212,7 @@ export function matchOperator(
 
   return {
     push: (event) => {
-      if (!(event.timestamp > watermarkBefore)) {
+      if (!(event.timestamp >= watermarkBefore)) {
         if (late === null) throw new EvaluationError(cepLateReason(event.timestamp, watermarkBefore))
         late.push(event)
         return
@@ -243,5 +246,5 @@ function inRuntimeOrder(items: readonly Pending[]): Pending[] {
 
 /** The reason a late event of a `match` gives in the dead letters (the runtime's words). */
 export function cepLateReason(time: number, watermark: number): string {
-  return `late event: its event time ${new Date(time).toISOString()} is not after the watermark ${new Date(watermark).toISOString()}, and a match takes each key's events in event-time order`
+  return `late event: its event time ${new Date(time).toISOString()} is before the watermark ${new Date(watermark).toISOString()}, and a match takes each key's events in event-time order`
 }

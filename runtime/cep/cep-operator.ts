@@ -236,7 +236,14 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
   private emitTimeouts(timeouts: readonly EngineMatch[], origin: number, out: CepBatchOutput): void {
     const timeout = this.functions.timeout
     if (timeout === null) return
+    // The NFA may hold one partial match in several states (a{1,3}: after one a, both "take
+    // another" and "go on"); when it times out, Flink reports it once per state. The timeout
+    // stream gets it once: the same events of the same key at the same time (decision 0024).
+    const seen = new Set<string>()
     for (const match of timeouts) {
+      const identity = `${match.keyId}|${match.time}|${match.seqs.join(',')}|${match.steps.join(',')}`
+      if (seen.has(identity)) continue
+      seen.add(identity)
       const key = this.keyStrings[match.keyId] as string
       try {
         pushEvent(out.timeouts, timeout(matchContext(match), key, match.time), key, match.time, origin)
