@@ -371,7 +371,7 @@ for (const engine of ENGINES) {
             .join(' ')
           const all = stream.map((e) => `${e.value.k}:${e.value.v}${e.value.n}@${e.time}#${e.seq}`).join(' ')
           const context = `${describePattern(generated)}\nkey ${key}: ${events}\nall: ${all}`
-          // Gap (nfa.known-disagreements.test.ts): which of the matches completed together with the
+          // Gap (nfa.reference-counterexamples.test.ts): which of the matches completed together with the
           // same first event a skip strategy keeps depends on their order, which Flink leaves open;
           // the TypeScript NFA takes the order its automaton found them in, the reference the order
           // of their events (decision 0024). Until they agree, such keys are not compared.
