@@ -34,6 +34,12 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./commands/run.ts')).run,
   },
   {
+    name: 'explain',
+    summary: 'show, for one key of a match step over recorded events, what its pattern did with each',
+    logging: false,
+    load: async () => (await import('./commands/explain.ts')).explain,
+  },
+  {
     name: 'serve',
     summary: 'run a long-lived node: the event gateway and pipelines, in one process',
     logging: true,

@@ -22,6 +22,7 @@
  * Each engine is one line in ENGINES; an engine that takes only event-local conditions (the
  * WebAssembly kernel) says so and gets only such patterns.
  */
+import { join } from 'node:path'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import type { PatternSpec } from '../../compiler/ir/pattern.ts'
@@ -35,6 +36,8 @@ import {
   streamArb,
 } from '../../test/support/cep-arbitrary.ts'
 import { type RefMatch, referenceMatch } from '../../test/support/cep-reference.ts'
+import { buildKernel, KERNELS_DIR } from '../../wasm/build.ts'
+import { kernelRefusal, loadCepKernel } from '../../wasm/host/cep-kernel.ts'
 import { CepOperator } from './cep-operator.ts'
 import type {
   CepFunctions,
@@ -45,6 +48,7 @@ import type {
   ReleasedEvents,
 } from './engine.ts'
 import { createNfaEngine } from './nfa.ts'
+import { compileNfa } from './nfa-compile.ts'
 
 interface EngineUnderTest {
   readonly name: string
@@ -55,11 +59,16 @@ interface EngineUnderTest {
   readonly accepts?: (spec: PatternSpec) => boolean
 }
 
-// The WebAssembly kernel (branch cep-wasm) is one more entry, checked to pass there:
-//   { name: 'WebAssembly kernel', create: (await loadCepKernel()).factory(compileNfa),
-//     eventLocalOnly: true, accepts: (spec) => kernelRefusal(spec) === null },
+const cepKernel = await loadCepKernel((await buildKernel(join(KERNELS_DIR, 'cep.ts'))).wasmPath)
+
 const ENGINES: readonly EngineUnderTest[] = [
   { name: 'TypeScript NFA', create: createNfaEngine, eventLocalOnly: false },
+  {
+    name: 'WebAssembly kernel',
+    create: cepKernel.factory(compileNfa),
+    eventLocalOnly: true,
+    accepts: (spec) => kernelRefusal(spec) === null,
+  },
 ]
 
 const BUDGET = { maxPerKey: 1_000_000, maxTotal: 10_000_000 }

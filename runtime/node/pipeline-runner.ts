@@ -133,6 +133,11 @@ export interface PipelineRunnerOptions {
    * sluice_cep_dropped_total{reason="budget"}. Default DEFAULT_CEP_BUDGET.
    */
   readonly cepBudget?: EngineBudget
+  /**
+   * `sluice explain`: called with each `match` step's operator as it is created. Those operators
+   * then run the TypeScript engine whatever the artifact chose, since only it traces.
+   */
+  readonly onMatchOperator?: (nodeId: string, operator: CepOperator) => void
 }
 
 /** The partial-match budget of each `match` step per source partition, unless the node is told otherwise. */
@@ -526,13 +531,18 @@ export class PipelineRunner {
         }
         // By the match's own source, as a window's (the compiler refuses a match over timed results, E0475).
         const delayMs = this.sourceDelayMs(this.sourceNodeOf(node.id))
-        return new CepOperator(
+        const explain = this.options.onMatchOperator
+        const operator = new CepOperator(
           node,
           functions,
           delayMs,
-          patternEngineFactory(node, node.execution === 'wasm' ? await cepKernel! : null),
+          explain !== undefined
+            ? createNfaEngine
+            : patternEngineFactory(node, node.execution === 'wasm' ? await cepKernel! : null),
           this.options.cepBudget ?? DEFAULT_CEP_BUDGET,
         )
+        explain?.(node.id, operator)
+        return operator
       },
       windowUpstream: (node) =>
         this.upstreamWindowOf(node.id) ?? this.sourceOf.get(this.sourceNodeOf(node.id)) ?? 'source',

@@ -13,9 +13,11 @@
  * disjunctions of (mustSet, mustClear) terms over that mask. `kernelRefusal` says why a pattern
  * is not served.
  *
- * Events: the kernel gives every event a partial match keeps a slot number; the host keeps the
- * event's row under that number and forgets it when the kernel reports the slot released.
- * Matches and timeouts come back as records of (step, slot) pairs, turned here into EngineMatch.
+ * Events: a partial match's events are path nodes in the kernel (a node per event taken, shared by
+ * the branches that took it before they split); the host keeps each node's row under the node's
+ * number (the kernel lists the nodes a call created with their event's index in the batch) and
+ * forgets it when the kernel reports the node released. Matches and timeouts come back as records
+ * of (step, node) pairs, turned here into EngineMatch.
  * Timeouts the kernel finds while stepping (an event came after a partial match's `within` ran
  * out) wait for the next advanceTime, the only call that reports timeouts.
  *
@@ -80,17 +82,17 @@ interface CepExports {
   readonly inputCapacity: () => number
   readonly inputKeyIds: () => number
   readonly inputMasks: () => number
-  readonly inputSlots: () => number
   readonly inputTimes: () => number
   readonly inputSeqs: () => number
   readonly outputPtr: () => number
   readonly outputBytes: () => number
   readonly releasedPtr: () => number
   readonly releasedCount: () => number
-  readonly slotsPtr: () => number
+  readonly nodesPtr: () => number
+  readonly takenPtr: () => number
+  readonly takenCountOf: () => number
   readonly partialCount: () => number
   readonly nodeCount: () => number
-  readonly slotCount: () => number
   readonly dropCount: (reason: number) => number
   readonly layoutBytes: () => number
   readonly regionCount: () => number
@@ -215,8 +217,11 @@ const ACTIONS = { take: 0, ignore: 1, proceed: 2 } as const
 const SKIP_CODES = { noSkip: 0, toNext: 1, pastLastEvent: 2, toFirst: 3, toLast: 4 } as const
 const DROP_REASONS: readonly DropReason[] = ['timeout', 'budget', 'skip', 'negation', 'no-continuation']
 const RECORD_TIMEOUT = 1
-/** Bytes per slot in the kernel: refs i32, next i32, time f64, seq f64. */
-const SLOT_BYTES = 24
+/** Bytes per path node in the kernel: step, previous, refs, (pad), time f64, seq f64. */
+const NODE_BYTES = 32
+const NODE_SEQ_OFFSET = 24
+/** Snapshots hold the kernel's memory as it is: only this engine at this layout reads them. */
+const SNAPSHOT_ENGINE = 'wasm-cep'
 const SNAPSHOT_VERSION = 1
 
 /** The NFA as the kernel's tables. */
@@ -331,7 +336,7 @@ function instantiate(module: WebAssembly.Module): CepExports {
   return exports
 }
 
-/** A released slot's row (rows may legitimately be undefined or null). */
+/** A released node's row (rows may legitimately be undefined or null). */
 const NO_ROW: unique symbol = Symbol('no row')
 
 export class WasmPatternEngine implements PatternEngine {
@@ -342,7 +347,7 @@ export class WasmPatternEngine implements PatternEngine {
   private readonly nfa: Nfa
   private readonly skip: { code: number; step: number }
   private readonly budget: EngineBudget
-  /** Rows of the events the kernel's slots hold, by slot. */
+  /** Rows of the events the kernel's path nodes hold, by node. */
   private rows: unknown[] = []
   /** Timeouts found while stepping, reported at the next advanceTime. */
   private pendingTimeouts: EngineMatch[] = []
@@ -414,11 +419,7 @@ export class WasmPatternEngine implements PatternEngine {
     return out
   }
 
-  /** Events held for partial matches, and path nodes (metrics, benchmarks). */
-  get heldEvents(): number {
-    return this.kernel.slotCount()
-  }
-
+  /** Path nodes held for partial matches (each holds one event's row; metrics, benchmarks). */
   get pathNodes(): number {
     return this.kernel.nodeCount()
   }
@@ -455,14 +456,12 @@ export class WasmPatternEngine implements PatternEngine {
     if (done !== n)
       throw new RangeError(`released event ${done} has an invalid key id ${events.keyIds[done]}`)
     // Rows first (this call's matches may hold this batch's events), then the records, then the
-    // released slots (they may be in this call's records).
-    const slots = new Int32Array(this.memory.buffer, kernel.inputSlots(), n)
+    // released nodes (they may be in this call's records).
+    const takenCount = kernel.takenCountOf()
+    const taken = new Int32Array(this.memory.buffer, kernel.takenPtr(), 2 * takenCount)
     const rows = this.rows
     const batchRows = events.rows
-    for (let i = 0; i < n; i++) {
-      const slot = slots[i]!
-      if (slot >= 0) rows[slot] = batchRows[i]
-    }
+    for (let i = 0; i < 2 * takenCount; i += 2) rows[taken[i]!] = batchRows[taken[i + 1]!]
     this.readRecords(matches, this.pendingTimeouts)
     this.forgetReleased()
   }
@@ -487,10 +486,11 @@ export class WasmPatternEngine implements PatternEngine {
       regions.push(new Uint8Array(buffer, kernel.regionPtr(r), kernel.regionUsed(r)).slice())
     const meta = new Float64Array(buffer, kernel.saveMeta(), kernel.metaWords()).slice()
     const rows: [number, unknown][] = []
-    this.rows.forEach((row, slot) => {
-      if (row !== NO_ROW) rows.push([slot, row])
+    this.rows.forEach((row, node) => {
+      if (row !== NO_ROW) rows.push([node, row])
     })
     return serialize({
+      engine: SNAPSHOT_ENGINE,
       version: SNAPSHOT_VERSION,
       tables: this.flat,
       skip: this.skip,
@@ -503,6 +503,7 @@ export class WasmPatternEngine implements PatternEngine {
 
   restore(bytes: Uint8Array): void {
     const state = deserialize(bytes) as {
+      engine?: string
       version: number
       tables: FlatNfa
       skip: { code: number; step: number }
@@ -511,8 +512,10 @@ export class WasmPatternEngine implements PatternEngine {
       rows: [number, unknown][]
       pendingTimeouts: EngineMatch[]
     }
-    if (state.version !== SNAPSHOT_VERSION)
-      throw new Error(`not a CEP kernel snapshot of a version this runtime reads (${state.version})`)
+    if (state.engine !== SNAPSHOT_ENGINE || state.version !== SNAPSHOT_VERSION)
+      throw new Error(
+        'not a snapshot of the WebAssembly CEP engine of a version this runtime reads (a TypeScript engine snapshot restores into that engine only)',
+      )
     if (
       JSON.stringify(state.tables) !== JSON.stringify(this.flat) ||
       state.skip.code !== this.skip.code ||
@@ -530,7 +533,7 @@ export class WasmPatternEngine implements PatternEngine {
     })
     new Float64Array(buffer, kernel.metaAddress(), kernel.metaWords()).set(state.meta)
     kernel.loadMeta()
-    for (const [slot, row] of state.rows) this.rows[slot] = row
+    for (const [node, row] of state.rows) this.rows[node] = row
     this.pendingTimeouts = state.pendingTimeouts
   }
 
@@ -543,7 +546,7 @@ export class WasmPatternEngine implements PatternEngine {
     const base = kernel.outputPtr()
     const words = new Int32Array(buffer, base, bytes >> 2)
     const doubles = new Float64Array(buffer, base, bytes >> 3)
-    const slotDoubles = new Float64Array(buffer, kernel.slotsPtr())
+    const nodeDoubles = new Float64Array(buffer, kernel.nodesPtr())
     const rows = this.rows
     let w = 0
     while (w < words.length) {
@@ -558,10 +561,10 @@ export class WasmPatternEngine implements PatternEngine {
         const seqs: number[] = new Array(count)
         for (let i = 0; i < count; i++) {
           const step = words[w + 6 + 2 * i]!
-          const slot = words[w + 7 + 2 * i]!
+          const node = words[w + 7 + 2 * i]!
           steps[i] = step
-          matched[i] = rows[slot]
-          seqs[i] = slotDoubles[(slot * SLOT_BYTES + 16) >> 3]!
+          matched[i] = rows[node]
+          seqs[i] = nodeDoubles[(node * NODE_BYTES + NODE_SEQ_OFFSET) >> 3]!
         }
         want.push({ keyId, steps, rows: matched, seqs, time })
       }

@@ -15,17 +15,16 @@
 //           earliest time one of them expires, the expiry its timer was scheduled at
 //   states  computation states (Flink's ComputationState): NFA state, path node, start time and
 //           seq, previous event's time, expiry; pooled with a free list
-//   nodes   the arena of path nodes (slot of the event, step, previous node, reference count):
-//           branches share the prefix of their paths; a node dies when no state or node refers
-//           to it
-//   slots   one per event still referenced by a node: time, seq, reference count. The host keeps
-//           the event's row under the same slot number and frees it when the slot is reported
-//           released (slots released during a call are reused only from the next call on, so
-//           the host can still read the matches of this call)
+//   nodes   the arena of path nodes (step, previous node, reference count, the event's time and
+//           seq): branches share the prefix of their paths; a node dies when no state or node
+//           refers to it. The host keeps the taken event's row under the node's number (the call
+//           lists the nodes it created with their event's index in the batch) and forgets it when
+//           the node is reported released (nodes released during a call are reused only from the
+//           next call on, so //           the host can still read the matches of this call)
 //   heap    timers: (expiry, key) min-heap, lazily deleted, so advanceTime visits only the keys
 //           with something to expire
 //   out     records of this call: kind (0 match, 1 timeout), key id, event count, time, then
-//           (step, slot) per event
+//           (step, node) per event
 //
 // Memory: config (fixed at init) then the growable regions in a fixed order. A region grows by
 // doubling; the regions above it move up (memory.copy from the last down, so nothing is
@@ -60,7 +59,7 @@ const R_IN: i32 = 0
 const R_KEYS: i32 = 1
 const R_CS: i32 = 2
 const R_NODES: i32 = 3
-const R_SLOTS: i32 = 4
+const R_TAKEN: i32 = 4
 const R_OUT: i32 = 5
 const R_REL: i32 = 6
 const R_HEAP: i32 = 7
@@ -68,10 +67,9 @@ const REGIONS: i32 = 8
 
 const KEY_BYTES: usize = 40
 const CS_BYTES: usize = 48
-const NODE_BYTES: usize = 16
-const SLOT_BYTES: usize = 24
+const NODE_BYTES: usize = 32
 const TIMER_BYTES: usize = 16
-// Input: keyIds i32, masks u32, eventSlots i32, times f64, seqs f64.
+// Input: keyIds i32, masks u32, (unused) i32, times f64, seqs f64.
 const IN_BYTES: usize = 28
 
 const STATE_BYTES: usize = 24
@@ -97,6 +95,21 @@ let edgesPtr: usize = 0
 let termsPtr: usize = 0
 let stackPtr: usize = 0
 let outEdgesPtr: usize = 0
+
+// Decision cache: an event's outgoing edges from a state depend only on the state and the mask's
+// bits that any condition reads (when no state has a step window), so they are computed once per
+// (state, compressed mask) and reused. Entries: 0 unknown, else ((outN << 1) | proceeded) + 1, or
+// -1 when the decision has too many edges to cache; final-after-proceed: 0 unknown, else final + 2.
+const CACHE_MAX_STATES: i32 = 64
+const CACHE_MAX_BITS: i32 = 8
+const CACHE_MAX_OUT: i32 = 8
+let cacheBytes: usize = 0
+let cachePtr: usize = 0
+let cacheReady: bool = false
+let cacheOn: bool = false
+let cacheBits: i32 = 0
+let cacheMaskBits: u32 = 0
+let curIdx: i32 = 0
 let metaPtr: usize = 0
 let regionTable: usize = 0
 let regionsStart: usize = 0
@@ -109,7 +122,7 @@ let inCap: i32 = 0
 let keysBase: usize = 0
 let csBase: usize = 0
 let nodesBase: usize = 0
-let slotsBase: usize = 0
+let takenBase: usize = 0
 let outBase: usize = 0
 let relBase: usize = 0
 let heapBase_: usize = 0
@@ -120,14 +133,12 @@ let csTop: i32 = 0
 let csFree: i32 = -1
 let nodeTop: i32 = 0
 let nodeFree: i32 = -1
-let slotTop: i32 = 0
-let slotFree: i32 = -1
+let takenCount: i32 = 0
 let heapSize: i32 = 0
 let relCount: i32 = 0
 let outUsed: usize = 0
 let totalPartials: i32 = 0
 let totalNodes: i32 = 0
-let totalSlots: i32 = 0
 let dropTimeout: f64 = 0
 let dropBudget: f64 = 0
 let dropSkip: f64 = 0
@@ -135,7 +146,8 @@ let dropNegation: f64 = 0
 let dropNoContinuation: f64 = 0
 
 // ---- per-event scratch ----
-let curSlot: i32 = -1
+// The index in the batch of the event being stepped.
+let curEvent: i32 = 0
 let resHead: i32 = -1
 let resTail: i32 = -1
 
@@ -171,7 +183,7 @@ function refreshBases(): void {
   keysBase = regionPtrOf(R_KEYS)
   csBase = regionPtrOf(R_CS)
   nodesBase = regionPtrOf(R_NODES)
-  slotsBase = regionPtrOf(R_SLOTS)
+  takenBase = regionPtrOf(R_TAKEN)
   outBase = regionPtrOf(R_OUT)
   relBase = regionPtrOf(R_REL)
   heapBase_ = regionPtrOf(R_HEAP)
@@ -237,9 +249,17 @@ export function init(
   termsPtr = align16(edgesPtr + <usize>edges * EDGE_BYTES)
   stackPtr = align16(termsPtr + <usize>terms * TERM_BYTES)
   outEdgesPtr = stackPtr + (<usize>SCRATCH_ENTRIES << 2)
-  metaPtr = outEdgesPtr + (<usize>SCRATCH_ENTRIES << 2)
+  cachePtr = outEdgesPtr + (<usize>SCRATCH_ENTRIES << 2)
+  cacheBytes =
+    states <= CACHE_MAX_STATES
+      ? (<usize>states << CACHE_MAX_BITS) * (8 + (<usize>CACHE_MAX_OUT << 2))
+      : 0
+  cacheReady = false
+  cacheOn = false
+  metaPtr = align16(cachePtr + cacheBytes)
   regionTable = metaPtr + (<usize>META_WORDS << 3)
   regionsStart = align16(regionTable + (<usize>REGIONS << 3))
+  ensureMemory(regionsStart)
   let p = regionsStart
   for (let i: i32 = 0; i < REGIONS; i++) {
     let cap: usize = 16384
@@ -257,14 +277,12 @@ export function init(
   csFree = -1
   nodeTop = 0
   nodeFree = -1
-  slotTop = 0
-  slotFree = -1
+  takenCount = 0
   heapSize = 0
   relCount = 0
   outUsed = 0
   totalPartials = 0
   totalNodes = 0
-  totalSlots = 0
   dropTimeout = 0
   dropBudget = 0
   dropSkip = 0
@@ -323,12 +341,8 @@ export function setTerm(t: i32, mustSet: u32, mustClear: u32): void {
 @inline function nodePtr(n: i32): usize {
   return nodesBase + <usize>n * NODE_BYTES
 }
-// node: 0 slot, 4 step, 8 prev, 12 refs
+// node: 0 step, 4 prev, 8 refs, 16 time f64, 24 seq f64
 
-@inline function slotPtr(s: i32): usize {
-  return slotsBase + <usize>s * SLOT_BYTES
-}
-// slot: 0 refs, 4 next free, 8 time, 16 seq
 
 /** Whether edge e's guard holds for an event with condition mask m. */
 @inline
@@ -362,81 +376,50 @@ function freeCs(c: i32): void {
   csFree = c
 }
 
-/** The slot of the current event, taken on its first use. */
-function eventSlot(t: f64, seq: f64): i32 {
-  if (curSlot >= 0) return curSlot
-  let s = slotFree
-  if (s >= 0) {
-    slotFree = load<i32>(slotPtr(s), 4)
-  } else {
-    s = slotTop
-    if (<usize>(s + 1) * SLOT_BYTES > regionCapOf(R_SLOTS)) growRegion(R_SLOTS, <usize>(s + 1) * SLOT_BYTES)
-    slotTop = s + 1
-  }
-  const p = slotPtr(s)
-  store<i32>(p, 0)
-  store<i32>(p, -1, 4)
-  store<f64>(p, t, 8)
-  store<f64>(p, seq, 16)
-  totalSlots++
-  curSlot = s
-  return s
-}
-
-function releaseSlot(s: i32): void {
-  const p = slotPtr(s)
-  const refs = load<i32>(p) - 1
-  store<i32>(p, refs)
-  // The current event's slot may lose its last reference (a branch that took it stopped) before
-  // the start takes it again: it is released after the event (endEvent) if nothing took it.
-  if (refs > 0 || s == curSlot) return
-  freeSlot(s)
-}
-
-/** Reports slot s released (it becomes free at the next call, after the host read this call's records). */
-function freeSlot(s: i32): void {
-  totalSlots--
-  if (<usize>(relCount + 1) << 2 > regionCapOf(R_REL)) growRegion(R_REL, <usize>(relCount + 1) << 2)
-  store<i32>(relBase + (<usize>relCount << 2), s)
-  relCount++
-}
-
-function newNode(slot: i32, step: i32, prev: i32): i32 {
+function newNode(step: i32, prev: i32, t: f64, seq: f64): i32 {
   let n = nodeFree
   if (n >= 0) {
-    nodeFree = load<i32>(nodePtr(n), 8)
+    nodeFree = load<i32>(nodePtr(n), 4)
   } else {
     n = nodeTop
     if (<usize>(n + 1) * NODE_BYTES > regionCapOf(R_NODES)) growRegion(R_NODES, <usize>(n + 1) * NODE_BYTES)
     nodeTop = n + 1
   }
   const p = nodePtr(n)
-  store<i32>(p, slot)
-  store<i32>(p, step, 4)
-  store<i32>(p, prev, 8)
-  store<i32>(p, 0, 12)
-  const sp = slotPtr(slot)
-  store<i32>(sp, load<i32>(sp) + 1)
+  store<i32>(p, step)
+  store<i32>(p, prev, 4)
+  store<i32>(p, 0, 8)
+  store<f64>(p, t, 16)
+  store<f64>(p, seq, 24)
   if (prev >= 0) {
     const pp = nodePtr(prev)
-    store<i32>(pp, load<i32>(pp, 12) + 1, 12)
+    store<i32>(pp, load<i32>(pp, 8) + 1, 8)
   }
   totalNodes++
+  // The host keeps the event's row under the node's number.
+  if (<usize>(takenCount + 1) << 3 > regionCapOf(R_TAKEN)) growRegion(R_TAKEN, <usize>(takenCount + 1) << 3)
+  const tp = takenBase + (<usize>takenCount << 3)
+  store<i32>(tp, n)
+  store<i32>(tp, curEvent, 4)
+  takenCount++
   return n
 }
 
-/** Drops one reference to node n; a node nobody refers to goes, and with it its reference to the previous node and the event. */
+/**
+ * Drops one reference to node n; a node nobody refers to goes (reported released; free from the
+ * next call on), and with it its reference to the previous node.
+ */
 function releaseNode(n: i32): void {
   while (n >= 0) {
     const p = nodePtr(n)
-    const refs = load<i32>(p, 12) - 1
-    store<i32>(p, refs, 12)
+    const refs = load<i32>(p, 8) - 1
+    store<i32>(p, refs, 8)
     if (refs > 0) return
-    const prev = load<i32>(p, 8)
-    releaseSlot(load<i32>(p))
-    store<i32>(p, nodeFree, 8)
-    nodeFree = n
+    const prev = load<i32>(p, 4)
     totalNodes--
+    if (<usize>(relCount + 1) << 2 > regionCapOf(R_REL)) growRegion(R_REL, <usize>(relCount + 1) << 2)
+    store<i32>(relBase + (<usize>relCount << 2), n)
+    relCount++
     n = prev
   }
 }
@@ -445,7 +428,7 @@ function releaseNode(n: i32): void {
 function lockNode(n: i32): void {
   if (n >= 0) {
     const p = nodePtr(n)
-    store<i32>(p, load<i32>(p, 12) + 1, 12)
+    store<i32>(p, load<i32>(p, 8) + 1, 8)
   }
 }
 
@@ -478,12 +461,16 @@ function clearKey(k: i32): void {
 
 // ---- timers ----
 
+// A 4-ary heap: half the levels of a binary one, and a node's four children are 64 adjacent
+// bytes, so a pop (which sinks the last entry, a late expiry, to the bottom) misses the cache
+// about half as often.
+
 function heapPush(e: f64, k: i32): void {
   if (<usize>(heapSize + 1) * TIMER_BYTES > regionCapOf(R_HEAP))
     growRegion(R_HEAP, <usize>(heapSize + 1) * TIMER_BYTES)
   let i = heapSize++
   while (i > 0) {
-    const parent = (i - 1) >> 1
+    const parent = (i - 1) >> 2
     const pp = heapBase_ + <usize>parent * TIMER_BYTES
     if (load<f64>(pp) <= e) break
     const ip = heapBase_ + <usize>i * TIMER_BYTES
@@ -505,16 +492,24 @@ function heapPopTop(): void {
   const k = load<i32>(lp, 8)
   let i: i32 = 0
   while (true) {
-    let child = 2 * i + 1
-    if (child >= n) break
-    let cp = heapBase_ + <usize>child * TIMER_BYTES
-    if (child + 1 < n && load<f64>(cp + TIMER_BYTES) < load<f64>(cp)) {
-      child++
-      cp += TIMER_BYTES
+    const first = 4 * i + 1
+    if (first >= n) break
+    const last = first + 4 < n ? first + 4 : n
+    let child = first
+    let cp = heapBase_ + <usize>first * TIMER_BYTES
+    let best = load<f64>(cp)
+    for (let c = first + 1; c < last; c++) {
+      const p = heapBase_ + <usize>c * TIMER_BYTES
+      const v = load<f64>(p)
+      if (v < best) {
+        best = v
+        child = c
+        cp = p
+      }
     }
-    if (load<f64>(cp) >= e) break
+    if (best >= e) break
     const ip = heapBase_ + <usize>i * TIMER_BYTES
-    store<f64>(ip, load<f64>(cp))
+    store<f64>(ip, best)
     store<i32>(ip, load<i32>(cp, 8), 8)
     i = child
   }
@@ -551,7 +546,7 @@ function reserveOut(bytes: usize): void {
 /** Writes a match or timeout record of the path ending at node n. */
 function writeRecord(kind: i32, k: i32, n: i32, time: f64): void {
   let count: i32 = 0
-  for (let x = n; x >= 0; x = load<i32>(nodePtr(x), 8)) count++
+  for (let x = n; x >= 0; x = load<i32>(nodePtr(x), 4)) count++
   reserveOut(24 + (<usize>count << 3))
   const p = outBase + outUsed
   store<i32>(p, kind)
@@ -559,12 +554,11 @@ function writeRecord(kind: i32, k: i32, n: i32, time: f64): void {
   store<i32>(p, count, 8)
   store<f64>(p, time, 16)
   let i = count
-  for (let x = n; x >= 0; x = load<i32>(nodePtr(x), 8)) {
+  for (let x = n; x >= 0; x = load<i32>(nodePtr(x), 4)) {
     i--
     const q = p + 24 + (<usize>i << 3)
-    const np = nodePtr(x)
-    store<i32>(q, load<i32>(np, 4))
-    store<i32>(q, load<i32>(np), 4)
+    store<i32>(q, load<i32>(nodePtr(x)))
+    store<i32>(q, x, 4)
   }
   outUsed += 24 + (<usize>count << 3)
 }
@@ -615,6 +609,83 @@ function finalAfterProceed(s: i32, m: u32): i32 {
   return -1
 }
 
+/** Enables the decision cache when the NFA allows it (called once, after the tables are set). */
+function prepareCache(): void {
+  cacheReady = true
+  cacheOn = false
+  if (cacheBytes == 0) return
+  let bits: u32 = 0
+  let terms: i32 = 0
+  for (let s: i32 = 0; s < stateCount; s++) {
+    if (stateWindow(s) != Infinity) return
+    const last = stateEdgeStart(s) + stateEdgeCount(s)
+    for (let e = stateEdgeStart(s); e < last; e++) {
+      const ep = edgesPtr + <usize>e * EDGE_BYTES
+      const end = load<i32>(ep, 12) + load<i32>(ep, 16)
+      if (end > terms) terms = end
+    }
+  }
+  for (let t: i32 = 0; t < terms; t++) {
+    const tp = termsPtr + <usize>t * TERM_BYTES
+    bits |= load<u32>(tp) | load<u32>(tp, 4)
+  }
+  if (<i32>popcnt<u32>(bits) > CACHE_MAX_BITS) return
+  cacheMaskBits = bits
+  cacheBits = <i32>popcnt<u32>(bits)
+  memory.fill(cachePtr, 0, cacheBytes)
+  cacheOn = true
+}
+
+/** The event's mask reduced to the bits conditions read, packed (the cache's index). */
+@inline
+function compressMask(m: u32): i32 {
+  let idx: i32 = 0
+  let bit: i32 = 0
+  let rest = cacheMaskBits
+  while (rest != 0) {
+    const low = rest & (0 - rest)
+    if ((m & low) != 0) idx |= 1 << bit
+    bit++
+    rest ^= low
+  }
+  return idx
+}
+
+/**
+ * The decision graph from `state` (Flink's createDecisionGraph): the TAKE and IGNORE edges reachable
+ * through PROCEED edges that hold, written to `out` (at most `cap`). Returns (count << 1) | proceeded,
+ * or -1 when there are more than `cap`.
+ */
+function decide(state: i32, isStart: bool, t: f64, prev: f64, m: u32, out: usize, cap: i32): i32 {
+  let top: i32 = 1
+  let outN: i32 = 0
+  let proceeded: i32 = 0
+  store<i32>(stackPtr, state)
+  while (top > 0) {
+    top--
+    const cur = load<i32>(stackPtr + (<usize>top << 2))
+    // A state a step's `within` guards is passed over once that window ran out for this partial match.
+    if (!isStart && t - prev >= stateWindow(cur)) continue
+    const first = stateEdgeStart(cur)
+    const last = first + stateEdgeCount(cur)
+    for (let e = first; e < last; e++) {
+      const ep = edgesPtr + <usize>e * EDGE_BYTES
+      if (!edgeHolds(ep, m)) continue
+      if (load<i32>(ep) == PROCEED) {
+        proceeded = 1
+        if (top == SCRATCH_ENTRIES) abort('cep kernel: proceed closure too deep')
+        store<i32>(stackPtr + (<usize>top << 2), load<i32>(ep, 4))
+        top++
+      } else {
+        if (outN == cap) return -1
+        store<i32>(out + (<usize>outN << 2), e)
+        outN++
+      }
+    }
+  }
+  return (outN << 1) | proceeded
+}
+
 /**
  * The computation states that follow computation state c (-1: the key's start state) on an event
  * (Flink's computeNextStates): results go to the result list, in edge order. Returns true, with no
@@ -640,49 +711,53 @@ function computeNext(c: i32, t: f64, seq: f64, m: u32): bool {
   // The start is virtual (never stored): it never ignores, and a take from it starts a match.
   const isStart = c < 0
   // The decision graph: TAKE and IGNORE edges reachable through PROCEED edges that hold.
-  let top: i32 = 1
-  let outN: i32 = 0
-  let proceeded = false
-  store<i32>(stackPtr, state)
-  while (top > 0) {
-    top--
-    const cur = load<i32>(stackPtr + (<usize>top << 2))
-    // A state a step's `within` guards is passed over once that window ran out for this partial match.
-    if (!isStart && t - prev >= stateWindow(cur)) continue
-    const first = stateEdgeStart(cur)
-    const last = first + stateEdgeCount(cur)
-    for (let e = first; e < last; e++) {
-      const ep = edgesPtr + <usize>e * EDGE_BYTES
-      if (!edgeHolds(ep, m)) continue
-      if (load<i32>(ep) == PROCEED) {
-        proceeded = true
-        if (top == SCRATCH_ENTRIES) abort('cep kernel: proceed closure too deep')
-        store<i32>(stackPtr + (<usize>top << 2), load<i32>(ep, 4))
-        top++
-      } else {
-        if (outN == SCRATCH_ENTRIES) abort('cep kernel: too many edges')
-        store<i32>(outEdgesPtr + (<usize>outN << 2), e)
-        outN++
-      }
+  let decision: i32 = -1
+  let list = outEdgesPtr
+  if (cacheOn) {
+    const key = (<usize>state << CACHE_MAX_BITS) | <usize>curIdx
+    const entryPtr = cachePtr + (key << 2)
+    let entry = load<i32>(entryPtr)
+    const cached = cachePtr + (<usize>stateCount << (CACHE_MAX_BITS + 3)) + key * (<usize>CACHE_MAX_OUT << 2)
+    if (entry == 0) {
+      const d = decide(state, isStart, t, prev, m, cached, CACHE_MAX_OUT)
+      entry = d < 0 ? -1 : d + 1
+      store<i32>(entryPtr, entry)
+    }
+    if (entry > 0) {
+      decision = entry - 1
+      list = cached
     }
   }
-  if (outN == 1 && !proceeded && !isStart) {
-    const ep = edgesPtr + <usize>load<i32>(outEdgesPtr) * EDGE_BYTES
+  if (decision < 0) {
+    decision = decide(state, isStart, t, prev, m, outEdgesPtr, SCRATCH_ENTRIES)
+    if (decision < 0) abort('cep kernel: too many edges')
+  }
+  const outN = decision >> 1
+  if (outN == 1 && (decision & 1) == 0 && !isStart) {
+    const ep = edgesPtr + <usize>load<i32>(list) * EDGE_BYTES
     if (load<i32>(ep) == IGNORE && load<i32>(ep, 4) == state) return true
   }
   for (let i: i32 = 0; i < outN; i++) {
-    const ep = edgesPtr + <usize>load<i32>(outEdgesPtr + (<usize>i << 2)) * EDGE_BYTES
+    const ep = edgesPtr + <usize>load<i32>(list + (<usize>i << 2)) * EDGE_BYTES
     const target = load<i32>(ep, 4)
     if (load<i32>(ep) == IGNORE) {
       if (!isStart) addState(target, node, start, startSeq, prev)
       continue
     }
-    const slot = eventSlot(t, seq)
-    const taken = newNode(slot, load<i32>(ep, 8), node)
+    const taken = newNode(load<i32>(ep, 8), node, t, seq)
     const s0 = isStart ? t : start
     const q0 = isStart ? seq : startSeq
     addState(target, taken, s0, q0, t)
-    const fin = finalAfterProceed(target, m)
+    let fin: i32
+    if (cacheOn) {
+      const fp = cachePtr + (((<usize>target << CACHE_MAX_BITS) | <usize>curIdx) << 2) + (<usize>stateCount << (CACHE_MAX_BITS + 2))
+      const known = load<i32>(fp)
+      if (known != 0) fin = known - 2
+      else {
+        fin = finalAfterProceed(target, m)
+        store<i32>(fp, fin + 2)
+      }
+    } else fin = finalAfterProceed(target, m)
     if (fin >= 0) addState(fin, taken, s0, q0, t)
   }
   return false
@@ -721,16 +796,15 @@ let pruneSeq: f64 = 0
 function pruningEvent(n: i32): bool {
   if (skipKind == SKIP_NONE) return false
   let found = false
-  for (let x = n; x >= 0; x = load<i32>(nodePtr(x), 8)) {
+  for (let x = n; x >= 0; x = load<i32>(nodePtr(x), 4)) {
     const np = nodePtr(x)
     if (skipKind == SKIP_TO_FIRST || skipKind == SKIP_TO_LAST) {
-      if (load<i32>(np, 4) != skipStep) continue
+      if (load<i32>(np) != skipStep) continue
       // Walking backwards: the last event of the step comes first.
       if (skipKind == SKIP_TO_LAST && found) continue
     } else if (skipKind == SKIP_PAST_LAST && found) continue
-    const sp = slotPtr(load<i32>(np))
-    pruneTime = load<f64>(sp, 8)
-    pruneSeq = load<f64>(sp, 16)
+    pruneTime = load<f64>(np, 16)
+    pruneSeq = load<f64>(np, 24)
     found = true
   }
   return found
@@ -775,9 +849,10 @@ function emitCompleted(k: i32): void {
     const kp = keyPtr(k)
     const em = load<i32>(kp, 12)
     if (em < 0) return
-    // Flink's isEarlier is `<= 0`: a match waits only for a partial match that started strictly earlier.
+    // Flink's isEarlier is `<= 0`: a match waits only for a partial match that started strictly
+    // earlier, and only under a skip strategy (without one, an absence that ran out goes at once).
     const ep = load<i32>(kp)
-    if (ep >= 0 && startsBefore(ep, em)) return
+    if (skipKind != SKIP_NONE && ep >= 0 && startsBefore(ep, em)) return
     const next = load<i32>(csPtr(em))
     store<i32>(kp, next, 12)
     if (next < 0) store<i32>(kp, -1, 16)
@@ -1006,15 +1081,16 @@ function expireKey(k: i32, now: f64): void {
   }
 }
 
-/** Readies the per-call outputs; the slots released in the previous call become free. */
+/** Readies the per-call outputs; the nodes released in the previous call become free. */
 function beginCall(): void {
   for (let i: i32 = 0; i < relCount; i++) {
     const s = load<i32>(relBase + (<usize>i << 2))
-    store<i32>(slotPtr(s), slotFree, 4)
-    slotFree = s
+    store<i32>(nodePtr(s), nodeFree, 4)
+    nodeFree = s
   }
   relCount = 0
   outUsed = 0
+  takenCount = 0
 }
 
 /** Makes room for `length` input events (may move the layout: re-read the pointers after it). */
@@ -1024,8 +1100,8 @@ export function reserveInput(length: i32): void {
 }
 
 /**
- * Steps input events 0 … length-1 (columns at inputKeyIds() …). Writes each event's slot (-1: no
- * partial match kept it) to inputSlots(). Returns `length`, or the index of the first event with
+ * Steps input events 0 … length-1 (columns at inputKeyIds() …); the nodes it created are at
+ * takenPtr() as (node, event index) pairs. Returns `length`, or the index of the first event with
  * a negative key id (nothing stepped then).
  */
 export function step(length: i32): i32 {
@@ -1033,6 +1109,7 @@ export function step(length: i32): i32 {
     if (load<i32>(inBase + (<usize>i << 2)) < 0) return i
   }
   beginCall()
+  if (!cacheReady) prepareCache()
   for (let i: i32 = 0; i < length; i++) {
     const cap = <usize>inCap
     const k = load<i32>(inBase + (<usize>i << 2))
@@ -1040,13 +1117,11 @@ export function step(length: i32): i32 {
     const t = load<f64>(inBase + cap * 12 + (<usize>i << 3))
     const seq = load<f64>(inBase + cap * 20 + (<usize>i << 3))
     ensureKey(k)
-    curSlot = -1
+    curEvent = i
+    if (cacheOn) curIdx = compressMask(m)
     expireKey(k, t)
     stepEvent(k, t, seq, m)
-    store<i32>(inBase + (<usize>inCap << 3) + (<usize>i << 2), curSlot)
-    if (curSlot >= 0 && load<i32>(slotPtr(curSlot)) == 0) freeSlot(curSlot)
   }
-  curSlot = -1
   return length
 }
 
@@ -1088,9 +1163,6 @@ export function inputKeyIds(): usize {
 export function inputMasks(): usize {
   return inBase + (<usize>inCap << 2)
 }
-export function inputSlots(): usize {
-  return inBase + (<usize>inCap << 3)
-}
 export function inputTimes(): usize {
   return inBase + <usize>inCap * 12
 }
@@ -1109,17 +1181,20 @@ export function releasedPtr(): usize {
 export function releasedCount(): i32 {
   return relCount
 }
-export function slotsPtr(): usize {
-  return slotsBase
+export function nodesPtr(): usize {
+  return nodesBase
+}
+export function takenPtr(): usize {
+  return takenBase
+}
+export function takenCountOf(): i32 {
+  return takenCount
 }
 export function partialCount(): i32 {
   return totalPartials
 }
 export function nodeCount(): i32 {
   return totalNodes
-}
-export function slotCount(): i32 {
-  return totalSlots
 }
 export function dropCount(reason: i32): f64 {
   if (reason == DROP_TIMEOUT) return dropTimeout
@@ -1147,7 +1222,6 @@ export function regionUsed(r: i32): usize {
   if (r == R_KEYS) return <usize>keyCount * KEY_BYTES
   if (r == R_CS) return <usize>csTop * CS_BYTES
   if (r == R_NODES) return <usize>nodeTop * NODE_BYTES
-  if (r == R_SLOTS) return <usize>slotTop * SLOT_BYTES
   if (r == R_REL) return <usize>relCount << 2
   if (r == R_HEAP) return <usize>heapSize * TIMER_BYTES
   return 0
@@ -1164,13 +1238,10 @@ export function saveMeta(): usize {
   store<f64>(p, <f64>csFree, 16)
   store<f64>(p, <f64>nodeTop, 24)
   store<f64>(p, <f64>nodeFree, 32)
-  store<f64>(p, <f64>slotTop, 40)
-  store<f64>(p, <f64>slotFree, 48)
   store<f64>(p, <f64>heapSize, 56)
   store<f64>(p, <f64>relCount, 64)
   store<f64>(p, <f64>totalPartials, 72)
   store<f64>(p, <f64>totalNodes, 80)
-  store<f64>(p, <f64>totalSlots, 88)
   store<f64>(p, dropTimeout, 96)
   store<f64>(p, dropBudget, 104)
   store<f64>(p, dropSkip, 112)
@@ -1192,13 +1263,10 @@ export function loadMeta(): void {
   csFree = <i32>load<f64>(p, 16)
   nodeTop = <i32>load<f64>(p, 24)
   nodeFree = <i32>load<f64>(p, 32)
-  slotTop = <i32>load<f64>(p, 40)
-  slotFree = <i32>load<f64>(p, 48)
   heapSize = <i32>load<f64>(p, 56)
   relCount = <i32>load<f64>(p, 64)
   totalPartials = <i32>load<f64>(p, 72)
   totalNodes = <i32>load<f64>(p, 80)
-  totalSlots = <i32>load<f64>(p, 88)
   dropTimeout = load<f64>(p, 96)
   dropBudget = load<f64>(p, 104)
   dropSkip = load<f64>(p, 112)
