@@ -4,15 +4,26 @@
  * (nfa.property.test.ts) found, kept as named cases once the engine agrees (the property's
  * generator then no longer steers around them; a small named case says at once which rule broke).
  * Every case asserts what the reference says and why that is the rule (Flink's code, the pattern
- * IR's documentation or decision 0024). A case the engine still gets wrong is an expected failure
- * (`it.fails`), so the suite stays green and the case asks to become a plain `it` once fixed.
+ * IR's documentation or decision 0024).
  */
+
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { PatternSpec } from '../../compiler/ir/pattern.ts'
 import { alt, group, quantifier, seq, specOf, step } from '../../test/support/cep-arbitrary.ts'
 import { referenceMatch } from '../../test/support/cep-reference.ts'
-import type { EngineMatch, MatchContext } from './engine.ts'
+import { buildKernel, KERNELS_DIR } from '../../wasm/build.ts'
+import { loadCepKernel } from '../../wasm/host/cep-kernel.ts'
+import type { EngineMatch, MatchContext, PatternEngineFactory } from './engine.ts'
 import { createNfaEngine } from './nfa.ts'
+import { compileNfa } from './nfa-compile.ts'
+
+const cepKernel = await loadCepKernel((await buildKernel(join(KERNELS_DIR, 'cep.ts'))).wasmPath)
+/** The engines a case that needs only event-local conditions runs on. */
+const ENGINES: readonly (readonly [string, PatternEngineFactory])[] = [
+  ['TypeScript NFA', createNfaEngine],
+  ['WebAssembly kernel', cepKernel.factory(compileNfa)],
+]
 
 type Row = { readonly v: string }
 const is =
@@ -125,39 +136,52 @@ describe('the TypeScript NFA on the reference’s counterexamples', () => {
     )
   })
 
-  // Still open in the engines: the order needs the WebAssembly kernel changed alongside nfa.ts.
-  it.fails('matches completed together with the same first event come in the order of their events, so a skip strategy keeps the first (`s0 | s1` skip to next over a)', () => {
-    // Decision 0024: Flink leaves this order open (its queue compares first events only); Sluice
-    // takes the order of the events, then of the steps: s0's match first, and skip to next then
-    // prunes s1's. The NFA keeps the order its automaton found them in (s1's first here).
-    const spec = specOf(alt(seq(step(0)), seq(step(1))), { skip: { kind: 'toNext' } })
-    const conditions = [is('a'), is('a')]
-    const events = [{ value: { v: 'a' }, time: 0, seq: 0 }]
-    const reference = referenceMatch(spec, { conditions, untils: [null, null] }, events, {
-      finalWatermark: 1000,
+  // Decision 0024: Flink leaves this order open (its queue compares first events only); Sluice
+  // takes the order of the events, then of the steps. Both engines used to keep the order their
+  // automaton found matches in (s1's first here); the kernel orders them as nfa.ts does.
+  for (const [name, create] of ENGINES)
+    it(`${name}: matches completed together with the same first event come in the order of their events, so a skip strategy keeps the first (\`s0 | s1\` over a)`, () => {
+      const conditions = [is('a'), is('a')]
+      const events = [{ value: { v: 'a' }, time: 0, seq: 0 }]
+      for (const skip of [{ kind: 'noSkip' }, { kind: 'toNext' }] as const) {
+        const spec = specOf(alt(seq(step(0)), seq(step(1))), { skip })
+        const reference = referenceMatch(spec, { conditions, untils: [null, null] }, events, {
+          finalWatermark: 1000,
+        })
+        // Without a skip strategy both go out, s0's first; skip to next prunes s1's.
+        expect(reference.matches.map((m) => m.steps)).toEqual(skip.kind === 'noSkip' ? [[0], [1]] : [[0]])
+        const engine = create(
+          spec,
+          {
+            conditions: conditions.map((c) => (e: unknown) => c(e)),
+            untils: [null, null],
+            masks: (rows, n, masks) => {
+              for (let i = 0; i < n; i++)
+                masks[i] = conditions.reduce((m, c, s) => (c(rows[i]) ? m | (1 << s) : m), 0)
+            },
+            key: () => 'k',
+            select: () => null,
+            timeout: null,
+          },
+          { maxPerKey: 10, maxTotal: 10 },
+        )
+        const matches: EngineMatch[] = []
+        engine.step(
+          {
+            length: 1,
+            keyIds: new Int32Array([0]),
+            times: new Float64Array([0]),
+            seqs: new Float64Array([0]),
+            rows: [{ v: 'a' }],
+            masks: new Uint32Array([0b11]),
+          },
+          matches,
+          [],
+        )
+        engine.advanceTime(1000, matches, null)
+        expect(matches.map((m) => [...m.steps])).toEqual(reference.matches.map((m) => [...m.steps]))
+      }
     })
-    expect(reference.matches.map((m) => m.steps)).toEqual([[0]])
-    const engine = createNfaEngine(
-      spec,
-      { conditions, untils: [null, null], key: () => 'k', select: () => null, timeout: null },
-      { maxPerKey: 10, maxTotal: 10 },
-    )
-    const matches: EngineMatch[] = []
-    engine.step(
-      {
-        length: 1,
-        keyIds: new Int32Array([0]),
-        times: new Float64Array([0]),
-        seqs: new Float64Array([0]),
-        rows: [{ v: 'a' }],
-        masks: new Uint32Array(1),
-      },
-      matches,
-      [],
-    )
-    engine.advanceTime(1000, matches, null)
-    expect(matches.map((m) => [...m.steps])).toEqual([[0]])
-  })
 
   it('a path that meets `not followed by` where a group follows ends there, so it holds no later match back (skip to first s0 over a a b)', () => {
     // `s0 not followed by s1 followed by (s2 next s3 | s4)`: b meets s1, s2 and s4. For each a, the

@@ -104,12 +104,6 @@ export interface RefResult {
   readonly emittedAt: readonly number[]
   /** The processing points in order: a time advance, or the event at a sorted index. */
   readonly points: readonly RefPoint[]
-  /**
-   * Whether a skip strategy chose between matches completed at one point with the same first event:
-   * Flink leaves their order open (its queue orders by first event only); the reference takes
-   * them in the order of their events.
-   */
-  readonly skipChoseAmongTies: boolean
 }
 
 export type RefPoint =
@@ -569,7 +563,6 @@ function emit(
   /** Partial matches and queued matches whose first event index is below this are pruned. */
   let prunedBelow = 0
   const queue: Completion[] = []
-  let skipChoseAmongTies = false
   const birthOf = (prefix: Prefix) => pointOfEvent(points, prefix.indices[prefix.indices.length - 1]!)
   const aliveAfter = (point: number) => (w: { prefix: Prefix; wait: Wait }) =>
     birthOf(w.prefix) <= point && w.wait.diesAt > point && w.prefix.indices[0]! >= prunedBelow
@@ -596,8 +589,6 @@ function emit(
         if (earliestPartial < earliest.prefix.indices[0]!) break
       }
       queue.shift()
-      if (skip.kind !== 'noSkip' && queue.some((q) => q.prefix.indices[0] === earliest.prefix.indices[0]))
-        skipChoseAmongTies = true
       const { indices, steps } = earliest.prefix
       matches.push({ steps, seqs: indices.map((i) => events[i]!.seq), time: earliest.time })
       emittedAt.push(point)
@@ -612,7 +603,7 @@ function emit(
   const sortedTimeouts = [...timeouts.values()].sort(
     (a, b) => a.time - b.time || compareLists(a.seqs, b.seqs) || compareLists(a.steps, b.steps),
   )
-  return { matches, timeouts: sortedTimeouts, emittedAt, points, skipChoseAmongTies }
+  return { matches, timeouts: sortedTimeouts, emittedAt, points }
 }
 
 function pointOfEvent(points: readonly RefPoint[], index: number): number {
