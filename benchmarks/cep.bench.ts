@@ -25,12 +25,21 @@
  * linear memory.
  */
 import { execFileSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { writeArtifact } from '../compiler/artifact/package.ts'
+import { compileSource } from '../compiler/compile.ts'
+import { loadArtifact } from '../runtime/artifact/load.ts'
+import type { CepOperator } from '../runtime/cep/cep-operator.ts'
 import type { EngineMatch, PatternEngine } from '../runtime/cep/engine.ts'
 import { createNfaEngine } from '../runtime/cep/nfa.ts'
 import { compileNfa } from '../runtime/cep/nfa-compile.ts'
+import { EmbeddedLog } from '../runtime/log/embedded.ts'
+import { FileSnapshotStore } from '../runtime/state/file-snapshot-store.ts'
 import { buildKernel, KERNELS_DIR } from '../wasm/build.ts'
 import { loadCepKernel, type WasmPatternEngine } from '../wasm/host/cep-kernel.ts'
 import {
@@ -60,6 +69,7 @@ import {
 } from './lib/report.ts'
 import { combineRounds } from './lib/rounds.ts'
 import { runStatistics } from './lib/runs.ts'
+import { timeNodeUntilCaughtUp } from './lib/timed-run.ts'
 
 const NAME = 'cep'
 const REPO = resolve(import.meta.dirname, '..')
@@ -344,6 +354,7 @@ async function writeCepReport(
   rounds: number,
   out: string,
   note: string | undefined,
+  endToEnd: readonly EndToEndRun[],
 ): Promise<void> {
   const byKey = (key: VariantKey) => figures.variants[VARIANT_KEYS.indexOf(key)]!
   const fastestKey: VariantKey =
@@ -421,18 +432,157 @@ async function writeCepReport(
     '(The hand-written loop drops run-out pairs only when their card pays again, so it may hold more.)',
     '',
   ]
-  const markdown = renderMarkdown(report).replace('## Parameters', [...cepLines, '## Parameters'].join('\n'))
+  const e2eLines = [
+    '## End to end: `sluice run` on the embedded log, JSON in and out',
+    '',
+    `The same pattern as a \`match\` step compiled from .pipe (${endToEnd[0]?.events.toLocaleString('en-US')} payments as JSON lines, appended untimed to a one-partition topic), run by the PipelineRunner until caught up: decode, the CepOperator (key dictionary, event-time buffering), the engine, select, encode, append, checkpoints every second to files.`,
+    '',
+    '| engine | events/s | CPU-s | events per CPU-s | peak RSS | partial matches held (max) | matches written | batch p99 |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...endToEnd.map(
+      (r) =>
+        `| ${r.execution} | ${formatRate(r.eventsPerSecond)} | ${r.cpuSeconds.toFixed(2)} | ${formatRate(r.events / r.cpuSeconds)} | ${formatBytes(r.peakRssBytes)} | ${r.maxPartialMatches.toLocaleString('en-US')} | ${r.matches.toLocaleString('en-US')} | ${formatNs(r.batchP99Ns)} |`,
+    ),
+    '',
+  ]
+  const markdown = renderMarkdown(report).replace(
+    '## Parameters',
+    [...cepLines, ...e2eLines, '## Parameters'].join('\n'),
+  )
   const svg = renderSvg(report, {
     markerEventsPerSecond: TARGET_EVENTS_PER_SECOND,
     markerLabel: `target ${formatRate(TARGET_EVENTS_PER_SECOND)}`,
   })
-  const paths = await writeReportFiles(out, NAME, { ...report, cep: perVariant }, markdown, svg)
+  const paths = await writeReportFiles(out, NAME, { ...report, cep: perVariant, endToEnd }, markdown, svg)
   process.stdout.write(`\n${renderConsoleTable(report)}`)
   for (const v of perVariant)
     process.stdout.write(
       `${v.variant}: partial matches max ${v.partialMatches.max}, mean ${Math.round(v.partialMatches.mean)}${v.peakKernelBytes > 0 ? `, kernel memory ${formatBytes(v.peakKernelBytes)}` : ''}\n`,
     )
   process.stdout.write(`wrote ${paths.json}, ${paths.markdown}, ${paths.svg}\n`)
+}
+
+// ---------------------------------------------------------------------------------------------
+// End to end
+
+interface EndToEndRun {
+  readonly execution: 'wasm' | 'typescript'
+  readonly events: number
+  readonly eventsPerSecond: number
+  readonly cpuSeconds: number
+  readonly peakRssBytes: number
+  readonly maxPartialMatches: number
+  readonly matches: number
+  readonly batchP99Ns: number
+}
+
+/** The benchmark's pattern as a pipeline, reading `source` and writing its matches to `sink`. */
+function cepPipeline(source: string, sink: string): string {
+  return `schema Payment { card: string, amount: f64, ts: timestamp @event_time }
+source payments: Payment from kafka("${source}") watermark ts
+stream suspicious = payments
+  | match by card within 10m
+      pattern small{2} followed by large
+      define
+        small as amount < ${SMALL_BELOW}.0,
+        large as amount > ${LARGE_ABOVE}.0
+      { card: large.card, small_total: sum(small.amount), large_amount: large.amount }
+sink suspicious -> kafka("${sink}")
+`
+}
+
+/**
+ * One \`sluice run\` equivalent in this (fresh) process: the payments as JSON lines in a fresh
+ * embedded log (untimed), then the PipelineRunner on the artifact compiled with the given engine,
+ * until caught up, with \`sluice run\`'s defaults (durability 100 ms, snapshots in files every second).
+ */
+async function endToEndRun(
+  execution: 'wasm' | 'typescript',
+  options: Options,
+  events: number,
+): Promise<EndToEndRun> {
+  const id = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`
+  const source = `bench.payments.${id}`
+  const sink = `bench.suspicious.${id}`
+  const deadLetters = `bench.dead-letter.${id}`
+  const dir = await mkdtemp(join(tmpdir(), 'sluice-bench-cep-'))
+  const compiled = compileSource('cep.pipe', cepPipeline(source, sink), {
+    name: 'cep-bench',
+    cepExecution: execution,
+  })
+  if (!compiled.artifact)
+    throw new Error(compiled.diagnostics.map((d) => `${d.code} ${d.message}`).join('\n'))
+  await writeArtifact(compiled.artifact, join(dir, 'artifact'))
+  const artifact = await loadArtifact(join(dir, 'artifact'))
+  const log = await EmbeddedLog.open(join(dir, 'log'), { durability: { intervalMs: 100 } })
+  const stateStore = new FileSnapshotStore(join(dir, 'state'))
+  try {
+    await log.ensureTopic(source, { partitions: 1 })
+    for (const batch of cepBatches(events, options.workload, 10_000)) {
+      await log.append(
+        source,
+        (batch.rows as { card: number; amount: number; ts: number }[]).map((p) => ({
+          key: null,
+          value: Buffer.from(
+            JSON.stringify({
+              card: `card-${p.card}`,
+              amount: p.amount,
+              ts: new Date(Math.floor(p.ts)).toISOString(),
+            }),
+          ),
+        })),
+      )
+    }
+    const memory = new PeakMemory()
+    const operators: CepOperator[] = []
+    let maxPartialMatches = 0
+    const sampler = setInterval(() => {
+      for (const operator of operators)
+        maxPartialMatches = Math.max(maxPartialMatches, operator.partialMatches)
+    }, 50)
+    const { timed, processingNs, cpuSeconds } = await timeNodeUntilCaughtUp(
+      log,
+      {
+        artifact,
+        group: `bench.${id}`,
+        partitions: 1,
+        deadLetterTopic: deadLetters,
+        stateStore,
+        onMatchOperator: (_id: string, operator: CepOperator) => void operators.push(operator),
+      },
+      memory,
+      600_000,
+    )
+    clearInterval(sampler)
+    for (const operator of operators) maxPartialMatches = Math.max(maxPartialMatches, operator.partialMatches)
+    const matches = (await log.endOffsets(sink)).reduce((a, b) => a + b, 0)
+    const dead = (await log.endOffsets(deadLetters)).reduce((a, b) => a + b, 0)
+    if (dead > 0) {
+      const [first] = await log.read(deadLetters, 0, 0, 1)
+      process.stderr.write(
+        `first dead letter: ${JSON.stringify(first?.headers)} ${first?.value.toString().slice(0, 300)}\n`,
+      )
+    }
+    if (timed.records !== events || dead !== 0 || timed.failures !== 0)
+      throw new Error(
+        `end to end ${execution}: handled ${timed.records}/${events} records, ${dead} dead letters, ${timed.failures} failed batches`,
+      )
+    if (matches === 0) throw new Error(`end to end ${execution}: no match written; the run measured nothing`)
+    return {
+      execution,
+      events,
+      eventsPerSecond: events / (processingNs / 1e9),
+      cpuSeconds,
+      peakRssBytes: memory.peakRssBytes,
+      maxPartialMatches,
+      matches,
+      batchP99Ns: summarize(timed.durationsNs).p99,
+    }
+  } finally {
+    await log.close()
+    await stateStore.close()
+    await rm(dir, { recursive: true, force: true })
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -452,6 +602,9 @@ async function main(): Promise<void> {
       out: { type: 'string', default: join(import.meta.dirname, 'reports') },
       note: { type: 'string' },
       variant: { type: 'string' },
+      e2e: { type: 'string' },
+      // The end-to-end runs: fewer events than the engine runs (the TypeScript engine is slow at 100,000 cards).
+      'e2e-events': { type: 'string', default: '500000' },
     },
   })
   const options: Options = {
@@ -477,11 +630,28 @@ async function main(): Promise<void> {
     return
   }
 
+  if (args.e2e !== undefined) {
+    if (args.e2e !== 'wasm' && args.e2e !== 'typescript')
+      throw new Error(`--e2e wasm|typescript, got ${args.e2e}`)
+    process.stdout.write(
+      `${JSON.stringify(await endToEndRun(args.e2e, options, Number(args['e2e-events'])))}\n`,
+    )
+    return
+  }
+
   const figures = await measureInProcess(options, rounds)
-  // End to end (`sluice run` on a `match` pipeline) goes here once the compiler and the CepOperator
-  // are merged: measured like benchmarks/window.bench.ts's endToEndRun, passed to writeCepReport
-  // and quoted beside these figures (report.endToEnd).
-  await writeCepReport(figures, options, rounds, args.out, args.note)
+  const endToEnd: EndToEndRun[] = []
+  for (const execution of ['wasm', 'typescript'] as const) {
+    process.stderr.write(`end to end, ${execution} engine: `)
+    const run = runChild<EndToEndRun>(['--e2e', execution])
+    process.stderr.write(`${formatRate(run.eventsPerSecond)} events/s, ${run.matches} matches\n`)
+    endToEnd.push(run)
+  }
+  if (endToEnd[0]!.matches !== endToEnd[1]!.matches)
+    throw new Error(
+      `end to end the engines wrote different numbers of matches: wasm ${endToEnd[0]!.matches}, typescript ${endToEnd[1]!.matches}`,
+    )
+  await writeCepReport(figures, options, rounds, args.out, args.note, endToEnd)
 }
 
 await main()

@@ -73,6 +73,7 @@ Options:
           stdout: () => {},
           // Scratch state beside the scratch log: a stateful pipeline needs a store.
           stateStore: new FileSnapshotStore(join(scratch, 'state'), { fsync: false }),
+          traceMatches: true,
           onMatchOperator: (id, operator) => {
             if (id === match.id) explainer.attach(operator)
           },

@@ -4,8 +4,11 @@
  *
  * Event time as Flink's CepOperator keeps it: an event is buffered until the watermark passes it
  * and released in (time, arrival) order, so out-of-order input matches as sorted input does; an
- * event not after the watermark when it arrives (as of the source record before its own) is late
- * (Flink keeps `timestamp > currentWatermark`).
+ * event before the watermark when it arrives (as of the source record before its own) is late.
+ * Flink keeps `timestamp > currentWatermark`, but Flink's watermarks trail the largest time by the
+ * delay and one millisecond more (BoundedOutOfOrdernessWatermarks): in Sluice's terms, where the
+ * watermark is the largest time less the delay, an event at the watermark is on time, so events of
+ * one millisecond that arrive in order under `watermark ts` are all matched, as in Flink.
  * The watermark is the window operators' (event-time.ts: the source's largest event time minus its
  * delay, as of each source record), so the runner wires a `match` like a window: results name the
  * source record whose watermark released them.
@@ -49,7 +52,7 @@ interface Buffered {
 export interface CepObserver {
   /** An event was buffered under arrival number `seq` (the engine's trace names events by it). */
   buffered(seq: number, key: string, time: number, row: unknown): void
-  /** An event arrived not after the watermark; `key` is null when its key is null or fails. */
+  /** An event arrived before the watermark; `key` is null when its key is null or fails. */
   late(key: string | null, time: number, watermark: number, row: unknown): void
 }
 
@@ -130,7 +133,7 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
       if (watermark >= this.dueAt()) this.fireThrough(next, before, sourceMaxTimes, out)
       next = Math.max(next, before + 1)
       const time = input.timestamps[i] as number
-      if (!(time > watermark)) {
+      if (!(time >= watermark)) {
         if (this.observer !== null) this.observeLate(input.values[i], time, watermark)
         refuseLate(out, input, i, watermark)
         continue

@@ -159,7 +159,7 @@ sink rises -> kafka("rises")
       const dead = await readTopic(log, DEFAULT_DEAD_LETTER_TOPIC)
       expect(dead).toHaveLength(1)
       expect(dead[0]!.headers[DEAD_LETTER_HEADERS.stage]).toBe('late')
-      expect(dead[0]!.headers[DEAD_LETTER_HEADERS.reason]).toMatch(/not after the watermark/)
+      expect(dead[0]!.headers[DEAD_LETTER_HEADERS.reason]).toMatch(/is before the watermark/)
     } finally {
       await log.close()
       await store.close()

@@ -61,7 +61,7 @@ export class MatchExplainer implements CepObserver {
     if (key !== this.key) return
     this.lateCount++
     this.lines.push(
-      `late event at ${iso(time)}: not after the watermark ${iso(watermark)}, so it never reaches the pattern (late into, or the dead letters): ${this.show(row)}`,
+      `late event at ${iso(time)}: before the watermark ${iso(watermark)}, so it never reaches the pattern (late into, or the dead letters): ${this.show(row)}`,
     )
   }
 

@@ -14,7 +14,7 @@
  *
  * Out-of-order arrival goes through the CepOperator (cep-operator.ts) with a random watermark
  * delay: each arrival its own source record, then a far-off event of another key that releases
- * everything. Events not after the watermark when they arrive must come out as late, and the
+ * everything. Events before the watermark when they arrive must come out as late, and the
  * matches and timeouts of the others must be the reference's over them, as sets (the operator
  * releases a watermark's worth of events at once, so its batches are not the reference's points;
  * the reference advances where the operator does: a key at each of its own events' times, every key
@@ -318,12 +318,12 @@ function runOperator(
   return { late, matches, timeouts }
 }
 
-/** Arrivals not after the watermark of the arrivals before them (largest time − delay). */
+/** Arrivals before the watermark of the arrivals before them (largest time − delay). */
 function lateOf(stream: readonly StreamEvent[], delayMs: number): number[] {
   let max = Number.NEGATIVE_INFINITY
   const late: number[] = []
   for (const e of stream) {
-    if (!(e.time > max - delayMs)) late.push(e.seq)
+    if (!(e.time >= max - delayMs)) late.push(e.seq)
     max = Math.max(max, e.time)
   }
   return late

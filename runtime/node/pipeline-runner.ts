@@ -133,11 +133,13 @@ export interface PipelineRunnerOptions {
    * sluice_cep_dropped_total{reason="budget"}. Default DEFAULT_CEP_BUDGET.
    */
   readonly cepBudget?: EngineBudget
-  /**
-   * `sluice explain`: called with each `match` step's operator as it is created. Those operators
-   * then run the TypeScript engine whatever the artifact chose, since only it traces.
-   */
+  /** Called with each `match` step's operator as it is created (explain, benchmarks). */
   readonly onMatchOperator?: (nodeId: string, operator: CepOperator) => void
+  /**
+   * `sluice explain`: every `match` step runs the TypeScript engine whatever the artifact chose,
+   * since only it traces.
+   */
+  readonly traceMatches?: boolean
 }
 
 /** The partial-match budget of each `match` step per source partition, unless the node is told otherwise. */
@@ -531,17 +533,16 @@ export class PipelineRunner {
         }
         // By the match's own source, as a window's (the compiler refuses a match over timed results, E0475).
         const delayMs = this.sourceDelayMs(this.sourceNodeOf(node.id))
-        const explain = this.options.onMatchOperator
         const operator = new CepOperator(
           node,
           functions,
           delayMs,
-          explain !== undefined
+          this.options.traceMatches === true
             ? createNfaEngine
             : patternEngineFactory(node, node.execution === 'wasm' ? await cepKernel! : null),
           this.options.cepBudget ?? DEFAULT_CEP_BUDGET,
         )
-        explain?.(node.id, operator)
+        this.options.onMatchOperator?.(node.id, operator)
         return operator
       },
       windowUpstream: (node) =>
@@ -1345,5 +1346,5 @@ function patternEngineFactory(node: MatchGraphNode, kernel: CepKernel | null): P
 
 /** The reason a late event of a `match` gives in the dead letters. */
 function cepLateReason(time: number, watermark: number): string {
-  return `late event: its event time ${new Date(time).toISOString()} is not after the watermark ${new Date(watermark).toISOString()}, and a match takes each key's events in event-time order`
+  return `late event: its event time ${new Date(time).toISOString()} is before the watermark ${new Date(watermark).toISOString()}, and a match takes each key's events in event-time order`
 }
