@@ -31,9 +31,10 @@
  *    E: the event right after p lets the prefix on only if it does not meet N (c >= min); a greedy
  *    part G left (E) or left out: the state after G takes, skips and passes on no event that meets
  *    G's condition (Flink's updateWithGreedyCondition), every event while waiting there, else only
- *    the event that passes through it; reluctant E (Sluice's): a repetition beyond the minimum is
- *    not taken by an event the following part would take, and at the end of the pattern E repeats
- *    exactly its minimum; `within d` on the match: last − first < d.
+ *    the event that passes through it; reluctant E (Sluice's): a repetition beyond the minimum (with
+ *    a minimum of 0, the first one too, also where a prefix starts) is not taken by an event the
+ *    following part would take, and at the end of the pattern E repeats exactly its minimum;
+ *    `within d` on the match: last − first < d.
  * 3. A prefix is a match when the parts after E are all optional (it completes at p), or are one
  *    `not next N` (it completes at the event after p, which must not meet N and is not part of the
  *    match), or are one `not followed by N` (absence at the end: it completes when the span runs out,
@@ -103,12 +104,6 @@ export interface RefResult {
    * a skip strategy holds back); an engine forgets a key that holds nothing.
    */
   readonly holding: readonly boolean[]
-  /**
-   * Whether a skip strategy chose between matches completed at one point with the same first event:
-   * Flink leaves their order open (its queue orders by first event only); the reference takes
-   * them in the order of their events.
-   */
-  readonly skipChoseAmongTies: boolean
 }
 
 export type RefPoint =
@@ -307,6 +302,28 @@ export function referenceMatch(
     meets(functions.conditions[step], index, context)
   const until = (step: number, index: number, context: RefContext) =>
     meets(functions.untils[step], index, context)
+  /**
+   * Reluctant part F (Sluice's) with `count` repetitions so far: a repetition beyond its minimum
+   * (the first one too, when the minimum is 0) is not taken by an event that the part after F would
+   * take (its condition, and not its `until`).
+   */
+  const yieldsToFollowing = (
+    parts: LinearOption,
+    f: number,
+    count: number,
+    index: number,
+    context: RefContext,
+  ): boolean => {
+    const part = parts[f] as TakePart
+    if (part.mode !== 'reluctant' || count < part.min) return false
+    let after = f + 1
+    while (after < parts.length && parts[after]!.kind === 'not') after++
+    const following = parts[after] as TakePart | undefined
+    if (following === undefined) return false
+    return (
+      cond(following.step, index, context) && !(following.max > 1 && until(following.step, index, context))
+    )
+  }
 
   const completions: Completion[] = []
   const waits: { prefix: Prefix; wait: Wait }[] = []
@@ -385,13 +402,7 @@ export function referenceMatch(
     // Another repetition of E.
     const reluctantAtEnd = part.mode === 'reluctant' && followingTake === null && mayLeave
     if (c < part.max && !reluctantAtEnd) {
-      // The following step "would take" the event: its condition, and not its `until`.
-      const reluctantBlocks = (i: number) =>
-        part.mode === 'reluctant' &&
-        mayLeave &&
-        followingTake !== null &&
-        cond(followingTake.step, i, context) &&
-        !(followingTake.max > 1 && until(followingTake.step, i, context))
+      const reluctantBlocks = (i: number) => yieldsToFollowing(parts, prefix.part, c, i, context)
       // A bounded step's optional repetition skips events in a state of its own that Flink gives no
       // stop for a following `not followed by` (addStopStates, not addStopStateToLooping): past the
       // first event after p, such a negation no longer ends this wait.
@@ -441,7 +452,8 @@ export function referenceMatch(
           !notNextAt(i) &&
           !greedyBlocks(i) &&
           cond(target.step, i, context) &&
-          !(repeated && until(target.step, i, context)),
+          !(repeated && until(target.step, i, context)) &&
+          !yieldsToFollowing(parts, f, 0, i, context),
         (i) => extend(i, f, 1, target.step),
         spanEnd,
       )
@@ -505,6 +517,7 @@ export function referenceMatch(
         .filter((g): g is TakePart => g.kind === 'take' && g.mode === 'greedy' && g.max !== g.min)
       for (let i = 0; i < n; i++) {
         if (greedyBefore.some((g) => cond(g.step, i, empty))) continue
+        if (yieldsToFollowing(parts, f, 0, i, empty)) continue
         if (cond(part.step, i, empty) && !(part.max > 1 && until(part.step, i, empty)))
           explore({ option, part: f, count: 1, indices: [i], steps: [part.step] })
       }
@@ -550,7 +563,6 @@ function emit(
   /** Partial matches and queued matches whose first event index is below this are pruned. */
   let prunedBelow = 0
   const queue: Completion[] = []
-  let skipChoseAmongTies = false
   const holding: boolean[] = []
   const birthOf = (prefix: Prefix) => pointOfEvent(points, prefix.indices[prefix.indices.length - 1]!)
   const aliveAfter = (point: number) => (w: { prefix: Prefix; wait: Wait }) =>
@@ -578,8 +590,6 @@ function emit(
         if (earliestPartial < earliest.prefix.indices[0]!) break
       }
       queue.shift()
-      if (skip.kind !== 'noSkip' && queue.some((q) => q.prefix.indices[0] === earliest.prefix.indices[0]))
-        skipChoseAmongTies = true
       const { indices, steps } = earliest.prefix
       matches.push({ steps, seqs: indices.map((i) => events[i]!.seq), time: earliest.time })
       emittedAt.push(point)
@@ -595,7 +605,7 @@ function emit(
   const sortedTimeouts = [...timeouts.values()].sort(
     (a, b) => a.time - b.time || compareLists(a.seqs, b.seqs) || compareLists(a.steps, b.steps),
   )
-  return { matches, timeouts: sortedTimeouts, emittedAt, points, holding, skipChoseAmongTies }
+  return { matches, timeouts: sortedTimeouts, emittedAt, points, holding }
 }
 
 function pointOfEvent(points: readonly RefPoint[], index: number): number {

@@ -280,6 +280,13 @@ class NfaCompiler {
   private current: Link
   private following: Link | null = null
   private followingTake: NfaCondition | null = null
+  /**
+   * Per step, the take condition of what follows it, as it stood before the step's own states were
+   * built: a reluctant step yields to it. (`followingTake` itself grows with each copy of the step.)
+   */
+  private readonly takeAfter = new Map<Link, NfaCondition | null>()
+  /** Per group or alternation being compiled, the group it is in (null: none). */
+  private readonly enclosingGroup = new Map<Link, Link | null>()
   private readonly names = new Map<string, number>()
   /** Greedy with until: the states after a greedy step as they were before it narrowed them. */
   private readonly originalStates = new Map<State, State>()
@@ -438,6 +445,7 @@ class NfaCompiler {
   private convertLink(sinkState: State): State {
     const current = this.current
     let lastSink: State
+    this.takeAfter.set(current, this.followingTake)
     const exactlyMin = this.reluctantAtEnd(current)
     if (current.looping && !exactlyMin) {
       this.setFirstOfLoop(false)
@@ -457,7 +465,8 @@ class NfaCompiler {
         this.isOptional(current),
       )
     }
-    this.addStopStates(lastSink)
+    // An alternation's entry only proceeds into its options, whose first states carry the negations.
+    if (!current.alternation) this.addStopStates(lastSink)
     if (current.withinMs !== null) this.markWindow(lastSink, current.withinMs)
     return lastSink
   }
@@ -513,19 +522,30 @@ class NfaCompiler {
     return stop
   }
 
-  /** The negations before the current link, over optional links (Flink's getCurrentNotCondition). */
+  /**
+   * The negations before the current link, over optional links (Flink's getCurrentNotCondition).
+   * From the head of an alternation's option the walk goes on before the alternation: a partial
+   * match waits for the option's first event in the option's own states (the alternation's entry
+   * only proceeds into them), so those states carry the negations before it, as the state of a
+   * group's head (which is the group's first state in Flink) does.
+   */
   private currentNotConditions(): { condition: NfaCondition; name: string; step: number }[] {
     const nots: { condition: NfaCondition; name: string; step: number }[] = []
     let previous: Link = this.current
-    while (
-      previous.previous !== null &&
-      (previous.previous.optional || previous.previous.consuming === 'notFollow')
-    ) {
-      previous = previous.previous
-      if (previous.consuming === 'notFollow')
-        nots.push({ condition: this.takeCondition(previous), name: previous.name, step: previous.step })
+    let group = this.currentGroup
+    for (;;) {
+      while (
+        previous.previous !== null &&
+        (previous.previous.optional || previous.previous.consuming === 'notFollow')
+      ) {
+        previous = previous.previous
+        if (previous.consuming === 'notFollow')
+          nots.push({ condition: this.takeCondition(previous), name: previous.name, step: previous.step })
+      }
+      if (previous.previous !== null || group === null || !group.alternation) return nots
+      previous = group
+      group = this.enclosingGroup.get(group) ?? null
     }
-    return nots
   }
 
   /**
@@ -639,10 +659,15 @@ class NfaCompiler {
     return singleton
   }
 
-  /** Sluice's reluctant: a repetition that may be left out is not taken when the following step would take the event. */
+  /**
+   * Sluice's reluctant: a repetition that may be left out is not taken when the following step
+   * would take the event. The step's own later copies do not count as following it (else `s*`
+   * would never take a repetition the step itself could take).
+   */
   private reluctantTake(link: Link, take: NfaCondition): NfaCondition {
-    if (!link.reluctant || this.followingTake === null) return take
-    return and(take, not(this.followingTake))
+    const following = this.takeAfter.get(link) ?? null
+    if (!link.reluctant || following === null) return take
+    return and(take, not(following))
   }
 
   private createGroupState(
@@ -705,6 +730,7 @@ class NfaCompiler {
     }
     if (group.greedy || group.reluctant)
       throw new Error(`${group.name}: a group cannot be greedy or reluctant`)
+    this.enclosingGroup.set(group, this.currentGroup)
     this.currentGroup = group
     return old
   }
@@ -791,8 +817,14 @@ class NfaCompiler {
     return isOptional && followingTake !== null ? or(currentTake, followingTake) : currentTake
   }
 
+  /**
+   * Between a step's repetitions. A group's head repeats under the group's inner contiguity
+   * (Flink's getInnerIgnoreCondition); an alternation's option is no group: its head keeps its own.
+   */
   private innerIgnoreCondition(link: Link): NfaCondition | null {
-    const strategy = this.headOfGroup(link) ? (this.currentGroup as Link).inner : link.inner
+    const group = this.currentGroup
+    const strategy =
+      this.headOfGroup(link) && !(group as Link).alternation ? (group as Link).inner : link.inner
     return this.strategyIgnore(strategy, link)
   }
 

@@ -689,12 +689,43 @@ function compareStart(a: Partial, b: Partial): number {
   return a.startTime - b.startTime || a.startSeq - b.startSeq
 }
 
-/** Stable: equal starts keep the order they were found in. */
+/**
+ * Completed matches in emission order (decision 0024): by first event, then, for the same first
+ * event (Flink leaves their order open, and under a skip strategy it decides which survives), by
+ * their events: the earlier event at the first place they differ, a match that is a prefix of the
+ * other first, then by the steps. Stable, so only identical matches keep the order they were found in.
+ */
 function sortByStart(completed: Completed[]): Completed[] {
-  return completed
-    .map((c, i) => ({ c, i }))
-    .sort((x, y) => compareStart(x.c.partial, y.c.partial) || x.i - y.i)
-    .map((x) => x.c)
+  if (completed.length < 2) return completed
+  // The events are listed only for matches that tie on their start (rare).
+  const listed = new Map<Completed, MatchedEvent[]>()
+  const eventsOf = (c: Completed): MatchedEvent[] => {
+    let events = listed.get(c)
+    if (events === undefined) {
+      events = eventsInOrder(c.partial.events)
+      listed.set(c, events)
+    }
+    return events
+  }
+  return [...completed].sort(
+    (x, y) => compareStart(x.partial, y.partial) || compareEvents(eventsOf(x), eventsOf(y)),
+  )
+}
+
+/** Two matches' events (oldest first): by (time, seq) at the first place they differ, then length, then steps. */
+function compareEvents(a: readonly MatchedEvent[], b: readonly MatchedEvent[]): number {
+  const n = Math.min(a.length, b.length)
+  for (let i = 0; i < n; i++) {
+    const x = a[i] as MatchedEvent
+    const y = b[i] as MatchedEvent
+    if (x !== y && (x.time !== y.time || x.seq !== y.seq)) return x.time - y.time || x.seq - y.seq
+  }
+  if (a.length !== b.length) return a.length - b.length
+  for (let i = 0; i < n; i++) {
+    const d = (a[i] as MatchedEvent).step - (b[i] as MatchedEvent).step
+    if (d !== 0) return d
+  }
+  return 0
 }
 
 /** The events of a partial match, oldest first. */

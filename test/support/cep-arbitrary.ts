@@ -297,10 +297,7 @@ function buildPattern(
           !(before.connector === 'notNext' || before.connector === 'notFollowedBy') &&
           before.q.min >= 1 &&
           before.q.mode === 'all' &&
-          (i < fixed.length - 1 || d.connector === 'notNext' || before.q.min === before.q.max) &&
-          // Gap (runtime/cep/nfa.known-disagreements.test.ts): a negation is followed by a step, not
-          // a group or alternation: there the TypeScript NFA keeps alive a path the negation ended.
-          (fixed[i + 1] === undefined || fixed[i + 1]!.kind === 'step')
+          (i < fixed.length - 1 || d.connector === 'notNext' || before.q.min === before.q.max)
         if (!ok) fixed[i] = { ...d, connector: 'followedBy' } as Draft
         else fixed[i] = { ...d, q: ONCE } as Draft
       }
@@ -328,13 +325,8 @@ function buildPattern(
         after.connector !== 'notNext' &&
         after.connector !== 'notFollowedBy'
       const repeated = d.q.max === null || d.q.max > 1
-      // Gap (runtime/cep/nfa.known-disagreements.test.ts): reluctant only on `+` / `{n,}`: the
-      // TypeScript NFA narrows the take of a reluctant step's optional repetitions by the step's own
-      // condition too (its later copies count as "the following step"), so `s0* reluctant` never
-      // takes one and `s0{1,3} reluctant` never a second.
       const keep =
         repeated &&
-        (d.q.mode !== 'reluctant' || (d.q.min >= 1 && d.q.max === null)) &&
         d.q.min !== d.q.max &&
         (mandatoryNext || (d.q.mode === 'reluctant' && after === undefined && d.q.min >= 1 && !isOption))
       if (!keep) fixed[i] = { ...d, q: { ...d.q, mode: 'all' } }
@@ -355,12 +347,6 @@ function buildPattern(
       if (!ok) fixed[i] = { ...d, withinMs: null }
     }
     // A sequence that could match no event at all is refused (Flink: canProduceEmptyMatches).
-    // Gap (runtime/cep/nfa.known-disagreements.test.ts): an alternation option's first step repeats
-    // with relaxed contiguity: the TypeScript NFA gives it the alternation's inner contiguity, not its
-    // own (`s0 | s1+ any` misses s1 s1 across an a), as Flink does for a group's head.
-    const head = fixed[0]!
-    if (isOption && head.kind === 'step' && head.q.inner !== 'relaxed')
-      fixed[0] = { ...head, q: { ...head.q, inner: 'relaxed' } }
     if (!fixed.some((d) => d.kind === 'choice' || d.q.min >= 1)) {
       const d = fixed[0] as Extract<Draft, { kind: 'step' }>
       fixed[0] = { ...d, q: { ...d.q, min: 1 } }

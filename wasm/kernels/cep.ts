@@ -11,8 +11,9 @@
 //
 // State, all in this module's memory (indices, never pointers, so regions can move):
 //   keys    per key id: its partial matches (a list of computation states, in start order), the
-//           completed matches that wait for an earlier partial match (skip strategies), the
-//           earliest time one of them expires, the expiry its timer was scheduled at
+//           completed matches that wait for an earlier partial match (skip strategies), in
+//           emission order (first event, then their events: decision 0024), the earliest time
+//           one of them expires, the expiry its timer was scheduled at
 //   states  computation states (Flink's ComputationState): NFA state, path node, start time and
 //           seq, previous event's time, expiry; pooled with a free list
 //   nodes   the arena of path nodes (step, previous node, reference count, the event's time and
@@ -773,12 +774,76 @@ function startsBefore(a: i32, b: i32): bool {
   return at < bt || (at == bt && load<f64>(ap, 24) < load<f64>(bp, 24))
 }
 
-/** Appends completed match c to key k's waiting matches, in start order (after equal starts). */
+/** Node x's event is after node y's, by (time, seq). */
+@inline
+function eventAfter(x: i32, y: i32): bool {
+  const xp = nodePtr(x)
+  const yp = nodePtr(y)
+  const xt = load<f64>(xp, 16)
+  const yt = load<f64>(yp, 16)
+  return xt > yt || (xt == yt && load<f64>(xp, 24) > load<f64>(yp, 24))
+}
+
+/**
+ * Whether the path ending at node a comes before the one ending at b, for two matches with the
+ * same first event (decision 0024, as nfa.ts's sortByStart): the earlier event at the first place
+ * they differ, a path that is a prefix of the other first, then the steps. Paths are lists from
+ * the newest event; events increase along a path, so one merge walk from the newest finds the
+ * oldest event in only one of them (the first place they differ) without a buffer; a node both
+ * share ends the walk (everything older is the same).
+ */
+function pathBefore(a: i32, b: i32): bool {
+  // The oldest event found in one path only: 1 in a, 2 in b; and whether the other path had
+  // events after it (else the other ends there and is a prefix).
+  let side: i32 = 0
+  let otherGoesOn = false
+  let seenA: i32 = 0
+  let seenB: i32 = 0
+  // The oldest place where the same events have different steps: 1 a's step is lower, 2 b's.
+  let stepSide: i32 = 0
+  let x = a
+  let y = b
+  while (x != y && (x >= 0 || y >= 0)) {
+    if (y < 0 || (x >= 0 && eventAfter(x, y))) {
+      side = 1
+      otherGoesOn = seenB > 0
+      seenA++
+      x = load<i32>(nodePtr(x), 4)
+    } else if (x < 0 || eventAfter(y, x)) {
+      side = 2
+      otherGoesOn = seenA > 0
+      seenB++
+      y = load<i32>(nodePtr(y), 4)
+    } else {
+      const sx = load<i32>(nodePtr(x))
+      const sy = load<i32>(nodePtr(y))
+      if (sx != sy) stepSide = sx < sy ? 1 : 2
+      seenA++
+      seenB++
+      x = load<i32>(nodePtr(x), 4)
+      y = load<i32>(nodePtr(y), 4)
+    }
+  }
+  // At the first difference the path with the event has the earlier one there, unless the other
+  // path ends there (a prefix comes first).
+  if (side == 1) return otherGoesOn
+  if (side == 2) return !otherGoesOn
+  return stepSide == 1
+}
+
+/** Completed match a goes out before b: by first event, then by their paths. */
+function completedBefore(a: i32, b: i32): bool {
+  if (startsBefore(a, b)) return true
+  if (startsBefore(b, a)) return false
+  return pathBefore(load<i32>(csPtr(a), 8), load<i32>(csPtr(b), 8))
+}
+
+/** Inserts completed match c into key k's waiting matches, in emission order (after equal ones). */
 function addCompleted(k: i32, c: i32): void {
   const kp = keyPtr(k)
   let prev: i32 = -1
   let cur = load<i32>(kp, 12)
-  while (cur >= 0 && !startsBefore(c, cur)) {
+  while (cur >= 0 && !completedBefore(c, cur)) {
     prev = cur
     cur = load<i32>(csPtr(cur))
   }
@@ -1002,15 +1067,12 @@ function stepEvent(k: i32, t: f64, seq: f64, m: u32): void {
   store<f64>(kq, newMinExpiry, 32)
   totalPartials += newCount - before
   if (potHead >= 0) {
-    if (skipKind == SKIP_NONE) {
-      c = potHead
-      while (c >= 0) {
-        const next = load<i32>(csPtr(c))
-        writeRecord(REC_MATCH, k, load<i32>(csPtr(c), 8), load<f64>(csPtr(c), 40))
-        discardCs(c)
-        c = next
-      }
+    if (skipKind == SKIP_NONE && load<i32>(csPtr(potHead)) < 0) {
+      // One match: nothing to order (without a skip strategy nothing waits either).
+      writeRecord(REC_MATCH, k, load<i32>(csPtr(potHead), 8), load<f64>(csPtr(potHead), 40))
+      discardCs(potHead)
     } else {
+      // In emission order through the waiting list (without a skip strategy it empties at once).
       c = potHead
       while (c >= 0) {
         const next = load<i32>(csPtr(c))
