@@ -65,6 +65,16 @@ interface KeyState {
   partials: Partial[]
   /** Matches held back by a skip strategy until no earlier-started partial match remains. */
   completed: Completed[]
+  /** When its first partial match runs out (whole or step window); +Infinity: none can. */
+  due: number
+  /** When it began to be held (advanceTime ends keys' partial matches in this order). */
+  order: number
+}
+
+/** A key's due time in the expiry heap; stale once the key's `due` is another. */
+interface DueEntry {
+  readonly at: number
+  readonly keyId: number
 }
 
 /** The virtual start partial's start fields (never compared: it is not stored). */
@@ -91,10 +101,13 @@ export class NfaEngine implements PatternEngine {
   private nextId = 1
   private droppedCounts: Record<DropReason, number> = emptyDropped()
   /**
-   * No partial match runs out before this time (a lower bound: lowered for every new partial match,
-   * recomputed by each full scan), so advanceTime scans the keys only when something may end.
+   * Keys by when their first partial match runs out (a min-heap on `at`, stale entries skipped), so
+   * advanceTime visits only keys with something due: with 100,000 keys and a 10-minute window,
+   * scanning every key at every watermark cost more than the matching.
    */
-  private expiryFloor = Number.POSITIVE_INFINITY
+  private dueHeap: DueEntry[] = []
+  /** Stamps keys' `order`. */
+  private held = 0
   /** Timeouts found while stepping (a partial match ran out before an event): handed out by advanceTime. */
   private stepTimeouts: EngineMatch[] = []
   /** Per state: the step its first TAKE records (traces of IGNORE name it). */
@@ -144,7 +157,12 @@ export class NfaEngine implements PatternEngine {
       const keyId = events.keyIds[i] as number
       const time = events.times[i] as number
       const seq = events.seqs[i] as number
-      const key = this.keys.get(keyId) ?? { partials: [], completed: [] }
+      const key = this.keys.get(keyId) ?? {
+        partials: [],
+        completed: [],
+        due: Number.POSITIVE_INFINITY,
+        order: 0,
+      }
       const before = key.partials.length
       // Flink's CepOperator advances each key's time to an event's timestamp before the event.
       this.expire(key, keyId, time, matches, this.stepTimeouts)
@@ -162,26 +180,32 @@ export class NfaEngine implements PatternEngine {
   advanceTime(watermark: number, matches: EngineMatch[], timeouts: EngineMatch[] | null): void {
     if (timeouts !== null) for (const timeout of this.stepTimeouts) timeouts.push(timeout)
     this.stepTimeouts = []
-    // Nothing can run out before the floor: skip the scan of every key (most watermarks).
-    if (watermark < this.expiryFloor) return
-    this.expiryFloor = Number.POSITIVE_INFINITY
-    for (const [keyId, key] of [...this.keys]) {
+    // The keys with something due, in the order they began to be held (as a scan of them would).
+    const due: [number, KeyState][] = []
+    while (this.dueHeap.length > 0 && (this.dueHeap[0] as DueEntry).at <= watermark) {
+      const entry = heapPopDue(this.dueHeap)
+      const key = this.keys.get(entry.keyId)
+      if (key === undefined || key.due !== entry.at) continue
+      key.due = Number.NaN // taken: later (stale) entries of it are skipped
+      due.push([entry.keyId, key])
+    }
+    due.sort((a, b) => a[1].order - b[1].order)
+    for (const [keyId, key] of due) {
       const before = key.partials.length
       this.expire(key, keyId, watermark, matches, timeouts)
       this.total += key.partials.length - before
-      for (const partial of key.partials) this.noteExpiry(partial)
       this.storeKey(keyId, key)
     }
   }
 
-  /** Lowers the expiry floor to when this partial match's window (whole or step) runs out. */
-  private noteExpiry(partial: Partial): void {
+  /** When this partial match's window (whole or step) runs out; +Infinity when it has none. */
+  private expiryOf(partial: Partial): number {
     const whole = this.nfa.windowMs
     const step = this.nfa.states[partial.state]?.windowMs ?? null
     let at = Number.POSITIVE_INFINITY
     if (whole !== null) at = partial.startTime + whole
     if (step !== null) at = Math.min(at, partial.lastTime + step)
-    if (at < this.expiryFloor) this.expiryFloor = at
+    return at
   }
 
   keyIsEmpty(keyId: number): boolean {
@@ -274,10 +298,7 @@ export class NfaEngine implements PatternEngine {
     for (const successor of successors) {
       const kind = this.nfa.states[successor.state]?.kind
       if (kind === 'final') potential.push({ partial: successor, time: successor.lastTime })
-      else if (!stopped) {
-        next.push(successor)
-        this.noteExpiry(successor)
-      }
+      else if (!stopped) next.push(successor)
     }
   }
 
@@ -527,8 +548,20 @@ export class NfaEngine implements PatternEngine {
   }
 
   private storeKey(keyId: number, key: KeyState): void {
-    if (key.partials.length === 0 && key.completed.length === 0) this.keys.delete(keyId)
-    else this.keys.set(keyId, key)
+    if (key.partials.length === 0 && key.completed.length === 0) {
+      this.keys.delete(keyId)
+      return
+    }
+    if (!this.keys.has(keyId)) {
+      key.order = this.held++
+      this.keys.set(keyId, key)
+    }
+    let due = Number.POSITIVE_INFINITY
+    for (const partial of key.partials) due = Math.min(due, this.expiryOf(partial))
+    if (due !== key.due) {
+      key.due = due
+      if (due !== Number.POSITIVE_INFINITY) heapPushDue(this.dueHeap, { at: due, keyId })
+    }
   }
 
   private countDrop(
@@ -631,19 +664,22 @@ export class NfaEngine implements PatternEngine {
       events: (r[5] as number) < 0 ? null : (nodes[r[5] as number] as MatchedEvent),
     })
     this.keys = new Map()
+    this.dueHeap = []
+    this.held = 0
     this.total = 0
     for (const [keyId, partials, completed] of state.keys) {
       const key: KeyState = {
         partials: partials.map(partialOf),
         completed: completed.map((r) => ({ partial: partialOf(r), time: r[6] as number })),
+        due: Number.NaN,
+        order: 0,
       }
       this.total += key.partials.length
-      this.keys.set(keyId, key)
+      this.storeKey(keyId, key)
     }
     this.nextId = state.nextId
     this.droppedCounts = { ...emptyDropped(), ...state.dropped }
     this.stepTimeouts = state.stepTimeouts
-    this.expiryFloor = Number.NEGATIVE_INFINITY // the next advanceTime scans and recomputes it
   }
 }
 
@@ -770,4 +806,36 @@ export function matchContext(match: EngineMatch): MatchContext {
       return rows
     },
   }
+}
+
+function heapPushDue(heap: DueEntry[], entry: DueEntry): void {
+  let i = heap.length
+  heap.push(entry)
+  while (i > 0) {
+    const parent = (i - 1) >> 1
+    if ((heap[parent] as DueEntry).at <= entry.at) break
+    heap[i] = heap[parent] as DueEntry
+    i = parent
+  }
+  heap[i] = entry
+}
+
+function heapPopDue(heap: DueEntry[]): DueEntry {
+  const top = heap[0] as DueEntry
+  const last = heap.pop() as DueEntry
+  if (heap.length > 0) {
+    let i = 0
+    for (;;) {
+      const left = 2 * i + 1
+      if (left >= heap.length) break
+      const right = left + 1
+      const child =
+        right < heap.length && (heap[right] as DueEntry).at < (heap[left] as DueEntry).at ? right : left
+      if ((heap[child] as DueEntry).at >= last.at) break
+      heap[i] = heap[child] as DueEntry
+      i = child
+    }
+    heap[i] = last
+  }
+  return top
 }
