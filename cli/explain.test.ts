@@ -7,8 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { CommandIO } from './command.ts'
-import { main } from './main.ts'
+import { runCli } from '../test/support/capture-io.ts'
 
 const EXAMPLE = join(import.meta.dirname, '..', 'examples', 'payments')
 const EVENTS = join(EXAMPLE, 'fraud-events.jsonl')
@@ -16,16 +15,8 @@ let dir: string
 let artifact: string
 
 async function sluice(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = []
-  const err: string[] = []
-  const io: CommandIO = {
-    stdout: (text) => void out.push(text),
-    stderr: (text) => void err.push(text),
-    color: false,
-    interrupted: new Promise(() => {}),
-  }
-  const code = await main(args, io)
-  return { code, out: out.join(''), err: err.join('') }
+  const { code, stdout, stderr } = await runCli(...args)
+  return { code, out: stdout, err: stderr }
 }
 
 beforeAll(async () => {
@@ -66,7 +57,7 @@ describe('sluice explain', () => {
       ),
     ])
     expect(out).toMatch(
-      /late event at 2026-01-01T09:30:00.000Z: not after the watermark 2026-01-01T09:59:55.000Z/,
+      /late event at 2026-01-01T09:30:00.000Z: before the watermark 2026-01-01T09:59:55.000Z/,
     )
     expect(out).toContain(
       'key "4111-0001": 4 event(s) on time, 1 late, 1 match(es), 1 partial match(es) dropped',

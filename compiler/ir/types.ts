@@ -515,7 +515,7 @@ export interface MatchStepInfo extends PatternStepInfo {
  * Per key, events are released in event-time order once the watermark passes them and stepped
  * through the NFA built from `pattern`; each match emits one record (`fields`, over StepRefs),
  * timed by its last event (for absence at the end, when its span ran out), with the key as the
- * event key. Events not after the watermark go to `late` (a LateEvents node) or the dead-letter
+ * event key. Events before the watermark go to `late` (a LateEvents node) or the dead-letter
  * topic; partial matches whose `within` ran out go to `timeout` (a MatchTimeouts node) when there
  * is one. Not fused: its output comes when event time advances. `execution`: the WebAssembly
  * kernel steps the NFA (every condition event-local, evaluated ahead into bitmasks) or the

@@ -8,8 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import type { CommandIO } from '../../cli/command.ts'
-import { main } from '../../cli/main.ts'
+import { runCli } from '../../test/support/capture-io.ts'
 
 const here = import.meta.dirname
 let dir: string
@@ -19,17 +18,9 @@ afterAll(async () => {
 })
 
 async function sluice(...args: string[]): Promise<string> {
-  const out: string[] = []
-  const err: string[] = []
-  const io: CommandIO = {
-    stdout: (text) => void out.push(text),
-    stderr: (text) => void err.push(text),
-    color: false,
-    interrupted: new Promise(() => {}),
-  }
-  const code = await main(args, io)
-  if (code !== 0) throw new Error(`sluice ${args.join(' ')} exited with ${code}: ${err.join('')}`)
-  return out.join('')
+  const { code, stdout, stderr } = await runCli(...args)
+  if (code !== 0) throw new Error(`sluice ${args.join(' ')} exited with ${code}: ${stderr}`)
+  return stdout
 }
 
 const lines = (text: string) =>

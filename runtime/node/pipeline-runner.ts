@@ -474,13 +474,7 @@ export class PipelineRunner {
       windows,
       windowsOfTopic,
       createWindow: async (node) => {
-        const functions = artifact.operators.windows?.[node.id]
-        if (functions === undefined) {
-          throw new SluiceError(
-            'ARTIFACT_INVALID',
-            `the artifact's module has no functions for window ${node.id}`,
-          )
-        }
+        const functions = generatedFunctions(artifact.operators.windows, 'window', node.id)
         // By the window's own source: under a co-partitioned task `topic` is the task's first topic.
         const delayMs = this.sourceDelayMs(this.sourceNodeOf(node.id))
         // A window over another window's results follows that window's output watermark: the same
@@ -502,13 +496,7 @@ export class PipelineRunner {
       joins,
       joinsOfTopic,
       createJoin: (node) => {
-        const functions = artifact.operators.joins?.[node.id]
-        if (functions === undefined) {
-          throw new SluiceError(
-            'ARTIFACT_INVALID',
-            `the artifact's module has no functions for join ${node.id}`,
-          )
-        }
+        const functions = generatedFunctions(artifact.operators.joins, 'join', node.id)
         const delays = {
           left: this.sourceDelayMs(this.sourceNodeOf(node.left)),
           right: this.sourceDelayMs(this.sourceNodeOf(node.right)),
@@ -524,13 +512,7 @@ export class PipelineRunner {
       matches,
       matchesOfTopic,
       createMatch: async (node) => {
-        const functions = artifact.operators.matches?.[node.id]
-        if (functions === undefined) {
-          throw new SluiceError(
-            'ARTIFACT_INVALID',
-            `the artifact's module has no functions for match ${node.id}`,
-          )
-        }
+        const functions = generatedFunctions(artifact.operators.matches, 'match', node.id)
         // By the match's own source, as a window's (the compiler refuses a match over timed results, E0475).
         const delayMs = this.sourceDelayMs(this.sourceNodeOf(node.id))
         const operator = new CepOperator(
@@ -1342,6 +1324,18 @@ function patternEngineFactory(node: MatchGraphNode, kernel: CepKernel | null): P
       throw error
     }
   }
+}
+
+/** The generated functions of a stateful operator; an artifact without them is invalid. */
+function generatedFunctions<T>(
+  table: Readonly<Record<string, T>> | undefined,
+  kind: 'window' | 'join' | 'match',
+  id: string,
+): T {
+  const functions = table?.[id]
+  if (functions === undefined)
+    throw new SluiceError('ARTIFACT_INVALID', `the artifact's module has no functions for ${kind} ${id}`)
+  return functions
 }
 
 /** The reason a late event of a `match` gives in the dead letters. */

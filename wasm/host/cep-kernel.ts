@@ -24,7 +24,6 @@
  * Not covered: `trace` (explain runs the TypeScript engine); iterative conditions.
  */
 
-import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { deserialize, serialize } from 'node:v8'
 import type {
@@ -39,7 +38,7 @@ import type {
 } from '../../runtime/cep/engine.ts'
 import type { Nfa, NfaCondition } from '../../runtime/cep/nfa-types.ts'
 import type { PatternSpec } from '../../runtime/cep/pattern-spec.ts'
-import { KernelAbortError, readAssemblyScriptString } from './kernel-host.ts'
+import { compileKernelModule, KernelAbortError, readAssemblyScriptString } from './kernel-host.ts'
 
 /** The default location of the built kernel (`npm run build:wasm`, or `buildKernel` from wasm/build.ts). */
 export const CEP_WASM_PATH = fileURLToPath(new URL('../dist/cep.wasm', import.meta.url))
@@ -289,26 +288,9 @@ export interface CepKernel {
   factory(compile: (spec: PatternSpec) => Nfa): PatternEngineFactory
 }
 
-const compiledByPath = new Map<string, Promise<WebAssembly.Module>>()
-
 /** Compiles the CEP kernel (once per path) from its bytes or a `.wasm` path. */
 export async function loadCepKernel(wasm: Uint8Array | string = CEP_WASM_PATH): Promise<CepKernel> {
-  let module: WebAssembly.Module
-  if (typeof wasm === 'string') {
-    let pending = compiledByPath.get(wasm)
-    if (pending === undefined) {
-      pending = readFile(wasm).then((bytes) => WebAssembly.compile(bytes))
-      compiledByPath.set(wasm, pending)
-      pending.catch(() => compiledByPath.delete(wasm))
-    }
-    module = await pending
-  } else {
-    module = await WebAssembly.compile(wasm as Uint8Array<ArrayBuffer>)
-  }
-  const exported = new Set(WebAssembly.Module.exports(module).map((entry) => entry.name))
-  const missing = REQUIRED_EXPORTS.filter((name) => !exported.has(name))
-  if (missing.length > 0)
-    throw new Error(`wasm module is not the CEP kernel (missing exports: ${missing.join(', ')})`)
+  const module = await compileKernelModule(wasm, 'CEP', REQUIRED_EXPORTS)
   const createEngine = (nfa: Nfa, spec: PatternSpec, budget: EngineBudget, options: WasmEngineOptions = {}) =>
     new WasmPatternEngine(module, nfa, spec, budget, options.reportTimeouts ?? true)
   return {

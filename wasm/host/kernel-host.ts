@@ -181,3 +181,34 @@ export class Arena {
     }
   }
 }
+
+/** Compiled modules by path (bytes are compiled every time they are passed). */
+const compiledByPath = new Map<string, Promise<WebAssembly.Module>>()
+
+/**
+ * A kernel's module, compiled once per path (or from its bytes), checked to export `required`:
+ * a module that lacks one is not the `name` kernel.
+ */
+export async function compileKernelModule(
+  wasm: Uint8Array | string,
+  name: string,
+  required: readonly string[],
+): Promise<WebAssembly.Module> {
+  let module: WebAssembly.Module
+  if (typeof wasm === 'string') {
+    let pending = compiledByPath.get(wasm)
+    if (pending === undefined) {
+      pending = readFile(wasm).then((bytes) => WebAssembly.compile(bytes))
+      compiledByPath.set(wasm, pending)
+      pending.catch(() => compiledByPath.delete(wasm))
+    }
+    module = await pending
+  } else {
+    module = await WebAssembly.compile(wasm as Uint8Array<ArrayBuffer>)
+  }
+  const exported = new Set(WebAssembly.Module.exports(module).map((entry) => entry.name))
+  const missing = required.filter((export_) => !exported.has(export_))
+  if (missing.length > 0)
+    throw new Error(`wasm module is not the ${name} kernel (missing exports: ${missing.join(', ')})`)
+  return module
+}

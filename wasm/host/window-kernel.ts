@@ -15,7 +15,6 @@
  * moved its layout (`layoutVersion`).
  */
 
-import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import type {
   WindowAccumulatorStore,
@@ -30,7 +29,7 @@ import {
   checkImportRows,
   checkWindowStoreSpec,
 } from '../../runtime/window/typed-array-store.ts'
-import { KernelAbortError, readAssemblyScriptString } from './kernel-host.ts'
+import { compileKernelModule, KernelAbortError, readAssemblyScriptString } from './kernel-host.ts'
 
 /** The default location of the built kernel (`npm run build:wasm`, or `buildKernel` from wasm/build.ts). */
 export const WINDOW_WASM_PATH = fileURLToPath(new URL('../dist/window.wasm', import.meta.url))
@@ -84,28 +83,9 @@ export interface WindowKernel {
   createStore(spec: WindowStoreSpec): WasmWindowStore
 }
 
-/** Compiled modules by path (bytes are compiled every time they are passed). */
-const compiledByPath = new Map<string, Promise<WebAssembly.Module>>()
-
 /** Compiles the window kernel (once per path) from its bytes or a `.wasm` path. */
 export async function loadWindowKernel(wasm: Uint8Array | string = WINDOW_WASM_PATH): Promise<WindowKernel> {
-  let module: WebAssembly.Module
-  if (typeof wasm === 'string') {
-    let pending = compiledByPath.get(wasm)
-    if (pending === undefined) {
-      pending = readFile(wasm).then((bytes) => WebAssembly.compile(bytes))
-      compiledByPath.set(wasm, pending)
-      pending.catch(() => compiledByPath.delete(wasm))
-    }
-    module = await pending
-  } else {
-    module = await WebAssembly.compile(wasm as Uint8Array<ArrayBuffer>)
-  }
-  const exported = new Set(WebAssembly.Module.exports(module).map((entry) => entry.name))
-  const missing = ['memory', 'heapBase', ...REQUIRED_EXPORTS].filter((name) => !exported.has(name))
-  if (missing.length > 0) {
-    throw new Error(`wasm module is not the window kernel (missing exports: ${missing.join(', ')})`)
-  }
+  const module = await compileKernelModule(wasm, 'window', ['memory', 'heapBase', ...REQUIRED_EXPORTS])
   return { createStore: (spec) => new WasmWindowStore(module, spec) }
 }
 
