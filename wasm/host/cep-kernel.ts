@@ -38,7 +38,7 @@ import type {
 } from '../../runtime/cep/engine.ts'
 import type { Nfa, NfaCondition } from '../../runtime/cep/nfa-types.ts'
 import type { PatternSpec } from '../../runtime/cep/pattern-spec.ts'
-import { compileKernelModule, KernelAbortError, readAssemblyScriptString } from './kernel-host.ts'
+import { compileKernelModule, instantiateKernelModule } from './kernel-host.ts'
 
 /** The default location of the built kernel (`npm run build:wasm`, or `buildKernel` from wasm/build.ts). */
 export const CEP_WASM_PATH = fileURLToPath(new URL('../dist/cep.wasm', import.meta.url))
@@ -303,19 +303,7 @@ export async function loadCepKernel(wasm: Uint8Array | string = CEP_WASM_PATH): 
 }
 
 function instantiate(module: WebAssembly.Module): CepExports {
-  let memory: WebAssembly.Memory | null = null
-  const imports = {
-    env: {
-      abort(messagePtr: number, filePtr: number, line: number, column: number): never {
-        const message = memory === null ? null : readAssemblyScriptString(memory, messagePtr)
-        const file = memory === null ? null : readAssemblyScriptString(memory, filePtr)
-        throw new KernelAbortError('cep', message, file, line, column)
-      },
-    },
-  }
-  const exports = new WebAssembly.Instance(module, imports).exports as unknown as CepExports
-  memory = exports.memory
-  return exports
+  return instantiateKernelModule<CepExports>(module, 'cep')
 }
 
 /** A released node's row (rows may legitimately be undefined or null). */

@@ -212,3 +212,26 @@ export async function compileKernelModule(
     throw new Error(`wasm module is not the ${name} kernel (missing exports: ${missing.join(', ')})`)
   return module
 }
+
+/**
+ * A new instance of a compiled kernel module, whose `abort` (an AssemblyScript assertion) throws a
+ * KernelAbortError naming `name` with the kernel's message and source position.
+ */
+export function instantiateKernelModule<E extends { readonly memory: WebAssembly.Memory }>(
+  module: WebAssembly.Module,
+  name: string,
+): E {
+  let memory: WebAssembly.Memory | null = null
+  const imports = {
+    env: {
+      abort(messagePtr: number, filePtr: number, line: number, column: number): never {
+        const message = memory === null ? null : readAssemblyScriptString(memory, messagePtr)
+        const file = memory === null ? null : readAssemblyScriptString(memory, filePtr)
+        throw new KernelAbortError(name, message, file, line, column)
+      },
+    },
+  }
+  const exports = new WebAssembly.Instance(module, imports).exports as unknown as E
+  memory = exports.memory
+  return exports
+}

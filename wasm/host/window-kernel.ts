@@ -29,7 +29,7 @@ import {
   checkImportRows,
   checkWindowStoreSpec,
 } from '../../runtime/window/typed-array-store.ts'
-import { compileKernelModule, KernelAbortError, readAssemblyScriptString } from './kernel-host.ts'
+import { compileKernelModule, instantiateKernelModule } from './kernel-host.ts'
 
 /** The default location of the built kernel (`npm run build:wasm`, or `buildKernel` from wasm/build.ts). */
 export const WINDOW_WASM_PATH = fileURLToPath(new URL('../dist/window.wasm', import.meta.url))
@@ -90,19 +90,7 @@ export async function loadWindowKernel(wasm: Uint8Array | string = WINDOW_WASM_P
 }
 
 function instantiate(module: WebAssembly.Module): WindowExports {
-  let memory: WebAssembly.Memory | null = null
-  const imports = {
-    env: {
-      abort(messagePtr: number, filePtr: number, line: number, column: number): never {
-        const message = memory === null ? null : readAssemblyScriptString(memory, messagePtr)
-        const file = memory === null ? null : readAssemblyScriptString(memory, filePtr)
-        throw new KernelAbortError('window', message, file, line, column)
-      },
-    },
-  }
-  const exports = new WebAssembly.Instance(module, imports).exports as unknown as WindowExports
-  memory = exports.memory
-  return exports
+  return instantiateKernelModule<WindowExports>(module, 'window')
 }
 
 export class WasmWindowStore implements WindowAccumulatorStore {
