@@ -24,12 +24,10 @@
  * held after each batch (max, mean); peak RSS and V8 heap of the child process, and the kernel's
  * linear memory.
  */
-import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { writeArtifact } from '../compiler/artifact/package.ts'
 import { compileSource } from '../compiler/compile.ts'
@@ -53,6 +51,7 @@ import {
   SMALL_BELOW,
   WITHIN_MS,
 } from './lib/cep-workload.ts'
+import { runScriptChild } from './lib/child-run.ts'
 import { collectGarbage, PeakMemory, type VariantResult } from './lib/measure.ts'
 import { summarize } from './lib/percentile.ts'
 import {
@@ -292,14 +291,9 @@ function measure(variant: CepVariant, batches: readonly CepBatch[], options: Opt
   }
 }
 
+/** This script in a fresh node process with `extra` arguments (lib/child-run.ts). */
 function runChild<T>(extra: string[], nodeFlags: string[] = []): T {
-  const stdout = execFileSync(
-    process.execPath,
-    [...nodeFlags, ...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2), ...extra],
-    { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 512 * 1024 * 1024 },
-  )
-  const lines = stdout.trim().split('\n')
-  return JSON.parse(lines[lines.length - 1]!) as T
+  return runScriptChild<T>(import.meta.url, extra, nodeFlags)
 }
 
 // ---------------------------------------------------------------------------------------------

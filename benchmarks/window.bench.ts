@@ -23,12 +23,10 @@
  * process, alternating; N JSON events are appended first (untimed), then the clock runs until the
  * runner caught up. events/s, CPU-seconds and peak RSS as in pipeline-throughput.bench.ts.
  */
-import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { isDeepStrictEqual, parseArgs } from 'node:util'
 import { writeArtifact } from '../compiler/artifact/package.ts'
 import { compileSource } from '../compiler/compile.ts'
@@ -45,6 +43,7 @@ import { WindowOperator } from '../runtime/window/window-operator.ts'
 import { loadWindowKernel } from '../wasm/host/window-kernel.ts'
 import { checkMeasuredOutputs } from './lib/chain-variants.ts'
 import { type ChecksumResult, OutputChecksum, type OutputView } from './lib/checksum.ts'
+import { runScriptChild } from './lib/child-run.ts'
 import { type CpuProfile, type ProfileSummary, summarizeProfile } from './lib/cpu-profile.ts'
 import { collectGarbage, PeakMemory, type VariantResult } from './lib/measure.ts'
 import { summarize } from './lib/percentile.ts'
@@ -502,15 +501,9 @@ async function endToEndRun(execution: Execution, options: Options): Promise<EndT
 // ---------------------------------------------------------------------------------------------
 // Parent
 
-/** Runs this script in a fresh node process with `extra` arguments; returns its last stdout line as JSON. */
+/** This script in a fresh node process with `extra` arguments (lib/child-run.ts). */
 function runChild<T>(extra: string[], nodeFlags: string[] = []): T {
-  const stdout = execFileSync(
-    process.execPath,
-    [...nodeFlags, ...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2), ...extra],
-    { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 512 * 1024 * 1024 },
-  )
-  const lines = stdout.trim().split('\n')
-  return JSON.parse(lines[lines.length - 1]!) as T
+  return runScriptChild<T>(import.meta.url, extra, nodeFlags)
 }
 
 interface ProfileResult {

@@ -576,30 +576,23 @@ export class PipelineRunner {
 
   /** The artifact's pattern kernel, compiled once (each match and partition gets an instance). */
   private cepKernel(): Promise<CepKernel> {
-    const bytes = this.options.artifact.wasm.get('cep')
-    if (bytes === undefined) {
-      return Promise.reject(
-        new SluiceError(
-          'ARTIFACT_INVALID',
-          'the artifact runs patterns in WebAssembly but ships no cep kernel',
-        ),
-      )
-    }
-    return loadCepKernel(bytes)
+    return this.kernelBytes('cep', 'patterns').then(loadCepKernel)
   }
 
   /** The artifact's window kernel, compiled once (each window and partition gets an instance). */
   private windowKernel(): Promise<WindowKernel> {
-    const bytes = this.options.artifact.wasm.get('window')
-    if (bytes === undefined) {
-      return Promise.reject(
-        new SluiceError(
-          'ARTIFACT_INVALID',
-          'the artifact runs windows in WebAssembly but ships no window kernel',
-        ),
+    return this.kernelBytes('window', 'windows').then(loadWindowKernel)
+  }
+
+  /** A kernel the artifact ships; an artifact that runs `what` in WebAssembly without it is invalid. */
+  private async kernelBytes(name: 'cep' | 'window', what: string): Promise<Uint8Array> {
+    const bytes = this.options.artifact.wasm.get(name)
+    if (bytes === undefined)
+      throw new SluiceError(
+        'ARTIFACT_INVALID',
+        `the artifact runs ${what} in WebAssembly but ships no ${name} kernel`,
       )
-    }
-    return loadWindowKernel(bytes)
+    return bytes
   }
 
   /**
