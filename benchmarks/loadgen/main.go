@@ -35,6 +35,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -54,6 +55,7 @@ type config struct {
 	connections    int
 	maxOutstanding int
 	tick           time.Duration
+	cpuProfile     string
 	pipeline       bool // HTTP: pipeline requests instead of one in flight per connection
 	template       *Template
 	headers        []string
@@ -70,8 +72,16 @@ func main() {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(2)
 	}
+	if cfg.cpuProfile != "" {
+		f, err := os.Create(cfg.cpuProfile)
+		if err == nil {
+			_ = pprof.StartCPUProfile(f)
+			defer pprof.StopCPUProfile()
+		}
+	}
 	result, err := Run(cfg)
 	if err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(1)
 	}
@@ -93,6 +103,7 @@ func parseFlags(args []string) (*config, error) {
 	tick := fs.Duration("tick", 50*time.Microsecond, "the pacer sleeps at least this long between writes")
 	pipeline := fs.Bool("pipeline", false, "HTTP: pipeline requests on each connection (the gateway's µWebSockets.js does not allow it)")
 	tpl := fs.String("template", `{"id":"e{{seq}}"}`, "an event's JSON; {{seq}}, {{seq%N}}, {{seq+N}} are replaced by its sequence number")
+	cpuProfile := fs.String("cpuprofile", "", "write the generator's CPU profile (go tool pprof) to this file")
 	var headers headerList
 	fs.Var(&headers, "header", "an extra request header 'Name: value' (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -129,7 +140,7 @@ func parseFlags(args []string) (*config, error) {
 	return &config{
 		mode: mode, address: address, host: u.Host, path: path, rate: *rate, batch: *batch,
 		duration: *duration, warmup: *warmup, drainTimeout: *drain, connections: *connections,
-		maxOutstanding: *outstanding, tick: *tick, pipeline: *pipeline, template: t, headers: headers,
+		maxOutstanding: *outstanding, tick: *tick, pipeline: *pipeline, cpuProfile: *cpuProfile, template: t, headers: headers,
 	}, nil
 }
 
