@@ -135,6 +135,11 @@ interface Row {
   readonly refused: Readonly<Record<string, number>>
   /** Requests without an answer: connection failures, and those unanswered at the end. */
   readonly errors: number
+  /**
+   * Requests never sent (native driver): the server took so few that the run was cut off 10 s
+   * after the schedule's end with these still waiting for a free connection.
+   */
+  readonly notSent: number
   /** Per request, intended send time → acknowledgement, ns. */
   readonly ack: { readonly p50: number; readonly p99: number; readonly p999: number; readonly max: number }
   /** The native driver's own lateness, intended → written (ns; includes waiting for a free HTTP connection). */
@@ -208,6 +213,7 @@ async function measure(
         acknowledgedPerSecond: r.achievedEventsPerSecond,
         refused: r.refused,
         errors: r.errors + r.timedOut,
+        notSent: r.notSent,
         ack: r.latencyNs,
         driverSendLagP99Ns: r.sendLagNs.p99,
         seconds: Math.max(
@@ -239,6 +245,7 @@ async function measure(
         acknowledgedPerSecond: r.acknowledgedPerSecond,
         refused: { ...r.refused, ...(r.driverLimited > 0 ? { 'driver-limited': r.driverLimited } : {}) },
         errors: r.refused.error ?? 0,
+        notSent: 0,
         ack: r.ack,
         driverSendLagP99Ns: null,
         seconds: r.seconds,
@@ -307,11 +314,11 @@ function renderMarkdown(report: Report): string {
     '',
     `Run ${m.date} on ${m.cpuModel} (${m.cores} cores, ${formatBytes(m.totalMemoryBytes)}), Node ${m.nodeVersion}, ${m.platform}/${m.arch}; commit ${m.gitCommit ?? 'unknown'}${m.gitDirty ? ' (with uncommitted changes)' : ''}.`,
     '',
-    '| protocol | driver | offered events/s | events/request | connections | acked events/s | ack p50 ms | p99 | p999 | max | refused | errors | driver lag p99 ms | server CPU s | driver CPU s | server peak RSS |',
-    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|',
+    '| protocol | driver | offered events/s | events/request | connections | acked events/s | ack p50 ms | p99 | p999 | max | refused | errors | not sent | driver lag p99 ms | server CPU s | driver CPU s | server peak RSS |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|',
     ...report.rows.map(
       (r) =>
-        `| ${r.protocol} | ${r.driver} | ${formatRate(r.offeredEventsPerSecond)} | ${r.eventsPerRequest} | ${r.connections} | ${formatRate(r.acknowledgedPerSecond)} | ${ms(r.ack.p50)} | ${ms(r.ack.p99)} | ${ms(r.ack.p999)} | ${ms(r.ack.max)} | ${refusedText(r)} | ${r.errors} | ${r.driverSendLagP99Ns === null ? '—' : ms(r.driverSendLagP99Ns)} | ${r.serverCpuSeconds.toFixed(1)} | ${r.driverCpuSeconds.toFixed(1)} | ${formatBytes(r.serverPeakRssBytes)} |`,
+        `| ${r.protocol} | ${r.driver} | ${formatRate(r.offeredEventsPerSecond)} | ${r.eventsPerRequest} | ${r.connections} | ${formatRate(r.acknowledgedPerSecond)} | ${ms(r.ack.p50)} | ${ms(r.ack.p99)} | ${ms(r.ack.p999)} | ${ms(r.ack.max)} | ${refusedText(r)} | ${r.errors} | ${r.notSent} | ${r.driverSendLagP99Ns === null ? '—' : ms(r.driverSendLagP99Ns)} | ${r.serverCpuSeconds.toFixed(1)} | ${r.driverCpuSeconds.toFixed(1)} | ${formatBytes(r.serverPeakRssBytes)} |`,
     ),
     '',
     'CPU seconds cover the whole load (warm-up and measurement, the row’s load seconds in the JSON); the server is one Node.js process (one JavaScript thread plus libuv’s for fsync), the machine has the cores above, shared by server and driver.',
@@ -335,7 +342,7 @@ function renderMarkdown(report: Report): string {
     '',
     'Events: `' +
       EVENT_TEMPLATE +
-      '`, `seq` counting from 0 (every id differs). Refused: answers other than full acceptance (HTTP status, WebSocket error code; 207: some events of a batch rejected). Errors: requests without an answer (connection failures, unanswered when the run ended).',
+      '`, `seq` counting from 0 (every id differs). Refused: answers other than full acceptance (HTTP status, WebSocket error code; 207: some events of a batch rejected). Errors: requests without an answer (connection failures, unanswered when the run ended). The native driver ends a run 10 s after the schedule’s last intended time whatever is left: requests it had not sent by then are “not sent” (an HTTP request waits for a free connection, so a server that takes fewer than offered leaves some), so an overloaded row takes at most duration + 10 s. Requests not sent or unanswered are in no latency column: a row with any is over capacity whatever its percentiles say.',
     '',
     `![acknowledged events/s per protocol and offered rate](./${NAME}.svg)`,
     '',
@@ -404,7 +411,7 @@ async function main(): Promise<void> {
         const row = await measure(protocol, rate, artifact, loadgen)
         rows.push(row)
         console.log(
-          `${protocol} (${row.driver}) ${formatRate(rate)}/s offered ×${row.eventsPerRequest}: ${formatRate(row.acknowledgedPerSecond)} events/s acked, ack p50 ${ms(row.ack.p50)} p99 ${ms(row.ack.p99)} p999 ${ms(row.ack.p999)} max ${ms(row.ack.max)} ms, refused ${refusedText(row)}, errors ${row.errors}, CPU server ${row.serverCpuSeconds.toFixed(1)} s driver ${row.driverCpuSeconds.toFixed(1)} s over ${row.loadSeconds.toFixed(1)} s, server RSS ${formatBytes(row.serverPeakRssBytes)}`,
+          `${protocol} (${row.driver}) ${formatRate(rate)}/s offered ×${row.eventsPerRequest}: ${formatRate(row.acknowledgedPerSecond)} events/s acked, ack p50 ${ms(row.ack.p50)} p99 ${ms(row.ack.p99)} p999 ${ms(row.ack.p999)} max ${ms(row.ack.max)} ms, refused ${refusedText(row)}, errors ${row.errors}, not sent ${row.notSent}, CPU server ${row.serverCpuSeconds.toFixed(1)} s driver ${row.driverCpuSeconds.toFixed(1)} s over ${row.loadSeconds.toFixed(1)} s, server RSS ${formatBytes(row.serverPeakRssBytes)}`,
         )
       }
     }

@@ -59,6 +59,8 @@ export interface NativeLoadResult {
   readonly refused: Readonly<Record<string, number>>
   readonly errors: number
   readonly timedOut: number
+  /** Requests never sent: the run was cut off -drain-timeout after the schedule's end. */
+  readonly notSent: number
   readonly latencyNs: LatencySummaryNs
   readonly sendLagNs: LatencySummaryNs
   readonly achievedRate: number

@@ -52,7 +52,7 @@ func (g *generator) runOnePerConnection() ([]*tally, *Histogram, error) {
 	}()
 	select {
 	case <-finished:
-	case <-time.After(cfg.drainTimeout):
+	case <-time.After(time.Until(g.deadline())):
 		// Cut off the requests still waiting: their reads fail, and the rest of the queue is counted.
 		g.done.Store(true)
 		for _, w := range workers {
@@ -73,12 +73,17 @@ func (g *generator) runOnePerConnection() ([]*tally, *Histogram, error) {
 }
 
 // schedule puts request k in the queue at its intended time (or as soon after as the queue has
-// room), waking at most every -tick.
+// room), waking at most every -tick, until the deadline.
 func (g *generator) schedule(queue chan<- int64) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	deadline := g.deadline()
 	var next int64
 	for next < g.total {
+		if time.Now().After(deadline) {
+			g.cutOff(next)
+			return
+		}
 		due := g.dueBy(g.now())
 	fill:
 		for ; next < due; next++ {
@@ -108,7 +113,7 @@ func (g *generator) work(w *worker, queue <-chan int64) {
 		measured := intended >= g.warmupNs
 		if g.done.Load() {
 			if measured {
-				w.timedOut++
+				w.notSent++ // released by the pacer, but cut off before a connection was free
 			}
 			continue
 		}

@@ -232,3 +232,26 @@ func TestFlagsAreChecked(t *testing.T) {
 		}
 	}
 }
+
+// A server too slow for the offered rate: the run still ends -drain-timeout after the schedule,
+// the requests never released counted as not sent, the one cut off waiting as timed out.
+func TestARunIsCutOffAfterTheDrainTimeout(t *testing.T) {
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		time.Sleep(20 * time.Millisecond)
+		_, _ = w.Write([]byte(`{}`))
+	}))
+	defer server.Close()
+	started := time.Now()
+	r, err := Run(config_(t, "-url", server.URL+"/e", "-rate", "500", "-duration", "200ms", "-connections", "1",
+		"-max-outstanding", "10", "-drain-timeout", "100ms"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if elapsed := time.Since(started); elapsed > 2*time.Second {
+		t.Errorf("the run took %v", elapsed)
+	}
+	if r.NotSent == 0 || r.Sent+r.NotSent != 100 || r.Acknowledged+r.TimedOut+r.Errors != r.Sent || r.TimedOut > 1 {
+		t.Errorf("sent %d, not sent %d, acknowledged %d, timed out %d, errors %d", r.Sent, r.NotSent, r.Acknowledged, r.TimedOut, r.Errors)
+	}
+}

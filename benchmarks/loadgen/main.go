@@ -97,7 +97,7 @@ func parseFlags(args []string) (*config, error) {
 	batch := fs.Int("batch", 1, "events per request: 1 posts one event, more a JSON array")
 	duration := fs.Duration("duration", 5*time.Second, "how long the measured load lasts")
 	warmup := fs.Duration("warmup", 0, "load at the same rate before the measurement, not counted")
-	drain := fs.Duration("drain-timeout", 10*time.Second, "how long to wait for answers after the last request")
+	drain := fs.Duration("drain-timeout", 10*time.Second, "how long after the schedule's end requests may still be sent and answered; then the rest count as not sent or timed out")
 	connections := fs.Int("connections", 4, "keep-alive connections (HTTP without -pipeline: one request in flight on each, so rate × latency of them are needed)")
 	outstanding := fs.Int("max-outstanding", 100_000, "requests waiting for answers, at most, over all connections (beyond: the generator waits, and sendLag shows it)")
 	tick := fs.Duration("tick", 50*time.Microsecond, "the pacer sleeps at least this long between writes")
@@ -164,6 +164,9 @@ type Result struct {
 	// Requests whose connection failed before an answer, or that were never answered in time.
 	Errors   uint64 `json:"errors"`
 	TimedOut uint64 `json:"timedOut"`
+	// Requests still waiting to be sent when the run was cut off (-drain-timeout after the
+	// schedule's end): the server took too few for the generator to send them all.
+	NotSent uint64 `json:"notSent"`
 	// Intended send time → answer (coordinated omission corrected), every answered request.
 	Latency Summary `json:"latencyNs"`
 	// Intended send time → written to the socket: the generator's own lateness.
@@ -188,6 +191,7 @@ type tally struct {
 	events     uint64
 	errors     uint64
 	timedOut   uint64
+	notSent    uint64
 	reconnect  uint64
 	firstErr   string
 	lastAnswer int64
@@ -230,7 +234,22 @@ type generator struct {
 	warmupNs int64
 	total    int64 // requests in the schedule, warm-up included
 	done     atomic.Bool
+	notSent  uint64 // measured requests the pacer never released (cut off)
 	cpu      syscall.Rusage
+}
+
+// deadline is when the run is cut off: -drain-timeout after the last request's intended time.
+func (g *generator) deadline() time.Time {
+	return g.origin.Add(time.Duration(g.intended(g.total-1)) + g.cfg.drainTimeout)
+}
+
+// cutOff counts the measured requests from next on as never sent.
+func (g *generator) cutOff(next int64) {
+	for k := next; k < g.total; k++ {
+		if g.intended(k) >= g.warmupNs {
+			g.notSent++
+		}
+	}
 }
 
 // start fixes the schedule's origin, once every connection is open.
@@ -302,6 +321,7 @@ func Run(cfg *config) (*Result, error) {
 		r.AcknowledgedEvents += t.events
 		r.Errors += t.errors
 		r.TimedOut += t.timedOut
+		r.NotSent += t.notSent
 		r.Reconnects += t.reconnect
 		if r.FirstError == "" {
 			r.FirstError = t.firstErr
@@ -310,6 +330,7 @@ func Run(cfg *config) (*Result, error) {
 			last = t.lastAnswer
 		}
 	}
+	r.NotSent += g.notSent
 	r.Latency = all.Summary()
 	r.SendLag = lag.Summary()
 	window := float64(last-g.warmupNs) / 1e9

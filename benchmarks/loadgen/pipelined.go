@@ -53,7 +53,7 @@ func (g *generator) runPipelined() ([]*tally, *Histogram, error) {
 	}
 	lag := g.pace(conns)
 	// Wait for the answers, then cut off what is left.
-	deadline := time.Now().Add(cfg.drainTimeout)
+	deadline := g.deadline()
 	for time.Now().Before(deadline) && outstanding(conns) > 0 {
 		time.Sleep(time.Millisecond)
 	}
@@ -98,7 +98,12 @@ func (g *generator) pace(conns []*connection) *Histogram {
 	body := make([]byte, 0, 4096)
 	var next int64
 	turn := 0
+	deadline := g.deadline()
 	for next < g.total {
+		if time.Now().After(deadline) {
+			g.cutOff(next)
+			break
+		}
 		now := g.now()
 		due := g.dueBy(now)
 		if due > next {
