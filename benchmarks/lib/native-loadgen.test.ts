@@ -1,6 +1,8 @@
+import { execFile } from 'node:child_process'
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
+import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadArtifact } from '../../runtime/artifact/load.ts'
 import { Gateway } from '../../runtime/gateway/gateway.ts'
@@ -8,8 +10,9 @@ import { streamCatalog } from '../../runtime/gateway/streams.ts'
 import { EmbeddedLog } from '../../runtime/log/embedded.ts'
 import { MetricsRegistry } from '../../runtime/metrics/registry.ts'
 import { compileFixture } from '../../test/support/compile-fixture.ts'
-import { buildLoadgen, findGo, loadgenArgs, runNativeLoad } from './native-loadgen.ts'
+import { buildLoadgen, findGo, LOADGEN_DIR, loadgenArgs, runNativeLoad } from './native-loadgen.ts'
 
+const run = promisify(execFile)
 const TEMPLATE = '{"id":"e{{seq}}","amount":{{seq%500}}.5}'
 
 describe('loadgenArgs', () => {
@@ -75,6 +78,18 @@ describe('buildLoadgen', () => {
   it('explains what is missing when there is no Go', async () => {
     await expect(buildLoadgen(null)).rejects.toThrow(/needs Go .* set GO=/)
   })
+})
+
+describe('the generator’s own tests (histogram, template, HTTP, WebSocket, cut-off)', () => {
+  it('pass under go test', async () => {
+    const go = findGo()
+    expect(go, 'Go is needed to build the load generator').not.toBeNull()
+    const { stdout } = await run(go!, ['test', '-count=1', './...'], {
+      cwd: LOADGEN_DIR,
+      env: { ...process.env, GOTOOLCHAIN: 'local', GOFLAGS: '-mod=mod', CGO_ENABLED: '0' },
+    })
+    expect(stdout).toMatch(/^ok\s/m)
+  }, 120_000)
 })
 
 describe('runNativeLoad against the gateway', () => {
