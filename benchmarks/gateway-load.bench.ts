@@ -1,44 +1,68 @@
 /**
- * The event gateway under a fixed offered load, open loop (lib/gateway-load.ts): a real
- * `sluice serve` process (the gateway with gRPC, the payments artifact's source as its stream, the
- * embedded log under batch durability, as serve defaults) and this process as the load driver. Per
- * protocol and offered rate: events/s acknowledged, acknowledgement latency per request from its
- * intended send time (p50/p99/p999/max, HDR), requests refused, and CPU seconds and peak RSS of
- * the server beside the driver's CPU, so a driver that is the bottleneck shows.
+ * The event gateway under a fixed offered load, open loop: a real `sluice serve` process (the
+ * gateway with gRPC, the payments artifact's source as its stream, the embedded log under batch
+ * durability, as serve defaults: an ack means fsynced) and a separate load driver. Per protocol
+ * and offered rate: events/s acknowledged, acknowledgement latency per request from its intended
+ * send time (p50/p99/p999/max, HDR), requests refused, and the server's CPU seconds and peak RSS
+ * beside the driver's CPU, so a driver that is the bottleneck shows.
  *
- *   node --import tsx benchmarks/gateway-load.bench.ts
- *   node --import tsx benchmarks/gateway-load.bench.ts --protocols websocket --rates 100000,500000 --batch 500
+ *   npm run bench:gateway
+ *   node --import tsx benchmarks/gateway-load.bench.ts --protocols websocket --ws-rates 250000,500000 --batch 500
  *
- * Writes benchmarks/reports/gateway-load.{json,md}. The driver is Node.js (fetch, a WebSocket
- * client over node:http, @grpc/grpc-js): for single-event HTTP at 100,000 requests/s a native
- * load generator is the right driver, and this one is not that; its CPU is in the report.
+ * Drivers: single-event HTTP and WebSocket batches are offered by the native generator
+ * (benchmarks/loadgen/, Go; built here with `go build` into a temporary directory), because a
+ * Node.js driver spends more CPU per request than the gateway; gRPC by the Node.js driver
+ * (lib/gateway-load.ts, @grpc/grpc-js). `--driver node` uses the Node.js driver for all.
+ *
+ * Writes benchmarks/reports/gateway-load.{json,md,svg}. Run it alone: the machine has two cores,
+ * and the server and the generator share them.
  */
 import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { compileFixture } from '../test/support/compile-fixture.ts'
-import { type GatewayLoadResult, type GatewayProtocol, runGatewayLoad } from './lib/gateway-load.ts'
-import { machineInfo } from './lib/report.ts'
+import { type GatewayProtocol, runGatewayLoad } from './lib/gateway-load.ts'
+import { buildLoadgen, runNativeLoad } from './lib/native-loadgen.ts'
+import { formatBytes, formatRate, type MachineInfo, machineInfo, writeReportFiles } from './lib/report.ts'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
+const NAME = 'gateway-load'
 const PIPE = `
 schema Payment { id: string, card: string, amount: f64, currency: string, ts: timestamp @event_time }
 source payments: Payment from kafka("payments")
 stream large = payments | where amount >= 1000.0 | select { id, card, amount }
 sink large -> kafka("large-payments")
 `
+/** Event `seq` (both drivers send the same events): ids differ, 10,000 cards, amounts 0.5 … 4999.5. */
+const EVENT_TEMPLATE =
+  '{"id":"p{{seq}}","card":"c{{seq%10000}}","amount":{{seq%5000}}.5,"currency":"EUR","ts":{{seq+1700000000000}}}'
+const nodeEvent = (seq: number) =>
+  `{"id":"p${seq}","card":"c${seq % 10000}","amount":${seq % 5000}.5,"currency":"EUR","ts":${1_700_000_000_000 + seq}}`
 
 const { values } = parseArgs({
   options: {
     protocols: { type: 'string', default: 'http,websocket,grpc' },
-    rates: { type: 'string', default: '10000,50000,100000' },
+    /** Events/s offered, per protocol; --rates sets them all. */
+    'http-rates': { type: 'string', default: '25000,50000,100000' },
+    'ws-rates': { type: 'string', default: '100000,250000,500000' },
+    'grpc-rates': { type: 'string', default: '10000,50000,100000' },
+    rates: { type: 'string' },
+    /** Events per HTTP request: 1, the single-event target. */
+    'http-batch': { type: 'string', default: '1' },
+    /** Events per WebSocket message and per gRPC call. */
     batch: { type: 'string', default: '100' },
     duration: { type: 'string', default: '5' },
-    connections: { type: 'string', default: '8' },
+    /** Seconds of load before each measurement (native driver), so the server's JIT is warm. */
+    warmup: { type: 'string', default: '1' },
+    /** HTTP: one request in flight per connection, so rate × latency of them are needed. */
+    'http-connections': { type: 'string', default: '1000' },
+    connections: { type: 'string', default: '4' },
+    driver: { type: 'string', default: 'native' },
+    out: { type: 'string', default: join(ROOT, 'benchmarks', 'reports') },
   },
 })
 
@@ -94,75 +118,327 @@ async function startServer(artifact: string, dataDir: string) {
   }
 }
 
-interface Row extends GatewayLoadResult {
+type Driver = 'native (Go)' | 'node'
+
+interface Row {
+  readonly protocol: GatewayProtocol
+  readonly driver: Driver
+  readonly offeredEventsPerSecond: number
+  readonly eventsPerRequest: number
+  readonly connections: number
+  /** Requests (messages, calls) sent in the measurement. */
+  readonly requests: number
+  readonly acknowledgedEvents: number
+  /** Events acknowledged (the log holds them) per second of the measurement. */
+  readonly acknowledgedPerSecond: number
+  /** Requests answered with anything but full acceptance, by status (or WebSocket error code). */
+  readonly refused: Readonly<Record<string, number>>
+  /** Requests without an answer: connection failures, and those unanswered at the end. */
+  readonly errors: number
+  /**
+   * Requests never sent (native driver): the server took so few that the run was cut off 10 s
+   * after the schedule's end with these still waiting for a free connection.
+   */
+  readonly notSent: number
+  /** Per request, intended send time → acknowledgement, ns. */
+  readonly ack: { readonly p50: number; readonly p99: number; readonly p999: number; readonly max: number }
+  /** The native driver's own lateness, intended → written (ns; includes waiting for a free HTTP connection). */
+  readonly driverSendLagP99Ns: number | null
+  /** Measured seconds (warm-up excluded); the CPU columns cover warm-up + measurement. */
+  readonly seconds: number
+  readonly loadSeconds: number
+  readonly driverCpuSeconds: number
   readonly serverCpuSeconds: number
   readonly serverPeakRssBytes: number
 }
 
-async function main(): Promise<void> {
-  const protocols = values.protocols.split(',') as GatewayProtocol[]
-  const rates = values.rates.split(',').map(Number)
-  const batch = Number(values.batch)
+interface Report {
+  readonly name: string
+  readonly title: string
+  readonly machine: MachineInfo
+  readonly parameters: Readonly<Record<string, string | number>>
+  readonly rows: readonly Row[]
+  readonly targets: readonly { description: string; actual: string; met: boolean }[]
+}
+
+function list(text: string): number[] {
+  return text.split(',').map((r) => {
+    const n = Number(r)
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`not a positive rate: ${r}`)
+    return n
+  })
+}
+
+async function measure(
+  protocol: GatewayProtocol,
+  rate: number,
+  artifact: string,
+  loadgen: string | null,
+): Promise<Row> {
+  const batch = Number(protocol === 'http' ? values['http-batch'] : values.batch)
+  const connections = Number(protocol === 'http' ? values['http-connections'] : values.connections)
   const durationMs = Number(values.duration) * 1000
-  const connections = Number(values.connections)
-  const artifact = await compileFixture(PIPE, 'payments', 'payments.pipe')
-  const rows: Row[] = []
-  for (const protocol of protocols) {
-    for (const rate of rates) {
-      const dataDir = await mkdtemp(join(tmpdir(), 'sluice-gateway-load-'))
-      const server = await startServer(artifact, dataDir)
-      let peakRss = 0
-      const sampler = setInterval(() => {
-        peakRss = Math.max(peakRss, processUsage(server.pid).rssBytes)
-      }, 100)
-      const before = processUsage(server.pid)
-      const perRequest = protocol === 'http' && batch === 1 ? 1 : batch
-      const result = await runGatewayLoad({
+  const native = loadgen !== null && protocol !== 'grpc'
+  const warmupMs = native ? Number(values.warmup) * 1000 : 0
+  const dataDir = await mkdtemp(join(tmpdir(), 'sluice-gateway-load-'))
+  const server = await startServer(artifact, dataDir)
+  let peakRss = 0
+  const sampler = setInterval(() => {
+    peakRss = Math.max(peakRss, processUsage(server.pid).rssBytes)
+  }, 100)
+  const before = processUsage(server.pid)
+  const started = performance.now()
+  let row: Omit<Row, 'serverCpuSeconds' | 'serverPeakRssBytes' | 'loadSeconds'>
+  try {
+    if (native) {
+      const r = await runNativeLoad(loadgen, {
+        protocol: protocol as 'http' | 'websocket',
+        url: server.gateway,
+        stream: 'payments',
+        rate,
+        batch,
+        durationMs,
+        warmupMs,
+        connections,
+        template: EVENT_TEMPLATE,
+      })
+      row = {
+        protocol,
+        driver: 'native (Go)',
+        offeredEventsPerSecond: rate,
+        eventsPerRequest: batch,
+        connections,
+        requests: r.sent,
+        acknowledgedEvents: r.acknowledgedEvents,
+        acknowledgedPerSecond: r.achievedEventsPerSecond,
+        refused: r.refused,
+        errors: r.errors + r.timedOut,
+        notSent: r.notSent,
+        ack: r.latencyNs,
+        driverSendLagP99Ns: r.sendLagNs.p99,
+        seconds: Math.max(
+          r.durationSeconds,
+          r.acknowledgedEvents / Math.max(r.achievedEventsPerSecond, 1e-9),
+        ),
+        driverCpuSeconds: r.cpuSeconds,
+      }
+    } else {
+      const r = await runGatewayLoad({
         protocol,
         url: server.gateway,
         grpcAddress: server.grpc,
         stream: 'payments',
         rate,
-        batch: perRequest,
+        batch,
         durationMs,
         connections,
-        event: (seq) =>
-          `{"id":"p${seq}","card":"c${seq % 10000}","amount":${(seq % 5000) + 0.5},"currency":"EUR","ts":${1_700_000_000_000 + seq}}`,
+        event: nodeEvent,
       })
-      const after = processUsage(server.pid)
-      clearInterval(sampler)
-      await server.stop()
-      await rm(dataDir, { recursive: true, force: true })
-      const row = {
-        ...result,
-        serverCpuSeconds: after.cpuSeconds - before.cpuSeconds,
-        serverPeakRssBytes: peakRss,
+      row = {
+        protocol,
+        driver: 'node',
+        offeredEventsPerSecond: rate,
+        eventsPerRequest: batch,
+        connections,
+        requests: r.requests,
+        acknowledgedEvents: r.acknowledged,
+        acknowledgedPerSecond: r.acknowledgedPerSecond,
+        refused: { ...r.refused, ...(r.driverLimited > 0 ? { 'driver-limited': r.driverLimited } : {}) },
+        errors: r.refused.error ?? 0,
+        notSent: 0,
+        ack: r.ack,
+        driverSendLagP99Ns: null,
+        seconds: r.seconds,
+        driverCpuSeconds: r.clientCpuSeconds,
       }
-      rows.push(row)
-      const ms = (ns: number) => (ns / 1e6).toFixed(2)
-      console.log(
-        `${protocol} ${rate}/s ×${perRequest}: ${Math.round(result.acknowledgedPerSecond)} events/s acked, ack p50 ${ms(result.ack.p50)} p99 ${ms(result.ack.p99)} p999 ${ms(result.ack.p999)} max ${ms(result.ack.max)} ms, refused ${JSON.stringify(result.refused)}, driver-limited ${result.driverLimited}, CPU server ${row.serverCpuSeconds.toFixed(1)} s driver ${result.clientCpuSeconds.toFixed(1)} s, server RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB`,
-      )
     }
+  } finally {
+    clearInterval(sampler)
   }
-  const reports = join(ROOT, 'benchmarks', 'reports')
-  await mkdir(reports, { recursive: true })
-  await writeFile(
-    join(reports, 'gateway-load.json'),
-    `${JSON.stringify({ machine: machineInfo(ROOT), rows }, null, 2)}\n`,
-  )
+  const after = processUsage(server.pid)
+  const loadSeconds = (performance.now() - started) / 1000
+  await server.stop()
+  await rm(dataDir, { recursive: true, force: true })
+  return {
+    ...row,
+    loadSeconds,
+    serverCpuSeconds: after.cpuSeconds - before.cpuSeconds,
+    serverPeakRssBytes: Math.max(peakRss, after.rssBytes),
+  }
+}
+
+const ms = (ns: number) => (ns / 1e6).toFixed(2)
+const refusedText = (r: Row) =>
+  Object.keys(r.refused).length === 0
+    ? '—'
+    : Object.entries(r.refused)
+        .map(([k, v]) => `${k}: ${v}`)
+        .join(', ')
+
+function targets(rows: readonly Row[]): Report['targets'] {
+  const out: { description: string; actual: string; met: boolean }[] = []
+  const http = rows.filter((r) => r.protocol === 'http' && r.eventsPerRequest === 1)
+  if (http.length > 0) {
+    const best = http.reduce((a, b) => (b.acknowledgedPerSecond > a.acknowledgedPerSecond ? b : a))
+    out.push({
+      description: 'single-event HTTP: 100,000 requests/s or more acknowledged',
+      actual: `${formatRate(best.acknowledgedPerSecond)} requests/s at ${formatRate(best.offeredEventsPerSecond)}/s offered (ack p99 ${ms(best.ack.p99)} ms)`,
+      met: best.acknowledgedPerSecond >= 100_000 * 0.99,
+    })
+  }
+  const ws = rows.filter((r) => r.protocol === 'websocket')
+  if (ws.length > 0) {
+    const held = ws.filter((r) => r.ack.p99 < 5e6)
+    const best =
+      held.length === 0
+        ? null
+        : held.reduce((a, b) => (b.acknowledgedPerSecond > a.acknowledgedPerSecond ? b : a))
+    out.push({
+      description: 'WebSocket batches: 500,000 events/s or more acknowledged with ack p99 under 5 ms',
+      actual:
+        best === null
+          ? `no offered rate had ack p99 under 5 ms (lowest: ${ms(Math.min(...ws.map((r) => r.ack.p99)))} ms)`
+          : `${formatRate(best.acknowledgedPerSecond)} events/s at ack p99 ${ms(best.ack.p99)} ms (${best.eventsPerRequest} events per message)`,
+      met: best !== null && best.acknowledgedPerSecond >= 500_000 * 0.99,
+    })
+  }
+  return out
+}
+
+function renderMarkdown(report: Report): string {
+  const m = report.machine
   const lines = [
-    '# Gateway load (open loop)',
+    `# ${report.title}`,
     '',
-    '| protocol | offered events/s | events/request | acked events/s | ack p50 ms | p99 | p999 | max | refused | server CPU s | driver CPU s | server peak RSS MiB |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|',
-    ...rows.map(
+    'A `sluice serve` process (gateway + gRPC, the embedded log with durability batch: every acknowledgement is after an fsync shared by the requests waiting) under a fixed offered load, open loop; latency from each request’s intended send time (coordinated omission corrected).',
+    '',
+    `Run ${m.date} on ${m.cpuModel} (${m.cores} cores, ${formatBytes(m.totalMemoryBytes)}), Node ${m.nodeVersion}, ${m.platform}/${m.arch}; commit ${m.gitCommit ?? 'unknown'}${m.gitDirty ? ' (with uncommitted changes)' : ''}.`,
+    '',
+    '| protocol | driver | offered events/s | events/request | connections | acked events/s | ack p50 ms | p99 | p999 | max | refused | errors | not sent | driver lag p99 ms | server CPU s | driver CPU s | server peak RSS |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|',
+    ...report.rows.map(
       (r) =>
-        `| ${r.protocol} | ${r.offeredPerSecond} | ${r.batch} | ${Math.round(r.acknowledgedPerSecond)} | ${(r.ack.p50 / 1e6).toFixed(2)} | ${(r.ack.p99 / 1e6).toFixed(2)} | ${(r.ack.p999 / 1e6).toFixed(2)} | ${(r.ack.max / 1e6).toFixed(2)} | ${JSON.stringify(r.refused)} | ${r.serverCpuSeconds.toFixed(1)} | ${r.clientCpuSeconds.toFixed(1)} | ${(r.serverPeakRssBytes / 2 ** 20).toFixed(0)} |`,
+        `| ${r.protocol} | ${r.driver} | ${formatRate(r.offeredEventsPerSecond)} | ${r.eventsPerRequest} | ${r.connections} | ${formatRate(r.acknowledgedPerSecond)} | ${ms(r.ack.p50)} | ${ms(r.ack.p99)} | ${ms(r.ack.p999)} | ${ms(r.ack.max)} | ${refusedText(r)} | ${r.errors} | ${r.notSent} | ${r.driverSendLagP99Ns === null ? '—' : ms(r.driverSendLagP99Ns)} | ${r.serverCpuSeconds.toFixed(1)} | ${r.driverCpuSeconds.toFixed(1)} | ${formatBytes(r.serverPeakRssBytes)} |`,
     ),
     '',
+    'CPU seconds cover the whole load (warm-up and measurement, the row’s load seconds in the JSON); the server is one Node.js process (one JavaScript thread plus libuv’s for fsync), the machine has the cores above, shared by server and driver.',
+    '',
   ]
-  await writeFile(join(reports, 'gateway-load.md'), lines.join('\n'))
+  if (report.targets.length > 0) {
+    lines.push('## Targets', '', '| target | measured | met |', '| --- | --- | :---: |')
+    for (const t of report.targets)
+      lines.push(`| ${t.description} | ${t.actual} | ${t.met ? 'yes' : '**no**'} |`)
+    lines.push('')
+  }
+  lines.push('## Parameters', '')
+  for (const [key, value] of Object.entries(report.parameters)) lines.push(`- ${key}: \`${value}\``)
+  lines.push(
+    '',
+    '## Method',
+    '',
+    'Each row is a fresh server (a new data directory). Request k is due at origin + k ÷ rate whatever happened to the requests before it; its latency runs from that intended time to its answer, so a stalled server shows in the figures instead of slowing the driver down. Latencies are per request (a WebSocket message, a gRPC call), not per event.',
+    '',
+    'The native driver (benchmarks/loadgen/, Go, standard library only) writes hand-made HTTP/1.1 requests or masked WebSocket frames and parses the answers with a minimal parser into log-linear histograms (< 0.8% error). HTTP has one request in flight per connection (µWebSockets.js closes a connection that pipelines a request behind an unanswered one), so a request waits for a free connection when all are busy, and that wait counts in its latency and in the driver lag; WebSocket messages are written as they fall due, several per write, and matched to their acks by seq. It runs a warm-up at the same rate first, not counted. gRPC uses the Node.js driver (lib/gateway-load.ts), whose CPU is in the same column.',
+    '',
+    'Events: `' +
+      EVENT_TEMPLATE +
+      '`, `seq` counting from 0 (every id differs). Refused: answers other than full acceptance (HTTP status, WebSocket error code; 207: some events of a batch rejected). Errors: requests without an answer (connection failures, unanswered when the run ended). The native driver ends a run 10 s after the schedule’s last intended time whatever is left: requests it had not sent by then are “not sent” (an HTTP request waits for a free connection, so a server that takes fewer than offered leaves some), so an overloaded row takes at most duration + 10 s. Requests not sent or unanswered are in no latency column: a row with any is over capacity whatever its percentiles say.',
+    '',
+    `![acknowledged events/s per protocol and offered rate](./${NAME}.svg)`,
+    '',
+  )
+  return lines.join('\n')
+}
+
+const escapeXml = (text: string): string =>
+  text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')
+
+/** Bars of acknowledged events/s per row (colour by protocol), a tick at the offered rate, p99 beside. */
+function renderSvg(report: Report): string {
+  const width = 760
+  const labelWidth = 250
+  const barArea = 330
+  const rowHeight = 30
+  const top = 40
+  const max = Math.max(
+    ...report.rows.map((r) => Math.max(r.offeredEventsPerSecond, r.acknowledgedPerSecond)),
+    1,
+  )
+  const colour: Record<GatewayProtocol, string> = { http: '#2f6db5', websocket: '#d0822b', grpc: '#3a9a5b' }
+  const height = top + report.rows.length * rowHeight + 20
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
+    `<title>${escapeXml(report.title)}</title>`,
+    `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
+    `<text x="10" y="22" font-size="14" font-weight="bold">${escapeXml(report.title)}: acknowledged events/s (tick: offered)</text>`,
+  ]
+  report.rows.forEach((r, i) => {
+    const y = top + i * rowHeight
+    const w = Math.max(1, (r.acknowledgedPerSecond / max) * barArea)
+    const offered = labelWidth + (r.offeredEventsPerSecond / max) * barArea
+    parts.push(
+      `<text x="${labelWidth - 8}" y="${y + 15}" text-anchor="end">${escapeXml(`${r.protocol} ×${r.eventsPerRequest}, ${formatRate(r.offeredEventsPerSecond)}/s offered`)}</text>`,
+      `<rect class="bar" x="${labelWidth}" y="${y}" width="${w.toFixed(1)}" height="20" fill="${colour[r.protocol]}"/>`,
+      `<line x1="${offered.toFixed(1)}" x2="${offered.toFixed(1)}" y1="${y - 3}" y2="${y + 23}" stroke="#222" stroke-width="1.5"/>`,
+      `<text x="${(labelWidth + barArea + 10).toFixed(1)}" y="${y + 15}">${escapeXml(`${formatRate(r.acknowledgedPerSecond)} ev/s, p99 ${ms(r.ack.p99)} ms`)}</text>`,
+    )
+  })
+  parts.push(
+    `<line x1="${labelWidth}" x2="${labelWidth}" y1="${top - 6}" y2="${height - 16}" stroke="#444"/>`,
+    '</svg>',
+  )
+  return `${parts.join('\n')}\n`
+}
+
+async function main(): Promise<void> {
+  const protocols = values.protocols.split(',') as GatewayProtocol[]
+  for (const p of protocols)
+    if (!['http', 'websocket', 'grpc'].includes(p))
+      throw new Error(`unknown protocol ${p} (http, websocket, grpc)`)
+  if (values.driver !== 'native' && values.driver !== 'node') throw new Error('--driver is native or node')
+  const ratesOf = (p: GatewayProtocol) =>
+    list(
+      values.rates ??
+        (p === 'http' ? values['http-rates'] : p === 'websocket' ? values['ws-rates'] : values['grpc-rates']),
+    )
+  const needsNative = values.driver === 'native' && protocols.some((p) => p !== 'grpc')
+  const loadgen = needsNative ? await buildLoadgen() : null
+  const artifact = await compileFixture(PIPE, 'payments', 'payments.pipe')
+  const rows: Row[] = []
+  try {
+    for (const protocol of protocols) {
+      for (const rate of ratesOf(protocol)) {
+        const row = await measure(protocol, rate, artifact, loadgen)
+        rows.push(row)
+        console.log(
+          `${protocol} (${row.driver}) ${formatRate(rate)}/s offered ×${row.eventsPerRequest}: ${formatRate(row.acknowledgedPerSecond)} events/s acked, ack p50 ${ms(row.ack.p50)} p99 ${ms(row.ack.p99)} p999 ${ms(row.ack.p999)} max ${ms(row.ack.max)} ms, refused ${refusedText(row)}, errors ${row.errors}, not sent ${row.notSent}, CPU server ${row.serverCpuSeconds.toFixed(1)} s driver ${row.driverCpuSeconds.toFixed(1)} s over ${row.loadSeconds.toFixed(1)} s, server RSS ${formatBytes(row.serverPeakRssBytes)}`,
+        )
+      }
+    }
+  } finally {
+    if (loadgen !== null) await rm(dirname(loadgen), { recursive: true, force: true })
+  }
+  const report: Report = {
+    name: NAME,
+    title: 'Gateway load (open loop)',
+    machine: machineInfo(ROOT),
+    parameters: {
+      protocols: protocols.join(','),
+      driver: values.driver,
+      'duration s': Number(values.duration),
+      'warm-up s (native driver)': Number(values.warmup),
+      'HTTP events per request': Number(values['http-batch']),
+      'HTTP connections': Number(values['http-connections']),
+      'WebSocket / gRPC events per message': Number(values.batch),
+      'WebSocket / gRPC connections': Number(values.connections),
+      durability: 'batch (serve’s default with the gateway on the embedded log)',
+    },
+    rows,
+    targets: targets(rows),
+  }
+  for (const t of report.targets) console.log(`${t.met ? 'MET ' : 'MISS'}  ${t.description}: ${t.actual}`)
+  const paths = await writeReportFiles(values.out, NAME, report, renderMarkdown(report), renderSvg(report))
+  console.log(`wrote ${paths.json}, ${paths.markdown}, ${paths.svg}`)
 }
 
 await main()

@@ -321,6 +321,24 @@ sink seen -> kafka("cards-seen")
     expect(settings.log).toEqual({ 'data-dir': '.sluice', durability: 'batch' })
   })
 
+  it('takes the hard cap on a WebSocket message from a flag or the config, 4 × the request size by default, never below it', () => {
+    const base = { gateway: '0', run: [artifactDir], 'max-event-bytes': '500' }
+    expect(serveSettings({ ...base, 'max-request-bytes': '1000' }, {}).maxWebSocketMessageBytes).toBe(4000)
+    expect(
+      serveSettings({ ...base, 'max-ws-message-bytes': '5000' }, { gateway: { maxRequestBytes: 1000 } })
+        .maxWebSocketMessageBytes,
+    ).toBe(5000)
+    expect(
+      serveSettings(base, { gateway: { maxRequestBytes: 1000, maxWebSocketMessageBytes: 1000 } })
+        .maxWebSocketMessageBytes,
+    ).toBe(1000)
+    expect(() =>
+      serveSettings({ ...base, 'max-request-bytes': '1000', 'max-ws-message-bytes': '999' }, {}),
+    ).toThrow(
+      /the hard cap on a WebSocket message \(999 bytes\) cannot be below the largest request \(1000\)/,
+    )
+  })
+
   it('reports every configuration problem at once as a usage error', async () => {
     const config = join(await tempDir(), 'bad.json')
     await writeFile(

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { type LoadedArtifact, loadArtifact } from '../../runtime/artifact/load.ts'
-import { GATEWAY_DEFAULTS, Gateway } from '../../runtime/gateway/gateway.ts'
+import { GATEWAY_DEFAULTS, Gateway, WS_HARD_CAP_FACTOR } from '../../runtime/gateway/gateway.ts'
 import { type GrpcGateway, startGrpcGateway } from '../../runtime/gateway/grpc.ts'
 import { type RateLimits, validateLimits } from '../../runtime/gateway/rate-limit.ts'
 import { streamCatalog } from '../../runtime/gateway/streams.ts'
@@ -63,6 +63,10 @@ Gateway:
                         key (and so partition) SOURCE's records by this top-level field (repeatable;
                         default: no key, round robin; a CloudEvent's partitionkey always keys)
   --max-request-bytes N largest request body or WebSocket message (default: ${GATEWAY_DEFAULTS.maxRequestBytes})
+  --max-ws-message-bytes N
+                        hard cap on a WebSocket message: one over --max-request-bytes and up to this
+                        gets an error ack (REQUEST_TOO_LARGE) and keeps its connection, a longer one
+                        closes it (default: ${WS_HARD_CAP_FACTOR} × --max-request-bytes)
   --max-event-bytes N   largest event (default: ${GATEWAY_DEFAULTS.maxEventBytes})
   --max-in-flight-bytes N
                         bytes of requests received and not yet acknowledged, at most; beyond it
@@ -97,6 +101,7 @@ ${LOG_OPTIONS_HELP}
       ingest: { type: 'string', multiple: true },
       'key-field': { type: 'string', multiple: true },
       'max-request-bytes': { type: 'string' },
+      'max-ws-message-bytes': { type: 'string' },
       'max-event-bytes': { type: 'string' },
       'max-in-flight-bytes': { type: 'string' },
       'stream-rate': { type: 'string' },
@@ -194,6 +199,7 @@ ${LOG_OPTIONS_HELP}
           host: settings.gateway.host,
           port: settings.gateway.port,
           maxRequestBytes: settings.maxRequestBytes,
+          maxWebSocketMessageBytes: settings.maxWebSocketMessageBytes,
           maxEventBytes: settings.maxEventBytes,
           maxInFlightBytes: settings.maxInFlightBytes,
           limits: settings.limits,
@@ -245,6 +251,7 @@ export interface ServeConfig {
     readonly grpc?: string
     readonly keyFields?: Readonly<Record<string, string>>
     readonly maxRequestBytes?: number
+    readonly maxWebSocketMessageBytes?: number
     readonly maxEventBytes?: number
     readonly maxInFlightBytes?: number
     readonly limits?: RateLimits
@@ -264,6 +271,7 @@ interface ServeSettings {
   readonly ingest: readonly string[]
   readonly keyFields: Readonly<Record<string, string>>
   readonly maxRequestBytes: number
+  readonly maxWebSocketMessageBytes: number
   readonly maxEventBytes: number
   readonly maxInFlightBytes: number
   readonly limits: RateLimits
@@ -315,6 +323,7 @@ export function serveSettings(values: Record<string, unknown>, config: unknown):
     'grpc',
     'keyFields',
     'maxRequestBytes',
+    'maxWebSocketMessageBytes',
     'maxEventBytes',
     'maxInFlightBytes',
     'limits',
@@ -464,17 +473,24 @@ export function serveSettings(values: Record<string, unknown>, config: unknown):
     string(logConfig.durability, 'log.durability') ??
     (gateway !== null && !usesKafka && !process.env.SLUICE_DURABILITY ? 'batch' : undefined)
 
+  const maxRequestBytes = positive(
+    'max-request-bytes',
+    gw.maxRequestBytes,
+    'gateway.maxRequestBytes',
+    GATEWAY_DEFAULTS.maxRequestBytes,
+  )
   const settings: ServeSettings = {
     gateway,
     grpc: grpcAddress,
     run,
     ingest,
     keyFields,
-    maxRequestBytes: positive(
-      'max-request-bytes',
-      gw.maxRequestBytes,
-      'gateway.maxRequestBytes',
-      GATEWAY_DEFAULTS.maxRequestBytes,
+    maxRequestBytes,
+    maxWebSocketMessageBytes: positive(
+      'max-ws-message-bytes',
+      gw.maxWebSocketMessageBytes,
+      'gateway.maxWebSocketMessageBytes',
+      WS_HARD_CAP_FACTOR * maxRequestBytes,
     ),
     maxEventBytes: positive(
       'max-event-bytes',
@@ -507,6 +523,11 @@ export function serveSettings(values: Record<string, unknown>, config: unknown):
   if (settings.maxEventBytes > settings.maxRequestBytes) {
     problems.push(
       `the largest event (${settings.maxEventBytes} bytes) cannot be larger than the largest request (${settings.maxRequestBytes})`,
+    )
+  }
+  if (settings.maxWebSocketMessageBytes < settings.maxRequestBytes) {
+    problems.push(
+      `the hard cap on a WebSocket message (${settings.maxWebSocketMessageBytes} bytes) cannot be below the largest request (${settings.maxRequestBytes})`,
     )
   }
   if (settings.maxRequestBytes > settings.maxInFlightBytes) {

@@ -339,13 +339,53 @@ describe('WebSocket', () => {
     expect(await ws.closed).toBe(1000)
   })
 
-  it('closes a connection whose message is over the request size, without appending it', async () => {
+  it('answers a message over the request size with an error ack naming the limit, and keeps the connection', async () => {
     const h = await harness({ maxRequestBytes: 1000 })
     const ws = await connectWebSocket(`${h.url}/streams/payments/ws`)
+    const oversized = JSON.stringify(Array.from({ length: 20 }, (_, i) => payment(`e${i}`)))
+    expect(oversized.length).toBeGreaterThan(1000)
+    expect(oversized.length).toBeLessThanOrEqual(4000) // under the default hard cap, 4 × 1000
+    ws.send(oversized)
+    expect(JSON.parse(await ws.next())).toEqual({
+      seq: 1,
+      error_code: 'REQUEST_TOO_LARGE',
+      message: `the message has ${oversized.length} bytes or more; at most 1000 are accepted`,
+      rule: 'at most 1000 bytes',
+    })
+    // The same connection goes on: the next message is taken.
+    ws.send(JSON.stringify(payment('after')))
+    expect(JSON.parse(await ws.next())).toMatchObject({ seq: 2, accepted: 1, rejected: 0 })
+    expect((await h.records()).map((r) => JSON.parse(r.value.toString()).id)).toEqual(['after'])
+    expect(await h.metrics.render()).toMatch(
+      /sluice_gateway_rejections_total\{reason="REQUEST_TOO_LARGE"\} 1\b/,
+    )
+    ws.close()
+    expect(await ws.closed).toBe(1000)
+  })
+
+  it('closes a connection whose message is over the hard cap, without reading or appending it', async () => {
+    const h = await harness({ maxRequestBytes: 1000, maxWebSocketMessageBytes: 2000 })
+    const ws = await connectWebSocket(`${h.url}/streams/payments/ws`)
     ws.send(JSON.stringify(Array.from({ length: 20 }, (_, i) => payment(`e${i}`))))
-    // uWebSockets.js drops the connection at once (no close frame): 1006 on the client.
+    // 1009 would be right, but uWebSockets.js drops the connection without a close frame: 1006.
     expect(await ws.closed).toBe(1006)
     expect(await h.records()).toHaveLength(0)
+    // Counted when uWebSockets.js closed the socket, before the client saw it closed.
+    expect(await h.metrics.render()).toMatch(
+      /sluice_gateway_rejections_total\{reason="REQUEST_TOO_LARGE"\} 1\b/,
+    )
+    // Other connections are not affected.
+    const next = await connectWebSocket(`${h.url}/streams/payments/ws`)
+    next.send(JSON.stringify(payment('next')))
+    expect(JSON.parse(await next.next())).toMatchObject({ seq: 1, accepted: 1 })
+    next.close()
+    await next.closed
+  })
+
+  it('refuses a hard cap under the request size', async () => {
+    await expect(harness({ maxRequestBytes: 1000, maxWebSocketMessageBytes: 999 })).rejects.toThrow(
+      /maxWebSocketMessageBytes \(999\) must be at least maxRequestBytes \(1000\)/,
+    )
   })
 
   it('refuses the upgrade for an unknown stream', async () => {

@@ -19,8 +19,14 @@
  * A WebSocket ack is `{seq, accepted, rejected, results}` (seq counts the connection's messages
  * from 1), or `{seq, error_code, message, retryAfterMs?}` for a message refused whole.
  *
- * A WebSocket message over `maxRequestBytes` closes its connection at once (uWebSockets.js reads no
- * further; the client sees 1006).
+ * A WebSocket message over `maxRequestBytes` gets an error ack, `{seq, error_code:
+ * "REQUEST_TOO_LARGE", message, rule}` naming the limit as HTTP's 413 body does, and the connection
+ * stays open. Up to `maxWebSocketMessageBytes` (the hard cap, default 4 × maxRequestBytes) is read
+ * for that; a longer message closes the connection: µWebSockets.js checks the cap at the frame
+ * header and drops the connection without reading further (so a client cannot make the gateway
+ * buffer without bound). 1009 (Message Too Big) is the right close code for that, but uWebSockets.js
+ * closes the socket without a close frame, so clients report 1006; the gateway counts it as a
+ * REQUEST_TOO_LARGE rejection.
  *
  * Memory stays bounded: a request may have at most `maxRequestBytes`, and the bytes of all requests
  * being received or waiting for the log at most `maxInFlightBytes`; beyond that a request is
@@ -60,8 +66,14 @@ export interface GatewayOptions {
   readonly host?: string
   /** 0: any free port (see Gateway.port). */
   readonly port: number
-  /** Largest request body (and WebSocket message). Default 4 MiB. */
+  /** Largest request body (and WebSocket message taken). Default 4 MiB. */
   readonly maxRequestBytes?: number
+  /**
+   * Largest WebSocket message read at all (the hard cap): one over `maxRequestBytes` and up to this
+   * gets an error ack and keeps its connection; a longer one closes the connection. Default 4 ×
+   * maxRequestBytes; at least maxRequestBytes.
+   */
+  readonly maxWebSocketMessageBytes?: number
   /** Largest event. Default 256 KiB. */
   readonly maxEventBytes?: number
   /** Bytes of requests being received or waiting for the log, at most. Default 64 MiB. */
@@ -86,6 +98,11 @@ export const GATEWAY_DEFAULTS = {
   appendTimeoutMs: 30_000,
   readyTimeoutMs: 2_000,
 } as const
+
+/** The hard cap on a WebSocket message, as a multiple of `maxRequestBytes`, unless set. */
+export const WS_HARD_CAP_FACTOR = 4
+/** uWebSockets.js's reason when it drops a connection whose message is over maxPayloadLength. */
+const UWS_TOO_BIG = 'Received too big message'
 
 /** Retry-After for overload and draining: the client should come back soon, not at once. */
 const OVERLOAD_RETRY_MS = 1000
@@ -151,14 +168,22 @@ export class Gateway {
   private readonly settings: Required<
     Pick<
       GatewayOptions,
-      'host' | 'maxRequestBytes' | 'maxEventBytes' | 'maxInFlightBytes' | 'appendTimeoutMs' | 'readyTimeoutMs'
+      | 'host'
+      | 'maxRequestBytes'
+      | 'maxWebSocketMessageBytes'
+      | 'maxEventBytes'
+      | 'maxInFlightBytes'
+      | 'appendTimeoutMs'
+      | 'readyTimeoutMs'
     >
   >
 
   private constructor(private readonly options: GatewayOptions) {
+    const maxRequestBytes = options.maxRequestBytes ?? GATEWAY_DEFAULTS.maxRequestBytes
     this.settings = {
       host: options.host ?? GATEWAY_DEFAULTS.host,
-      maxRequestBytes: options.maxRequestBytes ?? GATEWAY_DEFAULTS.maxRequestBytes,
+      maxRequestBytes,
+      maxWebSocketMessageBytes: options.maxWebSocketMessageBytes ?? WS_HARD_CAP_FACTOR * maxRequestBytes,
       maxEventBytes: options.maxEventBytes ?? GATEWAY_DEFAULTS.maxEventBytes,
       maxInFlightBytes: options.maxInFlightBytes ?? GATEWAY_DEFAULTS.maxInFlightBytes,
       appendTimeoutMs: options.appendTimeoutMs ?? GATEWAY_DEFAULTS.appendTimeoutMs,
@@ -166,6 +191,7 @@ export class Gateway {
     }
     for (const name of [
       'maxRequestBytes',
+      'maxWebSocketMessageBytes',
       'maxEventBytes',
       'maxInFlightBytes',
       'appendTimeoutMs',
@@ -175,6 +201,12 @@ export class Gateway {
       if (!Number.isSafeInteger(value) || value < 1) {
         throw new SluiceError('CONFIG_INVALID', `gateway ${name} must be a positive integer, got ${value}`)
       }
+    }
+    if (this.settings.maxWebSocketMessageBytes < maxRequestBytes) {
+      throw new SluiceError(
+        'CONFIG_INVALID',
+        `gateway maxWebSocketMessageBytes (${this.settings.maxWebSocketMessageBytes}) must be at least maxRequestBytes (${maxRequestBytes})`,
+      )
     }
     this.logger = (options.logger ?? silentLogger).child({ component: 'gateway' })
     this.limiter = new RateLimiter(options.limits ?? {}, options.now)
@@ -294,7 +326,9 @@ export class Gateway {
     return app
       .post('/streams/:source/events', (res, req) => this.events(res, req))
       .ws<SocketData>('/streams/:source/ws', {
-        maxPayloadLength: this.settings.maxRequestBytes,
+        // The hard cap: uWebSockets.js drops the connection of a longer message at its frame
+        // header; one up to it reaches message() and, over maxRequestBytes, gets an error ack.
+        maxPayloadLength: this.settings.maxWebSocketMessageBytes,
         idleTimeout: 120,
         // A client that does not read its acks is disconnected at 1 MiB of them, rather than
         // having acks dropped (uWebSockets.js's default) or buffered without bound.
@@ -304,10 +338,16 @@ export class Gateway {
         open: (ws) => {
           this.sockets.add(ws)
         },
-        message: (ws, message) => this.message(ws, Buffer.from(new Uint8Array(message))),
-        close: (ws) => {
+        message: (ws, message) => this.message(ws, message),
+        close: (ws, code, reason) => {
           ws.getUserData().closed = true
           this.sockets.delete(ws)
+          if (code === 1006 && Buffer.from(reason).toString() === UWS_TOO_BIG) {
+            this.reject(gatewayError('REQUEST_TOO_LARGE', 'a WebSocket message over the hard cap'))
+            this.logger.warn('a WebSocket message over the hard cap closed its connection', {
+              maxWebSocketMessageBytes: this.settings.maxWebSocketMessageBytes,
+            })
+          }
         },
       })
       .get('/healthz', (res) => this.send(res, 'http', { status: 200, body: { status: 'ok' } }, false))
@@ -548,11 +588,11 @@ export class Gateway {
     res.upgrade(data, key, protocol, extensions, context as us_socket_context_t)
   }
 
-  private message(ws: WebSocket<SocketData>, message: Buffer): void {
+  private message(ws: WebSocket<SocketData>, received: ArrayBuffer): void {
     const data = ws.getUserData()
     const seq = ++data.seq
     const started = performance.now()
-    this.metrics.bytes.labels({ protocol: 'websocket' }).inc(message.length)
+    this.metrics.bytes.labels({ protocol: 'websocket' }).inc(received.byteLength)
     const ack = (outcome: Outcome) => {
       this.metrics.requests.labels({ protocol: 'websocket', code: String(outcome.status) }).inc()
       this.metrics.ackSeconds.labels({ protocol: 'websocket' }).observe((performance.now() - started) / 1000)
@@ -564,6 +604,13 @@ export class Gateway {
       ack(fail(draining()))
       return
     }
+    // Over the limit but under the hard cap: refused whole (not copied), the connection kept.
+    if (received.byteLength > this.settings.maxRequestBytes) {
+      ack(fail(this.tooLarge(received.byteLength, 'message')))
+      return
+    }
+    // uWebSockets.js reuses the ArrayBuffer after this call returns: copy it.
+    const message = Buffer.from(new Uint8Array(received))
     if (!this.reserve(message.length)) {
       ack(fail(this.overloaded()))
       return
@@ -768,11 +815,11 @@ export class Gateway {
     )
   }
 
-  private tooLarge(bytes: number): GatewayError {
+  private tooLarge(bytes: number, what: 'request' | 'message' = 'request'): GatewayError {
     return this.reject(
       gatewayError(
         'REQUEST_TOO_LARGE',
-        `the request has ${bytes} bytes or more; at most ${this.settings.maxRequestBytes} are accepted`,
+        `the ${what} has ${bytes} bytes or more; at most ${this.settings.maxRequestBytes} are accepted`,
         {
           rule: `at most ${this.settings.maxRequestBytes} bytes`,
         },

@@ -1,0 +1,3 @@
+module sluice.dev/benchmarks/loadgen
+
+go 1.22
