@@ -31,6 +31,32 @@ describe('time zones', () => {
     expect(paris.offsetAt(ts('2024-03-31T01:00:00Z'))).toBe(7_200_000)
   })
 
+  it('agrees with the offset Intl names, also in cached hours and around changes', () => {
+    const names = ['Europe/Paris', 'America/New_York', 'Australia/Lord_Howe', 'Asia/Kathmandu']
+    const oracles = names.map(
+      (name) => new Intl.DateTimeFormat('en-US', { timeZone: name, timeZoneName: 'longOffset' }),
+    )
+    const oracle = (i: number, t: number) => {
+      const text = oracles[i]!.formatToParts(t).find((p) => p.type === 'timeZoneName')!.value
+      const m = /^GMT(?:([+-])(\d\d):(\d\d))?$/.exec(text)!
+      return m[1] === undefined ? 0 : (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3])) * 60_000
+    }
+    const paris = ts('2024-03-31T01:00:00Z')
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: names.length - 1 }),
+        fc.oneof(
+          fc.integer({ min: ts('2020-01-01T00:00:00Z'), max: ts('2026-01-01T00:00:00Z') }),
+          fc.integer({ min: paris - 7_200_000, max: paris + 7_200_000 }),
+        ),
+        (i, t) => {
+          expect(timeZone(names[i]!)!.offsetAt(t)).toBe(oracle(i, t))
+        },
+      ),
+      { numRuns: 500 },
+    )
+  })
+
   it('reads a local time in a gap forward and in an overlap as the earlier instant', () => {
     const paris = timeZone('Europe/Paris')!
     // 02:30 does not exist on 2024-03-31 (02:00 → 03:00): it is 03:30 summer time.

@@ -64,7 +64,29 @@ function resolve(name: string): TimeZone | null {
   } catch {
     return null
   }
-  return { offsetAt: (utcMs) => intlOffset(format, utcMs) }
+  return { offsetAt: hourlyCache((utcMs) => intlOffset(format, utcMs)) }
+}
+
+const HOURS_CACHED = 4096
+
+/**
+ * Asking Intl costs microseconds, and a stream's timestamps cluster: an hour of UTC whose first
+ * and last second have one offset is remembered as having it throughout (no zone changes its
+ * offset and back within an hour), so later calls in that hour cost a map lookup. An hour with a
+ * change in it is asked about every time.
+ */
+function hourlyCache(offsetAt: (utcMs: number) => number): (utcMs: number) => number {
+  const hours = new Map<number, number>()
+  return (utcMs) => {
+    const hour = Math.floor(utcMs / MS_PER_HOUR)
+    const cached = hours.get(hour)
+    if (cached !== undefined) return cached
+    const start = offsetAt(hour * MS_PER_HOUR)
+    if (offsetAt(hour * MS_PER_HOUR + MS_PER_HOUR - 1000) !== start) return offsetAt(utcMs)
+    if (hours.size >= HOURS_CACHED) hours.clear()
+    hours.set(hour, start)
+    return start
+  }
 }
 
 /** The offset Intl gives: the local wall-clock fields, read back as if UTC, minus the instant. */
