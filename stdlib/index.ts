@@ -2,10 +2,9 @@
  * The functions a `.pipe` expression can call. The compiler reads `signature` and
  * `nullPropagating` to type calls; generated code and the reference interpreter call
  * `stdlib[name].impl(...args)` after the null check. Everything here is pure (no I/O, no clock,
- * no randomness) and imports neither compiler/ nor runtime/.
- *
- * `now()` and `uuid()` are the exceptions: they read the clock and random source of environment.ts
- * (which tests replace), and are marked `nondeterministic`.
+ * no randomness) except `now()` and `uuid()`, which read the clock and random source of
+ * environment.ts (which tests replace) and are marked `nondeterministic`; nothing imports
+ * compiler/ or runtime/.
  *
  * Values at run time: string → JS string, bool → boolean, i64 / f64 → number (i64 always a safe
  * integer), timestamp → epoch milliseconds (UTC), duration → milliseconds, list → array,
@@ -117,6 +116,12 @@ const p = {
 
 function arityMessage(name: string, params: readonly Param[], got: number): SignatureResult {
   const n = params.length
+  if (n === 0)
+    return {
+      ok: false,
+      arity: true,
+      message: `\`${name}\` takes no arguments, but ${got} ${got === 1 ? 'was' : 'were'} given`,
+    }
   return {
     ok: false,
     arity: true,

@@ -26,8 +26,12 @@ function isLowSurrogate(c: number): boolean {
 const LONE_SURROGATE = /\p{Cs}/u
 
 /** A string with a lone surrogate has no UTF-8 form; encoding it would silently write U+FFFD. */
-function utf8(fn: string, s: string): Uint8Array {
+function checkWellFormed(fn: string, s: string): void {
   if (LONE_SURROGATE.test(s)) fail(fn, s, 'holds a lone surrogate, which has no UTF-8 encoding')
+}
+
+function utf8(fn: string, s: string): Uint8Array {
+  checkWellFormed(fn, s)
   return encoder.encode(s)
 }
 
@@ -108,7 +112,7 @@ function decodeUtf8(fn: string, s: string, bytes: Uint8Array): string {
 
 /** Percent-encoding of RFC 3986: everything but the unreserved `A-Z a-z 0-9 - . _ ~`. */
 export function urlEncode(s: string): string {
-  utf8('url_encode', s)
+  checkWellFormed('url_encode', s)
   return encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
 }
 
