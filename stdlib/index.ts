@@ -2,7 +2,9 @@
  * The functions a `.pipe` expression can call. The compiler reads `signature` and
  * `nullPropagating` to type calls; generated code and the reference interpreter call
  * `stdlib[name].impl(...args)` after the null check. Everything here is pure (no I/O, no clock,
- * no randomness) and imports neither compiler/ nor runtime/.
+ * no randomness) except `now()` and `uuid()`, which read the clock and random source of
+ * environment.ts (which tests replace) and are marked `nondeterministic`; nothing imports
+ * compiler/ or runtime/.
  *
  * Values at run time: string → JS string, bool → boolean, i64 / f64 → number (i64 always a safe
  * integer), timestamp → epoch milliseconds (UTC), duration → milliseconds, list → array,
@@ -10,15 +12,38 @@
  * the dead-letter topic.
  */
 import { EvaluationError } from './eval-error.ts'
+import { type JsonDecode, type JsonEncode, parseJson, toJson } from './json-functions.ts'
 import {
-  civilFromDays,
-  floorDiv,
-  MS_PER_DAY,
-  MS_PER_HOUR,
-  MS_PER_MINUTE,
-  MS_PER_SECOND,
-  parseIsoTimestamp,
-} from './time.ts'
+  base64Decode,
+  base64Encode,
+  hash,
+  indexOf,
+  invalidUuid,
+  lpad,
+  parseBool,
+  rpad,
+  sha256,
+  urlDecode,
+  urlEncode,
+  uuid,
+  uuidV5,
+} from './text-functions.ts'
+import { civilFromDays, floorDiv, MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, parseIsoTimestamp } from './time.ts'
+import {
+  dateTrunc,
+  formatTime,
+  fromEpochMicros,
+  fromEpochMillis,
+  fromEpochSeconds,
+  localTime,
+  now,
+  parseTime,
+  TRUNC_UNITS,
+  toEpochMicros,
+  toEpochSeconds,
+} from './time-functions.ts'
+import { compilePattern } from './time-patterns.ts'
+import { invalidTimeZone } from './time-zones.ts'
 import {
   type ArgInfo,
   isNumeric,
@@ -52,6 +77,18 @@ export interface StdlibFunction {
    * such a call past an operator or ahead of a check that guards it). Entries leave it out when false.
    */
   readonly mayFail: boolean
+  /**
+   * The impl takes one more argument after the call's own, a codec for a type of the call
+   * (json-functions.ts): `decode-result` a decoder of parsed JSON into the call's result type,
+   * `encode-argument` an encoder of the first argument's type to JSON text. Generated code passes
+   * its generated codecs, the interpreter the reference ones.
+   */
+  readonly codec?: 'decode-result' | 'encode-argument'
+  /**
+   * Reads the clock or the random source (environment.ts): two calls may differ, so an optimiser
+   * must neither merge two calls nor evaluate one at compile time.
+   */
+  readonly nondeterministic?: true
   readonly impl: (...args: never[]) => unknown
 }
 
@@ -79,6 +116,12 @@ const p = {
 
 function arityMessage(name: string, params: readonly Param[], got: number): SignatureResult {
   const n = params.length
+  if (n === 0)
+    return {
+      ok: false,
+      arity: true,
+      message: `\`${name}\` takes no arguments, but ${got} ${got === 1 ? 'was' : 'were'} given`,
+    }
   return {
     ok: false,
     arity: true,
@@ -110,6 +153,70 @@ function fixed(
     const r = result(args)
     return 'ok' in r ? r : { ok: true, type: r }
   }
+}
+
+/**
+ * A signature whose last `optional.length` parameters may be left out (`format_time(ts, pattern)`
+ * or `format_time(ts, pattern, zone)`); `result` sees the arguments given.
+ */
+function withOptional(
+  name: string,
+  required: readonly Param[],
+  optional: readonly Param[],
+  result: (args: readonly ArgInfo[]) => LibType | SignatureResult,
+): (args: readonly ArgInfo[]) => SignatureResult {
+  const all = [...required, ...optional]
+  return (args) => {
+    if (args.length < required.length || args.length > all.length) {
+      const counts = `${required.length} to ${all.length}`.replace(
+        `${required.length} to ${required.length + 1}`,
+        `${required.length} or ${required.length + 1}`,
+      )
+      return {
+        ok: false,
+        arity: true,
+        message: `\`${name}\` takes ${counts} arguments (${required.map((q) => q.name).join(', ')}[, ${optional.map((q) => q.name).join(', ')}]), but ${args.length} ${args.length === 1 ? 'was' : 'were'} given`,
+      }
+    }
+    for (let i = 0; i < args.length; i++) {
+      if (!all[i]!.accepts(args[i]!.type)) return argMessage(name, i, all[i]!, args[i]!.type)
+    }
+    const r = result(args)
+    return 'ok' in r ? r : { ok: true, type: r }
+  }
+}
+
+/** E0350 when argument `index` is a string literal that names no time zone. */
+function checkZoneLiteral(args: readonly ArgInfo[], index: number): SignatureResult | null {
+  const zone = args[index]?.literal
+  if (typeof zone !== 'string') return null
+  const problem = invalidTimeZone(zone)
+  return problem === null ? null : { ok: false, argIndex: index, code: 'E0350', message: problem }
+}
+
+/** E0351 when argument `index` is a string literal that is not a date-time pattern. */
+function checkPatternLiteral(args: readonly ArgInfo[], index: number): SignatureResult | null {
+  const pattern = args[index]?.literal
+  if (typeof pattern !== 'string') return null
+  const compiled = compilePattern(pattern)
+  return typeof compiled !== 'string'
+    ? null
+    : {
+        ok: false,
+        argIndex: index,
+        code: 'E0351',
+        message: `${JSON.stringify(pattern)} is not a date-time pattern: ${compiled}`,
+      }
+}
+
+/** A calendar field of a timestamp, in UTC or in the zone of an optional second argument. */
+function calendarField(name: string): (args: readonly ArgInfo[]) => SignatureResult {
+  return withOptional(
+    name,
+    [p.timestamp('ts')],
+    [p.string('zone')],
+    (args) => checkZoneLiteral(args, 1) ?? t.i64,
+  )
 }
 
 /** Numbers keep their type (`abs(i64)` is i64) so no float sneaks into integer arithmetic. */
@@ -211,19 +318,6 @@ function dayOfWeek(ts: number): number {
   // 1970-01-01 was a Thursday (ISO 4).
   const days = floorDiv(ts, MS_PER_DAY)
   return ((((days + 3) % 7) + 7) % 7) + 1
-}
-
-const TRUNC_UNITS: Readonly<Record<string, number>> = {
-  second: MS_PER_SECOND,
-  minute: MS_PER_MINUTE,
-  hour: MS_PER_HOUR,
-  day: MS_PER_DAY,
-}
-
-function dateTrunc(unit: string, ts: number): number {
-  const size = TRUNC_UNITS[unit]
-  if (size === undefined) fail('date_trunc', unit, 'is not a unit: use "second", "minute", "hour" or "day"')
-  return floorDiv(ts, size) * size
 }
 
 function formatTs(ts: number): string {
@@ -421,6 +515,32 @@ export const stdlib: Readonly<Record<string, StdlibFunction>> = define([
     nullPropagating: true,
     impl: split,
   },
+  {
+    name: 'index_of',
+    doc: 'The 0-based position (in UTF-16 code units, as `substr` counts) of the first occurrence of `sub` in the string, or -1 when there is none; an empty `sub` is at 0.',
+    usage: 'index_of(s: string, sub: string) → i64',
+    signature: fixed('index_of', [p.string('s'), p.string('sub')], () => t.i64),
+    nullPropagating: true,
+    impl: indexOf,
+  },
+  {
+    name: 'lpad',
+    doc: 'The string padded on the left with repetitions of `fill` to `width` code units (a string already that long, or an empty `fill`, is returned unchanged, never cut; a character of `fill` that would be cut in half is left out). A width above 1,048,576 is an evaluation error.',
+    usage: 'lpad(s: string, width: i64, fill: string) → string',
+    signature: fixed('lpad', [p.string('s'), p.i64('width'), p.string('fill')], () => t.string),
+    nullPropagating: true,
+    mayFail: true,
+    impl: lpad,
+  },
+  {
+    name: 'rpad',
+    doc: 'The string padded on the right, as `lpad` pads on the left.',
+    usage: 'rpad(s: string, width: i64, fill: string) → string',
+    signature: fixed('rpad', [p.string('s'), p.i64('width'), p.string('fill')], () => t.string),
+    nullPropagating: true,
+    mayFail: true,
+    impl: rpad,
+  },
   // Numbers
   {
     name: 'abs',
@@ -530,72 +650,94 @@ export const stdlib: Readonly<Record<string, StdlibFunction>> = define([
     nullPropagating: true,
     impl: parseF64,
   },
-  // Time (all UTC)
+  {
+    name: 'parse_bool',
+    doc: 'True for `true`, `t`, `yes`, `y`, `on`, `1`; false for `false`, `f`, `no`, `n`, `off`, `0` (any case, white space around ignored, as PostgreSQL reads booleans); null for anything else, like `parse_i64`.',
+    usage: 'parse_bool(s: string) → bool?',
+    signature: fixed('parse_bool', [p.string('s')], () => t.optional(t.bool)),
+    nullPropagating: true,
+    impl: parseBool,
+  },
+  // Time (UTC unless a zone is given; see "Time zones and patterns" in specs/language.md §12)
   {
     name: 'hour',
-    doc: 'The hour of the day, 0–23, in UTC.',
-    usage: 'hour(ts: timestamp) → i64',
-    signature: fixed('hour', [p.timestamp('ts')], () => t.i64),
+    doc: 'The hour of the day, 0–23, in UTC or in the time zone `zone`.',
+    usage: 'hour(ts: timestamp, zone?: string) → i64',
+    signature: calendarField('hour'),
     nullPropagating: true,
-    impl: (ts: number) => floorDiv(msOfDay(ts), MS_PER_HOUR),
+    mayFail: true,
+    impl: (ts: number, zone?: string) => floorDiv(msOfDay(localTime('hour', ts, zone)), MS_PER_HOUR),
   },
   {
     name: 'minute',
-    doc: 'The minute of the hour, 0–59, in UTC.',
-    usage: 'minute(ts: timestamp) → i64',
-    signature: fixed('minute', [p.timestamp('ts')], () => t.i64),
+    doc: 'The minute of the hour, 0–59, in UTC or in the time zone `zone`.',
+    usage: 'minute(ts: timestamp, zone?: string) → i64',
+    signature: calendarField('minute'),
     nullPropagating: true,
-    impl: (ts: number) => floorDiv(msOfDay(ts) % MS_PER_HOUR, MS_PER_MINUTE),
+    mayFail: true,
+    impl: (ts: number, zone?: string) =>
+      floorDiv(msOfDay(localTime('minute', ts, zone)) % MS_PER_HOUR, MS_PER_MINUTE),
   },
   {
     name: 'day_of_week',
-    doc: 'The ISO day of the week, 1 (Monday) to 7 (Sunday), in UTC.',
-    usage: 'day_of_week(ts: timestamp) → i64',
-    signature: fixed('day_of_week', [p.timestamp('ts')], () => t.i64),
+    doc: 'The ISO day of the week, 1 (Monday) to 7 (Sunday), in UTC or in the time zone `zone`.',
+    usage: 'day_of_week(ts: timestamp, zone?: string) → i64',
+    signature: calendarField('day_of_week'),
     nullPropagating: true,
-    impl: dayOfWeek,
+    mayFail: true,
+    impl: (ts: number, zone?: string) => dayOfWeek(localTime('day_of_week', ts, zone)),
   },
   {
     name: 'day_of_month',
-    doc: 'The day of the month, 1–31, in UTC.',
-    usage: 'day_of_month(ts: timestamp) → i64',
-    signature: fixed('day_of_month', [p.timestamp('ts')], () => t.i64),
+    doc: 'The day of the month, 1–31, in UTC or in the time zone `zone`.',
+    usage: 'day_of_month(ts: timestamp, zone?: string) → i64',
+    signature: calendarField('day_of_month'),
     nullPropagating: true,
-    impl: (ts: number) => civilFromDays(floorDiv(ts, MS_PER_DAY)).day,
+    mayFail: true,
+    impl: (ts: number, zone?: string) =>
+      civilFromDays(floorDiv(localTime('day_of_month', ts, zone), MS_PER_DAY)).day,
   },
   {
     name: 'month',
-    doc: 'The month, 1–12, in UTC.',
-    usage: 'month(ts: timestamp) → i64',
-    signature: fixed('month', [p.timestamp('ts')], () => t.i64),
+    doc: 'The month, 1–12, in UTC or in the time zone `zone`.',
+    usage: 'month(ts: timestamp, zone?: string) → i64',
+    signature: calendarField('month'),
     nullPropagating: true,
-    impl: (ts: number) => civilFromDays(floorDiv(ts, MS_PER_DAY)).month,
+    mayFail: true,
+    impl: (ts: number, zone?: string) =>
+      civilFromDays(floorDiv(localTime('month', ts, zone), MS_PER_DAY)).month,
   },
   {
     name: 'year',
-    doc: 'The year, in UTC.',
-    usage: 'year(ts: timestamp) → i64',
-    signature: fixed('year', [p.timestamp('ts')], () => t.i64),
+    doc: 'The year, in UTC or in the time zone `zone`.',
+    usage: 'year(ts: timestamp, zone?: string) → i64',
+    signature: calendarField('year'),
     nullPropagating: true,
-    impl: (ts: number) => civilFromDays(floorDiv(ts, MS_PER_DAY)).year,
+    mayFail: true,
+    impl: (ts: number, zone?: string) =>
+      civilFromDays(floorDiv(localTime('year', ts, zone), MS_PER_DAY)).year,
   },
   {
     name: 'date_trunc',
-    doc: 'The timestamp rounded down to the start of its second, minute, hour or day (UTC); the unit must be a string literal.',
-    usage: 'date_trunc(unit: "second" | "minute" | "hour" | "day", ts: timestamp) → timestamp',
-    signature: fixed('date_trunc', [p.string('unit'), p.timestamp('ts')], (args) => {
-      const unit = args[0]!.literal
-      if (typeof unit !== 'string' || TRUNC_UNITS[unit] === undefined) {
-        return {
-          ok: false,
-          argIndex: 0,
-          message: `the unit of \`date_trunc\` must be one of the string literals ${Object.keys(TRUNC_UNITS)
-            .map((u) => `"${u}"`)
-            .join(', ')}`,
+    doc: 'The timestamp rounded down to the start of its second, minute, hour, day, ISO week (Monday 00:00), month or year, in UTC or in the time zone `zone` (a local start that does not exist, skipped by a daylight-saving change, moves forward by the gap); the unit must be a string literal.',
+    usage:
+      'date_trunc(unit: "second" | "minute" | "hour" | "day" | "week" | "month" | "year", ts: timestamp, zone?: string) → timestamp',
+    signature: withOptional(
+      'date_trunc',
+      [p.string('unit'), p.timestamp('ts')],
+      [p.string('zone')],
+      (args) => {
+        const unit = args[0]!.literal
+        if (typeof unit !== 'string' || !(TRUNC_UNITS as readonly string[]).includes(unit)) {
+          return {
+            ok: false,
+            argIndex: 0,
+            message: `the unit of \`date_trunc\` must be one of the string literals ${TRUNC_UNITS.map((u) => `"${u}"`).join(', ')}`,
+          }
         }
-      }
-      return t.timestamp
-    }),
+        return checkZoneLiteral(args, 2) ?? t.timestamp
+      },
+    ),
     nullPropagating: true,
     mayFail: true,
     impl: dateTrunc,
@@ -618,6 +760,95 @@ export const stdlib: Readonly<Record<string, StdlibFunction>> = define([
     impl: parseIsoTimestamp,
   },
   {
+    name: 'format_time',
+    doc: 'The timestamp written with a date-time pattern (e.g. `"yyyy-MM-dd HH:mm"`; letters below the table) in UTC or in the time zone `zone`. A literal pattern or zone that is invalid is a compile error (E0351, E0350); one computed at run time is an evaluation error.',
+    usage: 'format_time(ts: timestamp, pattern: string, zone?: string) → string',
+    signature: withOptional(
+      'format_time',
+      [p.timestamp('ts'), p.string('pattern')],
+      [p.string('zone')],
+      (args) => checkPatternLiteral(args, 1) ?? checkZoneLiteral(args, 2) ?? t.string,
+    ),
+    nullPropagating: true,
+    mayFail: true,
+    impl: formatTime,
+  },
+  {
+    name: 'parse_time',
+    doc: 'The timestamp a string spells in a date-time pattern, read in UTC or in the time zone `zone` unless the pattern has an offset (`X`); null when the whole string does not match or names no date (fields left out default to 1970-01-01 00:00:00.000). Invalid patterns and zones as for format_time.',
+    usage: 'parse_time(s: string, pattern: string, zone?: string) → timestamp?',
+    signature: withOptional(
+      'parse_time',
+      [p.string('s'), p.string('pattern')],
+      [p.string('zone')],
+      (args) => checkPatternLiteral(args, 1) ?? checkZoneLiteral(args, 2) ?? t.optional(t.timestamp),
+    ),
+    nullPropagating: true,
+    mayFail: true,
+    impl: parseTime,
+  },
+  {
+    name: 'from_epoch_seconds',
+    doc: 'The timestamp of a number of seconds since 1970-01-01T00:00:00Z (an f64 may have a fraction; rounded to the nearest millisecond); outside ±8.64e15 ms, or NaN, is an evaluation error.',
+    usage: 'from_epoch_seconds(s: i64 | f64) → timestamp',
+    signature: fixed('from_epoch_seconds', [p.number('s')], () => t.timestamp),
+    nullPropagating: true,
+    mayFail: true,
+    impl: fromEpochSeconds,
+  },
+  {
+    name: 'from_epoch_millis',
+    doc: 'The timestamp of a number of milliseconds since the epoch; outside ±8.64e15 is an evaluation error.',
+    usage: 'from_epoch_millis(ms: i64) → timestamp',
+    signature: fixed('from_epoch_millis', [p.i64('ms')], () => t.timestamp),
+    nullPropagating: true,
+    mayFail: true,
+    impl: fromEpochMillis,
+  },
+  {
+    name: 'from_epoch_micros',
+    doc: 'The timestamp of a number of microseconds since the epoch, rounded down to the millisecond.',
+    usage: 'from_epoch_micros(us: i64) → timestamp',
+    signature: fixed('from_epoch_micros', [p.i64('us')], () => t.timestamp),
+    nullPropagating: true,
+    mayFail: true,
+    impl: fromEpochMicros,
+  },
+  {
+    name: 'to_epoch_seconds',
+    doc: 'Whole seconds since the epoch, rounded down (`-0.5 s` is -1).',
+    usage: 'to_epoch_seconds(ts: timestamp) → i64',
+    signature: fixed('to_epoch_seconds', [p.timestamp('ts')], () => t.i64),
+    nullPropagating: true,
+    impl: toEpochSeconds,
+  },
+  {
+    name: 'to_epoch_millis',
+    doc: 'Milliseconds since the epoch.',
+    usage: 'to_epoch_millis(ts: timestamp) → i64',
+    signature: fixed('to_epoch_millis', [p.timestamp('ts')], () => t.i64),
+    nullPropagating: true,
+    impl: identity,
+  },
+  {
+    name: 'to_epoch_micros',
+    doc: 'Microseconds since the epoch; beyond ±(2^53−1) (about 285 years from 1970) is an evaluation error.',
+    usage: 'to_epoch_micros(ts: timestamp) → i64',
+    signature: fixed('to_epoch_micros', [p.timestamp('ts')], () => t.i64),
+    nullPropagating: true,
+    mayFail: true,
+    impl: toEpochMicros,
+  },
+  {
+    name: 'now',
+    doc: 'Processing time: the wall clock of the node when the call is evaluated (not the event time). Non-deterministic: replaying the same events gives other values, and two calls on one event may differ.',
+    usage: 'now() → timestamp',
+    signature: fixed('now', [], () => t.timestamp),
+    nullPropagating: true,
+    nondeterministic: true,
+    impl: now,
+  },
+  {
     name: 'millis',
     doc: 'The duration in milliseconds.',
     usage: 'millis(d: duration) → i64',
@@ -632,6 +863,115 @@ export const stdlib: Readonly<Record<string, StdlibFunction>> = define([
     signature: fixed('to_duration_ms', [p.i64('ms')], () => t.duration),
     nullPropagating: true,
     impl: identity,
+  },
+  // Encodings, hashes and ids (strings as UTF-8 bytes; a lone surrogate is an evaluation error)
+  {
+    name: 'sha256',
+    doc: 'The SHA-256 digest of the string, as 64 lower-case hex digits.',
+    usage: 'sha256(s: string) → string',
+    signature: fixed('sha256', [p.string('s')], () => t.string),
+    nullPropagating: true,
+    mayFail: true,
+    impl: sha256,
+  },
+  {
+    name: 'hash',
+    doc: 'A fast non-cryptographic hash for bucketing (`hash(user) % 16`): the top 53 bits of FNV-1a 64, a non-negative i64. Fixed by the algorithm, so stable across versions and machines; not for security.',
+    usage: 'hash(s: string) → i64',
+    signature: fixed('hash', [p.string('s')], () => t.i64),
+    nullPropagating: true,
+    mayFail: true,
+    impl: hash,
+  },
+  {
+    name: 'base64_encode',
+    doc: 'The string in base64 (standard alphabet, with `=` padding).',
+    usage: 'base64_encode(s: string) → string',
+    signature: fixed('base64_encode', [p.string('s')], () => t.string),
+    nullPropagating: true,
+    mayFail: true,
+    impl: base64Encode,
+  },
+  {
+    name: 'base64_decode',
+    doc: 'The text base64 spells (standard or URL-safe alphabet, padding optional); anything else, or bytes that are not UTF-8, is an evaluation error.',
+    usage: 'base64_decode(s: string) → string',
+    signature: fixed('base64_decode', [p.string('s')], () => t.string),
+    nullPropagating: true,
+    mayFail: true,
+    impl: base64Decode,
+  },
+  {
+    name: 'url_encode',
+    doc: 'The string percent-encoded as RFC 3986 says (all but `A-Z a-z 0-9 - . _ ~`), for a URL component.',
+    usage: 'url_encode(s: string) → string',
+    signature: fixed('url_encode', [p.string('s')], () => t.string),
+    nullPropagating: true,
+    mayFail: true,
+    impl: urlEncode,
+  },
+  {
+    name: 'url_decode',
+    doc: 'The string with `%XX` escapes decoded as UTF-8 (`+` is kept: for form data use `url_decode(replace(s, "+", " "))`); a `%` without two hex digits, or bytes that are not UTF-8, is an evaluation error.',
+    usage: 'url_decode(s: string) → string',
+    signature: fixed('url_decode', [p.string('s')], () => t.string),
+    nullPropagating: true,
+    mayFail: true,
+    impl: urlDecode,
+  },
+  {
+    name: 'uuid',
+    doc: 'A random (version 4) UUID, e.g. `"0f8fad5b-d9cb-469f-a165-70867728950e"`. Non-deterministic: a new value on every call, also on a replay.',
+    usage: 'uuid() → string',
+    signature: fixed('uuid', [], () => t.string),
+    nullPropagating: true,
+    nondeterministic: true,
+    impl: uuid,
+  },
+  {
+    name: 'uuid_v5',
+    doc: 'The name-based (version 5, SHA-1) UUID of `name` in the UUID `namespace`: the same arguments always give the same id. An invalid literal namespace is a compile error (E0353), one computed at run time an evaluation error.',
+    usage: 'uuid_v5(namespace: string, name: string) → string',
+    signature: fixed('uuid_v5', [p.string('namespace'), p.string('name')], (args) => {
+      const namespace = args[0]!.literal
+      const problem = typeof namespace === 'string' ? invalidUuid(namespace) : null
+      return problem === null ? t.string : { ok: false, argIndex: 0, code: 'E0353', message: problem }
+    }),
+    nullPropagating: true,
+    mayFail: true,
+    impl: uuidV5,
+  },
+  // JSON held in a string
+  {
+    name: 'parse_json',
+    doc: 'The JSON text decoded as type `T`, a schema or scalar type named by the second argument, by the rules of event decoding (§9); JSON `null` gives null. Text that is not JSON, or not of type `T`, is an evaluation error naming the path (`$.items[2].sku: expected a string, got number 3`).',
+    usage: 'parse_json(s: string, T) → T?',
+    // The checker types the call (it resolves the type name); this only rejects other uses.
+    signature: () => ({
+      ok: false,
+      message: '`parse_json` takes a string and a type name: `parse_json(s, Order)`',
+    }),
+    nullPropagating: true,
+    mayFail: true,
+    codec: 'decode-result',
+    impl: parseJson as (text: string, decode: JsonDecode) => unknown,
+  },
+  {
+    name: 'to_json',
+    doc: 'The value as JSON text, written as a sink writes it (§9): timestamps as ISO-8601 strings, records with their fields in order. A null value gives the text `null` (not null-propagating).',
+    usage: 'to_json(x: T) → string',
+    signature: (args) =>
+      args.length === 1
+        ? { ok: true, type: t.string }
+        : {
+            ok: false,
+            arity: true,
+            message: `\`to_json\` takes 1 argument (x), but ${args.length} were given`,
+          },
+    nullPropagating: false,
+    mayFail: true,
+    codec: 'encode-argument',
+    impl: toJson as (value: unknown, encode: JsonEncode) => string,
   },
   // Null
   {

@@ -27,8 +27,17 @@ export interface ArgInfo {
 
 export type SignatureResult =
   | { readonly ok: true; readonly type: LibType }
-  /** `arity` marks a wrong argument count; `argIndex` points the message at one argument. */
-  | { readonly ok: false; readonly message: string; readonly argIndex?: number; readonly arity?: boolean }
+  /**
+   * `arity` marks a wrong argument count; `argIndex` points the message at one argument; `code`
+   * is the diagnostic code when not the checker's default (E0303 for arity, else E0304).
+   */
+  | {
+      readonly ok: false
+      readonly message: string
+      readonly argIndex?: number
+      readonly arity?: boolean
+      readonly code?: string
+    }
 
 export const t = {
   string: { kind: 'string' },

@@ -1461,6 +1461,7 @@ class Checker {
   }
 
   private call(callee: Identifier, argAsts: readonly Expression[], span: Span, scope: Scope): Expr {
+    if (callee.name === 'parse_json') return this.parseJsonCall(argAsts, span, scope)
     const args = argAsts.map((a) => this.expr(a, scope))
     const listFunction = LIST_FUNCTIONS.find((f) => f === callee.name)
     if (listFunction !== undefined && args.length === 1 && !isError(args[0]!.type)) {
@@ -1495,7 +1496,8 @@ class Checker {
     const signature = fn.signature(infos)
     if (!signature.ok) {
       const argSpan = signature.argIndex === undefined ? undefined : argAsts[signature.argIndex]?.span
-      this.report(signature.arity ? 'E0303' : 'E0304', signature.message, argSpan ?? span)
+      const code = (signature.code as DiagnosticCode | undefined) ?? (signature.arity ? 'E0303' : 'E0304')
+      this.report(code, signature.message, argSpan ?? span)
       return result(ERROR_TYPE)
     }
     const type = withNullability(signature.type, propagate)
@@ -1503,6 +1505,49 @@ class Checker {
     // null, as with `??` (it used to evaluate them all, so `coalesce(x, 1 / y)` could fail on y).
     if (callee.name === 'coalesce') return coalesceChain(args, type, span)
     return result(type)
+  }
+
+  /**
+   * `parse_json(s, T)`: the second argument is a type name, not a value (a schema, or a scalar
+   * type such as `i64`), and the call is typed `T?`; the IR call keeps only `s` (the codec for T
+   * comes from the call's type).
+   */
+  private parseJsonCall(argAsts: readonly Expression[], span: Span, scope: Scope): Expr {
+    const args = argAsts.slice(0, 1).map((a) => this.expr(a, scope))
+    const result = (type: Type): Expr => ({ kind: 'Call', fn: 'parse_json', args, type, span })
+    if (argAsts.length !== 2) {
+      this.report(
+        'E0303',
+        `\`parse_json\` takes 2 arguments (s, T), but ${argAsts.length} ${argAsts.length === 1 ? 'was' : 'were'} given`,
+        span,
+      )
+      return result(ERROR_TYPE)
+    }
+    const typeArg = argAsts[1]!
+    if (typeArg.kind !== 'Name') {
+      this.report(
+        'E0352',
+        'the second argument of `parse_json` is the type to decode: a schema name such as `Order`, or a scalar type such as `i64`',
+        typeArg.span,
+      )
+      return result(ERROR_TYPE)
+    }
+    const target = this.resolveType({
+      kind: 'NamedType',
+      name: { kind: 'Identifier', name: typeArg.name, span: typeArg.span },
+      span: typeArg.span,
+    })
+    const text = args[0]!
+    if (isError(target) || isError(text.type)) return result(ERROR_TYPE)
+    if (baseType(text.type).kind !== 'string') {
+      this.report(
+        'E0304',
+        `argument \`s\` of \`parse_json\` must be string, found \`${show(text.type)}\``,
+        argAsts[0]!.span,
+      )
+      return result(ERROR_TYPE)
+    }
+    return result(optional(target))
   }
 }
 

@@ -24,7 +24,13 @@ export interface ExprContext {
   /** Registers a source location for evaluation errors and returns its site index. */
   site(span: Span): number
   /** The JS name under which a stdlib function's impl is bound in the generated module. */
-  fn(name: string): { readonly ref: string; readonly nullPropagating: boolean; readonly mayFail: boolean }
+  fn(name: string): {
+    readonly ref: string
+    readonly nullPropagating: boolean
+    readonly mayFail: boolean
+    /** For a stdlib `codec` function: the generated codec its impl takes after a call's arguments. */
+    readonly codec?: (call: Extract<Expr, { kind: 'Call' }>) => string
+  }
 }
 
 const MAX_SAFE = 'Number.MAX_SAFE_INTEGER'
@@ -103,12 +109,13 @@ const EMIT: { readonly [K in Expr['kind']]: (expr: ExprOf<K>, ctx: ExprContext) 
   Call: (e, ctx) => {
     const fn = ctx.fn(e.fn)
     const args = e.args.map((arg) => compileExpr(arg, ctx))
+    const extra = fn.codec === undefined ? [] : [fn.codec(e)]
     // A call that may fail first points the chain's `site` at itself, so its evaluation error is
     // located at the call (`sqrt(x)`), not at the step keyword it is in.
     const call = (values: readonly string[]) =>
       fn.mayFail
-        ? `(site = ${ctx.site(e.span)}, ${fn.ref}(${values.join(', ')}))`
-        : `${fn.ref}(${values.join(', ')})`
+        ? `(site = ${ctx.site(e.span)}, ${fn.ref}(${[...values, ...extra].join(', ')}))`
+        : `${fn.ref}(${[...values, ...extra].join(', ')})`
     if (!fn.nullPropagating) return call(args)
     return nullGuarded(ctx, e.args, args, call)
   },

@@ -58,6 +58,8 @@ export interface StdlibInfo {
   readonly nullPropagating: boolean
   /** It can throw an EvaluationError (a negative `sqrt`, `to_i64` of NaN): its calls set the site. */
   readonly mayFail?: boolean
+  /** Its impl takes a generated codec after the call's arguments (stdlib/json-functions.ts). */
+  readonly codec?: 'decode-result' | 'encode-argument'
 }
 
 export const GENERATED_FILE = 'operators.generated.ts'
@@ -95,7 +97,15 @@ export function generateModule(
       ref = `fn_${name}`
       usedFunctions.set(name, ref)
     }
-    return { ref, nullPropagating: info.nullPropagating, mayFail: info.mayFail === true }
+    // parse_json gets the generated decoder of its result type, to_json the encoder of its
+    // argument's: JSON in a string decodes and encodes exactly as an event does.
+    const codec =
+      info.codec === 'decode-result'
+        ? (call: Extract<Expr, { kind: 'Call' }>) => codecs.decoder(call.type)
+        : info.codec === 'encode-argument'
+          ? (call: Extract<Expr, { kind: 'Call' }>) => codecs.encoder(call.args[0]!.type)
+          : undefined
+    return { ref, nullPropagating: info.nullPropagating, mayFail: info.mayFail === true, codec }
   }
 
   const codecs = new CodecWriter(typeName)

@@ -50,6 +50,11 @@ export const diagnosticCatalogue = {
   E0310: { severity: 'error', title: 'type cannot be inferred' },
   E0311: { severity: 'error', title: 'comparison with null' },
   E0312: { severity: 'error', title: 'invalid field type' },
+  // Functions and time (issue 17)
+  E0350: { severity: 'error', title: 'invalid time zone' },
+  E0351: { severity: 'error', title: 'invalid date-time pattern' },
+  E0352: { severity: 'error', title: 'parse_json needs a type name' },
+  E0353: { severity: 'error', title: 'invalid UUID namespace' },
   // Event time, watermarks, connectors
   E0401: { severity: 'error', title: 'more than one @event_time field' },
   E0402: { severity: 'error', title: 'invalid @event_time field' },

@@ -131,3 +131,21 @@ export function canFail(
   }
   return childrenOf(expr).some((child) => canFail(child, functions))
 }
+
+/**
+ * Whether `expr` calls a function marked `nondeterministic` (`now()`, `uuid()`) anywhere inside:
+ * such an expression may not be merged with an equal one (two `uuid()` calls differ), nor
+ * evaluated at compile time.
+ */
+export function isNondeterministic(
+  expr: Expr,
+  functions: Readonly<Record<string, { readonly nondeterministic?: true } | undefined>> = stdlib,
+): boolean {
+  if (
+    expr.kind === 'Call' &&
+    Object.hasOwn(functions, expr.fn) &&
+    functions[expr.fn]?.nondeterministic === true
+  )
+    return true
+  return childrenOf(expr).some((child) => isNondeterministic(child, functions))
+}

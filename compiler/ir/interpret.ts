@@ -34,6 +34,12 @@
 
 import { EvaluationError } from '../../stdlib/eval-error.ts'
 import { stdlib } from '../../stdlib/index.ts'
+import {
+  type JsonDecode,
+  type JsonEncode,
+  referenceDecode,
+  referenceEncode,
+} from '../../stdlib/json-functions.ts'
 import { inputsOf } from './graph.ts'
 import { type JoinRow, type JoinSide, joinLateReason, ReferenceJoin } from './join-semantics.ts'
 import { type MatchEvaluators, matchOperator, type StepEvaluator } from './match-interpret.ts'
@@ -90,6 +96,8 @@ export interface InterpretedFunction {
   readonly nullPropagating: boolean
   /** Typed `never[]` like the stdlib's: the type checker, not this signature, vouches for the arguments. */
   readonly impl: (...args: never[]) => unknown
+  /** The impl takes a codec after the call's arguments (stdlib/json-functions.ts): the reference one. */
+  readonly codec?: 'decode-result' | 'encode-argument'
 }
 
 export type FunctionTable = Readonly<Record<string, InterpretedFunction>>
@@ -877,6 +885,23 @@ function unwrapOptional(type: Type): Type {
 // ---------------------------------------------------------------------------------------------
 // Expressions
 
+/** The reference codec a `codec` function's impl takes after its arguments, or null for the rest. */
+function referenceCodec(
+  fn: InterpretedFunction,
+  call: Extract<Expr, { kind: 'Call' }>,
+): JsonDecode | JsonEncode | null {
+  if (fn.codec === 'decode-result') {
+    const decode: JsonDecode = (value, path) => referenceDecode(call.type, value, path)
+    return decode
+  }
+  if (fn.codec === 'encode-argument') {
+    const type = call.args[0]!.type
+    const encode: JsonEncode = (value) => referenceEncode(type, value)
+    return encode
+  }
+  return null
+}
+
 /** Compiles an expression into a closure over the input row. */
 export function compileExpr(expr: Expr, functions: FunctionTable): Evaluator {
   switch (expr.kind) {
@@ -957,7 +982,9 @@ export function compileExpr(expr: Expr, functions: FunctionTable): Evaluator {
       const fn = functions[expr.fn]
       if (fn === undefined) throw new Error(`unknown function '${expr.fn}'`)
       const args = expr.args.map((arg) => compileExpr(arg, functions))
-      const impl = fn.impl as (...args: unknown[]) => unknown
+      const call = fn.impl as (...args: unknown[]) => unknown
+      const codec = referenceCodec(fn, expr)
+      const impl = codec === null ? call : (...values: unknown[]) => call(...values, codec)
       const nullPropagating = fn.nullPropagating
       return (row) => {
         const values = new Array<unknown>(args.length)

@@ -61,7 +61,7 @@ const leafArb: fc.Arbitrary<Expression> = fc.oneof(
   fc
     .record({
       amount: fc.integer({ min: 0, max: 100_000 }),
-      unit: fc.constantFrom<DurationUnit>('ms', 's', 'm', 'h', 'd'),
+      unit: fc.constantFrom<DurationUnit>('ms', 's', 'm', 'h', 'd', 'w'),
     })
     .map(({ amount, unit }) => ({ kind: 'DurationLiteral' as const, amount, unit, span })),
   nameArb.map((name) => ({ kind: 'Name' as const, name, span })),
@@ -190,7 +190,7 @@ const connectorArb: fc.Arbitrary<ConnectorExpr> = fc
 const durationArb = fc
   .record({
     amount: fc.integer({ min: 0, max: 100_000 }),
-    unit: fc.constantFrom<DurationUnit>('ms', 's', 'm', 'h', 'd'),
+    unit: fc.constantFrom<DurationUnit>('ms', 's', 'm', 'h', 'd', 'w'),
   })
   .map(({ amount, unit }) => ({ kind: 'DurationLiteral' as const, amount, unit, span }))
 
@@ -415,7 +415,7 @@ export const statementArb: fc.Arbitrary<Statement> = fc.oneof(
           delay: fc.option(
             fc.record({
               amount: fc.integer({ min: 0, max: 100_000 }),
-              unit: fc.constantFrom<DurationUnit>('ms', 's', 'm', 'h', 'd'),
+              unit: fc.constantFrom<DurationUnit>('ms', 's', 'm', 'h', 'd', 'w'),
             }),
             { nil: null },
           ),

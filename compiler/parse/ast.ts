@@ -78,7 +78,7 @@ export type BinaryOperator =
   | '>='
   | 'and'
   | 'or'
-export type DurationUnit = 'ms' | 's' | 'm' | 'h' | 'd'
+export type DurationUnit = 'ms' | 's' | 'm' | 'h' | 'd' | 'w'
 
 export type Expression =
   | IntLiteral

@@ -94,6 +94,7 @@ export const DURATION_UNIT_MS: Readonly<Record<DurationUnit, number>> = {
   m: 60_000,
   h: 3_600_000,
   d: 86_400_000,
+  w: 604_800_000,
 }
 
 function isDigit(c: number): boolean {
@@ -263,7 +264,7 @@ export function lex(file: string, text: string): LexResult {
         'E0005',
         isFloat
           ? `invalid suffix \`${suffix}\` on a number; durations are whole numbers (\`1500ms\`, not \`1.5s\`)`
-          : `invalid suffix \`${suffix}\` on a number; duration units are ms, s, m, h and d`,
+          : `invalid suffix \`${suffix}\` on a number; duration units are ms, s, m, h, d and w`,
         span(start, i),
       ),
     )
