@@ -27,6 +27,7 @@ import type { RecordType, Type } from '../ir/types.ts'
 import { tsType } from './expressions.ts'
 import { ISO_TIMESTAMP } from './iso-timestamp.ts'
 import { canScan, scannerFunction } from './json-scanner.ts'
+import { isArrayIndexName, propertyAccess, propertyKey } from './property.ts'
 
 /** Names and emits one function per distinct type, deduplicated by structure. */
 export class CodecWriter {
@@ -259,7 +260,7 @@ export class CodecWriter {
       const keep = selected === null || selected.has(f.name)
       lines.push(`const f${i} = ${ownField('object', f.name)}`)
       lines.push(...this.check(f.type, `f${i}`, keep ? `v${i}` : null, fail))
-      if (keep) kept.push(`${f.name}: v${i}`)
+      if (keep) kept.push(`${propertyKey(f.name)}: v${i}`)
     })
     const row = `{ ${kept.join(', ')} }`
     const complete = kept.length === type.fields.length
@@ -307,7 +308,7 @@ export class CodecWriter {
   private decodeRecord(type: RecordType): string {
     const fields = type.fields.map((f) => {
       const decode = this.decoder(f.type)
-      return `    ${f.name}: ${decode}(${ownField('object', f.name)}, path === '' ? ${JSON.stringify(f.name)} : path + ${JSON.stringify(`.${f.name}`)}),`
+      return `    ${propertyKey(f.name)}: ${decode}(${ownField('object', f.name)}, path === '' ? ${JSON.stringify(f.name)} : path + ${JSON.stringify(`.${f.name}`)}),`
     })
     return [
       `if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new DecodeFailure(path, 'an object', value)`,
@@ -332,24 +333,28 @@ export class CodecWriter {
       }
       case 'record': {
         if (type.fields.length === 0) return `return '{}'`
-        if (type.fields.every((f) => stringifies(unwrapIntegers(f.type), true))) {
+        // A name like `1` would come first in the object, so such records are concatenated in order.
+        if (
+          type.fields.every((f) => stringifies(unwrapIntegers(f.type), true) && !isArrayIndexName(f.name))
+        ) {
           // JSON.stringify writes these records exactly as the concatenation would (the rows
           // are built with the schema's fields in order), and a flat string, which Buffer.from
           // copies faster than the concatenation's rope. Integers only need their range check,
           // and a non-optional f64 its finiteness (stringify would write NaN as null).
           const guards = type.fields.flatMap((f) => {
+            const field = propertyAccess('value', f.name)
             if (unwrapIntegers(f.type) !== f.type) {
               return isOptionalType(f.type)
-                ? [`if (value.${f.name} !== null) integerText(value.${f.name})`]
-                : [`integerText(value.${f.name})`]
+                ? [`if (${field} !== null) integerText(${field})`]
+                : [`integerText(${field})`]
             }
-            return f.type.kind === 'f64' ? [`finiteText(value.${f.name})`] : []
+            return f.type.kind === 'f64' ? [`finiteText(${field})`] : []
           })
           return [...guards, 'return JSON.stringify(value)'].join('\n')
         }
         const parts = type.fields.map((f, i) => {
           const key = JSON.stringify(`${i === 0 ? '{' : ','}${JSON.stringify(f.name)}:`)
-          return `${key} + ${this.encodeValue(f.type, `value.${f.name}`)}`
+          return `${key} + ${this.encodeValue(f.type, propertyAccess('value', f.name))}`
         })
         return `return ${parts.join(' +\n    ')} + '}'`
       }
@@ -446,7 +451,7 @@ function objectCheck(fail: string): string[] {
 function ownField(object: string, name: string): string {
   return name in Object.prototype
     ? `(Object.hasOwn(${object}, ${JSON.stringify(name)}) ? ${object}[${JSON.stringify(name)}] : undefined)`
-    : `${object}.${name}`
+    : propertyAccess(object, name)
 }
 
 /** Helpers the codecs call; emitted once per generated module. */

@@ -10,6 +10,7 @@
  */
 import { isOptional, unwrapOptional } from '../ir/expr.ts'
 import type { BinaryExpr, Expr, Span, Type } from '../ir/types.ts'
+import { propertyAccess, propertyKey } from './property.ts'
 
 export interface ExprContext {
   /** The JS variable holding the current record. */
@@ -52,7 +53,7 @@ export function tsType(type: Type, names?: (type: Type) => string | undefined): 
       return item.includes('|') ? `(${item})[]` : `${item}[]`
     }
     case 'record':
-      return `{ ${type.fields.map((f) => `${f.name}: ${tsType(f.type, names)}`).join('; ')} }`
+      return `{ ${type.fields.map((f) => `${propertyKey(f.name)}: ${tsType(f.type, names)}`).join('; ')} }`
   }
 }
 
@@ -64,12 +65,12 @@ type ExprOf<K extends Expr['kind']> = Extract<Expr, { kind: K }>
 
 const EMIT: { readonly [K in Expr['kind']]: (expr: ExprOf<K>, ctx: ExprContext) => string } = {
   Literal: (e) => literal(e.value),
-  Column: (e, ctx) => `${ctx.row}.${e.name}`,
+  Column: (e, ctx) => propertyAccess(ctx.row, e.name),
   Member: (e, ctx) => {
     const object = compileExpr(e.object, ctx)
-    if (!isOptional(e.object.type)) return `${object}.${e.name}`
+    if (!isOptional(e.object.type)) return propertyAccess(object, e.name)
     const t = ctx.temp(tsType(e.object.type))
-    return `((${t} = ${object}) === null ? null : ${t}.${e.name})`
+    return `((${t} = ${object}) === null ? null : ${propertyAccess(t, e.name)})`
   },
   Index: (e, ctx) => {
     const object = compileExpr(e.object, ctx)
@@ -112,7 +113,8 @@ const EMIT: { readonly [K in Expr['kind']]: (expr: ExprOf<K>, ctx: ExprContext) 
     if (!fn.nullPropagating) return call(args)
     return nullGuarded(ctx, e.args, args, call)
   },
-  Record: (e, ctx) => `{ ${e.fields.map((f) => `${f.name}: ${compileExpr(f.value, ctx)}`).join(', ')} }`,
+  Record: (e, ctx) =>
+    `{ ${e.fields.map((f) => `${propertyKey(f.name)}: ${compileExpr(f.value, ctx)}`).join(', ')} }`,
   List: (e, ctx) => `[${e.items.map((item) => compileExpr(item, ctx)).join(', ')}]`,
   StepRef: (e, ctx) => {
     if (ctx.steps === undefined) throw new Error(`codegen: step \`${e.name}\` read outside a match step`)
@@ -125,7 +127,9 @@ const EMIT: { readonly [K in Expr['kind']]: (expr: ExprOf<K>, ctx: ExprContext) 
   Project: (e, ctx) => {
     const object = compileExpr(e.object, ctx)
     const item = (unwrapOptional(e.object.type) as Extract<Type, { kind: 'list' }>).of
-    const read = isOptional(item) ? `(r === null ? null : r.${e.name})` : `r.${e.name}`
+    const read = isOptional(item)
+      ? `(r === null ? null : ${propertyAccess('r', e.name)})`
+      : propertyAccess('r', e.name)
     return nullGuarded(ctx, [e.object], [object], ([list]) => `${list}.map((r: ${tsType(item)}) => ${read})`)
   },
   ListFunction: (e, ctx) => {

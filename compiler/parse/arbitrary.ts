@@ -40,6 +40,36 @@ export const nameArb: fc.Arbitrary<string> = fc
 
 const identArb: fc.Arbitrary<Identifier> = nameArb.map((name) => ({ kind: 'Identifier', name, span }))
 
+/**
+ * Field names, which may be quoted: plain names mostly, JSON keys that need quotes (`user-id`,
+ * `@timestamp`, reserved words), names that are unsafe spliced into code, and any other text.
+ */
+export const fieldNameArb: fc.Arbitrary<string> = fc.oneof(
+  { arbitrary: nameArb, weight: 6 },
+  {
+    arbitrary: fc.constantFrom(
+      'user-id',
+      '@timestamp',
+      'key',
+      'source',
+      'select',
+      'a"b',
+      'a`b',
+      'constructor',
+      'x y',
+      'a\\b',
+    ),
+    weight: 2,
+  },
+  { arbitrary: fc.string({ minLength: 1, maxLength: 6 }), weight: 1 },
+)
+
+const fieldIdentArb: fc.Arbitrary<Identifier> = fieldNameArb.map((name) => ({
+  kind: 'Identifier',
+  name,
+  span,
+}))
+
 const stringValueArb = fc.oneof(fc.string({ maxLength: 12 }), fc.string({ unit: 'binary', maxLength: 8 }))
 
 const stringLiteralArb: fc.Arbitrary<StringLiteral> = stringValueArb.map((value) => ({
@@ -64,7 +94,7 @@ const leafArb: fc.Arbitrary<Expression> = fc.oneof(
       unit: fc.constantFrom<DurationUnit>('ms', 's', 'm', 'h', 'd'),
     })
     .map(({ amount, unit }) => ({ kind: 'DurationLiteral' as const, amount, unit, span })),
-  nameArb.map((name) => ({ kind: 'Name' as const, name, span })),
+  fieldNameArb.map((name) => ({ kind: 'Name' as const, name, span })),
 )
 
 const BINARY_OPS = ['+', '-', '*', '/', '%', '==', '!=', '<', '<=', '>', '>=', 'and', 'or'] as const
@@ -75,7 +105,7 @@ export const expressionArb: fc.Arbitrary<Expression> = fc.letrec<{ expr: Express
       { depthSize: 'small', withCrossShrink: true },
       leafArb,
       fc
-        .record({ object: tie('expr'), name: identArb })
+        .record({ object: tie('expr'), name: fieldIdentArb })
         .map(({ object, name }) => ({ kind: 'Member' as const, object, name, span })),
       fc
         .record({ object: tie('expr'), index: tie('expr') })
@@ -109,7 +139,7 @@ export const expressionArb: fc.Arbitrary<Expression> = fc.letrec<{ expr: Express
     ),
     fieldInit: fc.oneof(
       fc
-        .record({ name: identArb, value: tie('expr') })
+        .record({ name: fieldIdentArb, value: tie('expr') })
         .map(({ name, value }) => ({ kind: 'FieldInit' as const, name, value, span })),
       nameArb.map((name) => ({
         kind: 'FieldInit' as const,
@@ -117,7 +147,7 @@ export const expressionArb: fc.Arbitrary<Expression> = fc.letrec<{ expr: Express
         value: { kind: 'Name' as const, name, span },
         span,
       })),
-      fc.record({ object: tie('expr'), name: identArb }).map(({ object, name }) => ({
+      fc.record({ object: tie('expr'), name: fieldIdentArb }).map(({ object, name }) => ({
         kind: 'FieldInit' as const,
         name: null,
         value: { kind: 'Member' as const, object, name, span },
@@ -129,13 +159,13 @@ export const expressionArb: fc.Arbitrary<Expression> = fc.letrec<{ expr: Express
 
 const fieldInitsArb: fc.Arbitrary<FieldInit[]> = fc.array(
   fc.oneof(
-    fc.record({ name: identArb, value: expressionArb }).map(({ name, value }) => ({
+    fc.record({ name: fieldIdentArb, value: expressionArb }).map(({ name, value }) => ({
       kind: 'FieldInit' as const,
       name,
       value,
       span,
     })),
-    nameArb.map((name) => ({
+    fieldNameArb.map((name) => ({
       kind: 'FieldInit' as const,
       name: null,
       value: { kind: 'Name' as const, name, span },
@@ -162,7 +192,7 @@ const typeArb: fc.Arbitrary<TypeExpr> = fc.letrec<{ type: TypeExpr; required: Ty
         .map((fields) => ({ kind: 'RecordType' as const, fields, span })),
     ),
     field: fc
-      .record({ name: identArb, type: tie('type'), annotations: fc.array(identArb, { maxLength: 2 }) })
+      .record({ name: fieldIdentArb, type: tie('type'), annotations: fc.array(identArb, { maxLength: 2 }) })
       .map(({ name, type, annotations }) => ({
         kind: 'FieldDecl' as const,
         name,
@@ -174,7 +204,7 @@ const typeArb: fc.Arbitrary<TypeExpr> = fc.letrec<{ type: TypeExpr; required: Ty
 ).type
 
 const fieldDeclArb: fc.Arbitrary<FieldDecl> = fc
-  .record({ name: identArb, type: typeArb, annotations: fc.array(identArb, { maxLength: 1 }) })
+  .record({ name: fieldIdentArb, type: typeArb, annotations: fc.array(identArb, { maxLength: 1 }) })
   .map(({ name, type, annotations }) => ({
     kind: 'FieldDecl' as const,
     name,
@@ -196,7 +226,7 @@ const durationArb = fc
 
 const aggregateInitArb: fc.Arbitrary<AggregateInit> = fc
   .record({
-    name: identArb,
+    name: fieldIdentArb,
     fn: identArb,
     args: fc.array(expressionArb, { maxLength: 2 }),
   })
@@ -363,7 +393,7 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
   fc
     .record({
       table: identArb,
-      alias: identArb,
+      alias: fieldIdentArb,
       key: expressionArb,
       asOf: fc.option(expressionArb, { nil: null }),
       orNull: fc.boolean(),
@@ -411,7 +441,7 @@ export const statementArb: fc.Arbitrary<Statement> = fc.oneof(
       connector: connectorArb,
       watermark: fc.option(
         fc.record({
-          field: identArb,
+          field: fieldIdentArb,
           delay: fc.option(
             fc.record({
               amount: fc.integer({ min: 0, max: 100_000 }),

@@ -280,7 +280,7 @@ class Parser {
   private report(
     message: string,
     span: Span,
-    code: 'E0101' | 'E0102' | 'E0103' | 'E0104' | 'E0105' = 'E0101',
+    code: 'E0101' | 'E0102' | 'E0103' | 'E0104' | 'E0105' | 'E0114' | 'E0115' = 'E0101',
   ): void {
     this.syntaxErrors++
     this.diagnostics.push(createDiagnostic(code, message, span))
@@ -307,19 +307,37 @@ class Parser {
     if (KEYWORD_SET.has(token.kind) && this.peek(1).kind === ':') {
       this.advance()
       const span = this.span(token.start, token.end)
-      this.report(
-        `\`${token.kind}\` is a reserved word of the language, so it cannot name a field; rename the field (reserved: ${KEYWORDS.join(', ')})`,
-        span,
-        'E0105',
-      )
+      this.reportReservedFieldName(token.kind, span)
       return { kind: 'Identifier', name: token.kind, span }
     }
-    return this.identifier('a field name')
+    return this.identifier('a field name', true)
   }
 
-  private identifier(expected: string): Identifier {
+  /** E0105 for a reserved word where a field name goes: it can still be written quoted. */
+  private reportReservedFieldName(word: string, span: Span): void {
+    this.report(
+      `\`${word}\` is a reserved word of the language, so it cannot name a field as it is; quote it in backquotes (\`\` \`${word}\` \`\`) or rename the field (reserved: ${KEYWORDS.join(', ')})`,
+      span,
+      'E0105',
+    )
+  }
+
+  /**
+   * A name. A quoted one (`` `user-id` ``) is accepted only where a field is named (`fieldName`,
+   * member access, …): sources, streams, schemas and functions name code and metrics, and keep
+   * plain names.
+   */
+  private identifier(expected: string, quotedAllowed = false): Identifier {
     const token = this.expect('ident', expected)
-    return { kind: 'Identifier', name: String(token.value), span: this.span(token.start, token.end) }
+    const span = this.span(token.start, token.end)
+    if (token.quoted === true && !quotedAllowed) {
+      this.report(
+        `only field names can be quoted; ${expected} is a plain name (\`[A-Za-z_][A-Za-z0-9_]*\`)`,
+        span,
+        'E0114',
+      )
+    }
+    return { kind: 'Identifier', name: String(token.value), span }
   }
 
   /**
@@ -483,7 +501,7 @@ class Parser {
     let watermark: WatermarkClause | null = null
     if (this.at('watermark')) {
       const wmStart = this.advance().start
-      const field = this.identifier('the event-time field after `watermark`')
+      const field = this.identifier('the event-time field after `watermark`', true)
       let delay: DurationLiteral | null = null
       if (this.eat('-')) {
         const token = this.expect('duration', 'a duration literal such as `5s`')
@@ -567,7 +585,7 @@ class Parser {
   private joinStart(): JoinType | null {
     const next = this.peek(1)
     if (this.atWord(JOIN_WORDS.join) && next.kind === 'ident') return 'inner'
-    const isJoin = next.kind === 'ident' && next.value === JOIN_WORDS.join
+    const isJoin = next.kind === 'ident' && next.value === JOIN_WORDS.join && next.quoted !== true
     if (this.atWord(JOIN_WORDS.left) && isJoin) return 'left'
     if (this.atWord(JOIN_WORDS.full) && isJoin) return 'full'
     return null
@@ -840,7 +858,7 @@ class Parser {
   private patternConnector(): PatternSequenceSyntax['elements'][number]['connector'] | null {
     const negated = this.at('not')
     const word = this.peek(negated ? 1 : 0)
-    const isWord = (w: string) => word.kind === 'ident' && word.value === w
+    const isWord = (w: string) => word.kind === 'ident' && word.value === w && word.quoted !== true
     if (!isWord(MATCH_WORDS.next) && !isWord(MATCH_WORDS.followed)) {
       if (negated) {
         this.advance()
@@ -1230,7 +1248,7 @@ class Parser {
   /** Whether the current token is the identifier `word` (a contextual word, not a keyword). */
   private atWord(word: string): boolean {
     const token = this.peek()
-    return token.kind === 'ident' && token.value === word
+    return token.kind === 'ident' && token.value === word && token.quoted !== true
   }
 
   // -------------------------------------------------------------------------------------------
@@ -1384,7 +1402,29 @@ class Parser {
     let expr = this.parsePrimary()
     for (;;) {
       if (this.eat('.')) {
-        const name = this.identifier('a field name after `.`')
+        const keyword = this.peek()
+        if (KEYWORD_SET.has(keyword.kind) && !STATEMENT_KEYWORDS.has(keyword.kind)) {
+          // `e.key`: report the reserved word as such and read on as if it were quoted.
+          this.advance()
+          const span = this.span(keyword.start, keyword.end)
+          this.reportReservedFieldName(keyword.kind, span)
+          expr = this.node(
+            {
+              kind: 'Member',
+              object: expr,
+              name: { kind: 'Identifier', name: keyword.kind, span },
+              span: this.span(expr.span.start, span.end),
+            },
+            expr,
+          )
+          continue
+        }
+        const name = this.identifier(
+          KEYWORD_SET.has(keyword.kind)
+            ? `a field name after \`.\` (quote a reserved word in backquotes: \`\` \`${keyword.kind}\` \`\`)`
+            : 'a field name after `.`',
+          true,
+        )
         expr = this.node(
           { kind: 'Member', object: expr, name, span: this.span(expr.span.start, name.span.end) },
           expr,
@@ -1448,6 +1488,9 @@ class Parser {
         this.advance()
         const name = String(token.value)
         if (!this.at('(')) return this.node({ kind: 'Name', name, span })
+        if (token.quoted === true) {
+          this.report('a function name cannot be quoted', span, 'E0114')
+        }
         this.advance()
         const args: Expression[] = []
         while (!this.at(')')) {

@@ -23,6 +23,7 @@ import type {
   TypeExpr,
   WindowClause,
 } from './ast.ts'
+import { isKeyword } from './lexer.ts'
 
 /** Binding strength, loosest first; mirrors the parser's precedence climbing. */
 enum Prec {
@@ -90,6 +91,15 @@ export function printString(value: string): string {
   return `${out}"`
 }
 
+const PLAIN_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
+
+/** A field name as written: plain when it can be, else backquoted (`` `user-id` ``, `` `key` ``). */
+export function printName(name: string): string {
+  if (PLAIN_NAME.test(name) && !isKeyword(name)) return name
+  const quoted = printString(name).slice(1, -1).replace(/\\"/g, '"').replace(/`/g, '\\`')
+  return `\`${quoted}\``
+}
+
 /** A float always prints with a `.` or an exponent so it reads back as a float, not an i64. */
 export function printFloat(value: number): string {
   const text = String(value)
@@ -111,9 +121,9 @@ export function printExpression(e: Expression): string {
     case 'DurationLiteral':
       return `${e.amount}${e.unit}`
     case 'Name':
-      return e.name
+      return printName(e.name)
     case 'Member':
-      return `${sub(e.object, Prec.Postfix)}.${e.name.name}`
+      return `${sub(e.object, Prec.Postfix)}.${printName(e.name.name)}`
     case 'Index':
       return `${sub(e.object, Prec.Postfix)}[${printExpression(e.index)}]`
     case 'Call':
@@ -145,7 +155,7 @@ export function printExpression(e: Expression): string {
 }
 
 function printFieldInit(f: FieldInit): string {
-  return f.name === null ? printExpression(f.value) : `${f.name.name}: ${printExpression(f.value)}`
+  return f.name === null ? printExpression(f.value) : `${printName(f.name.name)}: ${printExpression(f.value)}`
 }
 
 function printFieldInits(fields: readonly FieldInit[]): string {
@@ -186,7 +196,7 @@ function printJoin(left: Identifier, join: JoinClause): string {
 }
 
 function printAggregateInit(a: AggregateInit): string {
-  return `${a.name.name}: ${a.fn.name}(${a.args.map(printExpression).join(', ')})`
+  return `${printName(a.name.name)}: ${a.fn.name}(${a.args.map(printExpression).join(', ')})`
 }
 
 export function printType(type: TypeExpr): string {
@@ -204,7 +214,7 @@ export function printType(type: TypeExpr): string {
 
 function printFieldDecl(field: FieldDecl): string {
   const annotations = field.annotations.map((a) => ` @${a.name.name}`).join('')
-  return `${field.name.name}: ${printType(field.type)}${annotations}`
+  return `${printName(field.name.name)}: ${printType(field.type)}${annotations}`
 }
 
 function printConnector(c: ConnectorExpr): string {
@@ -236,7 +246,7 @@ function printStep(step: Step): string {
       // and `if` can) is parenthesised.
       const key = sub(step.key, Prec.Or + 1)
       const asOf = step.asOf === null ? '' : ` as of ${sub(step.asOf, Prec.Or + 1)}`
-      return `lookup ${step.table.name} as ${step.alias.name} on ${key}${asOf}${step.orNull ? ' or null' : ''}`
+      return `lookup ${step.table.name} as ${printName(step.alias.name)} on ${key}${asOf}${step.orNull ? ' or null' : ''}`
     }
   }
 }
@@ -325,7 +335,7 @@ export function printStatement(s: Statement): string {
       const watermark =
         wm === null
           ? ''
-          : ` watermark ${wm.field.name}${wm.delay ? ` - ${wm.delay.amount}${wm.delay.unit}` : ''}`
+          : ` watermark ${printName(wm.field.name)}${wm.delay ? ` - ${wm.delay.amount}${wm.delay.unit}` : ''}`
       return `source ${s.name.name}: ${s.schema.name} from ${printConnector(s.connector)}${watermark}`
     }
     case 'Stream':
