@@ -54,6 +54,7 @@ import { DURATION_UNIT_MS } from '../parse/lexer.ts'
 import { checkJoin, type JoinInput, lateRecordOf } from './join-steps.ts'
 import { checkLookup, checkTable, type TableEntry } from './lookup-steps.ts'
 import { checkMatch, type StepScope } from './match-steps.ts'
+import { expandSelectItems } from './select-all.ts'
 import { checkAggregate, checkDedup, type StepContext } from './stateful-steps.ts'
 import { didYouMean } from './suggest.ts'
 import {
@@ -866,7 +867,15 @@ class Checker {
               step.span,
             )
           }
-          const fields = this.fieldInits(step.fields, scope)
+          const inits = expandSelectItems(step.fields, {
+            input: record.kind === 'record' ? record : { kind: 'record', fields: [] },
+            inputKnown: record.kind === 'record' && !isError(record),
+            report: (code, message, span, related) => this.report(code, message, span, related),
+          })
+          if (inits.length === 0 && step.fields.length > 0 && record.kind === 'record' && !isError(record)) {
+            this.report('E0215', '`*` here leaves out every field, so every event would be empty', step.span)
+          }
+          const fields = this.fieldInits(inits, scope)
           let outputEventTime: string | null = null
           const types: FieldType[] = fields.map((f) => {
             const isEventTime =

@@ -7,6 +7,7 @@ import fc from 'fast-check'
 import type { Span } from '../ir/types.ts'
 import type {
   AggregateInit,
+  AllFields,
   ConnectorExpr,
   DurationUnit,
   Expression,
@@ -22,6 +23,7 @@ import type {
   PatternTermSyntax,
   PipeFile,
   QuantifierSyntax,
+  SelectItem,
   Statement,
   Step,
   StringLiteral,
@@ -375,10 +377,27 @@ const matchArb: fc.Arbitrary<MatchStep> = fc
   })
   .map((r) => ({ kind: 'Match' as const, ...r, span }))
 
+/** `* except (…) rename (…)` of a `select`. */
+const allFieldsArb: fc.Arbitrary<AllFields> = fc
+  .record({
+    except: fc.array(fieldIdentArb, { maxLength: 2 }),
+    renames: fc.array(
+      fc.record({ from: fieldIdentArb, to: fieldIdentArb }).map((r) => ({ ...r, span })),
+      { maxLength: 2 },
+    ),
+  })
+  .map((r) => ({ kind: 'AllFields' as const, ...r, span }))
+
+const selectItemsArb: fc.Arbitrary<SelectItem[]> = fc
+  .tuple(fieldInitsArb, fc.option(fc.tuple(allFieldsArb, fc.nat(4)), { nil: null }))
+  .map(([fields, star]) =>
+    star === null ? fields : [...fields.slice(0, star[1]), star[0], ...fields.slice(star[1])],
+  )
+
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
   matchArb,
   expressionArb.map((predicate) => ({ kind: 'Where' as const, predicate, span })),
-  fieldInitsArb.map((fields) => ({ kind: 'Select' as const, fields, span })),
+  selectItemsArb.map((fields) => ({ kind: 'Select' as const, fields, span })),
   expressionArb.map((key) => ({ kind: 'KeyBy' as const, key, span })),
   fc
     .record({ keys: fc.array(expressionArb, { minLength: 1, maxLength: 3 }), within: durationArb })

@@ -274,7 +274,28 @@ export interface WhereStep {
 
 export interface SelectStep {
   readonly kind: 'Select'
-  readonly fields: readonly FieldInit[]
+  readonly fields: readonly SelectItem[]
+  readonly span: Span
+}
+
+/** A field of a `select`: `name: expr`, a shorthand, or `*` (every field of the input). */
+export type SelectItem = FieldInit | AllFields
+
+/**
+ * `* except (a, b) rename (old as new)` in a `select`: the input's fields in order, less those of
+ * `except`, those of `rename` under their new names. `except` and `rename` are words after `*`.
+ */
+export interface AllFields {
+  readonly kind: 'AllFields'
+  readonly except: readonly Identifier[]
+  readonly renames: readonly FieldRename[]
+  readonly span: Span
+}
+
+/** `old as new` in a `rename (…)` list. */
+export interface FieldRename {
+  readonly from: Identifier
+  readonly to: Identifier
   readonly span: Span
 }
 

@@ -13,6 +13,7 @@ import type { Span } from '../ir/types.ts'
 import type {
   AggregateInit,
   AggregateStep,
+  AllFields,
   Annotation,
   BinaryOperator,
   BoundOffset,
@@ -24,6 +25,7 @@ import type {
   Expression,
   FieldDecl,
   FieldInit,
+  FieldRename,
   Identifier,
   IntervalBound,
   IntLiteral,
@@ -39,6 +41,7 @@ import type {
   RecordTimestampClause,
   RecordTimestampMode,
   SchemaDecl,
+  SelectItem,
   SinkDecl,
   SkipClause,
   SourceDecl,
@@ -122,6 +125,9 @@ export const JOIN_WORDS = {
  * The words of tables and lookups: `table` where a statement starts, `lookup` where a step starts,
  * `as` and `on` inside the lookup step. None is a keyword, so fields may still have these names.
  */
+/** The words after `*` in a `select` (contextual, not keywords). */
+export const SELECT_WORDS = { except: 'except', rename: 'rename', as: 'as' } as const
+
 export const LOOKUP_WORDS = {
   table: 'table',
   lookup: 'lookup',
@@ -704,7 +710,10 @@ class Parser {
       return { kind: 'Where', predicate, span: this.span(start, this.prevEnd()) }
     }
     if (this.eat('select')) {
-      const fields = this.parseFieldInits('`{` after `select`')
+      this.expect('{', '`{` after `select`')
+      const fields = this.parseFieldsUntilBrace<SelectItem>(() =>
+        this.at('*') ? this.parseAllFields() : this.parseFieldInit(),
+      )
       return { kind: 'Select', fields, span: this.span(start, this.prevEnd()) }
     }
     if (this.eat('key')) {
@@ -1547,7 +1556,44 @@ class Parser {
     return this.parseFieldsUntilBrace(() => this.parseFieldInit())
   }
 
+  /** `* [except (a, …)] [rename (old as new, …)]` in a `select`. */
+  private parseAllFields(): AllFields {
+    const start = this.advance().start
+    const except: Identifier[] = []
+    const renames: FieldRename[] = []
+    if (this.atWord(SELECT_WORDS.except)) {
+      this.advance()
+      this.expect('(', '`(` and the fields to leave out after `except` (`* except (a, b)`)')
+      do except.push(this.fieldName())
+      while (this.eat(','))
+      this.expect(')', '`,` or `)` in the `except` list')
+    }
+    if (this.atWord(SELECT_WORDS.rename)) {
+      this.advance()
+      this.expect('(', '`(` and `old as new` pairs after `rename` (`* rename (ts as time)`)')
+      do {
+        const from = this.fieldName()
+        if (!this.atWord(SELECT_WORDS.as)) this.fail(`\`as\` and the new name after \`${from.name}\``)
+        this.advance()
+        const to = this.fieldName()
+        renames.push({ from, to, span: this.span(from.span.start, to.span.end) })
+      } while (this.eat(','))
+      this.expect(')', '`,` or `)` in the `rename` list')
+    }
+    return { kind: 'AllFields', except, renames, span: this.span(start, this.prevEnd()) }
+  }
+
   private parseFieldInit(): FieldInit {
+    if (this.at('*')) {
+      // `*` names the input's fields only in a `select`; a record literal has no input of its own.
+      const token = this.peek()
+      this.report(
+        '`*` (all the fields of the input) can be used only in a `select`',
+        this.span(token.start, token.end),
+        'E0115',
+      )
+      throw new ParseAbort()
+    }
     if ((this.at('ident') || KEYWORD_SET.has(this.peek().kind)) && this.peek(1).kind === ':') {
       const name = this.fieldName()
       this.advance()

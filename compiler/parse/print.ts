@@ -6,6 +6,7 @@
  */
 import type {
   AggregateInit,
+  AllFields,
   BoundOffset,
   ConnectorExpr,
   Expression,
@@ -18,6 +19,7 @@ import type {
   PatternTermSyntax,
   PipeFile,
   QuantifierSyntax,
+  SelectItem,
   Statement,
   Step,
   TypeExpr,
@@ -163,6 +165,21 @@ function printFieldInits(fields: readonly FieldInit[]): string {
   return `{ ${fields.map(printFieldInit).join(', ')} }`
 }
 
+function printSelectItems(items: readonly SelectItem[]): string {
+  if (items.length === 0) return '{}'
+  return `{ ${items.map((item) => (item.kind === 'AllFields' ? printAllFields(item) : printFieldInit(item))).join(', ')} }`
+}
+
+function printAllFields(all: AllFields): string {
+  const except =
+    all.except.length === 0 ? '' : ` except (${all.except.map((n) => printName(n.name)).join(', ')})`
+  const renames =
+    all.renames.length === 0
+      ? ''
+      : ` rename (${all.renames.map((r) => `${printName(r.from.name)} as ${printName(r.to.name)}`).join(', ')})`
+  return `*${except}${renames}`
+}
+
 function printWindowClause(w: WindowClause): string {
   const duration = (d: { amount: number; unit: string }) => `${d.amount}${d.unit}`
   return [
@@ -228,7 +245,7 @@ function printStep(step: Step): string {
     case 'Where':
       return `where ${printExpression(step.predicate)}`
     case 'Select':
-      return `select ${printFieldInits(step.fields)}`
+      return `select ${printSelectItems(step.fields)}`
     case 'KeyBy':
       return `key by ${printExpression(step.key)}`
     case 'Dedup':
