@@ -60,6 +60,7 @@ export function containsBareNull(type: Type): boolean {
       return true
     case 'optional':
     case 'list':
+    case 'map':
       return containsBareNull(type.of)
     case 'record':
       return type.fields.some((f) => containsBareNull(f.type))

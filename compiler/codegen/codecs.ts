@@ -141,7 +141,9 @@ export class CodecWriter {
         ? this.recordReader(type, null, fail)
         : type.kind === 'list'
           ? [...this.listCheck(type.of, true, fail), 'return out'].join('\n')
-          : [...this.check(type, 'value', 'out', fail), 'return out'].join('\n')
+          : type.kind === 'map'
+            ? [...this.mapCheck(type.of, true, fail), 'return out'].join('\n')
+            : [...this.check(type, 'value', 'out', fail), 'return out'].join('\n')
     this.bodies.push(
       `function ${name}(value: unknown): ${tsType(type, this.typeName)} | undefined {\n${body}\n}`,
     )
@@ -167,7 +169,9 @@ export class CodecWriter {
           ]
         : type.kind === 'list'
           ? this.listCheck(type.of, false, fail)
-          : this.check(type, 'value', null, fail)
+          : type.kind === 'map'
+            ? this.mapCheck(type.of, false, fail)
+            : this.check(type, 'value', null, fail)
     this.bodies.push(
       `function ${name}(value: unknown): boolean {\n${[...lines, 'return true'].join('\n')}\n}`,
     )
@@ -220,6 +224,7 @@ export class CodecWriter {
         ]
       }
       case 'list':
+      case 'map':
       case 'record':
         if (target === null) return [guard(`!${this.valid(type)}(${source})`)]
         return [`const ${target} = ${this.fast(type)}(${source})`, guard(`${target} === undefined`)]
@@ -250,6 +255,24 @@ export class CodecWriter {
       '}',
     )
     return lines
+  }
+
+  /**
+   * Checks `value` is a JSON object whose values are `item`s; with `materialise`, declares
+   * `const out`, the decoded map: an object without a prototype, so every key (`__proto__`,
+   * `constructor`) is an ordinary own property and nothing is inherited.
+   */
+  private mapCheck(item: Type, materialise: boolean, fail: string): string[] {
+    const type = tsType({ kind: 'map', of: item }, this.typeName)
+    return [
+      ...objectCheck(fail),
+      ...(materialise ? [`const out = Object.create(null) as ${type}`] : []),
+      'for (const key of Object.keys(object)) {',
+      'const item: unknown = object[key]',
+      ...this.check(item, 'item', materialise ? 'decoded' : null, fail),
+      ...(materialise ? ['out[key] = decoded'] : []),
+      '}',
+    ]
   }
 
   /** Checks an object's fields in schema order and returns the fields in `selected` (null: all). */
@@ -300,6 +323,16 @@ export class CodecWriter {
           'return out',
         ].join('\n')
       }
+      case 'map': {
+        const item = this.decoder(type.of)
+        return [
+          `if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new DecodeFailure(path, 'an object (a map)', value)`,
+          'const object = value as Record<string, unknown>',
+          `const out = Object.create(null) as ${tsType(type, this.typeName)}`,
+          `for (const key of Object.keys(object)) out[key] = ${item}(object[key], path + '[' + JSON.stringify(key) + ']')`,
+          'return out',
+        ].join('\n')
+      }
       case 'record':
         return this.decodeRecord(type)
     }
@@ -321,6 +354,19 @@ export class CodecWriter {
 
   private encodeBody(type: Type): string {
     switch (type.kind) {
+      case 'map': {
+        // Keys in ascending order of UTF-16 code units (specs/language.md, map<string, T>).
+        return [
+          'const keys = Object.keys(value).sort()',
+          `let out = '{'`,
+          'for (let i = 0; i < keys.length; i++) {',
+          'const key = keys[i]!',
+          'const item = value[key]',
+          `out += (i === 0 ? '' : ',') + JSON.stringify(key) + ':' + ${this.encodeValue(type.of, 'item')}`,
+          '}',
+          `return out + '}'`,
+        ].join('\n')
+      }
       case 'list': {
         return [
           `let out = '['`,
@@ -390,6 +436,7 @@ export class CodecWriter {
           return `(${value} === null || !Number.isFinite(${value}) ? 'null' : '' + ${value})`
         return `(${value} === null ? 'null' : ${this.encodeValue(type.of, value)})`
       case 'list':
+      case 'map':
       case 'record':
         return `${this.encoder(type)}(${value})`
     }

@@ -52,6 +52,8 @@ export function tsType(type: Type, names?: (type: Type) => string | undefined): 
       const item = tsType(type.of, names)
       return item.includes('|') ? `(${item})[]` : `${item}[]`
     }
+    case 'map':
+      return `{ [key: string]: ${tsType(type.of, names)} }`
     case 'record':
       return `{ ${type.fields.map((f) => `${propertyKey(f.name)}: ${tsType(f.type, names)}`).join('; ')} }`
   }
@@ -75,7 +77,8 @@ const EMIT: { readonly [K in Expr['kind']]: (expr: ExprOf<K>, ctx: ExprContext) 
   Index: (e, ctx) => {
     const object = compileExpr(e.object, ctx)
     const index = compileExpr(e.index, ctx)
-    return nullGuarded(ctx, [e.object, e.index], [object, index], ([o, i]) => `elementAt(${o}, ${i})`)
+    const read = unwrapOptional(e.object.type).kind === 'map' ? 'mapEntry' : 'elementAt'
+    return nullGuarded(ctx, [e.object, e.index], [object, index], ([o, i]) => `${read}(${o}, ${i})`)
   },
   Unary: (e, ctx) => {
     const operand = compileExpr(e.operand, ctx)
@@ -227,6 +230,10 @@ function logical(e: BinaryExpr, ctx: ExprContext): string {
 export const EXPRESSION_HELPERS = `
   function elementAt<T>(list: readonly T[], index: number): T | null {
     return index >= 0 && index < list.length ? (list[index] as T) : null
+  }
+  // A map's own key only: constructor or __proto__ is a value when present, never inherited.
+  function mapEntry<T>(map: { readonly [key: string]: T }, key: string): T | null {
+    return Object.hasOwn(map, key) ? (map[key] as T) : null
   }
   function checkI64(value: number, site: number): number {
     if (value > ${MAX_SAFE} || value < -${MAX_SAFE}) throw new EvaluationError('i64 overflow', site)

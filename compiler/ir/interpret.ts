@@ -863,9 +863,15 @@ export function keyString(type: Type): (value: unknown) => string | null {
       }
     case 'optional':
     case 'list':
+    case 'map':
     case 'record':
       throw new Error(`cannot key by a value of type ${base.kind}`)
   }
+}
+
+function mapEntry(map: unknown, key: unknown): unknown {
+  if (map === null || key === null) return null
+  return Object.hasOwn(map as object, key as string) ? (map as Record<string, unknown>)[key as string] : null
 }
 
 function unwrapOptional(type: Type): Type {
@@ -907,6 +913,8 @@ export function compileExpr(expr: Expr, functions: FunctionTable): Evaluator {
       // Null list or null index → null; an index outside [0, length) → null.
       const object = compileExpr(expr.object, functions)
       const index = compileExpr(expr.index, functions)
+      // A map: the value of an own key, else null (an inherited name is no key).
+      if (unwrapOptional(expr.object.type).kind === 'map') return (row) => mapEntry(object(row), index(row))
       return (row) => {
         const list = object(row)
         const i = index(row)

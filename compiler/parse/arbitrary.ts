@@ -190,6 +190,9 @@ const typeArb: fc.Arbitrary<TypeExpr> = fc.letrec<{ type: TypeExpr; required: Ty
       identArb.map((name) => ({ kind: 'NamedType' as const, name, span })),
       tie('type').map((of) => ({ kind: 'ListType' as const, of, span })),
       fc
+        .record({ key: tie('type'), of: tie('type') })
+        .map(({ key, of }) => ({ kind: 'MapType' as const, key, of, span })),
+      fc
         .array(tie('field'), { maxLength: 3 })
         .map((fields) => ({ kind: 'RecordType' as const, fields, span })),
     ),

@@ -18,7 +18,7 @@ export interface Identifier {
 // ---------------------------------------------------------------------------------------------
 // Types as written
 
-export type TypeExpr = NamedTypeExpr | OptionalTypeExpr | ListTypeExpr | RecordTypeExpr
+export type TypeExpr = NamedTypeExpr | OptionalTypeExpr | ListTypeExpr | MapTypeExpr | RecordTypeExpr
 
 /** `string`, `i64`, …, or a schema name. */
 export interface NamedTypeExpr {
@@ -35,6 +35,14 @@ export interface OptionalTypeExpr {
 
 export interface ListTypeExpr {
   readonly kind: 'ListType'
+  readonly of: TypeExpr
+  readonly span: Span
+}
+
+/** `map<string, T>`: the key type is written out (and must be `string`), for readers from other languages. */
+export interface MapTypeExpr {
+  readonly kind: 'MapType'
+  readonly key: TypeExpr
   readonly of: TypeExpr
   readonly span: Span
 }

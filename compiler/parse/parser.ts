@@ -480,6 +480,13 @@ class Parser {
           const of = this.parseType()
           this.expect('>', '`>` to close `list<…>`')
           type = { kind: 'ListType', of, span: this.span(start, this.prevEnd()) }
+        } else if (name.name === 'map' && this.at('<')) {
+          this.advance()
+          const key = this.parseType()
+          this.expect(',', '`,` and the value type after the key type of `map` (write `map<string, T>`)')
+          const of = this.parseType()
+          this.expect('>', '`>` to close `map<…>`')
+          type = { kind: 'MapType', key, of, span: this.span(start, this.prevEnd()) }
         } else {
           type = { kind: 'NamedType', name, span: name.span }
         }

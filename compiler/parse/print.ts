@@ -224,6 +224,8 @@ export function printType(type: TypeExpr): string {
       return `${printType(type.of)}?`
     case 'ListType':
       return `list<${printType(type.of)}>`
+    case 'MapType':
+      return `map<${printType(type.key)}, ${printType(type.of)}>`
     case 'RecordType':
       return type.fields.length === 0 ? '{}' : `{ ${type.fields.map(printFieldDecl).join(', ')} }`
   }
