@@ -1405,7 +1405,7 @@ class Checker {
           return mismatch(
             ordered
               ? '; `<`, `<=`, `>` and `>=` compare two numbers, strings, timestamps or durations'
-              : '; `==` and `!=` compare two scalars of the same type',
+              : '; `==` and `!=` compare two scalars of the same type, or two maps of scalars',
           )
         }
         return result(withNullability(BOOL, nullable))

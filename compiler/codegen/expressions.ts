@@ -197,6 +197,8 @@ function binary(e: BinaryExpr, ctx: ExprContext): string {
   const integer = INTEGER_KINDS.has(unwrapOptional(e.type).kind)
   return nullGuarded(ctx, [e.left, e.right], [left, right], ([l, r]) => {
     const comparison = COMPARISON[e.op]
+    if (comparison && unwrapOptional(e.left.type).kind === 'map')
+      return `${e.op === '!=' ? '!' : ''}mapsEqual(${l}, ${r})`
     if (comparison) return `(${l} ${comparison} ${r})`
     if (integer && (e.op === '/' || e.op === '%')) {
       return `${e.op === '/' ? 'idiv' : 'imod'}(${l}, ${r}, ${ctx.site(e.span)})`
@@ -234,6 +236,13 @@ export const EXPRESSION_HELPERS = `
   // A map's own key only: constructor or __proto__ is a value when present, never inherited.
   function mapEntry<T>(map: { readonly [key: string]: T }, key: string): T | null {
     return Object.hasOwn(map, key) ? (map[key] as T) : null
+  }
+  // Same keys, and equal (===) values under each; null values are equal to each other.
+  function mapsEqual(a: { readonly [key: string]: unknown }, b: { readonly [key: string]: unknown }): boolean {
+    const keys = Object.keys(a)
+    if (keys.length !== Object.keys(b).length) return false
+    for (const key of keys) if (!Object.hasOwn(b, key) || a[key] !== b[key]) return false
+    return true
   }
   function checkI64(value: number, site: number): number {
     if (value > ${MAX_SAFE} || value < -${MAX_SAFE}) throw new EvaluationError('i64 overflow', site)

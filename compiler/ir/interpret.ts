@@ -869,6 +869,21 @@ export function keyString(type: Type): (value: unknown) => string | null {
   }
 }
 
+type MapValue = Readonly<Record<string, unknown>>
+
+/** Only maps reach `==` as objects: records and lists cannot be compared. */
+function isMapValue(value: unknown): value is MapValue {
+  return typeof value === 'object' && value !== null
+}
+
+/** Same keys, and equal (===) values under each; null values are equal to each other. */
+function mapsEqual(a: MapValue, b: MapValue): boolean {
+  const keys = Object.keys(a)
+  if (keys.length !== Object.keys(b).length) return false
+  for (const key of keys) if (!Object.hasOwn(b, key) || a[key] !== b[key]) return false
+  return true
+}
+
 function mapEntry(map: unknown, key: unknown): unknown {
   if (map === null || key === null) return null
   return Object.hasOwn(map as object, key as string) ? (map as Record<string, unknown>)[key as string] : null
@@ -1152,9 +1167,9 @@ function binaryFunction(op: NonLogicalOp, integer: boolean): (a: unknown, b: unk
           }
         : (a, b) => (a as N) % (b as N)
     case '==':
-      return (a, b) => a === b
+      return (a, b) => (isMapValue(a) ? mapsEqual(a, b as MapValue) : a === b)
     case '!=':
-      return (a, b) => a !== b
+      return (a, b) => (isMapValue(a) ? !mapsEqual(a, b as MapValue) : a !== b)
     case '<':
       return (a, b) => (a as N) < (b as N)
     case '<=':
