@@ -125,6 +125,20 @@ export const JOIN_WORDS = {
  * The words of tables and lookups: `table` where a statement starts, `lookup` where a step starts,
  * `as` and `on` inside the lookup step. None is a keyword, so fields may still have these names.
  */
+/** Keywords that start or continue an expression, where a quoted-name hint would mislead. */
+const EXPRESSION_KEYWORDS: ReadonlySet<TokenKind> = new Set([
+  'and',
+  'or',
+  'not',
+  'is',
+  'null',
+  'true',
+  'false',
+  'if',
+  'then',
+  'else',
+])
+
 /** The words after `*` in a `select` (contextual, not keywords). */
 export const SELECT_WORDS = { except: 'except', rename: 'rename', as: 'as' } as const
 
@@ -1553,6 +1567,12 @@ class Parser {
       case 'if':
         return this.parseExpression()
       default:
+        // `where key == "x"`: a field named like a reserved word must be quoted to be read.
+        if (KEYWORD_SET.has(token.kind) && !EXPRESSION_KEYWORDS.has(token.kind)) {
+          return this.fail(
+            `an expression (a field named \`${token.kind}\` is read quoted, \`\` \`${token.kind}\` \`\`)`,
+          )
+        }
         return this.fail('an expression')
     }
   }
