@@ -13,6 +13,7 @@
  */
 import { EvaluationError } from './eval-error.ts'
 import { type JsonDecode, type JsonEncode, parseJson, toJson } from './json-functions.ts'
+import { MAP_FUNCTIONS } from './maps.ts'
 import {
   base64Decode,
   base64Encode,
@@ -444,11 +445,22 @@ export const stdlib: Readonly<Record<string, StdlibFunction>> = define([
   },
   {
     name: 'len',
-    doc: 'The length of a string in UTF-16 code units, or the number of items of a list.',
-    usage: 'len(value: string | list<T>) → i64',
-    signature: fixed('len', [stringOrList], () => t.i64),
+    doc: 'The length of a string in UTF-16 code units, the number of items of a list, or the number of keys of a map.',
+    usage: 'len(value: string | list<T> | map<string, T>) → i64',
+    signature: fixed(
+      'len',
+      [
+        {
+          ...stringOrList,
+          expected: 'a string, a list or a map',
+          accepts: (x) => stringOrList.accepts(x) || x.kind === 'map',
+        },
+      ],
+      () => t.i64,
+    ),
     nullPropagating: true,
-    impl: (value: string | readonly unknown[]) => value.length,
+    impl: (value: string | readonly unknown[] | Readonly<Record<string, unknown>>) =>
+      typeof value === 'string' || Array.isArray(value) ? value.length : Object.keys(value).length,
   },
   {
     name: 'trim',
@@ -982,6 +994,8 @@ export const stdlib: Readonly<Record<string, StdlibFunction>> = define([
     nullPropagating: false,
     impl: coalesce,
   },
+  // Maps
+  ...MAP_FUNCTIONS,
 ])
 
 /** The registry as a Markdown table, in registration order; specs/language.md embeds it (kept in sync by a test). */

@@ -115,6 +115,16 @@ export function referenceDecode(type: LibType, value: unknown, path: string): un
     case 'list':
       if (!Array.isArray(value)) throw new DecodeFailure(path, 'a list', value)
       return value.map((item, i) => referenceDecode(type.of, item, `${path}[${i}]`))
+    case 'map': {
+      if (typeof value !== 'object' || value === null || Array.isArray(value))
+        throw new DecodeFailure(path, 'an object (a map)', value)
+      const object = value as Record<string, unknown>
+      // No prototype, as the generated decoder: `__proto__` is an ordinary key.
+      const out: Record<string, unknown> = Object.create(null)
+      for (const key of Object.keys(object))
+        out[key] = referenceDecode(type.of, object[key], `${path}[${JSON.stringify(key)}]`)
+      return out
+    }
     case 'record': {
       if (typeof value !== 'object' || value === null || Array.isArray(value))
         throw new DecodeFailure(path, 'an object', value)
@@ -165,6 +175,14 @@ export function referenceEncode(type: LibType, value: unknown): string {
       return referenceEncode(type.of, value)
     case 'list':
       return `[${(value as readonly unknown[]).map((item) => referenceEncode(type.of, item)).join(',')}]`
+    case 'map': {
+      // Keys in ascending order of UTF-16 code units, as the generated encoder writes them.
+      const map = value as Record<string, unknown>
+      return `{${Object.keys(map)
+        .sort()
+        .map((key) => `${JSON.stringify(key)}:${referenceEncode(type.of, map[key])}`)
+        .join(',')}}`
+    }
     case 'record': {
       const record = value as Record<string, unknown>
       return `{${type.fields.map((f) => `${JSON.stringify(f.name)}:${referenceEncode(f.type, record[f.name])}`).join(',')}}`

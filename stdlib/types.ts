@@ -11,6 +11,7 @@ export type LibType =
   | { readonly kind: 'null' }
   | { readonly kind: 'optional'; readonly of: LibType }
   | { readonly kind: 'list'; readonly of: LibType }
+  | { readonly kind: 'map'; readonly of: LibType }
   | LibRecordType
 
 export interface LibRecordType {
@@ -50,6 +51,7 @@ export const t = {
   optional: (of: LibType): LibType =>
     of.kind === 'optional' || of.kind === 'null' ? of : { kind: 'optional', of },
   list: (of: LibType): LibType => ({ kind: 'list', of }),
+  map: (of: LibType): LibType => ({ kind: 'map', of }),
 } as const satisfies Record<string, LibType | ((of: LibType) => LibType)>
 
 export function isNumeric(type: LibType): boolean {
@@ -74,6 +76,8 @@ export function showType(type: LibType): string {
       return `${showType(type.of)}?`
     case 'list':
       return `list<${showType(type.of)}>`
+    case 'map':
+      return `map<string, ${showType(type.of)}>`
     case 'record':
       return type.name ?? `{ ${type.fields.map((f) => `${f.name}: ${showType(f.type)}`).join(', ')} }`
     default:
@@ -84,7 +88,10 @@ export function showType(type: LibType): string {
 /** Structural equality; record names and event-time marks do not matter, field order does. */
 export function sameType(a: LibType, b: LibType): boolean {
   if (a.kind !== b.kind) return false
-  if ((a.kind === 'optional' || a.kind === 'list') && (b.kind === 'optional' || b.kind === 'list')) {
+  if (
+    (a.kind === 'optional' || a.kind === 'list' || a.kind === 'map') &&
+    (b.kind === 'optional' || b.kind === 'list' || b.kind === 'map')
+  ) {
     return sameType(a.of, b.of)
   }
   if (a.kind === 'record' && b.kind === 'record') {
@@ -119,6 +126,9 @@ export function unifyTypes(a: LibType, b: LibType): LibType | null {
   else if (ba.kind === 'list' && bb.kind === 'list') {
     const item = unifyTypes(ba.of, bb.of)
     base = item === null ? null : t.list(item)
+  } else if (ba.kind === 'map' && bb.kind === 'map') {
+    const value = unifyTypes(ba.of, bb.of)
+    base = value === null ? null : t.map(value)
   }
   if (base === null) return null
   return optional ? t.optional(base) : base

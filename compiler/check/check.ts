@@ -53,7 +53,9 @@ import type {
 import { DURATION_UNIT_MS } from '../parse/lexer.ts'
 import { checkJoin, type JoinInput, lateRecordOf } from './join-steps.ts'
 import { checkLookup, checkTable, type TableEntry } from './lookup-steps.ts'
+import { checkMapIndex, type Reporter, resolveMapType } from './maps.ts'
 import { checkMatch, type StepScope } from './match-steps.ts'
+import { expandSelectItems } from './select-all.ts'
 import { checkAggregate, checkDedup, type StepContext } from './stateful-steps.ts'
 import { didYouMean } from './suggest.ts'
 import {
@@ -175,6 +177,11 @@ class Checker {
     private readonly incomplete: ReadonlySet<string>,
     private readonly warnUnused: boolean,
   ) {}
+
+  /** `report` as a function, for the checks in modules of their own. */
+  private reporter(): Reporter {
+    return (code, message, span, related) => this.report(code, message, span, related)
+  }
 
   private report(
     code: DiagnosticCode,
@@ -376,7 +383,8 @@ class Checker {
       if (known !== undefined) return known
       let depth = 0
       if (type.kind === 'record') depth = 1 + Math.max(0, ...type.fields.map((f) => depthOf(f.type)))
-      else if (type.kind === 'list' || type.kind === 'optional') depth = depthOf(type.of)
+      else if (type.kind === 'list' || type.kind === 'map' || type.kind === 'optional')
+        depth = depthOf(type.of)
       depths.set(type, depth)
       return depth
     }
@@ -480,6 +488,8 @@ class Checker {
         return optional(this.resolveType(type.of))
       case 'ListType':
         return listOf(this.resolveType(type.of))
+      case 'MapType':
+        return resolveMapType(type, this.resolveType(type.key), this.resolveType(type.of), this.reporter())
       case 'RecordType':
         return { kind: 'record', fields: this.resolveFields(type.fields, false) }
       case 'NamedType': {
@@ -866,7 +876,15 @@ class Checker {
               step.span,
             )
           }
-          const fields = this.fieldInits(step.fields, scope)
+          const inits = expandSelectItems(step.fields, {
+            input: record.kind === 'record' ? record : { kind: 'record', fields: [] },
+            inputKnown: record.kind === 'record' && !isError(record),
+            report: (code, message, span, related) => this.report(code, message, span, related),
+          })
+          if (inits.length === 0 && step.fields.length > 0 && record.kind === 'record' && !isError(record)) {
+            this.report('E0215', '`*` here leaves out every field, so every event would be empty', step.span)
+          }
+          const fields = this.fieldInits(inits, scope)
           let outputEventTime: string | null = null
           const types: FieldType[] = fields.map((f) => {
             const isEventTime =
@@ -1273,7 +1291,8 @@ class Checker {
     if (isError(record)) return ERROR_TYPE
     const base = baseType(record)
     if (base.kind !== 'record') {
-      this.report('E0306', `\`.${name}\` needs a record, but this is \`${show(record)}\``, span)
+      const mapHint = base.kind === 'map' ? `; read a map's key with \`[${JSON.stringify(name)}]\`` : ''
+      this.report('E0306', `\`.${name}\` needs a record, but this is \`${show(record)}\`${mapHint}`, span)
       return ERROR_TYPE
     }
     if (isError(base)) return ERROR_TYPE
@@ -1294,10 +1313,11 @@ class Checker {
     if (!isError(object.type)) {
       const base = baseType(object.type)
       if (base.kind === 'list') type = optional(base.of)
+      else if (base.kind === 'map') return checkMapIndex(object, index, span, indexAst.span, this.reporter())
       else
         this.report(
           'E0305',
-          `only lists can be indexed, but this is \`${show(object.type)}\``,
+          `only lists and maps can be indexed, but this is \`${show(object.type)}\``,
           objectAst.span,
         )
     }
@@ -1385,7 +1405,7 @@ class Checker {
           return mismatch(
             ordered
               ? '; `<`, `<=`, `>` and `>=` compare two numbers, strings, timestamps or durations'
-              : '; `==` and `!=` compare two scalars of the same type',
+              : '; `==` and `!=` compare two scalars of the same type, or two maps of scalars',
           )
         }
         return result(withNullability(BOOL, nullable))

@@ -60,6 +60,7 @@ export function containsBareNull(type: Type): boolean {
       return true
     case 'optional':
     case 'list':
+    case 'map':
       return containsBareNull(type.of)
     case 'record':
       return type.fields.some((f) => containsBareNull(f.type))
@@ -113,6 +114,11 @@ const ORDERED: ReadonlySet<string> = new Set(['string', 'i64', 'f64', 'timestamp
 
 /** Whether `==`/`!=` (ordered = false) or `<`… (ordered = true) apply to two non-null operand types. */
 export function comparable(a: Type, b: Type, ordered: boolean): boolean {
+  // Maps of scalars are equal when they have the same keys with equal values (language.md, Maps).
+  if (!ordered && a.kind === 'map' && b.kind === 'map') {
+    const [x, y] = [baseType(a.of), baseType(b.of)]
+    return comparable(x, y, false)
+  }
   const allowed = ordered ? ORDERED : EQUATABLE
   if (!allowed.has(a.kind) || !allowed.has(b.kind)) return false
   return a.kind === b.kind || (isNumericType(a) && isNumericType(b))

@@ -19,6 +19,7 @@
  */
 import type { Expr, MatchNode, Span } from '../ir/types.ts'
 import { compileExpr, type ExprContext, tsType } from './expressions.ts'
+import { propertyKey } from './property.ts'
 
 export interface CepCodeContext {
   site(span: Span): number
@@ -159,7 +160,7 @@ function recordFunction(
   context: CepCodeContext,
 ): string {
   const { ctx, declare } = scope(context, 'r0', 'context')
-  const values = fields.map((f) => `${f.name}: ${compileExpr(f.value, ctx)}`)
+  const values = fields.map((f) => `${propertyKey(f.name)}: ${compileExpr(f.value, ctx)}`)
   return [
     `${parameters}: unknown => {`,
     `let site = ${context.site(span)}`,

@@ -27,6 +27,7 @@ import type { RecordType, Type } from '../ir/types.ts'
 import { tsType } from './expressions.ts'
 import { ISO_TIMESTAMP } from './iso-timestamp.ts'
 import { canScan, scannerFunction } from './json-scanner.ts'
+import { isArrayIndexName, propertyAccess, propertyKey } from './property.ts'
 
 /** Names and emits one function per distinct type, deduplicated by structure. */
 export class CodecWriter {
@@ -140,7 +141,9 @@ export class CodecWriter {
         ? this.recordReader(type, null, fail)
         : type.kind === 'list'
           ? [...this.listCheck(type.of, true, fail), 'return out'].join('\n')
-          : [...this.check(type, 'value', 'out', fail), 'return out'].join('\n')
+          : type.kind === 'map'
+            ? [...this.mapCheck(type.of, true, fail), 'return out'].join('\n')
+            : [...this.check(type, 'value', 'out', fail), 'return out'].join('\n')
     this.bodies.push(
       `function ${name}(value: unknown): ${tsType(type, this.typeName)} | undefined {\n${body}\n}`,
     )
@@ -166,7 +169,9 @@ export class CodecWriter {
           ]
         : type.kind === 'list'
           ? this.listCheck(type.of, false, fail)
-          : this.check(type, 'value', null, fail)
+          : type.kind === 'map'
+            ? this.mapCheck(type.of, false, fail)
+            : this.check(type, 'value', null, fail)
     this.bodies.push(
       `function ${name}(value: unknown): boolean {\n${[...lines, 'return true'].join('\n')}\n}`,
     )
@@ -219,6 +224,7 @@ export class CodecWriter {
         ]
       }
       case 'list':
+      case 'map':
       case 'record':
         if (target === null) return [guard(`!${this.valid(type)}(${source})`)]
         return [`const ${target} = ${this.fast(type)}(${source})`, guard(`${target} === undefined`)]
@@ -251,6 +257,24 @@ export class CodecWriter {
     return lines
   }
 
+  /**
+   * Checks `value` is a JSON object whose values are `item`s; with `materialise`, declares
+   * `const out`, the decoded map: an object without a prototype, so every key (`__proto__`,
+   * `constructor`) is an ordinary own property and nothing is inherited.
+   */
+  private mapCheck(item: Type, materialise: boolean, fail: string): string[] {
+    const type = tsType({ kind: 'map', of: item }, this.typeName)
+    return [
+      ...objectCheck(fail),
+      ...(materialise ? [`const out = Object.create(null) as ${type}`] : []),
+      'for (const key of Object.keys(object)) {',
+      'const item: unknown = object[key]',
+      ...this.check(item, 'item', materialise ? 'decoded' : null, fail),
+      ...(materialise ? ['out[key] = decoded'] : []),
+      '}',
+    ]
+  }
+
   /** Checks an object's fields in schema order and returns the fields in `selected` (null: all). */
   private recordReader(type: RecordType, selected: ReadonlySet<string> | null, fail: string): string {
     const lines = objectCheck(fail)
@@ -259,7 +283,7 @@ export class CodecWriter {
       const keep = selected === null || selected.has(f.name)
       lines.push(`const f${i} = ${ownField('object', f.name)}`)
       lines.push(...this.check(f.type, `f${i}`, keep ? `v${i}` : null, fail))
-      if (keep) kept.push(`${f.name}: v${i}`)
+      if (keep) kept.push(`${propertyKey(f.name)}: v${i}`)
     })
     const row = `{ ${kept.join(', ')} }`
     const complete = kept.length === type.fields.length
@@ -299,6 +323,16 @@ export class CodecWriter {
           'return out',
         ].join('\n')
       }
+      case 'map': {
+        const item = this.decoder(type.of)
+        return [
+          `if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new DecodeFailure(path, 'an object (a map)', value)`,
+          'const object = value as Record<string, unknown>',
+          `const out = Object.create(null) as ${tsType(type, this.typeName)}`,
+          `for (const key of Object.keys(object)) out[key] = ${item}(object[key], path + '[' + JSON.stringify(key) + ']')`,
+          'return out',
+        ].join('\n')
+      }
       case 'record':
         return this.decodeRecord(type)
     }
@@ -307,7 +341,7 @@ export class CodecWriter {
   private decodeRecord(type: RecordType): string {
     const fields = type.fields.map((f) => {
       const decode = this.decoder(f.type)
-      return `    ${f.name}: ${decode}(${ownField('object', f.name)}, path === '' ? ${JSON.stringify(f.name)} : path + ${JSON.stringify(`.${f.name}`)}),`
+      return `    ${propertyKey(f.name)}: ${decode}(${ownField('object', f.name)}, path === '' ? ${JSON.stringify(f.name)} : path + ${JSON.stringify(`.${f.name}`)}),`
     })
     return [
       `if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new DecodeFailure(path, 'an object', value)`,
@@ -320,6 +354,19 @@ export class CodecWriter {
 
   private encodeBody(type: Type): string {
     switch (type.kind) {
+      case 'map': {
+        // Keys in ascending order of UTF-16 code units (specs/language.md, map<string, T>).
+        return [
+          'const keys = Object.keys(value).sort()',
+          `let out = '{'`,
+          'for (let i = 0; i < keys.length; i++) {',
+          'const key = keys[i]!',
+          'const item = value[key]',
+          `out += (i === 0 ? '' : ',') + JSON.stringify(key) + ':' + ${this.encodeValue(type.of, 'item')}`,
+          '}',
+          `return out + '}'`,
+        ].join('\n')
+      }
       case 'list': {
         return [
           `let out = '['`,
@@ -332,24 +379,28 @@ export class CodecWriter {
       }
       case 'record': {
         if (type.fields.length === 0) return `return '{}'`
-        if (type.fields.every((f) => stringifies(unwrapIntegers(f.type), true))) {
+        // A name like `1` would come first in the object, so such records are concatenated in order.
+        if (
+          type.fields.every((f) => stringifies(unwrapIntegers(f.type), true) && !isArrayIndexName(f.name))
+        ) {
           // JSON.stringify writes these records exactly as the concatenation would (the rows
           // are built with the schema's fields in order), and a flat string, which Buffer.from
           // copies faster than the concatenation's rope. Integers only need their range check,
           // and a non-optional f64 its finiteness (stringify would write NaN as null).
           const guards = type.fields.flatMap((f) => {
+            const field = propertyAccess('value', f.name)
             if (unwrapIntegers(f.type) !== f.type) {
               return isOptionalType(f.type)
-                ? [`if (value.${f.name} !== null) integerText(value.${f.name})`]
-                : [`integerText(value.${f.name})`]
+                ? [`if (${field} !== null) integerText(${field})`]
+                : [`integerText(${field})`]
             }
-            return f.type.kind === 'f64' ? [`finiteText(value.${f.name})`] : []
+            return f.type.kind === 'f64' ? [`finiteText(${field})`] : []
           })
           return [...guards, 'return JSON.stringify(value)'].join('\n')
         }
         const parts = type.fields.map((f, i) => {
           const key = JSON.stringify(`${i === 0 ? '{' : ','}${JSON.stringify(f.name)}:`)
-          return `${key} + ${this.encodeValue(f.type, `value.${f.name}`)}`
+          return `${key} + ${this.encodeValue(f.type, propertyAccess('value', f.name))}`
         })
         return `return ${parts.join(' +\n    ')} + '}'`
       }
@@ -385,6 +436,7 @@ export class CodecWriter {
           return `(${value} === null || !Number.isFinite(${value}) ? 'null' : '' + ${value})`
         return `(${value} === null ? 'null' : ${this.encodeValue(type.of, value)})`
       case 'list':
+      case 'map':
       case 'record':
         return `${this.encoder(type)}(${value})`
     }
@@ -446,7 +498,7 @@ function objectCheck(fail: string): string[] {
 function ownField(object: string, name: string): string {
   return name in Object.prototype
     ? `(Object.hasOwn(${object}, ${JSON.stringify(name)}) ? ${object}[${JSON.stringify(name)}] : undefined)`
-    : `${object}.${name}`
+    : propertyAccess(object, name)
 }
 
 /** Helpers the codecs call; emitted once per generated module. */

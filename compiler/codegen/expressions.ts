@@ -10,6 +10,7 @@
  */
 import { isOptional, unwrapOptional } from '../ir/expr.ts'
 import type { BinaryExpr, Expr, Span, Type } from '../ir/types.ts'
+import { propertyAccess, propertyKey } from './property.ts'
 
 export interface ExprContext {
   /** The JS variable holding the current record. */
@@ -57,8 +58,10 @@ export function tsType(type: Type, names?: (type: Type) => string | undefined): 
       const item = tsType(type.of, names)
       return item.includes('|') ? `(${item})[]` : `${item}[]`
     }
+    case 'map':
+      return `{ [key: string]: ${tsType(type.of, names)} }`
     case 'record':
-      return `{ ${type.fields.map((f) => `${f.name}: ${tsType(f.type, names)}`).join('; ')} }`
+      return `{ ${type.fields.map((f) => `${propertyKey(f.name)}: ${tsType(f.type, names)}`).join('; ')} }`
   }
 }
 
@@ -70,17 +73,18 @@ type ExprOf<K extends Expr['kind']> = Extract<Expr, { kind: K }>
 
 const EMIT: { readonly [K in Expr['kind']]: (expr: ExprOf<K>, ctx: ExprContext) => string } = {
   Literal: (e) => literal(e.value),
-  Column: (e, ctx) => `${ctx.row}.${e.name}`,
+  Column: (e, ctx) => propertyAccess(ctx.row, e.name),
   Member: (e, ctx) => {
     const object = compileExpr(e.object, ctx)
-    if (!isOptional(e.object.type)) return `${object}.${e.name}`
+    if (!isOptional(e.object.type)) return propertyAccess(object, e.name)
     const t = ctx.temp(tsType(e.object.type))
-    return `((${t} = ${object}) === null ? null : ${t}.${e.name})`
+    return `((${t} = ${object}) === null ? null : ${propertyAccess(t, e.name)})`
   },
   Index: (e, ctx) => {
     const object = compileExpr(e.object, ctx)
     const index = compileExpr(e.index, ctx)
-    return nullGuarded(ctx, [e.object, e.index], [object, index], ([o, i]) => `elementAt(${o}, ${i})`)
+    const read = unwrapOptional(e.object.type).kind === 'map' ? 'mapEntry' : 'elementAt'
+    return nullGuarded(ctx, [e.object, e.index], [object, index], ([o, i]) => `${read}(${o}, ${i})`)
   },
   Unary: (e, ctx) => {
     const operand = compileExpr(e.operand, ctx)
@@ -119,7 +123,8 @@ const EMIT: { readonly [K in Expr['kind']]: (expr: ExprOf<K>, ctx: ExprContext) 
     if (!fn.nullPropagating) return call(args)
     return nullGuarded(ctx, e.args, args, call)
   },
-  Record: (e, ctx) => `{ ${e.fields.map((f) => `${f.name}: ${compileExpr(f.value, ctx)}`).join(', ')} }`,
+  Record: (e, ctx) =>
+    `{ ${e.fields.map((f) => `${propertyKey(f.name)}: ${compileExpr(f.value, ctx)}`).join(', ')} }`,
   List: (e, ctx) => `[${e.items.map((item) => compileExpr(item, ctx)).join(', ')}]`,
   StepRef: (e, ctx) => {
     if (ctx.steps === undefined) throw new Error(`codegen: step \`${e.name}\` read outside a match step`)
@@ -132,7 +137,9 @@ const EMIT: { readonly [K in Expr['kind']]: (expr: ExprOf<K>, ctx: ExprContext) 
   Project: (e, ctx) => {
     const object = compileExpr(e.object, ctx)
     const item = (unwrapOptional(e.object.type) as Extract<Type, { kind: 'list' }>).of
-    const read = isOptional(item) ? `(r === null ? null : r.${e.name})` : `r.${e.name}`
+    const read = isOptional(item)
+      ? `(r === null ? null : ${propertyAccess('r', e.name)})`
+      : propertyAccess('r', e.name)
     return nullGuarded(ctx, [e.object], [object], ([list]) => `${list}.map((r: ${tsType(item)}) => ${read})`)
   },
   ListFunction: (e, ctx) => {
@@ -197,6 +204,8 @@ function binary(e: BinaryExpr, ctx: ExprContext): string {
   const integer = INTEGER_KINDS.has(unwrapOptional(e.type).kind)
   return nullGuarded(ctx, [e.left, e.right], [left, right], ([l, r]) => {
     const comparison = COMPARISON[e.op]
+    if (comparison && unwrapOptional(e.left.type).kind === 'map')
+      return `${e.op === '!=' ? '!' : ''}mapsEqual(${l}, ${r})`
     if (comparison) return `(${l} ${comparison} ${r})`
     if (integer && (e.op === '/' || e.op === '%')) {
       return `${e.op === '/' ? 'idiv' : 'imod'}(${l}, ${r}, ${ctx.site(e.span)})`
@@ -230,6 +239,17 @@ function logical(e: BinaryExpr, ctx: ExprContext): string {
 export const EXPRESSION_HELPERS = `
   function elementAt<T>(list: readonly T[], index: number): T | null {
     return index >= 0 && index < list.length ? (list[index] as T) : null
+  }
+  // A map's own key only: constructor or __proto__ is a value when present, never inherited.
+  function mapEntry<T>(map: { readonly [key: string]: T }, key: string): T | null {
+    return Object.hasOwn(map, key) ? (map[key] as T) : null
+  }
+  // Same keys, and equal (===) values under each; null values are equal to each other.
+  function mapsEqual(a: { readonly [key: string]: unknown }, b: { readonly [key: string]: unknown }): boolean {
+    const keys = Object.keys(a)
+    if (keys.length !== Object.keys(b).length) return false
+    for (const key of keys) if (!Object.hasOwn(b, key) || a[key] !== b[key]) return false
+    return true
   }
   function checkI64(value: number, site: number): number {
     if (value > ${MAX_SAFE} || value < -${MAX_SAFE}) throw new EvaluationError('i64 overflow', site)

@@ -43,6 +43,7 @@ import { fieldsRead } from './fields-read.ts'
 import { joinFunctions } from './join.ts'
 import { SCANNER_HELPERS } from './json-scanner.ts'
 import { lookupFunction, tableKeyFunction } from './lookup.ts'
+import { propertyAccess, propertyKey } from './property.ts'
 import { aggregateCode, dedupCode, EVENT_TIME, STATEFUL_HELPERS } from './stateful.ts'
 import { WINDOW_HELPERS, windowFunctions } from './window.ts'
 
@@ -135,7 +136,7 @@ export function generateModule(
     const eventTime =
       source.eventTimeField === null
         ? 'null'
-        : `(row: ${tsType(source.schema, typeName)}) => row.${source.eventTimeField}`
+        : `(row: ${tsType(source.schema, typeName)}) => ${propertyAccess('row', source.eventTimeField)}`
     const decodeJson = codecs.jsonDecoder(source.schema, read)
     return `${JSON.stringify(source.name)}: { decode: (value: unknown) => ${reader}(value) ?? ${explain}(value, ''), decodeJson: ${decodeJson}, eventTime: ${eventTime} }`
   })
@@ -149,7 +150,7 @@ export function generateModule(
   const tableCode = tables.map((table, i) => tableKeyFunction(`tableKey${i}`, table, lookupContext))
   const tableEntries = tables.map(
     (table, i) =>
-      `${JSON.stringify(table.name)}: { decode: (value: unknown) => ${codecs.reader(table.schema, null)}(value) ?? ${codecs.decoder(table.schema)}(value, ''), decodeJson: ${codecs.jsonDecoder(table.schema, null)}, key: tableKey${i} as (row: never) => string | null, time: ${table.eventTimeField === null ? 'null' : `(row: { ${table.eventTimeField}: number }) => row.${table.eventTimeField}`} }`,
+      `${JSON.stringify(table.name)}: { decode: (value: unknown) => ${codecs.reader(table.schema, null)}(value) ?? ${codecs.decoder(table.schema)}(value, ''), decodeJson: ${codecs.jsonDecoder(table.schema, null)}, key: tableKey${i} as (row: never) => string | null, time: ${table.eventTimeField === null ? 'null' : `(row: { ${propertyKey(table.eventTimeField)}: number }) => ${propertyAccess('row', table.eventTimeField)}`} }`,
   )
   const lookups = pipeline.nodes.filter((n): n is LookupNode => n.kind === 'Lookup')
   const lookupCode = lookups.map((node, i) => {
@@ -283,7 +284,7 @@ export function generateModule(
     ...Object.entries(pipeline.schemas).map(([name, schema]) => ({
       name,
       isExported: true,
-      properties: schema.fields.map((f) => ({ name: f.name, type: tsType(f.type, typeName) })),
+      properties: schema.fields.map((f) => ({ name: propertyKey(f.name), type: tsType(f.type, typeName) })),
     })),
   ])
   const instantiate: FunctionDeclarationStructure = {
@@ -383,7 +384,7 @@ function chainFunction(name: string, chain: FusedNode, context: ChainContext): s
         break
       }
       case 'Map': {
-        const fields = step.fields.map((f) => `${f.name}: ${compileExpr(f.value, ctx())}`)
+        const fields = step.fields.map((f) => `${propertyKey(f.name)}: ${compileExpr(f.value, ctx())}`)
         const next = `r${i + 1}`
         lines.push(
           siteLine,

@@ -23,6 +23,7 @@
  */
 import type { RecordType, Type } from '../ir/types.ts'
 import { tsType } from './expressions.ts'
+import { propertyKey } from './property.ts'
 
 const MAX_FIELDS = 31
 
@@ -95,8 +96,8 @@ export function scannerFunction(
       declarations.push(`let ${variable}: ${tsType(field.type)} = ${initial}`)
       kept.push(
         scalar.optional
-          ? `${field.name}: (seen & ${bit}) === 0 ? null : ${variable}`
-          : `${field.name}: ${variable}`,
+          ? `${propertyKey(field.name)}: (seen & ${bit}) === 0 ? null : ${variable}`
+          : `${propertyKey(field.name)}: ${variable}`,
       )
     }
     cases.push(

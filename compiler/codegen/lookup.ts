@@ -17,6 +17,7 @@
  */
 import type { Expr, LookupNode, RecordType, Span, TableDecl, Type } from '../ir/types.ts'
 import { compileExpr, type ExprContext, tsType } from './expressions.ts'
+import { propertyAccess, propertyKey } from './property.ts'
 
 export interface LookupCodeContext {
   site(span: Span): number
@@ -87,7 +88,7 @@ export function lookupFunction(
   const key = context.keyToString(node.key, compileExpr(node.key, ctx), ctx)
   const at = node.asOf === null ? null : compileExpr(node.asOf, ctx)
   const rowType = tsType(table.schema, context.typeName)
-  const fields = inputSchema.fields.map((f) => `${f.name}: r0.${f.name}`)
+  const fields = inputSchema.fields.map((f) => `${propertyKey(f.name)}: ${propertyAccess('r0', f.name)}`)
   const miss =
     node.mode === 'inner'
       ? ['if (row === undefined) {', 'misses++', 'continue', '}']

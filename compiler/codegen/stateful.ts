@@ -21,6 +21,7 @@
 import { isOptional, unwrapOptional } from '../ir/expr.ts'
 import type { AggregateField, Expr, FusedStep, RecordType, Type } from '../ir/types.ts'
 import { compileExpr, type ExprContext, tsType } from './expressions.ts'
+import { propertyKey } from './property.ts'
 
 const MAX_SAFE = 'Number.MAX_SAFE_INTEGER'
 
@@ -94,8 +95,10 @@ export function aggregateCode(step: AggregateStep, ctx: StatefulContext, next: s
     `if (!${state}.set(${k}, [${accVars.join(', ')}], ${EVENT_TIME})) stateFull(${JSON.stringify(step.state.id)}, ${ctx.site})`,
   )
   const fields = [
-    ...step.keys.map((key, i) => `${key.name}: ${keyVars[i]}`),
-    ...step.aggregates.map((aggregate, i) => `${aggregate.name}: ${output(aggregate, accVars[i]!)}`),
+    ...step.keys.map((key, i) => `${propertyKey(key.name)}: ${keyVars[i]}`),
+    ...step.aggregates.map(
+      (aggregate, i) => `${propertyKey(aggregate.name)}: ${output(aggregate, accVars[i]!)}`,
+    ),
   ]
   lines.push(`const ${next}: ${tsType(step.schema as RecordType, ctx.typeName)} = { ${fields.join(', ')} }`)
   return lines

@@ -23,6 +23,7 @@ import { isRichFunction } from '../../stdlib/sketches/index.ts'
 import { isOptional, unwrapOptional } from '../ir/expr.ts'
 import type { Expr, WindowAggregateField, WindowAggregateNode } from '../ir/types.ts'
 import { compileExpr, type ExprContext } from './expressions.ts'
+import { propertyKey } from './property.ts'
 
 export interface WindowCodeContext {
   site(span: WindowAggregateNode['span']): number
@@ -139,13 +140,13 @@ export function windowFunctions(node: WindowAggregateNode, context: WindowCodeCo
         extractLines.push(`const ${b} = ${compileExpr(field.by, ctx)}`, ...finite(b, field.by))
         extractLines.push(`richArgs[${r}]![i] = [${v}, ${b}, input.timestamps[i]!]`)
       } else extractLines.push(`richArgs[${r}]![i] = ${v}`)
-      resultFields.push(`${field.name}: rich[${r}]`)
+      resultFields.push(`${propertyKey(field.name)}: rich[${r}]`)
       return
     }
     const kind = accumulatorOf(field)
     if (kind === null) {
       const bound = { window_start: 'start', window_end: 'end', window_final: 'final !== false' }
-      resultFields.push(`${field.name}: ${bound[field.fn as keyof typeof bound]}`)
+      resultFields.push(`${propertyKey(field.name)}: ${bound[field.fn as keyof typeof bound]}`)
       return
     }
     const j = accumulators.length
@@ -160,7 +161,7 @@ export function windowFunctions(node: WindowAggregateNode, context: WindowCodeCo
     } else if (field.arg !== null) {
       argColumns[j] = argumentColumn(field.arg, j, `a${fieldIndex}`, field.fn, fieldSite)
     }
-    resultFields.push(`${field.name}: ${resultCode(field, j, fieldSite)}`)
+    resultFields.push(`${propertyKey(field.name)}: ${resultCode(field, j, fieldSite)}`)
   })
 
   if (node.window.kind === 'session' && node.window.gap !== null) {
@@ -172,7 +173,7 @@ export function windowFunctions(node: WindowAggregateNode, context: WindowCodeCo
       'gaps[i] = gap',
     )
   }
-  const keyFields = node.keys.map((key, i) => `${key.name}: kv[${i}]`)
+  const keyFields = node.keys.map((key, i) => `${propertyKey(key.name)}: kv[${i}]`)
   const keyValues = singleString
     ? '(key: string): readonly unknown[] => [key]'
     : keyTypes.length === 1

@@ -18,6 +18,8 @@ export const diagnosticCatalogue = {
   E0103: { severity: 'error', title: 'record field needs a name' },
   E0104: { severity: 'error', title: 'nesting too deep' },
   E0105: { severity: 'error', title: 'reserved word as a field name' },
+  E0114: { severity: 'error', title: 'invalid quoted name' },
+  E0115: { severity: 'error', title: '`*` outside a select' },
   // Names
   E0201: { severity: 'error', title: 'unknown type or schema' },
   E0202: { severity: 'error', title: 'unknown stream or source' },
@@ -37,6 +39,8 @@ export const diagnosticCatalogue = {
   E0216: { severity: 'error', title: 'records nested too deeply' },
   E0217: { severity: 'error', title: 'unknown aggregate function' },
   E0218: { severity: 'error', title: 'empty aggregate' },
+  E0220: { severity: 'error', title: 'field of `*` given again' },
+  E0221: { severity: 'error', title: '`except` or `rename` names no field of the input' },
   // Types
   E0301: { severity: 'error', title: 'operator cannot be applied to these types' },
   E0302: { severity: 'error', title: 'condition is not a bool' },
@@ -50,6 +54,8 @@ export const diagnosticCatalogue = {
   E0310: { severity: 'error', title: 'type cannot be inferred' },
   E0311: { severity: 'error', title: 'comparison with null' },
   E0312: { severity: 'error', title: 'invalid field type' },
+  E0340: { severity: 'error', title: 'map key type is not string' },
+  E0341: { severity: 'error', title: 'map index is not a string' },
   // Functions and time (issue 17)
   E0350: { severity: 'error', title: 'invalid time zone' },
   E0351: { severity: 'error', title: 'invalid date-time pattern' },

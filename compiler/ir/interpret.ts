@@ -871,9 +871,30 @@ export function keyString(type: Type): (value: unknown) => string | null {
       }
     case 'optional':
     case 'list':
+    case 'map':
     case 'record':
       throw new Error(`cannot key by a value of type ${base.kind}`)
   }
+}
+
+type MapValue = Readonly<Record<string, unknown>>
+
+/** Only maps reach `==` as objects: records and lists cannot be compared. */
+function isMapValue(value: unknown): value is MapValue {
+  return typeof value === 'object' && value !== null
+}
+
+/** Same keys, and equal (===) values under each; null values are equal to each other. */
+function mapsEqual(a: MapValue, b: MapValue): boolean {
+  const keys = Object.keys(a)
+  if (keys.length !== Object.keys(b).length) return false
+  for (const key of keys) if (!Object.hasOwn(b, key) || a[key] !== b[key]) return false
+  return true
+}
+
+function mapEntry(map: unknown, key: unknown): unknown {
+  if (map === null || key === null) return null
+  return Object.hasOwn(map as object, key as string) ? (map as Record<string, unknown>)[key as string] : null
 }
 
 function unwrapOptional(type: Type): Type {
@@ -932,6 +953,8 @@ export function compileExpr(expr: Expr, functions: FunctionTable): Evaluator {
       // Null list or null index → null; an index outside [0, length) → null.
       const object = compileExpr(expr.object, functions)
       const index = compileExpr(expr.index, functions)
+      // A map: the value of an own key, else null (an inherited name is no key).
+      if (unwrapOptional(expr.object.type).kind === 'map') return (row) => mapEntry(object(row), index(row))
       return (row) => {
         const list = object(row)
         const i = index(row)
@@ -1171,9 +1194,9 @@ function binaryFunction(op: NonLogicalOp, integer: boolean): (a: unknown, b: unk
           }
         : (a, b) => (a as N) % (b as N)
     case '==':
-      return (a, b) => a === b
+      return (a, b) => (isMapValue(a) ? mapsEqual(a, b as MapValue) : a === b)
     case '!=':
-      return (a, b) => a !== b
+      return (a, b) => (isMapValue(a) ? !mapsEqual(a, b as MapValue) : a !== b)
     case '<':
       return (a, b) => (a as N) < (b as N)
     case '<=':

@@ -37,6 +37,8 @@ export type Type =
   | { readonly kind: 'null' }
   | { readonly kind: 'optional'; readonly of: Type }
   | { readonly kind: 'list'; readonly of: Type }
+  /** `map<string, T>`: a JSON object with any keys; at run time an object without a prototype. */
+  | { readonly kind: 'map'; readonly of: Type }
   | RecordType
 
 export interface RecordType {

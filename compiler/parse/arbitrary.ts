@@ -7,6 +7,7 @@ import fc from 'fast-check'
 import type { Span } from '../ir/types.ts'
 import type {
   AggregateInit,
+  AllFields,
   ConnectorExpr,
   DurationUnit,
   Expression,
@@ -22,6 +23,7 @@ import type {
   PatternTermSyntax,
   PipeFile,
   QuantifierSyntax,
+  SelectItem,
   Statement,
   Step,
   StringLiteral,
@@ -39,6 +41,36 @@ export const nameArb: fc.Arbitrary<string> = fc
   .filter((n) => !isKeyword(n) && n !== 'list')
 
 const identArb: fc.Arbitrary<Identifier> = nameArb.map((name) => ({ kind: 'Identifier', name, span }))
+
+/**
+ * Field names, which may be quoted: plain names mostly, JSON keys that need quotes (`user-id`,
+ * `@timestamp`, reserved words), names that are unsafe spliced into code, and any other text.
+ */
+export const fieldNameArb: fc.Arbitrary<string> = fc.oneof(
+  { arbitrary: nameArb, weight: 6 },
+  {
+    arbitrary: fc.constantFrom(
+      'user-id',
+      '@timestamp',
+      'key',
+      'source',
+      'select',
+      'a"b',
+      'a`b',
+      'constructor',
+      'x y',
+      'a\\b',
+    ),
+    weight: 2,
+  },
+  { arbitrary: fc.string({ minLength: 1, maxLength: 6 }), weight: 1 },
+)
+
+const fieldIdentArb: fc.Arbitrary<Identifier> = fieldNameArb.map((name) => ({
+  kind: 'Identifier',
+  name,
+  span,
+}))
 
 const stringValueArb = fc.oneof(fc.string({ maxLength: 12 }), fc.string({ unit: 'binary', maxLength: 8 }))
 
@@ -64,7 +96,7 @@ const leafArb: fc.Arbitrary<Expression> = fc.oneof(
       unit: fc.constantFrom<DurationUnit>('ms', 's', 'm', 'h', 'd', 'w'),
     })
     .map(({ amount, unit }) => ({ kind: 'DurationLiteral' as const, amount, unit, span })),
-  nameArb.map((name) => ({ kind: 'Name' as const, name, span })),
+  fieldNameArb.map((name) => ({ kind: 'Name' as const, name, span })),
 )
 
 const BINARY_OPS = ['+', '-', '*', '/', '%', '==', '!=', '<', '<=', '>', '>=', 'and', 'or'] as const
@@ -75,7 +107,7 @@ export const expressionArb: fc.Arbitrary<Expression> = fc.letrec<{ expr: Express
       { depthSize: 'small', withCrossShrink: true },
       leafArb,
       fc
-        .record({ object: tie('expr'), name: identArb })
+        .record({ object: tie('expr'), name: fieldIdentArb })
         .map(({ object, name }) => ({ kind: 'Member' as const, object, name, span })),
       fc
         .record({ object: tie('expr'), index: tie('expr') })
@@ -109,7 +141,7 @@ export const expressionArb: fc.Arbitrary<Expression> = fc.letrec<{ expr: Express
     ),
     fieldInit: fc.oneof(
       fc
-        .record({ name: identArb, value: tie('expr') })
+        .record({ name: fieldIdentArb, value: tie('expr') })
         .map(({ name, value }) => ({ kind: 'FieldInit' as const, name, value, span })),
       nameArb.map((name) => ({
         kind: 'FieldInit' as const,
@@ -117,7 +149,7 @@ export const expressionArb: fc.Arbitrary<Expression> = fc.letrec<{ expr: Express
         value: { kind: 'Name' as const, name, span },
         span,
       })),
-      fc.record({ object: tie('expr'), name: identArb }).map(({ object, name }) => ({
+      fc.record({ object: tie('expr'), name: fieldIdentArb }).map(({ object, name }) => ({
         kind: 'FieldInit' as const,
         name: null,
         value: { kind: 'Member' as const, object, name, span },
@@ -129,13 +161,13 @@ export const expressionArb: fc.Arbitrary<Expression> = fc.letrec<{ expr: Express
 
 const fieldInitsArb: fc.Arbitrary<FieldInit[]> = fc.array(
   fc.oneof(
-    fc.record({ name: identArb, value: expressionArb }).map(({ name, value }) => ({
+    fc.record({ name: fieldIdentArb, value: expressionArb }).map(({ name, value }) => ({
       kind: 'FieldInit' as const,
       name,
       value,
       span,
     })),
-    nameArb.map((name) => ({
+    fieldNameArb.map((name) => ({
       kind: 'FieldInit' as const,
       name: null,
       value: { kind: 'Name' as const, name, span },
@@ -158,11 +190,14 @@ const typeArb: fc.Arbitrary<TypeExpr> = fc.letrec<{ type: TypeExpr; required: Ty
       identArb.map((name) => ({ kind: 'NamedType' as const, name, span })),
       tie('type').map((of) => ({ kind: 'ListType' as const, of, span })),
       fc
+        .record({ key: tie('type'), of: tie('type') })
+        .map(({ key, of }) => ({ kind: 'MapType' as const, key, of, span })),
+      fc
         .array(tie('field'), { maxLength: 3 })
         .map((fields) => ({ kind: 'RecordType' as const, fields, span })),
     ),
     field: fc
-      .record({ name: identArb, type: tie('type'), annotations: fc.array(identArb, { maxLength: 2 }) })
+      .record({ name: fieldIdentArb, type: tie('type'), annotations: fc.array(identArb, { maxLength: 2 }) })
       .map(({ name, type, annotations }) => ({
         kind: 'FieldDecl' as const,
         name,
@@ -174,7 +209,7 @@ const typeArb: fc.Arbitrary<TypeExpr> = fc.letrec<{ type: TypeExpr; required: Ty
 ).type
 
 const fieldDeclArb: fc.Arbitrary<FieldDecl> = fc
-  .record({ name: identArb, type: typeArb, annotations: fc.array(identArb, { maxLength: 1 }) })
+  .record({ name: fieldIdentArb, type: typeArb, annotations: fc.array(identArb, { maxLength: 1 }) })
   .map(({ name, type, annotations }) => ({
     kind: 'FieldDecl' as const,
     name,
@@ -196,7 +231,7 @@ const durationArb = fc
 
 const aggregateInitArb: fc.Arbitrary<AggregateInit> = fc
   .record({
-    name: identArb,
+    name: fieldIdentArb,
     fn: identArb,
     args: fc.array(expressionArb, { maxLength: 2 }),
   })
@@ -345,10 +380,27 @@ const matchArb: fc.Arbitrary<MatchStep> = fc
   })
   .map((r) => ({ kind: 'Match' as const, ...r, span }))
 
+/** `* except (…) rename (…)` of a `select`. */
+const allFieldsArb: fc.Arbitrary<AllFields> = fc
+  .record({
+    except: fc.array(fieldIdentArb, { maxLength: 2 }),
+    renames: fc.array(
+      fc.record({ from: fieldIdentArb, to: fieldIdentArb }).map((r) => ({ ...r, span })),
+      { maxLength: 2 },
+    ),
+  })
+  .map((r) => ({ kind: 'AllFields' as const, ...r, span }))
+
+const selectItemsArb: fc.Arbitrary<SelectItem[]> = fc
+  .tuple(fieldInitsArb, fc.option(fc.tuple(allFieldsArb, fc.nat(4)), { nil: null }))
+  .map(([fields, star]) =>
+    star === null ? fields : [...fields.slice(0, star[1]), star[0], ...fields.slice(star[1])],
+  )
+
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
   matchArb,
   expressionArb.map((predicate) => ({ kind: 'Where' as const, predicate, span })),
-  fieldInitsArb.map((fields) => ({ kind: 'Select' as const, fields, span })),
+  selectItemsArb.map((fields) => ({ kind: 'Select' as const, fields, span })),
   expressionArb.map((key) => ({ kind: 'KeyBy' as const, key, span })),
   fc
     .record({ keys: fc.array(expressionArb, { minLength: 1, maxLength: 3 }), within: durationArb })
@@ -363,7 +415,7 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
   fc
     .record({
       table: identArb,
-      alias: identArb,
+      alias: fieldIdentArb,
       key: expressionArb,
       asOf: fc.option(expressionArb, { nil: null }),
       orNull: fc.boolean(),
@@ -411,7 +463,7 @@ export const statementArb: fc.Arbitrary<Statement> = fc.oneof(
       connector: connectorArb,
       watermark: fc.option(
         fc.record({
-          field: identArb,
+          field: fieldIdentArb,
           delay: fc.option(
             fc.record({
               amount: fc.integer({ min: 0, max: 100_000 }),

@@ -18,7 +18,7 @@ export interface Identifier {
 // ---------------------------------------------------------------------------------------------
 // Types as written
 
-export type TypeExpr = NamedTypeExpr | OptionalTypeExpr | ListTypeExpr | RecordTypeExpr
+export type TypeExpr = NamedTypeExpr | OptionalTypeExpr | ListTypeExpr | MapTypeExpr | RecordTypeExpr
 
 /** `string`, `i64`, …, or a schema name. */
 export interface NamedTypeExpr {
@@ -35,6 +35,14 @@ export interface OptionalTypeExpr {
 
 export interface ListTypeExpr {
   readonly kind: 'ListType'
+  readonly of: TypeExpr
+  readonly span: Span
+}
+
+/** `map<string, T>`: the key type is written out (and must be `string`), for readers from other languages. */
+export interface MapTypeExpr {
+  readonly kind: 'MapType'
+  readonly key: TypeExpr
   readonly of: TypeExpr
   readonly span: Span
 }
@@ -274,7 +282,28 @@ export interface WhereStep {
 
 export interface SelectStep {
   readonly kind: 'Select'
-  readonly fields: readonly FieldInit[]
+  readonly fields: readonly SelectItem[]
+  readonly span: Span
+}
+
+/** A field of a `select`: `name: expr`, a shorthand, or `*` (every field of the input). */
+export type SelectItem = FieldInit | AllFields
+
+/**
+ * `* except (a, b) rename (old as new)` in a `select`: the input's fields in order, less those of
+ * `except`, those of `rename` under their new names. `except` and `rename` are words after `*`.
+ */
+export interface AllFields {
+  readonly kind: 'AllFields'
+  readonly except: readonly Identifier[]
+  readonly renames: readonly FieldRename[]
+  readonly span: Span
+}
+
+/** `old as new` in a `rename (…)` list. */
+export interface FieldRename {
+  readonly from: Identifier
+  readonly to: Identifier
   readonly span: Span
 }
 

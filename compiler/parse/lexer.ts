@@ -86,6 +86,8 @@ export interface Token {
   /** Identifier name, string value after escapes, or the number (a duration's amount). */
   readonly value: string | number
   readonly unit?: DurationUnit
+  /** A backquoted name (`` `user-id` ``): an identifier whatever its characters, never a keyword. */
+  readonly quoted?: boolean
 }
 
 export const DURATION_UNIT_MS: Readonly<Record<DurationUnit, number>> = {
@@ -124,18 +126,21 @@ export function lex(file: string, text: string): LexResult {
   const span = (start: number, end: number): Span => ({ file, start, end })
   let i = 0
 
-  const readString = (start: number): void => {
+  /** A `"…"` string, or with `quote` a backquoted name, which takes the same escapes and `` \` ``. */
+  const readString = (start: number, quote: '"' | '`' = '"'): void => {
     let value = ''
     i = start + 1
     for (;;) {
       if (i >= text.length || text.charCodeAt(i) === 10) {
         diagnostics.push(
-          createDiagnostic('E0002', 'unterminated string literal; add a closing `"`', span(start, i)),
+          quote === '"'
+            ? createDiagnostic('E0002', 'unterminated string literal; add a closing `"`', span(start, i))
+            : createDiagnostic('E0114', 'unterminated quoted name; add a closing `` ` ``', span(start, i)),
         )
         break
       }
       const c = text[i]!
-      if (c === '"') {
+      if (c === quote) {
         i++
         break
       }
@@ -147,6 +152,10 @@ export function lex(file: string, text: string): LexResult {
       const escStart = i
       const e = text[i + 1]
       i += 2
+      if (quote === '`' && e === '`') {
+        value += '`'
+        continue
+      }
       switch (e) {
         case '"':
           value += '"'
@@ -189,13 +198,20 @@ export function lex(file: string, text: string): LexResult {
           diagnostics.push(
             createDiagnostic(
               'E0003',
-              `unknown escape \`\\${e}\`; the escapes are \\" \\\\ \\n \\t \\r \\u{…}`,
+              `unknown escape \`\\${e}\`; the escapes are \\" \\\\ \\n \\t \\r \\u{…}${quote === '`' ? ' \\`' : ''}`,
               span(escStart, i),
             ),
           )
       }
     }
-    tokens.push({ kind: 'string', start, end: i, value })
+    if (quote === '"') {
+      tokens.push({ kind: 'string', start, end: i, value })
+      return
+    }
+    if (value === '') {
+      diagnostics.push(createDiagnostic('E0114', 'a quoted name cannot be empty', span(start, i)))
+    }
+    tokens.push({ kind: 'ident', start, end: i, value, quoted: true })
   }
 
   const readNumber = (start: number): void => {
@@ -339,6 +355,10 @@ export function lex(file: string, text: string): LexResult {
     }
     if (c === 34) {
       readString(start)
+      continue
+    }
+    if (c === 96) {
+      readString(start, '`')
       continue
     }
     // Spellings of other languages: one clear error, and the token Sluice spells, so the rest

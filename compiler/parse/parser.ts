@@ -13,6 +13,7 @@ import type { Span } from '../ir/types.ts'
 import type {
   AggregateInit,
   AggregateStep,
+  AllFields,
   Annotation,
   BinaryOperator,
   BoundOffset,
@@ -24,6 +25,7 @@ import type {
   Expression,
   FieldDecl,
   FieldInit,
+  FieldRename,
   Identifier,
   IntervalBound,
   IntLiteral,
@@ -39,6 +41,7 @@ import type {
   RecordTimestampClause,
   RecordTimestampMode,
   SchemaDecl,
+  SelectItem,
   SinkDecl,
   SkipClause,
   SourceDecl,
@@ -122,6 +125,23 @@ export const JOIN_WORDS = {
  * The words of tables and lookups: `table` where a statement starts, `lookup` where a step starts,
  * `as` and `on` inside the lookup step. None is a keyword, so fields may still have these names.
  */
+/** Keywords that start or continue an expression, where a quoted-name hint would mislead. */
+const EXPRESSION_KEYWORDS: ReadonlySet<TokenKind> = new Set([
+  'and',
+  'or',
+  'not',
+  'is',
+  'null',
+  'true',
+  'false',
+  'if',
+  'then',
+  'else',
+])
+
+/** The words after `*` in a `select` (contextual, not keywords). */
+export const SELECT_WORDS = { except: 'except', rename: 'rename', as: 'as' } as const
+
 export const LOOKUP_WORDS = {
   table: 'table',
   lookup: 'lookup',
@@ -280,7 +300,7 @@ class Parser {
   private report(
     message: string,
     span: Span,
-    code: 'E0101' | 'E0102' | 'E0103' | 'E0104' | 'E0105' = 'E0101',
+    code: 'E0101' | 'E0102' | 'E0103' | 'E0104' | 'E0105' | 'E0114' | 'E0115' = 'E0101',
   ): void {
     this.syntaxErrors++
     this.diagnostics.push(createDiagnostic(code, message, span))
@@ -307,19 +327,37 @@ class Parser {
     if (KEYWORD_SET.has(token.kind) && this.peek(1).kind === ':') {
       this.advance()
       const span = this.span(token.start, token.end)
-      this.report(
-        `\`${token.kind}\` is a reserved word of the language, so it cannot name a field; rename the field (reserved: ${KEYWORDS.join(', ')})`,
-        span,
-        'E0105',
-      )
+      this.reportReservedFieldName(token.kind, span)
       return { kind: 'Identifier', name: token.kind, span }
     }
-    return this.identifier('a field name')
+    return this.identifier('a field name', true)
   }
 
-  private identifier(expected: string): Identifier {
+  /** E0105 for a reserved word where a field name goes: it can still be written quoted. */
+  private reportReservedFieldName(word: string, span: Span): void {
+    this.report(
+      `\`${word}\` is a reserved word of the language, so it cannot name a field as it is; quote it in backquotes (\`\` \`${word}\` \`\`) or rename the field (reserved: ${KEYWORDS.join(', ')})`,
+      span,
+      'E0105',
+    )
+  }
+
+  /**
+   * A name. A quoted one (`` `user-id` ``) is accepted only where a field is named (`fieldName`,
+   * member access, …): sources, streams, schemas and functions name code and metrics, and keep
+   * plain names.
+   */
+  private identifier(expected: string, quotedAllowed = false): Identifier {
     const token = this.expect('ident', expected)
-    return { kind: 'Identifier', name: String(token.value), span: this.span(token.start, token.end) }
+    const span = this.span(token.start, token.end)
+    if (token.quoted === true && !quotedAllowed) {
+      this.report(
+        `only field names can be quoted; ${expected} is a plain name (\`[A-Za-z_][A-Za-z0-9_]*\`)`,
+        span,
+        'E0114',
+      )
+    }
+    return { kind: 'Identifier', name: String(token.value), span }
   }
 
   /**
@@ -456,6 +494,13 @@ class Parser {
           const of = this.parseType()
           this.expect('>', '`>` to close `list<…>`')
           type = { kind: 'ListType', of, span: this.span(start, this.prevEnd()) }
+        } else if (name.name === 'map' && this.at('<')) {
+          this.advance()
+          const key = this.parseType()
+          this.expect(',', '`,` and the value type after the key type of `map` (write `map<string, T>`)')
+          const of = this.parseType()
+          this.expect('>', '`>` to close `map<…>`')
+          type = { kind: 'MapType', key, of, span: this.span(start, this.prevEnd()) }
         } else {
           type = { kind: 'NamedType', name, span: name.span }
         }
@@ -483,7 +528,7 @@ class Parser {
     let watermark: WatermarkClause | null = null
     if (this.at('watermark')) {
       const wmStart = this.advance().start
-      const field = this.identifier('the event-time field after `watermark`')
+      const field = this.identifier('the event-time field after `watermark`', true)
       let delay: DurationLiteral | null = null
       if (this.eat('-')) {
         const token = this.expect('duration', 'a duration literal such as `5s`')
@@ -567,7 +612,7 @@ class Parser {
   private joinStart(): JoinType | null {
     const next = this.peek(1)
     if (this.atWord(JOIN_WORDS.join) && next.kind === 'ident') return 'inner'
-    const isJoin = next.kind === 'ident' && next.value === JOIN_WORDS.join
+    const isJoin = next.kind === 'ident' && next.value === JOIN_WORDS.join && next.quoted !== true
     if (this.atWord(JOIN_WORDS.left) && isJoin) return 'left'
     if (this.atWord(JOIN_WORDS.full) && isJoin) return 'full'
     return null
@@ -686,7 +731,10 @@ class Parser {
       return { kind: 'Where', predicate, span: this.span(start, this.prevEnd()) }
     }
     if (this.eat('select')) {
-      const fields = this.parseFieldInits('`{` after `select`')
+      this.expect('{', '`{` after `select`')
+      const fields = this.parseFieldsUntilBrace<SelectItem>(() =>
+        this.at('*') ? this.parseAllFields() : this.parseFieldInit(),
+      )
       return { kind: 'Select', fields, span: this.span(start, this.prevEnd()) }
     }
     if (this.eat('key')) {
@@ -840,7 +888,7 @@ class Parser {
   private patternConnector(): PatternSequenceSyntax['elements'][number]['connector'] | null {
     const negated = this.at('not')
     const word = this.peek(negated ? 1 : 0)
-    const isWord = (w: string) => word.kind === 'ident' && word.value === w
+    const isWord = (w: string) => word.kind === 'ident' && word.value === w && word.quoted !== true
     if (!isWord(MATCH_WORDS.next) && !isWord(MATCH_WORDS.followed)) {
       if (negated) {
         this.advance()
@@ -1230,7 +1278,7 @@ class Parser {
   /** Whether the current token is the identifier `word` (a contextual word, not a keyword). */
   private atWord(word: string): boolean {
     const token = this.peek()
-    return token.kind === 'ident' && token.value === word
+    return token.kind === 'ident' && token.value === word && token.quoted !== true
   }
 
   // -------------------------------------------------------------------------------------------
@@ -1384,7 +1432,29 @@ class Parser {
     let expr = this.parsePrimary()
     for (;;) {
       if (this.eat('.')) {
-        const name = this.identifier('a field name after `.`')
+        const keyword = this.peek()
+        if (KEYWORD_SET.has(keyword.kind) && !STATEMENT_KEYWORDS.has(keyword.kind)) {
+          // `e.key`: report the reserved word as such and read on as if it were quoted.
+          this.advance()
+          const span = this.span(keyword.start, keyword.end)
+          this.reportReservedFieldName(keyword.kind, span)
+          expr = this.node(
+            {
+              kind: 'Member',
+              object: expr,
+              name: { kind: 'Identifier', name: keyword.kind, span },
+              span: this.span(expr.span.start, span.end),
+            },
+            expr,
+          )
+          continue
+        }
+        const name = this.identifier(
+          KEYWORD_SET.has(keyword.kind)
+            ? `a field name after \`.\` (quote a reserved word in backquotes: \`\` \`${keyword.kind}\` \`\`)`
+            : 'a field name after `.`',
+          true,
+        )
         expr = this.node(
           { kind: 'Member', object: expr, name, span: this.span(expr.span.start, name.span.end) },
           expr,
@@ -1448,6 +1518,9 @@ class Parser {
         this.advance()
         const name = String(token.value)
         if (!this.at('(')) return this.node({ kind: 'Name', name, span })
+        if (token.quoted === true) {
+          this.report('a function name cannot be quoted', span, 'E0114')
+        }
         this.advance()
         const args: Expression[] = []
         while (!this.at(')')) {
@@ -1494,6 +1567,12 @@ class Parser {
       case 'if':
         return this.parseExpression()
       default:
+        // `where key == "x"`: a field named like a reserved word must be quoted to be read.
+        if (KEYWORD_SET.has(token.kind) && !EXPRESSION_KEYWORDS.has(token.kind)) {
+          return this.fail(
+            `an expression (a field named \`${token.kind}\` is read quoted, \`\` \`${token.kind}\` \`\`)`,
+          )
+        }
         return this.fail('an expression')
     }
   }
@@ -1504,7 +1583,44 @@ class Parser {
     return this.parseFieldsUntilBrace(() => this.parseFieldInit())
   }
 
+  /** `* [except (a, …)] [rename (old as new, …)]` in a `select`. */
+  private parseAllFields(): AllFields {
+    const start = this.advance().start
+    const except: Identifier[] = []
+    const renames: FieldRename[] = []
+    if (this.atWord(SELECT_WORDS.except)) {
+      this.advance()
+      this.expect('(', '`(` and the fields to leave out after `except` (`* except (a, b)`)')
+      do except.push(this.fieldName())
+      while (this.eat(','))
+      this.expect(')', '`,` or `)` in the `except` list')
+    }
+    if (this.atWord(SELECT_WORDS.rename)) {
+      this.advance()
+      this.expect('(', '`(` and `old as new` pairs after `rename` (`* rename (ts as time)`)')
+      do {
+        const from = this.fieldName()
+        if (!this.atWord(SELECT_WORDS.as)) this.fail(`\`as\` and the new name after \`${from.name}\``)
+        this.advance()
+        const to = this.fieldName()
+        renames.push({ from, to, span: this.span(from.span.start, to.span.end) })
+      } while (this.eat(','))
+      this.expect(')', '`,` or `)` in the `rename` list')
+    }
+    return { kind: 'AllFields', except, renames, span: this.span(start, this.prevEnd()) }
+  }
+
   private parseFieldInit(): FieldInit {
+    if (this.at('*')) {
+      // `*` names the input's fields only in a `select`; a record literal has no input of its own.
+      const token = this.peek()
+      this.report(
+        '`*` (all the fields of the input) can be used only in a `select`',
+        this.span(token.start, token.end),
+        'E0115',
+      )
+      throw new ParseAbort()
+    }
     if ((this.at('ident') || KEYWORD_SET.has(this.peek().kind)) && this.peek(1).kind === ':') {
       const name = this.fieldName()
       this.advance()

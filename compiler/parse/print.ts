@@ -6,6 +6,7 @@
  */
 import type {
   AggregateInit,
+  AllFields,
   BoundOffset,
   ConnectorExpr,
   Expression,
@@ -18,11 +19,13 @@ import type {
   PatternTermSyntax,
   PipeFile,
   QuantifierSyntax,
+  SelectItem,
   Statement,
   Step,
   TypeExpr,
   WindowClause,
 } from './ast.ts'
+import { isKeyword } from './lexer.ts'
 
 /** Binding strength, loosest first; mirrors the parser's precedence climbing. */
 enum Prec {
@@ -90,6 +93,15 @@ export function printString(value: string): string {
   return `${out}"`
 }
 
+const PLAIN_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
+
+/** A field name as written: plain when it can be, else backquoted (`` `user-id` ``, `` `key` ``). */
+export function printName(name: string): string {
+  if (PLAIN_NAME.test(name) && !isKeyword(name)) return name
+  const quoted = printString(name).slice(1, -1).replace(/\\"/g, '"').replace(/`/g, '\\`')
+  return `\`${quoted}\``
+}
+
 /** A float always prints with a `.` or an exponent so it reads back as a float, not an i64. */
 export function printFloat(value: number): string {
   const text = String(value)
@@ -111,9 +123,9 @@ export function printExpression(e: Expression): string {
     case 'DurationLiteral':
       return `${e.amount}${e.unit}`
     case 'Name':
-      return e.name
+      return printName(e.name)
     case 'Member':
-      return `${sub(e.object, Prec.Postfix)}.${e.name.name}`
+      return `${sub(e.object, Prec.Postfix)}.${printName(e.name.name)}`
     case 'Index':
       return `${sub(e.object, Prec.Postfix)}[${printExpression(e.index)}]`
     case 'Call':
@@ -145,12 +157,27 @@ export function printExpression(e: Expression): string {
 }
 
 function printFieldInit(f: FieldInit): string {
-  return f.name === null ? printExpression(f.value) : `${f.name.name}: ${printExpression(f.value)}`
+  return f.name === null ? printExpression(f.value) : `${printName(f.name.name)}: ${printExpression(f.value)}`
 }
 
 function printFieldInits(fields: readonly FieldInit[]): string {
   if (fields.length === 0) return '{}'
   return `{ ${fields.map(printFieldInit).join(', ')} }`
+}
+
+function printSelectItems(items: readonly SelectItem[]): string {
+  if (items.length === 0) return '{}'
+  return `{ ${items.map((item) => (item.kind === 'AllFields' ? printAllFields(item) : printFieldInit(item))).join(', ')} }`
+}
+
+function printAllFields(all: AllFields): string {
+  const except =
+    all.except.length === 0 ? '' : ` except (${all.except.map((n) => printName(n.name)).join(', ')})`
+  const renames =
+    all.renames.length === 0
+      ? ''
+      : ` rename (${all.renames.map((r) => `${printName(r.from.name)} as ${printName(r.to.name)}`).join(', ')})`
+  return `*${except}${renames}`
 }
 
 function printWindowClause(w: WindowClause): string {
@@ -186,7 +213,7 @@ function printJoin(left: Identifier, join: JoinClause): string {
 }
 
 function printAggregateInit(a: AggregateInit): string {
-  return `${a.name.name}: ${a.fn.name}(${a.args.map(printExpression).join(', ')})`
+  return `${printName(a.name.name)}: ${a.fn.name}(${a.args.map(printExpression).join(', ')})`
 }
 
 export function printType(type: TypeExpr): string {
@@ -197,6 +224,8 @@ export function printType(type: TypeExpr): string {
       return `${printType(type.of)}?`
     case 'ListType':
       return `list<${printType(type.of)}>`
+    case 'MapType':
+      return `map<${printType(type.key)}, ${printType(type.of)}>`
     case 'RecordType':
       return type.fields.length === 0 ? '{}' : `{ ${type.fields.map(printFieldDecl).join(', ')} }`
   }
@@ -204,7 +233,7 @@ export function printType(type: TypeExpr): string {
 
 function printFieldDecl(field: FieldDecl): string {
   const annotations = field.annotations.map((a) => ` @${a.name.name}`).join('')
-  return `${field.name.name}: ${printType(field.type)}${annotations}`
+  return `${printName(field.name.name)}: ${printType(field.type)}${annotations}`
 }
 
 function printConnector(c: ConnectorExpr): string {
@@ -218,7 +247,7 @@ function printStep(step: Step): string {
     case 'Where':
       return `where ${printExpression(step.predicate)}`
     case 'Select':
-      return `select ${printFieldInits(step.fields)}`
+      return `select ${printSelectItems(step.fields)}`
     case 'KeyBy':
       return `key by ${printExpression(step.key)}`
     case 'Dedup':
@@ -236,7 +265,7 @@ function printStep(step: Step): string {
       // and `if` can) is parenthesised.
       const key = sub(step.key, Prec.Or + 1)
       const asOf = step.asOf === null ? '' : ` as of ${sub(step.asOf, Prec.Or + 1)}`
-      return `lookup ${step.table.name} as ${step.alias.name} on ${key}${asOf}${step.orNull ? ' or null' : ''}`
+      return `lookup ${step.table.name} as ${printName(step.alias.name)} on ${key}${asOf}${step.orNull ? ' or null' : ''}`
     }
   }
 }
@@ -325,7 +354,7 @@ export function printStatement(s: Statement): string {
       const watermark =
         wm === null
           ? ''
-          : ` watermark ${wm.field.name}${wm.delay ? ` - ${wm.delay.amount}${wm.delay.unit}` : ''}`
+          : ` watermark ${printName(wm.field.name)}${wm.delay ? ` - ${wm.delay.amount}${wm.delay.unit}` : ''}`
       return `source ${s.name.name}: ${s.schema.name} from ${printConnector(s.connector)}${watermark}`
     }
     case 'Stream':
