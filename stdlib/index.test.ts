@@ -218,15 +218,27 @@ describe('mayFail', () => {
     }
   })
 
-  it('marks substr, sqrt, to_i64, date_trunc and format_ts, and each of them does fail', () => {
+  it('marks substr, sqrt, to_i64, date_trunc, format_ts and the regex functions, and each of them does fail', () => {
     const marked = Object.values(stdlib)
       .filter((f) => f.mayFail)
       .map((f) => f.name)
-    expect(marked.sort()).toEqual(['date_trunc', 'format_ts', 'sqrt', 'substr', 'to_i64'])
+    expect(marked.sort()).toEqual([
+      'date_trunc',
+      'format_ts',
+      'regex_extract',
+      'regex_match',
+      'regex_replace',
+      'sqrt',
+      'substr',
+      'to_i64',
+    ])
     expect(() => call('substr', 'abc', -1, 1)).toThrow(EvaluationError)
     expect(() => call('sqrt', -1)).toThrow(EvaluationError)
     expect(() => call('to_i64', Number.NaN)).toThrow(EvaluationError)
     expect(() => call('date_trunc', 'week', 0)).toThrow(EvaluationError)
     expect(() => call('format_ts', 9e15)).toThrow(EvaluationError)
+    expect(() => call('regex_match', 'a', '(')).toThrow(EvaluationError)
+    expect(() => call('regex_extract', 'a', 'a', 1)).toThrow(EvaluationError)
+    expect(() => call('regex_replace', 'a', '[', '')).toThrow(EvaluationError)
   })
 })

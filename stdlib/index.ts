@@ -10,6 +10,7 @@
  * the dead-letter topic.
  */
 import { EvaluationError } from './eval-error.ts'
+import { patternFunctions } from './patterns.ts'
 import {
   civilFromDays,
   floorDiv,
@@ -53,6 +54,12 @@ export interface StdlibFunction {
    */
   readonly mayFail: boolean
   readonly impl: (...args: never[]) => unknown
+  /**
+   * An argument that is compiled before use (a `like` or regular-expression pattern): when it is a
+   * string literal, callers compile it once with `compile` (which throws on an invalid one) and
+   * pass impl the result instead of the text (stdlib/patterns.ts).
+   */
+  readonly literalArg?: { readonly index: number; readonly compile: (literal: string) => unknown }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -413,6 +420,7 @@ export const stdlib: Readonly<Record<string, StdlibFunction>> = define([
     nullPropagating: true,
     impl: replaceAll,
   },
+  ...patternFunctions,
   {
     name: 'split',
     doc: 'The parts of the string between separators (an empty separator splits into characters, each a code point).',

@@ -28,7 +28,14 @@ export interface ArgInfo {
 export type SignatureResult =
   | { readonly ok: true; readonly type: LibType }
   /** `arity` marks a wrong argument count; `argIndex` points the message at one argument. */
-  | { readonly ok: false; readonly message: string; readonly argIndex?: number; readonly arity?: boolean }
+  | {
+      readonly ok: false
+      readonly message: string
+      readonly argIndex?: number
+      readonly arity?: boolean
+      /** The diagnostic code when it is not E0303 (arity) or E0304 (argument type). */
+      readonly code?: 'E0320' | 'E0321'
+    }
 
 export const t = {
   string: { kind: 'string' },

@@ -54,6 +54,7 @@ import { DURATION_UNIT_MS } from '../parse/lexer.ts'
 import { checkJoin, type JoinInput, lateRecordOf } from './join-steps.ts'
 import { checkLookup, checkTable, type TableEntry } from './lookup-steps.ts'
 import { checkMatch, type StepScope } from './match-steps.ts'
+import { checkOperatorWord } from './operator-words.ts'
 import { checkAggregate, checkDedup, type StepContext } from './stateful-steps.ts'
 import { didYouMean } from './suggest.ts'
 import {
@@ -1238,6 +1239,17 @@ class Checker {
         }
         return { kind: 'Record', fields, type, span }
       }
+      case 'In':
+      case 'Between':
+      case 'Like':
+      case 'Case':
+        return checkOperatorWord(e, {
+          expr: (inner) => this.expr(inner, scope),
+          call: (callee, args, callSpan) => this.call(callee, args, callSpan, scope),
+          expectCondition: (condition, what, conditionSpan) =>
+            this.expectCondition(condition, what, conditionSpan),
+          report: (code, message, reportSpan, related) => this.report(code, message, reportSpan, related),
+        })
       case 'ListLiteral': {
         const items = e.items.map((item) => this.expr(item, scope))
         const first = items[0]
@@ -1495,13 +1507,20 @@ class Checker {
     const signature = fn.signature(infos)
     if (!signature.ok) {
       const argSpan = signature.argIndex === undefined ? undefined : argAsts[signature.argIndex]?.span
-      this.report(signature.arity ? 'E0303' : 'E0304', signature.message, argSpan ?? span)
+      this.report(signature.code ?? (signature.arity ? 'E0303' : 'E0304'), signature.message, argSpan ?? span)
       return result(ERROR_TYPE)
     }
     const type = withNullability(signature.type, propagate)
     // `coalesce(a, b, c)` is `a ?? (b ?? c)`: an argument is evaluated only when all before it are
     // null, as with `??` (it used to evaluate them all, so `coalesce(x, 1 / y)` could fail on y).
     if (callee.name === 'coalesce') return coalesceChain(args, type, span)
+    const literalArg = fn.literalArg?.index
+    if (
+      literalArg !== undefined &&
+      args[literalArg]?.kind === 'Literal' &&
+      typeof (args[literalArg] as { value: unknown }).value === 'string'
+    )
+      return { kind: 'Call', fn: callee.name, args, type, span, literalArg }
     return result(type)
   }
 }

@@ -21,6 +21,8 @@ import { compileExpr, type ExprContext, tsType } from './expressions.ts'
 export interface LookupCodeContext {
   site(span: Span): number
   fnRef(name: string): { ref: string; nullPropagating: boolean; mayFail: boolean }
+  /** Declares a constant of the generated module (ExprContext.constant). */
+  constant(code: string): string
   typeName(type: Type): string | undefined
   /** The key string of a key expression's value (`code`), as `key by` computes it. */
   keyToString(expr: Expr, code: string, ctx: ExprContext): string
@@ -37,6 +39,7 @@ function expressionContext(context: LookupCodeContext, temps: string[]): ExprCon
     },
     site: (span) => context.site(span),
     fn: (name) => context.fnRef(name),
+    constant: (code) => context.constant(code),
   }
 }
 

@@ -18,6 +18,9 @@ export const diagnosticCatalogue = {
   E0103: { severity: 'error', title: 'record field needs a name' },
   E0104: { severity: 'error', title: 'nesting too deep' },
   E0105: { severity: 'error', title: 'reserved word as a field name' },
+  E0106: { severity: 'error', title: '`in` without a parenthesised list of values' },
+  E0107: { severity: 'error', title: '`between` without `and`' },
+  E0108: { severity: 'error', title: '`case` not closed by `end`' },
   // Names
   E0201: { severity: 'error', title: 'unknown type or schema' },
   E0202: { severity: 'error', title: 'unknown stream or source' },
@@ -50,6 +53,8 @@ export const diagnosticCatalogue = {
   E0310: { severity: 'error', title: 'type cannot be inferred' },
   E0311: { severity: 'error', title: 'comparison with null' },
   E0312: { severity: 'error', title: 'invalid field type' },
+  E0320: { severity: 'error', title: 'invalid regular expression' },
+  E0321: { severity: 'error', title: 'capture group does not exist' },
   // Event time, watermarks, connectors
   E0401: { severity: 'error', title: 'more than one @event_time field' },
   E0402: { severity: 'error', title: 'invalid @event_time field' },
