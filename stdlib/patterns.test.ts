@@ -2,7 +2,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { EvaluationError } from './eval-error.ts'
 import { stdlib } from './index.ts'
-import { captureGroupCount, compileLike, likeMatches } from './patterns.ts'
+import { captureGroupCount, compileLike, likeMatches, nestedRepetition } from './patterns.ts'
 
 const impl = (name: string) => stdlib[name]!.impl as (...args: unknown[]) => unknown
 const compile = (name: string, literal: string) => stdlib[name]!.literalArg!.compile(literal)
@@ -131,5 +131,23 @@ describe('regular expressions', () => {
   it('counts capture groups, named ones too', () => {
     expect(captureGroupCount(/a/u)).toBe(0)
     expect(captureGroupCount(/(a)(?<b>b)(?:c)/u)).toBe(2)
+  })
+})
+
+describe('nestedRepetition (W0020)', () => {
+  it('finds a group repeated without bound that repeats without bound inside', () => {
+    expect(nestedRepetition('^(a+)+$')).toBe('(a+)+')
+    expect(nestedRepetition('x(\\w*\\s?)*y')).toBe('(\\w*\\s?)*')
+    expect(nestedRepetition('((ab)*c){2,}')).toBe('((ab)*c){2,}')
+    expect(nestedRepetition('(?:a|(?<b>b+))*')).toBe('(?:a|(?<b>b+))*')
+  })
+
+  it('leaves bounded or single repetition alone', () => {
+    expect(nestedRepetition('^[a-z]+$')).toBe(null)
+    expect(nestedRepetition('(a+){2}')).toBe(null)
+    expect(nestedRepetition('(ab)+c*')).toBe(null)
+    expect(nestedRepetition('[(+]+\\(+')).toBe(null)
+    expect(nestedRepetition('(?<name>a)+')).toBe(null)
+    expect(nestedRepetition('(a{1,5})+')).toBe(null)
   })
 })

@@ -304,3 +304,60 @@ export const patternFunctions = [
     impl: regexReplace,
   },
 ]
+
+// ---------------------------------------------------------------------------------------------
+// Catastrophic backtracking
+
+/**
+ * The first group of a regular expression that is repeated without bound while it holds an
+ * unbounded repetition itself (`(a+)+`, `(\w*\s?)*`, `(x.*){2,}`): the shape that can make a
+ * backtracking matcher take exponential time on a text it fails to match. Returns the group with
+ * its quantifier, or null. A heuristic over a valid pattern: it does not see other ambiguous
+ * shapes such as overlapping alternatives (`(a|ab)*`).
+ */
+export function nestedRepetition(source: string): string | null {
+  const groups: { start: number; unbounded: boolean }[] = []
+  const markUnbounded = () => {
+    const top = groups.at(-1)
+    if (top) top.unbounded = true
+  }
+  let i = 0
+  while (i < source.length) {
+    const c = source[i]!
+    if (c === '(') {
+      groups.push({ start: i, unbounded: false })
+      i++
+      // `(?:`, `(?=`, `(?!`, `(?<=`, `(?<!` and `(?<name>`: the `?` is no quantifier.
+      if (source[i] === '?') {
+        i++
+        if (source[i] === '<' && source[i + 1] !== '=' && source[i + 1] !== '!')
+          i = source.indexOf('>', i) + 1
+        else i += source[i] === '<' ? 2 : 1
+      }
+      continue
+    }
+    let inner = false
+    let start = i
+    if (c === ')') {
+      const group = groups.pop()
+      inner = group?.unbounded ?? false
+      start = group?.start ?? i
+      i++
+    } else if (c === '\\') {
+      i += 2
+    } else if (c === '[') {
+      i++
+      while (i < source.length && source[i] !== ']') i += source[i] === '\\' ? 2 : 1
+      i++
+    } else {
+      i++
+    }
+    const quantifier = /^(?:([*+])|\{\d+(,)?(\d*)\}|\?)\??/.exec(source.slice(i))
+    const unbounded =
+      quantifier !== null && (quantifier[1] !== undefined || (quantifier[2] === ',' && quantifier[3] === ''))
+    if (quantifier !== null) i += quantifier[0].length
+    if (inner && unbounded) return source.slice(start, i)
+    if (inner || unbounded) markUnbounded()
+  }
+  return null
+}

@@ -54,7 +54,7 @@ import { DURATION_UNIT_MS } from '../parse/lexer.ts'
 import { checkJoin, type JoinInput, lateRecordOf } from './join-steps.ts'
 import { checkLookup, checkTable, type TableEntry } from './lookup-steps.ts'
 import { checkMatch, type StepScope } from './match-steps.ts'
-import { checkOperatorWord } from './operator-words.ts'
+import { checkOperatorWord, warnBacktracking } from './operator-words.ts'
 import { checkAggregate, checkDedup, type StepContext } from './stateful-steps.ts'
 import { didYouMean } from './suggest.ts'
 import {
@@ -1519,8 +1519,10 @@ class Checker {
       literalArg !== undefined &&
       args[literalArg]?.kind === 'Literal' &&
       typeof (args[literalArg] as { value: unknown }).value === 'string'
-    )
+    ) {
+      warnBacktracking(callee.name, args[literalArg]!, (code, message, at) => this.report(code, message, at))
       return { kind: 'Call', fn: callee.name, args, type, span, literalArg }
+    }
     return result(type)
   }
 }

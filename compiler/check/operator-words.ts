@@ -4,6 +4,7 @@
  * `like` (which compiles a literal pattern once), `case` the nested conditionals it means, and
  * each `not` form is `not` of the positive one (three-valued, so null stays null).
  */
+import { nestedRepetition } from '../../stdlib/patterns.ts'
 import type { DiagnosticCode } from '../diagnostics/catalogue.ts'
 import type { RelatedInformation } from '../diagnostics/diagnostic.ts'
 import type { Expr, Span, Type } from '../ir/types.ts'
@@ -174,4 +175,19 @@ function checkCase(e: CaseExpression, ctx: OperatorContext): Expr {
     }
   }
   return chain
+}
+
+/**
+ * W0020 on a literal regular expression that repeats a repeated group without bound (`(a+)+`):
+ * one event it fails to match can stall its partition (specs/language.md, Text patterns).
+ */
+export function warnBacktracking(fn: string, pattern: Expr, report: OperatorContext['report']): void {
+  if (!fn.startsWith('regex_') || pattern.kind !== 'Literal' || typeof pattern.value !== 'string') return
+  const group = nestedRepetition(pattern.value)
+  if (group === null) return
+  report(
+    'W0020',
+    `\`${group}\` repeats a group that repeats itself, so a text this pattern fails to match can take exponential time; bound one of the repetitions (\`{1,64}\`) or make it match each text one way only`,
+    pattern.span,
+  )
 }

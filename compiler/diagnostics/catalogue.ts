@@ -119,6 +119,7 @@ export const diagnosticCatalogue = {
   W0016: { severity: 'warning', title: 'table is never looked up' },
   W0017: { severity: 'warning', title: 'pattern state can grow without bound' },
   W0018: { severity: 'warning', title: 'pattern step can never match' },
+  W0020: { severity: 'warning', title: 'regular expression can backtrack for exponential time' },
   // Internal
   E9999: { severity: 'error', title: 'internal compiler error' },
 } as const satisfies Record<string, { severity: 'error' | 'warning'; title: string }>
