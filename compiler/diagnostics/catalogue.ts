@@ -21,6 +21,7 @@ export const diagnosticCatalogue = {
   E0106: { severity: 'error', title: '`in` without a parenthesised list of values' },
   E0107: { severity: 'error', title: '`between` without `and`' },
   E0108: { severity: 'error', title: '`case` not closed by `end`' },
+  E0109: { severity: 'error', title: 'SQL word in capitals' },
   // Names
   E0201: { severity: 'error', title: 'unknown type or schema' },
   E0202: { severity: 'error', title: 'unknown stream or source' },

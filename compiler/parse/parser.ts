@@ -187,6 +187,8 @@ export const OPERATOR_WORDS = {
   when: 'when',
   end: 'end',
 } as const
+/** Words SQL users write in capitals where Sluice's lower-case word is an operator (E0109). */
+const SQL_CAPITALS: ReadonlySet<string> = new Set(['IN', 'BETWEEN', 'LIKE', 'AND', 'OR', 'NOT', 'IS'])
 const INFIX_WORDS: ReadonlySet<string> = new Set([
   OPERATOR_WORDS.in,
   OPERATOR_WORDS.between,
@@ -293,7 +295,7 @@ class Parser {
   private report(
     message: string,
     span: Span,
-    code: 'E0101' | 'E0102' | 'E0103' | 'E0104' | 'E0105' | 'E0106' | 'E0107' | 'E0108' = 'E0101',
+    code: 'E0101' | 'E0102' | 'E0103' | 'E0104' | 'E0105' | 'E0106' | 'E0107' | 'E0108' | 'E0109' = 'E0101',
   ): void {
     this.syntaxErrors++
     this.diagnostics.push(createDiagnostic(code, message, span))
@@ -1335,6 +1337,7 @@ class Parser {
         this.report('`=` compares in SQL; Sluice compares with `==`', this.span(token.start, token.end))
         token = { ...token, kind: '==' }
       }
+      if (token.kind === 'ident' && SQL_CAPITALS.has(String(token.value))) this.refuseCapitals(token)
       const infix = this.infixWord()
       if (!COMPARISON_OPS.has(token.kind) && token.kind !== 'is' && infix === null) return left
       if (compared) {
@@ -1362,6 +1365,19 @@ class Parser {
         left = this.binary(token.kind as BinaryOperator, token, left, this.parseAdditive())
       }
     }
+  }
+
+  /**
+   * SQL's `IN`, `AND`, `CASE WHEN`, … where Sluice's lower-case word would be an operator: one
+   * error saying so, and the statement is skipped (it gave a false type error and a cascade).
+   */
+  private refuseCapitals(token: Token): never {
+    this.report(
+      `\`${token.value}\` is spelled \`${String(token.value).toLowerCase()}\` in Sluice: its words are lower case`,
+      this.span(token.start, token.end),
+      'E0109',
+    )
+    throw new ParseAbort()
   }
 
   /** `in`, `between` or `like` (or `not` and one of them) where an operand has ended, else null. */
@@ -1585,6 +1601,8 @@ class Parser {
           this.peek(1).value === OPERATOR_WORDS.when
         )
           return this.parseCase()
+        if (token.value === 'CASE' && this.peek(1).kind === 'ident' && this.peek(1).value === 'WHEN')
+          this.refuseCapitals(token)
         this.advance()
         const name = String(token.value)
         if (!this.at('(')) return this.node({ kind: 'Name', name, span })
