@@ -21,7 +21,9 @@ schema Payment {
 source payments: Payment from kafka("payments") watermark ts - 5s
 stream big = payments
   | where amount > 1000.0 and country != "US"
-  | select { id, card, cents: to_i64(amount * 100.0), country: country ?? "unknown", city: address.city, first_tag: tags[0], hour: hour(ts), ts }
+  | select { id, card, cents: to_i64(amount * 100.0), country: country ?? "unknown", city: address.city, first_tag: tags[0], hour: hour(ts), ts,
+      tier: case when amount between 1000.0 and 5000.0 then "mid" when country in ("DE", "FR") then "eu" else "top" end,
+      promo: regex_match(card, "^4[0-9]{3}") and id not like "test%" }
   | key by card
 stream flagged = big | where cents > 500000
 sink big -> kafka("big-payments") timestamp append
@@ -106,6 +108,21 @@ const TOKENS = [
   // The words of the stateful steps and their aggregates, alone and in working order.
   ...['dedup', 'aggregate', 'within', 'window', 'count', 'sum', 'min', 'max', 'avg', '0s'],
   ...['| dedup by card within 5s', '| aggregate by card { n: count(), t: sum(amount) }', 'count()'],
+  // The SQL-style operators and case, whose words are not reserved.
+  ...[
+    'in',
+    'between',
+    'like',
+    'case',
+    'when',
+    'end',
+    'not in',
+    'case when',
+    '"a%"',
+    'regex_match',
+    '"("',
+    '"(a+)+"',
+  ],
 ]
 
 describe('checkSource never throws', () => {
@@ -224,6 +241,8 @@ describe('checkSource lowers the language example', () => {
       { name: 'first_tag', type: { kind: 'optional', of: { kind: 'string' } } },
       { name: 'hour', type: { kind: 'i64' } },
       { name: 'ts', type: { kind: 'timestamp' }, eventTime: true },
+      { name: 'tier', type: { kind: 'string' } },
+      { name: 'promo', type: { kind: 'bool' } },
     ])
     expect(map.fields[2]!.value).toMatchObject({
       kind: 'Call',

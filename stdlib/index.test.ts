@@ -216,6 +216,9 @@ describe('mayFail', () => {
   /** One failing call of each function marked mayFail: the mark is never a guess. */
   const FAILING_CALLS: Readonly<Record<string, readonly unknown[]>> = {
     substr: ['abc', -1, 1],
+    regex_match: ['a', '('],
+    regex_extract: ['a', 'a', 1],
+    regex_replace: ['a', '[', ''],
     sqrt: [-1],
     to_i64: [Number.NaN],
     date_trunc: ['fortnight', 0],

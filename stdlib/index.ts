@@ -14,6 +14,7 @@
 import { EvaluationError } from './eval-error.ts'
 import { type JsonDecode, type JsonEncode, parseJson, toJson } from './json-functions.ts'
 import { MAP_FUNCTIONS } from './maps.ts'
+import { patternFunctions } from './patterns.ts'
 import {
   base64Decode,
   base64Encode,
@@ -91,6 +92,12 @@ export interface StdlibFunction {
    */
   readonly nondeterministic?: true
   readonly impl: (...args: never[]) => unknown
+  /**
+   * An argument that is compiled before use (a `like` or regular-expression pattern): when it is a
+   * string literal, callers compile it once with `compile` (which throws on an invalid one) and
+   * pass impl the result instead of the text (stdlib/patterns.ts).
+   */
+  readonly literalArg?: { readonly index: number; readonly compile: (literal: string) => unknown }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -519,6 +526,7 @@ export const stdlib: Readonly<Record<string, StdlibFunction>> = define([
     nullPropagating: true,
     impl: replaceAll,
   },
+  ...patternFunctions,
   {
     name: 'split',
     doc: 'The parts of the string between separators (an empty separator splits into characters, each a code point).',

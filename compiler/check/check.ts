@@ -55,6 +55,7 @@ import { checkJoin, type JoinInput, lateRecordOf } from './join-steps.ts'
 import { checkLookup, checkTable, type TableEntry } from './lookup-steps.ts'
 import { checkMapIndex, type Reporter, resolveMapType } from './maps.ts'
 import { checkMatch, type StepScope } from './match-steps.ts'
+import { checkOperatorWord, warnBacktracking } from './operator-words.ts'
 import { expandSelectItems } from './select-all.ts'
 import { checkAggregate, checkDedup, type StepContext } from './stateful-steps.ts'
 import { didYouMean } from './suggest.ts'
@@ -1256,6 +1257,17 @@ class Checker {
         }
         return { kind: 'Record', fields, type, span }
       }
+      case 'In':
+      case 'Between':
+      case 'Like':
+      case 'Case':
+        return checkOperatorWord(e, {
+          expr: (inner) => this.expr(inner, scope),
+          call: (callee, args, callSpan) => this.call(callee, args, callSpan, scope),
+          expectCondition: (condition, what, conditionSpan) =>
+            this.expectCondition(condition, what, conditionSpan),
+          report: (code, message, reportSpan, related) => this.report(code, message, reportSpan, related),
+        })
       case 'ListLiteral': {
         const items = e.items.map((item) => this.expr(item, scope))
         const first = items[0]
@@ -1524,6 +1536,15 @@ class Checker {
     // `coalesce(a, b, c)` is `a ?? (b ?? c)`: an argument is evaluated only when all before it are
     // null, as with `??` (it used to evaluate them all, so `coalesce(x, 1 / y)` could fail on y).
     if (callee.name === 'coalesce') return coalesceChain(args, type, span)
+    const literalArg = fn.literalArg?.index
+    if (
+      literalArg !== undefined &&
+      args[literalArg]?.kind === 'Literal' &&
+      typeof (args[literalArg] as { value: unknown }).value === 'string'
+    ) {
+      warnBacktracking(callee.name, args[literalArg]!, (code, message, at) => this.report(code, message, at))
+      return { kind: 'Call', fn: callee.name, args, type, span, literalArg }
+    }
     return result(type)
   }
 

@@ -24,6 +24,8 @@ import { propertyKey } from './property.ts'
 export interface CepCodeContext {
   site(span: Span): number
   fnRef(name: string): { ref: string; nullPropagating: boolean; mayFail: boolean }
+  /** Declares a constant of the generated module (ExprContext.constant). */
+  constant(code: string): string
   /** The event-key text of a key expression's value (null when it is null). */
   keyToString(expr: Expr, code: string, ctx: ExprContext): string
 }
@@ -51,6 +53,7 @@ function scope(context: CepCodeContext, row: string, steps: string | undefined) 
     },
     site: (span) => context.site(span),
     fn: (name) => context.fnRef(name),
+    constant: (code) => context.constant(code),
   }
   const declare = () => (temps.length > 0 ? `let ${temps.join(', ')}\n` : '')
   return { ctx, declare }

@@ -191,10 +191,23 @@ stream picked = events
 
 stream risky = picked | where q > 2 or label == "none-shop" | key by hour
 stream divided = events | select { id, z: n / d } | where z > 0
+stream ops = events
+  | where n not in (1, 2, 3) or s like "D%"
+  | select {
+      id,
+      ranged: n between d and 10,
+      listed: s in ("none", m.name, m.country),
+      pattern: m.name like s,
+      word: regex_extract(m.name, "([a-z]+)", 1),
+      marked: regex_replace(m.name, "[A-Z]", "#"),
+      matched: regex_match(m.name, if s == "x" then "(" else s ?? "."),
+      kind: case when n > 10 then "big" when flag then "flagged" end,
+    }
 
 sink picked -> kafka("picked")
 sink risky -> kafka("risky")
 sink divided -> kafka("divided")
+sink ops -> kafka("ops")
 `
 
 const merchantArb = fc.record({

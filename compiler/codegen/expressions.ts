@@ -32,6 +32,11 @@ export interface ExprContext {
     /** For a stdlib `codec` function: the generated codec its impl takes after a call's arguments. */
     readonly codec?: (call: Extract<Expr, { kind: 'Call' }>) => string
   }
+  /**
+   * Declares a constant of the generated module, evaluated once when it is instantiated (a set of
+   * literals, a compiled literal pattern), and returns its name; the code may read `runtime`.
+   */
+  constant(code: string): string
 }
 
 const MAX_SAFE = 'Number.MAX_SAFE_INTEGER'
@@ -112,7 +117,13 @@ const EMIT: { readonly [K in Expr['kind']]: (expr: ExprOf<K>, ctx: ExprContext) 
   },
   Call: (e, ctx) => {
     const fn = ctx.fn(e.fn)
-    const args = e.args.map((arg) => compileExpr(arg, ctx))
+    const args = e.args.map((arg, i) =>
+      i === e.literalArg && arg.kind === 'Literal' && typeof arg.value === 'string'
+        ? ctx.constant(
+            `runtime.stdlib[${JSON.stringify(e.fn)}]!.literalArg!.compile(${JSON.stringify(arg.value)})`,
+          )
+        : compileExpr(arg, ctx),
+    )
     const extra = fn.codec === undefined ? [] : [fn.codec(e)]
     // A call that may fail first points the chain's `site` at itself, so its evaluation error is
     // located at the call (`sqrt(x)`), not at the step keyword it is in.
@@ -152,6 +163,22 @@ const EMIT: { readonly [K in Expr['kind']]: (expr: ExprOf<K>, ctx: ExprContext) 
           : `listSumInteger(${l}, ${ctx.site(e.span)})`
         : `list${e.fn[0]!.toUpperCase()}${e.fn.slice(1)}(${l})`
     return nullGuarded(ctx, [e.list], [list], call)
+  },
+  In: (e, ctx) => {
+    const operand = compileExpr(e.operand, ctx)
+    const cast = isOptional(e.type) ? '' : ' as boolean'
+    // Literal items (never null: the checker refuses a null one) make a set, built once.
+    if (e.items.every((item) => item.kind === 'Literal')) {
+      const set = ctx.constant(
+        `new Set<unknown>([${e.items.map((item) => literal((item as { value: string | number | boolean }).value)).join(', ')}])`,
+      )
+      return `(inSet(${operand}, ${set})${cast})`
+    }
+    return `(inList(${operand}, [${e.items.map((item) => compileExpr(item, ctx)).join(', ')}])${cast})`
+  },
+  Between: (e, ctx) => {
+    const cast = isOptional(e.type) ? '' : ' as boolean'
+    return `(between(${compileExpr(e.operand, ctx)}, ${compileExpr(e.low, ctx)}, ${compileExpr(e.high, ctx)})${cast})`
   },
 }
 
@@ -304,6 +331,23 @@ export const EXPRESSION_HELPERS = `
   }
   function listLast<T>(list: readonly T[]): T | null {
     return list.length === 0 ? null : (list[list.length - 1] as T)
+  }
+  // \`in\` and \`between\` (InExpr, BetweenExpr): every operand is already evaluated.
+  function inSet(value: unknown, set: ReadonlySet<unknown>): boolean | null {
+    return value === null ? null : set.has(value)
+  }
+  function inList(value: unknown, items: readonly unknown[]): boolean | null {
+    let sawNull = value === null
+    for (const item of items) {
+      if (item === null) sawNull = true
+      else if (item === value) return true
+    }
+    return sawNull ? null : false
+  }
+  function between<T extends number | string>(x: T | null, low: T | null, high: T | null): boolean | null {
+    const above = x === null || low === null ? null : low <= x
+    const below = x === null || high === null ? null : x <= high
+    return above === false || below === false ? false : above === null || below === null ? null : true
   }
   function alwaysFalse(_value: unknown): boolean {
     return false

@@ -109,23 +109,36 @@ export function generateModule(
     return { ref, nullPropagating: info.nullPropagating, mayFail: info.mayFail === true, codec }
   }
 
+  // Constants of the module (ExprContext.constant), one per distinct code, in first-use order.
+  const constants = new Map<string, string>()
+  const constant = (code: string): string => {
+    let name = constants.get(code)
+    if (name === undefined) {
+      name = `k${constants.size}`
+      constants.set(code, name)
+    }
+    return name
+  }
+
   const codecs = new CodecWriter(typeName)
   const chains = pipeline.nodes.filter((n): n is FusedNode => n.kind === 'Fused')
   const sources = pipeline.nodes.filter((n): n is SourceNode => n.kind === 'Source')
   const sinks = pipeline.nodes.filter((n): n is SinkNode => n.kind === 'Sink')
 
-  const chainCode = chains.map((chain, i) => chainFunction(`chain${i}`, chain, { site, fnRef, typeName }))
+  const chainCode = chains.map((chain, i) =>
+    chainFunction(`chain${i}`, chain, { site, fnRef, typeName, constant }),
+  )
   const windows = pipeline.nodes.filter((n): n is WindowAggregateNode => n.kind === 'WindowAggregate')
   const windowEntries = windows.map(
-    (node) => `${JSON.stringify(node.id)}: ${windowFunctions(node, { site, fnRef, typeName })}`,
+    (node) => `${JSON.stringify(node.id)}: ${windowFunctions(node, { site, fnRef, typeName, constant })}`,
   )
   const joins = pipeline.nodes.filter((n): n is JoinNode => n.kind === 'Join')
   const joinEntries = joins.map(
-    (node) => `${JSON.stringify(node.id)}: ${joinFunctions(node, { site, fnRef, keyToString })}`,
+    (node) => `${JSON.stringify(node.id)}: ${joinFunctions(node, { site, fnRef, keyToString, constant })}`,
   )
   const matches = pipeline.nodes.filter((n): n is MatchNode => n.kind === 'Match')
   const matchEntries = matches.map(
-    (node) => `${JSON.stringify(node.id)}: ${cepFunctions(node, { site, fnRef, keyToString })}`,
+    (node) => `${JSON.stringify(node.id)}: ${cepFunctions(node, { site, fnRef, keyToString, constant })}`,
   )
   const sourceEntries = sources.map((source) => {
     const read = fieldsRead(pipeline, source)
@@ -145,7 +158,7 @@ export function generateModule(
       `${JSON.stringify(sink.id)}: { encode: ${codecs.encoder(sink.schema)} as (value: never) => string }`,
   )
   const chainEntries = chains.map((chain, i) => `${JSON.stringify(chain.id)}: chain${i}`)
-  const lookupContext = { site, fnRef, typeName, keyToString }
+  const lookupContext = { site, fnRef, typeName, keyToString, constant }
   const tables = Object.values(pipeline.tables ?? {})
   const tableCode = tables.map((table, i) => tableKeyFunction(`tableKey${i}`, table, lookupContext))
   const tableEntries = tables.map(
@@ -276,7 +289,7 @@ export function generateModule(
       properties: [
         {
           name: 'stdlib',
-          type: 'Readonly<Record<string, { readonly impl: (...args: never[]) => unknown }>>',
+          type: 'Readonly<Record<string, { readonly impl: (...args: never[]) => unknown; readonly literalArg?: { readonly compile: (literal: string) => unknown } }>>',
         },
         { name: 'EvaluationError', type: 'new (message: string, site?: number) => Error' },
       ],
@@ -302,6 +315,7 @@ export function generateModule(
           `const ${ref} = runtime.stdlib[${JSON.stringify(name)}]!.impl as (...args: any[]) => any`,
         )
       }
+      for (const [code, name] of constants) writer.writeLine(`const ${name} = ${code}`)
       writer.write(EXPRESSION_HELPERS).newLine()
       writer.write(CODEC_HELPERS).newLine()
       writer.write(SCANNER_HELPERS).newLine()
@@ -331,6 +345,7 @@ export function generateModule(
 
 interface ChainContext {
   site(span: Span): number
+  constant(code: string): string
   fnRef(name: string): { ref: string; nullPropagating: boolean; mayFail: boolean }
   typeName(type: Type): string | undefined
 }
@@ -362,6 +377,7 @@ function chainFunction(name: string, chain: FusedNode, context: ChainContext): s
     },
     site: (span) => context.site(span),
     fn: (fnName) => context.fnRef(fnName),
+    constant: (code) => context.constant(code),
   })
 
   const slots = chain.state ?? []

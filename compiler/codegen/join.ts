@@ -23,6 +23,8 @@ import { compileExpr, type ExprContext } from './expressions.ts'
 export interface JoinCodeContext {
   site(span: JoinNode['span']): number
   fnRef(name: string): { ref: string; nullPropagating: boolean; mayFail: boolean }
+  /** Declares a constant of the generated module (ExprContext.constant). */
+  constant(code: string): string
   /** The event-key text of a key expression's value (null when it is null). */
   keyToString(expr: Expr, code: string, ctx: ExprContext): string
 }
@@ -51,6 +53,7 @@ function keysFunction(node: JoinNode, keys: readonly Expr[], context: JoinCodeCo
     },
     site: (span) => context.site(span),
     fn: (name) => context.fnRef(name),
+    constant: (code) => context.constant(code),
   }
   const stepSite = context.site(node.span)
   const lines: string[] = []

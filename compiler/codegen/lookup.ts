@@ -22,6 +22,8 @@ import { propertyAccess, propertyKey } from './property.ts'
 export interface LookupCodeContext {
   site(span: Span): number
   fnRef(name: string): { ref: string; nullPropagating: boolean; mayFail: boolean }
+  /** Declares a constant of the generated module (ExprContext.constant). */
+  constant(code: string): string
   typeName(type: Type): string | undefined
   /** The key string of a key expression's value (`code`), as `key by` computes it. */
   keyToString(expr: Expr, code: string, ctx: ExprContext): string
@@ -38,6 +40,7 @@ function expressionContext(context: LookupCodeContext, temps: string[]): ExprCon
     },
     site: (span) => context.site(span),
     fn: (name) => context.fnRef(name),
+    constant: (code) => context.constant(code),
   }
 }
 

@@ -28,6 +28,8 @@ import { propertyKey } from './property.ts'
 export interface WindowCodeContext {
   site(span: WindowAggregateNode['span']): number
   fnRef(name: string): { ref: string; nullPropagating: boolean; mayFail: boolean }
+  /** Declares a constant of the generated module (ExprContext.constant). */
+  constant(code: string): string
   typeName(type: WindowAggregateNode['schema']): string | undefined
 }
 
@@ -72,6 +74,7 @@ export function windowFunctions(node: WindowAggregateNode, context: WindowCodeCo
     },
     site: (span) => context.site(span),
     fn: (name) => context.fnRef(name),
+    constant: (code) => context.constant(code),
   }
   const stepSite = context.site(node.span)
   const keyCodes = node.keys.map((key) => compileExpr(key.value, ctx))

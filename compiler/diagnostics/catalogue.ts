@@ -18,6 +18,10 @@ export const diagnosticCatalogue = {
   E0103: { severity: 'error', title: 'record field needs a name' },
   E0104: { severity: 'error', title: 'nesting too deep' },
   E0105: { severity: 'error', title: 'reserved word as a field name' },
+  E0106: { severity: 'error', title: '`in` without a parenthesised list of values' },
+  E0107: { severity: 'error', title: '`between` without `and`' },
+  E0108: { severity: 'error', title: '`case` not closed by `end`' },
+  E0109: { severity: 'error', title: 'SQL word in capitals' },
   E0114: { severity: 'error', title: 'invalid quoted name' },
   E0115: { severity: 'error', title: '`*` outside a select' },
   // Names
@@ -54,6 +58,8 @@ export const diagnosticCatalogue = {
   E0310: { severity: 'error', title: 'type cannot be inferred' },
   E0311: { severity: 'error', title: 'comparison with null' },
   E0312: { severity: 'error', title: 'invalid field type' },
+  E0320: { severity: 'error', title: 'invalid regular expression' },
+  E0321: { severity: 'error', title: 'capture group does not exist' },
   E0340: { severity: 'error', title: 'map key type is not string' },
   E0341: { severity: 'error', title: 'map index is not a string' },
   // Functions and time (issue 17)
@@ -125,6 +131,7 @@ export const diagnosticCatalogue = {
   W0016: { severity: 'warning', title: 'table is never looked up' },
   W0017: { severity: 'warning', title: 'pattern state can grow without bound' },
   W0018: { severity: 'warning', title: 'pattern step can never match' },
+  W0020: { severity: 'warning', title: 'regular expression can backtrack for exponential time' },
   // Internal
   E9999: { severity: 'error', title: 'internal compiler error' },
 } as const satisfies Record<string, { severity: 'error' | 'warning'; title: string }>

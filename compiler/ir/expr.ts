@@ -20,6 +20,8 @@ const CHILDREN: { readonly [K in Expr['kind']]: (expr: ExprOf<K>) => readonly Ex
   StepRef: () => [],
   Project: (e) => [e.object],
   ListFunction: (e) => [e.list],
+  In: (e) => [e.operand, ...e.items],
+  Between: (e) => [e.operand, e.low, e.high],
 }
 
 /** Rebuilds each kind from new children, in the order CHILDREN lists them. */
@@ -44,6 +46,8 @@ const REBUILD: { readonly [K in Expr['kind']]: (expr: ExprOf<K>, children: reado
   StepRef: (e) => e,
   Project: (e, [object]) => ({ ...e, object: object! }),
   ListFunction: (e, [list]) => ({ ...e, list: list! }),
+  In: (e, [operand, ...items]) => ({ ...e, operand: operand!, items }),
+  Between: (e, [operand, low, high]) => ({ ...e, operand: operand!, low: low!, high: high! }),
 }
 
 export function childrenOf(expr: Expr): readonly Expr[] {

@@ -94,6 +94,8 @@ export interface InterpreterError {
 /** What the interpreter needs to know about a stdlib function (a subset of the stdlib registry entry). */
 export interface InterpretedFunction {
   readonly nullPropagating: boolean
+  /** Compiles a literal pattern argument (CallExpr.literalArg) once, before the first event. */
+  readonly literalArg?: { readonly compile: (literal: string) => unknown }
   /** Typed `never[]` like the stdlib's: the type checker, not this signature, vouches for the arguments. */
   readonly impl: (...args: never[]) => unknown
   /** The impl takes a codec after the call's arguments (stdlib/json-functions.ts): the reference one. */
@@ -1004,7 +1006,17 @@ export function compileExpr(expr: Expr, functions: FunctionTable): Evaluator {
     case 'Call': {
       const fn = functions[expr.fn]
       if (fn === undefined) throw new Error(`unknown function '${expr.fn}'`)
-      const args = expr.args.map((arg) => compileExpr(arg, functions))
+      const args = expr.args.map((arg, i) => {
+        if (
+          i !== expr.literalArg ||
+          arg.kind !== 'Literal' ||
+          typeof arg.value !== 'string' ||
+          !fn.literalArg
+        )
+          return compileExpr(arg, functions)
+        const compiled = fn.literalArg.compile(arg.value)
+        return () => compiled
+      })
       const call = fn.impl as (...args: unknown[]) => unknown
       const codec = referenceCodec(fn, expr)
       const impl = codec === null ? call : (...values: unknown[]) => call(...values, codec)
@@ -1050,6 +1062,36 @@ export function compileExpr(expr: Expr, functions: FunctionTable): Evaluator {
     }
     case 'ListFunction':
       return listFunction(expr.fn, compileExpr(expr.list, functions), unwrapOptional(expr.type).kind)
+    case 'In': {
+      // Every item is evaluated; then true on an equal item, else null if anything was null.
+      const operand = compileExpr(expr.operand, functions)
+      const items = expr.items.map((item) => compileExpr(item, functions))
+      return (row) => {
+        const value = operand(row)
+        let sawNull = value === null
+        let found = false
+        for (const item of items) {
+          const v = item(row)
+          if (v === null) sawNull = true
+          else if (v === value) found = true
+        }
+        return found ? true : sawNull ? null : false
+      }
+    }
+    case 'Between': {
+      // `low <= x and x <= high` in three-valued logic, all three evaluated.
+      const operand = compileExpr(expr.operand, functions)
+      const low = compileExpr(expr.low, functions)
+      const high = compileExpr(expr.high, functions)
+      return (row) => {
+        const x = operand(row) as number | string | null
+        const lo = low(row) as number | string | null
+        const hi = high(row) as number | string | null
+        const above = x === null || lo === null ? null : lo <= x
+        const below = x === null || hi === null ? null : x <= hi
+        return above === false || below === false ? false : above === null || below === null ? null : true
+      }
+    }
   }
 }
 

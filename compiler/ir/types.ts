@@ -77,6 +77,8 @@ export type Expr =
   | StepRefExpr
   | ProjectExpr
   | ListFunctionExpr
+  | InExpr
+  | BetweenExpr
 
 interface ExprBase {
   readonly type: Type
@@ -157,6 +159,12 @@ export interface CallExpr extends ExprBase {
   readonly kind: 'Call'
   readonly fn: string
   readonly args: readonly Expr[]
+  /**
+   * The index of an argument that is a string literal the function compiles before use (a `like`
+   * or regular-expression pattern, the stdlib entry's `literalArg`): it is compiled once, when
+   * the interpreter builds the expression or the generated module is instantiated.
+   */
+  readonly literalArg?: number
 }
 
 export interface RecordExpr extends ExprBase {
@@ -205,6 +213,28 @@ export interface ListFunctionExpr extends ExprBase {
   readonly kind: 'ListFunction'
   readonly fn: ListFunction
   readonly list: Expr
+}
+
+/**
+ * `operand in (items…)`: every part is evaluated, left to right. True when an item equals the
+ * operand (`==`), else null when the operand or an item is null, else false (SQL's `IN`).
+ * `not in` is `not` of it.
+ */
+export interface InExpr extends ExprBase {
+  readonly kind: 'In'
+  readonly operand: Expr
+  readonly items: readonly Expr[]
+}
+
+/**
+ * `operand between low and high`: `low <= operand and operand <= high` in three-valued logic,
+ * with each of the three evaluated once, in that order (no short circuit). `not between` is `not` of it.
+ */
+export interface BetweenExpr extends ExprBase {
+  readonly kind: 'Between'
+  readonly operand: Expr
+  readonly low: Expr
+  readonly high: Expr
 }
 
 // ---------------------------------------------------------------------------------------------

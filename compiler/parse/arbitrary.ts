@@ -31,7 +31,7 @@ import type {
   WindowClause,
 } from './ast.ts'
 import { isKeyword } from './lexer.ts'
-import { PATTERN_RESERVED, RECORD_TIMESTAMP_MODES } from './parser.ts'
+import { OPERATOR_WORDS, PATTERN_RESERVED, RECORD_TIMESTAMP_MODES } from './parser.ts'
 
 const span: Span = { file: 'arbitrary.pipe', start: 0, end: 0 }
 
@@ -97,6 +97,8 @@ const leafArb: fc.Arbitrary<Expression> = fc.oneof(
     })
     .map(({ amount, unit }) => ({ kind: 'DurationLiteral' as const, amount, unit, span })),
   fieldNameArb.map((name) => ({ kind: 'Name' as const, name, span })),
+  // The operator words are not reserved: fields with these names must print and parse back too.
+  fc.constantFrom(...Object.values(OPERATOR_WORDS)).map((name) => ({ kind: 'Name' as const, name, span })),
 )
 
 const BINARY_OPS = ['+', '-', '*', '/', '%', '==', '!=', '<', '<=', '>', '>=', 'and', 'or'] as const
@@ -138,6 +140,50 @@ export const expressionArb: fc.Arbitrary<Expression> = fc.letrec<{ expr: Express
         .array(tie('fieldInit'), { maxLength: 3 })
         .map((fields) => ({ kind: 'RecordLiteral' as const, fields, span })),
       fc.array(tie('expr'), { maxLength: 3 }).map((items) => ({ kind: 'ListLiteral' as const, items, span })),
+      fc
+        .record({
+          operand: tie('expr'),
+          items: fc.array(tie('expr'), { minLength: 1, maxLength: 3 }),
+          negated: fc.boolean(),
+        })
+        .map(({ operand, items, negated }) => ({
+          kind: 'In' as const,
+          operand,
+          items,
+          negated,
+          opSpan: span,
+          span,
+        })),
+      fc
+        .record({ operand: tie('expr'), low: tie('expr'), high: tie('expr'), negated: fc.boolean() })
+        .map(({ operand, low, high, negated }) => ({
+          kind: 'Between' as const,
+          operand,
+          low,
+          high,
+          negated,
+          opSpan: span,
+          span,
+        })),
+      fc
+        .record({ operand: tie('expr'), pattern: tie('expr'), negated: fc.boolean() })
+        .map(({ operand, pattern, negated }) => ({
+          kind: 'Like' as const,
+          operand,
+          pattern,
+          negated,
+          opSpan: span,
+          span,
+        })),
+      fc
+        .record({
+          branches: fc.array(fc.record({ condition: tie('expr'), value: tie('expr') }), {
+            minLength: 1,
+            maxLength: 3,
+          }),
+          otherwise: fc.option(tie('expr'), { nil: null }),
+        })
+        .map(({ branches, otherwise }) => ({ kind: 'Case' as const, branches, otherwise, span })),
     ),
     fieldInit: fc.oneof(
       fc

@@ -106,6 +106,10 @@ export type Expression =
   | CallExpression
   | RecordLiteral
   | ListLiteral
+  | InExpression
+  | BetweenExpression
+  | LikeExpression
+  | CaseExpression
 
 export interface IntLiteral {
   readonly kind: 'IntLiteral'
@@ -204,6 +208,52 @@ export interface IfExpression {
   /** Named `whenTrue`, not `then`: an object with a `then` member is a thenable to `await`. */
   readonly whenTrue: Expression
   readonly whenFalse: Expression
+  readonly span: Span
+}
+
+/** `x in (a, b, …)` or `x not in (…)`: at least one item. */
+export interface InExpression {
+  readonly kind: 'In'
+  readonly operand: Expression
+  readonly items: readonly Expression[]
+  readonly negated: boolean
+  /** The `in` (or `not in`) words, where type errors of the operand point. */
+  readonly opSpan: Span
+  readonly span: Span
+}
+
+/** `x between low and high` (inclusive) or `x not between …`. */
+export interface BetweenExpression {
+  readonly kind: 'Between'
+  readonly operand: Expression
+  readonly low: Expression
+  readonly high: Expression
+  readonly negated: boolean
+  readonly opSpan: Span
+  readonly span: Span
+}
+
+/** `s like pattern` or `s not like pattern` (SQL `%` and `_`, `\\` escapes). */
+export interface LikeExpression {
+  readonly kind: 'Like'
+  readonly operand: Expression
+  readonly pattern: Expression
+  readonly negated: boolean
+  readonly opSpan: Span
+  readonly span: Span
+}
+
+/** One `when c then v` of a `case`. */
+export interface CaseBranch {
+  readonly condition: Expression
+  readonly value: Expression
+}
+
+/** `case when c1 then v1 … [else e] end`: the first branch whose condition is true; null without `else`. */
+export interface CaseExpression {
+  readonly kind: 'Case'
+  readonly branches: readonly CaseBranch[]
+  readonly otherwise: Expression | null
   readonly span: Span
 }
 

@@ -17,6 +17,7 @@ import type {
   Annotation,
   BinaryOperator,
   BoundOffset,
+  CaseBranch,
   ConnectorExpr,
   DedupStep,
   DurationLiteral,
@@ -193,12 +194,26 @@ export const PATTERN_RESERVED: ReadonlySet<string> = new Set([
 /** The deepest nesting of pattern groups `( ( … ) )`. */
 const MAX_PATTERN_NESTING = 32
 
-/** What to write instead of SQL's comparison words. */
-const SQL_OPERATOR_HINTS: Readonly<Record<string, string>> = {
-  in: 'write `x == a or x == b`, or `contains([a, b], x)`',
-  between: 'write `low <= x and x <= high`',
-  like: 'use `starts_with`, `ends_with` or `contains`',
-}
+/**
+ * The words of the SQL-style operators and of `case` (specs/language.md §2). None is a keyword, so
+ * fields may still have these names: `in`, `between` and `like` are operators only right after an
+ * operand (where no name can stand), and `case` starts a `case` only when `when` follows it.
+ */
+export const OPERATOR_WORDS = {
+  in: 'in',
+  between: 'between',
+  like: 'like',
+  case: 'case',
+  when: 'when',
+  end: 'end',
+} as const
+/** Words SQL users write in capitals where Sluice's lower-case word is an operator (E0109). */
+const SQL_CAPITALS: ReadonlySet<string> = new Set(['IN', 'BETWEEN', 'LIKE', 'AND', 'OR', 'NOT', 'IS'])
+const INFIX_WORDS: ReadonlySet<string> = new Set([
+  OPERATOR_WORDS.in,
+  OPERATOR_WORDS.between,
+  OPERATOR_WORDS.like,
+])
 
 /** Unwinds to the nearest synchronisation point after an error has been reported. */
 class ParseAbort {}
@@ -300,7 +315,18 @@ class Parser {
   private report(
     message: string,
     span: Span,
-    code: 'E0101' | 'E0102' | 'E0103' | 'E0104' | 'E0105' | 'E0114' | 'E0115' = 'E0101',
+    code:
+      | 'E0101'
+      | 'E0102'
+      | 'E0103'
+      | 'E0104'
+      | 'E0105'
+      | 'E0106'
+      | 'E0107'
+      | 'E0108'
+      | 'E0109'
+      | 'E0114'
+      | 'E0115' = 'E0101',
   ): void {
     this.syntaxErrors++
     this.diagnostics.push(createDiagnostic(code, message, span))
@@ -1370,16 +1396,9 @@ class Parser {
         this.report('`=` compares in SQL; Sluice compares with `==`', this.span(token.start, token.end))
         token = { ...token, kind: '==' }
       }
-      if (token.kind === 'ident' && typeof token.value === 'string' && SQL_OPERATOR_HINTS[token.value]) {
-        // SQL's `in`, `between`, `like`: say what to write instead, and skip the statement
-        // (it used to be a false type error followed by "expected a statement").
-        this.report(
-          `\`${token.value}\` is not an operator in Sluice; ${SQL_OPERATOR_HINTS[token.value]}`,
-          this.span(token.start, token.end),
-        )
-        throw new ParseAbort()
-      }
-      if (!COMPARISON_OPS.has(token.kind) && token.kind !== 'is') return left
+      if (token.kind === 'ident' && SQL_CAPITALS.has(String(token.value))) this.refuseCapitals(token)
+      const infix = this.infixWord()
+      if (!COMPARISON_OPS.has(token.kind) && token.kind !== 'is' && infix === null) return left
       if (compared) {
         // Reported without unwinding: the rest parses fine and may hold more errors worth showing.
         this.report(
@@ -1389,6 +1408,10 @@ class Parser {
         )
       }
       compared = true
+      if (infix !== null) {
+        left = this.parseInfixWord(left, infix)
+        continue
+      }
       this.advance()
       if (token.kind === 'is') {
         const negated = this.eat('not') !== null
@@ -1401,6 +1424,144 @@ class Parser {
         left = this.binary(token.kind as BinaryOperator, token, left, this.parseAdditive())
       }
     }
+  }
+
+  /**
+   * SQL's `IN`, `AND`, `CASE WHEN`, … where Sluice's lower-case word would be an operator: one
+   * error saying so, and the statement is skipped (it gave a false type error and a cascade).
+   */
+  private refuseCapitals(token: Token): never {
+    this.report(
+      `\`${token.value}\` is spelled \`${String(token.value).toLowerCase()}\` in Sluice: its words are lower case`,
+      this.span(token.start, token.end),
+      'E0109',
+    )
+    throw new ParseAbort()
+  }
+
+  /** `in`, `between` or `like` (or `not` and one of them) where an operand has ended, else null. */
+  private infixWord(): { readonly word: string; readonly negated: boolean } | null {
+    const isWord = (token: Token) => token.kind === 'ident' && INFIX_WORDS.has(String(token.value))
+    if (isWord(this.peek())) return { word: String(this.peek().value), negated: false }
+    if (this.at('not') && isWord(this.peek(1))) return { word: String(this.peek(1).value), negated: true }
+    return null
+  }
+
+  /** `x [not] in (…)`, `x [not] between low and high`, `x [not] like pattern`, after `x`. */
+  private parseInfixWord(
+    operand: Expression,
+    infix: { readonly word: string; readonly negated: boolean },
+  ): Expression {
+    const opStart = this.peek().start
+    if (infix.negated) this.advance()
+    const wordToken = this.advance()
+    const opSpan = this.span(opStart, wordToken.end)
+    const { negated } = infix
+    if (infix.word === OPERATOR_WORDS.in) {
+      if (!this.at('(')) {
+        const token = this.peek()
+        this.report(
+          `\`in\` needs a parenthesised list of values: \`x in (a, b, c)\`, found ${describeToken(token)}`,
+          this.span(token.start, token.end),
+          'E0106',
+        )
+        throw new ParseAbort()
+      }
+      const open = this.advance()
+      const items: Expression[] = []
+      while (!this.at(')')) {
+        items.push(this.parseExpression())
+        if (!this.at(')')) this.expect(',', '`,` or `)` in the `in` list')
+      }
+      const close = this.advance()
+      if (items.length === 0) {
+        this.report('an `in` list needs at least one value', this.span(open.start, close.end), 'E0106')
+        throw new ParseAbort()
+      }
+      return this.node(
+        { kind: 'In', operand, items, negated, opSpan, span: this.span(operand.span.start, close.end) },
+        operand,
+        ...items,
+      )
+    }
+    if (infix.word === OPERATOR_WORDS.between) {
+      // The bounds are additive expressions, so the `and` between them is not a logical `and`.
+      const low = this.parseAdditive()
+      if (!this.at('and')) {
+        const token = this.peek()
+        this.report(
+          `\`between\` needs \`and\` between its bounds (\`x between low and high\`), found ${describeToken(token)}`,
+          this.span(token.start, token.end),
+          'E0107',
+        )
+        throw new ParseAbort()
+      }
+      this.advance()
+      const high = this.parseAdditive()
+      return this.node(
+        {
+          kind: 'Between',
+          operand,
+          low,
+          high,
+          negated,
+          opSpan,
+          span: this.span(operand.span.start, high.span.end),
+        },
+        operand,
+        low,
+        high,
+      )
+    }
+    const pattern = this.parseAdditive()
+    return this.node(
+      {
+        kind: 'Like',
+        operand,
+        pattern,
+        negated,
+        opSpan,
+        span: this.span(operand.span.start, pattern.span.end),
+      },
+      operand,
+      pattern,
+    )
+  }
+
+  /**
+   * `case when c then v … [else e] end`. A case of n branches is n nested conditionals to every
+   * later pass (and to TypeScript, in generated code), so it counts n levels toward MAX_NESTING.
+   */
+  private parseCase(): Expression {
+    const start = this.advance().start
+    const branches: CaseBranch[] = []
+    while (this.atWord(OPERATOR_WORDS.when)) {
+      this.advance()
+      const condition = this.parseExpression()
+      this.expect('then', '`then` after the `when` condition')
+      const value = this.parseExpression()
+      branches.push({ condition, value })
+    }
+    const otherwise = this.eat('else') ? this.parseExpression() : null
+    if (!this.atWord(OPERATOR_WORDS.end)) {
+      const token = this.peek()
+      this.report(
+        `expected \`when\`, \`else\` or \`end\` to go on with the \`case\`, found ${describeToken(token)}`,
+        this.span(token.start, token.end),
+        'E0108',
+      )
+      throw new ParseAbort()
+    }
+    const end = this.advance().end
+    const expr: Expression = { kind: 'Case', branches, otherwise, span: this.span(start, end) }
+    const children = [...branches.flatMap((b) => [b.condition, b.value]), ...(otherwise ? [otherwise] : [])]
+    const depth = Math.max(0, ...children.map((c) => this.depth.get(c) ?? 0)) + branches.length
+    if (depth > MAX_NESTING) {
+      this.report(`expression is nested too deeply (more than ${MAX_NESTING} levels)`, expr.span, 'E0104')
+      throw new ParseAbort()
+    }
+    this.depth.set(expr, depth)
+    return expr
   }
 
   private parseAdditive(): Expression {
@@ -1515,6 +1676,14 @@ class Parser {
         this.advance()
         return this.node({ kind: 'NullLiteral', span })
       case 'ident': {
+        if (
+          token.value === OPERATOR_WORDS.case &&
+          this.peek(1).kind === 'ident' &&
+          this.peek(1).value === OPERATOR_WORDS.when
+        )
+          return this.parseCase()
+        if (token.value === 'CASE' && this.peek(1).kind === 'ident' && this.peek(1).value === 'WHEN')
+          this.refuseCapitals(token)
         this.advance()
         const name = String(token.value)
         if (!this.at('(')) return this.node({ kind: 'Name', name, span })

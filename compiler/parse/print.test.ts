@@ -54,6 +54,16 @@ describe('printer', () => {
       ['- (-x)', '- -x'],
       ['(a + b).c', '(a + b).c'],
       ['1.0 + 1e3', '1.0 + 1000.0'],
+      ['(x in (1, 2)) == c', '(x in (1, 2)) == c'],
+      ['(a + b) not in (1)', 'a + b not in (1)'],
+      ['x between (a + 1) and (b * 2)', 'x between a + 1 and b * 2'],
+      ['x between (a and b) and c', 'x between (a and b) and c'],
+      ['(x between 1 and 2) and y', 'x between 1 and 2 and y'],
+      ['not (s like "a%")', 'not s like "a%"'],
+      ['s not like (p ?? "%")', 's not like (p ?? "%")'],
+      ['case when a then 1 when b then 2 else 3 end + 1', 'case when a then 1 when b then 2 else 3 end + 1'],
+      ['case when a then (case) when b then case end', 'case when a then (case) when b then case end'],
+      ['case when case then end end', 'case when case then end end'],
     ]
     for (const [input, printed] of cases) {
       const { expr, errors } = parseExpression(input)

@@ -64,6 +64,9 @@ function precedence(e: Expression): Prec {
           return Prec.Comparison
       }
     case 'IsNull':
+    case 'In':
+    case 'Between':
+    case 'Like':
       return Prec.Comparison
     case 'Unary':
       return e.op === 'not' ? Prec.Not : Prec.Unary
@@ -153,7 +156,28 @@ export function printExpression(e: Expression): string {
       return printFieldInits(e.fields)
     case 'ListLiteral':
       return `[${e.items.map(printExpression).join(', ')}]`
+    case 'In':
+      return `${sub(e.operand, Prec.Comparison + 1)} ${e.negated ? 'not ' : ''}in (${e.items.map(printExpression).join(', ')})`
+    case 'Between':
+      return `${sub(e.operand, Prec.Comparison + 1)} ${e.negated ? 'not ' : ''}between ${sub(e.low, Prec.Additive)} and ${sub(e.high, Prec.Additive)}`
+    case 'Like':
+      return `${sub(e.operand, Prec.Comparison + 1)} ${e.negated ? 'not ' : ''}like ${sub(e.pattern, Prec.Additive)}`
+    case 'Case':
+      return printCase(e)
   }
+}
+
+/** A name `case` ending a branch's value would start a new `case` with the next `when`. */
+const ENDS_WITH_CASE_NAME = /(^|[^A-Za-z0-9_])case$/
+
+function printCase(e: Extract<Expression, { kind: 'Case' }>): string {
+  const branches = e.branches.map((b, i) => {
+    const value = printExpression(b.value)
+    const beforeWhen = i < e.branches.length - 1
+    return `when ${printExpression(b.condition)} then ${beforeWhen && ENDS_WITH_CASE_NAME.test(value) ? `(${value})` : value}`
+  })
+  const otherwise = e.otherwise === null ? '' : ` else ${printExpression(e.otherwise)}`
+  return `case ${branches.join(' ')}${otherwise} end`
 }
 
 function printFieldInit(f: FieldInit): string {

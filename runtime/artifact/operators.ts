@@ -65,7 +65,16 @@ export interface StepState {
 export interface OperatorModule {
   readonly IR_VERSION: number
   instantiate(runtime: {
-    readonly stdlib: Readonly<Record<string, { readonly impl: (...args: never[]) => unknown }>>
+    readonly stdlib: Readonly<
+      Record<
+        string,
+        {
+          readonly impl: (...args: never[]) => unknown
+          /** Compiles a literal pattern argument once, when the module is instantiated (stdlib/patterns.ts). */
+          readonly literalArg?: { readonly compile: (literal: string) => unknown }
+        }
+      >
+    >
     readonly EvaluationError: new (message: string, site?: number) => Error
   }): Operators
 }
