@@ -10,6 +10,7 @@
  * the dead-letter topic.
  */
 import { EvaluationError } from './eval-error.ts'
+import { distinct, flatten, flattenSignature, scalarListSignature, sort } from './lists.ts'
 import {
   civilFromDays,
   floorDiv,
@@ -420,6 +421,31 @@ export const stdlib: Readonly<Record<string, StdlibFunction>> = define([
     signature: fixed('split', [p.string('s'), p.string('sep')], () => t.list(t.string)),
     nullPropagating: true,
     impl: split,
+  },
+  // Lists (map, filter, any, all, count, sum, min, max, avg, first and last are expressions: language.md "Lists")
+  {
+    name: 'flatten',
+    doc: 'The items of a list of lists, in order, as one list; a null inner list adds nothing.',
+    usage: 'flatten(list: list<list<T>>) → list<T>',
+    signature: flattenSignature,
+    nullPropagating: true,
+    impl: flatten,
+  },
+  {
+    name: 'distinct',
+    doc: 'The list without repeated items: the first occurrence of each, in order (items compare as `==` does; a null is kept once).',
+    usage: 'distinct(list: list<T>) → list<T>',
+    signature: scalarListSignature('distinct'),
+    nullPropagating: true,
+    impl: distinct,
+  },
+  {
+    name: 'sort',
+    doc: 'The items in ascending order (strings by UTF-16 code units, as `<`; a stable sort), NaN after the numbers, nulls last.',
+    usage: 'sort(list: list<T>) → list<T>',
+    signature: scalarListSignature('sort'),
+    nullPropagating: true,
+    impl: sort,
   },
   // Numbers
   {

@@ -52,6 +52,7 @@ import type {
 } from '../parse/ast.ts'
 import { DURATION_UNIT_MS } from '../parse/lexer.ts'
 import { checkJoin, type JoinInput, lateRecordOf } from './join-steps.ts'
+import { checkListLambda, isLambdaFunction, misplacedLambdaMessage } from './list-lambdas.ts'
 import { checkLookup, checkTable, type TableEntry } from './lookup-steps.ts'
 import { checkMatch, type StepScope } from './match-steps.ts'
 import { checkAggregate, checkDedup, type StepContext } from './stateful-steps.ts'
@@ -152,6 +153,8 @@ interface Scope {
   readonly record: Type
   /** Inside a `match` step: the names that read its steps' events (they shadow fields). */
   readonly steps?: StepScope | null
+  /** Inside a lambda's body: its parameters, innermost last (they shadow steps and fields). */
+  readonly locals?: ReadonlyMap<string, Type>
 }
 
 class Checker {
@@ -1166,7 +1169,9 @@ class Checker {
         return { kind: 'Literal', value: null, type: NULL, span }
       case 'DurationLiteral':
         return { kind: 'Literal', value: e.amount * DURATION_UNIT_MS[e.unit], type: scalar('duration'), span }
-      case 'Name':
+      case 'Name': {
+        const local = scope.locals?.get(e.name)
+        if (local !== undefined) return { kind: 'Local', name: e.name, type: local, span }
         return (
           scope.steps?.resolve(e.name, span) ?? {
             kind: 'Column',
@@ -1175,6 +1180,10 @@ class Checker {
             span,
           }
         )
+      }
+      case 'Lambda':
+        this.report('E0330', misplacedLambdaMessage(), span)
+        return { kind: 'Literal', value: null, type: ERROR_TYPE, span }
       case 'Member': {
         const object = this.expr(e.object, scope)
         const list = isError(object.type) ? null : baseType(object.type)
@@ -1461,6 +1470,18 @@ class Checker {
   }
 
   private call(callee: Identifier, argAsts: readonly Expression[], span: Span, scope: Scope): Expr {
+    if (isLambdaFunction(callee.name)) {
+      return checkListLambda(callee.name, callee, argAsts, span, {
+        expr: (e, local) =>
+          this.expr(
+            e,
+            local === undefined
+              ? scope
+              : { ...scope, locals: new Map([...(scope.locals ?? []), [local.name, local.type]]) },
+          ),
+        report: (code, message, at) => this.report(code, message, at),
+      })
+    }
     const args = argAsts.map((a) => this.expr(a, scope))
     const listFunction = LIST_FUNCTIONS.find((f) => f === callee.name)
     if (listFunction !== undefined && args.length === 1 && !isError(args[0]!.type)) {

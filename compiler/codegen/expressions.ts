@@ -19,6 +19,8 @@ export interface ExprContext {
    * whose `events(step)` a StepRef reads.
    */
   readonly steps?: string
+  /** Inside a lambda's body: the JS names of its parameters (LocalExpr), by `.pipe` name. */
+  readonly locals?: ReadonlyMap<string, string>
   /** Declares a temporary of the given TS type and returns its name. */
   temp(type: string): string
   /** Registers a source location for evaluation errors and returns its site index. */
@@ -137,6 +139,36 @@ const EMIT: { readonly [K in Expr['kind']]: (expr: ExprOf<K>, ctx: ExprContext) 
           ? `listSum(${l})`
           : `listSumInteger(${l}, ${ctx.site(e.span)})`
         : `list${e.fn[0]!.toUpperCase()}${e.fn.slice(1)}(${l})`
+    return nullGuarded(ctx, [e.list], [list], call)
+  },
+  Local: (e, ctx) => {
+    const name = ctx.locals?.get(e.name)
+    if (name === undefined) throw new Error(`codegen: lambda parameter \`${e.name}\` read outside its lambda`)
+    return name
+  },
+  ListLambda: (e, ctx) => {
+    const list = compileExpr(e.list, ctx)
+    const item = tsType((unwrapOptional(e.list.type) as Extract<Type, { kind: 'list' }>).of)
+    // The parameter gets a fresh name (a temporary's, which it shadows), so nested lambdas and
+    // the chain's own variables never clash; the body's temporaries are the function's, used
+    // and done within one call of the arrow.
+    const param = ctx.temp('unknown')
+    const body = compileExpr(e.body, { ...ctx, locals: new Map([...(ctx.locals ?? []), [e.param, param]]) })
+    const arrow = `(${param}: ${item}) => ${body}`
+    const call = ([l]: readonly string[]) => {
+      switch (e.fn) {
+        case 'map':
+          return `${l}.map(${arrow})`
+        case 'filter':
+          return isOptional(e.body.type)
+            ? `${l}.filter((${param}: ${item}) => ${body} === true)`
+            : `${l}.filter(${arrow})`
+        case 'any':
+          return `listAny(${l}, ${arrow})`
+        case 'all':
+          return `listAll(${l}, ${arrow})`
+      }
+    }
     return nullGuarded(ctx, [e.list], [list], call)
   },
 }
@@ -277,6 +309,25 @@ export const EXPRESSION_HELPERS = `
   }
   function listLast<T>(list: readonly T[]): T | null {
     return list.length === 0 ? null : (list[list.length - 1] as T)
+  }
+  // any/all (ListLambdaExpr): stop at the deciding item; else null when a condition was null.
+  function listAny<T>(list: readonly T[], test: (item: T) => boolean | null): boolean | null {
+    let sawNull = false
+    for (const item of list) {
+      const value = test(item)
+      if (value === true) return true
+      if (value === null) sawNull = true
+    }
+    return sawNull ? null : false
+  }
+  function listAll<T>(list: readonly T[], test: (item: T) => boolean | null): boolean | null {
+    let sawNull = false
+    for (const item of list) {
+      const value = test(item)
+      if (value === false) return false
+      if (value === null) sawNull = true
+    }
+    return sawNull ? null : true
   }
   function alwaysFalse(_value: unknown): boolean {
     return false

@@ -102,6 +102,9 @@ export const diagnosticCatalogue = {
   E0475: { severity: 'error', title: 'match over timed results or late events' },
   E0476: { severity: 'error', title: 'bare field in the output of a match' },
   E0478: { severity: 'error', title: 'match emits an empty record' },
+  // Lists (specs/language.md, "Lists")
+  E0330: { severity: 'error', title: 'lambda outside a list function' },
+  E0331: { severity: 'error', title: 'list function without a lambda' },
   // Warnings
   W0001: { severity: 'warning', title: 'stream is never used' },
   W0002: { severity: 'warning', title: 'source is never used' },

@@ -20,6 +20,8 @@ const CHILDREN: { readonly [K in Expr['kind']]: (expr: ExprOf<K>) => readonly Ex
   StepRef: () => [],
   Project: (e) => [e.object],
   ListFunction: (e) => [e.list],
+  Local: () => [],
+  ListLambda: (e) => [e.list, e.body],
 }
 
 /** Rebuilds each kind from new children, in the order CHILDREN lists them. */
@@ -44,6 +46,8 @@ const REBUILD: { readonly [K in Expr['kind']]: (expr: ExprOf<K>, children: reado
   StepRef: (e) => e,
   Project: (e, [object]) => ({ ...e, object: object! }),
   ListFunction: (e, [list]) => ({ ...e, list: list! }),
+  Local: (e) => e,
+  ListLambda: (e, [list, body]) => ({ ...e, list: list!, body: body! }),
 }
 
 export function childrenOf(expr: Expr): readonly Expr[] {

@@ -53,6 +53,7 @@ import type {
   FusedStep,
   JoinNode,
   ListFunction,
+  ListLambdaExpr,
   LookupNode,
   MatchNode,
   Node,
@@ -1000,6 +1001,44 @@ export function compileExpr(expr: Expr, functions: FunctionTable): Evaluator {
     }
     case 'ListFunction':
       return listFunction(expr.fn, compileExpr(expr.list, functions), unwrapOptional(expr.type).kind)
+    case 'Local': {
+      const { name } = expr
+      return (row) => (row as { [LOCALS]?: ReadonlyMap<string, unknown> })[LOCALS]?.get(name) ?? null
+    }
+    case 'ListLambda':
+      return listLambda(expr, compileExpr(expr.list, functions), compileExpr(expr.body, functions))
+  }
+}
+
+/** Where a lambda's body finds its parameters (LocalExpr): a map on the row it is evaluated on. */
+const LOCALS: unique symbol = Symbol('locals')
+
+/**
+ * map/filter/any/all (ListLambdaExpr): the body runs on a row that reads as the outer one (its
+ * prototype) with the item bound to the parameter; any and all stop at the item that decides.
+ */
+function listLambda(expr: ListLambdaExpr, list: Evaluator, body: Evaluator): Evaluator {
+  const { fn, param } = expr
+  return (row) => {
+    const items = list(row) as readonly unknown[] | null
+    if (items === null) return null
+    const outer = (row as { [LOCALS]?: ReadonlyMap<string, unknown> })[LOCALS]
+    const apply = (item: unknown): unknown => {
+      const scope = Object.create(row) as Row & { [LOCALS]?: ReadonlyMap<string, unknown> }
+      scope[LOCALS] = new Map(outer ?? []).set(param, item)
+      return body(scope)
+    }
+    if (fn === 'map') return items.map(apply)
+    if (fn === 'filter') return items.filter((item) => apply(item) === true)
+    // any: true at the first true; all: false at the first false; else null if one was null.
+    const decisive = fn === 'any'
+    let sawNull = false
+    for (const item of items) {
+      const value = apply(item)
+      if (value === decisive) return decisive
+      if (value === null) sawNull = true
+    }
+    return sawNull ? null : !decisive
   }
 }
 

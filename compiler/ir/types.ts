@@ -75,6 +75,8 @@ export type Expr =
   | StepRefExpr
   | ProjectExpr
   | ListFunctionExpr
+  | LocalExpr
+  | ListLambdaExpr
 
 interface ExprBase {
   readonly type: Type
@@ -203,6 +205,31 @@ export interface ListFunctionExpr extends ExprBase {
   readonly kind: 'ListFunction'
   readonly fn: ListFunction
   readonly list: Expr
+}
+
+/** The parameter of the innermost enclosing `x -> …` named `name` (ListLambdaExpr): the current item. */
+export interface LocalExpr extends ExprBase {
+  readonly kind: 'Local'
+  readonly name: string
+}
+
+/** The list functions that take a lambda (specs/language.md, "Lists"). */
+export type ListLambdaFunction = 'map' | 'filter' | 'any' | 'all'
+
+/**
+ * `map(l, x -> body)`, `filter(l, x -> cond)`, `any(l, x -> cond)`, `all(l, x -> cond)`: `body`
+ * is evaluated once per item in order, with `Local(param)` the item (null items included). `map`
+ * gives the list of the bodies; `filter` the items whose condition is true; `any` is true at the
+ * first true condition, else null when a condition was null, else false; `all` is false at the
+ * first false condition, else null when one was null, else true (both stop at the deciding item,
+ * so a later item's error does not count). All are null when the list is null.
+ */
+export interface ListLambdaExpr extends ExprBase {
+  readonly kind: 'ListLambda'
+  readonly fn: ListLambdaFunction
+  readonly list: Expr
+  readonly param: string
+  readonly body: Expr
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -102,6 +102,15 @@ export const expressionArb: fc.Arbitrary<Expression> = fc.letrec<{ expr: Express
       fc
         .record({ callee: identArb, args: fc.array(tie('expr'), { maxLength: 3 }) })
         .map(({ callee, args }) => ({ kind: 'Call' as const, callee, args, span })),
+      // A list function with a lambda, `map(xs, x -> x + 1)` (the parser takes one in any argument).
+      fc
+        .record({ callee: identArb, list: tie('expr'), param: identArb, body: tie('expr') })
+        .map(({ callee, list, param, body }) => ({
+          kind: 'Call' as const,
+          callee,
+          args: [list, { kind: 'Lambda' as const, param, body, span }],
+          span,
+        })),
       fc
         .array(tie('fieldInit'), { maxLength: 3 })
         .map((fields) => ({ kind: 'RecordLiteral' as const, fields, span })),

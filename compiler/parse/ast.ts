@@ -98,6 +98,7 @@ export type Expression =
   | CallExpression
   | RecordLiteral
   | ListLiteral
+  | Lambda
 
 export interface IntLiteral {
   readonly kind: 'IntLiteral'
@@ -226,6 +227,17 @@ export interface RecordLiteral {
 export interface ListLiteral {
   readonly kind: 'ListLiteral'
   readonly items: readonly Expression[]
+  readonly span: Span
+}
+
+/**
+ * `x -> body`: a function of one list item, only as the last argument of `map`, `filter`, `any`
+ * and `all` (specs/language.md, "Lists"); the checker refuses it anywhere else.
+ */
+export interface Lambda {
+  readonly kind: 'Lambda'
+  readonly param: Identifier
+  readonly body: Expression
   readonly span: Span
 }
 

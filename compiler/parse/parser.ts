@@ -1451,7 +1451,7 @@ class Parser {
         this.advance()
         const args: Expression[] = []
         while (!this.at(')')) {
-          args.push(this.parseExpression())
+          args.push(this.atLambda() ? this.parseLambda() : this.parseExpression())
           if (!this.at(')')) this.expect(',', '`,` or `)` in the argument list')
         }
         this.advance()
@@ -1496,6 +1496,24 @@ class Parser {
       default:
         return this.fail('an expression')
     }
+  }
+
+  /** `x ->` starts a lambda (an argument of `map`, `filter`, `any`, `all`). */
+  private atLambda(): boolean {
+    return this.at('ident') && this.peek(1).kind === '->'
+  }
+
+  /** `x -> body`: the body extends as far as an expression can (to the `,` or `)` of the call). */
+  private parseLambda(): Expression {
+    const token = this.advance()
+    const param: Identifier = {
+      kind: 'Identifier',
+      name: String(token.value),
+      span: this.span(token.start, token.end),
+    }
+    this.advance()
+    const body = this.parseExpression()
+    return this.node({ kind: 'Lambda', param, body, span: this.span(token.start, body.span.end) }, body)
   }
 
   /** `{ name: expr, shorthand, … }` of `select` and record literals, recovering per field. */

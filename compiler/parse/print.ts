@@ -141,6 +141,8 @@ export function printExpression(e: Expression): string {
       return printFieldInits(e.fields)
     case 'ListLiteral':
       return `[${e.items.map(printExpression).join(', ')}]`
+    case 'Lambda':
+      return `${e.param.name} -> ${printExpression(e.body)}`
   }
 }
 
