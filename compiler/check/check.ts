@@ -51,6 +51,7 @@ import type {
   TypeExpr,
 } from '../parse/ast.ts'
 import { DURATION_UNIT_MS } from '../parse/lexer.ts'
+import { checkExplode } from './explode-step.ts'
 import { checkJoin, type JoinInput, lateRecordOf } from './join-steps.ts'
 import { checkListLambda, isLambdaFunction, misplacedLambdaMessage } from './list-lambdas.ts'
 import { checkLookup, checkTable, type TableEntry } from './lookup-steps.ts'
@@ -838,6 +839,19 @@ class Checker {
             expr: (e) => this.expr(e, scope),
             checkFieldName: (name, span) => this.checkFieldName(name, span),
             report: (code, message, span, related) => this.report(code, message, span, related),
+          })
+          this.nodes.push(node)
+          record = node.schema
+          break
+        }
+        case 'Explode': {
+          const node = checkExplode(step, {
+            record,
+            id,
+            input: previous,
+            expr: (e) => this.expr(e, scope),
+            checkFieldName: (name, span) => this.checkFieldName(name, span),
+            report: (code, message, span) => this.report(code, message, span),
           })
           this.nodes.push(node)
           record = node.schema

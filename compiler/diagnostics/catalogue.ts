@@ -105,6 +105,8 @@ export const diagnosticCatalogue = {
   // Lists (specs/language.md, "Lists")
   E0330: { severity: 'error', title: 'lambda outside a list function' },
   E0331: { severity: 'error', title: 'list function without a lambda' },
+  E0332: { severity: 'error', title: '`explode` of something that is not a list' },
+  E0333: { severity: 'error', title: 'explode item name is already a field' },
   // Warnings
   W0001: { severity: 'warning', title: 'stream is never used' },
   W0002: { severity: 'warning', title: 'source is never used' },

@@ -311,7 +311,9 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
                   report: windowContext.report,
                 },
               )
-            : buildNode(node, emit, functions, onSink, lateness.get(node.id)!)
+            : buildNode(node, emit, functions, onSink, lateness.get(node.id)!, (target) => ({
+                push: (event) => deliver(target, event),
+              }))
     if (node.kind === 'LateEvents') {
       // Not a consumer of the window's results: the window hands it the events it refuses. A
       // late stream nothing reads (a warning) leaves them to the dead letters, never dropped.
@@ -448,6 +450,7 @@ function buildNode(
   functions: FunctionTable,
   onSink: (output: SinkOutput) => void,
   latenessMs: number,
+  isolate: (next: Operator) => Operator,
 ): Operator {
   switch (node.kind) {
     case 'Source':
@@ -468,6 +471,8 @@ function buildNode(
       return mapOperator(node.fields, functions, emit)
     case 'KeyBy':
       return keyByOperator(node.key, functions, emit)
+    case 'Explode':
+      return explodeOperator(node, functions, emit)
     case 'Dedup':
       return dedupOperator(node.keys, node.withinMs, latenessMs, functions, emit)
     case 'Aggregate':
@@ -477,7 +482,7 @@ function buildNode(
       // pushes into the next one.
       let next: Operator = emit
       for (let i = node.steps.length - 1; i >= 0; i--) {
-        next = buildStep(node.steps[i]!, next, functions, latenessMs)
+        next = buildStep(node.steps[i]!, next, functions, latenessMs, isolate)
       }
       return next
     }
@@ -490,8 +495,17 @@ function buildNode(
   }
 }
 
-function buildStep(step: FusedStep, next: Operator, functions: FunctionTable, latenessMs: number): Operator {
+function buildStep(
+  step: FusedStep,
+  next: Operator,
+  functions: FunctionTable,
+  latenessMs: number,
+  isolate: (next: Operator) => Operator,
+): Operator {
   switch (step.kind) {
+    case 'Explode':
+      // Each item fails on its own, as behind an unfused explode node's edge.
+      return explodeOperator(step, functions, isolate(next))
     case 'Filter':
       return filterOperator(compileExpr(step.predicate, functions), next)
     case 'Map':
@@ -821,6 +835,29 @@ function mapOperator(
       const row: Row = {}
       for (let i = 0; i < names.length; i++) row[names[i]!] = values[i]!(event.value)
       next.push({ value: row, key: event.key, timestamp: event.timestamp })
+    },
+  }
+}
+
+/**
+ * Explode emits, per item of the list in order, the event's fields and the item under `alias`,
+ * with the event's key and time; a null or empty list emits nothing, or with `outer` one event
+ * whose item is null. Each item goes on as an event of its own: one that fails later fails alone.
+ */
+function explodeOperator(
+  step: { readonly list: Expr; readonly alias: string; readonly outer: boolean },
+  functions: FunctionTable,
+  next: Operator,
+): Operator {
+  const list = compileExpr(step.list, functions)
+  const { alias, outer } = step
+  return {
+    push: (event) => {
+      const items = list(event.value) as readonly unknown[] | null
+      const each = items === null || items.length === 0 ? (outer ? [null] : []) : items
+      for (const item of each) {
+        next.push({ value: { ...event.value, [alias]: item }, key: event.key, timestamp: event.timestamp })
+      }
     },
   }
 }

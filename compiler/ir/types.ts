@@ -258,6 +258,7 @@ export type Node =
   | LookupNode
   | MatchNode
   | MatchTimeoutsNode
+  | ExplodeNode
   | FusedNode
   | SinkNode
 export type NodeKind = Node['kind']
@@ -600,6 +601,20 @@ export interface TableDecl {
   readonly eventTimeField: string | null
 }
 
+/**
+ * `explode list as alias [or null]`: for each item of `list`, in order, one event of the input's
+ * fields and `alias` (the item), with the input's key and event time. A null or empty list gives
+ * no event, or with `outer` (`or null`) one event with `alias` null. Stateless; it fuses into
+ * chains, whose loop then emits several outputs per input.
+ */
+export interface ExplodeNode extends NodeBase {
+  readonly kind: 'Explode'
+  readonly input: string
+  readonly list: Expr
+  readonly alias: string
+  readonly outer: boolean
+}
+
 /** One step inside a fused chain: the per-event operators, without ids or inputs. */
 export type FusedStep =
   | { readonly kind: 'Filter'; readonly predicate: Expr; readonly span: Span }
@@ -610,6 +625,14 @@ export type FusedStep =
       readonly span: Span
     }
   | { readonly kind: 'KeyBy'; readonly key: Expr; readonly span: Span }
+  | {
+      readonly kind: 'Explode'
+      readonly list: Expr
+      readonly alias: string
+      readonly outer: boolean
+      readonly schema: RecordType
+      readonly span: Span
+    }
   | {
       readonly kind: 'Dedup'
       readonly keys: readonly Expr[]

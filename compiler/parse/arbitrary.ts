@@ -378,6 +378,9 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
       orNull: fc.boolean(),
     })
     .map((r) => ({ kind: 'Lookup' as const, ...r, span })),
+  fc
+    .record({ list: expressionArb, alias: identArb, orNull: fc.boolean() })
+    .map((r) => ({ kind: 'Explode' as const, ...r, span })),
 )
 
 const boundOffsetArb = fc

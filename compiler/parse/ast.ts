@@ -276,7 +276,28 @@ export interface SourceDecl {
   readonly span: Span
 }
 
-export type Step = WhereStep | SelectStep | KeyByStep | DedupStep | AggregateStep | LookupStep | MatchStep
+export type Step =
+  | WhereStep
+  | SelectStep
+  | KeyByStep
+  | DedupStep
+  | AggregateStep
+  | LookupStep
+  | MatchStep
+  | ExplodeStep
+
+/**
+ * `explode items as item [or null]`: one event per item of a list, the input's fields and `item`
+ * (specs/language.md, "Lists"); `explode` is a word only where a step starts.
+ */
+export interface ExplodeStep {
+  readonly kind: 'Explode'
+  readonly list: Expression
+  readonly alias: Identifier
+  /** `or null`: an event whose list is null or empty goes on once, with the item null. */
+  readonly orNull: boolean
+  readonly span: Span
+}
 
 export interface WhereStep {
   readonly kind: 'Where'

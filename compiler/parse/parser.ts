@@ -21,6 +21,7 @@ import type {
   DurationLiteral,
   DurationUnit,
   EmitClause,
+  ExplodeStep,
   Expression,
   FieldDecl,
   FieldInit,
@@ -156,6 +157,12 @@ export const MATCH_WORDS = {
   late: 'late',
   into: 'into',
   timeout: 'timeout',
+} as const
+
+/** The words of the `explode` step: `explode` where a step starts, `as` after its list. */
+export const EXPLODE_WORDS = {
+  explode: 'explode',
+  as: 'as',
 } as const
 
 /** Words that stand where a step name of a pattern would, so they cannot name a step. */
@@ -698,7 +705,28 @@ class Parser {
     if (this.atWord(STEP_WORDS.aggregate)) return this.parseAggregate()
     if (this.atWord(LOOKUP_WORDS.lookup)) return this.parseLookup()
     if (this.atWord(MATCH_WORDS.match)) return this.parseMatch()
-    return this.fail('a step (`where`, `select`, `key by`, `dedup`, `aggregate`, `lookup` or `match`)')
+    if (this.atWord(EXPLODE_WORDS.explode)) return this.parseExplode()
+    return this.fail(
+      'a step (`where`, `select`, `key by`, `dedup`, `aggregate`, `lookup`, `match` or `explode`)',
+    )
+  }
+
+  /** `explode expr as name [or null]`; the list expression ends before `as`, which no operator is. */
+  private parseExplode(): ExplodeStep {
+    const start = this.advance().start
+    const list = this.parseExpression()
+    if (!this.atWord(EXPLODE_WORDS.as)) {
+      this.fail('`as` and a name for each item after the list (`explode items as item`)')
+    }
+    this.advance()
+    const alias = this.fieldName()
+    let orNull = false
+    if (this.at('or') && this.peek(1).kind === 'null') {
+      this.advance()
+      this.advance()
+      orNull = true
+    }
+    return { kind: 'Explode', list, alias, orNull, span: this.span(start, this.prevEnd()) }
   }
 
   /** `lookup TABLE as ALIAS on expr [as of expr] [or null]` */

@@ -233,6 +233,8 @@ function printStep(step: Step): string {
     }
     case 'Match':
       return printMatch(step)
+    case 'Explode':
+      return `explode ${printExpression(step.list)} as ${step.alias.name}${step.orNull ? ' or null' : ''}`
     case 'Lookup': {
       // `or null` after the key ends the key, so a key that is an `or` (or ends in one, as `??`
       // and `if` can) is parenthesised.

@@ -1007,11 +1007,17 @@ export class PipelineRunner {
         const output = this.buffers.get(consumer.id)!
         const errors: ChainError[] = []
         const chainStates = states?.chains.get(consumer.id) ?? NO_STATES
-        this.options.artifact.operators.chains[consumer.id]!(batch, output, errors, chainStates)
+        const dropped = this.options.artifact.operators.chains[consumer.id]!(
+          batch,
+          output,
+          errors,
+          chainStates,
+        )
         for (const failure of errors) {
           deadLetters.push(this.evaluationFailure(records[batch.origins[failure.index]!]!, failure))
         }
-        const filtered = batch.length - output.length - errors.length
+        // An explode emits several outputs per input, so a chain counts what it dropped itself.
+        const filtered = dropped ?? batch.length - output.length - errors.length
         if (filtered > 0) {
           this.metrics.eventsFiltered.labels({ source: this.sourceOf.get(consumer.id)! }).inc(filtered)
         }
