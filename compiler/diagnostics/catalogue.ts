@@ -107,6 +107,9 @@ export const diagnosticCatalogue = {
   E0331: { severity: 'error', title: 'list function without a lambda' },
   E0332: { severity: 'error', title: '`explode` of something that is not a list' },
   E0333: { severity: 'error', title: 'explode item name is already a field' },
+  E0334: { severity: 'error', title: 'union of streams of different record types' },
+  E0335: { severity: 'error', title: 'union with a join, a union or a stateful step not supported yet' },
+  E0336: { severity: 'error', title: 'union of one source twice' },
   // Warnings
   W0001: { severity: 'warning', title: 'stream is never used' },
   W0002: { severity: 'warning', title: 'source is never used' },

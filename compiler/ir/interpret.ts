@@ -202,7 +202,11 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
     // A join's output has no one source (the checker lets no window read it).
     sourceNameOf.set(
       node.id,
-      node.kind === 'Source' ? node.name : node.kind === 'Join' ? '' : (sourceNameOf.get(node.input) ?? ''),
+      node.kind === 'Source'
+        ? node.name
+        : node.kind === 'Join' || node.kind === 'Union'
+          ? ''
+          : (sourceNameOf.get(node.input) ?? ''),
     )
   }
   // Whether a node's output events are (derived from) a window's results: a window reading them
@@ -215,6 +219,7 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
         (node.kind !== 'Source' &&
           node.kind !== 'LateEvents' &&
           node.kind !== 'Join' &&
+          node.kind !== 'Union' &&
           (afterWindow.get(node.input) ?? false)),
     )
   }
@@ -330,12 +335,15 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
       sourceEntries.set(node.name, operator)
       sources.unshift(node.name)
     } else {
-      if (!ids.has(node.input)) throw new Error(`node '${node.id}' reads unknown input '${node.input}'`)
-      if (built.has(node.input)) throw new Error(`node '${node.id}' comes before its input '${node.input}'`)
-      const list = consumers.get(node.input)
-      // Consumers are built last-first; keep them in node order.
-      if (list === undefined) consumers.set(node.input, [operator])
-      else list.unshift(operator)
+      // A union reads each of its inputs: its operator is a consumer of every one.
+      for (const input of inputsOf(node)) {
+        if (!ids.has(input)) throw new Error(`node '${node.id}' reads unknown input '${input}'`)
+        if (built.has(input)) throw new Error(`node '${node.id}' comes before its input '${input}'`)
+        const list = consumers.get(input)
+        // Consumers are built last-first; keep them in node order.
+        if (list === undefined) consumers.set(input, [operator])
+        else list.unshift(operator)
+      }
     }
   }
 
@@ -456,6 +464,7 @@ function buildNode(
     case 'Source':
     case 'LateEvents':
     case 'MatchTimeouts':
+    case 'Union':
       return emit
     case 'WindowAggregate':
       throw new Error('codegen: window operators are built by windowOperator')

@@ -259,6 +259,7 @@ export type Node =
   | MatchNode
   | MatchTimeoutsNode
   | ExplodeNode
+  | UnionNode
   | FusedNode
   | SinkNode
 export type NodeKind = Node['kind']
@@ -613,6 +614,16 @@ export interface ExplodeNode extends NodeBase {
   readonly list: Expr
   readonly alias: string
   readonly outer: boolean
+}
+
+/**
+ * `union a, b, …`: every event of each input, unchanged (record, key, event time), in the order
+ * each input gives them; the inputs have one record type. Stateless: the runtime passes each
+ * input's batches on as they come (specs/language.md, "Unions").
+ */
+export interface UnionNode extends NodeBase {
+  readonly kind: 'Union'
+  readonly inputs: readonly string[]
 }
 
 /** One step inside a fused chain: the per-event operators, without ids or inputs. */

@@ -457,9 +457,16 @@ export const statementArb: fc.Arbitrary<Statement> = fc.oneof(
       name: identArb,
       input: identArb,
       join: fc.option(joinArb, { nil: null }),
+      union: fc.array(identArb, { maxLength: 2 }),
       steps: fc.array(stepArb, { maxLength: 3 }),
     })
-    .map((r) => ({ kind: 'Stream' as const, ...r, span })),
+    // A stream starts with a join, a union of two or more (`union a, b`), or one name.
+    .map(({ union, ...r }) => ({
+      kind: 'Stream' as const,
+      ...r,
+      ...(r.join === null && union.length > 0 ? { union } : {}),
+      span,
+    })),
   fc
     .record({
       input: identArb,

@@ -496,6 +496,11 @@ export interface StreamDecl {
   readonly input: Identifier
   /** `join a as x, b as y on … within …`: the stream starts with a join of `input` and another; null otherwise. */
   readonly join: JoinClause | null
+  /**
+   * `union a, b, …`: the stream reads the events of `input` (the first) and of these, each in its
+   * order (specs/language.md, "Unions"); absent otherwise. `union` is a word only there.
+   */
+  readonly union?: readonly Identifier[]
   readonly steps: readonly Step[]
   readonly span: Span
 }

@@ -159,6 +159,9 @@ export const MATCH_WORDS = {
   timeout: 'timeout',
 } as const
 
+/** The word that starts a union of streams (`stream all = union a, b`). */
+export const UNION_WORD = 'union'
+
 /** The words of the `explode` step: `explode` where a step starts, `as` after its list. */
 export const EXPLODE_WORDS = {
   explode: 'explode',
@@ -551,8 +554,10 @@ class Parser {
     const joinStart = this.joinStart()
     let input: Identifier
     let join: JoinClause | null = null
-    if (joinStart === null) input = this.identifier('the name of a source or stream to read')
-    else ({ input, join } = this.parseJoin(joinStart))
+    let union: Identifier[] | null = null
+    if (joinStart !== null) ({ input, join } = this.parseJoin(joinStart))
+    else if (this.atUnion()) ({ input, union } = this.parseUnion())
+    else input = this.identifier('the name of a source or stream to read')
     const steps: Step[] = []
     const stops: ReadonlySet<TokenKind> = new Set(['|'])
     while (this.eat('|')) {
@@ -563,7 +568,25 @@ class Parser {
         this.syncTo(stops)
       }
     }
-    return { kind: 'Stream', name, input, join, steps, span: this.span(start, this.prevEnd()) }
+    const span = this.span(start, this.prevEnd())
+    return { kind: 'Stream', name, input, join, ...(union === null ? {} : { union }), steps, span }
+  }
+
+  /**
+   * `union a, b`: the word is not a keyword, so `stream s = union | …` still reads a source named
+   * `union`; an identifier and a comma after it can only start a union.
+   */
+  private atUnion(): boolean {
+    return this.atWord(UNION_WORD) && this.peek(1).kind === 'ident' && this.peek(2).kind === ','
+  }
+
+  /** `union A, B {, C}`: the first is the stream's `input`, the others its `union`. */
+  private parseUnion(): { input: Identifier; union: Identifier[] } {
+    this.advance()
+    const input = this.identifier('the name of a source or stream to read')
+    const union: Identifier[] = []
+    while (this.eat(',')) union.push(this.identifier('the name of another source or stream after `,`'))
+    return { input, union }
   }
 
   /**

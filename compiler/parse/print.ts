@@ -333,7 +333,7 @@ export function printStatement(s: Statement): string {
       return `source ${s.name.name}: ${s.schema.name} from ${printConnector(s.connector)}${watermark}`
     }
     case 'Stream':
-      return `stream ${s.name.name} = ${s.join === null ? s.input.name : printJoin(s.input, s.join)}${s.steps.map((step) => `\n  | ${printStep(step)}`).join('')}`
+      return `stream ${s.name.name} = ${s.join !== null ? printJoin(s.input, s.join) : s.union !== undefined ? `union ${[s.input, ...s.union].map((i) => i.name).join(', ')}` : s.input.name}${s.steps.map((step) => `\n  | ${printStep(step)}`).join('')}`
     case 'Sink':
       return `sink ${s.input.name} -> ${printConnector(s.connector)}${s.timestamp ? ` timestamp ${s.timestamp.mode}` : ''}`
     case 'Table':

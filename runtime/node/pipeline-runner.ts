@@ -1032,6 +1032,10 @@ export class PipelineRunner {
         this.push(consumer.id, output, records, outputs, deadLetters, states, maxTimes)
       } else if (consumer.kind === 'Sink') {
         this.sink(consumer, batch, records, outputs, deadLetters)
+      } else if (consumer.kind === 'Union') {
+        // A batch holds one source partition's events in order: the union's readers take each
+        // input's batches as they come, so each input keeps its order.
+        this.push(consumer.id, batch, records, outputs, deadLetters, states, maxTimes)
       }
     }
   }
