@@ -191,10 +191,24 @@ stream picked = events
 
 stream risky = picked | where q > 2 or label == "none-shop" | key by hour
 stream divided = events | select { id, z: n / d } | where z > 0
+stream listed = events
+  | explode tags as tag or null
+  | where tag != "c"
+  | select {
+      id,
+      tag,
+      marked: map(tags, t -> upper(t) + (tag ?? "-")),
+      others: filter(tags, t -> t != tag),
+      any_b: any(tags, t -> t == "b" and flag),
+      all_short: all(tags, t -> len(t) < d),
+      per: map(tags, t -> n / d),
+      total: sum(map(tags, t -> d)),
+    }
 
 sink picked -> kafka("picked")
 sink risky -> kafka("risky")
 sink divided -> kafka("divided")
+sink listed -> kafka("listed")
 `
 
 const merchantArb = fc.record({

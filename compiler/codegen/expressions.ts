@@ -163,10 +163,12 @@ const EMIT: { readonly [K in Expr['kind']]: (expr: ExprOf<K>, ctx: ExprContext) 
           return isOptional(e.body.type)
             ? `${l}.filter((${param}: ${item}) => ${body} === true)`
             : `${l}.filter(${arrow})`
+        // A condition that is never null makes the answer never null (the checker typed it so).
         case 'any':
-          return `listAny(${l}, ${arrow})`
-        case 'all':
-          return `listAll(${l}, ${arrow})`
+        case 'all': {
+          const call = `${e.fn === 'any' ? 'listAny' : 'listAll'}(${l}, ${arrow})`
+          return isOptional(e.body.type) ? call : `(${call} as boolean)`
+        }
       }
     }
     return nullGuarded(ctx, [e.list], [list], call)
