@@ -13,6 +13,7 @@
  */
 import { EvaluationError } from './eval-error.ts'
 import { type JsonDecode, type JsonEncode, parseJson, toJson } from './json-functions.ts'
+import { distinct, flatten, flattenSignature, scalarListSignature, sort } from './lists.ts'
 import { MAP_FUNCTIONS } from './maps.ts'
 import { patternFunctions } from './patterns.ts'
 import {
@@ -560,6 +561,31 @@ export const stdlib: Readonly<Record<string, StdlibFunction>> = define([
     nullPropagating: true,
     mayFail: true,
     impl: rpad,
+  },
+  // Lists (map, filter, any, all, count, sum, min, max, avg, first and last are expressions: language.md "Lists")
+  {
+    name: 'flatten',
+    doc: 'The items of a list of lists, in order, as one list; a null inner list adds nothing.',
+    usage: 'flatten(list: list<list<T>>) → list<T>',
+    signature: flattenSignature,
+    nullPropagating: true,
+    impl: flatten,
+  },
+  {
+    name: 'distinct',
+    doc: 'The list without repeated items: the first occurrence of each, in order (items compare as `==` does; a null is kept once).',
+    usage: 'distinct(list: list<T>) → list<T>',
+    signature: scalarListSignature('distinct'),
+    nullPropagating: true,
+    impl: distinct,
+  },
+  {
+    name: 'sort',
+    doc: 'The items in ascending order (strings by UTF-16 code units, as `<`; a stable sort), NaN after the numbers, nulls last.',
+    usage: 'sort(list: list<T>) → list<T>',
+    signature: scalarListSignature('sort'),
+    nullPropagating: true,
+    impl: sort,
   },
   // Numbers
   {

@@ -51,7 +51,9 @@ import type {
   TypeExpr,
 } from '../parse/ast.ts'
 import { DURATION_UNIT_MS } from '../parse/lexer.ts'
+import { checkExplode } from './explode-step.ts'
 import { checkJoin, type JoinInput, lateRecordOf } from './join-steps.ts'
+import { checkListLambda, isLambdaFunction, misplacedLambdaMessage } from './list-lambdas.ts'
 import { checkLookup, checkTable, type TableEntry } from './lookup-steps.ts'
 import { checkMapIndex, type Reporter, resolveMapType } from './maps.ts'
 import { checkMatch, type StepScope } from './match-steps.ts'
@@ -78,6 +80,7 @@ import {
   unify,
   withNullability,
 } from './types.ts'
+import { checkUnion, type UnionInput } from './union-head.ts'
 import { checkWindowAggregate } from './window-steps.ts'
 
 export interface CheckResult {
@@ -155,6 +158,8 @@ interface Scope {
   readonly record: Type
   /** Inside a `match` step: the names that read its steps' events (they shadow fields). */
   readonly steps?: StepScope | null
+  /** Inside a lambda's body: its parameters, innermost last (they shadow steps and fields). */
+  readonly locals?: ReadonlyMap<string, Type>
 }
 
 class Checker {
@@ -726,6 +731,11 @@ class Checker {
       record = joined.schema
       eventTimeField = null
       previous = joined.id
+    } else if (decl.union !== undefined) {
+      const united = this.checkUnionHead(decl, decl.union, input)
+      record = united.record
+      eventTimeField = united.eventTimeField
+      previous = united.id
     }
     /** Stateful steps of each kind so far, for their state slot ids. */
     const statefulCounts = { dedup: 0, aggregate: 0, window: 0, match: 0 }
@@ -744,6 +754,9 @@ class Checker {
         checkFieldName: (name, span) => this.checkFieldName(name, span),
         report: (code, message, span, related) => this.report(code, message, span, related),
       })
+      if (step.kind === 'Dedup' || step.kind === 'Aggregate' || step.kind === 'Match') {
+        this.refuseAfterUnion(previous, step.span)
+      }
       switch (step.kind) {
         case 'Dedup':
           this.nodes.push(checkDedup(step, stepContext('dedup')))
@@ -851,6 +864,19 @@ class Checker {
           record = node.schema
           break
         }
+        case 'Explode': {
+          const node = checkExplode(step, {
+            record,
+            id,
+            input: previous,
+            expr: (e) => this.expr(e, scope),
+            checkFieldName: (name, span) => this.checkFieldName(name, span),
+            report: (code, message, span) => this.report(code, message, span),
+          })
+          this.nodes.push(node)
+          record = node.schema
+          break
+        }
         case 'Where': {
           const predicate = this.expr(step.predicate, scope)
           this.expectCondition(predicate, '`where`', step.predicate.span)
@@ -924,6 +950,7 @@ class Checker {
    */
   private checkJoinHead(decl: StreamDecl, clause: JoinClause, leftEntry: StreamEntry | null): JoinNode {
     const rightEntry = this.lookupStream(clause.right, decl.name.name)
+    for (const entry of [leftEntry, rightEntry]) if (entry) this.refuseAfterUnion(entry.lastId, clause.span)
     const id = `${decl.name.name}#join`
     const node = checkJoin(
       clause,
@@ -956,6 +983,74 @@ class Checker {
     return node
   }
 
+  /** `union a, b, …` at the head of a stream (union-head.ts); `first` is `a`, already looked up. */
+  private checkUnionHead(
+    decl: StreamDecl,
+    others: readonly Identifier[],
+    first: StreamEntry | null,
+  ): { id: string; record: Type; eventTimeField: string | null } {
+    const byId = new Map(this.nodes.map((n) => [n.id, n]))
+    const describe = (name: Identifier, entry: StreamEntry | null): UnionInput | null => {
+      if (entry === null) return null
+      let source: string | null = null
+      let through: UnionInput['through'] = null
+      for (let node = byId.get(entry.lastId); node !== undefined; ) {
+        if (node.kind === 'Source') {
+          source = node.name
+          break
+        }
+        if (node.kind === 'Join' || node.kind === 'Union') {
+          through = { kind: node.kind, span: node.span }
+          break
+        }
+        node = byId.get(node.input)
+      }
+      return {
+        name,
+        record: entry.schema,
+        lastId: entry.lastId,
+        eventTimeField: entry.eventTimeField,
+        source,
+        through,
+      }
+    }
+    const inputs = [
+      describe(decl.input, first),
+      ...others.map((name) => describe(name, this.lookupStream(name, decl.name.name))),
+    ]
+    const id = `${decl.name.name}#union`
+    const span = { ...decl.input.span, end: (others.at(-1) ?? decl.input).span.end }
+    const { node, record, eventTimeField } = checkUnion(inputs, {
+      id,
+      span,
+      report: (code, message, at, related) => this.report(code, message, at, related),
+    })
+    this.nodes.push(node)
+    return { id, record, eventTimeField }
+  }
+
+  /**
+   * Stateful steps, windows, matches and joins keep state per source partition and follow one
+   * source's watermark; after a union of several sources they are not supported yet (E0335).
+   */
+  private refuseAfterUnion(input: string, span: Span): boolean {
+    const byId = new Map(this.nodes.map((n) => [n.id, n]))
+    for (let node = byId.get(input); node !== undefined; ) {
+      if (node.kind === 'Union') {
+        this.report(
+          'E0335',
+          'this step keeps state per source partition and follows one watermark, but it reads a union of several sources; stateful steps, windows, matches and joins after a union are not supported yet',
+          span,
+          [{ message: 'the union', span: node.span }],
+        )
+        return true
+      }
+      if (node.kind === 'Source' || node.kind === 'Join') return false
+      node = byId.get(node.input)
+    }
+    return false
+  }
+
   /** What a join needs to know of one of its inputs, found by walking the nodes up to its source. */
   private joinInput(name: Identifier, entry: StreamEntry | null): JoinInput | null {
     if (entry === null) return null
@@ -973,6 +1068,8 @@ class Checker {
         timedResultsOf = { kind: node.kind, span: node.span }
         break
       }
+      // After a union the events have no one source (a join over it is refused, E0335).
+      if (node.kind === 'Union') break
       node = byId.get(node.input)
     }
     return { name, record: entry.schema, lastId: entry.lastId, hasEventTime, source, timedResultsOf }
@@ -1034,7 +1131,8 @@ class Checker {
         }
         return
       }
-      node = node.kind === 'Source' ? undefined : byId.get(node.input)
+      // A union is refused before any window (E0335).
+      node = node.kind === 'Source' || node.kind === 'Union' ? undefined : byId.get(node.input)
     }
   }
 
@@ -1070,7 +1168,8 @@ class Checker {
         )
         return
       }
-      node = byId.get(node.input)
+      // A union is refused before any match (E0335).
+      node = node.kind === 'Union' ? undefined : byId.get(node.input)
     }
   }
 
@@ -1185,7 +1284,9 @@ class Checker {
         return { kind: 'Literal', value: null, type: NULL, span }
       case 'DurationLiteral':
         return { kind: 'Literal', value: e.amount * DURATION_UNIT_MS[e.unit], type: scalar('duration'), span }
-      case 'Name':
+      case 'Name': {
+        const local = scope.locals?.get(e.name)
+        if (local !== undefined) return { kind: 'Local', name: e.name, type: local, span }
         return (
           scope.steps?.resolve(e.name, span) ?? {
             kind: 'Column',
@@ -1194,6 +1295,10 @@ class Checker {
             span,
           }
         )
+      }
+      case 'Lambda':
+        this.report('E0330', misplacedLambdaMessage(), span)
+        return { kind: 'Literal', value: null, type: ERROR_TYPE, span }
       case 'Member': {
         const object = this.expr(e.object, scope)
         const list = isError(object.type) ? null : baseType(object.type)
@@ -1494,6 +1599,18 @@ class Checker {
 
   private call(callee: Identifier, argAsts: readonly Expression[], span: Span, scope: Scope): Expr {
     if (callee.name === 'parse_json') return this.parseJsonCall(argAsts, span, scope)
+    if (isLambdaFunction(callee.name)) {
+      return checkListLambda(callee.name, callee, argAsts, span, {
+        expr: (e, local) =>
+          this.expr(
+            e,
+            local === undefined
+              ? scope
+              : { ...scope, locals: new Map([...(scope.locals ?? []), [local.name, local.type]]) },
+          ),
+        report: (code, message, at) => this.report(code, message, at),
+      })
+    }
     const args = argAsts.map((a) => this.expr(a, scope))
     const listFunction = LIST_FUNCTIONS.find((f) => f === callee.name)
     if (listFunction !== undefined && args.length === 1 && !isError(args[0]!.type)) {

@@ -204,10 +204,25 @@ stream ops = events
       kind: case when n > 10 then "big" when flag then "flagged" end,
     }
 
+stream listed = events
+  | explode tags as tag or null
+  | where tag != "c"
+  | select {
+      id,
+      tag,
+      marked: map(tags, t -> upper(t) + (tag ?? "-")),
+      others: filter(tags, t -> t != tag),
+      any_b: any(tags, t -> t == "b" and flag),
+      all_short: all(tags, t -> len(t) < d),
+      per: map(tags, t -> n / d),
+      total: sum(map(tags, t -> d)),
+    }
+
 sink picked -> kafka("picked")
 sink risky -> kafka("risky")
 sink divided -> kafka("divided")
 sink ops -> kafka("ops")
+sink listed -> kafka("listed")
 `
 
 const merchantArb = fc.record({

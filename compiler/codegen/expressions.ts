@@ -20,6 +20,8 @@ export interface ExprContext {
    * whose `events(step)` a StepRef reads.
    */
   readonly steps?: string
+  /** Inside a lambda's body: the JS names of its parameters (LocalExpr), by `.pipe` name. */
+  readonly locals?: ReadonlyMap<string, string>
   /** Declares a temporary of the given TS type and returns its name. */
   temp(type: string): string
   /** Registers a source location for evaluation errors and returns its site index. */
@@ -179,6 +181,38 @@ const EMIT: { readonly [K in Expr['kind']]: (expr: ExprOf<K>, ctx: ExprContext) 
   Between: (e, ctx) => {
     const cast = isOptional(e.type) ? '' : ' as boolean'
     return `(between(${compileExpr(e.operand, ctx)}, ${compileExpr(e.low, ctx)}, ${compileExpr(e.high, ctx)})${cast})`
+  },
+  Local: (e, ctx) => {
+    const name = ctx.locals?.get(e.name)
+    if (name === undefined) throw new Error(`codegen: lambda parameter \`${e.name}\` read outside its lambda`)
+    return name
+  },
+  ListLambda: (e, ctx) => {
+    const list = compileExpr(e.list, ctx)
+    const item = tsType((unwrapOptional(e.list.type) as Extract<Type, { kind: 'list' }>).of)
+    // The parameter gets a fresh name (a temporary's, which it shadows), so nested lambdas and
+    // the chain's own variables never clash; the body's temporaries are the function's, used
+    // and done within one call of the arrow.
+    const param = ctx.temp('unknown')
+    const body = compileExpr(e.body, { ...ctx, locals: new Map([...(ctx.locals ?? []), [e.param, param]]) })
+    const arrow = `(${param}: ${item}) => ${body}`
+    const call = ([l]: readonly string[]) => {
+      switch (e.fn) {
+        case 'map':
+          return `${l}.map(${arrow})`
+        case 'filter':
+          return isOptional(e.body.type)
+            ? `${l}.filter((${param}: ${item}) => ${body} === true)`
+            : `${l}.filter(${arrow})`
+        // A condition that is never null makes the answer never null (the checker typed it so).
+        case 'any':
+        case 'all': {
+          const call = `${e.fn === 'any' ? 'listAny' : 'listAll'}(${l}, ${arrow})`
+          return isOptional(e.body.type) ? call : `(${call} as boolean)`
+        }
+      }
+    }
+    return nullGuarded(ctx, [e.list], [list], call)
   },
 }
 
@@ -348,6 +382,25 @@ export const EXPRESSION_HELPERS = `
     const above = x === null || low === null ? null : low <= x
     const below = x === null || high === null ? null : x <= high
     return above === false || below === false ? false : above === null || below === null ? null : true
+  }
+  // any/all (ListLambdaExpr): stop at the deciding item; else null when a condition was null.
+  function listAny<T>(list: readonly T[], test: (item: T) => boolean | null): boolean | null {
+    let sawNull = false
+    for (const item of list) {
+      const value = test(item)
+      if (value === true) return true
+      if (value === null) sawNull = true
+    }
+    return sawNull ? null : false
+  }
+  function listAll<T>(list: readonly T[], test: (item: T) => boolean | null): boolean | null {
+    let sawNull = false
+    for (const item of list) {
+      const value = test(item)
+      if (value === false) return false
+      if (value === null) sawNull = true
+    }
+    return sawNull ? null : true
   }
   function alwaysFalse(_value: unknown): boolean {
     return false

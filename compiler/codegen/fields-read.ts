@@ -55,6 +55,7 @@ export function fieldsRead(pipeline: Pipeline, source: SourceNode): ReadonlySet<
         if (step.kind === 'Filter') columnsRead(step.predicate, read)
         else if (step.kind === 'KeyBy') columnsRead(step.key, read)
         else if (step.kind === 'Dedup') for (const key of step.keys) columnsRead(key, read)
+        else if (step.kind === 'Explode') columnsRead(step.list, read)
         else if (step.kind === 'Map') {
           for (const field of step.fields) columnsRead(field.value, read)
           passesRowOn = false

@@ -388,6 +388,9 @@ function chainFunction(name: string, chain: FusedNode, context: ChainContext): s
     return { expr: ctx, step, slot, site: stepSite, typeName: context.typeName }
   }
   const steps: string[] = []
+  /** What closes the loops over exploded items opened so far, innermost last. */
+  const closers: string[] = []
+  const explodes = chain.steps.some((step) => step.kind === 'Explode')
   chain.steps.forEach((step, i) => {
     const stepSite = context.site(step.span)
     const lines: string[] = [`/*@pipe:${stepSite}*/`]
@@ -412,6 +415,30 @@ function chainFunction(name: string, chain: FusedNode, context: ChainContext): s
       case 'KeyBy':
         lines.push(siteLine, `key = ${keyToString(step.key, compileExpr(step.key, ctx()), ctx())}`)
         break
+      case 'Explode': {
+        // The steps after it run once per item, in a loop of their own: their `continue` skips
+        // to the next item, and an item that fails is reported alone (the input's index, so its
+        // record is dead-lettered) while the other items go on. Each item starts from the
+        // input's key.
+        const list = compileExpr(step.list, ctx())
+        const next = `r${i + 1}`
+        const [items, count, outerKey, j] = [`l${i}`, `n${i}`, `k${i}`, `j${i}`]
+        const copied = step.schema.fields.slice(0, -1).map((f) => `${f.name}: ${row}.${f.name}`)
+        const item = step.outer ? `(${count} === 0 ? null : ${items}![${j}]!)` : `${items}![${j}]!`
+        lines.push(
+          siteLine,
+          `const ${items} = ${list}`,
+          `const ${count} = ${items} === null ? 0 : ${items}.length`,
+          `const ${outerKey} = key`,
+          `for (let ${j} = 0; ${j} < ${step.outer ? `Math.max(${count}, 1)` : count}; ${j}++) {`,
+          'try {',
+          `let key = ${outerKey}`,
+          `const ${next}: ${tsType(step.schema, context.typeName)} = { ${[...copied, `${step.alias}: ${item}`].join(', ')} }`,
+        )
+        closers.push('} catch (error) {\ntouched = i\nerrors.push({ index: i, error, site })\n}\n}')
+        row = next
+        break
+      }
       case 'Dedup':
         lines.push(siteLine, ...dedupCode(step, statefulContext(i, step.state, stepSite)))
         break
@@ -427,22 +454,29 @@ function chainFunction(name: string, chain: FusedNode, context: ChainContext): s
 
   const body = steps.join('\n')
   const inputType = tsType(chain.inputSchema, context.typeName)
-  const emit = `outValues[o] = ${row}; outKeys[o] = key; outTimestamps[o] = timestamps[i]!; outOrigins[o] = origins[i]!; o++`
+  // A chain returns how many inputs it dropped (no output, no error); with an explode, an input
+  // may have several outputs, so each input that emits or fails marks itself `touched`.
+  const emit = `outValues[o] = ${row}; outKeys[o] = key; outTimestamps[o] = timestamps[i]!; outOrigins[o] = origins[i]!; o++${explodes ? '; touched = i' : ''}\n${closers.reverse().join('\n')}`
   // Every chain catches per event, also errors no step should raise: one event that breaks an
   // assumption is dead-lettered instead of failing its whole batch again on every restart. The
   // benchmark measured the try block as free (its cost is within noise).
   const stateful = slots.length > 0 ? `const ${EVENT_TIME} = timestamps[i]!\n` : ''
-  const loopBody = `try {\nconst r0 = values[i]!\nlet key = keys[i]!\n${stateful}${body}\n${emit}\n} catch (error) {\nerrors.push({ index: i, error, site })\n}`
+  const loopBody = `try {\nconst r0 = values[i]!\nlet key = keys[i]!\n${stateful}${body}\n${emit}\n} catch (error) {\n${explodes ? 'touched = i\n' : ''}errors.push({ index: i, error, site })\n}`
   return [
-    `function ${name}(input: EventBatch, output: EventBatch, errors: ChainError[], states: readonly StepState[]): void {`,
+    `function ${name}(input: EventBatch, output: EventBatch, errors: ChainError[], states: readonly StepState[]): number {`,
     `const values = input.values as ${inputType}[], keys = input.keys, timestamps = input.timestamps, origins = input.origins, n = input.length`,
     'const outValues = output.values, outKeys = output.keys, outTimestamps = output.timestamps, outOrigins = output.origins',
+    'const errorsBefore = errors.length',
     'let o = 0',
     'let site = -1',
+    ...(explodes ? ['let touched = -1, dropped = 0'] : []),
     ...(temps.length > 0 ? [`let ${temps.join(', ')}`] : []),
-    `for (let i = 0; i < n; i++) {\n${loopBody}\n}`,
+    explodes
+      ? `for (let i = 0; i < n; dropped += touched === i ? 0 : 1, i++) {\n${loopBody}\n}`
+      : `for (let i = 0; i < n; i++) {\n${loopBody}\n}`,
     'output.length = o',
     `/*@pipe:end*/`,
+    explodes ? 'return dropped' : 'return n - o - (errors.length - errorsBefore)',
     '}',
   ]
     .join('\n')

@@ -119,6 +119,14 @@ export const diagnosticCatalogue = {
   E0475: { severity: 'error', title: 'match over timed results or late events' },
   E0476: { severity: 'error', title: 'bare field in the output of a match' },
   E0478: { severity: 'error', title: 'match emits an empty record' },
+  // Lists (specs/language.md, "Lists")
+  E0330: { severity: 'error', title: 'lambda outside a list function' },
+  E0331: { severity: 'error', title: 'list function without a lambda' },
+  E0332: { severity: 'error', title: '`explode` of something that is not a list' },
+  E0333: { severity: 'error', title: 'explode item name is already a field' },
+  E0334: { severity: 'error', title: 'union of streams of different record types' },
+  E0335: { severity: 'error', title: 'union with a join, a union or a stateful step not supported yet' },
+  E0336: { severity: 'error', title: 'union of one source twice' },
   // Warnings
   W0001: { severity: 'warning', title: 'stream is never used' },
   W0002: { severity: 'warning', title: 'source is never used' },

@@ -22,6 +22,8 @@ const CHILDREN: { readonly [K in Expr['kind']]: (expr: ExprOf<K>) => readonly Ex
   ListFunction: (e) => [e.list],
   In: (e) => [e.operand, ...e.items],
   Between: (e) => [e.operand, e.low, e.high],
+  Local: () => [],
+  ListLambda: (e) => [e.list, e.body],
 }
 
 /** Rebuilds each kind from new children, in the order CHILDREN lists them. */
@@ -48,6 +50,8 @@ const REBUILD: { readonly [K in Expr['kind']]: (expr: ExprOf<K>, children: reado
   ListFunction: (e, [list]) => ({ ...e, list: list! }),
   In: (e, [operand, ...items]) => ({ ...e, operand: operand!, items }),
   Between: (e, [operand, low, high]) => ({ ...e, operand: operand!, low: low!, high: high! }),
+  Local: (e) => e,
+  ListLambda: (e, [list, body]) => ({ ...e, list: list!, body: body! }),
 }
 
 export function childrenOf(expr: Expr): readonly Expr[] {

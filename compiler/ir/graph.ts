@@ -4,6 +4,7 @@ import type { Node, Pipeline } from './types.ts'
 export function inputsOf(node: Node): string[] {
   if (node.kind === 'Source') return []
   if (node.kind === 'Join') return [node.left, node.right]
+  if (node.kind === 'Union') return [...node.inputs]
   return [node.input]
 }
 
@@ -11,6 +12,7 @@ export function inputsOf(node: Node): string[] {
 export function withInputs(node: Node, redirect: (id: string) => string): Node {
   if (node.kind === 'Source') return node
   if (node.kind === 'Join') return { ...node, left: redirect(node.left), right: redirect(node.right) }
+  if (node.kind === 'Union') return { ...node, inputs: node.inputs.map(redirect) }
   return { ...node, input: redirect(node.input) }
 }
 

@@ -59,6 +59,7 @@ import type {
   FusedStep,
   JoinNode,
   ListFunction,
+  ListLambdaExpr,
   LookupNode,
   MatchNode,
   Node,
@@ -211,7 +212,11 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
     // A join's output has no one source (the checker lets no window read it).
     sourceNameOf.set(
       node.id,
-      node.kind === 'Source' ? node.name : node.kind === 'Join' ? '' : (sourceNameOf.get(node.input) ?? ''),
+      node.kind === 'Source'
+        ? node.name
+        : node.kind === 'Join' || node.kind === 'Union'
+          ? ''
+          : (sourceNameOf.get(node.input) ?? ''),
     )
   }
   // Whether a node's output events are (derived from) a window's results: a window reading them
@@ -224,6 +229,7 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
         (node.kind !== 'Source' &&
           node.kind !== 'LateEvents' &&
           node.kind !== 'Join' &&
+          node.kind !== 'Union' &&
           (afterWindow.get(node.input) ?? false)),
     )
   }
@@ -320,7 +326,9 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
                   report: windowContext.report,
                 },
               )
-            : buildNode(node, emit, functions, onSink, lateness.get(node.id)!)
+            : buildNode(node, emit, functions, onSink, lateness.get(node.id)!, (target) => ({
+                push: (event) => deliver(target, event),
+              }))
     if (node.kind === 'LateEvents') {
       // Not a consumer of the window's results: the window hands it the events it refuses. A
       // late stream nothing reads (a warning) leaves them to the dead letters, never dropped.
@@ -337,12 +345,15 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
       sourceEntries.set(node.name, operator)
       sources.unshift(node.name)
     } else {
-      if (!ids.has(node.input)) throw new Error(`node '${node.id}' reads unknown input '${node.input}'`)
-      if (built.has(node.input)) throw new Error(`node '${node.id}' comes before its input '${node.input}'`)
-      const list = consumers.get(node.input)
-      // Consumers are built last-first; keep them in node order.
-      if (list === undefined) consumers.set(node.input, [operator])
-      else list.unshift(operator)
+      // A union reads each of its inputs: its operator is a consumer of every one.
+      for (const input of inputsOf(node)) {
+        if (!ids.has(input)) throw new Error(`node '${node.id}' reads unknown input '${input}'`)
+        if (built.has(input)) throw new Error(`node '${node.id}' comes before its input '${input}'`)
+        const list = consumers.get(input)
+        // Consumers are built last-first; keep them in node order.
+        if (list === undefined) consumers.set(input, [operator])
+        else list.unshift(operator)
+      }
     }
   }
 
@@ -457,11 +468,13 @@ function buildNode(
   functions: FunctionTable,
   onSink: (output: SinkOutput) => void,
   latenessMs: number,
+  isolate: (next: Operator) => Operator,
 ): Operator {
   switch (node.kind) {
     case 'Source':
     case 'LateEvents':
     case 'MatchTimeouts':
+    case 'Union':
       return emit
     case 'WindowAggregate':
       throw new Error('codegen: window operators are built by windowOperator')
@@ -477,6 +490,8 @@ function buildNode(
       return mapOperator(node.fields, functions, emit)
     case 'KeyBy':
       return keyByOperator(node.key, functions, emit)
+    case 'Explode':
+      return explodeOperator(node, functions, emit)
     case 'Dedup':
       return dedupOperator(node.keys, node.withinMs, latenessMs, functions, emit)
     case 'Aggregate':
@@ -486,7 +501,7 @@ function buildNode(
       // pushes into the next one.
       let next: Operator = emit
       for (let i = node.steps.length - 1; i >= 0; i--) {
-        next = buildStep(node.steps[i]!, next, functions, latenessMs)
+        next = buildStep(node.steps[i]!, next, functions, latenessMs, isolate)
       }
       return next
     }
@@ -499,8 +514,17 @@ function buildNode(
   }
 }
 
-function buildStep(step: FusedStep, next: Operator, functions: FunctionTable, latenessMs: number): Operator {
+function buildStep(
+  step: FusedStep,
+  next: Operator,
+  functions: FunctionTable,
+  latenessMs: number,
+  isolate: (next: Operator) => Operator,
+): Operator {
   switch (step.kind) {
+    case 'Explode':
+      // Each item fails on its own, as behind an unfused explode node's edge.
+      return explodeOperator(step, functions, isolate(next))
     case 'Filter':
       return filterOperator(compileExpr(step.predicate, functions), next)
     case 'Map':
@@ -834,6 +858,29 @@ function mapOperator(
   }
 }
 
+/**
+ * Explode emits, per item of the list in order, the event's fields and the item under `alias`,
+ * with the event's key and time; a null or empty list emits nothing, or with `outer` one event
+ * whose item is null. Each item goes on as an event of its own: one that fails later fails alone.
+ */
+function explodeOperator(
+  step: { readonly list: Expr; readonly alias: string; readonly outer: boolean },
+  functions: FunctionTable,
+  next: Operator,
+): Operator {
+  const list = compileExpr(step.list, functions)
+  const { alias, outer } = step
+  return {
+    push: (event) => {
+      const items = list(event.value) as readonly unknown[] | null
+      const each = items === null || items.length === 0 ? (outer ? [null] : []) : items
+      for (const item of each) {
+        next.push({ value: { ...event.value, [alias]: item }, key: event.key, timestamp: event.timestamp })
+      }
+    },
+  }
+}
+
 /** KeyBy replaces the event's key with the string form of the key expression (see `keyString`). */
 function keyByOperator(key: Expr, functions: FunctionTable, next: Operator): Operator {
   const evaluate = compileExpr(key, functions)
@@ -1092,6 +1139,44 @@ export function compileExpr(expr: Expr, functions: FunctionTable): Evaluator {
         return above === false || below === false ? false : above === null || below === null ? null : true
       }
     }
+    case 'Local': {
+      const { name } = expr
+      return (row) => (row as { [LOCALS]?: ReadonlyMap<string, unknown> })[LOCALS]?.get(name) ?? null
+    }
+    case 'ListLambda':
+      return listLambda(expr, compileExpr(expr.list, functions), compileExpr(expr.body, functions))
+  }
+}
+
+/** Where a lambda's body finds its parameters (LocalExpr): a map on the row it is evaluated on. */
+const LOCALS: unique symbol = Symbol('locals')
+
+/**
+ * map/filter/any/all (ListLambdaExpr): the body runs on a row that reads as the outer one (its
+ * prototype) with the item bound to the parameter; any and all stop at the item that decides.
+ */
+function listLambda(expr: ListLambdaExpr, list: Evaluator, body: Evaluator): Evaluator {
+  const { fn, param } = expr
+  return (row) => {
+    const items = list(row) as readonly unknown[] | null
+    if (items === null) return null
+    const outer = (row as { [LOCALS]?: ReadonlyMap<string, unknown> })[LOCALS]
+    const apply = (item: unknown): unknown => {
+      const scope = Object.create(row) as Row & { [LOCALS]?: ReadonlyMap<string, unknown> }
+      scope[LOCALS] = new Map(outer ?? []).set(param, item)
+      return body(scope)
+    }
+    if (fn === 'map') return items.map(apply)
+    if (fn === 'filter') return items.filter((item) => apply(item) === true)
+    // any: true at the first true; all: false at the first false; else null if one was null.
+    const decisive = fn === 'any'
+    let sawNull = false
+    for (const item of items) {
+      const value = apply(item)
+      if (value === decisive) return decisive
+      if (value === null) sawNull = true
+    }
+    return sawNull ? null : !decisive
   }
 }
 

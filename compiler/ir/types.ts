@@ -79,6 +79,8 @@ export type Expr =
   | ListFunctionExpr
   | InExpr
   | BetweenExpr
+  | LocalExpr
+  | ListLambdaExpr
 
 interface ExprBase {
   readonly type: Type
@@ -237,6 +239,31 @@ export interface BetweenExpr extends ExprBase {
   readonly high: Expr
 }
 
+/** The parameter of the innermost enclosing `x -> …` named `name` (ListLambdaExpr): the current item. */
+export interface LocalExpr extends ExprBase {
+  readonly kind: 'Local'
+  readonly name: string
+}
+
+/** The list functions that take a lambda (specs/language.md, "Lists"). */
+export type ListLambdaFunction = 'map' | 'filter' | 'any' | 'all'
+
+/**
+ * `map(l, x -> body)`, `filter(l, x -> cond)`, `any(l, x -> cond)`, `all(l, x -> cond)`: `body`
+ * is evaluated once per item in order, with `Local(param)` the item (null items included). `map`
+ * gives the list of the bodies; `filter` the items whose condition is true; `any` is true at the
+ * first true condition, else null when a condition was null, else false; `all` is false at the
+ * first false condition, else null when one was null, else true (both stop at the deciding item,
+ * so a later item's error does not count). All are null when the list is null.
+ */
+export interface ListLambdaExpr extends ExprBase {
+  readonly kind: 'ListLambda'
+  readonly fn: ListLambdaFunction
+  readonly list: Expr
+  readonly param: string
+  readonly body: Expr
+}
+
 // ---------------------------------------------------------------------------------------------
 // Connectors
 
@@ -263,6 +290,8 @@ export type Node =
   | LookupNode
   | MatchNode
   | MatchTimeoutsNode
+  | ExplodeNode
+  | UnionNode
   | FusedNode
   | SinkNode
 export type NodeKind = Node['kind']
@@ -605,6 +634,30 @@ export interface TableDecl {
   readonly eventTimeField: string | null
 }
 
+/**
+ * `explode list as alias [or null]`: for each item of `list`, in order, one event of the input's
+ * fields and `alias` (the item), with the input's key and event time. A null or empty list gives
+ * no event, or with `outer` (`or null`) one event with `alias` null. Stateless; it fuses into
+ * chains, whose loop then emits several outputs per input.
+ */
+export interface ExplodeNode extends NodeBase {
+  readonly kind: 'Explode'
+  readonly input: string
+  readonly list: Expr
+  readonly alias: string
+  readonly outer: boolean
+}
+
+/**
+ * `union a, b, …`: every event of each input, unchanged (record, key, event time), in the order
+ * each input gives them; the inputs have one record type. Stateless: the runtime passes each
+ * input's batches on as they come (specs/language.md, "Unions").
+ */
+export interface UnionNode extends NodeBase {
+  readonly kind: 'Union'
+  readonly inputs: readonly string[]
+}
+
 /** One step inside a fused chain: the per-event operators, without ids or inputs. */
 export type FusedStep =
   | { readonly kind: 'Filter'; readonly predicate: Expr; readonly span: Span }
@@ -615,6 +668,14 @@ export type FusedStep =
       readonly span: Span
     }
   | { readonly kind: 'KeyBy'; readonly key: Expr; readonly span: Span }
+  | {
+      readonly kind: 'Explode'
+      readonly list: Expr
+      readonly alias: string
+      readonly outer: boolean
+      readonly schema: RecordType
+      readonly span: Span
+    }
   | {
       readonly kind: 'Dedup'
       readonly keys: readonly Expr[]

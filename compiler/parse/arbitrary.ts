@@ -136,6 +136,15 @@ export const expressionArb: fc.Arbitrary<Expression> = fc.letrec<{ expr: Express
       fc
         .record({ callee: identArb, args: fc.array(tie('expr'), { maxLength: 3 }) })
         .map(({ callee, args }) => ({ kind: 'Call' as const, callee, args, span })),
+      // A list function with a lambda, `map(xs, x -> x + 1)` (the parser takes one in any argument).
+      fc
+        .record({ callee: identArb, list: tie('expr'), param: identArb, body: tie('expr') })
+        .map(({ callee, list, param, body }) => ({
+          kind: 'Call' as const,
+          callee,
+          args: [list, { kind: 'Lambda' as const, param, body, span }],
+          span,
+        })),
       fc
         .array(tie('fieldInit'), { maxLength: 3 })
         .map((fields) => ({ kind: 'RecordLiteral' as const, fields, span })),
@@ -467,6 +476,9 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
       orNull: fc.boolean(),
     })
     .map((r) => ({ kind: 'Lookup' as const, ...r, span })),
+  fc
+    .record({ list: expressionArb, alias: identArb, orNull: fc.boolean() })
+    .map((r) => ({ kind: 'Explode' as const, ...r, span })),
 )
 
 const boundOffsetArb = fc
@@ -543,9 +555,16 @@ export const statementArb: fc.Arbitrary<Statement> = fc.oneof(
       name: identArb,
       input: identArb,
       join: fc.option(joinArb, { nil: null }),
+      union: fc.array(identArb, { maxLength: 2 }),
       steps: fc.array(stepArb, { maxLength: 3 }),
     })
-    .map((r) => ({ kind: 'Stream' as const, ...r, span })),
+    // A stream starts with a join, a union of two or more (`union a, b`), or one name.
+    .map(({ union, ...r }) => ({
+      kind: 'Stream' as const,
+      ...r,
+      ...(r.join === null && union.length > 0 ? { union } : {}),
+      span,
+    })),
   fc
     .record({
       input: identArb,

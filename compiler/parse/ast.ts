@@ -110,6 +110,7 @@ export type Expression =
   | BetweenExpression
   | LikeExpression
   | CaseExpression
+  | Lambda
 
 export interface IntLiteral {
   readonly kind: 'IntLiteral'
@@ -287,6 +288,17 @@ export interface ListLiteral {
   readonly span: Span
 }
 
+/**
+ * `x -> body`: a function of one list item, only as the last argument of `map`, `filter`, `any`
+ * and `all` (specs/language.md, "Lists"); the checker refuses it anywhere else.
+ */
+export interface Lambda {
+  readonly kind: 'Lambda'
+  readonly param: Identifier
+  readonly body: Expression
+  readonly span: Span
+}
+
 // ---------------------------------------------------------------------------------------------
 // Statements
 
@@ -322,7 +334,28 @@ export interface SourceDecl {
   readonly span: Span
 }
 
-export type Step = WhereStep | SelectStep | KeyByStep | DedupStep | AggregateStep | LookupStep | MatchStep
+export type Step =
+  | WhereStep
+  | SelectStep
+  | KeyByStep
+  | DedupStep
+  | AggregateStep
+  | LookupStep
+  | MatchStep
+  | ExplodeStep
+
+/**
+ * `explode items as item [or null]`: one event per item of a list, the input's fields and `item`
+ * (specs/language.md, "Lists"); `explode` is a word only where a step starts.
+ */
+export interface ExplodeStep {
+  readonly kind: 'Explode'
+  readonly list: Expression
+  readonly alias: Identifier
+  /** `or null`: an event whose list is null or empty goes on once, with the item null. */
+  readonly orNull: boolean
+  readonly span: Span
+}
 
 export interface WhereStep {
   readonly kind: 'Where'
@@ -542,6 +575,11 @@ export interface StreamDecl {
   readonly input: Identifier
   /** `join a as x, b as y on … within …`: the stream starts with a join of `input` and another; null otherwise. */
   readonly join: JoinClause | null
+  /**
+   * `union a, b, …`: the stream reads the events of `input` (the first) and of these, each in its
+   * order (specs/language.md, "Unions"); absent otherwise. `union` is a word only there.
+   */
+  readonly union?: readonly Identifier[]
   readonly steps: readonly Step[]
   readonly span: Span
 }

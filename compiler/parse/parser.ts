@@ -23,6 +23,7 @@ import type {
   DurationLiteral,
   DurationUnit,
   EmitClause,
+  ExplodeStep,
   Expression,
   FieldDecl,
   FieldInit,
@@ -177,6 +178,15 @@ export const MATCH_WORDS = {
   late: 'late',
   into: 'into',
   timeout: 'timeout',
+} as const
+
+/** The word that starts a union of streams (`stream all = union a, b`). */
+export const UNION_WORD = 'union'
+
+/** The words of the `explode` step: `explode` where a step starts, `as` after its list. */
+export const EXPLODE_WORDS = {
+  explode: 'explode',
+  as: 'as',
 } as const
 
 /** Words that stand where a step name of a pattern would, so they cannot name a step. */
@@ -615,8 +625,10 @@ class Parser {
     const joinStart = this.joinStart()
     let input: Identifier
     let join: JoinClause | null = null
-    if (joinStart === null) input = this.identifier('the name of a source or stream to read')
-    else ({ input, join } = this.parseJoin(joinStart))
+    let union: Identifier[] | null = null
+    if (joinStart !== null) ({ input, join } = this.parseJoin(joinStart))
+    else if (this.atUnion()) ({ input, union } = this.parseUnion())
+    else input = this.identifier('the name of a source or stream to read')
     const steps: Step[] = []
     const stops: ReadonlySet<TokenKind> = new Set(['|'])
     while (this.eat('|')) {
@@ -627,7 +639,25 @@ class Parser {
         this.syncTo(stops)
       }
     }
-    return { kind: 'Stream', name, input, join, steps, span: this.span(start, this.prevEnd()) }
+    const span = this.span(start, this.prevEnd())
+    return { kind: 'Stream', name, input, join, ...(union === null ? {} : { union }), steps, span }
+  }
+
+  /**
+   * `union a, b`: the word is not a keyword, so `stream s = union | …` still reads a source named
+   * `union`; an identifier and a comma after it can only start a union.
+   */
+  private atUnion(): boolean {
+    return this.atWord(UNION_WORD) && this.peek(1).kind === 'ident' && this.peek(2).kind === ','
+  }
+
+  /** `union A, B {, C}`: the first is the stream's `input`, the others its `union`. */
+  private parseUnion(): { input: Identifier; union: Identifier[] } {
+    this.advance()
+    const input = this.identifier('the name of a source or stream to read')
+    const union: Identifier[] = []
+    while (this.eat(',')) union.push(this.identifier('the name of another source or stream after `,`'))
+    return { input, union }
   }
 
   /**
@@ -772,7 +802,28 @@ class Parser {
     if (this.atWord(STEP_WORDS.aggregate)) return this.parseAggregate()
     if (this.atWord(LOOKUP_WORDS.lookup)) return this.parseLookup()
     if (this.atWord(MATCH_WORDS.match)) return this.parseMatch()
-    return this.fail('a step (`where`, `select`, `key by`, `dedup`, `aggregate`, `lookup` or `match`)')
+    if (this.atWord(EXPLODE_WORDS.explode)) return this.parseExplode()
+    return this.fail(
+      'a step (`where`, `select`, `key by`, `dedup`, `aggregate`, `lookup`, `match` or `explode`)',
+    )
+  }
+
+  /** `explode expr as name [or null]`; the list expression ends before `as`, which no operator is. */
+  private parseExplode(): ExplodeStep {
+    const start = this.advance().start
+    const list = this.parseExpression()
+    if (!this.atWord(EXPLODE_WORDS.as)) {
+      this.fail('`as` and a name for each item after the list (`explode items as item`)')
+    }
+    this.advance()
+    const alias = this.fieldName()
+    let orNull = false
+    if (this.at('or') && this.peek(1).kind === 'null') {
+      this.advance()
+      this.advance()
+      orNull = true
+    }
+    return { kind: 'Explode', list, alias, orNull, span: this.span(start, this.prevEnd()) }
   }
 
   /** `lookup TABLE as ALIAS on expr [as of expr] [or null]` */
@@ -1693,7 +1744,7 @@ class Parser {
         this.advance()
         const args: Expression[] = []
         while (!this.at(')')) {
-          args.push(this.parseExpression())
+          args.push(this.atLambda() ? this.parseLambda() : this.parseExpression())
           if (!this.at(')')) this.expect(',', '`,` or `)` in the argument list')
         }
         this.advance()
@@ -1744,6 +1795,24 @@ class Parser {
         }
         return this.fail('an expression')
     }
+  }
+
+  /** `x ->` starts a lambda (an argument of `map`, `filter`, `any`, `all`). */
+  private atLambda(): boolean {
+    return this.at('ident') && this.peek(1).kind === '->'
+  }
+
+  /** `x -> body`: the body extends as far as an expression can (to the `,` or `)` of the call). */
+  private parseLambda(): Expression {
+    const token = this.advance()
+    const param: Identifier = {
+      kind: 'Identifier',
+      name: String(token.value),
+      span: this.span(token.start, token.end),
+    }
+    this.advance()
+    const body = this.parseExpression()
+    return this.node({ kind: 'Lambda', param, body, span: this.span(token.start, body.span.end) }, body)
   }
 
   /** `{ name: expr, shorthand, … }` of `select` and record literals, recovering per field. */

@@ -164,6 +164,8 @@ export function printExpression(e: Expression): string {
       return `${sub(e.operand, Prec.Comparison + 1)} ${e.negated ? 'not ' : ''}like ${sub(e.pattern, Prec.Additive)}`
     case 'Case':
       return printCase(e)
+    case 'Lambda':
+      return `${e.param.name} -> ${printExpression(e.body)}`
   }
 }
 
@@ -284,6 +286,8 @@ function printStep(step: Step): string {
     }
     case 'Match':
       return printMatch(step)
+    case 'Explode':
+      return `explode ${printExpression(step.list)} as ${step.alias.name}${step.orNull ? ' or null' : ''}`
     case 'Lookup': {
       // `or null` after the key ends the key, so a key that is an `or` (or ends in one, as `??`
       // and `if` can) is parenthesised.
@@ -382,7 +386,7 @@ export function printStatement(s: Statement): string {
       return `source ${s.name.name}: ${s.schema.name} from ${printConnector(s.connector)}${watermark}`
     }
     case 'Stream':
-      return `stream ${s.name.name} = ${s.join === null ? s.input.name : printJoin(s.input, s.join)}${s.steps.map((step) => `\n  | ${printStep(step)}`).join('')}`
+      return `stream ${s.name.name} = ${s.join !== null ? printJoin(s.input, s.join) : s.union !== undefined ? `union ${[s.input, ...s.union].map((i) => i.name).join(', ')}` : s.input.name}${s.steps.map((step) => `\n  | ${printStep(step)}`).join('')}`
     case 'Sink':
       return `sink ${s.input.name} -> ${printConnector(s.connector)}${s.timestamp ? ` timestamp ${s.timestamp.mode}` : ''}`
     case 'Table':

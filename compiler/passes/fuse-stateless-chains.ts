@@ -1,5 +1,5 @@
 /**
- * Fuses each maximal chain of per-event operators (where, select, key by, and the stateful dedup
+ * Fuses each maximal chain of per-event operators (where, select, key by, explode, and the stateful dedup
  * and aggregate, which work event by event on keyed state) into one `Fused` node,
  * which code generation turns into a single function with one loop over the batch: no
  * intermediate batches, no per-operator calls, the record stays in registers between steps.
@@ -17,6 +17,7 @@ import { consumersOf, nodeById, topologicalOrder, withInputs } from '../ir/graph
 import type {
   AggregateNode,
   DedupNode,
+  ExplodeNode,
   FilterNode,
   FusedNode,
   FusedStep,
@@ -27,9 +28,16 @@ import type {
   StateSlot,
 } from '../ir/types.ts'
 
-type ChainableNode = FilterNode | MapNode | KeyByNode | DedupNode | AggregateNode
+type ChainableNode = FilterNode | MapNode | KeyByNode | ExplodeNode | DedupNode | AggregateNode
 
-const CHAINABLE: ReadonlySet<Node['kind']> = new Set(['Filter', 'Map', 'KeyBy', 'Dedup', 'Aggregate'])
+const CHAINABLE: ReadonlySet<Node['kind']> = new Set([
+  'Filter',
+  'Map',
+  'KeyBy',
+  'Explode',
+  'Dedup',
+  'Aggregate',
+])
 
 function isChainable(node: Node | undefined): node is ChainableNode {
   return node !== undefined && CHAINABLE.has(node.kind)
@@ -41,6 +49,14 @@ const TO_STEP: {
   Filter: (node) => ({ kind: 'Filter', predicate: node.predicate, span: node.span }),
   Map: (node) => ({ kind: 'Map', fields: node.fields, schema: node.schema, span: node.span }),
   KeyBy: (node) => ({ kind: 'KeyBy', key: node.key, span: node.span }),
+  Explode: (node) => ({
+    kind: 'Explode',
+    list: node.list,
+    alias: node.alias,
+    outer: node.outer,
+    schema: node.schema,
+    span: node.span,
+  }),
   Dedup: (node) => ({
     kind: 'Dedup',
     keys: node.keys,

@@ -54,6 +54,15 @@ export type GraphNode =
       readonly input: string
     }
   | {
+      /**
+       * `union a, b`: every event of each input, passed on as it comes (specs/language.md,
+       * "Unions"); each batch is one source partition's, so the union's readers take it as is.
+       */
+      readonly kind: 'Union'
+      readonly id: string
+      readonly inputs: readonly string[]
+    }
+  | {
       /** The records of a match's timed-out partial matches (`timeout into name { … }`). */
       readonly kind: 'MatchTimeouts'
       readonly id: string
@@ -114,6 +123,7 @@ export interface MatchGraphNode extends PatternSpec {
 export function inputsOf(node: GraphNode): readonly string[] {
   if (node.kind === 'Source') return []
   if (node.kind === 'Join') return [node.left, node.right]
+  if (node.kind === 'Union') return node.inputs
   return [node.input]
 }
 
@@ -219,6 +229,7 @@ const RUNNABLE_KINDS: ReadonlySet<string> = new Set([
   'Lookup',
   'Match',
   'MatchTimeouts',
+  'Union',
   'Sink',
 ])
 export const SUPPORTED_IR_VERSION = 0
@@ -254,7 +265,17 @@ export function validateManifest(value: unknown, where: string): RuntimeManifest
     if (!RUNNABLE_KINDS.has(n.kind as string)) {
       fail(`graph node ${String(n.id)} has kind ${String(n.kind)}, which this runtime cannot run`)
     }
-    for (const input of n.kind === 'Source' ? [] : n.kind === 'Join' ? [n.left, n.right] : [n.input]) {
+    const inputs =
+      n.kind === 'Source'
+        ? []
+        : n.kind === 'Join'
+          ? [n.left, n.right]
+          : n.kind === 'Union'
+            ? Array.isArray(n.inputs)
+              ? (n.inputs as unknown[])
+              : fail(`graph node ${String(n.id)} has no inputs`)
+            : [n.input]
+    for (const input of inputs) {
       if (!ids.has(input as string)) {
         fail(`graph node ${String(n.id)} reads ${String(input)}, which does not come before it`)
       }

@@ -28,13 +28,16 @@ export interface ChainError {
  * One fused chain: reads `input`, overwrites `output` (setting its length), reports per-event errors.
  * `states` holds, for a chain with stateful steps, each step's state for the source partition the
  * batch came from, in the order of the Fused node's `state` slots (runtime/artifact/manifest.ts).
+ * It returns how many inputs it dropped (neither output nor error): an `explode` step makes one
+ * output per item, so outputs no longer tell. Artifacts compiled before that return nothing, and
+ * emit at most one output per input.
  */
 export type ChainFunction = (
   input: EventBatch,
   output: EventBatch,
   errors: ChainError[],
   states: readonly StepState[],
-) => void
+) => number | undefined
 
 /**
  * A stateful step's values per key (runtime/state/keyed-state.ts implements it). `now` is the event's

@@ -1007,11 +1007,17 @@ export class PipelineRunner {
         const output = this.buffers.get(consumer.id)!
         const errors: ChainError[] = []
         const chainStates = states?.chains.get(consumer.id) ?? NO_STATES
-        this.options.artifact.operators.chains[consumer.id]!(batch, output, errors, chainStates)
+        const dropped = this.options.artifact.operators.chains[consumer.id]!(
+          batch,
+          output,
+          errors,
+          chainStates,
+        )
         for (const failure of errors) {
           deadLetters.push(this.evaluationFailure(records[batch.origins[failure.index]!]!, failure))
         }
-        const filtered = batch.length - output.length - errors.length
+        // An explode emits several outputs per input, so a chain counts what it dropped itself.
+        const filtered = dropped ?? batch.length - output.length - errors.length
         if (filtered > 0) {
           this.metrics.eventsFiltered.labels({ source: this.sourceOf.get(consumer.id)! }).inc(filtered)
         }
@@ -1026,6 +1032,10 @@ export class PipelineRunner {
         this.push(consumer.id, output, records, outputs, deadLetters, states, maxTimes)
       } else if (consumer.kind === 'Sink') {
         this.sink(consumer, batch, records, outputs, deadLetters)
+      } else if (consumer.kind === 'Union') {
+        // A batch holds one source partition's events in order: the union's readers take each
+        // input's batches as they come, so each input keeps its order.
+        this.push(consumer.id, batch, records, outputs, deadLetters, states, maxTimes)
       }
     }
   }

@@ -1,0 +1,58 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { compileFixture } from '../../test/support/compile-fixture.ts'
+import { loadArtifact } from '../artifact/load.ts'
+import { EmbeddedLog } from '../log/embedded.ts'
+import { MetricsRegistry } from '../metrics/registry.ts'
+import { PipelineRunner } from './pipeline-runner.ts'
+
+describe('a union of two sources (issue 17)', () => {
+  it("runs the chain after it on both sources' batches, each source in its order, under exactly-once", async () => {
+    const artifactDir = await compileFixture(
+      `schema R { id: string, n: i64 }
+source a: R from kafka("a")
+source b: R from kafka("b")
+stream both = union a, b | where n > 0 | select { id, twice: n * 2 }
+sink both -> kafka("out")
+`,
+      'union-runner',
+      'union-runner.pipe',
+    )
+    const dir = await mkdtemp(join(tmpdir(), 'sluice-union-'))
+    const log = await EmbeddedLog.open(dir)
+    try {
+      const lines = (prefix: string) =>
+        Array.from({ length: 50 }, (_, i) => ({
+          key: null,
+          value: Buffer.from(JSON.stringify({ id: `${prefix}${i}`, n: i % 5 })),
+        }))
+      for (const topic of ['a', 'b']) await log.ensureTopic(topic)
+      await log.append('a', lines('a'))
+      await log.append('b', lines('b'))
+      const runner = await PipelineRunner.start({
+        log,
+        artifact: await loadArtifact(artifactDir),
+        metrics: new MetricsRegistry(),
+        delivery: 'exactly-once',
+        maxBatchRecords: 7,
+      })
+      await runner.waitUntilCaughtUp(20_000)
+      await runner.stop()
+      const out = (await log.read('out', 0, 0, 1000)).map(
+        (r) => JSON.parse(r.value.toString()) as { id: string; twice: number },
+      )
+      const expected = (prefix: string) =>
+        Array.from({ length: 50 }, (_, i) => ({ id: `${prefix}${i}`, twice: (i % 5) * 2 })).filter(
+          (r) => r.twice > 0,
+        )
+      expect(out.length).toBe(80)
+      expect(out.filter((r) => r.id.startsWith('a'))).toEqual(expected('a'))
+      expect(out.filter((r) => r.id.startsWith('b'))).toEqual(expected('b'))
+    } finally {
+      await log.close()
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+})
