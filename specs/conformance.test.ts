@@ -87,12 +87,22 @@ describe('conformance cases', () => {
     const text = readFileSync(join(dir, 'case.pipe'), 'utf8')
     const files = readdirSync(dir)
     const inputs = files
-      .filter((f) => /^input\..+\.jsonl$/.test(f) && !f.startsWith('input.keys.'))
+      .filter((f) => /^input\..+\.jsonl$/.test(f) && !/^input\.(keys|headers|timestamps)\./.test(f))
       .map((f) => ({ source: f.slice(6, -6), file: join(dir, f) }))
     /** The record keys of an input's lines: `input.keys.<name>.jsonl`, or null for every line. */
     const recordKeys = (source: string, count: number): (string | null)[] => {
       const keysFile = join(dir, `input.keys.${source}.jsonl`)
       return existsSync(keysFile) ? (jsonLines(keysFile) as (string | null)[]) : new Array(count).fill(null)
+    }
+    /** The record headers of an input's lines: `input.headers.<name>.jsonl`, or none. */
+    const recordHeaders = (source: string): Record<string, string>[] | null => {
+      const file = join(dir, `input.headers.${source}.jsonl`)
+      return existsSync(file) ? (jsonLines(file) as Record<string, string>[]) : null
+    }
+    /** The record timestamps of an input's lines: `input.timestamps.<name>.jsonl`, or null (append time). */
+    const recordTimestamps = (source: string): number[] | null => {
+      const file = join(dir, `input.timestamps.${source}.jsonl`)
+      return existsSync(file) ? (jsonLines(file) as string[]).map((iso) => Date.parse(iso)) : null
     }
     /** The phases inputs are appended in, each the lines [from, to) of one input (§10). */
     const phases = (tables: ReadonlySet<string>): { input: string; from: number; to: number }[] => {
@@ -196,11 +206,18 @@ describe('conformance cases', () => {
         let runner: PipelineRunner | null = null
         for (const phase of phases(new Set(Object.keys(tables)))) {
           const keys = recordKeys(phase.input, inputLines(phase.input).length)
+          const headers = recordHeaders(phase.input)
+          const times = recordTimestamps(phase.input)
           await log.append(
             topicOf(phase.input),
             inputLines(phase.input)
               .slice(phase.from, phase.to)
-              .map((line, i) => ({ key: keys[phase.from + i] ?? null, value: Buffer.from(line) })),
+              .map((line, i) => ({
+                key: keys[phase.from + i] ?? null,
+                value: Buffer.from(line),
+                ...(headers ? { headers: headers[phase.from + i]! } : {}),
+                ...(times ? { timestamp: times[phase.from + i]! } : {}),
+              })),
           )
           const isTable = Object.hasOwn(tables, phase.input)
           // Without phases.jsonl or input.order, everything is appended before the runner starts.
@@ -346,15 +363,32 @@ describe('conformance cases', () => {
           continue
         }
         const decoder = artifact.operators.sources[phase.input]!
-        for (const line of all.slice(phase.from, phase.to)) {
+        const keys = recordKeys(phase.input, all.length)
+        const headers = recordHeaders(phase.input)
+        const times = recordTimestamps(phase.input)
+        for (let offset = phase.from; offset < phase.to; offset++) {
           let value: unknown
           try {
-            value = decoder.decode(JSON.parse(line))
+            value = decoder.decode(JSON.parse(all[offset]!))
           } catch {
             continue // dead-lettered by the runtime; the interpreter never sees it
           }
-          const timestamp = decoder.eventTime ? decoder.eventTime(value as never) : 0
-          interpreter.push(phase.input, { value: value as Record<string, unknown>, key: null, timestamp })
+          // The record as the runner's log holds it: one partition, offsets in line order.
+          const recordTime = times?.[offset] ?? 0
+          const record = {
+            key: keys[offset] ?? null,
+            partition: 0,
+            offset,
+            timestamp: recordTime,
+            headers: headers?.[offset] ?? {},
+          }
+          const timestamp = decoder.eventTime ? decoder.eventTime(value as never) : recordTime
+          interpreter.push(phase.input, {
+            value: value as Record<string, unknown>,
+            key: record.key,
+            timestamp,
+            record,
+          })
         }
       }
       for (const { target, file } of expectedOutputs) {

@@ -10,6 +10,7 @@
  * the dead-letter topic.
  */
 import { EvaluationError } from './eval-error.ts'
+import { recordMetadataEntries } from './record-metadata.ts'
 import {
   civilFromDays,
   floorDiv,
@@ -633,6 +634,8 @@ export const stdlib: Readonly<Record<string, StdlibFunction>> = define([
     nullPropagating: true,
     impl: identity,
   },
+  // The log record an event was read from (record-metadata.ts)
+  ...recordMetadataEntries,
   // Null
   {
     name: 'coalesce',

@@ -12,6 +12,7 @@
  * too, so each mistake is reported once, where it was made.
  */
 import { stdlib } from '../../stdlib/index.ts'
+import { isRecordMetadataFunction } from '../../stdlib/record-metadata.ts'
 import type { ArgInfo } from '../../stdlib/types.ts'
 import type { DiagnosticCode } from '../diagnostics/catalogue.ts'
 import {
@@ -46,6 +47,7 @@ import type {
   SchemaDecl,
   SinkDecl,
   SourceDecl,
+  Step,
   StreamDecl,
   TableDecl as TableAst,
   TypeExpr,
@@ -145,6 +147,11 @@ interface StreamEntry {
   readonly eventTimeField: string | null
   readonly lastId: string
   used: boolean
+  /**
+   * Why its events are no longer each one record of a source (`after \`aggregate\``), so the
+   * record metadata functions cannot read them; absent while they are (record-metadata.ts).
+   */
+  readonly notOneRecord?: string
 }
 
 /** What expressions in one step can see: the fields of the step's input record. */
@@ -152,6 +159,11 @@ interface Scope {
   readonly record: Type
   /** Inside a `match` step: the names that read its steps' events (they shadow fields). */
   readonly steps?: StepScope | null
+  /**
+   * Whether `record_key()` and the other record metadata functions may be called here: true in
+   * the per-event steps of events that are each one source record, else why not.
+   */
+  readonly recordMetadata?: true | string
 }
 
 class Checker {
@@ -710,17 +722,22 @@ class Checker {
     let record: Type = input?.schema ?? ERROR_TYPE
     let eventTimeField = input?.eventTimeField ?? null
     let previous = input?.lastId ?? ''
+    let notOneRecord = input?.notOneRecord
     if (decl.join !== null) {
       const joined = this.checkJoinHead(decl, decl.join, input)
       record = joined.schema
       eventTimeField = null
       previous = joined.id
+      notOneRecord = 'after a join (a joined event is two records)'
     }
     /** Stateful steps of each kind so far, for their state slot ids. */
     const statefulCounts = { dedup: 0, aggregate: 0, window: 0, match: 0 }
     decl.steps.forEach((step, i) => {
       const id = `${decl.name.name}#${i + 1}`
-      const scope: Scope = { record }
+      // Steps that run in a fused chain see the source record; a window, a lookup's key and a
+      // match are evaluated elsewhere, without it.
+      const scope: Scope = { record, recordMetadata: notOneRecord ?? true }
+      const otherScope: Scope = { record, recordMetadata: notOneRecord ?? `in ${STEP_WORDS[step.kind]}` }
       const schema = record as RecordType
       const stepContext = (kind: 'dedup' | 'aggregate' | 'window'): StepContext => ({
         record,
@@ -728,8 +745,8 @@ class Checker {
         id,
         input: previous,
         stateId: `${decl.name.name}.${kind}.${statefulCounts[kind]++}`,
-        expr: (e) => this.expr(e, scope),
-        fieldInits: (inits) => this.fieldInits(inits, scope),
+        expr: (e) => this.expr(e, kind === 'window' ? otherScope : scope),
+        fieldInits: (inits) => this.fieldInits(inits, kind === 'window' ? otherScope : scope),
         checkFieldName: (name, span) => this.checkFieldName(name, span),
         report: (code, message, span, related) => this.report(code, message, span, related),
       })
@@ -762,12 +779,14 @@ class Checker {
             }
             record = node.schema
             eventTimeField = null
+            notOneRecord = 'after a window (a result sums up many records)'
             break
           }
           const { node, eventTimeField: outputEventTime } = checkAggregate(step, stepContext('aggregate'))
           this.nodes.push(node)
           record = node.schema
           eventTimeField = outputEventTime
+          notOneRecord = 'after `aggregate` (a result sums up many records)'
           break
         }
         case 'Match': {
@@ -779,8 +798,8 @@ class Checker {
             stateId: `${decl.name.name}.match.${statefulCounts.match++}`,
             lateId: `${id}.late`,
             timeoutId: `${id}.timeout`,
-            expr: (e, steps) => this.expr(e, { record, steps }),
-            fieldInits: (inits, steps) => this.fieldInits(inits, { record, steps }),
+            expr: (e, steps) => this.expr(e, { ...otherScope, steps }),
+            fieldInits: (inits, steps) => this.fieldInits(inits, { ...otherScope, steps }),
             report: (code, message, span, related) => this.report(code, message, span, related),
           })
           this.nodes.push(node)
@@ -821,6 +840,7 @@ class Checker {
           }
           record = node.schema
           eventTimeField = null
+          notOneRecord = 'after `match` (a match is made of many records)'
           break
         }
         case 'Lookup': {
@@ -832,7 +852,7 @@ class Checker {
             tableNames: () => this.tables.keys(),
             isStream: (name) => this.streams.has(name) || this.declared.has(name),
             isIncomplete: (name) => this.incomplete.has(name),
-            expr: (e) => this.expr(e, scope),
+            expr: (e) => this.expr(e, otherScope),
             checkFieldName: (name, span) => this.checkFieldName(name, span),
             report: (code, message, span, related) => this.report(code, message, span, related),
           })
@@ -896,6 +916,7 @@ class Checker {
       eventTimeField,
       lastId: previous,
       used: false,
+      ...(notOneRecord === undefined ? {} : { notOneRecord }),
     })
   }
 
@@ -1486,6 +1507,14 @@ class Checker {
       )
       return result(ERROR_TYPE)
     }
+    if (isRecordMetadataFunction(callee.name) && scope.recordMetadata !== true) {
+      this.report(
+        'E0360',
+        `\`${callee.name}()\` reads the log record an event was read from, so it works only on events that are each one record of a source, not ${scope.recordMetadata ?? 'here'}; to use it, read it into a field with a \`select\` before that (\`select { …, k: ${callee.name}(${callee.name === 'record_header' ? '"name"' : ''}) }\`)`,
+        span,
+      )
+      return result(ERROR_TYPE)
+    }
     if (args.some((a) => isError(a.type))) return result(ERROR_TYPE)
     const propagate = fn.nullPropagating && args.some((a) => isNullable(a.type) && a.type.kind !== 'null')
     const infos: ArgInfo[] = args.map((a) => {
@@ -1504,6 +1533,17 @@ class Checker {
     if (callee.name === 'coalesce') return coalesceChain(args, type, span)
     return result(type)
   }
+}
+
+/** How a step reads in the message of a record metadata function it cannot call (E0360). */
+const STEP_WORDS: Readonly<Record<Step['kind'], string>> = {
+  Where: '`where`',
+  Select: '`select`',
+  KeyBy: '`key by`',
+  Dedup: '`dedup`',
+  Aggregate: 'a window',
+  Lookup: "a lookup's key (the lookup is evaluated apart from the record)",
+  Match: 'a `match` (its conditions see many records)',
 }
 
 /** The functions of one list (count, sum, …; ListFunctionExpr); `min`/`max` of two values stay the stdlib's. */

@@ -8,6 +8,8 @@
  * Semantics are those of specs/language.md and the reference interpreter (compiler/ir/interpret.ts);
  * the property test in codegen.test.ts compares the two on random events.
  */
+
+import { isRecordMetadataFunction } from '../../stdlib/record-metadata.ts'
 import { isOptional, unwrapOptional } from '../ir/expr.ts'
 import type { BinaryExpr, Expr, Span, Type } from '../ir/types.ts'
 
@@ -19,6 +21,11 @@ export interface ExprContext {
    * whose `events(step)` a StepRef reads.
    */
   readonly steps?: string
+  /**
+   * In a fused chain that calls record metadata functions: the JS variable holding the event's
+   * source record, which they take as a hidden first argument (stdlib/record-metadata.ts).
+   */
+  readonly record?: string
   /** Declares a temporary of the given TS type and returns its name. */
   temp(type: string): string
   /** Registers a source location for evaluation errors and returns its site index. */
@@ -103,6 +110,11 @@ const EMIT: { readonly [K in Expr['kind']]: (expr: ExprOf<K>, ctx: ExprContext) 
   Call: (e, ctx) => {
     const fn = ctx.fn(e.fn)
     const args = e.args.map((arg) => compileExpr(arg, ctx))
+    if (isRecordMetadataFunction(e.fn)) {
+      if (ctx.record === undefined)
+        throw new Error(`codegen: ${e.fn}() called where no source record is at hand`)
+      return `${fn.ref}(${[ctx.record, ...args].join(', ')})`
+    }
     // A call that may fail first points the chain's `site` at itself, so its evaluation error is
     // located at the call (`sqrt(x)`), not at the step keyword it is in.
     const call = (values: readonly string[]) =>

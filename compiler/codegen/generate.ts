@@ -43,6 +43,7 @@ import { fieldsRead } from './fields-read.ts'
 import { joinFunctions } from './join.ts'
 import { SCANNER_HELPERS } from './json-scanner.ts'
 import { lookupFunction, tableKeyFunction } from './lookup.ts'
+import { SOURCE_RECORD, stepsReadRecordMetadata } from './record-metadata.ts'
 import { aggregateCode, dedupCode, EVENT_TIME, STATEFUL_HELPERS } from './stateful.ts'
 import { WINDOW_HELPERS, windowFunctions } from './window.ts'
 
@@ -172,6 +173,20 @@ export function generateModule(
         { name: 'timestamps', type: 'number[]' },
         { name: 'origins', type: 'number[]', docs: ['Index of the log record each event came from.'] },
         { name: 'length', type: 'number' },
+      ],
+    },
+    {
+      name: 'SourceRecord',
+      isExported: true,
+      docs: [
+        'The log record an event came from, as the record metadata functions read it: `records[origins[i]]`.',
+      ],
+      properties: [
+        { name: 'key', type: 'string | null', isReadonly: true },
+        { name: 'partition', type: 'number', isReadonly: true },
+        { name: 'offset', type: 'number', isReadonly: true },
+        { name: 'timestamp', type: 'number', isReadonly: true },
+        { name: 'headers', type: 'Readonly<Record<string, string>>', isReadonly: true },
       ],
     },
     {
@@ -342,8 +357,10 @@ interface ChainContext {
 function chainFunction(name: string, chain: FusedNode, context: ChainContext): string {
   const temps: string[] = []
   let row = 'r0'
+  const readsRecord = stepsReadRecordMetadata(chain.steps)
   const ctx = (): ExprContext => ({
     row,
+    ...(readsRecord ? { record: SOURCE_RECORD } : {}),
     temp: (type) => {
       const t = `t${temps.length}`
       temps.push(`${t}: ${type} = null`)
@@ -405,9 +422,11 @@ function chainFunction(name: string, chain: FusedNode, context: ChainContext): s
   // assumption is dead-lettered instead of failing its whole batch again on every restart. The
   // benchmark measured the try block as free (its cost is within noise).
   const stateful = slots.length > 0 ? `const ${EVENT_TIME} = timestamps[i]!\n` : ''
-  const loopBody = `try {\nconst r0 = values[i]!\nlet key = keys[i]!\n${stateful}${body}\n${emit}\n} catch (error) {\nerrors.push({ index: i, error, site })\n}`
+  // Only a chain that reads record metadata looks its event's source record up.
+  const record = readsRecord ? `const ${SOURCE_RECORD} = records![origins[i]!]!\n` : ''
+  const loopBody = `try {\nconst r0 = values[i]!\nlet key = keys[i]!\n${stateful}${record}${body}\n${emit}\n} catch (error) {\nerrors.push({ index: i, error, site })\n}`
   return [
-    `function ${name}(input: EventBatch, output: EventBatch, errors: ChainError[], states: readonly StepState[]): void {`,
+    `function ${name}(input: EventBatch, output: EventBatch, errors: ChainError[], states: readonly StepState[], records?: readonly SourceRecord[]): void {`,
     `const values = input.values as ${inputType}[], keys = input.keys, timestamps = input.timestamps, origins = input.origins, n = input.length`,
     'const outValues = output.values, outKeys = output.keys, outTimestamps = output.timestamps, outOrigins = output.origins',
     'let o = 0',

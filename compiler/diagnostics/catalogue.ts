@@ -50,6 +50,7 @@ export const diagnosticCatalogue = {
   E0310: { severity: 'error', title: 'type cannot be inferred' },
   E0311: { severity: 'error', title: 'comparison with null' },
   E0312: { severity: 'error', title: 'invalid field type' },
+  E0360: { severity: 'error', title: 'record metadata read where an event is not one record' },
   // Event time, watermarks, connectors
   E0401: { severity: 'error', title: 'more than one @event_time field' },
   E0402: { severity: 'error', title: 'invalid @event_time field' },

@@ -34,9 +34,11 @@
 
 import { EvaluationError } from '../../stdlib/eval-error.ts'
 import { stdlib } from '../../stdlib/index.ts'
+import type { RecordMetadata } from '../../stdlib/record-metadata.ts'
 import { inputsOf } from './graph.ts'
 import { type JoinRow, type JoinSide, joinLateReason, ReferenceJoin } from './join-semantics.ts'
 import { type MatchEvaluators, matchOperator, type StepEvaluator } from './match-interpret.ts'
+import { bindRecordMetadata } from './record-functions.ts'
 import {
   accumulate,
   aggregateValues,
@@ -68,6 +70,11 @@ export interface InterpreterEvent {
   readonly key: string | null
   /** Event time, epoch milliseconds. */
   readonly timestamp: number
+  /**
+   * The log record a source event was read from, for the record metadata functions; without it
+   * they read the event's key and time, partition 0, offset 0 and no headers.
+   */
+  readonly record?: RecordMetadata
 }
 
 /** An event delivered to a sink. `sinkId` is the id of the `Sink` node. */
@@ -146,7 +153,7 @@ type Evaluator = (row: Row) => unknown
  */
 export function createInterpreter(pipeline: Pipeline, options: InterpreterOptions): Interpreter {
   const { onSink } = options
-  const functions = options.functions ?? stdlib
+  const functions = bindRecordMetadata(options.functions ?? stdlib, () => current.event)
   const onError =
     options.onError ??
     ((failure: InterpreterError) => {

@@ -34,7 +34,21 @@ export type ChainFunction = (
   output: EventBatch,
   errors: ChainError[],
   states: readonly StepState[],
+  /**
+   * The log records the batch's events came from (`origins` index them): a chain that calls the
+   * record metadata functions (`record_key()`, …) reads its event's record here; others ignore it.
+   */
+  records?: readonly SourceRecord[],
 ) => void
+
+/** What the record metadata functions read of a log record (a LogRecord has these members). */
+export interface SourceRecord {
+  readonly key: string | null
+  readonly partition: number
+  readonly offset: number
+  readonly timestamp: number
+  readonly headers: Readonly<Record<string, string>>
+}
 
 /**
  * A stateful step's values per key (runtime/state/keyed-state.ts implements it). `now` is the event's

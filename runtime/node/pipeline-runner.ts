@@ -1007,7 +1007,7 @@ export class PipelineRunner {
         const output = this.buffers.get(consumer.id)!
         const errors: ChainError[] = []
         const chainStates = states?.chains.get(consumer.id) ?? NO_STATES
-        this.options.artifact.operators.chains[consumer.id]!(batch, output, errors, chainStates)
+        this.options.artifact.operators.chains[consumer.id]!(batch, output, errors, chainStates, records)
         for (const failure of errors) {
           deadLetters.push(this.evaluationFailure(records[batch.origins[failure.index]!]!, failure))
         }
