@@ -4,6 +4,7 @@
  * source topics of an embedded log, the artifact runs until caught up, and what every sink wrote
  * must equal `expected.<topic>.jsonl` (`expected.stdout.jsonl` for the stdout sink), line by line
  * as JSON. Optional: `expected.keys.<topic>.jsonl` (one JSON key per line),
+ * `expected.headers.<topic>.jsonl` (one JSON object of the record's headers per line, without `sluice.*`),
  * `expected.timestamps.<topic>.jsonl` (one ISO-8601 record timestamp per line, or "append" for a
  * timestamp the log stamped during the run) and
  * `expected.dead-letters.jsonl` (`{"source": name, "line": n, "reason": regex}` per dead letter,
@@ -58,6 +59,11 @@ function lines(file: string): string[] {
 /** The JSON text with insignificant whitespace removed; key order is kept. */
 function canonicalJson(text: string): string {
   return JSON.stringify(JSON.parse(text))
+}
+
+/** A record's headers without the node's own (`sluice.artifact`, …), as `expected.headers.*` lists them. */
+function userHeaders(headers: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).filter(([name]) => !name.startsWith('sluice.')))
 }
 
 function jsonLines(file: string): unknown[] {
@@ -150,6 +156,7 @@ describe('conformance cases', () => {
           /^expected\..+\.jsonl$/.test(f) &&
           !f.startsWith('expected.keys.') &&
           !f.startsWith('expected.timestamps.') &&
+          !f.startsWith('expected.headers.') &&
           f !== 'expected.dead-letters.jsonl',
       )
       .map((f) => ({ target: f.slice(9, -6), file: join(dir, f) }))
@@ -249,6 +256,13 @@ describe('conformance cases', () => {
               `keys of ${target}`,
             ).toEqual(jsonLines(keysFile))
           }
+          const headersFile = join(dir, `expected.headers.${target}.jsonl`)
+          if (existsSync(headersFile)) {
+            expect(
+              (await log.read(target, 0, 0, 100_000)).map((r) => userHeaders(r.headers)),
+              `headers of ${target}`,
+            ).toEqual(jsonLines(headersFile))
+          }
           const timestampsFile = join(dir, `expected.timestamps.${target}.jsonl`)
           if (existsSync(timestampsFile)) {
             const modes = new Set(
@@ -318,9 +332,12 @@ describe('conformance cases', () => {
       }
       const outputs = new Map<string, string[]>()
       const timestamps = new Map<string, string[]>()
+      const headersOut = new Map<string, Record<string, string>[]>()
+      /** The headers of the source record being pushed: outputs carry them on, like the runner's. */
+      let pushedHeaders: Readonly<Record<string, string>> = {}
       const interpreter = createInterpreter(pipeline, {
         functions: stdlib,
-        onSink: ({ sinkId, value, timestamp }) => {
+        onSink: ({ sinkId, value, timestamp, headers }) => {
           const sink = pipeline.nodes.find((n) => n.id === sinkId)
           const target =
             sink?.kind === 'Sink' && sink.connector.kind === 'kafka' ? sink.connector.topic : 'stdout'
@@ -332,6 +349,10 @@ describe('conformance cases', () => {
             return // encoding is the runtime's job too: it dead-letters what cannot be written
           }
           outputs.set(target, [...(outputs.get(target) ?? []), canonicalJson(json)])
+          headersOut.set(target, [
+            ...(headersOut.get(target) ?? []),
+            userHeaders({ ...pushedHeaders, ...headers }),
+          ])
           // The event time the interpreter carries is the record timestamp of an event-time sink.
           if (sink?.kind === 'Sink' && sink.recordTimestamp === 'event') {
             timestamps.set(target, [...(timestamps.get(target) ?? []), new Date(timestamp).toISOString()])
@@ -383,6 +404,7 @@ describe('conformance cases', () => {
             headers: headers?.[offset] ?? {},
           }
           const timestamp = decoder.eventTime ? decoder.eventTime(value as never) : recordTime
+          pushedHeaders = record.headers
           interpreter.push(phase.input, {
             value: value as Record<string, unknown>,
             key: record.key,
@@ -393,6 +415,10 @@ describe('conformance cases', () => {
       }
       for (const { target, file } of expectedOutputs) {
         expect(outputs.get(target) ?? [], `sink ${target}`).toEqual(lines(file).map(canonicalJson))
+        const headersFile = join(dir, `expected.headers.${target}.jsonl`)
+        if (existsSync(headersFile)) {
+          expect(headersOut.get(target) ?? [], `headers sunk to ${target}`).toEqual(jsonLines(headersFile))
+        }
         const timestampsFile = join(dir, `expected.timestamps.${target}.jsonl`)
         const eventTimeSink = pipeline.nodes.some(
           (n) =>

@@ -56,6 +56,7 @@ import { DURATION_UNIT_MS } from '../parse/lexer.ts'
 import { checkJoin, type JoinInput, lateRecordOf } from './join-steps.ts'
 import { checkLookup, checkTable, type TableEntry } from './lookup-steps.ts'
 import { checkMatch, type StepScope } from './match-steps.ts'
+import { checkSinkHeaders } from './sink-headers.ts'
 import { checkAggregate, checkDedup, type StepContext } from './stateful-steps.ts'
 import { didYouMean } from './suggest.ts'
 import {
@@ -1115,6 +1116,19 @@ class Checker {
         decl.timestamp.span,
       )
     }
+    const headers =
+      decl.headers === undefined
+        ? []
+        : checkSinkHeaders(decl.headers, {
+            connector,
+            // A header may read the record metadata of events that are each one record.
+            expr: (e) =>
+              this.expr(e, {
+                record: input?.schema ?? ERROR_TYPE,
+                recordMetadata: input?.notOneRecord ?? true,
+              }),
+            report: (code, message, span, related) => this.report(code, message, span, related),
+          })
     this.nodes.push({
       kind: 'Sink',
       id: `sink#${index}`,
@@ -1124,6 +1138,7 @@ class Checker {
       connector: connector ?? { kind: 'stdout' },
       name: decl.input.name,
       recordTimestamp: decl.timestamp?.mode ?? 'event',
+      ...(headers.length > 0 ? { headers } : {}),
     })
   }
 

@@ -44,6 +44,7 @@ import { joinFunctions } from './join.ts'
 import { SCANNER_HELPERS } from './json-scanner.ts'
 import { lookupFunction, tableKeyFunction } from './lookup.ts'
 import { SOURCE_RECORD, stepsReadRecordMetadata } from './record-metadata.ts'
+import { sinkHeadersFunction } from './sink-headers.ts'
 import { aggregateCode, dedupCode, EVENT_TIME, STATEFUL_HELPERS } from './stateful.ts'
 import { WINDOW_HELPERS, windowFunctions } from './window.ts'
 
@@ -130,9 +131,12 @@ export function generateModule(
     const decodeJson = codecs.jsonDecoder(source.schema, read)
     return `${JSON.stringify(source.name)}: { decode: (value: unknown) => ${reader}(value) ?? ${explain}(value, ''), decodeJson: ${decodeJson}, eventTime: ${eventTime} }`
   })
+  const sinkHeadersCode = sinks.map((sink, i) =>
+    sinkHeadersFunction(`sinkHeaders${i}`, sink, { site, fnRef, typeName, keyToString }),
+  )
   const sinkEntries = sinks.map(
-    (sink) =>
-      `${JSON.stringify(sink.id)}: { encode: ${codecs.encoder(sink.schema)} as (value: never) => string }`,
+    (sink, i) =>
+      `${JSON.stringify(sink.id)}: { encode: ${codecs.encoder(sink.schema)} as (value: never) => string${sinkHeadersCode[i] === null ? '' : `, headers: sinkHeaders${i} as (value: never, record: SourceRecord) => Record<string, string>`} }`,
   )
   const chainEntries = chains.map((chain, i) => `${JSON.stringify(chain.id)}: chain${i}`)
   const lookupContext = { site, fnRef, typeName, keyToString }
@@ -315,6 +319,7 @@ export function generateModule(
       writer.write(codecs.code()).newLine()
       for (const code of chainCode) writer.write(code).newLine()
       for (const code of [...tableCode, ...lookupCode]) writer.write(code).newLine()
+      for (const code of sinkHeadersCode) if (code !== null) writer.write(code).newLine()
       writer.writeLine('return {')
       writer.writeLine(`  chains: { ${chainEntries.join(', ')} },`)
       writer.writeLine(`  sources: { ${sourceEntries.join(',\n    ')} },`)

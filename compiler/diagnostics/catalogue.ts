@@ -51,6 +51,10 @@ export const diagnosticCatalogue = {
   E0311: { severity: 'error', title: 'comparison with null' },
   E0312: { severity: 'error', title: 'invalid field type' },
   E0360: { severity: 'error', title: 'record metadata read where an event is not one record' },
+  E0361: { severity: 'error', title: 'headers on a sink that writes no records' },
+  E0362: { severity: 'error', title: 'reserved or empty header name' },
+  E0363: { severity: 'error', title: 'duplicate header' },
+  E0364: { severity: 'error', title: 'header value is not a scalar' },
   // Event time, watermarks, connectors
   E0401: { severity: 'error', title: 'more than one @event_time field' },
   E0402: { severity: 'error', title: 'invalid @event_time field' },

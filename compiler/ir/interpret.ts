@@ -39,6 +39,7 @@ import { inputsOf } from './graph.ts'
 import { type JoinRow, type JoinSide, joinLateReason, ReferenceJoin } from './join-semantics.ts'
 import { type MatchEvaluators, matchOperator, type StepEvaluator } from './match-interpret.ts'
 import { bindRecordMetadata } from './record-functions.ts'
+import { sinkHeadersEvaluator } from './sink-headers.ts'
 import {
   accumulate,
   aggregateValues,
@@ -83,6 +84,8 @@ export interface SinkOutput {
   readonly value: Record<string, unknown>
   readonly key: string | null
   readonly timestamp: number
+  /** The headers the sink's `headers { … }` set (null values left out); absent when it has none. */
+  readonly headers?: Readonly<Record<string, string>>
 }
 
 /** An event that failed to evaluate on one branch; it is dropped from that branch. */
@@ -489,6 +492,15 @@ function buildNode(
     }
     case 'Sink': {
       const sinkId = node.id
+      const headers = sinkHeadersEvaluator(node, functions)
+      if (headers !== null) {
+        return {
+          push: (event) => {
+            const set = headers(event.value)
+            onSink({ sinkId, value: event.value, key: event.key, timestamp: event.timestamp, headers: set })
+          },
+        }
+      }
       return {
         push: (event) => onSink({ sinkId, value: event.value, key: event.key, timestamp: event.timestamp }),
       }

@@ -634,6 +634,18 @@ export interface SinkNode extends NodeBase {
    */
   readonly name: string
   readonly recordTimestamp: RecordTimestampMode
+  /**
+   * `headers { "name": expr, … }`: headers each record gets besides those of its source record,
+   * each value written as its key string (a null value leaves the header out); absent when none.
+   */
+  readonly headers?: readonly SinkHeaderExpr[]
+}
+
+/** One header a sink sets: an expression over the event it writes, of a key type. */
+export interface SinkHeaderExpr {
+  readonly name: string
+  readonly value: Expr
+  readonly span: Span
 }
 
 /** A whole checked `.pipe` file. `streams` maps every named stream/source to the node that produces it. */

@@ -453,11 +453,24 @@ export const statementArb: fc.Arbitrary<Statement> = fc.oneof(
       input: identArb,
       connector: connectorArb,
       mode: fc.option(fc.constantFrom(...RECORD_TIMESTAMP_MODES), { nil: null }),
+      headers: fc.option(
+        fc.array(fc.record({ name: stringLiteralArb, value: expressionArb }), { maxLength: 2 }),
+        { nil: null },
+      ),
     })
-    .map(({ mode, ...rest }) => ({
+    .map(({ mode, headers, ...rest }) => ({
       kind: 'Sink' as const,
       ...rest,
       timestamp: mode === null ? null : { kind: 'RecordTimestamp' as const, mode, span },
+      ...(headers === null
+        ? {}
+        : {
+            headers: {
+              kind: 'SinkHeaders' as const,
+              headers: headers.map((h) => ({ kind: 'SinkHeader' as const, ...h, span })),
+              span,
+            },
+          }),
       span,
     })),
   fc

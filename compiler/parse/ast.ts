@@ -525,6 +525,24 @@ export interface SinkDecl {
   readonly connector: ConnectorExpr
   /** Null when the sink does not say: it then writes the event time (`timestamp event`). */
   readonly timestamp: RecordTimestampClause | null
+  /** `headers { "name": expr, … }`: headers each record gets; absent when the sink sets none. */
+  readonly headers?: SinkHeadersClause
+  readonly span: Span
+}
+
+/** One `"name": expr` (or `name: expr`) of a sink's `headers { … }`. */
+export interface SinkHeader {
+  readonly kind: 'SinkHeader'
+  /** The header name, written as a string literal or an identifier (both read as this literal). */
+  readonly name: StringLiteral
+  readonly value: Expression
+  readonly span: Span
+}
+
+/** `headers { … }` after a sink's connector; `headers` is a word only there. */
+export interface SinkHeadersClause {
+  readonly kind: 'SinkHeaders'
+  readonly headers: readonly SinkHeader[]
   readonly span: Span
 }
 

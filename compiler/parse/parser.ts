@@ -40,6 +40,8 @@ import type {
   RecordTimestampMode,
   SchemaDecl,
   SinkDecl,
+  SinkHeader,
+  SinkHeadersClause,
   SkipClause,
   SourceDecl,
   Statement,
@@ -77,6 +79,8 @@ const CLOSERS: ReadonlySet<TokenKind> = new Set([')', ']', '}'])
 /** The contextual word of a sink's record-timestamp clause, and its modes. */
 const RECORD_TIMESTAMP = 'timestamp'
 export const RECORD_TIMESTAMP_MODES: readonly RecordTimestampMode[] = ['event', 'append']
+/** The contextual word of a sink's headers clause. */
+const SINK_HEADERS = 'headers'
 /**
  * The words of the stateful steps. They are not keywords, so fields named `window` or `within`
  * stay legal: a step starts with a keyword or one of these words, and `within` (after dedup's
@@ -1196,18 +1200,60 @@ class Parser {
     this.expect('->', '`->` and a connector')
     const connector = this.parseConnector()
     const timestamp = this.parseRecordTimestamp()
+    const headers = this.parseSinkHeaders()
     if (this.at('ident') && !this.atTableStatement()) {
       // No other statement starts with an identifier: this is a misspelt or repeated clause.
       const token = this.peek()
       this.report(
-        timestamp && this.atWord(RECORD_TIMESTAMP)
-          ? 'a sink takes one `timestamp` clause'
-          : `unexpected ${describeToken(token)} after the sink's connector; a sink may end with \`timestamp event\` or \`timestamp append\``,
+        headers && this.atWord(RECORD_TIMESTAMP)
+          ? 'the `timestamp` clause of a sink comes before its `headers`'
+          : timestamp && this.atWord(RECORD_TIMESTAMP)
+            ? 'a sink takes one `timestamp` clause'
+            : headers && this.atWord(SINK_HEADERS)
+              ? 'a sink takes one `headers` clause'
+              : `unexpected ${describeToken(token)} after the sink's connector; a sink may end with \`timestamp event\` or \`timestamp append\`, then \`headers { "name": value, … }\``,
         this.span(token.start, token.end),
       )
       throw new ParseAbort()
     }
-    return { kind: 'Sink', input, connector, timestamp, span: this.span(start, this.prevEnd()) }
+    return {
+      kind: 'Sink',
+      input,
+      connector,
+      timestamp,
+      ...(headers ? { headers } : {}),
+      span: this.span(start, this.prevEnd()),
+    }
+  }
+
+  /**
+   * `headers { "name": expr, … }` after a sink's connector (and its `timestamp` clause), or null.
+   * A name is a string literal (`"content-type"`) or an identifier; `headers` is a word only here.
+   */
+  private parseSinkHeaders(): SinkHeadersClause | null {
+    if (!this.atWord(SINK_HEADERS) || this.peek(1).kind !== '{') return null
+    const start = this.advance().start
+    this.advance()
+    const headers = this.parseFieldsUntilBrace((): SinkHeader => {
+      const token = this.peek()
+      if (token.kind !== 'string' && token.kind !== 'ident')
+        this.fail('a header name (a string such as `"trace-id"`)')
+      this.advance()
+      const name: StringLiteral = {
+        kind: 'StringLiteral',
+        value: String(token.value),
+        span: this.span(token.start, token.end),
+      }
+      this.expect(':', '`:` after the header name')
+      const value = this.parseExpression()
+      return {
+        kind: 'SinkHeader',
+        name,
+        value,
+        span: this.span(token.start, value.span.end),
+      }
+    })
+    return { kind: 'SinkHeaders', headers, span: this.span(start, this.prevEnd()) }
   }
 
   /**

@@ -331,7 +331,7 @@ export function printStatement(s: Statement): string {
     case 'Stream':
       return `stream ${s.name.name} = ${s.join === null ? s.input.name : printJoin(s.input, s.join)}${s.steps.map((step) => `\n  | ${printStep(step)}`).join('')}`
     case 'Sink':
-      return `sink ${s.input.name} -> ${printConnector(s.connector)}${s.timestamp ? ` timestamp ${s.timestamp.mode}` : ''}`
+      return `sink ${s.input.name} -> ${printConnector(s.connector)}${s.timestamp ? ` timestamp ${s.timestamp.mode}` : ''}${s.headers ? ` headers { ${s.headers.headers.map((h) => `${printString(h.name.value)}: ${printExpression(h.value)}`).join(', ')} }` : ''}`
     case 'Table':
       return `table ${s.name.name}: ${s.schema.name} from ${printConnector(s.connector)} key by ${printExpression(s.key)}`
   }

@@ -218,7 +218,19 @@ export interface Operators {
   /** Absent in artifacts compiled before lookups existed. */
   readonly lookups?: Readonly<Record<string, LookupFunction>>
   readonly sources: Readonly<Record<string, SourceDecoder>>
-  readonly sinks: Readonly<Record<string, { encode(value: never): string }>>
+  readonly sinks: Readonly<
+    Record<
+      string,
+      {
+        encode(value: never): string
+        /**
+         * The sink's `headers { … }` of one event (`record`: the log record it came from);
+         * absent when the sink sets none. Throws an EvaluationError when a value fails.
+         */
+        headers?(value: never, record: SourceRecord): Record<string, string>
+      }
+    >
+  >
   isDecodeFailure(error: unknown): boolean
 }
 
