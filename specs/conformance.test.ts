@@ -32,7 +32,7 @@ import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { checkSource } from '../compiler/frontend.ts'
-import { createInterpreter } from '../compiler/ir/interpret.ts'
+import { createInterpreter, type FunctionTable } from '../compiler/ir/interpret.ts'
 import { loadArtifact } from '../runtime/artifact/load.ts'
 import type { RuntimeManifest } from '../runtime/artifact/manifest.ts'
 import type { OperatorModule, Operators } from '../runtime/artifact/operators.ts'
@@ -46,6 +46,7 @@ import {
 import { FileSnapshotStore } from '../runtime/state/file-snapshot-store.ts'
 import { EvaluationError } from '../stdlib/eval-error.ts'
 import { stdlib } from '../stdlib/index.ts'
+import { bindUdfs } from '../stdlib/udf.ts'
 import { compileFixture } from '../test/support/compile-fixture.ts'
 
 const CASES = join(import.meta.dirname, 'conformance')
@@ -70,13 +71,29 @@ function jsonLines(file: string): unknown[] {
   return lines(file).map((line) => JSON.parse(line) as unknown)
 }
 
-/** The operators of a compiled artifact's generated module, without the runtime's checks of its manifest. */
-async function generatedOperators(artifactDir: string): Promise<Operators> {
+/**
+ * The operators of a compiled artifact's generated module, without the runtime's checks of its
+ * manifest, and the functions they call: the stdlib and the artifact's imported functions.
+ */
+async function generatedOperators(
+  artifactDir: string,
+): Promise<{ operators: Operators; functions: FunctionTable }> {
   const manifest = JSON.parse(readFileSync(join(artifactDir, 'manifest.json'), 'utf8')) as RuntimeManifest
   const module = (await import(
     pathToFileURL(join(artifactDir, manifest.files.module)).href
   )) as OperatorModule
-  return module.instantiate({ stdlib, EvaluationError })
+  const udfs =
+    manifest.files.udfs === undefined
+      ? {}
+      : bindUdfs(
+          (await import(pathToFileURL(join(artifactDir, manifest.files.udfs)).href)) as Record<
+            string,
+            unknown
+          >,
+          Object.values(manifest.graph.udfs ?? {}),
+        )
+  const functions = { ...stdlib, ...udfs }
+  return { operators: module.instantiate({ stdlib: functions, EvaluationError }), functions }
 }
 
 const cases = existsSync(CASES)
@@ -166,7 +183,7 @@ describe('conformance cases', () => {
     // the one before.
     const stepwise = existsSync(join(dir, 'phases.jsonl')) || existsSync(join(dir, 'input.order'))
     it(`${name}: the compiled artifact on the embedded log`, async () => {
-      const artifactDir = await compileFixture(text, name, `${name}/case.pipe`)
+      const artifactDir = await compileFixture(text, name, `${name}/case.pipe`, { udfBaseDir: dir })
       const artifact = await loadArtifact(artifactDir)
       const dataDir = await mkdtemp(join(tmpdir(), `sluice-conformance-${name}-`))
       const log = await EmbeddedLog.open(dataDir, { fsync: 'never' })
@@ -323,20 +340,21 @@ describe('conformance cases', () => {
     })
 
     it(`${name}: the reference interpreter agrees`, async () => {
-      const { pipeline } = checkSource(`${name}/case.pipe`, text)
+      const { pipeline } = checkSource(`${name}/case.pipe`, text, { udfBaseDir: dir })
       if (!pipeline) throw new Error(`${name} does not check`)
       // Decoding is the runtime's job; reuse the artifact's generated decoders for the interpreter's
       // input, from its module alone (a join case's manifest is one the runtime refuses for now).
-      const artifact = {
-        operators: await generatedOperators(await compileFixture(text, name, `${name}/case.pipe`)),
-      }
+      const generated = await generatedOperators(
+        await compileFixture(text, name, `${name}/case.pipe`, { udfBaseDir: dir }),
+      )
+      const artifact = { operators: generated.operators }
       const outputs = new Map<string, string[]>()
       const timestamps = new Map<string, string[]>()
       const headersOut = new Map<string, Record<string, string>[]>()
       /** The headers of the source record being pushed: outputs carry them on, like the runner's. */
       let pushedHeaders: Readonly<Record<string, string>> = {}
       const interpreter = createInterpreter(pipeline, {
-        functions: stdlib,
+        functions: generated.functions,
         onSink: ({ sinkId, value, timestamp, headers }) => {
           const sink = pipeline.nodes.find((n) => n.id === sinkId)
           const target =

@@ -35,6 +35,7 @@ import type {
   Span,
   TableDecl,
   Type,
+  UdfDecl,
 } from '../ir/types.ts'
 import type {
   ConnectorExpr,
@@ -78,6 +79,7 @@ import {
   unify,
   withNullability,
 } from './types.ts'
+import { checkUdfCall, checkUdfImports } from './udf-calls.ts'
 import { checkWindowAggregate } from './window-steps.ts'
 
 export interface CheckResult {
@@ -182,6 +184,8 @@ class Checker {
   private readonly sinkTargets = new Map<string, SinkDecl>()
   /** Tables by name (lookup-steps.ts); declared anywhere in the file, like schemas. */
   private readonly tables = new Map<string, TableEntry>()
+  /** The imported functions by name (udf-calls.ts). */
+  private udfs = new Map<string, UdfDecl>()
 
   constructor(
     private readonly file: string,
@@ -240,6 +244,14 @@ class Checker {
         if (joinLate && !this.declared.has(joinLate.name)) this.declared.set(joinLate.name, joinLate)
       }
     }
+    this.udfs = checkUdfImports(
+      ast.statements.filter((s) => s.kind === 'ImportFunction'),
+      {
+        resolveType: (type) => this.resolveType(type),
+        isBuiltIn: (name) => Object.hasOwn(stdlib, name) || LIST_FUNCTIONS.some((f) => f === name),
+        report: (code, message, span, related) => this.report(code, message, span, related),
+      },
+    )
     for (const statement of ast.statements) if (statement.kind === 'Table') this.checkTableDecl(statement)
     const sinks: SinkDecl[] = []
     for (const statement of ast.statements) {
@@ -302,6 +314,7 @@ class Checker {
       streams,
       nodes: this.nodes,
       ...(Object.keys(tables).length > 0 ? { tables } : {}),
+      ...(this.udfs.size > 0 ? { udfs: Object.fromEntries(this.udfs) } : {}),
     }
   }
 
@@ -1512,6 +1525,8 @@ class Checker {
         return { kind: 'Call', fn: callee.name, args, type: ERROR_TYPE, span }
       }
     }
+    const udf = this.udfs.get(callee.name)
+    if (udf !== undefined) return checkUdfCall(udf, args, argAsts, span, (...r) => this.report(...r))
     const result = (type: Type): Expr => ({ kind: 'Call', fn: callee.name, args, type, span })
     const fn = Object.hasOwn(stdlib, callee.name) ? stdlib[callee.name] : undefined
     if (!fn) {

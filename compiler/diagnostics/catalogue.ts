@@ -55,6 +55,10 @@ export const diagnosticCatalogue = {
   E0362: { severity: 'error', title: 'reserved or empty header name' },
   E0363: { severity: 'error', title: 'duplicate header' },
   E0364: { severity: 'error', title: 'header value is not a scalar' },
+  E0365: { severity: 'error', title: 'imported function named like a standard one' },
+  E0366: { severity: 'error', title: 'invalid function import' },
+  E0367: { severity: 'error', title: "imported function's TypeScript signature does not match" },
+  E0368: { severity: 'error', title: 'TypeScript module of an imported function not found' },
   // Event time, watermarks, connectors
   E0401: { severity: 'error', title: 'more than one @event_time field' },
   E0402: { severity: 'error', title: 'invalid @event_time field' },

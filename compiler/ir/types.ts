@@ -659,4 +659,19 @@ export interface Pipeline {
   readonly nodes: readonly Node[]
   /** The tables lookups read, by name; absent when the file declares none. */
   readonly tables?: Readonly<Record<string, TableDecl>>
+  /** The user-defined functions the file imports, by name; absent when it imports none. */
+  readonly udfs?: Readonly<Record<string, UdfDecl>>
+}
+
+/**
+ * `import function name(p: T, …): R from "./module.ts"`: a TypeScript function called like a
+ * stdlib function (`Call` with `fn` its name; stdlib/udf.ts binds it). `module` is the path as
+ * written, relative to the .pipe; the artifact ships the module bundled (specs/artifact.md).
+ */
+export interface UdfDecl {
+  readonly name: string
+  readonly params: readonly { readonly name: string; readonly type: Type }[]
+  readonly result: Type
+  readonly module: string
+  readonly span: Span
 }

@@ -476,6 +476,17 @@ export const statementArb: fc.Arbitrary<Statement> = fc.oneof(
   fc
     .record({ name: identArb, schema: identArb, connector: connectorArb, key: expressionArb })
     .map((r) => ({ kind: 'Table' as const, ...r, span })),
+  fc
+    .record({
+      name: identArb,
+      params: fc.array(
+        fc.record({ name: identArb, type: typeArb }).map((p) => ({ kind: 'UdfParam' as const, ...p, span })),
+        { maxLength: 3 },
+      ),
+      result: typeArb,
+      from: stringLiteralArb,
+    })
+    .map((r) => ({ kind: 'ImportFunction' as const, ...r, span })),
 )
 
 export const pipeFileArb: fc.Arbitrary<PipeFile> = fc

@@ -561,7 +561,29 @@ export interface TableDecl {
   readonly span: Span
 }
 
-export type Statement = SchemaDecl | SourceDecl | StreamDecl | SinkDecl | TableDecl
+/** One parameter of an imported function: `amount: f64`. */
+export interface UdfParam {
+  readonly kind: 'UdfParam'
+  readonly name: Identifier
+  readonly type: TypeExpr
+  readonly span: Span
+}
+
+/**
+ * `import function risk_score(amount: f64, country: string?): f64 from "./udf.ts"`: a function
+ * written in TypeScript, exported under `name` by the module `from` (a path relative to the
+ * `.pipe`). `import` and `function` are words only where a statement starts.
+ */
+export interface ImportFunctionDecl {
+  readonly kind: 'ImportFunction'
+  readonly name: Identifier
+  readonly params: readonly UdfParam[]
+  readonly result: TypeExpr
+  readonly from: StringLiteral
+  readonly span: Span
+}
+
+export type Statement = SchemaDecl | SourceDecl | StreamDecl | SinkDecl | TableDecl | ImportFunctionDecl
 
 export interface PipeFile {
   readonly kind: 'File'

@@ -25,6 +25,7 @@ import type {
   FieldDecl,
   FieldInit,
   Identifier,
+  ImportFunctionDecl,
   IntervalBound,
   IntLiteral,
   JoinClause,
@@ -52,6 +53,7 @@ import type {
   TableDecl,
   TimeoutClause,
   TypeExpr,
+  UdfParam,
   WatermarkClause,
   WindowClause,
 } from './ast.ts'
@@ -334,7 +336,13 @@ class Parser {
     let depth = 0
     for (;;) {
       const kind = this.peek().kind
-      if (kind === 'eof' || STATEMENT_KEYWORDS.has(kind) || this.atTableStatement()) return
+      if (
+        kind === 'eof' ||
+        STATEMENT_KEYWORDS.has(kind) ||
+        this.atTableStatement() ||
+        this.atImportStatement()
+      )
+        return
       if (depth === 0 && stops.has(kind)) return
       if (OPENERS.has(kind)) depth++
       else if (CLOSERS.has(kind) && depth > 0) depth--
@@ -389,6 +397,7 @@ class Parser {
         return this.parseSink()
       default:
         if (this.atTableStatement()) return this.parseTable(named)
+        if (this.atImportStatement()) return this.parseImportFunction()
         return this.fail('a statement (`schema`, `source`, `stream` or `sink`)')
     }
   }
@@ -502,6 +511,37 @@ class Parser {
    * Whether a table statement starts here: `table NAME :`. The word alone is not enough (a field
    * may be named `table`), but no other construct puts two names and a `:` in a row.
    */
+  private atImportStatement(): boolean {
+    return this.atWord('import') && this.peek(1).kind === 'ident' && this.peek(1).value === 'function'
+  }
+
+  /** `import function NAME(p: T, …): T from "./module.ts"` (a user-defined function). */
+  private parseImportFunction(): ImportFunctionDecl {
+    const start = this.advance().start
+    this.advance()
+    const name = this.identifier('the name of the function to import')
+    this.expect('(', '`(` and the parameters of the function')
+    const params: UdfParam[] = []
+    while (!this.at(')')) {
+      const param = this.identifier('a parameter name')
+      this.expect(':', `\`:\` and the type of parameter \`${param.name}\``)
+      const type = this.parseType()
+      params.push({ kind: 'UdfParam', name: param, type, span: this.span(param.span.start, this.prevEnd()) })
+      if (!this.at(')')) this.expect(',', '`,` or `)` in the parameter list')
+    }
+    this.advance()
+    this.expect(':', '`:` and the type the function returns')
+    const result = this.parseType()
+    this.expect('from', '`from` and the TypeScript module that exports the function')
+    const module = this.expect('string', 'the path of the module, e.g. `"./udf.ts"`')
+    const from: StringLiteral = {
+      kind: 'StringLiteral',
+      value: String(module.value),
+      span: this.span(module.start, module.end),
+    }
+    return { kind: 'ImportFunction', name, params, result, from, span: this.span(start, this.prevEnd()) }
+  }
+
   private atTableStatement(): boolean {
     return this.atWord(LOOKUP_WORDS.table) && this.peek(1).kind === 'ident' && this.peek(2).kind === ':'
   }
@@ -1201,7 +1241,7 @@ class Parser {
     const connector = this.parseConnector()
     const timestamp = this.parseRecordTimestamp()
     const headers = this.parseSinkHeaders()
-    if (this.at('ident') && !this.atTableStatement()) {
+    if (this.at('ident') && !this.atTableStatement() && !this.atImportStatement()) {
       // No other statement starts with an identifier: this is a misspelt or repeated clause.
       const token = this.peek()
       this.report(

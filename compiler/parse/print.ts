@@ -334,6 +334,8 @@ export function printStatement(s: Statement): string {
       return `sink ${s.input.name} -> ${printConnector(s.connector)}${s.timestamp ? ` timestamp ${s.timestamp.mode}` : ''}${s.headers ? ` headers { ${s.headers.headers.map((h) => `${printString(h.name.value)}: ${printExpression(h.value)}`).join(', ')} }` : ''}`
     case 'Table':
       return `table ${s.name.name}: ${s.schema.name} from ${printConnector(s.connector)} key by ${printExpression(s.key)}`
+    case 'ImportFunction':
+      return `import function ${s.name.name}(${s.params.map((p) => `${p.name.name}: ${printType(p.type)}`).join(', ')}): ${printType(s.result)} from ${printString(s.from.value)}`
   }
 }
 
