@@ -789,6 +789,7 @@ class Checker {
                 eventTimeField,
                 lastId: node.late,
                 used: false,
+                notOneRecord: LATE_EVENTS,
               })
             }
             record = node.schema
@@ -832,6 +833,7 @@ class Checker {
               eventTimeField,
               lastId: node.late,
               used: false,
+              notOneRecord: LATE_EVENTS,
             })
           }
           if (node.timeout !== null && timeoutSchema !== null) {
@@ -850,6 +852,7 @@ class Checker {
               eventTimeField: null,
               lastId: node.timeout.stream,
               used: false,
+              notOneRecord: TIMEOUTS,
             })
           }
           record = node.schema
@@ -967,6 +970,7 @@ class Checker {
         eventTimeField: null,
         lastId: node.late,
         used: false,
+        notOneRecord: LATE_EVENTS,
       })
     }
     return node
@@ -1564,6 +1568,13 @@ class Checker {
     return result(type)
   }
 }
+
+/**
+ * Why the events of a late stream (of a window, a join or a match) and of a match's timeouts are
+ * not read as source records (E0360): the runtime hands them on apart from the batch they came in.
+ */
+const LATE_EVENTS = 'in a late stream (its events are handed on apart from their records)'
+const TIMEOUTS = 'in the timeouts of a `match` (a partial match is made of many records)'
 
 /** How a step reads in the message of a record metadata function it cannot call (E0360). */
 const STEP_WORDS: Readonly<Record<Step['kind'], string>> = {
