@@ -6,14 +6,25 @@
 import { readFileSync } from 'node:fs'
 import { basename, extname } from 'node:path'
 import { stdlib } from '../stdlib/index.ts'
+import { udfIsNullPropagating } from '../stdlib/udf.ts'
 import { kernelPath, readKernel } from './artifact/kernels.ts'
 import { type Artifact, packageArtifact } from './artifact/package.ts'
-import { generateModule } from './codegen/generate.ts'
+import { generateModule, type StdlibInfo } from './codegen/generate.ts'
 import { createDiagnostic } from './diagnostics/diagnostic.ts'
 import { type Diagnostic, hasErrors } from './diagnostics/index.ts'
 import { checkSource } from './frontend.ts'
 import type { MatchNode, Pipeline, WindowAggregateNode } from './ir/types.ts'
 import { optimise } from './passes/optimise.ts'
+import { bundleUdfs } from './udf/bundle.ts'
+import { udfBaseDir } from './udf/typescript-check.ts'
+
+/** What code generation needs to know of each imported function (stdlib/udf.ts binds them). */
+function udfFunctionInfo(pipeline: Pipeline): Record<string, StdlibInfo> {
+  const info: Record<string, StdlibInfo> = {}
+  for (const udf of Object.values(pipeline.udfs ?? {}))
+    info[udf.name] = { nullPropagating: udfIsNullPropagating(udf), mayFail: true }
+  return info
+}
 
 export const COMPILER_VERSION: string = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -35,6 +46,8 @@ export interface CompileOptions {
    * whose conditions read earlier steps always runs in TypeScript.
    */
   readonly cepExecution?: 'auto' | 'wasm' | 'typescript'
+  /** The directory the modules of `import function` are relative to (default: the .pipe's). */
+  readonly udfBaseDir?: string
   /** Called when a stage starts and when it ends (with its duration). */
   readonly onProgress?: (event: { stage: CompileStage; phase: 'start' | 'end'; ms?: number }) => void
 }
@@ -55,7 +68,8 @@ export function compileSource(file: string, text: string, options: CompileOption
     options.onProgress?.({ stage: name, phase: 'end', ms: performance.now() - started })
     return result
   }
-  const checked = stage('check', () => checkSource(file, text))
+  const baseDir = options.udfBaseDir ?? udfBaseDir(file)
+  const checked = stage('check', () => checkSource(file, text, { udfBaseDir: baseDir }))
   if (checked.pipeline === null || hasErrors(checked.diagnostics)) {
     return { artifact: null, pipeline: null, diagnostics: checked.diagnostics }
   }
@@ -69,7 +83,27 @@ export function compileSource(file: string, text: string, options: CompileOption
   if (hasErrors(executionDiagnostics)) {
     return { artifact: null, pipeline: null, diagnostics: [...checked.diagnostics, ...executionDiagnostics] }
   }
-  const module = stage('codegen', () => generateModule(pipeline, stdlib, COMPILER_VERSION))
+  let udfBundle: string | null
+  try {
+    udfBundle = bundleUdfs(pipeline, baseDir)
+  } catch (error) {
+    const first = Object.values(pipeline.udfs ?? {})[0]!
+    const message = error instanceof Error ? error.message : String(error)
+    return {
+      artifact: null,
+      pipeline: null,
+      diagnostics: [
+        ...checked.diagnostics,
+        createDiagnostic(
+          'E0368',
+          `the TypeScript modules of the imported functions do not bundle: ${message}`,
+          first.span,
+        ),
+      ],
+    }
+  }
+  const functions = { ...stdlib, ...udfFunctionInfo(pipeline) }
+  const module = stage('codegen', () => generateModule(pipeline, functions, COMPILER_VERSION))
   const artifact = stage('package', () =>
     packageArtifact({
       name: options.name ?? basename(file, extname(file)),
@@ -79,6 +113,7 @@ export function compileSource(file: string, text: string, options: CompileOption
       pipeline,
       module,
       kernels,
+      udfBundle,
     }),
   )
   return { artifact, pipeline, diagnostics: [...checked.diagnostics, ...executionDiagnostics] }

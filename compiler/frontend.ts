@@ -4,9 +4,10 @@
  * when `pipeline` is non-null.
  */
 import { checkProgram } from './check/check.ts'
-import { createDiagnostic, type Diagnostic, sortDiagnostics } from './diagnostics/diagnostic.ts'
+import { createDiagnostic, type Diagnostic, hasErrors, sortDiagnostics } from './diagnostics/diagnostic.ts'
 import type { Pipeline } from './ir/types.ts'
 import { parse } from './parse/parser.ts'
+import { checkUdfModules, udfBaseDir } from './udf/typescript-check.ts'
 
 export interface FrontendResult {
   /** Null when there is any error; warnings alone keep the pipeline. */
@@ -15,18 +16,31 @@ export interface FrontendResult {
   readonly diagnostics: Diagnostic[]
 }
 
+export interface CheckOptions {
+  /**
+   * The directory the modules of `import function` are relative to; defaults to the directory of
+   * `file` (resolved against the working directory).
+   */
+  readonly udfBaseDir?: string
+}
+
 /**
  * Checks one `.pipe` file. Never throws: an exception inside the front end is a compiler bug and
  * comes back as an E9999 diagnostic (the fuzz tests assert it never does), so a caller such as a
  * language server or the CLI always gets a report.
  */
-export function checkSource(file: string, text: string): FrontendResult {
+export function checkSource(file: string, text: string, options: CheckOptions = {}): FrontendResult {
   try {
     const parsed = parse(file, text)
     const checked = checkProgram(parsed.ast, file, parsed.incomplete, parsed.diagnostics)
+    // Imported functions are checked against their TypeScript modules once the file itself checks.
+    const udfDiagnostics =
+      checked.pipeline?.udfs === undefined
+        ? []
+        : checkUdfModules(checked.pipeline, options.udfBaseDir ?? udfBaseDir(file))
     return {
-      pipeline: checked.pipeline,
-      diagnostics: sortDiagnostics([...parsed.diagnostics, ...checked.diagnostics]),
+      pipeline: hasErrors(udfDiagnostics) ? null : checked.pipeline,
+      diagnostics: sortDiagnostics([...parsed.diagnostics, ...checked.diagnostics, ...udfDiagnostics]),
     }
   } catch (error) {
     const detail = error instanceof Error ? (error.stack ?? error.message) : String(error)

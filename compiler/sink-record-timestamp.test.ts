@@ -74,7 +74,7 @@ describe('parsing the timestamp clause of a sink', () => {
       {
         code: 'E0101',
         message:
-          "unexpected identifier `timestmp` after the sink's connector; a sink may end with `timestamp event` or `timestamp append`",
+          'unexpected identifier `timestmp` after the sink\'s connector; a sink may end with `timestamp event` or `timestamp append`, then `headers { "name": value, … }`',
         text: 'timestmp',
       },
     ])

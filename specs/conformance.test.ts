@@ -4,6 +4,7 @@
  * source topics of an embedded log, the artifact runs until caught up, and what every sink wrote
  * must equal `expected.<topic>.jsonl` (`expected.stdout.jsonl` for the stdout sink), line by line
  * as JSON. Optional: `expected.keys.<topic>.jsonl` (one JSON key per line),
+ * `expected.headers.<topic>.jsonl` (one JSON object of the record's headers per line, without `sluice.*`),
  * `expected.timestamps.<topic>.jsonl` (one ISO-8601 record timestamp per line, or "append" for a
  * timestamp the log stamped during the run) and
  * `expected.dead-letters.jsonl` (`{"source": name, "line": n, "reason": regex}` per dead letter,
@@ -31,7 +32,7 @@ import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { checkSource } from '../compiler/frontend.ts'
-import { createInterpreter } from '../compiler/ir/interpret.ts'
+import { createInterpreter, type FunctionTable } from '../compiler/ir/interpret.ts'
 import { loadArtifact } from '../runtime/artifact/load.ts'
 import type { RuntimeManifest } from '../runtime/artifact/manifest.ts'
 import type { OperatorModule, Operators } from '../runtime/artifact/operators.ts'
@@ -45,6 +46,7 @@ import {
 import { FileSnapshotStore } from '../runtime/state/file-snapshot-store.ts'
 import { EvaluationError } from '../stdlib/eval-error.ts'
 import { stdlib } from '../stdlib/index.ts'
+import { bindUdfs } from '../stdlib/udf.ts'
 import { compileFixture } from '../test/support/compile-fixture.ts'
 
 const CASES = join(import.meta.dirname, 'conformance')
@@ -60,17 +62,38 @@ function canonicalJson(text: string): string {
   return JSON.stringify(JSON.parse(text))
 }
 
+/** A record's headers without the node's own (`sluice.artifact`, …), as `expected.headers.*` lists them. */
+function userHeaders(headers: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).filter(([name]) => !name.startsWith('sluice.')))
+}
+
 function jsonLines(file: string): unknown[] {
   return lines(file).map((line) => JSON.parse(line) as unknown)
 }
 
-/** The operators of a compiled artifact's generated module, without the runtime's checks of its manifest. */
-async function generatedOperators(artifactDir: string): Promise<Operators> {
+/**
+ * The operators of a compiled artifact's generated module, without the runtime's checks of its
+ * manifest, and the functions they call: the stdlib and the artifact's imported functions.
+ */
+async function generatedOperators(
+  artifactDir: string,
+): Promise<{ operators: Operators; functions: FunctionTable }> {
   const manifest = JSON.parse(readFileSync(join(artifactDir, 'manifest.json'), 'utf8')) as RuntimeManifest
   const module = (await import(
     pathToFileURL(join(artifactDir, manifest.files.module)).href
   )) as OperatorModule
-  return module.instantiate({ stdlib, EvaluationError })
+  const udfs =
+    manifest.files.udfs === undefined
+      ? {}
+      : bindUdfs(
+          (await import(pathToFileURL(join(artifactDir, manifest.files.udfs)).href)) as Record<
+            string,
+            unknown
+          >,
+          Object.values(manifest.graph.udfs ?? {}),
+        )
+  const functions = { ...stdlib, ...udfs }
+  return { operators: module.instantiate({ stdlib: functions, EvaluationError }), functions }
 }
 
 const cases = existsSync(CASES)
@@ -87,12 +110,22 @@ describe('conformance cases', () => {
     const text = readFileSync(join(dir, 'case.pipe'), 'utf8')
     const files = readdirSync(dir)
     const inputs = files
-      .filter((f) => /^input\..+\.jsonl$/.test(f) && !f.startsWith('input.keys.'))
+      .filter((f) => /^input\..+\.jsonl$/.test(f) && !/^input\.(keys|headers|timestamps)\./.test(f))
       .map((f) => ({ source: f.slice(6, -6), file: join(dir, f) }))
     /** The record keys of an input's lines: `input.keys.<name>.jsonl`, or null for every line. */
     const recordKeys = (source: string, count: number): (string | null)[] => {
       const keysFile = join(dir, `input.keys.${source}.jsonl`)
       return existsSync(keysFile) ? (jsonLines(keysFile) as (string | null)[]) : new Array(count).fill(null)
+    }
+    /** The record headers of an input's lines: `input.headers.<name>.jsonl`, or none. */
+    const recordHeaders = (source: string): Record<string, string>[] | null => {
+      const file = join(dir, `input.headers.${source}.jsonl`)
+      return existsSync(file) ? (jsonLines(file) as Record<string, string>[]) : null
+    }
+    /** The record timestamps of an input's lines: `input.timestamps.<name>.jsonl`, or null (append time). */
+    const recordTimestamps = (source: string): number[] | null => {
+      const file = join(dir, `input.timestamps.${source}.jsonl`)
+      return existsSync(file) ? (jsonLines(file) as string[]).map((iso) => Date.parse(iso)) : null
     }
     /** The phases inputs are appended in, each the lines [from, to) of one input (§10). */
     const phases = (tables: ReadonlySet<string>): { input: string; from: number; to: number }[] => {
@@ -140,6 +173,7 @@ describe('conformance cases', () => {
           /^expected\..+\.jsonl$/.test(f) &&
           !f.startsWith('expected.keys.') &&
           !f.startsWith('expected.timestamps.') &&
+          !f.startsWith('expected.headers.') &&
           f !== 'expected.dead-letters.jsonl',
       )
       .map((f) => ({ target: f.slice(9, -6), file: join(dir, f) }))
@@ -149,7 +183,7 @@ describe('conformance cases', () => {
     // the one before.
     const stepwise = existsSync(join(dir, 'phases.jsonl')) || existsSync(join(dir, 'input.order'))
     it(`${name}: the compiled artifact on the embedded log`, async () => {
-      const artifactDir = await compileFixture(text, name, `${name}/case.pipe`)
+      const artifactDir = await compileFixture(text, name, `${name}/case.pipe`, { udfBaseDir: dir })
       const artifact = await loadArtifact(artifactDir)
       const dataDir = await mkdtemp(join(tmpdir(), `sluice-conformance-${name}-`))
       const log = await EmbeddedLog.open(dataDir, { fsync: 'never' })
@@ -196,11 +230,18 @@ describe('conformance cases', () => {
         let runner: PipelineRunner | null = null
         for (const phase of phases(new Set(Object.keys(tables)))) {
           const keys = recordKeys(phase.input, inputLines(phase.input).length)
+          const headers = recordHeaders(phase.input)
+          const times = recordTimestamps(phase.input)
           await log.append(
             topicOf(phase.input),
             inputLines(phase.input)
               .slice(phase.from, phase.to)
-              .map((line, i) => ({ key: keys[phase.from + i] ?? null, value: Buffer.from(line) })),
+              .map((line, i) => ({
+                key: keys[phase.from + i] ?? null,
+                value: Buffer.from(line),
+                ...(headers ? { headers: headers[phase.from + i]! } : {}),
+                ...(times ? { timestamp: times[phase.from + i]! } : {}),
+              })),
           )
           const isTable = Object.hasOwn(tables, phase.input)
           // Without phases.jsonl or input.order, everything is appended before the runner starts.
@@ -231,6 +272,13 @@ describe('conformance cases', () => {
               (await log.read(target, 0, 0, 100_000)).map((r) => r.key),
               `keys of ${target}`,
             ).toEqual(jsonLines(keysFile))
+          }
+          const headersFile = join(dir, `expected.headers.${target}.jsonl`)
+          if (existsSync(headersFile)) {
+            expect(
+              (await log.read(target, 0, 0, 100_000)).map((r) => userHeaders(r.headers)),
+              `headers of ${target}`,
+            ).toEqual(jsonLines(headersFile))
           }
           const timestampsFile = join(dir, `expected.timestamps.${target}.jsonl`)
           if (existsSync(timestampsFile)) {
@@ -292,18 +340,22 @@ describe('conformance cases', () => {
     })
 
     it(`${name}: the reference interpreter agrees`, async () => {
-      const { pipeline } = checkSource(`${name}/case.pipe`, text)
+      const { pipeline } = checkSource(`${name}/case.pipe`, text, { udfBaseDir: dir })
       if (!pipeline) throw new Error(`${name} does not check`)
       // Decoding is the runtime's job; reuse the artifact's generated decoders for the interpreter's
       // input, from its module alone (a join case's manifest is one the runtime refuses for now).
-      const artifact = {
-        operators: await generatedOperators(await compileFixture(text, name, `${name}/case.pipe`)),
-      }
+      const generated = await generatedOperators(
+        await compileFixture(text, name, `${name}/case.pipe`, { udfBaseDir: dir }),
+      )
+      const artifact = { operators: generated.operators }
       const outputs = new Map<string, string[]>()
       const timestamps = new Map<string, string[]>()
+      const headersOut = new Map<string, Record<string, string>[]>()
+      /** The headers of the source record being pushed: outputs carry them on, like the runner's. */
+      let pushedHeaders: Readonly<Record<string, string>> = {}
       const interpreter = createInterpreter(pipeline, {
-        functions: stdlib,
-        onSink: ({ sinkId, value, timestamp }) => {
+        functions: generated.functions,
+        onSink: ({ sinkId, value, timestamp, headers }) => {
           const sink = pipeline.nodes.find((n) => n.id === sinkId)
           const target =
             sink?.kind === 'Sink' && sink.connector.kind === 'kafka' ? sink.connector.topic : 'stdout'
@@ -315,6 +367,10 @@ describe('conformance cases', () => {
             return // encoding is the runtime's job too: it dead-letters what cannot be written
           }
           outputs.set(target, [...(outputs.get(target) ?? []), canonicalJson(json)])
+          headersOut.set(target, [
+            ...(headersOut.get(target) ?? []),
+            userHeaders({ ...pushedHeaders, ...headers }),
+          ])
           // The event time the interpreter carries is the record timestamp of an event-time sink.
           if (sink?.kind === 'Sink' && sink.recordTimestamp === 'event') {
             timestamps.set(target, [...(timestamps.get(target) ?? []), new Date(timestamp).toISOString()])
@@ -346,19 +402,41 @@ describe('conformance cases', () => {
           continue
         }
         const decoder = artifact.operators.sources[phase.input]!
-        for (const line of all.slice(phase.from, phase.to)) {
+        const keys = recordKeys(phase.input, all.length)
+        const headers = recordHeaders(phase.input)
+        const times = recordTimestamps(phase.input)
+        for (let offset = phase.from; offset < phase.to; offset++) {
           let value: unknown
           try {
-            value = decoder.decode(JSON.parse(line))
+            value = decoder.decode(JSON.parse(all[offset]!))
           } catch {
             continue // dead-lettered by the runtime; the interpreter never sees it
           }
-          const timestamp = decoder.eventTime ? decoder.eventTime(value as never) : 0
-          interpreter.push(phase.input, { value: value as Record<string, unknown>, key: null, timestamp })
+          // The record as the runner's log holds it: one partition, offsets in line order.
+          const recordTime = times?.[offset] ?? 0
+          const record = {
+            key: keys[offset] ?? null,
+            partition: 0,
+            offset,
+            timestamp: recordTime,
+            headers: headers?.[offset] ?? {},
+          }
+          const timestamp = decoder.eventTime ? decoder.eventTime(value as never) : recordTime
+          pushedHeaders = record.headers
+          interpreter.push(phase.input, {
+            value: value as Record<string, unknown>,
+            key: record.key,
+            timestamp,
+            record,
+          })
         }
       }
       for (const { target, file } of expectedOutputs) {
         expect(outputs.get(target) ?? [], `sink ${target}`).toEqual(lines(file).map(canonicalJson))
+        const headersFile = join(dir, `expected.headers.${target}.jsonl`)
+        if (existsSync(headersFile)) {
+          expect(headersOut.get(target) ?? [], `headers sunk to ${target}`).toEqual(jsonLines(headersFile))
+        }
         const timestampsFile = join(dir, `expected.timestamps.${target}.jsonl`)
         const eventTimeSink = pipeline.nodes.some(
           (n) =>

@@ -16,6 +16,7 @@ import { type JsonDecode, type JsonEncode, parseJson, toJson } from './json-func
 import { distinct, flatten, flattenSignature, scalarListSignature, sort } from './lists.ts'
 import { MAP_FUNCTIONS } from './maps.ts'
 import { patternFunctions } from './patterns.ts'
+import { recordMetadataEntries } from './record-metadata.ts'
 import {
   base64Decode,
   base64Encode,
@@ -1019,6 +1020,8 @@ export const stdlib: Readonly<Record<string, StdlibFunction>> = define([
     codec: 'encode-argument',
     impl: toJson as (value: unknown, encode: JsonEncode) => string,
   },
+  // The log record an event was read from (record-metadata.ts)
+  ...recordMetadataEntries,
   // Null
   {
     name: 'coalesce',

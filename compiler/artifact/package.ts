@@ -12,6 +12,7 @@
  * so two compiles of the same source by the same compiler give the same hash, and any edit to
  * any file is detected by the runtime before it runs the artifact.
  */
+
 import { createHash } from 'node:crypto'
 import { lstat, mkdir, readdir, readFile, realpath, rename, rm, writeFile } from 'node:fs/promises'
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path'
@@ -27,6 +28,7 @@ import type {
   SinkNode,
   SourceNode,
 } from '../ir/types.ts'
+import { UDF_BUNDLE_FILE } from '../udf/bundle.ts'
 import { buildSourceMap } from './source-map.ts'
 
 export const ARTIFACT_FORMAT = 'sluice-artifact'
@@ -52,7 +54,13 @@ export interface Manifest {
   /** `sha256:<hex>`; see `contentHash`. */
   readonly contentHash: string
   readonly source: { readonly file: string; readonly sha256: string }
-  readonly files: { readonly module: string; readonly typescript: string; readonly sourceMap: string }
+  readonly files: {
+    readonly module: string
+    readonly typescript: string
+    readonly sourceMap: string
+    /** The bundle of the imported functions' TypeScript modules; absent when there are none. */
+    readonly udfs?: string
+  }
   readonly inputs: readonly {
     readonly source: string
     readonly connector: Connector
@@ -94,6 +102,8 @@ export interface PackageInput {
   readonly module: GeneratedModule
   /** WebAssembly kernels to ship, by name (written as `<name>.wasm`). */
   readonly kernels?: ReadonlyMap<string, Uint8Array>
+  /** The bundle of the imported functions (compiler/udf/bundle.ts), shipped as `udfs.mjs`. */
+  readonly udfBundle?: string | null
 }
 
 export function packageArtifact(input: PackageInput): Artifact {
@@ -119,6 +129,8 @@ export function packageArtifact(input: PackageInput): Artifact {
     [MODULE_FILE, javascript],
     [SOURCE_MAP_FILE, `${JSON.stringify(sourceMap)}\n`],
   ])
+  // The content hash covers every file, so a changed function gives a new artifact id.
+  if (input.udfBundle) files.set(UDF_BUNDLE_FILE, input.udfBundle)
   const sources = pipeline.nodes.filter((n): n is SourceNode => n.kind === 'Source')
   const sinks = pipeline.nodes.filter((n): n is SinkNode => n.kind === 'Sink')
   const unhashed: Omit<Manifest, 'contentHash'> = {
@@ -128,7 +140,12 @@ export function packageArtifact(input: PackageInput): Artifact {
     compiler: { name: 'sluice', version: input.compilerVersion },
     irVersion: pipeline.irVersion,
     source: { file: input.sourceFile, sha256: sha256(sourceText) },
-    files: { module: MODULE_FILE, typescript: GENERATED_FILE, sourceMap: SOURCE_MAP_FILE },
+    files: {
+      module: MODULE_FILE,
+      typescript: GENERATED_FILE,
+      sourceMap: SOURCE_MAP_FILE,
+      ...(input.udfBundle ? { udfs: UDF_BUNDLE_FILE } : {}),
+    },
     inputs: sources.map((s) => ({
       source: s.name,
       connector: s.connector,

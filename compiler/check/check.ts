@@ -12,6 +12,7 @@
  * too, so each mistake is reported once, where it was made.
  */
 import { stdlib } from '../../stdlib/index.ts'
+import { isRecordMetadataFunction } from '../../stdlib/record-metadata.ts'
 import type { ArgInfo } from '../../stdlib/types.ts'
 import type { DiagnosticCode } from '../diagnostics/catalogue.ts'
 import {
@@ -34,6 +35,7 @@ import type {
   Span,
   TableDecl,
   Type,
+  UdfDecl,
 } from '../ir/types.ts'
 import type {
   ConnectorExpr,
@@ -46,6 +48,7 @@ import type {
   SchemaDecl,
   SinkDecl,
   SourceDecl,
+  Step,
   StreamDecl,
   TableDecl as TableAst,
   TypeExpr,
@@ -59,6 +62,7 @@ import { checkMapIndex, type Reporter, resolveMapType } from './maps.ts'
 import { checkMatch, type StepScope } from './match-steps.ts'
 import { checkOperatorWord, warnBacktracking } from './operator-words.ts'
 import { expandSelectItems } from './select-all.ts'
+import { checkSinkHeaders } from './sink-headers.ts'
 import { checkAggregate, checkDedup, type StepContext } from './stateful-steps.ts'
 import { didYouMean } from './suggest.ts'
 import {
@@ -80,6 +84,7 @@ import {
   unify,
   withNullability,
 } from './types.ts'
+import { checkUdfCall, checkUdfImports } from './udf-calls.ts'
 import { checkUnion, type UnionInput } from './union-head.ts'
 import { checkWindowAggregate } from './window-steps.ts'
 
@@ -151,6 +156,11 @@ interface StreamEntry {
   readonly eventTimeField: string | null
   readonly lastId: string
   used: boolean
+  /**
+   * Why its events are no longer each one record of a source (`after \`aggregate\``), so the
+   * record metadata functions cannot read them; absent while they are (record-metadata.ts).
+   */
+  readonly notOneRecord?: string
 }
 
 /** What expressions in one step can see: the fields of the step's input record. */
@@ -160,6 +170,11 @@ interface Scope {
   readonly steps?: StepScope | null
   /** Inside a lambda's body: its parameters, innermost last (they shadow steps and fields). */
   readonly locals?: ReadonlyMap<string, Type>
+  /**
+   * Whether `record_key()` and the other record metadata functions may be called here: true in
+   * the per-event steps of events that are each one source record, else why not.
+   */
+  readonly recordMetadata?: true | string
 }
 
 class Checker {
@@ -177,6 +192,8 @@ class Checker {
   private readonly sinkTargets = new Map<string, SinkDecl>()
   /** Tables by name (lookup-steps.ts); declared anywhere in the file, like schemas. */
   private readonly tables = new Map<string, TableEntry>()
+  /** The imported functions by name (udf-calls.ts). */
+  private udfs = new Map<string, UdfDecl>()
 
   constructor(
     private readonly file: string,
@@ -240,6 +257,14 @@ class Checker {
         if (joinLate && !this.declared.has(joinLate.name)) this.declared.set(joinLate.name, joinLate)
       }
     }
+    this.udfs = checkUdfImports(
+      ast.statements.filter((s) => s.kind === 'ImportFunction'),
+      {
+        resolveType: (type) => this.resolveType(type),
+        isBuiltIn: (name) => Object.hasOwn(stdlib, name) || LIST_FUNCTIONS.some((f) => f === name),
+        report: (code, message, span, related) => this.report(code, message, span, related),
+      },
+    )
     for (const statement of ast.statements) if (statement.kind === 'Table') this.checkTableDecl(statement)
     const sinks: SinkDecl[] = []
     for (const statement of ast.statements) {
@@ -302,6 +327,7 @@ class Checker {
       streams,
       nodes: this.nodes,
       ...(Object.keys(tables).length > 0 ? { tables } : {}),
+      ...(this.udfs.size > 0 ? { udfs: Object.fromEntries(this.udfs) } : {}),
     }
   }
 
@@ -726,11 +752,13 @@ class Checker {
     let record: Type = input?.schema ?? ERROR_TYPE
     let eventTimeField = input?.eventTimeField ?? null
     let previous = input?.lastId ?? ''
+    let notOneRecord = input?.notOneRecord
     if (decl.join !== null) {
       const joined = this.checkJoinHead(decl, decl.join, input)
       record = joined.schema
       eventTimeField = null
       previous = joined.id
+      notOneRecord = 'after a join (a joined event is two records)'
     } else if (decl.union !== undefined) {
       const united = this.checkUnionHead(decl, decl.union, input)
       record = united.record
@@ -741,7 +769,10 @@ class Checker {
     const statefulCounts = { dedup: 0, aggregate: 0, window: 0, match: 0 }
     decl.steps.forEach((step, i) => {
       const id = `${decl.name.name}#${i + 1}`
-      const scope: Scope = { record }
+      // Steps that run in a fused chain see the source record; a window, a lookup's key and a
+      // match are evaluated elsewhere, without it.
+      const scope: Scope = { record, recordMetadata: notOneRecord ?? true }
+      const otherScope: Scope = { record, recordMetadata: notOneRecord ?? `in ${STEP_WORDS[step.kind]}` }
       const schema = record as RecordType
       const stepContext = (kind: 'dedup' | 'aggregate' | 'window'): StepContext => ({
         record,
@@ -749,8 +780,8 @@ class Checker {
         id,
         input: previous,
         stateId: `${decl.name.name}.${kind}.${statefulCounts[kind]++}`,
-        expr: (e) => this.expr(e, scope),
-        fieldInits: (inits) => this.fieldInits(inits, scope),
+        expr: (e) => this.expr(e, kind === 'window' ? otherScope : scope),
+        fieldInits: (inits) => this.fieldInits(inits, kind === 'window' ? otherScope : scope),
         checkFieldName: (name, span) => this.checkFieldName(name, span),
         report: (code, message, span, related) => this.report(code, message, span, related),
       })
@@ -782,16 +813,19 @@ class Checker {
                 eventTimeField,
                 lastId: node.late,
                 used: false,
+                notOneRecord: LATE_EVENTS,
               })
             }
             record = node.schema
             eventTimeField = null
+            notOneRecord = 'after a window (a result sums up many records)'
             break
           }
           const { node, eventTimeField: outputEventTime } = checkAggregate(step, stepContext('aggregate'))
           this.nodes.push(node)
           record = node.schema
           eventTimeField = outputEventTime
+          notOneRecord = 'after `aggregate` (a result sums up many records)'
           break
         }
         case 'Match': {
@@ -803,8 +837,8 @@ class Checker {
             stateId: `${decl.name.name}.match.${statefulCounts.match++}`,
             lateId: `${id}.late`,
             timeoutId: `${id}.timeout`,
-            expr: (e, steps) => this.expr(e, { record, steps }),
-            fieldInits: (inits, steps) => this.fieldInits(inits, { record, steps }),
+            expr: (e, steps) => this.expr(e, { ...otherScope, steps }),
+            fieldInits: (inits, steps) => this.fieldInits(inits, { ...otherScope, steps }),
             report: (code, message, span, related) => this.report(code, message, span, related),
           })
           this.nodes.push(node)
@@ -823,6 +857,7 @@ class Checker {
               eventTimeField,
               lastId: node.late,
               used: false,
+              notOneRecord: LATE_EVENTS,
             })
           }
           if (node.timeout !== null && timeoutSchema !== null) {
@@ -841,10 +876,12 @@ class Checker {
               eventTimeField: null,
               lastId: node.timeout.stream,
               used: false,
+              notOneRecord: TIMEOUTS,
             })
           }
           record = node.schema
           eventTimeField = null
+          notOneRecord = 'after `match` (a match is made of many records)'
           break
         }
         case 'Lookup': {
@@ -856,7 +893,7 @@ class Checker {
             tableNames: () => this.tables.keys(),
             isStream: (name) => this.streams.has(name) || this.declared.has(name),
             isIncomplete: (name) => this.incomplete.has(name),
-            expr: (e) => this.expr(e, scope),
+            expr: (e) => this.expr(e, otherScope),
             checkFieldName: (name, span) => this.checkFieldName(name, span),
             report: (code, message, span, related) => this.report(code, message, span, related),
           })
@@ -941,6 +978,7 @@ class Checker {
       eventTimeField,
       lastId: previous,
       used: false,
+      ...(notOneRecord === undefined ? {} : { notOneRecord }),
     })
   }
 
@@ -978,6 +1016,7 @@ class Checker {
         eventTimeField: null,
         lastId: node.late,
         used: false,
+        notOneRecord: LATE_EVENTS,
       })
     }
     return node
@@ -1212,6 +1251,19 @@ class Checker {
         decl.timestamp.span,
       )
     }
+    const headers =
+      decl.headers === undefined
+        ? []
+        : checkSinkHeaders(decl.headers, {
+            connector,
+            // A header may read the record metadata of events that are each one record.
+            expr: (e) =>
+              this.expr(e, {
+                record: input?.schema ?? ERROR_TYPE,
+                recordMetadata: input?.notOneRecord ?? true,
+              }),
+            report: (code, message, span, related) => this.report(code, message, span, related),
+          })
     this.nodes.push({
       kind: 'Sink',
       id: `sink#${index}`,
@@ -1221,6 +1273,7 @@ class Checker {
       connector: connector ?? { kind: 'stdout' },
       name: decl.input.name,
       recordTimestamp: decl.timestamp?.mode ?? 'event',
+      ...(headers.length > 0 ? { headers } : {}),
     })
   }
 
@@ -1626,6 +1679,8 @@ class Checker {
         return { kind: 'Call', fn: callee.name, args, type: ERROR_TYPE, span }
       }
     }
+    const udf = this.udfs.get(callee.name)
+    if (udf !== undefined) return checkUdfCall(udf, args, argAsts, span, (...r) => this.report(...r))
     const result = (type: Type): Expr => ({ kind: 'Call', fn: callee.name, args, type, span })
     const fn = Object.hasOwn(stdlib, callee.name) ? stdlib[callee.name] : undefined
     if (!fn) {
@@ -1633,6 +1688,14 @@ class Checker {
         'E0204',
         `unknown function \`${callee.name}\`${didYouMean(callee.name, Object.keys(stdlib))}`,
         callee.span,
+      )
+      return result(ERROR_TYPE)
+    }
+    if (isRecordMetadataFunction(callee.name) && scope.recordMetadata !== true) {
+      this.report(
+        'E0360',
+        `\`${callee.name}()\` reads the log record an event was read from, so it works only on events that are each one record of a source, not ${scope.recordMetadata ?? 'here'}; to use it, read it into a field with a \`select\` before that (\`select { …, k: ${callee.name}(${callee.name === 'record_header' ? '"name"' : ''}) }\`)`,
+        span,
       )
       return result(ERROR_TYPE)
     }
@@ -1707,6 +1770,25 @@ class Checker {
     }
     return result(optional(target))
   }
+}
+
+/**
+ * Why the events of a late stream (of a window, a join or a match) and of a match's timeouts are
+ * not read as source records (E0360): the runtime hands them on apart from the batch they came in.
+ */
+const LATE_EVENTS = 'in a late stream (its events are handed on apart from their records)'
+const TIMEOUTS = 'in the timeouts of a `match` (a partial match is made of many records)'
+
+/** How a step reads in the message of a record metadata function it cannot call (E0360). */
+const STEP_WORDS: Readonly<Record<Step['kind'], string>> = {
+  Where: '`where`',
+  Select: '`select`',
+  KeyBy: '`key by`',
+  Dedup: '`dedup`',
+  Aggregate: 'a window',
+  Lookup: "a lookup's key (the lookup is evaluated apart from the record)",
+  Match: 'a `match` (its conditions see many records)',
+  Explode: '`explode`',
 }
 
 /** The functions of one list (count, sum, …; ListFunctionExpr); `min`/`max` of two values stay the stdlib's. */

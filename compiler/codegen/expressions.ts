@@ -8,6 +8,8 @@
  * Semantics are those of specs/language.md and the reference interpreter (compiler/ir/interpret.ts);
  * the property test in codegen.test.ts compares the two on random events.
  */
+
+import { isRecordMetadataFunction } from '../../stdlib/record-metadata.ts'
 import { isOptional, unwrapOptional } from '../ir/expr.ts'
 import type { BinaryExpr, Expr, Span, Type } from '../ir/types.ts'
 import { propertyAccess, propertyKey } from './property.ts'
@@ -22,6 +24,11 @@ export interface ExprContext {
   readonly steps?: string
   /** Inside a lambda's body: the JS names of its parameters (LocalExpr), by `.pipe` name. */
   readonly locals?: ReadonlyMap<string, string>
+  /**
+   * In a fused chain that calls record metadata functions: the JS variable holding the event's
+   * source record, which they take as a hidden first argument (stdlib/record-metadata.ts).
+   */
+  readonly record?: string
   /** Declares a temporary of the given TS type and returns its name. */
   temp(type: string): string
   /** Registers a source location for evaluation errors and returns its site index. */
@@ -127,6 +134,11 @@ const EMIT: { readonly [K in Expr['kind']]: (expr: ExprOf<K>, ctx: ExprContext) 
         : compileExpr(arg, ctx),
     )
     const extra = fn.codec === undefined ? [] : [fn.codec(e)]
+    if (isRecordMetadataFunction(e.fn)) {
+      if (ctx.record === undefined)
+        throw new Error(`codegen: ${e.fn}() called where no source record is at hand`)
+      return `${fn.ref}(${[ctx.record, ...args].join(', ')})`
+    }
     // A call that may fail first points the chain's `site` at itself, so its evaluation error is
     // located at the call (`sqrt(x)`), not at the step keyword it is in.
     const call = (values: readonly string[]) =>

@@ -44,6 +44,8 @@ import { joinFunctions } from './join.ts'
 import { SCANNER_HELPERS } from './json-scanner.ts'
 import { lookupFunction, tableKeyFunction } from './lookup.ts'
 import { propertyAccess, propertyKey } from './property.ts'
+import { SOURCE_RECORD, stepsReadRecordMetadata } from './record-metadata.ts'
+import { sinkHeadersFunction } from './sink-headers.ts'
 import { aggregateCode, dedupCode, EVENT_TIME, STATEFUL_HELPERS } from './stateful.ts'
 import { WINDOW_HELPERS, windowFunctions } from './window.ts'
 
@@ -153,9 +155,12 @@ export function generateModule(
     const decodeJson = codecs.jsonDecoder(source.schema, read)
     return `${JSON.stringify(source.name)}: { decode: (value: unknown) => ${reader}(value) ?? ${explain}(value, ''), decodeJson: ${decodeJson}, eventTime: ${eventTime} }`
   })
+  const sinkHeadersCode = sinks.map((sink, i) =>
+    sinkHeadersFunction(`sinkHeaders${i}`, sink, { site, fnRef, typeName, keyToString, constant }),
+  )
   const sinkEntries = sinks.map(
-    (sink) =>
-      `${JSON.stringify(sink.id)}: { encode: ${codecs.encoder(sink.schema)} as (value: never) => string }`,
+    (sink, i) =>
+      `${JSON.stringify(sink.id)}: { encode: ${codecs.encoder(sink.schema)} as (value: never) => string${sinkHeadersCode[i] === null ? '' : `, headers: sinkHeaders${i} as (value: never, record: SourceRecord) => Record<string, string>`} }`,
   )
   const chainEntries = chains.map((chain, i) => `${JSON.stringify(chain.id)}: chain${i}`)
   const lookupContext = { site, fnRef, typeName, keyToString, constant }
@@ -196,6 +201,20 @@ export function generateModule(
         { name: 'timestamps', type: 'number[]' },
         { name: 'origins', type: 'number[]', docs: ['Index of the log record each event came from.'] },
         { name: 'length', type: 'number' },
+      ],
+    },
+    {
+      name: 'SourceRecord',
+      isExported: true,
+      docs: [
+        'The log record an event came from, as the record metadata functions read it: `records[origins[i]]`.',
+      ],
+      properties: [
+        { name: 'key', type: 'string | null', isReadonly: true },
+        { name: 'partition', type: 'number', isReadonly: true },
+        { name: 'offset', type: 'number', isReadonly: true },
+        { name: 'timestamp', type: 'number', isReadonly: true },
+        { name: 'headers', type: 'Readonly<Record<string, string>>', isReadonly: true },
       ],
     },
     {
@@ -325,6 +344,7 @@ export function generateModule(
       writer.write(codecs.code()).newLine()
       for (const code of chainCode) writer.write(code).newLine()
       for (const code of [...tableCode, ...lookupCode]) writer.write(code).newLine()
+      for (const code of sinkHeadersCode) if (code !== null) writer.write(code).newLine()
       writer.writeLine('return {')
       writer.writeLine(`  chains: { ${chainEntries.join(', ')} },`)
       writer.writeLine(`  sources: { ${sourceEntries.join(',\n    ')} },`)
@@ -368,8 +388,10 @@ interface ChainContext {
 function chainFunction(name: string, chain: FusedNode, context: ChainContext): string {
   const temps: string[] = []
   let row = 'r0'
+  const readsRecord = stepsReadRecordMetadata(chain.steps)
   const ctx = (): ExprContext => ({
     row,
+    ...(readsRecord ? { record: SOURCE_RECORD } : {}),
     temp: (type) => {
       const t = `t${temps.length}`
       temps.push(`${t}: ${type} = null`)
@@ -461,9 +483,11 @@ function chainFunction(name: string, chain: FusedNode, context: ChainContext): s
   // assumption is dead-lettered instead of failing its whole batch again on every restart. The
   // benchmark measured the try block as free (its cost is within noise).
   const stateful = slots.length > 0 ? `const ${EVENT_TIME} = timestamps[i]!\n` : ''
-  const loopBody = `try {\nconst r0 = values[i]!\nlet key = keys[i]!\n${stateful}${body}\n${emit}\n} catch (error) {\n${explodes ? 'touched = i\n' : ''}errors.push({ index: i, error, site })\n}`
+  // Only a chain that reads record metadata looks its event's source record up.
+  const record = readsRecord ? `const ${SOURCE_RECORD} = records![origins[i]!]!\n` : ''
+  const loopBody = `try {\nconst r0 = values[i]!\nlet key = keys[i]!\n${stateful}${record}${body}\n${emit}\n} catch (error) {\n${explodes ? 'touched = i\n' : ''}errors.push({ index: i, error, site })\n}`
   return [
-    `function ${name}(input: EventBatch, output: EventBatch, errors: ChainError[], states: readonly StepState[]): number {`,
+    `function ${name}(input: EventBatch, output: EventBatch, errors: ChainError[], states: readonly StepState[], records?: readonly SourceRecord[]): number {`,
     `const values = input.values as ${inputType}[], keys = input.keys, timestamps = input.timestamps, origins = input.origins, n = input.length`,
     'const outValues = output.values, outKeys = output.keys, outTimestamps = output.timestamps, outOrigins = output.origins',
     'const errorsBefore = errors.length',

@@ -40,9 +40,12 @@ import {
   referenceDecode,
   referenceEncode,
 } from '../../stdlib/json-functions.ts'
+import type { RecordMetadata } from '../../stdlib/record-metadata.ts'
 import { inputsOf } from './graph.ts'
 import { type JoinRow, type JoinSide, joinLateReason, ReferenceJoin } from './join-semantics.ts'
 import { type MatchEvaluators, matchOperator, type StepEvaluator } from './match-interpret.ts'
+import { bindRecordMetadata } from './record-functions.ts'
+import { sinkHeadersEvaluator } from './sink-headers.ts'
 import {
   accumulate,
   aggregateValues,
@@ -75,6 +78,11 @@ export interface InterpreterEvent {
   readonly key: string | null
   /** Event time, epoch milliseconds. */
   readonly timestamp: number
+  /**
+   * The log record a source event was read from, for the record metadata functions; without it
+   * they read the event's key and time, partition 0, offset 0 and no headers.
+   */
+  readonly record?: RecordMetadata
 }
 
 /** An event delivered to a sink. `sinkId` is the id of the `Sink` node. */
@@ -83,6 +91,8 @@ export interface SinkOutput {
   readonly value: Record<string, unknown>
   readonly key: string | null
   readonly timestamp: number
+  /** The headers the sink's `headers { … }` set (null values left out); absent when it has none. */
+  readonly headers?: Readonly<Record<string, string>>
 }
 
 /** An event that failed to evaluate on one branch; it is dropped from that branch. */
@@ -157,7 +167,7 @@ type Evaluator = (row: Row) => unknown
  */
 export function createInterpreter(pipeline: Pipeline, options: InterpreterOptions): Interpreter {
   const { onSink } = options
-  const functions = options.functions ?? stdlib
+  const functions = bindRecordMetadata(options.functions ?? stdlib, () => current.event)
   const onError =
     options.onError ??
     ((failure: InterpreterError) => {
@@ -507,6 +517,15 @@ function buildNode(
     }
     case 'Sink': {
       const sinkId = node.id
+      const headers = sinkHeadersEvaluator(node, functions)
+      if (headers !== null) {
+        return {
+          push: (event) => {
+            const set = headers(event.value)
+            onSink({ sinkId, value: event.value, key: event.key, timestamp: event.timestamp, headers: set })
+          },
+        }
+      }
       return {
         push: (event) => onSink({ sinkId, value: event.value, key: event.key, timestamp: event.timestamp }),
       }

@@ -727,6 +727,18 @@ export interface SinkNode extends NodeBase {
    */
   readonly name: string
   readonly recordTimestamp: RecordTimestampMode
+  /**
+   * `headers { "name": expr, … }`: headers each record gets besides those of its source record,
+   * each value written as its key string (a null value leaves the header out); absent when none.
+   */
+  readonly headers?: readonly SinkHeaderExpr[]
+}
+
+/** One header a sink sets: an expression over the event it writes, of a key type. */
+export interface SinkHeaderExpr {
+  readonly name: string
+  readonly value: Expr
+  readonly span: Span
 }
 
 /** A whole checked `.pipe` file. `streams` maps every named stream/source to the node that produces it. */
@@ -740,4 +752,19 @@ export interface Pipeline {
   readonly nodes: readonly Node[]
   /** The tables lookups read, by name; absent when the file declares none. */
   readonly tables?: Readonly<Record<string, TableDecl>>
+  /** The user-defined functions the file imports, by name; absent when it imports none. */
+  readonly udfs?: Readonly<Record<string, UdfDecl>>
+}
+
+/**
+ * `import function name(p: T, …): R from "./module.ts"`: a TypeScript function called like a
+ * stdlib function (`Call` with `fn` its name; stdlib/udf.ts binds it). `module` is the path as
+ * written, relative to the .pipe; the artifact ships the module bundled (specs/artifact.md).
+ */
+export interface UdfDecl {
+  readonly name: string
+  readonly params: readonly { readonly name: string; readonly type: Type }[]
+  readonly result: Type
+  readonly module: string
+  readonly span: Span
 }

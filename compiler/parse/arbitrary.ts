@@ -570,16 +570,40 @@ export const statementArb: fc.Arbitrary<Statement> = fc.oneof(
       input: identArb,
       connector: connectorArb,
       mode: fc.option(fc.constantFrom(...RECORD_TIMESTAMP_MODES), { nil: null }),
+      headers: fc.option(
+        fc.array(fc.record({ name: stringLiteralArb, value: expressionArb }), { maxLength: 2 }),
+        { nil: null },
+      ),
     })
-    .map(({ mode, ...rest }) => ({
+    .map(({ mode, headers, ...rest }) => ({
       kind: 'Sink' as const,
       ...rest,
       timestamp: mode === null ? null : { kind: 'RecordTimestamp' as const, mode, span },
+      ...(headers === null
+        ? {}
+        : {
+            headers: {
+              kind: 'SinkHeaders' as const,
+              headers: headers.map((h) => ({ kind: 'SinkHeader' as const, ...h, span })),
+              span,
+            },
+          }),
       span,
     })),
   fc
     .record({ name: identArb, schema: identArb, connector: connectorArb, key: expressionArb })
     .map((r) => ({ kind: 'Table' as const, ...r, span })),
+  fc
+    .record({
+      name: identArb,
+      params: fc.array(
+        fc.record({ name: identArb, type: typeArb }).map((p) => ({ kind: 'UdfParam' as const, ...p, span })),
+        { maxLength: 3 },
+      ),
+      result: typeArb,
+      from: stringLiteralArb,
+    })
+    .map((r) => ({ kind: 'ImportFunction' as const, ...r, span })),
 )
 
 export const pipeFileArb: fc.Arbitrary<PipeFile> = fc

@@ -642,6 +642,24 @@ export interface SinkDecl {
   readonly connector: ConnectorExpr
   /** Null when the sink does not say: it then writes the event time (`timestamp event`). */
   readonly timestamp: RecordTimestampClause | null
+  /** `headers { "name": expr, … }`: headers each record gets; absent when the sink sets none. */
+  readonly headers?: SinkHeadersClause
+  readonly span: Span
+}
+
+/** One `"name": expr` (or `name: expr`) of a sink's `headers { … }`. */
+export interface SinkHeader {
+  readonly kind: 'SinkHeader'
+  /** The header name, written as a string literal or an identifier (both read as this literal). */
+  readonly name: StringLiteral
+  readonly value: Expression
+  readonly span: Span
+}
+
+/** `headers { … }` after a sink's connector; `headers` is a word only there. */
+export interface SinkHeadersClause {
+  readonly kind: 'SinkHeaders'
+  readonly headers: readonly SinkHeader[]
   readonly span: Span
 }
 
@@ -660,7 +678,29 @@ export interface TableDecl {
   readonly span: Span
 }
 
-export type Statement = SchemaDecl | SourceDecl | StreamDecl | SinkDecl | TableDecl
+/** One parameter of an imported function: `amount: f64`. */
+export interface UdfParam {
+  readonly kind: 'UdfParam'
+  readonly name: Identifier
+  readonly type: TypeExpr
+  readonly span: Span
+}
+
+/**
+ * `import function risk_score(amount: f64, country: string?): f64 from "./udf.ts"`: a function
+ * written in TypeScript, exported under `name` by the module `from` (a path relative to the
+ * `.pipe`). `import` and `function` are words only where a statement starts.
+ */
+export interface ImportFunctionDecl {
+  readonly kind: 'ImportFunction'
+  readonly name: Identifier
+  readonly params: readonly UdfParam[]
+  readonly result: TypeExpr
+  readonly from: StringLiteral
+  readonly span: Span
+}
+
+export type Statement = SchemaDecl | SourceDecl | StreamDecl | SinkDecl | TableDecl | ImportFunctionDecl
 
 export interface PipeFile {
   readonly kind: 'File'

@@ -29,6 +29,7 @@ import type {
   FieldInit,
   FieldRename,
   Identifier,
+  ImportFunctionDecl,
   IntervalBound,
   IntLiteral,
   JoinClause,
@@ -45,6 +46,8 @@ import type {
   SchemaDecl,
   SelectItem,
   SinkDecl,
+  SinkHeader,
+  SinkHeadersClause,
   SkipClause,
   SourceDecl,
   Statement,
@@ -55,6 +58,7 @@ import type {
   TableDecl,
   TimeoutClause,
   TypeExpr,
+  UdfParam,
   WatermarkClause,
   WindowClause,
 } from './ast.ts'
@@ -82,6 +86,8 @@ const CLOSERS: ReadonlySet<TokenKind> = new Set([')', ']', '}'])
 /** The contextual word of a sink's record-timestamp clause, and its modes. */
 const RECORD_TIMESTAMP = 'timestamp'
 export const RECORD_TIMESTAMP_MODES: readonly RecordTimestampMode[] = ['event', 'append']
+/** The contextual word of a sink's headers clause. */
+const SINK_HEADERS = 'headers'
 /**
  * The words of the stateful steps. They are not keywords, so fields named `window` or `within`
  * stay legal: a step starts with a keyword or one of these words, and `within` (after dedup's
@@ -404,7 +410,13 @@ class Parser {
     let depth = 0
     for (;;) {
       const kind = this.peek().kind
-      if (kind === 'eof' || STATEMENT_KEYWORDS.has(kind) || this.atTableStatement()) return
+      if (
+        kind === 'eof' ||
+        STATEMENT_KEYWORDS.has(kind) ||
+        this.atTableStatement() ||
+        this.atImportStatement()
+      )
+        return
       if (depth === 0 && stops.has(kind)) return
       if (OPENERS.has(kind)) depth++
       else if (CLOSERS.has(kind) && depth > 0) depth--
@@ -459,6 +471,7 @@ class Parser {
         return this.parseSink()
       default:
         if (this.atTableStatement()) return this.parseTable(named)
+        if (this.atImportStatement()) return this.parseImportFunction()
         return this.fail('a statement (`schema`, `source`, `stream` or `sink`)')
     }
   }
@@ -579,6 +592,37 @@ class Parser {
    * Whether a table statement starts here: `table NAME :`. The word alone is not enough (a field
    * may be named `table`), but no other construct puts two names and a `:` in a row.
    */
+  private atImportStatement(): boolean {
+    return this.atWord('import') && this.peek(1).kind === 'ident' && this.peek(1).value === 'function'
+  }
+
+  /** `import function NAME(p: T, …): T from "./module.ts"` (a user-defined function). */
+  private parseImportFunction(): ImportFunctionDecl {
+    const start = this.advance().start
+    this.advance()
+    const name = this.identifier('the name of the function to import')
+    this.expect('(', '`(` and the parameters of the function')
+    const params: UdfParam[] = []
+    while (!this.at(')')) {
+      const param = this.identifier('a parameter name')
+      this.expect(':', `\`:\` and the type of parameter \`${param.name}\``)
+      const type = this.parseType()
+      params.push({ kind: 'UdfParam', name: param, type, span: this.span(param.span.start, this.prevEnd()) })
+      if (!this.at(')')) this.expect(',', '`,` or `)` in the parameter list')
+    }
+    this.advance()
+    this.expect(':', '`:` and the type the function returns')
+    const result = this.parseType()
+    this.expect('from', '`from` and the TypeScript module that exports the function')
+    const module = this.expect('string', 'the path of the module, e.g. `"./udf.ts"`')
+    const from: StringLiteral = {
+      kind: 'StringLiteral',
+      value: String(module.value),
+      span: this.span(module.start, module.end),
+    }
+    return { kind: 'ImportFunction', name, params, result, from, span: this.span(start, this.prevEnd()) }
+  }
+
   private atTableStatement(): boolean {
     return this.atWord(LOOKUP_WORDS.table) && this.peek(1).kind === 'ident' && this.peek(2).kind === ':'
   }
@@ -1321,18 +1365,60 @@ class Parser {
     this.expect('->', '`->` and a connector')
     const connector = this.parseConnector()
     const timestamp = this.parseRecordTimestamp()
-    if (this.at('ident') && !this.atTableStatement()) {
+    const headers = this.parseSinkHeaders()
+    if (this.at('ident') && !this.atTableStatement() && !this.atImportStatement()) {
       // No other statement starts with an identifier: this is a misspelt or repeated clause.
       const token = this.peek()
       this.report(
-        timestamp && this.atWord(RECORD_TIMESTAMP)
-          ? 'a sink takes one `timestamp` clause'
-          : `unexpected ${describeToken(token)} after the sink's connector; a sink may end with \`timestamp event\` or \`timestamp append\``,
+        headers && this.atWord(RECORD_TIMESTAMP)
+          ? 'the `timestamp` clause of a sink comes before its `headers`'
+          : timestamp && this.atWord(RECORD_TIMESTAMP)
+            ? 'a sink takes one `timestamp` clause'
+            : headers && this.atWord(SINK_HEADERS)
+              ? 'a sink takes one `headers` clause'
+              : `unexpected ${describeToken(token)} after the sink's connector; a sink may end with \`timestamp event\` or \`timestamp append\`, then \`headers { "name": value, … }\``,
         this.span(token.start, token.end),
       )
       throw new ParseAbort()
     }
-    return { kind: 'Sink', input, connector, timestamp, span: this.span(start, this.prevEnd()) }
+    return {
+      kind: 'Sink',
+      input,
+      connector,
+      timestamp,
+      ...(headers ? { headers } : {}),
+      span: this.span(start, this.prevEnd()),
+    }
+  }
+
+  /**
+   * `headers { "name": expr, … }` after a sink's connector (and its `timestamp` clause), or null.
+   * A name is a string literal (`"content-type"`) or an identifier; `headers` is a word only here.
+   */
+  private parseSinkHeaders(): SinkHeadersClause | null {
+    if (!this.atWord(SINK_HEADERS) || this.peek(1).kind !== '{') return null
+    const start = this.advance().start
+    this.advance()
+    const headers = this.parseFieldsUntilBrace((): SinkHeader => {
+      const token = this.peek()
+      if (token.kind !== 'string' && token.kind !== 'ident')
+        this.fail('a header name (a string such as `"trace-id"`)')
+      this.advance()
+      const name: StringLiteral = {
+        kind: 'StringLiteral',
+        value: String(token.value),
+        span: this.span(token.start, token.end),
+      }
+      this.expect(':', '`:` after the header name')
+      const value = this.parseExpression()
+      return {
+        kind: 'SinkHeader',
+        name,
+        value,
+        span: this.span(token.start, value.span.end),
+      }
+    })
+    return { kind: 'SinkHeaders', headers, span: this.span(start, this.prevEnd()) }
   }
 
   /**

@@ -388,9 +388,11 @@ export function printStatement(s: Statement): string {
     case 'Stream':
       return `stream ${s.name.name} = ${s.join !== null ? printJoin(s.input, s.join) : s.union !== undefined ? `union ${[s.input, ...s.union].map((i) => i.name).join(', ')}` : s.input.name}${s.steps.map((step) => `\n  | ${printStep(step)}`).join('')}`
     case 'Sink':
-      return `sink ${s.input.name} -> ${printConnector(s.connector)}${s.timestamp ? ` timestamp ${s.timestamp.mode}` : ''}`
+      return `sink ${s.input.name} -> ${printConnector(s.connector)}${s.timestamp ? ` timestamp ${s.timestamp.mode}` : ''}${s.headers ? ` headers { ${s.headers.headers.map((h) => `${printString(h.name.value)}: ${printExpression(h.value)}`).join(', ')} }` : ''}`
     case 'Table':
       return `table ${s.name.name}: ${s.schema.name} from ${printConnector(s.connector)} key by ${printExpression(s.key)}`
+    case 'ImportFunction':
+      return `import function ${s.name.name}(${s.params.map((p) => `${p.name.name}: ${printType(p.type)}`).join(', ')}): ${printType(s.result)} from ${printString(s.from.value)}`
   }
 }
 

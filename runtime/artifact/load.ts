@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { EvaluationError } from '../../stdlib/eval-error.ts'
 import { stdlib } from '../../stdlib/index.ts'
+import { bindUdfs } from '../../stdlib/udf.ts'
 import { SluiceError } from '../errors.ts'
 import { type RuntimeManifest, validateManifest } from './manifest.ts'
 import type { OperatorModule, Operators } from './operators.ts'
@@ -65,7 +66,7 @@ export async function loadArtifact(dir: string): Promise<LoadedArtifact> {
       `${dir}: module IR version ${module.IR_VERSION} differs from the manifest's`,
     )
   }
-  const operators = module.instantiate({ stdlib, EvaluationError })
+  const operators = module.instantiate({ stdlib: await withUdfs(root, manifest), EvaluationError })
   const wasm = new Map<string, Uint8Array>()
   for (const kernel of manifest.wasm ?? []) {
     const bytes = files.get(kernel.file)
@@ -78,6 +79,21 @@ export async function loadArtifact(dir: string): Promise<LoadedArtifact> {
     wasm.set(kernel.name, bytes)
   }
   return { dir: root, manifest, operators, wasm }
+}
+
+/**
+ * The stdlib plus the artifact's imported functions, bound from its bundle (imported by a
+ * content-addressed URL like the module, so a new artifact's functions replace the old ones').
+ */
+async function withUdfs(
+  root: string,
+  manifest: RuntimeManifest,
+): Promise<Readonly<Record<string, { readonly impl: (...args: never[]) => unknown }>>> {
+  const file = manifest.files.udfs
+  if (file === undefined) return stdlib
+  const url = `${pathToFileURL(join(root, file)).href}?hash=${manifest.contentHash.slice(7, 23)}`
+  const bundle = (await import(url)) as Record<string, unknown>
+  return { ...stdlib, ...bindUdfs(bundle, Object.values(manifest.graph.udfs ?? {})) }
 }
 
 /** The compiler's content hash (compiler/artifact/package.ts `contentHash`), recomputed independently. */

@@ -3,6 +3,7 @@
  * compiler/artifact/package.ts). The runtime validates them on load instead of trusting the file,
  * because an artifact can come from another compiler version or another machine.
  */
+import type { UdfSignature } from '../../stdlib/udf.ts'
 import type { PatternEngineFactory } from '../cep/engine.ts'
 import { SluiceError } from '../errors.ts'
 
@@ -201,7 +202,8 @@ export interface RuntimeManifest {
   readonly irVersion: number
   readonly compiler: { readonly version: string }
   readonly source: { readonly file: string }
-  readonly files: { readonly module: string }
+  /** `udfs`: the bundle of the imported functions (stdlib/udf.ts), when the pipeline has any. */
+  readonly files: { readonly module: string; readonly udfs?: string }
   readonly inputs: readonly {
     readonly source: string
     readonly connector: Connector
@@ -212,6 +214,8 @@ export interface RuntimeManifest {
     readonly nodes: readonly GraphNode[]
     /** The tables the lookups read, by name; absent when there are none. */
     readonly tables?: Readonly<Record<string, TableGraphEntry>>
+    /** The imported functions' signatures, by name; absent when there are none. */
+    readonly udfs?: Readonly<Record<string, UdfSignature>>
   }
   /** WebAssembly kernels shipped in the artifact (absent in artifacts compiled before any was). */
   readonly wasm?: readonly { readonly name: string; readonly file: string; readonly sha256: string }[]

@@ -37,7 +37,21 @@ export type ChainFunction = (
   output: EventBatch,
   errors: ChainError[],
   states: readonly StepState[],
+  /**
+   * The log records the batch's events came from (`origins` index them): a chain that calls the
+   * record metadata functions (`record_key()`, …) reads its event's record here; others ignore it.
+   */
+  records?: readonly SourceRecord[],
 ) => number | undefined
+
+/** What the record metadata functions read of a log record (a LogRecord has these members). */
+export interface SourceRecord {
+  readonly key: string | null
+  readonly partition: number
+  readonly offset: number
+  readonly timestamp: number
+  readonly headers: Readonly<Record<string, string>>
+}
 
 /**
  * A stateful step's values per key (runtime/state/keyed-state.ts implements it). `now` is the event's
@@ -216,7 +230,19 @@ export interface Operators {
   /** Absent in artifacts compiled before lookups existed. */
   readonly lookups?: Readonly<Record<string, LookupFunction>>
   readonly sources: Readonly<Record<string, SourceDecoder>>
-  readonly sinks: Readonly<Record<string, { encode(value: never): string }>>
+  readonly sinks: Readonly<
+    Record<
+      string,
+      {
+        encode(value: never): string
+        /**
+         * The sink's `headers { … }` of one event (`record`: the log record it came from);
+         * absent when the sink sets none. Throws an EvaluationError when a value fails.
+         */
+        headers?(value: never, record: SourceRecord): Record<string, string>
+      }
+    >
+  >
   isDecodeFailure(error: unknown): boolean
 }
 

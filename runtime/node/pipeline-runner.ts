@@ -1012,6 +1012,7 @@ export class PipelineRunner {
           output,
           errors,
           chainStates,
+          records,
         )
         for (const failure of errors) {
           deadLetters.push(this.evaluationFailure(records[batch.origins[failure.index]!]!, failure))
@@ -1168,7 +1169,7 @@ export class PipelineRunner {
     outputs: Map<string, TopicOutput>,
     deadLetters: DeadLetter[],
   ): void {
-    const { encode } = this.options.artifact.operators.sinks[node.id]!
+    const { encode, headers: sinkHeaders } = this.options.artifact.operators.sinks[node.id]!
     // One headers object for every output record whose source record has no headers of its own;
     // a source record's headers (a W3C traceparent, say) travel on with its outputs.
     const shared = { [ARTIFACT_HEADER]: this.options.artifact.manifest.contentHash }
@@ -1186,6 +1187,16 @@ export class PipelineRunner {
     for (let i = 0; i < batch.length; i++) {
       const origin = batch.origins[i]!
       let json: string
+      // The headers the sink sets (`headers { … }`), over those of the source record.
+      let own: Record<string, string> | undefined
+      if (sinkHeaders !== undefined && !toStdout) {
+        try {
+          own = sinkHeaders(batch.values[i] as never, records[origin]!)
+        } catch (error) {
+          deadLetters.push(this.evaluationFailure(records[origin]!, { error, site: -1 }))
+          continue
+        }
+      }
       try {
         json = encode(batch.values[i] as never)
       } catch (error) {
@@ -1207,6 +1218,7 @@ export class PipelineRunner {
         headers = mergeHeaders(records[origin]!.headers, shared)
         withSourceHeaders[origin] = headers
       }
+      if (own !== undefined) headers = { ...headers, ...own, ...shared }
       out!.records.push(
         eventTime
           ? { key: batch.keys[i]!, value: Buffer.from(json), timestamp: batch.timestamps[i]!, headers }

@@ -9,8 +9,13 @@ import { join } from 'node:path'
 import { writeArtifact } from '../../compiler/artifact/package.ts'
 import { compileSource } from '../../compiler/compile.ts'
 
-export async function compileFixture(text: string, name = 'fixture', file = 'fixture.pipe'): Promise<string> {
-  const result = compileSource(file, text, { name })
+export async function compileFixture(
+  text: string,
+  name = 'fixture',
+  file = 'fixture.pipe',
+  options: { readonly udfBaseDir?: string } = {},
+): Promise<string> {
+  const result = compileSource(file, text, { name, ...options })
   if (!result.artifact) {
     throw new Error(
       `fixture does not compile:\n${result.diagnostics.map((d) => `${d.code} ${d.message}`).join('\n')}`,
