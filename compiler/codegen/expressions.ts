@@ -10,6 +10,8 @@
  */
 import { isOptional, unwrapOptional } from '../ir/expr.ts'
 import type { BinaryExpr, Expr, Span, Type } from '../ir/types.ts'
+import { INLINE_CALLS } from './inline-calls.ts'
+import { uncheckedIntegerOp } from './overflow.ts'
 
 export interface ExprContext {
   /** The JS variable holding the current record. */
@@ -21,6 +23,8 @@ export interface ExprContext {
   readonly steps?: string
   /** Declares a temporary of the given TS type and returns its name. */
   temp(type: string): string
+  /** The TypeScript name of a record type (generate.ts names them all), so types are not spelled out. */
+  readonly typeName?: (type: Type) => string | undefined
   /** Registers a source location for evaluation errors and returns its site index. */
   site(span: Span): number
   /** The JS name under which a stdlib function's impl is bound in the generated module. */
@@ -68,7 +72,7 @@ const EMIT: { readonly [K in Expr['kind']]: (expr: ExprOf<K>, ctx: ExprContext) 
   Member: (e, ctx) => {
     const object = compileExpr(e.object, ctx)
     if (!isOptional(e.object.type)) return `${object}.${e.name}`
-    const t = ctx.temp(tsType(e.object.type))
+    const t = ctx.temp(tsType(e.object.type, ctx.typeName))
     return `((${t} = ${object}) === null ? null : ${t}.${e.name})`
   },
   Index: (e, ctx) => {
@@ -85,7 +89,7 @@ const EMIT: { readonly [K in Expr['kind']]: (expr: ExprOf<K>, ctx: ExprContext) 
   Coalesce: (e, ctx) => {
     const left = compileExpr(e.left, ctx)
     if (!isOptional(e.left.type)) return left
-    const t = ctx.temp(tsType(e.left.type))
+    const t = ctx.temp(tsType(e.left.type, ctx.typeName))
     return `((${t} = ${left}) !== null ? ${t} : ${compileExpr(e.right, ctx)})`
   },
   IsNull: (e, ctx) => {
@@ -101,8 +105,10 @@ const EMIT: { readonly [K in Expr['kind']]: (expr: ExprOf<K>, ctx: ExprContext) 
     return `(${test} ? ${compileExpr(e.whenTrue, ctx)} : ${compileExpr(e.whenFalse, ctx)})`
   },
   Call: (e, ctx) => {
-    const fn = ctx.fn(e.fn)
     const args = e.args.map((arg) => compileExpr(arg, ctx))
+    const inline = Object.hasOwn(INLINE_CALLS, e.fn) ? INLINE_CALLS[e.fn]! : undefined
+    if (inline) return nullGuarded(ctx, e.args, args, inline)
+    const fn = ctx.fn(e.fn)
     // A call that may fail first points the chain's `site` at itself, so its evaluation error is
     // located at the call (`sqrt(x)`), not at the step keyword it is in.
     const call = (values: readonly string[]) =>
@@ -119,14 +125,19 @@ const EMIT: { readonly [K in Expr['kind']]: (expr: ExprOf<K>, ctx: ExprContext) 
     const events = `${ctx.steps}.events(${e.step})`
     // A list is the events as they are; a record, the one event or null (the checker typed it so).
     return unwrapOptional(e.type).kind === 'list'
-      ? `(${events} as ${tsType(e.type)})`
-      : `((${events}[0] ?? null) as ${tsType(e.type)})`
+      ? `(${events} as ${tsType(e.type, ctx.typeName)})`
+      : `((${events}[0] ?? null) as ${tsType(e.type, ctx.typeName)})`
   },
   Project: (e, ctx) => {
     const object = compileExpr(e.object, ctx)
     const item = (unwrapOptional(e.object.type) as Extract<Type, { kind: 'list' }>).of
     const read = isOptional(item) ? `(r === null ? null : r.${e.name})` : `r.${e.name}`
-    return nullGuarded(ctx, [e.object], [object], ([list]) => `${list}.map((r: ${tsType(item)}) => ${read})`)
+    return nullGuarded(
+      ctx,
+      [e.object],
+      [object],
+      ([list]) => `${list}.map((r: ${tsType(item, ctx.typeName)}) => ${read})`,
+    )
   },
   ListFunction: (e, ctx) => {
     const list = compileExpr(e.list, ctx)
@@ -160,14 +171,16 @@ function nullGuarded(
   const values = codes.map((code, i) => {
     const operand = operands[i]!
     if (!isOptional(operand.type)) return code
-    const t = ctx.temp(tsType(operand.type))
+    const t = ctx.temp(tsType(operand.type, ctx.typeName))
     checks.push(`(${t} = ${code}) === null`)
     return t
   })
   if (checks.length === 0) return body(values)
   // The casts are sound: each temp was just tested against null.
   const narrowed = values.map((v, i) =>
-    isOptional(operands[i]!.type) ? `(${v} as ${tsType(unwrapOptional(operands[i]!.type))})` : v,
+    isOptional(operands[i]!.type)
+      ? `(${v} as ${tsType(unwrapOptional(operands[i]!.type), ctx.typeName)})`
+      : v,
   )
   return `(${checks.join(' || ')} ? null : ${body(narrowed)})`
 }
@@ -191,6 +204,9 @@ function binary(e: BinaryExpr, ctx: ExprContext): string {
   return nullGuarded(ctx, [e.left, e.right], [left, right], ([l, r]) => {
     const comparison = COMPARISON[e.op]
     if (comparison) return `(${l} ${comparison} ${r})`
+    const unchecked =
+      integer && unwrapOptional(e.type).kind !== 'timestamp' ? uncheckedIntegerOp(e, l!, r!) : null
+    if (unchecked !== null) return unchecked
     if (integer && (e.op === '/' || e.op === '%')) {
       return `${e.op === '/' ? 'idiv' : 'imod'}(${l}, ${r}, ${ctx.site(e.span)})`
     }

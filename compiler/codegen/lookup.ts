@@ -17,6 +17,7 @@
  */
 import type { Expr, LookupNode, RecordType, Span, TableDecl, Type } from '../ir/types.ts'
 import { compileExpr, type ExprContext, tsType } from './expressions.ts'
+import { siteMarker } from './site-marker.ts'
 
 export interface LookupCodeContext {
   site(span: Span): number
@@ -37,6 +38,7 @@ function expressionContext(context: LookupCodeContext, temps: string[]): ExprCon
     },
     site: (span) => context.site(span),
     fn: (name) => context.fnRef(name),
+    typeName: context.typeName,
   }
 }
 
@@ -53,7 +55,7 @@ export function tableKeyFunction(name: string, table: TableDecl, context: Lookup
     `function ${name}(r0: ${tsType(table.schema, context.typeName)}): string | null {`,
     'let site = -1',
     ...(temps.length > 0 ? [`let ${temps.join(', ')}`] : []),
-    `/*@pipe:${keySite}*/`,
+    siteMarker(keySite),
     `site = ${keySite}`,
     `return ${key}`,
     '}',
@@ -96,7 +98,7 @@ export function lookupFunction(
   const loopBody = [
     'try {',
     'const r0 = values[i]!',
-    `/*@pipe:${stepSite}*/`,
+    siteMarker(stepSite),
     `site = ${stepSite}`,
     `const key: string | null = ${key}`,
     ...(at === null
@@ -122,7 +124,7 @@ export function lookupFunction(
     ...(temps.length > 0 ? [`let ${temps.join(', ')}`] : []),
     `for (let i = 0; i < n; i++) {\n${loopBody.join('\n')}\n}`,
     'output.length = o',
-    '/*@pipe:end*/',
+    siteMarker('end'),
     'return misses',
     '}',
   ].join('\n')

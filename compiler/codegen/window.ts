@@ -21,13 +21,13 @@
  */
 import { isRichFunction } from '../../stdlib/sketches/index.ts'
 import { isOptional, unwrapOptional } from '../ir/expr.ts'
-import type { Expr, WindowAggregateField, WindowAggregateNode } from '../ir/types.ts'
+import type { Expr, Type, WindowAggregateField, WindowAggregateNode } from '../ir/types.ts'
 import { compileExpr, type ExprContext } from './expressions.ts'
 
 export interface WindowCodeContext {
   site(span: WindowAggregateNode['span']): number
   fnRef(name: string): { ref: string; nullPropagating: boolean; mayFail: boolean }
-  typeName(type: WindowAggregateNode['schema']): string | undefined
+  typeName(type: Type): string | undefined
 }
 
 /**
@@ -71,6 +71,7 @@ export function windowFunctions(node: WindowAggregateNode, context: WindowCodeCo
     },
     site: (span) => context.site(span),
     fn: (name) => context.fnRef(name),
+    typeName: context.typeName,
   }
   const stepSite = context.site(node.span)
   const keyCodes = node.keys.map((key) => compileExpr(key.value, ctx))
