@@ -23,6 +23,8 @@ export interface ExprContext {
   readonly steps?: string
   /** Declares a temporary of the given TS type and returns its name. */
   temp(type: string): string
+  /** The variable holding an expression already computed in this step (common-subexpressions.ts). */
+  readonly shared?: (expr: Expr) => string | undefined
   /** The TypeScript name of a record type (generate.ts names them all), so types are not spelled out. */
   readonly typeName?: (type: Type) => string | undefined
   /** Registers a source location for evaluation errors and returns its site index. */
@@ -61,6 +63,8 @@ export function tsType(type: Type, names?: (type: Type) => string | undefined): 
 }
 
 export function compileExpr(expr: Expr, ctx: ExprContext): string {
+  const shared = ctx.shared?.(expr)
+  if (shared !== undefined) return shared
   return (EMIT[expr.kind] as (e: Expr, c: ExprContext) => string)(expr, ctx)
 }
 

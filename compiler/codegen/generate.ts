@@ -38,6 +38,7 @@ import type {
 } from '../ir/types.ts'
 import { CEP_HELPERS, cepFunctions } from './cep.ts'
 import { CODEC_HELPERS, CodecWriter } from './codecs.ts'
+import { sharedSubexpressions } from './common-subexpressions.ts'
 import { compileExpr, EXPRESSION_HELPERS, type ExprContext, tsType } from './expressions.ts'
 import { fieldsRead } from './fields-read.ts'
 import { indentCode } from './indent.ts'
@@ -108,7 +109,14 @@ export function generateModule(
   const sources = pipeline.nodes.filter((n): n is SourceNode => n.kind === 'Source')
   const sinks = pipeline.nodes.filter((n): n is SinkNode => n.kind === 'Sink')
 
-  const chainCode = chains.map((chain, i) => chainFunction(`chain${i}`, chain, { site, fnRef, typeName }))
+  const chainCode = chains.map((chain, i) =>
+    chainFunction(`chain${i}`, chain, {
+      site,
+      fnRef,
+      typeName,
+      mayFail: (fn) => stdlib[fn]?.mayFail === true,
+    }),
+  )
   const windows = pipeline.nodes.filter((n): n is WindowAggregateNode => n.kind === 'WindowAggregate')
   const windowEntries = windows.map(
     (node) => `${JSON.stringify(node.id)}: ${windowFunctions(node, { site, fnRef, typeName })}`,
@@ -267,6 +275,8 @@ EvaluationError: new (message: string, site?: number) => Error;
 interface ChainContext {
   site(span: Span): number
   fnRef(name: string): { ref: string; nullPropagating: boolean; mayFail: boolean }
+  /** Whether a stdlib function may raise an evaluation error (without binding it in the module). */
+  mayFail(name: string): boolean
   typeName(type: Type): string | undefined
 }
 
@@ -291,8 +301,11 @@ interface ChainContext {
 function chainFunction(name: string, chain: FusedNode, context: ChainContext): string {
   const temps: string[] = []
   let row = 'r0'
+  /** In a Map step: the variables of its common subexpressions. */
+  let shared: ExprContext['shared']
   const ctx = (): ExprContext => ({
     row,
+    ...(shared === undefined ? {} : { shared }),
     temp: (type) => {
       const t = `t${temps.length}`
       temps.push(`${t}: ${type} = null`)
@@ -328,11 +341,29 @@ function chainFunction(name: string, chain: FusedNode, context: ChainContext): s
         // they are then put together in did.
         const next = `r${i + 1}`
         lines.push(siteLine)
+        // Repeated expressions that cannot fail are computed once, before the first field using them.
+        const common = sharedSubexpressions(
+          step.fields.map((f) => f.value),
+          (fn) => context.mayFail(fn),
+        )
+        const computed = new Map<string, string>()
+        shared = (expr) => {
+          const key = common.keyOf(expr)
+          return key === undefined ? undefined : computed.get(key)
+        }
         const values = step.fields.map((f, k) => {
+          lines.push(siteMarker(context.site(f.span)))
+          common.order.forEach((entry, s) => {
+            if (entry.field !== k) return
+            const name = `${next}_c${s}`
+            lines.push(`const ${name} = ${compileExpr(entry.expr, ctx())}`)
+            computed.set(entry.key, name)
+          })
           const variable = `${next}_${IDENTIFIER.test(f.name) ? f.name : k}`
-          lines.push(siteMarker(context.site(f.span)), `const ${variable} = ${compileExpr(f.value, ctx())}`)
+          lines.push(`const ${variable} = ${compileExpr(f.value, ctx())}`)
           return `${f.name}: ${variable}`
         })
+        shared = undefined
         lines.push(
           siteMarker(stepSite),
           `const ${next}: ${tsType(step.schema, context.typeName)} = { ${values.join(', ')} }`,
