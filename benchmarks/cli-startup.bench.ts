@@ -156,7 +156,7 @@ function timeOnce(tree: string, argv: string[], mode: Mode): Promise<{ ms: numbe
   })
 }
 
-/** `  generate operators (ts-morph) … done (1.10 s)` → that stage and its milliseconds. */
+/** `  generate operators … done (1.10 s)` → that stage and its milliseconds. */
 function compileStages(stderr: string): Record<string, number> {
   const stages: Record<string, number> = {}
   for (const match of stderr.matchAll(/^ {2}(.+?) … done \(([\d.]+) (ms|s)\)$/gm)) {

@@ -61,7 +61,7 @@ Options:
     const labels: Record<CompileStage, string> = {
       check: 'parse and type-check',
       optimise: 'optimise dataflow',
-      codegen: 'generate operators (ts-morph)',
+      codegen: 'generate operators',
       package: 'transpile and package',
     }
     const result = compileSource(file, text, {

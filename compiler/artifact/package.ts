@@ -16,7 +16,7 @@
 import { createHash } from 'node:crypto'
 import { lstat, mkdir, readdir, readFile, realpath, rename, rm, writeFile } from 'node:fs/promises'
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path'
-import { ts } from 'ts-morph'
+import { transformSync } from 'esbuild'
 import type { GeneratedModule } from '../codegen/generate.ts'
 import { GENERATED_FILE } from '../codegen/generate.ts'
 import { lineColumnOf, lineStarts } from '../diagnostics/index.ts'
@@ -29,10 +29,12 @@ import type {
   SourceNode,
 } from '../ir/types.ts'
 import { UDF_BUNDLE_FILE } from '../udf/bundle.ts'
+import { encodeManifestTypes, formatManifestJson } from './manifest-encoding.ts'
 import { buildSourceMap } from './source-map.ts'
 
 export const ARTIFACT_FORMAT = 'sluice-artifact'
-export const ARTIFACT_FORMAT_VERSION = 1
+/** 2: types by reference (`types`, specs/artifact.md "Types"); 1 spelled every type out. */
+export const ARTIFACT_FORMAT_VERSION = 2
 export const MODULE_FILE = 'operators.mjs'
 export const SOURCE_MAP_FILE = 'operators.mjs.map'
 export const MANIFEST_FILE = 'manifest.json'
@@ -86,6 +88,10 @@ export interface Manifest {
 }
 
 export interface Artifact {
+  /**
+   * The manifest with whole types (shared objects). manifest.json holds its encoding, types by
+   * reference (manifest-encoding.ts), which is what the content hash covers.
+   */
   readonly manifest: Manifest
   /** File name → text content, manifest.json included. */
   readonly files: ReadonlyMap<string, string>
@@ -108,12 +114,17 @@ export interface PackageInput {
 
 export function packageArtifact(input: PackageInput): Artifact {
   const { pipeline, module, sourceText } = input
-  const transpiled = ts.transpileModule(module.typescript, {
-    compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext, removeComments: false },
-    fileName: GENERATED_FILE,
-    reportDiagnostics: false,
+  // esbuild strips the types (no type check: tests type-check generated code, codegen.test.ts);
+  // loading TypeScript to transpile took about half of `sluice compile` (issue 17, a fast CLI).
+  // It keeps `/*!` comments where they stand, which the site markers are.
+  const transpiled = transformSync(module.typescript, {
+    loader: 'ts',
+    format: 'esm',
+    target: 'es2022',
+    legalComments: 'inline',
+    sourcefile: GENERATED_FILE,
   })
-  const javascript = `${transpiled.outputText.trimEnd()}\n//# sourceMappingURL=${SOURCE_MAP_FILE}\n`
+  const javascript = `${transpiled.code.trimEnd()}\n//# sourceMappingURL=${SOURCE_MAP_FILE}\n`
   const starts = lineStarts(sourceText)
   const sourceMap = buildSourceMap(
     javascript,
@@ -181,22 +192,19 @@ export function packageArtifact(input: PackageInput): Artifact {
   }
   const binaryFiles = new Map<string, Uint8Array>()
   for (const [name, bytes] of input.kernels ?? []) binaryFiles.set(`${name}.wasm`, bytes)
-  const manifest: Manifest = {
-    ...unhashed,
-    contentHash: contentHash(unhashed, new Map<string, string | Uint8Array>([...files, ...binaryFiles])),
-  }
-  files.set(MANIFEST_FILE, `${JSON.stringify(manifest, null, 2)}\n`)
+  // Encoded once; the hash is over the encoding, as the runtime reads it back from the file.
+  const encoded = encodeManifestTypes(unhashed)
+  const hash = contentHash(encoded, new Map<string, string | Uint8Array>([...files, ...binaryFiles]))
+  const manifest: Manifest = { ...unhashed, contentHash: hash }
+  files.set(MANIFEST_FILE, formatManifestJson({ ...encoded, contentHash: hash }))
   return { manifest, files, binaryFiles }
 }
 
 /**
- * `sha256:` + hex SHA-256 of the canonical JSON of `{ manifest (without contentHash), files:
+ * `sha256:` + hex SHA-256 of the canonical JSON of `{ manifest (as written, without contentHash), files:
  * { name: sha256(content) } sorted by name }`. runtime/artifact/load.ts recomputes it the same way.
  */
-export function contentHash(
-  manifest: Omit<Manifest, 'contentHash'>,
-  files: ReadonlyMap<string, string | Uint8Array>,
-): string {
+export function contentHash(manifest: object, files: ReadonlyMap<string, string | Uint8Array>): string {
   const fileHashes = [...files.entries()]
     .filter(([name]) => name !== MANIFEST_FILE)
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))

@@ -40,7 +40,11 @@ describe('buildSourceMap', () => {
       'source e: E from kafka("e")',
       'stream s = e',
       '  | where n > 1',
-      '  | select { id, m: n * 2 }',
+      '  | select {',
+      '      id,',
+      '      m: n * 2,',
+      '      k: len(id)',
+      '    }',
       'sink s -> kafka("out")',
       '',
     ].join('\n')
@@ -62,7 +66,12 @@ describe('buildSourceMap', () => {
     })
     const lineOf = (pattern: RegExp) => originalLineOf[js.findIndex((l) => pattern.test(l))]
     expect(lineOf(/if \(!\(r0\.n > 1\)\)/)).toBe(4)
-    expect(lineOf(/m: checkI64\(r\d\.n \* 2/)).toBe(5)
+    // One statement per output field, mapped to the field's line (issue 17, a fast CLI).
+    expect(lineOf(/const r\d_id = r\d\.id/)).toBe(6)
+    expect(lineOf(/const r\d_m = checkI64\(r\d\.n \* 2/)).toBe(7)
+    // `len` is the string's length (UTF-16 code units, as stdlib's len), not a stdlib call.
+    expect(lineOf(/const r\d_k = r\d\.id\.length/)).toBe(8)
+    expect(js.join('\n')).not.toContain('fn_len')
     expect(lineOf(/function decode/)).toBeNull()
   })
 })

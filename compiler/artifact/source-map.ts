@@ -1,10 +1,11 @@
 /**
  * Source map (v3) from the generated JavaScript back to the `.pipe` file. Code generation puts a
- * `/*@pipe:N*\/` marker before each operator step; every JS line from a marker up to the next
- * marker (or `/*@pipe:end*\/`) maps to the start of site N. A stack trace or a profiler then
+ * `/*! @pipe:N *\/` marker before each operator step (site-marker.ts); every JS line from a marker up
+ * to the next marker (or `/*! @pipe:end *\/`) maps to the start of site N. A stack trace or a profiler then
  * points at the `.pipe` line of the operator, which is the granularity a pipeline author can act on.
  */
 
+import { SITE_MARKER } from '../codegen/site-marker.ts'
 import { lineColumnOf } from '../diagnostics/index.ts'
 import type { Span } from '../ir/types.ts'
 
@@ -16,8 +17,6 @@ export interface SourceMapV3 {
   readonly names: readonly string[]
   readonly mappings: string
 }
-
-const MARKER = /\/\*@pipe:(\d+|end)\*\//
 
 export function buildSourceMap(
   javascript: string,
@@ -32,7 +31,7 @@ export function buildSourceMap(
   let previous = { line: 0, column: 0 }
   const mappings: string[] = []
   for (const line of lines) {
-    const marker = MARKER.exec(line)
+    const marker = SITE_MARKER.exec(line)
     if (marker) {
       const site = marker[1] === 'end' ? undefined : sites[Number(marker[1])]
       current = site ? lineColumnOf(lineStarts, site.start) : null

@@ -17,7 +17,7 @@
  *
  * Semantics: specs/language.md, "Patterns"; docs/cep.md.
  */
-import type { Expr, MatchNode, Span } from '../ir/types.ts'
+import type { Expr, MatchNode, Span, Type } from '../ir/types.ts'
 import { compileExpr, type ExprContext, tsType } from './expressions.ts'
 import { propertyKey } from './property.ts'
 
@@ -28,6 +28,8 @@ export interface CepCodeContext {
   constant(code: string): string
   /** The event-key text of a key expression's value (null when it is null). */
   keyToString(expr: Expr, code: string, ctx: ExprContext): string
+  /** The TypeScript name of a record type. */
+  typeName?(type: Type): string | undefined
 }
 
 /** Helpers the match functions call; emitted once per module that has a match. */
@@ -54,6 +56,7 @@ function scope(context: CepCodeContext, row: string, steps: string | undefined) 
     site: (span) => context.site(span),
     fn: (name) => context.fnRef(name),
     constant: (code) => context.constant(code),
+    typeName: context.typeName,
   }
   const declare = () => (temps.length > 0 ? `let ${temps.join(', ')}\n` : '')
   return { ctx, declare }
@@ -66,7 +69,7 @@ function truth(condition: Expr, code: string): string {
 
 /** The object literal of one match's functions. */
 export function cepFunctions(node: MatchNode, context: CepCodeContext): string {
-  const input = tsType(node.inputSchema)
+  const input = tsType(node.inputSchema, context.typeName)
   const condition = (expr: Expr | null): string => {
     if (expr === null) return 'null'
     const { ctx, declare } = scope(context, 'r0', 'context')
@@ -124,7 +127,7 @@ function masksFunction(node: MatchNode, context: CepCodeContext): string | null 
     'let site = -1',
     declare(),
     'for (let i = 0; i < n; i++) {',
-    `const r0 = rows[i] as ${tsType(node.inputSchema)}`,
+    `const r0 = rows[i] as ${tsType(node.inputSchema, context.typeName)}`,
     'let m = 0',
     'try {',
     ...lines,
@@ -147,7 +150,7 @@ function keyFunction(node: MatchNode, context: CepCodeContext): string {
   const code = context.keyToString(node.key, compileExpr(node.key, ctx), ctx)
   return [
     '(event: unknown): string | null => {',
-    `const r0 = event as ${tsType(node.inputSchema)}`,
+    `const r0 = event as ${tsType(node.inputSchema, context.typeName)}`,
     `let site = ${context.site(node.key.span)}`,
     declare(),
     `try { return ${code} } catch (error) { throw withSite(error, site) }`,

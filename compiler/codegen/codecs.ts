@@ -39,7 +39,11 @@ export class CodecWriter {
   private readonly encoders = new Map<string, string>()
   private readonly bodies: string[] = []
 
-  constructor(private readonly typeName: (type: Type) => string | undefined) {}
+  constructor(
+    private readonly typeName: (type: Type) => string | undefined,
+    /** Equal for equal types; short (records by name) so that a deep type is not spelled per lookup. */
+    private readonly keyOf: (type: Type) => string = (type) => JSON.stringify(type),
+  ) {}
 
   /**
    * Returns the name of `readN(value: unknown): T | undefined`, the success-path decoder of a
@@ -49,7 +53,7 @@ export class CodecWriter {
    */
   reader(type: RecordType, read: ReadonlySet<string> | null): string {
     const fields = read === null ? null : type.fields.filter((f) => read.has(f.name)).map((f) => f.name)
-    const id = `${JSON.stringify(type)}/${JSON.stringify(fields)}`
+    const id = `${this.keyOf(type)}/${JSON.stringify(fields)}`
     const existing = this.readers.get(id)
     if (existing) return existing
     const name = `read${this.readers.size}`
@@ -73,7 +77,7 @@ export class CodecWriter {
    */
   jsonDecoder(type: RecordType, read: ReadonlySet<string> | null): string {
     const fields = read === null ? null : type.fields.filter((f) => read.has(f.name)).map((f) => f.name)
-    const id = `${JSON.stringify(type)}/${JSON.stringify(fields)}`
+    const id = `${this.keyOf(type)}/${JSON.stringify(fields)}`
     const existing = this.jsonDecoders.get(id)
     if (existing) return existing
     const name = `decodeJson${this.jsonDecoders.size}`
@@ -86,8 +90,12 @@ export class CodecWriter {
       lines.push(`const scanned = ${scanner}(bytes)`, 'if (scanned !== undefined) return scanned')
     }
     lines.push(
-      `const value: unknown = JSON.parse(bytes.toString('utf8', 0, bytes.length))`,
-      `return ${this.reader(type, read)}(value) ?? ${this.decoder(type)}(value, '')`,
+      `const text = bytes.toString('utf8', 0, bytes.length)`,
+      'const value: unknown = JSON.parse(text)',
+      `const row = ${this.reader(type, read)}(value)`,
+      'if (row !== undefined) return row',
+      // The failure path: the explaining decoder, its reason quoting numbers as the bytes have them.
+      `try {\nreturn ${this.decoder(type)}(value, '')\n} catch (error) {\nthrow withNumberAsWritten(error, text)\n}`,
       '}',
     )
     this.bodies.push(lines.join('\n'))
@@ -96,7 +104,7 @@ export class CodecWriter {
 
   /** Returns the name of `decode_N(value: unknown, path: string): T`, which throws DecodeFailure. */
   decoder(type: Type): string {
-    const id = JSON.stringify(type)
+    const id = this.keyOf(type)
     const existing = this.decoders.get(id)
     if (existing) return existing
     const name = `decode${this.decoders.size}`
@@ -109,7 +117,7 @@ export class CodecWriter {
 
   /** Returns the name of `encode_N(value: T): string`. */
   encoder(type: Type): string {
-    const id = JSON.stringify(type)
+    const id = this.keyOf(type)
     const existing = this.encoders.get(id)
     if (existing) return existing
     const name = `encode${this.encoders.size}`
@@ -130,7 +138,7 @@ export class CodecWriter {
 
   /** `fastN(value: unknown): T | undefined`: the value materialised, or undefined when rejected. */
   private fast(type: Type): string {
-    const id = JSON.stringify(type)
+    const id = this.keyOf(type)
     const existing = this.fasts.get(id)
     if (existing) return existing
     const name = `fast${this.fasts.size}`
@@ -152,7 +160,7 @@ export class CodecWriter {
 
   /** `validN(value: unknown): boolean`: whether the value decodes, building nothing. */
   private valid(type: Type): string {
-    const id = JSON.stringify(type)
+    const id = this.keyOf(type)
     const existing = this.valids.get(id)
     if (existing) return existing
     const name = `valid${this.valids.size}`
@@ -504,9 +512,99 @@ function ownField(object: string, name: string): string {
 /** Helpers the codecs call; emitted once per generated module. */
 export const CODEC_HELPERS = `
   class DecodeFailure extends Error {
-    constructor(readonly path: string, readonly expected: string, readonly actual: unknown) {
-      super(\`\${path || 'event'}: expected \${expected}, got \${describe(actual)}\`)
+    constructor(
+      readonly path: string,
+      readonly expected: string,
+      readonly actual: unknown,
+      /** A number as the event wrote it, when JSON.parse rounded it (withNumberAsWritten). */
+      readonly written?: string,
+    ) {
+      super(\`\${path || 'event'}: expected \${expected}, got \${written === undefined ? describe(actual) : 'number ' + cut(written)}\`)
     }
+  }
+  function cut(text: string): string {
+    return text.length > 40 ? text.slice(0, 40) + '…' : text
+  }
+  /**
+   * A failure on a number with the number as the event wrote it: JSON.parse rounds 9007199254740993
+   * to 9007199254740992 and 1e400 to Infinity, and a reason quoting those would not be the event's
+   * value (issue 17, defect 21). Runs on the failure path only, once.
+   */
+  function withNumberAsWritten(error: unknown, text: string): unknown {
+    if (!(error instanceof DecodeFailure) || typeof error.actual !== 'number' || error.written !== undefined) return error
+    const written = numberTextAt(text, error.path)
+    return written === undefined ? error : new DecodeFailure(error.path, error.expected, error.actual, written)
+  }
+  /** The text of the number at a failure's path (\`a.b[2]\`, '' the whole value) in valid JSON text. */
+  function numberTextAt(text: string, path: string): string | undefined {
+    let i = 0
+    const space = () => {
+      while (i < text.length && (text[i] === ' ' || text[i] === '\\t' || text[i] === '\\n' || text[i] === '\\r')) i++
+    }
+    const skipString = () => {
+      i++
+      while (i < text.length && text[i] !== '"') i += text[i] === '\\\\' ? 2 : 1
+      i++
+    }
+    // Iterative: the value skipped may be nested deeper than the stack would allow.
+    const skipValue = () => {
+      let depth = 0
+      while (i < text.length) {
+        space()
+        const c = text[i]
+        if (c === '{' || c === '[') depth++
+        else if (c === '}' || c === ']') depth--
+        if (c === '"') skipString()
+        else if (c === '{' || c === '[' || c === '}' || c === ']' || c === ',' || c === ':') i++
+        else while (i < text.length && !',:{}[] \\t\\n\\r'.includes(text[i]!)) i++
+        if (depth === 0 && c !== ',' && c !== ':') return
+      }
+    }
+    // The path's steps: \`.name\` (or a name first) and \`[index]\`. No regular expression: the
+    // module's indentation (indent.ts) counts brackets.
+    for (let p = 0; p < path.length; ) {
+      space()
+      if (path[p] === '[') {
+        const close = path.indexOf(']', p)
+        if (text[i] !== '[' || close < 0) return undefined
+        i++
+        for (let k = Number(path.slice(p + 1, close)); k > 0; k--) {
+          skipValue()
+          space()
+          if (text[i] !== ',') return undefined
+          i++
+        }
+        p = close + 1
+      } else {
+        if (path[p] === '.') p++
+        let end = p
+        while (end < path.length && path[end] !== '.' && path[end] !== '[') end++
+        const name = path.slice(p, end)
+        p = end
+        if (text[i] !== '{') return undefined
+        i++
+        let found = -1
+        for (space(); text[i] === '"'; space()) {
+          const start = i
+          skipString()
+          const key: unknown = JSON.parse(text.slice(start, i))
+          space()
+          i++
+          space()
+          // The last of duplicate keys, as JSON.parse keeps.
+          if (key === name) found = i
+          skipValue()
+          space()
+          if (text[i] === ',') i++
+        }
+        if (found < 0) return undefined
+        i = found
+      }
+    }
+    space()
+    const start = i
+    while (i < text.length && '+-.0123456789eE'.includes(text[i]!)) i++
+    return i > start ? text.slice(start, i) : undefined
   }
   function describe(value: unknown): string {
     if (value === undefined) return 'nothing (field missing)'

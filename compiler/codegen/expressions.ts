@@ -12,6 +12,8 @@
 import { isRecordMetadataFunction } from '../../stdlib/record-metadata.ts'
 import { isOptional, unwrapOptional } from '../ir/expr.ts'
 import type { BinaryExpr, Expr, Span, Type } from '../ir/types.ts'
+import { INLINE_CALLS } from './inline-calls.ts'
+import { uncheckedIntegerOp } from './overflow.ts'
 import { propertyAccess, propertyKey } from './property.ts'
 
 export interface ExprContext {
@@ -31,6 +33,10 @@ export interface ExprContext {
   readonly record?: string
   /** Declares a temporary of the given TS type and returns its name. */
   temp(type: string): string
+  /** The variable holding an expression already computed in this step (common-subexpressions.ts). */
+  readonly shared?: (expr: Expr) => string | undefined
+  /** The TypeScript name of a record type (generate.ts names them all), so types are not spelled out. */
+  readonly typeName?: (type: Type) => string | undefined
   /** Registers a source location for evaluation errors and returns its site index. */
   site(span: Span): number
   /** The JS name under which a stdlib function's impl is bound in the generated module. */
@@ -80,6 +86,8 @@ export function tsType(type: Type, names?: (type: Type) => string | undefined): 
 }
 
 export function compileExpr(expr: Expr, ctx: ExprContext): string {
+  const shared = ctx.shared?.(expr)
+  if (shared !== undefined) return shared
   return (EMIT[expr.kind] as (e: Expr, c: ExprContext) => string)(expr, ctx)
 }
 
@@ -91,7 +99,7 @@ const EMIT: { readonly [K in Expr['kind']]: (expr: ExprOf<K>, ctx: ExprContext) 
   Member: (e, ctx) => {
     const object = compileExpr(e.object, ctx)
     if (!isOptional(e.object.type)) return propertyAccess(object, e.name)
-    const t = ctx.temp(tsType(e.object.type))
+    const t = ctx.temp(tsType(e.object.type, ctx.typeName))
     return `((${t} = ${object}) === null ? null : ${propertyAccess(t, e.name)})`
   },
   Index: (e, ctx) => {
@@ -109,7 +117,7 @@ const EMIT: { readonly [K in Expr['kind']]: (expr: ExprOf<K>, ctx: ExprContext) 
   Coalesce: (e, ctx) => {
     const left = compileExpr(e.left, ctx)
     if (!isOptional(e.left.type)) return left
-    const t = ctx.temp(tsType(e.left.type))
+    const t = ctx.temp(tsType(e.left.type, ctx.typeName))
     return `((${t} = ${left}) !== null ? ${t} : ${compileExpr(e.right, ctx)})`
   },
   IsNull: (e, ctx) => {
@@ -125,7 +133,6 @@ const EMIT: { readonly [K in Expr['kind']]: (expr: ExprOf<K>, ctx: ExprContext) 
     return `(${test} ? ${compileExpr(e.whenTrue, ctx)} : ${compileExpr(e.whenFalse, ctx)})`
   },
   Call: (e, ctx) => {
-    const fn = ctx.fn(e.fn)
     const args = e.args.map((arg, i) =>
       i === e.literalArg && arg.kind === 'Literal' && typeof arg.value === 'string'
         ? ctx.constant(
@@ -133,6 +140,13 @@ const EMIT: { readonly [K in Expr['kind']]: (expr: ExprOf<K>, ctx: ExprContext) 
           )
         : compileExpr(arg, ctx),
     )
+    // `len` of a map counts its keys: only strings and lists are `.length` (inline-calls.ts).
+    const inline =
+      Object.hasOwn(INLINE_CALLS, e.fn) && !e.args.some((arg) => unwrapOptional(arg.type).kind === 'map')
+        ? INLINE_CALLS[e.fn]!
+        : undefined
+    if (inline) return nullGuarded(ctx, e.args, args, inline)
+    const fn = ctx.fn(e.fn)
     const extra = fn.codec === undefined ? [] : [fn.codec(e)]
     if (isRecordMetadataFunction(e.fn)) {
       if (ctx.record === undefined)
@@ -156,8 +170,8 @@ const EMIT: { readonly [K in Expr['kind']]: (expr: ExprOf<K>, ctx: ExprContext) 
     const events = `${ctx.steps}.events(${e.step})`
     // A list is the events as they are; a record, the one event or null (the checker typed it so).
     return unwrapOptional(e.type).kind === 'list'
-      ? `(${events} as ${tsType(e.type)})`
-      : `((${events}[0] ?? null) as ${tsType(e.type)})`
+      ? `(${events} as ${tsType(e.type, ctx.typeName)})`
+      : `((${events}[0] ?? null) as ${tsType(e.type, ctx.typeName)})`
   },
   Project: (e, ctx) => {
     const object = compileExpr(e.object, ctx)
@@ -165,7 +179,12 @@ const EMIT: { readonly [K in Expr['kind']]: (expr: ExprOf<K>, ctx: ExprContext) 
     const read = isOptional(item)
       ? `(r === null ? null : ${propertyAccess('r', e.name)})`
       : propertyAccess('r', e.name)
-    return nullGuarded(ctx, [e.object], [object], ([list]) => `${list}.map((r: ${tsType(item)}) => ${read})`)
+    return nullGuarded(
+      ctx,
+      [e.object],
+      [object],
+      ([list]) => `${list}.map((r: ${tsType(item, ctx.typeName)}) => ${read})`,
+    )
   },
   ListFunction: (e, ctx) => {
     const list = compileExpr(e.list, ctx)
@@ -247,14 +266,16 @@ function nullGuarded(
   const values = codes.map((code, i) => {
     const operand = operands[i]!
     if (!isOptional(operand.type)) return code
-    const t = ctx.temp(tsType(operand.type))
+    const t = ctx.temp(tsType(operand.type, ctx.typeName))
     checks.push(`(${t} = ${code}) === null`)
     return t
   })
   if (checks.length === 0) return body(values)
   // The casts are sound: each temp was just tested against null.
   const narrowed = values.map((v, i) =>
-    isOptional(operands[i]!.type) ? `(${v} as ${tsType(unwrapOptional(operands[i]!.type))})` : v,
+    isOptional(operands[i]!.type)
+      ? `(${v} as ${tsType(unwrapOptional(operands[i]!.type), ctx.typeName)})`
+      : v,
   )
   return `(${checks.join(' || ')} ? null : ${body(narrowed)})`
 }
@@ -280,6 +301,9 @@ function binary(e: BinaryExpr, ctx: ExprContext): string {
     if (comparison && unwrapOptional(e.left.type).kind === 'map')
       return `${e.op === '!=' ? '!' : ''}mapsEqual(${l}, ${r})`
     if (comparison) return `(${l} ${comparison} ${r})`
+    const unchecked =
+      integer && unwrapOptional(e.type).kind !== 'timestamp' ? uncheckedIntegerOp(e, l!, r!) : null
+    if (unchecked !== null) return unchecked
     if (integer && (e.op === '/' || e.op === '%')) {
       return `${e.op === '/' ? 'idiv' : 'imod'}(${l}, ${r}, ${ctx.site(e.span)})`
     }

@@ -1,6 +1,6 @@
 /**
  * Code generation: an optimised Pipeline → one TypeScript module (`operators.generated.ts`),
- * built with ts-morph structures (declarations) and writers (bodies).
+ * written as text and indented by its brackets (indent.ts).
  *
  * The module exports `instantiate(runtime)`, which binds the stdlib functions once and returns:
  * - `chains[id]`: one function per `Fused` node, `(input, output, errors, states) => void`, that
@@ -16,12 +16,12 @@
  * The runtime (runtime/artifact/operators.ts) declares the same shapes: the module is the
  * contract, and neither side imports the other.
  *
- * Every step is preceded by a `/*@pipe:N*\/` marker naming a site (a span of the `.pipe`); the
+ * Every step is preceded by a `/*! @pipe:N *\/` marker (siteMarker) naming a site (a span of the `.pipe`); the
  * artifact packager turns the markers into a source map, and evaluation errors carry the site
  * of the step or expression that failed so the dead-letter reason names file:line:col.
  */
-import { type FunctionDeclarationStructure, Project, StructureKind, VariableDeclarationKind } from 'ts-morph'
 import { isOptional, unwrapOptional } from '../ir/expr.ts'
+import { TypeTable } from '../ir/type-table.ts'
 import type {
   Expr,
   FusedNode,
@@ -38,15 +38,19 @@ import type {
 } from '../ir/types.ts'
 import { CEP_HELPERS, cepFunctions } from './cep.ts'
 import { CODEC_HELPERS, CodecWriter } from './codecs.ts'
+import { sharedSubexpressions } from './common-subexpressions.ts'
 import { compileExpr, EXPRESSION_HELPERS, type ExprContext, tsType } from './expressions.ts'
 import { fieldsRead } from './fields-read.ts'
+import { indentCode } from './indent.ts'
 import { joinFunctions } from './join.ts'
 import { SCANNER_HELPERS } from './json-scanner.ts'
 import { lookupFunction, tableKeyFunction } from './lookup.ts'
 import { propertyAccess, propertyKey } from './property.ts'
 import { SOURCE_RECORD, stepsReadRecordMetadata } from './record-metadata.ts'
 import { sinkHeadersFunction } from './sink-headers.ts'
+import { siteMarker } from './site-marker.ts'
 import { aggregateCode, dedupCode, EVENT_TIME, STATEFUL_HELPERS } from './stateful.ts'
+import { recordTypeAliases } from './type-aliases.ts'
 import { WINDOW_HELPERS, windowFunctions } from './window.ts'
 
 export interface GeneratedModule {
@@ -85,10 +89,12 @@ export function generateModule(
     return index
   }
 
-  const schemaNames = new Map<string, string>()
-  for (const [name, schema] of Object.entries(pipeline.schemas)) schemaNames.set(JSON.stringify(schema), name)
+  // Every record type has a name: a schema its interface, any other record a type alias (emitted
+  // last), so that no type is spelled out where it is used (issue 17, defect 1).
+  const types = new TypeTable()
+  for (const schema of Object.values(pipeline.schemas)) types.nameOf(schema)
   const typeName = (type: Type): string | undefined =>
-    type.kind === 'record' ? schemaNames.get(JSON.stringify(type)) : undefined
+    type.kind === 'record' ? types.nameOf(type) : undefined
 
   const usedFunctions = new Map<string, string>()
   const fnRef = (name: string) => {
@@ -122,13 +128,19 @@ export function generateModule(
     return name
   }
 
-  const codecs = new CodecWriter(typeName)
+  const codecs = new CodecWriter(typeName, (type) => types.keyOf(type))
   const chains = pipeline.nodes.filter((n): n is FusedNode => n.kind === 'Fused')
   const sources = pipeline.nodes.filter((n): n is SourceNode => n.kind === 'Source')
   const sinks = pipeline.nodes.filter((n): n is SinkNode => n.kind === 'Sink')
 
   const chainCode = chains.map((chain, i) =>
-    chainFunction(`chain${i}`, chain, { site, fnRef, typeName, constant }),
+    chainFunction(`chain${i}`, chain, {
+      site,
+      fnRef,
+      typeName,
+      constant,
+      mayFail: (fn) => stdlib[fn]?.mayFail === true,
+    }),
   )
   const windows = pipeline.nodes.filter((n): n is WindowAggregateNode => n.kind === 'WindowAggregate')
   const windowEntries = windows.map(
@@ -136,11 +148,13 @@ export function generateModule(
   )
   const joins = pipeline.nodes.filter((n): n is JoinNode => n.kind === 'Join')
   const joinEntries = joins.map(
-    (node) => `${JSON.stringify(node.id)}: ${joinFunctions(node, { site, fnRef, keyToString, constant })}`,
+    (node) =>
+      `${JSON.stringify(node.id)}: ${joinFunctions(node, { site, fnRef, keyToString, typeName, constant })}`,
   )
   const matches = pipeline.nodes.filter((n): n is MatchNode => n.kind === 'Match')
   const matchEntries = matches.map(
-    (node) => `${JSON.stringify(node.id)}: ${cepFunctions(node, { site, fnRef, keyToString, constant })}`,
+    (node) =>
+      `${JSON.stringify(node.id)}: ${cepFunctions(node, { site, fnRef, keyToString, typeName, constant })}`,
   )
   const sourceEntries = sources.map((source) => {
     const read = fieldsRead(pipeline, source)
@@ -179,194 +193,132 @@ export function generateModule(
   })
   const lookupEntries = lookups.map((node, i) => `${JSON.stringify(node.id)}: lookup${i}`)
 
-  const project = new Project({ useInMemoryFileSystem: true })
-  const file = project.createSourceFile(GENERATED_FILE, '', { overwrite: true })
-  file.addStatements([
+  const body: string[] = [
+    'const EvaluationError = runtime.EvaluationError',
+    `const parseTimestamp = runtime.stdlib['parse_ts']!.impl as (text: string) => number | null`,
+    ...[...usedFunctions].map(
+      ([name, ref]) =>
+        `const ${ref} = runtime.stdlib[${JSON.stringify(name)}]!.impl as (...args: any[]) => any`,
+    ),
+    ...[...constants].map(([code, name]) => `const ${name} = ${code}`),
+    EXPRESSION_HELPERS,
+    CODEC_HELPERS,
+    SCANNER_HELPERS,
+    ...(chains.some((chain) => (chain.state?.length ?? 0) > 0) ? [STATEFUL_HELPERS] : []),
+    ...(windows.length > 0 ? [WINDOW_HELPERS] : []),
+    ...(matches.length > 0 ? [CEP_HELPERS] : []),
+    codecs.code(),
+    ...chainCode,
+    ...tableCode,
+    ...lookupCode,
+    ...sinkHeadersCode.filter((code) => code !== null),
+    'return {',
+    `  chains: { ${chainEntries.join(', ')} },`,
+    `  sources: { ${sourceEntries.join(',\n    ')} },`,
+    `  sinks: { ${sinkEntries.join(',\n    ')} },`,
+    `  windows: { ${windowEntries.join(',\n    ')} },`,
+    `  joins: { ${joinEntries.join(',\n    ')} },`,
+    `  matches: { ${matchEntries.join(',\n    ')} },`,
+    `  tables: { ${tableEntries.join(',\n    ')} },`,
+    `  lookups: { ${lookupEntries.join(',\n    ')} },`,
+    '  isDecodeFailure: (error: unknown): boolean => error instanceof DecodeFailure,',
+    '}',
+  ]
+  // Plain text, indented by its brackets: ts-morph's structures and formatter gave the same text
+  // at the cost of a TypeScript language service, most of what `sluice compile` took.
+  const schemaInterfaces = Object.entries(pipeline.schemas).map(
+    ([name, schema]) =>
+      `export interface ${name} {\n${schema.fields.map((f) => `${propertyKey(f.name)}: ${tsType(f.type, typeName)};`).join('\n')}\n}`,
+  )
+  const instantiate = `export function instantiate(runtime: OperatorRuntime) {\n${body.join('\n')}\n}`
+  const aliases = recordTypeAliases(types, new Set(Object.keys(pipeline.schemas)))
+  const typescript = [
     `// Generated by the Sluice compiler ${compilerVersion} from ${pipeline.file}. Do not edit: recompile instead.`,
-    '// Markers /*@pipe:N*/ name site N of the manifest (a location in the .pipe); the source map is built from them.',
-  ])
-  file.addVariableStatement({
-    isExported: true,
-    declarationKind: VariableDeclarationKind.Const,
-    declarations: [{ name: 'IR_VERSION', initializer: String(pipeline.irVersion) }],
-  })
-  file.addInterfaces([
-    {
-      name: 'EventBatch',
-      isExported: true,
-      docs: ['A batch of events: parallel arrays, of which the first `length` entries are valid.'],
-      properties: [
-        { name: 'values', type: 'unknown[]' },
-        { name: 'keys', type: '(string | null)[]' },
-        { name: 'timestamps', type: 'number[]' },
-        { name: 'origins', type: 'number[]', docs: ['Index of the log record each event came from.'] },
-        { name: 'length', type: 'number' },
-      ],
-    },
-    {
-      name: 'SourceRecord',
-      isExported: true,
-      docs: [
-        'The log record an event came from, as the record metadata functions read it: `records[origins[i]]`.',
-      ],
-      properties: [
-        { name: 'key', type: 'string | null', isReadonly: true },
-        { name: 'partition', type: 'number', isReadonly: true },
-        { name: 'offset', type: 'number', isReadonly: true },
-        { name: 'timestamp', type: 'number', isReadonly: true },
-        { name: 'headers', type: 'Readonly<Record<string, string>>', isReadonly: true },
-      ],
-    },
-    {
-      name: 'JsonBytes',
-      isExported: true,
-      docs: ['The bytes of a JSON record as the log hands them over (a Node Buffer).'],
-      properties: [{ name: 'length', type: 'number', isReadonly: true }],
-      indexSignatures: [{ keyName: 'index', keyType: 'number', returnType: 'number', isReadonly: true }],
-      methods: [
-        {
-          name: 'toString',
-          parameters: [
-            { name: 'encoding', type: "'latin1' | 'utf8'" },
-            { name: 'start', type: 'number' },
-            { name: 'end', type: 'number' },
-          ],
-          returnType: 'string',
-        },
-      ],
-    },
-    {
-      name: 'ChainError',
-      isExported: true,
-      properties: [
-        { name: 'index', type: 'number', docs: ['Index of the failed event in the input batch.'] },
-        { name: 'error', type: 'unknown' },
-        { name: 'site', type: 'number', docs: ['The step that was running (a site index).'] },
-      ],
-    },
-    {
-      name: 'StepState',
-      isExported: true,
-      docs: ["A stateful step's values per key; `now` is the event time (runtime/artifact/operators.ts)."],
-      properties: [
-        { name: 'clock', type: 'number', docs: ['The newest event time the step has seen.'] },
-        {
-          name: 'latenessMs',
-          type: 'number',
-          isReadonly: true,
-          docs: ["The source's watermark delay: how far behind the clock an event may arrive."],
-        },
-      ],
-      methods: [
-        {
-          name: 'get',
-          parameters: [
-            { name: 'key', type: 'string' },
-            { name: 'now', type: 'number' },
-          ],
-          returnType: 'unknown',
-        },
-        {
-          name: 'set',
-          docs: ['False when the state is full and refuses a new key: the event then fails.'],
-          parameters: [
-            { name: 'key', type: 'string' },
-            { name: 'value', type: 'unknown' },
-            { name: 'now', type: 'number' },
-          ],
-          returnType: 'boolean',
-        },
-      ],
-    },
-    {
-      name: 'MatchContext',
-      isExported: true,
-      docs: ['The events each step of a `match` matched so far (runtime/cep/engine.ts).'],
-      methods: [
-        { name: 'events', parameters: [{ name: 'step', type: 'number' }], returnType: 'readonly unknown[]' },
-      ],
-    },
-    {
-      name: 'LookupTable',
-      isExported: true,
-      docs: ["A table's rows by key string, as a lookup reads them (runtime/artifact/operators.ts)."],
-      methods: [
-        { name: 'get', parameters: [{ name: 'key', type: 'string' }], returnType: 'unknown' },
-        {
-          name: 'getAsOf',
-          parameters: [
-            { name: 'key', type: 'string' },
-            { name: 'at', type: 'number' },
-          ],
-          returnType: 'unknown',
-        },
-      ],
-    },
-    {
-      name: 'OperatorRuntime',
-      isExported: true,
-      properties: [
-        {
-          name: 'stdlib',
-          type: 'Readonly<Record<string, { readonly impl: (...args: never[]) => unknown; readonly literalArg?: { readonly compile: (literal: string) => unknown } }>>',
-        },
-        { name: 'EvaluationError', type: 'new (message: string, site?: number) => Error' },
-      ],
-    },
-    ...Object.entries(pipeline.schemas).map(([name, schema]) => ({
-      name,
-      isExported: true,
-      properties: schema.fields.map((f) => ({ name: propertyKey(f.name), type: tsType(f.type, typeName) })),
-    })),
-  ])
-  const instantiate: FunctionDeclarationStructure = {
-    kind: StructureKind.Function,
-    name: 'instantiate',
-    isExported: true,
-    parameters: [{ name: 'runtime', type: 'OperatorRuntime' }],
-    statements: (writer) => {
-      writer.writeLine('const EvaluationError = runtime.EvaluationError')
-      writer.writeLine(
-        `const parseTimestamp = runtime.stdlib['parse_ts']!.impl as (text: string) => number | null`,
-      )
-      for (const [name, ref] of usedFunctions) {
-        writer.writeLine(
-          `const ${ref} = runtime.stdlib[${JSON.stringify(name)}]!.impl as (...args: any[]) => any`,
-        )
-      }
-      for (const [code, name] of constants) writer.writeLine(`const ${name} = ${code}`)
-      writer.write(EXPRESSION_HELPERS).newLine()
-      writer.write(CODEC_HELPERS).newLine()
-      writer.write(SCANNER_HELPERS).newLine()
-      if (chains.some((chain) => (chain.state?.length ?? 0) > 0)) writer.write(STATEFUL_HELPERS).newLine()
-      if (windows.length > 0) writer.write(WINDOW_HELPERS).newLine()
-      if (matches.length > 0) writer.write(CEP_HELPERS).newLine()
-      writer.write(codecs.code()).newLine()
-      for (const code of chainCode) writer.write(code).newLine()
-      for (const code of [...tableCode, ...lookupCode]) writer.write(code).newLine()
-      for (const code of sinkHeadersCode) if (code !== null) writer.write(code).newLine()
-      writer.writeLine('return {')
-      writer.writeLine(`  chains: { ${chainEntries.join(', ')} },`)
-      writer.writeLine(`  sources: { ${sourceEntries.join(',\n    ')} },`)
-      writer.writeLine(`  sinks: { ${sinkEntries.join(',\n    ')} },`)
-      writer.writeLine(`  windows: { ${windowEntries.join(',\n    ')} },`)
-      writer.writeLine(`  joins: { ${joinEntries.join(',\n    ')} },`)
-      writer.writeLine(`  matches: { ${matchEntries.join(',\n    ')} },`)
-      writer.writeLine(`  tables: { ${tableEntries.join(',\n    ')} },`)
-      writer.writeLine(`  lookups: { ${lookupEntries.join(',\n    ')} },`)
-      writer.writeLine('  isDecodeFailure: (error: unknown): boolean => error instanceof DecodeFailure,')
-      writer.writeLine('}')
-    },
+    `// Markers ${siteMarker('N')} name site N of the manifest (a location in the .pipe); the source map is built from them.`,
+    `export const IR_VERSION = ${pipeline.irVersion};`,
+    '',
+    MODULE_INTERFACES,
+    ...schemaInterfaces.flatMap((text) => [text, '']),
+    instantiate,
+    ...(aliases.length > 0 ? ['', ...aliases] : []),
+  ].join('\n')
+  return {
+    typescript: `${indentCode(typescript)
+      .replace(/\n{3,}/g, '\n\n')
+      .trimEnd()}\n`,
+    sites,
   }
-  file.addFunction(instantiate)
-  file.formatText({ indentSize: 2, convertTabsToSpaces: true })
-  return { typescript: file.getFullText(), sites }
 }
+
+/** The interfaces every generated module declares (runtime/artifact/operators.ts has their twins). */
+const MODULE_INTERFACES = `/** A batch of events: parallel arrays, of which the first \`length\` entries are valid. */
+export interface EventBatch {
+values: unknown[];
+keys: (string | null)[];
+timestamps: number[];
+/** Index of the log record each event came from. */
+origins: number[];
+length: number;
+}
+
+/** The log record an event came from, as the record metadata functions read it: \`records[origins[i]]\`. */
+export interface SourceRecord {
+readonly key: string | null;
+readonly partition: number;
+readonly offset: number;
+readonly timestamp: number;
+readonly headers: Readonly<Record<string, string>>;
+}
+
+/** The bytes of a JSON record as the log hands them over (a Node Buffer). */
+export interface JsonBytes {
+readonly [index: number]: number;
+readonly length: number;
+toString(encoding: 'latin1' | 'utf8', start: number, end: number): string;
+}
+
+export interface ChainError {
+/** Index of the failed event in the input batch. */
+index: number;
+error: unknown;
+/** The step that was running (a site index). */
+site: number;
+}
+
+/** A stateful step's values per key; \`now\` is the event time (runtime/artifact/operators.ts). */
+export interface StepState {
+/** The newest event time the step has seen. */
+clock: number;
+/** The source's watermark delay: how far behind the clock an event may arrive. */
+readonly latenessMs: number;
+get(key: string, now: number): unknown;
+/** False when the state is full and refuses a new key: the event then fails. */
+set(key: string, value: unknown, now: number): boolean;
+}
+
+/** The events each step of a \`match\` matched so far (runtime/cep/engine.ts). */
+export interface MatchContext {
+events(step: number): readonly unknown[];
+}
+
+/** A table's rows by key string, as a lookup reads them (runtime/artifact/operators.ts). */
+export interface LookupTable {
+get(key: string): unknown;
+getAsOf(key: string, at: number): unknown;
+}
+
+export interface OperatorRuntime {
+stdlib: Readonly<Record<string, { readonly impl: (...args: never[]) => unknown; readonly literalArg?: { readonly compile: (literal: string) => unknown } }>>;
+EvaluationError: new (message: string, site?: number) => Error;
+}
+`
 
 interface ChainContext {
   site(span: Span): number
   constant(code: string): string
   fnRef(name: string): { ref: string; nullPropagating: boolean; mayFail: boolean }
+  /** Whether a stdlib function may raise an evaluation error (without binding it in the module). */
+  mayFail(name: string): boolean
   typeName(type: Type): string | undefined
 }
 
@@ -378,7 +330,10 @@ interface ChainContext {
  *     try {
  *       const r0 = values[i]; let key = keys[i]
  *       site = 0; if (!(r0.amount > 100)) continue
- *       site = 1; const r1 = { id: r0.id, cents: fn_to_i64(r0.amount * 100) }
+ *       site = 1
+ *       const r1_id = r0.id
+ *       const r1_cents = fn_to_i64(r0.amount * 100)
+ *       const r1 = { id: r1_id, cents: r1_cents }
  *       site = 2; key = r1.id
  *       outValues[o] = r1; outKeys[o] = key; outTimestamps[o] = timestamps[i]; o++
  *     } catch (error) { errors.push({ index: i, error, site }) }
@@ -388,10 +343,13 @@ interface ChainContext {
 function chainFunction(name: string, chain: FusedNode, context: ChainContext): string {
   const temps: string[] = []
   let row = 'r0'
+  /** In a Map step: the variables of its common subexpressions. */
+  let shared: ExprContext['shared']
   const readsRecord = stepsReadRecordMetadata(chain.steps)
   const ctx = (): ExprContext => ({
     row,
     ...(readsRecord ? { record: SOURCE_RECORD } : {}),
+    ...(shared === undefined ? {} : { shared }),
     temp: (type) => {
       const t = `t${temps.length}`
       temps.push(`${t}: ${type} = null`)
@@ -399,6 +357,7 @@ function chainFunction(name: string, chain: FusedNode, context: ChainContext): s
     },
     site: (span) => context.site(span),
     fn: (fnName) => context.fnRef(fnName),
+    typeName: context.typeName,
     constant: (code) => context.constant(code),
   })
 
@@ -415,7 +374,7 @@ function chainFunction(name: string, chain: FusedNode, context: ChainContext): s
   const explodes = chain.steps.some((step) => step.kind === 'Explode')
   chain.steps.forEach((step, i) => {
     const stepSite = context.site(step.span)
-    const lines: string[] = [`/*@pipe:${stepSite}*/`]
+    const lines: string[] = [siteMarker(stepSite)]
     const siteLine = `site = ${stepSite}`
     switch (step.kind) {
       case 'Filter': {
@@ -425,11 +384,37 @@ function chainFunction(name: string, chain: FusedNode, context: ChainContext): s
         break
       }
       case 'Map': {
-        const fields = step.fields.map((f) => `${propertyKey(f.name)}: ${compileExpr(f.value, ctx())}`)
+        // One statement per output field, each under the marker of its field, so the code and the
+        // source map read at field level; the fields are evaluated in order, as the object literal
+        // they are then put together in did.
         const next = `r${i + 1}`
+        lines.push(siteLine)
+        // Repeated expressions that cannot fail are computed once, before the first field using them.
+        const common = sharedSubexpressions(
+          step.fields.map((f) => f.value),
+          (fn) => context.mayFail(fn),
+        )
+        const computed = new Map<string, string>()
+        shared = (expr) => {
+          const key = common.keyOf(expr)
+          return key === undefined ? undefined : computed.get(key)
+        }
+        const values = step.fields.map((f, k) => {
+          lines.push(siteMarker(context.site(f.span)))
+          common.order.forEach((entry, s) => {
+            if (entry.field !== k) return
+            const name = `${next}_c${s}`
+            lines.push(`const ${name} = ${compileExpr(entry.expr, ctx())}`)
+            computed.set(entry.key, name)
+          })
+          const variable = `${next}_${IDENTIFIER.test(f.name) ? f.name : k}`
+          lines.push(`const ${variable} = ${compileExpr(f.value, ctx())}`)
+          return `${propertyKey(f.name)}: ${variable}`
+        })
+        shared = undefined
         lines.push(
-          siteLine,
-          `const ${next}: ${tsType(step.schema, context.typeName)} = { ${fields.join(', ')} }`,
+          siteMarker(stepSite),
+          `const ${next}: ${tsType(step.schema, context.typeName)} = { ${values.join(', ')} }`,
         )
         row = next
         break
@@ -445,7 +430,9 @@ function chainFunction(name: string, chain: FusedNode, context: ChainContext): s
         const list = compileExpr(step.list, ctx())
         const next = `r${i + 1}`
         const [items, count, outerKey, j] = [`l${i}`, `n${i}`, `k${i}`, `j${i}`]
-        const copied = step.schema.fields.slice(0, -1).map((f) => `${f.name}: ${row}.${f.name}`)
+        const copied = step.schema.fields
+          .slice(0, -1)
+          .map((f) => `${propertyKey(f.name)}: ${propertyAccess(row, f.name)}`)
         const item = step.outer ? `(${count} === 0 ? null : ${items}![${j}]!)` : `${items}![${j}]!`
         lines.push(
           siteLine,
@@ -455,7 +442,7 @@ function chainFunction(name: string, chain: FusedNode, context: ChainContext): s
           `for (let ${j} = 0; ${j} < ${step.outer ? `Math.max(${count}, 1)` : count}; ${j}++) {`,
           'try {',
           `let key = ${outerKey}`,
-          `const ${next}: ${tsType(step.schema, context.typeName)} = { ${[...copied, `${step.alias}: ${item}`].join(', ')} }`,
+          `const ${next}: ${tsType(step.schema, context.typeName)} = { ${[...copied, `${propertyKey(step.alias)}: ${item}`].join(', ')} }`,
         )
         closers.push('} catch (error) {\ntouched = i\nerrors.push({ index: i, error, site })\n}\n}')
         row = next
@@ -499,13 +486,16 @@ function chainFunction(name: string, chain: FusedNode, context: ChainContext): s
       ? `for (let i = 0; i < n; dropped += touched === i ? 0 : 1, i++) {\n${loopBody}\n}`
       : `for (let i = 0; i < n; i++) {\n${loopBody}\n}`,
     'output.length = o',
-    `/*@pipe:end*/`,
+    siteMarker('end'),
     explodes ? 'return dropped' : 'return n - o - (errors.length - errorsBefore)',
     '}',
   ]
     .join('\n')
     .replace(/\n{2,}/g, '\n')
 }
+
+/** A field name that can be part of a JavaScript variable name as it is. */
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/
 
 /** The event key is a string (or null): numbers in decimal, booleans as words, timestamps ISO-8601. */
 function keyToString(expr: Expr, code: string, ctx: ExprContext): string {
@@ -523,6 +513,6 @@ function keyToString(expr: Expr, code: string, ctx: ExprContext): string {
     }
   }
   if (!isOptional(expr.type)) return convert(code)
-  const t = ctx.temp(tsType(expr.type))
-  return `((${t} = ${code}) === null ? null : ${convert(`(${t} as ${tsType(type)})`)})`
+  const t = ctx.temp(tsType(expr.type, ctx.typeName))
+  return `((${t} = ${code}) === null ? null : ${convert(`(${t} as ${tsType(type, ctx.typeName)})`)})`
 }

@@ -17,7 +17,7 @@
  * event key is written (a string as it is, numbers in decimal, bools as words, timestamps ISO),
  * several as the JSON array of those strings. Semantics: specs/language.md, "Joins".
  */
-import type { Expr, JoinNode } from '../ir/types.ts'
+import type { Expr, JoinNode, Type } from '../ir/types.ts'
 import { compileExpr, type ExprContext } from './expressions.ts'
 
 export interface JoinCodeContext {
@@ -27,6 +27,8 @@ export interface JoinCodeContext {
   constant(code: string): string
   /** The event-key text of a key expression's value (null when it is null). */
   keyToString(expr: Expr, code: string, ctx: ExprContext): string
+  /** The TypeScript name of a record type. */
+  typeName?(type: Type): string | undefined
 }
 
 /** The object literal of one join's functions. */
@@ -54,6 +56,7 @@ function keysFunction(node: JoinNode, keys: readonly Expr[], context: JoinCodeCo
     site: (span) => context.site(span),
     fn: (name) => context.fnRef(name),
     constant: (code) => context.constant(code),
+    typeName: context.typeName,
   }
   const stepSite = context.site(node.span)
   const lines: string[] = []

@@ -18,6 +18,7 @@
 import type { Expr, LookupNode, RecordType, Span, TableDecl, Type } from '../ir/types.ts'
 import { compileExpr, type ExprContext, tsType } from './expressions.ts'
 import { propertyAccess, propertyKey } from './property.ts'
+import { siteMarker } from './site-marker.ts'
 
 export interface LookupCodeContext {
   site(span: Span): number
@@ -41,6 +42,7 @@ function expressionContext(context: LookupCodeContext, temps: string[]): ExprCon
     site: (span) => context.site(span),
     fn: (name) => context.fnRef(name),
     constant: (code) => context.constant(code),
+    typeName: context.typeName,
   }
 }
 
@@ -57,7 +59,7 @@ export function tableKeyFunction(name: string, table: TableDecl, context: Lookup
     `function ${name}(r0: ${tsType(table.schema, context.typeName)}): string | null {`,
     'let site = -1',
     ...(temps.length > 0 ? [`let ${temps.join(', ')}`] : []),
-    `/*@pipe:${keySite}*/`,
+    siteMarker(keySite),
     `site = ${keySite}`,
     `return ${key}`,
     '}',
@@ -100,7 +102,7 @@ export function lookupFunction(
   const loopBody = [
     'try {',
     'const r0 = values[i]!',
-    `/*@pipe:${stepSite}*/`,
+    siteMarker(stepSite),
     `site = ${stepSite}`,
     `const key: string | null = ${key}`,
     ...(at === null
@@ -126,7 +128,7 @@ export function lookupFunction(
     ...(temps.length > 0 ? [`let ${temps.join(', ')}`] : []),
     `for (let i = 0; i < n; i++) {\n${loopBody.join('\n')}\n}`,
     'output.length = o',
-    '/*@pipe:end*/',
+    siteMarker('end'),
     'return misses',
     '}',
   ].join('\n')

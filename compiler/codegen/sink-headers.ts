@@ -8,6 +8,7 @@
 import type { Expr, SinkNode, Span, Type } from '../ir/types.ts'
 import { compileExpr, type ExprContext, tsType } from './expressions.ts'
 import { readsRecordMetadata, SOURCE_RECORD } from './record-metadata.ts'
+import { siteMarker } from './site-marker.ts'
 
 export interface SinkHeadersContext {
   site(span: Span): number
@@ -41,7 +42,7 @@ export function sinkHeadersFunction(
   const lines = sink.headers.map((header) => {
     const site = context.site(header.span)
     const text = context.keyToString(header.value, compileExpr(header.value, ctx), ctx)
-    return `/*@pipe:${site}*/\nsite = ${site}; h = ${text}; if (h !== null) headers[${JSON.stringify(header.name)}] = h`
+    return `${siteMarker(site)}\nsite = ${site}; h = ${text}; if (h !== null) headers[${JSON.stringify(header.name)}] = h`
   })
   return [
     `function ${name}(r0: ${tsType(sink.schema, context.typeName)}, ${SOURCE_RECORD}: SourceRecord): Record<string, string> {`,

@@ -21,7 +21,7 @@
  */
 import { isRichFunction } from '../../stdlib/sketches/index.ts'
 import { isOptional, unwrapOptional } from '../ir/expr.ts'
-import type { Expr, WindowAggregateField, WindowAggregateNode } from '../ir/types.ts'
+import type { Expr, Type, WindowAggregateField, WindowAggregateNode } from '../ir/types.ts'
 import { compileExpr, type ExprContext } from './expressions.ts'
 import { propertyKey } from './property.ts'
 
@@ -30,7 +30,7 @@ export interface WindowCodeContext {
   fnRef(name: string): { ref: string; nullPropagating: boolean; mayFail: boolean }
   /** Declares a constant of the generated module (ExprContext.constant). */
   constant(code: string): string
-  typeName(type: WindowAggregateNode['schema']): string | undefined
+  typeName(type: Type): string | undefined
 }
 
 /**
@@ -75,6 +75,7 @@ export function windowFunctions(node: WindowAggregateNode, context: WindowCodeCo
     site: (span) => context.site(span),
     fn: (name) => context.fnRef(name),
     constant: (code) => context.constant(code),
+    typeName: context.typeName,
   }
   const stepSite = context.site(node.span)
   const keyCodes = node.keys.map((key) => compileExpr(key.value, ctx))

@@ -78,6 +78,9 @@ function toStep(node: ChainableNode): FusedStep {
   return (TO_STEP[node.kind] as (n: ChainableNode) => FusedStep)(node)
 }
 
+/** Chains of up to this many nodes have all their members in their id. */
+const MAX_LISTED_MEMBERS = 4
+
 export function fuseStatelessChains(pipeline: Pipeline): Pipeline {
   const byId = nodeById(pipeline)
   const consumers = consumersOf(pipeline)
@@ -96,7 +99,13 @@ export function fuseStatelessChains(pipeline: Pipeline): Pipeline {
     const chain: ChainableNode[] = [node]
     for (let next = soleReaderOf(node.id); isChainable(next); next = soleReaderOf(next.id)) chain.push(next)
     const last = chain[chain.length - 1]!
-    const id = `fused(${chain.map((n) => n.id).join(',')})`
+    // Unique because a node is in one chain only. A long chain is named by its ends (`fusedFrom`
+    // lists every member): its id is copied into `streams` once per member, and a list of all
+    // of them there made the manifest quadratic in the chain's length (issue 17, defect 1).
+    const id =
+      chain.length <= MAX_LISTED_MEMBERS
+        ? `fused(${chain.map((n) => n.id).join(',')})`
+        : `fused(${node.id}..${last.id})`
     const state: StateSlot[] = []
     for (const member of chain)
       if (member.kind === 'Dedup' || member.kind === 'Aggregate') state.push(member.state)

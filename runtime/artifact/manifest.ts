@@ -6,6 +6,7 @@
 import type { UdfSignature } from '../../stdlib/udf.ts'
 import type { PatternEngineFactory } from '../cep/engine.ts'
 import { SluiceError } from '../errors.ts'
+import { typeReferenceProblem } from './manifest-types.ts'
 
 export type Connector = { readonly kind: 'kafka'; readonly topic: string } | { readonly kind: 'stdout' }
 
@@ -196,7 +197,8 @@ export interface ManifestSite {
 
 export interface RuntimeManifest {
   readonly format: 'sluice-artifact'
-  readonly formatVersion: 1
+  /** 2 writes types by reference (`types`); 1 spelled them out (manifest-types.ts). */
+  readonly formatVersion: 1 | 2
   readonly name: string
   readonly contentHash: string
   readonly irVersion: number
@@ -204,9 +206,13 @@ export interface RuntimeManifest {
   readonly source: { readonly file: string }
   /** `udfs`: the bundle of the imported functions (stdlib/udf.ts), when the pipeline has any. */
   readonly files: { readonly module: string; readonly udfs?: string }
+  /** Version 2: the record types by name, which `{kind: "ref", name}` types refer to. */
+  readonly types?: Readonly<Record<string, unknown>>
   readonly inputs: readonly {
     readonly source: string
     readonly connector: Connector
+    /** The source's record type: a reference into `types` (version 2), or spelled out (1). */
+    readonly schema?: unknown
     readonly eventTimeField: string | null
     readonly watermark: { readonly field: string; readonly delayMs: number } | null
   }[]
@@ -222,7 +228,8 @@ export interface RuntimeManifest {
   readonly sites: readonly ManifestSite[]
 }
 
-export const SUPPORTED_FORMAT_VERSION = 1
+/** Version 1 artifacts (types spelled out) still run: the runtime reads no type that changed. */
+export const SUPPORTED_FORMAT_VERSIONS: readonly number[] = [1, 2]
 
 const RUNNABLE_KINDS: ReadonlySet<string> = new Set([
   'Source',
@@ -250,10 +257,14 @@ export function validateManifest(value: unknown, where: string): RuntimeManifest
   if (typeof value !== 'object' || value === null) return fail('manifest is not a JSON object')
   const m = value as Record<string, unknown>
   if (m.format !== 'sluice-artifact') fail(`not a Sluice artifact (format is ${JSON.stringify(m.format)})`)
-  if (m.formatVersion !== SUPPORTED_FORMAT_VERSION) {
+  if (!SUPPORTED_FORMAT_VERSIONS.includes(m.formatVersion as number)) {
     fail(
-      `artifact format version ${String(m.formatVersion)} is not supported (this runtime reads ${SUPPORTED_FORMAT_VERSION})`,
+      `artifact format version ${String(m.formatVersion)} is not supported (this runtime reads ${SUPPORTED_FORMAT_VERSIONS.join(' and ')})`,
     )
+  }
+  if (m.formatVersion === 2) {
+    const problem = typeReferenceProblem(m)
+    if (problem !== null) fail(problem)
   }
   if (m.irVersion !== SUPPORTED_IR_VERSION) fail(`IR version ${String(m.irVersion)} is not supported`)
   for (const key of ['name', 'contentHash'] as const) if (typeof m[key] !== 'string') fail(`missing "${key}"`)

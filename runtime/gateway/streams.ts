@@ -5,6 +5,7 @@
  * own bytes, so the pipeline decodes exactly what was validated.
  */
 import type { LoadedArtifact } from '../artifact/load.ts'
+import { schemaNameOf } from '../artifact/manifest-types.ts'
 import type { SourceDecoder } from '../artifact/operators.ts'
 import { SluiceError } from '../errors.ts'
 
@@ -40,7 +41,7 @@ export function streamCatalog(
           `${artifact.dir}: source ${input.source} has no generated decoder in its module`,
         )
       }
-      const schema = (input as { readonly schema?: { readonly name?: unknown } }).schema?.name
+      const schema = schemaNameOf(manifest, input.schema)
       const existing = streams.get(input.source)
       const reader = { decoder, isDecodeFailure: (error: unknown) => operators.isDecodeFailure(error) }
       if (existing) {
@@ -56,7 +57,7 @@ export function streamCatalog(
       streams.set(input.source, {
         name: input.source,
         topic: input.connector.topic,
-        schema: typeof schema === 'string' ? schema : input.source,
+        schema: schema ?? input.source,
         keyField: keyFields[input.source] ?? null,
         decoders: [reader],
       })
