@@ -9,8 +9,8 @@
  * - append uses one idempotent producer (acks=all, one request in flight per connection, so a retried
  *   request can neither duplicate nor reorder records) and computes positions from the produce
  *   response: baseOffset of the partition's record batch + the record's index within it.
- * - read uses a short-lived consumer in a throw-away group whose only member is assigned just the
- *   requested partition, starting from an offset committed for that group beforehand; it stops at
+ * - read fetches the partition from its leader with plain Fetch requests (kafka-reader.ts: no
+ *   consumer group, one connection kept for the log's lifetime); it stops at
  *   min(fromOffset + maxRecords, end offset at the time of the call).
  * - subscribe commits a batch's offsets only after the handler's promise resolved; a rejecting
  *   handler stops the consumer without committing that batch, so the next member of the group gets
@@ -26,10 +26,8 @@
  *   offset (kafkajs's ListOffsets asks with read_committed), so an open transaction's records are
  *   not yet counted there.
  */
-import { randomUUID } from 'node:crypto'
 import {
   type Admin,
-  AssignerProtocol,
   type Consumer,
   type EachBatchPayload,
   type IHeaders,
@@ -40,7 +38,6 @@ import {
   type LogEntry,
   logLevel,
   type Message,
-  type PartitionAssigner,
   Partitioners,
   type Producer,
   type RecordMetadata,
@@ -62,6 +59,7 @@ import type {
 import { taskAssigner } from './kafka-assigner.ts'
 import { type CheckpointEnvironment, CheckpointedTasks } from './kafka-checkpoint.ts'
 import { evictPreviousIncarnation, memberClientId } from './kafka-handover.ts'
+import { KafkaPartitionReader, ReadTimeout } from './kafka-reader.ts'
 import { type PartitionOffset, type Sender, TransactionalProducer } from './kafka-transactions.ts'
 import { partitionForKey } from './partitioner.ts'
 import { Tasks, taskKey } from './tasks.ts'
@@ -206,6 +204,8 @@ export class KafkaLog implements Log {
   readonly #memberKafka: Kafka
   readonly #admin: Admin
   readonly #producer: Producer
+  /** read()'s fetches, on a cluster connection of its own opened at the first read. */
+  readonly #reader: KafkaPartitionReader
   readonly #options: KafkaLogOptions
   readonly #brokers: string
   /** Partition counts of topics seen; a topic's partition count only changes by an admin's hand. */
@@ -232,6 +232,11 @@ export class KafkaLog implements Log {
     this.#producer = producer
     this.#options = options
     this.#brokers = options.brokers.join(',')
+    this.#reader = new KafkaPartitionReader(kafka, {
+      lowWatermark: async (topic, partition) =>
+        (await this.#watermarks(topic)).find((w) => w.partition === partition)?.low ?? 0,
+      isTransient: (error) => isUnavailable(error),
+    })
   }
 
   /** Connects the admin client and the producer; rejects with KAFKA_UNAVAILABLE when no broker answers. */
@@ -337,7 +342,11 @@ export class KafkaLog implements Log {
         await Promise.allSettled([...this.#inFlight])
         // Subscriptions started by calls that were in flight.
         await Promise.allSettled([...this.#subscriptions].map((s) => s.stop()))
-        await Promise.allSettled([this.#producer.disconnect(), this.#admin.disconnect()])
+        await Promise.allSettled([
+          this.#producer.disconnect(),
+          this.#admin.disconnect(),
+          this.#reader.close(),
+        ])
       })()
     }
     return this.#closing
@@ -866,102 +875,27 @@ export class KafkaLog implements Log {
     until: number,
     maxRecords: number,
   ): Promise<LogRecord[]> {
-    const group = `sluice-read-${randomUUID()}`
-    const consumer = this.#kafka.consumer({
-      groupId: group,
-      allowAutoTopicCreation: false,
-      partitionAssigners: [singlePartitionAssigner(topic, partition)],
-      maxWaitTimeInMs: 100,
-      // Committed records only; the range ends at the last stable offset (fetchTopicOffsets asks
-      // with read_committed), so an open transaction does not keep the read waiting.
-      readUncommitted: false,
-      sessionTimeout: this.#options.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS,
-      heartbeatInterval: this.#options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS,
-    })
-    const records: LogRecord[] = []
-    let timer: NodeJS.Timeout | undefined
-    let watchdog: NodeJS.Timeout | undefined
+    const timeoutMs = this.#options.readTimeoutMs ?? 30_000
     try {
-      await consumer.connect()
-      await consumer.subscribe({ topics: [topic], fromBeginning: true })
-      // The seek is registered when the member joined, before its first fetch, so that fetch is
-      // already at `start`. (The group has no committed offset and commits none: autoCommit off.)
-      consumer.on(consumer.events.GROUP_JOIN, () =>
-        consumer.seek({ topic, partition, offset: String(start) }),
-      )
-      await new Promise<void>((resolve, reject) => {
-        timer = setTimeout(() => {
-          reject(
-            new SluiceError(
-              'KAFKA_UNAVAILABLE',
-              `read(${topic}, ${partition}, ${start}) from Kafka at ${this.#brokers} got ${records.length} of the records before offset ${until} in ${this.#options.readTimeoutMs ?? 30_000} ms`,
-              { retryable: true },
-            ),
-          )
-        }, this.#options.readTimeoutMs ?? 30_000)
-        let finished = false
-        consumer.on(consumer.events.CRASH, (event) => {
-          if (!event.payload.restart) reject(event.payload.error)
-        })
-        // A fetched batch of nothing but transaction markers or aborted records never reaches
-        // eachBatch (kafkajs passes over it by itself): its end still ends a range ending there.
-        consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
-          if (payload.topic !== topic || payload.partition !== partition) return
-          if (!finished && Number(payload.lastOffset) + 1 >= until) {
-            finished = true
-            resolve()
-          }
-        })
-        // Offsets only move forward: a batch fetched again after a rejoin is not taken twice.
-        let next = start
-        // Records of the range deleted under the read (retention, DeleteRecords) are never fetched:
-        // while waiting, check now and then whether what is left of the range is gone.
-        watchdog = setInterval(() => {
-          this.#withAdmin((admin) => admin.fetchTopicOffsets(topic))
-            .then((offsets) => {
-              const low = Number(offsets.find((o) => o.partition === partition)?.low ?? 0)
-              if (!finished && low >= until) {
-                finished = true
-                resolve()
-              }
-            })
-            .catch(() => {})
-        }, 1000)
-        consumer
-          .run({
-            autoCommit: false,
-            eachBatchAutoResolve: false,
-            eachBatch: async ({ batch, resolveOffset }: EachBatchPayload) => {
-              if (finished || batch.topic !== topic || batch.partition !== partition) return
-              for (const message of batch.messages) {
-                const offset = Number(message.offset)
-                if (offset < next || offset >= until) continue
-                next = offset + 1
-                records.push(toLogRecord(topic, partition, message))
-                if (records.length >= maxRecords) break
-              }
-              const last = Number(batch.lastOffset())
-              resolveOffset(batch.lastOffset())
-              // lastOffset counts records the client filtered out (control records), so a range
-              // whose tail is such records still ends.
-              if (records.length >= maxRecords || last + 1 >= until) {
-                finished = true
-                resolve()
-              }
-            },
-          })
-          .catch(reject)
+      const messages = await this.#reader.read({
+        topic,
+        partition,
+        start,
+        until,
+        maxRecords,
+        deadline: Date.now() + timeoutMs,
       })
+      return messages.map((message) => toLogRecord(topic, partition, message))
     } catch (error) {
+      if (error instanceof ReadTimeout) {
+        throw new SluiceError(
+          'KAFKA_UNAVAILABLE',
+          `read(${topic}, ${partition}, ${start}) from Kafka at ${this.#brokers} got ${error.got} of the records before offset ${until} in ${timeoutMs} ms`,
+          { retryable: true },
+        )
+      }
       throw this.#mapError(error, topic)
-    } finally {
-      clearTimeout(timer)
-      clearInterval(watchdog)
-      await consumer.disconnect().catch(() => {})
-      // The throw-away group holds the committed start offset: remove it (best effort).
-      await this.#withAdmin((admin) => admin.deleteGroups([group])).catch(() => {})
     }
-    return records
   }
 
   /** A connection failure as KAFKA_UNAVAILABLE; anything else unchanged. */
@@ -1329,30 +1263,6 @@ async function withinMs(promise: Promise<unknown>, ms: number): Promise<void> {
   clearTimeout(timer)
 }
 
-/** Assigns only `topic`/`partition` to the (single) member of a read() group. */
-function singlePartitionAssigner(topic: string, partition: number): PartitionAssigner {
-  return () => ({
-    name: 'SluiceSinglePartition',
-    version: 0,
-    async assign({ members }) {
-      return members.map((member, i) => ({
-        memberId: member.memberId,
-        memberAssignment: AssignerProtocol.MemberAssignment.encode({
-          version: 0,
-          assignment: i === 0 ? { [topic]: [partition] } : {},
-          userData: Buffer.alloc(0),
-        }),
-      }))
-    },
-    protocol({ topics }) {
-      return {
-        name: 'SluiceSinglePartition',
-        metadata: AssignerProtocol.MemberMetadata.encode({ version: 0, topics, userData: Buffer.alloc(0) }),
-      }
-    },
-  })
-}
-
 function toMessage(record: OutgoingRecord, partition: number, now: number): Message {
   const message: Message = {
     key: record.key,
@@ -1504,8 +1414,8 @@ function toLogEntry({ namespace, level, log }: LogEntry): KafkaClientLogEntry {
   // An error response is retried by kafkajs or handed back to the caller, who maps it: logging it
   // too only adds noise (a fresh broker answers "coordinator not available" a few times).
   if (namespace === 'Connection' && message.startsWith('Response ')) mapped = 'debug'
-  // kafkajs's info lines are client lifecycle chatter (connecting, joining a group, stopping; read()
-  // starts a consumer per call): detail for debugging, not news for an operator.
+  // kafkajs's info lines are client lifecycle chatter (connecting, joining a group, stopping):
+  // detail for debugging, not news for an operator.
   if (mapped === 'info') mapped = 'debug'
   // A failed connection or login is retried, and a lasting failure reaches the caller as
   // KAFKA_UNAVAILABLE or KAFKA_AUTH: worth a warning while it happens, not an error of its own.
