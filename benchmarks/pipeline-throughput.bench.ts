@@ -5,6 +5,7 @@
  *   npm run bench:pipeline                                      # 500k events, embedded variants
  *   npm run bench:pipeline -- --kafka localhost:19092           # plus Kafka (or SLUICE_KAFKA_BROKERS)
  *   node --import tsx benchmarks/pipeline-throughput.bench.ts --events 100000 --runs 1 --out /tmp/r
+ *   npm run bench:pipeline -- --kafka localhost:19092 --kafka-only --kafka-parallel 1   # Kafka only
  *
  * Per run: N events are appended to a fresh source topic first (untimed), then the runner starts and
  * the clock runs until the group's committed offsets reach the end of every source partition
@@ -17,8 +18,11 @@
  *
  * Variants, each in its own fresh node process (this script re-run with `--variant <name>`):
  * the embedded log under each durability policy ('none', every 100 ms (the commands' default),
- * 'batch'; runtime/log/embedded/durability.ts), and Kafka when brokers are
- * given. When a variant misses its target (or with `--profile always`), it is run once more under
+ * 'batch'; runtime/log/embedded/durability.ts), and Kafka at-least-once and exactly-once when
+ * brokers are given (`--kafka-parallel`, `--kafka-compression`: KafkaLogOptions). With a local
+ * broker (`--broker-pid`, else scripts/servers/kafka.sh's pid file) its CPU-seconds are measured
+ * over the same span as the node's, and both are reported per million input events.
+ * When a variant misses its target (or with `--profile always`), it is run once more under
  * `node --cpu-prof` and the report lists what dominates the processing window of that profile.
  */
 import { execFileSync } from 'node:child_process'
