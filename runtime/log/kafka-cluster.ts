@@ -27,7 +27,13 @@ export interface FetchedPartition {
 
 export type FetchedMessage = KafkaMessage & {
   readonly isControlRecord?: boolean
-  readonly batchContext?: { readonly producerId: string; readonly inTransaction: boolean }
+  /** The record batch the record came in: where it starts and ends, and its producer. */
+  readonly batchContext?: {
+    readonly firstOffset: string
+    readonly lastOffsetDelta: number
+    readonly producerId: string
+    readonly inTransaction: boolean
+  }
 }
 
 export interface FetchRequest {

@@ -21,7 +21,6 @@ import {
 
 interface KafkajsBatchView {
   readonly messages: readonly FetchedMessage[]
-  readonly messagesWithinOffset: readonly FetchedMessage[]
 }
 /**
  * kafkajs's own filter of a fetched partition (offsets below the fetch offset, aborted
@@ -108,13 +107,11 @@ export class KafkaPartitionReader {
         if (offset >= until || records.length >= maxRecords) break
         records.push(message)
       }
-      const raw = batch.messagesWithinOffset
-      if (raw.length > 0) {
-        // Past every record of the response, aborted ones and transaction markers included.
-        next = Number(raw[raw.length - 1]!.offset) + 1
-      } else if (Date.now() > range.deadline) {
-        throw new ReadTimeout(records.length)
-      }
+      // Past every record batch of the response, aborted ones and transaction markers included,
+      // and past the end of its last batch even where compaction removed that batch's last records.
+      const after = endOfBatches(fetched.messages)
+      if (after > next) next = after
+      else if (Date.now() > range.deadline) throw new ReadTimeout(records.length)
     }
     return records
   }
@@ -166,6 +163,15 @@ export class KafkaPartitionReader {
     }
     return this.#cluster
   }
+}
+
+/** The offset after the last record batch that `messages` came from (-1 for none). */
+function endOfBatches(messages: readonly FetchedMessage[]): number {
+  const last = messages[messages.length - 1]
+  if (last === undefined) return -1
+  const context = last.batchContext
+  const end = context === undefined ? -1 : Number(context.firstOffset) + context.lastOffsetDelta + 1
+  return Math.max(end, Number(last.offset) + 1)
 }
 
 /** The range did not come within the read's deadline; `got` records had. */

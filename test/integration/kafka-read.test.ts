@@ -115,13 +115,12 @@ describe('KafkaLog.read', () => {
     } finally {
       await producer.disconnect()
     }
-    // Offsets: before 0, a1 1, a2 2, abort marker 3, c1 4, commit marker 5, after 6.
+    // Offsets: before 0, a1 1, a2 2, abort marker 3, c1 4; then the commit marker and 'after' in
+    // either order (the broker acknowledges EndTxn before it writes the marker).
     const records = await log.read(topic, 0, 0, 100)
-    expect(records.map((r) => [r.offset, r.value.toString()])).toEqual([
-      [0, 'before'],
-      [4, 'c1'],
-      [6, 'after'],
-    ])
+    expect(records.map((r) => r.value.toString())).toEqual(['before', 'c1', 'after'])
+    expect(records.map((r) => r.offset).slice(0, 2)).toEqual([0, 4])
+    expect([5, 6]).toContain(records[2]!.offset)
     // A range starting inside the aborted transaction reaches the next record.
     expect((await log.read(topic, 0, 1, 1)).map((r) => r.value.toString())).toEqual(['c1'])
   })
