@@ -5,6 +5,7 @@
  *   npm run bench:pipeline                                      # 500k events, embedded variants
  *   npm run bench:pipeline -- --kafka localhost:19092           # plus Kafka (or SLUICE_KAFKA_BROKERS)
  *   node --import tsx benchmarks/pipeline-throughput.bench.ts --events 100000 --runs 1 --out /tmp/r
+ *   npm run bench:pipeline -- --kafka localhost:19092 --kafka-only --kafka-parallel 1   # Kafka only
  *
  * Per run: N events are appended to a fresh source topic first (untimed), then the runner starts and
  * the clock runs until the group's committed offsets reach the end of every source partition
@@ -17,14 +18,18 @@
  *
  * Variants, each in its own fresh node process (this script re-run with `--variant <name>`):
  * the embedded log under each durability policy ('none', every 100 ms (the commands' default),
- * 'batch'; runtime/log/embedded/durability.ts), and Kafka when brokers are
- * given. When a variant misses its target (or with `--profile always`), it is run once more under
+ * 'batch'; runtime/log/embedded/durability.ts), and Kafka at-least-once and exactly-once when
+ * brokers are given (`--kafka-parallel`, `--kafka-compression`: KafkaLogOptions). With a local
+ * broker (`--broker-pid`, else scripts/servers/kafka.sh's pid file) its CPU-seconds are measured
+ * over the same span as the node's, and both are reported per million input events.
+ * When a variant misses its target (or with `--profile always`), it is run once more under
  * `node --cpu-prof` and the report lists what dominates the processing window of that profile.
  */
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
@@ -32,7 +37,7 @@ import { loadArtifact } from '../runtime/artifact/load.ts'
 import type { Durability } from '../runtime/log/embedded/durability.ts'
 import { EmbeddedLog } from '../runtime/log/embedded.ts'
 import type { Log } from '../runtime/log/index.ts'
-import { KafkaLog } from '../runtime/log/kafka.ts'
+import { type KafkaCompression, KafkaLog } from '../runtime/log/kafka.ts'
 import { compileFixture } from '../test/support/compile-fixture.ts'
 import { type CpuProfile, type ProfileSummary, summarizeProfile } from './lib/cpu-profile.ts'
 import { collectGarbage, PeakMemory, type VariantResult } from './lib/measure.ts'
@@ -62,10 +67,14 @@ const VARIANTS = {
   'embedded-100ms': { label: 'embedded, durability 100ms (default)', target: TARGET_EMBEDDED },
   'embedded-batch': { label: 'embedded, durability batch', target: TARGET_EMBEDDED },
   kafka: { label: 'Kafka (3 partitions)', target: TARGET_KAFKA },
+  'kafka-exactly-once': { label: 'Kafka exactly-once (3 partitions)', target: TARGET_KAFKA },
 } as const
 type VariantName = keyof typeof VARIANTS
 
-const EMBEDDED_DURABILITY: Record<Exclude<VariantName, 'kafka'>, Durability> = {
+type KafkaVariant = 'kafka' | 'kafka-exactly-once'
+const isKafka = (variant: VariantName): variant is KafkaVariant => variant.startsWith('kafka')
+
+const EMBEDDED_DURABILITY: Record<Exclude<VariantName, KafkaVariant>, Durability> = {
   'embedded-none': 'none',
   'embedded-100ms': { intervalMs: 100 },
   'embedded-batch': 'batch',
@@ -78,6 +87,13 @@ interface Options {
   readonly batch: number
   readonly partitions: number
   readonly brokers: string[]
+  /** KafkaLogOptions.partitionsInParallel; undefined: the log's default. */
+  readonly kafkaParallel: number | undefined
+  readonly kafkaCompression: KafkaCompression | undefined
+  /** The local broker's process, whose CPU time is measured beside the node's; undefined: not measured. */
+  readonly brokerPid: number | undefined
+  /** Only the Kafka variants (no embedded ones). */
+  readonly kafkaOnly: boolean
 }
 
 /** One end-to-end run of a variant. */
@@ -95,6 +111,8 @@ interface RunResult {
   readonly handlerShare: number
   /** CPU time (user + system) of the node process from runner start to caught up, seconds. */
   readonly cpuSeconds: number
+  /** CPU time of the broker process over the same span, seconds; null when not measured. */
+  readonly brokerCpuSeconds: number | null
   /** The processing window on process.hrtime's clock, µs (to cut a CPU profile to it). */
   readonly windowUs: { readonly startUs: number; readonly endUs: number }
 }
@@ -109,8 +127,13 @@ async function openLog(
   variant: VariantName,
   options: Options,
 ): Promise<{ log: Log; cleanup: () => Promise<void> }> {
-  if (variant === 'kafka') {
-    const log = await KafkaLog.connect({ brokers: options.brokers, clientId: 'sluice-bench' })
+  if (isKafka(variant)) {
+    const log = await KafkaLog.connect({
+      brokers: options.brokers,
+      clientId: 'sluice-bench',
+      ...(options.kafkaParallel === undefined ? {} : { partitionsInParallel: options.kafkaParallel }),
+      ...(options.kafkaCompression === undefined ? {} : { compression: options.kafkaCompression }),
+    })
     return { log, cleanup: async () => {} }
   }
   const dir = await mkdtemp(join(tmpdir(), 'sluice-bench-log-'))
@@ -146,11 +169,13 @@ async function runOnce(
     }
     const preAppendMs = performance.now() - appendStarted
 
+    const brokerCpuAtStart = processCpuSeconds(options.brokerPid)
     const { timed, processingNs, startupMs, cpuSeconds, windowUs } = await timeNodeUntilCaughtUp(
       log,
       {
         artifact,
         group: `bench.${id}`,
+        ...(variant === 'kafka-exactly-once' ? { delivery: 'exactly-once' as const } : {}),
         partitions: options.partitions,
         maxBatchRecords: options.batch,
         deadLetterTopic: deadLetters,
@@ -158,9 +183,16 @@ async function runOnce(
       memory,
       Math.max(300_000, options.events),
     )
+    const brokerCpuAtEnd = processCpuSeconds(options.brokerPid)
+    const brokerCpuSeconds =
+      isKafka(variant) && brokerCpuAtStart !== null && brokerCpuAtEnd !== null
+        ? brokerCpuAtEnd - brokerCpuAtStart
+        : null
     for (const duration of timed.durationsNs) durations.push(duration)
-    const outputs = (await log.endOffsets(sink)).reduce((a, b) => a + b, 0)
-    const dead = (await log.endOffsets(deadLetters)).reduce((a, b) => a + b, 0)
+    // Under exactly-once, transaction markers take offsets too: count the records themselves.
+    const count = variant === 'kafka-exactly-once' ? countRecords : sumOfEndOffsets
+    const outputs = await count(log, sink)
+    const dead = await count(log, deadLetters)
     if (timed.records !== options.events || outputs !== expected || dead !== 0 || timed.failures !== 0) {
       throw new Error(
         `${variant}: handled ${timed.records}/${options.events} records, wrote ${outputs}/${expected} outputs, ${dead} dead letters, ${timed.failures} failed batches`,
@@ -175,6 +207,7 @@ async function runOnce(
       outputs,
       handlerShare: timed.handlerNs / processingNs,
       cpuSeconds,
+      brokerCpuSeconds,
       windowUs,
     }
   } finally {
@@ -289,15 +322,16 @@ function endToEndSection(children: readonly ChildResult[], options: Options): st
   const lines = [
     '## End to end, per run',
     '',
-    `events/s = ${options.events.toLocaleString('en-US')} events ÷ (caught up − first batch handed to the runner). Start-up (runner start → first batch: topic creation, Kafka group join) and the pre-append of the input are not in it. CPU-s is the node process's user + system time from runner start to caught up (on Kafka the broker's own CPU comes on top). "in handler" is the share of the processing time spent inside the runner's batch handler; the rest is the log's own work between batches (read/fetch, offset commit) and waiting.`,
+    `events/s = ${options.events.toLocaleString('en-US')} events ÷ (caught up − first batch handed to the runner). Start-up (runner start → first batch: topic creation, Kafka group join) and the pre-append of the input are not in it. CPU-s is the node process's user + system time from runner start to caught up; broker CPU-s is the local Kafka broker process's over the same span (read from /proc/<pid>/stat; — when not measured). Per 1M: CPU-seconds per million input events, steadier than events/s on a shared machine. "in handler" is the share of the processing time spent inside the runner's batch handler; the rest is the log's own work between batches (read/fetch, offset commit) and waiting.`,
     '',
-    '| variant | run | events/s | processing | CPU-s | start-up | pre-append | batches | records/batch | in handler | outputs |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| variant | run | events/s | processing | CPU-s | CPU-s per 1M | broker CPU-s per 1M | start-up | pre-append | batches | records/batch | in handler | outputs |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ]
+  const perMillion = (seconds: number) => ((seconds * 1e6) / options.events).toFixed(2)
   for (const child of children) {
     child.runs.forEach((r, i) => {
       lines.push(
-        `| ${child.variant.name} | ${i + 1} | ${formatRate(r.eventsPerSecond)} | ${(r.processingMs / 1000).toFixed(2)} s | ${r.cpuSeconds.toFixed(2)} | ${r.startupMs.toFixed(0)} ms | ${(r.preAppendMs / 1000).toFixed(2)} s | ${r.batches} | ${(options.events / r.batches).toFixed(0)} | ${pct(r.handlerShare)} | ${r.outputs} |`,
+        `| ${child.variant.name} | ${i + 1} | ${formatRate(r.eventsPerSecond)} | ${(r.processingMs / 1000).toFixed(2)} s | ${r.cpuSeconds.toFixed(2)} | ${perMillion(r.cpuSeconds)} | ${r.brokerCpuSeconds === null ? '—' : perMillion(r.brokerCpuSeconds)} | ${r.startupMs.toFixed(0)} ms | ${(r.preAppendMs / 1000).toFixed(2)} s | ${r.batches} | ${(options.events / r.batches).toFixed(0)} | ${pct(r.handlerShare)} | ${r.outputs} |`,
       )
     })
   }
@@ -361,6 +395,10 @@ function parseOptions() {
       batch: { type: 'string', default: '1000' },
       partitions: { type: 'string', default: '3' },
       kafka: { type: 'string' },
+      'kafka-parallel': { type: 'string' },
+      'kafka-compression': { type: 'string' },
+      'kafka-only': { type: 'boolean', default: false },
+      'broker-pid': { type: 'string' },
       profile: { type: 'string', default: 'auto' },
       out: { type: 'string', default: join(import.meta.dirname, 'reports') },
       variant: { type: 'string' },
@@ -381,6 +419,10 @@ async function main(): Promise<void> {
       .split(',')
       .map((b) => b.trim())
       .filter((b) => b.length > 0),
+    kafkaParallel: args['kafka-parallel'] === undefined ? undefined : Number(args['kafka-parallel']),
+    kafkaCompression: args['kafka-compression'] as KafkaCompression | undefined,
+    brokerPid: await brokerPid(args['broker-pid']),
+    kafkaOnly: args['kafka-only'] === true,
   }
   for (const [key, value] of Object.entries(options)) {
     if (typeof value === 'number' && !(Number.isInteger(value) && value > 0))
@@ -398,8 +440,8 @@ async function main(): Promise<void> {
     process.exit(0)
   }
 
-  const names: VariantName[] = ['embedded-none', 'embedded-100ms', 'embedded-batch']
-  if (options.brokers.length > 0) names.push('kafka')
+  const names: VariantName[] = options.kafkaOnly ? [] : ['embedded-none', 'embedded-100ms', 'embedded-batch']
+  if (options.brokers.length > 0) names.push('kafka', 'kafka-exactly-once')
   const children: ChildResult[] = []
   for (const name of names) {
     process.stderr.write(`measuring ${VARIANTS[name].label} (fresh process) …\n`)
@@ -414,10 +456,9 @@ async function main(): Promise<void> {
     const met = rate >= target
     if (!met) missed.push(child.key)
     targets.push({
-      description:
-        child.key === 'kafka'
-          ? `Kafka ≥ ${target.toLocaleString('en-US')} events/s end to end`
-          : `${child.variant.name}: embedded ≥ ${target.toLocaleString('en-US')} events/s`,
+      description: isKafka(child.key)
+        ? `${child.variant.name} ≥ ${target.toLocaleString('en-US')} events/s end to end`
+        : `${child.variant.name}: embedded ≥ ${target.toLocaleString('en-US')} events/s`,
       actual: `${formatRate(rate)} events/s`,
       met,
     })
@@ -449,6 +490,12 @@ async function main(): Promise<void> {
         options.brokers.length > 0
           ? options.brokers.join(',')
           : 'not run (no --kafka / SLUICE_KAFKA_BROKERS)',
+      'kafka partitions in parallel': options.kafkaParallel ?? 'default',
+      'kafka compression': options.kafkaCompression ?? 'default',
+      'broker CPU measured': options.brokerPid === undefined ? 'no' : `pid ${options.brokerPid}`,
+      'load average at start': loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' '),
       'events emitted per run': children[0]!.variant.throughput.outputsPerIteration,
       isolation: 'each variant in a fresh node process',
       'node flags': process.execArgv.join(' '),
@@ -487,6 +534,53 @@ async function main(): Promise<void> {
     `latency is per batch (p50/p99/p999 over ${variants.map((v) => v.latencyNs.batches).join('/')} batches); memory ${variants.map((v) => formatBytes(v.memory.peakRssBytes)).join('/')} peak RSS; p99 ${variants.map((v) => formatNs(v.latencyNs.p99)).join('/')}\n`,
   )
   process.stdout.write(`wrote ${paths.json}, ${paths.markdown}, ${paths.svg}\n`)
+}
+
+async function sumOfEndOffsets(log: Log, topic: string): Promise<number> {
+  return (await log.endOffsets(topic)).reduce((a, b) => a + b, 0)
+}
+
+/** The records of every partition of `topic`, read to its end. */
+async function countRecords(log: Log, topic: string): Promise<number> {
+  const ends = await log.endOffsets(topic)
+  let count = 0
+  for (const [partition, end] of ends.entries()) {
+    for (let next = 0; next < end; ) {
+      const records = await log.read(topic, partition, next, 50_000)
+      if (records.length === 0) break
+      count += records.length
+      next = records[records.length - 1]!.offset + 1
+    }
+  }
+  return count
+}
+
+/** User + system CPU seconds of process `pid` so far (Linux /proc), or null when it cannot be read. */
+function processCpuSeconds(pid: number | undefined): number | null {
+  if (pid === undefined) return null
+  try {
+    // Fields after the command name (which may hold spaces, so split after its closing paren).
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS
+  } catch {
+    return null
+  }
+}
+/** USER_HZ: 100 on every Linux architecture Node runs on. */
+const CLOCK_TICKS = 100
+
+/** --broker-pid, else the pid file of the broker scripts/servers/kafka.sh started, if it runs here. */
+async function brokerPid(flag: string | undefined): Promise<number | undefined> {
+  const text =
+    flag ??
+    (await readFile(
+      join(process.env.SLUICE_RUN_DIR ?? join(REPO, '.cache', 'run'), 'kafka', 'kafka.pid'),
+      'utf8',
+    ).catch(() => undefined))
+  const pid = text === undefined ? Number.NaN : Number(text.trim())
+  return Number.isInteger(pid) && processCpuSeconds(pid) !== null ? pid : undefined
 }
 
 await main()

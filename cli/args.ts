@@ -36,6 +36,8 @@ export const LOG_OPTIONS = {
   'kafka-sasl': { type: 'string' },
   'kafka-user': { type: 'string' },
   'kafka-password-file': { type: 'string' },
+  'kafka-parallel': { type: 'string' },
+  'kafka-compression': { type: 'string' },
   'log-level': { type: 'string' },
   'log-format': { type: 'string' },
 } as const satisfies OptionSpec
@@ -60,6 +62,10 @@ export const LOG_OPTIONS_HELP = `  --data-dir DIR        embedded mode: the data
   --kafka-password-file FILE
                         SASL password: the file's first line ($SLUICE_KAFKA_PASSWORD_FILE); or set
                         $SLUICE_KAFKA_PASSWORD. Never an argument: the process list shows arguments
+  --kafka-parallel N    partitions whose batches a node processes at once (or $SLUICE_KAFKA_PARALLEL;
+                        default 4): one partition's batch is processed while another's waits for Kafka
+  --kafka-compression C none | gzip: compression of the record batches written (or
+                        $SLUICE_KAFKA_COMPRESSION; default none, the least CPU)
   --log-level LEVEL     debug | info | warn | error (or $SLUICE_LOG_LEVEL; default: info)
   --log-format FORMAT   json (one object per line) | text (or $SLUICE_LOG_FORMAT; default: text
                         when stderr is a terminal, else json)`

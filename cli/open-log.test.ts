@@ -8,7 +8,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { UsageError } from './args.ts'
-import { type KafkaConnection, kafkaConnection, type LogSelection, openLog } from './open-log.ts'
+import {
+  type KafkaConnection,
+  kafkaConnection,
+  kafkaThroughput,
+  type LogSelection,
+  openLog,
+} from './open-log.ts'
 
 // A CA, a client certificate it signed with its key, and an unrelated key (EC P-256, valid for 100
 // years; test material only).
@@ -210,6 +216,27 @@ describe('SASL', () => {
     expect(await usageError(connection({}, { SLUICE_KAFKA_PASSWORD: 'x' }))).toMatch(
       /^\$SLUICE_KAFKA_PASSWORD is for a SASL login/,
     )
+  })
+})
+
+describe('throughput options', () => {
+  it('takes --kafka-parallel and --kafka-compression, else their variables, else leaves the defaults', () => {
+    expect(kafkaThroughput({}, {})).toEqual({})
+    expect(kafkaThroughput({ 'kafka-parallel': '2', 'kafka-compression': 'gzip' }, {})).toEqual({
+      partitionsInParallel: 2,
+      compression: 'gzip',
+    })
+    const env = { SLUICE_KAFKA_PARALLEL: '8', SLUICE_KAFKA_COMPRESSION: 'none' }
+    expect(kafkaThroughput({}, env)).toEqual({ partitionsInParallel: 8, compression: 'none' })
+    expect(kafkaThroughput({ 'kafka-parallel': '1' }, env).partitionsInParallel).toBe(1)
+  })
+
+  it('refuses a count that is not a positive number and an unknown codec, naming the source', () => {
+    for (const bad of ['0', '-1', '2.5', 'many']) {
+      expect(() => kafkaThroughput({ 'kafka-parallel': bad }, {})).toThrow(UsageError)
+    }
+    expect(() => kafkaThroughput({}, { SLUICE_KAFKA_PARALLEL: '0' })).toThrow(/\$SLUICE_KAFKA_PARALLEL "0"/)
+    expect(() => kafkaThroughput({ 'kafka-compression': 'zstd' }, {})).toThrow(/--kafka-compression "zstd"/)
   })
 })
 

@@ -37,6 +37,8 @@ export interface LogSelection {
   readonly 'kafka-sasl'?: string | undefined
   readonly 'kafka-user'?: string | undefined
   readonly 'kafka-password-file'?: string | undefined
+  readonly 'kafka-parallel'?: string | undefined
+  readonly 'kafka-compression'?: string | undefined
 }
 
 export interface OpenLogMode {
@@ -65,6 +67,8 @@ const KAFKA_ONLY_OPTIONS = [
   'kafka-sasl',
   'kafka-user',
   'kafka-password-file',
+  'kafka-parallel',
+  'kafka-compression',
 ] as const
 
 const SASL_MECHANISMS: readonly KafkaSaslMechanism[] = ['plain', 'scram-sha-256', 'scram-sha-512']
@@ -99,6 +103,7 @@ export async function openLog(
     const log = await KafkaLog.connect({
       brokers: list,
       ...connection,
+      ...kafkaThroughput(options),
       ...mode.consumer,
       ...(logger ? { logger: kafkaClientLogSink(logger), logLevel: mode.logLevel ?? 'info' } : {}),
     })
@@ -137,6 +142,31 @@ function durabilityOption(flag: string | undefined): Durability {
 export function kafkaClientLogSink(logger: Logger): (entry: KafkaClientLogEntry) => void {
   return (entry) =>
     logger[entry.level](entry.message, { component: 'kafkajs', namespace: entry.namespace, ...entry.fields })
+}
+
+/** --kafka-parallel and --kafka-compression, else their environment variables. */
+export function kafkaThroughput(
+  options: LogSelection,
+  env: NodeJS.ProcessEnv = process.env,
+): Pick<KafkaLogOptions, 'partitionsInParallel' | 'compression'> {
+  const source = (name: 'kafka-parallel' | 'kafka-compression', envName: string) =>
+    options[name] !== undefined ? `--${name}` : `$${envName}`
+  const parallel = stringOption(options['kafka-parallel'], 'SLUICE_KAFKA_PARALLEL', env)
+  const compression = stringOption(options['kafka-compression'], 'SLUICE_KAFKA_COMPRESSION', env)
+  if (parallel !== undefined && !/^[1-9][0-9]{0,3}$/.test(parallel)) {
+    throw new UsageError(
+      `${source('kafka-parallel', 'SLUICE_KAFKA_PARALLEL')} "${parallel}": a number of partitions from 1 to 9999`,
+    )
+  }
+  if (compression !== undefined && compression !== 'none' && compression !== 'gzip') {
+    throw new UsageError(
+      `${source('kafka-compression', 'SLUICE_KAFKA_COMPRESSION')} "${compression}": none or gzip`,
+    )
+  }
+  return {
+    ...(parallel === undefined ? {} : { partitionsInParallel: Number(parallel) }),
+    ...(compression === undefined ? {} : { compression }),
+  }
 }
 
 export type KafkaConnection = Pick<KafkaLogOptions, 'clientId' | 'tls' | 'sasl'>

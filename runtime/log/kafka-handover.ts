@@ -15,35 +15,11 @@
  * checkpointed task's new owner fences the old one's transactional producer), only churn does.
  */
 import type { Admin, Kafka } from 'kafkajs'
+import { createCluster } from './kafka-cluster.ts'
 
 /** The client id a node's group members use when it has an instance id. */
 export function memberClientId(clientId: string, instanceId: string | undefined): string {
   return instanceId === undefined ? clientId : `${clientId}.${instanceId}`
-}
-
-/** What eviction needs of kafkajs's coordinator lookup: kafkajs keeps it internal. */
-interface GroupCoordinator {
-  leaveGroup(request: { groupId: string; memberId: string }): Promise<unknown>
-}
-interface InternalCluster {
-  connect(): Promise<void>
-  disconnect(): Promise<void>
-  findGroupCoordinator(request: { groupId: string }): Promise<GroupCoordinator>
-}
-
-/**
- * kafkajs 2.x builds its clusters (the connections every client uses) with a private factory on
- * the Kafka object; LeaveGroup for another member's id is only reachable through one. The lookup
- * is by the symbol's description, checked here, so a kafkajs that renamed it fails loudly.
- */
-function createCluster(kafka: Kafka): InternalCluster {
-  const symbol = Object.getOwnPropertySymbols(kafka).find(
-    (s) => s.description === 'private:Kafka:createCluster',
-  )
-  const factory = symbol && (kafka as unknown as Record<symbol, unknown>)[symbol]
-  if (typeof factory !== 'function')
-    throw new Error('kafkajs changed: no private cluster factory to send LeaveGroup with')
-  return (factory as (options: object) => InternalCluster)({ allowAutoTopicCreation: false })
 }
 
 /**

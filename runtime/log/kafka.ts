@@ -9,8 +9,8 @@
  * - append uses one idempotent producer (acks=all, one request in flight per connection, so a retried
  *   request can neither duplicate nor reorder records) and computes positions from the produce
  *   response: baseOffset of the partition's record batch + the record's index within it.
- * - read uses a short-lived consumer in a throw-away group whose only member is assigned just the
- *   requested partition, starting from an offset committed for that group beforehand; it stops at
+ * - read fetches the partition from its leader with plain Fetch requests (kafka-reader.ts: no
+ *   consumer group, one connection kept for the log's lifetime); it stops at
  *   min(fromOffset + maxRecords, end offset at the time of the call).
  * - subscribe commits a batch's offsets only after the handler's promise resolved; a rejecting
  *   handler stops the consumer without committing that batch, so the next member of the group gets
@@ -26,10 +26,9 @@
  *   offset (kafkajs's ListOffsets asks with read_committed), so an open transaction's records are
  *   not yet counted there.
  */
-import { randomUUID } from 'node:crypto'
 import {
   type Admin,
-  AssignerProtocol,
+  CompressionTypes,
   type Consumer,
   type EachBatchPayload,
   type IHeaders,
@@ -40,7 +39,6 @@ import {
   type LogEntry,
   logLevel,
   type Message,
-  type PartitionAssigner,
   Partitioners,
   type Producer,
   type RecordMetadata,
@@ -62,6 +60,7 @@ import type {
 import { taskAssigner } from './kafka-assigner.ts'
 import { type CheckpointEnvironment, CheckpointedTasks } from './kafka-checkpoint.ts'
 import { evictPreviousIncarnation, memberClientId } from './kafka-handover.ts'
+import { KafkaPartitionReader, ReadTimeout } from './kafka-reader.ts'
 import { type PartitionOffset, type Sender, TransactionalProducer } from './kafka-transactions.ts'
 import { partitionForKey } from './partitioner.ts'
 import { Tasks, taskKey } from './tasks.ts'
@@ -89,6 +88,8 @@ export interface KafkaTlsOptions {
    */
   readonly insecure?: boolean
 }
+
+export type KafkaCompression = 'none' | 'gzip'
 
 export type KafkaSaslMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512'
 
@@ -151,6 +152,19 @@ export interface KafkaLogOptions {
   /** Longest subscribe() waits for the first partition assignment, in ms. Default: 60000. */
   readonly subscribeTimeoutMs?: number
   /**
+   * How many partitions' batches a subscription hands to its handler at once (kafkajs's
+   * partitionsConsumedConcurrently): while one partition's batch waits for its produce and commit
+   * round trips, another's is decoded and processed. Batches of one partition still come one at a
+   * time, in offset order, each committed only after its handler resolved. Default: 4 (measured:
+   * docs/decisions/0027-kafka-client.md).
+   */
+  readonly partitionsInParallel?: number
+  /**
+   * Compression of the record batches appended (codec kafkajs ships: gzip). Default: 'none', which
+   * costs the least CPU on both ends; gzip trades CPU for bytes on a slow or metered network.
+   */
+  readonly compression?: KafkaCompression
+  /**
    * Opens the connections to the brokers instead of kafkajs's TCP/TLS factory: for a proxy, or for
    * a test that cuts the client off the network as a crashed process would be.
    */
@@ -158,6 +172,7 @@ export interface KafkaLogOptions {
 }
 
 const DEFAULT_MAX_BATCH_RECORDS = 1000
+const DEFAULT_PARTITIONS_IN_PARALLEL = 4
 const DEFAULT_SESSION_TIMEOUT_MS = 6000
 const DEFAULT_HEARTBEAT_INTERVAL_MS = 1000
 /**
@@ -206,6 +221,8 @@ export class KafkaLog implements Log {
   readonly #memberKafka: Kafka
   readonly #admin: Admin
   readonly #producer: Producer
+  /** read()'s fetches, on a cluster connection of its own opened at the first read. */
+  readonly #reader: KafkaPartitionReader
   readonly #options: KafkaLogOptions
   readonly #brokers: string
   /** Partition counts of topics seen; a topic's partition count only changes by an admin's hand. */
@@ -232,12 +249,34 @@ export class KafkaLog implements Log {
     this.#producer = producer
     this.#options = options
     this.#brokers = options.brokers.join(',')
+    this.#reader = new KafkaPartitionReader(kafka, {
+      lowWatermark: async (topic, partition) =>
+        (await this.#watermarks(topic)).find((w) => w.partition === partition)?.low ?? 0,
+      isTransient: (error) => isUnavailable(error),
+    })
   }
 
   /** Connects the admin client and the producer; rejects with KAFKA_UNAVAILABLE when no broker answers. */
   static async connect(options: KafkaLogOptions): Promise<KafkaLog> {
     if (options.brokers.length === 0) {
       throw new SluiceError('CONFIG_INVALID', 'KafkaLog.connect: no brokers given')
+    }
+    const parallel = options.partitionsInParallel
+    if (parallel !== undefined && !(Number.isInteger(parallel) && parallel >= 1)) {
+      throw new SluiceError(
+        'CONFIG_INVALID',
+        'KafkaLog.connect: partitionsInParallel must be a positive integer',
+      )
+    }
+    if (
+      options.compression !== undefined &&
+      options.compression !== 'none' &&
+      options.compression !== 'gzip'
+    ) {
+      throw new SluiceError(
+        'CONFIG_INVALID',
+        `KafkaLog.connect: unknown compression '${String(options.compression)}'`,
+      )
     }
     const level = options.logLevel ?? 'warn'
     const sink = options.logger ?? defaultLogSink
@@ -337,7 +376,11 @@ export class KafkaLog implements Log {
         await Promise.allSettled([...this.#inFlight])
         // Subscriptions started by calls that were in flight.
         await Promise.allSettled([...this.#subscriptions].map((s) => s.stop()))
-        await Promise.allSettled([this.#producer.disconnect(), this.#admin.disconnect()])
+        await Promise.allSettled([
+          this.#producer.disconnect(),
+          this.#admin.disconnect(),
+          this.#reader.close(),
+        ])
       })()
     }
     return this.#closing
@@ -496,7 +539,12 @@ export class KafkaLog implements Log {
     const messages: Message[] = chunk.map(({ record, partition }) => toMessage(record, partition, now))
     let metadata: RecordMetadata[]
     try {
-      metadata = await send({ topic, messages, acks: -1 })
+      metadata = await send({
+        topic,
+        messages,
+        acks: -1,
+        ...(this.#options.compression === 'gzip' ? { compression: CompressionTypes.GZIP } : {}),
+      })
     } catch (error) {
       this.#partitionCounts.delete(topic)
       throw this.#mapError(error, topic)
@@ -692,7 +740,11 @@ export class KafkaLog implements Log {
       () => this.#subscriptions.delete(subscription),
     )
     try {
-      await subscription.start(options, this.#options.subscribeTimeoutMs ?? 60_000)
+      await subscription.start(
+        options,
+        this.#options.subscribeTimeoutMs ?? 60_000,
+        this.#options.partitionsInParallel ?? DEFAULT_PARTITIONS_IN_PARALLEL,
+      )
     } catch (error) {
       await subscription.stop().catch(() => {})
       this.#subscriptions.delete(subscription)
@@ -866,102 +918,27 @@ export class KafkaLog implements Log {
     until: number,
     maxRecords: number,
   ): Promise<LogRecord[]> {
-    const group = `sluice-read-${randomUUID()}`
-    const consumer = this.#kafka.consumer({
-      groupId: group,
-      allowAutoTopicCreation: false,
-      partitionAssigners: [singlePartitionAssigner(topic, partition)],
-      maxWaitTimeInMs: 100,
-      // Committed records only; the range ends at the last stable offset (fetchTopicOffsets asks
-      // with read_committed), so an open transaction does not keep the read waiting.
-      readUncommitted: false,
-      sessionTimeout: this.#options.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS,
-      heartbeatInterval: this.#options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS,
-    })
-    const records: LogRecord[] = []
-    let timer: NodeJS.Timeout | undefined
-    let watchdog: NodeJS.Timeout | undefined
+    const timeoutMs = this.#options.readTimeoutMs ?? 30_000
     try {
-      await consumer.connect()
-      await consumer.subscribe({ topics: [topic], fromBeginning: true })
-      // The seek is registered when the member joined, before its first fetch, so that fetch is
-      // already at `start`. (The group has no committed offset and commits none: autoCommit off.)
-      consumer.on(consumer.events.GROUP_JOIN, () =>
-        consumer.seek({ topic, partition, offset: String(start) }),
-      )
-      await new Promise<void>((resolve, reject) => {
-        timer = setTimeout(() => {
-          reject(
-            new SluiceError(
-              'KAFKA_UNAVAILABLE',
-              `read(${topic}, ${partition}, ${start}) from Kafka at ${this.#brokers} got ${records.length} of the records before offset ${until} in ${this.#options.readTimeoutMs ?? 30_000} ms`,
-              { retryable: true },
-            ),
-          )
-        }, this.#options.readTimeoutMs ?? 30_000)
-        let finished = false
-        consumer.on(consumer.events.CRASH, (event) => {
-          if (!event.payload.restart) reject(event.payload.error)
-        })
-        // A fetched batch of nothing but transaction markers or aborted records never reaches
-        // eachBatch (kafkajs passes over it by itself): its end still ends a range ending there.
-        consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
-          if (payload.topic !== topic || payload.partition !== partition) return
-          if (!finished && Number(payload.lastOffset) + 1 >= until) {
-            finished = true
-            resolve()
-          }
-        })
-        // Offsets only move forward: a batch fetched again after a rejoin is not taken twice.
-        let next = start
-        // Records of the range deleted under the read (retention, DeleteRecords) are never fetched:
-        // while waiting, check now and then whether what is left of the range is gone.
-        watchdog = setInterval(() => {
-          this.#withAdmin((admin) => admin.fetchTopicOffsets(topic))
-            .then((offsets) => {
-              const low = Number(offsets.find((o) => o.partition === partition)?.low ?? 0)
-              if (!finished && low >= until) {
-                finished = true
-                resolve()
-              }
-            })
-            .catch(() => {})
-        }, 1000)
-        consumer
-          .run({
-            autoCommit: false,
-            eachBatchAutoResolve: false,
-            eachBatch: async ({ batch, resolveOffset }: EachBatchPayload) => {
-              if (finished || batch.topic !== topic || batch.partition !== partition) return
-              for (const message of batch.messages) {
-                const offset = Number(message.offset)
-                if (offset < next || offset >= until) continue
-                next = offset + 1
-                records.push(toLogRecord(topic, partition, message))
-                if (records.length >= maxRecords) break
-              }
-              const last = Number(batch.lastOffset())
-              resolveOffset(batch.lastOffset())
-              // lastOffset counts records the client filtered out (control records), so a range
-              // whose tail is such records still ends.
-              if (records.length >= maxRecords || last + 1 >= until) {
-                finished = true
-                resolve()
-              }
-            },
-          })
-          .catch(reject)
+      const messages = await this.#reader.read({
+        topic,
+        partition,
+        start,
+        until,
+        maxRecords,
+        deadline: Date.now() + timeoutMs,
       })
+      return messages.map((message) => toLogRecord(topic, partition, message))
     } catch (error) {
+      if (error instanceof ReadTimeout) {
+        throw new SluiceError(
+          'KAFKA_UNAVAILABLE',
+          `read(${topic}, ${partition}, ${start}) from Kafka at ${this.#brokers} got ${error.got} of the records before offset ${until} in ${timeoutMs} ms`,
+          { retryable: true },
+        )
+      }
       throw this.#mapError(error, topic)
-    } finally {
-      clearTimeout(timer)
-      clearInterval(watchdog)
-      await consumer.disconnect().catch(() => {})
-      // The throw-away group holds the committed start offset: remove it (best effort).
-      await this.#withAdmin((admin) => admin.deleteGroups([group])).catch(() => {})
     }
-    return records
   }
 
   /** A connection failure as KAFKA_UNAVAILABLE; anything else unchanged. */
@@ -1117,7 +1094,7 @@ class KafkaSubscription implements Subscription {
   }
 
   /** Joins the group and resolves once this member's first fetch resolved its start offsets. */
-  async start(options: SubscribeOptions, timeoutMs: number): Promise<void> {
+  async start(options: SubscribeOptions, timeoutMs: number, partitionsInParallel: number): Promise<void> {
     const consumer = this.#consumer
     await consumer.connect()
     await consumer.subscribe({ topics: [...options.topics], fromBeginning: options.fromBeginning ?? true })
@@ -1183,7 +1160,9 @@ class KafkaSubscription implements Subscription {
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: 1,
+      // Batches of different partitions overlap (one's CPU work with another's round trips); a
+      // partition's own batches stay one at a time, in order.
+      partitionsConsumedConcurrently: partitionsInParallel,
       eachBatch: (payload) => this.#eachBatch(payload),
     })
     await ready
@@ -1220,10 +1199,11 @@ class KafkaSubscription implements Subscription {
       }
       const last = slice[slice.length - 1]!.offset
       resolveOffset(last)
-      // Commits exactly what was resolved: with partitionsConsumedConcurrently=1 that is this
-      // partition's progress (plus partitions kafkajs advanced past filtered-out records). A commit
-      // that fails (the broker went away, the group rebalanced while the handler waited) throws
-      // into kafkajs, which restarts the consumer: the batch is fetched and handled again.
+      // Commits exactly what was resolved: offsets are resolved only after their handler resolved,
+      // so this may include batches of other partitions handled meanwhile (partitionsInParallel),
+      // never one still in a handler. A commit that fails (the broker went away, the group
+      // rebalanced while the handler waited) throws into kafkajs, which restarts the consumer: the
+      // batch is fetched and handled again.
       const committing = performance.now()
       await commitOffsetsIfNecessary(uncommittedOffsets())
       this.#onCommitted?.({
@@ -1327,30 +1307,6 @@ async function withinMs(promise: Promise<unknown>, ms: number): Promise<void> {
     }),
   ])
   clearTimeout(timer)
-}
-
-/** Assigns only `topic`/`partition` to the (single) member of a read() group. */
-function singlePartitionAssigner(topic: string, partition: number): PartitionAssigner {
-  return () => ({
-    name: 'SluiceSinglePartition',
-    version: 0,
-    async assign({ members }) {
-      return members.map((member, i) => ({
-        memberId: member.memberId,
-        memberAssignment: AssignerProtocol.MemberAssignment.encode({
-          version: 0,
-          assignment: i === 0 ? { [topic]: [partition] } : {},
-          userData: Buffer.alloc(0),
-        }),
-      }))
-    },
-    protocol({ topics }) {
-      return {
-        name: 'SluiceSinglePartition',
-        metadata: AssignerProtocol.MemberMetadata.encode({ version: 0, topics, userData: Buffer.alloc(0) }),
-      }
-    },
-  })
 }
 
 function toMessage(record: OutgoingRecord, partition: number, now: number): Message {
@@ -1504,8 +1460,8 @@ function toLogEntry({ namespace, level, log }: LogEntry): KafkaClientLogEntry {
   // An error response is retried by kafkajs or handed back to the caller, who maps it: logging it
   // too only adds noise (a fresh broker answers "coordinator not available" a few times).
   if (namespace === 'Connection' && message.startsWith('Response ')) mapped = 'debug'
-  // kafkajs's info lines are client lifecycle chatter (connecting, joining a group, stopping; read()
-  // starts a consumer per call): detail for debugging, not news for an operator.
+  // kafkajs's info lines are client lifecycle chatter (connecting, joining a group, stopping):
+  // detail for debugging, not news for an operator.
   if (mapped === 'info') mapped = 'debug'
   // A failed connection or login is retried, and a lasting failure reaches the caller as
   // KAFKA_UNAVAILABLE or KAFKA_AUTH: worth a warning while it happens, not an error of its own.

@@ -18,6 +18,7 @@
  * subscription that the log gave up on is made again. Appends resume after the records the log
  * acknowledged (SluiceError.appended), so a retry adds no duplicates where the log can tell.
  */
+import { setMaxListeners } from 'node:events'
 import { EvaluationError } from '../../stdlib/eval-error.ts'
 import { type CepKernel, CepKernelUnsupportedError, loadCepKernel } from '../../wasm/host/cep-kernel.ts'
 import { loadWindowKernel, type WindowKernel } from '../../wasm/host/window-kernel.ts'
@@ -228,7 +229,7 @@ export class PipelineRunner {
   private readonly write: (text: string) => void
   private readonly backoff: Backoff
   /** Aborted by stop(): ends back-off waits at once. */
-  private readonly stopSignal = new AbortController()
+  private readonly stopSignal = abortControllerForWaiters()
   /** When the log became unavailable (ms since the epoch), null while it answers. */
   private unavailableSince: number | null = null
   private failures = 0
@@ -1356,4 +1357,16 @@ function generatedFunctions<T>(
 /** The reason a late event of a `match` gives in the dead letters. */
 function cepLateReason(time: number, watermark: number): string {
   return `late event: its event time ${new Date(time).toISOString()} is before the watermark ${new Date(watermark).toISOString()}, and a match takes each key's events in event-time order`
+}
+
+/**
+ * The runner's stop signal: every append waiting out an unavailable log listens on it, and with
+ * the batches of several partitions in flight at once (KafkaLogOptions.partitionsInParallel) times
+ * the sinks of each, more than Node's default of 10 wait together during an outage, which would
+ * print a MaxListenersExceededWarning into a JSON log.
+ */
+function abortControllerForWaiters(): AbortController {
+  const controller = new AbortController()
+  setMaxListeners(1000, controller.signal)
+  return controller
 }
