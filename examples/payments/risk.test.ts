@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { runCli } from '../../test/support/capture-io.ts'
+import { runCliOk } from '../../test/support/capture-io.ts'
 import { risk_score } from './risk.ts'
 
 const here = import.meta.dirname
@@ -19,11 +19,7 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true })
 })
 
-async function sluice(...args: string[]): Promise<string> {
-  const { code, stdout, stderr } = await runCli(...args)
-  if (code !== 0) throw new Error(`sluice ${args.join(' ')} exited with ${code}: ${stderr}`)
-  return stdout
-}
+const sluice = runCliOk
 
 interface SamplePayment {
   id: string

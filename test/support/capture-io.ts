@@ -18,3 +18,10 @@ export async function runCli(...argv: string[]): Promise<{ code: number; stdout:
   const code = await main(argv, io)
   return { code, stdout, stderr }
 }
+
+/** `runCli`, for a command that must succeed: its stdout, or an error with its exit code and stderr. */
+export async function runCliOk(...argv: string[]): Promise<string> {
+  const { code, stdout, stderr } = await runCli(...argv)
+  if (code !== 0) throw new Error(`sluice ${argv.join(' ')} exited with ${code}: ${stderr}`)
+  return stdout
+}
