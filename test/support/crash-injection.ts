@@ -27,6 +27,10 @@ export function withTimeout<T>(promise: Promise<T>, what: string, ms = 15_000): 
 export class CrashPoints {
   private count = 0
   constructor(private readonly crashes: number[]) {}
+  /** How many operations ran so far, over every life. */
+  get operations(): number {
+    return this.count
+  }
   tick(where: string): void {
     this.count++
     if (this.crashes.length > 0 && this.count >= this.crashes[0]!) {
@@ -112,7 +116,7 @@ export async function runWithCrashes<T>(
   crashes: readonly number[],
   start: (life: Life) => Promise<PipelineRunner>,
   caughtUp: (log: EmbeddedLog) => Promise<T>,
-): Promise<{ result: T; crashed: number }> {
+): Promise<{ result: T; crashed: number; operations: number }> {
   const points = new CrashPoints([...crashes].sort((a, b) => a - b))
   let crashed = 0
   for (let life = 0; ; life++) {
@@ -132,7 +136,7 @@ export async function runWithCrashes<T>(
         ),
       ])
       await withTimeout(runner.stop(), `stopping the runner of life ${life}`)
-      if (outcome === 'caught up') return { result: await caughtUp(log), crashed }
+      if (outcome === 'caught up') return { result: await caughtUp(log), crashed, operations: points.operations }
       if (outcome !== 'crashed') throw new Error(`the runner ended by itself (${outcome})`)
       crashed++
     } finally {
