@@ -221,7 +221,7 @@ const NODE_BYTES = 32
 const NODE_SEQ_OFFSET = 24
 /** Snapshots hold the kernel's memory as it is: only this engine at this layout reads them. */
 const SNAPSHOT_ENGINE = 'wasm-cep'
-const SNAPSHOT_VERSION = 1
+const SNAPSHOT_VERSION = 2
 
 /** The NFA as the kernel's tables. */
 export interface FlatNfa {
