@@ -997,9 +997,14 @@ let potTail: i32 = -1
 
 @inline
 function appendNew(c: i32): void {
-  store<i32>(csPtr(c), -1)
+  // Links are written only where they change (the list is ended after the walk): most partial
+  // matches ignore most events and keep their place, and a line that is only read is not written
+  // back to memory when it leaves the cache.
   if (newTail < 0) newHead = c
-  else store<i32>(csPtr(newTail), c)
+  else {
+    const tp = csPtr(newTail)
+    if (load<i32>(tp) != c) store<i32>(tp, c)
+  }
   newTail = c
   newCount++
   const e = load<f64>(csPtr(c), 40)
@@ -1111,6 +1116,10 @@ function stepEvent(k: i32, t: f64, seq: f64, m: u32): void {
   }
   computeNext(-1, t, seq, m)
   classifyResults(false)
+  if (newTail >= 0) {
+    const tp = csPtr(newTail)
+    if (load<i32>(tp) != -1) store<i32>(tp, -1)
+  }
   const kq = keyPtr(k)
   store<i32>(kq, newHead)
   store<i32>(kq, newTail, 4)
