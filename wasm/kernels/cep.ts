@@ -1253,8 +1253,8 @@ export function step(length: i32): i32 {
 // current event is worked on, overlaps those misses with work (wasm has no prefetch instruction;
 // a load whose value goes nowhere but a sink does the same). The key record is read AHEAD_KEY
 // events early, the list, whose head that record holds, AHEAD_LIST events early.
-const AHEAD_KEY: i32 = 12
-const AHEAD_LIST: i32 = 6
+const AHEAD_KEY: i32 = 24
+const AHEAD_LIST: i32 = 12
 const AHEAD_LIST_MAX: i32 = 8
 let touchSink: i32 = 0
 
