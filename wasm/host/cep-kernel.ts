@@ -15,9 +15,11 @@
  *
  * Events: a partial match's events are path nodes in the kernel (a node per event taken, shared by
  * the branches that took it before they split); the host keeps each node's row under the node's
- * number (the kernel lists the nodes a call created with their event's index in the batch) and
- * forgets it when the kernel reports the node released. Matches and timeouts come back as records
- * of (step, node) pairs, turned here into EngineMatch.
+ * number (the kernel lists the nodes a call created with their event's index in the batch).
+ * A released node's row stays until the node is reused (a snapshot takes the rows of live nodes
+ * only): clearing it was a write at a random place of a large array per released node, about
+ * one per event, for memory that the next node in that place takes anyway. Matches and timeouts
+ * come back as records of (step, node) pairs, turned here into EngineMatch.
  * Timeouts the kernel finds while stepping (an event came after a partial match's `within` ran
  * out) wait for the next advanceTime, the only call that reports timeouts.
  *
@@ -218,10 +220,13 @@ const DROP_REASONS: readonly DropReason[] = ['timeout', 'budget', 'skip', 'negat
 const RECORD_TIMEOUT = 1
 /** Bytes per path node in the kernel: step, previous, refs, (pad), time f64, seq f64. */
 const NODE_BYTES = 32
+const NODE_REFS_OFFSET = 8
 const NODE_SEQ_OFFSET = 24
+/** The kernel's region of path nodes (its regionUsed is the nodes in use or free). */
+const NODES_REGION = 3
 /** Snapshots hold the kernel's memory as it is: only this engine at this layout reads them. */
 const SNAPSHOT_ENGINE = 'wasm-cep'
-const SNAPSHOT_VERSION = 1
+const SNAPSHOT_VERSION = 3
 
 /** The NFA as the kernel's tables. */
 export interface FlatNfa {
@@ -306,9 +311,6 @@ function instantiate(module: WebAssembly.Module): CepExports {
   return instantiateKernelModule<CepExports>(module, 'cep')
 }
 
-/** A released node's row (rows may legitimately be undefined or null). */
-const NO_ROW: unique symbol = Symbol('no row')
-
 export class WasmPatternEngine implements PatternEngine {
   readonly wantsMasks = true
   private readonly kernel: CepExports
@@ -317,7 +319,7 @@ export class WasmPatternEngine implements PatternEngine {
   private readonly nfa: Nfa
   private readonly skip: { code: number; step: number }
   private readonly budget: EngineBudget
-  /** Rows of the events the kernel's path nodes hold, by node. */
+  /** Rows of the events the kernel's path nodes hold, by node (a free node's: stale, unused). */
   private rows: unknown[] = []
   /** Timeouts found while stepping, reported at the next advanceTime. */
   private pendingTimeouts: EngineMatch[] = []
@@ -433,7 +435,6 @@ export class WasmPatternEngine implements PatternEngine {
     const batchRows = events.rows
     for (let i = 0; i < 2 * takenCount; i += 2) rows[taken[i]!] = batchRows[taken[i + 1]!]
     this.readRecords(matches, this.pendingTimeouts)
-    this.forgetReleased()
   }
 
   advanceTime(watermark: number, matches: EngineMatch[], timeouts: EngineMatch[] | null): void {
@@ -441,7 +442,6 @@ export class WasmPatternEngine implements PatternEngine {
     this.pendingTimeouts = []
     this.kernel.advanceTime(watermark)
     this.readRecords(matches, timeouts)
-    this.forgetReleased()
   }
 
   keyIsEmpty(keyId: number): boolean {
@@ -455,10 +455,11 @@ export class WasmPatternEngine implements PatternEngine {
     for (let r = 0; r < kernel.regionCount(); r++)
       regions.push(new Uint8Array(buffer, kernel.regionPtr(r), kernel.regionUsed(r)).slice())
     const meta = new Float64Array(buffer, kernel.saveMeta(), kernel.metaWords()).slice()
+    // The rows of live nodes: a node is referred to (by a partial match or a later node) while it lives.
     const rows: [number, unknown][] = []
-    this.rows.forEach((row, node) => {
-      if (row !== NO_ROW) rows.push([node, row])
-    })
+    const nodeWords = new Int32Array(buffer, kernel.nodesPtr(), kernel.regionUsed(NODES_REGION) >> 2)
+    for (let node = 0; node < nodeWords.length / (NODE_BYTES >> 2); node++)
+      if (nodeWords[(node * NODE_BYTES + NODE_REFS_OFFSET) >> 2]! > 0) rows.push([node, this.rows[node]])
     return serialize({
       engine: SNAPSHOT_ENGINE,
       version: SNAPSHOT_VERSION,
@@ -540,15 +541,6 @@ export class WasmPatternEngine implements PatternEngine {
       }
       w += 6 + 2 * count
     }
-  }
-
-  private forgetReleased(): void {
-    const kernel = this.kernel
-    const count = kernel.releasedCount()
-    if (count === 0) return
-    const released = new Int32Array(this.memory.buffer, kernel.releasedPtr(), count)
-    const rows = this.rows
-    for (let i = 0; i < count; i++) rows[released[i]!] = NO_ROW
   }
 
   private refreshInputViews(): void {

@@ -13,7 +13,7 @@
 //   keys    per key id: its partial matches (a list of computation states, in start order), the
 //           completed matches that wait for an earlier partial match (skip strategies), in
 //           emission order (first event, then their events: decision 0024), the earliest time
-//           one of them expires, the expiry its timer was scheduled at
+//           one of them expires, the expiry of its latest timer
 //   states  computation states (Flink's ComputationState): NFA state, path node, start time and
 //           seq, previous event's time, expiry; pooled with a free list
 //   nodes   the arena of path nodes (step, previous node, reference count, the event's time and
@@ -21,9 +21,9 @@
 //           refers to it. The host keeps the taken event's row under the node's number (the call
 //           lists the nodes it created with their event's index in the batch) and forgets it when
 //           the node is reported released (nodes released during a call are reused only from the
-//           next call on, so //           the host can still read the matches of this call)
-//   heap    timers: (expiry, key) min-heap, lazily deleted, so advanceTime visits only the keys
-//           with something to expire
+//           next call on, so the host can still read the matches of this call)
+//   timers  (expiry, key) entries in a FIFO (those that come in order) and a min-heap (the rest),
+//           so advanceTime visits only the keys with something to expire ("timers" below)
 //   out     records of this call: kind (0 match, 1 timeout), key id, event count, time, then
 //           (step, node) per event
 //
@@ -64,7 +64,8 @@ const R_TAKEN: i32 = 4
 const R_OUT: i32 = 5
 const R_REL: i32 = 6
 const R_HEAP: i32 = 7
-const REGIONS: i32 = 8
+const R_FIFO: i32 = 8
+const REGIONS: i32 = 9
 
 const KEY_BYTES: usize = 40
 const CS_BYTES: usize = 48
@@ -127,6 +128,7 @@ let takenBase: usize = 0
 let outBase: usize = 0
 let relBase: usize = 0
 let heapBase_: usize = 0
+let fifoBase: usize = 0
 
 // ---- dynamic state ----
 let keyCount: i32 = 0
@@ -136,6 +138,8 @@ let nodeTop: i32 = 0
 let nodeFree: i32 = -1
 let takenCount: i32 = 0
 let heapSize: i32 = 0
+let fifoHead: i32 = 0
+let fifoTail: i32 = 0
 let relCount: i32 = 0
 let outUsed: usize = 0
 let totalPartials: i32 = 0
@@ -147,6 +151,8 @@ let dropNegation: f64 = 0
 let dropNoContinuation: f64 = 0
 
 // ---- per-event scratch ----
+// The key being stepped (its new partial matches arm its timers).
+let curKey: i32 = 0
 // The index in the batch of the event being stepped.
 let curEvent: i32 = 0
 let resHead: i32 = -1
@@ -188,6 +194,7 @@ function refreshBases(): void {
   outBase = regionPtrOf(R_OUT)
   relBase = regionPtrOf(R_REL)
   heapBase_ = regionPtrOf(R_HEAP)
+  fifoBase = regionPtrOf(R_FIFO)
 }
 
 /** Makes region r at least `bytes` long (doubling); the regions above it move up. */
@@ -280,6 +287,8 @@ export function init(
   nodeFree = -1
   takenCount = 0
   heapSize = 0
+  fifoHead = 0
+  fifoTail = 0
   relCount = 0
   outUsed = 0
   totalPartials = 0
@@ -332,7 +341,8 @@ export function setTerm(t: i32, mustSet: u32, mustClear: u32): void {
 @inline function keyPtr(k: i32): usize {
   return keysBase + <usize>k * KEY_BYTES
 }
-// key: 0 head, 4 tail, 8 count, 12 doneHead, 16 doneTail, 24 scheduled f64, 32 minExpiry f64
+// key: 0 head, 4 tail, 8 count, 12 doneHead, 16 doneTail, 24 armed f64 (the expiry of its
+// latest timer, NaN: none), 32 minExpiry f64
 
 @inline function csPtr(c: i32): usize {
   return csBase + <usize>c * CS_BYTES
@@ -456,13 +466,53 @@ function clearKey(k: i32): void {
   store<i32>(p, 0, 8)
   store<i32>(p, -1, 12)
   store<i32>(p, -1, 16)
-  store<f64>(p, Infinity, 24)
+  store<f64>(p, NaN, 24)
   store<f64>(p, Infinity, 32)
 }
 
 // ---- timers ----
 
-// A 4-ary heap: half the levels of a binary one, and a node's four children are 64 adjacent
+// Timers are (expiry, key) entries, one per distinct expiry a partial match is created with
+// (arm: a partial match that keeps its parent's expiry shares the parent's timer). An entry is
+// never removed before the watermark reaches it; then advanceTime expires its key, which ends
+// every partial match of the key with that expiry or an earlier one. So every live partial match
+// has a timer at its expiry, and a key's timers need no re-arming.
+//
+// Most expiries are an event's time plus the pattern's `within`, pushed in event-time order: they
+// go to a FIFO (appended and taken in order, sequential memory) while they come in order; the rest
+// go to a min-heap. (One timer per key, re-armed after each expiry, was a heap push per expiry out
+// of order: with 100,000 keys the heap's levels missed the cache at each push and pop.)
+
+/** Arms a timer of key k at expiry e, unless it has one there. */
+@inline
+function arm(k: i32, e: f64): void {
+  if (e == Infinity) return
+  const p = keyPtr(k)
+  if (load<f64>(p, 24) == e) return
+  store<f64>(p, e, 24)
+  timerPush(e, k)
+}
+
+function timerPush(e: f64, k: i32): void {
+  if (fifoTail > fifoHead && e < load<f64>(fifoBase + (<usize>(fifoTail - 1) << 4))) {
+    heapPush(e, k)
+    return
+  }
+  if (<usize>(fifoTail + 1) << 4 > regionCapOf(R_FIFO)) {
+    if (fifoHead > 0) {
+      memory.copy(fifoBase, fifoBase + (<usize>fifoHead << 4), <usize>(fifoTail - fifoHead) << 4)
+      fifoTail -= fifoHead
+      fifoHead = 0
+    }
+    if (<usize>(fifoTail + 1) << 4 > regionCapOf(R_FIFO)) growRegion(R_FIFO, <usize>(fifoTail + 1) << 4)
+  }
+  const q = fifoBase + (<usize>fifoTail << 4)
+  store<f64>(q, e)
+  store<i32>(q, k, 8)
+  fifoTail++
+}
+
+// The heap: 4-ary: half the levels of a binary one, and a node's four children are 64 adjacent
 // bytes, so a pop (which sinks the last entry, a late expiry, to the bottom) misses the cache
 // about half as often.
 
@@ -519,17 +569,6 @@ function heapPopTop(): void {
   store<i32>(ip, k, 8)
 }
 
-/** Arms key k's timer for its earliest expiry (when it is earlier than the one armed). */
-@inline
-function schedule(k: i32): void {
-  const p = keyPtr(k)
-  const e = load<f64>(p, 32)
-  if (e < load<f64>(p, 24)) {
-    store<f64>(p, e, 24)
-    heapPush(e, k)
-  }
-}
-
 /** When a partial match at NFA state s expires: the pattern's `within` from its first event, the state's from the previous event. */
 @inline
 function expiryOf(s: i32, start: f64, prev: f64): f64 {
@@ -574,6 +613,9 @@ function appendResult(c: i32): void {
   resTail = c
 }
 
+// The expiry of the partial match whose successors are being made (NaN: the start).
+let parentExpiry: f64 = NaN
+
 function addState(s: i32, node: i32, start: f64, startSeq: f64, prev: f64): void {
   const c = allocCs()
   const p = csPtr(c)
@@ -582,9 +624,15 @@ function addState(s: i32, node: i32, start: f64, startSeq: f64, prev: f64): void
   store<f64>(p, start, 16)
   store<f64>(p, startSeq, 24)
   store<f64>(p, prev, 32)
-  store<f64>(p, expiryOf(s, start, prev), 40)
+  const e = expiryOf(s, start, prev)
+  store<f64>(p, e, 40)
   lockNode(node)
   appendResult(c)
+  // A partial match with its parent's expiry has the parent's timer; a match needs none.
+  if (e != parentExpiry) {
+    const kind = stateKind(s)
+    if (kind != K_FINAL && kind != K_STOP) arm(curKey, e)
+  }
 }
 
 /** A final state reachable from s through PROCEED edges that hold for mask m (Flink's findFinalStateAfterProceed), or -1. */
@@ -701,6 +749,7 @@ function computeNext(c: i32, t: f64, seq: f64, m: u32): bool {
   let prev: f64 = 0
   if (c < 0) {
     state = startState
+    parentExpiry = NaN
   } else {
     const p = csPtr(c)
     state = load<i32>(p, 4)
@@ -708,6 +757,7 @@ function computeNext(c: i32, t: f64, seq: f64, m: u32): bool {
     start = load<f64>(p, 16)
     startSeq = load<f64>(p, 24)
     prev = load<f64>(p, 32)
+    parentExpiry = load<f64>(p, 40)
   }
   // The start is virtual (never stored): it never ignores, and a take from it starts a match.
   const isStart = c < 0
@@ -947,9 +997,14 @@ let potTail: i32 = -1
 
 @inline
 function appendNew(c: i32): void {
-  store<i32>(csPtr(c), -1)
+  // Links are written only where they change (the list is ended after the walk): most partial
+  // matches ignore most events and keep their place, and a line that is only read is not written
+  // back to memory when it leaves the cache.
   if (newTail < 0) newHead = c
-  else store<i32>(csPtr(newTail), c)
+  else {
+    const tp = csPtr(newTail)
+    if (load<i32>(tp) != c) store<i32>(tp, c)
+  }
   newTail = c
   newCount++
   const e = load<f64>(csPtr(c), 40)
@@ -1039,6 +1094,7 @@ function recomputeMinExpiry(k: i32): void {
 
 /** Steps key k's partial matches (and its start state) over one event. */
 function stepEvent(k: i32, t: f64, seq: f64, m: u32): void {
+  curKey = k
   const kp = keyPtr(k)
   let c = load<i32>(kp)
   const before = load<i32>(kp, 8)
@@ -1060,6 +1116,10 @@ function stepEvent(k: i32, t: f64, seq: f64, m: u32): void {
   }
   computeNext(-1, t, seq, m)
   classifyResults(false)
+  if (newTail >= 0) {
+    const tp = csPtr(newTail)
+    if (load<i32>(tp) != -1) store<i32>(tp, -1)
+  }
   const kq = keyPtr(k)
   store<i32>(kq, newHead)
   store<i32>(kq, newTail, 4)
@@ -1088,7 +1148,6 @@ function stepEvent(k: i32, t: f64, seq: f64, m: u32): void {
   // The budget may have dropped the partial match a held match waited for.
   if (load<i32>(kr, 8) != kept && load<i32>(kr, 12) >= 0) emitCompleted(k)
   if (load<i32>(kr, 8) != newCount) recomputeMinExpiry(k)
-  schedule(k)
 }
 
 /**
@@ -1181,24 +1240,70 @@ export function step(length: i32): i32 {
     ensureKey(k)
     curEvent = i
     if (cacheOn) curIdx = compressMask(m)
+    touchAhead(i, length)
     expireKey(k, t)
     stepEvent(k, t, seq, m)
   }
   return length
 }
 
-/** Expires what the watermark passed (timeouts, absence at the end), key by key from the timer heap. */
+// Reading ahead: with many keys, an event's key record and partial matches are cold (a key's
+// last event was tens of thousands of events ago), and its partial matches are a linked list, so
+// each is a cache miss that waits for the one before. Loading them a few events early, while the
+// current event is worked on, overlaps those misses with work (wasm has no prefetch instruction;
+// a load whose value goes nowhere but a sink does the same). The key record is read AHEAD_KEY
+// events early, the list, whose head that record holds, AHEAD_LIST events early.
+const AHEAD_KEY: i32 = 24
+const AHEAD_LIST: i32 = 12
+const AHEAD_LIST_MAX: i32 = 8
+let touchSink: i32 = 0
+
+@inline
+function touchAhead(i: i32, length: i32): void {
+  const a = i + AHEAD_KEY
+  if (a < length) {
+    const k = load<i32>(inBase + (<usize>a << 2))
+    if (k < keyCount) touchSink += load<i32>(keyPtr(k))
+  }
+  const b = i + AHEAD_LIST
+  if (b < length) {
+    const k = load<i32>(inBase + (<usize>b << 2))
+    if (k < keyCount) {
+      let c = load<i32>(keyPtr(k))
+      for (let j: i32 = 0; c >= 0 && j < AHEAD_LIST_MAX; j++) c = load<i32>(csPtr(c))
+      touchSink += c
+    }
+  }
+}
+
+/** Expires what the watermark passed (timeouts, absence at the end), key by key from the timers. */
 export function advanceTime(watermark: f64): void {
   beginCall()
-  while (heapSize > 0 && load<f64>(heapBase_) <= watermark) {
-    const e = load<f64>(heapBase_)
-    const k = load<i32>(heapBase_, 8)
-    heapPopTop()
+  while (true) {
+    const fromFifo = fifoHead < fifoTail
+    const fe = fromFifo ? load<f64>(fifoBase + (<usize>fifoHead << 4)) : Infinity
+    const he = heapSize > 0 ? load<f64>(heapBase_) : Infinity
+    let e: f64
+    let k: i32
+    if (fe <= he) {
+      if (!(fe <= watermark)) break
+      e = fe
+      k = load<i32>(fifoBase + (<usize>fifoHead << 4), 8)
+      fifoHead++
+      if (fifoHead == fifoTail) {
+        fifoHead = 0
+        fifoTail = 0
+      }
+    } else {
+      if (!(he <= watermark)) break
+      e = he
+      k = load<i32>(heapBase_, 8)
+      heapPopTop()
+    }
     const kp = keyPtr(k)
-    if (load<f64>(kp, 24) != e) continue
-    store<f64>(kp, Infinity, 24)
-    expireKey(k, watermark)
-    schedule(k)
+    // Its latest timer is gone: an expiry equal to it needs a new one.
+    if (load<f64>(kp, 24) == e) store<f64>(kp, NaN, 24)
+    if (load<f64>(kp, 32) <= watermark || load<i32>(kp, 12) >= 0) expireKey(k, watermark)
   }
 }
 
@@ -1286,6 +1391,7 @@ export function regionUsed(r: i32): usize {
   if (r == R_NODES) return <usize>nodeTop * NODE_BYTES
   if (r == R_REL) return <usize>relCount << 2
   if (r == R_HEAP) return <usize>heapSize * TIMER_BYTES
+  if (r == R_FIFO) return <usize>fifoTail << 4
   return 0
 }
 /** Makes region r hold `bytes` (the host then copies them to regionPtr(r)). */
@@ -1301,6 +1407,8 @@ export function saveMeta(): usize {
   store<f64>(p, <f64>nodeTop, 24)
   store<f64>(p, <f64>nodeFree, 32)
   store<f64>(p, <f64>heapSize, 56)
+  store<f64>(p, <f64>fifoHead, 40)
+  store<f64>(p, <f64>fifoTail, 48)
   store<f64>(p, <f64>relCount, 64)
   store<f64>(p, <f64>totalPartials, 72)
   store<f64>(p, <f64>totalNodes, 80)
@@ -1326,6 +1434,8 @@ export function loadMeta(): void {
   nodeTop = <i32>load<f64>(p, 24)
   nodeFree = <i32>load<f64>(p, 32)
   heapSize = <i32>load<f64>(p, 56)
+  fifoHead = <i32>load<f64>(p, 40)
+  fifoTail = <i32>load<f64>(p, 48)
   relCount = <i32>load<f64>(p, 64)
   totalPartials = <i32>load<f64>(p, 72)
   totalNodes = <i32>load<f64>(p, 80)
