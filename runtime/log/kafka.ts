@@ -60,6 +60,7 @@ import type {
 import { taskAssigner } from './kafka-assigner.ts'
 import { type CheckpointEnvironment, CheckpointedTasks } from './kafka-checkpoint.ts'
 import { evictPreviousIncarnation, memberClientId } from './kafka-handover.ts'
+import { useSluiceProduceEncoder } from './kafka-produce-encoder.ts'
 import { KafkaPartitionReader, ReadTimeout } from './kafka-reader.ts'
 import { type PartitionOffset, type Sender, TransactionalProducer } from './kafka-transactions.ts'
 import { partitionForKey } from './partitioner.ts'
@@ -278,6 +279,9 @@ export class KafkaLog implements Log {
         `KafkaLog.connect: unknown compression '${String(options.compression)}'`,
       )
     }
+    // kafkajs's producers (this log's and the transactional ones) encode their Produce requests
+    // with Sluice's encoder: same bytes, a fraction of the CPU (kafka-produce-encoder.ts).
+    useSluiceProduceEncoder(true)
     const level = options.logLevel ?? 'warn'
     const sink = options.logger ?? defaultLogSink
     const retries = options.retries ?? 5
