@@ -8,7 +8,8 @@
  *   embedded log and Kafka agree on the partition of a key whatever the client's partitioner does.
  * - append uses one idempotent producer (acks=all, one request in flight per connection, so a retried
  *   request can neither duplicate nor reorder records) and computes positions from the produce
- *   response: baseOffset of the partition's record batch + the record's index within it.
+ *   response: baseOffset of the partition's record batch + the record's index within it. Its
+ *   requests (and the transactional producers') are encoded by kafka-produce-encoder.ts.
  * - read fetches the partition from its leader with plain Fetch requests (kafka-reader.ts: no
  *   consumer group, one connection kept for the log's lifetime); it stops at
  *   min(fromOffset + maxRecords, end offset at the time of the call).
