@@ -200,7 +200,7 @@ function measureBatch(data: ProducePartitionData, now: number): MeasuredBatch {
     for (const [name, value] of headers) {
       const nameBytes = Buffer.byteLength(name, 'utf8')
       const valueBytes = byteLength(value)
-      bodyBytes += varIntBytes(nameBytes) + nameBytes + varIntBytes(valueBytes) + valueBytes
+      bodyBytes += varIntBytes(nameBytes) + nameBytes + varIntBytes(valueBytes) + Math.max(valueBytes, 0)
     }
     records[i] = { timestampDelta, keyBytes, valueBytes, headers, bodyBytes }
     recordBytes += varIntBytes(bodyBytes) + bodyBytes
