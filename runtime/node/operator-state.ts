@@ -316,8 +316,11 @@ export class OperatorState {
   }
 
   /** The hooks of the log's checkpointed subscription. */
-  hooks(): Pick<CheckpointOptions, 'assigned' | 'prepare' | 'committed' | 'revoked'> {
+  hooks(): Pick<CheckpointOptions, 'assigned' | 'prepare' | 'committed' | 'revoked' | 'capturesOnPrepare'> {
     return {
+      // prepare() takes every slot's changes (and windows', joins' and matches' snapshots) before
+      // its first await, so the log may go on with the next batches while the epoch is written.
+      capturesOnPrepare: true,
       assigned: (topic, partition, metadata) => this.assigned(topic, partition, metadata),
       prepare: (topic, partition) => this.prepare(topic, partition),
       committed: (topic, partition, metadata) => this.committed(topic, partition, metadata),

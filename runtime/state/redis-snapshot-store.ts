@@ -91,7 +91,7 @@ export class RedisSnapshotStore implements SnapshotStore {
     }
     const store = new RedisSnapshotStore(redis, options)
     store.redis.defineCommand('sluiceCommitEpoch', { numberOfKeys: 1, lua: COMMIT_SCRIPT })
-    store.redis.defineCommand('sluicePromoteDelta', { numberOfKeys: 4, lua: PROMOTE_SCRIPT })
+    store.redis.defineCommand('sluicePromoteDelta', { numberOfKeys: 5, lua: PROMOTE_SCRIPT })
     store.redis.defineCommand('sluiceLoadEpoch', { numberOfKeys: 4, lua: LOAD_SCRIPT })
     store.redis.defineCommand('sluiceInstallBase', { numberOfKeys: 4, lua: INSTALL_BASE_SCRIPT })
     return store
@@ -258,22 +258,24 @@ export class RedisSnapshotStore implements SnapshotStore {
    */
   private async compact(scope: StateScope): Promise<void> {
     const keys = this.keys(scope)
+    const sizes = this.sizesOf(scope)
+    if (sizes.base === 0) {
+      // A scope's first committed epoch is its whole state: its chunks become the base by RENAME,
+      // without reading them (the script checks that there is no base and one committed delta).
+      const promoted = (await this.call(() =>
+        (
+          this.redis as unknown as { sluicePromoteDelta(...args: (string | number)[]): Promise<unknown> }
+        ).sluicePromoteDelta(keys.epoch, keys.base, keys.bases, keys.deltas, keys.data, keys.stem),
+      )) as number
+      if (promoted > 0) {
+        sizes.base = sizes.deltas.get(promoted) ?? 1
+        sizes.deltas.delete(promoted)
+        return
+      }
+    }
     const read = await this.read(scope, keys, undefined)
     if (read.deltas.length === 0 && !read.legacy) return
     const c = read.target
-    if (!read.legacy && read.baseEpoch === 0 && read.deltas.length === 1) {
-      // The first epoch of a scope is the whole state: its chunks become the base by RENAME, no copy.
-      const e = read.deltas[0]![0]
-      await this.call(() =>
-        (
-          this.redis as unknown as { sluicePromoteDelta(...args: (string | number)[]): Promise<unknown> }
-        ).sluicePromoteDelta(keys.epoch, keys.base, keys.bases, keys.deltas, String(e), keys.stem),
-      )
-      const sizes = this.sizesOf(scope)
-      sizes.base = sizes.deltas.get(e) ?? byteLength(read.deltas[0]![1])
-      sizes.deltas.delete(e)
-      return
-    }
     const layers: EntryLayer[] = []
     let bases = 0
     if (read.legacy) {
@@ -304,7 +306,6 @@ export class RedisSnapshotStore implements SnapshotStore {
         }
       ).sluiceInstallBase(keys.base, keys.bases, keys.deltas, keys.data, String(c), keys.stem)
     })
-    const sizes = this.sizesOf(scope)
     sizes.base = byteLength(chunks)
     for (const e of [...sizes.deltas.keys()]) if (e <= c) sizes.deltas.delete(e)
   }
@@ -363,22 +364,25 @@ return 1
 `
 
 /**
- * Makes a scope's first committed delta its base, by RENAME (a first snapshot is often the whole
- * state: a million keys). Only while there is no base and the delta is committed.
- * KEYS: epoch, base, bases, deltas. ARGV: the delta's epoch, the scope's key stem.
+ * Makes a scope's only committed delta its base, by RENAME (a first snapshot is often the whole
+ * state: a million keys), when there is no base and no legacy hash; returns its epoch, or 0 when
+ * that is not the case (a full compaction then follows).
+ * KEYS: epoch, base, bases, deltas, data. ARGV: the scope's key stem.
  */
 const PROMOTE_SCRIPT = `
-if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-if tonumber(ARGV[1]) > tonumber(redis.call('GET', KEYS[1]) or '0') then return 0 end
-if redis.call('ZSCORE', KEYS[4], ARGV[1]) == false then return 0 end
-local delta = ARGV[2] .. 'delta:' .. ARGV[1]
+if redis.call('EXISTS', KEYS[2]) == 1 or redis.call('EXISTS', KEYS[5]) == 1 then return 0 end
+local committed = redis.call('GET', KEYS[1]) or '0'
+local deltas = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', committed)
+if #deltas ~= 1 then return 0 end
+local e = deltas[1]
+local delta = ARGV[1] .. 'delta:' .. e
 if redis.call('EXISTS', delta) == 1 then
-  redis.call('RENAME', delta, ARGV[2] .. 'base:' .. ARGV[1])
-  redis.call('SADD', KEYS[3], ARGV[1])
-  redis.call('SET', KEYS[2], ARGV[1])
+  redis.call('RENAME', delta, ARGV[1] .. 'base:' .. e)
+  redis.call('SADD', KEYS[3], e)
+  redis.call('SET', KEYS[2], e)
 end
-redis.call('ZREM', KEYS[4], ARGV[1])
-return 1
+redis.call('ZREM', KEYS[4], e)
+return tonumber(e)
 `
 
 /**
