@@ -103,7 +103,7 @@ export class SnapshotEntries implements ReadonlyMap<string, Buffer> {
 
   has(key: string): boolean {
     if (this.merged !== null || ++this.lookups > LOOKUPS_BEFORE_MERGE) return this.map().has(key)
-    return this.lookup(key) !== undefined
+    return this.lookup(key) != null
   }
 
   /**
