@@ -188,6 +188,13 @@ export interface CheckpointOptions {
   /** With exactly-once: names the transactions (see Delivery). Required for exactly-once. */
   readonly transactionalId?: string
   /**
+   * `prepare` takes everything it commits before it returns its promise (its asynchronous part
+   * only writes what it took). A log may then run the partition's next batches while the rest of
+   * the checkpoint (the writes, the offsets' commit, `committed`) completes, under at-least-once;
+   * the partition's next checkpoint, revocation and stop wait for it. Default false: serialised.
+   */
+  readonly capturesOnPrepare?: boolean
+  /**
    * The partition is now this subscriber's; `metadata` is what `prepare` returned for its last
    * committed offset (null when the group never committed it, or committed it without metadata).
    */

@@ -3,7 +3,9 @@
  *
  * Each stateful step (a Fused node's state slot) keeps one KeyedState per source partition the node
  * owns. The log drives checkpoints through the hooks of CheckpointOptions, one source partition at a
- * time and never concurrently with that partition's handler:
+ * time and never concurrently with that partition's handler, except that prepare takes everything
+ * before its first await (capturesOnPrepare), so under at-least-once the embedded log runs the next
+ * batches while the epoch is written and committed:
  *
  *   assigned   restore each slot's state as of the epoch the log committed last (its offsets' metadata)
  *   prepare    expire idle keys, stage each slot's changes since the last epoch as epoch e + 1, and
@@ -316,8 +318,11 @@ export class OperatorState {
   }
 
   /** The hooks of the log's checkpointed subscription. */
-  hooks(): Pick<CheckpointOptions, 'assigned' | 'prepare' | 'committed' | 'revoked'> {
+  hooks(): Pick<CheckpointOptions, 'assigned' | 'prepare' | 'committed' | 'revoked' | 'capturesOnPrepare'> {
     return {
+      // prepare() takes every slot's changes (and windows', joins' and matches' snapshots) before
+      // its first await, so the log may go on with the next batches while the epoch is written.
+      capturesOnPrepare: true,
       assigned: (topic, partition, metadata) => this.assigned(topic, partition, metadata),
       prepare: (topic, partition) => this.prepare(topic, partition),
       committed: (topic, partition, metadata) => this.committed(topic, partition, metadata),

@@ -2,51 +2,74 @@ import { Redis, type RedisOptions } from 'ioredis'
 import { SluiceError } from '../errors.ts'
 import type { Snapshot, SnapshotChanges, SnapshotStore, StateScope } from './index.ts'
 import { encodeScopePart, parseScopeId, scopeId } from './index.ts'
-import { EntryWriter, SnapshotEntries } from './snapshot-entries.ts'
+import { type EntryLayer, EntryWriter, mergeLayers, SnapshotEntries } from './snapshot-entries.ts'
+import { chunksOfLayer, decodeSnapshotFile, encodeSnapshotChunks } from './snapshot-file.ts'
 
 export interface RedisSnapshotStoreOptions {
   /** redis://[user:password@]host:port[/db]; rediss:// for TLS. */
   readonly url: string
   /** Prefix of every key. Default: 'sluice'. */
   readonly prefix?: string
-  /** Field/value pairs per command when writing a hash. Default: 1000. */
-  readonly chunk?: number
   /**
-   * Fields per HSCAN when loading. Default: 10,000: fewer round trips for a million keys, and a
-   * reply (about half a MiB of 50-byte entries) that still keeps Redis busy only about a
-   * millisecond.
+   * Most bytes of one chunk (one Redis value) of a snapshot. Default: 4 MiB: a million keys are a
+   * dozen values, each far below Redis's 512 MiB limit and quick to move between cluster nodes.
    */
-  readonly scanChunk?: number
+  readonly chunkBytes?: number
+  /**
+   * Fold the committed deltas into a new base once their bytes reach this fraction of the base's
+   * (the restore then reads at most 1 + this much), or once there are `maxDeltas` of them.
+   * Default: 0.5.
+   */
+  readonly compactAtRatio?: number
+  /** Default: 32. */
+  readonly maxDeltas?: number
   /** Extra ioredis options (TLS, timeouts). */
   readonly redis?: RedisOptions
 }
 
 /**
- * Snapshots in Redis (distributed mode). Keys of one scope share a hash tag, so they live on one
- * node of a Redis Cluster and one script can touch them all:
+ * Snapshots in Redis (distributed mode), as a base and the deltas after it, each kept as a few
+ * chunks in the snapshot file encoding (snapshot-file.ts: entries back to back, a header and a
+ * CRC per chunk) rather than a hash field per key: a restore of a million keys is one script call
+ * that returns about a dozen large values, which this process indexes in place, instead of two
+ * million bulk strings to parse and copy (docs/decisions/0029). Keys of one scope share a hash
+ * tag, so they live on one node of a Redis Cluster and one script can touch them all:
  *
- *   <prefix>:{<scope id>}:data                 hash: the committed state, key → value
- *   <prefix>:{<scope id>}:epoch                string: the newest committed epoch
- *   <prefix>:{<scope id>}:staged               sorted set: staged epochs (score = epoch)
- *   <prefix>:{<scope id>}:staged:<e>:puts      hash: the values epoch e writes
- *   <prefix>:{<scope id>}:staged:<e>:dels      set: the keys epoch e deletes
+ *   <prefix>:{<scope id>}:epoch          string: the newest committed epoch
+ *   <prefix>:{<scope id>}:base           string: the epoch of the base in use (absent: none yet)
+ *   <prefix>:{<scope id>}:base:<b>       hash: chunk number → chunk, the whole state as of epoch b
+ *   <prefix>:{<scope id>}:bases          set: bases written (one in use; others being written or left over)
+ *   <prefix>:{<scope id>}:deltas         sorted set: the epochs after the base, staged or committed
+ *   <prefix>:{<scope id>}:delta:<e>      hash: chunk number → chunk, the changes of epoch e
  *
- * Writes go in pipelines of `chunk` fields per command, one round trip per pipeline, never one per
- * key. Commit folds the staged epochs into `data` and sets `epoch` in one Lua script, so a reader
- * sees the state before or after, never between. Durability is Redis's: run it with AOF
- * (`appendonly yes`, `appendfsync everysec` or `always`) for state that must survive a Redis crash.
+ * An epoch is wholly visible or not at all: stage writes its chunks and its entry in `deltas` in
+ * one MULTI/EXEC (a crash mid-write leaves none of it), and it counts once `epoch` reaches it,
+ * which commit sets in one command. Load runs as one script, so it sees one consistent state.
+ * Compaction (in the background after a commit) writes a new base beside the old one, then one
+ * script switches `base` to it and drops the deltas it covers. Durability is Redis's: run it with
+ * AOF (`appendonly yes`, `appendfsync everysec` or `always`) for state that must survive a Redis
+ * crash.
+ *
+ * A scope written by the layout before (a `data` hash, one field per key) is still read, as the
+ * oldest layer; its first compaction replaces it.
  */
 export class RedisSnapshotStore implements SnapshotStore {
   private readonly redis: Redis
   private readonly prefix: string
-  private readonly chunk: number
-  private readonly scanChunk: number
+  private readonly chunkBytes: number
+  private readonly compactAtRatio: number
+  private readonly maxDeltas: number
+  /** Per scope: compactions in flight, so one at a time and close() waits for them. */
+  private readonly compacting = new Map<string, Promise<void>>()
+  /** Per scope: the bytes of its base and of its deltas as last seen (the compaction policy). */
+  private readonly sizes = new Map<string, { base: number; deltas: Map<number, number> }>()
 
   private constructor(redis: Redis, options: RedisSnapshotStoreOptions) {
     this.redis = redis
     this.prefix = options.prefix ?? 'sluice'
-    this.chunk = options.chunk ?? 1000
-    this.scanChunk = options.scanChunk ?? 10_000
+    this.chunkBytes = options.chunkBytes ?? 4 * 1024 * 1024
+    this.compactAtRatio = options.compactAtRatio ?? 0.5
+    this.maxDeltas = options.maxDeltas ?? 32
   }
 
   /** Connects; rejects with STATE_UNAVAILABLE when Redis does not answer. */
@@ -67,13 +90,17 @@ export class RedisSnapshotStore implements SnapshotStore {
       throw unavailable(options.url, error)
     }
     const store = new RedisSnapshotStore(redis, options)
-    store.redis.defineCommand('sluiceCommitEpochs', { numberOfKeys: 3, lua: COMMIT_SCRIPT })
+    store.redis.defineCommand('sluiceCommitEpoch', { numberOfKeys: 1, lua: COMMIT_SCRIPT })
+    store.redis.defineCommand('sluicePromoteDelta', { numberOfKeys: 5, lua: PROMOTE_SCRIPT })
+    store.redis.defineCommand('sluiceLoadEpoch', { numberOfKeys: 4, lua: LOAD_SCRIPT })
+    store.redis.defineCommand('sluiceInstallBase', { numberOfKeys: 4, lua: INSTALL_BASE_SCRIPT })
     return store
   }
 
   async stage(scope: StateScope, epoch: number, changes: SnapshotChanges): Promise<void> {
     checkEpoch(epoch)
     const keys = this.keys(scope)
+    const chunks = encodeSnapshotChunks('delta', epoch, changes.puts, changes.deletes, this.chunkBytes)
     await this.call(async () => {
       const committed = Number((await this.redis.get(keys.epoch)) ?? 0)
       if (epoch <= committed) {
@@ -82,24 +109,14 @@ export class RedisSnapshotStore implements SnapshotStore {
           `cannot stage epoch ${epoch} for ${scopeId(scope)}: epoch ${committed} is already committed`,
         )
       }
-      const puts = keys.stagedPuts(epoch)
-      const dels = keys.stagedDels(epoch)
-      let pipeline = this.redis.pipeline().del(puts, dels)
-      let fields: (string | Buffer)[] = []
-      for (const [key, value] of changes.puts) {
-        fields.push(key, value)
-        if (fields.length >= 2 * this.chunk) {
-          pipeline = pipeline.hset(puts, ...fields)
-          fields = []
-        }
-      }
-      if (fields.length > 0) pipeline = pipeline.hset(puts, ...fields)
-      for (let i = 0; i < changes.deletes.length; i += this.chunk) {
-        pipeline = pipeline.sadd(dels, ...changes.deletes.slice(i, i + this.chunk))
-      }
-      pipeline = pipeline.zadd(keys.staged, epoch, String(epoch))
-      await execPipeline(pipeline)
+      // One transaction: after a crash the epoch is there whole, or not at all.
+      const delta = keys.delta(epoch)
+      const multi = this.redis.multi().del(delta)
+      for (const [i, chunk] of chunks.entries()) multi.hset(delta, String(i), chunk)
+      multi.zadd(keys.deltas, epoch, String(epoch))
+      await execMulti(multi)
     })
+    this.sizesOf(scope).deltas.set(epoch, byteLength(chunks))
   }
 
   async commit(scope: StateScope, epoch: number): Promise<void> {
@@ -107,58 +124,37 @@ export class RedisSnapshotStore implements SnapshotStore {
     const keys = this.keys(scope)
     await this.call(() =>
       (
-        this.redis as unknown as {
-          sluiceCommitEpochs(...args: (string | number)[]): Promise<unknown>
-        }
-      ).sluiceCommitEpochs(keys.data, keys.epoch, keys.staged, epoch, keys.stagedPrefix),
+        this.redis as unknown as { sluiceCommitEpoch(...args: (string | number)[]): Promise<unknown> }
+      ).sluiceCommitEpoch(keys.epoch, String(epoch)),
     )
+    this.maybeCompact(scope, epoch)
   }
 
   async load(scope: StateScope, epoch?: number): Promise<Snapshot> {
     const keys = this.keys(scope)
-    return this.call(async () => {
-      const committed = Number((await this.redis.get(keys.epoch)) ?? 0)
-      const target = epoch ?? committed
-      if (target < committed) {
-        throw new SluiceError(
-          'STATE_EPOCH_MISMATCH',
-          `the log committed epoch ${target} for ${scopeId(scope)} but Redis holds its state at epoch ${committed}, which it cannot roll back`,
-        )
+    await this.compacting.get(scopeId(scope))
+    const read = await this.read(scope, keys, epoch)
+    const layers: EntryLayer[] = []
+    let mayRepeat = false
+    if (read.legacy) {
+      const legacy = await this.call(() => this.scanLegacy(keys.data))
+      if (legacy !== null) {
+        layers.push(legacy)
+        mayRepeat = true
       }
-      // Recovery: staged epochs up to the target committed in the log, so fold them in; later
-      // ones did not, so drop them. A plain read (no epoch) changes nothing.
-      if (target > committed) await this.commit(scope, target)
-      const stale =
-        epoch === undefined ? [] : await this.redis.zrangebyscore(keys.staged, `(${target}`, '+inf')
-      if (stale.length > 0) {
-        const pipeline = this.redis.pipeline()
-        for (const e of stale) pipeline.del(keys.stagedPuts(Number(e)), keys.stagedDels(Number(e)))
-        pipeline.zremrangebyscore(keys.staged, `(${target}`, '+inf')
-        await execPipeline(pipeline)
-      }
-      return { epoch: target, entries: await this.scan(keys.data) }
-    })
-  }
-
-  /**
-   * The committed hash, by HSCAN in chunks of `scanChunk` fields. Each chunk's entries are copied
-   * into one buffer in snapshot-file encoding (snapshot-entries.ts), not kept as a string and a
-   * Buffer per entry, and the next HSCAN is sent before a chunk is copied, so Redis reads the
-   * next chunk while this process copies the last. HSCAN may return an entry twice; the entries
-   * say so (`mayRepeat`), and the last copy counts.
-   */
-  private async scan(data: string): Promise<ReadonlyMap<string, Buffer>> {
-    const writer = new EntryWriter(0, 1 << 16)
-    let reply = this.redis.hscanBuffer(data, '0', 'COUNT', this.scanChunk)
-    for (;;) {
-      const [next, flat] = await reply
-      const cursor = next.toString()
-      if (cursor !== '0') reply = this.redis.hscanBuffer(data, cursor, 'COUNT', this.scanChunk)
-      for (let i = 0; i < flat.length; i += 2) writer.pair(flat[i]!, flat[i + 1]!)
-      if (cursor === '0') break
     }
-    if (writer.count === 0) return new Map()
-    return new SnapshotEntries([writer.finish().layer], true)
+    const base = read.base.map((chunk, i) => decodeChunk(chunk, `${keys.baseOf(read.baseEpoch)} chunk ${i}`))
+    layers.push(...base)
+    for (const [e, chunks] of read.deltas) {
+      for (const [i, chunk] of chunks.entries())
+        layers.push(decodeChunk(chunk, `${keys.delta(e)} chunk ${i}`))
+    }
+    this.sizes.set(scopeId(scope), {
+      base: byteLength(read.base),
+      deltas: new Map(read.deltas.map(([e, chunks]) => [e, byteLength(chunks)])),
+    })
+    if (layers.every((l) => l.count === 0)) return { epoch: read.target, entries: new Map() }
+    return { epoch: read.target, entries: new SnapshotEntries(layers, mayRepeat) }
   }
 
   async scopes(pipeline: string): Promise<StateScope[]> {
@@ -179,19 +175,174 @@ export class RedisSnapshotStore implements SnapshotStore {
   }
 
   async close(): Promise<void> {
+    await Promise.allSettled([...this.compacting.values()])
     await this.redis.quit().catch(() => this.redis.disconnect())
   }
 
-  private keys(scope: StateScope) {
-    const base = `${this.prefix}:{${scopeId(scope)}}`
-    const stagedPrefix = `${base}:staged:`
+  /**
+   * One script call (LOAD_SCRIPT): recovery to `epoch` when given (staged epochs up to it count,
+   * later ones are dropped), and the chunks of the base and of the deltas up to the target.
+   */
+  private async read(
+    scope: StateScope,
+    keys: ReturnType<RedisSnapshotStore['keys']>,
+    epoch: number | undefined,
+  ): Promise<{
+    target: number
+    legacy: boolean
+    baseEpoch: number
+    base: Buffer[]
+    deltas: [number, Buffer[]][]
+  }> {
+    if (epoch !== undefined) checkEpochOrZero(epoch)
+    const reply = (await this.call(() =>
+      (
+        this.redis as unknown as {
+          sluiceLoadEpochBuffer(...args: (string | number)[]): Promise<unknown>
+        }
+      ).sluiceLoadEpochBuffer(
+        keys.epoch,
+        keys.base,
+        keys.deltas,
+        keys.data,
+        epoch === undefined ? '' : String(epoch),
+        keys.stem,
+      ),
+    )) as [Buffer, Buffer, Buffer, Buffer[], ...(Buffer | Buffer[])[]]
+    const [status, target, baseEpoch, base, ...rest] = reply
+    if (status.toString() === 'behind') {
+      throw new SluiceError(
+        'STATE_EPOCH_MISMATCH',
+        `the log committed epoch ${epoch} for ${scopeId(scope)} but Redis holds its state at epoch ${target.toString()}, which it cannot roll back`,
+      )
+    }
+    const deltas: [number, Buffer[]][] = []
+    for (let i = 0; i < rest.length; i += 2) {
+      deltas.push([Number((rest[i] as Buffer).toString()), rest[i + 1] as Buffer[]])
+    }
     return {
-      data: `${base}:data`,
-      epoch: `${base}:epoch`,
-      staged: `${base}:staged`,
-      stagedPrefix,
-      stagedPuts: (epoch: number) => `${stagedPrefix}${epoch}:puts`,
-      stagedDels: (epoch: number) => `${stagedPrefix}${epoch}:dels`,
+      target: Number(target.toString()),
+      legacy: status.toString() === 'legacy',
+      baseEpoch: Number(baseEpoch.toString()),
+      base,
+      deltas,
+    }
+  }
+
+  /** Starts a compaction in the background when the committed deltas have grown past the policy. */
+  private maybeCompact(scope: StateScope, epoch: number): void {
+    const id = scopeId(scope)
+    if (this.compacting.has(id)) return
+    const sizes = this.sizesOf(scope)
+    let count = 0
+    let bytes = 0
+    for (const [e, b] of sizes.deltas) {
+      if (e > epoch) continue
+      count++
+      bytes += b
+    }
+    if (count === 0) return
+    if (count < this.maxDeltas && bytes < sizes.base * this.compactAtRatio) return
+    const run = this.compact(scope)
+      .catch(() => {
+        // A failed compaction changes nothing visible; the next commit tries again.
+      })
+      .finally(() => this.compacting.delete(id))
+    this.compacting.set(id, run)
+  }
+
+  /**
+   * Writes the committed state as a new base (its chunks and its name in `bases` in one
+   * transaction, invisible until installed), then installs it in one script: `base` names it,
+   * and the deltas it covers, the base before and any base left by an interrupted compaction go.
+   */
+  private async compact(scope: StateScope): Promise<void> {
+    const keys = this.keys(scope)
+    const sizes = this.sizesOf(scope)
+    if (sizes.base === 0) {
+      // A scope's first committed epoch is its whole state: its chunks become the base by RENAME,
+      // without reading them (the script checks that there is no base and one committed delta).
+      const promoted = (await this.call(() =>
+        (
+          this.redis as unknown as { sluicePromoteDelta(...args: (string | number)[]): Promise<unknown> }
+        ).sluicePromoteDelta(keys.epoch, keys.base, keys.bases, keys.deltas, keys.data, keys.stem),
+      )) as number
+      if (promoted > 0) {
+        sizes.base = sizes.deltas.get(promoted) ?? 1
+        sizes.deltas.delete(promoted)
+        return
+      }
+    }
+    const read = await this.read(scope, keys, undefined)
+    if (read.deltas.length === 0 && !read.legacy) return
+    const c = read.target
+    const layers: EntryLayer[] = []
+    let bases = 0
+    if (read.legacy) {
+      const legacy = await this.call(() => this.scanLegacy(keys.data))
+      if (legacy !== null) layers.push(legacy)
+    } else {
+      for (const [i, chunk] of read.base.entries())
+        layers.push(decodeChunk(chunk, `${keys.baseOf(read.baseEpoch)} chunk ${i}`))
+      bases = layers.length
+    }
+    for (const [e, chunks] of read.deltas) {
+      for (const [i, chunk] of chunks.entries())
+        layers.push(decodeChunk(chunk, `${keys.delta(e)} chunk ${i}`))
+    }
+    const size = layers.reduce((n, l) => n + l.end - l.start, 0)
+    const writer = new EntryWriter(0, size + 64)
+    // The base's chunks hold each key once between them; only the deltas' keys are decoded.
+    mergeLayers(layers, writer, bases)
+    const chunks = chunksOfLayer(writer.finish().layer, 'base', c, this.chunkBytes)
+    const base = keys.baseOf(c)
+    await this.call(async () => {
+      const multi = this.redis.multi().sadd(keys.bases, String(c)).del(base)
+      for (const [i, chunk] of chunks.entries()) multi.hset(base, String(i), chunk)
+      await execMulti(multi)
+      await (
+        this.redis as unknown as {
+          sluiceInstallBase(...args: (string | number)[]): Promise<unknown>
+        }
+      ).sluiceInstallBase(keys.base, keys.bases, keys.deltas, keys.data, String(c), keys.stem)
+    })
+    sizes.base = byteLength(chunks)
+    for (const e of [...sizes.deltas.keys()]) if (e <= c) sizes.deltas.delete(e)
+  }
+
+  /** The legacy `data` hash (one field per key), by HSCAN, as one layer that may repeat keys. */
+  private async scanLegacy(data: string): Promise<EntryLayer | null> {
+    const writer = new EntryWriter(0, 1 << 16)
+    let cursor = '0'
+    do {
+      const [next, flat] = await this.redis.hscanBuffer(data, cursor, 'COUNT', 10_000)
+      for (let i = 0; i < flat.length; i += 2) writer.pair(flat[i]!, flat[i + 1]!)
+      cursor = next.toString()
+    } while (cursor !== '0')
+    return writer.count === 0 ? null : writer.finish().layer
+  }
+
+  private sizesOf(scope: StateScope): { base: number; deltas: Map<number, number> } {
+    const id = scopeId(scope)
+    let sizes = this.sizes.get(id)
+    if (sizes === undefined) {
+      sizes = { base: 0, deltas: new Map() }
+      this.sizes.set(id, sizes)
+    }
+    return sizes
+  }
+
+  private keys(scope: StateScope) {
+    const stem = `${this.prefix}:{${scopeId(scope)}}:`
+    return {
+      stem,
+      epoch: `${stem}epoch`,
+      base: `${stem}base`,
+      bases: `${stem}bases`,
+      deltas: `${stem}deltas`,
+      data: `${stem}data`,
+      baseOf: (epoch: number) => `${stem}base:${epoch}`,
+      delta: (epoch: number) => `${stem}delta:${epoch}`,
     }
   }
 
@@ -206,40 +357,117 @@ export class RedisSnapshotStore implements SnapshotStore {
   }
 }
 
-/**
- * Folds every staged epoch up to ARGV[1] into the data hash, in epoch order, then sets the
- * committed epoch; one script, so nobody sees a half-applied epoch. Fields go in commands of
- * 1,000 (one redis.call per field cost more than the copy); the first epoch of a scope (no data
- * hash yet: its deletions delete nothing) becomes the data hash by RENAME, without a copy, which
- * makes a first full snapshot of a million keys a constant-time commit.
- * KEYS: data, epoch, staged. ARGV: epoch, staged key prefix.
- */
+/** Sets the committed epoch, never backwards. KEYS: epoch. ARGV: epoch. */
 const COMMIT_SCRIPT = `
-local committed = tonumber(redis.call('GET', KEYS[2]) or '0')
-local target = tonumber(ARGV[1])
-if target <= committed then return committed end
-local epochs = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[1])
-for _, e in ipairs(epochs) do
-  local puts = ARGV[2] .. e .. ':puts'
-  local dels = ARGV[2] .. e .. ':dels'
-  if redis.call('EXISTS', KEYS[1]) == 0 then
-    if redis.call('EXISTS', puts) == 1 then redis.call('RENAME', puts, KEYS[1]) end
-  else
-    local kv = redis.call('HGETALL', puts)
-    for i = 1, #kv, 2000 do redis.call('HSET', KEYS[1], unpack(kv, i, math.min(i + 1999, #kv))) end
-    local gone = redis.call('SMEMBERS', dels)
-    for i = 1, #gone, 1000 do redis.call('HDEL', KEYS[1], unpack(gone, i, math.min(i + 999, #gone))) end
-  end
-  redis.call('DEL', puts, dels)
-end
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[1])
-redis.call('SET', KEYS[2], ARGV[1])
-return target
+if tonumber(ARGV[1]) > tonumber(redis.call('GET', KEYS[1]) or '0') then redis.call('SET', KEYS[1], ARGV[1]) end
+return 1
 `
 
-async function execPipeline(pipeline: ReturnType<Redis['pipeline']>): Promise<void> {
-  const results = await pipeline.exec()
-  for (const [error] of results ?? []) if (error) throw error
+/**
+ * Makes a scope's only committed delta its base, by RENAME (a first snapshot is often the whole
+ * state: a million keys), when there is no base and no legacy hash; returns its epoch, or 0 when
+ * that is not the case (a full compaction then follows).
+ * KEYS: epoch, base, bases, deltas, data. ARGV: the scope's key stem.
+ */
+const PROMOTE_SCRIPT = `
+if redis.call('EXISTS', KEYS[2]) == 1 or redis.call('EXISTS', KEYS[5]) == 1 then return 0 end
+local committed = redis.call('GET', KEYS[1]) or '0'
+local deltas = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', committed)
+if #deltas ~= 1 then return 0 end
+local e = deltas[1]
+local delta = ARGV[1] .. 'delta:' .. e
+if redis.call('EXISTS', delta) == 1 then
+  redis.call('RENAME', delta, ARGV[1] .. 'base:' .. e)
+  redis.call('SADD', KEYS[3], e)
+  redis.call('SET', KEYS[2], e)
+end
+redis.call('ZREM', KEYS[4], e)
+return tonumber(e)
+`
+
+/**
+ * Reads a scope as of an epoch, in one script so nothing changes between its parts.
+ * KEYS: epoch, base, deltas, data (the legacy hash). ARGV: the target epoch ('' for a plain read
+ * of the newest committed state, which changes nothing), the scope's key stem.
+ * With a target (recovery): below the committed epoch is refused ('behind'); staged epochs above
+ * it are dropped (their outputs never committed); staged ones up to it become committed.
+ * Returns: status ('ok', or 'legacy' when the legacy hash exists), target, base epoch (0: none),
+ * the base's chunks, then per delta up to the target its epoch and its chunks, in epoch order.
+ */
+const LOAD_SCRIPT = `
+local committed = tonumber(redis.call('GET', KEYS[1]) or '0')
+local target = committed
+if ARGV[1] ~= '' then
+  target = tonumber(ARGV[1])
+  if target < committed then return {'behind', tostring(committed)} end
+  local stale = redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. ARGV[1], '+inf')
+  for _, e in ipairs(stale) do redis.call('DEL', ARGV[2] .. 'delta:' .. e) end
+  if #stale > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[3], '(' .. ARGV[1], '+inf') end
+  if target > committed then redis.call('SET', KEYS[1], ARGV[1]) end
+end
+local function chunks(key)
+  local n = redis.call('HLEN', key)
+  local out = {}
+  for i = 0, n - 1 do out[#out + 1] = redis.call('HGET', key, tostring(i)) end
+  return out
+end
+local base = redis.call('GET', KEYS[2]) or '0'
+local status = 'ok'
+if redis.call('EXISTS', KEYS[4]) == 1 then status = 'legacy' end
+local out = {status, tostring(target), base, {}}
+if base ~= '0' then out[4] = chunks(ARGV[2] .. 'base:' .. base) end
+for _, e in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', tostring(target))) do
+  out[#out + 1] = e
+  out[#out + 1] = chunks(ARGV[2] .. 'delta:' .. e)
+end
+return out
+`
+
+/**
+ * Installs the base written for epoch ARGV[1] if it is newer than the one in use and was written
+ * whole (another node's compaction may have won, or cleared it as left over): `base` names it;
+ * the deltas it covers, the legacy hash and every other base written go.
+ * KEYS: base, bases, deltas, data. ARGV: the base's epoch, the scope's key stem.
+ */
+const INSTALL_BASE_SCRIPT = `
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+local epoch = tonumber(ARGV[1])
+local key = ARGV[2] .. 'base:' .. ARGV[1]
+if epoch <= current or redis.call('EXISTS', key) == 0 then
+  if epoch ~= current then
+    redis.call('DEL', key)
+    redis.call('SREM', KEYS[2], ARGV[1])
+  end
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1])
+for _, b in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  if b ~= ARGV[1] then
+    redis.call('DEL', ARGV[2] .. 'base:' .. b)
+    redis.call('SREM', KEYS[2], b)
+  end
+end
+for _, e in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[1])) do
+  redis.call('DEL', ARGV[2] .. 'delta:' .. e)
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[1])
+redis.call('DEL', KEYS[4])
+return 1
+`
+
+/** A chunk's entries in place; a damaged chunk is STATE_CORRUPT naming it. */
+function decodeChunk(chunk: Buffer, where: string): EntryLayer {
+  return decodeSnapshotFile(chunk, where).layer
+}
+
+function byteLength(chunks: readonly Buffer[]): number {
+  return chunks.reduce((n, c) => n + c.length, 0)
+}
+
+async function execMulti(multi: ReturnType<Redis['multi']>): Promise<void> {
+  const results = await multi.exec()
+  if (results === null) throw new Error('the Redis transaction was aborted')
+  for (const [error] of results) if (error) throw error
 }
 
 function unavailable(where: string, error: unknown): SluiceError {
@@ -248,6 +476,10 @@ function unavailable(where: string, error: unknown): SluiceError {
     `Redis at ${where} is unavailable: ${error instanceof Error ? error.message : String(error)}`,
     { cause: error, retryable: true },
   )
+}
+
+function checkEpochOrZero(epoch: number): void {
+  if (epoch !== 0) checkEpoch(epoch)
 }
 
 function checkEpoch(epoch: number): void {

@@ -11,7 +11,13 @@ import {
   SnapshotEntries,
   valueStartOf,
 } from './snapshot-entries.ts'
-import { decodeSnapshotFile, encodeSnapshotFile, fileWriter, finishFile } from './snapshot-file.ts'
+import {
+  decodeSnapshotFile,
+  encodeSnapshotChunks,
+  encodeSnapshotFile,
+  fileWriter,
+  finishFile,
+} from './snapshot-file.ts'
 
 type Change = { key: string; value: string | null }
 
@@ -75,6 +81,20 @@ describe('SnapshotEntries', () => {
     )
   })
 
+  it('property: get and has by key answer from the layers before any merge, and after it alike', () => {
+    fc.assert(
+      fc.property(layers, fc.array(keys, { maxLength: 10 }), (all, asked) => {
+        const entries = new SnapshotEntries(all.map(layerOf))
+        const expected = model(all)
+        // The first few lookups scan the layers (no merged Map yet), later ones use the Map.
+        for (const key of asked) {
+          expect(entries.get(key)?.toString()).toBe(expected[key])
+          expect(entries.has(key)).toBe(key in expected)
+        }
+      }),
+    )
+  })
+
   it('property: merging layers into one (compaction) keeps exactly the merged entries', () => {
     fc.assert(
       fc.property(layers, (all) => {
@@ -83,6 +103,25 @@ describe('SnapshotEntries', () => {
         const merged = new SnapshotEntries([writer.finish().layer])
         expect(merged.isPlain).toBe(true)
         expect(text(merged)).toEqual(model(all))
+      }),
+    )
+  })
+
+  it('property: a base given as several chunks (no key in two) merges with the deltas after it', () => {
+    fc.assert(
+      fc.property(layers, fc.integer({ min: 1, max: 40 }), (all, maxBytes) => {
+        const [first, ...later] = all
+        const base = first!.filter((c) => c.value !== null)
+        const chunks = encodeSnapshotChunks(
+          'base',
+          1,
+          new SnapshotEntries([layerOf(base)]),
+          [],
+          maxBytes,
+        ).map((chunk) => decodeSnapshotFile(chunk, 'chunk').layer)
+        const writer = new EntryWriter(0, 16)
+        mergeLayers([...chunks, ...later.map(layerOf)], writer, chunks.length)
+        expect(text(new SnapshotEntries([writer.finish().layer]))).toEqual(model([base, ...later]))
       }),
     )
   })
@@ -162,6 +201,43 @@ describe('snapshot files', () => {
           expect(deleted).toEqual(deletes)
         }
       }),
+    )
+  })
+
+  it('property: chunks hold every entry once, each chunk a checked file of at most maxBytes of entries', () => {
+    fc.assert(
+      fc.property(
+        layers,
+        fc.integer({ min: 1, max: 60 }),
+        fc.integer({ min: 1, max: 2 ** 40 }),
+        (all, maxBytes, epoch) => {
+          const changes = all[0]!
+          const puts = new Map(
+            changes.filter((c) => c.value !== null).map((c) => [c.key, Buffer.from(c.value!)]),
+          )
+          const deletes = changes.filter((c) => c.value === null).map((c) => c.key)
+          const chunks = encodeSnapshotChunks('delta', epoch, puts, deletes, maxBytes)
+          if (changes.length === 0) expect(chunks).toEqual([])
+          const files = chunks.map((chunk, i) => decodeSnapshotFile(chunk, `chunk ${i}`))
+          for (const file of files) {
+            expect(file.epoch).toBe(epoch)
+            expect(file.kind).toBe('delta')
+            // Over the limit only when one entry alone is.
+            if (file.layer.end - file.layer.start > maxBytes) expect(file.layer.count).toBe(1)
+          }
+          expect(text(new SnapshotEntries(files.map((f) => f.layer)))).toEqual(model([changes]))
+          const deleted = files.flatMap((f) =>
+            Array.from({ length: f.layer.count }, (_, i) => i)
+              .filter((i) => valueStartOf(f.layer, i) === DELETED)
+              .map((i) => entryKey(f.layer, i)),
+          )
+          expect(deleted).toEqual(deletes)
+          // The same bytes as one file, cut at entry boundaries.
+          const whole = decodeSnapshotFile(encodeSnapshotFile('delta', epoch, puts, deletes), 'whole').layer
+          const joined = Buffer.concat(files.map((f) => f.layer.bytes.subarray(f.layer.start, f.layer.end)))
+          expect(joined.equals(whole.bytes.subarray(whole.start, whole.end))).toBe(true)
+        },
+      ),
     )
   })
 

@@ -12,6 +12,8 @@
 
 /** Entry i's positions in a layer's offsets table: key start/end, value start/end. */
 const STRIDE = 4
+/** Lookups by key a SnapshotEntries answers by scanning before it builds its merged Map. */
+const LOOKUPS_BEFORE_MERGE = 4
 /** A value start marking a deletion (deltas only). */
 export const DELETED = 0xffffffff
 
@@ -71,6 +73,8 @@ export class OffsetsBuilder {
 /** The entries of a snapshot or of one epoch's puts, as layers; a ReadonlyMap of key → value. */
 export class SnapshotEntries implements ReadonlyMap<string, Buffer> {
   private merged: Map<string, Buffer> | null = null
+  /** Lookups by key so far: after a few, the merged Map answers them (one scan each is O(n)). */
+  private lookups = 0
   /**
    * One layer without deletions: read as it is, without merging (the encoders write a layer from
    * a map or a set of slots, so no key is in it twice, unless `mayRepeat` says otherwise).
@@ -93,11 +97,34 @@ export class SnapshotEntries implements ReadonlyMap<string, Buffer> {
   }
 
   get(key: string): Buffer | undefined {
-    return this.map().get(key)
+    if (this.merged !== null || ++this.lookups > LOOKUPS_BEFORE_MERGE) return this.map().get(key)
+    return this.lookup(key) ?? undefined
   }
 
   has(key: string): boolean {
-    return this.map().has(key)
+    if (this.merged !== null || ++this.lookups > LOOKUPS_BEFORE_MERGE) return this.map().has(key)
+    return this.lookup(key) != null
+  }
+
+  /**
+   * A key's value without merging: the layers newest first, each from its end, comparing bytes
+   * (null: deleted, undefined: absent). A restore reads one or two entries of a million-key
+   * snapshot by name (a step's clock), where merging would build a million-entry Map first.
+   */
+  private lookup(key: string): Buffer | null | undefined {
+    const wanted = Buffer.from(key, 'utf8')
+    const length = wanted.length
+    for (let l = this.layers.length - 1; l >= 0; l--) {
+      const layer = this.layers[l]!
+      const bytes = layer.bytes
+      next: for (let i = layer.count - 1; i >= 0; i--) {
+        const start = keyStartOf(layer, i)
+        if (keyEndOf(layer, i) - start !== length) continue
+        for (let j = 0; j < length; j++) if (bytes[start + j] !== wanted[j]) continue next
+        return entryValue(layer, i)
+      }
+    }
+    return undefined
   }
 
   forEach(callback: (value: Buffer, key: string, map: ReadonlyMap<string, Buffer>) => void): void {
@@ -363,13 +390,15 @@ export function hashKeyBytes(layer: EntryLayer, i: number): number {
 
 /**
  * The merged entries of several layers as one layer without deletions (what compaction writes
- * as a new base), copying each surviving entry's bytes. Only the keys of the later layers (the
+ * as a new base), copying each surviving entry's bytes. The first `baseLayers` layers are the
+ * old base (one file, or the chunks of one Redis snapshot, no key in two of them). Only the keys of the later layers (the
  * deltas, usually few) are decoded; an entry of the first layer is decoded only when its bytes
  * hash like a later key, so compacting a million-key base decodes almost none of it.
  */
-export function mergeLayers(layers: readonly EntryLayer[], writer: EntryWriter): void {
-  const [first, ...later] = layers
-  if (first === undefined) return
+export function mergeLayers(layers: readonly EntryLayer[], writer: EntryWriter, baseLayers = 1): void {
+  // The first `baseLayers` layers are one base (chunks of it, each key in one of them at most).
+  const bases = layers.slice(0, baseLayers)
+  const later = layers.slice(baseLayers)
   const latest = new Map<string, { layer: EntryLayer; i: number }>()
   const hashes = new Set<number>()
   for (const layer of later) {
@@ -380,10 +409,12 @@ export function mergeLayers(layers: readonly EntryLayer[], writer: EntryWriter):
       hashes.add(hashKeyBytes(layer, i))
     }
   }
-  for (let i = 0; i < first.count; i++) {
-    if (valueStartOf(first, i) === DELETED) continue
-    if (hashes.has(hashKeyBytes(first, i)) && latest.has(entryKey(first, i))) continue
-    writer.copyEntry(first, i)
+  for (const first of bases) {
+    for (let i = 0; i < first.count; i++) {
+      if (valueStartOf(first, i) === DELETED) continue
+      if (hashes.has(hashKeyBytes(first, i)) && latest.has(entryKey(first, i))) continue
+      writer.copyEntry(first, i)
+    }
   }
   for (const { layer, i } of latest.values()) {
     if (valueStartOf(layer, i) !== DELETED) writer.copyEntry(layer, i)

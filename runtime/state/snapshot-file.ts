@@ -46,9 +46,67 @@ export function encodeSnapshotFile(
   puts: Iterable<[string, Buffer]>,
   deletes: Iterable<string> = [],
 ): Buffer {
+  return finishFile(writeEntries(HEADER_BYTES, puts, deletes), kind, epoch)
+}
+
+/**
+ * The same entries as encodeSnapshotFile, as several files of at most about `maxBytes` each (an
+ * entry larger than that gets a file of its own), each with its own header, count and CRC, so
+ * each is checked and read on its own. An entry is in exactly one of them and, within one epoch,
+ * a key is named once, so the files may be applied in any order. No entries: no files.
+ * The Redis store keeps a snapshot as such chunks (bounded values; docs/decisions/0029).
+ */
+export function encodeSnapshotChunks(
+  kind: SnapshotKind,
+  epoch: number,
+  puts: Iterable<[string, Buffer]>,
+  deletes: Iterable<string>,
+  maxBytes: number,
+): Buffer[] {
+  const { layer } = writeEntries(0, puts, deletes).finish()
+  return chunksOfLayer(layer, kind, epoch, maxBytes)
+}
+
+/** Splits a layer's entries (encoded back to back) into files at entry boundaries. */
+export function chunksOfLayer(
+  layer: EntryLayer,
+  kind: SnapshotKind,
+  epoch: number,
+  maxBytes: number,
+): Buffer[] {
+  const chunks: Buffer[] = []
+  const { bytes, offsets } = layer
+  let from = layer.start
+  let count = 0
+  const cut = (to: number) => {
+    const file = Buffer.allocUnsafe(HEADER_BYTES + (to - from) + 4)
+    bytes.copy(file, HEADER_BYTES, from, to)
+    writeHeader(file, kind, epoch, count)
+    file.writeUInt32BE(crc32(file.subarray(0, file.length - 4)), file.length - 4)
+    chunks.push(file)
+    from = to
+    count = 0
+  }
+  for (let i = 0; i < layer.count; i++) {
+    const valueStart = offsets[i * 4 + 2]!
+    // Where entry i ends: after its value, or after a deletion's length field.
+    const end = valueStart === DELETED ? offsets[i * 4 + 1]! + 4 : offsets[i * 4 + 3]!
+    if (count > 0 && end - from > maxBytes) cut(offsets[i * 4]! - 4)
+    count++
+  }
+  if (count > 0) cut(layer.end)
+  return chunks
+}
+
+/** Entries in snapshot-file encoding, from `start` of an EntryWriter (room for a header in front). */
+function writeEntries(
+  start: number,
+  puts: Iterable<[string, Buffer]>,
+  deletes: Iterable<string>,
+): EntryWriter {
   const layers = puts instanceof SnapshotEntries && !puts.mayRepeat ? puts.layers : undefined
   const size = layers?.reduce((n, l) => n + l.end - l.start, 0) ?? 0
-  const writer = new EntryWriter(HEADER_BYTES, HEADER_BYTES + size + 4096)
+  const writer = new EntryWriter(start, start + size + 4096)
   if (layers === undefined) {
     for (const [key, value] of puts) {
       writer.key('', key)
@@ -60,21 +118,25 @@ export function encodeSnapshotFile(
     writer.key('', key)
     writer.deletion()
   }
-  return finishFile(writer, kind, epoch)
+  return writer
 }
 
 /** Writes the header and the CRC around entries written at HEADER_BYTES of an EntryWriter. */
 export function finishFile(writer: EntryWriter, kind: SnapshotKind, epoch: number): Buffer {
   writer.reserve(4)
   const { bytes, end } = writer.finish()
+  writeHeader(bytes, kind, epoch, writer.count)
+  bytes.writeUInt32BE(crc32(bytes.subarray(0, end)), end)
+  return bytes.subarray(0, end + 4)
+}
+
+function writeHeader(bytes: Buffer, kind: SnapshotKind, epoch: number, count: number): void {
   MAGIC.copy(bytes, 0)
   bytes[4] = VERSION
   bytes[5] = kind === 'base' ? 1 : 2
   bytes.writeUInt32BE(Math.floor(epoch / TWO_32), 6)
   bytes.writeUInt32BE(epoch % TWO_32, 10)
-  bytes.writeUInt32BE(writer.count, 14)
-  bytes.writeUInt32BE(crc32(bytes.subarray(0, end)), end)
-  return bytes.subarray(0, end + 4)
+  bytes.writeUInt32BE(count, 14)
 }
 
 /** Starts an EntryWriter for a file (room for the header in front). */

@@ -68,6 +68,12 @@ interface TaskState {
   since: number
   producer: TransactionalProducer | null
   transaction: PartitionTransaction | null
+  /**
+   * A checkpoint still completing while batches go on (CheckpointOptions.capturesOnPrepare,
+   * at-least-once only), and what it failed with: the loop throws that at the task's next step.
+   */
+  pending: Promise<void> | null
+  failure: { error: unknown } | null
 }
 
 /** The longest partition number a topic can have (embedded.ts allows 10 000 partitions). */
@@ -109,6 +115,8 @@ export class Checkpoints {
           since: 0,
           producer: null,
           transaction: null,
+          pending: null,
+          failure: null,
         }
         byKey.set(key, state)
       }
@@ -174,6 +182,7 @@ export class Checkpoints {
   async beforeBatch(p: CheckpointedPartition): Promise<PartitionTransaction> {
     const state = this.state(p)
     this.checkFenced(state)
+    this.checkFailure(state)
     if (!state.assigned) {
       state.assigned = true
       for (const member of state.members) state.committed.set(member, member.position)
@@ -206,7 +215,8 @@ export class Checkpoints {
   async afterBatch(p: CheckpointedPartition): Promise<void> {
     const state = this.state(p)
     this.checkFenced(state)
-    if (performance.now() - state.since >= this.intervalMs) await this.checkpoint(state)
+    this.checkFailure(state)
+    if (state.pending === null && performance.now() - state.since >= this.intervalMs) await this.due(state)
   }
 
   /** `p` has nothing to deliver: a checkpoint of its task when one is due and there is something to commit. */
@@ -214,7 +224,9 @@ export class Checkpoints {
     const state = this.state(p)
     if (!state.assigned) return
     this.checkFenced(state)
-    if (this.dirty(state) && performance.now() - state.since >= this.intervalMs) await this.checkpoint(state)
+    this.checkFailure(state)
+    if (state.pending === null && this.dirty(state) && performance.now() - state.since >= this.intervalMs)
+      await this.due(state)
   }
 
   /** Milliseconds until the first task with uncommitted work is due (null: none). */
@@ -222,7 +234,7 @@ export class Checkpoints {
     let due: number | null = null
     const now = performance.now()
     for (const state of this.tasks) {
-      if (!state.assigned || !this.dirty(state)) continue
+      if (!state.assigned || state.pending !== null || !this.dirty(state)) continue
       const wait = Math.max(0, state.since + this.intervalMs - now)
       if (due === null || wait < due) due = wait
     }
@@ -238,7 +250,9 @@ export class Checkpoints {
   async stop(): Promise<void> {
     for (const state of this.tasks) {
       if (!state.assigned) continue
+      await state.pending
       this.checkFenced(state)
+      this.checkFailure(state)
       if (this.dirty(state)) await this.checkpoint(state)
     }
     await this.revokeAll()
@@ -246,6 +260,8 @@ export class Checkpoints {
 
   /** The subscription failed: every task's open transaction is aborted, then each is revoked. */
   async fail(): Promise<void> {
+    // A checkpoint completing in the background finishes (or fails) before anything is revoked.
+    await Promise.allSettled(this.tasks.map((state) => state.pending))
     for (const state of this.tasks) {
       if (state.producer === null) continue
       // A fenced producer's work was aborted by whoever fenced it; an abort that fails here leaves
@@ -272,8 +288,35 @@ export class Checkpoints {
     )
   }
 
+  /**
+   * A due checkpoint: awaited, or, when the hooks capture their state when `prepare` is called
+   * and no transaction is open (at-least-once), completed in the background while the next
+   * batches run: their positions are past the offsets it commits, and the next checkpoint of the
+   * task waits for it. What the loop pauses for is then `prepare`'s synchronous part (taking the
+   * state's changes), not the writes and syncs of the state and the offsets.
+   */
+  private async due(state: TaskState): Promise<void> {
+    if (!this.hooks.capturesOnPrepare || state.producer !== null) return this.checkpoint(state)
+    state.since = performance.now()
+    const run = this.checkpoint(state)
+      .catch((error: unknown) => {
+        state.failure = { error }
+        this.wake()
+      })
+      .finally(() => {
+        state.pending = null
+      })
+    state.pending = run
+  }
+
+  private checkFailure(state: TaskState): void {
+    if (state.failure !== null) throw state.failure.error
+  }
+
   private async checkpoint(state: TaskState): Promise<void> {
     const { topic, partition } = state.name
+    // The positions as of the call: with capturesOnPrepare, batches may move them while it runs.
+    const offsets = state.members.map((m) => m.position)
     const metadata = await this.hooks.prepare(topic, partition)
     if (typeof metadata !== 'string' || Buffer.byteLength(metadata) > MAX_METADATA_BYTES) {
       throw new SluiceError(
@@ -281,7 +324,6 @@ export class Checkpoints {
         `checkpoint metadata of ${topic}/${partition} must be a string of at most ${MAX_METADATA_BYTES} bytes`,
       )
     }
-    const offsets = state.members.map((m) => m.position)
     const started = performance.now()
     if (state.producer !== null) await state.producer.commit(offsets, metadata)
     else {

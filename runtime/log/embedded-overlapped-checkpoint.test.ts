@@ -1,0 +1,111 @@
+/**
+ * CheckpointOptions.capturesOnPrepare on the embedded log (embedded/checkpoints.ts): under
+ * at-least-once, a checkpoint whose prepare is still writing does not stop the partition's
+ * batches; it commits the positions as of its start, the next checkpoint waits for it, and its
+ * failure ends the subscription.
+ */
+import { afterEach, describe, expect, it } from 'vitest'
+import { logScratch } from '../../test/support/log-scratch.ts'
+import { EmbeddedLog } from './embedded.ts'
+import type { CheckpointOptions, Subscription } from './index.ts'
+
+const { newDir } = logScratch('sluice-overlapped-checkpoint')
+
+let log: EmbeddedLog
+let subscription: Subscription | null = null
+afterEach(async () => {
+  await subscription?.stop().catch(() => {})
+  subscription = null
+  await log?.close()
+})
+
+async function filled(records: number): Promise<void> {
+  log = await EmbeddedLog.open(await newDir(), { durability: 'none' })
+  await log.ensureTopic('in')
+  await log.append(
+    'in',
+    Array.from({ length: records }, (_, i) => ({ key: null, value: Buffer.from(String(i)) })),
+  )
+}
+
+describe('embedded log, checkpoints that capture on prepare', () => {
+  it('runs batches while a prepare writes, and commits the positions as of its start', async () => {
+    await filled(50)
+    let handled = 0
+    const events: string[] = []
+    const positions: number[] = []
+    let release: () => void = () => {}
+    const firstPrepareWaits = new Promise<void>((r) => {
+      release = r
+    })
+    let prepares = 0
+    const hooks: CheckpointOptions = {
+      intervalMs: 0,
+      capturesOnPrepare: true,
+      assigned: async () => {},
+      prepare: async () => {
+        const n = ++prepares
+        positions.push(handled)
+        events.push(`prepare ${n}`)
+        if (n === 1) await firstPrepareWaits
+        return `epoch-${n}`
+      },
+      committed: async (_t, _p, metadata) => {
+        events.push(`committed ${metadata}`)
+      },
+      revoked: () => {},
+    }
+    subscription = await log.subscribe(
+      { group: 'g', topics: ['in'], checkpoint: hooks, fromBeginning: true, maxBatchRecords: 5 },
+      async (batch) => {
+        handled += batch.records.length
+        events.push(`batch ${batch.records[0]!.offset}`)
+        if (handled === 25) release()
+      },
+    )
+    for (let i = 0; i < 500 && handled < 50; i++) await new Promise((r) => setTimeout(r, 10))
+    await subscription.stop()
+    subscription = null
+    // Batches ran between the first prepare and its commit.
+    const first = events.indexOf('prepare 1')
+    const firstCommitted = events.indexOf('committed epoch-1')
+    expect(events.slice(first, firstCommitted).filter((e) => e.startsWith('batch')).length).toBeGreaterThan(0)
+    // Never two checkpoints at once: each prepare follows the commit before it.
+    for (let n = 2; n <= prepares; n++) {
+      expect(events.indexOf(`prepare ${n}`)).toBeGreaterThan(events.indexOf(`committed epoch-${n - 1}`))
+    }
+    // The first checkpoint committed the position it started at, not the one it ended at:
+    // reopening its epoch's offsets is what a crash right after it would resume from.
+    expect(positions[0]).toBe(5)
+    expect(handled).toBe(50)
+    expect(await log.committedOffsets('g', 'in')).toEqual([50])
+    expect(await log.committedMetadata('g', 'in', 0)).toBe(`epoch-${prepares}`)
+  })
+
+  it('a prepare that fails in the background ends the subscription without committing it', async () => {
+    await filled(40)
+    const failure = new Error('prepare failed on purpose')
+    let prepares = 0
+    const hooks: CheckpointOptions = {
+      intervalMs: 0,
+      capturesOnPrepare: true,
+      assigned: async () => {},
+      prepare: async () => {
+        prepares++
+        await new Promise((r) => setTimeout(r, 5))
+        if (prepares === 2) throw failure
+        return `epoch-${prepares}`
+      },
+      committed: async () => {},
+      revoked: () => {},
+    }
+    subscription = await log.subscribe(
+      { group: 'g', topics: ['in'], checkpoint: hooks, fromBeginning: true, maxBatchRecords: 5 },
+      async () => {},
+    )
+    await expect(subscription.done).rejects.toBe(failure)
+    subscription = null
+    expect(await log.committedMetadata('g', 'in', 0)).toBe('epoch-1')
+    expect((await log.committedOffsets('g', 'in'))[0]).toBeLessThan(40)
+  })
+})
