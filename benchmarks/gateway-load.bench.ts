@@ -21,10 +21,11 @@
 import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { availableParallelism, tmpdir } from 'node:os'
+import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { defaultGatewayThreads } from '../cli/commands/serve.ts'
 import { compileFixture } from '../test/support/compile-fixture.ts'
 import { type GatewayProtocol, runGatewayLoad } from './lib/gateway-load.ts'
 import { buildLoadgen, runNativeLoad } from './lib/native-loadgen.ts'
@@ -62,7 +63,7 @@ const { values } = parseArgs({
     /** HTTP: one request in flight per connection, so rate × latency of them are needed. */
     'http-connections': { type: 'string', default: '1000' },
     connections: { type: 'string', default: '4' },
-    /** serve --gateway-threads values to compare, one server each, alternating at each rate (default: serve's, the cores). */
+    /** serve --gateway-threads values to compare, one server each, alternating at each rate (default: serve's). */
     'gateway-threads': { type: 'string' },
     driver: { type: 'string', default: 'native' },
     out: { type: 'string', default: join(ROOT, 'benchmarks', 'reports') },
@@ -410,7 +411,7 @@ async function main(): Promise<void> {
       values.rates ??
         (p === 'http' ? values['http-rates'] : p === 'websocket' ? values['ws-rates'] : values['grpc-rates']),
     )
-  const threadCounts = values['gateway-threads'] ? list(values['gateway-threads']) : [availableParallelism()]
+  const threadCounts = values['gateway-threads'] ? list(values['gateway-threads']) : [defaultGatewayThreads()]
   const needsNative = values.driver === 'native' && protocols.some((p) => p !== 'grpc')
   const loadgen = needsNative ? await buildLoadgen() : null
   const artifact = await compileFixture(PIPE, 'payments', 'payments.pipe')

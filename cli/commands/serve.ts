@@ -77,8 +77,8 @@ Gateway:
   --admin-token-file F  /admin/* needs Authorization: Bearer <the file's first line>
   --drain-timeout MS    how long a stop waits for requests in flight (default: ${DEFAULT_DRAIN_TIMEOUT_MS})
   --gateway-threads N   serve HTTP and WebSocket from N worker threads sharing the port, the log,
-                        rate limits and metrics staying in the main thread (default: the number of
-                        cores, ${defaultGatewayThreads()} here; 1: all in the main thread)
+                        rate limits and metrics staying in the main thread (1: all in the main
+                        thread; default: the cores but one, 1 on two cores or fewer: ${defaultGatewayThreads()} here)
   The gateway acknowledges an event once the log holds it: on the embedded log its durability
   defaults to batch here (synced before the acknowledgement, concurrent requests sharing one sync);
   --durability 100ms acknowledges sooner, as the interval policy promises.
@@ -554,9 +554,13 @@ export function serveSettings(values: Record<string, unknown>, config: unknown):
   return settings
 }
 
-/** One gateway thread per core (docs/decisions/0030-gateway-threads.md). */
-export function defaultGatewayThreads(): number {
-  return availableParallelism()
+/**
+ * Worker threads for the gateway unless told: one per core but one, which the main thread keeps
+ * for the log and the pipelines; on two cores or fewer none (1: the gateway in the main thread),
+ * because a worker costs more CPU per request than it frees there (docs/decisions/0030-gateway-threads.md).
+ */
+export function defaultGatewayThreads(cores = availableParallelism()): number {
+  return cores > 2 ? cores - 1 : 1
 }
 
 function streamCatalogOrUsage(

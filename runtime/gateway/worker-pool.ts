@@ -85,6 +85,10 @@ export class WorkerPool {
     }
     const worker = new Worker(WORKER_FILE, { workerData: setup })
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()))
+    // After start: a worker that fails takes its connections with it; the others go on serving.
+    worker.on('error', (error) =>
+      this.options.logger.error('gateway worker thread failed', { worker: index, error: String(error) }),
+    )
     const thread: Thread = { worker, exited, replies: [], scheduled: false }
     this.threads.push(thread)
     return new Promise<void>((resolve, reject) => {
