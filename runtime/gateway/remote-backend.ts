@@ -15,6 +15,7 @@ import {
   type MainMessage,
   type PendingSubmission,
   packSubmissions,
+  type SubmitReply,
   submissionOf,
   type WorkerMessage,
 } from './thread-protocol.ts'
@@ -47,7 +48,7 @@ export class RemoteBackend implements GatewayBackend {
   /** Handles an answer from the owning thread; false for a message that is not one. */
   handle(message: MainMessage): boolean {
     if (message.t === 'results') {
-      for (const reply of message.replies) {
+      for (const reply of JSON.parse(message.replies) as SubmitReply[]) {
         const waiting = this.submissions.get(reply[0])
         if (waiting === undefined) continue
         this.submissions.delete(reply[0])

@@ -172,7 +172,7 @@ export class WorkerPool {
       thread.scheduled = false
       const replies = thread.replies
       thread.replies = []
-      this.post(thread, { t: 'results', replies })
+      this.post(thread, { t: 'results', replies: JSON.stringify(replies) })
     })
   }
 
