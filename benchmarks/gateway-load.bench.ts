@@ -8,6 +8,7 @@
  *
  *   npm run bench:gateway
  *   node --import tsx benchmarks/gateway-load.bench.ts --protocols websocket --ws-rates 250000,500000 --batch 500
+ *   node --import tsx benchmarks/gateway-load.bench.ts --gateway-threads 1,2   (variants alternate at each rate)
  *
  * Drivers: single-event HTTP and WebSocket batches are offered by the native generator
  * (benchmarks/loadgen/, Go; built here with `go build` into a temporary directory), because a
@@ -24,6 +25,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { defaultGatewayThreads } from '../cli/commands/serve.ts'
 import { compileFixture } from '../test/support/compile-fixture.ts'
 import { type GatewayProtocol, runGatewayLoad } from './lib/gateway-load.ts'
 import { buildLoadgen, runNativeLoad } from './lib/native-loadgen.ts'
@@ -61,6 +63,8 @@ const { values } = parseArgs({
     /** HTTP: one request in flight per connection, so rate × latency of them are needed. */
     'http-connections': { type: 'string', default: '1000' },
     connections: { type: 'string', default: '4' },
+    /** serve --gateway-threads values to compare, one server each, alternating at each rate (default: serve's). */
+    'gateway-threads': { type: 'string' },
     driver: { type: 'string', default: 'native' },
     out: { type: 'string', default: join(ROOT, 'benchmarks', 'reports') },
   },
@@ -75,7 +79,7 @@ function processUsage(pid: number): { cpuSeconds: number; rssBytes: number } {
   return { cpuSeconds: ticks / 100, rssBytes: rssPages * 4096 }
 }
 
-async function startServer(artifact: string, dataDir: string) {
+async function startServer(artifact: string, dataDir: string, threads: number) {
   const child = spawn(
     process.execPath,
     [
@@ -95,6 +99,8 @@ async function startServer(artifact: string, dataDir: string) {
       String(256 * 1024 * 1024),
       '--max-request-bytes',
       String(16 * 1024 * 1024),
+      '--gateway-threads',
+      String(threads),
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   )
@@ -123,6 +129,8 @@ type Driver = 'native (Go)' | 'node'
 interface Row {
   readonly protocol: GatewayProtocol
   readonly driver: Driver
+  /** serve --gateway-threads (absent in reports from before the option: one thread). */
+  readonly gatewayThreads?: number
   readonly offeredEventsPerSecond: number
   readonly eventsPerRequest: number
   readonly connections: number
@@ -174,6 +182,7 @@ async function measure(
   rate: number,
   artifact: string,
   loadgen: string | null,
+  threads: number,
 ): Promise<Row> {
   const batch = Number(protocol === 'http' ? values['http-batch'] : values.batch)
   const connections = Number(protocol === 'http' ? values['http-connections'] : values.connections)
@@ -181,7 +190,7 @@ async function measure(
   const native = loadgen !== null && protocol !== 'grpc'
   const warmupMs = native ? Number(values.warmup) * 1000 : 0
   const dataDir = await mkdtemp(join(tmpdir(), 'sluice-gateway-load-'))
-  const server = await startServer(artifact, dataDir)
+  const server = await startServer(artifact, dataDir, threads)
   let peakRss = 0
   const sampler = setInterval(() => {
     peakRss = Math.max(peakRss, processUsage(server.pid).rssBytes)
@@ -261,6 +270,7 @@ async function measure(
   await rm(dataDir, { recursive: true, force: true })
   return {
     ...row,
+    gatewayThreads: threads,
     loadSeconds,
     serverCpuSeconds: after.cpuSeconds - before.cpuSeconds,
     serverPeakRssBytes: Math.max(peakRss, after.rssBytes),
@@ -314,14 +324,14 @@ function renderMarkdown(report: Report): string {
     '',
     `Run ${m.date} on ${m.cpuModel} (${m.cores} cores, ${formatBytes(m.totalMemoryBytes)}), Node ${m.nodeVersion}, ${m.platform}/${m.arch}; commit ${m.gitCommit ?? 'unknown'}${m.gitDirty ? ' (with uncommitted changes)' : ''}.`,
     '',
-    '| protocol | driver | offered events/s | events/request | connections | acked events/s | ack p50 ms | p99 | p999 | max | refused | errors | not sent | driver lag p99 ms | server CPU s | driver CPU s | server peak RSS |',
-    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|',
+    '| protocol | driver | gateway threads | offered events/s | events/request | connections | acked events/s | ack p50 ms | p99 | p999 | max | refused | errors | not sent | driver lag p99 ms | server CPU s | driver CPU s | server peak RSS |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|',
     ...report.rows.map(
       (r) =>
-        `| ${r.protocol} | ${r.driver} | ${formatRate(r.offeredEventsPerSecond)} | ${r.eventsPerRequest} | ${r.connections} | ${formatRate(r.acknowledgedPerSecond)} | ${ms(r.ack.p50)} | ${ms(r.ack.p99)} | ${ms(r.ack.p999)} | ${ms(r.ack.max)} | ${refusedText(r)} | ${r.errors} | ${r.notSent} | ${r.driverSendLagP99Ns === null ? '—' : ms(r.driverSendLagP99Ns)} | ${r.serverCpuSeconds.toFixed(1)} | ${r.driverCpuSeconds.toFixed(1)} | ${formatBytes(r.serverPeakRssBytes)} |`,
+        `| ${r.protocol} | ${r.driver} | ${r.gatewayThreads ?? 1} | ${formatRate(r.offeredEventsPerSecond)} | ${r.eventsPerRequest} | ${r.connections} | ${formatRate(r.acknowledgedPerSecond)} | ${ms(r.ack.p50)} | ${ms(r.ack.p99)} | ${ms(r.ack.p999)} | ${ms(r.ack.max)} | ${refusedText(r)} | ${r.errors} | ${r.notSent} | ${r.driverSendLagP99Ns === null ? '—' : ms(r.driverSendLagP99Ns)} | ${r.serverCpuSeconds.toFixed(1)} | ${r.driverCpuSeconds.toFixed(1)} | ${formatBytes(r.serverPeakRssBytes)} |`,
     ),
     '',
-    'CPU seconds cover the whole load (warm-up and measurement, the row’s load seconds in the JSON); the server is one Node.js process (one JavaScript thread plus libuv’s for fsync), the machine has the cores above, shared by server and driver.',
+    'CPU seconds cover the whole load (warm-up and measurement, the row’s load seconds in the JSON); the server is one Node.js process (with gateway threads above 1, that many worker threads serve HTTP and WebSocket and the main thread keeps the log; plus libuv’s threads for fsync), its CPU summed over its threads; the machine has the cores above, shared by server and driver.',
     '',
   ]
   if (report.targets.length > 0) {
@@ -401,19 +411,21 @@ async function main(): Promise<void> {
       values.rates ??
         (p === 'http' ? values['http-rates'] : p === 'websocket' ? values['ws-rates'] : values['grpc-rates']),
     )
+  const threadCounts = values['gateway-threads'] ? list(values['gateway-threads']) : [defaultGatewayThreads()]
   const needsNative = values.driver === 'native' && protocols.some((p) => p !== 'grpc')
   const loadgen = needsNative ? await buildLoadgen() : null
   const artifact = await compileFixture(PIPE, 'payments', 'payments.pipe')
   const rows: Row[] = []
   try {
     for (const protocol of protocols) {
-      for (const rate of ratesOf(protocol)) {
-        const row = await measure(protocol, rate, artifact, loadgen)
-        rows.push(row)
-        console.log(
-          `${protocol} (${row.driver}) ${formatRate(rate)}/s offered ×${row.eventsPerRequest}: ${formatRate(row.acknowledgedPerSecond)} events/s acked, ack p50 ${ms(row.ack.p50)} p99 ${ms(row.ack.p99)} p999 ${ms(row.ack.p999)} max ${ms(row.ack.max)} ms, refused ${refusedText(row)}, errors ${row.errors}, not sent ${row.notSent}, CPU server ${row.serverCpuSeconds.toFixed(1)} s driver ${row.driverCpuSeconds.toFixed(1)} s over ${row.loadSeconds.toFixed(1)} s, server RSS ${formatBytes(row.serverPeakRssBytes)}`,
-        )
-      }
+      for (const rate of ratesOf(protocol))
+        for (const threads of threadCounts) {
+          const row = await measure(protocol, rate, artifact, loadgen, threads)
+          rows.push(row)
+          console.log(
+            `${protocol} (${row.driver}, ${threads} gateway thread${threads === 1 ? '' : 's'}) ${formatRate(rate)}/s offered ×${row.eventsPerRequest}: ${formatRate(row.acknowledgedPerSecond)} events/s acked, ack p50 ${ms(row.ack.p50)} p99 ${ms(row.ack.p99)} p999 ${ms(row.ack.p999)} max ${ms(row.ack.max)} ms, refused ${refusedText(row)}, errors ${row.errors}, not sent ${row.notSent}, CPU server ${row.serverCpuSeconds.toFixed(1)} s driver ${row.driverCpuSeconds.toFixed(1)} s over ${row.loadSeconds.toFixed(1)} s, server RSS ${formatBytes(row.serverPeakRssBytes)}`,
+          )
+        }
     }
   } finally {
     if (loadgen !== null) await rm(dirname(loadgen), { recursive: true, force: true })
@@ -431,6 +443,7 @@ async function main(): Promise<void> {
       'HTTP connections': Number(values['http-connections']),
       'WebSocket / gRPC events per message': Number(values.batch),
       'WebSocket / gRPC connections': Number(values.connections),
+      'gateway threads (serve --gateway-threads)': threadCounts.join(', '),
       durability: 'batch (serve’s default with the gateway on the embedded log)',
     },
     rows,

@@ -11,7 +11,7 @@ import { runCli } from '../test/support/capture-io.ts'
 import { compileFixture } from '../test/support/compile-fixture.ts'
 import { connectWebSocket } from '../test/support/ws-client.ts'
 import type { CommandIO } from './command.ts'
-import { serveSettings } from './commands/serve.ts'
+import { defaultGatewayThreads, serveSettings } from './commands/serve.ts'
 import { main } from './main.ts'
 
 const PIPE = `
@@ -145,6 +145,66 @@ describe('sluice serve', () => {
     // Everything acknowledged is in the source topic.
     expect(await readTopic(dataDir, 'payments')).toHaveLength(41)
     for (const record of sink) expect(record.key).toBe(JSON.parse(record.value.toString()).card)
+  })
+
+  it('serves from worker threads with --gateway-threads 2: what they acknowledge is in the log and reaches the pipeline', async () => {
+    const dataDir = await tempDir()
+    const node = startServe(
+      '--gateway',
+      '127.0.0.1:0',
+      '--run',
+      artifactDir,
+      '--data-dir',
+      dataDir,
+      '--gateway-threads',
+      '2',
+    )
+    const url = (await node.serving).gateway as string
+    const events = Array.from({ length: 20 }, (_, i) => ({
+      id: `t${i}`,
+      card: `c${i % 3}`,
+      amount: 100 + i,
+      ts: 1_700_000_000_000 + i,
+    }))
+    // Several connections at once, so the kernel may hand them to either worker.
+    const answers = await Promise.all(
+      events.map((event) =>
+        fetch(`${url}/streams/payments/events`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(event),
+        }).then((r) => r.status),
+      ),
+    )
+    expect(answers).toEqual(Array(20).fill(200))
+    const ws = await connectWebSocket(`${url}/streams/payments/ws`)
+    ws.send(JSON.stringify([{ id: 'w1', card: 'c1', amount: 500, ts: 1_700_000_000_100 }, { id: 'bad' }]))
+    expect(JSON.parse(await ws.next())).toMatchObject({ seq: 1, accepted: 1, rejected: 1 })
+    const metrics = await (await fetch(`${url}/metrics`)).text()
+    expect(metrics).toMatch(/sluice_gateway_events_total\{outcome="accepted",stream="payments"\} 21/)
+    const sink = await eventually(
+      () => readTopic(dataDir, 'large-payments'),
+      (records) => records.length >= 21,
+    )
+    expect(new Set(sink.map((r) => JSON.parse(r.value.toString()).id)).size).toBe(21)
+    node.stop()
+    expect(await node.exit).toBe(0)
+    expect(await readTopic(dataDir, 'payments')).toHaveLength(21)
+  })
+
+  it('takes the gateway threads from a flag or the config: the cores but one by default, 1 on two cores or fewer', () => {
+    const base = { gateway: '0', run: [artifactDir] }
+    expect(serveSettings(base, {}).gatewayThreads).toBe(defaultGatewayThreads())
+    expect(defaultGatewayThreads(1)).toBe(1)
+    expect(defaultGatewayThreads(2)).toBe(1)
+    expect(defaultGatewayThreads(8)).toBe(7)
+    expect(
+      serveSettings({ ...base, 'gateway-threads': '3' }, { gateway: { threads: 2 } }).gatewayThreads,
+    ).toBe(3)
+    expect(serveSettings(base, { gateway: { threads: 2 } }).gatewayThreads).toBe(2)
+    expect(() => serveSettings({ ...base, 'gateway-threads': '0' }, {})).toThrow(
+      /--gateway-threads must be a positive integer, got "0"/,
+    )
   })
 
   it('processes while it serves: an event posted now reaches the sink while the node runs', async () => {

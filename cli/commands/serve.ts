@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises'
+import { availableParallelism } from 'node:os'
 import { type LoadedArtifact, loadArtifact } from '../../runtime/artifact/load.ts'
 import { GATEWAY_DEFAULTS, Gateway, WS_HARD_CAP_FACTOR } from '../../runtime/gateway/gateway.ts'
 import { type GrpcGateway, startGrpcGateway } from '../../runtime/gateway/grpc.ts'
@@ -75,6 +76,9 @@ Gateway:
   --api-key-rate N      events/s per API key (x-api-key), burst N (default: no limit)
   --admin-token-file F  /admin/* needs Authorization: Bearer <the file's first line>
   --drain-timeout MS    how long a stop waits for requests in flight (default: ${DEFAULT_DRAIN_TIMEOUT_MS})
+  --gateway-threads N   serve HTTP and WebSocket from N worker threads sharing the port, the log,
+                        rate limits and metrics staying in the main thread (1: all in the main
+                        thread; default: the cores but one, 1 on two cores or fewer: ${defaultGatewayThreads()} here)
   The gateway acknowledges an event once the log holds it: on the embedded log its durability
   defaults to batch here (synced before the acknowledgement, concurrent requests sharing one sync);
   --durability 100ms acknowledges sooner, as the interval policy promises.
@@ -108,6 +112,7 @@ ${LOG_OPTIONS_HELP}
       'api-key-rate': { type: 'string' },
       'admin-token-file': { type: 'string' },
       'drain-timeout': { type: 'string' },
+      'gateway-threads': { type: 'string' },
     })
     if (positionals.length > 0) {
       throw new UsageError(
@@ -204,6 +209,11 @@ ${LOG_OPTIONS_HELP}
           maxInFlightBytes: settings.maxInFlightBytes,
           limits: settings.limits,
           ...(adminToken === undefined ? {} : { adminToken }),
+          threads: {
+            count: settings.gatewayThreads,
+            artifactDirs: [...settings.run, ...settings.ingest],
+            keyFields: settings.keyFields,
+          },
         })
         if (settings.grpc) {
           grpcGateway = await startGrpcGateway(gateway, {
@@ -257,6 +267,7 @@ export interface ServeConfig {
     readonly limits?: RateLimits
     readonly adminTokenFile?: string
     readonly drainTimeoutMs?: number
+    readonly threads?: number
   }
   readonly run?: readonly string[]
   readonly ingest?: readonly string[]
@@ -277,6 +288,7 @@ interface ServeSettings {
   readonly limits: RateLimits
   readonly adminTokenFile: string | undefined
   readonly drainTimeoutMs: number
+  readonly gatewayThreads: number
   readonly metricsPort: number | null
   readonly metricsHost: string
   readonly log: { 'data-dir'?: string; durability?: string; kafka?: string }
@@ -329,6 +341,7 @@ export function serveSettings(values: Record<string, unknown>, config: unknown):
     'limits',
     'adminTokenFile',
     'drainTimeoutMs',
+    'threads',
   ])
   const metricsConfig = object(root.metrics, 'metrics', ['port', 'host'])
   const logConfig = object(root.log, 'log', ['dataDir', 'durability', 'kafka'])
@@ -512,6 +525,7 @@ export function serveSettings(values: Record<string, unknown>, config: unknown):
       'gateway.drainTimeoutMs',
       DEFAULT_DRAIN_TIMEOUT_MS,
     ),
+    gatewayThreads: positive('gateway-threads', gw.threads, 'gateway.threads', defaultGatewayThreads()),
     metricsPort,
     metricsHost,
     log: {
@@ -538,6 +552,15 @@ export function serveSettings(values: Record<string, unknown>, config: unknown):
   if (problems.length === 1) throw new UsageError(problems[0]!)
   if (problems.length > 1) throw new UsageError(`${problems.length} problems:\n  ${problems.join('\n  ')}`)
   return settings
+}
+
+/**
+ * Worker threads for the gateway unless told: one per core but one, which the main thread keeps
+ * for the log and the pipelines; on two cores or fewer none (1: the gateway in the main thread),
+ * because a worker costs more CPU per request than it frees there (docs/decisions/0030-gateway-threads.md).
+ */
+export function defaultGatewayThreads(cores = availableParallelism()): number {
+  return cores > 2 ? cores - 1 : 1
 }
 
 function streamCatalogOrUsage(

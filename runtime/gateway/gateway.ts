@@ -44,14 +44,18 @@ import type {
 import { createRequire } from 'node:module'
 import { SluiceError } from '../errors.ts'
 import type { Log, OutgoingRecord } from '../log/index.ts'
-import type { Counter, Gauge, Histogram, MetricsRegistry } from '../metrics/registry.ts'
+import type { MetricsRegistry } from '../metrics/registry.ts'
 import { type Logger, silentLogger } from '../observability/logger.ts'
-import { type AppendResult, GroupAppender } from './appender.ts'
+import type { AppendResult } from './appender.ts'
+import { type GatewayBackend, LocalBackend } from './backend.ts'
 import { type GatewayError, gatewayError, statusOf } from './errors.ts'
 import { type IncomingItem, parseBody } from './events.ts'
+import { type GatewayMetrics, registerGatewayMetrics } from './gateway-metrics.ts'
+import { type InFlightBudget, LocalBudget, SHARED_BUDGET_MAX, SharedBudget } from './in-flight.ts'
 import { RateLimiter, type RateLimits, validateLimits } from './rate-limit.ts'
 import type { IngestStream } from './streams.ts'
 import { type RequestContext, toRecord } from './validate.ts'
+import { WorkerPool } from './worker-pool.ts'
 
 // Through require: the package is CommonJS whose exports Node cannot detect statically, so a named
 // ESM import of it fails outside a bundler.
@@ -88,6 +92,46 @@ export interface GatewayOptions {
   readonly readyTimeoutMs?: number
   /** Test seam: the rate limiter's clock (ms). */
   readonly now?: () => number
+  /**
+   * Serve HTTP and WebSocket from this many worker threads (docs/decisions/0030-gateway-threads.md)
+   * sharing the port; this thread keeps the log, the rate limits and the metrics, and gRPC. 1 (the
+   * default): everything in this thread.
+   */
+  readonly threads?: GatewayThreads
+}
+
+/** Worker threads for the gateway: how many, and what they load to validate as this thread does. */
+export interface GatewayThreads {
+  readonly count: number
+  /** The artifacts whose sources are the streams (a worker builds `streams` from them again). */
+  readonly artifactDirs: readonly string[]
+  /** As given to streamCatalog. */
+  readonly keyFields?: Readonly<Record<string, string>>
+}
+
+/** The settings a gateway's request handling runs with, in whichever thread serves. */
+export type GatewaySettings = Required<
+  Pick<
+    GatewayOptions,
+    | 'host'
+    | 'maxRequestBytes'
+    | 'maxWebSocketMessageBytes'
+    | 'maxEventBytes'
+    | 'maxInFlightBytes'
+    | 'appendTimeoutMs'
+    | 'readyTimeoutMs'
+  >
+>
+
+/** What a worker thread's gateway is built from (gateway-worker.ts). */
+export interface ServingWiring {
+  readonly streams: ReadonlyMap<string, IngestStream>
+  readonly settings: GatewaySettings
+  readonly backend: GatewayBackend
+  readonly metrics: GatewayMetrics
+  readonly budget: InFlightBudget
+  readonly logger: Logger
+  readonly adminToken?: string
 }
 
 export const GATEWAY_DEFAULTS = {
@@ -107,7 +151,6 @@ const UWS_TOO_BIG = 'Received too big message'
 /** Retry-After for overload and draining: the client should come back soon, not at once. */
 const OVERLOAD_RETRY_MS = 1000
 const ADMIN_BODY_BYTES = 64 * 1024
-const ACK_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5]
 
 const REASONS: Readonly<Record<number, string>> = {
   200: 'OK',
@@ -126,15 +169,6 @@ const REASONS: Readonly<Record<number, string>> = {
 
 type Protocol = 'http' | 'websocket' | 'grpc'
 
-interface GatewayMetrics {
-  readonly requests: Counter
-  readonly events: Counter
-  readonly bytes: Counter
-  readonly rejections: Counter
-  readonly ackSeconds: Histogram
-  readonly inFlight: Gauge
-}
-
 interface SocketData {
   readonly stream: IngestStream
   readonly apiKey: string
@@ -151,126 +185,136 @@ export interface Outcome {
 }
 
 export class Gateway {
-  readonly limiter: RateLimiter
-  private readonly appender: GroupAppender
-  private readonly app: TemplatedApp
+  private readonly app: TemplatedApp | null
   private listenSocket: us_listen_socket | null = null
   private listenPort = 0
-  private inFlightBytes = 0
   /** Requests and WebSocket messages being handled. */
   private active = 0
   private readonly activeWaiters: (() => void)[] = []
   private readonly sockets = new Set<WebSocket<SocketData>>()
   private draining = false
   private drained: Promise<void> | null = null
-  private readonly logger: Logger
+  private readonly streams: ReadonlyMap<string, IngestStream>
+  private readonly settings: GatewaySettings
+  private readonly backend: GatewayBackend
   private readonly metrics: GatewayMetrics
-  private readonly settings: Required<
-    Pick<
-      GatewayOptions,
-      | 'host'
-      | 'maxRequestBytes'
-      | 'maxWebSocketMessageBytes'
-      | 'maxEventBytes'
-      | 'maxInFlightBytes'
-      | 'appendTimeoutMs'
-      | 'readyTimeoutMs'
-    >
-  >
+  private readonly budget: InFlightBudget
+  private readonly logger: Logger
+  private readonly adminToken: string | undefined
+  /** This thread's backend (it owns the log); null in a worker thread. */
+  private readonly local: LocalBackend | null
+  /** The worker threads serving HTTP and WebSocket, when there are any (then `app` is null). */
+  private pool: WorkerPool | null = null
 
-  private constructor(private readonly options: GatewayOptions) {
-    const maxRequestBytes = options.maxRequestBytes ?? GATEWAY_DEFAULTS.maxRequestBytes
-    this.settings = {
-      host: options.host ?? GATEWAY_DEFAULTS.host,
-      maxRequestBytes,
-      maxWebSocketMessageBytes: options.maxWebSocketMessageBytes ?? WS_HARD_CAP_FACTOR * maxRequestBytes,
-      maxEventBytes: options.maxEventBytes ?? GATEWAY_DEFAULTS.maxEventBytes,
-      maxInFlightBytes: options.maxInFlightBytes ?? GATEWAY_DEFAULTS.maxInFlightBytes,
-      appendTimeoutMs: options.appendTimeoutMs ?? GATEWAY_DEFAULTS.appendTimeoutMs,
-      readyTimeoutMs: options.readyTimeoutMs ?? GATEWAY_DEFAULTS.readyTimeoutMs,
-    }
-    for (const name of [
-      'maxRequestBytes',
-      'maxWebSocketMessageBytes',
-      'maxEventBytes',
-      'maxInFlightBytes',
-      'appendTimeoutMs',
-      'readyTimeoutMs',
-    ] as const) {
-      const value = this.settings[name]
-      if (!Number.isSafeInteger(value) || value < 1) {
-        throw new SluiceError('CONFIG_INVALID', `gateway ${name} must be a positive integer, got ${value}`)
-      }
-    }
-    if (this.settings.maxWebSocketMessageBytes < maxRequestBytes) {
-      throw new SluiceError(
-        'CONFIG_INVALID',
-        `gateway maxWebSocketMessageBytes (${this.settings.maxWebSocketMessageBytes}) must be at least maxRequestBytes (${maxRequestBytes})`,
-      )
-    }
-    this.logger = (options.logger ?? silentLogger).child({ component: 'gateway' })
-    this.limiter = new RateLimiter(options.limits ?? {}, options.now)
-    this.appender = new GroupAppender(options.log, {
-      appendTimeoutMs: this.settings.appendTimeoutMs,
-      onAvailability: (available, error) => {
-        if (available) this.logger.info('log available again; appends go through')
-        else this.logger.warn('log unavailable; retrying appends with back-off', { error: String(error) })
-      },
-    })
-    const m = options.metrics
-    this.metrics = {
-      requests: m.counter(
-        'sluice_gateway_requests_total',
-        'Gateway requests (HTTP requests and WebSocket messages) answered, by protocol and HTTP status.',
-      ),
-      events: m.counter(
-        'sluice_gateway_events_total',
-        'Events the gateway received, by stream and outcome (accepted: the log holds them; rejected).',
-      ),
-      bytes: m.counter(
-        'sluice_gateway_received_bytes_total',
-        'Bytes of request bodies and WebSocket messages received, by protocol.',
-      ),
-      rejections: m.counter(
-        'sluice_gateway_rejections_total',
-        'Events or whole requests the gateway refused, by reason (the error code of its answer).',
-      ),
-      ackSeconds: m.histogram(
-        'sluice_gateway_ack_seconds',
-        'Time from a request or message fully received to its answer (for accepted events: until the log held them), by protocol.',
-        ACK_BUCKETS,
-      ),
-      inFlight: m.gauge(
-        'sluice_gateway_in_flight_bytes',
-        'Bytes of requests being received or waiting for the log; bounded by the gateway’s maxInFlightBytes.',
-      ),
-    }
-    this.metrics.inFlight.set(0)
-    this.app = this.routes(uws.App())
+  private constructor(wiring: ServingWiring, local: LocalBackend | null, serveHere: boolean) {
+    this.streams = wiring.streams
+    this.settings = wiring.settings
+    this.backend = wiring.backend
+    this.metrics = wiring.metrics
+    this.budget = wiring.budget
+    this.logger = wiring.logger
+    this.adminToken = wiring.adminToken
+    this.local = local
+    this.app = serveHere ? this.routes(uws.App()) : null
+  }
+
+  /** The rate limits of the node (kept by the thread that owns the log). */
+  get limiter(): RateLimiter {
+    if (this.local === null) throw new Error('a worker thread’s gateway has no rate limiter of its own')
+    return this.local.limiter
   }
 
   /** Starts listening; rejects with CONFIG_INVALID when the address cannot be bound. */
   static async start(options: GatewayOptions): Promise<Gateway> {
-    const gateway = new Gateway(options)
-    const { host } = gateway.settings
-    await new Promise<void>((resolve, reject) => {
-      gateway.app.listen(host, options.port, (socket) => {
+    const settings = gatewaySettings(options)
+    const threads = options.threads?.count ?? 1
+    if (!Number.isSafeInteger(threads) || threads < 1) {
+      throw new SluiceError('CONFIG_INVALID', `gateway threads must be a positive integer, got ${threads}`)
+    }
+    if (threads > 1 && settings.maxInFlightBytes > SHARED_BUDGET_MAX) {
+      throw new SluiceError(
+        'CONFIG_INVALID',
+        `gateway maxInFlightBytes must be at most ${SHARED_BUDGET_MAX} with worker threads, got ${settings.maxInFlightBytes}`,
+      )
+    }
+    const logger = (options.logger ?? silentLogger).child({ component: 'gateway' })
+    const budget =
+      threads > 1
+        ? SharedBudget.create(settings.maxInFlightBytes)
+        : new LocalBudget(settings.maxInFlightBytes)
+    const metrics = registerGatewayMetrics(options.metrics, threads > 1 ? () => budget.bytes : undefined)
+    let pool: WorkerPool | null = null
+    const local = new LocalBackend({
+      log: options.log,
+      readyTopic: options.streams.values().next().value?.topic,
+      limiter: new RateLimiter(options.limits ?? {}, options.now),
+      appendTimeoutMs: settings.appendTimeoutMs,
+      readyTimeoutMs: settings.readyTimeoutMs,
+      logger,
+      render: async () => {
+        await pool?.flushMetrics()
+        return options.metrics.render()
+      },
+    })
+    const gateway = new Gateway(
+      {
+        streams: options.streams,
+        settings,
+        backend: local,
+        metrics,
+        budget,
+        logger,
+        ...(options.adminToken === undefined ? {} : { adminToken: options.adminToken }),
+      },
+      local,
+      threads === 1,
+    )
+    if (threads > 1) {
+      pool = await WorkerPool.start({
+        count: threads,
+        artifactDirs: options.threads!.artifactDirs,
+        keyFields: options.threads!.keyFields ?? {},
+        settings,
+        port: options.port,
+        budget: budget as SharedBudget,
+        backend: local,
+        metrics,
+        logger,
+        ...(options.adminToken === undefined ? {} : { adminToken: options.adminToken }),
+      })
+      gateway.pool = pool
+      gateway.listenPort = pool.port
+    } else await gateway.listen(options.port)
+    return gateway
+  }
+
+  /** A worker thread's gateway: serves on `port` (shared with the other workers) through `wiring.backend`. */
+  static async serveInWorker(wiring: ServingWiring, port: number): Promise<Gateway> {
+    const gateway = new Gateway(wiring, null, true)
+    await gateway.listen(port)
+    return gateway
+  }
+
+  private listen(port: number): Promise<void> {
+    const { host } = this.settings
+    const app = this.app!
+    return new Promise<void>((resolve, reject) => {
+      app.listen(host, port, (socket) => {
         if (socket === false) {
-          gateway.app.close()
+          app.close()
           reject(
             new SluiceError(
               'CONFIG_INVALID',
-              `the gateway cannot listen on ${host}:${options.port} (in use, or not an address of this machine)`,
+              `the gateway cannot listen on ${host}:${port} (in use, or not an address of this machine)`,
             ),
           )
           return
         }
-        gateway.listenSocket = socket
-        gateway.listenPort = uws.us_socket_local_port(socket)
+        this.listenSocket = socket
+        this.listenPort = uws.us_socket_local_port(socket)
         resolve()
       })
     })
-    return gateway
   }
 
   get port(): number {
@@ -281,15 +325,21 @@ export class Gateway {
     return `http://${this.settings.host}:${this.listenPort}`
   }
 
-  /** Bytes of requests being received or waiting for the log now. */
+  /** Brings the metric increments the worker threads recorded into the registry (none without workers). */
+  flushMetrics(): Promise<void> {
+    return this.pool?.flushMetrics() ?? Promise.resolve()
+  }
+
+  /** Bytes of requests being received or waiting for the log now (in every thread). */
   get bytesInFlight(): number {
-    return this.inFlightBytes
+    return this.budget.bytes
   }
 
   /**
    * Graceful stop: accepts no new connection or request (503 DRAINING), waits up to `timeoutMs`
    * for the requests and messages in hand to be answered (their events appended and acknowledged),
-   * then closes every connection (WebSockets with 1001 Going Away).
+   * then closes every connection (WebSockets with 1001 Going Away). With worker threads, each
+   * worker drains so, then exits.
    */
   drain(timeoutMs = 30_000): Promise<void> {
     this.drained ??= this.drainOnce(timeoutMs)
@@ -300,6 +350,8 @@ export class Gateway {
     this.draining = true
     if (this.listenSocket) uws.us_listen_socket_close(this.listenSocket)
     this.listenSocket = null
+    // The workers' requests wait for this thread's appends, so they drain first, while it serves them.
+    const workers = this.pool?.drain(timeoutMs)
     if (this.active > 0) {
       let timer: ReturnType<typeof setTimeout> | undefined
       await Promise.race([
@@ -313,13 +365,14 @@ export class Gateway {
         this.logger.warn('drain timed out; requests still waiting for the log are cut off', {
           active: this.active,
         })
-        this.appender.abortWaiting()
-        await this.appender.idle()
+        this.backend.abortWaiting()
+        await this.backend.idle()
       }
     }
+    await workers
     for (const ws of this.sockets) ws.end(1001, 'the node is shutting down')
     this.sockets.clear()
-    this.app.close()
+    this.app?.close()
   }
 
   private routes(app: TemplatedApp): TemplatedApp {
@@ -402,7 +455,7 @@ export class Gateway {
       finish(fail(draining()), null, true)
       return
     }
-    const stream = this.options.streams.get(source)
+    const stream = this.streams.get(source)
     if (stream === undefined) {
       finish(fail(this.unknownStream(source)), null, true)
       return
@@ -471,19 +524,13 @@ export class Gateway {
         indexes.push(i)
       }
     }
-    if (records.length > 0) {
-      const decision = this.limiter.take(apiKey, stream.name, records.length)
-      if (!decision.allowed) {
-        this.metrics.events.labels({ stream: stream.name, outcome: 'rejected' }).inc(items.length)
-        return fail(
-          this.reject(
-            gatewayError('RATE_LIMITED', decision.message, { retryAfterMs: decision.retryAfterMs }),
-            1,
-          ),
-        )
-      }
+    const submitted = await this.backend.submit(stream.topic, stream.name, apiKey, records)
+    if ('rateLimited' in submitted) {
+      const { message, retryAfterMs } = submitted.rateLimited
+      this.metrics.events.labels({ stream: stream.name, outcome: 'rejected' }).inc(items.length)
+      return fail(this.reject(gatewayError('RATE_LIMITED', message, { retryAfterMs }), 1))
     }
-    const appended: AppendResult[] = await this.appender.append(stream.topic, records)
+    const appended: AppendResult[] = submitted.results
     const results: unknown[] = new Array(items.length)
     let accepted = 0
     for (let r = 0; r < indexes.length; r++) {
@@ -543,7 +590,7 @@ export class Gateway {
     context: RequestContext,
   ): Promise<Outcome> {
     if (this.draining) return fail(draining())
-    const stream = this.options.streams.get(streamName)
+    const stream = this.streams.get(streamName)
     if (stream === undefined) return fail(this.unknownStream(streamName))
     if (bytes > this.settings.maxRequestBytes) return fail(this.tooLarge(bytes))
     if (!this.reserve(bytes)) return fail(this.overloaded())
@@ -571,7 +618,7 @@ export class Gateway {
     const protocol = req.getHeader('sec-websocket-protocol')
     const extensions = req.getHeader('sec-websocket-extensions')
     const data: SocketData = {
-      stream: this.options.streams.get(source)!,
+      stream: this.streams.get(source)!,
       apiKey: req.getHeader('x-api-key'),
       context: requestContext(req),
       seq: 0,
@@ -651,36 +698,9 @@ export class Gateway {
       answer(false, 'draining')
       return
     }
-    if (this.appender.unavailable) {
-      answer(false, 'the log does not take appends')
-      return
-    }
-    const topic = this.options.streams.values().next().value?.topic
-    if (topic === undefined) {
-      answer(true)
-      return
-    }
-    let timer: ReturnType<typeof setTimeout> | undefined
-    Promise.race([
-      this.options.log.endOffsets(topic).then(() => null),
-      new Promise<string>((resolve) => {
-        timer = setTimeout(
-          () => resolve(`the log did not answer within ${this.settings.readyTimeoutMs} ms`),
-          this.settings.readyTimeoutMs,
-        )
-      }),
-    ]).then(
-      (problem) => {
-        clearTimeout(timer)
-        answer(problem === null, problem ?? undefined)
-      },
-      (error: unknown) => {
-        clearTimeout(timer)
-        // A topic nobody wrote yet is not a sick log.
-        if (error instanceof SluiceError && error.code === 'LOG_UNKNOWN_TOPIC') answer(true)
-        else
-          answer(false, `the log is unreachable: ${error instanceof Error ? error.message : String(error)}`)
-      },
+    this.backend.ready().then(
+      (problem) => answer(problem === null, problem ?? undefined),
+      (error: unknown) => answer(false, `the log is unreachable: ${String(error)}`),
     )
   }
 
@@ -689,7 +709,7 @@ export class Gateway {
     res.onAborted(() => {
       state.aborted = true
     })
-    this.options.metrics.render().then(
+    this.backend.renderMetrics().then(
       (text) => {
         if (state.aborted) return
         res.cork(() => {
@@ -722,7 +742,7 @@ export class Gateway {
       state.done = true
       this.send(res, 'http', outcome, close)
     }
-    const token = this.options.adminToken
+    const token = this.adminToken
     if (token !== undefined && authorization !== `Bearer ${token}`) {
       answer(
         fail(
@@ -735,7 +755,10 @@ export class Gateway {
       return
     }
     if (!write) {
-      answer({ status: 200, body: this.limiter.current })
+      this.backend.limits().then(
+        (limits) => answer({ status: 200, body: limits }),
+        (error: unknown) => answer(fail(gatewayError('APPEND_FAILED', String(error)))),
+      )
       return
     }
     const chunks: Buffer[] = []
@@ -751,9 +774,10 @@ export class Gateway {
       if (!isLast) return
       try {
         const limits = validateLimits(JSON.parse(Buffer.concat(chunks).toString('utf8')))
-        this.limiter.set(limits)
-        this.logger.info('rate limits changed', { limits })
-        answer({ status: 200, body: this.limiter.current })
+        this.backend.setLimits(limits).then(
+          (current) => answer({ status: 200, body: current }),
+          (error: unknown) => answer(fail(gatewayError('APPEND_FAILED', String(error)))),
+        )
       } catch (error) {
         answer(
           fail(
@@ -779,15 +803,14 @@ export class Gateway {
   }
 
   private reserve(bytes: number): boolean {
-    if (this.inFlightBytes + bytes > this.settings.maxInFlightBytes) return false
-    this.inFlightBytes += bytes
-    this.metrics.inFlight.set(this.inFlightBytes)
+    if (!this.budget.reserve(bytes)) return false
+    this.metrics.inFlight.set(this.budget.bytes)
     return true
   }
 
   private release(bytes: number): void {
-    this.inFlightBytes -= bytes
-    this.metrics.inFlight.set(this.inFlightBytes)
+    this.budget.release(bytes)
+    this.metrics.inFlight.set(this.budget.bytes)
   }
 
   private begin(): void {
@@ -806,7 +829,7 @@ export class Gateway {
   }
 
   private unknownStream(source: string): GatewayError {
-    const known = [...this.options.streams.keys()]
+    const known = [...this.streams.keys()]
     return this.reject(
       gatewayError(
         'UNKNOWN_STREAM',
@@ -853,6 +876,40 @@ export class Gateway {
           ),
     )
   }
+}
+
+/** The options' settings with their defaults, checked. */
+function gatewaySettings(options: GatewayOptions): GatewaySettings {
+  const maxRequestBytes = options.maxRequestBytes ?? GATEWAY_DEFAULTS.maxRequestBytes
+  const settings: GatewaySettings = {
+    host: options.host ?? GATEWAY_DEFAULTS.host,
+    maxRequestBytes,
+    maxWebSocketMessageBytes: options.maxWebSocketMessageBytes ?? WS_HARD_CAP_FACTOR * maxRequestBytes,
+    maxEventBytes: options.maxEventBytes ?? GATEWAY_DEFAULTS.maxEventBytes,
+    maxInFlightBytes: options.maxInFlightBytes ?? GATEWAY_DEFAULTS.maxInFlightBytes,
+    appendTimeoutMs: options.appendTimeoutMs ?? GATEWAY_DEFAULTS.appendTimeoutMs,
+    readyTimeoutMs: options.readyTimeoutMs ?? GATEWAY_DEFAULTS.readyTimeoutMs,
+  }
+  for (const name of [
+    'maxRequestBytes',
+    'maxWebSocketMessageBytes',
+    'maxEventBytes',
+    'maxInFlightBytes',
+    'appendTimeoutMs',
+    'readyTimeoutMs',
+  ] as const) {
+    const value = settings[name]
+    if (!Number.isSafeInteger(value) || value < 1) {
+      throw new SluiceError('CONFIG_INVALID', `gateway ${name} must be a positive integer, got ${value}`)
+    }
+  }
+  if (settings.maxWebSocketMessageBytes < maxRequestBytes) {
+    throw new SluiceError(
+      'CONFIG_INVALID',
+      `gateway maxWebSocketMessageBytes (${settings.maxWebSocketMessageBytes}) must be at least maxRequestBytes (${maxRequestBytes})`,
+    )
+  }
+  return settings
 }
 
 function fail(error: GatewayError): Outcome {

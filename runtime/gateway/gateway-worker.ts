@@ -1,0 +1,85 @@
+/**
+ * A gateway worker thread (started by worker-pool.ts): loads the deployed artifacts again to build
+ * the same streams and generated decoders, then serves HTTP and WebSocket on the node's port,
+ * which every worker listens on (SO_REUSEPORT: the kernel spreads new connections over them).
+ * Requests are parsed, validated and answered here; admission and appends go to the thread that
+ * owns the log (remote-backend.ts).
+ */
+import { parentPort, workerData } from 'node:worker_threads'
+import { loadArtifact } from '../artifact/load.ts'
+import { SluiceError } from '../errors.ts'
+import type { Logger } from '../observability/logger.ts'
+import { Gateway, type GatewaySettings } from './gateway.ts'
+import { MetricsRelay } from './gateway-metrics.ts'
+import { SharedBudget } from './in-flight.ts'
+import { RemoteBackend } from './remote-backend.ts'
+import { streamCatalog } from './streams.ts'
+import type { MainMessage, WorkerMessage } from './thread-protocol.ts'
+
+/** What the pool hands each worker. */
+export interface WorkerSetup {
+  readonly index: number
+  readonly artifactDirs: readonly string[]
+  readonly keyFields: Readonly<Record<string, string>>
+  readonly settings: GatewaySettings
+  readonly port: number
+  readonly budget: SharedArrayBuffer
+  readonly adminToken?: string
+}
+
+const port = parentPort!
+const setup = workerData as WorkerSetup
+const post = (message: WorkerMessage) => port.postMessage(message)
+
+/** Log records go to the owning thread's logger, with this worker's index. */
+function relayLogger(fields: Record<string, unknown>): Logger {
+  const at = (level: 'debug' | 'info' | 'warn' | 'error') => (msg: string, extra?: Record<string, unknown>) =>
+    post({ t: 'log', level, msg, fields: { ...fields, ...extra } })
+  return {
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+    child: (more) => relayLogger({ ...fields, ...more }),
+  }
+}
+
+async function main(): Promise<void> {
+  const artifacts = await Promise.all(setup.artifactDirs.map((dir) => loadArtifact(dir)))
+  const streams = streamCatalog(artifacts, setup.keyFields)
+  const relay = new MetricsRelay()
+  const backend = new RemoteBackend(port, relay)
+  const gateway = await Gateway.serveInWorker(
+    {
+      streams,
+      settings: setup.settings,
+      backend,
+      metrics: relay.metrics,
+      budget: new SharedBudget(setup.budget, setup.settings.maxInFlightBytes),
+      logger: relayLogger({ worker: setup.index }),
+      ...(setup.adminToken === undefined ? {} : { adminToken: setup.adminToken }),
+    },
+    setup.port,
+  )
+  port.on('message', (message: MainMessage) => {
+    if (backend.handle(message)) return
+    if (message.t === 'drain') {
+      void gateway.drain(message.timeoutMs).then(() => {
+        backend.close()
+        post({ t: 'drained' })
+        // Nothing holds the thread open now: it ends once this port closes.
+        port.close()
+      })
+    }
+  })
+  post({ t: 'listening' })
+}
+
+main().catch((error: unknown) => {
+  post({
+    t: 'failed',
+    message: error instanceof Error ? error.message : String(error),
+    code: error instanceof SluiceError ? error.code : null,
+  })
+  port.close()
+})

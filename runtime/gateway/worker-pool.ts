@@ -1,0 +1,230 @@
+/**
+ * The gateway's worker threads, seen from the thread that owns the log
+ * (docs/decisions/0030-gateway-threads.md): starts them on one port, answers their calls with this
+ * thread's LocalBackend (rate limits, group commit, readiness, metrics), applies the metric
+ * increments they send, and drains them.
+ *
+ * The port: uWebSockets.js sets SO_REUSEPORT on a listening socket with a port given, so each worker
+ * listens on the same one and the kernel spreads connections over them. This thread first checks
+ * that the port is free (for port 0: picks one) with a socket that does not share (probePort).
+ */
+import { type AddressInfo, createServer } from 'node:net'
+import { Worker } from 'node:worker_threads'
+import { SluiceError } from '../errors.ts'
+import type { Logger } from '../observability/logger.ts'
+import type { LocalBackend } from './backend.ts'
+import type { GatewaySettings } from './gateway.ts'
+import { applyDeltas, type GatewayMetrics } from './gateway-metrics.ts'
+import type { WorkerSetup } from './gateway-worker.ts'
+import type { SharedBudget } from './in-flight.ts'
+import type { RateLimits } from './rate-limit.ts'
+import {
+  type MainMessage,
+  replyOf,
+  type SubmitReply,
+  unpackSubmissions,
+  type WorkerMessage,
+} from './thread-protocol.ts'
+
+const WORKER_FILE = new URL('./gateway-worker-boot.mjs', import.meta.url)
+
+export interface WorkerPoolOptions {
+  readonly count: number
+  readonly artifactDirs: readonly string[]
+  readonly keyFields: Readonly<Record<string, string>>
+  readonly settings: GatewaySettings
+  readonly port: number
+  readonly budget: SharedBudget
+  readonly backend: LocalBackend
+  readonly metrics: GatewayMetrics
+  readonly logger: Logger
+  readonly adminToken?: string
+}
+
+interface Thread {
+  readonly worker: Worker
+  readonly exited: Promise<void>
+  /** Replies waiting for the end of this turn, sent together. */
+  replies: SubmitReply[]
+  scheduled: boolean
+}
+
+export class WorkerPool {
+  private readonly threads: Thread[] = []
+  private nextFlush = 1
+  private readonly flushes = new Map<number, { left: number; resolve: () => void }>()
+  private drained: Promise<void> | null = null
+
+  private constructor(
+    private readonly options: WorkerPoolOptions,
+    readonly port: number,
+  ) {}
+
+  static async start(options: WorkerPoolOptions): Promise<WorkerPool> {
+    const port = await probePort(options.settings.host, options.port)
+    const pool = new WorkerPool(options, port)
+    const started = Array.from({ length: options.count }, (_, index) => pool.spawn(index))
+    const outcomes = await Promise.allSettled(started)
+    const failed = outcomes.find((outcome) => outcome.status === 'rejected')
+    if (failed) {
+      await pool.drain(1000)
+      throw (failed as PromiseRejectedResult).reason
+    }
+    return pool
+  }
+
+  private spawn(index: number): Promise<void> {
+    const setup: WorkerSetup = {
+      index,
+      artifactDirs: this.options.artifactDirs,
+      keyFields: this.options.keyFields,
+      settings: this.options.settings,
+      port: this.port,
+      budget: this.options.budget.buffer,
+      ...(this.options.adminToken === undefined ? {} : { adminToken: this.options.adminToken }),
+    }
+    const worker = new Worker(WORKER_FILE, { workerData: setup })
+    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()))
+    // After start: a worker that fails takes its connections with it; the others go on serving.
+    worker.on('error', (error) =>
+      this.options.logger.error('gateway worker thread failed', { worker: index, error: String(error) }),
+    )
+    const thread: Thread = { worker, exited, replies: [], scheduled: false }
+    this.threads.push(thread)
+    return new Promise<void>((resolve, reject) => {
+      worker.once('error', reject)
+      worker.once('exit', (code) =>
+        reject(
+          new SluiceError('CONFIG_INVALID', `gateway worker ${index} exited (code ${code}) before listening`),
+        ),
+      )
+      worker.on('message', (message: WorkerMessage) => {
+        if (message.t === 'listening') resolve()
+        else if (message.t === 'failed')
+          reject(new SluiceError('CONFIG_INVALID', `gateway worker ${index}: ${message.message}`))
+        else this.handle(thread, message)
+      })
+    })
+  }
+
+  private handle(thread: Thread, message: WorkerMessage): void {
+    const { backend, metrics, logger } = this.options
+    switch (message.t) {
+      case 'submit':
+        for (const submission of unpackSubmissions(message.batch)) {
+          backend
+            .submit(submission.topic, submission.stream, submission.apiKey, submission.records as never)
+            .then(
+              (submitted) => this.reply(thread, replyOf(submission.id, submitted)),
+              (error: unknown) =>
+                this.reply(thread, [
+                  submission.id,
+                  2,
+                  error instanceof SluiceError ? error.code : null,
+                  error instanceof Error ? error.message : String(error),
+                  error instanceof SluiceError && error.retryable,
+                ]),
+            )
+        }
+        return
+      case 'call': {
+        const answer = (ok: boolean, value: unknown) =>
+          this.post(thread, { t: 'answer', id: message.id, ok, value })
+        const calls: Record<typeof message.op, () => Promise<unknown>> = {
+          ready: () => backend.ready(),
+          limits: () => backend.limits(),
+          setLimits: () => backend.setLimits(message.arg as RateLimits),
+          metrics: () => backend.renderMetrics(),
+        }
+        calls[message.op]().then(
+          (value) => answer(true, value),
+          (error: unknown) => answer(false, error instanceof Error ? error.message : String(error)),
+        )
+        return
+      }
+      case 'metrics':
+        if (message.deltas !== null) applyDeltas(metrics, message.deltas)
+        if (message.id !== null) {
+          const flush = this.flushes.get(message.id)
+          if (flush && --flush.left === 0) {
+            this.flushes.delete(message.id)
+            flush.resolve()
+          }
+        }
+        return
+      case 'abort':
+        backend.abortWaiting()
+        return
+      case 'log':
+        logger[message.level](message.msg, message.fields)
+        return
+      default:
+        return
+    }
+  }
+
+  /** Queues a reply; a turn's replies to one worker go as one message. */
+  private reply(thread: Thread, reply: SubmitReply): void {
+    thread.replies.push(reply)
+    if (thread.scheduled) return
+    thread.scheduled = true
+    setImmediate(() => {
+      thread.scheduled = false
+      const replies = thread.replies
+      thread.replies = []
+      this.post(thread, { t: 'results', replies: JSON.stringify(replies) })
+    })
+  }
+
+  private post(thread: Thread, message: MainMessage): void {
+    thread.worker.postMessage(message)
+  }
+
+  /** Resolves once every running worker sent the metric increments it recorded so far. */
+  flushMetrics(): Promise<void> {
+    const running = this.threads.filter((thread) => thread.worker.threadId !== -1)
+    if (running.length === 0) return Promise.resolve()
+    const id = this.nextFlush++
+    return new Promise<void>((resolve) => {
+      this.flushes.set(id, { left: running.length, resolve })
+      for (const thread of running) this.post(thread, { t: 'flush', id })
+      // A worker that ends before answering must not hold the scrape.
+      setTimeout(() => {
+        if (this.flushes.delete(id)) resolve()
+      }, 1000).unref()
+    })
+  }
+
+  /** Drains every worker (gateway.ts drain(): stop accepting, answer what is in hand, close) and waits for them to end. */
+  drain(timeoutMs: number): Promise<void> {
+    this.drained ??= (async () => {
+      for (const thread of this.threads) this.post(thread, { t: 'drain', timeoutMs })
+      await Promise.all(this.threads.map((thread) => thread.exited))
+    })()
+    return this.drained
+  }
+}
+
+/**
+ * Checks that `port` (0: any) is free on `host` and answers it: bound without SO_REUSEPORT and
+ * closed again. The workers' sockets share the port among themselves only; this check keeps a
+ * second node started on the same port from joining them silently (its check fails while theirs
+ * are bound) and makes it fail as a single-threaded gateway does.
+ */
+function probePort(host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', () =>
+      reject(
+        new SluiceError(
+          'CONFIG_INVALID',
+          `the gateway cannot listen on ${host}:${port} (in use, or not an address of this machine)`,
+        ),
+      ),
+    )
+    server.listen({ host, port, exclusive: true }, () => {
+      const bound = (server.address() as AddressInfo).port
+      server.close(() => resolve(bound))
+    })
+  })
+}
