@@ -1,20 +1,25 @@
 /**
  * Nexmark end to end: the queries of examples/nexmark/ (q0 pass-through, q1 currency conversion,
  * q2 selection, q5-counts bids per auction per 10 s tumbling window, q5 hot items per 10 s window
- * every 2 s: a window over a window, q7 highest bid per 10 s tumbling window) run by the
- * PipelineRunner on the embedded log, on generated Nexmark bids as JSON (benchmarks/lib/nexmark.ts),
- * JSON out.
+ * every 2 s: a window over a window, q7 highest bid per 10 s tumbling window, q8 new users: a 10 s
+ * window join of persons and auctions) run by the PipelineRunner on the embedded log, on generated
+ * Nexmark events as JSON (benchmarks/lib/nexmark.ts), JSON out.
  *
  *   npm run bench:nexmark                                           # 1M Nexmark events, 3 runs per query
  *   node --import tsx benchmarks/nexmark.bench.ts --events 100000 --runs 1 --out /tmp/nexmark
+ *   node --import tsx benchmarks/nexmark.bench.ts --queries q0,q0-decode --rounds 4 --out /tmp/q0
  *
- * Per run: the bids of N Nexmark events (46 of every 50) are appended to a fresh `bid` topic of a
- * fresh embedded log (untimed), then the runner starts and the clock runs until the group's
- * committed offsets reach the end of the topic (`waitUntilCaughtUp`). events/s = bids ÷ (caught up
- * − first batch handed to the runner). Persons and auctions are not appended: no query here reads
- * them, so they would only be bytes the runner never touches. CPU seconds are the node process's
- * user + system time from runner start to caught up; events per CPU-second is events/s per core.
- * Each query runs in its own fresh node process (this script re-run with `--query <name>`).
+ * Per run: N Nexmark events (1 person : 3 auctions : 46 bids) are appended to the `person`,
+ * `auction` and `bid` topics of a fresh embedded log (untimed; persons keyed by id, auctions by
+ * seller, as q8's co-partitioned join wants), then the runner starts and the clock runs until the
+ * group's committed offsets reach the end of its source topics (`waitUntilCaughtUp`). events/s =
+ * the query's input events (bids; persons + auctions for q8) ÷ (caught up − first batch handed to
+ * the runner). CPU seconds are the node process's user + system time from runner start to caught
+ * up; events per CPU-second is events/s per core. Each query runs in its own fresh node process
+ * (this script re-run with `--query <name>`); with `--rounds R` the list of queries runs R times in
+ * turn (q0, q0-decode, q0, q0-decode, …), so that alternatives meet the same machine load.
+ * `q0-decode` is q0 with the artifact's byte pass-through check removed: every bid decoded and
+ * encoded again, the path q0 took before (issue 13).
  * Issue 13's targets: q0 at 450k, q5 at 420k and q7 at 200k events/s per core, judged on the lower
  * of events/s and events per CPU-second.
  */
@@ -25,14 +30,14 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { loadArtifact } from '../runtime/artifact/load.ts'
+import { type LoadedArtifact, loadArtifact } from '../runtime/artifact/load.ts'
 import type { Durability } from '../runtime/log/embedded/durability.ts'
 import { EmbeddedLog } from '../runtime/log/embedded.ts'
 import { DEFAULT_DEAD_LETTER_TOPIC } from '../runtime/node/pipeline-runner.ts'
 import { FileSnapshotStore } from '../runtime/state/file-snapshot-store.ts'
 import { compileFixture } from '../test/support/compile-fixture.ts'
 import { collectGarbage, PeakMemory, type VariantResult } from './lib/measure.ts'
-import { type Bid, nexmarkEvents } from './lib/nexmark.ts'
+import { type Auction, type Bid, type NexmarkTopic, nexmarkEvents, type Person } from './lib/nexmark.ts'
 import { summarize } from './lib/percentile.ts'
 import {
   type BenchmarkReport,
@@ -65,9 +70,17 @@ const QUERIES = {
   'q5-counts': { label: 'q5-counts (10 s tumbling)', file: 'q5-counts.pipe', sink: 'nexmark-q5-counts' },
   q5: { label: 'q5 hot items (10 s every 2 s, window over window)', file: 'q5.pipe', sink: 'nexmark-q5' },
   q7: { label: 'q7 highest bid (10 s tumbling)', file: 'q7.pipe', sink: 'nexmark-q7' },
+  q8: { label: 'q8 new users (10 s window join)', file: 'q8.pipe', sink: 'nexmark-q8' },
+  'q0-decode': {
+    label: 'q0 without byte pass-through (decode + encode)',
+    file: 'q0.pipe',
+    sink: 'nexmark-q0',
+  },
 } as const
 type QueryName = keyof typeof QUERIES
 const QUERY_NAMES = Object.keys(QUERIES) as QueryName[]
+/** Measured unless --queries says otherwise: q0-decode is for comparing with q0 (--rounds). */
+const DEFAULT_QUERIES = QUERY_NAMES.filter((q) => q !== 'q0-decode')
 
 interface Options {
   readonly events: number
@@ -75,12 +88,14 @@ interface Options {
   readonly seed: number
   readonly rate: number
   readonly batch: number
+  readonly rounds: number
   readonly durability: Durability
   readonly durabilityText: string
 }
 
 interface RunResult {
-  readonly bids: number
+  /** The query's input events: bids, or persons + auctions for q8. */
+  readonly events: number
   readonly eventsPerSecond: number
   readonly eventsPerCpuSecond: number
   readonly processingMs: number
@@ -95,16 +110,48 @@ interface ChildResult {
   readonly key: QueryName
   readonly variant: VariantResult
   readonly runs: readonly RunResult[]
+  /** Per-batch durations of every run, ns: rounds of a query are merged on them. */
+  readonly durationsNs: readonly number[]
 }
 
-/** What a query must write for the bids of this run, counted while they are generated. */
+/** What a query must write for the events of this run, counted while they are generated. */
 class ExpectedOutputs {
   bids = 0
+  persons = 0
+  auctions = 0
   selected = 0
   private maxTime = Number.NEGATIVE_INFINITY
   private readonly windowKeys = new Map<number, Set<number>>()
   /** The 2 s slots (their starts) that have bids: a hopping window has bids when one of its slots does. */
   private readonly slots = new Set<number>()
+
+  private readonly personsByWindow = new Map<number, number[]>()
+  private readonly sellersByWindow = new Map<number, Set<number>>()
+  private lastPersonTime = Number.NEGATIVE_INFINITY
+  private lastAuctionTime = Number.NEGATIVE_INFINITY
+
+  addPerson(person: Person, timestamp: number): void {
+    this.persons++
+    const start = Math.floor(timestamp / WINDOW_MS) * WINDOW_MS
+    const ids = this.personsByWindow.get(start) ?? []
+    ids.push(person.id)
+    this.personsByWindow.set(start, ids)
+    this.lastPersonTime = Math.max(this.lastPersonTime, timestamp)
+  }
+
+  addAuction(auction: Auction, timestamp: number): void {
+    this.auctions++
+    const start = Math.floor(timestamp / WINDOW_MS) * WINDOW_MS
+    const sellers = this.sellersByWindow.get(start) ?? new Set<number>()
+    sellers.add(auction.seller)
+    this.sellersByWindow.set(start, sellers)
+    this.lastAuctionTime = Math.max(this.lastAuctionTime, timestamp)
+  }
+
+  /** The query's input events. */
+  inputs(query: QueryName): number {
+    return query === 'q8' ? this.persons + this.auctions : this.bids
+  }
 
   add(bid: Bid, timestamp: number): void {
     this.bids++
@@ -128,6 +175,18 @@ class ExpectedOutputs {
     if (query === 'q7') {
       // One result (the highest bid) per 10 s window with bids that the final watermark closed.
       return [...this.windowKeys.keys()].filter((start) => start + WINDOW_MS <= this.maxTime).length
+    }
+    if (query === 'q8') {
+      // The persons of each window the join's watermark (the smaller of the last person's and the
+      // last auction's time) closed who sold something in it (nexmark.test.ts checks the rows).
+      const watermark = Math.min(this.lastPersonTime, this.lastAuctionTime)
+      let n = 0
+      for (const [start, ids] of this.personsByWindow) {
+        if (start + WINDOW_MS > watermark) continue
+        const sellers = this.sellersByWindow.get(start)
+        for (const id of ids) if (sellers?.has(id)) n++
+      }
+      return n
     }
     if (query === 'q5') {
       // One result (the hottest auction) per hopping window with bids that the final watermark closed.
@@ -156,32 +215,51 @@ async function runOnce(
   const log = await EmbeddedLog.open(join(dir, 'log'), { durability: options.durability })
   const stateStore = new FileSnapshotStore(join(dir, 'state'), { fsync: false })
   try {
-    await log.ensureTopic('bid')
+    // One partition each: q8's `person` and `auction` are trivially co-partitioned; their keys
+    // (person id, auction seller) are those that partition them for the join on more.
+    for (const topic of ['person', 'auction', 'bid'] as const) await log.ensureTopic(topic)
     const expected = new ExpectedOutputs()
     const appendStarted = performance.now()
     const chunk = 10_000
     for (let from = 0; from < options.events; from += chunk) {
-      const records: { key: null; value: Buffer; timestamp: number }[] = []
+      const records: Record<NexmarkTopic, { key: string | null; value: Buffer; timestamp: number }[]> = {
+        person: [],
+        auction: [],
+        bid: [],
+      }
       for (const event of nexmarkEvents(
         Math.min(chunk, options.events - from),
         { seed: options.seed, eventsPerSecond: options.rate },
         from,
       )) {
-        if (event.topic !== 'bid') continue
-        expected.add(event.value, event.timestamp)
-        records.push({
-          key: null,
+        let key: string | null = null
+        if (event.topic === 'bid') expected.add(event.value, event.timestamp)
+        else if (event.topic === 'person') {
+          expected.addPerson(event.value, event.timestamp)
+          key = String(event.value.id)
+        } else {
+          expected.addAuction(event.value, event.timestamp)
+          key = String(event.value.seller)
+        }
+        records[event.topic].push({
+          key,
           value: Buffer.from(JSON.stringify(event.value)),
           timestamp: event.timestamp,
         })
       }
-      await log.append('bid', records)
+      for (const topic of ['person', 'auction', 'bid'] as const) await log.append(topic, records[topic])
     }
     const preAppendMs = performance.now() - appendStarted
+    const inputs = expected.inputs(query)
 
     const { timed, processingNs, startupMs, cpuSeconds } = await timeNodeUntilCaughtUp(
       log,
-      { artifact, group: `bench.nexmark.${query}`, maxBatchRecords: options.batch, stateStore },
+      {
+        artifact: query === 'q0-decode' ? withoutPassThrough(artifact) : artifact,
+        group: `bench.nexmark.${query}`,
+        maxBatchRecords: options.batch,
+        stateStore,
+      },
       memory,
       Math.max(300_000, options.events),
     )
@@ -191,20 +269,15 @@ async function runOnce(
       (offsets) => offsets.reduce((a, b) => a + b, 0),
       () => 0,
     )
-    if (
-      timed.records !== expected.bids ||
-      outputs !== expected.of(query) ||
-      dead !== 0 ||
-      timed.failures !== 0
-    ) {
+    if (timed.records !== inputs || outputs !== expected.of(query) || dead !== 0 || timed.failures !== 0) {
       throw new Error(
-        `${query}: handled ${timed.records}/${expected.bids} bids, wrote ${outputs}/${expected.of(query)} outputs, ${dead} dead letters, ${timed.failures} failed batches`,
+        `${query}: handled ${timed.records}/${inputs} events, wrote ${outputs}/${expected.of(query)} outputs, ${dead} dead letters, ${timed.failures} failed batches`,
       )
     }
     return {
-      bids: expected.bids,
-      eventsPerSecond: expected.bids / (processingNs / 1e9),
-      eventsPerCpuSecond: expected.bids / cpuSeconds,
+      events: inputs,
+      eventsPerSecond: inputs / (processingNs / 1e9),
+      eventsPerCpuSecond: inputs / cpuSeconds,
       processingMs: processingNs / 1e6,
       cpuSeconds,
       startupMs,
@@ -228,7 +301,7 @@ async function measureChild(query: QueryName, options: Options): Promise<ChildRe
   for (let i = 0; i < options.runs; i++) {
     const run = await runOnce(query, options, memory, durations)
     process.stderr.write(
-      `  ${query} run ${i + 1}: ${formatRate(run.eventsPerSecond)} events/s, ${formatRate(run.eventsPerCpuSecond)} per CPU-s (${run.bids} bids, ${run.outputs} outputs)\n`,
+      `  ${query} run ${i + 1}: ${formatRate(run.eventsPerSecond)} events/s, ${formatRate(run.eventsPerCpuSecond)} per CPU-s (${run.events} events in, ${run.outputs} outputs)\n`,
     )
     runs.push(run)
   }
@@ -238,6 +311,7 @@ async function measureChild(query: QueryName, options: Options): Promise<ChildRe
   return {
     key: query,
     runs,
+    durationsNs: durations,
     variant: {
       name: QUERIES[query].label,
       throughput: {
@@ -245,7 +319,7 @@ async function measureChild(query: QueryName, options: Options): Promise<ChildRe
         rmePercent: stats.rmePercent,
         iterations: runs.length,
         meanIterationMs: runs.reduce((a, r) => a + r.processingMs, 0) / runs.length,
-        eventsPerIteration: runs[0]!.bids,
+        eventsPerIteration: runs[0]!.events,
         batchSize: options.batch,
         outputsPerIteration: runs[0]!.outputs,
       },
@@ -272,19 +346,61 @@ function runChild(query: QueryName): ChildResult {
 
 const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length
 
+/** One query's rounds (fresh processes each) as one result: its runs and batches over all. */
+function mergeRounds(results: readonly ChildResult[], batchSize: number): ChildResult {
+  const first = results[0]!
+  if (results.length === 1) return first
+  const runs = results.flatMap((r) => r.runs)
+  const durationsNs = results.flatMap((r) => r.durationsNs)
+  const stats = runStatistics(runs.map((r) => r.eventsPerSecond))
+  const memories = results.map((r) => r.variant.memory)
+  return {
+    key: first.key,
+    runs,
+    durationsNs,
+    variant: {
+      ...first.variant,
+      throughput: {
+        ...first.variant.throughput,
+        eventsPerSecond: stats.mean,
+        rmePercent: stats.rmePercent,
+        iterations: runs.length,
+        meanIterationMs: mean(runs.map((r) => r.processingMs)),
+      },
+      latencyNs: { ...summarize(durationsNs), batchSize, batches: durationsNs.length },
+      memory: {
+        ...first.variant.memory,
+        peakRssBytes: Math.max(...memories.map((m) => m.peakRssBytes)),
+        peakHeapUsedBytes: Math.max(...memories.map((m) => m.peakHeapUsedBytes)),
+      },
+    },
+  }
+}
+
+/** The artifact without its sources' byte pass-through check: every record decoded and encoded. */
+function withoutPassThrough(artifact: LoadedArtifact): LoadedArtifact {
+  const sources = Object.fromEntries(
+    Object.entries(artifact.operators.sources).map(([name, { passThrough: _check, ...decoder }]) => [
+      name,
+      decoder,
+    ]),
+  )
+  return { ...artifact, operators: { ...artifact.operators, sources } }
+}
+
 function perRunSection(children: readonly ChildResult[]): string[] {
   const lines = [
     '## Per run',
     '',
-    'events/s = bids ÷ (caught up − first batch handed to the runner); per CPU-s = bids ÷ the node process’s user + system CPU time from runner start to caught up (events/s per core: the process may use more than one core for GC and I/O threads, or less than one while it waits).',
+    'events/s = input events (bids; persons + auctions for q8) ÷ (caught up − first batch handed to the runner); per CPU-s = input events ÷ the node process’s user + system CPU time from runner start to caught up (events/s per core: the process may use more than one core for GC and I/O threads, or less than one while it waits).',
     '',
-    '| query | run | bids | events/s | events per CPU-s | processing | CPU-s | start-up | pre-append | batches | outputs |',
+    '| query | run | events in | events/s | events per CPU-s | processing | CPU-s | start-up | pre-append | batches | outputs |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ]
   for (const child of children) {
     child.runs.forEach((r, i) => {
       lines.push(
-        `| ${child.variant.name} | ${i + 1} | ${r.bids.toLocaleString('en-US')} | ${formatRate(r.eventsPerSecond)} | ${formatRate(r.eventsPerCpuSecond)} | ${(r.processingMs / 1000).toFixed(2)} s | ${r.cpuSeconds.toFixed(2)} | ${r.startupMs.toFixed(0)} ms | ${(r.preAppendMs / 1000).toFixed(2)} s | ${r.batches} | ${r.outputs.toLocaleString('en-US')} |`,
+        `| ${child.variant.name} | ${i + 1} | ${r.events.toLocaleString('en-US')} | ${formatRate(r.eventsPerSecond)} | ${formatRate(r.eventsPerCpuSecond)} | ${(r.processingMs / 1000).toFixed(2)} s | ${r.cpuSeconds.toFixed(2)} | ${r.startupMs.toFixed(0)} ms | ${(r.preAppendMs / 1000).toFixed(2)} s | ${r.batches} | ${r.outputs.toLocaleString('en-US')} |`,
       )
     })
   }
@@ -293,9 +409,9 @@ function perRunSection(children: readonly ChildResult[]): string[] {
 }
 
 const METHOD = [
-  'Input: N Nexmark events from benchmarks/lib/nexmark.ts (seeded; 1 person : 3 auctions : 46 bids, hot auctions and bidders as in Beam’s defaults, event time advancing at --rate events/s). The bids (46 of every 50 events) are JSON-encoded and appended to the `bid` topic of a fresh embedded log (one partition, appends of up to 10,000 events’ bids), untimed. Persons and auctions are not appended: no query here reads them.',
-  'Throughput: the PipelineRunner starts on the artifact compiled from examples/nexmark/<query>.pipe and the clock runs from the first batch the log hands to the runner until `waitUntilCaughtUp` sees the group’s committed offset at the end of the topic (it polls every 25 ms). That covers decode (JSON.parse + schema decode), the fused chain or the window kernel, encode, append of the output and the offset commit, plus the log’s reads between batches; the windowed queries (q5-counts, q5, q7) also checkpoint their window state every second to a FileSnapshotStore (no fsync). Each run checks the outputs’ count against the reference (all bids for q0/q1, auction % 123 == 0 for q2, one result per auction and closed window for q5-counts, one per closed window with bids for q5 and q7; examples/nexmark/nexmark.test.ts checks their values) and that nothing was dead-lettered. events/s is the mean over runs; ± rme is the 95% confidence half-width (Student’s t over runs). Runs of a query share one process, so later runs run on warm JIT.',
-  'Per core: the node process’s CPU time (process.cpuUsage, user + system, all its threads) from runner start to caught up; bids ÷ CPU-seconds is events per CPU-second. The target (issue 13) is judged on the lower of events/s and events per CPU-second, so neither idle waiting nor extra threads flatter it.',
+  'Input: N Nexmark events from benchmarks/lib/nexmark.ts (seeded; 1 person : 3 auctions : 46 bids, hot auctions and bidders as in Beam’s defaults, event time advancing at --rate events/s). Each event is JSON-encoded and appended to its topic, `person`, `auction` or `bid`, of a fresh embedded log (one partition each, appends of up to 10,000 events’ records), untimed; persons are keyed by id and auctions by seller, the keys that co-partition them for q8’s join. A query’s input events are the records of the topics it reads: the bids (46 of every 50 events), or for q8 the persons and auctions (4 of every 50).',
+  'Throughput: the PipelineRunner starts on the artifact compiled from examples/nexmark/<query>.pipe and the clock runs from the first batch the log hands to the runner until `waitUntilCaughtUp` sees the group’s committed offsets at the end of its topics (it polls every 25 ms). That covers decode (JSON.parse + schema decode), the fused chain or the window kernel, encode, append of the output and the offset commit, plus the log’s reads between batches (q0 writes a bid already in the encoder’s form as its own bytes, after a validating byte scan; q0-decode is q0 without that, decoding and encoding every bid); the windowed queries (q5-counts, q5, q7, q8) also checkpoint their window state every second to a FileSnapshotStore (no fsync). Each run checks the outputs’ count against the reference (all bids for q0/q1, auction % 123 == 0 for q2, one result per auction and closed window for q5-counts, one per closed window with bids for q5 and q7, one per person who sold something in the closed window of their registration for q8; examples/nexmark/nexmark.test.ts checks their values) and that nothing was dead-lettered. events/s is the mean over runs; ± rme is the 95% confidence half-width (Student’s t over runs). Runs of a query share one process, so later runs run on warm JIT. With --rounds R the list of queries is measured R times in turn, each time in fresh processes, and a query’s figures are over all its runs.',
+  'Per core: the node process’s CPU time (process.cpuUsage, user + system, all its threads) from runner start to caught up; input events ÷ CPU-seconds is events per CPU-second. The target (issue 13) is judged on the lower of events/s and events per CPU-second, so neither idle waiting nor extra threads flatter it.',
   'Latency: one sample per batch (benchmarks/lib/timed-log.ts): the runner’s handler call on up to --batch records, until its appends resolved. Memory: process.memoryUsage() every 50 ms and every 64 batches while processing; peak RSS and heap of that query’s own process.',
   'Isolation: each query runs in a fresh node process with the same node flags, one after the other, on a 2-core machine.',
 ]
@@ -316,7 +432,8 @@ async function main(): Promise<void> {
       rate: { type: 'string', default: '10000' },
       batch: { type: 'string', default: '1000' },
       durability: { type: 'string', default: '100ms' },
-      queries: { type: 'string', default: QUERY_NAMES.join(',') },
+      queries: { type: 'string', default: DEFAULT_QUERIES.join(',') },
+      rounds: { type: 'string', default: '1' },
       out: { type: 'string', default: join(import.meta.dirname, 'reports') },
       query: { type: 'string' },
     },
@@ -327,10 +444,11 @@ async function main(): Promise<void> {
     seed: Number(args.seed),
     rate: Number(args.rate),
     batch: Number(args.batch),
+    rounds: Number(args.rounds),
     durability: parseDurability(args.durability),
     durabilityText: args.durability,
   }
-  for (const key of ['events', 'runs', 'seed', 'rate', 'batch'] as const) {
+  for (const key of ['events', 'runs', 'seed', 'rate', 'batch', 'rounds'] as const) {
     const value = options[key]
     if (!(Number.isInteger(value) && value > 0))
       throw new RangeError(`--${key} must be a positive integer, got ${value}`)
@@ -345,11 +463,22 @@ async function main(): Promise<void> {
     return
   }
 
-  const children: ChildResult[] = []
-  for (const query of queries) {
-    process.stderr.write(`measuring ${QUERIES[query].label} (fresh process) …\n`)
-    children.push(runChild(query))
+  const rounds: ChildResult[][] = []
+  for (let round = 1; round <= options.rounds; round++) {
+    const results: ChildResult[] = []
+    for (const query of queries) {
+      const of = options.rounds > 1 ? `, round ${round} of ${options.rounds}` : ''
+      process.stderr.write(`measuring ${QUERIES[query].label} (fresh process${of}) …\n`)
+      results.push(runChild(query))
+    }
+    rounds.push(results)
   }
+  const children = queries.map((_, i) =>
+    mergeRounds(
+      rounds.map((r) => r[i]!),
+      options.batch,
+    ),
+  )
 
   const targets: TargetResult[] = []
   for (const child of children) {
@@ -369,13 +498,15 @@ async function main(): Promise<void> {
   const baseline = variants[0]!.name
   const report: BenchmarkReport & { runs: unknown } = {
     name: NAME,
-    title: 'Nexmark q0, q1, q2, q5-counts, q5, q7 end to end',
+    title: `Nexmark ${children.map((c) => c.key).join(', ')} end to end`,
     description:
-      'The PipelineRunner on the compiled examples/nexmark queries, reading JSON Nexmark bids from the embedded log and writing JSON results back: decode + chain or window + encode + append + commit, one node process, one partition.',
+      'The PipelineRunner on the compiled examples/nexmark queries, reading JSON Nexmark events from the embedded log and writing JSON results back: decode + chain or window + encode + append + commit, one node process, one partition.',
     machine: machineInfo(REPO),
     parameters: {
       'Nexmark events': options.events,
-      'bids per run': children[0]!.runs[0]!.bids,
+      'bids per run': children.find((c) => c.key !== 'q8')?.runs[0]?.events ?? 0,
+      'persons + auctions per run (q8)': children.find((c) => c.key === 'q8')?.runs[0]?.events ?? 0,
+      rounds: options.rounds,
       'event time rate (events/s)': options.rate,
       'runs per query': options.runs,
       seed: options.seed,

@@ -36,6 +36,7 @@ import type {
   Type,
   WindowAggregateNode,
 } from '../ir/types.ts'
+import { CANONICAL_HELPERS, passThroughCheck } from './canonical-json.ts'
 import { CEP_HELPERS, cepFunctions } from './cep.ts'
 import { CODEC_HELPERS, CodecWriter } from './codecs.ts'
 import { sharedSubexpressions } from './common-subexpressions.ts'
@@ -156,6 +157,8 @@ export function generateModule(
     (node) =>
       `${JSON.stringify(node.id)}: ${cepFunctions(node, { site, fnRef, keyToString, typeName, constant })}`,
   )
+  // The canonical-bytes checks of sources that flow into a sink unchanged (canonical-json.ts).
+  const passThroughCode: string[] = []
   const sourceEntries = sources.map((source) => {
     const read = fieldsRead(pipeline, source)
     const reader = codecs.reader(source.schema, read)
@@ -167,7 +170,8 @@ export function generateModule(
         ? 'null'
         : `(row: ${tsType(source.schema, typeName)}) => ${propertyAccess('row', source.eventTimeField)}`
     const decodeJson = codecs.jsonDecoder(source.schema, read)
-    return `${JSON.stringify(source.name)}: { decode: (value: unknown) => ${reader}(value) ?? ${explain}(value, ''), decodeJson: ${decodeJson}, eventTime: ${eventTime} }`
+    const passThrough = passThroughCheck(pipeline, source, passThroughCode)
+    return `${JSON.stringify(source.name)}: { decode: (value: unknown) => ${reader}(value) ?? ${explain}(value, ''), decodeJson: ${decodeJson}, eventTime: ${eventTime}${passThrough} }`
   })
   const sinkHeadersCode = sinks.map((sink, i) =>
     sinkHeadersFunction(`sinkHeaders${i}`, sink, { site, fnRef, typeName, keyToString, constant }),
@@ -207,6 +211,7 @@ export function generateModule(
     ...(chains.some((chain) => (chain.state?.length ?? 0) > 0) ? [STATEFUL_HELPERS] : []),
     ...(windows.length > 0 ? [WINDOW_HELPERS] : []),
     ...(matches.length > 0 ? [CEP_HELPERS] : []),
+    ...(passThroughCode.length > 0 ? [CANONICAL_HELPERS, ...passThroughCode] : []),
     codecs.code(),
     ...chainCode,
     ...tableCode,

@@ -257,6 +257,12 @@ export interface SourceDecoder {
    */
   readonly decodeJson?: (bytes: Buffer) => unknown
   readonly eventTime: ((row: never) => number) | null
+  /**
+   * For a source a sink reads directly: whether a record's bytes (valid UTF-8) are exactly what
+   * the sink's encoder writes for them (compiler/codegen/canonical-json.ts). NaN when not; else
+   * the event time, or 0 without an event-time field. Absent in other artifacts.
+   */
+  readonly passThrough?: (bytes: Buffer) => number
 }
 
 /** Appends one event to a batch that grows by pushing (an operator's output, built event by event). */

@@ -68,6 +68,7 @@ import { createTypedArrayWindowStore } from '../window/typed-array-store.ts'
 import { countLateReason, lateReason, WindowOperator } from '../window/window-operator.ts'
 import { copartitionedTopics } from './copartitioned.ts'
 import { OperatorState, type PartitionState, type StateBudget } from './operator-state.ts'
+import { isPassedThrough, passThroughSources } from './pass-through.ts'
 
 export const DEFAULT_DEAD_LETTER_TOPIC = 'sluice.dead-letter'
 
@@ -238,6 +239,8 @@ export class PipelineRunner {
   private readonly operatorState: OperatorState | null
   /** Windows or joins: they need each record's running maximum event time (sourceMaxTimes). */
   private readonly hasEventTimeOperators: boolean
+  /** Sources whose canonical records are written as their own bytes (pass-through.ts). */
+  private readonly passThrough: Set<string>
   /** Source topics read as co-partitioned tasks: those feeding an operator of two inputs. */
   private readonly copartitioned: string[][]
   /** The tables the artifact's lookups read (runtime/table/); empty without lookups. */
@@ -294,6 +297,13 @@ export class PipelineRunner {
         )
       }
     }
+    const operators = options.artifact.operators
+    this.passThrough = passThroughSources(
+      manifest.graph.nodes,
+      (id) => this.consumers.get(id) ?? [],
+      (name) => operators.sources[name]?.passThrough !== undefined,
+      (id) => operators.sinks[id]?.headers !== undefined,
+    )
     this.hasEventTimeOperators = manifest.graph.nodes.some(
       (n) => n.kind === 'WindowAggregate' || n.kind === 'Join' || n.kind === 'Match',
     )
@@ -948,6 +958,7 @@ export class PipelineRunner {
     const decodeJson =
       source.decodeJson ?? ((bytes: Buffer) => source.decode(JSON.parse(bytes.toString('utf8'))))
     const out = createEventBatch(records.length)
+    const passThrough = this.passThrough.has(node.id) ? source.passThrough : undefined
     let n = 0
     for (let i = 0; i < records.length; i++) {
       const record = records[i]!
@@ -957,6 +968,18 @@ export class PipelineRunner {
         const reason = `the record is not valid UTF-8 (first bad byte at ${firstInvalidUtf8(record.value)})`
         deadLetters.push({ record, stage: 'decode', reason, location: null })
         continue
+      }
+      if (passThrough !== undefined) {
+        // Bytes the sink would write as they are: the event is those bytes (no row to decode).
+        const time = passThrough(record.value)
+        if (!Number.isNaN(time)) {
+          out.values[n] = record.value
+          out.keys[n] = record.key
+          out.timestamps[n] = source.eventTime ? time : record.timestamp
+          out.origins[n] = i
+          n++
+          continue
+        }
       }
       let row: unknown
       try {
@@ -1187,7 +1210,7 @@ export class PipelineRunner {
     let written = 0
     for (let i = 0; i < batch.length; i++) {
       const origin = batch.origins[i]!
-      let json: string
+      let json: string | undefined
       // The headers the sink sets (`headers { … }`), over those of the source record.
       let own: Record<string, string> | undefined
       if (sinkHeaders !== undefined && !toStdout) {
@@ -1198,8 +1221,11 @@ export class PipelineRunner {
           continue
         }
       }
+      const value = batch.values[i]
+      let bytes: Buffer | undefined
       try {
-        json = encode(batch.values[i] as never)
+        if (isPassedThrough(value)) bytes = value
+        else json = encode(value as never)
       } catch (error) {
         deadLetters.push({
           record: records[origin]!,
@@ -1211,7 +1237,7 @@ export class PipelineRunner {
       }
       written++
       if (toStdout) {
-        text += `${json}\n`
+        text += `${json!}\n`
         continue
       }
       let headers = withSourceHeaders[origin]
@@ -1220,10 +1246,11 @@ export class PipelineRunner {
         withSourceHeaders[origin] = headers
       }
       if (own !== undefined) headers = { ...headers, ...own, ...shared }
+      bytes ??= Buffer.from(json!)
       out!.records.push(
         eventTime
-          ? { key: batch.keys[i]!, value: Buffer.from(json), timestamp: batch.timestamps[i]!, headers }
-          : { key: batch.keys[i]!, value: Buffer.from(json), headers },
+          ? { key: batch.keys[i]!, value: bytes, timestamp: batch.timestamps[i]!, headers }
+          : { key: batch.keys[i]!, value: bytes, headers },
       )
       out!.origins.push(origin)
     }
