@@ -67,7 +67,11 @@ async function run(
   await first.ensureTopic('in', { partitions: PARTITIONS })
   await first.append('in', events.map(record))
   await first.close()
-  const { result: rows, crashed, operations } = await runWithCrashes(
+  const {
+    result: rows,
+    crashed,
+    operations,
+  } = await runWithCrashes(
     dir,
     crashes,
     ({ log, store, points }) =>

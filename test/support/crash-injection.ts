@@ -136,7 +136,8 @@ export async function runWithCrashes<T>(
         ),
       ])
       await withTimeout(runner.stop(), `stopping the runner of life ${life}`)
-      if (outcome === 'caught up') return { result: await caughtUp(log), crashed, operations: points.operations }
+      if (outcome === 'caught up')
+        return { result: await caughtUp(log), crashed, operations: points.operations }
       if (outcome !== 'crashed') throw new Error(`the runner ended by itself (${outcome})`)
       crashed++
     } finally {

@@ -234,9 +234,10 @@ export class Checkpoints {
    */
   tickDue(p: CheckpointedPartition): boolean {
     const state = this.state(p)
+    // A task restored with committed offsets ticks too, so windows it reopened can close.
     return (
       this.tickIntervalMs !== null &&
-      state.assigned &&
+      (state.assigned || state.members.some((m) => m.position > 0)) &&
       state.members[0] === p &&
       performance.now() - state.lastDelivery >= this.tickIntervalMs
     )
@@ -247,8 +248,8 @@ export class Checkpoints {
     let due: number | null = null
     const now = performance.now()
     for (const state of this.tasks) {
-      if (!state.assigned) continue
-      if (this.dirty(state)) {
+      if (!state.assigned && !state.members.some((m) => m.position > 0)) continue
+      if (state.assigned && this.dirty(state)) {
         const wait = Math.max(0, state.since + this.intervalMs - now)
         if (due === null || wait < due) due = wait
       }
