@@ -84,6 +84,8 @@ export interface WindowGraphNode {
     | { readonly kind: 'session'; readonly gapMs: number | null }
     /** `window count size every slide` (runtime/window/count-operator.ts). */
     | { readonly kind: 'count'; readonly size: number; readonly slide: number }
+  /** `processing time`: windows by the node's wall clock (absent: event time). */
+  readonly time?: 'processing'
   readonly latenessMs: number
   /** Early results besides the final one (absent in artifacts compiled before it: on close). */
   readonly emit?:

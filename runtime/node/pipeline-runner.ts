@@ -69,7 +69,7 @@ import { createTypedArrayWindowStore } from '../window/typed-array-store.ts'
 import { countLateReason, lateReason, WindowOperator } from '../window/window-operator.ts'
 import { copartitionedTopics } from './copartitioned.ts'
 import { OperatorState, type PartitionState, type StateBudget } from './operator-state.ts'
-import { tickRecord, ticksOf } from './ticks.ts'
+import { atProcessingTime, tickRecord, ticksOf } from './ticks.ts'
 
 export const DEFAULT_DEAD_LETTER_TOPIC = 'sluice.dead-letter'
 
@@ -503,7 +503,8 @@ export class PipelineRunner {
       createWindow: async (node) => {
         const functions = generatedFunctions(artifact.operators.windows, 'window', node.id)
         // By the window's own source: under a co-partitioned task `topic` is the task's first topic.
-        const delayMs = this.sourceDelayMs(this.sourceNodeOf(node.id))
+        // A processing-time window's watermark is the clock itself, with no delay.
+        const delayMs = node.time === 'processing' ? 0 : this.sourceDelayMs(this.sourceNodeOf(node.id))
         // A window over another window's results follows that window's output watermark: the same
         // source partition's, met one record later (runtime/window/event-time.ts).
         const readsResults = this.upstreamWindowOf(node.id) !== null
@@ -846,11 +847,27 @@ export class PipelineRunner {
   /** The wall clock idle timeouts and processing time go by. */
   private readonly clock = (): number => (this.options.clock ?? Date.now)()
 
-  /** Ticks when something acts on time alone: idle partitions (--idle-timeout). */
+  /**
+   * Ticks when something acts on time alone: idle partitions (--idle-timeout) and processing-time
+   * windows. Often enough that a window fires within a fraction of its step, at most every 10 ms.
+   */
   private tickOptions(): { tickIntervalMs?: number } {
     const { idleTimeoutMs, tickIntervalMs } = this.options
-    if (idleTimeoutMs === undefined) return {}
-    return { tickIntervalMs: tickIntervalMs ?? Math.max(1, Math.min(1000, idleTimeoutMs / 2)) }
+    const due = [
+      ...(idleTimeoutMs === undefined ? [] : [idleTimeoutMs / 2]),
+      ...this.processingTimeWindows.map((w) =>
+        w.window.kind === 'tumbling' || w.window.kind === 'hopping' ? w.window.slideMs / 4 : 1000,
+      ),
+    ]
+    if (due.length === 0) return {}
+    return { tickIntervalMs: tickIntervalMs ?? Math.max(10, Math.min(1000, ...due)) }
+  }
+
+  /** The artifact's processing-time windows: the clock fires them (runWindow, tick). */
+  private get processingTimeWindows(): WindowGraphNode[] {
+    return this.options.artifact.manifest.graph.nodes.filter(
+      (n): n is WindowGraphNode => n.kind === 'WindowAggregate' && n.time === 'processing',
+    )
   }
 
   /**
@@ -889,6 +906,11 @@ export class PipelineRunner {
       }
     } finally {
       this.ticking = false
+    }
+    // Processing-time windows fire by the clock, whatever their partition's event time does.
+    for (const node of this.processingTimeWindows) {
+      if (states?.windows.has(node.id))
+        this.window(node, createEventBatch(), records, outputs, deadLetters, states, NO_TIMES)
     }
     for (const [id, operator] of states?.joins ?? []) {
       const node = this.options.artifact.manifest.graph.nodes.find((n) => n.id === id) as JoinGraphNode
@@ -1151,7 +1173,8 @@ export class PipelineRunner {
     const operator = states?.windows.get(node.id)
     if (operator === undefined)
       throw new Error(`no state for window ${node.id}: the log did not assign the partition`)
-    const output = operator.process(batch, maxTimes, records.length - 1)
+    const timed = node.time === 'processing' ? atProcessingTime(batch, records.length, this.clock()) : null
+    const output = operator.process(timed?.batch ?? batch, timed?.maxTimes ?? maxTimes, records.length - 1)
     this.metrics.windowResults.labels({ operator: node.id }).inc(output.results.length)
     this.emitTimed(node, output, records, outputs, deadLetters, states, maxTimes)
   }

@@ -4,6 +4,7 @@
  * tick name as their origin (docs/decisions/0028-idle-partitions-and-processing-time.md).
  */
 import type { GraphNode } from '../artifact/manifest.ts'
+import type { EventBatch } from '../artifact/operators.ts'
 import type { LogRecord, RecordBatch } from '../log/index.ts'
 import type { PartitionWatermarks } from '../window/idle-inputs.ts'
 
@@ -46,4 +47,21 @@ export function ticksOf(
     }
   }
   return moved
+}
+
+/**
+ * A processing-time window's view of a batch: every event timed `now` (the node's clock as it
+ * processes the batch), and the watermark at `now` as of every source record, so the window
+ * assigns and fires by the clock alone.
+ */
+export function atProcessingTime(
+  batch: EventBatch,
+  records: number,
+  now: number,
+): { batch: EventBatch; maxTimes: Float64Array } {
+  const timestamps = new Array<number>(batch.length).fill(now)
+  return {
+    batch: { ...batch, timestamps },
+    maxTimes: new Float64Array(Math.max(records, 1)).fill(now),
+  }
 }
