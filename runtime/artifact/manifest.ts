@@ -298,6 +298,12 @@ export function validateManifest(value: unknown, where: string): RuntimeManifest
       }
     }
     if (n.kind === 'Lookup') lookupTable(n, graph as { tables?: unknown }, fail)
+    // A window by a clock this runtime does not know must not run as an event-time window.
+    if (n.kind === 'WindowAggregate' && n.time !== undefined && n.time !== 'processing') {
+      fail(
+        `window ${String(n.id)} has time ${JSON.stringify(n.time)}, which this runtime does not know (it knows "processing")`,
+      )
+    }
     ids.add(n.id as string)
     nodes.push(n.kind === 'Sink' ? sinkNode(n, fail) : (n as unknown as GraphNode))
   }
