@@ -32,9 +32,11 @@ export const STATE_OPTIONS_HELP = `  --delivery MODE       at-least-once (defaul
   --checkpoint-interval MS
                         how often each source partition checkpoints its state (and, exactly-once,
                         commits its outputs) (default: 1000)
-  --idle-timeout MS     a join input partition that delivers nothing for MS stops holding back the
-                        join's watermark; its events behind it when it delivers again are late
-                        (default: it holds the watermark back until it delivers)
+  --idle-timeout MS     a source partition that delivers nothing for MS is idle: its windows follow
+                        the watermark of the source's other partitions and fire without a record,
+                        and a join input stops holding back the join's watermark; its events
+                        behind it when it delivers again are late (default: it holds its windows
+                        and the join's watermark back until it delivers)
   --state DIR|URL       where stateful steps (dedup, aggregate, windows) keep snapshots: a directory, or
                         redis://host:port for Redis (default: DATA_DIR/state in embedded mode;
                         with Kafka a stateful pipeline needs Redis, or a directory on one node)

@@ -1151,6 +1151,15 @@ class Checker {
         return
       }
       if (node.kind === 'WindowAggregate') {
+        if (node.time === 'processing') {
+          this.report(
+            'E0424',
+            "this window reads the results of a processing-time window, timed by the node's wall clock, which no source's watermark follows; aggregate both from the source, or window this one by `processing time` too over the source",
+            span,
+            [{ message: 'the processing-time window', span: node.span }],
+          )
+          return
+        }
         if (node.emit.kind !== 'close') {
           this.report(
             'E0430',

@@ -138,6 +138,13 @@ export function checkJoin(
     lateInto = clause.within.lateInto
   } else {
     const window = clause.window!
+    if (window.processingTime) {
+      ctx.report(
+        'E0423',
+        "a window join cannot go by processing time: it pairs the two sides' events by their event times; drop `processing time`",
+        window.span,
+      )
+    }
     bound = windowBound(clause, ctx)
     latenessMs = lateness(window.lateness, ctx)
     lateInto = window.lateInto

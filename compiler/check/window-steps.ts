@@ -106,6 +106,8 @@ export function checkWindowAggregate(
     )
   }
 
+  const processingTime = step.window.processingTime && checkProcessingTime(step.window, window, ctx)
+
   const aggregates = aggregateFields(step, keys, ctx, checkWindowField)
   const emit = emitOf(step.window, window, ctx)
 
@@ -136,12 +138,47 @@ export function checkWindowAggregate(
     keys,
     aggregates,
     window,
+    ...(processingTime ? { time: 'processing' as const } : {}),
     latenessMs,
     emit,
     late: step.window.lateInto ? lateId : null,
     state,
     execution: 'wasm',
   }
+}
+
+/**
+ * `processing time`: tumbling and hopping windows only (E0423: a session's gap and a count
+ * window's order are about the events' own times), and without `lateness` or `late into` (E0422:
+ * an event is assigned by the clock when it is processed, so none is ever late). True when valid.
+ */
+function checkProcessingTime(
+  clause: WindowClause,
+  window: WindowSpec | SessionSpec | CountSpec,
+  ctx: StepContext,
+): boolean {
+  let valid = true
+  if (window.kind === 'session' || window.kind === 'count') {
+    ctx.report(
+      'E0423',
+      `a ${window.kind === 'session' ? 'session' : 'count'} window cannot go by processing time: ${window.kind === 'session' ? 'its gaps are between the events’ own times' : 'it orders a key’s events by their own times'}; use \`window tumbling …\` or \`window hopping …\` with \`processing time\`, or drop \`processing time\``,
+      clause.type.span,
+    )
+    valid = false
+  }
+  for (const [what, span] of [
+    ['lateness', clause.lateness?.span],
+    ['late into', clause.lateInto?.span],
+  ] as const) {
+    if (span === undefined) continue
+    ctx.report(
+      'E0422',
+      `a processing-time window takes no \`${what}\`: each event goes to the window of the moment it is processed, so no event is ever late; remove \`${what}\`, or drop \`processing time\` to window by event time`,
+      span,
+    )
+    valid = false
+  }
+  return valid
 }
 
 /** What the snapshot of a window's rows means: its accumulators, in order. */

@@ -122,6 +122,11 @@ export interface InterpreterOptions {
   readonly onSink: (output: SinkOutput) => void
   /** Receives every evaluation error. Defaults to rethrowing the error. */
   readonly onError?: (error: InterpreterError) => void
+  /**
+   * The wall clock of processing-time windows (`window tumbling 1m processing time`), ms since
+   * the epoch; default Date.now. Tests inject one, since such windows depend on it.
+   */
+  readonly clock?: () => number
 }
 
 export interface Interpreter {
@@ -136,6 +141,11 @@ export interface Interpreter {
    * change nothing and go to `onError` (the runtime dead-letters them).
    */
   updateTable(table: string, update: TableUpdate): void
+  /**
+   * Time alone passed: processing-time windows fire what the clock made due, as the runner's
+   * ticks do (event-time windows have nothing new to fire).
+   */
+  tick(): void
 }
 
 /** One record of a table's changelog topic, decoded. */
@@ -255,6 +265,7 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
       ticks.set(source, list)
     },
     report: (error) => onError({ sourceName: current.sourceName, event: current.event, error }),
+    clock: options.clock ?? Date.now,
   }
   // Each table's rows by key string, shared by every lookup of it.
   const tables = new Map<
@@ -380,6 +391,9 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
       deliver(entry, event)
       // The watermark moved with this event even if no window saw it: windows it closed fire now.
       for (const tick of ticks.get(sourceName) ?? []) tick()
+    },
+    tick() {
+      for (const list of ticks.values()) for (const tick of list) tick()
     },
     updateTable(name, update) {
       const table = tables.get(name)
@@ -628,6 +642,8 @@ interface WindowContext {
   watermark(source: string, delayMs: number): number
   onTick(source: string, tick: () => void): void
   report(error: EvaluationError): void
+  /** The wall clock of processing-time windows. */
+  clock(): number
 }
 
 /**
@@ -679,9 +695,12 @@ function windowOperator(
     for (const failure of failures) ctx.report(failure)
   }
   const fire = (watermark: number) => emitResults(windows.fire(watermark))
+  // Processing time: the clock is both each event's time and the watermark (specs/language.md).
+  const processingTime = node.time === 'processing'
+  const watermarkNow = () => (processingTime ? ctx.clock() : ctx.watermark(ctx.source, ctx.delayMs))
   let lastTicked = Number.NEGATIVE_INFINITY
   ctx.onTick(ctx.source, () => {
-    lastTicked = ctx.watermark(ctx.source, ctx.delayMs)
+    lastTicked = watermarkNow()
     fire(lastTicked)
   })
   return {
@@ -709,9 +728,14 @@ function windowOperator(
           `a session gap must be a positive duration, but it is ${gapMs === null ? 'null' : `${gapMs} ms`}`,
         )
       }
-      const watermark = ctx.readsWindowResults ? lastTicked : ctx.watermark(ctx.source, ctx.delayMs)
+      const watermark = processingTime
+        ? ctx.clock()
+        : ctx.readsWindowResults
+          ? lastTicked
+          : ctx.watermark(ctx.source, ctx.delayMs)
       fire(watermark)
-      const added = windows.add(toKey(keyValues), keyValues, event.timestamp, args, watermark, gapMs!)
+      const time = processingTime ? watermark : event.timestamp
+      const added = windows.add(toKey(keyValues), keyValues, time, args, watermark, gapMs!)
       if (added === 'update') fire(watermark)
       if (node.emit.kind === 'update') emitResults(windows.updates())
       if (added !== 'late') return

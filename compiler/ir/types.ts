@@ -483,6 +483,11 @@ export interface WindowAggregateNode extends NodeBase {
   readonly keys: readonly { readonly name: string; readonly value: Expr; readonly span: Span }[]
   readonly aggregates: readonly WindowAggregateField[]
   readonly window: WindowSpec | SessionSpec | CountSpec
+  /**
+   * `processing time` (tumbling and hopping windows only): events are assigned to windows by the
+   * node's wall clock when processed, and windows fire by it. Absent: event time.
+   */
+  readonly time?: 'processing'
   readonly latenessMs: number
   readonly emit: WindowEmit
   readonly late: string | null

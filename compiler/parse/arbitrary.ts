@@ -300,6 +300,7 @@ const windowArb: fc.Arbitrary<WindowClause> = fc
     computedGap: fc.option(expressionArb, { nil: null }),
     size: durationArb,
     every: durationArb,
+    processingTime: fc.boolean(),
     lateness: fc.option(durationArb, { nil: null }),
     emit: fc.option(fc.constantFrom<'every' | 'update' | 'close'>('every', 'update', 'close'), { nil: null }),
     lateInto: fc.option(identArb, { nil: null }),
@@ -317,6 +318,7 @@ const windowArb: fc.Arbitrary<WindowClause> = fc
     size: r.type === 'count' || (r.type === 'session' && r.computedGap !== null) ? null : r.size,
     gap: r.type === 'session' ? r.computedGap : null,
     every: r.type === 'hopping' ? r.every : null,
+    processingTime: r.processingTime,
     lateness: r.lateness,
     emit:
       r.emit === null

@@ -447,6 +447,11 @@ export interface WindowClause {
   readonly gap: Expression | null
   /** The `every` of a hopping window. */
   readonly every: DurationLiteral | null
+  /**
+   * `processing time` after the shape: windows by the node's wall clock instead of event time
+   * (specs/language.md, Windows; tumbling and hopping only, without lateness: E0422, E0423).
+   */
+  readonly processingTime: boolean
   readonly lateness: DurationLiteral | null
   /** `emit every 30s`, `emit on update` or `emit on close`; null: on close. */
   readonly emit: EmitClause | null

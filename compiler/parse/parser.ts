@@ -115,6 +115,8 @@ export const WINDOW_WORDS = {
   lateness: 'lateness',
   late: 'late',
   into: 'into',
+  processing: 'processing',
+  time: 'time',
 } as const
 
 /** The contextual words of a join (specs/language.md, "Joins"). */
@@ -1217,7 +1219,7 @@ class Parser {
 
   /**
    * `window tumbling D | hopping D every D | session D | session (expr) | count N [every N]`
-   * [`lateness D`] [`late into name`]
+   * [`processing time`] [`lateness D`] [`emit …`] [`late into name`]
    */
   private parseWindowClause(): WindowClause {
     const start = this.advance().start
@@ -1271,6 +1273,14 @@ class Parser {
       this.advance()
       every = this.durationLiteral(this.expect('duration', 'a duration after `every`, such as `1m`'))
     }
+    let processingTime = false
+    if (this.atWord(WINDOW_WORDS.processing)) {
+      this.advance()
+      if (!this.atWord(WINDOW_WORDS.time))
+        this.fail('`time` after `processing` (`window tumbling 1m processing time`)')
+      this.advance()
+      processingTime = true
+    }
     let lateness: DurationLiteral | null = null
     if (this.atWord(WINDOW_WORDS.lateness)) {
       this.advance()
@@ -1304,6 +1314,7 @@ class Parser {
       size,
       gap,
       every,
+      processingTime,
       lateness,
       emit,
       lateInto,

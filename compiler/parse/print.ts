@@ -212,6 +212,7 @@ function printWindowClause(w: WindowClause): string {
     `window ${w.type.name} ${w.events ? w.events.size.value : w.size ? duration(w.size) : `(${printExpression(w.gap!)})`}`,
     w.events?.every ? ` every ${w.events.every.value}` : '',
     w.every ? ` every ${duration(w.every)}` : '',
+    w.processingTime ? ' processing time' : '',
     w.lateness ? ` lateness ${duration(w.lateness)}` : '',
     w.emit === null ? '' : w.emit.every ? ` emit every ${duration(w.emit.every)}` : ` emit on ${w.emit.mode}`,
     w.lateInto ? ` late into ${w.lateInto.name}` : '',

@@ -1,6 +1,7 @@
 /**
  * The runtime's reading of a Sink graph node's `name` and `recordTimestamp`: as the compiler
- * writes them, defaulted for artifacts compiled before sinks had them, refused when malformed.
+ * writes them, defaulted for artifacts compiled before sinks had them, refused when malformed;
+ * and of a window node's `time` (processing-time windows, decision 0028).
  */
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -123,5 +124,27 @@ describe('Sink graph nodes in the manifest', () => {
     const copy = structuredClone(manifest) as { graph: { nodes: unknown[] } } & Json
     copy.graph.nodes.push(null)
     expect(refusal(copy)).toBe('manifest.json: a graph node is not a JSON object')
+  })
+})
+
+describe('Window graph nodes in the manifest', () => {
+  const WINDOWS = `schema P { k: string, ts: timestamp @event_time }
+source ps: P from kafka("ps")
+stream by_clock = ps | aggregate by k window tumbling 1m processing time { n: count() }
+stream by_event = ps | aggregate by k window tumbling 1m { n: count() }
+sink by_clock -> stdout
+sink by_event -> stdout
+`
+  const windowsOf = (manifest: Json) =>
+    (manifest as { graph: { nodes: Json[] } }).graph.nodes.filter((n) => n.kind === 'WindowAggregate')
+
+  it('carry time "processing" only for a processing-time window, and refuse a time this runtime does not know', async () => {
+    const dir = await compileFixture(WINDOWS, 'windows')
+    const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as Json
+    expect(windowsOf(manifest).map((n) => n.time)).toEqual(['processing', undefined])
+    expect(() => validateManifest(manifest, 'manifest.json')).not.toThrow()
+    const copy = structuredClone(manifest)
+    windowsOf(copy)[1]!.time = 'ingestion'
+    expect(refusal(copy)).toMatch(/has time "ingestion", which this runtime does not know/)
   })
 })

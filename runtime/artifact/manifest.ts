@@ -84,6 +84,8 @@ export interface WindowGraphNode {
     | { readonly kind: 'session'; readonly gapMs: number | null }
     /** `window count size every slide` (runtime/window/count-operator.ts). */
     | { readonly kind: 'count'; readonly size: number; readonly slide: number }
+  /** `processing time`: windows by the node's wall clock (absent: event time). */
+  readonly time?: 'processing'
   readonly latenessMs: number
   /** Early results besides the final one (absent in artifacts compiled before it: on close). */
   readonly emit?:
@@ -296,6 +298,12 @@ export function validateManifest(value: unknown, where: string): RuntimeManifest
       }
     }
     if (n.kind === 'Lookup') lookupTable(n, graph as { tables?: unknown }, fail)
+    // A window by a clock this runtime does not know must not run as an event-time window.
+    if (n.kind === 'WindowAggregate' && n.time !== undefined && n.time !== 'processing') {
+      fail(
+        `window ${String(n.id)} has time ${JSON.stringify(n.time)}, which this runtime does not know (it knows "processing")`,
+      )
+    }
     ids.add(n.id as string)
     nodes.push(n.kind === 'Sink' ? sinkNode(n, fail) : (n as unknown as GraphNode))
   }

@@ -21,6 +21,7 @@
 import { deserialize, serialize } from 'node:v8'
 import type { JoinGraphNode } from '../artifact/manifest.ts'
 import { type ChainError, type EventBatch, type JoinFunctions, pushEvent } from '../artifact/operators.ts'
+import { type IdleClock, IdleInputs } from '../window/idle-inputs.ts'
 
 export type JoinSide = 'left' | 'right'
 
@@ -88,8 +89,8 @@ export class JoinOperator {
    * delivers again behind it; its events are then late.
    */
   private floor = Number.NEGATIVE_INFINITY
-  /** When each side last delivered a batch (processing time, idle.now()). */
-  private readonly lastArrival: Record<JoinSide, number>
+  /** When each side last delivered a batch (the shared withIdleness rule); null without a timeout. */
+  private readonly arrivals: IdleInputs<JoinSide> | null
   /** Whether the other side counts as idle during the current process() call. */
   private otherIdle = false
 
@@ -103,10 +104,11 @@ export class JoinOperator {
      * join's watermark back (Flink's withIdleness): the other side's watermark alone moves it.
      * Without it, an idle side holds it back until it delivers again.
      */
-    private readonly idle?: { readonly timeoutMs: number; readonly now: () => number },
+    idle?: IdleClock,
   ) {
-    const now = idle?.now() ?? 0
-    this.lastArrival = { left: now, right: now }
+    this.arrivals = idle === undefined ? null : new IdleInputs<JoinSide>(idle)
+    this.arrivals?.arrived('left')
+    this.arrivals?.arrived('right')
   }
 
   /** The join's watermark: the smaller of its inputs' (less an idle one's), never going back. */
@@ -148,10 +150,9 @@ export class JoinOperator {
   }
 
   process(side: JoinSide, input: EventBatch, maxTimes: Float64Array, lastRecord: number): JoinBatchOutput {
-    if (this.idle !== undefined) {
-      const now = this.idle.now()
-      this.lastArrival[side] = now
-      this.otherIdle = now - this.lastArrival[side === 'left' ? 'right' : 'left'] >= this.idle.timeoutMs
+    if (this.arrivals !== null) {
+      this.arrivals.arrived(side)
+      this.otherIdle = this.arrivals.isIdle(side === 'left' ? 'right' : 'left')
     }
     const out: JoinBatchOutput = {
       results: emptyBatch(),
@@ -186,6 +187,29 @@ export class JoinOperator {
       if (max !== this.maxTime[side]) this.changed = true
       this.maxTime[side] = max
     }
+    return out
+  }
+
+  /**
+   * A tick (no batch from either side): when one side is idle and the other is not, the join's
+   * watermark moves to the active side's, and whatever that makes due is emitted (outer rows,
+   * window joins) without waiting for a batch. The results' origin is source record 0 of the tick.
+   */
+  tick(): JoinBatchOutput {
+    const out: JoinBatchOutput = {
+      results: emptyBatch(),
+      late: emptyBatch(),
+      lateWatermarks: [],
+      failures: [],
+    }
+    if (this.arrivals === null) return out
+    for (const side of ['left', 'right'] as const) {
+      const other: JoinSide = side === 'left' ? 'right' : 'left'
+      if (this.arrivals.isIdle(side) || !this.arrivals.isIdle(other)) continue
+      this.otherIdle = true
+      this.advance(this.watermarkWith(side, this.maxTime[side]), 0, out)
+    }
+    this.otherIdle = false
     return out
   }
 
@@ -376,9 +400,8 @@ export class JoinOperator {
     this.maxTime.right = Number.NEGATIVE_INFINITY
     this.floor = Number.NEGATIVE_INFINITY
     // Idleness is counted from the restore: a side gets the whole timeout to deliver again.
-    const now = this.idle?.now() ?? 0
-    this.lastArrival.left = now
-    this.lastArrival.right = now
+    this.arrivals?.arrived('left')
+    this.arrivals?.arrived('right')
     this.seq = 0
     this.buffers = { left: new Map(), right: new Map() }
     this.heap = []

@@ -102,6 +102,40 @@ describe('join with an idle input', () => {
     expect(feed(operator, 'right', [{ id: 'r3', k: 'x', t: 405 }]).rows).toEqual([{ l: 'c', r: 'r3' }])
   })
 
+  it('a tick moves the watermark to the active side when the other is idle, without a batch; with both idle nothing moves', () => {
+    let now = 0
+    const operator = new JoinOperator(
+      SPEC,
+      FUNCTIONS,
+      { left: 0, right: 0 },
+      { timeoutMs: 1000, now: () => now },
+    )
+    const rowsOf = (out: ReturnType<JoinOperator['tick']>) => out.results.values.slice(0, out.results.length)
+    feed(operator, 'right', [{ id: 'r1', k: 'y', t: 100 }])
+    feed(operator, 'left', [{ id: 'a', k: 'x', t: 100 }])
+    now = 500
+    feed(operator, 'left', [{ id: 'b', k: 'x', t: 300 }])
+    // Nobody idle yet: a tick changes nothing.
+    expect(rowsOf(operator.tick())).toEqual([])
+    expect(operator.watermark).toBe(100)
+    now = 1200
+    // The right side is idle, the left is not (700 ms since b): the watermark is the left's 300,
+    // so a (useful until 110) comes out; b (until 310) waits.
+    expect(rowsOf(operator.tick())).toEqual([{ l: 'a', r: null }])
+    expect(operator.watermark).toBe(300)
+    now = 5000
+    // Both idle: the watermark stays where it was.
+    expect(rowsOf(operator.tick())).toEqual([])
+    expect(operator.watermark).toBe(300)
+  })
+
+  it('without an idle timeout a tick does nothing', () => {
+    const operator = new JoinOperator(SPEC, FUNCTIONS, { left: 0, right: 0 })
+    feed(operator, 'left', [{ id: 'a', k: 'x', t: 100 }])
+    expect(operator.tick().results.length).toBe(0)
+    expect(operator.watermark).toBe(Number.NEGATIVE_INFINITY)
+  })
+
   it('keeps the watermark it reached through a snapshot', () => {
     let now = 0
     const idle = { timeoutMs: 10, now: () => now }

@@ -331,6 +331,65 @@ export function checkpointConformance(name: string, open: () => Promise<Checkpoi
         )
 
         it(
+          'ticks a quiet task that had a batch (no records, its transaction), never one that had none; what a tick appends commits',
+          async () => {
+            const topic = await topicWith(2)
+            const out = await topicWith(1)
+            const group = unique('g')
+            // Partition 0 gets records, partition 1 never does.
+            await log.append(topic, [{ key: null, value: Buffer.from('a'), partition: 0 }])
+            const ticks: { topic: string; partition: number; records: number; tick: boolean }[] = []
+            let handling = 0
+            let overlaps = 0
+            const subscription = await log.subscribe(
+              {
+                group,
+                topics: [topic],
+                delivery,
+                fromBeginning: true,
+                checkpoint: {
+                  intervalMs: 50,
+                  tickIntervalMs: 40,
+                  ...txn(),
+                  assigned: async () => {},
+                  prepare: async () => 'm',
+                  committed: async () => {},
+                  revoked: () => {},
+                },
+              },
+              async (batch) => {
+                if (handling++ > 0) overlaps++
+                try {
+                  if (batch.tick !== true) return
+                  ticks.push({
+                    topic: batch.topic,
+                    partition: batch.partition,
+                    records: batch.records.length,
+                    tick: batch.tick,
+                  })
+                  // One output from the second tick only: a tick's appends are part of the checkpoint.
+                  if (ticks.length === 2)
+                    await batch.transaction!.append(out, [{ key: null, value: Buffer.from('fired') }])
+                } finally {
+                  handling--
+                }
+              },
+            )
+            running.push(subscription)
+            await waitFor(() => ticks.length >= 3, 'three ticks of the quiet partition')
+            expect(ticks.every((t) => t.topic === topic && t.partition === 0 && t.records === 0)).toBe(true)
+            await waitFor(
+              async () => (await readAll(log, out, 1)).some((r) => r.value.toString() === 'fired'),
+              'the tick’s output committed without stop()',
+            )
+            await subscription.stop()
+            expect(overlaps).toBe(0)
+            expect((await readAll(log, out, 1)).map((r) => r.value.toString())).toEqual(['fired'])
+          },
+          TEST_TIMEOUT,
+        )
+
+        it(
           'a rejecting handler ends the subscription after revoked; the batch goes to the next subscriber with the last commit',
           async () => {
             const topic = await topicWith(1)

@@ -1138,6 +1138,7 @@ class EmbeddedSubscription implements Subscription {
           }
           if (a.position >= a.log.stableEnd) {
             if (cp !== null) await cp.whenIdle(a)
+            if (cp?.tickDue(a)) await this.tick(a, cp)
             continue
           }
           const records = await a.log.read(a.position, this.limitFor(a))
@@ -1182,6 +1183,14 @@ class EmbeddedSubscription implements Subscription {
       this.log.events.off('append', this.onAppend)
       this.release()
     }
+  }
+
+  /** Hands `a`'s task a tick (RecordBatch.tick) inside its open checkpoint, as a batch of no records. */
+  private async tick(a: Assignment, cp: Checkpoints): Promise<void> {
+    const transaction = await cp.beforeBatch(a)
+    const task = cp.task(a)
+    await this.handler({ ...task, records: [], endOffset: -1, transaction, task, tick: true })
+    await cp.afterBatch(a)
   }
 
   /**

@@ -89,6 +89,13 @@ export interface RecordBatch {
    * called with this name; `transaction` is the task's.
    */
   readonly task?: { readonly topic: string; readonly partition: number }
+  /**
+   * A tick (CheckpointOptions.tickIntervalMs): no records, handed out for a task that has had no
+   * batch for the tick interval, so its owner can act on time alone (fire windows an idle
+   * partition or the wall clock made due) inside the task's transaction. `topic` and `partition`
+   * are the task's name; `endOffset` is -1.
+   */
+  readonly tick?: true
 }
 
 /** Appends as part of a source partition's open checkpoint (see Delivery). */
@@ -194,6 +201,13 @@ export interface CheckpointOptions {
    * the partition's next checkpoint, revocation and stop wait for it. Default false: serialised.
    */
   readonly capturesOnPrepare?: boolean
+  /**
+   * Ticks: a task that has delivered a batch once and then none for this long gets a batch of no
+   * records (`RecordBatch.tick`), serialised with its handler and hooks like any batch and part of
+   * its open checkpoint, then again every `tickIntervalMs` while it stays quiet. What a tick
+   * appends commits with the task's next checkpoint. Default: no ticks.
+   */
+  readonly tickIntervalMs?: number
   /**
    * The partition is now this subscriber's; `metadata` is what `prepare` returned for its last
    * committed offset (null when the group never committed it, or committed it without metadata).

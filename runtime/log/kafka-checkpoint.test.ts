@@ -41,6 +41,7 @@ async function harness(
   options: {
     readonly delivery?: Delivery
     readonly intervalMs?: number
+    readonly tickIntervalMs?: number
     readonly handler?: (batch: RecordBatch) => Promise<void>
     readonly commitFails?: () => unknown
     /** Committed before the test, per `topic/partition`. */
@@ -68,6 +69,7 @@ async function harness(
   }
   const checkpoint: CheckpointOptions = {
     intervalMs: options.intervalMs ?? 0,
+    ...(options.tickIntervalMs === undefined ? {} : { tickIntervalMs: options.tickIntervalMs }),
     transactionalId: 'txn',
     assigned: async (topic, partition, metadata) => {
       hookTopics.add(topic)
@@ -192,6 +194,37 @@ function gate(): { wait: Promise<void>; open(): void } {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 describe('CheckpointedTasks (Kafka)', () => {
+  it('ticks a quiet task on its chain with its transaction; a tick that appends makes a checkpoint; none after it closed', async () => {
+    let ticks = 0
+    const h = await harness({
+      delivery: 'exactly-once',
+      intervalMs: 5,
+      tickIntervalMs: 10,
+      handler: async (batch) => {
+        if (batch.tick !== true) return
+        ticks++
+        // The second tick fires something: its append belongs to the task's open checkpoint.
+        if (ticks === 2) await batch.transaction!.append('out', [{ key: null, value: Buffer.from('x') }])
+      },
+    })
+    await h.batch(0, [0, 1])
+    while (h.commits.length < 1) await sleep(2)
+    while (ticks < 3) await sleep(5)
+    const tickBatches = h.batches.filter((b) => b.tick === true)
+    expect(
+      tickBatches.every((b) => b.records.length === 0 && b.partition === 0 && b.transaction !== undefined),
+    ).toBe(true)
+    expect(tickBatches[0]!.task).toEqual({ topic: TOPIC, partition: 0 })
+    while (h.commits.length < 2) await sleep(5)
+    await h.partitions.closeAll('commit')
+    // The batch's checkpoint, then one for the tick that appended: not one per tick.
+    expect(h.commits).toEqual([['in/0@2'], ['in/0@2']])
+    const after = ticks
+    await sleep(40)
+    expect(ticks).toBe(after)
+    expect(h.failures).toEqual([])
+  })
+
   it('opens a partition once with its committed metadata and skips records below the committed offset', async () => {
     const h = await harness({
       committed: new Map([['in/0', { offset: 3, metadata: 'epoch-4' }]]),

@@ -104,6 +104,10 @@ class TaskCheckpoint {
   /** When the first batch after the last commit was handed to the handler. */
   openedAt = 0
   timer: NodeJS.Timeout | undefined
+  /** The next tick (CheckpointOptions.tickIntervalMs), re-armed by every batch and tick. */
+  tickTimer: NodeJS.Timeout | undefined
+  /** Something was appended through `view` since this was last cleared (a tick's output). */
+  appended = false
   producer: TransactionalProducer | undefined
   /** The producer closed: appends through a stale batch.transaction are refused. */
   released = false
@@ -120,6 +124,7 @@ class TaskCheckpoint {
             `the checkpoint of ${name.topic}/${name.partition} ended: its transaction takes no more appends`,
           )
         }
+        this.appended = true
         return env.append(this.producer, target, records, options)
       },
     }
@@ -248,6 +253,7 @@ export class CheckpointedTasks {
       })
       state.next.set(topic, Number(last) + 1)
       state.dirty = true
+      this.#scheduleTick(state)
     }
     // kafkajs fetches from the resolved offset on; what was below the floor is passed over too.
     resolveOffset(last)
@@ -292,6 +298,40 @@ export class CheckpointedTasks {
     }, wait)
   }
 
+  /**
+   * Re-arms the task's tick: `tickIntervalMs` after its last batch or tick, a batch of no records
+   * (RecordBatch.tick) on the task's chain; what it appends makes the task dirty, so it commits
+   * with the next checkpoint like a batch's output.
+   */
+  #scheduleTick(state: TaskCheckpoint): void {
+    const interval = this.#env.checkpoint.tickIntervalMs
+    if (interval === undefined || state.closed) return
+    clearTimeout(state.tickTimer)
+    state.tickTimer = setTimeout(() => {
+      state.tickTimer = undefined
+      void this.#run(taskKey(state.name), async () => {
+        if (state.closed || !state.opened || this.#failed || this.#ending) return true
+        state.appended = false
+        await this.#env.handler({
+          ...state.name,
+          records: [],
+          endOffset: -1,
+          transaction: state.view,
+          task: state.name,
+          tick: true,
+        })
+        if (state.appended) {
+          if (!state.dirty) state.openedAt = Date.now()
+          state.dirty = true
+        }
+        if (state.dirty && this.#due(state)) await this.#commit(state)
+        else if (state.dirty) this.#schedule(state)
+        this.#scheduleTick(state)
+        return true
+      })
+    }, interval)
+  }
+
   async #commit(state: TaskCheckpoint): Promise<void> {
     clearTimeout(state.timer)
     state.timer = undefined
@@ -321,6 +361,8 @@ export class CheckpointedTasks {
     state.closed = true
     clearTimeout(state.timer)
     state.timer = undefined
+    clearTimeout(state.tickTimer)
+    state.tickTimer = undefined
     return this.#run(key, async () => {
       let failure: unknown
       if (how !== 'abort' && state.opened && state.dirty && !this.#failed) {

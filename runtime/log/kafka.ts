@@ -1036,6 +1036,13 @@ function validateCheckpoint(options: SubscribeOptions): void {
       `subscribe(${group}): checkpoint.intervalMs must be a non-negative number`,
     )
   }
+  const tickIntervalMs = checkpoint?.tickIntervalMs
+  if (tickIntervalMs !== undefined && !(Number.isFinite(tickIntervalMs) && tickIntervalMs > 0)) {
+    throw new SluiceError(
+      'LOG_INVALID_ARGUMENT',
+      `subscribe(${group}): checkpoint.tickIntervalMs must be a positive number`,
+    )
+  }
 }
 
 /** One consumer-group member of a subscription. */

@@ -244,7 +244,7 @@ export class OperatorState {
     )
     m.gauge(
       'sluice_window_watermark_seconds',
-      'The watermark each windowed aggregate runs on, per source partition: the largest event time read less the source’s delay; `upstream` is the source, or for a window over another window’s results that window (its output watermark).',
+      'The watermark each windowed aggregate runs on, per source partition: the largest event time read less the source’s delay (an idle partition’s: the one it follows, with --idle-timeout; a processing-time window’s: the clock); `upstream` is the source, or for a window over another window’s results that window (its output watermark).',
       {
         collect: () =>
           [...this.partitions.values()].flatMap((open) =>

@@ -63,12 +63,14 @@ import type { SnapshotStore } from '../state/index.ts'
 import { TableReaders } from '../table/table-readers.ts'
 import { firstInvalidUtf8, isUtf8 } from '../text/utf8.ts'
 import { CountWindowOperator } from '../window/count-operator.ts'
+import { PartitionWatermarks } from '../window/idle-inputs.ts'
 import { SessionWindowOperator } from '../window/session-operator.ts'
 import { createTypedArrayWindowStore } from '../window/typed-array-store.ts'
 import { countLateReason, lateReason, WindowOperator } from '../window/window-operator.ts'
 import { copartitionedTopics } from './copartitioned.ts'
 import { OperatorState, type PartitionState, type StateBudget } from './operator-state.ts'
 import { isPassedThrough, passThroughSources } from './pass-through.ts'
+import { atProcessingTime, tickRecord, ticksOf } from './ticks.ts'
 
 export const DEFAULT_DEAD_LETTER_TOPIC = 'sluice.dead-letter'
 
@@ -121,6 +123,17 @@ export interface PipelineRunnerOptions {
    * events behind the watermark when it delivers again are late. Default: never (it waits).
    */
   readonly idleTimeoutMs?: number
+  /**
+   * The wall clock, ms since the epoch (default Date.now): what idle timeouts and processing-time
+   * windows go by. Tests inject one to make both deterministic.
+   */
+  readonly clock?: () => number
+  /**
+   * How often a quiet source partition (task) is ticked, so that windows an idle partition or the
+   * wall clock made due fire without a record (CheckpointOptions.tickIntervalMs). Default: half the
+   * idle timeout, at most 1000 ms; no ticks when nothing needs them.
+   */
+  readonly tickIntervalMs?: number
   /** Names the transactions (exactly-once); default: the group. */
   readonly transactionalId?: string
   /** Where operator state is snapshotted; required when the artifact has stateful steps. */
@@ -181,6 +194,7 @@ interface RunnerMetrics {
   readonly appendSeconds: Histogram
   readonly commitSeconds: Histogram
   readonly watermark: Gauge
+  readonly idlePartitions: Gauge
   readonly eventTimeLag: Gauge
   readonly consumerLag: Gauge
   readonly ready: Gauge
@@ -225,6 +239,10 @@ export class PipelineRunner {
   /** The source each chain's input comes from, for the filtered-events metric. */
   private readonly sourceOf = new Map<string, string>()
   private readonly maxEventTime = new Map<string, number>()
+  /** Per source partition: its event time and whether it is idle (with --idle-timeout). */
+  private readonly partitionWatermarks: PartitionWatermarks | null
+  /** Set while a tick runs through the graph: joins take ticks by JoinOperator.tick() instead. */
+  private ticking = false
   private readonly metrics: RunnerMetrics
   private readonly logger: Logger
   private readonly write: (text: string) => void
@@ -313,6 +331,10 @@ export class PipelineRunner {
       inputsOf,
       topicOf: (n) => (n.kind === 'Source' && n.connector.kind === 'kafka' ? n.connector.topic : null),
     })
+    this.partitionWatermarks =
+      options.idleTimeoutMs === undefined
+        ? null
+        : new PartitionWatermarks({ timeoutMs: options.idleTimeoutMs, now: this.clock })
     this.operatorState = this.createOperatorState()
     const m = options.metrics
     this.metrics = {
@@ -380,6 +402,10 @@ export class PipelineRunner {
       cepDropped: m.counter(
         'sluice_cep_dropped_total',
         'Partial matches each `match` step dropped without a match, by operator and reason (timeout, budget, skip, negation, no-continuation).',
+      ),
+      idlePartitions: m.gauge(
+        'sluice_idle_partitions',
+        'Source partitions this node reads that delivered nothing for the idle timeout, per source: they no longer hold their windows back (--idle-timeout).',
       ),
       ready: m.gauge(
         'sluice_ready',
@@ -487,7 +513,8 @@ export class PipelineRunner {
       createWindow: async (node) => {
         const functions = generatedFunctions(artifact.operators.windows, 'window', node.id)
         // By the window's own source: under a co-partitioned task `topic` is the task's first topic.
-        const delayMs = this.sourceDelayMs(this.sourceNodeOf(node.id))
+        // A processing-time window's watermark is the clock itself, with no delay.
+        const delayMs = node.time === 'processing' ? 0 : this.sourceDelayMs(this.sourceNodeOf(node.id))
         // A window over another window's results follows that window's output watermark: the same
         // source partition's, met one record later (runtime/window/event-time.ts).
         const readsResults = this.upstreamWindowOf(node.id) !== null
@@ -515,10 +542,7 @@ export class PipelineRunner {
         const { idleTimeoutMs } = this.options
         return idleTimeoutMs === undefined
           ? new JoinOperator(node, functions, delays)
-          : new JoinOperator(node, functions, delays, {
-              timeoutMs: idleTimeoutMs,
-              now: () => performance.now(),
-            })
+          : new JoinOperator(node, functions, delays, { timeoutMs: idleTimeoutMs, now: this.clock })
       },
       matches,
       matchesOfTopic,
@@ -716,6 +740,7 @@ export class PipelineRunner {
           ? {
               checkpoint: {
                 intervalMs: this.options.checkpointIntervalMs ?? 1000,
+                ...this.tickOptions(),
                 transactionalId: this.options.transactionalId ?? this.group,
                 ...this.operatorState.hooks(),
               },
@@ -829,6 +854,87 @@ export class PipelineRunner {
     return sleep(backoffDelay(this.failures, this.backoff), this.stopSignal.signal)
   }
 
+  /** The wall clock idle timeouts and processing time go by. */
+  private readonly clock = (): number => (this.options.clock ?? Date.now)()
+
+  /**
+   * Ticks when something acts on time alone: idle partitions (--idle-timeout) and processing-time
+   * windows. Often enough that a window fires within a fraction of its step, at most every 10 ms.
+   */
+  private tickOptions(): { tickIntervalMs?: number } {
+    const { idleTimeoutMs, tickIntervalMs } = this.options
+    const due = [
+      ...(idleTimeoutMs === undefined ? [] : [idleTimeoutMs / 2]),
+      ...this.processingTimeWindows.map((w) =>
+        w.window.kind === 'tumbling' || w.window.kind === 'hopping' ? w.window.slideMs / 4 : 1000,
+      ),
+    ]
+    if (due.length === 0) return {}
+    return { tickIntervalMs: tickIntervalMs ?? Math.max(10, Math.min(1000, ...due)) }
+  }
+
+  /** The artifact's processing-time windows: the clock fires them (runWindow, tick). */
+  private get processingTimeWindows(): WindowGraphNode[] {
+    return this.options.artifact.manifest.graph.nodes.filter(
+      (n): n is WindowGraphNode => n.kind === 'WindowAggregate' && n.time === 'processing',
+    )
+  }
+
+  /**
+   * A tick of a quiet task (RecordBatch.tick): each of its source partitions that is idle takes
+   * the watermark of the source's partitions that are not, through its windows, sessions, count
+   * windows and `match` steps; each join whose other input is idle moves on with one input. What
+   * fires is written like a batch's output, in the task's transaction. Results carry the tick's
+   * stand-in record as their origin (tickRecord).
+   */
+  private tick(
+    batch: RecordBatch,
+    records: readonly LogRecord[],
+    outputs: Map<string, TopicOutput>,
+    deadLetters: DeadLetter[],
+    states: PartitionState | undefined,
+  ): void {
+    const task = batch.task ?? { topic: batch.topic, partition: batch.partition }
+    const topics = this.copartitioned.find((group) => group[0] === task.topic) ?? [task.topic]
+    this.ticking = true
+    try {
+      for (const { node, maxTime } of ticksOf(
+        topics,
+        task.partition,
+        this.sourcesByTopic,
+        this.partitionWatermarks,
+      )) {
+        this.push(
+          node.id,
+          createEventBatch(),
+          records,
+          outputs,
+          deadLetters,
+          states,
+          Float64Array.of(maxTime),
+        )
+      }
+    } finally {
+      this.ticking = false
+    }
+    // Processing-time windows fire by the clock, whatever their partition's event time does.
+    for (const node of this.processingTimeWindows) {
+      if (states?.windows.has(node.id))
+        this.window(node, createEventBatch(), records, outputs, deadLetters, states, NO_TIMES)
+    }
+    for (const [id, operator] of states?.joins ?? []) {
+      const node = this.options.artifact.manifest.graph.nodes.find((n) => n.id === id) as JoinGraphNode
+      const output = operator.tick()
+      this.metrics.joinResults.labels({ operator: id }).inc(output.results.length)
+      this.emitTimed(node, output, records, outputs, deadLetters, states, NO_TIMES)
+    }
+    for (const topic of topics)
+      for (const { node } of this.sourcesByTopic.get(topic) ?? [])
+        this.metrics.idlePartitions.set(this.partitionWatermarks?.idleCount(node.name) ?? 0, {
+          source: node.name,
+        })
+  }
+
   /** Decode → chains → sinks for one batch of log records; resolves once all output is appended. */
   private async processBatch(batch: RecordBatch): Promise<void> {
     const started = performance.now()
@@ -838,10 +944,21 @@ export class PipelineRunner {
     const states = this.operatorState?.of(batch.task?.topic ?? batch.topic, batch.partition)
     // Under exactly-once, part of the partition's transaction; else plain appends.
     const target = batch.transaction ?? this.options.log
-    for (const { node, delayMs } of this.sourcesByTopic.get(batch.topic) ?? []) {
+    // A tick has no records: what it fires names a stand-in record of the task.
+    const records = batch.tick === true ? [tickRecord(batch, this.clock())] : batch.records
+    if (batch.tick === true) this.tick(batch, records, outputs, deadLetters, states)
+    for (const { node, delayMs } of batch.tick === true ? [] : (this.sourcesByTopic.get(batch.topic) ?? [])) {
       const decoded = this.decode(node, batch.records, deadLetters)
       this.trackWatermark(node.name, decoded, delayMs)
       const maxTimes = this.hasEventTimeOperators ? sourceMaxTimes(decoded, batch.records.length) : NO_TIMES
+      if (this.partitionWatermarks !== null) {
+        this.partitionWatermarks.arrived(
+          node.name,
+          batch.partition,
+          maxTimes.at(-1) ?? Number.NEGATIVE_INFINITY,
+        )
+        this.metrics.idlePartitions.set(this.partitionWatermarks.idleCount(node.name), { source: node.name })
+      }
       this.push(node.id, decoded, batch.records, outputs, deadLetters, states, maxTimes)
     }
     await Promise.all(
@@ -850,7 +967,7 @@ export class PipelineRunner {
           ? undefined
           : this.appendRetrying(target, topic, output.records, (index, reason) => {
               deadLetters.push({
-                record: batch.records[output.origins[index]!]!,
+                record: records[output.origins[index]!]!,
                 stage: 'sink',
                 reason: `${topic} refused the output record: ${reason}`,
                 location: null,
@@ -1025,6 +1142,7 @@ export class PipelineRunner {
       } else if (consumer.kind === 'Match') {
         this.match(consumer, batch, records, outputs, deadLetters, states, maxTimes)
       } else if (consumer.kind === 'Join') {
+        if (this.ticking) continue
         const side = consumer.left === nodeId ? 'left' : 'right'
         this.join(consumer, side, batch, records, outputs, deadLetters, states, maxTimes)
       } else if (consumer.kind === 'Fused') {
@@ -1078,7 +1196,8 @@ export class PipelineRunner {
     const operator = states?.windows.get(node.id)
     if (operator === undefined)
       throw new Error(`no state for window ${node.id}: the log did not assign the partition`)
-    const output = operator.process(batch, maxTimes, records.length - 1)
+    const timed = node.time === 'processing' ? atProcessingTime(batch, records.length, this.clock()) : null
+    const output = operator.process(timed?.batch ?? batch, timed?.maxTimes ?? maxTimes, records.length - 1)
     this.metrics.windowResults.labels({ operator: node.id }).inc(output.results.length)
     this.emitTimed(node, output, records, outputs, deadLetters, states, maxTimes)
   }

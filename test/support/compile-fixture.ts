@@ -13,7 +13,7 @@ export async function compileFixture(
   text: string,
   name = 'fixture',
   file = 'fixture.pipe',
-  options: { readonly udfBaseDir?: string } = {},
+  options: { readonly udfBaseDir?: string; readonly windowExecution?: 'auto' | 'wasm' | 'typescript' } = {},
 ): Promise<string> {
   const result = compileSource(file, text, { name, ...options })
   if (!result.artifact) {

@@ -7,6 +7,7 @@ import {
   type WindowRefShape,
   watermarks,
   windowEmissions,
+  withIdleTick,
 } from './window-reference.ts'
 
 const S = 1000
@@ -52,6 +53,24 @@ const row = (key: string, start: number, values: (number | null)[]) => ({
 })
 
 describe('window reference', () => {
+  it('an idle tick moves the watermark after its arrival, never back, and closes windows without an event', () => {
+    const shape: WindowRefShape = { sizeMs: 10, slideMs: 10, latenessMs: 0, delayMs: 2 }
+    const ev = (time: number, key: string): WindowRefEvent => ({ time, key, args: [null], dropped: false })
+    // a@3 and b@12, then the tick (watermark 25), then a@14 (behind it: late) and a@40.
+    const events = withIdleTick([ev(3, 'a'), ev(12, 'b'), ev(14, 'a'), ev(40, 'a')], 2, 1, 25)
+    expect(events.map((e) => e.watermark)).toEqual([1, 10, 25, 25, 38])
+    expect(events[2]!.dropped).toBe(true)
+    // The tick fires [10, 20) for b; [0, 10) fired at b's arrival (watermark 10); a@40's window
+    // [40, 50) is still open at 38.
+    expect(windowEmissions(events, shape, ['count']).map((r) => [r.key, r.start, r.values[0]])).toEqual([
+      ['a', 0, 1],
+      ['b', 10, 1],
+    ])
+    expect(finalWindowResults(events, shape, ['count']).late).toEqual([3])
+    // A tick behind the partition's own watermark changes nothing.
+    expect(withIdleTick([ev(30, 'a')], 0, 0, 5).map((e) => e.watermark)).toEqual([30, 30])
+  })
+
   it('replays the watermark per arrival', () => {
     expect(watermarks(conformanceEvents, 2 * S).map((w) => w / S)).toEqual([
       3, 8, 8, 61, 78, 78, 128, 128, 178, 178,

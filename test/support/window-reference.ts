@@ -108,6 +108,30 @@ export function watermarks(events: readonly WindowRefEvent[], delayMs: number): 
 }
 
 /**
+ * Idle partitions (docs/decisions/0028): the partition's events with a tick after arrival
+ * `after` (-1: before any) at which the partition, idle, takes `watermark` (the smallest of the
+ * source's partitions that are not idle), as a dropped event. Every event then carries its
+ * watermark explicitly: the largest of its own (max time so far less the delay) and the tick's,
+ * once passed, since a watermark never goes back; an event behind it is late like any other.
+ */
+export function withIdleTick(
+  events: readonly WindowRefEvent[],
+  delayMs: number,
+  after: number,
+  watermark: number,
+): WindowRefEvent[] {
+  const tick: WindowRefEvent = { time: watermark, key: '', args: [], dropped: true, watermark }
+  const own = watermarks(events, delayMs)
+  const out: WindowRefEvent[] = after < 0 ? [tick] : []
+  events.forEach((e, i) => {
+    const floor = i > after ? watermark : Number.NEGATIVE_INFINITY
+    out.push({ ...e, watermark: Math.max(own[i]!, floor) })
+    if (i === after) out.push({ ...tick, watermark: Math.max(own[i]!, watermark) })
+  })
+  return out
+}
+
+/**
  * The events of a window over `emissions` of a first window (lateness 0) over `events`: for each
  * source arrival i, the emissions it fired (those whose end W_{i−1} < end <= W_i), as events at
  * end − 1 that meet the watermark W_{i−1}, then a dropped event that moves it to W_i. `toEvent`

@@ -74,6 +74,8 @@ interface TaskState {
    */
   pending: Promise<void> | null
   failure: { error: unknown } | null
+  /** When a batch or a tick of the task was last handed out, performance.now(). */
+  lastDelivery: number
 }
 
 /** The longest partition number a topic can have (embedded.ts allows 10 000 partitions). */
@@ -87,6 +89,8 @@ export class Checkpoints {
   private readonly taskOf = new Map<CheckpointedPartition, TaskState>()
   private readonly tasks: readonly TaskState[]
   readonly intervalMs: number
+  /** CheckpointOptions.tickIntervalMs; null: no ticks. */
+  private readonly tickIntervalMs: number | null
 
   constructor(
     private readonly log: CheckpointLog,
@@ -101,6 +105,7 @@ export class Checkpoints {
     tasks: Tasks,
   ) {
     this.intervalMs = hooks.intervalMs ?? 1000
+    this.tickIntervalMs = hooks.tickIntervalMs ?? null
     const byKey = new Map<string, TaskState>()
     for (const p of partitions) {
       const name = tasks.of(p.topic, p.partition)
@@ -117,6 +122,7 @@ export class Checkpoints {
           transaction: null,
           pending: null,
           failure: null,
+          lastDelivery: 0,
         }
         byKey.set(key, state)
       }
@@ -141,6 +147,9 @@ export class Checkpoints {
       const interval = checkpoint.intervalMs ?? 1000
       if (!Number.isFinite(interval) || interval < 0)
         throw new SluiceError('LOG_INVALID_ARGUMENT', `checkpoint intervalMs must be ≥ 0, got ${interval}`)
+      const tick = checkpoint.tickIntervalMs
+      if (tick !== undefined && !(Number.isFinite(tick) && tick > 0))
+        throw new SluiceError('LOG_INVALID_ARGUMENT', `checkpoint tickIntervalMs must be > 0, got ${tick}`)
     }
     if (delivery !== 'exactly-once') return
     if (checkpoint === undefined)
@@ -211,9 +220,10 @@ export class Checkpoints {
     return state.transaction!
   }
 
-  /** After a batch of `p` was handled and its position moved: a checkpoint when one is due. */
+  /** After a batch (or a tick) of `p` was handled and its position moved: a checkpoint when one is due. */
   async afterBatch(p: CheckpointedPartition): Promise<void> {
     const state = this.state(p)
+    state.lastDelivery = performance.now()
     this.checkFenced(state)
     this.checkFailure(state)
     if (state.pending === null && performance.now() - state.since >= this.intervalMs) await this.due(state)
@@ -229,14 +239,36 @@ export class Checkpoints {
       await this.due(state)
   }
 
-  /** Milliseconds until the first task with uncommitted work is due (null: none). */
+  /**
+   * Whether `p`, which has nothing to deliver, should hand out a tick for its task now: ticks are
+   * asked for, the task had a batch once, and neither a batch nor a tick came for the interval.
+   * Only the task's first partition ticks, so a task gets one tick per interval.
+   */
+  tickDue(p: CheckpointedPartition): boolean {
+    const state = this.state(p)
+    // A task restored with committed offsets ticks too, so windows it reopened can close.
+    return (
+      this.tickIntervalMs !== null &&
+      (state.assigned || state.members.some((m) => m.position > 0)) &&
+      state.members[0] === p &&
+      performance.now() - state.lastDelivery >= this.tickIntervalMs
+    )
+  }
+
+  /** Milliseconds until the first task with uncommitted work or a tick is due (null: none). */
   nextDue(): number | null {
     let due: number | null = null
     const now = performance.now()
     for (const state of this.tasks) {
-      if (!state.assigned || state.pending !== null || !this.dirty(state)) continue
-      const wait = Math.max(0, state.since + this.intervalMs - now)
-      if (due === null || wait < due) due = wait
+      if (!state.assigned && !state.members.some((m) => m.position > 0)) continue
+      if (state.assigned && state.pending === null && this.dirty(state)) {
+        const wait = Math.max(0, state.since + this.intervalMs - now)
+        if (due === null || wait < due) due = wait
+      }
+      if (this.tickIntervalMs !== null) {
+        const wait = Math.max(0, state.lastDelivery + this.tickIntervalMs - now)
+        if (due === null || wait < due) due = wait
+      }
     }
     return due
   }
