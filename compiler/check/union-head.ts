@@ -3,10 +3,10 @@
  * several sources or streams of one record type, for the checker (check.ts), which resolves the
  * names and lends what it knows of each input.
  *
- * Refused: inputs of different record types (E0334, naming the first field that differs), the
- * same input twice or two inputs of one source (E0336: the runner hands each source batch to both,
- * so how their events interleave would depend on batching), and an input that reads a join or
- * another union (E0335).
+ * Refused: inputs of different record types (E0334, naming the first field that differs) and an
+ * input that reads a join or another union (E0335). The same input twice, or two inputs of one
+ * source, are allowed: an event reaching n inputs is in the union n times, in source-record order
+ * and for one record in the order of the inputs (runtime/node/same-source.ts).
  */
 
 import { sameType } from '../../stdlib/types.ts'
@@ -47,21 +47,6 @@ export function checkUnion(
         `\`${input.name.name}\` reads the results of a ${input.through.kind === 'Join' ? 'join' : 'union'}; a union of those is not supported yet: union the streams before it`,
         input.name.span,
         [{ message: `the ${input.through.kind === 'Join' ? 'join' : 'union'}`, span: input.through.span }],
-      )
-      ok = false
-    }
-  }
-  for (let i = 0; i < known.length; i++) {
-    const input = known[i]!
-    const twin = known.slice(0, i).find((other) => other.source !== null && other.source === input.source)
-    if (twin !== undefined) {
-      ctx.report(
-        'E0336',
-        twin.name.name === input.name.name
-          ? `\`${input.name.name}\` is already in this union`
-          : `\`${input.name.name}\` and \`${twin.name.name}\` both read source \`${input.source}\`; a union of two streams of one source is not supported yet: read the source once and combine the conditions (\`where a or b\`)`,
-        input.name.span,
-        [{ message: 'the other input', span: twin.name.span }],
       )
       ok = false
     }
