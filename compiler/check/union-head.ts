@@ -12,7 +12,7 @@
 import { sameType } from '../../stdlib/types.ts'
 import type { DiagnosticCode } from '../diagnostics/catalogue.ts'
 import type { RelatedInformation } from '../diagnostics/diagnostic.ts'
-import type { Span, Type, UnionNode } from '../ir/types.ts'
+import type { Node, SourceNode, Span, Type, UnionNode } from '../ir/types.ts'
 import type { Identifier } from '../parse/ast.ts'
 import { baseType, ERROR_TYPE, isError, show } from './types.ts'
 
@@ -100,4 +100,33 @@ function difference(a: UnionInput, b: UnionInput): string {
     }
   }
   return `\`${a.name.name}\` is \`${show(a.record)}\` and \`${b.name.name}\` is \`${show(b.record)}\``
+}
+
+/**
+ * The source every input of `union` reads through steps that keep its events' times and order
+ * (not a window, match, join or union, nor late events or timeouts), or null when there are
+ * several or such a step is on the way. After a union of one source, stateful steps, windows,
+ * matches and joins follow that source's watermark as after the source itself: the runner hands
+ * the union its inputs merged record by record (runtime/node/same-source.ts).
+ */
+export function oneSourceOfUnion(union: UnionNode, byId: ReadonlyMap<string, Node>): SourceNode | null {
+  let found: SourceNode | null = null
+  for (const input of union.inputs) {
+    let node = byId.get(input)
+    while (node !== undefined && node.kind !== 'Source') {
+      if (
+        node.kind === 'WindowAggregate' ||
+        node.kind === 'Match' ||
+        node.kind === 'Join' ||
+        node.kind === 'Union' ||
+        node.kind === 'LateEvents' ||
+        node.kind === 'MatchTimeouts'
+      )
+        return null
+      node = byId.get(node.input)
+    }
+    if (node === undefined || (found !== null && found.id !== node.id)) return null
+    found = node
+  }
+  return found
 }

@@ -219,14 +219,12 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
   // Windows run on their source's watermark: the largest event time it has read less its delay.
   const sourceNameOf = new Map<string, string>()
   for (const node of pipeline.nodes) {
-    // A join's output has no one source (the checker lets no window read it).
+    // A join's output has no one source (the checker lets no window read it), nor has a union's
+    // of several sources; a union of one source's streams has that source.
+    const sources = new Set(inputsOf(node).map((input) => sourceNameOf.get(input) ?? ''))
     sourceNameOf.set(
       node.id,
-      node.kind === 'Source'
-        ? node.name
-        : node.kind === 'Join' || node.kind === 'Union'
-          ? ''
-          : (sourceNameOf.get(node.input) ?? ''),
+      node.kind === 'Source' ? node.name : node.kind === 'Join' || sources.size !== 1 ? '' : [...sources][0]!,
     )
   }
   // Whether a node's output events are (derived from) a window's results: a window reading them

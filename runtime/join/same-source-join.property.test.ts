@@ -6,9 +6,10 @@
  * events must equal the brute-force reference (test/support/join-reference.ts) exactly, as
  * multisets: nothing lost, nothing twice.
  *
- * The reference reads one source record as two arrivals, its left event then its right one (each
- * `dropped` when its stream's `where` drops it): so every record moves both sides' watermark, and
- * a record's right event meets its own left event, which is how the runner takes a source batch.
+ * The reference reads one source record as its left events then its right one (one `dropped`
+ * when its stream's `where` drops it; two left events when a same-source union on the left has it
+ * twice): so every record moves both sides' watermark, and a record's right event meets its own
+ * left events, which is how the runner takes a source batch.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -39,13 +40,14 @@ interface Variant {
   /** The join, over `big` and `small` (streams of `events`) or `events` itself. */
   readonly clause: string
   readonly shape: JoinRefShape
-  /** Whether an event is on each side (the sides' `where`s). */
-  readonly left: (amount: number) => boolean
+  /** How many times an event is on each side (the sides' `where`s; twice after a union). */
+  readonly left: (amount: number) => number
   readonly right: (amount: number) => boolean
 }
 
 const BIG = (amount: number) => amount >= 4 && amount <= 8
 const SMALL = (amount: number) => amount <= 6
+const ONCE = (side: (amount: number) => boolean) => (amount: number) => (side(amount) ? 1 : 0)
 const VARIANTS: readonly Variant[] = [
   {
     name: 'full outer interval join of two streams of one source',
@@ -56,7 +58,7 @@ const VARIANTS: readonly Variant[] = [
       latenessMs: 0,
       delayMs: DELAY,
     },
-    left: BIG,
+    left: ONCE(BIG),
     right: SMALL,
   },
   {
@@ -69,8 +71,20 @@ const VARIANTS: readonly Variant[] = [
       latenessMs: 1000,
       delayMs: DELAY,
     },
-    left: () => true,
+    left: () => 1,
     right: () => true,
+  },
+  {
+    name: 'left interval join of a union of two streams of one source with a third',
+    clause: 'left join both as l, small as r on l.k == r.k within r between 1s before and 1s after l',
+    shape: {
+      joinType: 'left',
+      bound: { kind: 'interval', lowerMs: -1000, upperMs: 1000 },
+      latenessMs: 0,
+      delayMs: DELAY,
+    },
+    left: (amount) => (BIG(amount) ? 1 : 0) + (SMALL(amount) ? 1 : 0),
+    right: SMALL,
   },
   {
     name: 'tumbling window join of two streams of one source',
@@ -81,7 +95,7 @@ const VARIANTS: readonly Variant[] = [
       latenessMs: 0,
       delayMs: DELAY,
     },
-    left: BIG,
+    left: ONCE(BIG),
     right: SMALL,
   },
 ]
@@ -91,6 +105,7 @@ schema E { id: i64, k: string, amount: i64, ts: timestamp @event_time }
 source events: E from kafka("events") watermark ts - 1s
 stream big = events | where amount >= 4 and amount <= 8
 stream small = events | where amount <= 6
+stream both = union big, small
 stream joined = ${variant.clause}
   | select { l: l.id, r: r.id, k: l.k ?? r.k }
 sink joined -> kafka("out")
@@ -136,23 +151,28 @@ const eventsArb = fc
     })
   })
 
-/** Reference ids: 2 × the event's id on the left, 2 × id + 1 on the right. */
+/** Reference ids: 4 × the event's id + its copy on the left (0 or 1), 4 × id + 3 on the right. */
 function expected(variant: Variant, events: readonly Ev[]): { rows: string[]; late: number[] } {
   const rows: string[] = []
   const late: number[] = []
   for (let p = 0; p < PARTITIONS; p++) {
     const records: JoinRefRecord[] = events
       .filter((e) => partitionForKey(e.k, PARTITIONS) === p)
-      .flatMap((e) => [
-        { side: 'left' as const, id: 2 * e.id, time: e.ts, key: e.k, dropped: !variant.left(e.amount) },
-        { side: 'right' as const, id: 2 * e.id + 1, time: e.ts, key: e.k, dropped: !variant.right(e.amount) },
-      ])
+      .flatMap((e): JoinRefRecord[] => {
+        const copies = variant.left(e.amount)
+        const left = (copy: number, dropped: boolean) =>
+          ({ side: 'left', id: 4 * e.id + copy, time: e.ts, key: e.k, dropped }) as const
+        return [
+          ...(copies === 0 ? [left(0, true)] : Array.from({ length: copies }, (_, c) => left(c, false))),
+          { side: 'right', id: 4 * e.id + 3, time: e.ts, key: e.k, dropped: !variant.right(e.amount) },
+        ]
+      })
     const outcome = joinReference(records, variant.shape)
-    const source = (id: number | null) => (id === null ? null : Math.floor(id / 2))
+    const source = (id: number | null) => (id === null ? null : Math.floor(id / 4))
     rows.push(
       ...outcome.rows.map((row) => rowText({ ...row, left: source(row.left), right: source(row.right) })),
     )
-    late.push(...outcome.late.map((id) => Math.floor(id / 2)))
+    late.push(...outcome.late.map((id) => Math.floor(id / 4)))
   }
   return { rows: rows.sort(), late: late.sort((a, b) => a - b) }
 }
