@@ -273,8 +273,11 @@ export class PipelineRunner {
           if (!readers.includes(node)) readers.push(node)
         }
         this.buffers.set(node.id, createEventBatch())
-        // After a join, events come from both sides' sources.
-        this.sourceOf.set(node.id, inputs.map((input) => this.sourceOf.get(input) ?? input).join('+'))
+        // After a join, events come from both sides' sources (named once when they are one).
+        this.sourceOf.set(
+          node.id,
+          [...new Set(inputs.map((input) => this.sourceOf.get(input) ?? input))].join('+'),
+        )
       }
     }
     for (const node of manifest.graph.nodes) {
@@ -573,7 +576,8 @@ export class PipelineRunner {
   private sourceNodeOf(id: string): string {
     const byId = new Map(this.options.artifact.manifest.graph.nodes.map((n) => [n.id, n]))
     let node = byId.get(id)
-    // Windows and joins read one source's events each (the compiler refuses them over a join, E0447).
+    // Windows and joins read one source's events each (the compiler refuses them over a join, E0447,
+    // and after a union of several sources, E0335): a union's first input leads to its one source.
     while (node !== undefined && node.kind !== 'Source') node = byId.get(inputsOf(node)[0]!)
     return node?.id ?? ''
   }
