@@ -85,7 +85,7 @@ import {
   withNullability,
 } from './types.ts'
 import { checkUdfCall, checkUdfImports } from './udf-calls.ts'
-import { checkUnion, type UnionInput } from './union-head.ts'
+import { checkUnion, oneSourceOfUnion, type UnionInput } from './union-head.ts'
 import { checkWindowAggregate } from './window-steps.ts'
 
 export interface CheckResult {
@@ -1070,15 +1070,17 @@ class Checker {
 
   /**
    * Stateful steps, windows, matches and joins keep state per source partition and follow one
-   * source's watermark; after a union of several sources they are not supported yet (E0335).
+   * source's watermark; after a union of several sources they are not supported yet (E0335), after
+   * a union of streams of one source they follow that source (oneSourceOfUnion).
    */
   private refuseAfterUnion(input: string, span: Span): boolean {
     const byId = new Map(this.nodes.map((n) => [n.id, n]))
     for (let node = byId.get(input); node !== undefined; ) {
       if (node.kind === 'Union') {
+        if (oneSourceOfUnion(node, byId) !== null) return false
         this.report(
           'E0335',
-          'this step keeps state per source partition and follows one watermark, but it reads a union of several sources; stateful steps, windows, matches and joins after a union are not supported yet',
+          'this step keeps state per source partition and follows one watermark, but it reads a union of several sources; stateful steps, windows, matches and joins after a union of several sources are not supported yet (after a union of streams of one source they are)',
           span,
           [{ message: 'the union', span: node.span }],
         )
@@ -1107,8 +1109,15 @@ class Checker {
         timedResultsOf = { kind: node.kind, span: node.span }
         break
       }
-      // After a union the events have no one source (a join over it is refused, E0335).
-      if (node.kind === 'Union') break
+      // After a union of several sources the events have no one source (a join is refused, E0335).
+      if (node.kind === 'Union') {
+        const one = oneSourceOfUnion(node, byId)
+        if (one !== null) {
+          hasEventTime = one.eventTimeField !== null
+          source = one.name
+        }
+        break
+      }
       node = byId.get(node.input)
     }
     return { name, record: entry.schema, lastId: entry.lastId, hasEventTime, source, timedResultsOf }

@@ -79,21 +79,9 @@ export function checkJoin(
       [{ message: 'the first side is named here', span: clause.leftAlias.span }],
     )
   }
-  if (left && right && left.lastId === right.lastId) {
-    ctx.report(
-      'E0444',
-      `the join reads \`${right.name.name}\` twice; a join of a stream with itself is not supported yet`,
-      clause.right.span,
-    )
-  } else if (left && right && left.source !== null && left.source === right.source) {
-    // One source's records would move both sides' watermarks, which the runner hands the join
-    // one side's batch at a time: the sides' watermarks would be out of step.
-    ctx.report(
-      'E0444',
-      `both sides of the join read source \`${left.source}\`; a join of a source with itself is not supported yet (join it with another source)`,
-      clause.right.span,
-    )
-  }
+  // Two sides of one source, or one stream on both sides, are allowed: the runner hands each source
+  // record to both sides in record order (runtime/node/same-source.ts), and an event on both sides
+  // may pair with itself, as in Flink's interval join of two streams built from one source.
   for (const side of [left, right]) {
     if (side === null) continue
     if (!side.hasEventTime) {

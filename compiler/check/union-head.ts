@@ -3,16 +3,16 @@
  * several sources or streams of one record type, for the checker (check.ts), which resolves the
  * names and lends what it knows of each input.
  *
- * Refused: inputs of different record types (E0334, naming the first field that differs), the
- * same input twice or two inputs of one source (E0336: the runner hands each source batch to both,
- * so how their events interleave would depend on batching), and an input that reads a join or
- * another union (E0335).
+ * Refused: inputs of different record types (E0334, naming the first field that differs) and an
+ * input that reads a join or another union (E0335). The same input twice, or two inputs of one
+ * source, are allowed: an event reaching n inputs is in the union n times, in source-record order
+ * and for one record in the order of the inputs (runtime/node/same-source.ts).
  */
 
 import { sameType } from '../../stdlib/types.ts'
 import type { DiagnosticCode } from '../diagnostics/catalogue.ts'
 import type { RelatedInformation } from '../diagnostics/diagnostic.ts'
-import type { Span, Type, UnionNode } from '../ir/types.ts'
+import type { Node, SourceNode, Span, Type, UnionNode } from '../ir/types.ts'
 import type { Identifier } from '../parse/ast.ts'
 import { baseType, ERROR_TYPE, isError, show } from './types.ts'
 
@@ -47,21 +47,6 @@ export function checkUnion(
         `\`${input.name.name}\` reads the results of a ${input.through.kind === 'Join' ? 'join' : 'union'}; a union of those is not supported yet: union the streams before it`,
         input.name.span,
         [{ message: `the ${input.through.kind === 'Join' ? 'join' : 'union'}`, span: input.through.span }],
-      )
-      ok = false
-    }
-  }
-  for (let i = 0; i < known.length; i++) {
-    const input = known[i]!
-    const twin = known.slice(0, i).find((other) => other.source !== null && other.source === input.source)
-    if (twin !== undefined) {
-      ctx.report(
-        'E0336',
-        twin.name.name === input.name.name
-          ? `\`${input.name.name}\` is already in this union`
-          : `\`${input.name.name}\` and \`${twin.name.name}\` both read source \`${input.source}\`; a union of two streams of one source is not supported yet: read the source once and combine the conditions (\`where a or b\`)`,
-        input.name.span,
-        [{ message: 'the other input', span: twin.name.span }],
       )
       ok = false
     }
@@ -115,4 +100,33 @@ function difference(a: UnionInput, b: UnionInput): string {
     }
   }
   return `\`${a.name.name}\` is \`${show(a.record)}\` and \`${b.name.name}\` is \`${show(b.record)}\``
+}
+
+/**
+ * The source every input of `union` reads through steps that keep its events' times and order
+ * (not a window, match, join or union, nor late events or timeouts), or null when there are
+ * several or such a step is on the way. After a union of one source, stateful steps, windows,
+ * matches and joins follow that source's watermark as after the source itself: the runner hands
+ * the union its inputs merged record by record (runtime/node/same-source.ts).
+ */
+export function oneSourceOfUnion(union: UnionNode, byId: ReadonlyMap<string, Node>): SourceNode | null {
+  let found: SourceNode | null = null
+  for (const input of union.inputs) {
+    let node = byId.get(input)
+    while (node !== undefined && node.kind !== 'Source') {
+      if (
+        node.kind === 'WindowAggregate' ||
+        node.kind === 'Match' ||
+        node.kind === 'Join' ||
+        node.kind === 'Union' ||
+        node.kind === 'LateEvents' ||
+        node.kind === 'MatchTimeouts'
+      )
+        return null
+      node = byId.get(node.input)
+    }
+    if (node === undefined || (found !== null && found.id !== node.id)) return null
+    found = node
+  }
+  return found
 }

@@ -99,7 +99,6 @@ export const diagnosticCatalogue = {
   E0441: { severity: 'error', title: 'join side without event time' },
   E0442: { severity: 'error', title: 'both sides of a join have one name' },
   E0443: { severity: 'error', title: 'invalid join bound' },
-  E0444: { severity: 'error', title: 'join of a stream with itself' },
   E0445: { severity: 'error', title: 'join condition is not an equality of keys' },
   E0446: { severity: 'error', title: 'join bound names no side of the join' },
   E0447: { severity: 'error', title: 'join or window over timed results' },
@@ -138,7 +137,6 @@ export const diagnosticCatalogue = {
   E0333: { severity: 'error', title: 'explode item name is already a field' },
   E0334: { severity: 'error', title: 'union of streams of different record types' },
   E0335: { severity: 'error', title: 'union with a join, a union or a stateful step not supported yet' },
-  E0336: { severity: 'error', title: 'union of one source twice' },
   // Warnings
   W0001: { severity: 'warning', title: 'stream is never used' },
   W0002: { severity: 'warning', title: 'source is never used' },

@@ -21,7 +21,7 @@ export function consumersOf(pipeline: Pipeline): Map<string, string[]> {
   const consumers = new Map<string, string[]>()
   for (const node of pipeline.nodes) consumers.set(node.id, [])
   for (const node of pipeline.nodes) {
-    // A join of a stream with itself is refused by the checker, so a node reads an input once.
+    // A node reading an input twice (a join of a stream with itself, `union s, s`) is listed twice.
     for (const input of inputsOf(node)) consumers.get(input)?.push(node.id)
   }
   return consumers
@@ -52,4 +52,29 @@ export function topologicalOrder(nodes: readonly Node[]): Node[] {
   }
   for (const node of nodes) place(node, new Set())
   return ordered
+}
+
+/**
+ * The ids of the nodes of which one source reaches two input slots or more (a join of two streams
+ * split from one source, `union s, s`): the interpreter hands them each source event's copies
+ * together, by input slot (runtime/node/same-source.ts does the same per source record).
+ */
+export function mergedInputNodes(pipeline: Pipeline): Set<string> {
+  const sourcesOf = new Map<string, ReadonlySet<string>>()
+  const merged = new Set<string>()
+  for (const node of pipeline.nodes) {
+    if (node.kind === 'Source') {
+      sourcesOf.set(node.id, new Set([node.id]))
+      continue
+    }
+    const all = new Set<string>()
+    for (const input of inputsOf(node)) {
+      for (const source of sourcesOf.get(input) ?? []) {
+        if (all.has(source)) merged.add(node.id)
+        all.add(source)
+      }
+    }
+    sourcesOf.set(node.id, all)
+  }
+  return merged
 }

@@ -41,7 +41,7 @@ import {
   referenceEncode,
 } from '../../stdlib/json-functions.ts'
 import type { RecordMetadata } from '../../stdlib/record-metadata.ts'
-import { inputsOf } from './graph.ts'
+import { inputsOf, mergedInputNodes } from './graph.ts'
 import { type JoinRow, type JoinSide, joinLateReason, ReferenceJoin } from './join-semantics.ts'
 import { type MatchEvaluators, matchOperator, type StepEvaluator } from './match-interpret.ts'
 import { bindRecordMetadata } from './record-functions.ts'
@@ -229,14 +229,12 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
   // Windows run on their source's watermark: the largest event time it has read less its delay.
   const sourceNameOf = new Map<string, string>()
   for (const node of pipeline.nodes) {
-    // A join's output has no one source (the checker lets no window read it).
+    // A join's output has no one source (the checker lets no window read it), nor has a union's
+    // of several sources; a union of one source's streams has that source.
+    const sources = new Set(inputsOf(node).map((input) => sourceNameOf.get(input) ?? ''))
     sourceNameOf.set(
       node.id,
-      node.kind === 'Source'
-        ? node.name
-        : node.kind === 'Join' || node.kind === 'Union'
-          ? ''
-          : (sourceNameOf.get(node.input) ?? ''),
+      node.kind === 'Source' ? node.name : node.kind === 'Join' || sources.size !== 1 ? '' : [...sources][0]!,
     )
   }
   // Whether a node's output events are (derived from) a window's results: a window reading them
@@ -293,6 +291,29 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
     list.push({ time, row })
     table.versions.set(key, list)
   }
+  // Nodes one source reaches through several inputs take a source event's copies after it went
+  // through everything upstream, by input slot (a join's left first): `held` keeps them till then.
+  const merged = mergedInputNodes(pipeline)
+  const held = new Map<string, { slot: number; event: InterpreterEvent }[]>()
+  const heldTargets = new Map<string, readonly Operator[]>()
+  const holder = (nodeId: string, slot: number): Operator => ({
+    push: (event) => {
+      const list = held.get(nodeId) ?? []
+      list.push({ slot, event })
+      held.set(nodeId, list)
+    },
+  })
+  const releaseHeld = () => {
+    while (held.size > 0) {
+      // The first node in pipeline order: those downstream of it come later.
+      const nodeId = pipeline.nodes.find((n) => held.has(n.id))!.id
+      const events = held.get(nodeId)!
+      held.delete(nodeId)
+      const targets = heldTargets.get(nodeId)!
+      events.sort((a, b) => a.slot - b.slot)
+      for (const { slot, event } of events) deliver(targets[slot]!, event)
+    }
+  }
   const consumers = new Map<string, Operator[]>()
   const lateEdges = new Map<string, Operator>()
   const timeoutEdges = new Map<string, Operator>()
@@ -311,9 +332,11 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
         left: side(node.left),
         right: side(node.right),
       })
+      const isMerged = merged.has(node.id)
+      if (isMerged) heldTargets.set(node.id, [entries.left, entries.right])
       for (const [input, entry] of [
-        [node.left, entries.left],
-        [node.right, entries.right],
+        [node.left, isMerged ? holder(node.id, 0) : entries.left],
+        [node.right, isMerged ? holder(node.id, 1) : entries.right],
       ] as const) {
         if (!ids.has(input)) throw new Error(`node '${node.id}' reads unknown input '${input}'`)
         if (built.has(input)) throw new Error(`node '${node.id}' comes before its input '${input}'`)
@@ -367,13 +390,19 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
       sources.unshift(node.name)
     } else {
       // A union reads each of its inputs: its operator is a consumer of every one.
-      for (const input of inputsOf(node)) {
+      if (merged.has(node.id))
+        heldTargets.set(
+          node.id,
+          inputsOf(node).map(() => operator),
+        )
+      for (const [slot, input] of inputsOf(node).entries()) {
         if (!ids.has(input)) throw new Error(`node '${node.id}' reads unknown input '${input}'`)
         if (built.has(input)) throw new Error(`node '${node.id}' comes before its input '${input}'`)
         const list = consumers.get(input)
         // Consumers are built last-first; keep them in node order.
-        if (list === undefined) consumers.set(input, [operator])
-        else list.unshift(operator)
+        const reader = merged.has(node.id) ? holder(node.id, slot) : operator
+        if (list === undefined) consumers.set(input, [reader])
+        else list.unshift(reader)
       }
     }
   }
@@ -389,6 +418,7 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
         maxEventTime.set(sourceName, event.timestamp)
       }
       deliver(entry, event)
+      releaseHeld()
       // The watermark moved with this event even if no window saw it: windows it closed fire now.
       for (const tick of ticks.get(sourceName) ?? []) tick()
     },

@@ -213,6 +213,80 @@ export class JoinOperator {
     return out
   }
 
+  /**
+   * Both sides' events of one source batch, when both sides read that source (a join of two
+   * streams split from one source, or of a stream with itself; runtime/node/same-source.ts):
+   * record by record, a record's left events before its right ones, and each record moves both
+   * sides' largest event time, as one source's records do. An event on both sides pairs with
+   * itself when its key and the bound allow (a right event meets the left one already buffered).
+   */
+  processTogether(
+    left: EventBatch,
+    right: EventBatch,
+    maxTimes: Float64Array,
+    lastRecord: number,
+  ): JoinBatchOutput {
+    this.arrivals?.arrived('left')
+    this.arrivals?.arrived('right')
+    this.otherIdle = false
+    const out: JoinBatchOutput = {
+      results: emptyBatch(),
+      late: emptyBatch(),
+      lateWatermarks: [],
+      failures: [],
+    }
+    const sides = (['left', 'right'] as const).map((side) => {
+      const input = side === 'left' ? left : right
+      const keys: (string | null)[] = new Array(input.length)
+      const errors: ChainError[] = []
+      if (side === 'left') this.functions.leftKeys(input, keys, errors)
+      else this.functions.rightKeys(input, keys, errors)
+      const failed = new Set<number>()
+      for (const e of errors) {
+        failed.add(e.index)
+        out.failures.push({ origin: input.origins[e.index]!, error: e.error, site: e.site })
+      }
+      return { side, input, keys, failed, at: 0 }
+    })
+    const [l, r] = sides as [(typeof sides)[0], (typeof sides)[0]]
+    let next = 0
+    for (;;) {
+      const lOrigin = l.at < l.input.length ? l.input.origins[l.at]! : Number.POSITIVE_INFINITY
+      const rOrigin = r.at < r.input.length ? r.input.origins[r.at]! : Number.POSITIVE_INFINITY
+      if (lOrigin === Number.POSITIVE_INFINITY && rOrigin === Number.POSITIVE_INFINITY) break
+      const s = lOrigin <= rOrigin ? l : r
+      const i = s.at++
+      const origin = s.input.origins[i]!
+      for (; next <= origin; next++) this.advance(this.watermarkOfBoth(maxTimes[next]!), next, out)
+      if (s.failed.has(i)) continue
+      const watermark = this.watermarkOfBoth(maxTimes[origin]!)
+      this.addEvent(s.side, s.input, i, s.keys[i]!, watermark, out)
+      this.advance(watermark, origin, out)
+    }
+    for (; next <= lastRecord; next++) this.advance(this.watermarkOfBoth(maxTimes[next]!), next, out)
+    if (lastRecord >= 0) {
+      for (const side of ['left', 'right'] as const) {
+        const max = Math.max(this.maxTime[side], maxTimes[lastRecord]!)
+        if (max !== this.maxTime[side]) this.changed = true
+        this.maxTime[side] = max
+      }
+    }
+    return out
+  }
+
+  /** The join's watermark when both sides' largest event time is at least `max` (one source). */
+  private watermarkOfBoth(max: number): number {
+    const combined = Math.min(
+      Math.max(this.maxTime.left, max) - this.delayMs.left,
+      Math.max(this.maxTime.right, max) - this.delayMs.right,
+    )
+    if (combined > this.floor) {
+      this.floor = combined
+      this.changed = true
+    }
+    return this.floor
+  }
+
   private isLate(time: number, watermark: number): boolean {
     const { bound, latenessMs } = this.spec
     if (bound.kind === 'interval') return time < watermark - latenessMs

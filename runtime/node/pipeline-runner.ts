@@ -71,6 +71,7 @@ import { copartitionedTopics } from './copartitioned.ts'
 import { OperatorState, type PartitionState, type StateBudget } from './operator-state.ts'
 import { isPassedThrough, passThroughSources } from './pass-through.ts'
 import { atProcessingTime, tickRecord, ticksOf } from './ticks.ts'
+import { HeldInputs, mergeByRecord, mergedInputNodes } from './same-source.ts'
 
 export const DEFAULT_DEAD_LETTER_TOPIC = 'sluice.dead-letter'
 
@@ -263,6 +264,10 @@ export class PipelineRunner {
   private readonly copartitioned: string[][]
   /** The tables the artifact's lookups read (runtime/table/); empty without lookups. */
   private readonly tables: TableReaders
+  /** Joins and unions one source reaches through two inputs: they take a source batch merged (same-source.ts). */
+  private readonly mergedInputs: ReadonlySet<string>
+  private readonly held = new HeldInputs()
+  private readonly nodeOrder: readonly string[]
   /** At most 10 'event dead-lettered' lines a second; the metric counts every one. */
   private readonly deadLetterLines = new LogSampler(DEAD_LETTER_LINES_PER_SECOND, (count) =>
     this.logger.warn('more events dead-lettered than logged one by one', {
@@ -283,10 +288,17 @@ export class PipelineRunner {
       if (node.kind === 'Source') this.sourceOf.set(node.id, node.name)
       else {
         const inputs = inputsOf(node)
-        for (const input of inputs) this.consumers.get(input)!.push(node)
+        for (const input of inputs) {
+          // An input read twice (`join s as a, s as b`, `union s, s`) is one consumer, held per slot.
+          const readers = this.consumers.get(input)!
+          if (!readers.includes(node)) readers.push(node)
+        }
         this.buffers.set(node.id, createEventBatch())
-        // After a join, events come from both sides' sources.
-        this.sourceOf.set(node.id, inputs.map((input) => this.sourceOf.get(input) ?? input).join('+'))
+        // After a join, events come from both sides' sources (named once when they are one).
+        this.sourceOf.set(
+          node.id,
+          [...new Set(inputs.map((input) => this.sourceOf.get(input) ?? input))].join('+'),
+        )
       }
     }
     for (const node of manifest.graph.nodes) {
@@ -322,6 +334,13 @@ export class PipelineRunner {
       (name) => operators.sources[name]?.passThrough !== undefined,
       (id) => operators.sinks[id]?.headers !== undefined,
     )
+    this.nodeOrder = manifest.graph.nodes.map((n) => n.id)
+    this.mergedInputs = mergedInputNodes({
+      nodes: manifest.graph.nodes,
+      id: (n) => n.id,
+      inputsOf,
+      isSource: (n) => n.kind === 'Source',
+    })
     this.hasEventTimeOperators = manifest.graph.nodes.some(
       (n) => n.kind === 'WindowAggregate' || n.kind === 'Join' || n.kind === 'Match',
     )
@@ -591,7 +610,8 @@ export class PipelineRunner {
   private sourceNodeOf(id: string): string {
     const byId = new Map(this.options.artifact.manifest.graph.nodes.map((n) => [n.id, n]))
     let node = byId.get(id)
-    // Windows and joins read one source's events each (the compiler refuses them over a join, E0447).
+    // Windows and joins read one source's events each (the compiler refuses them over a join, E0447,
+    // and after a union of several sources, E0335): a union's first input leads to its one source.
     while (node !== undefined && node.kind !== 'Source') node = byId.get(inputsOf(node)[0]!)
     return node?.id ?? ''
   }
@@ -960,6 +980,7 @@ export class PipelineRunner {
         this.metrics.idlePartitions.set(this.partitionWatermarks.idleCount(node.name), { source: node.name })
       }
       this.push(node.id, decoded, batch.records, outputs, deadLetters, states, maxTimes)
+      this.releaseHeld(batch.records, outputs, deadLetters, states, maxTimes)
     }
     await Promise.all(
       [...outputs].map(([topic, output]) =>
@@ -1137,7 +1158,12 @@ export class PipelineRunner {
     maxTimes: Float64Array,
   ): void {
     for (const consumer of this.consumers.get(nodeId) ?? []) {
-      if (consumer.kind === 'WindowAggregate') {
+      if ((consumer.kind === 'Join' || consumer.kind === 'Union') && this.mergedInputs.has(consumer.id)) {
+        // Taken once the source batch has reached all its inputs (releaseHeld).
+        inputsOf(consumer).forEach((input, slot) => {
+          if (input === nodeId) this.held.hold(consumer.id, slot, batch)
+        })
+      } else if (consumer.kind === 'WindowAggregate') {
         this.window(consumer, batch, records, outputs, deadLetters, states, maxTimes)
       } else if (consumer.kind === 'Match') {
         this.match(consumer, batch, records, outputs, deadLetters, states, maxTimes)
@@ -1180,6 +1206,38 @@ export class PipelineRunner {
         // input's batches as they come, so each input keeps its order.
         this.push(consumer.id, batch, records, outputs, deadLetters, states, maxTimes)
       }
+    }
+  }
+
+  /**
+   * Runs the joins and unions that one source reaches through several inputs on what the source
+   * batch brought each input, merged record by record (same-source.ts), first node first.
+   */
+  private releaseHeld(
+    records: readonly LogRecord[],
+    outputs: Map<string, TopicOutput>,
+    deadLetters: DeadLetter[],
+    states: PartitionState | undefined,
+    maxTimes: Float64Array,
+  ): void {
+    const byId = this.options.artifact.manifest.graph.nodes
+    for (
+      let next = this.held.takeFirst(this.nodeOrder);
+      next !== null;
+      next = this.held.takeFirst(this.nodeOrder)
+    ) {
+      const node = byId.find((n) => n.id === next!.nodeId)!
+      if (node.kind !== 'Join') {
+        this.push(node.id, mergeByRecord(next.inputs), records, outputs, deadLetters, states, maxTimes)
+        continue
+      }
+      const operator = states?.joins.get(node.id)
+      if (operator === undefined)
+        throw new Error(`no state for join ${node.id}: the log did not assign the partition`)
+      const side = (slot: number) => next!.inputs.find((i) => i.input === slot)?.batch ?? createEventBatch()
+      const output = operator.processTogether(side(0), side(1), maxTimes, records.length - 1)
+      this.metrics.joinResults.labels({ operator: node.id }).inc(output.results.length)
+      this.emitTimed(node, output, records, outputs, deadLetters, states, maxTimes)
     }
   }
 

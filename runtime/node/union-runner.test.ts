@@ -55,4 +55,53 @@ sink both -> kafka("out")
       await rm(dir, { recursive: true, force: true })
     }
   })
+
+  it("merges two streams of one source record by record, an event meeting both inputs once per input, in the union's order", async () => {
+    const artifactDir = await compileFixture(
+      `schema R { id: i64, n: i64 }
+source a: R from kafka("a")
+stream high = a | where n > 5 | select { id, tag: "high" }
+stream odd = a | where n % 2 == 1 | select { id, tag: "odd" }
+stream both = union odd, high, odd
+sink both -> kafka("out")
+`,
+      'union-same-source-runner',
+      'union-same-source-runner.pipe',
+    )
+    const dir = await mkdtemp(join(tmpdir(), 'sluice-union-'))
+    const log = await EmbeddedLog.open(dir)
+    try {
+      await log.ensureTopic('a')
+      await log.append(
+        'a',
+        Array.from({ length: 40 }, (_, i) => ({
+          key: null,
+          value: Buffer.from(JSON.stringify({ id: i, n: i % 10 })),
+        })),
+      )
+      const runner = await PipelineRunner.start({
+        log,
+        artifact: await loadArtifact(artifactDir),
+        metrics: new MetricsRegistry(),
+        delivery: 'exactly-once',
+        maxBatchRecords: 7,
+      })
+      await runner.waitUntilCaughtUp(20_000)
+      await runner.stop()
+      const out = (await log.read('out', 0, 0, 1000)).map((r) => JSON.parse(r.value.toString()) as unknown)
+      // Whatever the batch cuts: record by record, and for one record odd, high, odd.
+      const expected = Array.from({ length: 40 }, (_, id) => {
+        const n = id % 10
+        return [
+          ...(n % 2 === 1 ? [{ id, tag: 'odd' }] : []),
+          ...(n > 5 ? [{ id, tag: 'high' }] : []),
+          ...(n % 2 === 1 ? [{ id, tag: 'odd' }] : []),
+        ]
+      }).flat()
+      expect(out).toEqual(expected)
+    } finally {
+      await log.close()
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
 })
