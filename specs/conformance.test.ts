@@ -31,6 +31,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { describe, expect, it } from 'vitest'
+import { artifactSourceName, refileSpans } from '../compiler/artifact/source-name.ts'
 import { checkSource } from '../compiler/frontend.ts'
 import { createInterpreter, type FunctionTable } from '../compiler/ir/interpret.ts'
 import { loadArtifact } from '../runtime/artifact/load.ts'
@@ -340,8 +341,10 @@ describe('conformance cases', () => {
     })
 
     it(`${name}: the reference interpreter agrees`, async () => {
-      const { pipeline } = checkSource(`${name}/case.pipe`, text, { udfBaseDir: dir })
-      if (!pipeline) throw new Error(`${name} does not check`)
+      const checked = checkSource(`${name}/case.pipe`, text, { udfBaseDir: dir }).pipeline
+      if (!checked) throw new Error(`${name} does not check`)
+      // Locations name the file by base name, as in an artifact (compiler/artifact/source-name.ts).
+      const pipeline = refileSpans(checked, `${name}/case.pipe`, artifactSourceName(`${name}/case.pipe`))
       // Decoding is the runtime's job; reuse the artifact's generated decoders for the interpreter's
       // input, from its module alone (a join case's manifest is one the runtime refuses for now).
       const generated = await generatedOperators(
