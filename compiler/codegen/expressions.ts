@@ -213,6 +213,24 @@ const EMIT: { readonly [K in Expr['kind']]: (expr: ExprOf<K>, ctx: ExprContext) 
     const cast = isOptional(e.type) ? '' : ' as boolean'
     return `(between(${compileExpr(e.operand, ctx)}, ${compileExpr(e.low, ctx)}, ${compileExpr(e.high, ctx)})${cast})`
   },
+  SimpleCase: (e, ctx) => {
+    // The operand once, into a temporary; each `when` value is evaluated (in order, until one
+    // matches) before the null test, as the interpreter does, so its errors are the same.
+    const t = ctx.temp(tsType(e.operand.type, ctx.typeName))
+    const operand = compileExpr(e.operand, ctx)
+    const chain = e.branches.reduceRight(
+      (otherwise, b) => {
+        const match = compileExpr(b.match, ctx)
+        const test =
+          isOptional(e.operand.type) && isOptional(b.match.type)
+            ? `(${match} === ${t} && ${t} !== null)`
+            : `${match} === ${t}`
+        return `(${test} ? ${compileExpr(b.result, ctx)} : ${otherwise})`
+      },
+      compileExpr(e.otherwise, ctx),
+    )
+    return `((${t} = ${operand}), ${chain})`
+  },
   Local: (e, ctx) => {
     const name = ctx.locals?.get(e.name)
     if (name === undefined) throw new Error(`codegen: lambda parameter \`${e.name}\` read outside its lambda`)

@@ -24,6 +24,7 @@ const CHILDREN: { readonly [K in Expr['kind']]: (expr: ExprOf<K>) => readonly Ex
   Between: (e) => [e.operand, e.low, e.high],
   Local: () => [],
   ListLambda: (e) => [e.list, e.body],
+  SimpleCase: (e) => [e.operand, ...e.branches.flatMap((b) => [b.match, b.result]), e.otherwise],
 }
 
 /** Rebuilds each kind from new children, in the order CHILDREN lists them. */
@@ -52,6 +53,12 @@ const REBUILD: { readonly [K in Expr['kind']]: (expr: ExprOf<K>, children: reado
   Between: (e, [operand, low, high]) => ({ ...e, operand: operand!, low: low!, high: high! }),
   Local: (e) => e,
   ListLambda: (e, [list, body]) => ({ ...e, list: list!, body: body! }),
+  SimpleCase: (e, [operand, ...rest]) => ({
+    ...e,
+    operand: operand!,
+    branches: e.branches.map((_, i) => ({ match: rest[2 * i]!, result: rest[2 * i + 1]! })),
+    otherwise: rest[rest.length - 1]!,
+  }),
 }
 
 export function childrenOf(expr: Expr): readonly Expr[] {

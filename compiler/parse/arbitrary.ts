@@ -186,13 +186,20 @@ export const expressionArb: fc.Arbitrary<Expression> = fc.letrec<{ expr: Express
         })),
       fc
         .record({
+          operand: fc.option(tie('expr'), { nil: null }),
           branches: fc.array(fc.record({ condition: tie('expr'), value: tie('expr') }), {
             minLength: 1,
             maxLength: 3,
           }),
           otherwise: fc.option(tie('expr'), { nil: null }),
         })
-        .map(({ branches, otherwise }) => ({ kind: 'Case' as const, branches, otherwise, span })),
+        .map(({ operand, branches, otherwise }) => ({
+          kind: 'Case' as const,
+          operand,
+          branches,
+          otherwise,
+          span,
+        })),
     ),
     fieldInit: fc.oneof(
       fc

@@ -244,15 +244,20 @@ export interface LikeExpression {
   readonly span: Span
 }
 
-/** One `when c then v` of a `case`. */
+/** One `when c then v` of a `case`; in the simple form, `condition` is the value compared with the operand. */
 export interface CaseBranch {
   readonly condition: Expression
   readonly value: Expression
 }
 
-/** `case when c1 then v1 … [else e] end`: the first branch whose condition is true; null without `else`. */
+/**
+ * `case when c1 then v1 … [else e] end`: the first branch whose condition is true; null without
+ * `else`. The simple form `case x when w1 then v1 … end` (`operand` set) takes the first branch
+ * whose `w` equals `x` (`==`, so a null never matches).
+ */
 export interface CaseExpression {
   readonly kind: 'Case'
+  readonly operand: Expression | null
   readonly branches: readonly CaseBranch[]
   readonly otherwise: Expression | null
   readonly span: Span

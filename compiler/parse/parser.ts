@@ -231,6 +231,23 @@ const INFIX_WORDS: ReadonlySet<string> = new Set([
   OPERATOR_WORDS.like,
 ])
 
+/**
+ * Tokens that start the operand of a simple `case x when …` and cannot follow a name `case` in an
+ * expression (besides identifiers other than `in`, `between`, `like` and `when`).
+ */
+const SIMPLE_CASE_OPERAND_STARTS: ReadonlySet<TokenKind> = new Set<TokenKind>([
+  'int',
+  'float',
+  'string',
+  'duration',
+  'true',
+  'false',
+  'null',
+  '{',
+  '(',
+  'if',
+])
+
 /** Unwinds to the nearest synchronisation point after an error has been reported. */
 class ParseAbort {}
 
@@ -1666,11 +1683,50 @@ class Parser {
   }
 
   /**
-   * `case when c then v … [else e] end`. A case of n branches is n nested conditionals to every
+   * `case x when v then …`: `case` followed by an expression and then `when`. Anything else leaves
+   * `case` a name (a field may be called `case`), so the operand is parsed on trial and the parser
+   * goes back when no `when` follows it. A token that could continue an expression with `case` as
+   * its left operand (`case - 1`, `case[0]`, `case in (…)`) keeps `case` a name without a trial.
+   */
+  private trySimpleCase(): Expression | null {
+    // `case(x)` alone is a call (of a function that does not exist); `case (x) when` a case.
+    const next = this.peek(1)
+    const startsOperand =
+      SIMPLE_CASE_OPERAND_STARTS.has(next.kind) ||
+      (next.kind === 'ident' &&
+        (next.quoted === true ||
+          (!INFIX_WORDS.has(String(next.value)) && next.value !== OPERATOR_WORDS.when)))
+    if (!startsOperand) return null
+    const saved = {
+      pos: this.pos,
+      syntaxErrors: this.syntaxErrors,
+      diagnostics: this.diagnostics.length,
+      nesting: this.nesting,
+      orNullEndsAt: this.orNullEndsAt,
+    }
+    const start = this.advance().start
+    let operand: Expression | null = null
+    try {
+      operand = this.parseExpression()
+    } catch (e) {
+      if (!(e instanceof ParseAbort)) throw e
+    }
+    if (operand !== null && this.syntaxErrors === saved.syntaxErrors && this.atWord(OPERATOR_WORDS.when))
+      return this.parseCase(start, operand)
+    this.pos = saved.pos
+    this.syntaxErrors = saved.syntaxErrors
+    this.diagnostics.length = saved.diagnostics
+    this.nesting = saved.nesting
+    this.orNullEndsAt = saved.orNullEndsAt
+    return null
+  }
+
+  /**
+   * `case [x] when c then v … [else e] end`. A case of n branches is n nested conditionals to every
    * later pass (and to TypeScript, in generated code), so it counts n levels toward MAX_NESTING.
    */
-  private parseCase(): Expression {
-    const start = this.advance().start
+  private parseCase(simpleStart?: number, operand: Expression | null = null): Expression {
+    const start = simpleStart ?? this.advance().start
     const branches: CaseBranch[] = []
     while (this.atWord(OPERATOR_WORDS.when)) {
       this.advance()
@@ -1690,8 +1746,12 @@ class Parser {
       throw new ParseAbort()
     }
     const end = this.advance().end
-    const expr: Expression = { kind: 'Case', branches, otherwise, span: this.span(start, end) }
-    const children = [...branches.flatMap((b) => [b.condition, b.value]), ...(otherwise ? [otherwise] : [])]
+    const expr: Expression = { kind: 'Case', operand, branches, otherwise, span: this.span(start, end) }
+    const children = [
+      ...(operand ? [operand] : []),
+      ...branches.flatMap((b) => [b.condition, b.value]),
+      ...(otherwise ? [otherwise] : []),
+    ]
     const depth = Math.max(0, ...children.map((c) => this.depth.get(c) ?? 0)) + branches.length
     if (depth > MAX_NESTING) {
       this.report(`expression is nested too deeply (more than ${MAX_NESTING} levels)`, expr.span, 'E0104')
@@ -1819,6 +1879,10 @@ class Parser {
           this.peek(1).value === OPERATOR_WORDS.when
         )
           return this.parseCase()
+        if (token.value === OPERATOR_WORDS.case && token.quoted !== true) {
+          const simple = this.trySimpleCase()
+          if (simple !== null) return simple
+        }
         if (token.value === 'CASE' && this.peek(1).kind === 'ident' && this.peek(1).value === 'WHEN')
           this.refuseCapitals(token)
         this.advance()
