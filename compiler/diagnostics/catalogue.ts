@@ -60,6 +60,7 @@ export const diagnosticCatalogue = {
   E0312: { severity: 'error', title: 'invalid field type' },
   E0320: { severity: 'error', title: 'invalid regular expression' },
   E0321: { severity: 'error', title: 'capture group does not exist' },
+  E0322: { severity: 'error', title: 'invalid regular-expression flags' },
   E0340: { severity: 'error', title: 'map key type is not string' },
   E0341: { severity: 'error', title: 'map index is not a string' },
   // Functions and time (issue 17)

@@ -1695,7 +1695,10 @@ class Parser {
       SIMPLE_CASE_OPERAND_STARTS.has(next.kind) ||
       (next.kind === 'ident' &&
         (next.quoted === true ||
-          (!INFIX_WORDS.has(String(next.value)) && next.value !== OPERATOR_WORDS.when)))
+          (!INFIX_WORDS.has(String(next.value)) &&
+            next.value !== OPERATOR_WORDS.when &&
+            // `… else case end when …`: a name `case` ending the last value of a case.
+            next.value !== OPERATOR_WORDS.end)))
     if (!startsOperand) return null
     const saved = {
       pos: this.pos,

@@ -199,7 +199,7 @@ function printCaseOperand(operand: Expression): string {
   return plain ? text : `(${text})`
 }
 
-const CASE_OPERAND_WORDS: ReadonlySet<string> = new Set(['case', 'when', 'in', 'between', 'like'])
+const CASE_OPERAND_WORDS: ReadonlySet<string> = new Set(['case', 'when', 'end', 'in', 'between', 'like'])
 
 function printFieldInit(f: FieldInit): string {
   return f.name === null ? printExpression(f.value) : `${printName(f.name.name)}: ${printExpression(f.value)}`
