@@ -161,9 +161,15 @@ function flagged(fn: string, re: string | RegExp, base: string, flags: string | 
   }
   if (wanted === re.flags) return re
   let byFlags = reflagged.get(re)
-  if (byFlags === undefined) reflagged.set(re, (byFlags = new Map()))
+  if (byFlags === undefined) {
+    byFlags = new Map()
+    reflagged.set(re, byFlags)
+  }
   let compiled = byFlags.get(wanted)
-  if (compiled === undefined) byFlags.set(wanted, (compiled = new RegExp(re.source, wanted)))
+  if (compiled === undefined) {
+    compiled = new RegExp(re.source, wanted)
+    byFlags.set(wanted, compiled)
+  }
   return compiled
 }
 
