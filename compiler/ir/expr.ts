@@ -25,6 +25,7 @@ const CHILDREN: { readonly [K in Expr['kind']]: (expr: ExprOf<K>) => readonly Ex
   Local: () => [],
   ListLambda: (e) => [e.list, e.body],
   SimpleCase: (e) => [e.operand, ...e.branches.flatMap((b) => [b.match, b.result]), e.otherwise],
+  MapLiteral: (e) => e.entries.map((entry) => entry.value),
 }
 
 /** Rebuilds each kind from new children, in the order CHILDREN lists them. */
@@ -58,6 +59,10 @@ const REBUILD: { readonly [K in Expr['kind']]: (expr: ExprOf<K>, children: reado
     operand: operand!,
     branches: e.branches.map((_, i) => ({ match: rest[2 * i]!, result: rest[2 * i + 1]! })),
     otherwise: rest[rest.length - 1]!,
+  }),
+  MapLiteral: (e, values) => ({
+    ...e,
+    entries: e.entries.map((entry, i) => ({ key: entry.key, value: values[i]! })),
   }),
 }
 

@@ -1158,6 +1158,18 @@ export function compileExpr(expr: Expr, functions: FunctionTable): Evaluator {
         return above === false || below === false ? false : above === null || below === null ? null : true
       }
     }
+    case 'MapLiteral': {
+      // An object without a prototype, so `__proto__` is a key like any other.
+      const entries = expr.entries.map((entry) => ({
+        key: entry.key,
+        value: compileExpr(entry.value, functions),
+      }))
+      return (row) => {
+        const map: Record<string, unknown> = Object.create(null)
+        for (const entry of entries) map[entry.key] = entry.value(row)
+        return map
+      }
+    }
     case 'SimpleCase': {
       // The operand once; then each `when` value in order until one equals it (null never does).
       const operand = compileExpr(expr.operand, functions)

@@ -82,6 +82,7 @@ export type Expr =
   | LocalExpr
   | ListLambdaExpr
   | SimpleCaseExpr
+  | MapLiteralExpr
 
 interface ExprBase {
   readonly type: Type
@@ -252,6 +253,15 @@ export interface SimpleCaseExpr extends ExprBase {
   readonly operand: Expr
   readonly branches: readonly { readonly match: Expr; readonly result: Expr }[]
   readonly otherwise: Expr
+}
+
+/**
+ * `{ "a": e1, "b": e2 }`: a map (an object without a prototype) of the entries in order, each
+ * value evaluated once, left to right. The checker refuses a key given twice.
+ */
+export interface MapLiteralExpr extends ExprBase {
+  readonly kind: 'MapLiteral'
+  readonly entries: readonly { readonly key: string; readonly value: Expr }[]
 }
 
 /** The parameter of the innermost enclosing `x -> …` named `name` (ListLambdaExpr): the current item. */

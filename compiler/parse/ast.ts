@@ -106,6 +106,7 @@ export type Expression =
   | CallExpression
   | RecordLiteral
   | ListLiteral
+  | MapLiteral
   | InExpression
   | BetweenExpression
   | LikeExpression
@@ -290,6 +291,20 @@ export interface RecordLiteral {
 export interface ListLiteral {
   readonly kind: 'ListLiteral'
   readonly items: readonly Expression[]
+  readonly span: Span
+}
+
+/** One `"key": value` of a map literal. */
+export interface MapEntry {
+  readonly key: string
+  readonly keySpan: Span
+  readonly value: Expression
+}
+
+/** `{ "a": 1, "b": x }`: a `map<string, T>`; its keys are string literals (a record's are names). */
+export interface MapLiteral {
+  readonly kind: 'MapLiteral'
+  readonly entries: readonly MapEntry[]
   readonly span: Span
 }
 

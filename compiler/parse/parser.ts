@@ -35,6 +35,7 @@ import type {
   JoinClause,
   JoinType,
   LookupStep,
+  MapEntry,
   MatchStep,
   PatternSequenceSyntax,
   PatternSyntax,
@@ -1918,6 +1919,7 @@ class Parser {
         return inner
       }
       case '{': {
+        if (this.peek(1).kind === 'string' && this.peek(2).kind === ':') return this.parseMapLiteral()
         const fields = this.nested(() => this.parseFieldInits('`{`'))
         return this.node(
           { kind: 'RecordLiteral', fields, span: this.span(token.start, this.prevEnd()) },
@@ -1948,6 +1950,32 @@ class Parser {
         }
         return this.fail('an expression')
     }
+  }
+
+  /**
+   * `{ "a": 1, "b": x }`: a map literal, told from a record literal by its first key, a string
+   * (a record's field names are identifiers, quoted in backquotes). Every key is a string.
+   */
+  private parseMapLiteral(): Expression {
+    const start = this.advance().start
+    const entries: MapEntry[] = []
+    const values = this.nested(() => {
+      const out: Expression[] = []
+      while (!this.at('}')) {
+        const key = this.expect(
+          'string',
+          'a string key (`"key": value`): every key of a map literal is a string',
+        )
+        this.expect(':', '`:` after the key of a map entry')
+        const value = this.parseExpression()
+        entries.push({ key: String(key.value), keySpan: this.span(key.start, key.end), value })
+        out.push(value)
+        if (!this.at('}')) this.expect(',', '`,` or `}` in the map literal')
+      }
+      this.advance()
+      return out
+    })
+    return this.node({ kind: 'MapLiteral', entries, span: this.span(start, this.prevEnd()) }, ...values)
   }
 
   /** `x ->` starts a lambda (an argument of `map`, `filter`, `any`, `all`). */

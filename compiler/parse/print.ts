@@ -156,6 +156,8 @@ export function printExpression(e: Expression): string {
       return printFieldInits(e.fields)
     case 'ListLiteral':
       return `[${e.items.map(printExpression).join(', ')}]`
+    case 'MapLiteral':
+      return `{ ${e.entries.map((entry) => `${printString(entry.key)}: ${printExpression(entry.value)}`).join(', ')} }`
     case 'In':
       return `${sub(e.operand, Prec.Comparison + 1)} ${e.negated ? 'not ' : ''}in (${e.items.map(printExpression).join(', ')})`
     case 'Between':
