@@ -9,6 +9,7 @@ import { stdlib } from '../stdlib/index.ts'
 import { udfIsNullPropagating } from '../stdlib/udf.ts'
 import { kernelPath, readKernel } from './artifact/kernels.ts'
 import { type Artifact, packageArtifact } from './artifact/package.ts'
+import { artifactSourceName, refileSpans } from './artifact/source-name.ts'
 import { generateModule, type StdlibInfo } from './codegen/generate.ts'
 import { createDiagnostic } from './diagnostics/diagnostic.ts'
 import { type Diagnostic, hasErrors } from './diagnostics/index.ts'
@@ -73,13 +74,20 @@ export function compileSource(file: string, text: string, options: CompileOption
   if (checked.pipeline === null || hasErrors(checked.diagnostics)) {
     return { artifact: null, pipeline: null, diagnostics: checked.diagnostics }
   }
-  const checkedPipeline = checked.pipeline
+  // Spans name the file by base name from here on, so the artifact id does not depend on the path given.
+  const sourceName = artifactSourceName(file)
+  const checkedPipeline = refileSpans(checked.pipeline, file, sourceName)
   const optimised = stage('optimise', () => optimise(checkedPipeline))
   const windowChoice = chooseWindowExecution(optimised, options.windowExecution ?? 'auto')
   const matchChoice = chooseMatchExecution(windowChoice.pipeline, options.cepExecution ?? 'auto')
   const pipeline = matchChoice.pipeline
   const kernels = new Map([...windowChoice.kernels, ...matchChoice.kernels])
-  const executionDiagnostics = [...windowChoice.diagnostics, ...matchChoice.diagnostics]
+  // Reported against the file as given, like the checker's diagnostics.
+  const executionDiagnostics = refileSpans(
+    [...windowChoice.diagnostics, ...matchChoice.diagnostics],
+    sourceName,
+    file,
+  )
   if (hasErrors(executionDiagnostics)) {
     return { artifact: null, pipeline: null, diagnostics: [...checked.diagnostics, ...executionDiagnostics] }
   }
@@ -97,7 +105,7 @@ export function compileSource(file: string, text: string, options: CompileOption
         createDiagnostic(
           'E0368',
           `the TypeScript modules of the imported functions do not bundle: ${message}`,
-          first.span,
+          { ...first.span, file },
         ),
       ],
     }
@@ -108,7 +116,7 @@ export function compileSource(file: string, text: string, options: CompileOption
     packageArtifact({
       name: options.name ?? basename(file, extname(file)),
       compilerVersion: COMPILER_VERSION,
-      sourceFile: file,
+      sourceFile: sourceName,
       sourceText: text,
       pipeline,
       module,

@@ -31,6 +31,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { describe, expect, it } from 'vitest'
+import { artifactSourceName, refileSpans } from '../compiler/artifact/source-name.ts'
 import { checkSource } from '../compiler/frontend.ts'
 import { createInterpreter, type FunctionTable } from '../compiler/ir/interpret.ts'
 import { loadArtifact } from '../runtime/artifact/load.ts'
@@ -340,8 +341,10 @@ describe('conformance cases', () => {
     })
 
     it(`${name}: the reference interpreter agrees`, async () => {
-      const { pipeline } = checkSource(`${name}/case.pipe`, text, { udfBaseDir: dir })
-      if (!pipeline) throw new Error(`${name} does not check`)
+      const checked = checkSource(`${name}/case.pipe`, text, { udfBaseDir: dir }).pipeline
+      if (!checked) throw new Error(`${name} does not check`)
+      // Locations name the file by base name, as in an artifact (compiler/artifact/source-name.ts).
+      const pipeline = refileSpans(checked, `${name}/case.pipe`, artifactSourceName(`${name}/case.pipe`))
       // Decoding is the runtime's job; reuse the artifact's generated decoders for the interpreter's
       // input, from its module alone (a join case's manifest is one the runtime refuses for now).
       const generated = await generatedOperators(
@@ -393,7 +396,7 @@ describe('conformance cases', () => {
             }
             let value: unknown
             try {
-              value = functions.decode(JSON.parse(line))
+              value = functions.decodeJson!(Buffer.from(line, 'utf8'))
             } catch {
               continue // dead-lettered by the runtime; the interpreter never sees it
             }
@@ -408,7 +411,8 @@ describe('conformance cases', () => {
         for (let offset = phase.from; offset < phase.to; offset++) {
           let value: unknown
           try {
-            value = decoder.decode(JSON.parse(all[offset]!))
+            // From the bytes, as the runner decodes them (a number JSON.parse would round, issue 17).
+            value = decoder.decodeJson!(Buffer.from(all[offset]!, 'utf8'))
           } catch {
             continue // dead-lettered by the runtime; the interpreter never sees it
           }

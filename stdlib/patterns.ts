@@ -121,6 +121,58 @@ function compileRegExp(source: string, flags: string): RegExp {
   }
 }
 
+/**
+ * The flags a `.pipe` may give (the last argument of the regex functions): `i` case-insensitive
+ * (Unicode case folding), `m` `^`/`$` also at line breaks, `s` `.` also matches a line break, and
+ * `u`, which is always on. Each at most once, in any order; `g` (replace always replaces every
+ * match, the others take the first), `y`, `d` and `v` are refused.
+ */
+const USER_FLAGS = 'imsu'
+
+/** Null when `flags` is a valid flag string, else why not. */
+export function invalidRegexFlags(flags: string): string | null {
+  for (let i = 0; i < flags.length; i++) {
+    const flag = flags[i]!
+    if (!USER_FLAGS.includes(flag))
+      return `${JSON.stringify(flag)} is not a regular-expression flag here: the flags are \`i\` (ignore case), \`m\` (\`^\` and \`$\` at line breaks) and \`s\` (\`.\` matches line breaks), and \`u\`, always on`
+    if (flags.indexOf(flag) !== i) return `the flag \`${flag}\` is given twice`
+  }
+  return null
+}
+
+/** The JavaScript flags of `base` (MATCH_FLAGS or REPLACE_FLAGS) with the user's `flags` added. */
+function withUserFlags(base: string, flags: string): string {
+  return [...new Set([...base, ...flags])].sort().join('')
+}
+
+/** A literal pattern compiled with its default flags, recompiled once per other flag string. */
+const reflagged = new WeakMap<RegExp, Map<string, RegExp>>()
+
+function flagged(fn: string, re: string | RegExp, base: string, flags: string | undefined): RegExp {
+  if (flags !== undefined) {
+    const problem = invalidRegexFlags(flags)
+    if (problem !== null) fail(fn, flags, `are not valid flags: ${problem}`)
+  }
+  const wanted = flags === undefined ? base : withUserFlags(base, flags)
+  if (typeof re === 'string') {
+    const compiled = cachedRegExp(re, wanted)
+    if (compiled instanceof Error) fail(fn, re, `is an ${compiled.message}`)
+    return compiled
+  }
+  if (wanted === re.flags) return re
+  let byFlags = reflagged.get(re)
+  if (byFlags === undefined) {
+    byFlags = new Map()
+    reflagged.set(re, byFlags)
+  }
+  let compiled = byFlags.get(wanted)
+  if (compiled === undefined) {
+    compiled = new RegExp(re.source, wanted)
+    byFlags.set(wanted, compiled)
+  }
+  return compiled
+}
+
 /** Patterns computed per event, compiled at most once each while they stay in this cache. */
 const MAX_CACHED = 256
 const cache = new Map<string, RegExp | Error>()
@@ -159,17 +211,27 @@ export function captureGroupCount(re: RegExp): number {
   return count
 }
 
-// Each impl takes its pattern compiled already (a literal) or as text, compiled through the cache.
+// Each impl takes its pattern compiled already (a literal) or as text, compiled through the cache,
+// and then, optionally, the flags (validated per call: they may be computed per event).
 
-function regexMatch(s: string, re: string | RegExp): boolean {
-  const compiled = typeof re === 'string' ? cachedRegExp(re, MATCH_FLAGS) : re
-  if (compiled instanceof Error) fail('regex_match', re, `is an ${compiled.message}`)
-  return compiled.test(s)
+function regexMatch(s: string, re: string | RegExp, flags?: string): boolean {
+  return flagged('regex_match', re, MATCH_FLAGS, flags).test(s)
 }
 
-function regexExtract(s: string, re: string | RegExp, group = 0): string | null {
-  const compiled = typeof re === 'string' ? cachedRegExp(re, MATCH_FLAGS) : re
-  if (compiled instanceof Error) fail('regex_extract', re, `is an ${compiled.message}`)
+/** `regex_extract(s, p)`, `(s, p, group)`, `(s, p, flags)` or `(s, p, group, flags)`. */
+function regexExtract(
+  s: string,
+  re: string | RegExp,
+  groupOrFlags?: number | string,
+  flags?: string,
+): string | null {
+  const group = typeof groupOrFlags === 'number' ? groupOrFlags : 0
+  const compiled = flagged(
+    'regex_extract',
+    re,
+    MATCH_FLAGS,
+    typeof groupOrFlags === 'string' ? groupOrFlags : flags,
+  )
   const count = captureGroupCount(compiled)
   if (group < 0 || group > count) {
     fail(
@@ -182,10 +244,8 @@ function regexExtract(s: string, re: string | RegExp, group = 0): string | null 
   return match === null ? null : (match[group] ?? null)
 }
 
-function regexReplace(s: string, re: string | RegExp, replacement: string): string {
-  const compiled = typeof re === 'string' ? cachedRegExp(re, REPLACE_FLAGS) : re
-  if (compiled instanceof Error) fail('regex_replace', re, `is an ${compiled.message}`)
-  return s.replace(compiled, replacement)
+function regexReplace(s: string, re: string | RegExp, replacement: string, flags?: string): string {
+  return s.replace(flagged('regex_replace', re, REPLACE_FLAGS, flags), replacement)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -202,31 +262,56 @@ function patternSignature(
 ): (args: readonly ArgInfo[]) => SignatureResult {
   return (args) => {
     if (args.length < required || args.length > names.length) {
-      const count = required === names.length ? `${required}` : `${required} or ${names.length}`
+      const count =
+        required === names.length
+          ? `${required}`
+          : `${required} ${names.length - required === 1 ? 'or' : 'to'} ${names.length}`
       return {
         ok: false,
         arity: true,
         message: `\`${fn}\` takes ${count} arguments (${names.join(', ')}), but ${args.length} ${args.length === 1 ? 'was' : 'were'} given`,
       }
     }
+    // `regex_extract(s, p, "i")`: a string third argument is the flags, the group left out.
+    const slots =
+      names[2] === 'group' && names[3] === 'flags' && args.length === 3 && args[2]!.type.kind === 'string'
+        ? [0, 1, 3]
+        : [0, 1, 2, 3]
     for (let i = 0; i < args.length; i++) {
-      if (args[i]!.type.kind !== kinds[i]) {
+      const slot = slots[i]!
+      if (args[i]!.type.kind !== kinds[slot]) {
         return {
           ok: false,
           argIndex: i,
-          message: `argument \`${names[i]}\` of \`${fn}\` must be ${kinds[i]}, found \`${showType(args[i]!.type)}\``,
+          message: `argument \`${names[slot]}\` of \`${fn}\` must be ${kinds[slot]}, found \`${showType(args[i]!.type)}\``,
         }
+      }
+    }
+    const flagsAt = slots.indexOf(names.indexOf('flags'))
+    const userFlags = flagsAt >= 0 ? args[flagsAt]?.literal : undefined
+    if (typeof userFlags === 'string') {
+      const problem = invalidRegexFlags(userFlags)
+      if (problem !== null) {
+        // `regex_extract(s, p, "1")`: a group written as a string reads as flags.
+        const hint =
+          slots[2] === 3 && /^[0-9]+$/.test(userFlags)
+            ? `; a third argument that is a string is the flags: a group number is an i64, \`${userFlags}\` without quotes`
+            : ''
+        return { ok: false, argIndex: flagsAt, code: 'E0322', message: problem + hint }
       }
     }
     const pattern = args[1]!.literal
     if (typeof pattern !== 'string' || flags === '') return { ok: true, type: result }
     let compiled: RegExp
     try {
-      compiled = compileRegExp(pattern, flags)
+      compiled = compileRegExp(
+        pattern,
+        typeof userFlags === 'string' ? withUserFlags(flags, userFlags) : flags,
+      )
     } catch (error) {
       return { ok: false, argIndex: 1, code: 'E0320', message: (error as Error).message }
     }
-    const group = args[2]?.literal
+    const group = slots[2] === 2 ? args[2]?.literal : undefined
     if (typeof group === 'number' && group > captureGroupCount(compiled)) {
       const count = captureGroupCount(compiled)
       return {
@@ -254,12 +339,12 @@ export const patternFunctions = [
   },
   {
     name: 'regex_match',
-    doc: 'Whether the JavaScript regular expression (flag `u`) matches somewhere in the string (anchor it with `^…$` to match all of it); an invalid pattern is a compile error when it is a literal, else an evaluation error.',
-    usage: 'regex_match(s: string, pattern: string) → bool',
+    doc: 'Whether the JavaScript regular expression (flag `u`) matches somewhere in the string (anchor it with `^…$` to match all of it); an invalid pattern is a compile error when it is a literal, else an evaluation error. `flags`: any of `i` (ignore case), `m` (`^`/`$` at line breaks), `s` (`.` matches line breaks).',
+    usage: 'regex_match(s: string, pattern: string, flags?: string) → bool',
     signature: patternSignature(
       'regex_match',
-      ['s', 'pattern'],
-      ['string', 'string'],
+      ['s', 'pattern', 'flags'],
+      ['string', 'string', 'string'],
       2,
       MATCH_FLAGS,
       t.bool,
@@ -271,12 +356,12 @@ export const patternFunctions = [
   },
   {
     name: 'regex_extract',
-    doc: 'The text of capture group `group` (default 0, the whole match) of the first match, or null when nothing matches or the group took no part; a group the pattern does not have is an error.',
-    usage: 'regex_extract(s: string, pattern: string, group?: i64) → string?',
+    doc: 'The text of capture group `group` (default 0, the whole match) of the first match, or null when nothing matches or the group took no part; a group the pattern does not have is an error. `flags` as for `regex_match` (`regex_extract(s, p, "i")` leaves the group out).',
+    usage: 'regex_extract(s: string, pattern: string, group?: i64, flags?: string) → string?',
     signature: patternSignature(
       'regex_extract',
-      ['s', 'pattern', 'group'],
-      ['string', 'string', 'i64'],
+      ['s', 'pattern', 'group', 'flags'],
+      ['string', 'string', 'i64', 'string'],
       2,
       MATCH_FLAGS,
       t.optional(t.string),
@@ -288,12 +373,12 @@ export const patternFunctions = [
   },
   {
     name: 'regex_replace',
-    doc: 'The string with every match replaced by `replacement`, in which `$1`…`$99`, `$<name>`, `$&` and `$$` stand for groups, the match and `$`.',
-    usage: 'regex_replace(s: string, pattern: string, replacement: string) → string',
+    doc: 'The string with every match replaced by `replacement`, in which `$1`…`$99`, `$<name>`, `$&` and `$$` stand for groups, the match and `$`. `flags` as for `regex_match`.',
+    usage: 'regex_replace(s: string, pattern: string, replacement: string, flags?: string) → string',
     signature: patternSignature(
       'regex_replace',
-      ['s', 'pattern', 'replacement'],
-      ['string', 'string', 'string'],
+      ['s', 'pattern', 'replacement', 'flags'],
+      ['string', 'string', 'string', 'string'],
       3,
       REPLACE_FLAGS,
       t.string,

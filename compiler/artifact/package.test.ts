@@ -108,9 +108,54 @@ describe('writeArtifact', () => {
     await writeArtifact(artifact, artifactDir, { cwd: cwd(), sourceFile: source() })
     await mkdir(join(artifactDir, 'src'))
     await writeFile(pipe, PIPE)
-    await expectRefused(writeArtifact(artifact, artifactDir, { cwd: cwd() }), /contains the source file/)
-    await expectRefused(writeArtifact(artifact, join(artifactDir, 'src'), { cwd: cwd() }), /source file/)
+    await expectRefused(
+      writeArtifact(artifact, artifactDir, { cwd: cwd(), sourceFile: pipe }),
+      /contains the source file/,
+    )
+    await expectRefused(
+      writeArtifact(artifact, join(artifactDir, 'src'), { cwd: cwd(), sourceFile: pipe }),
+      /source file/,
+    )
     expect(await readFile(pipe, 'utf8')).toBe(PIPE)
+  })
+})
+
+describe('artifact id', () => {
+  // Issue 17: `sluice compile examples/x.pipe` and `cd examples && sluice compile x.pipe` compile one
+  // pipeline, so they must give one content-addressed id.
+  const failing = `schema E { id: string, n: i64 }
+source e: E from kafka("in")
+stream s = e | select { id, q: 100 / n, r: sqrt(to_f64(n)) }
+sink s -> kafka("out")
+`
+  const compiled = (file: string) => {
+    const result = compileSource(file, failing, { name: 'x' })
+    if (!result.artifact) throw new Error(result.diagnostics.map((d) => d.message).join('\n'))
+    return result.artifact
+  }
+
+  it('depends on the content of the .pipe, not on the path it was compiled by', () => {
+    const ids = ['x.pipe', 'examples/x.pipe', '/abs/where/ever/x.pipe', './x.pipe'].map(
+      (file) => compiled(file).manifest.contentHash,
+    )
+    expect(new Set(ids).size).toBe(1)
+    const artifact = compiled('/abs/where/ever/x.pipe')
+    expect(artifact.manifest.source.file).toBe('x.pipe')
+    // Neither the manifest nor the generated code keeps the directory.
+    for (const [name, content] of artifact.files) expect(content, name).not.toContain('/abs/where')
+  })
+
+  it('still changes with the content, and with the file name', () => {
+    expect(compiled('x.pipe').manifest.contentHash).not.toBe(
+      compileSource('x.pipe', failing.replace('100 / n', '101 / n'), { name: 'x' }).artifact!.manifest
+        .contentHash,
+    )
+    expect(compiled('a/x.pipe').manifest.contentHash).not.toBe(compiled('a/y.pipe').manifest.contentHash)
+  })
+
+  it('reports diagnostics at the path given', () => {
+    const result = compileSource('examples/x.pipe', failing.replace('sqrt(to_f64(n))', 'nope'), { name: 'x' })
+    expect(result.diagnostics.map((d) => d.span.file)).toEqual(['examples/x.pipe'])
   })
 })
 

@@ -222,7 +222,10 @@ export class ArtifactOutputError extends Error {
 }
 
 export interface WriteArtifactOptions {
-  /** The .pipe file (default: the manifest's source file); no directory containing it is replaced. */
+  /**
+   * The .pipe file, as a path; no directory containing it is replaced. The manifest names it by
+   * base name only (so the artifact id does not depend on the path), so it cannot stand in.
+   */
   readonly sourceFile?: string
   /** Relative paths resolve against this; it and its ancestors are never replaced (default: process.cwd()). */
   readonly cwd?: string
@@ -248,7 +251,7 @@ export async function writeArtifact(
     target,
     dir,
     cwd,
-    resolve(cwd, options.sourceFile ?? artifact.manifest.source.file),
+    options.sourceFile === undefined ? null : resolve(cwd, options.sourceFile),
     options.replaceOtherPipeline === true ? null : artifact.manifest.name,
   )
   const staging = join(dirname(target), `.${basename(target)}.tmp-${process.pid}`)
@@ -271,7 +274,7 @@ async function checkReplaceable(
   target: string,
   shown: string,
   cwd: string,
-  sourceFile: string,
+  sourceFile: string | null,
   /** The pipeline an existing artifact must belong to; null: any. */
   pipeline: string | null,
 ): Promise<void> {
@@ -282,7 +285,7 @@ async function checkReplaceable(
   if (containsOrIs(real, workingDir)) {
     throw refuse(real === workingDir ? 'it is the current directory' : 'it contains the current directory')
   }
-  if (containsOrIs(real, await canonicalPath(sourceFile))) {
+  if (sourceFile !== null && containsOrIs(real, await canonicalPath(sourceFile))) {
     throw refuse(`it contains the source file ${sourceFile}`)
   }
 

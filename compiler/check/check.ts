@@ -58,6 +58,7 @@ import { checkExplode } from './explode-step.ts'
 import { checkJoin, type JoinInput, lateRecordOf } from './join-steps.ts'
 import { checkListLambda, isLambdaFunction, misplacedLambdaMessage } from './list-lambdas.ts'
 import { checkLookup, checkTable, type TableEntry } from './lookup-steps.ts'
+import { checkMapLiteral } from './map-literals.ts'
 import { checkMapIndex, type Reporter, resolveMapType } from './maps.ts'
 import { checkMatch, type StepScope } from './match-steps.ts'
 import { checkOperatorWord, warnBacktracking } from './operator-words.ts'
@@ -1444,6 +1445,12 @@ class Checker {
             this.expectCondition(condition, what, conditionSpan),
           report: (code, message, reportSpan, related) => this.report(code, message, reportSpan, related),
         })
+      case 'MapLiteral':
+        return checkMapLiteral(
+          e,
+          (inner) => this.expr(inner, scope),
+          (code, message, reportSpan, related) => this.report(code, message, reportSpan, related),
+        )
       case 'ListLiteral': {
         const items = e.items.map((item) => this.expr(item, scope))
         const first = items[0]

@@ -137,12 +137,100 @@ function checkBetween(e: BetweenExpression, ctx: OperatorContext): Expr {
  * branches of `if`; without `else` the result is optional.
  */
 function checkCase(e: CaseExpression, ctx: OperatorContext): Expr {
+  if (e.operand !== null) return checkSimpleCase(e, e.operand, ctx)
   const branches = e.branches.map((b) => {
     const condition = ctx.expr(b.condition)
     ctx.expectCondition(condition, '`when`', b.condition.span)
     return { condition, value: ctx.expr(b.value) }
   })
   const otherwise = e.otherwise === null ? null : ctx.expr(e.otherwise)
+  const finalType = caseType(branches, otherwise, ctx)
+  let chain: Expr = otherwise ?? { kind: 'Literal', value: null, type: NULL, span: e.span }
+  for (let i = branches.length - 1; i >= 0; i--) {
+    const { condition, value } = branches[i]!
+    chain = {
+      kind: 'Conditional',
+      condition,
+      whenTrue: value,
+      whenFalse: chain,
+      type: finalType,
+      span: e.span,
+    }
+  }
+  return chain
+}
+
+/**
+ * `case x when w1 then v1 … end`: each `w` must compare with `x` by `==` (scalars of one kind,
+ * as the items of `in`), and a literal `null` is refused (E0311): it would never match, as `x ==
+ * null` is never true. The IR node evaluates `x` once (SimpleCaseExpr).
+ */
+function checkSimpleCase(e: CaseExpression, operandAst: Expression, ctx: OperatorContext): Expr {
+  const operand = ctx.expr(operandAst)
+  let ok = !isError(operand.type)
+  if (ok && operand.type.kind === 'null') {
+    ctx.report(
+      'E0311',
+      '`case null when …` never matches: a null equals nothing; give the `else` value alone, or test with `case when x is null then …`',
+      operand.span,
+    )
+    ok = false
+  }
+  const operandBase = baseType(operand.type)
+  if (ok && (operandBase.kind === 'map' || !comparable(operandBase, operandBase, false))) {
+    ctx.report(
+      'E0301',
+      `\`case x when …\` compares scalars (string, bool, i64, f64, timestamp, duration), but this is \`${show(operand.type)}\`; write \`case when …\` with conditions instead`,
+      operandAst.span,
+    )
+    ok = false
+  }
+  const branches = e.branches.map((b) => {
+    const match = ctx.expr(b.condition)
+    if (match.type.kind === 'null') {
+      ctx.report(
+        'E0311',
+        '`when null` never matches: a null equals nothing, not even null; test with `case when x is null then …` instead',
+        match.span,
+      )
+      ok = false
+    } else if (
+      ok &&
+      !isError(match.type) &&
+      !comparable(baseType(operand.type), baseType(match.type), false)
+    ) {
+      ctx.report(
+        'E0301',
+        `the values after \`when\` must have the type of the \`case\` operand (\`${show(operand.type)}\`), but this is \`${show(match.type)}\``,
+        match.span,
+        [{ message: `compared with this \`${show(operand.type)}\``, span: operandAst.span }],
+      )
+      ok = false
+    }
+    return { match, result: ctx.expr(b.value) }
+  })
+  const otherwise = e.otherwise === null ? null : ctx.expr(e.otherwise)
+  const type = caseType(
+    branches.map((b) => ({ value: b.result })),
+    otherwise,
+    ctx,
+  )
+  return {
+    kind: 'SimpleCase',
+    operand,
+    branches,
+    otherwise: otherwise ?? { kind: 'Literal', value: null, type: NULL, span: e.span },
+    type: ok && branches.every((b) => !isError(b.match.type)) ? type : ERROR_TYPE,
+    span: e.span,
+  }
+}
+
+/** The values (and `else`) of a `case` unify like the branches of `if`; without `else` the result is optional. */
+function caseType(
+  branches: readonly { readonly value: Expr }[],
+  otherwise: Expr | null,
+  ctx: OperatorContext,
+): Type {
   const values = [...branches.map((b) => b.value), ...(otherwise === null ? [] : [otherwise])]
   const first = branches[0]!.value
   let type: Type | null = first.type
@@ -161,20 +249,7 @@ function checkCase(e: CaseExpression, ctx: OperatorContext): Expr {
     type = next
   }
   if (otherwise === null) type = unify(type, NULL) ?? ERROR_TYPE
-  const finalType = type
-  let chain: Expr = otherwise ?? { kind: 'Literal', value: null, type: NULL, span: e.span }
-  for (let i = branches.length - 1; i >= 0; i--) {
-    const { condition, value } = branches[i]!
-    chain = {
-      kind: 'Conditional',
-      condition,
-      whenTrue: value,
-      whenFalse: chain,
-      type: finalType,
-      span: e.span,
-    }
-  }
-  return chain
+  return type
 }
 
 /**

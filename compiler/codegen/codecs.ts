@@ -17,7 +17,9 @@
  *   which finds the same first failure and throws it with the field path.
  *
  * A source's decoder from bytes (`decodeJsonN`) tries the byte-level scanner first
- * (json-scanner.ts), then JSON.parse and the reader.
+ * (json-scanner.ts), then JSON.parse and the reader; as JSON.parse rounds numbers of more than
+ * 15 digits, an accepted i64 or duration is then checked against the bytes when the text holds
+ * such a number (`integerWalker`, `checkWrittenIntegers`), so `100.0000000000000001` is refused.
  *
  * Encoding writes JSON text directly (keys in field order, timestamps as ISO-8601 strings with
  * milliseconds formatted by arithmetic, non-finite f64 as null), one concatenation per record, or
@@ -38,6 +40,8 @@ export class CodecWriter {
   private readonly valids = new Map<string, string>()
   private readonly encoders = new Map<string, string>()
   private readonly bodies: string[] = []
+  private readonly integerWalkers = new Map<string, string | null>()
+  private integerWalkerCount = 0
 
   constructor(
     private readonly typeName: (type: Type) => string | undefined,
@@ -89,16 +93,78 @@ export class CodecWriter {
       this.bodies.push(scannerFunction(scanner, type, read, this.typeName))
       lines.push(`const scanned = ${scanner}(bytes)`, 'if (scanned !== undefined) return scanned')
     }
+    // JSON.parse rounds a number of more than 15 digits: an i64 written `100.0000000000000001`
+    // would read as 100. The scanner reads at most 15; here the text is checked (issue 17).
+    const integers = this.integerWalker(type)
     lines.push(
       `const text = bytes.toString('utf8', 0, bytes.length)`,
       'const value: unknown = JSON.parse(text)',
       `const row = ${this.reader(type, read)}(value)`,
-      'if (row !== undefined) return row',
+      integers === null
+        ? 'if (row !== undefined) return row'
+        : `if (row !== undefined) {\nif (mayHideRounding(text)) checkWrittenIntegers(text, value, ${integers})\nreturn row\n}`,
       // The failure path: the explaining decoder, its reason quoting numbers as the bytes have them.
       `try {\nreturn ${this.decoder(type)}(value, '')\n} catch (error) {\nthrow withNumberAsWritten(error, text)\n}`,
       '}',
     )
     this.bodies.push(lines.join('\n'))
+    return name
+  }
+
+  /**
+   * The name of `intsN(value, path, out)`, which pushes the path of every i64 and duration in a
+   * parsed JSON value the reader accepted (so of the type's shape), or null when the type has none.
+   */
+  integerWalker(type: Type): string | null {
+    const id = this.keyOf(type)
+    if (this.integerWalkers.has(id)) return this.integerWalkers.get(id)!
+    this.integerWalkers.set(id, null) // types are not recursive; this only guards the lookup
+    let body: string | null
+    switch (type.kind) {
+      case 'i64':
+      case 'duration':
+        body = 'out.push(path)'
+        break
+      case 'optional': {
+        const inner = this.integerWalker(type.of)
+        body = inner === null ? null : `if (value !== null && value !== undefined) ${inner}(value, path, out)`
+        break
+      }
+      case 'list': {
+        const inner = this.integerWalker(type.of)
+        body =
+          inner === null
+            ? null
+            : `for (let i = 0; i < value.length; i++) ${inner}(value[i], path + '[' + i + ']', out)`
+        break
+      }
+      case 'map': {
+        const inner = this.integerWalker(type.of)
+        body =
+          inner === null
+            ? null
+            : `for (const key of Object.keys(value)) ${inner}(value[key], path + '[' + JSON.stringify(key) + ']', out)`
+        break
+      }
+      case 'record': {
+        const parts = type.fields.flatMap((f) => {
+          const inner = this.integerWalker(f.type)
+          return inner === null
+            ? []
+            : [
+                `${inner}(${ownField('value', f.name)}, path === '' ? ${JSON.stringify(f.name)} : path + ${JSON.stringify(`.${f.name}`)}, out)`,
+              ]
+        })
+        body = parts.length === 0 ? null : parts.join('\n')
+        break
+      }
+      default:
+        body = null
+    }
+    if (body === null) return null
+    const name = `ints${this.integerWalkerCount++}`
+    this.integerWalkers.set(id, name)
+    this.bodies.push(`function ${name}(value: any, path: string, out: string[]): void {\n${body}\n}`)
     return name
   }
 
@@ -564,7 +630,7 @@ export const CODEC_HELPERS = `
     // module's indentation (indent.ts) counts brackets.
     for (let p = 0; p < path.length; ) {
       space()
-      if (path[p] === '[') {
+      if (path[p] === '[' && path[p + 1] !== '"') {
         const close = path.indexOf(']', p)
         if (text[i] !== '[' || close < 0) return undefined
         i++
@@ -576,11 +642,20 @@ export const CODEC_HELPERS = `
         }
         p = close + 1
       } else {
-        if (path[p] === '.') p++
-        let end = p
-        while (end < path.length && path[end] !== '.' && path[end] !== '[') end++
-        const name = path.slice(p, end)
-        p = end
+        let name: string
+        if (path[p] === '[') {
+          // A map key, \`["k"]\`: the JSON string up to its closing quote, then \`]\`.
+          let end = p + 2
+          while (end < path.length && path[end] !== '"') end += path[end] === '\\\\' ? 2 : 1
+          name = JSON.parse(path.slice(p + 1, end + 1)) as string
+          p = end + 2
+        } else {
+          if (path[p] === '.') p++
+          let end = p
+          while (end < path.length && path[end] !== '.' && path[end] !== '[') end++
+          name = path.slice(p, end)
+          p = end
+        }
         if (text[i] !== '{') return undefined
         i++
         let found = -1
@@ -605,6 +680,48 @@ export const CODEC_HELPERS = `
     const start = i
     while (i < text.length && '+-.0123456789eE'.includes(text[i]!)) i++
     return i > start ? text.slice(start, i) : undefined
+  }
+  /**
+   * Whether JSON text may hold a number JSON.parse rounded to an integer: one of more than 15
+   * significant digits with a fraction or an exponent (a shorter one, or an integer written as
+   * one, parses exactly or to a number no i64 accepts). A cheap test over the whole text.
+   */
+  function mayHideRounding(text: string): boolean {
+    let run = 0
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i)
+      if ((c >= 48 && c <= 57) || (c === 46 && run > 0)) {
+        if (++run > 16) return true
+      } else run = 0
+    }
+    return false
+  }
+  /** Whether a JSON number's text denotes an integer exactly (\`100.0\` and \`1e2\` do, \`1.5\` does not). */
+  function writtenAsInteger(written: string): boolean {
+    let i = written[0] === '-' ? 1 : 0
+    let digits = ''
+    let fraction = 0
+    for (; i < written.length && written[i] !== 'e' && written[i] !== 'E'; i++) {
+      if (written[i] === '.') fraction = -1
+      else {
+        digits += written[i]
+        if (fraction < 0 || fraction > 0) fraction = fraction < 0 ? 1 : fraction + 1
+      }
+    }
+    const exponent = (i < written.length ? Number(written.slice(i + 1)) : 0) - Math.max(fraction, 0)
+    if (exponent >= 0) return true
+    for (let k = Math.max(0, digits.length + exponent); k < digits.length; k++) if (digits[k] !== '0') return false
+    return true
+  }
+  /** Refuses an event whose i64 field (at a path \`walk\` gives) was written as a non-integer JSON.parse rounded. */
+  function checkWrittenIntegers(text: string, value: unknown, walk: (value: unknown, path: string, out: string[]) => void): void {
+    const paths: string[] = []
+    walk(value, '', paths)
+    for (const path of paths) {
+      const written = numberTextAt(text, path)
+      if (written !== undefined && !writtenAsInteger(written))
+        throw new DecodeFailure(path, 'an integer within ±(2^53-1), written exactly', undefined, written)
+    }
   }
   function describe(value: unknown): string {
     if (value === undefined) return 'nothing (field missing)'

@@ -213,6 +213,27 @@ const EMIT: { readonly [K in Expr['kind']]: (expr: ExprOf<K>, ctx: ExprContext) 
     const cast = isOptional(e.type) ? '' : ' as boolean'
     return `(between(${compileExpr(e.operand, ctx)}, ${compileExpr(e.low, ctx)}, ${compileExpr(e.high, ctx)})${cast})`
   },
+  MapLiteral: (e, ctx) =>
+    // mapOf builds an object without a prototype (a `__proto__` key in an object literal would set it).
+    `(mapOf([${e.entries.map((entry) => JSON.stringify(entry.key)).join(', ')}], [${e.entries.map((entry) => compileExpr(entry.value, ctx)).join(', ')}]) as ${tsType(e.type, ctx.typeName)})`,
+  SimpleCase: (e, ctx) => {
+    // The operand once, into a temporary; each `when` value is evaluated (in order, until one
+    // matches) before the null test, as the interpreter does, so its errors are the same.
+    const t = ctx.temp(tsType(e.operand.type, ctx.typeName))
+    const operand = compileExpr(e.operand, ctx)
+    const chain = e.branches.reduceRight(
+      (otherwise, b) => {
+        const match = compileExpr(b.match, ctx)
+        const test =
+          isOptional(e.operand.type) && isOptional(b.match.type)
+            ? `(${match} === ${t} && ${t} !== null)`
+            : `${match} === ${t}`
+        return `(${test} ? ${compileExpr(b.result, ctx)} : ${otherwise})`
+      },
+      compileExpr(e.otherwise, ctx),
+    )
+    return `((${t} = ${operand}), ${chain})`
+  },
   Local: (e, ctx) => {
     const name = ctx.locals?.get(e.name)
     if (name === undefined) throw new Error(`codegen: lambda parameter \`${e.name}\` read outside its lambda`)
@@ -403,6 +424,11 @@ export const EXPRESSION_HELPERS = `
     return list.length === 0 ? null : (list[list.length - 1] as T)
   }
   // \`in\` and \`between\` (InExpr, BetweenExpr): every operand is already evaluated.
+  function mapOf(keys: readonly string[], values: readonly unknown[]): Record<string, unknown> {
+    const map: Record<string, unknown> = Object.create(null)
+    for (let i = 0; i < keys.length; i++) map[keys[i]!] = values[i]
+    return map
+  }
   function inSet(value: unknown, set: ReadonlySet<unknown>): boolean | null {
     return value === null ? null : set.has(value)
   }

@@ -60,8 +60,10 @@ export const diagnosticCatalogue = {
   E0312: { severity: 'error', title: 'invalid field type' },
   E0320: { severity: 'error', title: 'invalid regular expression' },
   E0321: { severity: 'error', title: 'capture group does not exist' },
+  E0322: { severity: 'error', title: 'invalid regular-expression flags' },
   E0340: { severity: 'error', title: 'map key type is not string' },
   E0341: { severity: 'error', title: 'map index is not a string' },
+  E0342: { severity: 'error', title: 'map key given twice' },
   // Functions and time (issue 17)
   E0350: { severity: 'error', title: 'invalid time zone' },
   E0351: { severity: 'error', title: 'invalid date-time pattern' },

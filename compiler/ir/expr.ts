@@ -24,6 +24,8 @@ const CHILDREN: { readonly [K in Expr['kind']]: (expr: ExprOf<K>) => readonly Ex
   Between: (e) => [e.operand, e.low, e.high],
   Local: () => [],
   ListLambda: (e) => [e.list, e.body],
+  SimpleCase: (e) => [e.operand, ...e.branches.flatMap((b) => [b.match, b.result]), e.otherwise],
+  MapLiteral: (e) => e.entries.map((entry) => entry.value),
 }
 
 /** Rebuilds each kind from new children, in the order CHILDREN lists them. */
@@ -52,6 +54,16 @@ const REBUILD: { readonly [K in Expr['kind']]: (expr: ExprOf<K>, children: reado
   Between: (e, [operand, low, high]) => ({ ...e, operand: operand!, low: low!, high: high! }),
   Local: (e) => e,
   ListLambda: (e, [list, body]) => ({ ...e, list: list!, body: body! }),
+  SimpleCase: (e, [operand, ...rest]) => ({
+    ...e,
+    operand: operand!,
+    branches: e.branches.map((_, i) => ({ match: rest[2 * i]!, result: rest[2 * i + 1]! })),
+    otherwise: rest[rest.length - 1]!,
+  }),
+  MapLiteral: (e, values) => ({
+    ...e,
+    entries: e.entries.map((entry, i) => ({ key: entry.key, value: values[i]! })),
+  }),
 }
 
 export function childrenOf(expr: Expr): readonly Expr[] {

@@ -1212,6 +1212,35 @@ export function compileExpr(expr: Expr, functions: FunctionTable): Evaluator {
         return above === false || below === false ? false : above === null || below === null ? null : true
       }
     }
+    case 'MapLiteral': {
+      // An object without a prototype, so `__proto__` is a key like any other.
+      const entries = expr.entries.map((entry) => ({
+        key: entry.key,
+        value: compileExpr(entry.value, functions),
+      }))
+      return (row) => {
+        const map: Record<string, unknown> = Object.create(null)
+        for (const entry of entries) map[entry.key] = entry.value(row)
+        return map
+      }
+    }
+    case 'SimpleCase': {
+      // The operand once; then each `when` value in order until one equals it (null never does).
+      const operand = compileExpr(expr.operand, functions)
+      const branches = expr.branches.map((b) => ({
+        match: compileExpr(b.match, functions),
+        result: compileExpr(b.result, functions),
+      }))
+      const otherwise = compileExpr(expr.otherwise, functions)
+      return (row) => {
+        const value = operand(row)
+        for (const branch of branches) {
+          const candidate = branch.match(row)
+          if (value !== null && candidate === value) return branch.result(row)
+        }
+        return otherwise(row)
+      }
+    }
     case 'Local': {
       const { name } = expr
       return (row) => (row as { [LOCALS]?: ReadonlyMap<string, unknown> })[LOCALS]?.get(name) ?? null

@@ -81,6 +81,8 @@ export type Expr =
   | BetweenExpr
   | LocalExpr
   | ListLambdaExpr
+  | SimpleCaseExpr
+  | MapLiteralExpr
 
 interface ExprBase {
   readonly type: Type
@@ -237,6 +239,29 @@ export interface BetweenExpr extends ExprBase {
   readonly operand: Expr
   readonly low: Expr
   readonly high: Expr
+}
+
+/**
+ * `case operand when w1 then r1 … else otherwise end` (the simple form, specs/language.md §4): the
+ * operand is evaluated once, then each `w` in order until one equals it (`==` on scalars, so a
+ * null operand or a null `w` never matches); that branch's `r` is the result, else `otherwise`
+ * (a null literal when the case has no `else`). Only the `w`s up to the match and the chosen
+ * result are evaluated.
+ */
+export interface SimpleCaseExpr extends ExprBase {
+  readonly kind: 'SimpleCase'
+  readonly operand: Expr
+  readonly branches: readonly { readonly match: Expr; readonly result: Expr }[]
+  readonly otherwise: Expr
+}
+
+/**
+ * `{ "a": e1, "b": e2 }`: a map (an object without a prototype) of the entries in order, each
+ * value evaluated once, left to right. The checker refuses a key given twice.
+ */
+export interface MapLiteralExpr extends ExprBase {
+  readonly kind: 'MapLiteral'
+  readonly entries: readonly { readonly key: string; readonly value: Expr }[]
 }
 
 /** The parameter of the innermost enclosing `x -> …` named `name` (ListLambdaExpr): the current item. */

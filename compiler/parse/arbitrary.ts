@@ -150,6 +150,13 @@ export const expressionArb: fc.Arbitrary<Expression> = fc.letrec<{ expr: Express
         .map((fields) => ({ kind: 'RecordLiteral' as const, fields, span })),
       fc.array(tie('expr'), { maxLength: 3 }).map((items) => ({ kind: 'ListLiteral' as const, items, span })),
       fc
+        .array(fc.record({ key: stringValueArb, value: tie('expr') }), { minLength: 1, maxLength: 3 })
+        .map((entries) => ({
+          kind: 'MapLiteral' as const,
+          entries: entries.map((entry) => ({ ...entry, keySpan: span })),
+          span,
+        })),
+      fc
         .record({
           operand: tie('expr'),
           items: fc.array(tie('expr'), { minLength: 1, maxLength: 3 }),
@@ -186,13 +193,20 @@ export const expressionArb: fc.Arbitrary<Expression> = fc.letrec<{ expr: Express
         })),
       fc
         .record({
+          operand: fc.option(tie('expr'), { nil: null }),
           branches: fc.array(fc.record({ condition: tie('expr'), value: tie('expr') }), {
             minLength: 1,
             maxLength: 3,
           }),
           otherwise: fc.option(tie('expr'), { nil: null }),
         })
-        .map(({ branches, otherwise }) => ({ kind: 'Case' as const, branches, otherwise, span })),
+        .map(({ operand, branches, otherwise }) => ({
+          kind: 'Case' as const,
+          operand,
+          branches,
+          otherwise,
+          span,
+        })),
     ),
     fieldInit: fc.oneof(
       fc
@@ -617,7 +631,8 @@ export function stripSpans(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(stripSpans)
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {}
-    for (const [k, v] of Object.entries(value)) if (k !== 'span' && k !== 'opSpan') out[k] = stripSpans(v)
+    for (const [k, v] of Object.entries(value))
+      if (k !== 'span' && k !== 'opSpan' && k !== 'keySpan') out[k] = stripSpans(v)
     return out
   }
   return value

@@ -106,6 +106,7 @@ export type Expression =
   | CallExpression
   | RecordLiteral
   | ListLiteral
+  | MapLiteral
   | InExpression
   | BetweenExpression
   | LikeExpression
@@ -244,15 +245,20 @@ export interface LikeExpression {
   readonly span: Span
 }
 
-/** One `when c then v` of a `case`. */
+/** One `when c then v` of a `case`; in the simple form, `condition` is the value compared with the operand. */
 export interface CaseBranch {
   readonly condition: Expression
   readonly value: Expression
 }
 
-/** `case when c1 then v1 … [else e] end`: the first branch whose condition is true; null without `else`. */
+/**
+ * `case when c1 then v1 … [else e] end`: the first branch whose condition is true; null without
+ * `else`. The simple form `case x when w1 then v1 … end` (`operand` set) takes the first branch
+ * whose `w` equals `x` (`==`, so a null never matches).
+ */
 export interface CaseExpression {
   readonly kind: 'Case'
+  readonly operand: Expression | null
   readonly branches: readonly CaseBranch[]
   readonly otherwise: Expression | null
   readonly span: Span
@@ -285,6 +291,20 @@ export interface RecordLiteral {
 export interface ListLiteral {
   readonly kind: 'ListLiteral'
   readonly items: readonly Expression[]
+  readonly span: Span
+}
+
+/** One `"key": value` of a map literal. */
+export interface MapEntry {
+  readonly key: string
+  readonly keySpan: Span
+  readonly value: Expression
+}
+
+/** `{ "a": 1, "b": x }`: a `map<string, T>`; its keys are string literals (a record's are names). */
+export interface MapLiteral {
+  readonly kind: 'MapLiteral'
+  readonly entries: readonly MapEntry[]
   readonly span: Span
 }
 

@@ -35,6 +35,7 @@ import type {
   JoinClause,
   JoinType,
   LookupStep,
+  MapEntry,
   MatchStep,
   PatternSequenceSyntax,
   PatternSyntax,
@@ -231,6 +232,23 @@ const INFIX_WORDS: ReadonlySet<string> = new Set([
   OPERATOR_WORDS.in,
   OPERATOR_WORDS.between,
   OPERATOR_WORDS.like,
+])
+
+/**
+ * Tokens that start the operand of a simple `case x when …` and cannot follow a name `case` in an
+ * expression (besides identifiers other than `in`, `between`, `like` and `when`).
+ */
+const SIMPLE_CASE_OPERAND_STARTS: ReadonlySet<TokenKind> = new Set<TokenKind>([
+  'int',
+  'float',
+  'string',
+  'duration',
+  'true',
+  'false',
+  'null',
+  '{',
+  '(',
+  'if',
 ])
 
 /** Unwinds to the nearest synchronisation point after an error has been reported. */
@@ -1677,11 +1695,53 @@ class Parser {
   }
 
   /**
-   * `case when c then v … [else e] end`. A case of n branches is n nested conditionals to every
+   * `case x when v then …`: `case` followed by an expression and then `when`. Anything else leaves
+   * `case` a name (a field may be called `case`), so the operand is parsed on trial and the parser
+   * goes back when no `when` follows it. A token that could continue an expression with `case` as
+   * its left operand (`case - 1`, `case[0]`, `case in (…)`) keeps `case` a name without a trial.
+   */
+  private trySimpleCase(): Expression | null {
+    // `case(x)` alone is a call (of a function that does not exist); `case (x) when` a case.
+    const next = this.peek(1)
+    const startsOperand =
+      SIMPLE_CASE_OPERAND_STARTS.has(next.kind) ||
+      (next.kind === 'ident' &&
+        (next.quoted === true ||
+          (!INFIX_WORDS.has(String(next.value)) &&
+            next.value !== OPERATOR_WORDS.when &&
+            // `… else case end when …`: a name `case` ending the last value of a case.
+            next.value !== OPERATOR_WORDS.end)))
+    if (!startsOperand) return null
+    const saved = {
+      pos: this.pos,
+      syntaxErrors: this.syntaxErrors,
+      diagnostics: this.diagnostics.length,
+      nesting: this.nesting,
+      orNullEndsAt: this.orNullEndsAt,
+    }
+    const start = this.advance().start
+    let operand: Expression | null = null
+    try {
+      operand = this.parseExpression()
+    } catch (e) {
+      if (!(e instanceof ParseAbort)) throw e
+    }
+    if (operand !== null && this.syntaxErrors === saved.syntaxErrors && this.atWord(OPERATOR_WORDS.when))
+      return this.parseCase(start, operand)
+    this.pos = saved.pos
+    this.syntaxErrors = saved.syntaxErrors
+    this.diagnostics.length = saved.diagnostics
+    this.nesting = saved.nesting
+    this.orNullEndsAt = saved.orNullEndsAt
+    return null
+  }
+
+  /**
+   * `case [x] when c then v … [else e] end`. A case of n branches is n nested conditionals to every
    * later pass (and to TypeScript, in generated code), so it counts n levels toward MAX_NESTING.
    */
-  private parseCase(): Expression {
-    const start = this.advance().start
+  private parseCase(simpleStart?: number, operand: Expression | null = null): Expression {
+    const start = simpleStart ?? this.advance().start
     const branches: CaseBranch[] = []
     while (this.atWord(OPERATOR_WORDS.when)) {
       this.advance()
@@ -1701,8 +1761,12 @@ class Parser {
       throw new ParseAbort()
     }
     const end = this.advance().end
-    const expr: Expression = { kind: 'Case', branches, otherwise, span: this.span(start, end) }
-    const children = [...branches.flatMap((b) => [b.condition, b.value]), ...(otherwise ? [otherwise] : [])]
+    const expr: Expression = { kind: 'Case', operand, branches, otherwise, span: this.span(start, end) }
+    const children = [
+      ...(operand ? [operand] : []),
+      ...branches.flatMap((b) => [b.condition, b.value]),
+      ...(otherwise ? [otherwise] : []),
+    ]
     const depth = Math.max(0, ...children.map((c) => this.depth.get(c) ?? 0)) + branches.length
     if (depth > MAX_NESTING) {
       this.report(`expression is nested too deeply (more than ${MAX_NESTING} levels)`, expr.span, 'E0104')
@@ -1830,6 +1894,10 @@ class Parser {
           this.peek(1).value === OPERATOR_WORDS.when
         )
           return this.parseCase()
+        if (token.value === OPERATOR_WORDS.case && token.quoted !== true) {
+          const simple = this.trySimpleCase()
+          if (simple !== null) return simple
+        }
         if (token.value === 'CASE' && this.peek(1).kind === 'ident' && this.peek(1).value === 'WHEN')
           this.refuseCapitals(token)
         this.advance()
@@ -1862,6 +1930,7 @@ class Parser {
         return inner
       }
       case '{': {
+        if (this.peek(1).kind === 'string' && this.peek(2).kind === ':') return this.parseMapLiteral()
         const fields = this.nested(() => this.parseFieldInits('`{`'))
         return this.node(
           { kind: 'RecordLiteral', fields, span: this.span(token.start, this.prevEnd()) },
@@ -1892,6 +1961,32 @@ class Parser {
         }
         return this.fail('an expression')
     }
+  }
+
+  /**
+   * `{ "a": 1, "b": x }`: a map literal, told from a record literal by its first key, a string
+   * (a record's field names are identifiers, quoted in backquotes). Every key is a string.
+   */
+  private parseMapLiteral(): Expression {
+    const start = this.advance().start
+    const entries: MapEntry[] = []
+    const values = this.nested(() => {
+      const out: Expression[] = []
+      while (!this.at('}')) {
+        const key = this.expect(
+          'string',
+          'a string key (`"key": value`): every key of a map literal is a string',
+        )
+        this.expect(':', '`:` after the key of a map entry')
+        const value = this.parseExpression()
+        entries.push({ key: String(key.value), keySpan: this.span(key.start, key.end), value })
+        out.push(value)
+        if (!this.at('}')) this.expect(',', '`,` or `}` in the map literal')
+      }
+      this.advance()
+      return out
+    })
+    return this.node({ kind: 'MapLiteral', entries, span: this.span(start, this.prevEnd()) }, ...values)
   }
 
   /** `x ->` starts a lambda (an argument of `map`, `filter`, `any`, `all`). */

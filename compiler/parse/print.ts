@@ -156,6 +156,8 @@ export function printExpression(e: Expression): string {
       return printFieldInits(e.fields)
     case 'ListLiteral':
       return `[${e.items.map(printExpression).join(', ')}]`
+    case 'MapLiteral':
+      return `{ ${e.entries.map((entry) => `${printString(entry.key)}: ${printExpression(entry.value)}`).join(', ')} }`
     case 'In':
       return `${sub(e.operand, Prec.Comparison + 1)} ${e.negated ? 'not ' : ''}in (${e.items.map(printExpression).join(', ')})`
     case 'Between':
@@ -179,8 +181,27 @@ function printCase(e: Extract<Expression, { kind: 'Case' }>): string {
     return `when ${printExpression(b.condition)} then ${beforeWhen && ENDS_WITH_CASE_NAME.test(value) ? `(${value})` : value}`
   })
   const otherwise = e.otherwise === null ? '' : ` else ${printExpression(e.otherwise)}`
-  return `case ${branches.join(' ')}${otherwise} end`
+  const operand = e.operand === null ? '' : `${printCaseOperand(e.operand)} `
+  return `case ${operand}${branches.join(' ')}${otherwise} end`
 }
+
+/**
+ * The `x` of `case x when …`: a name or a literal as it is, anything else in parentheses, so the
+ * parser cannot read it another way (`case case when …` starts a searched case, `case - 1` and
+ * `case.f` read a field `case`, an operand that is a `case` could end in a name `case`).
+ */
+function printCaseOperand(operand: Expression): string {
+  const text = printExpression(operand)
+  const plain =
+    (operand.kind === 'Name' && !CASE_OPERAND_WORDS.has(operand.name)) ||
+    (['IntLiteral', 'FloatLiteral', 'StringLiteral', 'BoolLiteral', 'DurationLiteral'].includes(
+      operand.kind,
+    ) &&
+      !text.startsWith('-'))
+  return plain ? text : `(${text})`
+}
+
+const CASE_OPERAND_WORDS: ReadonlySet<string> = new Set(['case', 'when', 'end', 'in', 'between', 'like'])
 
 function printFieldInit(f: FieldInit): string {
   return f.name === null ? printExpression(f.value) : `${printName(f.name.name)}: ${printExpression(f.value)}`
