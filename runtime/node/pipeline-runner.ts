@@ -70,8 +70,8 @@ import { countLateReason, lateReason, WindowOperator } from '../window/window-op
 import { copartitionedTopics } from './copartitioned.ts'
 import { OperatorState, type PartitionState, type StateBudget } from './operator-state.ts'
 import { isPassedThrough, passThroughSources } from './pass-through.ts'
-import { atProcessingTime, tickRecord, ticksOf } from './ticks.ts'
 import { HeldInputs, mergeByRecord, mergedInputNodes } from './same-source.ts'
+import { atProcessingTime, tickRecord, ticksOf } from './ticks.ts'
 
 export const DEFAULT_DEAD_LETTER_TOPIC = 'sluice.dead-letter'
 
