@@ -163,14 +163,7 @@ export class JoinOperator {
     const n = input.length
     const keys = this.keysOfBatch
     keys.length = n
-    const errors: ChainError[] = []
-    if (side === 'left') this.functions.leftKeys(input, keys, errors)
-    else this.functions.rightKeys(input, keys, errors)
-    const failed = new Set<number>()
-    for (const e of errors) {
-      failed.add(e.index)
-      out.failures.push({ origin: input.origins[e.index]!, error: e.error, site: e.site })
-    }
+    const failed = this.computeKeys(side, input, keys, out)
     /** The first source record whose watermark has not been applied yet. */
     let next = 0
     for (let i = 0; i < n; i++) {
@@ -238,14 +231,7 @@ export class JoinOperator {
     const sides = (['left', 'right'] as const).map((side) => {
       const input = side === 'left' ? left : right
       const keys: (string | null)[] = new Array(input.length)
-      const errors: ChainError[] = []
-      if (side === 'left') this.functions.leftKeys(input, keys, errors)
-      else this.functions.rightKeys(input, keys, errors)
-      const failed = new Set<number>()
-      for (const e of errors) {
-        failed.add(e.index)
-        out.failures.push({ origin: input.origins[e.index]!, error: e.error, site: e.site })
-      }
+      const failed = this.computeKeys(side, input, keys, out)
       return { side, input, keys, failed, at: 0 }
     })
     const [l, r] = sides as [(typeof sides)[0], (typeof sides)[0]]
@@ -272,6 +258,24 @@ export class JoinOperator {
       }
     }
     return out
+  }
+
+  /** `side`'s join keys of `input` into `keys`; events whose key failed go to `out.failures`. */
+  private computeKeys(
+    side: JoinSide,
+    input: EventBatch,
+    keys: (string | null)[],
+    out: JoinBatchOutput,
+  ): Set<number> {
+    const errors: ChainError[] = []
+    if (side === 'left') this.functions.leftKeys(input, keys, errors)
+    else this.functions.rightKeys(input, keys, errors)
+    const failed = new Set<number>()
+    for (const e of errors) {
+      failed.add(e.index)
+      out.failures.push({ origin: input.origins[e.index]!, error: e.error, site: e.site })
+    }
+    return failed
   }
 
   /** The join's watermark when both sides' largest event time is at least `max` (one source). */
