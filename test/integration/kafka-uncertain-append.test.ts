@@ -1,0 +1,154 @@
+/**
+ * Appends whose outcome the client never learned (issue 16 item 5, the gateway-kafka run that lost
+ * 29 acknowledged events under load): the broker wrote a produce request, but its answer was lost
+ * with the connection, so kafkajs rolled its sequence numbers back and the append failed. If the
+ * next batch to that partition carries different records under the same sequence numbers and the
+ * same record count, the broker takes it for a duplicate of the written batch, drops it, and
+ * answers with the old batch's offsets: records acknowledged and never stored. The log must send
+ * the same records again (deduplicated by the broker) or start a new producer id first.
+ *
+ * Runs against the shared broker without restarting it: a socket factory holds back the answer
+ * to one produce request and closes the connection, as a broker that went away after writing does.
+ */
+import { connect, Socket } from 'node:net'
+import type { ISocketFactory } from 'kafkajs'
+import { afterEach, describe, expect, it } from 'vitest'
+import { isSluiceError } from '../../runtime/errors.ts'
+import type { OutgoingRecord } from '../../runtime/log/index.ts'
+import type { KafkaLog } from '../../runtime/log/kafka.ts'
+import { readTopic } from '../support/read-topic.ts'
+import { connectKafkaLog, uniqueName } from './kafka-env.ts'
+
+const PRODUCE_API_KEY = 0
+
+/**
+ * Connections to the broker on which the next produce request reaches the broker but its answer
+ * does not reach the client; afterwards new connections are refused until heal().
+ */
+class LostAnswerNetwork {
+  readonly #sockets = new Set<Socket>()
+  #armed = false
+  #refusing = false
+  /** Resolves when the armed request's connection was closed. */
+  #lost: Promise<void> = Promise.resolve()
+  #onLost: () => void = () => {}
+
+  readonly factory: ISocketFactory = ({ host, port, onConnect }) => {
+    if (this.#refusing) {
+      const refused = new Socket()
+      setImmediate(() => refused.destroy(new Error(`connection to ${host}:${port} refused by the test`)))
+      return refused
+    }
+    const socket = connect({ host, port }, onConnect)
+    this.#sockets.add(socket)
+    socket.on('close', () => this.#sockets.delete(socket))
+    const write = socket.write.bind(socket) as (...args: unknown[]) => boolean
+    socket.write = ((chunk: unknown, ...rest: unknown[]) => {
+      // A request is a size (int32) then its header, which starts with the API key (int16).
+      if (
+        this.#armed &&
+        Buffer.isBuffer(chunk) &&
+        chunk.length >= 6 &&
+        chunk.readInt16BE(4) === PRODUCE_API_KEY
+      ) {
+        this.#armed = false
+        // No 'data' events from here on: the answer stays in the socket until it is destroyed.
+        socket.pause()
+        setTimeout(() => {
+          this.#refusing = true
+          // With an error: kafkajs listens for 'error' and 'end', not for 'close'.
+          for (const s of this.#sockets) s.destroy(new Error('connection lost (test)'))
+          this.#onLost()
+        }, 500)
+      }
+      return write(chunk, ...rest)
+    }) as typeof socket.write
+    return socket
+  }
+
+  /** The next produce request's answer is lost. */
+  loseNextAnswer(): Promise<void> {
+    this.#armed = true
+    this.#lost = new Promise((resolve) => {
+      this.#onLost = resolve
+    })
+    return this.#lost
+  }
+
+  heal(): void {
+    this.#refusing = false
+  }
+}
+
+const logs: KafkaLog[] = []
+afterEach(async () => {
+  await Promise.all(logs.splice(0).map((log) => log.close()))
+})
+
+async function setUp(): Promise<{ log: KafkaLog; network: LostAnswerNetwork; topic: string }> {
+  const network = new LostAnswerNetwork()
+  const log = await connectKafkaLog({
+    clientId: 'sluice-uncertain-append',
+    socketFactory: network.factory,
+    retries: 1,
+    logLevel: 'error',
+    logger: () => {},
+  })
+  logs.push(log)
+  const topic = uniqueName('uncertain-append')
+  await log.ensureTopic(topic, { partitions: 1 })
+  // A first batch, so the producer's sequence on the partition does not start at 0.
+  await log.append(topic, [{ key: null, value: Buffer.from('warm-up'), partition: 0 }])
+  return { log, network, topic }
+}
+
+const batch = (name: string, count: number): OutgoingRecord[] =>
+  Array.from({ length: count }, (_, i) => ({ key: null, value: Buffer.from(`${name}-${i}`), partition: 0 }))
+
+/** Appends `records` while the network loses the answer; resolves to the append's error. */
+async function appendLosingTheAnswer(
+  log: KafkaLog,
+  network: LostAnswerNetwork,
+  topic: string,
+  records: OutgoingRecord[],
+): Promise<unknown> {
+  const lost = network.loseNextAnswer()
+  const error = await log.append(topic, records).then(
+    () => undefined,
+    (e: unknown) => e,
+  )
+  await lost
+  network.heal()
+  return error
+}
+
+async function storedValues(log: KafkaLog, topic: string): Promise<string[]> {
+  return (await readTopic(log, topic)).map((r) => r.value.toString())
+}
+
+describe('KafkaLog append whose answer was lost', () => {
+  it('stores the next, different batch of the same size instead of taking it for a duplicate', async () => {
+    const { log, network, topic } = await setUp()
+    const first = batch('first', 5)
+    const error = await appendLosingTheAnswer(log, network, topic, first)
+    expect(isSluiceError(error) && error.retryable).toBe(true)
+    // The caller gives up on `first` (the gateway answered 503) and goes on with other records.
+    const second = batch('second', 5)
+    const positions = await log.append(topic, second)
+    const stored = await storedValues(log, topic)
+    // Every acknowledged record is in the topic, at the offset the append gave it.
+    expect(stored).toEqual(expect.arrayContaining(second.map((r) => r.value.toString())))
+    const records = await readTopic(log, topic)
+    for (const [i, position] of positions.entries()) {
+      expect(records.find((r) => r.offset === position.offset)?.value.toString()).toBe(`second-${i}`)
+    }
+  })
+
+  it('does not duplicate a batch sent again after its answer was lost', async () => {
+    const { log, network, topic } = await setUp()
+    const first = batch('first', 5)
+    await appendLosingTheAnswer(log, network, topic, first)
+    await log.append(topic, first)
+    expect(await storedValues(log, topic)).toEqual(['warm-up', ...first.map((r) => r.value.toString())])
+  })
+})
