@@ -13,9 +13,14 @@
 import { connect, Socket } from 'node:net'
 import type { ISocketFactory } from 'kafkajs'
 import { afterEach, describe, expect, it } from 'vitest'
+import { loadArtifact } from '../../runtime/artifact/load.ts'
 import { isSluiceError } from '../../runtime/errors.ts'
+import { Gateway } from '../../runtime/gateway/gateway.ts'
+import { streamCatalog } from '../../runtime/gateway/streams.ts'
 import type { OutgoingRecord } from '../../runtime/log/index.ts'
 import type { KafkaLog } from '../../runtime/log/kafka.ts'
+import { MetricsRegistry } from '../../runtime/metrics/registry.ts'
+import { compileFixture } from '../support/compile-fixture.ts'
 import { readTopic } from '../support/read-topic.ts'
 import { connectKafkaLog, uniqueName } from './kafka-env.ts'
 
@@ -81,7 +86,9 @@ class LostAnswerNetwork {
 }
 
 const logs: KafkaLog[] = []
+const gateways: Gateway[] = []
 afterEach(async () => {
+  await Promise.all(gateways.splice(0).map((gateway) => gateway.drain(1000)))
   await Promise.all(logs.splice(0).map((log) => log.close()))
 })
 
@@ -150,5 +157,46 @@ describe('KafkaLog append whose answer was lost', () => {
     await appendLosingTheAnswer(log, network, topic, first)
     await log.append(topic, first)
     expect(await storedValues(log, topic)).toEqual(['warm-up', ...first.map((r) => r.value.toString())])
+  })
+})
+
+describe('the gateway on Kafka after an append whose answer was lost', () => {
+  it('answers 503 for the events it gave up on, and the next request it acknowledges is in the topic', async () => {
+    const { log, network, topic } = await setUp()
+    const dir = await compileFixture(
+      `
+schema Payment { id: string, card: string, amount: f64, ts: timestamp @event_time }
+source payments: Payment from kafka("${topic}")
+sink payments -> kafka("${topic}-out")
+`,
+      'payments',
+      'payments.pipe',
+    )
+    const gateway = await Gateway.start({
+      log,
+      streams: streamCatalog([await loadArtifact(dir)], { payments: 'card' }),
+      metrics: new MetricsRegistry(),
+      port: 0,
+      // Gives up on an unavailable log soon, as the restart test's gateway did under load.
+      appendTimeoutMs: 1500,
+    })
+    gateways.push(gateway)
+    const post = (ids: string[]) =>
+      fetch(`${gateway.url}/streams/payments/events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(ids.map((id) => ({ id, card: 'c1', amount: 150, ts: 1_700_000_000_000 }))),
+      })
+    const lost = network.loseNextAnswer()
+    const first = await post(['a1', 'a2', 'a3'])
+    await lost
+    expect(first.status).toBe(503)
+    network.heal()
+    // Same partition (one card), same count: what the broker would take for the written batch.
+    const second = await post(['b1', 'b2', 'b3'])
+    expect(second.status).toBe(200)
+    const events = (await storedValues(log, topic)).filter((value) => value !== 'warm-up')
+    const ids = events.map((value) => JSON.parse(value).id as string)
+    expect(ids.filter((id) => id.startsWith('b')).sort()).toEqual(['b1', 'b2', 'b3'])
   })
 })
