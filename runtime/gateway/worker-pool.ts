@@ -82,8 +82,6 @@ export class WorkerPool {
   /** Per worker index: crashes in a row, and the restart waiting for its back-off. */
   private readonly crashes: number[] = []
   private readonly pendingRestarts = new Map<number, ReturnType<typeof setTimeout>>()
-  /** Restarts begun but not yet listening (drain waits for them to end too). */
-  private readonly restartsUnderWay = new Set<Promise<void>>()
   private readonly restarts: Counter
 
   private constructor(
@@ -124,7 +122,7 @@ export class WorkerPool {
   async ready(): Promise<string | null> {
     const listening = this.listening
     if (listening < this.options.count)
-      return `${listening} of ${this.options.count} gateway worker threads are listening (the others restart)`
+      return `${listening} of ${this.options.count} gateway worker threads are listening (the others are starting again)`
     return this.options.backend.ready()
   }
 
@@ -168,7 +166,8 @@ export class WorkerPool {
   private restart(index: number): void {
     if (this.drained !== null) return
     this.restarts.inc()
-    const started = this.spawn(index).then(
+    // A worker still starting is in `threads`: a drain meanwhile reaches it and waits for it.
+    void this.spawn(index).then(
       () =>
         this.options.logger.info('gateway worker thread started again', {
           worker: index,
@@ -181,8 +180,6 @@ export class WorkerPool {
           error: String(error),
         }),
     )
-    this.restartsUnderWay.add(started)
-    void started.finally(() => this.restartsUnderWay.delete(started))
   }
 
   private spawn(index: number): Promise<void> {
