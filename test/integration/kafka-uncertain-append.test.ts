@@ -28,7 +28,8 @@ const PRODUCE_API_KEY = 0
 
 /**
  * Connections to the broker on which the next produce request reaches the broker but its answer
- * does not reach the client; afterwards new connections are refused until heal().
+ * does not reach the client (the connections close once the broker holds the records); afterwards
+ * new connections are refused until heal().
  */
 class LostAnswerNetwork {
   readonly #sockets = new Set<Socket>()
@@ -37,6 +38,7 @@ class LostAnswerNetwork {
   /** Resolves when the armed request's connection was closed. */
   #lost: Promise<void> = Promise.resolve()
   #onLost: () => void = () => {}
+  #written: () => Promise<void> = async () => {}
 
   readonly factory: ISocketFactory = ({ host, port, onConnect }) => {
     if (this.#refusing) {
@@ -59,20 +61,21 @@ class LostAnswerNetwork {
         this.#armed = false
         // No 'data' events from here on: the answer stays in the socket until it is destroyed.
         socket.pause()
-        setTimeout(() => {
+        void this.#written().then(() => {
           this.#refusing = true
           // With an error: kafkajs listens for 'error' and 'end', not for 'close'.
           for (const s of this.#sockets) s.destroy(new Error('connection lost (test)'))
           this.#onLost()
-        }, 500)
+        })
       }
       return write(chunk, ...rest)
     }) as typeof socket.write
     return socket
   }
 
-  /** The next produce request's answer is lost. */
-  loseNextAnswer(): Promise<void> {
+  /** The next produce request's answer is lost once `written` resolves (the broker holds it). */
+  loseNextAnswer(written: () => Promise<void>): Promise<void> {
+    this.#written = written
     this.#armed = true
     this.#lost = new Promise((resolve) => {
       this.#onLost = resolve
@@ -92,7 +95,16 @@ afterEach(async () => {
   await Promise.all(logs.splice(0).map((log) => log.close()))
 })
 
-async function setUp(): Promise<{ log: KafkaLog; network: LostAnswerNetwork; topic: string }> {
+interface Setup {
+  /** The log whose connections the network cuts. */
+  readonly log: KafkaLog
+  readonly network: LostAnswerNetwork
+  readonly topic: string
+  /** Resolves once partition 0 of the topic ends at `end` or later (seen on a connection of its own). */
+  held(end: number): Promise<void>
+}
+
+async function setUp(): Promise<Setup> {
   const network = new LostAnswerNetwork()
   const log = await connectKafkaLog({
     clientId: 'sluice-uncertain-append',
@@ -106,20 +118,27 @@ async function setUp(): Promise<{ log: KafkaLog; network: LostAnswerNetwork; top
   await log.ensureTopic(topic, { partitions: 1 })
   // A first batch, so the producer's sequence on the partition does not start at 0.
   await log.append(topic, [{ key: null, value: Buffer.from('warm-up'), partition: 0 }])
-  return { log, network, topic }
+  const observer = await connectKafkaLog({ clientId: 'sluice-uncertain-append-observer' })
+  logs.push(observer)
+  const held = async (end: number) => {
+    const deadline = Date.now() + 30_000
+    while ((await observer.endOffsets(topic))[0]! < end) {
+      if (Date.now() > deadline) throw new Error(`${topic} did not reach offset ${end}`)
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+  }
+  return { log, network, topic, held }
 }
 
 const batch = (name: string, count: number): OutgoingRecord[] =>
   Array.from({ length: count }, (_, i) => ({ key: null, value: Buffer.from(`${name}-${i}`), partition: 0 }))
 
-/** Appends `records` while the network loses the answer; resolves to the append's error. */
+/** Appends `records` (after the warm-up) while the network loses the answer; resolves to the append's error. */
 async function appendLosingTheAnswer(
-  log: KafkaLog,
-  network: LostAnswerNetwork,
-  topic: string,
+  { log, network, topic, held }: Setup,
   records: OutgoingRecord[],
 ): Promise<unknown> {
-  const lost = network.loseNextAnswer()
+  const lost = network.loseNextAnswer(() => held(1 + records.length))
   const error = await log.append(topic, records).then(
     () => undefined,
     (e: unknown) => e,
@@ -135,9 +154,10 @@ async function storedValues(log: KafkaLog, topic: string): Promise<string[]> {
 
 describe('KafkaLog append whose answer was lost', () => {
   it('stores the next, different batch of the same size instead of taking it for a duplicate', async () => {
-    const { log, network, topic } = await setUp()
+    const setup = await setUp()
+    const { log, topic } = setup
     const first = batch('first', 5)
-    const error = await appendLosingTheAnswer(log, network, topic, first)
+    const error = await appendLosingTheAnswer(setup, first)
     expect(isSluiceError(error) && error.retryable).toBe(true)
     // The caller gives up on `first` (the gateway answered 503) and goes on with other records.
     const second = batch('second', 5)
@@ -152,9 +172,10 @@ describe('KafkaLog append whose answer was lost', () => {
   })
 
   it('does not duplicate a batch sent again after its answer was lost', async () => {
-    const { log, network, topic } = await setUp()
+    const setup = await setUp()
+    const { log, topic } = setup
     const first = batch('first', 5)
-    await appendLosingTheAnswer(log, network, topic, first)
+    await appendLosingTheAnswer(setup, first)
     await log.append(topic, first)
     expect(await storedValues(log, topic)).toEqual(['warm-up', ...first.map((r) => r.value.toString())])
   })
@@ -162,7 +183,7 @@ describe('KafkaLog append whose answer was lost', () => {
 
 describe('the gateway on Kafka after an append whose answer was lost', () => {
   it('answers 503 for the events it gave up on, and the next request it acknowledges is in the topic', async () => {
-    const { log, network, topic } = await setUp()
+    const { log, network, topic, held } = await setUp()
     const dir = await compileFixture(
       `
 schema Payment { id: string, card: string, amount: f64, ts: timestamp @event_time }
@@ -187,7 +208,7 @@ sink payments -> kafka("${topic}-out")
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify(ids.map((id) => ({ id, card: 'c1', amount: 150, ts: 1_700_000_000_000 }))),
       })
-    const lost = network.loseNextAnswer()
+    const lost = network.loseNextAnswer(() => held(4))
     const first = await post(['a1', 'a2', 'a3'])
     await lost
     expect(first.status).toBe(503)
