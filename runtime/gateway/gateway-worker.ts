@@ -30,6 +30,30 @@ export interface WorkerSetup {
 const port = parentPort!
 const setup = workerData as WorkerSetup
 const post = (message: WorkerMessage) => port.postMessage(message)
+/** This thread's gateway, once it serves. */
+let serving: Gateway | undefined
+
+/**
+ * An error nothing caught ends this thread, not the node: the pool starts a new worker
+ * (worker-pool.ts). Left to Node, the thread would end with µWebSockets.js's sockets open, and
+ * Node aborts the whole process on that (uv_loop_close with open handles), so they are closed
+ * first; their clients see the connection close.
+ */
+function crash(error: unknown): void {
+  post({
+    t: 'log',
+    level: 'error',
+    msg: 'gateway worker thread crashed',
+    fields: {
+      worker: setup.index,
+      error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+    },
+  })
+  serving?.closeNow()
+  setImmediate(() => process.exit(1))
+}
+process.on('uncaughtException', crash)
+process.on('unhandledRejection', crash)
 
 /** Log records go to the owning thread's logger, with this worker's index. */
 function relayLogger(fields: Record<string, unknown>): Logger {
@@ -55,14 +79,21 @@ async function main(): Promise<void> {
       settings: setup.settings,
       backend,
       metrics: relay.metrics,
-      budget: new SharedBudget(setup.budget, setup.settings.maxInFlightBytes),
+      budget: new SharedBudget(setup.budget, setup.settings.maxInFlightBytes, setup.index),
       logger: relayLogger({ worker: setup.index }),
       ...(setup.adminToken === undefined ? {} : { adminToken: setup.adminToken }),
     },
     setup.port,
   )
+  serving = gateway
   port.on('message', (message: MainMessage) => {
     if (backend.handle(message)) return
+    if (message.t === 'crash') {
+      setImmediate(() => {
+        throw new Error(message.message)
+      })
+      return
+    }
     if (message.t === 'drain') {
       void gateway.drain(message.timeoutMs).then(() => {
         backend.close()

@@ -44,6 +44,7 @@ import type {
 import { createRequire } from 'node:module'
 import { SluiceError } from '../errors.ts'
 import type { Log, OutgoingRecord } from '../log/index.ts'
+import type { Backoff } from '../log/retry.ts'
 import type { MetricsRegistry } from '../metrics/registry.ts'
 import { type Logger, silentLogger } from '../observability/logger.ts'
 import type { AppendResult } from './appender.ts'
@@ -107,6 +108,8 @@ export interface GatewayThreads {
   readonly artifactDirs: readonly string[]
   /** As given to streamCatalog. */
   readonly keyFields?: Readonly<Record<string, string>>
+  /** Wait before a crashed worker starts again (worker-pool.ts). Default 100 ms doubling up to 10 s. */
+  readonly restartBackoff?: Backoff
 }
 
 /** The settings a gateway's request handling runs with, in whichever thread serves. */
@@ -240,7 +243,7 @@ export class Gateway {
     const logger = (options.logger ?? silentLogger).child({ component: 'gateway' })
     const budget =
       threads > 1
-        ? SharedBudget.create(settings.maxInFlightBytes)
+        ? SharedBudget.create(settings.maxInFlightBytes, threads)
         : new LocalBudget(settings.maxInFlightBytes)
     const metrics = registerGatewayMetrics(options.metrics, threads > 1 ? () => budget.bytes : undefined)
     let pool: WorkerPool | null = null
@@ -281,6 +284,10 @@ export class Gateway {
         metrics,
         logger,
         ...(options.adminToken === undefined ? {} : { adminToken: options.adminToken }),
+        registry: options.metrics,
+        ...(options.threads!.restartBackoff === undefined
+          ? {}
+          : { restartBackoff: options.threads!.restartBackoff }),
       })
       gateway.pool = pool
       gateway.listenPort = pool.port
@@ -325,6 +332,11 @@ export class Gateway {
     return `http://${this.settings.host}:${this.listenPort}`
   }
 
+  /** The worker threads serving HTTP and WebSocket (null when this thread serves). */
+  get workers(): WorkerPool | null {
+    return this.pool
+  }
+
   /** Brings the metric increments the worker threads recorded into the registry (none without workers). */
   flushMetrics(): Promise<void> {
     return this.pool?.flushMetrics() ?? Promise.resolve()
@@ -344,6 +356,18 @@ export class Gateway {
   drain(timeoutMs = 30_000): Promise<void> {
     this.drained ??= this.drainOnce(timeoutMs)
     return this.drained
+  }
+
+  /**
+   * Closes the listening socket and every connection at once, answering nothing more: what a
+   * worker thread does when it crashes, since a thread that ends with µWebSockets.js sockets open
+   * aborts the whole process (Node's uv_loop_close assertion).
+   */
+  closeNow(): void {
+    this.draining = true
+    this.listenSocket = null
+    this.sockets.clear()
+    this.app?.close()
   }
 
   private async drainOnce(timeoutMs: number): Promise<void> {

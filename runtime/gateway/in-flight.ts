@@ -30,21 +30,33 @@ export class LocalBudget implements InFlightBudget {
 /** Largest bound a shared budget can keep (one Int32 counter, updated with Atomics). */
 export const SHARED_BUDGET_MAX = 2 ** 31 - 1
 
-/** One counter in a SharedArrayBuffer, updated with compare-and-swap, so it never goes over `max`. */
+/**
+ * One counter in a SharedArrayBuffer, updated with compare-and-swap, so it never goes over `max`.
+ * With holders (the worker threads), each also counts what it holds in a slot of its own, so what
+ * a thread that crashed held can be given back (releaseHolder) instead of shrinking the bound for
+ * good.
+ */
 export class SharedBudget implements InFlightBudget {
   private readonly counter: Int32Array
 
+  /** `holder`: this thread's slot (0 to holders − 1 of create()); none: the counter alone. */
   constructor(
     readonly buffer: SharedArrayBuffer,
     private readonly max: number,
+    private readonly holder?: number,
   ) {
     if (max > SHARED_BUDGET_MAX)
       throw new RangeError(`a shared budget holds at most ${SHARED_BUDGET_MAX} bytes`)
-    this.counter = new Int32Array(buffer, 0, 1)
+    this.counter = new Int32Array(buffer)
+    if (
+      holder !== undefined &&
+      !(Number.isInteger(holder) && holder >= 0 && holder + 1 < this.counter.length)
+    )
+      throw new RangeError(`a shared budget of ${this.counter.length - 1} holders has no holder ${holder}`)
   }
 
-  static create(max: number): SharedBudget {
-    return new SharedBudget(new SharedArrayBuffer(4), max)
+  static create(max: number, holders = 0): SharedBudget {
+    return new SharedBudget(new SharedArrayBuffer(4 * (1 + holders)), max)
   }
 
   get bytes(): number {
@@ -55,11 +67,25 @@ export class SharedBudget implements InFlightBudget {
     for (;;) {
       const now = Atomics.load(this.counter, 0)
       if (now + bytes > this.max) return false
-      if (Atomics.compareExchange(this.counter, 0, now, now + bytes) === now) return true
+      if (Atomics.compareExchange(this.counter, 0, now, now + bytes) === now) {
+        if (this.holder !== undefined) Atomics.add(this.counter, 1 + this.holder, bytes)
+        return true
+      }
     }
   }
 
   release(bytes: number): void {
+    if (this.holder !== undefined) Atomics.sub(this.counter, 1 + this.holder, bytes)
     Atomics.sub(this.counter, 0, bytes)
+  }
+
+  /**
+   * Gives back everything `holder` holds (its thread ended and released nothing more) and zeroes
+   * its slot for the thread that takes its place; answers the bytes given back.
+   */
+  releaseHolder(holder: number): number {
+    const held = Atomics.exchange(this.counter, 1 + holder, 0)
+    Atomics.sub(this.counter, 0, held)
+    return held
   }
 }

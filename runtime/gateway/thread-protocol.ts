@@ -67,6 +67,8 @@ export type MainMessage =
   | { readonly t: 'answer'; readonly id: number; readonly ok: boolean; readonly value: unknown }
   | { readonly t: 'flush'; readonly id: number }
   | { readonly t: 'drain'; readonly timeoutMs: number }
+  /** A drill (WorkerPool.crashWorker): the worker throws an uncaught error, as a bug would. */
+  | { readonly t: 'crash'; readonly message: string }
 
 /** A submission as the worker queues it. */
 export interface PendingSubmission {

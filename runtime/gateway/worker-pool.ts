@@ -7,10 +7,19 @@
  * The port: uWebSockets.js sets SO_REUSEPORT on a listening socket with a port given, so each worker
  * listens on the same one and the kernel spreads connections over them. This thread first checks
  * that the port is free (for port 0: picks one) with a socket that does not share (probePort).
+ *
+ * A worker that ends on its own (a crash, an uncaught error, crashWorker) is started again
+ * after a back-off (doubling per crash in a row; a worker that served `stableMs` starts the count
+ * again), counted in sluice_gateway_worker_restarts_total and logged; the bytes it held of the
+ * shared in-flight budget are given back. While fewer workers listen than asked, readiness fails
+ * (its /readyz is answered by the others). Submissions it had handed over are still appended;
+ * their answers have no connection to go to (its clients saw the connection close).
  */
 import { type AddressInfo, createServer } from 'node:net'
 import { Worker } from 'node:worker_threads'
 import { SluiceError } from '../errors.ts'
+import { type Backoff, backoffDelay } from '../log/retry.ts'
+import type { Counter, MetricsRegistry } from '../metrics/registry.ts'
 import type { Logger } from '../observability/logger.ts'
 import type { LocalBackend } from './backend.ts'
 import type { GatewaySettings } from './gateway.ts'
@@ -39,26 +48,56 @@ export interface WorkerPoolOptions {
   readonly metrics: GatewayMetrics
   readonly logger: Logger
   readonly adminToken?: string
+  /** Where the pool registers its own metrics (restarts, workers listening). */
+  readonly registry: MetricsRegistry
+  /** Wait before starting a crashed worker again. Default 100 ms doubling up to 10 s. */
+  readonly restartBackoff?: Backoff
+  /** A worker that listened this long before it ended starts its crash count again. Default 30 s. */
+  readonly stableMs?: number
 }
 
+export const DEFAULT_RESTART_BACKOFF: Backoff = { initialMs: 100, maxMs: 10_000 }
+const DEFAULT_STABLE_MS = 30_000
+
 interface Thread {
+  readonly index: number
   readonly worker: Worker
   readonly exited: Promise<void>
   /** Replies waiting for the end of this turn, sent together. */
   replies: SubmitReply[]
   scheduled: boolean
+  /** performance.now() when it said it listens; undefined before. */
+  listeningSince: number | undefined
+  ended: boolean
 }
 
 export class WorkerPool {
+  /** The current thread of each worker index. */
   private readonly threads: Thread[] = []
   private nextFlush = 1
   private readonly flushes = new Map<number, { left: number; resolve: () => void }>()
   private drained: Promise<void> | null = null
+  /** Restarts begin once every worker listened the first time (a failed start fails the node). */
+  private restarting = false
+  /** Per worker index: crashes in a row, and the restart waiting for its back-off. */
+  private readonly crashes: number[] = []
+  private readonly pendingRestarts = new Map<number, ReturnType<typeof setTimeout>>()
+  private readonly restarts: Counter
 
   private constructor(
     private readonly options: WorkerPoolOptions,
     readonly port: number,
-  ) {}
+  ) {
+    this.restarts = options.registry.counter(
+      'sluice_gateway_worker_restarts_total',
+      'Gateway worker threads started again after they ended on their own (crashed).',
+    )
+    options.registry.gauge(
+      'sluice_gateway_worker_threads',
+      'Gateway worker threads listening now; readiness fails while fewer than configured do.',
+      { collect: () => [{ value: this.listening }] },
+    )
+  }
 
   static async start(options: WorkerPoolOptions): Promise<WorkerPool> {
     const port = await probePort(options.settings.host, options.port)
@@ -70,7 +109,77 @@ export class WorkerPool {
       await pool.drain(1000)
       throw (failed as PromiseRejectedResult).reason
     }
+    pool.restarting = true
     return pool
+  }
+
+  /** Workers listening now. */
+  get listening(): number {
+    return this.threads.filter((thread) => thread.listeningSince !== undefined && !thread.ended).length
+  }
+
+  /** Readiness: the log's, and every worker asked for listening. */
+  async ready(): Promise<string | null> {
+    const listening = this.listening
+    if (listening < this.options.count)
+      return `${listening} of ${this.options.count} gateway worker threads are listening (the others are starting again)`
+    return this.options.backend.ready()
+  }
+
+  /**
+   * Makes worker `index` crash (it throws an error nothing catches; the pool starts it again after
+   * its back-off): for drills and tests of the restart. Resolves when it has ended. Not
+   * Worker.terminate(): a thread stopped so ends with µWebSockets.js's sockets open, which aborts
+   * the process.
+   */
+  async crashWorker(index: number): Promise<void> {
+    const thread = this.threads[index]
+    if (thread === undefined) throw new RangeError(`no gateway worker ${index}`)
+    this.post(thread, { t: 'crash', message: `crash drill of gateway worker ${index}` })
+    await thread.exited
+  }
+
+  /** A worker ended. Unless the pool drains (or is still starting), it starts again after a back-off. */
+  private ended(thread: Thread, code: number): void {
+    thread.ended = true
+    const { index } = thread
+    const released = this.options.budget.releaseHolder(index)
+    if (!this.restarting || this.drained !== null || this.threads[index] !== thread) return
+    const lived = thread.listeningSince === undefined ? 0 : performance.now() - thread.listeningSince
+    const crashes = lived >= (this.options.stableMs ?? DEFAULT_STABLE_MS) ? 1 : (this.crashes[index] ?? 0) + 1
+    this.crashes[index] = crashes
+    const delayMs = Math.round(backoffDelay(crashes, this.options.restartBackoff ?? DEFAULT_RESTART_BACKOFF))
+    this.options.logger.error('gateway worker thread ended; starting it again', {
+      worker: index,
+      exitCode: code,
+      crashesInARow: crashes,
+      restartInMs: delayMs,
+      releasedInFlightBytes: released,
+    })
+    const timer = setTimeout(() => {
+      this.pendingRestarts.delete(index)
+      this.restart(index)
+    }, delayMs)
+    this.pendingRestarts.set(index, timer)
+  }
+
+  private restart(index: number): void {
+    if (this.drained !== null) return
+    this.restarts.inc()
+    // A worker still starting is in `threads`: a drain meanwhile reaches it and waits for it.
+    void this.spawn(index).then(
+      () =>
+        this.options.logger.info('gateway worker thread started again', {
+          worker: index,
+          restarts: this.restarts.total(),
+        }),
+      // Its exit schedules the next try (ended()).
+      (error: unknown) =>
+        this.options.logger.error('gateway worker thread failed to start again', {
+          worker: index,
+          error: String(error),
+        }),
+    )
   }
 
   private spawn(index: number): Promise<void> {
@@ -84,13 +193,26 @@ export class WorkerPool {
       ...(this.options.adminToken === undefined ? {} : { adminToken: this.options.adminToken }),
     }
     const worker = new Worker(WORKER_FILE, { workerData: setup })
-    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()))
-    // After start: a worker that fails takes its connections with it; the others go on serving.
+    const thread: Thread = {
+      index,
+      worker,
+      exited: new Promise<void>((resolve) =>
+        worker.once('exit', (code) => {
+          this.ended(thread, code)
+          resolve()
+        }),
+      ),
+      replies: [],
+      scheduled: false,
+      listeningSince: undefined,
+      ended: false,
+    }
+    // A worker that fails takes its connections with it; the others go on serving, and the pool
+    // starts it again (ended()).
     worker.on('error', (error) =>
       this.options.logger.error('gateway worker thread failed', { worker: index, error: String(error) }),
     )
-    const thread: Thread = { worker, exited, replies: [], scheduled: false }
-    this.threads.push(thread)
+    this.threads[index] = thread
     return new Promise<void>((resolve, reject) => {
       worker.once('error', reject)
       worker.once('exit', (code) =>
@@ -99,8 +221,10 @@ export class WorkerPool {
         ),
       )
       worker.on('message', (message: WorkerMessage) => {
-        if (message.t === 'listening') resolve()
-        else if (message.t === 'failed')
+        if (message.t === 'listening') {
+          thread.listeningSince = performance.now()
+          resolve()
+        } else if (message.t === 'failed')
           reject(new SluiceError('CONFIG_INVALID', `gateway worker ${index}: ${message.message}`))
         else this.handle(thread, message)
       })
@@ -131,7 +255,7 @@ export class WorkerPool {
         const answer = (ok: boolean, value: unknown) =>
           this.post(thread, { t: 'answer', id: message.id, ok, value })
         const calls: Record<typeof message.op, () => Promise<unknown>> = {
-          ready: () => backend.ready(),
+          ready: () => this.ready(),
           limits: () => backend.limits(),
           setLimits: () => backend.setLimits(message.arg as RateLimits),
           metrics: () => backend.renderMetrics(),
@@ -177,12 +301,13 @@ export class WorkerPool {
   }
 
   private post(thread: Thread, message: MainMessage): void {
-    thread.worker.postMessage(message)
+    // A worker that ended has no one to read it (its replacement is another thread).
+    if (!thread.ended) thread.worker.postMessage(message)
   }
 
   /** Resolves once every running worker sent the metric increments it recorded so far. */
   flushMetrics(): Promise<void> {
-    const running = this.threads.filter((thread) => thread.worker.threadId !== -1)
+    const running = this.threads.filter((thread) => !thread.ended)
     if (running.length === 0) return Promise.resolve()
     const id = this.nextFlush++
     return new Promise<void>((resolve) => {
@@ -198,6 +323,8 @@ export class WorkerPool {
   /** Drains every worker (gateway.ts drain(): stop accepting, answer what is in hand, close) and waits for them to end. */
   drain(timeoutMs: number): Promise<void> {
     this.drained ??= (async () => {
+      for (const timer of this.pendingRestarts.values()) clearTimeout(timer)
+      this.pendingRestarts.clear()
       for (const thread of this.threads) this.post(thread, { t: 'drain', timeoutMs })
       await Promise.all(this.threads.map((thread) => thread.exited))
     })()

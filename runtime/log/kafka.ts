@@ -9,7 +9,9 @@
  * - append uses one idempotent producer (acks=all, one request in flight per connection, so a retried
  *   request can neither duplicate nor reorder records) and computes positions from the produce
  *   response: baseOffset of the partition's record batch + the record's index within it. Its
- *   requests (and the transactional producers') are encoded by kafka-produce-encoder.ts.
+ *   requests (and the transactional producers') are encoded by kafka-produce-encoder.ts. After a
+ *   request whose answer was lost, only the same records go out under the same producer id
+ *   (kafka-uncertain-batches.ts): the broker would take others of the same count for duplicates.
  * - read fetches the partition from its leader with plain Fetch requests (kafka-reader.ts: no
  *   consumer group, one connection kept for the log's lifetime); it stops at
  *   min(fromOffset + maxRecords, end offset at the time of the call).
@@ -42,6 +44,7 @@ import {
   type Message,
   Partitioners,
   type Producer,
+  type ProducerConfig,
   type RecordMetadata,
 } from 'kafkajs'
 import { SluiceError } from '../errors.ts'
@@ -64,6 +67,7 @@ import { evictPreviousIncarnation, memberClientId } from './kafka-handover.ts'
 import { useSluiceProduceEncoder } from './kafka-produce-encoder.ts'
 import { KafkaPartitionReader, ReadTimeout } from './kafka-reader.ts'
 import { type PartitionOffset, type Sender, TransactionalProducer } from './kafka-transactions.ts'
+import { batchesByPartition, UncertainBatches } from './kafka-uncertain-batches.ts'
 import { partitionForKey } from './partitioner.ts'
 import { Tasks, taskKey } from './tasks.ts'
 
@@ -222,7 +226,16 @@ export class KafkaLog implements Log {
   /** The client of this node's consumer-group members: #kafka, or one under its instance id. */
   readonly #memberKafka: Kafka
   readonly #admin: Admin
-  readonly #producer: Producer
+  /** The idempotent producer of append; replaced by a new producer id after a lost answer. */
+  #producer: Producer
+  readonly #newProducer: () => Producer
+  /** Its batches whose outcome is unknown (kafka-uncertain-batches.ts). */
+  readonly #uncertain = new UncertainBatches()
+  #renewing: Promise<void> | undefined
+  /** Sends under way per producer: a replaced producer disconnects when its last one ends. */
+  readonly #sending = new Map<Producer, number>()
+  /** append's default sender: the current idempotent producer's, guarded by #uncertain. */
+  readonly #idempotentSend: Sender = (record) => this.#sendIdempotent(record)
   /** read()'s fetches, on a cluster connection of its own opened at the first read. */
   readonly #reader: KafkaPartitionReader
   readonly #options: KafkaLogOptions
@@ -242,13 +255,14 @@ export class KafkaLog implements Log {
     kafka: Kafka,
     memberKafka: Kafka,
     admin: Admin,
-    producer: Producer,
+    newProducer: () => Producer,
     options: KafkaLogOptions,
   ) {
     this.#kafka = kafka
     this.#memberKafka = memberKafka
     this.#admin = admin
-    this.#producer = producer
+    this.#newProducer = newProducer
+    this.#producer = newProducer()
     this.#options = options
     this.#brokers = options.brokers.join(',')
     this.#reader = new KafkaPartitionReader(kafka, {
@@ -306,7 +320,7 @@ export class KafkaLog implements Log {
         ? kafka
         : new Kafka({ ...config, clientId: memberClientId(config.clientId!, options.instanceId) })
     const admin = kafka.admin()
-    const producer = kafka.producer({
+    const producerConfig: ProducerConfig = {
       idempotent: true,
       // One request in flight: with more, a retried produce request could overtake a later one and
       // the broker would reject it as out of sequence (kafkajs does not re-sequence).
@@ -316,10 +330,13 @@ export class KafkaLog implements Log {
       createPartitioner: Partitioners.DefaultPartitioner,
       allowAutoTopicCreation: false,
       // Bounded (kafkajs defaults to unbounded retries for idempotent producers) so an unreachable
-      // cluster surfaces as KAFKA_UNAVAILABLE; sequence numbers still dedupe the retries made.
+      // cluster surfaces as KAFKA_UNAVAILABLE; sequence numbers still dedupe the retries made, and
+      // other records after a lost answer go out under a new producer id (kafka-uncertain-batches.ts).
       retry: { retries: Math.max(retries, 1), initialRetryTime: 300, maxRetryTime: 30_000 },
-    })
-    const log = new KafkaLog(kafka, memberKafka, admin, producer, options)
+    }
+    const newProducer = () => kafka.producer(producerConfig)
+    const log = new KafkaLog(kafka, memberKafka, admin, newProducer, options)
+    const producer = log.#producer
     try {
       await admin.connect()
       await producer.connect()
@@ -488,7 +505,7 @@ export class KafkaLog implements Log {
     topic: string,
     records: readonly OutgoingRecord[],
     options: AppendOptions,
-    send: Sender = (record) => this.#producer.send(record),
+    send: Sender = this.#idempotentSend,
   ): Promise<RecordPosition[]> {
     let partitionCount = await this.#partitionCount(topic)
     if (records.length === 0) return []
@@ -542,6 +559,10 @@ export class KafkaLog implements Log {
     now: number,
   ): Promise<void> {
     const messages: Message[] = chunk.map(({ record, partition }) => toMessage(record, partition, now))
+    // Only the log's own idempotent producer: a transaction's batches are its task's to resend.
+    const batches = send === this.#idempotentSend ? batchesByPartition(chunk) : undefined
+    if (batches !== undefined && this.#uncertain.conflicts(topic, batches)) await this.#renewProducer()
+    const producer = this.#producer
     let metadata: RecordMetadata[]
     try {
       metadata = await send({
@@ -552,8 +573,16 @@ export class KafkaLog implements Log {
       })
     } catch (error) {
       this.#partitionCounts.delete(topic)
-      throw this.#mapError(error, topic)
+      const mapped = this.#mapError(error, topic)
+      // Of a request to one partition, a refusal is the broker's answer that it wrote nothing;
+      // anything else may have been written (a batch of a replaced producer cannot be confused).
+      if (batches !== undefined && producer === this.#producer) {
+        if (isRefusal(mapped) && batches.size === 1) this.#uncertain.settled(topic, batches.keys())
+        else this.#uncertain.failed(topic, batches)
+      }
+      throw mapped
     }
+    if (batches !== undefined && producer === this.#producer) this.#uncertain.settled(topic, batches.keys())
     // kafkajs writes one record batch per partition, in input order; its base offset is the offset
     // of the first record of that partition in this chunk.
     const baseOffsets = new Map<number, number>()
@@ -575,6 +604,46 @@ export class KafkaLog implements Log {
       nextIndex.set(partition, n + 1)
       positions[index] = { topic, partition, offset: base + n }
     }
+  }
+
+  /** One send of the current idempotent producer, counted so a replaced one disconnects after its last. */
+  async #sendIdempotent(record: Parameters<Sender>[0]): Promise<RecordMetadata[]> {
+    const producer = this.#producer
+    this.#sending.set(producer, (this.#sending.get(producer) ?? 0) + 1)
+    try {
+      return await producer.send(record)
+    } finally {
+      const left = this.#sending.get(producer)! - 1
+      if (left > 0) this.#sending.set(producer, left)
+      else {
+        this.#sending.delete(producer)
+        if (producer !== this.#producer) void producer.disconnect().catch(() => {})
+      }
+    }
+  }
+
+  /**
+   * Replaces the idempotent producer by one with a new producer id (kafka-uncertain-batches.ts):
+   * its sequences start again, so no batch can be taken for one the old id may have written.
+   * Rejects with KAFKA_UNAVAILABLE while no broker answers; the old producer stays meanwhile.
+   */
+  #renewProducer(): Promise<void> {
+    this.#renewing ??= (async () => {
+      const fresh = this.#newProducer()
+      try {
+        await fresh.connect()
+      } catch (error) {
+        await fresh.disconnect().catch(() => {})
+        throw this.#unavailable(error)
+      }
+      const old = this.#producer
+      this.#producer = fresh
+      this.#uncertain.clear()
+      if (!this.#sending.has(old)) void old.disconnect().catch(() => {})
+    })().finally(() => {
+      this.#renewing = undefined
+    })
+    return this.#renewing
   }
 
   /**
