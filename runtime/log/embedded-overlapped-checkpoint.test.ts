@@ -19,8 +19,8 @@ afterEach(async () => {
   await log?.close()
 })
 
-async function filled(records: number): Promise<void> {
-  log = await EmbeddedLog.open(await newDir(), { durability: 'none' })
+async function filled(records: number, idleWakeMs?: number): Promise<void> {
+  log = await EmbeddedLog.open(await newDir(), { durability: 'none', ...(idleWakeMs ? { idleWakeMs } : {}) })
   await log.ensureTopic('in')
   await log.append(
     'in',
@@ -80,6 +80,59 @@ describe('embedded log, checkpoints that capture on prepare', () => {
     expect(handled).toBe(50)
     expect(await log.committedOffsets('g', 'in')).toEqual([50])
     expect(await log.committedMetadata('g', 'in', 0)).toBe(`epoch-${prepares}`)
+  })
+
+  it('a checkpoint that completes while the caught-up loop sleeps wakes it for the next one (issue 13)', async () => {
+    // The safety net that wakes an idle subscription is set out of reach: only the completion of
+    // the background checkpoint can get the last batches' offsets committed. Without that wake
+    // the loop slept (nextDue skips a task whose checkpoint is pending) until the safety net, so
+    // a caught-up partition's final commit came up to idleWakeMs late.
+    await filled(20, 600_000)
+    let handled = 0
+    let release: () => void = () => {}
+    const firstPrepareWaits = new Promise<void>((r) => {
+      release = r
+    })
+    let committedToEnd: () => void = () => {}
+    const allCommitted = new Promise<void>((r) => {
+      committedToEnd = r
+    })
+    let prepares = 0
+    const hooks: CheckpointOptions = {
+      intervalMs: 0,
+      capturesOnPrepare: true,
+      assigned: async () => {},
+      prepare: async () => {
+        const n = ++prepares
+        if (n === 1) await firstPrepareWaits
+        return `epoch-${n}`
+      },
+      committed: async () => {},
+      revoked: () => {},
+    }
+    subscription = await log.subscribe(
+      {
+        group: 'g',
+        topics: ['in'],
+        checkpoint: hooks,
+        fromBeginning: true,
+        maxBatchRecords: 5,
+        onCommitted: ({ offset }) => {
+          if (offset === 20) committedToEnd()
+        },
+      },
+      async (batch) => {
+        handled += batch.records.length
+        // The first checkpoint (after the first batch) is still writing when the last batch is
+        // handled; it completes once the loop has run out of records and gone to sleep.
+        if (handled === 20) setTimeout(release, 20)
+      },
+    )
+    await allCommitted
+    expect(handled).toBe(20)
+    expect(prepares).toBe(2)
+    expect(await log.committedOffsets('g', 'in')).toEqual([20])
+    expect(await log.committedMetadata('g', 'in', 0)).toBe('epoch-2')
   })
 
   it('a prepare that fails in the background ends the subscription without committing it', async () => {

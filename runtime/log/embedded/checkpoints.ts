@@ -337,6 +337,10 @@ export class Checkpoints {
       })
       .finally(() => {
         state.pending = null
+        // nextDue() skips a task while its checkpoint is pending, so a loop that went to sleep
+        // meanwhile (caught up) would otherwise wait for the idle safety net (idleWakeMs) before
+        // committing what the batches after this checkpoint's start moved (issue 13).
+        this.wake()
       })
     state.pending = run
   }
