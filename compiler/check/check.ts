@@ -461,7 +461,20 @@ class Checker {
       this.checkFieldName(decl.name.name, decl.name.span)
       const type = this.resolveType(decl.type)
       let eventTime = false
+      const marked = new Map<string, Span>()
       for (const annotation of decl.annotations) {
+        // Said twice it means nothing more; a warning, as it is likely a slip of editing.
+        const first = marked.get(annotation.name.name)
+        if (first) {
+          this.report(
+            'W0021',
+            `\`@${annotation.name.name}\` is given twice on \`${decl.name.name}\`; remove one`,
+            annotation.span,
+            [{ message: 'first given here', span: first }],
+          )
+          continue
+        }
+        marked.set(annotation.name.name, annotation.span)
         if (annotation.name.name !== EVENT_TIME) {
           this.report(
             'E0211',
