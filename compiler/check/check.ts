@@ -660,6 +660,14 @@ class Checker {
       )
     }
     const connector = this.connector(decl.connector, 'source')
+    if (connector?.kind === 'kafka' && connector.topic === DEFAULT_DEAD_LETTER_TOPIC) {
+      // Reprocessing dead letters is legitimate, but not by a node that writes them there too.
+      this.report(
+        'W0022',
+        `"${connector.topic}" is the dead-letter topic a node writes by default, and a node refuses to read the topic it writes its dead letters to; run this pipeline with another --dead-letter-topic`,
+        decl.connector.span,
+      )
+    }
     if (connector?.kind === 'kafka' && !this.sourceTopics.has(connector.topic)) {
       this.sourceTopics.set(connector.topic, decl)
     }
