@@ -65,6 +65,7 @@ import { checkOperatorWord, warnBacktracking } from './operator-words.ts'
 import { expandSelectItems } from './select-all.ts'
 import { checkSinkHeaders } from './sink-headers.ts'
 import { checkAggregate, checkDedup, type StepContext } from './stateful-steps.ts'
+import { firstTooDeepNode, MAX_STREAM_RECORD_DEPTH } from './stream-record-depth.ts'
 import { didYouMean } from './suggest.ts'
 import {
   arithmeticResult,
@@ -276,6 +277,15 @@ class Checker {
     sinks.forEach((sink, i) => {
       this.checkSink(sink, i + 1)
     })
+    // A schema past its own limit (reported above) makes every stream of it too deep as well.
+    const tooDeep = this.diagnostics.some((d) => d.code === 'E0216') ? null : firstTooDeepNode(this.nodes)
+    if (tooDeep !== null) {
+      this.report(
+        'E0216',
+        `\`${tooDeep.node.id.split('#')[0]}\` nests records ${tooDeep.depth} levels deep (each select that wraps its input's record in another adds one); a stream's records may nest at most ${MAX_STREAM_RECORD_DEPTH} levels`,
+        tooDeep.node.span,
+      )
+    }
     const sources = ast.statements.filter((s) => s.kind === 'Source').length
     // Only on a file that parsed: a sink with a syntax error is not in the tree, yet it is there.
     if ((sources === 0 || sinks.length === 0) && this.warnUnused) {
