@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises'
-import { formatDiagnostics, hasErrors } from '../../compiler/diagnostics/index.ts'
+import { formatDiagnostics, hasErrors, MAX_SHOWN_DIAGNOSTICS } from '../../compiler/diagnostics/index.ts'
 import { checkSource } from '../../compiler/frontend.ts'
 import { firstInvalidUtf8 } from '../../runtime/text/utf8.ts'
 import { parse, UsageError } from '../args.ts'
@@ -32,7 +32,10 @@ Options:
       const { diagnostics } = checkSource(file, text)
       if (diagnostics.length > 0) {
         io.stderr(
-          formatDiagnostics(diagnostics, new Map([[file, text]]), { color: io.color && !values['no-color'] }),
+          formatDiagnostics(diagnostics, new Map([[file, text]]), {
+            color: io.color && !values['no-color'],
+            maxShown: MAX_SHOWN_DIAGNOSTICS,
+          }),
         )
       }
       if (hasErrors(diagnostics)) failed = true

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path'
 import { ArtifactOutputError, writeArtifact } from '../../compiler/artifact/package.ts'
 import { type CompileStage, compileSource } from '../../compiler/compile.ts'
-import { formatDiagnostics } from '../../compiler/diagnostics/index.ts'
+import { formatDiagnostics, MAX_SHOWN_DIAGNOSTICS } from '../../compiler/diagnostics/index.ts'
 import { parse, UsageError } from '../args.ts'
 import type { Command } from '../command.ts'
 import { formatMs } from '../progress.ts'
@@ -75,7 +75,10 @@ Options:
     })
     if (result.diagnostics.length > 0) {
       io.stderr(
-        `\n${formatDiagnostics(result.diagnostics, new Map([[file, text]]), { color: io.color && !values['no-color'] })}`,
+        `\n${formatDiagnostics(result.diagnostics, new Map([[file, text]]), {
+          color: io.color && !values['no-color'],
+          maxShown: MAX_SHOWN_DIAGNOSTICS,
+        })}`,
       )
     }
     if (!result.artifact) {

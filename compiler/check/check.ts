@@ -65,6 +65,7 @@ import { checkOperatorWord, warnBacktracking } from './operator-words.ts'
 import { expandSelectItems } from './select-all.ts'
 import { checkSinkHeaders } from './sink-headers.ts'
 import { checkAggregate, checkDedup, type StepContext } from './stateful-steps.ts'
+import { firstTooDeepNode, MAX_STREAM_RECORD_DEPTH } from './stream-record-depth.ts'
 import { didYouMean } from './suggest.ts'
 import {
   arithmeticResult,
@@ -276,6 +277,15 @@ class Checker {
     sinks.forEach((sink, i) => {
       this.checkSink(sink, i + 1)
     })
+    // A schema past its own limit (reported above) makes every stream of it too deep as well.
+    const tooDeep = this.diagnostics.some((d) => d.code === 'E0216') ? null : firstTooDeepNode(this.nodes)
+    if (tooDeep !== null) {
+      this.report(
+        'E0216',
+        `\`${tooDeep.node.id.split('#')[0]}\` nests records ${tooDeep.depth} levels deep (each select that wraps its input's record in another adds one); a stream's records may nest at most ${MAX_STREAM_RECORD_DEPTH} levels`,
+        tooDeep.node.span,
+      )
+    }
     const sources = ast.statements.filter((s) => s.kind === 'Source').length
     // Only on a file that parsed: a sink with a syntax error is not in the tree, yet it is there.
     if ((sources === 0 || sinks.length === 0) && this.warnUnused) {
@@ -461,7 +471,20 @@ class Checker {
       this.checkFieldName(decl.name.name, decl.name.span)
       const type = this.resolveType(decl.type)
       let eventTime = false
+      const marked = new Map<string, Span>()
       for (const annotation of decl.annotations) {
+        // Said twice it means nothing more; a warning, as it is likely a slip of editing.
+        const first = marked.get(annotation.name.name)
+        if (first) {
+          this.report(
+            'W0021',
+            `\`@${annotation.name.name}\` is given twice on \`${decl.name.name}\`; remove one`,
+            annotation.span,
+            [{ message: 'first given here', span: first }],
+          )
+          continue
+        }
+        marked.set(annotation.name.name, annotation.span)
         if (annotation.name.name !== EVENT_TIME) {
           this.report(
             'E0211',
@@ -647,6 +670,14 @@ class Checker {
       )
     }
     const connector = this.connector(decl.connector, 'source')
+    if (connector?.kind === 'kafka' && connector.topic === DEFAULT_DEAD_LETTER_TOPIC) {
+      // Reprocessing dead letters is legitimate, but not by a node that writes them there too.
+      this.report(
+        'W0022',
+        `"${connector.topic}" is the dead-letter topic a node writes by default, and a node refuses to read the topic it writes its dead letters to; run this pipeline with another --dead-letter-topic`,
+        decl.connector.span,
+      )
+    }
     if (connector?.kind === 'kafka' && !this.sourceTopics.has(connector.topic)) {
       this.sourceTopics.set(connector.topic, decl)
     }

@@ -334,11 +334,11 @@ sink ts -> kafka("out")`)
     }
   })
 
-  it('refuse timestamps a Date cannot hold with the error toISOString gives', async () => {
+  it('refuse timestamps a Date cannot hold with the error toISOString gives, naming the field', async () => {
     const encode = await timestampEncoder()
     for (const value of [8.64e15 + 1, -8.64e15 - 1, Number.NaN, Number.POSITIVE_INFINITY]) {
       expect(() => new Date(value).toISOString()).toThrow(RangeError)
-      expect(() => encode(value)).toThrow(new RangeError('Invalid time value'))
+      expect(() => encode(value)).toThrow(new RangeError('ts: Invalid time value'))
     }
   })
 
@@ -425,8 +425,9 @@ sink out -> kafka("out")`)
       { numRuns: 300 },
     )
     const row = { x2: 1, flag: null, m: 2 ** 53, s: '', n: 1, l: [], r: { s: '', flag: null } }
-    expect(() => encode(row)).toThrow(/^9007199254740992 is not an integer within ±\(2\^53-1\)$/)
-    expect(() => encode({ ...row, m: null, n: 1.5 })).toThrow(/^1.5 is not an integer/)
+    // The sink's reason names the field (issue 17).
+    expect(() => encode(row)).toThrow(/^m: 9007199254740992 is not an integer within ±\(2\^53-1\)$/)
+    expect(() => encode({ ...row, m: null, n: 1.5 })).toThrow(/^n: 1.5 is not an integer/)
     expect(encode({ ...row, m: null })).toBe(reference({ ...row, m: null }))
   })
 
@@ -435,6 +436,6 @@ sink out -> kafka("out")`)
     const sink = pipeline.nodes.find((n) => n.kind === 'Sink')!
     const encode = operators.sinks[sink.id]!.encode as (value: unknown) => string
     const row = { s: 'a', b: true, n: 2 ** 53, x: 1, ts: 0, o: null, l: [], r: { t: 0, m: [] } }
-    expect(() => encode(row)).toThrow(/^9007199254740992 is not an integer within ±\(2\^53-1\)$/)
+    expect(() => encode(row)).toThrow(/^n: 9007199254740992 is not an integer within ±\(2\^53-1\)$/)
   })
 })

@@ -42,6 +42,9 @@ export class CodecWriter {
   private readonly bodies: string[] = []
   private readonly integerWalkers = new Map<string, string | null>()
   private integerWalkerCount = 0
+  private readonly unwritableWalkers = new Map<string, string | null>()
+  private unwritableWalkerCount = 0
+  private readonly sinkEncoders = new Map<string, string>()
 
   constructor(
     private readonly typeName: (type: Type) => string | undefined,
@@ -191,6 +194,95 @@ export class CodecWriter {
     this.bodies.push(
       `function ${name}(value: ${tsType(type, this.typeName)}): string {\n${this.encodeBody(type)}\n}`,
     )
+    return name
+  }
+
+  /**
+   * Returns the name of a sink's encoder: the type's encoder, and when it refuses a value (a
+   * non-finite f64 that may not be null, an integer out of range), a reason that names the field
+   * (`ratio: NaN is not a finite number: …`), found only then, as the decoders find theirs.
+   */
+  sinkEncoder(type: Type): string {
+    const walker = this.unwritableWalker(type)
+    if (walker === null) return this.encoder(type)
+    const id = this.keyOf(type)
+    const existing = this.sinkEncoders.get(id)
+    if (existing) return existing
+    const name = `encodeSink${this.sinkEncoders.size}`
+    this.sinkEncoders.set(id, name)
+    this.bodies.push(
+      [
+        `function ${name}(value: ${tsType(type, this.typeName)}): string {`,
+        `try {\nreturn ${this.encoder(type)}(value)\n} catch (error) {\nthrow withEncodePath(error, ${walker}(value, ''))\n}`,
+        '}',
+      ].join('\n'),
+    )
+    return name
+  }
+
+  /**
+   * The name of `unwritableN(value, path)`: the path of the first value in `value` that the
+   * encoder refuses (a non-finite f64 that may not be null, an i64 or duration out of range, a
+   * timestamp outside a Date's range), or null; null itself when the type has no such value.
+   */
+  unwritableWalker(type: Type): string | null {
+    const id = this.keyOf(type)
+    if (this.unwritableWalkers.has(id)) return this.unwritableWalkers.get(id)!
+    this.unwritableWalkers.set(id, null) // types are not recursive; this only guards the lookup
+    let body: string | null
+    switch (type.kind) {
+      case 'f64':
+        body = 'return Number.isFinite(value) ? null : path'
+        break
+      case 'i64':
+      case 'duration':
+        body = 'return Number.isSafeInteger(value) ? null : path'
+        break
+      case 'timestamp':
+        body = 'return Number.isInteger(value) && Math.abs(value) <= 8.64e15 ? null : path'
+        break
+      case 'optional': {
+        // An optional f64 that is not finite is written as null: only what is inside can fail.
+        const inner = type.of.kind === 'f64' ? null : this.unwritableWalker(type.of)
+        body = inner === null ? null : `return value === null ? null : ${inner}(value, path)`
+        break
+      }
+      case 'list': {
+        const inner = this.unwritableWalker(type.of)
+        body =
+          inner === null
+            ? null
+            : `for (let i = 0; i < value.length; i++) {\nconst found = ${inner}(value[i], path + '[' + i + ']')\nif (found !== null) return found\n}\nreturn null`
+        break
+      }
+      case 'map': {
+        const inner = this.unwritableWalker(type.of)
+        body =
+          inner === null
+            ? null
+            : `for (const key of Object.keys(value).sort()) {\nconst found = ${inner}(value[key], path + '[' + JSON.stringify(key) + ']')\nif (found !== null) return found\n}\nreturn null`
+        break
+      }
+      case 'record': {
+        const parts = type.fields.flatMap((f) => {
+          const inner = this.unwritableWalker(f.type)
+          if (inner === null) return []
+          const fieldPath = `path === '' ? ${JSON.stringify(f.name)} : path + ${JSON.stringify(`.${f.name}`)}`
+          return [
+            `found = ${inner}(${propertyAccess('value', f.name)}, ${fieldPath})`,
+            'if (found !== null) return found',
+          ]
+        })
+        body = parts.length === 0 ? null : ['let found: string | null', ...parts, 'return null'].join('\n')
+        break
+      }
+      default:
+        body = null
+    }
+    if (body === null) return null
+    const name = `unwritable${this.unwritableWalkerCount++}`
+    this.unwritableWalkers.set(id, name)
+    this.bodies.push(`function ${name}(value: any, path: string): string | null {\n${body}\n}`)
     return name
   }
 
@@ -753,6 +845,11 @@ export const CODEC_HELPERS = `
   function finiteText(value: number): string {
     if (!Number.isFinite(value)) throw new RangeError(\`\${value} is not a finite number: JSON has no NaN or Infinity; make the field optional (f64?) to write null\`)
     return '' + value
+  }
+  /** A sink encoder's refusal, its reason naming the field (CodecWriter.sinkEncoder). */
+  function withEncodePath(error: unknown, path: string | null): unknown {
+    if (path === null || path === '' || !(error instanceof RangeError)) return error
+    return new RangeError(path + ': ' + error.message)
   }
   function integerText(value: number): string {
     if (!Number.isSafeInteger(value)) throw new RangeError(\`\${value} is not an integer within ±(2^53-1)\`)

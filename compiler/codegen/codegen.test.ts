@@ -607,7 +607,7 @@ sink s -> kafka("out")`)
       '{"id":"é","half":0.5,"maybe":null,"n":null,"ts":"1970-01-01T00:00:00.000Z","tags":["a","b"],"quote":"a\\"b"}',
     )
     expect(() => encode({ ...row, half: Number.NaN })).toThrow(
-      'NaN is not a finite number: JSON has no NaN or Infinity; make the field optional (f64?) to write null',
+      'half: NaN is not a finite number: JSON has no NaN or Infinity; make the field optional (f64?) to write null',
     )
     expect(JSON.parse(text)).toMatchObject({ id: 'é', tags: ['a', 'b'] })
   })

@@ -200,6 +200,9 @@ const EMIT: { readonly [K in Expr['kind']]: (expr: ExprOf<K>, ctx: ExprContext) 
   In: (e, ctx) => {
     const operand = compileExpr(e.operand, ctx)
     const cast = isOptional(e.type) ? '' : ' as boolean'
+    // `in` means `==` on each item, so maps are equal by their entries, not by identity.
+    if (unwrapOptional(e.operand.type).kind === 'map')
+      return `(inMapList(${operand}, [${e.items.map((item) => compileExpr(item, ctx)).join(', ')}])${cast})`
     // Literal items (never null: the checker refuses a null one) make a set, built once.
     if (e.items.every((item) => item.kind === 'Literal')) {
       const set = ctx.constant(
@@ -437,6 +440,17 @@ export const EXPRESSION_HELPERS = `
     for (const item of items) {
       if (item === null) sawNull = true
       else if (item === value) return true
+    }
+    return sawNull ? null : false
+  }
+  function inMapList(
+    value: { readonly [key: string]: unknown } | null,
+    items: readonly ({ readonly [key: string]: unknown } | null)[],
+  ): boolean | null {
+    let sawNull = value === null
+    for (const item of items) {
+      if (item === null) sawNull = true
+      else if (value !== null && mapsEqual(item, value)) return true
     }
     return sawNull ? null : false
   }

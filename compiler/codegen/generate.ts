@@ -178,7 +178,7 @@ export function generateModule(
   )
   const sinkEntries = sinks.map(
     (sink, i) =>
-      `${JSON.stringify(sink.id)}: { encode: ${codecs.encoder(sink.schema)} as (value: never) => string${sinkHeadersCode[i] === null ? '' : `, headers: sinkHeaders${i} as (value: never, record: SourceRecord) => Record<string, string>`} }`,
+      `${JSON.stringify(sink.id)}: { encode: ${codecs.sinkEncoder(sink.schema)} as (value: never) => string${sinkHeadersCode[i] === null ? '' : `, headers: sinkHeaders${i} as (value: never, record: SourceRecord) => Record<string, string>`} }`,
   )
   const chainEntries = chains.map((chain, i) => `${JSON.stringify(chain.id)}: chain${i}`)
   const lookupContext = { site, fnRef, typeName, keyToString, constant }

@@ -152,6 +152,8 @@ export const diagnosticCatalogue = {
   W0017: { severity: 'warning', title: 'pattern state can grow without bound' },
   W0018: { severity: 'warning', title: 'pattern step can never match' },
   W0020: { severity: 'warning', title: 'regular expression can backtrack for exponential time' },
+  W0021: { severity: 'warning', title: 'annotation given twice' },
+  W0022: { severity: 'warning', title: 'source reads the default dead-letter topic' },
   // Internal
   E9999: { severity: 'error', title: 'internal compiler error' },
 } as const satisfies Record<string, { severity: 'error' | 'warning'; title: string }>

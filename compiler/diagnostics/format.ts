@@ -3,7 +3,16 @@ import type { Diagnostic, Severity } from './diagnostic.ts'
 
 export interface FormatOptions {
   readonly color: boolean
+  /**
+   * At most this many diagnostics are rendered, then a line saying how many more there are (the
+   * summary still counts them all): a file with thousands of errors would print megabytes of
+   * snippets nobody reads (issue 17, defect 3). Unset: all.
+   */
+  readonly maxShown?: number
 }
+
+/** How many diagnostics `sluice check` and `sluice compile` print per file. */
+export const MAX_SHOWN_DIAGNOSTICS = 100
 
 /** 1-based line and column; columns count UTF-16 code units (what a JS string index counts). */
 export interface LineColumn {
@@ -233,6 +242,10 @@ export function formatDiagnostics(
   options: FormatOptions,
 ): string {
   if (diagnostics.length === 0) return ''
-  const blocks = diagnostics.map((d) => formatDiagnostic(d, sources, options))
+  const shown = options.maxShown === undefined ? diagnostics : diagnostics.slice(0, options.maxShown)
+  const blocks = shown.map((d) => formatDiagnostic(d, sources, options))
+  const hidden = diagnostics.length - shown.length
+  if (hidden > 0)
+    blocks.push(`… and ${plural(hidden, 'more diagnostic')} not shown (the first ${shown.length} are)`)
   return `${blocks.join('\n\n')}\n\n${paint(summarizeDiagnostics(diagnostics), ansi.bold, options.color)}\n`
 }

@@ -14,5 +14,6 @@ export {
   type LineColumn,
   lineColumnOf,
   lineStarts,
+  MAX_SHOWN_DIAGNOSTICS,
   summarizeDiagnostics,
 } from './format.ts'

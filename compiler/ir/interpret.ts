@@ -1186,6 +1186,11 @@ export function compileExpr(expr: Expr, functions: FunctionTable): Evaluator {
       // Every item is evaluated; then true on an equal item, else null if anything was null.
       const operand = compileExpr(expr.operand, functions)
       const items = expr.items.map((item) => compileExpr(item, functions))
+      // `in` means `==` on each item, so maps are equal by their entries, not by identity.
+      const equal =
+        unwrapOptional(expr.operand.type).kind === 'map'
+          ? (a: unknown, b: unknown) => mapsEqual(a as MapValue, b as MapValue)
+          : (a: unknown, b: unknown) => a === b
       return (row) => {
         const value = operand(row)
         let sawNull = value === null
@@ -1193,7 +1198,7 @@ export function compileExpr(expr: Expr, functions: FunctionTable): Evaluator {
         for (const item of items) {
           const v = item(row)
           if (v === null) sawNull = true
-          else if (v === value) found = true
+          else if (value !== null && equal(v, value)) found = true
         }
         return found ? true : sawNull ? null : false
       }

@@ -75,9 +75,13 @@ export interface ParseResult {
 /**
  * Deeper trees than this are rejected, so no later recursive pass can overflow the stack: the
  * checker, lowering, and TypeScript's own parser on the generated code, which is the first to
- * fail (near 700 levels of a flat `or` chain). 500 takes a 500-term `a or b or …` filter.
+ * fail (near 700 levels of a flat `or` chain). Long `and`/`or` chains are built balanced, so they
+ * never come near it; a flat chain of another operator (`a + b + …`) may have 500 terms.
  */
 export const MAX_NESTING = 500
+
+/** Longer `and`/`or` chains are built balanced (Parser.logicalChain); shorter ones as written. */
+export const LONG_LOGICAL_CHAIN = 32
 
 const STATEMENT_KEYWORDS: ReadonlySet<TokenKind> = new Set(['schema', 'source', 'stream', 'sink'])
 const KEYWORD_SET: ReadonlySet<TokenKind> = new Set(KEYWORDS as readonly TokenKind[])
@@ -1528,21 +1532,55 @@ class Parser {
   }
 
   private parseOr(): Expression {
-    let left = this.parseAnd()
+    const terms = [this.parseAnd()]
+    const ops: Token[] = []
     while (this.at('or') && !(this.nesting === this.orNullEndsAt && this.peek(1).kind === 'null')) {
-      const op = this.advance()
-      left = this.binary('or', op, left, this.parseAnd())
+      ops.push(this.advance())
+      terms.push(this.parseAnd())
     }
-    return left
+    return this.logicalChain('or', terms, ops)
   }
 
   private parseAnd(): Expression {
-    let left = this.parseNot()
+    const terms = [this.parseNot()]
+    const ops: Token[] = []
     while (this.at('and')) {
-      const op = this.advance()
-      left = this.binary('and', op, left, this.parseNot())
+      ops.push(this.advance())
+      terms.push(this.parseNot())
     }
+    return this.logicalChain('and', terms, ops)
+  }
+
+  /**
+   * `a or b or …` (likewise `and`): left-deep as written up to LONG_LOGICAL_CHAIN terms; a
+   * longer chain is built balanced, so a flat 2,000-term filter nests 11 levels, not 2,000, and
+   * is never "nested too deeply" (issue 17, defect 17). The shape does not change the meaning:
+   * three-valued `and`/`or` are associative, and either tree evaluates the terms left to right,
+   * each only when no term before it decided the result.
+   */
+  private logicalChain(op: 'and' | 'or', terms: readonly Expression[], ops: readonly Token[]): Expression {
+    if (terms.length > LONG_LOGICAL_CHAIN) return this.balancedChain(op, terms, ops, 0, terms.length)
+    let left = terms[0]!
+    for (let i = 1; i < terms.length; i++) left = this.binary(op, ops[i - 1]!, left, terms[i]!)
     return left
+  }
+
+  /** terms[from..to) as a balanced tree; ops[i - 1] stands between terms[i - 1] and terms[i]. */
+  private balancedChain(
+    op: 'and' | 'or',
+    terms: readonly Expression[],
+    ops: readonly Token[],
+    from: number,
+    to: number,
+  ): Expression {
+    if (to - from === 1) return terms[from]!
+    const middle = (from + to) >> 1
+    return this.binary(
+      op,
+      ops[middle - 1]!,
+      this.balancedChain(op, terms, ops, from, middle),
+      this.balancedChain(op, terms, ops, middle, to),
+    )
   }
 
   private parseNot(): Expression {

@@ -17,6 +17,7 @@
  */
 import { isUtf8 } from '../text/utf8.ts'
 import { type GatewayError, gatewayError } from './errors.ts'
+import { arrayItems, mayHideRounding, memberValue } from './exact-numbers.ts'
 
 export interface IncomingEvent {
   /** The event's JSON bytes, as the log will hold them. */
@@ -73,10 +74,12 @@ export function parseBody(
         }
       }
       if (parsed.value.length === 0) return { error: emptyBatch() }
+      // Each item's own bytes when JSON.parse may have rounded a number in them (exact-numbers.ts).
+      const written = mayHideRounding(body) ? arrayItems(body) : null
       return {
         batch: true,
-        items: parsed.value.map((event) => ({
-          value: Buffer.from(JSON.stringify(event)),
+        items: parsed.value.map((event, i) => ({
+          value: written?.[i] ?? Buffer.from(JSON.stringify(event)),
           parsed: event,
           headers: NO_HEADERS,
           key: undefined,
@@ -107,7 +110,7 @@ export function parseBody(
     case 'application/cloudevents+json': {
       const parsed = parseJson(body)
       if ('error' in parsed) return parsed
-      const event = structuredCloudEvent(parsed.value)
+      const event = structuredCloudEvent(parsed.value, body)
       return 'error' in event ? { error: event.error } : { batch: false, items: [event] }
     }
     case 'application/cloudevents-batch+json': {
@@ -122,7 +125,8 @@ export function parseBody(
         }
       }
       if (parsed.value.length === 0) return { error: emptyBatch() }
-      return { batch: true, items: parsed.value.map(structuredCloudEvent) }
+      const written = mayHideRounding(body) ? arrayItems(body) : null
+      return { batch: true, items: parsed.value.map((event, i) => structuredCloudEvent(event, written?.[i])) }
     }
     default:
       return { error: unsupported(type, 'events') }
@@ -240,8 +244,11 @@ function attributes(
   return { headers }
 }
 
-/** A structured-mode CloudEvent: a JSON object with its attributes and `data` (or `data_base64`). */
-export function structuredCloudEvent(value: unknown): IncomingItem {
+/**
+ * A structured-mode CloudEvent: a JSON object with its attributes and `data` (or `data_base64`).
+ * `text`, the CloudEvent's bytes, gives `data` as written when JSON.parse may have rounded it.
+ */
+export function structuredCloudEvent(value: unknown, text?: Buffer): IncomingItem {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     return invalid(null, 'a JSON object', 'a CloudEvent is a JSON object')
   }
@@ -252,7 +259,8 @@ export function structuredCloudEvent(value: unknown): IncomingItem {
   let bytes: Buffer
   if (attrs.data !== undefined) {
     data = attrs.data
-    bytes = Buffer.from(JSON.stringify(data))
+    const written = text !== undefined && mayHideRounding(text) ? memberValue(text, 'data') : undefined
+    bytes = written ?? Buffer.from(JSON.stringify(data))
   } else if (typeof attrs.data_base64 === 'string') {
     bytes = Buffer.from(attrs.data_base64, 'base64')
     if (!isUtf8(bytes))

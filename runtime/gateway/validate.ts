@@ -7,6 +7,7 @@
 import type { OutgoingRecord } from '../log/index.ts'
 import { type GatewayError, gatewayError } from './errors.ts'
 import type { IncomingEvent } from './events.ts'
+import { mayHideRounding } from './exact-numbers.ts'
 import type { IngestStream } from './streams.ts'
 
 /** Request-level values every record of the request carries as headers. */
@@ -44,9 +45,12 @@ export function toRecord(
     }
   }
   let parsed = event.parsed
+  // A number JSON.parse may have rounded is judged from the event's bytes, as the pipeline reads
+  // them: an i64 written `100.0000000000000001` is refused here too (exact-numbers.ts).
+  const fromBytes = parsed === undefined || mayHideRounding(event.value)
   for (const { decoder, isDecodeFailure } of stream.decoders) {
     try {
-      if (parsed !== undefined) decoder.decode(parsed)
+      if (!fromBytes) decoder.decode(parsed)
       else if (decoder.decodeJson) decoder.decodeJson(event.value)
       else {
         parsed = JSON.parse(event.value.toString('utf8'))
