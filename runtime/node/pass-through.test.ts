@@ -127,20 +127,22 @@ function visible(records: readonly LogRecord[], withTimestamp: boolean) {
 
 describe('pass-through of canonical records (issue 13, q0)', () => {
   it('writes the same bytes and dead letters as decoding and encoding every record', async () => {
-    let passed = 0
+    const passThrough = withCheck.operators.sources.bids!.passThrough!
     await fc.assert(
       fc.asyncProperty(fc.array(recordBytes, { minLength: 1, maxLength: 30 }), async (records) => {
         const fast = await run(withCheck, records)
         const slow = await run(withoutCheck, records)
         expect(visible(fast.out, true)).toEqual(visible(slow.out, true))
         expect(visible(fast.dead, false)).toEqual(visible(slow.dead, false))
-        passed += records.filter(
-          (r) => !Number.isNaN(withCheck.operators.sources.bids!.passThrough!(r)),
-        ).length
+        // What the encoder wrote is canonical, so the fast path takes it (bar escapes in strings and
+        // integers of 16 or more digits, left to the ordinary path by design): without this the
+        // comparison above would also pass with a check that never lets anything through.
+        for (const written of slow.out) {
+          if (/\d{16}|\\/.test(written.value.toString())) continue
+          expect(passThrough(written.value)).not.toBeNaN()
+        }
       }),
       { numRuns: 25 },
     )
-    // The fast path was taken: many records were canonical.
-    expect(passed).toBeGreaterThan(20)
   }, 120_000)
 })
