@@ -450,7 +450,7 @@ function warmupSection(children: readonly ChildResult[], options: Options): stri
   const lines = [
     '## Warm-up runs (left out of the figures)',
     '',
-    `Each Kafka variant's process first made ${options.warmupRuns} warm-up run(s), measured like the others and left out of every figure above (as JMH's warm-up iterations): the first run through the broker pays for its JIT and for the client's first connections. Mean of the warm-up runs vs mean of the measured runs of the same process(es):`,
+    `Each Kafka variant's process (one per round) first made ${options.warmupRuns} warm-up run(s), measured like the others and left out of every figure above (as JMH's warm-up iterations): the first run through the broker pays for its JIT and for the client's first connections. Mean of the warm-up runs vs mean of the measured runs of the same process(es):`,
     '',
     '| variant | events/s warm-up | events/s measured | CPU-s per 1M warm-up ÷ measured | broker CPU-s per 1M warm-up ÷ measured | with the warm-up counted (before): events/s |',
     '| --- | ---: | ---: | ---: | ---: | ---: |',
