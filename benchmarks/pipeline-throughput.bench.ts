@@ -8,6 +8,9 @@
  *   npm run bench:pipeline -- --kafka localhost:19092 --kafka-only --kafka-parallel 1   # Kafka only
  *   npm run bench:pipeline -- --kafka localhost:19092 --kafka-only --compare-produce-encoder
  *     # Kafka variants also with kafkajs's own Produce encoder (before/after of decision 0027's addendum)
+ *   npm run bench:pipeline -- --kafka localhost:19092 --kafka-only --commit-intervals 0,100,250,1000 --rounds 2
+ *     # at-least-once once per offset-commit interval (0: after every batch), variants alternating
+ *     # over 2 rounds of fresh processes (docs/decisions/0031-offset-commit-interval.md)
  *
  * Per run: N events are appended to a fresh source topic first (untimed), then the runner starts and
  * the clock runs until the group's committed offsets reach the end of every source partition
@@ -26,6 +29,11 @@
  * over the same span as the node's, and both are reported per million input events.
  * When a variant misses its target (or with `--profile always`), it is run once more under
  * `node --cpu-prof` and the report lists what dominates the processing window of that profile.
+ *
+ * Warm-up: each Kafka variant's process first does `--warmup-runs` (default 1) runs that are left
+ * out of every figure (as JMH's warm-up iterations are): the first run through a broker is slower
+ * (the broker's JIT; its CPU-seconds per million were 2-3× those of later runs), which is not what a
+ * running node sees. They are listed apart in the report.
  */
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -110,6 +118,24 @@ interface Options {
   readonly brokerPid: number | undefined
   /** Only the Kafka variants (no embedded ones). */
   readonly kafkaOnly: boolean
+  /** KafkaLogOptions.commitIntervalMs of this child; undefined: the log's default. */
+  readonly commitIntervalMs: number | undefined
+  /** Runs of each Kafka variant before the measured ones, left out of the figures. */
+  readonly warmupRuns: number
+  /** Times the list of variants is run (alternating), each time in fresh processes. */
+  readonly rounds: number
+}
+
+/** A variant as the parent runs it: which one, and with which commit interval. */
+interface VariantSpec {
+  readonly key: VariantName
+  readonly commitIntervalMs?: number
+}
+
+function specLabel(spec: VariantSpec): string {
+  const base = VARIANTS[spec.key].label
+  if (spec.commitIntervalMs === undefined) return base
+  return `${base}, commit interval ${spec.commitIntervalMs === 0 ? '0 (every batch)' : `${spec.commitIntervalMs} ms`}`
 }
 
 /** One end-to-end run of a variant. */
@@ -137,6 +163,10 @@ interface ChildResult {
   readonly variant: VariantResult
   readonly key: VariantName
   readonly runs: readonly RunResult[]
+  /** Warm-up runs before `runs`, in no figure. */
+  readonly warmups: readonly RunResult[]
+  /** Per-batch handler durations of `runs`, ns (to combine rounds). */
+  readonly durationsNs: readonly number[]
 }
 
 async function openLog(
@@ -148,6 +178,7 @@ async function openLog(
       brokers: options.brokers,
       clientId: 'sluice-bench',
       ...(options.kafkaParallel === undefined ? {} : { partitionsInParallel: options.kafkaParallel }),
+      ...(options.commitIntervalMs === undefined ? {} : { commitIntervalMs: options.commitIntervalMs }),
       ...(options.kafkaCompression === undefined ? {} : { compression: options.kafkaCompression }),
     })
     // connect installed Sluice's encoder; the before-variants put kafkajs's back for this process.
@@ -235,7 +266,15 @@ async function runOnce(
   }
 }
 
-async function measureChild(variant: VariantName, options: Options): Promise<ChildResult> {
+async function measureChild(variant: VariantName, options: Options, label: string): Promise<ChildResult> {
+  const warmups: RunResult[] = []
+  const warmupRuns = isKafka(variant) ? options.warmupRuns : 0
+  for (let r = 0; r < warmupRuns; r++) {
+    process.stderr.write(`  ${variant}: warm-up run ${r + 1}/${warmupRuns} (not in the figures) …\n`)
+    const run = await runOnce(variant, options, new PeakMemory(), [])
+    process.stderr.write(`  ${variant}: warm-up ${formatRate(run.eventsPerSecond)} events/s\n`)
+    warmups.push(run)
+  }
   collectGarbage()
   const startHeapUsedBytes = process.memoryUsage().heapUsed
   const memory = new PeakMemory()
@@ -251,35 +290,70 @@ async function measureChild(variant: VariantName, options: Options): Promise<Chi
   }
   collectGarbage()
   const endHeapUsedBytes = process.memoryUsage().heapUsed
-  const stats = runStatistics(runs.map((r) => r.eventsPerSecond))
-  const meanMs = runs.reduce((a, r) => a + r.processingMs, 0) / runs.length
   return {
     key: variant,
     runs,
-    variant: {
-      name: VARIANTS[variant].label,
-      throughput: {
-        eventsPerSecond: stats.mean,
-        rmePercent: stats.rmePercent,
-        iterations: runs.length,
-        meanIterationMs: meanMs,
-        eventsPerIteration: options.events,
-        batchSize: options.batch,
-        outputsPerIteration: runs[0]!.outputs,
-      },
-      latencyNs: { ...summarize(durations), batchSize: options.batch, batches: durations.length },
-      memory: {
-        peakRssBytes: memory.peakRssBytes,
-        peakHeapUsedBytes: memory.peakHeapUsedBytes,
-        startHeapUsedBytes,
-        endHeapUsedBytes,
-      },
+    warmups,
+    durationsNs: durations,
+    variant: variantResult(label, runs, durations, options, {
+      peakRssBytes: memory.peakRssBytes,
+      peakHeapUsedBytes: memory.peakHeapUsedBytes,
+      startHeapUsedBytes,
+      endHeapUsedBytes,
+    }),
+  }
+}
+
+/** A variant's figures over its measured runs (of one round, or of all rounds together). */
+function variantResult(
+  name: string,
+  runs: readonly RunResult[],
+  durations: readonly number[],
+  options: Options,
+  memory: VariantResult['memory'],
+): VariantResult {
+  const stats = runStatistics(runs.map((r) => r.eventsPerSecond))
+  const meanMs = runs.reduce((a, r) => a + r.processingMs, 0) / runs.length
+  return {
+    name,
+    throughput: {
+      eventsPerSecond: stats.mean,
+      rmePercent: stats.rmePercent,
+      iterations: runs.length,
+      meanIterationMs: meanMs,
+      eventsPerIteration: options.events,
+      batchSize: options.batch,
+      outputsPerIteration: runs[0]!.outputs,
     },
+    latencyNs: { ...summarize([...durations]), batchSize: options.batch, batches: durations.length },
+    memory,
+  }
+}
+
+/** One variant's rounds (fresh processes, alternating with the other variants) as one result. */
+function combineChildRounds(rounds: readonly ChildResult[], options: Options): ChildResult {
+  const first = rounds[0]!
+  if (rounds.length === 1) return first
+  const runs = rounds.flatMap((r) => r.runs)
+  const durationsNs = rounds.flatMap((r) => r.durationsNs)
+  const peak = (pick: (m: VariantResult['memory']) => number) =>
+    Math.max(...rounds.map((r) => pick(r.variant.memory)))
+  return {
+    key: first.key,
+    runs,
+    warmups: rounds.flatMap((r) => r.warmups),
+    durationsNs,
+    variant: variantResult(first.variant.name, runs, durationsNs, options, {
+      peakRssBytes: peak((m) => m.peakRssBytes),
+      peakHeapUsedBytes: peak((m) => m.peakHeapUsedBytes),
+      startHeapUsedBytes: first.variant.memory.startHeapUsedBytes,
+      endHeapUsedBytes: peak((m) => m.endHeapUsedBytes),
+    }),
   }
 }
 
 /** Runs this script for one variant in a fresh node process; returns its result (last stdout line). */
-function runChild(variant: VariantName, extraNodeFlags: string[], extraArgs: string[]): ChildResult {
+function runChild(spec: VariantSpec, extraNodeFlags: string[], extraArgs: string[]): ChildResult {
   const stdout = execFileSync(
     process.execPath,
     [
@@ -288,8 +362,9 @@ function runChild(variant: VariantName, extraNodeFlags: string[], extraArgs: str
       fileURLToPath(import.meta.url),
       ...process.argv.slice(2),
       ...extraArgs,
+      ...(spec.commitIntervalMs === undefined ? [] : ['--commit-interval', String(spec.commitIntervalMs)]),
       '--variant',
-      variant,
+      spec.key,
     ],
     { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
   )
@@ -304,11 +379,11 @@ interface ProfileResult {
 }
 
 /** One more run of `variant` under --cpu-prof; what its processing window spent time on. */
-async function profileVariant(variant: VariantName): Promise<ProfileResult> {
+async function profileVariant(spec: VariantSpec): Promise<ProfileResult> {
   const dir = await mkdtemp(join(tmpdir(), 'sluice-bench-prof-'))
   try {
-    process.stderr.write(`profiling ${variant} (node --cpu-prof, one run) …\n`)
-    const result = runChild(variant, ['--cpu-prof', `--cpu-prof-dir=${dir}`], ['--runs', '1'])
+    process.stderr.write(`profiling ${specLabel(spec)} (node --cpu-prof, one run) …\n`)
+    const result = runChild(spec, ['--cpu-prof', `--cpu-prof-dir=${dir}`], ['--runs', '1'])
     // CPU.<date>.<time>.<pid>.<thread id>.<seq>.cpuprofile: one per thread (tsx's loader hooks run
     // on a thread of their own); the main thread is thread 0.
     const files = (await readdir(dir)).filter((f) => f.endsWith('.cpuprofile') && f.split('.')[4] === '0')
@@ -316,7 +391,7 @@ async function profileVariant(variant: VariantName): Promise<ProfileResult> {
       throw new Error(`expected one main-thread CPU profile in ${dir}, found ${files.length}`)
     const profile = JSON.parse(await readFile(join(dir, files[0]!), 'utf8')) as CpuProfile
     const summary = summarizeProfile(profile, { window: result.runs[0]!.windowUs, top: 15, root: REPO })
-    return { variant: VARIANTS[variant].label, eventsPerSecond: result.runs[0]!.eventsPerSecond, summary }
+    return { variant: specLabel(spec), eventsPerSecond: result.runs[0]!.eventsPerSecond, summary }
   } finally {
     await rm(dir, { recursive: true, force: true })
   }
@@ -347,11 +422,50 @@ function endToEndSection(children: readonly ChildResult[], options: Options): st
   ]
   const perMillion = (seconds: number) => ((seconds * 1e6) / options.events).toFixed(2)
   for (const child of children) {
-    child.runs.forEach((r, i) => {
+    const rows = [
+      ...child.warmups.map((r, i) => ({ r, run: `warm-up ${i + 1} (excluded)` })),
+      ...child.runs.map((r, i) => ({ r, run: String(i + 1) })),
+    ]
+    rows.forEach(({ r, run }) => {
       lines.push(
-        `| ${child.variant.name} | ${i + 1} | ${formatRate(r.eventsPerSecond)} | ${(r.processingMs / 1000).toFixed(2)} s | ${r.cpuSeconds.toFixed(2)} | ${perMillion(r.cpuSeconds)} | ${r.brokerCpuSeconds === null ? '—' : perMillion(r.brokerCpuSeconds)} | ${r.startupMs.toFixed(0)} ms | ${(r.preAppendMs / 1000).toFixed(2)} s | ${r.batches} | ${(options.events / r.batches).toFixed(0)} | ${pct(r.handlerShare)} | ${r.outputs} |`,
+        `| ${child.variant.name} | ${run} | ${formatRate(r.eventsPerSecond)} | ${(r.processingMs / 1000).toFixed(2)} s | ${r.cpuSeconds.toFixed(2)} | ${perMillion(r.cpuSeconds)} | ${r.brokerCpuSeconds === null ? '—' : perMillion(r.brokerCpuSeconds)} | ${r.startupMs.toFixed(0)} ms | ${(r.preAppendMs / 1000).toFixed(2)} s | ${r.batches} | ${(options.events / r.batches).toFixed(0)} | ${pct(r.handlerShare)} | ${r.outputs} |`,
       )
     })
+  }
+  lines.push('')
+  return [...lines, ...warmupSection(children, options)]
+}
+
+/** What the warm-up runs cost compared with the measured ones: why they are left out. */
+function warmupSection(children: readonly ChildResult[], options: Options): string[] {
+  const warmed = children.filter((c) => c.warmups.length > 0)
+  if (warmed.length === 0) return []
+  const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length
+  const perMillion = (runs: readonly RunResult[], pick: (r: RunResult) => number | null) => {
+    const values = runs.map(pick).filter((v): v is number => v !== null)
+    return values.length === 0 ? null : (mean(values) * 1e6) / options.events
+  }
+  const ratio = (a: number | null, b: number | null) =>
+    a === null || b === null || b === 0 ? '—' : `${(a / b).toFixed(2)}×`
+  const lines = [
+    '## Warm-up runs (left out of the figures)',
+    '',
+    `Each Kafka variant's process (one per round) first made ${options.warmupRuns} warm-up run(s), measured like the others and left out of every figure above (as JMH's warm-up iterations): the first run through the broker pays for its JIT and for the client's first connections. Mean of the warm-up runs vs mean of the measured runs of the same process(es):`,
+    '',
+    '| variant | events/s warm-up | events/s measured | CPU-s per 1M warm-up ÷ measured | broker CPU-s per 1M warm-up ÷ measured | with the warm-up counted (before): events/s |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
+  ]
+  for (const c of warmed) {
+    const all = [...c.warmups, ...c.runs]
+    lines.push(
+      `| ${c.variant.name} | ${formatRate(mean(c.warmups.map((r) => r.eventsPerSecond)))} | ${formatRate(mean(c.runs.map((r) => r.eventsPerSecond)))} | ${ratio(
+        perMillion(c.warmups, (r) => r.cpuSeconds),
+        perMillion(c.runs, (r) => r.cpuSeconds),
+      )} | ${ratio(
+        perMillion(c.warmups, (r) => r.brokerCpuSeconds),
+        perMillion(c.runs, (r) => r.brokerCpuSeconds),
+      )} | ${formatRate(mean(all.map((r) => r.eventsPerSecond)))} |`,
+    )
   }
   lines.push('')
   return lines
@@ -398,7 +512,8 @@ function profileSection(profiles: readonly ProfileResult[]): string[] {
 
 const METHOD = [
   'Input: N payments (seeded PRNG; ~50% pass the filter, 10,000 distinct cards) are JSON-encoded and appended to a fresh source topic (unique topic names and consumer group per run) with null keys, i.e. round-robin over the partitions, in appends of 10,000 records. This pre-append is not timed for events/s.',
-  'Throughput: the PipelineRunner starts on the loaded artifact (compiled from the .pipe text above) and the clock runs from the first batch the log hands to the runner until `waitUntilCaughtUp` sees the group’s committed offsets at the end of every source partition (it polls every 25 ms). That covers decode (JSON.parse + schema decode), the fused chain, encode (JSON.stringify + Buffer), append of the output (with durability batch its fdatasync, shared by the appends in flight; every 100 ms one background round syncs data and offsets; none never syncs; acks=all with Kafka) and the offset commit, plus the log’s read/fetch between batches. events/s is the mean over runs; ± rme is the 95% confidence half-width of that mean (Student’s t over runs; 0 for one run). Runs of a variant share one process, so later runs run on warm JIT.',
+  'Throughput: the PipelineRunner starts on the loaded artifact (compiled from the .pipe text above) and the clock runs from the first batch the log hands to the runner until `waitUntilCaughtUp` sees the group’s committed offsets at the end of every source partition (it polls every 25 ms). That covers decode (JSON.parse + schema decode), the fused chain, encode (JSON.stringify + Buffer), append of the output (with durability batch its fdatasync, shared by the appends in flight; every 100 ms one background round syncs data and offsets; none never syncs; acks=all with Kafka) and the offset commit, plus the log’s read/fetch between batches. events/s is the mean over runs; ± rme is the 95% confidence half-width of that mean (Student’s t over runs; 0 for one run). Runs of a variant share one process, so later runs run on warm JIT. With an offset-commit interval (at-least-once, KafkaLogOptions.commitIntervalMs) the clock also waits for the last background commit, up to that interval after the last batch.',
+  'Warm-up: each Kafka variant’s process first makes one warm-up run (`--warmup-runs`), measured exactly like the others and left out of every figure (as JMH’s warm-up iterations are); the report lists it apart with what it cost. The first run through the broker is slower for reasons a long-running node does not see (the broker’s and the client’s JIT, first connections). The embedded variants have none. With `--rounds R` the list of variants is run R times in alternation (A B C, A B C), each time in fresh processes with their own warm-up, and each variant’s measured runs of all rounds are combined.',
   'Latency: a Log decorator (benchmarks/lib/timed-log.ts) wraps `subscribe` and times each handler call with process.hrtime.bigint(): one sample per batch (up to the batch size records), from the log calling the runner until the runner’s appends resolved. It does not include the log’s read/fetch before or commit after the handler. p50/p99/p999 are nearest-rank percentiles over all batches of all runs. The table shows them per batch, not per event.',
   'Memory: process.memoryUsage() every 50 ms and every 64 batches while the runner processes, plus once at caught-up; peak RSS and peak heap used of that variant’s own process. Heap after GC: after a full GC once all runs closed their logs.',
   'Isolation: each variant runs in a fresh node process with the same node flags. The Kafka broker (one KRaft node, scripts/servers/kafka.sh) runs on the same 2-core machine, so it competes with the node process for CPU.',
@@ -418,6 +533,10 @@ function parseOptions() {
       'kafka-only': { type: 'boolean', default: false },
       'compare-produce-encoder': { type: 'boolean', default: false },
       'broker-pid': { type: 'string' },
+      'commit-intervals': { type: 'string' },
+      'commit-interval': { type: 'string' },
+      'warmup-runs': { type: 'string', default: '1' },
+      rounds: { type: 'string', default: '1' },
       profile: { type: 'string', default: 'auto' },
       out: { type: 'string', default: join(import.meta.dirname, 'reports') },
       variant: { type: 'string' },
@@ -442,41 +561,79 @@ async function main(): Promise<void> {
     kafkaCompression: args['kafka-compression'] as KafkaCompression | undefined,
     brokerPid: await brokerPid(args['broker-pid']),
     kafkaOnly: args['kafka-only'] === true,
+    commitIntervalMs: args['commit-interval'] === undefined ? undefined : Number(args['commit-interval']),
+    warmupRuns: Number(args['warmup-runs']),
+    rounds: Number(args.rounds),
   }
+  const zeroAllowed = new Set(['commitIntervalMs', 'warmupRuns'])
   for (const [key, value] of Object.entries(options)) {
-    if (typeof value === 'number' && !(Number.isInteger(value) && value > 0))
-      throw new RangeError(`--${key} must be a positive integer, got ${value}`)
+    const least = zeroAllowed.has(key) ? 0 : 1
+    if (typeof value === 'number' && !(Number.isInteger(value) && value >= least))
+      throw new RangeError(`--${key} must be an integer of at least ${least}, got ${value}`)
   }
+  const commitIntervals = (args['commit-intervals'] ?? '')
+    .split(',')
+    .filter((s) => s.trim() !== '')
+    .map((s) => Number(s))
+  if (commitIntervals.some((ms) => !(Number.isInteger(ms) && ms >= 0)))
+    throw new RangeError(`--commit-intervals must list whole milliseconds, got ${args['commit-intervals']}`)
   if (!['auto', 'always', 'never'].includes(args.profile))
     throw new RangeError(`--profile must be auto, always or never, got ${args.profile}`)
 
   if (args.variant !== undefined) {
     // Child mode: measure one variant in this fresh process, print the result as one JSON line.
     if (!(args.variant in VARIANTS)) throw new Error(`unknown variant '${args.variant}'`)
-    const result = await measureChild(args.variant as VariantName, options)
+    const key = args.variant as VariantName
+    const result = await measureChild(
+      key,
+      options,
+      specLabel({
+        key,
+        ...(options.commitIntervalMs === undefined ? {} : { commitIntervalMs: options.commitIntervalMs }),
+      }),
+    )
     process.stdout.write(`${JSON.stringify(result)}\n`)
     // kafkajs may leave timers behind after disconnecting; --cpu-prof writes its file on exit.
     process.exit(0)
   }
 
-  const names: VariantName[] = options.kafkaOnly ? [] : ['embedded-none', 'embedded-100ms', 'embedded-batch']
+  const names: VariantSpec[] = (
+    options.kafkaOnly ? [] : (['embedded-none', 'embedded-100ms', 'embedded-batch'] as const)
+  ).map((key) => ({ key }))
   if (options.brokers.length > 0 && args['compare-produce-encoder'] === true) {
     // Before and after side by side, alternating, so the machine's load hits both alike.
-    names.push('kafka-kafkajs-encoder', 'kafka', 'kafka-exactly-once-kafkajs-encoder', 'kafka-exactly-once')
-  } else if (options.brokers.length > 0) names.push('kafka', 'kafka-exactly-once')
-  const children: ChildResult[] = []
-  for (const name of names) {
-    process.stderr.write(`measuring ${VARIANTS[name].label} (fresh process) …\n`)
-    children.push(runChild(name, [], []))
+    for (const key of [
+      'kafka-kafkajs-encoder',
+      'kafka',
+      'kafka-exactly-once-kafkajs-encoder',
+      'kafka-exactly-once',
+    ] as const)
+      names.push({ key })
+  } else if (options.brokers.length > 0 && commitIntervals.length > 0) {
+    // At-least-once once per commit interval (decision 0031), exactly-once beside them.
+    for (const commitIntervalMs of commitIntervals) names.push({ key: 'kafka', commitIntervalMs })
+    names.push({ key: 'kafka-exactly-once' })
+  } else if (options.brokers.length > 0) names.push({ key: 'kafka' }, { key: 'kafka-exactly-once' })
+  // Rounds alternate the variants (A B C, A B C), each in a fresh process, so the load of a shared
+  // machine changing meanwhile hits every variant alike.
+  const rounds: ChildResult[][] = names.map(() => [])
+  for (let round = 0; round < options.rounds; round++) {
+    for (const [i, spec] of names.entries()) {
+      process.stderr.write(
+        `measuring ${specLabel(spec)} (fresh process${options.rounds > 1 ? `, round ${round + 1}/${options.rounds}` : ''}) …\n`,
+      )
+      rounds[i]!.push(runChild(spec, [], []))
+    }
   }
+  const children = rounds.map((r) => combineChildRounds(r, options))
 
   const targets: TargetResult[] = []
-  const missed: VariantName[] = []
-  for (const child of children) {
+  const missed: VariantSpec[] = []
+  for (const [i, child] of children.entries()) {
     const { target } = VARIANTS[child.key]
     const rate = child.variant.throughput.eventsPerSecond
     const met = rate >= target
-    if (!met) missed.push(child.key)
+    if (!met) missed.push(names[i]!)
     targets.push({
       description: isKafka(child.key)
         ? `${child.variant.name} ≥ ${target.toLocaleString('en-US')} events/s end to end`
@@ -505,6 +662,10 @@ async function main(): Promise<void> {
     parameters: {
       events: options.events,
       'runs per variant': options.runs,
+      'warm-up runs per Kafka variant (not in the figures)': options.warmupRuns,
+      rounds: options.rounds,
+      'kafka commit interval (at-least-once)':
+        commitIntervals.length > 0 ? `${commitIntervals.join(', ')} ms (one variant each)` : 'default',
       seed: options.seed,
       'max records per batch': options.batch,
       partitions: options.partitions,

@@ -53,7 +53,10 @@ export interface OpenLogMode {
   /** Embedded, read-only: step over damaged records (each reported to `logger`) instead of failing. */
   readonly skipCorrupt?: boolean
   /** Consumer-group timing of a command that consumes in a group (`run`). */
-  readonly consumer?: Pick<KafkaLogOptions, 'sessionTimeoutMs' | 'heartbeatIntervalMs' | 'instanceId'>
+  readonly consumer?: Pick<
+    KafkaLogOptions,
+    'sessionTimeoutMs' | 'heartbeatIntervalMs' | 'instanceId' | 'commitIntervalMs'
+  >
 }
 
 /** The Kafka-only options, for the usage error when they come without Kafka. */

@@ -22,6 +22,7 @@ export const RUNNER_OPTIONS = {
   'metrics-host': { type: 'string' },
   'kafka-session-timeout': { type: 'string' },
   'kafka-heartbeat-interval': { type: 'string' },
+  'commit-interval': { type: 'string' },
   'node-id': { type: 'string' },
 } as const
 
@@ -31,6 +32,7 @@ export interface RunnerValues {
   readonly 'dead-letter-topic'?: string | undefined
   readonly 'kafka-session-timeout'?: string | undefined
   readonly 'kafka-heartbeat-interval'?: string | undefined
+  readonly 'commit-interval'?: string | undefined
   readonly 'node-id'?: string | undefined
 }
 
@@ -111,7 +113,14 @@ export function writeSummary(
 export function consumerTiming(values: {
   'kafka-session-timeout'?: string | undefined
   'kafka-heartbeat-interval'?: string | undefined
-}): { sessionTimeoutMs?: number; heartbeatIntervalMs?: number } {
+  'commit-interval'?: string | undefined
+}): { sessionTimeoutMs?: number; heartbeatIntervalMs?: number; commitIntervalMs?: number } {
+  const commit = values['commit-interval']
+  // Whole milliseconds (Number('') would be 0); 0 commits after every batch.
+  if (commit !== undefined && !/^[0-9]+$/.test(commit)) {
+    throw new UsageError(`--commit-interval must be a whole number of milliseconds, got "${commit}"`)
+  }
+  const commitIntervalMs = commit === undefined ? undefined : integerOption(commit, 'commit-interval', 0)
   const session = values['kafka-session-timeout']
   const heartbeat = values['kafka-heartbeat-interval']
   const sessionTimeoutMs =
@@ -132,6 +141,7 @@ export function consumerTiming(values: {
   return {
     ...(sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs }),
     ...(heartbeatIntervalMs === undefined ? {} : { heartbeatIntervalMs }),
+    ...(commitIntervalMs === undefined ? {} : { commitIntervalMs }),
   }
 }
 

@@ -41,6 +41,9 @@ ${STATE_OPTIONS_HELP}
                         the broker's minimum unless group.min.session.timeout.ms is lowered)
   --kafka-heartbeat-interval MS
                         Kafka: heartbeat interval, under a third of the session timeout (default: 1000)
+  --commit-interval MS  Kafka, at-least-once without state: longest a processed batch waits for
+                        its offset commit (default: 250; 0: after every batch). A crash replays
+                        at most this much; a clean stop or a rebalance commits everything first
   --node-id ID          Kafka: this node's stable identity (also $SLUICE_NODE_ID): restarted under
                         the same id, it takes its partitions back at once instead of after the
                         session timeout. Two running nodes must never share one.

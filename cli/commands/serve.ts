@@ -88,7 +88,8 @@ Pipelines (as sluice run; --group only with one --run):
   --partitions N        partitions of topics the node creates (default: 1)
   --dead-letter-topic T dead-letter topic (default: ${DEFAULT_DEAD_LETTER_TOPIC})
 ${STATE_OPTIONS_HELP}
-  --kafka-session-timeout MS, --kafka-heartbeat-interval MS, --node-id ID: as sluice run
+  --kafka-session-timeout MS, --kafka-heartbeat-interval MS, --commit-interval MS, --node-id ID:
+                        as sluice run
 
 Log:
 ${LOG_OPTIONS_HELP}

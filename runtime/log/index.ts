@@ -124,7 +124,9 @@ export interface SubscribeOptions {
   readonly delivery?: Delivery
   /**
    * Commit at checkpoints with hooks for operator state, instead of after every batch. Without it
-   * (stateless pipelines), at-least-once commits after each batch, as the contract above says.
+   * (stateless pipelines), at-least-once commits after each batch's handler resolved, as the
+   * contract above says: at once, or (Kafka, KafkaLogOptions.commitIntervalMs) within an interval,
+   * with everything handled committed on stop() and before a rebalance moves partitions away.
    */
   readonly checkpoint?: CheckpointOptions
   /**
@@ -148,7 +150,7 @@ export interface SubscribeOptions {
    * no group are tasks of one partition each, exactly as without this option.
    */
   readonly copartitioned?: readonly (readonly string[])[]
-  /** Told after each batch's offsets are committed, with how long the commit took. */
+  /** Told after offsets are committed (once per partition a commit moved), with how long it took. */
   readonly onCommitted?: (commit: {
     readonly topic: string
     readonly partition: number

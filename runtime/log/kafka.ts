@@ -64,6 +64,7 @@ import type {
 import { taskAssigner } from './kafka-assigner.ts'
 import { type CheckpointEnvironment, CheckpointedTasks } from './kafka-checkpoint.ts'
 import { evictPreviousIncarnation, memberClientId } from './kafka-handover.ts'
+import { type CommittedOffset, OffsetCommitScheduler } from './kafka-offset-commits.ts'
 import { useSluiceProduceEncoder } from './kafka-produce-encoder.ts'
 import { KafkaPartitionReader, ReadTimeout } from './kafka-reader.ts'
 import { type PartitionOffset, type Sender, TransactionalProducer } from './kafka-transactions.ts'
@@ -166,6 +167,15 @@ export interface KafkaLogOptions {
    */
   readonly partitionsInParallel?: number
   /**
+   * At-least-once without checkpoints (stateless pipelines): longest a batch's offsets wait for
+   * their commit after its handler resolved, in ms. Commits run in the background, one at a time,
+   * each taking every offset resolved by then; stop(), a rebalance and a failed handler commit
+   * everything resolved first, so only a crash replays, at most the records of this interval
+   * (docs/decisions/0031-offset-commit-interval.md). 0 commits after every batch. Checkpointed
+   * subscriptions commit at their checkpoints instead. Default: 250.
+   */
+  readonly commitIntervalMs?: number
+  /**
    * Compression of the record batches appended (codec kafkajs ships: gzip). Default: 'none', which
    * costs the least CPU on both ends; gzip trades CPU for bytes on a slow or metered network.
    */
@@ -179,6 +189,8 @@ export interface KafkaLogOptions {
 
 const DEFAULT_MAX_BATCH_RECORDS = 1000
 const DEFAULT_PARTITIONS_IN_PARALLEL = 4
+/** Measured with bench:pipeline: docs/decisions/0031-offset-commit-interval.md. */
+const DEFAULT_COMMIT_INTERVAL_MS = 250
 const DEFAULT_SESSION_TIMEOUT_MS = 6000
 const DEFAULT_HEARTBEAT_INTERVAL_MS = 1000
 /**
@@ -282,6 +294,16 @@ export class KafkaLog implements Log {
       throw new SluiceError(
         'CONFIG_INVALID',
         'KafkaLog.connect: partitionsInParallel must be a positive integer',
+      )
+    }
+    const commitIntervalMs = options.commitIntervalMs
+    if (
+      commitIntervalMs !== undefined &&
+      !(Number.isSafeInteger(commitIntervalMs) && commitIntervalMs >= 0)
+    ) {
+      throw new SluiceError(
+        'CONFIG_INVALID',
+        'KafkaLog.connect: commitIntervalMs must be a non-negative integer (ms)',
       )
     }
     if (
@@ -806,6 +828,10 @@ export class KafkaLog implements Log {
       { ...options, maxBatchRecords },
       tasks,
       (error) => this.#mapConsumerError(error),
+      {
+        commitIntervalMs: this.#options.commitIntervalMs ?? DEFAULT_COMMIT_INTERVAL_MS,
+        log: (entry) => this.#clientLog(entry),
+      },
       options.checkpoint && this.#checkpointAccess(options.checkpoint),
     )
     this.#subscriptions.add(subscription)
@@ -825,6 +851,13 @@ export class KafkaLog implements Log {
       throw this.#mapError(error)
     }
     return subscription
+  }
+
+  /** A line of this log's own, to the client log sink at the configured level and above. */
+  #clientLog(entry: KafkaClientLogEntry): void {
+    if (LEVEL_RANK[entry.level] <= LEVEL_RANK[this.#options.logLevel ?? 'warn']) {
+      ;(this.#options.logger ?? defaultLogSink)(entry)
+    }
   }
 
   /** Removes the members this node's previous incarnation left in `group` (kafka-handover.ts). */
@@ -1132,6 +1165,16 @@ class KafkaSubscription implements Subscription {
   #stopped = false
   /** With CheckpointOptions: batches, hooks and commits per task (kafka-checkpoint.ts). */
   readonly #checkpoints: CheckpointedTasks | undefined
+  /** Without checkpoints: when the offsets resolved after each batch are committed. */
+  readonly #commits: OffsetCommitScheduler
+  /**
+   * The running consumer's own commit functions, from its latest batch: kafkajs's consumer-level
+   * commitOffsets does nothing once stop() began, these commit until the member leaves the group.
+   * Dropped at every join: a new generation (or a consumer kafkajs restarted) resolves afresh.
+   */
+  #committer: Pick<EachBatchPayload, 'commitOffsetsIfNecessary' | 'uncommittedOffsets'> | undefined
+  /** A heartbeat said the group is rebalancing: every batch that ends commits at once until it rejoined. */
+  #rebalancing = false
 
   constructor(
     consumer: Consumer,
@@ -1139,8 +1182,23 @@ class KafkaSubscription implements Subscription {
     options: SubscribeOptions,
     tasks: Tasks,
     mapError: (error: unknown) => unknown,
+    commitOptions: { commitIntervalMs: number; log: (entry: KafkaClientLogEntry) => void },
     access?: CheckpointAccess,
   ) {
+    this.#commits = new OffsetCommitScheduler({
+      intervalMs: commitOptions.commitIntervalMs,
+      commit: () => this.#commitResolved(),
+      onCommitted: (offsets, seconds) => {
+        for (const o of offsets) this.#onCommitted?.({ ...o, seconds })
+      },
+      onBackgroundError: (error) =>
+        commitOptions.log({
+          level: 'info',
+          namespace: 'OffsetCommits',
+          message: `offset commit failed; the offsets stay resolved and are committed later`,
+          fields: { group: options.group, error: String(error) },
+        }),
+    })
     this.#consumer = consumer
     this.#handler = handler
     this.#maxBatchRecords = options.maxBatchRecords ?? DEFAULT_MAX_BATCH_RECORDS
@@ -1232,9 +1290,18 @@ class KafkaSubscription implements Subscription {
     })
     // Partitions a rebalance took away leave their checkpoint (kafkajs has no revocation callback:
     // the new assignment is known once the member rejoined).
-    consumer.on(consumer.events.GROUP_JOIN, (event) =>
-      this.#checkpoints?.assign(event.payload.memberAssignment),
-    )
+    consumer.on(consumer.events.GROUP_JOIN, (event) => {
+      this.#checkpoints?.assign(event.payload.memberAssignment)
+      this.#committer = undefined
+      this.#rebalancing = false
+    })
+    // kafkajs has no revocation callback: it rejoins right after this (synchronous) event, once the
+    // batches in flight ended. Those that saw the rebalance committed already (#heartbeat); this
+    // covers one noticed by kafkajs's own heartbeat after an empty fetch, sent ahead of the
+    // JoinGroup, best effort (it fails harmlessly if the join overtakes it: a replay, no loss).
+    consumer.on(consumer.events.REBALANCING, () => {
+      if (!this.#checkpoints) void this.#commits.flush().catch(() => {})
+    })
     // kafkajs restarts a consumer that crashed on a retriable error (the broker went away, the
     // coordinator moved) by itself; the first fetch after that means it is back.
     consumer.on(consumer.events.FETCH, () => this.#setAvailable(true))
@@ -1254,16 +1321,13 @@ class KafkaSubscription implements Subscription {
     return this.#eachBatchCommitting(payload)
   }
 
-  /** Without checkpoints: commits after every batch the handler took. */
-  async #eachBatchCommitting({
-    batch,
-    resolveOffset,
-    heartbeat,
-    commitOffsetsIfNecessary,
-    uncommittedOffsets,
-    isRunning,
-    isStale,
-  }: EachBatchPayload): Promise<void> {
+  /**
+   * Without checkpoints: resolves each batch's offsets after its handler resolved and commits them
+   * within the commit interval (#commits), at once when stopping, failing or rebalancing.
+   */
+  async #eachBatchCommitting(payload: EachBatchPayload): Promise<void> {
+    const { batch, resolveOffset, isRunning, isStale } = payload
+    this.#committer = payload
     const messages = batch.messages
     for (let from = 0; from < messages.length; from += this.#maxBatchRecords) {
       // Not after a failure (the consumer is being stopped and nothing more may be handled or
@@ -1278,23 +1342,46 @@ class KafkaSubscription implements Subscription {
         this.#fail(error)
         return
       }
-      const last = slice[slice.length - 1]!.offset
-      resolveOffset(last)
-      // Commits exactly what was resolved: offsets are resolved only after their handler resolved,
-      // so this may include batches of other partitions handled meanwhile (partitionsInParallel),
-      // never one still in a handler. A commit that fails (the broker went away, the group
-      // rebalanced while the handler waited) throws into kafkajs, which restarts the consumer: the
-      // batch is fetched and handled again.
-      const committing = performance.now()
-      await commitOffsetsIfNecessary(uncommittedOffsets())
-      this.#onCommitted?.({
-        topic: batch.topic,
-        partition: batch.partition,
-        offset: Number(last) + 1,
-        seconds: (performance.now() - committing) / 1000,
-      })
-      if (from + this.#maxBatchRecords < messages.length) await heartbeat()
+      resolveOffset(slice[slice.length - 1]!.offset)
+      // Offsets are resolved only after their handler resolved, so a commit takes batches of other
+      // partitions handled meanwhile (partitionsInParallel), never one still in a handler. Inline
+      // (interval 0, or stopping / failing / rebalancing), a commit that fails (the broker went
+      // away, the group moved on while the handler waited) throws into kafkajs, which restarts the
+      // consumer: the batch is fetched and handled again.
+      if (!this.#commits.background || this.#stopping || this.#failure || this.#rebalancing) {
+        await this.#commits.flush()
+      } else this.#commits.resolved()
+      await this.#heartbeat(payload)
     }
+  }
+
+  /**
+   * kafkajs heartbeats after each batch anyway (at most once per heartbeat interval); doing it here
+   * first lets a rebalance it reports commit the resolved offsets before kafkajs rejoins the group
+   * (the broker still takes the old generation's commits while the group prepares to rebalance).
+   */
+  async #heartbeat(payload: EachBatchPayload): Promise<void> {
+    try {
+      await payload.heartbeat()
+    } catch (error) {
+      if ((error as { type?: string }).type === 'REBALANCE_IN_PROGRESS') {
+        this.#rebalancing = true
+        await this.#commits.flush().catch(() => {})
+      }
+      throw error
+    }
+  }
+
+  /** Commits every offset the consumer resolved (the handler of its batch resolved). */
+  async #commitResolved(): Promise<CommittedOffset[]> {
+    const committer = this.#committer
+    if (!committer) return []
+    const { topics } = committer.uncommittedOffsets()
+    if (topics.length === 0) return []
+    await committer.commitOffsetsIfNecessary({ topics })
+    return topics.flatMap(({ topic, partitions }) =>
+      partitions.map((p) => ({ topic, partition: Number(p.partition), offset: Number(p.offset) })),
+    )
   }
 
   #setAvailable(available: boolean, error?: unknown): void {
@@ -1321,6 +1408,13 @@ class KafkaSubscription implements Subscription {
           // Before the consumer stops: at-least-once commits go through it.
           this.#checkpoints.end()
           await this.#checkpoints.closeAll(this.#failure ? 'abort' : 'commit')
+        } else {
+          // Before the consumer leaves the group: what was resolved (handlers that resolved, a
+          // failed one's predecessors included) is committed; batches still in a handler commit
+          // their own as they end (#eachBatchCommitting sees #stopping). A commit that cannot be
+          // made leaves those records to be replayed, as a crash would.
+          this.#commits.close()
+          await this.#commits.flush().catch(() => {})
         }
         try {
           // Stops fetching, waits for the eachBatch in flight (which commits after its handler),
