@@ -10,6 +10,8 @@
  * result (built on first use, for callers without a fast path: timers, tests, the Redis store).
  */
 
+import { NO_ROOM } from './json-bytes.ts'
+
 /** Entry i's positions in a layer's offsets table: key start/end, value start/end. */
 const STRIDE = 4
 /** Lookups by key a SnapshotEntries answers by scanning before it builds its merged Map. */
@@ -288,6 +290,36 @@ export class EntryWriter {
     this.at = end
     this.lastValueBytes = end - start
     this.offsets.add(this.keyStart, this.keyEnd, start, end)
+  }
+
+  /**
+   * Ends the entry with `head` (a float64) and a value a codec writes in place
+   * (StateCodec.encodeInto); false, with nothing written, when the codec leaves this value to its
+   * other methods.
+   */
+  valueInto<V>(
+    encodeInto: (value: V, bytes: Uint8Array, at: number, limit: number) => number,
+    value: V,
+    head: number,
+  ): boolean {
+    // Room for a typical small value first; more (and the encoding again) when it does not fit.
+    for (let room = 64; ; ) {
+      this.reserve(4 + 8 + room)
+      const bytes = this.bytes
+      const start = this.at + 4
+      const end = encodeInto(value, bytes, start + 8, bytes.length)
+      if (end === NO_ROOM) {
+        room = 2 * (bytes.length - this.at)
+        continue
+      }
+      if (end < 0) return false
+      bytes.writeDoubleBE(head, start)
+      bytes.writeInt32BE(end - start, this.at)
+      this.at = end
+      this.lastValueBytes = end - start
+      this.offsets.add(this.keyStart, this.keyEnd, start, end)
+      return true
+    }
   }
 
   /** Ends the entry with a value: `head` (when given, a float64 in front of it) then `value`. */
