@@ -14,8 +14,12 @@
  *
  *   npm run bench:recovery [-- --events 1000000 --keys 1000000 --rounds 3]
  *   npm run bench:recovery -- --kafka 127.0.0.1:19092 --redis redis://127.0.0.1:6390
+ *   npm run bench:recovery -- --part overhead [--variants 'checkpoint every 1 s,no checkpoint during the run']
  *
  * Writes benchmarks/reports/recovery.{json,md,svg}. Run it alone: the machine has two cores.
+ * `--part overhead` or `--part recovery` runs one part and only prints it (no report written),
+ * for comparing a change against its parent in one session; `--variants` picks overhead variants
+ * by name (comma-separated).
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -44,12 +48,17 @@ const { values } = parseArgs({
     kafka: { type: 'string' },
     redis: { type: 'string' },
     out: { type: 'string', default: 'benchmarks/reports' },
+    part: { type: 'string', default: 'all' },
+    variants: { type: 'string' },
   },
 })
 const EVENTS = Number(values.events)
 const CARDS = Number(values.cards)
 const KEYS = Number(values.keys)
 const ROUNDS = Number(values.rounds)
+const PART = values.part!
+if (PART !== 'all' && PART !== 'overhead' && PART !== 'recovery')
+  throw new Error(`--part is all, overhead or recovery, not ${PART}`)
 
 const PIPE = (input: string, output: string) => `
 schema Payment { id: string, card: string, amount: i64, ts: timestamp @event_time }
@@ -291,8 +300,12 @@ async function main(): Promise<void> {
   const sampler = setInterval(() => peak.sample(), 100)
   const records = payments(EVENTS, CARDS, 7)
   const rounds: OverheadRound[] = []
-  for (let r = 0; r < ROUNDS; r++) {
-    for (const variant of VARIANTS) {
+  const chosen = values.variants?.split(',').map((name) => name.trim())
+  const variants = VARIANTS.filter((v) => chosen === undefined || chosen.includes(v.name))
+  if (chosen !== undefined && variants.length !== chosen.length)
+    throw new Error(`--variants names some of: ${VARIANTS.map((v) => v.name).join('; ')}`)
+  for (let r = 0; PART !== 'recovery' && r < ROUNDS; r++) {
+    for (const variant of variants) {
       const round = await overheadRound(variant, records)
       console.log(
         `[overhead] round ${r + 1}: ${variant.name}: ${formatRate(round.eventsPerSecond)} (${round.seconds.toFixed(2)} s)`,
@@ -300,13 +313,25 @@ async function main(): Promise<void> {
       rounds.push(round)
     }
   }
-  const overhead = VARIANTS.map((v) => ({
+  const overhead = variants.map((v) => ({
     variant: v.name,
     eventsPerSecond: median(rounds.filter((r) => r.variant === v.name).map((r) => r.eventsPerSecond)),
   }))
-  const none = overhead.find((o) => o.variant === 'no checkpoint during the run')!.eventsPerSecond
-  const everySecond = overhead.find((o) => o.variant === 'checkpoint every 1 s')!.eventsPerSecond
-  const overheadPercent = (1 - everySecond / none) * 100
+  const none = overhead.find((o) => o.variant === 'no checkpoint during the run')?.eventsPerSecond
+  const everySecond = overhead.find((o) => o.variant === 'checkpoint every 1 s')?.eventsPerSecond
+  const overheadPercent = none && everySecond ? (1 - everySecond / none) * 100 : Number.NaN
+  if (PART === 'overhead') {
+    for (const o of overhead) console.log(`[overhead] median: ${o.variant}: ${formatRate(o.eventsPerSecond)}`)
+    if (none !== undefined) {
+      for (const o of overhead)
+        console.log(`[overhead] ${o.variant} / none: ${(o.eventsPerSecond / none).toFixed(3)}`)
+    }
+    console.log(
+      `[overhead] checkpoints every 1 s cost ${overheadPercent.toFixed(1)} % (no report written: --part)`,
+    )
+    clearInterval(sampler)
+    return
+  }
 
   const backends: Backend[] = []
   const scratch: string[] = []
@@ -341,6 +366,7 @@ async function main(): Promise<void> {
   clearInterval(sampler)
   peak.sample()
   await Promise.all(scratch.map((d) => rm(d, { recursive: true, force: true })))
+  if (PART === 'recovery') return
 
   const report = {
     name: 'recovery',
