@@ -107,6 +107,11 @@ interface OverheadRound {
   readonly variant: string
   readonly seconds: number
   readonly eventsPerSecond: number
+  /**
+   * CPU seconds the process used over the same span (every thread: GC helpers and file I/O too).
+   * On a loaded machine wall time follows the other processes; CPU time per event much less.
+   */
+  readonly cpuSeconds: number
 }
 
 async function overheadRound(
@@ -121,6 +126,7 @@ async function overheadRound(
     const store = new FileSnapshotStore(join(dir, 'state'))
     collectGarbage()
     const started = performance.now()
+    const cpuBefore = process.cpuUsage()
     const runner = await PipelineRunner.start({
       log,
       artifact,
@@ -140,11 +146,17 @@ async function overheadRound(
       await runner.waitUntilCaughtUp(600_000)
     }
     const seconds = (performance.now() - started) / 1000
+    const cpu = process.cpuUsage(cpuBefore)
     await runner.stop()
     await runner.done
     await log.close()
     await store.close()
-    return { variant: variant.name, seconds, eventsPerSecond: records.length / seconds }
+    return {
+      variant: variant.name,
+      seconds,
+      eventsPerSecond: records.length / seconds,
+      cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    }
   } finally {
     await rm(dir, { recursive: true, force: true })
   }
@@ -308,7 +320,7 @@ async function main(): Promise<void> {
     for (const variant of variants) {
       const round = await overheadRound(variant, records)
       console.log(
-        `[overhead] round ${r + 1}: ${variant.name}: ${formatRate(round.eventsPerSecond)} (${round.seconds.toFixed(2)} s)`,
+        `[overhead] round ${r + 1}: ${variant.name}: ${formatRate(round.eventsPerSecond)} (${round.seconds.toFixed(2)} s, CPU ${round.cpuSeconds.toFixed(2)} s)`,
       )
       rounds.push(round)
     }
@@ -316,12 +328,16 @@ async function main(): Promise<void> {
   const overhead = variants.map((v) => ({
     variant: v.name,
     eventsPerSecond: median(rounds.filter((r) => r.variant === v.name).map((r) => r.eventsPerSecond)),
+    cpuSeconds: median(rounds.filter((r) => r.variant === v.name).map((r) => r.cpuSeconds)),
   }))
   const none = overhead.find((o) => o.variant === 'no checkpoint during the run')?.eventsPerSecond
   const everySecond = overhead.find((o) => o.variant === 'checkpoint every 1 s')?.eventsPerSecond
   const overheadPercent = none && everySecond ? (1 - everySecond / none) * 100 : Number.NaN
   if (PART === 'overhead') {
-    for (const o of overhead) console.log(`[overhead] median: ${o.variant}: ${formatRate(o.eventsPerSecond)}`)
+    for (const o of overhead)
+      console.log(
+        `[overhead] median: ${o.variant}: ${formatRate(o.eventsPerSecond)}, CPU ${o.cpuSeconds.toFixed(2)} s`,
+      )
     if (none !== undefined) {
       for (const o of overhead)
         console.log(`[overhead] ${o.variant} / none: ${(o.eventsPerSecond / none).toFixed(3)}`)
@@ -393,7 +409,7 @@ type Report = {
   events: number
   cards: number
   rounds: number
-  overhead: { variant: string; eventsPerSecond: number }[]
+  overhead: { variant: string; eventsPerSecond: number; cpuSeconds: number }[]
   checkpointOverheadPercent: number
   recoveries: RecoveryResult[]
   peakRssBytes: number
@@ -407,11 +423,11 @@ ${report.machine.cpuModel}, ${report.machine.cores} cores, Node ${report.machine
 
 ## Checkpoint overhead
 
-\`aggregate by card { n: count(), total: sum(amount) }\` over ${report.events.toLocaleString('en')} payments and ${report.cards.toLocaleString('en')} cards, embedded log (durability 100 ms), end to end (JSON in, through the log, JSON out); median of ${report.rounds} alternating rounds.
+\`aggregate by card { n: count(), total: sum(amount) }\` over ${report.events.toLocaleString('en')} payments and ${report.cards.toLocaleString('en')} cards, embedded log (durability 100 ms), end to end (JSON in, through the log, JSON out); median of ${report.rounds} alternating rounds; CPU seconds: the process's user + system time over the same span (all threads), less sensitive than events/s to other processes on a loaded machine.
 
-| variant | events/s |
-|---|---:|
-${report.overhead.map((o) => `| ${o.variant} | ${formatRate(o.eventsPerSecond)} |`).join('\n')}
+| variant | events/s | CPU seconds (process) |
+|---|---:|---:|
+${report.overhead.map((o) => `| ${o.variant} | ${formatRate(o.eventsPerSecond)} | ${o.cpuSeconds.toFixed(2)} |`).join('\n')}
 
 Checkpoints every second cost **${report.checkpointOverheadPercent.toFixed(1)} %** of the throughput without checkpoints (target: under 5 %). Exactly-once is measured to the last commit (its outputs become visible then), so its figure includes up to one interval of waiting at the end.
 
