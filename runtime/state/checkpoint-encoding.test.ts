@@ -61,6 +61,10 @@ describe('a checkpoint’s encoding', () => {
           }
           const changes = direct.takeChanges()
           const reference = plain.takeChanges()
+          // Exactly the keys whose last operation in this epoch set them (in slot order or not).
+          const lastOps = new Map(opsOfEpoch.map((op) => [op.key, op.kind]))
+          const setKeys = [...lastOps].filter(([, kind]) => kind === 'set').map(([key]) => `v:${key}`)
+          expect([...changes.puts.keys()].sort()).toEqual(setKeys.sort())
           const before = [...changes.puts].map(([k, v]) => [k, Buffer.from(v)] as const)
           expect(before).toEqual([...reference.puts].map(([k, v]) => [k, Buffer.from(v)] as const))
           expect(changes.deletes).toEqual(reference.deletes)

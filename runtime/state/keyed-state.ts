@@ -249,7 +249,13 @@ export class KeyedState<V> {
       SNAPSHOT_HEADER_BYTES + this.written.length * (48 + this.prefix.length) + 256,
     )
     const written = this.written
-    for (let i = 0; i < written.length; i++) this.encodeChange(writer, written[i]!)
+    if (written.length > this.used >> 3) {
+      // Most slots changed: in slot order, so the per-slot arrays are read front to back rather
+      // than at random (a cache miss each); encodeChange skips the slots not written this epoch.
+      for (let slot = 0; slot < this.used; slot++) this.encodeChange(writer, slot)
+    } else {
+      for (let i = 0; i < written.length; i++) this.encodeChange(writer, written[i]!)
+    }
     const deletes: string[] = []
     let deletesBytes = 0
     for (const key of this.deleted) {
