@@ -14,8 +14,12 @@
  *
  *   npm run bench:recovery [-- --events 1000000 --keys 1000000 --rounds 3]
  *   npm run bench:recovery -- --kafka 127.0.0.1:19092 --redis redis://127.0.0.1:6390
+ *   npm run bench:recovery -- --part overhead [--variants 'checkpoint every 1 s,no checkpoint during the run']
  *
  * Writes benchmarks/reports/recovery.{json,md,svg}. Run it alone: the machine has two cores.
+ * `--part overhead` or `--part recovery` runs one part and only prints it (no report written),
+ * for comparing a change against its parent in one session; `--variants` picks overhead variants
+ * by name (comma-separated).
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -44,12 +48,17 @@ const { values } = parseArgs({
     kafka: { type: 'string' },
     redis: { type: 'string' },
     out: { type: 'string', default: 'benchmarks/reports' },
+    part: { type: 'string', default: 'all' },
+    variants: { type: 'string' },
   },
 })
 const EVENTS = Number(values.events)
 const CARDS = Number(values.cards)
 const KEYS = Number(values.keys)
 const ROUNDS = Number(values.rounds)
+const PART = values.part!
+if (PART !== 'all' && PART !== 'overhead' && PART !== 'recovery')
+  throw new Error(`--part is all, overhead or recovery, not ${PART}`)
 
 const PIPE = (input: string, output: string) => `
 schema Payment { id: string, card: string, amount: i64, ts: timestamp @event_time }
@@ -98,6 +107,11 @@ interface OverheadRound {
   readonly variant: string
   readonly seconds: number
   readonly eventsPerSecond: number
+  /**
+   * CPU seconds the process used over the same span (every thread: GC helpers and file I/O too).
+   * On a loaded machine wall time follows the other processes; CPU time per event much less.
+   */
+  readonly cpuSeconds: number
 }
 
 async function overheadRound(
@@ -112,6 +126,7 @@ async function overheadRound(
     const store = new FileSnapshotStore(join(dir, 'state'))
     collectGarbage()
     const started = performance.now()
+    const cpuBefore = process.cpuUsage()
     const runner = await PipelineRunner.start({
       log,
       artifact,
@@ -131,11 +146,17 @@ async function overheadRound(
       await runner.waitUntilCaughtUp(600_000)
     }
     const seconds = (performance.now() - started) / 1000
+    const cpu = process.cpuUsage(cpuBefore)
     await runner.stop()
     await runner.done
     await log.close()
     await store.close()
-    return { variant: variant.name, seconds, eventsPerSecond: records.length / seconds }
+    return {
+      variant: variant.name,
+      seconds,
+      eventsPerSecond: records.length / seconds,
+      cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    }
   } finally {
     await rm(dir, { recursive: true, force: true })
   }
@@ -291,22 +312,42 @@ async function main(): Promise<void> {
   const sampler = setInterval(() => peak.sample(), 100)
   const records = payments(EVENTS, CARDS, 7)
   const rounds: OverheadRound[] = []
-  for (let r = 0; r < ROUNDS; r++) {
-    for (const variant of VARIANTS) {
+  const chosen = values.variants?.split(',').map((name) => name.trim())
+  const variants = VARIANTS.filter((v) => chosen === undefined || chosen.includes(v.name))
+  if (chosen !== undefined && variants.length !== chosen.length)
+    throw new Error(`--variants names some of: ${VARIANTS.map((v) => v.name).join('; ')}`)
+  for (let r = 0; PART !== 'recovery' && r < ROUNDS; r++) {
+    for (const variant of variants) {
       const round = await overheadRound(variant, records)
       console.log(
-        `[overhead] round ${r + 1}: ${variant.name}: ${formatRate(round.eventsPerSecond)} (${round.seconds.toFixed(2)} s)`,
+        `[overhead] round ${r + 1}: ${variant.name}: ${formatRate(round.eventsPerSecond)} (${round.seconds.toFixed(2)} s, CPU ${round.cpuSeconds.toFixed(2)} s)`,
       )
       rounds.push(round)
     }
   }
-  const overhead = VARIANTS.map((v) => ({
+  const overhead = variants.map((v) => ({
     variant: v.name,
     eventsPerSecond: median(rounds.filter((r) => r.variant === v.name).map((r) => r.eventsPerSecond)),
+    cpuSeconds: median(rounds.filter((r) => r.variant === v.name).map((r) => r.cpuSeconds)),
   }))
-  const none = overhead.find((o) => o.variant === 'no checkpoint during the run')!.eventsPerSecond
-  const everySecond = overhead.find((o) => o.variant === 'checkpoint every 1 s')!.eventsPerSecond
-  const overheadPercent = (1 - everySecond / none) * 100
+  const none = overhead.find((o) => o.variant === 'no checkpoint during the run')?.eventsPerSecond
+  const everySecond = overhead.find((o) => o.variant === 'checkpoint every 1 s')?.eventsPerSecond
+  const overheadPercent = none && everySecond ? (1 - everySecond / none) * 100 : Number.NaN
+  if (PART === 'overhead') {
+    for (const o of overhead)
+      console.log(
+        `[overhead] median: ${o.variant}: ${formatRate(o.eventsPerSecond)}, CPU ${o.cpuSeconds.toFixed(2)} s`,
+      )
+    if (none !== undefined) {
+      for (const o of overhead)
+        console.log(`[overhead] ${o.variant} / none: ${(o.eventsPerSecond / none).toFixed(3)}`)
+    }
+    console.log(
+      `[overhead] checkpoints every 1 s cost ${overheadPercent.toFixed(1)} % (no report written: --part)`,
+    )
+    clearInterval(sampler)
+    return
+  }
 
   const backends: Backend[] = []
   const scratch: string[] = []
@@ -341,6 +382,7 @@ async function main(): Promise<void> {
   clearInterval(sampler)
   peak.sample()
   await Promise.all(scratch.map((d) => rm(d, { recursive: true, force: true })))
+  if (PART === 'recovery') return
 
   const report = {
     name: 'recovery',
@@ -367,7 +409,7 @@ type Report = {
   events: number
   cards: number
   rounds: number
-  overhead: { variant: string; eventsPerSecond: number }[]
+  overhead: { variant: string; eventsPerSecond: number; cpuSeconds: number }[]
   checkpointOverheadPercent: number
   recoveries: RecoveryResult[]
   peakRssBytes: number
@@ -381,11 +423,11 @@ ${report.machine.cpuModel}, ${report.machine.cores} cores, Node ${report.machine
 
 ## Checkpoint overhead
 
-\`aggregate by card { n: count(), total: sum(amount) }\` over ${report.events.toLocaleString('en')} payments and ${report.cards.toLocaleString('en')} cards, embedded log (durability 100 ms), end to end (JSON in, through the log, JSON out); median of ${report.rounds} alternating rounds.
+\`aggregate by card { n: count(), total: sum(amount) }\` over ${report.events.toLocaleString('en')} payments and ${report.cards.toLocaleString('en')} cards, embedded log (durability 100 ms), end to end (JSON in, through the log, JSON out); median of ${report.rounds} alternating rounds; CPU seconds: the process's user + system time over the same span (all threads), less sensitive than events/s to other processes on a loaded machine.
 
-| variant | events/s |
-|---|---:|
-${report.overhead.map((o) => `| ${o.variant} | ${formatRate(o.eventsPerSecond)} |`).join('\n')}
+| variant | events/s | CPU seconds (process) |
+|---|---:|---:|
+${report.overhead.map((o) => `| ${o.variant} | ${formatRate(o.eventsPerSecond)} | ${o.cpuSeconds.toFixed(2)} |`).join('\n')}
 
 Checkpoints every second cost **${report.checkpointOverheadPercent.toFixed(1)} %** of the throughput without checkpoints (target: under 5 %). Exactly-once is measured to the last commit (its outputs become visible then), so its figure includes up to one interval of waiting at the end.
 

@@ -159,6 +159,11 @@ interface OpenPartition extends PartitionState {
   preparing: number | null
   prepareStarted: number
   stagedBytes: number
+  /**
+   * What the store's commit of the last epoch failed with, if it did: the next prepare throws it.
+   * That commit runs after the `committed` hook returned (see committed()).
+   */
+  storeFailure: { error: unknown } | null
 }
 
 const CHECKPOINT_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30]
@@ -182,6 +187,8 @@ export function metadataOfEpoch(epoch: number): string {
 
 export class OperatorState {
   private readonly partitions = new Map<string, OpenPartition>()
+  /** The store's commits of epochs the log committed, still running (committed()). */
+  private readonly storeCommits = new Set<Promise<void>>()
   private readonly checkpointSeconds: Histogram
   private readonly checkpointBytes: Histogram
   private readonly lastCommitted = new Map<
@@ -201,7 +208,7 @@ export class OperatorState {
     const m = options.metrics
     this.checkpointSeconds = m.histogram(
       'sluice_checkpoint_seconds',
-      'Time from preparing a source partition’s checkpoint (staging its state) to the store committing it, the log’s commit included.',
+      'Time from preparing a source partition’s checkpoint (staging its state) to the log committing it (its commit point; the state store then marks it committed in the background).',
       CHECKPOINT_BUCKETS,
     )
     this.checkpointBytes = m.histogram(
@@ -337,6 +344,9 @@ export class OperatorState {
 
   async close(): Promise<void> {
     this.partitions.clear()
+    // Store commits still running (committed()); a failed one is logged, and harmless to a
+    // restart, which loads the epoch the log committed, staged or not.
+    await Promise.all([...this.storeCommits])
     await this.options.store?.close()
   }
 
@@ -417,6 +427,7 @@ export class OperatorState {
       preparing: null,
       prepareStarted: 0,
       stagedBytes: 0,
+      storeFailure: null,
     })
     this.lastCommitted.set(partitionKey(topic, partition), { epoch, at: Date.now(), topic, partition })
     if (slots.length > 0 || windowSlots.length > 0 || joinSlots.length > 0 || matchSlots.length > 0) {
@@ -438,6 +449,7 @@ export class OperatorState {
 
   private async prepare(topic: string, partition: number): Promise<string> {
     const open = this.open(topic, partition)
+    if (open.storeFailure !== null) throw open.storeFailure.error
     const epoch = open.epoch + 1
     open.prepareStarted = performance.now()
     open.stagedBytes = 0
@@ -504,18 +516,38 @@ export class OperatorState {
         `the log committed epoch ${epoch} of ${topic}/${partition} but epoch ${open.preparing ?? 'none'} was prepared`,
       )
     }
-    // Every slot, also those without changes this epoch: commit is idempotent and keeps the
-    // store's committed epoch equal to the log's.
-    await Promise.all(
-      [...open.slots, ...open.windowSlots, ...open.joinSlots, ...open.matchSlots].map(({ scope }) =>
-        this.requireStore().commit(scope, epoch),
-      ),
-    )
+    // The log's commit was the epoch's commit point: its offsets' metadata names the epoch, and a
+    // restore loads exactly that epoch, staged or committed in the store (SnapshotStore.load). So
+    // the store's commit, which only makes the staged epoch the newest for plain reads, runs
+    // without holding up the partition's next batches (under exactly-once the log waits for this
+    // hook; issue 12). The store orders it before the next epoch's staging (the file store
+    // serialises per scope; Redis keeps the larger epoch), close() waits for it, and a failure
+    // fails the partition's next checkpoint.
     open.epoch = epoch
     open.preparing = null
     this.checkpointSeconds.observe((performance.now() - open.prepareStarted) / 1000)
     this.checkpointBytes.observe(open.stagedBytes)
     this.lastCommitted.set(partitionKey(topic, partition), { epoch, at: Date.now(), topic, partition })
+    // Every slot, also those without changes this epoch: commit is idempotent and keeps the
+    // store's committed epoch equal to the log's.
+    const commit = Promise.all(
+      [...open.slots, ...open.windowSlots, ...open.joinSlots, ...open.matchSlots].map(({ scope }) =>
+        this.requireStore().commit(scope, epoch),
+      ),
+    ).then(
+      () => {},
+      (error: unknown) => {
+        open.storeFailure = { error }
+        this.options.logger.warn('the state store could not commit a checkpoint the log committed', {
+          topic,
+          partition,
+          epoch,
+          error: error instanceof Error ? error.message : String(error),
+        })
+      },
+    )
+    this.storeCommits.add(commit)
+    void commit.finally(() => this.storeCommits.delete(commit))
   }
 
   private revoked(topic: string, partition: number): void {

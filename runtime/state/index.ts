@@ -15,6 +15,8 @@
  *   group rebalances: the node that takes a partition over loads that partition's state.
  */
 
+import { writeJson } from './json-bytes.ts'
+
 /** Encodes values for snapshots (not on the hot path: only changed keys, once per epoch). */
 export interface StateCodec<V> {
   encode(value: V): Buffer
@@ -25,6 +27,13 @@ export interface StateCodec<V> {
    * million keys is a million of them).
    */
   readonly encodeString?: (value: V) => string
+  /**
+   * Optional: writes what `encode` returns straight into bytes[at, limit), so a checkpoint encodes
+   * its changed values into the snapshot's buffer with no string or Buffer per value. Returns the
+   * end, or json-bytes.ts's NO_ROOM (the caller gives more room and asks again) or UNSUPPORTED
+   * (this value goes through `encodeString` or `encode` instead).
+   */
+  readonly encodeInto?: (value: V, bytes: Uint8Array, at: number, limit: number) => number
 }
 
 /** JSON, for values of plain data (numbers, strings, arrays, records). */
@@ -32,6 +41,7 @@ export const jsonCodec: StateCodec<unknown> = {
   encode: (value) => Buffer.from(JSON.stringify(value)),
   decode: (bytes) => JSON.parse(bytes.toString('utf8')) as unknown,
   encodeString: (value) => JSON.stringify(value),
+  encodeInto: writeJson,
 }
 
 /** Whose state: one operator of one pipeline, for one source partition. */

@@ -10,6 +10,8 @@
  * result (built on first use, for callers without a fast path: timers, tests, the Redis store).
  */
 
+import { NO_ROOM } from './json-bytes.ts'
+
 /** Entry i's positions in a layer's offsets table: key start/end, value start/end. */
 const STRIDE = 4
 /** Lookups by key a SnapshotEntries answers by scanning before it builds its merged Map. */
@@ -290,6 +292,36 @@ export class EntryWriter {
     this.offsets.add(this.keyStart, this.keyEnd, start, end)
   }
 
+  /**
+   * Ends the entry with `head` (a float64) and a value a codec writes in place
+   * (StateCodec.encodeInto); false, with nothing written, when the codec leaves this value to its
+   * other methods.
+   */
+  valueInto<V>(
+    encodeInto: (value: V, bytes: Uint8Array, at: number, limit: number) => number,
+    value: V,
+    head: number,
+  ): boolean {
+    // Room for a typical small value first; more (and the encoding again) when it does not fit.
+    for (let room = 64; ; ) {
+      this.reserve(4 + 8 + room)
+      const bytes = this.bytes
+      const start = this.at + 4
+      const end = encodeInto(value, bytes, start + 8, bytes.length)
+      if (end === NO_ROOM) {
+        room = 2 * (bytes.length - this.at)
+        continue
+      }
+      if (end < 0) return false
+      bytes.writeDoubleBE(head, start)
+      bytes.writeInt32BE(end - start, this.at)
+      this.at = end
+      this.lastValueBytes = end - start
+      this.offsets.add(this.keyStart, this.keyEnd, start, end)
+      return true
+    }
+  }
+
   /** Ends the entry with a value: `head` (when given, a float64 in front of it) then `value`. */
   value(value: Uint8Array, head?: number): void {
     const headBytes = head === undefined ? 0 : 8
@@ -391,34 +423,95 @@ export function hashKeyBytes(layer: EntryLayer, i: number): number {
 /**
  * The merged entries of several layers as one layer without deletions (what compaction writes
  * as a new base), copying each surviving entry's bytes. The first `baseLayers` layers are the
- * old base (one file, or the chunks of one Redis snapshot, no key in two of them). Only the keys of the later layers (the
- * deltas, usually few) are decoded; an entry of the first layer is decoded only when its bytes
- * hash like a later key, so compacting a million-key base decodes almost none of it.
+ * old base (one file, or the chunks of one Redis snapshot, no key in two of them). No key is
+ * decoded: the later layers' keys (the deltas) go into a hash table of where they lie, newest
+ * first, so the first copy of a key it meets is the key's last change, and a base entry is
+ * looked up there by its bytes. Compaction runs on the node's thread every few checkpoints;
+ * with a string and a Map entry per delta entry, folding eight deltas of ~80 k changed keys cost
+ * more than one checkpoint's capture (issue 12). Output order: the base's surviving entries, then
+ * each later key where its last change lies.
  */
 export function mergeLayers(layers: readonly EntryLayer[], writer: EntryWriter, baseLayers = 1): void {
-  // The first `baseLayers` layers are one base (chunks of it, each key in one of them at most).
   const bases = layers.slice(0, baseLayers)
   const later = layers.slice(baseLayers)
-  const latest = new Map<string, { layer: EntryLayer; i: number }>()
-  const hashes = new Set<number>()
-  for (const layer of later) {
-    for (let i = 0; i < layer.count; i++) {
-      const key = entryKey(layer, i)
-      latest.delete(key) // re-inserted: file order follows the last change
-      latest.set(key, { layer, i })
-      hashes.add(hashKeyBytes(layer, i))
-    }
+  const table = new LayerKeyTable(later)
+  // Per later entry: whether it is its key's last change.
+  const last = later.map((layer) => new Uint8Array(layer.count))
+  for (let l = later.length - 1; l >= 0; l--) {
+    for (let i = later[l]!.count - 1; i >= 0; i--) if (table.add(l, i)) last[l]![i] = 1
   }
   for (const first of bases) {
     for (let i = 0; i < first.count; i++) {
-      if (valueStartOf(first, i) === DELETED) continue
-      if (hashes.has(hashKeyBytes(first, i)) && latest.has(entryKey(first, i))) continue
+      if (valueStartOf(first, i) === DELETED || table.has(first, i)) continue
       writer.copyEntry(first, i)
     }
   }
-  for (const { layer, i } of latest.values()) {
-    if (valueStartOf(layer, i) !== DELETED) writer.copyEntry(layer, i)
+  for (let l = 0; l < later.length; l++) {
+    const layer = later[l]!
+    const isLast = last[l]!
+    for (let i = 0; i < layer.count; i++) {
+      if (isLast[i] === 1 && valueStartOf(layer, i) !== DELETED) writer.copyEntry(layer, i)
+    }
   }
+}
+
+/**
+ * The distinct keys of some layers, as (layer, entry) positions in an open-addressing table
+ * (linear probing, at most half full) keyed by hashKeyBytes, compared byte by byte on a match.
+ */
+class LayerKeyTable {
+  /** Per position: layer + 1 (0: empty), entry, hash, side by side so a probe reads one cache line. */
+  private readonly table: Int32Array
+  private readonly mask: number
+
+  constructor(private readonly layers: readonly EntryLayer[]) {
+    let count = 0
+    for (const layer of layers) count += layer.count
+    let size = 16
+    while (size < 2 * count) size *= 2
+    this.table = new Int32Array(3 * size)
+    this.mask = size - 1
+  }
+
+  /** Adds entry i of layer l; false when its key is in the table already. */
+  add(l: number, i: number): boolean {
+    const layer = this.layers[l]!
+    const h = hashKeyBytes(layer, i) | 0
+    const table = this.table
+    const mask = this.mask
+    let p = h & mask
+    for (; table[3 * p] !== 0; p = (p + 1) & mask) {
+      if (table[3 * p + 2] === h && sameKey(this.layers[table[3 * p]! - 1]!, table[3 * p + 1]!, layer, i))
+        return false
+    }
+    table[3 * p] = l + 1
+    table[3 * p + 1] = i
+    table[3 * p + 2] = h
+    return true
+  }
+
+  /** Whether the key of entry i of `layer` (any layer) is in the table. */
+  has(layer: EntryLayer, i: number): boolean {
+    const h = hashKeyBytes(layer, i) | 0
+    const table = this.table
+    const mask = this.mask
+    for (let p = h & mask; table[3 * p] !== 0; p = (p + 1) & mask) {
+      if (table[3 * p + 2] === h && sameKey(this.layers[table[3 * p]! - 1]!, table[3 * p + 1]!, layer, i))
+        return true
+    }
+    return false
+  }
+}
+
+function sameKey(a: EntryLayer, i: number, b: EntryLayer, j: number): boolean {
+  const aStart = keyStartOf(a, i)
+  const bStart = keyStartOf(b, j)
+  const length = keyEndOf(a, i) - aStart
+  if (keyEndOf(b, j) - bStart !== length) return false
+  const x = a.bytes
+  const y = b.bytes
+  for (let k = 0; k < length; k++) if (x[aStart + k] !== y[bStart + k]) return false
+  return true
 }
 
 /**

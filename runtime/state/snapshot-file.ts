@@ -24,6 +24,9 @@ import {
 const MAGIC = Buffer.from('SLST')
 const VERSION = 1
 const HEADER_BYTES = 4 + 1 + 1 + 8 + 4
+/** Bytes in front of a file's entries (the header) and behind them (the CRC). */
+export const SNAPSHOT_HEADER_BYTES = HEADER_BYTES
+export const SNAPSHOT_TRAILER_BYTES = 4
 const TWO_32 = 2 ** 32
 
 export type SnapshotKind = 'base' | 'delta'
@@ -46,7 +49,44 @@ export function encodeSnapshotFile(
   puts: Iterable<[string, Buffer]>,
   deletes: Iterable<string> = [],
 ): Buffer {
-  return finishFile(writeEntries(HEADER_BYTES, puts, deletes), kind, epoch)
+  return (
+    finishInPlace(kind, epoch, puts, deletes) ??
+    finishFile(writeEntries(HEADER_BYTES, puts, deletes), kind, epoch)
+  )
+}
+
+/**
+ * The file as the puts' own buffer, when they are one plain layer encoded with room for the
+ * header in front and for the deletions and the CRC behind (KeyedState.takeChanges leaves it):
+ * the header, deletions and CRC are written around the entries in place, so a checkpoint's
+ * changes are not copied (issue 12). Bytes outside the layer's entries are the only ones written,
+ * so the puts read the same afterwards; the returned file is a view of their buffer (staging the
+ * same changes twice at once would share it). null: no such room, encode a copy.
+ */
+function finishInPlace(
+  kind: SnapshotKind,
+  epoch: number,
+  puts: Iterable<[string, Buffer]>,
+  deletes: Iterable<string>,
+): Buffer | null {
+  if (!(puts instanceof SnapshotEntries) || !puts.isPlain || puts.layers.length !== 1) return null
+  const layer = puts.layers[0]!
+  if (layer.start !== HEADER_BYTES) return null
+  const keys = [...deletes].map((key) => Buffer.from(key, 'utf8'))
+  const deletesBytes = keys.reduce((n, key) => n + 8 + key.length, 0)
+  const { bytes } = layer
+  if (layer.end + deletesBytes + SNAPSHOT_TRAILER_BYTES > bytes.length) return null
+  let at = layer.end
+  for (const key of keys) {
+    bytes.writeUInt32BE(key.length, at)
+    key.copy(bytes, at + 4)
+    at += 4 + key.length
+    bytes.writeInt32BE(-1, at)
+    at += 4
+  }
+  writeHeader(bytes, kind, epoch, layer.count + keys.length)
+  bytes.writeUInt32BE(crc32(bytes.subarray(0, at)), at)
+  return bytes.subarray(0, at + SNAPSHOT_TRAILER_BYTES)
 }
 
 /**
