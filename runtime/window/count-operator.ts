@@ -93,8 +93,13 @@ export class CountWindowOperator extends EventTimeOperator implements WindowedOp
   }
 
   get approximateBytes(): number {
-    const events = this.pending.length + this.heldEvents
-    return events * this.bytesPerEvent + this.windows.size * 64
+    // A waiting event counts for the key window it may open when released (64 bytes), so that its
+    // release never adds bytes: the budget is checked when events arrive, not when they move.
+    return (
+      this.pending.length * (this.bytesPerEvent + 64) +
+      this.heldEvents * this.bytesPerEvent +
+      this.windows.size * 64
+    )
   }
 
   /** A rough figure: an event object, its argument array, its rich arguments. */
@@ -144,7 +149,7 @@ export class CountWindowOperator extends EventTimeOperator implements WindowedOp
       }
       if (
         this.budget !== null &&
-        !this.budget.fits(this.rows, this.approximateBytes, 1, this.bytesPerEvent)
+        !this.budget.fits(this.rows, this.approximateBytes, 1, this.bytesPerEvent + 64)
       ) {
         out.failures.push({ origin, error: this.budget.refuse(), site: -1 })
         continue
