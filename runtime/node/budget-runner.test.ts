@@ -173,4 +173,50 @@ sink paid -> kafka("paid")
     expect(metrics.find('sluice_state_refused_keys_total')?.total()).toBe(1)
     expect(text).toMatch(/sluice_state_keys\{operator="paid\.join\.0\.[^"]+"\} 2/)
   })
+
+  it('a table refuses a record that would add a key beyond the budget: it is dead-lettered, and lookups miss it', async () => {
+    const dir = await newDir()
+    const artifact = await loadArtifact(
+      await compileFixture(
+        `
+schema Payment { id: string, card: string }
+schema Card { number: string, holder: string }
+source payments: Payment from kafka("payments")
+table cards: Card from kafka("cards") key by number
+stream enriched = payments | lookup cards as c on card or null | select { id, holder: c.holder }
+sink enriched -> kafka("enriched")
+`,
+        'budget-table',
+      ),
+    )
+    await runOnce(dir, artifact, { maxKeys: 1 }, [
+      [
+        'cards',
+        [
+          { number: '1', holder: 'ann' },
+          // A second key: refused.
+          { number: '2', holder: 'bob' },
+          // A new row of the key held: taken.
+          { number: '1', holder: 'amy' },
+        ],
+      ],
+      [
+        'payments',
+        [
+          { id: 'p1', card: '1' },
+          { id: 'p2', card: '2' },
+        ],
+      ],
+    ])
+    const out = (await read(dir, 'enriched')).map((r) => JSON.parse(r.value.toString()))
+    expect(out).toEqual([
+      { id: 'p1', holder: 'amy' },
+      { id: 'p2', holder: null },
+    ])
+    const dead = await read(dir, DEFAULT_DEAD_LETTER_TOPIC)
+    expect(dead.map((r) => JSON.parse(r.value.toString()))).toEqual([{ number: '2', holder: 'bob' }])
+    expect(dead[0]!.headers[DEAD_LETTER_HEADERS.reason]).toBe(
+      'the table cards is full: its budget refuses new keys',
+    )
+  })
 })

@@ -448,6 +448,7 @@ export class PipelineRunner {
         ]),
       ...(options.partitions === undefined ? {} : { partitions: options.partitions }),
       ...(options.tablePollIntervalMs === undefined ? {} : { pollIntervalMs: options.tablePollIntervalMs }),
+      ...(options.stateBudget ? { budget: options.stateBudget } : {}),
       backoff: this.backoff,
       logger: this.logger,
     })

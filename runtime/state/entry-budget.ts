@@ -33,6 +33,11 @@ export function stateFullReason(step: string): string {
   return `the state of step ${step} is full: its budget refuses new keys`
 }
 
+/** The reason of a table record that a full table refuses (a table is not a step: it is named as one). */
+export function tableFullReason(table: string): string {
+  return `the table ${table} is full: its budget refuses new keys`
+}
+
 export class EntryBudget {
   readonly maxKeys: number
   readonly maxBytes: number
@@ -53,10 +58,15 @@ export class EntryBudget {
     return this.maxKeys !== Number.POSITIVE_INFINITY || this.maxBytes !== Number.POSITIVE_INFINITY
   }
 
-  /** Whether `entries` more entries of `bytes` in all fit beside `heldEntries` of `heldBytes`. */
+  /**
+   * Whether `entries` more entries (0: the held ones change) adding `bytes` in all fit beside
+   * `heldEntries` of `heldBytes`.
+   */
   fits(heldEntries: number, heldBytes: number, entries: number, bytes: number): boolean {
-    if (entries <= 0) return true
-    return heldEntries + entries <= this.maxKeys && heldBytes + bytes <= this.maxBytes
+    return (
+      (entries <= 0 || heldEntries + entries <= this.maxKeys) &&
+      (bytes <= 0 || heldBytes + bytes <= this.maxBytes)
+    )
   }
 
   /** Counts a refusal and gives the error to dead-letter the event with. */
