@@ -34,6 +34,7 @@ export const STATE_OPTIONS_HELP = `  --delivery MODE       at-least-once (defaul
                         commits its outputs) (default: 1000)
   --idle-timeout MS     a source partition that delivers nothing for MS is idle: its windows follow
                         the watermark of the source's other partitions and fire without a record,
+                        its dedup keys expire by that time too,
                         and a join input stops holding back the join's watermark; its events
                         behind it when it delivers again are late (default: it holds its windows
                         and the join's watermark back until it delivers)
