@@ -226,17 +226,20 @@ export class WindowOperator extends EventTimeOperator implements WindowedOperato
         continue
       }
       if (this.budget !== null) {
-        const reached = this.windowsReached(time, lastStart, horizon)
-        if (!this.hasRoomFor(reached)) {
+        // At most one new row per window it reaches: when even that fits, no need to look.
+        let created = this.windowsReached(time, lastStart, horizon)
+        if (!this.hasRoomFor(created)) {
           // Perhaps the rows are there already: only the store knows, once it has the segment.
+          // (So a full state adds events one by one, which costs speed, not results.)
           this.flush(seg)
           seg = 0
-          if (!this.hasRoomFor(this.newRows(key, time, lastStart, horizon))) {
+          created = this.newRows(key, time, lastStart, horizon)
+          if (!this.hasRoomFor(created)) {
             out.failures.push({ origin, error: this.budget.refuse(), site: -1 })
             continue
           }
         }
-        this.segmentRows += reached
+        this.segmentRows += created
       }
       let id = keyIds.get(key)
       if (id === undefined) id = this.idOf(key)
