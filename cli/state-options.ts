@@ -34,17 +34,19 @@ export const STATE_OPTIONS_HELP = `  --delivery MODE       at-least-once (defaul
                         commits its outputs) (default: 1000)
   --idle-timeout MS     a source partition that delivers nothing for MS is idle: its windows follow
                         the watermark of the source's other partitions and fire without a record,
+                        its dedup keys expire by that time too,
                         and a join input stops holding back the join's watermark; its events
                         behind it when it delivers again are late (default: it holds its windows
                         and the join's watermark back until it delivers)
   --state DIR|URL       where stateful steps (dedup, aggregate, windows) keep snapshots: a directory, or
                         redis://host:port for Redis (default: DATA_DIR/state in embedded mode;
                         with Kafka a stateful pipeline needs Redis, or a directory on one node)
-  --state-max-keys N    most keys each stateful step keeps per source partition (default: no limit)
+  --state-max-keys N    most keys each stateful step keeps per source partition (default: no
+                        limit); a window's rows or sessions and a join's buffered events count as keys
   --state-max-bytes N   most bytes of state each stateful step keeps per source partition
   --state-over-budget P what a full state does with a new key: refuse (default; the event is
                         dead-lettered with the reason) or evict-lru (forget the least recently
-                        used key)
+                        used key; windows and joins refuse under both)
   --cep-max-partial-per-key N
                         most partial matches a \`match\` step holds per key (default: 10000); a new
                         one past it drops the key's oldest, counted in sluice_cep_dropped_total

@@ -21,6 +21,7 @@
 import { deserialize, serialize } from 'node:v8'
 import type { JoinGraphNode } from '../artifact/manifest.ts'
 import { type ChainError, type EventBatch, type JoinFunctions, pushEvent } from '../artifact/operators.ts'
+import { type Budgeted, EntryBudget, type EntryBudgetLimits, type StateStats } from '../state/entry-budget.ts'
 import { type IdleClock, IdleInputs } from '../window/idle-inputs.ts'
 
 export type JoinSide = 'left' | 'right'
@@ -54,6 +55,8 @@ interface Buffered {
   /** Interval joins: the horizon (W - lateness) from which no partner can come: the event is gone when it passes this. */
   readonly lastUseful: number
   readonly side: JoinSide
+  /** With a byte budget: the bytes it counts for (not in snapshots: measured again on restore). */
+  bytes: number
 }
 
 interface WindowState {
@@ -65,8 +68,10 @@ interface WindowState {
 }
 
 const SNAPSHOT_MAGIC = 0x534c4a31 // "SLJ1"
+/** A buffered event's bytes before any snapshot measured them: a small JSON object and its key. */
+const DEFAULT_EVENT_BYTES = 128
 
-export class JoinOperator {
+export class JoinOperator implements Budgeted {
   /** Each side's largest event time so far (-Infinity before any). */
   readonly maxTime: Record<JoinSide, number> = {
     left: Number.NEGATIVE_INFINITY,
@@ -83,6 +88,17 @@ export class JoinOperator {
   /** Window joins: the earliest watermark at which a window fires or is gone. */
   private windowsDue = Number.POSITIVE_INFINITY
   private readonly keysOfBatch: (string | null)[] = []
+
+  // The state budget (runtime/state/entry-budget.ts): its entries are the buffered events (an
+  // event in several windows of a window join counts once per window).
+  readonly stats: StateStats = { evicted: 0, refused: 0, expired: 0 }
+  private budget: EntryBudget | null = null
+  /** Window joins: events held over all windows (the interval joins' figure is the heap's length). */
+  private windowEvents = 0
+  /** With a byte budget: the sum of the held entries' `bytes`. */
+  private heldBytes = 0
+  /** Without one: bytes per entry, as the last snapshot encoded them. */
+  private bytesPerEvent = DEFAULT_EVENT_BYTES
 
   /**
    * The watermark applied so far: it never goes back, also when a side that was idle (below)
@@ -123,11 +139,42 @@ export class JoinOperator {
 
   /** Events held in all. */
   get size(): number {
-    if (this.spec.bound.kind === 'interval') return this.heap.length
-    let n = 0
-    for (const window of this.windows.values())
-      for (const entry of window.keys.values()) n += entry.left.length + entry.right.length
-    return n
+    return this.spec.bound.kind === 'interval' ? this.heap.length : this.windowEvents
+  }
+
+  get stateEntries(): number {
+    return this.size
+  }
+
+  get stateBytes(): number {
+    return this.measuresBytes ? this.heldBytes : this.size * this.bytesPerEvent
+  }
+
+  private get measuresBytes(): boolean {
+    return this.budget !== null && this.budget.maxBytes !== Number.POSITIVE_INFINITY
+  }
+
+  bound(limits: EntryBudgetLimits, step: string): void {
+    const budget = new EntryBudget(step, limits, this.stats)
+    this.budget = budget.bounded ? budget : null
+    this.remeasure()
+  }
+
+  /** With a byte budget: every held entry's bytes, measured again (after a restore or a new budget). */
+  private remeasure(): void {
+    this.heldBytes = 0
+    if (!this.measuresBytes) return
+    const measure = (event: Buffered) => {
+      event.bytes = eventBytes(event.value, event.key)
+      this.heldBytes += event.bytes
+    }
+    for (const event of this.heap) measure(event)
+    for (const window of this.windows.values()) {
+      for (const entry of window.keys.values()) {
+        entry.left.forEach(measure)
+        entry.right.forEach(measure)
+      }
+    }
   }
 
   /** True when the state changed since the last call (a checkpoint then stages a snapshot). */
@@ -325,6 +372,17 @@ export class JoinOperator {
     }
     const lastUseful =
       bound.kind !== 'interval' ? 0 : side === 'left' ? time + bound.upperMs : time - bound.lowerMs
+    const bytes = this.measuresBytes ? eventBytes(value, key) : 0
+    if (this.budget !== null) {
+      const entries = bound.kind === 'interval' ? 1 : this.windowsReached(time, watermark)
+      const held = this.size
+      const heldBytes = this.measuresBytes ? this.heldBytes : 0
+      if (!this.budget.fits(held, heldBytes, entries, entries * bytes)) {
+        // Refused before it meets a partner: as if a `where` had dropped it before the join.
+        out.failures.push({ origin, error: this.budget.refuse(), site: -1 })
+        return
+      }
+    }
     const event: Buffered = {
       value,
       key,
@@ -333,6 +391,7 @@ export class JoinOperator {
       matched: false,
       lastUseful,
       side,
+      bytes,
     }
     if (bound.kind === 'interval') {
       const other: JoinSide = side === 'left' ? 'right' : 'left'
@@ -358,6 +417,7 @@ export class JoinOperator {
       // After every event of the same time: sorted by (time, seq).
       list.splice(firstAfter(list, time), 0, event)
       heapPush(this.heap, event)
+      this.heldBytes += bytes
       return
     }
     const starts: number[] = []
@@ -382,12 +442,28 @@ export class JoinOperator {
         window.keys.set(key, entry)
       }
       entry[side].push(event)
+      this.windowEvents++
+      this.heldBytes += bytes
       if (!window.fired) continue
       for (const partner of entry[side === 'left' ? 'right' : 'left']) {
         const [l, r] = side === 'left' ? [event, partner] : [partner, event]
         pushEvent(out.results, this.functions.output(l.value, r.value, start, end), key, end - 1, origin)
       }
     }
+  }
+
+  /** Window joins: how many windows an event at `time` reaches at `watermark` (as addEvent adds it to). */
+  private windowsReached(time: number, watermark: number): number {
+    const { bound } = this.spec
+    if (bound.kind === 'interval') return 1
+    let n = 0
+    for (
+      let start = lastWindowStart(time, bound.slideMs);
+      start > time - bound.sizeMs;
+      start -= bound.slideMs
+    )
+      if (start + bound.sizeMs + this.spec.latenessMs > watermark) n++
+    return n
   }
 
   /** Counts a window's next due watermark (its end until it fired, then end + lateness) in windowsDue. */
@@ -413,6 +489,7 @@ export class JoinOperator {
       const expired: Buffered[] = []
       while (heap.length > 0 && heap[0]!.lastUseful < horizon) {
         const event = heapPop(heap)
+        this.heldBytes -= event.bytes
         const list = this.buffers[event.side].get(event.key)!
         list.splice(list.indexOf(event), 1)
         if (list.length === 0) this.buffers[event.side].delete(event.key)
@@ -444,7 +521,14 @@ export class JoinOperator {
           }
         }
       }
-      if (window.end + latenessMs <= watermark) this.windows.delete(start)
+      if (window.end + latenessMs <= watermark) {
+        this.windows.delete(start)
+        for (const entry of window.keys.values()) {
+          this.windowEvents -= entry.left.length + entry.right.length
+          for (const event of entry.left) this.heldBytes -= event.bytes
+          for (const event of entry.right) this.heldBytes -= event.bytes
+        }
+      }
     }
     this.windowsDue = Number.POSITIVE_INFINITY
     for (const window of this.windows.values()) this.noteWindowDue(window)
@@ -470,6 +554,8 @@ export class JoinOperator {
     })
     const header = Buffer.alloc(4)
     header.writeUInt32BE(SNAPSHOT_MAGIC, 0)
+    const held = this.size
+    if (held > 0) this.bytesPerEvent = body.length / held
     return Buffer.concat([header, body])
   }
 
@@ -486,6 +572,8 @@ export class JoinOperator {
     this.windows = new Map()
     this.windowsDue = Number.POSITIVE_INFINITY
     this.changed = false
+    this.windowEvents = 0
+    this.heldBytes = 0
     if (bytes === undefined || bytes.length === 0) return
     const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
     if (buffer.length < 4 || buffer.readUInt32BE(0) !== SNAPSHOT_MAGIC) {
@@ -524,10 +612,14 @@ export class JoinOperator {
       const window: WindowState = { start, end, fired, keys: new Map() }
       for (const [key, left, right] of keys) {
         window.keys.set(key, { left: left.map(fromPlain), right: right.map(fromPlain) })
+        this.windowEvents += left.length + right.length
       }
       this.windows.set(start, window)
       this.noteWindowDue(window)
     }
+    this.remeasure()
+    const held = this.size
+    if (held > 0) this.bytesPerEvent = buffer.length / held
   }
 }
 
@@ -539,7 +631,12 @@ function plainEvent(e: Buffered): PlainEvent {
 
 function fromPlain(p: PlainEvent): Buffered {
   const [value, key, time, seq, matched, lastUseful, side] = p
-  return { value, key, time, seq, matched, lastUseful, side }
+  return { value, key, time, seq, matched, lastUseful, side, bytes: 0 }
+}
+
+/** A buffered event's bytes for a byte budget: its value as a snapshot encodes it, its key, its fields. */
+function eventBytes(value: unknown, key: string): number {
+  return serialize(value).length + Buffer.byteLength(key) + 48
 }
 
 /** Whether a side's unmatched events are emitted (with the other side null). */

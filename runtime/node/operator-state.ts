@@ -31,13 +31,17 @@ import type { JoinOperator } from '../join/interval-join.ts'
 import type { CheckpointOptions } from '../log/index.ts'
 import type { Counter, Histogram, MetricsRegistry } from '../metrics/registry.ts'
 import type { Logger } from '../observability/logger.ts'
+import { type Budgeted, isBudgeted, type StateStats } from '../state/entry-budget.ts'
 import { jsonCodec, type SnapshotStore, type StateScope } from '../state/index.ts'
 import { KeyedState, type OverBudgetPolicy } from '../state/keyed-state.ts'
 import { EntryWriter, SnapshotEntries } from '../state/snapshot-entries.ts'
 import { mergeChanges } from '../state/timers.ts'
 import type { WindowedOperator } from '../window/window-operator.ts'
 
-/** A budget for each stateful step's state, per source partition (docs/decisions/0015). */
+/**
+ * A budget for each stateful step's state, per source partition (docs/decisions/0015): a dedup's
+ * or aggregate's keys, a window's or join's entries (runtime/state/entry-budget.ts).
+ */
 export interface StateBudget {
   readonly maxKeys?: number
   readonly maxBytes?: number
@@ -199,10 +203,7 @@ export class OperatorState {
   private readonly refused: Counter
   private readonly expired: Counter
   /** Each state's stats as last added to the counters (KeyedState.stats are cumulative). */
-  private readonly counted = new WeakMap<
-    KeyedState<unknown>,
-    { evicted: number; refused: number; expired: number }
-  >()
+  private readonly counted = new WeakMap<{ readonly stats: StateStats }, StateStats>()
 
   constructor(private readonly options: OperatorStateOptions) {
     const m = options.metrics
@@ -234,13 +235,27 @@ export class OperatorState {
           })),
       },
     )
-    m.gauge('sluice_state_keys', 'Keys held by each stateful step, over the partitions this node owns.', {
-      collect: () => this.perOperator((s) => s.step.state.size),
-    })
+    m.gauge(
+      'sluice_state_keys',
+      'Keys held by each stateful step (a window’s rows or sessions, a join’s buffered events: what the state budget bounds), over the partitions this node owns.',
+      {
+        collect: () =>
+          this.perOperator(
+            (s) => s.step.state.size,
+            (b) => b.stateEntries,
+          ),
+      },
+    )
     m.gauge(
       'sluice_state_bytes',
       'Approximate bytes of state (as encoded in snapshots) held by each stateful step, over the partitions this node owns.',
-      { collect: () => this.perOperator((s) => s.step.state.approximateBytes) },
+      {
+        collect: () =>
+          this.perOperator(
+            (s) => s.step.state.approximateBytes,
+            (b) => b.stateBytes,
+          ),
+      },
     )
     m.gauge(
       'sluice_window_rows',
@@ -316,7 +331,7 @@ export class OperatorState {
     )
     this.refused = m.counter(
       'sluice_state_refused_keys_total',
-      'New keys the full state refused (policy refuse), per stateful step; their events were dead-lettered.',
+      'New keys the full state refused (policy refuse; windows and joins always), per stateful step; their events were dead-lettered.',
     )
     this.expired = m.counter(
       'sluice_state_expired_keys_total',
@@ -383,6 +398,8 @@ export class OperatorState {
       if (!reachedWindows.has(node.id)) continue
       const operator = await this.options.createWindow!(node, topic)
       const scope: StateScope = { pipeline: this.options.pipeline, operator: node.state.id, topic, partition }
+      if (this.options.budget !== undefined && isBudgeted(operator))
+        operator.bound(this.options.budget, scope.operator)
       const snapshot = await this.requireStore().load(scope, epoch)
       operator.restore(snapshot.entries.get(WINDOW_ENTRY))
       windows.set(node.id, operator)
@@ -395,6 +412,7 @@ export class OperatorState {
       if (!reachedJoins.has(node.id)) continue
       const operator = this.options.createJoin!(node)
       const scope: StateScope = { pipeline: this.options.pipeline, operator: node.state.id, topic, partition }
+      if (this.options.budget !== undefined) operator.bound(this.options.budget, scope.operator)
       const snapshot = await this.requireStore().load(scope, epoch)
       operator.restore(snapshot.entries.get(JOIN_ENTRY))
       joins.set(node.id, operator)
@@ -478,6 +496,8 @@ export class OperatorState {
       open.stagedBytes += stagedBytes(puts)
       staging.push(this.requireStore().stage(scope, epoch, changes))
     }
+    for (const { operator, scope } of [...open.windowSlots, ...open.joinSlots])
+      if (isBudgeted(operator)) this.countStats(scope.operator, operator)
     for (const { operator, scope } of open.windowSlots) {
       if (!operator.takeChanged()) continue
       const bytes = operator.snapshot()
@@ -553,7 +573,11 @@ export class OperatorState {
   private revoked(topic: string, partition: number): void {
     const key = partitionKey(topic, partition)
     const open = this.partitions.get(key)
-    if (open) for (const { scope, step } of open.slots) this.countStats(scope.operator, step.state)
+    if (open) {
+      for (const { scope, step } of open.slots) this.countStats(scope.operator, step.state)
+      for (const { operator, scope } of [...open.windowSlots, ...open.joinSlots])
+        if (isBudgeted(operator)) this.countStats(scope.operator, operator)
+    }
     this.partitions.delete(key)
     this.lastCommitted.delete(key)
   }
@@ -569,8 +593,8 @@ export class OperatorState {
     return this.options.store
   }
 
-  /** Adds what a state evicted, refused and expired since the last call to the counters. */
-  private countStats(operator: string, state: KeyedState<unknown>): void {
+  /** Adds what a state (a KeyedState, a window's, a join's) evicted, refused and expired since the last call to the counters. */
+  private countStats(operator: string, state: { readonly stats: StateStats }): void {
     const seen = this.counted.get(state) ?? { evicted: 0, refused: 0, expired: 0 }
     const { evicted, refused, expired } = state.stats
     this.evicted.labels({ operator }).inc(evicted - seen.evicted)
@@ -588,11 +612,19 @@ export class OperatorState {
     return [...sums].map(([operator, total]) => ({ labels: { operator }, value: total }))
   }
 
-  private perOperator(value: (slot: SlotState) => number): { labels: { operator: string }; value: number }[] {
+  /** Per operator, a figure of the stateful steps' slots and of the budgeted windows and joins. */
+  private perOperator(
+    value: (slot: SlotState) => number,
+    budgeted: (operator: Budgeted) => number,
+  ): { labels: { operator: string }; value: number }[] {
     const sums = new Map<string, number>()
     for (const open of this.partitions.values()) {
       for (const slot of open.slots)
         sums.set(slot.scope.operator, (sums.get(slot.scope.operator) ?? 0) + value(slot))
+      for (const { operator, scope } of [...open.windowSlots, ...open.joinSlots]) {
+        if (isBudgeted(operator))
+          sums.set(scope.operator, (sums.get(scope.operator) ?? 0) + budgeted(operator))
+      }
     }
     return [...sums].map(([operator, total]) => ({ labels: { operator }, value: total }))
   }

@@ -68,6 +68,7 @@ import { SessionWindowOperator } from '../window/session-operator.ts'
 import { createTypedArrayWindowStore } from '../window/typed-array-store.ts'
 import { countLateReason, lateReason, WindowOperator } from '../window/window-operator.ts'
 import { copartitionedTopics } from './copartitioned.ts'
+import { chainsFedBySource, followIdleClock } from './idle-clocks.ts'
 import { OperatorState, type PartitionState, type StateBudget } from './operator-state.ts'
 import { isPassedThrough, passThroughSources } from './pass-through.ts'
 import { HeldInputs, mergeByRecord, mergedInputNodes } from './same-source.ts'
@@ -244,6 +245,8 @@ export class PipelineRunner {
   private readonly partitionWatermarks: PartitionWatermarks | null
   /** Set while a tick runs through the graph: joins take ticks by JoinOperator.tick() instead. */
   private ticking = false
+  /** Per source, the stateful chains whose clocks follow it when its partition is idle (idle-clocks.ts). */
+  private idleClockChains: ReadonlyMap<string, readonly string[]> | null = null
   private readonly metrics: RunnerMetrics
   private readonly logger: Logger
   private readonly write: (text: string) => void
@@ -342,7 +345,12 @@ export class PipelineRunner {
       isSource: (n) => n.kind === 'Source',
     })
     this.hasEventTimeOperators = manifest.graph.nodes.some(
-      (n) => n.kind === 'WindowAggregate' || n.kind === 'Join' || n.kind === 'Match',
+      (n) =>
+        n.kind === 'WindowAggregate' ||
+        n.kind === 'Join' ||
+        n.kind === 'Match' ||
+        // Stateful steps follow idle partitions by the times their sources read (idle-clocks.ts).
+        (options.idleTimeoutMs !== undefined && n.kind === 'Fused' && (n.state ?? []).length > 0),
     )
     this.copartitioned = copartitionedTopics({
       nodes: manifest.graph.nodes,
@@ -448,6 +456,7 @@ export class PipelineRunner {
         ]),
       ...(options.partitions === undefined ? {} : { partitions: options.partitions }),
       ...(options.tablePollIntervalMs === undefined ? {} : { pollIntervalMs: options.tablePollIntervalMs }),
+      ...(options.stateBudget ? { budget: options.stateBudget } : {}),
       backoff: this.backoff,
       logger: this.logger,
     })
@@ -924,6 +933,8 @@ export class PipelineRunner {
         this.sourcesByTopic,
         this.partitionWatermarks,
       )) {
+        this.idleClockChains ??= chainsFedBySource(this.options.artifact.manifest.graph.nodes)
+        if (states) followIdleClock(states, this.idleClockChains.get(node.id) ?? [], maxTime)
         this.push(
           node.id,
           createEventBatch(),

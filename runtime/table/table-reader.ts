@@ -22,6 +22,7 @@ import type { TableFunctions } from '../artifact/operators.ts'
 import type { Log, LogRecord } from '../log/index.ts'
 import { type Backoff, backoffDelay, DEFAULT_BACKOFF, sleep } from '../log/retry.ts'
 import { type Logger, silentLogger } from '../observability/logger.ts'
+import type { EntryBudgetLimits } from '../state/entry-budget.ts'
 import { type TableChange, TableRows } from './table-rows.ts'
 
 /** How the reader reports what it does; table-readers.ts binds it to the node's metrics. */
@@ -49,6 +50,8 @@ export interface TableReaderOptions {
   readonly maxBatchRecords?: number
   /** Whether to keep every version of each key (a lookup `as of` a time reads the table). */
   readonly versioned?: boolean
+  /** The node's state budget: a record that would add a key (a version) to a full table is refused. */
+  readonly budget?: EntryBudgetLimits
   /** Back-off after a failed poll. Default: 200 ms doubling up to 5 s. */
   readonly backoff?: Backoff
   readonly metrics?: TableReaderMetrics
@@ -68,7 +71,11 @@ export class TableReader {
   private readonly logger: Logger
 
   constructor(private readonly options: TableReaderOptions) {
-    this.rows = new TableRows(options.functions, { versioned: options.versioned ?? false })
+    this.rows = new TableRows(options.functions, {
+      versioned: options.versioned ?? false,
+      name: options.name,
+      ...(options.budget ? { budget: options.budget } : {}),
+    })
     this.logger = (options.logger ?? silentLogger).child({ table: options.name, topic: options.topic })
   }
 

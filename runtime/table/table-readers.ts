@@ -12,6 +12,7 @@ import type { Log, LogRecord } from '../log/index.ts'
 import type { Backoff } from '../log/retry.ts'
 import type { Counter, MetricsRegistry } from '../metrics/registry.ts'
 import type { Logger } from '../observability/logger.ts'
+import type { EntryBudgetLimits } from '../state/entry-budget.ts'
 import { TableReader, type TableReaderMetrics } from './table-reader.ts'
 
 export interface TableReadersOptions {
@@ -23,6 +24,8 @@ export interface TableReadersOptions {
   /** Partitions of a table topic the node creates because it does not exist yet. */
   readonly partitions?: number
   readonly pollIntervalMs?: number
+  /** The node's state budget, which bounds each table as a whole (runtime/table/table-rows.ts). */
+  readonly budget?: EntryBudgetLimits
   readonly backoff?: Backoff
   readonly logger?: Logger
 }
@@ -81,6 +84,7 @@ export class TableReaders {
           onMalformed: options.onMalformed,
           metrics,
           ...(options.pollIntervalMs === undefined ? {} : { pollIntervalMs: options.pollIntervalMs }),
+          ...(options.budget ? { budget: options.budget } : {}),
           ...(options.backoff ? { backoff: options.backoff } : {}),
           ...(options.logger ? { logger: options.logger } : {}),
         }),

@@ -18,6 +18,7 @@
 import { createRich, type RichAccumulator, type RichSpec } from '../../stdlib/sketches/index.ts'
 import type { WindowGraphNode } from '../artifact/manifest.ts'
 import { type EventBatch, pushEvent, type WindowFunctions } from '../artifact/operators.ts'
+import { type Budgeted, EntryBudget, type EntryBudgetLimits, type StateStats } from '../state/entry-budget.ts'
 import type { AccumulatorKind } from './accumulator-store.ts'
 import { EventTimeOperator, emptyOutput, refuseLate } from './event-time.ts'
 import { columnsOf, foldRow, initialRow } from './row-accumulators.ts'
@@ -47,7 +48,7 @@ interface KeyWindow {
 const SNAPSHOT_MAGIC = 0x534c4331 // "SLC1"
 const NO_GAPS = new Float64Array(0)
 
-export class CountWindowOperator extends EventTimeOperator implements WindowedOperator {
+export class CountWindowOperator extends EventTimeOperator implements WindowedOperator, Budgeted {
   private arrivals = 0
   /** Events the watermark has not passed yet, by time then arrival. */
   private pending: CountedEvent[] = []
@@ -56,6 +57,13 @@ export class CountWindowOperator extends EventTimeOperator implements WindowedOp
   private readonly kinds: readonly AccumulatorKind[]
   private readonly size: number
   private readonly slide: number
+  /**
+   * The state budget (runtime/state/entry-budget.ts): its entries are the rows, waiting events and
+   * keys with a window under way; only an arriving event adds one (a released one takes its
+   * key's row or becomes it).
+   */
+  readonly stats: StateStats = { evicted: 0, refused: 0, expired: 0 }
+  private budget: EntryBudget | null = null
 
   private capacity = 0
   private argColumns: Float64Array[] = []
@@ -85,9 +93,31 @@ export class CountWindowOperator extends EventTimeOperator implements WindowedOp
   }
 
   get approximateBytes(): number {
-    // A rough figure: an event object, its argument array, its rich arguments.
-    const events = this.pending.length + this.heldEvents
-    return events * (96 + 8 * this.kinds.length + 16 * this.richSpecs.length) + this.windows.size * 64
+    // A waiting event counts for the key window it may open when released (64 bytes), so that its
+    // release never adds bytes: the budget is checked when events arrive, not when they move.
+    return (
+      this.pending.length * (this.bytesPerEvent + 64) +
+      this.heldEvents * this.bytesPerEvent +
+      this.windows.size * 64
+    )
+  }
+
+  /** A rough figure: an event object, its argument array, its rich arguments. */
+  private get bytesPerEvent(): number {
+    return 96 + 8 * this.kinds.length + 16 * this.richSpecs.length
+  }
+
+  get stateEntries(): number {
+    return this.rows
+  }
+
+  get stateBytes(): number {
+    return this.approximateBytes
+  }
+
+  bound(limits: EntryBudgetLimits, step: string): void {
+    const budget = new EntryBudget(step, limits, this.stats)
+    this.budget = budget.bounded ? budget : null
   }
 
   process(input: EventBatch, sourceMaxTimes: Float64Array, lastRecord: number): WindowBatchOutput {
@@ -115,6 +145,13 @@ export class CountWindowOperator extends EventTimeOperator implements WindowedOp
       const seq = this.arrivals++
       if (time < watermark) {
         refuseLate(out, input, i, watermark)
+        continue
+      }
+      if (
+        this.budget !== null &&
+        !this.budget.fits(this.rows, this.approximateBytes, 1, this.bytesPerEvent + 64)
+      ) {
+        out.failures.push({ origin, error: this.budget.refuse(), site: -1 })
         continue
       }
       const args = new Float64Array(k)

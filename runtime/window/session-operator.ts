@@ -16,6 +16,7 @@ import {
 } from '../../stdlib/sketches/index.ts'
 import type { WindowGraphNode } from '../artifact/manifest.ts'
 import { type EventBatch, pushEvent, type WindowFunctions } from '../artifact/operators.ts'
+import { type Budgeted, EntryBudget, type EntryBudgetLimits, type StateStats } from '../state/entry-budget.ts'
 import type { AccumulatorKind } from './accumulator-store.ts'
 import { EventTimeOperator, emptyOutput, refuseLate } from './event-time.ts'
 import { type AccumulatorRow, columnsOf, foldRow, initialRow } from './row-accumulators.ts'
@@ -33,7 +34,7 @@ interface Session extends AccumulatorRow {
 const SNAPSHOT_MAGIC_V1 = 0x534c5331 // "SLS1"
 const SNAPSHOT_MAGIC = 0x534c5332 // "SLS2"
 
-export class SessionWindowOperator extends EventTimeOperator implements WindowedOperator {
+export class SessionWindowOperator extends EventTimeOperator implements WindowedOperator, Budgeted {
   private arrivals = 0
   private readonly sessions = new Map<string, Session[]>()
   private readonly keyValues = new Map<string, readonly unknown[]>()
@@ -43,6 +44,9 @@ export class SessionWindowOperator extends EventTimeOperator implements Windowed
   private readonly kinds: readonly AccumulatorKind[]
   private readonly latenessMs: number
   private readonly fixedGapMs: number | null
+  /** The state budget (runtime/state/entry-budget.ts): its entries are the sessions. */
+  readonly stats: StateStats = { evicted: 0, refused: 0, expired: 0 }
+  private budget: EntryBudget | null = null
 
   private capacity = 0
   private argColumns: Float64Array[] = []
@@ -73,8 +77,25 @@ export class SessionWindowOperator extends EventTimeOperator implements Windowed
   }
 
   get approximateBytes(): number {
-    // A rough figure for the sketches (a HyperLogLog alone is 16 KiB).
-    return this.sessionCount * (48 + 24 * this.kinds.length + 256 * this.richSpecs.length)
+    return this.sessionCount * this.sessionBytes
+  }
+
+  /** A rough figure for one session (a HyperLogLog alone is 16 KiB, so the sketches' is rougher). */
+  private get sessionBytes(): number {
+    return 48 + 24 * this.kinds.length + 256 * this.richSpecs.length
+  }
+
+  get stateEntries(): number {
+    return this.sessionCount
+  }
+
+  get stateBytes(): number {
+    return this.approximateBytes
+  }
+
+  bound(limits: EntryBudgetLimits, step: string): void {
+    const budget = new EntryBudget(step, limits, this.stats)
+    this.budget = budget.bounded ? budget : null
   }
 
   process(input: EventBatch, sourceMaxTimes: Float64Array, lastRecord: number): WindowBatchOutput {
@@ -104,6 +125,14 @@ export class SessionWindowOperator extends EventTimeOperator implements Windowed
       if (overlapping.length === 0 && time + gap + this.latenessMs <= watermark) {
         refuseLate(out, input, i, watermark)
         continue
+      }
+      // Only an event that merges with no session of its key needs a new one.
+      if (overlapping.length === 0 && this.budget !== null) {
+        const held = this.sessionCount
+        if (!this.budget.fits(held, held * this.sessionBytes, 1, this.sessionBytes)) {
+          out.failures.push({ origin, error: this.budget.refuse(), site: -1 })
+          continue
+        }
       }
       const merged = this.newSession(time, time + gap)
       for (const s of overlapping) this.combine(merged, s)

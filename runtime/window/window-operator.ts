@@ -34,6 +34,7 @@ import {
 } from '../../stdlib/sketches/index.ts'
 import type { WindowGraphNode } from '../artifact/manifest.ts'
 import { type EventBatch, pushEvent, type WindowFunctions } from '../artifact/operators.ts'
+import { type Budgeted, EntryBudget, type EntryBudgetLimits, type StateStats } from '../state/entry-budget.ts'
 import type { WindowAccumulatorStore, WindowRows } from './accumulator-store.ts'
 import { EventTimeOperator, emptyOutput, refuseLate } from './event-time.ts'
 import { lastWindowStart } from './typed-array-store.ts'
@@ -79,7 +80,7 @@ const SNAPSHOT_MAGIC = 0x534c5732 // "SLW2"
 const NO_GAPS = new Float64Array(0)
 const NO_RICH: unknown[] = []
 
-export class WindowOperator extends EventTimeOperator implements WindowedOperator {
+export class WindowOperator extends EventTimeOperator implements WindowedOperator, Budgeted {
   private readonly keyIds = new Map<string, number>()
   private keyStrings: string[] = []
   private keyValuesById: (readonly unknown[] | undefined)[] = []
@@ -107,6 +108,16 @@ export class WindowOperator extends EventTimeOperator implements WindowedOperato
   private readonly sizeMs: number
   private readonly slideMs: number
   private readonly latenessMs: number
+
+  // The state budget (runtime/state/entry-budget.ts): its entries are the store's rows.
+  readonly stats: StateStats = { evicted: 0, refused: 0, expired: 0 }
+  private budget: EntryBudget | null = null
+  /** The store's rows as of its last change (refreshStoreDue): a getter the kernel answers. */
+  private storeRows = 0
+  /** With a budget: at most how many rows the events of the unflushed segment create. */
+  private segmentRows = 0
+  /** A row's bytes as a snapshot encodes it, with a rough figure for its rich accumulators. */
+  private readonly rowBytes: number
 
   // Early results (`emit every P`, `emit on update`; specs/language.md, "Early results").
   /** `emit every P`: P, else 0. */
@@ -136,6 +147,7 @@ export class WindowOperator extends EventTimeOperator implements WindowedOperato
     this.latenessMs = node.latenessMs
     this.richSpecs = functions.rich ?? []
     this.richArgs = this.richSpecs.map(() => [])
+    this.rowBytes = 13 + 16 * functions.accumulators.length + 256 * this.richSpecs.length
     const emit = node.emit ?? { kind: 'close' }
     this.everyMs = emit.kind === 'every' ? emit.everyMs : 0
     this.onUpdate = emit.kind === 'update'
@@ -155,6 +167,20 @@ export class WindowOperator extends EventTimeOperator implements WindowedOperato
   get approximateBytes(): number {
     // A rough figure for the sketches (a HyperLogLog alone is 16 KiB).
     return this.store.approximateBytes + this.richEntries * this.richSpecs.length * 256
+  }
+
+  get stateEntries(): number {
+    return this.store.size
+  }
+
+  get stateBytes(): number {
+    return this.store.size * this.rowBytes
+  }
+
+  bound(limits: EntryBudgetLimits, step: string): void {
+    const budget = new EntryBudget(step, limits, this.stats)
+    this.budget = budget.bounded ? budget : null
+    this.storeRows = this.store.size
   }
 
   /**
@@ -198,6 +224,22 @@ export class WindowOperator extends EventTimeOperator implements WindowedOperato
       if (lastStart + sizeMs <= horizon) {
         refuseLate(out, input, i, watermark)
         continue
+      }
+      if (this.budget !== null) {
+        // At most one new row per window it reaches: when even that fits, no need to look.
+        let created = this.windowsReached(time, lastStart, horizon)
+        if (!this.hasRoomFor(created)) {
+          // Perhaps the rows are there already: only the store knows, once it has the segment.
+          // (So a full state adds events one by one, which costs speed, not results.)
+          this.flush(seg)
+          seg = 0
+          created = this.newRows(key, time, lastStart, horizon)
+          if (!this.hasRoomFor(created)) {
+            out.failures.push({ origin, error: this.budget.refuse(), site: -1 })
+            continue
+          }
+        }
+        this.segmentRows += created
       }
       let id = keyIds.get(key)
       if (id === undefined) id = this.idOf(key)
@@ -312,9 +354,47 @@ export class WindowOperator extends EventTimeOperator implements WindowedOperato
    */
   private refreshStoreDue(): void {
     this.storeDue = Math.min(this.store.nextEmitEnd, this.store.minEnd + this.latenessMs)
+    if (this.budget !== null) this.storeRows = this.store.size
+  }
+
+  /** With a budget: whether `rows` more rows fit beside the store's and the segment's. */
+  private hasRoomFor(rows: number): boolean {
+    const held = this.storeRows + this.segmentRows
+    return this.budget!.fits(held, held * this.rowBytes, rows, rows * this.rowBytes)
+  }
+
+  /** How many windows an event at `time` reaches: those ending after `horizon` (as addRich). */
+  private windowsReached(time: number, lastStart: number, horizon: number): number {
+    let n = 0
+    for (
+      let start = lastStart;
+      start > time - this.sizeMs && start + this.sizeMs > horizon;
+      start -= this.slideMs
+    )
+      n++
+    return n
+  }
+
+  /**
+   * How many rows an event would create, the segment being in the store: its windows without a
+   * row of its key. A store that cannot peek (a kernel built before it) counts them all.
+   */
+  private newRows(key: string, time: number, lastStart: number, horizon: number): number {
+    const id = this.keyIds.get(key)
+    const reached = this.windowsReached(time, lastStart, horizon)
+    if (id === undefined || this.store.peek === undefined) return reached
+    let n = 0
+    for (
+      let start = lastStart;
+      start > time - this.sizeMs && start + this.sizeMs > horizon;
+      start -= this.slideMs
+    )
+      if (this.store.peek(id, start).length === 0) n++
+    return n
   }
 
   private flush(length: number): void {
+    this.segmentRows = 0
     if (length === 0) return
     this.store.add(this.segKeyIds, this.segTimes, this.segHorizons, this.argColumns, length)
     this.pendingMinEnd = Number.POSITIVE_INFINITY
@@ -560,6 +640,8 @@ export class WindowOperator extends EventTimeOperator implements WindowedOperato
   restore(bytes: Buffer | undefined): void {
     this.store.clear()
     this.storeDue = Number.POSITIVE_INFINITY
+    this.storeRows = 0
+    this.segmentRows = 0
     this.keyIds.clear()
     this.keyStrings = []
     this.keyValuesById = []

@@ -1,0 +1,256 @@
+/**
+ * Joins under the state budget (runtime/state/entry-budget.ts), as a property on random
+ * interleavings of two out-of-order streams (interval joins inner, left and full; tumbling and
+ * hopping window joins), with random budgets in buffered events or bytes, batch cuts, checkpoints
+ * and crashes (a crash drops what the join emitted since the last checkpoint, restores its snapshot
+ * into a new operator, which the budget bounds again, and replays the batches since):
+ *
+ * - the join emits exactly the rows and late events of the brute-force reference
+ *   (test/support/join-reference.ts) over the events the budget admitted, the refused ones counting
+ *   as dropped before the join (their records still move the watermark);
+ * - nothing is lost silently: each event is paired or outer, late, or refused with the reason of a
+ *   full state, refused exactly once in the committed output, and the refusals counted between
+ *   checkpoints (what `sluice_state_refused_keys_total` adds) equal those committed;
+ * - the join never holds more buffered events or bytes than the budget.
+ *
+ * To replay a failure: SLUICE_PROPERTY_SEED=<seed> SLUICE_PROPERTY_PATH=<path>; to run longer:
+ * SLUICE_PROPERTY_RUNS=<runs>.
+ */
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import {
+  type JoinRefRecord,
+  type JoinRefRow,
+  type JoinRefShape,
+  type JoinRefSide,
+  joinReference,
+  rowText,
+} from '../../test/support/join-reference.ts'
+import type { EventBatch, JoinFunctions } from '../artifact/operators.ts'
+import { type EntryBudgetLimits, stateFullReason } from '../state/entry-budget.ts'
+import { JoinOperator } from './interval-join.ts'
+
+const RUNS = Number(process.env.SLUICE_PROPERTY_RUNS ?? 200)
+const SEED =
+  process.env.SLUICE_PROPERTY_SEED === undefined ? undefined : Number(process.env.SLUICE_PROPERTY_SEED)
+const PATH = process.env.SLUICE_PROPERTY_PATH
+const params = {
+  numRuns: RUNS,
+  ...(SEED === undefined ? {} : { seed: SEED }),
+  ...(PATH ? { path: PATH } : {}),
+}
+
+const STEP = 'j.join.0.test'
+
+interface Value {
+  readonly id: number
+  readonly k: string | null
+  readonly t: number
+}
+
+const shapeArb: fc.Arbitrary<JoinRefShape> = fc
+  .record({
+    interval: fc.boolean(),
+    joinType: fc.constantFrom<'inner' | 'left' | 'full'>('inner', 'left', 'full'),
+    lower: fc.integer({ min: -30, max: 20 }),
+    width: fc.integer({ min: 0, max: 60 }),
+    size: fc.integer({ min: 1, max: 40 }),
+    slideDivisor: fc.integer({ min: 1, max: 4 }),
+    lateness: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 30 })),
+    delayLeft: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 30 })),
+    delayRight: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 30 })),
+  })
+  .map((r) => ({
+    joinType: r.interval ? r.joinType : 'inner',
+    bound: r.interval
+      ? { kind: 'interval' as const, lowerMs: r.lower, upperMs: r.lower + r.width }
+      : r.slideDivisor === 1
+        ? { kind: 'tumbling' as const, sizeMs: r.size, slideMs: r.size }
+        : {
+            kind: 'hopping' as const,
+            sizeMs: r.size,
+            slideMs: Math.max(1, Math.floor(r.size / r.slideDivisor)),
+          },
+    latenessMs: r.lateness,
+    delayMs: { left: r.delayLeft, right: r.delayRight },
+  }))
+
+const recordsArb: fc.Arbitrary<JoinRefRecord[]> = fc
+  .array(
+    fc.record({
+      side: fc.constantFrom<JoinRefSide>('left', 'right'),
+      step: fc.integer({ min: -3, max: 6 }),
+      jitter: fc.oneof(
+        { arbitrary: fc.constant(0), weight: 3 },
+        { arbitrary: fc.integer({ min: -60, max: 20 }), weight: 1 },
+      ),
+      key: fc.oneof(
+        { arbitrary: fc.constantFrom('a', 'b', 'c'), weight: 6 },
+        { arbitrary: fc.constant(null), weight: 1 },
+      ),
+      dropped: fc.integer({ min: 0, max: 9 }).map((n) => n === 0),
+    }),
+    { maxLength: 80, size: 'large' },
+  )
+  .map((items) => {
+    let clock = -40
+    return items.map((item, id) => {
+      clock += item.step
+      return { side: item.side, id, time: clock + item.jitter, key: item.key, dropped: item.dropped }
+    })
+  })
+
+const limitsArb: fc.Arbitrary<EntryBudgetLimits> = fc.oneof(
+  fc.integer({ min: 1, max: 12 }).map((maxKeys) => ({ maxKeys })),
+  fc.integer({ min: 60, max: 1500 }).map((maxBytes) => ({ maxBytes })),
+)
+
+const FUNCTIONS: JoinFunctions = {
+  leftKeys: (input, keys) => {
+    for (let i = 0; i < input.length; i++) keys[i] = (input.values[i] as Value).k
+  },
+  rightKeys: (input, keys) => {
+    for (let i = 0; i < input.length; i++) keys[i] = (input.values[i] as Value).k
+  },
+  output: (left, right) => ({ l: left, r: right }),
+  late: (left, right) => ({ l: left, r: right }),
+}
+
+interface Committed {
+  readonly rows: JoinRefRow[]
+  readonly late: number[]
+  readonly refused: number[]
+  counted: number
+}
+
+/**
+ * Drives a budgeted JoinOperator, batches of one side cut at random. After batch b,
+ * `checkpoints[b]` commits and snapshots; otherwise `crashes[b]` (each once) drops what was
+ * emitted since, restores the snapshot into a new operator and replays from there.
+ */
+function drive(
+  records: readonly JoinRefRecord[],
+  shape: JoinRefShape,
+  limits: EntryBudgetLimits,
+  cuts: readonly boolean[],
+  checkpoints: readonly boolean[],
+  crashes: readonly boolean[],
+): Committed {
+  const spec = { id: 'j#join', joinType: shape.joinType, bound: shape.bound, latenessMs: shape.latenessMs }
+  const fresh = (snapshot: Buffer | undefined) => {
+    const operator = new JoinOperator(spec, FUNCTIONS, shape.delayMs)
+    operator.bound(limits, STEP)
+    operator.restore(snapshot)
+    return operator
+  }
+  const batches: [number, number][] = []
+  let from = 0
+  for (let i = 0; i < records.length; i++) {
+    if (i === records.length - 1 || records[i + 1]!.side !== records[i]!.side || cuts[i % cuts.length]) {
+      batches.push([from, i + 1])
+      from = i + 1
+    }
+  }
+  let operator = fresh(undefined)
+  let countedOf = 0
+  const committed: Committed = { rows: [], late: [], refused: [], counted: 0 }
+  let pending: Pick<Committed, 'rows' | 'late' | 'refused'> = { rows: [], late: [], refused: [] }
+  let snapshot: Buffer | undefined
+  let checkpointAt = 0
+  const crashed = new Set<number>()
+  const commit = () => {
+    committed.rows.push(...pending.rows)
+    committed.late.push(...pending.late)
+    committed.refused.push(...pending.refused)
+    pending = { rows: [], late: [], refused: [] }
+    committed.counted += operator.stats.refused - countedOf
+    countedOf = operator.stats.refused
+  }
+  for (let b = 0; b < batches.length; ) {
+    const [start, end] = batches[b]!
+    const slice = records.slice(start, end)
+    const input: EventBatch = { values: [], keys: [], timestamps: [], origins: [], length: 0 }
+    const maxTimes = new Float64Array(slice.length)
+    let max = Number.NEGATIVE_INFINITY
+    slice.forEach((record, o) => {
+      max = Math.max(max, record.time)
+      maxTimes[o] = max
+      if (record.dropped) return
+      input.values.push({ id: record.id, k: record.key, t: record.time } satisfies Value)
+      input.keys.push(record.key)
+      input.timestamps.push(record.time)
+      input.origins.push(o)
+      input.length++
+    })
+    const out = operator.process(slice[0]!.side, input, maxTimes, slice.length - 1)
+    for (const failure of out.failures) {
+      expect((failure.error as Error).message).toBe(stateFullReason(STEP))
+      pending.refused.push(slice[failure.origin]!.id)
+    }
+    for (let r = 0; r < out.results.length; r++) {
+      const { l, r: right } = out.results.values[r] as { l: Value | null; r: Value | null }
+      pending.rows.push({
+        left: l?.id ?? null,
+        right: right?.id ?? null,
+        key: out.results.keys[r]!,
+        time: out.results.timestamps[r]!,
+      })
+    }
+    for (let r = 0; r < out.late.length; r++) {
+      const { l, r: right } = out.late.values[r] as { l: Value | null; r: Value | null }
+      pending.late.push((l ?? right)!.id)
+    }
+    if (limits.maxKeys !== undefined) expect(operator.stateEntries).toBeLessThanOrEqual(limits.maxKeys)
+    if (limits.maxBytes !== undefined) expect(operator.stateBytes).toBeLessThanOrEqual(limits.maxBytes)
+    b++
+    if (checkpoints[b % checkpoints.length]) {
+      commit()
+      snapshot = operator.snapshot()
+      checkpointAt = b
+    } else if (crashes[b % crashes.length] && !crashed.has(b)) {
+      crashed.add(b)
+      pending = { rows: [], late: [], refused: [] }
+      operator = fresh(snapshot)
+      countedOf = 0
+      b = checkpointAt
+    }
+  }
+  commit()
+  return committed
+}
+
+const sorted = (rows: readonly JoinRefRow[]) => rows.map(rowText).sort()
+const ascending = (ids: readonly number[]) => [...ids].sort((a, b) => a - b)
+
+describe('joins under the state budget (property)', () => {
+  it("emit the reference's rows over the events admitted, and refuse the rest with the reason", () => {
+    let refusing = 0
+    fc.assert(
+      fc.property(
+        shapeArb,
+        recordsArb,
+        limitsArb,
+        fc.array(fc.boolean(), { minLength: 1, maxLength: 30 }),
+        fc.array(fc.boolean(), { minLength: 1, maxLength: 8 }),
+        fc.array(fc.boolean(), { minLength: 1, maxLength: 8 }),
+        (shape, records, limits, cuts, checkpoints, crashes) => {
+          const run = drive(records, shape, limits, cuts, checkpoints, crashes)
+          if (run.refused.length > 0) refusing++
+          const refused = new Set(run.refused)
+          expect(refused.size).toBe(run.refused.length)
+          expect(run.counted).toBe(run.refused.length)
+          const admitted = records.map((r) => (refused.has(r.id) ? { ...r, dropped: true } : r))
+          const expected = joinReference(admitted, shape)
+          expect(sorted(run.rows)).toEqual(sorted(expected.rows))
+          expect(ascending(run.late)).toEqual(ascending(expected.late))
+          for (const id of run.refused) {
+            expect(records[id]!.dropped).toBe(false)
+            expect(expected.late).not.toContain(id)
+          }
+        },
+      ),
+      params,
+    )
+    expect(refusing).toBeGreaterThan(params.numRuns / 10)
+  })
+})
