@@ -55,6 +55,7 @@ import type {
 } from '../parse/ast.ts'
 import { DURATION_UNIT_MS } from '../parse/lexer.ts'
 import { checkExplode } from './explode-step.ts'
+import { timedInputAt } from './join-over-results.ts'
 import { checkJoin, type JoinInput, lateRecordOf } from './join-steps.ts'
 import { checkListLambda, isLambdaFunction, misplacedLambdaMessage } from './list-lambdas.ts'
 import { checkLookup, checkTable, type TableEntry } from './lookup-steps.ts'
@@ -1106,8 +1107,10 @@ class Checker {
         source = node.name
         break
       }
-      if (node.kind === 'WindowAggregate' || node.kind === 'Join' || node.kind === 'Match') {
-        timedResultsOf = { kind: node.kind, span: node.span }
+      // A window's results (joinable when emitted once each), a join's, a match's, late events.
+      const timed = timedInputAt(node, byId)
+      if (timed !== undefined) {
+        timedResultsOf = timed
         break
       }
       // After a union of several sources the events have no one source (a join is refused, E0335).
@@ -1119,6 +1122,7 @@ class Checker {
         }
         break
       }
+      if (node.kind === 'Join') break // (reported by timedInputAt; narrows the type)
       node = byId.get(node.input)
     }
     return { name, record: entry.schema, lastId: entry.lastId, hasEventTime, source, timedResultsOf }

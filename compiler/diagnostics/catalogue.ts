@@ -132,6 +132,8 @@ export const diagnosticCatalogue = {
   E0475: { severity: 'error', title: 'match over timed results or late events' },
   E0476: { severity: 'error', title: 'bare field in the output of a match' },
   E0478: { severity: 'error', title: 'match emits an empty record' },
+  E0480: { severity: 'error', title: 'join over a window that emits a window more than once' },
+  E0481: { severity: 'error', title: 'join over late events' },
   // Lists (specs/language.md, "Lists")
   E0330: { severity: 'error', title: 'lambda outside a list function' },
   E0331: { severity: 'error', title: 'list function without a lambda' },

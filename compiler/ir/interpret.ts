@@ -252,14 +252,17 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
     )
   }
   const maxEventTime = new Map<string, number>()
-  const ticks = new Map<string, (() => void)[]>()
+  /** Per source, the ticks of its operators with the index of each operator's node. */
+  const ticks = new Map<string, { index: number; run: () => void }[]>()
+  /** The index of the node being built (ticks are registered while building). */
+  let building = 0
   const windowContext: WindowContext = {
     watermark: (source, delayMs) => (maxEventTime.get(source) ?? Number.NEGATIVE_INFINITY) - delayMs,
     onTick: (source, tick) => {
       // Operators are built last-first: ticks run in node order, so a window's results reach a
       // window that reads them before that one ticks.
       const list = ticks.get(source) ?? []
-      list.unshift(tick)
+      list.unshift({ index: building, run: tick })
       ticks.set(source, list)
     },
     report: (error) => onError({ sourceName: current.sourceName, event: current.event, error }),
@@ -303,15 +306,23 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
       held.set(nodeId, list)
     },
   })
-  const releaseHeld = () => {
-    while (held.size > 0) {
-      // The first node in pipeline order: those downstream of it come later.
-      const nodeId = pipeline.nodes.find((n) => held.has(n.id))!.id
-      const events = held.get(nodeId)!
-      held.delete(nodeId)
-      const targets = heldTargets.get(nodeId)!
-      events.sort((a, b) => a.slot - b.slot)
-      for (const { slot, event } of events) deliver(targets[slot]!, event)
+  /**
+   * After a source event went through: in node order, each held node takes what it holds and each
+   * operator ticks, so what a tick fires into a held node (a window's results into a join of one
+   * source) reaches it before that node's own tick, as everything upstream of it came first.
+   */
+  const settle = (tickList: readonly { index: number; run: () => void }[]) => {
+    let t = 0
+    for (let k = 0; k < pipeline.nodes.length; k++) {
+      const nodeId = pipeline.nodes[k]!.id
+      const events = held.get(nodeId)
+      if (events !== undefined) {
+        held.delete(nodeId)
+        const targets = heldTargets.get(nodeId)!
+        events.sort((a, b) => a.slot - b.slot)
+        for (const { slot, event } of events) deliver(targets[slot]!, event)
+      }
+      for (; t < tickList.length && tickList[t]!.index <= k; t++) tickList[t]!.run()
     }
   }
   const consumers = new Map<string, Operator[]>()
@@ -322,11 +333,16 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
   const built = new Set<string>()
   for (let i = pipeline.nodes.length - 1; i >= 0; i--) {
     const node = pipeline.nodes[i]!
+    building = i
     built.add(node.id)
     const emit = edgeTo(consumers.get(node.id) ?? [])
     if (node.kind === 'Join') {
       // Two entries, one per side, each registered as a consumer of that side's node.
-      const side = (input: string) => ({ source: sourceNameOf.get(input)!, delayMs: lateness.get(input)! })
+      const side = (input: string) => ({
+        source: sourceNameOf.get(input)!,
+        delayMs: lateness.get(input)!,
+        readsWindowResults: afterWindow.get(input) ?? false,
+      })
       const entries = joinOperator(node, emit, lateEdges.get(node.id) ?? null, functions, {
         ...windowContext,
         left: side(node.left),
@@ -418,12 +434,11 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
         maxEventTime.set(sourceName, event.timestamp)
       }
       deliver(entry, event)
-      releaseHeld()
       // The watermark moved with this event even if no window saw it: windows it closed fire now.
-      for (const tick of ticks.get(sourceName) ?? []) tick()
+      settle(ticks.get(sourceName) ?? [])
     },
     tick() {
-      for (const list of ticks.values()) for (const tick of list) tick()
+      settle([...ticks.values()].flat().sort((a, b) => a.index - b.index))
     },
     updateTable(name, update) {
       const table = tables.get(name)
@@ -811,9 +826,20 @@ function matchEvaluators(node: MatchNode, functions: FunctionTable): MatchEvalua
   }
 }
 
+interface JoinSideContext {
+  readonly source: string
+  readonly delayMs: number
+  /**
+   * Whether the side reads a window's results: its watermark is then the one of its source's last
+   * tick, so a result meets the watermark as of the event before the one that fired it
+   * (runtime/join/join-over-window.ts).
+   */
+  readonly readsWindowResults: boolean
+}
+
 interface JoinContext extends WindowContext {
-  readonly left: { readonly source: string; readonly delayMs: number }
-  readonly right: { readonly source: string; readonly delayMs: number }
+  readonly left: JoinSideContext
+  readonly right: JoinSideContext
 }
 
 /**
@@ -829,11 +855,10 @@ function joinOperator(
   ctx: JoinContext,
 ): { left: Operator; right: Operator } {
   const join = new ReferenceJoin({ joinType: node.joinType, bound: node.bound, latenessMs: node.latenessMs })
-  const watermark = () =>
-    Math.min(
-      ctx.watermark(ctx.left.source, ctx.left.delayMs),
-      ctx.watermark(ctx.right.source, ctx.right.delayMs),
-    )
+  const ticked = { left: Number.NEGATIVE_INFINITY, right: Number.NEGATIVE_INFINITY }
+  const sideWatermark = (side: JoinSide) =>
+    ctx[side].readsWindowResults ? ticked[side] : ctx.watermark(ctx[side].source, ctx[side].delayMs)
+  const watermark = () => Math.min(sideWatermark('left'), sideWatermark('right'))
   const output = (row: JoinRow) =>
     emit.push({
       value:
@@ -851,8 +876,14 @@ function joinOperator(
   const advance = () => {
     for (const row of join.advance(watermark())) output(row)
   }
-  ctx.onTick(ctx.left.source, advance)
-  if (ctx.right.source !== ctx.left.source) ctx.onTick(ctx.right.source, advance)
+  const tickOf = (source: string) => () => {
+    for (const side of ['left', 'right'] as const) {
+      if (ctx[side].source === source) ticked[side] = ctx.watermark(source, ctx[side].delayMs)
+    }
+    advance()
+  }
+  ctx.onTick(ctx.left.source, tickOf(ctx.left.source))
+  if (ctx.right.source !== ctx.left.source) ctx.onTick(ctx.right.source, tickOf(ctx.right.source))
   const entry = (side: JoinSide): Operator => {
     const keyOf = joinKeyFunction(side === 'left' ? node.leftKeys : node.rightKeys, functions)
     return {

@@ -93,6 +93,12 @@ export class JoinOperator {
   private readonly arrivals: IdleInputs<JoinSide> | null
   /** Whether the other side counts as idle during the current process() call. */
   private otherIdle = false
+  /**
+   * Per side, 1 when it reads a window's results (join-over-window.ts): its events meet its
+   * watermark as of the source record before their own, so a result timed end - 1, emitted as the
+   * watermark reaches end, is not late here.
+   */
+  private readonly lag: Readonly<Record<JoinSide, 0 | 1>>
 
   constructor(
     readonly spec: JoinSpec,
@@ -105,7 +111,10 @@ export class JoinOperator {
      * Without it, an idle side holds it back until it delivers again.
      */
     idle?: IdleClock,
+    /** The sides that read a window's results (docs/decisions/0020, second addendum). */
+    readsWindowResults: Readonly<Record<JoinSide, boolean>> = { left: false, right: false },
   ) {
+    this.lag = { left: readsWindowResults.left ? 1 : 0, right: readsWindowResults.right ? 1 : 0 }
     this.arrivals = idle === undefined ? null : new IdleInputs<JoinSide>(idle)
     this.arrivals?.arrived('left')
     this.arrivals?.arrived('right')
@@ -164,13 +173,15 @@ export class JoinOperator {
     const keys = this.keysOfBatch
     keys.length = n
     const failed = this.computeKeys(side, input, keys, out)
-    /** The first source record whose watermark has not been applied yet. */
+    /** The first source record whose whole watermark has not been applied yet. */
     let next = 0
     for (let i = 0; i < n; i++) {
       const origin = input.origins[i]!
-      for (; next <= origin; next++) this.advance(this.watermarkWith(side, maxTimes[next]!), next, out)
+      for (; next < origin; next++) this.advance(this.watermarkWith(side, maxTimes[next]!), next, out)
       if (failed.has(i)) continue
-      const watermark = this.watermarkWith(side, maxTimes[origin]!)
+      // The record's own watermark, or for a window's results the one before (seenMax).
+      const watermark = this.watermarkWith(side, seenMax(maxTimes, origin - this.lag[side]))
+      this.advance(watermark, origin, out)
       this.addEvent(side, input, i, keys[i]!, watermark, out)
       this.advance(watermark, origin, out)
     }
@@ -243,13 +254,15 @@ export class JoinOperator {
       const s = lOrigin <= rOrigin ? l : r
       const i = s.at++
       const origin = s.input.origins[i]!
-      for (; next <= origin; next++) this.advance(this.watermarkOfBoth(maxTimes[next]!), next, out)
+      for (; next < origin; next++) this.advance(this.watermarkOfBoth(maxTimes, next, 0), next, out)
       if (s.failed.has(i)) continue
-      const watermark = this.watermarkOfBoth(maxTimes[origin]!)
+      // A side reading a window's results still has the watermark of the record before.
+      const watermark = this.watermarkOfBoth(maxTimes, origin, 1)
+      this.advance(watermark, origin, out)
       this.addEvent(s.side, s.input, i, s.keys[i]!, watermark, out)
       this.advance(watermark, origin, out)
     }
-    for (; next <= lastRecord; next++) this.advance(this.watermarkOfBoth(maxTimes[next]!), next, out)
+    for (; next <= lastRecord; next++) this.advance(this.watermarkOfBoth(maxTimes, next, 0), next, out)
     if (lastRecord >= 0) {
       for (const side of ['left', 'right'] as const) {
         const max = Math.max(this.maxTime[side], maxTimes[lastRecord]!)
@@ -278,11 +291,17 @@ export class JoinOperator {
     return failed
   }
 
-  /** The join's watermark when both sides' largest event time is at least `max` (one source). */
-  private watermarkOfBoth(max: number): number {
+  /**
+   * The join's watermark as of source record `o` of a batch both sides read (one source): each
+   * side's largest event time is at least the source's through `o`, or with `lagged` 1, through
+   * o - 1 for a side that reads a window's results (its events of record o are still to come).
+   */
+  private watermarkOfBoth(maxTimes: Float64Array, o: number, lagged: 0 | 1): number {
+    const left = seenMax(maxTimes, o - this.lag.left * lagged)
+    const right = seenMax(maxTimes, o - this.lag.right * lagged)
     const combined = Math.min(
-      Math.max(this.maxTime.left, max) - this.delayMs.left,
-      Math.max(this.maxTime.right, max) - this.delayMs.right,
+      Math.max(this.maxTime.left, left) - this.delayMs.left,
+      Math.max(this.maxTime.right, right) - this.delayMs.right,
     )
     if (combined > this.floor) {
       this.floor = combined
@@ -540,6 +559,11 @@ function plainEvent(e: Buffered): PlainEvent {
 function fromPlain(p: PlainEvent): Buffered {
   const [value, key, time, seq, matched, lastUseful, side] = p
   return { value, key, time, seq, matched, lastUseful, side }
+}
+
+/** The source's largest event time through record `o` of the batch (-Infinity before record 0). */
+function seenMax(maxTimes: Float64Array, o: number): number {
+  return o < 0 ? Number.NEGATIVE_INFINITY : maxTimes[o]!
 }
 
 /** Whether a side's unmatched events are emitted (with the other side null). */

@@ -39,6 +39,7 @@ import { createNfaEngine } from '../cep/nfa.ts'
 import { compileNfa } from '../cep/nfa-compile.ts'
 import { isSluiceError, SluiceError } from '../errors.ts'
 import { JoinOperator, type JoinSide, joinLateReason } from '../join/interval-join.ts'
+import { readsWindowResults } from '../join/join-over-window.ts'
 import type {
   Delivery,
   Log,
@@ -267,6 +268,8 @@ export class PipelineRunner {
   /** Joins and unions one source reaches through two inputs: they take a source batch merged (same-source.ts). */
   private readonly mergedInputs: ReadonlySet<string>
   private readonly held = new HeldInputs()
+  /** Nodes whose events are a window's results: a join reading one takes the window's ticks too. */
+  private readonly windowResults: ReadonlySet<string>
   private readonly nodeOrder: readonly string[]
   /** At most 10 'event dead-lettered' lines a second; the metric counts every one. */
   private readonly deadLetterLines = new LogSampler(DEAD_LETTER_LINES_PER_SECOND, (count) =>
@@ -341,6 +344,10 @@ export class PipelineRunner {
       inputsOf,
       isSource: (n) => n.kind === 'Source',
     })
+    const byId = new Map(manifest.graph.nodes.map((n) => [n.id, n]))
+    this.windowResults = new Set(
+      manifest.graph.nodes.filter((n) => readsWindowResults(n, (id) => byId.get(id))).map((n) => n.id),
+    )
     this.hasEventTimeOperators = manifest.graph.nodes.some(
       (n) => n.kind === 'WindowAggregate' || n.kind === 'Join' || n.kind === 'Match',
     )
@@ -559,9 +566,13 @@ export class PipelineRunner {
           right: this.sourceDelayMs(this.sourceNodeOf(node.right)),
         }
         const { idleTimeoutMs } = this.options
-        return idleTimeoutMs === undefined
-          ? new JoinOperator(node, functions, delays)
-          : new JoinOperator(node, functions, delays, { timeoutMs: idleTimeoutMs, now: this.clock })
+        // A side over a window's results meets the watermark one record later (join-over-window.ts).
+        const readsResults = {
+          left: this.windowResults.has(node.left),
+          right: this.windowResults.has(node.right),
+        }
+        const idle = idleTimeoutMs === undefined ? undefined : { timeoutMs: idleTimeoutMs, now: this.clock }
+        return new JoinOperator(node, functions, delays, idle, readsResults)
       },
       matches,
       matchesOfTopic,
@@ -924,15 +935,10 @@ export class PipelineRunner {
         this.sourcesByTopic,
         this.partitionWatermarks,
       )) {
-        this.push(
-          node.id,
-          createEventBatch(),
-          records,
-          outputs,
-          deadLetters,
-          states,
-          Float64Array.of(maxTime),
-        )
+        const maxTimes = Float64Array.of(maxTime)
+        this.push(node.id, createEventBatch(), records, outputs, deadLetters, states, maxTimes)
+        // What the tick fired into a join of one source (a window's results) is joined now.
+        this.releaseHeld(records, outputs, deadLetters, states, maxTimes)
       }
     } finally {
       this.ticking = false
@@ -1168,7 +1174,9 @@ export class PipelineRunner {
       } else if (consumer.kind === 'Match') {
         this.match(consumer, batch, records, outputs, deadLetters, states, maxTimes)
       } else if (consumer.kind === 'Join') {
-        if (this.ticking) continue
+        // A tick's empty batch moves no join side (JoinOperator.tick does), but a window's output
+        // watermark moved with the tick, and what the tick fired must be joined.
+        if (this.ticking && !this.windowResults.has(nodeId)) continue
         const side = consumer.left === nodeId ? 'left' : 'right'
         this.join(consumer, side, batch, records, outputs, deadLetters, states, maxTimes)
       } else if (consumer.kind === 'Fused') {
