@@ -844,8 +844,9 @@ interface JoinContext extends WindowContext {
 
 /**
  * A join by the rules of join-semantics.ts, with an entry per side. The join's watermark is the
- * smaller of its sides' (each its source's largest event time less the delay); after every event
- * of either side's source what it made due is emitted, and before and after each event reaching it.
+ * smaller of its sides' (each its source's largest event time less the delay, as of the source's
+ * last tick for a side over a window's results); after every event of either side's source what it
+ * made due is emitted, and before and after each event reaching it.
  */
 function joinOperator(
   node: JoinNode,

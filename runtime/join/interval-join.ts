@@ -11,7 +11,9 @@
  * source has read less the source's delay; the join's watermark W is the smaller of the two. Record
  * by record, as the reference does: what W made due is emitted (outer rows, windows that close),
  * attributed to the record whose arrival moved W; then the record's event, if it reached the join,
- * is refused as late, or matched with the other side's buffered events and buffered itself.
+ * is refused as late, or matched with the other side's buffered events and buffered itself. A side
+ * that reads a window's results meets the watermark of the record before its event's (join-over-
+ * window.ts); the record's own is applied once its events are in.
  *
  * State: per side, each key's buffered events sorted by time (interval) or, per window start, each
  * key's events of both sides (window); a heap of the interval events by the watermark at which no
