@@ -55,7 +55,7 @@ import type {
 } from '../parse/ast.ts'
 import { DURATION_UNIT_MS } from '../parse/lexer.ts'
 import { checkExplode } from './explode-step.ts'
-import { timedInputAt } from './join-over-results.ts'
+import { checkSharedSourceOverJoin, timedInputAt } from './join-over-results.ts'
 import { checkJoin, type JoinInput, lateRecordOf } from './join-steps.ts'
 import { checkListLambda, isLambdaFunction, misplacedLambdaMessage } from './list-lambdas.ts'
 import { checkLookup, checkTable, type TableEntry } from './lookup-steps.ts'
@@ -992,20 +992,26 @@ class Checker {
     const rightEntry = this.lookupStream(clause.right, decl.name.name)
     for (const entry of [leftEntry, rightEntry]) if (entry) this.refuseAfterUnion(entry.lastId, clause.span)
     const id = `${decl.name.name}#join`
-    const node = checkJoin(
-      clause,
-      this.joinInput(decl.input, leftEntry),
-      this.joinInput(clause.right, rightEntry),
-      clause.span,
-      {
-        id,
-        lateId: `${id}.late`,
-        stateId: `${decl.name.name}.join.0`,
-        expr: (e, record) => this.expr(e, { record }),
-        checkFieldName: (name, span) => this.checkFieldName(name, span),
-        report: (code, message, span, related) => this.report(code, message, span, related),
-      },
-    )
+    const sides = [this.joinInput(decl.input, leftEntry), this.joinInput(clause.right, rightEntry)]
+    const report = (
+      code: DiagnosticCode,
+      message: string,
+      span: Span,
+      related?: readonly RelatedInformation[],
+    ) => this.report(code, message, span, related)
+    if (sides[0] && sides[1]) {
+      const byId = new Map(this.nodes.map((n) => [n.id, n]))
+      const described = sides.map((s) => ({ name: s!.name, lastId: s!.lastId, timed: s!.timedResultsOf }))
+      checkSharedSourceOverJoin(described, byId, { report })
+    }
+    const node = checkJoin(clause, sides[0] ?? null, sides[1] ?? null, clause.span, {
+      id,
+      lateId: `${id}.late`,
+      stateId: `${decl.name.name}.join.0`,
+      expr: (e, record) => this.expr(e, { record }),
+      checkFieldName: (name, span) => this.checkFieldName(name, span),
+      report: (code, message, span, related) => this.report(code, message, span, related),
+    })
     this.nodes.push(node)
     const lateInto = clause.within?.lateInto ?? clause.window?.lateInto ?? null
     if (node.late !== null && lateInto !== null) {

@@ -2,11 +2,13 @@
  * What a join may read besides a source's events (docs/decisions/0020, second addendum;
  * runtime/join/join-over-window.ts): a window's results, each emitted once (event time, `emit` on
  * close, no `lateness`), whose side follows the window's output watermark. Refused: a window that
- * emits a window more than once or by the wall clock (E0480), late events (E0481), and the
- * results of another join or a match (E0447).
+ * emits a window more than once or by the wall clock (E0480), late events (E0481), the results of
+ * a match (E0447), and a join over a join one of whose sources the other side reads (E0482). Another
+ * join's results may be read (runtime/join/join-over-join.ts).
  */
 import type { DiagnosticCode } from '../diagnostics/catalogue.ts'
 import type { RelatedInformation } from '../diagnostics/diagnostic.ts'
+import { inputsOf } from '../ir/graph.ts'
 import type { Node, Span } from '../ir/types.ts'
 import type { Identifier } from '../parse/ast.ts'
 
@@ -70,11 +72,50 @@ export function checkTimedSide(name: Identifier, input: TimedInput, ctx: TimedSi
     ])
     return
   }
-  const what = input.kind === 'Join' ? 'another join' : 'a match'
+  if (input.kind === 'Join') return
   ctx.report(
     'E0447',
-    `${side} carries the results of ${what}, timed behind the watermark, so the join would find them late; joins over joins or matches are not supported yet (join the streams they read instead)`,
+    `${side} carries the results of a match, emitted as the watermark passes their events, so the join would find them late; joins over matches are not supported yet (join the stream the match reads instead)`,
     name.span,
-    [{ message: `the ${input.kind === 'Join' ? 'join' : 'match'}`, span: input.span }],
+    [{ message: 'the match', span: input.span }],
+  )
+}
+
+/** The sources whose events reach node `id`, through every input. */
+export function sourcesUpstream(id: string, byId: ReadonlyMap<string, Node>): Set<string> {
+  const sources = new Set<string>()
+  const seen = new Set<string>()
+  const visit = (at: string) => {
+    if (seen.has(at)) return
+    seen.add(at)
+    const node = byId.get(at)
+    if (node === undefined) return
+    if (node.kind === 'Source') sources.add(node.name)
+    else for (const input of inputsOf(node)) visit(input)
+  }
+  visit(id)
+  return sources
+}
+
+/**
+ * A join over another join whose two sides share a source is refused (E0482): the runner would
+ * merge the shared source's records into both sides record by record (runtime/node/same-source.ts),
+ * but one side follows the upstream join's watermark, not the source's.
+ */
+export function checkSharedSourceOverJoin(
+  sides: readonly { readonly name: Identifier; readonly lastId: string; readonly timed: TimedInput | null }[],
+  byId: ReadonlyMap<string, Node>,
+  ctx: TimedSideContext,
+): void {
+  if (sides.length !== 2 || !sides.some((side) => side.timed?.kind === 'Join')) return
+  const [a, b] = sides.map((side) => sourcesUpstream(side.lastId, byId)) as [Set<string>, Set<string>]
+  const shared = [...a].filter((source) => b.has(source))
+  if (shared.length === 0) return
+  const over = sides.find((side) => side.timed?.kind === 'Join')!
+  ctx.report(
+    'E0482',
+    `\`${over.name.name}\` carries the results of a join that reads \`${shared[0]}\`, which the other side reads too; a join over a join and one of that join's sources is not supported yet (join a third source, or join the sources in one join)`,
+    over.name.span,
+    [{ message: 'the join', span: over.timed!.span }],
   )
 }

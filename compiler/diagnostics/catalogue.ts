@@ -134,6 +134,7 @@ export const diagnosticCatalogue = {
   E0478: { severity: 'error', title: 'match emits an empty record' },
   E0480: { severity: 'error', title: 'join over a window that emits a window more than once' },
   E0481: { severity: 'error', title: 'join over late events' },
+  E0482: { severity: 'error', title: 'join over a join and one of its sources' },
   // Lists (specs/language.md, "Lists")
   E0330: { severity: 'error', title: 'lambda outside a list function' },
   E0331: { severity: 'error', title: 'list function without a lambda' },

@@ -42,7 +42,13 @@ import {
 } from '../../stdlib/json-functions.ts'
 import type { RecordMetadata } from '../../stdlib/record-metadata.ts'
 import { inputsOf, mergedInputNodes } from './graph.ts'
-import { type JoinRow, type JoinSide, joinLateReason, ReferenceJoin } from './join-semantics.ts'
+import {
+  type JoinRow,
+  type JoinSide,
+  joinLateReason,
+  joinOutputHoldMs,
+  ReferenceJoin,
+} from './join-semantics.ts'
 import { type MatchEvaluators, matchOperator, type StepEvaluator } from './match-interpret.ts'
 import { bindRecordMetadata } from './record-functions.ts'
 import { sinkHeadersEvaluator } from './sink-headers.ts'
@@ -251,6 +257,32 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
           (afterWindow.get(node.input) ?? false)),
     )
   }
+  // The join whose results a node's events are, if any: a join reading them follows its output
+  // watermark (runtime/join/join-over-join.ts). And every source whose events reach a node.
+  const afterJoin = new Map<string, string | null>()
+  const sourcesOf = new Map<string, ReadonlySet<string>>()
+  for (const node of pipeline.nodes) {
+    afterJoin.set(
+      node.id,
+      node.kind === 'Join'
+        ? node.id
+        : node.kind === 'Source' ||
+            node.kind === 'WindowAggregate' ||
+            node.kind === 'LateEvents' ||
+            node.kind === 'Union' ||
+            node.kind === 'Match'
+          ? null
+          : (afterJoin.get(node.input) ?? null),
+    )
+    sourcesOf.set(
+      node.id,
+      node.kind === 'Source'
+        ? new Set([node.name])
+        : new Set(inputsOf(node).flatMap((input) => [...(sourcesOf.get(input) ?? [])])),
+    )
+  }
+  /** Each join's output watermark (its watermark less its hold), registered as it is built. */
+  const joinOutputWatermarks = new Map<string, () => number>()
   const maxEventTime = new Map<string, number>()
   /** Per source, the ticks of its operators with the index of each operator's node. */
   const ticks = new Map<string, { index: number; run: () => void }[]>()
@@ -338,16 +370,23 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
     const emit = edgeTo(consumers.get(node.id) ?? [])
     if (node.kind === 'Join') {
       // Two entries, one per side, each registered as a consumer of that side's node.
-      const side = (input: string) => ({
-        source: sourceNameOf.get(input)!,
-        delayMs: lateness.get(input)!,
-        readsWindowResults: afterWindow.get(input) ?? false,
-      })
+      const side = (input: string): JoinSideContext => {
+        const upstream = afterJoin.get(input) ?? null
+        return {
+          source: sourceNameOf.get(input)!,
+          sources: [...(sourcesOf.get(input) ?? [])],
+          delayMs: lateness.get(input)!,
+          readsWindowResults: afterWindow.get(input) ?? false,
+          // Looked up when called: the upstream join is built after this one (last-first).
+          follows: upstream === null ? null : () => joinOutputWatermarks.get(upstream)!(),
+        }
+      }
       const entries = joinOperator(node, emit, lateEdges.get(node.id) ?? null, functions, {
         ...windowContext,
         left: side(node.left),
         right: side(node.right),
       })
+      joinOutputWatermarks.set(node.id, entries.outputWatermark)
       const isMerged = merged.has(node.id)
       if (isMerged) heldTargets.set(node.id, [entries.left, entries.right])
       for (const [input, entry] of [
@@ -835,6 +874,13 @@ interface JoinSideContext {
    * (runtime/join/join-over-window.ts).
    */
   readonly readsWindowResults: boolean
+  /** Every source whose events reach the side (a join's results: both of its sides'). */
+  readonly sources: readonly string[]
+  /**
+   * For a side over another join's results: that join's output watermark, which the side takes at
+   * each tick of its sources, so a row meets it as of the event before (join-over-join.ts).
+   */
+  readonly follows: (() => number) | null
 }
 
 interface JoinContext extends WindowContext {
@@ -854,11 +900,13 @@ function joinOperator(
   late: Operator | null,
   functions: FunctionTable,
   ctx: JoinContext,
-): { left: Operator; right: Operator } {
+): { left: Operator; right: Operator; outputWatermark: () => number } {
   const join = new ReferenceJoin({ joinType: node.joinType, bound: node.bound, latenessMs: node.latenessMs })
   const ticked = { left: Number.NEGATIVE_INFINITY, right: Number.NEGATIVE_INFINITY }
   const sideWatermark = (side: JoinSide) =>
-    ctx[side].readsWindowResults ? ticked[side] : ctx.watermark(ctx[side].source, ctx[side].delayMs)
+    ctx[side].readsWindowResults || ctx[side].follows !== null
+      ? ticked[side]
+      : ctx.watermark(ctx[side].source, ctx[side].delayMs)
   const watermark = () => Math.min(sideWatermark('left'), sideWatermark('right'))
   const output = (row: JoinRow) =>
     emit.push({
@@ -879,12 +927,15 @@ function joinOperator(
   }
   const tickOf = (source: string) => () => {
     for (const side of ['left', 'right'] as const) {
-      if (ctx[side].source === source) ticked[side] = ctx.watermark(source, ctx[side].delayMs)
+      const follows = ctx[side].follows
+      if (follows !== null) {
+        if (ctx[side].sources.includes(source)) ticked[side] = follows()
+      } else if (ctx[side].source === source) ticked[side] = ctx.watermark(source, ctx[side].delayMs)
     }
     advance()
   }
-  ctx.onTick(ctx.left.source, tickOf(ctx.left.source))
-  if (ctx.right.source !== ctx.left.source) ctx.onTick(ctx.right.source, tickOf(ctx.right.source))
+  for (const source of new Set([...ctx.left.sources, ...ctx.right.sources]))
+    ctx.onTick(source, tickOf(source))
   const entry = (side: JoinSide): Operator => {
     const keyOf = joinKeyFunction(side === 'left' ? node.leftKeys : node.rightKeys, functions)
     return {
@@ -908,7 +959,8 @@ function joinOperator(
       },
     }
   }
-  return { left: entry('left'), right: entry('right') }
+  const holdMs = joinOutputHoldMs(node)
+  return { left: entry('left'), right: entry('right'), outputWatermark: () => watermark() - holdMs }
 }
 
 /**

@@ -42,6 +42,11 @@ export interface JoinBatchOutput {
   /** The join watermark each late event met, parallel to `late`. */
   readonly lateWatermarks: number[]
   readonly failures: JoinFailure[]
+  /**
+   * The join's watermark after each source record of the batch (0…lastRecord; one entry for a
+   * tick): a join reading this one's results follows it, less outputHoldMs (join-over-join.ts).
+   */
+  readonly watermarks: Float64Array
 }
 
 /** What a join needs of its graph node. */
@@ -165,12 +170,7 @@ export class JoinOperator {
       this.arrivals.arrived(side)
       this.otherIdle = this.arrivals.isIdle(side === 'left' ? 'right' : 'left')
     }
-    const out: JoinBatchOutput = {
-      results: emptyBatch(),
-      late: emptyBatch(),
-      lateWatermarks: [],
-      failures: [],
-    }
+    const out = emptyJoinOutput(lastRecord + 1)
     const n = input.length
     const keys = this.keysOfBatch
     keys.length = n
@@ -179,7 +179,7 @@ export class JoinOperator {
     let next = 0
     for (let i = 0; i < n; i++) {
       const origin = input.origins[i]!
-      for (; next < origin; next++) this.advance(this.watermarkWith(side, maxTimes[next]!), next, out)
+      for (; next < origin; next++) this.advanceRecord(this.watermarkWith(side, maxTimes[next]!), next, out)
       if (failed.has(i)) continue
       // The record's own watermark, or for a window's results the one before (seenMax).
       const watermark = this.watermarkWith(side, seenMax(maxTimes, origin - this.lag[side]))
@@ -187,7 +187,8 @@ export class JoinOperator {
       this.addEvent(side, input, i, keys[i]!, watermark, out)
       this.advance(watermark, origin, out)
     }
-    for (; next <= lastRecord; next++) this.advance(this.watermarkWith(side, maxTimes[next]!), next, out)
+    for (; next <= lastRecord; next++)
+      this.advanceRecord(this.watermarkWith(side, maxTimes[next]!), next, out)
     if (lastRecord >= 0) {
       const max = Math.max(this.maxTime[side], maxTimes[lastRecord]!)
       if (max !== this.maxTime[side]) this.changed = true
@@ -202,12 +203,8 @@ export class JoinOperator {
    * window joins) without waiting for a batch. The results' origin is source record 0 of the tick.
    */
   tick(): JoinBatchOutput {
-    const out: JoinBatchOutput = {
-      results: emptyBatch(),
-      late: emptyBatch(),
-      lateWatermarks: [],
-      failures: [],
-    }
+    const out = emptyJoinOutput(1)
+    out.watermarks[0] = this.floor
     if (this.arrivals === null) return out
     for (const side of ['left', 'right'] as const) {
       const other: JoinSide = side === 'left' ? 'right' : 'left'
@@ -216,6 +213,7 @@ export class JoinOperator {
       this.advance(this.watermarkWith(side, this.maxTime[side]), 0, out)
     }
     this.otherIdle = false
+    out.watermarks[0] = this.floor
     return out
   }
 
@@ -235,12 +233,7 @@ export class JoinOperator {
     this.arrivals?.arrived('left')
     this.arrivals?.arrived('right')
     this.otherIdle = false
-    const out: JoinBatchOutput = {
-      results: emptyBatch(),
-      late: emptyBatch(),
-      lateWatermarks: [],
-      failures: [],
-    }
+    const out = emptyJoinOutput(lastRecord + 1)
     const sides = (['left', 'right'] as const).map((side) => {
       const input = side === 'left' ? left : right
       const keys: (string | null)[] = new Array(input.length)
@@ -256,7 +249,7 @@ export class JoinOperator {
       const s = lOrigin <= rOrigin ? l : r
       const i = s.at++
       const origin = s.input.origins[i]!
-      for (; next < origin; next++) this.advance(this.watermarkOfBoth(maxTimes, next, 0), next, out)
+      for (; next < origin; next++) this.advanceRecord(this.watermarkOfBoth(maxTimes, next, 0), next, out)
       if (s.failed.has(i)) continue
       // A side reading a window's results still has the watermark of the record before.
       const watermark = this.watermarkOfBoth(maxTimes, origin, 1)
@@ -264,7 +257,7 @@ export class JoinOperator {
       this.addEvent(s.side, s.input, i, s.keys[i]!, watermark, out)
       this.advance(watermark, origin, out)
     }
-    for (; next <= lastRecord; next++) this.advance(this.watermarkOfBoth(maxTimes, next, 0), next, out)
+    for (; next <= lastRecord; next++) this.advanceRecord(this.watermarkOfBoth(maxTimes, next, 0), next, out)
     if (lastRecord >= 0) {
       for (const side of ['left', 'right'] as const) {
         const max = Math.max(this.maxTime[side], maxTimes[lastRecord]!)
@@ -422,6 +415,12 @@ export class JoinOperator {
     return side === 'left'
       ? this.functions.output(value, null, Number.NaN, Number.NaN)
       : this.functions.output(null, value, Number.NaN, Number.NaN)
+  }
+
+  /** Applies source record `origin`'s whole watermark, and notes it as the join's after that record. */
+  private advanceRecord(watermark: number, origin: number, out: JoinBatchOutput): void {
+    this.advance(watermark, origin, out)
+    out.watermarks[origin] = this.floor
   }
 
   /** Emits what join watermark `watermark` made due, as made by source record `origin`. */
@@ -643,6 +642,16 @@ function heapPop(heap: Buffered[]): Buffered {
 
 function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0
+}
+
+function emptyJoinOutput(records: number): JoinBatchOutput {
+  return {
+    results: emptyBatch(),
+    late: emptyBatch(),
+    lateWatermarks: [],
+    failures: [],
+    watermarks: new Float64Array(Math.max(0, records)),
+  }
 }
 
 function emptyBatch(): EventBatch {
