@@ -220,7 +220,7 @@ function expected(variant: Variant, events: readonly Ev[]): string[] {
   return rows.sort()
 }
 
-const valueOf = (e: Ev) => JSON.stringify({ id: e.id, k: e.k, ts: new Date(e.ts).toISOString() })
+const jsonOf = (e: Ev) => JSON.stringify({ id: e.id, k: e.k, ts: new Date(e.ts).toISOString() })
 
 /** The reference interpreter, one instance per partition: `as`, then `bs`, then `cs`. */
 function interpret(variant: Variant, artifact: LoadedArtifact, events: readonly Ev[]): string[] {
@@ -247,7 +247,7 @@ function interpret(variant: Variant, artifact: LoadedArtifact, events: readonly 
       const decoder = artifact.operators.sources[topic]!
       for (const e of events.filter((e) => e.topic === topic && partitionForKey(e.k, PARTITIONS) === p)) {
         interpreter.push(topic, {
-          value: decoder.decode(JSON.parse(valueOf(e))) as never,
+          value: decoder.decode(JSON.parse(jsonOf(e))) as never,
           key: e.k,
           timestamp: e.ts,
         })
@@ -272,7 +272,7 @@ async function run(
     if (own.length > 0)
       await first.append(
         topic,
-        own.map((e) => ({ key: e.k, value: Buffer.from(valueOf(e)) })),
+        own.map((e) => ({ key: e.k, value: Buffer.from(jsonOf(e)) })),
       )
   }
   await first.close()
