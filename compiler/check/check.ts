@@ -55,6 +55,7 @@ import type {
 } from '../parse/ast.ts'
 import { DURATION_UNIT_MS } from '../parse/lexer.ts'
 import { checkExplode } from './explode-step.ts'
+import { checkSharedSourceOverJoin, timedInputAt } from './join-over-results.ts'
 import { checkJoin, type JoinInput, lateRecordOf } from './join-steps.ts'
 import { checkListLambda, isLambdaFunction, misplacedLambdaMessage } from './list-lambdas.ts'
 import { checkLookup, checkTable, type TableEntry } from './lookup-steps.ts'
@@ -1022,20 +1023,26 @@ class Checker {
     const rightEntry = this.lookupStream(clause.right, decl.name.name)
     for (const entry of [leftEntry, rightEntry]) if (entry) this.refuseAfterUnion(entry.lastId, clause.span)
     const id = `${decl.name.name}#join`
-    const node = checkJoin(
-      clause,
-      this.joinInput(decl.input, leftEntry),
-      this.joinInput(clause.right, rightEntry),
-      clause.span,
-      {
-        id,
-        lateId: `${id}.late`,
-        stateId: `${decl.name.name}.join.0`,
-        expr: (e, record) => this.expr(e, { record }),
-        checkFieldName: (name, span) => this.checkFieldName(name, span),
-        report: (code, message, span, related) => this.report(code, message, span, related),
-      },
-    )
+    const sides = [this.joinInput(decl.input, leftEntry), this.joinInput(clause.right, rightEntry)]
+    const report = (
+      code: DiagnosticCode,
+      message: string,
+      span: Span,
+      related?: readonly RelatedInformation[],
+    ) => this.report(code, message, span, related)
+    if (sides[0] && sides[1]) {
+      const byId = new Map(this.nodes.map((n) => [n.id, n]))
+      const described = sides.map((s) => ({ name: s!.name, lastId: s!.lastId, timed: s!.timedResultsOf }))
+      checkSharedSourceOverJoin(described, byId, { report })
+    }
+    const node = checkJoin(clause, sides[0] ?? null, sides[1] ?? null, clause.span, {
+      id,
+      lateId: `${id}.late`,
+      stateId: `${decl.name.name}.join.0`,
+      expr: (e, record) => this.expr(e, { record }),
+      checkFieldName: (name, span) => this.checkFieldName(name, span),
+      report: (code, message, span, related) => this.report(code, message, span, related),
+    })
     this.nodes.push(node)
     const lateInto = clause.within?.lateInto ?? clause.window?.lateInto ?? null
     if (node.late !== null && lateInto !== null) {
@@ -1137,8 +1144,10 @@ class Checker {
         source = node.name
         break
       }
-      if (node.kind === 'WindowAggregate' || node.kind === 'Join' || node.kind === 'Match') {
-        timedResultsOf = { kind: node.kind, span: node.span }
+      // A window's results (joinable when emitted once each), a join's, a match's, late events.
+      const timed = timedInputAt(node, byId)
+      if (timed !== undefined) {
+        timedResultsOf = timed
         break
       }
       // After a union of several sources the events have no one source (a join is refused, E0335).
@@ -1150,6 +1159,7 @@ class Checker {
         }
         break
       }
+      if (node.kind === 'Join') break // (reported by timedInputAt; narrows the type)
       node = byId.get(node.input)
     }
     return { name, record: entry.schema, lastId: entry.lastId, hasEventTime, source, timedResultsOf }

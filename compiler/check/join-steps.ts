@@ -23,6 +23,7 @@ import type {
 } from '../ir/types.ts'
 import type { BoundOffset, DurationLiteral, Expression, Identifier, JoinClause } from '../parse/ast.ts'
 import { DURATION_UNIT_MS } from '../parse/lexer.ts'
+import { checkTimedSide, type TimedInput } from './join-over-results.ts'
 import { slotId } from './stateful-steps.ts'
 import { baseType, ERROR_TYPE, isError, isKeyType, isNullable, optional, show } from './types.ts'
 
@@ -37,10 +38,10 @@ export interface JoinInput {
   /** The source its events come from (null when it carries timed results, see below). */
   readonly source: string | null
   /**
-   * The window or join upstream whose results it carries, if any: they are timed behind the
-   * watermark, so a join over them would find them late.
+   * The window, join or match upstream whose results it carries, or the late events, if any
+   * (join-over-results.ts says which a join may read).
    */
-  readonly timedResultsOf: { readonly kind: 'WindowAggregate' | 'Join' | 'Match'; readonly span: Span } | null
+  readonly timedResultsOf: TimedInput | null
 }
 
 export interface JoinCheckContext {
@@ -91,21 +92,7 @@ export function checkJoin(
         side.name.span,
       )
     }
-    if (side.timedResultsOf !== null) {
-      const kind = side.timedResultsOf.kind
-      const what = kind === 'Join' ? 'another join' : kind === 'Match' ? 'a match' : 'a window'
-      ctx.report(
-        'E0447',
-        `\`${side.name.name}\` carries the results of ${what}, timed behind the watermark, so the join would find them all late; joins over joins or windows are not supported yet (join the streams they read instead)`,
-        side.name.span,
-        [
-          {
-            message: `the ${kind === 'Join' ? 'join' : kind === 'Match' ? 'match' : 'window'}`,
-            span: side.timedResultsOf.span,
-          },
-        ],
-      )
-    }
+    if (side.timedResultsOf !== null) checkTimedSide(side.name, side.timedResultsOf, ctx)
   }
 
   const leftRecord = sideRecord(left)

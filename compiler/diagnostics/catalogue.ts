@@ -103,7 +103,7 @@ export const diagnosticCatalogue = {
   E0443: { severity: 'error', title: 'invalid join bound' },
   E0445: { severity: 'error', title: 'join condition is not an equality of keys' },
   E0446: { severity: 'error', title: 'join bound names no side of the join' },
-  E0447: { severity: 'error', title: 'join or window over timed results' },
+  E0447: { severity: 'error', title: 'join over a match, or window over a join or a match' },
   E0448: { severity: 'error', title: 'unsupported window join' },
   // Tables and lookups
   E0450: { severity: 'error', title: 'table read as a stream' },
@@ -132,6 +132,9 @@ export const diagnosticCatalogue = {
   E0475: { severity: 'error', title: 'match over timed results or late events' },
   E0476: { severity: 'error', title: 'bare field in the output of a match' },
   E0478: { severity: 'error', title: 'match emits an empty record' },
+  E0480: { severity: 'error', title: 'join over a window that emits a window more than once' },
+  E0481: { severity: 'error', title: 'join over late events' },
+  E0482: { severity: 'error', title: 'join over a join and one of its sources' },
   // Lists (specs/language.md, "Lists")
   E0330: { severity: 'error', title: 'lambda outside a list function' },
   E0331: { severity: 'error', title: 'list function without a lambda' },

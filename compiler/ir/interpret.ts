@@ -42,7 +42,13 @@ import {
 } from '../../stdlib/json-functions.ts'
 import type { RecordMetadata } from '../../stdlib/record-metadata.ts'
 import { inputsOf, mergedInputNodes } from './graph.ts'
-import { type JoinRow, type JoinSide, joinLateReason, ReferenceJoin } from './join-semantics.ts'
+import {
+  type JoinRow,
+  type JoinSide,
+  joinLateReason,
+  joinOutputHoldMs,
+  ReferenceJoin,
+} from './join-semantics.ts'
 import { type MatchEvaluators, matchOperator, type StepEvaluator } from './match-interpret.ts'
 import { bindRecordMetadata } from './record-functions.ts'
 import { sinkHeadersEvaluator } from './sink-headers.ts'
@@ -251,15 +257,44 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
           (afterWindow.get(node.input) ?? false)),
     )
   }
+  // The join whose results a node's events are, if any: a join reading them follows its output
+  // watermark (runtime/join/join-over-join.ts). And every source whose events reach a node.
+  const afterJoin = new Map<string, string | null>()
+  const sourcesOf = new Map<string, ReadonlySet<string>>()
+  for (const node of pipeline.nodes) {
+    afterJoin.set(
+      node.id,
+      node.kind === 'Join'
+        ? node.id
+        : node.kind === 'Source' ||
+            node.kind === 'WindowAggregate' ||
+            node.kind === 'LateEvents' ||
+            node.kind === 'Union' ||
+            node.kind === 'Match'
+          ? null
+          : (afterJoin.get(node.input) ?? null),
+    )
+    sourcesOf.set(
+      node.id,
+      node.kind === 'Source'
+        ? new Set([node.name])
+        : new Set(inputsOf(node).flatMap((input) => [...(sourcesOf.get(input) ?? [])])),
+    )
+  }
+  /** Each join's output watermark (its watermark less its hold), registered as it is built. */
+  const joinOutputWatermarks = new Map<string, () => number>()
   const maxEventTime = new Map<string, number>()
-  const ticks = new Map<string, (() => void)[]>()
+  /** Per source, the ticks of its operators with the index of each operator's node. */
+  const ticks = new Map<string, { index: number; run: () => void }[]>()
+  /** The index of the node being built (ticks are registered while building). */
+  let building = 0
   const windowContext: WindowContext = {
     watermark: (source, delayMs) => (maxEventTime.get(source) ?? Number.NEGATIVE_INFINITY) - delayMs,
     onTick: (source, tick) => {
       // Operators are built last-first: ticks run in node order, so a window's results reach a
       // window that reads them before that one ticks.
       const list = ticks.get(source) ?? []
-      list.unshift(tick)
+      list.unshift({ index: building, run: tick })
       ticks.set(source, list)
     },
     report: (error) => onError({ sourceName: current.sourceName, event: current.event, error }),
@@ -303,15 +338,23 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
       held.set(nodeId, list)
     },
   })
-  const releaseHeld = () => {
-    while (held.size > 0) {
-      // The first node in pipeline order: those downstream of it come later.
-      const nodeId = pipeline.nodes.find((n) => held.has(n.id))!.id
-      const events = held.get(nodeId)!
-      held.delete(nodeId)
-      const targets = heldTargets.get(nodeId)!
-      events.sort((a, b) => a.slot - b.slot)
-      for (const { slot, event } of events) deliver(targets[slot]!, event)
+  /**
+   * After a source event went through: in node order, each held node takes what it holds and each
+   * operator ticks, so what a tick fires into a held node (a window's results into a join of one
+   * source) reaches it before that node's own tick, as everything upstream of it came first.
+   */
+  const settle = (tickList: readonly { index: number; run: () => void }[]) => {
+    let t = 0
+    for (let k = 0; k < pipeline.nodes.length; k++) {
+      const nodeId = pipeline.nodes[k]!.id
+      const events = held.get(nodeId)
+      if (events !== undefined) {
+        held.delete(nodeId)
+        const targets = heldTargets.get(nodeId)!
+        events.sort((a, b) => a.slot - b.slot)
+        for (const { slot, event } of events) deliver(targets[slot]!, event)
+      }
+      for (; t < tickList.length && tickList[t]!.index <= k; t++) tickList[t]!.run()
     }
   }
   const consumers = new Map<string, Operator[]>()
@@ -322,16 +365,28 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
   const built = new Set<string>()
   for (let i = pipeline.nodes.length - 1; i >= 0; i--) {
     const node = pipeline.nodes[i]!
+    building = i
     built.add(node.id)
     const emit = edgeTo(consumers.get(node.id) ?? [])
     if (node.kind === 'Join') {
       // Two entries, one per side, each registered as a consumer of that side's node.
-      const side = (input: string) => ({ source: sourceNameOf.get(input)!, delayMs: lateness.get(input)! })
+      const side = (input: string): JoinSideContext => {
+        const upstream = afterJoin.get(input) ?? null
+        return {
+          source: sourceNameOf.get(input)!,
+          sources: [...(sourcesOf.get(input) ?? [])],
+          delayMs: lateness.get(input)!,
+          readsWindowResults: afterWindow.get(input) ?? false,
+          // Looked up when called: the upstream join is built after this one (last-first).
+          follows: upstream === null ? null : () => joinOutputWatermarks.get(upstream)!(),
+        }
+      }
       const entries = joinOperator(node, emit, lateEdges.get(node.id) ?? null, functions, {
         ...windowContext,
         left: side(node.left),
         right: side(node.right),
       })
+      joinOutputWatermarks.set(node.id, entries.outputWatermark)
       const isMerged = merged.has(node.id)
       if (isMerged) heldTargets.set(node.id, [entries.left, entries.right])
       for (const [input, entry] of [
@@ -418,12 +473,11 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
         maxEventTime.set(sourceName, event.timestamp)
       }
       deliver(entry, event)
-      releaseHeld()
       // The watermark moved with this event even if no window saw it: windows it closed fire now.
-      for (const tick of ticks.get(sourceName) ?? []) tick()
+      settle(ticks.get(sourceName) ?? [])
     },
     tick() {
-      for (const list of ticks.values()) for (const tick of list) tick()
+      settle([...ticks.values()].flat().sort((a, b) => a.index - b.index))
     },
     updateTable(name, update) {
       const table = tables.get(name)
@@ -811,15 +865,34 @@ function matchEvaluators(node: MatchNode, functions: FunctionTable): MatchEvalua
   }
 }
 
+interface JoinSideContext {
+  readonly source: string
+  readonly delayMs: number
+  /**
+   * Whether the side reads a window's results: its watermark is then the one of its source's last
+   * tick, so a result meets the watermark as of the event before the one that fired it
+   * (runtime/join/join-over-window.ts).
+   */
+  readonly readsWindowResults: boolean
+  /** Every source whose events reach the side (a join's results: both of its sides'). */
+  readonly sources: readonly string[]
+  /**
+   * For a side over another join's results: that join's output watermark, which the side takes at
+   * each tick of its sources, so a row meets it as of the event before (join-over-join.ts).
+   */
+  readonly follows: (() => number) | null
+}
+
 interface JoinContext extends WindowContext {
-  readonly left: { readonly source: string; readonly delayMs: number }
-  readonly right: { readonly source: string; readonly delayMs: number }
+  readonly left: JoinSideContext
+  readonly right: JoinSideContext
 }
 
 /**
  * A join by the rules of join-semantics.ts, with an entry per side. The join's watermark is the
- * smaller of its sides' (each its source's largest event time less the delay); after every event
- * of either side's source what it made due is emitted, and before and after each event reaching it.
+ * smaller of its sides' (each its source's largest event time less the delay, as of the source's
+ * last tick for a side over a window's results); after every event of either side's source what it
+ * made due is emitted, and before and after each event reaching it.
  */
 function joinOperator(
   node: JoinNode,
@@ -827,13 +900,14 @@ function joinOperator(
   late: Operator | null,
   functions: FunctionTable,
   ctx: JoinContext,
-): { left: Operator; right: Operator } {
+): { left: Operator; right: Operator; outputWatermark: () => number } {
   const join = new ReferenceJoin({ joinType: node.joinType, bound: node.bound, latenessMs: node.latenessMs })
-  const watermark = () =>
-    Math.min(
-      ctx.watermark(ctx.left.source, ctx.left.delayMs),
-      ctx.watermark(ctx.right.source, ctx.right.delayMs),
-    )
+  const ticked = { left: Number.NEGATIVE_INFINITY, right: Number.NEGATIVE_INFINITY }
+  const sideWatermark = (side: JoinSide) =>
+    ctx[side].readsWindowResults || ctx[side].follows !== null
+      ? ticked[side]
+      : ctx.watermark(ctx[side].source, ctx[side].delayMs)
+  const watermark = () => Math.min(sideWatermark('left'), sideWatermark('right'))
   const output = (row: JoinRow) =>
     emit.push({
       value:
@@ -851,8 +925,17 @@ function joinOperator(
   const advance = () => {
     for (const row of join.advance(watermark())) output(row)
   }
-  ctx.onTick(ctx.left.source, advance)
-  if (ctx.right.source !== ctx.left.source) ctx.onTick(ctx.right.source, advance)
+  const tickOf = (source: string) => () => {
+    for (const side of ['left', 'right'] as const) {
+      const follows = ctx[side].follows
+      if (follows !== null) {
+        if (ctx[side].sources.includes(source)) ticked[side] = follows()
+      } else if (ctx[side].source === source) ticked[side] = ctx.watermark(source, ctx[side].delayMs)
+    }
+    advance()
+  }
+  for (const source of new Set([...ctx.left.sources, ...ctx.right.sources]))
+    ctx.onTick(source, tickOf(source))
   const entry = (side: JoinSide): Operator => {
     const keyOf = joinKeyFunction(side === 'left' ? node.leftKeys : node.rightKeys, functions)
     return {
@@ -876,7 +959,8 @@ function joinOperator(
       },
     }
   }
-  return { left: entry('left'), right: entry('right') }
+  const holdMs = joinOutputHoldMs(node)
+  return { left: entry('left'), right: entry('right'), outputWatermark: () => watermark() - holdMs }
 }
 
 /**

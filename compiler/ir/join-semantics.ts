@@ -72,6 +72,17 @@ export function isOuterSide(joinType: JoinSemanticsOptions['joinType'], side: Jo
   return joinType === 'full' || (joinType === 'left' && side === 'left')
 }
 
+/**
+ * How far behind the join's watermark its rows may be timed: a pair is timed at or after
+ * W - lateness, an outer row up to lateness + max(upper, -lower) behind W. A join reading this
+ * one's results follows W less this (runtime/join/join-over-join.ts says why; Flink SQL holds its
+ * interval join's output watermark back the same way).
+ */
+export function joinOutputHoldMs(options: Pick<JoinSemanticsOptions, 'bound' | 'latenessMs'>): number {
+  const { bound, latenessMs } = options
+  return latenessMs + (bound.kind === 'interval' ? Math.max(0, bound.upperMs, -bound.lowerMs) : 0)
+}
+
 /** The dead-letter reason of an event the join refused as late. */
 export function joinLateReason(time: number, watermark: number, latenessMs: number): string {
   return `late event: its event time ${new Date(time).toISOString()} is behind the join's watermark ${new Date(watermark).toISOString()} by more than the lateness (${latenessMs} ms), so its partners may be gone`

@@ -11,7 +11,9 @@
  * source has read less the source's delay; the join's watermark W is the smaller of the two. Record
  * by record, as the reference does: what W made due is emitted (outer rows, windows that close),
  * attributed to the record whose arrival moved W; then the record's event, if it reached the join,
- * is refused as late, or matched with the other side's buffered events and buffered itself.
+ * is refused as late, or matched with the other side's buffered events and buffered itself. A side
+ * that reads a window's results meets the watermark of the record before its event's (join-over-
+ * window.ts); the record's own is applied once its events are in.
  *
  * State: per side, each key's buffered events sorted by time (interval) or, per window start, each
  * key's events of both sides (window); a heap of the interval events by the watermark at which no
@@ -41,6 +43,11 @@ export interface JoinBatchOutput {
   /** The join watermark each late event met, parallel to `late`. */
   readonly lateWatermarks: number[]
   readonly failures: JoinFailure[]
+  /**
+   * The join's watermark after each source record of the batch (0…lastRecord; one entry for a
+   * tick): a join reading this one's results follows it, less outputHoldMs (join-over-join.ts).
+   */
+  readonly watermarks: Float64Array
 }
 
 /** What a join needs of its graph node. */
@@ -109,6 +116,12 @@ export class JoinOperator implements Budgeted {
   private readonly arrivals: IdleInputs<JoinSide> | null
   /** Whether the other side counts as idle during the current process() call. */
   private otherIdle = false
+  /**
+   * Per side, 1 when it reads a window's results (join-over-window.ts): its events meet its
+   * watermark as of the source record before their own, so a result timed end - 1, emitted as the
+   * watermark reaches end, is not late here.
+   */
+  private readonly lag: Readonly<Record<JoinSide, 0 | 1>>
 
   constructor(
     readonly spec: JoinSpec,
@@ -121,7 +134,10 @@ export class JoinOperator implements Budgeted {
      * Without it, an idle side holds it back until it delivers again.
      */
     idle?: IdleClock,
+    /** The sides that read a window's results (docs/decisions/0020, second addendum). */
+    readsWindowResults: Readonly<Record<JoinSide, boolean>> = { left: false, right: false },
   ) {
+    this.lag = { left: readsWindowResults.left ? 1 : 0, right: readsWindowResults.right ? 1 : 0 }
     this.arrivals = idle === undefined ? null : new IdleInputs<JoinSide>(idle)
     this.arrivals?.arrived('left')
     this.arrivals?.arrived('right')
@@ -201,27 +217,25 @@ export class JoinOperator implements Budgeted {
       this.arrivals.arrived(side)
       this.otherIdle = this.arrivals.isIdle(side === 'left' ? 'right' : 'left')
     }
-    const out: JoinBatchOutput = {
-      results: emptyBatch(),
-      late: emptyBatch(),
-      lateWatermarks: [],
-      failures: [],
-    }
+    const out = emptyJoinOutput(lastRecord + 1)
     const n = input.length
     const keys = this.keysOfBatch
     keys.length = n
     const failed = this.computeKeys(side, input, keys, out)
-    /** The first source record whose watermark has not been applied yet. */
+    /** The first source record whose whole watermark has not been applied yet. */
     let next = 0
     for (let i = 0; i < n; i++) {
       const origin = input.origins[i]!
-      for (; next <= origin; next++) this.advance(this.watermarkWith(side, maxTimes[next]!), next, out)
+      for (; next < origin; next++) this.advanceRecord(this.watermarkWith(side, maxTimes[next]!), next, out)
       if (failed.has(i)) continue
-      const watermark = this.watermarkWith(side, maxTimes[origin]!)
+      // The record's own watermark, or for a window's results the one before (seenMax).
+      const watermark = this.watermarkWith(side, seenMax(maxTimes, origin - this.lag[side]))
+      this.advance(watermark, origin, out)
       this.addEvent(side, input, i, keys[i]!, watermark, out)
       this.advance(watermark, origin, out)
     }
-    for (; next <= lastRecord; next++) this.advance(this.watermarkWith(side, maxTimes[next]!), next, out)
+    for (; next <= lastRecord; next++)
+      this.advanceRecord(this.watermarkWith(side, maxTimes[next]!), next, out)
     if (lastRecord >= 0) {
       const max = Math.max(this.maxTime[side], maxTimes[lastRecord]!)
       if (max !== this.maxTime[side]) this.changed = true
@@ -236,12 +250,8 @@ export class JoinOperator implements Budgeted {
    * window joins) without waiting for a batch. The results' origin is source record 0 of the tick.
    */
   tick(): JoinBatchOutput {
-    const out: JoinBatchOutput = {
-      results: emptyBatch(),
-      late: emptyBatch(),
-      lateWatermarks: [],
-      failures: [],
-    }
+    const out = emptyJoinOutput(1)
+    out.watermarks[0] = this.floor
     if (this.arrivals === null) return out
     for (const side of ['left', 'right'] as const) {
       const other: JoinSide = side === 'left' ? 'right' : 'left'
@@ -250,6 +260,7 @@ export class JoinOperator implements Budgeted {
       this.advance(this.watermarkWith(side, this.maxTime[side]), 0, out)
     }
     this.otherIdle = false
+    out.watermarks[0] = this.floor
     return out
   }
 
@@ -269,12 +280,7 @@ export class JoinOperator implements Budgeted {
     this.arrivals?.arrived('left')
     this.arrivals?.arrived('right')
     this.otherIdle = false
-    const out: JoinBatchOutput = {
-      results: emptyBatch(),
-      late: emptyBatch(),
-      lateWatermarks: [],
-      failures: [],
-    }
+    const out = emptyJoinOutput(lastRecord + 1)
     const sides = (['left', 'right'] as const).map((side) => {
       const input = side === 'left' ? left : right
       const keys: (string | null)[] = new Array(input.length)
@@ -290,13 +296,15 @@ export class JoinOperator implements Budgeted {
       const s = lOrigin <= rOrigin ? l : r
       const i = s.at++
       const origin = s.input.origins[i]!
-      for (; next <= origin; next++) this.advance(this.watermarkOfBoth(maxTimes[next]!), next, out)
+      for (; next < origin; next++) this.advanceRecord(this.watermarkOfBoth(maxTimes, next, 0), next, out)
       if (s.failed.has(i)) continue
-      const watermark = this.watermarkOfBoth(maxTimes[origin]!)
+      // A side reading a window's results still has the watermark of the record before.
+      const watermark = this.watermarkOfBoth(maxTimes, origin, 1)
+      this.advance(watermark, origin, out)
       this.addEvent(s.side, s.input, i, s.keys[i]!, watermark, out)
       this.advance(watermark, origin, out)
     }
-    for (; next <= lastRecord; next++) this.advance(this.watermarkOfBoth(maxTimes[next]!), next, out)
+    for (; next <= lastRecord; next++) this.advanceRecord(this.watermarkOfBoth(maxTimes, next, 0), next, out)
     if (lastRecord >= 0) {
       for (const side of ['left', 'right'] as const) {
         const max = Math.max(this.maxTime[side], maxTimes[lastRecord]!)
@@ -325,11 +333,17 @@ export class JoinOperator implements Budgeted {
     return failed
   }
 
-  /** The join's watermark when both sides' largest event time is at least `max` (one source). */
-  private watermarkOfBoth(max: number): number {
+  /**
+   * The join's watermark as of source record `o` of a batch both sides read (one source): each
+   * side's largest event time is at least the source's through `o`, or with `lagged` 1, through
+   * o - 1 for a side that reads a window's results (its events of record o are still to come).
+   */
+  private watermarkOfBoth(maxTimes: Float64Array, o: number, lagged: 0 | 1): number {
+    const left = seenMax(maxTimes, o - this.lag.left * lagged)
+    const right = seenMax(maxTimes, o - this.lag.right * lagged)
     const combined = Math.min(
-      Math.max(this.maxTime.left, max) - this.delayMs.left,
-      Math.max(this.maxTime.right, max) - this.delayMs.right,
+      Math.max(this.maxTime.left, left) - this.delayMs.left,
+      Math.max(this.maxTime.right, right) - this.delayMs.right,
     )
     if (combined > this.floor) {
       this.floor = combined
@@ -477,6 +491,12 @@ export class JoinOperator implements Budgeted {
     return side === 'left'
       ? this.functions.output(value, null, Number.NaN, Number.NaN)
       : this.functions.output(null, value, Number.NaN, Number.NaN)
+  }
+
+  /** Applies source record `origin`'s whole watermark, and notes it as the join's after that record. */
+  private advanceRecord(watermark: number, origin: number, out: JoinBatchOutput): void {
+    this.advance(watermark, origin, out)
+    out.watermarks[origin] = this.floor
   }
 
   /** Emits what join watermark `watermark` made due, as made by source record `origin`. */
@@ -639,6 +659,11 @@ function eventBytes(value: unknown, key: string): number {
   return serialize(value).length + Buffer.byteLength(key) + 48
 }
 
+/** The source's largest event time through record `o` of the batch (-Infinity before record 0). */
+function seenMax(maxTimes: Float64Array, o: number): number {
+  return o < 0 ? Number.NEGATIVE_INFINITY : maxTimes[o]!
+}
+
 /** Whether a side's unmatched events are emitted (with the other side null). */
 export function isOuterSide(joinType: JoinSpec['joinType'], side: JoinSide): boolean {
   return joinType === 'full' || (joinType === 'left' && side === 'left')
@@ -714,6 +739,16 @@ function heapPop(heap: Buffered[]): Buffered {
 
 function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0
+}
+
+function emptyJoinOutput(records: number): JoinBatchOutput {
+  return {
+    results: emptyBatch(),
+    late: emptyBatch(),
+    lateWatermarks: [],
+    failures: [],
+    watermarks: new Float64Array(Math.max(0, records)),
+  }
 }
 
 function emptyBatch(): EventBatch {

@@ -39,6 +39,8 @@ import { createNfaEngine } from '../cep/nfa.ts'
 import { compileNfa } from '../cep/nfa-compile.ts'
 import { isSluiceError, SluiceError } from '../errors.ts'
 import { JoinOperator, type JoinSide, joinLateReason } from '../join/interval-join.ts'
+import { outputHoldMs, upstreamJoinOf } from '../join/join-over-join.ts'
+import { readsWindowResults } from '../join/join-over-window.ts'
 import type {
   Delivery,
   Log,
@@ -270,6 +272,10 @@ export class PipelineRunner {
   /** Joins and unions one source reaches through two inputs: they take a source batch merged (same-source.ts). */
   private readonly mergedInputs: ReadonlySet<string>
   private readonly held = new HeldInputs()
+  /** Nodes whose events are a window's results: a join reading one takes the window's ticks too. */
+  private readonly windowResults: ReadonlySet<string>
+  /** Nodes whose events are a join's results, and that join (join-over-join.ts). */
+  private readonly joinResults: ReadonlyMap<string, JoinGraphNode>
   private readonly nodeOrder: readonly string[]
   /** At most 10 'event dead-lettered' lines a second; the metric counts every one. */
   private readonly deadLetterLines = new LogSampler(DEAD_LETTER_LINES_PER_SECOND, (count) =>
@@ -344,6 +350,16 @@ export class PipelineRunner {
       inputsOf,
       isSource: (n) => n.kind === 'Source',
     })
+    const byId = new Map(manifest.graph.nodes.map((n) => [n.id, n]))
+    this.windowResults = new Set(
+      manifest.graph.nodes.filter((n) => readsWindowResults(n, (id) => byId.get(id))).map((n) => n.id),
+    )
+    this.joinResults = new Map(
+      manifest.graph.nodes.flatMap((n) => {
+        const join = upstreamJoinOf(n, (id) => byId.get(id))
+        return join === null ? [] : [[n.id, join] as const]
+      }),
+    )
     this.hasEventTimeOperators = manifest.graph.nodes.some(
       (n) =>
         n.kind === 'WindowAggregate' ||
@@ -563,14 +579,21 @@ export class PipelineRunner {
       joinsOfTopic,
       createJoin: (node) => {
         const functions = generatedFunctions(artifact.operators.joins, 'join', node.id)
-        const delays = {
-          left: this.sourceDelayMs(this.sourceNodeOf(node.left)),
-          right: this.sourceDelayMs(this.sourceNodeOf(node.right)),
+        // A side over another join's results follows that join's watermark less its hold.
+        const delayOf = (input: string) => {
+          const upstream = this.joinResults.get(input)
+          return upstream === undefined
+            ? this.sourceDelayMs(this.sourceNodeOf(input))
+            : outputHoldMs(upstream)
         }
+        const delays = { left: delayOf(node.left), right: delayOf(node.right) }
         const { idleTimeoutMs } = this.options
-        return idleTimeoutMs === undefined
-          ? new JoinOperator(node, functions, delays)
-          : new JoinOperator(node, functions, delays, { timeoutMs: idleTimeoutMs, now: this.clock })
+        // A side over a window's or a join's results meets the watermark one record later
+        // (join-over-window.ts, join-over-join.ts).
+        const timed = (input: string) => this.windowResults.has(input) || this.joinResults.has(input)
+        const readsResults = { left: timed(node.left), right: timed(node.right) }
+        const idle = idleTimeoutMs === undefined ? undefined : { timeoutMs: idleTimeoutMs, now: this.clock }
+        return new JoinOperator(node, functions, delays, idle, readsResults)
       },
       matches,
       matchesOfTopic,
@@ -935,15 +958,10 @@ export class PipelineRunner {
       )) {
         this.idleClockChains ??= chainsFedBySource(this.options.artifact.manifest.graph.nodes)
         if (states) followIdleClock(states, this.idleClockChains.get(node.id) ?? [], maxTime)
-        this.push(
-          node.id,
-          createEventBatch(),
-          records,
-          outputs,
-          deadLetters,
-          states,
-          Float64Array.of(maxTime),
-        )
+        const maxTimes = Float64Array.of(maxTime)
+        this.push(node.id, createEventBatch(), records, outputs, deadLetters, states, maxTimes)
+        // What the tick fired into a join of one source (a window's results) is joined now.
+        this.releaseHeld(records, outputs, deadLetters, states, maxTimes)
       }
     } finally {
       this.ticking = false
@@ -1179,7 +1197,9 @@ export class PipelineRunner {
       } else if (consumer.kind === 'Match') {
         this.match(consumer, batch, records, outputs, deadLetters, states, maxTimes)
       } else if (consumer.kind === 'Join') {
-        if (this.ticking) continue
+        // A tick's empty batch moves no join side (JoinOperator.tick does), but a window's output
+        // watermark moved with the tick, and what the tick fired must be joined.
+        if (this.ticking && !this.windowResults.has(nodeId) && !this.joinResults.has(nodeId)) continue
         const side = consumer.left === nodeId ? 'left' : 'right'
         this.join(consumer, side, batch, records, outputs, deadLetters, states, maxTimes)
       } else if (consumer.kind === 'Fused') {
@@ -1339,6 +1359,8 @@ export class PipelineRunner {
       readonly late: EventBatch
       readonly lateWatermarks: readonly number[]
       readonly failures: readonly { origin: number; error: unknown; site: number }[]
+      /** A join's watermark after each record: what a join reading its results follows. */
+      readonly watermarks?: Float64Array
     },
     records: readonly LogRecord[],
     outputs: Map<string, TopicOutput>,
@@ -1371,7 +1393,7 @@ export class PipelineRunner {
       this.metrics.eventsLate.labels({ operator: node.id }).inc(late.length)
       this.push(node.late!, late, records, outputs, deadLetters, states, maxTimes)
     }
-    this.push(node.id, results, records, outputs, deadLetters, states, maxTimes)
+    this.push(node.id, results, records, outputs, deadLetters, states, output.watermarks ?? maxTimes)
   }
 
   private sink(

@@ -5,7 +5,8 @@
  *
  * 1. The input is one interleaving of the two sides' records. After arrival i, each side's
  *    watermark is the largest time its records so far carried less its delay (a record a `where`
- *    dropped before the join moves it too) and the join's W_i is the smaller of the two.
+ *    dropped before the join moves it too), or the last watermark its records gave explicitly (a
+ *    side over a window's results), and the join's W_i is the smaller of the two.
  * 2. Event i is late when (interval) t < W_i − lateness, or (window) every window holding t has
  *    end + lateness <= W_i. A window join event reaches the windows holding t whose
  *    end + lateness > W_i.
@@ -28,6 +29,12 @@ export interface JoinRefRecord {
   readonly key: string | null
   /** Dropped by a `where` before the join: moves the watermark, reaches no join. */
   readonly dropped: boolean
+  /**
+   * The side's watermark after this arrival when it is not its source's (max time less the
+   * delay): a window's output watermark, for a side that reads its results (composed by the test
+   * from test/support/window-reference.ts). Either every record of a side has one or none.
+   */
+  readonly watermark?: number
 }
 
 export interface JoinRefShape {
@@ -56,9 +63,17 @@ export interface JoinRefOutcome {
 /** The join's watermark after each arrival. */
 export function joinWatermarks(records: readonly JoinRefRecord[], shape: JoinRefShape): number[] {
   const max = { left: Number.NEGATIVE_INFINITY, right: Number.NEGATIVE_INFINITY }
+  const given = { left: Number.NEGATIVE_INFINITY, right: Number.NEGATIVE_INFINITY }
+  const explicit = { left: false, right: false }
+  const of = (side: JoinRefSide, isGiven: boolean) =>
+    isGiven ? given[side] : max[side] - shape.delayMs[side]
   return records.map((r) => {
     max[r.side] = Math.max(max[r.side], r.time)
-    return Math.min(max.left - shape.delayMs.left, max.right - shape.delayMs.right)
+    if (r.watermark !== undefined) {
+      explicit[r.side] = true
+      given[r.side] = r.watermark
+    }
+    return Math.min(of('left', explicit.left), of('right', explicit.right))
   })
 }
 

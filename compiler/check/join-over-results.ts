@@ -1,0 +1,121 @@
+/**
+ * What a join may read besides a source's events (docs/decisions/0020, second addendum;
+ * runtime/join/join-over-window.ts): a window's results, each emitted once (event time, `emit` on
+ * close, no `lateness`), whose side follows the window's output watermark. Refused: a window that
+ * emits a window more than once or by the wall clock (E0480), late events (E0481), the results of
+ * a match (E0447), and a join over a join one of whose sources the other side reads (E0482). Another
+ * join's results may be read (runtime/join/join-over-join.ts).
+ */
+import type { DiagnosticCode } from '../diagnostics/catalogue.ts'
+import type { RelatedInformation } from '../diagnostics/diagnostic.ts'
+import { inputsOf } from '../ir/graph.ts'
+import type { Node, Span } from '../ir/types.ts'
+import type { Identifier } from '../parse/ast.ts'
+
+/** What a join side carries when it is not (derived from) a source's events. */
+export type TimedInput =
+  | { readonly kind: 'Join' | 'Match'; readonly span: Span }
+  | { readonly kind: 'LateEvents'; readonly span: Span }
+  | {
+      readonly kind: 'WindowAggregate'
+      readonly span: Span
+      /** Why its results cannot be joined (each window emitted once, by event time), or null. */
+      readonly refused: 'processing' | 'early' | 'lateness' | null
+    }
+
+/** What the walk from a join side up to its source found at `node`; undefined: walk on. */
+export function timedInputAt(node: Node, byId: ReadonlyMap<string, Node>): TimedInput | undefined {
+  if (node.kind === 'LateEvents') return { kind: 'LateEvents', span: byId.get(node.input)?.span ?? node.span }
+  if (node.kind === 'Join' || node.kind === 'Match' || node.kind === 'MatchTimeouts') {
+    return { kind: node.kind === 'Join' ? 'Join' : 'Match', span: byId.get(node.id)?.span ?? node.span }
+  }
+  if (node.kind === 'WindowAggregate') {
+    const refused =
+      node.time === 'processing'
+        ? 'processing'
+        : node.emit.kind !== 'close'
+          ? 'early'
+          : node.latenessMs > 0
+            ? 'lateness'
+            : null
+    return { kind: 'WindowAggregate', span: node.span, refused }
+  }
+  return undefined
+}
+
+export interface TimedSideContext {
+  report(code: DiagnosticCode, message: string, span: Span, related?: readonly RelatedInformation[]): void
+}
+
+/** Reports a join side whose timed input the join cannot read. */
+export function checkTimedSide(name: Identifier, input: TimedInput, ctx: TimedSideContext): void {
+  const side = `\`${name.name}\``
+  if (input.kind === 'LateEvents') {
+    ctx.report(
+      'E0481',
+      `${side} carries late events, which are behind the watermark already, so the join would find every one late too; join the stream they were refused from, with a \`lateness\` there`,
+      name.span,
+      [{ message: 'the step whose late events these are', span: input.span }],
+    )
+    return
+  }
+  if (input.kind === 'WindowAggregate') {
+    if (input.refused === null) return
+    const why =
+      input.refused === 'processing'
+        ? "a processing-time window, timed by the node's wall clock, which the join's event-time watermark does not follow; window it by event time"
+        : input.refused === 'early'
+          ? 'a window with early results (`emit every …` or `emit on update`), which emits a window several times: each result would be joined again; let the window emit on close only'
+          : 'a window with `lateness`, which emits a window again for each late event: each update would be joined again; remove the `lateness` of the window'
+    ctx.report('E0480', `${side} carries the results of ${why}`, name.span, [
+      { message: 'the window', span: input.span },
+    ])
+    return
+  }
+  if (input.kind === 'Join') return
+  ctx.report(
+    'E0447',
+    `${side} carries the results of a match, emitted as the watermark passes their events, so the join would find them late; joins over matches are not supported yet (join the stream the match reads instead)`,
+    name.span,
+    [{ message: 'the match', span: input.span }],
+  )
+}
+
+/** The sources whose events reach node `id`, through every input. */
+export function sourcesUpstream(id: string, byId: ReadonlyMap<string, Node>): Set<string> {
+  const sources = new Set<string>()
+  const seen = new Set<string>()
+  const visit = (at: string) => {
+    if (seen.has(at)) return
+    seen.add(at)
+    const node = byId.get(at)
+    if (node === undefined) return
+    if (node.kind === 'Source') sources.add(node.name)
+    else for (const input of inputsOf(node)) visit(input)
+  }
+  visit(id)
+  return sources
+}
+
+/**
+ * A join over another join whose two sides share a source is refused (E0482): the runner would
+ * merge the shared source's records into both sides record by record (runtime/node/same-source.ts),
+ * but one side follows the upstream join's watermark, not the source's.
+ */
+export function checkSharedSourceOverJoin(
+  sides: readonly { readonly name: Identifier; readonly lastId: string; readonly timed: TimedInput | null }[],
+  byId: ReadonlyMap<string, Node>,
+  ctx: TimedSideContext,
+): void {
+  if (sides.length !== 2 || !sides.some((side) => side.timed?.kind === 'Join')) return
+  const [a, b] = sides.map((side) => sourcesUpstream(side.lastId, byId)) as [Set<string>, Set<string>]
+  const shared = [...a].filter((source) => b.has(source))
+  if (shared.length === 0) return
+  const over = sides.find((side) => side.timed?.kind === 'Join')!
+  ctx.report(
+    'E0482',
+    `\`${over.name.name}\` carries the results of a join that reads \`${shared[0]}\`, which the other side reads too; a join over a join and one of that join's sources is not supported yet (join a third source, or join the sources in one join)`,
+    over.name.span,
+    [{ message: 'the join', span: over.timed!.span }],
+  )
+}

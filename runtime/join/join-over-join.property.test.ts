@@ -1,0 +1,348 @@
+/**
+ * Joins over another join's results (join-over-join.ts, issue 13), run by the pipeline runner as a
+ * property: `j1` joins topics `as` and `bs`, `j2` joins `j1`'s results with topic `cs`; three
+ * co-partitioned topics of two partitions, random batch sizes and random crashes under
+ * exactly-once (test/support/crash-injection.ts). The committed rows must equal the brute-force
+ * join reference (test/support/join-reference.ts) applied twice, as multisets, with no dead
+ * letters; and the reference interpreter must give the same rows.
+ *
+ * Each topic's events are in event-time order within a partition, so no source event is late
+ * whatever order the log interleaves the topics in (as in join-runner.property.test.ts). What is
+ * checked is that no row of `j1` is late at `j2` either, outer rows included, though they are
+ * timed up to the bound's width plus the lateness behind `j1`'s watermark: `j2` follows `j1`'s
+ * output watermark, held back by that much, as of the record before. The reference therefore gives
+ * `j2` every row of `j1` (never late) and, at the end, `j1`'s final watermark less the hold as that
+ * side's watermark: which rows and outer rows `j2` emits by the end does not depend on the
+ * interleaving.
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import fc from 'fast-check'
+import { afterAll, describe, expect, it } from 'vitest'
+import { checkSource } from '../../compiler/frontend.ts'
+import { createInterpreter } from '../../compiler/ir/interpret.ts'
+import { stdlib } from '../../stdlib/index.ts'
+import { compileFixture } from '../../test/support/compile-fixture.ts'
+import { CrashingLog, CrashingStore, runWithCrashes } from '../../test/support/crash-injection.ts'
+import {
+  type JoinRefRecord,
+  type JoinRefShape,
+  type JoinRefSide,
+  joinReference,
+  joinWatermarks,
+} from '../../test/support/join-reference.ts'
+import { readTopic } from '../../test/support/read-topic.ts'
+import { type LoadedArtifact, loadArtifact } from '../artifact/load.ts'
+import { EmbeddedLog } from '../log/embedded.ts'
+import { partitionForKey } from '../log/partitioner.ts'
+import { MetricsRegistry } from '../metrics/registry.ts'
+import { DEFAULT_DEAD_LETTER_TOPIC, PipelineRunner } from '../node/pipeline-runner.ts'
+import { outputHoldMs } from './join-over-join.ts'
+
+const PARTITIONS = 2
+const T0 = Date.UTC(2026, 0, 1)
+/** The sources' watermark delays (`as`, `bs`, `cs`). */
+const DELAY = { as: 1000, bs: 2000, cs: 0 }
+const TOPICS = ['as', 'bs', 'cs'] as const
+type Topic = (typeof TOPICS)[number]
+
+interface Variant {
+  readonly name: string
+  /** `j1`, over `as` (alias `a`, always present in its rows) and `bs` (alias `b`). */
+  readonly first: string
+  readonly firstShape: Omit<JoinRefShape, 'delayMs'>
+  /** `j2`, over `j1` (alias `x`) and `cs` (alias `c`). */
+  readonly second: string
+  readonly secondShape: Omit<JoinRefShape, 'delayMs'>
+  /** The side `j1` is on in `j2`. */
+  readonly j1Side: JoinRefSide
+}
+
+const VARIANTS: readonly Variant[] = [
+  {
+    name: 'a left interval join over a left interval join (outer rows held back by the bound)',
+    first: 'left join as as a, bs as b on a.k == b.k within b between 1s before and 2s after a',
+    firstShape: {
+      joinType: 'left',
+      bound: { kind: 'interval', lowerMs: -1000, upperMs: 2000 },
+      latenessMs: 0,
+    },
+    second: 'left join j1 as x, cs as c on x.a.k == c.k within c between 0ms after and 3s after x',
+    secondShape: { joinType: 'left', bound: { kind: 'interval', lowerMs: 0, upperMs: 3000 }, latenessMs: 0 },
+    j1Side: 'left',
+  },
+  {
+    name: 'a full interval join, on the right, over a left interval join with lateness',
+    first:
+      'left join as as a, bs as b on a.k == b.k within a between 1s before and 0ms after b lateness 500ms',
+    firstShape: {
+      joinType: 'left',
+      bound: { kind: 'interval', lowerMs: 0, upperMs: 1000 },
+      latenessMs: 500,
+    },
+    second: 'full join cs as c, j1 as x on c.k == x.a.k within x between 1s before and 1s after c',
+    secondShape: {
+      joinType: 'full',
+      bound: { kind: 'interval', lowerMs: -1000, upperMs: 1000 },
+      latenessMs: 0,
+    },
+    j1Side: 'right',
+  },
+  {
+    name: 'an interval join over a window join',
+    first: 'join as as a, bs as b on a.k == b.k window tumbling 4s',
+    firstShape: {
+      joinType: 'inner',
+      bound: { kind: 'tumbling', sizeMs: 4000, slideMs: 4000 },
+      latenessMs: 0,
+    },
+    second: 'left join j1 as x, cs as c on x.a.k == c.k within c between 1s before and 1s after x',
+    secondShape: {
+      joinType: 'left',
+      bound: { kind: 'interval', lowerMs: -1000, upperMs: 1000 },
+      latenessMs: 0,
+    },
+    j1Side: 'left',
+  },
+]
+
+const pipeOf = (variant: Variant) => `
+schema E { id: i64, k: string, ts: timestamp @event_time }
+source as: E from kafka("as") watermark ts - 1s
+source bs: E from kafka("bs") watermark ts - 2s
+source cs: E from kafka("cs")
+stream j1 = ${variant.first}
+stream j2 = ${variant.second}
+  | select { a: x.a.id, b: x.b.id, c: c.id }
+sink j2 -> kafka("out")
+`
+
+const artifacts = new Map<string, Promise<LoadedArtifact>>()
+const artifactOf = (variant: Variant) => {
+  let artifact = artifacts.get(variant.name)
+  if (artifact === undefined) {
+    artifact = compileFixture(pipeOf(variant), `join-over-join-${artifacts.size}`).then(loadArtifact)
+    artifacts.set(variant.name, artifact)
+  }
+  return artifact
+}
+
+const dirs: string[] = []
+afterAll(async () => {
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })))
+})
+
+interface Ev {
+  readonly topic: Topic
+  readonly id: number
+  readonly k: string
+  readonly ts: number
+}
+
+/** Random events of the three topics; within a topic and partition, event time never decreases. */
+const eventsArb = fc
+  .array(
+    fc.record({
+      topic: fc.constantFrom(...TOPICS),
+      k: fc.constantFrom('a', 'b', 'c'),
+      step: fc.integer({ min: 0, max: 1500 }),
+    }),
+    { minLength: 30, maxLength: 90 },
+  )
+  .map((raw) => {
+    const clock = new Map<string, number>()
+    return raw.map(({ topic, k, step }, id): Ev => {
+      const lane = `${topic}/${partitionForKey(k, PARTITIONS)}`
+      const ts = (clock.get(lane) ?? T0) + step
+      clock.set(lane, ts)
+      return { topic, id, k, ts }
+    })
+  })
+
+/** A row of `j2` by the ids of its events (`-` for a missing one) and its time. */
+const rowOf = (a: number | null, b: number | null, c: number | null, time: number) =>
+  `${a ?? '-'}|${b ?? '-'}|${c ?? '-'}|${time}`
+
+function expected(variant: Variant, events: readonly Ev[]): string[] {
+  const rows: string[] = []
+  const firstShape: JoinRefShape = { ...variant.firstShape, delayMs: { left: DELAY.as, right: DELAY.bs } }
+  const hold = outputHoldMs({ bound: firstShape.bound, latenessMs: firstShape.latenessMs })
+  const cSide: JoinRefSide = variant.j1Side === 'left' ? 'right' : 'left'
+  const secondShape: JoinRefShape = {
+    ...variant.secondShape,
+    // The `j1` side's watermark is given explicitly; `cs` has no delay.
+    delayMs: { left: DELAY.cs, right: DELAY.cs },
+  }
+  for (let p = 0; p < PARTITIONS; p++) {
+    const of = (topic: Topic) =>
+      events.filter((e) => e.topic === topic && partitionForKey(e.k, PARTITIONS) === p)
+    // j1: any interleaving gives the same outcome (no event is late); `as` first is one.
+    const firstRecords: JoinRefRecord[] = [
+      ...of('as').map((e) => ({ side: 'left' as const, id: e.id, time: e.ts, key: e.k, dropped: false })),
+      ...of('bs').map((e) => ({ side: 'right' as const, id: e.id, time: e.ts, key: e.k, dropped: false })),
+    ]
+    const first = joinReference(firstRecords, firstShape)
+    expect(first.late, 'no source event is late').toEqual([])
+    const finalFirst = joinWatermarks(firstRecords, firstShape).at(-1) ?? Number.NEGATIVE_INFINITY
+    // j2: every row of j1 (its key is the `as` event's), never late; then j1's final output
+    // watermark; then `cs` in order.
+    const rowsOfFirst = first.rows
+    const secondRecords: JoinRefRecord[] = [
+      ...rowsOfFirst.map((row, i) => ({
+        side: variant.j1Side,
+        id: i,
+        time: row.time,
+        key: row.key,
+        dropped: false,
+        watermark: Number.NEGATIVE_INFINITY,
+      })),
+      {
+        side: variant.j1Side,
+        id: -1,
+        time: Number.NEGATIVE_INFINITY,
+        key: null,
+        dropped: true,
+        watermark: finalFirst - hold,
+      },
+      ...of('cs').map((e) => ({ side: cSide, id: 1_000_000 + e.id, time: e.ts, key: e.k, dropped: false })),
+    ]
+    const second = joinReference(secondRecords, secondShape)
+    expect(second.late, 'no row of j1 and no event of cs is late').toEqual([])
+    for (const row of second.rows) {
+      const [x, c] = variant.j1Side === 'left' ? [row.left, row.right] : [row.right, row.left]
+      const firstRow = x === null ? null : rowsOfFirst[x]!
+      rows.push(
+        rowOf(firstRow?.left ?? null, firstRow?.right ?? null, c === null ? null : c - 1_000_000, row.time),
+      )
+    }
+  }
+  return rows.sort()
+}
+
+const jsonOf = (e: Ev) => JSON.stringify({ id: e.id, k: e.k, ts: new Date(e.ts).toISOString() })
+
+/** The reference interpreter, one instance per partition: `as`, then `bs`, then `cs`. */
+function interpret(variant: Variant, artifact: LoadedArtifact, events: readonly Ev[]): string[] {
+  const { pipeline } = checkSource('join-over-join.pipe', pipeOf(variant))
+  if (!pipeline) throw new Error('the pipeline does not check')
+  const rows: string[] = []
+  const id = (v: number | bigint | null) => (v === null ? null : Number(v))
+  for (let p = 0; p < PARTITIONS; p++) {
+    const interpreter = createInterpreter(pipeline, {
+      functions: stdlib,
+      onSink: ({ value, timestamp }) => {
+        const row = value as {
+          a: number | bigint | null
+          b: number | bigint | null
+          c: number | bigint | null
+        }
+        rows.push(rowOf(id(row.a), id(row.b), id(row.c), timestamp))
+      },
+      onError: (failure) => {
+        throw failure.error
+      },
+    })
+    for (const topic of TOPICS) {
+      const decoder = artifact.operators.sources[topic]!
+      for (const e of events.filter((e) => e.topic === topic && partitionForKey(e.k, PARTITIONS) === p)) {
+        interpreter.push(topic, {
+          value: decoder.decode(JSON.parse(jsonOf(e))) as never,
+          key: e.k,
+          timestamp: e.ts,
+        })
+      }
+    }
+  }
+  return rows.sort()
+}
+
+async function run(
+  artifact: LoadedArtifact,
+  events: readonly Ev[],
+  crashes: readonly number[],
+  maxBatchRecords: number,
+): Promise<{ rows: string[]; dead: number; crashed: number; operations: number }> {
+  const dir = await mkdtemp(join(tmpdir(), 'sluice-join-over-join-'))
+  dirs.push(dir)
+  const first = await EmbeddedLog.open(dir, { durability: 'none' })
+  for (const topic of TOPICS) {
+    await first.ensureTopic(topic, { partitions: PARTITIONS })
+    const own = events.filter((e) => e.topic === topic)
+    if (own.length > 0)
+      await first.append(
+        topic,
+        own.map((e) => ({ key: e.k, value: Buffer.from(jsonOf(e)) })),
+      )
+  }
+  await first.close()
+  const { result, crashed, operations } = await runWithCrashes(
+    dir,
+    crashes,
+    ({ log, store, points }) =>
+      PipelineRunner.start({
+        log: new CrashingLog(log, points),
+        artifact,
+        metrics: new MetricsRegistry(),
+        partitions: PARTITIONS,
+        delivery: 'exactly-once',
+        checkpointIntervalMs: 1,
+        maxBatchRecords,
+        stateStore: new CrashingStore(store, points),
+      }),
+    async (log) => {
+      const rows = (await readTopic(log, 'out')).map((r) => {
+        const row = JSON.parse(r.value.toString()) as { a: number | null; b: number | null; c: number | null }
+        return rowOf(row.a, row.b, row.c, r.timestamp)
+      })
+      const dead = (await readTopic(log, DEFAULT_DEAD_LETTER_TOPIC)).length
+      return { rows: rows.sort(), dead }
+    },
+  )
+  return { ...result, crashed, operations }
+}
+
+describe("joins over another join's results in the runner, with crashes under exactly-once (property)", () => {
+  for (const variant of VARIANTS) {
+    it(`${variant.name}: rows equal the reference applied twice, nothing late, lost or twice`, async () => {
+      const artifact = await artifactOf(variant)
+      let crashes = 0
+      let runs = 0
+      let outerSeen = 0
+      let fullSeen = 0
+      await fc.assert(
+        fc.asyncProperty(
+          eventsArb,
+          fc.array(fc.double({ min: 0, max: 0.9, noNaN: true }), { minLength: 1, maxLength: 3 }),
+          fc.integer({ min: 1, max: 9 }),
+          async (events, fractions, maxBatchRecords) => {
+            const want = expected(variant, events)
+            expect(interpret(variant, artifact, events)).toEqual(want)
+            const clean = await run(artifact, events, [], maxBatchRecords)
+            expect(clean.rows).toEqual(want)
+            expect(clean.dead).toBe(0)
+            const points = fractions.map((f) => 1 + Math.floor(f * clean.operations))
+            const result = await run(artifact, events, points, maxBatchRecords)
+            crashes += result.crashed
+            runs++
+            outerSeen += want.filter((row) => row.includes('-')).length
+            fullSeen += want.filter((row) => !row.includes('-')).length
+            expect(result.rows).toEqual(want)
+            expect(result.dead).toBe(0)
+          },
+        ),
+        {
+          numRuns: 10,
+          endOnFailure: true,
+          // To replay a failure: SLUICE_PROPERTY_SEED=<seed> SLUICE_PROPERTY_PATH=<path>.
+          ...(process.env.SLUICE_PROPERTY_SEED ? { seed: Number(process.env.SLUICE_PROPERTY_SEED) } : {}),
+          ...(process.env.SLUICE_PROPERTY_PATH ? { path: process.env.SLUICE_PROPERTY_PATH } : {}),
+        },
+      )
+      // Recovery is covered (a crash in every run), and so are rows of three events and outer rows.
+      expect(crashes).toBeGreaterThanOrEqual(runs)
+      expect(fullSeen, 'rows of three events').toBeGreaterThan(0)
+      expect(outerSeen, 'outer rows').toBeGreaterThan(0)
+    }, 600_000)
+  }
+})
