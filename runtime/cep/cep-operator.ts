@@ -19,6 +19,7 @@
  */
 import { deserialize, serialize } from 'node:v8'
 import { type EventBatch, pushEvent } from '../artifact/operators.ts'
+import type { SnapshotChanges } from '../state/index.ts'
 import { EventTimeOperator, emptyOutput, refuseLate } from '../window/event-time.ts'
 import type { WindowBatchOutput, WindowedOperator } from '../window/window-operator.ts'
 import type {
@@ -30,6 +31,17 @@ import type {
   PatternEngineFactory,
   ReleasedEvents,
 } from './engine.ts'
+import {
+  BUCKET_PREFIX,
+  bucketEntry,
+  decodeBucket,
+  decodeMeta,
+  encodeBucket,
+  encodeMeta,
+  KeyBuckets,
+  type KeyEntry,
+  META_ENTRY,
+} from './key-snapshots.ts'
 import { matchContext } from './nfa.ts'
 import type { PatternSpec } from './pattern-spec.ts'
 
@@ -57,6 +69,8 @@ export interface CepObserver {
 }
 
 const SNAPSHOT_MAGIC = 0x534c4331 // "SLC1"
+/** The one entry a match step's scope held before incremental snapshots (a full snapshot()). */
+export const FULL_SNAPSHOT_ENTRY = 'match'
 
 export class CepOperator extends EventTimeOperator implements WindowedOperator {
   private engine: PatternEngine
@@ -71,6 +85,10 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
   private advancedTo = Number.NEGATIVE_INFINITY
   /** Set by explain (runtime/cep/explain.ts); null in normal running. */
   observer: CepObserver | null = null
+  /** The keys by bucket, and the buckets changed since the last checkpoint (key-snapshots.ts). */
+  private readonly buckets = new KeyBuckets()
+  /** Restored from a full snapshot: the next changes replace its entry with buckets. */
+  private fullEntryToDrop = false
 
   constructor(
     readonly spec: PatternSpec,
@@ -208,6 +226,7 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
       released.seqs[i] = e.seq
       released.rows[i] = e.row
       this.bufferedPerKey[e.keyId] = (this.bufferedPerKey[e.keyId] ?? 1) - 1
+      this.buckets.mark(e.keyId)
     })
     if (n > 0) this.changed = true
     return released
@@ -276,6 +295,7 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
     this.observer?.buffered(this.seq, this.keyStrings[keyId] as string, time, row)
     heapPush(this.heap, { keyId, time, seq: this.seq++, row })
     this.bufferedPerKey[keyId] = (this.bufferedPerKey[keyId] ?? 0) + 1
+    this.buckets.mark(keyId)
     this.changed = true
   }
 
@@ -286,6 +306,7 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
     this.keyIds.set(key, id)
     this.keyStrings[id] = key
     this.bufferedPerKey[id] = 0
+    this.buckets.assign(id, key)
     return id
   }
 
@@ -295,6 +316,7 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
     this.keyIds.delete(key)
     this.keyStrings[id] = undefined
     this.freeIds.push(id)
+    this.buckets.free(id)
   }
 
   // ---- checkpoints -----------------------------------------------------------------------------
@@ -326,6 +348,8 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
     this.maxTime = Number.NEGATIVE_INFINITY
     this.advancedTo = Number.NEGATIVE_INFINITY
     this.changed = false
+    this.buckets.clear()
+    this.fullEntryToDrop = false
     if (bytes === undefined || bytes.length === 0) {
       // Nothing to restore: a fresh engine (its trace, if any, carries over).
       const trace = this.engine.trace
@@ -351,6 +375,7 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
       this.keyIds.set(key, id)
       this.keyStrings[id] = key
       this.bufferedPerKey[id] = 0
+      this.buckets.assign(id, key)
     }
     for (let id = 0; id < this.keyStrings.length; id++)
       if (this.keyStrings[id] === undefined) this.freeIds.push(id)
@@ -360,6 +385,95 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
       this.bufferedPerKey[keyId] = (this.bufferedPerKey[keyId] ?? 0) + 1
     }
     this.engine.restore(state.engine)
+    this.engine.takeChangedKeys()
+  }
+
+  // ---- incremental checkpoints (key-snapshots.ts) ------------------------------------------------
+
+  /**
+   * The entries to stage for the changes since the last call: the buckets of the keys whose
+   * buffered events or matches changed (a bucket left with no key is deleted) and the scalars.
+   * Empty when nothing changed.
+   */
+  takeChanges(): SnapshotChanges {
+    for (const id of Array.from(this.engine.takeChangedKeys()))
+      if (this.keyStrings[id] !== undefined) this.buckets.mark(id)
+    const dirty = this.buckets.take()
+    const puts = new Map<string, Buffer>()
+    const deletes: string[] = []
+    if (this.fullEntryToDrop) {
+      deletes.push(FULL_SNAPSHOT_ENTRY)
+      this.fullEntryToDrop = false
+    }
+    if (dirty.length === 0 && !this.changed && deletes.length === 0) return { puts, deletes }
+    // The buffered events of the changed buckets' keys (the buffer is what the watermark has not
+    // passed yet: usually little).
+    const bufferedOf = new Map<number, unknown[]>()
+    if (this.heap.length > 0 && dirty.length > 0) {
+      const wanted = new Set<number>()
+      for (const bucket of dirty) for (const id of this.buckets.membersOf(bucket)) wanted.add(id)
+      for (const e of this.heap) {
+        if (!wanted.has(e.keyId)) continue
+        let list = bufferedOf.get(e.keyId)
+        if (list === undefined) {
+          list = []
+          bufferedOf.set(e.keyId, list)
+        }
+        list.push(e.time, e.seq, e.row)
+      }
+    }
+    for (const bucket of dirty) {
+      const keys: KeyEntry[] = []
+      for (const id of this.buckets.membersOf(bucket)) {
+        const buffered = bufferedOf.get(id) ?? []
+        const matches = this.engine.exportKey(id)
+        if (buffered.length === 0 && matches === null) continue
+        keys.push({ key: this.keyStrings[id] as string, buffered, matches })
+      }
+      if (keys.length === 0) deletes.push(bucketEntry(bucket))
+      else puts.set(bucketEntry(bucket), encodeBucket(keys))
+    }
+    puts.set(META_ENTRY, encodeMeta({ maxTime: this.maxTime, advancedTo: this.advancedTo, seq: this.seq }))
+    this.changed = false
+    return { puts, deletes }
+  }
+
+  /**
+   * Restores from a scope's entries: buckets and scalars (takeChanges, composed by the store), or
+   * the one full snapshot of an older checkpoint, whose entry the next changes then replace.
+   */
+  restoreEntries(entries: ReadonlyMap<string, Buffer>): void {
+    const meta = entries.get(META_ENTRY)
+    if (meta === undefined) {
+      const full = entries.get(FULL_SNAPSHOT_ENTRY)
+      this.restore(full)
+      if (full !== undefined && full.length > 0) {
+        this.fullEntryToDrop = true
+        this.buckets.markAll()
+        this.changed = true
+      }
+      return
+    }
+    this.restore(undefined)
+    const scalars = decodeMeta(meta)
+    this.maxTime = scalars.maxTime
+    this.advancedTo = scalars.advancedTo
+    this.seq = scalars.seq
+    for (const [name, bytes] of entries) {
+      if (!name.startsWith(BUCKET_PREFIX)) continue
+      for (const entry of decodeBucket(bytes)) {
+        const id = this.idOf(entry.key)
+        if (entry.matches !== null) this.engine.importKey(id, entry.matches)
+        const b = entry.buffered
+        for (let i = 0; i < b.length; i += 3) {
+          heapPush(this.heap, { keyId: id, time: b[i] as number, seq: b[i + 1] as number, row: b[i + 2] })
+          this.bufferedPerKey[id] = (this.bufferedPerKey[id] ?? 0) + 1
+        }
+      }
+    }
+    this.buckets.take()
+    this.engine.takeChangedKeys()
+    this.changed = false
   }
 }
 
