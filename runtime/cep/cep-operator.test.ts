@@ -4,7 +4,7 @@ import { type FixtureRow, fixtureFunctions, readPattern } from '../../test/suppo
 import type { EventBatch } from '../artifact/operators.ts'
 import { type CepBatchOutput, CepOperator, FULL_SNAPSHOT_ENTRY } from './cep-operator.ts'
 import type { EngineBudget } from './engine.ts'
-import { bucketEntry, bucketOf, META_ENTRY } from './key-snapshots.ts'
+import { chunkEntry, decodeChunk, META_ENTRY } from './key-snapshots.ts'
 import { createNfaEngine } from './nfa.ts'
 
 const ROOMY: EngineBudget = { maxPerKey: 10_000, maxTotal: 100_000 }
@@ -299,19 +299,36 @@ describe('CepOperator', () => {
     expect(partialsRestored).toBeGreaterThan(0)
   })
 
-  test('a checkpoint writes only the buckets of the keys that changed', () => {
+  test('a checkpoint writes only the keys that changed, and removes chunks no key is newest in', () => {
     const operator = operatorFor('a followed by b', { withinMs: 1_000 })
     const many: Event[] = []
     for (let k = 0; k < 500; k++) many.push(ev(`a${k}`, 1, `key${k}`))
     feed(operator, many)
     const first = operator.takeChanges()
-    expect(first.puts.size).toBeGreaterThan(100)
+    expect([...first.puts.keys()].sort()).toEqual([chunkEntry(0), META_ENTRY])
+    expect(decodeChunk(first.puts.get(chunkEntry(0))!).keys).toHaveLength(500)
     feed(operator, [ev('a900', 2, 'key7')])
     const second = operator.takeChanges()
-    // key7's bucket and the scalars.
-    expect([...second.puts.keys()].sort()).toEqual([bucketEntry(bucketOf('key7')), META_ENTRY].sort())
+    expect([...second.puts.keys()].sort()).toEqual([chunkEntry(1), META_ENTRY])
+    expect(decodeChunk(second.puts.get(chunkEntry(1))!).keys.map((k) => k.key)).toEqual(['key7'])
     expect(second.deletes).toEqual([])
     expect(operator.takeChanges()).toEqual({ puts: new Map(), deletes: [] })
+    // key7 matches and goes: its chunk is left with nothing newest, and is removed; chunk 0 still
+    // holds an old version of it, which a deletion hides.
+    feed(operator, [ev('b1', 3, 'key7')])
+    const third = operator.takeChanges()
+    expect(third.deletes).toEqual([chunkEntry(1)])
+    expect([...decodeChunk(third.puts.get(chunkEntry(3))!).tombstones.keys()]).toEqual(['key7'])
+    // Restored from the store as it composes them, key7 stays gone.
+    const store = new Map<string, Buffer>()
+    for (const { puts, deletes } of [first, second, third]) {
+      for (const name of deletes) store.delete(name)
+      for (const [name, bytes] of puts) store.set(name, bytes)
+    }
+    const restored = operatorFor('a followed by b', { withinMs: 1_000 })
+    restored.restoreEntries(store)
+    expect([restored.keys, restored.partialMatches]).toEqual([499, 499])
+    expect([operator.keys, operator.partialMatches]).toEqual([499, 499])
   })
 
   test('a partial match that timed out with no event of its key does not come back after a restore', () => {

@@ -32,13 +32,14 @@ import type {
   ReleasedEvents,
 } from './engine.ts'
 import {
-  BUCKET_PREFIX,
-  bucketEntry,
-  decodeBucket,
+  type ChunkInfo,
+  chunkEntry,
+  chunkOfEntry,
+  decodeChunk,
   decodeMeta,
-  encodeBucket,
+  encodeChunk,
   encodeMeta,
-  KeyBuckets,
+  KeyChunks,
   type KeyEntry,
   META_ENTRY,
 } from './key-snapshots.ts'
@@ -85,9 +86,9 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
   private advancedTo = Number.NEGATIVE_INFINITY
   /** Set by explain (runtime/cep/explain.ts); null in normal running. */
   observer: CepObserver | null = null
-  /** The keys by bucket, and the buckets changed since the last checkpoint (key-snapshots.ts). */
-  private readonly buckets = new KeyBuckets()
-  /** Restored from a full snapshot: the next changes replace its entry with buckets. */
+  /** Where each key's newest version is in the store, and the keys changed since the last checkpoint (key-snapshots.ts). */
+  private readonly chunks = new KeyChunks()
+  /** Restored from a full snapshot: the next changes replace its entry with chunks. */
   private fullEntryToDrop = false
 
   constructor(
@@ -226,7 +227,7 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
       released.seqs[i] = e.seq
       released.rows[i] = e.row
       this.bufferedPerKey[e.keyId] = (this.bufferedPerKey[e.keyId] ?? 1) - 1
-      this.buckets.mark(e.keyId)
+      this.chunks.mark(e.keyId)
     })
     if (n > 0) this.changed = true
     return released
@@ -295,7 +296,7 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
     this.observer?.buffered(this.seq, this.keyStrings[keyId] as string, time, row)
     heapPush(this.heap, { keyId, time, seq: this.seq++, row })
     this.bufferedPerKey[keyId] = (this.bufferedPerKey[keyId] ?? 0) + 1
-    this.buckets.mark(keyId)
+    this.chunks.mark(keyId)
     this.changed = true
   }
 
@@ -306,7 +307,7 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
     this.keyIds.set(key, id)
     this.keyStrings[id] = key
     this.bufferedPerKey[id] = 0
-    this.buckets.assign(id, key)
+    this.chunks.assign(id)
     return id
   }
 
@@ -316,7 +317,7 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
     this.keyIds.delete(key)
     this.keyStrings[id] = undefined
     this.freeIds.push(id)
-    this.buckets.free(id)
+    this.chunks.free(id, key)
   }
 
   // ---- checkpoints -----------------------------------------------------------------------------
@@ -348,7 +349,7 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
     this.maxTime = Number.NEGATIVE_INFINITY
     this.advancedTo = Number.NEGATIVE_INFINITY
     this.changed = false
-    this.buckets.clear()
+    this.chunks.clear()
     this.fullEntryToDrop = false
     if (bytes === undefined || bytes.length === 0) {
       // Nothing to restore: a fresh engine (its trace, if any, carries over).
@@ -375,7 +376,7 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
       this.keyIds.set(key, id)
       this.keyStrings[id] = key
       this.bufferedPerKey[id] = 0
-      this.buckets.assign(id, key)
+      this.chunks.assign(id)
     }
     for (let id = 0; id < this.keyStrings.length; id++)
       if (this.keyStrings[id] === undefined) this.freeIds.push(id)
@@ -391,27 +392,26 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
   // ---- incremental checkpoints (key-snapshots.ts) ------------------------------------------------
 
   /**
-   * The entries to stage for the changes since the last call: the buckets of the keys whose
-   * buffered events or matches changed (a bucket left with no key is deleted) and the scalars.
-   * Empty when nothing changed.
+   * The entries to stage for the changes since the last call: a new chunk with the keys whose
+   * buffered events or matches changed and the keys that went, the removal of chunks left with no
+   * key's newest version, and the scalars. Empty when nothing changed.
    */
   takeChanges(): SnapshotChanges {
     for (const id of Array.from(this.engine.takeChangedKeys()))
-      if (this.keyStrings[id] !== undefined) this.buckets.mark(id)
-    const dirty = this.buckets.take()
+      if (this.keyStrings[id] !== undefined) this.chunks.mark(id)
+    const ids = this.chunks.takeDirty()
     const puts = new Map<string, Buffer>()
     const deletes: string[] = []
     if (this.fullEntryToDrop) {
       deletes.push(FULL_SNAPSHOT_ENTRY)
       this.fullEntryToDrop = false
     }
-    if (dirty.length === 0 && !this.changed && deletes.length === 0) return { puts, deletes }
-    // The buffered events of the changed buckets' keys (the buffer is what the watermark has not
-    // passed yet: usually little).
+    const { chunk, tombstones } = this.chunks.begin()
+    // The buffered events of the changed keys (the buffer is what the watermark has not passed
+    // yet: usually little).
     const bufferedOf = new Map<number, unknown[]>()
-    if (this.heap.length > 0 && dirty.length > 0) {
-      const wanted = new Set<number>()
-      for (const bucket of dirty) for (const id of this.buckets.membersOf(bucket)) wanted.add(id)
+    if (this.heap.length > 0 && ids.length > 0) {
+      const wanted = new Set(ids)
       for (const e of this.heap) {
         if (!wanted.has(e.keyId)) continue
         let list = bufferedOf.get(e.keyId)
@@ -422,24 +422,48 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
         list.push(e.time, e.seq, e.row)
       }
     }
-    for (const bucket of dirty) {
-      const keys: KeyEntry[] = []
-      for (const id of this.buckets.membersOf(bucket)) {
-        const buffered = bufferedOf.get(id) ?? []
-        const matches = this.engine.exportKey(id)
-        if (buffered.length === 0 && matches === null) continue
-        keys.push({ key: this.keyStrings[id] as string, buffered, matches })
+    const keys: KeyEntry[] = []
+    for (const id of ids) {
+      const key = this.keyStrings[id] as string
+      const buffered = bufferedOf.get(id) ?? []
+      const matches = this.engine.exportKey(id)
+      if (buffered.length === 0 && matches === null) {
+        if (this.chunks.chunkOf(id) >= 0) tombstones.set(key, chunk)
+        this.chunks.move(id, -1)
+        continue
       }
-      if (keys.length === 0) deletes.push(bucketEntry(bucket))
-      else puts.set(bucketEntry(bucket), encodeBucket(keys))
+      tombstones.delete(key)
+      keys.push({ key, buffered, matches })
+      this.chunks.move(id, chunk)
     }
-    puts.set(META_ENTRY, encodeMeta({ maxTime: this.maxTime, advancedTo: this.advancedTo, seq: this.seq }))
+    const isLive = (key: string) => {
+      const id = this.keyIds.get(key)
+      return id !== undefined && this.chunks.chunkOf(id) >= 0
+    }
+    const { write, deletedChunks } = this.chunks.finish(chunk, isLive)
+    for (const c of deletedChunks) deletes.push(chunkEntry(c))
+    if (write) puts.set(chunkEntry(chunk), encodeChunk(keys, tombstones))
+    if (!write && deletes.length === 0 && !this.changed) return { puts, deletes }
+    // Too many replaced versions in the store: the oldest chunk's keys go into the next chunk.
+    const rewrite = this.chunks.chunkToRewrite()
+    if (rewrite !== null)
+      for (let id = 0; id < this.keyStrings.length; id++)
+        if (this.keyStrings[id] !== undefined && this.chunks.chunkOf(id) === rewrite) this.chunks.mark(id)
+    puts.set(
+      META_ENTRY,
+      encodeMeta({
+        maxTime: this.maxTime,
+        advancedTo: this.advancedTo,
+        seq: this.seq,
+        nextChunk: this.chunks.next,
+      }),
+    )
     this.changed = false
     return { puts, deletes }
   }
 
   /**
-   * Restores from a scope's entries: buckets and scalars (takeChanges, composed by the store), or
+   * Restores from a scope's entries: chunks and scalars (takeChanges, composed by the store), or
    * the one full snapshot of an older checkpoint, whose entry the next changes then replace.
    */
   restoreEntries(entries: ReadonlyMap<string, Buffer>): void {
@@ -449,7 +473,6 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
       this.restore(full)
       if (full !== undefined && full.length > 0) {
         this.fullEntryToDrop = true
-        this.buckets.markAll()
         this.changed = true
       }
       return
@@ -459,19 +482,37 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
     this.maxTime = scalars.maxTime
     this.advancedTo = scalars.advancedTo
     this.seq = scalars.seq
-    for (const [name, bytes] of entries) {
-      if (!name.startsWith(BUCKET_PREFIX)) continue
-      for (const entry of decodeBucket(bytes)) {
-        const id = this.idOf(entry.key)
-        if (entry.matches !== null) this.engine.importKey(id, entry.matches)
-        const b = entry.buffered
-        for (let i = 0; i < b.length; i += 3) {
-          heapPush(this.heap, { keyId: id, time: b[i] as number, seq: b[i + 1] as number, row: b[i + 2] })
-          this.bufferedPerKey[id] = (this.bufferedPerKey[id] ?? 0) + 1
-        }
-      }
+    // Chunks oldest first: a key's newest version wins, a deletion hides the versions before it.
+    const names: [number, string][] = []
+    for (const name of entries.keys()) {
+      const chunk = chunkOfEntry(name)
+      if (chunk >= 0) names.push([chunk, name])
     }
-    this.buckets.take()
+    names.sort((a, b) => a[0] - b[0])
+    const newest = new Map<string, { chunk: number; entry: KeyEntry }>()
+    const infos = new Map<number, ChunkInfo>()
+    for (const [chunk, name] of names) {
+      const { keys, tombstones } = decodeChunk(entries.get(name) as Buffer)
+      const info: ChunkInfo = { live: 0, written: keys.length, tombstones: new Map() }
+      infos.set(chunk, info)
+      for (const [key, birth] of tombstones) {
+        newest.delete(key)
+        info.tombstones.set(key, birth)
+      }
+      for (const entry of keys) newest.set(entry.key, { chunk, entry })
+    }
+    for (const [key, { chunk, entry }] of newest) {
+      const id = this.idOf(key)
+      ;(infos.get(chunk) as ChunkInfo).live++
+      if (entry.matches !== null) this.engine.importKey(id, entry.matches)
+      const b = entry.buffered
+      for (let i = 0; i < b.length; i += 3) {
+        heapPush(this.heap, { keyId: id, time: b[i] as number, seq: b[i + 1] as number, row: b[i + 2] })
+        this.bufferedPerKey[id] = (this.bufferedPerKey[id] ?? 0) + 1
+      }
+      this.chunks.placeRestored(id, chunk)
+    }
+    this.chunks.restored(infos, scalars.nextChunk)
     this.engine.takeChangedKeys()
     this.changed = false
   }

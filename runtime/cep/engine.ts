@@ -102,7 +102,7 @@ export type TraceEntry =
 /**
  * One key's partial and held matches in a form both engines write and read (incremental
  * snapshots: runtime/cep/key-snapshots.ts), so a key's state can be taken out of an engine and put
- * into a fresh one. Numbers are in flat arrays (one v8 array of doubles each, not an object per
+ * into a fresh one. Numbers are in typed arrays (copied as bytes when encoded, no object per
  * event).
  */
 export interface KeyMatches {
@@ -111,15 +111,15 @@ export interface KeyMatches {
    * before its newer ones: per event its step, the index of the event before it in its path (-1:
    * none), its time, seq and row.
    */
-  readonly steps: number[]
-  readonly previous: number[]
-  readonly times: number[]
-  readonly seqs: number[]
-  readonly rows: unknown[]
+  readonly steps: Int32Array
+  readonly previous: Int32Array
+  readonly times: Float64Array
+  readonly seqs: Float64Array
+  readonly rows: readonly unknown[]
   /** Partial matches in the key's order, PARTIAL_FIELDS numbers each: NFA state, newest event (index, -1: none), start time, start seq, last event's time. */
-  readonly partials: number[]
+  readonly partials: Float64Array
   /** Held matches (waiting for an earlier-started partial match) in emission order, HELD_FIELDS each: the partial's fields, then the match's time. */
-  readonly held: number[]
+  readonly held: Float64Array
 }
 
 export const PARTIAL_FIELDS = 5

@@ -1,32 +1,43 @@
 /**
  * Incremental snapshots of a `match` step (issue 14 item 5): a checkpoint writes the keys whose
  * partial matches or buffered events changed since the last one, not the whole state, and a
- * restore composes the store's base and deltas (the snapshot store does that per entry, as for
- * keyed state: docs/decisions/0029-state-snapshot-layout.md).
+ * restore composes the store's base and deltas (the snapshot store composes entries, as for keyed
+ * state: docs/decisions/0029-state-snapshot-layout.md).
  *
  * The entries of a match step's scope:
  *
- *   match-meta   the operator's scalars (format, largest event time, watermark advanced to, next seq)
- *   b:<n>        bucket n: every key that holds something and hashes to n, with its buffered
- *                events and its partial and held matches (KeyMatches), in one node:v8 value
+ *   match-meta   the operator's scalars (format, largest event time, watermark advanced to, next
+ *                seq, next chunk number)
+ *   c:<n>        chunk n, written by one checkpoint: the keys that changed then (each with its
+ *                buffered events and its partial and held matches, KeyMatches) and the keys that
+ *                went, in one node:v8 value
  *
- * Why buckets of keys rather than one entry per key: rows are arbitrary values (records, maps,
+ * A restore reads the chunks oldest first: a key's newest version wins, and a deletion hides the
+ * versions before it. A chunk goes once no key's newest version is in it (its deletions that still
+ * hide something move into the next chunk); when the store holds more replaced versions and
+ * deletions than live keys (plus DEAD_SLACK), the oldest chunk's keys are written again so that
+ * it can go. So a checkpoint costs what its changed keys cost, and the store holds at most about
+ * twice the state.
+ *
+ * Why chunks of keys rather than one entry per key: rows are arbitrary values (records, maps,
  * exact i64 as bigint), so they are encoded with node:v8, whose cost is mostly per call: one
  * serialize per key cost 7–12 µs against about 2 µs per key in one call for the benchmark's
- * 100,000 keys of two or three events each (measured on a loaded machine). A bucket holds
- * 1/BUCKETS of the keys, so a checkpoint after one key changed writes that key and its bucket's
- * neighbours, and one after most keys changed costs about what a full snapshot does. The bucket of
- * a key is a hash of its string, so it does not depend on the dense ids, which a restore assigns
- * anew.
+ * 100,000 keys of two or three events each (measured on a loaded machine). Why not buckets of
+ * keys by hash (tried first): with keys active at random, a checkpoint after 20,000 events found
+ * nearly every bucket changed and rewrote the whole state.
  */
 import { deserialize, serialize } from 'node:v8'
 import type { KeyMatches } from './engine.ts'
 
-/** Buckets of keys. A power of two. */
-export const KEY_BUCKETS = 4096
 export const META_ENTRY = 'match-meta'
-export const BUCKET_PREFIX = 'b:'
-const FORMAT = 1
+export const CHUNK_PREFIX = 'c:'
+const FORMAT = 2
+/**
+ * Versions of keys kept in the store that newer chunks replaced, beyond which a checkpoint also
+ * rewrites the oldest chunk's live keys (so that chunk can go): the store then holds at most about
+ * twice the state plus this.
+ */
+const DEAD_SLACK = 1024
 
 /** The operator's scalars, written with every checkpoint that changed anything. */
 export interface MatchMeta {
@@ -34,108 +45,304 @@ export interface MatchMeta {
   readonly maxTime: number
   readonly advancedTo: number
   readonly seq: number
+  /** The number the next chunk gets. */
+  readonly nextChunk: number
 }
 
-/** One key as a bucket holds it: its buffered events ([time, seq, row] flat) and its matches. */
+/** One key as a chunk holds it: its buffered events ([time, seq, row] flat) and its matches. */
 export interface KeyEntry {
   readonly key: string
   readonly buffered: unknown[]
   readonly matches: KeyMatches | null
 }
 
-/** The bucket of a key string (FNV-1a over its UTF-16 code units). */
-export function bucketOf(key: string): number {
-  let h = 0x811c9dc5
-  for (let i = 0; i < key.length; i++) {
-    h ^= key.charCodeAt(i)
-    h = Math.imul(h, 0x01000193)
-  }
-  return (h >>> 0) & (KEY_BUCKETS - 1)
+/** A chunk in the store: how many of its keys are still their newest version, and its deletions. */
+export interface ChunkInfo {
+  live: number
+  written: number
+  /**
+   * Keys this chunk deletes → the chunk the deletion was first written in: it hides every version
+   * of the key in chunks older than that.
+   */
+  readonly tombstones: Map<string, number>
 }
 
 /**
- * Which dense key ids each bucket holds, and which buckets changed since the last take. The
- * operator tells it when an id is given to a key, when a key changes and when its id is freed;
- * all three are a few array writes.
+ * Which chunk of the store holds each key's newest version (by dense key id), which keys changed
+ * since the last checkpoint, and how many live versions each chunk still has. The operator tells
+ * it when an id is given to a key, when a key changes and when its id is freed (a few array
+ * writes each); takeChanges asks it for the plan of a checkpoint.
  */
-export class KeyBuckets {
-  /** Per key id: its bucket, -1 when the id is free. */
-  private bucketOfId = new Int32Array(1024).fill(-1)
-  private readonly members: Set<number>[] = Array.from({ length: KEY_BUCKETS }, () => new Set())
-  private dirty = new Uint8Array(KEY_BUCKETS)
+export class KeyChunks {
+  /** Per key id: the chunk of its newest version, -1 when none. */
+  private chunkOfId = new Int32Array(1024).fill(-1)
+  private dirty = new Uint8Array(1024)
   private dirtyList: number[] = []
+  /** Keys freed since the last checkpoint whose version is in a chunk. */
+  private freed: [string, number][] = []
+  private chunks = new Map<number, ChunkInfo>()
+  private dead = 0
+  private live = 0
+  /** Deletions the stored chunks hold. */
+  private tombstones = 0
+  next = 0
 
-  assign(id: number, key: string): void {
-    if (id >= this.bucketOfId.length) {
-      const grown = new Int32Array(Math.max(id + 1, this.bucketOfId.length * 2)).fill(-1)
-      grown.set(this.bucketOfId)
-      this.bucketOfId = grown
+  assign(id: number): void {
+    if (id >= this.chunkOfId.length) {
+      const size = Math.max(id + 1, this.chunkOfId.length * 2)
+      const chunkOf = new Int32Array(size).fill(-1)
+      chunkOf.set(this.chunkOfId)
+      this.chunkOfId = chunkOf
+      const dirty = new Uint8Array(size)
+      dirty.set(this.dirty)
+      this.dirty = dirty
     }
-    const bucket = bucketOf(key)
-    this.bucketOfId[id] = bucket
-    ;(this.members[bucket] as Set<number>).add(id)
-    this.markBucket(bucket)
+    this.chunkOfId[id] = -1
+    this.mark(id)
   }
 
   /** The key of id changed (an event buffered or released, its matches changed). */
   mark(id: number): void {
-    const bucket = id < this.bucketOfId.length ? (this.bucketOfId[id] as number) : -1
-    if (bucket >= 0 && this.dirty[bucket] === 0) {
-      this.dirty[bucket] = 1
-      this.dirtyList.push(bucket)
+    if (this.dirty[id] === 0) {
+      this.dirty[id] = 1
+      this.dirtyList.push(id)
     }
   }
 
-  free(id: number): void {
-    const bucket = this.bucketOfId[id] as number
-    if (bucket < 0) return
-    ;(this.members[bucket] as Set<number>).delete(id)
-    this.bucketOfId[id] = -1
-    this.markBucket(bucket)
+  free(id: number, key: string): void {
+    const chunk = this.chunkOfId[id] as number
+    if (chunk >= 0) this.freed.push([key, chunk])
+    this.chunkOfId[id] = -1
+    this.dirty[id] = 0
   }
 
-  /** Every bucket that holds a key changed (after a restore from a full snapshot). */
-  markAll(): void {
-    for (let b = 0; b < KEY_BUCKETS; b++) if ((this.members[b] as Set<number>).size > 0) this.markBucket(b)
-  }
-
-  /** The buckets changed since the last call, and a fresh start. */
-  take(): number[] {
-    const list = this.dirtyList
-    for (const b of list) this.dirty[b] = 0
+  /** The ids changed since the last call (each once). */
+  takeDirty(): number[] {
+    const ids: number[] = []
+    for (const id of this.dirtyList) {
+      if (this.dirty[id] === 0) continue // freed since
+      this.dirty[id] = 0
+      ids.push(id)
+    }
     this.dirtyList = []
-    return list
+    return ids
   }
 
-  membersOf(bucket: number): ReadonlySet<number> {
-    return this.members[bucket] as Set<number>
+  /** Starts a checkpoint's chunk: the keys freed since the last one are its deletions. */
+  begin(): { chunk: number; tombstones: Map<string, number> } {
+    const tombstones = new Map<string, number>()
+    const chunk = this.next++
+    for (const [key, old] of this.freed) {
+      this.release(old)
+      tombstones.set(key, chunk)
+    }
+    this.freed = []
+    this.chunks.set(chunk, { live: 0, written: 0, tombstones })
+    return { chunk, tombstones }
+  }
+
+  chunkOf(id: number): number {
+    return this.chunkOfId[id] as number
+  }
+
+  /** Key id's newest version moves to `chunk` (-1: it has none any more). */
+  move(id: number, chunk: number): void {
+    const old = this.chunkOfId[id] as number
+    if (old >= 0) this.release(old)
+    this.chunkOfId[id] = chunk
+    if (chunk >= 0) {
+      this.live++
+      const info = this.chunks.get(chunk) as ChunkInfo
+      info.live++
+      info.written++
+    }
+  }
+
+  /**
+   * Ends a checkpoint: plans the removal of the chunks no key's newest version is in any more. A
+   * deletion is kept while the key has no newer version and a chunk older than the deletion's
+   * first one stays (it may hold an old version); a removed chunk's deletions that are still kept
+   * move into the new chunk's, which the caller writes after this. Returns whether the new chunk
+   * holds anything (else it is dropped) and the chunks to remove.
+   */
+  finish(chunk: number, isLive: (key: string) => boolean): { write: boolean; deletedChunks: number[] } {
+    const current = this.chunks.get(chunk) as ChunkInfo
+    const { tombstones } = current
+    const gone: number[] = []
+    for (const [c, info] of this.chunks) if (c !== chunk && info.live === 0) gone.push(c)
+    const carried: [string, number][] = []
+    for (const c of gone) {
+      const info = this.chunks.get(c) as ChunkInfo
+      for (const entry of info.tombstones) carried.push(entry)
+      this.dead -= info.written
+      this.tombstones -= info.tombstones.size
+      this.chunks.delete(c)
+    }
+    let oldest = Number.POSITIVE_INFINITY
+    for (const c of this.chunks.keys()) if (c !== chunk && c < oldest) oldest = c
+    for (const [key, birth] of carried) if (!tombstones.has(key)) tombstones.set(key, birth)
+    for (const [key, birth] of tombstones) if (!(oldest < birth) || isLive(key)) tombstones.delete(key)
+    this.tombstones += tombstones.size
+    const write = current.written > 0 || tombstones.size > 0
+    if (!write) this.chunks.delete(chunk)
+    return { write, deletedChunks: gone }
+  }
+
+  /**
+   * When the store holds too many replaced versions: the oldest chunk that still has live keys,
+   * whose keys the caller then marks changed (rewritten into the next chunk, after which it goes).
+   */
+  chunkToRewrite(): number | null {
+    if (this.dead + this.tombstones <= this.live + DEAD_SLACK) return null
+    for (const [c, info] of this.chunks) if (info.live > 0) return c
+    return null
+  }
+
+  /** After a restore: the chunks in the store, oldest first, with their live keys and deletions. */
+  restored(chunks: Map<number, ChunkInfo>, next: number): void {
+    this.chunks = chunks
+    this.next = next
+    this.live = 0
+    this.dead = 0
+    this.tombstones = 0
+    for (const info of chunks.values()) {
+      this.live += info.live
+      this.dead += info.written - info.live
+      this.tombstones += info.tombstones.size
+    }
+    this.dirtyList = []
+    this.freed = []
+  }
+
+  /** Sets id's chunk after a restore (no counting: restored() has the counts). */
+  placeRestored(id: number, chunk: number): void {
+    this.chunkOfId[id] = chunk
+    this.dirty[id] = 0
   }
 
   clear(): void {
-    this.bucketOfId.fill(-1)
-    for (const set of this.members) set.clear()
+    this.chunkOfId.fill(-1)
     this.dirty.fill(0)
     this.dirtyList = []
+    this.freed = []
+    this.chunks = new Map()
+    this.dead = 0
+    this.live = 0
+    this.tombstones = 0
+    this.next = 0
   }
 
-  private markBucket(bucket: number): void {
-    if (this.dirty[bucket] === 0) {
-      this.dirty[bucket] = 1
-      this.dirtyList.push(bucket)
+  private release(chunk: number): void {
+    const info = this.chunks.get(chunk)
+    this.live--
+    this.dead++
+    if (info !== undefined) info.live--
+  }
+}
+
+export function chunkEntry(chunk: number): string {
+  return `${CHUNK_PREFIX}${chunk}`
+}
+
+/** The chunk number of an entry name, or -1 when it is not a chunk. */
+export function chunkOfEntry(name: string): number {
+  return name.startsWith(CHUNK_PREFIX) ? Number(name.slice(CHUNK_PREFIX.length)) : -1
+}
+
+/**
+ * A chunk as one node:v8 value of five parts: the key strings; an Int32Array of per-key counts
+ * (events, partial-match numbers, held-match numbers, buffered events) followed by every key's
+ * event steps and previous links; a Float64Array of every key's event times and seqs, partial and
+ * held match numbers and buffered events' times and seqs; and the rows (each key's events', then
+ * its buffered ones'); the keys it deletes. Numbers go as bytes: only the rows are encoded value by value.
+ */
+export function encodeChunk(keys: readonly KeyEntry[], tombstones: ReadonlyMap<string, number>): Buffer {
+  let intCount = 4 * keys.length
+  let numCount = 0
+  let rowCount = 0
+  for (const { matches, buffered } of keys) {
+    const events = matches?.steps.length ?? 0
+    intCount += 2 * events
+    numCount += 2 * events + (matches?.partials.length ?? 0) + (matches?.held.length ?? 0)
+    numCount += (2 * buffered.length) / 3
+    rowCount += events + buffered.length / 3
+  }
+  const ints = new Int32Array(intCount)
+  const nums = new Float64Array(numCount)
+  const rows: unknown[] = new Array(rowCount)
+  const names: string[] = new Array(keys.length)
+  let i = 4 * keys.length
+  let n = 0
+  let r = 0
+  keys.forEach(({ key, matches, buffered }, k) => {
+    names[k] = key
+    const events = matches?.steps.length ?? 0
+    ints[4 * k] = events
+    ints[4 * k + 1] = matches?.partials.length ?? 0
+    ints[4 * k + 2] = matches?.held.length ?? 0
+    ints[4 * k + 3] = buffered.length / 3
+    if (matches !== null) {
+      ints.set(matches.steps, i)
+      ints.set(matches.previous, i + events)
+      i += 2 * events
+      nums.set(matches.times, n)
+      nums.set(matches.seqs, n + events)
+      n += 2 * events
+      nums.set(matches.partials, n)
+      n += matches.partials.length
+      nums.set(matches.held, n)
+      n += matches.held.length
+      for (let e = 0; e < events; e++) rows[r++] = matches.rows[e]
     }
-  }
+    for (let b = 0; b < buffered.length; b += 3) {
+      nums[n++] = buffered[b] as number
+      nums[n++] = buffered[b + 1] as number
+      rows[r++] = buffered[b + 2]
+    }
+  })
+  return serialize([names, ints, nums, rows, [...tombstones.keys()], Float64Array.from(tombstones.values())])
 }
 
-export function bucketEntry(bucket: number): string {
-  return `${BUCKET_PREFIX}${bucket}`
-}
-
-export function encodeBucket(keys: readonly KeyEntry[]): Buffer {
-  return serialize(keys)
-}
-
-export function decodeBucket(bytes: Uint8Array): KeyEntry[] {
-  return deserialize(bytes) as KeyEntry[]
+export function decodeChunk(bytes: Uint8Array): { keys: KeyEntry[]; tombstones: Map<string, number> } {
+  const [names, ints, nums, rows, deleted, births] = deserialize(bytes) as [
+    string[],
+    Int32Array,
+    Float64Array,
+    unknown[],
+    string[],
+    Float64Array,
+  ]
+  const tombstones = new Map<string, number>()
+  deleted.forEach((key, i) => tombstones.set(key, births[i] as number))
+  const out: KeyEntry[] = new Array(names.length)
+  let i = 4 * names.length
+  let n = 0
+  let r = 0
+  names.forEach((key, k) => {
+    const events = ints[4 * k] as number
+    const partialNumbers = ints[4 * k + 1] as number
+    const heldNumbers = ints[4 * k + 2] as number
+    const bufferedCount = ints[4 * k + 3] as number
+    let matches: KeyMatches | null = null
+    if (events > 0 || partialNumbers > 0 || heldNumbers > 0) {
+      matches = {
+        steps: ints.subarray(i, i + events),
+        previous: ints.subarray(i + events, i + 2 * events),
+        times: nums.subarray(n, n + events),
+        seqs: nums.subarray(n + events, n + 2 * events),
+        partials: nums.subarray(n + 2 * events, n + 2 * events + partialNumbers),
+        held: nums.subarray(n + 2 * events + partialNumbers, n + 2 * events + partialNumbers + heldNumbers),
+        rows: rows.slice(r, r + events),
+      }
+      i += 2 * events
+      n += 2 * events + partialNumbers + heldNumbers
+      r += events
+    }
+    const buffered: unknown[] = []
+    for (let b = 0; b < bufferedCount; b++) buffered.push(nums[n++], nums[n++], rows[r++])
+    out[k] = { key, buffered, matches }
+  })
+  return { keys: out, tombstones }
 }
 
 export function encodeMeta(meta: Omit<MatchMeta, 'format'>): Buffer {

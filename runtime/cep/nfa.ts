@@ -710,7 +710,15 @@ export class NfaEngine implements PatternEngine {
       held.push(p.state, table.add(p.events), p.startTime, p.startSeq, p.lastTime, c.time)
     }
     const { steps, seqs, times, previous, rows } = table.columns()
-    return { steps, previous, times, seqs, rows, partials, held }
+    return {
+      steps: Int32Array.from(steps),
+      previous: Int32Array.from(previous),
+      times: Float64Array.from(times),
+      seqs: Float64Array.from(seqs),
+      rows,
+      partials: Float64Array.from(partials),
+      held: Float64Array.from(held),
+    }
   }
 
   importKey(keyId: number, matches: KeyMatches): void {
@@ -726,7 +734,7 @@ export class NfaEngine implements PatternEngine {
         previous: p < 0 ? null : (nodes[p] as MatchedEvent),
       })
     }
-    const partialAt = (fields: readonly number[], at: number): Partial => {
+    const partialAt = (fields: Float64Array, at: number): Partial => {
       const events = fields[at + 1] as number
       return {
         id: this.nextId++,

@@ -539,10 +539,10 @@ export class WasmPatternEngine implements PatternEngine {
     const nodes = words[0]!
     const partials = words[1]!
     const held = words[2]!
-    const steps: number[] = new Array(nodes)
-    const previous: number[] = new Array(nodes)
-    const times: number[] = new Array(nodes)
-    const seqs: number[] = new Array(nodes)
+    const steps = new Int32Array(nodes)
+    const previous = new Int32Array(nodes)
+    const times = new Float64Array(nodes)
+    const seqs = new Float64Array(nodes)
     const rows: unknown[] = new Array(nodes)
     for (let i = 0; i < nodes; i++) {
       const w = (X_HEADER + i * X_NODE) >> 2
@@ -553,8 +553,8 @@ export class WasmPatternEngine implements PatternEngine {
       seqs[i] = doubles[(w >> 1) + 3]!
     }
     const statesAt = X_HEADER + nodes * X_NODE
-    const partialFields: number[] = new Array(partials * PARTIAL_FIELDS)
-    const heldFields: number[] = new Array(held * HELD_FIELDS)
+    const partialFields = new Float64Array(partials * PARTIAL_FIELDS)
+    const heldFields = new Float64Array(held * HELD_FIELDS)
     for (let i = 0; i < partials + held; i++) {
       const w = (statesAt + i * X_STATE) >> 2
       const d = w >> 1
