@@ -33,11 +33,11 @@ import type {
 } from './engine.ts'
 import {
   type ChunkInfo,
+  ChunkWriter,
   chunkEntry,
   chunkOfEntry,
   decodeChunk,
   decodeMeta,
-  encodeChunk,
   encodeMeta,
   KeyChunks,
   type KeyEntry,
@@ -422,7 +422,7 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
         list.push(e.time, e.seq, e.row)
       }
     }
-    const keys: KeyEntry[] = []
+    const writer = new ChunkWriter()
     for (const id of ids) {
       const key = this.keyStrings[id] as string
       const buffered = bufferedOf.get(id) ?? []
@@ -433,7 +433,7 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
         continue
       }
       tombstones.delete(key)
-      keys.push({ key, buffered, matches })
+      writer.add(key, buffered, matches)
       this.chunks.move(id, chunk)
     }
     const isLive = (key: string) => {
@@ -442,7 +442,7 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
     }
     const { write, deletedChunks } = this.chunks.finish(chunk, isLive)
     for (const c of deletedChunks) deletes.push(chunkEntry(c))
-    if (write) puts.set(chunkEntry(chunk), encodeChunk(keys, tombstones))
+    if (write) puts.set(chunkEntry(chunk), writer.finish(tombstones))
     if (!write && deletes.length === 0 && !this.changed) return { puts, deletes }
     // Too many replaced versions in the store: the oldest chunk's keys go into the next chunk.
     const rewrite = this.chunks.chunkToRewrite()

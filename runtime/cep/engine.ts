@@ -164,7 +164,7 @@ export interface PatternEngine {
    * timeout found while stepping is waiting then).
    */
   takeChangedKeys(): ArrayLike<number>
-  /** The key's partial and held matches, null when it holds none. */
+  /** The key's partial and held matches, null when it holds none; valid until the next call (the kernel reuses its arrays). */
   exportKey(keyId: number): KeyMatches | null
   /** Gives a key that holds nothing the partial and held matches `matches` (from exportKey of an engine of the same pattern). */
   importKey(keyId: number, matches: KeyMatches): void

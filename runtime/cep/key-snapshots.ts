@@ -250,37 +250,42 @@ export function chunkOfEntry(name: string): number {
 }
 
 /**
- * A chunk as one node:v8 value of five parts: the key strings; an Int32Array of per-key counts
- * (events, partial-match numbers, held-match numbers, buffered events) followed by every key's
- * event steps and previous links; a Float64Array of every key's event times and seqs, partial and
- * held match numbers and buffered events' times and seqs; and the rows (each key's events', then
- * its buffered ones'); the keys it deletes. Numbers go as bytes: only the rows are encoded value by value.
+ * A chunk as one node:v8 value of six parts: the key strings; an Int32Array with, per key, its
+ * counts (events, partial-match numbers, held-match numbers, buffered events) then its events'
+ * steps and previous links; a Float64Array with, per key, its events' times and seqs, its partial
+ * and held match numbers and its buffered events' times and seqs; the rows (per key its events',
+ * then its buffered ones'); the deleted keys and the chunks their deletions were first written
+ * in. Numbers go as bytes: only the rows are encoded value by value. Keys are copied in as they
+ * are added, so an engine's exportKey may hand out views it reuses.
  */
-export function encodeChunk(keys: readonly KeyEntry[], tombstones: ReadonlyMap<string, number>): Buffer {
-  let intCount = 4 * keys.length
-  let numCount = 0
-  let rowCount = 0
-  for (const { matches, buffered } of keys) {
-    const events = matches?.steps.length ?? 0
-    intCount += 2 * events
-    numCount += 2 * events + (matches?.partials.length ?? 0) + (matches?.held.length ?? 0)
-    numCount += (2 * buffered.length) / 3
-    rowCount += events + buffered.length / 3
+export class ChunkWriter {
+  private ints = new Int32Array(4096)
+  private nums = new Float64Array(4096)
+  private intCount = 0
+  private numCount = 0
+  private readonly rows: unknown[] = []
+  private readonly names: string[] = []
+
+  get keys(): number {
+    return this.names.length
   }
-  const ints = new Int32Array(intCount)
-  const nums = new Float64Array(numCount)
-  const rows: unknown[] = new Array(rowCount)
-  const names: string[] = new Array(keys.length)
-  let i = 4 * keys.length
-  let n = 0
-  let r = 0
-  keys.forEach(({ key, matches, buffered }, k) => {
-    names[k] = key
+
+  /** Adds a key: its buffered events ([time, seq, row] flat) and its matches. */
+  add(key: string, buffered: readonly unknown[], matches: KeyMatches | null): void {
     const events = matches?.steps.length ?? 0
-    ints[4 * k] = events
-    ints[4 * k + 1] = matches?.partials.length ?? 0
-    ints[4 * k + 2] = matches?.held.length ?? 0
-    ints[4 * k + 3] = buffered.length / 3
+    const partials = matches?.partials.length ?? 0
+    const held = matches?.held.length ?? 0
+    const bufferedCount = buffered.length / 3
+    this.reserve(4 + 2 * events, 2 * events + partials + held + 2 * bufferedCount)
+    this.names.push(key)
+    const ints = this.ints
+    let i = this.intCount
+    ints[i++] = events
+    ints[i++] = partials
+    ints[i++] = held
+    ints[i++] = bufferedCount
+    const nums = this.nums
+    let n = this.numCount
     if (matches !== null) {
       ints.set(matches.steps, i)
       ints.set(matches.previous, i + events)
@@ -289,18 +294,51 @@ export function encodeChunk(keys: readonly KeyEntry[], tombstones: ReadonlyMap<s
       nums.set(matches.seqs, n + events)
       n += 2 * events
       nums.set(matches.partials, n)
-      n += matches.partials.length
+      n += partials
       nums.set(matches.held, n)
-      n += matches.held.length
-      for (let e = 0; e < events; e++) rows[r++] = matches.rows[e]
+      n += held
+      for (let e = 0; e < events; e++) this.rows.push(matches.rows[e])
     }
     for (let b = 0; b < buffered.length; b += 3) {
       nums[n++] = buffered[b] as number
       nums[n++] = buffered[b + 1] as number
-      rows[r++] = buffered[b + 2]
+      this.rows.push(buffered[b + 2])
     }
-  })
-  return serialize([names, ints, nums, rows, [...tombstones.keys()], Float64Array.from(tombstones.values())])
+    this.intCount = i
+    this.numCount = n
+  }
+
+  /** The chunk's bytes, with the keys it deletes (key → chunk the deletion was first written in). */
+  finish(tombstones: ReadonlyMap<string, number>): Buffer {
+    return serialize([
+      this.names,
+      this.ints.subarray(0, this.intCount),
+      this.nums.subarray(0, this.numCount),
+      this.rows,
+      [...tombstones.keys()],
+      Float64Array.from(tombstones.values()),
+    ])
+  }
+
+  private reserve(ints: number, nums: number): void {
+    if (this.intCount + ints > this.ints.length) {
+      const grown = new Int32Array(Math.max(this.intCount + ints, this.ints.length * 2))
+      grown.set(this.ints.subarray(0, this.intCount))
+      this.ints = grown
+    }
+    if (this.numCount + nums > this.nums.length) {
+      const grown = new Float64Array(Math.max(this.numCount + nums, this.nums.length * 2))
+      grown.set(this.nums.subarray(0, this.numCount))
+      this.nums = grown
+    }
+  }
+}
+
+/** A chunk of the given keys (tests; takeChanges adds keys to a ChunkWriter as it goes). */
+export function encodeChunk(keys: readonly KeyEntry[], tombstones: ReadonlyMap<string, number>): Buffer {
+  const writer = new ChunkWriter()
+  for (const { key, buffered, matches } of keys) writer.add(key, buffered, matches)
+  return writer.finish(tombstones)
 }
 
 export function decodeChunk(bytes: Uint8Array): { keys: KeyEntry[]; tombstones: Map<string, number> } {
@@ -315,14 +353,15 @@ export function decodeChunk(bytes: Uint8Array): { keys: KeyEntry[]; tombstones: 
   const tombstones = new Map<string, number>()
   deleted.forEach((key, i) => tombstones.set(key, births[i] as number))
   const out: KeyEntry[] = new Array(names.length)
-  let i = 4 * names.length
+  let i = 0
   let n = 0
   let r = 0
   names.forEach((key, k) => {
-    const events = ints[4 * k] as number
-    const partialNumbers = ints[4 * k + 1] as number
-    const heldNumbers = ints[4 * k + 2] as number
-    const bufferedCount = ints[4 * k + 3] as number
+    const events = ints[i] as number
+    const partialNumbers = ints[i + 1] as number
+    const heldNumbers = ints[i + 2] as number
+    const bufferedCount = ints[i + 3] as number
+    i += 4
     let matches: KeyMatches | null = null
     if (events > 0 || partialNumbers > 0 || heldNumbers > 0) {
       matches = {

@@ -539,11 +539,9 @@ export class WasmPatternEngine implements PatternEngine {
     const nodes = words[0]!
     const partials = words[1]!
     const held = words[2]!
-    const steps = new Int32Array(nodes)
-    const previous = new Int32Array(nodes)
-    const times = new Float64Array(nodes)
-    const seqs = new Float64Array(nodes)
-    const rows: unknown[] = new Array(nodes)
+    const x = this.scratch(nodes, partials * PARTIAL_FIELDS, held * HELD_FIELDS)
+    const { steps, previous, times, seqs } = x
+    const rows = this.exportArrays.rows
     for (let i = 0; i < nodes; i++) {
       const w = (X_HEADER + i * X_NODE) >> 2
       steps[i] = words[w]!
@@ -553,8 +551,8 @@ export class WasmPatternEngine implements PatternEngine {
       seqs[i] = doubles[(w >> 1) + 3]!
     }
     const statesAt = X_HEADER + nodes * X_NODE
-    const partialFields = new Float64Array(partials * PARTIAL_FIELDS)
-    const heldFields = new Float64Array(held * HELD_FIELDS)
+    const partialFields = x.partials
+    const heldFields = x.held
     for (let i = 0; i < partials + held; i++) {
       const w = (statesAt + i * X_STATE) >> 2
       const d = w >> 1
@@ -567,7 +565,31 @@ export class WasmPatternEngine implements PatternEngine {
       out[at++] = doubles[d + 3]!
       if (i >= partials) out[at] = doubles[d + 4]!
     }
-    return { steps, previous, times, seqs, rows, partials: partialFields, held: heldFields }
+    return x
+  }
+
+  /** exportKey's arrays, reused from call to call (a checkpoint exports every changed key). */
+  private exportArrays = {
+    ints: new Int32Array(256),
+    nums: new Float64Array(512),
+    rows: [] as unknown[],
+  }
+
+  private scratch(nodes: number, partialNumbers: number, heldNumbers: number): KeyMatches {
+    const a = this.exportArrays
+    if (a.ints.length < 2 * nodes) a.ints = new Int32Array(Math.max(2 * nodes, 2 * a.ints.length))
+    const numbers = 2 * nodes + partialNumbers + heldNumbers
+    if (a.nums.length < numbers) a.nums = new Float64Array(Math.max(numbers, 2 * a.nums.length))
+    a.rows.length = nodes
+    return {
+      steps: a.ints.subarray(0, nodes),
+      previous: a.ints.subarray(nodes, 2 * nodes),
+      times: a.nums.subarray(0, nodes),
+      seqs: a.nums.subarray(nodes, 2 * nodes),
+      partials: a.nums.subarray(2 * nodes, 2 * nodes + partialNumbers),
+      held: a.nums.subarray(2 * nodes + partialNumbers, numbers),
+      rows: a.rows,
+    }
   }
 
   importKey(keyId: number, matches: KeyMatches): void {
