@@ -31,6 +31,7 @@ import type {
   PatternEngineFactory,
   ReleasedEvents,
 } from './engine.ts'
+import { EventBuffer } from './event-buffer.ts'
 import {
   type ChunkInfo,
   ChunkWriter,
@@ -52,15 +53,6 @@ export interface CepBatchOutput extends WindowBatchOutput {
   readonly timeouts: EventBatch
 }
 
-/** An event waiting for the watermark. */
-interface Buffered {
-  readonly keyId: number
-  readonly time: number
-  /** Arrival order within the partition, never reused (ties of equal time go by it). */
-  readonly seq: number
-  readonly row: unknown
-}
-
 /** What `sluice explain` watches besides the engine's trace: events as they enter the operator. */
 export interface CepObserver {
   /** An event was buffered under arrival number `seq` (the engine's trace names events by it). */
@@ -79,8 +71,8 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
   private keyStrings: (string | undefined)[] = []
   private freeIds: number[] = []
   private bufferedPerKey: number[] = []
-  /** Buffered events, a binary min-heap on (time, seq). */
-  private heap: Buffered[] = []
+  /** Buffered events, released in (time, seq) order (event-buffer.ts). */
+  private readonly waiting = new EventBuffer()
   private seq = 0
   /** The watermark the engine's time was last advanced to. */
   private advancedTo = Number.NEGATIVE_INFINITY
@@ -109,7 +101,7 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
 
   /** Events waiting for the watermark. */
   get buffered(): number {
-    return this.heap.length
+    return this.waiting.length
   }
 
   /** Partial matches dropped since the start (or the restore), by reason. */
@@ -123,12 +115,12 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
   }
 
   get rows(): number {
-    return this.engine.partialMatches + this.heap.length
+    return this.engine.partialMatches + this.waiting.length
   }
 
   get approximateBytes(): number {
     // A rough figure: a buffered event or a partial match with its share of the events it holds.
-    return (this.engine.partialMatches + this.heap.length) * 128
+    return (this.engine.partialMatches + this.waiting.length) * 128
   }
 
   /** The engine (explain sets its trace). */
@@ -171,7 +163,7 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
   }
 
   protected dueAt(): number {
-    return this.heap.length === 0 ? Number.POSITIVE_INFINITY : (this.heap[0] as Buffered).time
+    return this.waiting.dueAt
   }
 
   protected collect(watermark: number, origin: number, out: WindowBatchOutput): void {
@@ -209,27 +201,14 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
 
   /** The buffered events at or before the watermark, in (time, seq) order. */
   private release(watermark: number): ReleasedEvents {
-    const events: Buffered[] = []
-    while (this.heap.length > 0 && (this.heap[0] as Buffered).time <= watermark)
-      events.push(heapPop(this.heap))
-    const n = events.length
-    const released: ReleasedEvents = {
-      length: n,
-      keyIds: new Int32Array(n),
-      times: new Float64Array(n),
-      seqs: new Float64Array(n),
-      rows: new Array(n),
-      masks: new Uint32Array(this.engine.wantsMasks ? n : 0),
+    const released = this.waiting.release(watermark, this.engine.wantsMasks)
+    const keyIds = released.keyIds
+    for (let i = 0; i < released.length; i++) {
+      const id = keyIds[i] as number
+      this.bufferedPerKey[id] = (this.bufferedPerKey[id] ?? 1) - 1
+      this.chunks.mark(id)
     }
-    events.forEach((e, i) => {
-      released.keyIds[i] = e.keyId
-      released.times[i] = e.time
-      released.seqs[i] = e.seq
-      released.rows[i] = e.row
-      this.bufferedPerKey[e.keyId] = (this.bufferedPerKey[e.keyId] ?? 1) - 1
-      this.chunks.mark(e.keyId)
-    })
-    if (n > 0) this.changed = true
+    if (released.length > 0) this.changed = true
     return released
   }
 
@@ -294,7 +273,7 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
 
   private buffer(keyId: number, time: number, row: unknown): void {
     this.observer?.buffered(this.seq, this.keyStrings[keyId] as string, time, row)
-    heapPush(this.heap, { keyId, time, seq: this.seq++, row })
+    this.waiting.push(keyId, time, this.seq++, row)
     this.bufferedPerKey[keyId] = (this.bufferedPerKey[keyId] ?? 0) + 1
     this.chunks.mark(keyId)
     this.changed = true
@@ -331,7 +310,7 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
       advancedTo: this.advancedTo,
       seq: this.seq,
       keys,
-      buffered: this.heap.map((e) => [e.keyId, e.time, e.seq, e.row]),
+      buffered: bufferedList(this.waiting),
       engine: this.engine.snapshot(),
     })
     const header = Buffer.alloc(4)
@@ -344,7 +323,7 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
     this.keyStrings = []
     this.freeIds = []
     this.bufferedPerKey = []
-    this.heap = []
+    this.waiting.clear()
     this.seq = 0
     this.maxTime = Number.NEGATIVE_INFINITY
     this.advancedTo = Number.NEGATIVE_INFINITY
@@ -382,7 +361,7 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
       if (this.keyStrings[id] === undefined) this.freeIds.push(id)
     this.freeIds.reverse()
     for (const [keyId, time, seq, row] of state.buffered) {
-      heapPush(this.heap, { keyId, time, seq, row })
+      this.waiting.push(keyId, time, seq, row)
       this.bufferedPerKey[keyId] = (this.bufferedPerKey[keyId] ?? 0) + 1
     }
     this.engine.restore(state.engine)
@@ -410,17 +389,17 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
     // The buffered events of the changed keys (the buffer is what the watermark has not passed
     // yet: usually little).
     const bufferedOf = new Map<number, unknown[]>()
-    if (this.heap.length > 0 && ids.length > 0) {
+    if (this.waiting.length > 0 && ids.length > 0) {
       const wanted = new Set(ids)
-      for (const e of this.heap) {
-        if (!wanted.has(e.keyId)) continue
-        let list = bufferedOf.get(e.keyId)
+      this.waiting.forEach((keyId, time, seq, row) => {
+        if (!wanted.has(keyId)) return
+        let list = bufferedOf.get(keyId)
         if (list === undefined) {
           list = []
-          bufferedOf.set(e.keyId, list)
+          bufferedOf.set(keyId, list)
         }
-        list.push(e.time, e.seq, e.row)
-      }
+        list.push(time, seq, row)
+      })
     }
     const writer = new ChunkWriter()
     for (const id of ids) {
@@ -507,7 +486,7 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
       if (entry.matches !== null) this.engine.importKey(id, entry.matches)
       const b = entry.buffered
       for (let i = 0; i < b.length; i += 3) {
-        heapPush(this.heap, { keyId: id, time: b[i] as number, seq: b[i + 1] as number, row: b[i + 2] })
+        this.waiting.push(id, b[i] as number, b[i + 1] as number, b[i + 2])
         this.bufferedPerKey[id] = (this.bufferedPerKey[id] ?? 0) + 1
       }
       this.chunks.placeRestored(id, chunk)
@@ -527,37 +506,11 @@ function emptyBatch(): EventBatch {
   return { values: [], keys: [], timestamps: [], origins: [], length: 0 }
 }
 
-function before(a: Buffered, b: Buffered): boolean {
-  return a.time < b.time || (a.time === b.time && a.seq < b.seq)
-}
-
-function heapPush(heap: Buffered[], item: Buffered): void {
-  heap.push(item)
-  let i = heap.length - 1
-  while (i > 0) {
-    const parent = (i - 1) >> 1
-    if (!before(heap[i] as Buffered, heap[parent] as Buffered)) break
-    ;[heap[i], heap[parent]] = [heap[parent] as Buffered, heap[i] as Buffered]
-    i = parent
-  }
-}
-
-function heapPop(heap: Buffered[]): Buffered {
-  const top = heap[0] as Buffered
-  const last = heap.pop() as Buffered
-  if (heap.length > 0) {
-    heap[0] = last
-    let i = 0
-    for (;;) {
-      const l = 2 * i + 1
-      const r = l + 1
-      let m = i
-      if (l < heap.length && before(heap[l] as Buffered, heap[m] as Buffered)) m = l
-      if (r < heap.length && before(heap[r] as Buffered, heap[m] as Buffered)) m = r
-      if (m === i) break
-      ;[heap[i], heap[m]] = [heap[m] as Buffered, heap[i] as Buffered]
-      i = m
-    }
-  }
-  return top
+/** The buffered events as a full snapshot lists them: [key id, time, seq, row], in (time, seq) order. */
+function bufferedList(waiting: EventBuffer): [number, number, number, unknown][] {
+  const list: [number, number, number, unknown][] = []
+  waiting.forEach((keyId, time, seq, row) => {
+    list.push([keyId, time, seq, row])
+  })
+  return list.sort((a, b) => a[1] - b[1] || a[2] - b[2])
 }

@@ -351,7 +351,9 @@ export function decodeChunk(bytes: Uint8Array): { keys: KeyEntry[]; tombstones: 
     Float64Array,
   ]
   const tombstones = new Map<string, number>()
-  deleted.forEach((key, i) => tombstones.set(key, births[i] as number))
+  deleted.forEach((key, i) => {
+    tombstones.set(key, births[i] as number)
+  })
   const out: KeyEntry[] = new Array(names.length)
   let i = 0
   let n = 0
