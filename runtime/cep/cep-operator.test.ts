@@ -2,8 +2,9 @@ import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
 import { type FixtureRow, fixtureFunctions, readPattern } from '../../test/support/cep-nfa-fixtures.ts'
 import type { EventBatch } from '../artifact/operators.ts'
-import { type CepBatchOutput, CepOperator } from './cep-operator.ts'
+import { type CepBatchOutput, CepOperator, FULL_SNAPSHOT_ENTRY } from './cep-operator.ts'
 import type { EngineBudget } from './engine.ts'
+import { chunkEntry, decodeChunk, META_ENTRY } from './key-snapshots.ts'
 import { createNfaEngine } from './nfa.ts'
 
 const ROOMY: EngineBudget = { maxPerKey: 10_000, maxTotal: 100_000 }
@@ -230,6 +231,149 @@ describe('CepOperator', () => {
       }),
       { numRuns: 80 },
     )
+  })
+
+  test('incremental checkpoints (changed keys only), restored at random points, continue identically (random streams)', () => {
+    type Step = 'none' | 'checkpoint' | 'restore'
+    const arbitrary = fc.tuple(
+      fc.array(
+        fc.record({
+          v: fc.constantFrom('a', 'b', 'c', 'x'),
+          k: fc.constantFrom('k1', 'k2', 'k3', 'k4', 'k5'),
+          time: fc.integer({ min: 1, max: 80 }),
+        }),
+        { maxLength: 40 },
+      ),
+      fc.integer({ min: 1, max: 10 }),
+      fc.array(fc.constantFrom<Step>('none', 'checkpoint', 'restore'), { minLength: 1, maxLength: 10 }),
+    )
+    let restores = 0
+    let partialsRestored = 0
+    fc.assert(
+      fc.property(arbitrary, ([raw, batchCount, plan]) => {
+        const events = raw.map((e, i) => ev(`${e.v}${i}`, e.time, e.k))
+        const size = Math.max(1, Math.ceil(events.length / batchCount))
+        const batches: Event[][] = []
+        for (let i = 0; i < events.length; i += size) batches.push(events.slice(i, i + size))
+        batches.push([ev('end', 1_000, 'zz')])
+        const options = { delayMs: 10, withinMs: 15, skip: 'toNext' }
+        const pattern = 'a followed by b+ followed by c'
+        const whole = operatorFor(pattern, options)
+        const wholeOuts = batches.map((b) => feed(whole, b))
+        // The store as a snapshot store composes it: each checkpoint's puts and deletes over the last.
+        const store = new Map<string, Buffer>()
+        let operator = operatorFor(pattern, options)
+        const outs: CepBatchOutput[] = []
+        batches.forEach((batch, i) => {
+          outs.push(feed(operator, batch))
+          const step = plan[i % plan.length] as Step
+          if (step === 'none') return
+          const { puts, deletes } = operator.takeChanges()
+          for (const name of deletes) store.delete(name)
+          for (const [name, bytes] of puts) store.set(name, Buffer.from(bytes))
+          if (step === 'restore') {
+            const partials = operator.partialMatches
+            const buffered = operator.buffered
+            operator = operatorFor(pattern, options)
+            operator.restoreEntries(store)
+            expect([operator.partialMatches, operator.buffered]).toEqual([partials, buffered])
+            restores++
+            partialsRestored += partials + buffered
+          }
+        })
+        expect(resultsOf(outs)).toEqual(resultsOf(wholeOuts))
+        expect(timeoutsOf(outs)).toEqual(timeoutsOf(wholeOuts))
+        const lateOf = (list: CepBatchOutput[]) =>
+          list.flatMap((o) => o.late.values.map((r) => (r as FixtureRow).id))
+        expect(lateOf(outs)).toEqual(lateOf(wholeOuts))
+        expect([operator.keys, operator.partialMatches, operator.buffered]).toEqual([
+          whole.keys,
+          whole.partialMatches,
+          whole.buffered,
+        ])
+      }),
+      { numRuns: 150 },
+    )
+    // The property restored state that held something, or it could not have failed.
+    expect(restores).toBeGreaterThan(0)
+    expect(partialsRestored).toBeGreaterThan(0)
+  })
+
+  test('a checkpoint writes only the keys that changed, and removes chunks no key is newest in', () => {
+    const operator = operatorFor('a followed by b', { withinMs: 1_000 })
+    const many: Event[] = []
+    for (let k = 0; k < 500; k++) many.push(ev(`a${k}`, 1, `key${k}`))
+    feed(operator, many)
+    const first = operator.takeChanges()
+    expect([...first.puts.keys()].sort()).toEqual([chunkEntry(0), META_ENTRY])
+    expect(decodeChunk(first.puts.get(chunkEntry(0))!).keys).toHaveLength(500)
+    feed(operator, [ev('a900', 2, 'key7')])
+    const second = operator.takeChanges()
+    expect([...second.puts.keys()].sort()).toEqual([chunkEntry(1), META_ENTRY])
+    expect(decodeChunk(second.puts.get(chunkEntry(1))!).keys.map((k) => k.key)).toEqual(['key7'])
+    expect(second.deletes).toEqual([])
+    expect(operator.takeChanges()).toEqual({ puts: new Map(), deletes: [] })
+    // key7 matches and goes: its chunk is left with nothing newest, and is removed; chunk 0 still
+    // holds an old version of it, which a deletion hides.
+    feed(operator, [ev('b1', 3, 'key7')])
+    const third = operator.takeChanges()
+    expect(third.deletes).toEqual([chunkEntry(1)])
+    expect([...decodeChunk(third.puts.get(chunkEntry(3))!).tombstones.keys()]).toEqual(['key7'])
+    // Restored from the store as it composes them, key7 stays gone.
+    const store = new Map<string, Buffer>()
+    for (const { puts, deletes } of [first, second, third]) {
+      for (const name of deletes) store.delete(name)
+      for (const [name, bytes] of puts) store.set(name, bytes)
+    }
+    const restored = operatorFor('a followed by b', { withinMs: 1_000 })
+    restored.restoreEntries(store)
+    expect([restored.keys, restored.partialMatches]).toEqual([499, 499])
+    expect([operator.keys, operator.partialMatches]).toEqual([499, 499])
+  })
+
+  test('a partial match that timed out with no event of its key does not come back after a restore', () => {
+    const options = { withinMs: 10 }
+    const whole = operatorFor('a followed by b', options)
+    let operator = operatorFor('a followed by b', options)
+    const store = new Map<string, Buffer>()
+    const checkpoint = () => {
+      const { puts, deletes } = operator.takeChanges()
+      for (const name of deletes) store.delete(name)
+      for (const [name, bytes] of puts) store.set(name, bytes)
+    }
+    const batches = [[ev('a1', 1), ev('a2', 5)], [ev('z1', 12, 'k2')], [ev('z2', 30, 'k2')]]
+    const wholeOuts = batches.map((b) => feed(whole, b))
+    const outs = [feed(operator, batches[0]!)]
+    checkpoint()
+    // a1 times out on k2's event; k1 still holds a2, so only the engine knows k1 changed.
+    outs.push(feed(operator, batches[1]!))
+    expect(timeoutsOf(outs)).toEqual(['k1@11:a1'])
+    checkpoint()
+    operator = operatorFor('a followed by b', options)
+    operator.restoreEntries(store)
+    expect(operator.partialMatches).toBe(1)
+    outs.push(feed(operator, batches[2]!))
+    expect(timeoutsOf(outs)).toEqual(timeoutsOf(wholeOuts))
+    expect(timeoutsOf(outs)).toEqual(['k1@11:a1', 'k1@15:a2'])
+  })
+
+  test('a full snapshot of an older checkpoint restores, and the next changes replace its entry', () => {
+    const options = { delayMs: 3, withinMs: 50 }
+    const first = operatorFor('a followed by b', options)
+    feed(first, [ev('a1', 1), ev('a2', 2, 'k2'), ev('a3', 9, 'k3')])
+    const store = new Map<string, Buffer>([[FULL_SNAPSHOT_ENTRY, first.snapshot()]])
+    const second = operatorFor('a followed by b', options)
+    second.restoreEntries(store)
+    expect([second.partialMatches, second.buffered]).toEqual([first.partialMatches, first.buffered])
+    const { puts, deletes } = second.takeChanges()
+    expect(deletes).toEqual([FULL_SNAPSHOT_ENTRY])
+    store.delete(FULL_SNAPSHOT_ENTRY)
+    for (const [name, bytes] of puts) store.set(name, bytes)
+    const third = operatorFor('a followed by b', options)
+    third.restoreEntries(store)
+    const rest = [ev('b1', 20), ev('b2', 21, 'k2'), ev('b3', 22, 'k3'), ev('z', 100, 'k9')]
+    expect(resultsOf([feed(third, rest)])).toEqual(resultsOf([feed(first, rest)]))
+    expect(resultsOf([feed(operatorFor('a followed by b', options), rest)])).toEqual([])
   })
 
   test('restoring a snapshot mid-stream continues identically', () => {

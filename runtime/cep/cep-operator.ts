@@ -19,6 +19,7 @@
  */
 import { deserialize, serialize } from 'node:v8'
 import { type EventBatch, pushEvent } from '../artifact/operators.ts'
+import type { SnapshotChanges } from '../state/index.ts'
 import { EventTimeOperator, emptyOutput, refuseLate } from '../window/event-time.ts'
 import type { WindowBatchOutput, WindowedOperator } from '../window/window-operator.ts'
 import type {
@@ -30,6 +31,19 @@ import type {
   PatternEngineFactory,
   ReleasedEvents,
 } from './engine.ts'
+import { EventBuffer } from './event-buffer.ts'
+import {
+  type ChunkInfo,
+  ChunkWriter,
+  chunkEntry,
+  chunkOfEntry,
+  decodeChunk,
+  decodeMeta,
+  encodeMeta,
+  KeyChunks,
+  type KeyEntry,
+  META_ENTRY,
+} from './key-snapshots.ts'
 import { matchContext } from './nfa.ts'
 import type { PatternSpec } from './pattern-spec.ts'
 
@@ -37,15 +51,6 @@ import type { PatternSpec } from './pattern-spec.ts'
 export interface CepBatchOutput extends WindowBatchOutput {
   /** Records of timed-out partial matches (empty without `timeout into`); origins as results'. */
   readonly timeouts: EventBatch
-}
-
-/** An event waiting for the watermark. */
-interface Buffered {
-  readonly keyId: number
-  readonly time: number
-  /** Arrival order within the partition, never reused (ties of equal time go by it). */
-  readonly seq: number
-  readonly row: unknown
 }
 
 /** What `sluice explain` watches besides the engine's trace: events as they enter the operator. */
@@ -57,6 +62,8 @@ export interface CepObserver {
 }
 
 const SNAPSHOT_MAGIC = 0x534c4331 // "SLC1"
+/** The one entry a match step's scope held before incremental snapshots (a full snapshot()). */
+export const FULL_SNAPSHOT_ENTRY = 'match'
 
 export class CepOperator extends EventTimeOperator implements WindowedOperator {
   private engine: PatternEngine
@@ -64,13 +71,17 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
   private keyStrings: (string | undefined)[] = []
   private freeIds: number[] = []
   private bufferedPerKey: number[] = []
-  /** Buffered events, a binary min-heap on (time, seq). */
-  private heap: Buffered[] = []
+  /** Buffered events, released in (time, seq) order (event-buffer.ts). */
+  private readonly waiting = new EventBuffer()
   private seq = 0
   /** The watermark the engine's time was last advanced to. */
   private advancedTo = Number.NEGATIVE_INFINITY
   /** Set by explain (runtime/cep/explain.ts); null in normal running. */
   observer: CepObserver | null = null
+  /** Where each key's newest version is in the store, and the keys changed since the last checkpoint (key-snapshots.ts). */
+  private readonly chunks = new KeyChunks()
+  /** Restored from a full snapshot: the next changes replace its entry with chunks. */
+  private fullEntryToDrop = false
 
   constructor(
     readonly spec: PatternSpec,
@@ -90,7 +101,7 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
 
   /** Events waiting for the watermark. */
   get buffered(): number {
-    return this.heap.length
+    return this.waiting.length
   }
 
   /** Partial matches dropped since the start (or the restore), by reason. */
@@ -104,12 +115,12 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
   }
 
   get rows(): number {
-    return this.engine.partialMatches + this.heap.length
+    return this.engine.partialMatches + this.waiting.length
   }
 
   get approximateBytes(): number {
     // A rough figure: a buffered event or a partial match with its share of the events it holds.
-    return (this.engine.partialMatches + this.heap.length) * 128
+    return (this.engine.partialMatches + this.waiting.length) * 128
   }
 
   /** The engine (explain sets its trace). */
@@ -152,7 +163,7 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
   }
 
   protected dueAt(): number {
-    return this.heap.length === 0 ? Number.POSITIVE_INFINITY : (this.heap[0] as Buffered).time
+    return this.waiting.dueAt
   }
 
   protected collect(watermark: number, origin: number, out: WindowBatchOutput): void {
@@ -190,26 +201,14 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
 
   /** The buffered events at or before the watermark, in (time, seq) order. */
   private release(watermark: number): ReleasedEvents {
-    const events: Buffered[] = []
-    while (this.heap.length > 0 && (this.heap[0] as Buffered).time <= watermark)
-      events.push(heapPop(this.heap))
-    const n = events.length
-    const released: ReleasedEvents = {
-      length: n,
-      keyIds: new Int32Array(n),
-      times: new Float64Array(n),
-      seqs: new Float64Array(n),
-      rows: new Array(n),
-      masks: new Uint32Array(this.engine.wantsMasks ? n : 0),
+    const released = this.waiting.release(watermark, this.engine.wantsMasks)
+    const keyIds = released.keyIds
+    for (let i = 0; i < released.length; i++) {
+      const id = keyIds[i] as number
+      this.bufferedPerKey[id] = (this.bufferedPerKey[id] ?? 1) - 1
+      this.chunks.mark(id)
     }
-    events.forEach((e, i) => {
-      released.keyIds[i] = e.keyId
-      released.times[i] = e.time
-      released.seqs[i] = e.seq
-      released.rows[i] = e.row
-      this.bufferedPerKey[e.keyId] = (this.bufferedPerKey[e.keyId] ?? 1) - 1
-    })
-    if (n > 0) this.changed = true
+    if (released.length > 0) this.changed = true
     return released
   }
 
@@ -274,8 +273,9 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
 
   private buffer(keyId: number, time: number, row: unknown): void {
     this.observer?.buffered(this.seq, this.keyStrings[keyId] as string, time, row)
-    heapPush(this.heap, { keyId, time, seq: this.seq++, row })
+    this.waiting.push(keyId, time, this.seq++, row)
     this.bufferedPerKey[keyId] = (this.bufferedPerKey[keyId] ?? 0) + 1
+    this.chunks.mark(keyId)
     this.changed = true
   }
 
@@ -286,6 +286,7 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
     this.keyIds.set(key, id)
     this.keyStrings[id] = key
     this.bufferedPerKey[id] = 0
+    this.chunks.assign(id)
     return id
   }
 
@@ -295,6 +296,7 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
     this.keyIds.delete(key)
     this.keyStrings[id] = undefined
     this.freeIds.push(id)
+    this.chunks.free(id, key)
   }
 
   // ---- checkpoints -----------------------------------------------------------------------------
@@ -308,7 +310,7 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
       advancedTo: this.advancedTo,
       seq: this.seq,
       keys,
-      buffered: this.heap.map((e) => [e.keyId, e.time, e.seq, e.row]),
+      buffered: bufferedList(this.waiting),
       engine: this.engine.snapshot(),
     })
     const header = Buffer.alloc(4)
@@ -321,11 +323,13 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
     this.keyStrings = []
     this.freeIds = []
     this.bufferedPerKey = []
-    this.heap = []
+    this.waiting.clear()
     this.seq = 0
     this.maxTime = Number.NEGATIVE_INFINITY
     this.advancedTo = Number.NEGATIVE_INFINITY
     this.changed = false
+    this.chunks.clear()
+    this.fullEntryToDrop = false
     if (bytes === undefined || bytes.length === 0) {
       // Nothing to restore: a fresh engine (its trace, if any, carries over).
       const trace = this.engine.trace
@@ -351,15 +355,145 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
       this.keyIds.set(key, id)
       this.keyStrings[id] = key
       this.bufferedPerKey[id] = 0
+      this.chunks.assign(id)
     }
     for (let id = 0; id < this.keyStrings.length; id++)
       if (this.keyStrings[id] === undefined) this.freeIds.push(id)
     this.freeIds.reverse()
     for (const [keyId, time, seq, row] of state.buffered) {
-      heapPush(this.heap, { keyId, time, seq, row })
+      this.waiting.push(keyId, time, seq, row)
       this.bufferedPerKey[keyId] = (this.bufferedPerKey[keyId] ?? 0) + 1
     }
     this.engine.restore(state.engine)
+    this.engine.takeChangedKeys()
+  }
+
+  // ---- incremental checkpoints (key-snapshots.ts) ------------------------------------------------
+
+  /**
+   * The entries to stage for the changes since the last call: a new chunk with the keys whose
+   * buffered events or matches changed and the keys that went, the removal of chunks left with no
+   * key's newest version, and the scalars. Empty when nothing changed.
+   */
+  takeChanges(): SnapshotChanges {
+    for (const id of Array.from(this.engine.takeChangedKeys()))
+      if (this.keyStrings[id] !== undefined) this.chunks.mark(id)
+    const ids = this.chunks.takeDirty()
+    const puts = new Map<string, Buffer>()
+    const deletes: string[] = []
+    if (this.fullEntryToDrop) {
+      deletes.push(FULL_SNAPSHOT_ENTRY)
+      this.fullEntryToDrop = false
+    }
+    const { chunk, tombstones } = this.chunks.begin()
+    // The buffered events of the changed keys (the buffer is what the watermark has not passed
+    // yet: usually little).
+    const bufferedOf = new Map<number, unknown[]>()
+    if (this.waiting.length > 0 && ids.length > 0) {
+      const wanted = new Set(ids)
+      this.waiting.forEach((keyId, time, seq, row) => {
+        if (!wanted.has(keyId)) return
+        let list = bufferedOf.get(keyId)
+        if (list === undefined) {
+          list = []
+          bufferedOf.set(keyId, list)
+        }
+        list.push(time, seq, row)
+      })
+    }
+    const writer = new ChunkWriter()
+    for (const id of ids) {
+      const key = this.keyStrings[id] as string
+      const buffered = bufferedOf.get(id) ?? []
+      const matches = this.engine.exportKey(id)
+      if (buffered.length === 0 && matches === null) {
+        if (this.chunks.chunkOf(id) >= 0) tombstones.set(key, chunk)
+        this.chunks.move(id, -1)
+        continue
+      }
+      tombstones.delete(key)
+      writer.add(key, buffered, matches)
+      this.chunks.move(id, chunk)
+    }
+    const isLive = (key: string) => {
+      const id = this.keyIds.get(key)
+      return id !== undefined && this.chunks.chunkOf(id) >= 0
+    }
+    const { write, deletedChunks } = this.chunks.finish(chunk, isLive)
+    for (const c of deletedChunks) deletes.push(chunkEntry(c))
+    if (write) puts.set(chunkEntry(chunk), writer.finish(tombstones))
+    if (!write && deletes.length === 0 && !this.changed) return { puts, deletes }
+    // Too many replaced versions in the store: the oldest chunk's keys go into the next chunk.
+    const rewrite = this.chunks.chunkToRewrite()
+    if (rewrite !== null)
+      for (let id = 0; id < this.keyStrings.length; id++)
+        if (this.keyStrings[id] !== undefined && this.chunks.chunkOf(id) === rewrite) this.chunks.mark(id)
+    puts.set(
+      META_ENTRY,
+      encodeMeta({
+        maxTime: this.maxTime,
+        advancedTo: this.advancedTo,
+        seq: this.seq,
+        nextChunk: this.chunks.next,
+      }),
+    )
+    this.changed = false
+    return { puts, deletes }
+  }
+
+  /**
+   * Restores from a scope's entries: chunks and scalars (takeChanges, composed by the store), or
+   * the one full snapshot of an older checkpoint, whose entry the next changes then replace.
+   */
+  restoreEntries(entries: ReadonlyMap<string, Buffer>): void {
+    const meta = entries.get(META_ENTRY)
+    if (meta === undefined) {
+      const full = entries.get(FULL_SNAPSHOT_ENTRY)
+      this.restore(full)
+      if (full !== undefined && full.length > 0) {
+        this.fullEntryToDrop = true
+        this.changed = true
+      }
+      return
+    }
+    this.restore(undefined)
+    const scalars = decodeMeta(meta)
+    this.maxTime = scalars.maxTime
+    this.advancedTo = scalars.advancedTo
+    this.seq = scalars.seq
+    // Chunks oldest first: a key's newest version wins, a deletion hides the versions before it.
+    const names: [number, string][] = []
+    for (const name of entries.keys()) {
+      const chunk = chunkOfEntry(name)
+      if (chunk >= 0) names.push([chunk, name])
+    }
+    names.sort((a, b) => a[0] - b[0])
+    const newest = new Map<string, { chunk: number; entry: KeyEntry }>()
+    const infos = new Map<number, ChunkInfo>()
+    for (const [chunk, name] of names) {
+      const { keys, tombstones } = decodeChunk(entries.get(name) as Buffer)
+      const info: ChunkInfo = { live: 0, written: keys.length, tombstones: new Map() }
+      infos.set(chunk, info)
+      for (const [key, birth] of tombstones) {
+        newest.delete(key)
+        info.tombstones.set(key, birth)
+      }
+      for (const entry of keys) newest.set(entry.key, { chunk, entry })
+    }
+    for (const [key, { chunk, entry }] of newest) {
+      const id = this.idOf(key)
+      ;(infos.get(chunk) as ChunkInfo).live++
+      if (entry.matches !== null) this.engine.importKey(id, entry.matches)
+      const b = entry.buffered
+      for (let i = 0; i < b.length; i += 3) {
+        this.waiting.push(id, b[i] as number, b[i + 1] as number, b[i + 2])
+        this.bufferedPerKey[id] = (this.bufferedPerKey[id] ?? 0) + 1
+      }
+      this.chunks.placeRestored(id, chunk)
+    }
+    this.chunks.restored(infos, scalars.nextChunk)
+    this.engine.takeChangedKeys()
+    this.changed = false
   }
 }
 
@@ -372,37 +506,11 @@ function emptyBatch(): EventBatch {
   return { values: [], keys: [], timestamps: [], origins: [], length: 0 }
 }
 
-function before(a: Buffered, b: Buffered): boolean {
-  return a.time < b.time || (a.time === b.time && a.seq < b.seq)
-}
-
-function heapPush(heap: Buffered[], item: Buffered): void {
-  heap.push(item)
-  let i = heap.length - 1
-  while (i > 0) {
-    const parent = (i - 1) >> 1
-    if (!before(heap[i] as Buffered, heap[parent] as Buffered)) break
-    ;[heap[i], heap[parent]] = [heap[parent] as Buffered, heap[i] as Buffered]
-    i = parent
-  }
-}
-
-function heapPop(heap: Buffered[]): Buffered {
-  const top = heap[0] as Buffered
-  const last = heap.pop() as Buffered
-  if (heap.length > 0) {
-    heap[0] = last
-    let i = 0
-    for (;;) {
-      const l = 2 * i + 1
-      const r = l + 1
-      let m = i
-      if (l < heap.length && before(heap[l] as Buffered, heap[m] as Buffered)) m = l
-      if (r < heap.length && before(heap[r] as Buffered, heap[m] as Buffered)) m = r
-      if (m === i) break
-      ;[heap[i], heap[m]] = [heap[m] as Buffered, heap[i] as Buffered]
-      i = m
-    }
-  }
-  return top
+/** The buffered events as a full snapshot lists them: [key id, time, seq, row], in (time, seq) order. */
+function bufferedList(waiting: EventBuffer): [number, number, number, unknown][] {
+  const list: [number, number, number, unknown][] = []
+  waiting.forEach((keyId, time, seq, row) => {
+    list.push([keyId, time, seq, row])
+  })
+  return list.sort((a, b) => a[1] - b[1] || a[2] - b[2])
 }

@@ -99,6 +99,32 @@ export type TraceEntry =
     }
   | { readonly kind: 'match' | 'timeout'; readonly partial: number; readonly seqs: readonly number[] }
 
+/**
+ * One key's partial and held matches in a form both engines write and read (incremental
+ * snapshots: runtime/cep/key-snapshots.ts), so a key's state can be taken out of an engine and put
+ * into a fresh one. Numbers are in typed arrays (copied as bytes when encoded, no object per
+ * event).
+ */
+export interface KeyMatches {
+  /**
+   * The matched events, each once however many partial matches share it, a path's older events
+   * before its newer ones: per event its step, the index of the event before it in its path (-1:
+   * none), its time, seq and row.
+   */
+  readonly steps: Int32Array
+  readonly previous: Int32Array
+  readonly times: Float64Array
+  readonly seqs: Float64Array
+  readonly rows: readonly unknown[]
+  /** Partial matches in the key's order, PARTIAL_FIELDS numbers each: NFA state, newest event (index, -1: none), start time, start seq, last event's time. */
+  readonly partials: Float64Array
+  /** Held matches (waiting for an earlier-started partial match) in emission order, HELD_FIELDS each: the partial's fields, then the match's time. */
+  readonly held: Float64Array
+}
+
+export const PARTIAL_FIELDS = 5
+export const HELD_FIELDS = 6
+
 export interface EngineBudget {
   /** Partial matches one key may hold; when a new one would pass it, the key's oldest is dropped. */
   readonly maxPerKey: number
@@ -131,6 +157,17 @@ export interface PatternEngine {
   keyIsEmpty(keyId: number): boolean
   snapshot(): Uint8Array
   restore(bytes: Uint8Array): void
+  /**
+   * The keys whose partial or held matches changed (stepped, expired, dropped, emptied) since the
+   * last call (or the start or a restore), each at least once; the list starts anew. Call it
+   * between an advanceTime and the next step (the operator always advances after stepping, so no
+   * timeout found while stepping is waiting then).
+   */
+  takeChangedKeys(): ArrayLike<number>
+  /** The key's partial and held matches, null when it holds none; valid until the next call (the kernel reuses its arrays). */
+  exportKey(keyId: number): KeyMatches | null
+  /** Gives a key that holds nothing the partial and held matches `matches` (from exportKey of an engine of the same pattern). */
+  importKey(keyId: number, matches: KeyMatches): void
   /** Set to record what happens (explain); null to stop. */
   trace: ((entry: TraceEntry) => void) | null
 }

@@ -24,6 +24,7 @@
  * WebAssembly kernel) says so and gets only such patterns.
  */
 import { join } from 'node:path'
+import { deserialize, serialize } from 'node:v8'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import type { PatternSpec } from '../../compiler/ir/pattern.ts'
@@ -43,6 +44,7 @@ import { CepOperator } from './cep-operator.ts'
 import type {
   CepFunctions,
   EngineMatch,
+  KeyMatches,
   MatchContext,
   PatternEngine,
   PatternEngineFactory,
@@ -71,6 +73,9 @@ const ENGINES: readonly EngineUnderTest[] = [
     accepts: (spec) => kernelRefusal(spec) === null,
   },
 ]
+
+/** What runEngine does after a call: nothing, take the changed keys, or take them and restore from them. */
+type Plan = 'none' | 'checkpoint' | 'restore'
 
 const BUDGET = { maxPerKey: 1_000_000, maxTotal: 10_000_000 }
 /** The final time advance: past every span the generators make. */
@@ -150,7 +155,16 @@ function runEngine(
   engine: EngineUnderTest,
   generated: GeneratedPattern,
   stream: readonly StreamEvent[],
-  options: { perTime: boolean; restartAt: number | null },
+  options: {
+    perTime: boolean
+    restartAt: number | null
+    /**
+     * Incremental snapshots: after call c, plan[c % length] says whether to take the changed keys
+     * into a store of keys (as a checkpoint does), and whether to go on in a fresh engine given
+     * every key of that store (base and deltas composed).
+     */
+    plan?: readonly Plan[]
+  },
 ): EngineRun {
   const functions = functionsOf(generated)
   const create = () => {
@@ -172,12 +186,24 @@ function runEngine(
         match: { steps: [...m.steps], seqs: [...m.seqs], time: m.time },
       })
   }
+  const stored = new Map<number, Buffer>()
   const next = () => {
     call++
     if (options.restartAt !== null && call === options.restartAt) {
       const bytes = nfa.snapshot()
       nfa = create()
       nfa.restore(bytes)
+    }
+    const plan = options.plan === undefined ? 'none' : options.plan[call % options.plan.length]!
+    if (plan === 'none') return
+    for (const keyId of Array.from(nfa.takeChangedKeys())) {
+      const matches = nfa.exportKey(keyId)
+      if (matches === null) stored.delete(keyId)
+      else stored.set(keyId, serialize(matches))
+    }
+    if (plan === 'restore') {
+      nfa = create()
+      for (const [keyId, bytes] of stored) nfa.importKey(keyId, deserialize(bytes) as KeyMatches)
     }
   }
   const advance = (time: number) => {
@@ -267,17 +293,22 @@ function runOperator(
   generated: GeneratedPattern,
   stream: readonly StreamEvent[],
   delayMs: number,
+  /** After arrival i, plan[i % length]: take the changes into a store of entries, and restore a fresh operator from it. */
+  plan: readonly Plan[] = ['none'],
 ) {
   const functions = functionsOf(generated)
   const ids = (context: MatchContext) =>
     generated.spec.steps.map((_, s) => context.events(s).map((row) => (row as { i: number }).i))
-  const operator = new CepOperator(
-    generated.spec,
-    { ...functions, select: ids, timeout: ids },
-    delayMs,
-    engine.create,
-    BUDGET,
-  )
+  const create = () =>
+    new CepOperator(
+      generated.spec,
+      { ...functions, select: ids, timeout: ids },
+      delayMs,
+      engine.create,
+      BUDGET,
+    )
+  let operator = create()
+  const stored = new Map<string, Buffer>()
   const farOff = finalWatermark(stream) + delayMs
   const arrivals = [
     ...stream.map((e) => ({ row: { ...e.value, i: e.seq }, time: e.time })),
@@ -294,7 +325,17 @@ function runOperator(
     return { steps: pairs.map((p) => p.step), seqs: pairs.map((p) => p.seq), time }
   }
   let max = Number.NEGATIVE_INFINITY
-  for (const a of arrivals) {
+  for (const [index, a] of arrivals.entries()) {
+    const step = plan[index % plan.length]!
+    if (step !== 'none') {
+      const { puts, deletes } = operator.takeChanges()
+      for (const name of deletes) stored.delete(name)
+      for (const [name, bytes] of puts) stored.set(name, bytes)
+      if (step === 'restore') {
+        operator = create()
+        operator.restoreEntries(stored)
+      }
+    }
     max = Math.max(max, a.time)
     const out = operator.process(
       { values: [a.row], keys: [a.row.k], timestamps: [a.time], origins: [0], length: 1 },
@@ -367,6 +408,29 @@ for (const engine of ENGINES) {
     it('emits the same matches across a snapshot restored into a fresh engine', () => {
       fc.assert(check({ restart: true }), { numRuns: 150 })
     })
+    it('emits the same matches across incremental snapshots (changed keys only) restored at random points', () => {
+      const plans = fc.array(fc.constantFrom<Plan>('none', 'none', 'checkpoint', 'restore'), {
+        minLength: 1,
+        maxLength: 12,
+      })
+      let restored = 0
+      fc.assert(
+        fc.property(patterns, streamArb, plans, (generated, stream, plan) => {
+          const run = runEngine(engine, generated, stream, { perTime: false, restartAt: null, plan })
+          if (plan.includes('restore')) restored++
+          const want = expected(generated, stream)
+          const got = actual(run)
+          for (const key of KEYS) {
+            const context = `${describePattern(generated)}\nplan ${plan.join(',')}\nkey ${key}`
+            expect(got.get(key)!.matches, context).toEqual(want.get(key)!.matches)
+            if (hasWithin(generated))
+              expect(got.get(key)!.timeouts, `${context} (timeouts)`).toEqual(want.get(key)!.timeouts)
+          }
+        }),
+        { numRuns: 200 },
+      )
+      expect(restored).toBeGreaterThan(0)
+    })
     it('through the operator, out of order: late events apart, the same matches and timeouts', () => {
       fc.assert(
         fc.property(patterns, streamArb, fc.constantFrom(0, 2, 5), (generated, stream, delayMs) => {
@@ -407,6 +471,28 @@ for (const engine of ENGINES) {
           }
         }),
         { numRuns: 200 },
+      )
+    })
+    it('through the operator, with incremental checkpoints restored at random points: the outputs of a run without', () => {
+      const plans = fc.array(fc.constantFrom<Plan>('none', 'checkpoint', 'restore'), {
+        minLength: 1,
+        maxLength: 8,
+      })
+      fc.assert(
+        fc.property(patterns, streamArb, fc.constantFrom(0, 3), plans, (generated, stream, delayMs, plan) => {
+          const whole = runOperator(engine, generated, stream, delayMs)
+          const cut = runOperator(engine, generated, stream, delayMs, plan)
+          const context = `${describePattern(generated)}\ndelay ${delayMs}, plan ${plan.join(',')}`
+          expect(cut.late, context).toEqual(whole.late)
+          for (const key of KEYS) {
+            expect(bySeqs(cut.matches.get(key) ?? []), context).toEqual(bySeqs(whole.matches.get(key) ?? []))
+            // Not made unique: a partial match that timed out before a checkpoint must not time out again after a restore.
+            expect(bySeqs(cut.timeouts.get(key) ?? []), context).toEqual(
+              bySeqs(whole.timeouts.get(key) ?? []),
+            )
+          }
+        }),
+        { numRuns: 150 },
       )
     })
     it('emits the same outputs whether a time’s events come one by one or in one batch', () => {

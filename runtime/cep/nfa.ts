@@ -17,15 +17,18 @@
  * (wasm/kernels/cep.ts) can follow it line by line. docs/cep.md describes the whole.
  */
 import { deserialize, serialize } from 'node:v8'
-import type {
-  CepFunctions,
-  DropReason,
-  EngineBudget,
-  EngineMatch,
-  MatchContext,
-  PatternEngine,
-  ReleasedEvents,
-  TraceEntry,
+import {
+  type CepFunctions,
+  type DropReason,
+  type EngineBudget,
+  type EngineMatch,
+  HELD_FIELDS,
+  type KeyMatches,
+  type MatchContext,
+  PARTIAL_FIELDS,
+  type PatternEngine,
+  type ReleasedEvents,
+  type TraceEntry,
 } from './engine.ts'
 import { compileNfa } from './nfa-compile.ts'
 import type { Nfa, NfaCondition, NfaEdge } from './nfa-types.ts'
@@ -106,6 +109,8 @@ export class NfaEngine implements PatternEngine {
    * scanning every key at every watermark cost more than the matching.
    */
   private dueHeap: DueEntry[] = []
+  /** Keys changed since takeChangedKeys last ran (incremental snapshots). */
+  private changedKeys = new Set<number>()
   /** Stamps keys' `order`. */
   private held = 0
   /** Timeouts found while stepping (a partial match ran out before an event): handed out by advanceTime. */
@@ -548,6 +553,7 @@ export class NfaEngine implements PatternEngine {
   }
 
   private storeKey(keyId: number, key: KeyState): void {
+    this.changedKeys.add(keyId)
     if (key.partials.length === 0 && key.completed.length === 0) {
       this.keys.delete(keyId)
       return
@@ -680,6 +686,73 @@ export class NfaEngine implements PatternEngine {
     this.nextId = state.nextId
     this.droppedCounts = { ...emptyDropped(), ...state.dropped }
     this.stepTimeouts = state.stepTimeouts
+    this.changedKeys.clear()
+  }
+
+  // ---- one key at a time (incremental snapshots) -----------------------------------------------
+
+  takeChangedKeys(): ArrayLike<number> {
+    const keys = [...this.changedKeys]
+    this.changedKeys.clear()
+    return keys
+  }
+
+  exportKey(keyId: number): KeyMatches | null {
+    const key = this.keys.get(keyId)
+    if (key === undefined) return null
+    const table = new EventTable()
+    const partials: number[] = []
+    for (const p of key.partials)
+      partials.push(p.state, table.add(p.events), p.startTime, p.startSeq, p.lastTime)
+    const held: number[] = []
+    for (const c of key.completed) {
+      const p = c.partial
+      held.push(p.state, table.add(p.events), p.startTime, p.startSeq, p.lastTime, c.time)
+    }
+    const { steps, seqs, times, previous, rows } = table.columns()
+    return {
+      steps: Int32Array.from(steps),
+      previous: Int32Array.from(previous),
+      times: Float64Array.from(times),
+      seqs: Float64Array.from(seqs),
+      rows,
+      partials: Float64Array.from(partials),
+      held: Float64Array.from(held),
+    }
+  }
+
+  importKey(keyId: number, matches: KeyMatches): void {
+    if (this.keys.has(keyId)) throw new Error(`importKey: key ${keyId} holds partial matches`)
+    const nodes: MatchedEvent[] = []
+    for (let i = 0; i < matches.steps.length; i++) {
+      const p = matches.previous[i] as number
+      nodes.push({
+        step: matches.steps[i] as number,
+        row: matches.rows[i],
+        seq: matches.seqs[i] as number,
+        time: matches.times[i] as number,
+        previous: p < 0 ? null : (nodes[p] as MatchedEvent),
+      })
+    }
+    const partialAt = (fields: Float64Array, at: number): Partial => {
+      const events = fields[at + 1] as number
+      return {
+        id: this.nextId++,
+        state: fields[at] as number,
+        startTime: fields[at + 2] as number,
+        startSeq: fields[at + 3] as number,
+        lastTime: fields[at + 4] as number,
+        events: events < 0 ? null : (nodes[events] as MatchedEvent),
+      }
+    }
+    const key: KeyState = { partials: [], completed: [], due: Number.NaN, order: 0 }
+    for (let at = 0; at < matches.partials.length; at += PARTIAL_FIELDS)
+      key.partials.push(partialAt(matches.partials, at))
+    for (let at = 0; at < matches.held.length; at += HELD_FIELDS)
+      key.completed.push({ partial: partialAt(matches.held, at), time: matches.held[at + 5] as number })
+    this.total += key.partials.length
+    this.storeKey(keyId, key)
+    this.changedKeys.delete(keyId)
   }
 }
 

@@ -119,8 +119,6 @@ interface MatchSlot {
 const WINDOW_ENTRY = 'window'
 /** The entry of a join's snapshot (both sides' buffers) in its scope. */
 const JOIN_ENTRY = 'join'
-/** The entry of a match's snapshot (its buffered events, keys and partial matches) in its scope. */
-const MATCH_ENTRY = 'match'
 
 interface SlotState {
   readonly chain: string
@@ -426,7 +424,8 @@ export class OperatorState {
       const operator = await this.options.createMatch!(node, topic)
       const scope: StateScope = { pipeline: this.options.pipeline, operator: node.state.id, topic, partition }
       const snapshot = await this.requireStore().load(scope, epoch)
-      operator.restore(snapshot.entries.get(MATCH_ENTRY))
+      // Incremental: a bucket of keys per entry (runtime/cep/key-snapshots.ts).
+      operator.restoreEntries(snapshot.entries)
       matches.set(node.id, operator)
       matchSlots.push({ operator, scope })
     }
@@ -515,12 +514,11 @@ export class OperatorState {
       )
     }
     for (const { operator, scope } of open.matchSlots) {
-      if (!operator.takeChanged()) continue
-      const bytes = operator.snapshot()
-      open.stagedBytes += bytes.length
-      staging.push(
-        this.requireStore().stage(scope, epoch, { puts: new Map([[MATCH_ENTRY, bytes]]), deletes: [] }),
-      )
+      // Only the keys whose buffered events or matches changed (runtime/cep/key-snapshots.ts).
+      const changes = operator.takeChanges()
+      if (changes.puts.size === 0 && changes.deletes.length === 0) continue
+      open.stagedBytes += stagedBytes(changes.puts)
+      staging.push(this.requireStore().stage(scope, epoch, changes))
     }
     await Promise.all(staging)
     open.preparing = epoch

@@ -1,5 +1,6 @@
 import { join } from 'node:path'
 import { isDeepStrictEqual } from 'node:util'
+import { deserialize, serialize } from 'node:v8'
 import fc from 'fast-check'
 import { beforeAll, describe, expect, it } from 'vitest'
 import type { PatternSpec } from '../../compiler/ir/pattern.ts'
@@ -7,6 +8,7 @@ import type {
   CepFunctions,
   EngineBudget,
   EngineMatch,
+  KeyMatches,
   PatternEngine,
   ReleasedEvents,
 } from '../../runtime/cep/engine.ts'
@@ -466,6 +468,50 @@ describe('the kernel against the TypeScript engine on random patterns', () => {
       }),
       { numRuns: 150 },
     )
+  })
+})
+
+describe('incremental snapshots: changed keys out, into a fresh engine', () => {
+  it('keys taken after every round (base and deltas composed) go on as the original, in either engine', () => {
+    let imported = 0
+    fc.assert(
+      fc.property(patternArb, optionsArb, inputArb, fc.boolean(), (pattern, options, input, crossOver) => {
+        const compiled = specOrNull(pattern, options)
+        fc.pre(compiled !== null)
+        const { spec, nfa } = compiled!
+        const functions = bitFunctions(spec)
+        const budget = { maxPerKey: options.maxPerKey, maxTotal: options.maxTotal }
+        const rounds = roundsOf(input)
+        const straight = run(kernel.createEngine(nfa, spec, budget), functions, rounds)
+        const stored = new Map<number, Buffer>()
+        let round = 0
+        let crossed = 0
+        const restored = run(kernel.createEngine(nfa, spec, budget), functions, rounds, (engine) => {
+          // As the operator does, only after an advanceTime (timeouts found while stepping wait for one).
+          if (rounds[round++]!.watermark === null) return engine
+          for (const keyId of Array.from(engine.takeChangedKeys())) {
+            const matches = engine.exportKey(keyId)
+            if (matches === null) stored.delete(keyId)
+            else stored.set(keyId, serialize(matches))
+          }
+          // Every other round into the TypeScript engine when crossing over: the form is the engines' common one.
+          const next: PatternEngine =
+            crossOver && crossed++ % 2 === 0
+              ? new NfaEngine(nfa, spec.skip, functions, budget)
+              : kernel.createEngine(nfa, spec, budget)
+          for (const [keyId, bytes] of stored) {
+            next.importKey(keyId, deserialize(bytes) as KeyMatches)
+            imported++
+          }
+          return next
+        })
+        // Drop counts start anew in a restored engine; matches, timeouts and partial matches go on.
+        expect(restored.byKey).toEqual(straight.byKey)
+        expect(restored.partials).toEqual(straight.partials)
+      }),
+      { numRuns: 200 },
+    )
+    expect(imported).toBeGreaterThan(0)
   })
 })
 

@@ -28,15 +28,18 @@
 
 import { fileURLToPath } from 'node:url'
 import { deserialize, serialize } from 'node:v8'
-import type {
-  CepFunctions,
-  DropReason,
-  EngineBudget,
-  EngineMatch,
-  PatternEngine,
-  PatternEngineFactory,
-  ReleasedEvents,
-  TraceEntry,
+import {
+  type CepFunctions,
+  type DropReason,
+  type EngineBudget,
+  type EngineMatch,
+  HELD_FIELDS,
+  type KeyMatches,
+  PARTIAL_FIELDS,
+  type PatternEngine,
+  type PatternEngineFactory,
+  type ReleasedEvents,
+  type TraceEntry,
 } from '../../runtime/cep/engine.ts'
 import type { Nfa, NfaCondition } from '../../runtime/cep/nfa-types.ts'
 import type { PatternSpec } from '../../runtime/cep/pattern-spec.ts'
@@ -104,6 +107,11 @@ interface CepExports {
   readonly metaWords: () => number
   readonly metaAddress: () => number
   readonly loadMeta: () => void
+  readonly takeDirty: () => number
+  readonly dirtyPtr: () => number
+  readonly exportKey: (keyId: number) => number
+  readonly reserveStaging: (bytes: number) => void
+  readonly importKey: (keyId: number) => void
 }
 
 const REQUIRED_EXPORTS = [
@@ -119,6 +127,9 @@ const REQUIRED_EXPORTS = [
   'keyIsEmpty',
   'saveMeta',
   'loadMeta',
+  'takeDirty',
+  'exportKey',
+  'importKey',
 ] as const
 
 /** Why the kernel cannot run a pattern: the operator then uses the TypeScript engine. */
@@ -224,6 +235,10 @@ const NODE_REFS_OFFSET = 8
 const NODE_SEQ_OFFSET = 24
 /** The kernel's region of path nodes (its regionUsed is the nodes in use or free). */
 const NODES_REGION = 3
+/** The kernel's exchange form of one key (exportKey, importKey): header, then nodes, then states. */
+const X_HEADER = 16
+const X_NODE = 32
+const X_STATE = 40
 /** Snapshots hold the kernel's memory as it is: only this engine at this layout reads them. */
 const SNAPSHOT_ENGINE = 'wasm-cep'
 const SNAPSHOT_VERSION = 3
@@ -506,6 +521,119 @@ export class WasmPatternEngine implements PatternEngine {
     kernel.loadMeta()
     for (const [node, row] of state.rows) this.rows[node] = row
     this.pendingTimeouts = state.pendingTimeouts
+  }
+
+  takeChangedKeys(): ArrayLike<number> {
+    const n = this.kernel.takeDirty()
+    return new Int32Array(this.memory.buffer, this.kernel.dirtyPtr(), n).slice()
+  }
+
+  exportKey(keyId: number): KeyMatches | null {
+    const kernel = this.kernel
+    const bytes = kernel.exportKey(keyId)
+    if (bytes === 0) return null
+    const buffer = this.memory.buffer
+    const base = kernel.outputPtr()
+    const words = new Int32Array(buffer, base, bytes >> 2)
+    const doubles = new Float64Array(buffer, base, bytes >> 3)
+    const nodes = words[0]!
+    const partials = words[1]!
+    const held = words[2]!
+    const x = this.scratch(nodes, partials * PARTIAL_FIELDS, held * HELD_FIELDS)
+    const { steps, previous, times, seqs } = x
+    const rows = this.exportArrays.rows
+    for (let i = 0; i < nodes; i++) {
+      const w = (X_HEADER + i * X_NODE) >> 2
+      steps[i] = words[w]!
+      previous[i] = words[w + 1]!
+      rows[i] = this.rows[words[w + 2]!]
+      times[i] = doubles[(w >> 1) + 2]!
+      seqs[i] = doubles[(w >> 1) + 3]!
+    }
+    const statesAt = X_HEADER + nodes * X_NODE
+    const partialFields = x.partials
+    const heldFields = x.held
+    for (let i = 0; i < partials + held; i++) {
+      const w = (statesAt + i * X_STATE) >> 2
+      const d = w >> 1
+      const out = i < partials ? partialFields : heldFields
+      let at = i < partials ? i * PARTIAL_FIELDS : (i - partials) * HELD_FIELDS
+      out[at++] = words[w]!
+      out[at++] = words[w + 1]!
+      out[at++] = doubles[d + 1]!
+      out[at++] = doubles[d + 2]!
+      out[at++] = doubles[d + 3]!
+      if (i >= partials) out[at] = doubles[d + 4]!
+    }
+    return x
+  }
+
+  /** exportKey's arrays, reused from call to call (a checkpoint exports every changed key). */
+  private exportArrays = {
+    ints: new Int32Array(256),
+    nums: new Float64Array(512),
+    rows: [] as unknown[],
+  }
+
+  private scratch(nodes: number, partialNumbers: number, heldNumbers: number): KeyMatches {
+    const a = this.exportArrays
+    if (a.ints.length < 2 * nodes) a.ints = new Int32Array(Math.max(2 * nodes, 2 * a.ints.length))
+    const numbers = 2 * nodes + partialNumbers + heldNumbers
+    if (a.nums.length < numbers) a.nums = new Float64Array(Math.max(numbers, 2 * a.nums.length))
+    a.rows.length = nodes
+    return {
+      steps: a.ints.subarray(0, nodes),
+      previous: a.ints.subarray(nodes, 2 * nodes),
+      times: a.nums.subarray(0, nodes),
+      seqs: a.nums.subarray(nodes, 2 * nodes),
+      partials: a.nums.subarray(2 * nodes, 2 * nodes + partialNumbers),
+      held: a.nums.subarray(2 * nodes + partialNumbers, numbers),
+      rows: a.rows,
+    }
+  }
+
+  importKey(keyId: number, matches: KeyMatches): void {
+    const kernel = this.kernel
+    const nodes = matches.steps.length
+    const partials = matches.partials.length / PARTIAL_FIELDS
+    const held = matches.held.length / HELD_FIELDS
+    const statesAt = X_HEADER + nodes * X_NODE
+    kernel.reserveStaging(statesAt + (partials + held) * X_STATE)
+    let buffer = this.memory.buffer
+    let base = kernel.outputPtr()
+    let words = new Int32Array(buffer, base, (statesAt + (partials + held) * X_STATE) >> 2)
+    const doubles = new Float64Array(buffer, base, words.length >> 1)
+    words[0] = nodes
+    words[1] = partials
+    words[2] = held
+    words[3] = 0
+    for (let i = 0; i < nodes; i++) {
+      const w = (X_HEADER + i * X_NODE) >> 2
+      words[w] = matches.steps[i]!
+      words[w + 1] = matches.previous[i]!
+      words[w + 2] = -1
+      words[w + 3] = 0
+      doubles[(w >> 1) + 2] = matches.times[i]!
+      doubles[(w >> 1) + 3] = matches.seqs[i]!
+    }
+    for (let i = 0; i < partials + held; i++) {
+      const w = (statesAt + i * X_STATE) >> 2
+      const d = w >> 1
+      const fields = i < partials ? matches.partials : matches.held
+      const at = i < partials ? i * PARTIAL_FIELDS : (i - partials) * HELD_FIELDS
+      words[w] = fields[at]!
+      words[w + 1] = fields[at + 1]!
+      doubles[d + 1] = fields[at + 2]!
+      doubles[d + 2] = fields[at + 3]!
+      doubles[d + 3] = fields[at + 4]!
+      doubles[d + 4] = i < partials ? 0 : fields[at + 5]!
+    }
+    kernel.importKey(keyId)
+    // The kernel wrote each node's new number into its record (its memory may have moved).
+    buffer = this.memory.buffer
+    base = kernel.outputPtr()
+    words = new Int32Array(buffer, base, (X_HEADER + nodes * X_NODE) >> 2)
+    for (let i = 0; i < nodes; i++) this.rows[words[((X_HEADER + i * X_NODE) >> 2) + 2]!] = matches.rows[i]
   }
 
   /** Turns the kernel's output records into matches (and timeouts, when wanted). */

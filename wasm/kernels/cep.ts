@@ -25,7 +25,9 @@
 //   timers  (expiry, key) entries in a FIFO (those that come in order) and a min-heap (the rest),
 //           so advanceTime visits only the keys with something to expire ("timers" below)
 //   out     records of this call: kind (0 match, 1 timeout), key id, event count, time, then
-//           (step, node) per event
+//           (step, node) per event; between calls, also the staging area of exportKey/importKey
+//   dirty   the keys whose partial or held matches changed since the host last took them
+//           (incremental snapshots write only those; the key record's flag says it is listed)
 //
 // Memory: config (fixed at init) then the growable regions in a fixed order. A region grows by
 // doubling; the regions above it move up (memory.copy from the last down, so nothing is
@@ -65,7 +67,8 @@ const R_OUT: i32 = 5
 const R_REL: i32 = 6
 const R_HEAP: i32 = 7
 const R_FIFO: i32 = 8
-const REGIONS: i32 = 9
+const R_DIRTY: i32 = 9
+const REGIONS: i32 = 10
 
 const KEY_BYTES: usize = 40
 const CS_BYTES: usize = 48
@@ -129,6 +132,7 @@ let outBase: usize = 0
 let relBase: usize = 0
 let heapBase_: usize = 0
 let fifoBase: usize = 0
+let dirtyBase: usize = 0
 
 // ---- dynamic state ----
 let keyCount: i32 = 0
@@ -141,6 +145,7 @@ let heapSize: i32 = 0
 let fifoHead: i32 = 0
 let fifoTail: i32 = 0
 let relCount: i32 = 0
+let dirtyCount: i32 = 0
 let outUsed: usize = 0
 let totalPartials: i32 = 0
 let totalNodes: i32 = 0
@@ -195,6 +200,7 @@ function refreshBases(): void {
   relBase = regionPtrOf(R_REL)
   heapBase_ = regionPtrOf(R_HEAP)
   fifoBase = regionPtrOf(R_FIFO)
+  dirtyBase = regionPtrOf(R_DIRTY)
 }
 
 /** Makes region r at least `bytes` long (doubling); the regions above it move up. */
@@ -290,6 +296,7 @@ export function init(
   fifoHead = 0
   fifoTail = 0
   relCount = 0
+  dirtyCount = 0
   outUsed = 0
   totalPartials = 0
   totalNodes = 0
@@ -341,8 +348,8 @@ export function setTerm(t: i32, mustSet: u32, mustClear: u32): void {
 @inline function keyPtr(k: i32): usize {
   return keysBase + <usize>k * KEY_BYTES
 }
-// key: 0 head, 4 tail, 8 count, 12 doneHead, 16 doneTail, 24 armed f64 (the expiry of its
-// latest timer, NaN: none), 32 minExpiry f64
+// key: 0 head, 4 tail, 8 count, 12 doneHead, 16 doneTail, 20 dirty (listed in the dirty
+// region), 24 armed f64 (the expiry of its latest timer, NaN: none), 32 minExpiry f64
 
 @inline function csPtr(c: i32): usize {
   return csBase + <usize>c * CS_BYTES
@@ -466,8 +473,20 @@ function clearKey(k: i32): void {
   store<i32>(p, 0, 8)
   store<i32>(p, -1, 12)
   store<i32>(p, -1, 16)
+  store<i32>(p, 0, 20)
   store<f64>(p, NaN, 24)
   store<f64>(p, Infinity, 32)
+}
+
+/** Lists key k as changed (once until the host takes the list). */
+@inline
+function markDirty(k: i32): void {
+  const p = keyPtr(k)
+  if (load<i32>(p, 20) != 0) return
+  store<i32>(p, 1, 20)
+  if (<usize>(dirtyCount + 1) << 2 > regionCapOf(R_DIRTY)) growRegion(R_DIRTY, <usize>(dirtyCount + 1) << 2)
+  store<i32>(dirtyBase + (<usize>dirtyCount << 2), k)
+  dirtyCount++
 }
 
 // ---- timers ----
@@ -1095,6 +1114,7 @@ function recomputeMinExpiry(k: i32): void {
 /** Steps key k's partial matches (and its start state) over one event. */
 function stepEvent(k: i32, t: f64, seq: f64, m: u32): void {
   curKey = k
+  markDirty(k)
   const kp = keyPtr(k)
   let c = load<i32>(kp)
   const before = load<i32>(kp, 8)
@@ -1159,11 +1179,13 @@ function expireKey(k: i32, now: f64): void {
   if (load<f64>(kp, 32) > now) {
     // Nothing expires, but held matches may be due (their blocker went over the budget).
     if (load<i32>(kp, 12) >= 0) {
+      markDirty(k)
       emitCompleted(k)
       recomputeMinExpiry(k)
     }
     return
   }
+  markDirty(k)
   let c = load<i32>(kp)
   let prev: i32 = -1
   let removed: i32 = 0
@@ -1392,6 +1414,7 @@ export function regionUsed(r: i32): usize {
   if (r == R_REL) return <usize>relCount << 2
   if (r == R_HEAP) return <usize>heapSize * TIMER_BYTES
   if (r == R_FIFO) return <usize>fifoTail << 4
+  // The dirty list is not part of a memory image: a restored engine starts with nothing changed.
   return 0
 }
 /** Makes region r hold `bytes` (the host then copies them to regionPtr(r)). */
@@ -1444,5 +1467,206 @@ export function loadMeta(): void {
   dropSkip = load<f64>(p, 112)
   dropNegation = load<f64>(p, 120)
   dropNoContinuation = load<f64>(p, 128)
+  outUsed = 0
+  dirtyCount = 0
+  for (let k: i32 = 0; k < keyCount; k++) store<i32>(keyPtr(k), 0, 20)
+}
+
+// ---- incremental snapshots: changed keys, one key's matches out and in ----
+
+/** Hands over the changed keys' list (at dirtyPtr(), this many entries, valid until the next call) and starts a new one. */
+export function takeDirty(): i32 {
+  const n = dirtyCount
+  for (let i: i32 = 0; i < n; i++) {
+    const k = load<i32>(dirtyBase + (<usize>i << 2))
+    if (k < keyCount) store<i32>(keyPtr(k), 0, 20)
+  }
+  dirtyCount = 0
+  return n
+}
+export function dirtyPtr(): usize {
+  return dirtyBase
+}
+
+// The exchange form of one key (exportKey writes it at outputPtr(), importKey reads it there):
+//   header   16 bytes: node count, partial count, held count, 0
+//   nodes    32 bytes each, a path's older nodes before newer ones: step, previous (index in this
+//            list, -1: none), the kernel's node number (export; import writes the new one), 0,
+//            time f64, seq f64
+//   states   40 bytes each, partial matches in list order, then held matches in emission order:
+//            NFA state, path (index of its newest node, -1: none), start time, start seq,
+//            previous event's time, then (held matches) the match's time, else unused
+const X_HEADER: usize = 16
+const X_NODE: usize = 32
+const X_STATE: usize = 40
+
+/** Counts the nodes of the path ending at n not exported yet (an exported node's refs are negative). */
+function unexportedLength(n: i32): i32 {
+  let m: i32 = 0
+  for (let x = n; x >= 0 && load<i32>(nodePtr(x), 8) > 0; x = load<i32>(nodePtr(x), 4)) m++
+  return m
+}
+
+/** Exports the path ending at node n (its unexported part) as nodes[first …]; returns the new node count. */
+function exportPath(n: i32, first: i32): i32 {
+  const m = unexportedLength(n)
+  if (m == 0) return first
+  reserveOut(X_HEADER + (<usize>(first + m) * X_NODE))
+  let i = first + m - 1
+  for (let x = n; i >= first; x = load<i32>(nodePtr(x), 4)) {
+    const np = nodePtr(x)
+    const q = outBase + X_HEADER + <usize>i * X_NODE
+    store<i32>(q, load<i32>(np))
+    store<i32>(q, x, 8)
+    // The node's reference count waits here while its refs field says where it was exported.
+    store<i32>(q, load<i32>(np, 8), 12)
+    store<f64>(q, load<f64>(np, 16), 16)
+    store<f64>(q, load<f64>(np, 24), 24)
+    store<i32>(np, -(i + 1), 8)
+    i--
+  }
+  // Previous links, now that every node of the path has its index.
+  for (let j = first; j < first + m; j++) {
+    const q = outBase + X_HEADER + <usize>j * X_NODE
+    const prev = load<i32>(nodePtr(load<i32>(q, 8)), 4)
+    store<i32>(q, prev < 0 ? -1 : -load<i32>(nodePtr(prev), 8) - 1, 4)
+  }
+  return first + m
+}
+
+/**
+ * Writes key k's partial and held matches in the exchange form at outputPtr() (valid until the
+ * next call); returns its bytes (0: the key holds nothing). A node shared by several partial
+ * matches is written once.
+ */
+export function exportKey(k: i32): usize {
+  outUsed = 0
+  if (k >= keyCount) return 0
+  const kp = keyPtr(k)
+  const partials = load<i32>(kp, 8)
+  let held: i32 = 0
+  for (let c = load<i32>(kp, 12); c >= 0; c = load<i32>(csPtr(c))) held++
+  if (partials == 0 && held == 0) return 0
+  // (exportPath may grow the staging area, which moves the regions above it, not keys or states.)
+  let nodes: i32 = 0
+  for (let c = load<i32>(keyPtr(k)); c >= 0; c = load<i32>(csPtr(c)))
+    nodes = exportPath(load<i32>(csPtr(c), 8), nodes)
+  for (let c = load<i32>(keyPtr(k), 12); c >= 0; c = load<i32>(csPtr(c)))
+    nodes = exportPath(load<i32>(csPtr(c), 8), nodes)
+  const statesAt = X_HEADER + <usize>nodes * X_NODE
+  const bytes = statesAt + <usize>(partials + held) * X_STATE
+  reserveOut(bytes)
+  const kq = keyPtr(k)
+  let i: i32 = 0
+  for (let pass: i32 = 0; pass < 2; pass++) {
+    for (let c = load<i32>(kq + (pass == 0 ? 0 : 12)); c >= 0; c = load<i32>(csPtr(c))) {
+      const p = csPtr(c)
+      const q = outBase + statesAt + <usize>i * X_STATE
+      const node = load<i32>(p, 8)
+      store<i32>(q, load<i32>(p, 4))
+      store<i32>(q, node < 0 ? -1 : -load<i32>(nodePtr(node), 8) - 1, 4)
+      store<f64>(q, load<f64>(p, 16), 8)
+      store<f64>(q, load<f64>(p, 24), 16)
+      store<f64>(q, load<f64>(p, 32), 24)
+      store<f64>(q, pass == 0 ? 0 : load<f64>(p, 40), 32)
+      i++
+    }
+  }
+  // Reference counts back where they were.
+  for (let j: i32 = 0; j < nodes; j++) {
+    const q = outBase + X_HEADER + <usize>j * X_NODE
+    store<i32>(nodePtr(load<i32>(q, 8)), load<i32>(q, 12), 8)
+    store<i32>(q, 0, 12)
+  }
+  store<i32>(outBase, nodes)
+  store<i32>(outBase, partials, 4)
+  store<i32>(outBase, held, 8)
+  store<i32>(outBase, 0, 12)
+  outUsed = 0
+  return bytes
+}
+
+/** Makes the staging area at outputPtr() hold `bytes` (may move the layout). */
+export function reserveStaging(bytes: usize): void {
+  outUsed = 0
+  reserveOut(bytes)
+}
+
+/**
+ * Gives key k (which must hold nothing) the partial and held matches in the exchange form at
+ * outputPtr(); each node's record then holds its new node number. Timers are armed as stepping
+ * arms them, so the key expires as it would have.
+ */
+export function importKey(k: i32): void {
+  ensureKey(k)
+  const kp = keyPtr(k)
+  if (load<i32>(kp) >= 0 || load<i32>(kp, 12) >= 0) abort('cep kernel: importKey into a key that holds matches')
+  const nodes = load<i32>(outBase)
+  const partials = load<i32>(outBase, 4)
+  const held = load<i32>(outBase, 8)
+  for (let j: i32 = 0; j < nodes; j++) {
+    let n = nodeFree
+    if (n >= 0) nodeFree = load<i32>(nodePtr(n), 4)
+    else {
+      n = nodeTop
+      if (<usize>(n + 1) * NODE_BYTES > regionCapOf(R_NODES)) growRegion(R_NODES, <usize>(n + 1) * NODE_BYTES)
+      nodeTop = n + 1
+    }
+    const q = outBase + X_HEADER + <usize>j * X_NODE
+    const prevIndex = load<i32>(q, 4)
+    const prev = prevIndex < 0 ? -1 : load<i32>(outBase + X_HEADER + <usize>prevIndex * X_NODE, 8)
+    const p = nodePtr(n)
+    store<i32>(p, load<i32>(q))
+    store<i32>(p, prev, 4)
+    store<i32>(p, 0, 8)
+    store<f64>(p, load<f64>(q, 16), 16)
+    store<f64>(p, load<f64>(q, 24), 24)
+    lockNode(prev)
+    store<i32>(q, n, 8)
+    totalNodes++
+  }
+  // Allocating may grow regions and move the staging area: its records are read by offset.
+  const statesAt = X_HEADER + <usize>nodes * X_NODE
+  let tail: i32 = -1
+  let least: f64 = Infinity
+  for (let i: i32 = 0; i < partials + held; i++) {
+    if (i == partials) tail = -1
+    const q = outBase + statesAt + <usize>i * X_STATE
+    const s = load<i32>(q)
+    const nodeIndex = load<i32>(q, 4)
+    const start = load<f64>(q, 8)
+    const startSeq = load<f64>(q, 16)
+    const prev = load<f64>(q, 24)
+    const time = load<f64>(q, 32)
+    const node = nodeIndex < 0 ? -1 : load<i32>(outBase + X_HEADER + <usize>nodeIndex * X_NODE, 8)
+    const c = allocCs()
+    const p = csPtr(c)
+    store<i32>(p, -1)
+    store<i32>(p, s, 4)
+    store<i32>(p, node, 8)
+    store<f64>(p, start, 16)
+    store<f64>(p, startSeq, 24)
+    store<f64>(p, prev, 32)
+    lockNode(node)
+    if (i < partials) {
+      const e = expiryOf(s, start, prev)
+      store<f64>(p, e, 40)
+      if (e < least) least = e
+      arm(k, e)
+      if (tail < 0) store<i32>(keyPtr(k), c)
+      else store<i32>(csPtr(tail), c)
+      store<i32>(keyPtr(k), c, 4)
+    } else {
+      store<f64>(p, time, 40)
+      if (tail < 0) store<i32>(keyPtr(k), c, 12)
+      else store<i32>(csPtr(tail), c)
+      store<i32>(keyPtr(k), c, 16)
+    }
+    tail = c
+  }
+  const kr = keyPtr(k)
+  store<i32>(kr, partials, 8)
+  store<f64>(kr, least, 32)
+  totalPartials += partials
   outUsed = 0
 }
