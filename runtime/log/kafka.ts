@@ -67,6 +67,7 @@ import { evictPreviousIncarnation, memberClientId } from './kafka-handover.ts'
 import { type CommittedOffset, OffsetCommitScheduler } from './kafka-offset-commits.ts'
 import { useSluiceProduceEncoder } from './kafka-produce-encoder.ts'
 import { KafkaPartitionReader, ReadTimeout } from './kafka-reader.ts'
+import { kafkaSocketFactory } from './kafka-socket.ts'
 import { type PartitionOffset, type Sender, TransactionalProducer } from './kafka-transactions.ts'
 import { batchesByPartition, UncertainBatches } from './kafka-uncertain-batches.ts'
 import { partitionForKey } from './partitioner.ts'
@@ -330,7 +331,7 @@ export class KafkaLog implements Log {
       requestTimeout: options.requestTimeoutMs ?? 30_000,
       retry: { retries, initialRetryTime: 300, maxRetryTime: 30_000 },
       logLevel: KAFKAJS_LEVEL[level],
-      ...(options.socketFactory === undefined ? {} : { socketFactory: options.socketFactory }),
+      socketFactory: kafkaSocketFactory(options.socketFactory),
       logCreator: () => (entry: LogEntry) => {
         const structured = toLogEntry(entry)
         if (LEVEL_RANK[structured.level] <= LEVEL_RANK[level]) sink(structured)

@@ -162,11 +162,12 @@ sink scaled -> kafka("${output}") timestamp append
       const runnerExit = await running.exit
       expect(runnerExit, running.stderr().slice(-4000)).toBe(0)
       // Every stderr line is JSON (--log-format json), and the outages were reported.
-      const records = running
+      const stderrLines = running
         .stderr()
         .split('\n')
         .filter((l) => l.length > 0)
-        .map((l) => JSON.parse(l) as { msg: string })
+      expect(stderrLines.filter((l) => !l.startsWith('{'))).toEqual([])
+      const records = stderrLines.map((l) => JSON.parse(l) as { msg: string })
       expect(records.some((r) => /log unavailable/.test(r.msg))).toBe(true)
       expect(produced.stderr()).toMatch(/log unavailable; retrying the append/)
       expect(records.some((r) => r.msg === 'log available again')).toBe(true)
