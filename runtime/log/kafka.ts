@@ -67,6 +67,8 @@ import { evictPreviousIncarnation, memberClientId } from './kafka-handover.ts'
 import { type CommittedOffset, OffsetCommitScheduler } from './kafka-offset-commits.ts'
 import { useSluiceProduceEncoder } from './kafka-produce-encoder.ts'
 import { KafkaPartitionReader, ReadTimeout } from './kafka-reader.ts'
+import { isStuckProducerError, sendRenewingStuckProducer } from './kafka-stuck-producer.ts'
+import { DEFAULT_UNKNOWN_TOPIC_WAIT_MS, untilTopicSettles } from './kafka-topic-settling.ts'
 import { type PartitionOffset, type Sender, TransactionalProducer } from './kafka-transactions.ts'
 import { batchesByPartition, UncertainBatches } from './kafka-uncertain-batches.ts'
 import { partitionForKey } from './partitioner.ts'
@@ -156,6 +158,12 @@ export interface KafkaLogOptions {
   readonly maxWaitTimeMs?: number
   /** Longest read() may take before it fails with KAFKA_UNAVAILABLE, in ms. Default: 30000. */
   readonly readTimeoutMs?: number
+  /**
+   * How long append and read go on trying while the broker does not know the topic or its leader
+   * yet (metadata of a topic just created, here or by another node, still spreading), in ms; a
+   * topic still unknown then is LOG_UNKNOWN_TOPIC (kafka-topic-settling.ts). Default: 3000.
+   */
+  readonly unknownTopicWaitMs?: number
   /** Longest subscribe() waits for the first partition assignment, in ms. Default: 60000. */
   readonly subscribeTimeoutMs?: number
   /**
@@ -244,6 +252,8 @@ export class KafkaLog implements Log {
   /** Its batches whose outcome is unknown (kafka-uncertain-batches.ts). */
   readonly #uncertain = new UncertainBatches()
   #renewing: Promise<void> | undefined
+  /** A producer the broker answered with a stuck-producer error (kafka-stuck-producer.ts). */
+  #stuck: Producer | undefined
   /** Sends under way per producer: a replaced producer disconnects when its last one ends. */
   readonly #sending = new Map<Producer, number>()
   /** append's default sender: the current idempotent producer's, guarded by #uncertain. */
@@ -304,6 +314,16 @@ export class KafkaLog implements Log {
       throw new SluiceError(
         'CONFIG_INVALID',
         'KafkaLog.connect: commitIntervalMs must be a non-negative integer (ms)',
+      )
+    }
+    const unknownTopicWaitMs = options.unknownTopicWaitMs
+    if (
+      unknownTopicWaitMs !== undefined &&
+      !(Number.isSafeInteger(unknownTopicWaitMs) && unknownTopicWaitMs >= 0)
+    ) {
+      throw new SluiceError(
+        'CONFIG_INVALID',
+        'KafkaLog.connect: unknownTopicWaitMs must be a non-negative integer (ms)',
       )
     }
     if (
@@ -386,7 +406,9 @@ export class KafkaLog implements Log {
   }
 
   read(topic: string, partition: number, fromOffset: number, maxRecords: number): Promise<LogRecord[]> {
-    return this.#op(() => this.#readImpl(topic, partition, fromOffset, maxRecords))
+    return this.#op(() =>
+      this.#settling(topic, () => this.#readImpl(topic, partition, fromOffset, maxRecords)),
+    )
   }
 
   endOffsets(topic: string): Promise<number[]> {
@@ -529,7 +551,7 @@ export class KafkaLog implements Log {
     options: AppendOptions,
     send: Sender = this.#idempotentSend,
   ): Promise<RecordPosition[]> {
-    let partitionCount = await this.#partitionCount(topic)
+    let partitionCount = await this.#settling(topic, () => this.#partitionCount(topic))
     if (records.length === 0) return []
     // The cached count may predate partitions an admin added since: check before refusing a record.
     if (records.some((r) => r.partition !== undefined && r.partition >= partitionCount)) {
@@ -556,7 +578,7 @@ export class KafkaLog implements Log {
       const chunk = placed.slice(start, end)
       try {
         try {
-          await this.#send(send, topic, chunk, positions, now)
+          await this.#sendChunk(send, topic, chunk, positions, now)
         } catch (error) {
           if (!isRefusal(error) || options.onRefused === undefined) throw error
           await this.#sendAroundRefusals(send, topic, chunk, positions, now, options.onRefused)
@@ -570,6 +592,41 @@ export class KafkaLog implements Log {
       start = end
     }
     return positions.filter((p): p is RecordPosition => p !== undefined)
+  }
+
+  /**
+   * Calls `call` again while the broker does not know the topic or its leader yet, for at most
+   * unknownTopicWaitMs (kafka-topic-settling.ts), fetching the topic's metadata anew each time.
+   */
+  #settling<T>(topic: string, call: () => Promise<T>): Promise<T> {
+    return untilTopicSettles(call, {
+      waitMs: this.#options.unknownTopicWaitMs ?? DEFAULT_UNKNOWN_TOPIC_WAIT_MS,
+      onSettling: () => this.#partitionCounts.delete(topic),
+    })
+  }
+
+  /**
+   * #send of `items`, tried again while the topic settles (the same records under the same
+   * producer id: a batch the broker wrote meanwhile is recognised, not written twice) and, for the
+   * log's own idempotent producer, past a stuck producer (kafka-stuck-producer.ts). A transaction's
+   * producer ends itself instead (kafka-transactions.ts).
+   */
+  #sendChunk(
+    send: Sender,
+    topic: string,
+    items: readonly Placed[],
+    positions: (RecordPosition | undefined)[],
+    now: number,
+  ): Promise<void> {
+    const once = (part: readonly Placed[]) => this.#send(send, topic, part, positions, now)
+    if (send !== this.#idempotentSend) return this.#settling(topic, () => once(items))
+    return this.#settling(topic, () =>
+      sendRenewingStuckProducer(items, {
+        partitionOf: (item) => item.partition,
+        send: once,
+        renew: () => this.#renewStuckProducer(),
+      }),
+    )
   }
 
   /** One produce request for `chunk`; fills in the positions of its records. */
@@ -601,6 +658,7 @@ export class KafkaLog implements Log {
       if (batches !== undefined && producer === this.#producer) {
         if (isRefusal(mapped) && batches.size === 1) this.#uncertain.settled(topic, batches.keys())
         else this.#uncertain.failed(topic, batches)
+        if (isStuckProducerError(error)) this.#stuck = producer
       }
       throw mapped
     }
@@ -649,6 +707,11 @@ export class KafkaLog implements Log {
    * its sequences start again, so no batch can be taken for one the old id may have written.
    * Rejects with KAFKA_UNAVAILABLE while no broker answers; the old producer stays meanwhile.
    */
+  /** Renews the producer if it is still the one the broker found stuck (kafka-stuck-producer.ts). */
+  async #renewStuckProducer(): Promise<void> {
+    if (this.#stuck !== undefined && this.#stuck === this.#producer) await this.#renewProducer()
+  }
+
   #renewProducer(): Promise<void> {
     this.#renewing ??= (async () => {
       const fresh = this.#newProducer()
@@ -661,6 +724,7 @@ export class KafkaLog implements Log {
       const old = this.#producer
       this.#producer = fresh
       this.#uncertain.clear()
+      this.#stuck = undefined
       if (!this.#sending.has(old)) void old.disconnect().catch(() => {})
     })().finally(() => {
       this.#renewing = undefined
@@ -691,7 +755,7 @@ export class KafkaLog implements Log {
     }
     const sendOrSplit = async (items: readonly Placed[]): Promise<void> => {
       try {
-        await this.#send(send, topic, items, positions, now)
+        await this.#sendChunk(send, topic, items, positions, now)
       } catch (error) {
         if (!isRefusal(error)) throw error
         if (items.length === 1) {
@@ -1090,6 +1154,15 @@ export class KafkaLog implements Log {
         {
           cause: error,
         },
+      )
+    }
+    // The idempotent producer's sequence refused (kafka-stuck-producer.ts): the append renewed the
+    // producer id and sent again, or the next append will.
+    if (isStuckProducerError(error)) {
+      return new SluiceError(
+        'KAFKA_UNAVAILABLE',
+        `Kafka at ${this.#brokers} refused the producer's sequence${topic ? ` for ${topic}` : ''}: ${errorMessage(error)}`,
+        { cause: error, retryable: true },
       )
     }
     // Checkpoint metadata over the broker's offset.metadata.max.bytes (default 4096).
