@@ -1,7 +1,8 @@
 /**
  * An idempotent producer whose sequence the broker no longer accepts (issues 15/16, Kafka client
  * defects; runtime/log/kafka-stuck-producer.ts): before the fix, one OUT_OF_ORDER_SEQUENCE_NUMBER
- * or INVALID_PRODUCER_EPOCH left every later append to the partition failing the same way.
+ * or INVALID_PRODUCER_EPOCH left every later append to the partition failing the same way; in a
+ * transaction the refusal left the transaction open and the error unmapped (not LOG_FENCED).
  *
  * Runs against the shared broker without restarting it. The broker's state for the log's producer
  * id is moved behind the log's back, deterministically: the test copies the log's last Produce
@@ -10,11 +11,13 @@
  * id that the client never learned of) or with the next producer epoch (the id's epoch moved on).
  */
 import { connect, Socket } from 'node:net'
-import type { ISocketFactory } from 'kafkajs'
+import { type ISocketFactory, Kafka, logLevel } from 'kafkajs'
 import { afterEach, describe, expect, it } from 'vitest'
+import { isSluiceError } from '../../runtime/errors.ts'
 import { crc32c } from '../../runtime/log/crc32c.ts'
 import type { OutgoingRecord } from '../../runtime/log/index.ts'
 import type { KafkaLog } from '../../runtime/log/kafka.ts'
+import { TransactionalProducer } from '../../runtime/log/kafka-transactions.ts'
 import { readTopic } from '../support/read-topic.ts'
 import { connectKafkaLog, kafkaBrokers, uniqueName } from './kafka-env.ts'
 
@@ -163,5 +166,62 @@ describe('KafkaLog append after the broker refused its producer’s sequence', (
     const second = batch('second', 2)
     await expectStored(log, topic, second)
     await expectStored(log, topic, batch('third', 3))
+  })
+})
+
+describe('a transaction after the broker refused its producer’s sequence', () => {
+  it('is aborted and ends as LOG_FENCED; a new producer for the id goes on, and only its records are visible', async () => {
+    const tap = new ProduceTap()
+    const kafka = new Kafka({
+      clientId: 'sluice-stuck-transaction',
+      brokers: kafkaBrokers(),
+      socketFactory: tap.factory,
+      logLevel: logLevel.NOTHING,
+    })
+    const log = await connectKafkaLog({ clientId: 'sluice-stuck-transaction-reader' })
+    logs.push(log)
+    const topic = uniqueName('stuck-transaction')
+    const group = uniqueName('stuck-transaction-group')
+    await log.ensureTopic(topic, { partitions: 1 })
+    const open = () =>
+      TransactionalProducer.open({
+        kafka,
+        transactionalId: uniqueName('stuck-transaction-id'),
+        retries: 1,
+        transactionTimeoutMs: 60_000,
+        mapError: (error) => error,
+      })
+    const messages = (name: string, count: number) =>
+      Array.from({ length: count }, (_, i) => ({ value: `${name}-${i}`, partition: 0 }))
+    const producer = await open()
+    try {
+      await producer.send({ topic, messages: messages('first', 3) })
+      const written = await sendAltered(tap.last!, (b) =>
+        b.writeInt32BE(
+          b.readInt32BE(BATCH.baseSequence) + b.readInt32BE(BATCH.recordCount),
+          BATCH.baseSequence,
+        ),
+      )
+      expect(written).toBe(0)
+      const error = await producer.send({ topic, messages: messages('second', 2) }).catch((e: unknown) => e)
+      expect(isSluiceError(error, 'LOG_FENCED'), String(error)).toBe(true)
+      await expect(producer.commit(group, [{ topic, partition: 0, offset: 0 }], '')).rejects.toBe(error)
+    } finally {
+      await producer.close()
+    }
+    const next = await open()
+    try {
+      await next.send({ topic, messages: messages('after', 1) })
+      await next.commit(group, [{ topic, partition: 0, offset: 0 }], '')
+    } finally {
+      await next.close()
+    }
+    const deadline = Date.now() + 30_000
+    let visible: string[] = []
+    while (!visible.includes('after-0') && Date.now() < deadline) {
+      visible = (await readTopic(log, topic)).map((r) => r.value.toString())
+      if (!visible.includes('after-0')) await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    expect(visible).toEqual(['after-0'])
   })
 })
