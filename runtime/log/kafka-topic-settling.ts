@@ -3,15 +3,16 @@
  *
  * Right after a topic is created (by this node's ensureTopic, or by another node a moment ago), a
  * broker can still answer UNKNOWN_TOPIC_OR_PARTITION or LEADER_NOT_AVAILABLE while the metadata
- * spreads to it: the topic is there, this broker has not heard yet. An append or read in that
- * window is tried again, with back-off and with the topic's metadata fetched anew each time (the
- * log drops its cached partition count; kafkajs refreshes its metadata on these errors), for at
- * most `waitMs`. Only a topic still unknown after that is reported as not existing
- * (LOG_UNKNOWN_TOPIC, final); one still without a leader stays KAFKA_UNAVAILABLE (retryable).
+ * spreads to it: the topic is there, this broker has not heard yet. An append, read or subscribe
+ * in that window is tried again, with back-off and with the topic's metadata fetched anew each
+ * time (the log drops its cached partition count; kafkajs refreshes its metadata on these
+ * errors), for at most `waitMs`. Only a topic still unknown after that is reported as not
+ * existing (LOG_UNKNOWN_TOPIC, final); one still without a leader stays KAFKA_UNAVAILABLE
+ * (retryable).
  *
- * Only calls that may be repeated as they are come here: reads, and the send of the same records
- * under the same producer id (the broker recognises a batch it already wrote by its sequence
- * numbers; kafka-uncertain-batches.ts).
+ * Only calls that may be repeated as they are come here: lookups, reads, and the send of the same
+ * records under the same producer id (the broker recognises a batch it already wrote by its
+ * sequence numbers; kafka-uncertain-batches.ts).
  */
 import { SluiceError } from '../errors.ts'
 

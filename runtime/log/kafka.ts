@@ -159,9 +159,9 @@ export interface KafkaLogOptions {
   /** Longest read() may take before it fails with KAFKA_UNAVAILABLE, in ms. Default: 30000. */
   readonly readTimeoutMs?: number
   /**
-   * How long append and read go on trying while the broker does not know the topic or its leader
-   * yet (metadata of a topic just created, here or by another node, still spreading), in ms; a
-   * topic still unknown then is LOG_UNKNOWN_TOPIC (kafka-topic-settling.ts). Default: 3000.
+   * How long append, read and subscribe go on trying while the broker does not know the topic or
+   * its leader yet (metadata of a topic just created, here or by another node, still spreading),
+   * in ms; a topic still unknown then is LOG_UNKNOWN_TOPIC (kafka-topic-settling.ts). Default: 3000.
    */
   readonly unknownTopicWaitMs?: number
   /** Longest subscribe() waits for the first partition assignment, in ms. Default: 60000. */
@@ -870,7 +870,8 @@ export class KafkaLog implements Log {
         `subscribe(${options.group}): maxBatchRecords must be a positive integer`,
       )
     }
-    for (const topic of options.topics) await this.#fetchPartitionCount(topic)
+    // A source topic another node created a moment ago may not have reached this broker yet.
+    for (const topic of options.topics) await this.#settling(topic, () => this.#fetchPartitionCount(topic))
     // Checked before joining the group: a member with bad groups must not take partitions.
     const tasks = await Tasks.of(options, (topic) => this.#fetchPartitionCount(topic))
     if (this.#options.instanceId !== undefined) await this.#evictPreviousIncarnation(options.group)

@@ -46,6 +46,29 @@ describe('KafkaLog on a topic another node is creating', () => {
     expect(await reading).toEqual([])
   })
 
+  it('a subscription started before its topic exists gets the topic’s records once it is there', async () => {
+    const { log, other } = await twoNodes(20_000)
+    const topic = uniqueName('settling-subscribe')
+    const received: string[] = []
+    const subscribing = log.subscribe(
+      { group: uniqueName('settling-group'), topics: [topic] },
+      async (batch) => {
+        for (const record of batch.records) received.push(record.value.toString())
+      },
+    )
+    await later(300)
+    await other.ensureTopic(topic)
+    const subscription = await subscribing
+    try {
+      await other.append(topic, [{ key: null, value: Buffer.from('hello') }])
+      const deadline = Date.now() + 30_000
+      while (received.length === 0 && Date.now() < deadline) await later(50)
+      expect(received).toEqual(['hello'])
+    } finally {
+      await subscription.stop()
+    }
+  })
+
   it('a topic that stays unknown is LOG_UNKNOWN_TOPIC, final, after the wait', async () => {
     const { log } = await twoNodes(500)
     const topic = uniqueName('settling-never')
