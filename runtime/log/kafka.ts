@@ -68,7 +68,7 @@ import { type CommittedOffset, OffsetCommitScheduler } from './kafka-offset-comm
 import { useSluiceProduceEncoder } from './kafka-produce-encoder.ts'
 import { KafkaPartitionReader, ReadTimeout } from './kafka-reader.ts'
 import { isStuckProducerError, sendRenewingStuckProducer } from './kafka-stuck-producer.ts'
-import { DEFAULT_UNKNOWN_TOPIC_WAIT_MS, untilTopicSettles } from './kafka-topic-settling.ts'
+import { DEFAULT_UNKNOWN_TOPIC_WAIT_MS, isTopicSettling, untilTopicSettles } from './kafka-topic-settling.ts'
 import { type PartitionOffset, type Sender, TransactionalProducer } from './kafka-transactions.ts'
 import { batchesByPartition, UncertainBatches } from './kafka-uncertain-batches.ts'
 import { partitionForKey } from './partitioner.ts'
@@ -504,7 +504,9 @@ export class KafkaLog implements Log {
       if (isKafkaError(error, 'INVALID_TOPIC_EXCEPTION')) {
         throw new SluiceError('LOG_INVALID_ARGUMENT', `invalid Kafka topic name '${topic}'`, { cause: error })
       }
-      if (!isTopicAlreadyExists(error)) throw this.#mapError(error, topic)
+      // kafkajs's wait for leaders gives up when the broker it asks does not know the topic yet
+      // (its metadata lags the controller's): created all the same, so #awaitLeaders waits on.
+      if (!isTopicAlreadyExists(error) && !isTopicSettling(error)) throw this.#mapError(error, topic)
     }
     this.#partitionCounts.delete(topic)
     // A concurrent creator's call (TOPIC_ALREADY_EXISTS) returns before the topic has leaders; the

@@ -3,8 +3,12 @@
  * defects; runtime/log/kafka-topic-settling.ts): another node creates it, and until its metadata
  * reaches the broker this node asks, the broker answers UNKNOWN_TOPIC_OR_PARTITION. Before the fix
  * the append failed at once with the final LOG_UNKNOWN_TOPIC. The window is made deterministic by
- * starting the call before the topic exists and creating it while the call waits.
+ * starting the call before the topic exists and creating it while the call waits; for ensureTopic,
+ * whose kafkajs wait for leaders gave up on the same answer, by making the broker give it.
  */
+import { randomBytes } from 'node:crypto'
+import { connect } from 'node:net'
+import type { ISocketFactory } from 'kafkajs'
 import { afterEach, describe, expect, it } from 'vitest'
 import { isSluiceError } from '../../runtime/errors.ts'
 import type { KafkaLog } from '../../runtime/log/kafka.ts'
@@ -82,5 +86,54 @@ describe('KafkaLog on a topic another node is creating', () => {
     }
     // The broker did not create it on the way (auto.create.topics.enable=false).
     await expect(log.partitions(topic)).rejects.toMatchObject({ code: 'LOG_UNKNOWN_TOPIC' })
+  })
+})
+
+const CREATE_TOPICS_API_KEY = 19
+const METADATA_API_KEY = 3
+
+/**
+ * Sockets on which the first Metadata request after a CreateTopics asks for another, unknown topic
+ * instead of `topic` (same length): the broker answers UNKNOWN_TOPIC_OR_PARTITION, as a broker does
+ * whose metadata has not caught up with the controller that just created the topic.
+ */
+function laggingMetadata(topic: string): ISocketFactory {
+  let created = false
+  return ({ host, port, onConnect }) => {
+    const socket = connect({ host, port }, onConnect)
+    const write = socket.write.bind(socket) as (...args: unknown[]) => boolean
+    socket.write = ((chunk: unknown, ...rest: unknown[]) => {
+      if (Buffer.isBuffer(chunk) && chunk.length >= 6) {
+        const apiKey = chunk.readInt16BE(4)
+        if (apiKey === CREATE_TOPICS_API_KEY) created = true
+        const name = Buffer.from(topic)
+        const at = chunk.indexOf(name)
+        if (apiKey === METADATA_API_KEY && created && at >= 0) {
+          created = false
+          const other = Buffer.from(chunk)
+          Buffer.from(`lagging-${randomBytes(topic.length).toString('hex')}`.slice(0, topic.length)).copy(
+            other,
+            at,
+          )
+          return write(other, ...rest)
+        }
+      }
+      return write(chunk, ...rest)
+    }) as typeof socket.write
+    return socket
+  }
+}
+
+describe('KafkaLog.ensureTopic on a broker whose metadata lags', () => {
+  it('waits for the topic it created instead of calling it unknown', async () => {
+    const topic = uniqueName('settling-create')
+    const log = await connectKafkaLog({
+      clientId: 'sluice-settling-create',
+      socketFactory: laggingMetadata(topic),
+    })
+    logs.push(log)
+    await log.ensureTopic(topic, { partitions: 2 })
+    expect(await log.partitions(topic)).toBe(2)
+    await log.append(topic, [{ key: 'k', value: Buffer.from('v') }])
   })
 })
