@@ -12,6 +12,11 @@
  *   requests (and the transactional producers') are encoded by kafka-produce-encoder.ts. After a
  *   request whose answer was lost, only the same records go out under the same producer id
  *   (kafka-uncertain-batches.ts): the broker would take others of the same count for duplicates.
+ *   A producer whose sequence the broker refuses (OUT_OF_ORDER_SEQUENCE_NUMBER and the like) gets
+ *   a new producer id, and the refused batch goes out again (kafka-stuck-producer.ts).
+ * - append, read and subscribe wait a bounded time for a topic the broker does not know yet (one
+ *   just created, whose metadata is still spreading) before calling it unknown
+ *   (kafka-topic-settling.ts).
  * - read fetches the partition from its leader with plain Fetch requests (kafka-reader.ts: no
  *   consumer group, one connection kept for the log's lifetime); it stops at
  *   min(fromOffset + maxRecords, end offset at the time of the call).
@@ -704,16 +709,16 @@ export class KafkaLog implements Log {
     }
   }
 
-  /**
-   * Replaces the idempotent producer by one with a new producer id (kafka-uncertain-batches.ts):
-   * its sequences start again, so no batch can be taken for one the old id may have written.
-   * Rejects with KAFKA_UNAVAILABLE while no broker answers; the old producer stays meanwhile.
-   */
   /** Renews the producer if it is still the one the broker found stuck (kafka-stuck-producer.ts). */
   async #renewStuckProducer(): Promise<void> {
     if (this.#stuck !== undefined && this.#stuck === this.#producer) await this.#renewProducer()
   }
 
+  /**
+   * Replaces the idempotent producer by one with a new producer id (kafka-uncertain-batches.ts):
+   * its sequences start again, so no batch can be taken for one the old id may have written.
+   * Rejects with KAFKA_UNAVAILABLE while no broker answers; the old producer stays meanwhile.
+   */
   #renewProducer(): Promise<void> {
     this.#renewing ??= (async () => {
       const fresh = this.#newProducer()
