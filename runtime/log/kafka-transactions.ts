@@ -20,6 +20,7 @@ import {
   type Transaction,
 } from 'kafkajs'
 import { SluiceError } from '../errors.ts'
+import { isStuckProducerError } from './kafka-stuck-producer.ts'
 
 /** Longest close() waits for the broker to confirm an abort. */
 const ABORT_WAIT_MS = 5000
@@ -118,6 +119,15 @@ export class TransactionalProducer {
         this.#broken = fencedError(this.transactionalId, error)
         throw this.#broken
       }
+      // The broker refused the producer's sequence (kafka-stuck-producer.ts): every later send to
+      // that partition would be refused alike, and the transaction cannot commit without it. So
+      // the producer ends as a fenced one does: its transaction is aborted (nothing of it becomes
+      // visible) and the subscriber starts again from the last commit with a new producer epoch.
+      if (isStuckProducerError(error, TRANSACTION_STUCK_ERRORS)) {
+        this.#broken = stuckError(this.transactionalId, error)
+        await this.#transaction.abort().catch(() => {})
+        throw this.#broken
+      }
       // The log's append maps it, naming the topic.
       throw error
     }
@@ -194,6 +204,22 @@ export class TransactionalProducer {
     ])
     clearTimeout(timer)
   }
+}
+
+/** Broker answers that leave a transactional producer unable to go on (fencing aside). */
+const TRANSACTION_STUCK_ERRORS = ['OUT_OF_ORDER_SEQUENCE_NUMBER', 'UNKNOWN_PRODUCER_ID']
+
+/**
+ * LOG_FENCED, as for a producer fenced by a newer owner: the effect is the same (this producer's
+ * open transaction is aborted, the subscriber joins again and continues from its last commit).
+ */
+function stuckError(transactionalId: string, error: unknown): SluiceError {
+  const reason = error instanceof Error ? error.message : String(error)
+  return new SluiceError(
+    'LOG_FENCED',
+    `transactional id ${transactionalId}: Kafka refused the producer's sequence (${reason}); its open transaction is aborted and the work since the last commit is done again`,
+    { cause: error },
+  )
 }
 
 /**

@@ -12,6 +12,11 @@
  *   requests (and the transactional producers') are encoded by kafka-produce-encoder.ts. After a
  *   request whose answer was lost, only the same records go out under the same producer id
  *   (kafka-uncertain-batches.ts): the broker would take others of the same count for duplicates.
+ *   A producer whose sequence the broker refuses (OUT_OF_ORDER_SEQUENCE_NUMBER and the like) gets
+ *   a new producer id, and the refused batch goes out again (kafka-stuck-producer.ts).
+ * - append, read and subscribe wait a bounded time for a topic the broker does not know yet (one
+ *   just created, whose metadata is still spreading) before calling it unknown
+ *   (kafka-topic-settling.ts).
  * - read fetches the partition from its leader with plain Fetch requests (kafka-reader.ts: no
  *   consumer group, one connection kept for the log's lifetime); it stops at
  *   min(fromOffset + maxRecords, end offset at the time of the call).
@@ -68,6 +73,8 @@ import { type CommittedOffset, OffsetCommitScheduler } from './kafka-offset-comm
 import { useSluiceProduceEncoder } from './kafka-produce-encoder.ts'
 import { KafkaPartitionReader, ReadTimeout } from './kafka-reader.ts'
 import { kafkaSocketFactory } from './kafka-socket.ts'
+import { isStuckProducerError, sendRenewingStuckProducer } from './kafka-stuck-producer.ts'
+import { DEFAULT_UNKNOWN_TOPIC_WAIT_MS, isTopicSettling, untilTopicSettles } from './kafka-topic-settling.ts'
 import { type PartitionOffset, type Sender, TransactionalProducer } from './kafka-transactions.ts'
 import { batchesByPartition, UncertainBatches } from './kafka-uncertain-batches.ts'
 import { partitionForKey } from './partitioner.ts'
@@ -157,6 +164,12 @@ export interface KafkaLogOptions {
   readonly maxWaitTimeMs?: number
   /** Longest read() may take before it fails with KAFKA_UNAVAILABLE, in ms. Default: 30000. */
   readonly readTimeoutMs?: number
+  /**
+   * How long append, read and subscribe go on trying while the broker does not know the topic or
+   * its leader yet (metadata of a topic just created, here or by another node, still spreading),
+   * in ms; a topic still unknown then is LOG_UNKNOWN_TOPIC (kafka-topic-settling.ts). Default: 3000.
+   */
+  readonly unknownTopicWaitMs?: number
   /** Longest subscribe() waits for the first partition assignment, in ms. Default: 60000. */
   readonly subscribeTimeoutMs?: number
   /**
@@ -245,6 +258,8 @@ export class KafkaLog implements Log {
   /** Its batches whose outcome is unknown (kafka-uncertain-batches.ts). */
   readonly #uncertain = new UncertainBatches()
   #renewing: Promise<void> | undefined
+  /** A producer the broker answered with a stuck-producer error (kafka-stuck-producer.ts). */
+  #stuck: Producer | undefined
   /** Sends under way per producer: a replaced producer disconnects when its last one ends. */
   readonly #sending = new Map<Producer, number>()
   /** append's default sender: the current idempotent producer's, guarded by #uncertain. */
@@ -305,6 +320,16 @@ export class KafkaLog implements Log {
       throw new SluiceError(
         'CONFIG_INVALID',
         'KafkaLog.connect: commitIntervalMs must be a non-negative integer (ms)',
+      )
+    }
+    const unknownTopicWaitMs = options.unknownTopicWaitMs
+    if (
+      unknownTopicWaitMs !== undefined &&
+      !(Number.isSafeInteger(unknownTopicWaitMs) && unknownTopicWaitMs >= 0)
+    ) {
+      throw new SluiceError(
+        'CONFIG_INVALID',
+        'KafkaLog.connect: unknownTopicWaitMs must be a non-negative integer (ms)',
       )
     }
     if (
@@ -387,7 +412,9 @@ export class KafkaLog implements Log {
   }
 
   read(topic: string, partition: number, fromOffset: number, maxRecords: number): Promise<LogRecord[]> {
-    return this.#op(() => this.#readImpl(topic, partition, fromOffset, maxRecords))
+    return this.#op(() =>
+      this.#settling(topic, () => this.#readImpl(topic, partition, fromOffset, maxRecords)),
+    )
   }
 
   endOffsets(topic: string): Promise<number[]> {
@@ -483,7 +510,9 @@ export class KafkaLog implements Log {
       if (isKafkaError(error, 'INVALID_TOPIC_EXCEPTION')) {
         throw new SluiceError('LOG_INVALID_ARGUMENT', `invalid Kafka topic name '${topic}'`, { cause: error })
       }
-      if (!isTopicAlreadyExists(error)) throw this.#mapError(error, topic)
+      // kafkajs's wait for leaders gives up when the broker it asks does not know the topic yet
+      // (its metadata lags the controller's): created all the same, so #awaitLeaders waits on.
+      if (!isTopicAlreadyExists(error) && !isTopicSettling(error)) throw this.#mapError(error, topic)
     }
     this.#partitionCounts.delete(topic)
     // A concurrent creator's call (TOPIC_ALREADY_EXISTS) returns before the topic has leaders; the
@@ -530,7 +559,7 @@ export class KafkaLog implements Log {
     options: AppendOptions,
     send: Sender = this.#idempotentSend,
   ): Promise<RecordPosition[]> {
-    let partitionCount = await this.#partitionCount(topic)
+    let partitionCount = await this.#settling(topic, () => this.#partitionCount(topic))
     if (records.length === 0) return []
     // The cached count may predate partitions an admin added since: check before refusing a record.
     if (records.some((r) => r.partition !== undefined && r.partition >= partitionCount)) {
@@ -557,7 +586,7 @@ export class KafkaLog implements Log {
       const chunk = placed.slice(start, end)
       try {
         try {
-          await this.#send(send, topic, chunk, positions, now)
+          await this.#sendChunk(send, topic, chunk, positions, now)
         } catch (error) {
           if (!isRefusal(error) || options.onRefused === undefined) throw error
           await this.#sendAroundRefusals(send, topic, chunk, positions, now, options.onRefused)
@@ -571,6 +600,41 @@ export class KafkaLog implements Log {
       start = end
     }
     return positions.filter((p): p is RecordPosition => p !== undefined)
+  }
+
+  /**
+   * Calls `call` again while the broker does not know the topic or its leader yet, for at most
+   * unknownTopicWaitMs (kafka-topic-settling.ts), fetching the topic's metadata anew each time.
+   */
+  #settling<T>(topic: string, call: () => Promise<T>): Promise<T> {
+    return untilTopicSettles(call, {
+      waitMs: this.#options.unknownTopicWaitMs ?? DEFAULT_UNKNOWN_TOPIC_WAIT_MS,
+      onSettling: () => this.#partitionCounts.delete(topic),
+    })
+  }
+
+  /**
+   * #send of `items`, tried again while the topic settles (the same records under the same
+   * producer id: a batch the broker wrote meanwhile is recognised, not written twice) and, for the
+   * log's own idempotent producer, past a stuck producer (kafka-stuck-producer.ts). A transaction's
+   * producer ends itself instead (kafka-transactions.ts).
+   */
+  #sendChunk(
+    send: Sender,
+    topic: string,
+    items: readonly Placed[],
+    positions: (RecordPosition | undefined)[],
+    now: number,
+  ): Promise<void> {
+    const once = (part: readonly Placed[]) => this.#send(send, topic, part, positions, now)
+    if (send !== this.#idempotentSend) return this.#settling(topic, () => once(items))
+    return this.#settling(topic, () =>
+      sendRenewingStuckProducer(items, {
+        partitionOf: (item) => item.partition,
+        send: once,
+        renew: () => this.#renewStuckProducer(),
+      }),
+    )
   }
 
   /** One produce request for `chunk`; fills in the positions of its records. */
@@ -602,6 +666,7 @@ export class KafkaLog implements Log {
       if (batches !== undefined && producer === this.#producer) {
         if (isRefusal(mapped) && batches.size === 1) this.#uncertain.settled(topic, batches.keys())
         else this.#uncertain.failed(topic, batches)
+        if (isStuckProducerError(error)) this.#stuck = producer
       }
       throw mapped
     }
@@ -645,6 +710,11 @@ export class KafkaLog implements Log {
     }
   }
 
+  /** Renews the producer if it is still the one the broker found stuck (kafka-stuck-producer.ts). */
+  async #renewStuckProducer(): Promise<void> {
+    if (this.#stuck !== undefined && this.#stuck === this.#producer) await this.#renewProducer()
+  }
+
   /**
    * Replaces the idempotent producer by one with a new producer id (kafka-uncertain-batches.ts):
    * its sequences start again, so no batch can be taken for one the old id may have written.
@@ -662,6 +732,7 @@ export class KafkaLog implements Log {
       const old = this.#producer
       this.#producer = fresh
       this.#uncertain.clear()
+      this.#stuck = undefined
       if (!this.#sending.has(old)) void old.disconnect().catch(() => {})
     })().finally(() => {
       this.#renewing = undefined
@@ -692,7 +763,7 @@ export class KafkaLog implements Log {
     }
     const sendOrSplit = async (items: readonly Placed[]): Promise<void> => {
       try {
-        await this.#send(send, topic, items, positions, now)
+        await this.#sendChunk(send, topic, items, positions, now)
       } catch (error) {
         if (!isRefusal(error)) throw error
         if (items.length === 1) {
@@ -807,7 +878,8 @@ export class KafkaLog implements Log {
         `subscribe(${options.group}): maxBatchRecords must be a positive integer`,
       )
     }
-    for (const topic of options.topics) await this.#fetchPartitionCount(topic)
+    // A source topic another node created a moment ago may not have reached this broker yet.
+    for (const topic of options.topics) await this.#settling(topic, () => this.#fetchPartitionCount(topic))
     // Checked before joining the group: a member with bad groups must not take partitions.
     const tasks = await Tasks.of(options, (topic) => this.#fetchPartitionCount(topic))
     if (this.#options.instanceId !== undefined) await this.#evictPreviousIncarnation(options.group)
@@ -1091,6 +1163,15 @@ export class KafkaLog implements Log {
         {
           cause: error,
         },
+      )
+    }
+    // The idempotent producer's sequence refused (kafka-stuck-producer.ts): the append renewed the
+    // producer id and sent again, or the next append will.
+    if (isStuckProducerError(error)) {
+      return new SluiceError(
+        'KAFKA_UNAVAILABLE',
+        `Kafka at ${this.#brokers} refused the producer's sequence${topic ? ` for ${topic}` : ''}: ${errorMessage(error)}`,
+        { cause: error, retryable: true },
       )
     }
     // Checkpoint metadata over the broker's offset.metadata.max.bytes (default 4096).
