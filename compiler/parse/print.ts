@@ -143,7 +143,9 @@ export function printExpression(e: Expression): string {
       const p = precedence(e)
       // Left-associative: the right operand needs parentheses at equal strength; comparisons do not chain at all.
       const leftMin = p === Prec.Comparison ? p + 1 : p
-      return `${sub(e.left, leftMin)} ${e.op} ${sub(e.right, p + 1)}`
+      // A long `+` chain the parser regrouped prints flat, as written: it parses back the same.
+      const rightMin = e.regrouped && e.right.kind === 'Binary' && e.right.regrouped ? p : p + 1
+      return `${sub(e.left, leftMin)} ${e.op} ${sub(e.right, rightMin)}`
     }
     case 'Coalesce':
       // Right-associative.
