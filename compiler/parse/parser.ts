@@ -75,8 +75,9 @@ export interface ParseResult {
 /**
  * Deeper trees than this are rejected, so no later recursive pass can overflow the stack: the
  * checker, lowering, and TypeScript's own parser on the generated code, which is the first to
- * fail (near 700 levels of a flat `or` chain). Long `and`/`or` chains are built balanced, so they
- * never come near it; a flat chain of another operator (`a + b + …`) may have 500 terms.
+ * fail (near 700 levels of a flat `or` chain). Long `and`/`or` and `??` chains, and long `+`
+ * chains (balanced for strings by the checker only), are built balanced, so they never come near
+ * it; a flat chain of another operator (`a - b - …`, `+` on numbers) may have 500 terms.
  */
 export const MAX_NESTING = 500
 
