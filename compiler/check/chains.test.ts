@@ -192,6 +192,14 @@ describe('long numeric + chains', () => {
 })
 
 describe('?? chains', () => {
+  it('print flat and parse back to the same tree', () => {
+    const text = spec(Array(100).fill('u').join(' ?? '))
+    const first = parse('p.pipe', text)
+    const printed = printFile(first.ast)
+    expect(printed).toContain(`r: ${Array(100).fill('u').join(' ?? ')} }`)
+    expect(stripSpans(parse('p.pipe', printed).ast.statements)).toEqual(stripSpans(first.ast.statements))
+  })
+
   // u null, a a value, e an evaluation error.
   const COALESCE_TERMS: Record<string, string> = { u: 'u', a: 'a', e: 'substr(a, z - 1, 1)' }
 
