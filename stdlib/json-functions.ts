@@ -148,7 +148,33 @@ function isoTimestamp(ms: number): string {
   return new Date(ms).toISOString()
 }
 
+/**
+ * Writes `value` as the generated encoders do, or throws a RangeError whose message starts with the
+ * path of the value refused (`inner.r: …`, `xs[1]: …`, `m["b"]: …`), as a sink's reason does
+ * (CodecWriter.sinkEncoder); the top-level value has no path.
+ */
 export function referenceEncode(type: LibType, value: unknown): string {
+  try {
+    return encodeAt(type, value, '')
+  } catch (error) {
+    if (error instanceof RefusedAt && error.path !== '')
+      throw new RangeError(`${error.path}: ${error.message}`)
+    if (error instanceof RefusedAt) throw new RangeError(error.message)
+    throw error
+  }
+}
+
+/** A value the encoder refuses, and where. */
+class RefusedAt extends Error {
+  constructor(
+    readonly path: string,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+function encodeAt(type: LibType, value: unknown, path: string): string {
   switch (type.kind) {
     case 'string':
       return JSON.stringify(value)
@@ -157,35 +183,40 @@ export function referenceEncode(type: LibType, value: unknown): string {
     case 'i64':
     case 'duration':
       if (!Number.isSafeInteger(value))
-        throw new RangeError(`${String(value)} is not an integer within ±(2^53-1)`)
+        throw new RefusedAt(path, `${String(value)} is not an integer within ±(2^53-1)`)
       return String(value)
     case 'f64':
       if (!Number.isFinite(value))
-        throw new RangeError(
+        throw new RefusedAt(
+          path,
           `${String(value)} is not a finite number: JSON has no NaN or Infinity; make the field optional (f64?) to write null`,
         )
       return String(value)
     case 'timestamp':
+      // As a Date (and the generated isoTimestamp) refuses a time outside its range.
+      if (!(Math.abs(value as number) <= MAX_TIMESTAMP_MS)) throw new RefusedAt(path, 'Invalid time value')
       return `"${isoTimestamp(value as number)}"`
     case 'null':
       return 'null'
     case 'optional':
       if (value === null) return 'null'
       if (type.of.kind === 'f64' && !Number.isFinite(value)) return 'null'
-      return referenceEncode(type.of, value)
+      return encodeAt(type.of, value, path)
     case 'list':
-      return `[${(value as readonly unknown[]).map((item) => referenceEncode(type.of, item)).join(',')}]`
+      return `[${(value as readonly unknown[]).map((item, i) => encodeAt(type.of, item, `${path}[${i}]`)).join(',')}]`
     case 'map': {
       // Keys in ascending order of UTF-16 code units, as the generated encoder writes them.
       const map = value as Record<string, unknown>
       return `{${Object.keys(map)
         .sort()
-        .map((key) => `${JSON.stringify(key)}:${referenceEncode(type.of, map[key])}`)
+        .map(
+          (key) => `${JSON.stringify(key)}:${encodeAt(type.of, map[key], `${path}[${JSON.stringify(key)}]`)}`,
+        )
         .join(',')}}`
     }
     case 'record': {
       const record = value as Record<string, unknown>
-      return `{${type.fields.map((f) => `${JSON.stringify(f.name)}:${referenceEncode(f.type, record[f.name])}`).join(',')}}`
+      return `{${type.fields.map((f) => `${JSON.stringify(f.name)}:${encodeAt(f.type, record[f.name], path === '' ? f.name : `${path}.${f.name}`)}`).join(',')}}`
     }
   }
 }

@@ -54,6 +54,8 @@ import type {
   TypeExpr,
 } from '../parse/ast.ts'
 import { DURATION_UNIT_MS } from '../parse/lexer.ts'
+import { LONG_LOGICAL_CHAIN } from '../parse/parser.ts'
+import { type ChainContext, checkCoalesceChain, checkRegroupedSum } from './chains.ts'
 import { checkExplode } from './explode-step.ts'
 import { checkSharedSourceOverJoin, timedInputAt } from './join-over-results.ts'
 import { checkJoin, type JoinInput, lateRecordOf } from './join-steps.ts'
@@ -1434,9 +1436,10 @@ class Checker {
       case 'Unary':
         return this.unary(e.op, e.operand, span, scope)
       case 'Binary':
+        if (e.regrouped === true) return checkRegroupedSum(e, this.chainContext(scope))
         return this.binary(e.op, e.left, e.right, e.opSpan, span, scope)
       case 'Coalesce':
-        return this.coalesce(e.left, e.right, span, scope)
+        return checkCoalesceChain(e, this.chainContext(scope))
       case 'IsNull': {
         const operand = this.expr(e.operand, scope)
         if (!isError(operand.type) && !isNullable(operand.type)) {
@@ -1599,8 +1602,33 @@ class Checker {
     span: Span,
     scope: Scope,
   ): Expr {
-    const left = this.expr(leftAst, scope)
-    const right = this.expr(rightAst, scope)
+    return this.binaryOf(
+      op,
+      this.expr(leftAst, scope),
+      this.expr(rightAst, scope),
+      rightAst.span,
+      opSpan,
+      span,
+    )
+  }
+
+  private chainContext(scope: Scope): ChainContext {
+    return {
+      expr: (inner) => this.expr(inner, scope),
+      add: (left, right, rightSpan, opSpan, span) => this.binaryOf('+', left, right, rightSpan, opSpan, span),
+      report: (code, message, span) => this.report(code, message, span),
+    }
+  }
+
+  /** `left op right` of checked operands. */
+  private binaryOf(
+    op: Extract<Expression, { kind: 'Binary' }>['op'],
+    left: Expr,
+    right: Expr,
+    rightSpan: Span,
+    opSpan: Span,
+    span: Span,
+  ): Expr {
     const result = (type: Type): Expr => ({ kind: 'Binary', op, left, right, type, span })
     if (isError(left.type) || isError(right.type)) return result(ERROR_TYPE)
     const nullable = isNullable(left.type) || isNullable(right.type)
@@ -1664,37 +1692,13 @@ class Checker {
           this.report(
             'E0309',
             `integer ${op === '/' ? 'division' : 'remainder'} by zero fails on every event`,
-            rightAst.span,
+            rightSpan,
           )
           return result(ERROR_TYPE)
         }
         return result(withNullability(type, nullable))
       }
     }
-  }
-
-  private coalesce(leftAst: Expression, rightAst: Expression, span: Span, scope: Scope): Expr {
-    const left = this.expr(leftAst, scope)
-    const right = this.expr(rightAst, scope)
-    const result = (type: Type): Expr => ({ kind: 'Coalesce', left, right, type, span })
-    if (isError(left.type) || isError(right.type)) return result(ERROR_TYPE)
-    if (!isNullable(left.type)) {
-      this.report(
-        'W0004',
-        `the left side of \`??\` is never null (its type is \`${show(left.type)}\`), so the right side is never used`,
-        leftAst.span,
-      )
-    }
-    const type = unify(baseType(left.type), right.type)
-    if (type === null) {
-      this.report(
-        'E0307',
-        `\`??\` needs a fallback of the same type: \`${show(left.type)}\` and \`${show(right.type)}\``,
-        rightAst.span,
-      )
-      return result(ERROR_TYPE)
-    }
-    return result(type)
   }
 
   /** `count(l)`, `sum(l)`, …: SQL-like over the list's non-null items (ListFunctionExpr). */
@@ -1869,8 +1873,13 @@ const LIST_FUNCTION_KINDS: Readonly<Record<ListFunction, readonly string[] | nul
   max: ['i64', 'f64', 'timestamp', 'duration', 'string'],
 }
 
-/** Right-nested `??` nodes for `coalesce` arguments, each typed as what its suffix can give. */
+/**
+ * `??` nodes for `coalesce` arguments, each typed as what its arguments can give: right-nested, or
+ * balanced past LONG_LOGICAL_CHAIN arguments so that no later pass recurses once per argument
+ * (`??` is associative; issue 17).
+ */
 function coalesceChain(args: readonly Expr[], type: Type, span: Span): Expr {
+  if (args.length > LONG_LOGICAL_CHAIN) return balancedCoalesce(args, 0, args.length, type, span)
   let chain = args.at(-1)!
   for (let i = args.length - 2; i >= 0; i--) {
     const left = args[i]!
@@ -1879,6 +1888,15 @@ function coalesceChain(args: readonly Expr[], type: Type, span: Span): Expr {
     chain = { kind: 'Coalesce', left, right, type: suffixType, span }
   }
   return chain
+}
+
+function balancedCoalesce(args: readonly Expr[], from: number, to: number, type: Type, span: Span): Expr {
+  if (to - from === 1) return args[from]!
+  const middle = (from + to) >> 1
+  const left = balancedCoalesce(args, from, middle, type, span)
+  const right = balancedCoalesce(args, middle, to, type, span)
+  const partType = from === 0 && to === args.length ? type : (unify(baseType(left.type), right.type) ?? type)
+  return { kind: 'Coalesce', left, right, type: partType, span }
 }
 
 const MAX_TOPIC_LENGTH = 249

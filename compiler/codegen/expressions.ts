@@ -277,8 +277,12 @@ function literal(value: string | number | boolean | null): string {
 }
 
 /**
- * Evaluates `codes` once each; when any operand whose type is optional is null the result is
- * null, else `body` of the evaluated values. Non-optional operands are used in place.
+ * Evaluates `codes` once each, left to right; when any operand whose type is optional is null the
+ * result is null, else `body` of the evaluated values. Every operand is evaluated even when one
+ * before it is null, as the reference interpreter does (specs/language.md §5), so an error in any
+ * of them fails the event: with an optional operand among several, each operand that could fail
+ * is evaluated into a temporary before the null tests. Reads and literals, which cannot fail, are
+ * used in place.
  */
 function nullGuarded(
   ctx: ExprContext,
@@ -286,23 +290,33 @@ function nullGuarded(
   codes: readonly string[],
   body: (values: readonly string[]) => string,
 ): string {
+  const anyOptional = operands.some((operand) => isOptional(operand.type))
+  if (!anyOptional) return body(codes)
+  const several = operands.length > 1
+  const assignments: string[] = []
   const checks: string[] = []
   const values = codes.map((code, i) => {
     const operand = operands[i]!
-    if (!isOptional(operand.type)) return code
+    const optional = isOptional(operand.type)
+    if (!optional && (!several || CANNOT_FAIL.test(code))) return code
     const t = ctx.temp(tsType(operand.type, ctx.typeName))
-    checks.push(`(${t} = ${code}) === null`)
+    if (several) assignments.push(`${t} = ${code}`)
+    if (optional) checks.push(several ? `${t} === null` : `(${t} = ${code}) === null`)
     return t
   })
-  if (checks.length === 0) return body(values)
   // The casts are sound: each temp was just tested against null.
   const narrowed = values.map((v, i) =>
     isOptional(operands[i]!.type)
       ? `(${v} as ${tsType(unwrapOptional(operands[i]!.type), ctx.typeName)})`
       : v,
   )
-  return `(${checks.join(' || ')} ? null : ${body(narrowed)})`
+  const guarded = `${checks.join(' || ')} ? null : ${body(narrowed)}`
+  return assignments.length === 0 ? `(${guarded})` : `(${assignments.join(', ')}, ${guarded})`
 }
+
+/** Generated code that reads a variable or property, or is a literal: nothing to evaluate early. */
+const CANNOT_FAIL =
+  /^(?:[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*|\["(?:[^"\\]|\\.)*"\])*|\(?-?\d+(?:\.\d+)?(?:e[+-]?\d+)?\)?|"(?:[^"\\]|\\.)*"|true|false|null)$/
 
 /** Result kinds computed in integer milliseconds or units: range-checked, `/` truncates, `/ 0` fails. */
 const INTEGER_KINDS: ReadonlySet<string> = new Set(['i64', 'duration', 'timestamp'])

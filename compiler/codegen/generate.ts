@@ -108,12 +108,13 @@ export function generateModule(
       usedFunctions.set(name, ref)
     }
     // parse_json gets the generated decoder of its result type, to_json the encoder of its
-    // argument's: JSON in a string decodes and encodes exactly as an event does.
+    // argument's: JSON in a string decodes and encodes exactly as an event does, and a value it
+    // cannot write is named by its path, as a sink names it (issue 17).
     const codec =
       info.codec === 'decode-result'
         ? (call: Extract<Expr, { kind: 'Call' }>) => codecs.decoder(call.type)
         : info.codec === 'encode-argument'
-          ? (call: Extract<Expr, { kind: 'Call' }>) => codecs.encoder(call.args[0]!.type)
+          ? (call: Extract<Expr, { kind: 'Call' }>) => codecs.sinkEncoder(call.args[0]!.type)
           : undefined
     return { ref, nullPropagating: info.nullPropagating, mayFail: info.mayFail === true, codec }
   }

@@ -188,6 +188,11 @@ export interface BinaryExpression {
   /** The operator token, where operator type errors point. */
   readonly opSpan: Span
   readonly span: Span
+  /**
+   * Set on the nodes of a long `+` chain the parser built balanced rather than left-deep as
+   * written (Parser.parseAdditive); the checker keeps that shape only where it means the same.
+   */
+  readonly regrouped?: true
 }
 
 export interface CoalesceExpression {

@@ -75,10 +75,17 @@ export interface ParseResult {
 /**
  * Deeper trees than this are rejected, so no later recursive pass can overflow the stack: the
  * checker, lowering, and TypeScript's own parser on the generated code, which is the first to
- * fail (near 700 levels of a flat `or` chain). Long `and`/`or` chains are built balanced, so they
- * never come near it; a flat chain of another operator (`a + b + …`) may have 500 terms.
+ * fail (near 700 levels of a flat `or` chain). Long `and`/`or` and `??` chains, and long `+`
+ * chains (balanced for strings by the checker only), are built balanced, so they never come near
+ * it; a flat chain of another operator (`a - b - …`, `+` on numbers) may have 500 terms.
  */
 export const MAX_NESTING = 500
+
+/** "a chain of `-` and `+`": the operators of a chain, as a diagnostic names them. */
+export function chainOfMessage(ops: readonly string[]): string {
+  const names = [...new Set(ops)].map((op) => `\`${op}\``)
+  return `this chain of ${names.length > 1 ? `${names.slice(0, -1).join(', ')} and ${names.at(-1)}` : names[0]}`
+}
 
 /** Longer `and`/`or` chains are built balanced (Parser.logicalChain); shorter ones as written. */
 export const LONG_LOGICAL_CHAIN = 32
@@ -1505,15 +1512,51 @@ class Parser {
     )
   }
 
+  /**
+   * `a ?? b ?? …`: right-nested as written up to LONG_LOGICAL_CHAIN terms, balanced past it, so a
+   * long chain is never "nested too deeply" (issue 17). `??` is associative and either tree
+   * evaluates the terms left to right, each only while all before it are null. The terms after the
+   * first are parsed one level deeper, as when the chain was parsed recursively, so an `or null`
+   * there does not end a lookup key (§8: such a key goes in parentheses).
+   */
   private parseCoalesce(): Expression {
-    const left = this.parseOr()
-    if (!this.eat('??')) return left
-    const right = this.nested(() => this.parseCoalesce())
+    const terms = [this.parseOr()]
+    while (this.eat('??')) terms.push(this.nested(() => this.parseOr()))
+    return this.coalesceChain(terms, 0, terms.length, terms.length > LONG_LOGICAL_CHAIN)
+  }
+
+  /** terms[from..to) as one `??` chain: balanced, or right-nested. */
+  private coalesceChain(
+    terms: readonly Expression[],
+    from: number,
+    to: number,
+    balanced: boolean,
+  ): Expression {
+    if (to - from === 1) return terms[from]!
+    const middle = balanced ? (from + to) >> 1 : from + 1
+    const left = this.coalesceChain(terms, from, middle, balanced)
+    const right = balanced
+      ? this.coalesceChain(terms, middle, to, balanced)
+      : this.rightNestedCoalesce(terms, middle, to)
     return this.node(
       { kind: 'Coalesce', left, right, span: this.span(left.span.start, right.span.end) },
       left,
       right,
     )
+  }
+
+  /** terms[from..to) right-nested, built from the end (no recursion per term). */
+  private rightNestedCoalesce(terms: readonly Expression[], from: number, to: number): Expression {
+    let right = terms[to - 1]!
+    for (let i = to - 2; i >= from; i--) {
+      const left = terms[i]!
+      right = this.node(
+        { kind: 'Coalesce', left, right, span: this.span(left.span.start, right.span.end) },
+        left,
+        right,
+      )
+    }
+    return right
   }
 
   private binary(op: BinaryOperator, opToken: Token, left: Expression, right: Expression): Expression {
@@ -1814,20 +1857,79 @@ class Parser {
     return expr
   }
 
+  /**
+   * `a + b - c …`. A chain of more than LONG_LOGICAL_CHAIN terms joined by `+` alone is built
+   * balanced and marked `regrouped`: the checker keeps that shape for strings (concatenation is
+   * associative and null-propagating, so the result and the terms evaluated are the same) and
+   * rebuilds it left-deep for numbers, whose overflow checks need the order written (issue 17).
+   */
   private parseAdditive(): Expression {
-    let left = this.parseMultiplicative()
+    const terms = [this.parseMultiplicative()]
+    const ops: Token[] = []
     while (this.at('+') || this.at('-')) {
-      const op = this.advance()
-      left = this.binary(op.kind as '+' | '-', op, left, this.parseMultiplicative())
+      ops.push(this.advance())
+      terms.push(this.parseMultiplicative())
     }
-    return left
+    if (terms.length > LONG_LOGICAL_CHAIN && ops.every((op) => op.kind === '+'))
+      return this.regroupedSum(terms, ops, 0, terms.length)
+    return this.leftDeepChain(terms, ops)
+  }
+
+  /** terms[from..to) of a `+` chain as a balanced tree; ops[i - 1] stands between terms[i - 1] and terms[i]. */
+  private regroupedSum(
+    terms: readonly Expression[],
+    ops: readonly Token[],
+    from: number,
+    to: number,
+  ): Expression {
+    if (to - from === 1) return terms[from]!
+    const middle = (from + to) >> 1
+    const left = this.regroupedSum(terms, ops, from, middle)
+    const right = this.regroupedSum(terms, ops, middle, to)
+    const opToken = ops[middle - 1]!
+    return this.node(
+      {
+        kind: 'Binary',
+        op: '+',
+        left,
+        right,
+        opSpan: this.span(opToken.start, opToken.end),
+        span: this.span(left.span.start, right.span.end),
+        regrouped: true,
+      },
+      left,
+      right,
+    )
   }
 
   private parseMultiplicative(): Expression {
-    let left = this.parseUnary()
+    const terms = [this.parseUnary()]
+    const ops: Token[] = []
     while (this.at('*') || this.at('/') || this.at('%')) {
-      const op = this.advance()
-      left = this.binary(op.kind as '*' | '/' | '%', op, left, this.parseUnary())
+      ops.push(this.advance())
+      terms.push(this.parseUnary())
+    }
+    return this.leftDeepChain(terms, ops)
+  }
+
+  /**
+   * A chain of left-associative arithmetic as written. One of more than MAX_NESTING terms is refused
+   * with a message about its length, which is what the author can change (issue 17).
+   */
+  private leftDeepChain(terms: readonly Expression[], ops: readonly Token[]): Expression {
+    if (terms.length > MAX_NESTING) {
+      const op = ops[MAX_NESTING - 1]!
+      this.report(
+        `${chainOfMessage(ops.map((o) => o.kind))} has more than ${MAX_NESTING} terms, the most for arithmetic that runs in the order written (only \`+\` on strings may have more); group part of it in parentheses`,
+        this.span(op.start, op.end),
+        'E0104',
+      )
+      throw new ParseAbort()
+    }
+    let left = terms[0]!
+    for (let i = 1; i < terms.length; i++) {
+      const op = ops[i - 1]!
+      left = this.binary(op.kind as '+' | '-' | '*' | '/' | '%', op, left, terms[i]!)
     }
     return left
   }

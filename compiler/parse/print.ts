@@ -26,6 +26,7 @@ import type {
   WindowClause,
 } from './ast.ts'
 import { isKeyword } from './lexer.ts'
+import { LONG_LOGICAL_CHAIN } from './parser.ts'
 
 /** Binding strength, loosest first; mirrors the parser's precedence climbing. */
 enum Prec {
@@ -143,11 +144,17 @@ export function printExpression(e: Expression): string {
       const p = precedence(e)
       // Left-associative: the right operand needs parentheses at equal strength; comparisons do not chain at all.
       const leftMin = p === Prec.Comparison ? p + 1 : p
-      return `${sub(e.left, leftMin)} ${e.op} ${sub(e.right, p + 1)}`
+      // A long `+` chain the parser regrouped prints flat, as written: it parses back the same.
+      const rightMin = e.regrouped && e.right.kind === 'Binary' && e.right.regrouped ? p : p + 1
+      return `${sub(e.left, leftMin)} ${e.op} ${sub(e.right, rightMin)}`
     }
-    case 'Coalesce':
-      // Right-associative.
+    case 'Coalesce': {
+      // A chain the parser built balanced (more than LONG_LOGICAL_CHAIN terms) prints flat, as
+      // written: it parses back the same. Otherwise right-associative.
+      const terms = coalesceTerms(e)
+      if (terms.length > LONG_LOGICAL_CHAIN) return terms.map((t) => sub(t, Prec.Coalesce + 1)).join(' ?? ')
       return `${sub(e.left, Prec.Coalesce + 1)} ?? ${sub(e.right, Prec.Coalesce)}`
+    }
     case 'IsNull':
       return `${sub(e.operand, Prec.Comparison + 1)} is ${e.negated ? 'not ' : ''}null`
     case 'If':
@@ -169,6 +176,16 @@ export function printExpression(e: Expression): string {
     case 'Lambda':
       return `${e.param.name} -> ${printExpression(e.body)}`
   }
+}
+
+/** The terms of a `??` chain, left to right, through nested `??` on either side. */
+function coalesceTerms(e: Expression, into: Expression[] = []): Expression[] {
+  if (e.kind !== 'Coalesce') into.push(e)
+  else {
+    coalesceTerms(e.left, into)
+    coalesceTerms(e.right, into)
+  }
+  return into
 }
 
 /** A name `case` ending a branch's value would start a new `case` with the next `when`. */
