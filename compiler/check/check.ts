@@ -1170,7 +1170,7 @@ class Checker {
   /**
    * A window may read another window's results (docs/decisions/0023-windows-over-windows.md): it
    * runs on that window's output watermark, and sees each result before the watermark that fired
-   * it. Refused: reading a window with `lateness` (its updates would be counted again as new
+   * it; likewise a join's results, on the join's output watermark (docs/decisions/0020). Refused: reading a window with `lateness` (its updates would be counted again as new
    * events, E0430), and reading a late stream (those events are behind the watermark already, E0411).
    */
   private checkWindowInput(input: string, span: Span): void {
@@ -1194,15 +1194,8 @@ class Checker {
         )
         return
       }
-      if (node.kind === 'Join') {
-        this.report(
-          'E0447',
-          "this window reads the results of a join, timed by the join's watermark, which a window does not follow; windows over joins are not supported yet",
-          span,
-          [{ message: 'the join', span: node.span }],
-        )
-        return
-      }
+      // A join's results: the window follows the join's output watermark (runtime/window/window-over-join.ts).
+      if (node.kind === 'Join') return
       if (node.kind === 'WindowAggregate') {
         if (node.time === 'processing') {
           this.report(

@@ -98,24 +98,47 @@ export function sourcesUpstream(id: string, byId: ReadonlyMap<string, Node>): Se
 }
 
 /**
- * A join over another join whose two sides share a source is refused (E0482): the runner would
- * merge the shared source's records into both sides record by record (runtime/node/same-source.ts),
- * but one side follows the upstream join's watermark, not the source's.
+ * The join whose watermark the events of node `id` follow: its results', directly, through
+ * stateless steps or through windows over them (a window passes its input's watermark on:
+ * runtime/window/window-over-join.ts); null for a source's events.
+ */
+export function joinUpstream(id: string, byId: ReadonlyMap<string, Node>): Node | null {
+  for (let node = byId.get(id); node !== undefined; ) {
+    if (node.kind === 'Join') return node
+    if (node.kind === 'Source' || node.kind === 'LateEvents') return null
+    node = byId.get(inputsOf(node)[0] ?? '')
+  }
+  return null
+}
+
+/**
+ * A join over another join (or over a window over one) whose two sides share a source is refused
+ * (E0482): the runner would merge the shared source's records into both sides record by record
+ * (runtime/node/same-source.ts), but one side follows the upstream join's watermark, not the
+ * source's.
  */
 export function checkSharedSourceOverJoin(
   sides: readonly { readonly name: Identifier; readonly lastId: string; readonly timed: TimedInput | null }[],
   byId: ReadonlyMap<string, Node>,
   ctx: TimedSideContext,
 ): void {
-  if (sides.length !== 2 || !sides.some((side) => side.timed?.kind === 'Join')) return
+  if (sides.length !== 2) return
+  const joins = sides.map((side) =>
+    side.timed?.kind === 'Join' || side.timed?.kind === 'WindowAggregate'
+      ? joinUpstream(side.lastId, byId)
+      : null,
+  )
+  const at = joins.findIndex((join) => join !== null)
+  if (at < 0) return
   const [a, b] = sides.map((side) => sourcesUpstream(side.lastId, byId)) as [Set<string>, Set<string>]
   const shared = [...a].filter((source) => b.has(source))
   if (shared.length === 0) return
-  const over = sides.find((side) => side.timed?.kind === 'Join')!
+  const over = sides[at]!
+  const through = over.timed?.kind === 'WindowAggregate' ? ' (through a window)' : ''
   ctx.report(
     'E0482',
-    `\`${over.name.name}\` carries the results of a join that reads \`${shared[0]}\`, which the other side reads too; a join over a join and one of that join's sources is not supported yet (join a third source, or join the sources in one join)`,
+    `\`${over.name.name}\` carries the results of a join${through} that reads \`${shared[0]}\`, which the other side reads too; a join over a join and one of that join's sources is not supported yet (join a third source, or join the sources in one join)`,
     over.name.span,
-    [{ message: 'the join', span: over.timed!.span }],
+    [{ message: 'the join', span: joins[at]!.span }],
   )
 }

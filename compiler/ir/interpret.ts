@@ -235,8 +235,8 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
   // Windows run on their source's watermark: the largest event time it has read less its delay.
   const sourceNameOf = new Map<string, string>()
   for (const node of pipeline.nodes) {
-    // A join's output has no one source (the checker lets no window read it), nor has a union's
-    // of several sources; a union of one source's streams has that source.
+    // A join's output has no one source (a window over it follows the join: afterJoin), nor has a
+    // union's of several sources; a union of one source's streams has that source.
     const sources = new Set(inputsOf(node).map((input) => sourceNameOf.get(input) ?? ''))
     sourceNameOf.set(
       node.id,
@@ -257,8 +257,10 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
           (afterWindow.get(node.input) ?? false)),
     )
   }
-  // The join whose results a node's events are, if any: a join reading them follows its output
-  // watermark (runtime/join/join-over-join.ts). And every source whose events reach a node.
+  // The join whose results a node's events are, if any, also through a window over them (a window
+  // passes its input's watermark on): a join or a window reading them follows its output
+  // watermark (runtime/join/join-over-join.ts, runtime/window/window-over-join.ts). And every
+  // source whose events reach a node.
   const afterJoin = new Map<string, string | null>()
   const sourcesOf = new Map<string, ReadonlySet<string>>()
   for (const node of pipeline.nodes) {
@@ -267,7 +269,6 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
       node.kind === 'Join'
         ? node.id
         : node.kind === 'Source' ||
-            node.kind === 'WindowAggregate' ||
             node.kind === 'LateEvents' ||
             node.kind === 'Union' ||
             node.kind === 'Match'
@@ -401,13 +402,17 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
       }
       continue
     }
+    const upstreamJoin = node.kind === 'WindowAggregate' ? (afterJoin.get(node.input) ?? null) : null
     const operator =
       node.kind === 'WindowAggregate'
         ? windowOperator(node, emit, lateEdges.get(node.id) ?? null, functions, {
             ...windowContext,
             source: sourceNameOf.get(node.id)!,
+            sources: [...(sourcesOf.get(node.id) ?? [])],
             delayMs: lateness.get(node.id)!,
-            readsWindowResults: afterWindow.get(node.input) ?? false,
+            readsWindowResults: (afterWindow.get(node.input) ?? false) || upstreamJoin !== null,
+            // Looked up when called: the upstream join is built after this window (last-first).
+            follows: upstreamJoin === null ? null : () => joinOutputWatermarks.get(upstreamJoin)!(),
           })
         : node.kind === 'Lookup'
           ? lookupOperator(node, tableOf(node.table), functions, emit)
@@ -742,12 +747,20 @@ function windowOperator(
   functions: FunctionTable,
   ctx: WindowContext & {
     readonly source: string
+    /** Every source whose events reach the window (a join's results: both of its sides'). */
+    readonly sources: readonly string[]
     readonly delayMs: number
     /**
-     * Its input is another window's results: they come before the watermark that fired them, so
-     * an input event meets the watermark as of the previous source event (the last tick's).
+     * Its input is another window's or a join's results: they come before the watermark that
+     * fired them, so an input event meets the watermark as of the previous source event (the
+     * last tick's).
      */
     readonly readsWindowResults: boolean
+    /**
+     * Over a join's results (runtime/window/window-over-join.ts): that join's output watermark,
+     * which the window takes at each tick of any of its sources.
+     */
+    readonly follows: (() => number) | null
   },
 ): Operator {
   const keyEvaluators = node.keys.map((key) => compileExpr(key.value, functions))
@@ -781,12 +794,19 @@ function windowOperator(
   const fire = (watermark: number) => emitResults(windows.fire(watermark))
   // Processing time: the clock is both each event's time and the watermark (specs/language.md).
   const processingTime = node.time === 'processing'
-  const watermarkNow = () => (processingTime ? ctx.clock() : ctx.watermark(ctx.source, ctx.delayMs))
+  const watermarkNow = () =>
+    processingTime
+      ? ctx.clock()
+      : ctx.follows !== null
+        ? ctx.follows()
+        : ctx.watermark(ctx.source, ctx.delayMs)
   let lastTicked = Number.NEGATIVE_INFINITY
-  ctx.onTick(ctx.source, () => {
+  const tick = () => {
     lastTicked = watermarkNow()
     fire(lastTicked)
-  })
+  }
+  if (ctx.follows === null) ctx.onTick(ctx.source, tick)
+  else for (const source of ctx.sources) ctx.onTick(source, tick)
   return {
     push: (event) => {
       const keyValues = keyEvaluators.map((evaluate) => evaluate(event.value))
@@ -812,11 +832,7 @@ function windowOperator(
           `a session gap must be a positive duration, but it is ${gapMs === null ? 'null' : `${gapMs} ms`}`,
         )
       }
-      const watermark = processingTime
-        ? ctx.clock()
-        : ctx.readsWindowResults
-          ? lastTicked
-          : ctx.watermark(ctx.source, ctx.delayMs)
+      const watermark = processingTime ? ctx.clock() : ctx.readsWindowResults ? lastTicked : watermarkNow()
       fire(watermark)
       const time = processingTime ? watermark : event.timestamp
       const added = windows.add(toKey(keyValues), keyValues, time, args, watermark, gapMs!)

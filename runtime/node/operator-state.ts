@@ -72,7 +72,8 @@ export interface OperatorStateOptions {
   readonly createMatch?: (node: MatchGraphNode, topic: string) => Promise<CepOperator>
   /**
    * What a window's watermark follows, for the watermark gauge's `upstream` label: its source's
-   * name, or the id of the window whose results it reads (chained windows). Default: the source.
+   * name, or the id of the window or join whose results it reads (window-over-join.ts). Default:
+   * the source.
    */
   readonly windowUpstream?: (node: WindowGraphNode) => string
   /** Where snapshots go; null only when no chain has state (epochs then number the commits alone). */
@@ -264,7 +265,7 @@ export class OperatorState {
     )
     m.gauge(
       'sluice_window_watermark_seconds',
-      'The watermark each windowed aggregate runs on, per source partition: the largest event time read less the source’s delay (an idle partition’s: the one it follows, with --idle-timeout; a processing-time window’s: the clock); `upstream` is the source, or for a window over another window’s results that window (its output watermark).',
+      'The watermark each windowed aggregate runs on, per source partition: the largest event time read less the source’s delay (an idle partition’s: the one it follows, with --idle-timeout; a processing-time window’s: the clock); `upstream` is the source, or for a window over another window’s or a join’s results that window or join (its output watermark).',
       {
         collect: () =>
           [...this.partitions.values()].flatMap((open) =>

@@ -39,7 +39,7 @@ import { createNfaEngine } from '../cep/nfa.ts'
 import { compileNfa } from '../cep/nfa-compile.ts'
 import { isSluiceError, SluiceError } from '../errors.ts'
 import { JoinOperator, type JoinSide, joinLateReason } from '../join/interval-join.ts'
-import { outputHoldMs, upstreamJoinOf } from '../join/join-over-join.ts'
+import { upstreamJoinOf } from '../join/join-over-join.ts'
 import { readsWindowResults } from '../join/join-over-window.ts'
 import type {
   Delivery,
@@ -69,6 +69,7 @@ import { PartitionWatermarks } from '../window/idle-inputs.ts'
 import { SessionWindowOperator } from '../window/session-operator.ts'
 import { createTypedArrayWindowStore } from '../window/typed-array-store.ts'
 import { countLateReason, lateReason, WindowOperator } from '../window/window-operator.ts'
+import { type InputTiming, inputTiming } from '../window/window-over-join.ts'
 import { copartitionedTopics } from './copartitioned.ts'
 import { chainsFedBySource, followIdleClock } from './idle-clocks.ts'
 import { OperatorState, type PartitionState, type StateBudget } from './operator-state.ts'
@@ -558,10 +559,11 @@ export class PipelineRunner {
         const functions = generatedFunctions(artifact.operators.windows, 'window', node.id)
         // By the window's own source: under a co-partitioned task `topic` is the task's first topic.
         // A processing-time window's watermark is the clock itself, with no delay.
-        const delayMs = node.time === 'processing' ? 0 : this.sourceDelayMs(this.sourceNodeOf(node.id))
-        // A window over another window's results follows that window's output watermark: the same
-        // source partition's, met one record later (runtime/window/event-time.ts).
-        const readsResults = this.upstreamWindowOf(node.id) !== null
+        // A window over another window's or a join's results follows its output watermark, met one
+        // record later (runtime/window/event-time.ts, runtime/window/window-over-join.ts).
+        const timing = this.inputTimingOf(inputsOf(node)[0]!)
+        const delayMs = node.time === 'processing' ? 0 : timing.delayMs
+        const readsResults = timing.readsResults
         if (node.window.kind === 'session')
           return new SessionWindowOperator(node, functions, delayMs, readsResults)
         if (node.window.kind === 'count')
@@ -579,19 +581,14 @@ export class PipelineRunner {
       joinsOfTopic,
       createJoin: (node) => {
         const functions = generatedFunctions(artifact.operators.joins, 'join', node.id)
-        // A side over another join's results follows that join's watermark less its hold.
-        const delayOf = (input: string) => {
-          const upstream = this.joinResults.get(input)
-          return upstream === undefined
-            ? this.sourceDelayMs(this.sourceNodeOf(input))
-            : outputHoldMs(upstream)
-        }
-        const delays = { left: delayOf(node.left), right: delayOf(node.right) }
+        // A side over another join's results follows that join's watermark less its hold, also
+        // through a window over it; a side over a window's or a join's results meets the watermark
+        // one record later (join-over-window.ts, join-over-join.ts, window-over-join.ts).
+        const left = this.inputTimingOf(node.left)
+        const right = this.inputTimingOf(node.right)
+        const delays = { left: left.delayMs, right: right.delayMs }
         const { idleTimeoutMs } = this.options
-        // A side over a window's or a join's results meets the watermark one record later
-        // (join-over-window.ts, join-over-join.ts).
-        const timed = (input: string) => this.windowResults.has(input) || this.joinResults.has(input)
-        const readsResults = { left: timed(node.left), right: timed(node.right) }
+        const readsResults = { left: left.readsResults, right: right.readsResults }
         const idle = idleTimeoutMs === undefined ? undefined : { timeoutMs: idleTimeoutMs, now: this.clock }
         return new JoinOperator(node, functions, delays, idle, readsResults)
       },
@@ -614,7 +611,9 @@ export class PipelineRunner {
         return operator
       },
       windowUpstream: (node) =>
-        this.upstreamWindowOf(node.id) ?? this.sourceOf.get(this.sourceNodeOf(node.id)) ?? 'source',
+        this.inputTimingOf(inputsOf(node)[0]!).upstream ??
+        this.sourceOf.get(this.sourceNodeOf(node.id)) ??
+        'source',
       store: stateStore ?? null,
       ...(this.options.stateBudget ? { budget: this.options.stateBudget } : {}),
       // Of every topic of the task `topic` names (its chains may read any of them): the largest.
@@ -642,23 +641,21 @@ export class PipelineRunner {
   private sourceNodeOf(id: string): string {
     const byId = new Map(this.options.artifact.manifest.graph.nodes.map((n) => [n.id, n]))
     let node = byId.get(id)
-    // Windows and joins read one source's events each (the compiler refuses them over a join, E0447,
-    // and after a union of several sources, E0335): a union's first input leads to its one source.
+    // A match reads one source's events (the compiler refuses it over results, E0475, and after a
+    // union of several sources, E0335): a union's first input leads to its one source. (Windows and
+    // joins, which may read a join's results, go by inputTimingOf.)
     while (node !== undefined && node.kind !== 'Source') node = byId.get(inputsOf(node)[0]!)
     return node?.id ?? ''
   }
 
-  /** The id of the nearest window whose results reach window `id` (null: it reads a source's events). */
-  private upstreamWindowOf(id: string): string | null {
+  /** What the watermark of the events of node `id` is: a source's, or a window's or join's output's. */
+  private inputTimingOf(id: string): InputTiming {
     const byId = new Map(this.options.artifact.manifest.graph.nodes.map((n) => [n.id, n]))
-    const start = byId.get(id)
-    // Windows never read a join (E0447): the first input is the only one on the way.
-    let node = start === undefined ? undefined : byId.get(inputsOf(start)[0] ?? '')
-    while (node !== undefined && node.kind !== 'Source') {
-      if (node.kind === 'WindowAggregate') return node.id
-      node = byId.get(inputsOf(node)[0]!)
-    }
-    return null
+    return inputTiming(
+      byId.get(id),
+      (at) => byId.get(at),
+      (source) => this.sourceDelayMs(source),
+    )
   }
 
   /** The artifact's pattern kernel, compiled once (each match and partition gets an instance). */

@@ -1,0 +1,60 @@
+/**
+ * Windows over a join's results (specs/language.md, "Windows over joins"; docs/decisions/0020,
+ * third addendum), and the one rule every window and join side shares for the watermark it runs
+ * on: its input's *timing*.
+ *
+ * A join's row is timed by the later of a pair's events (Flink's interval join: max(left, right)),
+ * by the event of an outer row, or at a window join's end - 1 ms. The join emits it no earlier
+ * than its output watermark less nothing: the join's watermark W (the smaller of its sides') held
+ * back by `lateness + max(upper, -lower, 0)` (join-over-join.ts, Flink SQL's held-back watermark).
+ * A window over the join runs on that output watermark, which JoinOperator returns per source
+ * record of the batch (JoinBatchOutput.watermarks) and the runner hands on in place of the
+ * source's running maxima, and the hold is the window's delay. Like a window's results (decision
+ * 0023), a row meets the watermark as of the record *before* the one that emitted it, so no row
+ * of the join is late at the window, and the window's own firings for a record follow the rows
+ * that record emitted.
+ *
+ * Windows are transparent to timing: a window passes its input's watermark on (its results carry
+ * the same per-record maxima), so a window over a window over a join, or a join over a window over
+ * a join, follows the first join's output watermark too.
+ */
+import { type GraphNode, inputsOf } from '../artifact/manifest.ts'
+import { outputHoldMs } from '../join/join-over-join.ts'
+
+export interface InputTiming {
+  /**
+   * Whether the events are a window's or a join's results (directly or through stateless steps):
+   * they then meet the watermark as of the source record before their own.
+   */
+  readonly readsResults: boolean
+  /**
+   * What the operator subtracts from the per-record maxima it is handed: the source's watermark
+   * delay, or the hold of the join whose output watermark those maxima are.
+   */
+  readonly delayMs: number
+  /** The nearest join or window whose results these are (null: a source's events), for metrics. */
+  readonly upstream: string | null
+}
+
+/**
+ * The timing of the events of `node` (a window's or a join side's input), found by walking up to
+ * the first join or source. `sourceDelayMs` gives a Source node's watermark delay.
+ */
+export function inputTiming(
+  node: GraphNode | undefined,
+  byId: (id: string) => GraphNode | undefined,
+  sourceDelayMs: (sourceId: string) => number,
+): InputTiming {
+  let readsResults = false
+  let upstream: string | null = null
+  for (let at = node; at !== undefined; at = byId(inputsOf(at)[0] ?? '')) {
+    if (at.kind === 'Source') return { readsResults, delayMs: sourceDelayMs(at.id), upstream }
+    if (at.kind === 'Join')
+      return { readsResults: true, delayMs: outputHoldMs(at), upstream: upstream ?? at.id }
+    if (at.kind === 'WindowAggregate') {
+      readsResults = true
+      upstream ??= at.id
+    }
+  }
+  return { readsResults, delayMs: 0, upstream }
+}
