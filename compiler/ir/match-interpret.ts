@@ -135,12 +135,15 @@ export function matchOperator(
     // the event after which the key held something, having held nothing before it. The engine
     // forgets a key only after stepping an event (the time advance to the event's time included)
     // or after advancing to a watermark.
+    // An advance to an event's time is the runtime stepping that event, unless a watermark went
+    // there too: then the key was advanced (and may have been forgotten) before the event came.
     const eventTimes = new Set(sorted.map((e) => e.time))
+    const watermarks = new Set(advances)
     let holdingSince: readonly number[] = [Number.POSITIVE_INFINITY]
     let held = false
     result.points.forEach((point, k) => {
       if (k === result.points.length - 1) return // the advance to the watermark itself
-      if (point.kind === 'advance' && eventTimes.has(point.time)) return
+      if (point.kind === 'advance' && eventTimes.has(point.time) && !watermarks.has(point.time)) return
       const now = result.holding[k]!
       if (point.kind === 'event' && now && !held) {
         const event = sorted[point.index]!
