@@ -1,12 +1,14 @@
-import { mkdir, readdir, readFile, unlink } from 'node:fs/promises'
+import { mkdir, readFile, unlink } from 'node:fs/promises'
 import path from 'node:path'
 import { SluiceError } from '../errors.ts'
 import { writeFileAtomic } from '../log/embedded/atomic-file.ts'
 import { isCode } from '../log/embedded/fs-util.ts'
+import { compactionThread } from './compaction-thread.ts'
 import type { Snapshot, SnapshotChanges, SnapshotStore, StateScope } from './index.ts'
 import { encodeScopePart, parseScopeId, scopeId } from './index.ts'
-import { type EntryLayer, mergeLayers, SnapshotEntries } from './snapshot-entries.ts'
-import { decodeSnapshotFile, encodeSnapshotFile, fileWriter, finishFile } from './snapshot-file.ts'
+import { compactDir, deltaName, listDir, listFiles, loadLayers } from './snapshot-dir.ts'
+import { SnapshotEntries } from './snapshot-entries.ts'
+import { encodeSnapshotFile } from './snapshot-file.ts'
 
 export interface FileSnapshotStoreOptions {
   /**
@@ -16,6 +18,14 @@ export interface FileSnapshotStoreOptions {
   readonly compactAfterDeltas?: number
   /** fsync every file written (default true). */
   readonly fsync?: boolean
+  /**
+   * Compact on the event loop instead of the compaction thread (default false). A compaction
+   * merges the base with up to compactAfterDeltas deltas, every key of them: with the state of a
+   * running aggregate that is ~9 × its size, hundreds of milliseconds of the node's thread every
+   * few checkpoints and tens of megabytes of buffers whose release forces a full GC of the node's
+   * heap (issue 12).
+   */
+  readonly compactOnLoop?: boolean
 }
 
 /**
@@ -33,6 +43,7 @@ export interface FileSnapshotStoreOptions {
 export class FileSnapshotStore implements SnapshotStore {
   private readonly compactAfter: number
   private readonly fsync: boolean
+  private readonly compactOnLoop: boolean
   /** Per scope: the chain of operations (stage/commit/compact) so they never interleave. */
   private readonly queues = new Map<string, Promise<unknown>>()
   private closed = false
@@ -43,6 +54,7 @@ export class FileSnapshotStore implements SnapshotStore {
   ) {
     this.compactAfter = options.compactAfterDeltas ?? 8
     this.fsync = options.fsync ?? true
+    this.compactOnLoop = options.compactOnLoop ?? false
   }
 
   stage(scope: StateScope, epoch: number, changes: SnapshotChanges): Promise<void> {
@@ -89,7 +101,7 @@ export class FileSnapshotStore implements SnapshotStore {
           `the log committed epoch ${target} for ${scopeId(scope)} but the state in ${dir} is at epoch ${committed} and no longer holds ${target}`,
         )
       }
-      const layers = await this.loadUnlocked(dir, target)
+      const layers = await loadLayers(dir, target)
       // An empty state as a plain Map: what callers compare against.
       const entries = layers.length === 0 ? new Map<string, Buffer>() : new SnapshotEntries(layers)
       if (epoch === undefined) return { epoch: target, entries }
@@ -126,36 +138,13 @@ export class FileSnapshotStore implements SnapshotStore {
     await Promise.allSettled([...this.queues.values()])
   }
 
-  /** Writes the state as of `epoch` as a new base, then removes the files it replaces. */
-  private async compact(dir: string, epoch: number): Promise<void> {
-    const layers = await this.loadUnlocked(dir, epoch)
-    const writer = fileWriter(layers.reduce((n, l) => n + l.end - l.start, 0) + 64)
-    mergeLayers(layers, writer)
-    await writeFileAtomic(path.join(dir, baseName(epoch)), finishFile(writer, 'base', epoch), this.fsync)
-    const files = await listFiles(dir)
-    for (const e of files.bases) if (e < epoch) await unlink(path.join(dir, baseName(e)))
-    for (const e of files.deltas) if (e <= epoch) await unlink(path.join(dir, deltaName(e)))
-  }
-
   /**
-   * The base and the deltas after it up to `epoch`, as layers read in place: nothing is merged
-   * here (KeyedState.restore applies them in order; the Map view merges on first use).
+   * The state as of `epoch` as a new base, the files it replaces removed: on the compaction
+   * thread (compaction-thread.ts) unless this store was made to compact on the event loop.
    */
-  private async loadUnlocked(dir: string, epoch: number): Promise<EntryLayer[]> {
-    const files = await listFiles(dir)
-    const base = files.bases.filter((e) => e <= epoch).at(-1)
-    const layers: EntryLayer[] = []
-    if (base !== undefined) layers.push((await this.read(dir, baseName(base))).layer)
-    for (const e of files.deltas) {
-      if (e <= (base ?? 0) || e > epoch) continue
-      layers.push((await this.read(dir, deltaName(e))).layer)
-    }
-    return layers
-  }
-
-  private async read(dir: string, name: string): Promise<ReturnType<typeof decodeSnapshotFile>> {
-    const file = path.join(dir, name)
-    return decodeSnapshotFile(await readFile(file), file)
+  private async compact(dir: string, epoch: number): Promise<void> {
+    if (this.compactOnLoop) await compactDir(dir, epoch, this.fsync)
+    else await compactionThread().compact(dir, epoch, this.fsync)
   }
 
   private async committedEpoch(dir: string): Promise<number> {
@@ -189,32 +178,6 @@ export class FileSnapshotStore implements SnapshotStore {
       if (this.queues.get(id) === tail) this.queues.delete(id)
     })
     return run
-  }
-}
-
-const baseName = (epoch: number) => `base-${String(epoch).padStart(16, '0')}.snap`
-const deltaName = (epoch: number) => `delta-${String(epoch).padStart(16, '0')}.snap`
-const SNAPSHOT_NAME = /^(base|delta)-(\d{16})\.snap$/
-
-async function listFiles(dir: string): Promise<{ bases: number[]; deltas: number[] }> {
-  const bases: number[] = []
-  const deltas: number[] = []
-  for (const name of await listDir(dir)) {
-    const match = SNAPSHOT_NAME.exec(name)
-    if (match === null) continue
-    ;(match[1] === 'base' ? bases : deltas).push(Number(match[2]))
-  }
-  bases.sort((a, b) => a - b)
-  deltas.sort((a, b) => a - b)
-  return { bases, deltas }
-}
-
-async function listDir(dir: string): Promise<string[]> {
-  try {
-    return await readdir(dir)
-  } catch (error) {
-    if (isCode(error, 'ENOENT') || isCode(error, 'ENOTDIR')) return []
-    throw error
   }
 }
 

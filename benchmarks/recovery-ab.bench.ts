@@ -1,0 +1,291 @@
+/**
+ * Checkpoint-overhead A/B across commits (issue 12's regression hunt): recovery.bench.ts's overhead
+ * part (`aggregate by card { n: count(), total: sum(amount) }` over seeded payments on the embedded
+ * log; checkpoint every 1 s, none during the run, exactly-once at 1 s) on the runtime of each commit
+ * given, with the same input and this file's harness, in alternating fresh processes.
+ *
+ *   node --import tsx benchmarks/recovery-ab.bench.ts --commits d02368e,c19f880,HEAD
+ *   node --import tsx benchmarks/recovery-ab.bench.ts --commits c19f880,HEAD --rounds 4 --variants every,none
+ *
+ * Per commit, a detached git worktree under --trees (made once, as nexmark-ab.bench.ts does:
+ * node_modules linked, WebAssembly kernels and CLI built) supplies the runtime and the compiler;
+ * a child process per commit and round (in turn A, B, …, so all meet the same machine load) first
+ * runs a shorter warm-up (left out), then each variant once, in an order that turns with the round. Per run: CPU-s of the process (user +
+ * system, every thread) from runner start until done, wall seconds, and GC counts; the summary
+ * gives medians, CPU µs per event and ratios against the first commit. The event loop's idle
+ * time (waiting on timers and I/O, not for a core) shows waits that CPU-s cannot. `--profile DIR`
+ * writes a V8 CPU profile of each measured span (the runner's, not the input's generation). On a loaded machine the
+ * CPU figures and the ratios within one run are what count, not events/s.
+ */
+import { execFileSync } from 'node:child_process'
+import { existsSync, realpathSync, symlinkSync } from 'node:fs'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { Session } from 'node:inspector'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { PerformanceObserver, performance } from 'node:perf_hooks'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { mulberry32 } from './lib/payments.ts'
+
+const REPO = resolve(import.meta.dirname, '..')
+
+/** Short names for recovery.bench.ts's overhead variants. */
+const VARIANTS = {
+  every: { name: 'checkpoint every 1 s', delivery: 'at-least-once', checkpointIntervalMs: 1000 },
+  none: { name: 'no checkpoint during the run', delivery: 'at-least-once', checkpointIntervalMs: 3_600_000 },
+  eo: { name: 'exactly-once, checkpoint every 1 s', delivery: 'exactly-once', checkpointIntervalMs: 1000 },
+} as const
+type VariantKey = keyof typeof VARIANTS
+
+interface RunFigures {
+  readonly commit: string
+  readonly round: number
+  readonly variant: VariantKey
+  readonly seconds: number
+  readonly cpuSeconds: number
+  /**
+   * Seconds the main thread's event loop waited with nothing to run (performance.eventLoopUtilization):
+   * time a quiet machine would not turn into throughput, unlike CPU-s, whatever the load.
+   */
+  readonly idleSeconds: number
+  /**
+   * CPU seconds of the main thread alone (Linux /proc; NaN elsewhere): cpuSeconds counts every
+   * thread, so work moved off the event loop (compaction-thread.ts) shows here, not there.
+   */
+  readonly mainCpuSeconds: number
+  readonly majorGcs: number
+  readonly minorGcs: number
+}
+
+const args = parseArgs({
+  options: {
+    commits: { type: 'string', default: 'HEAD~1,HEAD' },
+    variants: { type: 'string', default: 'every,none,eo' },
+    events: { type: 'string', default: '1000000' },
+    cards: { type: 'string', default: '100000' },
+    warmup: { type: 'string', default: '200000' },
+    rounds: { type: 'string', default: '3' },
+    trees: { type: 'string', default: join(tmpdir(), 'sluice-ab') },
+    // A CPU profile per measured run (the runner's span only, not the input's generation) into this directory.
+    profile: { type: 'string' },
+    // Child mode: one commit's tree.
+    tree: { type: 'string' },
+    label: { type: 'string' },
+    round: { type: 'string' },
+  },
+}).values
+
+const variantKeys = args.variants!.split(',').map((v) => v.trim()) as VariantKey[]
+for (const key of variantKeys)
+  if (!(key in VARIANTS)) throw new Error(`--variants names some of ${Object.keys(VARIANTS).join(', ')}`)
+
+/** A worktree of `commit` ready to run: node_modules linked, kernels and CLI built. */
+function prepareTree(commit: string): { sha: string; tree: string } {
+  const sha = execFileSync('git', ['-C', REPO, 'rev-parse', commit], { encoding: 'utf8' }).trim()
+  const tree = join(args.trees!, sha.slice(0, 12))
+  const quiet = { cwd: tree, stdio: ['ignore', 'ignore', 'inherit'] as ('ignore' | 'inherit')[] }
+  if (!existsSync(tree)) {
+    execFileSync('git', ['-C', REPO, 'worktree', 'add', '--detach', tree, sha], { stdio: 'ignore' })
+    symlinkSync(realpathSync(join(REPO, 'node_modules')), join(tree, 'node_modules'))
+    execFileSync(process.execPath, ['--import', 'tsx', 'wasm/build.ts'], quiet)
+    execFileSync(process.execPath, ['scripts/build-cli.mjs'], quiet)
+  }
+  return { sha, tree }
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
+}
+
+async function parent(): Promise<void> {
+  const commits = args.commits!.split(',')
+  const trees = commits.map((c) => ({ label: c, ...prepareTree(c) }))
+  const figures: RunFigures[] = []
+  for (let round = 1; round <= Number(args.rounds); round++) {
+    for (const { label, tree } of trees) {
+      process.stderr.write(`round ${round}: ${label} …\n`)
+      const stdout = execFileSync(
+        process.execPath,
+        [
+          '--expose-gc',
+          '--import',
+          'tsx',
+          fileURLToPath(import.meta.url),
+          ...['--tree', tree, '--label', label, '--round', String(round)],
+          ...['--events', args.events!, '--cards', args.cards!, '--warmup', args.warmup!],
+          ...['--variants', args.variants!],
+          ...(args.profile === undefined ? [] : ['--profile', args.profile]),
+        ],
+        { cwd: tree, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+      )
+      for (const line of stdout.trim().split('\n')) {
+        const run = JSON.parse(line) as RunFigures
+        figures.push(run)
+        process.stderr.write(
+          `  ${run.variant}: ${run.seconds.toFixed(2)} s, ${run.cpuSeconds.toFixed(2)} CPU-s (main thread ${run.mainCpuSeconds.toFixed(2)}), loop idle ${run.idleSeconds.toFixed(2)} s, GCs ${run.majorGcs} major / ${run.minorGcs} minor\n`,
+        )
+      }
+    }
+  }
+  const events = Number(args.events)
+  const base = trees[0]!.label
+  const cpuOf = (label: string, variant: VariantKey) =>
+    median(figures.filter((f) => f.commit === label && f.variant === variant).map((f) => f.cpuSeconds))
+  console.log(
+    `\nOverhead part, ${events} payments / ${args.cards} cards, ${args.rounds} alternating rounds, medians:\n`,
+  )
+  console.log(
+    '| commit | variant | wall s | CPU-s | main-thread CPU-s | loop idle s | CPU µs/event | major GCs | CPU vs first commit | CPU vs none (same commit) |',
+  )
+  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
+  for (const { label, sha } of trees) {
+    for (const variant of variantKeys) {
+      const runs = figures.filter((f) => f.commit === label && f.variant === variant)
+      const cpu = cpuOf(label, variant)
+      const none = variantKeys.includes('none') ? cpuOf(label, 'none') : Number.NaN
+      console.log(
+        `| ${label} (${sha.slice(0, 7)}) | ${variant} | ${median(runs.map((r) => r.seconds)).toFixed(2)} | ${cpu.toFixed(2)} | ${median(runs.map((r) => r.mainCpuSeconds)).toFixed(2)} | ${median(runs.map((r) => r.idleSeconds)).toFixed(2)} | ${((cpu / events) * 1e6).toFixed(2)} | ${median(runs.map((r) => r.majorGcs))} | ${(cpu / cpuOf(base, variant)).toFixed(3)}× | ${(cpu / none).toFixed(3)}× |`,
+      )
+    }
+  }
+}
+
+/** recovery.bench.ts's payments, byte for byte (same seed and shape). */
+function payments(count: number, cards: number, seed: number) {
+  const random = mulberry32(seed)
+  const start = Date.UTC(2026, 0, 1)
+  const records = []
+  for (let i = 0; i < count; i++) {
+    const card = `card-${cards >= count ? i : Math.floor(random() * cards)}`
+    const value = {
+      id: `p${i}`,
+      card,
+      amount: 1 + Math.floor(random() * 1000),
+      ts: new Date(start + i).toISOString(),
+    }
+    records.push({ key: card, value: Buffer.from(JSON.stringify(value)) })
+  }
+  return records
+}
+
+const PIPE = `
+schema Payment { id: string, card: string, amount: i64, ts: timestamp @event_time }
+source payments: Payment from kafka("payments")
+stream totals = payments | aggregate by card { n: count(), total: sum(amount) }
+sink totals -> kafka("totals")
+`
+
+async function child(tree: string, label: string, round: number): Promise<void> {
+  // The commit's own runtime and compiler, imported from its worktree.
+  const { loadArtifact } = await import(join(tree, 'runtime/artifact/load.ts'))
+  const { EmbeddedLog } = await import(join(tree, 'runtime/log/embedded.ts'))
+  const { FileSnapshotStore } = await import(join(tree, 'runtime/state/file-snapshot-store.ts'))
+  const { MetricsRegistry } = await import(join(tree, 'runtime/metrics/registry.ts'))
+  const { PipelineRunner } = await import(join(tree, 'runtime/node/pipeline-runner.ts'))
+  const { compileFixture } = await import(join(tree, 'test/support/compile-fixture.ts'))
+  let majors = 0
+  let minors = 0
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      if ((entry as { detail?: { kind?: number } }).detail?.kind === 1) minors++
+      else majors++
+    }
+  }).observe({ entryTypes: ['gc'] })
+  const gc = (globalThis as { gc?: () => void }).gc
+  const artifact = await loadArtifact(await compileFixture(PIPE, 'recovery-ab'))
+  const all = payments(Number(args.events), Number(args.cards), 7)
+  const warmup = all.slice(0, Number(args.warmup))
+  const profiler = args.profile === undefined ? null : inspectorProfiler(args.profile)
+
+  const runOnce = async (variant: VariantKey, records: typeof all): Promise<RunFigures> => {
+    const { delivery, checkpointIntervalMs } = VARIANTS[variant]
+    const dir = await mkdtemp(join(tmpdir(), 'sluice-ab-recovery-'))
+    try {
+      const log = await EmbeddedLog.open(dir, { durability: { intervalMs: 100 } })
+      await log.ensureTopic('payments')
+      for (let i = 0; i < records.length; i += 10_000)
+        await log.append('payments', records.slice(i, i + 10_000))
+      const store = new FileSnapshotStore(join(dir, 'state'))
+      gc?.()
+      majors = 0
+      minors = 0
+      await profiler?.start()
+      const started = performance.now()
+      const cpuBefore = process.cpuUsage()
+      const mainBefore = await mainThreadCpuSeconds()
+      const loopBefore = performance.eventLoopUtilization()
+      const runner = await PipelineRunner.start({
+        log,
+        artifact,
+        metrics: new MetricsRegistry(),
+        delivery,
+        checkpointIntervalMs,
+        stateStore: store,
+      })
+      if (delivery === 'at-least-once') {
+        // As recovery.bench.ts: done when every output is in the log.
+        while ((await log.endOffsets('totals')).reduce((a: number, b: number) => a + b, 0) < records.length)
+          await new Promise((r) => setTimeout(r, 5))
+      } else {
+        await runner.waitUntilCaughtUp(600_000)
+      }
+      const seconds = (performance.now() - started) / 1000
+      const cpu = process.cpuUsage(cpuBefore)
+      const loop = performance.eventLoopUtilization(loopBefore)
+      const mainCpuSeconds = (await mainThreadCpuSeconds()) - mainBefore
+      const figures = { idleSeconds: loop.idle / 1000, mainCpuSeconds, majorGcs: majors, minorGcs: minors }
+      await profiler?.stop(`${label}-${variant}-${round}${records === warmup ? '-warmup' : ''}`)
+      await runner.stop()
+      await runner.done
+      await log.close()
+      await store.close()
+      return { commit: label, round, variant, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, ...figures }
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  }
+
+  // The variants' order turns with the round, so none of them always runs first in a process.
+  const order = variantKeys.map((_, i) => variantKeys[(i + round - 1) % variantKeys.length]!)
+  if (warmup.length > 0) await runOnce(order[0]!, warmup)
+  for (const variant of order) console.log(JSON.stringify(await runOnce(variant, all)))
+}
+
+/** User + system CPU seconds of this process's main thread so far (/proc/self/task/<pid>/stat, in clock ticks of 10 ms). */
+async function mainThreadCpuSeconds(): Promise<number> {
+  try {
+    const stat = await readFile(`/proc/self/task/${process.pid}/stat`, 'utf8')
+    // Fields after the command (which may hold spaces) in parentheses; utime and stime are the 14th and 15th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / 100
+  } catch {
+    return Number.NaN
+  }
+}
+
+/** Starts and stops the V8 CPU profiler of this process, writing each profile to `dir`. */
+function inspectorProfiler(dir: string) {
+  const session = new Session()
+  session.connect()
+  const post = (method: string) =>
+    new Promise<unknown>((done, fail) =>
+      session.post(method, (error, result) => (error ? fail(error) : done(result))),
+    )
+  return {
+    async start() {
+      await post('Profiler.enable')
+      await post('Profiler.start')
+    },
+    async stop(name: string) {
+      const { profile } = (await post('Profiler.stop')) as { profile: unknown }
+      await mkdir(dir, { recursive: true })
+      await writeFile(join(dir, `${name}.cpuprofile`), JSON.stringify(profile))
+    },
+  }
+}
+
+// Last, after the module's constants are initialised.
+if (args.tree !== undefined) await child(args.tree, args.label!, Number(args.round))
+else await parent()
