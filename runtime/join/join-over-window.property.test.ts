@@ -11,16 +11,18 @@
  * interleaving. The reference interpreter (compiler/ir/interpret.ts) must give the same. The raw side's events come before the results of the same record when the raw side
  * is the left one, after them when it is the right one (the runner's order by input slot).
  */
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import fc from 'fast-check'
-import { afterAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { checkSource } from '../../compiler/frontend.ts'
 import { createInterpreter } from '../../compiler/ir/interpret.ts'
 import { stdlib } from '../../stdlib/index.ts'
 import { compileFixture } from '../../test/support/compile-fixture.ts'
-import { CrashingLog, CrashingStore, runWithCrashes } from '../../test/support/crash-injection.ts'
+import {
+  crashPointsWithin,
+  crashRunFixture,
+  jsonRecord,
+  replayableRuns,
+} from '../../test/support/crash-run.ts'
 import {
   type JoinRefRecord,
   type JoinRefShape,
@@ -36,10 +38,8 @@ import {
   watermarks,
 } from '../../test/support/window-reference.ts'
 import { type LoadedArtifact, loadArtifact } from '../artifact/load.ts'
-import { EmbeddedLog } from '../log/embedded.ts'
 import { partitionForKey } from '../log/partitioner.ts'
-import { MetricsRegistry } from '../metrics/registry.ts'
-import { DEFAULT_DEAD_LETTER_TOPIC, PipelineRunner } from '../node/pipeline-runner.ts'
+import { DEFAULT_DEAD_LETTER_TOPIC } from '../node/pipeline-runner.ts'
 
 const PARTITIONS = 2
 const T0 = Date.UTC(2026, 0, 1)
@@ -146,10 +146,7 @@ const artifactOf = (variant: Variant) => {
   return artifact
 }
 
-const dirs: string[] = []
-afterAll(async () => {
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })))
-})
+const { runCrashing } = crashRunFixture('sluice-join-over-window')
 
 interface Ev {
   readonly id: number
@@ -292,35 +289,17 @@ async function run(
   crashes: readonly number[],
   maxBatchRecords: number,
 ): Promise<{ rows: string[]; late: number[]; crashed: number; operations: number }> {
-  const dir = await mkdtemp(join(tmpdir(), 'sluice-join-over-window-'))
-  dirs.push(dir)
-  const first = await EmbeddedLog.open(dir, { durability: 'none' })
-  await first.ensureTopic('events', { partitions: PARTITIONS })
-  await first.append(
-    'events',
-    events.map((e) => ({
-      key: e.k,
-      value: Buffer.from(
-        JSON.stringify({ id: e.id, k: e.k, amount: e.amount, ts: new Date(e.ts).toISOString() }),
+  const { result, crashed, operations } = await runCrashing({
+    artifact,
+    partitions: PARTITIONS,
+    inputs: {
+      events: events.map((e) =>
+        jsonRecord(e.k, { id: e.id, k: e.k, amount: e.amount, ts: new Date(e.ts).toISOString() }),
       ),
-    })),
-  )
-  await first.close()
-  const { result, crashed, operations } = await runWithCrashes(
-    dir,
+    },
     crashes,
-    ({ log, store, points }) =>
-      PipelineRunner.start({
-        log: new CrashingLog(log, points),
-        artifact,
-        metrics: new MetricsRegistry(),
-        partitions: PARTITIONS,
-        delivery: 'exactly-once',
-        checkpointIntervalMs: 1,
-        maxBatchRecords,
-        stateStore: new CrashingStore(store, points),
-      }),
-    async (log) => {
+    maxBatchRecords,
+    read: async (log) => {
       const rows = (await readTopic(log, 'out')).map((r) => {
         const row = JSON.parse(r.value.toString()) as { b: number | null; k: string; ws: string | null }
         const res = row.ws === null ? null : resultId(row.k, Date.parse(row.ws))
@@ -331,7 +310,7 @@ async function run(
       )
       return { rows: rows.sort(), late: late.sort((a, b) => a - b) }
     },
-  )
+  })
   return { ...result, crashed, operations }
 }
 
@@ -357,7 +336,7 @@ describe("joins over a window's results in the runner, with crashes under exactl
             const clean = await run(artifact, events, [], maxBatchRecords)
             expect(clean.rows).toEqual(want.rows)
             expect(clean.late).toEqual(want.late)
-            const points = fractions.map((f) => 1 + Math.floor(f * clean.operations))
+            const points = crashPointsWithin(fractions, clean.operations)
             const result = await run(artifact, events, points, maxBatchRecords)
             crashes += result.crashed
             runs++
@@ -367,13 +346,7 @@ describe("joins over a window's results in the runner, with crashes under exactl
             expect(result.late).toEqual(want.late)
           },
         ),
-        {
-          numRuns: 10,
-          endOnFailure: true,
-          // To replay a failure: SLUICE_PROPERTY_SEED=<seed> SLUICE_PROPERTY_PATH=<path>.
-          ...(process.env.SLUICE_PROPERTY_SEED ? { seed: Number(process.env.SLUICE_PROPERTY_SEED) } : {}),
-          ...(process.env.SLUICE_PROPERTY_PATH ? { path: process.env.SLUICE_PROPERTY_PATH } : {}),
-        },
+        replayableRuns(10),
       )
       // Recovery is covered (a crash in every run), and so are lateness and pairs with results.
       expect(crashes).toBeGreaterThanOrEqual(runs)

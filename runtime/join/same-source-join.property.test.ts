@@ -11,13 +11,15 @@
  * twice): so every record moves both sides' watermark, and a record's right event meets its own
  * left events, which is how the runner takes a source batch.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import fc from 'fast-check'
-import { afterAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { compileFixture } from '../../test/support/compile-fixture.ts'
-import { CrashingLog, CrashingStore, runWithCrashes } from '../../test/support/crash-injection.ts'
+import {
+  crashPointsWithin,
+  crashRunFixture,
+  jsonRecord,
+  replayableRuns,
+} from '../../test/support/crash-run.ts'
 import {
   type JoinRefRecord,
   type JoinRefShape,
@@ -26,10 +28,8 @@ import {
 } from '../../test/support/join-reference.ts'
 import { readTopic } from '../../test/support/read-topic.ts'
 import { type LoadedArtifact, loadArtifact } from '../artifact/load.ts'
-import { EmbeddedLog } from '../log/embedded.ts'
 import { partitionForKey } from '../log/partitioner.ts'
-import { MetricsRegistry } from '../metrics/registry.ts'
-import { DEFAULT_DEAD_LETTER_TOPIC, PipelineRunner } from '../node/pipeline-runner.ts'
+import { DEFAULT_DEAD_LETTER_TOPIC } from '../node/pipeline-runner.ts'
 
 const PARTITIONS = 2
 const T0 = Date.UTC(2026, 0, 1)
@@ -121,10 +121,7 @@ const artifactOf = (variant: Variant) => {
   return artifact
 }
 
-const dirs: string[] = []
-afterAll(async () => {
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })))
-})
+const { runCrashing } = crashRunFixture('sluice-same-source-join')
 
 interface Ev {
   readonly id: number
@@ -183,35 +180,17 @@ async function run(
   crashes: readonly number[],
   maxBatchRecords: number,
 ): Promise<{ rows: string[]; late: number[]; crashed: number; operations: number }> {
-  const dir = await mkdtemp(join(tmpdir(), 'sluice-same-source-join-'))
-  dirs.push(dir)
-  const first = await EmbeddedLog.open(dir, { durability: 'none' })
-  await first.ensureTopic('events', { partitions: PARTITIONS })
-  await first.append(
-    'events',
-    events.map((e) => ({
-      key: e.k,
-      value: Buffer.from(
-        JSON.stringify({ id: e.id, k: e.k, amount: e.amount, ts: new Date(e.ts).toISOString() }),
+  const { result, crashed, operations } = await runCrashing({
+    artifact,
+    partitions: PARTITIONS,
+    inputs: {
+      events: events.map((e) =>
+        jsonRecord(e.k, { id: e.id, k: e.k, amount: e.amount, ts: new Date(e.ts).toISOString() }),
       ),
-    })),
-  )
-  await first.close()
-  const { result, crashed, operations } = await runWithCrashes(
-    dir,
+    },
     crashes,
-    ({ log, store, points }) =>
-      PipelineRunner.start({
-        log: new CrashingLog(log, points),
-        artifact,
-        metrics: new MetricsRegistry(),
-        partitions: PARTITIONS,
-        delivery: 'exactly-once',
-        checkpointIntervalMs: 1,
-        maxBatchRecords,
-        stateStore: new CrashingStore(store, points),
-      }),
-    async (log) => {
+    maxBatchRecords,
+    read: async (log) => {
       const rows = (await readTopic(log, 'out')).map((r) => {
         const row = JSON.parse(r.value.toString()) as { l: number | null; r: number | null; k: string }
         return rowText({ left: row.l, right: row.r, key: row.k, time: r.timestamp })
@@ -221,7 +200,7 @@ async function run(
       )
       return { rows: rows.sort(), late: late.sort((a, b) => a - b) }
     },
-  )
+  })
   return { ...result, crashed, operations }
 }
 
@@ -243,7 +222,7 @@ describe('joins of one source with itself in the runner, with crashes under exac
             const clean = await run(artifact, events, [], maxBatchRecords)
             expect(clean.rows).toEqual(want.rows)
             expect(clean.late).toEqual(want.late)
-            const points = fractions.map((f) => 1 + Math.floor(f * clean.operations))
+            const points = crashPointsWithin(fractions, clean.operations)
             const result = await run(artifact, events, points, maxBatchRecords)
             crashes += result.crashed
             runs++
@@ -252,13 +231,7 @@ describe('joins of one source with itself in the runner, with crashes under exac
             expect(result.late).toEqual(want.late)
           },
         ),
-        {
-          numRuns: 12,
-          endOnFailure: true,
-          // To replay a failure: SLUICE_PROPERTY_SEED=<seed> SLUICE_PROPERTY_PATH=<path>.
-          ...(process.env.SLUICE_PROPERTY_SEED ? { seed: Number(process.env.SLUICE_PROPERTY_SEED) } : {}),
-          ...(process.env.SLUICE_PROPERTY_PATH ? { path: process.env.SLUICE_PROPERTY_PATH } : {}),
-        },
+        replayableRuns(12),
       )
       // Recovery is covered (a crash in every run) and so is lateness.
       expect(crashes).toBeGreaterThanOrEqual(runs)
