@@ -20,8 +20,12 @@ import { describe, expect, it } from 'vitest'
 import { checkSource } from '../../compiler/frontend.ts'
 import { createInterpreter } from '../../compiler/ir/interpret.ts'
 import { stdlib } from '../../stdlib/index.ts'
-import { compileFixture } from '../../test/support/compile-fixture.ts'
-import { crashPointsWithin, crashRunFixture, replayableRuns } from '../../test/support/crash-run.ts'
+import {
+  artifactPerVariant,
+  crashPointsWithin,
+  crashRunFixture,
+  replayableRuns,
+} from '../../test/support/crash-run.ts'
 import {
   type JoinRefRecord,
   type JoinRefShape,
@@ -30,7 +34,7 @@ import {
   joinWatermarks,
 } from '../../test/support/join-reference.ts'
 import { readTopic } from '../../test/support/read-topic.ts'
-import { type LoadedArtifact, loadArtifact } from '../artifact/load.ts'
+import type { LoadedArtifact } from '../artifact/load.ts'
 import { partitionForKey } from '../log/partitioner.ts'
 import { DEFAULT_DEAD_LETTER_TOPIC } from '../node/pipeline-runner.ts'
 import { outputHoldMs } from './join-over-join.ts'
@@ -113,15 +117,7 @@ stream j2 = ${variant.second}
 sink j2 -> kafka("out")
 `
 
-const artifacts = new Map<string, Promise<LoadedArtifact>>()
-const artifactOf = (variant: Variant) => {
-  let artifact = artifacts.get(variant.name)
-  if (artifact === undefined) {
-    artifact = compileFixture(pipeOf(variant), `join-over-join-${artifacts.size}`).then(loadArtifact)
-    artifacts.set(variant.name, artifact)
-  }
-  return artifact
-}
+const artifactOf = artifactPerVariant('join-over-join', pipeOf)
 
 const { runCrashing } = crashRunFixture('sluice-join-over-join')
 

@@ -16,8 +16,8 @@ import { describe, expect, it } from 'vitest'
 import { checkSource } from '../../compiler/frontend.ts'
 import { createInterpreter } from '../../compiler/ir/interpret.ts'
 import { stdlib } from '../../stdlib/index.ts'
-import { compileFixture } from '../../test/support/compile-fixture.ts'
 import {
+  artifactPerVariant,
   crashPointsWithin,
   crashRunFixture,
   jsonRecord,
@@ -30,6 +30,7 @@ import {
   joinReference,
   rowText,
 } from '../../test/support/join-reference.ts'
+import { type KeyedEvent, keyedEventsArb } from '../../test/support/late-events.ts'
 import { readTopic } from '../../test/support/read-topic.ts'
 import {
   finalWindowResults,
@@ -37,7 +38,7 @@ import {
   type WindowRefShape,
   watermarks,
 } from '../../test/support/window-reference.ts'
-import { type LoadedArtifact, loadArtifact } from '../artifact/load.ts'
+import type { LoadedArtifact } from '../artifact/load.ts'
 import { partitionForKey } from '../log/partitioner.ts'
 import { DEFAULT_DEAD_LETTER_TOPIC } from '../node/pipeline-runner.ts'
 
@@ -136,42 +137,14 @@ stream joined = ${variant.clause}
 sink joined -> kafka("out")
 `
 
-const artifacts = new Map<string, Promise<LoadedArtifact>>()
-const artifactOf = (variant: Variant) => {
-  let artifact = artifacts.get(variant.name)
-  if (artifact === undefined) {
-    artifact = compileFixture(pipeOf(variant), `join-over-window-${artifacts.size}`).then(loadArtifact)
-    artifacts.set(variant.name, artifact)
-  }
-  return artifact
-}
+const artifactOf = artifactPerVariant('join-over-window', pipeOf)
 
 const { runCrashing } = crashRunFixture('sluice-join-over-window')
 
-interface Ev {
-  readonly id: number
-  readonly k: string
-  readonly amount: number
-  readonly ts: number
-}
+type Ev = KeyedEvent
 
 /** Random events, mostly forward in event time with some going back, so some are late. */
-const eventsArb = fc
-  .array(
-    fc.record({
-      k: fc.constantFrom('a', 'b', 'c'),
-      amount: fc.integer({ min: 0, max: 9 }),
-      step: fc.integer({ min: -2500, max: 2500 }),
-    }),
-    { minLength: 5, maxLength: 50 },
-  )
-  .map((raw) => {
-    let ts = T0 + 10_000
-    return raw.map(({ k, amount, step }, id): Ev => {
-      ts += step
-      return { id, k, amount, ts }
-    })
-  })
+const eventsArb = keyedEventsArb(T0)
 
 /** The id of a window result, the same in the reference and in the runner's rows. */
 const resultIds = new Map<string, number>()

@@ -12,8 +12,12 @@
  */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { compileFixture } from '../../test/support/compile-fixture.ts'
-import { crashRunFixture, jsonRecord, replayableRuns } from '../../test/support/crash-run.ts'
+import {
+  artifactPerVariant,
+  crashRunFixture,
+  jsonRecord,
+  replayableRuns,
+} from '../../test/support/crash-run.ts'
 import {
   type JoinRefRecord,
   type JoinRefShape,
@@ -21,7 +25,7 @@ import {
   rowText,
 } from '../../test/support/join-reference.ts'
 import { readTopic } from '../../test/support/read-topic.ts'
-import { type LoadedArtifact, loadArtifact } from '../artifact/load.ts'
+import type { LoadedArtifact } from '../artifact/load.ts'
 import { partitionForKey } from '../log/partitioner.ts'
 
 const PARTITIONS = 2
@@ -67,15 +71,7 @@ stream joined = ${variant.clause}
 sink joined -> kafka("out")
 `
 
-const artifacts = new Map<string, Promise<LoadedArtifact>>()
-const artifactOf = (variant: Variant) => {
-  let artifact = artifacts.get(variant.name)
-  if (artifact === undefined) {
-    artifact = compileFixture(pipeOf(variant), `join-runner-${artifacts.size}`).then(loadArtifact)
-    artifacts.set(variant.name, artifact)
-  }
-  return artifact
-}
+const artifactOf = artifactPerVariant('join-runner', pipeOf)
 
 const { runCrashing } = crashRunFixture('sluice-join-runner')
 

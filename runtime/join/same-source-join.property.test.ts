@@ -13,8 +13,8 @@
  */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { compileFixture } from '../../test/support/compile-fixture.ts'
 import {
+  artifactPerVariant,
   crashPointsWithin,
   crashRunFixture,
   jsonRecord,
@@ -26,8 +26,9 @@ import {
   joinReference,
   rowText,
 } from '../../test/support/join-reference.ts'
+import { type KeyedEvent, keyedEventsArb } from '../../test/support/late-events.ts'
 import { readTopic } from '../../test/support/read-topic.ts'
-import { type LoadedArtifact, loadArtifact } from '../artifact/load.ts'
+import type { LoadedArtifact } from '../artifact/load.ts'
 import { partitionForKey } from '../log/partitioner.ts'
 import { DEFAULT_DEAD_LETTER_TOPIC } from '../node/pipeline-runner.ts'
 
@@ -111,42 +112,14 @@ stream joined = ${variant.clause}
 sink joined -> kafka("out")
 `
 
-const artifacts = new Map<string, Promise<LoadedArtifact>>()
-const artifactOf = (variant: Variant) => {
-  let artifact = artifacts.get(variant.name)
-  if (artifact === undefined) {
-    artifact = compileFixture(pipeOf(variant), `same-source-join-${artifacts.size}`).then(loadArtifact)
-    artifacts.set(variant.name, artifact)
-  }
-  return artifact
-}
+const artifactOf = artifactPerVariant('same-source-join', pipeOf)
 
 const { runCrashing } = crashRunFixture('sluice-same-source-join')
 
-interface Ev {
-  readonly id: number
-  readonly k: string
-  readonly amount: number
-  readonly ts: number
-}
+type Ev = KeyedEvent
 
 /** Random events, mostly forward in event time with some going back, so some are late. */
-const eventsArb = fc
-  .array(
-    fc.record({
-      k: fc.constantFrom('a', 'b', 'c'),
-      amount: fc.integer({ min: 0, max: 9 }),
-      step: fc.integer({ min: -2500, max: 2500 }),
-    }),
-    { minLength: 5, maxLength: 50 },
-  )
-  .map((raw) => {
-    let ts = T0 + 10_000
-    return raw.map(({ k, amount, step }, id): Ev => {
-      ts += step
-      return { id, k, amount, ts }
-    })
-  })
+const eventsArb = keyedEventsArb(T0)
 
 /** Reference ids: 4 × the event's id + its copy on the left (0 or 1), 4 × id + 3 on the right. */
 function expected(variant: Variant, events: readonly Ev[]): { rows: string[]; late: number[] } {

@@ -15,11 +15,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type fc from 'fast-check'
 import { afterAll } from 'vitest'
-import type { LoadedArtifact } from '../../runtime/artifact/load.ts'
+import { type LoadedArtifact, loadArtifact } from '../../runtime/artifact/load.ts'
 import { EmbeddedLog } from '../../runtime/log/embedded.ts'
 import type { OutgoingRecord } from '../../runtime/log/index.ts'
 import { MetricsRegistry } from '../../runtime/metrics/registry.ts'
 import { PipelineRunner, type PipelineRunnerOptions } from '../../runtime/node/pipeline-runner.ts'
+import { compileFixture } from './compile-fixture.ts'
 import { CrashingLog, CrashingStore, runWithCrashes } from './crash-injection.ts'
 
 /** One run: the pipeline, its input topics and where it crashes. */
@@ -109,5 +110,24 @@ export function replayableRuns(
     endOnFailure: true,
     ...(process.env.SLUICE_PROPERTY_SEED ? { seed: Number(process.env.SLUICE_PROPERTY_SEED) } : {}),
     ...(process.env.SLUICE_PROPERTY_PATH ? { path: process.env.SLUICE_PROPERTY_PATH } : {}),
+  }
+}
+
+/**
+ * One compiled artifact per variant of a property (by its name), compiled on first use and shared
+ * by the variant's examples: `pipeOf` writes the variant's pipeline, `fixture` names the compiles.
+ */
+export function artifactPerVariant<V extends { readonly name: string }>(
+  fixture: string,
+  pipeOf: (variant: V) => string,
+): (variant: V) => Promise<LoadedArtifact> {
+  const artifacts = new Map<string, Promise<LoadedArtifact>>()
+  return (variant) => {
+    let artifact = artifacts.get(variant.name)
+    if (artifact === undefined) {
+      artifact = compileFixture(pipeOf(variant), `${fixture}-${artifacts.size}`).then(loadArtifact)
+      artifacts.set(variant.name, artifact)
+    }
+    return artifact
   }
 }
