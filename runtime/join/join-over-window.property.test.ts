@@ -20,7 +20,6 @@ import {
   artifactPerVariant,
   crashPointsWithin,
   crashRunFixture,
-  jsonRecord,
   replayableRuns,
 } from '../../test/support/crash-run.ts'
 import {
@@ -30,7 +29,7 @@ import {
   joinReference,
   rowText,
 } from '../../test/support/join-reference.ts'
-import { type KeyedEvent, keyedEventsArb } from '../../test/support/late-events.ts'
+import { type KeyedEvent, keyedEventRecord, keyedEventsArb, lateIds } from '../../test/support/late-events.ts'
 import { readTopic } from '../../test/support/read-topic.ts'
 import {
   finalWindowResults,
@@ -40,7 +39,6 @@ import {
 } from '../../test/support/window-reference.ts'
 import type { LoadedArtifact } from '../artifact/load.ts'
 import { partitionForKey } from '../log/partitioner.ts'
-import { DEFAULT_DEAD_LETTER_TOPIC } from '../node/pipeline-runner.ts'
 
 const PARTITIONS = 2
 const T0 = Date.UTC(2026, 0, 1)
@@ -265,11 +263,7 @@ async function run(
   const { result, crashed, operations } = await runCrashing({
     artifact,
     partitions: PARTITIONS,
-    inputs: {
-      events: events.map((e) =>
-        jsonRecord(e.k, { id: e.id, k: e.k, amount: e.amount, ts: new Date(e.ts).toISOString() }),
-      ),
-    },
+    inputs: { events: events.map(keyedEventRecord) },
     crashes,
     maxBatchRecords,
     read: async (log) => {
@@ -278,10 +272,7 @@ async function run(
         const res = row.ws === null ? null : resultId(row.k, Date.parse(row.ws))
         return rowText({ left: row.b, right: res, key: row.k, time: r.timestamp })
       })
-      const late = (await readTopic(log, DEFAULT_DEAD_LETTER_TOPIC)).map(
-        (r) => (JSON.parse(r.value.toString()) as { id: number }).id,
-      )
-      return { rows: rows.sort(), late: late.sort((a, b) => a - b) }
+      return { rows: rows.sort(), late: await lateIds(log) }
     },
   })
   return { ...result, crashed, operations }

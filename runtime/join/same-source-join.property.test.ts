@@ -17,7 +17,6 @@ import {
   artifactPerVariant,
   crashPointsWithin,
   crashRunFixture,
-  jsonRecord,
   replayableRuns,
 } from '../../test/support/crash-run.ts'
 import {
@@ -26,11 +25,10 @@ import {
   joinReference,
   rowText,
 } from '../../test/support/join-reference.ts'
-import { type KeyedEvent, keyedEventsArb } from '../../test/support/late-events.ts'
+import { type KeyedEvent, keyedEventRecord, keyedEventsArb, lateIds } from '../../test/support/late-events.ts'
 import { readTopic } from '../../test/support/read-topic.ts'
 import type { LoadedArtifact } from '../artifact/load.ts'
 import { partitionForKey } from '../log/partitioner.ts'
-import { DEFAULT_DEAD_LETTER_TOPIC } from '../node/pipeline-runner.ts'
 
 const PARTITIONS = 2
 const T0 = Date.UTC(2026, 0, 1)
@@ -156,11 +154,7 @@ async function run(
   const { result, crashed, operations } = await runCrashing({
     artifact,
     partitions: PARTITIONS,
-    inputs: {
-      events: events.map((e) =>
-        jsonRecord(e.k, { id: e.id, k: e.k, amount: e.amount, ts: new Date(e.ts).toISOString() }),
-      ),
-    },
+    inputs: { events: events.map(keyedEventRecord) },
     crashes,
     maxBatchRecords,
     read: async (log) => {
@@ -168,10 +162,7 @@ async function run(
         const row = JSON.parse(r.value.toString()) as { l: number | null; r: number | null; k: string }
         return rowText({ left: row.l, right: row.r, key: row.k, time: r.timestamp })
       })
-      const late = (await readTopic(log, DEFAULT_DEAD_LETTER_TOPIC)).map(
-        (r) => (JSON.parse(r.value.toString()) as { id: number }).id,
-      )
-      return { rows: rows.sort(), late: late.sort((a, b) => a - b) }
+      return { rows: rows.sort(), late: await lateIds(log) }
     },
   })
   return { ...result, crashed, operations }

@@ -4,6 +4,10 @@
  * going back, so that some are late.
  */
 import fc from 'fast-check'
+import type { Log, OutgoingRecord } from '../../runtime/log/index.ts'
+import { DEFAULT_DEAD_LETTER_TOPIC } from '../../runtime/node/pipeline-runner.ts'
+import { jsonRecord } from './crash-run.ts'
+import { readTopic } from './read-topic.ts'
 
 export interface KeyedEvent {
   readonly id: number
@@ -30,4 +34,17 @@ export function keyedEventsArb(t0: number): fc.Arbitrary<KeyedEvent[]> {
         return { id, k, amount, ts }
       })
     })
+}
+
+/** An event as its source reads it: keyed by `k`, its time as an ISO-8601 string. */
+export function keyedEventRecord(e: KeyedEvent): OutgoingRecord {
+  return jsonRecord(e.k, { id: e.id, k: e.k, amount: e.amount, ts: new Date(e.ts).toISOString() })
+}
+
+/** The ids of the events the runner dead-lettered as late, ascending. */
+export async function lateIds(log: Pick<Log, 'partitions' | 'read'>): Promise<number[]> {
+  const late = (await readTopic(log, DEFAULT_DEAD_LETTER_TOPIC)).map(
+    (r) => (JSON.parse(r.value.toString()) as { id: number }).id,
+  )
+  return late.sort((a, b) => a - b)
 }
