@@ -71,6 +71,11 @@ function startServe(...argv: string[]) {
   }
 }
 
+/** `sluice serve` of PIPE's artifact on the embedded log in `dataDir`, the gateway on `gateway`. */
+function serveRun(gateway: string, dataDir: string, ...more: string[]) {
+  return startServe('--gateway', gateway, '--run', artifactDir, '--data-dir', dataDir, ...more)
+}
+
 async function readTopic(dataDir: string, topic: string): Promise<LogRecord[]> {
   const log = await EmbeddedLog.openReadOnly(dataDir)
   try {
@@ -96,21 +101,24 @@ async function eventually<T>(
   }
 }
 
+/** POSTs `body` to the gateway at `url` as events of the payments stream. */
+function postPayments(url: string, body: string, contentType = 'application/json'): Promise<Response> {
+  return fetch(`${url}/streams/payments/events`, {
+    method: 'POST',
+    headers: { 'content-type': contentType },
+    body,
+  })
+}
+
+/** The sink topic of PIPE in `dataDir`, once `ok` holds of it (or the wait ran out). */
+function largePayments(dataDir: string, ok: (records: LogRecord[]) => boolean): Promise<LogRecord[]> {
+  return eventually(() => readTopic(dataDir, 'large-payments'), ok)
+}
+
 describe('sluice serve', () => {
   it('runs the gateway and the pipeline on one embedded log: posted events flow to the sink topic, and a stop loses nothing acknowledged', async () => {
     const dataDir = await tempDir()
-    const node = startServe(
-      '--gateway',
-      '127.0.0.1:0',
-      '--run',
-      artifactDir,
-      '--data-dir',
-      dataDir,
-      '--key-field',
-      'payments=card',
-      '--partitions',
-      '2',
-    )
+    const node = serveRun('127.0.0.1:0', dataDir, '--key-field', 'payments=card', '--partitions', '2')
     const serving = await node.serving
     expect(serving.streams).toEqual(['payments'])
     expect(serving.pipelines).toEqual(['payments'])
@@ -121,11 +129,11 @@ describe('sluice serve', () => {
       amount: i * 10,
       ts: 1_700_000_000_000 + i,
     }))
-    const answer = await fetch(`${url}/streams/payments/events`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-ndjson' },
-      body: events.map((e) => JSON.stringify(e)).join('\n'),
-    })
+    const answer = await postPayments(
+      url,
+      events.map((e) => JSON.stringify(e)).join('\n'),
+      'application/x-ndjson',
+    )
     expect(answer.status).toBe(200)
     const ws = await connectWebSocket(`${url}/streams/payments/ws`)
     ws.send(JSON.stringify([{ id: 'w1', card: 'c1', amount: 500, ts: 1_700_000_000_100 }]))
@@ -133,10 +141,7 @@ describe('sluice serve', () => {
 
     const large = events.filter((e) => e.amount >= 100).length + 1
     // The pipeline reads what the gateway appended, while the node serves.
-    const sink = await eventually(
-      () => readTopic(dataDir, 'large-payments'),
-      (records) => records.length >= large,
-    )
+    const sink = await largePayments(dataDir, (records) => records.length >= large)
     expect(new Set(sink.map((r) => JSON.parse(r.value.toString()).id)).size).toBe(large)
     node.stop()
     expect(await node.exit).toBe(0)
@@ -149,16 +154,7 @@ describe('sluice serve', () => {
 
   it('serves from worker threads with --gateway-threads 2: what they acknowledge is in the log and reaches the pipeline', async () => {
     const dataDir = await tempDir()
-    const node = startServe(
-      '--gateway',
-      '127.0.0.1:0',
-      '--run',
-      artifactDir,
-      '--data-dir',
-      dataDir,
-      '--gateway-threads',
-      '2',
-    )
+    const node = serveRun('127.0.0.1:0', dataDir, '--gateway-threads', '2')
     const url = (await node.serving).gateway as string
     const events = Array.from({ length: 20 }, (_, i) => ({
       id: `t${i}`,
@@ -168,13 +164,7 @@ describe('sluice serve', () => {
     }))
     // Several connections at once, so the kernel may hand them to either worker.
     const answers = await Promise.all(
-      events.map((event) =>
-        fetch(`${url}/streams/payments/events`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify(event),
-        }).then((r) => r.status),
-      ),
+      events.map((event) => postPayments(url, JSON.stringify(event)).then((r) => r.status)),
     )
     expect(answers).toEqual(Array(20).fill(200))
     const ws = await connectWebSocket(`${url}/streams/payments/ws`)
@@ -182,10 +172,7 @@ describe('sluice serve', () => {
     expect(JSON.parse(await ws.next())).toMatchObject({ seq: 1, accepted: 1, rejected: 1 })
     const metrics = await (await fetch(`${url}/metrics`)).text()
     expect(metrics).toMatch(/sluice_gateway_events_total\{outcome="accepted",stream="payments"\} 21/)
-    const sink = await eventually(
-      () => readTopic(dataDir, 'large-payments'),
-      (records) => records.length >= 21,
-    )
+    const sink = await largePayments(dataDir, (records) => records.length >= 21)
     expect(new Set(sink.map((r) => JSON.parse(r.value.toString()).id)).size).toBe(21)
     node.stop()
     expect(await node.exit).toBe(0)
@@ -209,27 +196,14 @@ describe('sluice serve', () => {
 
   it('processes while it serves: an event posted now reaches the sink while the node runs', async () => {
     const dataDir = await tempDir()
-    const node = startServe(
-      '--gateway',
-      '0',
-      '--run',
-      artifactDir,
-      '--data-dir',
-      dataDir,
-      '--durability',
-      '10ms',
-    )
+    const node = serveRun('0', dataDir, '--durability', '10ms')
     const url = (await node.serving).gateway as string
-    const answer = await fetch(`${url}/streams/payments/events`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ id: 'live', card: 'c', amount: 250, ts: 1_700_000_000_000 }),
-    })
-    expect(answer.status).toBe(200)
-    const sink = await eventually(
-      () => readTopic(dataDir, 'large-payments'),
-      (records) => records.length > 0,
+    const answer = await postPayments(
+      url,
+      JSON.stringify({ id: 'live', card: 'c', amount: 250, ts: 1_700_000_000_000 }),
     )
+    expect(answer.status).toBe(200)
+    const sink = await largePayments(dataDir, (records) => records.length > 0)
     expect(JSON.parse(sink[0]!.value.toString())).toEqual({ id: 'live', card: 'c', cents: 25000 })
     node.stop()
     expect(await node.exit).toBe(0)
@@ -247,33 +221,18 @@ sink seen -> kafka("cards-seen")
       'audit.pipe',
     )
     const dataDir = await tempDir()
-    const node = startServe(
-      '--gateway',
-      '0',
-      '--run',
-      artifactDir,
-      '--run',
-      audit,
-      '--data-dir',
-      dataDir,
-      '--metrics-port',
-      '0',
-    )
+    const node = serveRun('0', dataDir, '--run', audit, '--metrics-port', '0')
     const serving = await node.serving
     expect(serving.pipelines).toEqual(['payments', 'audit'])
-    const answer = await fetch(`${serving.gateway as string}/streams/payments/events`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify([
+    const answer = await postPayments(
+      serving.gateway as string,
+      JSON.stringify([
         { id: 'a', card: 'c1', amount: 500, ts: 0 },
         { id: 'b', card: 'c1', amount: 5, ts: 1 },
       ]),
-    })
-    expect(answer.status).toBe(200)
-    const large = await eventually(
-      () => readTopic(dataDir, 'large-payments'),
-      (records) => records.length >= 1,
     )
+    expect(answer.status).toBe(200)
+    const large = await largePayments(dataDir, (records) => records.length >= 1)
     expect(large.map((r) => JSON.parse(r.value.toString()).id)).toEqual(['a'])
     const seen = await eventually(
       () => readTopic(dataDir, 'cards-seen'),
@@ -291,16 +250,7 @@ sink seen -> kafka("cards-seen")
 
   it('serves gRPC beside HTTP with --grpc: a Publish reaches the sink', async () => {
     const dataDir = await tempDir()
-    const node = startServe(
-      '--gateway',
-      '0',
-      '--grpc',
-      '127.0.0.1:0',
-      '--run',
-      artifactDir,
-      '--data-dir',
-      dataDir,
-    )
+    const node = serveRun('0', dataDir, '--grpc', '127.0.0.1:0')
     const address = (await node.serving).grpc as string
     const loaded = grpc.loadPackageDefinition(
       loadSync(PROTO_FILE.pathname, { keepCase: true, longs: Number, defaults: true }),
@@ -327,10 +277,7 @@ sink seen -> kafka("cards-seen")
       ),
     )
     expect(reply.accepted).toBe(1)
-    const sink = await eventually(
-      () => readTopic(dataDir, 'large-payments'),
-      (records) => records.length > 0,
-    )
+    const sink = await largePayments(dataDir, (records) => records.length > 0)
     expect(JSON.parse(sink[0]!.value.toString())).toMatchObject({ id: 'g1', cents: 30000 })
     client.close()
     node.stop()
@@ -354,12 +301,7 @@ sink seen -> kafka("cards-seen")
     )
     const node = startServe('--config', config, '--max-event-bytes', '120')
     const url = (await node.serving).gateway as string
-    const post = (body: string) =>
-      fetch(`${url}/streams/payments/events`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body,
-      })
+    const post = (body: string) => postPayments(url, body)
     const big = await post(JSON.stringify({ id: 'x'.repeat(110), card: 'c', amount: 1, ts: 0 }))
     expect(big.status).toBe(413)
     expect((await big.json()).rule).toBe('at most 120 bytes')

@@ -61,19 +61,14 @@ export class CodecWriter {
   reader(type: RecordType, read: ReadonlySet<string> | null): string {
     const fields = read === null ? null : type.fields.filter((f) => read.has(f.name)).map((f) => f.name)
     const id = `${this.keyOf(type)}/${JSON.stringify(fields)}`
-    const existing = this.readers.get(id)
-    if (existing) return existing
-    const name = `read${this.readers.size}`
-    this.readers.set(id, name)
-    const selected = fields === null ? null : new Set(fields)
-    this.bodies.push(
-      [
+    return this.named(this.readers, id, 'read', (name) => {
+      const selected = fields === null ? null : new Set(fields)
+      return [
         `function ${name}(value: unknown): ${tsType(type, this.typeName)} | undefined {`,
         this.recordReader(type, selected, 'return undefined'),
         '}',
-      ].join('\n'),
-    )
-    return name
+      ].join('\n')
+    })
   }
 
   /**
@@ -85,33 +80,30 @@ export class CodecWriter {
   jsonDecoder(type: RecordType, read: ReadonlySet<string> | null): string {
     const fields = read === null ? null : type.fields.filter((f) => read.has(f.name)).map((f) => f.name)
     const id = `${this.keyOf(type)}/${JSON.stringify(fields)}`
-    const existing = this.jsonDecoders.get(id)
-    if (existing) return existing
-    const name = `decodeJson${this.jsonDecoders.size}`
-    this.jsonDecoders.set(id, name)
-    const rowType = tsType(type, this.typeName)
-    const lines = [`function ${name}(bytes: JsonBytes): ${rowType} {`]
-    if (canScan(type)) {
-      const scanner = `scan${this.jsonDecoders.size - 1}`
-      this.bodies.push(scannerFunction(scanner, type, read, this.typeName))
-      lines.push(`const scanned = ${scanner}(bytes)`, 'if (scanned !== undefined) return scanned')
-    }
-    // JSON.parse rounds a number of more than 15 digits: an i64 written `100.0000000000000001`
-    // would read as 100. The scanner reads at most 15; here the text is checked (issue 17).
-    const integers = this.integerWalker(type)
-    lines.push(
-      `const text = bytes.toString('utf8', 0, bytes.length)`,
-      'const value: unknown = JSON.parse(text)',
-      `const row = ${this.reader(type, read)}(value)`,
-      integers === null
-        ? 'if (row !== undefined) return row'
-        : `if (row !== undefined) {\nif (mayHideRounding(text)) checkWrittenIntegers(text, value, ${integers})\nreturn row\n}`,
-      // The failure path: the explaining decoder, its reason quoting numbers as the bytes have them.
-      `try {\nreturn ${this.decoder(type)}(value, '')\n} catch (error) {\nthrow withNumberAsWritten(error, text)\n}`,
-      '}',
-    )
-    this.bodies.push(lines.join('\n'))
-    return name
+    return this.named(this.jsonDecoders, id, 'decodeJson', (name) => {
+      const rowType = tsType(type, this.typeName)
+      const lines = [`function ${name}(bytes: JsonBytes): ${rowType} {`]
+      if (canScan(type)) {
+        const scanner = `scan${this.jsonDecoders.size - 1}`
+        this.bodies.push(scannerFunction(scanner, type, read, this.typeName))
+        lines.push(`const scanned = ${scanner}(bytes)`, 'if (scanned !== undefined) return scanned')
+      }
+      // JSON.parse rounds a number of more than 15 digits: an i64 written `100.0000000000000001`
+      // would read as 100. The scanner reads at most 15; here the text is checked (issue 17).
+      const integers = this.integerWalker(type)
+      lines.push(
+        `const text = bytes.toString('utf8', 0, bytes.length)`,
+        'const value: unknown = JSON.parse(text)',
+        `const row = ${this.reader(type, read)}(value)`,
+        integers === null
+          ? 'if (row !== undefined) return row'
+          : `if (row !== undefined) {\nif (mayHideRounding(text)) checkWrittenIntegers(text, value, ${integers})\nreturn row\n}`,
+        // The failure path: the explaining decoder, its reason quoting numbers as the bytes have them.
+        `try {\nreturn ${this.decoder(type)}(value, '')\n} catch (error) {\nthrow withNumberAsWritten(error, text)\n}`,
+        '}',
+      )
+      return lines.join('\n')
+    })
   }
 
   /**
@@ -173,28 +165,24 @@ export class CodecWriter {
 
   /** Returns the name of `decode_N(value: unknown, path: string): T`, which throws DecodeFailure. */
   decoder(type: Type): string {
-    const id = this.keyOf(type)
-    const existing = this.decoders.get(id)
-    if (existing) return existing
-    const name = `decode${this.decoders.size}`
-    this.decoders.set(id, name)
-    this.bodies.push(
-      `function ${name}(value: unknown, path: string): ${tsType(type, this.typeName)} {\n${this.decodeBody(type)}\n}`,
+    return this.named(
+      this.decoders,
+      this.keyOf(type),
+      'decode',
+      (name) =>
+        `function ${name}(value: unknown, path: string): ${tsType(type, this.typeName)} {\n${this.decodeBody(type)}\n}`,
     )
-    return name
   }
 
   /** Returns the name of `encode_N(value: T): string`. */
   encoder(type: Type): string {
-    const id = this.keyOf(type)
-    const existing = this.encoders.get(id)
-    if (existing) return existing
-    const name = `encode${this.encoders.size}`
-    this.encoders.set(id, name)
-    this.bodies.push(
-      `function ${name}(value: ${tsType(type, this.typeName)}): string {\n${this.encodeBody(type)}\n}`,
+    return this.named(
+      this.encoders,
+      this.keyOf(type),
+      'encode',
+      (name) =>
+        `function ${name}(value: ${tsType(type, this.typeName)}): string {\n${this.encodeBody(type)}\n}`,
     )
-    return name
   }
 
   /**
@@ -205,19 +193,13 @@ export class CodecWriter {
   sinkEncoder(type: Type): string {
     const walker = this.unwritableWalker(type)
     if (walker === null) return this.encoder(type)
-    const id = this.keyOf(type)
-    const existing = this.sinkEncoders.get(id)
-    if (existing) return existing
-    const name = `encodeSink${this.sinkEncoders.size}`
-    this.sinkEncoders.set(id, name)
-    this.bodies.push(
+    return this.named(this.sinkEncoders, this.keyOf(type), 'encodeSink', (name) =>
       [
         `function ${name}(value: ${tsType(type, this.typeName)}): string {`,
         `try {\nreturn ${this.encoder(type)}(value)\n} catch (error) {\nthrow withEncodePath(error, ${walker}(value, ''))\n}`,
         '}',
       ].join('\n'),
     )
-    return name
   }
 
   /**
@@ -291,57 +273,64 @@ export class CodecWriter {
     return this.bodies.join('\n\n')
   }
 
+  /**
+   * The name in `names` of the function for `id`; the first time, a new one (`prefix` and a
+   * number) whose text `emit` writes. The name is taken before `emit` runs, so a function that
+   * refers to itself finds it; what `emit` requests on the way is emitted before it.
+   */
+  private named(
+    names: Map<string, string>,
+    id: string,
+    prefix: string,
+    emit: (name: string) => string,
+  ): string {
+    const existing = names.get(id)
+    if (existing) return existing
+    const name = `${prefix}${names.size}`
+    names.set(id, name)
+    this.bodies.push(emit(name))
+    return name
+  }
+
   // -------------------------------------------------------------------------------------------
   // The success path: checks without messages
 
   /** `fastN(value: unknown): T | undefined`: the value materialised, or undefined when rejected. */
   private fast(type: Type): string {
-    const id = this.keyOf(type)
-    const existing = this.fasts.get(id)
-    if (existing) return existing
-    const name = `fast${this.fasts.size}`
-    this.fasts.set(id, name)
-    const fail = 'return undefined'
-    const body =
-      type.kind === 'record'
-        ? this.recordReader(type, null, fail)
-        : type.kind === 'list'
-          ? [...this.listCheck(type.of, true, fail), 'return out'].join('\n')
-          : type.kind === 'map'
-            ? [...this.mapCheck(type.of, true, fail), 'return out'].join('\n')
-            : [...this.check(type, 'value', 'out', fail), 'return out'].join('\n')
-    this.bodies.push(
-      `function ${name}(value: unknown): ${tsType(type, this.typeName)} | undefined {\n${body}\n}`,
-    )
-    return name
+    return this.named(this.fasts, this.keyOf(type), 'fast', (name) => {
+      const fail = 'return undefined'
+      const body =
+        type.kind === 'record'
+          ? this.recordReader(type, null, fail)
+          : type.kind === 'list'
+            ? [...this.listCheck(type.of, true, fail), 'return out'].join('\n')
+            : type.kind === 'map'
+              ? [...this.mapCheck(type.of, true, fail), 'return out'].join('\n')
+              : [...this.check(type, 'value', 'out', fail), 'return out'].join('\n')
+      return `function ${name}(value: unknown): ${tsType(type, this.typeName)} | undefined {\n${body}\n}`
+    })
   }
 
   /** `validN(value: unknown): boolean`: whether the value decodes, building nothing. */
   private valid(type: Type): string {
-    const id = this.keyOf(type)
-    const existing = this.valids.get(id)
-    if (existing) return existing
-    const name = `valid${this.valids.size}`
-    this.valids.set(id, name)
-    const fail = 'return false'
-    const lines =
-      type.kind === 'record'
-        ? [
-            ...objectCheck(fail),
-            ...type.fields.flatMap((f, i) => [
-              `const f${i} = ${ownField('object', f.name)}`,
-              ...this.check(f.type, `f${i}`, null, fail),
-            ]),
-          ]
-        : type.kind === 'list'
-          ? this.listCheck(type.of, false, fail)
-          : type.kind === 'map'
-            ? this.mapCheck(type.of, false, fail)
-            : this.check(type, 'value', null, fail)
-    this.bodies.push(
-      `function ${name}(value: unknown): boolean {\n${[...lines, 'return true'].join('\n')}\n}`,
-    )
-    return name
+    return this.named(this.valids, this.keyOf(type), 'valid', (name) => {
+      const fail = 'return false'
+      const lines =
+        type.kind === 'record'
+          ? [
+              ...objectCheck(fail),
+              ...type.fields.flatMap((f, i) => [
+                `const f${i} = ${ownField('object', f.name)}`,
+                ...this.check(f.type, `f${i}`, null, fail),
+              ]),
+            ]
+          : type.kind === 'list'
+            ? this.listCheck(type.of, false, fail)
+            : type.kind === 'map'
+              ? this.mapCheck(type.of, false, fail)
+              : this.check(type, 'value', null, fail)
+      return `function ${name}(value: unknown): boolean {\n${[...lines, 'return true'].join('\n')}\n}`
+    })
   }
 
   /**

@@ -13,7 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { writeArtifact } from '../../compiler/artifact/package.ts'
 import { compileSource } from '../../compiler/compile.ts'
 import { compileFixture } from '../../test/support/compile-fixture.ts'
-import { CrashingLog, CrashingStore, runWithCrashes } from '../../test/support/crash-injection.ts'
+import { crashRunFixture, jsonRecord } from '../../test/support/crash-run.ts'
 import { readTopic } from '../../test/support/read-topic.ts'
 import { CEP_WASM_PATH } from '../../wasm/host/cep-kernel.ts'
 import { type LoadedArtifact, loadArtifact } from '../artifact/load.ts'
@@ -196,6 +196,7 @@ sink runs -> kafka("out")
 sink stalled -> kafka("stalled")
 `
 
+const crashRun = crashRunFixture('sluice-cep-crash')
 const artifacts = new Map<string, Promise<LoadedArtifact>>()
 
 /** The pipe compiled (once) with the engine choice `cepExecution`. */
@@ -249,38 +250,22 @@ async function runCrashing(
   crashes: readonly number[],
   maxBatchRecords: number,
 ): Promise<{ rows: string[]; crashed: number }> {
-  const dir = await mkdtemp(join(tmpdir(), 'sluice-cep-crash-'))
-  dirs.push(dir)
-  const first = await EmbeddedLog.open(dir, { durability: 'none' })
-  await first.ensureTopic('events', { partitions: PARTITIONS })
-  await first.append(
-    'events',
-    events.map((e) => ({
-      key: e.k,
-      value: Buffer.from(JSON.stringify({ id: e.id, k: e.k, v: e.v, ts: new Date(e.ts).toISOString() })),
-    })),
-  )
-  await first.close()
-  const { result, crashed } = await runWithCrashes(
-    dir,
+  const { result, crashed } = await crashRun.runCrashing({
+    artifact,
+    partitions: PARTITIONS,
+    inputs: {
+      events: events.map((e) =>
+        jsonRecord(e.k, { id: e.id, k: e.k, v: e.v, ts: new Date(e.ts).toISOString() }),
+      ),
+    },
     crashes,
-    ({ log, store, points }) =>
-      PipelineRunner.start({
-        log: new CrashingLog(log, points),
-        artifact,
-        metrics: new MetricsRegistry(),
-        partitions: PARTITIONS,
-        delivery: 'exactly-once',
-        checkpointIntervalMs: 1,
-        maxBatchRecords,
-        stateStore: new CrashingStore(store, points),
-      }),
-    async (log) => {
+    maxBatchRecords,
+    read: async (log) => {
       const rows = async (topic: string) =>
         (await readTopic(log, topic)).map((r) => `${topic} ${r.key} ${r.timestamp} ${r.value.toString()}`)
       return [...(await rows('out')), ...(await rows('stalled'))].sort()
     },
-  )
+  })
   return { rows: result, crashed }
 }
 

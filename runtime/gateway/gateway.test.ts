@@ -1,17 +1,11 @@
-import { mkdtemp, rm } from 'node:fs/promises'
 import { connect } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { compileFixture } from '../../test/support/compile-fixture.ts'
+import { describe, expect, it } from 'vitest'
+import { gatewayFixture, type TestGatewayOptions } from '../../test/support/gateway-fixture.ts'
 import { connectWebSocket, UpgradeRefused } from '../../test/support/ws-client.ts'
-import { type LoadedArtifact, loadArtifact } from '../artifact/load.ts'
 import { SluiceError } from '../errors.ts'
-import { EmbeddedLog } from '../log/embedded.ts'
 import type { AppendOptions, Log, OutgoingRecord, RecordPosition } from '../log/index.ts'
-import { MetricsRegistry } from '../metrics/registry.ts'
-import { Gateway, type GatewayOptions } from './gateway.ts'
-import { streamCatalog } from './streams.ts'
+import type { MetricsRegistry } from '../metrics/registry.ts'
+import type { Gateway } from './gateway.ts'
 
 const PIPE = `
 schema Merchant { name: string, country: string? }
@@ -21,10 +15,7 @@ stream big = payments | where amount > 10.0 | select { id, card, amount }
 sink big -> kafka("big-payments")
 `
 
-let artifact: LoadedArtifact
-beforeAll(async () => {
-  artifact = await loadArtifact(await compileFixture(PIPE, 'payments', 'payments.pipe'))
-})
+const fixture = gatewayFixture(PIPE)
 
 function payment(id: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
@@ -37,14 +28,6 @@ function payment(id: string, extra: Record<string, unknown> = {}): Record<string
     ...extra,
   }
 }
-
-const cleanups: (() => Promise<void>)[] = []
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
-afterAll(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
 
 /** A JSON answer, read loosely: the assertions say what it must hold. */
 // biome-ignore lint/suspicious/noExplicitAny: test answers are checked field by field
@@ -65,33 +48,26 @@ interface Harness {
   renderMetrics(): Promise<string>
 }
 
-type HarnessOptions = Omit<Partial<GatewayOptions>, 'threads'> & {
-  keyFields?: Record<string, string>
-  partitions?: number
-  wrap?: (log: Log) => Log
-}
+type HarnessOptions = Omit<TestGatewayOptions, 'threads' | 'prefix'>
 
 async function startHarness(options: HarnessOptions & { threads: number }): Promise<Harness> {
   const { threads, ...rest } = options
-  const dir = await mkdtemp(join(tmpdir(), 'sluice-gateway-'))
-  const embedded = await EmbeddedLog.open(dir, { durability: 'batch' })
-  await embedded.ensureTopic('payments', { partitions: options.partitions ?? 1 })
-  const log = options.wrap ? options.wrap(embedded) : embedded
-  const metrics = new MetricsRegistry()
-  const gateway = await Gateway.start({
-    log,
-    streams: streamCatalog([artifact], options.keyFields ?? {}),
+  const {
+    gateway,
+    log: embedded,
     metrics,
-    port: 0,
+  } = await fixture.startGateway({
+    prefix: 'sluice-gateway',
     ...rest,
     ...(threads > 1
-      ? { threads: { count: threads, artifactDirs: [artifact.dir], keyFields: options.keyFields ?? {} } }
+      ? {
+          threads: {
+            count: threads,
+            artifactDirs: [fixture.artifact().dir],
+            keyFields: options.keyFields ?? {},
+          },
+        }
       : {}),
-  })
-  cleanups.push(async () => {
-    await gateway.drain(1000)
-    await embedded.close()
-    await rm(dir, { recursive: true, force: true })
   })
   const url = gateway.url
   return {

@@ -1,18 +1,10 @@
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import * as grpc from '@grpc/grpc-js'
 import { loadSync } from '@grpc/proto-loader'
-import { afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { compileFixture } from '../../test/support/compile-fixture.ts'
-import { type LoadedArtifact, loadArtifact } from '../artifact/load.ts'
-import { EmbeddedLog } from '../log/embedded.ts'
+import { describe, expect, it } from 'vitest'
+import { gatewayFixture } from '../../test/support/gateway-fixture.ts'
 import type { LogRecord } from '../log/index.ts'
-import { MetricsRegistry } from '../metrics/registry.ts'
-import { Gateway } from './gateway.ts'
 import { PROTO_FILE, startGrpcGateway } from './grpc.ts'
 import type { RateLimits } from './rate-limit.ts'
-import { streamCatalog } from './streams.ts'
 
 const PIPE = `
 schema Payment { id: string, amount: f64 }
@@ -21,15 +13,7 @@ stream large = payments | where amount >= 100.0
 sink large -> kafka("large-payments")
 `
 
-let artifact: LoadedArtifact
-beforeAll(async () => {
-  artifact = await loadArtifact(await compileFixture(PIPE, 'payments', 'payments.pipe'))
-})
-
-const cleanups: (() => Promise<void>)[] = []
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
+const fixture = gatewayFixture(PIPE)
 
 interface Reply {
   accepted: number
@@ -57,14 +41,8 @@ type Client = grpc.Client & {
 }
 
 async function setup(options: { limits?: RateLimits; maxRequestBytes?: number } = {}) {
-  const dir = await mkdtemp(join(tmpdir(), 'sluice-grpc-'))
-  const log = await EmbeddedLog.open(dir, { durability: 'batch' })
-  await log.ensureTopic('payments')
-  const gateway = await Gateway.start({
-    log,
-    streams: streamCatalog([artifact]),
-    metrics: new MetricsRegistry(),
-    port: 0,
+  const { gateway, log } = await fixture.startGateway({
+    prefix: 'sluice-grpc',
     ...(options.limits ? { limits: options.limits, now: () => 0 } : {}),
   })
   const server = await startGrpcGateway(gateway, {
@@ -80,12 +58,9 @@ async function setup(options: { limits?: RateLimits; maxRequestBytes?: number } 
     }
   }
   const client = new definition.sluice.gateway.v1.Gateway(server.address, grpc.credentials.createInsecure())
-  cleanups.push(async () => {
+  fixture.onCleanup(async () => {
     client.close()
     await server.close(1000)
-    await gateway.drain(1000)
-    await log.close()
-    await rm(dir, { recursive: true, force: true })
   })
   const publish = (request: unknown, metadata = new grpc.Metadata()) =>
     new Promise<Reply>((resolve, reject) =>

@@ -3,19 +3,13 @@
  * workers go on serving meanwhile, readiness fails until every worker listens again, restarts are
  * counted, and what the ended worker held of the node's in-flight budget is given back.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
 import { request } from 'node:http'
 import { connect, type Socket } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { compileFixture } from '../../test/support/compile-fixture.ts'
-import { type LoadedArtifact, loadArtifact } from '../artifact/load.ts'
-import { EmbeddedLog } from '../log/embedded.ts'
-import { MetricsRegistry } from '../metrics/registry.ts'
+import { describe, expect, it } from 'vitest'
+import { gatewayFixture } from '../../test/support/gateway-fixture.ts'
+import type { MetricsRegistry } from '../metrics/registry.ts'
 import type { Logger } from '../observability/logger.ts'
-import { Gateway } from './gateway.ts'
-import { streamCatalog } from './streams.ts'
+import type { Gateway } from './gateway.ts'
 
 const PIPE = `
 schema Payment { id: string, card: string, amount: f64, ts: timestamp @event_time }
@@ -24,15 +18,7 @@ stream big = payments | where amount > 10.0 | select { id, card, amount }
 sink big -> kafka("big-payments")
 `
 
-let artifact: LoadedArtifact
-beforeAll(async () => {
-  artifact = await loadArtifact(await compileFixture(PIPE, 'payments', 'payments.pipe'))
-})
-
-const cleanups: (() => Promise<void>)[] = []
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
+const fixture = gatewayFixture(PIPE)
 
 interface LogLine {
   readonly level: string
@@ -54,28 +40,18 @@ function recordingLogger(lines: LogLine[], base: Record<string, unknown> = {}): 
 }
 
 async function startGateway(restartMs: number) {
-  const dir = await mkdtemp(join(tmpdir(), 'sluice-gateway-restart-'))
-  const log = await EmbeddedLog.open(dir, { durability: 'batch' })
-  await log.ensureTopic('payments', { partitions: 2 })
-  const metrics = new MetricsRegistry()
   const lines: LogLine[] = []
-  const gateway = await Gateway.start({
-    log,
-    streams: streamCatalog([artifact], { payments: 'card' }),
-    metrics,
-    port: 0,
+  const { gateway, log, metrics } = await fixture.startGateway({
+    prefix: 'sluice-gateway-restart',
+    partitions: 2,
+    keyFields: { payments: 'card' },
     logger: recordingLogger(lines),
     threads: {
       count: 2,
-      artifactDirs: [artifact.dir],
+      artifactDirs: [fixture.artifact().dir],
       keyFields: { payments: 'card' },
       restartBackoff: { initialMs: restartMs, maxMs: restartMs },
     },
-  })
-  cleanups.push(async () => {
-    await gateway.drain(1000)
-    await log.close()
-    await rm(dir, { recursive: true, force: true })
   })
   return { gateway, log, metrics, lines }
 }
@@ -192,7 +168,7 @@ describe('gateway worker restart', () => {
     const port = gateway.port
     // Requests that announce 1,000 bytes and send 10: each worker holds what it took for them.
     const sockets: Socket[] = []
-    cleanups.push(async () => {
+    fixture.onCleanup(async () => {
       for (const socket of sockets) socket.destroy()
     })
     for (let i = 0; i < 6; i++) {

@@ -15,16 +15,17 @@
  * side's watermark: which rows and outer rows `j2` emits by the end does not depend on the
  * interleaving.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import fc from 'fast-check'
-import { afterAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { checkSource } from '../../compiler/frontend.ts'
 import { createInterpreter } from '../../compiler/ir/interpret.ts'
 import { stdlib } from '../../stdlib/index.ts'
-import { compileFixture } from '../../test/support/compile-fixture.ts'
-import { CrashingLog, CrashingStore, runWithCrashes } from '../../test/support/crash-injection.ts'
+import {
+  artifactPerVariant,
+  crashPointsWithin,
+  crashRunFixture,
+  replayableRuns,
+} from '../../test/support/crash-run.ts'
 import {
   type JoinRefRecord,
   type JoinRefShape,
@@ -33,11 +34,9 @@ import {
   joinWatermarks,
 } from '../../test/support/join-reference.ts'
 import { readTopic } from '../../test/support/read-topic.ts'
-import { type LoadedArtifact, loadArtifact } from '../artifact/load.ts'
-import { EmbeddedLog } from '../log/embedded.ts'
+import type { LoadedArtifact } from '../artifact/load.ts'
 import { partitionForKey } from '../log/partitioner.ts'
-import { MetricsRegistry } from '../metrics/registry.ts'
-import { DEFAULT_DEAD_LETTER_TOPIC, PipelineRunner } from '../node/pipeline-runner.ts'
+import { DEFAULT_DEAD_LETTER_TOPIC } from '../node/pipeline-runner.ts'
 import { outputHoldMs } from './join-over-join.ts'
 
 const PARTITIONS = 2
@@ -118,20 +117,9 @@ stream j2 = ${variant.second}
 sink j2 -> kafka("out")
 `
 
-const artifacts = new Map<string, Promise<LoadedArtifact>>()
-const artifactOf = (variant: Variant) => {
-  let artifact = artifacts.get(variant.name)
-  if (artifact === undefined) {
-    artifact = compileFixture(pipeOf(variant), `join-over-join-${artifacts.size}`).then(loadArtifact)
-    artifacts.set(variant.name, artifact)
-  }
-  return artifact
-}
+const artifactOf = artifactPerVariant('join-over-join', pipeOf)
 
-const dirs: string[] = []
-afterAll(async () => {
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })))
-})
+const { runCrashing } = crashRunFixture('sluice-join-over-join')
 
 interface Ev {
   readonly topic: Topic
@@ -263,34 +251,19 @@ async function run(
   crashes: readonly number[],
   maxBatchRecords: number,
 ): Promise<{ rows: string[]; dead: number; crashed: number; operations: number }> {
-  const dir = await mkdtemp(join(tmpdir(), 'sluice-join-over-join-'))
-  dirs.push(dir)
-  const first = await EmbeddedLog.open(dir, { durability: 'none' })
-  for (const topic of TOPICS) {
-    await first.ensureTopic(topic, { partitions: PARTITIONS })
-    const own = events.filter((e) => e.topic === topic)
-    if (own.length > 0)
-      await first.append(
-        topic,
-        own.map((e) => ({ key: e.k, value: Buffer.from(jsonOf(e)) })),
-      )
-  }
-  await first.close()
-  const { result, crashed, operations } = await runWithCrashes(
-    dir,
+  const inputs = Object.fromEntries(
+    TOPICS.map((topic) => [
+      topic,
+      events.filter((e) => e.topic === topic).map((e) => ({ key: e.k, value: Buffer.from(jsonOf(e)) })),
+    ]),
+  )
+  const { result, crashed, operations } = await runCrashing({
+    artifact,
+    partitions: PARTITIONS,
+    inputs,
     crashes,
-    ({ log, store, points }) =>
-      PipelineRunner.start({
-        log: new CrashingLog(log, points),
-        artifact,
-        metrics: new MetricsRegistry(),
-        partitions: PARTITIONS,
-        delivery: 'exactly-once',
-        checkpointIntervalMs: 1,
-        maxBatchRecords,
-        stateStore: new CrashingStore(store, points),
-      }),
-    async (log) => {
+    maxBatchRecords,
+    read: async (log) => {
       const rows = (await readTopic(log, 'out')).map((r) => {
         const row = JSON.parse(r.value.toString()) as { a: number | null; b: number | null; c: number | null }
         return rowOf(row.a, row.b, row.c, r.timestamp)
@@ -298,7 +271,7 @@ async function run(
       const dead = (await readTopic(log, DEFAULT_DEAD_LETTER_TOPIC)).length
       return { rows: rows.sort(), dead }
     },
-  )
+  })
   return { ...result, crashed, operations }
 }
 
@@ -321,7 +294,7 @@ describe("joins over another join's results in the runner, with crashes under ex
             const clean = await run(artifact, events, [], maxBatchRecords)
             expect(clean.rows).toEqual(want)
             expect(clean.dead).toBe(0)
-            const points = fractions.map((f) => 1 + Math.floor(f * clean.operations))
+            const points = crashPointsWithin(fractions, clean.operations)
             const result = await run(artifact, events, points, maxBatchRecords)
             crashes += result.crashed
             runs++
@@ -331,13 +304,7 @@ describe("joins over another join's results in the runner, with crashes under ex
             expect(result.dead).toBe(0)
           },
         ),
-        {
-          numRuns: 10,
-          endOnFailure: true,
-          // To replay a failure: SLUICE_PROPERTY_SEED=<seed> SLUICE_PROPERTY_PATH=<path>.
-          ...(process.env.SLUICE_PROPERTY_SEED ? { seed: Number(process.env.SLUICE_PROPERTY_SEED) } : {}),
-          ...(process.env.SLUICE_PROPERTY_PATH ? { path: process.env.SLUICE_PROPERTY_PATH } : {}),
-        },
+        replayableRuns(10),
       )
       // Recovery is covered (a crash in every run), and so are rows of three events and outer rows.
       expect(crashes).toBeGreaterThanOrEqual(runs)

@@ -10,13 +10,14 @@
  * maximum, so at least the join's watermark); the outcome then does not depend on the
  * interleaving, which crashes and batch cuts change.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import fc from 'fast-check'
-import { afterAll, describe, expect, it } from 'vitest'
-import { compileFixture } from '../../test/support/compile-fixture.ts'
-import { CrashingLog, CrashingStore, runWithCrashes } from '../../test/support/crash-injection.ts'
+import { describe, expect, it } from 'vitest'
+import {
+  artifactPerVariant,
+  crashRunFixture,
+  jsonRecord,
+  replayableRuns,
+} from '../../test/support/crash-run.ts'
 import {
   type JoinRefRecord,
   type JoinRefShape,
@@ -24,11 +25,8 @@ import {
   rowText,
 } from '../../test/support/join-reference.ts'
 import { readTopic } from '../../test/support/read-topic.ts'
-import { type LoadedArtifact, loadArtifact } from '../artifact/load.ts'
-import { EmbeddedLog } from '../log/embedded.ts'
+import type { LoadedArtifact } from '../artifact/load.ts'
 import { partitionForKey } from '../log/partitioner.ts'
-import { MetricsRegistry } from '../metrics/registry.ts'
-import { PipelineRunner } from '../node/pipeline-runner.ts'
 
 const PARTITIONS = 2
 const T0 = Date.UTC(2026, 0, 1)
@@ -73,20 +71,9 @@ stream joined = ${variant.clause}
 sink joined -> kafka("out")
 `
 
-const artifacts = new Map<string, Promise<LoadedArtifact>>()
-const artifactOf = (variant: Variant) => {
-  let artifact = artifacts.get(variant.name)
-  if (artifact === undefined) {
-    artifact = compileFixture(pipeOf(variant), `join-runner-${artifacts.size}`).then(loadArtifact)
-    artifacts.set(variant.name, artifact)
-  }
-  return artifact
-}
+const artifactOf = artifactPerVariant('join-runner', pipeOf)
 
-const dirs: string[] = []
-afterAll(async () => {
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })))
-})
+const { runCrashing } = crashRunFixture('sluice-join-runner')
 
 interface Ev {
   readonly side: 'left' | 'right'
@@ -138,44 +125,24 @@ async function run(
   crashes: readonly number[],
   maxBatchRecords: number,
 ): Promise<{ rows: string[]; crashed: number }> {
-  const dir = await mkdtemp(join(tmpdir(), 'sluice-join-runner-'))
-  dirs.push(dir)
-  const first = await EmbeddedLog.open(dir, { durability: 'none' })
-  for (const topic of ['lefts', 'rights']) await first.ensureTopic(topic, { partitions: PARTITIONS })
-  for (const side of ['left', 'right'] as const) {
-    await first.append(
-      `${side}s`,
-      events
-        .filter((e) => e.side === side)
-        .map((e) => ({
-          key: e.k,
-          value: Buffer.from(JSON.stringify({ id: e.id, k: e.k, ts: new Date(e.ts).toISOString() })),
-        })),
-    )
-  }
-  await first.close()
-  const { result: rows, crashed } = await runWithCrashes(
-    dir,
+  const of = (side: Ev['side']) =>
+    events
+      .filter((e) => e.side === side)
+      .map((e) => jsonRecord(e.k, { id: e.id, k: e.k, ts: new Date(e.ts).toISOString() }))
+  const { result: rows, crashed } = await runCrashing({
+    artifact,
+    partitions: PARTITIONS,
+    inputs: { lefts: of('left'), rights: of('right') },
     crashes,
-    ({ log, store, points }) =>
-      PipelineRunner.start({
-        log: new CrashingLog(log, points),
-        artifact,
-        metrics: new MetricsRegistry(),
-        partitions: PARTITIONS,
-        delivery: 'exactly-once',
-        checkpointIntervalMs: 1,
-        maxBatchRecords,
-        stateStore: new CrashingStore(store, points),
-      }),
-    async (log) =>
+    maxBatchRecords,
+    read: async (log) =>
       (await readTopic(log, 'out'))
         .map((r) => {
           const row = JSON.parse(r.value.toString()) as { l: number | null; r: number | null; k: string }
           return rowText({ left: row.l, right: row.r, key: row.k, time: r.timestamp })
         })
         .sort(),
-  )
+  })
   return { rows, crashed }
 }
 
@@ -196,13 +163,7 @@ describe('joins in the runner, with crashes under exactly-once (property)', () =
             expect(result.rows).toEqual(expected)
           },
         ),
-        {
-          numRuns: 20,
-          endOnFailure: true,
-          // To replay a failure: SLUICE_PROPERTY_SEED=<seed> SLUICE_PROPERTY_PATH=<path>.
-          ...(process.env.SLUICE_PROPERTY_SEED ? { seed: Number(process.env.SLUICE_PROPERTY_SEED) } : {}),
-          ...(process.env.SLUICE_PROPERTY_PATH ? { path: process.env.SLUICE_PROPERTY_PATH } : {}),
-        },
+        replayableRuns(20),
       )
       // The crash points are reached, so the comparison covers recovery.
       expect(crashes).toBeGreaterThan(10)

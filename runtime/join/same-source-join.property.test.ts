@@ -11,25 +11,24 @@
  * twice): so every record moves both sides' watermark, and a record's right event meets its own
  * left events, which is how the runner takes a source batch.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import fc from 'fast-check'
-import { afterAll, describe, expect, it } from 'vitest'
-import { compileFixture } from '../../test/support/compile-fixture.ts'
-import { CrashingLog, CrashingStore, runWithCrashes } from '../../test/support/crash-injection.ts'
+import { describe, expect, it } from 'vitest'
+import {
+  artifactPerVariant,
+  crashPointsWithin,
+  crashRunFixture,
+  replayableRuns,
+} from '../../test/support/crash-run.ts'
 import {
   type JoinRefRecord,
   type JoinRefShape,
   joinReference,
   rowText,
 } from '../../test/support/join-reference.ts'
+import { type KeyedEvent, keyedEventRecord, keyedEventsArb, lateIds } from '../../test/support/late-events.ts'
 import { readTopic } from '../../test/support/read-topic.ts'
-import { type LoadedArtifact, loadArtifact } from '../artifact/load.ts'
-import { EmbeddedLog } from '../log/embedded.ts'
+import type { LoadedArtifact } from '../artifact/load.ts'
 import { partitionForKey } from '../log/partitioner.ts'
-import { MetricsRegistry } from '../metrics/registry.ts'
-import { DEFAULT_DEAD_LETTER_TOPIC, PipelineRunner } from '../node/pipeline-runner.ts'
 
 const PARTITIONS = 2
 const T0 = Date.UTC(2026, 0, 1)
@@ -111,45 +110,14 @@ stream joined = ${variant.clause}
 sink joined -> kafka("out")
 `
 
-const artifacts = new Map<string, Promise<LoadedArtifact>>()
-const artifactOf = (variant: Variant) => {
-  let artifact = artifacts.get(variant.name)
-  if (artifact === undefined) {
-    artifact = compileFixture(pipeOf(variant), `same-source-join-${artifacts.size}`).then(loadArtifact)
-    artifacts.set(variant.name, artifact)
-  }
-  return artifact
-}
+const artifactOf = artifactPerVariant('same-source-join', pipeOf)
 
-const dirs: string[] = []
-afterAll(async () => {
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })))
-})
+const { runCrashing } = crashRunFixture('sluice-same-source-join')
 
-interface Ev {
-  readonly id: number
-  readonly k: string
-  readonly amount: number
-  readonly ts: number
-}
+type Ev = KeyedEvent
 
 /** Random events, mostly forward in event time with some going back, so some are late. */
-const eventsArb = fc
-  .array(
-    fc.record({
-      k: fc.constantFrom('a', 'b', 'c'),
-      amount: fc.integer({ min: 0, max: 9 }),
-      step: fc.integer({ min: -2500, max: 2500 }),
-    }),
-    { minLength: 5, maxLength: 50 },
-  )
-  .map((raw) => {
-    let ts = T0 + 10_000
-    return raw.map(({ k, amount, step }, id): Ev => {
-      ts += step
-      return { id, k, amount, ts }
-    })
-  })
+const eventsArb = keyedEventsArb(T0)
 
 /** Reference ids: 4 × the event's id + its copy on the left (0 or 1), 4 × id + 3 on the right. */
 function expected(variant: Variant, events: readonly Ev[]): { rows: string[]; late: number[] } {
@@ -183,45 +151,20 @@ async function run(
   crashes: readonly number[],
   maxBatchRecords: number,
 ): Promise<{ rows: string[]; late: number[]; crashed: number; operations: number }> {
-  const dir = await mkdtemp(join(tmpdir(), 'sluice-same-source-join-'))
-  dirs.push(dir)
-  const first = await EmbeddedLog.open(dir, { durability: 'none' })
-  await first.ensureTopic('events', { partitions: PARTITIONS })
-  await first.append(
-    'events',
-    events.map((e) => ({
-      key: e.k,
-      value: Buffer.from(
-        JSON.stringify({ id: e.id, k: e.k, amount: e.amount, ts: new Date(e.ts).toISOString() }),
-      ),
-    })),
-  )
-  await first.close()
-  const { result, crashed, operations } = await runWithCrashes(
-    dir,
+  const { result, crashed, operations } = await runCrashing({
+    artifact,
+    partitions: PARTITIONS,
+    inputs: { events: events.map(keyedEventRecord) },
     crashes,
-    ({ log, store, points }) =>
-      PipelineRunner.start({
-        log: new CrashingLog(log, points),
-        artifact,
-        metrics: new MetricsRegistry(),
-        partitions: PARTITIONS,
-        delivery: 'exactly-once',
-        checkpointIntervalMs: 1,
-        maxBatchRecords,
-        stateStore: new CrashingStore(store, points),
-      }),
-    async (log) => {
+    maxBatchRecords,
+    read: async (log) => {
       const rows = (await readTopic(log, 'out')).map((r) => {
         const row = JSON.parse(r.value.toString()) as { l: number | null; r: number | null; k: string }
         return rowText({ left: row.l, right: row.r, key: row.k, time: r.timestamp })
       })
-      const late = (await readTopic(log, DEFAULT_DEAD_LETTER_TOPIC)).map(
-        (r) => (JSON.parse(r.value.toString()) as { id: number }).id,
-      )
-      return { rows: rows.sort(), late: late.sort((a, b) => a - b) }
+      return { rows: rows.sort(), late: await lateIds(log) }
     },
-  )
+  })
   return { ...result, crashed, operations }
 }
 
@@ -243,7 +186,7 @@ describe('joins of one source with itself in the runner, with crashes under exac
             const clean = await run(artifact, events, [], maxBatchRecords)
             expect(clean.rows).toEqual(want.rows)
             expect(clean.late).toEqual(want.late)
-            const points = fractions.map((f) => 1 + Math.floor(f * clean.operations))
+            const points = crashPointsWithin(fractions, clean.operations)
             const result = await run(artifact, events, points, maxBatchRecords)
             crashes += result.crashed
             runs++
@@ -252,13 +195,7 @@ describe('joins of one source with itself in the runner, with crashes under exac
             expect(result.late).toEqual(want.late)
           },
         ),
-        {
-          numRuns: 12,
-          endOnFailure: true,
-          // To replay a failure: SLUICE_PROPERTY_SEED=<seed> SLUICE_PROPERTY_PATH=<path>.
-          ...(process.env.SLUICE_PROPERTY_SEED ? { seed: Number(process.env.SLUICE_PROPERTY_SEED) } : {}),
-          ...(process.env.SLUICE_PROPERTY_PATH ? { path: process.env.SLUICE_PROPERTY_PATH } : {}),
-        },
+        replayableRuns(12),
       )
       // Recovery is covered (a crash in every run) and so is lateness.
       expect(crashes).toBeGreaterThanOrEqual(runs)

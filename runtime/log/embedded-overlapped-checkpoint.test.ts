@@ -28,39 +28,56 @@ async function filled(records: number, idleWakeMs?: number): Promise<void> {
   )
 }
 
+/** Checkpoint hooks that capture on prepare, due at once, with `prepare` and `committed` of the test. */
+function capturingHooks(
+  prepare: CheckpointOptions['prepare'],
+  committed: CheckpointOptions['committed'] = async () => {},
+): CheckpointOptions {
+  return {
+    intervalMs: 0,
+    capturesOnPrepare: true,
+    assigned: async () => {},
+    prepare,
+    committed,
+    revoked: () => {},
+  }
+}
+
+/** A promise a prepare waits on, and what releases it. */
+function gate(): { readonly opened: Promise<void>; readonly open: () => void } {
+  let open: () => void = () => {}
+  const opened = new Promise<void>((r) => {
+    open = r
+  })
+  return { opened, open }
+}
+
 describe('embedded log, checkpoints that capture on prepare', () => {
   it('runs batches while a prepare writes, and commits the positions as of its start', async () => {
     await filled(50)
     let handled = 0
     const events: string[] = []
     const positions: number[] = []
-    let release: () => void = () => {}
-    const firstPrepareWaits = new Promise<void>((r) => {
-      release = r
-    })
+    const firstPrepare = gate()
     let prepares = 0
-    const hooks: CheckpointOptions = {
-      intervalMs: 0,
-      capturesOnPrepare: true,
-      assigned: async () => {},
-      prepare: async () => {
+    const hooks = capturingHooks(
+      async () => {
         const n = ++prepares
         positions.push(handled)
         events.push(`prepare ${n}`)
-        if (n === 1) await firstPrepareWaits
+        if (n === 1) await firstPrepare.opened
         return `epoch-${n}`
       },
-      committed: async (_t, _p, metadata) => {
+      async (_t, _p, metadata) => {
         events.push(`committed ${metadata}`)
       },
-      revoked: () => {},
-    }
+    )
     subscription = await log.subscribe(
       { group: 'g', topics: ['in'], checkpoint: hooks, fromBeginning: true, maxBatchRecords: 5 },
       async (batch) => {
         handled += batch.records.length
         events.push(`batch ${batch.records[0]!.offset}`)
-        if (handled === 25) release()
+        if (handled === 25) firstPrepare.open()
       },
     )
     for (let i = 0; i < 500 && handled < 50; i++) await new Promise((r) => setTimeout(r, 10))
@@ -89,27 +106,14 @@ describe('embedded log, checkpoints that capture on prepare', () => {
     // a caught-up partition's final commit came up to idleWakeMs late.
     await filled(20, 600_000)
     let handled = 0
-    let release: () => void = () => {}
-    const firstPrepareWaits = new Promise<void>((r) => {
-      release = r
-    })
-    let committedToEnd: () => void = () => {}
-    const allCommitted = new Promise<void>((r) => {
-      committedToEnd = r
-    })
+    const firstPrepare = gate()
+    const allCommitted = gate()
     let prepares = 0
-    const hooks: CheckpointOptions = {
-      intervalMs: 0,
-      capturesOnPrepare: true,
-      assigned: async () => {},
-      prepare: async () => {
-        const n = ++prepares
-        if (n === 1) await firstPrepareWaits
-        return `epoch-${n}`
-      },
-      committed: async () => {},
-      revoked: () => {},
-    }
+    const hooks = capturingHooks(async () => {
+      const n = ++prepares
+      if (n === 1) await firstPrepare.opened
+      return `epoch-${n}`
+    })
     subscription = await log.subscribe(
       {
         group: 'g',
@@ -118,17 +122,17 @@ describe('embedded log, checkpoints that capture on prepare', () => {
         fromBeginning: true,
         maxBatchRecords: 5,
         onCommitted: ({ offset }) => {
-          if (offset === 20) committedToEnd()
+          if (offset === 20) allCommitted.open()
         },
       },
       async (batch) => {
         handled += batch.records.length
         // The first checkpoint (after the first batch) is still writing when the last batch is
         // handled; it completes once the loop has run out of records and gone to sleep.
-        if (handled === 20) setTimeout(release, 20)
+        if (handled === 20) setTimeout(firstPrepare.open, 20)
       },
     )
-    await allCommitted
+    await allCommitted.opened
     expect(handled).toBe(20)
     expect(prepares).toBe(2)
     expect(await log.committedOffsets('g', 'in')).toEqual([20])
@@ -139,19 +143,12 @@ describe('embedded log, checkpoints that capture on prepare', () => {
     await filled(40)
     const failure = new Error('prepare failed on purpose')
     let prepares = 0
-    const hooks: CheckpointOptions = {
-      intervalMs: 0,
-      capturesOnPrepare: true,
-      assigned: async () => {},
-      prepare: async () => {
-        prepares++
-        await new Promise((r) => setTimeout(r, 5))
-        if (prepares === 2) throw failure
-        return `epoch-${prepares}`
-      },
-      committed: async () => {},
-      revoked: () => {},
-    }
+    const hooks = capturingHooks(async () => {
+      prepares++
+      await new Promise((r) => setTimeout(r, 5))
+      if (prepares === 2) throw failure
+      return `epoch-${prepares}`
+    })
     subscription = await log.subscribe(
       { group: 'g', topics: ['in'], checkpoint: hooks, fromBeginning: true, maxBatchRecords: 5 },
       async () => {},

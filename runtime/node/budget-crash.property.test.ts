@@ -6,20 +6,20 @@
  * refuses; and each partition's results are the brute-force reference's final results
  * (test/support/window-reference.ts) over the events the budget admitted.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import fc from 'fast-check'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import { compileFixture } from '../../test/support/compile-fixture.ts'
-import { CrashingLog, CrashingStore, runWithCrashes } from '../../test/support/crash-injection.ts'
+import {
+  crashPointsWithin,
+  crashRunFixture,
+  jsonRecord,
+  replayableRuns,
+} from '../../test/support/crash-run.ts'
 import { readTopic } from '../../test/support/read-topic.ts'
 import { finalWindowResults, type WindowRefEvent } from '../../test/support/window-reference.ts'
 import { type LoadedArtifact, loadArtifact } from '../artifact/load.ts'
-import { EmbeddedLog } from '../log/embedded.ts'
 import { partitionForKey } from '../log/partitioner.ts'
-import { MetricsRegistry } from '../metrics/registry.ts'
-import { DEAD_LETTER_HEADERS, DEFAULT_DEAD_LETTER_TOPIC, PipelineRunner } from './pipeline-runner.ts'
+import { DEAD_LETTER_HEADERS, DEFAULT_DEAD_LETTER_TOPIC } from './pipeline-runner.ts'
 
 const PARTITIONS = 2
 const SIZE_MS = 1000
@@ -47,13 +47,10 @@ interface Result {
 }
 
 let artifact: LoadedArtifact
-const dirs: string[] = []
 beforeAll(async () => {
   artifact = await loadArtifact(await compileFixture(PIPE, 'budget-crash-property'))
 })
-afterAll(async () => {
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })))
-})
+const { runCrashing } = crashRunFixture('sluice-budget-crash')
 
 const eventsArb = fc
   .array(
@@ -77,34 +74,14 @@ async function run(
   maxKeys: number,
   crashes: number[],
 ): Promise<{ results: Result[]; refused: number[]; late: number[]; crashed: number; operations: number }> {
-  const dir = await mkdtemp(join(tmpdir(), 'sluice-budget-crash-'))
-  dirs.push(dir)
-  const first = await EmbeddedLog.open(dir, { durability: 'none' })
-  await first.ensureTopic('in', { partitions: PARTITIONS })
-  await first.append(
-    'in',
-    events.map((e) => ({
-      key: e.k,
-      value: Buffer.from(JSON.stringify({ ...e, ts: new Date(e.ts).toISOString() })),
-    })),
-  )
-  await first.close()
-  const { result, crashed, operations } = await runWithCrashes(
-    dir,
+  const { result, crashed, operations } = await runCrashing({
+    artifact,
+    partitions: PARTITIONS,
+    inputs: { in: events.map((e) => jsonRecord(e.k, { ...e, ts: new Date(e.ts).toISOString() })) },
     crashes,
-    ({ log, store, points }) =>
-      PipelineRunner.start({
-        log: new CrashingLog(log, points),
-        artifact,
-        metrics: new MetricsRegistry(),
-        partitions: PARTITIONS,
-        delivery: 'exactly-once',
-        checkpointIntervalMs: 1,
-        maxBatchRecords: 5,
-        stateStore: new CrashingStore(store, points),
-        stateBudget: { maxKeys },
-      }),
-    async (log) => {
+    maxBatchRecords: 5,
+    runner: { stateBudget: { maxKeys } },
+    read: async (log) => {
       const results = (await readTopic(log, 'out')).map((r) => JSON.parse(r.value.toString()) as Result)
       await log.ensureTopic(DEFAULT_DEAD_LETTER_TOPIC)
       const dead = await readTopic(log, DEFAULT_DEAD_LETTER_TOPIC)
@@ -123,7 +100,7 @@ async function run(
       }
       return { results, refused, late }
     },
-  )
+  })
   return { ...result, crashed, operations }
 }
 
@@ -142,7 +119,7 @@ describe('the state budget with crashes (property)', () => {
         fc.array(fc.double({ min: 0, max: 0.9, noNaN: true }), { minLength: 1, maxLength: 3 }),
         async (events, maxKeys, fractions) => {
           const clean = await run(events, maxKeys, [])
-          const points = fractions.map((f) => 1 + Math.floor(f * clean.operations))
+          const points = crashPointsWithin(fractions, clean.operations)
           const withCrashes = await run(events, maxKeys, points)
           crashes += withCrashes.crashed
           runs++
@@ -182,13 +159,7 @@ describe('the state budget with crashes (property)', () => {
           for (const id of clean.refused) expect(late).not.toContain(id)
         },
       ),
-      {
-        numRuns: 12,
-        endOnFailure: true,
-        // To replay a failure: SLUICE_PROPERTY_SEED=<seed> SLUICE_PROPERTY_PATH=<path>.
-        ...(process.env.SLUICE_PROPERTY_SEED ? { seed: Number(process.env.SLUICE_PROPERTY_SEED) } : {}),
-        ...(process.env.SLUICE_PROPERTY_PATH ? { path: process.env.SLUICE_PROPERTY_PATH } : {}),
-      },
+      replayableRuns(12),
     )
     expect(crashes).toBeGreaterThanOrEqual(runs)
     expect(refusing).toBeGreaterThan(0)

@@ -9,13 +9,15 @@
  * process kills (SIGKILL, torn files) are the chaos test's part
  * (test/integration/exactly-once-chaos.test.ts).
  */
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import fc from 'fast-check'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import { compileFixture } from '../../test/support/compile-fixture.ts'
-import { CrashingLog, CrashingStore, runWithCrashes } from '../../test/support/crash-injection.ts'
+import {
+  crashPointsWithin,
+  crashRunFixture,
+  jsonRecord,
+  replayableRuns,
+} from '../../test/support/crash-run.ts'
 import { readTopic } from '../../test/support/read-topic.ts'
 import {
   type ChaosEvent,
@@ -24,10 +26,7 @@ import {
   expectedCounts,
 } from '../../test/support/stateful-reference.ts'
 import { type LoadedArtifact, loadArtifact } from '../artifact/load.ts'
-import { EmbeddedLog } from '../log/embedded.ts'
 import { partitionForKey } from '../log/partitioner.ts'
-import { MetricsRegistry } from '../metrics/registry.ts'
-import { PipelineRunner } from './pipeline-runner.ts'
 
 const WITHIN_MS = 10_000
 const PARTITIONS = 2
@@ -41,52 +40,28 @@ sink counts -> kafka("out")
 `
 
 let artifact: LoadedArtifact
-const dirs: string[] = []
 beforeAll(async () => {
   artifact = await loadArtifact(await compileFixture(PIPE, 'eo-property'))
 })
-afterAll(async () => {
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })))
-})
-
-function record(e: ChaosEvent) {
-  return {
-    key: e.card,
-    value: Buffer.from(JSON.stringify({ ...e, ts: new Date(e.ts).toISOString() })),
-  }
-}
+const { runCrashing } = crashRunFixture('sluice-eo-property')
 
 /** Runs the pipeline over `events` until caught up, restarting after each injected crash. */
 async function run(
   events: readonly ChaosEvent[],
   crashes: number[],
 ): Promise<{ rows: CountRow[]; crashed: number; operations: number }> {
-  const dir = await mkdtemp(join(tmpdir(), 'sluice-eo-property-'))
-  dirs.push(dir)
-  const first = await EmbeddedLog.open(dir, { durability: 'none' })
-  await first.ensureTopic('in', { partitions: PARTITIONS })
-  await first.append('in', events.map(record))
-  await first.close()
   const {
     result: rows,
     crashed,
     operations,
-  } = await runWithCrashes(
-    dir,
+  } = await runCrashing({
+    artifact,
+    partitions: PARTITIONS,
+    inputs: { in: events.map((e) => jsonRecord(e.card, { ...e, ts: new Date(e.ts).toISOString() })) },
     crashes,
-    ({ log, store, points }) =>
-      PipelineRunner.start({
-        log: new CrashingLog(log, points),
-        artifact,
-        metrics: new MetricsRegistry(),
-        partitions: PARTITIONS,
-        delivery: 'exactly-once',
-        checkpointIntervalMs: 1,
-        maxBatchRecords: 7,
-        stateStore: new CrashingStore(store, points),
-      }),
-    async (log) => (await readTopic(log, 'out')).map((r) => JSON.parse(r.value.toString()) as CountRow),
-  )
+    maxBatchRecords: 7,
+    read: async (log) => (await readTopic(log, 'out')).map((r) => JSON.parse(r.value.toString()) as CountRow),
+  })
   return { rows, crashed, operations }
 }
 
@@ -119,13 +94,11 @@ describe('exactly-once with crashes (property)', () => {
     await fc.assert(
       fc.asyncProperty(
         events,
-        // Crash points as fractions of the operations a clean run does, so that they fall inside
-        // the run whatever its length (fixed numbers missed short inputs and made the count of
-        // crashes reached a matter of luck).
+        // Crash points as fractions of the operations a clean run does (crashPointsWithin).
         fc.array(fc.double({ min: 0, max: 0.9, noNaN: true }), { minLength: 1, maxLength: 4 }),
         async (input, fractions) => {
           const clean = await run(input, [])
-          const points = fractions.map((f) => 1 + Math.floor(f * clean.operations))
+          const points = crashPointsWithin(fractions, clean.operations)
           const withCrashes = await run(input, points)
           crashes += withCrashes.crashed
           runs++
@@ -135,13 +108,7 @@ describe('exactly-once with crashes (property)', () => {
           expect(compareCounts(expected, withCrashes.rows)).toEqual([])
         },
       ),
-      {
-        numRuns: 25,
-        endOnFailure: true,
-        // To replay a failure: SLUICE_PROPERTY_SEED=<seed> SLUICE_PROPERTY_PATH=<path>.
-        ...(process.env.SLUICE_PROPERTY_SEED ? { seed: Number(process.env.SLUICE_PROPERTY_SEED) } : {}),
-        ...(process.env.SLUICE_PROPERTY_PATH ? { path: process.env.SLUICE_PROPERTY_PATH } : {}),
-      },
+      replayableRuns(25),
     )
     // The crash points are reached, so the comparison covers recovery: every run has one before
     // 90 % of its operations, and a crash only adds operations.

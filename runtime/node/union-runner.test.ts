@@ -8,6 +8,39 @@ import { EmbeddedLog } from '../log/embedded.ts'
 import { MetricsRegistry } from '../metrics/registry.ts'
 import { PipelineRunner } from './pipeline-runner.ts'
 
+/**
+ * Runs the compiled pipeline in `artifactDir` under exactly-once, in batches of at most 7 records,
+ * over `inputs` (one partition per topic) until caught up, and returns what it wrote to `out`.
+ */
+async function runToEnd(
+  artifactDir: string,
+  inputs: Readonly<Record<string, readonly unknown[]>>,
+): Promise<unknown[]> {
+  const dir = await mkdtemp(join(tmpdir(), 'sluice-union-'))
+  const log = await EmbeddedLog.open(dir)
+  try {
+    for (const topic of Object.keys(inputs)) await log.ensureTopic(topic)
+    for (const [topic, values] of Object.entries(inputs))
+      await log.append(
+        topic,
+        values.map((value) => ({ key: null, value: Buffer.from(JSON.stringify(value)) })),
+      )
+    const runner = await PipelineRunner.start({
+      log,
+      artifact: await loadArtifact(artifactDir),
+      metrics: new MetricsRegistry(),
+      delivery: 'exactly-once',
+      maxBatchRecords: 7,
+    })
+    await runner.waitUntilCaughtUp(20_000)
+    await runner.stop()
+    return (await log.read('out', 0, 0, 1000)).map((r) => JSON.parse(r.value.toString()) as unknown)
+  } finally {
+    await log.close()
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
 describe('a union of two sources (issue 17)', () => {
   it("runs the chain after it on both sources' batches, each source in its order, under exactly-once", async () => {
     const artifactDir = await compileFixture(
@@ -20,40 +53,19 @@ sink both -> kafka("out")
       'union-runner',
       'union-runner.pipe',
     )
-    const dir = await mkdtemp(join(tmpdir(), 'sluice-union-'))
-    const log = await EmbeddedLog.open(dir)
-    try {
-      const lines = (prefix: string) =>
-        Array.from({ length: 50 }, (_, i) => ({
-          key: null,
-          value: Buffer.from(JSON.stringify({ id: `${prefix}${i}`, n: i % 5 })),
-        }))
-      for (const topic of ['a', 'b']) await log.ensureTopic(topic)
-      await log.append('a', lines('a'))
-      await log.append('b', lines('b'))
-      const runner = await PipelineRunner.start({
-        log,
-        artifact: await loadArtifact(artifactDir),
-        metrics: new MetricsRegistry(),
-        delivery: 'exactly-once',
-        maxBatchRecords: 7,
-      })
-      await runner.waitUntilCaughtUp(20_000)
-      await runner.stop()
-      const out = (await log.read('out', 0, 0, 1000)).map(
-        (r) => JSON.parse(r.value.toString()) as { id: string; twice: number },
+    const lines = (prefix: string) =>
+      Array.from({ length: 50 }, (_, i) => ({ id: `${prefix}${i}`, n: i % 5 }))
+    const out = (await runToEnd(artifactDir, { a: lines('a'), b: lines('b') })) as {
+      id: string
+      twice: number
+    }[]
+    const expected = (prefix: string) =>
+      Array.from({ length: 50 }, (_, i) => ({ id: `${prefix}${i}`, twice: (i % 5) * 2 })).filter(
+        (r) => r.twice > 0,
       )
-      const expected = (prefix: string) =>
-        Array.from({ length: 50 }, (_, i) => ({ id: `${prefix}${i}`, twice: (i % 5) * 2 })).filter(
-          (r) => r.twice > 0,
-        )
-      expect(out.length).toBe(80)
-      expect(out.filter((r) => r.id.startsWith('a'))).toEqual(expected('a'))
-      expect(out.filter((r) => r.id.startsWith('b'))).toEqual(expected('b'))
-    } finally {
-      await log.close()
-      await rm(dir, { recursive: true, force: true })
-    }
+    expect(out.length).toBe(80)
+    expect(out.filter((r) => r.id.startsWith('a'))).toEqual(expected('a'))
+    expect(out.filter((r) => r.id.startsWith('b'))).toEqual(expected('b'))
   })
 
   it("merges two streams of one source record by record, an event meeting both inputs once per input, in the union's order", async () => {
@@ -68,40 +80,18 @@ sink both -> kafka("out")
       'union-same-source-runner',
       'union-same-source-runner.pipe',
     )
-    const dir = await mkdtemp(join(tmpdir(), 'sluice-union-'))
-    const log = await EmbeddedLog.open(dir)
-    try {
-      await log.ensureTopic('a')
-      await log.append(
-        'a',
-        Array.from({ length: 40 }, (_, i) => ({
-          key: null,
-          value: Buffer.from(JSON.stringify({ id: i, n: i % 10 })),
-        })),
-      )
-      const runner = await PipelineRunner.start({
-        log,
-        artifact: await loadArtifact(artifactDir),
-        metrics: new MetricsRegistry(),
-        delivery: 'exactly-once',
-        maxBatchRecords: 7,
-      })
-      await runner.waitUntilCaughtUp(20_000)
-      await runner.stop()
-      const out = (await log.read('out', 0, 0, 1000)).map((r) => JSON.parse(r.value.toString()) as unknown)
-      // Whatever the batch cuts: record by record, and for one record odd, high, odd.
-      const expected = Array.from({ length: 40 }, (_, id) => {
-        const n = id % 10
-        return [
-          ...(n % 2 === 1 ? [{ id, tag: 'odd' }] : []),
-          ...(n > 5 ? [{ id, tag: 'high' }] : []),
-          ...(n % 2 === 1 ? [{ id, tag: 'odd' }] : []),
-        ]
-      }).flat()
-      expect(out).toEqual(expected)
-    } finally {
-      await log.close()
-      await rm(dir, { recursive: true, force: true })
-    }
+    const out = await runToEnd(artifactDir, {
+      a: Array.from({ length: 40 }, (_, i) => ({ id: i, n: i % 10 })),
+    })
+    // Whatever the batch cuts: record by record, and for one record odd, high, odd.
+    const expected = Array.from({ length: 40 }, (_, id) => {
+      const n = id % 10
+      return [
+        ...(n % 2 === 1 ? [{ id, tag: 'odd' }] : []),
+        ...(n > 5 ? [{ id, tag: 'high' }] : []),
+        ...(n % 2 === 1 ? [{ id, tag: 'odd' }] : []),
+      ]
+    }).flat()
+    expect(out).toEqual(expected)
   })
 })

@@ -1,0 +1,133 @@
+/**
+ * The crash-run fixture of the runner properties: a pipeline run on a fresh embedded log under
+ * exactly-once, with crashes injected at given operations (crash-injection.ts) and a restart after
+ * each, read from the last life's log once caught up. The properties compare such a run with a
+ * run without crashes and with their brute-force reference; what they read and compare is theirs,
+ * the set-up (data directory, input topics, runner options, crash wrappers) is here, so that every
+ * property crashes the runner the same way.
+ *
+ * Use: `const { runCrashing } = crashRunFixture('sluice-my-property')` at the top of the test file
+ * (it removes its data directories after the file's tests), then per example a clean run
+ * (`crashes: []`), crash points within its operations (`crashPointsWithin`) and a crashing run.
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type fc from 'fast-check'
+import { afterAll } from 'vitest'
+import { type LoadedArtifact, loadArtifact } from '../../runtime/artifact/load.ts'
+import { EmbeddedLog } from '../../runtime/log/embedded.ts'
+import type { OutgoingRecord } from '../../runtime/log/index.ts'
+import { MetricsRegistry } from '../../runtime/metrics/registry.ts'
+import { PipelineRunner, type PipelineRunnerOptions } from '../../runtime/node/pipeline-runner.ts'
+import { compileFixture } from './compile-fixture.ts'
+import { CrashingLog, CrashingStore, runWithCrashes } from './crash-injection.ts'
+
+/** One run: the pipeline, its input topics and where it crashes. */
+export interface CrashRun<T> {
+  readonly artifact: LoadedArtifact
+  /** The partitions of every input topic and of the runner. */
+  readonly partitions: number
+  /** Each input topic's records, appended (keyed, so partitioned by key) before the first life. */
+  readonly inputs: Readonly<Record<string, readonly OutgoingRecord[]>>
+  /** The operations to crash at (see CrashPoints); none for a clean run. */
+  readonly crashes: readonly number[]
+  readonly maxBatchRecords: number
+  /** Runner options beyond the exactly-once set-up (a state budget, say). */
+  readonly runner?: Partial<Omit<PipelineRunnerOptions, 'log' | 'stateStore'>>
+  /** What the run committed, read from the caught-up log. */
+  readonly read: (log: EmbeddedLog) => Promise<T>
+}
+
+/** What a run committed, how many times it crashed, and how many operations it did in all. */
+export interface CrashRunOutcome<T> {
+  readonly result: T
+  readonly crashed: number
+  readonly operations: number
+}
+
+/** Registers the clean-up with the calling test file; `prefix` names its data directories. */
+export function crashRunFixture(prefix: string) {
+  const dirs: string[] = []
+  afterAll(async () => {
+    await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })))
+  })
+  return {
+    /** Runs `run.artifact` over the inputs until caught up, restarting after each injected crash. */
+    async runCrashing<T>(run: CrashRun<T>): Promise<CrashRunOutcome<T>> {
+      const dir = await mkdtemp(join(tmpdir(), `${prefix}-`))
+      dirs.push(dir)
+      const seed = await EmbeddedLog.open(dir, { durability: 'none' })
+      for (const topic of Object.keys(run.inputs))
+        await seed.ensureTopic(topic, { partitions: run.partitions })
+      for (const [topic, records] of Object.entries(run.inputs))
+        if (records.length > 0) await seed.append(topic, [...records])
+      await seed.close()
+      return runWithCrashes(
+        dir,
+        run.crashes,
+        ({ log, store, points }) =>
+          PipelineRunner.start({
+            log: new CrashingLog(log, points),
+            artifact: run.artifact,
+            metrics: new MetricsRegistry(),
+            partitions: run.partitions,
+            delivery: 'exactly-once',
+            checkpointIntervalMs: 1,
+            maxBatchRecords: run.maxBatchRecords,
+            ...run.runner,
+            stateStore: new CrashingStore(store, points),
+          }),
+        run.read,
+      )
+    },
+  }
+}
+
+/** A keyed input record of `value` as JSON, as the pipelines' kafka sources read it. */
+export function jsonRecord(key: string | null, value: unknown): OutgoingRecord {
+  return { key, value: Buffer.from(JSON.stringify(value)) }
+}
+
+/**
+ * Crash points as fractions of the operations a clean run did (each in [0, 0.9)), so that they
+ * fall inside the crashing run whatever its length: fixed numbers missed short inputs and made
+ * the count of crashes reached a matter of luck.
+ */
+export function crashPointsWithin(fractions: readonly number[], cleanOperations: number): number[] {
+  return fractions.map((f) => 1 + Math.floor(f * cleanOperations))
+}
+
+/**
+ * fc.assert's parameters for a runner property: `numRuns`, stopping at the first failure, and the
+ * replay of a failure with SLUICE_PROPERTY_SEED=<seed> SLUICE_PROPERTY_PATH=<path>.
+ */
+export function replayableRuns(
+  numRuns: number,
+): Pick<fc.Parameters, 'numRuns' | 'endOnFailure' | 'seed' | 'path'> {
+  return {
+    numRuns,
+    endOnFailure: true,
+    ...(process.env.SLUICE_PROPERTY_SEED ? { seed: Number(process.env.SLUICE_PROPERTY_SEED) } : {}),
+    ...(process.env.SLUICE_PROPERTY_PATH ? { path: process.env.SLUICE_PROPERTY_PATH } : {}),
+  }
+}
+
+/**
+ * One compiled artifact per variant of a property (by its name), compiled on first use and shared
+ * by the variant's examples: `pipeOf` writes the variant's pipeline, `fixture` names the compiles.
+ */
+export function artifactPerVariant<V extends { readonly name: string }>(
+  fixture: string,
+  pipeOf: (variant: V) => string,
+): (variant: V) => Promise<LoadedArtifact> {
+  const artifacts = new Map<string, Promise<LoadedArtifact>>()
+  return (variant) => {
+    let artifact = artifacts.get(variant.name)
+    if (artifact === undefined) {
+      artifact = compileFixture(pipeOf(variant), `${fixture}-${artifacts.size}`).then(loadArtifact)
+      artifacts.set(variant.name, artifact)
+    }
+    return artifact
+  }
+}
