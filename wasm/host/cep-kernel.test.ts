@@ -594,6 +594,8 @@ describe('memory', () => {
           )
           expect(actual.byKey).toEqual(expected.byKey)
           expect(actual.partials).toEqual(expected.partials)
+          // Reading ahead only reads: once everything ended, every path node is free again.
+          expect(wasm.pathNodes).toBe(0)
         },
       ),
       { numRuns: 40 },
