@@ -541,6 +541,67 @@ describe('memory', () => {
     for (let k = 0; k < 5000; k++) expect(wasm.keyIsEmpty(k)).toBe(true)
   })
 
+  // The kernel reads the key records, partial matches and path nodes of the events (and of the
+  // timers) a few dozen ahead: only batches and timer queues longer than that reach that code,
+  // and a restore lays the regions out anew under the walks it may have begun.
+  it('reads ahead over long batches of many keys as the TypeScript engine steps, restored or not', () => {
+    const patternArb = fc.constantFrom(
+      'a{2} followed by b',
+      'a followed by any b',
+      'a+ followed by b',
+      'a next b followed by c',
+    )
+    const roundArb = fc.array(
+      fc.record({
+        v: fc.constantFrom('a', 'a', 'b', 'c', 'x'),
+        key: fc.nat(150),
+        gap: fc.constantFrom(0, 1, 2),
+      }),
+      { minLength: 40, maxLength: 300 },
+    )
+    fc.assert(
+      fc.property(
+        patternArb,
+        fc.integer({ min: 5, max: 60 }),
+        fc.array(roundArb, { minLength: 2, maxLength: 5 }),
+        fc.boolean(),
+        (pattern, withinMs, events, restore) => {
+          const spec = readPattern(pattern, { withinMs })
+          const functions = fixtureFunctions(spec)
+          let time = 0
+          const rounds: Round[] = events.map((round, r) => {
+            const times = round.map((e) => (time += e.gap))
+            return {
+              rows: round.map((e, i) => ({ id: `${r}.${i}`, v: e.v }) satisfies FixtureRow),
+              keyIds: round.map((e) => e.key),
+              times,
+              watermark: time,
+            }
+          })
+          rounds.push({ rows: [], keyIds: [], times: [], watermark: time + 1000 })
+          const { typescript, wasm } = bothEngines(spec, functions)
+          const expected = run(typescript, functions, rounds)
+          const actual = run(
+            wasm,
+            functions,
+            rounds,
+            restore
+              ? (engine) => {
+                  engine.restore(engine.snapshot())
+                  return engine
+                }
+              : null,
+          )
+          expect(actual.byKey).toEqual(expected.byKey)
+          expect(actual.partials).toEqual(expected.partials)
+          // Reading ahead only reads: once everything ended, every path node is free again.
+          expect(wasm.pathNodes).toBe(0)
+        },
+      ),
+      { numRuns: 40 },
+    )
+  })
+
   it('without timeouts to report (no `timeout into`) it counts them and matches the same', () => {
     const spec = readPattern('a{2} followed by b', { withinMs: 4 })
     const functions = fixtureFunctions(spec)

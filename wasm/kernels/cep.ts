@@ -1253,6 +1253,8 @@ export function step(length: i32): i32 {
   }
   beginCall()
   if (!cacheReady) prepareCache()
+  // No walk ahead has started yet (a cursor left by an earlier call may name a state since freed).
+  memory.fill(aheadCursor, 0xff, 128)
   for (let i: i32 = 0; i < length; i++) {
     const cap = <usize>inCap
     const k = load<i32>(inBase + (<usize>i << 2))
@@ -1269,15 +1271,24 @@ export function step(length: i32): i32 {
   return length
 }
 
-// Reading ahead: with many keys, an event's key record and partial matches are cold (a key's
-// last event was tens of thousands of events ago), and its partial matches are a linked list, so
-// each is a cache miss that waits for the one before. Loading them a few events early, while the
-// current event is worked on, overlaps those misses with work (wasm has no prefetch instruction;
-// a load whose value goes nowhere but a sink does the same). The key record is read AHEAD_KEY
-// events early, the list, whose head that record holds, AHEAD_LIST events early.
-const AHEAD_KEY: i32 = 24
-const AHEAD_LIST: i32 = 12
-const AHEAD_LIST_MAX: i32 = 8
+// Reading ahead: with many keys, an event's key record, partial matches and their path nodes are
+// cold (a key's last event was tens of thousands of events ago), and the partial matches are a
+// linked list, so each is a cache miss that waits for the one before. wasm has no prefetch
+// instruction; a load whose value goes nowhere but a sink does the same. The loads are staged
+// (software pipelining): the key record AHEAD_KEY events early; the list's first partial match
+// AHEAD_LIST events early, each further one AHEAD_GAP events later than the one before (its
+// predecessor, whose link says where it is, is in the cache by then), and each partial match's
+// path node one stage after the partial match. A cursor per event ahead (a ring) remembers where
+// its walk stands, so a stage costs one step of one walk. Every event thus issues a handful of
+// independent misses for different events ahead, which the memory system serves in parallel,
+// instead of one chain of misses that follow each other.
+const AHEAD_KEY: i32 = 20
+const AHEAD_LIST: i32 = 16
+const AHEAD_GAP: i32 = 2
+const AHEAD_DEPTH: i32 = 6
+// Cursors of the events ahead, by event index mod 32 (more than AHEAD_LIST).
+const AHEAD_RING_MASK: i32 = 31
+const aheadCursor: usize = memory.data(128)
 let touchSink: i32 = 0
 
 @inline
@@ -1285,22 +1296,72 @@ function touchAhead(i: i32, length: i32): void {
   const a = i + AHEAD_KEY
   if (a < length) {
     const k = load<i32>(inBase + (<usize>a << 2))
-    if (k < keyCount) touchSink += load<i32>(keyPtr(k))
+    // Both ends: a record that straddles two cache lines needs both.
+    if (k < keyCount) touchSink += load<i32>(keyPtr(k)) + load<i32>(keyPtr(k) + KEY_BYTES - 4)
   }
   const b = i + AHEAD_LIST
   if (b < length) {
     const k = load<i32>(inBase + (<usize>b << 2))
+    let c: i32 = -1
     if (k < keyCount) {
-      let c = load<i32>(keyPtr(k))
-      for (let j: i32 = 0; c >= 0 && j < AHEAD_LIST_MAX; j++) c = load<i32>(csPtr(c))
-      touchSink += c
+      c = load<i32>(keyPtr(k))
+      if (c >= 0) touchSink += load<i32>(csPtr(c), 4) + load<i32>(csPtr(c) + CS_BYTES - 4)
     }
+    store<i32>(aheadCursor + (<usize>(b & AHEAD_RING_MASK) << 2), c)
+  }
+  for (let d: i32 = 1; d <= AHEAD_DEPTH; d++) {
+    const e = b - d * AHEAD_GAP
+    if (e <= i || e >= length) continue
+    const slot = aheadCursor + (<usize>(e & AHEAD_RING_MASK) << 2)
+    let c = load<i32>(slot)
+    if (c < 0) continue
+    const n = load<i32>(csPtr(c), 8)
+    if (n >= 0) touchSink += load<i32>(nodePtr(n), 8)
+    c = load<i32>(csPtr(c))
+    if (c >= 0 && d < AHEAD_DEPTH) touchSink += load<i32>(csPtr(c), 4) + load<i32>(csPtr(c) + CS_BYTES - 4)
+    store<i32>(slot, c)
+  }
+}
+
+// The same for advanceTime: the keys of the FIFO's next timers (most expiries come from it), as
+// expiring a key walks its whole list and releases the paths of what expired.
+const timerCursor: usize = memory.data(128)
+
+@inline
+function touchTimersAhead(h: i32): void {
+  const a = h + AHEAD_KEY
+  if (a < fifoTail) {
+    const k = load<i32>(fifoBase + (<usize>a << 4), 8)
+    if (k < keyCount) touchSink += load<i32>(keyPtr(k)) + load<i32>(keyPtr(k) + KEY_BYTES - 4)
+  }
+  const b = h + AHEAD_LIST
+  if (b < fifoTail) {
+    const k = load<i32>(fifoBase + (<usize>b << 4), 8)
+    let c: i32 = -1
+    if (k < keyCount) {
+      c = load<i32>(keyPtr(k))
+      if (c >= 0) touchSink += load<i32>(csPtr(c), 4) + load<i32>(csPtr(c) + CS_BYTES - 4)
+    }
+    store<i32>(timerCursor + (<usize>(b & AHEAD_RING_MASK) << 2), c)
+  }
+  for (let d: i32 = 1; d <= AHEAD_DEPTH; d++) {
+    const e = b - d * AHEAD_GAP
+    if (e <= h || e >= fifoTail) continue
+    const slot = timerCursor + (<usize>(e & AHEAD_RING_MASK) << 2)
+    let c = load<i32>(slot)
+    if (c < 0) continue
+    const n = load<i32>(csPtr(c), 8)
+    if (n >= 0) touchSink += load<i32>(nodePtr(n), 8)
+    c = load<i32>(csPtr(c))
+    if (c >= 0 && d < AHEAD_DEPTH) touchSink += load<i32>(csPtr(c), 4) + load<i32>(csPtr(c) + CS_BYTES - 4)
+    store<i32>(slot, c)
   }
 }
 
 /** Expires what the watermark passed (timeouts, absence at the end), key by key from the timers. */
 export function advanceTime(watermark: f64): void {
   beginCall()
+  memory.fill(timerCursor, 0xff, 128)
   while (true) {
     const fromFifo = fifoHead < fifoTail
     const fe = fromFifo ? load<f64>(fifoBase + (<usize>fifoHead << 4)) : Infinity
@@ -1311,6 +1372,7 @@ export function advanceTime(watermark: f64): void {
       if (!(fe <= watermark)) break
       e = fe
       k = load<i32>(fifoBase + (<usize>fifoHead << 4), 8)
+      touchTimersAhead(fifoHead)
       fifoHead++
       if (fifoHead == fifoTail) {
         fifoHead = 0

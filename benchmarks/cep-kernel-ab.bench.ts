@@ -1,0 +1,129 @@
+/**
+ * The CEP kernel at a git revision against the working tree's, in one process, alternating passes
+ * over the same batches of the CEP benchmark (lib/cep-workload.ts): for kernel work, where
+ * `npm run bench:cep` measures only the current kernel and a loaded machine makes two separate
+ * runs incomparable.
+ *
+ *   node --import tsx benchmarks/cep-kernel-ab.bench.ts --base HEAD~1
+ *   node --import tsx benchmarks/cep-kernel-ab.bench.ts --base HEAD~1 --events 1000000 --keys 1000
+ *
+ * Both kernels are compiled with the build's flags (wasm/build.ts) and run behind the working
+ * tree's host (wasm/host/cep-kernel.ts), so the base must export what that host calls. Every pass
+ * starts a fresh engine, steps the batches and advances time to each batch's last event, as
+ * cep.bench.ts does; both kernels must emit the same matches (a digest of key and seqs) or the run
+ * stops. Figures: events per CPU-second of this process (user + system, which includes the
+ * garbage collector's helper threads) and per wall-second, per pass; the first round is a warm-up
+ * and is left out of the means. Stdout only: no report is written.
+ *
+ * `--rate` is payments per second of event time over all cards; the default (keys ÷ 100) keeps each
+ * card's payments as dense as in cep.bench.ts (100,000 cards at 1,000/s), so a run with fewer
+ * cards holds as many partial matches per card and differs only in how much of the state fits
+ * the caches.
+ */
+import { execFileSync } from 'node:child_process'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import type { EngineMatch, PatternEngine } from '../runtime/cep/engine.ts'
+import { compileNfa } from '../runtime/cep/nfa-compile.ts'
+import { compileKernelSource, KERNELS_DIR } from '../wasm/build.ts'
+import { loadCepKernel } from '../wasm/host/cep-kernel.ts'
+import { CEP_BENCH_FUNCTIONS, CEP_BENCH_SPEC, cepBatches } from './lib/cep-workload.ts'
+
+const REPO = resolve(import.meta.dirname, '..')
+const UNBOUNDED = { maxPerKey: Number.POSITIVE_INFINITY, maxTotal: Number.POSITIVE_INFINITY }
+
+const { values: args } = parseArgs({
+  options: {
+    base: { type: 'string', default: 'HEAD' },
+    events: { type: 'string', default: '1000000' },
+    keys: { type: 'string', default: '100000' },
+    rate: { type: 'string' },
+    rounds: { type: 'string', default: '4' },
+    seed: { type: 'string', default: '42' },
+  },
+})
+const events = Number(args.events)
+const keys = Number(args.keys)
+const rounds = Number(args.rounds)
+const rate = args.rate === undefined ? keys / 100 : Number(args.rate)
+if (!(rounds >= 2)) throw new RangeError('--rounds must be at least 2 (the first is a warm-up)')
+
+/** The kernel source at `revision`, compiled as wasm/build.ts compiles kernels. */
+async function kernelAt(revision: string): Promise<Uint8Array> {
+  const source = execFileSync('git', ['show', `${revision}:wasm/kernels/cep.ts`], { cwd: REPO })
+  const dir = await mkdtemp(join(tmpdir(), 'sluice-cep-ab-'))
+  try {
+    const path = join(dir, 'cep.ts')
+    await writeFile(path, source)
+    return await compileKernelSource(path)
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+const variants = [
+  { name: `base (${args.base})`, wasm: await kernelAt(args.base) },
+  { name: 'working tree', wasm: await compileKernelSource(join(KERNELS_DIR, 'cep.ts')) },
+]
+const factories = await Promise.all(
+  variants.map(async (v) => (await loadCepKernel(v.wasm)).factory(compileNfa)),
+)
+const batches = cepBatches(events, { seed: Number(args.seed), keys, eventsPerSecond: rate }, 4096)
+const failed = new Uint8Array(4096)
+
+/** One pass from a fresh engine: CPU and wall seconds, and the matches' digest. */
+function pass(engine: PatternEngine): { cpu: number; wall: number; digest: number; count: number } {
+  let digest = 0x811c9dc5
+  let count = 0
+  const cpu0 = process.cpuUsage()
+  const wall0 = process.hrtime.bigint()
+  for (const batch of batches) {
+    const matches: EngineMatch[] = []
+    CEP_BENCH_FUNCTIONS.masks!(batch.rows, batch.length, batch.masks, failed, [])
+    engine.step(batch, matches, [])
+    engine.advanceTime(batch.watermark, matches, null)
+    for (const m of matches) {
+      digest = Math.imul(digest ^ m.keyId, 0x01000193) >>> 0
+      for (const seq of m.seqs) digest = Math.imul(digest ^ seq, 0x01000193) >>> 0
+    }
+    count += matches.length
+  }
+  const cpu = process.cpuUsage(cpu0)
+  return {
+    cpu: (cpu.user + cpu.system) / 1e6,
+    wall: Number(process.hrtime.bigint() - wall0) / 1e9,
+    digest,
+    count,
+  }
+}
+
+const totals = variants.map(() => ({ cpu: 0, wall: 0 }))
+let expected: { digest: number; count: number } | null = null
+const rate1 = (seconds: number) => `${(events / seconds / 1e3).toFixed(0)} k`
+for (let round = 0; round < rounds; round++) {
+  // Alternate which kernel goes first, so neither always runs after the other's garbage.
+  const order = round % 2 === 0 ? [0, 1] : [1, 0]
+  for (const v of order) {
+    const result = pass(factories[v]!(CEP_BENCH_SPEC, CEP_BENCH_FUNCTIONS, UNBOUNDED))
+    if (expected === null) expected = result
+    else if (result.digest !== expected.digest || result.count !== expected.count)
+      throw new Error(`${variants[v]!.name} emitted other matches (${result.count}, digest ${result.digest})`)
+    if (round > 0) {
+      totals[v]!.cpu += result.cpu
+      totals[v]!.wall += result.wall
+    }
+    process.stdout.write(
+      `round ${round}${round === 0 ? ' (warm-up)' : ''} ${variants[v]!.name}: ${rate1(result.cpu)} events/CPU-s, ${rate1(result.wall)} events/s wall, ${result.count} matches\n`,
+    )
+  }
+}
+const timed = rounds - 1
+for (const [v, variant] of variants.entries())
+  process.stdout.write(
+    `${variant.name}: mean ${rate1(totals[v]!.cpu / timed)} events/CPU-s, ${rate1(totals[v]!.wall / timed)} events/s wall\n`,
+  )
+process.stdout.write(
+  `working tree ÷ base: ${(totals[0]!.cpu / totals[1]!.cpu).toFixed(2)}× (CPU), ${(totals[0]!.wall / totals[1]!.wall).toFixed(2)}× (wall)\n`,
+)
