@@ -1291,28 +1291,32 @@ const AHEAD_RING_MASK: i32 = 31
 const aheadCursor: usize = memory.data(128)
 let touchSink: i32 = 0
 
+/**
+ * One step of reading ahead for the item at index `i` of a list of `length` items whose key ids
+ * are i32s at `keys + (index << shift)`: the events of a batch, or the timers of the FIFO.
+ */
 @inline
-function touchAhead(i: i32, length: i32): void {
+function touchAheadOf(i: i32, length: i32, keys: usize, shift: i32, cursor: usize): void {
   const a = i + AHEAD_KEY
   if (a < length) {
-    const k = load<i32>(inBase + (<usize>a << 2))
+    const k = load<i32>(keys + (<usize>a << shift))
     // Both ends: a record that straddles two cache lines needs both.
     if (k < keyCount) touchSink += load<i32>(keyPtr(k)) + load<i32>(keyPtr(k) + KEY_BYTES - 4)
   }
   const b = i + AHEAD_LIST
   if (b < length) {
-    const k = load<i32>(inBase + (<usize>b << 2))
+    const k = load<i32>(keys + (<usize>b << shift))
     let c: i32 = -1
     if (k < keyCount) {
       c = load<i32>(keyPtr(k))
       if (c >= 0) touchSink += load<i32>(csPtr(c), 4) + load<i32>(csPtr(c) + CS_BYTES - 4)
     }
-    store<i32>(aheadCursor + (<usize>(b & AHEAD_RING_MASK) << 2), c)
+    store<i32>(cursor + (<usize>(b & AHEAD_RING_MASK) << 2), c)
   }
   for (let d: i32 = 1; d <= AHEAD_DEPTH; d++) {
     const e = b - d * AHEAD_GAP
     if (e <= i || e >= length) continue
-    const slot = aheadCursor + (<usize>(e & AHEAD_RING_MASK) << 2)
+    const slot = cursor + (<usize>(e & AHEAD_RING_MASK) << 2)
     let c = load<i32>(slot)
     if (c < 0) continue
     const n = load<i32>(csPtr(c), 8)
@@ -1323,39 +1327,19 @@ function touchAhead(i: i32, length: i32): void {
   }
 }
 
+@inline
+function touchAhead(i: i32, length: i32): void {
+  touchAheadOf(i, length, inBase, 2, aheadCursor)
+}
+
 // The same for advanceTime: the keys of the FIFO's next timers (most expiries come from it), as
 // expiring a key walks its whole list and releases the paths of what expired.
 const timerCursor: usize = memory.data(128)
 
 @inline
 function touchTimersAhead(h: i32): void {
-  const a = h + AHEAD_KEY
-  if (a < fifoTail) {
-    const k = load<i32>(fifoBase + (<usize>a << 4), 8)
-    if (k < keyCount) touchSink += load<i32>(keyPtr(k)) + load<i32>(keyPtr(k) + KEY_BYTES - 4)
-  }
-  const b = h + AHEAD_LIST
-  if (b < fifoTail) {
-    const k = load<i32>(fifoBase + (<usize>b << 4), 8)
-    let c: i32 = -1
-    if (k < keyCount) {
-      c = load<i32>(keyPtr(k))
-      if (c >= 0) touchSink += load<i32>(csPtr(c), 4) + load<i32>(csPtr(c) + CS_BYTES - 4)
-    }
-    store<i32>(timerCursor + (<usize>(b & AHEAD_RING_MASK) << 2), c)
-  }
-  for (let d: i32 = 1; d <= AHEAD_DEPTH; d++) {
-    const e = b - d * AHEAD_GAP
-    if (e <= h || e >= fifoTail) continue
-    const slot = timerCursor + (<usize>(e & AHEAD_RING_MASK) << 2)
-    let c = load<i32>(slot)
-    if (c < 0) continue
-    const n = load<i32>(csPtr(c), 8)
-    if (n >= 0) touchSink += load<i32>(nodePtr(n), 8)
-    c = load<i32>(csPtr(c))
-    if (c >= 0 && d < AHEAD_DEPTH) touchSink += load<i32>(csPtr(c), 4) + load<i32>(csPtr(c) + CS_BYTES - 4)
-    store<i32>(slot, c)
-  }
+  // A timer is 16 bytes with its key id at offset 8.
+  touchAheadOf(h, fifoTail, fifoBase + 8, 4, timerCursor)
 }
 
 /** Expires what the watermark passed (timeouts, absence at the end), key by key from the timers. */
