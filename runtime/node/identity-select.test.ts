@@ -5,19 +5,12 @@
  * through the runner with the pass-through and without it give byte-identical sink records and
  * the same dead letters.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import fc from 'fast-check'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { compileSource } from '../../compiler/compile.ts'
 import { compileFixture } from '../../test/support/compile-fixture.ts'
-import { readTopic } from '../../test/support/read-topic.ts'
+import { runBids, visible, withoutPassThrough } from '../../test/support/pass-through-runs.ts'
 import { type LoadedArtifact, loadArtifact } from '../artifact/load.ts'
-import { EmbeddedLog } from '../log/embedded.ts'
-import type { LogRecord } from '../log/index.ts'
-import { MetricsRegistry } from '../metrics/registry.ts'
-import { DEFAULT_DEAD_LETTER_TOPIC, PipelineRunner } from './pipeline-runner.ts'
 
 const SCHEMA = `schema Bid { auction: i64, price: i64, date_time: timestamp @event_time, extra: string, note: string? }
 source bids: Bid from kafka("bid") watermark date_time
@@ -33,13 +26,7 @@ beforeAll(async () => {
   withCheck = await loadArtifact(
     await compileFixture(pipe('select { * }'), 'identity-select', 'identity.pipe'),
   )
-  const sources = Object.fromEntries(
-    Object.entries(withCheck.operators.sources).map(([name, { passThrough: _check, ...decoder }]) => [
-      name,
-      decoder,
-    ]),
-  )
-  withoutCheck = { ...withCheck, operators: { ...withCheck.operators, sources } }
+  withoutCheck = withoutPassThrough(withCheck)
 })
 
 describe('an identity select', () => {
@@ -101,8 +88,8 @@ describe('an identity select', () => {
     )
     await fc.assert(
       fc.asyncProperty(fc.array(record, { minLength: 1, maxLength: 25 }), async (records) => {
-        const fast = await run(withCheck, records)
-        const slow = await run(withoutCheck, records)
+        const fast = await runBids(withCheck, records)
+        const slow = await runBids(withoutCheck, records)
         expect(visible(fast.out, true)).toEqual(visible(slow.out, true))
         expect(visible(fast.dead, false)).toEqual(visible(slow.dead, false))
         // What the encoder wrote is canonical, so the pass-through takes it (bar escapes): without
@@ -116,40 +103,3 @@ describe('an identity select', () => {
     )
   }, 120_000)
 })
-
-async function run(
-  artifact: LoadedArtifact,
-  records: readonly Buffer[],
-): Promise<{ out: LogRecord[]; dead: LogRecord[] }> {
-  const dir = await mkdtemp(join(tmpdir(), 'sluice-identity-select-'))
-  const log = await EmbeddedLog.open(dir, { durability: 'none' })
-  try {
-    await log.ensureTopic('bid')
-    await log.append(
-      'bid',
-      records.map((value, i) => ({ key: i % 3 === 0 ? null : `k${i}`, value, timestamp: 1_000 + i })),
-    )
-    const runner = await PipelineRunner.start({
-      log,
-      artifact,
-      metrics: new MetricsRegistry(),
-      maxBatchRecords: 7,
-    })
-    await runner.waitUntilCaughtUp(20_000)
-    await runner.stop()
-    return { out: await readTopic(log, 'out'), dead: await readTopic(log, DEFAULT_DEAD_LETTER_TOPIC) }
-  } finally {
-    await log.close()
-    await rm(dir, { recursive: true, force: true })
-  }
-}
-
-/** What a reader can see of a record, bytes included (not the append time of dead letters). */
-function visible(records: readonly LogRecord[], withTimestamp: boolean) {
-  return records.map((r) => ({
-    key: r.key,
-    value: r.value.toString('hex'),
-    headers: r.headers,
-    ...(withTimestamp ? { timestamp: r.timestamp } : {}),
-  }))
-}

@@ -4,18 +4,11 @@
  * UTF-8) through the runner with the artifact's canonical-bytes check and without it must give
  * byte-identical sink records and the same dead letters with the same reasons.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import fc from 'fast-check'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { compileFixture } from '../../test/support/compile-fixture.ts'
-import { readTopic } from '../../test/support/read-topic.ts'
+import { runBids, visible, withoutPassThrough } from '../../test/support/pass-through-runs.ts'
 import { type LoadedArtifact, loadArtifact } from '../artifact/load.ts'
-import { EmbeddedLog } from '../log/embedded.ts'
-import type { LogRecord } from '../log/index.ts'
-import { MetricsRegistry } from '../metrics/registry.ts'
-import { DEFAULT_DEAD_LETTER_TOPIC, PipelineRunner } from './pipeline-runner.ts'
 
 const PIPE = `schema Bid { auction: i64, bidder: i64, price: i64, date_time: timestamp @event_time, extra: string, note: string? }
 source bids: Bid from kafka("bid") watermark date_time
@@ -27,13 +20,7 @@ let withoutCheck: LoadedArtifact
 
 beforeAll(async () => {
   withCheck = await loadArtifact(await compileFixture(PIPE, 'pass-through', 'pass-through.pipe'))
-  const sources = Object.fromEntries(
-    Object.entries(withCheck.operators.sources).map(([name, { passThrough: _check, ...decoder }]) => [
-      name,
-      decoder,
-    ]),
-  )
-  withoutCheck = { ...withCheck, operators: { ...withCheck.operators, sources } }
+  withoutCheck = withoutPassThrough(withCheck)
 })
 
 /** A field mostly as the encoder writes it (weight 5), so that whole records often are. */
@@ -88,50 +75,13 @@ const recordBytes = fc.oneof(
   ),
 )
 
-async function run(
-  artifact: LoadedArtifact,
-  records: readonly Buffer[],
-): Promise<{ out: LogRecord[]; dead: LogRecord[] }> {
-  const dir = await mkdtemp(join(tmpdir(), 'sluice-pass-through-'))
-  const log = await EmbeddedLog.open(dir, { durability: 'none' })
-  try {
-    await log.ensureTopic('bid')
-    await log.append(
-      'bid',
-      records.map((value, i) => ({ key: i % 3 === 0 ? null : `k${i}`, value, timestamp: 1_000 + i })),
-    )
-    const runner = await PipelineRunner.start({
-      log,
-      artifact,
-      metrics: new MetricsRegistry(),
-      maxBatchRecords: 7,
-    })
-    await runner.waitUntilCaughtUp(20_000)
-    await runner.stop()
-    return { out: await readTopic(log, 'out'), dead: await readTopic(log, DEFAULT_DEAD_LETTER_TOPIC) }
-  } finally {
-    await log.close()
-    await rm(dir, { recursive: true, force: true })
-  }
-}
-
-/** What a reader can see of a record, bytes included (not the append time of dead letters). */
-function visible(records: readonly LogRecord[], withTimestamp: boolean) {
-  return records.map((r) => ({
-    key: r.key,
-    value: r.value.toString('hex'),
-    headers: r.headers,
-    ...(withTimestamp ? { timestamp: r.timestamp } : {}),
-  }))
-}
-
 describe('pass-through of canonical records (issue 13, q0)', () => {
   it('writes the same bytes and dead letters as decoding and encoding every record', async () => {
     const passThrough = withCheck.operators.sources.bids!.passThrough!
     await fc.assert(
       fc.asyncProperty(fc.array(recordBytes, { minLength: 1, maxLength: 30 }), async (records) => {
-        const fast = await run(withCheck, records)
-        const slow = await run(withoutCheck, records)
+        const fast = await runBids(withCheck, records)
+        const slow = await runBids(withoutCheck, records)
         expect(visible(fast.out, true)).toEqual(visible(slow.out, true))
         expect(visible(fast.dead, false)).toEqual(visible(slow.dead, false))
         // What the encoder wrote is canonical, so the fast path takes it (bar escapes in strings and
