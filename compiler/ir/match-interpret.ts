@@ -68,6 +68,8 @@ interface KeyState {
   /** Emitted matches by identity (steps, events, time), counted. */
   readonly emitted: Map<string, number>
   readonly timedOut: Set<string>
+  /** Per released event (by seq): how many watermark advances were made before its release. */
+  readonly releasedAt: Map<number, number>
 }
 
 /** Something to emit, with where the runtime would emit it in one watermark's output. */
@@ -136,14 +138,24 @@ export function matchOperator(
     // forgets a key only after stepping an event (the time advance to the event's time included)
     // or after advancing to a watermark.
     // An advance to an event's time is the runtime stepping that event, unless a watermark went
-    // there too: then the key was advanced (and may have been forgotten) before the event came.
+    // there at an earlier record than the one that released the event: then the key was advanced
+    // (and may have been forgotten) before the event came. A watermark that releases an event at
+    // its own time advances the key after stepping it.
     const eventTimes = new Set(sorted.map((e) => e.time))
-    const watermarks = new Set(advances)
+    const steppingOnly = (time: number) => {
+      const watermark = advances.indexOf(time)
+      return (
+        watermark < 0 ||
+        sorted.some(
+          (e) => e.time === time && (state.releasedAt.get(e.seq) ?? Number.POSITIVE_INFINITY) <= watermark,
+        )
+      )
+    }
     let holdingSince: readonly number[] = [Number.POSITIVE_INFINITY]
     let held = false
     result.points.forEach((point, k) => {
       if (k === result.points.length - 1) return // the advance to the watermark itself
-      if (point.kind === 'advance' && eventTimes.has(point.time) && !watermarks.has(point.time)) return
+      if (point.kind === 'advance' && eventTimes.has(point.time) && steppingOnly(point.time)) return
       const now = result.holding[k]!
       if (point.kind === 'event' && now && !held) {
         const event = sorted[point.index]!
@@ -199,6 +211,7 @@ export function matchOperator(
       const fresh = state.waiting.filter((e) => e.time <= watermark)
       if (fresh.length > 0) {
         state.released.push(...fresh)
+        for (const e of fresh) state.releasedAt.set(e.seq, advances.length)
         state.waiting.splice(0, state.waiting.length, ...state.waiting.filter((e) => e.time > watermark))
       }
       if (state.released.length === 0) continue
@@ -224,7 +237,7 @@ export function matchOperator(
       if (key === null) return // as windows leave out events whose key is null
       let state = keys.get(key)
       if (state === undefined) {
-        state = { released: [], waiting: [], emitted: new Map(), timedOut: new Set() }
+        state = { released: [], waiting: [], emitted: new Map(), timedOut: new Set(), releasedAt: new Map() }
         keys.set(key, state)
       }
       state.waiting.push({ value: event.value, time: event.timestamp, seq: arrivals++ })
