@@ -228,6 +228,22 @@ interface TopicOutput {
   readonly origins: number[]
 }
 
+/**
+ * What every step of one batch's walk through the graph shares: made once per batch (processBatch),
+ * so the hot path hands on one reference instead of four values and allocates nothing per record.
+ * The source watermarks (maxTimes) stay a parameter of their own: they change along the walk (a
+ * join hands on its own watermarks, a processing-time window none).
+ */
+interface BatchContext {
+  /** The batch's source records (a tick's stand-in record); output origins index into them. */
+  readonly records: readonly LogRecord[]
+  /** What the batch writes, by topic; appended once the walk is done. */
+  readonly outputs: Map<string, TopicOutput>
+  readonly deadLetters: DeadLetter[]
+  /** The operator state of the batch's task; undefined when the pipeline keeps none. */
+  readonly states: PartitionState | undefined
+}
+
 const DEAD_LETTER_LINES_PER_SECOND = 10
 const LATENCY_BUCKETS = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5]
 
@@ -936,13 +952,8 @@ export class PipelineRunner {
    * fires is written like a batch's output, in the task's transaction. Results carry the tick's
    * stand-in record as their origin (tickRecord).
    */
-  private tick(
-    batch: RecordBatch,
-    records: readonly LogRecord[],
-    outputs: Map<string, TopicOutput>,
-    deadLetters: DeadLetter[],
-    states: PartitionState | undefined,
-  ): void {
+  private tick(batch: RecordBatch, context: BatchContext): void {
+    const { states } = context
     const task = batch.task ?? { topic: batch.topic, partition: batch.partition }
     const topics = this.copartitioned.find((group) => group[0] === task.topic) ?? [task.topic]
     this.ticking = true
@@ -956,23 +967,22 @@ export class PipelineRunner {
         this.idleClockChains ??= chainsFedBySource(this.options.artifact.manifest.graph.nodes)
         if (states) followIdleClock(states, this.idleClockChains.get(node.id) ?? [], maxTime)
         const maxTimes = Float64Array.of(maxTime)
-        this.push(node.id, createEventBatch(), records, outputs, deadLetters, states, maxTimes)
+        this.push(node.id, createEventBatch(), context, maxTimes)
         // What the tick fired into a join of one source (a window's results) is joined now.
-        this.releaseHeld(records, outputs, deadLetters, states, maxTimes)
+        this.releaseHeld(context, maxTimes)
       }
     } finally {
       this.ticking = false
     }
     // Processing-time windows fire by the clock, whatever their partition's event time does.
     for (const node of this.processingTimeWindows) {
-      if (states?.windows.has(node.id))
-        this.window(node, createEventBatch(), records, outputs, deadLetters, states, NO_TIMES)
+      if (states?.windows.has(node.id)) this.window(node, createEventBatch(), context, NO_TIMES)
     }
     for (const [id, operator] of states?.joins ?? []) {
       const node = this.options.artifact.manifest.graph.nodes.find((n) => n.id === id) as JoinGraphNode
       const output = operator.tick()
       this.metrics.joinResults.labels({ operator: id }).inc(output.results.length)
-      this.emitTimed(node, output, records, outputs, deadLetters, states, NO_TIMES)
+      this.emitTimed(node, output, context, NO_TIMES)
     }
     for (const topic of topics)
       for (const { node } of this.sourcesByTopic.get(topic) ?? [])
@@ -992,7 +1002,8 @@ export class PipelineRunner {
     const target = batch.transaction ?? this.options.log
     // A tick has no records: what it fires names a stand-in record of the task.
     const records = batch.tick === true ? [tickRecord(batch, this.clock())] : batch.records
-    if (batch.tick === true) this.tick(batch, records, outputs, deadLetters, states)
+    const context: BatchContext = { records, outputs, deadLetters, states }
+    if (batch.tick === true) this.tick(batch, context)
     for (const { node, delayMs } of batch.tick === true ? [] : (this.sourcesByTopic.get(batch.topic) ?? [])) {
       const decoded = this.decode(node, batch.records, deadLetters)
       this.trackWatermark(node.name, decoded, delayMs)
@@ -1005,8 +1016,8 @@ export class PipelineRunner {
         )
         this.metrics.idlePartitions.set(this.partitionWatermarks.idleCount(node.name), { source: node.name })
       }
-      this.push(node.id, decoded, batch.records, outputs, deadLetters, states, maxTimes)
-      this.releaseHeld(batch.records, outputs, deadLetters, states, maxTimes)
+      this.push(node.id, decoded, context, maxTimes)
+      this.releaseHeld(context, maxTimes)
     }
     await Promise.all(
       [...outputs].map(([topic, output]) =>
@@ -1174,15 +1185,8 @@ export class PipelineRunner {
     this.metrics.eventTimeLag.set((Date.now() - watermarkMs) / 1000, { source })
   }
 
-  private push(
-    nodeId: string,
-    batch: EventBatch,
-    records: readonly LogRecord[],
-    outputs: Map<string, TopicOutput>,
-    deadLetters: DeadLetter[],
-    states: PartitionState | undefined,
-    maxTimes: Float64Array,
-  ): void {
+  private push(nodeId: string, batch: EventBatch, context: BatchContext, maxTimes: Float64Array): void {
+    const { records, deadLetters, states } = context
     for (const consumer of this.consumers.get(nodeId) ?? []) {
       if ((consumer.kind === 'Join' || consumer.kind === 'Union') && this.mergedInputs.has(consumer.id)) {
         // Taken once the source batch has reached all its inputs (releaseHeld).
@@ -1190,15 +1194,15 @@ export class PipelineRunner {
           if (input === nodeId) this.held.hold(consumer.id, slot, batch)
         })
       } else if (consumer.kind === 'WindowAggregate') {
-        this.window(consumer, batch, records, outputs, deadLetters, states, maxTimes)
+        this.window(consumer, batch, context, maxTimes)
       } else if (consumer.kind === 'Match') {
-        this.match(consumer, batch, records, outputs, deadLetters, states, maxTimes)
+        this.match(consumer, batch, context, maxTimes)
       } else if (consumer.kind === 'Join') {
         // A tick's empty batch moves no join side (JoinOperator.tick does), but a window's output
         // watermark moved with the tick, and what the tick fired must be joined.
         if (this.ticking && !this.windowResults.has(nodeId) && !this.joinResults.has(nodeId)) continue
         const side = consumer.left === nodeId ? 'left' : 'right'
-        this.join(consumer, side, batch, records, outputs, deadLetters, states, maxTimes)
+        this.join(consumer, side, batch, context, maxTimes)
       } else if (consumer.kind === 'Fused') {
         const output = this.buffers.get(consumer.id)!
         const errors: ChainError[] = []
@@ -1218,7 +1222,7 @@ export class PipelineRunner {
         if (filtered > 0) {
           this.metrics.eventsFiltered.labels({ source: this.sourceOf.get(consumer.id)! }).inc(filtered)
         }
-        this.push(consumer.id, output, records, outputs, deadLetters, states, maxTimes)
+        this.push(consumer.id, output, context, maxTimes)
       } else if (consumer.kind === 'Lookup') {
         const output = this.buffers.get(consumer.id)!
         const errors: ChainError[] = []
@@ -1226,13 +1230,13 @@ export class PipelineRunner {
         for (const failure of errors) {
           deadLetters.push(this.evaluationFailure(records[batch.origins[failure.index]!]!, failure))
         }
-        this.push(consumer.id, output, records, outputs, deadLetters, states, maxTimes)
+        this.push(consumer.id, output, context, maxTimes)
       } else if (consumer.kind === 'Sink') {
-        this.sink(consumer, batch, records, outputs, deadLetters)
+        this.sink(consumer, batch, context)
       } else if (consumer.kind === 'Union') {
         // A batch holds one source partition's events in order: the union's readers take each
         // input's batches as they come, so each input keeps its order.
-        this.push(consumer.id, batch, records, outputs, deadLetters, states, maxTimes)
+        this.push(consumer.id, batch, context, maxTimes)
       }
     }
   }
@@ -1241,13 +1245,7 @@ export class PipelineRunner {
    * Runs the joins and unions that one source reaches through several inputs on what the source
    * batch brought each input, merged record by record (same-source.ts), first node first.
    */
-  private releaseHeld(
-    records: readonly LogRecord[],
-    outputs: Map<string, TopicOutput>,
-    deadLetters: DeadLetter[],
-    states: PartitionState | undefined,
-    maxTimes: Float64Array,
-  ): void {
+  private releaseHeld(context: BatchContext, maxTimes: Float64Array): void {
     const byId = this.options.artifact.manifest.graph.nodes
     for (
       let next = this.held.takeFirst(this.nodeOrder);
@@ -1256,16 +1254,16 @@ export class PipelineRunner {
     ) {
       const node = byId.find((n) => n.id === next!.nodeId)!
       if (node.kind !== 'Join') {
-        this.push(node.id, mergeByRecord(next.inputs), records, outputs, deadLetters, states, maxTimes)
+        this.push(node.id, mergeByRecord(next.inputs), context, maxTimes)
         continue
       }
-      const operator = states?.joins.get(node.id)
+      const operator = context.states?.joins.get(node.id)
       if (operator === undefined)
         throw new Error(`no state for join ${node.id}: the log did not assign the partition`)
       const side = (slot: number) => next!.inputs.find((i) => i.input === slot)?.batch ?? createEventBatch()
-      const output = operator.processTogether(side(0), side(1), maxTimes, records.length - 1)
+      const output = operator.processTogether(side(0), side(1), maxTimes, context.records.length - 1)
       this.metrics.joinResults.labels({ operator: node.id }).inc(output.results.length)
-      this.emitTimed(node, output, records, outputs, deadLetters, states, maxTimes)
+      this.emitTimed(node, output, context, maxTimes)
     }
   }
 
@@ -1273,19 +1271,17 @@ export class PipelineRunner {
   private window(
     node: WindowGraphNode,
     batch: EventBatch,
-    records: readonly LogRecord[],
-    outputs: Map<string, TopicOutput>,
-    deadLetters: DeadLetter[],
-    states: PartitionState | undefined,
+    context: BatchContext,
     maxTimes: Float64Array,
   ): void {
+    const { records, states } = context
     const operator = states?.windows.get(node.id)
     if (operator === undefined)
       throw new Error(`no state for window ${node.id}: the log did not assign the partition`)
     const timed = node.time === 'processing' ? atProcessingTime(batch, records.length, this.clock()) : null
     const output = operator.process(timed?.batch ?? batch, timed?.maxTimes ?? maxTimes, records.length - 1)
     this.metrics.windowResults.labels({ operator: node.id }).inc(output.results.length)
-    this.emitTimed(node, output, records, outputs, deadLetters, states, maxTimes)
+    this.emitTimed(node, output, context, maxTimes)
   }
 
   /**
@@ -1295,17 +1291,14 @@ export class PipelineRunner {
   private match(
     node: MatchGraphNode,
     batch: EventBatch,
-    records: readonly LogRecord[],
-    outputs: Map<string, TopicOutput>,
-    deadLetters: DeadLetter[],
-    states: PartitionState | undefined,
+    context: BatchContext,
     maxTimes: Float64Array,
   ): void {
-    const operator = states?.matches.get(node.id)
+    const operator = context.states?.matches.get(node.id)
     if (operator === undefined)
       throw new Error(`no state for match ${node.id}: the log did not assign the partition`)
     const dropped = { ...operator.dropped }
-    const output = operator.process(batch, maxTimes, records.length - 1)
+    const output = operator.process(batch, maxTimes, context.records.length - 1)
     if (node.key === null) {
       // Without `match by` every event has one key, which names nothing: the outputs carry none.
       output.results.keys.fill(null, 0, output.results.length)
@@ -1319,10 +1312,10 @@ export class PipelineRunner {
     }
     const timedOut = after.timeout - (dropped.timeout ?? 0)
     if (timedOut > 0) this.metrics.cepTimeouts.labels({ operator: node.id }).inc(timedOut)
-    this.emitTimed(node, output, records, outputs, deadLetters, states, maxTimes)
+    this.emitTimed(node, output, context, maxTimes)
     const timeouts = (output as CepBatchOutput).timeouts
     if (node.timeout !== null && timeouts.length > 0) {
-      this.push(node.timeout.stream, timeouts, records, outputs, deadLetters, states, maxTimes)
+      this.push(node.timeout.stream, timeouts, context, maxTimes)
     }
   }
 
@@ -1331,18 +1324,15 @@ export class PipelineRunner {
     node: JoinGraphNode,
     side: JoinSide,
     batch: EventBatch,
-    records: readonly LogRecord[],
-    outputs: Map<string, TopicOutput>,
-    deadLetters: DeadLetter[],
-    states: PartitionState | undefined,
+    context: BatchContext,
     maxTimes: Float64Array,
   ): void {
-    const operator = states?.joins.get(node.id)
+    const operator = context.states?.joins.get(node.id)
     if (operator === undefined)
       throw new Error(`no state for join ${node.id}: the log did not assign the task`)
-    const output = operator.process(side, batch, maxTimes, records.length - 1)
+    const output = operator.process(side, batch, maxTimes, context.records.length - 1)
     this.metrics.joinResults.labels({ operator: node.id }).inc(output.results.length)
-    this.emitTimed(node, output, records, outputs, deadLetters, states, maxTimes)
+    this.emitTimed(node, output, context, maxTimes)
   }
 
   /**
@@ -1359,13 +1349,11 @@ export class PipelineRunner {
       /** A join's watermark after each record: what a join reading its results follows. */
       readonly watermarks?: Float64Array
     },
-    records: readonly LogRecord[],
-    outputs: Map<string, TopicOutput>,
-    deadLetters: DeadLetter[],
-    states: PartitionState | undefined,
+    context: BatchContext,
     maxTimes: Float64Array,
   ): void {
     const { results, late, lateWatermarks, failures } = output
+    const { records, deadLetters } = context
     for (const failure of failures)
       deadLetters.push(this.evaluationFailure(records[failure.origin]!, failure))
     const lateReaders = node.late === null ? [] : (this.consumers.get(node.late) ?? [])
@@ -1388,18 +1376,13 @@ export class PipelineRunner {
       }
     } else if (late.length > 0) {
       this.metrics.eventsLate.labels({ operator: node.id }).inc(late.length)
-      this.push(node.late!, late, records, outputs, deadLetters, states, maxTimes)
+      this.push(node.late!, late, context, maxTimes)
     }
-    this.push(node.id, results, records, outputs, deadLetters, states, output.watermarks ?? maxTimes)
+    this.push(node.id, results, context, output.watermarks ?? maxTimes)
   }
 
-  private sink(
-    node: SinkGraphNode,
-    batch: EventBatch,
-    records: readonly LogRecord[],
-    outputs: Map<string, TopicOutput>,
-    deadLetters: DeadLetter[],
-  ): void {
+  private sink(node: SinkGraphNode, batch: EventBatch, context: BatchContext): void {
+    const { records, outputs, deadLetters } = context
     const { encode, headers: sinkHeaders } = this.options.artifact.operators.sinks[node.id]!
     // One headers object for every output record whose source record has no headers of its own;
     // a source record's headers (a W3C traceparent, say) travel on with its outputs.
