@@ -81,10 +81,20 @@ function decodeTimestamp(value: unknown): number {
   return Number.NaN
 }
 
+/**
+ * Whether a string has no lone surrogate: JSON can escape one (`"a\ud800b"`) and would write it
+ * back escaped, which strict parsers refuse, so decoding refuses it (specs/language.md §9).
+ * String.prototype.isWellFormed is ES2024, typed here.
+ */
+function wellFormed(text: string): boolean {
+  return (text as unknown as { isWellFormed(): boolean }).isWellFormed()
+}
+
 export function referenceDecode(type: LibType, value: unknown, path: string): unknown {
   switch (type.kind) {
     case 'string':
       if (typeof value !== 'string') throw new DecodeFailure(path, 'a string', value)
+      if (!wellFormed(value)) throw new DecodeFailure(path, 'a string without lone surrogates', value)
       return value
     case 'bool':
       if (typeof value !== 'boolean') throw new DecodeFailure(path, 'a boolean', value)
@@ -121,8 +131,11 @@ export function referenceDecode(type: LibType, value: unknown, path: string): un
       const object = value as Record<string, unknown>
       // No prototype, as the generated decoder: `__proto__` is an ordinary key.
       const out: Record<string, unknown> = Object.create(null)
-      for (const key of Object.keys(object))
-        out[key] = referenceDecode(type.of, object[key], `${path}[${JSON.stringify(key)}]`)
+      for (const key of Object.keys(object)) {
+        const keyPath = `${path}[${JSON.stringify(key)}]`
+        if (!wellFormed(key)) throw new DecodeFailure(keyPath, 'a key without lone surrogates', key)
+        out[key] = referenceDecode(type.of, object[key], keyPath)
+      }
       return out
     }
     case 'record': {

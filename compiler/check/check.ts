@@ -1430,6 +1430,7 @@ class Checker {
         return this.unary(e.op, e.operand, span, scope)
       case 'Binary':
         if (e.regrouped === true) return checkRegroupedSum(e, this.chainContext(scope))
+        if (e.spelledAs !== undefined) return this.misspeltLogical(e, span, scope)
         return this.binary(e.op, e.left, e.right, e.opSpan, span, scope)
       case 'Coalesce':
         return checkCoalesceChain(e, this.chainContext(scope))
@@ -1603,6 +1604,19 @@ class Checker {
       opSpan,
       span,
     )
+  }
+
+  /**
+   * `a && b` or `a || b`: the parser already said how Sluice spells the operator, so operands
+   * that are not bools (SQL's `||` joins strings) give no type error per operator on top of it
+   * (issue 17); the result is then of unknown type, which keeps the checker quiet above it too.
+   */
+  private misspeltLogical(e: Extract<Expression, { kind: 'Binary' }>, span: Span, scope: Scope): Expr {
+    const left = this.expr(e.left, scope)
+    const right = this.expr(e.right, scope)
+    const bools = [left.type, right.type].every((t) => !isError(t) && baseType(t).kind === 'bool')
+    if (bools) return this.binaryOf(e.op, left, right, e.right.span, e.opSpan, span)
+    return { kind: 'Binary', op: e.op, left, right, type: ERROR_TYPE, span }
   }
 
   private chainContext(scope: Scope): ChainContext {

@@ -62,10 +62,15 @@ function reject(path: string, expected: string, value: unknown): never {
   throw new Rejected(`${path || 'event'}: expected ${expected}, got ${describeValue(value)}`)
 }
 
+/** A high surrogate not followed by a low one, or a low one not after a high one. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
+
 function referenceDecode(type: Type, value: unknown, path: string): unknown {
   switch (type.kind) {
     case 'string':
-      return typeof value === 'string' ? value : reject(path, 'a string', value)
+      if (typeof value !== 'string') return reject(path, 'a string', value)
+      // A lone surrogate, which JSON can escape, would be written back escaped (language.md §9).
+      return LONE_SURROGATE.test(value) ? reject(path, 'a string without lone surrogates', value) : value
     case 'bool':
       return typeof value === 'boolean' ? value : reject(path, 'a boolean', value)
     case 'f64':
@@ -123,6 +128,15 @@ function outcome(decode: () => unknown, isFailure: (error: unknown) => boolean):
 const junk = fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.constant(undefined), fc.constant(null))
 
 /**
+ * UTF-16 units where surrogates are common, so strings hold pairs and lone halves (which JSON
+ * escapes and JSON.parse reads back; decoding refuses the lone ones).
+ */
+const surrogateUnit = fc.oneof(
+  fc.constantFrom('a', '\u00e9'),
+  fc.integer({ min: 0xd800, max: 0xdfff }).map((unit) => String.fromCharCode(unit)),
+)
+
+/**
  * Events of the Wide schema. `messy`: any field (or list item) is sometimes missing or any JSON
  * value, and timestamps include ones the rules reject; otherwise every event is well-formed.
  */
@@ -160,7 +174,7 @@ function wideArb(messy: boolean): fc.Arbitrary<unknown> {
   )
   const inner = fc.record(
     {
-      name: maybeBad(fc.string({ maxLength: 3 })),
+      name: maybeBad(fc.string({ maxLength: 3, unit: messy ? surrogateUnit : 'grapheme-ascii' })),
       country: maybeBad(fc.option(fc.constantFrom('DE', 'FR'), { nil: null })),
       at: maybeBad(fc.option(timestamp, { nil: null })),
     },
@@ -172,7 +186,9 @@ function wideArb(messy: boolean): fc.Arbitrary<unknown> {
       n: maybeBad(integer),
       x: maybeBad(fc.double({ noNaN: true, noDefaultInfinity: true })),
       flag: maybeBad(fc.option(fc.boolean(), { nil: null })),
-      s: maybeBad(fc.option(fc.string({ maxLength: 2 }), { nil: null })),
+      s: maybeBad(
+        fc.option(fc.string({ maxLength: 2, unit: messy ? surrogateUnit : 'grapheme-ascii' }), { nil: null }),
+      ),
       tags: maybeBad(fc.array(maybeBad(fc.string({ maxLength: 2 })), { maxLength: 4 })),
       scores: maybeBad(fc.array(maybeBad(fc.option(integer, { nil: null })), { maxLength: 4 })),
       stamps: maybeBad(fc.array(maybeBad(timestamp), { maxLength: 3 })),

@@ -344,8 +344,9 @@ export class CodecWriter {
     const absent = `(${source} === null || ${source} === undefined)`
     switch (type.kind) {
       case 'string':
+        return [guard(`typeof ${source} !== 'string' || !wellFormed(${source})`), ...assign(source)]
       case 'bool':
-        return [guard(`typeof ${source} !== '${JS_TYPEOF[type.kind]}'`), ...assign(source)]
+        return [guard(`typeof ${source} !== 'boolean'`), ...assign(source)]
       case 'f64':
         return [guard(`!Number.isFinite(${source})`), ...assign(`${source} as number`)]
       case 'i64':
@@ -360,10 +361,11 @@ export class CodecWriter {
       case 'optional': {
         const inner = type.of
         if (inner.kind === 'string' || inner.kind === 'bool') {
-          return [
-            guard(`!${absent} && typeof ${source} !== '${JS_TYPEOF[inner.kind]}'`),
-            ...assign(`${source} ?? null`),
-          ]
+          const wrong =
+            inner.kind === 'string'
+              ? `(typeof ${source} !== 'string' || !wellFormed(${source}))`
+              : `typeof ${source} !== 'boolean'`
+          return [guard(`!${absent} && ${wrong}`), ...assign(`${source} ?? null`)]
         }
         if (inner.kind === 'f64') {
           return [
@@ -423,6 +425,7 @@ export class CodecWriter {
       ...objectCheck(fail),
       ...(materialise ? [`const out = Object.create(null) as ${type}`] : []),
       'for (const key of Object.keys(object)) {',
+      `if (!wellFormed(key)) ${fail}`,
       'const item: unknown = object[key]',
       ...this.check(item, 'item', materialise ? 'decoded' : null, fail),
       ...(materialise ? ['out[key] = decoded'] : []),
@@ -453,7 +456,11 @@ export class CodecWriter {
   private decodeBody(type: Type): string {
     switch (type.kind) {
       case 'string':
-        return `if (typeof value !== 'string') throw new DecodeFailure(path, 'a string', value)\nreturn value`
+        return [
+          `if (typeof value !== 'string') throw new DecodeFailure(path, 'a string', value)`,
+          `if (!wellFormed(value)) throw new DecodeFailure(path, ${JSON.stringify(WHOLE_CHARACTERS)}, value)`,
+          'return value',
+        ].join('\n')
       case 'bool':
         return `if (typeof value !== 'boolean') throw new DecodeFailure(path, 'a boolean', value)\nreturn value`
       case 'i64':
@@ -484,7 +491,10 @@ export class CodecWriter {
           `if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new DecodeFailure(path, 'an object (a map)', value)`,
           'const object = value as Record<string, unknown>',
           `const out = Object.create(null) as ${tsType(type, this.typeName)}`,
-          `for (const key of Object.keys(object)) out[key] = ${item}(object[key], path + '[' + JSON.stringify(key) + ']')`,
+          'for (const key of Object.keys(object)) {',
+          `if (!wellFormed(key)) throw new DecodeFailure(path + '[' + JSON.stringify(key) + ']', ${JSON.stringify(WHOLE_CHARACTERS_KEY)}, key)`,
+          `out[key] = ${item}(object[key], path + '[' + JSON.stringify(key) + ']')`,
+          '}',
           'return out',
         ].join('\n')
       }
@@ -633,7 +643,13 @@ function isOptionalType(type: Type): boolean {
   return type.kind === 'optional'
 }
 
-const JS_TYPEOF = { string: 'string', bool: 'boolean', f64: 'number' } as const
+/**
+ * What a string or map key holding a lone surrogate was expected to be. JSON can escape one
+ * (`"a\ud800b"`), JSON.parse reads it, and it would be written back escaped, which strict JSON
+ * parsers refuse: such an event is dead-lettered, as invalid UTF-8 is (specs/language.md §9).
+ */
+export const WHOLE_CHARACTERS = 'a string without lone surrogates'
+export const WHOLE_CHARACTERS_KEY = 'a key without lone surrogates'
 
 /** List items whose decoded value is the parsed value itself. */
 const IDENTITY_ITEMS: ReadonlySet<Type['kind']> = new Set(['string', 'bool', 'i64', 'f64', 'duration'])
@@ -803,6 +819,10 @@ export const CODEC_HELPERS = `
       if (written !== undefined && !writtenAsInteger(written))
         throw new DecodeFailure(path, 'an integer within ±(2^53-1), written exactly', undefined, written)
     }
+  }
+  /** Whether a string has no lone surrogate (String.prototype.isWellFormed, ES2024: typed here). */
+  function wellFormed(text: string): boolean {
+    return (text as unknown as { isWellFormed(): boolean }).isWellFormed()
   }
   function describe(value: unknown): string {
     if (value === undefined) return 'nothing (field missing)'

@@ -193,6 +193,11 @@ export interface BinaryExpression {
    * written (Parser.parseAdditive); the checker keeps that shape only where it means the same.
    */
   readonly regrouped?: true
+  /**
+   * Set when the source wrote `and`/`or` as C does (`&&`, `||`): the parser reported the
+   * spelling, so the checker adds no operand type errors of its own here (issue 17).
+   */
+  readonly spelledAs?: '&&' | '||'
 }
 
 export interface CoalesceExpression {

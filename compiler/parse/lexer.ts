@@ -88,6 +88,8 @@ export interface Token {
   readonly unit?: DurationUnit
   /** A backquoted name (`` `user-id` ``): an identifier whatever its characters, never a keyword. */
   readonly quoted?: boolean
+  /** How SQL or C spells this operator (`&&`, `||`, `<>`, `!`), as the source wrote it; the lexer reported it. */
+  readonly spelledAs?: string
 }
 
 export const DURATION_UNIT_MS: Readonly<Record<DurationUnit, number>> = {
@@ -375,7 +377,7 @@ export function lex(file: string, text: string): LexResult {
           span(start, i),
         ),
       )
-      tokens.push({ kind: foreign.kind, start, end: i, value: foreign.kind })
+      tokens.push({ kind: foreign.kind, start, end: i, value: foreign.kind, spelledAs: foreign.text })
       continue
     }
     const punct = PUNCTUATION.find((p) => text.startsWith(p, i))

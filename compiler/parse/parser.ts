@@ -64,6 +64,7 @@ import type {
   WindowClause,
 } from './ast.ts'
 import { KEYWORDS, lex, type Token, type TokenKind } from './lexer.ts'
+import { SpellingHintsPerChain } from './spelling-hints.ts'
 
 export interface ParseResult {
   readonly ast: PipeFile
@@ -299,6 +300,12 @@ class Parser {
    * ends the key (it makes the lookup a left one) instead of continuing the `or` chain.
    */
   private orNullEndsAt = -1
+  /**
+   * C spellings of `and`/`or` the lexer reported, by position: in a chain only the first keeps
+   * its report (with the chain's count, SpellingHintsPerChain); the others are dropped, so a
+   * 2,000-term `||` chain gives one error, not 1,999.
+   */
+  private readonly chainSpellings = new SpellingHintsPerChain()
 
   constructor(
     private readonly file: string,
@@ -325,7 +332,7 @@ class Parser {
     }
     return {
       ast: { kind: 'File', statements, span: this.span(0, length) },
-      diagnostics: this.diagnostics,
+      diagnostics: this.chainSpellings.apply(this.diagnostics),
       incomplete: this.incomplete,
     }
   }
@@ -1568,6 +1575,7 @@ class Parser {
         right,
         opSpan: this.span(opToken.start, opToken.end),
         span: this.span(left.span.start, right.span.end),
+        ...((opToken.spelledAs === '&&' || opToken.spelledAs === '||') && { spelledAs: opToken.spelledAs }),
       },
       left,
       right,
@@ -1581,6 +1589,7 @@ class Parser {
       ops.push(this.advance())
       terms.push(this.parseAnd())
     }
+    this.chainSpellings.chain(ops)
     return this.logicalChain('or', terms, ops)
   }
 
@@ -1591,6 +1600,7 @@ class Parser {
       ops.push(this.advance())
       terms.push(this.parseNot())
     }
+    this.chainSpellings.chain(ops)
     return this.logicalChain('and', terms, ops)
   }
 
