@@ -10,6 +10,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vites
 import type { KafkaLogOptions } from '../runtime/log/kafka.ts'
 import { runCli } from '../test/support/capture-io.ts'
 import { UsageError } from './args.ts'
+import { serveSettings } from './commands/serve.ts'
 import { kafkaTopicSettling, openLog } from './open-log.ts'
 
 const connected: KafkaLogOptions[] = []
@@ -125,5 +126,28 @@ describe('--kafka-unknown-topic-wait', () => {
     )
     expect(embedded.code).toBe(2)
     expect(embedded.stderr).toContain('--kafka-unknown-topic-wait needs --kafka BROKERS')
+  })
+})
+
+describe('serve --config log.unknownTopicWaitMs', () => {
+  const values = { run: ['dist/x'] }
+
+  it('becomes the flag for the log serve opens, the flag winning', () => {
+    expect(serveSettings(values, { log: { unknownTopicWaitMs: 5000 } }).log).toEqual({
+      'kafka-unknown-topic-wait': '5000',
+    })
+    expect(
+      serveSettings({ ...values, 'kafka-unknown-topic-wait': '250' }, { log: { unknownTopicWaitMs: 5000 } })
+        .log['kafka-unknown-topic-wait'],
+    ).toBe('250')
+    expect(serveSettings(values, {}).log).toEqual({})
+  })
+
+  it('refuses what is not whole milliseconds up to an hour, naming the field', () => {
+    for (const bad of [-1, 1.5, '3000', 3_600_001, null]) {
+      expect(() => serveSettings(values, { log: { unknownTopicWaitMs: bad } })).toThrow(
+        /^config log\.unknownTopicWaitMs: expected whole milliseconds from 0 to 3600000/,
+      )
+    }
   })
 })
