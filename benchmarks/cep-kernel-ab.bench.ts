@@ -9,9 +9,9 @@
  *
  * Both kernels are compiled with the build's flags (wasm/build.ts) and run behind the working
  * tree's host (wasm/host/cep-kernel.ts), so the base must export what that host calls. Every pass
- * starts a fresh engine, steps the batches and advances time to each batch's last event, as
- * cep.bench.ts does; both kernels must emit the same matches (a digest of key and seqs) or the run
- * stops. Figures: events per CPU-second of this process (user + system, which includes the
+ * starts a fresh engine (cep.bench.ts reuses one per variant instead), steps the batches and
+ * advances time to each batch's last event, as cep.bench.ts does; both kernels must emit the same
+ * matches (a digest of key and seqs) or the run stops. Figures: events per CPU-second of this process (user + system, which includes the
  * garbage collector's helper threads) and per wall-second, per pass; the first round is a warm-up
  * and is left out of the means. Stdout only: no report is written.
  *

@@ -38,6 +38,7 @@ export const LOG_OPTIONS = {
   'kafka-password-file': { type: 'string' },
   'kafka-parallel': { type: 'string' },
   'kafka-compression': { type: 'string' },
+  'kafka-unknown-topic-wait': { type: 'string' },
   'log-level': { type: 'string' },
   'log-format': { type: 'string' },
 } as const satisfies OptionSpec
@@ -66,6 +67,10 @@ export const LOG_OPTIONS_HELP = `  --data-dir DIR        embedded mode: the data
                         default 4): one partition's batch is processed while another's waits for Kafka
   --kafka-compression C none | gzip: compression of the record batches written (or
                         $SLUICE_KAFKA_COMPRESSION; default none, the least CPU)
+  --kafka-unknown-topic-wait MS
+                        how long writes, reads and subscriptions wait for a topic the brokers do
+                        not know yet (just created, metadata still spreading) before it counts as
+                        missing (or $SLUICE_KAFKA_UNKNOWN_TOPIC_WAIT; default 3000; 0: no wait)
   --log-level LEVEL     debug | info | warn | error (or $SLUICE_LOG_LEVEL; default: info)
   --log-format FORMAT   json (one object per line) | text (or $SLUICE_LOG_FORMAT; default: text
                         when stderr is a terminal, else json)`

@@ -39,6 +39,7 @@ export interface LogSelection {
   readonly 'kafka-password-file'?: string | undefined
   readonly 'kafka-parallel'?: string | undefined
   readonly 'kafka-compression'?: string | undefined
+  readonly 'kafka-unknown-topic-wait'?: string | undefined
 }
 
 export interface OpenLogMode {
@@ -72,6 +73,7 @@ const KAFKA_ONLY_OPTIONS = [
   'kafka-password-file',
   'kafka-parallel',
   'kafka-compression',
+  'kafka-unknown-topic-wait',
 ] as const
 
 const SASL_MECHANISMS: readonly KafkaSaslMechanism[] = ['plain', 'scram-sha-256', 'scram-sha-512']
@@ -107,6 +109,7 @@ export async function openLog(
       brokers: list,
       ...connection,
       ...kafkaThroughput(options),
+      ...kafkaTopicSettling(options),
       ...mode.consumer,
       ...(logger ? { logger: kafkaClientLogSink(logger), logLevel: mode.logLevel ?? 'info' } : {}),
     })
@@ -171,6 +174,32 @@ export function kafkaThroughput(
     ...(compression === undefined ? {} : { compression }),
   }
 }
+
+/**
+ * --kafka-unknown-topic-wait, else $SLUICE_KAFKA_UNKNOWN_TOPIC_WAIT: how long appends, reads and
+ * subscriptions wait for a topic the brokers do not know yet (runtime/log/kafka-topic-settling.ts).
+ */
+export function kafkaTopicSettling(
+  options: LogSelection,
+  env: NodeJS.ProcessEnv = process.env,
+): Pick<KafkaLogOptions, 'unknownTopicWaitMs'> {
+  const wait = stringOption(options['kafka-unknown-topic-wait'], 'SLUICE_KAFKA_UNKNOWN_TOPIC_WAIT', env)
+  if (wait === undefined) return {}
+  // Whole milliseconds, 0 included (no waiting: an unknown topic fails at once); at most an hour,
+  // so a unit slip (seconds read as ms, a stray digit) is caught instead of hanging a node.
+  if (!/^[0-9]{1,7}$/.test(wait) || Number(wait) > MAX_UNKNOWN_TOPIC_WAIT_MS) {
+    const source =
+      options['kafka-unknown-topic-wait'] !== undefined
+        ? '--kafka-unknown-topic-wait'
+        : '$SLUICE_KAFKA_UNKNOWN_TOPIC_WAIT'
+    throw new UsageError(
+      `${source} "${wait}": a whole number of milliseconds from 0 to ${MAX_UNKNOWN_TOPIC_WAIT_MS}`,
+    )
+  }
+  return { unknownTopicWaitMs: Number(wait) }
+}
+
+const MAX_UNKNOWN_TOPIC_WAIT_MS = 3_600_000
 
 export type KafkaConnection = Pick<KafkaLogOptions, 'clientId' | 'tls' | 'sasl'>
 

@@ -9,6 +9,7 @@ import {
   HandWrittenSmallSmallLarge,
   LARGE_ABOVE,
   SMALL_BELOW,
+  WITHIN_MS,
 } from './cep-workload.ts'
 
 const UNBOUNDED = { maxPerKey: Number.POSITIVE_INFINITY, maxTotal: Number.POSITIVE_INFINITY }
@@ -43,5 +44,31 @@ describe('the CEP benchmark workload', () => {
     }
     expect(expected.length).toBeGreaterThan(100)
     expect(actual).toEqual(expected)
+  })
+
+  it('the hand-written loop expires at a watermark what the engine expires there, and goes on after', () => {
+    const batches = cepBatches(20_000, { seed: 5, keys: 200, eventsPerSecond: 2 }, 512)
+    const engine = createNfaEngine(CEP_BENCH_SPEC, CEP_BENCH_FUNCTIONS, UNBOUNDED)
+    const hand = new HandWrittenSmallSmallLarge(200)
+    let expected = 0
+    let found = 0
+    let sawHeld = false
+    for (const batch of batches) {
+      const matches: EngineMatch[] = []
+      engine.step(batch, matches, [])
+      engine.advanceTime(batch.watermark, matches, null)
+      expected += matches.length
+      found += hand.step(batch, () => {})
+      hand.expire(batch.watermark)
+      expect(hand.held).toBe(engine.partialMatches)
+      sawHeld ||= hand.held > 0
+    }
+    expect(sawHeld).toBe(true)
+    expect(found).toBe(expected)
+    const last = batches[batches.length - 1]!
+    engine.advanceTime(last.watermark + WITHIN_MS + 1, [], null)
+    hand.expire(last.watermark + WITHIN_MS + 1)
+    expect(engine.partialMatches).toBe(0)
+    expect(hand.held).toBe(0)
   })
 })

@@ -182,6 +182,23 @@ export class HandWrittenSmallSmallLarge {
     return found
   }
 
+  /**
+   * Drops every waiting payment and pair that ran out by event time `time`, as `step` does per
+   * card at its next payment: what an engine's advanceTime does (the benchmark calls it between
+   * passes, so each pass starts with what the engines start with). Keeps the pair arrays.
+   */
+  expire(time: number): void {
+    const horizon = time - WITHIN_MS
+    for (let card = 0; card < this.firstTime.length; card++) {
+      if (this.firstTime[card]! <= horizon) this.firstTime[card] = Number.NaN
+      const pairs = this.pairs[card]
+      if (pairs === undefined || pairs.length === 0 || pairs[0]! > horizon) continue
+      let keep = 0
+      while (keep < pairs.length && pairs[keep]! <= horizon) keep += 3
+      pairs.splice(0, keep)
+    }
+  }
+
   /** Partial matches it holds (some may have run out: it drops them lazily). */
   get held(): number {
     let held = 0

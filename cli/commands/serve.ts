@@ -273,7 +273,13 @@ export interface ServeConfig {
   readonly run?: readonly string[]
   readonly ingest?: readonly string[]
   readonly metrics?: { readonly port?: number; readonly host?: string }
-  readonly log?: { readonly dataDir?: string; readonly durability?: string; readonly kafka?: string }
+  readonly log?: {
+    readonly dataDir?: string
+    readonly durability?: string
+    readonly kafka?: string
+    /** As --kafka-unknown-topic-wait. */
+    readonly unknownTopicWaitMs?: number
+  }
 }
 
 interface ServeSettings {
@@ -292,7 +298,12 @@ interface ServeSettings {
   readonly gatewayThreads: number
   readonly metricsPort: number | null
   readonly metricsHost: string
-  readonly log: { 'data-dir'?: string; durability?: string; kafka?: string }
+  readonly log: {
+    'data-dir'?: string
+    durability?: string
+    kafka?: string
+    'kafka-unknown-topic-wait'?: string
+  }
 }
 
 async function readConfig(file: string): Promise<ServeConfig> {
@@ -345,7 +356,7 @@ export function serveSettings(values: Record<string, unknown>, config: unknown):
     'threads',
   ])
   const metricsConfig = object(root.metrics, 'metrics', ['port', 'host'])
-  const logConfig = object(root.log, 'log', ['dataDir', 'durability', 'kafka'])
+  const logConfig = object(root.log, 'log', ['dataDir', 'durability', 'kafka', 'unknownTopicWaitMs'])
   const strings = (value: unknown, path: string): string[] => {
     if (value === undefined) return []
     if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || v === '')) {
@@ -479,6 +490,21 @@ export function serveSettings(values: Record<string, unknown>, config: unknown):
 
   const kafka = flag('kafka') ?? string(logConfig.kafka, 'log.kafka')
   const dataDir = flag('data-dir') ?? string(logConfig.dataDir, 'log.dataDir')
+  // The flag is checked with the other Kafka options when the log is opened (cli/open-log.ts).
+  let unknownTopicWait = flag('kafka-unknown-topic-wait')
+  const configWait = logConfig.unknownTopicWaitMs
+  if (unknownTopicWait === undefined && configWait !== undefined) {
+    if (
+      typeof configWait !== 'number' ||
+      !Number.isInteger(configWait) ||
+      configWait < 0 ||
+      configWait > 3_600_000
+    )
+      problems.push(
+        `config log.unknownTopicWaitMs: expected whole milliseconds from 0 to 3600000, got ${JSON.stringify(configWait)}`,
+      )
+    else unknownTopicWait = String(configWait)
+  }
   const usesKafka =
     kafka !== undefined || (dataDir === undefined && Boolean(process.env.SLUICE_KAFKA_BROKERS))
   // With the gateway on the embedded log, an acknowledgement means synced to disk unless asked otherwise.
@@ -533,6 +559,7 @@ export function serveSettings(values: Record<string, unknown>, config: unknown):
       ...(kafka === undefined ? {} : { kafka }),
       ...(dataDir === undefined ? {} : { 'data-dir': dataDir }),
       ...(durability === undefined ? {} : { durability }),
+      ...(unknownTopicWait === undefined ? {} : { 'kafka-unknown-topic-wait': unknownTopicWait }),
     },
   }
   if (settings.maxEventBytes > settings.maxRequestBytes) {

@@ -13,7 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { writeArtifact } from '../../compiler/artifact/package.ts'
 import { compileSource } from '../../compiler/compile.ts'
 import { compileFixture } from '../../test/support/compile-fixture.ts'
-import { crashRunFixture, jsonRecord } from '../../test/support/crash-run.ts'
+import { crashRunFixture, jsonRecord, replayableRuns } from '../../test/support/crash-run.ts'
 import { readTopic } from '../../test/support/read-topic.ts'
 import { CEP_WASM_PATH } from '../../wasm/host/cep-kernel.ts'
 import { type LoadedArtifact, loadArtifact } from '../artifact/load.ts'
@@ -300,7 +300,7 @@ describe('a match step in the runner, with crashes under exactly-once (property)
             expect(result.rows).toEqual(expected.rows)
           },
         ),
-        { numRuns: 8 },
+        replayableRuns(8),
       )
       // The property saw crashes and results, or it could not have failed.
       expect(crashes).toBeGreaterThan(0)
