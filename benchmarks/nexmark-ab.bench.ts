@@ -19,14 +19,16 @@
  * and is left out of the summary; ratios are of medians against the first commit.
  */
 import { execFileSync } from 'node:child_process'
-import { existsSync, realpathSync, symlinkSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { PerformanceObserver } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { commitTree, runQuietlyIn } from './lib/commit-tree.ts'
 import { nexmarkEvents } from './lib/nexmark.ts'
+import { median } from './lib/percentile.ts'
 
 const REPO = resolve(import.meta.dirname, '..')
 
@@ -63,21 +65,13 @@ const args = parseArgs({
 if (args.tree !== undefined) await child(args.tree, args.artifact!, args.label!, Number(args.round))
 else await parent()
 
-/** A worktree of `commit` ready to run: node_modules linked, kernels and CLI built, the query compiled. */
+/** A worktree of `commit` ready to run (commit-tree.ts), with the query compiled by that commit's compiler. */
 function prepareTree(commit: string, query: string): { sha: string; tree: string; artifact: string } {
-  const sha = execFileSync('git', ['-C', REPO, 'rev-parse', commit], { encoding: 'utf8' }).trim()
-  const tree = join(args.trees!, sha.slice(0, 12))
-  const quiet = { cwd: tree, stdio: ['ignore', 'ignore', 'inherit'] as ('ignore' | 'inherit')[] }
-  if (!existsSync(tree)) {
-    execFileSync('git', ['-C', REPO, 'worktree', 'add', '--detach', tree, sha], { stdio: 'ignore' })
-    symlinkSync(realpathSync(join(REPO, 'node_modules')), join(tree, 'node_modules'))
-    execFileSync(process.execPath, ['--import', 'tsx', 'wasm/build.ts'], quiet)
-    execFileSync(process.execPath, ['scripts/build-cli.mjs'], quiet)
-  }
+  const { sha, tree } = commitTree(REPO, args.trees!, commit)
   const artifact = join(tree, '.ab', query)
   if (!existsSync(artifact)) {
     const pipe = join('examples', 'nexmark', `${query}.pipe`)
-    execFileSync(process.execPath, ['bin/sluice.js', 'compile', pipe, '-o', artifact], quiet)
+    runQuietlyIn(tree, ['bin/sluice.js', 'compile', pipe, '-o', artifact])
   }
   return { sha, tree, artifact }
 }
@@ -110,10 +104,6 @@ async function parent(): Promise<void> {
         )
       }
     }
-  }
-  const median = (xs: number[]) => {
-    const s = [...xs].sort((a, b) => a - b)
-    return s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
   }
   const summary = trees.map(({ label, sha }) => {
     const warm = figures.filter((f) => f.commit === label && f.run > 1)

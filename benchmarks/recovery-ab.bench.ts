@@ -18,7 +18,6 @@
  * CPU figures and the ratios within one run are what count, not events/s.
  */
 import { execFileSync } from 'node:child_process'
-import { existsSync, realpathSync, symlinkSync } from 'node:fs'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { Session } from 'node:inspector'
 import { tmpdir } from 'node:os'
@@ -26,7 +25,9 @@ import { join, resolve } from 'node:path'
 import { PerformanceObserver, performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { commitTree } from './lib/commit-tree.ts'
 import { mulberry32 } from './lib/payments.ts'
+import { median } from './lib/percentile.ts'
 
 const REPO = resolve(import.meta.dirname, '..')
 
@@ -80,28 +81,9 @@ const variantKeys = args.variants!.split(',').map((v) => v.trim()) as VariantKey
 for (const key of variantKeys)
   if (!(key in VARIANTS)) throw new Error(`--variants names some of ${Object.keys(VARIANTS).join(', ')}`)
 
-/** A worktree of `commit` ready to run: node_modules linked, kernels and CLI built. */
-function prepareTree(commit: string): { sha: string; tree: string } {
-  const sha = execFileSync('git', ['-C', REPO, 'rev-parse', commit], { encoding: 'utf8' }).trim()
-  const tree = join(args.trees!, sha.slice(0, 12))
-  const quiet = { cwd: tree, stdio: ['ignore', 'ignore', 'inherit'] as ('ignore' | 'inherit')[] }
-  if (!existsSync(tree)) {
-    execFileSync('git', ['-C', REPO, 'worktree', 'add', '--detach', tree, sha], { stdio: 'ignore' })
-    symlinkSync(realpathSync(join(REPO, 'node_modules')), join(tree, 'node_modules'))
-    execFileSync(process.execPath, ['--import', 'tsx', 'wasm/build.ts'], quiet)
-    execFileSync(process.execPath, ['scripts/build-cli.mjs'], quiet)
-  }
-  return { sha, tree }
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
-}
-
 async function parent(): Promise<void> {
   const commits = args.commits!.split(',')
-  const trees = commits.map((c) => ({ label: c, ...prepareTree(c) }))
+  const trees = commits.map((c) => ({ label: c, ...commitTree(REPO, args.trees!, c) }))
   const figures: RunFigures[] = []
   for (let round = 1; round <= Number(args.rounds); round++) {
     for (const { label, tree } of trees) {

@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { percentileOfSorted, summarize } from './percentile.ts'
+import { median, percentileOfSorted, summarize } from './percentile.ts'
 
 describe('percentileOfSorted (nearest rank)', () => {
   it('picks the sample at rank ⌈p·n⌉', () => {
@@ -68,5 +68,13 @@ describe('summarize', () => {
 
   it('rejects an empty sample', () => {
     expect(() => summarize([])).toThrow(RangeError)
+  })
+})
+
+describe('median', () => {
+  it('is the middle value, or the mean of the middle two, whatever the order', () => {
+    expect(median([3, 1, 2])).toBe(2)
+    expect(median([4, 1, 3, 2])).toBe(2.5)
+    expect(median([7])).toBe(7)
   })
 })

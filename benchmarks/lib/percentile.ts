@@ -40,3 +40,9 @@ export function summarize(samples: ArrayLike<number>): LatencySummary {
     max: sorted[sorted.length - 1]!,
   }
 }
+
+/** The median of `values` (the mean of the middle two for an even count). */
+export function median(values: readonly number[]): number {
+  const s = [...values].sort((a, b) => a - b)
+  return s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
+}
