@@ -29,18 +29,11 @@ import {
   joinReference,
   rowText,
 } from '../../test/support/join-reference.ts'
+import { propertyRuns } from '../../test/support/property-runs.ts'
 import type { EventBatch, JoinFunctions } from '../artifact/operators.ts'
 import { JoinOperator } from './interval-join.ts'
 
-const RUNS = Number(process.env.SLUICE_PROPERTY_RUNS ?? 200)
-const SEED =
-  process.env.SLUICE_PROPERTY_SEED === undefined ? undefined : Number(process.env.SLUICE_PROPERTY_SEED)
-const PATH = process.env.SLUICE_PROPERTY_PATH
-const params = {
-  numRuns: RUNS,
-  ...(SEED === undefined ? {} : { seed: SEED }),
-  ...(PATH ? { path: PATH } : {}),
-}
+const params = propertyRuns(200)
 
 interface Value {
   readonly id: number
@@ -272,7 +265,7 @@ describe('joins (property)', () => {
     // Compiling is slow (ts-morph), so few shapes, each with several interleavings.
     const cases = fc.sample(fc.tuple(shapeArb, fc.array(recordsArb, { minLength: 4, maxLength: 4 })), {
       numRuns: 6,
-      ...(SEED === undefined ? {} : { seed: SEED }),
+      ...(params.seed === undefined ? {} : { seed: params.seed }),
     })
     for (const [shape, interleavings] of cases) {
       const { operators, pipeline } = await compileAndLoad(pipeOf(shape))

@@ -26,19 +26,12 @@ import {
   joinReference,
   rowText,
 } from '../../test/support/join-reference.ts'
+import { propertyRuns } from '../../test/support/property-runs.ts'
 import type { EventBatch, JoinFunctions } from '../artifact/operators.ts'
 import { type EntryBudgetLimits, stateFullReason } from '../state/entry-budget.ts'
 import { JoinOperator } from './interval-join.ts'
 
-const RUNS = Number(process.env.SLUICE_PROPERTY_RUNS ?? 200)
-const SEED =
-  process.env.SLUICE_PROPERTY_SEED === undefined ? undefined : Number(process.env.SLUICE_PROPERTY_SEED)
-const PATH = process.env.SLUICE_PROPERTY_PATH
-const params = {
-  numRuns: RUNS,
-  ...(SEED === undefined ? {} : { seed: SEED }),
-  ...(PATH ? { path: PATH } : {}),
-}
+const params = propertyRuns(200)
 
 const STEP = 'j.join.0.test'
 

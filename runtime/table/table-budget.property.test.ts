@@ -22,19 +22,12 @@ import {
   referenceLookup,
   referenceLookupAsOf,
 } from '../../test/support/lookup-reference.ts'
+import { propertyRuns } from '../../test/support/property-runs.ts'
 import type { TableFunctions } from '../artifact/operators.ts'
 import { type EntryBudgetLimits, tableFullReason } from '../state/entry-budget.ts'
 import { TableRows } from './table-rows.ts'
 
-const RUNS = Number(process.env.SLUICE_PROPERTY_RUNS ?? 200)
-const SEED =
-  process.env.SLUICE_PROPERTY_SEED === undefined ? undefined : Number(process.env.SLUICE_PROPERTY_SEED)
-const PATH = process.env.SLUICE_PROPERTY_PATH
-const params = {
-  numRuns: RUNS,
-  ...(SEED === undefined ? {} : { seed: SEED }),
-  ...(PATH ? { path: PATH } : {}),
-}
+const params = propertyRuns(200)
 
 const FUNCTIONS: TableFunctions = {
   decode: (value) => value,

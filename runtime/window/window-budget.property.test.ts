@@ -20,6 +20,7 @@
  */
 import fc from 'fast-check'
 import { beforeAll, describe, expect, it } from 'vitest'
+import { propertyRuns } from '../../test/support/property-runs.ts'
 import {
   countWindowEmissions,
   finalWindowResults,
@@ -38,15 +39,7 @@ import { SessionWindowOperator } from './session-operator.ts'
 import { createTypedArrayWindowStore } from './typed-array-store.ts'
 import { type WindowedOperator, WindowOperator } from './window-operator.ts'
 
-const RUNS = Number(process.env.SLUICE_PROPERTY_RUNS ?? 150)
-const SEED =
-  process.env.SLUICE_PROPERTY_SEED === undefined ? undefined : Number(process.env.SLUICE_PROPERTY_SEED)
-const PATH = process.env.SLUICE_PROPERTY_PATH
-const params = {
-  numRuns: RUNS,
-  ...(SEED === undefined ? {} : { seed: SEED }),
-  ...(PATH ? { path: PATH } : {}),
-}
+const params = propertyRuns(150)
 
 const STEP = 'w.window.0.test'
 

@@ -22,6 +22,7 @@ import { MetricsRegistry } from '../../runtime/metrics/registry.ts'
 import { PipelineRunner, type PipelineRunnerOptions } from '../../runtime/node/pipeline-runner.ts'
 import { compileFixture } from './compile-fixture.ts'
 import { CrashingLog, CrashingStore, runWithCrashes } from './crash-injection.ts'
+import { replayFromEnv } from './property-runs.ts'
 
 /** One run: the pipeline, its input topics and where it crashes. */
 export interface CrashRun<T> {
@@ -108,8 +109,7 @@ export function replayableRuns(
   return {
     numRuns,
     endOnFailure: true,
-    ...(process.env.SLUICE_PROPERTY_SEED ? { seed: Number(process.env.SLUICE_PROPERTY_SEED) } : {}),
-    ...(process.env.SLUICE_PROPERTY_PATH ? { path: process.env.SLUICE_PROPERTY_PATH } : {}),
+    ...replayFromEnv(),
   }
 }
 
