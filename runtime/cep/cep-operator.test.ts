@@ -81,6 +81,28 @@ function timeoutsOf(outputs: readonly CepBatchOutput[]): string[] {
   return all.sort()
 }
 
+/**
+ * An operator restored along the way (`operator`, its outputs `outs`) emitted what one that ran
+ * uninterrupted (`whole`, `wholeOuts`) did, and holds the same keys, partial matches and buffer.
+ */
+function expectContinuedIdentically(
+  operator: CepOperator,
+  outs: readonly CepBatchOutput[],
+  whole: CepOperator,
+  wholeOuts: readonly CepBatchOutput[],
+): void {
+  expect(resultsOf(outs)).toEqual(resultsOf(wholeOuts))
+  expect(timeoutsOf(outs)).toEqual(timeoutsOf(wholeOuts))
+  const lateOf = (list: readonly CepBatchOutput[]) =>
+    list.flatMap((o) => o.late.values.map((r) => (r as FixtureRow).id))
+  expect(lateOf(outs)).toEqual(lateOf(wholeOuts))
+  expect([operator.keys, operator.partialMatches, operator.buffered]).toEqual([
+    whole.keys,
+    whole.partialMatches,
+    whole.buffered,
+  ])
+}
+
 const ev = (id: string, time: number, k = 'k1'): Event => ({ id, k, time })
 
 describe('CepOperator', () => {
@@ -218,16 +240,7 @@ describe('CepOperator', () => {
         const second = operatorFor(pattern, options)
         second.restore(first.snapshot())
         for (const b of batches.slice(cut)) outs.push(feed(second, b))
-        expect(resultsOf(outs)).toEqual(resultsOf(wholeOuts))
-        expect(timeoutsOf(outs)).toEqual(timeoutsOf(wholeOuts))
-        const lateOf = (list: CepBatchOutput[]) =>
-          list.flatMap((o) => o.late.values.map((r) => (r as FixtureRow).id))
-        expect(lateOf(outs)).toEqual(lateOf(wholeOuts))
-        expect([second.keys, second.partialMatches, second.buffered]).toEqual([
-          whole.keys,
-          whole.partialMatches,
-          whole.buffered,
-        ])
+        expectContinuedIdentically(second, outs, whole, wholeOuts)
       }),
       { numRuns: 80 },
     )
@@ -281,16 +294,7 @@ describe('CepOperator', () => {
             partialsRestored += partials + buffered
           }
         })
-        expect(resultsOf(outs)).toEqual(resultsOf(wholeOuts))
-        expect(timeoutsOf(outs)).toEqual(timeoutsOf(wholeOuts))
-        const lateOf = (list: CepBatchOutput[]) =>
-          list.flatMap((o) => o.late.values.map((r) => (r as FixtureRow).id))
-        expect(lateOf(outs)).toEqual(lateOf(wholeOuts))
-        expect([operator.keys, operator.partialMatches, operator.buffered]).toEqual([
-          whole.keys,
-          whole.partialMatches,
-          whole.buffered,
-        ])
+        expectContinuedIdentically(operator, outs, whole, wholeOuts)
       }),
       { numRuns: 150 },
     )
