@@ -34,6 +34,7 @@ import { MetricsRegistry } from '../runtime/metrics/registry.ts'
 import { PipelineRunner } from '../runtime/node/pipeline-runner.ts'
 import { FileSnapshotStore } from '../runtime/state/file-snapshot-store.ts'
 import { compileFixture } from '../test/support/compile-fixture.ts'
+import { commitTree } from './lib/commit-tree.ts'
 import { collectGarbage, PeakMemory } from './lib/measure.ts'
 import { mulberry32 } from './lib/payments.ts'
 import { formatBytes, formatRate, machineInfo, writeReportFiles } from './lib/report.ts'
@@ -50,6 +51,16 @@ const { values } = parseArgs({
     out: { type: 'string', default: 'benchmarks/reports' },
     part: { type: 'string', default: 'all' },
     variants: { type: 'string' },
+    // Print every log line of each restarted node with its time since spawn (where recovery goes).
+    trace: { type: 'boolean', default: false },
+    // Kill-and-restart rounds per backend (and per --commits entry), alternating.
+    'recovery-rounds': { type: 'string', default: '1' },
+    // Recovery with each commit's CLI in turn (benchmarks/lib/commit-tree.ts), e.g. HEAD~3,HEAD;
+    // 'worktree' is this checkout as it is. Default: this checkout alone.
+    commits: { type: 'string' },
+    trees: { type: 'string', default: join(tmpdir(), 'sluice-ab') },
+    // Which recovery backends: embedded, kafka (needs --kafka and --redis), or both (default).
+    backends: { type: 'string', default: 'embedded,kafka' },
   },
 })
 const EVENTS = Number(values.events)
@@ -57,6 +68,7 @@ const CARDS = Number(values.cards)
 const KEYS = Number(values.keys)
 const ROUNDS = Number(values.rounds)
 const PART = values.part!
+const RECOVERY_ROUNDS = Number(values['recovery-rounds'])
 if (PART !== 'all' && PART !== 'overhead' && PART !== 'recovery')
   throw new Error(`--part is all, overhead or recovery, not ${PART}`)
 
@@ -166,6 +178,8 @@ async function overheadRound(
 
 interface RecoveryResult {
   readonly backend: string
+  /** Which CLI the restarted node ran (--commits). */
+  readonly cli: string
   readonly keys: number
   /** Spawn of the new node → the new event's output readable. */
   readonly totalSeconds: number
@@ -188,19 +202,38 @@ interface Backend {
   openReader(): Promise<Log>
 }
 
+/** A CLI to start nodes with: this checkout's, or a commit's worktree's (--commits). */
+interface Cli {
+  readonly name: string
+  readonly root: string
+}
+
 function sluice(
+  cli: Cli,
   args: readonly string[],
   backend: Backend,
-): { child: ChildProcess; lines: () => { t: number; msg: string }[]; exit: Promise<number | null> } {
+): {
+  child: ChildProcess
+  lines: () => { t: number; msg: string; text: string }[]
+  exit: Promise<number | null>
+} {
   const child = spawn(
     process.execPath,
-    [join(REPO, 'bin/sluice.js'), ...args, ...backend.args, '--log-format', 'json', '--log-level', 'info'],
+    [
+      join(cli.root, 'bin/sluice.js'),
+      ...args,
+      ...backend.args,
+      '--log-format',
+      'json',
+      '--log-level',
+      'info',
+    ],
     {
       stdio: ['ignore', 'ignore', 'pipe'],
       env: { ...process.env, ...backend.env },
     },
   )
-  const lines: { t: number; msg: string }[] = []
+  const lines: { t: number; msg: string; text: string }[] = []
   let pending = ''
   child.stderr!.on('data', (chunk: Buffer) => {
     const now = performance.now()
@@ -209,9 +242,9 @@ function sluice(
     pending = parts.pop()!
     for (const line of parts) {
       try {
-        lines.push({ t: now, msg: (JSON.parse(line) as { msg: string }).msg })
+        lines.push({ t: now, msg: (JSON.parse(line) as { msg: string }).msg, text: line })
       } catch {
-        lines.push({ t: now, msg: line })
+        lines.push({ t: now, msg: line, text: line })
       }
     }
   })
@@ -223,18 +256,24 @@ async function total(log: Log, topic: string): Promise<number> {
   return (await log.endOffsets(topic)).reduce((a, b) => a + b, 0)
 }
 
-async function recovery(backend: Backend): Promise<RecoveryResult> {
+/**
+ * Builds KEYS keys of committed state on `backend`, then ROUNDS_RECOVERY times: the running node is
+ * SIGKILLed, one new event is appended, and a new node (the CLI of each of `clis` in turn, so
+ * every variant meets the same machine load) is timed from spawn to that event's output.
+ */
+async function recovery(backend: Backend, clis: readonly Cli[]): Promise<RecoveryResult[]> {
   const suffix = Math.random().toString(36).slice(2, 8)
   const input = `recovery-in-${suffix}`
   const output = `recovery-out-${suffix}`
   const artifact = await compileFixture(PIPE(input, output), `recovery-${suffix}`)
   const common = ['run', artifact, '--group', `recovery-${suffix}`]
+  const embedded = backend.name.startsWith('embedded')
   // KEYS distinct cards: KEYS keys of state.
   const log = await backend.open()
   await appendAll(log, input, payments(KEYS, KEYS, 1))
-  if (backend.name.startsWith('embedded')) await log.close()
+  if (embedded) await log.close()
   console.log(`[recovery ${backend.name}] building ${KEYS.toLocaleString('en')} keys of state…`)
-  const build = sluice([...common, '--until-caught-up'], backend)
+  const build = sluice(clis[0]!, [...common, '--until-caught-up'], backend)
   if ((await build.exit) !== 0)
     throw new Error(
       `building the state failed:\n${build
@@ -243,62 +282,87 @@ async function recovery(backend: Backend): Promise<RecoveryResult> {
         .join('\n')}`,
     )
 
-  // A node that restored the state and is idle, then killed.
-  const victim = sluice(common, backend)
+  // A node that restored the state and is idle: the first victim.
+  let victim = sluice(clis[0]!, common, backend)
   while (!victim.lines().some((l) => l.msg === 'running')) {
     if (victim.child.exitCode !== null) throw new Error('the node exited before running')
     await new Promise((r) => setTimeout(r, 20))
   }
-  await new Promise((r) => setTimeout(r, 1500))
-  victim.child.kill('SIGKILL')
-  await victim.exit
+  const results: RecoveryResult[] = []
+  let next = KEYS
+  try {
+    for (let round = 0; round < RECOVERY_ROUNDS; round++) {
+      for (const cli of clis) {
+        // Past the victim's checkpoint interval: its state and offsets are committed.
+        await new Promise((r) => setTimeout(r, 1500))
+        victim.child.kill('SIGKILL')
+        await victim.exit
 
-  const writer = backend.name.startsWith('embedded') ? await backend.open() : log
-  const before = await total(writer, output)
-  await writer.append(input, payments(1, KEYS + 1, 2, KEYS))
-  if (writer !== log || backend.name.startsWith('embedded')) await writer.close()
+        const writer = embedded ? await backend.open() : log
+        const before = await total(writer, output)
+        await writer.append(input, payments(1, next + 1, 2, next))
+        next++
+        if (embedded) await writer.close()
 
-  const spawned = performance.now()
-  const node = sluice(common, backend)
-  const reader = backend.name.startsWith('embedded') ? null : log
-  const pollMs = 10
-  let done = 0
-  for (;;) {
-    if (node.child.exitCode !== null)
-      throw new Error(
-        `the node exited:\n${node
-          .lines()
-          .map((l) => l.msg)
-          .join('\n')}`,
-      )
-    const r = reader ?? (await backend.openReader())
-    const n = await total(r, output).catch(() => before)
-    if (r !== reader) await r.close()
-    if (n > before) {
-      done = performance.now()
-      break
+        const spawned = performance.now()
+        const node = sluice(cli, common, backend)
+        victim = node
+        const pollMs = 10
+        let done = 0
+        for (;;) {
+          if (node.child.exitCode !== null)
+            throw new Error(
+              `the node exited:\n${node
+                .lines()
+                .map((l) => l.msg)
+                .join('\n')}`,
+            )
+          const r = embedded ? await backend.openReader() : log
+          const n = await total(r, output).catch(() => before)
+          if (r !== log) await r.close()
+          if (n > before) {
+            done = performance.now()
+            break
+          }
+          await new Promise((res) => setTimeout(res, pollMs))
+        }
+        if (values.trace) {
+          for (const line of node.lines())
+            console.log(
+              `[trace ${backend.name} ${cli.name}] ${((line.t - spawned) / 1000).toFixed(3)} s ${line.text}`,
+            )
+        }
+        const at = (msg: string, last = false) => {
+          const hits = node.lines().filter((l) => l.msg === msg)
+          const hit = last ? hits.at(-1) : hits[0]
+          return hit ? (hit.t - spawned) / 1000 : null
+        }
+        const first = node.lines()[0]
+        const result: RecoveryResult = {
+          backend: backend.name,
+          cli: cli.name,
+          keys: KEYS,
+          totalSeconds: (done - spawned) / 1000,
+          startSeconds: first ? (first.t - spawned) / 1000 : null,
+          restoredSeconds: at('operator state restored', true),
+          runningSeconds: at('running'),
+          pollMs,
+        }
+        console.log(
+          `[recovery] ${backend.name}, ${cli.name}, round ${round + 1}: ${result.totalSeconds.toFixed(2)} s (up ${fmt(result.startSeconds)}, restored ${fmt(result.restoredSeconds)}, running ${fmt(result.runningSeconds)})`,
+        )
+        results.push(result)
+      }
     }
-    await new Promise((res) => setTimeout(res, pollMs))
+  } finally {
+    victim.child.kill('SIGTERM')
+    await victim.exit
+    if (!embedded) await log.close()
   }
-  node.child.kill('SIGTERM')
-  await node.exit
-  if (reader) await reader.close()
-  const at = (msg: string, last = false) => {
-    const hits = node.lines().filter((l) => l.msg === msg)
-    const hit = last ? hits.at(-1) : hits[0]
-    return hit ? (hit.t - spawned) / 1000 : null
-  }
-  const first = node.lines()[0]
-  return {
-    backend: backend.name,
-    keys: KEYS,
-    totalSeconds: (done - spawned) / 1000,
-    startSeconds: first ? (first.t - spawned) / 1000 : null,
-    restoredSeconds: at('operator state restored', true),
-    runningSeconds: at('running'),
-    pollMs,
-  }
+  return results
 }
+
+const fmt = (x: number | null) => (x === null ? '—' : `${x.toFixed(2)} s`)
 
 // ── report ────────────────────────────────────────────────────────────────────────────────────
 
@@ -349,20 +413,23 @@ async function main(): Promise<void> {
     return
   }
 
+  const chosenBackends = values.backends!.split(',').map((b) => b.trim())
   const backends: Backend[] = []
   const scratch: string[] = []
   const dir = await mkdtemp(join(tmpdir(), 'sluice-bench-recovery-node-'))
   scratch.push(dir)
-  backends.push({
-    name: 'embedded log + state files',
-    args: ['--data-dir', dir],
-    env: { SLUICE_KAFKA_BROKERS: '' },
-    open: () => EmbeddedLog.open(dir),
-    openReader: () => EmbeddedLog.openReadOnly(dir),
-  })
+  if (chosenBackends.includes('embedded')) {
+    backends.push({
+      name: 'embedded log + state files',
+      args: ['--data-dir', dir],
+      env: { SLUICE_KAFKA_BROKERS: '' },
+      open: () => EmbeddedLog.open(dir),
+      openReader: () => EmbeddedLog.openReadOnly(dir),
+    })
+  }
   const brokers = values.kafka ?? process.env.SLUICE_KAFKA_BROKERS
   const redis = values.redis ?? process.env.SLUICE_REDIS_URL
-  if (brokers && redis) {
+  if (brokers && redis && chosenBackends.includes('kafka')) {
     backends.push({
       name: 'Kafka + Redis',
       // One node identity for every incarnation: the restarted node removes the killed one from the
@@ -373,11 +440,29 @@ async function main(): Promise<void> {
       openReader: () => KafkaLog.connect({ brokers: brokers.split(',') }),
     })
   }
+  const clis: Cli[] = (values.commits ?? 'worktree').split(',').map((c) => {
+    const commit = c.trim()
+    if (commit === 'worktree') return { name: 'worktree', root: REPO }
+    const { sha, tree } = commitTree(REPO, values.trees!, commit)
+    return { name: `${commit} (${sha.slice(0, 8)})`, root: tree }
+  })
+  const recoveryRounds: RecoveryResult[] = []
+  for (const backend of backends) recoveryRounds.push(...(await recovery(backend, clis)))
+  // Per backend and CLI, the round with the median total.
   const recoveries: RecoveryResult[] = []
   for (const backend of backends) {
-    const result = await recovery(backend)
-    console.log(`[recovery] ${backend.name}: ${result.totalSeconds.toFixed(2)} s`)
-    recoveries.push(result)
+    for (const cli of clis) {
+      const rounds = recoveryRounds
+        .filter((r) => r.backend === backend.name && r.cli === cli.name)
+        .sort((a, b) => a.totalSeconds - b.totalSeconds)
+      const middle = rounds[Math.floor(rounds.length / 2)]
+      if (middle === undefined) continue
+      recoveries.push(middle)
+      const baseline = recoveries.find((r) => r.backend === backend.name)!
+      console.log(
+        `[recovery] median: ${backend.name}, ${cli.name}: ${middle.totalSeconds.toFixed(2)} s (all: ${rounds.map((r) => r.totalSeconds.toFixed(2)).join(', ')}; ${(middle.totalSeconds / baseline.totalSeconds).toFixed(3)}x the first)`,
+      )
+    }
   }
   clearInterval(sampler)
   peak.sample()
@@ -394,6 +479,7 @@ async function main(): Promise<void> {
     overheadRounds: rounds,
     checkpointOverheadPercent: overheadPercent,
     recoveries,
+    recoveryRounds,
     peakRssBytes: peak.peakRssBytes,
     targets: {
       checkpointOverheadPercent: 5,

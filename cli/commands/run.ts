@@ -67,6 +67,8 @@ back-off, reports sluice_ready 0 and logs one warning per outage, and goes on wh
     const logger = commandLogger(logging, io)
     const artifact = await loadArtifact(positionals[0]!)
     const state = await stateOptions(values, artifact)
+    // Start-up phases with the time since the process started: where a restart's time goes.
+    if (state.stateStore) logger.info('state store connected', { state: state.describe, atMs: sinceStart() })
     const consumer = { ...consumerTiming(values), ...nodeIdentity(values['node-id'], process.env) }
     // Stops the waiting for an unavailable log (at start-up or later) on Ctrl-C / SIGTERM.
     const interrupted = new AbortController()
@@ -89,6 +91,7 @@ back-off, reports sluice_ready 0 and logs one warning per outage, and goes on wh
       return 0
     }
     const { log, describe } = opened
+    logger.info('log connected', { log: describe, atMs: sinceStart() })
     // Process metrics and sluice_build_info too: this registry is the one the process serves.
     const metrics = new MetricsRegistry({
       processMetrics: true,
@@ -140,6 +143,11 @@ back-off, reports sluice_ready 0 and logs one warning per outage, and goes on wh
     writeSummary(metrics, performance.now() - started, logging, io)
     return 0
   },
+}
+
+/** Milliseconds since the process started (performance's time origin), for start-up phase lines. */
+function sinceStart(): number {
+  return Math.round(performance.now())
 }
 
 // Kept importable from here: tests and other commands named it before it moved.

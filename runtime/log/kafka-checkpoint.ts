@@ -197,6 +197,10 @@ export class CheckpointedTasks {
       for (const partition of partitions) keys.add(partitionKey(topic, partition))
     }
     this.#assignment = keys
+    // State read ahead for tasks this member did not get after all is dropped (decision 0033).
+    this.#env.checkpoint.retainPreloaded?.((topic, partition) =>
+      this.#env.tasks.topicsOf(topic).every((member) => keys.has(partitionKey(member, partition))),
+    )
     for (const state of this.#states.values()) {
       const kept = state.topics.every((topic) => keys.has(partitionKey(topic, state.name.partition)))
       if (!kept) void this.#close(state, 'commit-if-possible')
