@@ -19,6 +19,9 @@
  *   while one of its handlers runs). It commits the offset of every partition of the task that has
  *   one, with the same metadata, in one request: under exactly-once one TxnOffsetCommit in the
  *   task's transaction, under at-least-once one OffsetCommit.
+ * - Before the first join, KafkaLog may hint at tasks through `checkpoint.preload` (the partitions of
+ *   this node's previous incarnation, decision 0033); each join tells `checkpoint.retainPreloaded`
+ *   which tasks it assigned, so state read ahead for the others is dropped.
  * - A task leaves at a rebalance that takes any of its partitions (committed if it can be, else
  *   aborted, then `revoked`), at stop() (committed), when the subscription fails or kafkajs
  *   restarts the consumer (aborted).

@@ -481,7 +481,8 @@ export class OperatorState {
     const key = partitionKey(topic, partition)
     const ahead = this.preloaded.get(key)
     this.preloaded.delete(key)
-    // Read as of another epoch (the group committed more since): of no use.
+    // Read as of another epoch (the group committed more since): of no use, and not finished.
+    if (ahead !== undefined && ahead.epoch !== epoch) ahead.dropped = true
     const preloaded = ahead?.epoch === epoch ? await ahead.slots.catch(() => null) : null
     const slots: SlotState[] = []
     const chains = new Map<string, StepState[]>()
