@@ -46,7 +46,8 @@ ${STATE_OPTIONS_HELP}
                         at most this much; a clean stop or a rebalance commits everything first
   --node-id ID          Kafka: this node's stable identity (also $SLUICE_NODE_ID): restarted under
                         the same id, it takes its partitions back at once instead of after the
-                        session timeout. Two running nodes must never share one.
+                        session timeout, and reads their state (--state redis://) while it
+                        rejoins. Two running nodes must never share one.
   -h, --help            show this help
 
 While the log is unavailable (a broker restart, a network blip) the node keeps trying with
