@@ -218,6 +218,8 @@ interface Backend {
   open(): Promise<Log>
   /** A reader for polling while a node runs (embedded: read-only, without the lock). */
   openReader(): Promise<Log>
+  /** Removes what the pipeline named `pipeline` left in the state store (Redis). */
+  dropState?(pipeline: string): Promise<void>
 }
 
 /** A CLI to start nodes with: this checkout's, or a commit's worktree's (--commits). */
@@ -376,6 +378,8 @@ async function recovery(backend: Backend, clis: readonly Cli[]): Promise<Recover
     victim.child.kill('SIGTERM')
     await victim.exit
     if (!embedded) await log.close()
+    // A million keys are about 31 MB of Redis: not left behind in a shared Redis.
+    await backend.dropState?.(`recovery-${suffix}`)
   }
   return results
 }
@@ -457,6 +461,18 @@ async function main(): Promise<void> {
       env: {},
       open: () => KafkaLog.connect({ brokers: brokers.split(',') }),
       openReader: () => KafkaLog.connect({ brokers: brokers.split(',') }),
+      dropState: async (pipeline) => {
+        const { Redis } = await import('ioredis')
+        const client = new Redis(redis)
+        try {
+          const keys = []
+          for await (const found of client.scanStream({ match: `sluice:{${pipeline}/*`, count: 1000 }))
+            keys.push(...(found as string[]))
+          for (let i = 0; i < keys.length; i += 500) await client.del(...keys.slice(i, i + 500))
+        } finally {
+          client.disconnect()
+        }
+      },
     })
   }
   const clis: Cli[] = (values.commits ?? 'worktree').split(',').map((c) => {
