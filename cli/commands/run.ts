@@ -46,7 +46,8 @@ ${STATE_OPTIONS_HELP}
                         at most this much; a clean stop or a rebalance commits everything first
   --node-id ID          Kafka: this node's stable identity (also $SLUICE_NODE_ID): restarted under
                         the same id, it takes its partitions back at once instead of after the
-                        session timeout. Two running nodes must never share one.
+                        session timeout, and reads their state (--state redis://) while it
+                        rejoins. Two running nodes must never share one.
   -h, --help            show this help
 
 While the log is unavailable (a broker restart, a network blip) the node keeps trying with
@@ -67,6 +68,8 @@ back-off, reports sluice_ready 0 and logs one warning per outage, and goes on wh
     const logger = commandLogger(logging, io)
     const artifact = await loadArtifact(positionals[0]!)
     const state = await stateOptions(values, artifact)
+    // Start-up phases with the time since the process started: where a restart's time goes.
+    if (state.stateStore) logger.info('state store connected', { state: state.describe, atMs: sinceStart() })
     const consumer = { ...consumerTiming(values), ...nodeIdentity(values['node-id'], process.env) }
     // Stops the waiting for an unavailable log (at start-up or later) on Ctrl-C / SIGTERM.
     const interrupted = new AbortController()
@@ -89,6 +92,7 @@ back-off, reports sluice_ready 0 and logs one warning per outage, and goes on wh
       return 0
     }
     const { log, describe } = opened
+    logger.info('log connected', { log: describe, atMs: sinceStart() })
     // Process metrics and sluice_build_info too: this registry is the one the process serves.
     const metrics = new MetricsRegistry({
       processMetrics: true,
@@ -140,6 +144,11 @@ back-off, reports sluice_ready 0 and logs one warning per outage, and goes on wh
     writeSummary(metrics, performance.now() - started, logging, io)
     return 0
   },
+}
+
+/** Milliseconds since the process started (performance's time origin), for start-up phase lines. */
+function sinceStart(): number {
+  return Math.round(performance.now())
 }
 
 // Kept importable from here: tests and other commands named it before it moved.

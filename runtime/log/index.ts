@@ -225,6 +225,19 @@ export interface CheckpointOptions {
    * dropped, since another node may change it before the partition comes back.
    */
   revoked(topic: string, partition: number): void
+  /**
+   * Optional, a log's hint before it joins its group: the partition (a task's first topic and
+   * partition) will probably be assigned, and `metadata` is what the group committed for it now.
+   * The owner of the state may start reading it, without changing anything (another node may
+   * still own it); `assigned` comes as usual if it is assigned, with the metadata committed then.
+   * Kafka gives it for the partitions of the node's previous incarnation (decision 0033).
+   */
+  preload?(topic: string, partition: number, metadata: string | null): void
+  /**
+   * Optional: after a group join, which partitions (tasks, as `preload` named them) the
+   * subscriber holds; state read ahead for the others must be dropped.
+   */
+  retainPreloaded?(assigned: (topic: string, partition: number) => boolean): void
 }
 
 export interface Subscription {

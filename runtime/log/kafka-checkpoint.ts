@@ -19,6 +19,9 @@
  *   while one of its handlers runs). It commits the offset of every partition of the task that has
  *   one, with the same metadata, in one request: under exactly-once one TxnOffsetCommit in the
  *   task's transaction, under at-least-once one OffsetCommit.
+ * - Before the first join, KafkaLog may hint at tasks through `checkpoint.preload` (the partitions of
+ *   this node's previous incarnation, decision 0033); each join tells `checkpoint.retainPreloaded`
+ *   which tasks it assigned, so state read ahead for the others is dropped.
  * - A task leaves at a rebalance that takes any of its partitions (committed if it can be, else
  *   aborted, then `revoked`), at stop() (committed), when the subscription fails or kafkajs
  *   restarts the consumer (aborted).
@@ -197,6 +200,10 @@ export class CheckpointedTasks {
       for (const partition of partitions) keys.add(partitionKey(topic, partition))
     }
     this.#assignment = keys
+    // State read ahead for tasks this member did not get after all is dropped (decision 0033).
+    this.#env.checkpoint.retainPreloaded?.((topic, partition) =>
+      this.#env.tasks.topicsOf(topic).every((member) => keys.has(partitionKey(member, partition))),
+    )
     for (const state of this.#states.values()) {
       const kept = state.topics.every((topic) => keys.has(partitionKey(topic, state.name.partition)))
       if (!kept) void this.#close(state, 'commit-if-possible')

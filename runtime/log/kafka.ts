@@ -68,7 +68,7 @@ import type {
 } from './index.ts'
 import { taskAssigner } from './kafka-assigner.ts'
 import { type CheckpointEnvironment, CheckpointedTasks } from './kafka-checkpoint.ts'
-import { evictPreviousIncarnation, memberClientId } from './kafka-handover.ts'
+import { evictMembers, findPreviousIncarnation, memberClientId } from './kafka-handover.ts'
 import { type CommittedOffset, OffsetCommitScheduler } from './kafka-offset-commits.ts'
 import { useSluiceProduceEncoder } from './kafka-produce-encoder.ts'
 import { KafkaPartitionReader, ReadTimeout } from './kafka-reader.ts'
@@ -78,7 +78,7 @@ import { DEFAULT_UNKNOWN_TOPIC_WAIT_MS, isTopicSettling, untilTopicSettles } fro
 import { type PartitionOffset, type Sender, TransactionalProducer } from './kafka-transactions.ts'
 import { batchesByPartition, UncertainBatches } from './kafka-uncertain-batches.ts'
 import { partitionForKey } from './partitioner.ts'
-import { Tasks, taskKey } from './tasks.ts'
+import { type TaskName, Tasks, taskKey } from './tasks.ts'
 
 export type KafkaClientLogLevel = 'error' | 'warn' | 'info' | 'debug'
 
@@ -882,7 +882,7 @@ export class KafkaLog implements Log {
     for (const topic of options.topics) await this.#settling(topic, () => this.#fetchPartitionCount(topic))
     // Checked before joining the group: a member with bad groups must not take partitions.
     const tasks = await Tasks.of(options, (topic) => this.#fetchPartitionCount(topic))
-    if (this.#options.instanceId !== undefined) await this.#evictPreviousIncarnation(options.group)
+    if (this.#options.instanceId !== undefined) await this.#handOver(options, tasks)
     const consumer = this.#memberKafka.consumer({
       groupId: options.group,
       // Whole tasks to one member; without groups, kafkajs's default (round robin) as before.
@@ -933,18 +933,76 @@ export class KafkaLog implements Log {
     }
   }
 
-  /** Removes the members this node's previous incarnation left in `group` (kafka-handover.ts). */
-  async #evictPreviousIncarnation(group: string): Promise<void> {
+  /**
+   * Removes the members this node's previous incarnation left in the group (kafka-handover.ts)
+   * and, meanwhile, hints the checkpoint owner at the tasks they held (CheckpointOptions.preload):
+   * their state can be read while this member joins (decision 0033).
+   */
+  async #handOver(options: SubscribeOptions, tasks: Tasks): Promise<void> {
+    const { group } = options
     const clientId = memberClientId(this.#options.clientId ?? 'sluice', this.#options.instanceId)
-    const evicted = await this.#withAdmin((admin) =>
-      evictPreviousIncarnation(this.#kafka, admin, group, clientId),
-    )
-    if (evicted.length === 0) return
+    const previous = await this.#withAdmin((admin) => findPreviousIncarnation(admin, group, clientId))
+    await Promise.all([
+      this.#preload(options, tasks, previous.partitions),
+      this.#evict(group, clientId, previous.memberIds),
+    ])
+  }
+
+  async #evict(group: string, clientId: string, memberIds: readonly string[]): Promise<void> {
+    if (memberIds.length === 0) return
+    await evictMembers(this.#kafka, group, memberIds)
     ;(this.#options.logger ?? defaultLogSink)({
       level: 'info',
       namespace: 'Handover',
       message: 'removed the group members of this node’s previous incarnation',
-      fields: { group, clientId, memberIds: evicted },
+      fields: { group, clientId, memberIds, atMs: Math.round(performance.now()) },
+    })
+  }
+
+  /**
+   * Tells `preload` the tasks of `partitions` (the previous incarnation's) among the subscribed
+   * topics, each with the metadata the group committed for it now. Only a hint: a failure to read
+   * the metadata skips it (the tasks then load at assignment, as without it).
+   */
+  async #preload(
+    options: SubscribeOptions,
+    tasks: Tasks,
+    partitions: ReadonlyMap<string, readonly number[]>,
+  ): Promise<void> {
+    const preload = options.checkpoint?.preload
+    if (preload === undefined) return
+    const named = new Map<string, TaskName>()
+    for (const [topic, numbers] of partitions) {
+      if (!options.topics.includes(topic)) continue
+      for (const p of numbers) {
+        const name = tasks.of(topic, p)
+        named.set(taskKey(name), name)
+      }
+    }
+    if (named.size === 0) return
+    const leads = [...new Set([...named.values()].map((n) => n.topic))]
+    let response: Awaited<ReturnType<Admin['fetchOffsets']>>
+    try {
+      response = await this.#withAdmin((admin) =>
+        admin.fetchOffsets({ groupId: options.group, topics: leads }),
+      )
+    } catch {
+      return
+    }
+    for (const name of named.values()) {
+      const entry = response
+        .find((t) => t.topic === name.topic)
+        ?.partitions.find((p) => p.partition === name.partition)
+      // As #committedImpl: no commit, or one without metadata, reads as null.
+      const metadata =
+        entry === undefined || Number(entry.offset) < 0 || !entry.metadata ? null : entry.metadata
+      preload(name.topic, name.partition, metadata)
+    }
+    this.#clientLog({
+      level: 'info',
+      namespace: 'Handover',
+      message: 'reading ahead the state of the previous incarnation’s partitions',
+      fields: { group: options.group, tasks: [...named.keys()], atMs: Math.round(performance.now()) },
     })
   }
 
@@ -1257,6 +1315,8 @@ class KafkaSubscription implements Subscription {
   #committer: Pick<EachBatchPayload, 'commitOffsetsIfNecessary' | 'uncommittedOffsets'> | undefined
   /** A heartbeat said the group is rebalancing: every batch that ends commits at once until it rejoined. */
   #rebalancing = false
+  /** The log's own lines (KafkaLog's client log sink, at its level). */
+  readonly #log: (entry: KafkaClientLogEntry) => void
 
   constructor(
     consumer: Consumer,
@@ -1282,6 +1342,7 @@ class KafkaSubscription implements Subscription {
         }),
     })
     this.#consumer = consumer
+    this.#log = commitOptions.log
     this.#handler = handler
     this.#maxBatchRecords = options.maxBatchRecords ?? DEFAULT_MAX_BATCH_RECORDS
     this.#onCommitted = options.onCommitted
@@ -1373,6 +1434,18 @@ class KafkaSubscription implements Subscription {
     // Partitions a rebalance took away leave their checkpoint (kafkajs has no revocation callback:
     // the new assignment is known once the member rejoined).
     consumer.on(consumer.events.GROUP_JOIN, (event) => {
+      // A start-up (and rebalance) phase, with the time since the process started.
+      this.#log({
+        level: 'info',
+        namespace: 'Subscription',
+        message: 'joined the consumer group',
+        fields: {
+          group: options.group,
+          joinMs: event.payload.duration,
+          assignment: event.payload.memberAssignment,
+          atMs: Math.round(performance.now()),
+        },
+      })
       this.#checkpoints?.assign(event.payload.memberAssignment)
       this.#committer = undefined
       this.#rebalancing = false

@@ -32,7 +32,13 @@ import type { CheckpointOptions } from '../log/index.ts'
 import type { Counter, Histogram, MetricsRegistry } from '../metrics/registry.ts'
 import type { Logger } from '../observability/logger.ts'
 import { type Budgeted, isBudgeted, type StateStats } from '../state/entry-budget.ts'
-import { jsonCodec, type SnapshotStore, type StateScope } from '../state/index.ts'
+import {
+  jsonCodec,
+  type PreloadedSnapshot,
+  type Snapshot,
+  type SnapshotStore,
+  type StateScope,
+} from '../state/index.ts'
 import { KeyedState, type OverBudgetPolicy } from '../state/keyed-state.ts'
 import { EntryWriter, SnapshotEntries } from '../state/snapshot-entries.ts'
 import { mergeChanges } from '../state/timers.ts'
@@ -116,6 +122,14 @@ interface MatchSlot {
   readonly scope: StateScope
 }
 
+/** A chain slot's state restored ahead of its partition's assignment (OperatorState.preload). */
+interface PreloadedSlot {
+  readonly state: KeyedState<unknown>
+  readonly snapshot: PreloadedSnapshot
+  readonly readMs: number
+  readonly restoreMs: number
+}
+
 /** The entry of a window's snapshot in its scope. */
 const WINDOW_ENTRY = 'window'
 /** The entry of a join's snapshot (both sides' buffers) in its scope. */
@@ -192,6 +206,21 @@ export class OperatorState {
   private readonly partitions = new Map<string, OpenPartition>()
   /** The store's commits of epochs the log committed, still running (committed()). */
   private readonly storeCommits = new Set<Promise<void>>()
+  /**
+   * Partitions whose chain state is being read ahead of their assignment (the log's `preload`
+   * hook): the epoch read, and per state slot id the state restored from the store's preload.
+   * `assigned` takes its partition's entry; `retainPreloaded` drops those not assigned after all.
+   */
+  private readonly preloaded = new Map<
+    string,
+    {
+      topic: string
+      partition: number
+      epoch: number
+      dropped: boolean
+      slots: Promise<Map<string, PreloadedSlot>>
+    }
+  >()
   private readonly checkpointSeconds: Histogram
   private readonly checkpointBytes: Histogram
   private readonly lastCommitted = new Map<
@@ -339,7 +368,10 @@ export class OperatorState {
   }
 
   /** The hooks of the log's checkpointed subscription. */
-  hooks(): Pick<CheckpointOptions, 'assigned' | 'prepare' | 'committed' | 'revoked' | 'capturesOnPrepare'> {
+  hooks(): Pick<
+    CheckpointOptions,
+    'assigned' | 'prepare' | 'committed' | 'revoked' | 'capturesOnPrepare' | 'preload' | 'retainPreloaded'
+  > {
     return {
       // prepare() takes every slot's changes (and windows', joins' and matches' snapshots) before
       // its first await, so the log may go on with the next batches while the epoch is written.
@@ -348,7 +380,82 @@ export class OperatorState {
       prepare: (topic, partition) => this.prepare(topic, partition),
       committed: (topic, partition, metadata) => this.committed(topic, partition, metadata),
       revoked: (topic, partition) => this.revoked(topic, partition),
+      preload: (topic, partition, metadata) => this.preload(topic, partition, metadata),
+      retainPreloaded: (assigned) => this.retainPreloaded(assigned),
     }
+  }
+
+  /** Partitions whose state was preloaded and is not assigned yet (for tests and diagnostics). */
+  preloadedPartitions(): { topic: string; partition: number }[] {
+    return [...this.preloaded.values()].map(({ topic, partition }) => ({ topic, partition }))
+  }
+
+  /**
+   * Starts reading and restoring the chains' state of a partition this node is likely to be
+   * assigned, as of the epoch committed now (`metadata`), while the log joins its group. Only
+   * chain state (dedup, aggregates: the keyed states that can hold millions of keys); windows,
+   * joins and matches load at `assigned`. Nothing is changed in the store: `assigned` adopts the
+   * read only if the log committed the same epoch by then and the store still holds it as read
+   * (SnapshotStore.preload), else it loads afresh. A failed preload is forgotten the same way.
+   */
+  private preload(topic: string, partition: number, metadata: string | null): void {
+    const epoch = epochOfMetadata(metadata)
+    const store = this.options.store
+    const key = partitionKey(topic, partition)
+    if (epoch === 0 || store?.preload === undefined || this.partitions.has(key) || this.preloaded.has(key))
+      return
+    const reached = this.options.chainsOfTopic.get(topic) ?? new Set<string>()
+    const entry = {
+      topic,
+      partition,
+      epoch,
+      dropped: false,
+      slots: Promise.resolve(new Map<string, PreloadedSlot>()),
+    }
+    this.preloaded.set(key, entry)
+    entry.slots = (async () => {
+      const out = new Map<string, PreloadedSlot>()
+      for (const chain of this.options.chains) {
+        if (!reached.has(chain.id)) continue
+        for (const slot of chain.state ?? []) {
+          const scope: StateScope = { pipeline: this.options.pipeline, operator: slot.id, topic, partition }
+          const reading = performance.now()
+          const snapshot = await store.preload!(scope, epoch)
+          const restoring = performance.now()
+          // Dropped meanwhile (not assigned after all, or closed): no restore for nothing.
+          if (entry.dropped) return out
+          const state = this.keyedState(slot)
+          state.restore(snapshot.entries)
+          out.set(slot.id, {
+            state,
+            snapshot,
+            readMs: restoring - reading,
+            restoreMs: performance.now() - restoring,
+          })
+        }
+      }
+      return out
+    })()
+    // A failed preload only means `assigned` loads afresh (and meets the failure itself, if lasting).
+    entry.slots.catch(() => {})
+  }
+
+  /** Forgets preloaded partitions that `assigned` (the group's assignment) does not include. */
+  private retainPreloaded(assigned: (topic: string, partition: number) => boolean): void {
+    for (const [key, entry] of this.preloaded) {
+      if (assigned(entry.topic, entry.partition)) continue
+      entry.dropped = true
+      this.preloaded.delete(key)
+    }
+  }
+
+  /** An empty keyed state for one of a chain's state slots. */
+  private keyedState(slot: StateSlot): KeyedState<unknown> {
+    return new KeyedState<unknown>({
+      codec: jsonCodec,
+      ...(slot.ttlMs !== null ? { ttlMs: slot.ttlMs } : {}),
+      ...this.options.budget,
+    })
   }
 
   /** The state of a partition the log assigned; undefined before its `assigned` hook ran. */
@@ -358,6 +465,8 @@ export class OperatorState {
 
   async close(): Promise<void> {
     this.partitions.clear()
+    for (const entry of this.preloaded.values()) entry.dropped = true
+    this.preloaded.clear()
     // Store commits still running (committed()); a failed one is logged, and harmless to a
     // restart, which loads the epoch the log committed, staged or not.
     await Promise.all([...this.storeCommits])
@@ -366,6 +475,15 @@ export class OperatorState {
 
   private async assigned(topic: string, partition: number, metadata: string | null): Promise<void> {
     const epoch = epochOfMetadata(metadata)
+    // Where a restore's time goes (the 'operator state restored' line): the store's read, and
+    // rebuilding the keyed states from it.
+    const timing = { readMs: 0, restoreMs: 0, preloaded: 0 }
+    const key = partitionKey(topic, partition)
+    const ahead = this.preloaded.get(key)
+    this.preloaded.delete(key)
+    // Read as of another epoch (the group committed more since): of no use, and not finished.
+    if (ahead !== undefined && ahead.epoch !== epoch) ahead.dropped = true
+    const preloaded = ahead?.epoch === epoch ? await ahead.slots.catch(() => null) : null
     const slots: SlotState[] = []
     const chains = new Map<string, StepState[]>()
     const reached = this.options.chainsOfTopic.get(topic) ?? new Set<string>()
@@ -373,15 +491,24 @@ export class OperatorState {
       if (!reached.has(chain.id)) continue
       const states: StepState[] = []
       for (const slot of chain.state ?? []) {
-        const state = new KeyedState<unknown>({
-          codec: jsonCodec,
-          ...(slot.ttlMs !== null ? { ttlMs: slot.ttlMs } : {}),
-          ...this.options.budget,
-        })
         const scope: StateScope = { pipeline: this.options.pipeline, operator: slot.id, topic, partition }
-        const store = this.requireStore()
-        const snapshot = await store.load(scope, epoch)
-        state.restore(snapshot.entries)
+        const early = preloaded?.get(slot.id)
+        let state: KeyedState<unknown>
+        let snapshot: Snapshot
+        if (early !== undefined && (await early.snapshot.adopt())) {
+          ;({ state, snapshot } = early)
+          timing.readMs += early.readMs
+          timing.restoreMs += early.restoreMs
+          timing.preloaded++
+        } else {
+          state = this.keyedState(slot)
+          const reading = performance.now()
+          snapshot = await this.requireStore().load(scope, epoch)
+          const restoring = performance.now()
+          state.restore(snapshot.entries)
+          timing.readMs += restoring - reading
+          timing.restoreMs += performance.now() - restoring
+        }
         const step = new Step(state, this.options.watermarkDelayMs(topic))
         const clock = snapshot.entries.get(CLOCK_ENTRY)
         if (clock?.length === 8) step.clock = step.stagedClock = clock.readDoubleBE(0)
@@ -454,6 +581,11 @@ export class OperatorState {
         partition,
         epoch,
         keys: slots.reduce((n, s) => n + s.step.state.size, 0),
+        readMs: Math.round(timing.readMs),
+        restoreMs: Math.round(timing.restoreMs),
+        // Slots read and restored ahead, while the log joined its group (preload).
+        preloadedSlots: timing.preloaded,
+        atMs: Math.round(performance.now()),
         ...(windowSlots.length > 0
           ? { windowRows: windowSlots.reduce((n, w) => n + w.operator.rows, 0) }
           : {}),

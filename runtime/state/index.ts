@@ -69,6 +69,12 @@ export interface Snapshot {
   readonly entries: ReadonlyMap<string, Buffer>
 }
 
+/** A scope's state read ahead of its ownership (SnapshotStore.preload). */
+export interface PreloadedSnapshot extends Snapshot {
+  /** The recovery of `load(scope, epoch)`, if the scope is still as read; false: load afresh. */
+  adopt(): Promise<boolean>
+}
+
 /**
  * Durable snapshots of per-scope state, written per epoch. Two implementations pass one
  * conformance suite (snapshot-store-conformance.ts): FileSnapshotStore and RedisSnapshotStore.
@@ -91,6 +97,17 @@ export interface SnapshotStore {
   stage(scope: StateScope, epoch: number, changes: SnapshotChanges): Promise<void>
   commit(scope: StateScope, epoch: number): Promise<void>
   load(scope: StateScope, epoch?: number): Promise<Snapshot>
+  /**
+   * Optional: `load(scope, epoch)` in two halves, for a node that reads a scope before it owns it
+   * (a restart reads its predecessor's state while it joins the consumer group): `preload` reads
+   * the state as of `epoch` and changes nothing; the result's `adopt()`, called once the scope is
+   * the caller's, does the recovery `load` would have done (staged epochs above `epoch` dropped,
+   * those up to it committed) and resolves true, or changes nothing and resolves false when the
+   * scope's epochs up to `epoch` are no longer the ones read (another owner compacted or wrote
+   * them meanwhile): the caller then loads afresh. Rejects like `load` (STATE_EPOCH_MISMATCH when
+   * the store is past `epoch`).
+   */
+  preload?(scope: StateScope, epoch: number): Promise<PreloadedSnapshot>
   /** Every scope of a pipeline that has state (for `sluice state` tools and tests). */
   scopes(pipeline: string): Promise<StateScope[]>
   close(): Promise<void>

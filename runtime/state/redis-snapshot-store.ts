@@ -1,6 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis'
 import { SluiceError } from '../errors.ts'
-import type { Snapshot, SnapshotChanges, SnapshotStore, StateScope } from './index.ts'
+import type { PreloadedSnapshot, Snapshot, SnapshotChanges, SnapshotStore, StateScope } from './index.ts'
 import { encodeScopePart, parseScopeId, scopeId } from './index.ts'
 import { type EntryLayer, EntryWriter, mergeLayers, SnapshotEntries } from './snapshot-entries.ts'
 import { chunksOfLayer, decodeSnapshotFile, encodeSnapshotChunks } from './snapshot-file.ts'
@@ -94,6 +94,7 @@ export class RedisSnapshotStore implements SnapshotStore {
     store.redis.defineCommand('sluicePromoteDelta', { numberOfKeys: 5, lua: PROMOTE_SCRIPT })
     store.redis.defineCommand('sluiceLoadEpoch', { numberOfKeys: 4, lua: LOAD_SCRIPT })
     store.redis.defineCommand('sluiceInstallBase', { numberOfKeys: 4, lua: INSTALL_BASE_SCRIPT })
+    store.redis.defineCommand('sluiceAdoptEpoch', { numberOfKeys: 3, lua: ADOPT_SCRIPT })
     return store
   }
 
@@ -134,6 +135,50 @@ export class RedisSnapshotStore implements SnapshotStore {
     const keys = this.keys(scope)
     await this.compacting.get(scopeId(scope))
     const read = await this.read(scope, keys, epoch)
+    return this.snapshotOf(scope, keys, read)
+  }
+
+  /**
+   * A peek (LOAD_SCRIPT without its recovery) and, to adopt it, ADOPT_SCRIPT: the recovery, if the
+   * base and the epochs up to `epoch` are still the ones the peek returned. A compaction between
+   * the two (by the previous owner) makes adopt() false, though the state it read was right: rare,
+   * and the caller's fresh load is then correct too.
+   */
+  async preload(scope: StateScope, epoch: number): Promise<PreloadedSnapshot> {
+    checkEpochOrZero(epoch)
+    const keys = this.keys(scope)
+    await this.compacting.get(scopeId(scope))
+    const read = await this.read(scope, keys, epoch, true)
+    // The legacy layout's hash is read by HSCAN, outside the script: not a consistent peek.
+    if (read.legacy) return { epoch: read.target, entries: new Map(), adopt: async () => false }
+    const snapshot = await this.snapshotOf(scope, keys, read)
+    return {
+      ...snapshot,
+      adopt: async () => {
+        const adopted = (await this.call(() =>
+          (
+            this.redis as unknown as { sluiceAdoptEpoch(...args: (string | number)[]): Promise<unknown> }
+          ).sluiceAdoptEpoch(
+            keys.epoch,
+            keys.base,
+            keys.deltas,
+            String(epoch),
+            keys.stem,
+            String(read.baseEpoch),
+            read.deltas.map(([e]) => String(e)).join(','),
+          ),
+        )) as number
+        return adopted === 1
+      },
+    }
+  }
+
+  /** A read's chunks as layers (each CRC-checked and indexed in place), and the sizes it saw. */
+  private async snapshotOf(
+    scope: StateScope,
+    keys: ReturnType<RedisSnapshotStore['keys']>,
+    read: Awaited<ReturnType<RedisSnapshotStore['read']>>,
+  ): Promise<Snapshot> {
     const layers: EntryLayer[] = []
     let mayRepeat = false
     if (read.legacy) {
@@ -187,6 +232,7 @@ export class RedisSnapshotStore implements SnapshotStore {
     scope: StateScope,
     keys: ReturnType<RedisSnapshotStore['keys']>,
     epoch: number | undefined,
+    peek = false,
   ): Promise<{
     target: number
     legacy: boolean
@@ -207,6 +253,7 @@ export class RedisSnapshotStore implements SnapshotStore {
         keys.data,
         epoch === undefined ? '' : String(epoch),
         keys.stem,
+        peek ? 'peek' : '',
       ),
     )) as [Buffer, Buffer, Buffer, Buffer[], ...(Buffer | Buffer[])[]]
     const [status, target, baseEpoch, base, ...rest] = reply
@@ -388,7 +435,8 @@ return tonumber(e)
 /**
  * Reads a scope as of an epoch, in one script so nothing changes between its parts.
  * KEYS: epoch, base, deltas, data (the legacy hash). ARGV: the target epoch ('' for a plain read
- * of the newest committed state, which changes nothing), the scope's key stem.
+ * of the newest committed state, which changes nothing), the scope's key stem, and 'peek' for a
+ * read as of the target that changes nothing either (a preload; ADOPT_SCRIPT recovers later).
  * With a target (recovery): below the committed epoch is refused ('behind'); staged epochs above
  * it are dropped (their outputs never committed); staged ones up to it become committed.
  * Returns: status ('ok', or 'legacy' when the legacy hash exists), target, base epoch (0: none),
@@ -400,6 +448,8 @@ local target = committed
 if ARGV[1] ~= '' then
   target = tonumber(ARGV[1])
   if target < committed then return {'behind', tostring(committed)} end
+end
+if ARGV[1] ~= '' and ARGV[3] ~= 'peek' then
   local stale = redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. ARGV[1], '+inf')
   for _, e in ipairs(stale) do redis.call('DEL', ARGV[2] .. 'delta:' .. e) end
   if #stale > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[3], '(' .. ARGV[1], '+inf') end
@@ -421,6 +471,26 @@ for _, e in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', tostring(target)
   out[#out + 1] = chunks(ARGV[2] .. 'delta:' .. e)
 end
 return out
+`
+
+/**
+ * The recovery half of LOAD_SCRIPT for a scope preloaded by a peek: only if the scope still has the
+ * base and the epochs up to the target that the peek read (so the state read is the state as of the
+ * target), drops the staged epochs above the target and commits those up to it; returns 1, else 0
+ * and changes nothing. KEYS: epoch, base, deltas. ARGV: the target epoch, the scope's key stem,
+ * the base epoch read ('0': none), the epochs read after it (comma-separated, in order).
+ */
+const ADOPT_SCRIPT = `
+local committed = tonumber(redis.call('GET', KEYS[1]) or '0')
+local target = tonumber(ARGV[1])
+if target < committed then return 0 end
+if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[3] then return 0 end
+if table.concat(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[1]), ',') ~= ARGV[4] then return 0 end
+local stale = redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. ARGV[1], '+inf')
+for _, e in ipairs(stale) do redis.call('DEL', ARGV[2] .. 'delta:' .. e) end
+if #stale > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[3], '(' .. ARGV[1], '+inf') end
+if target > committed then redis.call('SET', KEYS[1], ARGV[1]) end
+return 1
 `
 
 /**
