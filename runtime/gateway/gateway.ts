@@ -110,6 +110,8 @@ export interface GatewayThreads {
   readonly keyFields?: Readonly<Record<string, string>>
   /** Wait before a crashed worker starts again (worker-pool.ts). Default 100 ms doubling up to 10 s. */
   readonly restartBackoff?: Backoff
+  /** A worker whose event loop answers no ping for this long is stopped and started again (worker-pool.ts). Default 30 s. */
+  readonly livenessTimeoutMs?: number
 }
 
 /** The settings a gateway's request handling runs with, in whichever thread serves. */
@@ -288,6 +290,9 @@ export class Gateway {
         ...(options.threads!.restartBackoff === undefined
           ? {}
           : { restartBackoff: options.threads!.restartBackoff }),
+        ...(options.threads!.livenessTimeoutMs === undefined
+          ? {}
+          : { livenessTimeoutMs: options.threads!.livenessTimeoutMs }),
       })
       gateway.pool = pool
       gateway.listenPort = pool.port
