@@ -52,10 +52,11 @@ import { type GatewayBackend, LocalBackend } from './backend.ts'
 import { type GatewayError, gatewayError, statusOf } from './errors.ts'
 import { type IncomingItem, parseBody } from './events.ts'
 import { type GatewayMetrics, registerGatewayMetrics } from './gateway-metrics.ts'
+import { GatewaySeries, type Protocol } from './gateway-series.ts'
 import { type InFlightBudget, LocalBudget, SHARED_BUDGET_MAX, SharedBudget } from './in-flight.ts'
 import { RateLimiter, type RateLimits, validateLimits } from './rate-limit.ts'
 import type { IngestStream } from './streams.ts'
-import { type RequestContext, toRecord } from './validate.ts'
+import { type RequestContext, recordHeaders, toRecord } from './validate.ts'
 import { WorkerPool } from './worker-pool.ts'
 
 // Through require: the package is CommonJS whose exports Node cannot detect statically, so a named
@@ -172,7 +173,9 @@ const REASONS: Readonly<Record<number, string>> = {
   503: 'Service Unavailable',
 }
 
-type Protocol = 'http' | 'websocket' | 'grpc'
+/** HTTP status lines by status, built once. */
+const STATUS_LINES: string[] = []
+const statusLine = (status: number): string => (STATUS_LINES[status] ??= `${status} ${REASONS[status] ?? ''}`)
 
 interface SocketData {
   readonly stream: IngestStream
@@ -203,6 +206,8 @@ export class Gateway {
   private readonly settings: GatewaySettings
   private readonly backend: GatewayBackend
   private readonly metrics: GatewayMetrics
+  /** The series every request touches, resolved once. */
+  private readonly series: GatewaySeries
   private readonly budget: InFlightBudget
   private readonly logger: Logger
   private readonly adminToken: string | undefined
@@ -216,6 +221,7 @@ export class Gateway {
     this.settings = wiring.settings
     this.backend = wiring.backend
     this.metrics = wiring.metrics
+    this.series = new GatewaySeries(wiring.metrics)
     this.budget = wiring.budget
     this.logger = wiring.logger
     this.adminToken = wiring.adminToken
@@ -247,7 +253,8 @@ export class Gateway {
       threads > 1
         ? SharedBudget.create(settings.maxInFlightBytes, threads)
         : new LocalBudget(settings.maxInFlightBytes)
-    const metrics = registerGatewayMetrics(options.metrics, threads > 1 ? () => budget.bytes : undefined)
+    // Read at scrape time (not set per request): the budget knows its bytes, in either mode.
+    const metrics = registerGatewayMetrics(options.metrics, () => budget.bytes)
     let pool: WorkerPool | null = null
     const local = new LocalBackend({
       log: options.log,
@@ -460,10 +467,13 @@ export class Gateway {
     const declared = req.getHeader('content-length')
     const apiKey = req.getHeader('x-api-key')
     const context = requestContext(req)
+    // The ce-* headers matter only in binary mode, which ce-specversion announces: only then is
+    // every header handed over (one call into JavaScript each).
     const ce: Record<string, string> = {}
-    req.forEach((name, value) => {
-      if (name.startsWith('ce-')) ce[name.slice(3)] = value
-    })
+    if (req.getHeader('ce-specversion') !== '')
+      req.forEach((name, value) => {
+        if (name.startsWith('ce-')) ce[name.slice(3)] = value
+      })
     const state = { done: false, aborted: false, reserved: 0 }
     this.begin()
     const finish = (outcome: Outcome, started: number | null, closeConnection: boolean) => {
@@ -472,8 +482,7 @@ export class Gateway {
       this.release(state.reserved)
       state.reserved = 0
       if (!state.aborted) this.send(res, 'http', outcome, closeConnection || this.draining)
-      if (started !== null)
-        this.metrics.ackSeconds.labels({ protocol: 'http' }).observe((performance.now() - started) / 1000)
+      if (started !== null) this.series.ackSeconds('http').observe((performance.now() - started) / 1000)
       this.end()
     }
     res.onAborted(() => {
@@ -518,7 +527,7 @@ export class Gateway {
       }
       chunks.push(bytes)
       if (!isLast) return
-      this.metrics.bytes.labels({ protocol: 'http' }).inc(received)
+      this.series.bytes('http').inc(received)
       const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
       const started = performance.now()
       const parsed = parseBody(contentType, body, ce)
@@ -544,9 +553,12 @@ export class Gateway {
     const errors: (GatewayError | null)[] = new Array(items.length).fill(null)
     const records: OutgoingRecord[] = []
     const indexes: number[] = []
+    // One headers object for every record of the request whose event brings none of its own.
+    const shared = items.length > 1 ? recordHeaders(stream, context) : undefined
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!
-      const checked = 'error' in item ? item : toRecord(stream, item, context, this.settings.maxEventBytes)
+      const checked =
+        'error' in item ? item : toRecord(stream, item, context, this.settings.maxEventBytes, shared)
       if ('error' in checked) errors[i] = checked.error
       else {
         records.push(checked.record)
@@ -556,7 +568,7 @@ export class Gateway {
     const submitted = await this.backend.submit(stream.topic, stream.name, apiKey, records)
     if ('rateLimited' in submitted) {
       const { message, retryAfterMs } = submitted.rateLimited
-      this.metrics.events.labels({ stream: stream.name, outcome: 'rejected' }).inc(items.length)
+      this.series.events(stream.name, 'rejected').inc(items.length)
       return fail(this.reject(gatewayError('RATE_LIMITED', message, { retryAfterMs }), 1))
     }
     const appended: AppendResult[] = submitted.results
@@ -579,8 +591,8 @@ export class Gateway {
       }
     }
     const rejected = items.length - accepted
-    if (accepted > 0) this.metrics.events.labels({ stream: stream.name, outcome: 'accepted' }).inc(accepted)
-    if (rejected > 0) this.metrics.events.labels({ stream: stream.name, outcome: 'rejected' }).inc(rejected)
+    if (accepted > 0) this.series.events(stream.name, 'accepted').inc(accepted)
+    if (rejected > 0) this.series.events(stream.name, 'rejected').inc(rejected)
     if (!batch) {
       const error = errors[0]
       if (error) return { status: statusOf(error), body: error }
@@ -604,10 +616,10 @@ export class Gateway {
     context: RequestContext,
   ): Promise<Outcome> {
     const started = performance.now()
-    this.metrics.bytes.labels({ protocol }).inc(bytes)
+    this.series.bytes(protocol).inc(bytes)
     const outcome = await this.publishCounted(streamName, items, bytes, apiKey, context)
-    this.metrics.requests.labels({ protocol, code: String(outcome.status) }).inc()
-    this.metrics.ackSeconds.labels({ protocol }).observe((performance.now() - started) / 1000)
+    this.series.requests(protocol, outcome.status).inc()
+    this.series.ackSeconds(protocol).observe((performance.now() - started) / 1000)
     return outcome
   }
 
@@ -668,10 +680,10 @@ export class Gateway {
     const data = ws.getUserData()
     const seq = ++data.seq
     const started = performance.now()
-    this.metrics.bytes.labels({ protocol: 'websocket' }).inc(received.byteLength)
+    this.series.bytes('websocket').inc(received.byteLength)
     const ack = (outcome: Outcome) => {
-      this.metrics.requests.labels({ protocol: 'websocket', code: String(outcome.status) }).inc()
-      this.metrics.ackSeconds.labels({ protocol: 'websocket' }).observe((performance.now() - started) / 1000)
+      this.series.requests('websocket', outcome.status).inc()
+      this.series.ackSeconds('websocket').observe((performance.now() - started) / 1000)
       if (data.closed) return
       const body = outcome.body as Record<string, unknown>
       ws.cork(() => ws.send(JSON.stringify({ seq, ...body }), false))
@@ -822,9 +834,9 @@ export class Gateway {
   // --- helpers -----------------------------------------------------------------------------------
 
   private send(res: HttpResponse, protocol: Protocol, outcome: Outcome, closeConnection: boolean): void {
-    this.metrics.requests.labels({ protocol, code: String(outcome.status) }).inc()
+    this.series.requests(protocol, outcome.status).inc()
     res.cork(() => {
-      res.writeStatus(`${outcome.status} ${REASONS[outcome.status] ?? ''}`)
+      res.writeStatus(statusLine(outcome.status))
       if (outcome.retryAfterMs !== undefined)
         res.writeHeader('retry-after', String(Math.max(1, Math.ceil(outcome.retryAfterMs / 1000))))
       res.writeHeader('content-type', 'application/json').end(JSON.stringify(outcome.body), closeConnection)
@@ -832,14 +844,11 @@ export class Gateway {
   }
 
   private reserve(bytes: number): boolean {
-    if (!this.budget.reserve(bytes)) return false
-    this.metrics.inFlight.set(this.budget.bytes)
-    return true
+    return this.budget.reserve(bytes)
   }
 
   private release(bytes: number): void {
     this.budget.release(bytes)
-    this.metrics.inFlight.set(this.budget.bytes)
   }
 
   private begin(): void {
