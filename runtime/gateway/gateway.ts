@@ -49,6 +49,7 @@ import type { MetricsRegistry } from '../metrics/registry.ts'
 import { type Logger, silentLogger } from '../observability/logger.ts'
 import type { AppendResult } from './appender.ts'
 import { type GatewayBackend, LocalBackend } from './backend.ts'
+import { BatchAnswer, type Position } from './batch-answer.ts'
 import { type GatewayError, gatewayError, statusOf } from './errors.ts'
 import { type IncomingItem, parseBody } from './events.ts'
 import { type GatewayMetrics, registerGatewayMetrics } from './gateway-metrics.ts'
@@ -572,23 +573,20 @@ export class Gateway {
       return fail(this.reject(gatewayError('RATE_LIMITED', message, { retryAfterMs }), 1))
     }
     const appended: AppendResult[] = submitted.results
-    const results: unknown[] = new Array(items.length)
+    const entries: (Position | GatewayError)[] = new Array(items.length)
     let accepted = 0
     for (let r = 0; r < indexes.length; r++) {
       const result = appended[r]!
       if ('refused' in result)
         errors[indexes[r]!] = gatewayError('LOG_REFUSED', `the log refused the event: ${result.refused}`)
       else {
-        results[indexes[r]!] = { status: 200, partition: result.partition, offset: result.offset }
+        entries[indexes[r]!] = result
         accepted++
       }
     }
     for (let i = 0; i < items.length; i++) {
       const error = errors[i]
-      if (error) {
-        this.reject(error)
-        results[i] = { status: statusOf(error), ...error }
-      }
+      if (error) entries[i] = this.reject(error)
     }
     const rejected = items.length - accepted
     if (accepted > 0) this.series.events(stream.name, 'accepted').inc(accepted)
@@ -596,10 +594,10 @@ export class Gateway {
     if (!batch) {
       const error = errors[0]
       if (error) return { status: statusOf(error), body: error }
-      const { partition, offset } = results[0] as { partition: number; offset: number }
+      const { partition, offset } = entries[0] as Position
       return { status: 200, body: { partition, offset } }
     }
-    return { status: rejected === 0 ? 200 : 207, body: { accepted, rejected, results } }
+    return { status: rejected === 0 ? 200 : 207, body: new BatchAnswer(accepted, rejected, entries) }
   }
 
   /**
@@ -685,8 +683,9 @@ export class Gateway {
       this.series.requests('websocket', outcome.status).inc()
       this.series.ackSeconds('websocket').observe((performance.now() - started) / 1000)
       if (data.closed) return
-      const body = outcome.body as Record<string, unknown>
-      ws.cork(() => ws.send(JSON.stringify({ seq, ...body }), false))
+      const body = outcome.body
+      const text = body instanceof BatchAnswer ? body.json(seq) : JSON.stringify({ seq, ...(body as object) })
+      ws.cork(() => ws.send(text, false))
     }
     if (this.draining) {
       ack(fail(draining()))
@@ -839,7 +838,10 @@ export class Gateway {
       res.writeStatus(statusLine(outcome.status))
       if (outcome.retryAfterMs !== undefined)
         res.writeHeader('retry-after', String(Math.max(1, Math.ceil(outcome.retryAfterMs / 1000))))
-      res.writeHeader('content-type', 'application/json').end(JSON.stringify(outcome.body), closeConnection)
+      const body = outcome.body
+      res
+        .writeHeader('content-type', 'application/json')
+        .end(body instanceof BatchAnswer ? body.json() : JSON.stringify(body), closeConnection)
     })
   }
 
