@@ -65,18 +65,25 @@ interface Run {
   readonly protocol: Protocol
   readonly round: number
   readonly cpuSeconds: number
+  /** Of which in user space (the process's own code: JavaScript, V8, µWebSockets.js, libuv). */
+  readonly userCpuSeconds: number
   readonly acknowledgedEvents: number
   readonly cpuUsPerEvent: number
+  /**
+   * User-space CPU per event: what changes to the gateway's code move. The kernel's share (socket
+   * calls, and on a loaded machine much of the scheduling) varies with the load more than the rest.
+   */
+  readonly userCpuUsPerEvent: number
   readonly acknowledgedPerSecond: number
   readonly errors: number
   readonly notSent: number
 }
 
-/** CPU seconds (user + system, every thread) of a process, from /proc (Linux). */
-function cpuSeconds(pid: number): number {
+/** CPU seconds (user, and user + system; every thread) of a process, from /proc (Linux). */
+function cpuSeconds(pid: number): { user: number; total: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / 100
+  return { user: Number(fields[11]) / 100, total: (Number(fields[11]) + Number(fields[12])) / 100 }
 }
 
 async function startServer(tree: string, artifact: string, dataDir: string) {
@@ -150,14 +157,18 @@ async function measure(
       url: server.url,
       durationMs: Number(args.duration) * 1000,
     })
-    const cpu = cpuSeconds(server.pid) - before
+    const after = cpuSeconds(server.pid)
+    const cpu = after.total - before.total
+    const user = after.user - before.user
     return {
       commit,
       protocol,
       round,
       cpuSeconds: cpu,
+      userCpuSeconds: user,
       acknowledgedEvents: r.acknowledgedEvents,
       cpuUsPerEvent: (cpu * 1e6) / Math.max(r.acknowledgedEvents, 1),
+      userCpuUsPerEvent: (user * 1e6) / Math.max(r.acknowledgedEvents, 1),
       acknowledgedPerSecond: r.achievedEventsPerSecond,
       errors: r.errors + r.timedOut,
       notSent: r.notSent,
@@ -189,21 +200,23 @@ async function main(): Promise<void> {
         const run = await measure(loadgen, commit, tree, artifact, protocol, round)
         runs.push(run)
         console.log(
-          `round ${round + 1} ${protocol} ${commit}: ${run.cpuUsPerEvent.toFixed(2)} µs CPU per acked event (${run.cpuSeconds.toFixed(2)} CPU-s, ${run.acknowledgedEvents} acked, ${Math.round(run.acknowledgedPerSecond)}/s, errors ${run.errors}, not sent ${run.notSent})`,
+          `round ${round + 1} ${protocol} ${commit}: ${run.cpuUsPerEvent.toFixed(2)} µs CPU per acked event, ${run.userCpuUsPerEvent.toFixed(2)} of it user (${run.cpuSeconds.toFixed(2)} CPU-s, ${run.acknowledgedEvents} acked, ${Math.round(run.acknowledgedPerSecond)}/s, errors ${run.errors}, not sent ${run.notSent})`,
         )
       }
   }
-  console.log('\nmedian server CPU µs per acknowledged event (ratio to the first commit):')
+  console.log(
+    '\nmedian server CPU µs per acknowledged event, all and user space (ratios to the first commit):',
+  )
+  const medianOf = (protocol: Protocol, commit: string, figure: (r: Run) => number) =>
+    median(runs.filter((r) => r.protocol === protocol && r.commit === commit).map(figure))
   for (const protocol of protocols) {
-    const base = median(
-      runs.filter((r) => r.protocol === protocol && r.commit === commits[0]).map((r) => r.cpuUsPerEvent),
-    )
+    const base = medianOf(protocol, commits[0]!, (r) => r.cpuUsPerEvent)
+    const baseUser = medianOf(protocol, commits[0]!, (r) => r.userCpuUsPerEvent)
     for (const commit of commits) {
-      const m = median(
-        runs.filter((r) => r.protocol === protocol && r.commit === commit).map((r) => r.cpuUsPerEvent),
-      )
+      const all = medianOf(protocol, commit, (r) => r.cpuUsPerEvent)
+      const user = medianOf(protocol, commit, (r) => r.userCpuUsPerEvent)
       console.log(
-        `  ${protocol.padEnd(9)} ${commit.padEnd(10)} ${m.toFixed(2)} µs  ×${(m / base).toFixed(2)}`,
+        `  ${protocol.padEnd(9)} ${commit.padEnd(10)} ${all.toFixed(2)} µs ×${(all / base).toFixed(2)}   user ${user.toFixed(2)} µs ×${(user / baseUser).toFixed(2)}`,
       )
     }
   }
