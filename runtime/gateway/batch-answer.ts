@@ -26,7 +26,7 @@ export class BatchAnswer {
     return this.entries.map((entry) => (isError(entry) ? resultOfError(entry) : resultOfPosition(entry)))
   }
 
-  /** The answer's JSON text, `{accepted, rejected, results}`; with `seq`, `{seq, accepted, …}` (a WebSocket ack). */
+  /** The answer's JSON text, `{accepted, rejected, results}`; with `seq` (a WebSocket ack), `{seq, accepted, …}`. */
   json(seq?: number): string {
     let text = seq === undefined ? '{"accepted":' : `{"seq":${seq},"accepted":`
     text += `${this.accepted},"rejected":${this.rejected},"results":[`

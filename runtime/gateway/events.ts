@@ -38,7 +38,7 @@ export interface ParsedBody {
   readonly items: readonly IncomingItem[]
 }
 
-/** The headers of an event that brings none (every protocol but CloudEvents): one object, so a record's can be shared. */
+/** The headers of an event that brings none (all but CloudEvents): one object, so records can share theirs. */
 export const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({})
 
 /** The media type of a Content-Type header: lower case, without parameters. */

@@ -72,7 +72,7 @@ export class MetricsRelay {
   readonly metrics: GatewayMetrics
 
   constructor() {
-    // The key is built when a series is resolved (the gateway resolves each once: gateway-series.ts), not per increment.
+    // The key is built when a series is resolved (once each: gateway-series.ts), not per increment.
     const counter = (name: CounterName) => ({
       labels: (labels: Labels): CounterSeries => {
         const key = `${name}\u0000${seriesKey(labels)}`

@@ -71,7 +71,7 @@ export type MainMessage =
   | { readonly t: 'drain'; readonly timeoutMs: number }
   /** A drill (WorkerPool.crashWorker): the worker throws an uncaught error, as a bug would. */
   | { readonly t: 'crash'; readonly message: string }
-  /** A drill (WorkerPool.wedgeWorker): the worker's thread spins for ever, as a runaway loop would. */
+  /** A drill (WorkerPool.wedgeWorker): the worker's thread stops returning to its event loop, as in a runaway loop. */
   | { readonly t: 'wedge' }
   /** Is the worker's event loop turning? Answered with a pong. */
   | { readonly t: 'ping' }

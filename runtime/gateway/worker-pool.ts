@@ -8,12 +8,14 @@
  * listens on the same one and the kernel spreads connections over them. This thread first checks
  * that the port is free (for port 0: picks one) with a socket that does not share (probePort).
  *
- * A worker that ends on its own (a crash, an uncaught error, crashWorker) or is stopped from
- * outside (Worker.terminate(), V8's heap limit: terminateWorker) is started again after a back-off (doubling per crash in a row; a worker that served `stableMs` starts the count
- * again), counted in sluice_gateway_worker_restarts_total and logged; the bytes it held of the
- * shared in-flight budget are given back. While fewer workers listen than asked, readiness fails
- * (its /readyz is answered by the others). Submissions it had handed over are still appended;
- * their answers have no connection to go to (its clients saw the connection close).
+ * A worker that ends on its own (a crash, an uncaught error, crashWorker), is stopped from outside
+ * (Worker.terminate(), V8's heap limit: terminateWorker) or stops answering pings (watch) is
+ * started again after a back-off (doubling per crash in a row; a worker that served `stableMs`
+ * starts the count again), counted in sluice_gateway_worker_restarts_total and logged; the bytes
+ * it held of the shared in-flight budget are given back. While fewer workers listen than asked,
+ * readiness fails (its /readyz is answered by the others). Submissions it had handed over are
+ * still appended; their answers have no connection to go to (its clients saw the connection
+ * close).
  *
  * A thread stopped from outside runs no JavaScript to close its µWebSockets.js sockets, and Node
  * aborts the process when a thread ends with them open; each worker therefore loads a native
@@ -220,7 +222,7 @@ export class WorkerPool {
     await thread.exited
   }
 
-  /** Makes worker `index` spin for ever without returning to its event loop: a drill for the liveness check. */
+  /** Makes worker `index`'s thread never return to its event loop (it sleeps): a drill for the liveness check. */
   wedgeWorker(index: number): void {
     const thread = this.threads[index]
     if (thread === undefined) throw new RangeError(`no gateway worker ${index}`)
