@@ -66,18 +66,16 @@ export class LocalBackend implements GatewayBackend {
     return this.options.limiter
   }
 
-  async submit(
-    topic: string,
-    stream: string,
-    apiKey: string,
-    records: OutgoingRecord[],
-  ): Promise<Submission> {
+  submit(topic: string, stream: string, apiKey: string, records: OutgoingRecord[]): Promise<Submission> {
     if (records.length > 0) {
       const decision = this.options.limiter.take(apiKey, stream, records.length)
       if (!decision.allowed)
-        return { rateLimited: { message: decision.message, retryAfterMs: decision.retryAfterMs } }
+        return Promise.resolve({
+          rateLimited: { message: decision.message, retryAfterMs: decision.retryAfterMs },
+        })
     }
-    return { results: await this.appender.append(topic, records) }
+    // Not async: one promise less per request on the hot path.
+    return this.appender.append(topic, records).then(asResults)
   }
 
   async ready(): Promise<string | null> {
@@ -125,4 +123,8 @@ export class LocalBackend implements GatewayBackend {
   idle(): Promise<void> {
     return this.appender.idle()
   }
+}
+
+function asResults(results: AppendResult[]): Submission {
+  return { results }
 }

@@ -58,3 +58,31 @@ describe('parseBody (fuzzed)', () => {
     )
   })
 })
+
+describe('parseBody: the items of a JSON array', () => {
+  it('are each item’s bytes as written, which read back as the item JSON.parse gave', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.jsonValue(), { minLength: 1, maxLength: 8 }),
+        fc.constantFrom(undefined, 0, 1, 2, '\t'),
+        (array, indent) => {
+          const text = JSON.stringify(array, null, indent)
+          const parsed = parseBody('application/json', Buffer.from(text), {})
+          if ('error' in parsed) throw new Error(parsed.error.message)
+          expect(parsed.batch).toBe(true)
+          expect(parsed.items.length).toBe(array.length)
+          const reference = JSON.parse(text) as unknown[]
+          parsed.items.forEach((item, i) => {
+            if ('error' in item) throw new Error(item.error.message)
+            expect(JSON.parse(item.value.toString('utf8'))).toEqual(reference[i])
+            expect(item.parsed).toEqual(reference[i])
+            // As written: the same text the writer produced for that item (indentation included).
+            const written = JSON.stringify(array[i], null, indent)
+            if (indent === undefined || indent === 0) expect(item.value.toString('utf8')).toBe(written)
+          })
+        },
+      ),
+      { numRuns: 300 },
+    )
+  })
+})

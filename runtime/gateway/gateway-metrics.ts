@@ -72,15 +72,18 @@ export class MetricsRelay {
   readonly metrics: GatewayMetrics
 
   constructor() {
+    // The key is built when a series is resolved (once each: gateway-series.ts), not per increment.
     const counter = (name: CounterName) => ({
-      labels: (labels: Labels): CounterSeries => ({
-        inc: (by = 1) => {
-          const key = `${name}\u0000${seriesKey(labels)}`
-          const entry = this.counters.get(key)
-          if (entry) entry[2] += by
-          else this.counters.set(key, [name, labels, by])
-        },
-      }),
+      labels: (labels: Labels): CounterSeries => {
+        const key = `${name}\u0000${seriesKey(labels)}`
+        return {
+          inc: (by = 1) => {
+            const entry = this.counters.get(key)
+            if (entry) entry[2] += by
+            else this.counters.set(key, [name, labels, by])
+          },
+        }
+      },
     })
     this.metrics = {
       requests: counter('requests'),
@@ -88,14 +91,16 @@ export class MetricsRelay {
       bytes: counter('bytes'),
       rejections: counter('rejections'),
       ackSeconds: {
-        labels: (labels: Labels): HistogramSeries => ({
-          observe: (value: number) => {
-            const key = seriesKey(labels)
-            const entry = this.observations.get(key)
-            if (entry) entry[1].push(value)
-            else this.observations.set(key, [labels, [value]])
-          },
-        }),
+        labels: (labels: Labels): HistogramSeries => {
+          const key = seriesKey(labels)
+          return {
+            observe: (value: number) => {
+              const entry = this.observations.get(key)
+              if (entry) entry[1].push(value)
+              else this.observations.set(key, [labels, [value]])
+            },
+          }
+        },
       },
       // The owning thread reads the shared budget at scrape time.
       inFlight: { set: () => {} },

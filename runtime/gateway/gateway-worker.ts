@@ -5,6 +5,7 @@
  * Requests are parsed, validated and answered here; admission and appends go to the thread that
  * owns the log (remote-backend.ts).
  */
+import { createRequire } from 'node:module'
 import { parentPort, workerData } from 'node:worker_threads'
 import { loadArtifact } from '../artifact/load.ts'
 import { SluiceError } from '../errors.ts'
@@ -24,11 +25,17 @@ export interface WorkerSetup {
   readonly settings: GatewaySettings
   readonly port: number
   readonly budget: SharedArrayBuffer
+  /** The native hook that closes this thread's sockets if it is stopped from outside (socket-teardown.ts). */
+  readonly socketTeardown: string | null
   readonly adminToken?: string
 }
 
 const port = parentPort!
 const setup = workerData as WorkerSetup
+// After µWebSockets.js (loaded by gateway.ts, imported above): Node runs clean-up hooks last
+// registered first, so a thread stopped from outside closes its sockets before µWebSockets.js
+// frees what they belong to.
+if (setup.socketTeardown !== null) createRequire(import.meta.url)(setup.socketTeardown)
 const post = (message: WorkerMessage) => port.postMessage(message)
 /** This thread's gateway, once it serves. */
 let serving: Gateway | undefined
@@ -88,6 +95,14 @@ async function main(): Promise<void> {
   serving = gateway
   port.on('message', (message: MainMessage) => {
     if (backend.handle(message)) return
+    if (message.t === 'ping') {
+      post({ t: 'pong' })
+      return
+    }
+    if (message.t === 'wedge') {
+      // A drill: the thread never returns to its event loop; only a stop from outside ends it.
+      for (;;) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1000)
+    }
     if (message.t === 'crash') {
       setImmediate(() => {
         throw new Error(message.message)

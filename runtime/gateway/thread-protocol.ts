@@ -60,6 +60,8 @@ export type WorkerMessage =
       readonly fields?: Record<string, unknown>
     }
   | { readonly t: 'drained' }
+  /** The answer to a ping: the worker's event loop turns (WorkerPool's liveness check). */
+  | { readonly t: 'pong' }
 
 export type MainMessage =
   /** JSON of the SubmitReply list. */
@@ -69,6 +71,10 @@ export type MainMessage =
   | { readonly t: 'drain'; readonly timeoutMs: number }
   /** A drill (WorkerPool.crashWorker): the worker throws an uncaught error, as a bug would. */
   | { readonly t: 'crash'; readonly message: string }
+  /** A drill (WorkerPool.wedgeWorker): the worker's thread stops returning to its event loop, as in a runaway loop. */
+  | { readonly t: 'wedge' }
+  /** Is the worker's event loop turning? Answered with a pong. */
+  | { readonly t: 'ping' }
 
 /** A submission as the worker queues it. */
 export interface PendingSubmission {

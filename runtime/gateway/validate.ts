@@ -6,7 +6,7 @@
  */
 import type { OutgoingRecord } from '../log/index.ts'
 import { type GatewayError, gatewayError } from './errors.ts'
-import type { IncomingEvent } from './events.ts'
+import { type IncomingEvent, NO_HEADERS } from './events.ts'
 import { mayHideRounding } from './exact-numbers.ts'
 import type { IngestStream } from './streams.ts'
 
@@ -29,11 +29,17 @@ interface DecodeFailureShape {
   readonly message: string
 }
 
+/**
+ * The record of `event`, or why there is none. `sharedHeaders`, when given, is
+ * recordHeaders(stream, context) built once for the request: the headers of each of its records
+ * whose event brings none, one frozen object instead of one per event.
+ */
 export function toRecord(
   stream: IngestStream,
   event: IncomingEvent,
   context: RequestContext,
   maxEventBytes: number,
+  sharedHeaders?: Readonly<Record<string, string>>,
 ): { readonly record: OutgoingRecord } | { readonly error: GatewayError } {
   if (event.value.length > maxEventBytes) {
     return {
@@ -79,11 +85,24 @@ export function toRecord(
     // Own fields only: a key field named like a member of Object.prototype must not read it.
     key = Object.hasOwn(row, stream.keyField) ? keyString(row[stream.keyField]) : null
   }
-  const headers: Record<string, string> = { ...event.headers, [SCHEMA_HEADER]: stream.schema }
+  const headers =
+    event.headers === NO_HEADERS && sharedHeaders !== undefined
+      ? sharedHeaders
+      : recordHeaders(stream, context, event.headers)
+  return { record: { key, value: event.value, headers } }
+}
+
+/** A record's headers: the event's own (a CloudEvent's attributes), the schema, trace context and tenant. */
+export function recordHeaders(
+  stream: IngestStream,
+  context: RequestContext,
+  own: Readonly<Record<string, string>> = NO_HEADERS,
+): Readonly<Record<string, string>> {
+  const headers: Record<string, string> = { ...own, [SCHEMA_HEADER]: stream.schema }
   if (context.traceparent !== undefined) headers.traceparent = context.traceparent
   if (context.tracestate !== undefined) headers.tracestate = context.tracestate
   if (context.tenant !== undefined) headers[TENANT_HEADER] = context.tenant
-  return { record: { key, value: event.value, headers } }
+  return Object.freeze(headers)
 }
 
 /** A key field's value as a record key, as `sluice produce --key-field` writes it. */

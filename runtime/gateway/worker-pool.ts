@@ -8,12 +8,19 @@
  * listens on the same one and the kernel spreads connections over them. This thread first checks
  * that the port is free (for port 0: picks one) with a socket that does not share (probePort).
  *
- * A worker that ends on its own (a crash, an uncaught error, crashWorker) is started again
- * after a back-off (doubling per crash in a row; a worker that served `stableMs` starts the count
- * again), counted in sluice_gateway_worker_restarts_total and logged; the bytes it held of the
- * shared in-flight budget are given back. While fewer workers listen than asked, readiness fails
- * (its /readyz is answered by the others). Submissions it had handed over are still appended;
- * their answers have no connection to go to (its clients saw the connection close).
+ * A worker that ends on its own (a crash, an uncaught error, crashWorker), is stopped from outside
+ * (Worker.terminate(), V8's heap limit: terminateWorker) or stops answering pings (watch) is
+ * started again after a back-off (doubling per crash in a row; a worker that served `stableMs`
+ * starts the count again), counted in sluice_gateway_worker_restarts_total and logged; the bytes
+ * it held of the shared in-flight budget are given back. While fewer workers listen than asked,
+ * readiness fails (its /readyz is answered by the others). Submissions it had handed over are
+ * still appended; their answers have no connection to go to (its clients saw the connection
+ * close).
+ *
+ * A thread stopped from outside runs no JavaScript to close its µWebSockets.js sockets, and Node
+ * aborts the process when a thread ends with them open; each worker therefore loads a native
+ * clean-up hook that closes them (socket-teardown.ts). Without it (no C compiler), the pool says so
+ * in its log and never stops a worker from outside itself.
  */
 import { type AddressInfo, createServer } from 'node:net'
 import { Worker } from 'node:worker_threads'
@@ -27,6 +34,7 @@ import { applyDeltas, type GatewayMetrics } from './gateway-metrics.ts'
 import type { WorkerSetup } from './gateway-worker.ts'
 import type { SharedBudget } from './in-flight.ts'
 import type { RateLimits } from './rate-limit.ts'
+import { type SocketTeardown, socketTeardown } from './socket-teardown.ts'
 import {
   type MainMessage,
   replyOf,
@@ -54,10 +62,19 @@ export interface WorkerPoolOptions {
   readonly restartBackoff?: Backoff
   /** A worker that listened this long before it ended starts its crash count again. Default 30 s. */
   readonly stableMs?: number
+  /**
+   * A listening worker whose event loop has not answered a ping for this long is stopped from
+   * outside (and so started again), where that is safe. Default 30 s: far above a GC pause or a
+   * loaded machine's scheduling delays.
+   */
+  readonly livenessTimeoutMs?: number
 }
 
 export const DEFAULT_RESTART_BACKOFF: Backoff = { initialMs: 100, maxMs: 10_000 }
 const DEFAULT_STABLE_MS = 30_000
+const DEFAULT_LIVENESS_TIMEOUT_MS = 30_000
+/** How long past its drain timeout a worker may take to end before it is stopped from outside. */
+const DRAIN_GRACE_MS = 2000
 
 interface Thread {
   readonly index: number
@@ -69,6 +86,8 @@ interface Thread {
   /** performance.now() when it said it listens; undefined before. */
   listeningSince: number | undefined
   ended: boolean
+  /** performance.now() of the ping not answered yet; undefined when none is out. */
+  pingSentAt: number | undefined
 }
 
 export class WorkerPool {
@@ -83,10 +102,12 @@ export class WorkerPool {
   private readonly crashes: number[] = []
   private readonly pendingRestarts = new Map<number, ReturnType<typeof setTimeout>>()
   private readonly restarts: Counter
+  private watchdog: ReturnType<typeof setInterval> | undefined
 
   private constructor(
     private readonly options: WorkerPoolOptions,
     readonly port: number,
+    private readonly teardown: SocketTeardown,
   ) {
     this.restarts = options.registry.counter(
       'sluice_gateway_worker_restarts_total',
@@ -101,7 +122,13 @@ export class WorkerPool {
 
   static async start(options: WorkerPoolOptions): Promise<WorkerPool> {
     const port = await probePort(options.settings.host, options.port)
-    const pool = new WorkerPool(options, port)
+    const teardown = await socketTeardown()
+    if ('unavailable' in teardown)
+      options.logger.warn(
+        'gateway worker threads cannot be stopped from outside safely: one that is (Worker.terminate, its heap limit) aborts the process',
+        { reason: teardown.unavailable },
+      )
+    const pool = new WorkerPool(options, port, teardown)
     const started = Array.from({ length: options.count }, (_, index) => pool.spawn(index))
     const outcomes = await Promise.allSettled(started)
     const failed = outcomes.find((outcome) => outcome.status === 'rejected')
@@ -110,7 +137,40 @@ export class WorkerPool {
       throw (failed as PromiseRejectedResult).reason
     }
     pool.restarting = true
+    pool.watch()
     return pool
+  }
+
+  /**
+   * Pings every listening worker; one that has not answered within the liveness timeout (its
+   * thread is stuck: a runaway loop, a deadlock in native code) is stopped from outside, and its
+   * exit starts it again as for a crash.
+   */
+  private watch(): void {
+    const timeoutMs = this.options.livenessTimeoutMs ?? DEFAULT_LIVENESS_TIMEOUT_MS
+    this.watchdog = setInterval(
+      () => {
+        const now = performance.now()
+        for (const thread of this.threads) {
+          if (thread.ended || thread.listeningSince === undefined) continue
+          if (thread.pingSentAt === undefined) {
+            thread.pingSentAt = now
+            this.post(thread, { t: 'ping' })
+          } else if (now - thread.pingSentAt > timeoutMs) {
+            this.options.logger.error('gateway worker thread unresponsive; stopping it', {
+              worker: thread.index,
+              unansweredForMs: Math.round(now - thread.pingSentAt),
+              stoppable: this.stoppableFromOutside,
+            })
+            // Logged once per ping; without the hook it is left running (stopping it would abort).
+            thread.pingSentAt = now
+            if (this.stoppableFromOutside) void thread.worker.terminate()
+          }
+        }
+      },
+      Math.max(25, timeoutMs / 4),
+    )
+    this.watchdog.unref()
   }
 
   /** Workers listening now. */
@@ -128,15 +188,45 @@ export class WorkerPool {
 
   /**
    * Makes worker `index` crash (it throws an error nothing catches; the pool starts it again after
-   * its back-off): for drills and tests of the restart. Resolves when it has ended. Not
-   * Worker.terminate(): a thread stopped so ends with µWebSockets.js's sockets open, which aborts
-   * the process.
+   * its back-off): for drills and tests of the restart. Resolves when it has ended. Its sockets
+   * close as it crashes (gateway-worker.ts); terminateWorker is the drill of a thread that dies
+   * without a word.
    */
   async crashWorker(index: number): Promise<void> {
     const thread = this.threads[index]
     if (thread === undefined) throw new RangeError(`no gateway worker ${index}`)
     this.post(thread, { t: 'crash', message: `crash drill of gateway worker ${index}` })
     await thread.exited
+  }
+
+  /** Whether a worker can be stopped from outside without aborting the process (socket-teardown.ts). */
+  get stoppableFromOutside(): boolean {
+    return 'path' in this.teardown
+  }
+
+  /**
+   * Stops worker `index` from outside, as Worker.terminate() does: no JavaScript of it runs
+   * again; its sockets are closed by the native clean-up hook, and the pool starts it again after
+   * its back-off. For drills and tests of a worker that dies without a word. Resolves when it has
+   * ended; refuses where the hook could not be built (the process would abort).
+   */
+  async terminateWorker(index: number): Promise<void> {
+    const thread = this.threads[index]
+    if (thread === undefined) throw new RangeError(`no gateway worker ${index}`)
+    if (!this.stoppableFromOutside)
+      throw new SluiceError(
+        'CONFIG_INVALID',
+        'gateway workers cannot be stopped from outside here: the socket clean-up hook is not built',
+      )
+    await thread.worker.terminate()
+    await thread.exited
+  }
+
+  /** Makes worker `index`'s thread never return to its event loop (it sleeps): a drill for the liveness check. */
+  wedgeWorker(index: number): void {
+    const thread = this.threads[index]
+    if (thread === undefined) throw new RangeError(`no gateway worker ${index}`)
+    this.post(thread, { t: 'wedge' })
   }
 
   /** A worker ended. Unless the pool drains (or is still starting), it starts again after a back-off. */
@@ -190,6 +280,7 @@ export class WorkerPool {
       settings: this.options.settings,
       port: this.port,
       budget: this.options.budget.buffer,
+      socketTeardown: 'path' in this.teardown ? this.teardown.path : null,
       ...(this.options.adminToken === undefined ? {} : { adminToken: this.options.adminToken }),
     }
     const worker = new Worker(WORKER_FILE, { workerData: setup })
@@ -206,6 +297,7 @@ export class WorkerPool {
       scheduled: false,
       listeningSince: undefined,
       ended: false,
+      pingSentAt: undefined,
     }
     // A worker that fails takes its connections with it; the others go on serving, and the pool
     // starts it again (ended()).
@@ -279,6 +371,9 @@ export class WorkerPool {
       case 'abort':
         backend.abortWaiting()
         return
+      case 'pong':
+        thread.pingSentAt = undefined
+        return
       case 'log':
         logger[message.level](message.msg, message.fields)
         return
@@ -320,13 +415,28 @@ export class WorkerPool {
     })
   }
 
-  /** Drains every worker (gateway.ts drain(): stop accepting, answer what is in hand, close) and waits for them to end. */
+  /**
+   * Drains every worker (gateway.ts drain(): stop accepting, answer what is in hand, close) and
+   * waits for them to end. One that has not ended `DRAIN_GRACE_MS` after the timeout (stuck in a
+   * loop, say) is stopped from outside where that is safe, so a drain always ends.
+   */
   drain(timeoutMs: number): Promise<void> {
     this.drained ??= (async () => {
+      clearInterval(this.watchdog)
       for (const timer of this.pendingRestarts.values()) clearTimeout(timer)
       this.pendingRestarts.clear()
       for (const thread of this.threads) this.post(thread, { t: 'drain', timeoutMs })
+      const overdue = setTimeout(() => {
+        for (const thread of this.threads) {
+          if (thread.ended || !this.stoppableFromOutside) continue
+          this.options.logger.warn('gateway worker thread did not drain in time; stopping it', {
+            worker: thread.index,
+          })
+          void thread.worker.terminate()
+        }
+      }, timeoutMs + DRAIN_GRACE_MS)
       await Promise.all(this.threads.map((thread) => thread.exited))
+      clearTimeout(overdue)
     })()
     return this.drained
   }

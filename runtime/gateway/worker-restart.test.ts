@@ -1,9 +1,11 @@
 /**
- * A gateway worker thread that ends on its own is started again (worker-pool.ts): the other
- * workers go on serving meanwhile, readiness fails until every worker listens again, restarts are
- * counted, and what the ended worker held of the node's in-flight budget is given back.
+ * A gateway worker thread that ends on its own, or is stopped from outside (Worker.terminate()), is
+ * started again (worker-pool.ts): the process goes on, the other workers serve meanwhile,
+ * readiness fails until every worker listens again, restarts are counted, what the ended worker
+ * held of the node's in-flight budget is given back, and every acknowledged event is in the log
+ * exactly once.
  */
-import { request } from 'node:http'
+import { Agent, request } from 'node:http'
 import { connect, type Socket } from 'node:net'
 import { describe, expect, it } from 'vitest'
 import { gatewayFixture } from '../../test/support/gateway-fixture.ts'
@@ -39,7 +41,7 @@ function recordingLogger(lines: LogLine[], base: Record<string, unknown> = {}): 
   }
 }
 
-async function startGateway(restartMs: number) {
+async function startGateway(restartMs: number, livenessTimeoutMs?: number) {
   const lines: LogLine[] = []
   const { gateway, log, metrics } = await fixture.startGateway({
     prefix: 'sluice-gateway-restart',
@@ -51,6 +53,7 @@ async function startGateway(restartMs: number) {
       artifactDirs: [fixture.artifact().dir],
       keyFields: { payments: 'card' },
       restartBackoff: { initialMs: restartMs, maxMs: restartMs },
+      ...(livenessTimeoutMs === undefined ? {} : { livenessTimeoutMs }),
     },
   })
   return { gateway, log, metrics, lines }
@@ -64,13 +67,14 @@ function exchange(
   url: string,
   method: 'GET' | 'POST',
   body?: string,
+  agent: Agent | false = false,
 ): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request(
       url,
       {
         method,
-        agent: false,
+        agent,
         headers: body === undefined ? {} : { 'content-type': 'application/json' },
       },
       (res) => {
@@ -103,6 +107,32 @@ async function metricValue(gateway: Gateway, metrics: MetricsRegistry, name: str
   await gateway.flushMetrics()
   await metrics.render()
   return metrics.find(name)?.total() ?? Number.NaN
+}
+
+/** The ids of the events in the `payments` topic (both partitions), in no particular order. */
+async function idsInLog(log: Awaited<ReturnType<typeof startGateway>>['log']): Promise<string[]> {
+  const ids: string[] = []
+  for (let p = 0; p < 2; p++)
+    for (const r of await log.read('payments', p, 0, 100_000)) ids.push(JSON.parse(r.value.toString()).id)
+  return ids
+}
+
+/** Requests that announce 1,000 bytes and send 10: the worker that took each holds it, unanswered. */
+function holdRequests(port: number, count: number): { sockets: Socket[]; closed: Promise<void>[] } {
+  const sockets: Socket[] = []
+  const closed: Promise<void>[] = []
+  for (let i = 0; i < count; i++) {
+    const socket = connect({ host: '127.0.0.1', port })
+    socket.on('error', () => {})
+    // Flowing, so the end of the connection is seen.
+    socket.resume()
+    closed.push(new Promise((resolve) => socket.once('close', () => resolve())))
+    socket.write(
+      'POST /streams/payments/events HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n[{"id":"x"',
+    )
+    sockets.push(socket)
+  }
+  return { sockets, closed }
 }
 
 describe('gateway worker restart', () => {
@@ -187,5 +217,143 @@ describe('gateway worker restart', () => {
     await until('both workers again', async () => (gateway.workers!.listening === 2 ? true : undefined))
     const answer = await exchange(`${gateway.url}/streams/payments/events`, 'POST', payment('again'))
     expect(answer.status).toBe(200)
+  })
+
+  it('survives a worker that crashes under load: requests in flight on it fail at the connection, acknowledged events are in the log exactly once, the other worker serves, the crashed one starts again', async () => {
+    // A back-off long enough to look at the gap, even on a loaded machine (as in the first test).
+    const { gateway, log, metrics, lines } = await startGateway(5000)
+    const pool = gateway.workers!
+    const events = `${gateway.url}/streams/payments/events`
+
+    // Producers on kept-alive connections, each sending one event after the other until told to stop.
+    const agent = new Agent({ keepAlive: true, maxSockets: 8 })
+    fixture.onCleanup(async () => agent.destroy())
+    const sent: string[] = []
+    const acknowledged: string[] = []
+    const failures: string[] = []
+    let stopping = false
+    const producer = async (p: number) => {
+      for (let i = 0; !stopping; i++) {
+        const id = `p${p}-${i}`
+        sent.push(id)
+        try {
+          const answer = await exchange(events, 'POST', payment(id), agent)
+          if (answer.status === 200) acknowledged.push(id)
+          else failures.push(`${answer.status} ${answer.body}`)
+        } catch (error) {
+          failures.push((error as NodeJS.ErrnoException).code ?? String(error))
+        }
+      }
+    }
+    const producers = Promise.all(Array.from({ length: 8 }, (_, p) => producer(p)))
+    const progress = async (what: string, from: number) =>
+      until(what, async () => (acknowledged.length >= from + 100 ? true : undefined))
+    await progress('100 acknowledged', 0)
+
+    await pool.crashWorker(0)
+    expect(pool.listening).toBe(1)
+    expect((await exchange(`${gateway.url}/readyz`, 'GET')).status).toBe(503)
+    await progress('more acknowledged while one worker listens', acknowledged.length)
+    await until('worker 0 again', async () => (pool.listening === 2 ? true : undefined))
+    expect((await exchange(`${gateway.url}/readyz`, 'GET')).status).toBe(200)
+    await progress('more acknowledged after the restart', acknowledged.length)
+    stopping = true
+    await producers
+
+    // A request cut off by the crash failed at the connection, never with another answer.
+    for (const failure of failures) expect(failure).toMatch(/^(ECONNRESET|EPIPE|socket hang up)$/)
+    const inLog = await idsInLog(log)
+    expect(new Set(inLog).size).toBe(inLog.length)
+    const sentSet = new Set(sent)
+    expect(inLog.filter((id) => !sentSet.has(id))).toEqual([])
+    const logged = new Set(inLog)
+    expect(acknowledged.filter((id) => !logged.has(id))).toEqual([])
+    expect(await metricValue(gateway, metrics, 'sluice_gateway_worker_restarts_total')).toBe(1)
+    expect(
+      lines.find((line) => line.msg === 'gateway worker thread ended; starting it again')?.fields,
+    ).toMatchObject({
+      worker: 0,
+      exitCode: 1,
+    })
+  })
+
+  it('survives a worker stopped from outside (Worker.terminate) with connections open: they close, the bytes they held come back, the worker starts again', async () => {
+    const { gateway, log, metrics, lines } = await startGateway(5000)
+    const pool = gateway.workers!
+    expect(pool.stoppableFromOutside).toBe(true)
+    const events = `${gateway.url}/streams/payments/events`
+    // Kept-alive connections that were answered and wait for more, on both workers (likely).
+    const agent = new Agent({ keepAlive: true, maxSockets: 8 })
+    fixture.onCleanup(async () => agent.destroy())
+    const before = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => exchange(events, 'POST', payment(`before-${i}`), agent)),
+    )
+    expect(before.map((answer) => answer.status)).toEqual(Array(8).fill(200))
+    // Requests the workers hold unanswered (16 connections: both workers hold some, save with odds of 2^-15).
+    const held = holdRequests(gateway.port, 16)
+    fixture.onCleanup(async () => {
+      for (const socket of held.sockets) socket.destroy()
+    })
+    await until('16 requests in flight', async () => (gateway.bytesInFlight === 16_000 ? true : undefined))
+
+    // Without the native clean-up hook (socket-teardown.ts) this aborts the test process.
+    await pool.terminateWorker(0)
+    expect(pool.listening).toBe(1)
+    await Promise.race(held.closed)
+    const closedCount = held.sockets.filter((socket) => socket.closed).length
+    expect(closedCount).toBeLessThan(16)
+    expect(gateway.bytesInFlight).toBe((16 - closedCount) * 1000)
+    expect((await exchange(`${gateway.url}/readyz`, 'GET')).status).toBe(503)
+    const during = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => exchange(events, 'POST', payment(`during-${i}`))),
+    )
+    expect(during.map((answer) => answer.status)).toEqual(Array(10).fill(200))
+
+    await until('worker 0 again', async () => (pool.listening === 2 ? true : undefined))
+    const after = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => exchange(events, 'POST', payment(`after-${i}`))),
+    )
+    expect(after.map((answer) => answer.status)).toEqual(Array(10).fill(200))
+    expect(await metricValue(gateway, metrics, 'sluice_gateway_worker_restarts_total')).toBe(1)
+    expect(
+      lines.find((line) => line.msg === 'gateway worker thread ended; starting it again')?.fields,
+    ).toMatchObject({
+      worker: 0,
+      exitCode: 1,
+    })
+    const inLog = await idsInLog(log)
+    expect(inLog.sort()).toEqual(
+      [
+        ...Array.from({ length: 8 }, (_, i) => `before-${i}`),
+        ...Array.from({ length: 10 }, (_, i) => `during-${i}`),
+        ...Array.from({ length: 10 }, (_, i) => `after-${i}`),
+      ].sort(),
+    )
+  })
+
+  it('stops a worker whose thread is stuck and starts it again; the other serves meanwhile', async () => {
+    const { gateway, metrics, lines } = await startGateway(200, 1000)
+    const pool = gateway.workers!
+    pool.wedgeWorker(1)
+    await until('the stuck worker stopped', async () =>
+      lines.some((line) => line.msg === 'gateway worker thread unresponsive; stopping it') ? true : undefined,
+    )
+    const unresponsive = lines.find((line) => line.msg === 'gateway worker thread unresponsive; stopping it')
+    expect(unresponsive?.fields).toMatchObject({ worker: 1, stoppable: true })
+    await until('worker 1 again', async () => (pool.listening === 2 ? true : undefined))
+    expect(await metricValue(gateway, metrics, 'sluice_gateway_worker_restarts_total')).toBe(1)
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        exchange(`${gateway.url}/streams/payments/events`, 'POST', payment(`${i}`)),
+      ),
+    )
+    expect(answers.map((answer) => answer.status)).toEqual(Array(10).fill(200))
+  })
+
+  it('ends a drain with a worker stuck in a loop by stopping it from outside', async () => {
+    const { gateway } = await startGateway(200)
+    gateway.workers!.wedgeWorker(1)
+    await gateway.drain(200)
+    expect(gateway.workers!.listening).toBe(0)
   })
 })

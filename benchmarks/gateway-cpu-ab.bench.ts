@@ -1,0 +1,226 @@
+/**
+ * Server CPU per acknowledged event of the gateway, A/B across commits (issue 16's hot-path work):
+ * the `sluice serve` of each commit (one gateway thread, the embedded log, durability batch) under
+ * the native load driver at a fixed offered rate, single-event HTTP and WebSocket batches, the
+ * commits alternating within each round (the order turning every round) so they meet the same
+ * machine load.
+ *
+ *   node --import tsx benchmarks/gateway-cpu-ab.bench.ts --commits 15e8bcb,HEAD
+ *   node --import tsx benchmarks/gateway-cpu-ab.bench.ts --commits 15e8bcb,worktree --rounds 5 --protocols http
+ *
+ * `worktree` is this checkout as it is (uncommitted changes included); any other name is a commit,
+ * run from a detached worktree under --trees (commit-tree.ts: node_modules linked, kernels and CLI
+ * built). Per run: a fresh server and data directory, a warm-up load at the same rate (not
+ * measured, so the JIT is warm), then the measured load; the server's CPU (user + system, every
+ * thread, /proc) over the measured load only, divided by the events it acknowledged in it. The
+ * rate should be one the server keeps up with (a server that falls behind spends CPU on events
+ * acknowledged after the driver stopped counting). On a loaded machine that CPU figure and the
+ * ratio of medians within one run are what count; throughput and latency are noise.
+ */
+import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import { compileFixture } from '../test/support/compile-fixture.ts'
+import { commitTree } from './lib/commit-tree.ts'
+import { buildLoadgen, runNativeLoad } from './lib/native-loadgen.ts'
+import { median } from './lib/percentile.ts'
+
+const REPO = resolve(import.meta.dirname, '..')
+
+/** The pipeline and events of gateway-load.bench.ts. */
+const PIPE = `
+schema Payment { id: string, card: string, amount: f64, currency: string, ts: timestamp @event_time }
+source payments: Payment from kafka("payments")
+stream large = payments | where amount >= 1000.0 | select { id, card, amount }
+sink large -> kafka("large-payments")
+`
+const EVENT_TEMPLATE =
+  '{"id":"p{{seq}}","card":"c{{seq%10000}}","amount":{{seq%5000}}.5,"currency":"EUR","ts":{{seq+1700000000000}}}'
+
+const args = parseArgs({
+  options: {
+    commits: { type: 'string', default: 'HEAD~1,HEAD' },
+    protocols: { type: 'string', default: 'http,websocket' },
+    'http-rate': { type: 'string', default: '5000' },
+    'http-connections': { type: 'string', default: '200' },
+    'ws-rate': { type: 'string', default: '50000' },
+    batch: { type: 'string', default: '100' },
+    connections: { type: 'string', default: '4' },
+    duration: { type: 'string', default: '5' },
+    warmup: { type: 'string', default: '2' },
+    rounds: { type: 'string', default: '3' },
+    trees: { type: 'string', default: join(tmpdir(), 'sluice-ab') },
+    /** Writes the runs as JSON here. */
+    json: { type: 'string' },
+  },
+}).values
+
+type Protocol = 'http' | 'websocket'
+
+interface Run {
+  readonly commit: string
+  readonly protocol: Protocol
+  readonly round: number
+  readonly cpuSeconds: number
+  /** Of which in user space (the process's own code: JavaScript, V8, µWebSockets.js, libuv). */
+  readonly userCpuSeconds: number
+  readonly acknowledgedEvents: number
+  readonly cpuUsPerEvent: number
+  /**
+   * User-space CPU per event: what changes to the gateway's code move. The kernel's share (socket
+   * calls, and on a loaded machine much of the scheduling) varies with the load more than the rest.
+   */
+  readonly userCpuUsPerEvent: number
+  readonly acknowledgedPerSecond: number
+  readonly errors: number
+  readonly notSent: number
+}
+
+/** CPU seconds (user, and user + system; every thread) of a process, from /proc (Linux). */
+function cpuSeconds(pid: number): { user: number; total: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return { user: Number(fields[11]) / 100, total: (Number(fields[11]) + Number(fields[12])) / 100 }
+}
+
+async function startServer(tree: string, artifact: string, dataDir: string) {
+  const child = spawn(
+    process.execPath,
+    [
+      join(tree, 'bin/sluice.js'),
+      'serve',
+      '--gateway',
+      '127.0.0.1:0',
+      '--ingest',
+      artifact,
+      '--data-dir',
+      dataDir,
+      '--log-format',
+      'json',
+      '--max-in-flight-bytes',
+      String(256 * 1024 * 1024),
+      '--max-request-bytes',
+      String(16 * 1024 * 1024),
+      '--gateway-threads',
+      '1',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'], cwd: tree },
+  )
+  let stderr = ''
+  const serving = await new Promise<{ gateway: string }>((resolve, reject) => {
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString()
+      const line = stderr.split('\n').find((l) => l.includes('"msg":"serving"'))
+      if (line) resolve(JSON.parse(line) as { gateway: string })
+    })
+    child.on('exit', (code) => reject(new Error(`serve exited ${code}:\n${stderr}`)))
+  })
+  return {
+    url: serving.gateway,
+    pid: child.pid!,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        child.on('exit', () => resolve())
+        child.kill('SIGTERM')
+      }),
+  }
+}
+
+async function measure(
+  loadgen: string,
+  commit: string,
+  tree: string,
+  artifact: string,
+  protocol: Protocol,
+  round: number,
+): Promise<Run> {
+  const http = protocol === 'http'
+  const load = {
+    protocol,
+    stream: 'payments',
+    rate: Number(http ? args['http-rate'] : args['ws-rate']),
+    batch: http ? 1 : Number(args.batch),
+    connections: Number(http ? args['http-connections'] : args.connections),
+    warmupMs: 0,
+    template: EVENT_TEMPLATE,
+  }
+  const dataDir = await mkdtemp(join(tmpdir(), 'sluice-gateway-ab-'))
+  const server = await startServer(tree, artifact, dataDir)
+  try {
+    await runNativeLoad(loadgen, { ...load, url: server.url, durationMs: Number(args.warmup) * 1000 })
+    const before = cpuSeconds(server.pid)
+    const r = await runNativeLoad(loadgen, {
+      ...load,
+      url: server.url,
+      durationMs: Number(args.duration) * 1000,
+    })
+    const after = cpuSeconds(server.pid)
+    const cpu = after.total - before.total
+    const user = after.user - before.user
+    return {
+      commit,
+      protocol,
+      round,
+      cpuSeconds: cpu,
+      userCpuSeconds: user,
+      acknowledgedEvents: r.acknowledgedEvents,
+      cpuUsPerEvent: (cpu * 1e6) / Math.max(r.acknowledgedEvents, 1),
+      userCpuUsPerEvent: (user * 1e6) / Math.max(r.acknowledgedEvents, 1),
+      acknowledgedPerSecond: r.achievedEventsPerSecond,
+      errors: r.errors + r.timedOut,
+      notSent: r.notSent,
+    }
+  } finally {
+    await server.stop()
+    await rm(dataDir, { recursive: true, force: true })
+  }
+}
+
+async function main(): Promise<void> {
+  const commits = args.commits!.split(',').map((c) => c.trim())
+  const protocols = args.protocols!.split(',').map((p) => p.trim()) as Protocol[]
+  await mkdir(args.trees!, { recursive: true })
+  const trees = commits.map((commit) =>
+    commit === 'worktree'
+      ? { commit, tree: REPO }
+      : { commit, tree: commitTree(REPO, args.trees!, commit).tree },
+  )
+  const loadgen = await buildLoadgen()
+  const artifact = await compileFixture(PIPE, 'payments', 'payments.pipe')
+  const runs: Run[] = []
+  const rounds = Number(args.rounds)
+  for (let round = 0; round < rounds; round++) {
+    // The order turns every round, so no commit always runs first (or right after a given one).
+    const order = trees.map((_, i) => trees[(i + round) % trees.length]!)
+    for (const protocol of protocols)
+      for (const { commit, tree } of order) {
+        const run = await measure(loadgen, commit, tree, artifact, protocol, round)
+        runs.push(run)
+        console.log(
+          `round ${round + 1} ${protocol} ${commit}: ${run.cpuUsPerEvent.toFixed(2)} µs CPU per acked event, ${run.userCpuUsPerEvent.toFixed(2)} of it user (${run.cpuSeconds.toFixed(2)} CPU-s, ${run.acknowledgedEvents} acked, ${Math.round(run.acknowledgedPerSecond)}/s, errors ${run.errors}, not sent ${run.notSent})`,
+        )
+      }
+  }
+  console.log(
+    '\nmedian server CPU µs per acknowledged event, all and user space (ratios to the first commit):',
+  )
+  const medianOf = (protocol: Protocol, commit: string, figure: (r: Run) => number) =>
+    median(runs.filter((r) => r.protocol === protocol && r.commit === commit).map(figure))
+  for (const protocol of protocols) {
+    const base = medianOf(protocol, commits[0]!, (r) => r.cpuUsPerEvent)
+    const baseUser = medianOf(protocol, commits[0]!, (r) => r.userCpuUsPerEvent)
+    for (const commit of commits) {
+      const all = medianOf(protocol, commit, (r) => r.cpuUsPerEvent)
+      const user = medianOf(protocol, commit, (r) => r.userCpuUsPerEvent)
+      console.log(
+        `  ${protocol.padEnd(9)} ${commit.padEnd(10)} ${all.toFixed(2)} µs ×${(all / base).toFixed(2)}   user ${user.toFixed(2)} µs ×${(user / baseUser).toFixed(2)}`,
+      )
+    }
+  }
+  if (args.json) await writeFile(args.json, `${JSON.stringify({ args, runs }, null, 2)}\n`)
+}
+
+await main()
