@@ -19,6 +19,16 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
+  batchesOf,
+  type CommittedRun,
+  checkpointsArb,
+  crashesArb,
+  cutsArb,
+  driveCheckpointed,
+  eventBatchOf,
+  refusedIds,
+} from '../../test/support/budget-drive.ts'
+import {
   type JoinRefRecord,
   type JoinRefRow,
   type JoinRefShape,
@@ -27,8 +37,8 @@ import {
   rowText,
 } from '../../test/support/join-reference.ts'
 import { propertyRuns } from '../../test/support/property-runs.ts'
-import type { EventBatch, JoinFunctions } from '../artifact/operators.ts'
-import { type EntryBudgetLimits, stateFullReason } from '../state/entry-budget.ts'
+import type { JoinFunctions } from '../artifact/operators.ts'
+import type { EntryBudgetLimits } from '../state/entry-budget.ts'
 import { JoinOperator } from './interval-join.ts'
 
 const params = propertyRuns(200)
@@ -109,17 +119,9 @@ const FUNCTIONS: JoinFunctions = {
   late: (left, right) => ({ l: left, r: right }),
 }
 
-interface Committed {
-  readonly rows: JoinRefRow[]
-  readonly late: number[]
-  readonly refused: number[]
-  counted: number
-}
-
 /**
- * Drives a budgeted JoinOperator, batches of one side cut at random. After batch b,
- * `checkpoints[b]` commits and snapshots; otherwise `crashes[b]` (each once) drops what was
- * emitted since, restores the snapshot into a new operator and replays from there.
+ * Drives a budgeted JoinOperator, batches of one side cut at random, with checkpoints and crashes
+ * (test/support/budget-drive.ts).
  */
 function drive(
   records: readonly JoinRefRecord[],
@@ -128,88 +130,45 @@ function drive(
   cuts: readonly boolean[],
   checkpoints: readonly boolean[],
   crashes: readonly boolean[],
-): Committed {
+): CommittedRun<JoinRefRow> {
   const spec = { id: 'j#join', joinType: shape.joinType, bound: shape.bound, latenessMs: shape.latenessMs }
-  const fresh = (snapshot: Buffer | undefined) => {
-    const operator = new JoinOperator(spec, FUNCTIONS, shape.delayMs)
-    operator.bound(limits, STEP)
-    operator.restore(snapshot)
-    return operator
-  }
-  const batches: [number, number][] = []
-  let from = 0
-  for (let i = 0; i < records.length; i++) {
-    if (i === records.length - 1 || records[i + 1]!.side !== records[i]!.side || cuts[i % cuts.length]) {
-      batches.push([from, i + 1])
-      from = i + 1
-    }
-  }
-  let operator = fresh(undefined)
-  let countedOf = 0
-  const committed: Committed = { rows: [], late: [], refused: [], counted: 0 }
-  let pending: Pick<Committed, 'rows' | 'late' | 'refused'> = { rows: [], late: [], refused: [] }
-  let snapshot: Buffer | undefined
-  let checkpointAt = 0
-  const crashed = new Set<number>()
-  const commit = () => {
-    committed.rows.push(...pending.rows)
-    committed.late.push(...pending.late)
-    committed.refused.push(...pending.refused)
-    pending = { rows: [], late: [], refused: [] }
-    committed.counted += operator.stats.refused - countedOf
-    countedOf = operator.stats.refused
-  }
-  for (let b = 0; b < batches.length; ) {
-    const [start, end] = batches[b]!
-    const slice = records.slice(start, end)
-    const input: EventBatch = { values: [], keys: [], timestamps: [], origins: [], length: 0 }
-    const maxTimes = new Float64Array(slice.length)
-    let max = Number.NEGATIVE_INFINITY
-    slice.forEach((record, o) => {
-      max = Math.max(max, record.time)
-      maxTimes[o] = max
-      if (record.dropped) return
-      input.values.push({ id: record.id, k: record.key, t: record.time } satisfies Value)
-      input.keys.push(record.key)
-      input.timestamps.push(record.time)
-      input.origins.push(o)
-      input.length++
-    })
-    const out = operator.process(slice[0]!.side, input, maxTimes, slice.length - 1)
-    for (const failure of out.failures) {
-      expect((failure.error as Error).message).toBe(stateFullReason(STEP))
-      pending.refused.push(slice[failure.origin]!.id)
-    }
-    for (let r = 0; r < out.results.length; r++) {
-      const { l, r: right } = out.results.values[r] as { l: Value | null; r: Value | null }
-      pending.rows.push({
-        left: l?.id ?? null,
-        right: right?.id ?? null,
-        key: out.results.keys[r]!,
-        time: out.results.timestamps[r]!,
-      })
-    }
-    for (let r = 0; r < out.late.length; r++) {
-      const { l, r: right } = out.late.values[r] as { l: Value | null; r: Value | null }
-      pending.late.push((l ?? right)!.id)
-    }
-    if (limits.maxKeys !== undefined) expect(operator.stateEntries).toBeLessThanOrEqual(limits.maxKeys)
-    if (limits.maxBytes !== undefined) expect(operator.stateBytes).toBeLessThanOrEqual(limits.maxBytes)
-    b++
-    if (checkpoints[b % checkpoints.length]) {
-      commit()
-      snapshot = operator.snapshot()
-      checkpointAt = b
-    } else if (crashes[b % crashes.length] && !crashed.has(b)) {
-      crashed.add(b)
-      pending = { rows: [], late: [], refused: [] }
-      operator = fresh(snapshot)
-      countedOf = 0
-      b = checkpointAt
-    }
-  }
-  commit()
-  return committed
+  const batches = batchesOf(records.length, cuts, (i) => records[i + 1]?.side !== records[i]!.side)
+  return driveCheckpointed({
+    batches: batches.length,
+    make: () => new JoinOperator(spec, FUNCTIONS, shape.delayMs),
+    limits,
+    step: STEP,
+    checkpoints,
+    crashes,
+    process: (operator, b) => {
+      const [start, end] = batches[b]!
+      const slice = records.slice(start, end)
+      const { input, maxTimes } = eventBatchOf(slice, (record) => ({
+        value: { id: record.id, k: record.key, t: record.time } satisfies Value,
+        key: record.key,
+        time: record.time,
+        dropped: record.dropped,
+      }))
+      const out = operator.process(slice[0]!.side, input, maxTimes, slice.length - 1)
+      const refused = refusedIds(out.failures, slice, STEP)
+      const results: JoinRefRow[] = []
+      for (let r = 0; r < out.results.length; r++) {
+        const { l, r: right } = out.results.values[r] as { l: Value | null; r: Value | null }
+        results.push({
+          left: l?.id ?? null,
+          right: right?.id ?? null,
+          key: out.results.keys[r]!,
+          time: out.results.timestamps[r]!,
+        })
+      }
+      const late: number[] = []
+      for (let r = 0; r < out.late.length; r++) {
+        const { l, r: right } = out.late.values[r] as { l: Value | null; r: Value | null }
+        late.push((l ?? right)!.id)
+      }
+      return { results, late, refused }
+    },
+  })
 }
 
 const sorted = (rows: readonly JoinRefRow[]) => rows.map(rowText).sort()
@@ -223,9 +182,9 @@ describe('joins under the state budget (property)', () => {
         shapeArb,
         recordsArb,
         limitsArb,
-        fc.array(fc.boolean(), { minLength: 1, maxLength: 30 }),
-        fc.array(fc.boolean(), { minLength: 1, maxLength: 8 }),
-        fc.array(fc.boolean(), { minLength: 1, maxLength: 8 }),
+        cutsArb,
+        checkpointsArb,
+        crashesArb,
         (shape, records, limits, cuts, checkpoints, crashes) => {
           const run = drive(records, shape, limits, cuts, checkpoints, crashes)
           if (run.refused.length > 0) refusing++
@@ -234,7 +193,7 @@ describe('joins under the state budget (property)', () => {
           expect(run.counted).toBe(run.refused.length)
           const admitted = records.map((r) => (refused.has(r.id) ? { ...r, dropped: true } : r))
           const expected = joinReference(admitted, shape)
-          expect(sorted(run.rows)).toEqual(sorted(expected.rows))
+          expect(sorted(run.results)).toEqual(sorted(expected.rows))
           expect(ascending(run.late)).toEqual(ascending(expected.late))
           for (const id of run.refused) {
             expect(records[id]!.dropped).toBe(false)
