@@ -28,11 +28,11 @@ import {
   eventBatchOf,
   refusedIds,
 } from '../../test/support/budget-drive.ts'
+import { joinRecordsArb, joinShapeArb } from '../../test/support/join-arbitrary.ts'
 import {
   type JoinRefRecord,
   type JoinRefRow,
   type JoinRefShape,
-  type JoinRefSide,
   joinReference,
   rowText,
 } from '../../test/support/join-reference.ts'
@@ -51,57 +51,9 @@ interface Value {
   readonly t: number
 }
 
-const shapeArb: fc.Arbitrary<JoinRefShape> = fc
-  .record({
-    interval: fc.boolean(),
-    joinType: fc.constantFrom<'inner' | 'left' | 'full'>('inner', 'left', 'full'),
-    lower: fc.integer({ min: -30, max: 20 }),
-    width: fc.integer({ min: 0, max: 60 }),
-    size: fc.integer({ min: 1, max: 40 }),
-    slideDivisor: fc.integer({ min: 1, max: 4 }),
-    lateness: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 30 })),
-    delayLeft: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 30 })),
-    delayRight: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 30 })),
-  })
-  .map((r) => ({
-    joinType: r.interval ? r.joinType : 'inner',
-    bound: r.interval
-      ? { kind: 'interval' as const, lowerMs: r.lower, upperMs: r.lower + r.width }
-      : r.slideDivisor === 1
-        ? { kind: 'tumbling' as const, sizeMs: r.size, slideMs: r.size }
-        : {
-            kind: 'hopping' as const,
-            sizeMs: r.size,
-            slideMs: Math.max(1, Math.floor(r.size / r.slideDivisor)),
-          },
-    latenessMs: r.lateness,
-    delayMs: { left: r.delayLeft, right: r.delayRight },
-  }))
+const shapeArb = joinShapeArb(fc.integer({ min: 0, max: 60 }))
 
-const recordsArb: fc.Arbitrary<JoinRefRecord[]> = fc
-  .array(
-    fc.record({
-      side: fc.constantFrom<JoinRefSide>('left', 'right'),
-      step: fc.integer({ min: -3, max: 6 }),
-      jitter: fc.oneof(
-        { arbitrary: fc.constant(0), weight: 3 },
-        { arbitrary: fc.integer({ min: -60, max: 20 }), weight: 1 },
-      ),
-      key: fc.oneof(
-        { arbitrary: fc.constantFrom('a', 'b', 'c'), weight: 6 },
-        { arbitrary: fc.constant(null), weight: 1 },
-      ),
-      dropped: fc.integer({ min: 0, max: 9 }).map((n) => n === 0),
-    }),
-    { maxLength: 80, size: 'large' },
-  )
-  .map((items) => {
-    let clock = -40
-    return items.map((item, id) => {
-      clock += item.step
-      return { side: item.side, id, time: clock + item.jitter, key: item.key, dropped: item.dropped }
-    })
-  })
+const recordsArb = joinRecordsArb({ keys: ['a', 'b', 'c'], keyWeight: 6, droppedBelow: 1 })
 
 const limitsArb: fc.Arbitrary<EntryBudgetLimits> = fc.oneof(
   fc.integer({ min: 1, max: 12 }).map((maxKeys) => ({ maxKeys })),
