@@ -19,8 +19,10 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
   artifactPerVariant,
+  crashFractionsArb,
   crashPointsWithin,
   crashRunFixture,
+  maxBatchRecordsArb,
   replayableRuns,
 } from '../../test/support/crash-run.ts'
 import {
@@ -267,8 +269,8 @@ describe("joins over another join's results in the runner, with crashes under ex
       await fc.assert(
         fc.asyncProperty(
           eventsArb,
-          fc.array(fc.double({ min: 0, max: 0.9, noNaN: true }), { minLength: 1, maxLength: 3 }),
-          fc.integer({ min: 1, max: 9 }),
+          crashFractionsArb(),
+          maxBatchRecordsArb,
           async (events, fractions, maxBatchRecords) => {
             const want = expected(variant, events)
             expect(interpret(variant, artifact, events)).toEqual(want)
