@@ -21,11 +21,11 @@ import { compileAndLoad, removeLoadedModules } from '../../compiler/codegen/load
 import { checkSource } from '../../compiler/frontend.ts'
 import { createInterpreter } from '../../compiler/ir/interpret.ts'
 import { stdlib } from '../../stdlib/index.ts'
+import { joinRecordsArb, joinShapeArb } from '../../test/support/join-arbitrary.ts'
 import {
   type JoinRefRecord,
   type JoinRefRow,
   type JoinRefShape,
-  type JoinRefSide,
   joinReference,
   rowText,
 } from '../../test/support/join-reference.ts'
@@ -42,58 +42,10 @@ interface Value {
   readonly drop: boolean
 }
 
-const shapeArb: fc.Arbitrary<JoinRefShape> = fc
-  .record({
-    interval: fc.boolean(),
-    joinType: fc.constantFrom<'inner' | 'left' | 'full'>('inner', 'left', 'full'),
-    lower: fc.integer({ min: -30, max: 20 }),
-    width: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 40 })),
-    size: fc.integer({ min: 1, max: 40 }),
-    slideDivisor: fc.integer({ min: 1, max: 4 }),
-    lateness: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 30 })),
-    delayLeft: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 30 })),
-    delayRight: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 30 })),
-  })
-  .map((r) => ({
-    joinType: r.interval ? r.joinType : 'inner',
-    bound: r.interval
-      ? { kind: 'interval' as const, lowerMs: r.lower, upperMs: r.lower + r.width }
-      : r.slideDivisor === 1
-        ? { kind: 'tumbling' as const, sizeMs: r.size, slideMs: r.size }
-        : {
-            kind: 'hopping' as const,
-            sizeMs: r.size,
-            slideMs: Math.max(1, Math.floor(r.size / r.slideDivisor)),
-          },
-    latenessMs: r.lateness,
-    delayMs: { left: r.delayLeft, right: r.delayRight },
-  }))
+const shapeArb = joinShapeArb(fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 40 })))
 
 /** An interleaving of both sides' records: times drift upward with jitter, now and then far back. */
-const recordsArb: fc.Arbitrary<JoinRefRecord[]> = fc
-  .array(
-    fc.record({
-      side: fc.constantFrom<JoinRefSide>('left', 'right'),
-      step: fc.integer({ min: -3, max: 6 }),
-      jitter: fc.oneof(
-        { arbitrary: fc.constant(0), weight: 3 },
-        { arbitrary: fc.integer({ min: -60, max: 20 }), weight: 1 },
-      ),
-      key: fc.oneof(
-        { arbitrary: fc.constantFrom('a', 'b'), weight: 4 },
-        { arbitrary: fc.constant(null), weight: 1 },
-      ),
-      dropped: fc.integer({ min: 0, max: 9 }).map((n) => n < 3),
-    }),
-    { maxLength: 80, size: 'large' },
-  )
-  .map((items) => {
-    let clock = -40
-    return items.map((item, id) => {
-      clock += item.step
-      return { side: item.side, id, time: clock + item.jitter, key: item.key, dropped: item.dropped }
-    })
-  })
+const recordsArb = joinRecordsArb({ keys: ['a', 'b'], keyWeight: 4, droppedBelow: 3 })
 
 const FUNCTIONS: JoinFunctions = {
   leftKeys: (input, keys) => {

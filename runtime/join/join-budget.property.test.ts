@@ -19,16 +19,26 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
+  batchesOf,
+  type CommittedRun,
+  checkpointsArb,
+  crashesArb,
+  cutsArb,
+  driveCheckpointed,
+  eventBatchOf,
+  refusedIds,
+} from '../../test/support/budget-drive.ts'
+import { joinRecordsArb, joinShapeArb } from '../../test/support/join-arbitrary.ts'
+import {
   type JoinRefRecord,
   type JoinRefRow,
   type JoinRefShape,
-  type JoinRefSide,
   joinReference,
   rowText,
 } from '../../test/support/join-reference.ts'
 import { propertyRuns } from '../../test/support/property-runs.ts'
-import type { EventBatch, JoinFunctions } from '../artifact/operators.ts'
-import { type EntryBudgetLimits, stateFullReason } from '../state/entry-budget.ts'
+import type { JoinFunctions } from '../artifact/operators.ts'
+import type { EntryBudgetLimits } from '../state/entry-budget.ts'
 import { JoinOperator } from './interval-join.ts'
 
 const params = propertyRuns(200)
@@ -41,57 +51,9 @@ interface Value {
   readonly t: number
 }
 
-const shapeArb: fc.Arbitrary<JoinRefShape> = fc
-  .record({
-    interval: fc.boolean(),
-    joinType: fc.constantFrom<'inner' | 'left' | 'full'>('inner', 'left', 'full'),
-    lower: fc.integer({ min: -30, max: 20 }),
-    width: fc.integer({ min: 0, max: 60 }),
-    size: fc.integer({ min: 1, max: 40 }),
-    slideDivisor: fc.integer({ min: 1, max: 4 }),
-    lateness: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 30 })),
-    delayLeft: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 30 })),
-    delayRight: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 30 })),
-  })
-  .map((r) => ({
-    joinType: r.interval ? r.joinType : 'inner',
-    bound: r.interval
-      ? { kind: 'interval' as const, lowerMs: r.lower, upperMs: r.lower + r.width }
-      : r.slideDivisor === 1
-        ? { kind: 'tumbling' as const, sizeMs: r.size, slideMs: r.size }
-        : {
-            kind: 'hopping' as const,
-            sizeMs: r.size,
-            slideMs: Math.max(1, Math.floor(r.size / r.slideDivisor)),
-          },
-    latenessMs: r.lateness,
-    delayMs: { left: r.delayLeft, right: r.delayRight },
-  }))
+const shapeArb = joinShapeArb(fc.integer({ min: 0, max: 60 }))
 
-const recordsArb: fc.Arbitrary<JoinRefRecord[]> = fc
-  .array(
-    fc.record({
-      side: fc.constantFrom<JoinRefSide>('left', 'right'),
-      step: fc.integer({ min: -3, max: 6 }),
-      jitter: fc.oneof(
-        { arbitrary: fc.constant(0), weight: 3 },
-        { arbitrary: fc.integer({ min: -60, max: 20 }), weight: 1 },
-      ),
-      key: fc.oneof(
-        { arbitrary: fc.constantFrom('a', 'b', 'c'), weight: 6 },
-        { arbitrary: fc.constant(null), weight: 1 },
-      ),
-      dropped: fc.integer({ min: 0, max: 9 }).map((n) => n === 0),
-    }),
-    { maxLength: 80, size: 'large' },
-  )
-  .map((items) => {
-    let clock = -40
-    return items.map((item, id) => {
-      clock += item.step
-      return { side: item.side, id, time: clock + item.jitter, key: item.key, dropped: item.dropped }
-    })
-  })
+const recordsArb = joinRecordsArb({ keys: ['a', 'b', 'c'], keyWeight: 6, droppedBelow: 1 })
 
 const limitsArb: fc.Arbitrary<EntryBudgetLimits> = fc.oneof(
   fc.integer({ min: 1, max: 12 }).map((maxKeys) => ({ maxKeys })),
@@ -109,17 +71,9 @@ const FUNCTIONS: JoinFunctions = {
   late: (left, right) => ({ l: left, r: right }),
 }
 
-interface Committed {
-  readonly rows: JoinRefRow[]
-  readonly late: number[]
-  readonly refused: number[]
-  counted: number
-}
-
 /**
- * Drives a budgeted JoinOperator, batches of one side cut at random. After batch b,
- * `checkpoints[b]` commits and snapshots; otherwise `crashes[b]` (each once) drops what was
- * emitted since, restores the snapshot into a new operator and replays from there.
+ * Drives a budgeted JoinOperator, batches of one side cut at random, with checkpoints and crashes
+ * (test/support/budget-drive.ts).
  */
 function drive(
   records: readonly JoinRefRecord[],
@@ -128,88 +82,45 @@ function drive(
   cuts: readonly boolean[],
   checkpoints: readonly boolean[],
   crashes: readonly boolean[],
-): Committed {
+): CommittedRun<JoinRefRow> {
   const spec = { id: 'j#join', joinType: shape.joinType, bound: shape.bound, latenessMs: shape.latenessMs }
-  const fresh = (snapshot: Buffer | undefined) => {
-    const operator = new JoinOperator(spec, FUNCTIONS, shape.delayMs)
-    operator.bound(limits, STEP)
-    operator.restore(snapshot)
-    return operator
-  }
-  const batches: [number, number][] = []
-  let from = 0
-  for (let i = 0; i < records.length; i++) {
-    if (i === records.length - 1 || records[i + 1]!.side !== records[i]!.side || cuts[i % cuts.length]) {
-      batches.push([from, i + 1])
-      from = i + 1
-    }
-  }
-  let operator = fresh(undefined)
-  let countedOf = 0
-  const committed: Committed = { rows: [], late: [], refused: [], counted: 0 }
-  let pending: Pick<Committed, 'rows' | 'late' | 'refused'> = { rows: [], late: [], refused: [] }
-  let snapshot: Buffer | undefined
-  let checkpointAt = 0
-  const crashed = new Set<number>()
-  const commit = () => {
-    committed.rows.push(...pending.rows)
-    committed.late.push(...pending.late)
-    committed.refused.push(...pending.refused)
-    pending = { rows: [], late: [], refused: [] }
-    committed.counted += operator.stats.refused - countedOf
-    countedOf = operator.stats.refused
-  }
-  for (let b = 0; b < batches.length; ) {
-    const [start, end] = batches[b]!
-    const slice = records.slice(start, end)
-    const input: EventBatch = { values: [], keys: [], timestamps: [], origins: [], length: 0 }
-    const maxTimes = new Float64Array(slice.length)
-    let max = Number.NEGATIVE_INFINITY
-    slice.forEach((record, o) => {
-      max = Math.max(max, record.time)
-      maxTimes[o] = max
-      if (record.dropped) return
-      input.values.push({ id: record.id, k: record.key, t: record.time } satisfies Value)
-      input.keys.push(record.key)
-      input.timestamps.push(record.time)
-      input.origins.push(o)
-      input.length++
-    })
-    const out = operator.process(slice[0]!.side, input, maxTimes, slice.length - 1)
-    for (const failure of out.failures) {
-      expect((failure.error as Error).message).toBe(stateFullReason(STEP))
-      pending.refused.push(slice[failure.origin]!.id)
-    }
-    for (let r = 0; r < out.results.length; r++) {
-      const { l, r: right } = out.results.values[r] as { l: Value | null; r: Value | null }
-      pending.rows.push({
-        left: l?.id ?? null,
-        right: right?.id ?? null,
-        key: out.results.keys[r]!,
-        time: out.results.timestamps[r]!,
-      })
-    }
-    for (let r = 0; r < out.late.length; r++) {
-      const { l, r: right } = out.late.values[r] as { l: Value | null; r: Value | null }
-      pending.late.push((l ?? right)!.id)
-    }
-    if (limits.maxKeys !== undefined) expect(operator.stateEntries).toBeLessThanOrEqual(limits.maxKeys)
-    if (limits.maxBytes !== undefined) expect(operator.stateBytes).toBeLessThanOrEqual(limits.maxBytes)
-    b++
-    if (checkpoints[b % checkpoints.length]) {
-      commit()
-      snapshot = operator.snapshot()
-      checkpointAt = b
-    } else if (crashes[b % crashes.length] && !crashed.has(b)) {
-      crashed.add(b)
-      pending = { rows: [], late: [], refused: [] }
-      operator = fresh(snapshot)
-      countedOf = 0
-      b = checkpointAt
-    }
-  }
-  commit()
-  return committed
+  const batches = batchesOf(records.length, cuts, (i) => records[i + 1]?.side !== records[i]!.side)
+  return driveCheckpointed({
+    batches: batches.length,
+    make: () => new JoinOperator(spec, FUNCTIONS, shape.delayMs),
+    limits,
+    step: STEP,
+    checkpoints,
+    crashes,
+    process: (operator, b) => {
+      const [start, end] = batches[b]!
+      const slice = records.slice(start, end)
+      const { input, maxTimes } = eventBatchOf(slice, (record) => ({
+        value: { id: record.id, k: record.key, t: record.time } satisfies Value,
+        key: record.key,
+        time: record.time,
+        dropped: record.dropped,
+      }))
+      const out = operator.process(slice[0]!.side, input, maxTimes, slice.length - 1)
+      const refused = refusedIds(out.failures, slice, STEP)
+      const results: JoinRefRow[] = []
+      for (let r = 0; r < out.results.length; r++) {
+        const { l, r: right } = out.results.values[r] as { l: Value | null; r: Value | null }
+        results.push({
+          left: l?.id ?? null,
+          right: right?.id ?? null,
+          key: out.results.keys[r]!,
+          time: out.results.timestamps[r]!,
+        })
+      }
+      const late: number[] = []
+      for (let r = 0; r < out.late.length; r++) {
+        const { l, r: right } = out.late.values[r] as { l: Value | null; r: Value | null }
+        late.push((l ?? right)!.id)
+      }
+      return { results, late, refused }
+    },
+  })
 }
 
 const sorted = (rows: readonly JoinRefRow[]) => rows.map(rowText).sort()
@@ -223,9 +134,9 @@ describe('joins under the state budget (property)', () => {
         shapeArb,
         recordsArb,
         limitsArb,
-        fc.array(fc.boolean(), { minLength: 1, maxLength: 30 }),
-        fc.array(fc.boolean(), { minLength: 1, maxLength: 8 }),
-        fc.array(fc.boolean(), { minLength: 1, maxLength: 8 }),
+        cutsArb,
+        checkpointsArb,
+        crashesArb,
         (shape, records, limits, cuts, checkpoints, crashes) => {
           const run = drive(records, shape, limits, cuts, checkpoints, crashes)
           if (run.refused.length > 0) refusing++
@@ -234,7 +145,7 @@ describe('joins under the state budget (property)', () => {
           expect(run.counted).toBe(run.refused.length)
           const admitted = records.map((r) => (refused.has(r.id) ? { ...r, dropped: true } : r))
           const expected = joinReference(admitted, shape)
-          expect(sorted(run.rows)).toEqual(sorted(expected.rows))
+          expect(sorted(run.results)).toEqual(sorted(expected.rows))
           expect(ascending(run.late)).toEqual(ascending(expected.late))
           for (const id of run.refused) {
             expect(records[id]!.dropped).toBe(false)

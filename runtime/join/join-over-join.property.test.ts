@@ -17,13 +17,12 @@
  */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { checkSource } from '../../compiler/frontend.ts'
-import { createInterpreter } from '../../compiler/ir/interpret.ts'
-import { stdlib } from '../../stdlib/index.ts'
 import {
   artifactPerVariant,
+  crashFractionsArb,
   crashPointsWithin,
   crashRunFixture,
+  maxBatchRecordsArb,
   replayableRuns,
 } from '../../test/support/crash-run.ts'
 import {
@@ -34,6 +33,7 @@ import {
   joinWatermarks,
 } from '../../test/support/join-reference.ts'
 import { readTopic } from '../../test/support/read-topic.ts'
+import { interpretByPartition, recordsByTopic } from '../../test/support/topic-events.ts'
 import type { LoadedArtifact } from '../artifact/load.ts'
 import { partitionForKey } from '../log/partitioner.ts'
 import { DEFAULT_DEAD_LETTER_TOPIC } from '../node/pipeline-runner.ts'
@@ -212,36 +212,25 @@ const jsonOf = (e: Ev) => JSON.stringify({ id: e.id, k: e.k, ts: new Date(e.ts).
 
 /** The reference interpreter, one instance per partition: `as`, then `bs`, then `cs`. */
 function interpret(variant: Variant, artifact: LoadedArtifact, events: readonly Ev[]): string[] {
-  const { pipeline } = checkSource('join-over-join.pipe', pipeOf(variant))
-  if (!pipeline) throw new Error('the pipeline does not check')
   const rows: string[] = []
   const id = (v: number | bigint | null) => (v === null ? null : Number(v))
-  for (let p = 0; p < PARTITIONS; p++) {
-    const interpreter = createInterpreter(pipeline, {
-      functions: stdlib,
-      onSink: ({ value, timestamp }) => {
-        const row = value as {
-          a: number | bigint | null
-          b: number | bigint | null
-          c: number | bigint | null
-        }
-        rows.push(rowOf(id(row.a), id(row.b), id(row.c), timestamp))
-      },
-      onError: (failure) => {
-        throw failure.error
-      },
-    })
-    for (const topic of TOPICS) {
-      const decoder = artifact.operators.sources[topic]!
-      for (const e of events.filter((e) => e.topic === topic && partitionForKey(e.k, PARTITIONS) === p)) {
-        interpreter.push(topic, {
-          value: decoder.decode(JSON.parse(jsonOf(e))) as never,
-          key: e.k,
-          timestamp: e.ts,
-        })
+  interpretByPartition({
+    file: 'join-over-join.pipe',
+    text: pipeOf(variant),
+    artifact,
+    partitions: PARTITIONS,
+    topics: TOPICS,
+    events,
+    json: jsonOf,
+    onSink: ({ value, timestamp }) => {
+      const row = value as {
+        a: number | bigint | null
+        b: number | bigint | null
+        c: number | bigint | null
       }
-    }
-  }
+      rows.push(rowOf(id(row.a), id(row.b), id(row.c), timestamp))
+    },
+  })
   return rows.sort()
 }
 
@@ -251,16 +240,10 @@ async function run(
   crashes: readonly number[],
   maxBatchRecords: number,
 ): Promise<{ rows: string[]; dead: number; crashed: number; operations: number }> {
-  const inputs = Object.fromEntries(
-    TOPICS.map((topic) => [
-      topic,
-      events.filter((e) => e.topic === topic).map((e) => ({ key: e.k, value: Buffer.from(jsonOf(e)) })),
-    ]),
-  )
   const { result, crashed, operations } = await runCrashing({
     artifact,
     partitions: PARTITIONS,
-    inputs,
+    inputs: recordsByTopic(TOPICS, events, jsonOf),
     crashes,
     maxBatchRecords,
     read: async (log) => {
@@ -286,8 +269,8 @@ describe("joins over another join's results in the runner, with crashes under ex
       await fc.assert(
         fc.asyncProperty(
           eventsArb,
-          fc.array(fc.double({ min: 0, max: 0.9, noNaN: true }), { minLength: 1, maxLength: 3 }),
-          fc.integer({ min: 1, max: 9 }),
+          crashFractionsArb(),
+          maxBatchRecordsArb,
           async (events, fractions, maxBatchRecords) => {
             const want = expected(variant, events)
             expect(interpret(variant, artifact, events)).toEqual(want)

@@ -18,8 +18,10 @@ import { createInterpreter } from '../../compiler/ir/interpret.ts'
 import { stdlib } from '../../stdlib/index.ts'
 import {
   artifactPerVariant,
+  crashFractionsArb,
   crashPointsWithin,
   crashRunFixture,
+  maxBatchRecordsArb,
   replayableRuns,
 } from '../../test/support/crash-run.ts'
 import {
@@ -289,9 +291,8 @@ describe("joins over a window's results in the runner, with crashes under exactl
       await fc.assert(
         fc.asyncProperty(
           eventsArb,
-          // As fractions of a clean run's operations, so that every run crashes at least once.
-          fc.array(fc.double({ min: 0, max: 0.9, noNaN: true }), { minLength: 1, maxLength: 3 }),
-          fc.integer({ min: 1, max: 9 }),
+          crashFractionsArb(),
+          maxBatchRecordsArb,
           async (events, fractions, maxBatchRecords) => {
             const want = expected(variant, events)
             const interpreted = interpret(variant, artifact, events)

@@ -15,8 +15,10 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
   artifactPerVariant,
+  crashFractionsArb,
   crashPointsWithin,
   crashRunFixture,
+  maxBatchRecordsArb,
   replayableRuns,
 } from '../../test/support/crash-run.ts'
 import {
@@ -178,9 +180,8 @@ describe('joins of one source with itself in the runner, with crashes under exac
       await fc.assert(
         fc.asyncProperty(
           eventsArb,
-          // As fractions of a clean run's operations, so that every run crashes at least once.
-          fc.array(fc.double({ min: 0, max: 0.9, noNaN: true }), { minLength: 1, maxLength: 3 }),
-          fc.integer({ min: 1, max: 9 }),
+          crashFractionsArb(),
+          maxBatchRecordsArb,
           async (events, fractions, maxBatchRecords) => {
             const want = expected(variant, events)
             const clean = await run(artifact, events, [], maxBatchRecords)

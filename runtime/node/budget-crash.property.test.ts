@@ -10,6 +10,7 @@ import fc from 'fast-check'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { compileFixture } from '../../test/support/compile-fixture.ts'
 import {
+  crashFractionsArb,
   crashPointsWithin,
   crashRunFixture,
   jsonRecord,
@@ -116,7 +117,7 @@ describe('the state budget with crashes (property)', () => {
       fc.asyncProperty(
         eventsArb,
         fc.integer({ min: 1, max: 4 }),
-        fc.array(fc.double({ min: 0, max: 0.9, noNaN: true }), { minLength: 1, maxLength: 3 }),
+        crashFractionsArb(),
         async (events, maxKeys, fractions) => {
           const clean = await run(events, maxKeys, [])
           const points = crashPointsWithin(fractions, clean.operations)

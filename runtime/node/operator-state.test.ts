@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { GraphNode } from '../artifact/manifest.ts'
+import { isSluiceError } from '../errors.ts'
 import { MetricsRegistry } from '../metrics/registry.ts'
 import { silentLogger } from '../observability/logger.ts'
 import { FileSnapshotStore } from '../state/file-snapshot-store.ts'
@@ -163,5 +164,32 @@ describe('OperatorState', () => {
       code: 'STATE_EPOCH_MISMATCH',
     })
     await state.close()
+  })
+  it('a zombie whose partition a newer owner committed meanwhile is fenced at prepare (LOG_FENCED), not failed', async () => {
+    const dir = await newDir()
+    // Two owners of partition 0 over one store: the first stalls after its `assigned`, the second
+    // takes the partition over from the same committed epoch and commits the next one.
+    const zombie = await operatorState(dir)
+    const successor = await operatorState(dir)
+    await zombie.hooks.assigned('in', 0, null)
+    await successor.hooks.assigned('in', 0, null)
+    successor.state.of('in', 0)!.chains.get('c1')![0]!.set('card-1', [1, 10], 0)
+    const epoch1 = await successor.hooks.prepare('in', 0)
+    await successor.hooks.committed('in', 0, epoch1)
+    await successor.state.close()
+
+    zombie.state.of('in', 0)!.chains.get('c1')![0]!.set('card-1', [7, 70], 0)
+    const refused = await zombie.hooks.prepare('in', 0).then(
+      () => null,
+      (error: unknown) => error,
+    )
+    expect(isSluiceError(refused, 'LOG_FENCED'), String(refused)).toBe(true)
+    expect(isSluiceError((refused as Error).cause, 'STATE_EPOCH_MISMATCH')).toBe(true)
+    await zombie.state.close()
+    // The successor's epoch stands.
+    const reader = await operatorState(dir)
+    await reader.hooks.assigned('in', 0, epoch1)
+    expect(reader.state.of('in', 0)!.chains.get('c1')![0]!.get('card-1', 0)).toEqual([1, 10])
+    await reader.state.close()
   })
 })

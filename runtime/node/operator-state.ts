@@ -26,7 +26,7 @@ import type {
 } from '../artifact/manifest.ts'
 import type { StepState } from '../artifact/operators.ts'
 import type { CepOperator } from '../cep/cep-operator.ts'
-import { SluiceError } from '../errors.ts'
+import { isSluiceError, SluiceError } from '../errors.ts'
 import type { JoinOperator } from '../join/interval-join.ts'
 import type { CheckpointOptions } from '../log/index.ts'
 import type { Counter, Histogram, MetricsRegistry } from '../metrics/registry.ts'
@@ -184,6 +184,22 @@ interface OpenPartition extends PartitionState {
 }
 
 const CHECKPOINT_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30]
+
+/**
+ * A stage the store refused because the scope already holds a committed epoch at least as new as
+ * the one staged: another node took the partition over and committed while this one stalled (a
+ * zombie woken mid-checkpoint, before its state was staged). Its log commit would be fenced too, so
+ * this is LOG_FENCED, which the runner answers by joining the group again; as a store error it
+ * ended the node. Other failures pass unchanged.
+ */
+function lostToNewerOwner(error: unknown, topic: string, partition: number, epoch: number): unknown {
+  if (!isSluiceError(error, 'STATE_EPOCH_MISMATCH')) return error
+  return new SluiceError(
+    'LOG_FENCED',
+    `epoch ${epoch} of ${topic}/${partition} cannot be staged: a newer owner of the partition committed its state meanwhile (${error.message})`,
+    { cause: error },
+  )
+}
 
 /** What the log's offset metadata says about the epoch; a commit without Sluice's metadata is epoch 0. */
 export function epochOfMetadata(metadata: string | null): number {
@@ -653,7 +669,11 @@ export class OperatorState {
       open.stagedBytes += stagedBytes(changes.puts)
       staging.push(this.requireStore().stage(scope, epoch, changes))
     }
-    await Promise.all(staging)
+    try {
+      await Promise.all(staging)
+    } catch (error) {
+      throw lostToNewerOwner(error, topic, partition, epoch)
+    }
     open.preparing = epoch
     return metadataOfEpoch(epoch)
   }

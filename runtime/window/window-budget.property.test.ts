@@ -20,6 +20,16 @@
  */
 import fc from 'fast-check'
 import { beforeAll, describe, expect, it } from 'vitest'
+import {
+  batchesOf,
+  type CommittedRun,
+  checkpointsArb,
+  crashesArb,
+  cutsArb,
+  driveCheckpointed,
+  eventBatchOf,
+  refusedIds,
+} from '../../test/support/budget-drive.ts'
 import { propertyRuns } from '../../test/support/property-runs.ts'
 import {
   countWindowEmissions,
@@ -32,8 +42,8 @@ import {
 } from '../../test/support/window-reference.ts'
 import { loadWindowKernel, type WindowKernel } from '../../wasm/host/window-kernel.ts'
 import type { WindowGraphNode } from '../artifact/manifest.ts'
-import type { EventBatch, WindowFunctions } from '../artifact/operators.ts'
-import { type Budgeted, type EntryBudgetLimits, stateFullReason } from '../state/entry-budget.ts'
+import type { WindowFunctions } from '../artifact/operators.ts'
+import type { Budgeted, EntryBudgetLimits } from '../state/entry-budget.ts'
 import { CountWindowOperator } from './count-operator.ts'
 import { SessionWindowOperator } from './session-operator.ts'
 import { createTypedArrayWindowStore } from './typed-array-store.ts'
@@ -191,20 +201,11 @@ function limitsOf(
   return budget.inBytes ? { maxBytes: budget.entries * perEntry + budget.slack } : { maxKeys: budget.entries }
 }
 
-/** What the committed output of a run holds. */
-interface Committed {
-  readonly results: WindowRefResult[]
-  readonly late: number[]
-  readonly refused: number[]
-  /** Refusals the operators counted, added up at each checkpoint as OperatorState does. */
-  readonly counted: number
-}
+type Committed = CommittedRun<WindowRefResult>
 
 /**
  * Drives operators over the events, one source record each, batch by batch (`cuts[i]`: a batch
- * ends after event i). After batch b, `checkpoints[b]` commits what was emitted since the last
- * checkpoint and snapshots the operator; otherwise `crashes[b]` (each once) drops it, restores a
- * new operator from the snapshot, and replays from there. The end of the stream commits.
+ * ends after event i), with checkpoints and crashes (test/support/budget-drive.ts).
  */
 function drive(
   events: readonly Ev[],
@@ -214,85 +215,35 @@ function drive(
   checkpoints: readonly boolean[],
   crashes: readonly boolean[],
 ): Committed {
-  const batches: [number, number][] = []
-  let from = 0
-  for (let i = 0; i < events.length; i++) {
-    if (i === events.length - 1 || cuts[i % cuts.length]) {
-      batches.push([from, i + 1])
-      from = i + 1
-    }
-  }
-  const fresh = (snapshot: Buffer | undefined) => {
-    const operator = make()
-    if (limits !== null) operator.bound(limits, STEP)
-    operator.restore(snapshot)
-    return operator
-  }
-  let operator = fresh(undefined)
-  let counted = 0
-  let countedOf = 0
-  const committed: Committed = { results: [], late: [], refused: [], counted: 0 }
-  let pending: Pick<Committed, 'results' | 'late' | 'refused'> = { results: [], late: [], refused: [] }
-  let snapshot: Buffer | undefined
-  let checkpointAt = 0
-  const crashed = new Set<number>()
-  const commit = () => {
-    committed.results.push(...pending.results)
-    committed.late.push(...pending.late)
-    committed.refused.push(...pending.refused)
-    pending = { results: [], late: [], refused: [] }
-    counted += operator.stats.refused - countedOf
-    countedOf = operator.stats.refused
-  }
-  for (let b = 0; b < batches.length; ) {
-    const [start, end] = batches[b]!
-    const slice = events.slice(start, end)
-    const input: EventBatch = { values: [], keys: [], timestamps: [], origins: [], length: 0 }
-    const maxTimes = new Float64Array(slice.length)
-    let max = Number.NEGATIVE_INFINITY
-    slice.forEach((e, o) => {
-      max = Math.max(max, e.t)
-      maxTimes[o] = max
-      if (e.drop) return
-      input.values.push(e)
-      input.keys.push(e.k)
-      input.timestamps.push(e.t)
-      input.origins.push(o)
-      input.length++
-    })
-    const out = operator.process(input, maxTimes, slice.length - 1)
-    for (const failure of out.failures) {
-      expect((failure.error as Error).message).toBe(stateFullReason(STEP))
-      pending.refused.push(slice[failure.origin]!.id)
-    }
-    for (let r = 0; r < out.results.length; r++) {
-      const { k, values } = out.results.values[r] as { k: string; values: RefValue[] }
-      expect(out.results.keys[r]).toBe(k)
-      pending.results.push({
-        key: k,
-        start: values[2] as number,
-        end: out.results.timestamps[r]! + 1,
-        values,
-      })
-    }
-    for (let r = 0; r < out.late.length; r++) pending.late.push((out.late.values[r] as Ev).id)
-    if (limits?.maxKeys !== undefined) expect(operator.stateEntries).toBeLessThanOrEqual(limits.maxKeys)
-    if (limits?.maxBytes !== undefined) expect(operator.stateBytes).toBeLessThanOrEqual(limits.maxBytes)
-    b++
-    if (checkpoints[b % checkpoints.length]) {
-      commit()
-      snapshot = operator.snapshot()
-      checkpointAt = b
-    } else if (crashes[b % crashes.length] && !crashed.has(b)) {
-      crashed.add(b)
-      pending = { results: [], late: [], refused: [] }
-      operator = fresh(snapshot)
-      countedOf = 0
-      b = checkpointAt
-    }
-  }
-  commit()
-  return { ...committed, counted }
+  const batches = batchesOf(events.length, cuts)
+  return driveCheckpointed({
+    batches: batches.length,
+    make,
+    limits,
+    step: STEP,
+    checkpoints,
+    crashes,
+    process: (operator, b) => {
+      const [start, end] = batches[b]!
+      const slice = events.slice(start, end)
+      const { input, maxTimes } = eventBatchOf(slice, (e) => ({
+        value: e,
+        key: e.k,
+        time: e.t,
+        dropped: e.drop,
+      }))
+      const out = operator.process(input, maxTimes, slice.length - 1)
+      const results: WindowRefResult[] = []
+      for (let r = 0; r < out.results.length; r++) {
+        const { k, values } = out.results.values[r] as { k: string; values: RefValue[] }
+        expect(out.results.keys[r]).toBe(k)
+        results.push({ key: k, start: values[2] as number, end: out.results.timestamps[r]! + 1, values })
+      }
+      const late: number[] = []
+      for (let r = 0; r < out.late.length; r++) late.push((out.late.values[r] as Ev).id)
+      return { results, late, refused: refusedIds(out.failures, slice, STEP) }
+    },
+  })
 }
 
 /** The reference's events: refused ones count as dropped before the window. */
@@ -317,10 +268,6 @@ function expectNothingLost(events: readonly Ev[], run: Committed, late: readonly
     expect(late).not.toContain(id)
   }
 }
-
-const cutsArb = fc.array(fc.boolean(), { minLength: 1, maxLength: 30 })
-const checkpointsArb = fc.array(fc.boolean(), { minLength: 1, maxLength: 8 })
-const crashesArb = fc.array(fc.boolean(), { minLength: 1, maxLength: 8 })
 
 let kernel: WindowKernel
 beforeAll(async () => {

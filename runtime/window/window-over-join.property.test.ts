@@ -16,16 +16,16 @@
  * (its watermark less the hold) reaches. The reference therefore gives the window every row of the
  * join, never late, then that final output watermark.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import fc from 'fast-check'
-import { afterAll, describe, expect, it } from 'vitest'
-import { checkSource } from '../../compiler/frontend.ts'
-import { createInterpreter } from '../../compiler/ir/interpret.ts'
-import { stdlib } from '../../stdlib/index.ts'
-import { compileFixture } from '../../test/support/compile-fixture.ts'
-import { CrashingLog, CrashingStore, runWithCrashes } from '../../test/support/crash-injection.ts'
+import { describe, expect, it } from 'vitest'
+import {
+  artifactPerVariant,
+  crashFractionsArb,
+  crashPointsWithin,
+  crashRunFixture,
+  maxBatchRecordsArb,
+  replayableRuns,
+} from '../../test/support/crash-run.ts'
 import {
   type JoinRefRecord,
   type JoinRefShape,
@@ -33,13 +33,12 @@ import {
   joinWatermarks,
 } from '../../test/support/join-reference.ts'
 import { readTopic } from '../../test/support/read-topic.ts'
+import { interpretByPartition, recordsByTopic } from '../../test/support/topic-events.ts'
 import { finalWindowResults, type WindowRefEvent } from '../../test/support/window-reference.ts'
-import { type LoadedArtifact, loadArtifact } from '../artifact/load.ts'
+import type { LoadedArtifact } from '../artifact/load.ts'
 import { outputHoldMs } from '../join/join-over-join.ts'
-import { EmbeddedLog } from '../log/embedded.ts'
 import { partitionForKey } from '../log/partitioner.ts'
-import { MetricsRegistry } from '../metrics/registry.ts'
-import { DEFAULT_DEAD_LETTER_TOPIC, PipelineRunner } from '../node/pipeline-runner.ts'
+import { DEFAULT_DEAD_LETTER_TOPIC } from '../node/pipeline-runner.ts'
 
 const PARTITIONS = 2
 const T0 = Date.UTC(2026, 0, 1)
@@ -100,20 +99,9 @@ stream w = j
 sink w -> kafka("out")
 `
 
-const artifacts = new Map<string, Promise<LoadedArtifact>>()
-const artifactOf = (variant: Variant) => {
-  let artifact = artifacts.get(variant.name)
-  if (artifact === undefined) {
-    artifact = compileFixture(pipeOf(variant), `window-over-join-${artifacts.size}`).then(loadArtifact)
-    artifacts.set(variant.name, artifact)
-  }
-  return artifact
-}
+const artifactOf = artifactPerVariant('window-over-join', pipeOf)
 
-const dirs: string[] = []
-afterAll(async () => {
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })))
-})
+const { runCrashing } = crashRunFixture('sluice-window-over-join')
 
 interface Ev {
   readonly topic: Topic
@@ -202,37 +190,26 @@ const num = (v: number | bigint | null) => (v === null ? null : Number(v))
 
 /** The reference interpreter, one instance per partition: `as`, then `bs`. */
 function interpret(variant: Variant, artifact: LoadedArtifact, events: readonly Ev[]): string[] {
-  const { pipeline } = checkSource('window-over-join.pipe', pipeOf(variant))
-  if (!pipeline) throw new Error('the pipeline does not check')
   const results: string[] = []
-  for (let p = 0; p < PARTITIONS; p++) {
-    const interpreter = createInterpreter(pipeline, {
-      functions: stdlib,
-      onSink: ({ value, timestamp }) => {
-        const row = value as {
-          k: string
-          start: number
-          n: number | bigint
-          ids: number | bigint | null
-          top: number | bigint | null
-        }
-        results.push(resultOf(row.k, row.start, Number(row.n), num(row.ids), num(row.top), timestamp))
-      },
-      onError: (failure) => {
-        throw failure.error
-      },
-    })
-    for (const topic of TOPICS) {
-      const decoder = artifact.operators.sources[topic]!
-      for (const e of events.filter((e) => e.topic === topic && partitionForKey(e.k, PARTITIONS) === p)) {
-        interpreter.push(topic, {
-          value: decoder.decode(JSON.parse(jsonOf(e))) as never,
-          key: e.k,
-          timestamp: e.ts,
-        })
+  interpretByPartition({
+    file: 'window-over-join.pipe',
+    text: pipeOf(variant),
+    artifact,
+    partitions: PARTITIONS,
+    topics: TOPICS,
+    events,
+    json: jsonOf,
+    onSink: ({ value, timestamp }) => {
+      const row = value as {
+        k: string
+        start: number
+        n: number | bigint
+        ids: number | bigint | null
+        top: number | bigint | null
       }
-    }
-  }
+      results.push(resultOf(row.k, row.start, Number(row.n), num(row.ids), num(row.top), timestamp))
+    },
+  })
   return results.sort()
 }
 
@@ -242,34 +219,13 @@ async function run(
   crashes: readonly number[],
   maxBatchRecords: number,
 ): Promise<{ results: string[]; dead: number; crashed: number; operations: number }> {
-  const dir = await mkdtemp(join(tmpdir(), 'sluice-window-over-join-'))
-  dirs.push(dir)
-  const first = await EmbeddedLog.open(dir, { durability: 'none' })
-  for (const topic of TOPICS) {
-    await first.ensureTopic(topic, { partitions: PARTITIONS })
-    const own = events.filter((e) => e.topic === topic)
-    if (own.length > 0)
-      await first.append(
-        topic,
-        own.map((e) => ({ key: e.k, value: Buffer.from(jsonOf(e)) })),
-      )
-  }
-  await first.close()
-  const { result, crashed, operations } = await runWithCrashes(
-    dir,
+  const { result, crashed, operations } = await runCrashing({
+    artifact,
+    partitions: PARTITIONS,
+    inputs: recordsByTopic(TOPICS, events, jsonOf),
     crashes,
-    ({ log, store, points }) =>
-      PipelineRunner.start({
-        log: new CrashingLog(log, points),
-        artifact,
-        metrics: new MetricsRegistry(),
-        partitions: PARTITIONS,
-        delivery: 'exactly-once',
-        checkpointIntervalMs: 1,
-        maxBatchRecords,
-        stateStore: new CrashingStore(store, points),
-      }),
-    async (log) => {
+    maxBatchRecords,
+    read: async (log) => {
       const results = (await readTopic(log, 'out')).map((r) => {
         const row = JSON.parse(r.value.toString()) as {
           k: string
@@ -283,7 +239,7 @@ async function run(
       const dead = (await readTopic(log, DEFAULT_DEAD_LETTER_TOPIC)).length
       return { results: results.sort(), dead }
     },
-  )
+  })
   return { ...result, crashed, operations }
 }
 
@@ -298,15 +254,15 @@ describe("windows over a join's results in the runner, with crashes under exactl
       await fc.assert(
         fc.asyncProperty(
           eventsArb,
-          fc.array(fc.double({ min: 0, max: 0.9, noNaN: true }), { minLength: 1, maxLength: 3 }),
-          fc.integer({ min: 1, max: 9 }),
+          crashFractionsArb(),
+          maxBatchRecordsArb,
           async (events, fractions, maxBatchRecords) => {
             const want = expected(variant, events)
             expect(interpret(variant, artifact, events)).toEqual(want.results)
             const clean = await run(artifact, events, [], maxBatchRecords)
             expect(clean.results).toEqual(want.results)
             expect(clean.dead).toBe(0)
-            const points = fractions.map((f) => 1 + Math.floor(f * clean.operations))
+            const points = crashPointsWithin(fractions, clean.operations)
             const result = await run(artifact, events, points, maxBatchRecords)
             crashes += result.crashed
             runs++
@@ -316,13 +272,8 @@ describe("windows over a join's results in the runner, with crashes under exactl
             expect(result.dead).toBe(0)
           },
         ),
-        {
-          numRuns: 8,
-          endOnFailure: true,
-          // To replay a failure: SLUICE_PROPERTY_SEED=<seed> SLUICE_PROPERTY_PATH=<path>.
-          ...(process.env.SLUICE_PROPERTY_SEED ? { seed: Number(process.env.SLUICE_PROPERTY_SEED) } : {}),
-          ...(process.env.SLUICE_PROPERTY_PATH ? { path: process.env.SLUICE_PROPERTY_PATH } : {}),
-        },
+        // To replay a failure: SLUICE_PROPERTY_SEED=<seed> SLUICE_PROPERTY_PATH=<path>.
+        replayableRuns(8),
       )
       // Recovery is covered (a crash in every run), and so are window results and outer rows.
       expect(crashes).toBeGreaterThanOrEqual(runs)

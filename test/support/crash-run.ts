@@ -13,7 +13,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type fc from 'fast-check'
+import fc from 'fast-check'
 import { afterAll } from 'vitest'
 import { type LoadedArtifact, loadArtifact } from '../../runtime/artifact/load.ts'
 import { EmbeddedLog } from '../../runtime/log/embedded.ts'
@@ -98,6 +98,17 @@ export function jsonRecord(key: string | null, value: unknown): OutgoingRecord {
 export function crashPointsWithin(fractions: readonly number[], cleanOperations: number): number[] {
   return fractions.map((f) => 1 + Math.floor(f * cleanOperations))
 }
+
+/**
+ * Crash points to give crashPointsWithin: one to `most` fractions of a clean run's operations, so
+ * that every crashing run crashes at least once.
+ */
+export function crashFractionsArb(most = 3): fc.Arbitrary<number[]> {
+  return fc.array(fc.double({ min: 0, max: 0.9, noNaN: true }), { minLength: 1, maxLength: most })
+}
+
+/** The runner's `maxBatchRecords` in a crash property: 1 to 9 records a batch. */
+export const maxBatchRecordsArb: fc.Arbitrary<number> = fc.integer({ min: 1, max: 9 })
 
 /**
  * fc.assert's parameters for a runner property: `numRuns`, stopping at the first failure, and the
