@@ -1326,9 +1326,9 @@ export class PipelineRunner {
     if (timedOut > 0) this.metrics.cepTimeouts.labels({ operator: node.id }).inc(timedOut)
     this.emitTimed(node, output, context, maxTimes)
     const timeouts = (output as CepBatchOutput).timeouts
-    if (node.timeout !== null && timeouts.length > 0) {
-      this.push(node.timeout.stream, timeouts, context, maxTimes)
-    }
+    // Even when empty, as results are: a window or join over the timeouts follows the batch's
+    // watermarks (what they close does not wait for the next timeout).
+    if (node.timeout !== null) this.push(node.timeout.stream, timeouts, context, maxTimes)
   }
 
   /** Runs one side's batch through a join (its state is the task's: decision 0020). */
