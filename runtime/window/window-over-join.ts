@@ -29,16 +29,17 @@ import { outputHoldMs } from '../join/join-over-join.ts'
 
 export interface InputTiming {
   /**
-   * Whether the events are a window's or a join's results (directly or through stateless steps):
-   * they then meet the watermark as of the source record before their own.
+   * Whether the events are a window's, a join's or a match's results (directly or through
+   * stateless steps): they then meet the watermark as of the source record before their own.
    */
   readonly readsResults: boolean
   /**
    * What the operator subtracts from the per-record maxima it is handed: the source's watermark
-   * delay, or the hold of the join whose output watermark those maxima are.
+   * delay (plus a match's hold, over a match), or the hold of the join whose output watermark
+   * those maxima are.
    */
   readonly delayMs: number
-  /** The nearest join or window whose results these are (null: a source's events), for metrics. */
+  /** The nearest join, window or match whose results these are (null: a source's events), for metrics. */
   readonly upstream: string | null
 }
 
