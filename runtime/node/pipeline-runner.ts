@@ -1205,7 +1205,7 @@ export class PipelineRunner {
         this.match(consumer, batch, context, maxTimes)
       } else if (consumer.kind === 'Join') {
         // A tick's empty batch moves no join side (JoinOperator.tick does), but a window's output
-        // watermark moved with the tick, and what the tick fired must be joined.
+        // watermark moved with the tick, and what the tick fired (or a match ended) must be joined.
         if (
           this.ticking &&
           !this.windowResults.has(nodeId) &&
