@@ -57,7 +57,12 @@ import { DURATION_UNIT_MS } from '../parse/lexer.ts'
 import { LONG_LOGICAL_CHAIN } from '../parse/parser.ts'
 import { type ChainContext, checkCoalesceChain, checkRegroupedSum } from './chains.ts'
 import { checkExplode } from './explode-step.ts'
-import { checkSharedSourceOverJoin, timedInputAt } from './join-over-results.ts'
+import {
+  checkSharedSourceOverJoin,
+  timedInputAt,
+  UNBOUNDED_MATCH,
+  UNBOUNDED_MATCH_FIX,
+} from './join-over-results.ts'
 import { checkJoin, type JoinInput, lateRecordOf } from './join-steps.ts'
 import { checkListLambda, isLambdaFunction, misplacedLambdaMessage } from './list-lambdas.ts'
 import { checkLookup, checkTable, type TableEntry } from './lookup-steps.ts'
@@ -1170,7 +1175,9 @@ class Checker {
   /**
    * A window may read another window's results (docs/decisions/0023-windows-over-windows.md): it
    * runs on that window's output watermark, and sees each result before the watermark that fired
-   * it; likewise a join's results, on the join's output watermark (docs/decisions/0020). Refused: reading a window with `lateness` (its updates would be counted again as new
+   * it; likewise a join's results, on the join's output watermark (docs/decisions/0020), and a
+   * match's, on the match's (compiler/ir/match-output.ts; refused when a skip strategy holds
+   * matches back with no `within`, E0447). Refused: reading a window with `lateness` (its updates would be counted again as new
    * events, E0430), and reading a late stream (those events are behind the watermark already, E0411).
    */
   private checkWindowInput(input: string, span: Span): void {
@@ -1185,13 +1192,16 @@ class Checker {
         )
         return
       }
+      // A match's results: the window follows the match's output watermark (compiler/ir/match-output.ts).
       if (node.kind === 'Match' || node.kind === 'MatchTimeouts') {
-        this.report(
-          'E0447',
-          'this window reads the results of a match, emitted as the watermark passes their events, so every one would be late here; windows over matches are not supported yet',
-          span,
-          [{ message: 'the match', span: node.span }],
-        )
+        const timed = timedInputAt(node, byId)
+        if (timed?.kind === 'Match' && timed.unbounded)
+          this.report(
+            'E0447',
+            `this window ${UNBOUNDED_MATCH} and be late here; ${UNBOUNDED_MATCH_FIX}`,
+            span,
+            [{ message: 'the match', span: timed.span }],
+          )
         return
       }
       // A join's results: the window follows the join's output watermark (runtime/window/window-over-join.ts).

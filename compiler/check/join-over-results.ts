@@ -3,18 +3,27 @@
  * runtime/join/join-over-window.ts): a window's results, each emitted once (event time, `emit` on
  * close, no `lateness`), whose side follows the window's output watermark. Refused: a window that
  * emits a window more than once or by the wall clock (E0480), late events (E0481), the results of
- * a match (E0447), and a join over a join one of whose sources the other side reads (E0482). Another
- * join's results may be read (runtime/join/join-over-join.ts).
+ * a match whose skip strategy holds matches back with no `within` to bound how long (E0447), and
+ * a join over a join one of whose sources the other side reads (E0482). Another join's results may
+ * be read (runtime/join/join-over-join.ts), and a match's (fourth addendum: its output watermark,
+ * compiler/ir/match-output.ts).
  */
 import type { DiagnosticCode } from '../diagnostics/catalogue.ts'
 import type { RelatedInformation } from '../diagnostics/diagnostic.ts'
 import { inputsOf } from '../ir/graph.ts'
+import { matchOutputHoldMs } from '../ir/match-output.ts'
 import type { Node, Span } from '../ir/types.ts'
 import type { Identifier } from '../parse/ast.ts'
 
 /** What a join side carries when it is not (derived from) a source's events. */
 export type TimedInput =
-  | { readonly kind: 'Join' | 'Match'; readonly span: Span }
+  | { readonly kind: 'Join'; readonly span: Span }
+  | {
+      readonly kind: 'Match'
+      readonly span: Span
+      /** Its skip strategy holds matches back with no `within` to bound it (E0447). */
+      readonly unbounded: boolean
+    }
   | { readonly kind: 'LateEvents'; readonly span: Span }
   | {
       readonly kind: 'WindowAggregate'
@@ -26,8 +35,11 @@ export type TimedInput =
 /** What the walk from a join side up to its source found at `node`; undefined: walk on. */
 export function timedInputAt(node: Node, byId: ReadonlyMap<string, Node>): TimedInput | undefined {
   if (node.kind === 'LateEvents') return { kind: 'LateEvents', span: byId.get(node.input)?.span ?? node.span }
-  if (node.kind === 'Join' || node.kind === 'Match' || node.kind === 'MatchTimeouts') {
-    return { kind: node.kind === 'Join' ? 'Join' : 'Match', span: byId.get(node.id)?.span ?? node.span }
+  if (node.kind === 'Join') return { kind: 'Join', span: byId.get(node.id)?.span ?? node.span }
+  if (node.kind === 'Match' || node.kind === 'MatchTimeouts') {
+    const match = node.kind === 'Match' ? node : byId.get(node.input)
+    const unbounded = match?.kind === 'Match' && matchOutputHoldMs(match) === Number.POSITIVE_INFINITY
+    return { kind: 'Match', span: match?.span ?? node.span, unbounded }
   }
   if (node.kind === 'WindowAggregate') {
     const refused =
@@ -72,14 +84,21 @@ export function checkTimedSide(name: Identifier, input: TimedInput, ctx: TimedSi
     ])
     return
   }
-  if (input.kind === 'Join') return
+  if (input.kind === 'Join' || !input.unbounded) return
   ctx.report(
     'E0447',
-    `${side} carries the results of a match, emitted as the watermark passes their events, so the join would find them late; joins over matches are not supported yet (join the stream the match reads instead)`,
+    `${side} ${UNBOUNDED_MATCH} and be late at the join; ${UNBOUNDED_MATCH_FIX}`,
     name.span,
     [{ message: 'the match', span: input.span }],
   )
 }
+
+/** Why a join or window cannot read a match's results (E0447), after "`x` " or "this window ". */
+export const UNBOUNDED_MATCH =
+  'carries the results of a match whose skip strategy holds a match back until no partial match that started earlier remains, with no `within` on the pattern to bound how long, so a match may come any time behind the watermark'
+/** How to make it readable (E0447). */
+export const UNBOUNDED_MATCH_FIX =
+  'give the pattern a `within` (its output watermark is then held back by that much), or drop the skip strategy'
 
 /** The sources whose events reach node `id`, through every input. */
 export function sourcesUpstream(id: string, byId: ReadonlyMap<string, Node>): Set<string> {

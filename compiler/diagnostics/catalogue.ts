@@ -103,7 +103,7 @@ export const diagnosticCatalogue = {
   E0443: { severity: 'error', title: 'invalid join bound' },
   E0445: { severity: 'error', title: 'join condition is not an equality of keys' },
   E0446: { severity: 'error', title: 'join bound names no side of the join' },
-  E0447: { severity: 'error', title: 'join or window over a match' },
+  E0447: { severity: 'error', title: 'join or window over a match that holds matches back without bound' },
   E0448: { severity: 'error', title: 'unsupported window join' },
   // Tables and lookups
   E0450: { severity: 'error', title: 'table read as a stream' },

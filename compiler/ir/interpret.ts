@@ -50,6 +50,7 @@ import {
   ReferenceJoin,
 } from './join-semantics.ts'
 import { type MatchEvaluators, matchOperator, type StepEvaluator } from './match-interpret.ts'
+import { matchOutputHoldMs } from './match-output.ts'
 import { bindRecordMetadata } from './record-functions.ts'
 import { sinkHeadersEvaluator } from './sink-headers.ts'
 import {
@@ -244,12 +245,14 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
     )
   }
   // Whether a node's output events are (derived from) a window's results: a window reading them
-  // runs on that window's output watermark (docs/decisions/0023-windows-over-windows.md).
+  // runs on that window's output watermark (docs/decisions/0023-windows-over-windows.md). A
+  // match's results (and timeouts) likewise meet the watermark of the record before their own.
   const afterWindow = new Map<string, boolean>()
   for (const node of pipeline.nodes) {
     afterWindow.set(
       node.id,
       node.kind === 'WindowAggregate' ||
+        node.kind === 'Match' ||
         (node.kind !== 'Source' &&
           node.kind !== 'LateEvents' &&
           node.kind !== 'Join' &&
@@ -280,6 +283,19 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
       node.kind === 'Source'
         ? new Set([node.name])
         : new Set(inputsOf(node).flatMap((input) => [...(sourcesOf.get(input) ?? [])])),
+    )
+  }
+  // What a match's output watermark holds back besides its source's delay (match-output.ts),
+  // passed on through stateless steps and windows (a join's output watermark starts anew).
+  const matchHold = new Map<string, number>()
+  for (const node of pipeline.nodes) {
+    matchHold.set(
+      node.id,
+      node.kind === 'Match'
+        ? matchOutputHoldMs(node)
+        : node.kind === 'Source' || node.kind === 'LateEvents' || node.kind === 'Join'
+          ? 0
+          : Math.max(0, ...inputsOf(node).map((input) => matchHold.get(input) ?? 0)),
     )
   }
   /** Each join's output watermark (its watermark less its hold), registered as it is built. */
@@ -376,7 +392,7 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
         return {
           source: sourceNameOf.get(input)!,
           sources: [...(sourcesOf.get(input) ?? [])],
-          delayMs: lateness.get(input)!,
+          delayMs: lateness.get(input)! + matchHold.get(input)!,
           readsWindowResults: afterWindow.get(input) ?? false,
           // Looked up when called: the upstream join is built after this one (last-first).
           follows: upstream === null ? null : () => joinOutputWatermarks.get(upstream)!(),
@@ -409,7 +425,7 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
             ...windowContext,
             source: sourceNameOf.get(node.id)!,
             sources: [...(sourcesOf.get(node.id) ?? [])],
-            delayMs: lateness.get(node.id)!,
+            delayMs: lateness.get(node.id)! + matchHold.get(node.input)!,
             readsWindowResults: (afterWindow.get(node.input) ?? false) || upstreamJoin !== null,
             // Looked up when called: the upstream join is built after this window (last-first).
             follows: upstreamJoin === null ? null : () => joinOutputWatermarks.get(upstreamJoin)!(),

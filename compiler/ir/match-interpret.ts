@@ -11,7 +11,9 @@
  *
  * Matching: whenever a tick moves the watermark, each key's released events are matched from
  * scratch (conformance inputs are small), the time advancing to every watermark ticked so far as
- * the runtime's operator advances every key on every watermark, and what the matcher finds that
+ * the runtime's operator advances every key on every watermark (it advances only where something
+ * is due, which ends the same partial matches at the same records: what the watermark alone ends
+ * comes at the record whose watermark passes its span, never later), and what the matcher finds that
  * was not emitted before is emitted now, in the runtime's order: the matches found while the newly
  * released events are stepped, in (time, arrival) order across keys (those ended by the time
  * advance before an event first); then those the advance to the watermark ends, key by key (in

@@ -148,6 +148,20 @@ describe('CepOperator', () => {
     expect(resultsOf([out])).toEqual(['k1@6:a1'])
   })
 
+  test('what the watermark alone ends comes at the record whose watermark passes its span, not at the batch end', () => {
+    // a1 (k1) starts a partial match whose span runs out at 6. x2's record (watermark 7 - 2 = 5)
+    // releases a1; x3's (watermark 6) passes the span but releases no event; x4's releases x2.
+    const events = [ev('a1', 1), ev('x2', 7, 'k2'), ev('x3', 8, 'k3'), ev('x4', 10, 'k4')]
+    const absence = operatorFor('a not followed by b', { withinMs: 5, delayMs: 2 })
+    const out = feed(absence, events)
+    expect(resultsOf([out])).toEqual(['k1@6:a1'])
+    expect(out.results.origins).toEqual([2])
+    const timeout = operatorFor('a followed by b', { withinMs: 5, delayMs: 2 })
+    const timedOut = feed(timeout, events)
+    expect(timeoutsOf([timedOut])).toEqual(['k1@6:a1'])
+    expect(timedOut.timeouts.origins).toEqual([2])
+  })
+
   test('past the budget the key drops its oldest partial matches, counted', () => {
     const operator = operatorFor('a followed by any b', { budget: { maxPerKey: 2, maxTotal: 10 } })
     const out = feed(operator, [ev('a1', 1), ev('a2', 2), ev('a3', 3), ev('b1', 4), ev('z', 5, 'k2')])

@@ -11,7 +11,11 @@
  * one millisecond that arrive in order under `watermark ts` are all matched, as in Flink.
  * The watermark is the window operators' (event-time.ts: the source's largest event time minus its
  * delay, as of each source record), so the runner wires a `match` like a window: results name the
- * source record whose watermark released them.
+ * source record whose watermark released them. What the watermark alone ends (absence at the end,
+ * timeouts, matches a skip strategy held back: watermark-ended.ts) is due at the engine's next
+ * expiry, so fireThrough advances the engine at the record whose watermark passes the span, as it
+ * fires windows, and such outputs land there whatever the batch cuts (docs/decisions/0020, fourth
+ * addendum).
  *
  * Keys (`match by`) get dense ids for the engine; an id is freed once its key holds nothing (no
  * buffered event, no partial match) so that a stream of distinct keys does not grow the tables.
@@ -45,7 +49,9 @@ import {
   META_ENTRY,
 } from './key-snapshots.ts'
 import { matchContext } from './nfa.ts'
+import { compileNfa } from './nfa-compile.ts'
 import type { PatternSpec } from './pattern-spec.ts'
+import { endsByWatermark } from './watermark-ended.ts'
 
 /** A batch's output: a window's, plus the timed-out partial matches (`timeout into`). */
 export interface CepBatchOutput extends WindowBatchOutput {
@@ -82,6 +88,14 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
   private readonly chunks = new KeyChunks()
   /** Restored from a full snapshot: the next changes replace its entry with chunks. */
   private fullEntryToDrop = false
+  /**
+   * Whether the watermark alone can end a partial match with output (watermark-ended.ts): then the
+   * engine's next expiry is a due time like a buffered event's, and the time advances at the
+   * record whose watermark passes it.
+   */
+  private readonly endsByWatermark: boolean
+  /** The engine's nextDue() as of the last advance; +Infinity when endsByWatermark is false. */
+  private engineDue = Number.POSITIVE_INFINITY
 
   constructor(
     readonly spec: PatternSpec,
@@ -92,6 +106,7 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
   ) {
     super(delayMs)
     this.engine = engineFactory(spec, functions, budget)
+    this.endsByWatermark = endsByWatermark(compileNfa(spec), spec.skip, functions.timeout !== null)
   }
 
   /** Partial matches held over all keys. */
@@ -157,13 +172,15 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
     if (lastRecord >= 0) {
       const watermark = this.maxTime - this.delayMs
       // Partial matches may time out with no event to release: the watermark alone moves them.
+      // When that emits something, fireThrough advanced at each record that passed an expiry
+      // (dueAt), and nothing is left due here; otherwise this ends what expired silently.
       if (watermark > this.advancedTo) this.advance(watermark, lastRecord, [], out)
     }
     return out as CepBatchOutput
   }
 
   protected dueAt(): number {
-    return this.waiting.dueAt
+    return Math.min(this.waiting.dueAt, this.engineDue)
   }
 
   protected collect(watermark: number, origin: number, out: WindowBatchOutput): void {
@@ -191,6 +208,7 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
     const timeouts: EngineMatch[] = []
     this.engine.advanceTime(watermark, matches, timeouts)
     this.advancedTo = watermark
+    if (this.endsByWatermark) this.engineDue = this.engine.nextDue()
     this.emitMatches(matches, origin, out)
     this.emitTimeouts(timeouts, origin, out as CepBatchOutput)
     for (const m of matches) touched.push(m.keyId)
@@ -330,6 +348,7 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
     this.changed = false
     this.chunks.clear()
     this.fullEntryToDrop = false
+    this.engineDue = Number.POSITIVE_INFINITY
     if (bytes === undefined || bytes.length === 0) {
       // Nothing to restore: a fresh engine (its trace, if any, carries over).
       const trace = this.engine.trace
@@ -366,6 +385,7 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
     }
     this.engine.restore(state.engine)
     this.engine.takeChangedKeys()
+    if (this.endsByWatermark) this.engineDue = this.engine.nextDue()
   }
 
   // ---- incremental checkpoints (key-snapshots.ts) ------------------------------------------------
@@ -493,6 +513,7 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
     }
     this.chunks.restored(infos, scalars.nextChunk)
     this.engine.takeChangedKeys()
+    if (this.endsByWatermark) this.engineDue = this.engine.nextDue()
     this.changed = false
   }
 }

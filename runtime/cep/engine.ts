@@ -153,6 +153,13 @@ export interface PatternEngine {
    * the end) ran out end now: timeouts (when `timeouts` is given) or, for absence at the end, matches.
    */
   advanceTime(watermark: number, matches: EngineMatch[], timeouts: EngineMatch[] | null): void
+  /**
+   * The earliest watermark at which advanceTime may end a partial match (its whole or step
+   * `within` ran out), +Infinity when none can: a lower bound (the kernel's timers may be stale),
+   * never later than a real expiry. The operator asks after each advance, so that it advances at
+   * the record whose watermark passes the span (cep-operator.ts), not at the batch's last one.
+   */
+  nextDue(): number
   /** Forgets a key (it holds no partial match); the operator may reuse its id. */
   keyIsEmpty(keyId: number): boolean
   snapshot(): Uint8Array

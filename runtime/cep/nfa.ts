@@ -203,6 +203,17 @@ export class NfaEngine implements PatternEngine {
     }
   }
 
+  nextDue(): number {
+    const heap = this.dueHeap
+    while (heap.length > 0) {
+      const top = heap[0] as DueEntry
+      // Stale entries (the key's due moved, or the key went) are dropped here as advanceTime would.
+      if (this.keys.get(top.keyId)?.due === top.at) return top.at
+      heapPopDue(heap)
+    }
+    return Number.POSITIVE_INFINITY
+  }
+
   /** When this partial match's window (whole or step) runs out; +Infinity when it has none. */
   private expiryOf(partial: Partial): number {
     const whole = this.nfa.windowMs

@@ -19,8 +19,8 @@ import { type GraphNode, inputsOf } from '../artifact/manifest.ts'
 
 /**
  * Whether the events of `node` are a window's results, or derived from them by stateless steps
- * (the checker refuses a join over a match's results, E0447, and over late events, E0481; a join
- * over another join's results is join-over-join.ts's).
+ * (a join over late events is refused, E0481; over another join's results is join-over-join.ts's,
+ * over a match's results window-over-join.ts's inputTiming).
  */
 export function readsWindowResults(
   node: GraphNode | undefined,

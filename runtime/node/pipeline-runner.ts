@@ -35,6 +35,7 @@ import {
 import { type ChainError, createEventBatch, type EventBatch } from '../artifact/operators.ts'
 import { type CepBatchOutput, CepOperator } from '../cep/cep-operator.ts'
 import type { DropReason, EngineBudget, PatternEngineFactory } from '../cep/engine.ts'
+import { readsMatchResults } from '../cep/match-output.ts'
 import { createNfaEngine } from '../cep/nfa.ts'
 import { compileNfa } from '../cep/nfa-compile.ts'
 import { isSluiceError, SluiceError } from '../errors.ts'
@@ -291,6 +292,8 @@ export class PipelineRunner {
   private readonly held = new HeldInputs()
   /** Nodes whose events are a window's results: a join reading one takes the window's ticks too. */
   private readonly windowResults: ReadonlySet<string>
+  /** Nodes whose events are a match's results or timeouts (a tick's watermark may end matches). */
+  private readonly matchResults: ReadonlySet<string>
   /** Nodes whose events are a join's results, and that join (join-over-join.ts). */
   private readonly joinResults: ReadonlyMap<string, JoinGraphNode>
   private readonly nodeOrder: readonly string[]
@@ -370,6 +373,9 @@ export class PipelineRunner {
     const byId = new Map(manifest.graph.nodes.map((n) => [n.id, n]))
     this.windowResults = new Set(
       manifest.graph.nodes.filter((n) => readsWindowResults(n, (id) => byId.get(id))).map((n) => n.id),
+    )
+    this.matchResults = new Set(
+      manifest.graph.nodes.filter((n) => readsMatchResults(n, (id) => byId.get(id))).map((n) => n.id),
     )
     this.joinResults = new Map(
       manifest.graph.nodes.flatMap((n) => {
@@ -1199,8 +1205,14 @@ export class PipelineRunner {
         this.match(consumer, batch, context, maxTimes)
       } else if (consumer.kind === 'Join') {
         // A tick's empty batch moves no join side (JoinOperator.tick does), but a window's output
-        // watermark moved with the tick, and what the tick fired must be joined.
-        if (this.ticking && !this.windowResults.has(nodeId) && !this.joinResults.has(nodeId)) continue
+        // watermark moved with the tick, and what the tick fired (or a match ended) must be joined.
+        if (
+          this.ticking &&
+          !this.windowResults.has(nodeId) &&
+          !this.joinResults.has(nodeId) &&
+          !this.matchResults.has(nodeId)
+        )
+          continue
         const side = consumer.left === nodeId ? 'left' : 'right'
         this.join(consumer, side, batch, context, maxTimes)
       } else if (consumer.kind === 'Fused') {
@@ -1314,9 +1326,9 @@ export class PipelineRunner {
     if (timedOut > 0) this.metrics.cepTimeouts.labels({ operator: node.id }).inc(timedOut)
     this.emitTimed(node, output, context, maxTimes)
     const timeouts = (output as CepBatchOutput).timeouts
-    if (node.timeout !== null && timeouts.length > 0) {
-      this.push(node.timeout.stream, timeouts, context, maxTimes)
-    }
+    // Even when empty, as results are: a window or join over the timeouts follows the batch's
+    // watermarks (what they close does not wait for the next timeout).
+    if (node.timeout !== null) this.push(node.timeout.stream, timeouts, context, maxTimes)
   }
 
   /** Runs one side's batch through a join (its state is the task's: decision 0020). */

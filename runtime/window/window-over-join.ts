@@ -17,22 +17,29 @@
  * Windows are transparent to timing: a window passes its input's watermark on (its results carry
  * the same per-record maxima), so a window over a window over a join, or a join over a window over
  * a join, follows the first join's output watermark too.
+ *
+ * A match's results (and its timeouts) are results too, met one record late, on the match's output
+ * watermark: its source's held back by the match's hold (runtime/cep/match-output.ts: 0 without a
+ * skip strategy, the pattern's `within` with one), which adds to the source's delay. The walk goes
+ * on through the match to its source (a match reads a source's events, E0475).
  */
 import { type GraphNode, inputsOf } from '../artifact/manifest.ts'
+import { matchOutputHoldMs } from '../cep/match-output.ts'
 import { outputHoldMs } from '../join/join-over-join.ts'
 
 export interface InputTiming {
   /**
-   * Whether the events are a window's or a join's results (directly or through stateless steps):
-   * they then meet the watermark as of the source record before their own.
+   * Whether the events are a window's, a join's or a match's results (directly or through
+   * stateless steps): they then meet the watermark as of the source record before their own.
    */
   readonly readsResults: boolean
   /**
    * What the operator subtracts from the per-record maxima it is handed: the source's watermark
-   * delay, or the hold of the join whose output watermark those maxima are.
+   * delay (plus a match's hold, over a match), or the hold of the join whose output watermark
+   * those maxima are.
    */
   readonly delayMs: number
-  /** The nearest join or window whose results these are (null: a source's events), for metrics. */
+  /** The nearest join, window or match whose results these are (null: a source's events), for metrics. */
   readonly upstream: string | null
 }
 
@@ -47,8 +54,16 @@ export function inputTiming(
 ): InputTiming {
   let readsResults = false
   let upstream: string | null = null
+  let matchHoldMs = 0
   for (let at = node; at !== undefined; at = byId(inputsOf(at)[0] ?? '')) {
-    if (at.kind === 'Source') return { readsResults, delayMs: sourceDelayMs(at.id), upstream }
+    if (at.kind === 'Source') return { readsResults, delayMs: sourceDelayMs(at.id) + matchHoldMs, upstream }
+    if (at.kind === 'Match' || at.kind === 'MatchTimeouts') {
+      // (A MatchTimeouts node reads its Match node, next on the walk, which adds the hold once.)
+      readsResults = true
+      upstream ??= at.kind === 'Match' ? at.id : (inputsOf(at)[0] ?? at.id)
+      if (at.kind === 'Match') matchHoldMs += matchOutputHoldMs(at)
+      continue
+    }
     if (at.kind === 'Join')
       return { readsResults: true, delayMs: outputHoldMs(at), upstream: upstream ?? at.id }
     if (at.kind === 'WindowAggregate') {

@@ -82,6 +82,8 @@ interface CepExports {
   readonly step: (length: number) => number
   readonly advanceTime: (watermark: number) => void
   readonly keyIsEmpty: (keyId: number) => number
+  /** Absent from kernels built before it (the A/B benchmark's base may be one): see nextDue(). */
+  readonly nextDue?: () => number
   readonly layoutVersion: () => number
   readonly inputCapacity: () => number
   readonly inputKeyIds: () => number
@@ -457,6 +459,13 @@ export class WasmPatternEngine implements PatternEngine {
     this.pendingTimeouts = []
     this.kernel.advanceTime(watermark)
     this.readRecords(matches, timeouts)
+  }
+
+  nextDue(): number {
+    const nextDue = this.kernel.nextDue
+    if (nextDue === undefined)
+      throw new Error('this CEP kernel predates nextDue: rebuild it (npm run build:wasm)')
+    return nextDue()
   }
 
   keyIsEmpty(keyId: number): boolean {

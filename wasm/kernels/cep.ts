@@ -1375,6 +1375,17 @@ export function advanceTime(watermark: f64): void {
   }
 }
 
+/**
+ * The earliest timer: no partial match expires before it (+Infinity: none can). A timer may be
+ * stale (its partial matches went), so this is a lower bound; advanceTime to it pops such timers.
+ * The host asks once per advance, not per event, so the stepping loop pays nothing for it.
+ */
+export function nextDue(): f64 {
+  const fe = fifoHead < fifoTail ? load<f64>(fifoBase + (<usize>fifoHead << 4)) : Infinity
+  const he = heapSize > 0 ? load<f64>(heapBase_) : Infinity
+  return fe < he ? fe : he
+}
+
 /** Forgets key k when it holds nothing; returns 1 then, else 0. */
 export function keyIsEmpty(k: i32): i32 {
   if (k >= keyCount) return 1

@@ -1,0 +1,115 @@
+/**
+ * The CepOperator's due time (issues 13/14; docs/decisions/0020, fourth addendum) against the rule
+ * before it, in one process, alternating passes over the same batches of the CEP benchmark's
+ * payments (lib/cep-workload.ts) given to the operator as source batches (each payment its own
+ * record, no delay), on the WebAssembly kernel:
+ *
+ * - "previous rule": dueAt is the earliest buffered event only (a subclass restores it), so the
+ *   engine's time advances when a record releases an event and at the batch's last record;
+ * - "working tree": dueAt is also the engine's next expiry, for patterns whose expiries emit
+ *   something (watermark-ended.ts). Run once for the benchmark's pattern as it is (no timeout
+ *   output: the rule does not apply, the per-event loop must cost the same) and once with a
+ *   `timeout into` (the rule applies: the engine is asked its next expiry after each advance).
+ *
+ *   node --import tsx benchmarks/cep-operator-due-ab.bench.ts --events 500000 --keys 100000
+ *
+ * Figures: events per CPU-second of this process per pass, the first round a warm-up left out of
+ * the means; both variants must emit the same number of matches and timeouts. Stdout only.
+ */
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import type { EventBatch } from '../runtime/artifact/operators.ts'
+import { CepOperator } from '../runtime/cep/cep-operator.ts'
+import type { CepFunctions, MatchContext, PatternEngineFactory } from '../runtime/cep/engine.ts'
+import { compileNfa } from '../runtime/cep/nfa-compile.ts'
+import { compileKernelSource, KERNELS_DIR } from '../wasm/build.ts'
+import { loadCepKernel } from '../wasm/host/cep-kernel.ts'
+import { CEP_BENCH_FUNCTIONS, CEP_BENCH_SPEC, cepBatches } from './lib/cep-workload.ts'
+
+const { values: args } = parseArgs({
+  options: {
+    events: { type: 'string', default: '500000' },
+    keys: { type: 'string', default: '100000' },
+    rounds: { type: 'string', default: '4' },
+    seed: { type: 'string', default: '42' },
+  },
+})
+const events = Number(args.events)
+const keys = Number(args.keys)
+const rounds = Number(args.rounds)
+if (!(rounds >= 2)) throw new RangeError('--rounds must be at least 2 (the first is a warm-up)')
+
+const UNBOUNDED = { maxPerKey: Number.POSITIVE_INFINITY, maxTotal: Number.POSITIVE_INFINITY }
+
+/** The operator with the due time of the previous commit: buffered events only. */
+class PreviousRuleOperator extends CepOperator {
+  protected override dueAt(): number {
+    return (this as unknown as { waiting: { dueAt: number } }).waiting.dueAt
+  }
+}
+
+const kernel = await loadCepKernel(await compileKernelSource(join(KERNELS_DIR, 'cep.ts')))
+const factory: PatternEngineFactory = kernel.factory(compileNfa)
+const released = cepBatches(events, { seed: Number(args.seed), keys, eventsPerSecond: keys / 100 }, 4096)
+// The same payments as source batches: each its own record, times in order.
+const batches = released.map((b) => {
+  const input: EventBatch = {
+    values: b.rows,
+    keys: b.rows.map(() => null),
+    timestamps: Array.from(b.times),
+    origins: Array.from({ length: b.length }, (_, i) => i),
+    length: b.length,
+  }
+  return { input, maxTimes: Float64Array.from(b.times), last: b.length - 1 }
+})
+
+const withTimeouts: CepFunctions = {
+  ...CEP_BENCH_FUNCTIONS,
+  timeout: (context: MatchContext, key: string) => ({ card: key, smalls: context.events(0).length }),
+}
+
+function pass(operator: CepOperator): { cpu: number; outputs: number } {
+  let outputs = 0
+  const cpu0 = process.cpuUsage()
+  for (const b of batches) {
+    const out = operator.process(b.input, b.maxTimes, b.last)
+    outputs += out.results.length + out.timeouts.length
+  }
+  const cpu = process.cpuUsage(cpu0)
+  return { cpu: (cpu.user + cpu.system) / 1e6, outputs }
+}
+
+for (const [label, functions] of [
+  ['no timeout output (rule off)', CEP_BENCH_FUNCTIONS],
+  ['with `timeout into` (rule on)', withTimeouts],
+] as const) {
+  const variants = [
+    {
+      name: 'previous rule',
+      make: () => new PreviousRuleOperator(CEP_BENCH_SPEC, functions, 0, factory, UNBOUNDED),
+    },
+    { name: 'working tree', make: () => new CepOperator(CEP_BENCH_SPEC, functions, 0, factory, UNBOUNDED) },
+  ]
+  const rates: number[][] = variants.map(() => [])
+  let expectedOutputs: number | null = null
+  for (let round = 0; round < rounds; round++) {
+    const order = round % 2 === 0 ? [0, 1] : [1, 0]
+    for (const v of order) {
+      const variant = variants[v]!
+      const { cpu, outputs } = pass(variant.make())
+      expectedOutputs ??= outputs
+      if (outputs !== expectedOutputs)
+        throw new Error(`${variant.name} emitted ${outputs} outputs, the other ${expectedOutputs}`)
+      const rate = events / cpu
+      console.log(
+        `${label}, round ${round}${round === 0 ? ' (warm-up)' : ''}, ${variant.name}: ${Math.round(rate / 1000)} k events/CPU-s`,
+      )
+      if (round > 0) rates[v]!.push(rate)
+    }
+  }
+  const mean = (list: number[]) => list.reduce((a, b) => a + b, 0) / list.length
+  const [base, tree] = rates.map(mean) as [number, number]
+  console.log(
+    `${label}: previous rule ${Math.round(base / 1000)} k, working tree ${Math.round(tree / 1000)} k events/CPU-s; working tree ÷ previous: ${(tree / base).toFixed(2)}× (${expectedOutputs} outputs)`,
+  )
+}
