@@ -12,6 +12,7 @@
 import { isRecordMetadataFunction } from '../../stdlib/record-metadata.ts'
 import { isOptional, unwrapOptional } from '../ir/expr.ts'
 import type { BinaryExpr, Expr, Span, Type } from '../ir/types.ts'
+import { arithmeticChain } from './arithmetic-chain.ts'
 import { INLINE_CALLS } from './inline-calls.ts'
 import { uncheckedIntegerOp } from './overflow.ts'
 import { propertyAccess, propertyKey } from './property.ts'
@@ -114,6 +115,7 @@ const EMIT: { readonly [K in Expr['kind']]: (expr: ExprOf<K>, ctx: ExprContext) 
     return nullGuarded(ctx, [e.operand], [operand], ([v]) => `(${apply(v!)})`)
   },
   Binary: (e, ctx) => (e.op === 'and' || e.op === 'or' ? logical(e, ctx) : binary(e, ctx)),
+  ArithmeticChain: (e, ctx) => arithmeticChain(e, ctx),
   Coalesce: (e, ctx) => {
     const left = compileExpr(e.left, ctx)
     if (!isOptional(e.left.type)) return left
@@ -333,25 +335,30 @@ const COMPARISON: Readonly<Record<string, string>> = {
 function binary(e: BinaryExpr, ctx: ExprContext): string {
   const left = compileExpr(e.left, ctx)
   const right = compileExpr(e.right, ctx)
-  const integer = INTEGER_KINDS.has(unwrapOptional(e.type).kind)
   return nullGuarded(ctx, [e.left, e.right], [left, right], ([l, r]) => {
     const comparison = COMPARISON[e.op]
     if (comparison && unwrapOptional(e.left.type).kind === 'map')
       return `${e.op === '!=' ? '!' : ''}mapsEqual(${l}, ${r})`
     if (comparison) return `(${l} ${comparison} ${r})`
-    const unchecked =
-      integer && unwrapOptional(e.type).kind !== 'timestamp' ? uncheckedIntegerOp(e, l!, r!) : null
-    if (unchecked !== null) return unchecked
-    if (integer && (e.op === '/' || e.op === '%')) {
-      return `${e.op === '/' ? 'idiv' : 'imod'}(${l}, ${r}, ${ctx.site(e.span)})`
-    }
-    // A timestamp result must stay a time a Date can hold, or it fails here, with this location,
-    // rather than later when it is encoded or formatted.
-    if (unwrapOptional(e.type).kind === 'timestamp')
-      return `checkTimestamp(${l} ${e.op} ${r}, ${ctx.site(e.span)})`
-    if (integer) return `checkI64(${l} ${e.op} ${r}, ${ctx.site(e.span)})`
-    return `(${l} ${e.op} ${r})`
+    return arithmeticCode(e, l!, r!, ctx)
   })
+}
+
+/** `l op r` of `+ - * / %` on the non-null values `l` and `r` of `e`'s operands, checked as `e`'s type needs. */
+export function arithmeticCode(e: BinaryExpr, l: string, r: string, ctx: ExprContext): string {
+  const integer = INTEGER_KINDS.has(unwrapOptional(e.type).kind)
+  const unchecked =
+    integer && unwrapOptional(e.type).kind !== 'timestamp' ? uncheckedIntegerOp(e, l, r) : null
+  if (unchecked !== null) return unchecked
+  if (integer && (e.op === '/' || e.op === '%')) {
+    return `${e.op === '/' ? 'idiv' : 'imod'}(${l}, ${r}, ${ctx.site(e.span)})`
+  }
+  // A timestamp result must stay a time a Date can hold, or it fails here, with this location,
+  // rather than later when it is encoded or formatted.
+  if (unwrapOptional(e.type).kind === 'timestamp')
+    return `checkTimestamp(${l} ${e.op} ${r}, ${ctx.site(e.span)})`
+  if (integer) return `checkI64(${l} ${e.op} ${r}, ${ctx.site(e.span)})`
+  return `(${l} ${e.op} ${r})`
 }
 
 /**
