@@ -6,10 +6,12 @@
  * evaluated. A brute-force reference here evaluates the chain as written, term by term.
  */
 import fc from 'fast-check'
+import { Project } from 'ts-morph'
 import { afterAll, describe, expect, it } from 'vitest'
 import type { EvaluationError } from '../../stdlib/eval-error.ts'
 import { stdlib } from '../../stdlib/index.ts'
 import { propertyRuns } from '../../test/support/property-runs.ts'
+import { GENERATED_FILE } from '../codegen/generate.ts'
 import { compileAndLoad, removeLoadedModules } from '../codegen/load-generated.ts'
 import { checkSource } from '../frontend.ts'
 import { createInterpreter } from '../ir/interpret.ts'
@@ -348,6 +350,23 @@ describe('long arithmetic chains', () => {
     const message = /^timestamp arithmetic gave 8640000000001000 ms, outside the range/
     expect(interpret(outside).outcome).toEqual({ error: expect.stringMatching(message) })
     expect((await generated(outside)).error).toMatch(message)
+  })
+
+  it('generate strict TypeScript, with optional and required steps', async () => {
+    const chains = [
+      `${Array(40).fill('one').join(' - ')} + u * two`,
+      `u ${'+ one '.repeat(40)}`,
+      `big ${'- one '.repeat(20)}${'+ u '.repeat(20)}`,
+      `f ${'* g '.repeat(40)}`,
+      `t ${'+ 1s '.repeat(40)}`,
+    ]
+    const { typescript } = await compileAndLoad(spec(`0, ${chains.map((c, i) => `c${i}: ${c}`).join(', ')}`))
+    const project = new Project({
+      useInMemoryFileSystem: true,
+      compilerOptions: { strict: true, noUncheckedIndexedAccess: true, target: 99, lib: ['lib.es2022.d.ts'] },
+    })
+    project.createSourceFile(GENERATED_FILE, typescript)
+    expect(project.getPreEmitDiagnostics().map((d) => d.getMessageText())).toEqual([])
   })
 
   it('report a type error at the operator where it happens, once', () => {
