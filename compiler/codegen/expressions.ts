@@ -155,12 +155,26 @@ const EMIT: { readonly [K in Expr['kind']]: (expr: ExprOf<K>, ctx: ExprContext) 
         throw new Error(`codegen: ${e.fn}() called where no source record is at hand`)
       return `${fn.ref}(${[ctx.record, ...args].join(', ')})`
     }
-    // A call that may fail first points the chain's `site` at itself, so its evaluation error is
-    // located at the call (`sqrt(x)`), not at the step keyword it is in.
-    const call = (values: readonly string[]) =>
-      fn.mayFail
-        ? `(site = ${ctx.site(e.span)}, ${fn.ref}(${[...values, ...extra].join(', ')}))`
-        : `${fn.ref}(${[...values, ...extra].join(', ')})`
+    // A call that may fail points the chain's `site` at itself, so its evaluation error is
+    // located at the call (`sqrt(x)`), not at the step keyword it is in: once its arguments are
+    // evaluated, as a call among them that may fail points it at itself (`to_json(f(x))`).
+    const call = (values: readonly string[]) => {
+      if (!fn.mayFail) return `${fn.ref}(${[...values, ...extra].join(', ')})`
+      const at = ctx.site(e.span)
+      if (values.length === 0) return `(site = ${at}, ${fn.ref}(${extra.join(', ')}))`
+      const last = values[values.length - 1]!
+      let lastThenSite: string
+      if (CANNOT_FAIL.test(last)) lastThenSite = `(site = ${at}, ${last})`
+      else {
+        // The value the call gets: without its null when the call is not made on null.
+        const arg = e.args[values.length - 1]!
+        const type = fn.nullPropagating ? unwrapOptional(arg.type) : arg.type
+        // Temporaries start as null; the cast gives the value back its type.
+        const t = ctx.temp(`${tsType(type, ctx.typeName)} | null`)
+        lastThenSite = `(${t} = ${last}, site = ${at}, ${t} as ${tsType(type, ctx.typeName)})`
+      }
+      return `${fn.ref}(${[...values.slice(0, -1), lastThenSite, ...extra].join(', ')})`
+    }
     if (!fn.nullPropagating) return call(args)
     return nullGuarded(ctx, e.args, args, call)
   },
