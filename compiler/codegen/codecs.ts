@@ -867,7 +867,8 @@ export const CODEC_HELPERS = `
   /**
    * Whether JSON text may hold a number JSON.parse rounded to an integer: one of more than 15
    * significant digits with a fraction or an exponent (a shorter one, or an integer written as
-   * one, parses exactly or to a number no i64 accepts). A cheap test over the whole text.
+   * one, parses exactly or to a number no i64 accepts), or one with an exponent of -100 or less,
+   * which may underflow to 0 (\`1e-400\`). A cheap test over the whole text.
    */
   function mayHideRounding(text: string): boolean {
     let run = 0
@@ -875,9 +876,16 @@ export const CODEC_HELPERS = `
       const c = text.charCodeAt(i)
       if ((c >= 48 && c <= 57) || (c === 46 && run > 0)) {
         if (++run > 16) return true
-      } else run = 0
+      } else {
+        run = 0
+        if (c === 45 && i > 0 && (text.charCodeAt(i - 1) | 32) === 101 && digitAt(text, i + 1) && digitAt(text, i + 2) && digitAt(text, i + 3)) return true
+      }
     }
     return false
+  }
+  function digitAt(text: string, i: number): boolean {
+    const c = text.charCodeAt(i)
+    return c >= 48 && c <= 57
   }
   /** Whether a JSON number's text denotes an integer exactly (\`100.0\` and \`1e2\` do, \`1.5\` does not). */
   function writtenAsInteger(written: string): boolean {
