@@ -8,6 +8,8 @@ export interface Command {
 
 export interface CommandIO {
   stdout(text: string): void
+  /** Writes bytes to stdout as they are (`consume` prints a record that is not UTF-8 unchanged). */
+  stdoutBytes?(bytes: Uint8Array): void
   stderr(text: string): void
   /** Whether stderr is a terminal that shows colour. */
   readonly color: boolean

@@ -42,5 +42,8 @@ describe('invalid UTF-8 in events (issue 17, defect 6)', () => {
     } finally {
       await log.close()
     }
+    // consume prints the records as stored, not decoded (it showed U+FFFD for the bad bytes).
+    const consumed = await runCli('consume', 'evs', '--data-dir', data)
+    expect(consumed.stdoutBytes.equals(Buffer.concat([bad, Buffer.from('\n{"id":"ok"}\n')]))).toBe(true)
   })
 })

@@ -104,6 +104,9 @@ export function processIO(): TerminalAwareIO {
     stdout: (text) => {
       if (!stdoutClosed) process.stdout.write(text)
     },
+    stdoutBytes: (bytes) => {
+      if (!stdoutClosed) process.stdout.write(bytes)
+    },
     stderr: (text) => process.stderr.write(text),
     color: process.stderr.isTTY === true && !process.env.NO_COLOR,
     stderrIsTerminal: process.stderr.isTTY === true,

@@ -168,12 +168,62 @@ function isoTimestamp(ms: number): string {
  */
 export function referenceEncode(type: LibType, value: unknown): string {
   try {
-    return encodeAt(type, value, '')
+    const text = encodeAt(type, value, '')
+    // After the rest, as the generated encoder looks for an escaped lone surrogate in its text.
+    const lone = text.includes('\\ud') ? loneSurrogateAt(type, value, '') : null
+    if (lone !== null) throw new RefusedAt(lone, LONE_SURROGATE_REASON)
+    return text
   } catch (error) {
     if (error instanceof RefusedAt && error.path !== '')
       throw new RangeError(`${error.path}: ${error.message}`)
     if (error instanceof RefusedAt) throw new RangeError(error.message)
     throw error
+  }
+}
+
+/**
+ * Why a string (or map key) holding a lone surrogate is not written as JSON (specs/language.md §9):
+ * JSON.stringify would write it escaped (`\ud83d`), which strict JSON parsers refuse, as the
+ * decoders refuse it in input. The generated sink encoders (CodecWriter.sinkEncoder) give it too.
+ */
+export const LONE_SURROGATE_REASON =
+  'a lone surrogate (half of a UTF-16 surrogate pair) cannot be written: strict JSON parsers refuse it'
+
+/** The path of the first string or map key in `value` holding a lone surrogate, or null. */
+function loneSurrogateAt(type: LibType, value: unknown, path: string): string | null {
+  switch (type.kind) {
+    case 'string':
+      return wellFormed(value as string) ? null : path
+    case 'optional':
+      return value === null ? null : loneSurrogateAt(type.of, value, path)
+    case 'list': {
+      const items = value as readonly unknown[]
+      for (let i = 0; i < items.length; i++) {
+        const found = loneSurrogateAt(type.of, items[i], `${path}[${i}]`)
+        if (found !== null) return found
+      }
+      return null
+    }
+    case 'map': {
+      const map = value as Record<string, unknown>
+      for (const key of Object.keys(map).sort()) {
+        const at = `${path}[${JSON.stringify(key)}]`
+        if (!wellFormed(key)) return at
+        const found = loneSurrogateAt(type.of, map[key], at)
+        if (found !== null) return found
+      }
+      return null
+    }
+    case 'record': {
+      const record = value as Record<string, unknown>
+      for (const f of type.fields) {
+        const found = loneSurrogateAt(f.type, record[f.name], path === '' ? f.name : `${path}.${f.name}`)
+        if (found !== null) return found
+      }
+      return null
+    }
+    default:
+      return null
   }
 }
 

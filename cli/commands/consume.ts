@@ -12,6 +12,8 @@ import {
 import type { Command } from '../command.ts'
 import { openLog } from '../open-log.ts'
 
+const NEWLINE = Buffer.from('\n')
+
 export const consume: Command = {
   name: 'consume',
   summary: 'print the records of a topic',
@@ -69,12 +71,17 @@ ${LOG_OPTIONS_HELP}
         for (const [i, partition] of partitions.entries()) {
           const records = await log.read(topic, partition, next[i]!, Math.min(1000, max - printed))
           for (const r of records) {
-            const value = r.value.toString('utf8')
-            io.stdout(
-              values.meta
-                ? `${JSON.stringify({ partition: r.partition, offset: r.offset, key: r.key, timestamp: r.timestamp, headers: r.headers, value })}\n`
-                : `${value}\n`,
-            )
+            // A value is printed as its bytes, so one that is not UTF-8 shows as it is stored
+            // (issue 17: decoding it for the terminal showed U+FFFD, as if produce had replaced it).
+            if (!values.meta && io.stdoutBytes) io.stdoutBytes(Buffer.concat([r.value, NEWLINE]))
+            else {
+              const value = r.value.toString('utf8')
+              io.stdout(
+                values.meta
+                  ? `${JSON.stringify({ partition: r.partition, offset: r.offset, key: r.key, timestamp: r.timestamp, headers: r.headers, value })}\n`
+                  : `${value}\n`,
+              )
+            }
             next[i] = r.offset + 1
           }
           printed += records.length

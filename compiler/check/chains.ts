@@ -5,24 +5,19 @@
  * - `a ?? b ?? …`: `??` is associative and either shape evaluates the terms left to right, each
  *   only while all before it are null, so any shape is kept. It gets one W0004 per chain, at the
  *   first term that is never null (the terms after it are never used), not one per `??`.
- * - `a + b + …` of more than LONG_LOGICAL_CHAIN terms (BinaryExpression.regrouped): on strings
- *   the balanced shape is kept, since concatenation is associative, a null term makes the result
- *   null either way, and both shapes evaluate the terms left to right up to the first null. On
- *   numbers, durations and timestamps every step is checked (i64 overflow, the timestamp range)
- *   and f64 addition is not associative, so the chain is rebuilt left-deep as written, and one of
- *   more than MAX_NESTING terms is refused (E0104), as the code after the checker recurses per
- *   level.
+ * - `a + b - c …` and `a * b / c …` of more than LONG_LOGICAL_CHAIN terms (ArithmeticChain):
+ *   built balanced when it is `+` of strings, else kept flat in the order written
+ *   (checkArithmeticChain), so no later pass recurses once per term.
  */
 import type { DiagnosticCode } from '../diagnostics/catalogue.ts'
-import type { Expr, Span, Type } from '../ir/types.ts'
-import type { BinaryExpression, CoalesceExpression, Expression } from '../parse/ast.ts'
-import { chainOfMessage, MAX_NESTING } from '../parse/parser.ts'
+import type { ArithmeticStep, Expr, Span, Type } from '../ir/types.ts'
+import type { ArithmeticChain, ArithmeticOperator, CoalesceExpression, Expression } from '../parse/ast.ts'
 import { baseType, ERROR_TYPE, isError, isNullable, show, unify, withNullability } from './types.ts'
 
 export interface ChainContext {
   expr(e: Expression): Expr
-  /** Types `left + right` (both already checked), reporting what is wrong with it. */
-  add(left: Expr, right: Expr, rightSpan: Span, opSpan: Span, span: Span): Expr
+  /** Types `left op right` (both already checked), reporting what is wrong with it. */
+  binary(op: ArithmeticOperator, left: Expr, right: Expr, rightSpan: Span, opSpan: Span, span: Span): Expr
   report(code: DiagnosticCode, message: string, span: Span): void
 }
 
@@ -79,47 +74,41 @@ export function checkCoalesceChain(chain: CoalesceExpression, ctx: ChainContext)
   return build(chain)
 }
 
-/** The terms of a regrouped `+` chain and the operator between each two, left to right. */
-function sumTerms(e: Expression, terms: Expression[], ops: Span[]): void {
-  if (e.kind === 'Binary' && e.regrouped === true) {
-    sumTerms(e.left, terms, ops)
-    ops.push(e.opSpan)
-    sumTerms(e.right, terms, ops)
-  } else {
-    terms.push(e)
+/**
+ * A flat arithmetic chain (more than LONG_LOGICAL_CHAIN terms). `+` of strings alone is built
+ * balanced, as concatenation is associative, a null term makes the result null either way, and
+ * both shapes evaluate every term left to right. Anything else is typed step by step as the
+ * left-deep chain it means and kept flat (ArithmeticChainExpr): every step is checked (i64
+ * overflow, division by zero, the timestamp range) in the order written, and f64 rounding follows
+ * it too.
+ */
+export function checkArithmeticChain(chain: ArithmeticChain, ctx: ChainContext): Expr {
+  const terms = chain.terms.map((t) => ctx.expr(t))
+  if (chain.ops.every((o) => o.op === '+') && terms.every((t) => baseType(t.type).kind === 'string'))
+    return balancedConcatenation(terms, 0, terms.length)
+  const first = terms[0]!
+  const steps: ArithmeticStep[] = []
+  // Each step typed as the BinaryExpr of the left-deep chain would be (ctx.binary looks at its
+  // operands' types only, so building the left-deep tree here costs no recursion); kept are each
+  // step's operator, right operand, type and span.
+  let left: Expr = first
+  for (let i = 1; i < terms.length; i++) {
+    const { op, opSpan } = chain.ops[i - 1]!
+    const span: Span = { ...chain.span, end: chain.terms[i]!.span.end }
+    const typed = ctx.binary(op, left, terms[i]!, chain.terms[i]!.span, opSpan, span)
+    steps.push({ op, operand: terms[i]!, type: typed.type, span })
+    left = typed
   }
+  const type = steps.some((s) => isError(s.type)) ? ERROR_TYPE : steps[steps.length - 1]!.type
+  return { kind: 'ArithmeticChain', first, steps, type, span: chain.span }
 }
 
-export function checkRegroupedSum(chain: BinaryExpression, ctx: ChainContext): Expr {
-  const asts: Expression[] = []
-  const ops: Span[] = []
-  sumTerms(chain, asts, ops)
-  const terms = asts.map((t) => ctx.expr(t))
-  if (terms.every((t) => baseType(t.type).kind === 'string')) {
-    let index = 0
-    const build = (e: Expression): Expr => {
-      if (!(e.kind === 'Binary' && e.regrouped === true)) return terms[index++]!
-      const left = build(e.left)
-      const right = build(e.right)
-      const type: Type = withNullability(baseType(left.type), isNullable(left.type) || isNullable(right.type))
-      return { kind: 'Binary', op: '+', left, right, type, span: e.span }
-    }
-    return build(chain)
-  }
-  if (terms.length > MAX_NESTING) {
-    if (!terms.some((t) => isError(t.type))) {
-      ctx.report(
-        'E0104',
-        `${chainOfMessage(['+'])} has more than ${MAX_NESTING} terms, the most for arithmetic that runs in the order written (only \`+\` on strings may have more); group part of it in parentheses`,
-        ops[MAX_NESTING - 1]!,
-      )
-    }
-    return { ...terms[0]!, type: ERROR_TYPE }
-  }
-  let sum = terms[0]!
-  for (let i = 1; i < terms.length; i++) {
-    const span = { ...asts[0]!.span, end: asts[i]!.span.end }
-    sum = ctx.add(sum, terms[i]!, asts[i]!.span, ops[i - 1]!, span)
-  }
-  return sum
+/** terms[from..to) joined by `+`, as a balanced tree of string concatenations. */
+function balancedConcatenation(terms: readonly Expr[], from: number, to: number): Expr {
+  if (to - from === 1) return terms[from]!
+  const middle = (from + to) >> 1
+  const left = balancedConcatenation(terms, from, middle)
+  const right = balancedConcatenation(terms, middle, to)
+  const type: Type = withNullability(baseType(left.type), isNullable(left.type) || isNullable(right.type))
+  return { kind: 'Binary', op: '+', left, right, type, span: { ...left.span, end: right.span.end } }
 }

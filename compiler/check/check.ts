@@ -55,7 +55,7 @@ import type {
 } from '../parse/ast.ts'
 import { DURATION_UNIT_MS } from '../parse/lexer.ts'
 import { LONG_LOGICAL_CHAIN } from '../parse/parser.ts'
-import { type ChainContext, checkCoalesceChain, checkRegroupedSum } from './chains.ts'
+import { type ChainContext, checkArithmeticChain, checkCoalesceChain } from './chains.ts'
 import { checkExplode } from './explode-step.ts'
 import {
   checkSharedSourceOverJoin,
@@ -1439,9 +1439,10 @@ class Checker {
       case 'Unary':
         return this.unary(e.op, e.operand, span, scope)
       case 'Binary':
-        if (e.regrouped === true) return checkRegroupedSum(e, this.chainContext(scope))
         if (e.spelledAs !== undefined) return this.misspeltLogical(e, span, scope)
         return this.binary(e.op, e.left, e.right, e.opSpan, span, scope)
+      case 'ArithmeticChain':
+        return checkArithmeticChain(e, this.chainContext(scope))
       case 'Coalesce':
         return checkCoalesceChain(e, this.chainContext(scope))
       case 'IsNull': {
@@ -1632,7 +1633,8 @@ class Checker {
   private chainContext(scope: Scope): ChainContext {
     return {
       expr: (inner) => this.expr(inner, scope),
-      add: (left, right, rightSpan, opSpan, span) => this.binaryOf('+', left, right, rightSpan, opSpan, span),
+      binary: (op, left, right, rightSpan, opSpan, span) =>
+        this.binaryOf(op, left, right, rightSpan, opSpan, span),
       report: (code, message, span) => this.report(code, message, span),
     }
   }

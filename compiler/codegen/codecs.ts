@@ -25,6 +25,7 @@
  * milliseconds formatted by arithmetic, non-finite f64 as null), one concatenation per record, or
  * JSON.stringify for records without timestamps (the same text).
  */
+import { LONE_SURROGATE_REASON } from '../../stdlib/json-functions.ts'
 import type { RecordType, Type } from '../ir/types.ts'
 import { tsType } from './expressions.ts'
 import { ISO_TIMESTAMP } from './iso-timestamp.ts'
@@ -45,6 +46,8 @@ export class CodecWriter {
   private readonly unwritableWalkers = new Map<string, string | null>()
   private unwritableWalkerCount = 0
   private readonly sinkEncoders = new Map<string, string>()
+  private readonly surrogateWalkers = new Map<string, string | null>()
+  private surrogateWalkerCount = 0
 
   constructor(
     private readonly typeName: (type: Type) => string | undefined,
@@ -192,14 +195,97 @@ export class CodecWriter {
    */
   sinkEncoder(type: Type): string {
     const walker = this.unwritableWalker(type)
-    if (walker === null) return this.encoder(type)
+    const surrogates = this.surrogateWalker(type)
+    if (walker === null && surrogates === null) return this.encoder(type)
+    const encode =
+      walker === null
+        ? `const text = ${this.encoder(type)}(value)`
+        : `let text: string\ntry {\ntext = ${this.encoder(type)}(value)\n} catch (error) {\nthrow withEncodePath(error, ${walker}(value, ''))\n}`
+    // JSON.stringify writes a lone surrogate as an escape (`\ud83d`), which strict JSON parsers
+    // refuse (specs/language.md §9): only text with such an escape needs the walk that finds it.
+    const refuse =
+      surrogates === null
+        ? []
+        : [
+            `if (text.includes('\\\\ud')) {`,
+            `const path = ${surrogates}(value, '')`,
+            `if (path !== null) throw withEncodePath(new RangeError(LONE_SURROGATE_REASON), path)`,
+            '}',
+          ]
     return this.named(this.sinkEncoders, this.keyOf(type), 'encodeSink', (name) =>
       [
         `function ${name}(value: ${tsType(type, this.typeName)}): string {`,
-        `try {\nreturn ${this.encoder(type)}(value)\n} catch (error) {\nthrow withEncodePath(error, ${walker}(value, ''))\n}`,
+        encode,
+        ...refuse,
+        'return text',
         '}',
       ].join('\n'),
     )
+  }
+
+  /**
+   * The name of `surrogatesN(value, path)`: the path of the first string or map key in `value`
+   * that holds a lone surrogate (`s`, `tags[1]`, `m["\ud83d"]`), or null; null itself when the
+   * type has no string.
+   */
+  private surrogateWalker(type: Type): string | null {
+    const id = this.keyOf(type)
+    if (this.surrogateWalkers.has(id)) return this.surrogateWalkers.get(id)!
+    this.surrogateWalkers.set(id, null) // types are not recursive; this only guards the lookup
+    let body: string | null
+    switch (type.kind) {
+      case 'string':
+        body = 'return wellFormed(value) ? null : path'
+        break
+      case 'optional': {
+        const inner = this.surrogateWalker(type.of)
+        body = inner === null ? null : `return value === null ? null : ${inner}(value, path)`
+        break
+      }
+      case 'list': {
+        const inner = this.surrogateWalker(type.of)
+        body =
+          inner === null
+            ? null
+            : `for (let i = 0; i < value.length; i++) {\nconst found = ${inner}(value[i], path + '[' + i + ']')\nif (found !== null) return found\n}\nreturn null`
+        break
+      }
+      case 'map': {
+        // In the order the encoder writes the entries; a key is checked before its value.
+        const inner = this.surrogateWalker(type.of)
+        body = [
+          'for (const key of Object.keys(value).sort()) {',
+          `const at = path + '[' + JSON.stringify(key) + ']'`,
+          'if (!wellFormed(key)) return at',
+          ...(inner === null
+            ? []
+            : [`const found = ${inner}(value[key], at)`, 'if (found !== null) return found']),
+          '}',
+          'return null',
+        ].join('\n')
+        break
+      }
+      case 'record': {
+        const parts = type.fields.flatMap((f) => {
+          const inner = this.surrogateWalker(f.type)
+          if (inner === null) return []
+          const fieldPath = `path === '' ? ${JSON.stringify(f.name)} : path + ${JSON.stringify(`.${f.name}`)}`
+          return [
+            `found = ${inner}(${propertyAccess('value', f.name)}, ${fieldPath})`,
+            'if (found !== null) return found',
+          ]
+        })
+        body = parts.length === 0 ? null : ['let found: string | null', ...parts, 'return null'].join('\n')
+        break
+      }
+      default:
+        body = null
+    }
+    if (body === null) return null
+    const name = `surrogates${this.surrogateWalkerCount++}`
+    this.surrogateWalkers.set(id, name)
+    this.bodies.push(`function ${name}(value: any, path: string): string | null {\n${body}\n}`)
+    return name
   }
 
   /**
@@ -781,7 +867,8 @@ export const CODEC_HELPERS = `
   /**
    * Whether JSON text may hold a number JSON.parse rounded to an integer: one of more than 15
    * significant digits with a fraction or an exponent (a shorter one, or an integer written as
-   * one, parses exactly or to a number no i64 accepts). A cheap test over the whole text.
+   * one, parses exactly or to a number no i64 accepts), or one with an exponent of -100 or less,
+   * which may underflow to 0 (\`1e-400\`). A cheap test over the whole text.
    */
   function mayHideRounding(text: string): boolean {
     let run = 0
@@ -789,9 +876,16 @@ export const CODEC_HELPERS = `
       const c = text.charCodeAt(i)
       if ((c >= 48 && c <= 57) || (c === 46 && run > 0)) {
         if (++run > 16) return true
-      } else run = 0
+      } else {
+        run = 0
+        if (c === 45 && i > 0 && (text.charCodeAt(i - 1) | 32) === 101 && digitAt(text, i + 1) && digitAt(text, i + 2) && digitAt(text, i + 3)) return true
+      }
     }
     return false
+  }
+  function digitAt(text: string, i: number): boolean {
+    const c = text.charCodeAt(i)
+    return c >= 48 && c <= 57
   }
   /** Whether a JSON number's text denotes an integer exactly (\`100.0\` and \`1e2\` do, \`1.5\` does not). */
   function writtenAsInteger(written: string): boolean {
@@ -855,6 +949,7 @@ export const CODEC_HELPERS = `
     if (!Number.isFinite(value)) throw new RangeError(\`\${value} is not a finite number: JSON has no NaN or Infinity; make the field optional (f64?) to write null\`)
     return '' + value
   }
+  const LONE_SURROGATE_REASON = ${JSON.stringify(LONE_SURROGATE_REASON)}
   /** A sink encoder's refusal, its reason naming the field (CodecWriter.sinkEncoder). */
   function withEncodePath(error: unknown, path: string | null): unknown {
     if (path === null || path === '' || !(error instanceof RangeError)) return error

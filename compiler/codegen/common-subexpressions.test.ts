@@ -65,3 +65,43 @@ describe('common subexpressions of a select', () => {
     expect(output.values.slice(0, output.length)).toEqual(expected)
   })
 })
+
+describe('common subexpressions of long arithmetic chains (issue 17)', () => {
+  const f64Chain = ['x', ...Array(40).fill('2.0')].join(' * ')
+  const i64Chain = ['n', ...Array(40).fill('abs(n)')].join(' - ')
+  const LONG = `schema E { name: string, x: f64, n: i64 }
+source e: E from kafka("e")
+stream s = e | select { a: ${f64Chain}, b: ${f64Chain} + 1.0, c: ${i64Chain}, d: ${i64Chain}, e: abs(n) }
+sink s -> kafka("out")
+`
+
+  it('share an f64 chain and the shareable terms of any chain, never a checked one', async () => {
+    const { typescript, operators, pipeline } = await compileAndLoad(LONG)
+    const chain = typescript.slice(typescript.indexOf('function chain0'))
+    // The f64 chain once (its 40 steps), abs(n) once; the i64 chain's 40 checked steps per field.
+    expect(count(chain, '* 2)')).toBe(40)
+    expect(count(chain, 'fn_abs(')).toBe(1)
+    expect(count(chain, 'checkI64(')).toBe(80)
+    const fused = pipeline.nodes.find((n) => n.kind === 'Fused')!
+    const map = fused.kind === 'Fused' ? fused.steps[0]! : null
+    if (map?.kind !== 'Map') throw new Error('expected a Map step')
+    const rows = [
+      { name: 'a', x: 1.5, n: 3 },
+      { name: 'b', x: -0.25, n: -2 },
+    ]
+    const output = { values: [] as unknown[], keys: [], timestamps: [], origins: [], length: 0 }
+    const errors: unknown[] = []
+    operators.chains[fused.id]!(
+      { values: rows, keys: [null, null], timestamps: [0, 0], origins: [0, 1], length: 2 },
+      output,
+      errors as never,
+    )
+    expect(errors).toEqual([])
+    expect(output.values).toEqual(
+      rows.map((row) =>
+        Object.fromEntries(map.fields.map((f) => [f.name, compileExpr(f.value, stdlib)(row)])),
+      ),
+    )
+    expect((output.values[0] as { c: number }).c).toBe(3 - 40 * 3)
+  })
+})

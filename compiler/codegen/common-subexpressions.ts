@@ -70,6 +70,8 @@ function childrenOf(expr: Expr): readonly Expr[] {
     case 'Binary':
     case 'Coalesce':
       return [expr.left, expr.right]
+    case 'ArithmeticChain':
+      return [expr.first, ...expr.steps.map((step) => step.operand)]
     case 'Conditional':
       return [expr.condition, expr.whenTrue, expr.whenFalse]
     case 'Call':
@@ -97,6 +99,8 @@ function detailOf(expr: Expr): string {
     case 'Unary':
     case 'Binary':
       return expr.op
+    case 'ArithmeticChain':
+      return expr.steps.map((step) => step.op).join('')
     case 'IsNull':
       return String(expr.negated)
     case 'Call':
@@ -123,6 +127,11 @@ function isShareable(expr: Expr, mayFail: (fn: string) => boolean): boolean {
       // Comparisons and logic cannot fail; f64 arithmetic and string concatenation neither.
       // Integer and timestamp arithmetic are checked (overflow, division by zero): not shared.
       return ['==', '!=', '<', '<=', '>', '>=', 'and', 'or'].includes(expr.op) || isFloatOrString(expr)
+    case 'ArithmeticChain':
+      // Shared only when every step is f64 arithmetic, which cannot fail (a long chain, issue 17).
+      return expr.steps.every(
+        (step) => step.type.kind === 'f64' || (step.type.kind === 'optional' && step.type.of.kind === 'f64'),
+      )
     case 'Call':
       return PURE_FUNCTIONS.has(expr.fn) && !mayFail(expr.fn)
     default:

@@ -12,6 +12,7 @@
 import { isRecordMetadataFunction } from '../../stdlib/record-metadata.ts'
 import { isOptional, unwrapOptional } from '../ir/expr.ts'
 import type { BinaryExpr, Expr, Span, Type } from '../ir/types.ts'
+import { arithmeticChain } from './arithmetic-chain.ts'
 import { INLINE_CALLS } from './inline-calls.ts'
 import { uncheckedIntegerOp } from './overflow.ts'
 import { propertyAccess, propertyKey } from './property.ts'
@@ -114,6 +115,7 @@ const EMIT: { readonly [K in Expr['kind']]: (expr: ExprOf<K>, ctx: ExprContext) 
     return nullGuarded(ctx, [e.operand], [operand], ([v]) => `(${apply(v!)})`)
   },
   Binary: (e, ctx) => (e.op === 'and' || e.op === 'or' ? logical(e, ctx) : binary(e, ctx)),
+  ArithmeticChain: (e, ctx) => arithmeticChain(e, ctx),
   Coalesce: (e, ctx) => {
     const left = compileExpr(e.left, ctx)
     if (!isOptional(e.left.type)) return left
@@ -153,12 +155,26 @@ const EMIT: { readonly [K in Expr['kind']]: (expr: ExprOf<K>, ctx: ExprContext) 
         throw new Error(`codegen: ${e.fn}() called where no source record is at hand`)
       return `${fn.ref}(${[ctx.record, ...args].join(', ')})`
     }
-    // A call that may fail first points the chain's `site` at itself, so its evaluation error is
-    // located at the call (`sqrt(x)`), not at the step keyword it is in.
-    const call = (values: readonly string[]) =>
-      fn.mayFail
-        ? `(site = ${ctx.site(e.span)}, ${fn.ref}(${[...values, ...extra].join(', ')}))`
-        : `${fn.ref}(${[...values, ...extra].join(', ')})`
+    // A call that may fail points the chain's `site` at itself, so its evaluation error is
+    // located at the call (`sqrt(x)`), not at the step keyword it is in: once its arguments are
+    // evaluated, as a call among them that may fail points it at itself (`to_json(f(x))`).
+    const call = (values: readonly string[]) => {
+      if (!fn.mayFail) return `${fn.ref}(${[...values, ...extra].join(', ')})`
+      const at = ctx.site(e.span)
+      if (values.length === 0) return `(site = ${at}, ${fn.ref}(${extra.join(', ')}))`
+      const last = values[values.length - 1]!
+      let lastThenSite: string
+      if (CANNOT_FAIL.test(last)) lastThenSite = `(site = ${at}, ${last})`
+      else {
+        // The value the call gets: without its null when the call is not made on null.
+        const arg = e.args[values.length - 1]!
+        const type = fn.nullPropagating ? unwrapOptional(arg.type) : arg.type
+        // Temporaries start as null; the cast gives the value back its type.
+        const t = ctx.temp(`${tsType(type, ctx.typeName)} | null`)
+        lastThenSite = `(${t} = ${last}, site = ${at}, ${t} as ${tsType(type, ctx.typeName)})`
+      }
+      return `${fn.ref}(${[...values.slice(0, -1), lastThenSite, ...extra].join(', ')})`
+    }
     if (!fn.nullPropagating) return call(args)
     return nullGuarded(ctx, e.args, args, call)
   },
@@ -333,25 +349,30 @@ const COMPARISON: Readonly<Record<string, string>> = {
 function binary(e: BinaryExpr, ctx: ExprContext): string {
   const left = compileExpr(e.left, ctx)
   const right = compileExpr(e.right, ctx)
-  const integer = INTEGER_KINDS.has(unwrapOptional(e.type).kind)
   return nullGuarded(ctx, [e.left, e.right], [left, right], ([l, r]) => {
     const comparison = COMPARISON[e.op]
     if (comparison && unwrapOptional(e.left.type).kind === 'map')
       return `${e.op === '!=' ? '!' : ''}mapsEqual(${l}, ${r})`
     if (comparison) return `(${l} ${comparison} ${r})`
-    const unchecked =
-      integer && unwrapOptional(e.type).kind !== 'timestamp' ? uncheckedIntegerOp(e, l!, r!) : null
-    if (unchecked !== null) return unchecked
-    if (integer && (e.op === '/' || e.op === '%')) {
-      return `${e.op === '/' ? 'idiv' : 'imod'}(${l}, ${r}, ${ctx.site(e.span)})`
-    }
-    // A timestamp result must stay a time a Date can hold, or it fails here, with this location,
-    // rather than later when it is encoded or formatted.
-    if (unwrapOptional(e.type).kind === 'timestamp')
-      return `checkTimestamp(${l} ${e.op} ${r}, ${ctx.site(e.span)})`
-    if (integer) return `checkI64(${l} ${e.op} ${r}, ${ctx.site(e.span)})`
-    return `(${l} ${e.op} ${r})`
+    return arithmeticCode(e, l!, r!, ctx)
   })
+}
+
+/** `l op r` of `+ - * / %` on the non-null values `l` and `r` of `e`'s operands, checked as `e`'s type needs. */
+export function arithmeticCode(e: BinaryExpr, l: string, r: string, ctx: ExprContext): string {
+  const integer = INTEGER_KINDS.has(unwrapOptional(e.type).kind)
+  const unchecked =
+    integer && unwrapOptional(e.type).kind !== 'timestamp' ? uncheckedIntegerOp(e, l, r) : null
+  if (unchecked !== null) return unchecked
+  if (integer && (e.op === '/' || e.op === '%')) {
+    return `${e.op === '/' ? 'idiv' : 'imod'}(${l}, ${r}, ${ctx.site(e.span)})`
+  }
+  // A timestamp result must stay a time a Date can hold, or it fails here, with this location,
+  // rather than later when it is encoded or formatted.
+  if (unwrapOptional(e.type).kind === 'timestamp')
+    return `checkTimestamp(${l} ${e.op} ${r}, ${ctx.site(e.span)})`
+  if (integer) return `checkI64(${l} ${e.op} ${r}, ${ctx.site(e.span)})`
+  return `(${l} ${e.op} ${r})`
 }
 
 /**

@@ -5,7 +5,7 @@
  * reference interpreter's decoder alike; an escaped pair is one character and decodes.
  */
 import { afterAll, describe, expect, it } from 'vitest'
-import { referenceDecode } from '../../stdlib/json-functions.ts'
+import { LONE_SURROGATE_REASON, referenceDecode, referenceEncode } from '../../stdlib/json-functions.ts'
 import type { RecordType } from '../ir/types.ts'
 import { compileAndLoad, removeLoadedModules } from './load-generated.ts'
 
@@ -81,5 +81,38 @@ describe('lone surrogates in decoded strings', () => {
     const { operators } = await compileAndLoad(PIPE)
     const row = operators.sources.e!.decodeJson!(Buffer.from(CASES.at(-1)![0]) as never) as { id: string }
     expect(row.id).toBe('😀')
+  })
+})
+
+describe('lone surrogates in written strings', () => {
+  const REASON = LONE_SURROGATE_REASON
+  /** Values of E a pipeline could compute (a user-defined function cutting a pair), and the refusal. */
+  const WRITTEN: readonly (readonly [Record<string, unknown>, string | null])[] = [
+    [{ id: 'a\ud83d', s: null, tags: null, m: null, inner: null }, `id: ${REASON}`],
+    [{ id: 'x', s: '\ude00', tags: null, m: null, inner: null }, `s: ${REASON}`],
+    [{ id: 'x', s: null, tags: ['ok', 'b\ud800'], m: null, inner: null }, `tags[1]: ${REASON}`],
+    [{ id: 'x', s: null, tags: null, m: { a: 1, '\udfff': 2 }, inner: null }, `m["\\udfff"]: ${REASON}`],
+    [{ id: 'x', s: null, tags: null, m: null, inner: { name: '\udbff' } }, `inner.name: ${REASON}`],
+    // A pair is one character; a backslash followed by `ud83d` is text, written as `\\ud83d`.
+    [{ id: '😀', s: '\\ud83d', tags: ['\\\\ud800', '😀'], m: { '\\ude00': 1 }, inner: { name: 'é' } }, null],
+  ]
+
+  it('are refused by the generated sink encoder and the reference encoder alike, naming the field', async () => {
+    const { operators, pipeline } = await compileAndLoad(PIPE)
+    const encode = Object.values(operators.sinks)[0]!.encode as (value: unknown) => string
+    const type = pipeline.schemas.E as RecordType
+    for (const [value, reason] of WRITTEN) {
+      expect(
+        reasonOf(() => encode(value)),
+        JSON.stringify(value),
+      ).toBe(reason)
+      expect(
+        reasonOf(() => referenceEncode(type, value)),
+        JSON.stringify(value),
+      ).toBe(reason)
+    }
+    const written = encode(WRITTEN.at(-1)![0])
+    expect(JSON.parse(written)).toEqual(WRITTEN.at(-1)![0])
+    expect(referenceEncode(type, WRITTEN.at(-1)![0])).toBe(written)
   })
 })

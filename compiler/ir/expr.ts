@@ -1,5 +1,5 @@
 import { stdlib } from '../../stdlib/index.ts'
-import type { BinaryOp, Expr, ScalarTypeKind, Type } from './types.ts'
+import type { ArithmeticChainExpr, BinaryExpr, BinaryOp, Expr, ScalarTypeKind, Type } from './types.ts'
 
 type ExprOf<K extends Expr['kind']> = Extract<Expr, { kind: K }>
 
@@ -11,6 +11,7 @@ const CHILDREN: { readonly [K in Expr['kind']]: (expr: ExprOf<K>) => readonly Ex
   Index: (e) => [e.object, e.index],
   Unary: (e) => [e.operand],
   Binary: (e) => [e.left, e.right],
+  ArithmeticChain: (e) => [e.first, ...e.steps.map((step) => step.operand)],
   Coalesce: (e) => [e.left, e.right],
   IsNull: (e) => [e.operand],
   Conditional: (e) => [e.condition, e.whenTrue, e.whenFalse],
@@ -36,6 +37,11 @@ const REBUILD: { readonly [K in Expr['kind']]: (expr: ExprOf<K>, children: reado
   Index: (e, [object, index]) => ({ ...e, object: object!, index: index! }),
   Unary: (e, [operand]) => ({ ...e, operand: operand! }),
   Binary: (e, [left, right]) => ({ ...e, left: left!, right: right! }),
+  ArithmeticChain: (e, [first, ...operands]) => ({
+    ...e,
+    first: first!,
+    steps: e.steps.map((step, i) => ({ ...step, operand: operands[i]! })),
+  }),
   Coalesce: (e, [left, right]) => ({ ...e, left: left!, right: right! }),
   IsNull: (e, [operand]) => ({ ...e, operand: operand! }),
   Conditional: (e, [condition, then, otherwise]) => ({
@@ -145,6 +151,11 @@ export function canFail(
 ): boolean {
   if (expr.kind === 'Binary' && CHECKED_OPS.has(expr.op) && INTEGER_TYPES.has(unwrapOptional(expr.type).kind))
     return true
+  if (
+    expr.kind === 'ArithmeticChain' &&
+    expr.steps.some((s) => INTEGER_TYPES.has(unwrapOptional(s.type).kind))
+  )
+    return true
   if (expr.kind === 'Call') {
     const fn = Object.hasOwn(functions, expr.fn) ? functions[expr.fn] : undefined
     if (fn?.mayFail !== false) return true
@@ -168,4 +179,19 @@ export function isNondeterministic(
   )
     return true
   return childrenOf(expr).some((child) => isNondeterministic(child, functions))
+}
+
+/**
+ * Step `index` of an arithmetic chain as the BinaryExpr it stands for, with `left` in place of
+ * the steps before it (a stand-in such as a LocalExpr naming the running value), so code that
+ * knows BinaryExpr evaluates a chain one step at a time without building it left-deep.
+ */
+export function chainStep(chain: ArithmeticChainExpr, index: number, left: Expr): BinaryExpr {
+  const step = chain.steps[index]!
+  return { kind: 'Binary', op: step.op, left, right: step.operand, type: step.type, span: step.span }
+}
+
+/** The type of the running value before step `index` of a chain: the first term's, or the step before's. */
+export function typeBeforeStep(chain: ArithmeticChainExpr, index: number): Type {
+  return index === 0 ? chain.first.type : chain.steps[index - 1]!.type
 }

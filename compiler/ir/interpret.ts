@@ -1219,6 +1219,24 @@ export function compileExpr(expr: Expr, functions: FunctionTable): Evaluator {
     }
     case 'Binary':
       return compileBinary(expr.op, unwrapOptional(expr.type), expr, functions)
+    case 'ArithmeticChain': {
+      // A loop over the steps, each evaluated as its BinaryExpr would be: the operand, then null
+      // if either side is null, else the step's checked arithmetic (so the first failing step's
+      // error is the one raised, as in the left-deep tree).
+      const first = compileExpr(expr.first, functions)
+      const steps = expr.steps.map((step) => ({
+        operand: compileExpr(step.operand, functions),
+        apply: arithmetic(step.op, unwrapOptional(step.type)),
+      }))
+      return (row) => {
+        let value = first(row)
+        for (const step of steps) {
+          const operand = step.operand(row)
+          value = value === null || operand === null ? null : step.apply(value, operand)
+        }
+        return value
+      }
+    }
     case 'Coalesce': {
       // The right side is evaluated only when the left is null (so its errors only count then).
       const left = compileExpr(expr.left, functions)
@@ -1483,22 +1501,26 @@ function compileBinary(
     }
   }
 
-  // Durations and timestamps are integer milliseconds: the same checks as i64, and a timestamp
-  // result must be one a Date can hold.
-  const integerApply = binaryFunction(
-    op,
-    resultType.kind === 'i64' || resultType.kind === 'duration' || resultType.kind === 'timestamp',
-  )
-  const apply =
-    resultType.kind === 'timestamp'
-      ? (a: unknown, b: unknown) => checkTimestamp(integerApply(a, b) as number)
-      : integerApply
+  const apply = arithmetic(op, resultType)
   return (row) => {
     const a = left(row)
     const b = right(row)
     if (a === null || b === null) return null
     return apply(a, b)
   }
+}
+
+/** `a op b` of two non-null operands whose result is of type `resultType` (not optional). */
+function arithmetic(op: NonLogicalOp, resultType: Type): (a: unknown, b: unknown) => unknown {
+  // Durations and timestamps are integer milliseconds: the same checks as i64, and a timestamp
+  // result must be one a Date can hold.
+  const integerApply = binaryFunction(
+    op,
+    resultType.kind === 'i64' || resultType.kind === 'duration' || resultType.kind === 'timestamp',
+  )
+  return resultType.kind === 'timestamp'
+    ? (a: unknown, b: unknown) => checkTimestamp(integerApply(a, b) as number)
+    : integerApply
 }
 
 function checkTimestamp(value: number): number {

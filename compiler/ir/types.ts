@@ -68,6 +68,7 @@ export type Expr =
   | IndexExpr
   | UnaryExpr
   | BinaryExpr
+  | ArithmeticChainExpr
   | CoalesceExpr
   | IsNullExpr
   | ConditionalExpr
@@ -133,6 +134,28 @@ export interface BinaryExpr extends ExprBase {
   readonly op: BinaryOp
   readonly left: Expr
   readonly right: Expr
+}
+
+/** One step of an ArithmeticChainExpr: `(previous steps) op operand`, of type `type`. */
+export interface ArithmeticStep {
+  readonly op: '+' | '-' | '*' | '/' | '%'
+  readonly operand: Expr
+  /** What the BinaryExpr of this step would have: its result type, and a span from the chain's start. */
+  readonly type: Type
+  readonly span: Span
+}
+
+/**
+ * `first op1 t1 op2 t2 …`, a long flat chain of arithmetic (issue 17): exactly the left-deep
+ * BinaryExprs ((first op1 t1) op2 t2) …, each step with its own type and span, held flat so that
+ * no pass recurses once per term. Evaluated left to right: `first`, then per step its operand and
+ * the step (null if either side is null, checked as a BinaryExpr of its type is). The checker
+ * builds it for chains of more than LONG_LOGICAL_CHAIN terms only; `type` is the last step's.
+ */
+export interface ArithmeticChainExpr extends ExprBase {
+  readonly kind: 'ArithmeticChain'
+  readonly first: Expr
+  readonly steps: readonly ArithmeticStep[]
 }
 
 /** `left ?? right`: `left` unless it is null. */

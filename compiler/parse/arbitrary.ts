@@ -8,6 +8,7 @@ import type { Span } from '../ir/types.ts'
 import type {
   AggregateInit,
   AllFields,
+  ArithmeticOperator,
   ConnectorExpr,
   DurationUnit,
   Expression,
@@ -123,6 +124,28 @@ export const expressionArb: fc.Arbitrary<Expression> = fc.letrec<{ expr: Express
       fc
         .record({ left: tie('expr'), right: tie('expr') })
         .map(({ left, right }) => ({ kind: 'Coalesce' as const, left, right, span })),
+      // A chain long enough to be read flat (ArithmeticChain), of one precedence level.
+      fc
+        .record({
+          ops: fc.oneof(
+            fc.array(fc.constantFrom<ArithmeticOperator>('+', '-'), { minLength: 32, maxLength: 40 }),
+            fc.array(fc.constantFrom<ArithmeticOperator>('*', '/', '%'), { minLength: 32, maxLength: 40 }),
+          ),
+          first: tie('expr'),
+          terms: fc.array(
+            fc.oneof({ arbitrary: leafArb, weight: 8 }, { arbitrary: tie('expr'), weight: 1 }),
+            {
+              minLength: 40,
+              maxLength: 40,
+            },
+          ),
+        })
+        .map(({ ops, first, terms }) => ({
+          kind: 'ArithmeticChain' as const,
+          terms: [first, ...terms.slice(0, ops.length)],
+          ops: ops.map((op) => ({ op, opSpan: span })),
+          span,
+        })),
       fc
         .record({ operand: tie('expr'), negated: fc.boolean() })
         .map(({ operand, negated }) => ({ kind: 'IsNull' as const, operand, negated, span })),

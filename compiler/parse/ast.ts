@@ -100,6 +100,7 @@ export type Expression =
   | IndexAccess
   | UnaryExpression
   | BinaryExpression
+  | ArithmeticChain
   | CoalesceExpression
   | IsNullExpression
   | IfExpression
@@ -189,15 +190,27 @@ export interface BinaryExpression {
   readonly opSpan: Span
   readonly span: Span
   /**
-   * Set on the nodes of a long `+` chain the parser built balanced rather than left-deep as
-   * written (Parser.parseAdditive); the checker keeps that shape only where it means the same.
-   */
-  readonly regrouped?: true
-  /**
    * Set when the source wrote `and`/`or` as C does (`&&`, `||`): the parser reported the
    * spelling, so the checker adds no operand type errors of its own here (issue 17).
    */
   readonly spelledAs?: '&&' | '||'
+}
+
+/** The operators of an ArithmeticChain: one precedence level, left-associative. */
+export type ArithmeticOperator = '+' | '-' | '*' | '/' | '%'
+
+/**
+ * A flat chain of more than LONG_LOGICAL_CHAIN terms joined by operators of one precedence level
+ * (`a + b - c …` or `a * b / c …`), as written: it means ((t0 op t1) op t2) …, the left-deep
+ * BinaryExpressions a shorter chain is. Held flat so that no pass recurses once per term, which a
+ * 10,000-term chain would overflow the stack with (issue 17).
+ */
+export interface ArithmeticChain {
+  readonly kind: 'ArithmeticChain'
+  readonly terms: readonly Expression[]
+  /** ops[i - 1] stands between terms[i - 1] and terms[i]; its span is the operator token. */
+  readonly ops: readonly { readonly op: ArithmeticOperator; readonly opSpan: Span }[]
+  readonly span: Span
 }
 
 export interface CoalesceExpression {

@@ -15,6 +15,7 @@ import type {
   AggregateStep,
   AllFields,
   Annotation,
+  ArithmeticOperator,
   BinaryOperator,
   BoundOffset,
   CaseBranch,
@@ -76,17 +77,10 @@ export interface ParseResult {
 /**
  * Deeper trees than this are rejected, so no later recursive pass can overflow the stack: the
  * checker, lowering, and TypeScript's own parser on the generated code, which is the first to
- * fail (near 700 levels of a flat `or` chain). Long `and`/`or` and `??` chains, and long `+`
- * chains (balanced for strings by the checker only), are built balanced, so they never come near
- * it; a flat chain of another operator (`a - b - …`, `+` on numbers) may have 500 terms.
+ * fail (near 700 levels of a flat `or` chain). Long `and`/`or` and `??` chains are built
+ * balanced and long arithmetic chains flat (ArithmeticChain), so they never come near it.
  */
 export const MAX_NESTING = 500
-
-/** "a chain of `-` and `+`": the operators of a chain, as a diagnostic names them. */
-export function chainOfMessage(ops: readonly string[]): string {
-  const names = [...new Set(ops)].map((op) => `\`${op}\``)
-  return `this chain of ${names.length > 1 ? `${names.slice(0, -1).join(', ')} and ${names.at(-1)}` : names[0]}`
-}
 
 /** Longer `and`/`or` chains are built balanced (Parser.logicalChain); shorter ones as written. */
 export const LONG_LOGICAL_CHAIN = 32
@@ -1867,12 +1861,7 @@ class Parser {
     return expr
   }
 
-  /**
-   * `a + b - c …`. A chain of more than LONG_LOGICAL_CHAIN terms joined by `+` alone is built
-   * balanced and marked `regrouped`: the checker keeps that shape for strings (concatenation is
-   * associative and null-propagating, so the result and the terms evaluated are the same) and
-   * rebuilds it left-deep for numbers, whose overflow checks need the order written (issue 17).
-   */
+  /** `a + b - c …`, left-associative (leftAssociativeChain). */
   private parseAdditive(): Expression {
     const terms = [this.parseMultiplicative()]
     const ops: Token[] = []
@@ -1880,38 +1869,10 @@ class Parser {
       ops.push(this.advance())
       terms.push(this.parseMultiplicative())
     }
-    if (terms.length > LONG_LOGICAL_CHAIN && ops.every((op) => op.kind === '+'))
-      return this.regroupedSum(terms, ops, 0, terms.length)
-    return this.leftDeepChain(terms, ops)
+    return this.leftAssociativeChain(terms, ops)
   }
 
-  /** terms[from..to) of a `+` chain as a balanced tree; ops[i - 1] stands between terms[i - 1] and terms[i]. */
-  private regroupedSum(
-    terms: readonly Expression[],
-    ops: readonly Token[],
-    from: number,
-    to: number,
-  ): Expression {
-    if (to - from === 1) return terms[from]!
-    const middle = (from + to) >> 1
-    const left = this.regroupedSum(terms, ops, from, middle)
-    const right = this.regroupedSum(terms, ops, middle, to)
-    const opToken = ops[middle - 1]!
-    return this.node(
-      {
-        kind: 'Binary',
-        op: '+',
-        left,
-        right,
-        opSpan: this.span(opToken.start, opToken.end),
-        span: this.span(left.span.start, right.span.end),
-        regrouped: true,
-      },
-      left,
-      right,
-    )
-  }
-
+  /** `a * b / c …`, left-associative (leftAssociativeChain). */
   private parseMultiplicative(): Expression {
     const terms = [this.parseUnary()]
     const ops: Token[] = []
@@ -1919,27 +1880,42 @@ class Parser {
       ops.push(this.advance())
       terms.push(this.parseUnary())
     }
-    return this.leftDeepChain(terms, ops)
+    return this.leftAssociativeChain(terms, ops)
   }
 
   /**
-   * A chain of left-associative arithmetic as written. One of more than MAX_NESTING terms is refused
-   * with a message about its length, which is what the author can change (issue 17).
+   * A chain of left-associative arithmetic as written: left-deep BinaryExpressions up to
+   * LONG_LOGICAL_CHAIN terms, one flat ArithmeticChain past it, which means the same and nests one
+   * level whatever its length, so a 10,000-term `a - b + …` is no deeper than `a - b` (issue 17;
+   * such chains were refused past 500 terms).
    */
-  private leftDeepChain(terms: readonly Expression[], ops: readonly Token[]): Expression {
-    if (terms.length > MAX_NESTING) {
-      const op = ops[MAX_NESTING - 1]!
-      this.report(
-        `${chainOfMessage(ops.map((o) => o.kind))} has more than ${MAX_NESTING} terms, the most for arithmetic that runs in the order written (only \`+\` on strings may have more); group part of it in parentheses`,
-        this.span(op.start, op.end),
-        'E0104',
-      )
-      throw new ParseAbort()
+  private leftAssociativeChain(terms: readonly Expression[], ops: readonly Token[]): Expression {
+    if (terms.length > LONG_LOGICAL_CHAIN) {
+      const first = terms[0]!
+      const last = terms[terms.length - 1]!
+      const chain: Expression = {
+        kind: 'ArithmeticChain',
+        terms,
+        ops: ops.map((token) => ({
+          op: token.kind as ArithmeticOperator,
+          opSpan: this.span(token.start, token.end),
+        })),
+        span: this.span(first.span.start, last.span.end),
+      }
+      // One level above its deepest term (not this.node: no spread of thousands of arguments).
+      let depth = 0
+      for (const term of terms) depth = Math.max(depth, this.depth.get(term) ?? 0)
+      if (depth + 1 > MAX_NESTING) {
+        this.report(`expression is nested too deeply (more than ${MAX_NESTING} levels)`, chain.span, 'E0104')
+        throw new ParseAbort()
+      }
+      this.depth.set(chain, depth + 1)
+      return chain
     }
     let left = terms[0]!
     for (let i = 1; i < terms.length; i++) {
       const op = ops[i - 1]!
-      left = this.binary(op.kind as '+' | '-' | '*' | '/' | '%', op, left, terms[i]!)
+      left = this.binary(op.kind as ArithmeticOperator, op, left, terms[i]!)
     }
     return left
   }

@@ -48,6 +48,8 @@ function precedence(e: Expression): Prec {
       return Prec.If
     case 'Coalesce':
       return Prec.Coalesce
+    case 'ArithmeticChain':
+      return e.ops[0]!.op === '+' || e.ops[0]!.op === '-' ? Prec.Additive : Prec.Multiplicative
     case 'Binary':
       switch (e.op) {
         case 'or':
@@ -143,10 +145,17 @@ export function printExpression(e: Expression): string {
     case 'Binary': {
       const p = precedence(e)
       // Left-associative: the right operand needs parentheses at equal strength; comparisons do not chain at all.
-      const leftMin = p === Prec.Comparison ? p + 1 : p
-      // A long `+` chain the parser regrouped prints flat, as written: it parses back the same.
-      const rightMin = e.regrouped && e.right.kind === 'Binary' && e.right.regrouped ? p : p + 1
-      return `${sub(e.left, leftMin)} ${e.op} ${sub(e.right, rightMin)}`
+      // A flat chain on the left is parenthesised, or it would read back as one longer chain.
+      const leftMin = p === Prec.Comparison || e.left.kind === 'ArithmeticChain' ? p + 1 : p
+      return `${sub(e.left, leftMin)} ${e.op} ${sub(e.right, p + 1)}`
+    }
+    case 'ArithmeticChain': {
+      // Flat, as written: it parses back the same. A first term of the same strength (only
+      // parentheses give one) keeps them, or it would read back as part of the chain.
+      const p = precedence(e)
+      let text = sub(e.terms[0]!, p + 1)
+      for (let i = 1; i < e.terms.length; i++) text += ` ${e.ops[i - 1]!.op} ${sub(e.terms[i]!, p + 1)}`
+      return text
     }
     case 'Coalesce': {
       // A chain the parser built balanced (more than LONG_LOGICAL_CHAIN terms) prints flat, as

@@ -64,6 +64,17 @@ describe('i64 numbers JSON.parse would round, at the gateway (issue 17)', () => 
     expect(pipelineAccepts(Buffer.from(rounded))).toBe(false)
   })
 
+  it('refuses an i64 whose exponent JSON.parse rounds to 0 (1e-400), though no long run of digits shows it', () => {
+    const underflow = '{"id":"u","n":1e-400,"f":1,"items":[]}'
+    expect(pipelineAccepts(Buffer.from(underflow))).toBe(false)
+    expect(ingest(underflow, 'application/json')).toEqual([{ status: 422, field: 'n' }])
+    expect(ingest(`[${underflow.replace('1e-400', '1')}, ${underflow}]`, 'application/json')).toMatchObject([
+      { status: 200 },
+      { status: 422, field: 'n' },
+    ])
+    expect(ingest(ce(underflow), 'application/cloudevents+json')).toEqual([{ status: 422, field: 'n' }])
+  })
+
   it('refuses them per item of a JSON array, and writes the accepted items as written', () => {
     const answers = ingest(`[ ${exact} ,${rounded},\n${roundedItem}]`, 'application/json')
     expect(answers.map((a) => [a.status, a.field])).toEqual([
@@ -98,6 +109,10 @@ describe('i64 numbers JSON.parse would round, at the gateway (issue 17)', () => 
         '4503599627370495.0000001',
         '-1234567890.1234560e6',
         '1.5',
+        // Rounded to 0 by underflow, with no long run of digits: not an integer as written.
+        '1e-400',
+        '-2E-999',
+        '0e-400',
       ),
     )
     const event = fc

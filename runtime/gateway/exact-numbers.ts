@@ -9,8 +9,9 @@
 
 /**
  * Whether JSON text may hold a number JSON.parse rounded: a run of more than 16 digits and
- * points. The same test as the generated decoders' `mayHideRounding` (compiler/codegen/codecs.ts),
- * so the gateway takes the byte path exactly where the pipeline's decoder checks the text.
+ * points, or an exponent of -100 or less (`1e-400` underflows to 0). The same test as the
+ * generated decoders' `mayHideRounding` (compiler/codegen/codecs.ts), so the gateway takes the
+ * byte path exactly where the pipeline's decoder checks the text.
  */
 export function mayHideRounding(bytes: Uint8Array): boolean {
   let run = 0
@@ -18,9 +19,24 @@ export function mayHideRounding(bytes: Uint8Array): boolean {
     const c = bytes[i]!
     if ((c >= 0x30 && c <= 0x39) || (c === 0x2e && run > 0)) {
       if (++run > 16) return true
-    } else run = 0
+    } else {
+      run = 0
+      if (
+        c === 0x2d &&
+        i > 0 &&
+        (bytes[i - 1]! | 0x20) === 0x65 &&
+        isDigit(bytes[i + 1]) &&
+        isDigit(bytes[i + 2]) &&
+        isDigit(bytes[i + 3])
+      )
+        return true
+    }
   }
   return false
+}
+
+function isDigit(c: number | undefined): boolean {
+  return c !== undefined && c >= 0x30 && c <= 0x39
 }
 
 /** The bytes of each item of a JSON array, as written (whitespace around an item left out). */

@@ -1,0 +1,9 @@
+/** The first UTF-16 code unit of a string: half of a pair when it starts with an emoji. */
+export function first_unit(s: string): string {
+  return s.slice(0, 1)
+}
+
+/** The UTF-16 code units of a string, each as a string: a pair comes out as two halves. */
+export function units(s: string): string[] {
+  return s.split('')
+}
