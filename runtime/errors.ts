@@ -34,6 +34,8 @@ export const RUNTIME_ERROR_CODES = [
   'STATE_CORRUPT',
   /** The state store cannot give the state of the epoch the log committed (history compacted away, or ahead of it). */
   'STATE_EPOCH_MISMATCH',
+  /** Another node took the state's scope over since this one did (a zombie's write is refused). */
+  'STATE_FENCED',
   /** The state store (Redis) cannot be reached; retryable. */
   'STATE_UNAVAILABLE',
   'EVENT_DECODE',

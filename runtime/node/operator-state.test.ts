@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { GraphNode } from '../artifact/manifest.ts'
-import { isSluiceError } from '../errors.ts'
+import { isSluiceError, SluiceError } from '../errors.ts'
 import { MetricsRegistry } from '../metrics/registry.ts'
 import { silentLogger } from '../observability/logger.ts'
 import { FileSnapshotStore } from '../state/file-snapshot-store.ts'
@@ -191,5 +191,25 @@ describe('OperatorState', () => {
     await reader.hooks.assigned('in', 0, epoch1)
     expect(reader.state.of('in', 0)!.chains.get('c1')![0]!.get('card-1', 0)).toEqual([1, 10])
     await reader.state.close()
+  })
+  it('a stage refused because another node took the scope over (STATE_FENCED) is LOG_FENCED too', async () => {
+    // The Redis store fences a zombie by owner generation (test/integration/redis-state.test.ts);
+    // here a store that answers as it does.
+    class TakenOverStore extends FileSnapshotStore {
+      override async stage(): Promise<void> {
+        throw new SluiceError('STATE_FENCED', 'another node took the scope over')
+      }
+    }
+    const dir = await newDir()
+    const zombie = await operatorState(dir, { store: new TakenOverStore(dir, { fsync: false }) })
+    await zombie.hooks.assigned('in', 0, null)
+    zombie.state.of('in', 0)!.chains.get('c1')![0]!.set('card-1', [7, 70], 0)
+    const refused = await zombie.hooks.prepare('in', 0).then(
+      () => null,
+      (error: unknown) => error,
+    )
+    expect(isSluiceError(refused, 'LOG_FENCED'), String(refused)).toBe(true)
+    expect(isSluiceError((refused as Error).cause, 'STATE_FENCED')).toBe(true)
+    await zombie.state.close()
   })
 })

@@ -186,17 +186,18 @@ interface OpenPartition extends PartitionState {
 const CHECKPOINT_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30]
 
 /**
- * A stage the store refused because the scope already holds a committed epoch at least as new as
- * the one staged: another node took the partition over and committed while this one stalled (a
- * zombie woken mid-checkpoint, before its state was staged). Its log commit would be fenced too, so
- * this is LOG_FENCED, which the runner answers by joining the group again; as a store error it
- * ended the node. Other failures pass unchanged.
+ * A stage the store refused because another node took the partition over while this one stalled
+ * (a zombie woken mid-checkpoint, before its state was staged): the store either holds a committed
+ * epoch at least as new as the one staged (STATE_EPOCH_MISMATCH), or fences this node's writes
+ * because the new owner has taken the scope over (STATE_FENCED). Its log commit would be fenced
+ * too, so this is LOG_FENCED, which the runner answers by joining the group again; as a store
+ * error it ended the node. Other failures pass unchanged.
  */
 function lostToNewerOwner(error: unknown, topic: string, partition: number, epoch: number): unknown {
-  if (!isSluiceError(error, 'STATE_EPOCH_MISMATCH')) return error
+  if (!isSluiceError(error, 'STATE_EPOCH_MISMATCH') && !isSluiceError(error, 'STATE_FENCED')) return error
   return new SluiceError(
     'LOG_FENCED',
-    `epoch ${epoch} of ${topic}/${partition} cannot be staged: a newer owner of the partition committed its state meanwhile (${error.message})`,
+    `epoch ${epoch} of ${topic}/${partition} cannot be staged: a newer owner of the partition took its state over meanwhile (${error.message})`,
     { cause: error },
   )
 }

@@ -91,7 +91,10 @@ export interface PreloadedSnapshot extends Snapshot {
  *   since their outputs never committed: that is recovery. Without `epoch`, a plain read of the
  *   newest committed state that changes nothing.
  * - Scopes are independent; a store may be shared by many nodes of a group, each writing only
- *   the scopes of the partitions it owns.
+ *   the scopes of the partitions it owns. Such a store fences: `load(scope, epoch)` (recovery) is
+ *   how a node takes a scope over, and once another node has taken it over since, this node's
+ *   `stage` rejects with STATE_FENCED and its `commit` changes nothing (a zombie cannot replace
+ *   its successor's staged epoch; docs/decisions/0011, addendum of session 26).
  */
 export interface SnapshotStore {
   stage(scope: StateScope, epoch: number, changes: SnapshotChanges): Promise<void>

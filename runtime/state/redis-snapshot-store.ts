@@ -41,10 +41,18 @@ export interface RedisSnapshotStoreOptions {
  *   <prefix>:{<scope id>}:bases          set: bases written (one in use; others being written or left over)
  *   <prefix>:{<scope id>}:deltas         sorted set: the epochs after the base, staged or committed
  *   <prefix>:{<scope id>}:delta:<e>      hash: chunk number → chunk, the changes of epoch e
+ *   <prefix>:{<scope id>}:owner          integer: the scope's owner generation (below)
  *
  * An epoch is wholly visible or not at all: stage writes its chunks and its entry in `deltas` in
- * one MULTI/EXEC (a crash mid-write leaves none of it), and it counts once `epoch` reaches it,
- * which commit sets in one command. Load runs as one script, so it sees one consistent state.
+ * one script (a crash mid-write leaves none of it), and it counts once `epoch` reaches it, which
+ * commit sets in one script.
+ *
+ * Owners are fenced: a recovering load (or an adopted preload) is how a node takes a scope over,
+ * and it increments `owner` in the same script; the store remembers the generation it got. Its
+ * stage is refused (STATE_FENCED) and its commit changes nothing once another node has taken the
+ * scope over since. Without this a zombie (a node that stalled, lost its partitions and woke) could
+ * stage the epoch number its successor staged, replacing the successor's changes before the
+ * successor's log commit made that epoch the one every restore loads (decision 0011, addendum). Load runs as one script, so it sees one consistent state.
  * Compaction (in the background after a commit) writes a new base beside the old one, then one
  * script switches `base` to it and drops the deltas it covers. Durability is Redis's: run it with
  * AOF (`appendonly yes`, `appendfsync everysec` or `always`) for state that must survive a Redis
@@ -63,6 +71,8 @@ export class RedisSnapshotStore implements SnapshotStore {
   private readonly compacting = new Map<string, Promise<void>>()
   /** Per scope: the bytes of its base and of its deltas as last seen (the compaction policy). */
   private readonly sizes = new Map<string, { base: number; deltas: Map<number, number> }>()
+  /** Per scope this store took over (load with an epoch, adopt): the owner generation it got. */
+  private readonly owners = new Map<string, number>()
 
   private constructor(redis: Redis, options: RedisSnapshotStoreOptions) {
     this.redis = redis
@@ -91,6 +101,7 @@ export class RedisSnapshotStore implements SnapshotStore {
     }
     const store = new RedisSnapshotStore(redis, options)
     store.redis.defineCommand('sluiceCommitEpoch', { numberOfKeys: 1, lua: COMMIT_SCRIPT })
+    store.redis.defineCommand('sluiceStageEpoch', { numberOfKeys: 2, lua: STAGE_SCRIPT })
     store.redis.defineCommand('sluicePromoteDelta', { numberOfKeys: 5, lua: PROMOTE_SCRIPT })
     store.redis.defineCommand('sluiceLoadEpoch', { numberOfKeys: 4, lua: LOAD_SCRIPT })
     store.redis.defineCommand('sluiceInstallBase', { numberOfKeys: 4, lua: INSTALL_BASE_SCRIPT })
@@ -102,21 +113,31 @@ export class RedisSnapshotStore implements SnapshotStore {
     checkEpoch(epoch)
     const keys = this.keys(scope)
     const chunks = encodeSnapshotChunks('delta', epoch, changes.puts, changes.deletes, this.chunkBytes)
-    await this.call(async () => {
-      const committed = Number((await this.redis.get(keys.epoch)) ?? 0)
-      if (epoch <= committed) {
-        throw new SluiceError(
-          'STATE_EPOCH_MISMATCH',
-          `cannot stage epoch ${epoch} for ${scopeId(scope)}: epoch ${committed} is already committed`,
-        )
-      }
-      // One transaction: after a crash the epoch is there whole, or not at all.
-      const delta = keys.delta(epoch)
-      const multi = this.redis.multi().del(delta)
-      for (const [i, chunk] of chunks.entries()) multi.hset(delta, String(i), chunk)
-      multi.zadd(keys.deltas, epoch, String(epoch))
-      await execMulti(multi)
-    })
+    const owner = this.owners.get(scopeId(scope))
+    const reply = (await this.call(() =>
+      (
+        this.redis as unknown as { sluiceStageEpoch(...args: (string | number | Buffer)[]): Promise<unknown> }
+      ).sluiceStageEpoch(
+        keys.epoch,
+        keys.deltas,
+        String(epoch),
+        owner === undefined ? '' : String(owner),
+        keys.stem,
+        ...chunks,
+      ),
+    )) as [string, string?]
+    if (reply[0] === 'fenced') {
+      throw new SluiceError(
+        'STATE_FENCED',
+        `cannot stage epoch ${epoch} for ${scopeId(scope)}: another node took the scope over (owner generation ${reply[1]}, this node's ${owner})`,
+      )
+    }
+    if (reply[0] === 'behind') {
+      throw new SluiceError(
+        'STATE_EPOCH_MISMATCH',
+        `cannot stage epoch ${epoch} for ${scopeId(scope)}: epoch ${reply[1]} is already committed`,
+      )
+    }
     this.sizesOf(scope).deltas.set(epoch, byteLength(chunks))
   }
 
@@ -126,7 +147,12 @@ export class RedisSnapshotStore implements SnapshotStore {
     await this.call(() =>
       (
         this.redis as unknown as { sluiceCommitEpoch(...args: (string | number)[]): Promise<unknown> }
-      ).sluiceCommitEpoch(keys.epoch, String(epoch)),
+      ).sluiceCommitEpoch(
+        keys.epoch,
+        String(epoch),
+        String(this.owners.get(scopeId(scope)) ?? ''),
+        keys.stem,
+      ),
     )
     this.maybeCompact(scope, epoch)
   }
@@ -135,6 +161,7 @@ export class RedisSnapshotStore implements SnapshotStore {
     const keys = this.keys(scope)
     await this.compacting.get(scopeId(scope))
     const read = await this.read(scope, keys, epoch)
+    if (read.owner > 0) this.owners.set(scopeId(scope), read.owner)
     return this.snapshotOf(scope, keys, read)
   }
 
@@ -168,7 +195,9 @@ export class RedisSnapshotStore implements SnapshotStore {
             read.deltas.map(([e]) => String(e)).join(','),
           ),
         )) as number
-        return adopted === 1
+        // The owner generation this node got by adopting (0: not adopted).
+        if (adopted > 0) this.owners.set(scopeId(scope), adopted)
+        return adopted > 0
       },
     }
   }
@@ -239,6 +268,8 @@ export class RedisSnapshotStore implements SnapshotStore {
     baseEpoch: number
     base: Buffer[]
     deltas: [number, Buffer[]][]
+    /** The owner generation a recovering read took (0: a plain read or a peek). */
+    owner: number
   }> {
     if (epoch !== undefined) checkEpochOrZero(epoch)
     const reply = (await this.call(() =>
@@ -255,8 +286,8 @@ export class RedisSnapshotStore implements SnapshotStore {
         keys.stem,
         peek ? 'peek' : '',
       ),
-    )) as [Buffer, Buffer, Buffer, Buffer[], ...(Buffer | Buffer[])[]]
-    const [status, target, baseEpoch, base, ...rest] = reply
+    )) as [Buffer, Buffer, Buffer, Buffer, Buffer[], ...(Buffer | Buffer[])[]]
+    const [status, target, baseEpoch, owner, base, ...rest] = reply
     if (status.toString() === 'behind') {
       throw new SluiceError(
         'STATE_EPOCH_MISMATCH',
@@ -273,6 +304,7 @@ export class RedisSnapshotStore implements SnapshotStore {
       baseEpoch: Number(baseEpoch.toString()),
       base,
       deltas,
+      owner: Number(owner.toString()),
     }
   }
 
@@ -404,10 +436,36 @@ export class RedisSnapshotStore implements SnapshotStore {
   }
 }
 
-/** Sets the committed epoch, never backwards. KEYS: epoch. ARGV: epoch. */
+/**
+ * Sets the committed epoch, never backwards, unless another node took the scope over since the
+ * caller did (its successor's recovery committed what the log committed; a zombie's commit must
+ * not move the epoch onto deltas that recovery dropped). KEYS: epoch. ARGV: epoch, the caller's
+ * owner generation ('': unchecked, a store that never took the scope over), the scope's key stem.
+ */
 const COMMIT_SCRIPT = `
+if ARGV[2] ~= '' and (redis.call('GET', ARGV[3] .. 'owner') or '0') ~= ARGV[2] then return 0 end
 if tonumber(ARGV[1]) > tonumber(redis.call('GET', KEYS[1]) or '0') then redis.call('SET', KEYS[1], ARGV[1]) end
 return 1
+`
+
+/**
+ * Writes a staged epoch whole: its chunks and its entry in `deltas`, if the epoch is above the
+ * committed one and the caller still owns the scope. KEYS: epoch, deltas. ARGV: epoch, the caller's
+ * owner generation ('': unchecked), the scope's key stem, then the chunks in order.
+ * Returns {'ok'}, {'fenced', current owner generation} or {'behind', committed epoch}.
+ */
+const STAGE_SCRIPT = `
+if ARGV[2] ~= '' then
+  local owner = redis.call('GET', ARGV[3] .. 'owner') or '0'
+  if owner ~= ARGV[2] then return {'fenced', owner} end
+end
+local committed = redis.call('GET', KEYS[1]) or '0'
+if tonumber(ARGV[1]) <= tonumber(committed) then return {'behind', committed} end
+local delta = ARGV[3] .. 'delta:' .. ARGV[1]
+redis.call('DEL', delta)
+for i = 4, #ARGV do redis.call('HSET', delta, tostring(i - 4), ARGV[i]) end
+redis.call('ZADD', KEYS[2], ARGV[1], ARGV[1])
+return {'ok'}
 `
 
 /**
@@ -438,13 +496,16 @@ return tonumber(e)
  * of the newest committed state, which changes nothing), the scope's key stem, and 'peek' for a
  * read as of the target that changes nothing either (a preload; ADOPT_SCRIPT recovers later).
  * With a target (recovery): below the committed epoch is refused ('behind'); staged epochs above
- * it are dropped (their outputs never committed); staged ones up to it become committed.
+ * it are dropped (their outputs never committed); staged ones up to it become committed; the
+ * caller takes the scope over (the owner generation is incremented).
  * Returns: status ('ok', or 'legacy' when the legacy hash exists), target, base epoch (0: none),
- * the base's chunks, then per delta up to the target its epoch and its chunks, in epoch order.
+ * the owner generation taken (0: none), the base's chunks, then per delta up to the target its
+ * epoch and its chunks, in epoch order.
  */
 const LOAD_SCRIPT = `
 local committed = tonumber(redis.call('GET', KEYS[1]) or '0')
 local target = committed
+local owner = 0
 if ARGV[1] ~= '' then
   target = tonumber(ARGV[1])
   if target < committed then return {'behind', tostring(committed)} end
@@ -454,6 +515,7 @@ if ARGV[1] ~= '' and ARGV[3] ~= 'peek' then
   for _, e in ipairs(stale) do redis.call('DEL', ARGV[2] .. 'delta:' .. e) end
   if #stale > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[3], '(' .. ARGV[1], '+inf') end
   if target > committed then redis.call('SET', KEYS[1], ARGV[1]) end
+  owner = redis.call('INCR', ARGV[2] .. 'owner')
 end
 local function chunks(key)
   local n = redis.call('HLEN', key)
@@ -464,8 +526,8 @@ end
 local base = redis.call('GET', KEYS[2]) or '0'
 local status = 'ok'
 if redis.call('EXISTS', KEYS[4]) == 1 then status = 'legacy' end
-local out = {status, tostring(target), base, {}}
-if base ~= '0' then out[4] = chunks(ARGV[2] .. 'base:' .. base) end
+local out = {status, tostring(target), base, tostring(owner), {}}
+if base ~= '0' then out[5] = chunks(ARGV[2] .. 'base:' .. base) end
 for _, e in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', tostring(target))) do
   out[#out + 1] = e
   out[#out + 1] = chunks(ARGV[2] .. 'delta:' .. e)
@@ -476,8 +538,8 @@ return out
 /**
  * The recovery half of LOAD_SCRIPT for a scope preloaded by a peek: only if the scope still has the
  * base and the epochs up to the target that the peek read (so the state read is the state as of the
- * target), drops the staged epochs above the target and commits those up to it; returns 1, else 0
- * and changes nothing. KEYS: epoch, base, deltas. ARGV: the target epoch, the scope's key stem,
+ * target), drops the staged epochs above the target, commits those up to it and takes the scope
+ * over; returns the owner generation taken (at least 1), else 0 and changes nothing. KEYS: epoch, base, deltas. ARGV: the target epoch, the scope's key stem,
  * the base epoch read ('0': none), the epochs read after it (comma-separated, in order).
  */
 const ADOPT_SCRIPT = `
@@ -490,7 +552,7 @@ local stale = redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. ARGV[1], '+inf')
 for _, e in ipairs(stale) do redis.call('DEL', ARGV[2] .. 'delta:' .. e) end
 if #stale > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[3], '(' .. ARGV[1], '+inf') end
 if target > committed then redis.call('SET', KEYS[1], ARGV[1]) end
-return 1
+return redis.call('INCR', ARGV[2] .. 'owner')
 `
 
 /**

@@ -195,8 +195,8 @@ async function fencedMidStream(stall: FencePoint, seed: number): Promise<void> {
   for (const refusal of stalled.refusals)
     expect(isSluiceError(refusal, 'LOG_FENCED'), `refused with ${String(refusal)}`).toBe(true)
   if (stall === 'before-stage') {
-    // Refused by the state store before the log was asked: the successor's epoch is committed there.
-    expect(isSluiceError((stalled.refusals[0] as Error).cause, 'STATE_EPOCH_MISMATCH')).toBe(true)
+    // Refused by the state store before the log was asked: the successor took the scope over there.
+    expect(isSluiceError((stalled.refusals[0] as Error).cause, 'STATE_FENCED')).toBe(true)
   }
 
   // Both incarnations in the group now: the partitions are shared again, each restored on the
