@@ -628,6 +628,25 @@ describe('memory', () => {
     expect(() => wasm.restore(typescript.snapshot())).toThrow(/not a snapshot of the WebAssembly CEP engine/)
   })
 
+  // Version 4 keeps each key's partial matches in a block of its own (decision 0032): the memory
+  // image of a version 3 kernel (pooled states) must not be read as one.
+  it('refuses a snapshot of the kernel layout before key blocks (version 3)', () => {
+    const spec = readPattern('a followed by b')
+    const functions = fixtureFunctions(spec)
+    const rows = rowsOf('a1 x a2')
+    const wasm = kernel.createEngine(compileNfa(spec), spec, UNBOUNDED)
+    run(wasm, functions, [
+      { rows, keyIds: rows.map(() => 0), times: rows.map((_, i) => i + 1), watermark: 1 },
+    ])
+    const old = deserialize(wasm.snapshot()) as { version: number }
+    expect(old.version).toBe(4)
+    old.version = 3
+    const fresh = kernel.createEngine(compileNfa(spec), spec, UNBOUNDED)
+    expect(() => fresh.restore(serialize(old))).toThrow(
+      /not a snapshot of the WebAssembly CEP engine of a version/,
+    )
+  })
+
   it('refuses to trace (explain runs the TypeScript engine)', () => {
     const spec = readPattern('a followed by b')
     const wasm = kernel.createEngine(compileNfa(spec), spec, UNBOUNDED)
