@@ -436,6 +436,23 @@ function moveKeyBlock(k: i32, cls: i32, keep: i32): void {
   store<u32>(slot, fresh)
 }
 
+/**
+ * Moves key k to a smaller block once its partial matches fill at most the capacity of two
+ * classes down (a quarter), to the class that holds twice as many: a block is sized by what the
+ * key holds now, not by the most it ever held (with 100,000 cards the blocks took four times the
+ * bytes of their records), and a key that shrinks and grows again moves seldom.
+ */
+function fitBlock(k: i32): void {
+  const kp = keyPtr(k)
+  const cls = load<i32>(kp, 4)
+  if (cls < 3) return
+  const n = load<i32>(kp)
+  if (n > blockCap(cls - 2)) return
+  let fit: i32 = 0
+  while (blockCap(fit) < n << 1) fit++
+  moveKeyBlock(k, fit, n)
+}
+
 /** Makes key k's block hold at least `need` partial matches (keeping the first `keep`). */
 function reserveRecords(k: i32, need: i32, keep: i32): void {
   let cls = load<i32>(keyPtr(k), 4)
@@ -1382,6 +1399,7 @@ function expireKey(k: i32, now: f64): void {
     emitCompleted(k)
     recomputeMinExpiry(k)
   }
+  fitBlock(k)
 }
 
 /** Readies the per-call outputs; the nodes released in the previous call become free. */
