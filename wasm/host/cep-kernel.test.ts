@@ -541,6 +541,42 @@ describe('memory', () => {
     for (let k = 0; k < 5000; k++) expect(wasm.keyIsEmpty(k)).toBe(true)
   })
 
+  // A key's block grows as its partial matches do and moves back to a smaller one once most have
+  // expired (decision 0032): a key that grows, shrinks and grows again, beside keys that do not,
+  // must step as the TypeScript engine does, restored from a snapshot between rounds or not.
+  it('moves a key to larger and smaller blocks as its partial matches come and go', () => {
+    const spec = readPattern('a followed by b', { withinMs: 40 })
+    const functions = fixtureFunctions(spec)
+    const nfa = compileNfa(spec)
+    const rounds: Round[] = []
+    let time = 1
+    // Bursts of 30 a's on key 0 (a block of class 4), a's on keys 1–3 between them, and pauses
+    // after which all of key 0's expire but the last few.
+    for (let r = 0; r < 6; r++) {
+      const rows: FixtureRow[] = []
+      const keyIds: number[] = []
+      const times: number[] = []
+      const burst = r % 2 === 0 ? 30 : 3
+      for (let i = 0; i < burst; i++) {
+        rows.push({ id: `${r}.${i}`, v: i === 8 && r === 2 ? 'b' : 'a' })
+        keyIds.push(i % 4 === 3 ? 1 + (i % 3) : 0)
+        times.push(time++)
+      }
+      time += 38
+      rounds.push({ rows, keyIds, times, watermark: time - 3 })
+    }
+    rounds.push({ rows: [], keyIds: [], times: [], watermark: time + 100 })
+    const typescript = run(new NfaEngine(nfa, spec.skip, functions, UNBOUNDED), functions, rounds)
+    expect(run(kernel.createEngine(nfa, spec, UNBOUNDED), functions, rounds)).toEqual(typescript)
+    const restored = run(kernel.createEngine(nfa, spec, UNBOUNDED), functions, rounds, (engine) => {
+      const next = kernel.createEngine(nfa, spec, UNBOUNDED)
+      next.restore(engine.snapshot())
+      return next
+    })
+    expect(restored).toEqual(typescript)
+    expect(typescript.byKey.get(0)!.some((e) => e.startsWith('m'))).toBe(true)
+  })
+
   // The kernel reads the key records, partial matches and path nodes of the events (and of the
   // timers) a few dozen ahead: only batches and timer queues longer than that reach that code,
   // and a restore lays the regions out anew under the walks it may have begun.
@@ -626,6 +662,25 @@ describe('memory', () => {
     const typescript = new NfaEngine(compileNfa(spec), spec.skip, functions, UNBOUNDED)
     const wasm = kernel.createEngine(compileNfa(spec), spec, UNBOUNDED)
     expect(() => wasm.restore(typescript.snapshot())).toThrow(/not a snapshot of the WebAssembly CEP engine/)
+  })
+
+  // Version 4 keeps each key's partial matches in a block of its own (decision 0032): the memory
+  // image of a version 3 kernel (pooled states) must not be read as one.
+  it('refuses a snapshot of the kernel layout before key blocks (version 3)', () => {
+    const spec = readPattern('a followed by b')
+    const functions = fixtureFunctions(spec)
+    const rows = rowsOf('a1 x a2')
+    const wasm = kernel.createEngine(compileNfa(spec), spec, UNBOUNDED)
+    run(wasm, functions, [
+      { rows, keyIds: rows.map(() => 0), times: rows.map((_, i) => i + 1), watermark: 1 },
+    ])
+    const old = deserialize(wasm.snapshot()) as { version: number }
+    expect(old.version).toBe(4)
+    old.version = 3
+    const fresh = kernel.createEngine(compileNfa(spec), spec, UNBOUNDED)
+    expect(() => fresh.restore(serialize(old))).toThrow(
+      /not a snapshot of the WebAssembly CEP engine of a version/,
+    )
   })
 
   it('refuses to trace (explain runs the TypeScript engine)', () => {

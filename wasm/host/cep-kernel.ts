@@ -243,7 +243,7 @@ const X_NODE = 32
 const X_STATE = 40
 /** Snapshots hold the kernel's memory as it is: only this engine at this layout reads them. */
 const SNAPSHOT_ENGINE = 'wasm-cep'
-const SNAPSHOT_VERSION = 3
+const SNAPSHOT_VERSION = 4
 
 /** The NFA as the kernel's tables. */
 export interface FlatNfa {

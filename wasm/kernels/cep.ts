@@ -10,12 +10,18 @@
 // all event-local.
 //
 // State, all in this module's memory (indices, never pointers, so regions can move):
-//   keys    per key id: its partial matches (a list of computation states, in start order), the
-//           completed matches that wait for an earlier partial match (skip strategies), in
-//           emission order (first event, then their events: decision 0024), the earliest time
-//           one of them expires, the expiry of its latest timer
-//   states  computation states (Flink's ComputationState): NFA state, path node, start time and
-//           seq, previous event's time, expiry; pooled with a free list
+//   keys    per key id: the offset of the key's block
+//   blocks  one block per key (64-byte aligned, sized in powers of two from one cache line): a
+//           header (partial match count, the completed matches that wait for an earlier partial
+//           match (skip strategies) in emission order (first event, then their events: decision
+//           0024), the earliest time a partial match expires, the expiry of its latest timer),
+//           then the key's partial matches as an array of records in start order (NFA state,
+//           path node, start time and seq, previous event's time, expiry). One event of a key
+//           reads one run of adjacent cache lines, not a list of records spread over a pool (the
+//           time per event was cache misses: decision 0032). A block that fills moves to one
+//           twice its size; freed blocks wait in a free list per size.
+//   states  computation states (Flink's ComputationState) in flight: an event's successors, the
+//           completed matches held by a key; pooled with a free list
 //   nodes   the arena of path nodes (step, previous node, reference count, the event's time and
 //           seq): branches share the prefix of their paths; a node dies when no state or node
 //           refers to it. The host keeps the taken event's row under the node's number (the call
@@ -28,6 +34,8 @@
 //           (step, node) per event; between calls, also the staging area of exportKey/importKey
 //   dirty   the keys whose partial or held matches changed since the host last took them
 //           (incremental snapshots write only those; the key record's flag says it is listed)
+//   scratch an event's new partial matches of its key from the first one that changed (copied
+//           back into the key's block at the end of the event)
 //
 // Memory: config (fixed at init) then the growable regions in a fixed order. A region grows by
 // doubling; the regions above it move up (memory.copy from the last down, so nothing is
@@ -68,9 +76,16 @@ const R_REL: i32 = 6
 const R_HEAP: i32 = 7
 const R_FIFO: i32 = 8
 const R_DIRTY: i32 = 9
-const REGIONS: i32 = 10
+const R_BLOCKS: i32 = 10
+const R_SCRATCH: i32 = 11
+const REGIONS: i32 = 12
 
-const KEY_BYTES: usize = 40
+// A key's block: a 40-byte header, then partial match records of 40 bytes.
+const BLOCK_HEADER: usize = 40
+const PM_BYTES: usize = 40
+// Block sizes are 64 << class bytes; class 23 is 512 MiB.
+const BLOCK_CLASSES: i32 = 24
+const NO_BLOCK: u32 = 0xffffffff
 const CS_BYTES: usize = 48
 const NODE_BYTES: usize = 32
 const TIMER_BYTES: usize = 16
@@ -81,8 +96,9 @@ const STATE_BYTES: usize = 24
 const EDGE_BYTES: usize = 20
 const TERM_BYTES: usize = 8
 const SCRATCH_ENTRIES: i32 = 1024
-// Scalars saved with a snapshot.
-const META_WORDS: i32 = 24
+// Scalars saved with a snapshot: 17 counters, the blocks' top, a free list head per block size.
+const META_USED: i32 = 18 + BLOCK_CLASSES
+const META_WORDS: i32 = 48
 
 // ---- configuration ----
 let stateCount: i32 = 0
@@ -133,6 +149,8 @@ let relBase: usize = 0
 let heapBase_: usize = 0
 let fifoBase: usize = 0
 let dirtyBase: usize = 0
+let blocksBase: usize = 0
+let scratchBase: usize = 0
 
 // ---- dynamic state ----
 let keyCount: i32 = 0
@@ -146,6 +164,9 @@ let fifoHead: i32 = 0
 let fifoTail: i32 = 0
 let relCount: i32 = 0
 let dirtyCount: i32 = 0
+let blockTop: usize = 0
+// Free blocks by class: the offset of the first (NO_BLOCK: none); a free block's first word links the next.
+const blockFree: usize = memory.data(BLOCK_CLASSES << 2)
 let outUsed: usize = 0
 let totalPartials: i32 = 0
 let totalNodes: i32 = 0
@@ -170,6 +191,12 @@ export function heapBase(): usize {
 @inline
 function align16(n: usize): usize {
   return (n + 15) & ~(<usize>15)
+}
+
+// Regions start on cache lines (so do the blocks in them).
+@inline
+function align64(n: usize): usize {
+  return (n + 63) & ~(<usize>63)
 }
 
 function ensureMemory(end: usize): void {
@@ -201,6 +228,8 @@ function refreshBases(): void {
   heapBase_ = regionPtrOf(R_HEAP)
   fifoBase = regionPtrOf(R_FIFO)
   dirtyBase = regionPtrOf(R_DIRTY)
+  blocksBase = regionPtrOf(R_BLOCKS)
+  scratchBase = regionPtrOf(R_SCRATCH)
 }
 
 /** Makes region r at least `bytes` long (doubling); the regions above it move up. */
@@ -212,14 +241,14 @@ function growRegion(r: i32, bytes: usize): void {
   let p = regionsStart
   for (let i: i32 = 0; i < REGIONS; i++) {
     const c = i == r ? cap : regionCapOf(i)
-    p += align16(c)
+    p += align64(c)
   }
   ensureMemory(p)
   // Move from the last region down: every region only moves up.
   let end = p
   for (let i: i32 = REGIONS - 1; i >= 0; i--) {
     const c = i == r ? cap : regionCapOf(i)
-    const newPtr = end - align16(c)
+    const newPtr = end - align64(c)
     const oldPtr = regionPtrOf(i)
     if (newPtr != oldPtr) memory.copy(newPtr, oldPtr, regionCapOf(i))
     store<u32>(regionTable + (<usize>i << 3), <u32>newPtr)
@@ -272,7 +301,7 @@ export function init(
   cacheOn = false
   metaPtr = align16(cachePtr + cacheBytes)
   regionTable = metaPtr + (<usize>META_WORDS << 3)
-  regionsStart = align16(regionTable + (<usize>REGIONS << 3))
+  regionsStart = align64(regionTable + (<usize>REGIONS << 3))
   ensureMemory(regionsStart)
   let p = regionsStart
   for (let i: i32 = 0; i < REGIONS; i++) {
@@ -280,7 +309,7 @@ export function init(
     if (i == R_IN) cap = IN_BYTES * 256
     store<u32>(regionTable + (<usize>i << 3), <u32>p)
     store<u32>(regionTable + (<usize>i << 3), <u32>cap, 4)
-    p += align16(cap)
+    p += align64(cap)
   }
   layoutEnd = p
   ensureMemory(p)
@@ -297,6 +326,8 @@ export function init(
   fifoTail = 0
   relCount = 0
   dirtyCount = 0
+  blockTop = 0
+  memory.fill(blockFree, 0xff, <usize>BLOCK_CLASSES << 2)
   outUsed = 0
   totalPartials = 0
   totalNodes = 0
@@ -345,11 +376,93 @@ export function setTerm(t: i32, mustSet: u32, mustClear: u32): void {
   return load<f64>(statesPtr + <usize>s * STATE_BYTES, 16)
 }
 
+/** Key k's block (its header). Any allocation may move it: call again after one. */
 @inline function keyPtr(k: i32): usize {
-  return keysBase + <usize>k * KEY_BYTES
+  return blocksBase + <usize>load<u32>(keysBase + (<usize>k << 2))
 }
-// key: 0 head, 4 tail, 8 count, 12 doneHead, 16 doneTail, 20 dirty (listed in the dirty
-// region), 24 armed f64 (the expiry of its latest timer, NaN: none), 32 minExpiry f64
+// block header: 0 count (partial matches), 4 class, 8 (unused), 12 doneHead, 16 doneTail,
+// 20 dirty (listed in the dirty region), 24 armed f64 (the expiry of its latest timer, NaN:
+// none), 32 minExpiry f64
+
+/** Partial match i of the block at kp. */
+@inline function recPtr(kp: usize, i: i32): usize {
+  return kp + BLOCK_HEADER + <usize>i * PM_BYTES
+}
+// record: 0 state, 4 node, 8 startTime f64, 16 startSeq f64, 24 prevTime f64, 32 expiry f64
+
+@inline function blockBytes(cls: i32): usize {
+  return <usize>64 << cls
+}
+
+/** Partial matches a block of class cls holds. */
+@inline function blockCap(cls: i32): i32 {
+  return <i32>((blockBytes(cls) - BLOCK_HEADER) / PM_BYTES)
+}
+
+/** A free block of class cls (its offset in the blocks region); may move the layout. */
+function allocBlock(cls: i32): u32 {
+  if (cls >= BLOCK_CLASSES) abort('cep kernel: too many partial matches for one key')
+  const fp = blockFree + (<usize>cls << 2)
+  const free = load<u32>(fp)
+  if (free != NO_BLOCK) {
+    store<u32>(fp, load<u32>(blocksBase + <usize>free))
+    return free
+  }
+  const off = blockTop
+  const end = off + blockBytes(cls)
+  if (end > regionCapOf(R_BLOCKS)) growRegion(R_BLOCKS, end)
+  blockTop = end
+  return <u32>off
+}
+
+function freeBlock(off: u32, cls: i32): void {
+  const fp = blockFree + (<usize>cls << 2)
+  store<u32>(blocksBase + <usize>off, load<u32>(fp))
+  store<u32>(fp, off)
+}
+
+/**
+ * Moves key k to a block of class cls (keeping its header and its first `keep` partial matches);
+ * may move the layout.
+ */
+function moveKeyBlock(k: i32, cls: i32, keep: i32): void {
+  const fresh = allocBlock(cls)
+  const slot = keysBase + (<usize>k << 2)
+  const old = load<u32>(slot)
+  const oldClass = load<i32>(blocksBase + <usize>old, 4)
+  memory.copy(blocksBase + <usize>fresh, blocksBase + <usize>old, BLOCK_HEADER + <usize>keep * PM_BYTES)
+  store<i32>(blocksBase + <usize>fresh, cls, 4)
+  freeBlock(old, oldClass)
+  store<u32>(slot, fresh)
+}
+
+/**
+ * Moves key k to a smaller block once its partial matches fill at most the capacity of two
+ * classes down (a quarter), to the class that holds twice as many: a block is sized by what the
+ * key holds now, not by the most it ever held (with 100,000 cards the blocks took four times the
+ * bytes of their records), and a key that shrinks and grows again moves seldom.
+ */
+function fitBlock(k: i32): void {
+  const kp = keyPtr(k)
+  const cls = load<i32>(kp, 4)
+  if (cls < 3) return
+  const n = load<i32>(kp)
+  if (n > blockCap(cls - 2)) return
+  let fit: i32 = 0
+  while (blockCap(fit) < n << 1) fit++
+  moveKeyBlock(k, fit, n)
+}
+
+/** Makes key k's block hold at least `need` partial matches (keeping the first `keep`). */
+function reserveRecords(k: i32, need: i32, keep: i32): void {
+  let cls = load<i32>(keyPtr(k), 4)
+  if (need <= blockCap(cls)) return
+  while (blockCap(cls) < need) {
+    cls++
+    if (cls >= BLOCK_CLASSES) abort('cep kernel: too many partial matches for one key')
+  }
+  moveKeyBlock(k, cls, keep)
+}
 
 @inline function csPtr(c: i32): usize {
   return csBase + <usize>c * CS_BYTES
@@ -460,16 +573,22 @@ function discardCs(c: i32): void {
 
 function ensureKey(k: i32): void {
   if (k < keyCount) return
-  const need = <usize>(k + 1) * KEY_BYTES
+  const need = <usize>(k + 1) << 2
   if (need > regionCapOf(R_KEYS)) growRegion(R_KEYS, need)
-  for (let i = keyCount; i <= k; i++) clearKey(i)
+  for (let i = keyCount; i <= k; i++) {
+    // A key starts with a one-line block (its header): most hold a few partial matches at most.
+    const off = allocBlock(0)
+    store<u32>(keysBase + (<usize>i << 2), off)
+    store<i32>(blocksBase + <usize>off, 0, 4)
+    clearKey(i)
+  }
   keyCount = k + 1
 }
 
+/** Empties key k's header (its block keeps its size). */
 function clearKey(k: i32): void {
   const p = keyPtr(k)
-  store<i32>(p, -1)
-  store<i32>(p, -1, 4)
+  store<i32>(p, 0)
   store<i32>(p, 0, 8)
   store<i32>(p, -1, 12)
   store<i32>(p, -1, 16)
@@ -755,31 +874,31 @@ function decide(state: i32, isStart: bool, t: f64, prev: f64, m: u32, out: usize
 }
 
 /**
- * The computation states that follow computation state c (-1: the key's start state) on an event
- * (Flink's computeNextStates): results go to the result list, in edge order. Returns true, with no
- * results, when the only successor is c itself (its state's IGNORE to itself, no PROCEED followed):
- * then c stays as it is, which spares allocating its copy and touching its path.
+ * The computation states that follow the partial match whose record is at p (0: the key's start
+ * state) on an event (Flink's computeNextStates): results go to the result list, in edge order.
+ * Returns true, with no results, when the only successor is the partial match itself (its state's
+ * IGNORE to itself, no PROCEED followed): then it stays as it is, which spares allocating its copy
+ * and touching its path.
  */
-function computeNext(c: i32, t: f64, seq: f64, m: u32): bool {
+function computeNext(p: usize, t: f64, seq: f64, m: u32): bool {
   let state: i32
   let node: i32 = -1
   let start: f64 = 0
   let startSeq: f64 = 0
   let prev: f64 = 0
-  if (c < 0) {
+  if (p == 0) {
     state = startState
     parentExpiry = NaN
   } else {
-    const p = csPtr(c)
-    state = load<i32>(p, 4)
-    node = load<i32>(p, 8)
-    start = load<f64>(p, 16)
-    startSeq = load<f64>(p, 24)
-    prev = load<f64>(p, 32)
-    parentExpiry = load<f64>(p, 40)
+    state = load<i32>(p)
+    node = load<i32>(p, 4)
+    start = load<f64>(p, 8)
+    startSeq = load<f64>(p, 16)
+    prev = load<f64>(p, 24)
+    parentExpiry = load<f64>(p, 32)
   }
   // The start is virtual (never stored): it never ignores, and a take from it starts a match.
-  const isStart = c < 0
+  const isStart = p == 0
   // The decision graph: TAKE and IGNORE edges reachable through PROCEED edges that hold.
   let decision: i32 = -1
   let list = outEdgesPtr
@@ -841,6 +960,15 @@ function startsBefore(a: i32, b: i32): bool {
   const at = load<f64>(ap, 16)
   const bt = load<f64>(bp, 16)
   return at < bt || (at == bt && load<f64>(ap, 24) < load<f64>(bp, 24))
+}
+
+/** The partial match whose record is at r started before computation state b. */
+@inline
+function recordStartsBefore(r: usize, b: i32): bool {
+  const bp = csPtr(b)
+  const at = load<f64>(r, 8)
+  const bt = load<f64>(bp, 16)
+  return at < bt || (at == bt && load<f64>(r, 16) < load<f64>(bp, 24))
 }
 
 /** Node x's event is after node y's, by (time, seq). */
@@ -944,34 +1072,47 @@ function pruningEvent(n: i32): bool {
   return found
 }
 
+/** A match that started at (t, q) is pruned by the pruning event. */
 @inline
-function shouldPrune(c: i32): bool {
-  const p = csPtr(c)
-  const t = load<f64>(p, 16)
-  const q = load<f64>(p, 24)
+function shouldPrune(t: f64, q: f64): bool {
   if (skipKind == SKIP_TO_FIRST || skipKind == SKIP_TO_LAST)
     return t < pruneTime || (t == pruneTime && q < pruneSeq)
   return t < pruneTime || (t == pruneTime && q <= pruneSeq)
 }
 
-/** Removes from the list at key field `headOff`/`tailOff` every state the pruning event prunes; returns how many. */
-function pruneList(k: i32, headOff: usize, tailOff: usize): i32 {
-  const kp = keyPtr(k)
+/** Removes from key k's held matches every one the pruning event prunes; returns how many. */
+function pruneHeld(k: i32): i32 {
   let prev: i32 = -1
-  let c = load<i32>(kp + headOff)
+  let c = load<i32>(keyPtr(k), 12)
   let removed: i32 = 0
   while (c >= 0) {
     const next = load<i32>(csPtr(c))
-    if (shouldPrune(c)) {
-      if (prev < 0) store<i32>(kp + headOff, next)
+    if (shouldPrune(load<f64>(csPtr(c), 16), load<f64>(csPtr(c), 24))) {
+      if (prev < 0) store<i32>(keyPtr(k), next, 12)
       else store<i32>(csPtr(prev), next)
       discardCs(c)
       removed++
     } else prev = c
     c = next
   }
-  store<i32>(kp + tailOff, prev)
+  store<i32>(keyPtr(k), prev, 16)
   return removed
+}
+
+/** Removes from key k's partial matches every one the pruning event prunes; returns how many. */
+function prunePartials(k: i32): i32 {
+  const n = load<i32>(keyPtr(k))
+  let kept: i32 = 0
+  for (let i: i32 = 0; i < n; i++) {
+    const p = recPtr(keyPtr(k), i)
+    if (shouldPrune(load<f64>(p, 8), load<f64>(p, 16))) releaseNode(load<i32>(p, 4))
+    else {
+      if (kept != i) memory.copy(recPtr(keyPtr(k), kept), recPtr(keyPtr(k), i), PM_BYTES)
+      kept++
+    }
+  }
+  store<i32>(keyPtr(k), kept)
+  return n - kept
 }
 
 /**
@@ -985,49 +1126,86 @@ function emitCompleted(k: i32): void {
     if (em < 0) return
     // Flink's isEarlier is `<= 0`: a match waits only for a partial match that started strictly
     // earlier, and only under a skip strategy (without one, an absence that ran out goes at once).
-    const ep = load<i32>(kp)
-    if (skipKind != SKIP_NONE && ep >= 0 && startsBefore(ep, em)) return
+    if (skipKind != SKIP_NONE && load<i32>(kp) > 0 && recordStartsBefore(recPtr(kp, 0), em)) return
     const next = load<i32>(csPtr(em))
     store<i32>(kp, next, 12)
     if (next < 0) store<i32>(kp, -1, 16)
     const node = load<i32>(csPtr(em), 8)
     if (pruningEvent(node)) {
-      const removed = pruneList(k, 0, 4)
+      const removed = prunePartials(k)
       if (removed > 0) {
-        store<i32>(kp, load<i32>(kp, 8) - removed, 8)
         totalPartials -= removed
         dropSkip += <f64>removed
       }
-      dropSkip += <f64>pruneList(k, 12, 16)
+      dropSkip += <f64>pruneHeld(k)
     }
     writeRecord(REC_MATCH, k, node, load<f64>(csPtr(em), 40))
     discardCs(em)
   }
 }
 
-// The key's list being rebuilt.
-let newHead: i32 = -1
-let newTail: i32 = -1
+// The key's partial matches being rebuilt by an event: positions below scratchFrom are unchanged
+// in the key's block (-1: none changed yet), positions from scratchFrom on are in the scratch
+// region until the event ends. Partial matches that ignore an event keep their place, and a line
+// that is only read is not written back to memory when it leaves the cache.
 let newCount: i32 = 0
+let scratchFrom: i32 = -1
 let newMinExpiry: f64 = Infinity
 // Matches completed by this event, in order.
 let potHead: i32 = -1
 let potTail: i32 = -1
 
+/** The scratch record of new position j (j >= scratchFrom); may move the layout. */
+function scratchRecord(j: i32): usize {
+  const end = <usize>(j - scratchFrom + 1) * PM_BYTES
+  if (end > regionCapOf(R_SCRATCH)) growRegion(R_SCRATCH, end)
+  return scratchBase + end - PM_BYTES
+}
+
+/** Partial match i of key k stays as it is. */
 @inline
-function appendNew(c: i32): void {
-  // Links are written only where they change (the list is ended after the walk): most partial
-  // matches ignore most events and keep their place, and a line that is only read is not written
-  // back to memory when it leaves the cache.
-  if (newTail < 0) newHead = c
-  else {
-    const tp = csPtr(newTail)
-    if (load<i32>(tp) != c) store<i32>(tp, c)
+function keepRecord(k: i32, i: i32): void {
+  let e: f64
+  if (scratchFrom < 0) {
+    // Nothing before it changed: it is already at its place (newCount == i).
+    e = load<f64>(recPtr(keyPtr(k), i), 32)
+  } else {
+    const q = scratchRecord(newCount)
+    const p = recPtr(keyPtr(k), i)
+    memory.copy(q, p, PM_BYTES)
+    e = load<f64>(p, 32)
   }
-  newTail = c
   newCount++
-  const e = load<f64>(csPtr(c), 40)
   if (e < newMinExpiry) newMinExpiry = e
+}
+
+/** Appends computation state c to the key's new partial matches (its path reference goes with it) and frees c. */
+function appendNew(c: i32): void {
+  if (scratchFrom < 0) scratchFrom = newCount
+  const q = scratchRecord(newCount)
+  const p = csPtr(c)
+  store<i32>(q, load<i32>(p, 4))
+  store<i32>(q, load<i32>(p, 8), 4)
+  store<f64>(q, load<f64>(p, 16), 8)
+  store<f64>(q, load<f64>(p, 24), 16)
+  store<f64>(q, load<f64>(p, 32), 24)
+  const e = load<f64>(p, 40)
+  store<f64>(q, e, 32)
+  newCount++
+  if (e < newMinExpiry) newMinExpiry = e
+  freeCs(c)
+}
+
+/** Ends the rebuilding of key k's partial matches: the changed positions go into its block. */
+function finishRecords(k: i32): void {
+  if (scratchFrom >= 0) {
+    reserveRecords(k, newCount, scratchFrom)
+    const kp = keyPtr(k)
+    memory.copy(recPtr(kp, scratchFrom), scratchBase, <usize>(newCount - scratchFrom) * PM_BYTES)
+  }
+  const kq = keyPtr(k)
+  store<i32>(kq, newCount)
+  store<f64>(kq, newMinExpiry, 32)
 }
 
 @inline
@@ -1088,24 +1266,26 @@ function classifyResults(fromPartial: bool): void {
 
 /** Drops key k's oldest partial matches while a budget is exceeded. */
 function enforceBudget(k: i32): void {
-  const kp = keyPtr(k)
-  while (load<i32>(kp, 8) > 0 && (load<i32>(kp, 8) > maxPerKey || totalPartials > maxTotal)) {
-    const c = load<i32>(kp)
-    const next = load<i32>(csPtr(c))
-    store<i32>(kp, next)
-    if (next < 0) store<i32>(kp, -1, 4)
-    store<i32>(kp, load<i32>(kp, 8) - 1, 8)
+  const n = load<i32>(keyPtr(k))
+  let dropped: i32 = 0
+  while (n - dropped > 0 && (n - dropped > maxPerKey || totalPartials > maxTotal)) {
+    releaseNode(load<i32>(recPtr(keyPtr(k), dropped), 4))
+    dropped++
     totalPartials--
     dropBudget += 1
-    discardCs(c)
   }
+  if (dropped == 0) return
+  const kp = keyPtr(k)
+  memory.copy(recPtr(kp, 0), recPtr(kp, dropped), <usize>(n - dropped) * PM_BYTES)
+  store<i32>(kp, n - dropped)
 }
 
 function recomputeMinExpiry(k: i32): void {
   const kp = keyPtr(k)
+  const n = load<i32>(kp)
   let e: f64 = Infinity
-  for (let c = load<i32>(kp); c >= 0; c = load<i32>(csPtr(c))) {
-    const x = load<f64>(csPtr(c), 40)
+  for (let i: i32 = 0; i < n; i++) {
+    const x = load<f64>(recPtr(kp, i), 32)
     if (x < e) e = x
   }
   store<f64>(kp, e, 32)
@@ -1115,36 +1295,26 @@ function recomputeMinExpiry(k: i32): void {
 function stepEvent(k: i32, t: f64, seq: f64, m: u32): void {
   curKey = k
   markDirty(k)
-  const kp = keyPtr(k)
-  let c = load<i32>(kp)
-  const before = load<i32>(kp, 8)
-  newHead = -1
-  newTail = -1
+  const before = load<i32>(keyPtr(k))
   newCount = 0
+  scratchFrom = -1
   newMinExpiry = Infinity
   potHead = -1
   potTail = -1
-  while (c >= 0) {
-    const next = load<i32>(csPtr(c))
-    if (computeNext(c, t, seq, m)) {
-      appendNew(c)
+  for (let i: i32 = 0; i < before; i++) {
+    // (Re-read: the successors of the one before may have moved the layout.)
+    if (computeNext(recPtr(keyPtr(k), i), t, seq, m)) {
+      keepRecord(k, i)
     } else {
-      discardCs(c)
+      if (scratchFrom < 0) scratchFrom = newCount
+      // The partial match is replaced by its successors (which hold their own references).
+      releaseNode(load<i32>(recPtr(keyPtr(k), i), 4))
       classifyResults(true)
     }
-    c = next
   }
-  computeNext(-1, t, seq, m)
+  computeNext(0, t, seq, m)
   classifyResults(false)
-  if (newTail >= 0) {
-    const tp = csPtr(newTail)
-    if (load<i32>(tp) != -1) store<i32>(tp, -1)
-  }
-  const kq = keyPtr(k)
-  store<i32>(kq, newHead)
-  store<i32>(kq, newTail, 4)
-  store<i32>(kq, newCount, 8)
-  store<f64>(kq, newMinExpiry, 32)
+  finishRecords(k)
   totalPartials += newCount - before
   if (potHead >= 0) {
     if (skipKind == SKIP_NONE && load<i32>(csPtr(potHead)) < 0) {
@@ -1153,7 +1323,7 @@ function stepEvent(k: i32, t: f64, seq: f64, m: u32): void {
       discardCs(potHead)
     } else {
       // In emission order through the waiting list (without a skip strategy it empties at once).
-      c = potHead
+      let c = potHead
       while (c >= 0) {
         const next = load<i32>(csPtr(c))
         addCompleted(k, c)
@@ -1162,12 +1332,11 @@ function stepEvent(k: i32, t: f64, seq: f64, m: u32): void {
       emitCompleted(k)
     }
   } else if (skipKind != SKIP_NONE && load<i32>(keyPtr(k), 12) >= 0) emitCompleted(k)
-  const kr = keyPtr(k)
-  const kept = load<i32>(kr, 8)
+  const kept = load<i32>(keyPtr(k))
   enforceBudget(k)
   // The budget may have dropped the partial match a held match waited for.
-  if (load<i32>(kr, 8) != kept && load<i32>(kr, 12) >= 0) emitCompleted(k)
-  if (load<i32>(kr, 8) != newCount) recomputeMinExpiry(k)
+  if (load<i32>(keyPtr(k)) != kept && load<i32>(keyPtr(k), 12) >= 0) emitCompleted(k)
+  if (load<i32>(keyPtr(k)) != newCount) recomputeMinExpiry(k)
 }
 
 /**
@@ -1186,42 +1355,51 @@ function expireKey(k: i32, now: f64): void {
     return
   }
   markDirty(k)
-  let c = load<i32>(kp)
-  let prev: i32 = -1
-  let removed: i32 = 0
+  const n = load<i32>(kp)
+  let kept: i32 = 0
   let completed = false
   let least: f64 = Infinity
-  while (c >= 0) {
-    const p = csPtr(c)
-    const next = load<i32>(p)
-    const e = load<f64>(p, 40)
+  for (let i: i32 = 0; i < n; i++) {
+    // (Re-read: completing and releasing may move the layout.)
+    const p = recPtr(keyPtr(k), i)
+    const e = load<f64>(p, 32)
     if (e <= now) {
-      if (prev < 0) store<i32>(keyPtr(k), next)
-      else store<i32>(csPtr(prev), next)
-      removed++
-      if (stateKind(load<i32>(p, 4)) == K_PENDING) {
+      const s = load<i32>(p)
+      const node = load<i32>(p, 4)
+      if (stateKind(s) == K_PENDING) {
+        const start = load<f64>(p, 8)
+        const startSeq = load<f64>(p, 16)
+        const prev = load<f64>(p, 24)
+        const c = allocCs()
+        const q = csPtr(c)
+        store<i32>(q, s, 4)
+        store<i32>(q, node, 8)
+        store<f64>(q, start, 16)
+        store<f64>(q, startSeq, 24)
+        store<f64>(q, prev, 32)
+        store<f64>(q, e, 40)
         addCompleted(k, c)
         completed = true
       } else {
-        if (reportTimeouts) writeRecord(REC_TIMEOUT, k, load<i32>(p, 8), e)
+        if (reportTimeouts) writeRecord(REC_TIMEOUT, k, node, e)
         dropTimeout += 1
-        discardCs(c)
+        releaseNode(node)
       }
     } else {
-      prev = c
+      if (kept != i) memory.copy(recPtr(keyPtr(k), kept), recPtr(keyPtr(k), i), PM_BYTES)
+      kept++
       if (e < least) least = e
     }
-    c = next
   }
   const kq = keyPtr(k)
-  store<i32>(kq, prev, 4)
-  store<i32>(kq, load<i32>(kq, 8) - removed, 8)
+  store<i32>(kq, kept)
   store<f64>(kq, least, 32)
-  totalPartials -= removed
+  totalPartials -= n - kept
   if (completed || load<i32>(kq, 12) >= 0) {
     emitCompleted(k)
     recomputeMinExpiry(k)
   }
+  fitBlock(k)
 }
 
 /** Readies the per-call outputs; the nodes released in the previous call become free. */
@@ -1271,59 +1449,80 @@ export function step(length: i32): i32 {
   return length
 }
 
-// Reading ahead: with many keys, an event's key record, partial matches and their path nodes are
-// cold (a key's last event was tens of thousands of events ago), and the partial matches are a
-// linked list, so each is a cache miss that waits for the one before. wasm has no prefetch
-// instruction; a load whose value goes nowhere but a sink does the same. The loads are staged
-// (software pipelining): the key record AHEAD_KEY events early; the list's first partial match
-// AHEAD_LIST events early, each further one AHEAD_GAP events later than the one before (its
-// predecessor, whose link says where it is, is in the cache by then), and each partial match's
-// path node one stage after the partial match. A cursor per event ahead (a ring) remembers where
-// its walk stands, so a stage costs one step of one walk. Every event thus issues a handful of
-// independent misses for different events ahead, which the memory system serves in parallel,
-// instead of one chain of misses that follow each other.
-const AHEAD_KEY: i32 = 20
-const AHEAD_LIST: i32 = 16
-const AHEAD_GAP: i32 = 2
-const AHEAD_DEPTH: i32 = 6
-// Cursors of the events ahead, by event index mod 32 (more than AHEAD_LIST).
+// Reading ahead: with many keys, an event's key block and the path nodes of its partial matches
+// are cold (a key's last event was tens of thousands of events ago); each is a cache miss. wasm
+// has no prefetch instruction; a load whose value goes nowhere but a sink does the same. The loads
+// are staged (software pipelining): the key's entry in the keys region AHEAD_KEY events early, the
+// first line of its block AHEAD_BLOCK events early, the block's further lines (as many as its
+// count says) AHEAD_LINES events early, and the path node of each of its partial matches
+// AHEAD_NODES events early. A cursor per event ahead (a ring) remembers the block found, so each
+// stage costs one step. Every event thus issues a handful of independent misses for different
+// events ahead, which the memory system serves in parallel.
+const AHEAD_KEY: i32 = 24
+const AHEAD_BLOCK: i32 = 18
+const AHEAD_LINES: i32 = 12
+const AHEAD_NODES: i32 = 6
+// Lines after the first and nodes touched per block at most (a longer block is read sequentially,
+// which the hardware's own prefetcher follows).
+const AHEAD_MAX_LINES: i32 = 4
+const AHEAD_MAX_NODES: i32 = 8
+// Cursors of the events ahead, by event index mod 32 (more than AHEAD_BLOCK).
 const AHEAD_RING_MASK: i32 = 31
 const aheadCursor: usize = memory.data(128)
 let touchSink: i32 = 0
 
 /**
  * One step of reading ahead for the item at index `i` of a list of `length` items whose key ids
- * are i32s at `keys + (index << shift)`: the events of a batch, or the timers of the FIFO.
+ * are i32s at `keys + (index << shift)`: the events of a batch, or the timers of the FIFO. A cursor
+ * may name a block the key has left since (it moved to a larger one): it is still inside the blocks
+ * region, and what is read from it is bounded, so that costs at most a useless load.
  */
 @inline
 function touchAheadOf(i: i32, length: i32, keys: usize, shift: i32, cursor: usize): void {
   const a = i + AHEAD_KEY
   if (a < length) {
     const k = load<i32>(keys + (<usize>a << shift))
-    // Both ends: a record that straddles two cache lines needs both.
-    if (k < keyCount) touchSink += load<i32>(keyPtr(k)) + load<i32>(keyPtr(k) + KEY_BYTES - 4)
+    if (k < keyCount) touchSink += load<i32>(keysBase + (<usize>k << 2))
   }
-  const b = i + AHEAD_LIST
+  const b = i + AHEAD_BLOCK
   if (b < length) {
     const k = load<i32>(keys + (<usize>b << shift))
-    let c: i32 = -1
+    let off: i32 = -1
     if (k < keyCount) {
-      c = load<i32>(keyPtr(k))
-      if (c >= 0) touchSink += load<i32>(csPtr(c), 4) + load<i32>(csPtr(c) + CS_BYTES - 4)
+      off = <i32>load<u32>(keysBase + (<usize>k << 2))
+      touchSink += load<i32>(blocksBase + <usize>off)
     }
-    store<i32>(cursor + (<usize>(b & AHEAD_RING_MASK) << 2), c)
+    store<i32>(cursor + (<usize>(b & AHEAD_RING_MASK) << 2), off)
   }
-  for (let d: i32 = 1; d <= AHEAD_DEPTH; d++) {
-    const e = b - d * AHEAD_GAP
-    if (e <= i || e >= length) continue
-    const slot = cursor + (<usize>(e & AHEAD_RING_MASK) << 2)
-    let c = load<i32>(slot)
-    if (c < 0) continue
-    const n = load<i32>(csPtr(c), 8)
-    if (n >= 0) touchSink += load<i32>(nodePtr(n), 8)
-    c = load<i32>(csPtr(c))
-    if (c >= 0 && d < AHEAD_DEPTH) touchSink += load<i32>(csPtr(c), 4) + load<i32>(csPtr(c) + CS_BYTES - 4)
-    store<i32>(slot, c)
+  const c = i + AHEAD_LINES
+  if (c < length) {
+    const off = load<i32>(cursor + (<usize>(c & AHEAD_RING_MASK) << 2))
+    if (off >= 0) {
+      const kp = blocksBase + <usize>off
+      const cls = load<i32>(kp, 4)
+      const n = load<i32>(kp)
+      const cap = cls >= 0 && cls < BLOCK_CLASSES ? blockCap(cls) : 0
+      const used = BLOCK_HEADER + <usize>(n < cap ? n : cap) * PM_BYTES
+      let lines = <i32>((used - 1) >> 6)
+      if (lines > AHEAD_MAX_LINES) lines = AHEAD_MAX_LINES
+      for (let l: i32 = 1; l <= lines; l++) touchSink += load<i32>(kp + (<usize>l << 6))
+    }
+  }
+  const d = i + AHEAD_NODES
+  if (d < length) {
+    const off = load<i32>(cursor + (<usize>(d & AHEAD_RING_MASK) << 2))
+    if (off >= 0) {
+      const kp = blocksBase + <usize>off
+      const cls = load<i32>(kp, 4)
+      let n = load<i32>(kp)
+      const cap = cls >= 0 && cls < BLOCK_CLASSES ? blockCap(cls) : 0
+      if (n > cap) n = cap
+      if (n > AHEAD_MAX_NODES) n = AHEAD_MAX_NODES
+      for (let r: i32 = 0; r < n; r++) {
+        const node = load<i32>(recPtr(kp, r), 4)
+        if (node >= 0 && node < nodeTop) touchSink += load<i32>(nodePtr(node), 8)
+      }
+    }
   }
 }
 
@@ -1390,8 +1589,10 @@ export function nextDue(): f64 {
 export function keyIsEmpty(k: i32): i32 {
   if (k >= keyCount) return 1
   const kp = keyPtr(k)
-  if (load<i32>(kp) >= 0 || load<i32>(kp, 12) >= 0) return 0
+  if (load<i32>(kp) > 0 || load<i32>(kp, 12) >= 0) return 0
   clearKey(k)
+  // A forgotten key gives back a block it grew.
+  if (load<i32>(kp, 4) > 0) moveKeyBlock(k, 0, 0)
   return 1
 }
 
@@ -1465,7 +1666,8 @@ export function regionPtr(r: i32): usize {
 }
 /** Bytes of region r that hold state (input and output hold none between calls). */
 export function regionUsed(r: i32): usize {
-  if (r == R_KEYS) return <usize>keyCount * KEY_BYTES
+  if (r == R_KEYS) return <usize>keyCount << 2
+  if (r == R_BLOCKS) return blockTop
   if (r == R_CS) return <usize>csTop * CS_BYTES
   if (r == R_NODES) return <usize>nodeTop * NODE_BYTES
   if (r == R_REL) return <usize>relCount << 2
@@ -1497,10 +1699,15 @@ export function saveMeta(): usize {
   store<f64>(p, dropSkip, 112)
   store<f64>(p, dropNegation, 120)
   store<f64>(p, dropNoContinuation, 128)
+  store<f64>(p, <f64>blockTop, 136)
+  for (let c: i32 = 0; c < BLOCK_CLASSES; c++) {
+    const head = load<u32>(blockFree + (<usize>c << 2))
+    store<f64>(p + (<usize>(18 + c) << 3), head == NO_BLOCK ? -1 : <f64>head)
+  }
   return p
 }
 export function metaWords(): i32 {
-  return 17
+  return META_USED
 }
 export function metaAddress(): usize {
   return metaPtr
@@ -1524,6 +1731,11 @@ export function loadMeta(): void {
   dropSkip = load<f64>(p, 112)
   dropNegation = load<f64>(p, 120)
   dropNoContinuation = load<f64>(p, 128)
+  blockTop = <usize>load<f64>(p, 136)
+  for (let c: i32 = 0; c < BLOCK_CLASSES; c++) {
+    const head = load<f64>(p + (<usize>(18 + c) << 3))
+    store<u32>(blockFree + (<usize>c << 2), head < 0 ? NO_BLOCK : <u32>head)
+  }
   outUsed = 0
   dirtyCount = 0
   for (let k: i32 = 0; k < keyCount; k++) store<i32>(keyPtr(k), 0, 20)
@@ -1600,34 +1812,42 @@ export function exportKey(k: i32): usize {
   outUsed = 0
   if (k >= keyCount) return 0
   const kp = keyPtr(k)
-  const partials = load<i32>(kp, 8)
+  const partials = load<i32>(kp)
   let held: i32 = 0
   for (let c = load<i32>(kp, 12); c >= 0; c = load<i32>(csPtr(c))) held++
   if (partials == 0 && held == 0) return 0
   // (exportPath may grow the staging area, which moves the regions above it, not keys or states.)
   let nodes: i32 = 0
-  for (let c = load<i32>(keyPtr(k)); c >= 0; c = load<i32>(csPtr(c)))
-    nodes = exportPath(load<i32>(csPtr(c), 8), nodes)
+  for (let i: i32 = 0; i < partials; i++) nodes = exportPath(load<i32>(recPtr(keyPtr(k), i), 4), nodes)
   for (let c = load<i32>(keyPtr(k), 12); c >= 0; c = load<i32>(csPtr(c)))
     nodes = exportPath(load<i32>(csPtr(c), 8), nodes)
   const statesAt = X_HEADER + <usize>nodes * X_NODE
   const bytes = statesAt + <usize>(partials + held) * X_STATE
   reserveOut(bytes)
   const kq = keyPtr(k)
-  let i: i32 = 0
-  for (let pass: i32 = 0; pass < 2; pass++) {
-    for (let c = load<i32>(kq + (pass == 0 ? 0 : 12)); c >= 0; c = load<i32>(csPtr(c))) {
-      const p = csPtr(c)
-      const q = outBase + statesAt + <usize>i * X_STATE
-      const node = load<i32>(p, 8)
-      store<i32>(q, load<i32>(p, 4))
-      store<i32>(q, node < 0 ? -1 : -load<i32>(nodePtr(node), 8) - 1, 4)
-      store<f64>(q, load<f64>(p, 16), 8)
-      store<f64>(q, load<f64>(p, 24), 16)
-      store<f64>(q, load<f64>(p, 32), 24)
-      store<f64>(q, pass == 0 ? 0 : load<f64>(p, 40), 32)
-      i++
-    }
+  for (let i: i32 = 0; i < partials; i++) {
+    const p = recPtr(kq, i)
+    const q = outBase + statesAt + <usize>i * X_STATE
+    const node = load<i32>(p, 4)
+    store<i32>(q, load<i32>(p))
+    store<i32>(q, node < 0 ? -1 : -load<i32>(nodePtr(node), 8) - 1, 4)
+    store<f64>(q, load<f64>(p, 8), 8)
+    store<f64>(q, load<f64>(p, 16), 16)
+    store<f64>(q, load<f64>(p, 24), 24)
+    store<f64>(q, 0, 32)
+  }
+  let i = partials
+  for (let c = load<i32>(kq, 12); c >= 0; c = load<i32>(csPtr(c))) {
+    const p = csPtr(c)
+    const q = outBase + statesAt + <usize>i * X_STATE
+    const node = load<i32>(p, 8)
+    store<i32>(q, load<i32>(p, 4))
+    store<i32>(q, node < 0 ? -1 : -load<i32>(nodePtr(node), 8) - 1, 4)
+    store<f64>(q, load<f64>(p, 16), 8)
+    store<f64>(q, load<f64>(p, 24), 16)
+    store<f64>(q, load<f64>(p, 32), 24)
+    store<f64>(q, load<f64>(p, 40), 32)
+    i++
   }
   // Reference counts back where they were.
   for (let j: i32 = 0; j < nodes; j++) {
@@ -1657,7 +1877,7 @@ export function reserveStaging(bytes: usize): void {
 export function importKey(k: i32): void {
   ensureKey(k)
   const kp = keyPtr(k)
-  if (load<i32>(kp) >= 0 || load<i32>(kp, 12) >= 0) abort('cep kernel: importKey into a key that holds matches')
+  if (load<i32>(kp) > 0 || load<i32>(kp, 12) >= 0) abort('cep kernel: importKey into a key that holds matches')
   const nodes = load<i32>(outBase)
   const partials = load<i32>(outBase, 4)
   const held = load<i32>(outBase, 8)
@@ -1684,10 +1904,10 @@ export function importKey(k: i32): void {
   }
   // Allocating may grow regions and move the staging area: its records are read by offset.
   const statesAt = X_HEADER + <usize>nodes * X_NODE
+  reserveRecords(k, partials, 0)
   let tail: i32 = -1
   let least: f64 = Infinity
   for (let i: i32 = 0; i < partials + held; i++) {
-    if (i == partials) tail = -1
     const q = outBase + statesAt + <usize>i * X_STATE
     const s = load<i32>(q)
     const nodeIndex = load<i32>(q, 4)
@@ -1696,6 +1916,20 @@ export function importKey(k: i32): void {
     const prev = load<f64>(q, 24)
     const time = load<f64>(q, 32)
     const node = nodeIndex < 0 ? -1 : load<i32>(outBase + X_HEADER + <usize>nodeIndex * X_NODE, 8)
+    lockNode(node)
+    if (i < partials) {
+      const p = recPtr(keyPtr(k), i)
+      const e = expiryOf(s, start, prev)
+      store<i32>(p, s)
+      store<i32>(p, node, 4)
+      store<f64>(p, start, 8)
+      store<f64>(p, startSeq, 16)
+      store<f64>(p, prev, 24)
+      store<f64>(p, e, 32)
+      if (e < least) least = e
+      arm(k, e)
+      continue
+    }
     const c = allocCs()
     const p = csPtr(c)
     store<i32>(p, -1)
@@ -1704,25 +1938,14 @@ export function importKey(k: i32): void {
     store<f64>(p, start, 16)
     store<f64>(p, startSeq, 24)
     store<f64>(p, prev, 32)
-    lockNode(node)
-    if (i < partials) {
-      const e = expiryOf(s, start, prev)
-      store<f64>(p, e, 40)
-      if (e < least) least = e
-      arm(k, e)
-      if (tail < 0) store<i32>(keyPtr(k), c)
-      else store<i32>(csPtr(tail), c)
-      store<i32>(keyPtr(k), c, 4)
-    } else {
-      store<f64>(p, time, 40)
-      if (tail < 0) store<i32>(keyPtr(k), c, 12)
-      else store<i32>(csPtr(tail), c)
-      store<i32>(keyPtr(k), c, 16)
-    }
+    store<f64>(p, time, 40)
+    if (tail < 0) store<i32>(keyPtr(k), c, 12)
+    else store<i32>(csPtr(tail), c)
+    store<i32>(keyPtr(k), c, 16)
     tail = c
   }
   const kr = keyPtr(k)
-  store<i32>(kr, partials, 8)
+  store<i32>(kr, partials)
   store<f64>(kr, least, 32)
   totalPartials += partials
   outUsed = 0
