@@ -148,6 +148,34 @@ const eventsArb = fc
     })
   })
 
+/**
+ * One fixed example, run before the random ones, that gives every variant rows of three events and
+ * outer rows (key a, one partition; the last three events move every watermark past the rest):
+ * the coverage checks after the property no longer hang on the draws (10 random examples gave the
+ * window-join variant no outer row for about 1 seed in 500, seed 294 for one).
+ */
+const COVERING_EVENTS: readonly Ev[] = (
+  [
+    ['as', 1000],
+    ['bs', 1500],
+    ['cs', 1600],
+    ['as', 5000],
+    ['bs', 5500],
+    ['cs', 5600],
+    ['cs', 7500],
+    ['as', 9000],
+    ['bs', 9500],
+    ['cs', 9800],
+    ['as', 13000],
+    ['bs', 13200],
+    ['cs', 13300],
+    ['as', 20000],
+    ['as', 40000],
+    ['bs', 40000],
+    ['cs', 40000],
+  ] as const
+).map(([topic, ts], id) => ({ topic, id, k: 'a', ts: T0 + ts }))
+
 /** A row of `j2` by the ids of its events (`-` for a missing one) and its time. */
 const rowOf = (a: number | null, b: number | null, c: number | null, time: number) =>
   `${a ?? '-'}|${b ?? '-'}|${c ?? '-'}|${time}`
@@ -266,6 +294,7 @@ describe("joins over another join's results in the runner, with crashes under ex
       let runs = 0
       let outerSeen = 0
       let fullSeen = 0
+      const params = replayableRuns(10)
       await fc.assert(
         fc.asyncProperty(
           eventsArb,
@@ -287,12 +316,12 @@ describe("joins over another join's results in the runner, with crashes under ex
             expect(result.dead).toBe(0)
           },
         ),
-        replayableRuns(10),
+        { ...params, examples: [[[...COVERING_EVENTS], [0.5], 3]] },
       )
       // Recovery is covered (a crash in every run), and so are rows of three events and outer rows.
-      expect(crashes).toBeGreaterThanOrEqual(runs)
-      expect(fullSeen, 'rows of three events').toBeGreaterThan(0)
-      expect(outerSeen, 'outer rows').toBeGreaterThan(0)
+      expect(crashes, `seed ${params.seed}`).toBeGreaterThanOrEqual(runs)
+      expect(fullSeen, `rows of three events, seed ${params.seed}`).toBeGreaterThan(0)
+      expect(outerSeen, `outer rows, seed ${params.seed}`).toBeGreaterThan(0)
     }, 600_000)
   }
 })

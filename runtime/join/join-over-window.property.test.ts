@@ -146,6 +146,23 @@ type Ev = KeyedEvent
 /** Random events, mostly forward in event time with some going back, so some are late. */
 const eventsArb = keyedEventsArb(T0)
 
+/**
+ * One fixed example, run before the random ones, that gives every variant rows pairing raw events
+ * with window results and a late event (id 4, behind the window and the join): the coverage checks
+ * after the property no longer hang on the draws (10 random examples gave no such row for about
+ * 1 seed in 75; seed 14 did so for the tumbling variant).
+ */
+const at = (id: number, ts: number): Ev => ({ id, k: 'a', amount: 5, ts: T0 + ts })
+const COVERING_EVENTS: readonly Ev[] = [
+  at(0, 10_000),
+  at(1, 11_000),
+  at(2, 12_500),
+  at(3, 13_500),
+  at(4, 9_000),
+  at(5, 16_000),
+  at(6, 19_000),
+]
+
 /** The id of a window result, the same in the reference and in the runner's rows. */
 const resultIds = new Map<string, number>()
 const resultId = (key: string, start: number) => {
@@ -288,6 +305,7 @@ describe("joins over a window's results in the runner, with crashes under exactl
       let runs = 0
       let lateSeen = 0
       let rowsSeen = 0
+      const params = replayableRuns(10)
       await fc.assert(
         fc.asyncProperty(
           eventsArb,
@@ -311,12 +329,12 @@ describe("joins over a window's results in the runner, with crashes under exactl
             expect(result.late).toEqual(want.late)
           },
         ),
-        replayableRuns(10),
+        { ...params, examples: [[[...COVERING_EVENTS], [0.5], 3]] },
       )
       // Recovery is covered (a crash in every run), and so are lateness and pairs with results.
-      expect(crashes).toBeGreaterThanOrEqual(runs)
-      expect(lateSeen).toBeGreaterThan(0)
-      expect(rowsSeen).toBeGreaterThan(0)
+      expect(crashes, `seed ${params.seed}`).toBeGreaterThanOrEqual(runs)
+      expect(lateSeen, `seed ${params.seed}`).toBeGreaterThan(0)
+      expect(rowsSeen, `seed ${params.seed}`).toBeGreaterThan(0)
     }, 600_000)
   }
 })

@@ -22,7 +22,7 @@ import { MetricsRegistry } from '../../runtime/metrics/registry.ts'
 import { PipelineRunner, type PipelineRunnerOptions } from '../../runtime/node/pipeline-runner.ts'
 import { compileFixture } from './compile-fixture.ts'
 import { CrashingLog, CrashingStore, runWithCrashes } from './crash-injection.ts'
-import { replayFromEnv } from './property-runs.ts'
+import { propertyRuns } from './property-runs.ts'
 
 /** One run: the pipeline, its input topics and where it crashes. */
 export interface CrashRun<T> {
@@ -111,17 +111,22 @@ export function crashFractionsArb(most = 3): fc.Arbitrary<number[]> {
 export const maxBatchRecordsArb: fc.Arbitrary<number> = fc.integer({ min: 1, max: 9 })
 
 /**
- * fc.assert's parameters for a runner property: `numRuns`, stopping at the first failure, and the
- * replay of a failure with SLUICE_PROPERTY_SEED=<seed> SLUICE_PROPERTY_PATH=<path>.
+ * fc.assert's parameters for a runner property: `numRuns` (or SLUICE_PROPERTY_RUNS, so that a
+ * flaky property can be hunted with many more examples), stopping at the first failure, and the
+ * replay of a failure with SLUICE_PROPERTY_SEED=<seed> SLUICE_PROPERTY_PATH=<path>. The seed is
+ * always drawn here, so that checks after fc.assert (which prints it only for its own failures)
+ * can name it too.
  */
 export function replayableRuns(
   numRuns: number,
-): Pick<fc.Parameters, 'numRuns' | 'endOnFailure' | 'seed' | 'path'> {
-  return {
-    numRuns,
-    endOnFailure: true,
-    ...replayFromEnv(),
-  }
+): Pick<fc.Parameters, 'numRuns' | 'endOnFailure' | 'path'> & { readonly seed: number } {
+  const runs = propertyRuns(numRuns)
+  return { ...runs, seed: runs.seed ?? drawSeed(), endOnFailure: true }
+}
+
+/** A 32-bit seed, as fast-check draws one when given none. */
+function drawSeed(): number {
+  return (Date.now() ^ (Math.random() * 0x100000000)) | 0
 }
 
 /**
