@@ -953,16 +953,17 @@ export class Gateway {
   // --- helpers -----------------------------------------------------------------------------------
 
   private send(res: HttpResponse, protocol: Protocol, outcome: Outcome, closeConnection: boolean): void {
+    // The body first: an error making it must come before anything is written, since the first
+    // header commits the status, and the guard's 500 (handler-guard.ts) must not go out as a 200.
+    const body = outcome.body
+    const text = body instanceof BatchAnswer ? body.json() : JSON.stringify(body)
     this.series.requests(protocol, outcome.status).inc()
     res.cork(() => {
       // µWebSockets.js answers 200 OK unless told otherwise: one call into it less per accepted request.
       if (outcome.status !== 200) res.writeStatus(statusLine(outcome.status))
       if (outcome.retryAfterMs !== undefined)
         res.writeHeader('retry-after', String(Math.max(1, Math.ceil(outcome.retryAfterMs / 1000))))
-      const body = outcome.body
-      res
-        .writeHeader('content-type', 'application/json')
-        .end(body instanceof BatchAnswer ? body.json() : JSON.stringify(body), closeConnection)
+      res.writeHeader('content-type', 'application/json').end(text, closeConnection)
     })
   }
 

@@ -7,6 +7,8 @@
 import { describe, expect, it } from 'vitest'
 import { gatewayFixture } from '../../test/support/gateway-fixture.ts'
 import { connectWebSocket, UpgradeRefused } from '../../test/support/ws-client.ts'
+import type { EmbeddedLog } from '../log/embedded.ts'
+import type { Log, RecordPosition } from '../log/index.ts'
 import { createLogger } from '../observability/logger.ts'
 import type { FaultPoint } from './handler-guard.ts'
 
@@ -28,11 +30,12 @@ interface LogLine {
 }
 
 /** A single-thread gateway whose handler throws once at `point` when `arm()` is called. */
-async function faultyGateway() {
+async function faultyGateway(wrap?: (log: EmbeddedLog) => Log) {
   let armed: FaultPoint | null = null
   const lines: LogLine[] = []
   const { gateway, log, metrics } = await fixture.startGateway({
     prefix: 'sluice-handler-guard',
+    ...(wrap === undefined ? {} : { wrap }),
     logger: createLogger({ level: 'warn', write: (line) => lines.push(JSON.parse(line)) }),
     faults: (point) => {
       if (point !== armed) return
@@ -134,6 +137,36 @@ describe('a handler error in single-thread mode', () => {
     await g.stillServes('after')
     // At least once: the client, told nothing was acknowledged, may send it again.
     expect(await g.ids()).toEqual(['unacked', 'after'])
+    expect(g.gateway.bytesInFlight).toBe(0)
+    expect(await g.drainCutOff()).toBe(false)
+  })
+
+  it('when the answer cannot be encoded: 500 (not a 200 with an error body), the event in the log', async () => {
+    // A real fault, not an injected one: a log whose position the answer cannot be written from
+    // (JSON.stringify throws on a BigInt), once.
+    let corrupt = true
+    const g = await faultyGateway((inner) => {
+      const wrapper = Object.create(inner) as Log
+      wrapper.append = async (topic, records, options) => {
+        const positions = await inner.append(topic, records, options)
+        if (!corrupt) return positions
+        corrupt = false
+        return positions.map((p) => ({ ...p, offset: BigInt(p.offset) }) as unknown as RecordPosition)
+      }
+      wrapper.partitions = (topic) => inner.partitions(topic)
+      return wrapper
+    })
+    const failed = await g.post(event('unencodable'))
+    expect(failed.status).toBe(500)
+    expect(JSON.parse(failed.text)).toMatchObject(INTERNAL)
+    expect(g.failures()).toEqual([
+      expect.objectContaining({
+        route: 'POST /streams/:source/events',
+        error: expect.stringMatching(/BigInt/),
+      }),
+    ])
+    await g.stillServes('after')
+    expect(await g.ids()).toEqual(['unencodable', 'after'])
     expect(g.gateway.bytesInFlight).toBe(0)
     expect(await g.drainCutOff()).toBe(false)
   })
