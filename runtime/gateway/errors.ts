@@ -25,6 +25,8 @@ export const GATEWAY_ERRORS = {
   RATE_LIMITED: 429,
   /** The log could not take the events (an error retrying cannot fix). */
   APPEND_FAILED: 500,
+  /** A gateway handler failed (a bug, logged and counted): nothing of the request is acknowledged. */
+  INTERNAL_ERROR: 500,
   /** Too many bytes in flight: try again after `retryAfterMs`. */
   OVERLOADED: 503,
   /** The node is shutting down. */

@@ -8,13 +8,14 @@ import type { CounterSeries, HistogramSeries, Labels, MetricsRegistry } from '..
 
 const ACK_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5]
 
-export type CounterName = 'requests' | 'events' | 'bytes' | 'rejections'
+export type CounterName = 'requests' | 'events' | 'bytes' | 'rejections' | 'handlerErrors'
 
 export interface GatewayMetrics {
   readonly requests: { labels(labels: Labels): CounterSeries }
   readonly events: { labels(labels: Labels): CounterSeries }
   readonly bytes: { labels(labels: Labels): CounterSeries }
   readonly rejections: { labels(labels: Labels): CounterSeries }
+  readonly handlerErrors: { labels(labels: Labels): CounterSeries }
   readonly ackSeconds: { labels(labels: Labels): HistogramSeries }
   readonly inFlight: { set(value: number): void }
 }
@@ -49,6 +50,10 @@ export function registerGatewayMetrics(m: MetricsRegistry, inFlightBytes?: () =>
     rejections: m.counter(
       'sluice_gateway_rejections_total',
       'Events or whole requests the gateway refused, by reason (the error code of its answer).',
+    ),
+    handlerErrors: m.counter(
+      'sluice_gateway_handler_errors_total',
+      'Errors thrown inside a gateway request or WebSocket handler (answered 500 or closed with 1011), by route.',
     ),
     ackSeconds: m.histogram(
       'sluice_gateway_ack_seconds',
@@ -90,6 +95,7 @@ export class MetricsRelay {
       events: counter('events'),
       bytes: counter('bytes'),
       rejections: counter('rejections'),
+      handlerErrors: counter('handlerErrors'),
       ackSeconds: {
         labels: (labels: Labels): HistogramSeries => {
           const key = seriesKey(labels)

@@ -54,6 +54,7 @@ import { type GatewayError, gatewayError, statusOf } from './errors.ts'
 import { type IncomingItem, parseBody } from './events.ts'
 import { type GatewayMetrics, registerGatewayMetrics } from './gateway-metrics.ts'
 import { GatewaySeries, type Protocol } from './gateway-series.ts'
+import { type FaultInjector, HandlerGuard, INTERNAL_ERROR } from './handler-guard.ts'
 import { type InFlightBudget, LocalBudget, SHARED_BUDGET_MAX, SharedBudget } from './in-flight.ts'
 import { RateLimiter, type RateLimits, validateLimits } from './rate-limit.ts'
 import type { IngestStream } from './streams.ts'
@@ -95,6 +96,11 @@ export interface GatewayOptions {
   readonly readyTimeoutMs?: number
   /** Test seam: the rate limiter's clock (ms). */
   readonly now?: () => number
+  /**
+   * Test seam: called at every handler's fault point (handler-guard.ts); what it throws there is a
+   * handler error, which the gateway must survive. Served in this thread only (not in workers).
+   */
+  readonly faults?: FaultInjector
   /**
    * Serve HTTP and WebSocket from this many worker threads (docs/decisions/0030-gateway-threads.md)
    * sharing the port; this thread keeps the log, the rate limits and the metrics, and gRPC. 1 (the
@@ -139,6 +145,7 @@ export interface ServingWiring {
   readonly budget: InFlightBudget
   readonly logger: Logger
   readonly adminToken?: string
+  readonly faults?: FaultInjector
 }
 
 export const GATEWAY_DEFAULTS = {
@@ -154,6 +161,10 @@ export const GATEWAY_DEFAULTS = {
 export const WS_HARD_CAP_FACTOR = 4
 /** uWebSockets.js's reason when it drops a connection whose message is over maxPayloadLength. */
 const UWS_TOO_BIG = 'Received too big message'
+
+/** Route names in handler error logs and the handler errors metric. */
+const EVENTS_ROUTE = 'POST /streams/:source/events'
+const WS_ROUTE = 'WS /streams/:source/ws'
 
 /** Retry-After for overload and draining: the client should come back soon, not at once. */
 const OVERLOAD_RETRY_MS = 1000
@@ -211,6 +222,8 @@ export class Gateway {
   private readonly series: GatewaySeries
   private readonly budget: InFlightBudget
   private readonly logger: Logger
+  /** Keeps errors in handlers from reaching µWebSockets.js (handler-guard.ts). */
+  private readonly guard: HandlerGuard
   private readonly adminToken: string | undefined
   /** This thread's backend (it owns the log); null in a worker thread. */
   private readonly local: LocalBackend | null
@@ -225,6 +238,7 @@ export class Gateway {
     this.series = new GatewaySeries(wiring.metrics)
     this.budget = wiring.budget
     this.logger = wiring.logger
+    this.guard = new HandlerGuard(wiring.logger, wiring.metrics.handlerErrors, wiring.faults)
     this.adminToken = wiring.adminToken
     this.local = local
     this.app = serveHere ? this.routes(uws.App()) : null
@@ -278,6 +292,7 @@ export class Gateway {
         budget,
         logger,
         ...(options.adminToken === undefined ? {} : { adminToken: options.adminToken }),
+        ...(options.faults === undefined ? {} : { faults: options.faults }),
       },
       local,
       threads === 1,
@@ -424,45 +439,91 @@ export class Gateway {
         // having acks dropped (uWebSockets.js's default) or buffered without bound.
         maxBackpressure: 1024 * 1024,
         closeOnBackpressureLimit: 1,
-        upgrade: (res, req, context) => this.upgrade(res, req, context),
-        open: (ws) => {
-          this.sockets.add(ws)
-        },
+        upgrade: (res, req, context) => this.guard.http(WS_ROUTE, res, () => this.upgrade(res, req, context)),
+        open: (ws) =>
+          this.guard.ws(WS_ROUTE, ws, () => {
+            this.sockets.add(ws)
+            this.guard.point('ws.open')
+          }),
         message: (ws, message) => this.message(ws, message),
-        close: (ws, code, reason) => {
-          ws.getUserData().closed = true
-          this.sockets.delete(ws)
-          if (code === 1006 && Buffer.from(reason).toString() === UWS_TOO_BIG) {
-            this.reject(gatewayError('REQUEST_TOO_LARGE', 'a WebSocket message over the hard cap'))
-            this.logger.warn('a WebSocket message over the hard cap closed its connection', {
-              maxWebSocketMessageBytes: this.settings.maxWebSocketMessageBytes,
-            })
-          }
-        },
+        close: (ws, code, reason) =>
+          this.guard.ws(WS_ROUTE, ws, () => {
+            ws.getUserData().closed = true
+            this.sockets.delete(ws)
+            this.guard.point('ws.close')
+            if (code === 1006 && Buffer.from(reason).toString() === UWS_TOO_BIG) {
+              this.reject(gatewayError('REQUEST_TOO_LARGE', 'a WebSocket message over the hard cap'))
+              this.logger.warn('a WebSocket message over the hard cap closed its connection', {
+                maxWebSocketMessageBytes: this.settings.maxWebSocketMessageBytes,
+              })
+            }
+          }),
       })
-      .get('/healthz', (res) => this.send(res, 'http', { status: 200, body: { status: 'ok' } }, false))
-      .get('/readyz', (res) => this.ready(res))
-      .get('/metrics', (res) => this.scrape(res))
-      .get('/admin/limits', (res, req) => this.admin(res, req, false))
-      .put('/admin/limits', (res, req) => this.admin(res, req, true))
+      .get('/healthz', (res) =>
+        this.guard.http('GET /healthz', res, () => {
+          this.guard.point('healthz')
+          this.send(res, 'http', { status: 200, body: { status: 'ok' } }, false)
+        }),
+      )
+      .get('/readyz', (res) => this.guard.http('GET /readyz', res, () => this.ready(res)))
+      .get('/metrics', (res) => this.guard.http('GET /metrics', res, () => this.scrape(res)))
+      .get('/admin/limits', (res, req) =>
+        this.guard.http('GET /admin/limits', res, () => this.admin(res, req, false)),
+      )
+      .put('/admin/limits', (res, req) =>
+        this.guard.http('PUT /admin/limits', res, () => this.admin(res, req, true)),
+      )
       .any('/*', (res, req) =>
-        this.send(
-          res,
-          'http',
-          fail(
-            gatewayError(
-              'NOT_FOUND',
-              `no route ${req.getMethod().toUpperCase()} ${req.getUrl()}: events go to POST /streams/SOURCE/events or the WebSocket /streams/SOURCE/ws`,
+        this.guard.http('* /*', res, () => {
+          this.guard.point('not-found')
+          this.send(
+            res,
+            'http',
+            fail(
+              gatewayError(
+                'NOT_FOUND',
+                `no route ${req.getMethod().toUpperCase()} ${req.getUrl()}: events go to POST /streams/SOURCE/events or the WebSocket /streams/SOURCE/ws`,
+              ),
             ),
-          ),
-          false,
-        ),
+            false,
+          )
+        }),
       )
   }
 
   // --- HTTP events ---------------------------------------------------------------------------
 
   private events(res: HttpResponse, req: HttpRequest): void {
+    const state = { done: false, aborted: false, reserved: 0 }
+    this.begin()
+    const finish = (outcome: Outcome, started: number | null, closeConnection: boolean) => {
+      if (state.done) return
+      state.done = true
+      try {
+        this.release(state.reserved)
+        state.reserved = 0
+        if (!state.aborted) this.send(res, 'http', outcome, closeConnection || this.draining)
+        if (started !== null) this.series.ackSeconds('http').observe((performance.now() - started) / 1000)
+      } finally {
+        this.end()
+      }
+    }
+    // A handler error ends the request as a 500 (handler-guard.ts), its bytes and count given back.
+    const failed = () => finish(fail(this.reject(INTERNAL_ERROR)), null, true)
+    this.guard.http(EVENTS_ROUTE, res, () => this.receiveEvents(res, req, state, finish), failed)
+  }
+
+  /** The body of events(): reads the request, then validates and appends its events. */
+  private receiveEvents(
+    res: HttpResponse,
+    req: HttpRequest,
+    state: { done: boolean; aborted: boolean; reserved: number },
+    finish: (outcome: Outcome, started: number | null, closeConnection: boolean) => void,
+  ): void {
+    res.onAborted(() => {
+      state.aborted = true
+      this.guard.http(EVENTS_ROUTE, res, () => finish({ status: 499, body: null }, null, true))
+    })
     const source = decodeSegment(req.getParameter(0) ?? '')
     const contentType = req.getHeader('content-type')
     const declared = req.getHeader('content-length')
@@ -475,21 +536,7 @@ export class Gateway {
       req.forEach((name, value) => {
         if (name.startsWith('ce-')) ce[name.slice(3)] = value
       })
-    const state = { done: false, aborted: false, reserved: 0 }
-    this.begin()
-    const finish = (outcome: Outcome, started: number | null, closeConnection: boolean) => {
-      if (state.done) return
-      state.done = true
-      this.release(state.reserved)
-      state.reserved = 0
-      if (!state.aborted) this.send(res, 'http', outcome, closeConnection || this.draining)
-      if (started !== null) this.series.ackSeconds('http').observe((performance.now() - started) / 1000)
-      this.end()
-    }
-    res.onAborted(() => {
-      state.aborted = true
-      finish({ status: 499, body: null }, null, true)
-    })
+    this.guard.point('events')
     if (this.draining) {
       finish(fail(draining()), null, true)
       return
@@ -511,36 +558,51 @@ export class Gateway {
     state.reserved = length
     const chunks: Buffer[] = []
     let received = 0
-    res.onData((chunk, isLast) => {
-      if (state.done) return
-      const bytes = Buffer.from(new Uint8Array(chunk))
-      received += bytes.length
-      if (received > this.settings.maxRequestBytes) {
-        finish(fail(this.tooLarge(received)), null, true)
-        return
-      }
-      if (received > state.reserved) {
-        if (!this.reserve(received - state.reserved)) {
-          finish(fail(this.overloaded()), null, true)
-          return
-        }
-        state.reserved = received
-      }
-      chunks.push(bytes)
-      if (!isLast) return
-      this.series.bytes('http').inc(received)
-      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
-      const started = performance.now()
-      const parsed = parseBody(contentType, body, ce)
-      if ('error' in parsed) {
-        finish(fail(this.reject(parsed.error)), started, false)
-        return
-      }
-      this.ingest(stream, parsed.items, parsed.batch, apiKey, context).then(
-        (outcome) => finish(outcome, started, false),
-        (error: unknown) => finish(fail(this.appendFailure(error)), started, false),
-      )
-    })
+    const failed = () => finish(fail(this.reject(INTERNAL_ERROR)), null, true)
+    res.onData((chunk, isLast) =>
+      this.guard.http(
+        EVENTS_ROUTE,
+        res,
+        () => {
+          if (state.done) return
+          const bytes = Buffer.from(new Uint8Array(chunk))
+          received += bytes.length
+          if (received > this.settings.maxRequestBytes) {
+            finish(fail(this.tooLarge(received)), null, true)
+            return
+          }
+          if (received > state.reserved) {
+            if (!this.reserve(received - state.reserved)) {
+              finish(fail(this.overloaded()), null, true)
+              return
+            }
+            state.reserved = received
+          }
+          chunks.push(bytes)
+          if (!isLast) return
+          this.guard.point('events.data')
+          this.series.bytes('http').inc(received)
+          const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
+          const started = performance.now()
+          const parsed = parseBody(contentType, body, ce)
+          if ('error' in parsed) {
+            finish(fail(this.reject(parsed.error)), started, false)
+            return
+          }
+          this.ingest(stream, parsed.items, parsed.batch, apiKey, context)
+            .then(
+              (outcome) => {
+                this.guard.point('events.answer')
+                finish(outcome, started, false)
+              },
+              (error: unknown) => finish(fail(this.appendFailure(error)), started, false),
+            )
+            // An error answering is a handler error too, not an unhandled rejection (which ends the node).
+            .catch(this.guard.httpFailure(EVENTS_ROUTE, res, failed))
+        },
+        failed,
+      ),
+    )
   }
 
   /** Validates, rate-limits and appends a request's or message's events. */
@@ -665,6 +727,7 @@ export class Gateway {
       seq: 0,
       closed: false,
     }
+    this.guard.point('ws.upgrade')
     if (this.draining) {
       this.send(res, 'websocket', fail(draining()), true)
       return
@@ -680,7 +743,19 @@ export class Gateway {
     const data = ws.getUserData()
     const seq = ++data.seq
     const started = performance.now()
-    this.series.bytes('websocket').inc(received.byteLength)
+    const held = { bytes: 0, active: false }
+    // A handler error closes the connection with 1011 (handler-guard.ts); this message's bytes and
+    // count are given back, and it is never acknowledged (its client sees the close).
+    const failed = () => {
+      this.release(held.bytes)
+      held.bytes = 0
+      if (held.active) {
+        held.active = false
+        this.end()
+      }
+      this.reject(INTERNAL_ERROR)
+      this.series.requests('websocket', statusOf(INTERNAL_ERROR)).inc()
+    }
     const ack = (outcome: Outcome) => {
       this.series.requests('websocket', outcome.status).inc()
       this.series.ackSeconds('websocket').observe((performance.now() - started) / 1000)
@@ -689,34 +764,56 @@ export class Gateway {
       const text = body instanceof BatchAnswer ? body.json(seq) : JSON.stringify({ seq, ...(body as object) })
       ws.cork(() => ws.send(text, false))
     }
-    if (this.draining) {
-      ack(fail(draining()))
-      return
-    }
-    // Over the limit but under the hard cap: refused whole (not copied), the connection kept.
-    if (received.byteLength > this.settings.maxRequestBytes) {
-      ack(fail(this.tooLarge(received.byteLength, 'message')))
-      return
-    }
-    // uWebSockets.js reuses the ArrayBuffer after this call returns: copy it.
-    const message = Buffer.from(new Uint8Array(received))
-    if (!this.reserve(message.length)) {
-      ack(fail(this.overloaded()))
-      return
-    }
-    this.begin()
     const done = (outcome: Outcome) => {
-      this.release(message.length)
+      this.release(held.bytes)
+      held.bytes = 0
+      if (held.active) {
+        held.active = false
+        this.end()
+      }
       ack(outcome)
-      this.end()
     }
-    const parsed = parseBody('application/json', message, {})
-    if ('error' in parsed) {
-      done(fail(this.reject(parsed.error)))
-      return
-    }
-    this.ingest(data.stream, parsed.items, true, data.apiKey, data.context).then(done, (error: unknown) =>
-      done(fail(this.appendFailure(error))),
+    this.guard.ws(
+      WS_ROUTE,
+      ws,
+      () => {
+        this.guard.point('ws.message')
+        this.series.bytes('websocket').inc(received.byteLength)
+        if (this.draining) {
+          ack(fail(draining()))
+          return
+        }
+        // Over the limit but under the hard cap: refused whole (not copied), the connection kept.
+        if (received.byteLength > this.settings.maxRequestBytes) {
+          ack(fail(this.tooLarge(received.byteLength, 'message')))
+          return
+        }
+        // uWebSockets.js reuses the ArrayBuffer after this call returns: copy it.
+        const message = Buffer.from(new Uint8Array(received))
+        if (!this.reserve(message.length)) {
+          ack(fail(this.overloaded()))
+          return
+        }
+        held.bytes = message.length
+        this.begin()
+        held.active = true
+        const parsed = parseBody('application/json', message, {})
+        if ('error' in parsed) {
+          done(fail(this.reject(parsed.error)))
+          return
+        }
+        this.ingest(data.stream, parsed.items, true, data.apiKey, data.context)
+          .then(
+            (outcome) => {
+              this.guard.point('ws.ack')
+              done(outcome)
+            },
+            (error: unknown) => done(fail(this.appendFailure(error))),
+          )
+          // An error acknowledging is a handler error too, not an unhandled rejection (which ends the node).
+          .catch(this.guard.wsFailure(WS_ROUTE, ws, failed))
+      },
+      failed,
     )
   }
 
@@ -736,14 +833,18 @@ export class Gateway {
         false,
       )
     }
+    this.guard.point('readyz')
     if (this.draining) {
       answer(false, 'draining')
       return
     }
-    this.backend.ready().then(
-      (problem) => answer(problem === null, problem ?? undefined),
-      (error: unknown) => answer(false, `the log is unreachable: ${String(error)}`),
-    )
+    this.backend
+      .ready()
+      .then(
+        (problem) => answer(problem === null, problem ?? undefined),
+        (error: unknown) => answer(false, `the log is unreachable: ${String(error)}`),
+      )
+      .catch(this.guard.httpFailure('GET /readyz', res))
   }
 
   private scrape(res: HttpResponse): void {
@@ -751,26 +852,30 @@ export class Gateway {
     res.onAborted(() => {
       state.aborted = true
     })
-    this.backend.renderMetrics().then(
-      (text) => {
-        if (state.aborted) return
-        res.cork(() => {
-          res
-            .writeStatus('200 OK')
-            .writeHeader('content-type', 'text/plain; version=0.0.4; charset=utf-8')
-            .end(text)
-        })
-      },
-      (error: unknown) => {
-        if (!state.aborted)
-          this.send(
-            res,
-            'http',
-            { status: 500, body: { error_code: 'APPEND_FAILED', message: String(error) } },
-            false,
-          )
-      },
-    )
+    this.guard.point('metrics')
+    this.backend
+      .renderMetrics()
+      .then(
+        (text) => {
+          if (state.aborted) return
+          res.cork(() => {
+            res
+              .writeStatus('200 OK')
+              .writeHeader('content-type', 'text/plain; version=0.0.4; charset=utf-8')
+              .end(text)
+          })
+        },
+        (error: unknown) => {
+          if (!state.aborted)
+            this.send(
+              res,
+              'http',
+              { status: 500, body: { error_code: 'APPEND_FAILED', message: String(error) } },
+              false,
+            )
+        },
+      )
+      .catch(this.guard.httpFailure('GET /metrics', res))
   }
 
   private admin(res: HttpResponse, req: HttpRequest, write: boolean): void {
@@ -784,6 +889,8 @@ export class Gateway {
       state.done = true
       this.send(res, 'http', outcome, close)
     }
+    const route = write ? 'PUT /admin/limits' : 'GET /admin/limits'
+    this.guard.point('admin')
     const token = this.adminToken
     if (token !== undefined && authorization !== `Bearer ${token}`) {
       answer(
@@ -797,54 +904,66 @@ export class Gateway {
       return
     }
     if (!write) {
-      this.backend.limits().then(
-        (limits) => answer({ status: 200, body: limits }),
-        (error: unknown) => answer(fail(gatewayError('APPEND_FAILED', String(error)))),
-      )
+      this.backend
+        .limits()
+        .then(
+          (limits) => answer({ status: 200, body: limits }),
+          (error: unknown) => answer(fail(gatewayError('APPEND_FAILED', String(error)))),
+        )
+        .catch(this.guard.httpFailure(route, res))
       return
     }
     const chunks: Buffer[] = []
     let received = 0
-    res.onData((chunk, isLast) => {
-      if (state.done) return
-      received += chunk.byteLength
-      if (received > ADMIN_BODY_BYTES) {
-        answer(fail(this.tooLarge(received)), true)
-        return
-      }
-      chunks.push(Buffer.from(new Uint8Array(chunk)))
-      if (!isLast) return
-      try {
-        const limits = validateLimits(JSON.parse(Buffer.concat(chunks).toString('utf8')))
-        this.backend.setLimits(limits).then(
-          (current) => answer({ status: 200, body: current }),
-          (error: unknown) => answer(fail(gatewayError('APPEND_FAILED', String(error)))),
-        )
-      } catch (error) {
-        answer(
-          fail(
-            this.reject(
-              gatewayError('INVALID_LIMITS', error instanceof Error ? error.message : String(error)),
+    res.onData((chunk, isLast) =>
+      this.guard.http(route, res, () => {
+        if (state.done) return
+        received += chunk.byteLength
+        if (received > ADMIN_BODY_BYTES) {
+          answer(fail(this.tooLarge(received)), true)
+          return
+        }
+        chunks.push(Buffer.from(new Uint8Array(chunk)))
+        if (!isLast) return
+        this.guard.point('admin.data')
+        let limits: RateLimits
+        try {
+          limits = validateLimits(JSON.parse(Buffer.concat(chunks).toString('utf8')))
+        } catch (error) {
+          answer(
+            fail(
+              this.reject(
+                gatewayError('INVALID_LIMITS', error instanceof Error ? error.message : String(error)),
+              ),
             ),
-          ),
-        )
-      }
-    })
+          )
+          return
+        }
+        this.backend
+          .setLimits(limits)
+          .then(
+            (current) => answer({ status: 200, body: current }),
+            (error: unknown) => answer(fail(gatewayError('APPEND_FAILED', String(error)))),
+          )
+          .catch(this.guard.httpFailure(route, res))
+      }),
+    )
   }
 
   // --- helpers -----------------------------------------------------------------------------------
 
   private send(res: HttpResponse, protocol: Protocol, outcome: Outcome, closeConnection: boolean): void {
+    // The body first: an error making it must come before anything is written, since the first
+    // header commits the status, and the guard's 500 (handler-guard.ts) must not go out as a 200.
+    const body = outcome.body
+    const text = body instanceof BatchAnswer ? body.json() : JSON.stringify(body)
     this.series.requests(protocol, outcome.status).inc()
     res.cork(() => {
       // µWebSockets.js answers 200 OK unless told otherwise: one call into it less per accepted request.
       if (outcome.status !== 200) res.writeStatus(statusLine(outcome.status))
       if (outcome.retryAfterMs !== undefined)
         res.writeHeader('retry-after', String(Math.max(1, Math.ceil(outcome.retryAfterMs / 1000))))
-      const body = outcome.body
-      res
-        .writeHeader('content-type', 'application/json')
-        .end(body instanceof BatchAnswer ? body.json() : JSON.stringify(body), closeConnection)
+      res.writeHeader('content-type', 'application/json').end(text, closeConnection)
     })
   }
 
