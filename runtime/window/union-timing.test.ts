@@ -2,10 +2,13 @@
  * The runtime's input timing through a union (issue 13; specs/language.md, "Unions": timing): a
  * union's events are results when any input's are, with the largest of the inputs' delays, as the
  * reference interpreter has it (compiler/ir/union-timing-interpret.test.ts), whatever the order of
- * the union's inputs (the walk once followed the first input only).
+ * the union's inputs (the walk once followed the first input only); likewise which nodes carry a
+ * tick's window results on to a join (join-over-window.ts, readsWindowResults).
  */
 import { describe, expect, it } from 'vitest'
 import type { GraphNode } from '../artifact/manifest.ts'
+import { readsMatchResults } from '../cep/match-output.ts'
+import { readsWindowResults } from '../join/join-over-window.ts'
 import { inputTiming } from './window-over-join.ts'
 
 const window = (id: string, input: string) => ({
@@ -58,5 +61,18 @@ describe('input timing through a union', () => {
       delayMs: 1_000,
       upstream: null,
     })
+  })
+
+  it("passes a tick's window results on through the union to a join, in either order, and no match's", () => {
+    for (const inputs of [
+      ['plain', 'counts'],
+      ['counts', 'plain'],
+    ]) {
+      const nodes = graph(inputs)
+      expect(readsWindowResults(nodes.get('after'), (at) => nodes.get(at))).toBe(true)
+      expect(readsMatchResults(nodes.get('after'), (at) => nodes.get(at))).toBe(false)
+    }
+    const plain = graph(['plain', 'evs'])
+    expect(readsWindowResults(plain.get('after'), (at) => plain.get(at))).toBe(false)
   })
 })
