@@ -826,7 +826,7 @@ class Checker {
         report: (code, message, span, related) => this.report(code, message, span, related),
       })
       if (step.kind === 'Dedup' || step.kind === 'Aggregate' || step.kind === 'Match') {
-        this.refuseAfterUnion(previous, step.span)
+        this.refuseAfterUnion(previous, step.span, step.kind === 'Aggregate' && step.window !== null)
       }
       switch (step.kind) {
         case 'Dedup':
@@ -1119,11 +1119,12 @@ class Checker {
    * source's watermark; after a union of several sources they are not supported yet (E0335), after
    * a union of streams of one source they follow that source (oneSourceOfUnion).
    */
-  private refuseAfterUnion(input: string, span: Span): boolean {
+  private refuseAfterUnion(input: string, span: Span, window = false): boolean {
     const byId = new Map(this.nodes.map((n) => [n.id, n]))
     for (let node = byId.get(input); node !== undefined; ) {
       if (node.kind === 'Union') {
-        if (oneSourceOfUnion(node, byId) !== null) return false
+        // A window may also read one source's windows' results in the union (checkWindowInput).
+        if (oneSourceOfUnion(node, byId, window) !== null) return false
         this.report(
           'E0335',
           'this step keeps state per source partition and follows one watermark, but it reads a union of several sources; stateful steps, windows, matches and joins after a union of several sources are not supported yet (after a union of streams of one source they are)',
@@ -1235,8 +1236,12 @@ class Checker {
         }
         return
       }
-      // A union is refused before any window (E0335).
-      node = node.kind === 'Source' || node.kind === 'Union' ? undefined : byId.get(node.input)
+      // A union (of one source, else refused, E0335): each input as the window's own input.
+      if (node.kind === 'Union') {
+        for (const each of node.inputs) this.checkWindowInput(each, span)
+        return
+      }
+      node = node.kind === 'Source' ? undefined : byId.get(node.input)
     }
   }
 

@@ -1,7 +1,8 @@
 /**
  * The checker on joins and unions of one source with itself (issues 13, 17): allowed, and after a
  * union of one source's streams a stateful step follows that source; after a union of several
- * sources, or of a window's results, it is still refused (E0335).
+ * sources, or of a window's results, it is still refused (E0335), but for a window over a union of
+ * one source's events and its windows' results (specs/language.md, "Unions": timing).
  */
 import { describe, expect, it } from 'vitest'
 import { checkSource } from '../frontend.ts'
@@ -54,5 +55,33 @@ sink u -> stdout
 sink w -> stdout
 sink j -> stdout`),
     ).toEqual(['E0335', 'E0335', 'E0335'])
+  })
+
+  it("accepts a window over a union of one source's events and its windows' results, and nothing else after it", () => {
+    expect(
+      codesOf(`stream counts = payments | aggregate by card window tumbling 1m { n: count() }
+stream plain = big | select { card, n: amount }
+stream u = union plain, counts
+stream w = u | aggregate by card window tumbling 1h { total: sum(n) }
+stream d = u | dedup by card within 1h
+stream j = join u as x, refunds as r on x.card == r.card within r between 0m after and 1h after x
+sink w -> stdout
+sink d -> stdout
+sink j -> stdout`),
+    ).toEqual(['E0335', 'E0335'])
+  })
+
+  it("checks the windows in such a union as windows a window reads, and refuses several sources' windows", () => {
+    expect(
+      codesOf(`stream late = payments | aggregate by card window tumbling 1m lateness 1m { n: count() }
+stream other = refunds | aggregate by card window tumbling 1m { n: count() }
+stream counts = payments | aggregate by card window tumbling 1m { n: count() }
+stream u = union counts, late
+stream v = union counts, other
+stream w = u | aggregate by card window tumbling 1h { total: sum(n) }
+stream x = v | aggregate by card window tumbling 1h { total: sum(n) }
+sink w -> stdout
+sink x -> stdout`),
+    ).toEqual(['E0430', 'E0335'])
   })
 })

@@ -108,14 +108,22 @@ function difference(a: UnionInput, b: UnionInput): string {
  * several or such a step is on the way. After a union of one source, stateful steps, windows,
  * matches and joins follow that source's watermark as after the source itself: the runner hands
  * the union its inputs merged record by record (runtime/node/same-source.ts).
+ *
+ * `throughWindows`: for a window reading the union, an input may also be that source's windows'
+ * results (a union's events are results when any input's are: the window meets them one record
+ * late, specs/language.md, "Unions"); the checker checks those windows as a window over a window.
  */
-export function oneSourceOfUnion(union: UnionNode, byId: ReadonlyMap<string, Node>): SourceNode | null {
+export function oneSourceOfUnion(
+  union: UnionNode,
+  byId: ReadonlyMap<string, Node>,
+  throughWindows = false,
+): SourceNode | null {
   let found: SourceNode | null = null
   for (const input of union.inputs) {
     let node = byId.get(input)
     while (node !== undefined && node.kind !== 'Source') {
       if (
-        node.kind === 'WindowAggregate' ||
+        (node.kind === 'WindowAggregate' && !throughWindows) ||
         node.kind === 'Match' ||
         node.kind === 'Join' ||
         node.kind === 'Union' ||

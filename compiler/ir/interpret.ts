@@ -247,12 +247,15 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
   // Whether a node's output events are (derived from) a window's results: a window reading them
   // runs on that window's output watermark (docs/decisions/0023-windows-over-windows.md). A
   // match's results (and timeouts) likewise meet the watermark of the record before their own.
+  // A union's events are results when any input's are (specs/language.md, "Unions"; as the
+  // runtime's inputTiming, runtime/window/window-over-join.ts).
   const afterWindow = new Map<string, boolean>()
   for (const node of pipeline.nodes) {
     afterWindow.set(
       node.id,
       node.kind === 'WindowAggregate' ||
         node.kind === 'Match' ||
+        (node.kind === 'Union' && node.inputs.some((input) => afterWindow.get(input) ?? false)) ||
         (node.kind !== 'Source' &&
           node.kind !== 'LateEvents' &&
           node.kind !== 'Join' &&

@@ -24,13 +24,9 @@ export function readsMatchResults(
 ): boolean {
   for (let at = node; at !== undefined && at.kind !== 'Source'; ) {
     if (at.kind === 'Match' || at.kind === 'MatchTimeouts') return true
-    if (
-      at.kind === 'Join' ||
-      at.kind === 'Union' ||
-      at.kind === 'WindowAggregate' ||
-      at.kind === 'LateEvents'
-    )
-      return false
+    // A union's events are results when any input's are (specs/language.md, "Unions").
+    if (at.kind === 'Union') return at.inputs.some((input) => readsMatchResults(byId(input), byId))
+    if (at.kind === 'Join' || at.kind === 'WindowAggregate' || at.kind === 'LateEvents') return false
     at = byId(inputsOf(at)[0] ?? '')
   }
   return false

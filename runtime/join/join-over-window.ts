@@ -28,7 +28,9 @@ export function readsWindowResults(
 ): boolean {
   for (let at = node; at !== undefined && at.kind !== 'Source'; ) {
     if (at.kind === 'WindowAggregate') return true
-    if (at.kind === 'Join' || at.kind === 'Union' || at.kind === 'Match') return false
+    // A union's events are results when any input's are (specs/language.md, "Unions").
+    if (at.kind === 'Union') return at.inputs.some((input) => readsWindowResults(byId(input), byId))
+    if (at.kind === 'Join' || at.kind === 'Match') return false
     at = byId(inputsOf(at)[0] ?? '')
   }
   return false

@@ -22,6 +22,10 @@
  * watermark: its source's held back by the match's hold (runtime/cep/match-output.ts: 0 without a
  * skip strategy, the pattern's `within` with one), which adds to the source's delay. The walk goes
  * on through the match to its source (a match reads a source's events, E0475).
+ *
+ * A union's events are results when any of its inputs' are, and its delay is the largest of its
+ * inputs' (specs/language.md, "Unions"): the walk takes every input, as the reference interpreter
+ * does (compiler/ir/interpret.ts, `afterWindow`), not the first only.
  */
 import { type GraphNode, inputsOf } from '../artifact/manifest.ts'
 import { matchOutputHoldMs } from '../cep/match-output.ts'
@@ -66,10 +70,39 @@ export function inputTiming(
     }
     if (at.kind === 'Join')
       return { readsResults: true, delayMs: outputHoldMs(at), upstream: upstream ?? at.id }
+    if (at.kind === 'Union') {
+      // Every input counts, not the first only (specs/language.md, "Unions": timing).
+      const union = unionTiming(at, byId, sourceDelayMs)
+      return {
+        readsResults: readsResults || union.readsResults,
+        delayMs: union.delayMs + matchHoldMs,
+        upstream: upstream ?? union.upstream,
+      }
+    }
     if (at.kind === 'WindowAggregate') {
       readsResults = true
       upstream ??= at.id
     }
   }
   return { readsResults, delayMs: 0, upstream }
+}
+
+/**
+ * The timing of a union's events: results when any input's are (a window's results among a
+ * source's events must meet the watermark one record late, and the source's own events are no later
+ * for it: a record that raises the watermark is at or above it), the largest of the inputs' delays
+ * (the checker lets a timed step read a union of one source only, E0335, whose inputs share one
+ * delay), and the first input's upstream that has one.
+ */
+function unionTiming(
+  union: GraphNode & { readonly kind: 'Union' },
+  byId: (id: string) => GraphNode | undefined,
+  sourceDelayMs: (sourceId: string) => number,
+): InputTiming {
+  const inputs = union.inputs.map((id) => inputTiming(byId(id), byId, sourceDelayMs))
+  return {
+    readsResults: inputs.some((t) => t.readsResults),
+    delayMs: Math.max(0, ...inputs.map((t) => t.delayMs)),
+    upstream: inputs.find((t) => t.upstream !== null)?.upstream ?? null,
+  }
 }
