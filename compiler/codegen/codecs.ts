@@ -33,6 +33,20 @@ import { canScan, scannerFunction } from './json-scanner.ts'
 import { isArrayIndexName, propertyAccess, propertyKey } from './property.ts'
 
 /** Names and emits one function per distinct type, deduplicated by structure. */
+/**
+ * A family of generated walkers that find the first value of a kind in a value (its path): what
+ * the type's leaves look for, and whether map keys can hold it.
+ */
+interface FirstFoundWalkers {
+  readonly prefix: string
+  readonly names: Map<string, string | null>
+  count: number
+  /** Whether a map key can hold what is looked for (checked before the key's value). */
+  readonly keys: boolean
+  /** The body for a type the family decides itself (null: nothing to find), or undefined: walk in. */
+  leaf(type: Type): string | null | undefined
+}
+
 export class CodecWriter {
   private readonly decoders = new Map<string, string>()
   private readonly readers = new Map<string, string>()
@@ -43,11 +57,38 @@ export class CodecWriter {
   private readonly bodies: string[] = []
   private readonly integerWalkers = new Map<string, string | null>()
   private integerWalkerCount = 0
-  private readonly unwritableWalkers = new Map<string, string | null>()
-  private unwritableWalkerCount = 0
   private readonly sinkEncoders = new Map<string, string>()
-  private readonly surrogateWalkers = new Map<string, string | null>()
-  private surrogateWalkerCount = 0
+  /** A non-finite f64 that may not be null, an i64 or duration out of range, a bad timestamp. */
+  private readonly unwritable: FirstFoundWalkers = {
+    prefix: 'unwritable',
+    names: new Map(),
+    count: 0,
+    keys: false,
+    leaf: (type) => {
+      switch (type.kind) {
+        case 'f64':
+          return 'return Number.isFinite(value) ? null : path'
+        case 'i64':
+        case 'duration':
+          return 'return Number.isSafeInteger(value) ? null : path'
+        case 'timestamp':
+          return 'return Number.isInteger(value) && Math.abs(value) <= 8.64e15 ? null : path'
+        case 'optional':
+          // An optional f64 that is not finite is written as null: only what is inside can fail.
+          return type.of.kind === 'f64' ? null : undefined
+        default:
+          return undefined
+      }
+    },
+  }
+  /** A string or map key holding a lone surrogate. */
+  private readonly surrogates: FirstFoundWalkers = {
+    prefix: 'surrogates',
+    names: new Map(),
+    count: 0,
+    keys: true,
+    leaf: (type) => (type.kind === 'string' ? 'return wellFormed(value) ? null : path' : undefined),
+  }
 
   constructor(
     private readonly typeName: (type: Type) => string | undefined,
@@ -229,31 +270,58 @@ export class CodecWriter {
    * type has no string.
    */
   private surrogateWalker(type: Type): string | null {
+    return this.firstFoundWalker(this.surrogates, type)
+  }
+
+  /**
+   * The name of `unwritableN(value, path)`: the path of the first value in `value` that the
+   * encoder refuses (a non-finite f64 that may not be null, an i64 or duration out of range, a
+   * timestamp outside a Date's range), or null; null itself when the type has no such value.
+   */
+  unwritableWalker(type: Type): string | null {
+    return this.firstFoundWalker(this.unwritable, type)
+  }
+
+  /**
+   * The name of a function `(value, path)` that returns the path of the first value in `value`
+   * (in the order the encoder writes it) that `family` looks for, or null; null itself when the
+   * type holds nothing the family looks for.
+   */
+  private firstFoundWalker(family: FirstFoundWalkers, type: Type): string | null {
     const id = this.keyOf(type)
-    if (this.surrogateWalkers.has(id)) return this.surrogateWalkers.get(id)!
-    this.surrogateWalkers.set(id, null) // types are not recursive; this only guards the lookup
-    let body: string | null
+    if (family.names.has(id)) return family.names.get(id)!
+    family.names.set(id, null) // types are not recursive; this only guards the lookup
+    const body = this.firstFoundBody(family, type)
+    if (body === null) return null
+    const name = `${family.prefix}${family.count++}`
+    family.names.set(id, name)
+    this.bodies.push(`function ${name}(value: any, path: string): string | null {\n${body}\n}`)
+    return name
+  }
+
+  private firstFoundBody(family: FirstFoundWalkers, type: Type): string | null {
+    const leaf = family.leaf(type)
+    if (leaf !== undefined) return leaf
     switch (type.kind) {
-      case 'string':
-        body = 'return wellFormed(value) ? null : path'
-        break
       case 'optional': {
-        const inner = this.surrogateWalker(type.of)
-        body = inner === null ? null : `return value === null ? null : ${inner}(value, path)`
-        break
+        const inner = this.firstFoundWalker(family, type.of)
+        return inner === null ? null : `return value === null ? null : ${inner}(value, path)`
       }
       case 'list': {
-        const inner = this.surrogateWalker(type.of)
-        body =
-          inner === null
-            ? null
-            : `for (let i = 0; i < value.length; i++) {\nconst found = ${inner}(value[i], path + '[' + i + ']')\nif (found !== null) return found\n}\nreturn null`
-        break
+        const inner = this.firstFoundWalker(family, type.of)
+        return inner === null
+          ? null
+          : `for (let i = 0; i < value.length; i++) {\nconst found = ${inner}(value[i], path + '[' + i + ']')\nif (found !== null) return found\n}\nreturn null`
       }
       case 'map': {
+        const inner = this.firstFoundWalker(family, type.of)
+        if (!family.keys) {
+          return inner === null
+            ? null
+            : `for (const key of Object.keys(value).sort()) {\nconst found = ${inner}(value[key], path + '[' + JSON.stringify(key) + ']')\nif (found !== null) return found\n}\nreturn null`
+        }
         // In the order the encoder writes the entries; a key is checked before its value.
-        const inner = this.surrogateWalker(type.of)
-        body = [
+        return [
           'for (const key of Object.keys(value).sort()) {',
           `const at = path + '[' + JSON.stringify(key) + ']'`,
           'if (!wellFormed(key)) return at',
@@ -263,11 +331,10 @@ export class CodecWriter {
           '}',
           'return null',
         ].join('\n')
-        break
       }
       case 'record': {
         const parts = type.fields.flatMap((f) => {
-          const inner = this.surrogateWalker(f.type)
+          const inner = this.firstFoundWalker(family, f.type)
           if (inner === null) return []
           const fieldPath = `path === '' ? ${JSON.stringify(f.name)} : path + ${JSON.stringify(`.${f.name}`)}`
           return [
@@ -275,83 +342,11 @@ export class CodecWriter {
             'if (found !== null) return found',
           ]
         })
-        body = parts.length === 0 ? null : ['let found: string | null', ...parts, 'return null'].join('\n')
-        break
+        return parts.length === 0 ? null : ['let found: string | null', ...parts, 'return null'].join('\n')
       }
       default:
-        body = null
+        return null
     }
-    if (body === null) return null
-    const name = `surrogates${this.surrogateWalkerCount++}`
-    this.surrogateWalkers.set(id, name)
-    this.bodies.push(`function ${name}(value: any, path: string): string | null {\n${body}\n}`)
-    return name
-  }
-
-  /**
-   * The name of `unwritableN(value, path)`: the path of the first value in `value` that the
-   * encoder refuses (a non-finite f64 that may not be null, an i64 or duration out of range, a
-   * timestamp outside a Date's range), or null; null itself when the type has no such value.
-   */
-  unwritableWalker(type: Type): string | null {
-    const id = this.keyOf(type)
-    if (this.unwritableWalkers.has(id)) return this.unwritableWalkers.get(id)!
-    this.unwritableWalkers.set(id, null) // types are not recursive; this only guards the lookup
-    let body: string | null
-    switch (type.kind) {
-      case 'f64':
-        body = 'return Number.isFinite(value) ? null : path'
-        break
-      case 'i64':
-      case 'duration':
-        body = 'return Number.isSafeInteger(value) ? null : path'
-        break
-      case 'timestamp':
-        body = 'return Number.isInteger(value) && Math.abs(value) <= 8.64e15 ? null : path'
-        break
-      case 'optional': {
-        // An optional f64 that is not finite is written as null: only what is inside can fail.
-        const inner = type.of.kind === 'f64' ? null : this.unwritableWalker(type.of)
-        body = inner === null ? null : `return value === null ? null : ${inner}(value, path)`
-        break
-      }
-      case 'list': {
-        const inner = this.unwritableWalker(type.of)
-        body =
-          inner === null
-            ? null
-            : `for (let i = 0; i < value.length; i++) {\nconst found = ${inner}(value[i], path + '[' + i + ']')\nif (found !== null) return found\n}\nreturn null`
-        break
-      }
-      case 'map': {
-        const inner = this.unwritableWalker(type.of)
-        body =
-          inner === null
-            ? null
-            : `for (const key of Object.keys(value).sort()) {\nconst found = ${inner}(value[key], path + '[' + JSON.stringify(key) + ']')\nif (found !== null) return found\n}\nreturn null`
-        break
-      }
-      case 'record': {
-        const parts = type.fields.flatMap((f) => {
-          const inner = this.unwritableWalker(f.type)
-          if (inner === null) return []
-          const fieldPath = `path === '' ? ${JSON.stringify(f.name)} : path + ${JSON.stringify(`.${f.name}`)}`
-          return [
-            `found = ${inner}(${propertyAccess('value', f.name)}, ${fieldPath})`,
-            'if (found !== null) return found',
-          ]
-        })
-        body = parts.length === 0 ? null : ['let found: string | null', ...parts, 'return null'].join('\n')
-        break
-      }
-      default:
-        body = null
-    }
-    if (body === null) return null
-    const name = `unwritable${this.unwritableWalkerCount++}`
-    this.unwritableWalkers.set(id, name)
-    this.bodies.push(`function ${name}(value: any, path: string): string | null {\n${body}\n}`)
-    return name
   }
 
   /** The functions requested so far, in a stable order. */
