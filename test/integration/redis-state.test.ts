@@ -138,28 +138,35 @@ describe('RedisSnapshotStore layout (docs/decisions/0029)', () => {
 describe('RedisSnapshotStore owners: a node that lost a scope cannot write it (decision 0011)', () => {
   const state = (store: RedisSnapshotStore, epoch?: number) =>
     store.load(scope, epoch).then((s) => ({ epoch: s.epoch, entries: text(s.entries) }))
-
-  it("refuses a zombie's stage of the epoch its successor staged, so the successor's changes stay", async () => {
+  const put = (entries: Record<string, string>) => ({
+    puts: new Map(Object.entries(entries).map(([k, v]) => [k, b(v)])),
+    deletes: [],
+  })
+  /** Two stores on one prefix; the first owns the scope and committed epoch 1 ({ a: '1' }). */
+  async function twoNodes(
+    body: (first: RedisSnapshotStore, second: RedisSnapshotStore, prefix: string) => Promise<void>,
+  ) {
     const prefix = `sluice-test-${randomUUID().slice(0, 8)}`
-    const zombie = await open(prefix)
-    const successor = await open(prefix)
+    const first = await open(prefix)
+    const second = await open(prefix)
     try {
-      await zombie.load(scope, 0)
-      await zombie.stage(scope, 1, { puts: new Map([['a', b('1')]]), deletes: [] })
-      await zombie.commit(scope, 1)
+      await first.load(scope, 0)
+      await first.stage(scope, 1, put({ a: '1' }))
+      await first.commit(scope, 1)
+      await body(first, second, prefix)
+    } finally {
+      await first.close()
+      await second.close()
+    }
+  }
+
+  it("refuses a zombie's stage of the epoch its successor staged, so the successor's changes stay", () =>
+    twoNodes(async (zombie, successor, prefix) => {
       // The zombie stalls; its partition moves: the successor recovers epoch 1 and stages epoch 2.
       await successor.load(scope, 1)
-      await successor.stage(scope, 2, { puts: new Map([['a', b('successor')]]), deletes: [] })
+      await successor.stage(scope, 2, put({ a: 'successor' }))
       // The zombie wakes before the successor's store commit and stages the same epoch number.
-      const error = await zombie
-        .stage(scope, 2, {
-          puts: new Map([
-            ['a', b('zombie')],
-            ['z', b('zombie')],
-          ]),
-          deletes: [],
-        })
-        .catch((e: unknown) => e)
+      const error = await zombie.stage(scope, 2, put({ a: 'zombie', z: 'zombie' })).catch((e: unknown) => e)
       expect(isSluiceError(error, 'STATE_FENCED')).toBe(true)
       // The successor's log committed epoch 2: a restore of epoch 2 loads the successor's changes.
       const restored = await open(prefix)
@@ -168,48 +175,28 @@ describe('RedisSnapshotStore owners: a node that lost a scope cannot write it (d
       } finally {
         await restored.close()
       }
-    } finally {
-      await zombie.close()
-      await successor.close()
-    }
-  })
+    }))
 
-  it("ignores a zombie's commit of an epoch its successor's recovery dropped", async () => {
-    const prefix = `sluice-test-${randomUUID().slice(0, 8)}`
-    const zombie = await open(prefix)
-    const successor = await open(prefix)
-    try {
-      await zombie.load(scope, 0)
-      await zombie.stage(scope, 1, { puts: new Map([['a', b('1')]]), deletes: [] })
-      await zombie.commit(scope, 1)
-      await zombie.stage(scope, 2, { puts: new Map([['a', b('2')]]), deletes: [] })
+  it("ignores a zombie's commit of an epoch its successor's recovery dropped", () =>
+    twoNodes(async (zombie, successor) => {
+      await zombie.stage(scope, 2, put({ a: '2' }))
       // The log never committed epoch 2 (at-least-once: the zombie's offset commit comes too late):
       // the successor recovers epoch 1, which drops the staged epoch 2.
       await successor.load(scope, 1)
       await zombie.commit(scope, 2)
       expect(await state(successor)).toEqual({ epoch: 1, entries: { a: '1' } })
-      await successor.stage(scope, 2, { puts: new Map([['b', b('successor')]]), deletes: [] })
+      await successor.stage(scope, 2, put({ b: 'successor' }))
       await successor.commit(scope, 2)
       expect(await state(successor)).toEqual({ epoch: 2, entries: { a: '1', b: 'successor' } })
-    } finally {
-      await zombie.close()
-      await successor.close()
-    }
-  })
+    }))
 
-  it('takes a scope over by adopting a preload too, and a node that takes it back writes again', async () => {
-    const prefix = `sluice-test-${randomUUID().slice(0, 8)}`
-    const first = await open(prefix)
-    const second = await open(prefix)
-    try {
-      await first.load(scope, 0)
-      await first.stage(scope, 1, { puts: new Map([['a', b('1')]]), deletes: [] })
-      await first.commit(scope, 1)
+  it('takes a scope over by adopting a preload too, and a node that takes it back writes again', () =>
+    twoNodes(async (first, second) => {
       // A plain read waits for the store's background compaction, which would fail an adopt too.
       await first.load(scope)
       const preloaded = await second.preload!(scope, 1)
       // A peek takes nothing over: the first node still writes.
-      await first.stage(scope, 2, { puts: new Map([['a', b('2')]]), deletes: [] })
+      await first.stage(scope, 2, put({ a: '2' }))
       await first.commit(scope, 2)
       await first.load(scope)
       // The peek is stale now (epoch 2 committed since), so adopting it fails and the second node
@@ -217,22 +204,16 @@ describe('RedisSnapshotStore owners: a node that lost a scope cannot write it (d
       expect(await preloaded.adopt()).toBe(false)
       const fresh = await second.preload!(scope, 2)
       expect(await fresh.adopt()).toBe(true)
-      const refused = await first
-        .stage(scope, 3, { puts: new Map([['a', b('3')]]), deletes: [] })
-        .catch((e: unknown) => e)
+      const refused = await first.stage(scope, 3, put({ a: '3' })).catch((e: unknown) => e)
       expect(isSluiceError(refused, 'STATE_FENCED')).toBe(true)
-      await second.stage(scope, 3, { puts: new Map([['a', b('second')]]), deletes: [] })
+      await second.stage(scope, 3, put({ a: 'second' }))
       await second.commit(scope, 3)
       // The partition comes back to the first node: its recovery takes the scope over again.
       expect(await state(first, 3)).toEqual({ epoch: 3, entries: { a: 'second' } })
-      await first.stage(scope, 4, { puts: new Map([['a', b('first again')]]), deletes: [] })
+      await first.stage(scope, 4, put({ a: 'first again' }))
       await first.commit(scope, 4)
       expect(await state(second)).toEqual({ epoch: 4, entries: { a: 'first again' } })
-    } finally {
-      await first.close()
-      await second.close()
-    }
-  })
+    }))
 })
 
 describe('RedisSnapshotStore connection', () => {
