@@ -367,15 +367,22 @@ async function restartsUnderNodeIds(events: readonly ChaosEvent[], kills: number
       expectedCounts(events, WITHIN_MS, (e) => partitionForKey(e.card, PARTITIONS)),
       rows,
     )
-    const readAhead = logs
-      .split('\n')
-      .filter((line) => line.includes('"preloadedSlots":') && !line.includes('"preloadedSlots":0')).length
+    const lines = logs.split('\n')
+    const readingAhead = lines.filter((line) => line.includes('reading ahead the state')).length
+    const adopted = lines.filter(
+      (line) => line.includes('"preloadedSlots":') && !line.includes('"preloadedSlots":0'),
+    ).length
     console.log(
-      `[restarts] ${events.length} events, ${kills} kills: ${rows.length} rows, ${problems.length} problems, ${readAhead} partitions restored from state read ahead`,
+      `[restarts] ${events.length} events, ${kills} kills: ${rows.length} rows, ${problems.length} problems, ${readingAhead} restarts read ahead, ${adopted} partitions restored from it`,
     )
     expect(problems.slice(0, 20)).toEqual([])
-    // The path under test ran: some restarts restored partitions from what they read while joining.
-    expect(readAhead).toBeGreaterThan(0)
+    // The path under test ran: restarts read their predecessor's state while joining. Whether a
+    // read is then adopted is timing: while the predecessor's member is removed, the surviving node
+    // holds its partitions for a moment and may commit an epoch (every 100 ms here), which makes
+    // the read stale and the restart load afresh (both outcomes must give the exact output above;
+    // adoption itself: test/integration/redis-preload.test.ts). On a loaded machine none was adopted
+    // in one run of 12 restarts.
+    expect(readingAhead).toBeGreaterThan(0)
   } finally {
     for (const node of nodes.values()) node.child.kill('SIGKILL')
     await log.close()
