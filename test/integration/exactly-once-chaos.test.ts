@@ -62,6 +62,16 @@ interface Mode {
   open(): Promise<Log>
 }
 
+/** The distributed mode of every Kafka case here: the shared broker, state in Redis. */
+function kafkaWithRedis(): Mode {
+  return {
+    name: 'kafka',
+    args: ['--state', REDIS_URL],
+    env: { SLUICE_KAFKA_BROKERS: kafkaBrokers().join(',') },
+    open: () => connectKafkaLog(),
+  }
+}
+
 function sluice(args: readonly string[], mode: Mode): ChildProcess {
   return spawn(process.execPath, [join(ROOT, 'bin/sluice.js'), ...args, ...mode.args], {
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -255,12 +265,7 @@ async function survivorTakesOver(events: readonly ChaosEvent[]): Promise<void> {
   const deadLetters = uniqueName('takeover-dead')
   const group = uniqueName('takeover-group')
   const artifact = await compileFixture(pipeline(input, output), uniqueName('takeover'))
-  const mode: Mode = {
-    name: 'kafka',
-    args: ['--state', REDIS_URL],
-    env: { SLUICE_KAFKA_BROKERS: kafkaBrokers().join(',') },
-    open: () => connectKafkaLog(),
-  }
+  const mode = kafkaWithRedis()
   const log = await mode.open()
   try {
     await produce(log, input, events)
@@ -314,12 +319,7 @@ async function restartsUnderNodeIds(events: readonly ChaosEvent[], kills: number
   const deadLetters = uniqueName('restart-dead')
   const group = uniqueName('restart-group')
   const artifact = await compileFixture(pipeline(input, output), uniqueName('restart'))
-  const mode: Mode = {
-    name: 'kafka',
-    args: ['--state', REDIS_URL],
-    env: { SLUICE_KAFKA_BROKERS: kafkaBrokers().join(',') },
-    open: () => connectKafkaLog(),
-  }
+  const mode = kafkaWithRedis()
   const log = await mode.open()
   const random = seededRandom(SEED + 2)
   const args = nodeArgs(artifact, group, deadLetters)
@@ -399,12 +399,7 @@ describe('exactly-once under SIGKILL and a broker restart', () => {
   }, 600_000)
 
   it(`Kafka + Redis: ${EVENTS} events, ${KILLS} kills mid-stream, one broker restart`, async () => {
-    await chaos({
-      name: 'kafka',
-      args: ['--state', REDIS_URL],
-      env: { SLUICE_KAFKA_BROKERS: kafkaBrokers().join(',') },
-      open: () => connectKafkaLog(),
-    })
+    await chaos(kafkaWithRedis())
   }, 900_000)
 
   it(`embedded log + state files: ${EVENTS} events, ${KILLS} kills mid-stream`, async () => {
