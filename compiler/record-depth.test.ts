@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { MAX_RECORD_DEPTH } from './check/check.ts'
+import { MAX_RECORD_DEPTH } from './check/record-depth-limit.ts'
 import { compileSource } from './compile.ts'
 import { checkSource } from './frontend.ts'
 
@@ -25,6 +25,24 @@ describe('chained schemas', () => {
         `schema \`S${1500 - MAX_RECORD_DEPTH - 1}\` nests records ${MAX_RECORD_DEPTH + 1} levels deep; at most ${MAX_RECORD_DEPTH} are allowed`,
       )
     }
+  })
+
+  it('chains far past the limit are one E0216 too, never a RangeError (E9999)', () => {
+    for (const levels of [MAX_RECORD_DEPTH + 1, 10_000]) {
+      for (const order of ['forward', 'backward'] as const) {
+        const { diagnostics } = checkSource('chain.pipe', chain(levels, order))
+        expect(diagnostics.map((d) => d.code)).toEqual(['E0216'])
+        expect(diagnostics[0]!.message).toBe(
+          `schema \`S${levels - MAX_RECORD_DEPTH - 1}\` nests records ${MAX_RECORD_DEPTH + 1} levels deep; at most ${MAX_RECORD_DEPTH} are allowed`,
+        )
+      }
+    }
+  })
+
+  it('compiles the 400 chained schemas of the issue (sc400.pipe), which 64 levels refused', () => {
+    const result = compileSource('chain.pipe', chain(400), { name: 'chain' })
+    expect(result.diagnostics.filter((d) => d.severity === 'error')).toEqual([])
+    expect(result.artifact).toBeTruthy()
   })
 
   it(`compiles records nested ${MAX_RECORD_DEPTH} levels deep`, () => {

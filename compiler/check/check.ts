@@ -70,6 +70,7 @@ import { checkMapLiteral } from './map-literals.ts'
 import { checkMapIndex, type Reporter, resolveMapType } from './maps.ts'
 import { checkMatch, type StepScope } from './match-steps.ts'
 import { checkOperatorWord, warnBacktracking } from './operator-words.ts'
+import { MAX_RECORD_DEPTH } from './record-depth-limit.ts'
 import { expandSelectItems } from './select-all.ts'
 import { checkSinkHeaders } from './sink-headers.ts'
 import { checkAggregate, checkDedup, type StepContext } from './stateful-steps.ts'
@@ -108,8 +109,6 @@ const SCALAR_TYPE_NAMES = ['string', 'bool', 'i64', 'f64', 'timestamp'] as const
 const EVENT_TIME = 'event_time'
 const CONNECTORS = ['kafka', 'stdout'] as const
 const RESERVED_FIELD_NAME = '__proto__'
-/** How deep records may nest in a schema (see checkRecordDepths). */
-export const MAX_RECORD_DEPTH = 64
 /** Names a schema cannot take: the scalar types, and the type constructors and `duration`. */
 const BUILT_IN_TYPE_NAMES: ReadonlySet<string> = new Set([...SCALAR_TYPE_NAMES, 'list', 'duration'])
 /** What users of other languages write for Sluice's types. */

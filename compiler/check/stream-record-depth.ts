@@ -6,9 +6,10 @@
  * MAX_STREAM_RECORD_DEPTH levels the stream is refused (E0216) where the limit is crossed.
  */
 import type { Node, Type } from '../ir/types.ts'
+import { MAX_RECORD_DEPTH } from './record-depth-limit.ts'
 
-/** Generous for what users write (300 wrapping streams compile), far below where codegen fails. */
-export const MAX_STREAM_RECORD_DEPTH = 500
+/** The limit of a schema's records (record-depth-limit.ts says why): a source's records are its schema's. */
+export const MAX_STREAM_RECORD_DEPTH = MAX_RECORD_DEPTH
 
 /**
  * The first node, in the order given, whose record nests deeper than MAX_STREAM_RECORD_DEPTH, with

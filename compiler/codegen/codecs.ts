@@ -90,6 +90,10 @@ export class CodecWriter {
     leaf: (type) => (type.kind === 'string' ? 'return wellFormed(value) ? null : path' : undefined),
   }
 
+  /** How many `named` emits are running, one inside another, and the emits put off meanwhile. */
+  private emitting = 0
+  private readonly deferred: (() => void)[] = []
+
   constructor(
     private readonly typeName: (type: Type) => string | undefined,
     /** Equal for equal types; short (records by name) so that a deep type is not spelled per lookup. */
@@ -155,6 +159,17 @@ export class CodecWriter {
    * parsed JSON value the reader accepted (so of the type's shape), or null when the type has none.
    */
   integerWalker(type: Type): string | null {
+    // Inner types first, so each walk finds them done and never recurses deep (issue 17).
+    bottomUp(
+      type,
+      typesInside,
+      (t) => this.integerWalkers.has(this.keyOf(t)),
+      (t) => this.integerWalkerOf(t),
+    )
+    return this.integerWalkers.get(this.keyOf(type)) ?? null
+  }
+
+  private integerWalkerOf(type: Type): string | null {
     const id = this.keyOf(type)
     if (this.integerWalkers.has(id)) return this.integerWalkers.get(id)!
     this.integerWalkers.set(id, null) // types are not recursive; this only guards the lookup
@@ -165,12 +180,12 @@ export class CodecWriter {
         body = 'out.push(path)'
         break
       case 'optional': {
-        const inner = this.integerWalker(type.of)
+        const inner = this.integerWalkerOf(type.of)
         body = inner === null ? null : `if (value !== null && value !== undefined) ${inner}(value, path, out)`
         break
       }
       case 'list': {
-        const inner = this.integerWalker(type.of)
+        const inner = this.integerWalkerOf(type.of)
         body =
           inner === null
             ? null
@@ -178,7 +193,7 @@ export class CodecWriter {
         break
       }
       case 'map': {
-        const inner = this.integerWalker(type.of)
+        const inner = this.integerWalkerOf(type.of)
         body =
           inner === null
             ? null
@@ -187,7 +202,7 @@ export class CodecWriter {
       }
       case 'record': {
         const parts = type.fields.flatMap((f) => {
-          const inner = this.integerWalker(f.type)
+          const inner = this.integerWalkerOf(f.type)
           return inner === null
             ? []
             : [
@@ -270,7 +285,7 @@ export class CodecWriter {
    * type has no string.
    */
   private surrogateWalker(type: Type): string | null {
-    return this.firstFoundWalker(this.surrogates, type)
+    return this.firstFoundWalkerOfDeep(this.surrogates, type)
   }
 
   /**
@@ -279,7 +294,21 @@ export class CodecWriter {
    * timestamp outside a Date's range), or null; null itself when the type has no such value.
    */
   unwritableWalker(type: Type): string | null {
-    return this.firstFoundWalker(this.unwritable, type)
+    return this.firstFoundWalkerOfDeep(this.unwritable, type)
+  }
+
+  /**
+   * firstFoundWalker for a type however deep: the inner types the family walks into first, so
+   * the walk of `type` finds them done and never recurses deep (issue 17, defect 2).
+   */
+  private firstFoundWalkerOfDeep(family: FirstFoundWalkers, type: Type): string | null {
+    bottomUp(
+      type,
+      (t) => (family.leaf(t) === undefined ? typesInside(t) : []),
+      (t) => family.names.has(this.keyOf(t)),
+      (t) => this.firstFoundWalker(family, t),
+    )
+    return this.firstFoundWalker(family, type)
   }
 
   /**
@@ -369,7 +398,24 @@ export class CodecWriter {
     if (existing) return existing
     const name = `${prefix}${names.size}`
     names.set(id, name)
-    this.bodies.push(emit(name))
+    if (this.emitting >= MAX_EMIT_NESTING) {
+      // Deep records (a chain of hundreds of schemas) would nest one emit per level: the body is
+      // written later, from the outermost emit, in the slot it would have had (issue 17, defect 2).
+      const slot = this.bodies.push('') - 1
+      this.deferred.push(() => {
+        this.bodies[slot] = emit(name)
+      })
+      return name
+    }
+    this.emitting++
+    try {
+      this.bodies.push(emit(name))
+      // Only the outermost emit runs what was deferred: each runs at most MAX_EMIT_NESTING deep.
+      if (this.emitting === 1) for (let next = this.deferred.pop(); next; next = this.deferred.pop()) next()
+    } finally {
+      this.emitting--
+      if (this.emitting === 0) this.deferred.length = 0
+    }
     return name
   }
 
@@ -695,20 +741,36 @@ export class CodecWriter {
  * nested record stringify would write a non-finite number as null unchecked).
  */
 function stringifies(type: Type, topLevelField = false): boolean {
+  if (topLevelField && (type.kind === 'f64' || (type.kind === 'optional' && type.of.kind === 'f64')))
+    return true
+  // Inner types first, so that a record nested hundreds of levels deep takes no stack (issue 17).
+  bottomUp(
+    type,
+    typesInside,
+    (t) => stringifiesInside.has(t),
+    (t) => stringifiesInside.set(t, stringifiesOnce(t)),
+  )
+  return stringifiesInside.get(type)!
+}
+
+/** stringifies(type) below a record's own fields, once computed. */
+const stringifiesInside = new WeakMap<Type, boolean>()
+
+/** stringifies(type) below a record's own fields, of a type whose inner types are known. */
+function stringifiesOnce(type: Type): boolean {
+  const inner = (t: Type) => stringifiesInside.get(t)!
   switch (type.kind) {
     case 'string':
     case 'bool':
     case 'null':
       return true
-    case 'f64':
-      return topLevelField
     case 'optional':
       // stringify writes an optional f64's NaN as null, which is what the encoder writes too.
-      return type.of.kind === 'f64' ? topLevelField : stringifies(type.of)
+      return type.of.kind === 'f64' ? false : inner(type.of)
     case 'list':
-      return stringifies(type.of)
+      return inner(type.of)
     case 'record':
-      return type.fields.every((f) => stringifies(f.type))
+      return type.fields.every((f) => inner(f.type))
     default:
       return false
   }
@@ -731,6 +793,50 @@ function isOptionalType(type: Type): boolean {
  */
 export const WHOLE_CHARACTERS = 'a string without lone surrogates'
 export const WHOLE_CHARACTERS_KEY = 'a key without lone surrogates'
+
+/** The types a value of `type` holds directly: what a walk of it walks into. */
+function typesInside(type: Type): readonly Type[] {
+  switch (type.kind) {
+    case 'optional':
+    case 'list':
+    case 'map':
+      return [type.of]
+    case 'record':
+      return type.fields.map((f) => f.type)
+    default:
+      return []
+  }
+}
+
+/**
+ * Calls `visit` on every type inside `type` (as `inside` leads) that is not `done`, and then on
+ * `type`, each after the types inside it and in the order a recursive walk would, but without
+ * recursion, so records nested hundreds of levels deep take no stack. `visit` must make `done` true.
+ */
+function bottomUp(
+  type: Type,
+  inside: (type: Type) => readonly Type[],
+  done: (type: Type) => boolean,
+  visit: (type: Type) => void,
+): void {
+  const pending = [type]
+  for (let top = pending.at(-1); top !== undefined; top = pending.at(-1)) {
+    if (done(top)) {
+      pending.pop()
+      continue
+    }
+    const next = inside(top).filter((t) => !done(t))
+    if (next.length > 0) pending.push(...next.reverse())
+    else visit(pending.pop()!)
+  }
+}
+
+/**
+ * How many generated functions are emitted one inside another before `named` puts the next ones
+ * off: each level is a few frames of this writer, so this keeps its stack short however deep the
+ * records nest, and shallower types are emitted exactly as before.
+ */
+const MAX_EMIT_NESTING = 32
 
 /** List items whose decoded value is the parsed value itself. */
 const IDENTITY_ITEMS: ReadonlySet<Type['kind']> = new Set(['string', 'bool', 'i64', 'f64', 'duration'])

@@ -47,6 +47,21 @@ export class TypeTable {
   nameOf(record: RecordType): string {
     const known = this.byObject.get(record)
     if (known !== undefined) return known
+    // The records nested in it first, innermost first, without recursion: a chain of hundreds of
+    // schemas nests as deep (issue 17, defect 2), and defining one then finds its fields' names.
+    const pending = [record]
+    for (let top = pending.at(-1); top !== undefined; top = pending.at(-1)) {
+      const inner = unnamedRecordsIn(top, this.byObject)
+      // The first field's record on top: records are named in the order a recursive walk meets them.
+      if (inner.length > 0) pending.push(...inner.reverse())
+      else this.define(pending.pop()!)
+    }
+    return this.byObject.get(record)!
+  }
+
+  /** Names a record whose nested records are all named already. */
+  private define(record: RecordType): void {
+    if (this.byObject.has(record)) return
     const definition: RecordDefinition = {
       kind: 'record',
       ...(record.name === undefined ? {} : { name: record.name }),
@@ -65,7 +80,6 @@ export class TypeTable {
       this.definitions.set(name, definition)
     }
     this.byObject.set(record, name)
-    return name
   }
 
   /** `type` with its records replaced by references. */
@@ -161,4 +175,15 @@ export function typeResolver(
     }
   }
   return resolve
+}
+
+/** The records in a record's fields (through `?`, lists and maps) that have no name yet. */
+function unnamedRecordsIn(record: RecordType, named: WeakMap<RecordType, string>): RecordType[] {
+  const found: RecordType[] = []
+  for (const field of record.fields) {
+    let type: Type = field.type
+    while (type.kind === 'optional' || type.kind === 'list' || type.kind === 'map') type = type.of
+    if (type.kind === 'record' && !named.has(type)) found.push(type)
+  }
+  return found
 }

@@ -64,6 +64,7 @@ import { LogSampler } from '../observability/log-sampler.ts'
 import { type Logger, silentLogger } from '../observability/logger.ts'
 import type { SnapshotStore } from '../state/index.ts'
 import { TableReaders } from '../table/table-readers.ts'
+import { unwritableRecordText } from '../text/record-text.ts'
 import { firstInvalidUtf8, isUtf8 } from '../text/utf8.ts'
 import { CountWindowOperator } from '../window/count-operator.ts'
 import { PartitionWatermarks } from '../window/idle-inputs.ts'
@@ -1422,6 +1423,12 @@ export class PipelineRunner {
           deadLetters.push(this.evaluationFailure(records[origin]!, { error, site: -1 }))
           continue
         }
+      }
+      // The key and headers are written as UTF-8: one with a lone surrogate is not written at all.
+      const unwritable = toStdout ? null : unwritableRecordText(batch.keys[i]!, own)
+      if (unwritable !== null) {
+        deadLetters.push({ record: records[origin]!, stage: 'encode', reason: unwritable, location: null })
+        continue
       }
       const value = batch.values[i]
       let bytes: Buffer | undefined
