@@ -5,13 +5,9 @@
  * preload that reads its newest committed epoch (the Redis store's own preload is tested against
  * Redis in test/integration/redis-preload.test.ts); it counts loads and adoptions.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import path from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
-import type { GraphNode } from '../artifact/manifest.ts'
-import { MetricsRegistry } from '../metrics/registry.ts'
-import { silentLogger } from '../observability/logger.ts'
+import { describe, expect, it } from 'vitest'
+import { logScratch } from '../../test/support/log-scratch.ts'
+import { countsOperatorState } from '../../test/support/operator-state-fixture.ts'
 import { FileSnapshotStore } from '../state/file-snapshot-store.ts'
 import type {
   PreloadedSnapshot,
@@ -20,19 +16,9 @@ import type {
   SnapshotStore,
   StateScope,
 } from '../state/index.ts'
-import { metadataOfEpoch, OperatorState } from './operator-state.ts'
+import { metadataOfEpoch, type OperatorState } from './operator-state.ts'
 
-const dirs: string[] = []
-afterEach(async () => {
-  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })))
-})
-
-const counts: GraphNode & { kind: 'Fused' } = {
-  kind: 'Fused',
-  id: 'c1',
-  input: 's',
-  state: [{ id: 'totals.aggregate.0', step: 'aggregate', ttlMs: null }],
-}
+const { newDir } = logScratch('sluice-preload')
 
 /** The file store, with a preload of committed epochs; counts what OperatorState asks of it. */
 class CountingStore implements SnapshotStore {
@@ -80,19 +66,10 @@ class CountingStore implements SnapshotStore {
 }
 
 async function setUp() {
-  const dir = await mkdtemp(path.join(tmpdir(), 'sluice-preload-'))
-  dirs.push(dir)
+  const dir = await newDir()
   const open = () => {
     const store = new CountingStore(new FileSnapshotStore(dir, { fsync: false }))
-    const state = new OperatorState({
-      pipeline: 'p',
-      chains: [counts],
-      chainsOfTopic: new Map([['in', new Set(['c1'])]]),
-      store,
-      watermarkDelayMs: () => 0,
-      metrics: new MetricsRegistry(),
-      logger: silentLogger,
-    })
+    const state = countsOperatorState(store)
     return { state, hooks: state.hooks(), store }
   }
   // Partitions 0 and 1 with committed state: epoch 1, then (partition 0) epoch 2.

@@ -1,13 +1,8 @@
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import path from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
-import type { GraphNode } from '../artifact/manifest.ts'
-import { MetricsRegistry } from '../metrics/registry.ts'
-import { silentLogger } from '../observability/logger.ts'
+import { describe, expect, it } from 'vitest'
+import { logScratch } from '../../test/support/log-scratch.ts'
+import { countsOperatorState } from '../../test/support/operator-state-fixture.ts'
 import { FileSnapshotStore } from '../state/file-snapshot-store.ts'
 import type { SnapshotStore, StateScope } from '../state/index.ts'
-import { OperatorState } from './operator-state.ts'
 
 /**
  * The store's commit of an epoch runs after the `committed` hook returns (issue 12: under
@@ -15,17 +10,7 @@ import { OperatorState } from './operator-state.ts'
  * the epoch's commit point, so what is checked here is that nothing is lost or reordered by it.
  */
 
-const dirs: string[] = []
-afterEach(async () => {
-  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })))
-})
-
-const counts: GraphNode & { kind: 'Fused' } = {
-  kind: 'Fused',
-  id: 'c1',
-  input: 's',
-  state: [{ id: 'totals.aggregate.0', step: 'aggregate', ttlMs: null }],
-}
+const { newDir } = logScratch('sluice-store-commit')
 
 /** A file store whose commits wait for release() (or fail with `failWith`), to act between them. */
 class GatedStore implements SnapshotStore {
@@ -64,30 +49,12 @@ function gated(): { promise: Promise<void>; open: () => void } {
   return { promise, open }
 }
 
-async function newDir(): Promise<string> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'sluice-store-commit-'))
-  dirs.push(dir)
-  return dir
-}
-
-function operatorState(store: SnapshotStore): OperatorState {
-  return new OperatorState({
-    pipeline: 'p',
-    chains: [counts],
-    chainsOfTopic: new Map([['in', new Set(['c1'])]]),
-    store,
-    watermarkDelayMs: () => 0,
-    metrics: new MetricsRegistry(),
-    logger: silentLogger,
-  })
-}
-
 const scope: StateScope = { pipeline: 'p', operator: 'totals.aggregate.0', topic: 'in', partition: 0 }
 
 describe('OperatorState: the store commits in the background', () => {
   it('the committed hook returns before the store commits; the next epoch stages and commits after it, in order', async () => {
     const store = new GatedStore(await newDir())
-    const state = operatorState(store)
+    const state = countsOperatorState(store)
     const hooks = state.hooks()
     await hooks.assigned('in', 0, null)
     const step = state.of('in', 0)!.chains.get('c1')![0]!
@@ -113,7 +80,7 @@ describe('OperatorState: the store commits in the background', () => {
 
   it('a crash before the store committed restores the epoch the log committed, staged as it is', async () => {
     const store = new GatedStore(await newDir())
-    const state = operatorState(store)
+    const state = countsOperatorState(store)
     const hooks = state.hooks()
     await hooks.assigned('in', 0, null)
     state.of('in', 0)!.chains.get('c1')![0]!.set('card-1', [1, 10], 0)
@@ -121,7 +88,7 @@ describe('OperatorState: the store commits in the background', () => {
     await hooks.committed('in', 0, epoch1)
     // The crash: the store's commit never happens.
 
-    const restarted = operatorState(new FileSnapshotStore(store.inner.dir, { fsync: false }))
+    const restarted = countsOperatorState(new FileSnapshotStore(store.inner.dir, { fsync: false }))
     await restarted.hooks().assigned('in', 0, epoch1)
     expect(restarted.of('in', 0)!.chains.get('c1')![0]!.get('card-1', 0)).toEqual([1, 10])
     await restarted.close()
@@ -131,7 +98,7 @@ describe('OperatorState: the store commits in the background', () => {
     const store = new GatedStore(await newDir())
     store.failWith = new Error('disk full')
     store.release()
-    const state = operatorState(store)
+    const state = countsOperatorState(store)
     const hooks = state.hooks()
     await hooks.assigned('in', 0, null)
     state.of('in', 0)!.chains.get('c1')![0]!.set('card-1', [1, 10], 0)

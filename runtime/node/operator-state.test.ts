@@ -1,30 +1,13 @@
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import path from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
+import { logScratch } from '../../test/support/log-scratch.ts'
+import { countsChain, countsOperatorState } from '../../test/support/operator-state-fixture.ts'
 import type { GraphNode } from '../artifact/manifest.ts'
 import { isSluiceError, SluiceError } from '../errors.ts'
 import { MetricsRegistry } from '../metrics/registry.ts'
-import { silentLogger } from '../observability/logger.ts'
 import { FileSnapshotStore } from '../state/file-snapshot-store.ts'
-import {
-  epochOfMetadata,
-  metadataOfEpoch,
-  OperatorState,
-  type OperatorStateOptions,
-} from './operator-state.ts'
+import { epochOfMetadata, metadataOfEpoch, type OperatorStateOptions } from './operator-state.ts'
 
-const dirs: string[] = []
-afterEach(async () => {
-  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })))
-})
-
-const counts: GraphNode & { kind: 'Fused' } = {
-  kind: 'Fused',
-  id: 'c1',
-  input: 's',
-  state: [{ id: 'totals.aggregate.0', step: 'aggregate', ttlMs: null }],
-}
+const { newDir } = logScratch('sluice-operator-state')
 const seen: GraphNode & { kind: 'Fused' } = {
   kind: 'Fused',
   id: 'c2',
@@ -34,23 +17,13 @@ const seen: GraphNode & { kind: 'Fused' } = {
 
 async function operatorState(dir: string, overrides: Partial<OperatorStateOptions> = {}) {
   const metrics = new MetricsRegistry()
-  const state = new OperatorState({
-    pipeline: 'p',
-    chains: [counts, seen],
+  const state = countsOperatorState(new FileSnapshotStore(dir, { fsync: false }), {
+    chains: [countsChain, seen],
     chainsOfTopic: new Map([['in', new Set(['c1', 'c2'])]]),
-    store: new FileSnapshotStore(dir, { fsync: false }),
-    watermarkDelayMs: () => 0,
     metrics,
-    logger: silentLogger,
     ...overrides,
   })
   return { state, hooks: state.hooks(), metrics }
-}
-
-async function newDir(): Promise<string> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'sluice-operator-state-'))
-  dirs.push(dir)
-  return dir
 }
 
 describe('OperatorState', () => {
