@@ -70,4 +70,40 @@ describe('small CLI defects', () => {
     expect(warning).toMatchObject({ lines: 3, firstLine: 2 })
     expect(warning!.msg).toMatch(/^3 lines had no --key-field card/)
   })
+  it('produce --key-field does not write a key holding a lone surrogate as U+FFFD: the line goes without a key, with a warning', async () => {
+    const file = join(dir, 'surrogate.jsonl')
+    await writeFile(file, '{"card":"a"}\n{"card":"\\ud800x"}\n')
+    const dataDir = join(dir, 'surrogate')
+    const { code, stderr } = await runCli(
+      'produce',
+      't',
+      '--file',
+      file,
+      '--key-field',
+      'card',
+      '--data-dir',
+      dataDir,
+      '--log-format',
+      'json',
+    )
+    expect(code).toBe(0)
+    const warnings = stderr
+      .split('\n')
+      .filter((l) => l.length > 0)
+      .map((l) => JSON.parse(l) as { level: string; msg: string; lines?: number; firstLine?: number })
+      .filter((r) => r.level === 'warn')
+    expect(
+      warnings.find((w) => /lone surrogate/.test(w.msg) && /^1 lines had a --key-field/.test(w.msg)),
+    ).toMatchObject({
+      lines: 1,
+      firstLine: 2,
+    })
+    const consumed = await runCli('consume', 't', '--meta', '--data-dir', dataDir)
+    const records = consumed.stdout
+      .split('\n')
+      .filter((l) => l.length > 0)
+      .map((l) => JSON.parse(l) as { key: string | null; value: unknown })
+    expect(records.map((r) => r.key)).toEqual(['a', null])
+    expect(consumed.stdout).not.toContain('\ufffd')
+  })
 })

@@ -2,6 +2,7 @@ import { type FileHandle, open } from 'node:fs/promises'
 import { SluiceError } from '../../runtime/errors.ts'
 import type { OutgoingRecord } from '../../runtime/log/index.ts'
 import { formatLogRecord } from '../../runtime/observability/logger.ts'
+import { wellFormed } from '../../runtime/text/record-text.ts'
 import {
   commandLogger,
   integerOption,
@@ -53,13 +54,9 @@ ${LOG_OPTIONS_HELP}
     const file = values.file === undefined || values.file === '-' ? null : await openInput(values.file)
     let count = 0
     /** Input lines appended without a key although --key-field asked for one. */
-    const keyless = {
-      count: 0,
-      first: 0,
-      add(line: number) {
-        if (this.count++ === 0) this.first = line
-      },
-    }
+    const keyless = lineTally()
+    /** Of those, lines whose key held a lone surrogate, which has no UTF-8 form (issue 17). */
+    const unwritableKeys = lineTally()
     try {
       const logger = commandLogger(logging, io)
       // Ctrl-C / SIGTERM ends the waiting for an unavailable log.
@@ -108,7 +105,12 @@ ${LOG_OPTIONS_HELP}
         for await (const line of byteLines(input)) {
           lineNumber++
           if (lineNumber < fromLine || isBlank(line)) continue
-          const key = keyField === undefined ? null : keyOf(line.toString('utf8'), keyField)
+          let key = keyField === undefined ? null : keyOf(line.toString('utf8'), keyField)
+          if (key !== null && !wellFormed(key)) {
+            // Written as UTF-8 it would silently become U+FFFD, a key the line never had.
+            unwritableKeys.add(lineNumber)
+            key = null
+          }
           if (keyField !== undefined && key === null) keyless.add(lineNumber)
           // The line's bytes as they are (not decoded and encoded again, which would replace invalid
           // UTF-8): the pipeline dead-letters a bad line with its own bytes.
@@ -127,8 +129,14 @@ ${LOG_OPTIONS_HELP}
       if (keyless.count > 0) {
         // Such records go round-robin over the partitions: their order per key is not kept.
         logger.warn(
-          `${keyless.count} lines had no --key-field ${values['key-field']} (not JSON, or the field missing or null) and were appended without a key`,
+          `${keyless.count} lines had no --key-field ${values['key-field']} (not JSON, the field missing or null, or holding a lone surrogate, which has no UTF-8 form) and were appended without a key`,
           { topic, lines: keyless.count, firstLine: keyless.first },
+        )
+      }
+      if (unwritableKeys.count > 0) {
+        logger.warn(
+          `${unwritableKeys.count} lines had a --key-field ${values['key-field']} holding a lone surrogate (half of a UTF-16 pair, no UTF-8 form) and were appended without a key`,
+          { topic, lines: unwritableKeys.count, firstLine: unwritableKeys.first },
         )
       }
     } finally {
@@ -159,6 +167,17 @@ export function stoppedAt(
       ? `stopped: ${appended} records were appended${through}; the log may also hold some of the ${batchLines.length} records of input lines ${batchLines[0]}..${batchLines.at(-1)} it was appending. Resume with --from-line ${resumeFromLine} (records the log already holds are then appended again)`
       : `stopped: ${appended} records durably appended${through}, nothing after that. Resume with --from-line ${resumeFromLine}`
   return { message, appended, resumeFromLine }
+}
+
+/** How many input lines something happened to, and the first of them. */
+function lineTally() {
+  return {
+    count: 0,
+    first: 0,
+    add(line: number) {
+      if (this.count++ === 0) this.first = line
+    },
+  }
 }
 
 function keyOf(line: string, field: string | undefined): string | null {

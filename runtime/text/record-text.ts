@@ -31,7 +31,7 @@ export function unwritableRecordText(
   return null
 }
 
-/** String.prototype.isWellFormed (ES2024), typed here. */
-function wellFormed(text: string): boolean {
+/** String.prototype.isWellFormed (ES2024), typed here: false when `text` holds a lone surrogate. */
+export function wellFormed(text: string): boolean {
   return (text as unknown as { isWellFormed(): boolean }).isWellFormed()
 }
