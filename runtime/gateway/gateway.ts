@@ -58,6 +58,7 @@ import { type FaultInjector, HandlerGuard, INTERNAL_ERROR } from './handler-guar
 import * as Header from './header-names.ts'
 import { type InFlightBudget, LocalBudget, SHARED_BUDGET_MAX, SharedBudget } from './in-flight.ts'
 import { RateLimiter, type RateLimits, validateLimits } from './rate-limit.ts'
+import { readsFromBytes, unparsedSingleEvent } from './single-event.ts'
 import type { IngestStream } from './streams.ts'
 import { NO_CONTEXT, type RequestContext, recordHeaders, toRecord } from './validate.ts'
 import { WorkerPool } from './worker-pool.ts'
@@ -588,14 +589,14 @@ export class Gateway {
           this.series.bytes('http').inc(received)
           const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
           const started = performance.now()
-          const parsed = parseBody(contentType, body, ce)
-          if ('error' in parsed) {
-            finish(fail(this.reject(parsed.error)), started, false)
+          const ingested = this.ingestBody(stream, contentType, body, ce, apiKey, context)
+          if (!(ingested instanceof Promise)) {
+            finish(fail(this.reject(ingested)), started, false)
             return
           }
           // Both callbacks guarded: an error answering is a handler error too, not an unhandled
           // rejection (which ends the node); guarded here rather than by a .catch, one promise less.
-          this.ingest(stream, parsed.items, parsed.batch, apiKey, context).then(
+          ingested.then(
             (outcome) =>
               this.guard.http(
                 EVENTS_ROUTE,
@@ -618,6 +619,32 @@ export class Gateway {
         failed,
       ),
     )
+  }
+
+  /**
+   * Validates, rate-limits and appends the events of an HTTP request's body; or the error that
+   * refuses the whole body (it cannot be read).
+   */
+  private ingestBody(
+    stream: IngestStream,
+    contentType: string,
+    body: Buffer,
+    ce: Readonly<Record<string, string>>,
+    apiKey: string,
+    context: RequestContext,
+  ): Promise<Outcome> | GatewayError {
+    // One JSON object, for a stream whose decoders read bytes: judged without JSON.parse of the
+    // body (single-event.ts). An event they refuse is judged again below, as it always was.
+    if (readsFromBytes(stream)) {
+      const event = unparsedSingleEvent(contentType, body, ce)
+      if (event !== null) {
+        const checked = toRecord(stream, event, context, this.settings.maxEventBytes)
+        if (!('error' in checked)) return this.appendOne(stream, checked.record, apiKey)
+      }
+    }
+    const parsed = parseBody(contentType, body, ce)
+    if ('error' in parsed) return parsed.error
+    return this.ingest(stream, parsed.items, parsed.batch, apiKey, context)
   }
 
   /** Validates, rate-limits and appends a request's or message's events. */
@@ -649,7 +676,12 @@ export class Gateway {
       const error = this.reject(checked.error)
       return Promise.resolve({ status: statusOf(error), body: error })
     }
-    return this.backend.submit(stream.topic, stream.name, apiKey, [checked.record]).then((submitted) => {
+    return this.appendOne(stream, checked.record, apiKey)
+  }
+
+  /** Rate-limits and appends one valid event answered on its own; counts it. */
+  private appendOne(stream: IngestStream, record: OutgoingRecord, apiKey: string): Promise<Outcome> {
+    return this.backend.submit(stream.topic, stream.name, apiKey, [record]).then((submitted) => {
       if ('rateLimited' in submitted) return this.rateLimited(stream, 1, submitted.rateLimited)
       const result = submitted.results[0]!
       if ('refused' in result) {
