@@ -16,6 +16,12 @@
  * rate should be one the server keeps up with (a server that falls behind spends CPU on events
  * acknowledged after the driver stopped counting). On a loaded machine that CPU figure and the
  * ratio of medians within one run are what count; throughput and latency are noise.
+ *
+ * `--together` runs the commits' servers at the same time instead, each under its own driver at
+ * the rate, so each pair meets the same moment of the machine's load: on a machine loaded by
+ * other jobs, whose load changes from one run to the next by more than the difference measured,
+ * the pairs' ratios then spread far less than those of runs one after the other. It adds the
+ * other server and driver to each one's load, so compare within a mode only.
  */
 import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
@@ -52,6 +58,8 @@ const args = parseArgs({
     duration: { type: 'string', default: '5' },
     warmup: { type: 'string', default: '2' },
     rounds: { type: 'string', default: '3' },
+    /** Runs the commits' servers at the same time, each under its own driver (see above). */
+    together: { type: 'boolean', default: false },
     trees: { type: 'string', default: join(tmpdir(), 'sluice-ab') },
     /** Writes the runs as JSON here. */
     json: { type: 'string' },
@@ -129,16 +137,10 @@ async function startServer(tree: string, artifact: string, dataDir: string) {
   }
 }
 
-async function measure(
-  loadgen: string,
-  commit: string,
-  tree: string,
-  artifact: string,
-  protocol: Protocol,
-  round: number,
-): Promise<Run> {
+/** The driver's load for `protocol` (the url and duration added per run). */
+function loadOf(protocol: Protocol) {
   const http = protocol === 'http'
-  const load = {
+  return {
     protocol,
     stream: 'payments',
     rate: Number(http ? args['http-rate'] : args['ws-rate']),
@@ -147,35 +149,58 @@ async function measure(
     warmupMs: 0,
     template: EVENT_TEMPLATE,
   }
-  const dataDir = await mkdtemp(join(tmpdir(), 'sluice-gateway-ab-'))
-  const server = await startServer(tree, artifact, dataDir)
+}
+
+/**
+ * One measurement of each of `trees` (one server each, fresh data directories): a warm-up load,
+ * then the measured load and the server's CPU over it. One tree: runs alone; several: their
+ * servers run at the same time, each under its own driver (--together).
+ */
+async function measure(
+  loadgen: string,
+  trees: readonly { readonly commit: string; readonly tree: string }[],
+  artifact: string,
+  protocol: Protocol,
+  round: number,
+): Promise<Run[]> {
+  const load = loadOf(protocol)
+  const servers: { commit: string; dataDir: string; server: Awaited<ReturnType<typeof startServer>> }[] = []
   try {
-    await runNativeLoad(loadgen, { ...load, url: server.url, durationMs: Number(args.warmup) * 1000 })
-    const before = cpuSeconds(server.pid)
-    const r = await runNativeLoad(loadgen, {
-      ...load,
-      url: server.url,
-      durationMs: Number(args.duration) * 1000,
-    })
-    const after = cpuSeconds(server.pid)
-    const cpu = after.total - before.total
-    const user = after.user - before.user
-    return {
-      commit,
-      protocol,
-      round,
-      cpuSeconds: cpu,
-      userCpuSeconds: user,
-      acknowledgedEvents: r.acknowledgedEvents,
-      cpuUsPerEvent: (cpu * 1e6) / Math.max(r.acknowledgedEvents, 1),
-      userCpuUsPerEvent: (user * 1e6) / Math.max(r.acknowledgedEvents, 1),
-      acknowledgedPerSecond: r.achievedEventsPerSecond,
-      errors: r.errors + r.timedOut,
-      notSent: r.notSent,
+    for (const { commit, tree } of trees) {
+      const dataDir = await mkdtemp(join(tmpdir(), 'sluice-gateway-ab-'))
+      servers.push({ commit, dataDir, server: await startServer(tree, artifact, dataDir) })
     }
+    const each = (durationMs: number) =>
+      Promise.all(
+        servers.map(({ server }) => runNativeLoad(loadgen, { ...load, url: server.url, durationMs })),
+      )
+    await each(Number(args.warmup) * 1000)
+    const before = servers.map(({ server }) => cpuSeconds(server.pid))
+    const results = await each(Number(args.duration) * 1000)
+    const after = servers.map(({ server }) => cpuSeconds(server.pid))
+    return servers.map(({ commit }, i) => {
+      const r = results[i]!
+      const cpu = after[i]!.total - before[i]!.total
+      const user = after[i]!.user - before[i]!.user
+      return {
+        commit,
+        protocol,
+        round,
+        cpuSeconds: cpu,
+        userCpuSeconds: user,
+        acknowledgedEvents: r.acknowledgedEvents,
+        cpuUsPerEvent: (cpu * 1e6) / Math.max(r.acknowledgedEvents, 1),
+        userCpuUsPerEvent: (user * 1e6) / Math.max(r.acknowledgedEvents, 1),
+        acknowledgedPerSecond: r.achievedEventsPerSecond,
+        errors: r.errors + r.timedOut,
+        notSent: r.notSent,
+      }
+    })
   } finally {
-    await server.stop()
-    await rm(dataDir, { recursive: true, force: true })
+    for (const { server, dataDir } of servers) {
+      await server.stop()
+      await rm(dataDir, { recursive: true, force: true })
+    }
   }
 }
 
@@ -196,13 +221,13 @@ async function main(): Promise<void> {
     // The order turns every round, so no commit always runs first (or right after a given one).
     const order = trees.map((_, i) => trees[(i + round) % trees.length]!)
     for (const protocol of protocols)
-      for (const { commit, tree } of order) {
-        const run = await measure(loadgen, commit, tree, artifact, protocol, round)
-        runs.push(run)
-        console.log(
-          `round ${round + 1} ${protocol} ${commit}: ${run.cpuUsPerEvent.toFixed(2)} µs CPU per acked event, ${run.userCpuUsPerEvent.toFixed(2)} of it user (${run.cpuSeconds.toFixed(2)} CPU-s, ${run.acknowledgedEvents} acked, ${Math.round(run.acknowledgedPerSecond)}/s, errors ${run.errors}, not sent ${run.notSent})`,
-        )
-      }
+      for (const group of args.together ? [order] : order.map((tree) => [tree]))
+        for (const run of await measure(loadgen, group, artifact, protocol, round)) {
+          runs.push(run)
+          console.log(
+            `round ${round + 1} ${protocol} ${run.commit}: ${run.cpuUsPerEvent.toFixed(2)} µs CPU per acked event, ${run.userCpuUsPerEvent.toFixed(2)} of it user (${run.cpuSeconds.toFixed(2)} CPU-s, ${run.acknowledgedEvents} acked, ${Math.round(run.acknowledgedPerSecond)}/s, errors ${run.errors}, not sent ${run.notSent})`,
+          )
+        }
   }
   console.log(
     '\nmedian server CPU µs per acknowledged event, all and user space (ratios to the first commit):',
@@ -219,8 +244,37 @@ async function main(): Promise<void> {
         `  ${protocol.padEnd(9)} ${commit.padEnd(10)} ${all.toFixed(2)} µs ×${(all / base).toFixed(2)}   user ${user.toFixed(2)} µs ×${(user / baseUser).toFixed(2)}`,
       )
     }
+    // Each round's runs met the same load (most of all with --together): the ratio within a round,
+    // then the median over the rounds, and in how many rounds the commit used less CPU.
+    for (const commit of commits.slice(1)) {
+      const ratios = pairedRatios(runs, protocol, commits[0]!, commit)
+      const fewer = ratios.filter((r) => r.all < 1).length
+      console.log(
+        `  ${protocol.padEnd(9)} ${commit.padEnd(10)} per-round ratio to ${commits[0]}: median ×${median(ratios.map((r) => r.all)).toFixed(2)} (user ×${median(ratios.map((r) => r.user)).toFixed(2)}), lower in ${fewer} of ${ratios.length} rounds`,
+      )
+    }
   }
   if (args.json) await writeFile(args.json, `${JSON.stringify({ args, runs }, null, 2)}\n`)
+}
+
+/** Per round, `commit`'s CPU per event over `base`'s (all and user space). */
+function pairedRatios(
+  runs: readonly Run[],
+  protocol: Protocol,
+  base: string,
+  commit: string,
+): { all: number; user: number }[] {
+  const ratios: { all: number; user: number }[] = []
+  for (const run of runs) {
+    if (run.protocol !== protocol || run.commit !== commit) continue
+    const other = runs.find((r) => r.protocol === protocol && r.commit === base && r.round === run.round)
+    if (other === undefined) continue
+    ratios.push({
+      all: run.cpuUsPerEvent / other.cpuUsPerEvent,
+      user: run.userCpuUsPerEvent / other.userCpuUsPerEvent,
+    })
+  }
+  return ratios
 }
 
 await main()
