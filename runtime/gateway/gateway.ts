@@ -55,7 +55,6 @@ import { type IncomingItem, NO_HEADERS, parseBody } from './events.ts'
 import { type GatewayMetrics, registerGatewayMetrics } from './gateway-metrics.ts'
 import { GatewaySeries, type Protocol } from './gateway-series.ts'
 import { type FaultInjector, HandlerGuard, INTERNAL_ERROR } from './handler-guard.ts'
-import * as Header from './header-names.ts'
 import { type InFlightBudget, LocalBudget, SHARED_BUDGET_MAX, SharedBudget } from './in-flight.ts'
 import { RateLimiter, type RateLimits, validateLimits } from './rate-limit.ts'
 import { readsFromBytes, unparsedSingleEvent } from './single-event.ts'
@@ -527,14 +526,14 @@ export class Gateway {
       this.guard.http(EVENTS_ROUTE, res, () => finish({ status: 499, body: null }, null, true))
     })
     const source = decodeSegment(req.getParameter(0) ?? '')
-    const contentType = req.getHeader(Header.CONTENT_TYPE)
-    const declared = req.getHeader(Header.CONTENT_LENGTH)
-    const apiKey = req.getHeader(Header.API_KEY)
+    const contentType = req.getHeader('content-type')
+    const declared = req.getHeader('content-length')
+    const apiKey = req.getHeader('x-api-key')
     const context = requestContext(req)
     // The ce-* headers matter only in binary mode, which ce-specversion announces: only then is
     // every header handed over (one call into JavaScript each).
     let ce: Readonly<Record<string, string>> = NO_HEADERS
-    if (req.getHeader(Header.CE_SPECVERSION) !== '') {
+    if (req.getHeader('ce-specversion') !== '') {
       const found: Record<string, string> = {}
       req.forEach((name, value) => {
         if (name.startsWith('ce-')) found[name.slice(3)] = value
@@ -817,7 +816,7 @@ export class Gateway {
     const extensions = req.getHeader('sec-websocket-extensions')
     const data: SocketData = {
       stream: this.streams.get(source)!,
-      apiKey: req.getHeader(Header.API_KEY),
+      apiKey: req.getHeader('x-api-key'),
       context: requestContext(req),
       seq: 0,
       closed: false,
@@ -1057,8 +1056,8 @@ export class Gateway {
       // µWebSockets.js answers 200 OK unless told otherwise: one call into it less per accepted request.
       if (outcome.status !== 200) res.writeStatus(statusLine(outcome.status))
       if (outcome.retryAfterMs !== undefined)
-        res.writeHeader(Header.RETRY_AFTER, String(Math.max(1, Math.ceil(outcome.retryAfterMs / 1000))))
-      res.writeHeader(Header.CONTENT_TYPE, Header.APPLICATION_JSON).end(text, closeConnection)
+        res.writeHeader('retry-after', String(Math.max(1, Math.ceil(outcome.retryAfterMs / 1000))))
+      res.writeHeader('content-type', 'application/json').end(text, closeConnection)
     })
   }
 
@@ -1184,9 +1183,9 @@ function draining(): GatewayError {
 }
 
 function requestContext(req: HttpRequest): RequestContext {
-  const traceparent = req.getHeader(Header.TRACEPARENT)
-  const tracestate = req.getHeader(Header.TRACESTATE)
-  const tenant = req.getHeader(Header.TENANT)
+  const traceparent = req.getHeader('traceparent')
+  const tracestate = req.getHeader('tracestate')
+  const tenant = req.getHeader('x-sluice-tenant')
   // Most requests carry none: they share one context (and so their records one headers object).
   if (traceparent === '' && tracestate === '' && tenant === '') return NO_CONTEXT
   return {
