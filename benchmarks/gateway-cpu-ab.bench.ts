@@ -23,28 +23,23 @@
  * the pairs' ratios then spread far less than those of runs one after the other. It adds the
  * other server and driver to each one's load, so compare within a mode only.
  */
-import { spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { compileFixture } from '../test/support/compile-fixture.ts'
 import { commitTree } from './lib/commit-tree.ts'
+import {
+  type GatewayServer,
+  PAYMENT_EVENT_TEMPLATE,
+  PAYMENTS_PIPE,
+  processUsage,
+  startGatewayServer,
+} from './lib/gateway-server.ts'
 import { buildLoadgen, runNativeLoad } from './lib/native-loadgen.ts'
 import { median } from './lib/percentile.ts'
 
 const REPO = resolve(import.meta.dirname, '..')
-
-/** The pipeline and events of gateway-load.bench.ts. */
-const PIPE = `
-schema Payment { id: string, card: string, amount: f64, currency: string, ts: timestamp @event_time }
-source payments: Payment from kafka("payments")
-stream large = payments | where amount >= 1000.0 | select { id, card, amount }
-sink large -> kafka("large-payments")
-`
-const EVENT_TEMPLATE =
-  '{"id":"p{{seq}}","card":"c{{seq%10000}}","amount":{{seq%5000}}.5,"currency":"EUR","ts":{{seq+1700000000000}}}'
 
 const args = parseArgs({
   options: {
@@ -87,56 +82,6 @@ interface Run {
   readonly notSent: number
 }
 
-/** CPU seconds (user, and user + system; every thread) of a process, from /proc (Linux). */
-function cpuSeconds(pid: number): { user: number; total: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return { user: Number(fields[11]) / 100, total: (Number(fields[11]) + Number(fields[12])) / 100 }
-}
-
-async function startServer(tree: string, artifact: string, dataDir: string) {
-  const child = spawn(
-    process.execPath,
-    [
-      join(tree, 'bin/sluice.js'),
-      'serve',
-      '--gateway',
-      '127.0.0.1:0',
-      '--ingest',
-      artifact,
-      '--data-dir',
-      dataDir,
-      '--log-format',
-      'json',
-      '--max-in-flight-bytes',
-      String(256 * 1024 * 1024),
-      '--max-request-bytes',
-      String(16 * 1024 * 1024),
-      '--gateway-threads',
-      '1',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'], cwd: tree },
-  )
-  let stderr = ''
-  const serving = await new Promise<{ gateway: string }>((resolve, reject) => {
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString()
-      const line = stderr.split('\n').find((l) => l.includes('"msg":"serving"'))
-      if (line) resolve(JSON.parse(line) as { gateway: string })
-    })
-    child.on('exit', (code) => reject(new Error(`serve exited ${code}:\n${stderr}`)))
-  })
-  return {
-    url: serving.gateway,
-    pid: child.pid!,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        child.on('exit', () => resolve())
-        child.kill('SIGTERM')
-      }),
-  }
-}
-
 /** The driver's load for `protocol` (the url and duration added per run). */
 function loadOf(protocol: Protocol) {
   const http = protocol === 'http'
@@ -147,7 +92,7 @@ function loadOf(protocol: Protocol) {
     batch: http ? 1 : Number(args.batch),
     connections: Number(http ? args['http-connections'] : args.connections),
     warmupMs: 0,
-    template: EVENT_TEMPLATE,
+    template: PAYMENT_EVENT_TEMPLATE,
   }
 }
 
@@ -164,24 +109,28 @@ async function measure(
   round: number,
 ): Promise<Run[]> {
   const load = loadOf(protocol)
-  const servers: { commit: string; dataDir: string; server: Awaited<ReturnType<typeof startServer>> }[] = []
+  const servers: { commit: string; dataDir: string; server: GatewayServer }[] = []
   try {
     for (const { commit, tree } of trees) {
       const dataDir = await mkdtemp(join(tmpdir(), 'sluice-gateway-ab-'))
-      servers.push({ commit, dataDir, server: await startServer(tree, artifact, dataDir) })
+      servers.push({
+        commit,
+        dataDir,
+        server: await startGatewayServer({ tree, artifact, dataDir, threads: 1 }),
+      })
     }
     const each = (durationMs: number) =>
       Promise.all(
-        servers.map(({ server }) => runNativeLoad(loadgen, { ...load, url: server.url, durationMs })),
+        servers.map(({ server }) => runNativeLoad(loadgen, { ...load, url: server.gateway, durationMs })),
       )
     await each(Number(args.warmup) * 1000)
-    const before = servers.map(({ server }) => cpuSeconds(server.pid))
+    const before = servers.map(({ server }) => processUsage(server.pid))
     const results = await each(Number(args.duration) * 1000)
-    const after = servers.map(({ server }) => cpuSeconds(server.pid))
+    const after = servers.map(({ server }) => processUsage(server.pid))
     return servers.map(({ commit }, i) => {
       const r = results[i]!
-      const cpu = after[i]!.total - before[i]!.total
-      const user = after[i]!.user - before[i]!.user
+      const cpu = after[i]!.cpuSeconds - before[i]!.cpuSeconds
+      const user = after[i]!.userSeconds - before[i]!.userSeconds
       return {
         commit,
         protocol,
@@ -206,6 +155,8 @@ async function measure(
 
 async function main(): Promise<void> {
   const commits = args.commits!.split(',').map((c) => c.trim())
+  // Runs are told apart by their commit's name (an A/A comparison: HEAD against worktree).
+  if (new Set(commits).size !== commits.length) throw new Error('--commits names each commit once')
   const protocols = args.protocols!.split(',').map((p) => p.trim()) as Protocol[]
   await mkdir(args.trees!, { recursive: true })
   const trees = commits.map((commit) =>
@@ -214,7 +165,7 @@ async function main(): Promise<void> {
       : { commit, tree: commitTree(REPO, args.trees!, commit).tree },
   )
   const loadgen = await buildLoadgen()
-  const artifact = await compileFixture(PIPE, 'payments', 'payments.pipe')
+  const artifact = await compileFixture(PAYMENTS_PIPE, 'payments', 'payments.pipe')
   const runs: Run[] = []
   const rounds = Number(args.rounds)
   for (let round = 0; round < rounds; round++) {
