@@ -146,7 +146,7 @@ describe('the single-event fast way', () => {
     })
   }
 
-  it('leaves batches, other media types, CloudEvents, invalid UTF-8 and keyed streams to the ordinary way', () => {
+  it('leaves batches, other media types, CloudEvents, invalid UTF-8, keyed streams and streams of several readers to the ordinary way', () => {
     const object = Buffer.from('{"id":"p1"}')
     expect(unparsedSingleEvent('application/json', object, {})).not.toBeNull()
     expect(unparsedSingleEvent('application/json', Buffer.from(' [{"id":"p1"}]'), {})).toBeNull()
@@ -157,5 +157,8 @@ describe('the single-event fast way', () => {
     expect(unparsedSingleEvent('application/json', Buffer.from('   '), {})).toBeNull()
     const keyed = streamCatalog([artifact], { payments: 'card' }).get('payments')!
     expect(readsFromBytes(keyed)).toBe(false)
+    const twoReaders = streamCatalog([artifact, artifact]).get('payments')!
+    expect(twoReaders.decoders).toHaveLength(2)
+    expect(readsFromBytes(twoReaders)).toBe(false)
   })
 })

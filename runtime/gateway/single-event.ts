@@ -8,8 +8,9 @@
  *
  * Only for what the ordinary way (events.ts parseBody, then validate.ts toRecord) would accept the
  * same: a body in `application/json` (or with no type) that is valid UTF-8 and starts with `{`
- * (one object, not a batch), for a stream whose every reader has a byte decoder and that needs no
- * key field read out of the event. The byte decoders accept exactly the values JSON.parse and the
+ * (one object, not a batch), for a stream with one reader (the usual case: with several, each
+ * would read the bytes again, where the ordinary way parses once for all) which has a byte
+ * decoder, and no key field to read out of the event. The byte decoders accept exactly the values JSON.parse and the
  * reader accept, so an accepted event is the record the ordinary way makes; an event they refuse
  * goes the ordinary way again, so its answer, message and counts are the ones it always had.
  */
@@ -38,14 +39,14 @@ export function unparsedSingleEvent(
 
 const fromBytes = new WeakMap<IngestStream, boolean>()
 
-/** Whether every reader of `stream` decodes from bytes and no key field is read (worked out once per stream). */
+/** Whether `stream` has one reader, which decodes from bytes, and no key field (worked out once per stream). */
 export function readsFromBytes(stream: IngestStream): boolean {
   let reads = fromBytes.get(stream)
   if (reads === undefined) {
     reads =
       stream.keyField === null &&
-      stream.decoders.length > 0 &&
-      stream.decoders.every(({ decoder }) => decoder.decodeJson !== undefined)
+      stream.decoders.length === 1 &&
+      stream.decoders[0]!.decoder.decodeJson !== undefined
     fromBytes.set(stream, reads)
   }
   return reads
