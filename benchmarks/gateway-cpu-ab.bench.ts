@@ -16,29 +16,30 @@
  * rate should be one the server keeps up with (a server that falls behind spends CPU on events
  * acknowledged after the driver stopped counting). On a loaded machine that CPU figure and the
  * ratio of medians within one run are what count; throughput and latency are noise.
+ *
+ * `--together` runs the commits' servers at the same time instead, each under its own driver at
+ * the rate, so each pair meets the same moment of the machine's load: on a machine loaded by
+ * other jobs, whose load changes from one run to the next by more than the difference measured,
+ * the pairs' ratios then spread far less than those of runs one after the other. It adds the
+ * other server and driver to each one's load, so compare within a mode only.
  */
-import { spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { compileFixture } from '../test/support/compile-fixture.ts'
 import { commitTree } from './lib/commit-tree.ts'
+import {
+  type GatewayServer,
+  PAYMENT_EVENT_TEMPLATE,
+  PAYMENTS_PIPE,
+  processUsage,
+  startGatewayServer,
+} from './lib/gateway-server.ts'
 import { buildLoadgen, runNativeLoad } from './lib/native-loadgen.ts'
 import { median } from './lib/percentile.ts'
 
 const REPO = resolve(import.meta.dirname, '..')
-
-/** The pipeline and events of gateway-load.bench.ts. */
-const PIPE = `
-schema Payment { id: string, card: string, amount: f64, currency: string, ts: timestamp @event_time }
-source payments: Payment from kafka("payments")
-stream large = payments | where amount >= 1000.0 | select { id, card, amount }
-sink large -> kafka("large-payments")
-`
-const EVENT_TEMPLATE =
-  '{"id":"p{{seq}}","card":"c{{seq%10000}}","amount":{{seq%5000}}.5,"currency":"EUR","ts":{{seq+1700000000000}}}'
 
 const args = parseArgs({
   options: {
@@ -52,6 +53,8 @@ const args = parseArgs({
     duration: { type: 'string', default: '5' },
     warmup: { type: 'string', default: '2' },
     rounds: { type: 'string', default: '3' },
+    /** Runs the commits' servers at the same time, each under its own driver (see above). */
+    together: { type: 'boolean', default: false },
     trees: { type: 'string', default: join(tmpdir(), 'sluice-ab') },
     /** Writes the runs as JSON here. */
     json: { type: 'string' },
@@ -79,108 +82,81 @@ interface Run {
   readonly notSent: number
 }
 
-/** CPU seconds (user, and user + system; every thread) of a process, from /proc (Linux). */
-function cpuSeconds(pid: number): { user: number; total: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return { user: Number(fields[11]) / 100, total: (Number(fields[11]) + Number(fields[12])) / 100 }
-}
-
-async function startServer(tree: string, artifact: string, dataDir: string) {
-  const child = spawn(
-    process.execPath,
-    [
-      join(tree, 'bin/sluice.js'),
-      'serve',
-      '--gateway',
-      '127.0.0.1:0',
-      '--ingest',
-      artifact,
-      '--data-dir',
-      dataDir,
-      '--log-format',
-      'json',
-      '--max-in-flight-bytes',
-      String(256 * 1024 * 1024),
-      '--max-request-bytes',
-      String(16 * 1024 * 1024),
-      '--gateway-threads',
-      '1',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'], cwd: tree },
-  )
-  let stderr = ''
-  const serving = await new Promise<{ gateway: string }>((resolve, reject) => {
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString()
-      const line = stderr.split('\n').find((l) => l.includes('"msg":"serving"'))
-      if (line) resolve(JSON.parse(line) as { gateway: string })
-    })
-    child.on('exit', (code) => reject(new Error(`serve exited ${code}:\n${stderr}`)))
-  })
-  return {
-    url: serving.gateway,
-    pid: child.pid!,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        child.on('exit', () => resolve())
-        child.kill('SIGTERM')
-      }),
-  }
-}
-
-async function measure(
-  loadgen: string,
-  commit: string,
-  tree: string,
-  artifact: string,
-  protocol: Protocol,
-  round: number,
-): Promise<Run> {
+/** The driver's load for `protocol` (the url and duration added per run). */
+function loadOf(protocol: Protocol) {
   const http = protocol === 'http'
-  const load = {
+  return {
     protocol,
     stream: 'payments',
     rate: Number(http ? args['http-rate'] : args['ws-rate']),
     batch: http ? 1 : Number(args.batch),
     connections: Number(http ? args['http-connections'] : args.connections),
     warmupMs: 0,
-    template: EVENT_TEMPLATE,
+    template: PAYMENT_EVENT_TEMPLATE,
   }
-  const dataDir = await mkdtemp(join(tmpdir(), 'sluice-gateway-ab-'))
-  const server = await startServer(tree, artifact, dataDir)
+}
+
+/**
+ * One measurement of each of `trees` (one server each, fresh data directories): a warm-up load,
+ * then the measured load and the server's CPU over it. One tree: runs alone; several: their
+ * servers run at the same time, each under its own driver (--together).
+ */
+async function measure(
+  loadgen: string,
+  trees: readonly { readonly commit: string; readonly tree: string }[],
+  artifact: string,
+  protocol: Protocol,
+  round: number,
+): Promise<Run[]> {
+  const load = loadOf(protocol)
+  const servers: { commit: string; dataDir: string; server: GatewayServer }[] = []
   try {
-    await runNativeLoad(loadgen, { ...load, url: server.url, durationMs: Number(args.warmup) * 1000 })
-    const before = cpuSeconds(server.pid)
-    const r = await runNativeLoad(loadgen, {
-      ...load,
-      url: server.url,
-      durationMs: Number(args.duration) * 1000,
-    })
-    const after = cpuSeconds(server.pid)
-    const cpu = after.total - before.total
-    const user = after.user - before.user
-    return {
-      commit,
-      protocol,
-      round,
-      cpuSeconds: cpu,
-      userCpuSeconds: user,
-      acknowledgedEvents: r.acknowledgedEvents,
-      cpuUsPerEvent: (cpu * 1e6) / Math.max(r.acknowledgedEvents, 1),
-      userCpuUsPerEvent: (user * 1e6) / Math.max(r.acknowledgedEvents, 1),
-      acknowledgedPerSecond: r.achievedEventsPerSecond,
-      errors: r.errors + r.timedOut,
-      notSent: r.notSent,
+    for (const { commit, tree } of trees) {
+      const dataDir = await mkdtemp(join(tmpdir(), 'sluice-gateway-ab-'))
+      servers.push({
+        commit,
+        dataDir,
+        server: await startGatewayServer({ tree, artifact, dataDir, threads: 1 }),
+      })
     }
+    const each = (durationMs: number) =>
+      Promise.all(
+        servers.map(({ server }) => runNativeLoad(loadgen, { ...load, url: server.gateway, durationMs })),
+      )
+    await each(Number(args.warmup) * 1000)
+    const before = servers.map(({ server }) => processUsage(server.pid))
+    const results = await each(Number(args.duration) * 1000)
+    const after = servers.map(({ server }) => processUsage(server.pid))
+    return servers.map(({ commit }, i) => {
+      const r = results[i]!
+      const cpu = after[i]!.cpuSeconds - before[i]!.cpuSeconds
+      const user = after[i]!.userSeconds - before[i]!.userSeconds
+      return {
+        commit,
+        protocol,
+        round,
+        cpuSeconds: cpu,
+        userCpuSeconds: user,
+        acknowledgedEvents: r.acknowledgedEvents,
+        cpuUsPerEvent: (cpu * 1e6) / Math.max(r.acknowledgedEvents, 1),
+        userCpuUsPerEvent: (user * 1e6) / Math.max(r.acknowledgedEvents, 1),
+        acknowledgedPerSecond: r.achievedEventsPerSecond,
+        errors: r.errors + r.timedOut,
+        notSent: r.notSent,
+      }
+    })
   } finally {
-    await server.stop()
-    await rm(dataDir, { recursive: true, force: true })
+    for (const { server, dataDir } of servers) {
+      await server.stop()
+      await rm(dataDir, { recursive: true, force: true })
+    }
   }
 }
 
 async function main(): Promise<void> {
   const commits = args.commits!.split(',').map((c) => c.trim())
+  // Runs are told apart by their commit's name (an A/A comparison: HEAD against worktree).
+  if (new Set(commits).size !== commits.length) throw new Error('--commits names each commit once')
   const protocols = args.protocols!.split(',').map((p) => p.trim()) as Protocol[]
   await mkdir(args.trees!, { recursive: true })
   const trees = commits.map((commit) =>
@@ -189,20 +165,20 @@ async function main(): Promise<void> {
       : { commit, tree: commitTree(REPO, args.trees!, commit).tree },
   )
   const loadgen = await buildLoadgen()
-  const artifact = await compileFixture(PIPE, 'payments', 'payments.pipe')
+  const artifact = await compileFixture(PAYMENTS_PIPE, 'payments', 'payments.pipe')
   const runs: Run[] = []
   const rounds = Number(args.rounds)
   for (let round = 0; round < rounds; round++) {
     // The order turns every round, so no commit always runs first (or right after a given one).
     const order = trees.map((_, i) => trees[(i + round) % trees.length]!)
     for (const protocol of protocols)
-      for (const { commit, tree } of order) {
-        const run = await measure(loadgen, commit, tree, artifact, protocol, round)
-        runs.push(run)
-        console.log(
-          `round ${round + 1} ${protocol} ${commit}: ${run.cpuUsPerEvent.toFixed(2)} µs CPU per acked event, ${run.userCpuUsPerEvent.toFixed(2)} of it user (${run.cpuSeconds.toFixed(2)} CPU-s, ${run.acknowledgedEvents} acked, ${Math.round(run.acknowledgedPerSecond)}/s, errors ${run.errors}, not sent ${run.notSent})`,
-        )
-      }
+      for (const group of args.together ? [order] : order.map((tree) => [tree]))
+        for (const run of await measure(loadgen, group, artifact, protocol, round)) {
+          runs.push(run)
+          console.log(
+            `round ${round + 1} ${protocol} ${run.commit}: ${run.cpuUsPerEvent.toFixed(2)} µs CPU per acked event, ${run.userCpuUsPerEvent.toFixed(2)} of it user (${run.cpuSeconds.toFixed(2)} CPU-s, ${run.acknowledgedEvents} acked, ${Math.round(run.acknowledgedPerSecond)}/s, errors ${run.errors}, not sent ${run.notSent})`,
+          )
+        }
   }
   console.log(
     '\nmedian server CPU µs per acknowledged event, all and user space (ratios to the first commit):',
@@ -219,8 +195,37 @@ async function main(): Promise<void> {
         `  ${protocol.padEnd(9)} ${commit.padEnd(10)} ${all.toFixed(2)} µs ×${(all / base).toFixed(2)}   user ${user.toFixed(2)} µs ×${(user / baseUser).toFixed(2)}`,
       )
     }
+    // Each round's runs met the same load (most of all with --together): the ratio within a round,
+    // then the median over the rounds, and in how many rounds the commit used less CPU.
+    for (const commit of commits.slice(1)) {
+      const ratios = pairedRatios(runs, protocol, commits[0]!, commit)
+      const fewer = ratios.filter((r) => r.all < 1).length
+      console.log(
+        `  ${protocol.padEnd(9)} ${commit.padEnd(10)} per-round ratio to ${commits[0]}: median ×${median(ratios.map((r) => r.all)).toFixed(2)} (user ×${median(ratios.map((r) => r.user)).toFixed(2)}), lower in ${fewer} of ${ratios.length} rounds`,
+      )
+    }
   }
   if (args.json) await writeFile(args.json, `${JSON.stringify({ args, runs }, null, 2)}\n`)
+}
+
+/** Per round, `commit`'s CPU per event over `base`'s (all and user space). */
+function pairedRatios(
+  runs: readonly Run[],
+  protocol: Protocol,
+  base: string,
+  commit: string,
+): { all: number; user: number }[] {
+  const ratios: { all: number; user: number }[] = []
+  for (const run of runs) {
+    if (run.protocol !== protocol || run.commit !== commit) continue
+    const other = runs.find((r) => r.protocol === protocol && r.commit === base && r.round === run.round)
+    if (other === undefined) continue
+    ratios.push({
+      all: run.cpuUsPerEvent / other.cpuUsPerEvent,
+      user: run.userCpuUsPerEvent / other.userCpuUsPerEvent,
+    })
+  }
+  return ratios
 }
 
 await main()

@@ -18,8 +18,6 @@
  * Writes benchmarks/reports/gateway-load.{json,md,svg}. Run it alone: the machine has two cores,
  * and the server and the generator share them.
  */
-import { spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -28,20 +26,17 @@ import { parseArgs } from 'node:util'
 import { defaultGatewayThreads } from '../cli/commands/serve.ts'
 import { compileFixture } from '../test/support/compile-fixture.ts'
 import { type GatewayProtocol, runGatewayLoad } from './lib/gateway-load.ts'
+import {
+  PAYMENT_EVENT_TEMPLATE,
+  PAYMENTS_PIPE,
+  processUsage,
+  startGatewayServer,
+} from './lib/gateway-server.ts'
 import { buildLoadgen, runNativeLoad } from './lib/native-loadgen.ts'
 import { formatBytes, formatRate, type MachineInfo, machineInfo, writeReportFiles } from './lib/report.ts'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 const NAME = 'gateway-load'
-const PIPE = `
-schema Payment { id: string, card: string, amount: f64, currency: string, ts: timestamp @event_time }
-source payments: Payment from kafka("payments")
-stream large = payments | where amount >= 1000.0 | select { id, card, amount }
-sink large -> kafka("large-payments")
-`
-/** Event `seq` (both drivers send the same events): ids differ, 10,000 cards, amounts 0.5 … 4999.5. */
-const EVENT_TEMPLATE =
-  '{"id":"p{{seq}}","card":"c{{seq%10000}}","amount":{{seq%5000}}.5,"currency":"EUR","ts":{{seq+1700000000000}}}'
 const nodeEvent = (seq: number) =>
   `{"id":"p${seq}","card":"c${seq % 10000}","amount":${seq % 5000}.5,"currency":"EUR","ts":${1_700_000_000_000 + seq}}`
 
@@ -69,60 +64,6 @@ const { values } = parseArgs({
     out: { type: 'string', default: join(ROOT, 'benchmarks', 'reports') },
   },
 })
-
-/** CPU seconds (user + system) and resident bytes of a process, from /proc (Linux). */
-function processUsage(pid: number): { cpuSeconds: number; rssBytes: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  const ticks = Number(fields[11]) + Number(fields[12])
-  const rssPages = Number(fields[21])
-  return { cpuSeconds: ticks / 100, rssBytes: rssPages * 4096 }
-}
-
-async function startServer(artifact: string, dataDir: string, threads: number) {
-  const child = spawn(
-    process.execPath,
-    [
-      join(ROOT, 'bin/sluice.js'),
-      'serve',
-      '--gateway',
-      '127.0.0.1:0',
-      '--grpc',
-      '127.0.0.1:0',
-      '--ingest',
-      artifact,
-      '--data-dir',
-      dataDir,
-      '--log-format',
-      'json',
-      '--max-in-flight-bytes',
-      String(256 * 1024 * 1024),
-      '--max-request-bytes',
-      String(16 * 1024 * 1024),
-      '--gateway-threads',
-      String(threads),
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  )
-  let stderr = ''
-  const serving = await new Promise<{ gateway: string; grpc: string }>((resolve, reject) => {
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString()
-      const line = stderr.split('\n').find((l) => l.includes('"msg":"serving"'))
-      if (line) resolve(JSON.parse(line) as { gateway: string; grpc: string })
-    })
-    child.on('exit', (code) => reject(new Error(`serve exited ${code}:\n${stderr}`)))
-  })
-  return {
-    ...serving,
-    pid: child.pid!,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        child.on('exit', () => resolve())
-        child.kill('SIGTERM')
-      }),
-  }
-}
 
 type Driver = 'native (Go)' | 'node'
 
@@ -190,7 +131,7 @@ async function measure(
   const native = loadgen !== null && protocol !== 'grpc'
   const warmupMs = native ? Number(values.warmup) * 1000 : 0
   const dataDir = await mkdtemp(join(tmpdir(), 'sluice-gateway-load-'))
-  const server = await startServer(artifact, dataDir, threads)
+  const server = await startGatewayServer({ tree: ROOT, artifact, dataDir, threads, grpc: true })
   let peakRss = 0
   const sampler = setInterval(() => {
     peakRss = Math.max(peakRss, processUsage(server.pid).rssBytes)
@@ -209,7 +150,7 @@ async function measure(
         durationMs,
         warmupMs,
         connections,
-        template: EVENT_TEMPLATE,
+        template: PAYMENT_EVENT_TEMPLATE,
       })
       row = {
         protocol,
@@ -351,7 +292,7 @@ function renderMarkdown(report: Report): string {
     'The native driver (benchmarks/loadgen/, Go, standard library only) writes hand-made HTTP/1.1 requests or masked WebSocket frames and parses the answers with a minimal parser into log-linear histograms (< 0.8% error). HTTP has one request in flight per connection (µWebSockets.js closes a connection that pipelines a request behind an unanswered one), so a request waits for a free connection when all are busy, and that wait counts in its latency and in the driver lag; WebSocket messages are written as they fall due, several per write, and matched to their acks by seq. It runs a warm-up at the same rate first, not counted. gRPC uses the Node.js driver (lib/gateway-load.ts), whose CPU is in the same column.',
     '',
     'Events: `' +
-      EVENT_TEMPLATE +
+      PAYMENT_EVENT_TEMPLATE +
       '`, `seq` counting from 0 (every id differs). Refused: answers other than full acceptance (HTTP status, WebSocket error code; 207: some events of a batch rejected). Errors: requests without an answer (connection failures, unanswered when the run ended). The native driver ends a run 10 s after the schedule’s last intended time whatever is left: requests it had not sent by then are “not sent” (an HTTP request waits for a free connection, so a server that takes fewer than offered leaves some), so an overloaded row takes at most duration + 10 s. Requests not sent or unanswered are in no latency column: a row with any is over capacity whatever its percentiles say.',
     '',
     `![acknowledged events/s per protocol and offered rate](./${NAME}.svg)`,
@@ -414,7 +355,7 @@ async function main(): Promise<void> {
   const threadCounts = values['gateway-threads'] ? list(values['gateway-threads']) : [defaultGatewayThreads()]
   const needsNative = values.driver === 'native' && protocols.some((p) => p !== 'grpc')
   const loadgen = needsNative ? await buildLoadgen() : null
-  const artifact = await compileFixture(PIPE, 'payments', 'payments.pipe')
+  const artifact = await compileFixture(PAYMENTS_PIPE, 'payments', 'payments.pipe')
   const rows: Row[] = []
   try {
     for (const protocol of protocols) {

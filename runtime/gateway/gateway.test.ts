@@ -121,6 +121,14 @@ for (const threads of [1, 2]) {
         expect(record!.headers).toEqual({ 'sluice.schema': 'Payment', traceparent, 'sluice.tenant': 'acme' })
       })
 
+      it('finds a stream whose name in the path is percent-encoded', async () => {
+        const h = await harness()
+        const answer = await h.post(JSON.stringify(payment('p1')), {}, 'pay%6Dents')
+        expect(answer.status).toBe(200)
+        expect(answer.json).toEqual({ partition: 0, offset: 0 })
+        expect(await h.records()).toHaveLength(1)
+      })
+
       it('names the field and the rule of an event that does not match the schema (422), and appends nothing', async () => {
         const h = await harness()
         const wrongType = await h.post(JSON.stringify(payment('p1', { amount: 'lots' })))

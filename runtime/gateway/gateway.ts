@@ -51,14 +51,15 @@ import type { AppendResult } from './appender.ts'
 import { type GatewayBackend, LocalBackend } from './backend.ts'
 import { BatchAnswer, type Position } from './batch-answer.ts'
 import { type GatewayError, gatewayError, statusOf } from './errors.ts'
-import { type IncomingItem, parseBody } from './events.ts'
+import { type IncomingItem, NO_HEADERS, parseBody } from './events.ts'
 import { type GatewayMetrics, registerGatewayMetrics } from './gateway-metrics.ts'
 import { GatewaySeries, type Protocol } from './gateway-series.ts'
 import { type FaultInjector, HandlerGuard, INTERNAL_ERROR } from './handler-guard.ts'
 import { type InFlightBudget, LocalBudget, SHARED_BUDGET_MAX, SharedBudget } from './in-flight.ts'
 import { RateLimiter, type RateLimits, validateLimits } from './rate-limit.ts'
+import { readsFromBytes, unparsedSingleEvent } from './single-event.ts'
 import type { IngestStream } from './streams.ts'
-import { type RequestContext, recordHeaders, toRecord } from './validate.ts'
+import { NO_CONTEXT, type RequestContext, recordHeaders, toRecord } from './validate.ts'
 import { WorkerPool } from './worker-pool.ts'
 
 // Through require: the package is CommonJS whose exports Node cannot detect statically, so a named
@@ -531,11 +532,14 @@ export class Gateway {
     const context = requestContext(req)
     // The ce-* headers matter only in binary mode, which ce-specversion announces: only then is
     // every header handed over (one call into JavaScript each).
-    const ce: Record<string, string> = {}
-    if (req.getHeader('ce-specversion') !== '')
+    let ce: Readonly<Record<string, string>> = NO_HEADERS
+    if (req.getHeader('ce-specversion') !== '') {
+      const found: Record<string, string> = {}
       req.forEach((name, value) => {
-        if (name.startsWith('ce-')) ce[name.slice(3)] = value
+        if (name.startsWith('ce-')) found[name.slice(3)] = value
       })
+      ce = found
+    }
     this.guard.point('events')
     if (this.draining) {
       finish(fail(draining()), null, true)
@@ -584,29 +588,123 @@ export class Gateway {
           this.series.bytes('http').inc(received)
           const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
           const started = performance.now()
-          const parsed = parseBody(contentType, body, ce)
-          if ('error' in parsed) {
-            finish(fail(this.reject(parsed.error)), started, false)
+          const ingested = this.ingestBody(stream, contentType, body, ce, apiKey, context)
+          if (!(ingested instanceof Promise)) {
+            finish(fail(this.reject(ingested)), started, false)
             return
           }
-          this.ingest(stream, parsed.items, parsed.batch, apiKey, context)
-            .then(
-              (outcome) => {
-                this.guard.point('events.answer')
-                finish(outcome, started, false)
-              },
-              (error: unknown) => finish(fail(this.appendFailure(error)), started, false),
-            )
-            // An error answering is a handler error too, not an unhandled rejection (which ends the node).
-            .catch(this.guard.httpFailure(EVENTS_ROUTE, res, failed))
+          // Both callbacks guarded: an error answering is a handler error too, not an unhandled
+          // rejection (which ends the node); guarded here rather than by a .catch, one promise less.
+          ingested.then(
+            (outcome) =>
+              this.guard.http(
+                EVENTS_ROUTE,
+                res,
+                () => {
+                  this.guard.point('events.answer')
+                  finish(outcome, started, false)
+                },
+                failed,
+              ),
+            (error: unknown) =>
+              this.guard.http(
+                EVENTS_ROUTE,
+                res,
+                () => finish(fail(this.appendFailure(error)), started, false),
+                failed,
+              ),
+          )
         },
         failed,
       ),
     )
   }
 
+  /**
+   * Validates, rate-limits and appends the events of an HTTP request's body; or the error that
+   * refuses the whole body (it cannot be read).
+   */
+  private ingestBody(
+    stream: IngestStream,
+    contentType: string,
+    body: Buffer,
+    ce: Readonly<Record<string, string>>,
+    apiKey: string,
+    context: RequestContext,
+  ): Promise<Outcome> | GatewayError {
+    // One JSON object, for a stream whose decoders read bytes: judged without JSON.parse of the
+    // body (single-event.ts). An event they refuse is judged again below, as it always was.
+    if (readsFromBytes(stream)) {
+      const event = unparsedSingleEvent(contentType, body, ce)
+      if (event !== null) {
+        const checked = toRecord(stream, event, context, this.settings.maxEventBytes)
+        if (!('error' in checked)) return this.appendOne(stream, checked.record, apiKey)
+      }
+    }
+    const parsed = parseBody(contentType, body, ce)
+    if ('error' in parsed) return parsed.error
+    return this.ingest(stream, parsed.items, parsed.batch, apiKey, context)
+  }
+
   /** Validates, rate-limits and appends a request's or message's events. */
-  private async ingest(
+  private ingest(
+    stream: IngestStream,
+    items: readonly IncomingItem[],
+    batch: boolean,
+    apiKey: string,
+    context: RequestContext,
+  ): Promise<Outcome> {
+    if (!batch && items.length === 1) return this.ingestOne(stream, items[0]!, apiKey, context)
+    return this.ingestMany(stream, items, batch, apiKey, context)
+  }
+
+  /**
+   * ingest() of a single event answered on its own (a single-event POST, the commonest request):
+   * the same checks, counts and answer as ingestMany gives it, without the per-event arrays, the
+   * async frame and the call to submit with no records for an invalid event.
+   */
+  private ingestOne(
+    stream: IngestStream,
+    item: IncomingItem,
+    apiKey: string,
+    context: RequestContext,
+  ): Promise<Outcome> {
+    const checked = 'error' in item ? item : toRecord(stream, item, context, this.settings.maxEventBytes)
+    if ('error' in checked) {
+      this.series.events(stream.name, 'rejected').inc()
+      const error = this.reject(checked.error)
+      return Promise.resolve({ status: statusOf(error), body: error })
+    }
+    return this.appendOne(stream, checked.record, apiKey)
+  }
+
+  /** Rate-limits and appends one valid event answered on its own; counts it. */
+  private appendOne(stream: IngestStream, record: OutgoingRecord, apiKey: string): Promise<Outcome> {
+    return this.backend.submit(stream.topic, stream.name, apiKey, [record]).then((submitted) => {
+      if ('rateLimited' in submitted) return this.rateLimited(stream, 1, submitted.rateLimited)
+      const result = submitted.results[0]!
+      if ('refused' in result) {
+        this.series.events(stream.name, 'rejected').inc()
+        const error = this.reject(gatewayError('LOG_REFUSED', `the log refused the event: ${result.refused}`))
+        return { status: statusOf(error), body: error }
+      }
+      this.series.events(stream.name, 'accepted').inc()
+      return { status: 200, body: { partition: result.partition, offset: result.offset } }
+    })
+  }
+
+  /** The answer to a request of `count` events the rate limits refused whole. */
+  private rateLimited(
+    stream: IngestStream,
+    count: number,
+    refusal: { readonly message: string; readonly retryAfterMs: number },
+  ): Outcome {
+    this.series.events(stream.name, 'rejected').inc(count)
+    const { message, retryAfterMs } = refusal
+    return fail(this.reject(gatewayError('RATE_LIMITED', message, { retryAfterMs }), 1))
+  }
+
+  private async ingestMany(
     stream: IngestStream,
     items: readonly IncomingItem[],
     batch: boolean,
@@ -631,11 +729,7 @@ export class Gateway {
       }
     }
     const submitted = await this.backend.submit(stream.topic, stream.name, apiKey, records)
-    if ('rateLimited' in submitted) {
-      const { message, retryAfterMs } = submitted.rateLimited
-      this.series.events(stream.name, 'rejected').inc(items.length)
-      return fail(this.reject(gatewayError('RATE_LIMITED', message, { retryAfterMs }), 1))
-    }
+    if ('rateLimited' in submitted) return this.rateLimited(stream, items.length, submitted.rateLimited)
     const appended: AppendResult[] = submitted.results
     const entries: (Position | GatewayError)[] = new Array(items.length)
     let accepted = 0
@@ -1092,6 +1186,8 @@ function requestContext(req: HttpRequest): RequestContext {
   const traceparent = req.getHeader('traceparent')
   const tracestate = req.getHeader('tracestate')
   const tenant = req.getHeader('x-sluice-tenant')
+  // Most requests carry none: they share one context (and so their records one headers object).
+  if (traceparent === '' && tracestate === '' && tenant === '') return NO_CONTEXT
   return {
     ...(traceparent === '' ? {} : { traceparent }),
     ...(tracestate === '' ? {} : { tracestate }),
@@ -1100,6 +1196,8 @@ function requestContext(req: HttpRequest): RequestContext {
 }
 
 function decodeSegment(segment: string): string {
+  // Nothing to decode without an escape: skips decodeURIComponent (and its try) for most names.
+  if (!segment.includes('%')) return segment
   try {
     return decodeURIComponent(segment)
   } catch {

@@ -19,6 +19,9 @@ export interface RequestContext {
   readonly tenant?: string
 }
 
+/** The context of a request that carries no trace context and no tenant (most): one shared object. */
+export const NO_CONTEXT: RequestContext = Object.freeze({})
+
 export const SCHEMA_HEADER = 'sluice.schema'
 export const TENANT_HEADER = 'sluice.tenant'
 
@@ -98,11 +101,25 @@ export function recordHeaders(
   context: RequestContext,
   own: Readonly<Record<string, string>> = NO_HEADERS,
 ): Readonly<Record<string, string>> {
+  if (own === NO_HEADERS && context === NO_CONTEXT) return schemaOnlyHeaders(stream)
   const headers: Record<string, string> = { ...own, [SCHEMA_HEADER]: stream.schema }
   if (context.traceparent !== undefined) headers.traceparent = context.traceparent
   if (context.tracestate !== undefined) headers.tracestate = context.tracestate
   if (context.tenant !== undefined) headers[TENANT_HEADER] = context.tenant
   return Object.freeze(headers)
+}
+
+/** Per stream, the headers of a record that carries nothing but the schema (frozen, so shared). */
+const schemaOnly = new WeakMap<IngestStream, Readonly<Record<string, string>>>()
+
+/** The headers of an event with none of its own in a request with NO_CONTEXT, made once per stream. */
+function schemaOnlyHeaders(stream: IngestStream): Readonly<Record<string, string>> {
+  let headers = schemaOnly.get(stream)
+  if (headers === undefined) {
+    headers = Object.freeze({ [SCHEMA_HEADER]: stream.schema })
+    schemaOnly.set(stream, headers)
+  }
+  return headers
 }
 
 /** A key field's value as a record key, as `sluice produce --key-field` writes it. */
