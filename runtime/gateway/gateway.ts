@@ -48,13 +48,13 @@ import type { Backoff } from '../log/retry.ts'
 import type { MetricsRegistry } from '../metrics/registry.ts'
 import { type Logger, silentLogger } from '../observability/logger.ts'
 import type { AppendResult } from './appender.ts'
-import { type GatewayBackend, LocalBackend } from './backend.ts'
+import { type GatewayBackend, LocalBackend, type Submission } from './backend.ts'
 import { BatchAnswer, type Position } from './batch-answer.ts'
 import { type GatewayError, gatewayError, statusOf } from './errors.ts'
 import { type IncomingItem, parseBody } from './events.ts'
 import { type GatewayMetrics, registerGatewayMetrics } from './gateway-metrics.ts'
 import { GatewaySeries, type Protocol } from './gateway-series.ts'
-import { type FaultInjector, HandlerGuard, INTERNAL_ERROR } from './handler-guard.ts'
+import { type FaultInjector, type FaultPoint, HandlerGuard, INTERNAL_ERROR } from './handler-guard.ts'
 import { type InFlightBudget, LocalBudget, SHARED_BUDGET_MAX, SharedBudget } from './in-flight.ts'
 import { RateLimiter, type RateLimits, validateLimits } from './rate-limit.ts'
 import type { IngestStream } from './streams.ts'
@@ -590,14 +590,13 @@ export class Gateway {
             return
           }
           this.ingest(stream, parsed.items, parsed.batch, apiKey, context)
-            .then(
-              (outcome) => {
-                this.guard.point('events.answer')
-                finish(outcome, started, false)
-              },
-              (error: unknown) => finish(fail(this.appendFailure(error)), started, false),
-            )
-            // An error answering is a handler error too, not an unhandled rejection (which ends the node).
+            .then((outcome) => {
+              this.guard.point('events.answer')
+              finish(outcome, started, false)
+            })
+            // ingest answers a failed append itself (APPEND_FAILED, LOG_UNAVAILABLE); what rejects
+            // here is a bug (in validation, record building or answering): a handler error, 500
+            // INTERNAL_ERROR, not an unhandled rejection (which ends the node).
             .catch(this.guard.httpFailure(EVENTS_ROUTE, res, failed))
         },
         failed,
@@ -605,7 +604,11 @@ export class Gateway {
     )
   }
 
-  /** Validates, rate-limits and appends a request's or message's events. */
+  /**
+   * Validates, rate-limits and appends a request's or message's events. A failed append is an
+   * answer (APPEND_FAILED, LOG_UNAVAILABLE); any other error (a bug in validation, record building
+   * or the answer) rejects, for the caller's guard to answer as INTERNAL_ERROR (issue 16).
+   */
   private async ingest(
     stream: IngestStream,
     items: readonly IncomingItem[],
@@ -619,6 +622,7 @@ export class Gateway {
     const indexes: number[] = []
     // One headers object for every record of the request whose event brings none of its own.
     const shared = items.length > 1 ? recordHeaders(stream, context) : undefined
+    this.guard.point('validate')
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!
       const checked =
@@ -630,7 +634,13 @@ export class Gateway {
         indexes.push(i)
       }
     }
-    const submitted = await this.backend.submit(stream.topic, stream.name, apiKey, records)
+    // Only the append's own failure is APPEND_FAILED: nothing else may be caught here.
+    let submitted: Submission
+    try {
+      submitted = await this.backend.submit(stream.topic, stream.name, apiKey, records)
+    } catch (error) {
+      return fail(this.appendFailure(error))
+    }
     if ('rateLimited' in submitted) {
       const { message, retryAfterMs } = submitted.rateLimited
       this.series.events(stream.name, 'rejected').inc(items.length)
@@ -679,7 +689,14 @@ export class Gateway {
   ): Promise<Outcome> {
     const started = performance.now()
     this.series.bytes(protocol).inc(bytes)
-    const outcome = await this.publishCounted(streamName, items, bytes, apiKey, context)
+    let outcome: Outcome
+    try {
+      outcome = await this.publishCounted(streamName, items, bytes, apiKey, context)
+    } catch (error) {
+      // A bug, not a refusal: the caller's guard answers it (handlerFailed); counted as its 500.
+      this.series.requests(protocol, statusOf(INTERNAL_ERROR)).inc()
+      throw error
+    }
     this.series.requests(protocol, outcome.status).inc()
     this.series.ackSeconds(protocol).observe((performance.now() - started) / 1000)
     return outcome
@@ -699,13 +716,31 @@ export class Gateway {
     if (!this.reserve(bytes)) return fail(this.overloaded())
     this.begin()
     try {
+      // A failed append is an outcome of ingest; what it throws is a bug, for grpc.ts's guard.
       return await this.ingest(stream, items, true, apiKey, context)
-    } catch (error) {
-      return fail(this.appendFailure(error))
     } finally {
       this.release(bytes)
       this.end()
     }
+  }
+
+  /**
+   * For transports beside µWebSockets.js (grpc.ts): a handler error of `route`, logged and counted
+   * as the guard does for HTTP and WebSocket (handler-guard.ts). Returns the refusal to answer
+   * with, INTERNAL_ERROR (counted): nothing of the call is acknowledged. Never throws.
+   */
+  handlerFailed(route: string, error: unknown): GatewayError {
+    this.guard.report(route, error)
+    try {
+      return this.reject(INTERNAL_ERROR)
+    } catch {
+      return INTERNAL_ERROR
+    }
+  }
+
+  /** Test seam for transports beside µWebSockets.js: throws where GatewayOptions.faults asks at `point`. */
+  faultPoint(point: FaultPoint): void {
+    this.guard.point(point)
   }
 
   /** Whether the gateway has begun to drain (transports beside it refuse new calls then). */
@@ -803,14 +838,12 @@ export class Gateway {
           return
         }
         this.ingest(data.stream, parsed.items, true, data.apiKey, data.context)
-          .then(
-            (outcome) => {
-              this.guard.point('ws.ack')
-              done(outcome)
-            },
-            (error: unknown) => done(fail(this.appendFailure(error))),
-          )
-          // An error acknowledging is a handler error too, not an unhandled rejection (which ends the node).
+          .then((outcome) => {
+            this.guard.point('ws.ack')
+            done(outcome)
+          })
+          // A failed append is an outcome of ingest; an error in it otherwise (validation) or
+          // acknowledging is a handler error, not an unhandled rejection (which ends the node).
           .catch(this.guard.wsFailure(WS_ROUTE, ws, failed))
       },
       failed,
