@@ -134,8 +134,10 @@ async function main(): Promise<void> {
       return
     }
     if (message.t === 'wedge') {
-      // A drill: the thread never returns to its event loop; only a stop from outside ends it.
-      for (;;) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1000)
+      // A drill: the thread does not return to its event loop (for good: only a stop from outside
+      // ends it; for forMs: it then reads the messages that waited, a stop among them).
+      const until = message.forMs === undefined ? Number.POSITIVE_INFINITY : performance.now() + message.forMs
+      while (performance.now() < until) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100)
     }
     if (message.t === 'crash') {
       setImmediate(() => {

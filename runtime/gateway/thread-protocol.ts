@@ -77,8 +77,11 @@ export type MainMessage =
   | { readonly t: 'stop'; readonly graceMs: number }
   /** A drill (WorkerPool.crashWorker): the worker throws an uncaught error, as a bug would. */
   | { readonly t: 'crash'; readonly message: string }
-  /** A drill (WorkerPool.wedgeWorker): the worker's thread stops returning to its event loop, as in a runaway loop. */
-  | { readonly t: 'wedge' }
+  /**
+   * A drill (WorkerPool.wedgeWorker): the worker's thread stops returning to its event loop, as in
+   * a runaway loop; for `forMs` only when given (a long pause), else for good.
+   */
+  | { readonly t: 'wedge'; readonly forMs?: number }
   /** Is the worker's event loop turning? Answered with a pong. */
   | { readonly t: 'ping' }
 

@@ -270,11 +270,14 @@ export class WorkerPool {
     return thread.exited.finally(() => clearTimeout(overdue))
   }
 
-  /** Makes worker `index`'s thread never return to its event loop (it sleeps): a drill for the liveness check. */
-  wedgeWorker(index: number): void {
+  /**
+   * Makes worker `index`'s thread not return to its event loop (it sleeps), for good or for
+   * `forMs` (a long pause that ends): a drill for the liveness check.
+   */
+  wedgeWorker(index: number, forMs?: number): void {
     const thread = this.threads[index]
     if (thread === undefined) throw new RangeError(`no gateway worker ${index}`)
-    this.post(thread, { t: 'wedge' })
+    this.post(thread, forMs === undefined ? { t: 'wedge' } : { t: 'wedge', forMs })
   }
 
   /** A worker ended. Unless the pool drains (or is still starting), it starts again after a back-off. */

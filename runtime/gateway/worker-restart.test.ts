@@ -457,6 +457,52 @@ describe('gateway worker restart', () => {
     expect(answers.map((answer) => answer.status)).toEqual(Array(10).fill(200))
   })
 
+  it('a worker unresponsive for a while under load is asked to stop and ends itself once it turns again, not terminated', async () => {
+    const { gateway, log, lines } = await startGateway(200, 500)
+    const pool = gateway.workers!
+    const events = `${gateway.url}/streams/payments/events`
+    const agent = new Agent({ keepAlive: true, maxSockets: 8 })
+    fixture.onCleanup(async () => agent.destroy())
+    const acknowledged: string[] = []
+    const failures: string[] = []
+    let stopping = false
+    const producer = async (p: number) => {
+      for (let i = 0; !stopping; i++) {
+        const id = `p${p}-${i}`
+        try {
+          const answer = await exchange(events, 'POST', payment(id), agent)
+          if (answer.status === 200) acknowledged.push(id)
+          else failures.push(`${answer.status} ${JSON.parse(answer.body).error_code}`)
+        } catch (error) {
+          failures.push((error as NodeJS.ErrnoException).code ?? String(error))
+        }
+      }
+    }
+    const producers = Promise.all(Array.from({ length: 8 }, (_, p) => producer(p)))
+    await until('100 acknowledged', async () => (acknowledged.length >= 100 ? true : undefined))
+    // Past the liveness timeout (0.5 s) and the check after it, but ending before the stop's
+    // grace (1 s) and its wait (2 s) would have it terminated.
+    pool.wedgeWorker(0, 1500)
+    await until('the worker started again', async () =>
+      lines.some((line) => line.msg === 'gateway worker thread started again') ? true : undefined,
+    )
+    stopping = true
+    await producers
+    expect(
+      lines.find((line) => line.msg === 'gateway worker thread unresponsive; stopping it')?.fields,
+    ).toMatchObject({ worker: 0 })
+    expect(
+      lines.find((line) => line.msg === 'gateway worker thread ended; starting it again')?.fields,
+    ).toMatchObject({ worker: 0, exitCode: STOPPED_EXIT_CODE })
+    expect(lines.some((line) => line.msg === 'gateway worker thread did not stop; terminating it')).toBe(
+      false,
+    )
+    for (const failure of failures)
+      expect(failure).toMatch(/^(503 DRAINING|ECONNRESET|EPIPE|socket hang up)$/)
+    const logged = new Set(await idsInLog(log))
+    expect(acknowledged.filter((id) => !logged.has(id))).toEqual([])
+  })
+
   it('ends a drain with a worker stuck in a loop by stopping it from outside', async () => {
     const { gateway } = await startGateway(200)
     gateway.workers!.wedgeWorker(1)
