@@ -15,7 +15,7 @@ import { MetricsRelay } from './gateway-metrics.ts'
 import { SharedBudget } from './in-flight.ts'
 import { RemoteBackend } from './remote-backend.ts'
 import { streamCatalog } from './streams.ts'
-import type { MainMessage, WorkerMessage } from './thread-protocol.ts'
+import { type MainMessage, STOPPED_EXIT_CODE, type WorkerMessage } from './thread-protocol.ts'
 
 /** What the pool hands each worker. */
 export interface WorkerSetup {
@@ -37,6 +37,8 @@ const setup = workerData as WorkerSetup
 // frees what they belong to.
 if (setup.socketTeardown !== null) createRequire(import.meta.url)(setup.socketTeardown)
 const post = (message: WorkerMessage) => port.postMessage(message)
+/** A drain's own cut-off (abortWaiting, then the log's idle) may take a moment past its timeout. */
+const STOP_DRAIN_MARGIN_MS = 500
 /** This thread's gateway, once it serves. */
 let serving: Gateway | undefined
 
@@ -61,6 +63,38 @@ function crash(error: unknown): void {
 }
 process.on('uncaughtException', crash)
 process.on('unhandledRejection', crash)
+
+/**
+ * Ends this thread for the pool (WorkerPool.stop) while it may be busy. Only this thread may close
+ * its µWebSockets.js sockets safely: a thread stopped from outside runs no JavaScript, and a
+ * request µWebSockets.js reads then goes to a handler that cannot answer, which ends the process
+ * (std::terminate). So it drains for at most `graceMs` (or closes at once when a drain is already
+ * under way: that one did not end in time), closes whatever is left, and exits; the pool starts
+ * it again. Nothing unanswered is acknowledged: a request cut off sees its connection close.
+ */
+function stop(gateway: Gateway, backend: RemoteBackend, graceMs: number): void {
+  const already = gateway.isDraining
+  let drainEnded = false
+  const drained = already
+    ? Promise.resolve()
+    : gateway.drain(graceMs).then(() => {
+        drainEnded = true
+      })
+  let timer: ReturnType<typeof setTimeout> | undefined
+  void Promise.race([
+    drained,
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, already ? 0 : graceMs + STOP_DRAIN_MARGIN_MS)
+    }),
+  ]).then(() => {
+    clearTimeout(timer)
+    // A drain that ended closed the app itself; one that did not is cut off here.
+    if (!drainEnded) gateway.closeNow()
+    backend.close()
+    // After the turn, as crash() does: the close of every socket has reached µWebSockets.js.
+    setImmediate(() => process.exit(STOPPED_EXIT_CODE))
+  })
+}
 
 /** Log records go to the owning thread's logger, with this worker's index. */
 function relayLogger(fields: Record<string, unknown>): Logger {
@@ -100,13 +134,19 @@ async function main(): Promise<void> {
       return
     }
     if (message.t === 'wedge') {
-      // A drill: the thread never returns to its event loop; only a stop from outside ends it.
-      for (;;) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1000)
+      // A drill: the thread does not return to its event loop (for good: only a stop from outside
+      // ends it; for forMs: it then reads the messages that waited, a stop among them).
+      const until = message.forMs === undefined ? Number.POSITIVE_INFINITY : performance.now() + message.forMs
+      while (performance.now() < until) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100)
     }
     if (message.t === 'crash') {
       setImmediate(() => {
         throw new Error(message.message)
       })
+      return
+    }
+    if (message.t === 'stop') {
+      stop(gateway, backend, message.graceMs)
       return
     }
     if (message.t === 'drain') {

@@ -48,13 +48,13 @@ import type { Backoff } from '../log/retry.ts'
 import type { MetricsRegistry } from '../metrics/registry.ts'
 import { type Logger, silentLogger } from '../observability/logger.ts'
 import type { AppendResult } from './appender.ts'
-import { type GatewayBackend, LocalBackend } from './backend.ts'
+import { type GatewayBackend, LocalBackend, type Submission } from './backend.ts'
 import { BatchAnswer, type Position } from './batch-answer.ts'
 import { type GatewayError, gatewayError, statusOf } from './errors.ts'
 import { type IncomingItem, NO_HEADERS, parseBody } from './events.ts'
 import { type GatewayMetrics, registerGatewayMetrics } from './gateway-metrics.ts'
 import { GatewaySeries, type Protocol } from './gateway-series.ts'
-import { type FaultInjector, HandlerGuard, INTERNAL_ERROR } from './handler-guard.ts'
+import { type FaultInjector, type FaultPoint, HandlerGuard, INTERNAL_ERROR } from './handler-guard.ts'
 import { type InFlightBudget, LocalBudget, SHARED_BUDGET_MAX, SharedBudget } from './in-flight.ts'
 import { RateLimiter, type RateLimits, validateLimits } from './rate-limit.ts'
 import { readsFromBytes, unparsedSingleEvent } from './single-event.ts'
@@ -606,13 +606,10 @@ export class Gateway {
                 },
                 failed,
               ),
-            (error: unknown) =>
-              this.guard.http(
-                EVENTS_ROUTE,
-                res,
-                () => finish(fail(this.appendFailure(error)), started, false),
-                failed,
-              ),
+            // ingest answers a failed append itself (APPEND_FAILED, LOG_UNAVAILABLE); what rejects
+            // here is a bug (in validation, record building or answering): a handler error, 500
+            // INTERNAL_ERROR, not an unhandled rejection (which ends the node).
+            this.guard.httpFailure(EVENTS_ROUTE, res, failed),
           )
         },
         failed,
@@ -632,6 +629,7 @@ export class Gateway {
     apiKey: string,
     context: RequestContext,
   ): Promise<Outcome> | GatewayError {
+    this.guard.point('validate')
     // One JSON object, for a stream whose decoders read bytes: judged without JSON.parse of the
     // body (single-event.ts). An event they refuse is judged again below, as it always was.
     if (readsFromBytes(stream)) {
@@ -646,7 +644,12 @@ export class Gateway {
     return this.ingest(stream, parsed.items, parsed.batch, apiKey, context)
   }
 
-  /** Validates, rate-limits and appends a request's or message's events. */
+  /**
+   * Validates, rate-limits and appends a request's or message's events. A failed append is an
+   * answer (APPEND_FAILED, LOG_UNAVAILABLE); any other error (a bug in validation, record building
+   * or the answer) rejects, never throws, for the caller's guard to answer as INTERNAL_ERROR
+   * (issue 16).
+   */
   private ingest(
     stream: IngestStream,
     items: readonly IncomingItem[],
@@ -654,8 +657,13 @@ export class Gateway {
     apiKey: string,
     context: RequestContext,
   ): Promise<Outcome> {
-    if (!batch && items.length === 1) return this.ingestOne(stream, items[0]!, apiKey, context)
-    return this.ingestMany(stream, items, batch, apiKey, context)
+    try {
+      this.guard.point('validate')
+      if (!batch && items.length === 1) return this.ingestOne(stream, items[0]!, apiKey, context)
+      return this.ingestMany(stream, items, batch, apiKey, context)
+    } catch (error) {
+      return Promise.reject(error)
+    }
   }
 
   /**
@@ -678,19 +686,27 @@ export class Gateway {
     return this.appendOne(stream, checked.record, apiKey)
   }
 
-  /** Rate-limits and appends one valid event answered on its own; counts it. */
+  /**
+   * Rate-limits and appends one valid event answered on its own; counts it. Only the append's own
+   * failure is APPEND_FAILED (the second callback): an error in the first rejects (see ingest).
+   */
   private appendOne(stream: IngestStream, record: OutgoingRecord, apiKey: string): Promise<Outcome> {
-    return this.backend.submit(stream.topic, stream.name, apiKey, [record]).then((submitted) => {
-      if ('rateLimited' in submitted) return this.rateLimited(stream, 1, submitted.rateLimited)
-      const result = submitted.results[0]!
-      if ('refused' in result) {
-        this.series.events(stream.name, 'rejected').inc()
-        const error = this.reject(gatewayError('LOG_REFUSED', `the log refused the event: ${result.refused}`))
-        return { status: statusOf(error), body: error }
-      }
-      this.series.events(stream.name, 'accepted').inc()
-      return { status: 200, body: { partition: result.partition, offset: result.offset } }
-    })
+    return this.backend.submit(stream.topic, stream.name, apiKey, [record]).then(
+      (submitted) => {
+        if ('rateLimited' in submitted) return this.rateLimited(stream, 1, submitted.rateLimited)
+        const result = submitted.results[0]!
+        if ('refused' in result) {
+          this.series.events(stream.name, 'rejected').inc()
+          const error = this.reject(
+            gatewayError('LOG_REFUSED', `the log refused the event: ${result.refused}`),
+          )
+          return { status: statusOf(error), body: error }
+        }
+        this.series.events(stream.name, 'accepted').inc()
+        return { status: 200, body: { partition: result.partition, offset: result.offset } }
+      },
+      (error: unknown) => fail(this.appendFailure(error)),
+    )
   }
 
   /** The answer to a request of `count` events the rate limits refused whole. */
@@ -728,7 +744,13 @@ export class Gateway {
         indexes.push(i)
       }
     }
-    const submitted = await this.backend.submit(stream.topic, stream.name, apiKey, records)
+    // Only the append's own failure is APPEND_FAILED: nothing else may be caught here.
+    let submitted: Submission
+    try {
+      submitted = await this.backend.submit(stream.topic, stream.name, apiKey, records)
+    } catch (error) {
+      return fail(this.appendFailure(error))
+    }
     if ('rateLimited' in submitted) return this.rateLimited(stream, items.length, submitted.rateLimited)
     const appended: AppendResult[] = submitted.results
     const entries: (Position | GatewayError)[] = new Array(items.length)
@@ -773,7 +795,14 @@ export class Gateway {
   ): Promise<Outcome> {
     const started = performance.now()
     this.series.bytes(protocol).inc(bytes)
-    const outcome = await this.publishCounted(streamName, items, bytes, apiKey, context)
+    let outcome: Outcome
+    try {
+      outcome = await this.publishCounted(streamName, items, bytes, apiKey, context)
+    } catch (error) {
+      // A bug, not a refusal: the caller's guard answers it (handlerFailed); counted as its 500.
+      this.series.requests(protocol, statusOf(INTERNAL_ERROR)).inc()
+      throw error
+    }
     this.series.requests(protocol, outcome.status).inc()
     this.series.ackSeconds(protocol).observe((performance.now() - started) / 1000)
     return outcome
@@ -793,13 +822,31 @@ export class Gateway {
     if (!this.reserve(bytes)) return fail(this.overloaded())
     this.begin()
     try {
+      // A failed append is an outcome of ingest; what it throws is a bug, for grpc.ts's guard.
       return await this.ingest(stream, items, true, apiKey, context)
-    } catch (error) {
-      return fail(this.appendFailure(error))
     } finally {
       this.release(bytes)
       this.end()
     }
+  }
+
+  /**
+   * For transports beside µWebSockets.js (grpc.ts): a handler error of `route`, logged and counted
+   * as the guard does for HTTP and WebSocket (handler-guard.ts). Returns the refusal to answer
+   * with, INTERNAL_ERROR (counted): nothing of the call is acknowledged. Never throws.
+   */
+  handlerFailed(route: string, error: unknown): GatewayError {
+    this.guard.report(route, error)
+    try {
+      return this.reject(INTERNAL_ERROR)
+    } catch {
+      return INTERNAL_ERROR
+    }
+  }
+
+  /** Test seam for transports beside µWebSockets.js: throws where GatewayOptions.faults asks at `point`. */
+  faultPoint(point: FaultPoint): void {
+    this.guard.point(point)
   }
 
   /** Whether the gateway has begun to drain (transports beside it refuse new calls then). */
@@ -897,14 +944,12 @@ export class Gateway {
           return
         }
         this.ingest(data.stream, parsed.items, true, data.apiKey, data.context)
-          .then(
-            (outcome) => {
-              this.guard.point('ws.ack')
-              done(outcome)
-            },
-            (error: unknown) => done(fail(this.appendFailure(error))),
-          )
-          // An error acknowledging is a handler error too, not an unhandled rejection (which ends the node).
+          .then((outcome) => {
+            this.guard.point('ws.ack')
+            done(outcome)
+          })
+          // A failed append is an outcome of ingest; an error in it otherwise (validation) or
+          // acknowledging is a handler error, not an unhandled rejection (which ends the node).
           .catch(this.guard.wsFailure(WS_ROUTE, ws, failed))
       },
       failed,

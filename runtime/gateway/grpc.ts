@@ -7,12 +7,17 @@ import * as grpc from '@grpc/grpc-js'
 import { loadSync } from '@grpc/proto-loader'
 import { SluiceError } from '../errors.ts'
 import { isUtf8 } from '../text/utf8.ts'
-import { gatewayError } from './errors.ts'
+import { type GatewayError, gatewayError, statusOf } from './errors.ts'
 import type { IncomingItem } from './events.ts'
 import type { Gateway, Outcome } from './gateway.ts'
+import { CallGuard } from './grpc-guard.ts'
 import type { RequestContext } from './validate.ts'
 
 export const PROTO_FILE = new URL('./gateway.proto', import.meta.url)
+
+/** Route names in handler error logs and the handler errors metric (as gateway.ts names its routes). */
+const PUBLISH_ROUTE = 'gRPC Publish'
+const STREAM_ROUTE = 'gRPC PublishStream'
 
 interface EventMessage {
   readonly json: Buffer
@@ -70,38 +75,13 @@ export async function startGrpcGateway(
       call: grpc.ServerUnaryCall<PublishRequest, PublishReply>,
       callback: grpc.sendUnaryData<PublishReply>,
     ) => {
-      const request = call.request
-      gateway
-        .publish(
-          'grpc',
-          request.stream,
-          items(request.events),
-          requestBytes(request),
-          metadataOf(call.metadata, 'x-api-key') ?? '',
-          context(call.metadata),
-        )
-        .then((outcome) => {
-          const refusal = callError(outcome)
-          if (refusal) callback(refusal)
-          else callback(null, reply(outcome, 0, false))
-        }, callback)
-    },
-    PublishStream: (
-      call: grpc.ServerReadableStream<PublishRequest, PublishReply>,
-      callback: grpc.sendUnaryData<PublishReply>,
-    ) => {
-      const total: PublishReply = { accepted: 0, rejected: 0, results: [] }
-      let index = 0
-      let failed = false
-      // One request at a time, in order: pause the stream while a batch is being acknowledged.
-      let chain = Promise.resolve()
-      call.on('data', (request: PublishRequest) => {
-        call.pause()
-        const first = index
-        index += request.events.length
-        chain = chain.then(async () => {
-          if (failed) return
-          const outcome = await gateway.publish(
+      // A failed append is an outcome (APPEND_FAILED, LOG_UNAVAILABLE); any error is INTERNAL (grpc-guard.ts).
+      const guard = new CallGuard(gateway, PUBLISH_ROUTE, callback, internalStatus)
+      guard.run(() => {
+        gateway.faultPoint('grpc.publish')
+        const request = call.request
+        gateway
+          .publish(
             'grpc',
             request.stream,
             items(request.events),
@@ -109,26 +89,69 @@ export async function startGrpcGateway(
             metadataOf(call.metadata, 'x-api-key') ?? '',
             context(call.metadata),
           )
-          const refusal = callError(outcome)
-          if (refusal) {
-            failed = true
-            callback(refusal)
-            return
-          }
-          const part = reply(outcome, first, true)
-          total.accepted += part.accepted
-          total.rejected += part.rejected
-          total.results.push(...part.results)
-          call.resume()
-        })
+          .then((outcome) => {
+            gateway.faultPoint('grpc.reply')
+            const refusal = callError(outcome)
+            if (refusal) guard.answer(refusal)
+            else guard.answer(null, reply(outcome, 0, false))
+          })
+          .catch(guard.fail)
       })
+    },
+    PublishStream: (
+      call: grpc.ServerReadableStream<PublishRequest, PublishReply>,
+      callback: grpc.sendUnaryData<PublishReply>,
+    ) => {
+      const guard = new CallGuard(gateway, STREAM_ROUTE, callback, internalStatus)
+      const total: PublishReply = { accepted: 0, rejected: 0, results: [] }
+      let index = 0
+      let cancelled = false
+      // After an answer (a refusal, a handler error) or the client's cancel, nothing more is published.
+      const over = () => guard.answered || cancelled
+      // One request at a time, in order: pause the stream while a batch is being acknowledged. Each
+      // link ends in the guard, so the chain never rejects (an unhandled rejection ends the node).
+      let chain = Promise.resolve()
+      call.on('data', (request: PublishRequest) =>
+        guard.run(() => {
+          call.pause()
+          const first = index
+          index += request.events.length
+          chain = chain
+            .then(async () => {
+              if (over()) return
+              gateway.faultPoint('grpc.publish')
+              const outcome = await gateway.publish(
+                'grpc',
+                request.stream,
+                items(request.events),
+                requestBytes(request),
+                metadataOf(call.metadata, 'x-api-key') ?? '',
+                context(call.metadata),
+              )
+              gateway.faultPoint('grpc.reply')
+              const refusal = callError(outcome)
+              if (refusal) {
+                guard.answer(refusal)
+                return
+              }
+              const part = reply(outcome, first, true)
+              total.accepted += part.accepted
+              total.rejected += part.rejected
+              total.results.push(...part.results)
+              call.resume()
+            })
+            .catch(guard.fail)
+        }),
+      )
       call.on('end', () => {
-        void chain.then(() => {
-          if (!failed) callback(null, total)
-        })
+        void chain.then(() =>
+          guard.run(() => {
+            if (!over()) guard.answer(null, total)
+          }),
+        )
       })
       call.on('error', () => {
-        failed = true
+        cancelled = true
       })
     },
   })
@@ -216,6 +239,11 @@ function callError(outcome: Outcome): Partial<grpc.StatusObject> | null {
     details: body.message ?? `refused (${outcome.status})`,
     metadata,
   }
+}
+
+/** A handler error's refusal (INTERNAL_ERROR) as a gRPC status: INTERNAL, named in sluice-error-code. */
+function internalStatus(error: GatewayError): Partial<grpc.StatusObject> {
+  return callError({ status: statusOf(error), body: error }) ?? { code: grpc.status.INTERNAL }
 }
 
 /** The batch answer as a reply; `rejectedOnly` keeps only the rejected events' results (streaming). */

@@ -171,6 +171,56 @@ describe('a handler error in single-thread mode', () => {
     expect(await g.drainCutOff()).toBe(false)
   })
 
+  it('in validation (inside ingest): 500 INTERNAL_ERROR, not APPEND_FAILED, and nothing in the log', async () => {
+    const g = await faultyGateway()
+    g.arm('validate')
+    const failed = await g.post(JSON.stringify([JSON.parse(event('v1')), JSON.parse(event('v2'))]))
+    expect(failed.status).toBe(500)
+    expect(JSON.parse(failed.text)).toMatchObject(INTERNAL)
+    expect(g.failures()).toEqual([
+      expect.objectContaining({ route: 'POST /streams/:source/events', error: 'injected fault at validate' }),
+    ])
+    expect(await g.handlerErrors('POST /streams/:source/events')).toBe(1)
+    await g.stillServes('after')
+    expect(await g.ids()).toEqual(['after'])
+    expect(g.gateway.bytesInFlight).toBe(0)
+    expect(await g.drainCutOff()).toBe(false)
+  })
+
+  it('in validation of a WebSocket message: closed with 1011, no ack, nothing in the log', async () => {
+    const g = await faultyGateway()
+    const ws = await connectWebSocket(`${g.url}/streams/payments/ws`)
+    g.arm('validate')
+    ws.send(event('ws-failed'))
+    expect(await ws.closed).toBe(1011)
+    expect(await g.handlerErrors('WS /streams/:source/ws')).toBe(1)
+    await g.stillServes('after')
+    expect(await g.ids()).toEqual(['after'])
+    expect(g.gateway.bytesInFlight).toBe(0)
+    expect(await g.drainCutOff()).toBe(false)
+  })
+
+  it('a failed append is still APPEND_FAILED (not a handler error), and the event is not in the log', async () => {
+    let refuse = true
+    const g = await faultyGateway((inner) => {
+      const wrapper = Object.create(inner) as Log
+      wrapper.append = async (topic, records, options) => {
+        if (!refuse) return inner.append(topic, records, options)
+        refuse = false
+        throw new Error('disk on fire')
+      }
+      wrapper.partitions = (topic) => inner.partitions(topic)
+      return wrapper
+    })
+    const failed = await g.post(event('refused'))
+    expect(failed.status).toBe(500)
+    expect(JSON.parse(failed.text)).toMatchObject({ error_code: 'APPEND_FAILED' })
+    expect(g.failures()).toEqual([])
+    expect(await g.handlerErrors('POST /streams/:source/events')).toBe(0)
+    await g.stillServes('after')
+    expect(await g.ids()).toEqual(['after'])
+  })
+
   it('in the WebSocket upgrade: the upgrade gets 500', async () => {
     const g = await faultyGateway()
     g.arm('ws.upgrade')

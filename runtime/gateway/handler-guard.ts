@@ -23,6 +23,10 @@ export type FaultPoint =
   | 'events'
   | 'events.data'
   | 'events.answer'
+  /** Inside ingest, before the events are validated (every protocol, gRPC too). */
+  | 'validate'
+  | 'grpc.publish'
+  | 'grpc.reply'
   | 'ws.upgrade'
   | 'ws.open'
   | 'ws.message'
@@ -105,6 +109,11 @@ export class HandlerGuard {
         // Closed already (µWebSockets.js throws on a closed socket): nothing to close.
       }
     }
+  }
+
+  /** Logs one structured line and counts the error under its route, for a caller that answers itself (grpc.ts). Never throws. */
+  report(route: string, error: unknown): void {
+    this.failed(route, error)
   }
 
   /** Logs one structured line and counts the error under its route. */

@@ -69,12 +69,24 @@ export type MainMessage =
   | { readonly t: 'answer'; readonly id: number; readonly ok: boolean; readonly value: unknown }
   | { readonly t: 'flush'; readonly id: number }
   | { readonly t: 'drain'; readonly timeoutMs: number }
+  /**
+   * Stop serving and end, though busy (WorkerPool.stop): drain for at most `graceMs` (the listen
+   * socket closed at once, the requests in hand answered once the log has them), then close every
+   * connection and exit. Already draining: close at once.
+   */
+  | { readonly t: 'stop'; readonly graceMs: number }
   /** A drill (WorkerPool.crashWorker): the worker throws an uncaught error, as a bug would. */
   | { readonly t: 'crash'; readonly message: string }
-  /** A drill (WorkerPool.wedgeWorker): the worker's thread stops returning to its event loop, as in a runaway loop. */
-  | { readonly t: 'wedge' }
+  /**
+   * A drill (WorkerPool.wedgeWorker): the worker's thread stops returning to its event loop, as in
+   * a runaway loop; for `forMs` only when given (a long pause), else for good.
+   */
+  | { readonly t: 'wedge'; readonly forMs?: number }
   /** Is the worker's event loop turning? Answered with a pong. */
   | { readonly t: 'ping' }
+
+/** The exit code of a worker thread the pool stopped (WorkerPool.stop; a crash exits with 1). */
+export const STOPPED_EXIT_CODE = 2
 
 /** A submission as the worker queues it. */
 export interface PendingSubmission {

@@ -20,7 +20,10 @@
  * A thread stopped from outside runs no JavaScript to close its µWebSockets.js sockets, and Node
  * aborts the process when a thread ends with them open; each worker therefore loads a native
  * clean-up hook that closes them (socket-teardown.ts). Without it (no C compiler), the pool says so
- * in its log and never stops a worker from outside itself.
+ * in its log and never stops a worker from outside itself. And a busy thread stopped from outside
+ * can still end the process (a request read as it stops cannot be answered), so the pool first
+ * asks a worker to stop itself (stop(): drain briefly, close, exit) and terminates only one that
+ * does not, which is stuck and reads nothing.
  */
 import { type AddressInfo, createServer } from 'node:net'
 import { Worker } from 'node:worker_threads'
@@ -73,8 +76,12 @@ export interface WorkerPoolOptions {
 export const DEFAULT_RESTART_BACKOFF: Backoff = { initialMs: 100, maxMs: 10_000 }
 const DEFAULT_STABLE_MS = 30_000
 const DEFAULT_LIVENESS_TIMEOUT_MS = 30_000
-/** How long past its drain timeout a worker may take to end before it is stopped from outside. */
+/** How long past its drain timeout a worker may take to end before it is stopped (stop()). */
 const DRAIN_GRACE_MS = 2000
+/** How long a worker asked to stop may drain (answer what it holds) before it closes everything. */
+const STOP_GRACE_MS = 1000
+/** How long past its grace a worker asked to stop may take to end before it is terminated from outside. */
+const STOP_TERMINATE_AFTER_MS = 2000
 
 interface Thread {
   readonly index: number
@@ -88,6 +95,8 @@ interface Thread {
   ended: boolean
   /** performance.now() of the ping not answered yet; undefined when none is out. */
   pingSentAt: number | undefined
+  /** Asked to stop (stop()): it is not asked again, nor pinged. */
+  stopping: boolean
 }
 
 export class WorkerPool {
@@ -152,7 +161,7 @@ export class WorkerPool {
       () => {
         const now = performance.now()
         for (const thread of this.threads) {
-          if (thread.ended || thread.listeningSince === undefined) continue
+          if (thread.ended || thread.stopping || thread.listeningSince === undefined) continue
           if (thread.pingSentAt === undefined) {
             thread.pingSentAt = now
             this.post(thread, { t: 'ping' })
@@ -162,9 +171,11 @@ export class WorkerPool {
               unansweredForMs: Math.round(now - thread.pingSentAt),
               stoppable: this.stoppableFromOutside,
             })
-            // Logged once per ping; without the hook it is left running (stopping it would abort).
             thread.pingSentAt = now
-            if (this.stoppableFromOutside) void thread.worker.terminate()
+            // Asked first: a thread that turns again (a long pause, not a loop) ends itself safely;
+            // one that does not is terminated, only where the clean-up hook is built (else it
+            // would abort the process: it is left running).
+            void this.stop(thread, STOP_GRACE_MS, 'unresponsive')
           }
         }
       },
@@ -173,9 +184,11 @@ export class WorkerPool {
     this.watchdog.unref()
   }
 
-  /** Workers listening now. */
+  /** Workers listening now (one asked to stop is not: it closes its listen socket first). */
   get listening(): number {
-    return this.threads.filter((thread) => thread.listeningSince !== undefined && !thread.ended).length
+    return this.threads.filter(
+      (thread) => thread.listeningSince !== undefined && !thread.ended && !thread.stopping,
+    ).length
   }
 
   /** Readiness: the log's, and every worker asked for listening. */
@@ -222,11 +235,49 @@ export class WorkerPool {
     await thread.exited
   }
 
-  /** Makes worker `index`'s thread never return to its event loop (it sleeps): a drill for the liveness check. */
-  wedgeWorker(index: number): void {
+  /**
+   * Stops worker `index` safely though it is busy, and the pool starts it again after its
+   * back-off: it is asked to stop (stop()): it closes its listen socket at once, answers the
+   * requests in hand once the log has them (up to `graceMs`), closes its connections and exits. Only
+   * a worker that does not end so is terminated from outside. Resolves when it has ended.
+   */
+  async stopWorker(index: number, graceMs = STOP_GRACE_MS): Promise<void> {
     const thread = this.threads[index]
     if (thread === undefined) throw new RangeError(`no gateway worker ${index}`)
-    this.post(thread, { t: 'wedge' })
+    await this.stop(thread, graceMs, 'asked')
+  }
+
+  /**
+   * Ends a worker that may be busy. Worker.terminate() alone is not safe then: once a thread is
+   * being stopped it runs no JavaScript, but its loop finishes the turn it is in, and a request
+   * µWebSockets.js reads in that turn goes to a handler that cannot answer, on which µWebSockets.js
+   * ends the whole process (std::terminate; decision 0030, addendum "a busy worker's stop"). So
+   * the worker is asked to end itself (it closes its own sockets, which only its thread can do
+   * safely), and only one that has not ended `STOP_TERMINATE_AFTER_MS` past its grace (its thread
+   * is stuck, so it reads nothing either) is terminated from outside, where the clean-up hook
+   * makes that possible. Resolves when it has ended.
+   */
+  private stop(thread: Thread, graceMs: number, reason: string): Promise<void> {
+    if (thread.ended || thread.stopping) return thread.exited
+    thread.stopping = true
+    this.options.logger.warn('gateway worker thread stopping', { worker: thread.index, reason, graceMs })
+    this.post(thread, { t: 'stop', graceMs })
+    const overdue = setTimeout(() => {
+      if (thread.ended || !this.stoppableFromOutside) return
+      this.options.logger.warn('gateway worker thread did not stop; terminating it', { worker: thread.index })
+      void thread.worker.terminate()
+    }, graceMs + STOP_TERMINATE_AFTER_MS)
+    return thread.exited.finally(() => clearTimeout(overdue))
+  }
+
+  /**
+   * Makes worker `index`'s thread not return to its event loop (it sleeps), for good or for
+   * `forMs` (a long pause that ends): a drill for the liveness check.
+   */
+  wedgeWorker(index: number, forMs?: number): void {
+    const thread = this.threads[index]
+    if (thread === undefined) throw new RangeError(`no gateway worker ${index}`)
+    this.post(thread, forMs === undefined ? { t: 'wedge' } : { t: 'wedge', forMs })
   }
 
   /** A worker ended. Unless the pool drains (or is still starting), it starts again after a back-off. */
@@ -298,6 +349,7 @@ export class WorkerPool {
       listeningSince: undefined,
       ended: false,
       pingSentAt: undefined,
+      stopping: false,
     }
     // A worker that fails takes its connections with it; the others go on serving, and the pool
     // starts it again (ended()).
@@ -426,13 +478,15 @@ export class WorkerPool {
       for (const timer of this.pendingRestarts.values()) clearTimeout(timer)
       this.pendingRestarts.clear()
       for (const thread of this.threads) this.post(thread, { t: 'drain', timeoutMs })
+      // A worker still draining then is told to close at once (it is draining: stop() closes
+      // without a grace), and terminated only if even that does not end it.
       const overdue = setTimeout(() => {
         for (const thread of this.threads) {
-          if (thread.ended || !this.stoppableFromOutside) continue
+          if (thread.ended) continue
           this.options.logger.warn('gateway worker thread did not drain in time; stopping it', {
             worker: thread.index,
           })
-          void thread.worker.terminate()
+          void this.stop(thread, 0, 'drain overdue')
         }
       }, timeoutMs + DRAIN_GRACE_MS)
       await Promise.all(this.threads.map((thread) => thread.exited))

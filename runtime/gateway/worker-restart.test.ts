@@ -12,6 +12,7 @@ import { gatewayFixture } from '../../test/support/gateway-fixture.ts'
 import type { MetricsRegistry } from '../metrics/registry.ts'
 import type { Logger } from '../observability/logger.ts'
 import type { Gateway } from './gateway.ts'
+import { STOPPED_EXIT_CODE } from './thread-protocol.ts'
 
 const PIPE = `
 schema Payment { id: string, card: string, amount: f64, ts: timestamp @event_time }
@@ -277,6 +278,112 @@ describe('gateway worker restart', () => {
     })
   })
 
+  it('stops a busy worker safely (stopWorker), again and again under load: the process survives, /healthz answers, every acknowledged event is in the log exactly once', async () => {
+    // Worker.terminate() in the same place ends the process: µWebSockets.js reads a request as
+    // the thread stops and calls std::terminate when its handler cannot answer (decision 0030).
+    const { gateway, log, metrics, lines } = await startGateway(200)
+    const pool = gateway.workers!
+    const events = `${gateway.url}/streams/payments/events`
+    const agent = new Agent({ keepAlive: true, maxSockets: 8 })
+    fixture.onCleanup(async () => agent.destroy())
+    const sent: string[] = []
+    const acknowledged: string[] = []
+    const failures: string[] = []
+    let stopping = false
+    const producer = async (p: number) => {
+      for (let i = 0; !stopping; i++) {
+        const id = `p${p}-${i}`
+        sent.push(id)
+        try {
+          const answer = await exchange(events, 'POST', payment(id), agent)
+          if (answer.status === 200) acknowledged.push(id)
+          else failures.push(`${answer.status} ${JSON.parse(answer.body).error_code}`)
+        } catch (error) {
+          failures.push((error as NodeJS.ErrnoException).code ?? String(error))
+        }
+      }
+    }
+    const producers = Promise.all(Array.from({ length: 8 }, (_, p) => producer(p)))
+    const rounds = 4
+    for (let round = 0; round < rounds; round++) {
+      const from = acknowledged.length
+      await until('100 more acknowledged', async () => (acknowledged.length >= from + 100 ? true : undefined))
+      const stopped = pool.stopWorker(round % 2)
+      expect(pool.listening).toBe(1)
+      await stopped
+      // The other worker answers meanwhile. (During the stop a new connection the kernel had queued
+      // for the stopping worker's listen socket is reset as it closes: SO_REUSEPORT hands it no other.)
+      expect((await exchange(`${gateway.url}/healthz`, 'GET')).status).toBe(200)
+      await until('both workers again', async () => (pool.listening === 2 ? true : undefined))
+    }
+    const from = acknowledged.length
+    await until('100 more acknowledged', async () => (acknowledged.length >= from + 100 ? true : undefined))
+    stopping = true
+    await producers
+
+    // A request on the stopping worker is answered 503 DRAINING or fails at the connection, never otherwise.
+    for (const failure of failures)
+      expect(failure).toMatch(/^(503 DRAINING|ECONNRESET|EPIPE|socket hang up)$/)
+    const inLog = await idsInLog(log)
+    expect(new Set(inLog).size).toBe(inLog.length)
+    const sentSet = new Set(sent)
+    expect(inLog.filter((id) => !sentSet.has(id))).toEqual([])
+    const logged = new Set(inLog)
+    expect(acknowledged.filter((id) => !logged.has(id))).toEqual([])
+    expect(await metricValue(gateway, metrics, 'sluice_gateway_worker_restarts_total')).toBe(rounds)
+    // Each ended itself (the stop's exit code), none had to be terminated.
+    const ended = lines.filter((line) => line.msg === 'gateway worker thread ended; starting it again')
+    expect(ended.map((line) => line.fields?.exitCode)).toEqual(Array(rounds).fill(STOPPED_EXIT_CODE))
+    expect(lines.some((line) => line.msg === 'gateway worker thread did not stop; terminating it')).toBe(
+      false,
+    )
+    expect(gateway.bytesInFlight).toBe(0)
+  })
+
+  it('drains under load: the process survives, every acknowledged event is in the log exactly once', async () => {
+    const { gateway, log, lines } = await startGateway(200)
+    const events = `${gateway.url}/streams/payments/events`
+    const agent = new Agent({ keepAlive: true, maxSockets: 8 })
+    fixture.onCleanup(async () => agent.destroy())
+    const sent: string[] = []
+    const acknowledged: string[] = []
+    const failures: string[] = []
+    let draining = false
+    const producer = async (p: number) => {
+      // Until the drain refused it: nothing listens after it.
+      for (let i = 0; !draining || failures.length === 0; i++) {
+        const id = `p${p}-${i}`
+        sent.push(id)
+        try {
+          const answer = await exchange(events, 'POST', payment(id), agent)
+          if (answer.status === 200) acknowledged.push(id)
+          else failures.push(`${answer.status} ${JSON.parse(answer.body).error_code}`)
+        } catch (error) {
+          failures.push((error as NodeJS.ErrnoException).code ?? String(error))
+        }
+        if (draining) return
+      }
+    }
+    const producers = Promise.all(Array.from({ length: 8 }, (_, p) => producer(p)))
+    await until('100 acknowledged', async () => (acknowledged.length >= 100 ? true : undefined))
+    draining = true
+    await gateway.drain(2000)
+    await producers
+    expect(gateway.workers!.listening).toBe(0)
+    for (const failure of failures)
+      expect(failure).toMatch(/^(503 DRAINING|ECONNREFUSED|ECONNRESET|EPIPE|socket hang up)$/)
+    const inLog = await idsInLog(log)
+    expect(new Set(inLog).size).toBe(inLog.length)
+    const sentSet = new Set(sent)
+    expect(inLog.filter((id) => !sentSet.has(id))).toEqual([])
+    const logged = new Set(inLog)
+    expect(acknowledged.filter((id) => !logged.has(id))).toEqual([])
+    // The workers drained on their own: none had to be stopped.
+    expect(
+      lines.some((line) => line.msg === 'gateway worker thread did not drain in time; stopping it'),
+    ).toBe(false)
+  })
+
   it('survives a worker stopped from outside (Worker.terminate) with connections open: they close, the bytes they held come back, the worker starts again', async () => {
     const { gateway, log, metrics, lines } = await startGateway(5000)
     const pool = gateway.workers!
@@ -348,6 +455,52 @@ describe('gateway worker restart', () => {
       ),
     )
     expect(answers.map((answer) => answer.status)).toEqual(Array(10).fill(200))
+  })
+
+  it('a worker unresponsive for a while under load is asked to stop and ends itself once it turns again, not terminated', async () => {
+    const { gateway, log, lines } = await startGateway(200, 500)
+    const pool = gateway.workers!
+    const events = `${gateway.url}/streams/payments/events`
+    const agent = new Agent({ keepAlive: true, maxSockets: 8 })
+    fixture.onCleanup(async () => agent.destroy())
+    const acknowledged: string[] = []
+    const failures: string[] = []
+    let stopping = false
+    const producer = async (p: number) => {
+      for (let i = 0; !stopping; i++) {
+        const id = `p${p}-${i}`
+        try {
+          const answer = await exchange(events, 'POST', payment(id), agent)
+          if (answer.status === 200) acknowledged.push(id)
+          else failures.push(`${answer.status} ${JSON.parse(answer.body).error_code}`)
+        } catch (error) {
+          failures.push((error as NodeJS.ErrnoException).code ?? String(error))
+        }
+      }
+    }
+    const producers = Promise.all(Array.from({ length: 8 }, (_, p) => producer(p)))
+    await until('100 acknowledged', async () => (acknowledged.length >= 100 ? true : undefined))
+    // Past the liveness timeout (0.5 s) and the check after it, but ending before the stop's
+    // grace (1 s) and its wait (2 s) would have it terminated.
+    pool.wedgeWorker(0, 1500)
+    await until('the worker started again', async () =>
+      lines.some((line) => line.msg === 'gateway worker thread started again') ? true : undefined,
+    )
+    stopping = true
+    await producers
+    expect(
+      lines.find((line) => line.msg === 'gateway worker thread unresponsive; stopping it')?.fields,
+    ).toMatchObject({ worker: 0 })
+    expect(
+      lines.find((line) => line.msg === 'gateway worker thread ended; starting it again')?.fields,
+    ).toMatchObject({ worker: 0, exitCode: STOPPED_EXIT_CODE })
+    expect(lines.some((line) => line.msg === 'gateway worker thread did not stop; terminating it')).toBe(
+      false,
+    )
+    for (const failure of failures)
+      expect(failure).toMatch(/^(503 DRAINING|ECONNRESET|EPIPE|socket hang up)$/)
+    const logged = new Set(await idsInLog(log))
+    expect(acknowledged.filter((id) => !logged.has(id))).toEqual([])
   })
 
   it('ends a drain with a worker stuck in a loop by stopping it from outside', async () => {
