@@ -1222,9 +1222,14 @@ function fail(error: GatewayError): Outcome {
 }
 
 function draining(): GatewayError {
-  return gatewayError('DRAINING', 'the node is shutting down: send to another node, or try again later', {
-    retryAfterMs: OVERLOAD_RETRY_MS,
-  })
+  // Also answered by one gateway thread that is stopping while the others go on (a restart).
+  return gatewayError(
+    'DRAINING',
+    'this gateway is stopping (the node shutting down, or one of its threads restarting): try again, or send to another node',
+    {
+      retryAfterMs: OVERLOAD_RETRY_MS,
+    },
+  )
 }
 
 function requestContext(req: HttpRequest): RequestContext {
