@@ -11,7 +11,9 @@
  * node_modules linked, WebAssembly kernels and CLI built) supplies the runtime and the compiler;
  * a child process per commit and round (in turn A, B, …, so all meet the same machine load) first
  * runs a shorter warm-up (left out), then each variant once, in an order that turns with the round. Per run: CPU-s of the process (user +
- * system, every thread) from runner start until done, wall seconds, and GC counts; the summary
+ * system, every thread) from runner start until every input event is processed (as recovery.bench.ts:
+ * exactly-once's wait for the commit of its last batch, up to one interval, is a column of its own,
+ * not part of the span), wall seconds, and GC counts; the summary
  * gives medians, CPU µs per event and ratios against the first commit. The event loop's idle
  * time (waiting on timers and I/O, not for a core) shows waits that CPU-s cannot. `--profile DIR`
  * writes a V8 CPU profile of each measured span (the runner's, not the input's generation). On a loaded machine the
@@ -43,7 +45,14 @@ interface RunFigures {
   readonly commit: string
   readonly round: number
   readonly variant: VariantKey
+  /** From the runner's start to every input event processed (recovery.bench.ts's end, for every variant). */
   readonly seconds: number
+  /**
+   * From then to every output visible to readers: for exactly-once the wait for the checkpoint
+   * that commits the last batch (up to one interval), a latency kept out of `seconds` and the CPU
+   * figures, as recovery.bench.ts does.
+   */
+  readonly visibleSeconds: number
   readonly cpuSeconds: number
   /**
    * Seconds the main thread's event loop waited with nothing to run (performance.eventLoopUtilization):
@@ -106,7 +115,7 @@ async function parent(): Promise<void> {
         const run = JSON.parse(line) as RunFigures
         figures.push(run)
         process.stderr.write(
-          `  ${run.variant}: ${run.seconds.toFixed(2)} s, ${run.cpuSeconds.toFixed(2)} CPU-s (main thread ${run.mainCpuSeconds.toFixed(2)}), loop idle ${run.idleSeconds.toFixed(2)} s, GCs ${run.majorGcs} major / ${run.minorGcs} minor\n`,
+          `  ${run.variant}: ${run.seconds.toFixed(2)} s (outputs visible ${run.visibleSeconds.toFixed(2)} s later), ${run.cpuSeconds.toFixed(2)} CPU-s (main thread ${run.mainCpuSeconds.toFixed(2)}), loop idle ${run.idleSeconds.toFixed(2)} s, GCs ${run.majorGcs} major / ${run.minorGcs} minor\n`,
         )
       }
     }
@@ -119,16 +128,20 @@ async function parent(): Promise<void> {
     `\nOverhead part, ${events} payments / ${args.cards} cards, ${args.rounds} alternating rounds, medians:\n`,
   )
   console.log(
-    '| commit | variant | wall s | CPU-s | main-thread CPU-s | loop idle s | CPU µs/event | major GCs | CPU vs first commit | CPU vs none (same commit) |',
+    '| commit | variant | wall s | visible s later | CPU-s | main-thread CPU-s | loop idle s | CPU µs/event | major GCs | CPU vs first commit | CPU vs none (same commit) | main-thread CPU vs none |',
   )
-  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
+  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
   for (const { label, sha } of trees) {
     for (const variant of variantKeys) {
       const runs = figures.filter((f) => f.commit === label && f.variant === variant)
       const cpu = cpuOf(label, variant)
       const none = variantKeys.includes('none') ? cpuOf(label, 'none') : Number.NaN
+      const main = median(runs.map((r) => r.mainCpuSeconds))
+      const mainNone = median(
+        figures.filter((f) => f.commit === label && f.variant === 'none').map((f) => f.mainCpuSeconds),
+      )
       console.log(
-        `| ${label} (${sha.slice(0, 7)}) | ${variant} | ${median(runs.map((r) => r.seconds)).toFixed(2)} | ${cpu.toFixed(2)} | ${median(runs.map((r) => r.mainCpuSeconds)).toFixed(2)} | ${median(runs.map((r) => r.idleSeconds)).toFixed(2)} | ${((cpu / events) * 1e6).toFixed(2)} | ${median(runs.map((r) => r.majorGcs))} | ${(cpu / cpuOf(base, variant)).toFixed(3)}× | ${(cpu / none).toFixed(3)}× |`,
+        `| ${label} (${sha.slice(0, 7)}) | ${variant} | ${median(runs.map((r) => r.seconds)).toFixed(2)} | ${median(runs.map((r) => r.visibleSeconds)).toFixed(2)} | ${cpu.toFixed(2)} | ${main.toFixed(2)} | ${median(runs.map((r) => r.idleSeconds)).toFixed(2)} | ${((cpu / events) * 1e6).toFixed(2)} | ${median(runs.map((r) => r.majorGcs))} | ${(cpu / cpuOf(base, variant)).toFixed(3)}× | ${(cpu / none).toFixed(3)}× | ${(main / mainNone).toFixed(3)}× |`,
       )
     }
   }
@@ -198,32 +211,47 @@ async function child(tree: string, label: string, round: number): Promise<void> 
       const cpuBefore = process.cpuUsage()
       const mainBefore = await mainThreadCpuSeconds()
       const loopBefore = performance.eventLoopUtilization()
+      const metrics = new MetricsRegistry()
       const runner = await PipelineRunner.start({
         log,
         artifact,
-        metrics: new MetricsRegistry(),
+        metrics,
         delivery,
         checkpointIntervalMs,
         stateStore: store,
       })
-      if (delivery === 'at-least-once') {
-        // As recovery.bench.ts: done when every output is in the log.
-        while ((await log.endOffsets('totals')).reduce((a: number, b: number) => a + b, 0) < records.length)
-          await new Promise((r) => setTimeout(r, 5))
-      } else {
-        await runner.waitUntilCaughtUp(600_000)
-      }
+      // As recovery.bench.ts: every variant ends when every input event is processed; exactly-once's
+      // wait for the commit of its last batch is measured apart (visibleSeconds).
+      const processed = () => metrics.find('sluice_events_in_total')?.total() ?? 0
+      while (processed() < records.length) await new Promise((r) => setTimeout(r, 5))
       const seconds = (performance.now() - started) / 1000
       const cpu = process.cpuUsage(cpuBefore)
       const loop = performance.eventLoopUtilization(loopBefore)
       const mainCpuSeconds = (await mainThreadCpuSeconds()) - mainBefore
       const figures = { idleSeconds: loop.idle / 1000, mainCpuSeconds, majorGcs: majors, minorGcs: minors }
       await profiler?.stop(`${label}-${variant}-${round}${records === warmup ? '-warmup' : ''}`)
+      if (delivery === 'at-least-once') {
+        // Outputs are visible once appended.
+        while ((await log.endOffsets('totals')).reduce((a: number, b: number) => a + b, 0) < records.length)
+          await new Promise((r) => setTimeout(r, 5))
+      } else {
+        // Exactly-once outputs are visible once the group committed everything.
+        await runner.waitUntilCaughtUp(600_000)
+      }
+      const visibleSeconds = (performance.now() - started) / 1000 - seconds
       await runner.stop()
       await runner.done
       await log.close()
       await store.close()
-      return { commit: label, round, variant, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, ...figures }
+      return {
+        commit: label,
+        round,
+        variant,
+        seconds,
+        visibleSeconds,
+        cpuSeconds: (cpu.user + cpu.system) / 1e6,
+        ...figures,
+      }
     } finally {
       await rm(dir, { recursive: true, force: true })
     }

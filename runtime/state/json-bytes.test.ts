@@ -60,6 +60,12 @@ describe('writeJson', () => {
     }
   })
 
+  it('writes integers at the edges of the int32 fast path and of each digit count', () => {
+    const edges = [0, -0, 2 ** 31 - 1, -(2 ** 31), -(2 ** 31) + 1, 2 ** 31, -(2 ** 31) - 1, 2 ** 32]
+    for (let power = 1; power <= 1e10; power *= 10) edges.push(power - 1, power, -power, -(power - 1))
+    for (const value of [...edges, edges]) expect(written(value)).toBe(JSON.stringify(value))
+  })
+
   it('leaves to JSON.stringify what needs escapes, a toJSON, another prototype, a BigInt or a cycle', () => {
     const cycle: unknown[] = []
     cycle.push(cycle)

@@ -59,11 +59,14 @@ function writeArray(value: unknown[], bytes: Uint8Array, at: number, limit: numb
       bytes[at++] = 0x2c // ,
     }
     const element = value[i]
-    // Holes, undefined, functions and symbols are null in an array.
+    // Numbers first: the accumulators of running aggregates are arrays of them. Holes,
+    // undefined, functions and symbols are null in an array.
     at =
-      element === undefined || typeof element === 'function' || typeof element === 'symbol'
-        ? writeAscii('null', bytes, at, limit)
-        : write(element, bytes, at, limit, depth)
+      typeof element === 'number'
+        ? writeNumber(element, bytes, at, limit)
+        : element === undefined || typeof element === 'function' || typeof element === 'symbol'
+          ? writeAscii('null', bytes, at, limit)
+          : write(element, bytes, at, limit, depth)
     if (at < 0) return at
   }
   if (at >= limit) return NO_ROOM
@@ -123,6 +126,8 @@ function writeString(value: string, bytes: Uint8Array, at: number, limit: number
  * as String(value), which is JSON.stringify's text for them; NaN and ±Infinity as null.
  */
 function writeNumber(value: number, bytes: Uint8Array, at: number, limit: number): number {
+  // Most running state is small integers (counts, sums of cents): int32 arithmetic for them.
+  if ((value | 0) === value && value !== INT32_MIN) return writeInt32(value | 0, bytes, at, limit)
   if (!Number.isSafeInteger(value)) {
     return writeAscii(Number.isFinite(value) ? String(value) : 'null', bytes, at, limit)
   }
@@ -139,6 +144,46 @@ function writeNumber(value: number, bytes: Uint8Array, at: number, limit: number
     bytes[p] = 0x30 + (rest % 10)
     rest = Math.floor(rest / 10)
   }
+  return at + digits
+}
+
+const INT32_MIN = -0x8000_0000
+
+/** An int32 but INT32_MIN (whose negation is no int32) as its digits; -0 as 0, as JSON.stringify. */
+function writeInt32(value: number, bytes: Uint8Array, at: number, limit: number): number {
+  let rest = value
+  if (rest < 0) {
+    if (at >= limit) return NO_ROOM
+    bytes[at++] = 0x2d // -
+    rest = -rest
+  }
+  const digits =
+    rest < 10_000
+      ? rest < 100
+        ? rest < 10
+          ? 1
+          : 2
+        : rest < 1000
+          ? 3
+          : 4
+      : rest < 10_000_000
+        ? rest < 100_000
+          ? 5
+          : rest < 1_000_000
+            ? 6
+            : 7
+        : rest < 100_000_000
+          ? 8
+          : rest < 1_000_000_000
+            ? 9
+            : 10
+  if (at + digits > limit) return NO_ROOM
+  let p = at + digits
+  do {
+    const quotient = (rest / 10) | 0
+    bytes[--p] = 0x30 + rest - quotient * 10
+    rest = quotient
+  } while (rest !== 0)
   return at + digits
 }
 

@@ -32,6 +32,26 @@ describe('KeyedState', () => {
     expect(restored.get('a', 20)).toBe(3)
   })
 
+  it('reports the same changes whether few or most of its keys changed (a list of them, or every slot)', () => {
+    const state = new KeyedState({ codec: numbers })
+    for (let i = 0; i < 800; i++) state.set(`k${i}`, i, i)
+    state.takeChanges()
+    // Few (under an eighth): takeChanges walks the list of written slots, a repeated write listed once.
+    for (const i of [5, 70, 5, 699]) state.set(`k${i}`, -i, 1000)
+    state.delete('k70')
+    const few = state.takeChanges()
+    expect([...few.puts].map(([k, v]) => [k, v.subarray(8).toString()])).toEqual([
+      ['v:k5', '-5'],
+      ['v:k699', '-699'],
+    ])
+    expect(few.deletes).toEqual(['v:k70'])
+    // Most: the list stops growing and every slot is looked at, in slot order.
+    for (let i = 799; i >= 100; i--) if (i !== 70) state.set(`k${i}`, i + 1, 2000)
+    const most = state.takeChanges()
+    expect([...most.puts.keys()]).toEqual(Array.from({ length: 700 }, (_, i) => `v:k${i + 100}`))
+    expect(state.takeChanges()).toEqual({ puts: new Map(), deletes: [] })
+  })
+
   it('expires keys idle longer than the TTL, keeping their last-use time across a restore', () => {
     const state = new KeyedState({ codec: numbers, ttlMs: 100 })
     state.set('old', 1, 0)

@@ -91,8 +91,16 @@ export class KeyedState<V> {
   private free: number[] = []
   /** The current epoch of changes (starts at 1: WRITTEN 0 means unchanged). */
   private epoch = 1
-  /** Slots written in this epoch (a slot freed and reused may be listed twice; WRITTEN decides). */
+  /**
+   * Slots written in this epoch (a slot freed and reused may be listed twice; WRITTEN decides),
+   * while they are few: once more than an eighth of the slots changed, takeChanges walks every
+   * slot in order anyway, so the list stops growing (`walkAll`) and the hot path's first write
+   * of a key in an epoch no longer appends to it (issue 12).
+   */
   private written: number[] = []
+  private walkAll = false
+  /** First writes of a key in this epoch (what takeChanges sizes its buffer by). */
+  private changed = 0
   /** Keys deleted in this epoch and not written since. */
   private readonly deleted = new Set<string>()
   /** The slot of the last get or set: a following set of the same key skips the lookup. */
@@ -246,10 +254,10 @@ export class KeyedState<V> {
     // the file store writes this buffer as the delta file without copying it (snapshot-file.ts).
     const writer = new EntryWriter(
       SNAPSHOT_HEADER_BYTES,
-      SNAPSHOT_HEADER_BYTES + this.written.length * (48 + this.prefix.length) + 256,
+      SNAPSHOT_HEADER_BYTES + this.changed * (48 + this.prefix.length) + 256,
     )
     const written = this.written
-    if (written.length > this.used >> 3) {
+    if (this.walkAll) {
       // Most slots changed: in slot order, so the per-slot arrays are read front to back rather
       // than at random (a cache miss each); encodeChange skips the slots not written this epoch.
       for (let slot = 0; slot < this.used; slot++) this.encodeChange(writer, slot)
@@ -264,7 +272,9 @@ export class KeyedState<V> {
       deletesBytes += 8 + 3 * stored.length
     }
     this.deleted.clear()
-    this.written = []
+    written.length = 0
+    this.walkAll = false
+    this.changed = 0
     this.epoch++
     writer.reserve(deletesBytes + SNAPSHOT_TRAILER_BYTES)
     // No puts as a plain empty Map: what callers compare against.
@@ -435,7 +445,13 @@ export class KeyedState<V> {
     const m = slot * STRIDE + WRITTEN
     if (this.meta[m] === this.epoch) return
     this.meta[m] = this.epoch
-    this.written.push(slot)
+    this.changed++
+    if (this.walkAll) return
+    if (this.written.length < this.used >> 3) this.written.push(slot)
+    else {
+      this.walkAll = true
+      this.written.length = 0
+    }
   }
 
   private touch(slot: number, now: number): void {
@@ -517,6 +533,8 @@ export class KeyedState<V> {
     this.free = []
     this.used = 0
     this.written = []
+    this.walkAll = false
+    this.changed = 0
     this.deleted.clear()
     this.lastSlot = -1
     this.knownKeys = 0

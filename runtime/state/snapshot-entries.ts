@@ -243,6 +243,12 @@ function hasDeletions(layer: EntryLayer): boolean {
  */
 export class EntryWriter {
   private bytes: Buffer
+  /**
+   * `bytes` as a DataView, for the lengths and value heads of the hot paths (key, valueInto):
+   * V8 compiles its accessors to plain loads and stores, while Buffer's writeUInt32BE and
+   * writeDoubleBE are calls with range checks; ~100 k entries a checkpoint (issue 12).
+   */
+  private view: DataView
   private at: number
   private keyStart = 0
   private keyEnd = 0
@@ -256,6 +262,7 @@ export class EntryWriter {
     capacity = 4096,
   ) {
     this.bytes = Buffer.allocUnsafe(Math.max(start + 64, capacity))
+    this.view = viewOf(this.bytes)
     this.at = start
     this.offsets = new OffsetsBuilder(Math.max(16, capacity >> 6))
   }
@@ -272,7 +279,7 @@ export class EntryWriter {
     let p = this.at + 4
     if (prefix.length > 0) p = writeUtf8(bytes, prefix, p)
     if (key.length > 0) p = writeUtf8(bytes, key, p)
-    bytes.writeUInt32BE(p - this.at - 4, this.at)
+    this.view.setUint32(this.at, p - this.at - 4)
     this.keyStart = this.at + 4
     this.keyEnd = p
     this.at = p
@@ -313,8 +320,9 @@ export class EntryWriter {
         continue
       }
       if (end < 0) return false
-      bytes.writeDoubleBE(head, start)
-      bytes.writeInt32BE(end - start, this.at)
+      const view = this.view
+      view.setFloat64(start, head)
+      view.setInt32(this.at, end - start)
       this.at = end
       this.lastValueBytes = end - start
       this.offsets.add(this.keyStart, this.keyEnd, start, end)
@@ -402,12 +410,17 @@ export class EntryWriter {
     const grown = Buffer.allocUnsafe(capacity)
     this.bytes.copy(grown, 0, 0, this.at)
     this.bytes = grown
+    this.view = viewOf(grown)
   }
 
   /** The buffer (its first `end` bytes used) and the layer of the entries written. */
   finish(): { bytes: Buffer; end: number; layer: EntryLayer } {
     return { bytes: this.bytes, end: this.at, layer: this.offsets.layer(this.bytes, this.start, this.at) }
   }
+}
+
+function viewOf(bytes: Buffer): DataView {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 }
 
 /** FNV-1a over a key's bytes: a cheap filter before decoding a key to compare it. */
