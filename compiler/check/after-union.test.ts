@@ -1,8 +1,9 @@
 /**
  * The checker on the steps after a union (after-union.ts, issue 13): `dedup` and `aggregate`
- * without a window read any union, of several sources or with timed results in it; windows,
- * matches and joins after a union of several sources get E0483, naming the sources, and after a
- * union of one source's events and timed results E0484, naming what the results are.
+ * without a window read any union, of several sources or with timed results in it, and a window a
+ * union of several sources' events; matches and joins after a union of several sources (and
+ * windows over their results) get E0483, naming the sources, and after a union of one source's
+ * events and timed results E0484, naming what the results are.
  */
 import { describe, expect, it } from 'vitest'
 import type { Diagnostic } from '../diagnostics/diagnostic.ts'
@@ -43,18 +44,27 @@ sink a -> stdout`).map((d) => d.code),
     ).toEqual([])
   })
 
-  it('refuses windows, matches and joins after a union of several sources with E0483, naming them', () => {
-    const errors = errorsOf(`stream w = both | aggregate by card window tumbling 1m { n: count() }
-stream m = both | match by card within 1m pattern a followed by b define a as amount < 10, b as amount > 100 { card: a.card }
-stream j = join both as x, big as b on x.id == b.id within b between 0m after and 1h after x
+  it('accepts a window over a union of several sources, processing time too, but not over their windows', () => {
+    expect(
+      errorsOf(`stream w = both | where amount > 0 | aggregate by card window tumbling 1m { n: count() }
+stream p = both | aggregate by card window tumbling 1m processing time { n: count() }
+stream counts = both | aggregate by card window tumbling 1m { n: count() }
+stream again = counts | aggregate by card window tumbling 1h { total: sum(n) }
 sink w -> stdout
+sink p -> stdout
+sink again -> stdout`).map((d) => d.code),
+    ).toEqual(['E0483'])
+  })
+
+  it('refuses matches and joins after a union of several sources with E0483, naming them', () => {
+    const errors = errorsOf(`stream m = both | match by card within 1m pattern a followed by b define a as amount < 10, b as amount > 100 { card: a.card }
+stream j = join both as x, big as b on x.id == b.id within b between 0m after and 1h after x
 sink m -> stdout
 sink j -> stdout`)
-    expect(errors.map((d) => d.code)).toEqual(['E0483', 'E0483', 'E0483'])
-    expect(errors[0]!.message).toContain('this window follows one watermark')
+    expect(errors.map((d) => d.code)).toEqual(['E0483', 'E0483'])
+    expect(errors[0]!.message).toContain('this match follows one watermark')
     expect(errors[0]!.message).toContain('a union of several sources (`payments`, `refunds`)')
-    expect(errors[1]!.message).toContain('this match follows one watermark')
-    expect(errors[2]!.message).toContain('this join follows one watermark')
+    expect(errors[1]!.message).toContain('this join follows one watermark')
     expect(errors[0]!.related?.[0]?.message).toBe('the union')
   })
 

@@ -8,15 +8,18 @@
  *   runtime/node/copartitioned.ts), and they follow no watermark (a dedup's clock is the newest
  *   event time it has seen, from whichever input).
  * - Windows, matches and joins follow one watermark: after a union of one source's streams that
- *   source's (oneSourceOfUnion; a window may also read that source's windows' results). A union of
- *   several sources would need the smallest of their watermarks, which they do not follow yet
- *   (E0483); a union of one source's events and a match's results or late events (or, for a match
- *   or a join, a window's results) is refused as such (E0484), not as one of several sources.
+ *   source's (oneSourceOfUnion; a window may also read that source's windows' results). A window
+ *   may read a union of several sources' events (severalSourcesOfUnion): it runs on the smallest
+ *   of their watermarks. Matches and joins do not follow such a watermark yet, nor a window over
+ *   such a union with timed results in it (E0483); a union of one source's events and a match's
+ *   results or late events (or, for a match or a join, a window's results) is refused as such
+ *   (E0484), not as one of several sources.
  */
 
 import type { DiagnosticCode } from '../diagnostics/catalogue.ts'
 import type { RelatedInformation } from '../diagnostics/diagnostic.ts'
 import type { Node, UnionNode } from '../ir/types.ts'
+import { severalSourcesOfUnion } from '../ir/union-sources.ts'
 import { oneSourceOfUnion } from './union-head.ts'
 
 /** The step that reads the union: a window, match or join follows a watermark, the others not. */
@@ -50,13 +53,15 @@ export function unionRefusal(
   if (node === undefined) return null
   if (reader === 'dedup' || reader === 'aggregate') return null
   if (oneSourceOfUnion(node, byId, reader === 'window') !== null) return null
+  // A window runs on the smallest of the sources' watermarks (docs/decisions/0036).
+  if (reader === 'window' && severalSourcesOfUnion(input, byId) !== null) return null
   const related = [{ message: 'the union', span: node.span }]
   const what = `this ${STEP_NAMES[reader]}`
   const sources = sourcesOfUnion(node, byId)
   if (sources.length > 1) {
     return {
       code: 'E0483',
-      message: `${what} follows one watermark, but it reads a union of several sources (${sources.map((s) => `\`${s}\``).join(', ')}), whose watermark is the smallest of theirs; windows, matches and joins after a union of several sources are not supported yet (\`dedup\` and \`aggregate\` without a window may read it, and windows, matches and joins may read a union of streams of one source)`,
+      message: `${what} follows one watermark, but it reads a union of several sources (${sources.map((s) => `\`${s}\``).join(', ')}), whose watermark is the smallest of theirs; ${reader === 'window' ? "a window may read a union of several sources' events, but not of their windows', matches' or joins' results or late events" : 'matches and joins after a union of several sources are not supported yet'} (\`dedup\` and \`aggregate\` without a window may read any union, and windows, matches and joins a union of streams of one source)`,
       related,
     }
   }

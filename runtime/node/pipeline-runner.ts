@@ -69,6 +69,12 @@ import { CountWindowOperator } from '../window/count-operator.ts'
 import { PartitionWatermarks } from '../window/idle-inputs.ts'
 import { SessionWindowOperator } from '../window/session-operator.ts'
 import { createTypedArrayWindowStore } from '../window/typed-array-store.ts'
+import {
+  markSourceTimes,
+  UnionInputsWindow,
+  type UnionSource,
+  unionSourcesOf,
+} from '../window/union-window.ts'
 import { countLateReason, lateReason, WindowOperator } from '../window/window-operator.ts'
 import { type InputTiming, inputTiming } from '../window/window-over-join.ts'
 import { copartitionedTopics } from './copartitioned.ts'
@@ -584,20 +590,25 @@ export class PipelineRunner {
         // A window over another window's or a join's results follows its output watermark, met one
         // record later (runtime/window/event-time.ts, runtime/window/window-over-join.ts).
         const timing = this.inputTimingOf(inputsOf(node)[0]!)
-        const delayMs = node.time === 'processing' ? 0 : timing.delayMs
+        // Over a union of several sources: the smallest of their watermarks (union-window.ts).
+        const union = node.time === 'processing' ? null : this.unionSourcesOf(node)
+        const delayMs = node.time === 'processing' || union !== null ? 0 : timing.delayMs
         const readsResults = timing.readsResults
-        if (node.window.kind === 'session')
-          return new SessionWindowOperator(node, functions, delayMs, readsResults)
-        if (node.window.kind === 'count')
-          return new CountWindowOperator(node, functions, delayMs, readsResults)
-        const spec = {
-          accumulators: functions.accumulators,
-          sizeMs: node.window.sizeMs,
-          slideMs: node.window.slideMs,
-        }
-        const store =
-          node.execution === 'wasm' ? (await kernel!).createStore(spec) : createTypedArrayWindowStore(spec)
-        return new WindowOperator(node, functions, store, delayMs, readsResults)
+        const window = await (async () => {
+          if (node.window.kind === 'session')
+            return new SessionWindowOperator(node, functions, delayMs, readsResults)
+          if (node.window.kind === 'count')
+            return new CountWindowOperator(node, functions, delayMs, readsResults)
+          const spec = {
+            accumulators: functions.accumulators,
+            sizeMs: node.window.sizeMs,
+            slideMs: node.window.slideMs,
+          }
+          const store =
+            node.execution === 'wasm' ? (await kernel!).createStore(spec) : createTypedArrayWindowStore(spec)
+          return new WindowOperator(node, functions, store, delayMs, readsResults)
+        })()
+        return union === null ? window : new UnionInputsWindow(window, union)
       },
       joins,
       joinsOfTopic,
@@ -634,6 +645,8 @@ export class PipelineRunner {
       },
       windowUpstream: (node) =>
         this.inputTimingOf(inputsOf(node)[0]!).upstream ??
+        // Over a union of several sources: all of them (`web+shop`).
+        (this.unionSourcesOf(node) === null ? undefined : this.sourceOf.get(node.input)) ??
         this.sourceOf.get(this.sourceNodeOf(node.id)) ??
         'source',
       store: stateStore ?? null,
@@ -649,6 +662,13 @@ export class PipelineRunner {
       metrics: this.options.metrics,
       logger: this.logger,
     })
+  }
+
+  /** The sources (with their delays) of the union of several sources a window reads, or null. */
+  private unionSourcesOf(node: WindowGraphNode): UnionSource[] | null {
+    const byId = new Map(this.options.artifact.manifest.graph.nodes.map((n) => [n.id, n]))
+    const sources = unionSourcesOf(node.input, (id) => byId.get(id))
+    return sources?.map((id) => ({ id, delayMs: this.sourceDelayMs(id) })) ?? null
   }
 
   /** The watermark delay of the Source node `id`. */
@@ -972,7 +992,7 @@ export class PipelineRunner {
       )) {
         this.idleClockChains ??= chainsFedBySource(this.options.artifact.manifest.graph.nodes)
         if (states) followIdleClock(states, this.idleClockChains.get(node.id) ?? [], maxTime)
-        const maxTimes = Float64Array.of(maxTime)
+        const maxTimes = markSourceTimes(Float64Array.of(maxTime), node.id)
         this.push(node.id, createEventBatch(), context, maxTimes)
         // What the tick fired into a join of one source (a window's results) is joined now.
         this.releaseHeld(context, maxTimes)
@@ -1013,7 +1033,9 @@ export class PipelineRunner {
     for (const { node, delayMs } of batch.tick === true ? [] : (this.sourcesByTopic.get(batch.topic) ?? [])) {
       const decoded = this.decode(node, batch.records, deadLetters)
       this.trackWatermark(node.name, decoded, delayMs)
-      const maxTimes = this.hasEventTimeOperators ? sourceMaxTimes(decoded, batch.records.length) : NO_TIMES
+      const maxTimes = this.hasEventTimeOperators
+        ? markSourceTimes(sourceMaxTimes(decoded, batch.records.length), node.id)
+        : NO_TIMES
       if (this.partitionWatermarks !== null) {
         this.partitionWatermarks.arrived(
           node.name,
