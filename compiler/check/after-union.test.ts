@@ -57,7 +57,8 @@ sink again -> stdout`).map((d) => d.code),
   })
 
   it('refuses matches and joins after a union of several sources with E0483, naming them', () => {
-    const errors = errorsOf(`stream m = both | match by card within 1m pattern a followed by b define a as amount < 10, b as amount > 100 { card: a.card }
+    const errors =
+      errorsOf(`stream m = both | match by card within 1m pattern a followed by b define a as amount < 10, b as amount > 100 { card: a.card }
 stream j = join both as x, big as b on x.id == b.id within b between 0m after and 1h after x
 sink m -> stdout
 sink j -> stdout`)
