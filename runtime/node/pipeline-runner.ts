@@ -684,7 +684,7 @@ export class PipelineRunner {
     const byId = new Map(this.options.artifact.manifest.graph.nodes.map((n) => [n.id, n]))
     let node = byId.get(id)
     // A match reads one source's events (the compiler refuses it over results, E0475, and after a
-    // union of several sources, E0335): a union's first input leads to its one source. (Windows and
+    // union of several sources, E0483): a union's first input leads to its one source. (Windows and
     // joins, which may read a join's results, go by inputTimingOf.)
     while (node !== undefined && node.kind !== 'Source') node = byId.get(inputsOf(node)[0]!)
     return node?.id ?? ''
