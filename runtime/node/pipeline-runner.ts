@@ -608,7 +608,9 @@ export class PipelineRunner {
             node.execution === 'wasm' ? (await kernel!).createStore(spec) : createTypedArrayWindowStore(spec)
           return new WindowOperator(node, functions, store, delayMs, readsResults)
         })()
-        return union === null ? window : new UnionInputsWindow(window, union)
+        const { idleTimeoutMs } = this.options
+        const idle = idleTimeoutMs === undefined ? undefined : { timeoutMs: idleTimeoutMs, now: this.clock }
+        return union === null ? window : new UnionInputsWindow(window, union, idle)
       },
       joins,
       joinsOfTopic,
@@ -992,7 +994,7 @@ export class PipelineRunner {
       )) {
         this.idleClockChains ??= chainsFedBySource(this.options.artifact.manifest.graph.nodes)
         if (states) followIdleClock(states, this.idleClockChains.get(node.id) ?? [], maxTime)
-        const maxTimes = markSourceTimes(Float64Array.of(maxTime), node.id)
+        const maxTimes = markSourceTimes(Float64Array.of(maxTime), node.id, true)
         this.push(node.id, createEventBatch(), context, maxTimes)
         // What the tick fired into a join of one source (a window's results) is joined now.
         this.releaseHeld(context, maxTimes)

@@ -80,6 +80,26 @@ describe('UnionInputsWindow', () => {
     expect(inner.handed.at(-1)).toEqual([4000])
   })
 
+  it('with an idle timeout, leaves out a source that delivered nothing for it, unless every one is idle', () => {
+    let now = 0
+    const inner = new RecordingWindow()
+    const union = new UnionInputsWindow(inner, SOURCES, { timeoutMs: 1000, now: () => now })
+    union.process(createEventBatch(), batchOf('north', 9000), 0)
+    expect(inner.handed.at(-1)).toEqual([Number.NEGATIVE_INFINITY])
+    // south, heard of since the window was made, has been silent for the timeout.
+    now = 1500
+    union.process(createEventBatch(), batchOf('north', 9500), 0)
+    expect(inner.handed.at(-1)).toEqual([8500])
+    // south delivers: it counts again, behind north.
+    union.process(createEventBatch(), batchOf('south', 3000), 0)
+    expect(inner.handed.at(-1)).toEqual([3000])
+    // Both silent for the timeout: a tick of north is no delivery, and with every source idle
+    // the smallest of all counts.
+    now = 4000
+    union.process(createEventBatch(), markSourceTimes(Float64Array.of(12_000), 'north', true), 0)
+    expect(inner.handed.at(-1)).toEqual([3000])
+  })
+
   it('starts empty without a snapshot, and refuses a snapshot of another shape or an unmarked array', () => {
     const inner = new RecordingWindow()
     const union = new UnionInputsWindow(inner, SOURCES)

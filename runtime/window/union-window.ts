@@ -15,21 +15,27 @@
  * so the window's state, the M_u among it, is the task's: the M_u are in the window's snapshot,
  * and a restart from a checkpoint resumes with the watermark each source had reached there.
  * Before a source has delivered anything its M_u is −∞ and holds the union's watermark back, as an
- * input that has read nothing holds back Flink's; with `--idle-timeout`, a source's idle partition
- * follows that source's other partitions (docs/decisions/0028) through the ticks' arrays.
+ * input that has read nothing holds back Flink's. With `--idle-timeout` (Flink's `withIdleness`),
+ * a source that delivered nothing on the task for the timeout stops holding it back until it
+ * delivers again, as an idle side of a join does; and a source's idle partition follows that
+ * source's other partitions (docs/decisions/0028) through the ticks' arrays.
  */
 import type { GraphNode } from '../artifact/manifest.ts'
 import { inputsOf } from '../artifact/manifest.ts'
 import type { EventBatch } from '../artifact/operators.ts'
 import type { Budgeted, EntryBudgetLimits, StateStats } from '../state/entry-budget.ts'
+import { type IdleClock, IdleInputs } from './idle-inputs.ts'
 import type { WindowBatchOutput, WindowedOperator } from './window-operator.ts'
 
 /** Which Source node's batch (or tick) a per-record array of largest event times belongs to. */
-const sourceOfTimes = new WeakMap<Float64Array, string>()
+const sourceOfTimes = new WeakMap<Float64Array, { readonly source: string; readonly tick: boolean }>()
 
-/** Marks `times` as the largest event times of Source node `sourceId`'s batch; returns it. */
-export function markSourceTimes(times: Float64Array, sourceId: string): Float64Array {
-  sourceOfTimes.set(times, sourceId)
+/**
+ * Marks `times` as the largest event times of Source node `sourceId`'s batch (or, `tick`, of an
+ * idle partition's tick, which is no arrival); returns it.
+ */
+export function markSourceTimes(times: Float64Array, sourceId: string, tick = false): Float64Array {
+  sourceOfTimes.set(times, { source: sourceId, tick })
   return times
 }
 
@@ -46,13 +52,23 @@ export class UnionInputsWindow implements WindowedOperator, Budgeted {
   /** Per source (in `sources` order), its largest event time on the task's partition so far. */
   private readonly maxTimes: Float64Array
   private changed = false
+  /** With an idle timeout: when each source (by index) last delivered on this task. */
+  private readonly arrivals: IdleInputs<number> | null
 
   constructor(
     /** The window, made with no delay: what it is handed is the union's watermark already. */
     private readonly window: WindowedOperator & Budgeted,
     private readonly sources: readonly UnionSource[],
+    /**
+     * `--idle-timeout`: a source that delivered nothing on the task for the timeout (wall clock,
+     * counted from the task's assignment for one that never did) stops holding the union's
+     * watermark back until it delivers again, as an idle side of a join (IdleInputs).
+     */
+    idle?: IdleClock,
   ) {
     this.maxTimes = new Float64Array(sources.length).fill(Number.NEGATIVE_INFINITY)
+    this.arrivals = idle === undefined ? null : new IdleInputs<number>(idle)
+    for (let u = 0; u < sources.length; u++) this.arrivals?.known(u)
   }
 
   /** The union's watermark as the window last took it (its delay is 0). */
@@ -82,14 +98,21 @@ export class UnionInputsWindow implements WindowedOperator, Budgeted {
   }
 
   process(input: EventBatch, sourceMaxTimes: Float64Array, lastRecord: number): WindowBatchOutput {
-    const sourceId = sourceOfTimes.get(sourceMaxTimes)
-    const at = this.sources.findIndex((s) => s.id === sourceId)
+    const marked = sourceOfTimes.get(sourceMaxTimes)
+    const at = this.sources.findIndex((s) => s.id === marked?.source)
     if (at < 0)
-      throw new Error(`a window over a union was handed event times of no source of the union (${sourceId})`)
+      throw new Error(
+        `a window over a union was handed event times of no source of the union (${marked?.source})`,
+      )
+    if (marked?.tick === false) this.arrivals?.arrived(at)
+    // Idle sources count only when every one is idle (then nothing moves by itself).
+    const counted = this.sources.map((_, u) => !(this.arrivals?.isIdle(u) ?? false))
+    if (!counted.includes(true)) counted.fill(true)
     const watermarks = new Float64Array(sourceMaxTimes.length)
     for (let o = 0; o < sourceMaxTimes.length; o++) {
       let watermark = Number.POSITIVE_INFINITY
       for (let u = 0; u < this.sources.length; u++) {
+        if (!counted[u]) continue
         const max = u === at ? Math.max(this.maxTimes[u]!, sourceMaxTimes[o]!) : this.maxTimes[u]!
         watermark = Math.min(watermark, max - this.sources[u]!.delayMs)
       }
