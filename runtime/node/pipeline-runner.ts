@@ -69,12 +69,7 @@ import { CountWindowOperator } from '../window/count-operator.ts'
 import { PartitionWatermarks } from '../window/idle-inputs.ts'
 import { SessionWindowOperator } from '../window/session-operator.ts'
 import { createTypedArrayWindowStore } from '../window/typed-array-store.ts'
-import {
-  markSourceTimes,
-  UnionInputsWindow,
-  type UnionSource,
-  unionSourcesOf,
-} from '../window/union-window.ts'
+import { markSourceTimes, type UnionSource, unionSourcesOf, windowOverUnion } from '../window/union-window.ts'
 import { countLateReason, lateReason, WindowOperator } from '../window/window-operator.ts'
 import { type InputTiming, inputTiming } from '../window/window-over-join.ts'
 import { copartitionedTopics } from './copartitioned.ts'
@@ -594,23 +589,21 @@ export class PipelineRunner {
         const union = node.time === 'processing' ? null : this.unionSourcesOf(node)
         const delayMs = node.time === 'processing' || union !== null ? 0 : timing.delayMs
         const readsResults = timing.readsResults
-        const window = await (async () => {
-          if (node.window.kind === 'session')
-            return new SessionWindowOperator(node, functions, delayMs, readsResults)
-          if (node.window.kind === 'count')
-            return new CountWindowOperator(node, functions, delayMs, readsResults)
-          const spec = {
-            accumulators: functions.accumulators,
-            sizeMs: node.window.sizeMs,
-            slideMs: node.window.slideMs,
-          }
-          const store =
-            node.execution === 'wasm' ? (await kernel!).createStore(spec) : createTypedArrayWindowStore(spec)
-          return new WindowOperator(node, functions, store, delayMs, readsResults)
-        })()
         const { idleTimeoutMs } = this.options
         const idle = idleTimeoutMs === undefined ? undefined : { timeoutMs: idleTimeoutMs, now: this.clock }
-        return union === null ? window : new UnionInputsWindow(window, union, idle)
+        const over = (window: Parameters<typeof windowOverUnion>[0]) => windowOverUnion(window, union, idle)
+        if (node.window.kind === 'session')
+          return over(new SessionWindowOperator(node, functions, delayMs, readsResults))
+        if (node.window.kind === 'count')
+          return over(new CountWindowOperator(node, functions, delayMs, readsResults))
+        const spec = {
+          accumulators: functions.accumulators,
+          sizeMs: node.window.sizeMs,
+          slideMs: node.window.slideMs,
+        }
+        const store =
+          node.execution === 'wasm' ? (await kernel!).createStore(spec) : createTypedArrayWindowStore(spec)
+        return over(new WindowOperator(node, functions, store, delayMs, readsResults))
       },
       joins,
       joinsOfTopic,

@@ -160,6 +160,15 @@ export class UnionInputsWindow implements WindowedOperator, Budgeted {
   }
 }
 
+/** `window` as it runs over the union of `sources` (null: over no union of several sources). */
+export function windowOverUnion(
+  window: WindowedOperator & Budgeted,
+  sources: readonly UnionSource[] | null,
+  idle?: IdleClock,
+): WindowedOperator & Budgeted {
+  return sources === null ? window : new UnionInputsWindow(window, sources, idle)
+}
+
 /**
  * The sources of the union a window's input (`input`, a node id) reads, when it is a union of
  * several sources whose inputs each read one source through chains and lookups (which keep event
