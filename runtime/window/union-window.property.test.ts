@@ -12,7 +12,8 @@
  *    is every window the final union watermark closed, with every event in it. The committed
  *    results must equal the reference's, with no dead letters; the reference interpreter too.
  * 2. The reference interpreter with late events: random interleavings of out-of-order events,
- *    late ones included, give the reference's emissions, in order, and its late events.
+ *    late ones included, give the reference's emissions, in order, and its late events, for time
+ *    windows and count windows (countWindowEmissions) alike.
  */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
@@ -30,6 +31,7 @@ import {
 import { readTopic } from '../../test/support/read-topic.ts'
 import { interpretByPartition, recordsByTopic } from '../../test/support/topic-events.ts'
 import {
+  countWindowEmissions,
   finalWindowResults,
   type WindowRefEvent,
   windowEmissions,
@@ -253,54 +255,86 @@ describe('windows over a union of several sources in the runner, with crashes un
   }
 })
 
+/** Events (up to twice a topic's delay behind its clock) in a random interleaving of the topics. */
+const interleavedArb = eventsArb(2).chain((events) =>
+  fc.shuffledSubarray(events, { minLength: events.length, maxLength: events.length }).map((order) => {
+    // Keeps each topic's own order (one partition here), as the node reads a partition.
+    const queues = {
+      north: events.filter((e) => e.topic === 'north'),
+      south: events.filter((e) => e.topic === 'south'),
+    }
+    return order.map((e) => queues[e.topic].shift()!)
+  }),
+)
+
+/** The interpreter's window results and late event ids for `arrivals`, pushed in order. */
+function interpretArrivals(text: string, arrivals: readonly Ev[]): { emitted: string[]; late: number[] } {
+  const { pipeline } = checkSource('union-window.pipe', text)
+  if (!pipeline) throw new Error('the pipeline does not check')
+  const emitted: string[] = []
+  const late: number[] = []
+  const interpreter = createInterpreter(pipeline, {
+    functions: stdlib,
+    onSink: ({ sinkId, value, timestamp }) => {
+      const row = value as unknown as Row & { id: number | bigint }
+      if (sinkId === 'sink#1')
+        emitted.push(resultOf(row.k, row.start, Number(row.n), num(row.ids), num(row.top), timestamp))
+      else late.push(Number(row.id))
+    },
+  })
+  for (const e of arrivals)
+    interpreter.push(e.topic, { value: { id: e.id, k: e.k, ts: e.ts }, key: e.k, timestamp: e.ts })
+  return { emitted, late }
+}
+
+describe('count windows over a union of several sources in the reference interpreter (property)', () => {
+  it("fire when the union's watermark passes their last event; events behind it are late", () => {
+    const text = pipeOf({ name: 'count', window: 'count 3 every 2', sizeMs: 0, slideMs: 0 })
+    let lateSeen = 0
+    fc.assert(
+      fc.property(interleavedArb, (arrivals) => {
+        const { emitted, late } = interpretArrivals(text, arrivals)
+        const watermarks = unionWatermarks(arrivals)
+        const reference = countWindowEmissions(
+          arrivals.map((e, i) => refEvent(e, watermarks[i]!)),
+          { size: 3, slide: 2, delayMs: 0 },
+          [...FNS],
+        )
+        expect(emitted).toEqual(
+          reference.emissions.map((r) => {
+            const [start, n, ids, top] = r.values as [number, number, number | null, number | null]
+            return resultOf(r.key, start, n, ids, top, r.end - 1)
+          }),
+        )
+        expect(late).toEqual(reference.late.map((i) => arrivals[i]!.id))
+        lateSeen += late.length
+      }),
+      replayableRuns(200),
+    )
+    expect(lateSeen, 'late events').toBeGreaterThan(0)
+  })
+})
+
 describe('windows over a union of several sources in the reference interpreter, late events included (property)', () => {
   for (const variant of VARIANTS) {
     it(`${variant.name}: the reference's emissions in order, and its late events`, () => {
-      const { pipeline } = checkSource('union-window.pipe', pipeOf(variant))
-      if (!pipeline) throw new Error('the pipeline does not check')
+      const text = pipeOf(variant)
       let lateSeen = 0
       fc.assert(
-        fc.property(
-          // Up to twice a topic's delay behind its clock: some events are late, at the union too.
-          eventsArb(2).chain((events) =>
-            fc
-              .shuffledSubarray(events, { minLength: events.length, maxLength: events.length })
-              .map((order) => {
-                // A random interleaving that keeps each topic's own order (one partition here).
-                const queues = { north: events.filter((e) => e.topic === 'north'), south: [] as Ev[] }
-                queues.south = events.filter((e) => e.topic === 'south')
-                return order.map((e) => queues[e.topic].shift()!)
-              }),
-          ),
-          (arrivals) => {
-            const emitted: string[] = []
-            const late: number[] = []
-            const interpreter = createInterpreter(pipeline, {
-              functions: stdlib,
-              onSink: ({ sinkId, value, timestamp }) => {
-                const row = value as unknown as Row & { id: number | bigint }
-                if (sinkId === 'sink#1')
-                  emitted.push(
-                    resultOf(row.k, row.start, Number(row.n), num(row.ids), num(row.top), timestamp),
-                  )
-                else late.push(Number(row.id))
-              },
-            })
-            for (const e of arrivals)
-              interpreter.push(e.topic, { value: { id: e.id, k: e.k, ts: e.ts }, key: e.k, timestamp: e.ts })
-            const watermarks = unionWatermarks(arrivals)
-            const refEvents = arrivals.map((e, i) => refEvent(e, watermarks[i]!))
-            expect(emitted).toEqual(
-              windowEmissions(refEvents, shapeOf(variant), [...FNS]).map((r) => {
-                const [start, n, ids, top] = r.values as [number, number, number | null, number | null]
-                return resultOf(r.key, start, n, ids, top, r.end - 1)
-              }),
-            )
-            const reference = finalWindowResults(refEvents, shapeOf(variant), [...FNS])
-            expect(late).toEqual(reference.late.map((i) => arrivals[i]!.id))
-            lateSeen += late.length
-          },
-        ),
+        fc.property(interleavedArb, (arrivals) => {
+          const { emitted, late } = interpretArrivals(text, arrivals)
+          const watermarks = unionWatermarks(arrivals)
+          const refEvents = arrivals.map((e, i) => refEvent(e, watermarks[i]!))
+          expect(emitted).toEqual(
+            windowEmissions(refEvents, shapeOf(variant), [...FNS]).map((r) => {
+              const [start, n, ids, top] = r.values as [number, number, number | null, number | null]
+              return resultOf(r.key, start, n, ids, top, r.end - 1)
+            }),
+          )
+          const reference = finalWindowResults(refEvents, shapeOf(variant), [...FNS])
+          expect(late).toEqual(reference.late.map((i) => arrivals[i]!.id))
+          lateSeen += late.length
+        }),
         replayableRuns(200),
       )
       expect(lateSeen, 'late events').toBeGreaterThan(0)
