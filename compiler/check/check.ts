@@ -55,6 +55,7 @@ import type {
 } from '../parse/ast.ts'
 import { DURATION_UNIT_MS } from '../parse/lexer.ts'
 import { LONG_LOGICAL_CHAIN } from '../parse/parser.ts'
+import { type UnionReader, unionRefusal } from './after-union.ts'
 import { type ChainContext, checkArithmeticChain, checkCoalesceChain } from './chains.ts'
 import { checkExplode } from './explode-step.ts'
 import {
@@ -825,7 +826,15 @@ class Checker {
         report: (code, message, span, related) => this.report(code, message, span, related),
       })
       if (step.kind === 'Dedup' || step.kind === 'Aggregate' || step.kind === 'Match') {
-        this.refuseAfterUnion(previous, step.span, step.kind === 'Aggregate' && step.window !== null)
+        const reader =
+          step.kind === 'Dedup'
+            ? 'dedup'
+            : step.kind === 'Match'
+              ? 'match'
+              : step.window === null
+                ? 'aggregate'
+                : 'window'
+        this.refuseAfterUnion(previous, step.span, reader)
       }
       switch (step.kind) {
         case 'Dedup':
@@ -1027,7 +1036,8 @@ class Checker {
    */
   private checkJoinHead(decl: StreamDecl, clause: JoinClause, leftEntry: StreamEntry | null): JoinNode {
     const rightEntry = this.lookupStream(clause.right, decl.name.name)
-    for (const entry of [leftEntry, rightEntry]) if (entry) this.refuseAfterUnion(entry.lastId, clause.span)
+    for (const entry of [leftEntry, rightEntry])
+      if (entry) this.refuseAfterUnion(entry.lastId, clause.span, 'join')
     const id = `${decl.name.name}#join`
     const sides = [this.joinInput(decl.input, leftEntry), this.joinInput(clause.right, rightEntry)]
     const report = (
@@ -1114,28 +1124,15 @@ class Checker {
   }
 
   /**
-   * Stateful steps, windows, matches and joins keep state per source partition and follow one
-   * source's watermark; after a union of several sources they are not supported yet (E0335), after
-   * a union of streams of one source they follow that source (oneSourceOfUnion).
+   * Which steps may read a union (after-union.ts): `dedup` and `aggregate` without a window any,
+   * keeping the task's state; windows, matches and joins one whose inputs follow one source's
+   * watermark (oneSourceOfUnion). Else E0483 (several sources) or E0484 (a union of results).
    */
-  private refuseAfterUnion(input: string, span: Span, window = false): boolean {
-    const byId = new Map(this.nodes.map((n) => [n.id, n]))
-    for (let node = byId.get(input); node !== undefined; ) {
-      if (node.kind === 'Union') {
-        // A window may also read one source's windows' results in the union (checkWindowInput).
-        if (oneSourceOfUnion(node, byId, window) !== null) return false
-        this.report(
-          'E0335',
-          'this step keeps state per source partition and follows one watermark, but it reads a union of several sources; stateful steps, windows, matches and joins after a union of several sources are not supported yet (after a union of streams of one source they are)',
-          span,
-          [{ message: 'the union', span: node.span }],
-        )
-        return true
-      }
-      if (node.kind === 'Source' || node.kind === 'Join') return false
-      node = byId.get(node.input)
-    }
-    return false
+  private refuseAfterUnion(input: string, span: Span, reader: UnionReader): boolean {
+    const refusal = unionRefusal(input, new Map(this.nodes.map((n) => [n.id, n])), reader)
+    if (refusal === null) return false
+    this.report(refusal.code, refusal.message, span, refusal.related)
+    return true
   }
 
   /** What a join needs to know of one of its inputs, found by walking the nodes up to its source. */
@@ -1157,7 +1154,7 @@ class Checker {
         timedResultsOf = timed
         break
       }
-      // After a union of several sources the events have no one source (a join is refused, E0335).
+      // After a union of several sources the events have no one source (a join is refused, E0483).
       if (node.kind === 'Union') {
         const one = oneSourceOfUnion(node, byId)
         if (one !== null) {
@@ -1235,7 +1232,7 @@ class Checker {
         }
         return
       }
-      // A union (of one source, else refused, E0335): each input as the window's own input.
+      // A union (of one source, else refused, E0483, E0484): each input as the window's own input.
       if (node.kind === 'Union') {
         for (const each of node.inputs) this.checkWindowInput(each, span)
         return
@@ -1276,7 +1273,7 @@ class Checker {
         )
         return
       }
-      // A union is refused before any match (E0335).
+      // A union is refused before any match unless it is of one source's streams (E0483, E0484).
       node = node.kind === 'Union' ? undefined : byId.get(node.input)
     }
   }

@@ -1,8 +1,9 @@
 /**
  * The checker on joins and unions of one source with itself (issues 13, 17): allowed, and after a
  * union of one source's streams a stateful step follows that source; after a union of several
- * sources, or of a window's results, it is still refused (E0335), but for a window over a union of
- * one source's events and its windows' results (specs/language.md, "Unions": timing).
+ * sources matches and joins are still refused (E0483), and after a union of a window's results all
+ * but a window (E0484), while `dedup` and `aggregate` without a window read any union
+ * (specs/language.md, "Unions"; after-union.test.ts).
  */
 import { describe, expect, it } from 'vitest'
 import { checkSource } from '../frontend.ts'
@@ -45,7 +46,7 @@ sink j -> stdout`),
     ).toEqual([])
   })
 
-  it('still refuses stateful steps after a union of several sources', () => {
+  it('still refuses joins after a union of several sources, not a dedup or a window', () => {
     expect(
       codesOf(`stream u = union payments, refunds | dedup by id within 1h
 stream v = union big, refunds
@@ -54,10 +55,10 @@ stream j = join v as x, payments as p on x.id == p.id within p between 0m after 
 sink u -> stdout
 sink w -> stdout
 sink j -> stdout`),
-    ).toEqual(['E0335', 'E0335', 'E0335'])
+    ).toEqual(['E0483'])
   })
 
-  it("accepts a window over a union of one source's events and its windows' results, and nothing else after it", () => {
+  it("accepts a window over a union of one source's events and its windows' results, and a dedup, not a join", () => {
     expect(
       codesOf(`stream counts = payments | aggregate by card window tumbling 1m { n: count() }
 stream plain = big | select { card, n: amount }
@@ -68,7 +69,7 @@ stream j = join u as x, refunds as r on x.card == r.card within r between 0m aft
 sink w -> stdout
 sink d -> stdout
 sink j -> stdout`),
-    ).toEqual(['E0335', 'E0335'])
+    ).toEqual(['E0484'])
   })
 
   it("checks the windows in such a union as windows a window reads, and refuses several sources' windows", () => {
@@ -82,6 +83,6 @@ stream w = u | aggregate by card window tumbling 1h { total: sum(n) }
 stream x = v | aggregate by card window tumbling 1h { total: sum(n) }
 sink w -> stdout
 sink x -> stdout`),
-    ).toEqual(['E0430', 'E0335'])
+    ).toEqual(['E0430', 'E0483'])
   })
 })

@@ -135,13 +135,15 @@ export const diagnosticCatalogue = {
   E0480: { severity: 'error', title: 'join over a window that emits a window more than once' },
   E0481: { severity: 'error', title: 'join over late events' },
   E0482: { severity: 'error', title: 'join over a join and one of its sources' },
+  E0483: { severity: 'error', title: 'window, match or join after a union of several sources' },
+  E0484: { severity: 'error', title: 'window, match or join after a union of events and timed results' },
   // Lists (specs/language.md, "Lists")
   E0330: { severity: 'error', title: 'lambda outside a list function' },
   E0331: { severity: 'error', title: 'list function without a lambda' },
   E0332: { severity: 'error', title: '`explode` of something that is not a list' },
   E0333: { severity: 'error', title: 'explode item name is already a field' },
   E0334: { severity: 'error', title: 'union of streams of different record types' },
-  E0335: { severity: 'error', title: 'union with a join, a union or a stateful step not supported yet' },
+  E0335: { severity: 'error', title: 'union of the results of a join or a union not supported yet' },
   // Warnings
   W0001: { severity: 'warning', title: 'stream is never used' },
   W0002: { severity: 'warning', title: 'source is never used' },

@@ -77,6 +77,7 @@ import type {
   Type,
   WindowAggregateNode,
 } from './types.ts'
+import { severalSourcesOfUnion } from './union-sources.ts'
 import { countLateReason, lateReason, ReferenceWindows } from './window-semantics.ts'
 
 /** One decoded event as it enters a source (or travels between operators). */
@@ -216,6 +217,7 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
   }
 
   const ids = new Set<string>()
+  const nodesById = new Map(pipeline.nodes.map((n) => [n.id, n]))
   for (const node of pipeline.nodes) {
     if (ids.has(node.id)) throw new Error(`duplicate node id '${node.id}'`)
     ids.add(node.id)
@@ -422,6 +424,8 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
       continue
     }
     const upstreamJoin = node.kind === 'WindowAggregate' ? (afterJoin.get(node.input) ?? null) : null
+    // Over a union of several sources: the smallest of their watermarks (union-sources.ts).
+    const unionSources = node.kind === 'WindowAggregate' ? severalSourcesOfUnion(node.input, nodesById) : null
     const operator =
       node.kind === 'WindowAggregate'
         ? windowOperator(node, emit, lateEdges.get(node.id) ?? null, functions, {
@@ -431,7 +435,13 @@ export function createInterpreter(pipeline: Pipeline, options: InterpreterOption
             delayMs: lateness.get(node.id)! + matchHold.get(node.input)!,
             readsWindowResults: (afterWindow.get(node.input) ?? false) || upstreamJoin !== null,
             // Looked up when called: the upstream join is built after this window (last-first).
-            follows: upstreamJoin === null ? null : () => joinOutputWatermarks.get(upstreamJoin)!(),
+            follows:
+              unionSources !== null
+                ? () =>
+                    Math.min(...unionSources.map((s) => windowContext.watermark(s.name, lateness.get(s.id)!)))
+                : upstreamJoin === null
+                  ? null
+                  : () => joinOutputWatermarks.get(upstreamJoin)!(),
           })
         : node.kind === 'Lookup'
           ? lookupOperator(node, tableOf(node.table), functions, emit)

@@ -70,6 +70,7 @@ import { CountWindowOperator } from '../window/count-operator.ts'
 import { PartitionWatermarks } from '../window/idle-inputs.ts'
 import { SessionWindowOperator } from '../window/session-operator.ts'
 import { createTypedArrayWindowStore } from '../window/typed-array-store.ts'
+import { markSourceTimes, type UnionSource, unionSourcesOf, windowOverUnion } from '../window/union-window.ts'
 import { countLateReason, lateReason, WindowOperator } from '../window/window-operator.ts'
 import { type InputTiming, inputTiming } from '../window/window-over-join.ts'
 import { copartitionedTopics } from './copartitioned.ts'
@@ -585,12 +586,17 @@ export class PipelineRunner {
         // A window over another window's or a join's results follows its output watermark, met one
         // record later (runtime/window/event-time.ts, runtime/window/window-over-join.ts).
         const timing = this.inputTimingOf(inputsOf(node)[0]!)
-        const delayMs = node.time === 'processing' ? 0 : timing.delayMs
+        // Over a union of several sources: the smallest of their watermarks (union-window.ts).
+        const union = node.time === 'processing' ? null : this.unionSourcesOf(node)
+        const delayMs = node.time === 'processing' || union !== null ? 0 : timing.delayMs
         const readsResults = timing.readsResults
+        const { idleTimeoutMs } = this.options
+        const idle = idleTimeoutMs === undefined ? undefined : { timeoutMs: idleTimeoutMs, now: this.clock }
+        const over = (window: Parameters<typeof windowOverUnion>[0]) => windowOverUnion(window, union, idle)
         if (node.window.kind === 'session')
-          return new SessionWindowOperator(node, functions, delayMs, readsResults)
+          return over(new SessionWindowOperator(node, functions, delayMs, readsResults))
         if (node.window.kind === 'count')
-          return new CountWindowOperator(node, functions, delayMs, readsResults)
+          return over(new CountWindowOperator(node, functions, delayMs, readsResults))
         const spec = {
           accumulators: functions.accumulators,
           sizeMs: node.window.sizeMs,
@@ -598,7 +604,7 @@ export class PipelineRunner {
         }
         const store =
           node.execution === 'wasm' ? (await kernel!).createStore(spec) : createTypedArrayWindowStore(spec)
-        return new WindowOperator(node, functions, store, delayMs, readsResults)
+        return over(new WindowOperator(node, functions, store, delayMs, readsResults))
       },
       joins,
       joinsOfTopic,
@@ -635,6 +641,8 @@ export class PipelineRunner {
       },
       windowUpstream: (node) =>
         this.inputTimingOf(inputsOf(node)[0]!).upstream ??
+        // Over a union of several sources: all of them (`web+shop`).
+        (this.unionSourcesOf(node) === null ? undefined : this.sourceOf.get(node.input)) ??
         this.sourceOf.get(this.sourceNodeOf(node.id)) ??
         'source',
       store: stateStore ?? null,
@@ -652,6 +660,13 @@ export class PipelineRunner {
     })
   }
 
+  /** The sources (with their delays) of the union of several sources a window reads, or null. */
+  private unionSourcesOf(node: WindowGraphNode): UnionSource[] | null {
+    const byId = new Map(this.options.artifact.manifest.graph.nodes.map((n) => [n.id, n]))
+    const sources = unionSourcesOf(node.input, (id) => byId.get(id))
+    return sources?.map((id) => ({ id, delayMs: this.sourceDelayMs(id) })) ?? null
+  }
+
   /** The watermark delay of the Source node `id`. */
   private sourceDelayMs(id: string): number {
     for (const sources of this.sourcesByTopic.values()) {
@@ -665,7 +680,7 @@ export class PipelineRunner {
     const byId = new Map(this.options.artifact.manifest.graph.nodes.map((n) => [n.id, n]))
     let node = byId.get(id)
     // A match reads one source's events (the compiler refuses it over results, E0475, and after a
-    // union of several sources, E0335): a union's first input leads to its one source. (Windows and
+    // union of several sources, E0483): a union's first input leads to its one source. (Windows and
     // joins, which may read a join's results, go by inputTimingOf.)
     while (node !== undefined && node.kind !== 'Source') node = byId.get(inputsOf(node)[0]!)
     return node?.id ?? ''
@@ -973,7 +988,7 @@ export class PipelineRunner {
       )) {
         this.idleClockChains ??= chainsFedBySource(this.options.artifact.manifest.graph.nodes)
         if (states) followIdleClock(states, this.idleClockChains.get(node.id) ?? [], maxTime)
-        const maxTimes = Float64Array.of(maxTime)
+        const maxTimes = markSourceTimes(Float64Array.of(maxTime), node.id, true)
         this.push(node.id, createEventBatch(), context, maxTimes)
         // What the tick fired into a join of one source (a window's results) is joined now.
         this.releaseHeld(context, maxTimes)
@@ -1014,7 +1029,9 @@ export class PipelineRunner {
     for (const { node, delayMs } of batch.tick === true ? [] : (this.sourcesByTopic.get(batch.topic) ?? [])) {
       const decoded = this.decode(node, batch.records, deadLetters)
       this.trackWatermark(node.name, decoded, delayMs)
-      const maxTimes = this.hasEventTimeOperators ? sourceMaxTimes(decoded, batch.records.length) : NO_TIMES
+      const maxTimes = this.hasEventTimeOperators
+        ? markSourceTimes(sourceMaxTimes(decoded, batch.records.length), node.id)
+        : NO_TIMES
       if (this.partitionWatermarks !== null) {
         this.partitionWatermarks.arrived(
           node.name,

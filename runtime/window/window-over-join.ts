@@ -91,8 +91,9 @@ export function inputTiming(
  * The timing of a union's events: results when any input's are (a window's results among a
  * source's events must meet the watermark one record late, and the source's own events are no later
  * for it: a record that raises the watermark is at or above it), the largest of the inputs' delays
- * (the checker lets a timed step read a union of one source only, E0335, whose inputs share one
- * delay), and the first input's upstream that has one.
+ * (the inputs of a union of one source share one delay; a window over a union of several sources
+ * runs on their smallest watermark instead, union-window.ts, and matches and joins may not read
+ * one, E0483), and the first input's upstream that has one.
  */
 function unionTiming(
   union: GraphNode & { readonly kind: 'Union' },
