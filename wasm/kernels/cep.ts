@@ -1543,7 +1543,7 @@ let touchSink: i32 = 0
  * region, and what is read from it is bounded, so that costs at most a useless load.
  */
 @inline
-function touchAheadOf(i: i32, length: i32, keys: usize, shift: i32, cursor: usize, timers: bool): void {
+function touchAheadOf(i: i32, length: i32, keys: usize, shift: i32, cursor: usize): void {
   const a = i + AHEAD_KEY
   if (a < length) {
     const k = load<i32>(keys + (<usize>a << shift))
@@ -1583,47 +1583,17 @@ function touchAheadOf(i: i32, length: i32, keys: usize, shift: i32, cursor: usiz
       const cap = cls >= 0 && cls < BLOCK_CLASSES ? blockCap(cls) : 0
       if (n > cap) n = cap
       if (n > AHEAD_MAX_NODES) n = AHEAD_MAX_NODES
-      // Only the nodes the item will use: an event's path nodes are read by the partial matches
-      // that do not just stay (take, move), a timer's by those that expire (released); most
-      // partial matches of a key only ignore its event, and only the oldest expire.
-      let mask: u32 = 0
-      let due: f64 = Infinity
-      let stays = false
-      if (timers) due = load<f64>(keys - 8 + (<usize>d << shift))
-      else if (cacheOn) {
-        mask = <u32>compressMask(load<u32>(keys + (<usize>inCap << 2) + (<usize>d << shift)))
-        stays = true
-      }
       for (let r: i32 = 0; r < n; r++) {
-        const rp = recPtr(kp, r)
-        if (timers && recExpiry(rp) > due) continue
-        if (stays && staysOn(load<i32>(rp), mask)) continue
-        const node = load<i32>(rp, 4)
+        const node = load<i32>(recPtr(kp, r), 4)
         if (node >= 0 && node < nodeTop) touchSink += load<i32>(nodePtr(node), 8)
       }
     }
   }
 }
 
-/**
- * Whether the decision cache already says that a partial match at state s only stays where it is
- * on an event whose packed mask is idx (one IGNORE edge to s itself, no PROCEED): computeNext's
- * shortcut. False when unknown (a state out of range: a stale cursor's block).
- */
-@inline
-function staysOn(s: i32, idx: u32): bool {
-  if (<u32>s >= <u32>stateCount) return false
-  const key = (<usize>s << CACHE_MAX_BITS) | <usize>idx
-  const entry = load<i32>(cachePtr + (key << 2))
-  if (entry != 3) return false
-  const first = load<i32>(cachePtr + (<usize>stateCount << (CACHE_MAX_BITS + 3)) + key * (<usize>CACHE_MAX_OUT << 2))
-  const ep = edgesPtr + <usize>first * EDGE_BYTES
-  return load<i32>(ep) == IGNORE && load<i32>(ep, 4) == s
-}
-
 @inline
 function touchAhead(i: i32, length: i32): void {
-  touchAheadOf(i, length, inBase, 2, aheadCursor, false)
+  touchAheadOf(i, length, inBase, 2, aheadCursor)
 }
 
 // The same for advanceTime: the keys of the FIFO's next timers (most expiries come from it), as
@@ -1633,7 +1603,7 @@ const timerCursor: usize = memory.data(128)
 @inline
 function touchTimersAhead(h: i32): void {
   // A timer is 16 bytes with its key id at offset 8.
-  touchAheadOf(h, fifoTail, fifoBase + 8, 4, timerCursor, true)
+  touchAheadOf(h, fifoTail, fifoBase + 8, 4, timerCursor)
 }
 
 /** Expires what the watermark passed (timeouts, absence at the end), key by key from the timers. */
