@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { isDeepStrictEqual } from 'node:util'
 import { deserialize, serialize } from 'node:v8'
@@ -30,7 +31,9 @@ import {
   kernelRefusal,
   loadCepKernel,
   termsHold,
+  type WasmPatternEngine,
 } from './cep-kernel.ts'
+import { recordLayout } from './cep-record-layout.ts'
 
 let kernel: CepKernel
 
@@ -675,7 +678,7 @@ describe('memory', () => {
       { rows, keyIds: rows.map(() => 0), times: rows.map((_, i) => i + 1), watermark: 1 },
     ])
     const old = deserialize(wasm.snapshot()) as { version: number }
-    expect(old.version).toBe(4)
+    expect(old.version).toBe(5)
     old.version = 3
     const fresh = kernel.createEngine(compileNfa(spec), spec, UNBOUNDED)
     expect(() => fresh.restore(serialize(old))).toThrow(
@@ -690,5 +693,141 @@ describe('memory', () => {
       wasm.trace = () => {}
     }).toThrow(/does not trace/)
     wasm.trace = null
+  })
+})
+
+// Decision 0032, addendum: without step windows and skip strategies a partial match record is
+// state, path node and start time (16 bytes); the start seq and last time come from its path.
+describe('compact partial match records', () => {
+  it('are chosen for patterns without step windows and skip strategies, full records otherwise', () => {
+    const layoutOf = (pattern: string, options: Parameters<typeof readPattern>[1] = {}) => {
+      const spec = readPattern(pattern, options)
+      const engine = kernel.createEngine(compileNfa(spec), spec, UNBOUNDED)
+      return [recordLayout(compileNfa(spec), spec.skip), engine.recordLayout, engine.recordBytes]
+    }
+    expect(layoutOf('a{2} followed by b', { withinMs: 600_000 })).toEqual(['compact', 'compact', 16])
+    expect(layoutOf('a+ followed by any b not followed by c', { withinMs: 5 })).toEqual([
+      'compact',
+      'compact',
+      16,
+    ])
+    expect(layoutOf('a followed by b within 3')).toEqual(['full', 'full', 40])
+    expect(layoutOf('a{2} followed by b', { skip: 'pastLastEvent' })).toEqual(['full', 'full', 40])
+  })
+
+  const compactPatternArb = patternArb.filter((pattern) => !pattern.includes('within'))
+  const compactOptionsArb = optionsArb.map((options) => ({ ...options, skip: 'noSkip' as const }))
+
+  it('step as the TypeScript engine does, straight, restored after every round and exchanged key by key', () => {
+    let compared = 0
+    fc.assert(
+      fc.property(compactPatternArb, compactOptionsArb, inputArb, (pattern, options, input) => {
+        const compiled = specOrNull(pattern, options)
+        fc.pre(compiled !== null)
+        const { spec, nfa } = compiled!
+        compared++
+        const functions = bitFunctions(spec)
+        const budget = { maxPerKey: options.maxPerKey, maxTotal: options.maxTotal }
+        const rounds = roundsOf(input)
+        const expected = run(new NfaEngine(nfa, spec.skip, functions, budget), functions, rounds)
+        const engine = kernel.createEngine(nfa, spec, budget)
+        expect(engine.recordBytes).toBe(16)
+        expect(run(engine, functions, rounds)).toEqual(expected)
+        const restored = run(kernel.createEngine(nfa, spec, budget), functions, rounds, (current) => {
+          const next = kernel.createEngine(nfa, spec, budget)
+          next.restore(current.snapshot())
+          return next
+        })
+        expect(restored).toEqual(expected)
+        // Keys out of a compact kernel into the TypeScript engine and back after every advance
+        // (the exchange form carries the start seq and last time the records derive).
+        let round = 0
+        let hop = 0
+        const exchanged = run(kernel.createEngine(nfa, spec, budget), functions, rounds, (current) => {
+          if (rounds[round++]!.watermark === null) return current
+          const next: PatternEngine =
+            hop++ % 2 === 0
+              ? new NfaEngine(nfa, spec.skip, functions, budget)
+              : kernel.createEngine(nfa, spec, budget)
+          for (let keyId = 0; keyId < 3; keyId++) {
+            const matches = current.exportKey(keyId)
+            if (matches !== null) next.importKey(keyId, deserialize(serialize(matches)) as KeyMatches)
+          }
+          return next
+        })
+        expect(exchanged.byKey).toEqual(expected.byKey)
+        expect(exchanged.partials).toEqual(expected.partials)
+      }),
+      { numRuns: 250 },
+    )
+    expect(compared).toBeGreaterThan(100)
+  })
+
+  it('are not used under a skip strategy or a step window, which step as before', () => {
+    let compared = 0
+    fc.assert(
+      fc.property(patternArb, optionsArb, inputArb, (pattern, options, input) => {
+        const compiled = specOrNull(pattern, options)
+        fc.pre(compiled !== null)
+        const { spec, nfa } = compiled!
+        fc.pre(spec.skip.kind !== 'noSkip' || nfa.states.some((s) => s.windowMs !== null))
+        compared++
+        const functions = bitFunctions(spec)
+        const budget = { maxPerKey: options.maxPerKey, maxTotal: options.maxTotal }
+        const rounds = roundsOf(input)
+        const engine = kernel.createEngine(nfa, spec, budget)
+        expect(engine.recordLayout).toBe('full')
+        expect(engine.recordBytes).toBe(40)
+        expect(run(engine, functions, rounds)).toEqual(
+          run(new NfaEngine(nfa, spec.skip, functions, budget), functions, rounds),
+        )
+      }),
+      { numRuns: 150 },
+    )
+    expect(compared).toBeGreaterThan(50)
+  })
+})
+
+describe('version 4 snapshots (full records only)', () => {
+  // wasm/host/fixtures/cep-snapshot-v4.bin: engines of the kernel and host at 4936dbc (before
+  // compact records), after the first rounds of a seeded input, as
+  //   [{ pattern, withinMs, rounds, snapshotAfter, snapshot, partials }]
+  // (rows are FixtureRows; seqs number the rounds' rows from 0).
+  it('restore into compact records and go on as the TypeScript engine does', () => {
+    const cases = deserialize(readFileSync(join(import.meta.dirname, 'fixtures', 'cep-snapshot-v4.bin'))) as {
+      pattern: string
+      withinMs: number
+      rounds: Round[]
+      snapshotAfter: number
+      snapshot: Uint8Array
+      partials: number
+    }[]
+    expect(cases.length).toBe(2)
+    for (const c of cases) {
+      expect((deserialize(c.snapshot) as { version: number }).version).toBe(4)
+      const spec = readPattern(c.pattern, { withinMs: c.withinMs })
+      const functions = fixtureFunctions(spec)
+      const nfa = compileNfa(spec)
+      const expected = run(new NfaEngine(nfa, spec.skip, functions, UNBOUNDED), functions, c.rounds)
+      let round = 0
+      let restored: WasmPatternEngine | null = null
+      const actual = run(
+        new NfaEngine(nfa, spec.skip, functions, UNBOUNDED),
+        functions,
+        c.rounds,
+        (current) => {
+          if (++round !== c.snapshotAfter) return current
+          restored = kernel.createEngine(nfa, spec, UNBOUNDED)
+          restored.restore(c.snapshot)
+          return restored
+        },
+      )
+      expect(restored!.recordBytes).toBe(16)
+      expect(actual.partials[c.snapshotAfter - 1]).toBe(c.partials)
+      expect(c.partials).toBeGreaterThan(0)
+      expect(actual.byKey).toEqual(expected.byKey)
+      expect(actual.partials).toEqual(expected.partials)
+      expect([...expected.byKey.values()].flat().some((m) => m.startsWith('m'))).toBe(true)
+    }
   })
 })

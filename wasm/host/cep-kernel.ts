@@ -43,6 +43,7 @@ import {
 } from '../../runtime/cep/engine.ts'
 import type { Nfa, NfaCondition } from '../../runtime/cep/nfa-types.ts'
 import type { PatternSpec } from '../../runtime/cep/pattern-spec.ts'
+import { RECORD_BYTES, type RecordLayout, recordLayout } from './cep-record-layout.ts'
 import { compileKernelModule, instantiateKernelModule } from './kernel-host.ts'
 
 /** The default location of the built kernel (`npm run build:wasm`, or `buildKernel` from wasm/build.ts). */
@@ -67,6 +68,8 @@ interface CepExports {
     maxPerKey: number,
     maxTotal: number,
     reportTimeouts: number,
+    /** 1: compact partial match records (cep-record-layout.ts); kernels before them ignore it. */
+    compactRecords: number,
   ) => void
   readonly setState: (s: number, kind: number, edgeStart: number, edgeCount: number, window: number) => void
   readonly setEdge: (
@@ -114,6 +117,9 @@ interface CepExports {
   readonly exportKey: (keyId: number) => number
   readonly reserveStaging: (bytes: number) => void
   readonly importKey: (keyId: number) => void
+  /** Absent from kernels before compact records (the A/B benchmark's base may be one). */
+  readonly recordBytes?: () => number
+  readonly compactFullRecords?: () => void
 }
 
 const REQUIRED_EXPORTS = [
@@ -241,9 +247,14 @@ const NODES_REGION = 3
 const X_HEADER = 16
 const X_NODE = 32
 const X_STATE = 40
-/** Snapshots hold the kernel's memory as it is: only this engine at this layout reads them. */
+/**
+ * Snapshots hold the kernel's memory as it is: only this engine at this layout reads them.
+ * Version 5: partial match records compact or full (cep-record-layout.ts); version 4 had full
+ * records only (otherwise the same layout), and is read by compacting them after the restore.
+ */
 const SNAPSHOT_ENGINE = 'wasm-cep'
-const SNAPSHOT_VERSION = 4
+const SNAPSHOT_VERSION = 5
+const SNAPSHOT_VERSION_FULL_RECORDS = 4
 
 /** The NFA as the kernel's tables. */
 export interface FlatNfa {
@@ -336,6 +347,8 @@ export class WasmPatternEngine implements PatternEngine {
   private readonly nfa: Nfa
   private readonly skip: { code: number; step: number }
   private readonly budget: EngineBudget
+  /** The kernel's partial match record for this pattern (decision 0032, addendum). */
+  readonly recordLayout: RecordLayout
   /** Rows of the events the kernel's path nodes hold, by node (a free node's: stale, unused). */
   private rows: unknown[] = []
   /** Timeouts found while stepping, reported at the next advanceTime. */
@@ -366,6 +379,7 @@ export class WasmPatternEngine implements PatternEngine {
       step: skip.kind === 'toFirst' || skip.kind === 'toLast' ? skip.step : -1,
     }
     this.budget = budget
+    this.recordLayout = recordLayout(nfa, skip)
     this.kernel = instantiate(module)
     this.memory = this.kernel.memory
     this.configure()
@@ -386,6 +400,7 @@ export class WasmPatternEngine implements PatternEngine {
       budgetLimit(this.budget.maxPerKey),
       budgetLimit(this.budget.maxTotal),
       this.reportTimeouts ? 1 : 0,
+      this.recordLayout === 'compact' ? 1 : 0,
     )
     for (const [i, s] of states.entries()) kernel.setState(i, s.kind, s.edgeStart, s.edgeCount, s.windowMs)
     for (const [i, e] of edges.entries())
@@ -411,6 +426,11 @@ export class WasmPatternEngine implements PatternEngine {
   /** Path nodes held for partial matches (each holds one event's row; metrics, benchmarks). */
   get pathNodes(): number {
     return this.kernel.nodeCount()
+  }
+
+  /** Bytes of one partial match record in the kernel (16 or 40; kernels before compact records: 40). */
+  get recordBytes(): number {
+    return this.kernel.recordBytes?.() ?? RECORD_BYTES.full
   }
 
   /** The kernel's whole linear memory. */
@@ -487,6 +507,7 @@ export class WasmPatternEngine implements PatternEngine {
     return serialize({
       engine: SNAPSHOT_ENGINE,
       version: SNAPSHOT_VERSION,
+      recordLayout: this.recordLayout,
       tables: this.flat,
       skip: this.skip,
       regions,
@@ -500,6 +521,7 @@ export class WasmPatternEngine implements PatternEngine {
     const state = deserialize(bytes) as {
       engine?: string
       version: number
+      recordLayout?: RecordLayout
       tables: FlatNfa
       skip: { code: number; step: number }
       regions: Uint8Array[]
@@ -507,14 +529,16 @@ export class WasmPatternEngine implements PatternEngine {
       rows: [number, unknown][]
       pendingTimeouts: EngineMatch[]
     }
-    if (state.engine !== SNAPSHOT_ENGINE || state.version !== SNAPSHOT_VERSION)
+    const fullRecords = state.version === SNAPSHOT_VERSION_FULL_RECORDS
+    if (state.engine !== SNAPSHOT_ENGINE || (state.version !== SNAPSHOT_VERSION && !fullRecords))
       throw new Error(
         'not a snapshot of the WebAssembly CEP engine of a version this runtime reads (a TypeScript engine snapshot restores into that engine only)',
       )
     if (
       JSON.stringify(state.tables) !== JSON.stringify(this.flat) ||
       state.skip.code !== this.skip.code ||
-      state.skip.step !== this.skip.step
+      state.skip.step !== this.skip.step ||
+      (!fullRecords && state.recordLayout !== this.recordLayout)
     )
       throw new Error('the CEP kernel snapshot was taken for another pattern')
     this.configure()
@@ -528,6 +552,11 @@ export class WasmPatternEngine implements PatternEngine {
     })
     new Float64Array(buffer, kernel.metaAddress(), kernel.metaWords()).set(state.meta)
     kernel.loadMeta()
+    if (fullRecords && this.recordLayout === 'compact') {
+      if (kernel.compactFullRecords === undefined)
+        throw new Error('this CEP kernel predates compact records: rebuild it (npm run build:wasm)')
+      kernel.compactFullRecords()
+    }
     for (const [node, row] of state.rows) this.rows[node] = row
     this.pendingTimeouts = state.pendingTimeouts
   }

@@ -80,9 +80,15 @@ const R_BLOCKS: i32 = 10
 const R_SCRATCH: i32 = 11
 const REGIONS: i32 = 12
 
-// A key's block: a 40-byte header, then partial match records of 40 bytes.
+// A key's block: a 40-byte header, then partial match records of 40 bytes, or 16 (compact).
 const BLOCK_HEADER: usize = 40
-const PM_BYTES: usize = 40
+const PM_FULL_BYTES: usize = 40
+// Compact records (decision 0032, addendum): NFA state, path node, start time. The host's
+// analysis (wasm/host/cep-record-layout.ts) chooses them when no state has a step window and
+// there is no skip strategy: then a partial match's expiry is its start plus the pattern's
+// `within`, its last event's time is its newest node's, and its start seq (read only to order
+// matches that started at the same time) is its oldest node's.
+const PM_COMPACT_BYTES: usize = 16
 // Block sizes are 64 << class bytes; class 23 is 512 MiB.
 const BLOCK_CLASSES: i32 = 24
 const NO_BLOCK: u32 = 0xffffffff
@@ -110,6 +116,9 @@ let maxPerKey: i32 = 0x7fffffff
 let maxTotal: i32 = 0x7fffffff
 // Whether timed-out partial matches are written out (the step has a `timeout into`).
 let reportTimeouts: bool = true
+// Whether partial match records are compact (PM_COMPACT_BYTES), and their size.
+let compactRecords: bool = false
+let pmBytes: usize = PM_FULL_BYTES
 
 let statesPtr: usize = 0
 let edgesPtr: usize = 0
@@ -264,8 +273,9 @@ function growRegion(r: i32, bytes: usize): void {
  * Starts an engine: `states` NFA states, `edges` edges, `terms` condition terms (the host writes
  * them with setState, setEdge, setTerm), the start state, the pattern's `within` (Infinity:
  * none), the skip strategy (0 none, 1 to next, 2 past last event, 3 to first, 4 to last; `step`
- * for 3 and 4), the budget, and whether timeouts are written out (0: only counted). Forgets any
- * earlier state.
+ * for 3 and 4), the budget, whether timeouts are written out (0: only counted) and whether
+ * partial match records are compact (1; only without a skip strategy, and setState then refuses
+ * step windows). Forgets any earlier state.
  */
 export function init(
   states: i32,
@@ -278,8 +288,12 @@ export function init(
   perKey: i32,
   total: i32,
   timeouts: i32,
+  compact: i32,
 ): void {
   reportTimeouts = timeouts != 0
+  compactRecords = compact != 0
+  if (compactRecords && skip != SKIP_NONE) abort('cep kernel: compact records under a skip strategy')
+  pmBytes = compactRecords ? PM_COMPACT_BYTES : PM_FULL_BYTES
   stateCount = states
   startState = start
   windowMs = within
@@ -339,6 +353,7 @@ export function init(
 }
 
 export function setState(s: i32, kind: i32, edgeStart: i32, edgeCount: i32, window: f64): void {
+  if (compactRecords && window != Infinity) abort('cep kernel: compact records with a step window')
   const p = statesPtr + <usize>s * STATE_BYTES
   store<i32>(p, kind)
   store<i32>(p, edgeStart, 4)
@@ -386,17 +401,55 @@ export function setTerm(t: i32, mustSet: u32, mustClear: u32): void {
 
 /** Partial match i of the block at kp. */
 @inline function recPtr(kp: usize, i: i32): usize {
-  return kp + BLOCK_HEADER + <usize>i * PM_BYTES
+  return kp + BLOCK_HEADER + <usize>i * pmBytes
 }
-// record: 0 state, 4 node, 8 startTime f64, 16 startSeq f64, 24 prevTime f64, 32 expiry f64
+// record: 0 state, 4 node, 8 startTime f64, then (full records only) 16 startSeq f64, 24 prevTime
+// f64, 32 expiry f64; compact records derive those three (recStartSeq, recPrev, recExpiry)
 
 @inline function blockBytes(cls: i32): usize {
   return <usize>64 << cls
 }
 
+/** When the partial match whose record is at p expires. */
+@inline function recExpiry(p: usize): f64 {
+  return compactRecords ? load<f64>(p, 8) + windowMs : load<f64>(p, 32)
+}
+
+/** The time of the last event of the partial match whose record is at p (compact: one node read). */
+@inline function recPrev(p: usize): f64 {
+  return compactRecords ? load<f64>(nodePtr(load<i32>(p, 4)), 16) : load<f64>(p, 24)
+}
+
+/** The seq of the first event of the partial match whose record is at p (compact: a walk of its path). */
+@inline function recStartSeq(p: usize): f64 {
+  return compactRecords ? pathStartSeq(load<i32>(p, 4)) : load<f64>(p, 16)
+}
+
+/** The seq of the oldest event of the path ending at node n (a stored partial match has one). */
+function pathStartSeq(n: i32): f64 {
+  let x = n
+  while (true) {
+    const prev = load<i32>(nodePtr(x), 4)
+    if (prev < 0) return load<f64>(nodePtr(x), 24)
+    x = prev
+  }
+  return NaN
+}
+
+/** Computation state c's start seq; NaN in it (compact records) means its path's first event's. */
+function csStartSeq(c: i32): f64 {
+  const p = csPtr(c)
+  let q = load<f64>(p, 24)
+  if (isNaN(q)) {
+    q = pathStartSeq(load<i32>(p, 8))
+    store<f64>(p, q, 24)
+  }
+  return q
+}
+
 /** Partial matches a block of class cls holds. */
 @inline function blockCap(cls: i32): i32 {
-  return <i32>((blockBytes(cls) - BLOCK_HEADER) / PM_BYTES)
+  return <i32>((blockBytes(cls) - BLOCK_HEADER) / pmBytes)
 }
 
 /** A free block of class cls (its offset in the blocks region); may move the layout. */
@@ -430,7 +483,7 @@ function moveKeyBlock(k: i32, cls: i32, keep: i32): void {
   const slot = keysBase + (<usize>k << 2)
   const old = load<u32>(slot)
   const oldClass = load<i32>(blocksBase + <usize>old, 4)
-  memory.copy(blocksBase + <usize>fresh, blocksBase + <usize>old, BLOCK_HEADER + <usize>keep * PM_BYTES)
+  memory.copy(blocksBase + <usize>fresh, blocksBase + <usize>old, BLOCK_HEADER + <usize>keep * pmBytes)
   store<i32>(blocksBase + <usize>fresh, cls, 4)
   freeBlock(old, oldClass)
   store<u32>(slot, fresh)
@@ -889,6 +942,15 @@ function computeNext(p: usize, t: f64, seq: f64, m: u32): bool {
   if (p == 0) {
     state = startState
     parentExpiry = NaN
+  } else if (compactRecords) {
+    // The start seq and the last event's time wait until a successor needs them (most partial
+    // matches only ignore the event); no state has a step window, so the decision does not read
+    // the last time.
+    state = load<i32>(p)
+    node = load<i32>(p, 4)
+    start = load<f64>(p, 8)
+    startSeq = NaN
+    parentExpiry = start + windowMs
   } else {
     state = load<i32>(p)
     node = load<i32>(p, 4)
@@ -926,6 +988,7 @@ function computeNext(p: usize, t: f64, seq: f64, m: u32): bool {
     const ep = edgesPtr + <usize>load<i32>(list) * EDGE_BYTES
     if (load<i32>(ep) == IGNORE && load<i32>(ep, 4) == state) return true
   }
+  if (compactRecords && !isStart) prev = load<f64>(nodePtr(node), 16)
   for (let i: i32 = 0; i < outN; i++) {
     const ep = edgesPtr + <usize>load<i32>(list + (<usize>i << 2)) * EDGE_BYTES
     const target = load<i32>(ep, 4)
@@ -959,7 +1022,7 @@ function startsBefore(a: i32, b: i32): bool {
   const bp = csPtr(b)
   const at = load<f64>(ap, 16)
   const bt = load<f64>(bp, 16)
-  return at < bt || (at == bt && load<f64>(ap, 24) < load<f64>(bp, 24))
+  return at < bt || (at == bt && csStartSeq(a) < csStartSeq(b))
 }
 
 /** The partial match whose record is at r started before computation state b. */
@@ -968,7 +1031,7 @@ function recordStartsBefore(r: usize, b: i32): bool {
   const bp = csPtr(b)
   const at = load<f64>(r, 8)
   const bt = load<f64>(bp, 16)
-  return at < bt || (at == bt && load<f64>(r, 16) < load<f64>(bp, 24))
+  return at < bt || (at == bt && recStartSeq(r) < csStartSeq(b))
 }
 
 /** Node x's event is after node y's, by (time, seq). */
@@ -1087,7 +1150,7 @@ function pruneHeld(k: i32): i32 {
   let removed: i32 = 0
   while (c >= 0) {
     const next = load<i32>(csPtr(c))
-    if (shouldPrune(load<f64>(csPtr(c), 16), load<f64>(csPtr(c), 24))) {
+    if (shouldPrune(load<f64>(csPtr(c), 16), csStartSeq(c))) {
       if (prev < 0) store<i32>(keyPtr(k), next, 12)
       else store<i32>(csPtr(prev), next)
       discardCs(c)
@@ -1105,9 +1168,9 @@ function prunePartials(k: i32): i32 {
   let kept: i32 = 0
   for (let i: i32 = 0; i < n; i++) {
     const p = recPtr(keyPtr(k), i)
-    if (shouldPrune(load<f64>(p, 8), load<f64>(p, 16))) releaseNode(load<i32>(p, 4))
+    if (shouldPrune(load<f64>(p, 8), recStartSeq(p))) releaseNode(load<i32>(p, 4))
     else {
-      if (kept != i) memory.copy(recPtr(keyPtr(k), kept), recPtr(keyPtr(k), i), PM_BYTES)
+      if (kept != i) memory.copy(recPtr(keyPtr(k), kept), recPtr(keyPtr(k), i), pmBytes)
       kept++
     }
   }
@@ -1157,9 +1220,9 @@ let potTail: i32 = -1
 
 /** The scratch record of new position j (j >= scratchFrom); may move the layout. */
 function scratchRecord(j: i32): usize {
-  const end = <usize>(j - scratchFrom + 1) * PM_BYTES
+  const end = <usize>(j - scratchFrom + 1) * pmBytes
   if (end > regionCapOf(R_SCRATCH)) growRegion(R_SCRATCH, end)
-  return scratchBase + end - PM_BYTES
+  return scratchBase + end - pmBytes
 }
 
 /** Partial match i of key k stays as it is. */
@@ -1168,12 +1231,12 @@ function keepRecord(k: i32, i: i32): void {
   let e: f64
   if (scratchFrom < 0) {
     // Nothing before it changed: it is already at its place (newCount == i).
-    e = load<f64>(recPtr(keyPtr(k), i), 32)
+    e = recExpiry(recPtr(keyPtr(k), i))
   } else {
     const q = scratchRecord(newCount)
     const p = recPtr(keyPtr(k), i)
-    memory.copy(q, p, PM_BYTES)
-    e = load<f64>(p, 32)
+    memory.copy(q, p, pmBytes)
+    e = recExpiry(p)
   }
   newCount++
   if (e < newMinExpiry) newMinExpiry = e
@@ -1187,10 +1250,12 @@ function appendNew(c: i32): void {
   store<i32>(q, load<i32>(p, 4))
   store<i32>(q, load<i32>(p, 8), 4)
   store<f64>(q, load<f64>(p, 16), 8)
-  store<f64>(q, load<f64>(p, 24), 16)
-  store<f64>(q, load<f64>(p, 32), 24)
   const e = load<f64>(p, 40)
-  store<f64>(q, e, 32)
+  if (!compactRecords) {
+    store<f64>(q, load<f64>(p, 24), 16)
+    store<f64>(q, load<f64>(p, 32), 24)
+    store<f64>(q, e, 32)
+  }
   newCount++
   if (e < newMinExpiry) newMinExpiry = e
   freeCs(c)
@@ -1201,7 +1266,7 @@ function finishRecords(k: i32): void {
   if (scratchFrom >= 0) {
     reserveRecords(k, newCount, scratchFrom)
     const kp = keyPtr(k)
-    memory.copy(recPtr(kp, scratchFrom), scratchBase, <usize>(newCount - scratchFrom) * PM_BYTES)
+    memory.copy(recPtr(kp, scratchFrom), scratchBase, <usize>(newCount - scratchFrom) * pmBytes)
   }
   const kq = keyPtr(k)
   store<i32>(kq, newCount)
@@ -1276,7 +1341,7 @@ function enforceBudget(k: i32): void {
   }
   if (dropped == 0) return
   const kp = keyPtr(k)
-  memory.copy(recPtr(kp, 0), recPtr(kp, dropped), <usize>(n - dropped) * PM_BYTES)
+  memory.copy(recPtr(kp, 0), recPtr(kp, dropped), <usize>(n - dropped) * pmBytes)
   store<i32>(kp, n - dropped)
 }
 
@@ -1285,7 +1350,7 @@ function recomputeMinExpiry(k: i32): void {
   const n = load<i32>(kp)
   let e: f64 = Infinity
   for (let i: i32 = 0; i < n; i++) {
-    const x = load<f64>(recPtr(kp, i), 32)
+    const x = recExpiry(recPtr(kp, i))
     if (x < e) e = x
   }
   store<f64>(kp, e, 32)
@@ -1362,14 +1427,14 @@ function expireKey(k: i32, now: f64): void {
   for (let i: i32 = 0; i < n; i++) {
     // (Re-read: completing and releasing may move the layout.)
     const p = recPtr(keyPtr(k), i)
-    const e = load<f64>(p, 32)
+    const e = recExpiry(p)
     if (e <= now) {
       const s = load<i32>(p)
       const node = load<i32>(p, 4)
       if (stateKind(s) == K_PENDING) {
         const start = load<f64>(p, 8)
-        const startSeq = load<f64>(p, 16)
-        const prev = load<f64>(p, 24)
+        const startSeq = recStartSeq(p)
+        const prev = recPrev(p)
         const c = allocCs()
         const q = csPtr(c)
         store<i32>(q, s, 4)
@@ -1386,7 +1451,7 @@ function expireKey(k: i32, now: f64): void {
         releaseNode(node)
       }
     } else {
-      if (kept != i) memory.copy(recPtr(keyPtr(k), kept), recPtr(keyPtr(k), i), PM_BYTES)
+      if (kept != i) memory.copy(recPtr(keyPtr(k), kept), recPtr(keyPtr(k), i), pmBytes)
       kept++
       if (e < least) least = e
     }
@@ -1502,7 +1567,7 @@ function touchAheadOf(i: i32, length: i32, keys: usize, shift: i32, cursor: usiz
       const cls = load<i32>(kp, 4)
       const n = load<i32>(kp)
       const cap = cls >= 0 && cls < BLOCK_CLASSES ? blockCap(cls) : 0
-      const used = BLOCK_HEADER + <usize>(n < cap ? n : cap) * PM_BYTES
+      const used = BLOCK_HEADER + <usize>(n < cap ? n : cap) * pmBytes
       let lines = <i32>((used - 1) >> 6)
       if (lines > AHEAD_MAX_LINES) lines = AHEAD_MAX_LINES
       for (let l: i32 = 1; l <= lines; l++) touchSink += load<i32>(kp + (<usize>l << 6))
@@ -1741,6 +1806,26 @@ export function loadMeta(): void {
   for (let k: i32 = 0; k < keyCount; k++) store<i32>(keyPtr(k), 0, 20)
 }
 
+/**
+ * After loadMeta of a version 4 snapshot (full records only) into an engine with compact records:
+ * rewrites every key's records in place (a compact record is the first 16 bytes of a full one, and
+ * record i only moves down). Blocks keep their class (they hold more records now).
+ */
+export function compactFullRecords(): void {
+  if (!compactRecords) return
+  for (let k: i32 = 0; k < keyCount; k++) {
+    const kp = keyPtr(k)
+    const n = load<i32>(kp)
+    for (let i: i32 = 0; i < n; i++)
+      memory.copy(kp + BLOCK_HEADER + <usize>i * PM_COMPACT_BYTES, kp + BLOCK_HEADER + <usize>i * PM_FULL_BYTES, PM_COMPACT_BYTES)
+  }
+}
+
+/** The bytes of a partial match record (16: compact, 40: full). */
+export function recordBytes(): i32 {
+  return <i32>pmBytes
+}
+
 // ---- incremental snapshots: changed keys, one key's matches out and in ----
 
 /** Hands over the changed keys' list (at dirtyPtr(), this many entries, valid until the next call) and starts a new one. */
@@ -1832,8 +1917,8 @@ export function exportKey(k: i32): usize {
     store<i32>(q, load<i32>(p))
     store<i32>(q, node < 0 ? -1 : -load<i32>(nodePtr(node), 8) - 1, 4)
     store<f64>(q, load<f64>(p, 8), 8)
-    store<f64>(q, load<f64>(p, 16), 16)
-    store<f64>(q, load<f64>(p, 24), 24)
+    store<f64>(q, recStartSeq(p), 16)
+    store<f64>(q, recPrev(p), 24)
     store<f64>(q, 0, 32)
   }
   let i = partials
@@ -1844,7 +1929,7 @@ export function exportKey(k: i32): usize {
     store<i32>(q, load<i32>(p, 4))
     store<i32>(q, node < 0 ? -1 : -load<i32>(nodePtr(node), 8) - 1, 4)
     store<f64>(q, load<f64>(p, 16), 8)
-    store<f64>(q, load<f64>(p, 24), 16)
+    store<f64>(q, csStartSeq(c), 16)
     store<f64>(q, load<f64>(p, 32), 24)
     store<f64>(q, load<f64>(p, 40), 32)
     i++
@@ -1923,9 +2008,15 @@ export function importKey(k: i32): void {
       store<i32>(p, s)
       store<i32>(p, node, 4)
       store<f64>(p, start, 8)
-      store<f64>(p, startSeq, 16)
-      store<f64>(p, prev, 24)
-      store<f64>(p, e, 32)
+      if (compactRecords) {
+        // What a compact record derives must be what the exchange form says.
+        if (node < 0 || load<f64>(nodePtr(node), 16) != prev || pathStartSeq(node) != startSeq)
+          abort('cep kernel: a partial match whose path does not hold its last time and start seq')
+      } else {
+        store<f64>(p, startSeq, 16)
+        store<f64>(p, prev, 24)
+        store<f64>(p, e, 32)
+      }
       if (e < least) least = e
       arm(k, e)
       continue
