@@ -13,6 +13,22 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true })
 })
 
+/** A JSON log record as `--log-format json` writes it to stderr. */
+interface LogLine {
+  level: string
+  msg: string
+  lines?: number
+  firstLine?: number
+}
+
+/** Each non-empty line of `text`, parsed as JSON. */
+function jsonLines<T>(text: string): T[] {
+  return text
+    .split('\n')
+    .filter((l) => l.length > 0)
+    .map((l) => JSON.parse(l) as T)
+}
+
 const pipe = (name: string) =>
   `schema E { id: string }\nsource e: E from kafka("${name}-in")\nsink e -> kafka("${name}-out")\n`
 
@@ -62,11 +78,7 @@ describe('small CLI defects', () => {
       'json',
     )
     expect(code).toBe(0)
-    const warning = stderr
-      .split('\n')
-      .filter((l) => l.length > 0)
-      .map((l) => JSON.parse(l) as { level: string; msg: string; lines?: number; firstLine?: number })
-      .find((r) => r.level === 'warn')
+    const warning = jsonLines<LogLine>(stderr).find((r) => r.level === 'warn')
     expect(warning).toMatchObject({ lines: 3, firstLine: 2 })
     expect(warning!.msg).toMatch(/^3 lines had no --key-field card/)
   })
@@ -87,11 +99,7 @@ describe('small CLI defects', () => {
       'json',
     )
     expect(code).toBe(0)
-    const warnings = stderr
-      .split('\n')
-      .filter((l) => l.length > 0)
-      .map((l) => JSON.parse(l) as { level: string; msg: string; lines?: number; firstLine?: number })
-      .filter((r) => r.level === 'warn')
+    const warnings = jsonLines<LogLine>(stderr).filter((r) => r.level === 'warn')
     expect(
       warnings.find((w) => /lone surrogate/.test(w.msg) && /^1 lines had a --key-field/.test(w.msg)),
     ).toMatchObject({
@@ -99,10 +107,7 @@ describe('small CLI defects', () => {
       firstLine: 2,
     })
     const consumed = await runCli('consume', 't', '--meta', '--data-dir', dataDir)
-    const records = consumed.stdout
-      .split('\n')
-      .filter((l) => l.length > 0)
-      .map((l) => JSON.parse(l) as { key: string | null; value: unknown })
+    const records = jsonLines<{ key: string | null; value: unknown }>(consumed.stdout)
     expect(records.map((r) => r.key)).toEqual(['a', null])
     expect(consumed.stdout).not.toContain('\ufffd')
   })
