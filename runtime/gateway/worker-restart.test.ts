@@ -118,6 +118,62 @@ async function idsInLog(log: Awaited<ReturnType<typeof startGateway>>['log']): P
   return ids
 }
 
+/**
+ * Eight producers on kept-alive connections, each POSTing one event after the other to `events`
+ * until stop(): what they sent, what was acknowledged, and how the others failed (`503 DRAINING`,
+ * or a connection error's code).
+ */
+function producersUnderLoad(events: string) {
+  const agent = new Agent({ keepAlive: true, maxSockets: 8 })
+  fixture.onCleanup(async () => agent.destroy())
+  const sent: string[] = []
+  const acknowledged: string[] = []
+  const failures: string[] = []
+  let stopping = false
+  const producer = async (p: number) => {
+    for (let i = 0; !stopping; i++) {
+      const id = `p${p}-${i}`
+      sent.push(id)
+      try {
+        const answer = await exchange(events, 'POST', payment(id), agent)
+        if (answer.status === 200) acknowledged.push(id)
+        else failures.push(`${answer.status} ${JSON.parse(answer.body).error_code}`)
+      } catch (error) {
+        failures.push((error as NodeJS.ErrnoException).code ?? String(error))
+      }
+    }
+  }
+  const running = Promise.all(Array.from({ length: 8 }, (_, p) => producer(p)))
+  return {
+    sent,
+    acknowledged,
+    failures,
+    /** Waits until `count` more events than now are acknowledged. */
+    more(count: number, what = `${count} more acknowledged`): Promise<true> {
+      const from = acknowledged.length
+      return until(what, async () => (acknowledged.length >= from + count ? true : undefined))
+    },
+    /** Lets each producer finish the request it is in, and sends no more. */
+    async stop(): Promise<void> {
+      stopping = true
+      await running
+    },
+  }
+}
+
+/** Every acknowledged event is in the log, none twice, and nothing is there that was not sent. */
+async function expectAcknowledgedOnce(
+  log: Awaited<ReturnType<typeof startGateway>>['log'],
+  load: ReturnType<typeof producersUnderLoad>,
+): Promise<void> {
+  const inLog = await idsInLog(log)
+  expect(new Set(inLog).size).toBe(inLog.length)
+  const sent = new Set(load.sent)
+  expect(inLog.filter((id) => !sent.has(id))).toEqual([])
+  const logged = new Set(inLog)
+  expect(load.acknowledged.filter((id) => !logged.has(id))).toEqual([])
+}
+
 /** Requests that announce 1,000 bytes and send 10: the worker that took each holds it, unanswered. */
 function holdRequests(port: number, count: number): { sockets: Socket[]; closed: Promise<void>[] } {
   const sockets: Socket[] = []
@@ -226,49 +282,21 @@ describe('gateway worker restart', () => {
     const pool = gateway.workers!
     const events = `${gateway.url}/streams/payments/events`
 
-    // Producers on kept-alive connections, each sending one event after the other until told to stop.
-    const agent = new Agent({ keepAlive: true, maxSockets: 8 })
-    fixture.onCleanup(async () => agent.destroy())
-    const sent: string[] = []
-    const acknowledged: string[] = []
-    const failures: string[] = []
-    let stopping = false
-    const producer = async (p: number) => {
-      for (let i = 0; !stopping; i++) {
-        const id = `p${p}-${i}`
-        sent.push(id)
-        try {
-          const answer = await exchange(events, 'POST', payment(id), agent)
-          if (answer.status === 200) acknowledged.push(id)
-          else failures.push(`${answer.status} ${answer.body}`)
-        } catch (error) {
-          failures.push((error as NodeJS.ErrnoException).code ?? String(error))
-        }
-      }
-    }
-    const producers = Promise.all(Array.from({ length: 8 }, (_, p) => producer(p)))
-    const progress = async (what: string, from: number) =>
-      until(what, async () => (acknowledged.length >= from + 100 ? true : undefined))
-    await progress('100 acknowledged', 0)
+    const load = producersUnderLoad(events)
+    await load.more(100)
 
     await pool.crashWorker(0)
     expect(pool.listening).toBe(1)
     expect((await exchange(`${gateway.url}/readyz`, 'GET')).status).toBe(503)
-    await progress('more acknowledged while one worker listens', acknowledged.length)
+    await load.more(100, 'more acknowledged while one worker listens')
     await until('worker 0 again', async () => (pool.listening === 2 ? true : undefined))
     expect((await exchange(`${gateway.url}/readyz`, 'GET')).status).toBe(200)
-    await progress('more acknowledged after the restart', acknowledged.length)
-    stopping = true
-    await producers
+    await load.more(100, 'more acknowledged after the restart')
+    await load.stop()
 
     // A request cut off by the crash failed at the connection, never with another answer.
-    for (const failure of failures) expect(failure).toMatch(/^(ECONNRESET|EPIPE|socket hang up)$/)
-    const inLog = await idsInLog(log)
-    expect(new Set(inLog).size).toBe(inLog.length)
-    const sentSet = new Set(sent)
-    expect(inLog.filter((id) => !sentSet.has(id))).toEqual([])
-    const logged = new Set(inLog)
-    expect(acknowledged.filter((id) => !logged.has(id))).toEqual([])
+    for (const failure of load.failures) expect(failure).toMatch(/^(ECONNRESET|EPIPE|socket hang up)$/)
+    await expectAcknowledgedOnce(log, load)
     expect(await metricValue(gateway, metrics, 'sluice_gateway_worker_restarts_total')).toBe(1)
     expect(
       lines.find((line) => line.msg === 'gateway worker thread ended; starting it again')?.fields,
@@ -283,31 +311,10 @@ describe('gateway worker restart', () => {
     // the thread stops and calls std::terminate when its handler cannot answer (decision 0030).
     const { gateway, log, metrics, lines } = await startGateway(200)
     const pool = gateway.workers!
-    const events = `${gateway.url}/streams/payments/events`
-    const agent = new Agent({ keepAlive: true, maxSockets: 8 })
-    fixture.onCleanup(async () => agent.destroy())
-    const sent: string[] = []
-    const acknowledged: string[] = []
-    const failures: string[] = []
-    let stopping = false
-    const producer = async (p: number) => {
-      for (let i = 0; !stopping; i++) {
-        const id = `p${p}-${i}`
-        sent.push(id)
-        try {
-          const answer = await exchange(events, 'POST', payment(id), agent)
-          if (answer.status === 200) acknowledged.push(id)
-          else failures.push(`${answer.status} ${JSON.parse(answer.body).error_code}`)
-        } catch (error) {
-          failures.push((error as NodeJS.ErrnoException).code ?? String(error))
-        }
-      }
-    }
-    const producers = Promise.all(Array.from({ length: 8 }, (_, p) => producer(p)))
+    const load = producersUnderLoad(`${gateway.url}/streams/payments/events`)
     const rounds = 4
     for (let round = 0; round < rounds; round++) {
-      const from = acknowledged.length
-      await until('100 more acknowledged', async () => (acknowledged.length >= from + 100 ? true : undefined))
+      await load.more(100)
       const stopped = pool.stopWorker(round % 2)
       expect(pool.listening).toBe(1)
       await stopped
@@ -316,20 +323,13 @@ describe('gateway worker restart', () => {
       expect((await exchange(`${gateway.url}/healthz`, 'GET')).status).toBe(200)
       await until('both workers again', async () => (pool.listening === 2 ? true : undefined))
     }
-    const from = acknowledged.length
-    await until('100 more acknowledged', async () => (acknowledged.length >= from + 100 ? true : undefined))
-    stopping = true
-    await producers
+    await load.more(100)
+    await load.stop()
 
     // A request on the stopping worker is answered 503 DRAINING or fails at the connection, never otherwise.
-    for (const failure of failures)
+    for (const failure of load.failures)
       expect(failure).toMatch(/^(503 DRAINING|ECONNRESET|EPIPE|socket hang up)$/)
-    const inLog = await idsInLog(log)
-    expect(new Set(inLog).size).toBe(inLog.length)
-    const sentSet = new Set(sent)
-    expect(inLog.filter((id) => !sentSet.has(id))).toEqual([])
-    const logged = new Set(inLog)
-    expect(acknowledged.filter((id) => !logged.has(id))).toEqual([])
+    await expectAcknowledgedOnce(log, load)
     expect(await metricValue(gateway, metrics, 'sluice_gateway_worker_restarts_total')).toBe(rounds)
     // Each ended itself (the stop's exit code), none had to be terminated.
     const ended = lines.filter((line) => line.msg === 'gateway worker thread ended; starting it again')
@@ -342,42 +342,16 @@ describe('gateway worker restart', () => {
 
   it('drains under load: the process survives, every acknowledged event is in the log exactly once', async () => {
     const { gateway, log, lines } = await startGateway(200)
-    const events = `${gateway.url}/streams/payments/events`
-    const agent = new Agent({ keepAlive: true, maxSockets: 8 })
-    fixture.onCleanup(async () => agent.destroy())
-    const sent: string[] = []
-    const acknowledged: string[] = []
-    const failures: string[] = []
-    let draining = false
-    const producer = async (p: number) => {
-      // Until the drain refused it: nothing listens after it.
-      for (let i = 0; !draining || failures.length === 0; i++) {
-        const id = `p${p}-${i}`
-        sent.push(id)
-        try {
-          const answer = await exchange(events, 'POST', payment(id), agent)
-          if (answer.status === 200) acknowledged.push(id)
-          else failures.push(`${answer.status} ${JSON.parse(answer.body).error_code}`)
-        } catch (error) {
-          failures.push((error as NodeJS.ErrnoException).code ?? String(error))
-        }
-        if (draining) return
-      }
-    }
-    const producers = Promise.all(Array.from({ length: 8 }, (_, p) => producer(p)))
-    await until('100 acknowledged', async () => (acknowledged.length >= 100 ? true : undefined))
-    draining = true
+    const load = producersUnderLoad(`${gateway.url}/streams/payments/events`)
+    await load.more(100)
+    // Requests in flight meet the drain; nothing listens after it.
+    const stopped = load.stop()
     await gateway.drain(2000)
-    await producers
+    await stopped
     expect(gateway.workers!.listening).toBe(0)
-    for (const failure of failures)
+    for (const failure of load.failures)
       expect(failure).toMatch(/^(503 DRAINING|ECONNREFUSED|ECONNRESET|EPIPE|socket hang up)$/)
-    const inLog = await idsInLog(log)
-    expect(new Set(inLog).size).toBe(inLog.length)
-    const sentSet = new Set(sent)
-    expect(inLog.filter((id) => !sentSet.has(id))).toEqual([])
-    const logged = new Set(inLog)
-    expect(acknowledged.filter((id) => !logged.has(id))).toEqual([])
+    await expectAcknowledgedOnce(log, load)
     // The workers drained on their own: none had to be stopped.
     expect(
       lines.some((line) => line.msg === 'gateway worker thread did not drain in time; stopping it'),
@@ -460,34 +434,15 @@ describe('gateway worker restart', () => {
   it('a worker unresponsive for a while under load is asked to stop and ends itself once it turns again, not terminated', async () => {
     const { gateway, log, lines } = await startGateway(200, 500)
     const pool = gateway.workers!
-    const events = `${gateway.url}/streams/payments/events`
-    const agent = new Agent({ keepAlive: true, maxSockets: 8 })
-    fixture.onCleanup(async () => agent.destroy())
-    const acknowledged: string[] = []
-    const failures: string[] = []
-    let stopping = false
-    const producer = async (p: number) => {
-      for (let i = 0; !stopping; i++) {
-        const id = `p${p}-${i}`
-        try {
-          const answer = await exchange(events, 'POST', payment(id), agent)
-          if (answer.status === 200) acknowledged.push(id)
-          else failures.push(`${answer.status} ${JSON.parse(answer.body).error_code}`)
-        } catch (error) {
-          failures.push((error as NodeJS.ErrnoException).code ?? String(error))
-        }
-      }
-    }
-    const producers = Promise.all(Array.from({ length: 8 }, (_, p) => producer(p)))
-    await until('100 acknowledged', async () => (acknowledged.length >= 100 ? true : undefined))
+    const load = producersUnderLoad(`${gateway.url}/streams/payments/events`)
+    await load.more(100)
     // Past the liveness timeout (0.5 s) and the check after it, but ending before the stop's
     // grace (1 s) and its wait (2 s) would have it terminated.
     pool.wedgeWorker(0, 1500)
     await until('the worker started again', async () =>
       lines.some((line) => line.msg === 'gateway worker thread started again') ? true : undefined,
     )
-    stopping = true
-    await producers
+    await load.stop()
     expect(
       lines.find((line) => line.msg === 'gateway worker thread unresponsive; stopping it')?.fields,
     ).toMatchObject({ worker: 0 })
@@ -497,10 +452,9 @@ describe('gateway worker restart', () => {
     expect(lines.some((line) => line.msg === 'gateway worker thread did not stop; terminating it')).toBe(
       false,
     )
-    for (const failure of failures)
+    for (const failure of load.failures)
       expect(failure).toMatch(/^(503 DRAINING|ECONNRESET|EPIPE|socket hang up)$/)
-    const logged = new Set(await idsInLog(log))
-    expect(acknowledged.filter((id) => !logged.has(id))).toEqual([])
+    await expectAcknowledgedOnce(log, load)
   })
 
   it('ends a drain with a worker stuck in a loop by stopping it from outside', async () => {
