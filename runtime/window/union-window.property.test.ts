@@ -29,7 +29,7 @@ import {
   replayableRuns,
 } from '../../test/support/crash-run.ts'
 import { readTopic } from '../../test/support/read-topic.ts'
-import { interpretByPartition, recordsByTopic } from '../../test/support/topic-events.ts'
+import { interpretByPartition, laneClockedEvents, recordsByTopic } from '../../test/support/topic-events.ts'
 import {
   countWindowEmissions,
   finalWindowResults,
@@ -96,15 +96,7 @@ const eventsArb = (lateness: number) =>
       }),
       { minLength: 20, maxLength: 80 },
     )
-    .map((raw) => {
-      const clock = new Map<string, number>()
-      return raw.map(({ topic, k, step, behind }, id): Ev => {
-        const lane = `${topic}/${partitionForKey(k, PARTITIONS)}`
-        const now = (clock.get(lane) ?? T0 + 10_000) + step
-        clock.set(lane, now)
-        return { topic, id, k, ts: now - Math.floor(behind * DELAY[topic]) }
-      })
-    })
+    .map((raw): Ev[] => laneClockedEvents(raw, { partitions: PARTITIONS, start: T0, delayMs: DELAY }))
 
 /** A result of the window: key, window start, count, sum and largest of the ids, its time. */
 const resultOf = (

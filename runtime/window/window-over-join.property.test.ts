@@ -33,7 +33,7 @@ import {
   joinWatermarks,
 } from '../../test/support/join-reference.ts'
 import { readTopic } from '../../test/support/read-topic.ts'
-import { interpretByPartition, recordsByTopic } from '../../test/support/topic-events.ts'
+import { interpretByPartition, laneClockedEvents, recordsByTopic } from '../../test/support/topic-events.ts'
 import { finalWindowResults, type WindowRefEvent } from '../../test/support/window-reference.ts'
 import type { LoadedArtifact } from '../artifact/load.ts'
 import { outputHoldMs } from '../join/join-over-join.ts'
@@ -124,15 +124,7 @@ const eventsArb = fc
     }),
     { minLength: 30, maxLength: 90 },
   )
-  .map((raw) => {
-    const clock = new Map<string, number>()
-    return raw.map(({ topic, k, step, behind }, id): Ev => {
-      const lane = `${topic}/${partitionForKey(k, PARTITIONS)}`
-      const now = (clock.get(lane) ?? T0 + 10_000) + step
-      clock.set(lane, now)
-      return { topic, id, k, ts: now - Math.floor(behind * DELAY[topic]) }
-    })
-  })
+  .map((raw): Ev[] => laneClockedEvents(raw, { partitions: PARTITIONS, start: T0, delayMs: DELAY }))
 
 /** A result of the window: key, window start, count, sum of `a` ids, largest `b` id, its time. */
 const resultOf = (

@@ -73,3 +73,36 @@ export function interpretByPartition<T extends string, E extends TopicEvent<T>>(
     }
   }
 }
+
+/** One generated event before timing: its topic, key, clock step and how far behind it lies. */
+export interface LaneStep<T extends string> {
+  readonly topic: T
+  readonly k: string
+  /** How far the event's lane clock moves forward at it (ms). */
+  readonly step: number
+  /** How far behind its lane clock the event lies, in units of its topic's watermark delay. */
+  readonly behind: number
+}
+
+/**
+ * Timed events from generated steps, numbered in order: per lane (a topic and the partition of a
+ * key) a clock starts at `start` + 10 s and moves forward by each event's `step`, and the event
+ * lies `behind` × its topic's delay behind it. So each lane is out of order by at most that much:
+ * never late at its own source while `behind` < 1, late beyond.
+ */
+export function laneClockedEvents<T extends string>(
+  steps: readonly LaneStep<T>[],
+  lanes: {
+    readonly partitions: number
+    readonly start: number
+    readonly delayMs: Readonly<Record<T, number>>
+  },
+): (TopicEvent<T> & { readonly id: number })[] {
+  const clock = new Map<string, number>()
+  return steps.map(({ topic, k, step, behind }, id) => {
+    const lane = `${topic}/${partitionForKey(k, lanes.partitions)}`
+    const now = (clock.get(lane) ?? lanes.start + 10_000) + step
+    clock.set(lane, now)
+    return { topic, id, k, ts: now - Math.floor(behind * lanes.delayMs[topic]) }
+  })
+}
