@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js'
 import { loadSync } from '@grpc/proto-loader'
 import { describe, expect, it } from 'vitest'
-import { gatewayFixture } from '../../test/support/gateway-fixture.ts'
+import { failingFirstAppend, gatewayFixture } from '../../test/support/gateway-fixture.ts'
 import type { EmbeddedLog } from '../log/embedded.ts'
 import type { Log, LogRecord } from '../log/index.ts'
 import { createLogger, type Logger } from '../observability/logger.ts'
@@ -237,17 +237,7 @@ describe('gRPC gateway: a handler error', () => {
   })
 
   it('a failed append is APPEND_FAILED (INTERNAL status), not a handler error, and never acknowledged', async () => {
-    let refuse = true
-    const g = await faulty((inner) => {
-      const wrapper = Object.create(inner) as Log
-      wrapper.append = async (topic, records, options) => {
-        if (!refuse) return inner.append(topic, records, options)
-        refuse = false
-        throw new Error('disk on fire')
-      }
-      wrapper.partitions = (topic) => inner.partitions(topic)
-      return wrapper
-    })
+    const g = await faulty(failingFirstAppend)
     const failed = (await g
       .publish({ stream: 'payments', events: [event('a')] })
       .catch((e) => e)) as grpc.ServiceError

@@ -5,7 +5,7 @@
  * test worker), or µWebSockets.js's std::terminate for a handler that returns unanswered.
  */
 import { describe, expect, it } from 'vitest'
-import { gatewayFixture } from '../../test/support/gateway-fixture.ts'
+import { failingFirstAppend, gatewayFixture } from '../../test/support/gateway-fixture.ts'
 import { connectWebSocket, UpgradeRefused } from '../../test/support/ws-client.ts'
 import type { EmbeddedLog } from '../log/embedded.ts'
 import type { Log, RecordPosition } from '../log/index.ts'
@@ -201,17 +201,7 @@ describe('a handler error in single-thread mode', () => {
   })
 
   it('a failed append is still APPEND_FAILED (not a handler error), and the event is not in the log', async () => {
-    let refuse = true
-    const g = await faultyGateway((inner) => {
-      const wrapper = Object.create(inner) as Log
-      wrapper.append = async (topic, records, options) => {
-        if (!refuse) return inner.append(topic, records, options)
-        refuse = false
-        throw new Error('disk on fire')
-      }
-      wrapper.partitions = (topic) => inner.partitions(topic)
-      return wrapper
-    })
+    const g = await faultyGateway(failingFirstAppend)
     const failed = await g.post(event('refused'))
     expect(failed.status).toBe(500)
     expect(JSON.parse(failed.text)).toMatchObject({ error_code: 'APPEND_FAILED' })

@@ -81,3 +81,16 @@ export function gatewayFixture(pipe: string) {
     },
   }
 }
+
+/** `inner`, except that its first append fails ("disk on fire"): a failed append, not a handler bug. */
+export function failingFirstAppend(inner: Log): Log {
+  let refuse = true
+  const wrapper = Object.create(inner) as Log
+  wrapper.append = async (topic, records, options) => {
+    if (!refuse) return inner.append(topic, records, options)
+    refuse = false
+    throw new Error('disk on fire')
+  }
+  wrapper.partitions = (topic) => inner.partitions(topic)
+  return wrapper
+}
