@@ -29,6 +29,10 @@ function jsonLines<T>(text: string): T[] {
     .map((l) => JSON.parse(l) as T)
 }
 
+/** `sluice produce t --key-field card` of `file` into `dataDir`, logging JSON lines. */
+const produceKeyedByCard = (file: string, dataDir: string) =>
+  runCli('produce', 't', '--file', file, '--key-field', 'card', '--data-dir', dataDir, '--log-format', 'json')
+
 const pipe = (name: string) =>
   `schema E { id: string }\nsource e: E from kafka("${name}-in")\nsink e -> kafka("${name}-out")\n`
 
@@ -65,18 +69,7 @@ describe('small CLI defects', () => {
   it('produce --key-field warns about lines appended without a key, with the first line', async () => {
     const file = join(dir, 'events.jsonl')
     await writeFile(file, '{"card":"a"}\n{"other":1}\nnot json\n{"card":null}\n{"card":"b"}\n')
-    const { code, stderr } = await runCli(
-      'produce',
-      't',
-      '--file',
-      file,
-      '--key-field',
-      'card',
-      '--data-dir',
-      join(dir, 'd'),
-      '--log-format',
-      'json',
-    )
+    const { code, stderr } = await produceKeyedByCard(file, join(dir, 'd'))
     expect(code).toBe(0)
     const warning = jsonLines<LogLine>(stderr).find((r) => r.level === 'warn')
     expect(warning).toMatchObject({ lines: 3, firstLine: 2 })
@@ -86,18 +79,7 @@ describe('small CLI defects', () => {
     const file = join(dir, 'surrogate.jsonl')
     await writeFile(file, '{"card":"a"}\n{"card":"\\ud800x"}\n')
     const dataDir = join(dir, 'surrogate')
-    const { code, stderr } = await runCli(
-      'produce',
-      't',
-      '--file',
-      file,
-      '--key-field',
-      'card',
-      '--data-dir',
-      dataDir,
-      '--log-format',
-      'json',
-    )
+    const { code, stderr } = await produceKeyedByCard(file, dataDir)
     expect(code).toBe(0)
     const warnings = jsonLines<LogLine>(stderr).filter((r) => r.level === 'warn')
     expect(
