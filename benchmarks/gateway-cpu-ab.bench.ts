@@ -80,6 +80,9 @@ interface Run {
   readonly acknowledgedPerSecond: number
   readonly errors: number
   readonly notSent: number
+  /** The driver's acknowledgement latency from each request's intended send time, ms. */
+  readonly ackP50Ms: number
+  readonly ackP99Ms: number
 }
 
 /** The driver's load for `protocol` (the url and duration added per run). */
@@ -143,6 +146,8 @@ async function measure(
         acknowledgedPerSecond: r.achievedEventsPerSecond,
         errors: r.errors + r.timedOut,
         notSent: r.notSent,
+        ackP50Ms: r.latencyNs.p50 / 1e6,
+        ackP99Ms: r.latencyNs.p99 / 1e6,
       }
     })
   } finally {
@@ -176,7 +181,7 @@ async function main(): Promise<void> {
         for (const run of await measure(loadgen, group, artifact, protocol, round)) {
           runs.push(run)
           console.log(
-            `round ${round + 1} ${protocol} ${run.commit}: ${run.cpuUsPerEvent.toFixed(2)} µs CPU per acked event, ${run.userCpuUsPerEvent.toFixed(2)} of it user (${run.cpuSeconds.toFixed(2)} CPU-s, ${run.acknowledgedEvents} acked, ${Math.round(run.acknowledgedPerSecond)}/s, errors ${run.errors}, not sent ${run.notSent})`,
+            `round ${round + 1} ${protocol} ${run.commit}: ${run.cpuUsPerEvent.toFixed(2)} µs CPU per acked event, ${run.userCpuUsPerEvent.toFixed(2)} of it user (${run.cpuSeconds.toFixed(2)} CPU-s, ${run.acknowledgedEvents} acked, ${Math.round(run.acknowledgedPerSecond)}/s, errors ${run.errors}, not sent ${run.notSent}, ack p50 ${run.ackP50Ms.toFixed(2)} ms p99 ${run.ackP99Ms.toFixed(2)} ms)`,
           )
         }
   }
@@ -191,8 +196,9 @@ async function main(): Promise<void> {
     for (const commit of commits) {
       const all = medianOf(protocol, commit, (r) => r.cpuUsPerEvent)
       const user = medianOf(protocol, commit, (r) => r.userCpuUsPerEvent)
+      const p99 = medianOf(protocol, commit, (r) => r.ackP99Ms)
       console.log(
-        `  ${protocol.padEnd(9)} ${commit.padEnd(10)} ${all.toFixed(2)} µs ×${(all / base).toFixed(2)}   user ${user.toFixed(2)} µs ×${(user / baseUser).toFixed(2)}`,
+        `  ${protocol.padEnd(9)} ${commit.padEnd(10)} ${all.toFixed(2)} µs ×${(all / base).toFixed(2)}   user ${user.toFixed(2)} µs ×${(user / baseUser).toFixed(2)}   ack p99 ${p99.toFixed(2)} ms`,
       )
     }
     // Each round's runs met the same load (most of all with --together): the ratio within a round,

@@ -87,8 +87,8 @@ function skipSpace(bytes: Uint8Array, from: number): number {
   return i
 }
 
-/** The index just after the JSON value that starts at `from`. */
-function skipValue(bytes: Uint8Array, from: number): number {
+/** The index just after the JSON value that starts at `from` (the body's end when it is not closed). */
+export function skipValue(bytes: Uint8Array, from: number): number {
   let i = from
   let depth = 0
   do {
