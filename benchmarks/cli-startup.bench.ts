@@ -7,7 +7,9 @@
  *   check <generated 1,000 lines>  a valid spec of many schemas, sources, streams and sinks
  *   compile payments.pipe          examples/payments/payments.pipe to a new directory each time
  *   run --help                     what the run command's module costs before it does anything
- * Rounds alternate the modes and commands, so machine noise hits them all alike.
+ * Rounds alternate the modes and commands, so machine noise hits them all alike. Besides the wall
+ * time, each run's CPU time (user + system, all its threads) as the child reports it at exit
+ * (lib/child-cpu.ts): on a loaded machine the wall time waits for the cores, the CPU time less so.
  *
  *   npm run bench:cli [-- --runs 20]
  *
@@ -23,6 +25,7 @@ import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 // @ts-expect-error: plain JavaScript (it runs before any TypeScript loader) without declarations.
 import { buildCli } from '../scripts/build-cli.mjs'
+import { takeCpuReport, withCpuReport } from './lib/child-cpu.ts'
 import { type LatencySummary, summarize } from './lib/percentile.ts'
 import { machineInfo, writeReportFiles } from './lib/report.ts'
 
@@ -112,6 +115,9 @@ interface CaseResult {
   readonly mode: Mode
   readonly wallMs: LatencySummary
   readonly samplesMs: readonly number[]
+  /** User + system CPU time of the process, all threads. */
+  readonly cpuMs: LatencySummary
+  readonly cpuSamplesMs: readonly number[]
 }
 
 /**
@@ -134,13 +140,17 @@ async function cliTree(before?: string): Promise<string> {
   return tree
 }
 
-/** Spawns `node bin/sluice.js argv` in `tree`; the wall time from spawn to exit, in ms. */
-function timeOnce(tree: string, argv: string[], mode: Mode): Promise<{ ms: number; stderr: string }> {
+/** Spawns `node bin/sluice.js argv` in `tree`; the wall time from spawn to exit and its CPU time, in ms. */
+function timeOnce(
+  tree: string,
+  argv: string[],
+  mode: Mode,
+): Promise<{ ms: number; cpuMs: number; stderr: string }> {
   return new Promise((done, fail) => {
     const started = performance.now()
     const child = spawn(process.execPath, [join(tree, 'bin/sluice.js'), ...argv], {
       cwd: tree,
-      env: { ...process.env, SLUICE_CLI: mode, NO_COLOR: '1' },
+      env: withCpuReport({ ...process.env, SLUICE_CLI: mode, NO_COLOR: '1' }),
       stdio: ['ignore', 'ignore', 'pipe'],
     })
     let stderr = ''
@@ -151,7 +161,7 @@ function timeOnce(tree: string, argv: string[], mode: Mode): Promise<{ ms: numbe
     child.on('close', (code) => {
       const ms = performance.now() - started
       if (code !== 0) fail(new Error(`sluice ${argv.join(' ')} (${mode}) exited with ${code}:\n${stderr}`))
-      else done({ ms, stderr })
+      else done({ ms, ...takeCpuReport(stderr) })
     })
   })
 }
@@ -184,15 +194,17 @@ async function main(): Promise<void> {
       { name: 'run-help', label: 'sluice run --help', argv: () => ['run', '--help'] },
     ]
     const samples = new Map<string, number[]>()
+    const cpuSamples = new Map<string, number[]>()
     const stages = new Map<Mode, Record<string, number>[]>(MODES.map((mode) => [mode, []]))
     // One unmeasured round first: the file cache holds node_modules and the tree afterwards.
     for (let round = -1; round < RUNS; round++) {
       for (const c of cases) {
         for (const mode of round % 2 === 0 ? MODES : [...MODES].reverse()) {
-          const { ms, stderr } = await timeOnce(treeOf(mode), c.argv(round, mode), mode)
+          const { ms, cpuMs, stderr } = await timeOnce(treeOf(mode), c.argv(round, mode), mode)
           if (round < 0) continue
           const key = `${c.name}/${mode}`
           samples.set(key, [...(samples.get(key) ?? []), ms])
+          cpuSamples.set(key, [...(cpuSamples.get(key) ?? []), cpuMs])
           if (c.name === 'compile') stages.get(mode)!.push(compileStages(stderr))
         }
       }
@@ -201,7 +213,16 @@ async function main(): Promise<void> {
     const results: CaseResult[] = cases.flatMap((c) =>
       MODES.map((mode) => {
         const ms = samples.get(`${c.name}/${mode}`)!
-        return { name: c.name, label: c.label, mode, wallMs: summarize(ms), samplesMs: ms }
+        const cpu = cpuSamples.get(`${c.name}/${mode}`)!
+        return {
+          name: c.name,
+          label: c.label,
+          mode,
+          wallMs: summarize(ms),
+          samplesMs: ms,
+          cpuMs: summarize(cpu),
+          cpuSamplesMs: cpu,
+        }
       }),
     )
     const report: Report = {
@@ -226,6 +247,7 @@ async function main(): Promise<void> {
           limitMs,
           p50Ms: result.wallMs.p50,
           minMs: result.wallMs.min,
+          cpuP50Ms: result.cpuMs.p50,
           met: result.wallMs.p50 < limitMs,
         }
       }),
@@ -256,7 +278,7 @@ interface Report {
   results: CaseResult[]
   /** The compile command's own stage timings (its progress lines), median per stage. */
   compileStagesMs: Record<Mode, Record<string, number>>
-  targets: { name: string; limitMs: number; p50Ms: number; minMs: number; met: boolean }[]
+  targets: { name: string; limitMs: number; p50Ms: number; minMs: number; cpuP50Ms: number; met: boolean }[]
 }
 
 const ms = (x: number) => `${Math.round(x)} ms`
@@ -268,6 +290,11 @@ function renderMarkdown(report: Report): string {
     const cells = MODES.map((mode) => `${ms(of(mode).p50)} | ${ms(of(mode).p99)}`)
     const ratio = (mode: Mode) => `${(of(mode).p50 / of('bundle').p50).toFixed(1)}×`
     return `| ${report.results.find((r) => r.name === name)!.label} | ${cells.join(' | ')} | ${ratio('source')} | ${ratio('before')} |`
+  })
+  const cpuRows = [...new Set(report.results.map((r) => r.name))].map((name) => {
+    const of = (mode: Mode) => report.results.find((r) => r.name === name && r.mode === mode)!.cpuMs
+    const cells = MODES.map((mode) => `${ms(of(mode).p50)} | ${ms(of(mode).p99)}`)
+    return `| ${report.results.find((r) => r.name === name)!.label} | ${cells.join(' | ')} |`
   })
   const stageNames = [...new Set(Object.values(report.compileStagesMs).flatMap((s) => Object.keys(s)))]
   return `# CLI start-up: precompiled bundle vs TypeScript sources
@@ -292,9 +319,15 @@ tsx keeps its transforms in a disk cache, warm here after the first round: \`sou
 | --- | --- | --- | --- | --- | --- | --- | --- | --- |
 ${rows.join('\n')}
 
+CPU time (user + system, all threads of the process) of the same runs, as each reported it at exit:
+
+| command | bundle p50 | bundle p99 | source p50 | source p99 | before p50 | before p99 |
+| --- | --- | --- | --- | --- | --- | --- |
+${cpuRows.join('\n')}
+
 ## Targets (issue 17, bundle p50)
 
-${report.targets.map((t) => `- \`sluice ${t.name}\` under ${t.limitMs} ms: ${ms(t.p50Ms)}, ${t.met ? 'met' : '**not met**'} (fastest run ${ms(t.minMs)})`).join('\n')}
+${report.targets.map((t) => `- \`sluice ${t.name}\` under ${t.limitMs} ms: ${ms(t.p50Ms)}, ${t.met ? 'met' : '**not met**'} (fastest run ${ms(t.minMs)}; CPU p50 ${ms(t.cpuP50Ms)})`).join('\n')}
 
 ## Where compile spends its time
 

@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { main, processIO } from './main.ts'
 
 const ROOT = join(import.meta.dirname, '..')
 let scratch: string
@@ -46,4 +47,33 @@ describe('check and compile on Ctrl-C and SIGTERM (issue 17, defect 4)', () => {
       expect(ended).toEqual({ code: null, signal })
     })
   }
+})
+
+describe('which commands catch Ctrl-C and SIGTERM (issue 17, defect 4)', () => {
+  const listeners = () => process.listenerCount('SIGINT') + process.listenerCount('SIGTERM')
+  const spec = join(ROOT, 'examples/payments/payments.pipe')
+
+  // Caught signals wait for a command to look at them; check and compile never do, so catching
+  // them at all made Ctrl-C do nothing until they finished (the spawned compile above shows the effect).
+  for (const argv of [
+    ['check', spec],
+    ['compile', spec, '-o', 'ARTIFACT'],
+  ]) {
+    it(`${argv[0]} leaves both signals to Node's default handling`, async () => {
+      const before = listeners()
+      const command = argv.map((a) => (a === 'ARTIFACT' ? join(scratch, `${argv[0]}-artifact`) : a))
+      expect(await main(command, processIO())).toBe(0)
+      expect(listeners()).toBe(before)
+    })
+  }
+
+  it('a command that asks for interruption catches both until the first arrives', async () => {
+    const before = listeners()
+    const io = processIO()
+    const interrupted = io.interrupted
+    expect(listeners()).toBe(before + 2)
+    process.emit('SIGTERM', 'SIGTERM')
+    await interrupted
+    expect(listeners()).toBe(before)
+  })
 })

@@ -30,6 +30,39 @@ sink big -> kafka("big-payments") timestamp append
 sink flagged -> stdout
 `
 
+/** A second real input for the mutation fuzzing: the syntax issue 17 added, which EXAMPLE lacks. */
+const ISSUE_17_EXAMPLE = `schema Line { sku: string, qty: i64, price: f64 }
+schema Order {
+  id: string,
+  \`user-id\`: string,
+  \`@timestamp\`: timestamp @event_time,
+  lines: list<Line>,
+  labels: map<string, string>,
+  codes: list<list<i64>>,
+  note: string?,
+}
+source web: Order from kafka("web-orders") watermark \`@timestamp\` - 5s
+source shop: Order from kafka("shop-orders")
+stream orders = union web, shop
+  | where any(lines, l -> l.qty > 0) and id not in ("test", "demo") and len(id) between 1 and 64
+  | select {
+      * except (note) rename (\`user-id\` as user),
+      total: sum(map(lines, l -> l.price * l.qty)),
+      skus: map(filter(lines, l -> l.qty > 0), l -> upper(l.sku)),
+      flat: flatten(codes),
+      env: labels["env"] ?? "none",
+      kind: case when id like "A%" then "a" when regex_match(id, "^[0-9]+$") then "n" else "x" end,
+      week: date_trunc("week", \`@timestamp\`),
+      local: format_time(\`@timestamp\`, "yyyy-MM-dd HH:mm", "Europe/Paris"),
+      due: \`@timestamp\` + 1w,
+      rkey: record_key(),
+      tenant: record_header("tenant"),
+    }
+stream items = orders | explode skus as sku | select { id, sku, user }
+sink orders -> kafka("priced") headers { "user-id": user, env: env }
+sink items -> stdout
+`
+
 /** Checks the invariants every front-end answer must satisfy, whatever the input. */
 function assertWellFormed(file: string, text: string): void {
   const result = checkSource(file, text)
@@ -123,6 +156,11 @@ const TOKENS = [
     '"("',
     '"(a+)+"',
   ],
+  // The rest of issue 17's syntax, and the SQL and C spellings it gives hints for.
+  ...['`user-id`', '`', '`@timestamp`', 'except', 'rename', 'select { * }', 'union', 'union a, b'],
+  ...['explode', 'explode tags as tag', 'or null', 'map<string, i64>', 'l -> l.qty', 'headers'],
+  ...['record_key()', 'record_header("h")', 'import function', 'from "./f.ts"', '1w', 'now()'],
+  ...['&&', '||', '<>', '!', '--', 'AND', 'CASE', 'SELECT'],
 ]
 
 describe('checkSource never throws', () => {
@@ -145,15 +183,23 @@ describe('checkSource never throws', () => {
     )
   })
 
-  it('on the example with random slices deleted or repeated', () => {
+  it('on the examples, which check cleanly as they are', () => {
+    for (const text of [EXAMPLE, ISSUE_17_EXAMPLE])
+      expect(checkSource('example.pipe', text).diagnostics).toEqual([])
+  })
+
+  it.each([
+    ['the example', EXAMPLE],
+    ["issue 17's example", ISSUE_17_EXAMPLE],
+  ])('on %s with random slices deleted or repeated', (_, example) => {
     const edit = fc.record({
-      at: fc.nat({ max: EXAMPLE.length }),
+      at: fc.nat({ max: example.length }),
       length: fc.nat({ max: 40 }),
       repeat: fc.boolean(),
     })
     fc.assert(
       fc.property(fc.array(edit, { minLength: 1, maxLength: 4 }), (edits) => {
-        let text = EXAMPLE
+        let text = example
         for (const e of edits) {
           const slice = text.slice(e.at, e.at + e.length)
           text = e.repeat

@@ -66,6 +66,7 @@ import type {
 } from './ast.ts'
 import { KEYWORDS, lex, type Token, type TokenKind } from './lexer.ts'
 import { SpellingHintsPerChain } from './spelling-hints.ts'
+import { noteSqlComments } from './sql-comment-hint.ts'
 
 export interface ParseResult {
   readonly ast: PipeFile
@@ -280,7 +281,8 @@ export function describeToken(token: Token): string {
 
 export function parse(file: string, text: string): ParseResult {
   const lexed = lex(file, text)
-  return new Parser(file, lexed.tokens, [...lexed.diagnostics]).parseFile(text.length)
+  const parsed = new Parser(file, lexed.tokens, [...lexed.diagnostics]).parseFile(text.length)
+  return { ...parsed, diagnostics: noteSqlComments(parsed.diagnostics, lexed.tokens, text) }
 }
 
 class Parser {
