@@ -121,6 +121,8 @@ export interface GatewayThreads {
   readonly restartBackoff?: Backoff
   /** A worker whose event loop answers no ping for this long is stopped and started again (worker-pool.ts). Default 30 s. */
   readonly livenessTimeoutMs?: number
+  /** Connections queued on a closing worker's listen socket move to another worker (worker-pool.ts). Default true; false only to see them reset. */
+  readonly migrateQueuedConnections?: boolean
 }
 
 /** The settings a gateway's request handling runs with, in whichever thread serves. */
@@ -170,6 +172,13 @@ const WS_ROUTE = 'WS /streams/:source/ws'
 /** Retry-After for overload and draining: the client should come back soon, not at once. */
 const OVERLOAD_RETRY_MS = 1000
 const ADMIN_BODY_BYTES = 64 * 1024
+/**
+ * How long a drain goes on reading after its listen socket closed before it may close connections:
+ * a connection accepted just before (from the queue the kernel had filled, or moved there from a
+ * worker that stopped) may hold a request not read yet, which this answers (503 DRAINING) instead
+ * of closing the connection on it unread (the client would see a reset).
+ */
+const DRAIN_READ_MS = 50
 
 const REASONS: Readonly<Record<number, string>> = {
   200: 'OK',
@@ -317,6 +326,9 @@ export class Gateway {
         ...(options.threads!.livenessTimeoutMs === undefined
           ? {}
           : { livenessTimeoutMs: options.threads!.livenessTimeoutMs }),
+        ...(options.threads!.migrateQueuedConnections === undefined
+          ? {}
+          : { migrateQueuedConnections: options.threads!.migrateQueuedConnections }),
       })
       gateway.pool = pool
       gateway.listenPort = pool.port
@@ -405,6 +417,7 @@ export class Gateway {
     this.listenSocket = null
     // The workers' requests wait for this thread's appends, so they drain first, while it serves them.
     const workers = this.pool?.drain(timeoutMs)
+    await new Promise((resolve) => setTimeout(resolve, DRAIN_READ_MS))
     if (this.active > 0) {
       let timer: ReturnType<typeof setTimeout> | undefined
       await Promise.race([

@@ -23,7 +23,13 @@
  * in its log and never stops a worker from outside itself. And a busy thread stopped from outside
  * can still end the process (a request read as it stops cannot be answered), so the pool first
  * asks a worker to stop itself (stop(): drain briefly, close, exit) and terminates only one that
- * does not, which is stuck and reads nothing.
+ * does not, which is stuck; before that, this thread disconnects the worker's sockets from outside
+ * (loop-sockets.ts), so that what µWebSockets.js reads in the thread after it is stopped is an
+ * error, not a request whose handler cannot answer.
+ *
+ * Connections the kernel queued on the listen socket of a worker that closes it (SO_REUSEPORT
+ * keeps one accept queue per socket) would be reset; the pool attaches to the port's group a
+ * program that migrates them to another worker's socket instead (loop-sockets.ts, migrateQueued).
  */
 import { type AddressInfo, createServer } from 'node:net'
 import { Worker } from 'node:worker_threads'
@@ -35,7 +41,9 @@ import type { LocalBackend } from './backend.ts'
 import type { GatewaySettings } from './gateway.ts'
 import { applyDeltas, type GatewayMetrics } from './gateway-metrics.ts'
 import type { WorkerSetup } from './gateway-worker.ts'
+import type { FaultPoint } from './handler-guard.ts'
 import type { SharedBudget } from './in-flight.ts'
+import { LoopSockets, type QueuedConnections, type SeenFd } from './loop-sockets.ts'
 import type { RateLimits } from './rate-limit.ts'
 import { type SocketTeardown, socketTeardown } from './socket-teardown.ts'
 import {
@@ -71,6 +79,11 @@ export interface WorkerPoolOptions {
    * loaded machine's scheduling delays.
    */
   readonly livenessTimeoutMs?: number
+  /**
+   * Migrate the connections queued on a closing worker's listen socket to another worker (true,
+   * the default, where the kernel allows it). false only to see what it prevents: they are reset.
+   */
+  readonly migrateQueuedConnections?: boolean
 }
 
 export const DEFAULT_RESTART_BACKOFF: Backoff = { initialMs: 100, maxMs: 10_000 }
@@ -97,6 +110,8 @@ interface Thread {
   pingSentAt: number | undefined
   /** Asked to stop (stop()): it is not asked again, nor pinged. */
   stopping: boolean
+  /** Its loop's epoll set, where its sockets are (loop-sockets.ts); null until it listens, or without the hook. */
+  poll: SeenFd | null
 }
 
 export class WorkerPool {
@@ -112,11 +127,15 @@ export class WorkerPool {
   private readonly pendingRestarts = new Map<number, ReturnType<typeof setTimeout>>()
   private readonly restarts: Counter
   private watchdog: ReturnType<typeof setInterval> | undefined
+  /** How connections queued on a closing listen socket fare (migrateQueued); 'reset' until a worker listens. */
+  private queued: QueuedConnections = 'reset'
+  private warnedQueuedReset = false
 
   private constructor(
     private readonly options: WorkerPoolOptions,
     readonly port: number,
     private readonly teardown: SocketTeardown,
+    private readonly sockets: LoopSockets | null,
   ) {
     this.restarts = options.registry.counter(
       'sluice_gateway_worker_restarts_total',
@@ -137,7 +156,13 @@ export class WorkerPool {
         'gateway worker threads cannot be stopped from outside safely: one that is (Worker.terminate, its heap limit) aborts the process',
         { reason: teardown.unavailable },
       )
-    const pool = new WorkerPool(options, port, teardown)
+    const sockets = await LoopSockets.load()
+    if ('unavailable' in sockets)
+      options.logger.warn(
+        'gateway worker threads: connections queued on a stopping worker are reset, and a stuck one stopped from outside may end the process',
+        { reason: sockets.unavailable },
+      )
+    const pool = new WorkerPool(options, port, teardown, 'unavailable' in sockets ? null : sockets)
     const started = Array.from({ length: options.count }, (_, index) => pool.spawn(index))
     const outcomes = await Promise.allSettled(started)
     const failed = outcomes.find((outcome) => outcome.status === 'rejected')
@@ -212,6 +237,14 @@ export class WorkerPool {
     await thread.exited
   }
 
+  /**
+   * How connections the kernel queued on a worker's listen socket fare when it closes (a worker
+   * stopping, crashing, stopped from outside): moved to another worker's, or reset.
+   */
+  get queuedConnections(): QueuedConnections {
+    return this.queued
+  }
+
   /** Whether a worker can be stopped from outside without aborting the process (socket-teardown.ts). */
   get stoppableFromOutside(): boolean {
     return 'path' in this.teardown
@@ -231,8 +264,29 @@ export class WorkerPool {
         'CONFIG_INVALID',
         'gateway workers cannot be stopped from outside here: the socket clean-up hook is not built',
       )
-    await thread.worker.terminate()
+    await this.terminate(thread)
     await thread.exited
+  }
+
+  /**
+   * Worker.terminate(), its sockets disconnected first where the native part is built: µWebSockets.js
+   * in the thread then reads errors (it closes those sockets; their clients see a reset), not
+   * requests whose handlers could not answer once the thread stops (which would end the process).
+   * A handler the thread is stuck in must have attached onAborted already (every route that does
+   * work does so first). Queued connections of its listen socket move to another worker's.
+   */
+  private async terminate(thread: Thread): Promise<void> {
+    if (this.sockets !== null && thread.poll !== null && !thread.ended) {
+      const cut = this.sockets.disconnectAll(thread.poll)
+      this.options.logger.warn(
+        'gateway worker thread sockets disconnected before it is stopped from outside',
+        {
+          worker: thread.index,
+          ...cut,
+        },
+      )
+    }
+    await thread.worker.terminate()
   }
 
   /**
@@ -265,7 +319,7 @@ export class WorkerPool {
     const overdue = setTimeout(() => {
       if (thread.ended || !this.stoppableFromOutside) return
       this.options.logger.warn('gateway worker thread did not stop; terminating it', { worker: thread.index })
-      void thread.worker.terminate()
+      void this.terminate(thread)
     }, graceMs + STOP_TERMINATE_AFTER_MS)
     return thread.exited.finally(() => clearTimeout(overdue))
   }
@@ -278,6 +332,17 @@ export class WorkerPool {
     const thread = this.threads[index]
     if (thread === undefined) throw new RangeError(`no gateway worker ${index}`)
     this.post(thread, forMs === undefined ? { t: 'wedge' } : { t: 'wedge', forMs })
+  }
+
+  /**
+   * Makes worker `index`'s thread stick, for good, inside the next request handler that reaches
+   * fault point `at` (handler-guard.ts): a drill for a runaway handler, which only a stop from
+   * outside ends.
+   */
+  wedgeWorkerAt(index: number, at: FaultPoint): void {
+    const thread = this.threads[index]
+    if (thread === undefined) throw new RangeError(`no gateway worker ${index}`)
+    this.post(thread, { t: 'wedge', at })
   }
 
   /** A worker ended. Unless the pool drains (or is still starting), it starts again after a back-off. */
@@ -350,6 +415,7 @@ export class WorkerPool {
       ended: false,
       pingSentAt: undefined,
       stopping: false,
+      poll: null,
     }
     // A worker that fails takes its connections with it; the others go on serving, and the pool
     // starts it again (ended()).
@@ -367,12 +433,33 @@ export class WorkerPool {
       worker.on('message', (message: WorkerMessage) => {
         if (message.t === 'listening') {
           thread.listeningSince = performance.now()
+          thread.poll = message.poll
+          this.migrateQueued(thread)
           resolve()
         } else if (message.t === 'failed')
           reject(new SluiceError('CONFIG_INVALID', `gateway worker ${index}: ${message.message}`))
         else this.handle(thread, message)
       })
     })
+  }
+
+  /**
+   * Has the port's SO_REUSEPORT group, which a worker that listens now belongs to, migrate the
+   * connections queued on a listener that closes (the group keeps the program while any of its
+   * sockets listens, so doing it for every worker that listens covers a group started anew).
+   * Logged once when it cannot be done.
+   */
+  private migrateQueued(thread: Thread): void {
+    if (this.sockets === null || thread.poll === null || this.options.migrateQueuedConnections === false)
+      return
+    const { outcome, reason } = this.sockets.migrateQueued(thread.poll)
+    this.queued = outcome
+    if (outcome !== 'reset' || this.warnedQueuedReset) return
+    this.warnedQueuedReset = true
+    this.options.logger.warn(
+      'gateway worker threads: connections queued on a stopping worker are reset (clients must retry); give the node CAP_BPF or set net.ipv4.tcp_migrate_req = 1',
+      { reason },
+    )
   }
 
   private handle(thread: Thread, message: WorkerMessage): void {

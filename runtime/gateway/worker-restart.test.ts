@@ -12,6 +12,7 @@ import { gatewayFixture } from '../../test/support/gateway-fixture.ts'
 import type { MetricsRegistry } from '../metrics/registry.ts'
 import type { Logger } from '../observability/logger.ts'
 import type { Gateway } from './gateway.ts'
+import { kernelMigrates } from './loop-sockets.ts'
 import { STOPPED_EXIT_CODE } from './thread-protocol.ts'
 
 const PIPE = `
@@ -119,21 +120,24 @@ async function idsInLog(log: Awaited<ReturnType<typeof startGateway>>['log']): P
 }
 
 /**
- * Eight producers on kept-alive connections, each POSTing one event after the other to `events`
- * until stop(): what they sent, what was acknowledged, and how the others failed (`503 DRAINING`,
- * or a connection error's code).
+ * Producers (eight unless told), each POSTing one event after the other to `events` until stop(),
+ * on kept-alive connections or (`connectionEach`) on a new connection per request: what they
+ * sent, what was acknowledged, how the others failed (`503 DRAINING`, or a connection error's
+ * code), and when each request started and ended (performance.now()).
  */
-function producersUnderLoad(events: string) {
-  const agent = new Agent({ keepAlive: true, maxSockets: 8 })
-  fixture.onCleanup(async () => agent.destroy())
+function producersUnderLoad(events: string, { producers = 8, connectionEach = false } = {}) {
+  const agent = connectionEach ? false : new Agent({ keepAlive: true, maxSockets: producers })
+  if (agent) fixture.onCleanup(async () => agent.destroy())
   const sent: string[] = []
   const acknowledged: string[] = []
   const failures: string[] = []
+  const spans: { readonly start: number; readonly end: number }[] = []
   let stopping = false
   const producer = async (p: number) => {
     for (let i = 0; !stopping; i++) {
       const id = `p${p}-${i}`
       sent.push(id)
+      const start = performance.now()
       try {
         const answer = await exchange(events, 'POST', payment(id), agent)
         if (answer.status === 200) acknowledged.push(id)
@@ -141,13 +145,15 @@ function producersUnderLoad(events: string) {
       } catch (error) {
         failures.push((error as NodeJS.ErrnoException).code ?? String(error))
       }
+      spans.push({ start, end: performance.now() })
     }
   }
-  const running = Promise.all(Array.from({ length: 8 }, (_, p) => producer(p)))
+  const running = Promise.all(Array.from({ length: producers }, (_, p) => producer(p)))
   return {
     sent,
     acknowledged,
     failures,
+    spans,
     /** Waits until `count` more events than now are acknowledged. */
     more(count: number, what = `${count} more acknowledged`): Promise<true> {
       const from = acknowledged.length
@@ -462,5 +468,119 @@ describe('gateway worker restart', () => {
     gateway.workers!.wedgeWorker(1)
     await gateway.drain(200)
     expect(gateway.workers!.listening).toBe(0)
+  })
+})
+
+describe('gateway worker stop: queued connections and a stuck worker (decision 0030, last addendum)', () => {
+  it('resets no connection the kernel queued on a stopping worker: they move to the other worker', async () => {
+    const { gateway, log, lines } = await startGateway(200)
+    const pool = gateway.workers!
+    // This machine's kernel and privileges allow it; where they do not, the pool says so and this fails.
+    expect(pool.queuedConnections).not.toBe('reset')
+    // Sixteen producers, a new connection per request: connections keep arriving on both workers.
+    const load = producersUnderLoad(`${gateway.url}/streams/payments/events`, {
+      producers: 16,
+      connectionEach: true,
+    })
+    await load.more(100)
+    // Worker 0 does not turn for 0.5 s (its share of new connections waits in its accept queue),
+    // then reads the stop, which closes its listen socket with that queue full.
+    const wedgedAt = performance.now()
+    pool.wedgeWorker(0, 500)
+    const stopped = pool.stopWorker(0)
+    await stopped
+    await until('worker 0 again', async () => (pool.listening === 2 ? true : undefined))
+    await load.more(100, 'more acknowledged after the restart')
+    await load.stop()
+
+    // Connections were waiting on worker 0 through its pause (else nothing was queued to lose).
+    expect(
+      load.spans.filter((span) => span.start < wedgedAt + 100 && span.end > wedgedAt + 500).length,
+    ).toBeGreaterThan(0)
+    // None was reset: each got an answer (a request worker 0 had read before it stopped may be 503 DRAINING).
+    for (const failure of load.failures) expect(failure).toBe('503 DRAINING')
+    await expectAcknowledgedOnce(log, load)
+    expect(lines.some((line) => line.msg === 'gateway worker thread did not stop; terminating it')).toBe(
+      false,
+    )
+  })
+
+  it('without the migration, connections queued on a stopping worker are reset (what the kernel does unless net.ipv4.tcp_migrate_req is 1)', async () => {
+    const lines: LogLine[] = []
+    const { gateway, log } = await fixture.startGateway({
+      prefix: 'sluice-gateway-restart',
+      partitions: 2,
+      keyFields: { payments: 'card' },
+      logger: recordingLogger(lines),
+      threads: {
+        count: 2,
+        artifactDirs: [fixture.artifact().dir],
+        keyFields: { payments: 'card' },
+        restartBackoff: { initialMs: 200, maxMs: 200 },
+        migrateQueuedConnections: false,
+      },
+    })
+    const pool = gateway.workers!
+    const load = producersUnderLoad(`${gateway.url}/streams/payments/events`, {
+      producers: 16,
+      connectionEach: true,
+    })
+    await load.more(100)
+    pool.wedgeWorker(0, 500)
+    await pool.stopWorker(0)
+    await until('worker 0 again', async () => (pool.listening === 2 ? true : undefined))
+    await load.more(100, 'more acknowledged after the restart')
+    await load.stop()
+    const resets = load.failures.filter((failure) => failure !== '503 DRAINING')
+    for (const failure of resets) expect(failure).toMatch(/^(ECONNRESET|EPIPE|socket hang up)$/)
+    expect(resets.length > 0).toBe(!kernelMigrates())
+    await expectAcknowledgedOnce(log, load)
+  })
+
+  it('stops a worker stuck inside a request handler under load from outside: the process survives, the worker starts again, every acknowledged event is in the log exactly once', async () => {
+    const { gateway, log, metrics, lines } = await startGateway(200, 500)
+    const pool = gateway.workers!
+    const load = producersUnderLoad(`${gateway.url}/streams/payments/events`)
+    await load.more(100)
+    // The next request worker 0 validates never returns: pings go unanswered (0.5 s), the stop it
+    // is asked for is never read (1 s grace, 2 s more), so it is terminated, its sockets cut first.
+    pool.wedgeWorkerAt(0, 'validate')
+    await until('the stuck worker terminated', async () =>
+      lines.some((line) => line.msg === 'gateway worker thread did not stop; terminating it')
+        ? true
+        : undefined,
+    )
+    await until('worker 0 again', async () => (pool.listening === 2 ? true : undefined))
+    await load.more(100, 'more acknowledged after the restart')
+    await load.stop()
+
+    const cut = lines.find(
+      (line) => line.msg === 'gateway worker thread sockets disconnected before it is stopped from outside',
+    )
+    expect(cut?.fields).toMatchObject({ worker: 0, listeners: 1 })
+    expect(cut?.fields?.connections).toBeGreaterThan(0)
+    // Requests on the stuck worker's connections failed at the connection; nothing else failed.
+    for (const failure of load.failures) expect(failure).toMatch(/^(ECONNRESET|EPIPE|socket hang up)$/)
+    expect(load.failures.length).toBeGreaterThan(0)
+    await expectAcknowledgedOnce(log, load)
+    expect(await metricValue(gateway, metrics, 'sluice_gateway_worker_restarts_total')).toBe(1)
+    expect((await exchange(`${gateway.url}/healthz`, 'GET')).status).toBe(200)
+  })
+
+  it('terminates a busy worker (Worker.terminate) under load without ending the process, its sockets cut first', async () => {
+    const { gateway, log, metrics } = await startGateway(200)
+    const pool = gateway.workers!
+    const load = producersUnderLoad(`${gateway.url}/streams/payments/events`)
+    for (let round = 0; round < 4; round++) {
+      await load.more(100)
+      await pool.terminateWorker(round % 2)
+      expect((await exchange(`${gateway.url}/healthz`, 'GET')).status).toBe(200)
+      await until('both workers again', async () => (pool.listening === 2 ? true : undefined))
+    }
+    await load.more(100)
+    await load.stop()
+    for (const failure of load.failures) expect(failure).toMatch(/^(ECONNRESET|EPIPE|socket hang up)$/)
+    await expectAcknowledgedOnce(log, load)
+    expect(await metricValue(gateway, metrics, 'sluice_gateway_worker_restarts_total')).toBe(4)
   })
 })
