@@ -30,6 +30,10 @@ export interface WorkerSetup {
   readonly budget: SharedArrayBuffer
   /** The native hook that closes this thread's sockets if it is stopped from outside (socket-teardown.ts). */
   readonly socketTeardown: string | null
+  /** The native hook that disconnects them first when V8 ends the thread at its heap limit (native/heap-limit.cc). */
+  readonly heapLimitGuard: string | null
+  /** Set to 1 by that hook when it ends the thread (one Int32), so the pool can say why it ended. */
+  readonly heapLimitReached: SharedArrayBuffer
   readonly adminToken?: string
 }
 
@@ -42,6 +46,10 @@ const teardown =
   setup.socketTeardown === null
     ? null
     : (createRequire(import.meta.url)(setup.socketTeardown) as SocketTeardownModule)
+if (setup.heapLimitGuard !== null)
+  (createRequire(import.meta.url)(setup.heapLimitGuard) as { watch(flag: Int32Array): void }).watch(
+    new Int32Array(setup.heapLimitReached),
+  )
 const post = (message: WorkerMessage) => port.postMessage(message)
 /** A drain's own cut-off (abortWaiting, then the log's idle) may take a moment past its timeout. */
 const STOP_DRAIN_MARGIN_MS = 500
@@ -49,6 +57,10 @@ const STOP_DRAIN_MARGIN_MS = 500
 let serving: Gateway | undefined
 /** A drill (wedgeWorker with `at`): the next handler reaching this fault point does not return. */
 let wedgeAt: FaultPoint | undefined
+/** A drill (exhaustWorkerAt): the next handler reaching this fault point allocates until the heap limit. */
+let exhaustAt: FaultPoint | undefined
+/** What the exhaust drill allocates (kept reachable, so the heap fills). */
+const hoard: number[][] = []
 
 /** The thread does not return to its event loop: until `until` (performance.now()), or for good. */
 function wedge(until = Number.POSITIVE_INFINITY): void {
@@ -139,6 +151,7 @@ async function main(): Promise<void> {
       ...(setup.adminToken === undefined ? {} : { adminToken: setup.adminToken }),
       faults: (point) => {
         if (point === wedgeAt) wedge()
+        if (point === exhaustAt) for (;;) hoard.push(new Array(100_000).fill(1.5))
       },
     },
     setup.port,
@@ -157,6 +170,7 @@ async function main(): Promise<void> {
       if (message.at !== undefined) wedgeAt = message.at
       else wedge(message.forMs === undefined ? undefined : performance.now() + message.forMs)
     }
+    if (message.t === 'exhaust') exhaustAt = message.at
     if (message.t === 'crash') {
       setImmediate(() => {
         throw new Error(message.message)

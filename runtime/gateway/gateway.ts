@@ -123,6 +123,8 @@ export interface GatewayThreads {
   readonly livenessTimeoutMs?: number
   /** Connections queued on a closing worker's listen socket move to another worker (worker-pool.ts). Default true; false only to see them reset. */
   readonly migrateQueuedConnections?: boolean
+  /** Each worker thread's V8 heap limit (old generation, MiB); past it the thread ends and starts again. Default: Node's. */
+  readonly maxHeapMb?: number
 }
 
 /** The settings a gateway's request handling runs with, in whichever thread serves. */
@@ -329,6 +331,7 @@ export class Gateway {
         ...(options.threads!.migrateQueuedConnections === undefined
           ? {}
           : { migrateQueuedConnections: options.threads!.migrateQueuedConnections }),
+        ...(options.threads!.maxHeapMb === undefined ? {} : { maxHeapMb: options.threads!.maxHeapMb }),
       })
       gateway.pool = pool
       gateway.listenPort = pool.port

@@ -46,7 +46,7 @@ export class LoopSockets {
 
   /** The native part built and loaded, or why not (native-addon.ts). */
   static async load(): Promise<LoopSockets | { readonly unavailable: string }> {
-    const addon = await nativeAddon('socket-control')
+    const addon = await nativeAddon('socket-control.c')
     if ('unavailable' in addon) return addon
     return new LoopSockets(createRequire(import.meta.url)(addon.path) as SocketControl)
   }

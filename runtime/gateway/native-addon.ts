@@ -1,7 +1,7 @@
 /**
- * The gateway's native Node-API add-ons (native/*.c): compiled on first use with the machine's C
- * compiler (`$CC`, else `cc`) against the headers of the Node that runs (Node-API: no node-gyp, no
- * download), into .cache/native/ under a name that holds the hash of the source, the Node ABI and
+ * The gateway's native add-ons (native/*.c, Node-API; native/*.cc, Node's and V8's C++ API): compiled
+ * on first use with the machine's compiler (`$CC`, else `cc`; for C++ `$CXX`, else `c++`) against
+ * the headers of the Node that runs (no node-gyp, no download), into .cache/native/ under a name that holds the hash of the source, the Node ABI and
  * the platform, so a later start reuses it (about 0.3 s once). Without a compiler or headers the
  * gateway still runs; what an add-on makes safe is then not done, and its user says so in its log.
  */
@@ -19,20 +19,22 @@ export type NativeAddon = { readonly path: string } | { readonly unavailable: st
 
 const built = new Map<string, Promise<NativeAddon>>()
 
-/** Builds native/<name>.c once per process (a cached build returns at once). Never rejects. */
-export function nativeAddon(name: string): Promise<NativeAddon> {
-  let addon = built.get(name)
+/** Builds native/<file> (`name.c` or `name.cc`) once per process (a cached build returns at once). Never rejects. */
+export function nativeAddon(file: string): Promise<NativeAddon> {
+  let addon = built.get(file)
   if (addon === undefined) {
-    addon = buildAddon(name).catch((error: unknown) => ({
+    addon = buildAddon(file).catch((error: unknown) => ({
       unavailable: error instanceof Error ? error.message : String(error),
     }))
-    built.set(name, addon)
+    built.set(file, addon)
   }
   return addon
 }
 
-async function buildAddon(name: string): Promise<NativeAddon> {
-  const sourcePath = fileURLToPath(new URL(`./native/${name}.c`, import.meta.url))
+async function buildAddon(file: string): Promise<NativeAddon> {
+  const cxx = file.endsWith('.cc')
+  const name = file.replace(/\.cc?$/, '')
+  const sourcePath = fileURLToPath(new URL(`./native/${file}`, import.meta.url))
   const source = await readFile(sourcePath)
   const key = createHash('sha256')
     .update(source)
@@ -47,11 +49,12 @@ async function buildAddon(name: string): Promise<NativeAddon> {
   await mkdir(CACHE_DIR, { recursive: true })
   // Built under a name of its own and renamed: processes starting together never load half a file.
   const staging = `${out}.${process.pid}.tmp`
-  const compiler = process.env.CC ?? 'cc'
+  const compiler = (cxx ? process.env.CXX : process.env.CC) ?? (cxx ? 'c++' : 'cc')
+  const flags = cxx ? ['-std=c++17'] : []
   try {
     await promisify(execFile)(
       compiler,
-      ['-O2', '-shared', '-fPIC', `-I${include}`, '-o', staging, sourcePath],
+      [...flags, '-O2', '-shared', '-fPIC', `-I${include}`, '-o', staging, sourcePath],
       {
         timeout: 60_000,
       },

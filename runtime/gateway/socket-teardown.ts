@@ -19,5 +19,5 @@ export interface SocketTeardownModule {
 
 /** Builds the hook once per process (a cached build returns at once). Never rejects. */
 export function socketTeardown(): Promise<SocketTeardown> {
-  return nativeAddon('socket-teardown')
+  return nativeAddon('socket-teardown.c')
 }

@@ -86,6 +86,11 @@ export type MainMessage =
    * but inside the next request handler that reaches that fault point (handler-guard.ts).
    */
   | { readonly t: 'wedge'; readonly forMs?: number; readonly at?: FaultPoint }
+  /**
+   * A drill (WorkerPool.exhaustWorkerAt): the next request handler that reaches fault point `at`
+   * allocates without end, until V8's heap limit ends the thread.
+   */
+  | { readonly t: 'exhaust'; readonly at: FaultPoint }
   /** Is the worker's event loop turning? Answered with a pong. */
   | { readonly t: 'ping' }
 

@@ -44,6 +44,7 @@ import type { WorkerSetup } from './gateway-worker.ts'
 import type { FaultPoint } from './handler-guard.ts'
 import type { SharedBudget } from './in-flight.ts'
 import { LoopSockets, type QueuedConnections, type SeenFd } from './loop-sockets.ts'
+import { nativeAddon } from './native-addon.ts'
 import type { RateLimits } from './rate-limit.ts'
 import { type SocketTeardown, socketTeardown } from './socket-teardown.ts'
 import {
@@ -84,6 +85,8 @@ export interface WorkerPoolOptions {
    * the default, where the kernel allows it). false only to see what it prevents: they are reset.
    */
   readonly migrateQueuedConnections?: boolean
+  /** The V8 heap limit of each worker thread (its old generation, MiB). Default: Node's, as for the process. */
+  readonly maxHeapMb?: number
 }
 
 export const DEFAULT_RESTART_BACKOFF: Backoff = { initialMs: 100, maxMs: 10_000 }
@@ -110,6 +113,8 @@ interface Thread {
   pingSentAt: number | undefined
   /** Asked to stop (stop()): it is not asked again, nor pinged. */
   stopping: boolean
+  /** 1 once its thread reached its heap limit (native/heap-limit.cc). */
+  readonly heapLimitReached: Int32Array
   /** Its loop's epoll set, where its sockets are (loop-sockets.ts); null until it listens, or without the hook. */
   poll: SeenFd | null
 }
@@ -136,6 +141,7 @@ export class WorkerPool {
     readonly port: number,
     private readonly teardown: SocketTeardown,
     private readonly sockets: LoopSockets | null,
+    private readonly heapLimitGuard: string | null,
   ) {
     this.restarts = options.registry.counter(
       'sluice_gateway_worker_restarts_total',
@@ -162,7 +168,19 @@ export class WorkerPool {
         'gateway worker threads: connections queued on a stopping worker are reset, and a stuck one stopped from outside may end the process',
         { reason: sockets.unavailable },
       )
-    const pool = new WorkerPool(options, port, teardown, 'unavailable' in sockets ? null : sockets)
+    const guard = await nativeAddon('heap-limit.cc')
+    if ('unavailable' in guard)
+      options.logger.warn(
+        'gateway worker threads: one that reaches its heap limit under load may end the process',
+        { reason: guard.unavailable },
+      )
+    const pool = new WorkerPool(
+      options,
+      port,
+      teardown,
+      'unavailable' in sockets ? null : sockets,
+      'path' in guard ? guard.path : null,
+    )
     const started = Array.from({ length: options.count }, (_, index) => pool.spawn(index))
     const outcomes = await Promise.allSettled(started)
     const failed = outcomes.find((outcome) => outcome.status === 'rejected')
@@ -345,6 +363,16 @@ export class WorkerPool {
     this.post(thread, { t: 'wedge', at })
   }
 
+  /**
+   * Makes the next request handler of worker `index` that reaches fault point `at` allocate without
+   * end: a drill for a heap blow-up, which V8 ends at the thread's heap limit (maxHeapMb).
+   */
+  exhaustWorkerAt(index: number, at: FaultPoint): void {
+    const thread = this.threads[index]
+    if (thread === undefined) throw new RangeError(`no gateway worker ${index}`)
+    this.post(thread, { t: 'exhaust', at })
+  }
+
   /** A worker ended. Unless the pool drains (or is still starting), it starts again after a back-off. */
   private ended(thread: Thread, code: number): void {
     thread.ended = true
@@ -358,6 +386,7 @@ export class WorkerPool {
     this.options.logger.error('gateway worker thread ended; starting it again', {
       worker: index,
       exitCode: code,
+      ...(Atomics.load(thread.heapLimitReached, 0) === 1 ? { reason: 'heap limit reached' } : {}),
       crashesInARow: crashes,
       restartInMs: delayMs,
       releasedInFlightBytes: released,
@@ -389,6 +418,7 @@ export class WorkerPool {
   }
 
   private spawn(index: number): Promise<void> {
+    const heapLimitReached = new Int32Array(new SharedArrayBuffer(4))
     const setup: WorkerSetup = {
       index,
       artifactDirs: this.options.artifactDirs,
@@ -397,9 +427,16 @@ export class WorkerPool {
       port: this.port,
       budget: this.options.budget.buffer,
       socketTeardown: 'path' in this.teardown ? this.teardown.path : null,
+      heapLimitGuard: this.heapLimitGuard,
+      heapLimitReached: heapLimitReached.buffer as SharedArrayBuffer,
       ...(this.options.adminToken === undefined ? {} : { adminToken: this.options.adminToken }),
     }
-    const worker = new Worker(WORKER_FILE, { workerData: setup })
+    const worker = new Worker(WORKER_FILE, {
+      workerData: setup,
+      ...(this.options.maxHeapMb === undefined
+        ? {}
+        : { resourceLimits: { maxOldGenerationSizeMb: this.options.maxHeapMb } }),
+    })
     const thread: Thread = {
       index,
       worker,
@@ -415,6 +452,7 @@ export class WorkerPool {
       ended: false,
       pingSentAt: undefined,
       stopping: false,
+      heapLimitReached,
       poll: null,
     }
     // A worker that fails takes its connections with it; the others go on serving, and the pool

@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest'
 import { gatewayFixture } from '../../test/support/gateway-fixture.ts'
 import type { MetricsRegistry } from '../metrics/registry.ts'
 import type { Logger } from '../observability/logger.ts'
-import type { Gateway } from './gateway.ts'
+import type { Gateway, GatewayThreads } from './gateway.ts'
 import { kernelMigrates } from './loop-sockets.ts'
 import { STOPPED_EXIT_CODE } from './thread-protocol.ts'
 
@@ -43,7 +43,11 @@ function recordingLogger(lines: LogLine[], base: Record<string, unknown> = {}): 
   }
 }
 
-async function startGateway(restartMs: number, livenessTimeoutMs?: number) {
+async function startGateway(
+  restartMs: number,
+  livenessTimeoutMs?: number,
+  more: Partial<GatewayThreads> = {},
+) {
   const lines: LogLine[] = []
   const { gateway, log, metrics } = await fixture.startGateway({
     prefix: 'sluice-gateway-restart',
@@ -56,6 +60,7 @@ async function startGateway(restartMs: number, livenessTimeoutMs?: number) {
       keyFields: { payments: 'card' },
       restartBackoff: { initialMs: restartMs, maxMs: restartMs },
       ...(livenessTimeoutMs === undefined ? {} : { livenessTimeoutMs }),
+      ...more,
     },
   })
   return { gateway, log, metrics, lines }
@@ -506,20 +511,7 @@ describe('gateway worker stop: queued connections and a stuck worker (decision 0
   })
 
   it('without the migration, connections queued on a stopping worker are reset (what the kernel does unless net.ipv4.tcp_migrate_req is 1)', async () => {
-    const lines: LogLine[] = []
-    const { gateway, log } = await fixture.startGateway({
-      prefix: 'sluice-gateway-restart',
-      partitions: 2,
-      keyFields: { payments: 'card' },
-      logger: recordingLogger(lines),
-      threads: {
-        count: 2,
-        artifactDirs: [fixture.artifact().dir],
-        keyFields: { payments: 'card' },
-        restartBackoff: { initialMs: 200, maxMs: 200 },
-        migrateQueuedConnections: false,
-      },
-    })
+    const { gateway, log } = await startGateway(200, undefined, { migrateQueuedConnections: false })
     const pool = gateway.workers!
     const load = producersUnderLoad(`${gateway.url}/streams/payments/events`, {
       producers: 16,
@@ -582,5 +574,27 @@ describe('gateway worker stop: queued connections and a stuck worker (decision 0
     for (const failure of load.failures) expect(failure).toMatch(/^(ECONNRESET|EPIPE|socket hang up)$/)
     await expectAcknowledgedOnce(log, load)
     expect(await metricValue(gateway, metrics, 'sluice_gateway_worker_restarts_total')).toBe(4)
+  })
+
+  it('survives a worker that reaches its heap limit inside a request handler under load: its sockets are cut first, it starts again, every acknowledged event is in the log exactly once', async () => {
+    const { gateway, log, metrics, lines } = await startGateway(200, undefined, { maxHeapMb: 64 })
+    const pool = gateway.workers!
+    const load = producersUnderLoad(`${gateway.url}/streams/payments/events`)
+    await load.more(100)
+    // The next request worker 0 validates allocates until V8 ends the thread at 64 MiB.
+    pool.exhaustWorkerAt(0, 'validate')
+    await until('worker 0 ended', async () =>
+      lines.some((line) => line.msg === 'gateway worker thread ended; starting it again') ? true : undefined,
+    )
+    await until('worker 0 again', async () => (pool.listening === 2 ? true : undefined))
+    await load.more(100, 'more acknowledged after the restart')
+    await load.stop()
+
+    expect(
+      lines.find((line) => line.msg === 'gateway worker thread ended; starting it again')?.fields,
+    ).toMatchObject({ worker: 0, reason: 'heap limit reached' })
+    for (const failure of load.failures) expect(failure).toMatch(/^(ECONNRESET|EPIPE|socket hang up)$/)
+    await expectAcknowledgedOnce(log, load)
+    expect(await metricValue(gateway, metrics, 'sluice_gateway_worker_restarts_total')).toBe(1)
   })
 })
