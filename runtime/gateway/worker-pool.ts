@@ -8,8 +8,8 @@
  * listens on the same one and the kernel spreads connections over them. This thread first checks
  * that the port is free (for port 0: picks one) with a socket that does not share (probePort).
  *
- * A worker that ends on its own (a crash, an uncaught error, crashWorker), is stopped from outside
- * (Worker.terminate(), V8's heap limit: terminateWorker) or stops answering pings (watch) is
+ * A worker that ends on its own (a crash, an uncaught error, crashWorker, V8's heap limit), is
+ * stopped from outside (Worker.terminate(): terminateWorker) or stops answering pings (watch) is
  * started again after a back-off (doubling per crash in a row; a worker that served `stableMs`
  * starts the count again), counted in sluice_gateway_worker_restarts_total and logged; the bytes
  * it held of the shared in-flight budget are given back. While fewer workers listen than asked,
@@ -21,11 +21,12 @@
  * aborts the process when a thread ends with them open; each worker therefore loads a native
  * clean-up hook that closes them (socket-teardown.ts). Without it (no C compiler), the pool says so
  * in its log and never stops a worker from outside itself. And a busy thread stopped from outside
- * can still end the process (a request read as it stops cannot be answered), so the pool first
+ * could still end the process (a request read as it stops cannot be answered), so the pool first
  * asks a worker to stop itself (stop(): drain briefly, close, exit) and terminates only one that
  * does not, which is stuck; before that, this thread disconnects the worker's sockets from outside
  * (loop-sockets.ts), so that what µWebSockets.js reads in the thread after it is stopped is an
- * error, not a request whose handler cannot answer.
+ * error, not a request whose handler cannot answer. A thread V8 ends at its heap limit does the
+ * same to its own sockets first (native/heap-limit.cc).
  *
  * Connections the kernel queued on the listen socket of a worker that closes it (SO_REUSEPORT
  * keeps one accept queue per socket) would be reset; the pool attaches to the port's group a

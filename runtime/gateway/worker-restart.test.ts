@@ -329,8 +329,8 @@ describe('gateway worker restart', () => {
       const stopped = pool.stopWorker(round % 2)
       expect(pool.listening).toBe(1)
       await stopped
-      // The other worker answers meanwhile. (During the stop a new connection the kernel had queued
-      // for the stopping worker's listen socket is reset as it closes: SO_REUSEPORT hands it no other.)
+      // The other worker answers meanwhile. (Connections queued on the stopping worker's listen
+      // socket as it closes move to the other one: the next describe block.)
       expect((await exchange(`${gateway.url}/healthz`, 'GET')).status).toBe(200)
       await until('both workers again', async () => (pool.listening === 2 ? true : undefined))
     }
