@@ -157,19 +157,22 @@ export class WorkerPool {
 
   static async start(options: WorkerPoolOptions): Promise<WorkerPool> {
     const port = await probePort(options.settings.host, options.port)
-    const teardown = await socketTeardown()
+    // Built together on a first start (the C++ one takes seconds), then cached.
+    const [teardown, sockets, guard] = await Promise.all([
+      socketTeardown(),
+      LoopSockets.load(),
+      nativeAddon('heap-limit.cc'),
+    ])
     if ('unavailable' in teardown)
       options.logger.warn(
         'gateway worker threads cannot be stopped from outside safely: one that is (Worker.terminate, its heap limit) aborts the process',
         { reason: teardown.unavailable },
       )
-    const sockets = await LoopSockets.load()
     if ('unavailable' in sockets)
       options.logger.warn(
         'gateway worker threads: connections queued on a stopping worker are reset, and a stuck one stopped from outside may end the process',
         { reason: sockets.unavailable },
       )
-    const guard = await nativeAddon('heap-limit.cc')
     if ('unavailable' in guard)
       options.logger.warn(
         'gateway worker threads: one that reaches its heap limit under load may end the process',
