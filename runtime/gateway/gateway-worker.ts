@@ -12,8 +12,11 @@ import { SluiceError } from '../errors.ts'
 import type { Logger } from '../observability/logger.ts'
 import { Gateway, type GatewaySettings } from './gateway.ts'
 import { MetricsRelay } from './gateway-metrics.ts'
+import type { FaultPoint } from './handler-guard.ts'
 import { SharedBudget } from './in-flight.ts'
+import { seeFd } from './loop-sockets.ts'
 import { RemoteBackend } from './remote-backend.ts'
+import type { SocketTeardownModule } from './socket-teardown.ts'
 import { streamCatalog } from './streams.ts'
 import { type MainMessage, STOPPED_EXIT_CODE, type WorkerMessage } from './thread-protocol.ts'
 
@@ -27,6 +30,10 @@ export interface WorkerSetup {
   readonly budget: SharedArrayBuffer
   /** The native hook that closes this thread's sockets if it is stopped from outside (socket-teardown.ts). */
   readonly socketTeardown: string | null
+  /** The native hook that disconnects them first when V8 ends the thread at its heap limit (native/heap-limit.cc). */
+  readonly heapLimitGuard: string | null
+  /** Set to 1 by that hook when it ends the thread (one Int32), so the pool can say why it ended. */
+  readonly heapLimitReached: SharedArrayBuffer
   readonly adminToken?: string
 }
 
@@ -35,12 +42,31 @@ const setup = workerData as WorkerSetup
 // After µWebSockets.js (loaded by gateway.ts, imported above): Node runs clean-up hooks last
 // registered first, so a thread stopped from outside closes its sockets before µWebSockets.js
 // frees what they belong to.
-if (setup.socketTeardown !== null) createRequire(import.meta.url)(setup.socketTeardown)
+const teardown =
+  setup.socketTeardown === null
+    ? null
+    : (createRequire(import.meta.url)(setup.socketTeardown) as SocketTeardownModule)
+if (setup.heapLimitGuard !== null)
+  (createRequire(import.meta.url)(setup.heapLimitGuard) as { watch(flag: Int32Array): void }).watch(
+    new Int32Array(setup.heapLimitReached),
+  )
 const post = (message: WorkerMessage) => port.postMessage(message)
 /** A drain's own cut-off (abortWaiting, then the log's idle) may take a moment past its timeout. */
 const STOP_DRAIN_MARGIN_MS = 500
 /** This thread's gateway, once it serves. */
 let serving: Gateway | undefined
+/** A drill (wedgeWorker with `at`): the next handler reaching this fault point does not return. */
+let wedgeAt: FaultPoint | undefined
+/** A drill (exhaustWorkerAt): the next handler reaching this fault point allocates until the heap limit. */
+let exhaustAt: FaultPoint | undefined
+/** What the exhaust drill allocates (kept reachable, so the heap fills). */
+const hoard: number[][] = []
+
+/** The thread does not return to its event loop: until `until` (performance.now()), or for good. */
+function wedge(until = Number.POSITIVE_INFINITY): void {
+  // Asleep, not spinning: a stuck thread in a drill need not burn a core.
+  while (performance.now() < until) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100)
+}
 
 /**
  * An error nothing caught ends this thread, not the node: the pool starts a new worker
@@ -123,6 +149,10 @@ async function main(): Promise<void> {
       budget: new SharedBudget(setup.budget, setup.settings.maxInFlightBytes, setup.index),
       logger: relayLogger({ worker: setup.index }),
       ...(setup.adminToken === undefined ? {} : { adminToken: setup.adminToken }),
+      faults: (point) => {
+        if (point === wedgeAt) wedge()
+        if (point === exhaustAt) for (;;) hoard.push(new Array(100_000).fill(1.5))
+      },
     },
     setup.port,
   )
@@ -135,10 +165,12 @@ async function main(): Promise<void> {
     }
     if (message.t === 'wedge') {
       // A drill: the thread does not return to its event loop (for good: only a stop from outside
-      // ends it; for forMs: it then reads the messages that waited, a stop among them).
-      const until = message.forMs === undefined ? Number.POSITIVE_INFINITY : performance.now() + message.forMs
-      while (performance.now() < until) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100)
+      // ends it; for forMs: it then reads the messages that waited, a stop among them), now or
+      // inside a request handler.
+      if (message.at !== undefined) wedgeAt = message.at
+      else wedge(message.forMs === undefined ? undefined : performance.now() + message.forMs)
     }
+    if (message.t === 'exhaust') exhaustAt = message.at
     if (message.t === 'crash') {
       setImmediate(() => {
         throw new Error(message.message)
@@ -158,7 +190,11 @@ async function main(): Promise<void> {
       })
     }
   })
-  post({ t: 'listening' })
+  // After the loop polled once: libuv adds a socket to its epoll set then, and the pool looks for
+  // the listen socket there (loop-sockets.ts). (An immediate set now may run before that poll.)
+  setImmediate(() =>
+    setImmediate(() => post({ t: 'listening', poll: teardown === null ? null : seeFd(teardown.pollFd()) })),
+  )
 }
 
 main().catch((error: unknown) => {

@@ -122,6 +122,10 @@ export interface GatewayThreads {
   readonly restartBackoff?: Backoff
   /** A worker whose event loop answers no ping for this long is stopped and started again (worker-pool.ts). Default 30 s. */
   readonly livenessTimeoutMs?: number
+  /** Connections queued on a closing worker's listen socket move to another worker (worker-pool.ts). Default true; false only to see them reset. */
+  readonly migrateQueuedConnections?: boolean
+  /** Each worker thread's V8 heap limit (old generation, MiB); past it the thread ends and starts again. Default: Node's. */
+  readonly maxHeapMb?: number
 }
 
 /** The settings a gateway's request handling runs with, in whichever thread serves. */
@@ -171,6 +175,13 @@ const WS_ROUTE = 'WS /streams/:source/ws'
 /** Retry-After for overload and draining: the client should come back soon, not at once. */
 const OVERLOAD_RETRY_MS = 1000
 const ADMIN_BODY_BYTES = 64 * 1024
+/**
+ * How long a drain goes on reading after its listen socket closed before it may close connections:
+ * a connection accepted just before (from the queue the kernel had filled, or moved there from a
+ * worker that stopped) may hold a request not read yet, which this answers (503 DRAINING) instead
+ * of closing the connection on it unread (the client would see a reset).
+ */
+const DRAIN_READ_MS = 50
 
 const REASONS: Readonly<Record<number, string>> = {
   200: 'OK',
@@ -318,6 +329,10 @@ export class Gateway {
         ...(options.threads!.livenessTimeoutMs === undefined
           ? {}
           : { livenessTimeoutMs: options.threads!.livenessTimeoutMs }),
+        ...(options.threads!.migrateQueuedConnections === undefined
+          ? {}
+          : { migrateQueuedConnections: options.threads!.migrateQueuedConnections }),
+        ...(options.threads!.maxHeapMb === undefined ? {} : { maxHeapMb: options.threads!.maxHeapMb }),
       })
       gateway.pool = pool
       gateway.listenPort = pool.port
@@ -406,6 +421,7 @@ export class Gateway {
     this.listenSocket = null
     // The workers' requests wait for this thread's appends, so they drain first, while it serves them.
     const workers = this.pool?.drain(timeoutMs)
+    await new Promise((resolve) => setTimeout(resolve, DRAIN_READ_MS))
     if (this.active > 0) {
       let timer: ReturnType<typeof setTimeout> | undefined
       await Promise.race([

@@ -12,6 +12,8 @@ import type { OutgoingRecord } from '../log/index.ts'
 import type { AppendResult } from './appender.ts'
 import type { Submission } from './backend.ts'
 import type { MetricDeltas } from './gateway-metrics.ts'
+import type { FaultPoint } from './handler-guard.ts'
+import type { SeenFd } from './loop-sockets.ts'
 import type { RateLimits } from './rate-limit.ts'
 
 /** One worker's submissions of one event-loop turn, as it crosses: metadata as JSON, values as bytes. */
@@ -47,7 +49,8 @@ export type SubmitReply =
 export type CallOp = 'ready' | 'limits' | 'setLimits' | 'metrics'
 
 export type WorkerMessage =
-  | { readonly t: 'listening' }
+  /** `poll`: the epoll set of its loop, where its sockets are (loop-sockets.ts); null without the native hook. */
+  | { readonly t: 'listening'; readonly poll: SeenFd | null }
   | { readonly t: 'failed'; readonly message: string; readonly code: string | null }
   | { readonly t: 'submit'; readonly batch: SubmitBatch }
   | { readonly t: 'call'; readonly id: number; readonly op: CallOp; readonly arg?: RateLimits }
@@ -79,9 +82,15 @@ export type MainMessage =
   | { readonly t: 'crash'; readonly message: string }
   /**
    * A drill (WorkerPool.wedgeWorker): the worker's thread stops returning to its event loop, as in
-   * a runaway loop; for `forMs` only when given (a long pause), else for good.
+   * a runaway loop; for `forMs` only when given (a long pause), else for good. With `at`, not now
+   * but inside the next request handler that reaches that fault point (handler-guard.ts).
    */
-  | { readonly t: 'wedge'; readonly forMs?: number }
+  | { readonly t: 'wedge'; readonly forMs?: number; readonly at?: FaultPoint }
+  /**
+   * A drill (WorkerPool.exhaustWorkerAt): the next request handler that reaches fault point `at`
+   * allocates without end, until V8's heap limit ends the thread.
+   */
+  | { readonly t: 'exhaust'; readonly at: FaultPoint }
   /** Is the worker's event loop turning? Answered with a pong. */
   | { readonly t: 'ping' }
 

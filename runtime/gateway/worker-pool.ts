@@ -8,8 +8,8 @@
  * listens on the same one and the kernel spreads connections over them. This thread first checks
  * that the port is free (for port 0: picks one) with a socket that does not share (probePort).
  *
- * A worker that ends on its own (a crash, an uncaught error, crashWorker), is stopped from outside
- * (Worker.terminate(), V8's heap limit: terminateWorker) or stops answering pings (watch) is
+ * A worker that ends on its own (a crash, an uncaught error, crashWorker, V8's heap limit), is
+ * stopped from outside (Worker.terminate(): terminateWorker) or stops answering pings (watch) is
  * started again after a back-off (doubling per crash in a row; a worker that served `stableMs`
  * starts the count again), counted in sluice_gateway_worker_restarts_total and logged; the bytes
  * it held of the shared in-flight budget are given back. While fewer workers listen than asked,
@@ -21,9 +21,16 @@
  * aborts the process when a thread ends with them open; each worker therefore loads a native
  * clean-up hook that closes them (socket-teardown.ts). Without it (no C compiler), the pool says so
  * in its log and never stops a worker from outside itself. And a busy thread stopped from outside
- * can still end the process (a request read as it stops cannot be answered), so the pool first
+ * could still end the process (a request read as it stops cannot be answered), so the pool first
  * asks a worker to stop itself (stop(): drain briefly, close, exit) and terminates only one that
- * does not, which is stuck and reads nothing.
+ * does not, which is stuck; before that, this thread disconnects the worker's sockets from outside
+ * (loop-sockets.ts), so that what µWebSockets.js reads in the thread after it is stopped is an
+ * error, not a request whose handler cannot answer. A thread V8 ends at its heap limit does the
+ * same to its own sockets first (native/heap-limit.cc).
+ *
+ * Connections the kernel queued on the listen socket of a worker that closes it (SO_REUSEPORT
+ * keeps one accept queue per socket) would be reset; the pool attaches to the port's group a
+ * program that migrates them to another worker's socket instead (loop-sockets.ts, migrateQueued).
  */
 import { type AddressInfo, createServer } from 'node:net'
 import { Worker } from 'node:worker_threads'
@@ -35,7 +42,10 @@ import type { LocalBackend } from './backend.ts'
 import type { GatewaySettings } from './gateway.ts'
 import { applyDeltas, type GatewayMetrics } from './gateway-metrics.ts'
 import type { WorkerSetup } from './gateway-worker.ts'
+import type { FaultPoint } from './handler-guard.ts'
 import type { SharedBudget } from './in-flight.ts'
+import { LoopSockets, type QueuedConnections, type SeenFd } from './loop-sockets.ts'
+import { nativeAddon } from './native-addon.ts'
 import type { RateLimits } from './rate-limit.ts'
 import { type SocketTeardown, socketTeardown } from './socket-teardown.ts'
 import {
@@ -71,6 +81,13 @@ export interface WorkerPoolOptions {
    * loaded machine's scheduling delays.
    */
   readonly livenessTimeoutMs?: number
+  /**
+   * Migrate the connections queued on a closing worker's listen socket to another worker (true,
+   * the default, where the kernel allows it). false only to see what it prevents: they are reset.
+   */
+  readonly migrateQueuedConnections?: boolean
+  /** The V8 heap limit of each worker thread (its old generation, MiB). Default: Node's, as for the process. */
+  readonly maxHeapMb?: number
 }
 
 export const DEFAULT_RESTART_BACKOFF: Backoff = { initialMs: 100, maxMs: 10_000 }
@@ -97,6 +114,10 @@ interface Thread {
   pingSentAt: number | undefined
   /** Asked to stop (stop()): it is not asked again, nor pinged. */
   stopping: boolean
+  /** 1 once its thread reached its heap limit (native/heap-limit.cc). */
+  readonly heapLimitReached: Int32Array
+  /** Its loop's epoll set, where its sockets are (loop-sockets.ts); null until it listens, or without the hook. */
+  poll: SeenFd | null
 }
 
 export class WorkerPool {
@@ -112,11 +133,16 @@ export class WorkerPool {
   private readonly pendingRestarts = new Map<number, ReturnType<typeof setTimeout>>()
   private readonly restarts: Counter
   private watchdog: ReturnType<typeof setInterval> | undefined
+  /** How connections queued on a closing listen socket fare (migrateQueued); 'reset' until a worker listens. */
+  private queued: QueuedConnections = 'reset'
+  private warnedQueuedReset = false
 
   private constructor(
     private readonly options: WorkerPoolOptions,
     readonly port: number,
     private readonly teardown: SocketTeardown,
+    private readonly sockets: LoopSockets | null,
+    private readonly heapLimitGuard: string | null,
   ) {
     this.restarts = options.registry.counter(
       'sluice_gateway_worker_restarts_total',
@@ -131,13 +157,34 @@ export class WorkerPool {
 
   static async start(options: WorkerPoolOptions): Promise<WorkerPool> {
     const port = await probePort(options.settings.host, options.port)
-    const teardown = await socketTeardown()
+    // Built together on a first start (the C++ one takes seconds), then cached.
+    const [teardown, sockets, guard] = await Promise.all([
+      socketTeardown(),
+      LoopSockets.load(),
+      nativeAddon('heap-limit.cc'),
+    ])
     if ('unavailable' in teardown)
       options.logger.warn(
         'gateway worker threads cannot be stopped from outside safely: one that is (Worker.terminate, its heap limit) aborts the process',
         { reason: teardown.unavailable },
       )
-    const pool = new WorkerPool(options, port, teardown)
+    if ('unavailable' in sockets)
+      options.logger.warn(
+        'gateway worker threads: connections queued on a stopping worker are reset, and a stuck one stopped from outside may end the process',
+        { reason: sockets.unavailable },
+      )
+    if ('unavailable' in guard)
+      options.logger.warn(
+        'gateway worker threads: one that reaches its heap limit under load may end the process',
+        { reason: guard.unavailable },
+      )
+    const pool = new WorkerPool(
+      options,
+      port,
+      teardown,
+      'unavailable' in sockets ? null : sockets,
+      'path' in guard ? guard.path : null,
+    )
     const started = Array.from({ length: options.count }, (_, index) => pool.spawn(index))
     const outcomes = await Promise.allSettled(started)
     const failed = outcomes.find((outcome) => outcome.status === 'rejected')
@@ -212,6 +259,14 @@ export class WorkerPool {
     await thread.exited
   }
 
+  /**
+   * How connections the kernel queued on a worker's listen socket fare when it closes (a worker
+   * stopping, crashing, stopped from outside): moved to another worker's, or reset.
+   */
+  get queuedConnections(): QueuedConnections {
+    return this.queued
+  }
+
   /** Whether a worker can be stopped from outside without aborting the process (socket-teardown.ts). */
   get stoppableFromOutside(): boolean {
     return 'path' in this.teardown
@@ -231,8 +286,29 @@ export class WorkerPool {
         'CONFIG_INVALID',
         'gateway workers cannot be stopped from outside here: the socket clean-up hook is not built',
       )
-    await thread.worker.terminate()
+    await this.terminate(thread)
     await thread.exited
+  }
+
+  /**
+   * Worker.terminate(), its sockets disconnected first where the native part is built: µWebSockets.js
+   * in the thread then reads errors (it closes those sockets; their clients see a reset), not
+   * requests whose handlers could not answer once the thread stops (which would end the process).
+   * A handler the thread is stuck in must have attached onAborted already (every route that does
+   * work does so first). Queued connections of its listen socket move to another worker's.
+   */
+  private async terminate(thread: Thread): Promise<void> {
+    if (this.sockets !== null && thread.poll !== null && !thread.ended) {
+      const cut = this.sockets.disconnectAll(thread.poll)
+      this.options.logger.warn(
+        'gateway worker thread sockets disconnected before it is stopped from outside',
+        {
+          worker: thread.index,
+          ...cut,
+        },
+      )
+    }
+    await thread.worker.terminate()
   }
 
   /**
@@ -265,7 +341,7 @@ export class WorkerPool {
     const overdue = setTimeout(() => {
       if (thread.ended || !this.stoppableFromOutside) return
       this.options.logger.warn('gateway worker thread did not stop; terminating it', { worker: thread.index })
-      void thread.worker.terminate()
+      void this.terminate(thread)
     }, graceMs + STOP_TERMINATE_AFTER_MS)
     return thread.exited.finally(() => clearTimeout(overdue))
   }
@@ -278,6 +354,27 @@ export class WorkerPool {
     const thread = this.threads[index]
     if (thread === undefined) throw new RangeError(`no gateway worker ${index}`)
     this.post(thread, forMs === undefined ? { t: 'wedge' } : { t: 'wedge', forMs })
+  }
+
+  /**
+   * Makes worker `index`'s thread stick, for good, inside the next request handler that reaches
+   * fault point `at` (handler-guard.ts): a drill for a runaway handler, which only a stop from
+   * outside ends.
+   */
+  wedgeWorkerAt(index: number, at: FaultPoint): void {
+    const thread = this.threads[index]
+    if (thread === undefined) throw new RangeError(`no gateway worker ${index}`)
+    this.post(thread, { t: 'wedge', at })
+  }
+
+  /**
+   * Makes the next request handler of worker `index` that reaches fault point `at` allocate without
+   * end: a drill for a heap blow-up, which V8 ends at the thread's heap limit (maxHeapMb).
+   */
+  exhaustWorkerAt(index: number, at: FaultPoint): void {
+    const thread = this.threads[index]
+    if (thread === undefined) throw new RangeError(`no gateway worker ${index}`)
+    this.post(thread, { t: 'exhaust', at })
   }
 
   /** A worker ended. Unless the pool drains (or is still starting), it starts again after a back-off. */
@@ -293,6 +390,7 @@ export class WorkerPool {
     this.options.logger.error('gateway worker thread ended; starting it again', {
       worker: index,
       exitCode: code,
+      ...(Atomics.load(thread.heapLimitReached, 0) === 1 ? { reason: 'heap limit reached' } : {}),
       crashesInARow: crashes,
       restartInMs: delayMs,
       releasedInFlightBytes: released,
@@ -324,6 +422,7 @@ export class WorkerPool {
   }
 
   private spawn(index: number): Promise<void> {
+    const heapLimitReached = new Int32Array(new SharedArrayBuffer(4))
     const setup: WorkerSetup = {
       index,
       artifactDirs: this.options.artifactDirs,
@@ -332,9 +431,16 @@ export class WorkerPool {
       port: this.port,
       budget: this.options.budget.buffer,
       socketTeardown: 'path' in this.teardown ? this.teardown.path : null,
+      heapLimitGuard: this.heapLimitGuard,
+      heapLimitReached: heapLimitReached.buffer as SharedArrayBuffer,
       ...(this.options.adminToken === undefined ? {} : { adminToken: this.options.adminToken }),
     }
-    const worker = new Worker(WORKER_FILE, { workerData: setup })
+    const worker = new Worker(WORKER_FILE, {
+      workerData: setup,
+      ...(this.options.maxHeapMb === undefined
+        ? {}
+        : { resourceLimits: { maxOldGenerationSizeMb: this.options.maxHeapMb } }),
+    })
     const thread: Thread = {
       index,
       worker,
@@ -350,6 +456,8 @@ export class WorkerPool {
       ended: false,
       pingSentAt: undefined,
       stopping: false,
+      heapLimitReached,
+      poll: null,
     }
     // A worker that fails takes its connections with it; the others go on serving, and the pool
     // starts it again (ended()).
@@ -367,12 +475,33 @@ export class WorkerPool {
       worker.on('message', (message: WorkerMessage) => {
         if (message.t === 'listening') {
           thread.listeningSince = performance.now()
+          thread.poll = message.poll
+          this.migrateQueued(thread)
           resolve()
         } else if (message.t === 'failed')
           reject(new SluiceError('CONFIG_INVALID', `gateway worker ${index}: ${message.message}`))
         else this.handle(thread, message)
       })
     })
+  }
+
+  /**
+   * Has the port's SO_REUSEPORT group, which a worker that listens now belongs to, migrate the
+   * connections queued on a listener that closes (the group keeps the program while any of its
+   * sockets listens, so doing it for every worker that listens covers a group started anew).
+   * Logged once when it cannot be done.
+   */
+  private migrateQueued(thread: Thread): void {
+    if (this.sockets === null || thread.poll === null || this.options.migrateQueuedConnections === false)
+      return
+    const { outcome, reason } = this.sockets.migrateQueued(thread.poll)
+    this.queued = outcome
+    if (outcome !== 'reset' || this.warnedQueuedReset) return
+    this.warnedQueuedReset = true
+    this.options.logger.warn(
+      'gateway worker threads: connections queued on a stopping worker are reset (clients must retry); give the node CAP_BPF or set net.ipv4.tcp_migrate_req = 1',
+      { reason },
+    )
   }
 
   private handle(thread: Thread, message: WorkerMessage): void {

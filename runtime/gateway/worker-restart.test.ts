@@ -11,7 +11,8 @@ import { describe, expect, it } from 'vitest'
 import { gatewayFixture } from '../../test/support/gateway-fixture.ts'
 import type { MetricsRegistry } from '../metrics/registry.ts'
 import type { Logger } from '../observability/logger.ts'
-import type { Gateway } from './gateway.ts'
+import type { Gateway, GatewayThreads } from './gateway.ts'
+import { kernelMigrates } from './loop-sockets.ts'
 import { STOPPED_EXIT_CODE } from './thread-protocol.ts'
 
 const PIPE = `
@@ -42,7 +43,11 @@ function recordingLogger(lines: LogLine[], base: Record<string, unknown> = {}): 
   }
 }
 
-async function startGateway(restartMs: number, livenessTimeoutMs?: number) {
+async function startGateway(
+  restartMs: number,
+  livenessTimeoutMs?: number,
+  more: Partial<GatewayThreads> = {},
+) {
   const lines: LogLine[] = []
   const { gateway, log, metrics } = await fixture.startGateway({
     prefix: 'sluice-gateway-restart',
@@ -55,6 +60,7 @@ async function startGateway(restartMs: number, livenessTimeoutMs?: number) {
       keyFields: { payments: 'card' },
       restartBackoff: { initialMs: restartMs, maxMs: restartMs },
       ...(livenessTimeoutMs === undefined ? {} : { livenessTimeoutMs }),
+      ...more,
     },
   })
   return { gateway, log, metrics, lines }
@@ -119,21 +125,24 @@ async function idsInLog(log: Awaited<ReturnType<typeof startGateway>>['log']): P
 }
 
 /**
- * Eight producers on kept-alive connections, each POSTing one event after the other to `events`
- * until stop(): what they sent, what was acknowledged, and how the others failed (`503 DRAINING`,
- * or a connection error's code).
+ * Producers (eight unless told), each POSTing one event after the other to `events` until stop(),
+ * on kept-alive connections or (`connectionEach`) on a new connection per request: what they
+ * sent, what was acknowledged, how the others failed (`503 DRAINING`, or a connection error's
+ * code), and when each request started and ended (performance.now()).
  */
-function producersUnderLoad(events: string) {
-  const agent = new Agent({ keepAlive: true, maxSockets: 8 })
-  fixture.onCleanup(async () => agent.destroy())
+function producersUnderLoad(events: string, { producers = 8, connectionEach = false } = {}) {
+  const agent = connectionEach ? false : new Agent({ keepAlive: true, maxSockets: producers })
+  if (agent) fixture.onCleanup(async () => agent.destroy())
   const sent: string[] = []
   const acknowledged: string[] = []
   const failures: string[] = []
+  const spans: { readonly start: number; readonly end: number }[] = []
   let stopping = false
   const producer = async (p: number) => {
     for (let i = 0; !stopping; i++) {
       const id = `p${p}-${i}`
       sent.push(id)
+      const start = performance.now()
       try {
         const answer = await exchange(events, 'POST', payment(id), agent)
         if (answer.status === 200) acknowledged.push(id)
@@ -141,13 +150,15 @@ function producersUnderLoad(events: string) {
       } catch (error) {
         failures.push((error as NodeJS.ErrnoException).code ?? String(error))
       }
+      spans.push({ start, end: performance.now() })
     }
   }
-  const running = Promise.all(Array.from({ length: 8 }, (_, p) => producer(p)))
+  const running = Promise.all(Array.from({ length: producers }, (_, p) => producer(p)))
   return {
     sent,
     acknowledged,
     failures,
+    spans,
     /** Waits until `count` more events than now are acknowledged. */
     more(count: number, what = `${count} more acknowledged`): Promise<true> {
       const from = acknowledged.length
@@ -318,8 +329,8 @@ describe('gateway worker restart', () => {
       const stopped = pool.stopWorker(round % 2)
       expect(pool.listening).toBe(1)
       await stopped
-      // The other worker answers meanwhile. (During the stop a new connection the kernel had queued
-      // for the stopping worker's listen socket is reset as it closes: SO_REUSEPORT hands it no other.)
+      // The other worker answers meanwhile. (Connections queued on the stopping worker's listen
+      // socket as it closes move to the other one: the next describe block.)
       expect((await exchange(`${gateway.url}/healthz`, 'GET')).status).toBe(200)
       await until('both workers again', async () => (pool.listening === 2 ? true : undefined))
     }
@@ -462,5 +473,128 @@ describe('gateway worker restart', () => {
     gateway.workers!.wedgeWorker(1)
     await gateway.drain(200)
     expect(gateway.workers!.listening).toBe(0)
+  })
+})
+
+describe('gateway worker stop: queued connections and a stuck worker (decision 0030, last addendum)', () => {
+  it('resets no connection the kernel queued on a stopping worker: they move to the other worker', async () => {
+    const { gateway, log, lines } = await startGateway(200)
+    const pool = gateway.workers!
+    // This machine's kernel and privileges allow it; where they do not, the pool says so and this fails.
+    expect(pool.queuedConnections).not.toBe('reset')
+    // Sixteen producers, a new connection per request: connections keep arriving on both workers.
+    const load = producersUnderLoad(`${gateway.url}/streams/payments/events`, {
+      producers: 16,
+      connectionEach: true,
+    })
+    await load.more(100)
+    // Worker 0 does not turn for 0.5 s (its share of new connections waits in its accept queue),
+    // then reads the stop, which closes its listen socket with that queue full.
+    const wedgedAt = performance.now()
+    pool.wedgeWorker(0, 500)
+    const stopped = pool.stopWorker(0)
+    await stopped
+    await until('worker 0 again', async () => (pool.listening === 2 ? true : undefined))
+    await load.more(100, 'more acknowledged after the restart')
+    await load.stop()
+
+    // Connections were waiting on worker 0 through its pause (else nothing was queued to lose).
+    expect(
+      load.spans.filter((span) => span.start < wedgedAt + 100 && span.end > wedgedAt + 500).length,
+    ).toBeGreaterThan(0)
+    // None was reset: each got an answer (a request worker 0 had read before it stopped may be 503 DRAINING).
+    for (const failure of load.failures) expect(failure).toBe('503 DRAINING')
+    await expectAcknowledgedOnce(log, load)
+    expect(lines.some((line) => line.msg === 'gateway worker thread did not stop; terminating it')).toBe(
+      false,
+    )
+  })
+
+  it('without the migration, connections queued on a stopping worker are reset (what the kernel does unless net.ipv4.tcp_migrate_req is 1)', async () => {
+    const { gateway, log } = await startGateway(200, undefined, { migrateQueuedConnections: false })
+    const pool = gateway.workers!
+    const load = producersUnderLoad(`${gateway.url}/streams/payments/events`, {
+      producers: 16,
+      connectionEach: true,
+    })
+    await load.more(100)
+    pool.wedgeWorker(0, 500)
+    await pool.stopWorker(0)
+    await until('worker 0 again', async () => (pool.listening === 2 ? true : undefined))
+    await load.more(100, 'more acknowledged after the restart')
+    await load.stop()
+    const resets = load.failures.filter((failure) => failure !== '503 DRAINING')
+    for (const failure of resets) expect(failure).toMatch(/^(ECONNRESET|EPIPE|socket hang up)$/)
+    expect(resets.length > 0).toBe(!kernelMigrates())
+    await expectAcknowledgedOnce(log, load)
+  })
+
+  it('stops a worker stuck inside a request handler under load from outside: the process survives, the worker starts again, every acknowledged event is in the log exactly once', async () => {
+    const { gateway, log, metrics, lines } = await startGateway(200, 500)
+    const pool = gateway.workers!
+    const load = producersUnderLoad(`${gateway.url}/streams/payments/events`)
+    await load.more(100)
+    // The next request worker 0 validates never returns: pings go unanswered (0.5 s), the stop it
+    // is asked for is never read (1 s grace, 2 s more), so it is terminated, its sockets cut first.
+    pool.wedgeWorkerAt(0, 'validate')
+    await until('the stuck worker terminated', async () =>
+      lines.some((line) => line.msg === 'gateway worker thread did not stop; terminating it')
+        ? true
+        : undefined,
+    )
+    await until('worker 0 again', async () => (pool.listening === 2 ? true : undefined))
+    await load.more(100, 'more acknowledged after the restart')
+    await load.stop()
+
+    const cut = lines.find(
+      (line) => line.msg === 'gateway worker thread sockets disconnected before it is stopped from outside',
+    )
+    expect(cut?.fields).toMatchObject({ worker: 0, listeners: 1 })
+    expect(cut?.fields?.connections).toBeGreaterThan(0)
+    // Requests on the stuck worker's connections failed at the connection; nothing else failed.
+    for (const failure of load.failures) expect(failure).toMatch(/^(ECONNRESET|EPIPE|socket hang up)$/)
+    expect(load.failures.length).toBeGreaterThan(0)
+    await expectAcknowledgedOnce(log, load)
+    expect(await metricValue(gateway, metrics, 'sluice_gateway_worker_restarts_total')).toBe(1)
+    expect((await exchange(`${gateway.url}/healthz`, 'GET')).status).toBe(200)
+  })
+
+  it('terminates a busy worker (Worker.terminate) under load without ending the process, its sockets cut first', async () => {
+    const { gateway, log, metrics } = await startGateway(200)
+    const pool = gateway.workers!
+    const load = producersUnderLoad(`${gateway.url}/streams/payments/events`)
+    for (let round = 0; round < 4; round++) {
+      await load.more(100)
+      await pool.terminateWorker(round % 2)
+      expect((await exchange(`${gateway.url}/healthz`, 'GET')).status).toBe(200)
+      await until('both workers again', async () => (pool.listening === 2 ? true : undefined))
+    }
+    await load.more(100)
+    await load.stop()
+    for (const failure of load.failures) expect(failure).toMatch(/^(ECONNRESET|EPIPE|socket hang up)$/)
+    await expectAcknowledgedOnce(log, load)
+    expect(await metricValue(gateway, metrics, 'sluice_gateway_worker_restarts_total')).toBe(4)
+  })
+
+  it('survives a worker that reaches its heap limit inside a request handler under load: its sockets are cut first, it starts again, every acknowledged event is in the log exactly once', async () => {
+    const { gateway, log, metrics, lines } = await startGateway(200, undefined, { maxHeapMb: 64 })
+    const pool = gateway.workers!
+    const load = producersUnderLoad(`${gateway.url}/streams/payments/events`)
+    await load.more(100)
+    // The next request worker 0 validates allocates until V8 ends the thread at 64 MiB.
+    pool.exhaustWorkerAt(0, 'validate')
+    await until('worker 0 ended', async () =>
+      lines.some((line) => line.msg === 'gateway worker thread ended; starting it again') ? true : undefined,
+    )
+    await until('worker 0 again', async () => (pool.listening === 2 ? true : undefined))
+    await load.more(100, 'more acknowledged after the restart')
+    await load.stop()
+
+    expect(
+      lines.find((line) => line.msg === 'gateway worker thread ended; starting it again')?.fields,
+    ).toMatchObject({ worker: 0, reason: 'heap limit reached' })
+    for (const failure of load.failures) expect(failure).toMatch(/^(ECONNRESET|EPIPE|socket hang up)$/)
+    await expectAcknowledgedOnce(log, load)
+    expect(await metricValue(gateway, metrics, 'sluice_gateway_worker_restarts_total')).toBe(1)
   })
 })

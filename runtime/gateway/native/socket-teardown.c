@@ -20,6 +20,10 @@
  *
  * Load it after uWebSockets.js: Node runs clean-up hooks in the reverse order of registration, so
  * the sockets are closed before µWebSockets.js frees its socket contexts.
+ *
+ * It also exports pollFd(): the descriptor of the thread's epoll set (uv_backend_fd), in which
+ * every socket of the thread is registered, so the thread that started it can find them (in
+ * /proc/self/fdinfo) and act on them from outside (socket-control.c).
  */
 #include <node_api.h>
 #include <stdlib.h>
@@ -70,9 +74,21 @@ static void teardown_sockets(napi_async_cleanup_hook_handle hook, void *arg) {
   if (--teardown->pending == 0) finish(teardown);
 }
 
+static napi_value poll_fd(napi_env env, napi_callback_info info) {
+  uv_loop_t *loop;
+  napi_value result;
+  if (napi_get_cb_info(env, info, NULL, NULL, NULL, (void **)&loop) != napi_ok) return NULL;
+  napi_create_int32(env, uv_backend_fd(loop), &result);
+  return result;
+}
+
 NAPI_MODULE_INIT() {
   uv_loop_t *loop;
+  napi_value fn;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok) return NULL;
   if (napi_add_async_cleanup_hook(env, teardown_sockets, loop, NULL) != napi_ok) return NULL;
+  if (napi_create_function(env, "pollFd", NAPI_AUTO_LENGTH, poll_fd, loop, &fn) != napi_ok ||
+      napi_set_named_property(env, exports, "pollFd", fn) != napi_ok)
+    return NULL;
   return exports;
 }
