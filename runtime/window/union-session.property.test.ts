@@ -20,6 +20,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { closedSessions } from '../../test/support/session-reference.ts'
 import { type IdEvent, topicProperty } from '../../test/support/topic-property.ts'
+import { unionWindowPipe } from '../../test/support/union-window-pipe.ts'
 
 const TOPICS = ['north', 'south'] as const
 type Topic = (typeof TOPICS)[number]
@@ -34,20 +35,15 @@ interface Variant {
   readonly name: string
   readonly window: string
 }
-const SESSION: Variant = { name: 'sessions', window: `session ${GAP_MS}ms late into late_events` }
+const SESSION: Variant = { name: 'sessions', window: `session ${GAP_MS}ms` }
 const PROCESSING: Variant = { name: 'processing time', window: 'tumbling 1h processing time emit on update' }
 
-const pipeOf = (variant: Variant) => `
-schema E { id: i64, k: string, ts: timestamp @event_time }
-source north: E from kafka("north") watermark ts - 1s
-source south: E from kafka("south") watermark ts - 3s
-stream u = union north, south
-stream w = u
-  | where id >= 0
-  | aggregate by k window ${variant.window} { start: window_start(), end: window_end(), n: count(), ids: sum(id), top: max(id) }
-sink w -> kafka("out")
-${variant === SESSION ? 'sink late_events -> kafka("late")' : ''}
-`
+const pipeOf = (variant: Variant) =>
+  unionWindowPipe(
+    variant.window,
+    'start: window_start(), end: window_end(), n: count(), ids: sum(id), top: max(id)',
+    variant === SESSION,
+  )
 
 const { artifactOf, crashProperty, interpret, laneEvents, partitionOf, partitions, start } = topicProperty(
   'union-session',

@@ -21,6 +21,7 @@ import { checkSource } from '../../compiler/frontend.ts'
 import { createInterpreter } from '../../compiler/ir/interpret.ts'
 import { stdlib } from '../../stdlib/index.ts'
 import { asNumber, type IdEvent, replayableRuns, topicProperty } from '../../test/support/topic-property.ts'
+import { unionWindowPipe } from '../../test/support/union-window-pipe.ts'
 import {
   countWindowEmissions,
   finalWindowResults,
@@ -45,17 +46,8 @@ const VARIANTS: readonly Variant[] = [
   { name: 'a hopping window', window: 'hopping 4s every 2s', sizeMs: 4000, slideMs: 2000 },
 ]
 
-const pipeOf = (variant: Variant) => `
-schema E { id: i64, k: string, ts: timestamp @event_time }
-source north: E from kafka("north") watermark ts - 1s
-source south: E from kafka("south") watermark ts - 3s
-stream u = union north, south
-stream w = u
-  | where id >= 0
-  | aggregate by k window ${variant.window} late into late_events { start: window_start(), n: count(), ids: sum(id), top: max(id) }
-sink w -> kafka("out")
-sink late_events -> kafka("late")
-`
+const pipeOf = (variant: Variant) =>
+  unionWindowPipe(variant.window, 'start: window_start(), n: count(), ids: sum(id), top: max(id)', true)
 
 const { artifactOf, crashProperty, interpret, laneEvents, partitionOf, partitions } = topicProperty(
   'union-window',
