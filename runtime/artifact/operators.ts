@@ -66,8 +66,8 @@ export interface StepState {
    */
   clock: number
   /**
-   * How far behind its clock an event may still arrive: the source's declared watermark delay
-   * (0 without one). A dedup key whose kept time is `within` or more behind `clock - latenessMs`
+   * How far behind its clock an event may still arrive: the largest declared watermark delay of
+   * the sources that reach the step (0 without one; runtime/node/step-lateness.ts). A dedup key whose kept time is `within` or more behind `clock - latenessMs`
    * is gone (specs/language.md), and the runtime drops such keys at checkpoints.
    */
   readonly latenessMs: number

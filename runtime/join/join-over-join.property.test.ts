@@ -18,29 +18,16 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
-  artifactPerVariant,
-  crashFractionsArb,
-  crashPointsWithin,
-  crashRunFixture,
-  maxBatchRecordsArb,
-  replayableRuns,
-} from '../../test/support/crash-run.ts'
-import {
   type JoinRefRecord,
   type JoinRefShape,
   type JoinRefSide,
   joinReference,
   joinWatermarks,
 } from '../../test/support/join-reference.ts'
-import { readTopic } from '../../test/support/read-topic.ts'
-import { interpretByPartition, recordsByTopic } from '../../test/support/topic-events.ts'
+import { asNumber, type IdEvent, topicProperty } from '../../test/support/topic-property.ts'
 import type { LoadedArtifact } from '../artifact/load.ts'
-import { partitionForKey } from '../log/partitioner.ts'
-import { DEFAULT_DEAD_LETTER_TOPIC } from '../node/pipeline-runner.ts'
 import { outputHoldMs } from './join-over-join.ts'
 
-const PARTITIONS = 2
-const T0 = Date.UTC(2026, 0, 1)
 /** The sources' watermark delays (`as`, `bs`, `cs`). */
 const DELAY = { as: 1000, bs: 2000, cs: 0 }
 const TOPICS = ['as', 'bs', 'cs'] as const
@@ -117,16 +104,13 @@ stream j2 = ${variant.second}
 sink j2 -> kafka("out")
 `
 
-const artifactOf = artifactPerVariant('join-over-join', pipeOf)
+const { artifactOf, crashProperty, interpret, partitionOf, partitions, start } = topicProperty(
+  'join-over-join',
+  pipeOf,
+  TOPICS,
+)
 
-const { runCrashing } = crashRunFixture('sluice-join-over-join')
-
-interface Ev {
-  readonly topic: Topic
-  readonly id: number
-  readonly k: string
-  readonly ts: number
-}
+type Ev = IdEvent<Topic>
 
 /** Random events of the three topics; within a topic and partition, event time never decreases. */
 const eventsArb = fc
@@ -141,8 +125,8 @@ const eventsArb = fc
   .map((raw) => {
     const clock = new Map<string, number>()
     return raw.map(({ topic, k, step }, id): Ev => {
-      const lane = `${topic}/${partitionForKey(k, PARTITIONS)}`
-      const ts = (clock.get(lane) ?? T0) + step
+      const lane = `${topic}/${partitionOf(k)}`
+      const ts = (clock.get(lane) ?? start) + step
       clock.set(lane, ts)
       return { topic, id, k, ts }
     })
@@ -174,7 +158,7 @@ const COVERING_EVENTS: readonly Ev[] = (
     ['bs', 40000],
     ['cs', 40000],
   ] as const
-).map(([topic, ts], id) => ({ topic, id, k: 'a', ts: T0 + ts }))
+).map(([topic, ts], id) => ({ topic, id, k: 'a', ts: start + ts }))
 
 /** A row of `j2` by the ids of its events (`-` for a missing one) and its time. */
 const rowOf = (a: number | null, b: number | null, c: number | null, time: number) =>
@@ -190,9 +174,8 @@ function expected(variant: Variant, events: readonly Ev[]): string[] {
     // The `j1` side's watermark is given explicitly; `cs` has no delay.
     delayMs: { left: DELAY.cs, right: DELAY.cs },
   }
-  for (let p = 0; p < PARTITIONS; p++) {
-    const of = (topic: Topic) =>
-      events.filter((e) => e.topic === topic && partitionForKey(e.k, PARTITIONS) === p)
+  for (let p = 0; p < partitions; p++) {
+    const of = (topic: Topic) => events.filter((e) => e.topic === topic && partitionOf(e.k) === p)
     // j1: any interleaving gives the same outcome (no event is late); `as` first is one.
     const firstRecords: JoinRefRecord[] = [
       ...of('as').map((e) => ({ side: 'left' as const, id: e.id, time: e.ts, key: e.k, dropped: false })),
@@ -236,92 +219,47 @@ function expected(variant: Variant, events: readonly Ev[]): string[] {
   return rows.sort()
 }
 
-const jsonOf = (e: Ev) => JSON.stringify({ id: e.id, k: e.k, ts: new Date(e.ts).toISOString() })
-
-/** The reference interpreter, one instance per partition: `as`, then `bs`, then `cs`. */
-function interpret(variant: Variant, artifact: LoadedArtifact, events: readonly Ev[]): string[] {
+/** The reference interpreter's rows, sorted. */
+function interpreted(variant: Variant, artifact: LoadedArtifact, events: readonly Ev[]): string[] {
   const rows: string[] = []
-  const id = (v: number | bigint | null) => (v === null ? null : Number(v))
-  interpretByPartition({
-    file: 'join-over-join.pipe',
-    text: pipeOf(variant),
-    artifact,
-    partitions: PARTITIONS,
-    topics: TOPICS,
-    events,
-    json: jsonOf,
-    onSink: ({ value, timestamp }) => {
-      const row = value as {
-        a: number | bigint | null
-        b: number | bigint | null
-        c: number | bigint | null
-      }
-      rows.push(rowOf(id(row.a), id(row.b), id(row.c), timestamp))
-    },
+  interpret(variant, artifact, events, ({ value, timestamp }) => {
+    const row = value as {
+      a: number | bigint | null
+      b: number | bigint | null
+      c: number | bigint | null
+    }
+    rows.push(rowOf(asNumber(row.a), asNumber(row.b), asNumber(row.c), timestamp))
   })
   return rows.sort()
-}
-
-async function run(
-  artifact: LoadedArtifact,
-  events: readonly Ev[],
-  crashes: readonly number[],
-  maxBatchRecords: number,
-): Promise<{ rows: string[]; dead: number; crashed: number; operations: number }> {
-  const { result, crashed, operations } = await runCrashing({
-    artifact,
-    partitions: PARTITIONS,
-    inputs: recordsByTopic(TOPICS, events, jsonOf),
-    crashes,
-    maxBatchRecords,
-    read: async (log) => {
-      const rows = (await readTopic(log, 'out')).map((r) => {
-        const row = JSON.parse(r.value.toString()) as { a: number | null; b: number | null; c: number | null }
-        return rowOf(row.a, row.b, row.c, r.timestamp)
-      })
-      const dead = (await readTopic(log, DEFAULT_DEAD_LETTER_TOPIC)).length
-      return { rows: rows.sort(), dead }
-    },
-  })
-  return { ...result, crashed, operations }
 }
 
 describe("joins over another join's results in the runner, with crashes under exactly-once (property)", () => {
   for (const variant of VARIANTS) {
     it(`${variant.name}: rows equal the reference applied twice, nothing late, lost or twice`, async () => {
       const artifact = await artifactOf(variant)
-      let crashes = 0
-      let runs = 0
       let outerSeen = 0
       let fullSeen = 0
-      const params = replayableRuns(10)
-      await fc.assert(
-        fc.asyncProperty(
-          eventsArb,
-          crashFractionsArb(),
-          maxBatchRecordsArb,
-          async (events, fractions, maxBatchRecords) => {
-            const want = expected(variant, events)
-            expect(interpret(variant, artifact, events)).toEqual(want)
-            const clean = await run(artifact, events, [], maxBatchRecords)
-            expect(clean.rows).toEqual(want)
-            expect(clean.dead).toBe(0)
-            const points = crashPointsWithin(fractions, clean.operations)
-            const result = await run(artifact, events, points, maxBatchRecords)
-            crashes += result.crashed
-            runs++
-            outerSeen += want.filter((row) => row.includes('-')).length
-            fullSeen += want.filter((row) => !row.includes('-')).length
-            expect(result.rows).toEqual(want)
-            expect(result.dead).toBe(0)
-          },
-        ),
-        { ...params, examples: [[[...COVERING_EVENTS], [0.5], 3]] },
-      )
-      // Recovery is covered (a crash in every run), and so are rows of three events and outer rows.
-      expect(crashes, `seed ${params.seed}`).toBeGreaterThanOrEqual(runs)
-      expect(fullSeen, `rows of three events, seed ${params.seed}`).toBeGreaterThan(0)
-      expect(outerSeen, `outer rows, seed ${params.seed}`).toBeGreaterThan(0)
+      const { seed } = await crashProperty({
+        artifact,
+        events: eventsArb,
+        expected: (events) => {
+          const want = expected(variant, events)
+          expect(interpreted(variant, artifact, events)).toEqual(want)
+          outerSeen += want.filter((row) => row.includes('-')).length
+          fullSeen += want.filter((row) => !row.includes('-')).length
+          return want
+        },
+        outRow: (value, timestamp) => {
+          const row = value as { a: number | null; b: number | null; c: number | null }
+          return rowOf(row.a, row.b, row.c, timestamp)
+        },
+        runs: 10,
+        examples: [[[...COVERING_EVENTS], [0.5], 3]],
+      })
+      // Recovery is covered (crashProperty checks a crash in every run), and so are rows of three
+      // events and outer rows.
+      expect(fullSeen, `rows of three events, seed ${seed}`).toBeGreaterThan(0)
+      expect(outerSeen, `outer rows, seed ${seed}`).toBeGreaterThan(0)
     }, 600_000)
   }
 })

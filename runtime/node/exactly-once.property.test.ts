@@ -10,23 +10,15 @@
  * (test/integration/exactly-once-chaos.test.ts).
  */
 import fc from 'fast-check'
-import { beforeAll, describe, expect, it } from 'vitest'
-import { compileFixture } from '../../test/support/compile-fixture.ts'
-import {
-  crashFractionsArb,
-  crashPointsWithin,
-  crashRunFixture,
-  jsonRecord,
-  replayableRuns,
-} from '../../test/support/crash-run.ts'
-import { readTopic } from '../../test/support/read-topic.ts'
+import { describe, expect, it } from 'vitest'
+import { cardCountRuns } from '../../test/support/card-count-run.ts'
+import { crashFractionsArb, crashPointsWithin, replayableRuns } from '../../test/support/crash-run.ts'
 import {
   type ChaosEvent,
   type CountRow,
   compareCounts,
   expectedCounts,
 } from '../../test/support/stateful-reference.ts'
-import { type LoadedArtifact, loadArtifact } from '../artifact/load.ts'
 import { partitionForKey } from '../log/partitioner.ts'
 
 const WITHIN_MS = 10_000
@@ -40,31 +32,10 @@ stream counts = fresh | aggregate by card { n: count(), total: sum(amount) } | k
 sink counts -> kafka("out")
 `
 
-let artifact: LoadedArtifact
-beforeAll(async () => {
-  artifact = await loadArtifact(await compileFixture(PIPE, 'eo-property'))
-})
-const { runCrashing } = crashRunFixture('sluice-eo-property')
+const { run: runByTopic } = cardCountRuns<CountRow>(PIPE, 'eo-property', PARTITIONS)
 
 /** Runs the pipeline over `events` until caught up, restarting after each injected crash. */
-async function run(
-  events: readonly ChaosEvent[],
-  crashes: number[],
-): Promise<{ rows: CountRow[]; crashed: number; operations: number }> {
-  const {
-    result: rows,
-    crashed,
-    operations,
-  } = await runCrashing({
-    artifact,
-    partitions: PARTITIONS,
-    inputs: { in: events.map((e) => jsonRecord(e.card, { ...e, ts: new Date(e.ts).toISOString() })) },
-    crashes,
-    maxBatchRecords: 7,
-    read: async (log) => (await readTopic(log, 'out')).map((r) => JSON.parse(r.value.toString()) as CountRow),
-  })
-  return { rows, crashed, operations }
-}
+const run = (events: readonly ChaosEvent[], crashes: number[]) => runByTopic({ in: events }, crashes, 7)
 
 const CARD_OF_ID: Record<string, string> = { a: 'x', b: 'x', c: 'y', d: 'y', e: 'z', f: 'z' }
 

@@ -85,8 +85,11 @@ export interface OperatorStateOptions {
   /** Where snapshots go; null only when no chain has state (epochs then number the commits alone). */
   readonly store: SnapshotStore | null
   readonly budget?: StateBudget
-  /** How late an event of a source topic may be: its watermark delay (each step's `latenessMs`). */
-  readonly watermarkDelayMs: (topic: string) => number
+  /**
+   * How late an event may reach the steps of chain `chain` (each step's `latenessMs`): the largest
+   * watermark delay of the sources that reach it (runtime/node/step-lateness.ts).
+   */
+  readonly watermarkDelayMs: (chain: string) => number
   readonly metrics: MetricsRegistry
   readonly logger: Logger
 }
@@ -526,7 +529,7 @@ export class OperatorState {
           timing.readMs += restoring - reading
           timing.restoreMs += performance.now() - restoring
         }
-        const step = new Step(state, this.options.watermarkDelayMs(topic))
+        const step = new Step(state, this.options.watermarkDelayMs(chain.id))
         const clock = snapshot.entries.get(CLOCK_ENTRY)
         if (clock?.length === 8) step.clock = step.stagedClock = clock.readDoubleBE(0)
         states.push(step)

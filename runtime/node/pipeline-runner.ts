@@ -78,6 +78,7 @@ import { chainsFedBySource, followIdleClock } from './idle-clocks.ts'
 import { OperatorState, type PartitionState, type StateBudget } from './operator-state.ts'
 import { isPassedThrough, passThroughSources } from './pass-through.ts'
 import { HeldInputs, mergeByRecord, mergedInputNodes } from './same-source.ts'
+import { latenessOfNodes } from './step-lateness.ts'
 import { atProcessingTime, tickRecord, ticksOf } from './ticks.ts'
 
 export const DEFAULT_DEAD_LETTER_TOPIC = 'sluice.dead-letter'
@@ -573,6 +574,9 @@ export class PipelineRunner {
       ? this.windowKernel()
       : null
     const cepKernel = matches.some((m) => m.execution === 'wasm') ? this.cepKernel() : null
+    const chainLateness = latenessOfNodes(artifact.manifest.graph.nodes, (source) =>
+      this.sourceDelayMs(source.id),
+    )
     return new OperatorState({
       pipeline: artifact.manifest.name,
       chains: stateful,
@@ -647,14 +651,8 @@ export class PipelineRunner {
         'source',
       store: stateStore ?? null,
       ...(this.options.stateBudget ? { budget: this.options.stateBudget } : {}),
-      // Of every topic of the task `topic` names (its chains may read any of them): the largest.
-      watermarkDelayMs: (topic) =>
-        Math.max(
-          0,
-          ...(this.copartitioned.find((group) => group[0] === topic) ?? [topic]).flatMap((t) =>
-            (this.sourcesByTopic.get(t) ?? []).map((s) => s.delayMs),
-          ),
-        ),
+      // Of the sources that reach the chain, not of its whole task (step-lateness.ts).
+      watermarkDelayMs: (chain) => chainLateness.get(chain) ?? 0,
       metrics: this.options.metrics,
       logger: this.logger,
     })

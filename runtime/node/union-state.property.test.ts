@@ -8,23 +8,19 @@
  * count lost or repeated by a restart from a checkpoint, whatever the interleaving of the topics.
  */
 import fc from 'fast-check'
-import { beforeAll, describe, expect, it } from 'vitest'
-import { compileFixture } from '../../test/support/compile-fixture.ts'
+import { describe, expect, it } from 'vitest'
+import { cardCountRuns } from '../../test/support/card-count-run.ts'
 import {
   crashFractionsArb,
   crashPointsWithin,
-  crashRunFixture,
-  jsonRecord,
   maxBatchRecordsArb,
   replayableRuns,
 } from '../../test/support/crash-run.ts'
-import { readTopic } from '../../test/support/read-topic.ts'
 import {
   type UnionCountRow,
   type UnionEvent,
   unionCountProblems,
 } from '../../test/support/union-state-reference.ts'
-import { type LoadedArtifact, loadArtifact } from '../artifact/load.ts'
 
 const PARTITIONS = 2
 
@@ -38,11 +34,8 @@ stream counts = fresh | aggregate by card { n: count(), total: sum(amount) } | k
 sink counts -> kafka("out")
 `
 
-let artifact: LoadedArtifact
-beforeAll(async () => {
-  artifact = await loadArtifact(await compileFixture(PIPE, 'union-state-property'))
-})
-const { runCrashing } = crashRunFixture('sluice-union-state')
+// Keyed by card in both topics, so a card's events are on partition p of each: one task.
+const { run } = cardCountRuns<UnionCountRow>(PIPE, 'union-state', PARTITIONS)
 
 const IDS = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h']
 const CARDS = ['x', 'y', 'z']
@@ -70,29 +63,6 @@ const inputs = fc
     }
     return byTopic
   })
-
-async function run(
-  byTopic: Readonly<Record<string, readonly UnionEvent[]>>,
-  crashes: number[],
-  maxBatchRecords: number,
-): Promise<{ rows: UnionCountRow[]; crashed: number; operations: number }> {
-  const { result, crashed, operations } = await runCrashing({
-    artifact,
-    partitions: PARTITIONS,
-    inputs: Object.fromEntries(
-      Object.entries(byTopic).map(([topic, events]) => [
-        topic,
-        // Keyed by card in both topics, so a card's events are on partition p of each: one task.
-        events.map((e) => jsonRecord(e.card, { ...e, ts: new Date(e.ts).toISOString() })),
-      ]),
-    ),
-    crashes,
-    maxBatchRecords,
-    read: async (log) =>
-      (await readTopic(log, 'out')).map((r) => JSON.parse(r.value.toString()) as UnionCountRow),
-  })
-  return { rows: result, crashed, operations }
-}
 
 describe('state after a union of several sources (property)', () => {
   it('counts every id once per card across both topics, with and without crashes', async () => {

@@ -20,28 +20,15 @@ import { describe, expect, it } from 'vitest'
 import { checkSource } from '../../compiler/frontend.ts'
 import { createInterpreter } from '../../compiler/ir/interpret.ts'
 import { stdlib } from '../../stdlib/index.ts'
-import {
-  artifactPerVariant,
-  crashFractionsArb,
-  crashPointsWithin,
-  crashRunFixture,
-  maxBatchRecordsArb,
-  replayableRuns,
-} from '../../test/support/crash-run.ts'
-import { readTopic } from '../../test/support/read-topic.ts'
-import { interpretByPartition, laneClockedEvents, recordsByTopic } from '../../test/support/topic-events.ts'
+import { asNumber, type IdEvent, replayableRuns, topicProperty } from '../../test/support/topic-property.ts'
+import { unionWindowPipe } from '../../test/support/union-window-pipe.ts'
 import {
   countWindowEmissions,
   finalWindowResults,
   type WindowRefEvent,
   windowEmissions,
 } from '../../test/support/window-reference.ts'
-import type { LoadedArtifact } from '../artifact/load.ts'
-import { partitionForKey } from '../log/partitioner.ts'
-import { DEFAULT_DEAD_LETTER_TOPIC } from '../node/pipeline-runner.ts'
 
-const PARTITIONS = 2
-const T0 = Date.UTC(2026, 0, 1)
 /** The sources' watermark delays: how far out of order each topic's events may be. */
 const DELAY = { north: 1000, south: 3000 }
 const TOPICS = ['north', 'south'] as const
@@ -59,27 +46,16 @@ const VARIANTS: readonly Variant[] = [
   { name: 'a hopping window', window: 'hopping 4s every 2s', sizeMs: 4000, slideMs: 2000 },
 ]
 
-const pipeOf = (variant: Variant) => `
-schema E { id: i64, k: string, ts: timestamp @event_time }
-source north: E from kafka("north") watermark ts - 1s
-source south: E from kafka("south") watermark ts - 3s
-stream u = union north, south
-stream w = u
-  | where id >= 0
-  | aggregate by k window ${variant.window} late into late_events { start: window_start(), n: count(), ids: sum(id), top: max(id) }
-sink w -> kafka("out")
-sink late_events -> kafka("late")
-`
+const pipeOf = (variant: Variant) =>
+  unionWindowPipe(variant.window, 'start: window_start(), n: count(), ids: sum(id), top: max(id)', true)
 
-const artifactOf = artifactPerVariant('union-window', pipeOf)
-const { runCrashing } = crashRunFixture('sluice-union-window')
+const { artifactOf, crashProperty, interpret, laneEvents, partitionOf, partitions } = topicProperty(
+  'union-window',
+  pipeOf,
+  TOPICS,
+)
 
-interface Ev {
-  readonly topic: Topic
-  readonly id: number
-  readonly k: string
-  readonly ts: number
-}
+type Ev = IdEvent<Topic>
 
 /**
  * Random events of the two topics. Per topic and partition a clock moves forward and each event is
@@ -96,7 +72,7 @@ const eventsArb = (lateness: number) =>
       }),
       { minLength: 20, maxLength: 80 },
     )
-    .map((raw): Ev[] => laneClockedEvents(raw, { partitions: PARTITIONS, start: T0, delayMs: DELAY }))
+    .map((raw): Ev[] => laneEvents(raw, DELAY))
 
 /** A result of the window: key, window start, count, sum and largest of the ids, its time. */
 const resultOf = (
@@ -139,8 +115,8 @@ const FNS = ['window_start', 'count', 'sum', 'max'] as const
 /** What the runner must commit by the end: per partition, the windows the final union watermark closed. */
 function expectedFinal(variant: Variant, events: readonly Ev[]): string[] {
   const results: string[] = []
-  for (let p = 0; p < PARTITIONS; p++) {
-    const own = events.filter((e) => partitionForKey(e.k, PARTITIONS) === p)
+  for (let p = 0; p < partitions; p++) {
+    const own = events.filter((e) => partitionOf(e.k) === p)
     // Any interleaving: no event is late at its own source, so none is at the union.
     const finalW = unionWatermarks(own).at(-1) ?? Number.NEGATIVE_INFINITY
     const arrivals = own.map((e) => refEvent(e, Number.NEGATIVE_INFINITY))
@@ -155,9 +131,6 @@ function expectedFinal(variant: Variant, events: readonly Ev[]): string[] {
   return results.sort()
 }
 
-const jsonOf = (e: Ev) => JSON.stringify({ id: e.id, k: e.k, ts: new Date(e.ts).toISOString() })
-const num = (v: number | bigint | null) => (v === null ? null : Number(v))
-
 interface Row {
   k: string
   start: number
@@ -166,82 +139,42 @@ interface Row {
   top: number | bigint | null
 }
 
-async function run(
-  artifact: LoadedArtifact,
-  events: readonly Ev[],
-  crashes: readonly number[],
-  maxBatchRecords: number,
-): Promise<{ results: string[]; dead: number; late: number; crashed: number; operations: number }> {
-  const { result, crashed, operations } = await runCrashing({
-    artifact,
-    partitions: PARTITIONS,
-    inputs: recordsByTopic(TOPICS, events, jsonOf),
-    crashes,
-    maxBatchRecords,
-    read: async (log) => {
-      const results = (await readTopic(log, 'out')).map((r) => {
-        const row = JSON.parse(r.value.toString()) as Omit<Row, 'start'> & { start: string; n: number }
-        return resultOf(row.k, Date.parse(row.start), row.n, num(row.ids), num(row.top), r.timestamp)
-      })
-      const dead = (await readTopic(log, DEFAULT_DEAD_LETTER_TOPIC)).length
-      const late = (await readTopic(log, 'late')).length
-      return { results: results.sort(), dead, late }
-    },
-  })
-  return { ...result, crashed, operations }
-}
-
 describe('windows over a union of several sources in the runner, with crashes under exactly-once (property)', () => {
   for (const variant of VARIANTS) {
     it(`${variant.name}: the windows the final union watermark closed, nothing late, lost or twice`, async () => {
       const artifact = await artifactOf(variant)
-      let crashes = 0
-      let runs = 0
       let resultsSeen = 0
-      await fc.assert(
-        fc.asyncProperty(
-          eventsArb(1),
-          crashFractionsArb(),
-          maxBatchRecordsArb,
-          async (events, fractions, maxBatchRecords) => {
-            const want = expectedFinal(variant, events)
-            const interpreted: string[] = []
-            interpretByPartition({
-              file: 'union-window.pipe',
-              text: pipeOf(variant),
-              artifact,
-              partitions: PARTITIONS,
-              topics: TOPICS,
-              events,
-              json: jsonOf,
-              onSink: ({ sinkId, value, timestamp }) => {
-                const row = value as unknown as Row
-                if (sinkId === 'sink#1')
-                  interpreted.push(
-                    resultOf(row.k, row.start, Number(row.n), num(row.ids), num(row.top), timestamp),
-                  )
-              },
-            })
-            expect(interpreted.sort()).toEqual(want)
-            const clean = await run(artifact, events, [], maxBatchRecords)
-            expect(clean.results).toEqual(want)
-            expect([clean.dead, clean.late]).toEqual([0, 0])
-            const result = await run(
-              artifact,
-              events,
-              crashPointsWithin(fractions, clean.operations),
-              maxBatchRecords,
-            )
-            crashes += result.crashed
-            runs++
-            resultsSeen += want.length
-            expect(result.results).toEqual(want)
-            expect([result.dead, result.late]).toEqual([0, 0])
-          },
-        ),
-        replayableRuns(8),
-      )
-      expect(crashes).toBeGreaterThanOrEqual(runs)
+      await crashProperty({
+        artifact,
+        events: eventsArb(1),
+        expected: (events) => {
+          const want = expectedFinal(variant, events)
+          const interpreted: string[] = []
+          interpret(variant, artifact, events, ({ sinkId, value, timestamp }) => {
+            const row = value as unknown as Row
+            if (sinkId === 'sink#1')
+              interpreted.push(
+                resultOf(row.k, row.start, Number(row.n), asNumber(row.ids), asNumber(row.top), timestamp),
+              )
+          })
+          expect(interpreted.sort()).toEqual(want)
+          resultsSeen += want.length
+          return want
+        },
+        outRow: (value, timestamp) => {
+          const row = value as unknown as Omit<Row, 'start'> & { start: string; n: number }
+          return resultOf(
+            row.k,
+            Date.parse(row.start),
+            row.n,
+            asNumber(row.ids),
+            asNumber(row.top),
+            timestamp,
+          )
+        },
+        empty: ['late'],
+        runs: 8,
+      })
       expect(resultsSeen, 'window results').toBeGreaterThan(0)
     }, 600_000)
   }
@@ -270,7 +203,9 @@ function interpretArrivals(text: string, arrivals: readonly Ev[]): { emitted: st
     onSink: ({ sinkId, value, timestamp }) => {
       const row = value as unknown as Row & { id: number | bigint }
       if (sinkId === 'sink#1')
-        emitted.push(resultOf(row.k, row.start, Number(row.n), num(row.ids), num(row.top), timestamp))
+        emitted.push(
+          resultOf(row.k, row.start, Number(row.n), asNumber(row.ids), asNumber(row.top), timestamp),
+        )
       else late.push(Number(row.id))
     },
   })

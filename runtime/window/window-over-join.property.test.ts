@@ -19,29 +19,16 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
-  artifactPerVariant,
-  crashFractionsArb,
-  crashPointsWithin,
-  crashRunFixture,
-  maxBatchRecordsArb,
-  replayableRuns,
-} from '../../test/support/crash-run.ts'
-import {
   type JoinRefRecord,
   type JoinRefShape,
   joinReference,
   joinWatermarks,
 } from '../../test/support/join-reference.ts'
-import { readTopic } from '../../test/support/read-topic.ts'
-import { interpretByPartition, laneClockedEvents, recordsByTopic } from '../../test/support/topic-events.ts'
+import { asNumber, type IdEvent, topicProperty } from '../../test/support/topic-property.ts'
 import { finalWindowResults, type WindowRefEvent } from '../../test/support/window-reference.ts'
 import type { LoadedArtifact } from '../artifact/load.ts'
 import { outputHoldMs } from '../join/join-over-join.ts'
-import { partitionForKey } from '../log/partitioner.ts'
-import { DEFAULT_DEAD_LETTER_TOPIC } from '../node/pipeline-runner.ts'
 
-const PARTITIONS = 2
-const T0 = Date.UTC(2026, 0, 1)
 /** The sources' watermark delays: how far out of order each topic's events may be. */
 const DELAY = { as: 1000, bs: 2000 }
 const TOPICS = ['as', 'bs'] as const
@@ -99,16 +86,13 @@ stream w = j
 sink w -> kafka("out")
 `
 
-const artifactOf = artifactPerVariant('window-over-join', pipeOf)
+const { artifactOf, crashProperty, interpret, laneEvents, partitionOf, partitions } = topicProperty(
+  'window-over-join',
+  pipeOf,
+  TOPICS,
+)
 
-const { runCrashing } = crashRunFixture('sluice-window-over-join')
-
-interface Ev {
-  readonly topic: Topic
-  readonly id: number
-  readonly k: string
-  readonly ts: number
-}
+type Ev = IdEvent<Topic>
 
 /**
  * Random events of the two topics. Per topic and partition a clock moves forward and each event is
@@ -124,7 +108,7 @@ const eventsArb = fc
     }),
     { minLength: 30, maxLength: 90 },
   )
-  .map((raw): Ev[] => laneClockedEvents(raw, { partitions: PARTITIONS, start: T0, delayMs: DELAY }))
+  .map((raw): Ev[] => laneEvents(raw, DELAY))
 
 /** A result of the window: key, window start, count, sum of `a` ids, largest `b` id, its time. */
 const resultOf = (
@@ -141,9 +125,8 @@ function expected(variant: Variant, events: readonly Ev[]): { results: string[];
   let outer = 0
   const joinShape: JoinRefShape = { ...variant.joinShape, delayMs: { left: DELAY.as, right: DELAY.bs } }
   const hold = outputHoldMs({ bound: joinShape.bound, latenessMs: joinShape.latenessMs })
-  for (let p = 0; p < PARTITIONS; p++) {
-    const of = (topic: Topic) =>
-      events.filter((e) => e.topic === topic && partitionForKey(e.k, PARTITIONS) === p)
+  for (let p = 0; p < partitions; p++) {
+    const of = (topic: Topic) => events.filter((e) => e.topic === topic && partitionOf(e.k) === p)
     // The join: any interleaving gives the same outcome (no event is late); `as` first is one.
     const records: JoinRefRecord[] = [
       ...of('as').map((e) => ({ side: 'left' as const, id: e.id, time: e.ts, key: e.k, dropped: false })),
@@ -177,98 +160,47 @@ function expected(variant: Variant, events: readonly Ev[]): { results: string[];
   return { results: results.sort(), outer }
 }
 
-const jsonOf = (e: Ev) => JSON.stringify({ id: e.id, k: e.k, ts: new Date(e.ts).toISOString() })
-const num = (v: number | bigint | null) => (v === null ? null : Number(v))
-
-/** The reference interpreter, one instance per partition: `as`, then `bs`. */
-function interpret(variant: Variant, artifact: LoadedArtifact, events: readonly Ev[]): string[] {
+/** The reference interpreter's results, sorted. */
+function interpreted(variant: Variant, artifact: LoadedArtifact, events: readonly Ev[]): string[] {
   const results: string[] = []
-  interpretByPartition({
-    file: 'window-over-join.pipe',
-    text: pipeOf(variant),
-    artifact,
-    partitions: PARTITIONS,
-    topics: TOPICS,
-    events,
-    json: jsonOf,
-    onSink: ({ value, timestamp }) => {
-      const row = value as {
-        k: string
-        start: number
-        n: number | bigint
-        ids: number | bigint | null
-        top: number | bigint | null
-      }
-      results.push(resultOf(row.k, row.start, Number(row.n), num(row.ids), num(row.top), timestamp))
-    },
+  interpret(variant, artifact, events, ({ value, timestamp }) => {
+    const row = value as {
+      k: string
+      start: number
+      n: number | bigint
+      ids: number | bigint | null
+      top: number | bigint | null
+    }
+    results.push(resultOf(row.k, row.start, Number(row.n), asNumber(row.ids), asNumber(row.top), timestamp))
   })
   return results.sort()
-}
-
-async function run(
-  artifact: LoadedArtifact,
-  events: readonly Ev[],
-  crashes: readonly number[],
-  maxBatchRecords: number,
-): Promise<{ results: string[]; dead: number; crashed: number; operations: number }> {
-  const { result, crashed, operations } = await runCrashing({
-    artifact,
-    partitions: PARTITIONS,
-    inputs: recordsByTopic(TOPICS, events, jsonOf),
-    crashes,
-    maxBatchRecords,
-    read: async (log) => {
-      const results = (await readTopic(log, 'out')).map((r) => {
-        const row = JSON.parse(r.value.toString()) as {
-          k: string
-          start: string
-          n: number
-          ids: number | null
-          top: number | null
-        }
-        return resultOf(row.k, Date.parse(row.start), row.n, row.ids, row.top, r.timestamp)
-      })
-      const dead = (await readTopic(log, DEFAULT_DEAD_LETTER_TOPIC)).length
-      return { results: results.sort(), dead }
-    },
-  })
-  return { ...result, crashed, operations }
 }
 
 describe("windows over a join's results in the runner, with crashes under exactly-once (property)", () => {
   for (const variant of VARIANTS) {
     it(`${variant.name}: results equal the join and window references composed, nothing late, lost or twice`, async () => {
       const artifact = await artifactOf(variant)
-      let crashes = 0
-      let runs = 0
       let resultsSeen = 0
       let outerSeen = 0
-      await fc.assert(
-        fc.asyncProperty(
-          eventsArb,
-          crashFractionsArb(),
-          maxBatchRecordsArb,
-          async (events, fractions, maxBatchRecords) => {
-            const want = expected(variant, events)
-            expect(interpret(variant, artifact, events)).toEqual(want.results)
-            const clean = await run(artifact, events, [], maxBatchRecords)
-            expect(clean.results).toEqual(want.results)
-            expect(clean.dead).toBe(0)
-            const points = crashPointsWithin(fractions, clean.operations)
-            const result = await run(artifact, events, points, maxBatchRecords)
-            crashes += result.crashed
-            runs++
-            resultsSeen += want.results.length
-            outerSeen += want.outer
-            expect(result.results).toEqual(want.results)
-            expect(result.dead).toBe(0)
-          },
-        ),
+      await crashProperty({
+        artifact,
+        events: eventsArb,
+        expected: (events) => {
+          const want = expected(variant, events)
+          expect(interpreted(variant, artifact, events)).toEqual(want.results)
+          resultsSeen += want.results.length
+          outerSeen += want.outer
+          return want.results
+        },
+        outRow: (value, timestamp) => {
+          const row = value as { k: string; start: string; n: number; ids: number | null; top: number | null }
+          return resultOf(row.k, Date.parse(row.start), row.n, row.ids, row.top, timestamp)
+        },
         // To replay a failure: SLUICE_PROPERTY_SEED=<seed> SLUICE_PROPERTY_PATH=<path>.
-        replayableRuns(8),
-      )
-      // Recovery is covered (a crash in every run), and so are window results and outer rows.
-      expect(crashes).toBeGreaterThanOrEqual(runs)
+        runs: 8,
+      })
+      // Recovery is covered (crashProperty checks a crash in every run), and so are window results
+      // and outer rows.
       expect(resultsSeen, 'window results').toBeGreaterThan(0)
       if (variant.joinShape.joinType === 'left') expect(outerSeen, 'outer rows in windows').toBeGreaterThan(0)
     }, 600_000)
