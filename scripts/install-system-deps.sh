@@ -2,7 +2,9 @@
 # System packages the project needs beyond Node.js: a Java runtime and Maven to fetch and run
 # Apache Kafka from Maven Central jars, promtool (Debian's `prometheus` package) with which the
 # metrics tests lint the /metrics output, and redis-server for the state backend's integration
-# tests (scripts/servers/redis.sh starts it). Installed from Debian's packages only when missing.
+# tests (scripts/servers/redis.sh starts it), and C and C++ compilers for the gateway's small native
+# add-ons (runtime/gateway/native-addon.ts builds them against the running Node's headers).
+# Installed from Debian's packages only when missing.
 set -euo pipefail
 
 missing=()
@@ -10,6 +12,8 @@ command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v cc >/dev/null 2>&1 || missing+=(gcc)
+command -v c++ >/dev/null 2>&1 || missing+=(g++)
 if ((${#missing[@]} > 0)); then
   echo "[deps] installing ${missing[*]} (Debian packages)" >&2
   # Only promtool is wanted from `prometheus`: its maintainer scripts must not start a Prometheus
