@@ -520,4 +520,45 @@ describe('CheckpointedTasks (Kafka): co-partitioned tasks', () => {
     expect(h.commits).toEqual([['in/3@1']])
     await h.partitions.closeAll('commit')
   })
+
+  it('exactly-once: a commit asks the other tasks with open transactions to commit too, each after the batch it is handling', async () => {
+    const held = gate()
+    const h = await harness({
+      delivery: 'exactly-once',
+      // Nothing falls due by time in this test: only the asking makes tasks 1 and 2 commit.
+      intervalMs: 60_000,
+      handler: async (batch) => {
+        if (batch.partition === 1 && batch.records[0]?.offset === 5) await held.wait
+      },
+    })
+    await h.batch(0, [0, 1])
+    await h.batch(1, [0])
+    await h.batch(2, [0])
+    const inFlight = h.batch(1, [5])
+    // A rebalance takes partition 0 away: its task commits and asks its siblings to commit too.
+    h.partitions.assign({ [TOPIC]: [1, 2] })
+    while (h.commits.length < 2) await sleep(2)
+    await sleep(20)
+    // Task 2 committed at once; task 1 is still inside its batch, which its commit follows.
+    expect(h.commits).toEqual([['in/0@2'], ['in/2@1']])
+    held.open()
+    await inFlight
+    while (h.commits.length < 3) await sleep(2)
+    await sleep(20)
+    expect(h.commits).toEqual([['in/0@2'], ['in/2@1'], ['in/1@6']])
+    expect(h.events.filter((e) => e.startsWith('revoked'))).toEqual(['revoked 0'])
+    await h.partitions.closeAll('abort')
+    expect(h.failures).toEqual([])
+  })
+
+  it('at-least-once: a commit leaves the other tasks to their own interval', async () => {
+    const h = await harness({ intervalMs: 60_000 })
+    await h.batch(0, [0, 1])
+    await h.batch(1, [0])
+    h.partitions.assign({ [TOPIC]: [1] })
+    while (h.commits.length < 1) await sleep(2)
+    await sleep(20)
+    expect(h.commits).toEqual([['in/0@2']])
+    await h.partitions.closeAll('abort')
+  })
 })
