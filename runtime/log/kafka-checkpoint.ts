@@ -343,7 +343,7 @@ export class CheckpointedTasks {
     }, interval)
   }
 
-  async #commit(state: TaskCheckpoint): Promise<void> {
+  async #commit(state: TaskCheckpoint, how: { closing?: boolean } = {}): Promise<void> {
     clearTimeout(state.timer)
     state.timer = undefined
     const { topic, partition } = state.name
@@ -354,7 +354,8 @@ export class CheckpointedTasks {
     state.committing = true
     try {
       if (state.producer) {
-        this.#commitSiblings(state)
+        // Not when the task leaves (rebalance, stop): the others go on with their own intervals.
+        if (how.closing !== true && !this.#ending) this.#commitSiblings(state)
         const written = await state.producer.commit(this.#env.group, offsets, metadata)
         // `committed` tells the state owner the epoch is durable: also readable, so that anyone who
         // looks (the next owner, a reader of the outputs) sees what the epoch did.
@@ -409,7 +410,7 @@ export class CheckpointedTasks {
       let failure: unknown
       if (how !== 'abort' && state.opened && state.dirty && !this.#failed) {
         try {
-          await this.#commit(state)
+          await this.#commit(state, { closing: true })
         } catch (error) {
           // Under exactly-once the open transaction is aborted below (or already was, by the
           // owner that fenced it); under at-least-once the records are handled again.
