@@ -520,4 +520,49 @@ describe('CheckpointedTasks (Kafka): co-partitioned tasks', () => {
     expect(h.commits).toEqual([['in/3@1']])
     await h.partitions.closeAll('commit')
   })
+
+  it('exactly-once: a commit asks the other tasks with open transactions to commit too, each after the batch it is handling', async () => {
+    const held = gate()
+    const h = await harness({
+      delivery: 'exactly-once',
+      intervalMs: 400,
+      handler: async (batch) => {
+        if (batch.partition === 1 && batch.records[0]?.offset === 5) await held.wait
+      },
+    })
+    await h.batch(0, [0, 1])
+    await sleep(250)
+    // Tasks 1 and 2 open 250 ms after task 0: by their own interval they commit 400 ms from now.
+    const siblingsOpened = Date.now()
+    await h.batch(1, [0])
+    await h.batch(2, [0])
+    const inFlight = h.batch(1, [5])
+    // Task 0 falls due (its timer) and commits; task 2 commits with it.
+    while (h.commits.length < 2) await sleep(2)
+    expect(Date.now() - siblingsOpened).toBeLessThan(400)
+    expect(h.commits).toEqual([['in/0@2'], ['in/2@1']])
+    // Task 1 is still inside its batch, which its commit follows.
+    await sleep(20)
+    expect(h.commits).toHaveLength(2)
+    held.open()
+    await inFlight
+    while (h.commits.length < 3) await sleep(2)
+    expect(Date.now() - siblingsOpened).toBeLessThan(400)
+    expect(h.commits[2]).toEqual(['in/1@6'])
+    await h.partitions.closeAll('abort')
+    expect(h.failures).toEqual([])
+  })
+
+  for (const delivery of ['exactly-once', 'at-least-once'] as const) {
+    it(`${delivery}: a task leaving at a rebalance commits alone; the others keep their interval`, async () => {
+      const h = await harness({ delivery, intervalMs: 60_000 })
+      await h.batch(0, [0, 1])
+      await h.batch(1, [0])
+      h.partitions.assign({ [TOPIC]: [1] })
+      while (h.commits.length < 1) await sleep(2)
+      await sleep(20)
+      expect(h.commits).toEqual([['in/0@2']])
+      await h.partitions.closeAll('abort')
+    })
+  }
 })

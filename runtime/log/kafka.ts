@@ -46,7 +46,6 @@ import {
   type KafkaMessage,
   type LogEntry,
   logLevel,
-  type Message,
   Partitioners,
   type Producer,
   type ProducerConfig,
@@ -70,6 +69,7 @@ import { taskAssigner } from './kafka-assigner.ts'
 import { type CheckpointEnvironment, CheckpointedTasks } from './kafka-checkpoint.ts'
 import { evictMembers, findPreviousIncarnation, memberClientId } from './kafka-handover.ts'
 import { type CommittedOffset, OffsetCommitScheduler } from './kafka-offset-commits.ts'
+import { PartitionedMessages, type PlacedMessage } from './kafka-partitioned-messages.ts'
 import { useSluiceProduceEncoder } from './kafka-produce-encoder.ts'
 import { KafkaPartitionReader, ReadTimeout } from './kafka-reader.ts'
 import { kafkaSocketFactory } from './kafka-socket.ts'
@@ -645,7 +645,10 @@ export class KafkaLog implements Log {
     positions: (RecordPosition | undefined)[],
     now: number,
   ): Promise<void> {
-    const messages: Message[] = chunk.map(({ record, partition }) => toMessage(record, partition, now))
+    // Grouped per partition by kafkajs in linear time (kafka-partitioned-messages.ts).
+    const messages = PartitionedMessages.placed(
+      chunk.map(({ record, partition }) => toMessage(record, partition, now)),
+    )
     // Only the log's own idempotent producer: a transaction's batches are its task's to resend.
     const batches = send === this.#idempotentSend ? batchesByPartition(chunk) : undefined
     if (batches !== undefined && this.#uncertain.conflicts(topic, batches)) await this.#renewProducer()
@@ -1639,8 +1642,8 @@ async function withinMs(promise: Promise<unknown>, ms: number): Promise<void> {
   clearTimeout(timer)
 }
 
-function toMessage(record: OutgoingRecord, partition: number, now: number): Message {
-  const message: Message = {
+function toMessage(record: OutgoingRecord, partition: number, now: number): PlacedMessage {
+  const message: PlacedMessage = {
     key: record.key,
     value: record.value,
     partition,
