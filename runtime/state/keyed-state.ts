@@ -1,5 +1,6 @@
 import { SluiceError } from '../errors.ts'
 import type { SnapshotChanges, StateCodec } from './index.ts'
+import { KeyBytes } from './key-bytes.ts'
 import { KeyIndex } from './key-index.ts'
 import {
   DELETED,
@@ -79,6 +80,8 @@ const RAW: unique symbol = Symbol('raw')
 export class KeyedState<V> {
   /** Key → slot, and per slot its key (a restored one kept as bytes until used). */
   private index = new KeyIndex()
+  /** Per slot, its key's bytes in a snapshot entry, from the first checkpoint that wrote them. */
+  private readonly keyBytes = new KeyBytes()
   /** Per slot: the value, or RAW while still encoded in `raw`. */
   private values: unknown[] = []
   private meta = new Float64Array(16 * STRIDE)
@@ -293,7 +296,12 @@ export class KeyedState<V> {
     // Freed since it was written, or listed twice: WRITTEN no longer names this epoch.
     if (meta[m + WRITTEN] !== this.epoch) return
     meta[m + WRITTEN] = 0
-    writer.key(this.prefix, this.index.keyAt(slot)!)
+    const keyBytes = this.keyBytes
+    if (keyBytes.has(slot)) writer.keyFrom(keyBytes.bytes, keyBytes.startOf(slot), keyBytes.endOf(slot))
+    else {
+      writer.key(this.prefix, this.index.keyAt(slot)!)
+      keyBytes.keep(slot, writer.buffer, writer.lastKeyStart, writer.lastKeyEnd)
+    }
     const value = this.values[slot]
     const touched = meta[m + TOUCHED]!
     const { encodeInto, encodeString } = this.codec
@@ -431,6 +439,7 @@ export class KeyedState<V> {
   private remove(slot: number, recorded: boolean): void {
     const key = this.index.keyAt(slot)!
     this.index.remove(slot)
+    this.keyBytes.forget(slot)
     this.values[slot] = undefined
     this.raw[slot] = undefined
     const m = slot * STRIDE
@@ -532,6 +541,7 @@ export class KeyedState<V> {
     this.raw = []
     this.free = []
     this.used = 0
+    this.keyBytes.clear()
     this.written = []
     this.walkAll = false
     this.changed = 0
