@@ -69,6 +69,11 @@ interface RunFigures {
   readonly mainCpuSeconds: number
   readonly majorGcs: number
   readonly minorGcs: number
+  /**
+   * Checkpoints committed during the span: the interval is wall time, so a run the machine slowed
+   * takes more of them, and costs more CPU for it than it would on a quiet machine.
+   */
+  readonly checkpoints: number
 }
 
 const args = parseArgs({
@@ -118,7 +123,7 @@ async function parent(): Promise<void> {
         const run = JSON.parse(line) as RunFigures
         figures.push(run)
         process.stderr.write(
-          `  ${run.variant}: ${run.seconds.toFixed(2)} s (outputs visible ${run.visibleSeconds.toFixed(2)} s later), ${run.cpuSeconds.toFixed(2)} CPU-s (main thread ${run.mainCpuSeconds.toFixed(2)}), loop idle ${run.idleSeconds.toFixed(2)} s, GCs ${run.majorGcs} major / ${run.minorGcs} minor\n`,
+          `  ${run.variant}: ${run.seconds.toFixed(2)} s (outputs visible ${run.visibleSeconds.toFixed(2)} s later), ${run.cpuSeconds.toFixed(2)} CPU-s (main thread ${run.mainCpuSeconds.toFixed(2)}), loop idle ${run.idleSeconds.toFixed(2)} s, GCs ${run.majorGcs} major / ${run.minorGcs} minor, ${run.checkpoints} checkpoints\n`,
         )
       }
     }
@@ -248,7 +253,14 @@ async function child(tree: string, label: string, round: number): Promise<void> 
       const cpu = process.cpuUsage(cpuBefore)
       const loop = performance.eventLoopUtilization(loopBefore)
       const mainCpuSeconds = (await mainThreadCpuSeconds()) - mainBefore
-      const figures = { idleSeconds: loop.idle / 1000, mainCpuSeconds, majorGcs: majors, minorGcs: minors }
+      const figures = {
+        idleSeconds: loop.idle / 1000,
+        mainCpuSeconds,
+        majorGcs: majors,
+        minorGcs: minors,
+        // Older commits' registries may lack findHistogram.
+        checkpoints: metrics.findHistogram?.('sluice_checkpoint_seconds')?.observations ?? 0,
+      }
       await profiler?.stop(`${label}-${variant}-${round}${records === warmup ? '-warmup' : ''}`)
       if (delivery === 'at-least-once') {
         // Outputs are visible once appended.

@@ -139,6 +139,12 @@ interface OverheadRound {
   /** CPU seconds of the main thread alone over the span (NaN off Linux): where checkpoint capture runs. */
   readonly mainCpuSeconds: number
   /**
+   * Checkpoints the log committed during the span. The interval is wall time, so a run slowed by
+   * the machine takes more of them (each with fewer changed keys, more in all): under load a
+   * checkpointed run costs more than the same run on a quiet machine would.
+   */
+  readonly checkpoints: number
+  /**
    * From every event processed (the end of `seconds`) to every output visible to readers: for
    * exactly-once, the wait for the checkpoint that commits the last batch (up to one interval).
    */
@@ -178,6 +184,7 @@ async function overheadRound(
     const seconds = (performance.now() - started) / 1000
     const cpu = process.cpuUsage(cpuBefore)
     const mainCpuSeconds = (await mainThreadCpuSeconds()) - mainBefore
+    const checkpoints = metrics.findHistogram('sluice_checkpoint_seconds')?.observations ?? 0
     if (variant.delivery === 'at-least-once') {
       // Outputs are visible once appended.
       while ((await log.endOffsets('totals')).reduce((a, b) => a + b, 0) < records.length) {
@@ -199,6 +206,7 @@ async function overheadRound(
       eventsPerSecond: records.length / seconds,
       cpuSeconds: (cpu.user + cpu.system) / 1e6,
       mainCpuSeconds,
+      checkpoints,
       visibleSeconds,
     }
   } finally {
@@ -423,7 +431,7 @@ async function main(): Promise<void> {
     for (const variant of roundOrder(variants, r)) {
       const round = await overheadRound(variant, records, r + 1)
       console.log(
-        `[overhead] round ${r + 1}: ${variant.name}: ${formatRate(round.eventsPerSecond)} (${round.seconds.toFixed(2)} s, CPU ${round.cpuSeconds.toFixed(2)} s, main thread ${round.mainCpuSeconds.toFixed(2)} s; outputs visible ${round.visibleSeconds.toFixed(2)} s later)`,
+        `[overhead] round ${r + 1}: ${variant.name}: ${formatRate(round.eventsPerSecond)} (${round.seconds.toFixed(2)} s, CPU ${round.cpuSeconds.toFixed(2)} s, main thread ${round.mainCpuSeconds.toFixed(2)} s, ${round.checkpoints} checkpoints; outputs visible ${round.visibleSeconds.toFixed(2)} s later)`,
       )
       rounds.push(round)
     }

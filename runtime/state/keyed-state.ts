@@ -68,7 +68,9 @@ const RAW: unique symbol = Symbol('raw')
  * object per key beyond the key and the value, nothing for the collector to trace per entry, and
  * one cache line for a key's bookkeeping. `set` right after `get` of the same key (the usual
  * read-modify-write) finds the slot without a second lookup. Changed keys are a list of slots
- * per epoch; a slot counts as changed while its WRITTEN number equals the current epoch.
+ * per epoch; a slot counts as changed while its WRITTEN number equals the current epoch. A key's
+ * bytes as a checkpoint writes them are kept from its first checkpoint (key-bytes.ts), so later
+ * checkpoints copy them instead of reading the key's string again.
  *
  * Under 'evict-lru' with a budget, slots are also linked in least-recently-used order (a key moves
  * to the newest end when used, at most once a second of its clock), so eviction takes the oldest
