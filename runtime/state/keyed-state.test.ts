@@ -52,7 +52,7 @@ describe('KeyedState', () => {
     expect(state.takeChanges()).toEqual({ puts: new Map(), deletes: [] })
   })
 
-  it('writes the key a slot holds now, not the bytes kept from the key it held before (key-bytes.ts)', () => {
+  it('writes the key a reused slot holds now, also after deletion, expiry, eviction and a restore into it', () => {
     const state = new KeyedState({ codec: numbers, ttlMs: 5, maxKeys: 2, overBudget: 'evict-lru' })
     state.set('a', 1, 0)
     state.set('b', 2, 2000)
@@ -75,13 +75,13 @@ describe('KeyedState', () => {
       'v:é': '6',
     })
     expect([...changes.deletes]).toEqual(['v:d'])
-    // Kept bytes and the keys' strings agree across many epochs of the same keys.
+    // The same keys over several epochs.
     for (let epoch = 0; epoch < 3; epoch++) {
       state.set('b', epoch, 6000 + epoch)
       state.set('é', -epoch, 6000 + epoch)
       expect([...state.takeChanges().puts.keys()].sort()).toEqual(['v:b', 'v:é'])
     }
-    // A restore into the same state starts its slots afresh: nothing kept from before holds.
+    // A restore into the same state starts its slots afresh.
     const other = new KeyedState({ codec: numbers })
     other.set('x', 8, 7000)
     other.set('yy', 9, 7000)

@@ -1,6 +1,5 @@
 import { SluiceError } from '../errors.ts'
 import type { SnapshotChanges, StateCodec } from './index.ts'
-import { KeyBytes } from './key-bytes.ts'
 import { KeyIndex } from './key-index.ts'
 import {
   DELETED,
@@ -68,9 +67,7 @@ const RAW: unique symbol = Symbol('raw')
  * object per key beyond the key and the value, nothing for the collector to trace per entry, and
  * one cache line for a key's bookkeeping. `set` right after `get` of the same key (the usual
  * read-modify-write) finds the slot without a second lookup. Changed keys are a list of slots
- * per epoch; a slot counts as changed while its WRITTEN number equals the current epoch. A key's
- * bytes as a checkpoint writes them are kept from its first checkpoint (key-bytes.ts), so later
- * checkpoints copy them instead of reading the key's string again.
+ * per epoch; a slot counts as changed while its WRITTEN number equals the current epoch.
  *
  * Under 'evict-lru' with a budget, slots are also linked in least-recently-used order (a key moves
  * to the newest end when used, at most once a second of its clock), so eviction takes the oldest
@@ -82,8 +79,6 @@ const RAW: unique symbol = Symbol('raw')
 export class KeyedState<V> {
   /** Key → slot, and per slot its key (a restored one kept as bytes until used). */
   private index = new KeyIndex()
-  /** Per slot, its key's bytes in a snapshot entry, from the first checkpoint that wrote them. */
-  private readonly keyBytes = new KeyBytes()
   /** Per slot: the value, or RAW while still encoded in `raw`. */
   private values: unknown[] = []
   private meta = new Float64Array(16 * STRIDE)
@@ -298,12 +293,7 @@ export class KeyedState<V> {
     // Freed since it was written, or listed twice: WRITTEN no longer names this epoch.
     if (meta[m + WRITTEN] !== this.epoch) return
     meta[m + WRITTEN] = 0
-    const keyBytes = this.keyBytes
-    if (keyBytes.has(slot)) writer.keyFrom(keyBytes.bytes, keyBytes.startOf(slot), keyBytes.endOf(slot))
-    else {
-      writer.key(this.prefix, this.index.keyAt(slot)!)
-      keyBytes.keep(slot, writer.buffer, writer.lastKeyStart, writer.lastKeyEnd)
-    }
+    writer.key(this.prefix, this.index.keyAt(slot)!)
     const value = this.values[slot]
     const touched = meta[m + TOUCHED]!
     const { encodeInto, encodeString } = this.codec
@@ -441,7 +431,6 @@ export class KeyedState<V> {
   private remove(slot: number, recorded: boolean): void {
     const key = this.index.keyAt(slot)!
     this.index.remove(slot)
-    this.keyBytes.forget(slot)
     this.values[slot] = undefined
     this.raw[slot] = undefined
     const m = slot * STRIDE
@@ -543,7 +532,6 @@ export class KeyedState<V> {
     this.raw = []
     this.free = []
     this.used = 0
-    this.keyBytes.clear()
     this.written = []
     this.walkAll = false
     this.changed = 0

@@ -285,35 +285,6 @@ export class EntryWriter {
     this.at = p
   }
 
-  /**
-   * Starts an entry with a key given as its bytes, source[start, end) (prefix included): what
-   * `key` wrote for it before, kept (key-bytes.ts).
-   */
-  keyFrom(source: Uint8Array, start: number, end: number): void {
-    const length = end - start
-    this.reserve(4 + length + 4)
-    const bytes = this.bytes
-    let p = this.at + 4
-    for (let i = start; i < end; i++) bytes[p++] = source[i]!
-    this.view.setUint32(this.at, length)
-    this.keyStart = this.at + 4
-    this.keyEnd = p
-    this.at = p
-  }
-
-  /** The buffer written so far and where the last entry's key lies in it, until the next write. */
-  get buffer(): Buffer {
-    return this.bytes
-  }
-
-  get lastKeyStart(): number {
-    return this.keyStart
-  }
-
-  get lastKeyEnd(): number {
-    return this.keyEnd
-  }
-
   /** Ends the entry with a value given as the string whose UTF-8 bytes it is (StateCodec.encodeString). */
   valueString(value: string, head?: number): void {
     const headBytes = head === undefined ? 0 : 8
