@@ -14,13 +14,14 @@
  * system, every thread) from runner start until every input event is processed (as recovery.bench.ts:
  * exactly-once's wait for the commit of its last batch, up to one interval, is a column of its own,
  * not part of the span), wall seconds, and GC counts; the summary
- * gives medians, CPU µs per event and ratios against the first commit. The event loop's idle
+ * gives medians, CPU µs per event and ratios against the first commit, and per commit each
+ * variant's ratios to `none` of the same process (paired-overhead.ts: median of the rounds' ratios). The event loop's idle
  * time (waiting on timers and I/O, not for a core) shows waits that CPU-s cannot. `--profile DIR`
  * writes a V8 CPU profile of each measured span (the runner's, not the input's generation). On a loaded machine the
  * CPU figures and the ratios within one run are what count, not events/s.
  */
 import { execFileSync } from 'node:child_process'
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { Session } from 'node:inspector'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -28,8 +29,10 @@ import { PerformanceObserver, performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { commitTree } from './lib/commit-tree.ts'
+import { pairedRatios } from './lib/paired-overhead.ts'
 import { mulberry32 } from './lib/payments.ts'
 import { median } from './lib/percentile.ts'
+import { mainThreadCpuSeconds } from './lib/thread-cpu.ts'
 
 const REPO = resolve(import.meta.dirname, '..')
 
@@ -66,6 +69,11 @@ interface RunFigures {
   readonly mainCpuSeconds: number
   readonly majorGcs: number
   readonly minorGcs: number
+  /**
+   * Checkpoints committed during the span: the interval is wall time, so a run the machine slowed
+   * takes more of them, and costs more CPU for it than it would on a quiet machine.
+   */
+  readonly checkpoints: number
 }
 
 const args = parseArgs({
@@ -115,7 +123,7 @@ async function parent(): Promise<void> {
         const run = JSON.parse(line) as RunFigures
         figures.push(run)
         process.stderr.write(
-          `  ${run.variant}: ${run.seconds.toFixed(2)} s (outputs visible ${run.visibleSeconds.toFixed(2)} s later), ${run.cpuSeconds.toFixed(2)} CPU-s (main thread ${run.mainCpuSeconds.toFixed(2)}), loop idle ${run.idleSeconds.toFixed(2)} s, GCs ${run.majorGcs} major / ${run.minorGcs} minor\n`,
+          `  ${run.variant}: ${run.seconds.toFixed(2)} s (outputs visible ${run.visibleSeconds.toFixed(2)} s later), ${run.cpuSeconds.toFixed(2)} CPU-s (main thread ${run.mainCpuSeconds.toFixed(2)}), loop idle ${run.idleSeconds.toFixed(2)} s, GCs ${run.majorGcs} major / ${run.minorGcs} minor, ${run.checkpoints} checkpoints\n`,
         )
       }
     }
@@ -144,6 +152,23 @@ async function parent(): Promise<void> {
         `| ${label} (${sha.slice(0, 7)}) | ${variant} | ${median(runs.map((r) => r.seconds)).toFixed(2)} | ${median(runs.map((r) => r.visibleSeconds)).toFixed(2)} | ${cpu.toFixed(2)} | ${main.toFixed(2)} | ${median(runs.map((r) => r.idleSeconds)).toFixed(2)} | ${((cpu / events) * 1e6).toFixed(2)} | ${median(runs.map((r) => r.majorGcs))} | ${(cpu / cpuOf(base, variant)).toFixed(3)}× | ${(cpu / none).toFixed(3)}× | ${(main / mainNone).toFixed(3)}× |`,
       )
     }
+  }
+  if (!variantKeys.includes('none')) return
+  // Within one child process (a commit's round) the variants met nearly the same machine: their
+  // ratios to `none` carry less of the load than the ratios of medians above.
+  console.log("\nAgainst `none` of the same process, medians of the rounds' ratios:\n")
+  console.log(
+    '| commit | variant | events/s ratio (variant / none) | per round | CPU-s ratio | main-thread CPU-s ratio |',
+  )
+  console.log('| --- | --- | ---: | --- | ---: | ---: |')
+  for (const { label, sha } of trees) {
+    const runs = figures
+      .filter((f) => f.commit === label)
+      .map((f) => ({ ...f, eventsPerSecond: events / f.seconds }))
+    for (const r of pairedRatios(runs, 'none'))
+      console.log(
+        `| ${label} (${sha.slice(0, 7)}) | ${r.variant} | ${r.throughputRatio.toFixed(3)} | ${r.throughputRatios.map((x) => x.toFixed(3)).join(', ')} | ${r.cpuRatio.toFixed(3)}× | ${r.mainCpuRatio.toFixed(3)}× |`,
+      )
   }
 }
 
@@ -228,7 +253,14 @@ async function child(tree: string, label: string, round: number): Promise<void> 
       const cpu = process.cpuUsage(cpuBefore)
       const loop = performance.eventLoopUtilization(loopBefore)
       const mainCpuSeconds = (await mainThreadCpuSeconds()) - mainBefore
-      const figures = { idleSeconds: loop.idle / 1000, mainCpuSeconds, majorGcs: majors, minorGcs: minors }
+      const figures = {
+        idleSeconds: loop.idle / 1000,
+        mainCpuSeconds,
+        majorGcs: majors,
+        minorGcs: minors,
+        // Older commits' registries may lack findHistogram.
+        checkpoints: metrics.findHistogram?.('sluice_checkpoint_seconds')?.observations ?? 0,
+      }
       await profiler?.stop(`${label}-${variant}-${round}${records === warmup ? '-warmup' : ''}`)
       if (delivery === 'at-least-once') {
         // Outputs are visible once appended.
@@ -261,18 +293,6 @@ async function child(tree: string, label: string, round: number): Promise<void> 
   const order = variantKeys.map((_, i) => variantKeys[(i + round - 1) % variantKeys.length]!)
   if (warmup.length > 0) await runOnce(order[0]!, warmup)
   for (const variant of order) console.log(JSON.stringify(await runOnce(variant, all)))
-}
-
-/** User + system CPU seconds of this process's main thread so far (/proc/self/task/<pid>/stat, in clock ticks of 10 ms). */
-async function mainThreadCpuSeconds(): Promise<number> {
-  try {
-    const stat = await readFile(`/proc/self/task/${process.pid}/stat`, 'utf8')
-    // Fields after the command (which may hold spaces) in parentheses; utime and stime are the 14th and 15th.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return (Number(fields[11]) + Number(fields[12])) / 100
-  } catch {
-    return Number.NaN
-  }
 }
 
 /** Starts and stops the V8 CPU profiler of this process, writing each profile to `dir`. */

@@ -4,8 +4,11 @@
  * 1. Checkpoint overhead, in one run: a keyed running count + sum (`aggregate by card`) over N
  *    payments on the embedded log, run by the PipelineRunner in this process, with a checkpoint
  *    every 1 s against none during the run (interval 1 h: state is only written at the stop), both
- *    at-least-once, and exactly-once at 1 s. Rounds alternate the variants, so machine noise hits
- *    all of them; events/s per variant is the median round. Every variant's span ends when every
+ *    at-least-once, and exactly-once at 1 s. After a shorter warm-up run (left out), each round
+ *    runs every variant once, in an order that turns with the round; the overhead is the median
+ *    over rounds of each round's ratio to the run without checkpoints of the same round (events/s,
+ *    process CPU-s, main-thread CPU-s: paired-overhead.ts), not a ratio of two medians, which pairs
+ *    one variant's quiet minute with another's busy one. Every variant's span ends when every
  *    input event is processed; the wait until its outputs are visible (exactly-once: the last
  *    checkpoint's commit, up to one interval) is measured and reported apart.
  * 2. Recovery: a node (`sluice run`, a real process) holds KEYS keys of committed state, is
@@ -41,8 +44,10 @@ import { FileSnapshotStore } from '../runtime/state/file-snapshot-store.ts'
 import { compileFixture } from '../test/support/compile-fixture.ts'
 import { commitTree } from './lib/commit-tree.ts'
 import { collectGarbage, PeakMemory } from './lib/measure.ts'
+import { pairedRatios, roundOrder } from './lib/paired-overhead.ts'
 import { mulberry32 } from './lib/payments.ts'
 import { formatBytes, formatRate, machineInfo, writeReportFiles } from './lib/report.ts'
+import { mainThreadCpuSeconds } from './lib/thread-cpu.ts'
 
 const REPO = resolve(import.meta.dirname, '..')
 const { values } = parseArgs({
@@ -50,7 +55,8 @@ const { values } = parseArgs({
     events: { type: 'string', default: '1000000' },
     cards: { type: 'string', default: '100000' },
     keys: { type: 'string', default: '1000000' },
-    rounds: { type: 'string', default: '3' },
+    // Overhead rounds (each runs every variant once); paired ratios need more than a few on a noisy machine.
+    rounds: { type: 'string', default: '5' },
     kafka: { type: 'string' },
     redis: { type: 'string' },
     out: { type: 'string', default: 'benchmarks/reports' },
@@ -121,6 +127,7 @@ const VARIANTS: readonly OverheadVariant[] = [
 ]
 
 interface OverheadRound {
+  readonly round: number
   readonly variant: string
   readonly seconds: number
   readonly eventsPerSecond: number
@@ -129,6 +136,14 @@ interface OverheadRound {
    * On a loaded machine wall time follows the other processes; CPU time per event much less.
    */
   readonly cpuSeconds: number
+  /** CPU seconds of the main thread alone over the span (NaN off Linux): where checkpoint capture runs. */
+  readonly mainCpuSeconds: number
+  /**
+   * Checkpoints the log committed during the span. The interval is wall time, so a run slowed by
+   * the machine takes more of them (each with fewer changed keys, more in all): under load a
+   * checkpointed run costs more than the same run on a quiet machine would.
+   */
+  readonly checkpoints: number
   /**
    * From every event processed (the end of `seconds`) to every output visible to readers: for
    * exactly-once, the wait for the checkpoint that commits the last batch (up to one interval).
@@ -139,6 +154,7 @@ interface OverheadRound {
 async function overheadRound(
   variant: OverheadVariant,
   records: ReturnType<typeof payments>,
+  round: number,
 ): Promise<OverheadRound> {
   const dir = await mkdtemp(join(tmpdir(), 'sluice-bench-recovery-'))
   try {
@@ -150,6 +166,7 @@ async function overheadRound(
     const metrics = new MetricsRegistry()
     const started = performance.now()
     const cpuBefore = process.cpuUsage()
+    const mainBefore = await mainThreadCpuSeconds()
     const runner = await PipelineRunner.start({
       log,
       artifact,
@@ -166,6 +183,8 @@ async function overheadRound(
     while (processed() < records.length) await new Promise((r) => setTimeout(r, 5))
     const seconds = (performance.now() - started) / 1000
     const cpu = process.cpuUsage(cpuBefore)
+    const mainCpuSeconds = (await mainThreadCpuSeconds()) - mainBefore
+    const checkpoints = metrics.findHistogram('sluice_checkpoint_seconds')?.observations ?? 0
     if (variant.delivery === 'at-least-once') {
       // Outputs are visible once appended.
       while ((await log.endOffsets('totals')).reduce((a, b) => a + b, 0) < records.length) {
@@ -181,10 +200,13 @@ async function overheadRound(
     await log.close()
     await store.close()
     return {
+      round,
       variant: variant.name,
       seconds,
       eventsPerSecond: records.length / seconds,
       cpuSeconds: (cpu.user + cpu.system) / 1e6,
+      mainCpuSeconds,
+      checkpoints,
       visibleSeconds,
     }
   } finally {
@@ -402,11 +424,14 @@ async function main(): Promise<void> {
   const variants = VARIANTS.filter((v) => chosen === undefined || chosen.includes(v.name))
   if (chosen !== undefined && variants.length !== chosen.length)
     throw new Error(`--variants names some of: ${VARIANTS.map((v) => v.name).join('; ')}`)
+  // A shorter run first, left out: the first run in a process also pays for compiling the hot paths.
+  if (PART !== 'recovery' && variants.length > 0)
+    await overheadRound(variants[0]!, records.slice(0, Math.ceil(records.length / 5)), 0)
   for (let r = 0; PART !== 'recovery' && r < ROUNDS; r++) {
-    for (const variant of variants) {
-      const round = await overheadRound(variant, records)
+    for (const variant of roundOrder(variants, r)) {
+      const round = await overheadRound(variant, records, r + 1)
       console.log(
-        `[overhead] round ${r + 1}: ${variant.name}: ${formatRate(round.eventsPerSecond)} (${round.seconds.toFixed(2)} s, CPU ${round.cpuSeconds.toFixed(2)} s; outputs visible ${round.visibleSeconds.toFixed(2)} s later)`,
+        `[overhead] round ${r + 1}: ${variant.name}: ${formatRate(round.eventsPerSecond)} (${round.seconds.toFixed(2)} s, CPU ${round.cpuSeconds.toFixed(2)} s, main thread ${round.mainCpuSeconds.toFixed(2)} s, ${round.checkpoints} checkpoints; outputs visible ${round.visibleSeconds.toFixed(2)} s later)`,
       )
       rounds.push(round)
     }
@@ -417,18 +442,19 @@ async function main(): Promise<void> {
     cpuSeconds: median(rounds.filter((r) => r.variant === v.name).map((r) => r.cpuSeconds)),
     visibleSeconds: median(rounds.filter((r) => r.variant === v.name).map((r) => r.visibleSeconds)),
   }))
-  const none = overhead.find((o) => o.variant === 'no checkpoint during the run')?.eventsPerSecond
-  const everySecond = overhead.find((o) => o.variant === 'checkpoint every 1 s')?.eventsPerSecond
-  const overheadPercent = none && everySecond ? (1 - everySecond / none) * 100 : Number.NaN
+  // Each variant against the run without checkpoints of the same round (paired-overhead.ts).
+  const ratios = pairedRatios(rounds, 'no checkpoint during the run')
+  const everySecond = ratios.find((r) => r.variant === 'checkpoint every 1 s')
+  const overheadPercent = everySecond === undefined ? Number.NaN : (1 - everySecond.throughputRatio) * 100
   if (PART === 'overhead') {
     for (const o of overhead)
       console.log(
         `[overhead] median: ${o.variant}: ${formatRate(o.eventsPerSecond)}, CPU ${o.cpuSeconds.toFixed(2)} s, visible ${o.visibleSeconds.toFixed(2)} s later`,
       )
-    if (none !== undefined) {
-      for (const o of overhead)
-        console.log(`[overhead] ${o.variant} / none: ${(o.eventsPerSecond / none).toFixed(3)}`)
-    }
+    for (const r of ratios)
+      console.log(
+        `[overhead] ${r.variant} / none, median of ${r.rounds} rounds' ratios: events/s ${r.throughputRatio.toFixed(3)} (rounds: ${r.throughputRatios.map((x) => x.toFixed(3)).join(', ')}), CPU-s ${r.cpuRatio.toFixed(3)}, main-thread CPU-s ${r.mainCpuRatio.toFixed(3)}`,
+      )
     console.log(
       `[overhead] checkpoints every 1 s cost ${overheadPercent.toFixed(1)} % (no report written: --part)`,
     )
@@ -511,6 +537,7 @@ async function main(): Promise<void> {
     cards: CARDS,
     rounds: ROUNDS,
     overhead,
+    overheadRatios: ratios,
     overheadRounds: rounds,
     checkpointOverheadPercent: overheadPercent,
     recoveries,
@@ -532,6 +559,7 @@ type Report = {
   cards: number
   rounds: number
   overhead: { variant: string; eventsPerSecond: number; cpuSeconds: number; visibleSeconds: number }[]
+  overheadRatios: ReturnType<typeof pairedRatios>
   checkpointOverheadPercent: number
   recoveries: RecoveryResult[]
   recoveryRounds: number
@@ -546,11 +574,17 @@ ${report.machine.cpuModel}, ${report.machine.cores} cores, Node ${report.machine
 
 ## Checkpoint overhead
 
-\`aggregate by card { n: count(), total: sum(amount) }\` over ${report.events.toLocaleString('en')} payments and ${report.cards.toLocaleString('en')} cards, embedded log (durability 100 ms), end to end (JSON in, through the log, JSON out); median of ${report.rounds} alternating rounds; CPU seconds: the process's user + system time over the same span (all threads), less sensitive than events/s to other processes on a loaded machine.
+\`aggregate by card { n: count(), total: sum(amount) }\` over ${report.events.toLocaleString('en')} payments and ${report.cards.toLocaleString('en')} cards, embedded log (durability 100 ms), end to end (JSON in, through the log, JSON out); ${report.rounds} rounds after a shorter warm-up run, each running every variant once in an order that turns with the round; the table gives each variant's median round. CPU seconds: the process's user + system time over the same span (all threads), less sensitive than events/s to other processes on a loaded machine.
 
 | variant | events/s | CPU seconds (process) | outputs visible after the last event (s) |
 |---|---:|---:|---:|
 ${report.overhead.map((o) => `| ${o.variant} | ${formatRate(o.eventsPerSecond)} | ${o.cpuSeconds.toFixed(2)} | ${o.visibleSeconds.toFixed(2)} |`).join('\n')}
+
+Against the run without checkpoints of the same round (the median of the rounds' ratios, so that the two runs of a ratio met nearly the same machine; runs of one variant spread ~30 % even on a quiet machine):
+
+| variant | events/s ratio | per round | process CPU-s ratio | main-thread CPU-s ratio |
+|---|---:|---|---:|---:|
+${report.overheadRatios.map((r) => `| ${r.variant} | ${r.throughputRatio.toFixed(3)} | ${r.throughputRatios.map((x) => x.toFixed(3)).join(', ')} | ${r.cpuRatio.toFixed(3)} | ${r.mainCpuRatio.toFixed(3)} |`).join('\n')}
 
 Checkpoints every second cost **${report.checkpointOverheadPercent.toFixed(1)} %** of the throughput without checkpoints (target: under 5 %). Every variant is measured from the runner's start to every input event processed (checkpoints during the run, and exactly-once's waits for each transaction's commit, included); the last column is the time after that until every output was visible to readers: for exactly-once the wait for the checkpoint that commits the last batch (up to one interval, 1 s), a latency rather than a throughput cost, so it is shown apart instead of being spread over the events.
 

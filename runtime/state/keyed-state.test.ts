@@ -52,6 +52,45 @@ describe('KeyedState', () => {
     expect(state.takeChanges()).toEqual({ puts: new Map(), deletes: [] })
   })
 
+  it('writes the key a reused slot holds now, also after deletion, expiry, eviction and a restore into it', () => {
+    const state = new KeyedState({ codec: numbers, ttlMs: 5, maxKeys: 2, overBudget: 'evict-lru' })
+    state.set('a', 1, 0)
+    state.set('b', 2, 2000)
+    expect([...state.takeChanges().puts.keys()].sort()).toEqual(['v:a', 'v:b'])
+    // Deleted, expired and evicted keys free their slots; the next new keys take them.
+    state.delete('a')
+    state.set('c', 3, 2001)
+    expect([...state.takeChanges().puts.keys()]).toEqual(['v:c'])
+    state.set('d', 4, 4000)
+    state.set('b', 5, 4000)
+    let changes = state.takeChanges()
+    expect([...changes.puts.keys()].sort()).toEqual(['v:b', 'v:d'])
+    expect(changes.deletes).toEqual(['v:c'])
+    state.expire(5000)
+    state.set('é', 6, 5000)
+    state.set('b', 7, 5000)
+    changes = state.takeChanges()
+    expect(Object.fromEntries([...changes.puts].map(([k, v]) => [k, v.subarray(8).toString()]))).toEqual({
+      'v:b': '7',
+      'v:é': '6',
+    })
+    expect([...changes.deletes]).toEqual(['v:d'])
+    // The same keys over several epochs.
+    for (let epoch = 0; epoch < 3; epoch++) {
+      state.set('b', epoch, 6000 + epoch)
+      state.set('é', -epoch, 6000 + epoch)
+      expect([...state.takeChanges().puts.keys()].sort()).toEqual(['v:b', 'v:é'])
+    }
+    // A restore into the same state starts its slots afresh.
+    const other = new KeyedState({ codec: numbers })
+    other.set('x', 8, 7000)
+    other.set('yy', 9, 7000)
+    state.restore(other.takeChanges().puts)
+    state.set('yy', 10, 7001)
+    state.set('x', 11, 7001)
+    expect([...state.takeChanges().puts.keys()].sort()).toEqual(['v:x', 'v:yy'])
+  })
+
   it('expires keys idle longer than the TTL, keeping their last-use time across a restore', () => {
     const state = new KeyedState({ codec: numbers, ttlMs: 100 })
     state.set('old', 1, 0)
