@@ -15,7 +15,7 @@
  *
  * Prints its figures; writes no report. The machine's load moves all of them: say how loaded it was.
  */
-import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -28,6 +28,7 @@ import { EmbeddedLog } from '../runtime/log/embedded.ts'
 import type { Log } from '../runtime/log/index.ts'
 import { MetricsRegistry } from '../runtime/metrics/registry.ts'
 import { compileFixture } from '../test/support/compile-fixture.ts'
+import { quantiles, syncLatencies } from './lib/fdatasync-latency.ts'
 import { PAYMENT_EVENT_TEMPLATE, PAYMENTS_PIPE } from './lib/gateway-server.ts'
 import { buildLoadgen, runNativeLoad } from './lib/native-loadgen.ts'
 
@@ -45,37 +46,9 @@ const args = parseArgs({
 
 const ms = (ns: number) => `${(ns / 1e6).toFixed(2)} ms`
 
-function quantiles(values: number[]): { p50: number; p99: number; max: number; count: number } {
-  const sorted = [...values].sort((a, b) => a - b)
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0
-  return { p50: at(0.5), p99: at(0.99), max: sorted.at(-1) ?? 0, count: sorted.length }
-}
-
 function describe(name: string, values: number[]): void {
   const q = quantiles(values)
   console.log(`${name}: n ${q.count}, p50 ${ms(q.p50)}, p99 ${ms(q.p99)}, max ${ms(q.max)}`)
-}
-
-/** fdatasync after each write of `size` bytes, at a growing file's end or into zeros written ahead. */
-function syncLatencies(dir: string, size: number, ahead: boolean, count: number): number[] {
-  const file = join(dir, `sync-${size}-${ahead}`)
-  const fd = openSync(file, 'w+')
-  const data = Buffer.alloc(size, 0x61)
-  if (ahead) {
-    const zeros = Buffer.alloc(1 << 20)
-    for (let at = 0; at < size * count; at += zeros.length) writeSync(fd, zeros, 0, zeros.length, at)
-    fdatasyncSync(fd)
-  }
-  const took: number[] = []
-  for (let i = 0; i < count; i++) {
-    writeSync(fd, data, 0, size, i * size)
-    const start = process.hrtime.bigint()
-    fdatasyncSync(fd)
-    took.push(Number(process.hrtime.bigint() - start))
-  }
-  closeSync(fd)
-  rmSync(file)
-  return took
 }
 
 function measureSyncs(count: number): void {
