@@ -6,6 +6,7 @@ import { type CepBatchOutput, CepOperator, FULL_SNAPSHOT_ENTRY } from './cep-ope
 import type { EngineBudget } from './engine.ts'
 import { chunkEntry, decodeChunk, META_ENTRY } from './key-snapshots.ts'
 import { createNfaEngine } from './nfa.ts'
+import { decodeRowChunk, rowChunkEntry } from './row-chunks.ts'
 
 const ROOMY: EngineBudget = { maxPerKey: 10_000, maxTotal: 100_000 }
 
@@ -323,19 +324,23 @@ describe('CepOperator', () => {
     for (let k = 0; k < 500; k++) many.push(ev(`a${k}`, 1, `key${k}`))
     feed(operator, many)
     const first = operator.takeChanges()
-    expect([...first.puts.keys()].sort()).toEqual([chunkEntry(0), META_ENTRY])
+    expect([...first.puts.keys()].sort()).toEqual([chunkEntry(0), META_ENTRY, rowChunkEntry(0)])
     expect(decodeChunk(first.puts.get(chunkEntry(0))!).keys).toHaveLength(500)
+    expect(decodeRowChunk(first.puts.get(rowChunkEntry(0))!)).toHaveLength(500)
     feed(operator, [ev('a900', 2, 'key7')])
     const second = operator.takeChanges()
-    expect([...second.puts.keys()].sort()).toEqual([chunkEntry(1), META_ENTRY])
+    expect([...second.puts.keys()].sort()).toEqual([chunkEntry(1), META_ENTRY, rowChunkEntry(1)])
     expect(decodeChunk(second.puts.get(chunkEntry(1))!).keys.map((k) => k.key)).toEqual(['key7'])
+    // key7's new version refers to a7's row in row chunk 0: only a900's row is written again.
+    expect(decodeRowChunk(second.puts.get(rowChunkEntry(1))!)).toEqual([{ id: 'a900', v: 'a', k: 'key7' }])
     expect(second.deletes).toEqual([])
     expect(operator.takeChanges()).toEqual({ puts: new Map(), deletes: [] })
-    // key7 matches and goes: its chunk is left with nothing newest, and is removed; chunk 0 still
-    // holds an old version of it, which a deletion hides.
+    // key7 matches and goes: its chunk is left with nothing newest, and is removed, and so is row
+    // chunk 1 (nothing refers to a900 any more); chunk 0 still holds an old version of key7,
+    // which a deletion hides.
     feed(operator, [ev('b1', 3, 'key7')])
     const third = operator.takeChanges()
-    expect(third.deletes).toEqual([chunkEntry(1)])
+    expect(third.deletes).toEqual([chunkEntry(1), rowChunkEntry(1)])
     expect([...decodeChunk(third.puts.get(chunkEntry(3))!).tombstones.keys()]).toEqual(['key7'])
     // Restored from the store as it composes them, key7 stays gone.
     const store = new Map<string, Buffer>()

@@ -47,10 +47,19 @@ import {
   KeyChunks,
   type KeyEntry,
   META_ENTRY,
+  withRows,
 } from './key-snapshots.ts'
 import { matchContext } from './nfa.ts'
 import { compileNfa } from './nfa-compile.ts'
 import type { PatternSpec } from './pattern-spec.ts'
+import {
+  chunkOfReference,
+  decodeRowChunk,
+  indexOfReference,
+  RowChunks,
+  rowChunkEntry,
+  rowChunkOfEntry,
+} from './row-chunks.ts'
 import { endsByWatermark } from './watermark-ended.ts'
 
 /** A batch's output: a window's, plus the timed-out partial matches (`timeout into`). */
@@ -86,6 +95,8 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
   observer: CepObserver | null = null
   /** Where each key's newest version is in the store, and the keys changed since the last checkpoint (key-snapshots.ts). */
   private readonly chunks = new KeyChunks()
+  /** Which stored row each key's matched events refer to, and the row chunks' references (row-chunks.ts). */
+  private readonly rowChunks = new RowChunks()
   /** Restored from a full snapshot: the next changes replace its entry with chunks. */
   private fullEntryToDrop = false
   /**
@@ -315,6 +326,7 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
     this.keyStrings[id] = undefined
     this.freeIds.push(id)
     this.chunks.free(id, key)
+    this.rowChunks.release(id)
   }
 
   // ---- checkpoints -----------------------------------------------------------------------------
@@ -347,6 +359,7 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
     this.advancedTo = Number.NEGATIVE_INFINITY
     this.changed = false
     this.chunks.clear()
+    this.rowChunks.clear()
     this.fullEntryToDrop = false
     this.engineDue = Number.POSITIVE_INFINITY
     if (bytes === undefined || bytes.length === 0) {
@@ -406,6 +419,7 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
       this.fullEntryToDrop = false
     }
     const { chunk, tombstones } = this.chunks.begin()
+    this.rowChunks.begin(chunk)
     // The buffered events of the changed keys (the buffer is what the watermark has not passed
     // yet: usually little).
     const bufferedOf = new Map<number, unknown[]>()
@@ -426,13 +440,15 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
       const key = this.keyStrings[id] as string
       const buffered = bufferedOf.get(id) ?? []
       const matches = this.engine.exportKey(id)
+      if (matches === null) this.rowChunks.release(id)
       if (buffered.length === 0 && matches === null) {
         if (this.chunks.chunkOf(id) >= 0) tombstones.set(key, chunk)
         this.chunks.move(id, -1)
         continue
       }
       tombstones.delete(key)
-      writer.add(key, buffered, matches)
+      const references = matches === null ? null : this.rowChunks.write(id, matches.seqs, matches.rows)
+      writer.add(key, buffered, matches, references)
       this.chunks.move(id, chunk)
     }
     const isLive = (key: string) => {
@@ -442,6 +458,11 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
     const { write, deletedChunks } = this.chunks.finish(chunk, isLive)
     for (const c of deletedChunks) deletes.push(chunkEntry(c))
     if (write) puts.set(chunkEntry(chunk), writer.finish(tombstones))
+    const rows = this.rowChunks.finish()
+    if (rows.put !== null) puts.set(rowChunkEntry(chunk), rows.put)
+    for (const c of rows.removed) deletes.push(rowChunkEntry(c))
+    // Too many dead rows in the store: the keys referring to the sparsest row chunk write its rows again.
+    if (rows.relocate >= 0) for (const id of this.rowChunks.keysReferring(rows.relocate)) this.chunks.mark(id)
     if (!write && deletes.length === 0 && !this.changed) return { puts, deletes }
     // Too many replaced versions in the store: the oldest chunk's keys go into the next chunk.
     const rewrite = this.chunks.chunkToRewrite()
@@ -483,9 +504,25 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
     this.seq = scalars.seq
     // Chunks oldest first: a key's newest version wins, a deletion hides the versions before it.
     const names: [number, string][] = []
-    for (const name of entries.keys()) {
+    const rowsOfChunk = new Map<number, unknown[]>()
+    for (const [name, bytes] of entries) {
       const chunk = chunkOfEntry(name)
       if (chunk >= 0) names.push([chunk, name])
+      const rowChunk = rowChunkOfEntry(name)
+      if (rowChunk >= 0) {
+        const rows = decodeRowChunk(bytes)
+        rowsOfChunk.set(rowChunk, rows)
+        this.rowChunks.restoredChunk(rowChunk, rows.length)
+      }
+    }
+    const rowOf = (reference: number): unknown => {
+      const rows = rowsOfChunk.get(chunkOfReference(reference))
+      const index = indexOfReference(reference)
+      if (rows === undefined || index >= rows.length)
+        throw new Error(
+          `the match step snapshot lacks row ${index} of row chunk ${chunkOfReference(reference)}`,
+        )
+      return rows[index]
     }
     names.sort((a, b) => a[0] - b[0])
     const newest = new Map<string, { chunk: number; entry: KeyEntry }>()
@@ -503,7 +540,10 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
     for (const [key, { chunk, entry }] of newest) {
       const id = this.idOf(key)
       ;(infos.get(chunk) as ChunkInfo).live++
-      if (entry.matches !== null) this.engine.importKey(id, entry.matches)
+      const matches = withRows(entry, rowOf)
+      if (matches !== null) this.engine.importKey(id, matches)
+      if (matches !== null && entry.references !== null)
+        this.rowChunks.restoredKey(id, matches.seqs, entry.references)
       const b = entry.buffered
       for (let i = 0; i < b.length; i += 3) {
         this.waiting.push(id, b[i] as number, b[i + 1] as number, b[i + 2])

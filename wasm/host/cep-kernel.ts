@@ -613,13 +613,28 @@ export class WasmPatternEngine implements PatternEngine {
     rows: [] as unknown[],
   }
 
+  /**
+   * exportKey's views of its arrays by shape (nodes, partial and held numbers): a checkpoint
+   * exports nearly every key, whose shapes are few, and six views per key were a fifth of it.
+   */
+  private exportViews = new Map<number, KeyMatches>()
+
   private scratch(nodes: number, partialNumbers: number, heldNumbers: number): KeyMatches {
     const a = this.exportArrays
-    if (a.ints.length < 2 * nodes) a.ints = new Int32Array(Math.max(2 * nodes, 2 * a.ints.length))
-    const numbers = 2 * nodes + partialNumbers + heldNumbers
-    if (a.nums.length < numbers) a.nums = new Float64Array(Math.max(numbers, 2 * a.nums.length))
+    const shape = nodes < 1024 && partialNumbers < 1024 && heldNumbers < 1024
+    const key = nodes + partialNumbers * 1024 + heldNumbers * 1024 * 1024
     a.rows.length = nodes
-    return {
+    if (shape) {
+      const known = this.exportViews.get(key)
+      if (known !== undefined) return known
+    }
+    const numbers = 2 * nodes + partialNumbers + heldNumbers
+    if (a.ints.length < 2 * nodes || a.nums.length < numbers) {
+      if (a.ints.length < 2 * nodes) a.ints = new Int32Array(Math.max(2 * nodes, 2 * a.ints.length))
+      if (a.nums.length < numbers) a.nums = new Float64Array(Math.max(numbers, 2 * a.nums.length))
+      this.exportViews.clear()
+    }
+    const views: KeyMatches = {
       steps: a.ints.subarray(0, nodes),
       previous: a.ints.subarray(nodes, 2 * nodes),
       times: a.nums.subarray(0, nodes),
@@ -628,6 +643,8 @@ export class WasmPatternEngine implements PatternEngine {
       held: a.nums.subarray(2 * nodes + partialNumbers, numbers),
       rows: a.rows,
     }
+    if (shape) this.exportViews.set(key, views)
+    return views
   }
 
   importKey(keyId: number, matches: KeyMatches): void {
