@@ -313,16 +313,21 @@ export class ChunkWriter {
     const nums = this.nums
     let n = this.numCount
     if (matches !== null) {
-      ints.set(matches.steps, i)
-      ints.set(matches.previous, i + events)
+      // Loops, not TypedArray.set: a key's arrays are short, and set's fixed cost dominated.
+      const { steps, previous, times, seqs } = matches
+      const refs = references as Float64Array
+      for (let e = 0; e < events; e++) {
+        ints[i + e] = steps[e] as number
+        ints[i + events + e] = previous[e] as number
+        nums[n + e] = times[e] as number
+        nums[n + events + e] = seqs[e] as number
+        nums[n + 2 * events + e] = refs[e] as number
+      }
       i += 2 * events
-      nums.set(matches.times, n)
-      nums.set(matches.seqs, n + events)
-      if (events > 0) nums.set(references as Float64Array, n + 2 * events)
       n += 3 * events
-      nums.set(matches.partials, n)
+      for (let p = 0; p < partials; p++) nums[n + p] = matches.partials[p] as number
       n += partials
-      nums.set(matches.held, n)
+      for (let h = 0; h < held; h++) nums[n + h] = matches.held[h] as number
       n += held
     }
     for (let b = 0; b < buffered.length; b += 3) {

@@ -69,6 +69,9 @@ interface RowChunkInfo {
 }
 
 export class RowChunks {
+  /** `deadSlack`: dead rows tolerated beyond the live ones (DEAD_SLACK; tests make it small). */
+  constructor(private readonly deadSlack = DEAD_SLACK) {}
+
   /** Per key id: where its [seq, reference] pairs start in the arena, and how many events. */
   private at = new Int32Array(1024)
   private events = new Int32Array(1024)
@@ -180,7 +183,7 @@ export class RowChunks {
       if (info.rows > 0 && chunk !== this.current) removed.push(chunk)
     }
     this.relocating = -1
-    if (this.rowsStored - this.referencesLive > this.referencesLive + DEAD_SLACK) {
+    if (this.rowsStored - this.referencesLive > this.referencesLive + this.deadSlack) {
       let fewest = Number.POSITIVE_INFINITY
       for (const [chunk, info] of this.chunks) {
         const share = info.references / info.rows

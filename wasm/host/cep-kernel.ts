@@ -570,18 +570,19 @@ export class WasmPatternEngine implements PatternEngine {
     const kernel = this.kernel
     const bytes = kernel.exportKey(keyId)
     if (bytes === 0) return null
-    const buffer = this.memory.buffer
     const base = kernel.outputPtr()
-    const words = new Int32Array(buffer, base, bytes >> 2)
-    const doubles = new Float64Array(buffer, base, bytes >> 3)
-    const nodes = words[0]!
-    const partials = words[1]!
-    const held = words[2]!
+    // Views of the whole memory, indexed from the output's start (8-aligned): two views per key
+    // were a good part of a checkpoint that exports nearly every key.
+    const { words, doubles } = this.memoryViews()
+    const w0 = base >> 2
+    const nodes = words[w0]!
+    const partials = words[w0 + 1]!
+    const held = words[w0 + 2]!
     const x = this.scratch(nodes, partials * PARTIAL_FIELDS, held * HELD_FIELDS)
     const { steps, previous, times, seqs } = x
     const rows = this.exportArrays.rows
     for (let i = 0; i < nodes; i++) {
-      const w = (X_HEADER + i * X_NODE) >> 2
+      const w = w0 + ((X_HEADER + i * X_NODE) >> 2)
       steps[i] = words[w]!
       previous[i] = words[w + 1]!
       rows[i] = this.rows[words[w + 2]!]
@@ -592,7 +593,7 @@ export class WasmPatternEngine implements PatternEngine {
     const partialFields = x.partials
     const heldFields = x.held
     for (let i = 0; i < partials + held; i++) {
-      const w = (statesAt + i * X_STATE) >> 2
+      const w = w0 + ((statesAt + i * X_STATE) >> 2)
       const d = w >> 1
       const out = i < partials ? partialFields : heldFields
       let at = i < partials ? i * PARTIAL_FIELDS : (i - partials) * HELD_FIELDS
@@ -604,6 +605,19 @@ export class WasmPatternEngine implements PatternEngine {
       if (i >= partials) out[at] = doubles[d + 4]!
     }
     return x
+  }
+
+  private memoryWords = new Int32Array(0)
+  private memoryDoubles = new Float64Array(0)
+
+  /** Int32 and Float64 views of the whole linear memory, made again when it has grown. */
+  private memoryViews(): { words: Int32Array; doubles: Float64Array } {
+    const buffer = this.memory.buffer
+    if (this.memoryWords.buffer !== buffer) {
+      this.memoryWords = new Int32Array(buffer)
+      this.memoryDoubles = new Float64Array(buffer)
+    }
+    return { words: this.memoryWords, doubles: this.memoryDoubles }
   }
 
   /** exportKey's arrays, reused from call to call (a checkpoint exports every changed key). */
