@@ -228,10 +228,12 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
     const matches: EngineMatch[] = []
     const timeouts: EngineMatch[] = []
     if (this.expiryStaysImplicit) {
-      // What the events changed is marked; what the advance changes alone is left implicit.
-      this.markEngineChanges()
+      // The engine changes, when stepping, only the keys of the released events (release marked
+      // them) and, when advancing, only by expiry, which is left implicit: its list is dropped,
+      // and only when something could have expired (the list costs an allocation per advance).
+      const expires = this.engine.nextDue() <= watermark
       this.engine.advanceTime(watermark, matches, timeouts)
-      this.engine.takeChangedKeys()
+      if (expires) this.engine.takeChangedKeys()
       for (const m of matches) this.markIfLive(m.keyId)
     } else this.engine.advanceTime(watermark, matches, timeouts)
     this.advancedTo = watermark
@@ -434,8 +436,9 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
    * key's newest version, and the scalars. Empty when nothing changed.
    */
   takeChanges(): SnapshotChanges {
-    // With expiry left implicit, every advance took the engine's changes already.
-    if (!this.expiryStaysImplicit) this.markEngineChanges()
+    // With expiry left implicit, release marked every key the engine changed otherwise.
+    if (this.expiryStaysImplicit) this.engine.takeChangedKeys()
+    else this.markEngineChanges()
     const ids = this.chunks.takeDirty()
     const puts = new Map<string, Buffer>()
     const deletes: string[] = []
