@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { deserialize } from 'node:v8'
 import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
 import { type FixtureRow, fixtureFunctions, readPattern } from '../../test/support/cep-nfa-fixtures.ts'
@@ -366,6 +369,38 @@ describe('CepOperator', () => {
     restored.restoreEntries(store)
     expect([restored.keys, restored.partialMatches]).toEqual([499, 499])
     expect([operator.keys, operator.partialMatches]).toEqual([499, 499])
+  })
+
+  test('a scope written before row chunks (format 2, by 8982eee) restores, and a store mixing both formats too', () => {
+    // fixtures/match-scope-format2.bin: the store after two checkpoints of 'a followed by b'
+    // within 1 s over [a1 k1, a2 k2, x1 k1, a3 k1] then [b1 k1, a4 k3] (times 1…6).
+    const entries = deserialize(
+      readFileSync(join(import.meta.dirname, 'fixtures', 'match-scope-format2.bin')),
+    )
+    const store = new Map<string, Buffer>(entries as [string, Buffer][])
+    const options = { withinMs: 1_000 }
+    const whole = operatorFor('a followed by b', options)
+    const batches = [
+      [ev('a1', 1), ev('a2', 2, 'k2'), ev('x1', 3), ev('a3', 4)],
+      [ev('b1', 5), ev('a4', 6, 'k3')],
+      [ev('a5', 7, 'k2')],
+      [ev('b2', 8, 'k2'), ev('b3', 9, 'k3'), ev('z1', 2_000, 'zz')],
+    ]
+    const wholeOuts = batches.map((b) => feed(whole, b))
+    let operator = operatorFor('a followed by b', options)
+    operator.restoreEntries(store)
+    expect(operator.partialMatches).toBe(2)
+    const outs = [feed(operator, batches[2]!)]
+    const { puts, deletes } = operator.takeChanges()
+    for (const name of deletes) store.delete(name)
+    for (const [name, bytes] of puts) store.set(name, bytes)
+    // k2's newest version moved to chunk 2 (format 3), so chunk 0 went; chunk 1 (format 2) stays.
+    expect([...store.keys()].sort()).toEqual([chunkEntry(1), chunkEntry(2), META_ENTRY, rowChunkEntry(2)])
+    operator = operatorFor('a followed by b', options)
+    operator.restoreEntries(store)
+    outs.push(feed(operator, batches[3]!))
+    expect(resultsOf(outs)).toEqual(resultsOf(wholeOuts.slice(2)))
+    expect(resultsOf(outs)).toEqual(['k2@8:a2 b2', 'k2@8:a5 b2', 'k3@9:a4 b3'])
   })
 
   test('a key only the watermark changed is not written again, and its restored version drops what ran out', () => {
