@@ -44,6 +44,7 @@ import { EmbeddedLog } from '../runtime/log/embedded.ts'
 import { FileSnapshotStore } from '../runtime/state/file-snapshot-store.ts'
 import { buildKernel, KERNELS_DIR } from '../wasm/build.ts'
 import { loadCepKernel, type WasmPatternEngine } from '../wasm/host/cep-kernel.ts'
+import { appendPayments, cepPipeline } from './lib/cep-e2e.ts'
 import {
   CEP_BENCH_FUNCTIONS,
   CEP_BENCH_SPEC,
@@ -535,21 +536,6 @@ interface EndToEndRun {
   readonly batchP99Ns: number
 }
 
-/** The benchmark's pattern as a pipeline, reading `source` and writing its matches to `sink`. */
-function cepPipeline(source: string, sink: string): string {
-  return `schema Payment { card: string, amount: f64, ts: timestamp @event_time }
-source payments: Payment from kafka("${source}") watermark ts
-stream suspicious = payments
-  | match by card within 10m
-      pattern small{2} followed by large
-      define
-        small as amount < ${SMALL_BELOW}.0,
-        large as amount > ${LARGE_ABOVE}.0
-      { card: large.card, small_total: sum(small.amount), large_amount: large.amount }
-sink suspicious -> kafka("${sink}")
-`
-}
-
 /**
  * One \`sluice run\` equivalent in this (fresh) process: the payments as JSON lines in a fresh
  * embedded log (untimed), then the PipelineRunner on the artifact compiled with the given engine,
@@ -577,21 +563,7 @@ async function endToEndRun(
   const stateStore = new FileSnapshotStore(join(dir, 'state'))
   try {
     await log.ensureTopic(source, { partitions: 1 })
-    for (const batch of cepBatches(events, options.workload, 10_000)) {
-      await log.append(
-        source,
-        (batch.rows as { card: number; amount: number; ts: number }[]).map((p) => ({
-          key: null,
-          value: Buffer.from(
-            JSON.stringify({
-              card: `card-${p.card}`,
-              amount: p.amount,
-              ts: new Date(Math.floor(p.ts)).toISOString(),
-            }),
-          ),
-        })),
-      )
-    }
+    await appendPayments(log, source, events, options.workload)
     const memory = new PeakMemory()
     const operators: CepOperator[] = []
     let maxPartialMatches = 0

@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { deserialize } from 'node:v8'
 import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
 import { type FixtureRow, fixtureFunctions, readPattern } from '../../test/support/cep-nfa-fixtures.ts'
@@ -6,6 +9,7 @@ import { type CepBatchOutput, CepOperator, FULL_SNAPSHOT_ENTRY } from './cep-ope
 import type { EngineBudget } from './engine.ts'
 import { chunkEntry, decodeChunk, META_ENTRY } from './key-snapshots.ts'
 import { createNfaEngine } from './nfa.ts'
+import { decodeRowChunk, rowChunkEntry } from './row-chunks.ts'
 
 const ROOMY: EngineBudget = { maxPerKey: 10_000, maxTotal: 100_000 }
 
@@ -17,12 +21,19 @@ interface Event {
 
 function operatorFor(
   pattern: string,
-  options: { delayMs?: number; withinMs?: number; skip?: string; budget?: EngineBudget } = {},
+  options: {
+    delayMs?: number
+    withinMs?: number
+    skip?: string
+    budget?: EngineBudget
+    timeouts?: boolean
+  } = {},
 ): CepOperator {
   const spec = readPattern(pattern, { withinMs: options.withinMs ?? null, skip: options.skip ?? 'noSkip' })
+  const functions = fixtureFunctions(spec)
   return new CepOperator(
     spec,
-    fixtureFunctions(spec),
+    options.timeouts === false ? { ...functions, timeout: null } : functions,
     options.delayMs ?? 0,
     createNfaEngine,
     options.budget ?? ROOMY,
@@ -260,62 +271,69 @@ describe('CepOperator', () => {
     )
   })
 
-  test('incremental checkpoints (changed keys only), restored at random points, continue identically (random streams)', () => {
-    type Step = 'none' | 'checkpoint' | 'restore'
-    const arbitrary = fc.tuple(
-      fc.array(
-        fc.record({
-          v: fc.constantFrom('a', 'b', 'c', 'x'),
-          k: fc.constantFrom('k1', 'k2', 'k3', 'k4', 'k5'),
-          time: fc.integer({ min: 1, max: 80 }),
+  // With timeouts and a skip strategy the watermark alone ends partial matches with output, and a
+  // checkpoint writes every key it changed; without, it leaves the keys it only expired implicit.
+  test.each([
+    ['timeouts and skip to next', { delayMs: 10, withinMs: 15, skip: 'toNext' }],
+    ['expiry left implicit', { delayMs: 10, withinMs: 15, skip: 'noSkip', timeouts: false }],
+  ])(
+    'incremental checkpoints (changed keys only), restored at random points, continue identically (random streams; %s)',
+    (_, options) => {
+      type Step = 'none' | 'checkpoint' | 'restore'
+      const arbitrary = fc.tuple(
+        fc.array(
+          fc.record({
+            v: fc.constantFrom('a', 'b', 'c', 'x'),
+            k: fc.constantFrom('k1', 'k2', 'k3', 'k4', 'k5'),
+            time: fc.integer({ min: 1, max: 80 }),
+          }),
+          { maxLength: 40 },
+        ),
+        fc.integer({ min: 1, max: 10 }),
+        fc.array(fc.constantFrom<Step>('none', 'checkpoint', 'restore'), { minLength: 1, maxLength: 10 }),
+      )
+      let restores = 0
+      let partialsRestored = 0
+      fc.assert(
+        fc.property(arbitrary, ([raw, batchCount, plan]) => {
+          const events = raw.map((e, i) => ev(`${e.v}${i}`, e.time, e.k))
+          const size = Math.max(1, Math.ceil(events.length / batchCount))
+          const batches: Event[][] = []
+          for (let i = 0; i < events.length; i += size) batches.push(events.slice(i, i + size))
+          batches.push([ev('end', 1_000, 'zz')])
+          const pattern = 'a followed by b+ followed by c'
+          const whole = operatorFor(pattern, options)
+          const wholeOuts = batches.map((b) => feed(whole, b))
+          // The store as a snapshot store composes it: each checkpoint's puts and deletes over the last.
+          const store = new Map<string, Buffer>()
+          let operator = operatorFor(pattern, options)
+          const outs: CepBatchOutput[] = []
+          batches.forEach((batch, i) => {
+            outs.push(feed(operator, batch))
+            const step = plan[i % plan.length] as Step
+            if (step === 'none') return
+            const { puts, deletes } = operator.takeChanges()
+            for (const name of deletes) store.delete(name)
+            for (const [name, bytes] of puts) store.set(name, Buffer.from(bytes))
+            if (step === 'restore') {
+              const partials = operator.partialMatches
+              const buffered = operator.buffered
+              operator = operatorFor(pattern, options)
+              operator.restoreEntries(store)
+              expect([operator.partialMatches, operator.buffered]).toEqual([partials, buffered])
+              restores++
+              partialsRestored += partials + buffered
+            }
+          })
+          expectContinuedIdentically(operator, outs, whole, wholeOuts)
         }),
-        { maxLength: 40 },
-      ),
-      fc.integer({ min: 1, max: 10 }),
-      fc.array(fc.constantFrom<Step>('none', 'checkpoint', 'restore'), { minLength: 1, maxLength: 10 }),
-    )
-    let restores = 0
-    let partialsRestored = 0
-    fc.assert(
-      fc.property(arbitrary, ([raw, batchCount, plan]) => {
-        const events = raw.map((e, i) => ev(`${e.v}${i}`, e.time, e.k))
-        const size = Math.max(1, Math.ceil(events.length / batchCount))
-        const batches: Event[][] = []
-        for (let i = 0; i < events.length; i += size) batches.push(events.slice(i, i + size))
-        batches.push([ev('end', 1_000, 'zz')])
-        const options = { delayMs: 10, withinMs: 15, skip: 'toNext' }
-        const pattern = 'a followed by b+ followed by c'
-        const whole = operatorFor(pattern, options)
-        const wholeOuts = batches.map((b) => feed(whole, b))
-        // The store as a snapshot store composes it: each checkpoint's puts and deletes over the last.
-        const store = new Map<string, Buffer>()
-        let operator = operatorFor(pattern, options)
-        const outs: CepBatchOutput[] = []
-        batches.forEach((batch, i) => {
-          outs.push(feed(operator, batch))
-          const step = plan[i % plan.length] as Step
-          if (step === 'none') return
-          const { puts, deletes } = operator.takeChanges()
-          for (const name of deletes) store.delete(name)
-          for (const [name, bytes] of puts) store.set(name, Buffer.from(bytes))
-          if (step === 'restore') {
-            const partials = operator.partialMatches
-            const buffered = operator.buffered
-            operator = operatorFor(pattern, options)
-            operator.restoreEntries(store)
-            expect([operator.partialMatches, operator.buffered]).toEqual([partials, buffered])
-            restores++
-            partialsRestored += partials + buffered
-          }
-        })
-        expectContinuedIdentically(operator, outs, whole, wholeOuts)
-      }),
-      { numRuns: 150 },
-    )
-    // The property restored state that held something, or it could not have failed.
-    expect(restores).toBeGreaterThan(0)
-    expect(partialsRestored).toBeGreaterThan(0)
-  })
+        { numRuns: 150 },
+      )
+      // The property restored state that held something, or it could not have failed.
+      expect(restores).toBeGreaterThan(0)
+      expect(partialsRestored).toBeGreaterThan(0)
+    },
+  )
 
   test('a checkpoint writes only the keys that changed, and removes chunks no key is newest in', () => {
     const operator = operatorFor('a followed by b', { withinMs: 1_000 })
@@ -323,19 +341,23 @@ describe('CepOperator', () => {
     for (let k = 0; k < 500; k++) many.push(ev(`a${k}`, 1, `key${k}`))
     feed(operator, many)
     const first = operator.takeChanges()
-    expect([...first.puts.keys()].sort()).toEqual([chunkEntry(0), META_ENTRY])
+    expect([...first.puts.keys()].sort()).toEqual([chunkEntry(0), META_ENTRY, rowChunkEntry(0)])
     expect(decodeChunk(first.puts.get(chunkEntry(0))!).keys).toHaveLength(500)
+    expect(decodeRowChunk(first.puts.get(rowChunkEntry(0))!)).toHaveLength(500)
     feed(operator, [ev('a900', 2, 'key7')])
     const second = operator.takeChanges()
-    expect([...second.puts.keys()].sort()).toEqual([chunkEntry(1), META_ENTRY])
+    expect([...second.puts.keys()].sort()).toEqual([chunkEntry(1), META_ENTRY, rowChunkEntry(1)])
     expect(decodeChunk(second.puts.get(chunkEntry(1))!).keys.map((k) => k.key)).toEqual(['key7'])
+    // key7's new version refers to a7's row in row chunk 0: only a900's row is written again.
+    expect(decodeRowChunk(second.puts.get(rowChunkEntry(1))!)).toEqual([{ id: 'a900', v: 'a', k: 'key7' }])
     expect(second.deletes).toEqual([])
     expect(operator.takeChanges()).toEqual({ puts: new Map(), deletes: [] })
-    // key7 matches and goes: its chunk is left with nothing newest, and is removed; chunk 0 still
-    // holds an old version of it, which a deletion hides.
+    // key7 matches and goes: its chunk is left with nothing newest, and is removed, and so is row
+    // chunk 1 (nothing refers to a900 any more); chunk 0 still holds an old version of key7,
+    // which a deletion hides.
     feed(operator, [ev('b1', 3, 'key7')])
     const third = operator.takeChanges()
-    expect(third.deletes).toEqual([chunkEntry(1)])
+    expect(third.deletes).toEqual([chunkEntry(1), rowChunkEntry(1)])
     expect([...decodeChunk(third.puts.get(chunkEntry(3))!).tombstones.keys()]).toEqual(['key7'])
     // Restored from the store as it composes them, key7 stays gone.
     const store = new Map<string, Buffer>()
@@ -347,6 +369,68 @@ describe('CepOperator', () => {
     restored.restoreEntries(store)
     expect([restored.keys, restored.partialMatches]).toEqual([499, 499])
     expect([operator.keys, operator.partialMatches]).toEqual([499, 499])
+  })
+
+  test('a scope written before row chunks (format 2, by 8982eee) restores, and a store mixing both formats too', () => {
+    // fixtures/match-scope-format2.bin: the store after two checkpoints of 'a followed by b'
+    // within 1 s over [a1 k1, a2 k2, x1 k1, a3 k1] then [b1 k1, a4 k3] (times 1…6).
+    const entries = deserialize(
+      readFileSync(join(import.meta.dirname, 'fixtures', 'match-scope-format2.bin')),
+    )
+    const store = new Map<string, Buffer>(entries as [string, Buffer][])
+    const options = { withinMs: 1_000 }
+    const whole = operatorFor('a followed by b', options)
+    const batches = [
+      [ev('a1', 1), ev('a2', 2, 'k2'), ev('x1', 3), ev('a3', 4)],
+      [ev('b1', 5), ev('a4', 6, 'k3')],
+      [ev('a5', 7, 'k2')],
+      [ev('b2', 8, 'k2'), ev('b3', 9, 'k3'), ev('z1', 2_000, 'zz')],
+    ]
+    const wholeOuts = batches.map((b) => feed(whole, b))
+    let operator = operatorFor('a followed by b', options)
+    operator.restoreEntries(store)
+    expect(operator.partialMatches).toBe(2)
+    const outs = [feed(operator, batches[2]!)]
+    const { puts, deletes } = operator.takeChanges()
+    for (const name of deletes) store.delete(name)
+    for (const [name, bytes] of puts) store.set(name, bytes)
+    // k2's newest version moved to chunk 2 (format 3), so chunk 0 went; chunk 1 (format 2) stays.
+    expect([...store.keys()].sort()).toEqual([chunkEntry(1), chunkEntry(2), META_ENTRY, rowChunkEntry(2)])
+    operator = operatorFor('a followed by b', options)
+    operator.restoreEntries(store)
+    outs.push(feed(operator, batches[3]!))
+    expect(resultsOf(outs)).toEqual(resultsOf(wholeOuts.slice(2)))
+    expect(resultsOf(outs)).toEqual(['k2@8:a2 b2', 'k2@8:a5 b2', 'k3@9:a4 b3'])
+  })
+
+  test('a key only the watermark changed is not written again, and its restored version drops what ran out', () => {
+    const options = { withinMs: 10, timeouts: false }
+    let operator = operatorFor('a followed by b', options)
+    const whole = operatorFor('a followed by b', options)
+    const store = new Map<string, Buffer>()
+    const checkpoint = () => {
+      const changes = operator.takeChanges()
+      for (const name of changes.deletes) store.delete(name)
+      for (const [name, bytes] of changes.puts) store.set(name, bytes)
+      return changes
+    }
+    const batches = [[ev('a1', 1), ev('a2', 5)], [ev('a3', 12, 'k2')], [ev('b1', 13), ev('b2', 14, 'k2')]]
+    const wholeOuts = batches.map((b) => feed(whole, b))
+    const outs = [feed(operator, batches[0]!)]
+    checkpoint()
+    // a1 runs out at k2's event: k1 changed by the watermark alone, and only k2 is written.
+    outs.push(feed(operator, batches[1]!))
+    expect(operator.partialMatches).toBe(2)
+    const { puts } = checkpoint()
+    expect(decodeChunk(puts.get(chunkEntry(1))!).keys.map((k) => k.key)).toEqual(['k2'])
+    operator = operatorFor('a followed by b', options)
+    operator.restoreEntries(store)
+    // k1's stored version still held a1: the restore dropped it at the stored watermark (or b1
+    // would complete a match with it).
+    expect(operator.partialMatches).toBe(2)
+    outs.push(feed(operator, batches[2]!))
+    expect(resultsOf(outs)).toEqual(resultsOf(wholeOuts))
+    expect(resultsOf(outs)).toEqual(['k1@13:a2 b1', 'k2@14:a3 b2'])
   })
 
   test('a partial match that timed out with no event of its key does not come back after a restore', () => {

@@ -47,10 +47,19 @@ import {
   KeyChunks,
   type KeyEntry,
   META_ENTRY,
+  withRows,
 } from './key-snapshots.ts'
 import { matchContext } from './nfa.ts'
 import { compileNfa } from './nfa-compile.ts'
 import type { PatternSpec } from './pattern-spec.ts'
+import {
+  chunkOfReference,
+  decodeRowChunk,
+  indexOfReference,
+  RowChunks,
+  rowChunkEntry,
+  rowChunkOfEntry,
+} from './row-chunks.ts'
 import { endsByWatermark } from './watermark-ended.ts'
 
 /** A batch's output: a window's, plus the timed-out partial matches (`timeout into`). */
@@ -86,6 +95,8 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
   observer: CepObserver | null = null
   /** Where each key's newest version is in the store, and the keys changed since the last checkpoint (key-snapshots.ts). */
   private readonly chunks = new KeyChunks()
+  /** Which stored row each key's matched events refer to, and the row chunks' references (row-chunks.ts). */
+  private readonly rowChunks = new RowChunks()
   /** Restored from a full snapshot: the next changes replace its entry with chunks. */
   private fullEntryToDrop = false
   /**
@@ -96,6 +107,15 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
   private readonly endsByWatermark: boolean
   /** The engine's nextDue() as of the last advance; +Infinity when endsByWatermark is false. */
   private engineDue = Number.POSITIVE_INFINITY
+  /**
+   * Whether a checkpoint leaves out the keys the watermark alone changed (when endsByWatermark is
+   * false, it only drops partial matches whose `within` ran out, with no output): their stored
+   * version drops the same partial matches when restoreEntries advances the engine to the stored
+   * watermark, and with 100,000 keys about half of those a checkpoint wrote were such.
+   */
+  private readonly expiryStaysImplicit: boolean
+  /** The watermark advanced to as of the scalars last written (takeChanges writes them again when it moved). */
+  private writtenAdvancedTo = Number.NEGATIVE_INFINITY
 
   constructor(
     readonly spec: PatternSpec,
@@ -107,6 +127,7 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
     super(delayMs)
     this.engine = engineFactory(spec, functions, budget)
     this.endsByWatermark = endsByWatermark(compileNfa(spec), spec.skip, functions.timeout !== null)
+    this.expiryStaysImplicit = !this.endsByWatermark
   }
 
   /** Partial matches held over all keys. */
@@ -206,7 +227,15 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
   ): void {
     const matches: EngineMatch[] = []
     const timeouts: EngineMatch[] = []
-    this.engine.advanceTime(watermark, matches, timeouts)
+    if (this.expiryStaysImplicit) {
+      // The engine changes, when stepping, only the keys of the released events (release marked
+      // them) and, when advancing, only by expiry, which is left implicit: its list is dropped,
+      // and only when something could have expired (the list costs an allocation per advance).
+      const expires = this.engine.nextDue() <= watermark
+      this.engine.advanceTime(watermark, matches, timeouts)
+      if (expires) this.engine.takeChangedKeys()
+      for (const m of matches) this.markIfLive(m.keyId)
+    } else this.engine.advanceTime(watermark, matches, timeouts)
     this.advancedTo = watermark
     if (this.endsByWatermark) this.engineDue = this.engine.nextDue()
     this.emitMatches(matches, origin, out)
@@ -215,6 +244,14 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
     for (const t of timeouts) touched.push(t.keyId)
     if (matches.length > 0 || timeouts.length > 0 || touched.length > 0) this.changed = true
     for (const id of touched) this.freeIfEmpty(id)
+  }
+
+  private markEngineChanges(): void {
+    for (const id of Array.from(this.engine.takeChangedKeys())) this.markIfLive(id)
+  }
+
+  private markIfLive(id: number): void {
+    if (this.keyStrings[id] !== undefined) this.chunks.mark(id)
   }
 
   /** The buffered events at or before the watermark, in (time, seq) order. */
@@ -315,6 +352,7 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
     this.keyStrings[id] = undefined
     this.freeIds.push(id)
     this.chunks.free(id, key)
+    this.rowChunks.release(id)
   }
 
   // ---- checkpoints -----------------------------------------------------------------------------
@@ -347,8 +385,10 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
     this.advancedTo = Number.NEGATIVE_INFINITY
     this.changed = false
     this.chunks.clear()
+    this.rowChunks.clear()
     this.fullEntryToDrop = false
     this.engineDue = Number.POSITIVE_INFINITY
+    this.writtenAdvancedTo = Number.NEGATIVE_INFINITY
     if (bytes === undefined || bytes.length === 0) {
       // Nothing to restore: a fresh engine (its trace, if any, carries over).
       const trace = this.engine.trace
@@ -396,8 +436,9 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
    * key's newest version, and the scalars. Empty when nothing changed.
    */
   takeChanges(): SnapshotChanges {
-    for (const id of Array.from(this.engine.takeChangedKeys()))
-      if (this.keyStrings[id] !== undefined) this.chunks.mark(id)
+    // With expiry left implicit, release marked every key the engine changed otherwise.
+    if (this.expiryStaysImplicit) this.engine.takeChangedKeys()
+    else this.markEngineChanges()
     const ids = this.chunks.takeDirty()
     const puts = new Map<string, Buffer>()
     const deletes: string[] = []
@@ -406,6 +447,7 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
       this.fullEntryToDrop = false
     }
     const { chunk, tombstones } = this.chunks.begin()
+    this.rowChunks.begin(chunk)
     // The buffered events of the changed keys (the buffer is what the watermark has not passed
     // yet: usually little).
     const bufferedOf = new Map<number, unknown[]>()
@@ -426,13 +468,15 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
       const key = this.keyStrings[id] as string
       const buffered = bufferedOf.get(id) ?? []
       const matches = this.engine.exportKey(id)
+      if (matches === null) this.rowChunks.release(id)
       if (buffered.length === 0 && matches === null) {
         if (this.chunks.chunkOf(id) >= 0) tombstones.set(key, chunk)
         this.chunks.move(id, -1)
         continue
       }
       tombstones.delete(key)
-      writer.add(key, buffered, matches)
+      const references = matches === null ? null : this.rowChunks.write(id, matches.seqs, matches.rows)
+      writer.add(key, buffered, matches, references)
       this.chunks.move(id, chunk)
     }
     const isLive = (key: string) => {
@@ -442,7 +486,13 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
     const { write, deletedChunks } = this.chunks.finish(chunk, isLive)
     for (const c of deletedChunks) deletes.push(chunkEntry(c))
     if (write) puts.set(chunkEntry(chunk), writer.finish(tombstones))
-    if (!write && deletes.length === 0 && !this.changed) return { puts, deletes }
+    const rows = this.rowChunks.finish()
+    if (rows.put !== null) puts.set(rowChunkEntry(chunk), rows.put)
+    for (const c of rows.removed) deletes.push(rowChunkEntry(c))
+    // Too many dead rows in the store: the keys referring to the sparsest row chunk write its rows again.
+    if (rows.relocate >= 0) for (const id of this.rowChunks.keysReferring(rows.relocate)) this.chunks.mark(id)
+    const moved = this.advancedTo !== this.writtenAdvancedTo
+    if (!write && deletes.length === 0 && !this.changed && !moved) return { puts, deletes }
     // Too many replaced versions in the store: the oldest chunk's keys go into the next chunk.
     const rewrite = this.chunks.chunkToRewrite()
     if (rewrite !== null)
@@ -457,6 +507,7 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
         nextChunk: this.chunks.next,
       }),
     )
+    this.writtenAdvancedTo = this.advancedTo
     this.changed = false
     return { puts, deletes }
   }
@@ -483,9 +534,25 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
     this.seq = scalars.seq
     // Chunks oldest first: a key's newest version wins, a deletion hides the versions before it.
     const names: [number, string][] = []
-    for (const name of entries.keys()) {
+    const rowsOfChunk = new Map<number, unknown[]>()
+    for (const [name, bytes] of entries) {
       const chunk = chunkOfEntry(name)
       if (chunk >= 0) names.push([chunk, name])
+      const rowChunk = rowChunkOfEntry(name)
+      if (rowChunk >= 0) {
+        const rows = decodeRowChunk(bytes)
+        rowsOfChunk.set(rowChunk, rows)
+        this.rowChunks.restoredChunk(rowChunk, rows.length)
+      }
+    }
+    const rowOf = (reference: number): unknown => {
+      const rows = rowsOfChunk.get(chunkOfReference(reference))
+      const index = indexOfReference(reference)
+      if (rows === undefined || index >= rows.length)
+        throw new Error(
+          `the match step snapshot lacks row ${index} of row chunk ${chunkOfReference(reference)}`,
+        )
+      return rows[index]
     }
     names.sort((a, b) => a[0] - b[0])
     const newest = new Map<string, { chunk: number; entry: KeyEntry }>()
@@ -503,7 +570,10 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
     for (const [key, { chunk, entry }] of newest) {
       const id = this.idOf(key)
       ;(infos.get(chunk) as ChunkInfo).live++
-      if (entry.matches !== null) this.engine.importKey(id, entry.matches)
+      const matches = withRows(entry, rowOf)
+      if (matches !== null) this.engine.importKey(id, matches)
+      if (matches !== null && entry.references !== null)
+        this.rowChunks.restoredKey(id, matches.seqs, entry.references)
       const b = entry.buffered
       for (let i = 0; i < b.length; i += 3) {
         this.waiting.push(id, b[i] as number, b[i + 1] as number, b[i + 2])
@@ -512,6 +582,14 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
       this.chunks.placeRestored(id, chunk)
     }
     this.chunks.restored(infos, scalars.nextChunk)
+    this.writtenAdvancedTo = scalars.advancedTo
+    if (this.expiryStaysImplicit && this.advancedTo > Number.NEGATIVE_INFINITY) {
+      // Keys changed by the watermark alone were not written again: drop what ran out by it.
+      const matches: EngineMatch[] = []
+      this.engine.advanceTime(this.advancedTo, matches, null)
+      if (matches.length > 0)
+        throw new Error('a pattern whose watermark alone ends nothing ended a match on restore')
+    }
     this.engine.takeChangedKeys()
     if (this.endsByWatermark) this.engineDue = this.engine.nextDue()
     this.changed = false

@@ -9,8 +9,14 @@
  *   match-meta   the operator's scalars (format, largest event time, watermark advanced to, next
  *                seq, next chunk number)
  *   c:<n>        chunk n, written by one checkpoint: the keys that changed then (each with its
- *                buffered events and its partial and held matches, KeyMatches) and the keys that
- *                went, in one node:v8 value
+ *                buffered events and its partial and held matches, KeyMatches, whose events' rows
+ *                are references into row chunks) and the keys that went, in one node:v8 value
+ *   r:<n>        the rows of the events first written by checkpoint n (row-chunks.ts: a row is
+ *                written once, however often its key changes after)
+ *
+ * Format 2 (before row chunks) held each event's row in the key's version; a restore reads its
+ * chunks (a store written by format 2 and then by format 3 holds both kinds until its format 2
+ * chunks are rewritten).
  *
  * A restore reads the chunks oldest first: a key's newest version wins, and a deletion hides the
  * versions before it. A chunk goes once no key's newest version is in it (its deletions that still
@@ -29,9 +35,16 @@
 import { deserialize, serialize } from 'node:v8'
 import type { KeyMatches } from './engine.ts'
 
+/** A row reference's row (row-chunks.ts), as a restore resolves it. */
+export type RowOf = (reference: number) => unknown
+
 export const META_ENTRY = 'match-meta'
 export const CHUNK_PREFIX = 'c:'
-const FORMAT = 2
+const FORMAT = 3
+/** Meta of stores written before row chunks: their chunks hold rows in place (still read). */
+const FORMAT_ROWS_IN_PLACE = 2
+/** A chunk of format 3 starts with this number (a format 2 chunk starts with its key list). */
+const CHUNK_FORMAT = 3
 /**
  * Versions of keys kept in the store that newer chunks replaced, beyond which a checkpoint also
  * rewrites the oldest chunk's live keys (so that chunk can go): the store then holds at most about
@@ -54,6 +67,8 @@ export interface KeyEntry {
   readonly key: string
   readonly buffered: unknown[]
   readonly matches: KeyMatches | null
+  /** Per event of `matches`: its row's reference (row-chunks.ts); null in a format 2 chunk. */
+  readonly references: Float64Array | null
 }
 
 /** A chunk in the store: how many of its keys are still their newest version, and its deletions. */
@@ -250,13 +265,14 @@ export function chunkOfEntry(name: string): number {
 }
 
 /**
- * A chunk as one node:v8 value of six parts: the key strings; an Int32Array with, per key, its
- * counts (events, partial-match numbers, held-match numbers, buffered events) then its events'
- * steps and previous links; a Float64Array with, per key, its events' times and seqs, its partial
- * and held match numbers and its buffered events' times and seqs; the rows (per key its events',
- * then its buffered ones'); the deleted keys and the chunks their deletions were first written
- * in. Numbers go as bytes: only the rows are encoded value by value. Keys are copied in as they
- * are added, so an engine's exportKey may hand out views it reuses.
+ * A chunk as one node:v8 value of seven parts: the format (CHUNK_FORMAT); the key strings; an
+ * Int32Array with, per key, its counts (events, partial-match numbers, held-match numbers,
+ * buffered events) then its events' steps and previous links; a Float64Array with, per key, its
+ * events' times, seqs and row references, its partial and held match numbers and its buffered
+ * events' times and seqs; the buffered events' rows; the deleted keys and the chunks their
+ * deletions were first written in. Numbers go as bytes: only the buffered rows are encoded value
+ * by value (matched events' rows are in row chunks). Keys are copied in as they are added, so an
+ * engine's exportKey may hand out views it reuses.
  */
 export class ChunkWriter {
   private ints = new Int32Array(4096)
@@ -270,13 +286,23 @@ export class ChunkWriter {
     return this.names.length
   }
 
-  /** Adds a key: its buffered events ([time, seq, row] flat) and its matches. */
-  add(key: string, buffered: readonly unknown[], matches: KeyMatches | null): void {
+  /**
+   * Adds a key: its buffered events ([time, seq, row] flat), its matches and, per matched event,
+   * its row's reference (row-chunks.ts; the matches' rows are not written here).
+   */
+  add(
+    key: string,
+    buffered: readonly unknown[],
+    matches: KeyMatches | null,
+    references: Float64Array | null,
+  ): void {
     const events = matches?.steps.length ?? 0
     const partials = matches?.partials.length ?? 0
     const held = matches?.held.length ?? 0
     const bufferedCount = buffered.length / 3
-    this.reserve(4 + 2 * events, 2 * events + partials + held + 2 * bufferedCount)
+    if (events > 0 && (references === null || references.length !== events))
+      throw new Error('every matched event of a key needs its row reference')
+    this.reserve(4 + 2 * events, 3 * events + partials + held + 2 * bufferedCount)
     this.names.push(key)
     const ints = this.ints
     let i = this.intCount
@@ -287,17 +313,22 @@ export class ChunkWriter {
     const nums = this.nums
     let n = this.numCount
     if (matches !== null) {
-      ints.set(matches.steps, i)
-      ints.set(matches.previous, i + events)
+      // Loops, not TypedArray.set: a key's arrays are short, and set's fixed cost dominated.
+      const { steps, previous, times, seqs } = matches
+      const refs = references as Float64Array
+      for (let e = 0; e < events; e++) {
+        ints[i + e] = steps[e] as number
+        ints[i + events + e] = previous[e] as number
+        nums[n + e] = times[e] as number
+        nums[n + events + e] = seqs[e] as number
+        nums[n + 2 * events + e] = refs[e] as number
+      }
       i += 2 * events
-      nums.set(matches.times, n)
-      nums.set(matches.seqs, n + events)
-      n += 2 * events
-      nums.set(matches.partials, n)
+      n += 3 * events
+      for (let p = 0; p < partials; p++) nums[n + p] = matches.partials[p] as number
       n += partials
-      nums.set(matches.held, n)
+      for (let h = 0; h < held; h++) nums[n + h] = matches.held[h] as number
       n += held
-      for (let e = 0; e < events; e++) this.rows.push(matches.rows[e])
     }
     for (let b = 0; b < buffered.length; b += 3) {
       nums[n++] = buffered[b] as number
@@ -311,6 +342,7 @@ export class ChunkWriter {
   /** The chunk's bytes, with the keys it deletes (key → chunk the deletion was first written in). */
   finish(tombstones: ReadonlyMap<string, number>): Buffer {
     return serialize([
+      CHUNK_FORMAT,
       this.names,
       this.ints.subarray(0, this.intCount),
       this.nums.subarray(0, this.numCount),
@@ -337,12 +369,19 @@ export class ChunkWriter {
 /** A chunk of the given keys (tests; takeChanges adds keys to a ChunkWriter as it goes). */
 export function encodeChunk(keys: readonly KeyEntry[], tombstones: ReadonlyMap<string, number>): Buffer {
   const writer = new ChunkWriter()
-  for (const { key, buffered, matches } of keys) writer.add(key, buffered, matches)
+  for (const { key, buffered, matches, references } of keys) writer.add(key, buffered, matches, references)
   return writer.finish(tombstones)
 }
 
+/**
+ * A chunk's keys and deletions, of format 3 or 2. In a format 3 chunk the rows of matched events
+ * are references (`references`; the rows are left undefined): withRows resolves those of the
+ * versions a restore keeps (an older version may refer to a row chunk that is gone).
+ */
 export function decodeChunk(bytes: Uint8Array): { keys: KeyEntry[]; tombstones: Map<string, number> } {
-  const [names, ints, nums, rows, deleted, births] = deserialize(bytes) as [
+  const value = deserialize(bytes) as unknown[]
+  const referenced = value[0] === CHUNK_FORMAT
+  const [names, ints, nums, rows, deleted, births] = (referenced ? value.slice(1) : value) as [
     string[],
     Int32Array,
     Float64Array,
@@ -365,25 +404,46 @@ export function decodeChunk(bytes: Uint8Array): { keys: KeyEntry[]; tombstones: 
     const bufferedCount = ints[i + 3] as number
     i += 4
     let matches: KeyMatches | null = null
+    let references: Float64Array | null = null
     if (events > 0 || partialNumbers > 0 || heldNumbers > 0) {
+      const steps = ints.subarray(i, i + events)
+      const previous = ints.subarray(i + events, i + 2 * events)
+      const times = nums.subarray(n, n + events)
+      const seqs = nums.subarray(n + events, n + 2 * events)
+      n += 2 * events
+      let matchedRows: unknown[]
+      if (referenced) {
+        references = nums.subarray(n, n + events)
+        n += events
+        matchedRows = new Array(events)
+      } else {
+        matchedRows = rows.slice(r, r + events)
+        r += events
+      }
       matches = {
-        steps: ints.subarray(i, i + events),
-        previous: ints.subarray(i + events, i + 2 * events),
-        times: nums.subarray(n, n + events),
-        seqs: nums.subarray(n + events, n + 2 * events),
-        partials: nums.subarray(n + 2 * events, n + 2 * events + partialNumbers),
-        held: nums.subarray(n + 2 * events + partialNumbers, n + 2 * events + partialNumbers + heldNumbers),
-        rows: rows.slice(r, r + events),
+        steps,
+        previous,
+        times,
+        seqs,
+        partials: nums.subarray(n, n + partialNumbers),
+        held: nums.subarray(n + partialNumbers, n + partialNumbers + heldNumbers),
+        rows: matchedRows,
       }
       i += 2 * events
-      n += 2 * events + partialNumbers + heldNumbers
-      r += events
+      n += partialNumbers + heldNumbers
     }
     const buffered: unknown[] = []
     for (let b = 0; b < bufferedCount; b++) buffered.push(nums[n++], nums[n++], rows[r++])
-    out[k] = { key, buffered, matches }
+    out[k] = { key, buffered, matches, references }
   })
   return { keys: out, tombstones }
+}
+
+/** A key's matches with the rows of its events' references (a format 3 entry; as is otherwise). */
+export function withRows(entry: KeyEntry, rowOf: RowOf): KeyMatches | null {
+  const { matches, references } = entry
+  if (matches === null || references === null) return matches
+  return { ...matches, rows: Array.from(references, rowOf) }
 }
 
 export function encodeMeta(meta: Omit<MatchMeta, 'format'>): Buffer {
@@ -392,7 +452,7 @@ export function encodeMeta(meta: Omit<MatchMeta, 'format'>): Buffer {
 
 export function decodeMeta(bytes: Uint8Array): MatchMeta {
   const meta = deserialize(bytes) as MatchMeta
-  if (meta?.format !== FORMAT)
+  if (meta?.format !== FORMAT && meta?.format !== FORMAT_ROWS_IN_PLACE)
     throw new Error('the match step snapshot is of a format this runtime does not read')
   return meta
 }

@@ -570,18 +570,19 @@ export class WasmPatternEngine implements PatternEngine {
     const kernel = this.kernel
     const bytes = kernel.exportKey(keyId)
     if (bytes === 0) return null
-    const buffer = this.memory.buffer
     const base = kernel.outputPtr()
-    const words = new Int32Array(buffer, base, bytes >> 2)
-    const doubles = new Float64Array(buffer, base, bytes >> 3)
-    const nodes = words[0]!
-    const partials = words[1]!
-    const held = words[2]!
+    // Views of the whole memory, indexed from the output's start (8-aligned): two views per key
+    // were a good part of a checkpoint that exports nearly every key.
+    const { words, doubles } = this.memoryViews()
+    const w0 = base >> 2
+    const nodes = words[w0]!
+    const partials = words[w0 + 1]!
+    const held = words[w0 + 2]!
     const x = this.scratch(nodes, partials * PARTIAL_FIELDS, held * HELD_FIELDS)
     const { steps, previous, times, seqs } = x
     const rows = this.exportArrays.rows
     for (let i = 0; i < nodes; i++) {
-      const w = (X_HEADER + i * X_NODE) >> 2
+      const w = w0 + ((X_HEADER + i * X_NODE) >> 2)
       steps[i] = words[w]!
       previous[i] = words[w + 1]!
       rows[i] = this.rows[words[w + 2]!]
@@ -592,7 +593,7 @@ export class WasmPatternEngine implements PatternEngine {
     const partialFields = x.partials
     const heldFields = x.held
     for (let i = 0; i < partials + held; i++) {
-      const w = (statesAt + i * X_STATE) >> 2
+      const w = w0 + ((statesAt + i * X_STATE) >> 2)
       const d = w >> 1
       const out = i < partials ? partialFields : heldFields
       let at = i < partials ? i * PARTIAL_FIELDS : (i - partials) * HELD_FIELDS
@@ -606,6 +607,19 @@ export class WasmPatternEngine implements PatternEngine {
     return x
   }
 
+  private memoryWords = new Int32Array(0)
+  private memoryDoubles = new Float64Array(0)
+
+  /** Int32 and Float64 views of the whole linear memory, made again when it has grown. */
+  private memoryViews(): { words: Int32Array; doubles: Float64Array } {
+    const buffer = this.memory.buffer
+    if (this.memoryWords.buffer !== buffer) {
+      this.memoryWords = new Int32Array(buffer)
+      this.memoryDoubles = new Float64Array(buffer)
+    }
+    return { words: this.memoryWords, doubles: this.memoryDoubles }
+  }
+
   /** exportKey's arrays, reused from call to call (a checkpoint exports every changed key). */
   private exportArrays = {
     ints: new Int32Array(256),
@@ -613,13 +627,28 @@ export class WasmPatternEngine implements PatternEngine {
     rows: [] as unknown[],
   }
 
+  /**
+   * exportKey's views of its arrays by shape (nodes, partial and held numbers): a checkpoint
+   * exports nearly every key, whose shapes are few, and six views per key were a fifth of it.
+   */
+  private exportViews = new Map<number, KeyMatches>()
+
   private scratch(nodes: number, partialNumbers: number, heldNumbers: number): KeyMatches {
     const a = this.exportArrays
-    if (a.ints.length < 2 * nodes) a.ints = new Int32Array(Math.max(2 * nodes, 2 * a.ints.length))
-    const numbers = 2 * nodes + partialNumbers + heldNumbers
-    if (a.nums.length < numbers) a.nums = new Float64Array(Math.max(numbers, 2 * a.nums.length))
+    const shape = nodes < 1024 && partialNumbers < 1024 && heldNumbers < 1024
+    const key = nodes + partialNumbers * 1024 + heldNumbers * 1024 * 1024
     a.rows.length = nodes
-    return {
+    if (shape) {
+      const known = this.exportViews.get(key)
+      if (known !== undefined) return known
+    }
+    const numbers = 2 * nodes + partialNumbers + heldNumbers
+    if (a.ints.length < 2 * nodes || a.nums.length < numbers) {
+      if (a.ints.length < 2 * nodes) a.ints = new Int32Array(Math.max(2 * nodes, 2 * a.ints.length))
+      if (a.nums.length < numbers) a.nums = new Float64Array(Math.max(numbers, 2 * a.nums.length))
+      this.exportViews.clear()
+    }
+    const views: KeyMatches = {
       steps: a.ints.subarray(0, nodes),
       previous: a.ints.subarray(nodes, 2 * nodes),
       times: a.nums.subarray(0, nodes),
@@ -628,6 +657,8 @@ export class WasmPatternEngine implements PatternEngine {
       held: a.nums.subarray(2 * nodes + partialNumbers, numbers),
       rows: a.rows,
     }
+    if (shape) this.exportViews.set(key, views)
+    return views
   }
 
   importKey(keyId: number, matches: KeyMatches): void {
