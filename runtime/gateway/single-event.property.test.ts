@@ -5,52 +5,25 @@
 import fc from 'fast-check'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { compileFixture } from '../../test/support/compile-fixture.ts'
+import { nearJson, PAYMENT_ORDER_PIPE } from '../../test/support/payment-json-arbitraries.ts'
 import { type LoadedArtifact, loadArtifact } from '../artifact/load.ts'
 import { parseBody } from './events.ts'
 import { readsFromBytes, unparsedSingleEvent } from './single-event.ts'
 import { type IngestStream, streamCatalog } from './streams.ts'
 import { NO_CONTEXT, type RequestContext, toRecord } from './validate.ts'
 
-// Payment has a byte-level scanner; Order (a nested record) decodes from bytes through JSON.parse.
-const PIPE = `
-schema Payment { id: string, card: string, amount: f64, n: i64, ok: bool, note: string?, ts: timestamp @event_time }
-schema Line { sku: string, qty: i64 }
-schema Order { id: string, line: Line }
-source payments: Payment from kafka("payments")
-source orders: Order from kafka("orders")
-sink payments -> kafka("payments-out")
-sink orders -> kafka("orders-out")
-`
 const MAX_EVENT_BYTES = 300
 
 let artifact: LoadedArtifact
 beforeAll(async () => {
-  artifact = await loadArtifact(await compileFixture(PIPE, 'single', 'single.pipe'))
+  artifact = await loadArtifact(await compileFixture(PAYMENT_ORDER_PIPE, 'single', 'single.pipe'))
 })
 
-const text = fc.oneof(
-  fc.string({ maxLength: 12 }),
-  fc.constantFrom('p1', 'caf\u00e9', 'a\\"b', 'tab\there', '\u{1F600}', ''),
-)
-const number = fc.oneof(
-  fc.integer(),
-  fc.double({ noNaN: true, noDefaultInfinity: true }),
-  fc.constantFrom('100.0000000000000001', '9007199254740993', '1e2', '-0', '1.5E+3'),
-)
-const scalar = fc.oneof(
-  text.map((s) => JSON.stringify(s)),
-  number.map(String),
-  fc.constantFrom('true', 'null', '[]', '{}'),
-)
-/** A member mostly right for the schemas, sometimes of another type, sometimes absent (undefined). */
-const member = (name: string, right: fc.Arbitrary<string>) =>
-  fc
-    .oneof(
-      { arbitrary: right, weight: 12 },
-      { arbitrary: scalar, weight: 1 },
-      { arbitrary: fc.constant(undefined), weight: 1 },
-    )
-    .map((value) => (value === undefined ? undefined : `${JSON.stringify(name)}:${value}`))
+const { text, number, member } = nearJson({
+  maxTextLength: 12,
+  texts: ['p1', 'caf\u00e9', 'a\\"b', 'tab\there', '\u{1F600}', ''],
+  rightWeight: 12,
+})
 const whitespace = fc.constantFrom('', ' ', '\n', '\t ', '\r\n')
 /** JSON objects near both schemas (right, wrong, missing and extra members, in any order), as text. */
 const nearObject = fc
