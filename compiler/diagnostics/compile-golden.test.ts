@@ -7,10 +7,11 @@
  * reading no kernel (whether they are built here depends on `npm run build:wasm`, not on the case).
  * Run with `UPDATE_GOLDEN=1` to rewrite the expected files, then review the diff.
  */
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { describe, expect, it, vi } from 'vitest'
+import { vi } from 'vitest'
+import { describeGoldenCases } from '../../test/support/golden-cases.ts'
 import { type CompileOptions, compileSource } from '../compile.ts'
 import { formatDiagnostics } from './format.ts'
 
@@ -22,10 +23,6 @@ vi.mock('../artifact/kernels.ts', async (importOriginal) => {
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const dir = join(root, 'specs', 'diagnostics', 'compile')
-const update = process.env.UPDATE_GOLDEN === '1'
-const cases = readdirSync(dir)
-  .filter((f) => f.endsWith('.pipe'))
-  .sort()
 
 const EXECUTIONS = ['auto', 'wasm', 'typescript'] as const
 type Execution = (typeof EXECUTIONS)[number]
@@ -65,17 +62,9 @@ function renderCase(pipePath: string): string {
   }
 }
 
-describe('compile diagnostics golden files (specs/diagnostics/compile)', () => {
-  it('has cases', () => {
-    expect(cases.length).toBeGreaterThan(0)
-  })
-
-  for (const name of cases) {
-    it(name, () => {
-      const actual = renderCase(join(dir, name))
-      const expectedPath = join(dir, name.replace(/\.pipe$/, '.expected'))
-      if (update) writeFileSync(expectedPath, actual)
-      expect(actual).toBe(readFileSync(expectedPath, 'utf8'))
-    })
-  }
-})
+describeGoldenCases(
+  'compile diagnostics golden files (specs/diagnostics/compile)',
+  dir,
+  { moreThan: 0 },
+  renderCase,
+)

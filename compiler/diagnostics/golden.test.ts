@@ -3,19 +3,15 @@
  * what `sluice check` prints (no color) must equal `<name>.expected`. Run with `UPDATE_GOLDEN=1`
  * to rewrite the expected files after an intended change, then review the diff.
  */
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { describe, expect, it } from 'vitest'
+import { describeGoldenCases } from '../../test/support/golden-cases.ts'
 import { checkSource } from '../frontend.ts'
 import { formatDiagnostics } from './format.ts'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const dir = join(root, 'specs', 'diagnostics')
-const update = process.env.UPDATE_GOLDEN === '1'
-const cases = readdirSync(dir)
-  .filter((f) => f.endsWith('.pipe'))
-  .sort()
 
 function renderCase(pipePath: string): string {
   const file = relative(root, pipePath)
@@ -24,17 +20,4 @@ function renderCase(pipePath: string): string {
   return formatDiagnostics(result.diagnostics, new Map([[file, text]]), { color: false })
 }
 
-describe('diagnostics golden files (specs/diagnostics)', () => {
-  it('has cases', () => {
-    expect(cases.length).toBeGreaterThan(5)
-  })
-
-  for (const name of cases) {
-    it(name, () => {
-      const actual = renderCase(join(dir, name))
-      const expectedPath = join(dir, name.replace(/\.pipe$/, '.expected'))
-      if (update) writeFileSync(expectedPath, actual)
-      expect(actual).toBe(readFileSync(expectedPath, 'utf8'))
-    })
-  }
-})
+describeGoldenCases('diagnostics golden files (specs/diagnostics)', dir, { moreThan: 5 }, renderCase)
