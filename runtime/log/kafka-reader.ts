@@ -38,7 +38,7 @@ const FETCH_MAX_BYTES = 4 * 1024 * 1024
 const FETCH_MAX_WAIT_MS = 100
 
 /** Protocol errors after which fresh metadata (a new leader) makes the next fetch succeed. */
-const STALE_METADATA_ERRORS = new Set([
+export const STALE_METADATA_ERRORS: ReadonlySet<string> = new Set([
   'NOT_LEADER_FOR_PARTITION',
   'NOT_LEADER_OR_FOLLOWER',
   'LEADER_NOT_AVAILABLE',
@@ -179,6 +179,12 @@ export class ReadTimeout extends Error {
   constructor(readonly got: number) {
     super(`read timed out after ${got} records`)
   }
+}
+
+/** A leader moved or is being elected (a broker restarted): fresh metadata and a retry answer it. */
+export function isStaleMetadata(error: unknown): boolean {
+  for (const type of STALE_METADATA_ERRORS) if (isKafkaError(error, type)) return true
+  return false
 }
 
 function isKafkaError(error: unknown, type: string): boolean {

@@ -71,7 +71,7 @@ import { evictMembers, findPreviousIncarnation, memberClientId } from './kafka-h
 import { type CommittedOffset, OffsetCommitScheduler } from './kafka-offset-commits.ts'
 import { PartitionedMessages, type PlacedMessage } from './kafka-partitioned-messages.ts'
 import { useSluiceProduceEncoder } from './kafka-produce-encoder.ts'
-import { KafkaPartitionReader, ReadTimeout } from './kafka-reader.ts'
+import { isStaleMetadata, KafkaPartitionReader, ReadTimeout } from './kafka-reader.ts'
 import { kafkaSocketFactory } from './kafka-socket.ts'
 import { isStuckProducerError, sendRenewingStuckProducer } from './kafka-stuck-producer.ts'
 import { DEFAULT_UNKNOWN_TOPIC_WAIT_MS, isTopicSettling, untilTopicSettles } from './kafka-topic-settling.ts'
@@ -251,7 +251,7 @@ export class KafkaLog implements Log {
   readonly #kafka: Kafka
   /** The client of this node's consumer-group members: #kafka, or one under its instance id. */
   readonly #memberKafka: Kafka
-  readonly #admin: Admin
+  #admin: Admin
   /** The idempotent producer of append; replaced by a new producer id after a lost answer. */
   #producer: Producer
   readonly #newProducer: () => Producer
@@ -464,6 +464,16 @@ export class KafkaLog implements Log {
    * requests: concurrent calls on different topics fail inside kafkajs (a TypeError on an empty
    * ListOffsets result). Admin calls are short; the producer and consumers have their own caches.
    */
+  /** Replaces the admin client by a connected new one (fresh metadata), in the admin queue's order. */
+  #renewAdmin(): Promise<void> {
+    return this.#withAdmin(async (old) => {
+      const fresh = this.#kafka.admin()
+      await fresh.connect()
+      this.#admin = fresh
+      await old.disconnect().catch(() => {})
+    })
+  }
+
   #withAdmin<T>(call: (admin: Admin) => Promise<T>): Promise<T> {
     const result = this.#adminQueue
       .then(() => call(this.#admin))
@@ -1142,10 +1152,19 @@ export class KafkaLog implements Log {
     // Checked first: fetchTopicOffsets retries an unknown topic for seconds before it fails.
     await this.#fetchPartitionCount(topic)
     let offsets: Awaited<ReturnType<Admin['fetchTopicOffsets']>>
-    try {
-      offsets = await this.#withAdmin((admin) => admin.fetchTopicOffsets(topic))
-    } catch (error) {
-      throw this.#mapError(error, topic)
+    const deadline = Date.now() + WATERMARKS_LEADER_WAIT_MS
+    for (let delay = 50; ; delay = Math.min(delay * 2, 1000)) {
+      try {
+        offsets = await this.#withAdmin((admin) => admin.fetchTopicOffsets(topic))
+        break
+      } catch (error) {
+        // kafkajs's admin gives up at once on a partition whose leader moved or is being elected
+        // (just after a broker restart), and keeps its metadata for five minutes: a fresh admin
+        // reads the new leaders, and the wait lets an election finish.
+        if (!isStaleMetadata(error) || Date.now() + delay > deadline) throw this.#mapError(error, topic)
+        await this.#renewAdmin().catch(() => {})
+        await new Promise((resolve) => setTimeout(resolve, delay))
+      }
     }
     return offsets
       .map((o) => ({ partition: o.partition, low: Number(o.low), high: Number(o.high) }))
@@ -1708,6 +1727,9 @@ function estimateSize(record: OutgoingRecord): number {
   }
   return size
 }
+
+/** How long reading a topic's offsets waits for partitions without a leader to get one (a broker restarting). */
+const WATERMARKS_LEADER_WAIT_MS = 30_000
 
 function isKafkaError(error: unknown, type: string): boolean {
   let current: unknown = error
