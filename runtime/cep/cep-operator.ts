@@ -26,6 +26,7 @@ import { type EventBatch, pushEvent } from '../artifact/operators.ts'
 import type { SnapshotChanges } from '../state/index.ts'
 import { EventTimeOperator, emptyOutput, refuseLate } from '../window/event-time.ts'
 import type { WindowBatchOutput, WindowedOperator } from '../window/window-operator.ts'
+import { BatchReleases } from './batch-releases.ts'
 import type {
   CepFunctions,
   DropReason,
@@ -34,7 +35,9 @@ import type {
   PatternEngine,
   PatternEngineFactory,
   ReleasedEvents,
+  SegmentOutputs,
 } from './engine.ts'
+import { emptySegmentOutputs } from './engine.ts'
 import { EventBuffer } from './event-buffer.ts'
 import {
   type ChunkInfo,
@@ -116,6 +119,20 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
   private readonly expiryStaysImplicit: boolean
   /** The watermark advanced to as of the scalars last written (takeChanges writes them again when it moved). */
   private writtenAdvancedTo = Number.NEGATIVE_INFINITY
+  /**
+   * Whether a batch's releases are stepped in one engine call at its end (stepSegments: the
+   * engine advances to each release's watermark after its events, as per record; issue 14,
+   * decision 0032's addendum), rather than stepped and advanced at each record. Only when the
+   * watermark alone ends nothing with output (endsByWatermark false): then where the records'
+   * releases fall depends on the buffer alone, not on the engine's next expiry, and the engine's
+   * state is only read (keys freed, outputs emitted) after the batch. Tests set it false to
+   * compare the two; explain (an observer, a trace) steps per record, and so does the TypeScript
+   * engine when something can expire (see the constructor).
+   */
+  stepsPerBatch: boolean
+  /** The current batch's releases while stepsPerBatch (null otherwise). */
+  private batch: BatchReleases | null = null
+  private readonly batchReleases = new BatchReleases()
 
   constructor(
     readonly spec: PatternSpec,
@@ -126,8 +143,14 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
   ) {
     super(delayMs)
     this.engine = engineFactory(spec, functions, budget)
-    this.endsByWatermark = endsByWatermark(compileNfa(spec), spec.skip, functions.timeout !== null)
+    const nfa = compileNfa(spec)
+    this.endsByWatermark = endsByWatermark(nfa, spec.skip, functions.timeout !== null)
     this.expiryStaysImplicit = !this.endsByWatermark
+    // The TypeScript engine hands out a silent expiry as a timeout at the advance, whose key a
+    // release at each record then freed (the kernel reports timeouts only for `timeout into`):
+    // when something can expire, it steps per record, so that the same keys are held.
+    const expires = nfa.windowMs !== null || nfa.states.some((state) => state.windowMs !== null)
+    this.stepsPerBatch = !this.endsByWatermark && (this.engine.wantsMasks || !expires)
   }
 
   /** Partial matches held over all keys. */
@@ -170,6 +193,25 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
    */
   process(input: EventBatch, sourceMaxTimes: Float64Array, lastRecord: number): CepBatchOutput {
     const out: CepBatchOutput = { ...emptyOutput(), timeouts: emptyBatch() }
+    const perBatch =
+      this.stepsPerBatch && !this.endsByWatermark && this.observer === null && this.engine.trace === null
+    this.batch = perBatch ? this.batchReleases : null
+    try {
+      this.processRecords(input, sourceMaxTimes, lastRecord, out)
+      if (this.batch !== null) this.stepBatch(this.batch, out)
+    } finally {
+      this.batch?.clear()
+      this.batch = null
+    }
+    return out
+  }
+
+  private processRecords(
+    input: EventBatch,
+    sourceMaxTimes: Float64Array,
+    lastRecord: number,
+    out: CepBatchOutput,
+  ): void {
     let next = 0
     for (let i = 0; i < input.length; i++) {
       const origin = input.origins[i] as number
@@ -195,9 +237,11 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
       // Partial matches may time out with no event to release: the watermark alone moves them.
       // When that emits something, fireThrough advanced at each record that passed an expiry
       // (dueAt), and nothing is left due here; otherwise this ends what expired silently.
-      if (watermark > this.advancedTo) this.advance(watermark, lastRecord, [], out)
+      if (watermark > this.advancedTo) {
+        if (this.batch !== null) this.releaseLater(this.batch, watermark, lastRecord, out)
+        else this.advance(watermark, lastRecord, [], out)
+      }
     }
-    return out as CepBatchOutput
   }
 
   protected dueAt(): number {
@@ -205,6 +249,10 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
   }
 
   protected collect(watermark: number, origin: number, out: WindowBatchOutput): void {
+    if (this.batch !== null) {
+      this.releaseLater(this.batch, watermark, origin, out)
+      return
+    }
     const released = this.release(watermark)
     const matches: EngineMatch[] = []
     const failures: { seq: number; error: unknown; site: number }[] = []
@@ -216,6 +264,102 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
     for (let i = 0; i < released.length; i++) touched.push(released.keyIds[i] as number)
     for (const m of matches) touched.push(m.keyId)
     this.advance(watermark, origin, touched, out as CepBatchOutput)
+  }
+
+  /**
+   * A release while stepping per batch: the buffered events at or before the watermark join the
+   * batch's releases as one segment, stepped at the batch's end (stepBatch). What the engine would
+   * do here waits for it; what the buffer does (the events leave it, their keys are marked) is done.
+   */
+  private releaseLater(
+    batch: BatchReleases,
+    watermark: number,
+    origin: number,
+    out: WindowBatchOutput,
+  ): void {
+    const from = batch.length
+    const n = this.waiting.releaseInto(watermark, batch)
+    const keyIds = batch.keyIds
+    for (let i = from; i < from + n; i++) {
+      const id = keyIds[i] as number
+      this.bufferedPerKey[id] = (this.bufferedPerKey[id] ?? 1) - 1
+      this.chunks.mark(id)
+    }
+    // As at a release stepped at once: a key with nothing buffered is freed if the engine's
+    // advance leaves it empty (freeIfEmpty), which the engine answers after the segment.
+    for (let i = from; i < from + n; i++)
+      batch.emptyChecks[i] = (this.bufferedPerKey[keyIds[i] as number] ?? 0) === 0 ? 1 : 0
+    if (n > 0) this.changed = true
+    batch.endSegment(watermark, origin, out.failures.length)
+    this.advancedTo = watermark
+  }
+
+  /**
+   * Steps the batch's releases through the engine in one call and hands out what each segment
+   * ended as collect and advance did at its record: its failures where the batch's stood at its
+   * release (after the failures of records before it), then its matches and timeouts, with its
+   * record as their origin. A key the engine found empty after its last release in the batch
+   * (and with nothing buffered since) is freed after the batch, where stepping per record freed it
+   * at that release: the same keys are held after the batch, only their ids (which nothing
+   * outside the operator sees) may differ from a per-record run's. Without endsByWatermark an
+   * advance ends nothing with output, so released events' keys are all the keys a release touches.
+   */
+  private stepBatch(batch: BatchReleases, out: CepBatchOutput): void {
+    const count = batch.segments
+    if (count === 0) return
+    const n = batch.length
+    const released = batch.events(this.engine.wantsMasks)
+    const maskErrors: { index: number; error: unknown; site: number }[] = []
+    const masks = this.functions.masks
+    if (this.engine.wantsMasks && masks !== undefined && n > 0)
+      masks(released.rows, n, released.masks, new Uint8Array(n), maskErrors)
+    // With expiry left implicit (always, when stepping per batch), the changed-keys list of an
+    // advance is dropped, and only taken when something could have expired.
+    const lastWatermark = batch.watermarks[count - 1] as number
+    const expires = this.engine.nextDue() <= lastWatermark
+    const results: SegmentOutputs = emptySegmentOutputs()
+    this.engine.stepSegments(released, batch.ends, batch.watermarks, count, results, batch.emptyChecks)
+    if (expires) this.engine.takeChangedKeys()
+    const earlier = out.failures.splice(0)
+    let e = 0
+    let maskAt = 0
+    let from = 0
+    let matchFrom = 0
+    let timeoutFrom = 0
+    let failureFrom = 0
+    for (let j = 0; j < count; j++) {
+      const origin = batch.origins[j] as number
+      const to = batch.ends[j] as number
+      const failuresAt = batch.failuresAt[j] as number
+      while (e < failuresAt) out.failures.push(earlier[e++] as WindowBatchOutput['failures'][number])
+      while (maskAt < maskErrors.length && (maskErrors[maskAt]?.index as number) < to) {
+        const m = maskErrors[maskAt++] as (typeof maskErrors)[number]
+        out.failures.push({ origin, error: m.error, site: m.site })
+      }
+      const failureTo = results.failureEnds[j] as number
+      for (let f = failureFrom; f < failureTo; f++) {
+        const failure = results.failures[f] as (typeof results.failures)[number]
+        out.failures.push({ origin, error: failure.error, site: failure.site })
+      }
+      const matchTo = results.matchEnds[j] as number
+      const matches = results.matches.slice(matchFrom, matchTo)
+      this.emitMatches(matches, origin, out)
+      const timeoutTo = results.timeoutEnds[j] as number
+      const timeouts = results.timeouts.slice(timeoutFrom, timeoutTo)
+      this.emitTimeouts(timeouts, origin, out)
+      from = to
+      matchFrom = matchTo
+      timeoutFrom = timeoutTo
+      failureFrom = failureTo
+    }
+    while (e < earlier.length) out.failures.push(earlier[e++] as WindowBatchOutput['failures'][number])
+    if (from < n) throw new Error(`the match step's batch released ${n - from} events after its last segment`)
+    for (const m of results.matches) this.markIfLive(m.keyId)
+    if (results.matches.length > 0 || results.timeouts.length > 0 || n > 0) this.changed = true
+    const keyIds = batch.keyIds
+    const lastCheck = new Map<number, number>()
+    for (let i = 0; i < n; i++) lastCheck.set(keyIds[i] as number, batch.emptyChecks[i] as number)
+    for (const [id, check] of lastCheck) if (check === 2) this.freeIfEmpty(id)
   }
 
   /** Advances the engine's time to `watermark`; emits what ended and frees keys left with nothing. */

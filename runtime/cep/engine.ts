@@ -149,6 +149,25 @@ export interface PatternEngine {
     failures: { seq: number; error: unknown; site: number }[],
   ): void
   /**
+   * Steps `events` in `count` segments (segment j: events ends[j-1] … ends[j]-1; an empty one only
+   * advances), each as step(its events) then advanceTime(watermarks[j], …, timeouts) would, one
+   * after another: the same partial matches, drops, budget checks and outputs in the same order.
+   * The operator hands a batch's released events over at once (cep-operator.ts); per segment,
+   * `out` gets its matches (the step's, then the advance's), timeouts (found while stepping, then
+   * by the advance) and failures, and their lists' lengths after it in the `…Ends` arrays.
+   * After a segment's advance, each of its events i with `emptyChecks[i]` not 0 gets keyIsEmpty of
+   * its key there, as 2 (emptied and forgotten) or 1 (holds something): the operator asked at
+   * each release before (cep-operator.ts frees such keys).
+   */
+  stepSegments(
+    events: ReleasedEvents,
+    ends: Int32Array,
+    watermarks: Float64Array,
+    count: number,
+    out: SegmentOutputs,
+    emptyChecks: Uint8Array,
+  ): void
+  /**
    * The watermark passed `watermark`: partial matches whose `within` (or a negated step's span at
    * the end) ran out end now: timeouts (when `timeouts` is given) or, for absence at the end, matches.
    */
@@ -177,6 +196,59 @@ export interface PatternEngine {
   importKey(keyId: number, matches: KeyMatches): void
   /** Set to record what happens (explain); null to stop. */
   trace: ((entry: TraceEntry) => void) | null
+}
+
+/** What stepSegments hands back, segment by segment (segment j's: from ends[j-1] to ends[j] of each list). */
+export interface SegmentOutputs {
+  readonly matches: EngineMatch[]
+  readonly matchEnds: number[]
+  readonly timeouts: EngineMatch[]
+  readonly timeoutEnds: number[]
+  readonly failures: { seq: number; error: unknown; site: number }[]
+  readonly failureEnds: number[]
+}
+
+export function emptySegmentOutputs(): SegmentOutputs {
+  return { matches: [], matchEnds: [], timeouts: [], timeoutEnds: [], failures: [], failureEnds: [] }
+}
+
+/**
+ * stepSegments by the definition: step and advanceTime per segment (the TypeScript engine, whose
+ * calls cost nothing to cross).
+ */
+export function stepSegmentsOneByOne(
+  engine: PatternEngine,
+  events: ReleasedEvents,
+  ends: Int32Array,
+  watermarks: Float64Array,
+  count: number,
+  out: SegmentOutputs,
+  emptyChecks: Uint8Array,
+): void {
+  let from = 0
+  for (let j = 0; j < count; j++) {
+    const to = Math.min(ends[j] as number, events.length)
+    if (to > from)
+      engine.step(
+        {
+          length: to - from,
+          keyIds: events.keyIds.subarray(from, to),
+          times: events.times.subarray(from, to),
+          seqs: events.seqs.subarray(from, to),
+          rows: events.rows.slice(from, to),
+          masks: events.masks.length === 0 ? events.masks : events.masks.subarray(from, to),
+        },
+        out.matches,
+        out.failures,
+      )
+    engine.advanceTime(watermarks[j] as number, out.matches, out.timeouts)
+    out.matchEnds.push(out.matches.length)
+    out.timeoutEnds.push(out.timeouts.length)
+    out.failureEnds.push(out.failures.length)
+    for (let i = from; i < to; i++)
+      if (emptyChecks[i] !== 0) emptyChecks[i] = engine.keyIsEmpty(events.keyIds[i] as number) ? 2 : 1
+    from = Math.max(from, to)
+  }
 }
 
 export type PatternEngineFactory = (

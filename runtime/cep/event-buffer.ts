@@ -8,6 +8,7 @@
  * binary min-heap of objects; a release then merges the two (both are in (time, seq) order, and
  * seqs grow with arrival, so the queue's order is (time, seq) order).
  */
+import type { BatchReleases } from './batch-releases.ts'
 import type { ReleasedEvents } from './engine.ts'
 
 interface Buffered {
@@ -116,6 +117,46 @@ export class EventBuffer {
       released.rows[i] = e.row
     }
     return released
+  }
+
+  /**
+   * As release, appending the events to a batch's releases (batch-releases.ts) instead of new
+   * columns; returns how many it appended.
+   */
+  releaseInto(watermark: number, into: BatchReleases): number {
+    const start = into.length
+    let q = this.head
+    while (q < this.tail && (this.times[q] as number) <= watermark) q++
+    const end = q
+    q = this.head
+    if (this.heap.length === 0 || (this.heap[0] as Buffered).time > watermark) {
+      // In order only: column copies.
+      const at = into.reserve(end - q)
+      into.keyIds.set(this.keyIds.subarray(q, end), at)
+      into.times.set(this.times.subarray(q, end), at)
+      into.seqs.set(this.seqs.subarray(q, end), at)
+      for (let i = q; i < end; i++) into.rows[at + i - q] = this.rows[i]
+      into.length = at + end - q
+    } else {
+      while (q < end || (this.heap.length > 0 && (this.heap[0] as Buffered).time <= watermark)) {
+        const top = this.heap.length > 0 ? (this.heap[0] as Buffered) : null
+        const heapFirst =
+          top !== null &&
+          top.time <= watermark &&
+          (q >= end ||
+            top.time < (this.times[q] as number) ||
+            (top.time === this.times[q] && top.seq < (this.seqs[q] as number)))
+        if (heapFirst) {
+          const e = heapPop(this.heap)
+          into.push(e.keyId, e.time, e.seq, e.row)
+        } else {
+          into.push(this.keyIds[q] as number, this.times[q] as number, this.seqs[q] as number, this.rows[q])
+          q++
+        }
+      }
+    }
+    this.drop(end - this.head)
+    return into.length - start
   }
 
   /** Every buffered event (snapshots), in no particular order. */

@@ -28,6 +28,8 @@ import {
   PARTIAL_FIELDS,
   type PatternEngine,
   type ReleasedEvents,
+  type SegmentOutputs,
+  stepSegmentsOneByOne,
   type TraceEntry,
 } from './engine.ts'
 import { compileNfa } from './nfa-compile.ts'
@@ -180,6 +182,17 @@ export class NfaEngine implements PatternEngine {
       }
       this.storeKey(keyId, key)
     }
+  }
+
+  stepSegments(
+    events: ReleasedEvents,
+    ends: Int32Array,
+    watermarks: Float64Array,
+    count: number,
+    out: SegmentOutputs,
+    emptyChecks: Uint8Array,
+  ): void {
+    stepSegmentsOneByOne(this, events, ends, watermarks, count, out, emptyChecks)
   }
 
   advanceTime(watermark: number, matches: EngineMatch[], timeouts: EngineMatch[] | null): void {

@@ -39,6 +39,8 @@ import {
   type PatternEngine,
   type PatternEngineFactory,
   type ReleasedEvents,
+  type SegmentOutputs,
+  stepSegmentsOneByOne,
   type TraceEntry,
 } from '../../runtime/cep/engine.ts'
 import type { Nfa, NfaCondition } from '../../runtime/cep/nfa-types.ts'
@@ -83,6 +85,13 @@ interface CepExports {
   readonly setTerm: (t: number, mustSet: number, mustClear: number) => void
   readonly reserveInput: (length: number) => void
   readonly step: (length: number) => number
+  /** Absent from kernels before it (the A/B benchmark's base may be one): then segment by segment. */
+  readonly stepSegments?: (length: number, segments: number) => number
+  readonly inputSegmentEnds?: () => number
+  readonly inputSegmentWatermarks?: () => number
+  readonly segmentStepOut?: () => number
+  readonly segmentAdvanceOut?: () => number
+  readonly inputEmptyChecks?: () => number
   readonly advanceTime: (watermark: number) => void
   readonly keyIsEmpty: (keyId: number) => number
   /** Absent from kernels built before it (the A/B benchmark's base may be one): see nextDue(). */
@@ -361,6 +370,9 @@ export class WasmPatternEngine implements PatternEngine {
   private inMasks = new Uint32Array(0)
   private inTimes = new Float64Array(0)
   private inSeqs = new Float64Array(0)
+  private inSegmentEnds = new Int32Array(0)
+  private inSegmentWatermarks = new Float64Array(0)
+  private inEmptyChecks = new Int32Array(0)
 
   constructor(
     module: WebAssembly.Module,
@@ -464,14 +476,70 @@ export class WasmPatternEngine implements PatternEngine {
     const done = kernel.step(n)
     if (done !== n)
       throw new RangeError(`released event ${done} has an invalid key id ${events.keyIds[done]}`)
-    // Rows first (this call's matches may hold this batch's events), then the records, then the
-    // released nodes (they may be in this call's records).
+    this.takeRows(events.rows)
+    this.readRecords(matches, this.pendingTimeouts)
+  }
+
+  /** Rows first (this call's matches may hold this batch's events), then the records. */
+  private takeRows(batchRows: readonly unknown[]): void {
+    const kernel = this.kernel
     const takenCount = kernel.takenCountOf()
     const taken = new Int32Array(this.memory.buffer, kernel.takenPtr(), 2 * takenCount)
     const rows = this.rows
-    const batchRows = events.rows
     for (let i = 0; i < 2 * takenCount; i += 2) rows[taken[i]!] = batchRows[taken[i + 1]!]
-    this.readRecords(matches, this.pendingTimeouts)
+  }
+
+  stepSegments(
+    events: ReleasedEvents,
+    ends: Int32Array,
+    watermarks: Float64Array,
+    count: number,
+    out: SegmentOutputs,
+    emptyChecks: Uint8Array,
+  ): void {
+    const kernel = this.kernel
+    const stepSegments = kernel.stepSegments
+    if (stepSegments === undefined || kernel.inputEmptyChecks === undefined || count === 0) {
+      stepSegmentsOneByOne(this, events, ends, watermarks, count, out, emptyChecks)
+      return
+    }
+    const n = events.length
+    const need = Math.max(n, count)
+    if (need > kernel.inputCapacity()) kernel.reserveInput(need)
+    this.refreshInputViews()
+    this.inKeyIds.set(events.keyIds.length === n ? events.keyIds : events.keyIds.subarray(0, n))
+    this.inMasks.set(events.masks.length === n ? events.masks : events.masks.subarray(0, n))
+    this.inTimes.set(events.times.length === n ? events.times : events.times.subarray(0, n))
+    this.inSeqs.set(events.seqs.length === n ? events.seqs : events.seqs.subarray(0, n))
+    this.inSegmentEnds.set(ends.length === count ? ends : ends.subarray(0, count))
+    this.inSegmentWatermarks.set(watermarks.length === count ? watermarks : watermarks.subarray(0, count))
+    const checks = this.inEmptyChecks
+    for (let i = 0; i < n; i++) checks[i] = emptyChecks[i]!
+    const done = stepSegments(n, count)
+    if (done !== n)
+      throw new RangeError(`released event ${done} has an invalid key id ${events.keyIds[done]}`)
+    this.takeRows(events.rows)
+    const checked = new Int32Array(this.memory.buffer, kernel.inputEmptyChecks(), n)
+    for (let i = 0; i < n; i++) emptyChecks[i] = checked[i]!
+    // Per segment as step then advanceTime hand them out: the step's matches, then the advance's;
+    // the timeouts found while stepping wait for the segment's advance, and come before its own.
+    const buffer = this.memory.buffer
+    const cap = kernel.inputCapacity()
+    const stepOut = new Uint32Array(buffer, (kernel.segmentStepOut as () => number)(), cap)
+    const advanceOut = new Uint32Array(buffer, (kernel.segmentAdvanceOut as () => number)(), cap)
+    let at = 0
+    for (let j = 0; j < count; j++) {
+      const stepped = stepOut[j]!
+      const advanced = advanceOut[j]!
+      if (stepped > at) this.readRecords(out.matches, this.pendingTimeouts, at, stepped)
+      for (const t of this.pendingTimeouts) out.timeouts.push(t)
+      this.pendingTimeouts = []
+      if (advanced > stepped) this.readRecords(out.matches, out.timeouts, stepped, advanced)
+      at = advanced
+      out.matchEnds.push(out.matches.length)
+      out.timeoutEnds.push(out.timeouts.length)
+      out.failureEnds.push(out.failures.length)
+    }
   }
 
   advanceTime(watermark: number, matches: EngineMatch[], timeouts: EngineMatch[] | null): void {
@@ -705,18 +773,26 @@ export class WasmPatternEngine implements PatternEngine {
     for (let i = 0; i < nodes; i++) this.rows[words[((X_HEADER + i * X_NODE) >> 2) + 2]!] = matches.rows[i]
   }
 
-  /** Turns the kernel's output records into matches (and timeouts, when wanted). */
-  private readRecords(matches: EngineMatch[], timeouts: EngineMatch[] | null): void {
+  /**
+   * Turns the kernel's output records (those between bytes `from` and `to`; default all) into
+   * matches (and timeouts, when wanted).
+   */
+  private readRecords(
+    matches: EngineMatch[],
+    timeouts: EngineMatch[] | null,
+    from = 0,
+    to = this.kernel.outputBytes(),
+  ): void {
     const kernel = this.kernel
-    const bytes = kernel.outputBytes()
-    if (bytes === 0) return
+    const bytes = to
+    if (bytes <= from) return
     const buffer = this.memory.buffer
     const base = kernel.outputPtr()
     const words = new Int32Array(buffer, base, bytes >> 2)
     const doubles = new Float64Array(buffer, base, bytes >> 3)
     const nodeDoubles = new Float64Array(buffer, kernel.nodesPtr())
     const rows = this.rows
-    let w = 0
+    let w = from >> 2
     while (w < words.length) {
       const kind = words[w]!
       const keyId = words[w + 1]!
@@ -750,6 +826,13 @@ export class WasmPatternEngine implements PatternEngine {
     this.inMasks = new Uint32Array(buffer, kernel.inputMasks(), cap)
     this.inTimes = new Float64Array(buffer, kernel.inputTimes(), cap)
     this.inSeqs = new Float64Array(buffer, kernel.inputSeqs(), cap)
+    if (kernel.inputSegmentEnds !== undefined && kernel.inputSegmentWatermarks !== undefined) {
+      this.inSegmentEnds = new Int32Array(buffer, kernel.inputSegmentEnds(), cap)
+      this.inSegmentWatermarks = new Float64Array(buffer, kernel.inputSegmentWatermarks(), cap)
+    }
+    if (kernel.inputEmptyChecks !== undefined) {
+      this.inEmptyChecks = new Int32Array(buffer, kernel.inputEmptyChecks(), cap)
+    }
     this.viewBuffer = buffer
     this.viewVersion = version
   }

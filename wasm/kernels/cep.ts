@@ -95,8 +95,11 @@ const NO_BLOCK: u32 = 0xffffffff
 const CS_BYTES: usize = 48
 const NODE_BYTES: usize = 32
 const TIMER_BYTES: usize = 16
-// Input: keyIds i32, masks u32, (unused) i32, times f64, seqs f64.
-const IN_BYTES: usize = 28
+// Input: keyIds i32, masks u32, segment ends i32, times f64, seqs f64, then per segment of a
+// stepSegments call its watermark f64 and the output bytes after its step and after its advance
+// (u32 each), then per event whether its key is checked for emptiness after its segment (i32).
+// Segments never outnumber the capacity (the host reserves for the larger count).
+const IN_BYTES: usize = 48
 
 const STATE_BYTES: usize = 24
 const EDGE_BYTES: usize = 20
@@ -1609,7 +1612,61 @@ function touchTimersAhead(h: i32): void {
 /** Expires what the watermark passed (timeouts, absence at the end), key by key from the timers. */
 export function advanceTime(watermark: f64): void {
   beginCall()
-  memory.fill(timerCursor, 0xff, 128)
+  expireThrough(watermark)
+}
+
+/**
+ * Steps input events 0 … length-1 in `segments` segments, as step(segment) then
+ * advanceTime(its watermark) one after another would, in one call (issue 14: the operator hands a
+ * batch's released events over at once, so the read-ahead and the decision cache see the batch).
+ * Segment s is events segmentEnds[s-1] … segmentEnds[s]-1 (an empty one only advances); on return
+ * its step's output records end at byte segmentStepOut[s] and its advance's at
+ * segmentAdvanceOut[s]. After a segment's advance, each of its events whose emptiness check
+ * (inputEmptyChecks) is not 0 gets keyIsEmpty of its key there, plus one (2: emptied, 1: holds
+ * something), as the host's keyIsEmpty calls after an advance did. Nodes released in the call stay unused until the next call, as in step,
+ * so every record's path is readable. Returns `length`, or the index of the first event with a
+ * negative key id (nothing stepped then).
+ */
+export function stepSegments(length: i32, segments: i32): i32 {
+  for (let i: i32 = 0; i < length; i++) {
+    if (load<i32>(inBase + (<usize>i << 2)) < 0) return i
+  }
+  beginCall()
+  if (!cacheReady) prepareCache()
+  memory.fill(aheadCursor, 0xff, 128)
+  const cap = <usize>inCap
+  let i: i32 = 0
+  for (let s: i32 = 0; s < segments; s++) {
+    const first = i
+    // (Re-read the bases: stepping and expiring may move the layout.)
+    let end = load<i32>(inBase + (cap << 3) + (<usize>s << 2))
+    if (end > length) end = length
+    for (; i < end; i++) {
+      const k = load<i32>(inBase + (<usize>i << 2))
+      const m = load<u32>(inBase + (cap << 2) + (<usize>i << 2))
+      const t = load<f64>(inBase + cap * 12 + (<usize>i << 3))
+      const seq = load<f64>(inBase + cap * 20 + (<usize>i << 3))
+      ensureKey(k)
+      curEvent = i
+      if (cacheOn) curIdx = compressMask(m)
+      touchAhead(i, length)
+      expireKey(k, t)
+      stepEvent(k, t, seq, m)
+    }
+    store<u32>(inBase + cap * 36 + (<usize>s << 2), <u32>outUsed)
+    expireThrough(load<f64>(inBase + cap * 28 + (<usize>s << 3)))
+    store<u32>(inBase + cap * 40 + (<usize>s << 2), <u32>outUsed)
+    for (let x = first; x < end; x++) {
+      const check = inBase + cap * 44 + (<usize>x << 2)
+      if (load<i32>(check) != 0) store<i32>(check, keyIsEmpty(load<i32>(inBase + (<usize>x << 2))) + 1)
+    }
+  }
+  return length
+}
+
+/** advanceTime's work, without starting a call (stepSegments advances between segments). */
+function expireThrough(watermark: f64): void {
+  let cleared = false
   while (true) {
     const fromFifo = fifoHead < fifoTail
     const fe = fromFifo ? load<f64>(fifoBase + (<usize>fifoHead << 4)) : Infinity
@@ -1620,6 +1677,12 @@ export function advanceTime(watermark: f64): void {
       if (!(fe <= watermark)) break
       e = fe
       k = load<i32>(fifoBase + (<usize>fifoHead << 4), 8)
+      // No walk ahead of the timers has started in this advance (only when one expires: between
+      // segments most advances expire nothing).
+      if (!cleared) {
+        memory.fill(timerCursor, 0xff, 128)
+        cleared = true
+      }
       touchTimersAhead(fifoHead)
       fifoHead++
       if (fifoHead == fifoTail) {
@@ -1680,6 +1743,21 @@ export function inputTimes(): usize {
 }
 export function inputSeqs(): usize {
   return inBase + <usize>inCap * 20
+}
+export function inputSegmentEnds(): usize {
+  return inBase + (<usize>inCap << 3)
+}
+export function inputSegmentWatermarks(): usize {
+  return inBase + <usize>inCap * 28
+}
+export function segmentStepOut(): usize {
+  return inBase + <usize>inCap * 36
+}
+export function segmentAdvanceOut(): usize {
+  return inBase + <usize>inCap * 40
+}
+export function inputEmptyChecks(): usize {
+  return inBase + <usize>inCap * 44
 }
 export function outputPtr(): usize {
   return outBase
