@@ -307,7 +307,7 @@ function whyShort(
           "Under `batch` durability an acknowledgement waits for the sync in flight and then its own (runtime/gateway/appender.ts), so its p99 is at least the disk's sync p99: " +
           (sync.p99 >= 5e6
             ? 'on this disk that alone is over the 5 ms target. A disk with a fast cache flush, or the `100ms` policy with its stated loss window, is what brings it under.'
-            : 'on this disk the sync alone is under 5 ms, so the rest of the tail is the gateway and the machine (event-loop delay, GC).'),
+            : 'on this disk the sync alone is under 5 ms, so the rest of the tail comes from elsewhere, which this run does not measure (benchmarks/gateway-ack-breakdown.bench.ts times each group append, the event-loop delay and GC pauses under the same load).'),
       )
     const top = ws.reduce((a, b) => (b.offeredEventsPerSecond > a.offeredEventsPerSecond ? b : a))
     const server = cpuMicros(top, top.serverCpuSeconds, 'event')
