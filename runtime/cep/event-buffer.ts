@@ -78,27 +78,9 @@ export class EventBuffer {
       return released
     }
     const out: Buffered[] = []
-    let q = this.head
-    const end = this.head + queued
-    while (q < end || (this.heap.length > 0 && (this.heap[0] as Buffered).time <= watermark)) {
-      const top = this.heap.length > 0 ? (this.heap[0] as Buffered) : null
-      const heapFirst =
-        top !== null &&
-        top.time <= watermark &&
-        (q >= end ||
-          top.time < (this.times[q] as number) ||
-          (top.time === this.times[q] && top.seq < (this.seqs[q] as number)))
-      if (heapFirst) out.push(heapPop(this.heap))
-      else {
-        out.push({
-          keyId: this.keyIds[q] as number,
-          time: this.times[q] as number,
-          seq: this.seqs[q] as number,
-          row: this.rows[q],
-        })
-        q++
-      }
-    }
+    this.mergeInOrder(watermark, this.head + queued, (keyId, time, seq, row) =>
+      out.push({ keyId, time, seq, row }),
+    )
     this.drop(queued)
     const n = out.length
     const released: ReleasedEvents = {
@@ -138,25 +120,38 @@ export class EventBuffer {
       for (let i = q; i < end; i++) into.rows[at + i - q] = this.rows[i]
       into.length = at + end - q
     } else {
-      while (q < end || (this.heap.length > 0 && (this.heap[0] as Buffered).time <= watermark)) {
-        const top = this.heap.length > 0 ? (this.heap[0] as Buffered) : null
-        const heapFirst =
-          top !== null &&
-          top.time <= watermark &&
-          (q >= end ||
-            top.time < (this.times[q] as number) ||
-            (top.time === this.times[q] && top.seq < (this.seqs[q] as number)))
-        if (heapFirst) {
-          const e = heapPop(this.heap)
-          into.push(e.keyId, e.time, e.seq, e.row)
-        } else {
-          into.push(this.keyIds[q] as number, this.times[q] as number, this.seqs[q] as number, this.rows[q])
-          q++
-        }
-      }
+      this.mergeInOrder(watermark, end, (keyId, time, seq, row) => into.push(keyId, time, seq, row))
     }
     this.drop(end - this.head)
     return into.length - start
+  }
+
+  /**
+   * Visits the queued events before `end` and the heap's events at or before the watermark,
+   * merged in (time, seq) order, taking them off the heap (the caller drops the queued ones).
+   */
+  private mergeInOrder(
+    watermark: number,
+    end: number,
+    visit: (keyId: number, time: number, seq: number, row: unknown) => void,
+  ): void {
+    let q = this.head
+    while (q < end || (this.heap.length > 0 && (this.heap[0] as Buffered).time <= watermark)) {
+      const top = this.heap.length > 0 ? (this.heap[0] as Buffered) : null
+      const heapFirst =
+        top !== null &&
+        top.time <= watermark &&
+        (q >= end ||
+          top.time < (this.times[q] as number) ||
+          (top.time === this.times[q] && top.seq < (this.seqs[q] as number)))
+      if (heapFirst) {
+        const e = heapPop(this.heap)
+        visit(e.keyId, e.time, e.seq, e.row)
+      } else {
+        visit(this.keyIds[q] as number, this.times[q] as number, this.seqs[q] as number, this.rows[q])
+        q++
+      }
+    }
   }
 
   /** Every buffered event (snapshots), in no particular order. */
