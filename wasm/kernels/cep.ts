@@ -1488,6 +1488,21 @@ export function reserveInput(length: i32): void {
   growRegion(R_IN, <usize>length * IN_BYTES)
 }
 
+/** Steps input event i of `length` (columns of capacity `cap` at inBase): its key, mask, time and seq. */
+@inline
+function stepInput(i: i32, length: i32, cap: usize): void {
+  const k = load<i32>(inBase + (<usize>i << 2))
+  const m = load<u32>(inBase + (cap << 2) + (<usize>i << 2))
+  const t = load<f64>(inBase + cap * 12 + (<usize>i << 3))
+  const seq = load<f64>(inBase + cap * 20 + (<usize>i << 3))
+  ensureKey(k)
+  curEvent = i
+  if (cacheOn) curIdx = compressMask(m)
+  touchAhead(i, length)
+  expireKey(k, t)
+  stepEvent(k, t, seq, m)
+}
+
 /**
  * Steps input events 0 … length-1 (columns at inputKeyIds() …); the nodes it created are at
  * takenPtr() as (node, event index) pairs. Returns `length`, or the index of the first event with
@@ -1502,17 +1517,7 @@ export function step(length: i32): i32 {
   // No walk ahead has started yet (a cursor left by an earlier call may name a state since freed).
   memory.fill(aheadCursor, 0xff, 128)
   for (let i: i32 = 0; i < length; i++) {
-    const cap = <usize>inCap
-    const k = load<i32>(inBase + (<usize>i << 2))
-    const m = load<u32>(inBase + (cap << 2) + (<usize>i << 2))
-    const t = load<f64>(inBase + cap * 12 + (<usize>i << 3))
-    const seq = load<f64>(inBase + cap * 20 + (<usize>i << 3))
-    ensureKey(k)
-    curEvent = i
-    if (cacheOn) curIdx = compressMask(m)
-    touchAhead(i, length)
-    expireKey(k, t)
-    stepEvent(k, t, seq, m)
+    stepInput(i, length, <usize>inCap)
   }
   return length
 }
@@ -1642,16 +1647,7 @@ export function stepSegments(length: i32, segments: i32): i32 {
     let end = load<i32>(inBase + (cap << 3) + (<usize>s << 2))
     if (end > length) end = length
     for (; i < end; i++) {
-      const k = load<i32>(inBase + (<usize>i << 2))
-      const m = load<u32>(inBase + (cap << 2) + (<usize>i << 2))
-      const t = load<f64>(inBase + cap * 12 + (<usize>i << 3))
-      const seq = load<f64>(inBase + cap * 20 + (<usize>i << 3))
-      ensureKey(k)
-      curEvent = i
-      if (cacheOn) curIdx = compressMask(m)
-      touchAhead(i, length)
-      expireKey(k, t)
-      stepEvent(k, t, seq, m)
+      stepInput(i, length, cap)
     }
     store<u32>(inBase + cap * 36 + (<usize>s << 2), <u32>outUsed)
     expireThrough(load<f64>(inBase + cap * 28 + (<usize>s << 3)))
