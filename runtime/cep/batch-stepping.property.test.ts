@@ -1,21 +1,3 @@
-/**
- * Stepping a batch's releases in one engine call (issue 14; CepOperator.stepsPerBatch,
- * PatternEngine.stepSegments) changes nothing the operator hands out: the same results, late
- * events, failures and timeouts, in the same order, at the same source records, the same metrics
- * (partial matches, drops by reason, keys, buffered events), and the same after a checkpoint is
- * restored into a fresh operator, whatever the batch cuts.
- *
- * Three runs of one random keyed stream (out of order, with a far-off last record) through the
- * operator: stepping per batch with one record per batch, stepping per batch with random cuts, and
- * stepping at every record (the operator before batching) with random cuts; checkpoints are taken
- * and restored into a fresh operator at the same records in all three. Budgets are small, so
- * `maxTotal` and the per-key budget drop partial matches (a batch steps several releases whose
- * expiries fall between them: the engine advances between them as at every record); some events'
- * keys fail, one step's condition fails on some events, and `select` fails on some matches.
- * Patterns whose watermark alone ends something with output step per record anyway
- * (watermark-ended.ts): they are left out. Both engines: the TypeScript NFA and the WebAssembly kernel.
- */
-import { join } from 'node:path'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
@@ -27,22 +9,16 @@ import {
   type StreamEvent,
   streamArb,
 } from '../../test/support/cep-arbitrary.ts'
+import { CEP_ENGINES } from '../../test/support/cep-engines.ts'
 import { propertyRuns } from '../../test/support/property-runs.ts'
-import { buildKernel, KERNELS_DIR } from '../../wasm/build.ts'
-import { kernelRefusal, loadCepKernel } from '../../wasm/host/cep-kernel.ts'
+import { kernelRefusal } from '../../wasm/host/cep-kernel.ts'
 import type { EventBatch } from '../artifact/operators.ts'
 import { CepOperator } from './cep-operator.ts'
 import type { CepFunctions, EngineBudget, MatchContext, PatternEngineFactory } from './engine.ts'
-import { createNfaEngine } from './nfa.ts'
 import { compileNfa } from './nfa-compile.ts'
 import { endsByWatermark } from './watermark-ended.ts'
 
-const cepKernel = await loadCepKernel((await buildKernel(join(KERNELS_DIR, 'cep.ts'))).wasmPath)
-
-const ENGINES: readonly { name: string; create: PatternEngineFactory; eventLocalOnly: boolean }[] = [
-  { name: 'TypeScript NFA', create: createNfaEngine, eventLocalOnly: false },
-  { name: 'WebAssembly kernel', create: cepKernel.factory(compileNfa), eventLocalOnly: true },
-]
+const ENGINES = CEP_ENGINES
 
 interface Scenario {
   readonly generated: GeneratedPattern

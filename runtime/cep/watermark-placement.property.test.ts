@@ -1,23 +1,3 @@
-/**
- * Where the CepOperator emits what the watermark ends (issues 13/14; docs/decisions/0020, fourth
- * addendum): at the source record whose watermark passes the span, whatever the batch cuts.
- *
- * Each arrival of a random keyed stream is its own source record, followed by a far-off record of
- * another key that releases everything; the records are cut into random batches, and the operator
- * may be checkpointed (takeChanges) and restored into a fresh one between batches. Each output is
- * placed at the record that emitted it (the batch's start plus its origin). Two properties:
- *
- * - the outputs, their order and their records are those of a run with one record per batch;
- * - per key, the matches and timeouts are the brute-force reference's (cep-semantics.ts, advanced
- *   to every record's watermark as the operator's tests do), each at the record the rule gives: a
- *   timeout, or a match the reference emits at a time advance to T (absence at the end, a match a
- *   skip strategy held back until a partial match ran out), at the first record whose watermark
- *   reaches T; a match the reference emits at an event, at the record that released that event
- *   (the first at or after its arrival whose watermark reaches its time).
- *
- * Both engines: the TypeScript NFA and the WebAssembly kernel (event-local patterns only).
- */
-import { join } from 'node:path'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
@@ -29,22 +9,15 @@ import {
   type StreamEvent,
   streamArb,
 } from '../../test/support/cep-arbitrary.ts'
+import { CEP_ENGINES } from '../../test/support/cep-engines.ts'
 import { type RefMatch, referenceMatch } from '../../test/support/cep-reference.ts'
 import { propertyRuns } from '../../test/support/property-runs.ts'
-import { buildKernel, KERNELS_DIR } from '../../wasm/build.ts'
-import { kernelRefusal, loadCepKernel } from '../../wasm/host/cep-kernel.ts'
+import { kernelRefusal } from '../../wasm/host/cep-kernel.ts'
 import type { EventBatch } from '../artifact/operators.ts'
 import { CepOperator } from './cep-operator.ts'
 import type { CepFunctions, MatchContext, PatternEngineFactory } from './engine.ts'
-import { createNfaEngine } from './nfa.ts'
-import { compileNfa } from './nfa-compile.ts'
 
-const cepKernel = await loadCepKernel((await buildKernel(join(KERNELS_DIR, 'cep.ts'))).wasmPath)
-
-const ENGINES: readonly { name: string; create: PatternEngineFactory; eventLocalOnly: boolean }[] = [
-  { name: 'TypeScript NFA', create: createNfaEngine, eventLocalOnly: false },
-  { name: 'WebAssembly kernel', create: cepKernel.factory(compileNfa), eventLocalOnly: true },
-]
+const ENGINES = CEP_ENGINES
 
 const BUDGET = { maxPerKey: 1_000_000, maxTotal: 10_000_000 }
 const KEYS = ['k1', 'k2', 'k3']
