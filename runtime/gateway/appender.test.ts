@@ -47,8 +47,8 @@ describe('GroupAppender', () => {
     const first = appender.append('t', [record('a')])
     const rest = [appender.append('t', [record('b'), record('c')]), appender.append('t', [record('d')])]
     scripted.release()
-    expect(await first).toEqual([{ partition: 0, offset: 0 }])
-    expect(await Promise.all(rest)).toEqual([
+    expect((await first).toArray()).toEqual([{ partition: 0, offset: 0 }])
+    expect((await Promise.all(rest)).map((r) => r.toArray())).toEqual([
       [
         { partition: 0, offset: 1 },
         { partition: 0, offset: 2 },
@@ -62,7 +62,7 @@ describe('GroupAppender', () => {
   it('reports a record the log refuses as refused, and positions the others', async () => {
     const scripted = scriptedLog()
     const appender = new GroupAppender(scripted.log)
-    expect(await appender.append('t', [record('x'), record('huge'), record('y')])).toEqual([
+    expect((await appender.append('t', [record('x'), record('huge'), record('y')])).toArray()).toEqual([
       { partition: 0, offset: 0 },
       { refused: 'record too large' },
       { partition: 0, offset: 1 },
@@ -83,7 +83,7 @@ describe('GroupAppender', () => {
     const results = await appender.append('t', [record('a'), record('b')])
     expect(scripted.appends).toEqual([['a', 'b'], ['b']])
     // The first record's position was acknowledged inside the failed append: known to be held, not where.
-    expect(results).toEqual([
+    expect(results.toArray()).toEqual([
       { partition: -1, offset: -1 },
       { partition: 0, offset: 0 },
     ])
@@ -115,9 +115,9 @@ describe('GroupAppender', () => {
     const held = appender.append('t', [record('b')])
     const lost = appender.append('t', [record('c')]).catch((e: unknown) => e)
     scripted.release()
-    expect(await first).toEqual([{ partition: 0, offset: 0 }])
+    expect((await first).toArray()).toEqual([{ partition: 0, offset: 0 }])
     // b was acknowledged by the failed append of [b, c]; c never was.
-    expect(await held).toEqual([{ partition: -1, offset: -1 }])
+    expect((await held).toArray()).toEqual([{ partition: -1, offset: -1 }])
     const error = await lost
     expect(error).toBeInstanceOf(SluiceError)
     expect((error as SluiceError).retryable).toBe(true)
@@ -132,6 +132,6 @@ describe('GroupAppender', () => {
     ])
     const appender = new GroupAppender(scripted.log)
     await expect(appender.append('t', [record('a')])).rejects.toThrow('disk gone')
-    expect(await appender.append('t', [record('b')])).toEqual([{ partition: 0, offset: 0 }])
+    expect((await appender.append('t', [record('b')])).toArray()).toEqual([{ partition: 0, offset: 0 }])
   })
 })

@@ -3,7 +3,10 @@ import { describe, expect, it } from 'vitest'
 import { BatchAnswer, type Position } from './batch-answer.ts'
 import { GATEWAY_ERRORS, type GatewayError, gatewayError, statusOf } from './errors.ts'
 
-const position = fc.record({ partition: fc.integer({ min: -1, max: 63 }), offset: fc.maxSafeNat() })
+const position = fc.record({
+  partition: fc.integer({ min: -1, max: 63 }),
+  offset: fc.oneof(fc.constant(-1), fc.maxSafeNat()),
+})
 const error = fc
   .tuple(
     fc.constantFrom(...(Object.keys(GATEWAY_ERRORS) as (keyof typeof GATEWAY_ERRORS)[])),
@@ -20,11 +23,8 @@ describe('BatchAnswer', () => {
         fc.nat(),
         (entries, seq) => {
           const accepted = entries.filter((e) => !('error_code' in e)).length
-          const answer = new BatchAnswer(
-            accepted,
-            entries.length - accepted,
-            entries as (Position | GatewayError)[],
-          )
+          const answer = BatchAnswer.fromEntries(entries as (Position | GatewayError)[])
+          expect([answer.accepted, answer.rejected]).toEqual([accepted, entries.length - accepted])
           // The reference: the objects the gateway answered with before (one per event).
           const results = entries.map((e) =>
             'error_code' in e
@@ -34,6 +34,7 @@ describe('BatchAnswer', () => {
           const body = { accepted, rejected: entries.length - accepted, results }
           expect(answer.json()).toBe(JSON.stringify(body))
           expect(answer.json(seq)).toBe(JSON.stringify({ seq, ...body }))
+          expect(answer.bytes(seq).toString()).toBe(JSON.stringify({ seq, ...body }))
           expect(answer.results).toEqual(results)
           expect(JSON.stringify(answer)).toBe(JSON.stringify(body))
         },
