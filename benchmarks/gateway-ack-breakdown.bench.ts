@@ -26,7 +26,7 @@ import { loadArtifact } from '../runtime/artifact/load.ts'
 import { Gateway } from '../runtime/gateway/gateway.ts'
 import { streamCatalog } from '../runtime/gateway/streams.ts'
 import { EmbeddedLog } from '../runtime/log/embedded.ts'
-import type { Log } from '../runtime/log/index.ts'
+import type { AppendOptions, Log, OutgoingRecord } from '../runtime/log/index.ts'
 import { MetricsRegistry } from '../runtime/metrics/registry.ts'
 import { compileFixture } from '../test/support/compile-fixture.ts'
 import { AllocationSampler, summarizeAllocations } from './lib/allocation-profile.ts'
@@ -92,15 +92,20 @@ function measureSyncs(count: number): void {
 /** `inner` with every append timed into `took` (ns) and its record count into `sizes`. */
 function timedLog(inner: Log, took: number[], sizes: number[]): Log {
   const wrapper = Object.create(inner) as Log
-  wrapper.append = async (topic, records, options) => {
-    const start = process.hrtime.bigint()
-    try {
-      return await inner.append(topic, records, options)
-    } finally {
-      took.push(Number(process.hrtime.bigint() - start))
-      sizes.push(records.length)
+  const timed =
+    <T>(call: (topic: string, records: readonly OutgoingRecord[], options?: AppendOptions) => Promise<T>) =>
+    async (topic: string, records: readonly OutgoingRecord[], options?: AppendOptions): Promise<T> => {
+      const start = process.hrtime.bigint()
+      try {
+        return await call.call(inner, topic, records, options)
+      } finally {
+        took.push(Number(process.hrtime.bigint() - start))
+        sizes.push(records.length)
+      }
     }
-  }
+  wrapper.append = timed(inner.append)
+  // The group appender calls this one where the log has it.
+  if (inner.appendPositions !== undefined) wrapper.appendPositions = timed(inner.appendPositions)
   wrapper.partitions = (topic) => inner.partitions(topic)
   return wrapper
 }

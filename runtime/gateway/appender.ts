@@ -16,7 +16,7 @@
  * that sends them again may duplicate them (at-least-once).
  */
 import { SluiceError } from '../errors.ts'
-import type { Log, OutgoingRecord, RecordPosition } from '../log/index.ts'
+import type { AppendOptions, Log, OutgoingRecord, PositionArrays } from '../log/index.ts'
 import { type Backoff, backoffDelay, DEFAULT_BACKOFF, isRetryable, sleep } from '../log/retry.ts'
 import { AppendResults } from './append-results.ts'
 
@@ -48,7 +48,7 @@ export class GroupAppender {
   unavailable = false
 
   constructor(
-    private readonly log: Pick<Log, 'append'>,
+    private readonly log: Pick<Log, 'append' | 'appendPositions'>,
     private readonly options: GroupAppenderOptions = {},
   ) {}
 
@@ -121,25 +121,20 @@ export class GroupAppender {
     for (;;) {
       const base = done
       try {
-        const positions: RecordPosition[] = await this.log.append(
-          topic,
-          done === 0 ? records : records.slice(done),
-          {
-            onRefused: (index, reason) => {
-              refused ??= new Map()
-              refused.set(base + index, reason)
-            },
+        const positions = await this.appendToLog(topic, done === 0 ? records : records.slice(done), {
+          onRefused: (index, reason) => {
+            refused ??= new Map()
+            refused.set(base + index, reason)
           },
-        )
+        })
         let p = 0
         for (let i = base; i < count; i++) {
           if (refused?.has(i)) {
             partitions[i] = -1
             offsets[i] = -1
           } else {
-            const position = positions[p++]!
-            partitions[i] = position.partition
-            offsets[i] = position.offset
+            partitions[i] = positions.partitions[p]!
+            offsets[i] = positions.offsets[p++]!
           }
         }
         done = count
@@ -183,6 +178,19 @@ export class GroupAppender {
       }
     }
     this.settle(group, partitions, offsets, refused, done, null)
+  }
+
+  /** The log's append, without an object per record where the log can (Log.appendPositions). */
+  private appendToLog(
+    topic: string,
+    records: readonly OutgoingRecord[],
+    options: AppendOptions,
+  ): Promise<PositionArrays> {
+    if (this.log.appendPositions !== undefined) return this.log.appendPositions(topic, records, options)
+    return this.log.append(topic, records, options).then((positions) => ({
+      partitions: Int32Array.from(positions, (p) => p.partition),
+      offsets: Float64Array.from(positions, (p) => p.offset),
+    }))
   }
 
   /**
