@@ -1,20 +1,13 @@
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import path from 'node:path'
 import fc from 'fast-check'
-import { afterEach, describe, expect, it } from 'vitest'
-import { EmbeddedLog } from './embedded.ts'
+import { describe, expect, it } from 'vitest'
+import { logScratch } from '../../test/support/log-scratch.ts'
+import type { EmbeddedLog } from './embedded.ts'
 import type { OutgoingRecord } from './index.ts'
 
-const dirs: string[] = []
-afterEach(async () => {
-  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })))
-})
+const scratch = logScratch('sluice-positions')
 
 async function openLog(): Promise<EmbeddedLog> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'sluice-positions-'))
-  dirs.push(dir)
-  const log = await EmbeddedLog.open(dir, { maxRecordBytes: 200, durability: 'none' })
+  const log = await scratch.openLog(await scratch.newDir(), { maxRecordBytes: 200, durability: 'none' })
   await log.ensureTopic('t', { partitions: 3 })
   return log
 }
