@@ -134,4 +134,34 @@ describe('GroupAppender', () => {
     await expect(appender.append('t', [record('a')])).rejects.toThrow('disk gone')
     expect((await appender.append('t', [record('b')])).toArray()).toEqual([{ partition: 0, offset: 0 }])
   })
+
+  it('calls appendPositions where the log has it, and append on a decorator that overrides only append', async () => {
+    const calls: string[] = []
+    const base = {
+      async append(topic: string, records: readonly OutgoingRecord[]): Promise<RecordPosition[]> {
+        calls.push('append')
+        return records.map((_, i) => ({ topic, partition: 1, offset: i }))
+      },
+      async appendPositions(_topic: string, records: readonly OutgoingRecord[]) {
+        calls.push('appendPositions')
+        return {
+          partitions: new Int32Array(records.length).fill(1),
+          offsets: Float64Array.from(records, (_, i) => i),
+        }
+      },
+    }
+    expect((await new GroupAppender(base).append('t', [record('a'), record('b')])).toArray()).toEqual([
+      { partition: 1, offset: 0 },
+      { partition: 1, offset: 1 },
+    ])
+    expect(calls).toEqual(['appendPositions'])
+    // A fault injected the way tests inject them: the inherited appendPositions must not bypass it.
+    const faulty = Object.create(base) as typeof base
+    faulty.append = async () => {
+      calls.push('faulty append')
+      throw new Error('disk on fire')
+    }
+    await expect(new GroupAppender(faulty).append('t', [record('c')])).rejects.toThrow('disk on fire')
+    expect(calls).toEqual(['appendPositions', 'faulty append'])
+  })
 })

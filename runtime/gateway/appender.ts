@@ -186,7 +186,7 @@ export class GroupAppender {
     records: readonly OutgoingRecord[],
     options: AppendOptions,
   ): Promise<PositionArrays> {
-    if (this.log.appendPositions !== undefined) return this.log.appendPositions(topic, records, options)
+    if (hasOwnAppendPositions(this.log)) return this.log.appendPositions(topic, records, options)
     return this.log.append(topic, records, options).then((positions) => ({
       partitions: Int32Array.from(positions, (p) => p.partition),
       offsets: Float64Array.from(positions, (p) => p.offset),
@@ -220,6 +220,20 @@ export class GroupAppender {
       start = end
     }
   }
+}
+
+/**
+ * Whether `log.appendPositions` is the same log's as `log.append`: a decorator that overrides only
+ * `append` (a fault injected in a test, a timing wrapper made with Object.create) still inherits
+ * the inner log's appendPositions, which would bypass it; such a log is called through `append`.
+ */
+function hasOwnAppendPositions(
+  log: Pick<Log, 'append' | 'appendPositions'>,
+): log is Required<Pick<Log, 'append' | 'appendPositions'>> {
+  if (log.appendPositions === undefined) return false
+  let holder: object | null = log
+  while (holder !== null && !Object.hasOwn(holder, 'appendPositions')) holder = Object.getPrototypeOf(holder)
+  return holder !== null && (holder as Pick<Log, 'append'>).append === log.append
 }
 
 /** The refusals of records [start, end), indexed from start. */

@@ -283,7 +283,8 @@ export interface Log {
   /**
    * Optional: `append` with the same contract, the positions as two typed arrays instead of an
    * object per record, for a caller on a hot path (the gateway's group appender, issue 16). A log
-   * without it is called through `append`.
+   * without it is called through `append`, and so is a decorator that overrides `append` but not
+   * this (the appender checks that both come from the same object in the prototype chain).
    */
   appendPositions?(
     topic: string,
