@@ -42,4 +42,15 @@ describe('BatchAnswer', () => {
       { numRuns: 300 },
     )
   })
+
+  it('writes answers larger than its reused buffer, and a later small one after them', () => {
+    const many = Array.from({ length: 20_000 }, (_, i) => ({ partition: i % 7, offset: 2 ** 40 + i }))
+    const large = BatchAnswer.fromEntries(many)
+    const results = many.map((p) => ({ status: 200, ...p }))
+    expect(large.json(1)).toBe(JSON.stringify({ seq: 1, accepted: 20_000, rejected: 0, results }))
+    const small = BatchAnswer.fromEntries([{ partition: 0, offset: 5 }])
+    expect(small.json()).toBe(
+      '{"accepted":1,"rejected":0,"results":[{"status":200,"partition":0,"offset":5}]}',
+    )
+  })
 })

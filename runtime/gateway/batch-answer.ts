@@ -117,12 +117,15 @@ const HEAD_BYTES = 48 + 3 * 17
 /** `{"status":200,"partition":…,"offset":…}` with two integers of up to 17 characters. */
 const POSITION_BYTES = 37 + 2 * 17
 
+/** The reused buffer grows up to this; a larger answer (a batch of many thousand events) gets its own. */
+const MAX_SCRATCH_BYTES = 1 << 20
 let scratchBuffer = Buffer.allocUnsafe(64 * 1024)
 
-/** The reused output buffer, grown to at least `bytes`. */
+/** A buffer of at least `bytes`: the reused one, grown as needed up to MAX_SCRATCH_BYTES. */
 function scratch(bytes: number): Buffer {
+  if (bytes > MAX_SCRATCH_BYTES) return Buffer.allocUnsafe(bytes)
   if (scratchBuffer.length < bytes)
-    scratchBuffer = Buffer.allocUnsafe(Math.max(bytes, 2 * scratchBuffer.length))
+    scratchBuffer = Buffer.allocUnsafe(Math.min(MAX_SCRATCH_BYTES, Math.max(bytes, 2 * scratchBuffer.length)))
   return scratchBuffer
 }
 
