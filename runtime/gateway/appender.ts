@@ -112,6 +112,7 @@ export class GroupAppender {
     // The group's results, cut into one view per request when it settles (no object per record).
     const partitions = new Int32Array(count)
     const offsets = new Float64Array(count)
+    // The refusals of the attempt that succeeded (rare: a map only when there are some).
     let refused = null as Map<number, string> | null
     const deadline = performance.now() + (this.options.appendTimeoutMs ?? 30_000)
     const backoff = this.options.backoff ?? DEFAULT_BACKOFF
@@ -120,13 +121,16 @@ export class GroupAppender {
     let failures = 0
     for (;;) {
       const base = done
+      // This attempt's refusals: those of an attempt that failed are not the answer.
+      let attemptRefused = null as Map<number, string> | null
       try {
         const positions = await this.appendToLog(topic, done === 0 ? records : records.slice(done), {
           onRefused: (index, reason) => {
-            refused ??= new Map()
-            refused.set(base + index, reason)
+            attemptRefused ??= new Map()
+            attemptRefused.set(base + index, reason)
           },
         })
+        refused = attemptRefused
         let p = 0
         for (let i = base; i < count; i++) {
           if (refused?.has(i)) {
