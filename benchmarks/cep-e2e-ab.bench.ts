@@ -21,8 +21,6 @@
  * ratios). `--json FILE` writes every run and the ratios (lib/ab-run.ts); else stdout only.
  */
 import { writeFileSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import * as ab from './lib/ab-run.ts'
@@ -30,7 +28,7 @@ import { appendPayments, cepPipeline } from './lib/cep-e2e.ts'
 import { compileWithTreeCli } from './lib/commit-tree.ts'
 import { median } from './lib/percentile.ts'
 import { REVISION_CHILD_OPTIONS, runRevisionRounds } from './lib/revision-rounds.ts'
-import { importTreeRuntime } from './lib/tree-runtime.ts'
+import { importTreeRuntime, runTreeNodeUntilCaughtUp, withScratchLog } from './lib/tree-runtime.ts'
 
 const SOURCE = 'payments'
 const SINK = 'suspicious'
@@ -155,13 +153,10 @@ function mib(bytes: number): string {
 
 async function child(tree: string, artifactDir: string, label: string, round: number): Promise<void> {
   // The commit's own runtime, from its tree.
-  const { loadArtifact, EmbeddedLog, FileSnapshotStore, MetricsRegistry, PipelineRunner, TimedLog } =
-    await importTreeRuntime(tree)
-  const artifact = await loadArtifact(artifactDir)
-  const dir = await mkdtemp(join(tmpdir(), 'sluice-cep-e2e-ab-'))
-  const log = await EmbeddedLog.open(join(dir, 'log'), { durability: { intervalMs: 100 } })
-  const stateStore = new FileSnapshotStore(join(dir, 'state'))
-  try {
+  const runtime = await importTreeRuntime(tree)
+  const artifact = await runtime.loadArtifact(artifactDir)
+  const scratch = { log: { durability: { intervalMs: 100 } } }
+  await withScratchLog(runtime, scratch, async (log, stateStore) => {
     await log.ensureTopic(SOURCE, { partitions: 1 })
     await appendPayments(log, SOURCE, events, { seed, keys, eventsPerSecond: rate })
     ;(globalThis as { gc?: () => void }).gc?.()
@@ -174,25 +169,16 @@ async function child(tree: string, artifactDir: string, label: string, round: nu
         maxPartialMatches = Math.max(maxPartialMatches, operator.partialMatches)
     }
     const sampler = setInterval(sample, 50)
-    const timed = new TimedLog(log)
-    const cpuAtStart = process.cpuUsage()
-    const runner = await PipelineRunner.start({
+    const { timed, caughtUpNs, cpuSeconds } = await runTreeNodeUntilCaughtUp(runtime, log, {
       artifact,
-      log: timed,
-      metrics: new MetricsRegistry(),
       group: `ab.${round}`,
       partitions: 1,
       deadLetterTopic: 'dead-letter',
       stateStore,
       onMatchOperator: (_id: string, operator: { partialMatches: number }) => void operators.push(operator),
     })
-    await runner.waitUntilCaughtUp(600_000)
-    const caughtUp = process.hrtime.bigint()
-    const cpu = process.cpuUsage(cpuAtStart)
     clearInterval(sampler)
     sample()
-    await runner.stop()
-    await runner.done
     const total = async (topic: string) =>
       ((await log.endOffsets(topic)) as number[]).reduce((a: number, b: number) => a + b, 0)
     if ((await total('dead-letter')) !== 0 || timed.records !== events)
@@ -201,16 +187,12 @@ async function child(tree: string, artifactDir: string, label: string, round: nu
       commit: label,
       round,
       events,
-      cpuSeconds: (cpu.user + cpu.system) / 1e6,
-      processingMs: Number(caughtUp - timed.firstCallStartNs) / 1e6,
+      cpuSeconds,
+      processingMs: Number(caughtUpNs - timed.firstCallStartNs) / 1e6,
       peakRssBytes: peakRss,
       maxPartialMatches,
       matches: await total(SINK),
     }
     console.log(JSON.stringify(figures))
-  } finally {
-    await stateStore.close()
-    await log.close()
-    await rm(dir, { recursive: true, force: true })
-  }
+  })
 }

@@ -21,8 +21,6 @@
  * against the first commit's run of the same round (median and range of the rounds' ratios).
  * `--json FILE` writes every run and the ratios (lib/ab-run.ts).
  */
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import * as ab from './lib/ab-run.ts'
@@ -30,7 +28,7 @@ import { compileWithTreeCli } from './lib/commit-tree.ts'
 import { nexmarkEvents } from './lib/nexmark.ts'
 import { median } from './lib/percentile.ts'
 import { REVISION_CHILD_OPTIONS, runRevisionRounds } from './lib/revision-rounds.ts'
-import { GcCounter, importTreeRuntime } from './lib/tree-runtime.ts'
+import { GcCounter, importTreeRuntime, runTreeNodeUntilCaughtUp, withScratchLog } from './lib/tree-runtime.ts'
 
 interface RunFigures {
   readonly commit: string
@@ -123,17 +121,14 @@ async function parent(): Promise<void> {
 
 async function child(tree: string, artifactDir: string, label: string, round: number): Promise<void> {
   // The commit's own runtime, from its tree.
-  const { loadArtifact, EmbeddedLog, FileSnapshotStore, MetricsRegistry, PipelineRunner, TimedLog } =
-    await importTreeRuntime(tree)
+  const runtime = await importTreeRuntime(tree)
   const { parseDurability } = await import(join(tree, 'runtime/log/embedded/durability.ts'))
   const gcs = new GcCounter()
   const gc = (globalThis as { gc?: () => void }).gc
-  const artifact = await loadArtifact(artifactDir)
+  const artifact = await runtime.loadArtifact(artifactDir)
+  const scratch = { log: { durability: parseDurability('100ms') }, state: { fsync: false } }
   for (let run = 1; run <= runsPerProcess; run++) {
-    const dir = await mkdtemp(join(tmpdir(), 'sluice-ab-run-'))
-    const log = await EmbeddedLog.open(join(dir, 'log'), { durability: parseDurability('100ms') })
-    const stateStore = new FileSnapshotStore(join(dir, 'state'), { fsync: false })
-    try {
+    await withScratchLog(runtime, scratch, async (log, stateStore) => {
       await log.ensureTopic('bid')
       for (let from = 0; from < events; from += 10_000) {
         const records: { key: null; value: Buffer; timestamp: number }[] = []
@@ -150,37 +145,24 @@ async function child(tree: string, artifactDir: string, label: string, round: nu
       }
       gc?.()
       gcs.reset()
-      const timed = new TimedLog(log)
-      const cpuAtStart = process.cpuUsage()
-      const runner = await PipelineRunner.start({
+      const { timed, caughtUpNs, cpuSeconds } = await runTreeNodeUntilCaughtUp(runtime, log, {
         artifact,
-        log: timed,
-        metrics: new MetricsRegistry(),
         group: `ab.${round}.${run}`,
         maxBatchRecords: 1000,
         stateStore,
       })
-      await runner.waitUntilCaughtUp(600_000)
-      const caughtUp = process.hrtime.bigint()
-      const cpu = process.cpuUsage(cpuAtStart)
       const figures: RunFigures = {
         commit: label,
         round,
         run,
-        cpuSeconds: (cpu.user + cpu.system) / 1e6,
-        processingMs: Number(caughtUp - timed.firstCallStartNs) / 1e6,
+        cpuSeconds,
+        processingMs: Number(caughtUpNs - timed.firstCallStartNs) / 1e6,
         lastBatchMs: Number(timed.lastCallEndNs - timed.firstCallStartNs) / 1e6,
         majorGcs: gcs.majors,
         minorGcs: gcs.minors,
         batches: timed.durationsNs.length,
       }
-      await runner.stop()
-      await runner.done
       console.log(JSON.stringify(figures))
-    } finally {
-      await stateStore.close()
-      await log.close()
-      await rm(dir, { recursive: true, force: true })
-    }
+    })
   }
 }

@@ -3,6 +3,8 @@
  * modules, imported from its tree (commit-tree.ts), so the commit's own code runs under this
  * checkout's harness. They are typed loosely on purpose: another commit's API is not this one's.
  */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PerformanceObserver } from 'node:perf_hooks'
 
@@ -61,4 +63,63 @@ export class GcCounter {
     this.majors = 0
     this.minors = 0
   }
+}
+
+/**
+ * Runs `body` on a fresh embedded log and file snapshot store of `runtime` in a temporary
+ * directory (`log/`, `state/`), closed and removed after, however `body` ends.
+ */
+export async function withScratchLog<T>(
+  runtime: TreeRuntime,
+  options: { readonly log: unknown; readonly state?: unknown },
+  body: (log: Module, stateStore: Module) => Promise<T>,
+): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), 'sluice-ab-run-'))
+  try {
+    const log = await runtime.EmbeddedLog.open(join(dir, 'log'), options.log)
+    try {
+      const stateStore = new runtime.FileSnapshotStore(join(dir, 'state'), options.state)
+      try {
+        return await body(log, stateStore)
+      } finally {
+        await stateStore.close()
+      }
+    } finally {
+      await log.close()
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+export interface TreeNodeRun {
+  /** The TimedLog the runner read through: first and last batch, records, per-batch times. */
+  readonly timed: Module
+  readonly caughtUpNs: bigint
+  /** User + system CPU of this process from the runner's start to caught up. */
+  readonly cpuSeconds: number
+}
+
+/**
+ * Starts `runtime`'s PipelineRunner on `log` (through its TimedLog) with `options`, waits until it
+ * has caught up, and stops it; the figures end at caught up, before the stop.
+ */
+export async function runTreeNodeUntilCaughtUp(
+  runtime: TreeRuntime,
+  log: Module,
+  options: Readonly<Record<string, unknown>>,
+): Promise<TreeNodeRun> {
+  const timed = new runtime.TimedLog(log)
+  const cpuAtStart = process.cpuUsage()
+  const runner = await runtime.PipelineRunner.start({
+    ...options,
+    log: timed,
+    metrics: new runtime.MetricsRegistry(),
+  })
+  await runner.waitUntilCaughtUp(600_000)
+  const caughtUpNs = process.hrtime.bigint()
+  const cpu = process.cpuUsage(cpuAtStart)
+  await runner.stop()
+  await runner.done
+  return { timed, caughtUpNs, cpuSeconds: (cpu.user + cpu.system) / 1e6 }
 }
