@@ -29,8 +29,7 @@
  * the caches.
  */
 import { execFileSync } from 'node:child_process'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import type { EngineMatch, PatternEngine } from '../runtime/cep/engine.ts'
@@ -40,6 +39,7 @@ import { loadCepKernel } from '../wasm/host/cep-kernel.ts'
 import * as ab from './lib/ab-run.ts'
 import { CEP_BENCH_FUNCTIONS, CEP_BENCH_SPEC, cepBatches, WITHIN_MS } from './lib/cep-workload.ts'
 import { revParse } from './lib/commit-tree.ts'
+import { withTempDir } from './lib/interrupt.ts'
 
 const REPO = resolve(import.meta.dirname, '..')
 const UNBOUNDED = { maxPerKey: Number.POSITIVE_INFINITY, maxTotal: Number.POSITIVE_INFINITY }
@@ -64,14 +64,11 @@ const rate = args.rate === undefined ? keys / 100 : ab.wholeNumberFlag('rate', a
 async function kernelAt(revision: string): Promise<Uint8Array> {
   const sha = revParse(REPO, revision)
   const source = execFileSync('git', ['show', `${sha}:wasm/kernels/cep.ts`], { cwd: REPO })
-  const dir = await mkdtemp(join(tmpdir(), 'sluice-cep-ab-'))
-  try {
+  return withTempDir('sluice-cep-ab-', async (dir) => {
     const path = join(dir, 'cep.ts')
     await writeFile(path, source)
     return await compileKernelSource(path)
-  } finally {
-    await rm(dir, { recursive: true, force: true })
-  }
+  })
 }
 
 const variants = [

@@ -23,13 +23,13 @@
  * CPU figures and the ratios within one run are what count, not events/s. `--json FILE` writes
  * every run and the ratios (lib/ab-run.ts).
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdir, writeFile } from 'node:fs/promises'
 import { Session } from 'node:inspector'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 import * as ab from './lib/ab-run.ts'
+import { withTempDir } from './lib/interrupt.ts'
 import { pairedRatios } from './lib/paired-overhead.ts'
 import { mulberry32 } from './lib/payments.ts'
 import { median } from './lib/percentile.ts'
@@ -218,8 +218,7 @@ async function child(tree: string, label: string, round: number): Promise<void> 
 
   const runOnce = async (variant: VariantKey, records: typeof all): Promise<RunFigures> => {
     const { delivery, checkpointIntervalMs } = VARIANTS[variant]
-    const dir = await mkdtemp(join(tmpdir(), 'sluice-ab-recovery-'))
-    try {
+    return withTempDir('sluice-ab-recovery-', async (dir) => {
       const log = await EmbeddedLog.open(dir, { durability: { intervalMs: 100 } })
       await log.ensureTopic('payments')
       for (let i = 0; i < records.length; i += 10_000)
@@ -280,9 +279,7 @@ async function child(tree: string, label: string, round: number): Promise<void> 
         cpuSeconds: (cpu.user + cpu.system) / 1e6,
         ...figures,
       }
-    } finally {
-      await rm(dir, { recursive: true, force: true })
-    }
+    })
   }
 
   // The variants' order turns with the round, so none of them always runs first in a process.

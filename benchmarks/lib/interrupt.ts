@@ -9,7 +9,10 @@
  * that no longer holds anything gets the default handling of its signals back.
  */
 import type { ChildProcess } from 'node:child_process'
-import { constants } from 'node:os'
+import { rmSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { constants, tmpdir } from 'node:os'
+import { join } from 'node:path'
 
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
 
@@ -66,4 +69,20 @@ export function killOnInterrupt(child: ChildProcess): void {
   // A child that never started emits `error` and no `exit`.
   child.once('exit', done)
   child.once('error', done)
+}
+
+/**
+ * Runs `body` with a fresh directory under the system temp dir (named `prefix` + random), removed
+ * after `body` however it ends, and on the signals above while it runs (a child the parent stops
+ * with SIGTERM leaves no directory behind either).
+ */
+export async function withTempDir<T>(prefix: string, body: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), prefix))
+  const release = onInterrupt(() => rmSync(dir, { recursive: true, force: true }))
+  try {
+    return await body(dir)
+  } finally {
+    release()
+    await rm(dir, { recursive: true, force: true })
+  }
 }

@@ -3,10 +3,9 @@
  * modules, imported from its tree (commit-tree.ts), so the commit's own code runs under this
  * checkout's harness. They are typed loosely on purpose: another commit's API is not this one's.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PerformanceObserver } from 'node:perf_hooks'
+import { withTempDir } from './interrupt.ts'
 
 // biome-ignore lint/suspicious/noExplicitAny: another commit's modules, whose types this checkout does not know.
 type Module = any
@@ -74,8 +73,7 @@ export async function withScratchLog<T>(
   options: { readonly log: unknown; readonly state?: unknown },
   body: (log: Module, stateStore: Module) => Promise<T>,
 ): Promise<T> {
-  const dir = await mkdtemp(join(tmpdir(), 'sluice-ab-run-'))
-  try {
+  return withTempDir('sluice-ab-run-', async (dir) => {
     const log = await runtime.EmbeddedLog.open(join(dir, 'log'), options.log)
     try {
       const stateStore = new runtime.FileSnapshotStore(join(dir, 'state'), options.state)
@@ -87,9 +85,7 @@ export async function withScratchLog<T>(
     } finally {
       await log.close()
     }
-  } finally {
-    await rm(dir, { recursive: true, force: true })
-  }
+  })
 }
 
 export interface TreeNodeRun {
