@@ -10,7 +10,7 @@
  * other's trees. The revision `worktree` is the repository as it is, uncommitted changes included.
  */
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { onInterrupt } from './interrupt.ts'
 
@@ -114,21 +114,6 @@ function checkoutCommit(repo: string, sha: string, dir: string): void {
 export function buildTree(tree: string): void {
   runQuietlyIn(tree, ['--import', 'tsx', 'wasm/build.ts'])
   runQuietlyIn(tree, ['scripts/build-cli.mjs'])
-}
-
-/**
- * A worktree of one commit kept under `treesDir` between runs, named by the commit's sha
- * (recovery.bench.ts's `--commits`, which has not moved to openCommitTrees yet).
- */
-export function commitTree(repo: string, treesDir: string, commit: string): { sha: string; tree: string } {
-  const sha = revParse(repo, commit)
-  const tree = join(treesDir, sha.slice(0, 12))
-  if (!existsSync(tree)) {
-    execFileSync('git', ['-C', repo, 'worktree', 'add', '--detach', tree, sha], { stdio: 'ignore' })
-    symlinkSync(realpathSync(join(repo, 'node_modules')), join(tree, 'node_modules'))
-    buildTree(tree)
-  }
-  return { sha, tree }
 }
 
 /** Compiles `pipe` (a path, relative to `tree` or absolute) to the artifact `out` with `tree`'s own compiler (its built CLI). */
