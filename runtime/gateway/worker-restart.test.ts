@@ -203,6 +203,47 @@ function holdRequests(port: number, count: number): { sockets: Socket[]; closed:
   return { sockets, closed }
 }
 
+/**
+ * Sends `text` (one or more HTTP requests, written at once) on a connection of its own and
+ * resolves with what came back before the connection closed (or `timeoutMs` passed): a stuck
+ * worker answers nothing, so its connection ends with nothing, or an error code.
+ */
+function rawExchange(
+  port: number,
+  text: string,
+  timeoutMs = 10_000,
+): Promise<{ received: string; error?: string }> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port })
+    let received = ''
+    let error: string | undefined
+    const timer = setTimeout(() => socket.destroy(), timeoutMs)
+    socket.setEncoding('utf8')
+    socket.on('data', (chunk: string) => {
+      received += chunk
+    })
+    socket.on('error', (e: NodeJS.ErrnoException) => {
+      error = e.code ?? String(e)
+    })
+    socket.once('close', () => {
+      clearTimeout(timer)
+      resolve(error === undefined ? { received } : { received, error })
+    })
+    socket.write(text)
+  })
+}
+
+/** The HTTP/1.1 requests that reach each fault point in a handler before (without the fix) onAborted. */
+const BEFORE_ON_ABORTED = [
+  { at: 'healthz', request: 'GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n' },
+  { at: 'not-found', request: 'GET /no/such/route HTTP/1.1\r\nhost: x\r\n\r\n' },
+  {
+    at: 'ws.upgrade',
+    request:
+      'GET /streams/payments/ws HTTP/1.1\r\nhost: x\r\nconnection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+  },
+] as const
+
 describe('gateway worker restart', () => {
   it('starts a worker that ended again: the other serves meanwhile, readiness fails until both listen, restarts are counted and logged', async () => {
     // A back-off long enough to look at the gap, even on a loaded machine (±20 % jitter: 4 to 6 s).
@@ -558,6 +599,41 @@ describe('gateway worker stop: queued connections and a stuck worker (decision 0
     expect(await metricValue(gateway, metrics, 'sluice_gateway_worker_restarts_total')).toBe(1)
     expect((await exchange(`${gateway.url}/healthz`, 'GET')).status).toBe(200)
   })
+
+  it.each(BEFORE_ON_ABORTED)(
+    'stops a worker stuck in a handler that answers without waiting ($at) under load: the process survives, the connection of the stuck request is cut, every acknowledged event is in the log exactly once',
+    async ({ at, request: text }) => {
+      const { gateway, log, metrics, lines } = await startGateway(200, 500)
+      const pool = gateway.workers!
+      const load = producersUnderLoad(`${gateway.url}/streams/payments/events`)
+      await load.more(100)
+      // The next such request worker 0 takes sticks in its handler for good; until then these
+      // requests (on connections of their own, spread by the kernel) are answered by either worker.
+      pool.wedgeWorkerAt(0, at)
+      const probes: Promise<{ received: string; error?: string }>[] = []
+      const terminated = () =>
+        lines.some((line) => line.msg === 'gateway worker thread did not stop; terminating it')
+      await until('the stuck worker terminated', async () => {
+        if (probes.length < 200) probes.push(rawExchange(gateway.port, text))
+        return terminated() ? true : undefined
+      })
+      await until('worker 0 again', async () => (pool.listening === 2 ? true : undefined))
+      await load.more(100, 'more acknowledged after the restart')
+      await load.stop()
+
+      const answers = await Promise.all(probes)
+      // The stuck request got no answer (its connection was cut); the others got their answer.
+      const unanswered = answers.filter((answer) => answer.received === '')
+      expect(unanswered.length).toBeGreaterThanOrEqual(1)
+      for (const answer of unanswered) expect(answer.error ?? 'closed').toMatch(/^(ECONNRESET|EPIPE|closed)$/)
+      for (const answer of answers.filter((a) => a.received !== ''))
+        expect(answer.received).toMatch(/^HTTP\/1\.1 (200|101|404) /)
+      for (const failure of load.failures) expect(failure).toMatch(/^(ECONNRESET|EPIPE|socket hang up)$/)
+      await expectAcknowledgedOnce(log, load)
+      expect(await metricValue(gateway, metrics, 'sluice_gateway_worker_restarts_total')).toBe(1)
+      expect((await exchange(`${gateway.url}/healthz`, 'GET')).status).toBe(200)
+    },
+  )
 
   it('terminates a busy worker (Worker.terminate) under load without ending the process, its sockets cut first', async () => {
     const { gateway, log, metrics } = await startGateway(200)
