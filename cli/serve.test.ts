@@ -236,7 +236,10 @@ describe('sluice serve', () => {
     expect(() =>
       serveSettings({ ...base, 'gateway-threads': '1', 'gateway-worker-heap-mb': '64' }, {}),
     ).toThrow(
-      /--gateway-worker-heap-mb limits worker threads, and --gateway-threads 1 serves in the main thread/,
+      /the worker heap limit \(--gateway-worker-heap-mb, gateway.workerHeapMb\) limits worker threads, and 1 gateway thread/,
+    )
+    expect(() => serveSettings(base, { gateway: { threads: 1, workerHeapMb: 64 } })).toThrow(
+      /limits worker threads/,
     )
     // With the thread count left to its default (1 on small machines), it is accepted, and ignored with a warning there.
     expect(serveSettings({ ...base, 'gateway-worker-heap-mb': '64' }, {}).gatewayWorkerHeapMb).toBe(64)

@@ -607,7 +607,7 @@ export function serveSettings(values: Record<string, unknown>, config: unknown):
   const threadsGiven = flag('gateway-threads') !== undefined || gw.threads !== undefined
   if (settings.gatewayWorkerHeapMb !== undefined && threadsGiven && gatewayThreads === 1)
     problems.push(
-      '--gateway-worker-heap-mb limits worker threads, and --gateway-threads 1 serves in the main thread: give 2 or more threads, or drop the heap limit',
+      'the worker heap limit (--gateway-worker-heap-mb, gateway.workerHeapMb) limits worker threads, and 1 gateway thread (--gateway-threads, gateway.threads) serves in the main thread: give 2 or more threads, or drop the heap limit',
     )
   if (problems.length === 1) throw new UsageError(problems[0]!)
   if (problems.length > 1) throw new UsageError(`${problems.length} problems:\n  ${problems.join('\n  ')}`)
