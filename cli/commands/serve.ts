@@ -34,6 +34,13 @@ import { waitForLog } from '../wait-for-log.ts'
 
 const DEFAULT_DRAIN_TIMEOUT_MS = 30_000
 
+/**
+ * The bounds of --gateway-worker-heap-mb. Below the minimum a worker cannot load the artifacts and
+ * serve (it would fail the node's start, or be ended at its limit again and again); the maximum
+ * catches a value given in bytes or KiB instead of MiB.
+ */
+export const WORKER_HEAP_MB = { min: 32, max: 1_048_576 } as const
+
 export const serve: Command = {
   name: 'serve',
   summary: 'run a long-lived node: the event gateway and pipelines, in one process',
@@ -79,6 +86,11 @@ Gateway:
   --gateway-threads N   serve HTTP and WebSocket from N worker threads sharing the port, the log,
                         rate limits and metrics staying in the main thread (1: all in the main
                         thread; default: the cores but one, 1 on two cores or fewer: ${defaultGatewayThreads()} here)
+  --gateway-worker-heap-mb N
+                        V8 heap limit of each gateway worker thread (old generation, MiB, from
+                        ${WORKER_HEAP_MB.min} to ${WORKER_HEAP_MB.max}); a worker that reaches it disconnects its connections and
+                        starts again, the node going on (default: Node's, as for the process; needs
+                        worker threads)
   The gateway acknowledges an event once the log holds it: on the embedded log its durability
   defaults to batch here (synced before the acknowledgement, concurrent requests sharing one sync);
   --durability 100ms acknowledges sooner, as the interval policy promises.
@@ -114,6 +126,7 @@ ${LOG_OPTIONS_HELP}
       'admin-token-file': { type: 'string' },
       'drain-timeout': { type: 'string' },
       'gateway-threads': { type: 'string' },
+      'gateway-worker-heap-mb': { type: 'string' },
     })
     if (positionals.length > 0) {
       throw new UsageError(
@@ -124,6 +137,10 @@ ${LOG_OPTIONS_HELP}
     const settings = serveSettings(values, config)
     const logging = loggingOptions(values, io)
     const logger = commandLogger(logging, io)
+    if (settings.gatewayWorkerHeapMb !== undefined && settings.gatewayThreads === 1)
+      logger.warn('--gateway-worker-heap-mb has no effect: the gateway serves in the main thread', {
+        gatewayThreads: 1,
+      })
     const load = async (dir: string) => loadArtifact(dir)
     const processed = await Promise.all(settings.run.map(load))
     const ingested = await Promise.all(settings.ingest.map(load))
@@ -214,6 +231,9 @@ ${LOG_OPTIONS_HELP}
             count: settings.gatewayThreads,
             artifactDirs: [...settings.run, ...settings.ingest],
             keyFields: settings.keyFields,
+            ...(settings.gatewayWorkerHeapMb === undefined
+              ? {}
+              : { maxHeapMb: settings.gatewayWorkerHeapMb }),
           },
         })
         if (settings.grpc) {
@@ -269,6 +289,8 @@ export interface ServeConfig {
     readonly adminTokenFile?: string
     readonly drainTimeoutMs?: number
     readonly threads?: number
+    /** As --gateway-worker-heap-mb. */
+    readonly workerHeapMb?: number
   }
   readonly run?: readonly string[]
   readonly ingest?: readonly string[]
@@ -296,6 +318,8 @@ interface ServeSettings {
   readonly adminTokenFile: string | undefined
   readonly drainTimeoutMs: number
   readonly gatewayThreads: number
+  /** Each worker thread's V8 heap limit (MiB); undefined: Node's. */
+  readonly gatewayWorkerHeapMb: number | undefined
   readonly metricsPort: number | null
   readonly metricsHost: string
   readonly log: {
@@ -354,6 +378,7 @@ export function serveSettings(values: Record<string, unknown>, config: unknown):
     'adminTokenFile',
     'drainTimeoutMs',
     'threads',
+    'workerHeapMb',
   ])
   const metricsConfig = object(root.metrics, 'metrics', ['port', 'host'])
   const logConfig = object(root.log, 'log', ['dataDir', 'durability', 'kafka', 'unknownTopicWaitMs'])
@@ -519,6 +544,7 @@ export function serveSettings(values: Record<string, unknown>, config: unknown):
     'gateway.maxRequestBytes',
     GATEWAY_DEFAULTS.maxRequestBytes,
   )
+  const gatewayThreads = positive('gateway-threads', gw.threads, 'gateway.threads', defaultGatewayThreads())
   const settings: ServeSettings = {
     gateway,
     grpc: grpcAddress,
@@ -552,7 +578,8 @@ export function serveSettings(values: Record<string, unknown>, config: unknown):
       'gateway.drainTimeoutMs',
       DEFAULT_DRAIN_TIMEOUT_MS,
     ),
-    gatewayThreads: positive('gateway-threads', gw.threads, 'gateway.threads', defaultGatewayThreads()),
+    gatewayThreads,
+    gatewayWorkerHeapMb: workerHeapMb(flag('gateway-worker-heap-mb'), gw.workerHeapMb, problems),
     metricsPort,
     metricsHost,
     log: {
@@ -577,9 +604,37 @@ export function serveSettings(values: Record<string, unknown>, config: unknown):
       `the largest request (${settings.maxRequestBytes} bytes) cannot be larger than the bytes in flight (${settings.maxInFlightBytes})`,
     )
   }
+  const threadsGiven = flag('gateway-threads') !== undefined || gw.threads !== undefined
+  if (settings.gatewayWorkerHeapMb !== undefined && threadsGiven && gatewayThreads === 1)
+    problems.push(
+      'the worker heap limit (--gateway-worker-heap-mb, gateway.workerHeapMb) limits worker threads, and 1 gateway thread (--gateway-threads, gateway.threads) serves in the main thread: give 2 or more threads, or drop the heap limit',
+    )
   if (problems.length === 1) throw new UsageError(problems[0]!)
   if (problems.length > 1) throw new UsageError(`${problems.length} problems:\n  ${problems.join('\n  ')}`)
   return settings
+}
+
+/** --gateway-worker-heap-mb over config gateway.workerHeapMb, checked; undefined when neither is given. */
+function workerHeapMb(
+  given: string | undefined,
+  configValue: unknown,
+  problems: string[],
+): number | undefined {
+  const { min, max } = WORKER_HEAP_MB
+  const inRange = (n: unknown): n is number =>
+    typeof n === 'number' && Number.isSafeInteger(n) && n >= min && n <= max
+  if (given !== undefined) {
+    const n = /^\s*\d+\s*$/.test(given) ? Number(given) : Number.NaN
+    if (inRange(n)) return n
+    problems.push(`--gateway-worker-heap-mb must be whole MiB from ${min} to ${max}, got "${given}"`)
+    return undefined
+  }
+  if (configValue === undefined) return undefined
+  if (inRange(configValue)) return configValue
+  problems.push(
+    `config gateway.workerHeapMb: expected whole MiB from ${min} to ${max}, got ${JSON.stringify(configValue)}`,
+  )
+  return undefined
 }
 
 /**

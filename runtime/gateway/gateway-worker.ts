@@ -6,6 +6,7 @@
  * owns the log (remote-backend.ts).
  */
 import { createRequire } from 'node:module'
+import { getHeapStatistics } from 'node:v8'
 import { parentPort, workerData } from 'node:worker_threads'
 import { loadArtifact } from '../artifact/load.ts'
 import { SluiceError } from '../errors.ts'
@@ -193,7 +194,13 @@ async function main(): Promise<void> {
   // After the loop polled once: libuv adds a socket to its epoll set then, and the pool looks for
   // the listen socket there (loop-sockets.ts). (An immediate set now may run before that poll.)
   setImmediate(() =>
-    setImmediate(() => post({ t: 'listening', poll: teardown === null ? null : seeFd(teardown.pollFd()) })),
+    setImmediate(() =>
+      post({
+        t: 'listening',
+        poll: teardown === null ? null : seeFd(teardown.pollFd()),
+        heapLimitBytes: getHeapStatistics().heap_size_limit,
+      }),
+    ),
   )
 }
 

@@ -1,6 +1,7 @@
 import { connect } from 'node:net'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { gatewayFixture, type TestGatewayOptions } from '../../test/support/gateway-fixture.ts'
+import { pipelinedPosts, rawExchange, statusesIn } from '../../test/support/raw-http.ts'
 import { connectWebSocket, UpgradeRefused } from '../../test/support/ws-client.ts'
 import { SluiceError } from '../errors.ts'
 import type { AppendOptions, Log, OutgoingRecord, RecordPosition } from '../log/index.ts'
@@ -106,6 +107,46 @@ async function startHarness(options: HarnessOptions & { threads: number }): Prom
 for (const threads of [1, 2]) {
   describe(threads === 1 ? 'one thread' : `${threads} worker threads`, () => {
     const harness = (options: HarnessOptions = {}) => startHarness({ threads, ...options })
+
+    // HTTP/1.1 pipelining (docs/decisions/0030-gateway-threads.md, addendum "a handler stuck before
+    // onAborted, pipelined requests"): µWebSockets.js answers requests in order only while each is
+    // answered before the next is read; one that waits for the log when the next arrives gets the
+    // connection closed, which the gateway keeps as its behaviour: no answer is an acknowledgement.
+    describe('HTTP/1.1 pipelining', () => {
+      it('answers pipelined requests that are answered at once, in order, on the one connection', async () => {
+        const h = await harness()
+        const get = (path: string) => `GET ${path} HTTP/1.1\r\nhost: x\r\n\r\n`
+        const unknownStream = pipelinedPosts('nope', [JSON.stringify(payment('u1'))])
+        const answer = await rawExchange(
+          h.gateway.port,
+          get('/healthz') + get('/no/such/route') + get('/healthz') + unknownStream,
+        )
+        // The unknown stream's 404 closes the connection, as every refusal of a request does.
+        expect(statusesIn(answer.received)).toEqual([200, 404, 200, 404])
+        expect(await h.records()).toEqual([])
+      })
+
+      it('closes the connection at a request pipelined behind one waiting for the log: nothing is answered or acknowledged, what follows is never read, the gateway serves on', async () => {
+        const h = await harness()
+        const ids = ['pl-0', 'pl-1', 'pl-2']
+        const answer = await rawExchange(
+          h.gateway.port,
+          pipelinedPosts(
+            'payments',
+            ids.map((id) => JSON.stringify(payment(id))),
+          ),
+        )
+        expect(answer.received).toBe('')
+        const inLog = (await h.records()).map((record) => JSON.parse(record.value.toString()).id)
+        // The first request was read whole and handed to the log before the second was parsed: it
+        // may be there, unacknowledged (its client resends: at least once, as for any lost
+        // answer). The ones behind it never were.
+        expect(inLog.filter((id) => id !== 'pl-0')).toEqual([])
+        expect(inLog.length).toBeLessThanOrEqual(1)
+        await vi.waitFor(() => expect(h.gateway.bytesInFlight).toBe(0))
+        expect((await h.post(JSON.stringify(payment('after')))).status).toBe(200)
+      })
+    })
 
     describe('HTTP events', () => {
       it('acknowledges one JSON event with its offset once the log holds it, with schema, trace and tenant headers', async () => {

@@ -47,6 +47,7 @@ import type { Log, OutgoingRecord } from '../log/index.ts'
 import type { Backoff } from '../log/retry.ts'
 import type { MetricsRegistry } from '../metrics/registry.ts'
 import { type Logger, silentLogger } from '../observability/logger.ts'
+import { abortFirst, type RequestAbort } from './abort-first.ts'
 import { type GatewayBackend, LocalBackend, type Submission } from './backend.ts'
 import { BatchAnswer, type Position } from './batch-answer.ts'
 import { validBatchRecords } from './batch-bytes.ts'
@@ -445,8 +446,14 @@ export class Gateway {
   }
 
   private routes(app: TemplatedApp): TemplatedApp {
+    // Every HTTP route attaches onAborted before its own code (abort-first.ts): a worker stuck in
+    // one and terminated from outside must not return into µWebSockets.js with neither an answer
+    // nor onAborted, which ends the process.
     return app
-      .post('/streams/:source/events', (res, req) => this.events(res, req))
+      .post(
+        '/streams/:source/events',
+        abortFirst((res, req, abort) => this.events(res, req, abort)),
+      )
       .ws<SocketData>('/streams/:source/ws', {
         // The hard cap: uWebSockets.js drops the connection of a longer message at its frame
         // header; one up to it reaches message() and, over maxRequestBytes, gets an error ack.
@@ -456,7 +463,9 @@ export class Gateway {
         // having acks dropped (uWebSockets.js's default) or buffered without bound.
         maxBackpressure: 1024 * 1024,
         closeOnBackpressureLimit: 1,
-        upgrade: (res, req, context) => this.guard.http(WS_ROUTE, res, () => this.upgrade(res, req, context)),
+        upgrade: abortFirst((res, req, _abort, context: us_socket_context_t) =>
+          this.guard.http(WS_ROUTE, res, () => this.upgrade(res, req, context)),
+        ),
         open: (ws) =>
           this.guard.ws(WS_ROUTE, ws, () => {
             this.sockets.add(ws)
@@ -476,41 +485,59 @@ export class Gateway {
             }
           }),
       })
-      .get('/healthz', (res) =>
-        this.guard.http('GET /healthz', res, () => {
-          this.guard.point('healthz')
-          this.send(res, 'http', { status: 200, body: { status: 'ok' } }, false)
-        }),
+      .get(
+        '/healthz',
+        abortFirst((res) =>
+          this.guard.http('GET /healthz', res, () => {
+            this.guard.point('healthz')
+            this.send(res, 'http', { status: 200, body: { status: 'ok' } }, false)
+          }),
+        ),
       )
-      .get('/readyz', (res) => this.guard.http('GET /readyz', res, () => this.ready(res)))
-      .get('/metrics', (res) => this.guard.http('GET /metrics', res, () => this.scrape(res)))
-      .get('/admin/limits', (res, req) =>
-        this.guard.http('GET /admin/limits', res, () => this.admin(res, req, false)),
+      .get(
+        '/readyz',
+        abortFirst((res, _req, abort) => this.guard.http('GET /readyz', res, () => this.ready(res, abort))),
       )
-      .put('/admin/limits', (res, req) =>
-        this.guard.http('PUT /admin/limits', res, () => this.admin(res, req, true)),
+      .get(
+        '/metrics',
+        abortFirst((res, _req, abort) => this.guard.http('GET /metrics', res, () => this.scrape(res, abort))),
       )
-      .any('/*', (res, req) =>
-        this.guard.http('* /*', res, () => {
-          this.guard.point('not-found')
-          this.send(
-            res,
-            'http',
-            fail(
-              gatewayError(
-                'NOT_FOUND',
-                `no route ${req.getMethod().toUpperCase()} ${req.getUrl()}: events go to POST /streams/SOURCE/events or the WebSocket /streams/SOURCE/ws`,
+      .get(
+        '/admin/limits',
+        abortFirst((res, req, abort) =>
+          this.guard.http('GET /admin/limits', res, () => this.admin(res, req, abort, false)),
+        ),
+      )
+      .put(
+        '/admin/limits',
+        abortFirst((res, req, abort) =>
+          this.guard.http('PUT /admin/limits', res, () => this.admin(res, req, abort, true)),
+        ),
+      )
+      .any(
+        '/*',
+        abortFirst((res, req) =>
+          this.guard.http('* /*', res, () => {
+            this.guard.point('not-found')
+            this.send(
+              res,
+              'http',
+              fail(
+                gatewayError(
+                  'NOT_FOUND',
+                  `no route ${req.getMethod().toUpperCase()} ${req.getUrl()}: events go to POST /streams/SOURCE/events or the WebSocket /streams/SOURCE/ws`,
+                ),
               ),
-            ),
-            false,
-          )
-        }),
+              false,
+            )
+          }),
+        ),
       )
   }
 
   // --- HTTP events ---------------------------------------------------------------------------
 
-  private events(res: HttpResponse, req: HttpRequest): void {
+  private events(res: HttpResponse, req: HttpRequest, abort: RequestAbort): void {
     const state = { done: false, aborted: false, reserved: 0 }
     this.begin()
     const finish = (outcome: Outcome, started: number | null, closeConnection: boolean) => {
@@ -527,20 +554,21 @@ export class Gateway {
     }
     // A handler error ends the request as a 500 (handler-guard.ts), its bytes and count given back.
     const failed = () => finish(fail(this.reject(INTERNAL_ERROR)), null, true)
-    this.guard.http(EVENTS_ROUTE, res, () => this.receiveEvents(res, req, state, finish), failed)
+    this.guard.http(EVENTS_ROUTE, res, () => this.receiveEvents(res, req, abort, state, finish), failed)
   }
 
   /** The body of events(): reads the request, then validates and appends its events. */
   private receiveEvents(
     res: HttpResponse,
     req: HttpRequest,
+    abort: RequestAbort,
     state: { done: boolean; aborted: boolean; reserved: number },
     finish: (outcome: Outcome, started: number | null, closeConnection: boolean) => void,
   ): void {
-    res.onAborted(() => {
+    abort.onAbort = () => {
       state.aborted = true
       this.guard.http(EVENTS_ROUTE, res, () => finish({ status: 499, body: null }, null, true))
-    })
+    }
     const source = decodeSegment(req.getParameter(0) ?? '')
     const contentType = req.getHeader('content-type')
     const declared = req.getHeader('content-length')
@@ -912,7 +940,7 @@ export class Gateway {
 
   // --- WebSocket ---------------------------------------------------------------------------------
 
-  private upgrade(res: HttpResponse, req: HttpRequest, context: unknown): void {
+  private upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void {
     const source = decodeSegment(req.getParameter(0) ?? '')
     const key = req.getHeader('sec-websocket-key')
     const protocol = req.getHeader('sec-websocket-protocol')
@@ -933,7 +961,7 @@ export class Gateway {
       this.send(res, 'websocket', fail(this.unknownStream(source)), true)
       return
     }
-    res.upgrade(data, key, protocol, extensions, context as us_socket_context_t)
+    res.upgrade(data, key, protocol, extensions, context)
   }
 
   private message(ws: WebSocket<SocketData>, received: ArrayBuffer): void {
@@ -1030,13 +1058,9 @@ export class Gateway {
 
   // --- operations --------------------------------------------------------------------------------
 
-  private ready(res: HttpResponse): void {
-    const state = { aborted: false }
-    res.onAborted(() => {
-      state.aborted = true
-    })
+  private ready(res: HttpResponse, abort: RequestAbort): void {
     const answer = (ready: boolean, reason?: string) => {
-      if (state.aborted) return
+      if (abort.aborted) return
       this.send(
         res,
         'http',
@@ -1058,17 +1082,13 @@ export class Gateway {
       .catch(this.guard.httpFailure('GET /readyz', res))
   }
 
-  private scrape(res: HttpResponse): void {
-    const state = { aborted: false }
-    res.onAborted(() => {
-      state.aborted = true
-    })
+  private scrape(res: HttpResponse, abort: RequestAbort): void {
     this.guard.point('metrics')
     this.backend
       .renderMetrics()
       .then(
         (text) => {
-          if (state.aborted) return
+          if (abort.aborted) return
           res.cork(() => {
             res
               .writeStatus('200 OK')
@@ -1077,7 +1097,7 @@ export class Gateway {
           })
         },
         (error: unknown) => {
-          if (!state.aborted)
+          if (!abort.aborted)
             this.send(
               res,
               'http',
@@ -1089,14 +1109,11 @@ export class Gateway {
       .catch(this.guard.httpFailure('GET /metrics', res))
   }
 
-  private admin(res: HttpResponse, req: HttpRequest, write: boolean): void {
+  private admin(res: HttpResponse, req: HttpRequest, abort: RequestAbort, write: boolean): void {
     const authorization = req.getHeader('authorization')
-    const state = { aborted: false, done: false }
-    res.onAborted(() => {
-      state.aborted = true
-    })
+    const state = { done: false }
     const answer = (outcome: Outcome, close = false) => {
-      if (state.aborted || state.done) return
+      if (abort.aborted || state.done) return
       state.done = true
       this.send(res, 'http', outcome, close)
     }

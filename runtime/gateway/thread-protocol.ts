@@ -50,7 +50,12 @@ export type CallOp = 'ready' | 'limits' | 'setLimits' | 'metrics'
 
 export type WorkerMessage =
   /** `poll`: the epoll set of its loop, where its sockets are (loop-sockets.ts); null without the native hook. */
-  | { readonly t: 'listening'; readonly poll: SeenFd | null }
+  | {
+      readonly t: 'listening'
+      readonly poll: SeenFd | null
+      /** The thread's V8 heap limit in bytes (getHeapStatistics), so an operator can see maxHeapMb took. */
+      readonly heapLimitBytes: number
+    }
   | { readonly t: 'failed'; readonly message: string; readonly code: string | null }
   | { readonly t: 'submit'; readonly batch: SubmitBatch }
   | { readonly t: 'call'; readonly id: number; readonly op: CallOp; readonly arg?: RateLimits }

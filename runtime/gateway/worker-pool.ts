@@ -118,6 +118,8 @@ interface Thread {
   readonly heapLimitReached: Int32Array
   /** Its loop's epoll set, where its sockets are (loop-sockets.ts); null until it listens, or without the hook. */
   poll: SeenFd | null
+  /** Its V8 heap limit, as it said when it listened (0 before). */
+  heapLimitBytes: number
 }
 
 export class WorkerPool {
@@ -152,6 +154,17 @@ export class WorkerPool {
       'sluice_gateway_worker_threads',
       'Gateway worker threads listening now; readiness fails while fewer than configured do.',
       { collect: () => [{ value: this.listening }] },
+    )
+    // What V8 applies, read in each thread: shows that maxHeapMb (serve --gateway-worker-heap-mb) took.
+    options.registry.gauge(
+      'sluice_gateway_worker_heap_limit_bytes',
+      'V8 heap limit of each gateway worker thread listening (old generation plus young), as the thread reads it.',
+      {
+        collect: () =>
+          this.threads
+            .filter((thread) => thread.listeningSince !== undefined && !thread.ended)
+            .map((thread) => ({ labels: { worker: String(thread.index) }, value: thread.heapLimitBytes })),
+      },
     )
   }
 
@@ -458,6 +471,7 @@ export class WorkerPool {
       stopping: false,
       heapLimitReached,
       poll: null,
+      heapLimitBytes: 0,
     }
     // A worker that fails takes its connections with it; the others go on serving, and the pool
     // starts it again (ended()).
@@ -476,6 +490,7 @@ export class WorkerPool {
         if (message.t === 'listening') {
           thread.listeningSince = performance.now()
           thread.poll = message.poll
+          thread.heapLimitBytes = message.heapLimitBytes
           this.migrateQueued(thread)
           resolve()
         } else if (message.t === 'failed')

@@ -9,6 +9,7 @@ import { Agent, request } from 'node:http'
 import { connect, type Socket } from 'node:net'
 import { describe, expect, it } from 'vitest'
 import { gatewayFixture } from '../../test/support/gateway-fixture.ts'
+import { pipelinedPosts, type RawAnswer, rawExchange, statusesIn } from '../../test/support/raw-http.ts'
 import type { MetricsRegistry } from '../metrics/registry.ts'
 import type { Logger } from '../observability/logger.ts'
 import type { Gateway, GatewayThreads } from './gateway.ts'
@@ -130,7 +131,7 @@ async function idsInLog(log: Awaited<ReturnType<typeof startGateway>>['log']): P
  * sent, what was acknowledged, how the others failed (`503 DRAINING`, or a connection error's
  * code), and when each request started and ended (performance.now()).
  */
-function producersUnderLoad(events: string, { producers = 8, connectionEach = false } = {}) {
+function producersUnderLoad(events: string, { producers = 8, connectionEach = false, prefix = 'p' } = {}) {
   const agent = connectionEach ? false : new Agent({ keepAlive: true, maxSockets: producers })
   if (agent) fixture.onCleanup(async () => agent.destroy())
   const sent: string[] = []
@@ -140,7 +141,7 @@ function producersUnderLoad(events: string, { producers = 8, connectionEach = fa
   let stopping = false
   const producer = async (p: number) => {
     for (let i = 0; !stopping; i++) {
-      const id = `p${p}-${i}`
+      const id = `${prefix}${p}-${i}`
       sent.push(id)
       const start = performance.now()
       try {
@@ -202,6 +203,45 @@ function holdRequests(port: number, count: number): { sockets: Socket[]; closed:
   }
   return { sockets, closed }
 }
+
+/** The HTTP/1.1 requests that reach each fault point in a handler before (without the fix) onAborted. */
+const BEFORE_ON_ABORTED = [
+  // Closed once answered, so that the client sees the end at once.
+  { at: 'healthz', request: 'GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n' },
+  { at: 'not-found', request: 'GET /no/such/route HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n' },
+  {
+    at: 'ws.upgrade',
+    request:
+      'GET /streams/payments/ws HTTP/1.1\r\nhost: x\r\nconnection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+  },
+] as const
+
+/**
+ * Three requests written at once on one connection (pipelined), and what a worker that is not
+ * stuck answers them: event POSTs wait for the log, so µWebSockets.js closes the connection at the
+ * second (no answer); health checks are answered at once, in order.
+ */
+const PIPELINED = [
+  {
+    at: 'validate',
+    what: 'event POSTs',
+    bundle: (ids: readonly string[]) => pipelinedPosts('payments', ids.map(payment)),
+    answeredElsewhere: [],
+  },
+  {
+    at: 'healthz',
+    what: 'health checks',
+    // The last asks to close the connection once answered, so that the client sees the end.
+    bundle: (ids: readonly string[]) =>
+      ids
+        .map(
+          (_, i) =>
+            `GET /healthz HTTP/1.1\r\nhost: x\r\n${i === ids.length - 1 ? 'connection: close\r\n' : ''}\r\n`,
+        )
+        .join(''),
+    answeredElsewhere: [200, 200, 200],
+  },
+] as const
 
 describe('gateway worker restart', () => {
   it('starts a worker that ended again: the other serves meanwhile, readiness fails until both listen, restarts are counted and logged', async () => {
@@ -558,6 +598,92 @@ describe('gateway worker stop: queued connections and a stuck worker (decision 0
     expect(await metricValue(gateway, metrics, 'sluice_gateway_worker_restarts_total')).toBe(1)
     expect((await exchange(`${gateway.url}/healthz`, 'GET')).status).toBe(200)
   })
+
+  it.each(BEFORE_ON_ABORTED)(
+    'stops a worker stuck in a handler that answers without waiting ($at) under load: the process survives, the connection of the stuck request is cut, every acknowledged event is in the log exactly once',
+    async ({ at, request: text }) => {
+      const { gateway, log, metrics, lines } = await startGateway(200, 500)
+      const pool = gateway.workers!
+      const load = producersUnderLoad(`${gateway.url}/streams/payments/events`)
+      await load.more(100)
+      // The next such request worker 0 takes sticks in its handler for good; until then these
+      // requests (on connections of their own, spread by the kernel) are answered by either worker.
+      pool.wedgeWorkerAt(0, at)
+      const probes: Promise<RawAnswer>[] = []
+      const terminated = () =>
+        lines.some((line) => line.msg === 'gateway worker thread did not stop; terminating it')
+      await until('the stuck worker terminated', async () => {
+        if (probes.length < 200) probes.push(rawExchange(gateway.port, text))
+        return terminated() ? true : undefined
+      })
+      await until('worker 0 again', async () => (pool.listening === 2 ? true : undefined))
+      await load.more(100, 'more acknowledged after the restart')
+      await load.stop()
+
+      const answers = await Promise.all(probes)
+      // The stuck request got no answer (its connection was cut); the others got their answer.
+      const unanswered = answers.filter((answer) => answer.received === '')
+      expect(unanswered.length).toBeGreaterThanOrEqual(1)
+      for (const answer of unanswered) expect(answer.error ?? 'closed').toMatch(/^(ECONNRESET|EPIPE|closed)$/)
+      for (const answer of answers.filter((a) => a.received !== ''))
+        expect(answer.received).toMatch(/^HTTP\/1\.1 (200|101|404) /)
+      for (const failure of load.failures) expect(failure).toMatch(/^(ECONNRESET|EPIPE|socket hang up)$/)
+      await expectAcknowledgedOnce(log, load)
+      expect(await metricValue(gateway, metrics, 'sluice_gateway_worker_restarts_total')).toBe(1)
+      expect((await exchange(`${gateway.url}/healthz`, 'GET')).status).toBe(200)
+    },
+  )
+
+  it.each(PIPELINED)(
+    'stops a worker stuck in a request with $what pipelined behind it on its connection (stuck at $at): the process survives, none behind it is read, nothing is appended twice, the worker starts again',
+    async ({ at, bundle, answeredElsewhere }) => {
+      const { gateway, log, metrics, lines } = await startGateway(200, 500)
+      const pool = gateway.workers!
+      const url = `${gateway.url}/streams/payments/events`
+      const before = producersUnderLoad(url)
+      await before.more(100)
+      await before.stop()
+      // The next request of worker 0 that reaches `at` sticks for good, with the two pipelined
+      // behind it (written at once) in µWebSockets.js's buffer. No producers meanwhile, so that the
+      // request that sticks is the first of a pipelined three.
+      pool.wedgeWorkerAt(0, at)
+      const bundles: { ids: string[]; answer: Promise<RawAnswer> }[] = []
+      await until('the stuck worker terminated', async () => {
+        if (bundles.length < 200) {
+          const ids = [0, 1, 2].map((i) => `pipe${bundles.length}-${i}`)
+          bundles.push({ ids, answer: rawExchange(gateway.port, bundle(ids)) })
+        }
+        return lines.some((line) => line.msg === 'gateway worker thread did not stop; terminating it')
+          ? true
+          : undefined
+      })
+      await until('worker 0 again', async () => (pool.listening === 2 ? true : undefined))
+      const after = producersUnderLoad(url, { prefix: 'q' })
+      await after.more(100, 'more acknowledged after the restart')
+      await after.stop()
+
+      const answers = await Promise.all(bundles.map((b) => b.answer))
+      // The stuck one's connection was cut by the pool (a reset), with nothing answered; the other
+      // worker answered its bundles as a healthy gateway does (gateway.test.ts, "HTTP/1.1 pipelining").
+      expect(answers.some((answer) => answer.error === 'ECONNRESET' && answer.received === '')).toBe(true)
+      for (const answer of answers)
+        expect([[], answeredElsewhere]).toContainEqual(statusesIn(answer.received))
+      const logged = await idsInLog(log)
+      const inLog = new Set(logged)
+      // What was pipelined behind a first request never reached the log.
+      for (const { ids } of bundles) expect([ids[1], ids[2]].filter((id) => inLog.has(id!))).toEqual([])
+      // Nothing twice, nothing that was not sent, every acknowledged event there (of the two loads).
+      expect(inLog.size).toBe(logged.length)
+      const sent = new Set([...before.sent, ...after.sent, ...bundles.map(({ ids }) => ids[0]!)])
+      expect(logged.filter((id) => !sent.has(id))).toEqual([])
+      for (const load of [before, after]) {
+        for (const failure of load.failures) expect(failure).toMatch(/^(ECONNRESET|EPIPE|socket hang up)$/)
+        expect(load.acknowledged.filter((id) => !inLog.has(id))).toEqual([])
+      }
+      expect(await metricValue(gateway, metrics, 'sluice_gateway_worker_restarts_total')).toBe(1)
+      expect(gateway.bytesInFlight).toBe(0)
+    },
+  )
 
   it('terminates a busy worker (Worker.terminate) under load without ending the process, its sockets cut first', async () => {
     const { gateway, log, metrics } = await startGateway(200)
