@@ -13,6 +13,11 @@
  *
  *   node --import tsx benchmarks/cep-operator-due-ab.bench.ts --events 500000 --keys 100000
  *
+ * With `--compare batch`, the variants are instead the working tree stepping per record
+ * (`stepsPerBatch` false) and per batch (a batch's releases in one stepSegments call; for the
+ * pattern with `timeout into`, one segment per record that moves the watermark: decision 0032,
+ * addendum of 16:25).
+ *
  * Figures: events per CPU-second of this process per pass, the first round a warm-up left out of
  * the means; both variants must emit the same number of matches and timeouts. Stdout only.
  */
@@ -32,8 +37,10 @@ const { values: args } = parseArgs({
     keys: { type: 'string', default: '100000' },
     rounds: { type: 'string', default: '4' },
     seed: { type: 'string', default: '42' },
+    compare: { type: 'string', default: 'due' },
   },
 })
+if (args.compare !== 'due' && args.compare !== 'batch') throw new RangeError('--compare is due or batch')
 const events = Number(args.events)
 const keys = Number(args.keys)
 const rounds = Number(args.rounds)
@@ -83,13 +90,30 @@ for (const [label, functions] of [
   ['no timeout output (rule off)', CEP_BENCH_FUNCTIONS],
   ['with `timeout into` (rule on)', withTimeouts],
 ] as const) {
-  const variants = [
-    {
-      name: 'previous rule',
-      make: () => new PreviousRuleOperator(CEP_BENCH_SPEC, functions, 0, factory, UNBOUNDED),
-    },
-    { name: 'working tree', make: () => new CepOperator(CEP_BENCH_SPEC, functions, 0, factory, UNBOUNDED) },
-  ]
+  const perRecord = () => {
+    const operator = new CepOperator(CEP_BENCH_SPEC, functions, 0, factory, UNBOUNDED)
+    operator.stepsPerBatch = false
+    return operator
+  }
+  const variants =
+    args.compare === 'batch'
+      ? [
+          { name: 'per record', make: perRecord },
+          {
+            name: 'per batch',
+            make: () => new CepOperator(CEP_BENCH_SPEC, functions, 0, factory, UNBOUNDED),
+          },
+        ]
+      : [
+          {
+            name: 'previous rule',
+            make: () => new PreviousRuleOperator(CEP_BENCH_SPEC, functions, 0, factory, UNBOUNDED),
+          },
+          {
+            name: 'working tree',
+            make: () => new CepOperator(CEP_BENCH_SPEC, functions, 0, factory, UNBOUNDED),
+          },
+        ]
   const rates: number[][] = variants.map(() => [])
   let expectedOutputs: number | null = null
   for (let round = 0; round < rounds; round++) {
@@ -109,7 +133,8 @@ for (const [label, functions] of [
   }
   const mean = (list: number[]) => list.reduce((a, b) => a + b, 0) / list.length
   const [base, tree] = rates.map(mean) as [number, number]
+  const [first, second] = variants.map((v) => v.name) as [string, string]
   console.log(
-    `${label}: previous rule ${Math.round(base / 1000)} k, working tree ${Math.round(tree / 1000)} k events/CPU-s; working tree ÷ previous: ${(tree / base).toFixed(2)}× (${expectedOutputs} outputs)`,
+    `${label}: ${first} ${Math.round(base / 1000)} k, ${second} ${Math.round(tree / 1000)} k events/CPU-s; ${second} ÷ ${first}: ${(tree / base).toFixed(2)}× (${expectedOutputs} outputs)`,
   )
 }

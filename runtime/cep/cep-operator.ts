@@ -772,14 +772,26 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
   }
 }
 
-/** The smallest number above `x` (a watermark above `x` reaches it). */
+/** Scratch for justAbove (a watermark's bits, big-endian: no allocation per call). */
+const BITS = new DataView(new ArrayBuffer(8))
+
+/** The smallest number above `x` (a watermark reaches it when it is above `x`). */
 function justAbove(x: number): number {
   if (x === Number.NEGATIVE_INFINITY) return -Number.MAX_VALUE
   if (x === 0) return Number.MIN_VALUE
-  const bits = new Float64Array([x])
-  const word = new BigInt64Array(bits.buffer)
-  word[0] = (word[0] as bigint) + (x > 0 ? 1n : -1n)
-  return bits[0] as number
+  if (!Number.isFinite(x)) return x
+  BITS.setFloat64(0, x)
+  const high = BITS.getUint32(0)
+  const low = BITS.getUint32(4)
+  // One step up in value: the magnitude one ulp up when positive, down when negative.
+  if (x > 0) {
+    BITS.setUint32(4, low + 1)
+    if (low === 0xffffffff) BITS.setUint32(0, high + 1)
+  } else {
+    BITS.setUint32(4, low - 1)
+    if (low === 0) BITS.setUint32(0, high - 1)
+  }
+  return BITS.getFloat64(0)
 }
 
 function siteOf(error: unknown): number {
