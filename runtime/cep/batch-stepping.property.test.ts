@@ -113,7 +113,7 @@ function run(
       scenario.budget,
     )
     if (!perBatch) operator.stepsPerBatch = false
-    else batchedRuns++
+    else batchedRuns += operator.stepsPerBatch ? 1 : 0
     return operator
   }
   let operator = create()
@@ -168,6 +168,19 @@ function run(
   return got
 }
 
+/** The outputs with those of one record ordered by key (stable: each key's own order stays). */
+function byRecordAndKey(got: Outputs): Outputs {
+  const order = (list: string[]) => {
+    const head = (line: string) => line.split(' ', 2)
+    return [...list].sort((a, b) => {
+      const [ra, ka] = head(a)
+      const [rb, kb] = head(b)
+      return Number(ra?.slice(1)) - Number(rb?.slice(1)) || (ka ?? '').localeCompare(kb ?? '')
+    })
+  }
+  return { ...got, results: order(got.results), timeouts: order(got.timeouts) }
+}
+
 const driftingStreamArb: fc.Arbitrary<StreamEvent[]> = fc
   .array(
     fc.record({
@@ -219,22 +232,26 @@ for (const engine of ENGINES) {
         fc.property(scenarios, points, points, (scenario, cuts, restores) => {
           const records = scenario.stream.length + 1
           const single = new Set(Array.from({ length: records }, (_, i) => i))
-          if (
-            endsByWatermark(
-              compileNfa(scenario.generated.spec),
-              scenario.generated.spec.skip,
-              scenario.timeouts,
-            )
+          const watermarkEnded = endsByWatermark(
+            compileNfa(scenario.generated.spec),
+            scenario.generated.spec.skip,
+            scenario.timeouts,
           )
-            watermarkEndedRuns++
+          if (watermarkEnded) watermarkEndedRuns++
           const context = `${describePattern(scenario.generated)}${scenario.timeouts ? ' (timeout into)' : ''}\ndelay ${scenario.delayMs}, budget ${JSON.stringify(scenario.budget)}, cuts ${[...cuts]}, restores ${[...restores]}\n${scenario.stream
             .map((e) => `${e.value.k}:${e.value.v}${e.value.n}@${e.time}#${e.seq}`)
             .join(' ')}`
-          const perRecord = run(scenario, engine.create, cuts, restores, false)
-          const batched = run(scenario, engine.create, cuts, restores, true)
+          // A restored engine holds its keys in the order they were imported, which follows their
+          // ids, and ids are freed at other points per batch: where the watermark alone emits, the
+          // outputs of different keys at one record may then come in another order (each key's own
+          // order kept), as across restores in watermark-placement.property.test.ts.
+          const keyOrderKept = restores.size === 0 || !watermarkEnded
+          const same = (got: Outputs) => (keyOrderKept ? got : byRecordAndKey(got))
+          const perRecord = same(run(scenario, engine.create, cuts, restores, false))
+          const batched = same(run(scenario, engine.create, cuts, restores, true))
           expect(batched, context).toEqual(perRecord)
-          const perRecordSingly = run(scenario, engine.create, single, restores, false)
-          const singly = run(scenario, engine.create, single, restores, true)
+          const perRecordSingly = same(run(scenario, engine.create, single, restores, false))
+          const singly = same(run(scenario, engine.create, single, restores, true))
           expect(singly, context).toEqual(perRecordSingly)
           // Whatever the cuts, budgets binding or not: the engine's time advances at every record
           // (a budget check counts what the record before's watermark left), as with one record per batch.
