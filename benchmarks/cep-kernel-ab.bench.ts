@@ -12,8 +12,11 @@
  * starts a fresh engine (cep.bench.ts reuses one per variant instead), steps the batches and
  * advances time to each batch's last event, as cep.bench.ts does; both kernels must emit the same
  * matches (a digest of key and seqs) or the run stops. Figures: events per CPU-second of this process (user + system, which includes the
- * garbage collector's helper threads) and per wall-second, per pass; the first round is a warm-up
- * and is left out of the means. Stdout only: no report is written.
+ * garbage collector's helper threads) and per wall-second, per pass; `--warmup-rounds` (default 1)
+ * come first and are left out of the means, `--rounds` (default 3) are measured, the kernels'
+ * order turning every round; beside the ratio of the means, each round's ratio of the two
+ * kernels (median and range over the rounds: lib/ab-run.ts). `--json FILE` writes every pass and
+ * the ratios; else stdout only.
  *
  * `--reuse`: one engine per kernel serves every round, as in cep.bench.ts and a long-running
  * operator (its memory grows in the warm-up and is reused after, so region growth and its copies
@@ -26,47 +29,46 @@
  * the caches.
  */
 import { execFileSync } from 'node:child_process'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import type { EngineMatch, PatternEngine } from '../runtime/cep/engine.ts'
 import { compileNfa } from '../runtime/cep/nfa-compile.ts'
 import { compileKernelSource, KERNELS_DIR } from '../wasm/build.ts'
 import { loadCepKernel } from '../wasm/host/cep-kernel.ts'
+import * as ab from './lib/ab-run.ts'
 import { CEP_BENCH_FUNCTIONS, CEP_BENCH_SPEC, cepBatches, WITHIN_MS } from './lib/cep-workload.ts'
+import { revParse } from './lib/commit-tree.ts'
+import { withTempDir } from './lib/interrupt.ts'
 
 const REPO = resolve(import.meta.dirname, '..')
 const UNBOUNDED = { maxPerKey: Number.POSITIVE_INFINITY, maxTotal: Number.POSITIVE_INFINITY }
 
 const { values: args } = parseArgs({
   options: {
+    ...ab.roundOptions({ rounds: 3, warmupRounds: 1 }),
     base: { type: 'string', default: 'HEAD' },
     events: { type: 'string', default: '1000000' },
     keys: { type: 'string', default: '100000' },
     rate: { type: 'string' },
-    rounds: { type: 'string', default: '4' },
     seed: { type: 'string', default: '42' },
     reuse: { type: 'boolean', default: false },
   },
 })
-const events = Number(args.events)
-const keys = Number(args.keys)
-const rounds = Number(args.rounds)
-const rate = args.rate === undefined ? keys / 100 : Number(args.rate)
-if (!(rounds >= 2)) throw new RangeError('--rounds must be at least 2 (the first is a warm-up)')
+const plan = ab.readRoundFlags(args)
+const events = ab.wholeNumberFlag('events', args.events, 1)
+const keys = ab.wholeNumberFlag('keys', args.keys, 1)
+const rate = args.rate === undefined ? keys / 100 : ab.wholeNumberFlag('rate', args.rate, 1)
 
 /** The kernel source at `revision`, compiled as wasm/build.ts compiles kernels. */
 async function kernelAt(revision: string): Promise<Uint8Array> {
-  const source = execFileSync('git', ['show', `${revision}:wasm/kernels/cep.ts`], { cwd: REPO })
-  const dir = await mkdtemp(join(tmpdir(), 'sluice-cep-ab-'))
-  try {
+  const sha = revParse(REPO, revision)
+  const source = execFileSync('git', ['show', `${sha}:wasm/kernels/cep.ts`], { cwd: REPO })
+  return withTempDir('sluice-cep-ab-', async (dir) => {
     const path = join(dir, 'cep.ts')
     await writeFile(path, source)
     return await compileKernelSource(path)
-  } finally {
-    await rm(dir, { recursive: true, force: true })
-  }
+  })
 }
 
 const variants = [
@@ -125,14 +127,14 @@ function pass(engine: PatternEngine): { cpu: number; wall: number; digest: numbe
   }
 }
 
-const totals = variants.map(() => ({ cpu: 0, wall: 0 }))
 let expected: { digest: number; count: number } | null = null
 const rate1 = (seconds: number) => `${(events / seconds / 1e3).toFixed(0)} k`
 const reused = args.reuse
   ? factories.map((factory) => factory(CEP_BENCH_SPEC, CEP_BENCH_FUNCTIONS, UNBOUNDED))
   : null
-for (let round = 0; round < rounds; round++) {
-  if (reused !== null && round > 0) {
+let lastRound: number | null = null
+const passes = await ab.alternate([0, 1], plan, (v, { round, warmup }) => {
+  if (reused !== null && lastRound !== null && round !== lastRound) {
     const end = batches[batches.length - 1]!.watermark + WITHIN_MS + 1000
     for (const engine of reused) {
       const left: EngineMatch[] = []
@@ -141,27 +143,50 @@ for (let round = 0; round < rounds; round++) {
     }
     shiftBatches()
   }
-  // Alternate which kernel goes first, so neither always runs after the other's garbage.
-  const order = round % 2 === 0 ? [0, 1] : [1, 0]
-  for (const v of order) {
-    const result = pass(reused?.[v] ?? factories[v]!(CEP_BENCH_SPEC, CEP_BENCH_FUNCTIONS, UNBOUNDED))
-    if (expected === null) expected = result
-    else if (result.digest !== expected.digest || result.count !== expected.count)
-      throw new Error(`${variants[v]!.name} emitted other matches (${result.count}, digest ${result.digest})`)
-    if (round > 0) {
-      totals[v]!.cpu += result.cpu
-      totals[v]!.wall += result.wall
-    }
-    process.stdout.write(
-      `round ${round}${round === 0 ? ' (warm-up)' : ''} ${variants[v]!.name}: ${rate1(result.cpu)} events/CPU-s, ${rate1(result.wall)} events/s wall, ${result.count} matches\n`,
-    )
-  }
-}
-const timed = rounds - 1
+  lastRound = round
+  const result = pass(reused?.[v] ?? factories[v]!(CEP_BENCH_SPEC, CEP_BENCH_FUNCTIONS, UNBOUNDED))
+  if (expected === null) expected = result
+  else if (result.digest !== expected.digest || result.count !== expected.count)
+    throw new Error(`${variants[v]!.name} emitted other matches (${result.count}, digest ${result.digest})`)
+  process.stdout.write(
+    `round ${round}${warmup ? ' (warm-up)' : ''} ${variants[v]!.name}: ${rate1(result.cpu)} events/CPU-s, ${rate1(result.wall)} events/s wall, ${result.count} matches\n`,
+  )
+  return result
+})
+const measured = passes.filter((p) => !p.warmup)
+const totals = variants.map((_, v) => {
+  const own = measured.filter((p) => p.variant === v)
+  return { cpu: own.reduce((a, p) => a + p.result.cpu, 0), wall: own.reduce((a, p) => a + p.result.wall, 0) }
+})
 for (const [v, variant] of variants.entries())
   process.stdout.write(
-    `${variant.name}: mean ${rate1(totals[v]!.cpu / timed)} events/CPU-s, ${rate1(totals[v]!.wall / timed)} events/s wall\n`,
+    `${variant.name}: mean ${rate1(totals[v]!.cpu / plan.rounds)} events/CPU-s, ${rate1(totals[v]!.wall / plan.rounds)} events/s wall\n`,
   )
 process.stdout.write(
   `working tree ÷ base: ${(totals[0]!.cpu / totals[1]!.cpu).toFixed(2)}× (CPU), ${(totals[0]!.wall / totals[1]!.wall).toFixed(2)}× (wall)\n`,
 )
+// Each round's passes met nearly the same load: the working tree's events per CPU-s over the base's of that round.
+const ratios = ab
+  .ratiosByRound(
+    measured.map((p) => ({
+      round: p.round,
+      variant: variants[p.variant]!.name,
+      value: events / p.result.cpu,
+    })),
+    variants[0]!.name,
+  )
+  .map((r) => ({ ...r, figure: 'events per CPU-s' }))
+for (const r of ratios) process.stdout.write(`${ab.formatRatioSummary(r.figure, r, 2)}\n`)
+await ab.writeAbReport(plan.json, {
+  bench: 'cep-kernel-ab',
+  options: args,
+  plan,
+  revisions: [{ label: args.base, sha: revParse(REPO, args.base) }],
+  runs: passes.map((p) => ({
+    round: p.round,
+    warmup: p.warmup,
+    variant: variants[p.variant]!.name,
+    ...p.result,
+  })),
+  ratios,
+})

@@ -20,8 +20,11 @@
  * different keys' outputs at one record is not yet exact per batch): per batch is forced there,
  * to measure what it would give.
  *
- * Figures: events per CPU-second of this process per pass, the first round a warm-up left out of
- * the means; both variants must emit the same number of matches and timeouts. Stdout only.
+ * Figures: events per CPU-second of this process per pass, `--warmup-rounds` (default 1) left out
+ * of the means, `--rounds` (default 3) measured, the variants' order turning every round; beside
+ * the ratio of the means, each round's ratio (median and range over the rounds: lib/ab-run.ts).
+ * Both variants must emit the same number of matches and timeouts. `--json FILE` writes every
+ * pass and the ratios; else stdout only.
  */
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -31,22 +34,23 @@ import type { CepFunctions, MatchContext, PatternEngineFactory } from '../runtim
 import { compileNfa } from '../runtime/cep/nfa-compile.ts'
 import { compileKernelSource, KERNELS_DIR } from '../wasm/build.ts'
 import { loadCepKernel } from '../wasm/host/cep-kernel.ts'
+import * as ab from './lib/ab-run.ts'
 import { CEP_BENCH_FUNCTIONS, CEP_BENCH_SPEC, cepBatches } from './lib/cep-workload.ts'
 
 const { values: args } = parseArgs({
   options: {
+    ...ab.roundOptions({ rounds: 3, warmupRounds: 1 }),
     events: { type: 'string', default: '500000' },
     keys: { type: 'string', default: '100000' },
-    rounds: { type: 'string', default: '4' },
     seed: { type: 'string', default: '42' },
     compare: { type: 'string', default: 'due' },
   },
 })
 if (args.compare !== 'due' && args.compare !== 'batch') throw new RangeError('--compare is due or batch')
-const events = Number(args.events)
-const keys = Number(args.keys)
-const rounds = Number(args.rounds)
-if (!(rounds >= 2)) throw new RangeError('--rounds must be at least 2 (the first is a warm-up)')
+const plan = ab.readRoundFlags(args)
+const events = ab.wholeNumberFlag('events', args.events, 1)
+const keys = ab.wholeNumberFlag('keys', args.keys, 1)
+const seed = ab.wholeNumberFlag('seed', args.seed, 0)
 
 const UNBOUNDED = { maxPerKey: Number.POSITIVE_INFINITY, maxTotal: Number.POSITIVE_INFINITY }
 
@@ -59,7 +63,7 @@ class PreviousRuleOperator extends CepOperator {
 
 const kernel = await loadCepKernel(await compileKernelSource(join(KERNELS_DIR, 'cep.ts')))
 const factory: PatternEngineFactory = kernel.factory(compileNfa)
-const released = cepBatches(events, { seed: Number(args.seed), keys, eventsPerSecond: keys / 100 }, 4096)
+const released = cepBatches(events, { seed, keys, eventsPerSecond: keys / 100 }, 4096)
 // The same payments as source batches: each its own record, times in order.
 const batches = released.map((b) => {
   const input: EventBatch = {
@@ -88,6 +92,9 @@ function pass(operator: CepOperator): { cpu: number; outputs: number } {
   return { cpu: (cpu.user + cpu.system) / 1e6, outputs }
 }
 
+const runs: { label: string; round: number; warmup: boolean; variant: string; eventsPerCpuSecond: number }[] =
+  []
+const ratios: ab.NamedRatios[] = []
 for (const [label, functions] of [
   ['no timeout output (rule off)', CEP_BENCH_FUNCTIONS],
   ['with `timeout into` (rule on)', withTimeouts],
@@ -97,13 +104,11 @@ for (const [label, functions] of [
     operator.stepsPerBatch = perBatch
     return operator
   }
-  const perRecord = stepping(false)
-  const perBatch = stepping(true)
   const variants =
     args.compare === 'batch'
       ? [
-          { name: 'per record', make: perRecord },
-          { name: 'per batch', make: perBatch },
+          { name: 'per record', make: stepping(false) },
+          { name: 'per batch', make: stepping(true) },
         ]
       : [
           {
@@ -115,27 +120,44 @@ for (const [label, functions] of [
             make: () => new CepOperator(CEP_BENCH_SPEC, functions, 0, factory, UNBOUNDED),
           },
         ]
-  const rates: number[][] = variants.map(() => [])
-  let expectedOutputs: number | null = null
-  for (let round = 0; round < rounds; round++) {
-    const order = round % 2 === 0 ? [0, 1] : [1, 0]
-    for (const v of order) {
-      const variant = variants[v]!
-      const { cpu, outputs } = pass(variant.make())
-      expectedOutputs ??= outputs
-      if (outputs !== expectedOutputs)
-        throw new Error(`${variant.name} emitted ${outputs} outputs, the other ${expectedOutputs}`)
-      const rate = events / cpu
-      console.log(
-        `${label}, round ${round}${round === 0 ? ' (warm-up)' : ''}, ${variant.name}: ${Math.round(rate / 1000)} k events/CPU-s`,
-      )
-      if (round > 0) rates[v]!.push(rate)
-    }
-  }
-  const mean = (list: number[]) => list.reduce((a, b) => a + b, 0) / list.length
-  const [base, tree] = rates.map(mean) as [number, number]
   const [first, second] = variants.map((v) => v.name) as [string, string]
+  let expectedOutputs: number | null = null
+  const passes = await ab.alternate(variants, plan, (variant, { round, warmup }) => {
+    const { cpu, outputs } = pass(variant.make())
+    expectedOutputs ??= outputs
+    if (outputs !== expectedOutputs)
+      throw new Error(`${variant.name} emitted ${outputs} outputs, the other ${expectedOutputs}`)
+    const rate = events / cpu
+    console.log(
+      `${label}, round ${round}${warmup ? ' (warm-up)' : ''}, ${variant.name}: ${Math.round(rate / 1000)} k events/CPU-s`,
+    )
+    return rate
+  })
+  const measured = passes.filter((p) => !p.warmup)
+  const mean = (name: string) => {
+    const rates = measured.filter((p) => p.variant.name === name).map((p) => p.result)
+    return rates.reduce((a, b) => a + b, 0) / rates.length
+  }
+  const [base, tree] = [mean(first), mean(second)]
   console.log(
     `${label}: ${first} ${Math.round(base / 1000)} k, ${second} ${Math.round(tree / 1000)} k events/CPU-s; ${second} ÷ ${first}: ${(tree / base).toFixed(2)}× (${expectedOutputs} outputs)`,
   )
+  const own = ab
+    .ratiosByRound(
+      measured.map((p) => ({ round: p.round, variant: p.variant.name, value: p.result })),
+      first,
+    )
+    .map((r) => ({ ...r, figure: 'events per CPU-s', group: label }))
+  for (const r of own) console.log(`${label}: ${ab.formatRatioSummary(r.figure, r, 2)}`)
+  ratios.push(...own)
+  runs.push(
+    ...passes.map((p) => ({
+      label,
+      round: p.round,
+      warmup: p.warmup,
+      variant: p.variant.name,
+      eventsPerCpuSecond: p.result,
+    })),
+  )
 }
+await ab.writeAbReport(plan.json, { bench: 'cep-operator-due-ab', options: args, plan, runs, ratios })

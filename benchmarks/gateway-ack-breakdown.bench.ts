@@ -19,15 +19,17 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks'
+import { constants, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks'
+import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { loadArtifact } from '../runtime/artifact/load.ts'
 import { Gateway } from '../runtime/gateway/gateway.ts'
 import { streamCatalog } from '../runtime/gateway/streams.ts'
 import { EmbeddedLog } from '../runtime/log/embedded.ts'
-import type { Log } from '../runtime/log/index.ts'
+import type { AppendOptions, Log, OutgoingRecord } from '../runtime/log/index.ts'
 import { MetricsRegistry } from '../runtime/metrics/registry.ts'
 import { compileFixture } from '../test/support/compile-fixture.ts'
+import { AllocationSampler, summarizeAllocations } from './lib/allocation-profile.ts'
 import { quantiles, syncLatencies } from './lib/fdatasync-latency.ts'
 import { PAYMENT_EVENT_TEMPLATE, PAYMENTS_PIPE } from './lib/gateway-server.ts'
 import { buildLoadgen, runNativeLoad } from './lib/native-loadgen.ts'
@@ -41,8 +43,25 @@ const args = parseArgs({
     warmup: { type: 'string', default: '2' },
     /** Syncs per write size and way in the fdatasync measurement (0: skip it). */
     syncs: { type: 'string', default: '600' },
+    /**
+     * Also sample where the heap's allocations come from during the load (garbage included,
+     * allocation-profile.ts): bytes per acknowledged event and the heaviest allocating functions.
+     * The sampling itself costs CPU, so the latencies of such a run are not comparable.
+     */
+    allocations: { type: 'boolean', default: false },
   },
 }).values
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '')
+
+/** PerformanceObserver's GC kinds (perf_hooks constants NODE_PERFORMANCE_GC_*). */
+function gcKind(kind: number | undefined): string {
+  if (kind === constants.NODE_PERFORMANCE_GC_MINOR) return 'scavenges (young generation)'
+  if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) return 'mark-compact (old generation)'
+  if (kind === constants.NODE_PERFORMANCE_GC_INCREMENTAL) return 'incremental marking steps'
+  if (kind === constants.NODE_PERFORMANCE_GC_WEAKCB) return 'weak callbacks'
+  return `kind ${kind}`
+}
 
 const ms = (ns: number) => `${(ns / 1e6).toFixed(2)} ms`
 
@@ -73,15 +92,20 @@ function measureSyncs(count: number): void {
 /** `inner` with every append timed into `took` (ns) and its record count into `sizes`. */
 function timedLog(inner: Log, took: number[], sizes: number[]): Log {
   const wrapper = Object.create(inner) as Log
-  wrapper.append = async (topic, records, options) => {
-    const start = process.hrtime.bigint()
-    try {
-      return await inner.append(topic, records, options)
-    } finally {
-      took.push(Number(process.hrtime.bigint() - start))
-      sizes.push(records.length)
+  const timed =
+    <T>(call: (topic: string, records: readonly OutgoingRecord[], options?: AppendOptions) => Promise<T>) =>
+    async (topic: string, records: readonly OutgoingRecord[], options?: AppendOptions): Promise<T> => {
+      const start = process.hrtime.bigint()
+      try {
+        return await call.call(inner, topic, records, options)
+      } finally {
+        took.push(Number(process.hrtime.bigint() - start))
+        sizes.push(records.length)
+      }
     }
-  }
+  wrapper.append = timed(inner.append)
+  // The group appender calls this one where the log has it.
+  if (inner.appendPositions !== undefined) wrapper.appendPositions = timed(inner.appendPositions)
   wrapper.partitions = (topic) => inner.partitions(topic)
   return wrapper
 }
@@ -116,12 +140,21 @@ async function main(): Promise<void> {
     appendNs.length = 0
     appendSizes.length = 0
     const gcNs: number[] = []
+    const gcNsByKind = new Map<string, number[]>()
     const gc = new PerformanceObserver((list) => {
-      for (const entry of list.getEntries()) gcNs.push(entry.duration * 1e6)
+      for (const entry of list.getEntries()) {
+        gcNs.push(entry.duration * 1e6)
+        const kind = gcKind((entry as { detail?: { kind?: number } }).detail?.kind)
+        const list = gcNsByKind.get(kind) ?? []
+        gcNsByKind.set(kind, list)
+        list.push(entry.duration * 1e6)
+      }
     })
     gc.observe({ entryTypes: ['gc'] })
     const loop = monitorEventLoopDelay({ resolution: 1 })
     loop.enable()
+    const sampler = args.allocations ? new AllocationSampler() : null
+    await sampler?.start()
     const before = process.cpuUsage()
     const result = await runNativeLoad(loadgen, {
       ...load,
@@ -129,6 +162,7 @@ async function main(): Promise<void> {
       warmupMs: 0,
     })
     const cpu = process.cpuUsage(before)
+    const allocations = sampler === null ? null : summarizeAllocations(await sampler.stop(), { root: ROOT })
     loop.disable()
     gc.disconnect()
     const lat = result.latencyNs
@@ -145,7 +179,15 @@ async function main(): Promise<void> {
       `event loop delay: p50 ${ms(loop.percentile(50))}, p99 ${ms(loop.percentile(99))}, max ${ms(loop.max)}`,
     )
     describe('GC pauses', gcNs)
+    for (const [kind, pauses] of gcNsByKind) describe(`  of which ${kind}`, pauses)
     console.log(`GC total ${ms(gcNs.reduce((a, b) => a + b, 0))} over ${args.duration} s`)
+    if (allocations !== null) {
+      const perEvent = (bytes: number) => (bytes / result.acknowledgedEvents).toFixed(0)
+      console.log(
+        `heap allocated (sampled, garbage included): ${(allocations.totalBytes / 2 ** 20).toFixed(1)} MiB, ${perEvent(allocations.totalBytes)} B per acked event; heaviest:`,
+      )
+      for (const site of allocations.sites) console.log(`  ${perEvent(site.bytes)} B/event  ${site.name}`)
+    }
   } finally {
     await gateway.drain(5000)
     await log.close()

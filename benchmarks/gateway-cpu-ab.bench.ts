@@ -9,8 +9,8 @@
  *   node --import tsx benchmarks/gateway-cpu-ab.bench.ts --commits 15e8bcb,worktree --rounds 5 --protocols http
  *
  * `worktree` is this checkout as it is (uncommitted changes included); any other name is a commit,
- * run from a detached worktree under --trees (commit-tree.ts: node_modules linked, kernels and CLI
- * built). Per run: a fresh server and data directory, a warm-up load at the same rate (not
+ * run from a tree of its files (lib/commit-tree.ts: node_modules linked, kernels and CLI built,
+ * removed at the end). Per run: a fresh server and data directory, a warm-up load at the same rate (not
  * measured, so the JIT is warm), then the measured load; the server's CPU (user + system, every
  * thread, /proc) over the measured load only, divided by the events it acknowledged in it. The
  * rate should be one the server keeps up with (a server that falls behind spends CPU on events
@@ -22,13 +22,17 @@
  * other jobs, whose load changes from one run to the next by more than the difference measured,
  * the pairs' ratios then spread far less than those of runs one after the other. It adds the
  * other server and driver to each one's load, so compare within a mode only.
+ *
+ * The rounds, their turning order and the per-round ratios (median and range) are lib/ab-run.ts's;
+ * `--json FILE` writes every run and the ratios.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { compileFixture } from '../test/support/compile-fixture.ts'
-import { commitTree } from './lib/commit-tree.ts'
+import * as ab from './lib/ab-run.ts'
+import { type CommitTree, withCommitTrees } from './lib/commit-tree.ts'
 import {
   type GatewayServer,
   PAYMENT_EVENT_TEMPLATE,
@@ -43,7 +47,8 @@ const REPO = resolve(import.meta.dirname, '..')
 
 const args = parseArgs({
   options: {
-    commits: { type: 'string', default: 'HEAD~1,HEAD' },
+    ...ab.commitOptions('HEAD~1,HEAD'),
+    ...ab.roundOptions({ rounds: 3 }),
     protocols: { type: 'string', default: 'http,websocket' },
     'http-rate': { type: 'string', default: '5000' },
     'http-connections': { type: 'string', default: '200' },
@@ -52,14 +57,13 @@ const args = parseArgs({
     connections: { type: 'string', default: '4' },
     duration: { type: 'string', default: '5' },
     warmup: { type: 'string', default: '2' },
-    rounds: { type: 'string', default: '3' },
     /** Runs the commits' servers at the same time, each under its own driver (see above). */
     together: { type: 'boolean', default: false },
-    trees: { type: 'string', default: join(tmpdir(), 'sluice-ab') },
-    /** Writes the runs as JSON here. */
-    json: { type: 'string' },
   },
 }).values
+for (const flag of ['http-rate', 'http-connections', 'ws-rate', 'batch', 'connections', 'duration'] as const)
+  ab.wholeNumberFlag(flag, args[flag], 1)
+ab.wholeNumberFlag('warmup', args.warmup, 0)
 
 type Protocol = 'http' | 'websocket'
 
@@ -106,7 +110,7 @@ function loadOf(protocol: Protocol) {
  */
 async function measure(
   loadgen: string,
-  trees: readonly { readonly commit: string; readonly tree: string }[],
+  trees: readonly CommitTree[],
   artifact: string,
   protocol: Protocol,
   round: number,
@@ -114,7 +118,7 @@ async function measure(
   const load = loadOf(protocol)
   const servers: { commit: string; dataDir: string; server: GatewayServer }[] = []
   try {
-    for (const { commit, tree } of trees) {
+    for (const { label: commit, tree } of trees) {
       const dataDir = await mkdtemp(join(tmpdir(), 'sluice-gateway-ab-'))
       servers.push({
         commit,
@@ -159,37 +163,44 @@ async function measure(
 }
 
 async function main(): Promise<void> {
-  const commits = args.commits!.split(',').map((c) => c.trim())
-  // Runs are told apart by their commit's name (an A/A comparison: HEAD against worktree).
-  if (new Set(commits).size !== commits.length) throw new Error('--commits names each commit once')
-  const protocols = args.protocols!.split(',').map((p) => p.trim()) as Protocol[]
-  await mkdir(args.trees!, { recursive: true })
-  const trees = commits.map((commit) =>
-    commit === 'worktree'
-      ? { commit, tree: REPO }
-      : { commit, tree: commitTree(REPO, args.trees!, commit).tree },
-  )
+  const commits = ab.readRevisions(args.commits)
+  const protocols = args.protocols.split(',').map((p) => p.trim()) as Protocol[]
+  for (const p of protocols)
+    if (p !== 'http' && p !== 'websocket') throw new RangeError(`unknown protocol ${p}`)
+  const plan = ab.readRoundFlags(args)
   const loadgen = await buildLoadgen()
   const artifact = await compileFixture(PAYMENTS_PIPE, 'payments', 'payments.pipe')
-  const runs: Run[] = []
-  const rounds = Number(args.rounds)
-  for (let round = 0; round < rounds; round++) {
-    // The order turns every round, so no commit always runs first (or right after a given one).
-    const order = trees.map((_, i) => trees[(i + round) % trees.length]!)
-    for (const protocol of protocols)
-      for (const group of args.together ? [order] : order.map((tree) => [tree]))
-        for (const run of await measure(loadgen, group, artifact, protocol, round)) {
-          runs.push(run)
-          console.log(
-            `round ${round + 1} ${protocol} ${run.commit}: ${run.cpuUsPerEvent.toFixed(2)} µs CPU per acked event, ${run.userCpuUsPerEvent.toFixed(2)} of it user (${run.cpuSeconds.toFixed(2)} CPU-s, ${run.acknowledgedEvents} acked, ${Math.round(run.acknowledgedPerSecond)}/s, errors ${run.errors}, not sent ${run.notSent}, ack p50 ${run.ackP50Ms.toFixed(2)} ms p99 ${run.ackP99Ms.toFixed(2)} ms)`,
-          )
-        }
-  }
+  const { runs, revisions } = await withCommitTrees(
+    { repo: REPO, revisions: commits, parent: args.trees },
+    async (trees) => {
+      // One server at a time, or (--together) all at once, their start order turning every round.
+      const units = args.together ? [trees] : trees.map((tree) => [tree])
+      const measured = await ab.alternate(
+        units,
+        plan,
+        async (unit, { round, warmup, group: protocol }) => {
+          const runs = await measure(loadgen, ab.roundOrder(unit, round), artifact, protocol, round)
+          for (const run of runs)
+            console.log(
+              `round ${round}${warmup ? ' (warm-up)' : ''} ${protocol} ${run.commit}: ${run.cpuUsPerEvent.toFixed(2)} µs CPU per acked event, ${run.userCpuUsPerEvent.toFixed(2)} of it user (${run.cpuSeconds.toFixed(2)} CPU-s, ${run.acknowledgedEvents} acked, ${Math.round(run.acknowledgedPerSecond)}/s, errors ${run.errors}, not sent ${run.notSent}, ack p50 ${run.ackP50Ms.toFixed(2)} ms p99 ${run.ackP99Ms.toFixed(2)} ms)`,
+            )
+          return runs.map((run) => ({ ...run, warmup }))
+        },
+        protocols,
+      )
+      return {
+        runs: measured.flatMap((m) => m.result),
+        revisions: trees.map(({ label, sha }) => ({ label, sha })),
+      }
+    },
+  )
+  const measuredRuns = runs.filter((r) => !r.warmup)
   console.log(
     '\nmedian server CPU µs per acknowledged event, all and user space (ratios to the first commit):',
   )
   const medianOf = (protocol: Protocol, commit: string, figure: (r: Run) => number) =>
-    median(runs.filter((r) => r.protocol === protocol && r.commit === commit).map(figure))
+    median(measuredRuns.filter((r) => r.protocol === protocol && r.commit === commit).map(figure))
+  const ratios: ab.NamedRatios[] = []
   for (const protocol of protocols) {
     const base = medianOf(protocol, commits[0]!, (r) => r.cpuUsPerEvent)
     const baseUser = medianOf(protocol, commits[0]!, (r) => r.userCpuUsPerEvent)
@@ -202,36 +213,27 @@ async function main(): Promise<void> {
       )
     }
     // Each round's runs met the same load (most of all with --together): the ratio within a round,
-    // then the median over the rounds, and in how many rounds the commit used less CPU.
-    for (const commit of commits.slice(1)) {
-      const ratios = pairedRatios(runs, protocol, commits[0]!, commit)
-      const fewer = ratios.filter((r) => r.all < 1).length
+    // then the median and range over the rounds, and in how many rounds the commit used less CPU.
+    const own = measuredRuns.filter((r) => r.protocol === protocol)
+    const ratiosOf = (figure: string, value: (r: Run) => number) =>
+      ab
+        .ratiosByRound(
+          own.map((r) => ({ round: r.round, variant: r.commit, value: value(r) })),
+          commits[0]!,
+        )
+        .map((r) => ({ ...r, figure, group: protocol }))
+    const all = ratiosOf('CPU µs per acked event', (r) => r.cpuUsPerEvent)
+    const user = ratiosOf('user CPU µs per acked event', (r) => r.userCpuUsPerEvent)
+    for (const [i, r] of all.entries()) {
+      const fewer = r.ratios.filter((x) => x < 1).length
       console.log(
-        `  ${protocol.padEnd(9)} ${commit.padEnd(10)} per-round ratio to ${commits[0]}: median ×${median(ratios.map((r) => r.all)).toFixed(2)} (user ×${median(ratios.map((r) => r.user)).toFixed(2)}), lower in ${fewer} of ${ratios.length} rounds`,
+        `  ${protocol.padEnd(9)} ${r.variant.padEnd(10)} per-round ratio to ${r.baseline}: median ×${r.median.toFixed(2)} (user ×${user[i]!.median.toFixed(2)}), lower in ${fewer} of ${r.rounds} rounds`,
       )
+      console.log(`  ${protocol.padEnd(9)} ${ab.formatRatioSummary(r.figure, r, 2)}`)
     }
+    ratios.push(...all, ...user)
   }
-  if (args.json) await writeFile(args.json, `${JSON.stringify({ args, runs }, null, 2)}\n`)
-}
-
-/** Per round, `commit`'s CPU per event over `base`'s (all and user space). */
-function pairedRatios(
-  runs: readonly Run[],
-  protocol: Protocol,
-  base: string,
-  commit: string,
-): { all: number; user: number }[] {
-  const ratios: { all: number; user: number }[] = []
-  for (const run of runs) {
-    if (run.protocol !== protocol || run.commit !== commit) continue
-    const other = runs.find((r) => r.protocol === protocol && r.commit === base && r.round === run.round)
-    if (other === undefined) continue
-    ratios.push({
-      all: run.cpuUsPerEvent / other.cpuUsPerEvent,
-      user: run.userCpuUsPerEvent / other.userCpuUsPerEvent,
-    })
-  }
-  return ratios
+  await ab.writeAbReport(plan.json, { bench: 'gateway-cpu-ab', options: args, plan, revisions, runs, ratios })
 }
 
 await main()

@@ -12,14 +12,17 @@
  * measured runs of `--events` events (pipeline-throughput.bench.ts's child mode, `--variant`).
  * Reported per tree and variant: medians of events/s, the node's CPU-seconds per million input
  * events and the local broker's (`--broker-pid`, else scripts/servers/kafka.sh's pid file of this
- * tree), and the ratio of each tree's medians to the first tree's. On a loaded machine the CPU
- * figures and the ratios within one run are what count, not events/s.
+ * tree), the ratio of each tree's medians to the first tree's, and per round the ratio to the
+ * first tree's process of the same round (median and range over the rounds: lib/ab-run.ts, which
+ * also turns the order and writes `--json FILE`). On a loaded machine the CPU figures and the
+ * ratios within one run are what count, not events/s.
  */
-import { execFileSync } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
+import * as ab from './lib/ab-run.ts'
+import { runChildJsonLast } from './lib/child-run.ts'
 import { median } from './lib/percentile.ts'
 
 const VARIANTS = ['kafka', 'kafka-exactly-once'] as const
@@ -55,23 +58,22 @@ function brokerPid(given: string | undefined): string | undefined {
 }
 
 /** One fresh process of `tree`'s bench for `variant`: its measured runs. */
-function runChild(tree: Tree, variant: Variant, args: readonly string[]): Run[] {
-  const out = execFileSync(
-    process.execPath,
-    ['--import', 'tsx', 'benchmarks/pipeline-throughput.bench.ts', '--variant', variant, ...args],
-    { cwd: tree.dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 * 1024 * 1024 },
-  )
-  const last = out.trim().split('\n').pop() ?? ''
-  return (JSON.parse(last) as { runs: Run[] }).runs
+async function runChild(tree: Tree, variant: Variant, args: readonly string[]): Promise<Run[]> {
+  const result = await runChildJsonLast<{ runs: Run[] }>({
+    script: 'benchmarks/pipeline-throughput.bench.ts',
+    cwd: tree.dir,
+    args: ['--variant', variant, ...args],
+  })
+  return result.runs
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const args = parseArgs({
     options: {
+      ...ab.roundOptions({ rounds: 3 }),
       kafka: { type: 'string' },
       tree: { type: 'string', multiple: true },
       variants: { type: 'string', default: VARIANTS.join(',') },
-      rounds: { type: 'string', default: '3' },
       runs: { type: 'string', default: '2' },
       'warmup-runs': { type: 'string', default: '1' },
       events: { type: 'string', default: '500000' },
@@ -82,10 +84,12 @@ function main(): void {
   if (brokers === undefined) throw new Error('--kafka <brokers> (or SLUICE_KAFKA_BROKERS) is needed')
   const trees = parseTrees(args.tree ?? [])
   if (trees.length < 2) throw new RangeError('give at least two --tree label=directory')
+  if (new Set(trees.map((t) => t.label)).size !== trees.length)
+    throw new RangeError('each --tree label once (runs are told apart by it)')
   const variants = args.variants.split(',').map((v) => v.trim()) as Variant[]
   for (const v of variants) if (!VARIANTS.includes(v)) throw new RangeError(`unknown variant ${v}`)
-  const rounds = Number(args.rounds)
-  const events = Number(args.events)
+  const plan = ab.readRoundFlags(args)
+  const events = ab.wholeNumberFlag('events', args.events, 1)
   const pid = brokerPid(args['broker-pid'])
   const childArgs = [
     '--kafka',
@@ -93,28 +97,33 @@ function main(): void {
     '--events',
     String(events),
     '--runs',
-    args.runs,
+    String(ab.wholeNumberFlag('runs', args.runs, 1)),
     '--warmup-runs',
-    args['warmup-runs'],
+    String(ab.wholeNumberFlag('warmup-runs', args['warmup-runs'], 0)),
     ...(pid === undefined ? [] : ['--broker-pid', pid]),
   ]
 
+  const loads: number[] = []
+  // Per round and variant, every tree once in the round's turning order.
+  const measured = await ab.alternate(
+    trees,
+    plan,
+    async (tree, { round, warmup, group: variant }) => {
+      loads.push(loadavg()[0]!)
+      const runs = await runChild(tree, variant, childArgs)
+      const shown = runs.map((r) => `${(r.eventsPerSecond / 1000).toFixed(0)} k`).join(', ')
+      process.stderr.write(
+        `round ${round}/${plan.rounds}${warmup ? ' (warm-up)' : ''} ${variant} ${tree.label}: ${shown}\n`,
+      )
+      return runs
+    },
+    variants,
+  )
   const results = new Map<string, Run[]>()
   const key = (tree: Tree, variant: Variant) => `${tree.label}\u0000${variant}`
-  const loads: number[] = []
-  for (let round = 0; round < rounds; round++) {
-    for (const variant of variants) {
-      // The order of the trees turns every round, so neither always runs first.
-      const order = trees.map((_, i) => trees[(i + round) % trees.length]!)
-      for (const tree of order) {
-        loads.push(loadavg()[0]!)
-        const runs = runChild(tree, variant, childArgs)
-        results.set(key(tree, variant), [...(results.get(key(tree, variant)) ?? []), ...runs])
-        const shown = runs.map((r) => `${(r.eventsPerSecond / 1000).toFixed(0)} k`).join(', ')
-        process.stderr.write(`round ${round + 1}/${rounds} ${variant} ${tree.label}: ${shown}\n`)
-      }
-    }
-  }
+  for (const { variant: tree, group, result, warmup } of measured)
+    if (!warmup) results.set(key(tree, group), [...(results.get(key(tree, group)) ?? []), ...result])
+  const rounds = plan.rounds
 
   const perMillion = (seconds: number) => (seconds * 1e6) / events
   const lines = [
@@ -148,7 +157,41 @@ function main(): void {
     )
     lines.push(`- ${variant} ${label}: ${shown.join(' | ')}`)
   }
+  // Each tree's process against the first tree's process of the same round and variant.
+  const ratios: ab.NamedRatios[] = variants.flatMap((variant) => {
+    const own = measured.filter((m) => m.group === variant && !m.warmup)
+    const ratiosOf = (figure: string, value: (run: Run) => number) =>
+      ab
+        .ratiosByRound(
+          own.flatMap((m) =>
+            m.result.map((r) => ({ round: m.round, variant: m.variant.label, value: value(r) })),
+          ),
+          trees[0]!.label,
+        )
+        .map((r) => ({ ...r, figure, group: variant }))
+    return [
+      ...ratiosOf('events/s', (r) => r.eventsPerSecond),
+      ...ratiosOf('CPU-s per 1M', (r) => r.cpuSeconds),
+    ]
+  })
+  lines.push('', 'Per round against the first tree of the same round:', '')
+  for (const r of ratios) lines.push(`- ${r.group} ${ab.formatRatioSummary(r.figure, r)}`)
   process.stdout.write(`${lines.join('\n')}\n`)
+  await ab.writeAbReport(plan.json, {
+    bench: 'pipeline-ab',
+    options: args,
+    plan,
+    runs: measured.flatMap((m) =>
+      m.result.map((r) => ({
+        round: m.round,
+        warmup: m.warmup,
+        variant: m.group,
+        tree: m.variant.label,
+        ...r,
+      })),
+    ),
+    ratios,
+  })
 }
 
-main()
+await main()

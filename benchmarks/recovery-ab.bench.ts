@@ -7,34 +7,35 @@
  *   node --import tsx benchmarks/recovery-ab.bench.ts --commits d02368e,c19f880,HEAD
  *   node --import tsx benchmarks/recovery-ab.bench.ts --commits c19f880,HEAD --rounds 4 --variants every,none
  *
- * Per commit, a detached git worktree under --trees (made once, as nexmark-ab.bench.ts does:
- * node_modules linked, WebAssembly kernels and CLI built) supplies the runtime and the compiler;
- * a child process per commit and round (in turn A, B, …, so all meet the same machine load) first
+ * Per commit, a tree of its files (lib/commit-tree.ts: node_modules linked, WebAssembly kernels
+ * and CLI built, removed at the end; `worktree` is this checkout) supplies the runtime and the
+ * compiler; a child process per commit and round (lib/revision-rounds.ts: the order turning every
+ * round, so all meet the same machine load) first
  * runs a shorter warm-up (left out), then each variant once, in an order that turns with the round. Per run: CPU-s of the process (user +
  * system, every thread) from runner start until every input event is processed (as recovery.bench.ts:
  * exactly-once's wait for the commit of its last batch, up to one interval, is a column of its own,
  * not part of the span), wall seconds, and GC counts; the summary
- * gives medians, CPU µs per event and ratios against the first commit, and per commit each
+ * gives medians, CPU µs per event and ratios against the first commit (of medians, and per round
+ * against the first commit's run of the same round: median and range), and per commit each
  * variant's ratios to `none` of the same process (paired-overhead.ts: median of the rounds' ratios). The event loop's idle
  * time (waiting on timers and I/O, not for a core) shows waits that CPU-s cannot. `--profile DIR`
  * writes a V8 CPU profile of each measured span (the runner's, not the input's generation). On a loaded machine the
- * CPU figures and the ratios within one run are what count, not events/s.
+ * CPU figures and the ratios within one run are what count, not events/s. `--json FILE` writes
+ * every run and the ratios (lib/ab-run.ts).
  */
-import { execFileSync } from 'node:child_process'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdir, writeFile } from 'node:fs/promises'
 import { Session } from 'node:inspector'
-import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
-import { PerformanceObserver, performance } from 'node:perf_hooks'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
-import { commitTree } from './lib/commit-tree.ts'
+import * as ab from './lib/ab-run.ts'
+import { withTempDir } from './lib/interrupt.ts'
 import { pairedRatios } from './lib/paired-overhead.ts'
 import { mulberry32 } from './lib/payments.ts'
 import { median } from './lib/percentile.ts'
+import { REVISION_CHILD_OPTIONS, runRevisionRounds } from './lib/revision-rounds.ts'
 import { mainThreadCpuSeconds } from './lib/thread-cpu.ts'
-
-const REPO = resolve(import.meta.dirname, '..')
+import { GcCounter, importTreeRuntime } from './lib/tree-runtime.ts'
 
 /** Short names for recovery.bench.ts's overhead variants. */
 const VARIANTS = {
@@ -78,81 +79,87 @@ interface RunFigures {
 
 const args = parseArgs({
   options: {
-    commits: { type: 'string', default: 'HEAD~1,HEAD' },
+    ...ab.commitOptions('HEAD~1,HEAD'),
+    ...ab.roundOptions({ rounds: 3 }),
     variants: { type: 'string', default: 'every,none,eo' },
     events: { type: 'string', default: '1000000' },
     cards: { type: 'string', default: '100000' },
     warmup: { type: 'string', default: '200000' },
-    rounds: { type: 'string', default: '3' },
-    trees: { type: 'string', default: join(tmpdir(), 'sluice-ab') },
     // A CPU profile per measured run (the runner's span only, not the input's generation) into this directory.
     profile: { type: 'string' },
-    // Child mode: one commit's tree.
-    tree: { type: 'string' },
-    label: { type: 'string' },
-    round: { type: 'string' },
+    ...REVISION_CHILD_OPTIONS,
   },
 }).values
 
-const variantKeys = args.variants!.split(',').map((v) => v.trim()) as VariantKey[]
+const variantKeys = args.variants.split(',').map((v) => v.trim()) as VariantKey[]
 for (const key of variantKeys)
   if (!(key in VARIANTS)) throw new Error(`--variants names some of ${Object.keys(VARIANTS).join(', ')}`)
+const events = ab.wholeNumberFlag('events', args.events, 1)
+const cards = ab.wholeNumberFlag('cards', args.cards, 1)
+const warmupEvents = ab.wholeNumberFlag('warmup', args.warmup, 0)
 
 async function parent(): Promise<void> {
-  const commits = args.commits!.split(',')
-  const trees = commits.map((c) => ({ label: c, ...commitTree(REPO, args.trees!, c) }))
-  const figures: RunFigures[] = []
-  for (let round = 1; round <= Number(args.rounds); round++) {
-    for (const { label, tree } of trees) {
-      process.stderr.write(`round ${round}: ${label} …\n`)
-      const stdout = execFileSync(
-        process.execPath,
-        [
-          '--expose-gc',
-          '--import',
-          'tsx',
-          fileURLToPath(import.meta.url),
-          ...['--tree', tree, '--label', label, '--round', String(round)],
-          ...['--events', args.events!, '--cards', args.cards!, '--warmup', args.warmup!],
-          ...['--variants', args.variants!],
-          ...(args.profile === undefined ? [] : ['--profile', args.profile]),
-        ],
-        { cwd: tree, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
-      )
-      for (const line of stdout.trim().split('\n')) {
-        const run = JSON.parse(line) as RunFigures
-        figures.push(run)
+  const { plan, revisions, runs } = await runRevisionRounds<RunFigures>(args, {
+    script: import.meta.url,
+    childArgs: [
+      ...['--events', String(events), '--cards', String(cards), '--warmup', String(warmupEvents)],
+      ...['--variants', args.variants],
+      ...(args.profile === undefined ? [] : ['--profile', args.profile]),
+    ],
+    onRuns: (figures) => {
+      for (const run of figures)
         process.stderr.write(
           `  ${run.variant}: ${run.seconds.toFixed(2)} s (outputs visible ${run.visibleSeconds.toFixed(2)} s later), ${run.cpuSeconds.toFixed(2)} CPU-s (main thread ${run.mainCpuSeconds.toFixed(2)}), loop idle ${run.idleSeconds.toFixed(2)} s, GCs ${run.majorGcs} major / ${run.minorGcs} minor, ${run.checkpoints} checkpoints\n`,
         )
-      }
-    }
-  }
-  const events = Number(args.events)
-  const base = trees[0]!.label
+    },
+  })
+  const all = runs.flatMap((r) => r.result.map((f) => ({ ...f, warmup: r.warmup })))
+  const figures = all.filter((f) => !f.warmup)
+  const base = revisions[0]!.label
   const cpuOf = (label: string, variant: VariantKey) =>
     median(figures.filter((f) => f.commit === label && f.variant === variant).map((f) => f.cpuSeconds))
   console.log(
-    `\nOverhead part, ${events} payments / ${args.cards} cards, ${args.rounds} alternating rounds, medians:\n`,
+    `\nOverhead part, ${events} payments / ${cards} cards, ${plan.rounds} alternating rounds, medians:\n`,
   )
   console.log(
     '| commit | variant | wall s | visible s later | CPU-s | main-thread CPU-s | loop idle s | CPU µs/event | major GCs | CPU vs first commit | CPU vs none (same commit) | main-thread CPU vs none |',
   )
   console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
-  for (const { label, sha } of trees) {
+  for (const { label, sha } of revisions) {
     for (const variant of variantKeys) {
-      const runs = figures.filter((f) => f.commit === label && f.variant === variant)
+      const own = figures.filter((f) => f.commit === label && f.variant === variant)
       const cpu = cpuOf(label, variant)
       const none = variantKeys.includes('none') ? cpuOf(label, 'none') : Number.NaN
-      const main = median(runs.map((r) => r.mainCpuSeconds))
+      const main = median(own.map((r) => r.mainCpuSeconds))
       const mainNone = median(
         figures.filter((f) => f.commit === label && f.variant === 'none').map((f) => f.mainCpuSeconds),
       )
       console.log(
-        `| ${label} (${sha.slice(0, 7)}) | ${variant} | ${median(runs.map((r) => r.seconds)).toFixed(2)} | ${median(runs.map((r) => r.visibleSeconds)).toFixed(2)} | ${cpu.toFixed(2)} | ${main.toFixed(2)} | ${median(runs.map((r) => r.idleSeconds)).toFixed(2)} | ${((cpu / events) * 1e6).toFixed(2)} | ${median(runs.map((r) => r.majorGcs))} | ${(cpu / cpuOf(base, variant)).toFixed(3)}× | ${(cpu / none).toFixed(3)}× | ${(main / mainNone).toFixed(3)}× |`,
+        `| ${label} (${sha.slice(0, 7)}) | ${variant} | ${median(own.map((r) => r.seconds)).toFixed(2)} | ${median(own.map((r) => r.visibleSeconds)).toFixed(2)} | ${cpu.toFixed(2)} | ${main.toFixed(2)} | ${median(own.map((r) => r.idleSeconds)).toFixed(2)} | ${((cpu / events) * 1e6).toFixed(2)} | ${median(own.map((r) => r.majorGcs))} | ${(cpu / cpuOf(base, variant)).toFixed(3)}× | ${(cpu / none).toFixed(3)}× | ${(main / mainNone).toFixed(3)}× |`,
       )
     }
   }
+  // Each commit's process against the first commit's process of the same round.
+  const ratios: ab.NamedRatios[] = variantKeys.flatMap((variant) =>
+    ab
+      .ratiosByRound(
+        figures
+          .filter((f) => f.variant === variant)
+          .map((f) => ({ round: f.round, variant: f.commit, value: f.cpuSeconds })),
+        base,
+      )
+      .map((r) => ({ ...r, figure: 'CPU-s', group: variant })),
+  )
+  if (ratios.length > 0) console.log('\nCPU-s per round against the first commit of the same round:\n')
+  for (const r of ratios) console.log(`${r.group}: ${ab.formatRatioSummary(r.figure, r)}`)
+  await ab.writeAbReport(plan.json, {
+    bench: 'recovery-ab',
+    options: args,
+    plan,
+    revisions,
+    runs: all,
+    ratios,
+  })
   if (!variantKeys.includes('none')) return
   // Within one child process (a commit's round) the variants met nearly the same machine: their
   // ratios to `none` carry less of the load than the ratios of medians above.
@@ -161,11 +168,11 @@ async function parent(): Promise<void> {
     '| commit | variant | events/s ratio (variant / none) | per round | CPU-s ratio | main-thread CPU-s ratio |',
   )
   console.log('| --- | --- | ---: | --- | ---: | ---: |')
-  for (const { label, sha } of trees) {
-    const runs = figures
+  for (const { label, sha } of revisions) {
+    const own = figures
       .filter((f) => f.commit === label)
       .map((f) => ({ ...f, eventsPerSecond: events / f.seconds }))
-    for (const r of pairedRatios(runs, 'none'))
+    for (const r of pairedRatios(own, 'none'))
       console.log(
         `| ${label} (${sha.slice(0, 7)}) | ${r.variant} | ${r.throughputRatio.toFixed(3)} | ${r.throughputRatios.map((x) => x.toFixed(3)).join(', ')} | ${r.cpuRatio.toFixed(3)}× | ${r.mainCpuRatio.toFixed(3)}× |`,
       )
@@ -198,39 +205,27 @@ sink totals -> kafka("totals")
 `
 
 async function child(tree: string, label: string, round: number): Promise<void> {
-  // The commit's own runtime and compiler, imported from its worktree.
-  const { loadArtifact } = await import(join(tree, 'runtime/artifact/load.ts'))
-  const { EmbeddedLog } = await import(join(tree, 'runtime/log/embedded.ts'))
-  const { FileSnapshotStore } = await import(join(tree, 'runtime/state/file-snapshot-store.ts'))
-  const { MetricsRegistry } = await import(join(tree, 'runtime/metrics/registry.ts'))
-  const { PipelineRunner } = await import(join(tree, 'runtime/node/pipeline-runner.ts'))
+  // The commit's own runtime and compiler, from its tree.
+  const { loadArtifact, EmbeddedLog, FileSnapshotStore, MetricsRegistry, PipelineRunner } =
+    await importTreeRuntime(tree)
   const { compileFixture } = await import(join(tree, 'test/support/compile-fixture.ts'))
-  let majors = 0
-  let minors = 0
-  new PerformanceObserver((list) => {
-    for (const entry of list.getEntries()) {
-      if ((entry as { detail?: { kind?: number } }).detail?.kind === 1) minors++
-      else majors++
-    }
-  }).observe({ entryTypes: ['gc'] })
+  const gcs = new GcCounter()
   const gc = (globalThis as { gc?: () => void }).gc
   const artifact = await loadArtifact(await compileFixture(PIPE, 'recovery-ab'))
-  const all = payments(Number(args.events), Number(args.cards), 7)
-  const warmup = all.slice(0, Number(args.warmup))
+  const all = payments(events, cards, 7)
+  const warmup = all.slice(0, warmupEvents)
   const profiler = args.profile === undefined ? null : inspectorProfiler(args.profile)
 
   const runOnce = async (variant: VariantKey, records: typeof all): Promise<RunFigures> => {
     const { delivery, checkpointIntervalMs } = VARIANTS[variant]
-    const dir = await mkdtemp(join(tmpdir(), 'sluice-ab-recovery-'))
-    try {
+    return withTempDir('sluice-ab-recovery-', async (dir) => {
       const log = await EmbeddedLog.open(dir, { durability: { intervalMs: 100 } })
       await log.ensureTopic('payments')
       for (let i = 0; i < records.length; i += 10_000)
         await log.append('payments', records.slice(i, i + 10_000))
       const store = new FileSnapshotStore(join(dir, 'state'))
       gc?.()
-      majors = 0
-      minors = 0
+      gcs.reset()
       await profiler?.start()
       const started = performance.now()
       const cpuBefore = process.cpuUsage()
@@ -256,8 +251,8 @@ async function child(tree: string, label: string, round: number): Promise<void> 
       const figures = {
         idleSeconds: loop.idle / 1000,
         mainCpuSeconds,
-        majorGcs: majors,
-        minorGcs: minors,
+        majorGcs: gcs.majors,
+        minorGcs: gcs.minors,
         // Older commits' registries may lack findHistogram.
         checkpoints: metrics.findHistogram?.('sluice_checkpoint_seconds')?.observations ?? 0,
       }
@@ -284,13 +279,11 @@ async function child(tree: string, label: string, round: number): Promise<void> 
         cpuSeconds: (cpu.user + cpu.system) / 1e6,
         ...figures,
       }
-    } finally {
-      await rm(dir, { recursive: true, force: true })
-    }
+    })
   }
 
   // The variants' order turns with the round, so none of them always runs first in a process.
-  const order = variantKeys.map((_, i) => variantKeys[(i + round - 1) % variantKeys.length]!)
+  const order = ab.roundOrder(variantKeys, round - 1)
   if (warmup.length > 0) await runOnce(order[0]!, warmup)
   for (const variant of order) console.log(JSON.stringify(await runOnce(variant, all)))
 }

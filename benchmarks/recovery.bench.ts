@@ -42,9 +42,10 @@ import { MetricsRegistry } from '../runtime/metrics/registry.ts'
 import { PipelineRunner } from '../runtime/node/pipeline-runner.ts'
 import { FileSnapshotStore } from '../runtime/state/file-snapshot-store.ts'
 import { compileFixture } from '../test/support/compile-fixture.ts'
-import { commitTree } from './lib/commit-tree.ts'
+import { roundOrder } from './lib/ab-run.ts'
+import { openCommitTrees, WORKTREE } from './lib/commit-tree.ts'
 import { collectGarbage, PeakMemory } from './lib/measure.ts'
-import { pairedRatios, roundOrder } from './lib/paired-overhead.ts'
+import { pairedRatios } from './lib/paired-overhead.ts'
 import { mulberry32 } from './lib/payments.ts'
 import { formatBytes, formatRate, machineInfo, writeReportFiles } from './lib/report.ts'
 import { mainThreadCpuSeconds } from './lib/thread-cpu.ts'
@@ -69,7 +70,8 @@ const { values } = parseArgs({
     // Recovery with each commit's CLI in turn (benchmarks/lib/commit-tree.ts), e.g. HEAD~3,HEAD;
     // 'worktree' is this checkout as it is. Default: this checkout alone.
     commits: { type: 'string' },
-    trees: { type: 'string', default: join(tmpdir(), 'sluice-ab') },
+    // Where the commits' trees are made for the run (and removed after it).
+    trees: { type: 'string', default: tmpdir() },
     // Which recovery backends: embedded, kafka (needs --kafka and --redis), or both (default).
     backends: { type: 'string', default: 'embedded,kafka' },
   },
@@ -501,12 +503,17 @@ async function main(): Promise<void> {
       },
     })
   }
-  const clis: Cli[] = (values.commits ?? 'worktree').split(',').map((c) => {
-    const commit = c.trim()
-    if (commit === 'worktree') return { name: 'worktree', root: REPO }
-    const { sha, tree } = commitTree(REPO, values.trees!, commit)
-    return { name: `${commit} (${sha.slice(0, 8)})`, root: tree }
+  // Removed at the end, and by lib/interrupt.ts if the bench fails or is stopped before.
+  const commitTrees = openCommitTrees({
+    repo: REPO,
+    revisions: (values.commits ?? WORKTREE).split(',').map((c) => c.trim()),
+    parent: values.trees!,
   })
+  const clis: Cli[] = commitTrees.trees.map(({ label, sha, tree }) =>
+    label === WORKTREE
+      ? { name: WORKTREE, root: REPO }
+      : { name: `${label} (${sha.slice(0, 8)})`, root: tree },
+  )
   const recoveryRounds: RecoveryResult[] = []
   for (const backend of backends) recoveryRounds.push(...(await recovery(backend, clis)))
   // Per backend and CLI, the round with the median total.
@@ -528,6 +535,7 @@ async function main(): Promise<void> {
   clearInterval(sampler)
   peak.sample()
   await Promise.all(scratch.map((d) => rm(d, { recursive: true, force: true })))
+  commitTrees.close()
   if (PART === 'recovery') return
 
   const report = {

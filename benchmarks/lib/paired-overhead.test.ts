@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { type OverheadRun, pairedRatios, roundOrder } from './paired-overhead.ts'
+import { type OverheadRun, pairedRatios } from './paired-overhead.ts'
 
 const run = (round: number, variant: string, eventsPerSecond: number, cpuSeconds = 1, mainCpuSeconds = 1) =>
   ({ round, variant, eventsPerSecond, cpuSeconds, mainCpuSeconds }) satisfies OverheadRun
@@ -34,16 +34,5 @@ describe('pairedRatios', () => {
     const [alone] = pairedRatios([run(1, 'every', 100)], 'none')
     expect(alone!.rounds).toBe(0)
     expect(alone!.throughputRatio).toBeNaN()
-  })
-})
-
-describe('roundOrder', () => {
-  it('turns the order by one each round, so every variant runs first once in as many rounds', () => {
-    const orders = [0, 1, 2].map((r) => roundOrder(['a', 'b', 'c'], r))
-    expect(orders).toEqual([
-      ['a', 'b', 'c'],
-      ['b', 'c', 'a'],
-      ['c', 'a', 'b'],
-    ])
   })
 })

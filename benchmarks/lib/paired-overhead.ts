@@ -6,7 +6,7 @@
  * load, so their ratio carries much less of it than a ratio of each variant's own median does
  * (which pairs a good minute of one with a bad minute of the other).
  */
-import { median } from './percentile.ts'
+import { ratiosByRound } from './ab-run.ts'
 
 export interface OverheadRun {
   readonly round: number
@@ -30,30 +30,22 @@ export interface PairedRatios {
   readonly mainCpuRatio: number
 }
 
-/** Per variant other than `baseline`, its per-round ratios against the baseline's run of the same round. */
+/** Per variant other than `baseline`, its per-round ratios against the baseline's run of the same round (ab-run.ts). */
 export function pairedRatios(runs: readonly OverheadRun[], baseline: string): PairedRatios[] {
-  const baseOf = new Map<number, OverheadRun>()
-  for (const run of runs) if (run.variant === baseline) baseOf.set(run.round, run)
-  const variants = [...new Set(runs.map((r) => r.variant))].filter((v) => v !== baseline)
-  return variants.map((variant) => {
-    const pairs = runs
-      .filter((r) => r.variant === variant && baseOf.has(r.round))
-      .sort((a, b) => a.round - b.round)
-      .map((r) => [r, baseOf.get(r.round)!] as const)
-    const throughputRatios = pairs.map(([r, b]) => r.eventsPerSecond / b.eventsPerSecond)
-    return {
-      variant,
-      rounds: pairs.length,
-      throughputRatios,
-      throughputRatio: pairs.length === 0 ? Number.NaN : median(throughputRatios),
-      cpuRatio: pairs.length === 0 ? Number.NaN : median(pairs.map(([r, b]) => r.cpuSeconds / b.cpuSeconds)),
-      mainCpuRatio:
-        pairs.length === 0 ? Number.NaN : median(pairs.map(([r, b]) => r.mainCpuSeconds / b.mainCpuSeconds)),
-    }
-  })
-}
-
-/** The variants in the order a round runs them: turned by one each round, so none always runs first. */
-export function roundOrder<T>(variants: readonly T[], round: number): T[] {
-  return variants.map((_, i) => variants[(i + round) % variants.length]!)
+  const ratiosOf = (figure: (run: OverheadRun) => number) =>
+    ratiosByRound(
+      runs.map((r) => ({ round: r.round, variant: r.variant, value: figure(r) })),
+      baseline,
+    )
+  const throughput = ratiosOf((r) => r.eventsPerSecond)
+  const cpu = ratiosOf((r) => r.cpuSeconds)
+  const mainCpu = ratiosOf((r) => r.mainCpuSeconds)
+  return throughput.map((t, i) => ({
+    variant: t.variant,
+    rounds: t.rounds,
+    throughputRatios: t.ratios,
+    throughputRatio: t.median,
+    cpuRatio: cpu[i]!.median,
+    mainCpuRatio: mainCpu[i]!.median,
+  }))
 }

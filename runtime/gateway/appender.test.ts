@@ -47,8 +47,8 @@ describe('GroupAppender', () => {
     const first = appender.append('t', [record('a')])
     const rest = [appender.append('t', [record('b'), record('c')]), appender.append('t', [record('d')])]
     scripted.release()
-    expect(await first).toEqual([{ partition: 0, offset: 0 }])
-    expect(await Promise.all(rest)).toEqual([
+    expect((await first).toArray()).toEqual([{ partition: 0, offset: 0 }])
+    expect((await Promise.all(rest)).map((r) => r.toArray())).toEqual([
       [
         { partition: 0, offset: 1 },
         { partition: 0, offset: 2 },
@@ -62,7 +62,7 @@ describe('GroupAppender', () => {
   it('reports a record the log refuses as refused, and positions the others', async () => {
     const scripted = scriptedLog()
     const appender = new GroupAppender(scripted.log)
-    expect(await appender.append('t', [record('x'), record('huge'), record('y')])).toEqual([
+    expect((await appender.append('t', [record('x'), record('huge'), record('y')])).toArray()).toEqual([
       { partition: 0, offset: 0 },
       { refused: 'record too large' },
       { partition: 0, offset: 1 },
@@ -83,7 +83,7 @@ describe('GroupAppender', () => {
     const results = await appender.append('t', [record('a'), record('b')])
     expect(scripted.appends).toEqual([['a', 'b'], ['b']])
     // The first record's position was acknowledged inside the failed append: known to be held, not where.
-    expect(results).toEqual([
+    expect(results.toArray()).toEqual([
       { partition: -1, offset: -1 },
       { partition: 0, offset: 0 },
     ])
@@ -115,9 +115,9 @@ describe('GroupAppender', () => {
     const held = appender.append('t', [record('b')])
     const lost = appender.append('t', [record('c')]).catch((e: unknown) => e)
     scripted.release()
-    expect(await first).toEqual([{ partition: 0, offset: 0 }])
+    expect((await first).toArray()).toEqual([{ partition: 0, offset: 0 }])
     // b was acknowledged by the failed append of [b, c]; c never was.
-    expect(await held).toEqual([{ partition: -1, offset: -1 }])
+    expect((await held).toArray()).toEqual([{ partition: -1, offset: -1 }])
     const error = await lost
     expect(error).toBeInstanceOf(SluiceError)
     expect((error as SluiceError).retryable).toBe(true)
@@ -132,6 +132,36 @@ describe('GroupAppender', () => {
     ])
     const appender = new GroupAppender(scripted.log)
     await expect(appender.append('t', [record('a')])).rejects.toThrow('disk gone')
-    expect(await appender.append('t', [record('b')])).toEqual([{ partition: 0, offset: 0 }])
+    expect((await appender.append('t', [record('b')])).toArray()).toEqual([{ partition: 0, offset: 0 }])
+  })
+
+  it('calls appendPositions where the log has it, and append on a decorator that overrides only append', async () => {
+    const calls: string[] = []
+    const base = {
+      async append(topic: string, records: readonly OutgoingRecord[]): Promise<RecordPosition[]> {
+        calls.push('append')
+        return records.map((_, i) => ({ topic, partition: 1, offset: i }))
+      },
+      async appendPositions(_topic: string, records: readonly OutgoingRecord[]) {
+        calls.push('appendPositions')
+        return {
+          partitions: new Int32Array(records.length).fill(1),
+          offsets: Float64Array.from(records, (_, i) => i),
+        }
+      },
+    }
+    expect((await new GroupAppender(base).append('t', [record('a'), record('b')])).toArray()).toEqual([
+      { partition: 1, offset: 0 },
+      { partition: 1, offset: 1 },
+    ])
+    expect(calls).toEqual(['appendPositions'])
+    // A fault injected the way tests inject them: the inherited appendPositions must not bypass it.
+    const faulty = Object.create(base) as typeof base
+    faulty.append = async () => {
+      calls.push('faulty append')
+      throw new Error('disk on fire')
+    }
+    await expect(new GroupAppender(faulty).append('t', [record('c')])).rejects.toThrow('disk on fire')
+    expect(calls).toEqual(['appendPositions', 'faulty append'])
   })
 })

@@ -16,17 +16,15 @@
  * that sends them again may duplicate them (at-least-once).
  */
 import { SluiceError } from '../errors.ts'
-import type { Log, OutgoingRecord, RecordPosition } from '../log/index.ts'
+import type { AppendOptions, Log, OutgoingRecord, PositionArrays } from '../log/index.ts'
 import { type Backoff, backoffDelay, DEFAULT_BACKOFF, isRetryable, sleep } from '../log/retry.ts'
+import { AppendResults } from './append-results.ts'
 
-/** Where a record went: its position, or why the log refused it. */
-export type AppendResult =
-  | { readonly partition: number; readonly offset: number }
-  | { readonly refused: string }
+export type { AppendResult } from './append-results.ts'
 
 interface Waiter {
   readonly records: readonly OutgoingRecord[]
-  readonly resolve: (results: AppendResult[]) => void
+  readonly resolve: (results: AppendResults) => void
   readonly reject: (error: unknown) => void
 }
 
@@ -50,13 +48,13 @@ export class GroupAppender {
   unavailable = false
 
   constructor(
-    private readonly log: Pick<Log, 'append'>,
+    private readonly log: Pick<Log, 'append' | 'appendPositions'>,
     private readonly options: GroupAppenderOptions = {},
   ) {}
 
   /** Appends `records` (in order) with other requests' records; resolves once the log holds them. */
-  append(topic: string, records: readonly OutgoingRecord[]): Promise<AppendResult[]> {
-    if (records.length === 0) return Promise.resolve([])
+  append(topic: string, records: readonly OutgoingRecord[]): Promise<AppendResults> {
+    if (records.length === 0) return Promise.resolve(AppendResults.EMPTY)
     return new Promise((resolve, reject) => {
       let queue = this.queues.get(topic)
       if (queue === undefined) {
@@ -104,34 +102,46 @@ export class GroupAppender {
   }
 
   private async appendGroup(topic: string, group: readonly Waiter[], count: number): Promise<void> {
-    const records: OutgoingRecord[] = group.length === 1 ? [...group[0]!.records] : []
-    if (group.length > 1)
-      for (const waiter of group) for (const record of waiter.records) records.push(record)
-    const results: (AppendResult | undefined)[] = new Array(count)
+    // One request's records go to the log as they are; several are concatenated once.
+    let records: readonly OutgoingRecord[] = group[0]!.records
+    if (group.length > 1) {
+      const all: OutgoingRecord[] = []
+      for (const waiter of group) for (const record of waiter.records) all.push(record)
+      records = all
+    }
+    // The group's results, cut into one view per request when it settles (no object per record).
+    const partitions = new Int32Array(count)
+    const offsets = new Float64Array(count)
+    // The refusals of the attempt that succeeded (rare: a map only when there are some).
+    let refused = null as Map<number, string> | null
     const deadline = performance.now() + (this.options.appendTimeoutMs ?? 30_000)
     const backoff = this.options.backoff ?? DEFAULT_BACKOFF
+    // Records [0, done) have their results.
     let done = 0
     let failures = 0
     for (;;) {
       const base = done
-      const refused = new Map<number, string>()
+      // This attempt's refusals: those of an attempt that failed are not the answer.
+      let attemptRefused = null as Map<number, string> | null
       try {
-        const positions: RecordPosition[] = await this.log.append(
-          topic,
-          done === 0 ? records : records.slice(done),
-          {
-            onRefused: (index, reason) => refused.set(base + index, reason),
+        const positions = await this.appendToLog(topic, done === 0 ? records : records.slice(done), {
+          onRefused: (index, reason) => {
+            attemptRefused ??= new Map()
+            attemptRefused.set(base + index, reason)
           },
-        )
+        })
+        refused = attemptRefused
         let p = 0
         for (let i = base; i < count; i++) {
-          const reason = refused.get(i)
-          if (reason !== undefined) results[i] = { refused: reason }
-          else {
-            const position = positions[p++]!
-            results[i] = { partition: position.partition, offset: position.offset }
+          if (refused?.has(i)) {
+            partitions[i] = -1
+            offsets[i] = -1
+          } else {
+            partitions[i] = positions.partitions[p]!
+            offsets[i] = positions.offsets[p++]!
           }
         }
+        done = count
         if (this.unavailable) {
           this.unavailable = false
           this.options.onAvailability?.(true)
@@ -139,11 +149,12 @@ export class GroupAppender {
         break
       } catch (error) {
         if (!isRetryable(error)) {
-          this.settle(group, results, error)
+          this.settle(group, partitions, offsets, refused, done, error)
           return
         }
         const acknowledged = error.appended ?? 0
-        for (let i = done; i < done + acknowledged; i++) results[i] = { partition: -1, offset: -1 }
+        partitions.fill(-1, done, done + acknowledged)
+        offsets.fill(-1, done, done + acknowledged)
         done += acknowledged
         failures++
         this.unavailable = true
@@ -152,7 +163,10 @@ export class GroupAppender {
         if (performance.now() + wait > deadline || this.stopWaiting.signal.aborted) {
           this.settle(
             group,
-            results,
+            partitions,
+            offsets,
+            refused,
+            done,
             new SluiceError(
               'KAFKA_UNAVAILABLE',
               `the log did not take the events in time: ${error.message}`,
@@ -167,24 +181,76 @@ export class GroupAppender {
         await sleep(wait, this.stopWaiting.signal)
       }
     }
-    this.settle(group, results, null)
+    this.settle(group, partitions, offsets, refused, done, null)
   }
 
-  /** Resolves each request whose records all have results; rejects the rest with `error`. */
+  /** The log's append, without an object per record where the log can (Log.appendPositions). */
+  private appendToLog(
+    topic: string,
+    records: readonly OutgoingRecord[],
+    options: AppendOptions,
+  ): Promise<PositionArrays> {
+    if (hasOwnAppendPositions(this.log)) return this.log.appendPositions(topic, records, options)
+    return this.log.append(topic, records, options).then((positions) => ({
+      partitions: Int32Array.from(positions, (p) => p.partition),
+      offsets: Float64Array.from(positions, (p) => p.offset),
+    }))
+  }
+
+  /**
+   * Resolves each request all of whose records have results (those before `done`) with its own
+   * view of them; rejects the rest with `error`.
+   */
   private settle(
     group: readonly Waiter[],
-    results: readonly (AppendResult | undefined)[],
+    partitions: Int32Array,
+    offsets: Float64Array,
+    refused: ReadonlyMap<number, string> | null,
+    done: number,
     error: unknown,
   ): void {
-    let offset = 0
+    let start = 0
     for (const waiter of group) {
-      const own = results.slice(offset, offset + waiter.records.length)
-      offset += waiter.records.length
-      // A loop, not every(): results is sparse, and every() skips holes.
-      let complete = true
-      for (let i = 0; i < own.length; i++) if (own[i] === undefined) complete = false
-      if (complete) waiter.resolve(own as AppendResult[])
-      else waiter.reject(error)
+      const end = start + waiter.records.length
+      if (end > done) waiter.reject(error)
+      else
+        waiter.resolve(
+          new AppendResults(
+            partitions.subarray(start, end),
+            offsets.subarray(start, end),
+            refused === null ? undefined : refusalsBetween(refused, start, end),
+          ),
+        )
+      start = end
     }
   }
+}
+
+/**
+ * Whether `log.appendPositions` is the same log's as `log.append`: a decorator that overrides only
+ * `append` (a fault injected in a test, a timing wrapper made with Object.create) still inherits
+ * the inner log's appendPositions, which would bypass it; such a log is called through `append`.
+ */
+function hasOwnAppendPositions(
+  log: Pick<Log, 'append' | 'appendPositions'>,
+): log is Required<Pick<Log, 'append' | 'appendPositions'>> {
+  if (log.appendPositions === undefined) return false
+  let holder: object | null = log
+  while (holder !== null && !Object.hasOwn(holder, 'appendPositions')) holder = Object.getPrototypeOf(holder)
+  return holder !== null && (holder as Pick<Log, 'append'>).append === log.append
+}
+
+/** The refusals of records [start, end), indexed from start. */
+function refusalsBetween(
+  refused: ReadonlyMap<number, string>,
+  start: number,
+  end: number,
+): ReadonlyMap<number, string> | undefined {
+  let own: Map<number, string> | undefined
+  for (const [i, reason] of refused)
+    if (i >= start && i < end) {
+      own ??= new Map()
+      own.set(i - start, reason)
+    }
+  return own
 }

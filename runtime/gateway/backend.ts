@@ -9,12 +9,13 @@
 import { SluiceError } from '../errors.ts'
 import type { Log, OutgoingRecord } from '../log/index.ts'
 import type { Logger } from '../observability/logger.ts'
-import { type AppendResult, GroupAppender } from './appender.ts'
+import type { AppendResults } from './append-results.ts'
+import { GroupAppender } from './appender.ts'
 import type { RateLimiter, RateLimits } from './rate-limit.ts'
 
 /** A request's valid records after admission: where each went, or the rate limit that refused them all. */
 export type Submission =
-  | { readonly results: AppendResult[] }
+  | { readonly results: AppendResults }
   | { readonly rateLimited: { readonly message: string; readonly retryAfterMs: number } }
 
 export interface GatewayBackend {
@@ -125,6 +126,6 @@ export class LocalBackend implements GatewayBackend {
   }
 }
 
-function asResults(results: AppendResult[]): Submission {
+function asResults(results: AppendResults): Submission {
   return { results }
 }

@@ -3,7 +3,10 @@ import { describe, expect, it } from 'vitest'
 import { BatchAnswer, type Position } from './batch-answer.ts'
 import { GATEWAY_ERRORS, type GatewayError, gatewayError, statusOf } from './errors.ts'
 
-const position = fc.record({ partition: fc.integer({ min: -1, max: 63 }), offset: fc.maxSafeNat() })
+const position = fc.record({
+  partition: fc.integer({ min: -1, max: 63 }),
+  offset: fc.oneof(fc.constant(-1), fc.maxSafeNat()),
+})
 const error = fc
   .tuple(
     fc.constantFrom(...(Object.keys(GATEWAY_ERRORS) as (keyof typeof GATEWAY_ERRORS)[])),
@@ -20,11 +23,8 @@ describe('BatchAnswer', () => {
         fc.nat(),
         (entries, seq) => {
           const accepted = entries.filter((e) => !('error_code' in e)).length
-          const answer = new BatchAnswer(
-            accepted,
-            entries.length - accepted,
-            entries as (Position | GatewayError)[],
-          )
+          const answer = BatchAnswer.fromEntries(entries as (Position | GatewayError)[])
+          expect([answer.accepted, answer.rejected]).toEqual([accepted, entries.length - accepted])
           // The reference: the objects the gateway answered with before (one per event).
           const results = entries.map((e) =>
             'error_code' in e
@@ -34,11 +34,23 @@ describe('BatchAnswer', () => {
           const body = { accepted, rejected: entries.length - accepted, results }
           expect(answer.json()).toBe(JSON.stringify(body))
           expect(answer.json(seq)).toBe(JSON.stringify({ seq, ...body }))
+          expect(answer.bytes(seq).toString()).toBe(JSON.stringify({ seq, ...body }))
           expect(answer.results).toEqual(results)
           expect(JSON.stringify(answer)).toBe(JSON.stringify(body))
         },
       ),
       { numRuns: 300 },
+    )
+  })
+
+  it('writes answers larger than its reused buffer, and a later small one after them', () => {
+    const many = Array.from({ length: 20_000 }, (_, i) => ({ partition: i % 7, offset: 2 ** 40 + i }))
+    const large = BatchAnswer.fromEntries(many)
+    const results = many.map((p) => ({ status: 200, ...p }))
+    expect(large.json(1)).toBe(JSON.stringify({ seq: 1, accepted: 20_000, rejected: 0, results }))
+    const small = BatchAnswer.fromEntries([{ partition: 0, offset: 5 }])
+    expect(small.json()).toBe(
+      '{"accepted":1,"rejected":0,"results":[{"status":200,"partition":0,"offset":5}]}',
     )
   })
 })

@@ -47,7 +47,6 @@ import type { Log, OutgoingRecord } from '../log/index.ts'
 import type { Backoff } from '../log/retry.ts'
 import type { MetricsRegistry } from '../metrics/registry.ts'
 import { type Logger, silentLogger } from '../observability/logger.ts'
-import type { AppendResult } from './appender.ts'
 import { type GatewayBackend, LocalBackend, type Submission } from './backend.ts'
 import { BatchAnswer, type Position } from './batch-answer.ts'
 import { validBatchRecords } from './batch-bytes.ts'
@@ -714,16 +713,15 @@ export class Gateway {
     return this.backend.submit(stream.topic, stream.name, apiKey, [record]).then(
       (submitted) => {
         if ('rateLimited' in submitted) return this.rateLimited(stream, 1, submitted.rateLimited)
-        const result = submitted.results[0]!
-        if ('refused' in result) {
+        const results = submitted.results
+        const refused = results.refused.get(0)
+        if (refused !== undefined) {
           this.series.events(stream.name, 'rejected').inc()
-          const error = this.reject(
-            gatewayError('LOG_REFUSED', `the log refused the event: ${result.refused}`),
-          )
+          const error = this.reject(gatewayError('LOG_REFUSED', `the log refused the event: ${refused}`))
           return { status: statusOf(error), body: error }
         }
         this.series.events(stream.name, 'accepted').inc()
-        return { status: 200, body: { partition: result.partition, offset: result.offset } }
+        return { status: 200, body: { partition: results.partitions[0]!, offset: results.offsets[0]! } }
       },
       (error: unknown) => fail(this.appendFailure(error)),
     )
@@ -749,24 +747,19 @@ export class Gateway {
       (submission) => {
         if ('rateLimited' in submission)
           return this.rateLimited(stream, records.length, submission.rateLimited)
+        // The answer reads the positions where the appender put them: nothing per event here.
         const results = submission.results
-        const entries: (Position | GatewayError)[] = new Array(results.length)
-        let accepted = 0
-        for (let i = 0; i < results.length; i++) {
-          const result = results[i]!
-          if ('refused' in result)
-            entries[i] = this.reject(
-              gatewayError('LOG_REFUSED', `the log refused the event: ${result.refused}`),
-            )
-          else {
-            entries[i] = result
-            accepted++
-          }
-        }
-        const rejected = records.length - accepted
+        const errors = new Map<number, GatewayError>()
+        for (const [i, reason] of results.refused)
+          errors.set(i, this.reject(gatewayError('LOG_REFUSED', `the log refused the event: ${reason}`)))
+        const rejected = errors.size
+        const accepted = records.length - rejected
         if (accepted > 0) this.series.events(stream.name, 'accepted').inc(accepted)
         if (rejected > 0) this.series.events(stream.name, 'rejected').inc(rejected)
-        return { status: rejected === 0 ? 200 : 207, body: new BatchAnswer(accepted, rejected, entries) }
+        return {
+          status: rejected === 0 ? 200 : 207,
+          body: new BatchAnswer(accepted, rejected, results, errors),
+        }
       },
       (error: unknown) => fail(this.appendFailure(error)),
     )
@@ -815,11 +808,11 @@ export class Gateway {
       return fail(this.appendFailure(error))
     }
     if ('rateLimited' in submitted) return this.rateLimited(stream, items.length, submitted.rateLimited)
-    const appended: AppendResult[] = submitted.results
+    const appended = submitted.results
     const entries: (Position | GatewayError)[] = new Array(items.length)
     let accepted = 0
     for (let r = 0; r < indexes.length; r++) {
-      const result = appended[r]!
+      const result = appended.at(r)
       if ('refused' in result)
         errors[indexes[r]!] = gatewayError('LOG_REFUSED', `the log refused the event: ${result.refused}`)
       else {
@@ -840,7 +833,7 @@ export class Gateway {
       const { partition, offset } = entries[0] as Position
       return { status: 200, body: { partition, offset } }
     }
-    return { status: rejected === 0 ? 200 : 207, body: new BatchAnswer(accepted, rejected, entries) }
+    return { status: rejected === 0 ? 200 : 207, body: BatchAnswer.fromEntries(entries) }
   }
 
   /**
@@ -965,7 +958,8 @@ export class Gateway {
       this.series.ackSeconds('websocket').observe((performance.now() - started) / 1000)
       if (data.closed) return
       const body = outcome.body
-      const text = body instanceof BatchAnswer ? body.json(seq) : JSON.stringify({ seq, ...(body as object) })
+      const text =
+        body instanceof BatchAnswer ? body.bytes(seq) : JSON.stringify({ seq, ...(body as object) })
       ws.cork(() => ws.send(text, false))
     }
     const done = (outcome: Outcome) => {
@@ -1173,7 +1167,7 @@ export class Gateway {
     // The body first: an error making it must come before anything is written, since the first
     // header commits the status, and the guard's 500 (handler-guard.ts) must not go out as a 200.
     const body = outcome.body
-    const text = body instanceof BatchAnswer ? body.json() : JSON.stringify(body)
+    const text = body instanceof BatchAnswer ? body.bytes() : JSON.stringify(body)
     this.series.requests(protocol, outcome.status).inc()
     res.cork(() => {
       // µWebSockets.js answers 200 OK unless told otherwise: one call into it less per accepted request.

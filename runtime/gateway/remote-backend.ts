@@ -7,6 +7,7 @@
 import type { MessagePort } from 'node:worker_threads'
 import { type RuntimeErrorCode, SluiceError } from '../errors.ts'
 import type { OutgoingRecord } from '../log/index.ts'
+import { AppendResults } from './append-results.ts'
 import type { GatewayBackend, Submission } from './backend.ts'
 import type { MetricsRelay } from './gateway-metrics.ts'
 import type { RateLimits } from './rate-limit.ts'
@@ -80,7 +81,7 @@ export class RemoteBackend implements GatewayBackend {
   }
 
   submit(topic: string, stream: string, apiKey: string, records: OutgoingRecord[]): Promise<Submission> {
-    if (records.length === 0) return Promise.resolve({ results: [] })
+    if (records.length === 0) return Promise.resolve({ results: AppendResults.EMPTY })
     const id = this.nextId++
     return new Promise((resolve, reject) => {
       this.submissions.set(id, { resolve, reject })

@@ -9,7 +9,7 @@
  * CPU per event for batches of 10 or more, measured with the round trip of this module).
  */
 import type { OutgoingRecord } from '../log/index.ts'
-import type { AppendResult } from './appender.ts'
+import { AppendResults } from './append-results.ts'
 import type { Submission } from './backend.ts'
 import type { MetricDeltas } from './gateway-metrics.ts'
 import type { FaultPoint } from './handler-guard.ts'
@@ -182,29 +182,20 @@ export function unpackSubmissions(packed: SubmitBatch): PendingSubmission[] {
 export function replyOf(id: number, submission: Submission): SubmitReply {
   if ('rateLimited' in submission)
     return [id, 1, submission.rateLimited.message, submission.rateLimited.retryAfterMs]
-  const partitions: number[] = new Array(submission.results.length)
-  const offsets: number[] = new Array(submission.results.length)
-  const refused: [number, string][] = []
-  submission.results.forEach((result, i) => {
-    if ('refused' in result) {
-      refused.push([i, result.refused])
-      partitions[i] = -1
-      offsets[i] = -1
-    } else {
-      partitions[i] = result.partition
-      offsets[i] = result.offset
-    }
-  })
-  return [id, 0, partitions, offsets, refused]
+  const { partitions, offsets, refused } = submission.results
+  return [id, 0, Array.from(partitions), Array.from(offsets), [...refused]]
 }
 
 export function submissionOf(reply: Extract<SubmitReply, { 1: 0 | 1 }>): Submission {
   if (reply[1] === 1) return { rateLimited: { message: reply[2], retryAfterMs: reply[3] } }
   const [, , partitions, offsets, refused] = reply
-  const results: AppendResult[] = new Array(partitions.length)
-  for (let i = 0; i < partitions.length; i++) results[i] = { partition: partitions[i]!, offset: offsets[i]! }
-  for (const [i, reason] of refused) results[i] = { refused: reason }
-  return { results }
+  return {
+    results: new AppendResults(
+      Int32Array.from(partitions),
+      Float64Array.from(offsets),
+      refused.length === 0 ? undefined : new Map(refused),
+    ),
+  }
 }
 
 function sameHeaders(

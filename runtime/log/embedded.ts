@@ -34,6 +34,7 @@ import type {
   Log,
   LogRecord,
   OutgoingRecord,
+  PositionArrays,
   RecordBatch,
   RecordPosition,
   SubscribeOptions,
@@ -511,6 +512,14 @@ export class EmbeddedLog implements Log {
     records: readonly OutgoingRecord[],
     options: AppendOptions = {},
   ): Promise<RecordPosition[]> {
+    return this.appendAs(topic, records, options, null).then((positions) => positionObjects(topic, positions))
+  }
+
+  appendPositions(
+    topic: string,
+    records: readonly OutgoingRecord[],
+    options: AppendOptions = {},
+  ): Promise<PositionArrays> {
     return this.appendAs(topic, records, options, null)
   }
 
@@ -521,7 +530,9 @@ export class EmbeddedLog implements Log {
     options: AppendOptions | undefined,
     producer: TransactionalProducer,
   ): Promise<RecordPosition[]> {
-    return this.appendAs(topic, records, options ?? {}, producer)
+    return this.appendAs(topic, records, options ?? {}, producer).then((positions) =>
+      positionObjects(topic, positions),
+    )
   }
 
   private async appendAs(
@@ -529,15 +540,16 @@ export class EmbeddedLog implements Log {
     records: readonly OutgoingRecord[],
     options: AppendOptions,
     producer: TransactionalProducer | null,
-  ): Promise<RecordPosition[]> {
+  ): Promise<PositionArrays> {
     this.checkOpen()
     if (this.readOnly)
       throw new SluiceError('LOG_READ_ONLY', `cannot append to ${topic}: the log is open read-only`)
     const t = await this.topic(topic)
-    if (records.length === 0) return []
+    if (records.length === 0) return NO_POSITIONS
     const now = Date.now()
     const count = t.partitions.length
-    const partitionOf: number[] = []
+    const partitionOf = new Int32Array(records.length)
+    let appended = 0
     const byPartition = new Map<number, FrameInput[]>()
     for (let i = 0; i < records.length; i++) {
       const record = records[i]!
@@ -549,12 +561,12 @@ export class EmbeddedLog implements Log {
         options.onRefused(i, refusal)
         continue
       }
-      partitionOf.push(partition)
+      partitionOf[appended++] = partition
       const list = byPartition.get(partition)
       if (list === undefined) byPartition.set(partition, [input])
       else list.push(input)
     }
-    if (byPartition.size === 0) return []
+    if (byPartition.size === 0) return NO_POSITIONS
     const run = this.enqueue(t, byPartition, producer)
     this.inFlight.add(run)
     let firstOffsets: Map<number, number>
@@ -563,12 +575,22 @@ export class EmbeddedLog implements Log {
     } finally {
       this.inFlight.delete(run)
     }
-    const next = new Map(firstOffsets)
-    return partitionOf.map((partition) => {
-      const offset = next.get(partition)!
-      next.set(partition, offset + 1)
-      return { topic, partition, offset }
-    })
+    const partitions = partitionOf.subarray(0, appended)
+    const offsets = new Float64Array(appended)
+    if (firstOffsets.size === 1) {
+      // One partition (or all records in one): consecutive offsets, no lookups.
+      const first = firstOffsets.values().next().value!
+      for (let i = 0; i < appended; i++) offsets[i] = first + i
+    } else {
+      const next = new Map(firstOffsets)
+      for (let i = 0; i < appended; i++) {
+        const partition = partitions[i]!
+        const offset = next.get(partition)!
+        next.set(partition, offset + 1)
+        offsets[i] = offset
+      }
+    }
+    return { partitions, offsets }
   }
 
   /**
@@ -1333,6 +1355,16 @@ function partitionLog(t: Topic, partition: number): PartitionLog {
     )
   }
   return p
+}
+
+const NO_POSITIONS: PositionArrays = { partitions: new Int32Array(0), offsets: new Float64Array(0) }
+
+/** The Log contract's one object per appended record. */
+function positionObjects(topic: string, { partitions, offsets }: PositionArrays): RecordPosition[] {
+  const positions: RecordPosition[] = new Array(partitions.length)
+  for (let i = 0; i < partitions.length; i++)
+    positions[i] = { topic, partition: partitions[i]!, offset: offsets[i]! }
+  return positions
 }
 
 function choosePartition(t: Topic, record: OutgoingRecord, count: number): number {

@@ -66,6 +66,12 @@ export interface RecordPosition {
   readonly offset: number
 }
 
+/** The positions `append` returns, as two typed arrays: index i is the i-th appended record. */
+export interface PositionArrays {
+  readonly partitions: Int32Array
+  readonly offsets: Float64Array
+}
+
 /** Records of one topic-partition, in offset order, handed to a subscription handler. */
 export interface RecordBatch {
   readonly topic: string
@@ -274,6 +280,17 @@ export interface Log {
     records: readonly OutgoingRecord[],
     options?: AppendOptions,
   ): Promise<RecordPosition[]>
+  /**
+   * Optional: `append` with the same contract, the positions as two typed arrays instead of an
+   * object per record, for a caller on a hot path (the gateway's group appender, issue 16). A log
+   * without it is called through `append`, and so is a decorator that overrides `append` but not
+   * this (the appender checks that both come from the same object in the prototype chain).
+   */
+  appendPositions?(
+    topic: string,
+    records: readonly OutgoingRecord[],
+    options?: AppendOptions,
+  ): Promise<PositionArrays>
   /** Up to `maxRecords` records of one partition from `fromOffset` on (fewer at the end). */
   read(topic: string, partition: number, fromOffset: number, maxRecords: number): Promise<LogRecord[]>
   /**
