@@ -13,6 +13,13 @@
  *
  *   node --import tsx benchmarks/cep-operator-due-ab.bench.ts --events 500000 --keys 100000
  *
+ * With `--compare batch`, the variants are instead the working tree stepping per record
+ * (`stepsPerBatch` false) and per batch (a batch's releases in one stepSegments call; for the
+ * pattern with `timeout into`, one segment per record that moves the watermark: decision 0032,
+ * addendum of 16:25). The operator steps that pattern per record on the kernel (the order of
+ * different keys' outputs at one record is not yet exact per batch): per batch is forced there,
+ * to measure what it would give.
+ *
  * Figures: events per CPU-second of this process per pass, `--warmup-rounds` (default 1) left out
  * of the means, `--rounds` (default 3) measured, the variants' order turning every round; beside
  * the ratio of the means, each round's ratio (median and range over the rounds: lib/ab-run.ts).
@@ -36,8 +43,10 @@ const { values: args } = parseArgs({
     events: { type: 'string', default: '500000' },
     keys: { type: 'string', default: '100000' },
     seed: { type: 'string', default: '42' },
+    compare: { type: 'string', default: 'due' },
   },
 })
+if (args.compare !== 'due' && args.compare !== 'batch') throw new RangeError('--compare is due or batch')
 const plan = ab.readRoundFlags(args)
 const events = ab.wholeNumberFlag('events', args.events, 1)
 const keys = ab.wholeNumberFlag('keys', args.keys, 1)
@@ -90,13 +99,28 @@ for (const [label, functions] of [
   ['no timeout output (rule off)', CEP_BENCH_FUNCTIONS],
   ['with `timeout into` (rule on)', withTimeouts],
 ] as const) {
-  const variants = [
-    {
-      name: 'previous rule',
-      make: () => new PreviousRuleOperator(CEP_BENCH_SPEC, functions, 0, factory, UNBOUNDED),
-    },
-    { name: 'working tree', make: () => new CepOperator(CEP_BENCH_SPEC, functions, 0, factory, UNBOUNDED) },
-  ]
+  const stepping = (perBatch: boolean) => () => {
+    const operator = new CepOperator(CEP_BENCH_SPEC, functions, 0, factory, UNBOUNDED)
+    operator.stepsPerBatch = perBatch
+    return operator
+  }
+  const variants =
+    args.compare === 'batch'
+      ? [
+          { name: 'per record', make: stepping(false) },
+          { name: 'per batch', make: stepping(true) },
+        ]
+      : [
+          {
+            name: 'previous rule',
+            make: () => new PreviousRuleOperator(CEP_BENCH_SPEC, functions, 0, factory, UNBOUNDED),
+          },
+          {
+            name: 'working tree',
+            make: () => new CepOperator(CEP_BENCH_SPEC, functions, 0, factory, UNBOUNDED),
+          },
+        ]
+  const [first, second] = variants.map((v) => v.name) as [string, string]
   let expectedOutputs: number | null = null
   const passes = await ab.alternate(variants, plan, (variant, { round, warmup }) => {
     const { cpu, outputs } = pass(variant.make())
@@ -114,14 +138,14 @@ for (const [label, functions] of [
     const rates = measured.filter((p) => p.variant.name === name).map((p) => p.result)
     return rates.reduce((a, b) => a + b, 0) / rates.length
   }
-  const [base, tree] = [mean('previous rule'), mean('working tree')]
+  const [base, tree] = [mean(first), mean(second)]
   console.log(
-    `${label}: previous rule ${Math.round(base / 1000)} k, working tree ${Math.round(tree / 1000)} k events/CPU-s; working tree ÷ previous: ${(tree / base).toFixed(2)}× (${expectedOutputs} outputs)`,
+    `${label}: ${first} ${Math.round(base / 1000)} k, ${second} ${Math.round(tree / 1000)} k events/CPU-s; ${second} ÷ ${first}: ${(tree / base).toFixed(2)}× (${expectedOutputs} outputs)`,
   )
   const own = ab
     .ratiosByRound(
       measured.map((p) => ({ round: p.round, variant: p.variant.name, value: p.result })),
-      'previous rule',
+      first,
     )
     .map((r) => ({ ...r, figure: 'events per CPU-s', group: label }))
   for (const r of own) console.log(`${label}: ${ab.formatRatioSummary(r.figure, r, 2)}`)

@@ -3,10 +3,12 @@ import { join } from 'node:path'
 import { deserialize } from 'node:v8'
 import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
+import { CEP_ENGINES } from '../../test/support/cep-engines.ts'
 import { type FixtureRow, fixtureFunctions, readPattern } from '../../test/support/cep-nfa-fixtures.ts'
+import { WasmPatternEngine } from '../../wasm/host/cep-kernel.ts'
 import type { EventBatch } from '../artifact/operators.ts'
 import { type CepBatchOutput, CepOperator, FULL_SNAPSHOT_ENTRY } from './cep-operator.ts'
-import type { EngineBudget } from './engine.ts'
+import type { EngineBudget, PatternEngineFactory } from './engine.ts'
 import { chunkEntry, decodeChunk, META_ENTRY } from './key-snapshots.ts'
 import { createNfaEngine } from './nfa.ts'
 import { decodeRowChunk, rowChunkEntry } from './row-chunks.ts'
@@ -27,6 +29,7 @@ function operatorFor(
     skip?: string
     budget?: EngineBudget
     timeouts?: boolean
+    engine?: PatternEngineFactory
   } = {},
 ): CepOperator {
   const spec = readPattern(pattern, { withinMs: options.withinMs ?? null, skip: options.skip ?? 'noSkip' })
@@ -35,7 +38,7 @@ function operatorFor(
     spec,
     options.timeouts === false ? { ...functions, timeout: null } : functions,
     options.delayMs ?? 0,
-    createNfaEngine,
+    options.engine ?? createNfaEngine,
     options.budget ?? ROOMY,
   )
 }
@@ -521,6 +524,43 @@ describe('CepOperator', () => {
     expect(operator.keys).toBe(1) // the clock's last event is still buffered
     expect(operator.partialMatches).toBe(0)
   })
+
+  // Issue 14: the kernel reports a silent expiry (no `timeout into`) to nobody, so a key whose
+  // partial matches all ran out and which got no further event stayed in the key table and the
+  // kernel for ever. The masks (fixtureFunctions has them) make the kernel run the conditions.
+  for (const engine of CEP_ENGINES)
+    for (const perBatch of [true, false])
+      test(`keys whose partial matches all ran out silently are forgotten, and their room reused (${engine.name}, ${perBatch ? 'per batch' : 'per record'})`, () => {
+        const options = { withinMs: 10, timeouts: false, engine: engine.create }
+        const operator = operatorFor('a followed by b', { ...options, delayMs: 1 })
+        operator.stepsPerBatch = perBatch
+        const perRound = 2_000
+        const sizes: number[] = []
+        for (let round = 0; round < 8; round++) {
+          // Distinct keys, each starting a partial match that no b ever completes.
+          const events: Event[] = []
+          for (let k = 0; k < perRound; k++) events.push(ev(`a${k}`, round * 100 + 1, `key${round}-${k}`))
+          events.push(ev('x', round * 100 + 5, 'clock'))
+          feed(operator, events)
+          // The round's partial matches run out at round * 100 + 11, in the next round's batch (not
+          // at the advance after their own events): the previous round's went then, with no
+          // output and no event of their keys. Left: this round's keys and the clock's.
+          expect(operator.partialMatches).toBe(perRound)
+          expect(operator.dropped.timeout).toBe(round * perRound)
+          expect(operator.keys).toBe(perRound + 1)
+          const engineNow = operator.patternEngine
+          sizes.push(engineNow instanceof WasmPatternEngine ? engineNow.approximateBytes : 0)
+        }
+        // The kernel's memory stopped growing after the first rounds (freed ids are reused).
+        expect(sizes.at(-1)).toBe(sizes[2])
+        // A restored operator holds the same keys (those that went were written as gone).
+        const store = new Map<string, Buffer>()
+        const { puts } = operator.takeChanges()
+        for (const [name, bytes] of puts) store.set(name, bytes)
+        const restored = operatorFor('a followed by b', { ...options, delayMs: 1 })
+        restored.restoreEntries(store)
+        expect([restored.keys, restored.partialMatches]).toEqual([perRound + 1, perRound])
+      })
 
   test('a condition that fails is reported with the record whose watermark released the event', () => {
     const spec = readPattern('a followed by b')

@@ -121,15 +121,18 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
   private writtenAdvancedTo = Number.NEGATIVE_INFINITY
   /**
    * Whether a batch's releases are stepped in one engine call at its end (stepSegments: the
-   * engine advances to each release's watermark after its events, as per record; issue 14,
-   * decision 0032's addendum), rather than stepped and advanced at each record. Only when the
-   * watermark alone ends nothing with output (endsByWatermark false): then where the records'
-   * releases fall depends on the buffer alone, not on the engine's next expiry, and the engine's
-   * state is only read (keys freed, outputs emitted) after the batch. Tests set it false to
-   * compare the two; explain (an observer, a trace) steps per record, and so does the TypeScript
-   * engine when something can expire (see the constructor).
+   * engine advances to each segment's watermark after its events, as per record; issue 14,
+   * decision 0032's addenda), rather than stepped and advanced at each record. The engine's state
+   * is only read (keys freed, outputs emitted) after the batch. When the watermark alone ends
+   * something with output (endsByWatermark), whether a record's watermark ends anything is only
+   * known after stepping what came before, so every record that moves the watermark gets a
+   * segment (dueAt); otherwise segments are the releases. Not for the kernel where the watermark
+   * ends something (see the constructor). Tests set it false to compare the two; explain (an
+   * observer, a trace) steps per record.
    */
   stepsPerBatch: boolean
+  /** The batch being processed's largest source times (collect reads the watermark of the record before). */
+  private sourceMaxTimes: Float64Array = new Float64Array(0)
   /** The current batch's releases while stepsPerBatch (null otherwise). */
   private batch: BatchReleases | null = null
   private readonly batchReleases = new BatchReleases()
@@ -146,11 +149,12 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
     const nfa = compileNfa(spec)
     this.endsByWatermark = endsByWatermark(nfa, spec.skip, functions.timeout !== null)
     this.expiryStaysImplicit = !this.endsByWatermark
-    // The TypeScript engine hands out a silent expiry as a timeout at the advance, whose key a
-    // release at each record then freed (the kernel reports timeouts only for `timeout into`):
-    // when something can expire, it steps per record, so that the same keys are held.
-    const expires = nfa.windowMs !== null || nfa.states.some((state) => state.windowMs !== null)
-    this.stepsPerBatch = !this.endsByWatermark && (this.engine.wantsMasks || !expires)
+    // The kernel orders the expiries of different keys at one advance by its timer entries, which
+    // are per key id and outlive a key it forgets (a reused id picks them up): stepping per batch
+    // frees ids after the batch instead of at a release, so where the watermark alone emits, the
+    // outputs of different keys at one record could come in another order than per record. The
+    // TypeScript engine orders them by when each key began to hold something.
+    this.stepsPerBatch = !this.endsByWatermark || !this.engine.wantsMasks
   }
 
   /** Partial matches held over all keys. */
@@ -193,9 +197,9 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
    */
   process(input: EventBatch, sourceMaxTimes: Float64Array, lastRecord: number): CepBatchOutput {
     const out: CepBatchOutput = { ...emptyOutput(), timeouts: emptyBatch() }
-    const perBatch =
-      this.stepsPerBatch && !this.endsByWatermark && this.observer === null && this.engine.trace === null
+    const perBatch = this.stepsPerBatch && this.observer === null && this.engine.trace === null
     this.batch = perBatch ? this.batchReleases : null
+    this.sourceMaxTimes = sourceMaxTimes
     try {
       this.processRecords(input, sourceMaxTimes, lastRecord, out)
       if (this.batch !== null) this.stepBatch(this.batch, out)
@@ -245,14 +249,29 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
   }
 
   protected dueAt(): number {
+    // Stepping per batch, the engine's next expiry is not known before the batch's end: every
+    // record that moves the watermark may end something, so each gets a segment.
+    if (this.batch !== null && this.endsByWatermark)
+      return Math.min(this.waiting.dueAt, justAbove(this.advancedTo))
     return Math.min(this.waiting.dueAt, this.engineDue)
   }
 
   protected collect(watermark: number, origin: number, out: WindowBatchOutput): void {
+    // The engine's time advances at every record, as if each were a batch of its own: a budget
+    // check of the released events counts what the record before's watermark left (decision 0032,
+    // addendum of 16:25). Without this, a record that moved the watermark but released nothing
+    // would leave partial matches it ended counted, and `maxTotal` would depend on batch cuts.
+    // (Only the time: an event that came with record `origin` may be at that watermark, on time.)
+    const before = origin > 0 ? this.watermarkAt(this.sourceMaxTimes, origin - 1) : Number.NEGATIVE_INFINITY
     if (this.batch !== null) {
+      if (before > this.advancedTo) {
+        this.batch.endSegment(before, origin - 1, out.failures.length)
+        this.advancedTo = before
+      }
       this.releaseLater(this.batch, watermark, origin, out)
       return
     }
+    if (before > this.advancedTo) this.advance(before, origin - 1, [], out)
     const released = this.release(watermark)
     const matches: EngineMatch[] = []
     const failures: { seq: number; error: unknown; site: number }[] = []
@@ -313,13 +332,12 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
     const masks = this.functions.masks
     if (this.engine.wantsMasks && masks !== undefined && n > 0)
       masks(released.rows, n, released.masks, new Uint8Array(n), maskErrors)
-    // With expiry left implicit (always, when stepping per batch), the changed-keys list of an
-    // advance is dropped, and only taken when something could have expired.
-    const lastWatermark = batch.watermarks[count - 1] as number
-    const expires = this.engine.nextDue() <= lastWatermark
+    const timedOut = this.engine.dropped.timeout
     const results: SegmentOutputs = emptySegmentOutputs()
     this.engine.stepSegments(released, batch.ends, batch.watermarks, count, results, batch.emptyChecks)
-    if (expires) this.engine.takeChangedKeys()
+    // Keys that expiry changed (partial matches of keys with no event in the batch may have run
+    // out silently): marked unless expiry stays implicit, and freed below if left empty.
+    const expired = this.engine.dropped.timeout !== timedOut ? this.takeExpiredKeys() : []
     const earlier = out.failures.splice(0)
     let e = 0
     let maskAt = 0
@@ -356,10 +374,29 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
     if (from < n) throw new Error(`the match step's batch released ${n - from} events after its last segment`)
     for (const m of results.matches) this.markIfLive(m.keyId)
     if (results.matches.length > 0 || results.timeouts.length > 0 || n > 0) this.changed = true
+    if (this.endsByWatermark) this.engineDue = this.engine.nextDue()
     const keyIds = batch.keyIds
     const lastCheck = new Map<number, number>()
     for (let i = 0; i < n; i++) lastCheck.set(keyIds[i] as number, batch.emptyChecks[i] as number)
     for (const [id, check] of lastCheck) if (check === 2) this.freeIfEmpty(id)
+    // Per record, a key emptied by an advance was freed there (its match, timeout or silent
+    // expiry touched it); after the batch the same keys go, so the keys held are those that
+    // hold something, as at the end of a per-record batch.
+    for (const m of results.matches) this.freeIfEmpty(m.keyId)
+    for (const t of results.timeouts) this.freeIfEmpty(t.keyId)
+    for (let i = 0; i < expired.length; i++) this.freeIfEmpty(expired[i] as number)
+  }
+
+  /**
+   * The keys the engine changed since the last take, after an expiry: marked for the next
+   * checkpoint unless expiry stays implicit (a restore drops what ran out by itself). The caller
+   * frees those left empty: a key whose partial matches all ran out silently (no timeout or match
+   * to name it) would otherwise stay in the key table and the engine for ever (issue 14).
+   */
+  private takeExpiredKeys(): ArrayLike<number> {
+    const ids = this.engine.takeChangedKeys()
+    if (!this.expiryStaysImplicit) for (let i = 0; i < ids.length; i++) this.markIfLive(ids[i] as number)
+    return ids
   }
 
   /** Advances the engine's time to `watermark`; emits what ended and frees keys left with nothing. */
@@ -371,15 +408,13 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
   ): void {
     const matches: EngineMatch[] = []
     const timeouts: EngineMatch[] = []
-    if (this.expiryStaysImplicit) {
-      // The engine changes, when stepping, only the keys of the released events (release marked
-      // them) and, when advancing, only by expiry, which is left implicit: its list is dropped,
-      // and only when something could have expired (the list costs an allocation per advance).
-      const expires = this.engine.nextDue() <= watermark
-      this.engine.advanceTime(watermark, matches, timeouts)
-      if (expires) this.engine.takeChangedKeys()
-      for (const m of matches) this.markIfLive(m.keyId)
-    } else this.engine.advanceTime(watermark, matches, timeouts)
+    // The engine changes, when stepping, only the keys of the released events (release marked
+    // them); when advancing, only by expiry. Its list is taken only when something could have
+    // expired (the list costs an allocation per advance), for the keys expiry emptied.
+    const expires = this.engine.nextDue() <= watermark
+    this.engine.advanceTime(watermark, matches, timeouts)
+    const expired = expires ? this.takeExpiredKeys() : []
+    if (this.expiryStaysImplicit) for (const m of matches) this.markIfLive(m.keyId)
     this.advancedTo = watermark
     if (this.endsByWatermark) this.engineDue = this.engine.nextDue()
     this.emitMatches(matches, origin, out)
@@ -388,6 +423,7 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
     for (const t of timeouts) touched.push(t.keyId)
     if (matches.length > 0 || timeouts.length > 0 || touched.length > 0) this.changed = true
     for (const id of touched) this.freeIfEmpty(id)
+    for (let i = 0; i < expired.length; i++) this.freeIfEmpty(expired[i] as number)
   }
 
   private markEngineChanges(): void {
@@ -733,11 +769,36 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
       this.engine.advanceTime(this.advancedTo, matches, null)
       if (matches.length > 0)
         throw new Error('a pattern whose watermark alone ends nothing ended a match on restore')
+      // Keys whose partial matches all ran out go, as they went where they were written.
+      const changed = this.engine.takeChangedKeys()
+      for (let i = 0; i < changed.length; i++) this.freeIfEmpty(changed[i] as number)
     }
     this.engine.takeChangedKeys()
     if (this.endsByWatermark) this.engineDue = this.engine.nextDue()
     this.changed = false
   }
+}
+
+/** Scratch for justAbove (a watermark's bits, big-endian: no allocation per call). */
+const BITS = new DataView(new ArrayBuffer(8))
+
+/** The smallest number above `x` (a watermark reaches it when it is above `x`). */
+function justAbove(x: number): number {
+  if (x === Number.NEGATIVE_INFINITY) return -Number.MAX_VALUE
+  if (x === 0) return Number.MIN_VALUE
+  if (!Number.isFinite(x)) return x
+  BITS.setFloat64(0, x)
+  const high = BITS.getUint32(0)
+  const low = BITS.getUint32(4)
+  // One step up in value: the magnitude one ulp up when positive, down when negative.
+  if (x > 0) {
+    BITS.setUint32(4, low + 1)
+    if (low === 0xffffffff) BITS.setUint32(0, high + 1)
+  } else {
+    BITS.setUint32(4, low - 1)
+    if (low === 0) BITS.setUint32(0, high - 1)
+  }
+  return BITS.getFloat64(0)
 }
 
 function siteOf(error: unknown): number {

@@ -23,11 +23,9 @@
  * Each engine is one line in ENGINES; an engine that takes only event-local conditions (the
  * WebAssembly kernel) says so and gets only such patterns.
  */
-import { join } from 'node:path'
 import { deserialize, serialize } from 'node:v8'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import type { PatternSpec } from '../../compiler/ir/pattern.ts'
 import {
   type CepEvent,
   condition,
@@ -37,9 +35,8 @@ import {
   type StreamEvent,
   streamArb,
 } from '../../test/support/cep-arbitrary.ts'
+import { CEP_ENGINES, type EngineUnderTest } from '../../test/support/cep-engines.ts'
 import { type RefMatch, referenceMatch } from '../../test/support/cep-reference.ts'
-import { buildKernel, KERNELS_DIR } from '../../wasm/build.ts'
-import { kernelRefusal, loadCepKernel } from '../../wasm/host/cep-kernel.ts'
 import { CepOperator } from './cep-operator.ts'
 import type {
   CepFunctions,
@@ -47,32 +44,10 @@ import type {
   KeyMatches,
   MatchContext,
   PatternEngine,
-  PatternEngineFactory,
   ReleasedEvents,
 } from './engine.ts'
-import { createNfaEngine } from './nfa.ts'
-import { compileNfa } from './nfa-compile.ts'
 
-interface EngineUnderTest {
-  readonly name: string
-  readonly create: PatternEngineFactory
-  /** Takes only patterns whose conditions read the current event alone. */
-  readonly eventLocalOnly: boolean
-  /** Whether it takes the pattern at all (the kernel's kernelRefusal); absent: every pattern. */
-  readonly accepts?: (spec: PatternSpec) => boolean
-}
-
-const cepKernel = await loadCepKernel((await buildKernel(join(KERNELS_DIR, 'cep.ts'))).wasmPath)
-
-const ENGINES: readonly EngineUnderTest[] = [
-  { name: 'TypeScript NFA', create: createNfaEngine, eventLocalOnly: false },
-  {
-    name: 'WebAssembly kernel',
-    create: cepKernel.factory(compileNfa),
-    eventLocalOnly: true,
-    accepts: (spec) => kernelRefusal(spec) === null,
-  },
-]
+const ENGINES = CEP_ENGINES
 
 /** What runEngine does after a call: nothing, take the changed keys, or take them and restore from them. */
 type Plan = 'none' | 'checkpoint' | 'restore'
@@ -377,8 +352,7 @@ for (const engine of ENGINES) {
   describe(`${engine.name} against the reference matcher`, () => {
     const patterns = patternArb.filter(
       (g) =>
-        (!engine.eventLocalOnly || g.spec.steps.every((s) => s.reads.length === 0)) &&
-        (engine.accepts?.(g.spec) ?? true),
+        (!engine.eventLocalOnly || g.spec.steps.every((s) => s.reads.length === 0)) && engine.accepts(g.spec),
     )
     const check = (options: { restart: boolean }) =>
       fc.property(patterns, streamArb, fc.nat(), (generated, stream, cut) => {

@@ -7,23 +7,19 @@
  * IR's documentation or decision 0024).
  */
 
-import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { PatternSpec } from '../../compiler/ir/pattern.ts'
 import { alt, group, quantifier, seq, specOf, step } from '../../test/support/cep-arbitrary.ts'
+import { CEP_ENGINES } from '../../test/support/cep-engines.ts'
 import { referenceMatch } from '../../test/support/cep-reference.ts'
-import { buildKernel, KERNELS_DIR } from '../../wasm/build.ts'
-import { loadCepKernel } from '../../wasm/host/cep-kernel.ts'
 import type { EngineMatch, MatchContext, PatternEngineFactory } from './engine.ts'
 import { createNfaEngine } from './nfa.ts'
-import { compileNfa } from './nfa-compile.ts'
 
-const cepKernel = await loadCepKernel((await buildKernel(join(KERNELS_DIR, 'cep.ts'))).wasmPath)
 /** The engines a case that needs only event-local conditions runs on. */
-const ENGINES: readonly (readonly [string, PatternEngineFactory])[] = [
-  ['TypeScript NFA', createNfaEngine],
-  ['WebAssembly kernel', cepKernel.factory(compileNfa)],
-]
+const ENGINES: readonly (readonly [string, PatternEngineFactory])[] = CEP_ENGINES.map((e) => [
+  e.name,
+  e.create,
+])
 
 type Row = { readonly v: string }
 const is =

@@ -10,7 +10,8 @@
  * becomes a match), when the step has a `timeout into` stream, or when a skip strategy holds a
  * match back until no earlier-started partial match remains (the expiry of that one releases it).
  * Without a `within` (whole or on a step) nothing expires. Other patterns expire partial matches
- * silently, so the operator keeps advancing once per batch and its per-event loop is unchanged.
+ * silently: the operator advances their engine at each record's watermark before it steps what the
+ * next record releases, with no bisection for the engine's expiry (decision 0032, addendum of 16:25).
  */
 import type { Nfa } from './nfa-types.ts'
 import type { SkipStrategy } from './pattern-spec.ts'

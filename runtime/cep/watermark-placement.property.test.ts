@@ -12,7 +12,6 @@ import {
 import { CEP_ENGINES } from '../../test/support/cep-engines.ts'
 import { type RefMatch, referenceMatch } from '../../test/support/cep-reference.ts'
 import { propertyRuns } from '../../test/support/property-runs.ts'
-import { kernelRefusal } from '../../wasm/host/cep-kernel.ts'
 import type { EventBatch } from '../artifact/operators.ts'
 import { CepOperator } from './cep-operator.ts'
 import type { CepFunctions, MatchContext, PatternEngineFactory } from './engine.ts'
@@ -254,8 +253,7 @@ const hasWithin = (g: GeneratedPattern) =>
 for (const engine of ENGINES) {
   const patterns = patternArb.filter(
     (g) =>
-      (!engine.eventLocalOnly || g.spec.steps.every((s) => s.reads.length === 0)) &&
-      (engine.name !== 'WebAssembly kernel' || kernelRefusal(g.spec) === null),
+      (!engine.eventLocalOnly || g.spec.steps.every((s) => s.reads.length === 0)) && engine.accepts(g.spec),
   )
   // Mostly patterns with a `within`: those are the ones the watermark can end.
   const scenarios: fc.Arbitrary<Scenario> = fc.record({

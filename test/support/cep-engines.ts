@@ -6,8 +6,9 @@ import { join } from 'node:path'
 import type { PatternEngineFactory } from '../../runtime/cep/engine.ts'
 import { createNfaEngine } from '../../runtime/cep/nfa.ts'
 import { compileNfa } from '../../runtime/cep/nfa-compile.ts'
+import type { PatternSpec } from '../../runtime/cep/pattern-spec.ts'
 import { buildKernel, KERNELS_DIR } from '../../wasm/build.ts'
-import { loadCepKernel } from '../../wasm/host/cep-kernel.ts'
+import { kernelRefusal, loadCepKernel } from '../../wasm/host/cep-kernel.ts'
 
 export const cepKernel = await loadCepKernel((await buildKernel(join(KERNELS_DIR, 'cep.ts'))).wasmPath)
 
@@ -16,9 +17,16 @@ export interface EngineUnderTest {
   readonly create: PatternEngineFactory
   /** The kernel takes only patterns whose conditions read the event alone (kernelRefusal says why not). */
   readonly eventLocalOnly: boolean
+  /** Whether it takes the pattern at all (the kernel refuses some: kernelRefusal). */
+  readonly accepts: (spec: PatternSpec) => boolean
 }
 
 export const CEP_ENGINES: readonly EngineUnderTest[] = [
-  { name: 'TypeScript NFA', create: createNfaEngine, eventLocalOnly: false },
-  { name: 'WebAssembly kernel', create: cepKernel.factory(compileNfa), eventLocalOnly: true },
+  { name: 'TypeScript NFA', create: createNfaEngine, eventLocalOnly: false, accepts: () => true },
+  {
+    name: 'WebAssembly kernel',
+    create: cepKernel.factory(compileNfa),
+    eventLocalOnly: true,
+    accepts: (spec) => kernelRefusal(spec) === null,
+  },
 ]

@@ -193,14 +193,53 @@ export function fixtureFunctions(
   conditions: Record<string, StepCondition> = {},
   untils: Record<string, StepCondition> = {},
 ): CepFunctions {
+  const stepConditions = spec.steps.map(
+    (step) => conditions[step.name] ?? ((row: unknown) => (row as FixtureRow).v === step.name),
+  )
+  const stepUntils = spec.steps.map((step) => untils[step.name] ?? null)
   return {
-    conditions: spec.steps.map(
-      (step) => conditions[step.name] ?? ((row: unknown) => (row as FixtureRow).v === step.name),
-    ),
-    untils: spec.steps.map((step) => untils[step.name] ?? null),
+    conditions: stepConditions,
+    untils: stepUntils,
+    masks: masksOf(spec, stepConditions, stepUntils),
     key: (row) => (row as FixtureRow).k ?? null,
     select: (context: MatchContext) => describe(spec, context),
     timeout: (context: MatchContext, key: string, at: number) => ({ key, at, ids: describe(spec, context) }),
+  }
+}
+
+/**
+ * CepFunctions.masks as generated code evaluates them (so that the WebAssembly kernel, which
+ * steps on masks only, runs the conditions): bit s for step s's condition, bit 16 + s for its
+ * `until`, for the steps whose conditions read the event alone. A condition that throws marks the
+ * event failed with the error's `site` (0 without one).
+ */
+export function masksOf(
+  spec: PatternSpec,
+  conditions: readonly StepCondition[],
+  untils: readonly (StepCondition | null)[],
+): NonNullable<CepFunctions['masks']> {
+  const local = spec.steps.map((step) => step.reads.length === 0)
+  const none: MatchContext = { events: () => [] }
+  return (rows, n, masks, failed, errors) => {
+    for (let i = 0; i < n; i++) {
+      let bits = 0
+      failed[i] = 0
+      const bit = (condition: StepCondition | null | undefined, at: number) => {
+        try {
+          if (condition?.(rows[i], none) === true) bits |= 1 << at
+        } catch (error) {
+          failed[i] = 1
+          const site = (error as { site?: unknown } | null)?.site
+          errors.push({ index: i, error, site: typeof site === 'number' ? site : 0 })
+        }
+      }
+      for (let s = 0; s < local.length; s++) {
+        if (!local[s]) continue
+        bit(conditions[s], s)
+        bit(untils[s], 16 + s)
+      }
+      masks[i] = bits >>> 0
+    }
   }
 }
 
