@@ -28,6 +28,7 @@ import {
   type CepKernel,
   CepKernelUnsupportedError,
   conditionTerms,
+  type EngineTuning,
   kernelRefusal,
   loadCepKernel,
   termsHold,
@@ -129,11 +130,16 @@ function run(
   return { byKey, partials, dropped }
 }
 
-function bothEngines(spec: PatternSpec, functions: CepFunctions, budget: EngineBudget = UNBOUNDED) {
+function bothEngines(
+  spec: PatternSpec,
+  functions: CepFunctions,
+  budget: EngineBudget = UNBOUNDED,
+  tuning?: EngineTuning,
+) {
   const nfa = compileNfa(spec)
   return {
     typescript: new NfaEngine(nfa, spec.skip, functions, budget),
-    wasm: kernel.createEngine(nfa, spec, budget),
+    wasm: kernel.createEngine(nfa, spec, budget, { tuning }),
   }
 }
 
@@ -452,6 +458,29 @@ describe('the kernel against the TypeScript engine on random patterns', () => {
     expect(compared).toBeGreaterThan(100)
   })
 
+  it('the decision cache and its stays shortcut step as the general path and the TypeScript engine', () => {
+    let cached = 0
+    fc.assert(
+      fc.property(patternArb, optionsArb, inputArb, (pattern, options, input) => {
+        const compiled = specOrNull(pattern, options)
+        fc.pre(compiled !== null)
+        const { spec, nfa } = compiled!
+        if (nfa.states.every((s) => s.windowMs === null)) cached++
+        const functions = bitFunctions(spec)
+        const budget = { maxPerKey: options.maxPerKey, maxTotal: options.maxTotal }
+        const rounds = roundsOf(input)
+        const expected = run(new NfaEngine(nfa, spec.skip, functions, budget), functions, rounds)
+        const general = kernel.createEngine(nfa, spec, budget, { tuning: { decisionCache: false } })
+        const fast = kernel.createEngine(nfa, spec, budget, { tuning: { readAheadFromBytes: 0 } })
+        expect(run(general, functions, rounds)).toEqual(expected)
+        expect(run(fast, functions, rounds)).toEqual(expected)
+      }),
+      { numRuns: 300 },
+    )
+    // Patterns without step windows are the ones the cache serves.
+    expect(cached).toBeGreaterThan(50)
+  })
+
   it('a snapshot restored into a new engine after every round goes on as the original', () => {
     fc.assert(
       fc.property(patternArb, optionsArb, inputArb, (pattern, options, input) => {
@@ -618,7 +647,8 @@ describe('memory', () => {
             }
           })
           rounds.push({ rows: [], keyIds: [], times: [], watermark: time + 1000 })
-          const { typescript, wasm } = bothEngines(spec, functions)
+          // These states are far below the size from which the kernel reads ahead by default.
+          const { typescript, wasm } = bothEngines(spec, functions, UNBOUNDED, { readAheadFromBytes: 0 })
           const expected = run(typescript, functions, rounds)
           const actual = run(
             wasm,
