@@ -28,6 +28,7 @@ import {
   type CepKernel,
   CepKernelUnsupportedError,
   conditionTerms,
+  type EngineTuning,
   kernelRefusal,
   loadCepKernel,
   termsHold,
@@ -129,11 +130,16 @@ function run(
   return { byKey, partials, dropped }
 }
 
-function bothEngines(spec: PatternSpec, functions: CepFunctions, budget: EngineBudget = UNBOUNDED) {
+function bothEngines(
+  spec: PatternSpec,
+  functions: CepFunctions,
+  budget: EngineBudget = UNBOUNDED,
+  tuning?: EngineTuning,
+) {
   const nfa = compileNfa(spec)
   return {
     typescript: new NfaEngine(nfa, spec.skip, functions, budget),
-    wasm: kernel.createEngine(nfa, spec, budget),
+    wasm: kernel.createEngine(nfa, spec, budget, { tuning }),
   }
 }
 
@@ -431,46 +437,68 @@ function specOrNull(pattern: string, options: OptionsValue): { spec: PatternSpec
   }
 }
 
+/** A random case's pattern, conditions, budget and rounds (null: the pattern does not compile). */
+function randomCase(pattern: string, options: OptionsValue, input: Parameters<typeof roundsOf>[0]) {
+  const compiled = specOrNull(pattern, options)
+  if (compiled === null) return null
+  return {
+    ...compiled,
+    functions: bitFunctions(compiled.spec),
+    budget: { maxPerKey: options.maxPerKey, maxTotal: options.maxTotal },
+    rounds: roundsOf(input),
+  }
+}
+
+type RandomCase = NonNullable<ReturnType<typeof randomCase>>
+
+/** Runs `check` on `numRuns` random cases whose pattern compiles. */
+function forRandomCases(numRuns: number, check: (random: RandomCase) => void): void {
+  fc.assert(
+    fc.property(patternArb, optionsArb, inputArb, (pattern, options, input) => {
+      const random = randomCase(pattern, options, input)
+      fc.pre(random !== null)
+      check(random!)
+    }),
+    { numRuns },
+  )
+}
+
 describe('the kernel against the TypeScript engine on random patterns', () => {
   it('same matches, timeouts, partial matches and drops, batch by batch', () => {
     let compared = 0
-    fc.assert(
-      fc.property(patternArb, optionsArb, inputArb, (pattern, options, input) => {
-        const compiled = specOrNull(pattern, options)
-        fc.pre(compiled !== null)
-        const { spec, nfa } = compiled!
-        compared++
-        const functions = bitFunctions(spec)
-        const budget = { maxPerKey: options.maxPerKey, maxTotal: options.maxTotal }
-        const rounds = roundsOf(input)
-        const expected = run(new NfaEngine(nfa, spec.skip, functions, budget), functions, rounds)
-        const actual = run(kernel.createEngine(nfa, spec, budget), functions, rounds)
-        expect(actual).toEqual(expected)
-      }),
-      { numRuns: 400 },
-    )
+    forRandomCases(400, ({ spec, nfa, functions, budget, rounds }) => {
+      compared++
+      const expected = run(new NfaEngine(nfa, spec.skip, functions, budget), functions, rounds)
+      const actual = run(kernel.createEngine(nfa, spec, budget), functions, rounds)
+      expect(actual).toEqual(expected)
+    })
     expect(compared).toBeGreaterThan(100)
   })
 
+  it('the decision cache and its stays shortcut step as the general path and the TypeScript engine', () => {
+    let cached = 0
+    forRandomCases(300, ({ spec, nfa, functions, budget, rounds }) => {
+      if (nfa.states.every((s) => s.windowMs === null)) cached++
+      const expected = run(new NfaEngine(nfa, spec.skip, functions, budget), functions, rounds)
+      const general = kernel.createEngine(nfa, spec, budget, { tuning: { decisionCache: false } })
+      const fast = kernel.createEngine(nfa, spec, budget, { tuning: { readAheadFromBytes: 0 } })
+      expect(run(general, functions, rounds)).toEqual(expected)
+      expect(run(fast, functions, rounds)).toEqual(expected)
+    })
+    // Patterns without step windows are the ones the cache serves.
+    expect(cached).toBeGreaterThan(50)
+  })
+
   it('a snapshot restored into a new engine after every round goes on as the original', () => {
-    fc.assert(
-      fc.property(patternArb, optionsArb, inputArb, (pattern, options, input) => {
-        const compiled = specOrNull(pattern, options)
-        fc.pre(compiled !== null)
-        const { spec, nfa } = compiled!
-        const functions = bitFunctions(spec)
-        const budget = { maxPerKey: options.maxPerKey, maxTotal: options.maxTotal }
-        const rounds = roundsOf(input)
-        const straight = run(kernel.createEngine(nfa, spec, budget), functions, rounds)
-        const restored = run(kernel.createEngine(nfa, spec, budget), functions, rounds, (engine) => {
-          const next = kernel.createEngine(nfa, spec, budget)
-          next.restore(engine.snapshot())
-          return next
-        })
-        expect(restored).toEqual(straight)
-      }),
-      { numRuns: 150 },
-    )
+    forRandomCases(150, ({ spec, nfa, functions, budget, rounds }) => {
+      const straight = run(kernel.createEngine(nfa, spec, budget), functions, rounds)
+      const restored = run(kernel.createEngine(nfa, spec, budget), functions, rounds, (engine) => {
+        const next = kernel.createEngine(nfa, spec, budget)
+        next.restore(engine.snapshot())
+        return next
+      })
+      expect(restored).toEqual(straight)
+    })
   })
 })
 
@@ -479,12 +507,9 @@ describe('incremental snapshots: changed keys out, into a fresh engine', () => {
     let imported = 0
     fc.assert(
       fc.property(patternArb, optionsArb, inputArb, fc.boolean(), (pattern, options, input, crossOver) => {
-        const compiled = specOrNull(pattern, options)
-        fc.pre(compiled !== null)
-        const { spec, nfa } = compiled!
-        const functions = bitFunctions(spec)
-        const budget = { maxPerKey: options.maxPerKey, maxTotal: options.maxTotal }
-        const rounds = roundsOf(input)
+        const random = randomCase(pattern, options, input)
+        fc.pre(random !== null)
+        const { spec, nfa, functions, budget, rounds } = random!
         const straight = run(kernel.createEngine(nfa, spec, budget), functions, rounds)
         const stored = new Map<number, Buffer>()
         let round = 0
@@ -618,7 +643,8 @@ describe('memory', () => {
             }
           })
           rounds.push({ rows: [], keyIds: [], times: [], watermark: time + 1000 })
-          const { typescript, wasm } = bothEngines(spec, functions)
+          // These states are far below the size from which the kernel reads ahead by default.
+          const { typescript, wasm } = bothEngines(spec, functions, UNBOUNDED, { readAheadFromBytes: 0 })
           const expected = run(typescript, functions, rounds)
           const actual = run(
             wasm,
@@ -722,13 +748,10 @@ describe('compact partial match records', () => {
     let compared = 0
     fc.assert(
       fc.property(compactPatternArb, compactOptionsArb, inputArb, (pattern, options, input) => {
-        const compiled = specOrNull(pattern, options)
-        fc.pre(compiled !== null)
-        const { spec, nfa } = compiled!
+        const random = randomCase(pattern, options, input)
+        fc.pre(random !== null)
+        const { spec, nfa, functions, budget, rounds } = random!
         compared++
-        const functions = bitFunctions(spec)
-        const budget = { maxPerKey: options.maxPerKey, maxTotal: options.maxTotal }
-        const rounds = roundsOf(input)
         const expected = run(new NfaEngine(nfa, spec.skip, functions, budget), functions, rounds)
         const engine = kernel.createEngine(nfa, spec, budget)
         expect(engine.recordBytes).toBe(16)

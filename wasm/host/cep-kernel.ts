@@ -129,6 +129,8 @@ interface CepExports {
   /** Absent from kernels before compact records (the A/B benchmark's base may be one). */
   readonly recordBytes?: () => number
   readonly compactFullRecords?: () => void
+  /** Absent from kernels before it (the A/B benchmark's base may be one): see EngineTuning. */
+  readonly setTuning?: (readAheadFromBytes: number, decisionCache: number) => void
 }
 
 const REQUIRED_EXPORTS = [
@@ -309,6 +311,17 @@ export function flattenNfa(nfa: Nfa): FlatNfa {
 const budgetLimit = (n: number): number =>
   Number.isFinite(n) ? Math.max(0, Math.min(0x7fffffff, Math.floor(n))) : 0x7fffffff
 
+/**
+ * Kernel settings that change no result, for tests and benchmarks: `readAheadFromBytes` (default
+ * 1 MiB: below it the state stays in the caches and the kernel does not read ahead; 0 always
+ * reads ahead, so its loads are tested), `decisionCache` (default true; false steps every partial
+ * match through the general decision, the reference for the cached fast path).
+ */
+export interface EngineTuning {
+  readonly readAheadFromBytes?: number
+  readonly decisionCache?: boolean
+}
+
 export interface WasmEngineOptions {
   /**
    * Whether timed-out partial matches come back from advanceTime (default true). The factory sets
@@ -316,6 +329,7 @@ export interface WasmEngineOptions {
    * the kernel then only counts them (it spares walking their paths).
    */
   readonly reportTimeouts?: boolean
+  readonly tuning?: EngineTuning
 }
 
 export interface CepKernel {
@@ -334,7 +348,7 @@ export interface CepKernel {
 export async function loadCepKernel(wasm: Uint8Array | string = CEP_WASM_PATH): Promise<CepKernel> {
   const module = await compileKernelModule(wasm, 'CEP', REQUIRED_EXPORTS)
   const createEngine = (nfa: Nfa, spec: PatternSpec, budget: EngineBudget, options: WasmEngineOptions = {}) =>
-    new WasmPatternEngine(module, nfa, spec, budget, options.reportTimeouts ?? true)
+    new WasmPatternEngine(module, nfa, spec, budget, options.reportTimeouts ?? true, options.tuning)
   return {
     createEngine,
     factory:
@@ -380,6 +394,7 @@ export class WasmPatternEngine implements PatternEngine {
     spec: PatternSpec,
     budget: EngineBudget,
     private readonly reportTimeouts = true,
+    private readonly tuning: EngineTuning | undefined = undefined,
   ) {
     const refusal = kernelRefusal(spec)
     if (refusal !== null) throw new CepKernelUnsupportedError(refusal)
@@ -418,6 +433,12 @@ export class WasmPatternEngine implements PatternEngine {
     for (const [i, e] of edges.entries())
       kernel.setEdge(i, e.action, e.target, e.step, e.termStart, e.termCount)
     for (const [i, t] of terms.entries()) kernel.setTerm(i, t.set, t.clear)
+    const tuning = this.tuning
+    if (tuning !== undefined) {
+      if (kernel.setTuning === undefined)
+        throw new Error('this CEP kernel predates tuning: rebuild it (npm run build:wasm)')
+      kernel.setTuning(tuning.readAheadFromBytes ?? 1 << 20, tuning.decisionCache === false ? 0 : 1)
+    }
     this.rows = []
     this.pendingTimeouts = []
     this.viewBuffer = null

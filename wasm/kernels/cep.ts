@@ -137,11 +137,17 @@ const CACHE_MAX_STATES: i32 = 64
 const CACHE_MAX_BITS: i32 = 8
 const CACHE_MAX_OUT: i32 = 8
 let cacheBytes: usize = 0
+// Per (state, packed mask), after the cache's edge lists: whether a partial match there only stays
+// (0 unknown, 1 stays, 2 does not). Most partial matches only ignore most events (they wait for a
+// later step); stepEvent keeps those in place without the call of computeNext and its decision.
+let staysPtr: usize = 0
 let cachePtr: usize = 0
 let cacheReady: bool = false
 let cacheOn: bool = false
 let cacheBits: i32 = 0
 let cacheMaskBits: u32 = 0
+// Whether cacheMaskBits are bits 0 … cacheBits-1 (then the packed index is the masked mask).
+let cacheMaskLow: bool = false
 let curIdx: i32 = 0
 let metaPtr: usize = 0
 let regionTable: usize = 0
@@ -297,6 +303,8 @@ export function init(
   compactRecords = compact != 0
   if (compactRecords && skip != SKIP_NONE) abort('cep kernel: compact records under a skip strategy')
   pmBytes = compactRecords ? PM_COMPACT_BYTES : PM_FULL_BYTES
+  for (let c: i32 = 0; c < BLOCK_CLASSES; c++)
+    store<i32>(blockCaps + (<usize>c << 2), <i32>((blockBytes(c) - BLOCK_HEADER) / pmBytes))
   stateCount = states
   startState = start
   windowMs = within
@@ -312,8 +320,9 @@ export function init(
   cachePtr = outEdgesPtr + (<usize>SCRATCH_ENTRIES << 2)
   cacheBytes =
     states <= CACHE_MAX_STATES
-      ? (<usize>states << CACHE_MAX_BITS) * (8 + (<usize>CACHE_MAX_OUT << 2))
+      ? (<usize>states << CACHE_MAX_BITS) * (9 + (<usize>CACHE_MAX_OUT << 2))
       : 0
+  staysPtr = cachePtr + (<usize>states << CACHE_MAX_BITS) * (8 + (<usize>CACHE_MAX_OUT << 2))
   cacheReady = false
   cacheOn = false
   metaPtr = align16(cachePtr + cacheBytes)
@@ -402,6 +411,19 @@ export function setTerm(t: i32, mustSet: u32, mustClear: u32): void {
 // 20 dirty (listed in the dirty region), 24 armed f64 (the expiry of its latest timer, NaN:
 // none), 32 minExpiry f64
 
+/**
+ * Copies `bytes` (a multiple of 8) from src to dst, where dst is below src or the two do not
+ * overlap. For a few records: V8 runs memory.copy as a call out of the module, which cost more
+ * than the copy itself on the per-event paths (keeping a record, expiring, the budget).
+ */
+@inline function copyWordsDown(dst: usize, src: usize, bytes: usize): void {
+  if (bytes > 256) {
+    memory.copy(dst, src, bytes)
+    return
+  }
+  for (let o: usize = 0; o < bytes; o += 8) store<u64>(dst + o, load<u64>(src + o))
+}
+
 /** Partial match i of the block at kp. */
 @inline function recPtr(kp: usize, i: i32): usize {
   return kp + BLOCK_HEADER + <usize>i * pmBytes
@@ -450,9 +472,13 @@ function csStartSeq(c: i32): f64 {
   return q
 }
 
+// Partial matches a block of each class holds, set by init: a table, because the record size is
+// not a constant and an integer division per lookup was on every event's path (read-ahead, growth).
+const blockCaps: usize = memory.data(BLOCK_CLASSES << 2)
+
 /** Partial matches a block of class cls holds. */
 @inline function blockCap(cls: i32): i32 {
-  return <i32>((blockBytes(cls) - BLOCK_HEADER) / pmBytes)
+  return load<i32>(blockCaps + (<usize>cls << 2))
 }
 
 /** A free block of class cls (its offset in the blocks region); may move the layout. */
@@ -852,11 +878,23 @@ function finalAfterProceed(s: i32, m: u32): i32 {
   return -1
 }
 
+/**
+ * Tuning that changes no result (tests and benchmarks): reading ahead from `readAheadFromBytes` of
+ * state (default 1 MiB; 0: always, so tests cover its loads), and whether the decision cache and
+ * its stays shortcut may be used (0: every partial match takes the general path, decide per event).
+ */
+export function setTuning(readAheadFromBytes: f64, decisionCache: i32): void {
+  readAheadMinBytes = <usize>readAheadFromBytes
+  cacheAllowed = decisionCache != 0
+  cacheReady = false
+}
+let cacheAllowed: bool = true
+
 /** Enables the decision cache when the NFA allows it (called once, after the tables are set). */
 function prepareCache(): void {
   cacheReady = true
   cacheOn = false
-  if (cacheBytes == 0) return
+  if (cacheBytes == 0 || !cacheAllowed) return
   let bits: u32 = 0
   let terms: i32 = 0
   for (let s: i32 = 0; s < stateCount; s++) {
@@ -874,6 +912,7 @@ function prepareCache(): void {
   }
   if (<i32>popcnt<u32>(bits) > CACHE_MAX_BITS) return
   cacheMaskBits = bits
+  cacheMaskLow = (bits & (bits + 1)) == 0
   cacheBits = <i32>popcnt<u32>(bits)
   memory.fill(cachePtr, 0, cacheBytes)
   cacheOn = true
@@ -882,6 +921,8 @@ function prepareCache(): void {
 /** The event's mask reduced to the bits conditions read, packed (the cache's index). */
 @inline
 function compressMask(m: u32): i32 {
+  // The bits conditions read are usually the lowest ones (steps 0 … n-1, no `until`): no packing.
+  if (cacheMaskLow) return <i32>(m & cacheMaskBits)
   let idx: i32 = 0
   let bit: i32 = 0
   let rest = cacheMaskBits
@@ -987,10 +1028,13 @@ function computeNext(p: usize, t: f64, seq: f64, m: u32): bool {
     if (decision < 0) abort('cep kernel: too many edges')
   }
   const outN = decision >> 1
+  let stays = false
   if (outN == 1 && (decision & 1) == 0 && !isStart) {
     const ep = edgesPtr + <usize>load<i32>(list) * EDGE_BYTES
-    if (load<i32>(ep) == IGNORE && load<i32>(ep, 4) == state) return true
+    stays = load<i32>(ep) == IGNORE && load<i32>(ep, 4) == state
   }
+  if (cacheOn && !isStart) store<u8>(staysPtr + ((<usize>state << CACHE_MAX_BITS) | <usize>curIdx), stays ? 1 : 2)
+  if (stays) return true
   if (compactRecords && !isStart) prev = load<f64>(nodePtr(node), 16)
   for (let i: i32 = 0; i < outN; i++) {
     const ep = edgesPtr + <usize>load<i32>(list + (<usize>i << 2)) * EDGE_BYTES
@@ -1173,7 +1217,7 @@ function prunePartials(k: i32): i32 {
     const p = recPtr(keyPtr(k), i)
     if (shouldPrune(load<f64>(p, 8), recStartSeq(p))) releaseNode(load<i32>(p, 4))
     else {
-      if (kept != i) memory.copy(recPtr(keyPtr(k), kept), recPtr(keyPtr(k), i), pmBytes)
+      if (kept != i) copyWordsDown(recPtr(keyPtr(k), kept), recPtr(keyPtr(k), i), pmBytes)
       kept++
     }
   }
@@ -1238,7 +1282,7 @@ function keepRecord(k: i32, i: i32): void {
   } else {
     const q = scratchRecord(newCount)
     const p = recPtr(keyPtr(k), i)
-    memory.copy(q, p, pmBytes)
+    copyWordsDown(q, p, pmBytes)
     e = recExpiry(p)
   }
   newCount++
@@ -1269,7 +1313,7 @@ function finishRecords(k: i32): void {
   if (scratchFrom >= 0) {
     reserveRecords(k, newCount, scratchFrom)
     const kp = keyPtr(k)
-    memory.copy(recPtr(kp, scratchFrom), scratchBase, <usize>(newCount - scratchFrom) * pmBytes)
+    copyWordsDown(recPtr(kp, scratchFrom), scratchBase, <usize>(newCount - scratchFrom) * pmBytes)
   }
   const kq = keyPtr(k)
   store<i32>(kq, newCount)
@@ -1344,7 +1388,7 @@ function enforceBudget(k: i32): void {
   }
   if (dropped == 0) return
   const kp = keyPtr(k)
-  memory.copy(recPtr(kp, 0), recPtr(kp, dropped), <usize>(n - dropped) * pmBytes)
+  copyWordsDown(recPtr(kp, 0), recPtr(kp, dropped), <usize>(n - dropped) * pmBytes)
   store<i32>(kp, n - dropped)
 }
 
@@ -1371,7 +1415,12 @@ function stepEvent(k: i32, t: f64, seq: f64, m: u32): void {
   potTail = -1
   for (let i: i32 = 0; i < before; i++) {
     // (Re-read: the successors of the one before may have moved the layout.)
-    if (computeNext(recPtr(keyPtr(k), i), t, seq, m)) {
+    const p = recPtr(keyPtr(k), i)
+    if (cacheOn && load<u8>(staysPtr + ((<usize>load<i32>(p) << CACHE_MAX_BITS) | <usize>curIdx)) == 1) {
+      keepRecord(k, i)
+      continue
+    }
+    if (computeNext(p, t, seq, m)) {
       keepRecord(k, i)
     } else {
       if (scratchFrom < 0) scratchFrom = newCount
@@ -1454,7 +1503,7 @@ function expireKey(k: i32, now: f64): void {
         releaseNode(node)
       }
     } else {
-      if (kept != i) memory.copy(recPtr(keyPtr(k), kept), recPtr(keyPtr(k), i), pmBytes)
+      if (kept != i) copyWordsDown(recPtr(keyPtr(k), kept), recPtr(keyPtr(k), i), pmBytes)
       kept++
       if (e < least) least = e
     }
@@ -1498,7 +1547,7 @@ function stepInput(i: i32, length: i32, cap: usize): void {
   ensureKey(k)
   curEvent = i
   if (cacheOn) curIdx = compressMask(m)
-  touchAhead(i, length)
+  if (readAhead) touchAhead(i, length)
   expireKey(k, t)
   stepEvent(k, t, seq, m)
 }
@@ -1516,6 +1565,7 @@ export function step(length: i32): i32 {
   if (!cacheReady) prepareCache()
   // No walk ahead has started yet (a cursor left by an earlier call may name a state since freed).
   memory.fill(aheadCursor, 0xff, 128)
+  readAhead = stateBytes() >= readAheadMinBytes
   for (let i: i32 = 0; i < length; i++) {
     stepInput(i, length, <usize>inCap)
   }
@@ -1542,6 +1592,17 @@ const AHEAD_MAX_NODES: i32 = 8
 // Cursors of the events ahead, by event index mod 32 (more than AHEAD_BLOCK).
 const AHEAD_RING_MASK: i32 = 31
 const aheadCursor: usize = memory.data(128)
+// From this many bytes of blocks and path nodes the state stays in the caches (a core's L2 is
+// 1–2 MiB), and reading ahead is only work: about 230 of the 3,300 instructions per event with
+// 1,000 cards (counted under cachegrind, decision 0032's addendum of 16:30). Decided per call.
+let readAheadMinBytes: usize = 1 << 20
+let readAhead: bool = true
+
+/** The bytes of the state an event may read: the key blocks and the path nodes. */
+@inline
+function stateBytes(): usize {
+  return blockTop + <usize>nodeTop * NODE_BYTES
+}
 let touchSink: i32 = 0
 
 /**
@@ -1617,6 +1678,7 @@ function touchTimersAhead(h: i32): void {
 /** Expires what the watermark passed (timeouts, absence at the end), key by key from the timers. */
 export function advanceTime(watermark: f64): void {
   beginCall()
+  readAhead = stateBytes() >= readAheadMinBytes
   expireThrough(watermark)
 }
 
@@ -1639,6 +1701,7 @@ export function stepSegments(length: i32, segments: i32): i32 {
   beginCall()
   if (!cacheReady) prepareCache()
   memory.fill(aheadCursor, 0xff, 128)
+  readAhead = stateBytes() >= readAheadMinBytes
   const cap = <usize>inCap
   let i: i32 = 0
   for (let s: i32 = 0; s < segments; s++) {
@@ -1679,7 +1742,7 @@ function expireThrough(watermark: f64): void {
         memory.fill(timerCursor, 0xff, 128)
         cleared = true
       }
-      touchTimersAhead(fifoHead)
+      if (readAhead) touchTimersAhead(fifoHead)
       fifoHead++
       if (fifoHead == fifoTail) {
         fifoHead = 0
