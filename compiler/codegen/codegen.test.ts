@@ -1,6 +1,7 @@
 import fc from 'fast-check'
 import { Project } from 'ts-morph'
 import { afterAll, describe, expect, it } from 'vitest'
+import { type RowLayout, rowFromValue, rowWidth, valueFromRow } from '../../runtime/state/number-rows.ts'
 import { EvaluationError } from '../../stdlib/eval-error.ts'
 import { stdlib } from '../../stdlib/index.ts'
 import { compileSource } from '../compile.ts'
@@ -29,18 +30,37 @@ function mapStepState(
   latenessMs = 0,
 ): StepState & { values: Map<string, unknown> } {
   const values = new Map<string, unknown>()
-  return {
+  const set = (key: string, value: unknown) => {
+    if (!values.has(key) && values.size >= maxKeys) return false
+    // Stored as the runtime snapshots it: a value that does not survive JSON would show here.
+    values.set(key, JSON.parse(JSON.stringify(value)))
+    return true
+  }
+  // Rows of numbers (a running aggregate of numbers) go through the runtime's conversions from
+  // and to the accumulators' JSON, one row at offset 0 at a time.
+  let layout: RowLayout = []
+  const state = {
     values,
     clock: Number.NEGATIVE_INFINITY,
     latenessMs,
-    get: (key) => values.get(key),
-    set: (key, value) => {
-      if (!values.has(key) && values.size >= maxKeys) return false
-      // Stored as the runtime snapshots it: a value that does not survive JSON would show here.
-      values.set(key, JSON.parse(JSON.stringify(value)))
-      return true
+    get: (key: string) => values.get(key),
+    set,
+    rows: new Float64Array(0),
+    rowScratch: new Float64Array(0),
+    findRow(key: string, _now: number, rowLayout: RowLayout) {
+      if (rowLayout !== layout) {
+        layout = rowLayout
+        state.rows = new Float64Array(rowWidth(layout))
+        state.rowScratch = new Float64Array(rowWidth(layout))
+      }
+      const value = values.get(key)
+      if (value === undefined) return -1
+      rowFromValue(value, state.rows, 0, layout, key)
+      return 0
     },
+    setRow: (key: string) => set(key, valueFromRow(state.rowScratch, 0, layout)),
   }
+  return state
 }
 
 /** The watermark delay of the source a node reads from (a dedup's lateness, as the runtime sets it). */
@@ -274,7 +294,9 @@ const thingArb = fc.record(
 
 // Dedup and running aggregates: repeated keys (including the string "null" beside a null key),
 // out-of-order event times, i64 sums that overflow, f64 arguments that are not finite, a failing
-// step after an aggregate, and a stateful chain read by another stateful chain.
+// step after an aggregate, and a stateful chain read by another stateful chain. `totals` keeps
+// its accumulators as an array per key (a max of strings), `after` and `numbers` as rows of numbers
+// (docs/decisions/0037), nulls and avg's pairs included.
 const STATEFUL = `
 schema Txn { id: string, card: string?, n: i64, x: f64?, big: i64, label: string, ts: timestamp @event_time }
 source txns: Txn from kafka("txns")
@@ -297,10 +319,24 @@ stream totals = txns
     }
   | where c > 1
 stream after = unique | aggregate by id { c: count(), q: sum(100 / n) } | select { id, c, q, r: 10 / (c - 2) }
+stream numbers = txns
+  | aggregate by card {
+      c: count(),
+      sx: sum(x),
+      huge: sum(x * 1e303),
+      lo: min(x),
+      hi: max(n),
+      first: min(ts),
+      last: max(ts),
+      mean: avg(x),
+      m2: avg(n),
+      total: sum(big)
+    }
 sink unique -> kafka("unique")
 sink pairs -> kafka("pairs")
 sink totals -> kafka("totals")
 sink after -> kafka("after")
+sink numbers -> kafka("numbers")
 `
 
 const txnArb = fc.record({
