@@ -103,12 +103,16 @@ export function aggregateCode(step: AggregateStep, ctx: StatefulContext, next: s
       keyVars,
     )}`,
   )
-  const full = `stateFull(${JSON.stringify(step.state.id)}, ${ctx.site})`
+  const code: AccumulatorCode = {
+    step,
+    ctx,
+    key: k,
+    args: argVars,
+    full: `stateFull(${JSON.stringify(step.state.id)}, ${ctx.site})`,
+    lines,
+  }
   const layout = rowLayout(step.aggregates)
-  const accVars =
-    layout === null
-      ? objectAccumulators(step, ctx, k, argVars, full, lines)
-      : rowAccumulators(step, ctx, layout, k, argVars, full, lines)
+  const accVars = layout === null ? objectAccumulators(code) : rowAccumulators(code, layout)
   const fields = [
     ...step.keys.map((key, i) => `${propertyKey(key.name)}: ${keyVars[i]}`),
     ...step.aggregates.map(
@@ -119,15 +123,21 @@ export function aggregateCode(step: AggregateStep, ctx: StatefulContext, next: s
   return lines
 }
 
+/** What the accumulators' statements of an aggregate step are written from, and into (`lines`). */
+interface AccumulatorCode {
+  readonly step: AggregateStep
+  readonly ctx: StatefulContext
+  /** The variable of the state key. */
+  readonly key: string
+  /** Each aggregate's argument variable ('null' for count). */
+  readonly args: readonly string[]
+  /** The statement that fails the event when the state refuses a new key. */
+  readonly full: string
+  readonly lines: string[]
+}
+
 /** A running aggregate's accumulators kept as one array per key (`get` and `set`); their variables. */
-function objectAccumulators(
-  step: AggregateStep,
-  ctx: StatefulContext,
-  k: string,
-  argVars: readonly string[],
-  full: string,
-  lines: string[],
-): string[] {
+function objectAccumulators({ step, ctx, key: k, args: argVars, full, lines }: AccumulatorCode): string[] {
   const n = ctx.step
   const state = `states[${ctx.slot}]!`
   const p = `p${n}`
@@ -145,13 +155,8 @@ function objectAccumulators(
 
 /** A running aggregate's accumulators kept as a row of numbers per key (findRow, setRow); their variables. */
 function rowAccumulators(
-  step: AggregateStep,
-  ctx: StatefulContext,
+  { step, ctx, key: k, args: argVars, full, lines }: AccumulatorCode,
   layout: readonly RowCell[],
-  k: string,
-  argVars: readonly string[],
-  full: string,
-  lines: string[],
 ): string[] {
   const n = ctx.step
   const state = `states[${ctx.slot}]!`

@@ -79,6 +79,12 @@ const ROW: unique symbol = Symbol('row')
  * restored from a snapshot are decoded when first used, read in place from the snapshot's
  * buffers, and so are ASCII keys (key-index.ts), so a restore of a million keys decodes no value,
  * makes no key string and allocates no Buffer per key.
+ *
+ * A running aggregate of numbers keeps no value object at all: its accumulators are a row of
+ * float64 columns per slot in `rows` (findRow and setRow, number-rows.ts, docs/decisions/0037),
+ * read and written in place by the generated code, and a checkpoint writes a changed row's JSON
+ * straight from the columns. Its snapshot is the JSON the accumulators' array would have, so a
+ * state restores rows from a snapshot of arrays and the other way round.
  */
 export class KeyedState<V> {
   /** Key → slot, and per slot its key (a restored one kept as bytes until used). */
