@@ -429,6 +429,29 @@ describe('generated code', () => {
     ])
   })
 
+  it('keys a stateful step by an expression that uses a module constant (the state key variable does not hide it)', async () => {
+    // The module's constants are k0, k1, …; a state key named k<step> once hid k0 in the first
+    // step, and every event failed with "Cannot access 'k0' before initialization".
+    const text = `
+schema Txn { id: string, n: i64, ts: timestamp @event_time }
+source txns: Txn from kafka("txns")
+stream kept = txns | dedup by id in ("a", "b") within 5s
+stream counts = txns | aggregate by known: id in ("a", "c") { c: count(), s: sum(n) }
+sink kept -> kafka("kept")
+sink counts -> kafka("counts")
+`
+    const { operators, pipeline } = await compileAndLoad(text)
+    const events = ['a', 'c', 'a', 'x'].map((id, i) => ({
+      value: operators.sources.txns!.decode({ id, n: i, ts: i * 1000 }),
+      key: null,
+      timestamp: i * 1000,
+    }))
+    const fused = runFused(operators, pipeline, 'txns', events)
+    expect(fused.errors).toEqual([])
+    expect(bySink(fused.outputs)).toEqual(bySink(runInterpreted(text, 'txns', events).outputs))
+    expect(fused.outputs.length).toBe(6)
+  })
+
   it('fails an event whose new key the state refuses, naming the step, and keeps going', async () => {
     const { operators, pipeline } = await compileAndLoad(STATEFUL)
     const chain = pipeline.nodes.find(
