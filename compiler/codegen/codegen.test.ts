@@ -1,6 +1,7 @@
 import fc from 'fast-check'
 import { Project } from 'ts-morph'
 import { afterAll, describe, expect, it } from 'vitest'
+import { type RowLayout, rowFromValue, rowWidth, valueFromRow } from '../../runtime/state/number-rows.ts'
 import { EvaluationError } from '../../stdlib/eval-error.ts'
 import { stdlib } from '../../stdlib/index.ts'
 import { compileSource } from '../compile.ts'
@@ -29,18 +30,37 @@ function mapStepState(
   latenessMs = 0,
 ): StepState & { values: Map<string, unknown> } {
   const values = new Map<string, unknown>()
-  return {
+  const set = (key: string, value: unknown) => {
+    if (!values.has(key) && values.size >= maxKeys) return false
+    // Stored as the runtime snapshots it: a value that does not survive JSON would show here.
+    values.set(key, JSON.parse(JSON.stringify(value)))
+    return true
+  }
+  // Rows of numbers (a running aggregate of numbers) go through the runtime's conversions from
+  // and to the accumulators' JSON, one row at offset 0 at a time.
+  let layout: RowLayout = []
+  const state = {
     values,
     clock: Number.NEGATIVE_INFINITY,
     latenessMs,
-    get: (key) => values.get(key),
-    set: (key, value) => {
-      if (!values.has(key) && values.size >= maxKeys) return false
-      // Stored as the runtime snapshots it: a value that does not survive JSON would show here.
-      values.set(key, JSON.parse(JSON.stringify(value)))
-      return true
+    get: (key: string) => values.get(key),
+    set,
+    rows: new Float64Array(0),
+    rowScratch: new Float64Array(0),
+    findRow(key: string, _now: number, rowLayout: RowLayout) {
+      if (rowLayout !== layout) {
+        layout = rowLayout
+        state.rows = new Float64Array(rowWidth(layout))
+        state.rowScratch = new Float64Array(rowWidth(layout))
+      }
+      const value = values.get(key)
+      if (value === undefined) return -1
+      rowFromValue(value, state.rows, 0, layout, key)
+      return 0
     },
+    setRow: (key: string) => set(key, valueFromRow(state.rowScratch, 0, layout)),
   }
+  return state
 }
 
 /** The watermark delay of the source a node reads from (a dedup's lateness, as the runtime sets it). */
@@ -274,7 +294,9 @@ const thingArb = fc.record(
 
 // Dedup and running aggregates: repeated keys (including the string "null" beside a null key),
 // out-of-order event times, i64 sums that overflow, f64 arguments that are not finite, a failing
-// step after an aggregate, and a stateful chain read by another stateful chain.
+// step after an aggregate, and a stateful chain read by another stateful chain. `totals` keeps
+// its accumulators as an array per key (a max of strings), `after` and `numbers` as rows of numbers
+// (docs/decisions/0037), nulls and avg's pairs included.
 const STATEFUL = `
 schema Txn { id: string, card: string?, n: i64, x: f64?, big: i64, label: string, ts: timestamp @event_time }
 source txns: Txn from kafka("txns")
@@ -297,10 +319,24 @@ stream totals = txns
     }
   | where c > 1
 stream after = unique | aggregate by id { c: count(), q: sum(100 / n) } | select { id, c, q, r: 10 / (c - 2) }
+stream numbers = txns
+  | aggregate by card {
+      c: count(),
+      sx: sum(x),
+      huge: sum(x * 1e303),
+      lo: min(x),
+      hi: max(n),
+      first: min(ts),
+      last: max(ts),
+      mean: avg(x),
+      m2: avg(n),
+      total: sum(big)
+    }
 sink unique -> kafka("unique")
 sink pairs -> kafka("pairs")
 sink totals -> kafka("totals")
 sink after -> kafka("after")
+sink numbers -> kafka("numbers")
 `
 
 const txnArb = fc.record({
@@ -391,6 +427,29 @@ describe('generated code', () => {
       { id: 'a', c: 1, q: 100, r: -10 },
       { id: 'a', c: 3, q: 300, r: 10 },
     ])
+  })
+
+  it('keys a stateful step by an expression that uses a module constant (the state key variable does not hide it)', async () => {
+    // The module's constants are k0, k1, …; a state key named k<step> once hid k0 in the first
+    // step, and every event failed with "Cannot access 'k0' before initialization".
+    const text = `
+schema Txn { id: string, n: i64, ts: timestamp @event_time }
+source txns: Txn from kafka("txns")
+stream kept = txns | dedup by id in ("a", "b") within 5s
+stream counts = txns | aggregate by known: id in ("a", "c") { c: count(), s: sum(n) }
+sink kept -> kafka("kept")
+sink counts -> kafka("counts")
+`
+    const { operators, pipeline } = await compileAndLoad(text)
+    const events = ['a', 'c', 'a', 'x'].map((id, i) => ({
+      value: operators.sources.txns!.decode({ id, n: i, ts: i * 1000 }),
+      key: null,
+      timestamp: i * 1000,
+    }))
+    const fused = runFused(operators, pipeline, 'txns', events)
+    expect(fused.errors).toEqual([])
+    expect(bySink(fused.outputs)).toEqual(bySink(runInterpreted(text, 'txns', events).outputs))
+    expect(fused.outputs.length).toBe(6)
   })
 
   it('fails an event whose new key the state refuses, naming the step, and keeps going', async () => {

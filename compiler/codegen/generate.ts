@@ -300,6 +300,12 @@ readonly latenessMs: number;
 get(key: string, now: number): unknown;
 /** False when the state is full and refuses a new key: the event then fails. */
 set(key: string, value: unknown, now: number): boolean;
+/** A running aggregate of numbers: the offset of the key's row in \`rows\` (-1: none yet). */
+findRow(key: string, now: number, layout: readonly ('number' | 'pair')[]): number;
+/** Sets the key's row to \`rowScratch\`; false when the state refuses a new key, as \`set\`. */
+setRow(key: string, now: number): boolean;
+readonly rows: Float64Array;
+readonly rowScratch: Float64Array;
 }
 
 /** The events each step of a \`match\` matched so far (runtime/cep/engine.ts). */

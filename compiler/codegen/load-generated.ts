@@ -28,6 +28,10 @@ export interface StepState {
   readonly latenessMs: number
   get(key: string, now: number): unknown
   set(key: string, value: unknown, now: number): boolean
+  findRow(key: string, now: number, layout: readonly ('number' | 'pair')[]): number
+  setRow(key: string, now: number): boolean
+  readonly rows: Float64Array
+  readonly rowScratch: Float64Array
 }
 
 export interface Operators {

@@ -9,14 +9,27 @@
  *
  *   site = 3
  *   if (time > states[0]!.clock) states[0]!.clock = time
- *   const k1 = r0.id
- *   const s1 = states[0]!.get(k1, time) as number | undefined
+ *   const sk1 = r0.id
+ *   const s1 = states[0]!.get(sk1, time) as number | undefined
  *   const l1 = s1 !== undefined && s1 + 10000 > states[0]!.clock - states[0]!.latenessMs
  *   if (l1 && Math.abs(time - s1) < 10000) continue
- *   if (!states[0]!.set(k1, l1 && s1 > time ? s1 : time, time)) stateFull('t.dedup.0.85881c92', 3)
+ *   if (!states[0]!.set(sk1, l1 && s1 > time ? s1 : time, time)) stateFull('t.dedup.0.85881c92', 3)
  *
  * An aggregate computes every new accumulator before it writes the state, so an event that fails
- * (an overflow, a key or argument that fails to evaluate) leaves the state as it was.
+ * (an overflow, a key or argument that fails to evaluate) leaves the state as it was. One whose
+ * accumulators are all numbers (no min or max of strings) keeps them as a row of float64 columns
+ * per key (StepState.findRow, docs/decisions/0037), with no object per key or per event; sketch
+ * for `aggregate by card { n: count(), total: sum(amount) }` (layout constant k0 = ['number', 'number']):
+ *
+ *   const sk1 = kv1_0
+ *   const p1 = states[0]!.findRow(sk1, time, k0)
+ *   const c1 = states[0]!.rows
+ *   const a1_0 = (p1 < 0 ? 0 : c1[p1]!) + 1
+ *   const a1_1 = sumI64(p1 < 0 ? null : nullIfNaN(c1[p1 + 1]!), av1_1, 3)
+ *   const w1 = states[0]!.rowScratch
+ *   w1[0] = a1_0
+ *   w1[1] = a1_1 ?? Number.NaN
+ *   if (!states[0]!.setRow(sk1, time)) stateFull('t.aggregate.0.1c2d3e4f', 3)
  */
 import { isOptional, unwrapOptional } from '../ir/expr.ts'
 import type { AggregateField, Expr, FusedStep, RecordType, Type } from '../ir/types.ts'
@@ -24,6 +37,12 @@ import { compileExpr, type ExprContext, tsType } from './expressions.ts'
 import { propertyKey } from './property.ts'
 
 const MAX_SAFE = 'Number.MAX_SAFE_INTEGER'
+
+/**
+ * A cell of a row of numbers, as the runtime's StepState.findRow takes its layout
+ * (runtime/state/number-rows.ts): 'number' one column (null as NaN), 'pair' avg's [sum, n].
+ */
+type RowCell = 'number' | 'pair'
 
 type DedupStep = Extract<FusedStep, { kind: 'Dedup' }>
 type AggregateStep = Extract<FusedStep, { kind: 'Aggregate' }>
@@ -45,7 +64,8 @@ export const EVENT_TIME = 'time'
 
 /** Statements of a dedup step (it `continue`s for a dropped event). */
 export function dedupCode(step: DedupStep, ctx: StatefulContext): string[] {
-  const k = `k${ctx.step}`
+  // `sk`, not `k`: the module's constants are k0, k1, … (ExprContext.constant), which a local k1 would hide.
+  const k = `sk${ctx.step}`
   const s = `s${ctx.step}`
   const state = `states[${ctx.slot}]!`
   const keys = step.keys.map((key) => compileExpr(key, ctx.expr()))
@@ -64,7 +84,6 @@ export function dedupCode(step: DedupStep, ctx: StatefulContext): string[] {
 /** Statements of an aggregate step; the last declares `next`, the step's output row. */
 export function aggregateCode(step: AggregateStep, ctx: StatefulContext, next: string): string[] {
   const n = ctx.step
-  const state = `states[${ctx.slot}]!`
   const lines: string[] = []
   const keyVars = step.keys.map((key, i) => {
     const v = `kv${n}_${i}`
@@ -77,23 +96,23 @@ export function aggregateCode(step: AggregateStep, ctx: StatefulContext, next: s
     lines.push(`const ${v} = ${compileExpr(aggregate.arg, ctx.expr())}`)
     return v
   })
-  const k = `k${n}`
-  const p = `p${n}`
+  const k = `sk${n}`
   lines.push(
     `const ${k} = ${stateKey(
       step.keys.map((key) => key.value),
       keyVars,
     )}`,
-    `const ${p} = ${state}.get(${k}, ${EVENT_TIME}) as unknown[] | undefined`,
   )
-  const accVars = step.aggregates.map((aggregate, i) => {
-    const v = `a${n}_${i}`
-    lines.push(`const ${v} = ${accumulate(aggregate, `${p}[${i}]`, p, argVars[i]!, ctx.site)}`)
-    return v
-  })
-  lines.push(
-    `if (!${state}.set(${k}, [${accVars.join(', ')}], ${EVENT_TIME})) stateFull(${JSON.stringify(step.state.id)}, ${ctx.site})`,
-  )
+  const code: AccumulatorCode = {
+    step,
+    ctx,
+    key: k,
+    args: argVars,
+    full: `stateFull(${JSON.stringify(step.state.id)}, ${ctx.site})`,
+    lines,
+  }
+  const layout = rowLayout(step.aggregates)
+  const accVars = layout === null ? objectAccumulators(code) : rowAccumulators(code, layout)
   const fields = [
     ...step.keys.map((key, i) => `${propertyKey(key.name)}: ${keyVars[i]}`),
     ...step.aggregates.map(
@@ -104,6 +123,102 @@ export function aggregateCode(step: AggregateStep, ctx: StatefulContext, next: s
   return lines
 }
 
+/** What the accumulators' statements of an aggregate step are written from, and into (`lines`). */
+interface AccumulatorCode {
+  readonly step: AggregateStep
+  readonly ctx: StatefulContext
+  /** The variable of the state key. */
+  readonly key: string
+  /** Each aggregate's argument variable ('null' for count). */
+  readonly args: readonly string[]
+  /** The statement that fails the event when the state refuses a new key. */
+  readonly full: string
+  readonly lines: string[]
+}
+
+/** A running aggregate's accumulators kept as one array per key (`get` and `set`); their variables. */
+function objectAccumulators({ step, ctx, key: k, args: argVars, full, lines }: AccumulatorCode): string[] {
+  const n = ctx.step
+  const state = `states[${ctx.slot}]!`
+  const p = `p${n}`
+  lines.push(`const ${p} = ${state}.get(${k}, ${EVENT_TIME}) as unknown[] | undefined`)
+  const accVars = step.aggregates.map((aggregate, i) => {
+    const v = `a${n}_${i}`
+    const before = (initial: string, type: string) =>
+      `(${p} === undefined ? ${initial} : (${p}[${i}] as ${type}))`
+    lines.push(`const ${v} = ${accumulate(aggregate, before, argVars[i]!, ctx.site)}`)
+    return v
+  })
+  lines.push(`if (!${state}.set(${k}, [${accVars.join(', ')}], ${EVENT_TIME})) ${full}`)
+  return accVars
+}
+
+/** A running aggregate's accumulators kept as a row of numbers per key (findRow, setRow); their variables. */
+function rowAccumulators(
+  { step, ctx, key: k, args: argVars, full, lines }: AccumulatorCode,
+  layout: readonly RowCell[],
+): string[] {
+  const n = ctx.step
+  const state = `states[${ctx.slot}]!`
+  const p = `p${n}`
+  const c = `c${n}`
+  const w = `w${n}`
+  const layoutConstant = ctx.expr().constant(`${JSON.stringify(layout)} as const`)
+  lines.push(
+    `const ${p} = ${state}.findRow(${k}, ${EVENT_TIME}, ${layoutConstant})`,
+    `const ${c} = ${state}.rows`,
+  )
+  const columns = columnsOf(layout)
+  const accVars = step.aggregates.map((aggregate, i) => {
+    const v = `a${n}_${i}`
+    const column = `${p} + ${columns[i]}`
+    const before = (initial: string) => {
+      const stored =
+        layout[i] === 'pair'
+          ? `[${c}[${column}]!, ${c}[${column} + 1]!] as [number, number]`
+          : aggregate.fn === 'count'
+            ? `${c}[${column}]!`
+            : `nullIfNaN(${c}[${column}]!)`
+      return `(${p} < 0 ? ${initial} : ${stored})`
+    }
+    lines.push(`const ${v} = ${accumulate(aggregate, before, argVars[i]!, ctx.site)}`)
+    return v
+  })
+  lines.push(`const ${w} = ${state}.rowScratch`)
+  step.aggregates.forEach((aggregate, i) => {
+    const v = accVars[i]!
+    if (layout[i] === 'pair')
+      lines.push(`${w}[${columns[i]}] = ${v}[0]`, `${w}[${columns[i]! + 1}] = ${v}[1]`)
+    else lines.push(`${w}[${columns[i]}] = ${aggregate.fn === 'count' ? v : `${v} ?? Number.NaN`}`)
+  })
+  lines.push(`if (!${state}.setRow(${k}, ${EVENT_TIME})) ${full}`)
+  return accVars
+}
+
+/**
+ * The cells of a row of numbers for these aggregates (runtime/state/number-rows.ts): count, sum,
+ * min and max of numbers one column each, avg two; null when one is a min or max of strings,
+ * whose accumulators are kept as an array per key instead.
+ */
+export function rowLayout(aggregates: readonly AggregateField[]): RowCell[] | null {
+  const cells: RowCell[] = []
+  for (const aggregate of aggregates) {
+    if (aggregate.arg !== null && unwrapOptional(aggregate.arg.type).kind === 'string') return null
+    cells.push(aggregate.fn === 'avg' ? 'pair' : 'number')
+  }
+  return cells
+}
+
+/** Each cell's first column in a row. */
+function columnsOf(layout: readonly RowCell[]): number[] {
+  let column = 0
+  return layout.map((cell) => {
+    const first = column
+    column += cell === 'pair' ? 2 : 1
+    return first
+  })
+}
+
 /** The state key: one required string as it is, anything else as JSON (of the array, for several keys). */
 function stateKey(keys: readonly Expr[], codes: readonly string[]): string {
   if (keys.length === 1 && keys[0]!.type.kind === 'string') return codes[0]!
@@ -111,17 +226,17 @@ function stateKey(keys: readonly Expr[], codes: readonly string[]): string {
   return `JSON.stringify([${codes.join(', ')}])`
 }
 
-/** The new accumulator of one aggregate from the stored one (`stored`, under `previous` when the key has any). */
+/**
+ * The new accumulator of one aggregate from the stored one: `before(initial, type)` is the stored
+ * accumulator of that type, or `initial` when the key has none.
+ */
 function accumulate(
   aggregate: AggregateField,
-  stored: string,
-  previous: string,
+  before: (initial: string, type: string) => string,
   arg: string,
   site: number,
 ): string {
   const kind = aggregate.arg === null ? null : unwrapOptional(aggregate.arg.type).kind
-  const before = (initial: string, type: string) =>
-    `(${previous} === undefined ? ${initial} : (${stored} as ${type}))`
   switch (aggregate.fn) {
     case 'count':
       return `${before('0', 'number')} + 1`
@@ -178,6 +293,9 @@ export const STATEFUL_HELPERS = `
     const sum = before[0] + (value as number)
     if (!Number.isFinite(sum)) throw new EvaluationError('f64 overflow in avg', site)
     return [sum, before[1] + 1]
+  }
+  function nullIfNaN(value: number): number | null {
+    return value !== value ? null : value
   }
   function avgValue(acc: [number, number]): number | null {
     return acc[1] === 0 ? null : acc[0] / acc[1]

@@ -4,6 +4,7 @@
  * this file and that one change together (the artifact format version guards it).
  */
 import type { CepFunctions } from '../cep/engine.ts'
+import type { RowLayout } from '../state/number-rows.ts'
 import type { AccumulatorKind } from '../window/accumulator-store.ts'
 
 /** A batch of events as parallel arrays; the first `length` entries are valid, the rest are reused space. */
@@ -77,6 +78,19 @@ export interface StepState {
    * code then fails the event (it is dead-lettered with the reason) rather than forgetting state.
    */
   set(key: string, value: unknown, now: number): boolean
+  /**
+   * A running aggregate whose accumulators are all numbers keeps them as a row of float64 columns
+   * per key (runtime/state/number-rows.ts, docs/decisions/0037): `findRow` gives the offset of the
+   * key's row in `rows` (-1: no value yet); the code computes the new accumulators, writes them
+   * into `rowScratch` and `setRow` copies them in (false: refused, as `set`). `rows` may be
+   * replaced by findRow and setRow (the state grew), so it is read after them. `layout` is the
+   * same array at every call ('number': a count, or a sum, min or max, null as NaN; 'pair': avg's
+   * [sum, n]); the snapshot holds the same JSON as the accumulators' array would.
+   */
+  findRow(key: string, now: number, layout: RowLayout): number
+  setRow(key: string, now: number): boolean
+  readonly rows: Float64Array
+  readonly rowScratch: Float64Array
 }
 
 export interface OperatorModule {

@@ -40,6 +40,7 @@ import {
   type StateScope,
 } from '../state/index.ts'
 import { KeyedState, type OverBudgetPolicy } from '../state/keyed-state.ts'
+import type { RowLayout } from '../state/number-rows.ts'
 import { EntryWriter, SnapshotEntries } from '../state/snapshot-entries.ts'
 import { mergeChanges } from '../state/timers.ts'
 import type { WindowedOperator } from '../window/window-operator.ts'
@@ -165,6 +166,22 @@ class Step implements StepState {
 
   set(key: string, value: unknown, now: number): boolean {
     return this.state.set(key, value, now)
+  }
+
+  findRow(key: string, now: number, layout: RowLayout): number {
+    return this.state.findRow(key, now, layout)
+  }
+
+  setRow(key: string, now: number): boolean {
+    return this.state.setRow(key, now)
+  }
+
+  get rows(): Float64Array {
+    return this.state.rows
+  }
+
+  get rowScratch(): Float64Array {
+    return this.state.rowScratch
   }
 }
 

@@ -125,7 +125,7 @@ function writeString(value: string, bytes: Uint8Array, at: number, limit: number
  * A safe integer as its digits (what JSON.stringify prints for it, -0 as 0); other finite numbers
  * as String(value), which is JSON.stringify's text for them; NaN and ±Infinity as null.
  */
-function writeNumber(value: number, bytes: Uint8Array, at: number, limit: number): number {
+export function writeNumber(value: number, bytes: Uint8Array, at: number, limit: number): number {
   // Most running state is small integers (counts, sums of cents): int32 arithmetic for them.
   if ((value | 0) === value && value !== INT32_MIN) return writeInt32(value | 0, bytes, at, limit)
   if (!Number.isSafeInteger(value)) {

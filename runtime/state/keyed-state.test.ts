@@ -1,16 +1,33 @@
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { FileSnapshotStore } from './file-snapshot-store.ts'
 import { jsonCodec, type StateCodec } from './index.ts'
-import { KeyedState } from './keyed-state.ts'
+import { KeyedState, type KeyedStateOptions } from './keyed-state.ts'
+import type { RowLayout } from './number-rows.ts'
 import { type EntryLayer, SnapshotEntries } from './snapshot-entries.ts'
 import { decodeSnapshotFile, encodeSnapshotFile } from './snapshot-file.ts'
 import { mergeChanges, TimerQueue } from './timers.ts'
 
 const numbers = jsonCodec as StateCodec<number>
+
+/** A running aggregate's accumulators `{ n: count(), total: sum(x), mean: avg(x) }`, as rows of numbers. */
+const ROW: RowLayout = ['number', 'number', 'pair']
+type Accumulators = [number, number | null, [number, number]]
+
+function setRow(state: KeyedState<unknown>, key: string, value: Accumulators, now: number): boolean {
+  state.findRow(key, now, ROW)
+  state.rowScratch.set([value[0], value[1] ?? Number.NaN, value[2][0], value[2][1]])
+  return state.setRow(key, now)
+}
+
+/** What a checkpoint's puts hold, comparable: stored key → the value's bytes (last-use head included). */
+function putsOf(state: KeyedState<unknown>): { puts: [string, string][]; deletes: readonly string[] } {
+  const { puts, deletes } = state.takeChanges()
+  return { puts: [...puts].map(([key, bytes]) => [key, bytes.toString('hex')]), deletes }
+}
 
 describe('KeyedState', () => {
   it('reports only what changed since the last epoch, and restores from its changes', () => {
@@ -336,5 +353,123 @@ describe('KeyedState', () => {
       ),
       { numRuns: 300 },
     )
+  })
+
+  it('property: rows of numbers snapshot the bytes an array per key did, and restore from and into either', () => {
+    const accumulators = fc.tuple(
+      fc.integer({ min: 0, max: 2 ** 40 }),
+      fc.option(fc.oneof(fc.integer(), fc.double({ min: -1e9, max: 1e9, noNaN: true })), { nil: null }),
+      fc.tuple(fc.double({ min: -1e9, max: 1e9, noNaN: true }), fc.integer({ min: 0, max: 1000 })),
+    )
+    const key = fc.constantFrom('a', 'b', 'c', 'd', 'é')
+    fc.assert(
+      fc.property(
+        fc.record({
+          maxKeys: fc.option(fc.integer({ min: 1, max: 4 }), { nil: undefined }),
+          maxBytes: fc.option(fc.integer({ min: 30, max: 150 }), { nil: undefined }),
+          overBudget: fc.constantFrom<'refuse' | 'evict-lru'>('refuse', 'evict-lru'),
+        }),
+        fc.array(
+          fc.oneof(
+            fc.record({
+              op: fc.constant('set' as const),
+              key,
+              value: accumulators,
+              now: fc.integer({ min: 0, max: 100 }),
+            }),
+            fc.record({ op: fc.constant('delete' as const), key }),
+            fc.record({ op: fc.constant('expire' as const), now: fc.integer({ min: 0, max: 200 }) }),
+            fc.record({
+              op: fc.constant('checkpoint' as const),
+              restore: fc.constantFrom('none', 'same', 'crossed'),
+            }),
+          ),
+          { maxLength: 50 },
+        ),
+        (budget, ops) => {
+          // Budgets in keys and bytes: a row's size is its JSON's, so both refuse and evict alike.
+          const options: KeyedStateOptions<unknown> = { codec: jsonCodec, ttlMs: 50, ...budget }
+          let objects = new KeyedState<unknown>(options)
+          let rows = new KeyedState<unknown>(options)
+          const snapshot = new Map<string, Buffer>()
+          for (const o of ops) {
+            if (o.op === 'set') {
+              const value = o.value as Accumulators
+              expect(setRow(rows, o.key, value, o.now)).toBe(objects.set(o.key, value, o.now))
+            } else if (o.op === 'delete') {
+              objects.delete(o.key)
+              rows.delete(o.key)
+            } else if (o.op === 'expire') {
+              expect(rows.expire(o.now)).toBe(objects.expire(o.now))
+            } else {
+              const objectChanges = objects.takeChanges()
+              const rowChanges = rows.takeChanges()
+              const hex = (puts: ReadonlyMap<string, Buffer>) =>
+                [...puts].map(([k, v]) => [k, v.toString('hex')])
+              expect(hex(rowChanges.puts)).toEqual(hex(objectChanges.puts))
+              expect(rowChanges.deletes).toEqual(objectChanges.deletes)
+              for (const [k, v] of rowChanges.puts) snapshot.set(k, Buffer.from(v))
+              for (const k of rowChanges.deletes) snapshot.delete(k)
+              if (o.restore !== 'none') {
+                objects = new KeyedState<unknown>(options)
+                rows = new KeyedState<unknown>(options)
+                objects.restore(snapshot)
+                rows.restore(snapshot)
+                // Crossed: the state of rows has taken its layout before the restore.
+                if (o.restore === 'crossed') rows.findRow('none', 0, ROW)
+              }
+            }
+            expect(Object.fromEntries(rows)).toEqual(Object.fromEntries(objects))
+            expect(rows.approximateBytes).toBe(objects.approximateBytes)
+          }
+          expect(putsOf(rows)).toEqual(putsOf(objects))
+        },
+      ),
+      { numRuns: 300 },
+    )
+  })
+
+  it('restores a snapshot of arrays per key written before rows (294fafd) into rows, and writes it back unchanged', async () => {
+    const file = decodeSnapshotFile(
+      await readFile(path.join(import.meta.dirname, 'fixtures/aggregate-objects-294fafd.delta')),
+      'fixture',
+    )
+    const state = new KeyedState<unknown>({ codec: jsonCodec })
+    state.restore(new SnapshotEntries([file.layer]))
+    const at = state.findRow('card-2', 0, ROW)
+    expect([...state.rows.subarray(at, at + 4)]).toEqual([1, Number.NaN, 0, 0])
+    expect(Object.fromEntries(state)).toEqual({
+      'card-1': [3, 1742, [12.5, 2]],
+      'card-2': [1, null, [0, 0]],
+      'card-€': [2, -7.25, [-0.5, 1]],
+      big: [9007199254740991, -9007199254740991, [1e300, 3]],
+    })
+    // Every key written again as a row (the same accumulators): the same entries, byte for byte.
+    for (const [key, value] of state) setRow(state, key, value as Accumulators, 0)
+    const rewritten = new Map(state.takeChanges().puts)
+    const original = new SnapshotEntries([file.layer])
+    expect([...rewritten.keys()].sort()).toEqual([...original.keys()].sort())
+    for (const [key, bytes] of original) expect(rewritten.get(key)!.subarray(8)).toEqual(bytes.subarray(8))
+  })
+
+  it('keeps rows as the state grows, and checkpoints only the rows written since the last one', () => {
+    const state = new KeyedState<unknown>({ codec: jsonCodec })
+    for (let i = 0; i < 1000; i++) setRow(state, `k${i}`, [i, i % 3 === 0 ? null : -i, [i / 2, i]], i)
+    expect(state.takeChanges().puts.size).toBe(1000)
+    for (let i = 0; i < 1000; i += 7) {
+      const at = state.findRow(`k${i}`, 5000, ROW)
+      expect([...state.rows.subarray(at, at + 4)]).toEqual([i, i % 3 === 0 ? Number.NaN : -i, i / 2, i])
+      setRow(state, `k${i}`, [i + 1, 1, [0, 0]], 5000)
+    }
+    const changes = state.takeChanges()
+    expect([...changes.puts.keys()]).toEqual(Array.from({ length: 143 }, (_, j) => `v:k${7 * j}`))
+    expect(changes.puts.get('v:k7')!.subarray(8).toString()).toBe('[8,1,[0,0]]')
+  })
+
+  it('refuses a restored value that is no row of its layout as a corrupt state', () => {
+    const state = new KeyedState<unknown>({ codec: jsonCodec })
+    const bytes = Buffer.concat([Buffer.alloc(8), Buffer.from('[1,"x",[0,0]]')])
+    state.restore(new Map([['v:k', bytes]]))
+    expect(() => state.findRow('k', 0, ROW)).toThrow(/"k" is \[1,"x",\[0,0\]\], not a row/)
   })
 })

@@ -1,6 +1,8 @@
 import { SluiceError } from '../errors.ts'
 import type { SnapshotChanges, StateCodec } from './index.ts'
+import { NO_ROOM } from './json-bytes.ts'
 import { KeyIndex } from './key-index.ts'
+import { type RowLayout, rowFromValue, rowWidth, valueFromRow, writeRowJson } from './number-rows.ts'
 import {
   DELETED,
   type EntryLayer,
@@ -54,6 +56,8 @@ const SIZE = 2
 
 /** A value restored from a snapshot and not decoded yet: its bytes are in `raw[slot]`. */
 const RAW: unique symbol = Symbol('raw')
+/** A value kept as a row of numbers: its columns are in `rows` at slot × width (number-rows.ts). */
+const ROW: unique symbol = Symbol('row')
 
 /**
  * Values per key for one operator and source partition, in memory, with what a checkpoint needs:
@@ -75,11 +79,17 @@ const RAW: unique symbol = Symbol('raw')
  * restored from a snapshot are decoded when first used, read in place from the snapshot's
  * buffers, and so are ASCII keys (key-index.ts), so a restore of a million keys decodes no value,
  * makes no key string and allocates no Buffer per key.
+ *
+ * A running aggregate of numbers keeps no value object at all: its accumulators are a row of
+ * float64 columns per slot in `rows` (findRow and setRow, number-rows.ts, docs/decisions/0037),
+ * read and written in place by the generated code, and a checkpoint writes a changed row's JSON
+ * straight from the columns. Its snapshot is the JSON the accumulators' array would have, so a
+ * state restores rows from a snapshot of arrays and the other way round.
  */
 export class KeyedState<V> {
   /** Key → slot, and per slot its key (a restored one kept as bytes until used). */
   private index = new KeyIndex()
-  /** Per slot: the value, or RAW while still encoded in `raw`. */
+  /** Per slot: the value, RAW while still encoded in `raw`, or ROW when it is a row in `rows`. */
   private values: unknown[] = []
   private meta = new Float64Array(16 * STRIDE)
   /** Per RAW slot: the buffer holding its encoding, and where (`rawAt`: start, end) it lies. */
@@ -121,6 +131,19 @@ export class KeyedState<V> {
   private readonly maxKeys: number | undefined
   private readonly maxBytes: number | undefined
   readonly stats = { evicted: 0, refused: 0, expired: 0 }
+  /**
+   * Rows of numbers (number-rows.ts), once a caller used findRow: the layout, its width in
+   * columns, per slot a row of `width` columns, and the row a caller fills for setRow. Read and
+   * written in place by the generated code of a running aggregate; `rows` is replaced when the
+   * state grows, so a caller reads it again after findRow and setRow.
+   */
+  private rowLayout: RowLayout | null = null
+  private width = 0
+  rows = new Float64Array(0)
+  rowScratch = new Float64Array(0)
+  /** writeRowJson over this state's rows, as a checkpoint's EntryWriter.valueInto takes it. */
+  private readonly encodeRow = (offset: number, bytes: Uint8Array, at: number, limit: number): number =>
+    writeRowJson(this.rows, offset, this.rowLayout!, bytes, at, limit)
 
   constructor(private readonly options: KeyedStateOptions<V>) {
     this.codec = options.codec
@@ -158,8 +181,7 @@ export class KeyedState<V> {
     if (slot < 0) return undefined
     this.lastSlot = slot
     this.touch(slot, now)
-    const value = this.values[slot]
-    return (value === RAW ? this.decodeRaw(slot) : value) as V
+    return this.valueAt(slot)
   }
 
   /**
@@ -168,6 +190,40 @@ export class KeyedState<V> {
    */
   set(key: string, value: V, now: number): boolean {
     const size = this.maxBytes === undefined ? -1 : TOUCHED_BYTES + this.codec.encode(value).length
+    return this.put(key, value, now, size) >= 0
+  }
+
+  /**
+   * The offset in `rows` of the key's row of `layout` (a value kept otherwise becomes one now),
+   * marking it used at `now`; -1 when the key has no value. The read half of a running
+   * aggregate's read-modify-write; setRow is the write. Every call for one state passes the same
+   * layout (the step's, fixed by its state slot id).
+   */
+  findRow(key: string, now: number, layout: RowLayout): number {
+    if (layout !== this.rowLayout) this.useRows(layout)
+    const slot = this.index.find(key)
+    if (slot < 0) return -1
+    this.lastSlot = slot
+    this.touch(slot, now)
+    if (this.values[slot] !== ROW) this.toRow(slot)
+    return slot * this.width
+  }
+
+  /**
+   * Sets the key's value to the row in `rowScratch` (copied), at `now`, as `set` sets a value: a
+   * new key beyond the budget is refused (false) or evicts, as the policy says. Call findRow
+   * first (for the layout, and to find the slot without a second lookup).
+   */
+  setRow(key: string, now: number): boolean {
+    const size = this.maxBytes === undefined ? -1 : TOUCHED_BYTES + this.rowScratchBytes()
+    const slot = this.put(key, ROW, now, size)
+    if (slot < 0) return false
+    this.rows.set(this.rowScratch, slot * this.width)
+    return true
+  }
+
+  /** Sets a key's value (ROW: its row is written by the caller); the slot, or -1 when refused. */
+  private put(key: string, value: unknown, now: number, size: number): number {
     let slot = this.lastSlot
     if (slot < 0 || this.index.keys[slot] !== key) slot = this.index.find(key)
     if (slot >= 0) {
@@ -176,12 +232,12 @@ export class KeyedState<V> {
       this.touch(slot, now)
       this.markWritten(slot)
       if (size >= 0) this.countSize(slot, size)
-      return true
+      return slot
     }
     if (this.overBudget(size)) {
       if (this.policy === 'refuse') {
         this.stats.refused++
-        return false
+        return -1
       }
       while (this.index.size > 0 && this.overBudget(size)) {
         this.remove(this.head, true)
@@ -195,7 +251,39 @@ export class KeyedState<V> {
     this.markWritten(slot)
     if (size >= 0) this.countSize(slot, size)
     this.lastSlot = slot
-    return true
+    return slot
+  }
+
+  /** Takes up rows of `layout` (at the first findRow): columns for every slot there is room for. */
+  private useRows(layout: RowLayout): void {
+    if (this.rowLayout !== null && JSON.stringify(this.rowLayout) !== JSON.stringify(layout)) {
+      throw new SluiceError(
+        'STATE_CORRUPT',
+        `a state of rows ${JSON.stringify(this.rowLayout)} was asked for rows ${JSON.stringify(layout)}`,
+      )
+    }
+    if (this.rowLayout === null) {
+      this.width = rowWidth(layout)
+      this.rows = new Float64Array(this.capacity * this.width)
+      this.rowScratch = new Float64Array(this.width)
+    }
+    this.rowLayout = layout
+  }
+
+  /** Turns a slot's value (an object, or RAW bytes) into its row. */
+  private toRow(slot: number): void {
+    const value = this.valueAt(slot)
+    rowFromValue(value, this.rows, slot * this.width, this.rowLayout!, this.index.keyAt(slot)!)
+    this.values[slot] = ROW
+  }
+
+  /** The encoded length of the row in rowScratch (for a byte budget). */
+  private rowScratchBytes(): number {
+    for (let room = 32 * this.width + 16; ; room *= 2) {
+      const bytes = new Uint8Array(room)
+      const end = writeRowJson(this.rowScratch, 0, this.rowLayout!, bytes, 0, room)
+      if (end !== NO_ROOM) return end
+    }
   }
 
   delete(key: string): void {
@@ -297,7 +385,8 @@ export class KeyedState<V> {
     const value = this.values[slot]
     const touched = meta[m + TOUCHED]!
     const { encodeInto, encodeString } = this.codec
-    if (value === RAW) {
+    if (value === ROW) writer.valueInto(this.encodeRow, slot * this.width, touched)
+    else if (value === RAW) {
       writer.value(this.raw[slot]!.subarray(this.rawAt[2 * slot], this.rawAt[2 * slot + 1]), touched)
     } else if (encodeInto === undefined || !writer.valueInto(encodeInto, value as V, touched)) {
       if (encodeString !== undefined) writer.valueString(encodeString(value as V), touched)
@@ -396,7 +485,8 @@ export class KeyedState<V> {
 
   private valueAt(slot: number): V {
     const value = this.values[slot]
-    return (value === RAW ? this.decodeRaw(slot) : value) as V
+    if (value === RAW) return this.decodeRaw(slot)
+    return (value === ROW ? valueFromRow(this.rows, slot * this.width, this.rowLayout!) : value) as V
   }
 
   private decodeRaw(slot: number): V {
@@ -509,6 +599,11 @@ export class KeyedState<V> {
     const rawAt = new Uint32Array(capacity * 2)
     rawAt.set(this.rawAt)
     this.rawAt = rawAt
+    if (this.width > 0) {
+      const rows = new Float64Array(capacity * this.width)
+      rows.set(this.rows)
+      this.rows = rows
+    }
     if (this.lru) {
       const prev = new Int32Array(capacity)
       prev.set(this.prev)
