@@ -18,7 +18,7 @@ import { jsonCodec } from '../runtime/state/index.ts'
 import { KeyedState } from '../runtime/state/keyed-state.ts'
 import type { RowLayout } from '../runtime/state/number-rows.ts'
 import { collectGarbage, PeakMemory } from './lib/measure.ts'
-import { roundOrder } from './lib/paired-overhead.ts'
+import { roundOrder } from './lib/ab-run.ts'
 import { mulberry32 } from './lib/payments.ts'
 import { median } from './lib/percentile.ts'
 
