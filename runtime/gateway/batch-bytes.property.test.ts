@@ -278,8 +278,10 @@ describe('a gateway answers batches as the ordinary way says', () => {
       }),
       propertyRuns(150),
     )
-    // Both ways and mixed batches (per-event results of both kinds) were met.
-    expect(fast).toBeGreaterThan(15)
+    // Both ways and mixed batches (per-event results of both kinds) were met. About one batch in
+    // seven goes the fast way (16–23 of 150 in four runs), so the floor is far below that: 15 failed
+    // about one run in ten, 3 fails only if the fast way is (nearly) never taken.
+    expect(fast).toBeGreaterThan(3)
     expect(fast).toBeLessThan(135)
     expect(mixed).toBeGreaterThan(5)
     ws.close()
