@@ -33,6 +33,7 @@
  * program that migrates them to another worker's socket instead (loop-sockets.ts, migrateQueued).
  */
 import { type AddressInfo, createServer } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { Worker } from 'node:worker_threads'
 import { SluiceError } from '../errors.ts'
 import { type Backoff, backoffDelay } from '../log/retry.ts'
@@ -99,6 +100,8 @@ const DRAIN_GRACE_MS = 2000
 const STOP_GRACE_MS = 1000
 /** How long past its grace a worker asked to stop may take to end before it is terminated from outside. */
 const STOP_TERMINATE_AFTER_MS = 2000
+/** Between cutting a thread's sockets and terminating it: time for a busy one to finish the handlers it began. */
+const TERMINATE_SETTLE_MS = 50
 
 interface Thread {
   readonly index: number
@@ -320,6 +323,12 @@ export class WorkerPool {
           ...cut,
         },
       )
+      // A busy thread (not stuck) may be at the start of a handler it began before the cut, or
+      // about to run one for bytes it had read already; stopped there, before the handler's
+      // onAborted, µWebSockets.js ends the process (seen once in the unit suite under load). In
+      // this pause it finishes them and then meets only errors on its sockets. A stuck thread is
+      // stuck after its onAborted (abort-first.ts), so the pause costs it nothing but the time.
+      await sleep(TERMINATE_SETTLE_MS)
     }
     await thread.worker.terminate()
   }
