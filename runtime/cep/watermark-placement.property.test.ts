@@ -4,12 +4,15 @@ import {
   type CepEvent,
   condition,
   describePattern,
+  driftingStreamArb,
   type GeneratedPattern,
   patternArb,
+  recordsWithEnd,
   type StreamEvent,
   streamArb,
 } from '../../test/support/cep-arbitrary.ts'
 import { CEP_ENGINES } from '../../test/support/cep-engines.ts'
+import { masksOf } from '../../test/support/cep-nfa-fixtures.ts'
 import { type RefMatch, referenceMatch } from '../../test/support/cep-reference.ts'
 import { propertyRuns } from '../../test/support/property-runs.ts'
 import type { EventBatch } from '../artifact/operators.ts'
@@ -42,40 +45,17 @@ function functionsOf(scenario: Scenario): CepFunctions {
   const { generated } = scenario
   const conditions = generated.conditions.map(condition)
   const untils = generated.untils.map((u) => (u === null ? null : condition(u)))
-  const local = generated.spec.steps.map((s) => s.reads.length === 0)
   // The output record: per step, the arrival numbers of its events.
   const ids = (context: MatchContext) =>
     generated.spec.steps.map((_, s) => context.events(s).map((row) => (row as { i: number }).i))
   return {
     conditions,
     untils,
-    masks: (rows, n, masks, failed) => {
-      const none: MatchContext = { events: () => [] }
-      for (let i = 0; i < n; i++) {
-        let bits = 0
-        conditions.forEach((c, s) => {
-          if (local[s] && c(rows[i], none)) bits |= 1 << s
-        })
-        untils.forEach((u, s) => {
-          if (u !== null && local[s] && u(rows[i], none)) bits |= 1 << (16 + s)
-        })
-        masks[i] = bits >>> 0
-        failed[i] = 0
-      }
-    },
+    masks: masksOf(generated.spec, conditions, untils),
     key: (event) => (event as CepEvent).k,
     select: ids,
     timeout: scenario.timeouts ? ids : null,
   }
-}
-
-/** The source records: the stream's arrivals, then the far-off one. */
-function recordsOf(stream: readonly StreamEvent[]) {
-  const last = stream.reduce((most, e) => Math.max(most, e.time), 0)
-  return [
-    ...stream.map((e) => ({ row: { ...e.value, i: e.seq } as CepEvent & { i: number }, time: e.time })),
-    { row: { k: 'end', v: 'a', n: 0, i: -1 } as CepEvent & { i: number }, time: last + FINAL_SLACK },
-  ]
 }
 
 /** The watermark as of each record: the largest time so far less the delay. */
@@ -102,7 +82,7 @@ function run(
   const create = () => new CepOperator(scenario.generated.spec, functions, scenario.delayMs, engine, BUDGET)
   let operator = create()
   const stored = new Map<string, Buffer>()
-  const records = recordsOf(scenario.stream)
+  const records = recordsWithEnd(scenario.stream, FINAL_SLACK)
   const timeOf = (seq: number) => scenario.stream[seq]!.time
   const toMatch = (byStep: number[][], time: number): RefMatch => {
     const pairs = byStep
@@ -166,7 +146,7 @@ function run(
 /** What the reference says, each output at the record the rule gives (see the file's comment). */
 function expected(scenario: Scenario, late: readonly number[]): Placed[] {
   const { generated, stream, delayMs } = scenario
-  const records = recordsOf(stream)
+  const records = recordsWithEnd(stream, FINAL_SLACK)
   const watermarks = watermarksOf(
     records.map((r) => r.time),
     delayMs,
@@ -228,25 +208,6 @@ function canonical(list: readonly Placed[]): string[] {
  * largest time so far): the watermark then often passes a span at a record whose own event it
  * does not release yet, which is where the batch's last record used to take the output.
  */
-const driftingStreamArb: fc.Arbitrary<StreamEvent[]> = fc
-  .array(
-    fc.record({
-      k: fc.constantFrom('k1', 'k1', 'k2', 'k3'),
-      v: fc.constantFrom<CepEvent['v']>('a', 'b', 'c'),
-      n: fc.integer({ min: 0, max: 4 }),
-      gap: fc.oneof(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 3, max: 8 })),
-      back: fc.integer({ min: 0, max: 4 }),
-    }),
-    { maxLength: 16 },
-  )
-  .map((rows) => {
-    let time = 0
-    return rows.map((r, seq) => {
-      time += r.gap
-      return { value: { k: r.k, v: r.v, n: r.n }, time: Math.max(0, time - r.back), seq }
-    })
-  })
-
 const hasWithin = (g: GeneratedPattern) =>
   g.spec.withinMs !== null || JSON.stringify(g.spec.pattern).includes('"withinMs":')
 
@@ -261,7 +222,7 @@ for (const engine of ENGINES) {
       { arbitrary: patterns.filter(hasWithin), weight: 3 },
       { arbitrary: patterns, weight: 1 },
     ),
-    stream: fc.oneof(streamArb, driftingStreamArb),
+    stream: fc.oneof(streamArb, driftingStreamArb(['k1', 'k1', 'k2', 'k3'], 16)),
     delayMs: fc.constantFrom(0, 2, 3, 5),
     timeouts: fc.constantFrom(true, true, false),
   })

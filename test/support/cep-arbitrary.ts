@@ -547,6 +547,50 @@ export const streamArb: fc.Arbitrary<StreamEvent[]> = fc
   )
   .map((rows) => rows.map((r, seq) => ({ value: { k: r.k, v: r.v, n: r.n }, time: r.time, seq })))
 
+/**
+ * Events whose times drift forward with the arrivals (gaps of 0-2, sometimes 3-8) and arrive up to
+ * 4 late: what a watermark with a delay meets, where streamArb's times are scattered at random.
+ * `keys` is drawn from uniformly (list a key twice to make it more common).
+ */
+export function driftingStreamArb(keys: readonly string[], maxLength: number): fc.Arbitrary<StreamEvent[]> {
+  return fc
+    .array(
+      fc.record({
+        k: fc.constantFrom(...keys),
+        v: letter,
+        n: fc.integer({ min: 0, max: 4 }),
+        gap: fc.oneof(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 3, max: 8 })),
+        back: fc.integer({ min: 0, max: 4 }),
+      }),
+      { maxLength },
+    )
+    .map((rows) => {
+      let time = 0
+      return rows.map((r, seq) => {
+        time += r.gap
+        return { value: { k: r.k, v: r.v, n: r.n }, time: Math.max(0, time - r.back), seq }
+      })
+    })
+}
+
+/** An event numbered by its arrival (`i`; -1 for the far-off record of recordsWithEnd). */
+export type NumberedEvent = CepEvent & { i: number }
+
+/**
+ * A CEP operator's source records for `stream`: its events in arrival order, then one far-off
+ * record (key `end`) `slack` after the last time, whose watermark ends whatever a pattern holds.
+ */
+export function recordsWithEnd(
+  stream: readonly StreamEvent[],
+  slack: number,
+): { row: NumberedEvent; time: number }[] {
+  const last = stream.reduce((most, e) => Math.max(most, e.time), 0)
+  return [
+    ...stream.map((e) => ({ row: { ...e.value, i: e.seq }, time: e.time })),
+    { row: { k: 'end', v: 'a', n: 0, i: -1 }, time: last + slack },
+  ]
+}
+
 /** The same events in event-time order with increasing times per arrival (no two out of order). */
 export function inOrder(events: readonly StreamEvent[]): StreamEvent[] {
   return [...events].sort((a, b) => a.time - b.time || a.seq - b.seq).map((e, seq) => ({ ...e, seq }))
