@@ -487,18 +487,30 @@ export class WasmPatternEngine implements PatternEngine {
   ): void {
     const n = events.length
     if (n === 0) return
-    const kernel = this.kernel
-    if (n > kernel.inputCapacity()) kernel.reserveInput(n)
+    this.loadInput(events, n)
+    this.stepped(events, this.kernel.step(n))
+    this.readRecords(matches, this.pendingTimeouts)
+  }
+
+  /**
+   * Copies the released events into the kernel's input columns, which it first makes room for
+   * `rows` rows in (stepSegments also puts one row per segment there).
+   */
+  private loadInput(events: ReleasedEvents, rows: number): void {
+    const n = events.length
+    if (rows > this.kernel.inputCapacity()) this.kernel.reserveInput(rows)
     this.refreshInputViews()
     this.inKeyIds.set(events.keyIds.length === n ? events.keyIds : events.keyIds.subarray(0, n))
     this.inMasks.set(events.masks.length === n ? events.masks : events.masks.subarray(0, n))
     this.inTimes.set(events.times.length === n ? events.times : events.times.subarray(0, n))
     this.inSeqs.set(events.seqs.length === n ? events.seqs : events.seqs.subarray(0, n))
-    const done = kernel.step(n)
-    if (done !== n)
+  }
+
+  /** After the kernel stepped `events` up to `done`: all of them, or it stopped at an unknown key id. */
+  private stepped(events: ReleasedEvents, done: number): void {
+    if (done !== events.length)
       throw new RangeError(`released event ${done} has an invalid key id ${events.keyIds[done]}`)
     this.takeRows(events.rows)
-    this.readRecords(matches, this.pendingTimeouts)
   }
 
   /** Rows first (this call's matches may hold this batch's events), then the records. */
@@ -525,21 +537,12 @@ export class WasmPatternEngine implements PatternEngine {
       return
     }
     const n = events.length
-    const need = Math.max(n, count)
-    if (need > kernel.inputCapacity()) kernel.reserveInput(need)
-    this.refreshInputViews()
-    this.inKeyIds.set(events.keyIds.length === n ? events.keyIds : events.keyIds.subarray(0, n))
-    this.inMasks.set(events.masks.length === n ? events.masks : events.masks.subarray(0, n))
-    this.inTimes.set(events.times.length === n ? events.times : events.times.subarray(0, n))
-    this.inSeqs.set(events.seqs.length === n ? events.seqs : events.seqs.subarray(0, n))
+    this.loadInput(events, Math.max(n, count))
     this.inSegmentEnds.set(ends.length === count ? ends : ends.subarray(0, count))
     this.inSegmentWatermarks.set(watermarks.length === count ? watermarks : watermarks.subarray(0, count))
     const checks = this.inEmptyChecks
     for (let i = 0; i < n; i++) checks[i] = emptyChecks[i]!
-    const done = stepSegments(n, count)
-    if (done !== n)
-      throw new RangeError(`released event ${done} has an invalid key id ${events.keyIds[done]}`)
-    this.takeRows(events.rows)
+    this.stepped(events, stepSegments(n, count))
     const checked = new Int32Array(this.memory.buffer, kernel.inputEmptyChecks(), n)
     for (let i = 0; i < n; i++) emptyChecks[i] = checked[i]!
     // Per segment as step then advanceTime hand them out: the step's matches, then the advance's;
