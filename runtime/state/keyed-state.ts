@@ -141,6 +141,8 @@ export class KeyedState<V> {
   private width = 0
   rows = new Float64Array(0)
   rowScratch = new Float64Array(0)
+  /** Where rowScratchBytes writes a row to learn its size (under a byte budget), reused per write. */
+  private rowSizeBytes = new Uint8Array(0)
   /** writeRowJson over this state's rows, as a checkpoint's EntryWriter.valueInto takes it. */
   private readonly encodeRow = (offset: number, bytes: Uint8Array, at: number, limit: number): number =>
     writeRowJson(this.rows, offset, this.rowLayout!, bytes, at, limit)
@@ -266,6 +268,7 @@ export class KeyedState<V> {
       this.width = rowWidth(layout)
       this.rows = new Float64Array(this.capacity * this.width)
       this.rowScratch = new Float64Array(this.width)
+      this.rowSizeBytes = new Uint8Array(32 * this.width + 16)
     }
     this.rowLayout = layout
   }
@@ -279,10 +282,11 @@ export class KeyedState<V> {
 
   /** The encoded length of the row in rowScratch (for a byte budget). */
   private rowScratchBytes(): number {
-    for (let room = 32 * this.width + 16; ; room *= 2) {
-      const bytes = new Uint8Array(room)
-      const end = writeRowJson(this.rowScratch, 0, this.rowLayout!, bytes, 0, room)
+    for (;;) {
+      const bytes = this.rowSizeBytes
+      const end = writeRowJson(this.rowScratch, 0, this.rowLayout!, bytes, 0, bytes.length)
       if (end !== NO_ROOM) return end
+      this.rowSizeBytes = new Uint8Array(2 * bytes.length)
     }
   }
 
