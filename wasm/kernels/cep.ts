@@ -1468,6 +1468,35 @@ function stepEvent(k: i32, t: f64, seq: f64, m: u32): void {
 }
 
 /**
+ * Ends key k's partial match whose record is at p and which expired at e: at a pending state
+ * (absence at the end) it completes (returns true; addCompleted), else it times out. May move the
+ * layout (p is read first).
+ */
+function endExpired(k: i32, p: usize, e: f64): bool {
+  const s = load<i32>(p)
+  const node = load<i32>(p, 4)
+  if (stateKind(s) == K_PENDING) {
+    const start = load<f64>(p, 8)
+    const startSeq = recStartSeq(p)
+    const prev = recPrev(p)
+    const c = allocCs()
+    const q = csPtr(c)
+    store<i32>(q, s, 4)
+    store<i32>(q, node, 8)
+    store<f64>(q, start, 16)
+    store<f64>(q, startSeq, 24)
+    store<f64>(q, prev, 32)
+    store<f64>(q, e, 40)
+    addCompleted(k, c)
+    return true
+  }
+  if (reportTimeouts) writeRecord(REC_TIMEOUT, k, node, e)
+  dropTimeout += 1
+  releaseNode(node)
+  return false
+}
+
+/**
  * Ends key k's partial matches that expired by `now` (Flink's advanceTime): at a pending state
  * (absence at the end) they complete, others time out.
  */
@@ -1487,36 +1516,39 @@ function expireKey(k: i32, now: f64): void {
   let kept: i32 = 0
   let completed = false
   let least: f64 = Infinity
-  for (let i: i32 = 0; i < n; i++) {
-    // (Re-read: completing and releasing may move the layout.)
-    const p = recPtr(keyPtr(k), i)
-    const e = recExpiry(p)
-    if (e <= now) {
-      const s = load<i32>(p)
-      const node = load<i32>(p, 4)
-      if (stateKind(s) == K_PENDING) {
-        const start = load<f64>(p, 8)
-        const startSeq = recStartSeq(p)
-        const prev = recPrev(p)
-        const c = allocCs()
-        const q = csPtr(c)
-        store<i32>(q, s, 4)
-        store<i32>(q, node, 8)
-        store<f64>(q, start, 16)
-        store<f64>(q, startSeq, 24)
-        store<f64>(q, prev, 32)
-        store<f64>(q, e, 40)
-        addCompleted(k, c)
-        completed = true
+  if (compactRecords) {
+    // Compact records have no step windows: a record's expiry is its start plus `within`, and a
+    // key's records are in start order (a successor keeps its parent's start and place, a new
+    // partial match starts at the latest event and goes last, expiry and budgets drop a prefix
+    // or keep the order, importKey takes the exchange form's order, which is start order). So
+    // what expired is a prefix, cut with one move, and the first record left has the least expiry.
+    let cut: i32 = 0
+    while (cut < n) {
+      // (Re-read: completing and releasing may move the layout.)
+      const p = recPtr(keyPtr(k), cut)
+      const e = recExpiry(p)
+      if (e > now) break
+      if (endExpired(k, p, e)) completed = true
+      cut++
+    }
+    kept = n - cut
+    if (kept > 0) {
+      const kc = keyPtr(k)
+      if (cut > 0) copyWordsDown(recPtr(kc, 0), recPtr(kc, cut), <usize>kept * pmBytes)
+      least = recExpiry(recPtr(kc, 0))
+    }
+  } else {
+    for (let i: i32 = 0; i < n; i++) {
+      // (Re-read: completing and releasing may move the layout.)
+      const p = recPtr(keyPtr(k), i)
+      const e = recExpiry(p)
+      if (e <= now) {
+        if (endExpired(k, p, e)) completed = true
       } else {
-        if (reportTimeouts) writeRecord(REC_TIMEOUT, k, node, e)
-        dropTimeout += 1
-        releaseNode(node)
+        if (kept != i) copyWordsDown(recPtr(keyPtr(k), kept), recPtr(keyPtr(k), i), pmBytes)
+        kept++
+        if (e < least) least = e
       }
-    } else {
-      if (kept != i) copyWordsDown(recPtr(keyPtr(k), kept), recPtr(keyPtr(k), i), pmBytes)
-      kept++
-      if (e < least) least = e
     }
   }
   const kq = keyPtr(k)
