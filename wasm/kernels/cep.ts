@@ -847,7 +847,12 @@ function appendResult(c: i32): void {
 // The expiry of the partial match whose successors are being made (NaN: the start).
 let parentExpiry: f64 = NaN
 
-function addState(s: i32, node: i32, start: f64, startSeq: f64, prev: f64): void {
+/**
+ * A new computation state (its `next` unset; the reference to its path is the caller's to take):
+ * `time` is its expiry, or a completed match's time.
+ */
+@inline
+function newCs(s: i32, node: i32, start: f64, startSeq: f64, prev: f64, time: f64): i32 {
   const c = allocCs()
   const p = csPtr(c)
   store<i32>(p, s, 4)
@@ -855,8 +860,13 @@ function addState(s: i32, node: i32, start: f64, startSeq: f64, prev: f64): void
   store<f64>(p, start, 16)
   store<f64>(p, startSeq, 24)
   store<f64>(p, prev, 32)
+  store<f64>(p, time, 40)
+  return c
+}
+
+function addState(s: i32, node: i32, start: f64, startSeq: f64, prev: f64): void {
   const e = expiryOf(s, start, prev)
-  store<f64>(p, e, 40)
+  const c = newCs(s, node, start, startSeq, prev, e)
   lockNode(node)
   appendResult(c)
   // A partial match with its parent's expiry has the parent's timer; a match needs none.
@@ -1476,18 +1486,7 @@ function endExpired(k: i32, p: usize, e: f64): bool {
   const s = load<i32>(p)
   const node = load<i32>(p, 4)
   if (stateKind(s) == K_PENDING) {
-    const start = load<f64>(p, 8)
-    const startSeq = recStartSeq(p)
-    const prev = recPrev(p)
-    const c = allocCs()
-    const q = csPtr(c)
-    store<i32>(q, s, 4)
-    store<i32>(q, node, 8)
-    store<f64>(q, start, 16)
-    store<f64>(q, startSeq, 24)
-    store<f64>(q, prev, 32)
-    store<f64>(q, e, 40)
-    addCompleted(k, c)
+    addCompleted(k, newCs(s, node, load<f64>(p, 8), recStartSeq(p), recPrev(p), e))
     return true
   }
   if (reportTimeouts) writeRecord(REC_TIMEOUT, k, node, e)
@@ -2221,15 +2220,8 @@ export function importKey(k: i32): void {
       arm(k, e)
       continue
     }
-    const c = allocCs()
-    const p = csPtr(c)
-    store<i32>(p, -1)
-    store<i32>(p, s, 4)
-    store<i32>(p, node, 8)
-    store<f64>(p, start, 16)
-    store<f64>(p, startSeq, 24)
-    store<f64>(p, prev, 32)
-    store<f64>(p, time, 40)
+    const c = newCs(s, node, start, startSeq, prev, time)
+    store<i32>(csPtr(c), -1)
     if (tail < 0) store<i32>(keyPtr(k), c, 12)
     else store<i32>(csPtr(tail), c)
     store<i32>(keyPtr(k), c, 16)
