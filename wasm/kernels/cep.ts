@@ -1810,7 +1810,8 @@ function expireThrough(watermark: f64): void {
 
 /**
  * The earliest timer: no partial match expires before it (+Infinity: none can). A timer may be
- * stale (its partial matches went), so this is a lower bound; advanceTime to it pops such timers.
+ * stale (its partial matches went, or its key was forgotten), so this is a lower bound;
+ * advanceTime to it pops such timers.
  * The host asks once per advance, not per event, so the stepping loop pays nothing for it.
  */
 export function nextDue(): f64 {
