@@ -704,7 +704,7 @@ describe('memory', () => {
       { rows, keyIds: rows.map(() => 0), times: rows.map((_, i) => i + 1), watermark: 1 },
     ])
     const old = deserialize(wasm.snapshot()) as { version: number }
-    expect(old.version).toBe(5)
+    expect(old.version).toBe(6)
     old.version = 3
     const fresh = kernel.createEngine(compileNfa(spec), spec, UNBOUNDED)
     expect(() => fresh.restore(serialize(old))).toThrow(
@@ -811,13 +811,21 @@ describe('compact partial match records', () => {
   })
 })
 
-describe('version 4 snapshots (full records only)', () => {
-  // wasm/host/fixtures/cep-snapshot-v4.bin: engines of the kernel and host at 4936dbc (before
-  // compact records), after the first rounds of a seeded input, as
-  //   [{ pattern, withinMs, rounds, snapshotAfter, snapshot, partials }]
-  // (rows are FixtureRows; seqs number the rounds' rows from 0).
+// Snapshots written by main's kernel and host at earlier layouts must go on restoring.
+//   wasm/host/fixtures/cep-snapshot-v4.bin: engines of the kernel and host at 4936dbc (before
+//     compact records: full records only, read by compacting them);
+//   wasm/host/fixtures/cep-snapshot-v5.bin: the same patterns and rounds through the kernel and
+//     host at 686105c (compact records, timers without generations: read with generation 0 for
+//     every key and timer);
+// each after the first rounds of a seeded input, as
+//   [{ pattern, withinMs, rounds, snapshotAfter, snapshot, partials }]
+// (rows are FixtureRows; seqs number the rounds' rows from 0).
+describe.each([
+  { version: 4, file: 'cep-snapshot-v4.bin' },
+  { version: 5, file: 'cep-snapshot-v5.bin' },
+])('version $version snapshots', ({ version, file }) => {
   it('restore into compact records and go on as the TypeScript engine does', () => {
-    const cases = deserialize(readFileSync(join(import.meta.dirname, 'fixtures', 'cep-snapshot-v4.bin'))) as {
+    const cases = deserialize(readFileSync(join(import.meta.dirname, 'fixtures', file))) as {
       pattern: string
       withinMs: number
       rounds: Round[]
@@ -827,7 +835,7 @@ describe('version 4 snapshots (full records only)', () => {
     }[]
     expect(cases.length).toBe(2)
     for (const c of cases) {
-      expect((deserialize(c.snapshot) as { version: number }).version).toBe(4)
+      expect((deserialize(c.snapshot) as { version: number }).version).toBe(version)
       const spec = readPattern(c.pattern, { withinMs: c.withinMs })
       const functions = fixtureFunctions(spec)
       const nfa = compileNfa(spec)
@@ -852,5 +860,43 @@ describe('version 4 snapshots (full records only)', () => {
       expect(actual.partials).toEqual(expected.partials)
       expect([...expected.byKey.values()].flat().some((m) => m.startsWith('m'))).toBe(true)
     }
+  })
+})
+
+// Decision 0032, addendum of 20:00: a key id the host forgot (keyIsEmpty) and gave to another key
+// must not bring the forgotten key's timers along.
+describe('timers of a forgotten key', () => {
+  it('do not order the expiry of the next key with its id', () => {
+    const spec = readPattern('a next b', { withinMs: 10 })
+    const functions = fixtureFunctions(spec)
+    const timeoutsOf = (engine: PatternEngine): string[] => {
+      let seq = 0
+      const stepRows = (rows: FixtureRow[], keyIds: number[], times: number[]) => {
+        const events: ReleasedEvents = {
+          length: rows.length,
+          keyIds: Int32Array.from(keyIds),
+          times: Float64Array.from(times),
+          seqs: Float64Array.from(rows, () => seq++),
+          rows,
+          masks: new Uint32Array(rows.length),
+        }
+        if (engine.wantsMasks) fillMasks(functions, rows, events.masks)
+        engine.step(events, [], [])
+      }
+      const timeouts: EngineMatch[] = []
+      // Key 0's partial match (timer at 11) ends at once (strict contiguity), and the host forgets it.
+      stepRows(rowsOf('a1 x1'), [0, 0], [1, 2])
+      engine.advanceTime(2, [], timeouts)
+      expect(engine.keyIsEmpty(0)).toBe(true)
+      // Key 1 begins at 3 (expires at 13), then a new key on id 0 at 4 (expires at 14).
+      stepRows(rowsOf('a2 a3'), [1, 0], [3, 4])
+      engine.advanceTime(20, [], timeouts)
+      return timeouts.map((t) => `key ${t.keyId} @${t.time} ${t.seqs.join(' ')}`)
+    }
+    const { typescript, wasm } = bothEngines(spec, functions)
+    const expected = ['key 1 @13 2', 'key 0 @14 3']
+    expect(timeoutsOf(typescript)).toEqual(expected)
+    // Without generations the stale entry (11, key 0) came first and took the new key 0 along.
+    expect(timeoutsOf(wasm)).toEqual(expected)
   })
 })

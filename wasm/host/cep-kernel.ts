@@ -129,6 +129,8 @@ interface CepExports {
   /** Absent from kernels before compact records (the A/B benchmark's base may be one). */
   readonly recordBytes?: () => number
   readonly compactFullRecords?: () => void
+  /** Absent from kernels before timer generations (the A/B benchmark's base may be one). */
+  readonly stampTimerGenerations?: () => void
   /** Absent from kernels before it (the A/B benchmark's base may be one): see EngineTuning. */
   readonly setTuning?: (readAheadFromBytes: number, decisionCache: number) => void
 }
@@ -260,11 +262,14 @@ const X_NODE = 32
 const X_STATE = 40
 /**
  * Snapshots hold the kernel's memory as it is: only this engine at this layout reads them.
- * Version 5: partial match records compact or full (cep-record-layout.ts); version 4 had full
- * records only (otherwise the same layout), and is read by compacting them after the restore.
+ * Version 6: timers and key headers carry a generation (decision 0032, addendum of 20:00).
+ * Version 5: partial match records compact or full (cep-record-layout.ts), timers without
+ * generations; read by giving every key and timer generation 0 after the restore. Version 4 had
+ * full records only (otherwise version 5's layout), read by compacting them too.
  */
 const SNAPSHOT_ENGINE = 'wasm-cep'
-const SNAPSHOT_VERSION = 5
+const SNAPSHOT_VERSION = 6
+const SNAPSHOT_VERSION_NO_GENERATIONS = 5
 const SNAPSHOT_VERSION_FULL_RECORDS = 4
 
 /** The NFA as the kernel's tables. */
@@ -622,7 +627,8 @@ export class WasmPatternEngine implements PatternEngine {
       pendingTimeouts: EngineMatch[]
     }
     const fullRecords = state.version === SNAPSHOT_VERSION_FULL_RECORDS
-    if (state.engine !== SNAPSHOT_ENGINE || (state.version !== SNAPSHOT_VERSION && !fullRecords))
+    const noGenerations = fullRecords || state.version === SNAPSHOT_VERSION_NO_GENERATIONS
+    if (state.engine !== SNAPSHOT_ENGINE || (state.version !== SNAPSHOT_VERSION && !noGenerations))
       throw new Error(
         'not a snapshot of the WebAssembly CEP engine of a version this runtime reads (a TypeScript engine snapshot restores into that engine only)',
       )
@@ -648,6 +654,11 @@ export class WasmPatternEngine implements PatternEngine {
       if (kernel.compactFullRecords === undefined)
         throw new Error('this CEP kernel predates compact records: rebuild it (npm run build:wasm)')
       kernel.compactFullRecords()
+    }
+    if (noGenerations) {
+      if (kernel.stampTimerGenerations === undefined)
+        throw new Error('this CEP kernel predates timer generations: rebuild it (npm run build:wasm)')
+      kernel.stampTimerGenerations()
     }
     for (const [node, row] of state.rows) this.rows[node] = row
     this.pendingTimeouts = state.pendingTimeouts

@@ -407,9 +407,10 @@ export function setTerm(t: i32, mustSet: u32, mustClear: u32): void {
 @inline function keyPtr(k: i32): usize {
   return blocksBase + <usize>load<u32>(keysBase + (<usize>k << 2))
 }
-// block header: 0 count (partial matches), 4 class, 8 (unused), 12 doneHead, 16 doneTail,
-// 20 dirty (listed in the dirty region), 24 armed f64 (the expiry of its latest timer, NaN:
-// none), 32 minExpiry f64
+// block header: 0 count (partial matches), 4 class, 8 generation (counts the times the key id was
+// forgotten: a timer of an earlier generation is not its), 12 doneHead, 16 doneTail, 20 dirty
+// (listed in the dirty region), 24 armed f64 (the expiry of its latest timer, NaN: none), 32
+// minExpiry f64
 
 /**
  * Copies `bytes` (a multiple of 8) from src to dst, where dst is below src or the two do not
@@ -662,16 +663,16 @@ function ensureKey(k: i32): void {
     const off = allocBlock(0)
     store<u32>(keysBase + (<usize>i << 2), off)
     store<i32>(blocksBase + <usize>off, 0, 4)
+    store<i32>(blocksBase + <usize>off, 0, 8)
     clearKey(i)
   }
   keyCount = k + 1
 }
 
-/** Empties key k's header (its block keeps its size). */
+/** Empties key k's header (its block keeps its size and the key its generation). */
 function clearKey(k: i32): void {
   const p = keyPtr(k)
   store<i32>(p, 0)
-  store<i32>(p, 0, 8)
   store<i32>(p, -1, 12)
   store<i32>(p, -1, 16)
   store<i32>(p, 0, 20)
@@ -692,11 +693,18 @@ function markDirty(k: i32): void {
 
 // ---- timers ----
 
-// Timers are (expiry, key) entries, one per distinct expiry a partial match is created with
-// (arm: a partial match that keeps its parent's expiry shares the parent's timer). An entry is
-// never removed before the watermark reaches it; then advanceTime expires its key, which ends
-// every partial match of the key with that expiry or an earlier one. So every live partial match
-// has a timer at its expiry, and a key's timers need no re-arming.
+// Timers are (expiry, key, generation) entries, one per distinct expiry a partial match is
+// created with (arm: a partial match that keeps its parent's expiry shares the parent's timer). An
+// entry is never removed before the watermark reaches it; then advanceTime expires its key, which
+// ends every partial match of the key with that expiry or an earlier one. So every live partial
+// match has a timer at its expiry, and a key's timers need no re-arming.
+//
+// The generation is the key's when the timer was armed; keyIsEmpty (the host forgets the key and
+// may give its id to another) starts a new one, and a timer of an older generation is passed over.
+// Without it a reused id picked up the forgotten key's timers: the new key then expired at the
+// position of such an earlier entry, so the order of different keys' outputs at one advance
+// depended on which ids the host had reused (issue 14: stepping per batch reuses them later than
+// per record).
 //
 // Most expiries are an event's time plus the pattern's `within`, pushed in event-time order: they
 // go to a FIFO (appended and taken in order, sequential memory) while they come in order; the rest
@@ -710,12 +718,13 @@ function arm(k: i32, e: f64): void {
   const p = keyPtr(k)
   if (load<f64>(p, 24) == e) return
   store<f64>(p, e, 24)
-  timerPush(e, k)
+  timerPush(e, k, load<i32>(p, 8))
 }
 
-function timerPush(e: f64, k: i32): void {
+// A timer is 16 bytes: 0 expiry f64, 8 key i32, 12 generation i32 (key and generation move as one u64).
+function timerPush(e: f64, k: i32, generation: i32): void {
   if (fifoTail > fifoHead && e < load<f64>(fifoBase + (<usize>(fifoTail - 1) << 4))) {
-    heapPush(e, k)
+    heapPush(e, k, generation)
     return
   }
   if (<usize>(fifoTail + 1) << 4 > regionCapOf(R_FIFO)) {
@@ -729,6 +738,7 @@ function timerPush(e: f64, k: i32): void {
   const q = fifoBase + (<usize>fifoTail << 4)
   store<f64>(q, e)
   store<i32>(q, k, 8)
+  store<i32>(q, generation, 12)
   fifoTail++
 }
 
@@ -736,7 +746,7 @@ function timerPush(e: f64, k: i32): void {
 // bytes, so a pop (which sinks the last entry, a late expiry, to the bottom) misses the cache
 // about half as often.
 
-function heapPush(e: f64, k: i32): void {
+function heapPush(e: f64, k: i32, generation: i32): void {
   if (<usize>(heapSize + 1) * TIMER_BYTES > regionCapOf(R_HEAP))
     growRegion(R_HEAP, <usize>(heapSize + 1) * TIMER_BYTES)
   let i = heapSize++
@@ -746,12 +756,13 @@ function heapPush(e: f64, k: i32): void {
     if (load<f64>(pp) <= e) break
     const ip = heapBase_ + <usize>i * TIMER_BYTES
     store<f64>(ip, load<f64>(pp))
-    store<i32>(ip, load<i32>(pp, 8), 8)
+    store<u64>(ip, load<u64>(pp, 8), 8)
     i = parent
   }
   const ip = heapBase_ + <usize>i * TIMER_BYTES
   store<f64>(ip, e)
   store<i32>(ip, k, 8)
+  store<i32>(ip, generation, 12)
 }
 
 function heapPopTop(): void {
@@ -760,7 +771,7 @@ function heapPopTop(): void {
   if (n == 0) return
   const lp = heapBase_ + <usize>n * TIMER_BYTES
   const e = load<f64>(lp)
-  const k = load<i32>(lp, 8)
+  const keyAndGeneration = load<u64>(lp, 8)
   let i: i32 = 0
   while (true) {
     const first = 4 * i + 1
@@ -781,12 +792,12 @@ function heapPopTop(): void {
     if (best >= e) break
     const ip = heapBase_ + <usize>i * TIMER_BYTES
     store<f64>(ip, best)
-    store<i32>(ip, load<i32>(cp, 8), 8)
+    store<u64>(ip, load<u64>(cp, 8), 8)
     i = child
   }
   const ip = heapBase_ + <usize>i * TIMER_BYTES
   store<f64>(ip, e)
-  store<i32>(ip, k, 8)
+  store<u64>(ip, keyAndGeneration, 8)
 }
 
 /** When a partial match at NFA state s expires: the pattern's `within` from its first event, the state's from the previous event. */
@@ -836,7 +847,12 @@ function appendResult(c: i32): void {
 // The expiry of the partial match whose successors are being made (NaN: the start).
 let parentExpiry: f64 = NaN
 
-function addState(s: i32, node: i32, start: f64, startSeq: f64, prev: f64): void {
+/**
+ * A new computation state (its `next` unset; the reference to its path is the caller's to take):
+ * `time` is its expiry, or a completed match's time.
+ */
+@inline
+function newCs(s: i32, node: i32, start: f64, startSeq: f64, prev: f64, time: f64): i32 {
   const c = allocCs()
   const p = csPtr(c)
   store<i32>(p, s, 4)
@@ -844,8 +860,13 @@ function addState(s: i32, node: i32, start: f64, startSeq: f64, prev: f64): void
   store<f64>(p, start, 16)
   store<f64>(p, startSeq, 24)
   store<f64>(p, prev, 32)
+  store<f64>(p, time, 40)
+  return c
+}
+
+function addState(s: i32, node: i32, start: f64, startSeq: f64, prev: f64): void {
   const e = expiryOf(s, start, prev)
-  store<f64>(p, e, 40)
+  const c = newCs(s, node, start, startSeq, prev, e)
   lockNode(node)
   appendResult(c)
   // A partial match with its parent's expiry has the parent's timer; a match needs none.
@@ -1457,6 +1478,24 @@ function stepEvent(k: i32, t: f64, seq: f64, m: u32): void {
 }
 
 /**
+ * Ends key k's partial match whose record is at p and which expired at e: at a pending state
+ * (absence at the end) it completes (returns true; addCompleted), else it times out. May move the
+ * layout (p is read first).
+ */
+function endExpired(k: i32, p: usize, e: f64): bool {
+  const s = load<i32>(p)
+  const node = load<i32>(p, 4)
+  if (stateKind(s) == K_PENDING) {
+    addCompleted(k, newCs(s, node, load<f64>(p, 8), recStartSeq(p), recPrev(p), e))
+    return true
+  }
+  if (reportTimeouts) writeRecord(REC_TIMEOUT, k, node, e)
+  dropTimeout += 1
+  releaseNode(node)
+  return false
+}
+
+/**
  * Ends key k's partial matches that expired by `now` (Flink's advanceTime): at a pending state
  * (absence at the end) they complete, others time out.
  */
@@ -1476,36 +1515,39 @@ function expireKey(k: i32, now: f64): void {
   let kept: i32 = 0
   let completed = false
   let least: f64 = Infinity
-  for (let i: i32 = 0; i < n; i++) {
-    // (Re-read: completing and releasing may move the layout.)
-    const p = recPtr(keyPtr(k), i)
-    const e = recExpiry(p)
-    if (e <= now) {
-      const s = load<i32>(p)
-      const node = load<i32>(p, 4)
-      if (stateKind(s) == K_PENDING) {
-        const start = load<f64>(p, 8)
-        const startSeq = recStartSeq(p)
-        const prev = recPrev(p)
-        const c = allocCs()
-        const q = csPtr(c)
-        store<i32>(q, s, 4)
-        store<i32>(q, node, 8)
-        store<f64>(q, start, 16)
-        store<f64>(q, startSeq, 24)
-        store<f64>(q, prev, 32)
-        store<f64>(q, e, 40)
-        addCompleted(k, c)
-        completed = true
+  if (compactRecords) {
+    // Compact records have no step windows: a record's expiry is its start plus `within`, and a
+    // key's records are in start order (a successor keeps its parent's start and place, a new
+    // partial match starts at the latest event and goes last, expiry and budgets drop a prefix
+    // or keep the order, importKey takes the exchange form's order, which is start order). So
+    // what expired is a prefix, cut with one move, and the first record left has the least expiry.
+    let cut: i32 = 0
+    while (cut < n) {
+      // (Re-read: completing and releasing may move the layout.)
+      const p = recPtr(keyPtr(k), cut)
+      const e = recExpiry(p)
+      if (e > now) break
+      if (endExpired(k, p, e)) completed = true
+      cut++
+    }
+    kept = n - cut
+    if (kept > 0) {
+      const kc = keyPtr(k)
+      if (cut > 0) copyWordsDown(recPtr(kc, 0), recPtr(kc, cut), <usize>kept * pmBytes)
+      least = recExpiry(recPtr(kc, 0))
+    }
+  } else {
+    for (let i: i32 = 0; i < n; i++) {
+      // (Re-read: completing and releasing may move the layout.)
+      const p = recPtr(keyPtr(k), i)
+      const e = recExpiry(p)
+      if (e <= now) {
+        if (endExpired(k, p, e)) completed = true
       } else {
-        if (reportTimeouts) writeRecord(REC_TIMEOUT, k, node, e)
-        dropTimeout += 1
-        releaseNode(node)
+        if (kept != i) copyWordsDown(recPtr(keyPtr(k), kept), recPtr(keyPtr(k), i), pmBytes)
+        kept++
+        if (e < least) least = e
       }
-    } else {
-      if (kept != i) copyWordsDown(recPtr(keyPtr(k), kept), recPtr(keyPtr(k), i), pmBytes)
-      kept++
-      if (e < least) least = e
     }
   }
   const kq = keyPtr(k)
@@ -1732,10 +1774,12 @@ function expireThrough(watermark: f64): void {
     const he = heapSize > 0 ? load<f64>(heapBase_) : Infinity
     let e: f64
     let k: i32
+    let generation: i32
     if (fe <= he) {
       if (!(fe <= watermark)) break
       e = fe
       k = load<i32>(fifoBase + (<usize>fifoHead << 4), 8)
+      generation = load<i32>(fifoBase + (<usize>fifoHead << 4), 12)
       // No walk ahead of the timers has started in this advance (only when one expires: between
       // segments most advances expire nothing).
       if (!cleared) {
@@ -1752,9 +1796,12 @@ function expireThrough(watermark: f64): void {
       if (!(he <= watermark)) break
       e = he
       k = load<i32>(heapBase_, 8)
+      generation = load<i32>(heapBase_, 12)
       heapPopTop()
     }
     const kp = keyPtr(k)
+    // Armed before the key was forgotten: not this key's (its own timers order its expiry).
+    if (load<i32>(kp, 8) != generation) continue
     // Its latest timer is gone: an expiry equal to it needs a new one.
     if (load<f64>(kp, 24) == e) store<f64>(kp, NaN, 24)
     if (load<f64>(kp, 32) <= watermark || load<i32>(kp, 12) >= 0) expireKey(k, watermark)
@@ -1763,7 +1810,8 @@ function expireThrough(watermark: f64): void {
 
 /**
  * The earliest timer: no partial match expires before it (+Infinity: none can). A timer may be
- * stale (its partial matches went), so this is a lower bound; advanceTime to it pops such timers.
+ * stale (its partial matches went, or its key was forgotten), so this is a lower bound;
+ * advanceTime to it pops such timers.
  * The host asks once per advance, not per event, so the stepping loop pays nothing for it.
  */
 export function nextDue(): f64 {
@@ -1778,6 +1826,9 @@ export function keyIsEmpty(k: i32): i32 {
   const kp = keyPtr(k)
   if (load<i32>(kp) > 0 || load<i32>(kp, 12) >= 0) return 0
   clearKey(k)
+  // Its timers stay in the FIFO and heap until the watermark reaches them: a new generation
+  // marks them as not the next holder's of this id.
+  store<i32>(kp, load<i32>(kp, 8) + 1, 8)
   // A forgotten key gives back a block it grew.
   if (load<i32>(kp, 4) > 0) moveKeyBlock(k, 0, 0)
   return 1
@@ -1956,6 +2007,18 @@ export function compactFullRecords(): void {
     for (let i: i32 = 0; i < n; i++)
       memory.copy(kp + BLOCK_HEADER + <usize>i * PM_COMPACT_BYTES, kp + BLOCK_HEADER + <usize>i * PM_FULL_BYTES, PM_COMPACT_BYTES)
   }
+}
+
+/**
+ * After loadMeta of a version 4 or 5 snapshot (timers without generations): every key gets
+ * generation 0 and so does every timer, so each timer applies to whatever its key id holds, as
+ * those versions did (the word a timer's generation takes was left unwritten then, so it is
+ * overwritten, not read).
+ */
+export function stampTimerGenerations(): void {
+  for (let k: i32 = 0; k < keyCount; k++) store<i32>(keyPtr(k), 0, 8)
+  for (let i = fifoHead; i < fifoTail; i++) store<i32>(fifoBase + (<usize>i << 4), 0, 12)
+  for (let i: i32 = 0; i < heapSize; i++) store<i32>(heapBase_ + <usize>i * TIMER_BYTES, 0, 12)
 }
 
 /** The bytes of a partial match record (16: compact, 40: full). */
@@ -2158,15 +2221,8 @@ export function importKey(k: i32): void {
       arm(k, e)
       continue
     }
-    const c = allocCs()
-    const p = csPtr(c)
-    store<i32>(p, -1)
-    store<i32>(p, s, 4)
-    store<i32>(p, node, 8)
-    store<f64>(p, start, 16)
-    store<f64>(p, startSeq, 24)
-    store<f64>(p, prev, 32)
-    store<f64>(p, time, 40)
+    const c = newCs(s, node, start, startSeq, prev, time)
+    store<i32>(csPtr(c), -1)
     if (tail < 0) store<i32>(keyPtr(k), c, 12)
     else store<i32>(csPtr(tail), c)
     store<i32>(keyPtr(k), c, 16)
