@@ -534,6 +534,8 @@ interface EndToEndRun {
   readonly maxPartialMatches: number
   readonly matches: number
   readonly batchP99Ns: number
+  /** The processing window on process.hrtime's clock, µs (to cut a `node --cpu-prof` profile of this process to it). */
+  readonly windowUs: { readonly startUs: number; readonly endUs: number }
 }
 
 /**
@@ -571,7 +573,7 @@ async function endToEndRun(
       for (const operator of operators)
         maxPartialMatches = Math.max(maxPartialMatches, operator.partialMatches)
     }, 50)
-    const { timed, processingNs, cpuSeconds } = await timeNodeUntilCaughtUp(
+    const { timed, processingNs, cpuSeconds, windowUs } = await timeNodeUntilCaughtUp(
       log,
       {
         artifact,
@@ -608,6 +610,7 @@ async function endToEndRun(
       maxPartialMatches,
       matches,
       batchP99Ns: summarize(timed.durationsNs).p99,
+      windowUs,
     }
   } finally {
     await log.close()
