@@ -357,11 +357,9 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
         out.failures.push({ origin, error: failure.error, site: failure.site })
       }
       const matchTo = results.matchEnds[j] as number
-      const matches = results.matches.slice(matchFrom, matchTo)
-      this.emitMatches(matches, origin, out)
+      this.emitMatches(results.matches, origin, out, matchFrom, matchTo)
       const timeoutTo = results.timeoutEnds[j] as number
-      const timeouts = results.timeouts.slice(timeoutFrom, timeoutTo)
-      this.emitTimeouts(timeouts, origin, out)
+      this.emitTimeouts(results.timeouts, origin, out, timeoutFrom, timeoutTo)
       from = to
       matchFrom = matchTo
       timeoutFrom = timeoutTo
@@ -372,10 +370,7 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
     for (const m of results.matches) this.markIfLive(m.keyId)
     if (results.matches.length > 0 || results.timeouts.length > 0 || n > 0) this.changed = true
     if (this.endsByWatermark) this.engineDue = this.engine.nextDue()
-    const keyIds = batch.keyIds
-    const lastCheck = new Map<number, number>()
-    for (let i = 0; i < n; i++) lastCheck.set(keyIds[i] as number, batch.emptyChecks[i] as number)
-    for (const [id, check] of lastCheck) if (check === 2) this.freeIfEmpty(id)
+    for (const id of batch.keysEmptiedAtLastCheck()) this.freeIfEmpty(id)
     // Per record, a key emptied by an advance was freed there (its match, timeout or silent
     // expiry touched it); after the batch the same keys go, so the keys held are those that
     // hold something, as at the end of a per-record batch.
@@ -453,8 +448,16 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
     for (const e of errors) out.failures.push({ origin, error: e.error, site: e.site })
   }
 
-  private emitMatches(matches: readonly EngineMatch[], origin: number, out: WindowBatchOutput): void {
-    for (const match of matches) {
+  /** Emits matches[from…to) (all by default) as results of record `origin`. */
+  private emitMatches(
+    matches: readonly EngineMatch[],
+    origin: number,
+    out: WindowBatchOutput,
+    from = 0,
+    to = matches.length,
+  ): void {
+    for (let i = from; i < to; i++) {
+      const match = matches[i] as EngineMatch
       const key = this.keyStrings[match.keyId] as string
       try {
         pushEvent(out.results, this.functions.select(matchContext(match), key), key, match.time, origin)
@@ -464,14 +467,22 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
     }
   }
 
-  private emitTimeouts(timeouts: readonly EngineMatch[], origin: number, out: CepBatchOutput): void {
+  /** Emits timeouts[from…to) (all by default) as timeout records of record `origin`. */
+  private emitTimeouts(
+    timeouts: readonly EngineMatch[],
+    origin: number,
+    out: CepBatchOutput,
+    from = 0,
+    to = timeouts.length,
+  ): void {
     const timeout = this.functions.timeout
-    if (timeout === null) return
+    if (timeout === null || from >= to) return
     // The NFA may hold one partial match in several states (a{1,3}: after one a, both "take
     // another" and "go on"); when it times out, Flink reports it once per state. The timeout
     // stream gets it once: the same events of the same key at the same time (decision 0024).
     const seen = new Set<string>()
-    for (const match of timeouts) {
+    for (let i = from; i < to; i++) {
+      const match = timeouts[i] as EngineMatch
       const identity = `${match.keyId}|${match.time}|${match.seqs.join(',')}|${match.steps.join(',')}`
       if (seen.has(identity)) continue
       seen.add(identity)
