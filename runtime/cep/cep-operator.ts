@@ -39,6 +39,7 @@ import type {
 } from './engine.ts'
 import { emptySegmentOutputs } from './engine.ts'
 import { EventBuffer } from './event-buffer.ts'
+import { KeyDictionary } from './key-dictionary.ts'
 import {
   type ChunkInfo,
   ChunkWriter,
@@ -85,7 +86,8 @@ export const FULL_SNAPSHOT_ENTRY = 'match'
 
 export class CepOperator extends EventTimeOperator implements WindowedOperator {
   private engine: PatternEngine
-  private readonly keyIds = new Map<string, number>()
+  /** Key string → dense id (key-dictionary.ts). */
+  private readonly keyIds = new KeyDictionary()
   private keyStrings: (string | undefined)[] = []
   private freeIds: number[] = []
   private bufferedPerKey: number[] = []
@@ -524,9 +526,9 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
 
   private idOf(key: string): number {
     const known = this.keyIds.get(key)
-    if (known !== undefined) return known
+    if (known >= 0) return known
     const id = this.freeIds.pop() ?? this.keyStrings.length
-    this.keyIds.set(key, id)
+    this.keyIds.add(key, id)
     this.keyStrings[id] = key
     this.bufferedPerKey[id] = 0
     this.chunks.assign(id)
@@ -548,7 +550,9 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
   /** The watermark, the buffered events, the live keys and the engine's partial matches. */
   snapshot(): Buffer {
     const keys: [number, string][] = []
-    for (const [key, id] of this.keyIds) keys.push([id, key])
+    this.keyIds.forEach((key, id) => {
+      keys.push([id, key])
+    })
     const body = serialize({
       maxTime: this.maxTime,
       advancedTo: this.advancedTo,
@@ -599,7 +603,7 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
     this.advancedTo = state.advancedTo
     this.seq = state.seq
     for (const [id, key] of state.keys) {
-      this.keyIds.set(key, id)
+      this.keyIds.add(key, id)
       this.keyStrings[id] = key
       this.bufferedPerKey[id] = 0
       this.chunks.assign(id)
@@ -669,7 +673,7 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
     }
     const isLive = (key: string) => {
       const id = this.keyIds.get(key)
-      return id !== undefined && this.chunks.chunkOf(id) >= 0
+      return id >= 0 && this.chunks.chunkOf(id) >= 0
     }
     const { write, deletedChunks } = this.chunks.finish(chunk, isLive)
     for (const c of deletedChunks) deletes.push(chunkEntry(c))
