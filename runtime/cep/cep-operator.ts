@@ -39,7 +39,6 @@ import type {
 } from './engine.ts'
 import { emptySegmentOutputs } from './engine.ts'
 import { EventBuffer } from './event-buffer.ts'
-import { KeyDictionary } from './key-dictionary.ts'
 import {
   type ChunkInfo,
   ChunkWriter,
@@ -86,8 +85,7 @@ export const FULL_SNAPSHOT_ENTRY = 'match'
 
 export class CepOperator extends EventTimeOperator implements WindowedOperator {
   private engine: PatternEngine
-  /** Key string → dense id (key-dictionary.ts). */
-  private readonly keyIds = new KeyDictionary()
+  private readonly keyIds = new Map<string, number>()
   private keyStrings: (string | undefined)[] = []
   private freeIds: number[] = []
   private bufferedPerKey: number[] = []
@@ -526,9 +524,9 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
 
   private idOf(key: string): number {
     const known = this.keyIds.get(key)
-    if (known >= 0) return known
+    if (known !== undefined) return known
     const id = this.freeIds.pop() ?? this.keyStrings.length
-    this.keyIds.add(key, id)
+    this.keyIds.set(key, id)
     this.keyStrings[id] = key
     this.bufferedPerKey[id] = 0
     this.chunks.assign(id)
@@ -550,9 +548,7 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
   /** The watermark, the buffered events, the live keys and the engine's partial matches. */
   snapshot(): Buffer {
     const keys: [number, string][] = []
-    this.keyIds.forEach((key, id) => {
-      keys.push([id, key])
-    })
+    for (const [key, id] of this.keyIds) keys.push([id, key])
     const body = serialize({
       maxTime: this.maxTime,
       advancedTo: this.advancedTo,
@@ -603,7 +599,7 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
     this.advancedTo = state.advancedTo
     this.seq = state.seq
     for (const [id, key] of state.keys) {
-      this.keyIds.add(key, id)
+      this.keyIds.set(key, id)
       this.keyStrings[id] = key
       this.bufferedPerKey[id] = 0
       this.chunks.assign(id)
@@ -673,7 +669,7 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
     }
     const isLive = (key: string) => {
       const id = this.keyIds.get(key)
-      return id >= 0 && this.chunks.chunkOf(id) >= 0
+      return id !== undefined && this.chunks.chunkOf(id) >= 0
     }
     const { write, deletedChunks } = this.chunks.finish(chunk, isLive)
     for (const c of deletedChunks) deletes.push(chunkEntry(c))
