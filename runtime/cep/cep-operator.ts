@@ -356,10 +356,12 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
         const failure = results.failures[f] as (typeof results.failures)[number]
         out.failures.push({ origin, error: failure.error, site: failure.site })
       }
+      // By index, not slices: nearly every segment has no match (two arrays per record otherwise).
       const matchTo = results.matchEnds[j] as number
-      this.emitMatches(results.matches, origin, out, matchFrom, matchTo)
+      for (let m = matchFrom; m < matchTo; m++) this.emitMatch(results.matches[m] as EngineMatch, origin, out)
       const timeoutTo = results.timeoutEnds[j] as number
-      this.emitTimeouts(results.timeouts, origin, out, timeoutFrom, timeoutTo)
+      if (timeoutTo > timeoutFrom)
+        this.emitTimeouts(results.timeouts.slice(timeoutFrom, timeoutTo), origin, out)
       from = to
       matchFrom = matchTo
       timeoutFrom = timeoutTo
@@ -448,41 +450,28 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
     for (const e of errors) out.failures.push({ origin, error: e.error, site: e.site })
   }
 
-  /** Emits matches[from…to) (all by default) as results of record `origin`. */
-  private emitMatches(
-    matches: readonly EngineMatch[],
-    origin: number,
-    out: WindowBatchOutput,
-    from = 0,
-    to = matches.length,
-  ): void {
-    for (let i = from; i < to; i++) {
-      const match = matches[i] as EngineMatch
-      const key = this.keyStrings[match.keyId] as string
-      try {
-        pushEvent(out.results, this.functions.select(matchContext(match), key), key, match.time, origin)
-      } catch (error) {
-        out.failures.push({ origin, error, site: siteOf(error) })
-      }
+  private emitMatches(matches: readonly EngineMatch[], origin: number, out: WindowBatchOutput): void {
+    for (const match of matches) this.emitMatch(match, origin, out)
+  }
+
+  /** A match's result, as of record `origin`. */
+  private emitMatch(match: EngineMatch, origin: number, out: WindowBatchOutput): void {
+    const key = this.keyStrings[match.keyId] as string
+    try {
+      pushEvent(out.results, this.functions.select(matchContext(match), key), key, match.time, origin)
+    } catch (error) {
+      out.failures.push({ origin, error, site: siteOf(error) })
     }
   }
 
-  /** Emits timeouts[from…to) (all by default) as timeout records of record `origin`. */
-  private emitTimeouts(
-    timeouts: readonly EngineMatch[],
-    origin: number,
-    out: CepBatchOutput,
-    from = 0,
-    to = timeouts.length,
-  ): void {
+  private emitTimeouts(timeouts: readonly EngineMatch[], origin: number, out: CepBatchOutput): void {
     const timeout = this.functions.timeout
-    if (timeout === null || from >= to) return
+    if (timeout === null) return
     // The NFA may hold one partial match in several states (a{1,3}: after one a, both "take
     // another" and "go on"); when it times out, Flink reports it once per state. The timeout
     // stream gets it once: the same events of the same key at the same time (decision 0024).
     const seen = new Set<string>()
-    for (let i = from; i < to; i++) {
-      const match = timeouts[i] as EngineMatch
+    for (const match of timeouts) {
       const identity = `${match.keyId}|${match.time}|${match.seqs.join(',')}|${match.steps.join(',')}`
       if (seen.has(identity)) continue
       seen.add(identity)
