@@ -5,6 +5,12 @@
  *
  *   npm run bench:cep                                   # 2M events, writes reports/cep.*
  *   node --import tsx benchmarks/cep.bench.ts --events 300000 --passes 1 --out /tmp/r
+ *   node --cpu-prof --cpu-prof-dir=/tmp/p --import tsx benchmarks/cep.bench.ts --e2e wasm
+ *
+ * `--e2e wasm|typescript` runs only one end-to-end run in this process and prints its figures as
+ * JSON, with `windowUs`, the processing window on the clock of a `--cpu-prof` profile of the main
+ * thread (lib/cpu-profile.ts summarizeProfile cuts the profile to it: set-up and the untimed
+ * append of the input are left out).
  *
  * Variants, each given the batches as the CepOperator releases them (dense key ids, times, seqs,
  * rows), followed by advanceTime to the batch's last event time (the watermark):
@@ -534,6 +540,8 @@ interface EndToEndRun {
   readonly maxPartialMatches: number
   readonly matches: number
   readonly batchP99Ns: number
+  /** The processing window on process.hrtime's clock, µs (to cut a `node --cpu-prof` profile of this process to it). */
+  readonly windowUs: { readonly startUs: number; readonly endUs: number }
 }
 
 /**
@@ -571,7 +579,7 @@ async function endToEndRun(
       for (const operator of operators)
         maxPartialMatches = Math.max(maxPartialMatches, operator.partialMatches)
     }, 50)
-    const { timed, processingNs, cpuSeconds } = await timeNodeUntilCaughtUp(
+    const { timed, processingNs, cpuSeconds, windowUs } = await timeNodeUntilCaughtUp(
       log,
       {
         artifact,
@@ -608,6 +616,7 @@ async function endToEndRun(
       maxPartialMatches,
       matches,
       batchP99Ns: summarize(timed.durationsNs).p99,
+      windowUs,
     }
   } finally {
     await log.close()

@@ -30,6 +30,9 @@ export class BatchReleases {
   /** Per segment: how many failures the batch had reported when it was released. */
   failuresAt: number[] = []
   segments = 0
+  /** keysEmptiedAtLastCheck's scratch, per key id (all 0 between calls): flagged, and the last answer. */
+  private flagged = new Uint8Array(1024)
+  private lastChecks = new Uint8Array(1024)
 
   /** Makes room for `more` events; returns where they go. */
   reserve(more: number): number {
@@ -80,6 +83,32 @@ export class BatchReleases {
     }
   }
 
+  /**
+   * The keys whose last event of the batch got "emptied" (2) from stepSegments, in the order of
+   * their first event in the batch: the keys the operator frees after the batch. A first pass
+   * flags each key and keeps its last answer, a second takes each flagged key once (clearing its
+   * flag), in typed arrays by key id kept across batches (a Map per batch of its 4,096 events'
+   * keys cost an allocation and a hash per event).
+   */
+  keysEmptiedAtLastCheck(): number[] {
+    const n = this.length
+    const keyIds = this.keyIds
+    for (let i = 0; i < n; i++) {
+      const id = keyIds[i] as number
+      if (id >= this.flagged.length) this.growPerKey(id)
+      this.flagged[id] = 1
+      this.lastChecks[id] = this.emptyChecks[i] as number
+    }
+    const emptied: number[] = []
+    for (let i = 0; i < n; i++) {
+      const id = keyIds[i] as number
+      if (this.flagged[id] === 0) continue
+      this.flagged[id] = 0
+      if (this.lastChecks[id] === 2) emptied.push(id)
+    }
+    return emptied
+  }
+
   /** Empties it for the next batch (rows let go for the collector). */
   clear(): void {
     this.length = 0
@@ -87,6 +116,12 @@ export class BatchReleases {
     this.origins.length = 0
     this.failuresAt.length = 0
     this.segments = 0
+  }
+
+  private growPerKey(id: number): void {
+    const size = Math.max(id + 1, 2 * this.flagged.length)
+    this.flagged = grow(this.flagged, new Uint8Array(size), this.flagged.length)
+    this.lastChecks = grow(this.lastChecks, new Uint8Array(size), this.lastChecks.length)
   }
 }
 

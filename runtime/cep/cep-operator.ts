@@ -356,12 +356,12 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
         const failure = results.failures[f] as (typeof results.failures)[number]
         out.failures.push({ origin, error: failure.error, site: failure.site })
       }
+      // By index, not slices: nearly every segment has no match (two arrays per record otherwise).
       const matchTo = results.matchEnds[j] as number
-      const matches = results.matches.slice(matchFrom, matchTo)
-      this.emitMatches(matches, origin, out)
+      for (let m = matchFrom; m < matchTo; m++) this.emitMatch(results.matches[m] as EngineMatch, origin, out)
       const timeoutTo = results.timeoutEnds[j] as number
-      const timeouts = results.timeouts.slice(timeoutFrom, timeoutTo)
-      this.emitTimeouts(timeouts, origin, out)
+      if (timeoutTo > timeoutFrom)
+        this.emitTimeouts(results.timeouts.slice(timeoutFrom, timeoutTo), origin, out)
       from = to
       matchFrom = matchTo
       timeoutFrom = timeoutTo
@@ -372,10 +372,7 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
     for (const m of results.matches) this.markIfLive(m.keyId)
     if (results.matches.length > 0 || results.timeouts.length > 0 || n > 0) this.changed = true
     if (this.endsByWatermark) this.engineDue = this.engine.nextDue()
-    const keyIds = batch.keyIds
-    const lastCheck = new Map<number, number>()
-    for (let i = 0; i < n; i++) lastCheck.set(keyIds[i] as number, batch.emptyChecks[i] as number)
-    for (const [id, check] of lastCheck) if (check === 2) this.freeIfEmpty(id)
+    for (const id of batch.keysEmptiedAtLastCheck()) this.freeIfEmpty(id)
     // Per record, a key emptied by an advance was freed there (its match, timeout or silent
     // expiry touched it); after the batch the same keys go, so the keys held are those that
     // hold something, as at the end of a per-record batch.
@@ -454,13 +451,16 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
   }
 
   private emitMatches(matches: readonly EngineMatch[], origin: number, out: WindowBatchOutput): void {
-    for (const match of matches) {
-      const key = this.keyStrings[match.keyId] as string
-      try {
-        pushEvent(out.results, this.functions.select(matchContext(match), key), key, match.time, origin)
-      } catch (error) {
-        out.failures.push({ origin, error, site: siteOf(error) })
-      }
+    for (const match of matches) this.emitMatch(match, origin, out)
+  }
+
+  /** A match's result, as of record `origin`. */
+  private emitMatch(match: EngineMatch, origin: number, out: WindowBatchOutput): void {
+    const key = this.keyStrings[match.keyId] as string
+    try {
+      pushEvent(out.results, this.functions.select(matchContext(match), key), key, match.time, origin)
+    } catch (error) {
+      out.failures.push({ origin, error, site: siteOf(error) })
     }
   }
 

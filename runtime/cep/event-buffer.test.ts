@@ -1,5 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { BatchReleases } from './batch-releases.ts'
 import { EventBuffer } from './event-buffer.ts'
 
 /** A push (time, and whether its seq is a fresh, growing one or an old one as a restore pushes) or a release. */
@@ -57,6 +58,65 @@ describe('EventBuffer', () => {
     )
     expect(outOfOrder).toBeGreaterThan(0)
     expect(inOrderReleases).toBeGreaterThan(0)
+  })
+
+  it('releaseInto appends what a sort by (time, seq) releases, short and long releases, the queue emptied and refilled', () => {
+    // Bursts of pushes (some of more than the 16 events from which the columns are copied with
+    // TypedArray.set) and releases into one BatchReleases, as a batch collects them; a release
+    // that empties the queue and the pushes after it reuse the queue's rows.
+    const ops = fc.array(
+      fc.oneof(
+        fc.record({ burst: fc.integer({ min: 1, max: 40 }), late: fc.boolean() }),
+        fc.record({ release: fc.integer({ min: 0, max: 30 }) }),
+      ),
+      { maxLength: 40 },
+    )
+    let long = 0
+    let emptied = 0
+    fc.assert(
+      fc.property(ops, (list) => {
+        const buffer = new EventBuffer()
+        const batch = new BatchReleases()
+        let held: { keyId: number; time: number; seq: number; row: unknown }[] = []
+        const want: typeof held = []
+        let seq = 0
+        let time = 0
+        for (const op of list) {
+          if ('burst' in op) {
+            for (let b = 0; b < op.burst; b++) {
+              // Mostly in order (the queue), sometimes earlier than the last (the heap).
+              const t = op.late && b % 5 === 4 ? time - 3 : time++
+              const e = { keyId: seq % 5, time: t, seq: seq++, row: { seq } }
+              buffer.push(e.keyId, e.time, e.seq, e.row)
+              held.push(e)
+            }
+            continue
+          }
+          const watermark = time - op.release
+          const out = held.filter((e) => e.time <= watermark).sort((a, b) => a.time - b.time || a.seq - b.seq)
+          held = held.filter((e) => e.time > watermark)
+          if (out.length > 16) long++
+          if (held.length === 0 && out.length > 0) emptied++
+          expect(buffer.releaseInto(watermark, batch)).toBe(out.length)
+          want.push(...out)
+          expect(buffer.length).toBe(held.length)
+        }
+        expect(batch.length).toBe(want.length)
+        expect([...batch.keyIds.subarray(0, batch.length)]).toEqual(want.map((e) => e.keyId))
+        expect([...batch.times.subarray(0, batch.length)]).toEqual(want.map((e) => e.time))
+        expect([...batch.seqs.subarray(0, batch.length)]).toEqual(want.map((e) => e.seq))
+        expect(batch.rows.slice(0, batch.length)).toEqual(want.map((e) => e.row))
+        const listed: unknown[] = []
+        buffer.forEach((_k, _t, _s, row) => {
+          listed.push(row)
+        })
+        expect(listed).toHaveLength(held.length)
+        expect(new Set(listed)).toEqual(new Set(held.map((e) => e.row)))
+      }),
+      { numRuns: 300 },
+    )
+    expect(long).toBeGreaterThan(0)
+    expect(emptied).toBeGreaterThan(0)
   })
 
   it('keeps many in-order events across growth and reuse of its columns', () => {

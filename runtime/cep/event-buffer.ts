@@ -11,6 +11,9 @@
 import type { BatchReleases } from './batch-releases.ts'
 import type { ReleasedEvents } from './engine.ts'
 
+/** Releases of more events than this copy their columns with TypedArray.set, fewer in a loop. */
+const SET_FROM = 16
+
 interface Buffered {
   readonly keyId: number
   readonly time: number
@@ -112,11 +115,20 @@ export class EventBuffer {
     const end = q
     q = this.head
     if (this.heap.length === 0 || (this.heap[0] as Buffered).time > watermark) {
-      // In order only: column copies.
+      // In order only: column copies. Without a delay a record releases the one event before it,
+      // and three subarray views and TypedArray.set calls per event cost more than the copy.
       const at = into.reserve(end - q)
-      into.keyIds.set(this.keyIds.subarray(q, end), at)
-      into.times.set(this.times.subarray(q, end), at)
-      into.seqs.set(this.seqs.subarray(q, end), at)
+      if (end - q > SET_FROM) {
+        into.keyIds.set(this.keyIds.subarray(q, end), at)
+        into.times.set(this.times.subarray(q, end), at)
+        into.seqs.set(this.seqs.subarray(q, end), at)
+      } else {
+        for (let i = q; i < end; i++) {
+          into.keyIds[at + i - q] = this.keyIds[i] as number
+          into.times[at + i - q] = this.times[i] as number
+          into.seqs[at + i - q] = this.seqs[i] as number
+        }
+      }
       for (let i = q; i < end; i++) into.rows[at + i - q] = this.rows[i]
       into.length = at + end - q
     } else {
@@ -170,14 +182,17 @@ export class EventBuffer {
     this.lastSeq = Number.NEGATIVE_INFINITY
   }
 
-  /** Drops the first n queued events (their rows too, for the collector). */
+  /**
+   * Drops the first n queued events (their rows too, for the collector). An emptied queue starts
+   * again at the front and keeps its rows array: emptying it (length 0) gave its storage back, and
+   * without a delay the queue empties at every record, so each event allocated a new one.
+   */
   private drop(n: number): void {
     for (let q = this.head; q < this.head + n; q++) this.rows[q] = undefined
     this.head += n
     if (this.head === this.tail) {
       this.head = 0
       this.tail = 0
-      this.rows.length = 0
     }
   }
 
