@@ -34,7 +34,7 @@ import {
   termsHold,
   type WasmPatternEngine,
 } from './cep-kernel.ts'
-import { recordLayout } from './cep-record-layout.ts'
+import { mostEventsTaken, recordLayout } from './cep-record-layout.ts'
 
 let kernel: CepKernel
 
@@ -704,7 +704,7 @@ describe('memory', () => {
       { rows, keyIds: rows.map(() => 0), times: rows.map((_, i) => i + 1), watermark: 1 },
     ])
     const old = deserialize(wasm.snapshot()) as { version: number }
-    expect(old.version).toBe(5)
+    expect(old.version).toBe(6)
     old.version = 3
     const fresh = kernel.createEngine(compileNfa(spec), spec, UNBOUNDED)
     expect(() => fresh.restore(serialize(old))).toThrow(
@@ -731,7 +731,9 @@ describe('compact partial match records', () => {
       const engine = kernel.createEngine(compileNfa(spec), spec, UNBOUNDED)
       return [recordLayout(compileNfa(spec), spec.skip), engine.recordLayout, engine.recordBytes]
     }
-    expect(layoutOf('a{2} followed by b', { withinMs: 600_000 })).toEqual(['compact', 'compact', 16])
+    // (Bounded with a whole-pattern within: the inline class, below.)
+    expect(layoutOf('a{2} followed by b', { withinMs: 600_000 })).toEqual(['inline', 'inline', 24])
+    expect(layoutOf('a{2} followed by b')).toEqual(['compact', 'compact', 16])
     expect(layoutOf('a+ followed by any b not followed by c', { withinMs: 5 })).toEqual([
       'compact',
       'compact',
@@ -753,11 +755,13 @@ describe('compact partial match records', () => {
         const { spec, nfa, functions, budget, rounds } = random!
         compared++
         const expected = run(new NfaEngine(nfa, spec.skip, functions, budget), functions, rounds)
-        const engine = kernel.createEngine(nfa, spec, budget)
+        // (Patterns of the inline class too, told to keep path nodes.)
+        const compact = () => kernel.createEngine(nfa, spec, budget, { tuning: { inlineEvents: false } })
+        const engine = compact()
         expect(engine.recordBytes).toBe(16)
         expect(run(engine, functions, rounds)).toEqual(expected)
-        const restored = run(kernel.createEngine(nfa, spec, budget), functions, rounds, (current) => {
-          const next = kernel.createEngine(nfa, spec, budget)
+        const restored = run(compact(), functions, rounds, (current) => {
+          const next = compact()
           next.restore(current.snapshot())
           return next
         })
@@ -766,12 +770,10 @@ describe('compact partial match records', () => {
         // (the exchange form carries the start seq and last time the records derive).
         let round = 0
         let hop = 0
-        const exchanged = run(kernel.createEngine(nfa, spec, budget), functions, rounds, (current) => {
+        const exchanged = run(compact(), functions, rounds, (current) => {
           if (rounds[round++]!.watermark === null) return current
           const next: PatternEngine =
-            hop++ % 2 === 0
-              ? new NfaEngine(nfa, spec.skip, functions, budget)
-              : kernel.createEngine(nfa, spec, budget)
+            hop++ % 2 === 0 ? new NfaEngine(nfa, spec.skip, functions, budget) : compact()
           for (let keyId = 0; keyId < 3; keyId++) {
             const matches = current.exportKey(keyId)
             if (matches !== null) next.importKey(keyId, deserialize(serialize(matches)) as KeyMatches)
@@ -852,5 +854,236 @@ describe('version 4 snapshots (full records only)', () => {
       expect(actual.partials).toEqual(expected.partials)
       expect([...expected.byKey.values()].flat().some((m) => m.startsWith('m'))).toBe(true)
     }
+  })
+})
+
+describe('version 5 snapshots (path nodes)', () => {
+  // wasm/host/fixtures/cep-snapshot-v5.bin: engines of the kernel and host at 686105c (before
+  // inline records), after the first rounds of the version 4 fixture's inputs, in its form.
+  it('restore into path nodes (also for a pattern now of the inline class) and go on as the TypeScript engine does', () => {
+    const cases = deserialize(readFileSync(join(import.meta.dirname, 'fixtures', 'cep-snapshot-v5.bin'))) as {
+      pattern: string
+      withinMs: number
+      rounds: Round[]
+      snapshotAfter: number
+      snapshot: Uint8Array
+      partials: number
+    }[]
+    expect(cases.map((c) => c.pattern)).toEqual([
+      'a{2} followed by b',
+      'a+ followed by any b not followed by c',
+    ])
+    for (const c of cases) {
+      expect((deserialize(c.snapshot) as { version: number }).version).toBe(5)
+      const spec = readPattern(c.pattern, { withinMs: c.withinMs })
+      const functions = fixtureFunctions(spec)
+      const nfa = compileNfa(spec)
+      const expected = run(new NfaEngine(nfa, spec.skip, functions, UNBOUNDED), functions, c.rounds)
+      let round = 0
+      let restored: WasmPatternEngine | null = null
+      // Restored at the fixture's round, then once more from a snapshot of the restored engine (version 6).
+      const actual = run(
+        new NfaEngine(nfa, spec.skip, functions, UNBOUNDED),
+        functions,
+        c.rounds,
+        (current) => {
+          round++
+          if (round === c.snapshotAfter) {
+            restored = kernel.createEngine(nfa, spec, UNBOUNDED)
+            restored.restore(c.snapshot)
+            return restored
+          }
+          if (round !== c.snapshotAfter + 1) return current
+          const again = kernel.createEngine(nfa, spec, UNBOUNDED)
+          again.restore(current.snapshot())
+          expect(again.recordLayout).toBe('compact')
+          return again
+        },
+      )
+      expect(restored!.recordLayout).toBe('compact')
+      expect(actual.partials[c.snapshotAfter - 1]).toBe(c.partials)
+      expect(c.partials).toBeGreaterThan(0)
+      expect(actual.byKey).toEqual(expected.byKey)
+      expect(actual.partials).toEqual(expected.partials)
+      expect([...expected.byKey.values()].flat().some((m) => m.startsWith('m'))).toBe(true)
+    }
+    expect(
+      kernel.createEngine(
+        compileNfa(readPattern(cases[0]!.pattern, { withinMs: 40 })),
+        readPattern(cases[0]!.pattern, { withinMs: 40 }),
+        UNBOUNDED,
+      ).recordLayout,
+    ).toBe('inline')
+  })
+})
+
+// Decision 0032, addendum of 19:40: bounded patterns with a whole-pattern `within` keep each partial
+// match's events in its record (ring indices), with no path nodes.
+describe('inline partial match records', () => {
+  it('are chosen for bounded patterns with a within, compact records for unbounded ones', () => {
+    const layoutOf = (pattern: string, withinMs: number | null) => {
+      const spec = readPattern(pattern, { withinMs })
+      const engine = kernel.createEngine(compileNfa(spec), spec, UNBOUNDED)
+      return [mostEventsTaken(compileNfa(spec)), engine.recordLayout, engine.recordBytes]
+    }
+    expect(layoutOf('a{2} followed by b', 10)).toEqual([{ any: 3, stored: 2 }, 'inline', 24])
+    expect(layoutOf('a followed by b{3}', 10)).toEqual([{ any: 4, stored: 3 }, 'inline', 32])
+    expect(layoutOf('a{2} followed by b{3}', 10)).toEqual([{ any: 5, stored: 4 }, 'compact', 16])
+    expect(layoutOf('a+ followed by b', 10)).toEqual([null, 'compact', 16])
+    expect(layoutOf('a followed by b', null)).toEqual([{ any: 2, stored: 1 }, 'compact', 16])
+  })
+
+  const inlinePatternArb = patternArb.filter((pattern) => !pattern.includes('within'))
+  const inlineOptionsArb = optionsArb.map((options) => ({
+    ...options,
+    skip: 'noSkip' as const,
+    withinMs: options.withinMs ?? 6,
+  }))
+
+  it('step as the TypeScript engine and as path nodes do, straight, restored after every round and exchanged key by key', () => {
+    let compared = 0
+    fc.assert(
+      fc.property(inlinePatternArb, inlineOptionsArb, inputArb, (pattern, options, input) => {
+        const random = randomCase(pattern, options, input)
+        fc.pre(random !== null && recordLayout(random.nfa, random.spec.skip) === 'inline')
+        const { spec, nfa, functions, budget, rounds } = random!
+        compared++
+        const expected = run(new NfaEngine(nfa, spec.skip, functions, budget), functions, rounds)
+        const inline = () => kernel.createEngine(nfa, spec, budget, { tuning: { readAheadFromBytes: 0 } })
+        expect(inline().recordLayout).toBe('inline')
+        expect(run(inline(), functions, rounds)).toEqual(expected)
+        const nodes = kernel.createEngine(nfa, spec, budget, { tuning: { inlineEvents: false } })
+        expect(run(nodes, functions, rounds)).toEqual(expected)
+        const restored = run(inline(), functions, rounds, (current) => {
+          const next = inline()
+          next.restore(current.snapshot())
+          return next
+        })
+        expect(restored).toEqual(expected)
+        let round = 0
+        let hop = 0
+        const exchanged = run(inline(), functions, rounds, (current) => {
+          if (rounds[round++]!.watermark === null) return current
+          const next: PatternEngine =
+            hop++ % 2 === 0 ? new NfaEngine(nfa, spec.skip, functions, budget) : inline()
+          for (let keyId = 0; keyId < 3; keyId++) {
+            const matches = current.exportKey(keyId)
+            if (matches !== null) next.importKey(keyId, deserialize(serialize(matches)) as KeyMatches)
+          }
+          return next
+        })
+        expect(exchanged.byKey).toEqual(expected.byKey)
+        expect(exchanged.partials).toEqual(expected.partials)
+      }),
+      { numRuns: 400 },
+    )
+    expect(compared).toBeGreaterThan(100)
+  })
+
+  it('drops ring entries by time: after an advance only events within `within` of the watermark stay', () => {
+    const withinMs = 10
+    const spec = readPattern('a{2} followed by b', { withinMs })
+    const functions = fixtureFunctions(spec)
+    const nfa = compileNfa(spec)
+    const wasm = kernel.createEngine(nfa, spec, UNBOUNDED)
+    expect(wasm.recordLayout).toBe('inline')
+    const typescript = new NfaEngine(nfa, spec.skip, functions, UNBOUNDED)
+    const rounds: Round[] = []
+    for (let r = 0; r < 60; r++) {
+      const rows: FixtureRow[] = []
+      for (let i = 0; i < 300; i++) rows.push({ id: `${r}.${i}`, v: i % 11 === 10 ? 'b' : 'a' })
+      rounds.push({
+        rows,
+        keyIds: rows.map((_, i) => (i * 31 + r) % 400),
+        times: rows.map(() => r + 1),
+        watermark: r + 1,
+      })
+    }
+    rounds.push({ rows: [], keyIds: [], times: [], watermark: 1000 })
+    const live: number[] = []
+    const actual = run(wasm, functions, rounds, (engine) => {
+      live.push((engine as WasmPatternEngine).pathNodes)
+      return engine
+    })
+    expect(actual).toEqual(run(typescript, functions, rounds))
+    // A round's events are taken at most once each (300 per round): after the advance to r + 1,
+    // those of rounds r + 1 - within + 1 … r + 1 may stay, no older ones.
+    for (const [r, n] of live.entries()) expect(n).toBeLessThanOrEqual(300 * Math.min(r + 1, withinMs))
+    expect(Math.max(...live)).toBeGreaterThan(300 * (withinMs - 1))
+    expect(live.at(-1)).toBe(0)
+  })
+
+  it('imports a key whose events are older than the ring front (out of order), and drops them once expired', () => {
+    const spec = readPattern('a{2} followed by b', { withinMs: 20 })
+    const functions = fixtureFunctions(spec)
+    const nfa = compileNfa(spec)
+    const events = (
+      keyIds: number[],
+      times: number[],
+      values: string[],
+      firstSeq: number,
+    ): ReleasedEvents => {
+      const rows = values.map((v, i) => ({ id: `${firstSeq + i}`, v }) satisfies FixtureRow)
+      const masks = new Uint32Array(rows.length)
+      fillMasks(functions, rows, masks)
+      return {
+        length: rows.length,
+        keyIds: Int32Array.from(keyIds),
+        times: Float64Array.from(times),
+        seqs: Float64Array.from(rows, (_, i) => firstSeq + i),
+        rows,
+        masks,
+      }
+    }
+    const describe = (list: EngineMatch[]) =>
+      list.map(
+        (m) => `${m.keyId} ${describeMatch('m', m)} ${m.rows.map((r) => (r as FixtureRow).id).join(',')}`,
+      )
+    // The reference steps everything in time order: key 1 at 90–92, key 0 at 100–103.
+    const reference = new NfaEngine(nfa, spec.skip, functions, UNBOUNDED)
+    const ignore: EngineMatch[] = []
+    reference.step(events([1, 1], [90, 91], ['a', 'a'], 0), ignore, [])
+    reference.step(events([0, 0, 0], [100, 101, 102], ['a', 'a', 'a'], 2), ignore, [])
+    reference.advanceTime(104, ignore, [])
+    // The kernel: key 0 first; key 1 stepped elsewhere and imported after.
+    const wasm = kernel.createEngine(nfa, spec, UNBOUNDED)
+    wasm.step(events([0, 0, 0], [100, 101, 102], ['a', 'a', 'a'], 2), ignore, [])
+    wasm.advanceTime(104, ignore, [])
+    const elsewhere = kernel.createEngine(nfa, spec, UNBOUNDED)
+    elsewhere.step(events([1, 1], [90, 91], ['a', 'a'], 0), ignore, [])
+    elsewhere.advanceTime(104, ignore, [])
+    wasm.importKey(1, deserialize(serialize(elsewhere.exportKey(1))) as KeyMatches)
+    expect(wasm.partialMatches).toBe(reference.partialMatches)
+    const front = wasm.pathNodes
+    for (const engine of [reference, wasm]) engine.step(events([1, 0], [105, 105], ['b', 'b'], 5), ignore, [])
+    const later = (engine: PatternEngine, watermark: number) => {
+      const matches: EngineMatch[] = []
+      const timeouts: EngineMatch[] = []
+      engine.advanceTime(watermark, matches, timeouts)
+      return [describe(matches), describe(timeouts)]
+    }
+    // Key 1's partial match from 91 times out at 111, but its entries (imported after key 0's, which
+    // are still live) stay behind the ring's front: only the two b's came since.
+    expect(later(wasm, 112)).toEqual(later(reference, 112))
+    expect(wasm.exportKey(1)).toBeNull()
+    expect(wasm.pathNodes).toBe(front + 2)
+    expect(later(wasm, 1000)).toEqual(later(reference, 1000))
+    expect(wasm.pathNodes).toBe(0)
+    expect(describe(ignore.filter((m) => m.keyId === 1)).length).toBeGreaterThan(0)
+  })
+
+  it('refuses an import whose path holds more events than its records', () => {
+    const spec = readPattern('a{2} followed by b', { withinMs: 20 })
+    const wasm = kernel.createEngine(compileNfa(spec), spec, UNBOUNDED)
+    const matches: KeyMatches = {
+      steps: Int32Array.from([0, 0, 1]),
+      previous: Int32Array.from([-1, 0, 1]),
+      times: Float64Array.from([1, 2, 3]),
+      seqs: Float64Array.from([0, 1, 2]),
+      rows: [{}, {}, {}],
+      partials: Float64Array.from([2, 2, 1, 0, 3]),
+      held: new Float64Array(0),
+    }
+    expect(() => wasm.importKey(0, matches)).toThrow(/more events than an inline record holds/)
   })
 })
