@@ -463,6 +463,35 @@ function forRandomCases(numRuns: number, check: (random: RandomCase) => void): v
   )
 }
 
+/**
+ * Engines from `create` give `expected` on the case straight, restored from a snapshot into a new
+ * one after every round, and with their keys exchanged through the TypeScript engine and back after
+ * every advance (the exchange form carries what records derive).
+ */
+function expectEveryWay(random: RandomCase, create: () => PatternEngine, expected: Output): void {
+  const { spec, nfa, functions, budget, rounds } = random
+  expect(run(create(), functions, rounds)).toEqual(expected)
+  const restored = run(create(), functions, rounds, (current) => {
+    const next = create()
+    next.restore(current.snapshot())
+    return next
+  })
+  expect(restored).toEqual(expected)
+  let round = 0
+  let hop = 0
+  const exchanged = run(create(), functions, rounds, (current) => {
+    if (rounds[round++]!.watermark === null) return current
+    const next: PatternEngine = hop++ % 2 === 0 ? new NfaEngine(nfa, spec.skip, functions, budget) : create()
+    for (let keyId = 0; keyId < 3; keyId++) {
+      const matches = current.exportKey(keyId)
+      if (matches !== null) next.importKey(keyId, deserialize(serialize(matches)) as KeyMatches)
+    }
+    return next
+  })
+  expect(exchanged.byKey).toEqual(expected.byKey)
+  expect(exchanged.partials).toEqual(expected.partials)
+}
+
 describe('the kernel against the TypeScript engine on random patterns', () => {
   it('same matches, timeouts, partial matches and drops, batch by batch', () => {
     let compared = 0
@@ -757,31 +786,8 @@ describe('compact partial match records', () => {
         const expected = run(new NfaEngine(nfa, spec.skip, functions, budget), functions, rounds)
         // (Patterns of the inline class too, told to keep path nodes.)
         const compact = () => kernel.createEngine(nfa, spec, budget, { tuning: { inlineEvents: false } })
-        const engine = compact()
-        expect(engine.recordBytes).toBe(16)
-        expect(run(engine, functions, rounds)).toEqual(expected)
-        const restored = run(compact(), functions, rounds, (current) => {
-          const next = compact()
-          next.restore(current.snapshot())
-          return next
-        })
-        expect(restored).toEqual(expected)
-        // Keys out of a compact kernel into the TypeScript engine and back after every advance
-        // (the exchange form carries the start seq and last time the records derive).
-        let round = 0
-        let hop = 0
-        const exchanged = run(compact(), functions, rounds, (current) => {
-          if (rounds[round++]!.watermark === null) return current
-          const next: PatternEngine =
-            hop++ % 2 === 0 ? new NfaEngine(nfa, spec.skip, functions, budget) : compact()
-          for (let keyId = 0; keyId < 3; keyId++) {
-            const matches = current.exportKey(keyId)
-            if (matches !== null) next.importKey(keyId, deserialize(serialize(matches)) as KeyMatches)
-          }
-          return next
-        })
-        expect(exchanged.byKey).toEqual(expected.byKey)
-        expect(exchanged.partials).toEqual(expected.partials)
+        expect(compact().recordBytes).toBe(16)
+        expectEveryWay(random!, compact, expected)
       }),
       { numRuns: 250 },
     )
@@ -813,107 +819,93 @@ describe('compact partial match records', () => {
   })
 })
 
+/**
+ * A snapshot fixture: engines of an earlier kernel and host after the first rounds of a seeded
+ * input, as [{ pattern, withinMs, rounds, snapshotAfter, snapshot, partials }] (rows are
+ * FixtureRows; seqs number the rounds' rows from 0).
+ */
+interface SnapshotFixture {
+  readonly pattern: string
+  readonly withinMs: number
+  readonly rounds: Round[]
+  readonly snapshotAfter: number
+  readonly snapshot: Uint8Array
+  readonly partials: number
+}
+
+/**
+ * Runs each case of fixture `file` (of snapshot version `version`) in the TypeScript engine until
+ * its snapshot, restores it into a kernel engine there (`check` sees it) and goes on with
+ * `afterRestore` (round by round, after the restore), which must give what the TypeScript engine
+ * gives.
+ */
+function expectFixtureGoesOn(
+  file: string,
+  version: number,
+  check: (restored: WasmPatternEngine, c: SnapshotFixture) => void,
+  afterRestore: (current: PatternEngine, make: () => WasmPatternEngine) => PatternEngine = (current) =>
+    current,
+): void {
+  const cases = deserialize(readFileSync(join(import.meta.dirname, 'fixtures', file))) as SnapshotFixture[]
+  expect(cases.length).toBe(2)
+  for (const c of cases) {
+    expect((deserialize(c.snapshot) as { version: number }).version).toBe(version)
+    const spec = readPattern(c.pattern, { withinMs: c.withinMs })
+    const functions = fixtureFunctions(spec)
+    const nfa = compileNfa(spec)
+    const make = () => kernel.createEngine(nfa, spec, UNBOUNDED)
+    const expected = run(new NfaEngine(nfa, spec.skip, functions, UNBOUNDED), functions, c.rounds)
+    let round = 0
+    const actual = run(
+      new NfaEngine(nfa, spec.skip, functions, UNBOUNDED),
+      functions,
+      c.rounds,
+      (current) => {
+        round++
+        if (round > c.snapshotAfter) return afterRestore(current, make)
+        if (round < c.snapshotAfter) return current
+        const restored = make()
+        restored.restore(c.snapshot)
+        check(restored, c)
+        return restored
+      },
+    )
+    expect(actual.partials[c.snapshotAfter - 1]).toBe(c.partials)
+    expect(c.partials).toBeGreaterThan(0)
+    expect(actual.byKey).toEqual(expected.byKey)
+    expect(actual.partials).toEqual(expected.partials)
+    expect([...expected.byKey.values()].flat().some((m) => m.startsWith('m'))).toBe(true)
+  }
+}
+
 describe('version 4 snapshots (full records only)', () => {
-  // wasm/host/fixtures/cep-snapshot-v4.bin: engines of the kernel and host at 4936dbc (before
-  // compact records), after the first rounds of a seeded input, as
-  //   [{ pattern, withinMs, rounds, snapshotAfter, snapshot, partials }]
-  // (rows are FixtureRows; seqs number the rounds' rows from 0).
+  // wasm/host/fixtures/cep-snapshot-v4.bin: the kernel and host at 4936dbc (before compact records).
   it('restore into compact records and go on as the TypeScript engine does', () => {
-    const cases = deserialize(readFileSync(join(import.meta.dirname, 'fixtures', 'cep-snapshot-v4.bin'))) as {
-      pattern: string
-      withinMs: number
-      rounds: Round[]
-      snapshotAfter: number
-      snapshot: Uint8Array
-      partials: number
-    }[]
-    expect(cases.length).toBe(2)
-    for (const c of cases) {
-      expect((deserialize(c.snapshot) as { version: number }).version).toBe(4)
-      const spec = readPattern(c.pattern, { withinMs: c.withinMs })
-      const functions = fixtureFunctions(spec)
-      const nfa = compileNfa(spec)
-      const expected = run(new NfaEngine(nfa, spec.skip, functions, UNBOUNDED), functions, c.rounds)
-      let round = 0
-      let restored: WasmPatternEngine | null = null
-      const actual = run(
-        new NfaEngine(nfa, spec.skip, functions, UNBOUNDED),
-        functions,
-        c.rounds,
-        (current) => {
-          if (++round !== c.snapshotAfter) return current
-          restored = kernel.createEngine(nfa, spec, UNBOUNDED)
-          restored.restore(c.snapshot)
-          return restored
-        },
-      )
-      expect(restored!.recordBytes).toBe(16)
-      expect(actual.partials[c.snapshotAfter - 1]).toBe(c.partials)
-      expect(c.partials).toBeGreaterThan(0)
-      expect(actual.byKey).toEqual(expected.byKey)
-      expect(actual.partials).toEqual(expected.partials)
-      expect([...expected.byKey.values()].flat().some((m) => m.startsWith('m'))).toBe(true)
-    }
+    expectFixtureGoesOn('cep-snapshot-v4.bin', 4, (restored) => expect(restored.recordBytes).toBe(16))
   })
 })
 
 describe('version 5 snapshots (path nodes)', () => {
-  // wasm/host/fixtures/cep-snapshot-v5.bin: engines of the kernel and host at 686105c (before
-  // inline records), after the first rounds of the version 4 fixture's inputs, in its form.
+  // wasm/host/fixtures/cep-snapshot-v5.bin: the kernel and host at 686105c (before inline records),
+  // after the first rounds of the version 4 fixture's inputs.
   it('restore into path nodes (also for a pattern now of the inline class) and go on as the TypeScript engine does', () => {
-    const cases = deserialize(readFileSync(join(import.meta.dirname, 'fixtures', 'cep-snapshot-v5.bin'))) as {
-      pattern: string
-      withinMs: number
-      rounds: Round[]
-      snapshotAfter: number
-      snapshot: Uint8Array
-      partials: number
-    }[]
-    expect(cases.map((c) => c.pattern)).toEqual([
-      'a{2} followed by b',
-      'a+ followed by any b not followed by c',
-    ])
-    for (const c of cases) {
-      expect((deserialize(c.snapshot) as { version: number }).version).toBe(5)
-      const spec = readPattern(c.pattern, { withinMs: c.withinMs })
-      const functions = fixtureFunctions(spec)
-      const nfa = compileNfa(spec)
-      const expected = run(new NfaEngine(nfa, spec.skip, functions, UNBOUNDED), functions, c.rounds)
-      let round = 0
-      let restored: WasmPatternEngine | null = null
-      // Restored at the fixture's round, then once more from a snapshot of the restored engine (version 6).
-      const actual = run(
-        new NfaEngine(nfa, spec.skip, functions, UNBOUNDED),
-        functions,
-        c.rounds,
-        (current) => {
-          round++
-          if (round === c.snapshotAfter) {
-            restored = kernel.createEngine(nfa, spec, UNBOUNDED)
-            restored.restore(c.snapshot)
-            return restored
-          }
-          if (round !== c.snapshotAfter + 1) return current
-          const again = kernel.createEngine(nfa, spec, UNBOUNDED)
-          again.restore(current.snapshot())
-          expect(again.recordLayout).toBe('compact')
-          return again
-        },
-      )
-      expect(restored!.recordLayout).toBe('compact')
-      expect(actual.partials[c.snapshotAfter - 1]).toBe(c.partials)
-      expect(c.partials).toBeGreaterThan(0)
-      expect(actual.byKey).toEqual(expected.byKey)
-      expect(actual.partials).toEqual(expected.partials)
-      expect([...expected.byKey.values()].flat().some((m) => m.startsWith('m'))).toBe(true)
-    }
-    expect(
-      kernel.createEngine(
-        compileNfa(readPattern(cases[0]!.pattern, { withinMs: 40 })),
-        readPattern(cases[0]!.pattern, { withinMs: 40 }),
-        UNBOUNDED,
-      ).recordLayout,
-    ).toBe('inline')
+    const layouts: string[] = []
+    expectFixtureGoesOn(
+      'cep-snapshot-v5.bin',
+      5,
+      (restored, c) => {
+        const spec = readPattern(c.pattern, { withinMs: c.withinMs })
+        layouts.push(`${recordLayout(compileNfa(spec), spec.skip)} as ${restored.recordLayout}`)
+      },
+      // Then through a version 6 snapshot of the restored engine after every round: still path nodes.
+      (current, make) => {
+        const again = make()
+        again.restore(current.snapshot())
+        expect(again.recordLayout).toBe('compact')
+        return again
+      },
+    )
+    expect(layouts).toEqual(['inline as compact', 'compact as compact'])
   })
 })
 
@@ -951,29 +943,9 @@ describe('inline partial match records', () => {
         const expected = run(new NfaEngine(nfa, spec.skip, functions, budget), functions, rounds)
         const inline = () => kernel.createEngine(nfa, spec, budget, { tuning: { readAheadFromBytes: 0 } })
         expect(inline().recordLayout).toBe('inline')
-        expect(run(inline(), functions, rounds)).toEqual(expected)
         const nodes = kernel.createEngine(nfa, spec, budget, { tuning: { inlineEvents: false } })
         expect(run(nodes, functions, rounds)).toEqual(expected)
-        const restored = run(inline(), functions, rounds, (current) => {
-          const next = inline()
-          next.restore(current.snapshot())
-          return next
-        })
-        expect(restored).toEqual(expected)
-        let round = 0
-        let hop = 0
-        const exchanged = run(inline(), functions, rounds, (current) => {
-          if (rounds[round++]!.watermark === null) return current
-          const next: PatternEngine =
-            hop++ % 2 === 0 ? new NfaEngine(nfa, spec.skip, functions, budget) : inline()
-          for (let keyId = 0; keyId < 3; keyId++) {
-            const matches = current.exportKey(keyId)
-            if (matches !== null) next.importKey(keyId, deserialize(serialize(matches)) as KeyMatches)
-          }
-          return next
-        })
-        expect(exchanged.byKey).toEqual(expected.byKey)
-        expect(exchanged.partials).toEqual(expected.partials)
+        expectEveryWay(random!, inline, expected)
       }),
       { numRuns: 400 },
     )

@@ -923,16 +923,26 @@ function reserveOut(bytes: usize): void {
   if (outUsed + bytes > regionCapOf(R_OUT)) growRegion(R_OUT, outUsed + bytes)
 }
 
-/** Writes a match or timeout record of the path ending at node n. */
-function writeRecord(kind: i32, k: i32, n: i32, time: f64): void {
-  let count: i32 = 0
-  for (let x = n; x >= 0; x = load<i32>(nodePtr(x), 4)) count++
+/**
+ * Starts a match or timeout record of `count` events at the output's end (its (step, event) pairs
+ * follow at +24) and counts it in; may move the layout. Returns where it starts.
+ */
+function beginRecord(kind: i32, k: i32, count: i32, time: f64): usize {
   reserveOut(24 + (<usize>count << 3))
   const p = outBase + outUsed
   store<i32>(p, kind)
   store<i32>(p, k, 4)
   store<i32>(p, count, 8)
   store<f64>(p, time, 16)
+  outUsed += 24 + (<usize>count << 3)
+  return p
+}
+
+/** Writes a match or timeout record of the path ending at node n. */
+function writeRecord(kind: i32, k: i32, n: i32, time: f64): void {
+  let count: i32 = 0
+  for (let x = n; x >= 0; x = load<i32>(nodePtr(x), 4)) count++
+  const p = beginRecord(kind, k, count, time)
   let i = count
   for (let x = n; x >= 0; x = load<i32>(nodePtr(x), 4)) {
     i--
@@ -940,7 +950,6 @@ function writeRecord(kind: i32, k: i32, n: i32, time: f64): void {
     store<i32>(q, load<i32>(nodePtr(x)))
     store<i32>(q, x, 4)
   }
-  outUsed += 24 + (<usize>count << 3)
 }
 
 /**
@@ -954,18 +963,12 @@ function writeInlineRecord(kind: i32, k: i32, meta: u32, events: usize, time: f6
   const e1 = count > 1 ? load<u32>(events, 4) : 0
   const e2 = count > 2 ? load<u32>(events, 8) : 0
   const e3 = count > 3 ? load<u32>(events, 12) : 0
-  reserveOut(24 + (<usize>count << 3))
-  const p = outBase + outUsed
-  store<i32>(p, kind)
-  store<i32>(p, k, 4)
-  store<i32>(p, count, 8)
-  store<f64>(p, time, 16)
+  const p = beginRecord(kind, k, count, time)
   for (let j: i32 = 0; j < count; j++) {
     const q = p + 24 + (<usize>j << 3)
     store<i32>(q, metaStep(meta, j))
     store<u32>(q, j == 0 ? e0 : j == 1 ? e1 : j == 2 ? e2 : e3, 4)
   }
-  outUsed += 24 + (<usize>count << 3)
 }
 
 /** Writes a match or timeout record of computation state c (its path, or its inline events). */
@@ -1007,6 +1010,16 @@ function addState(s: i32, node: i32, start: f64, startSeq: f64, prev: f64): void
   }
 }
 
+/** Stores an inline event list into the computation state at p. */
+@inline
+function storeCsEvents(p: usize, meta: u32, e0: u32, e1: u32, e2: u32, e3: u32): void {
+  store<u32>(p, meta, CS_INLINE_META)
+  store<u32>(p, e0, CS_INLINE_EVENTS)
+  store<u32>(p, e1, CS_INLINE_EVENTS + 4)
+  store<u32>(p, e2, CS_INLINE_EVENTS + 8)
+  store<u32>(p, e3, CS_INLINE_EVENTS + 12)
+}
+
 /**
  * addState for inline records: a computation state at s holding the events (meta, e0 … e3), which
  * started at `start`.
@@ -1015,12 +1028,8 @@ function addInlineState(s: i32, meta: u32, e0: u32, e1: u32, e2: u32, e3: u32, s
   const c = allocCs()
   const p = csPtr(c)
   store<i32>(p, s, 4)
-  store<u32>(p, meta, CS_INLINE_META)
   store<f64>(p, start, 16)
-  store<u32>(p, e0, CS_INLINE_EVENTS)
-  store<u32>(p, e1, CS_INLINE_EVENTS + 4)
-  store<u32>(p, e2, CS_INLINE_EVENTS + 8)
-  store<u32>(p, e3, CS_INLINE_EVENTS + 12)
+  storeCsEvents(p, meta, e0, e1, e2, e3)
   const e = start + windowMs
   store<f64>(p, e, 40)
   appendResult(c)
@@ -1780,12 +1789,8 @@ function expireInline(k: i32, p: usize, e: f64): void {
   const c = allocCs()
   const q = csPtr(c)
   store<i32>(q, s, 4)
-  store<u32>(q, meta, CS_INLINE_META)
   store<f64>(q, start, 16)
-  store<u32>(q, e0, CS_INLINE_EVENTS)
-  store<u32>(q, e1, CS_INLINE_EVENTS + 4)
-  store<u32>(q, e2, CS_INLINE_EVENTS + 8)
-  store<u32>(q, e3, CS_INLINE_EVENTS + 12)
+  storeCsEvents(q, meta, e0, e1, e2, e3)
   store<f64>(q, e, 40)
   addCompleted(k, c)
 }
@@ -2399,6 +2404,16 @@ function exportPath(n: i32, first: i32): i32 {
   return first + m
 }
 
+/** Writes the exchange form's header (the staging area is free again); returns `bytes`. */
+function endExport(nodes: i32, partials: i32, held: i32, bytes: usize): usize {
+  store<i32>(outBase, nodes)
+  store<i32>(outBase, partials, 4)
+  store<i32>(outBase, held, 8)
+  store<i32>(outBase, 0, 12)
+  outUsed = 0
+  return bytes
+}
+
 /**
  * Writes key k's partial and held matches in the exchange form at outputPtr() (valid until the
  * next call); returns its bytes (0: the key holds nothing). A node shared by several partial
@@ -2452,12 +2467,7 @@ export function exportKey(k: i32): usize {
     store<i32>(nodePtr(load<i32>(q, 8)), load<i32>(q, 12), 8)
     store<i32>(q, 0, 12)
   }
-  store<i32>(outBase, nodes)
-  store<i32>(outBase, partials, 4)
-  store<i32>(outBase, held, 8)
-  store<i32>(outBase, 0, 12)
-  outUsed = 0
-  return bytes
+  return endExport(nodes, partials, held, bytes)
 }
 
 /**
@@ -2516,123 +2526,68 @@ function exportInlineKey(k: i32): usize {
     n = exportInlineState(<usize>i, statesAt, load<i32>(p, 4), load<u32>(p, CS_INLINE_META), p + CS_INLINE_EVENTS, load<f64>(p, 16), load<f64>(p, 40), n)
     i++
   }
-  store<i32>(outBase, nodes)
-  store<i32>(outBase, partials, 4)
-  store<i32>(outBase, held, 8)
-  store<i32>(outBase, 0, 12)
-  outUsed = 0
-  return bytes
+  return endExport(nodes, partials, held, bytes)
 }
 
 /**
  * importKey for inline records: each node of the exchange form becomes a ring entry (its record
- * then holds the entry's index), each partial or held match the events of its path. A path of
- * more events than a record holds, or one that does not hold the start seq and last time its
- * match says, is refused.
+ * then holds the entry's index). The ring is the last region: appending never moves the staging
+ * area.
  */
-function importInlineKey(k: i32): void {
-  const nodes = load<i32>(outBase)
-  const partials = load<i32>(outBase, 4)
-  const held = load<i32>(outBase, 8)
-  // (The ring is the last region: appending never moves the staging area.)
+function importRingEntries(nodes: i32): void {
   for (let j: i32 = 0; j < nodes; j++) {
     const q = outBase + X_HEADER + <usize>j * X_NODE
     store<u32>(q, ringAppend(load<f64>(q, 16), load<f64>(q, 24)), 8)
   }
-  const statesAt = X_HEADER + <usize>nodes * X_NODE
-  reserveRecords(k, partials, 0)
-  let tail: i32 = -1
-  let least: f64 = Infinity
-  for (let i: i32 = 0; i < partials + held; i++) {
-    const q = outBase + statesAt + <usize>i * X_STATE
-    const s = load<i32>(q)
-    const start = load<f64>(q, 8)
-    // The path's events: walked from the newest, each pushed in at slot 0, so the oldest ends there.
-    let x = load<i32>(q, 4)
-    let count: i32 = 0
-    let steps: u32 = 0
-    let e0: u32 = 0
-    let e1: u32 = 0
-    let e2: u32 = 0
-    let e3: u32 = 0
-    const most = i < partials ? inlineSlots : INLINE_MAX_EVENTS
-    while (x >= 0) {
-      if (count == most || x >= nodes) abort('cep kernel: a partial match with more events than an inline record holds')
-      const np = outBase + X_HEADER + <usize>x * X_NODE
-      const e = load<u32>(np, 8)
-      ringHold(e, start)
-      e3 = e2
-      e2 = e1
-      e1 = e0
-      e0 = e
-      steps = (steps << 4) | (<u32>load<i32>(np) & 15)
-      count++
-      x = load<i32>(np, 4)
-    }
-    if (count == 0 || ringTime(count == 1 ? e0 : count == 2 ? e1 : count == 3 ? e2 : e3) != load<f64>(q, 24) || ringSeq(e0) != load<f64>(q, 16))
-      abort('cep kernel: a partial match whose path does not hold its last time and start seq')
-    const meta = <u32>count | (steps << 4)
-    if (i < partials) {
-      const p = recPtr(keyPtr(k), i)
-      store<i32>(p, s)
-      store<u32>(p, meta, 4)
-      store<f64>(p, start, 8)
-      store<u32>(p, e0, 16)
-      store<u32>(p, e1, 20)
-      if (inlineSlots > 2) {
-        store<u32>(p, e2, 24)
-        store<u32>(p, e3, 28)
-      }
-      const e = start + windowMs
-      if (e < least) least = e
-      arm(k, e)
-      continue
-    }
-    const c = allocCs()
-    const p = csPtr(c)
-    store<i32>(p, -1)
-    store<i32>(p, s, 4)
-    store<u32>(p, meta, CS_INLINE_META)
-    store<f64>(p, start, 16)
-    store<u32>(p, e0, CS_INLINE_EVENTS)
-    store<u32>(p, e1, CS_INLINE_EVENTS + 4)
-    store<u32>(p, e2, CS_INLINE_EVENTS + 8)
-    store<u32>(p, e3, CS_INLINE_EVENTS + 12)
-    store<f64>(p, load<f64>(q, 32), 40)
-    if (tail < 0) store<i32>(keyPtr(k), c, 12)
-    else store<i32>(csPtr(tail), c)
-    store<i32>(keyPtr(k), c, 16)
-    tail = c
-  }
-  const kr = keyPtr(k)
-  store<i32>(kr, partials)
-  store<f64>(kr, least, 32)
-  totalPartials += partials
-  outUsed = 0
 }
 
-/** Makes the staging area at outputPtr() hold `bytes` (may move the layout). */
-export function reserveStaging(bytes: usize): void {
-  outUsed = 0
-  reserveOut(bytes)
-}
+// The events of the exchange form's state being imported (inline records): meta and ring indices.
+let importMeta: u32 = 0
+let importE0: u32 = 0
+let importE1: u32 = 0
+let importE2: u32 = 0
+let importE3: u32 = 0
 
 /**
- * Gives key k (which must hold nothing) the partial and held matches in the exchange form at
- * outputPtr(); each node's record then holds its new node number. Timers are armed as stepping
- * arms them, so the key expires as it would have.
+ * Reads the path of the exchange form's state at q (inline records, after importRingEntries) into
+ * importMeta and importE0 … importE3, oldest first. A path of more than `most` events, or one that
+ * does not hold the start seq and last time the state says, is refused.
  */
-export function importKey(k: i32): void {
-  ensureKey(k)
-  const kp = keyPtr(k)
-  if (load<i32>(kp) > 0 || load<i32>(kp, 12) >= 0) abort('cep kernel: importKey into a key that holds matches')
-  if (inlineEvents) {
-    importInlineKey(k)
-    return
+function importInlineEvents(q: usize, nodes: i32, most: i32): void {
+  const start = load<f64>(q, 8)
+  // Walked from the newest, each event pushed in at slot 0, so the oldest ends there.
+  let x = load<i32>(q, 4)
+  let count: i32 = 0
+  let steps: u32 = 0
+  let e0: u32 = 0
+  let e1: u32 = 0
+  let e2: u32 = 0
+  let e3: u32 = 0
+  while (x >= 0) {
+    if (count == most || x >= nodes) abort('cep kernel: a partial match with more events than an inline record holds')
+    const np = outBase + X_HEADER + <usize>x * X_NODE
+    const e = load<u32>(np, 8)
+    ringHold(e, start)
+    e3 = e2
+    e2 = e1
+    e1 = e0
+    e0 = e
+    steps = (steps << 4) | (<u32>load<i32>(np) & 15)
+    count++
+    x = load<i32>(np, 4)
   }
-  const nodes = load<i32>(outBase)
-  const partials = load<i32>(outBase, 4)
-  const held = load<i32>(outBase, 8)
+  const last = count == 1 ? e0 : count == 2 ? e1 : count == 3 ? e2 : e3
+  if (count == 0 || ringTime(last) != load<f64>(q, 24) || ringSeq(e0) != load<f64>(q, 16))
+    abort('cep kernel: a partial match whose path does not hold its last time and start seq')
+  importMeta = <u32>count | (steps << 4)
+  importE0 = e0
+  importE1 = e1
+  importE2 = e2
+  importE3 = e3
+}
+
+/** Makes the exchange form's nodes path nodes (importKey with path nodes); each record gets its node's number. */
+function importPathNodes(nodes: i32): void {
   for (let j: i32 = 0; j < nodes; j++) {
     let n = nodeFree
     if (n >= 0) nodeFree = load<i32>(nodePtr(n), 4)
@@ -2654,6 +2609,98 @@ export function importKey(k: i32): void {
     store<i32>(q, n, 8)
     totalNodes++
   }
+}
+
+/**
+ * Writes the exchange form's partial match at q as record i of key k; returns its expiry. With
+ * path nodes, the node of the state's path (-1: none) is `node` and gets a reference.
+ */
+function importRecord(k: i32, i: i32, q: usize, nodes: i32): f64 {
+  const s = load<i32>(q)
+  const start = load<f64>(q, 8)
+  const startSeq = load<f64>(q, 16)
+  const prev = load<f64>(q, 24)
+  const e = expiryOf(s, start, prev)
+  if (inlineEvents) {
+    importInlineEvents(q, nodes, inlineSlots)
+    const p = recPtr(keyPtr(k), i)
+    store<i32>(p, s)
+    store<u32>(p, importMeta, 4)
+    store<f64>(p, start, 8)
+    store<u32>(p, importE0, 16)
+    store<u32>(p, importE1, 20)
+    if (inlineSlots > 2) {
+      store<u32>(p, importE2, 24)
+      store<u32>(p, importE3, 28)
+    }
+    return e
+  }
+  const node = importedNode(q)
+  lockNode(node)
+  const p = recPtr(keyPtr(k), i)
+  store<i32>(p, s)
+  store<i32>(p, node, 4)
+  store<f64>(p, start, 8)
+  if (compactRecords) {
+    // What a compact record derives must be what the exchange form says.
+    if (node < 0 || load<f64>(nodePtr(node), 16) != prev || pathStartSeq(node) != startSeq)
+      abort('cep kernel: a partial match whose path does not hold its last time and start seq')
+  } else {
+    store<f64>(p, startSeq, 16)
+    store<f64>(p, prev, 24)
+    store<f64>(p, e, 32)
+  }
+  return e
+}
+
+/** The kernel's node for the path of the exchange form's state at q (-1: none). */
+@inline
+function importedNode(q: usize): i32 {
+  const nodeIndex = load<i32>(q, 4)
+  return nodeIndex < 0 ? -1 : load<i32>(outBase + X_HEADER + <usize>nodeIndex * X_NODE, 8)
+}
+
+/** A computation state for the exchange form's held match at q. */
+function importHeld(q: usize, nodes: i32): i32 {
+  const s = load<i32>(q)
+  if (inlineEvents) importInlineEvents(q, nodes, INLINE_MAX_EVENTS)
+  const node = inlineEvents ? -1 : importedNode(q)
+  if (!inlineEvents) lockNode(node)
+  const c = allocCs()
+  const p = csPtr(c)
+  store<i32>(p, -1)
+  store<i32>(p, s, 4)
+  store<f64>(p, load<f64>(q, 8), 16)
+  store<f64>(p, load<f64>(q, 32), 40)
+  if (inlineEvents) storeCsEvents(p, importMeta, importE0, importE1, importE2, importE3)
+  else {
+    store<i32>(p, node, 8)
+    store<f64>(p, load<f64>(q, 16), 24)
+    store<f64>(p, load<f64>(q, 24), 32)
+  }
+  return c
+}
+
+/** Makes the staging area at outputPtr() hold `bytes` (may move the layout). */
+export function reserveStaging(bytes: usize): void {
+  outUsed = 0
+  reserveOut(bytes)
+}
+
+/**
+ * Gives key k (which must hold nothing) the partial and held matches in the exchange form at
+ * outputPtr(); each node's record then holds its new node number (inline records: its ring index).
+ * Timers are armed as stepping arms them, so the key expires as it would have.
+ */
+export function importKey(k: i32): void {
+  ensureKey(k)
+  const kp = keyPtr(k)
+  if (load<i32>(kp) > 0 || load<i32>(kp, 12) >= 0) abort('cep kernel: importKey into a key that holds matches')
+  const nodes = load<i32>(outBase)
+  const partials = load<i32>(outBase, 4)
+  const held = load<i32>(outBase, 8)
+  if (inlineEvents) importRingEntries(nodes)
+  else importPathNodes(nodes)
   // Allocating may grow regions and move the staging area: its records are read by offset.
   const statesAt = X_HEADER + <usize>nodes * X_NODE
   reserveRecords(k, partials, 0)
@@ -2661,42 +2708,13 @@ export function importKey(k: i32): void {
   let least: f64 = Infinity
   for (let i: i32 = 0; i < partials + held; i++) {
     const q = outBase + statesAt + <usize>i * X_STATE
-    const s = load<i32>(q)
-    const nodeIndex = load<i32>(q, 4)
-    const start = load<f64>(q, 8)
-    const startSeq = load<f64>(q, 16)
-    const prev = load<f64>(q, 24)
-    const time = load<f64>(q, 32)
-    const node = nodeIndex < 0 ? -1 : load<i32>(outBase + X_HEADER + <usize>nodeIndex * X_NODE, 8)
-    lockNode(node)
     if (i < partials) {
-      const p = recPtr(keyPtr(k), i)
-      const e = expiryOf(s, start, prev)
-      store<i32>(p, s)
-      store<i32>(p, node, 4)
-      store<f64>(p, start, 8)
-      if (compactRecords) {
-        // What a compact record derives must be what the exchange form says.
-        if (node < 0 || load<f64>(nodePtr(node), 16) != prev || pathStartSeq(node) != startSeq)
-          abort('cep kernel: a partial match whose path does not hold its last time and start seq')
-      } else {
-        store<f64>(p, startSeq, 16)
-        store<f64>(p, prev, 24)
-        store<f64>(p, e, 32)
-      }
+      const e = importRecord(k, i, q, nodes)
       if (e < least) least = e
       arm(k, e)
       continue
     }
-    const c = allocCs()
-    const p = csPtr(c)
-    store<i32>(p, -1)
-    store<i32>(p, s, 4)
-    store<i32>(p, node, 8)
-    store<f64>(p, start, 16)
-    store<f64>(p, startSeq, 24)
-    store<f64>(p, prev, 32)
-    store<f64>(p, time, 40)
+    const c = importHeld(q, nodes)
     if (tail < 0) store<i32>(keyPtr(k), c, 12)
     else store<i32>(csPtr(tail), c)
     store<i32>(keyPtr(k), c, 16)
