@@ -36,6 +36,11 @@
 //           (incremental snapshots write only those; the key record's flag says it is listed)
 //   scratch an event's new partial matches of its key from the first one that changed (copied
 //           back into the key's block at the end of the event)
+//   ring    (inline records only: patterns of a bounded number of events with a whole-pattern
+//           `within`) the taken events in arrival order (time, seq, latest start of a partial
+//           match that took it); such a pattern's records hold their events' ring indices and it
+//           has no path nodes. Entries leave the front once the watermark shows that every partial
+//           match holding them expired (decision 0032, addendum of 19:40)
 //
 // Memory: config (fixed at init) then the growable regions in a fixed order. A region grows by
 // doubling; the regions above it move up (memory.copy from the last down, so nothing is
