@@ -13,6 +13,7 @@ import type {
   PatternEngine,
   ReleasedEvents,
 } from '../../runtime/cep/engine.ts'
+import { HELD_FIELDS, PARTIAL_FIELDS } from '../../runtime/cep/engine.ts'
 import { NfaEngine } from '../../runtime/cep/nfa.ts'
 import { compileNfa } from '../../runtime/cep/nfa-compile.ts'
 import type { Nfa, NfaCondition } from '../../runtime/cep/nfa-types.ts'
@@ -461,6 +462,25 @@ function forRandomCases(numRuns: number, check: (random: RandomCase) => void): v
     }),
     { numRuns },
   )
+}
+
+/**
+ * What a key's exchange form says, without how it shares nodes: per partial and held match its
+ * fields but the path's node, and its path as (step, time, seq, row) from the oldest event.
+ */
+function exchangePaths(matches: KeyMatches): { fields: number[]; path: unknown[] }[] {
+  const pathOf = (node: number): unknown[] => {
+    const path: unknown[] = []
+    for (let x = node; x >= 0; x = matches.previous[x]!)
+      path.unshift([matches.steps[x], matches.times[x], matches.seqs[x], matches.rows[x]])
+    return path
+  }
+  const states = (numbers: Float64Array, fields: number) =>
+    Array.from({ length: numbers.length / fields }, (_, i) => {
+      const own = Array.from(numbers.subarray(i * fields, (i + 1) * fields))
+      return { fields: own.filter((_, f) => f !== 1), path: pathOf(own[1]!) }
+    })
+  return [...states(matches.partials, PARTIAL_FIELDS), ...states(matches.held, HELD_FIELDS)]
 }
 
 /**
@@ -943,8 +963,28 @@ describe('inline partial match records', () => {
         const expected = run(new NfaEngine(nfa, spec.skip, functions, budget), functions, rounds)
         const inline = () => kernel.createEngine(nfa, spec, budget, { tuning: { readAheadFromBytes: 0 } })
         expect(inline().recordLayout).toBe('inline')
-        const nodes = kernel.createEngine(nfa, spec, budget, { tuning: { inlineEvents: false } })
-        expect(run(nodes, functions, rounds)).toEqual(expected)
+        // Path nodes step the same, and after every round a key's exchange form says the same
+        // (paths, fields) in no more nodes: the inline export shares the prefixes branches share.
+        const exportsOf = (engine: PatternEngine) => {
+          const exports: (ReturnType<typeof exchangePaths> | null)[] = []
+          let nodeCount = 0
+          const output = run(engine, functions, rounds, (current) => {
+            for (let keyId = 0; keyId < 3; keyId++) {
+              const matches = current.exportKey(keyId)
+              nodeCount += matches?.steps.length ?? 0
+              exports.push(matches === null ? null : exchangePaths(matches))
+            }
+            return current
+          })
+          return { output, exports, nodeCount }
+        }
+        const viaNodes = exportsOf(
+          kernel.createEngine(nfa, spec, budget, { tuning: { inlineEvents: false } }),
+        )
+        const viaInline = exportsOf(inline())
+        expect(viaNodes.output).toEqual(expected)
+        expect(viaInline.exports).toEqual(viaNodes.exports)
+        expect(viaInline.nodeCount).toBeLessThanOrEqual(viaNodes.nodeCount)
         expectEveryWay(random!, inline, expected)
       }),
       { numRuns: 400 },

@@ -2475,62 +2475,94 @@ export function exportKey(k: i32): usize {
   return endExport(nodes, partials, held, bytes)
 }
 
+// The chain of nodes the previous state of an inline export went to (its meta word, ring indices
+// and node indices), so that the next state shares the nodes of the prefix they have in common, as
+// branches share path nodes (the exchange form writes a shared event once).
+const chainEvents: usize = memory.data(INLINE_MAX_EVENTS << 2)
+const chainNodes: usize = memory.data(INLINE_MAX_EVENTS << 2)
+let chainMeta: u32 = 0
+
 /**
- * Writes an inline event list (meta, ring indices at `events`) as nodes[first …] of the exchange
- * form, oldest first, each linked to the one before, and state record `i` for it (NFA state s,
- * start, and `time` for a held match); returns the next free node index. Partial matches that
- * share events are written with a node each (the form does not require sharing).
+ * Exports an inline event list (meta, ring indices at `events`) as nodes from `first` on (oldest
+ * first, each linked to the one before; the prefix it shares with the previous state's list is
+ * that list's nodes) and, when `write`, state record `i` for it (NFA state s, start, and `time`
+ * for a held match). Returns the next free node index. Without `write` it only counts, so that the
+ * states' place is known before anything is written.
  */
-function exportInlineState(i: usize, statesAt: usize, s: i32, meta: u32, events: usize, start: f64, time: f64, first: i32): i32 {
+function exportInlineState(write: bool, i: usize, statesAt: usize, s: i32, meta: u32, events: usize, start: f64, time: f64, first: i32): i32 {
   const count = metaCount(meta)
-  for (let j: i32 = 0; j < count; j++) {
+  const known = metaCount(chainMeta)
+  let shared: i32 = 0
+  while (
+    shared < count &&
+    shared < known &&
+    load<u32>(events + (<usize>shared << 2)) == load<u32>(chainEvents + (<usize>shared << 2)) &&
+    metaStep(meta, shared) == metaStep(chainMeta, shared)
+  )
+    shared++
+  let n = first
+  for (let j = shared; j < count; j++) {
     const e = load<u32>(events + (<usize>j << 2))
-    const q = outBase + X_HEADER + <usize>(first + j) * X_NODE
-    store<i32>(q, metaStep(meta, j))
-    store<i32>(q, j == 0 ? -1 : first + j - 1, 4)
-    store<u32>(q, e, 8)
-    store<i32>(q, 0, 12)
-    store<f64>(q, ringTime(e), 16)
-    store<f64>(q, ringSeq(e), 24)
+    if (write) {
+      const q = outBase + X_HEADER + <usize>n * X_NODE
+      store<i32>(q, metaStep(meta, j))
+      store<i32>(q, j == 0 ? -1 : load<i32>(chainNodes + (<usize>(j - 1) << 2)), 4)
+      store<u32>(q, e, 8)
+      store<i32>(q, 0, 12)
+      store<f64>(q, ringTime(e), 16)
+      store<f64>(q, ringSeq(e), 24)
+    }
+    store<u32>(chainEvents + (<usize>j << 2), e)
+    store<i32>(chainNodes + (<usize>j << 2), n)
+    n++
   }
+  chainMeta = meta
+  if (!write) return n
   const q = outBase + statesAt + i * X_STATE
   store<i32>(q, s)
-  store<i32>(q, count == 0 ? -1 : first + count - 1, 4)
+  store<i32>(q, count == 0 ? -1 : load<i32>(chainNodes + (<usize>(count - 1) << 2)), 4)
   store<f64>(q, start, 8)
   store<f64>(q, count == 0 ? NaN : ringSeq(load<u32>(events)), 16)
   store<f64>(q, count == 0 ? NaN : ringTime(lastEvent(events, meta)), 24)
   store<f64>(q, time, 32)
-  return first + count
+  return n
 }
 
-/** exportKey for inline records: every partial and held match's events as their own nodes. */
-function exportInlineKey(k: i32): usize {
-  const kp = keyPtr(k)
-  const partials = load<i32>(kp)
-  let held: i32 = 0
-  let nodes: i32 = 0
-  for (let i: i32 = 0; i < partials; i++) nodes += metaCount(load<u32>(recPtr(kp, i), 4))
-  for (let c = load<i32>(kp, 12); c >= 0; c = load<i32>(csPtr(c))) {
-    held++
-    nodes += metaCount(load<u32>(csPtr(c), CS_INLINE_META))
-  }
-  if (partials == 0 && held == 0) return 0
-  const statesAt = X_HEADER + <usize>nodes * X_NODE
-  const bytes = statesAt + <usize>(partials + held) * X_STATE
-  // (May move the blocks region: the key's block is looked up after it.)
-  reserveOut(bytes)
+/**
+ * Exports key k's inline states (partial matches, then held ones) once without writing, to count
+ * the nodes, or written at `statesAt`. Returns the node count.
+ */
+function exportInlineStates(k: i32, write: bool, statesAt: usize): i32 {
   const kq = keyPtr(k)
+  const partials = load<i32>(kq)
+  chainMeta = 0
   let n: i32 = 0
   for (let i: i32 = 0; i < partials; i++) {
     const p = recPtr(kq, i)
-    n = exportInlineState(<usize>i, statesAt, load<i32>(p), load<u32>(p, 4), p + 16, load<f64>(p, 8), 0, n)
+    n = exportInlineState(write, <usize>i, statesAt, load<i32>(p), load<u32>(p, 4), p + 16, load<f64>(p, 8), 0, n)
   }
   let i = partials
   for (let c = load<i32>(kq, 12); c >= 0; c = load<i32>(csPtr(c))) {
     const p = csPtr(c)
-    n = exportInlineState(<usize>i, statesAt, load<i32>(p, 4), load<u32>(p, CS_INLINE_META), p + CS_INLINE_EVENTS, load<f64>(p, 16), load<f64>(p, 40), n)
+    n = exportInlineState(write, <usize>i, statesAt, load<i32>(p, 4), load<u32>(p, CS_INLINE_META), p + CS_INLINE_EVENTS, load<f64>(p, 16), load<f64>(p, 40), n)
     i++
   }
+  return n
+}
+
+/** exportKey for inline records. */
+function exportInlineKey(k: i32): usize {
+  const kp = keyPtr(k)
+  const partials = load<i32>(kp)
+  let held: i32 = 0
+  for (let c = load<i32>(kp, 12); c >= 0; c = load<i32>(csPtr(c))) held++
+  if (partials == 0 && held == 0) return 0
+  const nodes = exportInlineStates(k, false, 0)
+  const statesAt = X_HEADER + <usize>nodes * X_NODE
+  const bytes = statesAt + <usize>(partials + held) * X_STATE
+  // (May move the blocks region: the key's block is looked up after it.)
+  reserveOut(bytes)
+  exportInlineStates(k, true, statesAt)
   return endExport(nodes, partials, held, bytes)
 }
 
