@@ -16,9 +16,8 @@
  * With `--compare batch`, the variants are instead the working tree stepping per record
  * (`stepsPerBatch` false) and per batch (a batch's releases in one stepSegments call; for the
  * pattern with `timeout into`, one segment per record that moves the watermark: decision 0032,
- * addendum of 16:25). The operator steps that pattern per record on the kernel (the order of
- * different keys' outputs at one record is not yet exact per batch): per batch is forced there,
- * to measure what it would give.
+ * addendum of 16:25). Per batch is the operator's default for both patterns (on the kernel for
+ * the one with `timeout into` since decision 0032's addendum of 20:00).
  *
  * Figures: events per CPU-second of this process per pass, `--warmup-rounds` (default 1) left out
  * of the means, `--rounds` (default 3) measured, the variants' order turning every round; beside

@@ -562,6 +562,28 @@ describe('CepOperator', () => {
         expect([restored.keys, restored.partialMatches]).toEqual([perRound + 1, perRound])
       })
 
+  // Issue 14 (decision 0032, addendum of 20:00): per record the operator frees k2's id at its
+  // release and gives it to k3; per batch only after the batch. The kernel once let k3 pick up
+  // k2's timer (at 4) on that id and timed k3 out before k1 per record only.
+  for (const engine of CEP_ENGINES)
+    for (const perBatch of [true, false])
+      test(`timeouts of different keys at one record come in the same order whatever the ids (${engine.name}, ${perBatch ? 'per batch' : 'per record'})`, () => {
+        const operator = operatorFor('a next b', { withinMs: 3, engine: engine.create })
+        expect(operator.stepsPerBatch).toBe(true)
+        operator.stepsPerBatch = perBatch
+        const out = feed(operator, [
+          ev('a1', 1, 'k2'),
+          ev('a2', 1.5, 'k1'),
+          ev('x1', 2, 'k2'), // k2's partial match ends (strict contiguity): k2 holds nothing
+          ev('a3', 3, 'k3'),
+          ev('z', 10, 'k9'),
+        ])
+        const timeouts = out.timeouts.values.map(
+          (t, i) => `${out.timeouts.keys[i]}:${(t as { ids: string[] }).ids.join(' ')}`,
+        )
+        expect(timeouts).toEqual(['k1:a2', 'k3:a3'])
+      })
+
   test('a condition that fails is reported with the record whose watermark released the event', () => {
     const spec = readPattern('a followed by b')
     const functions = fixtureFunctions(spec, {

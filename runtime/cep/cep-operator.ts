@@ -126,9 +126,8 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
    * is only read (keys freed, outputs emitted) after the batch. When the watermark alone ends
    * something with output (endsByWatermark), whether a record's watermark ends anything is only
    * known after stepping what came before, so every record that moves the watermark gets a
-   * segment (dueAt); otherwise segments are the releases. Not for the kernel where the watermark
-   * ends something (see the constructor). Tests set it false to compare the two; explain (an
-   * observer, a trace) steps per record.
+   * segment (dueAt); otherwise segments are the releases. Tests set it false to compare the two;
+   * explain (an observer, a trace) steps per record.
    */
   stepsPerBatch: boolean
   /** The batch being processed's largest source times (collect reads the watermark of the record before). */
@@ -149,12 +148,10 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
     const nfa = compileNfa(spec)
     this.endsByWatermark = endsByWatermark(nfa, spec.skip, functions.timeout !== null)
     this.expiryStaysImplicit = !this.endsByWatermark
-    // The kernel orders the expiries of different keys at one advance by its timer entries, which
-    // are per key id and outlive a key it forgets (a reused id picks them up): stepping per batch
-    // frees ids after the batch instead of at a release, so where the watermark alone emits, the
-    // outputs of different keys at one record could come in another order than per record. The
-    // TypeScript engine orders them by when each key began to hold something.
-    this.stepsPerBatch = !this.endsByWatermark || !this.engine.wantsMasks
+    // Per batch for every pattern and both engines: ids are freed after the batch instead of at a
+    // release, which no output order depends on (the kernel passes over the timers of a key it
+    // forgot, so a reused id does not bring them along; decision 0032, addendum of 20:00).
+    this.stepsPerBatch = true
   }
 
   /** Partial matches held over all keys. */

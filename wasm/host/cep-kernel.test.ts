@@ -753,7 +753,7 @@ describe('memory', () => {
       { rows, keyIds: rows.map(() => 0), times: rows.map((_, i) => i + 1), watermark: 1 },
     ])
     const old = deserialize(wasm.snapshot()) as { version: number }
-    expect(old.version).toBe(6)
+    expect(old.version).toBe(7)
     old.version = 3
     const fresh = kernel.createEngine(compileNfa(spec), spec, UNBOUNDED)
     expect(() => fresh.restore(serialize(old))).toThrow(
@@ -905,19 +905,23 @@ describe('version 4 snapshots (full records only)', () => {
   })
 })
 
-describe('version 5 snapshots (path nodes)', () => {
-  // wasm/host/fixtures/cep-snapshot-v5.bin: the kernel and host at 686105c (before inline records),
-  // after the first rounds of the version 4 fixture's inputs.
+// wasm/host/fixtures/cep-snapshot-v5.bin: the kernel and host at 686105c (timers without
+// generations); cep-snapshot-v6.bin: at 4bd57a4 (with generations); both before inline records,
+// after the first rounds of the version 4 fixture's inputs.
+describe.each([
+  { version: 5, file: 'cep-snapshot-v5.bin' },
+  { version: 6, file: 'cep-snapshot-v6.bin' },
+])('version $version snapshots (path nodes)', ({ version, file }) => {
   it('restore into path nodes (also for a pattern now of the inline class) and go on as the TypeScript engine does', () => {
     const layouts: string[] = []
     expectFixtureGoesOn(
-      'cep-snapshot-v5.bin',
-      5,
+      file,
+      version,
       (restored, c) => {
         const spec = readPattern(c.pattern, { withinMs: c.withinMs })
         layouts.push(`${recordLayout(compileNfa(spec), spec.skip)} as ${restored.recordLayout}`)
       },
-      // Then through a version 6 snapshot of the restored engine after every round: still path nodes.
+      // Then through a version 7 snapshot of the restored engine after every round: still path nodes.
       (current, make) => {
         const again = make()
         again.restore(current.snapshot())
@@ -1097,5 +1101,43 @@ describe('inline partial match records', () => {
       held: new Float64Array(0),
     }
     expect(() => wasm.importKey(0, matches)).toThrow(/more events than an inline record holds/)
+  })
+})
+
+// Decision 0032, addendum of 20:00: a key id the host forgot (keyIsEmpty) and gave to another key
+// must not bring the forgotten key's timers along.
+describe('timers of a forgotten key', () => {
+  it('do not order the expiry of the next key with its id', () => {
+    const spec = readPattern('a next b', { withinMs: 10 })
+    const functions = fixtureFunctions(spec)
+    const timeoutsOf = (engine: PatternEngine): string[] => {
+      let seq = 0
+      const stepRows = (rows: FixtureRow[], keyIds: number[], times: number[]) => {
+        const events: ReleasedEvents = {
+          length: rows.length,
+          keyIds: Int32Array.from(keyIds),
+          times: Float64Array.from(times),
+          seqs: Float64Array.from(rows, () => seq++),
+          rows,
+          masks: new Uint32Array(rows.length),
+        }
+        if (engine.wantsMasks) fillMasks(functions, rows, events.masks)
+        engine.step(events, [], [])
+      }
+      const timeouts: EngineMatch[] = []
+      // Key 0's partial match (timer at 11) ends at once (strict contiguity), and the host forgets it.
+      stepRows(rowsOf('a1 x1'), [0, 0], [1, 2])
+      engine.advanceTime(2, [], timeouts)
+      expect(engine.keyIsEmpty(0)).toBe(true)
+      // Key 1 begins at 3 (expires at 13), then a new key on id 0 at 4 (expires at 14).
+      stepRows(rowsOf('a2 a3'), [1, 0], [3, 4])
+      engine.advanceTime(20, [], timeouts)
+      return timeouts.map((t) => `key ${t.keyId} @${t.time} ${t.seqs.join(' ')}`)
+    }
+    const { typescript, wasm } = bothEngines(spec, functions)
+    const expected = ['key 1 @13 2', 'key 0 @14 3']
+    expect(timeoutsOf(typescript)).toEqual(expected)
+    // Without generations the stale entry (11, key 0) came first and took the new key 0 along.
+    expect(timeoutsOf(wasm)).toEqual(expected)
   })
 })

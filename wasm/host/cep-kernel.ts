@@ -135,6 +135,8 @@ interface CepExports {
   /** Absent from kernels before compact records (the A/B benchmark's base may be one). */
   readonly recordBytes?: () => number
   readonly compactFullRecords?: () => void
+  /** Absent from kernels before timer generations (the A/B benchmark's base may be one). */
+  readonly stampTimerGenerations?: () => void
   /** Absent from kernels before it (the A/B benchmark's base may be one): see EngineTuning. */
   readonly setTuning?: (readAheadFromBytes: number, decisionCache: number) => void
   /** The ring of taken events of inline records; absent from kernels before them (then no inline records). */
@@ -293,15 +295,18 @@ const X_NODE = 32
 const X_STATE = 40
 /**
  * Snapshots hold the kernel's memory as it is: only this engine at this layout reads them.
- * Version 6: partial match records inline, compact or full (cep-record-layout.ts), the ring of
- * taken events a region more, its live rows by ring index. Version 5 had compact or full records
- * only (otherwise the same layout: restored into them, also for a pattern now of the inline class,
- * which then keeps its path nodes); version 4 had full records only, and is read by compacting
- * them after the restore.
+ * Version 7: partial match records inline, compact or full (cep-record-layout.ts), the ring of
+ * taken events a region more, its live rows by ring index (decision 0032, addendum of 19:40).
+ * Version 6: records compact or full only (otherwise the same layout: restored into them, also
+ * for a pattern now of the inline class, which then keeps its path nodes); timers and key headers
+ * carry a generation (decision 0032, addendum of 20:00). Version 5: as 6, timers without
+ * generations; read by giving every key and timer generation 0 after the restore. Version 4 had
+ * full records only (otherwise version 5's layout), read by compacting them too.
  */
 const SNAPSHOT_ENGINE = 'wasm-cep'
-const SNAPSHOT_VERSION = 6
-const SNAPSHOT_VERSION_PATH_NODES = 5
+const SNAPSHOT_VERSION = 7
+const SNAPSHOT_VERSION_PATH_NODES = 6
+const SNAPSHOT_VERSION_NO_GENERATIONS = 5
 const SNAPSHOT_VERSION_FULL_RECORDS = 4
 
 /** The NFA as the kernel's tables. */
@@ -708,15 +713,16 @@ export class WasmPatternEngine implements PatternEngine {
       pendingTimeouts: EngineMatch[]
     }
     const fullRecords = state.version === SNAPSHOT_VERSION_FULL_RECORDS
+    const noGenerations = fullRecords || state.version === SNAPSHOT_VERSION_NO_GENERATIONS
     const known =
-      state.version === SNAPSHOT_VERSION || state.version === SNAPSHOT_VERSION_PATH_NODES || fullRecords
+      state.version === SNAPSHOT_VERSION || state.version === SNAPSHOT_VERSION_PATH_NODES || noGenerations
     if (state.engine !== SNAPSHOT_ENGINE || !known)
       throw new Error(
         'not a snapshot of the WebAssembly CEP engine of a version this runtime reads (a TypeScript engine snapshot restores into that engine only)',
       )
     // The records it holds: version 4 full ones (compacted below when the pattern admits compact
     // ones), else the snapshot's, which the pattern must admit (a pattern of the inline class
-    // admits compact records too: version 5 snapshots have them).
+    // admits compact records too: version 5 and 6 snapshots have them).
     const pathNodeLayout = this.patternLayout === 'inline' ? 'compact' : this.patternLayout
     const restoredLayout = fullRecords ? pathNodeLayout : state.recordLayout
     const admitted = restoredLayout === this.patternLayout || restoredLayout === pathNodeLayout
@@ -738,7 +744,7 @@ export class WasmPatternEngine implements PatternEngine {
     state.regions.forEach((bytes, r) => {
       new Uint8Array(buffer, kernel.regionPtr(r), bytes.length).set(bytes)
     })
-    // (Snapshots before version 6 have fewer meta words: the ring's, which they leave alone.)
+    // (Snapshots before version 7 have fewer meta words: the ring's, which they leave alone.)
     const meta = new Float64Array(buffer, kernel.metaAddress(), kernel.metaWords())
     meta.fill(0)
     meta.set(state.meta.subarray(0, meta.length))
@@ -747,6 +753,11 @@ export class WasmPatternEngine implements PatternEngine {
       if (kernel.compactFullRecords === undefined)
         throw new Error('this CEP kernel predates compact records: rebuild it (npm run build:wasm)')
       kernel.compactFullRecords()
+    }
+    if (noGenerations) {
+      if (kernel.stampTimerGenerations === undefined)
+        throw new Error('this CEP kernel predates timer generations: rebuild it (npm run build:wasm)')
+      kernel.stampTimerGenerations()
     }
     const ring = this.ring
     if (this.layout === 'inline' && ring !== null) {

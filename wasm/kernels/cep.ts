@@ -453,9 +453,10 @@ export function setTerm(t: i32, mustSet: u32, mustClear: u32): void {
 @inline function keyPtr(k: i32): usize {
   return blocksBase + <usize>load<u32>(keysBase + (<usize>k << 2))
 }
-// block header: 0 count (partial matches), 4 class, 8 (unused), 12 doneHead, 16 doneTail,
-// 20 dirty (listed in the dirty region), 24 armed f64 (the expiry of its latest timer, NaN:
-// none), 32 minExpiry f64
+// block header: 0 count (partial matches), 4 class, 8 generation (counts the times the key id was
+// forgotten: a timer of an earlier generation is not its), 12 doneHead, 16 doneTail, 20 dirty
+// (listed in the dirty region), 24 armed f64 (the expiry of its latest timer, NaN: none), 32
+// minExpiry f64
 
 /**
  * Copies `bytes` (a multiple of 8) from src to dst, where dst is below src or the two do not
@@ -787,16 +788,16 @@ function ensureKey(k: i32): void {
     const off = allocBlock(0)
     store<u32>(keysBase + (<usize>i << 2), off)
     store<i32>(blocksBase + <usize>off, 0, 4)
+    store<i32>(blocksBase + <usize>off, 0, 8)
     clearKey(i)
   }
   keyCount = k + 1
 }
 
-/** Empties key k's header (its block keeps its size). */
+/** Empties key k's header (its block keeps its size and the key its generation). */
 function clearKey(k: i32): void {
   const p = keyPtr(k)
   store<i32>(p, 0)
-  store<i32>(p, 0, 8)
   store<i32>(p, -1, 12)
   store<i32>(p, -1, 16)
   store<i32>(p, 0, 20)
@@ -817,11 +818,18 @@ function markDirty(k: i32): void {
 
 // ---- timers ----
 
-// Timers are (expiry, key) entries, one per distinct expiry a partial match is created with
-// (arm: a partial match that keeps its parent's expiry shares the parent's timer). An entry is
-// never removed before the watermark reaches it; then advanceTime expires its key, which ends
-// every partial match of the key with that expiry or an earlier one. So every live partial match
-// has a timer at its expiry, and a key's timers need no re-arming.
+// Timers are (expiry, key, generation) entries, one per distinct expiry a partial match is
+// created with (arm: a partial match that keeps its parent's expiry shares the parent's timer). An
+// entry is never removed before the watermark reaches it; then advanceTime expires its key, which
+// ends every partial match of the key with that expiry or an earlier one. So every live partial
+// match has a timer at its expiry, and a key's timers need no re-arming.
+//
+// The generation is the key's when the timer was armed; keyIsEmpty (the host forgets the key and
+// may give its id to another) starts a new one, and a timer of an older generation is passed over.
+// Without it a reused id picked up the forgotten key's timers: the new key then expired at the
+// position of such an earlier entry, so the order of different keys' outputs at one advance
+// depended on which ids the host had reused (issue 14: stepping per batch reuses them later than
+// per record).
 //
 // Most expiries are an event's time plus the pattern's `within`, pushed in event-time order: they
 // go to a FIFO (appended and taken in order, sequential memory) while they come in order; the rest
@@ -835,12 +843,13 @@ function arm(k: i32, e: f64): void {
   const p = keyPtr(k)
   if (load<f64>(p, 24) == e) return
   store<f64>(p, e, 24)
-  timerPush(e, k)
+  timerPush(e, k, load<i32>(p, 8))
 }
 
-function timerPush(e: f64, k: i32): void {
+// A timer is 16 bytes: 0 expiry f64, 8 key i32, 12 generation i32 (key and generation move as one u64).
+function timerPush(e: f64, k: i32, generation: i32): void {
   if (fifoTail > fifoHead && e < load<f64>(fifoBase + (<usize>(fifoTail - 1) << 4))) {
-    heapPush(e, k)
+    heapPush(e, k, generation)
     return
   }
   if (<usize>(fifoTail + 1) << 4 > regionCapOf(R_FIFO)) {
@@ -854,6 +863,7 @@ function timerPush(e: f64, k: i32): void {
   const q = fifoBase + (<usize>fifoTail << 4)
   store<f64>(q, e)
   store<i32>(q, k, 8)
+  store<i32>(q, generation, 12)
   fifoTail++
 }
 
@@ -861,7 +871,7 @@ function timerPush(e: f64, k: i32): void {
 // bytes, so a pop (which sinks the last entry, a late expiry, to the bottom) misses the cache
 // about half as often.
 
-function heapPush(e: f64, k: i32): void {
+function heapPush(e: f64, k: i32, generation: i32): void {
   if (<usize>(heapSize + 1) * TIMER_BYTES > regionCapOf(R_HEAP))
     growRegion(R_HEAP, <usize>(heapSize + 1) * TIMER_BYTES)
   let i = heapSize++
@@ -871,12 +881,13 @@ function heapPush(e: f64, k: i32): void {
     if (load<f64>(pp) <= e) break
     const ip = heapBase_ + <usize>i * TIMER_BYTES
     store<f64>(ip, load<f64>(pp))
-    store<i32>(ip, load<i32>(pp, 8), 8)
+    store<u64>(ip, load<u64>(pp, 8), 8)
     i = parent
   }
   const ip = heapBase_ + <usize>i * TIMER_BYTES
   store<f64>(ip, e)
   store<i32>(ip, k, 8)
+  store<i32>(ip, generation, 12)
 }
 
 function heapPopTop(): void {
@@ -885,7 +896,7 @@ function heapPopTop(): void {
   if (n == 0) return
   const lp = heapBase_ + <usize>n * TIMER_BYTES
   const e = load<f64>(lp)
-  const k = load<i32>(lp, 8)
+  const keyAndGeneration = load<u64>(lp, 8)
   let i: i32 = 0
   while (true) {
     const first = 4 * i + 1
@@ -906,12 +917,12 @@ function heapPopTop(): void {
     if (best >= e) break
     const ip = heapBase_ + <usize>i * TIMER_BYTES
     store<f64>(ip, best)
-    store<i32>(ip, load<i32>(cp, 8), 8)
+    store<u64>(ip, load<u64>(cp, 8), 8)
     i = child
   }
   const ip = heapBase_ + <usize>i * TIMER_BYTES
   store<f64>(ip, e)
-  store<i32>(ip, k, 8)
+  store<u64>(ip, keyAndGeneration, 8)
 }
 
 /** When a partial match at NFA state s expires: the pattern's `within` from its first event, the state's from the previous event. */
@@ -996,7 +1007,12 @@ function appendResult(c: i32): void {
 // The expiry of the partial match whose successors are being made (NaN: the start).
 let parentExpiry: f64 = NaN
 
-function addState(s: i32, node: i32, start: f64, startSeq: f64, prev: f64): void {
+/**
+ * A new computation state (its `next` unset; the reference to its path is the caller's to take):
+ * `time` is its expiry, or a completed match's time.
+ */
+@inline
+function newCs(s: i32, node: i32, start: f64, startSeq: f64, prev: f64, time: f64): i32 {
   const c = allocCs()
   const p = csPtr(c)
   store<i32>(p, s, 4)
@@ -1004,8 +1020,13 @@ function addState(s: i32, node: i32, start: f64, startSeq: f64, prev: f64): void
   store<f64>(p, start, 16)
   store<f64>(p, startSeq, 24)
   store<f64>(p, prev, 32)
+  store<f64>(p, time, 40)
+  return c
+}
+
+function addState(s: i32, node: i32, start: f64, startSeq: f64, prev: f64): void {
   const e = expiryOf(s, start, prev)
-  store<f64>(p, e, 40)
+  const c = newCs(s, node, start, startSeq, prev, e)
   lockNode(node)
   appendResult(c)
   // A partial match with its parent's expiry has the parent's timer; a match needs none.
@@ -1776,14 +1797,14 @@ function stepEvent(k: i32, t: f64, seq: f64, m: u32): void {
 
 /**
  * Ends the expired partial match of key k whose inline record is at p: at a pending state it
- * completes (into the key's held matches, emitted by the caller), else it times out.
+ * completes (returns true; addCompleted), else it times out. May move the layout (p is read first).
  */
-function expireInline(k: i32, p: usize, e: f64): void {
+function expireInline(k: i32, p: usize, e: f64): bool {
   const s = load<i32>(p)
   if (stateKind(s) != K_PENDING) {
     if (reportTimeouts) writeInlineRecord(REC_TIMEOUT, k, load<u32>(p, 4), p + 16, e)
     dropTimeout += 1
-    return
+    return false
   }
   const meta = load<u32>(p, 4)
   const start = load<f64>(p, 8)
@@ -1791,13 +1812,29 @@ function expireInline(k: i32, p: usize, e: f64): void {
   const e1 = load<u32>(p, 20)
   const e2 = inlineSlots > 2 ? load<u32>(p, 24) : 0
   const e3 = inlineSlots > 2 ? load<u32>(p, 28) : 0
-  const c = allocCs()
-  const q = csPtr(c)
-  store<i32>(q, s, 4)
-  store<f64>(q, start, 16)
-  storeCsEvents(q, meta, e0, e1, e2, e3)
-  store<f64>(q, e, 40)
+  const c = newCs(s, -1, start, NaN, NaN, e)
+  storeCsEvents(csPtr(c), meta, e0, e1, e2, e3)
   addCompleted(k, c)
+  return true
+}
+
+/**
+ * Ends key k's partial match whose record is at p and which expired at e: at a pending state
+ * (absence at the end) it completes (returns true; addCompleted), else it times out. May move the
+ * layout (p is read first).
+ */
+function endExpired(k: i32, p: usize, e: f64): bool {
+  if (inlineEvents) return expireInline(k, p, e)
+  const s = load<i32>(p)
+  const node = load<i32>(p, 4)
+  if (stateKind(s) == K_PENDING) {
+    addCompleted(k, newCs(s, node, load<f64>(p, 8), recStartSeq(p), recPrev(p), e))
+    return true
+  }
+  if (reportTimeouts) writeRecord(REC_TIMEOUT, k, node, e)
+  dropTimeout += 1
+  releaseNode(node)
+  return false
 }
 
 /**
@@ -1820,41 +1857,39 @@ function expireKey(k: i32, now: f64): void {
   let kept: i32 = 0
   let completed = false
   let least: f64 = Infinity
-  for (let i: i32 = 0; i < n; i++) {
-    // (Re-read: completing and releasing may move the layout.)
-    const p = recPtr(keyPtr(k), i)
-    const e = recExpiry(p)
-    if (e <= now) {
-      const s = load<i32>(p)
-      const node = load<i32>(p, 4)
-      if (inlineEvents) {
-        expireInline(k, p, e)
-        if (stateKind(s) == K_PENDING) completed = true
-        continue
-      }
-      if (stateKind(s) == K_PENDING) {
-        const start = load<f64>(p, 8)
-        const startSeq = recStartSeq(p)
-        const prev = recPrev(p)
-        const c = allocCs()
-        const q = csPtr(c)
-        store<i32>(q, s, 4)
-        store<i32>(q, node, 8)
-        store<f64>(q, start, 16)
-        store<f64>(q, startSeq, 24)
-        store<f64>(q, prev, 32)
-        store<f64>(q, e, 40)
-        addCompleted(k, c)
-        completed = true
+  if (derivedExpiry) {
+    // Compact and inline records have no step windows: a record's expiry is its start plus `within`, and a
+    // key's records are in start order (a successor keeps its parent's start and place, a new
+    // partial match starts at the latest event and goes last, expiry and budgets drop a prefix
+    // or keep the order, importKey takes the exchange form's order, which is start order). So
+    // what expired is a prefix, cut with one move, and the first record left has the least expiry.
+    let cut: i32 = 0
+    while (cut < n) {
+      // (Re-read: completing and releasing may move the layout.)
+      const p = recPtr(keyPtr(k), cut)
+      const e = recExpiry(p)
+      if (e > now) break
+      if (endExpired(k, p, e)) completed = true
+      cut++
+    }
+    kept = n - cut
+    if (kept > 0) {
+      const kc = keyPtr(k)
+      if (cut > 0) copyWordsDown(recPtr(kc, 0), recPtr(kc, cut), <usize>kept * pmBytes)
+      least = recExpiry(recPtr(kc, 0))
+    }
+  } else {
+    for (let i: i32 = 0; i < n; i++) {
+      // (Re-read: completing and releasing may move the layout.)
+      const p = recPtr(keyPtr(k), i)
+      const e = recExpiry(p)
+      if (e <= now) {
+        if (endExpired(k, p, e)) completed = true
       } else {
-        if (reportTimeouts) writeRecord(REC_TIMEOUT, k, node, e)
-        dropTimeout += 1
-        releaseNode(node)
+        if (kept != i) copyWordsDown(recPtr(keyPtr(k), kept), recPtr(keyPtr(k), i), pmBytes)
+        kept++
+        if (e < least) least = e
       }
-    } else {
-      if (kept != i) copyWordsDown(recPtr(keyPtr(k), kept), recPtr(keyPtr(k), i), pmBytes)
-      kept++
-      if (e < least) least = e
     }
   }
   const kq = keyPtr(k)
@@ -2085,10 +2120,12 @@ function expireThrough(watermark: f64): void {
     const he = heapSize > 0 ? load<f64>(heapBase_) : Infinity
     let e: f64
     let k: i32
+    let generation: i32
     if (fe <= he) {
       if (!(fe <= watermark)) break
       e = fe
       k = load<i32>(fifoBase + (<usize>fifoHead << 4), 8)
+      generation = load<i32>(fifoBase + (<usize>fifoHead << 4), 12)
       // No walk ahead of the timers has started in this advance (only when one expires: between
       // segments most advances expire nothing).
       if (!cleared) {
@@ -2105,9 +2142,12 @@ function expireThrough(watermark: f64): void {
       if (!(he <= watermark)) break
       e = he
       k = load<i32>(heapBase_, 8)
+      generation = load<i32>(heapBase_, 12)
       heapPopTop()
     }
     const kp = keyPtr(k)
+    // Armed before the key was forgotten: not this key's (its own timers order its expiry).
+    if (load<i32>(kp, 8) != generation) continue
     // Its latest timer is gone: an expiry equal to it needs a new one.
     if (load<f64>(kp, 24) == e) store<f64>(kp, NaN, 24)
     if (load<f64>(kp, 32) <= watermark || load<i32>(kp, 12) >= 0) expireKey(k, watermark)
@@ -2117,7 +2157,8 @@ function expireThrough(watermark: f64): void {
 
 /**
  * The earliest timer: no partial match expires before it (+Infinity: none can). A timer may be
- * stale (its partial matches went), so this is a lower bound; advanceTime to it pops such timers.
+ * stale (its partial matches went, or its key was forgotten), so this is a lower bound;
+ * advanceTime to it pops such timers.
  * The host asks once per advance, not per event, so the stepping loop pays nothing for it.
  */
 export function nextDue(): f64 {
@@ -2132,6 +2173,9 @@ export function keyIsEmpty(k: i32): i32 {
   const kp = keyPtr(k)
   if (load<i32>(kp) > 0 || load<i32>(kp, 12) >= 0) return 0
   clearKey(k)
+  // Its timers stay in the FIFO and heap until the watermark reaches them: a new generation
+  // marks them as not the next holder's of this id.
+  store<i32>(kp, load<i32>(kp, 8) + 1, 8)
   // A forgotten key gives back a block it grew.
   if (load<i32>(kp, 4) > 0) moveKeyBlock(k, 0, 0)
   return 1
@@ -2322,6 +2366,18 @@ export function compactFullRecords(): void {
     for (let i: i32 = 0; i < n; i++)
       memory.copy(kp + BLOCK_HEADER + <usize>i * PM_COMPACT_BYTES, kp + BLOCK_HEADER + <usize>i * PM_FULL_BYTES, PM_COMPACT_BYTES)
   }
+}
+
+/**
+ * After loadMeta of a version 4 or 5 snapshot (timers without generations): every key gets
+ * generation 0 and so does every timer, so each timer applies to whatever its key id holds, as
+ * those versions did (the word a timer's generation takes was left unwritten then, so it is
+ * overwritten, not read).
+ */
+export function stampTimerGenerations(): void {
+  for (let k: i32 = 0; k < keyCount; k++) store<i32>(keyPtr(k), 0, 8)
+  for (let i = fifoHead; i < fifoTail; i++) store<i32>(fifoBase + (<usize>i << 4), 0, 12)
+  for (let i: i32 = 0; i < heapSize; i++) store<i32>(heapBase_ + <usize>i * TIMER_BYTES, 0, 12)
 }
 
 /** The ring of taken events (inline records): its entries, capacity (a power of two) and live range. */
@@ -2697,24 +2753,14 @@ function importedNode(q: usize): i32 {
   return nodeIndex < 0 ? -1 : load<i32>(outBase + X_HEADER + <usize>nodeIndex * X_NODE, 8)
 }
 
-/** A computation state for the exchange form's held match at q. */
+/** A computation state for the exchange form's held match at q (its `next` -1). */
 function importHeld(q: usize, nodes: i32): i32 {
-  const s = load<i32>(q)
   if (inlineEvents) importInlineEvents(q, nodes, INLINE_MAX_EVENTS)
   const node = inlineEvents ? -1 : importedNode(q)
-  if (!inlineEvents) lockNode(node)
-  const c = allocCs()
-  const p = csPtr(c)
-  store<i32>(p, -1)
-  store<i32>(p, s, 4)
-  store<f64>(p, load<f64>(q, 8), 16)
-  store<f64>(p, load<f64>(q, 32), 40)
-  if (inlineEvents) storeCsEvents(p, importMeta, importE0, importE1, importE2, importE3)
-  else {
-    store<i32>(p, node, 8)
-    store<f64>(p, load<f64>(q, 16), 24)
-    store<f64>(p, load<f64>(q, 24), 32)
-  }
+  lockNode(node)
+  const c = newCs(load<i32>(q), node, load<f64>(q, 8), load<f64>(q, 16), load<f64>(q, 24), load<f64>(q, 32))
+  store<i32>(csPtr(c), -1)
+  if (inlineEvents) storeCsEvents(csPtr(c), importMeta, importE0, importE1, importE2, importE3)
   return c
 }
 
