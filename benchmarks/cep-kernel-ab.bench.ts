@@ -8,7 +8,9 @@
  *   node --import tsx benchmarks/cep-kernel-ab.bench.ts --base HEAD~1 --events 1000000 --keys 1000
  *
  * Both kernels are compiled with the build's flags (wasm/build.ts) and run behind the working
- * tree's host (wasm/host/cep-kernel.ts), so the base must export what that host calls. Every pass
+ * tree's host (wasm/host/cep-kernel.ts), so the base must export what that host calls (a base
+ * without the ring of inline records runs compact records with path nodes, as its own host ran
+ * them). Every pass
  * starts a fresh engine (cep.bench.ts reuses one per variant instead), steps the batches and
  * advances time to each batch's last event, as cep.bench.ts does; both kernels must emit the same
  * matches (a digest of key and seqs) or the run stops. Figures: events per CPU-second of this process (user + system, which includes the

@@ -13,6 +13,7 @@ import type {
   PatternEngine,
   ReleasedEvents,
 } from '../../runtime/cep/engine.ts'
+import { HELD_FIELDS, PARTIAL_FIELDS } from '../../runtime/cep/engine.ts'
 import { NfaEngine } from '../../runtime/cep/nfa.ts'
 import { compileNfa } from '../../runtime/cep/nfa-compile.ts'
 import type { Nfa, NfaCondition } from '../../runtime/cep/nfa-types.ts'
@@ -34,7 +35,7 @@ import {
   termsHold,
   type WasmPatternEngine,
 } from './cep-kernel.ts'
-import { recordLayout } from './cep-record-layout.ts'
+import { mostEventsTaken, recordLayout } from './cep-record-layout.ts'
 
 let kernel: CepKernel
 
@@ -463,6 +464,54 @@ function forRandomCases(numRuns: number, check: (random: RandomCase) => void): v
   )
 }
 
+/**
+ * What a key's exchange form says, without how it shares nodes: per partial and held match its
+ * fields but the path's node, and its path as (step, time, seq, row) from the oldest event.
+ */
+function exchangePaths(matches: KeyMatches): { fields: number[]; path: unknown[] }[] {
+  const pathOf = (node: number): unknown[] => {
+    const path: unknown[] = []
+    for (let x = node; x >= 0; x = matches.previous[x]!)
+      path.unshift([matches.steps[x], matches.times[x], matches.seqs[x], matches.rows[x]])
+    return path
+  }
+  const states = (numbers: Float64Array, fields: number) =>
+    Array.from({ length: numbers.length / fields }, (_, i) => {
+      const own = Array.from(numbers.subarray(i * fields, (i + 1) * fields))
+      return { fields: own.filter((_, f) => f !== 1), path: pathOf(own[1]!) }
+    })
+  return [...states(matches.partials, PARTIAL_FIELDS), ...states(matches.held, HELD_FIELDS)]
+}
+
+/**
+ * Engines from `create` give `expected` on the case straight, restored from a snapshot into a new
+ * one after every round, and with their keys exchanged through the TypeScript engine and back after
+ * every advance (the exchange form carries what records derive).
+ */
+function expectEveryWay(random: RandomCase, create: () => PatternEngine, expected: Output): void {
+  const { spec, nfa, functions, budget, rounds } = random
+  expect(run(create(), functions, rounds)).toEqual(expected)
+  const restored = run(create(), functions, rounds, (current) => {
+    const next = create()
+    next.restore(current.snapshot())
+    return next
+  })
+  expect(restored).toEqual(expected)
+  let round = 0
+  let hop = 0
+  const exchanged = run(create(), functions, rounds, (current) => {
+    if (rounds[round++]!.watermark === null) return current
+    const next: PatternEngine = hop++ % 2 === 0 ? new NfaEngine(nfa, spec.skip, functions, budget) : create()
+    for (let keyId = 0; keyId < 3; keyId++) {
+      const matches = current.exportKey(keyId)
+      if (matches !== null) next.importKey(keyId, deserialize(serialize(matches)) as KeyMatches)
+    }
+    return next
+  })
+  expect(exchanged.byKey).toEqual(expected.byKey)
+  expect(exchanged.partials).toEqual(expected.partials)
+}
+
 describe('the kernel against the TypeScript engine on random patterns', () => {
   it('same matches, timeouts, partial matches and drops, batch by batch', () => {
     let compared = 0
@@ -704,7 +753,7 @@ describe('memory', () => {
       { rows, keyIds: rows.map(() => 0), times: rows.map((_, i) => i + 1), watermark: 1 },
     ])
     const old = deserialize(wasm.snapshot()) as { version: number }
-    expect(old.version).toBe(6)
+    expect(old.version).toBe(7)
     old.version = 3
     const fresh = kernel.createEngine(compileNfa(spec), spec, UNBOUNDED)
     expect(() => fresh.restore(serialize(old))).toThrow(
@@ -731,7 +780,9 @@ describe('compact partial match records', () => {
       const engine = kernel.createEngine(compileNfa(spec), spec, UNBOUNDED)
       return [recordLayout(compileNfa(spec), spec.skip), engine.recordLayout, engine.recordBytes]
     }
-    expect(layoutOf('a{2} followed by b', { withinMs: 600_000 })).toEqual(['compact', 'compact', 16])
+    // (Bounded with a whole-pattern within: the inline class, below.)
+    expect(layoutOf('a{2} followed by b', { withinMs: 600_000 })).toEqual(['inline', 'inline', 24])
+    expect(layoutOf('a{2} followed by b')).toEqual(['compact', 'compact', 16])
     expect(layoutOf('a+ followed by any b not followed by c', { withinMs: 5 })).toEqual([
       'compact',
       'compact',
@@ -753,33 +804,10 @@ describe('compact partial match records', () => {
         const { spec, nfa, functions, budget, rounds } = random!
         compared++
         const expected = run(new NfaEngine(nfa, spec.skip, functions, budget), functions, rounds)
-        const engine = kernel.createEngine(nfa, spec, budget)
-        expect(engine.recordBytes).toBe(16)
-        expect(run(engine, functions, rounds)).toEqual(expected)
-        const restored = run(kernel.createEngine(nfa, spec, budget), functions, rounds, (current) => {
-          const next = kernel.createEngine(nfa, spec, budget)
-          next.restore(current.snapshot())
-          return next
-        })
-        expect(restored).toEqual(expected)
-        // Keys out of a compact kernel into the TypeScript engine and back after every advance
-        // (the exchange form carries the start seq and last time the records derive).
-        let round = 0
-        let hop = 0
-        const exchanged = run(kernel.createEngine(nfa, spec, budget), functions, rounds, (current) => {
-          if (rounds[round++]!.watermark === null) return current
-          const next: PatternEngine =
-            hop++ % 2 === 0
-              ? new NfaEngine(nfa, spec.skip, functions, budget)
-              : kernel.createEngine(nfa, spec, budget)
-          for (let keyId = 0; keyId < 3; keyId++) {
-            const matches = current.exportKey(keyId)
-            if (matches !== null) next.importKey(keyId, deserialize(serialize(matches)) as KeyMatches)
-          }
-          return next
-        })
-        expect(exchanged.byKey).toEqual(expected.byKey)
-        expect(exchanged.partials).toEqual(expected.partials)
+        // (Patterns of the inline class too, told to keep path nodes.)
+        const compact = () => kernel.createEngine(nfa, spec, budget, { tuning: { inlineEvents: false } })
+        expect(compact().recordBytes).toBe(16)
+        expectEveryWay(random!, compact, expected)
       }),
       { numRuns: 250 },
     )
@@ -811,55 +839,268 @@ describe('compact partial match records', () => {
   })
 })
 
-// Snapshots written by main's kernel and host at earlier layouts must go on restoring.
-//   wasm/host/fixtures/cep-snapshot-v4.bin: engines of the kernel and host at 4936dbc (before
-//     compact records: full records only, read by compacting them);
-//   wasm/host/fixtures/cep-snapshot-v5.bin: the same patterns and rounds through the kernel and
-//     host at 686105c (compact records, timers without generations: read with generation 0 for
-//     every key and timer);
-// each after the first rounds of a seeded input, as
-//   [{ pattern, withinMs, rounds, snapshotAfter, snapshot, partials }]
-// (rows are FixtureRows; seqs number the rounds' rows from 0).
-describe.each([
-  { version: 4, file: 'cep-snapshot-v4.bin' },
-  { version: 5, file: 'cep-snapshot-v5.bin' },
-])('version $version snapshots', ({ version, file }) => {
+/**
+ * A snapshot fixture: engines of an earlier kernel and host after the first rounds of a seeded
+ * input, as [{ pattern, withinMs, rounds, snapshotAfter, snapshot, partials }] (rows are
+ * FixtureRows; seqs number the rounds' rows from 0).
+ */
+interface SnapshotFixture {
+  readonly pattern: string
+  readonly withinMs: number
+  readonly rounds: Round[]
+  readonly snapshotAfter: number
+  readonly snapshot: Uint8Array
+  readonly partials: number
+}
+
+/**
+ * Runs each case of fixture `file` (of snapshot version `version`) in the TypeScript engine until
+ * its snapshot, restores it into a kernel engine there (`check` sees it) and goes on with
+ * `afterRestore` (round by round, after the restore), which must give what the TypeScript engine
+ * gives.
+ */
+function expectFixtureGoesOn(
+  file: string,
+  version: number,
+  check: (restored: WasmPatternEngine, c: SnapshotFixture) => void,
+  afterRestore: (current: PatternEngine, make: () => WasmPatternEngine) => PatternEngine = (current) =>
+    current,
+): void {
+  const cases = deserialize(readFileSync(join(import.meta.dirname, 'fixtures', file))) as SnapshotFixture[]
+  expect(cases.length).toBe(2)
+  for (const c of cases) {
+    expect((deserialize(c.snapshot) as { version: number }).version).toBe(version)
+    const spec = readPattern(c.pattern, { withinMs: c.withinMs })
+    const functions = fixtureFunctions(spec)
+    const nfa = compileNfa(spec)
+    const make = () => kernel.createEngine(nfa, spec, UNBOUNDED)
+    const expected = run(new NfaEngine(nfa, spec.skip, functions, UNBOUNDED), functions, c.rounds)
+    let round = 0
+    const actual = run(
+      new NfaEngine(nfa, spec.skip, functions, UNBOUNDED),
+      functions,
+      c.rounds,
+      (current) => {
+        round++
+        if (round > c.snapshotAfter) return afterRestore(current, make)
+        if (round < c.snapshotAfter) return current
+        const restored = make()
+        restored.restore(c.snapshot)
+        check(restored, c)
+        return restored
+      },
+    )
+    expect(actual.partials[c.snapshotAfter - 1]).toBe(c.partials)
+    expect(c.partials).toBeGreaterThan(0)
+    expect(actual.byKey).toEqual(expected.byKey)
+    expect(actual.partials).toEqual(expected.partials)
+    expect([...expected.byKey.values()].flat().some((m) => m.startsWith('m'))).toBe(true)
+  }
+}
+
+describe('version 4 snapshots (full records only)', () => {
+  // wasm/host/fixtures/cep-snapshot-v4.bin: the kernel and host at 4936dbc (before compact records).
   it('restore into compact records and go on as the TypeScript engine does', () => {
-    const cases = deserialize(readFileSync(join(import.meta.dirname, 'fixtures', file))) as {
-      pattern: string
-      withinMs: number
-      rounds: Round[]
-      snapshotAfter: number
-      snapshot: Uint8Array
-      partials: number
-    }[]
-    expect(cases.length).toBe(2)
-    for (const c of cases) {
-      expect((deserialize(c.snapshot) as { version: number }).version).toBe(version)
-      const spec = readPattern(c.pattern, { withinMs: c.withinMs })
-      const functions = fixtureFunctions(spec)
-      const nfa = compileNfa(spec)
-      const expected = run(new NfaEngine(nfa, spec.skip, functions, UNBOUNDED), functions, c.rounds)
-      let round = 0
-      let restored: WasmPatternEngine | null = null
-      const actual = run(
-        new NfaEngine(nfa, spec.skip, functions, UNBOUNDED),
-        functions,
-        c.rounds,
-        (current) => {
-          if (++round !== c.snapshotAfter) return current
-          restored = kernel.createEngine(nfa, spec, UNBOUNDED)
-          restored.restore(c.snapshot)
-          return restored
-        },
-      )
-      expect(restored!.recordBytes).toBe(16)
-      expect(actual.partials[c.snapshotAfter - 1]).toBe(c.partials)
-      expect(c.partials).toBeGreaterThan(0)
-      expect(actual.byKey).toEqual(expected.byKey)
-      expect(actual.partials).toEqual(expected.partials)
-      expect([...expected.byKey.values()].flat().some((m) => m.startsWith('m'))).toBe(true)
+    expectFixtureGoesOn('cep-snapshot-v4.bin', 4, (restored) => expect(restored.recordBytes).toBe(16))
+  })
+})
+
+// wasm/host/fixtures/cep-snapshot-v5.bin: the kernel and host at 686105c (timers without
+// generations); cep-snapshot-v6.bin: at 4bd57a4 (with generations); both before inline records,
+// after the first rounds of the version 4 fixture's inputs.
+describe.each([
+  { version: 5, file: 'cep-snapshot-v5.bin' },
+  { version: 6, file: 'cep-snapshot-v6.bin' },
+])('version $version snapshots (path nodes)', ({ version, file }) => {
+  it('restore into path nodes (also for a pattern now of the inline class) and go on as the TypeScript engine does', () => {
+    const layouts: string[] = []
+    expectFixtureGoesOn(
+      file,
+      version,
+      (restored, c) => {
+        const spec = readPattern(c.pattern, { withinMs: c.withinMs })
+        layouts.push(`${recordLayout(compileNfa(spec), spec.skip)} as ${restored.recordLayout}`)
+      },
+      // Then through a version 7 snapshot of the restored engine after every round: still path nodes.
+      (current, make) => {
+        const again = make()
+        again.restore(current.snapshot())
+        expect(again.recordLayout).toBe('compact')
+        return again
+      },
+    )
+    expect(layouts).toEqual(['inline as compact', 'compact as compact'])
+  })
+})
+
+// Decision 0032, addendum of 19:40: bounded patterns with a whole-pattern `within` keep each partial
+// match's events in its record (ring indices), with no path nodes.
+describe('inline partial match records', () => {
+  it('are chosen for bounded patterns with a within, compact records for unbounded ones', () => {
+    const layoutOf = (pattern: string, withinMs: number | null) => {
+      const spec = readPattern(pattern, { withinMs })
+      const engine = kernel.createEngine(compileNfa(spec), spec, UNBOUNDED)
+      return [mostEventsTaken(compileNfa(spec)), engine.recordLayout, engine.recordBytes]
     }
+    expect(layoutOf('a{2} followed by b', 10)).toEqual([{ any: 3, stored: 2 }, 'inline', 24])
+    expect(layoutOf('a followed by b{3}', 10)).toEqual([{ any: 4, stored: 3 }, 'inline', 32])
+    expect(layoutOf('a{2} followed by b{3}', 10)).toEqual([{ any: 5, stored: 4 }, 'compact', 16])
+    expect(layoutOf('a+ followed by b', 10)).toEqual([null, 'compact', 16])
+    expect(layoutOf('a followed by b', null)).toEqual([{ any: 2, stored: 1 }, 'compact', 16])
+  })
+
+  const inlinePatternArb = patternArb.filter((pattern) => !pattern.includes('within'))
+  const inlineOptionsArb = optionsArb.map((options) => ({
+    ...options,
+    skip: 'noSkip' as const,
+    withinMs: options.withinMs ?? 6,
+  }))
+
+  it('step as the TypeScript engine and as path nodes do, straight, restored after every round and exchanged key by key', () => {
+    let compared = 0
+    fc.assert(
+      fc.property(inlinePatternArb, inlineOptionsArb, inputArb, (pattern, options, input) => {
+        const random = randomCase(pattern, options, input)
+        fc.pre(random !== null && recordLayout(random.nfa, random.spec.skip) === 'inline')
+        const { spec, nfa, functions, budget, rounds } = random!
+        compared++
+        const expected = run(new NfaEngine(nfa, spec.skip, functions, budget), functions, rounds)
+        const inline = () => kernel.createEngine(nfa, spec, budget, { tuning: { readAheadFromBytes: 0 } })
+        expect(inline().recordLayout).toBe('inline')
+        // Path nodes step the same, and after every round a key's exchange form says the same
+        // (paths, fields) in no more nodes: the inline export shares the prefixes branches share.
+        const exportsOf = (engine: PatternEngine) => {
+          const exports: (ReturnType<typeof exchangePaths> | null)[] = []
+          let nodeCount = 0
+          const output = run(engine, functions, rounds, (current) => {
+            for (let keyId = 0; keyId < 3; keyId++) {
+              const matches = current.exportKey(keyId)
+              nodeCount += matches?.steps.length ?? 0
+              exports.push(matches === null ? null : exchangePaths(matches))
+            }
+            return current
+          })
+          return { output, exports, nodeCount }
+        }
+        const viaNodes = exportsOf(
+          kernel.createEngine(nfa, spec, budget, { tuning: { inlineEvents: false } }),
+        )
+        const viaInline = exportsOf(inline())
+        expect(viaNodes.output).toEqual(expected)
+        expect(viaInline.exports).toEqual(viaNodes.exports)
+        expect(viaInline.nodeCount).toBeLessThanOrEqual(viaNodes.nodeCount)
+        expectEveryWay(random!, inline, expected)
+      }),
+      { numRuns: 400 },
+    )
+    expect(compared).toBeGreaterThan(100)
+  })
+
+  it('drops ring entries by time: after an advance only events within `within` of the watermark stay', () => {
+    const withinMs = 10
+    const spec = readPattern('a{2} followed by b', { withinMs })
+    const functions = fixtureFunctions(spec)
+    const nfa = compileNfa(spec)
+    const wasm = kernel.createEngine(nfa, spec, UNBOUNDED)
+    expect(wasm.recordLayout).toBe('inline')
+    const typescript = new NfaEngine(nfa, spec.skip, functions, UNBOUNDED)
+    const rounds: Round[] = []
+    for (let r = 0; r < 60; r++) {
+      const rows: FixtureRow[] = []
+      for (let i = 0; i < 300; i++) rows.push({ id: `${r}.${i}`, v: i % 11 === 10 ? 'b' : 'a' })
+      rounds.push({
+        rows,
+        keyIds: rows.map((_, i) => (i * 31 + r) % 400),
+        times: rows.map(() => r + 1),
+        watermark: r + 1,
+      })
+    }
+    rounds.push({ rows: [], keyIds: [], times: [], watermark: 1000 })
+    const live: number[] = []
+    const actual = run(wasm, functions, rounds, (engine) => {
+      live.push((engine as WasmPatternEngine).pathNodes)
+      return engine
+    })
+    expect(actual).toEqual(run(typescript, functions, rounds))
+    // A round's events are taken at most once each (300 per round): after the advance to r + 1,
+    // those of rounds r + 1 - within + 1 … r + 1 may stay, no older ones.
+    for (const [r, n] of live.entries()) expect(n).toBeLessThanOrEqual(300 * Math.min(r + 1, withinMs))
+    expect(Math.max(...live)).toBeGreaterThan(300 * (withinMs - 1))
+    expect(live.at(-1)).toBe(0)
+  })
+
+  it('imports a key whose events are older than the ring front (out of order), and drops them once expired', () => {
+    const spec = readPattern('a{2} followed by b', { withinMs: 20 })
+    const functions = fixtureFunctions(spec)
+    const nfa = compileNfa(spec)
+    const events = (
+      keyIds: number[],
+      times: number[],
+      values: string[],
+      firstSeq: number,
+    ): ReleasedEvents => {
+      const rows = values.map((v, i) => ({ id: `${firstSeq + i}`, v }) satisfies FixtureRow)
+      const masks = new Uint32Array(rows.length)
+      fillMasks(functions, rows, masks)
+      return {
+        length: rows.length,
+        keyIds: Int32Array.from(keyIds),
+        times: Float64Array.from(times),
+        seqs: Float64Array.from(rows, (_, i) => firstSeq + i),
+        rows,
+        masks,
+      }
+    }
+    const describe = (list: EngineMatch[]) =>
+      list.map(
+        (m) => `${m.keyId} ${describeMatch('m', m)} ${m.rows.map((r) => (r as FixtureRow).id).join(',')}`,
+      )
+    // The reference steps everything in time order: key 1 at 90–92, key 0 at 100–103.
+    const reference = new NfaEngine(nfa, spec.skip, functions, UNBOUNDED)
+    const ignore: EngineMatch[] = []
+    reference.step(events([1, 1], [90, 91], ['a', 'a'], 0), ignore, [])
+    reference.step(events([0, 0, 0], [100, 101, 102], ['a', 'a', 'a'], 2), ignore, [])
+    reference.advanceTime(104, ignore, [])
+    // The kernel: key 0 first; key 1 stepped elsewhere and imported after.
+    const wasm = kernel.createEngine(nfa, spec, UNBOUNDED)
+    wasm.step(events([0, 0, 0], [100, 101, 102], ['a', 'a', 'a'], 2), ignore, [])
+    wasm.advanceTime(104, ignore, [])
+    const elsewhere = kernel.createEngine(nfa, spec, UNBOUNDED)
+    elsewhere.step(events([1, 1], [90, 91], ['a', 'a'], 0), ignore, [])
+    elsewhere.advanceTime(104, ignore, [])
+    wasm.importKey(1, deserialize(serialize(elsewhere.exportKey(1))) as KeyMatches)
+    expect(wasm.partialMatches).toBe(reference.partialMatches)
+    const front = wasm.pathNodes
+    for (const engine of [reference, wasm]) engine.step(events([1, 0], [105, 105], ['b', 'b'], 5), ignore, [])
+    const later = (engine: PatternEngine, watermark: number) => {
+      const matches: EngineMatch[] = []
+      const timeouts: EngineMatch[] = []
+      engine.advanceTime(watermark, matches, timeouts)
+      return [describe(matches), describe(timeouts)]
+    }
+    // Key 1's partial match from 91 times out at 111, but its entries (imported after key 0's, which
+    // are still live) stay behind the ring's front: only the two b's came since.
+    expect(later(wasm, 112)).toEqual(later(reference, 112))
+    expect(wasm.exportKey(1)).toBeNull()
+    expect(wasm.pathNodes).toBe(front + 2)
+    expect(later(wasm, 1000)).toEqual(later(reference, 1000))
+    expect(wasm.pathNodes).toBe(0)
+    expect(describe(ignore.filter((m) => m.keyId === 1)).length).toBeGreaterThan(0)
+  })
+
+  it('refuses an import whose path holds more events than its records', () => {
+    const spec = readPattern('a{2} followed by b', { withinMs: 20 })
+    const wasm = kernel.createEngine(compileNfa(spec), spec, UNBOUNDED)
+    const matches: KeyMatches = {
+      steps: Int32Array.from([0, 0, 1]),
+      previous: Int32Array.from([-1, 0, 1]),
+      times: Float64Array.from([1, 2, 3]),
+      seqs: Float64Array.from([0, 1, 2]),
+      rows: [{}, {}, {}],
+      partials: Float64Array.from([2, 2, 1, 0, 3]),
+      held: new Float64Array(0),
+    }
+    expect(() => wasm.importKey(0, matches)).toThrow(/more events than an inline record holds/)
   })
 })
 

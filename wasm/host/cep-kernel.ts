@@ -16,6 +16,9 @@
  * Events: a partial match's events are path nodes in the kernel (a node per event taken, shared by
  * the branches that took it before they split); the host keeps each node's row under the node's
  * number (the kernel lists the nodes a call created with their event's index in the batch).
+ * Patterns of the inline class (cep-record-layout.ts) keep no path nodes: a record holds its
+ * events' ring indices, and the host keeps each ring entry's row in a circular array of the ring's
+ * capacity, by index (RingRows).
  * A released node's row stays until the node is reused (a snapshot takes the rows of live nodes
  * only): clearing it was a write at a random place of a large array per released node, about
  * one per event, for memory that the next node in that place takes anyway. Matches and timeouts
@@ -45,8 +48,9 @@ import {
 } from '../../runtime/cep/engine.ts'
 import type { Nfa, NfaCondition } from '../../runtime/cep/nfa-types.ts'
 import type { PatternSpec } from '../../runtime/cep/pattern-spec.ts'
-import { RECORD_BYTES, type RecordLayout, recordLayout } from './cep-record-layout.ts'
+import { inlineSlots, RECORD_BYTES, type RecordLayout, recordLayout } from './cep-record-layout.ts'
 import { compileKernelModule, instantiateKernelModule } from './kernel-host.ts'
+import { RingRows } from './ring-rows.ts'
 
 /** The default location of the built kernel (`npm run build:wasm`, or `buildKernel` from wasm/build.ts). */
 export const CEP_WASM_PATH = fileURLToPath(new URL('../dist/cep.wasm', import.meta.url))
@@ -72,6 +76,8 @@ interface CepExports {
     reportTimeouts: number,
     /** 1: compact partial match records (cep-record-layout.ts); kernels before them ignore it. */
     compactRecords: number,
+    /** Inline records of this many events (2 or 4), 0: none; kernels before them ignore it. */
+    inlineSlots: number,
   ) => void
   readonly setState: (s: number, kind: number, edgeStart: number, edgeCount: number, window: number) => void
   readonly setEdge: (
@@ -133,6 +139,30 @@ interface CepExports {
   readonly stampTimerGenerations?: () => void
   /** Absent from kernels before it (the A/B benchmark's base may be one): see EngineTuning. */
   readonly setTuning?: (readAheadFromBytes: number, decisionCache: number) => void
+  /** The ring of taken events of inline records; absent from kernels before them (then no inline records). */
+  readonly ringPtr?: () => number
+  readonly ringCapacity?: () => number
+  readonly ringHeadOf?: () => number
+  readonly ringTailOf?: () => number
+  readonly ringFloorOf?: () => number
+}
+
+/** The ring exports of a kernel with inline records. */
+type RingExports = Required<
+  Pick<CepExports, 'ringPtr' | 'ringCapacity' | 'ringHeadOf' | 'ringTailOf' | 'ringFloorOf'>
+>
+
+function ringExportsOf(kernel: CepExports): RingExports | null {
+  const { ringPtr, ringCapacity, ringHeadOf, ringTailOf, ringFloorOf } = kernel
+  if (
+    ringPtr === undefined ||
+    ringCapacity === undefined ||
+    ringHeadOf === undefined ||
+    ringTailOf === undefined ||
+    ringFloorOf === undefined
+  )
+    return null
+  return { ringPtr, ringCapacity, ringHeadOf, ringTailOf, ringFloorOf }
 }
 
 const REQUIRED_EXPORTS = [
@@ -254,6 +284,9 @@ const RECORD_TIMEOUT = 1
 const NODE_BYTES = 32
 const NODE_REFS_OFFSET = 8
 const NODE_SEQ_OFFSET = 24
+/** Bytes per ring entry (inline records): time f64, seq f64, latest start f64. */
+const RING_ENTRY_BYTES = 24
+const RING_SEQ_OFFSET = 8
 /** The kernel's region of path nodes (its regionUsed is the nodes in use or free). */
 const NODES_REGION = 3
 /** The kernel's exchange form of one key (exportKey, importKey): header, then nodes, then states. */
@@ -262,13 +295,17 @@ const X_NODE = 32
 const X_STATE = 40
 /**
  * Snapshots hold the kernel's memory as it is: only this engine at this layout reads them.
- * Version 6: timers and key headers carry a generation (decision 0032, addendum of 20:00).
- * Version 5: partial match records compact or full (cep-record-layout.ts), timers without
+ * Version 7: partial match records inline, compact or full (cep-record-layout.ts), the ring of
+ * taken events a region more, its live rows by ring index (decision 0032, addendum of 19:40).
+ * Version 6: records compact or full only (otherwise the same layout: restored into them, also
+ * for a pattern now of the inline class, which then keeps its path nodes); timers and key headers
+ * carry a generation (decision 0032, addendum of 20:00). Version 5: as 6, timers without
  * generations; read by giving every key and timer generation 0 after the restore. Version 4 had
  * full records only (otherwise version 5's layout), read by compacting them too.
  */
 const SNAPSHOT_ENGINE = 'wasm-cep'
-const SNAPSHOT_VERSION = 6
+const SNAPSHOT_VERSION = 7
+const SNAPSHOT_VERSION_PATH_NODES = 6
 const SNAPSHOT_VERSION_NO_GENERATIONS = 5
 const SNAPSHOT_VERSION_FULL_RECORDS = 4
 
@@ -325,6 +362,12 @@ const budgetLimit = (n: number): number =>
 export interface EngineTuning {
   readonly readAheadFromBytes?: number
   readonly decisionCache?: boolean
+  /**
+   * Whether a pattern of the inline class keeps its events in its records (default true; false:
+   * compact records with path nodes, as before the inline class: the reference for it, and the
+   * A/B benchmark's other side).
+   */
+  readonly inlineEvents?: boolean
 }
 
 export interface WasmEngineOptions {
@@ -375,10 +418,16 @@ export class WasmPatternEngine implements PatternEngine {
   private readonly nfa: Nfa
   private readonly skip: { code: number; step: number }
   private readonly budget: EngineBudget
-  /** The kernel's partial match record for this pattern (decision 0032, addendum). */
-  readonly recordLayout: RecordLayout
+  /** The records the pattern admits (cep-record-layout.ts; 'inline' also admits 'compact'). */
+  private readonly patternLayout: RecordLayout
+  /** The records the kernel keeps now: the pattern's, or a restored snapshot's (decision 0032). */
+  private layout: RecordLayout
+  /** The ring exports (null: a kernel before inline records). */
+  private readonly ring: RingExports | null
   /** Rows of the events the kernel's path nodes hold, by node (a free node's: stale, unused). */
   private rows: unknown[] = []
+  /** Inline records: rows of the ring's entries, by index (null otherwise). */
+  private ringRows: RingRows | null = null
   /** Timeouts found while stepping, reported at the next advanceTime. */
   private pendingTimeouts: EngineMatch[] = []
 
@@ -411,10 +460,20 @@ export class WasmPatternEngine implements PatternEngine {
       step: skip.kind === 'toFirst' || skip.kind === 'toLast' ? skip.step : -1,
     }
     this.budget = budget
-    this.recordLayout = recordLayout(nfa, skip)
     this.kernel = instantiate(module)
     this.memory = this.kernel.memory
+    this.ring = ringExportsOf(this.kernel)
+    this.patternLayout = recordLayout(nfa, skip)
+    this.layout =
+      this.patternLayout === 'inline' && (tuning?.inlineEvents === false || this.ring === null)
+        ? 'compact'
+        : this.patternLayout
     this.configure()
+  }
+
+  /** The kernel's partial match record (decision 0032 and its addenda). */
+  get recordLayout(): RecordLayout {
+    return this.layout
   }
 
   /** Lays the NFA's tables into a fresh kernel state. */
@@ -432,7 +491,8 @@ export class WasmPatternEngine implements PatternEngine {
       budgetLimit(this.budget.maxPerKey),
       budgetLimit(this.budget.maxTotal),
       this.reportTimeouts ? 1 : 0,
-      this.recordLayout === 'compact' ? 1 : 0,
+      this.layout === 'full' ? 0 : 1,
+      this.layout === 'inline' ? inlineSlots(this.nfa) : 0,
     )
     for (const [i, s] of states.entries()) kernel.setState(i, s.kind, s.edgeStart, s.edgeCount, s.windowMs)
     for (const [i, e] of edges.entries())
@@ -445,6 +505,9 @@ export class WasmPatternEngine implements PatternEngine {
       kernel.setTuning(tuning.readAheadFromBytes ?? 1 << 20, tuning.decisionCache === false ? 0 : 1)
     }
     this.rows = []
+    const ring = this.ring
+    this.ringRows =
+      this.layout === 'inline' && ring !== null ? new RingRows(ring.ringCapacity(), ring.ringTailOf()) : null
     this.pendingTimeouts = []
     this.viewBuffer = null
   }
@@ -461,12 +524,17 @@ export class WasmPatternEngine implements PatternEngine {
     return out
   }
 
-  /** Path nodes held for partial matches (each holds one event's row; metrics, benchmarks). */
+  /**
+   * Path nodes held for partial matches (each holds one event's row; metrics, benchmarks); with
+   * inline records, the ring's live entries (one per taken event, dropped by the watermark).
+   */
   get pathNodes(): number {
+    const ring = this.ring
+    if (this.ringRows !== null && ring !== null) return (ring.ringTailOf() - ring.ringHeadOf()) >>> 0
     return this.kernel.nodeCount()
   }
 
-  /** Bytes of one partial match record in the kernel (16 or 40; kernels before compact records: 40). */
+  /** Bytes of one partial match record in the kernel (inline 24 or 32, compact 16, full 40; kernels before compact records: 40). */
   get recordBytes(): number {
     return this.kernel.recordBytes?.() ?? RECORD_BYTES.full
   }
@@ -523,8 +591,23 @@ export class WasmPatternEngine implements PatternEngine {
     const kernel = this.kernel
     const takenCount = kernel.takenCountOf()
     const taken = new Int32Array(this.memory.buffer, kernel.takenPtr(), 2 * takenCount)
+    const ringRows = this.followRing()
+    if (ringRows !== null) {
+      for (let i = 0; i < 2 * takenCount; i += 2) ringRows.set(taken[i]!, batchRows[taken[i + 1]!])
+      ringRows.endAt((this.ring as RingExports).ringTailOf())
+      return
+    }
     const rows = this.rows
     for (let i = 0; i < 2 * takenCount; i += 2) rows[taken[i]!] = batchRows[taken[i + 1]!]
+  }
+
+  /** Inline records: the ring's rows, moved to where the last call's growth of the ring put the entries. */
+  private followRing(): RingRows | null {
+    const ringRows = this.ringRows
+    const ring = this.ring
+    if (ringRows === null || ring === null) return null
+    ringRows.follow(ring.ringCapacity(), ring.ringFloorOf())
+    return ringRows
   }
 
   stepSegments(
@@ -597,14 +680,17 @@ export class WasmPatternEngine implements PatternEngine {
       regions.push(new Uint8Array(buffer, kernel.regionPtr(r), kernel.regionUsed(r)).slice())
     const meta = new Float64Array(buffer, kernel.saveMeta(), kernel.metaWords()).slice()
     // The rows of live nodes: a node is referred to (by a partial match or a later node) while it lives.
-    const rows: [number, unknown][] = []
+    // With inline records, the rows of the ring's live entries, by index.
+    const ring = this.ring
+    const rows: [number, unknown][] =
+      this.ringRows !== null && ring !== null ? this.ringRows.entries(ring.ringHeadOf()) : []
     const nodeWords = new Int32Array(buffer, kernel.nodesPtr(), kernel.regionUsed(NODES_REGION) >> 2)
     for (let node = 0; node < nodeWords.length / (NODE_BYTES >> 2); node++)
       if (nodeWords[(node * NODE_BYTES + NODE_REFS_OFFSET) >> 2]! > 0) rows.push([node, this.rows[node]])
     return serialize({
       engine: SNAPSHOT_ENGINE,
       version: SNAPSHOT_VERSION,
-      recordLayout: this.recordLayout,
+      recordLayout: this.layout,
       tables: this.flat,
       skip: this.skip,
       regions,
@@ -628,17 +714,27 @@ export class WasmPatternEngine implements PatternEngine {
     }
     const fullRecords = state.version === SNAPSHOT_VERSION_FULL_RECORDS
     const noGenerations = fullRecords || state.version === SNAPSHOT_VERSION_NO_GENERATIONS
-    if (state.engine !== SNAPSHOT_ENGINE || (state.version !== SNAPSHOT_VERSION && !noGenerations))
+    const known =
+      state.version === SNAPSHOT_VERSION || state.version === SNAPSHOT_VERSION_PATH_NODES || noGenerations
+    if (state.engine !== SNAPSHOT_ENGINE || !known)
       throw new Error(
         'not a snapshot of the WebAssembly CEP engine of a version this runtime reads (a TypeScript engine snapshot restores into that engine only)',
       )
+    // The records it holds: version 4 full ones (compacted below when the pattern admits compact
+    // ones), else the snapshot's, which the pattern must admit (a pattern of the inline class
+    // admits compact records too: version 5 and 6 snapshots have them).
+    const pathNodeLayout = this.patternLayout === 'inline' ? 'compact' : this.patternLayout
+    const restoredLayout = fullRecords ? pathNodeLayout : state.recordLayout
+    const admitted = restoredLayout === this.patternLayout || restoredLayout === pathNodeLayout
     if (
       JSON.stringify(state.tables) !== JSON.stringify(this.flat) ||
       state.skip.code !== this.skip.code ||
       state.skip.step !== this.skip.step ||
-      (!fullRecords && state.recordLayout !== this.recordLayout)
+      !admitted ||
+      (restoredLayout === 'inline' && this.ring === null)
     )
       throw new Error('the CEP kernel snapshot was taken for another pattern')
+    this.layout = restoredLayout as RecordLayout
     this.configure()
     const kernel = this.kernel
     state.regions.forEach((bytes, r) => {
@@ -648,9 +744,12 @@ export class WasmPatternEngine implements PatternEngine {
     state.regions.forEach((bytes, r) => {
       new Uint8Array(buffer, kernel.regionPtr(r), bytes.length).set(bytes)
     })
-    new Float64Array(buffer, kernel.metaAddress(), kernel.metaWords()).set(state.meta)
+    // (Snapshots before version 7 have fewer meta words: the ring's, which they leave alone.)
+    const meta = new Float64Array(buffer, kernel.metaAddress(), kernel.metaWords())
+    meta.fill(0)
+    meta.set(state.meta.subarray(0, meta.length))
     kernel.loadMeta()
-    if (fullRecords && this.recordLayout === 'compact') {
+    if (fullRecords && this.layout === 'compact') {
       if (kernel.compactFullRecords === undefined)
         throw new Error('this CEP kernel predates compact records: rebuild it (npm run build:wasm)')
       kernel.compactFullRecords()
@@ -660,7 +759,12 @@ export class WasmPatternEngine implements PatternEngine {
         throw new Error('this CEP kernel predates timer generations: rebuild it (npm run build:wasm)')
       kernel.stampTimerGenerations()
     }
-    for (const [node, row] of state.rows) this.rows[node] = row
+    const ring = this.ring
+    if (this.layout === 'inline' && ring !== null) {
+      const ringRows = new RingRows(ring.ringCapacity(), ring.ringTailOf())
+      for (const [index, row] of state.rows) ringRows.set(index, row)
+      this.ringRows = ringRows
+    } else for (const [node, row] of state.rows) this.rows[node] = row
     this.pendingTimeouts = state.pendingTimeouts
   }
 
@@ -684,11 +788,12 @@ export class WasmPatternEngine implements PatternEngine {
     const x = this.scratch(nodes, partials * PARTIAL_FIELDS, held * HELD_FIELDS)
     const { steps, previous, times, seqs } = x
     const rows = this.exportArrays.rows
+    const ringRows = this.ringRows
     for (let i = 0; i < nodes; i++) {
       const w = w0 + ((X_HEADER + i * X_NODE) >> 2)
       steps[i] = words[w]!
       previous[i] = words[w + 1]!
-      rows[i] = this.rows[words[w + 2]!]
+      rows[i] = ringRows !== null ? ringRows.get(words[w + 2]!) : this.rows[words[w + 2]!]
       times[i] = doubles[(w >> 1) + 2]!
       seqs[i] = doubles[(w >> 1) + 3]!
     }
@@ -805,6 +910,14 @@ export class WasmPatternEngine implements PatternEngine {
     buffer = this.memory.buffer
     base = kernel.outputPtr()
     words = new Int32Array(buffer, base, (X_HEADER + nodes * X_NODE) >> 2)
+    const ringRows = this.followRing()
+    if (ringRows !== null) {
+      // (Each node became a ring entry: the number is its index.)
+      for (let i = 0; i < nodes; i++)
+        ringRows.set(words[((X_HEADER + i * X_NODE) >> 2) + 2]!, matches.rows[i])
+      ringRows.endAt((this.ring as RingExports).ringTailOf())
+      return
+    }
     for (let i = 0; i < nodes; i++) this.rows[words[((X_HEADER + i * X_NODE) >> 2) + 2]!] = matches.rows[i]
   }
 
@@ -827,6 +940,11 @@ export class WasmPatternEngine implements PatternEngine {
     const doubles = new Float64Array(buffer, base, bytes >> 3)
     const nodeDoubles = new Float64Array(buffer, kernel.nodesPtr())
     const rows = this.rows
+    // Inline records: the references are ring indices (the entry's seq is in the ring).
+    const ringRows = this.ringRows
+    const ring = this.ring
+    const ringDoubles = ringRows !== null && ring !== null ? new Float64Array(buffer, ring.ringPtr()) : null
+    const ringMask = ringRows !== null && ring !== null ? ring.ringCapacity() - 1 : 0
     let w = from >> 2
     while (w < words.length) {
       const kind = words[w]!
@@ -842,6 +960,11 @@ export class WasmPatternEngine implements PatternEngine {
           const step = words[w + 6 + 2 * i]!
           const node = words[w + 7 + 2 * i]!
           steps[i] = step
+          if (ringDoubles !== null) {
+            matched[i] = (ringRows as RingRows).get(node)
+            seqs[i] = ringDoubles[((node & ringMask) * RING_ENTRY_BYTES + RING_SEQ_OFFSET) >> 3]!
+            continue
+          }
           matched[i] = rows[node]
           seqs[i] = nodeDoubles[(node * NODE_BYTES + NODE_SEQ_OFFSET) >> 3]!
         }

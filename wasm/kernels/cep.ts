@@ -36,6 +36,11 @@
 //           (incremental snapshots write only those; the key record's flag says it is listed)
 //   scratch an event's new partial matches of its key from the first one that changed (copied
 //           back into the key's block at the end of the event)
+//   ring    (inline records only: patterns of a bounded number of events with a whole-pattern
+//           `within`) the taken events in arrival order (time, seq, latest start of a partial
+//           match that took it); such a pattern's records hold their events' ring indices and it
+//           has no path nodes. Entries leave the front once the watermark shows that every partial
+//           match holding them expired (decision 0032, addendum of 19:40)
 //
 // Memory: config (fixed at init) then the growable regions in a fixed order. A region grows by
 // doubling; the regions above it move up (memory.copy from the last down, so nothing is
@@ -78,7 +83,8 @@ const R_FIFO: i32 = 8
 const R_DIRTY: i32 = 9
 const R_BLOCKS: i32 = 10
 const R_SCRATCH: i32 = 11
-const REGIONS: i32 = 12
+const R_RING: i32 = 12
+const REGIONS: i32 = 13
 
 // A key's block: a 40-byte header, then partial match records of 40 bytes, or 16 (compact).
 const BLOCK_HEADER: usize = 40
@@ -89,6 +95,19 @@ const PM_FULL_BYTES: usize = 40
 // `within`, its last event's time is its newest node's, and its start seq (read only to order
 // matches that started at the same time) is its oldest node's.
 const PM_COMPACT_BYTES: usize = 16
+// Inline records (decision 0032, addendum of 19:40): NFA state, the events' count and steps
+// (4 bits each), start time, then the ring index of each event (2 or 4 slots: 24 or 32 bytes).
+// The host's analysis chooses them for compact patterns with a whole-pattern `within` whose
+// computation states never hold more than INLINE_MAX_EVENTS events (no unbounded quantifier):
+// then a partial match needs no path nodes, and the taken events live in the ring ("ring" below).
+const INLINE_MAX_EVENTS: i32 = 4
+// A computation state of an inline pattern keeps its events where the node, start seq and last
+// time are otherwise (those come from the ring): 8 meta, 24 … 36 four ring indices.
+const CS_INLINE_META: usize = 8
+const CS_INLINE_EVENTS: usize = 24
+// A ring entry: time f64, seq f64, the latest start of a partial match that took it f64.
+const RING_ENTRY_BYTES: usize = 24
+const RING_FIRST_CAP: u32 = 512
 // Block sizes are 64 << class bytes; class 23 is 512 MiB.
 const BLOCK_CLASSES: i32 = 24
 const NO_BLOCK: u32 = 0xffffffff
@@ -105,8 +124,10 @@ const STATE_BYTES: usize = 24
 const EDGE_BYTES: usize = 20
 const TERM_BYTES: usize = 8
 const SCRATCH_ENTRIES: i32 = 1024
-// Scalars saved with a snapshot: 17 counters, the blocks' top, a free list head per block size.
-const META_USED: i32 = 18 + BLOCK_CLASSES
+// Scalars saved with a snapshot: 17 counters, the blocks' top, a free list head per block size,
+// then (inline records) the ring's head, tail and capacity.
+const META_RING: i32 = 18 + BLOCK_CLASSES
+const META_USED: i32 = META_RING + 3
 const META_WORDS: i32 = 48
 
 // ---- configuration ----
@@ -121,6 +142,11 @@ let maxTotal: i32 = 0x7fffffff
 let reportTimeouts: bool = true
 // Whether partial match records are compact (PM_COMPACT_BYTES), and their size.
 let compactRecords: bool = false
+// Whether partial match records hold their events inline (no path nodes), and how many.
+let inlineEvents: bool = false
+let inlineSlots: i32 = 0
+// Whether a record's expiry is its start plus the pattern's `within` (compact and inline records).
+let derivedExpiry: bool = false
 let pmBytes: usize = PM_FULL_BYTES
 
 let statesPtr: usize = 0
@@ -169,6 +195,7 @@ let fifoBase: usize = 0
 let dirtyBase: usize = 0
 let blocksBase: usize = 0
 let scratchBase: usize = 0
+let ringBase: usize = 0
 
 // ---- dynamic state ----
 let keyCount: i32 = 0
@@ -193,6 +220,13 @@ let dropBudget: f64 = 0
 let dropSkip: f64 = 0
 let dropNegation: f64 = 0
 let dropNoContinuation: f64 = 0
+// The ring of taken events (inline records): entries [ringHead, ringTail) live, numbered by a
+// counter that wraps at 2^32 (slot: index & (ringCap - 1)); [ringFloor, ringHead) were dropped in
+// this call but this call's output records may still name them, so their slots wait for the next.
+let ringHead: u32 = 0
+let ringTail: u32 = 0
+let ringFloor: u32 = 0
+let ringCap: u32 = RING_FIRST_CAP
 
 // ---- per-event scratch ----
 // The key being stepped (its new partial matches arm its timers).
@@ -248,6 +282,7 @@ function refreshBases(): void {
   dirtyBase = regionPtrOf(R_DIRTY)
   blocksBase = regionPtrOf(R_BLOCKS)
   scratchBase = regionPtrOf(R_SCRATCH)
+  ringBase = regionPtrOf(R_RING)
 }
 
 /** Makes region r at least `bytes` long (doubling); the regions above it move up. */
@@ -298,11 +333,17 @@ export function init(
   total: i32,
   timeouts: i32,
   compact: i32,
+  inline: i32,
 ): void {
   reportTimeouts = timeouts != 0
-  compactRecords = compact != 0
-  if (compactRecords && skip != SKIP_NONE) abort('cep kernel: compact records under a skip strategy')
-  pmBytes = compactRecords ? PM_COMPACT_BYTES : PM_FULL_BYTES
+  inlineEvents = inline != 0
+  compactRecords = compact != 0 && !inlineEvents
+  derivedExpiry = compactRecords || inlineEvents
+  if (derivedExpiry && skip != SKIP_NONE) abort('cep kernel: compact records under a skip strategy')
+  if (inlineEvents && (inline != 2 && inline != INLINE_MAX_EVENTS)) abort('cep kernel: inline records hold 2 or 4 events')
+  if (inlineEvents && !(within < Infinity)) abort('cep kernel: inline records without a within')
+  inlineSlots = inline
+  pmBytes = inlineEvents ? 16 + (<usize>inline << 2) : compactRecords ? PM_COMPACT_BYTES : PM_FULL_BYTES
   for (let c: i32 = 0; c < BLOCK_CLASSES; c++)
     store<i32>(blockCaps + (<usize>c << 2), <i32>((blockBytes(c) - BLOCK_HEADER) / pmBytes))
   stateCount = states
@@ -333,6 +374,7 @@ export function init(
   for (let i: i32 = 0; i < REGIONS; i++) {
     let cap: usize = 16384
     if (i == R_IN) cap = IN_BYTES * 256
+    if (i == R_RING) cap = <usize>RING_FIRST_CAP * RING_ENTRY_BYTES
     store<u32>(regionTable + (<usize>i << 3), <u32>p)
     store<u32>(regionTable + (<usize>i << 3), <u32>cap, 4)
     p += align64(cap)
@@ -362,10 +404,14 @@ export function init(
   dropSkip = 0
   dropNegation = 0
   dropNoContinuation = 0
+  ringHead = 0
+  ringTail = 0
+  ringFloor = 0
+  ringCap = RING_FIRST_CAP
 }
 
 export function setState(s: i32, kind: i32, edgeStart: i32, edgeCount: i32, window: f64): void {
-  if (compactRecords && window != Infinity) abort('cep kernel: compact records with a step window')
+  if (derivedExpiry && window != Infinity) abort('cep kernel: compact records with a step window')
   const p = statesPtr + <usize>s * STATE_BYTES
   store<i32>(p, kind)
   store<i32>(p, edgeStart, 4)
@@ -438,18 +484,91 @@ export function setTerm(t: i32, mustSet: u32, mustClear: u32): void {
 
 /** When the partial match whose record is at p expires. */
 @inline function recExpiry(p: usize): f64 {
-  return compactRecords ? load<f64>(p, 8) + windowMs : load<f64>(p, 32)
+  return derivedExpiry ? load<f64>(p, 8) + windowMs : load<f64>(p, 32)
 }
 
 /** The time of the last event of the partial match whose record is at p (compact: one node read). */
 @inline function recPrev(p: usize): f64 {
+  if (inlineEvents) return ringTime(lastEvent(p + 16, load<u32>(p, 4)))
   return compactRecords ? load<f64>(nodePtr(load<i32>(p, 4)), 16) : load<f64>(p, 24)
 }
 
 /** The seq of the first event of the partial match whose record is at p (compact: a walk of its path). */
 @inline function recStartSeq(p: usize): f64 {
+  if (inlineEvents) return ringSeq(load<u32>(p, 16))
   return compactRecords ? pathStartSeq(load<i32>(p, 4)) : load<f64>(p, 16)
 }
+
+// ---- the ring of taken events (inline records) ----
+// An inline record or computation state holds a meta word (event count in bits 0–3, the step of
+// event j in bits 4 + 4j …) and the ring index of each event, oldest first. A ring entry is
+// written once, when an event is first taken; nothing counts references to it: every partial
+// match that holds it started at most its `maxStart`, so once the watermark passes maxStart plus
+// the pattern's `within` every such partial match has expired (a live one has a timer at its
+// expiry), and entries leave the ring's front by that test (dropRingFront).
+
+@inline function ringEntry(i: u32): usize {
+  return ringBase + <usize>(i & (ringCap - 1)) * RING_ENTRY_BYTES
+}
+@inline function ringTime(i: u32): f64 {
+  return load<f64>(ringEntry(i))
+}
+@inline function ringSeq(i: u32): f64 {
+  return load<f64>(ringEntry(i), 8)
+}
+/** Notes that a partial match that started at `start` holds entry i. */
+@inline function ringHold(i: u32, start: f64): void {
+  const p = ringEntry(i)
+  if (load<f64>(p, 16) < start) store<f64>(p, start, 16)
+}
+@inline function metaCount(meta: u32): i32 {
+  return <i32>(meta & 15)
+}
+@inline function metaStep(meta: u32, j: i32): i32 {
+  return <i32>((meta >> (4 + (<u32>j << 2))) & 15)
+}
+/** The ring index of the newest event of an inline event list at `events` (count > 0). */
+@inline function lastEvent(events: usize, meta: u32): u32 {
+  return load<u32>(events + (<usize>(metaCount(meta) - 1) << 2))
+}
+
+/** Doubles the ring (entries keep their indices; an entry whose slot changes moves up by the old capacity). */
+function growRing(): void {
+  const old = ringCap
+  growRegion(R_RING, <usize>(old << 1) * RING_ENTRY_BYTES)
+  ringCap = old << 1
+  for (let i = ringFloor; i != ringTail; i++) {
+    if ((i & old) == 0) continue
+    const from = ringBase + <usize>(i & (old - 1)) * RING_ENTRY_BYTES
+    memory.copy(from + <usize>old * RING_ENTRY_BYTES, from, RING_ENTRY_BYTES)
+  }
+}
+
+/** Appends an entry for an event at (t, seq); returns its index. May move the layout. */
+function ringAppend(t: f64, seq: f64): u32 {
+  if (ringTail - ringFloor >= ringCap) growRing()
+  const i = ringTail
+  const p = ringEntry(i)
+  store<f64>(p, t)
+  store<f64>(p, seq, 8)
+  store<f64>(p, -Infinity, 16)
+  ringTail = i + 1
+  return i
+}
+
+/**
+ * Drops the entries at the ring's front that no partial match can hold after an advance to
+ * `watermark` (their slots are reused from the next call on). Entries out of time order (imports,
+ * events stepped late) stop the walk early: they only keep the entries behind them a while longer.
+ */
+function dropRingFront(watermark: f64): void {
+  while (ringHead != ringTail && load<f64>(ringEntry(ringHead), 16) + windowMs <= watermark) ringHead++
+}
+
+// The ring entry of the event being stepped (taken at most once per event, however many partial
+// matches take it), or NO_ENTRY before its first take.
+const NO_ENTRY: u32 = 0xffffffff
+let curEntry: u32 = NO_ENTRY
 
 /** The seq of the oldest event of the path ending at node n (a stored partial match has one). */
 function pathStartSeq(n: i32): f64 {
@@ -465,6 +584,7 @@ function pathStartSeq(n: i32): f64 {
 /** Computation state c's start seq; NaN in it (compact records) means its path's first event's. */
 function csStartSeq(c: i32): f64 {
   const p = csPtr(c)
+  if (inlineEvents) return ringSeq(load<u32>(p, CS_INLINE_EVENTS))
   let q = load<f64>(p, 24)
   if (isNaN(q)) {
     q = pathStartSeq(load<i32>(p, 8))
@@ -611,12 +731,17 @@ function newNode(step: i32, prev: i32, t: f64, seq: f64): i32 {
   }
   totalNodes++
   // The host keeps the event's row under the node's number.
+  noteTaken(n)
+  return n
+}
+
+/** Lists `ref` (a node, or a ring index) as holding the current event (the host copies its row there). */
+function noteTaken(ref: i32): void {
   if (<usize>(takenCount + 1) << 3 > regionCapOf(R_TAKEN)) growRegion(R_TAKEN, <usize>(takenCount + 1) << 3)
   const tp = takenBase + (<usize>takenCount << 3)
-  store<i32>(tp, n)
+  store<i32>(tp, ref)
   store<i32>(tp, curEvent, 4)
   takenCount++
-  return n
 }
 
 /**
@@ -648,7 +773,7 @@ function lockNode(n: i32): void {
 
 /** Frees a computation state and its reference to its path. */
 function discardCs(c: i32): void {
-  releaseNode(load<i32>(csPtr(c), 8))
+  if (!inlineEvents) releaseNode(load<i32>(csPtr(c), 8))
   freeCs(c)
 }
 
@@ -814,16 +939,26 @@ function reserveOut(bytes: usize): void {
   if (outUsed + bytes > regionCapOf(R_OUT)) growRegion(R_OUT, outUsed + bytes)
 }
 
-/** Writes a match or timeout record of the path ending at node n. */
-function writeRecord(kind: i32, k: i32, n: i32, time: f64): void {
-  let count: i32 = 0
-  for (let x = n; x >= 0; x = load<i32>(nodePtr(x), 4)) count++
+/**
+ * Starts a match or timeout record of `count` events at the output's end (its (step, event) pairs
+ * follow at +24) and counts it in; may move the layout. Returns where it starts.
+ */
+function beginRecord(kind: i32, k: i32, count: i32, time: f64): usize {
   reserveOut(24 + (<usize>count << 3))
   const p = outBase + outUsed
   store<i32>(p, kind)
   store<i32>(p, k, 4)
   store<i32>(p, count, 8)
   store<f64>(p, time, 16)
+  outUsed += 24 + (<usize>count << 3)
+  return p
+}
+
+/** Writes a match or timeout record of the path ending at node n. */
+function writeRecord(kind: i32, k: i32, n: i32, time: f64): void {
+  let count: i32 = 0
+  for (let x = n; x >= 0; x = load<i32>(nodePtr(x), 4)) count++
+  const p = beginRecord(kind, k, count, time)
   let i = count
   for (let x = n; x >= 0; x = load<i32>(nodePtr(x), 4)) {
     i--
@@ -831,7 +966,32 @@ function writeRecord(kind: i32, k: i32, n: i32, time: f64): void {
     store<i32>(q, load<i32>(nodePtr(x)))
     store<i32>(q, x, 4)
   }
-  outUsed += 24 + (<usize>count << 3)
+}
+
+/**
+ * Writes a match or timeout record of an inline event list (meta, and the ring indices at
+ * `events`): the same record, with ring indices where path nodes are otherwise. `events` is read
+ * before the output grows (which may move the blocks region).
+ */
+function writeInlineRecord(kind: i32, k: i32, meta: u32, events: usize, time: f64): void {
+  const count = metaCount(meta)
+  const e0 = load<u32>(events)
+  const e1 = count > 1 ? load<u32>(events, 4) : 0
+  const e2 = count > 2 ? load<u32>(events, 8) : 0
+  const e3 = count > 3 ? load<u32>(events, 12) : 0
+  const p = beginRecord(kind, k, count, time)
+  for (let j: i32 = 0; j < count; j++) {
+    const q = p + 24 + (<usize>j << 3)
+    store<i32>(q, metaStep(meta, j))
+    store<u32>(q, j == 0 ? e0 : j == 1 ? e1 : j == 2 ? e2 : e3, 4)
+  }
+}
+
+/** Writes a match or timeout record of computation state c (its path, or its inline events). */
+function writeCsRecord(kind: i32, k: i32, c: i32, time: f64): void {
+  const p = csPtr(c)
+  if (inlineEvents) writeInlineRecord(kind, k, load<u32>(p, CS_INLINE_META), p + CS_INLINE_EVENTS, time)
+  else writeRecord(kind, k, load<i32>(p, 8), time)
 }
 
 // ---- stepping ----
@@ -874,6 +1034,42 @@ function addState(s: i32, node: i32, start: f64, startSeq: f64, prev: f64): void
     const kind = stateKind(s)
     if (kind != K_FINAL && kind != K_STOP) arm(curKey, e)
   }
+}
+
+/** Stores an inline event list into the computation state at p. */
+@inline
+function storeCsEvents(p: usize, meta: u32, e0: u32, e1: u32, e2: u32, e3: u32): void {
+  store<u32>(p, meta, CS_INLINE_META)
+  store<u32>(p, e0, CS_INLINE_EVENTS)
+  store<u32>(p, e1, CS_INLINE_EVENTS + 4)
+  store<u32>(p, e2, CS_INLINE_EVENTS + 8)
+  store<u32>(p, e3, CS_INLINE_EVENTS + 12)
+}
+
+/**
+ * addState for inline records: a computation state at s holding the events (meta, e0 … e3), which
+ * started at `start`.
+ */
+function addInlineState(s: i32, meta: u32, e0: u32, e1: u32, e2: u32, e3: u32, start: f64): void {
+  const c = allocCs()
+  const p = csPtr(c)
+  store<i32>(p, s, 4)
+  store<f64>(p, start, 16)
+  storeCsEvents(p, meta, e0, e1, e2, e3)
+  const e = start + windowMs
+  store<f64>(p, e, 40)
+  appendResult(c)
+  if (e != parentExpiry) {
+    const kind = stateKind(s)
+    if (kind != K_FINAL && kind != K_STOP) arm(curKey, e)
+  }
+}
+
+/** The time of the newest event of computation state c (a match's time). */
+@inline function csLastTime(c: i32): f64 {
+  const p = csPtr(c)
+  if (inlineEvents) return ringTime(lastEvent(p + CS_INLINE_EVENTS, load<u32>(p, CS_INLINE_META)))
+  return load<f64>(p, 32)
 }
 
 /** A final state reachable from s through PROCEED edges that hold for mask m (Flink's findFinalStateAfterProceed), or -1. */
@@ -1004,9 +1200,26 @@ function computeNext(p: usize, t: f64, seq: f64, m: u32): bool {
   let start: f64 = 0
   let startSeq: f64 = 0
   let prev: f64 = 0
+  // Inline records: the events (count and steps, ring indices), read before anything allocates.
+  let meta: u32 = 0
+  let e0: u32 = 0
+  let e1: u32 = 0
+  let e2: u32 = 0
+  let e3: u32 = 0
   if (p == 0) {
     state = startState
     parentExpiry = NaN
+  } else if (inlineEvents) {
+    state = load<i32>(p)
+    meta = load<u32>(p, 4)
+    start = load<f64>(p, 8)
+    e0 = load<u32>(p, 16)
+    e1 = load<u32>(p, 20)
+    if (inlineSlots > 2) {
+      e2 = load<u32>(p, 24)
+      e3 = load<u32>(p, 28)
+    }
+    parentExpiry = start + windowMs
   } else if (compactRecords) {
     // The start seq and the last event's time wait until a successor needs them (most partial
     // matches only ignore the event); no state has a step window, so the decision does not read
@@ -1056,6 +1269,10 @@ function computeNext(p: usize, t: f64, seq: f64, m: u32): bool {
   }
   if (cacheOn && !isStart) store<u8>(staysPtr + ((<usize>state << CACHE_MAX_BITS) | <usize>curIdx), stays ? 1 : 2)
   if (stays) return true
+  if (inlineEvents) {
+    nextInline(list, outN, isStart, state, meta, e0, e1, e2, e3, start, t, seq, m)
+    return false
+  }
   if (compactRecords && !isStart) prev = load<f64>(nodePtr(node), 16)
   for (let i: i32 = 0; i < outN; i++) {
     const ep = edgesPtr + <usize>load<i32>(list + (<usize>i << 2)) * EDGE_BYTES
@@ -1081,6 +1298,64 @@ function computeNext(p: usize, t: f64, seq: f64, m: u32): bool {
     if (fin >= 0) addState(fin, taken, s0, q0, t)
   }
   return false
+}
+
+/** The final state after proceeding from `target` on this event's mask (cached per mask when the cache is on). */
+@inline
+function finalAfter(target: i32, m: u32): i32 {
+  if (!cacheOn) return finalAfterProceed(target, m)
+  const fp = cachePtr + (((<usize>target << CACHE_MAX_BITS) | <usize>curIdx) << 2) + (<usize>stateCount << (CACHE_MAX_BITS + 2))
+  const known = load<i32>(fp)
+  if (known != 0) return known - 2
+  const fin = finalAfterProceed(target, m)
+  store<i32>(fp, fin + 2)
+  return fin
+}
+
+/**
+ * computeNext's successors for inline records: as for path nodes, with the partial match's events
+ * (meta, e0 … e3) copied into each successor and a take appending the event's ring entry (one per
+ * event, however many partial matches take it).
+ */
+function nextInline(
+  list: usize,
+  outN: i32,
+  isStart: bool,
+  state: i32,
+  meta: u32,
+  e0: u32,
+  e1: u32,
+  e2: u32,
+  e3: u32,
+  start: f64,
+  t: f64,
+  seq: f64,
+  m: u32,
+): void {
+  for (let i: i32 = 0; i < outN; i++) {
+    const ep = edgesPtr + <usize>load<i32>(list + (<usize>i << 2)) * EDGE_BYTES
+    const target = load<i32>(ep, 4)
+    if (load<i32>(ep) == IGNORE) {
+      if (!isStart) addInlineState(target, meta, e0, e1, e2, e3, start)
+      continue
+    }
+    const count = isStart ? 0 : metaCount(meta)
+    if (count == INLINE_MAX_EVENTS) abort('cep kernel: a partial match with more events than an inline record holds')
+    if (curEntry == NO_ENTRY) {
+      curEntry = ringAppend(t, seq)
+      noteTaken(<i32>curEntry)
+    }
+    const s0 = isStart ? t : start
+    ringHold(curEntry, s0)
+    const taken: u32 = (isStart ? 1 : meta + 1) | (<u32>load<i32>(ep, 8) << (4 + (<u32>count << 2)))
+    const t0 = count == 0 ? curEntry : e0
+    const t1 = count == 1 ? curEntry : e1
+    const t2 = count == 2 ? curEntry : e2
+    const t3 = count == 3 ? curEntry : e3
+    addInlineState(target, taken, t0, t1, t2, t3, s0)
+    const fin = finalAfter(target, m)
+    if (fin >= 0) addInlineState(fin, taken, t0, t1, t2, t3, s0)
+  }
 }
 
 /** (time, seq) of computation state a's first event is before b's. */
@@ -1159,10 +1434,49 @@ function pathBefore(a: i32, b: i32): bool {
   return stepSide == 1
 }
 
+/** Ring entry x's event is before y's, by (time, seq). */
+@inline
+function entryBefore(x: u32, y: u32): bool {
+  const xt = ringTime(x)
+  const yt = ringTime(y)
+  return xt < yt || (xt == yt && ringSeq(x) < ringSeq(y))
+}
+
+/**
+ * pathBefore for the inline events of computation states at a and b (oldest first): walking both
+ * from the oldest, the first event in only one of them decides (that one comes first unless the
+ * other has no events after it: a prefix comes first); with the same events, the oldest place
+ * where their steps differ.
+ */
+function inlineBefore(a: usize, b: usize): bool {
+  const ma = load<u32>(a, CS_INLINE_META)
+  const mb = load<u32>(b, CS_INLINE_META)
+  const na = metaCount(ma)
+  const nb = metaCount(mb)
+  let i: i32 = 0
+  let j: i32 = 0
+  let stepSide: i32 = 0
+  while (i < na || j < nb) {
+    const x = i < na ? load<u32>(a + CS_INLINE_EVENTS + (<usize>i << 2)) : 0
+    const y = j < nb ? load<u32>(b + CS_INLINE_EVENTS + (<usize>j << 2)) : 0
+    if (j >= nb || (i < na && entryBefore(x, y))) return j < nb
+    if (i >= na || entryBefore(y, x)) return !(i < na)
+    if (stepSide == 0) {
+      const sx = metaStep(ma, i)
+      const sy = metaStep(mb, j)
+      if (sx != sy) stepSide = sx < sy ? 1 : 2
+    }
+    i++
+    j++
+  }
+  return stepSide == 1
+}
+
 /** Completed match a goes out before b: by first event, then by their paths. */
 function completedBefore(a: i32, b: i32): bool {
   if (startsBefore(a, b)) return true
   if (startsBefore(b, a)) return false
+  if (inlineEvents) return inlineBefore(csPtr(a), csPtr(b))
   return pathBefore(load<i32>(csPtr(a), 8), load<i32>(csPtr(b), 8))
 }
 
@@ -1262,7 +1576,7 @@ function emitCompleted(k: i32): void {
     store<i32>(kp, next, 12)
     if (next < 0) store<i32>(kp, -1, 16)
     const node = load<i32>(csPtr(em), 8)
-    if (pruningEvent(node)) {
+    if (!inlineEvents && pruningEvent(node)) {
       const removed = prunePartials(k)
       if (removed > 0) {
         totalPartials -= removed
@@ -1270,7 +1584,7 @@ function emitCompleted(k: i32): void {
       }
       dropSkip += <f64>pruneHeld(k)
     }
-    writeRecord(REC_MATCH, k, node, load<f64>(csPtr(em), 40))
+    writeCsRecord(REC_MATCH, k, em, load<f64>(csPtr(em), 40))
     discardCs(em)
   }
 }
@@ -1319,7 +1633,11 @@ function appendNew(c: i32): void {
   store<i32>(q, load<i32>(p, 8), 4)
   store<f64>(q, load<f64>(p, 16), 8)
   const e = load<f64>(p, 40)
-  if (!compactRecords) {
+  if (inlineEvents) {
+    // The meta word went to 4 as the node does; then the events.
+    store<u64>(q, load<u64>(p, CS_INLINE_EVENTS), 16)
+    if (inlineSlots > 2) store<u64>(q, load<u64>(p, CS_INLINE_EVENTS + 8), 24)
+  } else if (!compactRecords) {
     store<f64>(q, load<f64>(p, 24), 16)
     store<f64>(q, load<f64>(p, 32), 24)
     store<f64>(q, e, 32)
@@ -1362,7 +1680,7 @@ function classifyResults(fromPartial: bool): void {
     const kind = stateKind(load<i32>(csPtr(c), 4))
     if (kind == K_FINAL) {
       // A match's time is its last event's (reached through IGNORE or PROCEED, that is not this one).
-      store<f64>(csPtr(c), load<f64>(csPtr(c), 32), 40)
+      store<f64>(csPtr(c), csLastTime(c), 40)
       appendPotential(c)
     } else if (kind == K_STOP) {
       stopped = true
@@ -1402,7 +1720,7 @@ function enforceBudget(k: i32): void {
   const n = load<i32>(keyPtr(k))
   let dropped: i32 = 0
   while (n - dropped > 0 && (n - dropped > maxPerKey || totalPartials > maxTotal)) {
-    releaseNode(load<i32>(recPtr(keyPtr(k), dropped), 4))
+    if (!inlineEvents) releaseNode(load<i32>(recPtr(keyPtr(k), dropped), 4))
     dropped++
     totalPartials--
     dropBudget += 1
@@ -1446,7 +1764,7 @@ function stepEvent(k: i32, t: f64, seq: f64, m: u32): void {
     } else {
       if (scratchFrom < 0) scratchFrom = newCount
       // The partial match is replaced by its successors (which hold their own references).
-      releaseNode(load<i32>(recPtr(keyPtr(k), i), 4))
+      if (!inlineEvents) releaseNode(load<i32>(recPtr(keyPtr(k), i), 4))
       classifyResults(true)
     }
   }
@@ -1457,7 +1775,7 @@ function stepEvent(k: i32, t: f64, seq: f64, m: u32): void {
   if (potHead >= 0) {
     if (skipKind == SKIP_NONE && load<i32>(csPtr(potHead)) < 0) {
       // One match: nothing to order (without a skip strategy nothing waits either).
-      writeRecord(REC_MATCH, k, load<i32>(csPtr(potHead), 8), load<f64>(csPtr(potHead), 40))
+      writeCsRecord(REC_MATCH, k, potHead, load<f64>(csPtr(potHead), 40))
       discardCs(potHead)
     } else {
       // In emission order through the waiting list (without a skip strategy it empties at once).
@@ -1478,11 +1796,35 @@ function stepEvent(k: i32, t: f64, seq: f64, m: u32): void {
 }
 
 /**
+ * Ends the expired partial match of key k whose inline record is at p: at a pending state it
+ * completes (returns true; addCompleted), else it times out. May move the layout (p is read first).
+ */
+function expireInline(k: i32, p: usize, e: f64): bool {
+  const s = load<i32>(p)
+  if (stateKind(s) != K_PENDING) {
+    if (reportTimeouts) writeInlineRecord(REC_TIMEOUT, k, load<u32>(p, 4), p + 16, e)
+    dropTimeout += 1
+    return false
+  }
+  const meta = load<u32>(p, 4)
+  const start = load<f64>(p, 8)
+  const e0 = load<u32>(p, 16)
+  const e1 = load<u32>(p, 20)
+  const e2 = inlineSlots > 2 ? load<u32>(p, 24) : 0
+  const e3 = inlineSlots > 2 ? load<u32>(p, 28) : 0
+  const c = newCs(s, -1, start, NaN, NaN, e)
+  storeCsEvents(csPtr(c), meta, e0, e1, e2, e3)
+  addCompleted(k, c)
+  return true
+}
+
+/**
  * Ends key k's partial match whose record is at p and which expired at e: at a pending state
  * (absence at the end) it completes (returns true; addCompleted), else it times out. May move the
  * layout (p is read first).
  */
 function endExpired(k: i32, p: usize, e: f64): bool {
+  if (inlineEvents) return expireInline(k, p, e)
   const s = load<i32>(p)
   const node = load<i32>(p, 4)
   if (stateKind(s) == K_PENDING) {
@@ -1515,8 +1857,8 @@ function expireKey(k: i32, now: f64): void {
   let kept: i32 = 0
   let completed = false
   let least: f64 = Infinity
-  if (compactRecords) {
-    // Compact records have no step windows: a record's expiry is its start plus `within`, and a
+  if (derivedExpiry) {
+    // Compact and inline records have no step windows: a record's expiry is its start plus `within`, and a
     // key's records are in start order (a successor keeps its parent's start and place, a new
     // partial match starts at the latest event and goes last, expiry and budgets drop a prefix
     // or keep the order, importKey takes the exchange form's order, which is start order). So
@@ -1571,6 +1913,8 @@ function beginCall(): void {
   relCount = 0
   outUsed = 0
   takenCount = 0
+  // The slots of the ring entries dropped in the previous call may be written again.
+  ringFloor = ringHead
 }
 
 /** Makes room for `length` input events (may move the layout: re-read the pointers after it). */
@@ -1588,6 +1932,7 @@ function stepInput(i: i32, length: i32, cap: usize): void {
   const seq = load<f64>(inBase + cap * 20 + (<usize>i << 3))
   ensureKey(k)
   curEvent = i
+  curEntry = NO_ENTRY
   if (cacheOn) curIdx = compressMask(m)
   if (readAhead) touchAhead(i, length)
   expireKey(k, t)
@@ -1685,7 +2030,8 @@ function touchAheadOf(i: i32, length: i32, keys: usize, shift: i32, cursor: usiz
     }
   }
   const d = i + AHEAD_NODES
-  if (d < length) {
+  // (Inline records have no path nodes.)
+  if (d < length && !inlineEvents) {
     const off = load<i32>(cursor + (<usize>(d & AHEAD_RING_MASK) << 2))
     if (off >= 0) {
       const kp = blocksBase + <usize>off
@@ -1806,6 +2152,7 @@ function expireThrough(watermark: f64): void {
     if (load<f64>(kp, 24) == e) store<f64>(kp, NaN, 24)
     if (load<f64>(kp, 32) <= watermark || load<i32>(kp, 12) >= 0) expireKey(k, watermark)
   }
+  if (inlineEvents) dropRingFront(watermark)
 }
 
 /**
@@ -1926,6 +2273,8 @@ export function regionUsed(r: i32): usize {
   if (r == R_REL) return <usize>relCount << 2
   if (r == R_HEAP) return <usize>heapSize * TIMER_BYTES
   if (r == R_FIFO) return <usize>fifoTail << 4
+  // The ring is circular: all of it (its live entries may sit anywhere in it).
+  if (r == R_RING) return inlineEvents ? <usize>ringCap * RING_ENTRY_BYTES : 0
   // The dirty list is not part of a memory image: a restored engine starts with nothing changed.
   return 0
 }
@@ -1957,6 +2306,9 @@ export function saveMeta(): usize {
     const head = load<u32>(blockFree + (<usize>c << 2))
     store<f64>(p + (<usize>(18 + c) << 3), head == NO_BLOCK ? -1 : <f64>head)
   }
+  store<f64>(p + (<usize>META_RING << 3), <f64>ringHead)
+  store<f64>(p + (<usize>(META_RING + 1) << 3), <f64>ringTail)
+  store<f64>(p + (<usize>(META_RING + 2) << 3), <f64>ringCap)
   return p
 }
 export function metaWords(): i32 {
@@ -1989,6 +2341,13 @@ export function loadMeta(): void {
     const head = load<f64>(p + (<usize>(18 + c) << 3))
     store<u32>(blockFree + (<usize>c << 2), head < 0 ? NO_BLOCK : <u32>head)
   }
+  // (Snapshots of records with path nodes, of any version, leave the ring as init made it.)
+  if (inlineEvents) {
+    ringHead = <u32>load<f64>(p + (<usize>META_RING << 3))
+    ringTail = <u32>load<f64>(p + (<usize>(META_RING + 1) << 3))
+    ringCap = <u32>load<f64>(p + (<usize>(META_RING + 2) << 3))
+    ringFloor = ringHead
+  }
   outUsed = 0
   dirtyCount = 0
   for (let k: i32 = 0; k < keyCount; k++) store<i32>(keyPtr(k), 0, 20)
@@ -2019,6 +2378,24 @@ export function stampTimerGenerations(): void {
   for (let k: i32 = 0; k < keyCount; k++) store<i32>(keyPtr(k), 0, 8)
   for (let i = fifoHead; i < fifoTail; i++) store<i32>(fifoBase + (<usize>i << 4), 0, 12)
   for (let i: i32 = 0; i < heapSize; i++) store<i32>(heapBase_ + <usize>i * TIMER_BYTES, 0, 12)
+}
+
+/** The ring of taken events (inline records): its entries, capacity (a power of two) and live range. */
+export function ringPtr(): usize {
+  return ringBase
+}
+export function ringCapacity(): u32 {
+  return ringCap
+}
+export function ringHeadOf(): u32 {
+  return ringHead
+}
+export function ringTailOf(): u32 {
+  return ringTail
+}
+/** The oldest entry the last call's output may name (entries from it on kept their slots in the call). */
+export function ringFloorOf(): u32 {
+  return ringFloor
 }
 
 /** The bytes of a partial match record (16: compact, 40: full). */
@@ -2088,6 +2465,16 @@ function exportPath(n: i32, first: i32): i32 {
   return first + m
 }
 
+/** Writes the exchange form's header (the staging area is free again); returns `bytes`. */
+function endExport(nodes: i32, partials: i32, held: i32, bytes: usize): usize {
+  store<i32>(outBase, nodes)
+  store<i32>(outBase, partials, 4)
+  store<i32>(outBase, held, 8)
+  store<i32>(outBase, 0, 12)
+  outUsed = 0
+  return bytes
+}
+
 /**
  * Writes key k's partial and held matches in the exchange form at outputPtr() (valid until the
  * next call); returns its bytes (0: the key holds nothing). A node shared by several partial
@@ -2096,6 +2483,7 @@ function exportPath(n: i32, first: i32): i32 {
 export function exportKey(k: i32): usize {
   outUsed = 0
   if (k >= keyCount) return 0
+  if (inlineEvents) return exportInlineKey(k)
   const kp = keyPtr(k)
   const partials = load<i32>(kp)
   let held: i32 = 0
@@ -2140,32 +2528,159 @@ export function exportKey(k: i32): usize {
     store<i32>(nodePtr(load<i32>(q, 8)), load<i32>(q, 12), 8)
     store<i32>(q, 0, 12)
   }
-  store<i32>(outBase, nodes)
-  store<i32>(outBase, partials, 4)
-  store<i32>(outBase, held, 8)
-  store<i32>(outBase, 0, 12)
-  outUsed = 0
-  return bytes
+  return endExport(nodes, partials, held, bytes)
 }
 
-/** Makes the staging area at outputPtr() hold `bytes` (may move the layout). */
-export function reserveStaging(bytes: usize): void {
-  outUsed = 0
-  reserveOut(bytes)
+// The chain of nodes the previous state of an inline export went to (its meta word, ring indices
+// and node indices), so that the next state shares the nodes of the prefix they have in common, as
+// branches share path nodes (the exchange form writes a shared event once).
+const chainEvents: usize = memory.data(INLINE_MAX_EVENTS << 2)
+const chainNodes: usize = memory.data(INLINE_MAX_EVENTS << 2)
+let chainMeta: u32 = 0
+
+/**
+ * Exports an inline event list (meta, ring indices at `events`) as nodes from `first` on (oldest
+ * first, each linked to the one before; the prefix it shares with the previous state's list is
+ * that list's nodes) and, when `write`, state record `i` for it (NFA state s, start, and `time`
+ * for a held match). Returns the next free node index. Without `write` it only counts, so that the
+ * states' place is known before anything is written.
+ */
+function exportInlineState(write: bool, i: usize, statesAt: usize, s: i32, meta: u32, events: usize, start: f64, time: f64, first: i32): i32 {
+  const count = metaCount(meta)
+  const known = metaCount(chainMeta)
+  let shared: i32 = 0
+  while (
+    shared < count &&
+    shared < known &&
+    load<u32>(events + (<usize>shared << 2)) == load<u32>(chainEvents + (<usize>shared << 2)) &&
+    metaStep(meta, shared) == metaStep(chainMeta, shared)
+  )
+    shared++
+  let n = first
+  for (let j = shared; j < count; j++) {
+    const e = load<u32>(events + (<usize>j << 2))
+    if (write) {
+      const q = outBase + X_HEADER + <usize>n * X_NODE
+      store<i32>(q, metaStep(meta, j))
+      store<i32>(q, j == 0 ? -1 : load<i32>(chainNodes + (<usize>(j - 1) << 2)), 4)
+      store<u32>(q, e, 8)
+      store<i32>(q, 0, 12)
+      store<f64>(q, ringTime(e), 16)
+      store<f64>(q, ringSeq(e), 24)
+    }
+    store<u32>(chainEvents + (<usize>j << 2), e)
+    store<i32>(chainNodes + (<usize>j << 2), n)
+    n++
+  }
+  chainMeta = meta
+  if (!write) return n
+  const q = outBase + statesAt + i * X_STATE
+  store<i32>(q, s)
+  store<i32>(q, count == 0 ? -1 : load<i32>(chainNodes + (<usize>(count - 1) << 2)), 4)
+  store<f64>(q, start, 8)
+  store<f64>(q, count == 0 ? NaN : ringSeq(load<u32>(events)), 16)
+  store<f64>(q, count == 0 ? NaN : ringTime(lastEvent(events, meta)), 24)
+  store<f64>(q, time, 32)
+  return n
 }
 
 /**
- * Gives key k (which must hold nothing) the partial and held matches in the exchange form at
- * outputPtr(); each node's record then holds its new node number. Timers are armed as stepping
- * arms them, so the key expires as it would have.
+ * Exports key k's inline states (partial matches, then held ones) once without writing, to count
+ * the nodes, or written at `statesAt`. Returns the node count.
  */
-export function importKey(k: i32): void {
-  ensureKey(k)
+function exportInlineStates(k: i32, write: bool, statesAt: usize): i32 {
+  const kq = keyPtr(k)
+  const partials = load<i32>(kq)
+  chainMeta = 0
+  let n: i32 = 0
+  for (let i: i32 = 0; i < partials; i++) {
+    const p = recPtr(kq, i)
+    n = exportInlineState(write, <usize>i, statesAt, load<i32>(p), load<u32>(p, 4), p + 16, load<f64>(p, 8), 0, n)
+  }
+  let i = partials
+  for (let c = load<i32>(kq, 12); c >= 0; c = load<i32>(csPtr(c))) {
+    const p = csPtr(c)
+    n = exportInlineState(write, <usize>i, statesAt, load<i32>(p, 4), load<u32>(p, CS_INLINE_META), p + CS_INLINE_EVENTS, load<f64>(p, 16), load<f64>(p, 40), n)
+    i++
+  }
+  return n
+}
+
+/** exportKey for inline records. */
+function exportInlineKey(k: i32): usize {
   const kp = keyPtr(k)
-  if (load<i32>(kp) > 0 || load<i32>(kp, 12) >= 0) abort('cep kernel: importKey into a key that holds matches')
-  const nodes = load<i32>(outBase)
-  const partials = load<i32>(outBase, 4)
-  const held = load<i32>(outBase, 8)
+  const partials = load<i32>(kp)
+  let held: i32 = 0
+  for (let c = load<i32>(kp, 12); c >= 0; c = load<i32>(csPtr(c))) held++
+  if (partials == 0 && held == 0) return 0
+  const nodes = exportInlineStates(k, false, 0)
+  const statesAt = X_HEADER + <usize>nodes * X_NODE
+  const bytes = statesAt + <usize>(partials + held) * X_STATE
+  // (May move the blocks region: the key's block is looked up after it.)
+  reserveOut(bytes)
+  exportInlineStates(k, true, statesAt)
+  return endExport(nodes, partials, held, bytes)
+}
+
+/**
+ * importKey for inline records: each node of the exchange form becomes a ring entry (its record
+ * then holds the entry's index). The ring is the last region: appending never moves the staging
+ * area.
+ */
+function importRingEntries(nodes: i32): void {
+  for (let j: i32 = 0; j < nodes; j++) {
+    const q = outBase + X_HEADER + <usize>j * X_NODE
+    store<u32>(q, ringAppend(load<f64>(q, 16), load<f64>(q, 24)), 8)
+  }
+}
+
+// The events of the exchange form's state being imported (inline records): meta and ring indices.
+let importMeta: u32 = 0
+let importE0: u32 = 0
+let importE1: u32 = 0
+let importE2: u32 = 0
+let importE3: u32 = 0
+
+/**
+ * Reads the path of the exchange form's state at q (inline records, after importRingEntries) into
+ * importMeta and importE0 … importE3, oldest first. A path of more than `most` events, or one that
+ * does not hold the start seq and last time the state says, is refused.
+ */
+function importInlineEvents(q: usize, nodes: i32, most: i32): void {
+  const start = load<f64>(q, 8)
+  // Walked from the newest, each event pushed in at slot 0, so the oldest ends there.
+  let x = load<i32>(q, 4)
+  let count: i32 = 0
+  let steps: u32 = 0
+  let e0: u32 = 0
+  let e1: u32 = 0
+  let e2: u32 = 0
+  let e3: u32 = 0
+  while (x >= 0) {
+    if (count == most || x >= nodes) abort('cep kernel: a partial match with more events than an inline record holds')
+    const np = outBase + X_HEADER + <usize>x * X_NODE
+    const e = load<u32>(np, 8)
+    ringHold(e, start)
+    e3 = e2
+    e2 = e1
+    e1 = e0
+    e0 = e
+    steps = (steps << 4) | (<u32>load<i32>(np) & 15)
+    count++
+    x = load<i32>(np, 4)
+  }
+  const last = count == 1 ? e0 : count == 2 ? e1 : count == 3 ? e2 : e3
+  if (count == 0 || ringTime(last) != load<f64>(q, 24) || ringSeq(e0) != load<f64>(q, 16))
+    abort('cep kernel: a partial match whose path does not hold its last time and start seq')
+  importMeta = <u32>count | (steps << 4)
+  importE0 = e0
+  importE1 = e1
+  importE2 = e2
+  importE3 = e3
+}
+
+/** Makes the exchange form's nodes path nodes (importKey with path nodes); each record gets its node's number. */
+function importPathNodes(nodes: i32): void {
   for (let j: i32 = 0; j < nodes; j++) {
     let n = nodeFree
     if (n >= 0) nodeFree = load<i32>(nodePtr(n), 4)
@@ -2187,6 +2702,88 @@ export function importKey(k: i32): void {
     store<i32>(q, n, 8)
     totalNodes++
   }
+}
+
+/**
+ * Writes the exchange form's partial match at q as record i of key k; returns its expiry. With
+ * path nodes, the node of the state's path (-1: none) is `node` and gets a reference.
+ */
+function importRecord(k: i32, i: i32, q: usize, nodes: i32): f64 {
+  const s = load<i32>(q)
+  const start = load<f64>(q, 8)
+  const startSeq = load<f64>(q, 16)
+  const prev = load<f64>(q, 24)
+  const e = expiryOf(s, start, prev)
+  if (inlineEvents) {
+    importInlineEvents(q, nodes, inlineSlots)
+    const p = recPtr(keyPtr(k), i)
+    store<i32>(p, s)
+    store<u32>(p, importMeta, 4)
+    store<f64>(p, start, 8)
+    store<u32>(p, importE0, 16)
+    store<u32>(p, importE1, 20)
+    if (inlineSlots > 2) {
+      store<u32>(p, importE2, 24)
+      store<u32>(p, importE3, 28)
+    }
+    return e
+  }
+  const node = importedNode(q)
+  lockNode(node)
+  const p = recPtr(keyPtr(k), i)
+  store<i32>(p, s)
+  store<i32>(p, node, 4)
+  store<f64>(p, start, 8)
+  if (compactRecords) {
+    // What a compact record derives must be what the exchange form says.
+    if (node < 0 || load<f64>(nodePtr(node), 16) != prev || pathStartSeq(node) != startSeq)
+      abort('cep kernel: a partial match whose path does not hold its last time and start seq')
+  } else {
+    store<f64>(p, startSeq, 16)
+    store<f64>(p, prev, 24)
+    store<f64>(p, e, 32)
+  }
+  return e
+}
+
+/** The kernel's node for the path of the exchange form's state at q (-1: none). */
+@inline
+function importedNode(q: usize): i32 {
+  const nodeIndex = load<i32>(q, 4)
+  return nodeIndex < 0 ? -1 : load<i32>(outBase + X_HEADER + <usize>nodeIndex * X_NODE, 8)
+}
+
+/** A computation state for the exchange form's held match at q (its `next` -1). */
+function importHeld(q: usize, nodes: i32): i32 {
+  if (inlineEvents) importInlineEvents(q, nodes, INLINE_MAX_EVENTS)
+  const node = inlineEvents ? -1 : importedNode(q)
+  lockNode(node)
+  const c = newCs(load<i32>(q), node, load<f64>(q, 8), load<f64>(q, 16), load<f64>(q, 24), load<f64>(q, 32))
+  store<i32>(csPtr(c), -1)
+  if (inlineEvents) storeCsEvents(csPtr(c), importMeta, importE0, importE1, importE2, importE3)
+  return c
+}
+
+/** Makes the staging area at outputPtr() hold `bytes` (may move the layout). */
+export function reserveStaging(bytes: usize): void {
+  outUsed = 0
+  reserveOut(bytes)
+}
+
+/**
+ * Gives key k (which must hold nothing) the partial and held matches in the exchange form at
+ * outputPtr(); each node's record then holds its new node number (inline records: its ring index).
+ * Timers are armed as stepping arms them, so the key expires as it would have.
+ */
+export function importKey(k: i32): void {
+  ensureKey(k)
+  const kp = keyPtr(k)
+  if (load<i32>(kp) > 0 || load<i32>(kp, 12) >= 0) abort('cep kernel: importKey into a key that holds matches')
+  const nodes = load<i32>(outBase)
+  const partials = load<i32>(outBase, 4)
+  const held = load<i32>(outBase, 8)
+  if (inlineEvents) importRingEntries(nodes)
+  else importPathNodes(nodes)
   // Allocating may grow regions and move the staging area: its records are read by offset.
   const statesAt = X_HEADER + <usize>nodes * X_NODE
   reserveRecords(k, partials, 0)
@@ -2194,35 +2791,13 @@ export function importKey(k: i32): void {
   let least: f64 = Infinity
   for (let i: i32 = 0; i < partials + held; i++) {
     const q = outBase + statesAt + <usize>i * X_STATE
-    const s = load<i32>(q)
-    const nodeIndex = load<i32>(q, 4)
-    const start = load<f64>(q, 8)
-    const startSeq = load<f64>(q, 16)
-    const prev = load<f64>(q, 24)
-    const time = load<f64>(q, 32)
-    const node = nodeIndex < 0 ? -1 : load<i32>(outBase + X_HEADER + <usize>nodeIndex * X_NODE, 8)
-    lockNode(node)
     if (i < partials) {
-      const p = recPtr(keyPtr(k), i)
-      const e = expiryOf(s, start, prev)
-      store<i32>(p, s)
-      store<i32>(p, node, 4)
-      store<f64>(p, start, 8)
-      if (compactRecords) {
-        // What a compact record derives must be what the exchange form says.
-        if (node < 0 || load<f64>(nodePtr(node), 16) != prev || pathStartSeq(node) != startSeq)
-          abort('cep kernel: a partial match whose path does not hold its last time and start seq')
-      } else {
-        store<f64>(p, startSeq, 16)
-        store<f64>(p, prev, 24)
-        store<f64>(p, e, 32)
-      }
+      const e = importRecord(k, i, q, nodes)
       if (e < least) least = e
       arm(k, e)
       continue
     }
-    const c = newCs(s, node, start, startSeq, prev, time)
-    store<i32>(csPtr(c), -1)
+    const c = importHeld(q, nodes)
     if (tail < 0) store<i32>(keyPtr(k), c, 12)
     else store<i32>(csPtr(tail), c)
     store<i32>(keyPtr(k), c, 16)
