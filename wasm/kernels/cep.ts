@@ -1951,8 +1951,9 @@ export function step(length: i32): i32 {
   beginCall()
   if (!cacheReady) prepareCache()
   // No walk ahead has started yet (a cursor left by an earlier call may name a state since freed).
-  memory.fill(aheadCursor, 0xff, 128)
+  memory.fill(aheadCursor, 0xff, 256)
   readAhead = stateBytes() >= readAheadMinBytes
+  if (readAhead) primeAhead(0, length, inBase, 2, aheadCursor)
   for (let i: i32 = 0; i < length; i++) {
     stepInput(i, length, <usize>inCap)
   }
@@ -1961,24 +1962,29 @@ export function step(length: i32): i32 {
 
 // Reading ahead: with many keys, an event's key block and the path nodes of its partial matches
 // are cold (a key's last event was tens of thousands of events ago); each is a cache miss. wasm
-// has no prefetch instruction; a load whose value goes nowhere but a sink does the same. The loads
-// are staged (software pipelining): the key's entry in the keys region AHEAD_KEY events early, the
-// first line of its block AHEAD_BLOCK events early, the block's further lines (as many as its
-// count says) AHEAD_LINES events early, and the path node of each of its partial matches
-// AHEAD_NODES events early. A cursor per event ahead (a ring) remembers the block found, so each
-// stage costs one step. Every event thus issues a handful of independent misses for different
-// events ahead, which the memory system serves in parallel.
-const AHEAD_KEY: i32 = 24
-const AHEAD_BLOCK: i32 = 18
-const AHEAD_LINES: i32 = 12
-const AHEAD_NODES: i32 = 6
+// has no prefetch instruction; a load whose value goes nowhere but a sink does the same, but
+// unlike a prefetch it holds up retirement until its line arrives. So the loads are issued in
+// groups (group prefetching): at every AHEAD_GROUP-th event one tight loop per stage touches the
+// lines of a whole group of events ahead, and the group's misses are in flight together instead
+// of one after another, each behind the ~1,000 instructions of an event (issue 14: one load per
+// event and stage, spread out, left 57 % of the kernel's time at 100,000 cards waiting on them).
+// The stages: the keys' entries in the keys region AHEAD_KEY groups early, the first lines of
+// their blocks AHEAD_BLOCK groups early, the blocks' further lines (as many as their counts say)
+// AHEAD_LINES groups early, and the path node of each of their partial matches AHEAD_NODES groups
+// early. A cursor per event ahead (a ring) remembers the block found.
+const AHEAD_GROUP: i32 = 8
+const AHEAD_GROUP_MASK: i32 = AHEAD_GROUP - 1
+const AHEAD_KEY: i32 = 4
+const AHEAD_BLOCK: i32 = 3
+const AHEAD_LINES: i32 = 2
+const AHEAD_NODES: i32 = 1
 // Lines after the first and nodes touched per block at most (a longer block is read sequentially,
 // which the hardware's own prefetcher follows).
 const AHEAD_MAX_LINES: i32 = 4
 const AHEAD_MAX_NODES: i32 = 8
-// Cursors of the events ahead, by event index mod 32 (more than AHEAD_BLOCK).
-const AHEAD_RING_MASK: i32 = 31
-const aheadCursor: usize = memory.data(128)
+// Cursors of the events ahead, by event index mod 64 (more than (AHEAD_KEY + 1) groups).
+const AHEAD_RING_MASK: i32 = 63
+const aheadCursor: usize = memory.data(256)
 // From this many bytes of blocks and path nodes the state stays in the caches (a core's L2 is
 // 1–2 MiB), and reading ahead is only work: about 230 of the 3,300 instructions per event with
 // 1,000 cards (counted under cachegrind, decision 0032's addendum of 16:30). Decided per call.
@@ -1992,60 +1998,108 @@ function stateBytes(): usize {
 }
 let touchSink: i32 = 0
 
-/**
- * One step of reading ahead for the item at index `i` of a list of `length` items whose key ids
- * are i32s at `keys + (index << shift)`: the events of a batch, or the timers of the FIFO. A cursor
- * may name a block the key has left since (it moved to a larger one): it is still inside the blocks
- * region, and what is read from it is bounded, so that costs at most a useless load.
- */
+/** The key ids of a list of items: the events of a batch (i32s), or the FIFO's timers (16 bytes apart). */
 @inline
-function touchAheadOf(i: i32, length: i32, keys: usize, shift: i32, cursor: usize): void {
-  const a = i + AHEAD_KEY
-  if (a < length) {
-    const k = load<i32>(keys + (<usize>a << shift))
+function itemKey(keys: usize, shift: i32, j: i32): i32 {
+  return load<i32>(keys + (<usize>j << shift))
+}
+
+/** Touches the keys' entries of items from … to-1. */
+@inline
+function touchKeyEntries(from: i32, to: i32, keys: usize, shift: i32): void {
+  for (let j = from; j < to; j++) {
+    const k = itemKey(keys, shift, j)
     if (k < keyCount) touchSink += load<i32>(keysBase + (<usize>k << 2))
   }
-  const b = i + AHEAD_BLOCK
-  if (b < length) {
-    const k = load<i32>(keys + (<usize>b << shift))
+}
+
+/** Touches the first line of the blocks of items from … to-1 and remembers them in the cursors. */
+@inline
+function touchBlocks(from: i32, to: i32, keys: usize, shift: i32, cursor: usize): void {
+  for (let j = from; j < to; j++) {
+    const k = itemKey(keys, shift, j)
     let off: i32 = -1
     if (k < keyCount) {
       off = <i32>load<u32>(keysBase + (<usize>k << 2))
       touchSink += load<i32>(blocksBase + <usize>off)
     }
-    store<i32>(cursor + (<usize>(b & AHEAD_RING_MASK) << 2), off)
+    store<i32>(cursor + (<usize>(j & AHEAD_RING_MASK) << 2), off)
   }
-  const c = i + AHEAD_LINES
-  if (c < length) {
-    const off = load<i32>(cursor + (<usize>(c & AHEAD_RING_MASK) << 2))
-    if (off >= 0) {
-      const kp = blocksBase + <usize>off
-      const cls = load<i32>(kp, 4)
-      const n = load<i32>(kp)
-      const cap = cls >= 0 && cls < BLOCK_CLASSES ? blockCap(cls) : 0
-      const used = BLOCK_HEADER + <usize>(n < cap ? n : cap) * pmBytes
-      let lines = <i32>((used - 1) >> 6)
-      if (lines > AHEAD_MAX_LINES) lines = AHEAD_MAX_LINES
-      for (let l: i32 = 1; l <= lines; l++) touchSink += load<i32>(kp + (<usize>l << 6))
+}
+
+/**
+ * Touches the further lines of the blocks of items from … to-1 (their cursors). A cursor may name
+ * a block the key has left since (it moved to a larger one): it is still inside the blocks region,
+ * and what is read from it is bounded, so that costs at most a useless load.
+ */
+@inline
+function touchLines(from: i32, to: i32, cursor: usize): void {
+  for (let j = from; j < to; j++) {
+    const off = load<i32>(cursor + (<usize>(j & AHEAD_RING_MASK) << 2))
+    if (off < 0) continue
+    const kp = blocksBase + <usize>off
+    const cls = load<i32>(kp, 4)
+    const n = load<i32>(kp)
+    const cap = cls >= 0 && cls < BLOCK_CLASSES ? blockCap(cls) : 0
+    const used = BLOCK_HEADER + <usize>(n < cap ? n : cap) * pmBytes
+    let lines = <i32>((used - 1) >> 6)
+    if (lines > AHEAD_MAX_LINES) lines = AHEAD_MAX_LINES
+    for (let l: i32 = 1; l <= lines; l++) touchSink += load<i32>(kp + (<usize>l << 6))
+  }
+}
+
+/** Touches the path nodes of the partial matches of items from … to-1 (their cursors). */
+@inline
+function touchNodes(from: i32, to: i32, cursor: usize): void {
+  for (let j = from; j < to; j++) {
+    const off = load<i32>(cursor + (<usize>(j & AHEAD_RING_MASK) << 2))
+    if (off < 0) continue
+    const kp = blocksBase + <usize>off
+    const cls = load<i32>(kp, 4)
+    let n = load<i32>(kp)
+    const cap = cls >= 0 && cls < BLOCK_CLASSES ? blockCap(cls) : 0
+    if (n > cap) n = cap
+    if (n > AHEAD_MAX_NODES) n = AHEAD_MAX_NODES
+    for (let r: i32 = 0; r < n; r++) {
+      const node = load<i32>(recPtr(kp, r), 4)
+      if (node >= 0 && node < nodeTop) touchSink += load<i32>(nodePtr(node), 8)
     }
   }
-  const d = i + AHEAD_NODES
+}
+
+@inline
+function clampTo(x: i32, length: i32): i32 {
+  return x < length ? x : length
+}
+
+/**
+ * Reading ahead at item `i` of a list of `length` items whose key ids are i32s at
+ * `keys + (index << shift)`: the events of a batch, or the timers of the FIFO. Only at the first
+ * item of a group; each stage then touches one group ahead.
+ */
+@inline
+function touchAheadOf(i: i32, length: i32, keys: usize, shift: i32, cursor: usize): void {
+  if ((i & AHEAD_GROUP_MASK) != 0) return
+  const g = AHEAD_GROUP
+  touchKeyEntries(clampTo(i + AHEAD_KEY * g, length), clampTo(i + (AHEAD_KEY + 1) * g, length), keys, shift)
+  touchBlocks(clampTo(i + AHEAD_BLOCK * g, length), clampTo(i + (AHEAD_BLOCK + 1) * g, length), keys, shift, cursor)
+  touchLines(clampTo(i + AHEAD_LINES * g, length), clampTo(i + (AHEAD_LINES + 1) * g, length), cursor)
   // (Inline records have no path nodes.)
-  if (d < length && !inlineEvents) {
-    const off = load<i32>(cursor + (<usize>(d & AHEAD_RING_MASK) << 2))
-    if (off >= 0) {
-      const kp = blocksBase + <usize>off
-      const cls = load<i32>(kp, 4)
-      let n = load<i32>(kp)
-      const cap = cls >= 0 && cls < BLOCK_CLASSES ? blockCap(cls) : 0
-      if (n > cap) n = cap
-      if (n > AHEAD_MAX_NODES) n = AHEAD_MAX_NODES
-      for (let r: i32 = 0; r < n; r++) {
-        const node = load<i32>(recPtr(kp, r), 4)
-        if (node >= 0 && node < nodeTop) touchSink += load<i32>(nodePtr(node), 8)
-      }
-    }
-  }
+  if (!inlineEvents)
+    touchNodes(clampTo(i + AHEAD_NODES * g, length), clampTo(i + (AHEAD_NODES + 1) * g, length), cursor)
+}
+
+/**
+ * Starts reading ahead from item `first`: touches, stage by stage, what the groups before the
+ * first group boundary at or after `first` would have touched, so the first groups are not cold.
+ */
+function primeAhead(first: i32, length: i32, keys: usize, shift: i32, cursor: usize): void {
+  const boundary = (first + AHEAD_GROUP_MASK) & ~AHEAD_GROUP_MASK
+  const g = AHEAD_GROUP
+  touchKeyEntries(first, clampTo(boundary + AHEAD_KEY * g, length), keys, shift)
+  touchBlocks(first, clampTo(boundary + AHEAD_BLOCK * g, length), keys, shift, cursor)
+  touchLines(first, clampTo(boundary + AHEAD_LINES * g, length), cursor)
+  if (!inlineEvents) touchNodes(first, clampTo(boundary + AHEAD_NODES * g, length), cursor)
 }
 
 @inline
@@ -2055,7 +2109,7 @@ function touchAhead(i: i32, length: i32): void {
 
 // The same for advanceTime: the keys of the FIFO's next timers (most expiries come from it), as
 // expiring a key walks its whole list and releases the paths of what expired.
-const timerCursor: usize = memory.data(128)
+const timerCursor: usize = memory.data(256)
 
 @inline
 function touchTimersAhead(h: i32): void {
@@ -2088,8 +2142,9 @@ export function stepSegments(length: i32, segments: i32): i32 {
   }
   beginCall()
   if (!cacheReady) prepareCache()
-  memory.fill(aheadCursor, 0xff, 128)
+  memory.fill(aheadCursor, 0xff, 256)
   readAhead = stateBytes() >= readAheadMinBytes
+  if (readAhead) primeAhead(0, length, inBase, 2, aheadCursor)
   const cap = <usize>inCap
   let i: i32 = 0
   for (let s: i32 = 0; s < segments; s++) {
@@ -2129,8 +2184,9 @@ function expireThrough(watermark: f64): void {
       // No walk ahead of the timers has started in this advance (only when one expires: between
       // segments most advances expire nothing).
       if (!cleared) {
-        memory.fill(timerCursor, 0xff, 128)
+        memory.fill(timerCursor, 0xff, 256)
         cleared = true
+        if (readAhead) primeAhead(fifoHead, fifoTail, fifoBase + 8, 4, timerCursor)
       }
       if (readAhead) touchTimersAhead(fifoHead)
       fifoHead++
