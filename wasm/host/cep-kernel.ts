@@ -18,7 +18,7 @@
  * number (the kernel lists the nodes a call created with their event's index in the batch).
  * Patterns of the inline class (cep-record-layout.ts) keep no path nodes: a record holds its
  * events' ring indices, and the host keeps each ring entry's row in a circular array of the ring's
- * capacity, by index (RingRows).
+ * capacity, by index (KernelRing over RingRows, ring-rows.ts).
  * A released node's row stays until the node is reused (a snapshot takes the rows of live nodes
  * only): clearing it was a write at a random place of a large array per released node, about
  * one per event, for memory that the next node in that place takes anyway. Matches and timeouts
@@ -50,7 +50,7 @@ import type { Nfa, NfaCondition } from '../../runtime/cep/nfa-types.ts'
 import type { PatternSpec } from '../../runtime/cep/pattern-spec.ts'
 import { inlineSlots, RECORD_BYTES, type RecordLayout, recordLayout } from './cep-record-layout.ts'
 import { compileKernelModule, instantiateKernelModule } from './kernel-host.ts'
-import { RingRows } from './ring-rows.ts'
+import { KernelRing } from './ring-rows.ts'
 
 /** The default location of the built kernel (`npm run build:wasm`, or `buildKernel` from wasm/build.ts). */
 export const CEP_WASM_PATH = fileURLToPath(new URL('../dist/cep.wasm', import.meta.url))
@@ -426,8 +426,8 @@ export class WasmPatternEngine implements PatternEngine {
   private readonly ring: RingExports | null
   /** Rows of the events the kernel's path nodes hold, by node (a free node's: stale, unused). */
   private rows: unknown[] = []
-  /** Inline records: rows of the ring's entries, by index (null otherwise). */
-  private ringRows: RingRows | null = null
+  /** Inline records: the ring and its entries' rows, by index (null otherwise). */
+  private ringRows: KernelRing | null = null
   /** Timeouts found while stepping, reported at the next advanceTime. */
   private pendingTimeouts: EngineMatch[] = []
 
@@ -506,8 +506,7 @@ export class WasmPatternEngine implements PatternEngine {
     }
     this.rows = []
     const ring = this.ring
-    this.ringRows =
-      this.layout === 'inline' && ring !== null ? new RingRows(ring.ringCapacity(), ring.ringTailOf()) : null
+    this.ringRows = this.layout === 'inline' && ring !== null ? new KernelRing(ring) : null
     this.pendingTimeouts = []
     this.viewBuffer = null
   }
@@ -529,8 +528,7 @@ export class WasmPatternEngine implements PatternEngine {
    * inline records, the ring's live entries (one per taken event, dropped by the watermark).
    */
   get pathNodes(): number {
-    const ring = this.ring
-    if (this.ringRows !== null && ring !== null) return (ring.ringTailOf() - ring.ringHeadOf()) >>> 0
+    if (this.ringRows !== null) return this.ringRows.live
     return this.kernel.nodeCount()
   }
 
@@ -590,24 +588,27 @@ export class WasmPatternEngine implements PatternEngine {
   private takeRows(batchRows: readonly unknown[]): void {
     const kernel = this.kernel
     const takenCount = kernel.takenCountOf()
-    const taken = new Int32Array(this.memory.buffer, kernel.takenPtr(), 2 * takenCount)
-    const ringRows = this.followRing()
-    if (ringRows !== null) {
-      for (let i = 0; i < 2 * takenCount; i += 2) ringRows.set(taken[i]!, batchRows[taken[i + 1]!])
-      ringRows.endAt((this.ring as RingExports).ringTailOf())
-      return
-    }
-    const rows = this.rows
-    for (let i = 0; i < 2 * takenCount; i += 2) rows[taken[i]!] = batchRows[taken[i + 1]!]
+    this.keepRows(
+      new Int32Array(this.memory.buffer, kernel.takenPtr(), 2 * takenCount),
+      takenCount,
+      batchRows,
+    )
   }
 
-  /** Inline records: the ring's rows, moved to where the last call's growth of the ring put the entries. */
-  private followRing(): RingRows | null {
+  /**
+   * Keeps the rows of the events the kernel took in its last call: pairs (reference, index into
+   * `rows`), a reference being a path node's number or, with inline records, a ring entry's index.
+   */
+  private keepRows(pairs: Int32Array, count: number, rows: readonly unknown[]): void {
     const ringRows = this.ringRows
-    const ring = this.ring
-    if (ringRows === null || ring === null) return null
-    ringRows.follow(ring.ringCapacity(), ring.ringFloorOf())
-    return ringRows
+    if (ringRows !== null) {
+      ringRows.follow()
+      for (let i = 0; i < 2 * count; i += 2) ringRows.set(pairs[i]!, rows[pairs[i + 1]!])
+      ringRows.end()
+      return
+    }
+    const nodeRows = this.rows
+    for (let i = 0; i < 2 * count; i += 2) nodeRows[pairs[i]!] = rows[pairs[i + 1]!]
   }
 
   stepSegments(
@@ -681,9 +682,7 @@ export class WasmPatternEngine implements PatternEngine {
     const meta = new Float64Array(buffer, kernel.saveMeta(), kernel.metaWords()).slice()
     // The rows of live nodes: a node is referred to (by a partial match or a later node) while it lives.
     // With inline records, the rows of the ring's live entries, by index.
-    const ring = this.ring
-    const rows: [number, unknown][] =
-      this.ringRows !== null && ring !== null ? this.ringRows.entries(ring.ringHeadOf()) : []
+    const rows: [number, unknown][] = this.ringRows !== null ? this.ringRows.entries() : []
     const nodeWords = new Int32Array(buffer, kernel.nodesPtr(), kernel.regionUsed(NODES_REGION) >> 2)
     for (let node = 0; node < nodeWords.length / (NODE_BYTES >> 2); node++)
       if (nodeWords[(node * NODE_BYTES + NODE_REFS_OFFSET) >> 2]! > 0) rows.push([node, this.rows[node]])
@@ -761,7 +760,7 @@ export class WasmPatternEngine implements PatternEngine {
     }
     const ring = this.ring
     if (this.layout === 'inline' && ring !== null) {
-      const ringRows = new RingRows(ring.ringCapacity(), ring.ringTailOf())
+      const ringRows = new KernelRing(ring)
       for (const [index, row] of state.rows) ringRows.set(index, row)
       this.ringRows = ringRows
     } else for (const [node, row] of state.rows) this.rows[node] = row
@@ -910,15 +909,13 @@ export class WasmPatternEngine implements PatternEngine {
     buffer = this.memory.buffer
     base = kernel.outputPtr()
     words = new Int32Array(buffer, base, (X_HEADER + nodes * X_NODE) >> 2)
-    const ringRows = this.followRing()
-    if (ringRows !== null) {
-      // (Each node became a ring entry: the number is its index.)
-      for (let i = 0; i < nodes; i++)
-        ringRows.set(words[((X_HEADER + i * X_NODE) >> 2) + 2]!, matches.rows[i])
-      ringRows.endAt((this.ring as RingExports).ringTailOf())
-      return
+    // (Each node became a ring entry with inline records: the number is its index.)
+    const pairs = new Int32Array(2 * nodes)
+    for (let i = 0; i < nodes; i++) {
+      pairs[2 * i] = words[((X_HEADER + i * X_NODE) >> 2) + 2]!
+      pairs[2 * i + 1] = i
     }
-    for (let i = 0; i < nodes; i++) this.rows[words[((X_HEADER + i * X_NODE) >> 2) + 2]!] = matches.rows[i]
+    this.keepRows(pairs, nodes, matches.rows)
   }
 
   /**
@@ -942,9 +939,8 @@ export class WasmPatternEngine implements PatternEngine {
     const rows = this.rows
     // Inline records: the references are ring indices (the entry's seq is in the ring).
     const ringRows = this.ringRows
-    const ring = this.ring
-    const ringDoubles = ringRows !== null && ring !== null ? new Float64Array(buffer, ring.ringPtr()) : null
-    const ringMask = ringRows !== null && ring !== null ? ring.ringCapacity() - 1 : 0
+    const ringDoubles = ringRows !== null ? new Float64Array(buffer, ringRows.ptr) : null
+    const ringMask = ringRows !== null ? ringRows.mask : 0
     let w = from >> 2
     while (w < words.length) {
       const kind = words[w]!
@@ -961,7 +957,7 @@ export class WasmPatternEngine implements PatternEngine {
           const node = words[w + 7 + 2 * i]!
           steps[i] = step
           if (ringDoubles !== null) {
-            matched[i] = (ringRows as RingRows).get(node)
+            matched[i] = (ringRows as KernelRing).get(node)
             seqs[i] = ringDoubles[((node & ringMask) * RING_ENTRY_BYTES + RING_SEQ_OFFSET) >> 3]!
             continue
           }

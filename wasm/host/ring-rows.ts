@@ -57,3 +57,61 @@ export class RingRows {
     return out
   }
 }
+
+/** What a CEP kernel with inline records exports about its ring (cep-kernel.ts: CepExports). */
+export interface RingExports {
+  ringPtr(): number
+  ringCapacity(): number
+  ringHeadOf(): number
+  ringTailOf(): number
+  ringFloorOf(): number
+}
+
+/**
+ * A kernel's ring together with the host's rows of its entries: RingRows kept in step with the
+ * kernel's exports, so the host holds one object where it held a RingRows and the exports beside it.
+ */
+export class KernelRing {
+  private readonly rows: RingRows
+
+  constructor(private readonly ring: RingExports) {
+    this.rows = new RingRows(ring.ringCapacity(), ring.ringTailOf())
+  }
+
+  /** Before a call's new entries get their rows: follows the kernel's doubling of the ring. */
+  follow(): void {
+    this.rows.follow(this.ring.ringCapacity(), this.ring.ringFloorOf())
+  }
+
+  set(index: number, row: unknown): void {
+    this.rows.set(index, row)
+  }
+
+  get(index: number): unknown {
+    return this.rows.get(index)
+  }
+
+  /** After the rows of a call's new entries were set. */
+  end(): void {
+    this.rows.endAt(this.ring.ringTailOf())
+  }
+
+  /** Entries still live (taken events a partial match may still hold). */
+  get live(): number {
+    return (this.ring.ringTailOf() - this.ring.ringHeadOf()) >>> 0
+  }
+
+  /** The live entries' [index, row] pairs, head to tail (snapshots). */
+  entries(): [number, unknown][] {
+    return this.rows.entries(this.ring.ringHeadOf())
+  }
+
+  /** The ring's address in the kernel's memory (entries of RING_ENTRY_BYTES, by index & mask). */
+  get ptr(): number {
+    return this.ring.ringPtr()
+  }
+
+  get mask(): number {
+    return this.ring.ringCapacity() - 1
+  }
+}
