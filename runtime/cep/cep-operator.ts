@@ -360,8 +360,7 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
       const matchTo = results.matchEnds[j] as number
       for (let m = matchFrom; m < matchTo; m++) this.emitMatch(results.matches[m] as EngineMatch, origin, out)
       const timeoutTo = results.timeoutEnds[j] as number
-      if (timeoutTo > timeoutFrom)
-        this.emitTimeouts(results.timeouts.slice(timeoutFrom, timeoutTo), origin, out)
+      if (timeoutTo > timeoutFrom) this.emitTimeouts(results.timeouts, origin, out, timeoutFrom, timeoutTo)
       from = to
       matchFrom = matchTo
       timeoutFrom = timeoutTo
@@ -464,14 +463,22 @@ export class CepOperator extends EventTimeOperator implements WindowedOperator {
     }
   }
 
-  private emitTimeouts(timeouts: readonly EngineMatch[], origin: number, out: CepBatchOutput): void {
+  /** Timeouts from … to-1 (default all) as of record `origin`. */
+  private emitTimeouts(
+    timeouts: readonly EngineMatch[],
+    origin: number,
+    out: CepBatchOutput,
+    from = 0,
+    to = timeouts.length,
+  ): void {
     const timeout = this.functions.timeout
     if (timeout === null) return
     // The NFA may hold one partial match in several states (a{1,3}: after one a, both "take
     // another" and "go on"); when it times out, Flink reports it once per state. The timeout
     // stream gets it once: the same events of the same key at the same time (decision 0024).
     const seen = new Set<string>()
-    for (const match of timeouts) {
+    for (let t = from; t < to; t++) {
+      const match = timeouts[t] as EngineMatch
       const identity = `${match.keyId}|${match.time}|${match.seqs.join(',')}|${match.steps.join(',')}`
       if (seen.has(identity)) continue
       seen.add(identity)
