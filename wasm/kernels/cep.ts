@@ -2027,35 +2027,33 @@ function touchBlocks(from: i32, to: i32, keys: usize, shift: i32, cursor: usize)
   }
 }
 
+/** The block offset item j's cursor remembers (-1: none). */
+@inline
+function cursorOffset(cursor: usize, j: i32): i32 {
+  return load<i32>(cursor + (<usize>(j & AHEAD_RING_MASK) << 2))
+}
+
 /**
- * The records of the block item j's cursor names (0 when it names none), bounded by its class's
- * capacity: a cursor may name a block the key has left since (it moved to a larger one); it is
- * still inside the blocks region, and what is read from it is bounded, so that costs at most a
- * useless load.
+ * The records of the block at kp, bounded by its class's capacity: a cursor may name a block the
+ * key has left since (it moved to a larger one); it is still inside the blocks region, and what
+ * is read from it is bounded, so that costs at most a useless load.
  */
 @inline
-function cursorRecords(cursor: usize, j: i32): i32 {
-  const off = load<i32>(cursor + (<usize>(j & AHEAD_RING_MASK) << 2))
-  if (off < 0) return -1
-  const kp = blocksBase + <usize>off
+function boundedRecords(kp: usize): i32 {
   const cls = load<i32>(kp, 4)
   const n = load<i32>(kp)
   const cap = cls >= 0 && cls < BLOCK_CLASSES ? blockCap(cls) : 0
   return n < cap ? n : cap
 }
 
-@inline
-function cursorBlock(cursor: usize, j: i32): usize {
-  return blocksBase + <usize>load<i32>(cursor + (<usize>(j & AHEAD_RING_MASK) << 2))
-}
-
 /** Touches the further lines of the blocks of items from … to-1 (their cursors). */
 @inline
 function touchLines(from: i32, to: i32, cursor: usize): void {
   for (let j = from; j < to; j++) {
-    const n = cursorRecords(cursor, j)
-    if (n < 0) continue
-    const kp = cursorBlock(cursor, j)
+    const off = cursorOffset(cursor, j)
+    if (off < 0) continue
+    const kp = blocksBase + <usize>off
+    const n = boundedRecords(kp)
     let lines = <i32>((BLOCK_HEADER + <usize>n * pmBytes - 1) >> 6)
     if (lines > AHEAD_MAX_LINES) lines = AHEAD_MAX_LINES
     for (let l: i32 = 1; l <= lines; l++) touchSink += load<i32>(kp + (<usize>l << 6))
@@ -2066,9 +2064,10 @@ function touchLines(from: i32, to: i32, cursor: usize): void {
 @inline
 function touchNodes(from: i32, to: i32, cursor: usize): void {
   for (let j = from; j < to; j++) {
-    let n = cursorRecords(cursor, j)
-    if (n < 0) continue
-    const kp = cursorBlock(cursor, j)
+    const off = cursorOffset(cursor, j)
+    if (off < 0) continue
+    const kp = blocksBase + <usize>off
+    let n = boundedRecords(kp)
     if (n > AHEAD_MAX_NODES) n = AHEAD_MAX_NODES
     for (let r: i32 = 0; r < n; r++) {
       const node = load<i32>(recPtr(kp, r), 4)
