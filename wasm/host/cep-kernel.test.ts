@@ -996,6 +996,43 @@ describe('inline partial match records', () => {
     expect(compared).toBeGreaterThan(100)
   })
 
+  // A record whose one successor is a take into a waiting state advances in place, and a take from
+  // the start appends a record directly; both must land where the general path puts them when a
+  // record before them changed first (here the pairs an `ab` event completes) and when not.
+  it('advance in place and start records directly, behind records that changed or not', () => {
+    const spec = readPattern('a{2} followed by b', { withinMs: 100 })
+    const holds = (letter: string) => (row: unknown) => (row as FixtureRow).v.includes(letter)
+    const functions = fixtureFunctions(spec, { a: holds('a'), b: holds('b') })
+    const nfa = compileNfa(spec)
+    const rows = rowsOf('a1 a2 a3 ab4 a5 c6 b7 a8 ab9 ab10 b11')
+    const round = (from: number, to: number, watermark: number | null): Round => ({
+      rows: rows.slice(from, to),
+      keyIds: rows.slice(from, to).map(() => 0),
+      times: rows.slice(from, to).map((_, i) => from + i + 1),
+      watermark,
+    })
+    const rounds = [round(0, 5, 5), round(5, 11, 11), round(11, 11, 500)]
+    const expected = run(new NfaEngine(nfa, spec.skip, functions, UNBOUNDED), functions, rounds)
+    const fast = kernel.createEngine(nfa, spec, UNBOUNDED)
+    expect(fast.recordLayout).toBe('inline')
+    expect(run(fast, functions, rounds)).toEqual(expected)
+    const general = kernel.createEngine(nfa, spec, UNBOUNDED, { tuning: { decisionCache: false } })
+    expect(run(general, functions, rounds)).toEqual(expected)
+    // ab4 completes a1 a2 and a2 a3 before a3's record advances to the pair a3 ab4 (b7 completes
+    // it); ab9 completes a5 a8 before advancing a8; ab10 completes a8 ab9 before advancing ab9;
+    // ab10 waits for a second a until it times out.
+    expect(expected.byKey.get(0)).toEqual([
+      'm @4 0:0 1:0 3:1',
+      'm @4 1:0 2:0 3:1',
+      'm @7 2:0 3:0 6:1',
+      'm @7 3:0 4:0 6:1',
+      'm @9 4:0 7:0 8:1',
+      'm @10 7:0 8:0 9:1',
+      'm @11 8:0 9:0 10:1',
+      't @110 9:0',
+    ])
+  })
+
   it('drops ring entries by time: after an advance only events within `within` of the watermark stay', () => {
     const withinMs = 10
     const spec = readPattern('a{2} followed by b', { withinMs })

@@ -163,10 +163,23 @@ const CACHE_MAX_STATES: i32 = 64
 const CACHE_MAX_BITS: i32 = 8
 const CACHE_MAX_OUT: i32 = 8
 let cacheBytes: usize = 0
-// Per (state, packed mask), after the cache's edge lists: whether a partial match there only stays
-// (0 unknown, 1 stays, 2 does not). Most partial matches only ignore most events (they wait for a
-// later step); stepEvent keeps those in place without the call of computeNext and its decision.
+// Per (state, packed mask), after the cache's edge lists: what a partial match there does (0
+// unknown, HOW_STAYS, HOW_GENERAL, HOW_ADVANCES). Most partial matches only ignore most events
+// (they wait for a later step); stepEvent keeps those in place without the call of computeNext
+// and its decision. An inline record whose one successor is a take into a state that is neither
+// final nor a stop (`small` after `small` waiting for a second one) is advanced in place: it keeps
+// its start, so its place, its expiry and its timer (advanceRecord). After those bytes, per
+// (state, packed mask), the take's target state and step (ADVANCE_INFO, u32).
 let staysPtr: usize = 0
+let advancePtr: usize = 0
+const HOW_STAYS: u8 = 1
+const HOW_GENERAL: u8 = 2
+const HOW_ADVANCES: u8 = 3
+// The same for the start state, per packed mask (it has no record: its take appends one,
+// startRecord): 0 unknown, HOW_STAYS (nothing starts), HOW_GENERAL, HOW_ADVANCES; then the
+// take's target and step per packed mask.
+const startHow: usize = memory.data(1 << CACHE_MAX_BITS)
+const startAdvance: usize = memory.data(4 << CACHE_MAX_BITS)
 let cachePtr: usize = 0
 let cacheReady: bool = false
 let cacheOn: bool = false
@@ -361,9 +374,10 @@ export function init(
   cachePtr = outEdgesPtr + (<usize>SCRATCH_ENTRIES << 2)
   cacheBytes =
     states <= CACHE_MAX_STATES
-      ? (<usize>states << CACHE_MAX_BITS) * (9 + (<usize>CACHE_MAX_OUT << 2))
+      ? (<usize>states << CACHE_MAX_BITS) * (13 + (<usize>CACHE_MAX_OUT << 2))
       : 0
   staysPtr = cachePtr + (<usize>states << CACHE_MAX_BITS) * (8 + (<usize>CACHE_MAX_OUT << 2))
+  advancePtr = staysPtr + (<usize>states << CACHE_MAX_BITS)
   cacheReady = false
   cacheOn = false
   metaPtr = align16(cachePtr + cacheBytes)
@@ -1132,6 +1146,7 @@ function prepareCache(): void {
   cacheMaskLow = (bits & (bits + 1)) == 0
   cacheBits = <i32>popcnt<u32>(bits)
   memory.fill(cachePtr, 0, cacheBytes)
+  memory.fill(startHow, 0, 1 << CACHE_MAX_BITS)
   cacheOn = true
 }
 
@@ -1267,7 +1282,7 @@ function computeNext(p: usize, t: f64, seq: f64, m: u32): bool {
     const ep = edgesPtr + <usize>load<i32>(list) * EDGE_BYTES
     stays = load<i32>(ep) == IGNORE && load<i32>(ep, 4) == state
   }
-  if (cacheOn && !isStart) store<u8>(staysPtr + ((<usize>state << CACHE_MAX_BITS) | <usize>curIdx), stays ? 1 : 2)
+  if (cacheOn) noteHow(isStart, state, stays, list, outN, m)
   if (stays) return true
   if (inlineEvents) {
     nextInline(list, outN, isStart, state, meta, e0, e1, e2, e3, start, t, seq, m)
@@ -1298,6 +1313,96 @@ function computeNext(p: usize, t: f64, seq: f64, m: u32): bool {
     if (fin >= 0) addState(fin, taken, s0, q0, t)
   }
   return false
+}
+
+/**
+ * Caches what a partial match at `state` (the start when isStart) does on events of this packed
+ * mask, given its decision (`outN` edges at `list`): stays, advances in place (inline records, one
+ * take into a state that is neither final nor a stop, no final after proceeding), or the general
+ * path.
+ */
+function noteHow(isStart: bool, state: i32, stays: bool, list: usize, outN: i32, m: u32): void {
+  let how = stays ? HOW_STAYS : HOW_GENERAL
+  let info: u32 = 0
+  if (isStart && outN == 0) how = HOW_STAYS
+  else if (inlineEvents && outN == 1 && !stays) {
+    const ep = edgesPtr + <usize>load<i32>(list) * EDGE_BYTES
+    const target = load<i32>(ep, 4)
+    const kind = stateKind(target)
+    if (load<i32>(ep) == TAKE && kind != K_FINAL && kind != K_STOP && finalAfter(target, m) < 0) {
+      how = HOW_ADVANCES
+      info = <u32>target | (<u32>load<i32>(ep, 8) << 16)
+    }
+  }
+  if (isStart) {
+    store<u8>(startHow + <usize>curIdx, how)
+    store<u32>(startAdvance + (<usize>curIdx << 2), info)
+  } else {
+    const at = (<usize>state << CACHE_MAX_BITS) | <usize>curIdx
+    store<u8>(staysPtr + at, how)
+    store<u32>(advancePtr + (at << 2), info)
+  }
+}
+
+/** The ring entry of the event being stepped, appended (and listed as taken) at its first take. */
+@inline
+function takeCurrentEvent(t: f64, seq: f64): u32 {
+  if (curEntry == NO_ENTRY) {
+    curEntry = ringAppend(t, seq)
+    noteTaken(<i32>curEntry)
+  }
+  return curEntry
+}
+
+/**
+ * Partial match i of key k (an inline record) takes the event at step `info >> 16` into state
+ * `info & 0xffff` (HOW_ADVANCES): what computeNext and classifyResults make of it, in place. Its
+ * start, so its expiry and timer, stay; its place is the next new position.
+ */
+function advanceRecord(k: i32, i: i32, info: u32, t: f64, seq: f64): void {
+  const entry = takeCurrentEvent(t, seq)
+  // (After the take: listing it may move the layout.)
+  let p: usize
+  if (scratchFrom < 0) p = recPtr(keyPtr(k), i)
+  else {
+    p = scratchRecord(newCount)
+    copyWordsDown(p, recPtr(keyPtr(k), i), pmBytes)
+  }
+  const meta = load<u32>(p, 4)
+  const count = metaCount(meta)
+  if (count >= inlineSlots) abort('cep kernel: a partial match with more events than an inline record holds')
+  const start = load<f64>(p, 8)
+  ringHold(entry, start)
+  store<i32>(p, <i32>(info & 0xffff))
+  store<u32>(p, (meta + 1) | ((info >> 16) << (4 + (<u32>count << 2))), 4)
+  store<u32>(p + 16 + (<usize>count << 2), entry)
+  newCount++
+  const e = start + windowMs
+  if (e < newMinExpiry) newMinExpiry = e
+}
+
+/**
+ * The start state takes the event at step `info >> 16` into state `info & 0xffff` (HOW_ADVANCES
+ * from the start): a new inline record after the key's others, with its timer.
+ */
+function startRecord(k: i32, info: u32, t: f64, seq: f64): void {
+  const entry = takeCurrentEvent(t, seq)
+  ringHold(entry, t)
+  let p: usize
+  if (scratchFrom >= 0) p = scratchRecord(newCount)
+  else {
+    reserveRecords(k, newCount + 1, newCount)
+    p = recPtr(keyPtr(k), newCount)
+  }
+  store<i32>(p, <i32>(info & 0xffff))
+  store<u32>(p, 1 | ((info >> 16) << 4), 4)
+  store<f64>(p, t, 8)
+  store<u64>(p, <u64>entry, 16)
+  if (inlineSlots > 2) store<u64>(p, 0, 24)
+  newCount++
+  const e = t + windowMs
+  if (e < newMinExpiry) newMinExpiry = e
+  arm(k, e)
 }
 
 /** The final state after proceeding from `target` on this event's mask (cached per mask when the cache is on). */
@@ -1341,10 +1446,7 @@ function nextInline(
     }
     const count = isStart ? 0 : metaCount(meta)
     if (count == INLINE_MAX_EVENTS) abort('cep kernel: a partial match with more events than an inline record holds')
-    if (curEntry == NO_ENTRY) {
-      curEntry = ringAppend(t, seq)
-      noteTaken(<i32>curEntry)
-    }
+    takeCurrentEvent(t, seq)
     const s0 = isStart ? t : start
     ringHold(curEntry, s0)
     const taken: u32 = (isStart ? 1 : meta + 1) | (<u32>load<i32>(ep, 8) << (4 + (<u32>count << 2)))
@@ -1755,9 +1857,17 @@ function stepEvent(k: i32, t: f64, seq: f64, m: u32): void {
   for (let i: i32 = 0; i < before; i++) {
     // (Re-read: the successors of the one before may have moved the layout.)
     const p = recPtr(keyPtr(k), i)
-    if (cacheOn && load<u8>(staysPtr + ((<usize>load<i32>(p) << CACHE_MAX_BITS) | <usize>curIdx)) == 1) {
-      keepRecord(k, i)
-      continue
+    if (cacheOn) {
+      const at = (<usize>load<i32>(p) << CACHE_MAX_BITS) | <usize>curIdx
+      const how = load<u8>(staysPtr + at)
+      if (how == HOW_STAYS) {
+        keepRecord(k, i)
+        continue
+      }
+      if (how == HOW_ADVANCES) {
+        advanceRecord(k, i, load<u32>(advancePtr + (at << 2)), t, seq)
+        continue
+      }
     }
     if (computeNext(p, t, seq, m)) {
       keepRecord(k, i)
@@ -1768,8 +1878,12 @@ function stepEvent(k: i32, t: f64, seq: f64, m: u32): void {
       classifyResults(true)
     }
   }
-  computeNext(0, t, seq, m)
-  classifyResults(false)
+  const startsHow = cacheOn ? load<u8>(startHow + <usize>curIdx) : 0
+  if (startsHow == HOW_ADVANCES) startRecord(k, load<u32>(startAdvance + (<usize>curIdx << 2)), t, seq)
+  else if (startsHow != HOW_STAYS) {
+    computeNext(0, t, seq, m)
+    classifyResults(false)
+  }
   finishRecords(k)
   totalPartials += newCount - before
   if (potHead >= 0) {
