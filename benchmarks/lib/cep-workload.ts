@@ -130,6 +130,19 @@ export function cepBatches(count: number, options: CepWorkloadOptions, batchSize
  * old or older are dropped when the card's next payment comes (the engines drop them on the
  * watermark too; that changes what they hold, not what they match).
  */
+/**
+ * Drops the pairs at the front of `pairs` whose first payment is at or before `horizon`, in place
+ * (a copy per drop, `slice` or `splice`, made garbage at every expiry and with it GC pauses the
+ * engines do not have).
+ */
+function dropRunOut(pairs: number[], horizon: number): void {
+  let keep = 0
+  while (keep < pairs.length && pairs[keep]! <= horizon) keep += 3
+  let to = 0
+  for (let from = keep; from < pairs.length; from++) pairs[to++] = pairs[from]!
+  pairs.length = to
+}
+
 export class HandWrittenSmallSmallLarge {
   /** Per card: the waiting small payment's time and seq (NaN: none). */
   private readonly firstTime: Float64Array
@@ -154,12 +167,7 @@ export class HandWrittenSmallSmallLarge {
       const horizon = t - WITHIN_MS
       if (this.firstTime[card]! <= horizon) this.firstTime[card] = Number.NaN
       let pairs = this.pairs[card]
-      if (pairs !== undefined && pairs.length > 0 && pairs[0]! <= horizon) {
-        let keep = 0
-        while (keep < pairs.length && pairs[keep]! <= horizon) keep += 3
-        pairs = pairs.slice(keep)
-        this.pairs[card] = pairs
-      }
+      if (pairs !== undefined && pairs.length > 0 && pairs[0]! <= horizon) dropRunOut(pairs, horizon)
       if (amount > LARGE_ABOVE) {
         if (pairs !== undefined && pairs.length > 0) {
           for (let p = 0; p < pairs.length; p += 3) match(card, pairs[p + 1]!, pairs[p + 2]!, seqs[i]!)
@@ -192,10 +200,7 @@ export class HandWrittenSmallSmallLarge {
     for (let card = 0; card < this.firstTime.length; card++) {
       if (this.firstTime[card]! <= horizon) this.firstTime[card] = Number.NaN
       const pairs = this.pairs[card]
-      if (pairs === undefined || pairs.length === 0 || pairs[0]! > horizon) continue
-      let keep = 0
-      while (keep < pairs.length && pairs[keep]! <= horizon) keep += 3
-      pairs.splice(0, keep)
+      if (pairs !== undefined && pairs.length > 0 && pairs[0]! <= horizon) dropRunOut(pairs, horizon)
     }
   }
 
