@@ -17,6 +17,7 @@
  * Sharing of the partitions after the first rejoins restores state on whichever node gets them, so
  * state written by the zombie where it no longer owned the partition would show in the counts.
  */
+import { type Admin, AssignerProtocol, Kafka, logLevel } from 'kafkajs'
 import { afterEach, describe, expect, it } from 'vitest'
 import { type LoadedArtifact, loadArtifact } from '../../runtime/artifact/load.ts'
 import { isSluiceError } from '../../runtime/errors.ts'
@@ -39,7 +40,7 @@ import {
   compareCounts,
   expectedCounts,
 } from '../support/stateful-reference.ts'
-import { connectKafkaLog, uniqueName } from './kafka-env.ts'
+import { connectKafkaLog, kafkaBrokers, uniqueName } from './kafka-env.ts'
 
 const PARTITIONS = 2
 const EVENTS = 8000
@@ -200,7 +201,14 @@ async function fencedMidStream(stall: FencePoint, seed: number): Promise<void> {
   }
 
   // Both incarnations in the group now: the partitions are shared again, each restored on the
-  // node that gets it, and the two finish the input together.
+  // node that gets it, and the two finish the input together. (The fence warning comes when the
+  // zombie starts to join again: until the group settles the successor still holds every
+  // partition, and input produced before then could all be its to handle.)
+  await waitForAsync(
+    async () => (await membersHolding(names.group, input)) === PARTITIONS,
+    `the group to settle with each incarnation holding a partition of ${input}`,
+    90_000,
+  )
   await produce(admin, input, events.slice(half))
   await zombie.runner.waitUntilCaughtUp(120_000)
   expect(zombie.ended, `the first incarnation ended: ${zombie.lines.slice(-5).join('')}`).toBeNull()
@@ -225,6 +233,37 @@ async function fencedMidStream(stall: FencePoint, seed: number): Promise<void> {
   expect(problems.slice(0, 20)).toEqual([])
   expect(rows.length).toBe(total)
   expect(await readTopic(admin, names.deadLetters).catch(() => [])).toEqual([])
+}
+
+/** How many members of a stable `group` hold at least one partition of `topic` (0 while it rebalances). */
+async function membersHolding(group: string, topic: string): Promise<number> {
+  const { groups } = await (await groupAdmin()).describeGroups([group])
+  const described = groups[0]
+  if (described === undefined || described.state !== 'Stable') return 0
+  return described.members.filter((member) => {
+    const assignment = AssignerProtocol.MemberAssignment.decode(member.memberAssignment)?.assignment
+    return (assignment?.[topic]?.length ?? 0) > 0
+  }).length
+}
+
+let describer: Promise<Admin> | null = null
+/** A kafkajs admin for describing groups (the Log interface has no such call), closed after each test. */
+function groupAdmin(): Promise<Admin> {
+  if (describer === null) {
+    const created = new Kafka({
+      clientId: 'sluice-test-admin',
+      brokers: kafkaBrokers(),
+      logLevel: logLevel.NOTHING,
+    }).admin()
+    describer = created.connect().then(() => created)
+    opened.push({
+      close: async () => {
+        describer = null
+        await created.disconnect()
+      },
+    })
+  }
+  return describer
 }
 
 /** The newest epoch the state store committed for every stateful step of one source partition. */
