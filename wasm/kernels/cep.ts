@@ -168,8 +168,8 @@ let cacheBytes: usize = 0
 // (they wait for a later step); stepEvent keeps those in place without the call of computeNext
 // and its decision. An inline record whose one successor is a take into a state that is neither
 // final nor a stop (`small` after `small` waiting for a second one) is advanced in place: it keeps
-// its start, so its place, its expiry and its timer (advanceRecord). After those bytes, per
-// (state, packed mask), the take's target state and step (ADVANCE_INFO, u32).
+// its start, so its place, its expiry and its timer (advanceRecord). After those bytes
+// (advancePtr), per (state, packed mask), a u32: the take's target state | its step << 16.
 let staysPtr: usize = 0
 let advancePtr: usize = 0
 const HOW_STAYS: u8 = 1
