@@ -538,6 +538,10 @@ export function setTerm(t: i32, mustSet: u32, mustClear: u32): void {
 @inline function metaCount(meta: u32): i32 {
   return <i32>(meta & 15)
 }
+/** The meta word of an event list (meta: 0 for none) with one more event, taken at `step`. */
+@inline function metaTaking(meta: u32, step: u32): u32 {
+  return (meta + 1) | (step << (4 + (<u32>metaCount(meta) << 2)))
+}
 @inline function metaStep(meta: u32, j: i32): i32 {
   return <i32>((meta >> (4 + (<u32>j << 2))) & 15)
 }
@@ -1374,7 +1378,7 @@ function advanceRecord(k: i32, i: i32, info: u32, t: f64, seq: f64): void {
   const start = load<f64>(p, 8)
   ringHold(entry, start)
   store<i32>(p, <i32>(info & 0xffff))
-  store<u32>(p, (meta + 1) | ((info >> 16) << (4 + (<u32>count << 2))), 4)
+  store<u32>(p, metaTaking(meta, info >> 16), 4)
   store<u32>(p + 16 + (<usize>count << 2), entry)
   newCount++
   const e = start + windowMs
@@ -1395,7 +1399,7 @@ function startRecord(k: i32, info: u32, t: f64, seq: f64): void {
     p = recPtr(keyPtr(k), newCount)
   }
   store<i32>(p, <i32>(info & 0xffff))
-  store<u32>(p, 1 | ((info >> 16) << 4), 4)
+  store<u32>(p, metaTaking(0, info >> 16), 4)
   store<f64>(p, t, 8)
   store<u64>(p, <u64>entry, 16)
   if (inlineSlots > 2) store<u64>(p, 0, 24)
@@ -1449,7 +1453,7 @@ function nextInline(
     takeCurrentEvent(t, seq)
     const s0 = isStart ? t : start
     ringHold(curEntry, s0)
-    const taken: u32 = (isStart ? 1 : meta + 1) | (<u32>load<i32>(ep, 8) << (4 + (<u32>count << 2)))
+    const taken = metaTaking(isStart ? 0 : meta, <u32>load<i32>(ep, 8))
     const t0 = count == 0 ? curEntry : e0
     const t1 = count == 1 ? curEntry : e1
     const t2 = count == 2 ? curEntry : e2
