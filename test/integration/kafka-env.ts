@@ -3,6 +3,7 @@
  * exported by scripts/test-integration.sh after scripts/servers/kafka.sh started the broker.
  */
 import { randomUUID } from 'node:crypto'
+import { type Admin, AssignerProtocol, Kafka, logLevel } from 'kafkajs'
 import { KafkaLog, type KafkaLogOptions } from '../../runtime/log/kafka.ts'
 
 export const DEFAULT_KAFKA_BROKERS = '127.0.0.1:19092'
@@ -25,6 +26,36 @@ export function uniqueName(prefix: string): string {
 /** Connects a KafkaLog to the test broker; the options override the defaults. */
 export function connectKafkaLog(options: Partial<KafkaLogOptions> = {}): Promise<KafkaLog> {
   return KafkaLog.connect({ brokers: kafkaBrokers(), clientId: 'sluice-test', ...options })
+}
+
+/** A connected kafkajs admin on the test broker, for what the Log interface has no call for (describing groups). */
+export async function connectKafkaAdmin(): Promise<Admin> {
+  const admin = new Kafka({
+    clientId: 'sluice-test-admin',
+    brokers: kafkaBrokers(),
+    logLevel: logLevel.NOTHING,
+  }).admin()
+  await admin.connect()
+  return admin
+}
+
+/**
+ * The members of `group` and their assignments as the broker holds them (topic → sorted
+ * partitions), once the group is stable; [] while it rebalances or does not exist.
+ */
+export async function stableGroupAssignment(
+  admin: Admin,
+  group: string,
+): Promise<Record<string, number[]>[]> {
+  const { groups } = await admin.describeGroups([group])
+  const described = groups[0]
+  if (described === undefined || described.state !== 'Stable') return []
+  return described.members.map((m) => {
+    const assignment = AssignerProtocol.MemberAssignment.decode(m.memberAssignment)?.assignment ?? {}
+    return Object.fromEntries(
+      Object.entries(assignment).map(([topic, partitions]) => [topic, [...partitions].sort()]),
+    )
+  })
 }
 
 /** The broker's SASL and TLS listeners, as `scripts/servers/kafka.sh env` prints them. */

@@ -17,7 +17,6 @@
  * Sharing of the partitions after the first rejoins restores state on whichever node gets them, so
  * state written by the zombie where it no longer owned the partition would show in the counts.
  */
-import { type Admin, AssignerProtocol, Kafka, logLevel } from 'kafkajs'
 import { afterEach, describe, expect, it } from 'vitest'
 import { type LoadedArtifact, loadArtifact } from '../../runtime/artifact/load.ts'
 import { isSluiceError } from '../../runtime/errors.ts'
@@ -40,7 +39,7 @@ import {
   compareCounts,
   expectedCounts,
 } from '../support/stateful-reference.ts'
-import { connectKafkaLog, kafkaBrokers, uniqueName } from './kafka-env.ts'
+import { connectKafkaAdmin, connectKafkaLog, stableGroupAssignment, uniqueName } from './kafka-env.ts'
 
 const PARTITIONS = 2
 const EVENTS = 8000
@@ -237,33 +236,13 @@ async function fencedMidStream(stall: FencePoint, seed: number): Promise<void> {
 
 /** How many members of a stable `group` hold at least one partition of `topic` (0 while it rebalances). */
 async function membersHolding(group: string, topic: string): Promise<number> {
-  const { groups } = await (await groupAdmin()).describeGroups([group])
-  const described = groups[0]
-  if (described === undefined || described.state !== 'Stable') return 0
-  return described.members.filter((member) => {
-    const assignment = AssignerProtocol.MemberAssignment.decode(member.memberAssignment)?.assignment
-    return (assignment?.[topic]?.length ?? 0) > 0
-  }).length
-}
-
-let describer: Promise<Admin> | null = null
-/** A kafkajs admin for describing groups (the Log interface has no such call), closed after each test. */
-function groupAdmin(): Promise<Admin> {
-  if (describer === null) {
-    const created = new Kafka({
-      clientId: 'sluice-test-admin',
-      brokers: kafkaBrokers(),
-      logLevel: logLevel.NOTHING,
-    }).admin()
-    describer = created.connect().then(() => created)
-    opened.push({
-      close: async () => {
-        describer = null
-        await created.disconnect()
-      },
-    })
+  const admin = await connectKafkaAdmin()
+  try {
+    const assignment = await stableGroupAssignment(admin, group)
+    return assignment.filter((member) => (member[topic]?.length ?? 0) > 0).length
+  } finally {
+    await admin.disconnect()
   }
-  return describer
 }
 
 /** The newest epoch the state store committed for every stateful step of one source partition. */

@@ -1,10 +1,10 @@
-import { type Admin, AssignerProtocol, Kafka, logLevel } from 'kafkajs'
+import type { Admin } from 'kafkajs'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Delivery, Log, RecordBatch, Subscription } from '../../runtime/log/index.ts'
 import type { KafkaLog } from '../../runtime/log/kafka.ts'
 import { readTopic } from '../support/read-topic.ts'
 import { CuttableNetwork } from './cuttable-network.ts'
-import { connectKafkaLog, kafkaBrokers, uniqueName } from './kafka-env.ts'
+import { connectKafkaAdmin, connectKafkaLog, stableGroupAssignment, uniqueName } from './kafka-env.ts'
 
 const PARTITIONS = 4
 
@@ -56,26 +56,10 @@ describe('KafkaLog co-partitioned tasks in a consumer group', () => {
     return log
   }
 
-  /** The group's members and their assignments, as the broker holds them (topic → sorted partitions). */
+  /** The group's members and their assignments once it is stable (kafka-env's stableGroupAssignment). */
   async function groupAssignment(group: string): Promise<Record<string, number[]>[]> {
-    if (admins.length === 0) {
-      const admin = new Kafka({
-        clientId: 'sluice-test-admin',
-        brokers: kafkaBrokers(),
-        logLevel: logLevel.NOTHING,
-      }).admin()
-      await admin.connect()
-      admins.push(admin)
-    }
-    const { groups } = await admins[0]!.describeGroups([group])
-    const described = groups[0]
-    if (described === undefined || described.state !== 'Stable') return []
-    return described.members.map((m) => {
-      const assignment = AssignerProtocol.MemberAssignment.decode(m.memberAssignment)?.assignment ?? {}
-      return Object.fromEntries(
-        Object.entries(assignment).map(([topic, partitions]) => [topic, [...partitions].sort()]),
-      )
-    })
+    if (admins.length === 0) admins.push(await connectKafkaAdmin())
+    return stableGroupAssignment(admins[0]!, group)
   }
 
   /** Waits until the group is stable with `members` members, and returns their assignments. */

@@ -550,17 +550,22 @@ export const streamArb: fc.Arbitrary<StreamEvent[]> = fc
 /**
  * Events whose times drift forward with the arrivals (gaps of 0-2, sometimes 3-8) and arrive up to
  * 4 late: what a watermark with a delay meets, where streamArb's times are scattered at random.
- * `keys` is drawn from uniformly (list a key twice to make it more common).
+ * `keys` is drawn from uniformly (list a key twice to make it more common). `options` change the
+ * gaps and how late an event may arrive.
  */
-export function driftingStreamArb(keys: readonly string[], maxLength: number): fc.Arbitrary<StreamEvent[]> {
+export function driftingStreamArb(
+  keys: readonly string[],
+  maxLength: number,
+  options: { readonly gap?: fc.Arbitrary<number>; readonly maxBack?: number } = {},
+): fc.Arbitrary<StreamEvent[]> {
   return fc
     .array(
       fc.record({
         k: fc.constantFrom(...keys),
         v: letter,
         n: fc.integer({ min: 0, max: 4 }),
-        gap: fc.oneof(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 3, max: 8 })),
-        back: fc.integer({ min: 0, max: 4 }),
+        gap: options.gap ?? fc.oneof(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 3, max: 8 })),
+        back: fc.integer({ min: 0, max: options.maxBack ?? 4 }),
       }),
       { maxLength },
     )
